@@ -1,0 +1,151 @@
+"""The ``elcrec`` command: train, evaluate, and write the synthetic data set."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from elcrec_core.checkpoint import CheckpointError
+from elcrec_core.config import ExperimentConfig, load_preset, merge_overrides, preset_names
+from elcrec_core.runtime import keep_freed_memory
+from elcrec_core.sequences import Sequences, read_events_file, read_sequence_file, sequences_from_events
+
+SYNTHETIC = "synthetic"
+
+
+def load_data(path: str, fmt: str, seed: int = 0) -> Sequences:
+    """Sequences from ``path`` (``synthetic`` is the embedded default data set)."""
+    if path == SYNTHETIC:
+        from elcrec_core.synthetic import SyntheticConfig, generate
+
+        return sequences_from_events(generate(SyntheticConfig(seed=seed)).events)[0]
+    if not Path(path).exists():
+        raise FileNotFoundError(f"data file {path} does not exist")
+    if fmt == "sequences":
+        return read_sequence_file(path)
+    return sequences_from_events(read_events_file(path))[0]
+
+
+def build_config(args: argparse.Namespace) -> ExperimentConfig:
+    exp = load_preset(args.preset) if args.preset else ExperimentConfig()
+    model = {"n_layers": args.layers, "n_intents": args.intents, "hidden": args.hidden, "max_len": args.max_len}
+    train = {
+        "epochs": args.epochs, "patience": args.patience, "batch_size": args.batch_size, "lr": args.lr,
+        "rec_loss": args.rec_loss, "trade_off": args.trade_off, "prototype": args.prototype,
+        "cf_weight": args.cf_weight, "intent_cf_weight": args.intent_cf_weight, "seed": args.seed,
+        "device": args.device, "precision": args.precision, "centre_init": args.centre_init,
+        "n_negatives": args.negatives,
+    }
+    return merge_overrides(exp, model, train)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from elcrec_core.training import train
+
+    exp = build_config(args)
+    seqs = load_data(args.data, args.format, seed=exp.train.seed)
+    print(f"data: {len(seqs)} users, {seqs.n_items} items, {len(seqs.items)} interactions", flush=True)
+    result = train(seqs, exp, args.out, resume=not args.fresh, log=lambda line: print(line, flush=True))
+    print(json.dumps({"best_epoch": result.best_epoch, "valid": result.valid, "test": result.test,
+                      "checkpoint": str(result.checkpoint), "seconds": round(result.seconds, 1)}))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from elcrec_core.checkpoint import load_model
+    from elcrec_core.evaluation import evaluate
+    from elcrec_core.sequences import SequenceTensors
+    from elcrec_core.training import select_device
+
+    model, _ = load_model(args.checkpoint)
+    seqs = load_data(args.data, args.format)
+    if seqs.n_items > model.cfg.n_items:
+        raise SystemExit(f"{args.data} has item ids up to {seqs.n_items}, the checkpoint only {model.cfg.n_items}")
+    device = select_device(args.device)
+    model.to(device)
+    metrics = evaluate(model, SequenceTensors.from_sequences(seqs, device), args.split)
+    if args.json:
+        print(json.dumps({k: round(v, 6) for k, v in metrics.items()}))
+    else:
+        for name, value in metrics.items():
+            print(f"{name:8s} {value:.4f}")
+    return 0
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from elcrec_core.synthetic import SyntheticConfig, generate
+
+    data = generate(SyntheticConfig(n_users=args.users, n_items=args.items, n_intents=args.intents, seed=args.seed))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".parquet":
+        data.events.write_parquet(out)
+    else:
+        data.events.write_csv(out)
+    print(f"wrote {len(data.events)} events of {args.users} users to {out}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="elcrec", description="ELCRec: intent-aware sequential recommendation")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model")
+    t.add_argument("--data", default=SYNTHETIC, help="data file, or 'synthetic' (default)")
+    t.add_argument("--format", choices=["sequences", "events"], default="sequences")
+    t.add_argument("--out", required=True, help="output folder (checkpoints, best.pt)")
+    t.add_argument("--preset", choices=preset_names(), help="named settings from presets.toml")
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--patience", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--lr", type=float)
+    t.add_argument("--layers", type=int)
+    t.add_argument("--intents", type=int)
+    t.add_argument("--hidden", type=int)
+    t.add_argument("--max-len", type=int)
+    t.add_argument("--rec-loss", choices=["bce", "ce", "sampled_softmax"])
+    t.add_argument("--negatives", type=int, help="negatives for sampled softmax")
+    t.add_argument("--trade-off", type=float, help="cluster loss weight")
+    t.add_argument("--cf-weight", type=float, help="sequence contrastive weight")
+    t.add_argument("--intent-cf-weight", type=float, help="intent contrastive weight")
+    t.add_argument("--prototype", choices=["shift", "concat"])
+    t.add_argument("--centre-init", choices=["kmeans", "random"])
+    t.add_argument("--seed", type=int)
+    t.add_argument("--device", default="auto")
+    t.add_argument("--precision", choices=["auto", "fp32", "bf16"])
+    t.add_argument("--fresh", action="store_true", help="ignore an existing last.pt instead of resuming")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="full-ranking HR@K / NDCG@K of a checkpoint")
+    e.add_argument("--data", required=True)
+    e.add_argument("--format", choices=["sequences", "events"], default="sequences")
+    e.add_argument("--checkpoint", required=True, help="an elcrec checkpoint or the reference state dict")
+    e.add_argument("--split", choices=["test", "valid"], default="test")
+    e.add_argument("--device", default="auto")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("synth", help="write the synthetic events (CSV or Parquet)")
+    s.add_argument("--out", required=True)
+    s.add_argument("--users", type=int, default=5000)
+    s.add_argument("--items", type=int, default=1000)
+    s.add_argument("--intents", type=int, default=8)
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_synth)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    keep_freed_memory()
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError, CheckpointError) as exc:
+        print(f"elcrec: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""Configuration dataclasses and named presets.
+
+The defaults are the reference hyper-parameters of the ELCRec paper. Per-data-set values live in
+``presets.toml`` and are chosen by the user (``--preset beauty``), never inferred from a data set's name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Literal
+
+Prototype = Literal["shift", "concat"]
+RecLoss = Literal["bce", "ce", "sampled_softmax"]
+CentreInit = Literal["kmeans", "random"]
+Precision = Literal["auto", "fp32", "bf16"]
+
+
+@dataclass
+class ModelConfig:
+    """Shape of the SASRec encoder and the intent centres."""
+
+    n_items: int  # real items have ids 1..n_items; 0 is padding
+    vocab_size: int = 0  # rows of the item table; 0 means n_items + 1 (a loaded checkpoint may have more)
+    hidden: int = 64
+    n_layers: int = 1
+    n_heads: int = 2
+    max_len: int = 50
+    dropout: float = 0.5  # on hidden states
+    attn_dropout: float = 0.5  # on attention probabilities
+    n_intents: int = 256
+    init_std: float = 0.02
+    layer_norm_eps: float = 1e-12
+
+    def __post_init__(self) -> None:
+        if self.vocab_size == 0:
+            self.vocab_size = self.n_items + 1
+        if self.vocab_size < self.n_items + 1:
+            raise ValueError(f"vocab_size {self.vocab_size} < n_items + 1 = {self.n_items + 1}")
+        if self.hidden % self.n_heads:
+            raise ValueError(f"hidden {self.hidden} is not divisible by n_heads {self.n_heads}")
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, loss weights, augmentation and stopping."""
+
+    epochs: int = 300
+    batch_size: int = 256
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    patience: int = 40  # epochs without a better validation NDCG@20
+    rec_loss: RecLoss = "bce"
+    n_negatives: int = 128  # for rec_loss = "sampled_softmax"
+    rec_weight: float = 1.0
+    cf_weight: float = 0.1  # sequence contrastive loss
+    intent_cf_weight: float = 0.1  # intent contrastive loss
+    trade_off: float = 10.0  # cluster loss
+    temperature: float = 1.0
+    prototype: Prototype = "shift"
+    crop_tau: float = 0.2
+    mask_gamma: float = 0.7
+    reorder_beta: float = 0.2
+    centre_init: CentreInit = "kmeans"
+    kmeans_iters: int = 20
+    kmeans_restarts: int = 5
+    seed: int = 2024
+    device: str = "auto"
+    precision: Precision = "auto"  # auto: bf16 autocast on CUDA, fp32 on CPU
+    eval_batch_size: int = 2048
+
+
+@dataclass
+class ExperimentConfig:
+    """Everything one training run needs, apart from the data."""
+
+    model: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields other than n_items
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def model_config(self, n_items: int) -> ModelConfig:
+        return ModelConfig(n_items=n_items, **self.model)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": dict(self.model), "train": dataclasses.asdict(self.train)}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "ExperimentConfig":
+        train = dict(raw.get("train", {}))
+        if "betas" in train:
+            train["betas"] = tuple(train["betas"])
+        _check_keys(train, TrainConfig, "train")
+        model = dict(raw.get("model", {}))
+        _check_keys(model, ModelConfig, "model")
+        return cls(model=model, train=TrainConfig(**train))
+
+
+def _check_keys(values: dict[str, Any], kind: type, section: str) -> None:
+    known = {f.name for f in dataclasses.fields(kind)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown {section} setting(s) {unknown}; known: {sorted(known)}")
+
+
+def preset_names() -> list[str]:
+    return sorted(_presets())
+
+
+def load_preset(name: str) -> ExperimentConfig:
+    """The named preset of ``presets.toml`` (e.g. ``beauty``: the paper's Beauty settings)."""
+    presets = _presets()
+    if name not in presets:
+        raise ValueError(f"unknown preset {name!r}; choose one of {sorted(presets)}")
+    return ExperimentConfig.from_dict(presets[name])
+
+
+def merge_overrides(cfg: ExperimentConfig, model: dict[str, Any], train: dict[str, Any]) -> ExperimentConfig:
+    """A copy of ``cfg`` with the given (non-None) settings replaced."""
+    raw = cfg.to_dict()
+    raw["model"].update({k: v for k, v in model.items() if v is not None})
+    raw["train"].update({k: v for k, v in train.items() if v is not None})
+    return ExperimentConfig.from_dict(raw)
+
+
+def _presets() -> dict[str, dict[str, Any]]:
+    text = resources.files("elcrec_core").joinpath("presets.toml").read_text()
+    return tomllib.loads(text)

@@ -1,0 +1,92 @@
+"""Full-ranking leave-one-out evaluation.
+
+Split ``valid``: input items[:-2], target items[-2]; split ``test``: input items[:-1], target items[-1].
+Every real item 1..n_items is ranked (padding and any extra ids of a reference table are not); every item of
+the input history is excluded. Tie rule: the target's rank is the number of non-history items that score
+strictly higher (optimistic), so ties never hurt the target. A target that also occurs in the history is
+excluded with it and counts as a miss. HR@K = rank < K; NDCG@K = 1 / log2(rank + 2) when rank < K.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
+from elcrec_core.model import ELCRec
+from elcrec_core.sequences import SequenceTensors
+
+KS = (5, 10, 20)
+Split = Literal["valid", "test"]
+_DROP = {"valid": 1, "test": 0}  # items after the target
+_MAX_SCORE_ELEMENTS = 1 << 25  # per chunk of users x items (128 MiB of fp32)
+
+
+def metrics_from_ranks(ranks: torch.Tensor, ks: tuple[int, ...] = KS) -> dict[str, float]:
+    """HR@K and NDCG@K averaged over users, from 0-based ranks (a miss may have any rank >= max K)."""
+    ranks = ranks.double()
+    out: dict[str, float] = {}
+    for k in ks:
+        hit = ranks < k
+        out[f"HR@{k}"] = hit.double().mean().item()
+        out[f"NDCG@{k}"] = torch.where(hit, 1.0 / torch.log2(ranks + 2.0), 0.0).mean().item()
+    return out
+
+
+def rank_scores(
+    user_vecs: torch.Tensor, item_table: torch.Tensor, targets: torch.Tensor, history: torch.Tensor
+) -> torch.Tensor:
+    """0-based rank of each target among all items (ids 1..n), history excluded; chunked over items.
+
+    ``history`` holds item ids, 0 for padding; ``targets`` ids in 1..n.
+    """
+    n_items = item_table.shape[0]
+    target_scores = (user_vecs * item_table[targets - 1]).sum(-1, keepdim=True)
+    target_in_history = (history == targets[:, None]).any(1)
+    ranks = torch.zeros(len(targets), dtype=torch.long, device=user_vecs.device)
+    chunk = max(1, _MAX_SCORE_ELEMENTS // max(1, len(targets)))
+    for lo in range(0, n_items, chunk):
+        hi = min(n_items, lo + chunk)
+        scores = user_vecs @ item_table[lo:hi].T
+        # history ids in this chunk -> column (id - 1 - lo); others go to a spare column that is cut off
+        # and the target's own column, so that rounding differences never rank it above itself
+        excluded = torch.cat([history, targets[:, None]], 1)
+        cols = torch.where((excluded > lo) & (excluded <= hi), excluded - 1 - lo, hi - lo)
+        scores = torch.cat([scores, scores.new_zeros(len(targets), 1)], 1).scatter_(1, cols, float("-inf"))
+        ranks += (scores[:, : hi - lo] > target_scores).sum(1)
+    return torch.where(target_in_history, n_items, ranks)
+
+
+@torch.no_grad()
+def evaluate_ranks(
+    model: ELCRec, data: SequenceTensors, split: Split, users: torch.Tensor | None = None, batch_size: int = 2048
+) -> torch.Tensor:
+    """Ranks of the ``split`` targets for ``users`` (default: all users with at least 2 items before the target
+    in ``valid``, 1 in ``test``)."""
+    was_training = model.training
+    model.eval()
+    if users is None:
+        users = eligible_users(data, split)
+    max_len = model.cfg.max_len
+    table = model.item_table()
+    ranks = []
+    for batch in users.split(batch_size):
+        drop = _DROP[split]
+        targets = data.window(batch, drop, 1)[:, 0]
+        lengths = data.lengths(batch) - drop - 1
+        history = data.window(batch, drop + 1, int(lengths.max()))
+        vecs = model.user_representation(data.window(batch, drop + 1, max_len)).float()
+        ranks.append(rank_scores(vecs, table.float(), targets, history))
+    model.train(was_training)
+    return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long)
+
+
+def eligible_users(data: SequenceTensors, split: Split) -> torch.Tensor:
+    """Users with a non-empty input for the split (valid: >= 3 items, so that training has one too)."""
+    need = 3 if split == "valid" else 2
+    return torch.nonzero(data.ends - data.starts >= need).flatten()
+
+
+def evaluate(model: ELCRec, data: SequenceTensors, split: Split, batch_size: int = 2048) -> dict[str, float]:
+    """HR@K and NDCG@K (K = 5, 10, 20) over all eligible users."""
+    return metrics_from_ranks(evaluate_ranks(model, data, split, batch_size=batch_size))

@@ -1,0 +1,114 @@
+"""The ELCRec loss parts, each as the paper and the authors' code compute it.
+
+Notation: B sequences, L positions, d hidden, K centres, E the item table.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from elcrec_core.config import Prototype
+
+
+def bce_next_item_loss(
+    hidden: torch.Tensor, item_emb: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor
+) -> torch.Tensor:
+    """Mean over non-padding targets of -log sigmoid(h . E[pos]) - log(1 - sigmoid(h . E[neg])).
+
+    ``hidden`` [B, L, d]; ``targets``/``negatives`` [B, L] item ids (0 = padding, no loss).
+    """
+    keep = targets > 0
+    h = hidden[keep]
+    pos = (h * item_emb[targets[keep]]).sum(-1)
+    neg = (h * item_emb[negatives[keep]]).sum(-1)
+    # log(1 - sigmoid(x)) = logsigmoid(-x); numerically stable, equal to the reference up to its 1e-24 guard
+    return -(F.logsigmoid(pos) + F.logsigmoid(-neg)).mean()
+
+
+def full_softmax_loss(hidden: torch.Tensor, item_table: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over all real items (ids 1..n; ``item_table`` is rows 1..n) at every non-padding target."""
+    keep = targets > 0
+    logits = hidden[keep] @ item_table.T
+    return F.cross_entropy(logits.float(), targets[keep] - 1)
+
+
+def sampled_softmax_loss(
+    hidden: torch.Tensor, item_emb: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor
+) -> torch.Tensor:
+    """Softmax over the target and N negatives shared by the batch (``negatives`` [N] ids); a negative that
+    equals the target is masked. Uniform sampling, so no log-Q correction is needed."""
+    keep = targets > 0
+    h, t = hidden[keep], targets[keep]
+    pos = (h * item_emb[t]).sum(-1, keepdim=True)
+    neg = h @ item_emb[negatives].T
+    neg = neg.masked_fill(negatives[None, :] == t[:, None], float("-inf"))
+    logits = torch.cat([pos, neg], 1).float()
+    return F.cross_entropy(logits, torch.zeros(len(t), dtype=torch.long, device=logits.device))
+
+
+def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """InfoNCE between paired rows of z1 and z2 [B, D] with in-batch negatives and raw dot products.
+
+    Rows [z1 z2^T | z1 z1^T] and [z2 z2^T | z2 z1^T], self-similarities masked with -inf; the positive of row
+    i is its counterpart in the other view; cross-entropy averaged over the 2B rows.
+    """
+    n = z1.shape[0]
+    z = torch.cat([z1, z2])
+    sim = (z @ z.T).float() / temperature  # [[11, 12], [21, 22]]
+    sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=sim.device), float("-inf"))
+    labels = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(sim.device)
+    return F.cross_entropy(sim, labels)
+
+
+def nearest_centre(x: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """Index of the nearest centre by squared Euclidean distance, for x [..., d] and centres [K, d]."""
+    with torch.no_grad():
+        # ||x||^2 does not change the argmin; one fused addmm for ||c||^2 - 2 x.c
+        flat = x.reshape(-1, x.shape[-1])
+        dist = torch.addmm((centres * centres).sum(-1).to(flat.dtype), flat, centres.T.to(flat.dtype), alpha=-2)
+        return dist.argmin(-1).view(x.shape[:-1])
+
+
+def sequence_contrastive_loss(
+    views: torch.Tensor, centres: torch.Tensor, prototype: Prototype, temperature: float = 1.0
+) -> torch.Tensor:
+    """NT-Xent between two augmented views ``views`` [2B, L, d] (view 1 rows first), flattened per sequence,
+    after adding ("shift") or appending ("concat") each position's nearest centre."""
+    nearest = centres[nearest_centre(views, centres)]
+    if prototype == "shift":
+        views = views + nearest
+    elif prototype == "concat":
+        views = torch.cat([views, nearest], -1)
+    else:
+        raise ValueError(f"unknown prototype {prototype!r}")
+    z1, z2 = views.flatten(1).chunk(2)
+    return nt_xent(z1, z2, temperature)
+
+
+def assign_intents(pooled: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """Each sequence's intent: the nearest L2-normalised centre to its L2-normalised mean-pooled state."""
+    return nearest_centre(F.normalize(pooled, dim=-1), F.normalize(centres, dim=-1))
+
+
+def intent_contrastive_loss(
+    view1: torch.Tensor, view2: torch.Tensor, intent_centres: torch.Tensor, temperature: float = 1.0
+) -> torch.Tensor:
+    """(NCE(v1, c) + NCE(v2, c)) / 2: each view's mean-pooled state [B, d] against its sequence's centre [B, d]."""
+    return (nt_xent(view1, intent_centres, temperature) + nt_xent(view2, intent_centres, temperature)) / 2
+
+
+def cluster_loss(samples: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """Mean squared distance over all sample-centre pairs minus that over all centre-centre pairs (diagonal
+    included), on the L2-normalised ``samples`` [B, d] and unit-norm ``centres`` [K, d].
+
+    The centres are used as given: the trainer writes them back normalised into the parameter every step, as the
+    reference does, so that their gradient is not projected by a normalisation in the graph.
+    """
+    s = F.normalize(samples, dim=-1)
+    return _mean_sq_dist(s, centres) - _mean_sq_dist(centres, centres)
+
+
+def _mean_sq_dist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    # mean_ij ||a_i - b_j||^2 = mean ||a||^2 + mean ||b||^2 - 2 mean(a) . mean(b): O((n + m) d), no n x m matrix
+    return (a * a).sum(-1).mean() + (b * b).sum(-1).mean() - 2 * (a.mean(0) * b.mean(0)).sum()

@@ -1,0 +1,137 @@
+"""The ELCRec model: a SASRec encoder (the authors' variant) plus K learnable intent centres.
+
+Forward pass, as in the reference: emb = LayerNorm(item_emb + pos_emb) -> dropout -> per layer: causal,
+padding-masked multi-head self-attention, dense, dropout, LayerNorm(x + attn); FFN dense -> GELU(erf) -> dense
+-> dropout, LayerNorm(x + ffn). The user representation is the output at the last (most recent) position.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from elcrec_core.config import ModelConfig
+
+# The reference masks attention additively with -10000, so the query rows of left padding (every key masked)
+# attend over all keys instead of producing NaN; their outputs enter the mean pooling of the intent losses.
+MASK_VALUE = -10000.0
+
+
+def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Inverted dropout. On CPU the keep-mask comes from uint8 random bytes, about 4x cheaper than
+    ``F.dropout``'s Bernoulli sampling (see PERFORMANCE-NOTES); p is rounded to a multiple of 1/256."""
+    if not training or p == 0.0:
+        return x
+    if x.device.type != "cpu":
+        return F.dropout(x, p, True)
+    threshold = round(p * 256)
+    keep = torch.randint(0, 256, x.shape, dtype=torch.uint8) >= threshold
+    return x * keep * (256.0 / (256 - threshold))
+
+
+def causal_padding_mask(items: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Additive attention mask [B, 1, L, L]: 0 where query i may attend key j (j <= i, key not padding)."""
+    length = items.shape[1]
+    causal = torch.ones(length, length, dtype=torch.bool, device=items.device).tril()
+    allowed = causal[None, None] & (items > 0)[:, None, None, :]
+    zero = torch.zeros((), dtype=dtype, device=items.device)
+    return torch.where(allowed, zero, torch.tensor(MASK_VALUE, dtype=dtype, device=items.device))
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention with a post-residual LayerNorm."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.n_heads = cfg.n_heads
+        self.qkv = nn.Linear(cfg.hidden, 3 * cfg.hidden)
+        self.proj = nn.Linear(cfg.hidden, cfg.hidden)
+        self.norm = nn.LayerNorm(cfg.hidden, eps=cfg.layer_norm_eps)
+        self.attn_dropout = cfg.attn_dropout
+        self.dropout = cfg.dropout
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        batch, length, hidden = x.shape
+        q, k, v = self.qkv(x).view(batch, length, 3, self.n_heads, hidden // self.n_heads).permute(2, 0, 3, 1, 4)
+        if self.training and self.attn_dropout > 0 and x.device.type == "cpu":
+            # L is small: explicit attention with the cheap dropout beats SDPA's math path with Bernoulli dropout.
+            scores = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(q.shape[-1])) + mask
+            context = dropout(scores.softmax(-1), self.attn_dropout, True) @ v
+        else:
+            p = self.attn_dropout if self.training else 0.0
+            context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.to(q.dtype), dropout_p=p)
+        context = context.transpose(1, 2).reshape(batch, length, hidden)
+        return self.norm(x + dropout(self.proj(context), self.dropout, self.training))
+
+
+class FeedForward(nn.Module):
+    """Position-wise FFN (d -> 4d -> d, GELU erf form) with a post-residual LayerNorm."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(cfg.hidden, 4 * cfg.hidden)
+        self.fc2 = nn.Linear(4 * cfg.hidden, cfg.hidden)
+        self.act = nn.GELU()
+        self.norm = nn.LayerNorm(cfg.hidden, eps=cfg.layer_norm_eps)
+        self.dropout = cfg.dropout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x + dropout(self.fc2(self.act(self.fc1(x))), self.dropout, self.training))
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.attn = SelfAttention(cfg)
+        self.ffn = FeedForward(cfg)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.ffn(self.attn(x, mask))
+
+
+class ELCRec(nn.Module):
+    """SASRec encoder with learnable intent centres (``centres``: [K, d])."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.item_emb = nn.Embedding(cfg.vocab_size, cfg.hidden, padding_idx=0)
+        self.pos_emb = nn.Embedding(cfg.max_len, cfg.hidden)
+        self.emb_norm = nn.LayerNorm(cfg.hidden, eps=cfg.layer_norm_eps)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.centres = nn.Parameter(torch.empty(cfg.n_intents, cfg.hidden))
+        self.apply(self._init_weights)
+        nn.init.normal_(self.centres, std=cfg.init_std)
+
+    def _init_weights(self, module: nn.Module) -> None:
+        # The reference: N(0, 0.02) for linear and embedding weights (the padding row too), zero biases.
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, std=self.cfg.init_std)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def forward(self, items: torch.Tensor) -> torch.Tensor:
+        """Encode left-padded item ids [B, L] into hidden states [B, L, d]."""
+        positions = torch.arange(items.shape[1], device=items.device)
+        x = self.emb_norm(self.item_emb(items) + self.pos_emb(positions))
+        x = dropout(x, self.cfg.dropout, self.training)
+        mask = causal_padding_mask(items)
+        for block in self.blocks:
+            x = block(x, mask)
+        return x
+
+    def user_representation(self, items: torch.Tensor) -> torch.Tensor:
+        """The output at the most recent position, [B, d]."""
+        return self(items)[:, -1, :]
+
+    def item_table(self) -> torch.Tensor:
+        """Embeddings of the real items 1..n_items, [n_items, d]."""
+        return self.item_emb.weight[1 : self.cfg.n_items + 1]
+
+    @torch.no_grad()
+    def normalise_centres_(self) -> None:
+        """Write the L2-normalised centres back into the parameter (the reference does this every step)."""
+        self.centres.copy_(F.normalize(self.centres, dim=1))

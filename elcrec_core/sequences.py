@@ -1,0 +1,129 @@
+"""User item sequences in compact form, and their readers.
+
+A :class:`Sequences` holds every user's chronological item indices (1..n_items; 0 is padding) as one flat
+array with offsets, so that batches are cut with vectorised gathers and no per-user Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import torch
+
+
+@dataclass
+class Sequences:
+    """Users' item sequences: ``items[offsets[u]:offsets[u + 1]]`` is user u's history, oldest first."""
+
+    user_ids: np.ndarray  # original user ids, one per user
+    items: np.ndarray  # int64 item indices in 1..n_items
+    offsets: np.ndarray  # int64, len(user_ids) + 1
+    n_items: int
+
+    def __post_init__(self) -> None:
+        if len(self.offsets) != len(self.user_ids) + 1:
+            raise ValueError("offsets must have one entry more than user_ids")
+        if len(self.items) and (self.items.min() < 1 or self.items.max() > self.n_items):
+            raise ValueError(f"item indices must lie in 1..{self.n_items}")
+
+    def __len__(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def sequence(self, user: int) -> list[int]:
+        return self.items[self.offsets[user] : self.offsets[user + 1]].tolist()
+
+    @classmethod
+    def from_lists(cls, user_ids: list, lists: list[list[int]], n_items: int | None = None) -> "Sequences":
+        lengths = np.array([len(s) for s in lists], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        items = np.fromiter((i for s in lists for i in s), dtype=np.int64, count=int(offsets[-1]))
+        n = int(items.max()) if n_items is None and len(items) else (n_items or 0)
+        return cls(np.asarray(user_ids), items, offsets, n)
+
+
+def read_sequence_file(path: str | Path) -> Sequences:
+    """Read the benchmark line format ``user_id item_id item_id ...`` (chronological; ids are positive ints)."""
+    path = Path(path)
+    user_ids, lists = [], []
+    with path.open() as fh:
+        for line_no, line in enumerate(fh, start=1):
+            parts = line.split()
+            if not parts:
+                continue
+            try:
+                ids = [int(p) for p in parts]
+            except ValueError as exc:
+                raise ValueError(f"{path}:{line_no}: not an integer id ({exc})") from None
+            if min(ids[1:], default=1) < 1:
+                raise ValueError(f"{path}:{line_no}: item ids must be positive integers")
+            user_ids.append(ids[0])
+            lists.append(ids[1:])
+    if not lists:
+        raise ValueError(f"{path}: no sequences")
+    return Sequences.from_lists(user_ids, lists)
+
+
+def sequences_from_events(events: pl.DataFrame) -> tuple[Sequences, np.ndarray]:
+    """Build sequences from events with columns user_id, item_id, timestamp.
+
+    Events are ordered by (timestamp, original row order) per user. Item ids are mapped to 1..n in sorted
+    order; returns the sequences and the item id of each index (``item_ids[i - 1]`` for index i).
+    """
+    missing = {"user_id", "item_id", "timestamp"} - set(events.columns)
+    if missing:
+        raise ValueError(f"events lack column(s) {sorted(missing)}")
+    item_ids = events["item_id"].unique().sort()
+    mapping = pl.DataFrame({"item_id": item_ids, "index": np.arange(1, len(item_ids) + 1, dtype=np.int64)})
+    ordered = (
+        events.with_row_index("_row")
+        .join(mapping, on="item_id", how="left")
+        .sort(["user_id", "timestamp", "_row"])
+    )
+    users = ordered.group_by("user_id", maintain_order=True).len()
+    offsets = np.concatenate([[0], np.cumsum(users["len"].to_numpy())]).astype(np.int64)
+    seqs = Sequences(users["user_id"].to_numpy(), ordered["index"].to_numpy().astype(np.int64), offsets, len(item_ids))
+    return seqs, item_ids.to_numpy()
+
+
+def read_events_file(path: str | Path) -> pl.DataFrame:
+    """Read an events file (CSV or Parquet) with columns user_id, item_id, timestamp."""
+    path = Path(path)
+    if path.suffix == ".parquet":
+        return pl.read_parquet(path)
+    return pl.read_csv(path)
+
+
+@dataclass
+class SequenceTensors:
+    """:class:`Sequences` as torch tensors on one device, for batching."""
+
+    items: torch.Tensor  # flat
+    starts: torch.Tensor
+    ends: torch.Tensor
+    n_items: int
+
+    @classmethod
+    def from_sequences(cls, seqs: Sequences, device: torch.device | str = "cpu") -> "SequenceTensors":
+        offsets = torch.as_tensor(seqs.offsets, device=device)
+        return cls(torch.as_tensor(seqs.items, device=device), offsets[:-1], offsets[1:], seqs.n_items)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def window(self, users: torch.Tensor, drop_last: int, width: int) -> torch.Tensor:
+        """Each user's items[:len - drop_last], right-aligned (left-padded with 0) in ``width`` columns;
+        longer histories keep their most recent ``width`` items."""
+        ends = self.ends[users] - drop_last
+        idx = ends[:, None] - width + torch.arange(width, device=ends.device)
+        valid = idx >= self.starts[users][:, None]
+        return torch.where(valid, self.items[idx.clamp(min=0)], 0)
+
+    def lengths(self, users: torch.Tensor) -> torch.Tensor:
+        return self.ends[users] - self.starts[users]

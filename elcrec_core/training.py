@@ -1,0 +1,286 @@
+"""The ELCRec training loop: batch -> loss parts -> step -> log, with checkpoint, resume and early stopping."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.cluster import KMeans
+
+from elcrec_core import losses
+from elcrec_core.batches import AugmentConfig, TrainBatch, make_train_batch, trainable_users
+from elcrec_core.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
+from elcrec_core.config import ExperimentConfig, TrainConfig
+from elcrec_core.evaluation import evaluate
+from elcrec_core.model import ELCRec
+from elcrec_core.sequences import Sequences, SequenceTensors
+
+LAST, BEST = "last.pt", "best.pt"
+SELECTION_METRIC = "NDCG@20"
+
+
+def select_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def autocast_for(device: torch.device, precision: str):
+    """bf16 autocast where asked (``auto``: on CUDA only), else a no-op context."""
+    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    return torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext()
+
+
+# ----------------------------------------------------------------------------------------- centres
+@torch.no_grad()
+def init_centres(
+    model: ELCRec, data: SequenceTensors, users: torch.Tensor, cfg: TrainConfig, batch_size: int = 2048
+) -> None:
+    """Centres from k-means over the mean-pooled (eval-mode) encodings of the training inputs, L2-normalised
+    (the reference's initialisation), or random unit vectors (``centre_init = "random"``)."""
+    k = model.cfg.n_intents
+    if cfg.centre_init == "random":
+        gen = torch.Generator().manual_seed(cfg.seed)
+        model.centres.copy_(F.normalize(torch.randn(model.centres.shape, generator=gen), dim=1))
+        return
+    was_training = model.training
+    model.eval()
+    device = model.centres.device
+    pooled = [
+        model(data.window(batch, 3, model.cfg.max_len).to(device)).mean(1).float().cpu()
+        for batch in users.split(batch_size)
+    ]
+    model.train(was_training)
+    x = torch.cat(pooled).numpy().astype(np.float32)
+    if len(x) < k:
+        raise ValueError(f"k-means needs at least n_intents = {k} training sequences, got {len(x)}")
+    km = KMeans(n_clusters=k, n_init=cfg.kmeans_restarts, max_iter=cfg.kmeans_iters, random_state=cfg.seed)
+    km.fit(x)
+    model.centres.copy_(F.normalize(torch.as_tensor(km.cluster_centers_, dtype=torch.float32), dim=1))
+
+
+# ----------------------------------------------------------------------------------------- one step
+def loss_parts(model: ELCRec, batch: TrainBatch, cfg: TrainConfig) -> dict[str, torch.Tensor]:
+    """The four ELCRec loss parts for one batch. The two views are encoded once and serve both contrastive
+    losses; the centres are renormalised between the sequence and the intent losses, as the reference does."""
+    hidden = model(batch.inputs)
+    parts = {"rec": next_item_loss(model, hidden, batch, cfg)}
+    uses_views = cfg.cf_weight > 0 or cfg.intent_cf_weight > 0
+    views = model(batch.views) if uses_views else None
+    if cfg.cf_weight > 0:
+        parts["seq_cl"] = losses.sequence_contrastive_loss(views, model.centres, cfg.prototype, cfg.temperature)
+    model.normalise_centres_()
+    pooled = hidden.mean(1)
+    if cfg.intent_cf_weight > 0:
+        intents = losses.assign_intents(pooled, model.centres)
+        view1, view2 = views.mean(1).chunk(2)
+        parts["intent_cl"] = losses.intent_contrastive_loss(
+            view1, view2, model.centres[intents], cfg.temperature
+        )
+    if cfg.trade_off > 0:
+        parts["cluster"] = losses.cluster_loss(pooled, model.centres)
+    return parts
+
+
+def next_item_loss(model: ELCRec, hidden: torch.Tensor, batch: TrainBatch, cfg: TrainConfig) -> torch.Tensor:
+    if cfg.rec_loss == "bce":
+        return losses.bce_next_item_loss(hidden, model.item_emb.weight, batch.targets, batch.negatives)
+    if cfg.rec_loss == "ce":
+        return losses.full_softmax_loss(hidden, model.item_table(), batch.targets)
+    if cfg.rec_loss == "sampled_softmax":
+        return losses.sampled_softmax_loss(hidden, model.item_emb.weight, batch.targets, batch.negatives)
+    raise ValueError(f"unknown rec_loss {cfg.rec_loss!r}")
+
+
+def joint_loss(parts: dict[str, torch.Tensor], cfg: TrainConfig) -> torch.Tensor:
+    weights = {"rec": cfg.rec_weight, "seq_cl": cfg.cf_weight, "intent_cl": cfg.intent_cf_weight,
+               "cluster": cfg.trade_off}
+    return sum(weights[name] * value.float() for name, value in parts.items())
+
+
+def batch_negatives(cfg: TrainConfig) -> str:
+    return {"bce": "per_position", "sampled_softmax": "shared"}.get(cfg.rec_loss, "none")
+
+
+# ----------------------------------------------------------------------------------------- state on disk
+@dataclass
+class EarlyStopping:
+    """Stop after ``patience`` epochs without a better validation score."""
+
+    patience: int
+    best_score: float = -math.inf
+    best_epoch: int = -1
+    bad_epochs: int = 0
+
+    def update(self, epoch: int, score: float) -> bool:
+        """Record an epoch's score; True when it is the best so far."""
+        if score > self.best_score:
+            self.best_score, self.best_epoch, self.bad_epochs = score, epoch, 0
+            return True
+        self.bad_epochs += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        return self.bad_epochs >= self.patience
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int
+    valid: dict[str, float]
+    test: dict[str, float]
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+    checkpoint: Path | None = None
+
+
+def model_payload(model: ELCRec, exp: ExperimentConfig, extra: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "model_config": dataclasses.asdict(model.cfg),
+        "config": exp.to_dict(),
+        **extra,
+    }
+
+
+def save_training_state(path: Path, model: ELCRec, optimizer: torch.optim.Optimizer, exp: ExperimentConfig,
+                        epoch: int, stopper: EarlyStopping, history: list, generator: torch.Generator) -> None:
+    rng = {"torch": torch.get_rng_state(), "data": generator.get_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    save_checkpoint(path, model_payload(model, exp, {
+        "optimizer": optimizer.state_dict(), "epoch": epoch, "rng": rng,
+        "early_stopping": dataclasses.asdict(stopper), "history": history,
+    }))
+
+
+def restore_training_state(path: Path, model: ELCRec, optimizer: torch.optim.Optimizer,
+                           generator: torch.Generator) -> tuple[int, EarlyStopping, list]:
+    """Load ``last.pt``; returns (epochs done, early-stopping state, history)."""
+    state = load_checkpoint(path)
+    if state["model_config"] != dataclasses.asdict(model.cfg):
+        raise ValueError(f"{path} was written for another model or item catalogue: {state['model_config']}")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["rng"]["torch"])
+    generator.set_state(state["rng"]["data"])
+    if "cuda" in state["rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+    return state["epoch"] + 1, EarlyStopping(**state["early_stopping"]), state["history"]
+
+
+# ----------------------------------------------------------------------------------------- the loop
+def train(
+    seqs: Sequences,
+    exp: ExperimentConfig,
+    out_dir: str | Path,
+    resume: bool = True,
+    log: Callable[[str], None] = print,
+    extra_payload: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Train ELCRec on ``seqs``; checkpoints go to ``out_dir`` (``last.pt`` each epoch, ``best.pt`` for the
+    best validation NDCG@20). With ``resume`` an existing ``last.pt`` is continued."""
+    cfg = exp.train
+    out_dir = Path(out_dir)
+    device = select_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    model = ELCRec(exp.model_config(seqs.n_items)).to(device)
+    data = SequenceTensors.from_sequences(seqs)
+    eval_data = SequenceTensors.from_sequences(seqs, device)
+    users = trainable_users(data)
+    if len(users) == 0:
+        raise ValueError("no user has the 4 items that a training sample needs")
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    aug = AugmentConfig(cfg.crop_tau, cfg.mask_gamma, cfg.reorder_beta)
+    extra = dict(extra_payload or {})
+
+    start, stopper, history = 0, EarlyStopping(cfg.patience), []
+    if resume and (out_dir / LAST).exists():
+        start, stopper, history = restore_training_state(out_dir / LAST, model, optimizer, generator)
+        log(f"resumed from {out_dir / LAST} after epoch {start - 1}")
+    elif cfg.intent_cf_weight > 0 or cfg.cf_weight > 0 or cfg.trade_off > 0:
+        t0 = time.perf_counter()
+        init_centres(model, data, users, cfg)
+        log(f"centres initialised ({cfg.centre_init}, K={model.cfg.n_intents}) in {time.perf_counter() - t0:.1f}s")
+
+    began = time.perf_counter()
+    for epoch in range(start, cfg.epochs):
+        if stopper.should_stop:
+            break
+        t0 = time.perf_counter()
+        sums = train_epoch(model, optimizer, data, users, cfg, aug, generator, device, desc=f"epoch {epoch}")
+        train_seconds = time.perf_counter() - t0
+        valid = evaluate(model, eval_data, "valid", batch_size=cfg.eval_batch_size)
+        seconds = time.perf_counter() - t0
+        row = {"epoch": epoch, **sums, **{f"valid_{k}": v for k, v in valid.items()},
+               "train_seconds": train_seconds, "seconds": seconds, "seq_per_s": len(users) / train_seconds}
+        history.append(row)
+        if stopper.update(epoch, valid[SELECTION_METRIC]):
+            save_checkpoint(out_dir / BEST, model_payload(model, exp, {"epoch": epoch, "valid": valid, **extra}))
+        save_training_state(out_dir / LAST, model, optimizer, exp, epoch, stopper, history, generator)
+        log(format_epoch(row, stopper))
+
+    best = load_checkpoint(out_dir / BEST)
+    model.load_state_dict(best["model"])
+    test = evaluate(model, eval_data, "test", batch_size=cfg.eval_batch_size)
+    best["test"] = test
+    best["history"] = history
+    save_checkpoint(out_dir / BEST, best)
+    log(f"best epoch {stopper.best_epoch}: valid {fmt(best['valid'])} | test {fmt(test)}")
+    return TrainResult(stopper.best_epoch, best["valid"], test, history,
+                       time.perf_counter() - began, out_dir / BEST)
+
+
+def train_epoch(model: ELCRec, optimizer: torch.optim.Optimizer, data: SequenceTensors, users: torch.Tensor,
+                cfg: TrainConfig, aug: AugmentConfig, generator: torch.Generator, device: torch.device,
+                desc: str = "") -> dict[str, float]:
+    """One pass over the users in shuffled batches; returns the mean of each loss part and of the joint loss."""
+    model.train()
+    order = users[torch.randperm(len(users), generator=generator)]
+    batches = order.split(cfg.batch_size)
+    sums: dict[str, torch.Tensor] = {}
+    for users_b in progress(batches, desc):
+        batch = make_train_batch(data, users_b, model.cfg.max_len, aug, generator,
+                                 batch_negatives(cfg), cfg.n_negatives).to(device)
+        with autocast_for(device, cfg.precision):
+            parts = loss_parts(model, batch, cfg)
+            loss = joint_loss(parts, cfg)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        for name, value in {**parts, "loss": loss}.items():
+            sums[name] = sums.get(name, 0.0) + value.detach().float()
+    return {name: total.item() / len(batches) for name, total in sums.items()}
+
+
+def progress(items, desc: str):
+    """A progress bar on a terminal, the plain iterable elsewhere."""
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        return tqdm(items, desc=desc, leave=False)
+    return items
+
+
+def fmt(metrics: dict[str, float]) -> str:
+    return " ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+
+
+def format_epoch(row: dict[str, float], stopper: EarlyStopping) -> str:
+    parts = " ".join(f"{k} {row[k]:.4f}" for k in ("loss", "rec", "seq_cl", "intent_cl", "cluster") if k in row)
+    return (f"epoch {int(row['epoch']):3d} | {parts} | valid HR@20 {row['valid_HR@20']:.4f} "
+            f"NDCG@20 {row['valid_NDCG@20']:.4f} | {row['seconds']:.1f}s {row['seq_per_s']:.0f} seq/s"
+            f"{' *' if stopper.best_epoch == row['epoch'] else ''}")
