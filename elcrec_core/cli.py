@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+import torch
+
 from elcrec_core.checkpoint import CheckpointError
 from elcrec_core.config import ExperimentConfig, load_preset, merge_overrides, preset_names
 from elcrec_core.runtime import keep_freed_memory
@@ -44,6 +46,8 @@ def build_config(args: argparse.Namespace) -> ExperimentConfig:
 def cmd_train(args: argparse.Namespace) -> int:
     from elcrec_core.training import train
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     exp = build_config(args)
     seqs = load_data(args.data, args.format, seed=exp.train.seed)
     print(f"data: {len(seqs)} users, {seqs.n_items} items, {len(seqs.items)} interactions", flush=True)
@@ -59,8 +63,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from elcrec_core.sequences import SequenceTensors
     from elcrec_core.training import select_device
 
-    model, _ = load_model(args.checkpoint)
     seqs = load_data(args.data, args.format)
+    model, _ = load_model(args.checkpoint)
     if seqs.n_items > model.cfg.n_items:
         raise SystemExit(f"{args.data} has item ids up to {seqs.n_items}, the checkpoint only {model.cfg.n_items}")
     device = select_device(args.device)
@@ -115,6 +119,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int)
     t.add_argument("--device", default="auto")
     t.add_argument("--precision", choices=["auto", "fp32", "bf16"])
+    t.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     t.add_argument("--fresh", action="store_true", help="ignore an existing last.pt instead of resuming")
     t.set_defaults(func=cmd_train)
 

@@ -21,12 +21,14 @@ MASK_VALUE = -10000.0
 
 
 def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    """Inverted dropout. On CPU the keep-mask comes from uint8 random bytes, about 4x cheaper than
-    ``F.dropout``'s Bernoulli sampling (see PERFORMANCE-NOTES); p is rounded to a multiple of 1/256."""
+    """Inverted dropout. On CPU the keep-mask comes from random bools (p = 0.5) or uint8 random bytes (p rounded
+    to a multiple of 1/256): 3-5x cheaper than ``F.dropout``'s Bernoulli sampling, forward and backward."""
     if not training or p == 0.0:
         return x
     if x.device.type != "cpu":
         return F.dropout(x, p, True)
+    if p == 0.5:
+        return x * torch.randint(0, 2, x.shape, dtype=torch.bool) * 2.0
     threshold = round(p * 256)
     keep = torch.randint(0, 256, x.shape, dtype=torch.uint8) >= threshold
     return x * keep * (256.0 / (256 - threshold))

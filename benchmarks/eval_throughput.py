@@ -1,0 +1,51 @@
+"""Evaluation throughput: users ranked per second on Beauty, full ranking over all items.
+
+Usage: .venv/bin/python benchmarks/eval_throughput.py [--data ../shared/data/Beauty.txt]
+       [--checkpoint ../shared/reference/ELCRec-Beauty-1.pt] [--repeats 5] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from elcrec_core.checkpoint import load_model
+from elcrec_core.evaluation import eligible_users, evaluate_ranks, metrics_from_ranks
+from elcrec_core.runtime import keep_freed_memory
+from elcrec_core.sequences import SequenceTensors, read_sequence_file
+from elcrec_core.training import select_device
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default="../shared/data/Beauty.txt")
+    p.add_argument("--checkpoint", default="../shared/reference/ELCRec-Beauty-1.pt")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="auto")
+    args = p.parse_args()
+    keep_freed_memory()
+    torch.set_num_threads(args.threads)
+    device = select_device(args.device)
+    model, _ = load_model(args.checkpoint)
+    model.to(device)
+    data = SequenceTensors.from_sequences(read_sequence_file(args.data), device)
+    users = eligible_users(data, "test")
+    times = []
+    for _ in range(args.repeats + 1):  # the first is a warm-up
+        start = time.perf_counter()
+        ranks = evaluate_ranks(model, data, "test", users)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    median = statistics.median(times[1:])
+    print(f"device {device}, threads {torch.get_num_threads()}, {len(users)} users x {model.cfg.n_items} items")
+    print(f"full-ranking test pass: median {median:.3f} s over {args.repeats} runs -> {len(users) / median:,.0f} users/s")
+    print("metrics:", {k: round(v, 4) for k, v in metrics_from_ranks(ranks).items()})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Train a few epochs of ELCRec on Beauty on the best device (CUDA with bf16 autocast where present, else CPU)
+and print epoch time and sequences/s; the same script runs unchanged on CPU.
+
+Usage: .venv/bin/python benchmarks/gpu_check.py [--epochs 3] [--data ../shared/data/Beauty.txt] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+
+import torch
+
+from elcrec_core.batches import AugmentConfig, trainable_users
+from elcrec_core.config import load_preset
+from elcrec_core.evaluation import evaluate
+from elcrec_core.model import ELCRec
+from elcrec_core.runtime import keep_freed_memory
+from elcrec_core.sequences import SequenceTensors, read_sequence_file
+from elcrec_core.training import init_centres, select_device, train_epoch
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default="../shared/data/Beauty.txt")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    p.add_argument("--json")
+    args = p.parse_args()
+    keep_freed_memory()
+    exp = load_preset("beauty")
+    cfg = exp.train
+    cfg.precision = args.precision
+    device = select_device("auto")
+    seqs = read_sequence_file(args.data)
+    data = SequenceTensors.from_sequences(seqs)
+    eval_data = SequenceTensors.from_sequences(seqs, device)
+    users = trainable_users(data)
+    torch.manual_seed(cfg.seed)
+    model = ELCRec(exp.model_config(seqs.n_items)).to(device)
+    t0 = time.perf_counter()
+    init_centres(model, data, users, cfg)
+    kmeans_s = time.perf_counter() - t0
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    rows = []
+    for epoch in range(args.epochs):
+        t0 = time.perf_counter()
+        losses = train_epoch(model, optimizer, data, users, cfg, AugmentConfig(), generator, device)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        train_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        valid = evaluate(model, eval_data, "valid")
+        valid_s = time.perf_counter() - t0
+        rows.append({"epoch": epoch, "train_s": train_s, "seq_per_s": len(users) / train_s, "valid_s": valid_s,
+                     "loss": losses["loss"], "valid_NDCG@20": valid["NDCG@20"]})
+        print(f"epoch {epoch}: {train_s:.2f}s train ({len(users) / train_s:,.0f} seq/s), {valid_s:.2f}s valid, "
+              f"loss {losses['loss']:.4f}, valid NDCG@20 {valid['NDCG@20']:.4f}", flush=True)
+    name = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or "cpu"
+    summary = {"device": name, "torch": torch.__version__, "precision": cfg.precision, "kmeans_s": kmeans_s,
+               "epochs": rows}
+    print(json.dumps(summary))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(summary, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Create .venv at the repository root and install the project into it.
+# torch comes first, as the build that fits this machine: the CPU build where no CUDA GPU is visible
+# (a plain `pip install torch` would fetch a CUDA build of several GB), then the project and its test tools.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+TORCH_VERSION=${TORCH_VERSION:-2.13.0}
+
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+if .venv/bin/python -c "import torch" 2>/dev/null; then
+    echo "torch $(.venv/bin/python -c 'import torch; print(torch.__version__)') already installed"
+elif command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+    echo "CUDA GPU visible: installing torch $TORCH_VERSION (CUDA build)"
+    .venv/bin/python -m pip install --quiet "torch==$TORCH_VERSION"
+else
+    echo "no CUDA GPU visible: installing torch $TORCH_VERSION (CPU build)"
+    .venv/bin/python -m pip install --quiet "torch==$TORCH_VERSION" ${TORCH_CPU_INDEX:+--index-url "$TORCH_CPU_INDEX"}
+fi
+.venv/bin/python -m pip install --quiet -e ".[dev]"
+echo "installed into $(pwd)/.venv"

@@ -1,0 +1,146 @@
+"""Full-ranking evaluation: metrics, the tie and history rules, chunking, and the end-to-end evaluator."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import elcrec_core.evaluation as evaluation
+from elcrec_core.config import ModelConfig
+from elcrec_core.evaluation import eligible_users, evaluate, evaluate_ranks, metrics_from_ranks, rank_scores
+from elcrec_core.model import ELCRec
+from elcrec_core.sequences import Sequences, SequenceTensors
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def brute_force_rank(user_vec: torch.Tensor, table: torch.Tensor, target: int, history: list[int]) -> int:
+    """Number of items outside the history scoring strictly above the target; n_items if the target is in it."""
+    n_items = table.shape[0]
+    if target in history:
+        return n_items
+    scores = (table * user_vec).sum(-1).tolist()
+    target_score = scores[target - 1]
+    return sum(1 for i in range(1, n_items + 1) if i not in history and scores[i - 1] > target_score)
+
+
+# ------------------------------------------------------------------------------------------ metrics
+def test_metrics_from_ranks_hand_values() -> None:
+    ranks = torch.tensor([0, 4, 5, 19, 20, 100])
+    m = metrics_from_ranks(ranks)
+    assert set(m) == {"HR@5", "NDCG@5", "HR@10", "NDCG@10", "HR@20", "NDCG@20"}
+    inv = [1 / math.log2(r + 2) for r in (0, 4, 5, 19)]  # 1, 1/log2(6), 1/log2(7), 1/log2(21)
+    assert m["HR@5"] == pytest.approx(2 / 6)
+    assert m["NDCG@5"] == pytest.approx((1 / math.log2(2) + 1 / math.log2(6)) / 6)
+    assert m["HR@10"] == pytest.approx(3 / 6)
+    assert m["NDCG@10"] == pytest.approx(sum(inv[:3]) / 6)
+    assert m["HR@20"] == pytest.approx(4 / 6)
+    assert m["NDCG@20"] == pytest.approx(sum(inv) / 6)
+    assert metrics_from_ranks(ranks, ks=(1,)) == pytest.approx({"HR@1": 1 / 6, "NDCG@1": 1 / 6})
+
+
+# ------------------------------------------------------------------------------------------ rank_scores
+def test_rank_scores_hand_example() -> None:
+    """Items 1..5 = [1,0], [3,1], [2,2], [2,-1], [5,0].
+
+    u=[1,0]: scores 1,3,2,2,5. Target 3 (2), history {5}: only item 2 (3) is above; item 4 ties (2) and item 5
+        (5) is history -> rank 1.
+    u=[0,1]: scores 0,1,2,-1,0. Target 2 (1), history {3}: item 3 is above but in the history -> rank 0.
+    u=[1,1]: target 4 is in the history {4, 1} -> a miss, rank 5.
+    u=[1,0]: target 1 (1), no history: items 2, 3, 4, 5 are above -> rank 4.
+    """
+    table = torch.tensor([[1.0, 0.0], [3.0, 1.0], [2.0, 2.0], [2.0, -1.0], [5.0, 0.0]])
+    users = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [1.0, 0.0]])
+    targets = torch.tensor([3, 2, 4, 1])
+    history = torch.tensor([[5, 0, 0], [0, 3, 0], [4, 1, 0], [0, 0, 0]])
+    assert rank_scores(users, table, targets, history).tolist() == [1, 0, 5, 4]
+
+
+@pytest.mark.parametrize("max_elements", [3, 7, 40, 1 << 25])
+def test_rank_scores_chunked_matches_brute_force(monkeypatch: pytest.MonkeyPatch, max_elements: int) -> None:
+    """Integer embeddings make ties frequent and every score exact, so ranks must agree exactly."""
+    monkeypatch.setattr(evaluation, "_MAX_SCORE_ELEMENTS", max_elements)
+    g = _gen(0)
+    n_users, n_items = 6, 23
+    table = torch.randint(-2, 3, (n_items, 4), generator=g).float()
+    users = torch.randint(-2, 3, (n_users, 4), generator=g).float()
+    targets = torch.randint(1, n_items + 1, (n_users,), generator=g)
+    history = torch.randint(0, n_items + 1, (n_users, 5), generator=g)
+    history[0, 2] = targets[0]  # one target inside its history
+    expected = [
+        brute_force_rank(users[u], table, int(targets[u]), [h for h in history[u].tolist() if h])
+        for u in range(n_users)
+    ]
+    assert expected[0] == n_items
+    assert rank_scores(users, table, targets, history).tolist() == expected
+
+
+# ------------------------------------------------------------------------------------------ end to end
+def _small_model() -> ELCRec:
+    torch.manual_seed(0)
+    model = ELCRec(ModelConfig(n_items=30, hidden=16, n_heads=2, n_layers=1, max_len=8, n_intents=4))
+    with torch.no_grad():
+        model.item_emb.weight.normal_(0, 1.0)  # spread the scores so that no near-tie decides a rank
+    return model.train()
+
+
+def _small_sequences() -> Sequences:
+    g = _gen(1)
+    lengths = [1, 2, 3, 4, 6, 9, 12, 15, 2, 3, 11]
+    lists = [torch.randint(1, 31, (n,), generator=g).tolist() for n in lengths]
+    lists[4][-1] = lists[4][0]  # test target repeated from the history
+    lists[6][-2] = lists[6][3]  # valid target repeated from the history
+    return Sequences.from_lists(list(range(100, 100 + len(lists))), lists, n_items=30)
+
+
+def _brute_force_split_ranks(model: ELCRec, seqs: Sequences, split: str) -> tuple[list[int], list[int]]:
+    """(users, ranks): encode each user's last max_len inputs alone and rank all items by strict score."""
+    drop = 1 if split == "test" else 2
+    max_len = model.cfg.max_len
+    table = model.item_emb.weight[1:31].detach()
+    users, ranks = [], []
+    for u in range(len(seqs)):
+        items = seqs.sequence(u)
+        if len(items) < drop + 1:
+            continue
+        history, target = items[:-drop], items[-drop]
+        window = history[-max_len:]
+        padded = torch.tensor([[0] * (max_len - len(window)) + window])
+        with torch.no_grad():
+            vec = model(padded)[0, -1]
+        users.append(u)
+        ranks.append(brute_force_rank(vec, table, target, history))
+    return users, ranks
+
+
+@pytest.mark.parametrize("split", ["valid", "test"])
+def test_evaluate_ranks_matches_per_user_brute_force(split: str) -> None:
+    model = _small_model()
+    seqs = _small_sequences()
+    data = SequenceTensors.from_sequences(seqs)
+    ranks = evaluate_ranks(model, data, split, batch_size=3)
+    assert model.training  # the evaluator restores the training mode
+    model.eval()
+    users, expected = _brute_force_split_ranks(model, seqs, split)
+    assert eligible_users(data, split).tolist() == users
+    assert ranks.tolist() == expected
+    assert 30 in expected  # the repeated target is a miss
+    assert len(set(expected)) > 3
+    assert evaluate(model, data, split, batch_size=4) == pytest.approx(
+        metrics_from_ranks(torch.tensor(expected)), abs=1e-12
+    )
+
+
+def test_evaluate_ranks_for_chosen_users() -> None:
+    model = _small_model()
+    seqs = _small_sequences()
+    data = SequenceTensors.from_sequences(seqs)
+    chosen = torch.tensor([7, 3, 10])
+    ranks = evaluate_ranks(model, data, "test", users=chosen)
+    users, expected = _brute_force_split_ranks(model.eval(), seqs, "test")
+    by_user = dict(zip(users, expected))
+    assert ranks.tolist() == [by_user[u] for u in chosen.tolist()]

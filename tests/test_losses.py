@@ -1,0 +1,260 @@
+"""The ELCRec loss parts against hand-computed values and direct re-implementations of the reference."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from elcrec_core import losses
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def reference_nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """The reference NCE loss: rows [z1 z2^T | z1 z1^T] and [z2 z2^T | z2 z1^T], self-similarities -inf,
+    labels arange(2B), mean cross-entropy."""
+    z1, z2 = z1.double(), z2.double()
+    sim11 = z1 @ z1.T / temperature
+    sim22 = z2 @ z2.T / temperature
+    sim12 = z1 @ z2.T / temperature
+    d = sim12.shape[-1]
+    sim11[range(d), range(d)] = float("-inf")
+    sim22[range(d), range(d)] = float("-inf")
+    logits = torch.cat([torch.cat([sim12, sim11], -1), torch.cat([sim22, sim12.T], -1)], -2)
+    return F.cross_entropy(logits, torch.arange(2 * d))
+
+
+def brute_force_nearest(x: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """argmin_k ||x - c_k||^2 for every row of x [..., d], by explicit differences."""
+    diff = x.double()[..., None, :] - centres.double()
+    return (diff * diff).sum(-1).argmin(-1)
+
+
+def brute_force_cluster_loss(samples: torch.Tensor, centres: torch.Tensor) -> float:
+    """Mean over all (sample, centre) pairs minus mean over all (centre, centre) pairs of squared distance."""
+    s = [row / row.norm() for row in samples.double()]
+    c = list(centres.double())
+    sc = sum(float(((a - b) ** 2).sum()) for a in s for b in c) / (len(s) * len(c))
+    cc = sum(float(((a - b) ** 2).sum()) for a in c for b in c) / (len(c) * len(c))
+    return sc - cc
+
+
+# ------------------------------------------------------------------------------------------ cluster loss
+def test_cluster_loss_hand_example() -> None:
+    """samples [[3,4],[0,2]] normalise to s0=[0.6,0.8], s1=[0,1]; centres c0=[1,0], c1=[0,1].
+
+    sample-centre: |s0-c0|^2 = 0.16+0.64 = 0.8, |s0-c1|^2 = 0.36+0.04 = 0.4, |s1-c0|^2 = 1+1 = 2,
+    |s1-c1|^2 = 0 -> mean 3.2/4 = 0.8. centre-centre: 0, 2, 2, 0 -> mean 1. loss = 0.8 - 1 = -0.2.
+    """
+    samples = torch.tensor([[3.0, 4.0], [0.0, 2.0]])
+    centres = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    assert losses.cluster_loss(samples, centres).item() == pytest.approx(-0.2, abs=1e-6)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 7), k=st.integers(1, 6), d=st.integers(1, 5))
+def test_cluster_loss_matches_pairwise_brute_force(seed: int, n: int, k: int, d: int) -> None:
+    """The O((n+k)d) closed form equals the explicit mean over all pairs (unit-normalised centres)."""
+    g = _gen(seed)
+    samples = torch.randn(n, d, generator=g, dtype=torch.float64) * 3
+    centres = F.normalize(torch.randn(k, d, generator=g, dtype=torch.float64), dim=-1)
+    expected = brute_force_cluster_loss(samples, centres)
+    assert losses.cluster_loss(samples, centres).item() == pytest.approx(expected, abs=1e-9)
+
+
+def test_cluster_loss_uses_centres_as_given() -> None:
+    """Centres are not renormalised inside the loss: scaled centres change the value as the pairwise formula says."""
+    g = _gen(1)
+    samples = torch.randn(5, 3, generator=g, dtype=torch.float64)
+    centres = torch.randn(4, 3, generator=g, dtype=torch.float64) * 2.5
+    expected = brute_force_cluster_loss(samples, centres)
+    assert losses.cluster_loss(samples, centres).item() == pytest.approx(expected, abs=1e-9)
+
+
+# ------------------------------------------------------------------------------------------ NT-Xent
+@pytest.mark.parametrize("temperature", [1.0, 0.5, 2.0])
+def test_nt_xent_matches_reference_formulation(temperature: float) -> None:
+    g = _gen(2)
+    z1 = torch.randn(6, 5, generator=g)
+    z2 = torch.randn(6, 5, generator=g)
+    expected = reference_nt_xent(z1, z2, temperature).item()
+    assert losses.nt_xent(z1, z2, temperature).item() == pytest.approx(expected, abs=1e-5)
+
+
+def test_nt_xent_hand_example() -> None:
+    """B=2, z1 = [[1,0],[0,2]], z2 = [[2,0],[1,1]].
+
+    z1.z2: (0,0)=2, (0,1)=1, (1,0)=0, (1,1)=2; z1_0.z1_1 = 0; z2_0.z2_1 = 2.
+    row z1_0: candidates z2_0=2 (positive), z2_1=1, z1_1=0          -> log(e^2 + e + 1) - 2
+    row z1_1: candidates z2_1=2 (positive), z2_0=0, z1_0=0          -> log(e^2 + 2) - 2
+    row z2_0: candidates z1_0=2 (positive), z1_1=0, z2_1=2          -> log(2e^2 + 1) - 2
+    row z2_1: candidates z1_1=2 (positive), z1_0=1, z2_0=2          -> log(2e^2 + e) - 2
+    """
+    e = math.e
+    expected = (
+        math.log(e**2 + e + 1) + math.log(e**2 + 2) + math.log(2 * e**2 + 1) + math.log(2 * e**2 + e) - 8
+    ) / 4
+    z1 = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    z2 = torch.tensor([[2.0, 0.0], [1.0, 1.0]])
+    assert losses.nt_xent(z1, z2).item() == pytest.approx(expected, abs=1e-6)
+    # temperature 2 halves every logit: the positive of row z1_0 becomes 1, its negatives 0.5 and 0, ...
+    expected_t2 = (
+        math.log(e + e**0.5 + 1) + math.log(e + 2) + math.log(2 * e + 1) + math.log(2 * e + e**0.5) - 4
+    ) / 4
+    assert losses.nt_xent(z1, z2, temperature=2.0).item() == pytest.approx(expected_t2, abs=1e-6)
+
+
+# ------------------------------------------------------------------------------------------ next-item losses
+def test_bce_next_item_loss_matches_manual_formula_and_ignores_padding() -> None:
+    g = _gen(3)
+    hidden = torch.randn(2, 4, 3, generator=g, dtype=torch.float64)
+    item_emb = torch.randn(9, 3, generator=g, dtype=torch.float64)
+    targets = torch.tensor([[0, 2, 5, 1], [0, 0, 8, 3]])
+    negatives = torch.tensor([[7, 4, 6, 2], [1, 5, 3, 7]])
+    terms = []
+    for b in range(2):
+        for t in range(4):
+            if targets[b, t] > 0:
+                pos = float(hidden[b, t] @ item_emb[targets[b, t]])
+                neg = float(hidden[b, t] @ item_emb[negatives[b, t]])
+                sig_pos, sig_neg = 1 / (1 + math.exp(-pos)), 1 / (1 + math.exp(-neg))
+                terms.append(-math.log(sig_pos) - math.log(1 - sig_neg))
+    expected = sum(terms) / len(terms)
+    assert len(terms) == 5
+    loss = losses.bce_next_item_loss(hidden, item_emb, targets, negatives).item()
+    assert loss == pytest.approx(expected, abs=1e-9)
+
+    changed = hidden.clone()
+    changed[0, 0] += 100.0  # padding positions (target 0)
+    changed[1, :2] -= 50.0
+    assert losses.bce_next_item_loss(changed, item_emb, targets, negatives).item() == pytest.approx(loss, abs=1e-12)
+    changed[1, 2] += 1.0  # a real target position does change it
+    assert losses.bce_next_item_loss(changed, item_emb, targets, negatives).item() != pytest.approx(loss, abs=1e-6)
+
+
+def test_full_softmax_loss_is_cross_entropy_over_real_items() -> None:
+    g = _gen(4)
+    n_items = 6
+    hidden = torch.randn(2, 3, 4, generator=g, dtype=torch.float64)
+    item_emb = torch.randn(n_items + 1, 4, generator=g, dtype=torch.float64)
+    table = item_emb[1:]
+    targets = torch.tensor([[0, 3, 6], [1, 0, 2]])
+    terms = []
+    for b in range(2):
+        for t in range(3):
+            if targets[b, t] > 0:
+                logits = [float(hidden[b, t] @ table[j]) for j in range(n_items)]
+                log_z = math.log(sum(math.exp(x) for x in logits))
+                terms.append(log_z - logits[int(targets[b, t]) - 1])
+    expected = sum(terms) / len(terms)
+    loss = losses.full_softmax_loss(hidden, table, targets).item()
+    assert loss == pytest.approx(expected, abs=1e-6)
+    changed = hidden.clone()
+    changed[0, 0] = 7.0
+    changed[1, 1] = -3.0
+    assert losses.full_softmax_loss(changed, table, targets).item() == pytest.approx(loss, abs=1e-9)
+
+
+def _sampled_softmax_by_hand(
+    hidden: torch.Tensor, item_emb: torch.Tensor, targets: torch.Tensor, negatives: list[int]
+) -> float:
+    """Mean over non-padding targets of -log softmax over [target] + [negatives that differ from the target]."""
+    terms = []
+    for b in range(targets.shape[0]):
+        for t in range(targets.shape[1]):
+            target = int(targets[b, t])
+            if target == 0:
+                continue
+            pos = float(hidden[b, t] @ item_emb[target])
+            logits = [pos] + [float(hidden[b, t] @ item_emb[n]) for n in negatives if n != target]
+            terms.append(math.log(sum(math.exp(x) for x in logits)) - pos)
+    return sum(terms) / len(terms)
+
+
+def test_sampled_softmax_loss_masks_a_negative_equal_to_the_target() -> None:
+    g = _gen(5)
+    hidden = torch.randn(2, 2, 3, generator=g, dtype=torch.float64)
+    item_emb = torch.randn(8, 3, generator=g, dtype=torch.float64)
+    targets = torch.tensor([[2, 5], [0, 4]])
+    negatives = torch.tensor([2, 6, 7])  # 2 equals the target of position (0, 0)
+    expected = _sampled_softmax_by_hand(hidden, item_emb, targets, [2, 6, 7])
+    loss = losses.sampled_softmax_loss(hidden, item_emb, targets, negatives).item()
+    assert loss == pytest.approx(expected, abs=1e-6)
+    # position (0, 0) alone: identical to the loss with negative 2 removed
+    only = torch.tensor([[2]])
+    with_clash = losses.sampled_softmax_loss(hidden[:1, :1], item_emb, only, negatives).item()
+    without = losses.sampled_softmax_loss(hidden[:1, :1], item_emb, only, torch.tensor([6, 7])).item()
+    assert with_clash == pytest.approx(without, abs=1e-9)
+    # ... and different from leaving the clashing negative in (it would add a second copy of the positive logit)
+    h = hidden[0, 0]
+    pos = float(h @ item_emb[2])
+    unmasked = math.log(2 * math.exp(pos) + sum(math.exp(float(h @ item_emb[n])) for n in (6, 7))) - pos
+    assert with_clash != pytest.approx(unmasked, abs=1e-3)
+
+
+# ------------------------------------------------------------------------------------------ contrastive losses
+def test_nearest_centre_matches_brute_force() -> None:
+    g = _gen(6)
+    x = torch.randn(4, 5, 3, generator=g)
+    centres = torch.randn(7, 3, generator=g)
+    assert torch.equal(losses.nearest_centre(x, centres), brute_force_nearest(x, centres))
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.7])
+def test_sequence_contrastive_loss_shift_and_concat(temperature: float) -> None:
+    g = _gen(7)
+    batch, length, d, k = 3, 4, 5, 6
+    views = torch.randn(2 * batch, length, d, generator=g)
+    centres = torch.randn(k, d, generator=g)
+    nearest = centres[brute_force_nearest(views, centres)]
+
+    shifted = (views + nearest).flatten(1)
+    expected_shift = reference_nt_xent(shifted[:batch], shifted[batch:], temperature).item()
+    got_shift = losses.sequence_contrastive_loss(views, centres, "shift", temperature).item()
+    assert got_shift == pytest.approx(expected_shift, abs=1e-5)
+
+    concat = torch.cat([views, nearest], -1).flatten(1)
+    expected_concat = reference_nt_xent(concat[:batch], concat[batch:], temperature).item()
+    got_concat = losses.sequence_contrastive_loss(views, centres, "concat", temperature).item()
+    assert got_concat == pytest.approx(expected_concat, abs=1e-5)
+
+    plain = views.flatten(1)
+    assert got_shift != pytest.approx(reference_nt_xent(plain[:batch], plain[batch:], temperature).item(), abs=1e-3)
+
+
+def test_sequence_contrastive_loss_rejects_unknown_prototype() -> None:
+    views = torch.zeros(4, 2, 3)
+    centres = torch.eye(3)
+    with pytest.raises(ValueError, match="prototype"):
+        losses.sequence_contrastive_loss(views, centres, "append")  # type: ignore[arg-type]
+
+
+def test_assign_intents_uses_normalised_vectors() -> None:
+    """Normalised centres: c0=[1,0], c1=[0,1], c2=[-1,-1]/sqrt2.
+
+    p0=[10,0.1] -> ~[1,0.01]: nearest c0.
+    p1=[0.1,-5] -> ~[0.02,-1]: |.-c0|^2 ~ 1.96, |.-c1|^2 ~ 4, |.-c2|^2 ~ 0.53+0.09 = 0.61 -> c2.
+    p2=[3,3.1] -> ~[0.695,0.718]: |.-c0|^2 ~ 0.09+0.52 = 0.61, |.-c1|^2 ~ 0.48+0.08 = 0.56 -> c1
+        (unnormalised it would be c0: |[3,3.1]-[2,0]|^2 = 10.6 < |[3,3.1]-[0,0.1]|^2 = 18).
+    p3=[0.1,0.05] -> ~[0.894,0.447]: |.-c0|^2 ~ 0.21, |.-c1|^2 ~ 1.11 -> c0
+        (unnormalised it would be c1: 0.0125 against 3.6).
+    """
+    pooled = torch.tensor([[10.0, 0.1], [0.1, -5.0], [3.0, 3.1], [0.1, 0.05]])
+    centres = torch.tensor([[2.0, 0.0], [0.0, 0.1], [-1.0, -1.0]])
+    assert losses.assign_intents(pooled, centres).tolist() == [0, 2, 1, 0]
+
+
+def test_intent_contrastive_loss_is_mean_of_two_nt_xents() -> None:
+    g = _gen(8)
+    v1, v2, c = (torch.randn(5, 4, generator=g) for _ in range(3))
+    for temperature in (1.0, 0.5):
+        expected = (reference_nt_xent(v1, c, temperature) + reference_nt_xent(v2, c, temperature)).item() / 2
+        got = losses.intent_contrastive_loss(v1, v2, c, temperature).item()
+        assert got == pytest.approx(expected, abs=1e-5)

@@ -1,0 +1,135 @@
+"""The trainer: it learns, resumes exactly, stops early on the best epoch, and checkpoints what it needs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from elcrec_core.checkpoint import load_checkpoint, load_model
+from elcrec_core.cli import main
+from elcrec_core.config import ExperimentConfig, TrainConfig
+from elcrec_core.evaluation import eligible_users, evaluate, metrics_from_ranks
+from elcrec_core.sequences import Sequences, SequenceTensors, sequences_from_events
+from elcrec_core.synthetic import SyntheticConfig, generate
+from elcrec_core.training import EarlyStopping, train
+
+SMALL_MODEL = {"hidden": 32, "n_heads": 2, "n_layers": 1, "max_len": 20, "n_intents": 6}
+
+
+@pytest.fixture(scope="module")
+def seqs() -> Sequences:
+    data = generate(SyntheticConfig(n_users=600, n_items=120, n_intents=6, seed=3))
+    return sequences_from_events(data.events)[0]
+
+
+def small_config(**train) -> ExperimentConfig:
+    defaults = {"epochs": 3, "batch_size": 128, "patience": 50, "trade_off": 1.0, "eval_batch_size": 512, "seed": 7}
+    return ExperimentConfig(model=dict(SMALL_MODEL), train=TrainConfig(**{**defaults, **train}))
+
+
+def popularity_test_metrics(seqs: Sequences) -> dict[str, float]:
+    """Most-popular baseline on the test split: items ranked by training count, history excluded."""
+    data = SequenceTensors.from_sequences(seqs)
+    users = eligible_users(data, "test")
+    counts = np.bincount(seqs.items, minlength=seqs.n_items + 1).astype(float)
+    ranks = []
+    for u in users.tolist():
+        seq = seqs.sequence(u)
+        history, target = set(seq[:-1]), seq[-1]
+        if target in history:
+            ranks.append(seqs.n_items)
+            continue
+        better = [i for i in range(1, seqs.n_items + 1) if i not in history and counts[i] > counts[target]]
+        ranks.append(len(better))
+    return metrics_from_ranks(torch.tensor(ranks))
+
+
+def test_training_learns_more_than_popularity(seqs, tmp_path):
+    result = train(seqs, small_config(epochs=12, lr=3e-3, rec_loss="ce"), tmp_path, log=lambda _: None)
+    popular = popularity_test_metrics(seqs)
+    assert result.test["HR@20"] > popular["HR@20"] + 0.05, (result.test, popular)
+    assert result.test["NDCG@20"] > popular["NDCG@20"]
+
+
+def test_bce_training_improves_over_epochs(seqs, tmp_path):
+    result = train(seqs, small_config(epochs=6, lr=3e-3), tmp_path, log=lambda _: None)
+    curve = [row["valid_NDCG@20"] for row in result.history]
+    assert max(curve[3:]) > curve[0]
+    assert all(np.isfinite(row["loss"]) for row in result.history)
+    assert {"rec", "seq_cl", "intent_cl", "cluster"} <= set(result.history[0])
+
+
+def test_resume_continues_exactly_where_it_stopped(seqs, tmp_path):
+    straight = train(seqs, small_config(epochs=4), tmp_path / "a", log=lambda _: None)
+    train(seqs, small_config(epochs=2), tmp_path / "b", log=lambda _: None)
+    logs: list[str] = []
+    resumed = train(seqs, small_config(epochs=4), tmp_path / "b", log=logs.append)
+    assert any("resumed" in line and "epoch 1" in line for line in logs)
+    assert [r["loss"] for r in resumed.history] == [r["loss"] for r in straight.history]
+    a, b = load_checkpoint(tmp_path / "a" / "last.pt"), load_checkpoint(tmp_path / "b" / "last.pt")
+    for name, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][name]), name
+    assert resumed.test == straight.test
+
+
+def test_best_epoch_is_restored_and_checkpoint_is_complete(seqs, tmp_path):
+    result = train(seqs, small_config(epochs=5, lr=3e-3), tmp_path, log=lambda _: None)
+    curve = [row["valid_NDCG@20"] for row in result.history]
+    assert result.best_epoch == int(np.argmax(curve))
+    model, best = load_model(tmp_path / "best.pt")
+    data = SequenceTensors.from_sequences(seqs)
+    assert evaluate(model, data, "test") == pytest.approx(result.test)
+    assert best["epoch"] == result.best_epoch and best["test"] == result.test
+    last = load_checkpoint(tmp_path / "last.pt")
+    assert {"model", "optimizer", "rng", "epoch", "config", "model_config", "early_stopping"} <= set(last)
+    assert last["model_config"]["n_items"] == seqs.n_items and last["epoch"] == 4
+
+
+def test_early_stopping_counts_epochs_without_improvement():
+    stop = EarlyStopping(patience=2)
+    assert [stop.update(e, s) for e, s in enumerate([0.1, 0.3, 0.2, 0.3, 0.25])] == [True, True, False, False, False]
+    assert stop.best_epoch == 1 and stop.should_stop
+
+
+def test_patience_stops_training(seqs, tmp_path):
+    result = train(seqs, small_config(epochs=30, patience=1, lr=0.05), tmp_path, log=lambda _: None)
+    assert len(result.history) < 30
+    assert len(result.history) - 1 - result.best_epoch == 1
+
+
+def test_centres_stay_unit_norm_and_random_init_works(seqs, tmp_path):
+    train(seqs, small_config(epochs=1, centre_init="random"), tmp_path, log=lambda _: None)
+    model, _ = load_model(tmp_path / "best.pt")
+    norms = model.centres.norm(dim=1)
+    assert torch.allclose(norms, torch.ones_like(norms), atol=0.02)
+
+
+def test_cli_trains_on_events_and_evaluates(tmp_path, capsys):
+    events = tmp_path / "events.csv"
+    assert main(["synth", "--out", str(events), "--users", "400", "--items", "80", "--intents", "4"]) == 0
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(events), "--format", "events", "--out", str(out), "--epochs", "2",
+                 "--intents", "4", "--hidden", "16", "--max-len", "12", "--device", "cpu"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["best_epoch"] in (0, 1) and 0 <= summary["test"]["HR@20"] <= 1
+    assert main(["evaluate", "--data", str(events), "--format", "events", "--checkpoint", str(out / "best.pt"),
+                 "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out.strip())
+    assert metrics["HR@20"] == pytest.approx(summary["test"]["HR@20"], abs=1e-6)
+
+
+def test_cli_reports_missing_file(tmp_path, capsys):
+    assert main(["evaluate", "--data", str(tmp_path / "nope.txt"), "--checkpoint", "x.pt"]) == 2
+    assert "nope.txt" in capsys.readouterr().err
+
+
+def test_cli_reports_damaged_checkpoint(tmp_path, capsys):
+    data = tmp_path / "seqs.txt"
+    data.write_text("1 1 2 3 4\n2 2 3 4 5\n")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    assert main(["evaluate", "--data", str(data), "--checkpoint", str(bad)]) == 2
+    assert "bad.pt" in capsys.readouterr().err
