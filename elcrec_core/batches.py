@@ -54,7 +54,8 @@ def make_train_batch(
     "shared" (``n_negatives`` uniform ids for the whole batch) or "none"."""
     n = data.lengths(users) - 3
     full_input = data.window(users, 3, int(n.max()))
-    targets = data.window(users, 2, max_len)
+    inputs = data.window(users, 3, max_len)
+    targets = data.window(users, 2, max_len).masked_fill(inputs == 0, 0)  # items[1:-2]: no target before item 1
     if negatives == "per_position":
         history = data.window(users, 0, int(n.max()) + 3)
         neg = sample_negatives(targets, history, data.n_items, generator)
@@ -63,7 +64,7 @@ def make_train_batch(
     else:
         neg = torch.zeros(0, dtype=torch.long)
     views = torch.cat([augment(full_input, n, max_len, aug, generator) for _ in range(2)])
-    return TrainBatch(data.window(users, 3, max_len), targets, neg, views)
+    return TrainBatch(inputs, targets, neg, views)
 
 
 def sample_negatives(
@@ -96,21 +97,22 @@ def augment(
     returned right-aligned in ``out_len`` columns (most recent items kept)."""
     batch, width = seqs.shape
     n = lengths[:, None]
+    n_real = n.double()  # int(rate * n) as Python computes it, not in float32
     pos = torch.arange(width)[None, :]  # position in the unpadded list
     op = torch.randint(0, 3, (batch, 1), generator=generator)
 
-    crop_run = torch.floor(n * aug.crop_tau).long()
+    crop_run = torch.floor(n_real * aug.crop_tau).long()
     crop_start = torch.floor(torch.rand(batch, 1, generator=generator) * (n - crop_run)).long()
     crop_len = crop_run.clamp(min=1)
 
-    reorder_run = torch.floor(n * aug.reorder_beta).long()
+    reorder_run = torch.floor(n_real * aug.reorder_beta).long()
     reorder_start = torch.floor(torch.rand(batch, 1, generator=generator) * (n - reorder_run)).long()
     in_run = (pos >= reorder_start) & (pos < reorder_start + reorder_run)
     keys = torch.where(in_run, reorder_start + torch.rand(batch, width, generator=generator), pos.double())
     permutation = keys.argsort(1)
 
     draws = torch.rand(batch, width, generator=generator).masked_fill(pos >= n, 2.0)
-    masked = draws.argsort(1).argsort(1) < torch.floor(n * aug.mask_gamma).long()
+    masked = draws.argsort(1).argsort(1) < torch.floor(n_real * aug.mask_gamma).long()
 
     out_n = torch.where(op == CROP, crop_len, n)
     q = out_n - out_len + torch.arange(out_len)[None, :]  # index into the augmented list

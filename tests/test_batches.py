@@ -121,11 +121,6 @@ def test_augment_single_item_rows_stay_unchanged() -> None:
         assert views[0].tolist() == [0, 0, 0, 7]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="suspected bug: batches.augment computes floor(n * 0.7) in float32, so n = 90 masks 63 items where "
-    "the reference int(0.7 * 90) masks 62",
-)
 def test_augment_mask_count_matches_python_int_for_long_rows() -> None:
     n = 90
     seqs, lengths = right_aligned([list(range(1, n + 1))])
@@ -237,11 +232,6 @@ def test_make_train_batch_shared_and_no_negatives() -> None:
     assert none.negatives.numel() == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="suspected bug: make_train_batch takes targets = window(users, 2, max_len), i.e. items[:-2], which "
-    "puts items[0] at the padding position just before the first input when len - 3 < max_len",
-)
 def test_make_train_batch_targets_are_next_items_of_the_inputs() -> None:
     data = _train_data()
     users = trainable_users(data)

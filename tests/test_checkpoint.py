@@ -1,0 +1,208 @@
+"""Checkpoints: atomic round trips, clear errors for damaged files, and the authors' state-dict format."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from elcrec_core.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
+
+V, L, D, K, HEADS = 9, 6, 8, 3, 2  # reference item table rows (n_items = V - 2), positions, hidden, intents
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+# ------------------------------------------------------------------------------------------ save / load
+def test_save_load_round_trip_leaves_no_temporary_file(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "ckpt.pt"
+    payload = {"model": {"w": torch.randn(3, 4, generator=_gen(0))}, "epoch": 7, "name": "x", "hist": [0.5, 1.5]}
+    save_checkpoint(path, payload)
+    save_checkpoint(path, {**payload, "epoch": 8})  # overwrite in place
+    assert [p.name for p in path.parent.iterdir()] == ["ckpt.pt"]
+    loaded = load_checkpoint(path)
+    assert loaded["epoch"] == 8 and loaded["name"] == "x" and loaded["hist"] == [0.5, 1.5]
+    assert torch.equal(loaded["model"]["w"], payload["model"]["w"])
+
+
+@pytest.mark.parametrize(
+    "n_values",
+    [
+        pytest.param(100, id="small"),
+        pytest.param(2000, id="8kB-tensor"),
+    ],
+)
+def test_truncated_checkpoint_raises_checkpoint_error(tmp_path: Path, n_values: int) -> None:
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint(path, {"w": torch.arange(float(n_values))})
+    blob = path.read_bytes()
+    path.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(CheckpointError, match=str(path)):
+        load_checkpoint(path)
+
+
+GARBAGE = [
+    pytest.param(bytes(range(256)) * 3, id="binary"),
+    pytest.param(b"\x00" * 100, id="zeros"),
+    pytest.param(b"", id="empty"),
+    pytest.param(b"this is not a checkpoint\n", id="text"),
+    pytest.param(b"hello", id="text-keyerror"),
+]
+
+
+@pytest.mark.parametrize("blob", GARBAGE)
+def test_garbage_checkpoint_raises_checkpoint_error(tmp_path: Path, blob: bytes) -> None:
+    path = tmp_path / "garbage.pt"
+    path.write_bytes(blob)
+    with pytest.raises(CheckpointError, match=str(path)):
+        load_checkpoint(path)
+
+
+def test_missing_checkpoint_raises_checkpoint_error(tmp_path: Path) -> None:
+    path = tmp_path / "nope.pt"
+    with pytest.raises(CheckpointError, match=str(path)):
+        load_checkpoint(path)
+
+
+def test_non_dict_checkpoint_raises_checkpoint_error(tmp_path: Path) -> None:
+    path = tmp_path / "tensor.pt"
+    torch.save(torch.zeros(2), path)
+    with pytest.raises(CheckpointError, match="not a dict"):
+        load_checkpoint(path)
+
+
+# ------------------------------------------------------------------------------------------ reference format
+def reference_state_dict(n_layers: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """The authors' key names (21 for one layer) with random, not-small values."""
+    g = _gen(seed)
+
+    def rnd(*shape: int, scale: float = 0.3, offset: float = 0.0) -> torch.Tensor:
+        return offset + scale * torch.randn(*shape, generator=g)
+
+    state = {
+        "item_embeddings.weight": rnd(V, D, scale=1.0),
+        "position_embeddings.weight": rnd(L, D, scale=1.0),
+        "LayerNorm.weight": rnd(D, scale=0.1, offset=1.0),
+        "LayerNorm.bias": rnd(D, scale=0.1),
+        "cluster_centers": rnd(K, D, scale=1.0),
+    }
+    for i in range(n_layers):
+        p = f"item_encoder.layer.{i}."
+        for name in ("query", "key", "value", "dense"):
+            state[f"{p}attention.{name}.weight"] = rnd(D, D)
+            state[f"{p}attention.{name}.bias"] = rnd(D, scale=0.1)
+        state[f"{p}attention.LayerNorm.weight"] = rnd(D, scale=0.1, offset=1.0)
+        state[f"{p}attention.LayerNorm.bias"] = rnd(D, scale=0.1)
+        state[f"{p}intermediate.dense_1.weight"] = rnd(4 * D, D)
+        state[f"{p}intermediate.dense_1.bias"] = rnd(4 * D, scale=0.1)
+        state[f"{p}intermediate.dense_2.weight"] = rnd(D, 4 * D)
+        state[f"{p}intermediate.dense_2.bias"] = rnd(D, scale=0.1)
+        state[f"{p}intermediate.LayerNorm.weight"] = rnd(D, scale=0.1, offset=1.0)
+        state[f"{p}intermediate.LayerNorm.bias"] = rnd(D, scale=0.1)
+    return state
+
+
+def _layer_norm(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    u = x.mean(-1, keepdim=True)
+    s = (x - u).pow(2).mean(-1, keepdim=True)
+    return weight * (x - u) / torch.sqrt(s + eps) + bias
+
+
+def _linear(x: torch.Tensor, state: dict[str, torch.Tensor], name: str) -> torch.Tensor:
+    return x @ state[f"{name}.weight"].T + state[f"{name}.bias"]
+
+
+def reference_forward(state: dict[str, torch.Tensor], items: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """The authors' SASRec encoder in eval mode, written out step by step (float64)."""
+    state = {k: v.double() for k, v in state.items()}
+    batch, length = items.shape
+    hidden = state["item_embeddings.weight"].shape[1]
+    head = hidden // n_heads
+    x = state["item_embeddings.weight"][items] + state["position_embeddings.weight"][torch.arange(length)]
+    x = _layer_norm(x, state["LayerNorm.weight"], state["LayerNorm.bias"])
+
+    key_mask = (items > 0).long()[:, None, None, :]
+    causal = (torch.triu(torch.ones(1, length, length), diagonal=1) == 0)[:, None].long()
+    additive = (1.0 - key_mask * causal) * -10000.0
+
+    def heads(t: torch.Tensor) -> torch.Tensor:
+        return t.view(batch, length, n_heads, head).permute(0, 2, 1, 3)
+
+    n_layers = len({k.split(".")[2] for k in state if k.startswith("item_encoder.layer.")})
+    for i in range(n_layers):
+        p = f"item_encoder.layer.{i}."
+        q, k, v = (heads(_linear(x, state, f"{p}attention.{n}")) for n in ("query", "key", "value"))
+        scores = q @ k.transpose(-1, -2) / math.sqrt(head) + additive
+        context = (scores.softmax(-1) @ v).permute(0, 2, 1, 3).reshape(batch, length, hidden)
+        attn = _linear(context, state, f"{p}attention.dense")
+        x = _layer_norm(attn + x, state[f"{p}attention.LayerNorm.weight"], state[f"{p}attention.LayerNorm.bias"])
+        h = _linear(x, state, f"{p}intermediate.dense_1")
+        h = h * 0.5 * (1.0 + torch.erf(h / math.sqrt(2.0)))
+        h = _linear(h, state, f"{p}intermediate.dense_2")
+        x = _layer_norm(
+            h + x, state[f"{p}intermediate.LayerNorm.weight"], state[f"{p}intermediate.LayerNorm.bias"]
+        )
+    return x
+
+
+@pytest.mark.parametrize("n_layers", [1, 2])
+def test_reference_state_dict_loads_and_encodes_like_the_reference(tmp_path: Path, n_layers: int) -> None:
+    state = reference_state_dict(n_layers)
+    assert len(state) == 5 + 16 * n_layers
+    path = tmp_path / "ELCRec-ref.pt"
+    torch.save(state, path)
+    model, payload = load_model(path)
+    assert payload == {"format": "reference"}
+    assert not model.training
+    cfg = model.cfg
+    assert (cfg.n_items, cfg.vocab_size, cfg.hidden, cfg.max_len, cfg.n_intents, cfg.n_layers, cfg.n_heads) == (
+        V - 2, V, D, L, K, n_layers, HEADS,
+    )
+    assert torch.equal(model.item_table(), state["item_embeddings.weight"][1 : V - 1])
+    assert torch.equal(model.centres.detach(), state["cluster_centers"])
+
+    items = torch.tensor([
+        [0, 0, 3, 1, 5, 2],  # left padding
+        [0, 0, 0, 0, 0, 4],
+        [1, 2, 3, 4, 5, 6],
+        [0, 7, 7, 2, 6, 1],
+    ])
+    expected = reference_forward(state, items, HEADS)
+    with torch.no_grad():
+        got = model(items).double()
+        exact = model.double()(items)
+    # float64: identical semantics everywhere, left-padding query rows (all keys masked) included
+    torch.testing.assert_close(exact, expected, atol=1e-9, rtol=0)
+    with torch.no_grad():
+        torch.testing.assert_close(model.user_representation(items), expected[:, -1], atol=1e-9, rtol=0)
+    # float32: real positions to 1e-5. Padding rows add -10000 to every score, which float32 holds only to
+    # ulp(10000) ~ 1e-3, in the reference as here, so those rows agree only to that resolution.
+    real = items > 0
+    torch.testing.assert_close(got[real], expected[real], atol=1e-5, rtol=0)
+    torch.testing.assert_close(got[~real], expected[~real], atol=2e-3, rtol=0)
+
+
+def test_our_checkpoint_round_trips_through_load_model(tmp_path: Path) -> None:
+    ref = tmp_path / "ref.pt"
+    torch.save(reference_state_dict(1, seed=3), ref)
+    model, _ = load_model(ref)
+    ours = tmp_path / "ours.pt"
+    cfg = {k: getattr(model.cfg, k) for k in ("n_items", "vocab_size", "hidden", "n_layers", "n_heads", "max_len",
+                                              "n_intents")}
+    save_checkpoint(ours, {"model": model.state_dict(), "model_config": cfg, "epoch": 2})
+    again, payload = load_model(ours)
+    assert payload["epoch"] == 2
+    items = torch.tensor([[0, 0, 1, 2, 3, 4], [0, 0, 0, 0, 0, 6]])
+    with torch.no_grad():
+        assert torch.equal(again(items), model(items))
+
+
+def test_load_model_rejects_an_unknown_payload(tmp_path: Path) -> None:
+    path = tmp_path / "other.pt"
+    save_checkpoint(path, {"weights": torch.zeros(2)})
+    with pytest.raises(CheckpointError, match="neither"):
+        load_model(path)

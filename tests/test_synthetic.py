@@ -1,0 +1,153 @@
+"""Synthetic data with planted intents, and the readers that turn events and files into sequences."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from elcrec_core.sequences import read_sequence_file, sequences_from_events
+from elcrec_core.synthetic import SyntheticConfig, SyntheticData, generate
+
+CFG = SyntheticConfig(n_users=1500, n_items=160, n_intents=8, seed=5)
+
+
+@pytest.fixture(scope="module")
+def data() -> SyntheticData:
+    return generate(CFG)
+
+
+def _consecutive_pairs(users: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(previous, next) items of consecutive events of the same user (events grouped by user)."""
+    same = users[1:] == users[:-1]
+    return items[:-1][same], items[1:][same]
+
+
+def _shuffle_within_users(users: np.ndarray, items: np.ndarray, seed: int) -> np.ndarray:
+    """Each user's items in a random order: same composition, no sequential structure."""
+    rng = np.random.default_rng(seed)
+    out = items.copy()
+    bounds = np.concatenate([[0], np.flatnonzero(np.diff(users)) + 1, [len(users)]])
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        out[lo:hi] = rng.permutation(items[lo:hi])
+    return out
+
+
+def test_generate_is_deterministic_per_seed(data: SyntheticData) -> None:
+    again = generate(CFG)
+    assert again.events.equals(data.events)
+    assert again.user_intents.equals(data.user_intents)
+    assert np.array_equal(again.item_intent, data.item_intent)
+    other = generate(SyntheticConfig(n_users=1500, n_items=160, n_intents=8, seed=6))
+    assert not other.events.equals(data.events)
+
+
+def test_generate_events_are_well_formed(data: SyntheticData) -> None:
+    ev = data.events
+    assert ev.columns == ["user_id", "item_id", "timestamp"]
+    assert ev["user_id"].n_unique() == CFG.n_users
+    assert int(ev["item_id"].min()) >= 1 and int(ev["item_id"].max()) <= CFG.n_items
+    per_user = ev.group_by("user_id").agg(
+        pl.len().alias("n"), pl.col("timestamp").diff().min().alias("min_gap")
+    )
+    assert int(per_user["n"].min()) >= CFG.min_len
+    assert int(per_user["n"].max()) <= CFG.max_len
+    assert int(per_user["min_gap"].min()) >= 0  # timestamps non-decreasing in row order per user
+    assert ev["user_id"].is_sorted()  # each user's events are contiguous
+    assert len(data.item_intent) == CFG.n_items
+    assert set(np.unique(data.item_intent).tolist()) == set(range(CFG.n_intents))
+    # chains of nearly equal size: 160 items / 8 intents
+    assert set(np.bincount(data.item_intent).tolist()) == {20}
+
+
+def test_generate_user_intents(data: SyntheticData) -> None:
+    ui = data.user_intents
+    assert ui["user_id"].to_list() == list(range(1, CFG.n_users + 1))
+    n_mix = Counter()
+    for intents, primary in zip(ui["intents"].to_list(), ui["primary_intent"].to_list()):
+        assert 1 <= len(intents) <= 3 and len(set(intents)) == len(intents)
+        assert all(0 <= i < CFG.n_intents for i in intents)
+        assert primary in intents
+        n_mix[len(intents)] += 1
+    assert set(n_mix) == {1, 2, 3}
+
+
+def test_generate_plants_intents_and_chains(data: SyntheticData) -> None:
+    ev = data.events
+    users, items = ev["user_id"].to_numpy(), ev["item_id"].to_numpy()
+    own = {u: set(i) for u, i in zip(data.user_intents["user_id"].to_list(), data.user_intents["intents"].to_list())}
+    item_intent = data.item_intent[items - 1]
+    in_own = np.mean([intent in own[u] for u, intent in zip(users.tolist(), item_intent.tolist())])
+    assert in_own > 0.99  # by construction every item is drawn from one of the user's intents
+
+    # users stay with an intent (switch probability 0.15): more same-intent neighbours than in a shuffled order
+    prev, nxt = _consecutive_pairs(users, items)
+    shuffled = _shuffle_within_users(users, items, seed=0)
+    s_prev, s_nxt = _consecutive_pairs(users, shuffled)
+    same_real = np.mean(data.item_intent[prev - 1] == data.item_intent[nxt - 1])
+    same_shuffled = np.mean(data.item_intent[s_prev - 1] == data.item_intent[s_nxt - 1])
+    assert same_real > same_shuffled + 0.05, (same_real, same_shuffled)
+
+    # chains: an item's most frequent successor follows it far more often than chance, within its intent
+    counts: dict[int, Counter] = defaultdict(Counter)
+    for a, b in zip(prev.tolist(), nxt.tolist()):
+        counts[a][b] += 1
+    mode = {a: c.most_common(1)[0][0] for a, c in counts.items()}
+    follow_real = np.mean([mode[a] == b for a, b in zip(prev.tolist(), nxt.tolist())])
+    follow_shuffled = np.mean([mode.get(a) == b for a, b in zip(s_prev.tolist(), s_nxt.tolist())])
+    assert follow_real > 0.4 and follow_real > 3 * follow_shuffled, (follow_real, follow_shuffled)
+    same_chain = np.mean([data.item_intent[a - 1] == data.item_intent[b - 1] for a, b in mode.items()])
+    assert same_chain > 0.9
+
+
+def test_generate_rejects_fewer_items_than_intents() -> None:
+    with pytest.raises(ValueError, match="item per intent"):
+        generate(SyntheticConfig(n_users=3, n_items=2, n_intents=3))
+
+
+# ------------------------------------------------------------------------------------------ readers
+def test_sequences_from_events_orders_by_time_then_row() -> None:
+    """Items 7, 50, 300 map to 1, 2, 3.
+
+    u1: rows 1 (7, t20), 3 (50, t20), 5 (300, t5) -> 300, 7, 50 (the t20 tie keeps row order) -> [3, 1, 2]
+    u2: rows 0 (7, t30), 2 (300, t10), 4 (50, t10) -> 300, 50, 7 -> [3, 2, 1]
+    u10: row 6 (50, t0) -> [2]
+    """
+    events = pl.DataFrame({
+        "user_id": ["u2", "u1", "u2", "u1", "u2", "u1", "u10"],
+        "item_id": [7, 7, 300, 50, 50, 300, 50],
+        "timestamp": [30, 20, 10, 20, 10, 5, 0],
+    })
+    seqs, item_ids = sequences_from_events(events)
+    assert item_ids.tolist() == [7, 50, 300]
+    assert seqs.n_items == 3
+    by_user = {str(u): seqs.sequence(i) for i, u in enumerate(seqs.user_ids)}
+    assert by_user == {"u1": [3, 1, 2], "u2": [3, 2, 1], "u10": [2]}
+    assert sorted(seqs.lengths.tolist()) == [1, 3, 3]
+
+
+def test_sequences_from_events_requires_columns() -> None:
+    with pytest.raises(ValueError, match="timestamp"):
+        sequences_from_events(pl.DataFrame({"user_id": [1], "item_id": [2]}))
+
+
+def test_read_sequence_file_round_trip_and_bad_token(tmp_path: Path) -> None:
+    good = tmp_path / "good.txt"
+    good.write_text("1 5 3 9\n\n2 4\n")
+    seqs = read_sequence_file(good)
+    assert seqs.user_ids.tolist() == [1, 2]
+    assert [seqs.sequence(0), seqs.sequence(1)] == [[5, 3, 9], [4]]
+    assert seqs.n_items == 9
+
+    bad = tmp_path / "bad.txt"
+    bad.write_text("1 5 3 9\n\n2 4 x7 6\n")  # line 3, after a blank line
+    with pytest.raises(ValueError, match=re.escape(f"{bad}:3:")):
+        read_sequence_file(bad)
+    zero = tmp_path / "zero.txt"
+    zero.write_text("1 5\n2 0 3\n")
+    with pytest.raises(ValueError, match=re.escape(f"{zero}:2:")):
+        read_sequence_file(zero)
