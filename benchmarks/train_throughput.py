@@ -144,6 +144,7 @@ def mean_losses(rows: list[dict[str, float]]) -> dict[str, float]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Set both sides up, then time k-means, one warm-up batch each, the alternating epochs and validation."""
     torch.set_num_threads(args.threads)
+    load_at_start = os.getloadavg()[0]
     freed_memory_kept = keep_freed_memory()  # process-wide, so the reference profits from it as well
     exp = load_preset("beauty")
     exp.train.precision = args.precision
@@ -177,7 +178,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     figures["ours"]["sequences_encoded_per_batch"] = 3 * batch_size
     theirs, ours = figures["reference"], figures["ours"]
     return {
-        "machine": machine_facts(args.threads, freed_memory_kept),
+        "machine": machine_facts(args.threads, freed_memory_kept, load_at_start),
         "settings": {"data": str(args.data.resolve()), "preset": "beauty", "precision_ours": args.precision,
                      "precision_reference": "fp32", "epochs": args.epochs, "batches": args.batches,
                      "batch_size": batch_size, "users": sides[1].n_users},
@@ -204,7 +205,7 @@ def summarise(fig: dict[str, Any], n_users: int, batch_size: int, per_batch: boo
     fig["batches_per_second"] = n_batches / fig["epoch_seconds"]
 
 
-def machine_facts(threads: int, freed_memory_kept: bool) -> dict[str, Any]:
+def machine_facts(threads: int, freed_memory_kept: bool, load_at_start: float) -> dict[str, Any]:
     return {
         "cpu": cpu_model(),
         "logical_cpus": os.cpu_count(),
@@ -213,6 +214,7 @@ def machine_facts(threads: int, freed_memory_kept: bool) -> dict[str, Any]:
         "threads": threads,
         "torch_threads": torch.get_num_threads(),
         "keep_freed_memory": freed_memory_kept,
+        "load_average_1min_at_start": load_at_start,
         "load_average_1min_at_end": os.getloadavg()[0],
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
     }
@@ -235,13 +237,15 @@ def report(result: dict[str, Any]) -> str:
     if s["batches"] is None:
         mode = f"{s['epochs']} full epoch(s) per side, alternating; medians over epochs"
         epoch_label = "seconds per epoch (median)"
+        batch_label = f"seconds per batch (epoch / {n_batches})"
     else:
         mode = (f"{s['epochs']} round(s) x {s['batches']} batches per side, alternating; per-batch medians, "
                 f"epoch projected = median x {n_batches}")
         epoch_label = "seconds per epoch (projected)"
+        batch_label = "seconds per batch (median)"
     rows = [
         (epoch_label, theirs["epoch_seconds"], ours["epoch_seconds"], up["epoch_seconds"], "{:.2f}"),
-        ("seconds per batch (median)", theirs["batch_seconds"], ours["batch_seconds"], None, "{:.3f}"),
+        (batch_label, theirs["batch_seconds"], ours["batch_seconds"], None, "{:.3f}"),
         ("train sequences/s", theirs["sequences_per_second"], ours["sequences_per_second"], None, "{:.0f}"),
         ("batches/s", theirs["batches_per_second"], ours["batches_per_second"], None, "{:.2f}"),
         ("sequences encoded per batch", theirs["sequences_encoded_per_batch"],
@@ -256,8 +260,10 @@ def report(result: dict[str, Any]) -> str:
     lines = [
         f"ELCRec training throughput: {Path(s['data']).name}, {s['users']} users, batch {s['batch_size']}, "
         f"{n_batches} batches per epoch",
-        f"machine: {m['cpu']}, {m['threads']} threads, torch {m['torch']}, {m['date']}, "
-        f"1-min load {m['load_average_1min_at_end']:.2f} at end",
+        f"machine: {m['cpu']} ({m['logical_cpus']} logical CPUs), {m['threads']} threads, torch {m['torch']}, "
+        f"{m['date']}",
+        f"1-min load average {m['load_average_1min_at_start']:.2f} at start, {m['load_average_1min_at_end']:.2f} "
+        f"at end; glibc keep-freed-memory {'on' if m['keep_freed_memory'] else 'off'} (process-wide: both sides)",
         f"mode: {mode}",
         "",
         f"{'':32s}{'reference':>12s}{ours_label:>14s}{'theirs/ours':>13s}",
@@ -266,6 +272,9 @@ def report(result: dict[str, Any]) -> str:
         ratio_text = f"{ratio:.2f}x" if ratio is not None else ""
         lines.append(f"{label:32s}{fmt.format(a):>12s}{fmt.format(b):>14s}{ratio_text:>13s}")
     lines.append(f"speed-up (reference / ours, training epoch): {up['epoch_seconds']:.2f}x")
+    if m["load_average_1min_at_start"] > m["logical_cpus"] - m["threads"] + 0.5:
+        lines.append("warning: the CPUs were busy before the run started; absolute figures are inflated and the "
+                     "ratio is only as good as the A/B alternation makes it")
     return "\n".join(lines)
 
 

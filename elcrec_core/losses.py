@@ -47,18 +47,35 @@ def sampled_softmax_loss(
     return F.cross_entropy(logits, torch.zeros(len(t), dtype=torch.long, device=logits.device))
 
 
+class _Gram(torch.autograd.Function):
+    """z @ z.T with the backward (G + G^T) @ z: one matrix product instead of autograd's two."""
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(z)
+        return z @ z.T
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (z,) = ctx.saved_tensors
+        return (grad + grad.T) @ z
+
+
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """InfoNCE between paired rows of z1 and z2 [B, D] with in-batch negatives and raw dot products.
 
     Rows [z1 z2^T | z1 z1^T] and [z2 z2^T | z2 z1^T], self-similarities masked with -inf; the positive of row
-    i is its counterpart in the other view; cross-entropy averaged over the 2B rows.
+    i is its counterpart in the other view; cross-entropy averaged over the 2B rows. Computed in fp32 even under
+    bf16 autocast: the logits reach the hundreds, where bf16 rounding (about +-1) would matter at temperature 1.
     """
     n = z1.shape[0]
-    z = torch.cat([z1, z2])
-    sim = (z @ z.T).float() / temperature  # [[11, 12], [21, 22]]
-    sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=sim.device), float("-inf"))
-    labels = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(sim.device)
-    return F.cross_entropy(sim, labels)
+    with torch.autocast(z1.device.type, enabled=False):
+        z = torch.cat([z1, z2])
+        z = z.to(torch.promote_types(z.dtype, torch.float32))
+        sim = _Gram.apply(z) / temperature  # [[11, 12], [21, 22]]
+        sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=sim.device), float("-inf"))
+        labels = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(sim.device)
+        return F.cross_entropy(sim, labels)
 
 
 def nearest_centre(x: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:

@@ -35,10 +35,21 @@ def select_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether the device computes bf16 natively (CUDA; CPUs with AVX-512 BF16 or AMX)."""
+    if device.type == "cuda":
+        return True
+    return device.type == "cpu" and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+
+
 def autocast_for(device: torch.device, precision: str):
-    """bf16 autocast where asked (``auto``: on CUDA only), else a no-op context."""
-    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
-    return torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext()
+    """bf16 autocast for training where asked (``auto``: where the device computes bf16 natively), else a
+    no-op context. Parameters, optimiser state, LayerNorm, softmax and the contrastive logits stay fp32."""
+    return torch.autocast(device.type, dtype=torch.bfloat16) if uses_bf16(device, precision) else nullcontext()
+
+
+def uses_bf16(device: torch.device, precision: str) -> bool:
+    return precision == "bf16" or (precision == "auto" and native_bf16(device))
 
 
 # ----------------------------------------------------------------------------------------- centres
@@ -216,6 +227,8 @@ def train(
         init_centres(model, data, users, cfg)
         log(f"centres initialised ({cfg.centre_init}, K={model.cfg.n_intents}) in {time.perf_counter() - t0:.1f}s")
 
+    log(f"device {device}, {'bf16 autocast' if uses_bf16(device, cfg.precision) else 'fp32'}, {torch.get_num_threads()} threads, "
+        f"{len(users)} training sequences")
     began = time.perf_counter()
     for epoch in range(start, cfg.epochs):
         if stopper.should_stop:

@@ -1,0 +1,468 @@
+"""Interaction sources: configuration and readers that turn event files into one normalised frame.
+
+Every reader returns the columns of :data:`NORMALISED_SCHEMA`, one row per event (or per line that could not be
+parsed): ``user_id`` and ``item_id`` exactly as given (text), ``timestamp`` in UTC, optional ``rating`` and
+``event_type``, the ``source_file`` and its 1-based ``source_row``, and ``error``/``detail`` for rows the reader
+could not parse (a malformed line, a missing or unparseable timestamp, an unparseable rating). Rows are never
+dropped here; :mod:`elcrec_core.validation` decides which are accepted. A file that cannot be read at all raises
+:class:`SourceReadError` naming the file and the cause.
+
+Delimited text, JSON Lines and Parquet are read with DuckDB (structural CSV errors become rows through its
+``store_rejects`` table; every text field is read as text, so ids keep their exact spelling); the sequence
+format and the synthetic generator are built in Polars.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import glob as globlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from elcrec_core.synthetic import SyntheticConfig, generate
+from elcrec_core.validation import REASONS, Reason
+
+log = logging.getLogger(__name__)
+
+SourceFormat = Literal["delimited", "parquet", "jsonl", "sequence", "synthetic"]
+TimestampFormat = Literal["epoch_s", "epoch_ms", "iso8601"]
+
+NORMALISED_SCHEMA: dict[str, pl.DataType] = {
+    "user_id": pl.String(),
+    "item_id": pl.String(),
+    "timestamp": pl.Datetime("us"),  # UTC
+    "rating": pl.Float64(),
+    "event_type": pl.String(),
+    "source_file": pl.Categorical(),
+    "source_row": pl.Int64(),
+    "error": pl.Enum(REASONS),
+    "detail": pl.String(),
+}
+
+_EPOCH_SCALE = {"epoch_s": 1_000_000, "epoch_ms": 1_000}  # to microseconds
+_MIN_EPOCH_S, _MAX_EPOCH_S = -62_135_596_800, 253_402_300_799  # 0001-01-01 .. 9999-12-31
+_NUMERIC_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                  "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE"}
+_LINE_DELIMITER = "\x01"  # never valid unescaped in JSON, and absent from sane text
+
+
+class SourceReadError(RuntimeError):
+    """A source file could not be read at all; nothing of the load is written."""
+
+    def __init__(self, path: str | Path, cause: str) -> None:
+        super().__init__(f"{path}: {cause}")
+        self.path, self.cause = str(path), cause
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    """Which source column (or JSON key) holds each field; ``None`` for a field the source does not have."""
+
+    user: str = "user_id"
+    item: str = "item_id"
+    timestamp: str | None = "timestamp"
+    rating: str | None = None
+    event_type: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """Where interactions come from and how to read them.
+
+    ``path`` is a file, a folder (every non-hidden file in it, in name order) or a glob. ``delimiter``,
+    ``header``, ``names`` (column names of a file without header; default ``column0``, ``column1``, ...),
+    ``quote`` (``None``: no quoting) and ``escape`` apply to delimited text. The sequence format is the benchmark
+    line format ``user item item ...`` (no timestamps: the order is the line order). ``synthetic`` configures
+    the generator for ``format="synthetic"``.
+    """
+
+    format: SourceFormat
+    path: str | None = None
+    columns: ColumnMap = field(default_factory=ColumnMap)
+    timestamp_format: TimestampFormat = "epoch_s"
+    delimiter: str = ","
+    header: bool = True
+    names: tuple[str, ...] | None = None
+    quote: str | None = '"'
+    escape: str | None = None  # default: the quote character (a doubled quote)
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+
+    def __post_init__(self) -> None:
+        if self.format not in ("delimited", "parquet", "jsonl", "sequence", "synthetic"):
+            raise ValueError(f"unknown source format {self.format!r}")
+        if self.format != "synthetic" and not self.path:
+            raise ValueError(f"a {self.format} source needs a path")
+        if self.timestamp_format not in ("epoch_s", "epoch_ms", "iso8601"):
+            raise ValueError(f"unknown timestamp format {self.timestamp_format!r}")
+        if len(self.delimiter) != 1:
+            raise ValueError(f"delimiter must be one character, not {self.delimiter!r}")
+
+    @classmethod
+    def from_dict(cls, config: Mapping[str, Any]) -> "SourceConfig":
+        """Build from plain data (TOML, YAML, Dagster run config); ``columns`` and ``synthetic`` are mappings."""
+        config = dict(config)
+        known = {f.name for f in dataclasses.fields(cls)}
+        if unknown := set(config) - known:
+            raise ValueError(f"unknown source setting(s) {sorted(unknown)}; known: {sorted(known)}")
+        if isinstance(config.get("columns"), Mapping):
+            config["columns"] = ColumnMap(**config["columns"])
+        if isinstance(config.get("synthetic"), Mapping):
+            config["synthetic"] = SyntheticConfig(**config["synthetic"])
+        if config.get("names") is not None:
+            config["names"] = tuple(config["names"])
+        return cls(**config)
+
+
+@dataclass(frozen=True)
+class ItemMetadataConfig:
+    """Optional item metadata (CSV or Parquet, chosen by the file suffix) kept for profiling."""
+
+    path: str
+    item: str = "item_id"
+    title: str | None = "title"
+    categories: str | None = "categories"  # a list column, or text split on ``categories_separator``
+    categories_separator: str = "|"
+    delimiter: str = ","
+
+
+def resolve_files(path: str | Path) -> list[Path]:
+    """The files a source path names: the file itself, a folder's non-hidden files, or a glob's matches."""
+    text = str(path)
+    p = Path(text)
+    if p.is_dir():
+        files = sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
+    elif any(c in text for c in "*?["):
+        files = sorted(Path(f) for f in globlib.glob(text, recursive=True) if Path(f).is_file())
+    elif p.is_file():
+        files = [p]
+    else:
+        raise SourceReadError(text, "no such file or folder")
+    if not files:
+        raise SourceReadError(text, "no files found")
+    return files
+
+
+def read_source(config: SourceConfig) -> pl.DataFrame:
+    """Read every file of a source into one normalised frame (files in name order, rows in file order)."""
+    if config.format == "synthetic":
+        return _synthetic_frame(config.synthetic)
+    frames = [read_file(f, config) for f in resolve_files(config.path)]
+    return pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
+
+
+def read_file(path: Path, config: SourceConfig) -> pl.DataFrame:
+    """Read one file of a source into the normalised frame; raises :class:`SourceReadError` if unreadable."""
+    try:
+        with _connect() as con:
+            if config.format == "delimited":
+                return _read_delimited_events(con, path, config)
+            if config.format == "jsonl":
+                return _read_jsonl(con, path, config)
+            if config.format == "parquet":
+                return _read_parquet(con, path, config)
+            return _read_sequence_file(con, path)
+    except SourceReadError:
+        raise
+    except (duckdb.Error, pl.exceptions.PolarsError, OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise SourceReadError(path, f"{type(exc).__name__}: {_first_line(exc)}") from exc
+
+
+def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Item metadata as (item_id, title, categories: list of text), and its unusable rows with a reason.
+
+    A row is unusable when its line is malformed or its item id is missing; the rejected frame has
+    source_file, source_row, reason and detail.
+    """
+    path = Path(config.path)
+    if not path.is_file():
+        raise SourceReadError(path, "no such file")
+    wanted = {"item": config.item, "title": config.title, "categories": config.categories}
+    try:
+        with _connect() as con:
+            if path.suffix.lower() == ".parquet":
+                raw = _parquet_relation(con, path, wanted).pl()
+                malformed = _empty_rejects()
+            else:
+                raw, malformed = _read_delimited(con, path, wanted, config.delimiter, True, None, '"', None)
+    except SourceReadError:
+        raise
+    except (duckdb.Error, pl.exceptions.PolarsError, OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise SourceReadError(path, f"{type(exc).__name__}: {_first_line(exc)}") from exc
+    categories = pl.lit(None, pl.List(pl.String))
+    if config.categories is not None:
+        column = raw["categories"]
+        categories = (
+            pl.col("categories").cast(pl.List(pl.String))
+            if isinstance(column.dtype, pl.List)
+            else pl.col("categories").cast(pl.String).str.split(config.categories_separator)
+        )
+    title = pl.col("title").cast(pl.String) if config.title is not None else pl.lit(None, pl.String)
+    frame = raw.select(
+        pl.col("item").cast(pl.String).alias("item_id"), title.alias("title"), categories.alias("categories"),
+        "source_row",
+    )
+    missing = frame.filter(_blank(pl.col("item_id")))
+    rejected = pl.concat([
+        malformed.select("source_row", "reason", "detail"),
+        missing.select("source_row", pl.lit("missing_item").alias("reason"), pl.lit(None, pl.String).alias("detail")),
+    ]).with_columns(source_file=pl.lit(str(path))).select("source_file", "source_row", "reason", "detail")
+    return frame.filter(~_blank(pl.col("item_id"))).drop("source_row"), rejected
+
+
+def _blank(expr: pl.Expr) -> pl.Expr:
+    """Null, empty or whitespace-only text."""
+    return expr.is_null() | (expr.str.strip_chars() == "")
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")  # TIMESTAMPTZ -> TIMESTAMP gives UTC wall time
+    return con
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+# --- delimited text ----------------------------------------------------------------------------------------
+
+
+def _header_names(path: Path, delimiter: str, quote: str | None, header: bool) -> list[str]:
+    """The header's column names, or ``column0..`` for as many fields as the first line has."""
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh, delimiter=delimiter, quotechar=quote or None, quoting=csv.QUOTE_MINIMAL if quote
+                            else csv.QUOTE_NONE)
+        first = next(reader, None)
+    if first is None:
+        return []
+    if not header:
+        return [f"column{i}" for i in range(len(first))]
+    if len(set(first)) != len(first):
+        raise SourceReadError(path, f"header has repeated column names: {first}")
+    return first
+
+
+def _record_start_lines(path: Path, quote: str | None) -> np.ndarray:
+    """1-based line number where each non-empty record starts (a quoted field may span lines)."""
+    buf = np.fromfile(path, dtype=np.uint8)
+    newlines = np.flatnonzero(buf == 10)
+    ends = newlines
+    if quote is not None:
+        quotes = np.flatnonzero(buf == ord(quote))
+        if len(quotes):
+            ends = newlines[np.searchsorted(quotes, newlines) % 2 == 0]  # outside quotes: a record ends here
+    starts = np.concatenate([[0], ends + 1])
+    stops = np.concatenate([ends, [len(buf)]])
+    length = stops - starts
+    last = np.minimum(stops - 1, max(len(buf) - 1, 0))
+    non_empty = (length > 1) | ((length == 1) & (buf[last] != 13) if len(buf) else False)
+    return 1 + np.searchsorted(newlines, starts[non_empty])
+
+
+def _read_delimited(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    wanted: Mapping[str, str | None],
+    delimiter: str,
+    header: bool,
+    names: tuple[str, ...] | None,
+    quote: str | None,
+    escape: str | None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Read the ``wanted`` columns (alias -> column name) of a delimited file as text.
+
+    Returns the parsed rows (the aliases and ``source_row``, the line where the record starts) and the
+    malformed records (``source_row``, ``reason``, ``detail``: DuckDB's error type and the raw line).
+    """
+    columns = list(names) if names else _header_names(path, delimiter, quote, header)
+    if not columns:  # an empty file
+        return pl.DataFrame(schema={**{a: pl.String for a, c in wanted.items() if c}, "source_row": pl.Int64}), \
+            _empty_rejects()
+    if missing := [c for c in wanted.values() if c is not None and c not in columns]:
+        raise SourceReadError(path, f"no column(s) {missing}; the file has {columns}")
+    good = con.sql(
+        "SELECT * FROM read_csv(?, auto_detect = false, header = ?, columns = ?, delim = ?, quote = ?, escape = ?,"
+        " store_rejects = true, rejects_table = 'csv_rejects', rejects_scan = 'csv_reject_scans')",
+        params=[str(path), header, {c: "VARCHAR" for c in columns}, delimiter, quote or "",
+                (escape if escape is not None else quote) or ""],
+    ).pl()
+    rejects = con.sql(
+        "SELECT line AS source_row, arg_min(error_type || ': ' || coalesce(csv_line, ''), column_idx) AS detail"
+        " FROM csv_rejects GROUP BY line ORDER BY line"
+    ).pl().with_columns(pl.col("source_row").cast(pl.Int64), reason=pl.lit("malformed_line"))
+    starts = _record_start_lines(path, quote)[1 if header else 0:]
+    candidates = starts[~np.isin(starts, rejects["source_row"].to_numpy())]
+    if len(candidates) == len(good):
+        rows = pl.Series("source_row", candidates, dtype=pl.Int64)
+    else:  # records and lines disagree (a rejected record spanning lines): number the good rows in order
+        log.warning("%s: could not match records to lines; numbering %d good rows in order", path, len(good))
+        rows = pl.int_range(1, len(good) + 1, dtype=pl.Int64, eager=True).alias("source_row") + int(header)
+    picked = good.select([pl.col(c).alias(a) for a, c in wanted.items() if c is not None]).with_columns(rows)
+    return picked, rejects.select("source_row", "reason", "detail")
+
+
+def _empty_rejects() -> pl.DataFrame:
+    return pl.DataFrame(schema={"source_row": pl.Int64, "reason": pl.String, "detail": pl.String})
+
+
+def _event_fields(columns: ColumnMap) -> dict[str, str | None]:
+    return {"u": columns.user, "i": columns.item, "t": columns.timestamp, "r": columns.rating, "e": columns.event_type}
+
+
+def _read_delimited_events(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig) -> pl.DataFrame:
+    fields = _event_fields(config.columns)
+    good, rejects = _read_delimited(con, path, fields, config.delimiter, config.header, config.names, config.quote,
+                                    config.escape)
+    raw = con.sql("SELECT *, NULL::VARCHAR AS error, NULL::VARCHAR AS detail FROM good")
+    return _normalise(con, raw, fields, config.timestamp_format, path, rejects)
+
+
+# --- JSON Lines ------------------------------------------------------------------------------------------
+
+
+def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig) -> pl.DataFrame:
+    lines, rejects = _read_delimited(con, path, {"line": "line"}, _LINE_DELIMITER, False, ("line",), None, None)
+    fields = _event_fields(config.columns)
+    valid = "json_type(CASE WHEN json_valid(line) THEN line ELSE 'null' END) = 'OBJECT'"
+    picks = ", ".join(
+        f"CASE WHEN {valid} THEN line ->> {_json_path(key)} END AS {alias}"
+        for alias, key in fields.items() if key is not None
+    )
+    raw = con.sql(
+        f"SELECT {picks}, source_row, CASE WHEN NOT ({valid}) THEN 'malformed_line' END AS error,"
+        f" CASE WHEN NOT ({valid}) THEN 'not a JSON object: ' || line END AS detail FROM lines"
+    )
+    return _normalise(con, raw, fields, config.timestamp_format, path, rejects)
+
+
+def _json_path(key: str) -> str:
+    return "'$." + '"' + key.replace("'", "''").replace('"', '\\"') + '"' + "'"
+
+
+# --- Parquet ---------------------------------------------------------------------------------------------
+
+
+def _parquet_relation(con: duckdb.DuckDBPyConnection, path: Path, wanted: Mapping[str, str | None]):
+    rel = con.sql("SELECT * FROM read_parquet(?, file_row_number = true)", params=[str(path)])
+    if missing := [c for c in wanted.values() if c is not None and c not in rel.columns]:
+        raise SourceReadError(path, f"no column(s) {missing}; the file has {rel.columns[:-1]}")
+    picks = ", ".join(f"{_ident(c)} AS {a}" for a, c in wanted.items() if c is not None)
+    return rel.query("parquet_file", f"SELECT {picks}, file_row_number + 1 AS source_row FROM parquet_file")
+
+
+def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig) -> pl.DataFrame:
+    fields = _event_fields(config.columns)
+    rel = _parquet_relation(con, path, fields)
+    raw = rel.query("events", "SELECT *, NULL::VARCHAR AS error, NULL::VARCHAR AS detail FROM events")
+    return _normalise(con, raw, fields, config.timestamp_format, path, _empty_rejects())
+
+
+# --- normalisation (shared by the DuckDB readers) ---------------------------------------------------------
+
+
+def _timestamp_sql(column_type: str, fmt: TimestampFormat, path: Path) -> str:
+    """SQL that turns raw column ``t`` into a UTC TIMESTAMP, NULL where it cannot be parsed."""
+    if column_type.startswith("TIMESTAMP") or column_type == "DATE":
+        return "CAST(t AS TIMESTAMP)"  # TIMESTAMPTZ converts to UTC (the session time zone)
+    if fmt == "iso8601":
+        if column_type != "VARCHAR":
+            raise SourceReadError(path, f"timestamp column is {column_type}, but the format is iso8601")
+        return "CAST(TRY_CAST(NULLIF(trim(t), '') AS TIMESTAMPTZ) AS TIMESTAMP)"
+    if column_type != "VARCHAR" and column_type not in _NUMERIC_TYPES:
+        raise SourceReadError(path, f"timestamp column is {column_type}, not an epoch number")
+    seconds = f"TRY_CAST(t AS DOUBLE) * {_EPOCH_SCALE[fmt] / 1e6!r}"
+    return (f"CASE WHEN isfinite({seconds}) AND {seconds} BETWEEN {_MIN_EPOCH_S} AND {_MAX_EPOCH_S}"
+            f" THEN make_timestamp(CAST(round(TRY_CAST(t AS DOUBLE) * {_EPOCH_SCALE[fmt]}) AS BIGINT)) END")
+
+
+def _normalise(
+    con: duckdb.DuckDBPyConnection,
+    raw: duckdb.DuckDBPyRelation,
+    fields: Mapping[str, str | None],
+    fmt: TimestampFormat,
+    path: Path,
+    rejects: pl.DataFrame,
+) -> pl.DataFrame:
+    """Parse raw columns u, i, t, r, e (any types) plus source_row, error, detail into the normalised frame."""
+    types = dict(zip(raw.columns, (str(t) for t in raw.types)))
+    text = {a: (f"CAST({a} AS VARCHAR)" if fields[a] else "NULL::VARCHAR") for a in ("u", "i", "e")}
+    ts = _timestamp_sql(types["t"], fmt, path) if fields["t"] else "NULL::TIMESTAMP"
+    rating = ("CASE WHEN isfinite(TRY_CAST(r AS DOUBLE)) THEN TRY_CAST(r AS DOUBLE) END" if fields["r"]
+              else "NULL::DOUBLE")
+    t_raw = "NULLIF(trim(CAST(t AS VARCHAR)), '')" if fields["t"] else "NULL"
+    r_raw = "NULLIF(trim(CAST(r AS VARCHAR)), '')" if fields["r"] else "NULL"
+    timestamp_check = (
+        f"WHEN {t_raw} IS NULL THEN 'missing_timestamp' WHEN timestamp IS NULL THEN 'bad_timestamp'"
+        if fields["t"] else ""
+    )
+    frame = raw.query("raw", f"""
+        WITH parsed AS (
+            SELECT {text['u']} AS user_id, {text['i']} AS item_id, {ts} AS timestamp, {rating} AS rating,
+                   {text['e']} AS event_type, source_row, error, detail, {t_raw} AS t_raw, {r_raw} AS r_raw
+            FROM raw)
+        SELECT user_id, item_id, timestamp, rating, event_type, CAST(source_row AS BIGINT) AS source_row,
+            CASE WHEN error IS NOT NULL THEN error {timestamp_check}
+                 WHEN r_raw IS NOT NULL AND rating IS NULL THEN 'bad_rating' END AS error,
+            CASE WHEN error IS NOT NULL THEN detail
+                 WHEN timestamp IS NULL AND t_raw IS NOT NULL THEN 'timestamp: ' || t_raw
+                 WHEN r_raw IS NOT NULL AND rating IS NULL THEN 'rating: ' || r_raw END AS detail
+        FROM parsed""").pl()
+    if len(rejects):
+        frame = pl.concat([frame, rejects.rename({"reason": "error"})], how="diagonal_relaxed")
+    return _finish(frame, path)
+
+
+def _finish(frame: pl.DataFrame, source: str | Path) -> pl.DataFrame:
+    """Add the source file and give the frame exactly the normalised schema."""
+    return frame.with_columns(source_file=pl.lit(str(source))).select(
+        pl.col(name).cast(dtype) if name in frame.columns or name == "source_file" else pl.lit(None, dtype).alias(name)
+        for name, dtype in NORMALISED_SCHEMA.items()
+    )
+
+
+# --- sequence format and the generator -------------------------------------------------------------------
+
+
+def _read_sequence_file(con: duckdb.DuckDBPyConnection, path: Path) -> pl.DataFrame:
+    """``user item item ...`` per line: one event per item, no timestamps; a row is one event, numbered in file
+    order (a malformed line keeps its line number)."""
+    lines, rejects = _read_delimited(con, path, {"line": "line"}, _LINE_DELIMITER, False, ("line",), None, None)
+    tokens = lines.select(pl.col("line").str.extract_all(r"\S+").alias("tokens"), "source_row")
+    events = (
+        tokens.filter(pl.col("tokens").list.len() > 1)
+        .select(pl.col("tokens").list.first().alias("user_id"), pl.col("tokens").list.slice(1).alias("item_id"))
+        .explode("item_id")
+        .with_row_index("source_row", offset=1)
+    )
+    return _finish(pl.concat([events, rejects.rename({"reason": "error"})], how="diagonal_relaxed"), path)
+
+
+def _synthetic_frame(config: SyntheticConfig) -> pl.DataFrame:
+    events = generate(config).events
+    name = "synthetic:" + ",".join(f"{f.name}={getattr(config, f.name)}" for f in dataclasses.fields(config))
+    return _finish(
+        events.select(
+            pl.col("user_id").cast(pl.String),
+            pl.col("item_id").cast(pl.String),
+            (pl.col("timestamp") * 1_000_000).cast(pl.Datetime("us")),
+        ).with_row_index("source_row", offset=1),
+        name,
+    )
+
+
+__all__ = [
+    "NORMALISED_SCHEMA", "ColumnMap", "ItemMetadataConfig", "Reason", "SourceConfig", "SourceReadError",
+    "read_file", "read_item_metadata", "read_source", "resolve_files",
+]
