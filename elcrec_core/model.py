@@ -55,9 +55,12 @@ class SelfAttention(nn.Module):
         self.attn_dropout = cfg.attn_dropout
         self.dropout = cfg.dropout
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """Attend over x [B, L, d]; with ``last_only`` only the last position's output [B, 1, d] is computed."""
         batch, length, hidden = x.shape
         q, k, v = self.qkv(x).view(batch, length, 3, self.n_heads, hidden // self.n_heads).permute(2, 0, 3, 1, 4)
+        if last_only:
+            q, mask, x = q[:, :, -1:], mask[:, :, -1:], x[:, -1:]
         if self.training and self.attn_dropout > 0 and x.device.type == "cpu":
             # L is small: explicit attention with the cheap dropout beats SDPA's math path with Bernoulli dropout.
             scores = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(q.shape[-1])) + mask
@@ -65,7 +68,7 @@ class SelfAttention(nn.Module):
         else:
             p = self.attn_dropout if self.training else 0.0
             context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask.to(q.dtype), dropout_p=p)
-        context = context.transpose(1, 2).reshape(batch, length, hidden)
+        context = context.transpose(1, 2).reshape(batch, -1, hidden)
         return self.norm(x + dropout(self.proj(context), self.dropout, self.training))
 
 
@@ -90,8 +93,8 @@ class Block(nn.Module):
         self.attn = SelfAttention(cfg)
         self.ffn = FeedForward(cfg)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.ffn(self.attn(x, mask))
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        return self.ffn(self.attn(x, mask, last_only))
 
 
 class ELCRec(nn.Module):
@@ -115,19 +118,20 @@ class ELCRec(nn.Module):
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
 
-    def forward(self, items: torch.Tensor) -> torch.Tensor:
-        """Encode left-padded item ids [B, L] into hidden states [B, L, d]."""
+    def forward(self, items: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """Encode left-padded item ids [B, L] into hidden states [B, L, d] ([B, 1, d] with ``last_only``:
+        the last block then computes only the most recent position, which is all that ranking needs)."""
         positions = torch.arange(items.shape[1], device=items.device)
         x = self.emb_norm(self.item_emb(items) + self.pos_emb(positions))
         x = dropout(x, self.cfg.dropout, self.training)
         mask = causal_padding_mask(items)
-        for block in self.blocks:
-            x = block(x, mask)
+        for i, block in enumerate(self.blocks):
+            x = block(x, mask, last_only and i == len(self.blocks) - 1)
         return x
 
     def user_representation(self, items: torch.Tensor) -> torch.Tensor:
         """The output at the most recent position, [B, d]."""
-        return self(items)[:, -1, :]
+        return self(items, last_only=True)[:, -1, :]
 
     def item_table(self) -> torch.Tensor:
         """Embeddings of the real items 1..n_items, [n_items, d]."""

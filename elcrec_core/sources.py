@@ -18,7 +18,8 @@ import csv
 import dataclasses
 import glob as globlib
 import logging
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -28,7 +29,7 @@ import numpy as np
 import polars as pl
 
 from elcrec_core.synthetic import SyntheticConfig, generate
-from elcrec_core.validation import REASONS, Reason
+from elcrec_core.validation import REASONS
 
 log = logging.getLogger(__name__)
 
@@ -241,12 +242,16 @@ def _ident(name: str) -> str:
 
 def _header_names(path: Path, delimiter: str, quote: str | None, header: bool) -> list[str]:
     """The header's column names, or ``column0..`` for as many fields as the first line has."""
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh, delimiter=delimiter, quotechar=quote or None, quoting=csv.QUOTE_MINIMAL if quote
-                            else csv.QUOTE_NONE)
-        first = next(reader, None)
-    if first is None:
+    with path.open("rb") as fh:
+        line = fh.readline().removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n")
+    if not line:
         return []
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SourceReadError(path, "the first line is not UTF-8 text") from None
+    quoting = csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE
+    first = next(csv.reader([text], delimiter=delimiter, quotechar=quote or None, quoting=quoting))
     if not header:
         return [f"column{i}" for i in range(len(first))]
     if len(set(first)) != len(first):
@@ -254,9 +259,8 @@ def _header_names(path: Path, delimiter: str, quote: str | None, header: bool) -
     return first
 
 
-def _record_start_lines(path: Path, quote: str | None) -> np.ndarray:
-    """1-based line number where each non-empty record starts (a quoted field may span lines)."""
-    buf = np.fromfile(path, dtype=np.uint8)
+def _record_start_lines(buf: np.ndarray, quote: str | None) -> np.ndarray:
+    """1-based line number where each non-empty record of a file's bytes starts (quoted fields may span lines)."""
     newlines = np.flatnonzero(buf == 10)
     ends = newlines
     if quote is not None:
@@ -266,9 +270,8 @@ def _record_start_lines(path: Path, quote: str | None) -> np.ndarray:
     starts = np.concatenate([[0], ends + 1])
     stops = np.concatenate([ends, [len(buf)]])
     length = stops - starts
-    last = np.minimum(stops - 1, max(len(buf) - 1, 0))
-    non_empty = (length > 1) | ((length == 1) & (buf[last] != 13) if len(buf) else False)
-    return 1 + np.searchsorted(newlines, starts[non_empty])
+    lone_cr = (length == 1) & (buf[np.maximum(stops - 1, 0)] == 13) if len(buf) else np.zeros(1, dtype=bool)
+    return 1 + np.searchsorted(newlines, starts[(length > 0) & ~lone_cr])
 
 
 def _read_delimited(
@@ -280,37 +283,64 @@ def _read_delimited(
     names: tuple[str, ...] | None,
     quote: str | None,
     escape: str | None,
+    build: Callable[[duckdb.DuckDBPyRelation], pl.DataFrame] = duckdb.DuckDBPyRelation.pl,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Read the ``wanted`` columns (alias -> column name) of a delimited file as text.
+    """Read the ``wanted`` columns (alias -> column name) of a delimited file as text, through ``build``.
 
-    Returns the parsed rows (the aliases and ``source_row``, the line where the record starts) and the
-    malformed records (``source_row``, ``reason``, ``detail``: DuckDB's error type and the raw line).
+    DuckDB's strict reader scans the file once, inside ``build`` (which turns the relation of the aliases, plus
+    NULL ``error`` and ``detail``, into a frame). Returns that frame with ``source_row`` (the line where each
+    record starts) and the malformed records (``source_row``, ``reason``, ``detail``: DuckDB's error type and
+    the raw line).
     """
     columns = list(names) if names else _header_names(path, delimiter, quote, header)
+    picks = [f"{_ident(c)} AS {a}" for a, c in wanted.items() if c is not None]
     if not columns:  # an empty file
-        return pl.DataFrame(schema={**{a: pl.String for a, c in wanted.items() if c}, "source_row": pl.Int64}), \
-            _empty_rejects()
+        con.execute("CREATE OR REPLACE TEMP TABLE empty_file AS SELECT "
+                    + ", ".join(f"NULL::VARCHAR AS {a}" for a, c in wanted.items() if c is not None))
+        return build(con.sql("SELECT *, NULL::VARCHAR AS error, NULL::VARCHAR AS detail FROM empty_file")) \
+            .with_columns(source_row=pl.lit(None, pl.Int64)), _empty_rejects()
     if missing := [c for c in wanted.values() if c is not None and c not in columns]:
         raise SourceReadError(path, f"no column(s) {missing}; the file has {columns}")
-    good = con.sql(
-        "SELECT * FROM read_csv(?, auto_detect = false, header = ?, columns = ?, delim = ?, quote = ?, escape = ?,"
-        " store_rejects = true, rejects_table = 'csv_rejects', rejects_scan = 'csv_reject_scans')",
-        params=[str(path), header, {c: "VARCHAR" for c in columns}, delimiter, quote or "",
-                (escape if escape is not None else quote) or ""],
-    ).pl()
+    # with one column DuckDB reads an empty line as a record of one empty field: skip those, as it does otherwise
+    where = f" WHERE rtrim({_ident(columns[0])}, chr(13)) <> ''" if len(columns) == 1 else ""
+
+    def scan(file: Path) -> pl.DataFrame:
+        con.execute("DROP TABLE IF EXISTS csv_rejects; DROP TABLE IF EXISTS csv_reject_scans")
+        return build(con.sql(
+            f"SELECT {', '.join(picks)}, NULL::VARCHAR AS error, NULL::VARCHAR AS detail"
+            " FROM read_csv(?, auto_detect = false, header = ?, columns = ?, delim = ?, quote = ?, escape = ?,"
+            f" store_rejects = true, rejects_table = 'csv_rejects', rejects_scan = 'csv_reject_scans'){where}",
+            params=[str(file), header, {c: "VARCHAR" for c in columns}, delimiter, quote or "",
+                    (escape if escape is not None else quote) or ""],
+        ))
+
+    buf = np.fromfile(path, dtype=np.uint8)
+    try:
+        good = scan(path)
+    except duckdb.InvalidInputException:
+        cr = np.flatnonzero(buf[:-1] == 13)
+        crlf = cr[buf[cr + 1] == 10]
+        if not len(crlf):
+            raise
+        # mixed CRLF and LF line ends stop the strict parser: read a copy with LF ends (same line numbers)
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = Path(tmp) / path.name
+            np.delete(buf, crlf).tofile(copy)
+            good = scan(copy)
     rejects = con.sql(
-        "SELECT line AS source_row, arg_min(error_type || ': ' || coalesce(csv_line, ''), column_idx) AS detail"
+        "SELECT line AS source_row,"
+        " arg_min(CAST(error_type AS VARCHAR) || ': ' || coalesce(csv_line, ''), column_idx) AS detail"
         " FROM csv_rejects GROUP BY line ORDER BY line"
     ).pl().with_columns(pl.col("source_row").cast(pl.Int64), reason=pl.lit("malformed_line"))
-    starts = _record_start_lines(path, quote)[1 if header else 0:]
+    starts = _record_start_lines(buf, quote)[1 if header else 0:]
+    del buf
     candidates = starts[~np.isin(starts, rejects["source_row"].to_numpy())]
     if len(candidates) == len(good):
         rows = pl.Series("source_row", candidates, dtype=pl.Int64)
     else:  # records and lines disagree (a rejected record spanning lines): number the good rows in order
         log.warning("%s: could not match records to lines; numbering %d good rows in order", path, len(good))
         rows = pl.int_range(1, len(good) + 1, dtype=pl.Int64, eager=True).alias("source_row") + int(header)
-    picked = good.select([pl.col(c).alias(a) for a, c in wanted.items() if c is not None]).with_columns(rows)
-    return picked, rejects.select("source_row", "reason", "detail")
+    return good.with_columns(rows), rejects.select("source_row", "reason", "detail")
 
 
 def _empty_rejects() -> pl.DataFrame:
@@ -323,28 +353,30 @@ def _event_fields(columns: ColumnMap) -> dict[str, str | None]:
 
 def _read_delimited_events(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig) -> pl.DataFrame:
     fields = _event_fields(config.columns)
-    good, rejects = _read_delimited(con, path, fields, config.delimiter, config.header, config.names, config.quote,
-                                    config.escape)
-    raw = con.sql("SELECT *, NULL::VARCHAR AS error, NULL::VARCHAR AS detail FROM good")
-    return _normalise(con, raw, fields, config.timestamp_format, path, rejects)
+    good, rejects = _read_delimited(
+        con, path, fields, config.delimiter, config.header, config.names, config.quote, config.escape,
+        build=lambda raw: _normalise(raw, fields, config.timestamp_format, path),
+    )
+    return _finish(_with_rejects(good, rejects), path)
 
 
 # --- JSON Lines ------------------------------------------------------------------------------------------
 
 
 def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig) -> pl.DataFrame:
-    lines, rejects = _read_delimited(con, path, {"line": "line"}, _LINE_DELIMITER, False, ("line",), None, None)
     fields = _event_fields(config.columns)
     valid = "json_type(CASE WHEN json_valid(line) THEN line ELSE 'null' END) = 'OBJECT'"
     picks = ", ".join(
         f"CASE WHEN {valid} THEN line ->> {_json_path(key)} END AS {alias}"
         for alias, key in fields.items() if key is not None
     )
-    raw = con.sql(
-        f"SELECT {picks}, source_row, CASE WHEN NOT ({valid}) THEN 'malformed_line' END AS error,"
-        f" CASE WHEN NOT ({valid}) THEN 'not a JSON object: ' || line END AS detail FROM lines"
+    parse = (f"SELECT {picks}, CASE WHEN NOT ({valid}) THEN 'malformed_line' END AS error,"
+             f" CASE WHEN NOT ({valid}) THEN 'not a JSON object: ' || line END AS detail FROM lines")
+    good, rejects = _read_delimited(
+        con, path, {"line": "line"}, _LINE_DELIMITER, False, ("line",), None, None,
+        build=lambda raw: _normalise(raw.query("lines", parse), fields, config.timestamp_format, path),
     )
-    return _normalise(con, raw, fields, config.timestamp_format, path, rejects)
+    return _finish(_with_rejects(good, rejects), path)
 
 
 def _json_path(key: str) -> str:
@@ -364,9 +396,9 @@ def _parquet_relation(con: duckdb.DuckDBPyConnection, path: Path, wanted: Mappin
 
 def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig) -> pl.DataFrame:
     fields = _event_fields(config.columns)
-    rel = _parquet_relation(con, path, fields)
-    raw = rel.query("events", "SELECT *, NULL::VARCHAR AS error, NULL::VARCHAR AS detail FROM events")
-    return _normalise(con, raw, fields, config.timestamp_format, path, _empty_rejects())
+    raw = _parquet_relation(con, path, fields).query(
+        "events", "SELECT *, NULL::VARCHAR AS error, NULL::VARCHAR AS detail FROM events")
+    return _finish(_normalise(raw, fields, config.timestamp_format, path), path)
 
 
 # --- normalisation (shared by the DuckDB readers) ---------------------------------------------------------
@@ -388,15 +420,12 @@ def _timestamp_sql(column_type: str, fmt: TimestampFormat, path: Path) -> str:
 
 
 def _normalise(
-    con: duckdb.DuckDBPyConnection,
-    raw: duckdb.DuckDBPyRelation,
-    fields: Mapping[str, str | None],
-    fmt: TimestampFormat,
-    path: Path,
-    rejects: pl.DataFrame,
+    raw: duckdb.DuckDBPyRelation, fields: Mapping[str, str | None], fmt: TimestampFormat, path: Path
 ) -> pl.DataFrame:
-    """Parse raw columns u, i, t, r, e (any types) plus source_row, error, detail into the normalised frame."""
+    """Parse raw columns u, i, t, r, e (any types), error, detail and an optional source_row (passed through)
+    into the normalised columns."""
     types = dict(zip(raw.columns, (str(t) for t in raw.types)))
+    row = ", CAST(source_row AS BIGINT) AS source_row" if "source_row" in types else ""
     text = {a: (f"CAST({a} AS VARCHAR)" if fields[a] else "NULL::VARCHAR") for a in ("u", "i", "e")}
     ts = _timestamp_sql(types["t"], fmt, path) if fields["t"] else "NULL::TIMESTAMP"
     rating = ("CASE WHEN isfinite(TRY_CAST(r AS DOUBLE)) THEN TRY_CAST(r AS DOUBLE) END" if fields["r"]
@@ -404,24 +433,28 @@ def _normalise(
     t_raw = "NULLIF(trim(CAST(t AS VARCHAR)), '')" if fields["t"] else "NULL"
     r_raw = "NULLIF(trim(CAST(r AS VARCHAR)), '')" if fields["r"] else "NULL"
     timestamp_check = (
-        f"WHEN {t_raw} IS NULL THEN 'missing_timestamp' WHEN timestamp IS NULL THEN 'bad_timestamp'"
+        "WHEN t_raw IS NULL THEN 'missing_timestamp' WHEN timestamp IS NULL THEN 'bad_timestamp'"
         if fields["t"] else ""
     )
     frame = raw.query("raw", f"""
         WITH parsed AS (
             SELECT {text['u']} AS user_id, {text['i']} AS item_id, {ts} AS timestamp, {rating} AS rating,
-                   {text['e']} AS event_type, source_row, error, detail, {t_raw} AS t_raw, {r_raw} AS r_raw
+                   {text['e']} AS event_type, error, detail, {t_raw} AS t_raw, {r_raw} AS r_raw{row}
             FROM raw)
-        SELECT user_id, item_id, timestamp, rating, event_type, CAST(source_row AS BIGINT) AS source_row,
+        SELECT user_id, item_id, timestamp, rating, event_type{row},
             CASE WHEN error IS NOT NULL THEN error {timestamp_check}
                  WHEN r_raw IS NOT NULL AND rating IS NULL THEN 'bad_rating' END AS error,
             CASE WHEN error IS NOT NULL THEN detail
                  WHEN timestamp IS NULL AND t_raw IS NOT NULL THEN 'timestamp: ' || t_raw
                  WHEN r_raw IS NOT NULL AND rating IS NULL THEN 'rating: ' || r_raw END AS detail
         FROM parsed""").pl()
-    if len(rejects):
-        frame = pl.concat([frame, rejects.rename({"reason": "error"})], how="diagonal_relaxed")
-    return _finish(frame, path)
+
+
+def _with_rejects(frame: pl.DataFrame, rejects: pl.DataFrame) -> pl.DataFrame:
+    """Append the malformed records (their reason becomes the ``error``)."""
+    if not len(rejects):
+        return frame
+    return pl.concat([frame, rejects.rename({"reason": "error"})], how="diagonal_relaxed")
 
 
 def _finish(frame: pl.DataFrame, source: str | Path) -> pl.DataFrame:
@@ -439,14 +472,14 @@ def _read_sequence_file(con: duckdb.DuckDBPyConnection, path: Path) -> pl.DataFr
     """``user item item ...`` per line: one event per item, no timestamps; a row is one event, numbered in file
     order (a malformed line keeps its line number)."""
     lines, rejects = _read_delimited(con, path, {"line": "line"}, _LINE_DELIMITER, False, ("line",), None, None)
-    tokens = lines.select(pl.col("line").str.extract_all(r"\S+").alias("tokens"), "source_row")
+    tokens = lines.select(pl.col("line").str.extract_all(r"\S+").alias("tokens"))
     events = (
         tokens.filter(pl.col("tokens").list.len() > 1)
         .select(pl.col("tokens").list.first().alias("user_id"), pl.col("tokens").list.slice(1).alias("item_id"))
         .explode("item_id")
         .with_row_index("source_row", offset=1)
     )
-    return _finish(pl.concat([events, rejects.rename({"reason": "error"})], how="diagonal_relaxed"), path)
+    return _finish(_with_rejects(events, rejects), path)
 
 
 def _synthetic_frame(config: SyntheticConfig) -> pl.DataFrame:
@@ -463,6 +496,6 @@ def _synthetic_frame(config: SyntheticConfig) -> pl.DataFrame:
 
 
 __all__ = [
-    "NORMALISED_SCHEMA", "ColumnMap", "ItemMetadataConfig", "Reason", "SourceConfig", "SourceReadError",
+    "NORMALISED_SCHEMA", "ColumnMap", "ItemMetadataConfig", "SourceConfig", "SourceReadError",
     "read_file", "read_item_metadata", "read_source", "resolve_files",
 ]

@@ -1,0 +1,224 @@
+"""Validation: row rules that quarantine bad events with a reason code, and data-set expectations (GX 1.x).
+
+:func:`check_rows` splits a normalised frame (see :mod:`elcrec_core.sources`) into accepted and rejected rows;
+every input row lands in exactly one of them. :func:`expect_interactions` and :func:`expect_sequences` run Great
+Expectations suites over the accepted events and the built sequences and return a plain
+:class:`ExpectationReport` that asset checks can show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+
+Reason = Literal[
+    "malformed_line", "missing_user", "missing_item", "missing_timestamp", "bad_timestamp",
+    "timestamp_out_of_window", "timestamp_in_future", "bad_rating", "rating_out_of_range", "duplicate_event",
+]
+# in order of precedence: a row that breaks several rules gets the first reason
+REASONS: tuple[str, ...] = Reason.__args__
+
+EVENT_COLUMNS = ["user_id", "item_id", "timestamp", "rating", "event_type", "source_file", "source_row"]
+REJECTED_COLUMNS = ["source_file", "source_row", "reason", "detail", "user_id", "item_id", "timestamp", "rating",
+                    "event_type"]
+
+
+@dataclass(frozen=True)
+class RowRules:
+    """Row-level rules. Timestamps are naive UTC; ``now`` (default: the current time) anchors the future check,
+    which allows ``future_tolerance`` of clock skew. Rating bounds apply to rows that have a rating."""
+
+    min_timestamp: datetime | None = None
+    max_timestamp: datetime | None = None
+    reject_future: bool = True
+    future_tolerance: timedelta = timedelta(minutes=5)
+    min_rating: float | None = None
+    max_rating: float | None = None
+    now: datetime | None = None
+
+
+@dataclass
+class RowCheck:
+    """Accepted rows (``EVENT_COLUMNS``), rejected rows (``REJECTED_COLUMNS``) and their counts."""
+
+    accepted: pl.DataFrame
+    rejected: pl.DataFrame
+    rows_in: int
+    by_reason: dict[str, int]
+
+    @property
+    def rejected_share(self) -> float:
+        return len(self.rejected) / self.rows_in if self.rows_in else 0.0
+
+    def counts(self) -> dict[str, Any]:
+        return {"rows_in": self.rows_in, "accepted": len(self.accepted), "rejected": len(self.rejected),
+                "rejected_share": self.rejected_share, "by_reason": dict(self.by_reason)}
+
+
+def _blank(column: str) -> pl.Expr:
+    """Null, empty or whitespace-only text."""
+    return pl.col(column).str.contains(r"\S").not_().fill_null(True)
+
+
+def check_rows(frame: pl.DataFrame, rules: RowRules = RowRules()) -> RowCheck:
+    """Apply the row rules in order of :data:`REASONS`; the first broken rule is a rejected row's reason.
+
+    A duplicate is a row equal in user, item, timestamp, rating and event type to an earlier valid row (rows
+    without a timestamp, as from the sequence format, are ordered events and never duplicates).
+    """
+    now = rules.now or datetime.now(timezone.utc).replace(tzinfo=None)
+    ts = pl.col("timestamp")
+    reason = (
+        pl.when(pl.col("error") == "malformed_line").then(pl.lit("malformed_line"))
+        .when(_blank("user_id")).then(pl.lit("missing_user"))
+        .when(_blank("item_id")).then(pl.lit("missing_item"))
+        .when(pl.col("error").is_not_null()).then(pl.col("error").cast(pl.String))
+    )
+    if rules.min_timestamp is not None:
+        reason = reason.when(ts < rules.min_timestamp).then(pl.lit("timestamp_out_of_window"))
+    if rules.max_timestamp is not None:
+        reason = reason.when(ts > rules.max_timestamp).then(pl.lit("timestamp_out_of_window"))
+    if rules.reject_future:
+        reason = reason.when(ts > now + rules.future_tolerance).then(pl.lit("timestamp_in_future"))
+    if rules.min_rating is not None:
+        reason = reason.when(pl.col("rating") < rules.min_rating).then(pl.lit("rating_out_of_range"))
+    if rules.max_rating is not None:
+        reason = reason.when(pl.col("rating") > rules.max_rating).then(pl.lit("rating_out_of_range"))
+    flagged = frame.with_columns(reason.cast(pl.Enum(REASONS)).alias("reason"))
+    event_key = ["user_id", "item_id", "timestamp", "rating", "event_type"]
+    duplicate = (
+        pl.col("reason").is_null() & ts.is_not_null()
+        & ~pl.struct(*event_key, pl.col("reason").is_null().alias("valid")).is_first_distinct()
+    )
+    flagged = flagged.with_columns(
+        pl.when(duplicate).then(pl.lit("duplicate_event", pl.Enum(REASONS))).otherwise(pl.col("reason")).alias("reason")
+    )
+    accepted = flagged.filter(pl.col("reason").is_null()).select(EVENT_COLUMNS)
+    rejected = flagged.filter(pl.col("reason").is_not_null()).select(REJECTED_COLUMNS)
+    by_reason = dict(rejected["reason"].value_counts().iter_rows()) if len(rejected) else {}
+    check = RowCheck(accepted, rejected, len(frame), {str(k): int(v) for k, v in by_reason.items()})
+    if len(accepted) + len(rejected) != len(frame):  # cannot happen: the two filters are complements
+        raise AssertionError(f"rows lost: {len(frame)} in, {len(accepted)} accepted, {len(rejected)} rejected")
+    return check
+
+
+# --- data-set expectations (Great Expectations) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExpectationConfig:
+    """Data-set thresholds. ``max_null_rate`` per column (set timestamp to 1.0 for sources without times)."""
+
+    min_rows: int = 1
+    max_null_rate: Mapping[str, float] = field(
+        default_factory=lambda: {"user_id": 0.0, "item_id": 0.0, "timestamp": 0.0})
+    min_users: int = 1
+    min_items: int = 1
+    max_rejected_share: float = 0.05
+    min_length: int = 1
+    max_length: int | None = None
+
+
+@dataclass
+class ExpectationOutcome:
+    expectation: str
+    column: str | None
+    success: bool
+    observed: Any
+    kwargs: dict[str, Any]
+
+
+@dataclass
+class ExpectationReport:
+    """The outcome of one suite: overall success and one entry per expectation (JSON-ready via ``to_dict``)."""
+
+    suite: str
+    success: bool
+    outcomes: list[ExpectationOutcome]
+
+    @property
+    def failed(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if not o.success]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def expect_interactions(events: pl.DataFrame, check: RowCheck | Mapping[str, Any],
+                        config: ExpectationConfig = ExpectationConfig()) -> ExpectationReport:
+    """Row count, null rates, distinct users and items of accepted events; rejected share of the load."""
+    import great_expectations as gx
+
+    counts = check.counts() if isinstance(check, RowCheck) else dict(check)
+    event_checks = [
+        gx.expectations.ExpectTableRowCountToBeBetween(min_value=config.min_rows),
+        *(gx.expectations.ExpectColumnProportionOfNonNullValuesToBeBetween(column=c, min_value=1.0 - rate)
+          for c, rate in config.max_null_rate.items()),
+        gx.expectations.ExpectColumnUniqueValueCountToBeBetween(column="user_id", min_value=config.min_users),
+        gx.expectations.ExpectColumnUniqueValueCountToBeBetween(column="item_id", min_value=config.min_items),
+    ]
+    load = pl.DataFrame({"rows_in": [counts["rows_in"]], "rejected": [counts["rejected"]],
+                         "rejected_share": [float(counts["rejected_share"])]})
+    load_checks = [gx.expectations.ExpectColumnValuesToBeBetween(
+        column="rejected_share", min_value=0.0, max_value=config.max_rejected_share)]
+    return _run_suite("interactions", [
+        ("events", events.select(list(config.max_null_rate) + ["user_id", "item_id"]), event_checks),
+        ("load", load, load_checks),
+    ])
+
+
+def expect_sequences(per_user: pl.DataFrame, config: ExpectationConfig = ExpectationConfig()) -> ExpectationReport:
+    """Sequence lengths within bounds and timestamps non-decreasing within every user's ordered sequence.
+
+    ``per_user`` has one row per user with ``length`` and ``timestamps_monotonic`` (see
+    :meth:`elcrec_core.sequence_building.SequenceBuild.profile`).
+    """
+    import great_expectations as gx
+
+    checks = [
+        gx.expectations.ExpectTableRowCountToBeBetween(min_value=1),
+        gx.expectations.ExpectColumnValuesToBeBetween(column="length", min_value=config.min_length,
+                                                      max_value=config.max_length),
+        gx.expectations.ExpectColumnValuesToBeInSet(column="timestamps_monotonic", value_set=[True]),
+    ]
+    return _run_suite("sequences", [("sequences", per_user.select("length", "timestamps_monotonic"), checks)])
+
+
+def _run_suite(name: str, batches: list[tuple[str, pl.DataFrame, list[Any]]]) -> ExpectationReport:
+    """Validate each (asset name, frame, expectations) with an ephemeral GX context."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    source = context.data_sources.add_pandas(name)
+    outcomes = []
+    for asset_name, frame, expectations in batches:
+        definition = source.add_dataframe_asset(name=asset_name).add_batch_definition_whole_dataframe(asset_name)
+        batch = definition.get_batch(batch_parameters={"dataframe": frame.to_pandas()})
+        suite = gx.ExpectationSuite(name=f"{name}.{asset_name}")
+        for expectation in expectations:
+            suite.add_expectation(expectation)
+        for result in batch.validate(suite).results:
+            cfg = result.expectation_config
+            kwargs = {k: _plain(v) for k, v in cfg.kwargs.items() if k != "batch_id"}
+            observed = result.result.get("observed_value", result.result.get("unexpected_count"))
+            outcomes.append(ExpectationOutcome(cfg.type, kwargs.get("column"), bool(result.success),
+                                               _plain(observed), kwargs))
+    return ExpectationReport(name, all(o.success for o in outcomes), outcomes)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and containers as plain Python values."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
