@@ -6,7 +6,8 @@ get the same settings (taken from the preset), the same data and 2 threads; epoc
 on a shared machine hits both. Also timed once each: the k-means centre initialisation and one validation pass.
 
 Run from the repository root:
-    .venv/bin/python benchmarks/train_throughput.py                          # 3 full epochs each, fp32
+    .venv/bin/python benchmarks/train_throughput.py                          # 3 full epochs each, default precision
+    .venv/bin/python benchmarks/train_throughput.py --precision fp32         # ours in fp32
     .venv/bin/python benchmarks/train_throughput.py --epochs 1 --batches 3   # quick check (projected epochs)
     .venv/bin/python benchmarks/train_throughput.py --precision bf16 --json runs/throughput.json
 """
@@ -36,7 +37,7 @@ from elcrec_core.evaluation import evaluate
 from elcrec_core.model import ELCRec
 from elcrec_core.runtime import keep_freed_memory
 from elcrec_core.sequences import SequenceTensors, read_sequence_file
-from elcrec_core.training import init_centres, train_epoch
+from elcrec_core.training import init_centres, train_epoch, uses_bf16
 from reference_step import ReferenceConfig, ReferenceTrainer, read_user_sequences
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,7 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per side, alternating (default 3)")
     parser.add_argument("--batches", type=int, default=None,
                         help="time only N batches per epoch; report per-batch medians and projected epochs")
-    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="ours only")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                        help="ours only; auto = the trainer's default (bf16 autocast where the CPU has native bf16)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     return parser.parse_args(argv)
@@ -148,6 +150,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     freed_memory_kept = keep_freed_memory()  # process-wide, so the reference profits from it as well
     exp = load_preset("beauty")
     exp.train.precision = args.precision
+    resolved = "bf16" if uses_bf16(torch.device("cpu"), args.precision) else "fp32"
     random.seed(exp.train.seed)
     np.random.seed(exp.train.seed)
     torch.manual_seed(exp.train.seed)
@@ -179,7 +182,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     theirs, ours = figures["reference"], figures["ours"]
     return {
         "machine": machine_facts(args.threads, freed_memory_kept, load_at_start),
-        "settings": {"data": str(args.data.resolve()), "preset": "beauty", "precision_ours": args.precision,
+        "settings": {"data": str(args.data.resolve()), "preset": "beauty", "precision_ours": resolved,
                      "precision_reference": "fp32", "epochs": args.epochs, "batches": args.batches,
                      "batch_size": batch_size, "users": sides[1].n_users},
         "reference": theirs,

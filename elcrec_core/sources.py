@@ -19,7 +19,8 @@ import dataclasses
 import glob as globlib
 import logging
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -29,7 +30,7 @@ import numpy as np
 import polars as pl
 
 from elcrec_core.synthetic import SyntheticConfig, generate
-from elcrec_core.validation import REASONS
+from elcrec_core.validation import REASONS, blank
 
 log = logging.getLogger(__name__)
 
@@ -161,19 +162,10 @@ def read_source(config: SourceConfig) -> pl.DataFrame:
 
 def read_file(path: Path, config: SourceConfig) -> pl.DataFrame:
     """Read one file of a source into the normalised frame; raises :class:`SourceReadError` if unreadable."""
-    try:
-        with _connect() as con:
-            if config.format == "delimited":
-                return _read_delimited_events(con, path, config)
-            if config.format == "jsonl":
-                return _read_jsonl(con, path, config)
-            if config.format == "parquet":
-                return _read_parquet(con, path, config)
-            return _read_sequence_file(con, path)
-    except SourceReadError:
-        raise
-    except (duckdb.Error, pl.exceptions.PolarsError, OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise SourceReadError(path, f"{type(exc).__name__}: {_first_line(exc)}") from exc
+    readers = {"delimited": _read_delimited_events, "jsonl": _read_jsonl, "parquet": _read_parquet,
+               "sequence": _read_sequence_file}
+    with _reading(path) as con:
+        return readers[config.format](con, path, config)
 
 
 def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -186,17 +178,11 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
     if not path.is_file():
         raise SourceReadError(path, "no such file")
     wanted = {"item": config.item, "title": config.title, "categories": config.categories}
-    try:
-        with _connect() as con:
-            if path.suffix.lower() == ".parquet":
-                raw = _parquet_relation(con, path, wanted).pl()
-                malformed = _empty_rejects()
-            else:
-                raw, malformed = _read_delimited(con, path, wanted, config.delimiter, True, None, '"', None)
-    except SourceReadError:
-        raise
-    except (duckdb.Error, pl.exceptions.PolarsError, OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise SourceReadError(path, f"{type(exc).__name__}: {_first_line(exc)}") from exc
+    with _reading(path) as con:
+        if path.suffix.lower() == ".parquet":
+            raw, malformed = _parquet_relation(con, path, wanted).pl(), _empty_rejects()
+        else:
+            raw, malformed = _read_delimited(con, path, wanted, config.delimiter, True, None, '"', None)
     categories = pl.lit(None, pl.List(pl.String))
     if config.categories is not None:
         column = raw["categories"]
@@ -210,23 +196,25 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
         pl.col("item").cast(pl.String).alias("item_id"), title.alias("title"), categories.alias("categories"),
         "source_row",
     )
-    missing = frame.filter(_blank(pl.col("item_id")))
+    missing = frame.filter(blank("item_id"))
     rejected = pl.concat([
         malformed.select("source_row", "reason", "detail"),
         missing.select("source_row", pl.lit("missing_item").alias("reason"), pl.lit(None, pl.String).alias("detail")),
     ]).with_columns(source_file=pl.lit(str(path))).select("source_file", "source_row", "reason", "detail")
-    return frame.filter(~_blank(pl.col("item_id"))).drop("source_row"), rejected
+    return frame.filter(~blank("item_id")).drop("source_row"), rejected
 
 
-def _blank(expr: pl.Expr) -> pl.Expr:
-    """Null, empty or whitespace-only text."""
-    return expr.is_null() | (expr.str.strip_chars() == "")
-
-
-def _connect() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")  # TIMESTAMPTZ -> TIMESTAMP gives UTC wall time
-    return con
+@contextmanager
+def _reading(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A fresh in-memory DuckDB connection; a failure to read becomes a :class:`SourceReadError` for ``path``."""
+    try:
+        with duckdb.connect() as con:
+            con.execute("SET TimeZone = 'UTC'")  # TIMESTAMPTZ -> TIMESTAMP gives UTC wall time
+            yield con
+    except SourceReadError:
+        raise
+    except (duckdb.Error, pl.exceptions.PolarsError, OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise SourceReadError(path, f"{type(exc).__name__}: {_first_line(exc)}") from exc
 
 
 def _first_line(exc: BaseException) -> str:
@@ -295,10 +283,9 @@ def _read_delimited(
     columns = list(names) if names else _header_names(path, delimiter, quote, header)
     picks = [f"{_ident(c)} AS {a}" for a, c in wanted.items() if c is not None]
     if not columns:  # an empty file
-        con.execute("CREATE OR REPLACE TEMP TABLE empty_file AS SELECT "
-                    + ", ".join(f"NULL::VARCHAR AS {a}" for a, c in wanted.items() if c is not None))
-        return build(con.sql("SELECT *, NULL::VARCHAR AS error, NULL::VARCHAR AS detail FROM empty_file")) \
-            .with_columns(source_row=pl.lit(None, pl.Int64)), _empty_rejects()
+        empty = ", ".join(f"NULL::VARCHAR AS {a}" for a, c in wanted.items() if c is not None)
+        frame = build(con.sql(f"SELECT {empty}, NULL::VARCHAR AS error, NULL::VARCHAR AS detail LIMIT 0"))
+        return frame.with_columns(source_row=pl.lit(None, pl.Int64)), _empty_rejects()
     if missing := [c for c in wanted.values() if c is not None and c not in columns]:
         raise SourceReadError(path, f"no column(s) {missing}; the file has {columns}")
     # with one column DuckDB reads an empty line as a record of one empty field: skip those, as it does otherwise
@@ -436,7 +423,7 @@ def _normalise(
         "WHEN t_raw IS NULL THEN 'missing_timestamp' WHEN timestamp IS NULL THEN 'bad_timestamp'"
         if fields["t"] else ""
     )
-    frame = raw.query("raw", f"""
+    return raw.query("raw", f"""
         WITH parsed AS (
             SELECT {text['u']} AS user_id, {text['i']} AS item_id, {ts} AS timestamp, {rating} AS rating,
                    {text['e']} AS event_type, error, detail, {t_raw} AS t_raw, {r_raw} AS r_raw{row}
@@ -468,7 +455,7 @@ def _finish(frame: pl.DataFrame, source: str | Path) -> pl.DataFrame:
 # --- sequence format and the generator -------------------------------------------------------------------
 
 
-def _read_sequence_file(con: duckdb.DuckDBPyConnection, path: Path) -> pl.DataFrame:
+def _read_sequence_file(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig) -> pl.DataFrame:
     """``user item item ...`` per line: one event per item, no timestamps; a row is one event, numbered in file
     order (a malformed line keeps its line number)."""
     lines, rejects = _read_delimited(con, path, {"line": "line"}, _LINE_DELIMITER, False, ("line",), None, None)

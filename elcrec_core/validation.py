@@ -60,7 +60,7 @@ class RowCheck:
                 "rejected_share": self.rejected_share, "by_reason": dict(self.by_reason)}
 
 
-def _blank(column: str) -> pl.Expr:
+def blank(column: str) -> pl.Expr:
     """Null, empty or whitespace-only text."""
     return pl.col(column).str.contains(r"\S").not_().fill_null(True)
 
@@ -75,8 +75,8 @@ def check_rows(frame: pl.DataFrame, rules: RowRules = RowRules()) -> RowCheck:
     ts = pl.col("timestamp")
     reason = (
         pl.when(pl.col("error") == "malformed_line").then(pl.lit("malformed_line"))
-        .when(_blank("user_id")).then(pl.lit("missing_user"))
-        .when(_blank("item_id")).then(pl.lit("missing_item"))
+        .when(blank("user_id")).then(pl.lit("missing_user"))
+        .when(blank("item_id")).then(pl.lit("missing_item"))
         .when(pl.col("error").is_not_null()).then(pl.col("error").cast(pl.String))
     )
     if rules.min_timestamp is not None:
