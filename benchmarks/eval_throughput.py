@@ -16,7 +16,7 @@ from elcrec_core.checkpoint import load_model
 from elcrec_core.evaluation import eligible_users, evaluate_ranks, metrics_from_ranks
 from elcrec_core.runtime import keep_freed_memory
 from elcrec_core.sequences import SequenceTensors, read_sequence_file
-from elcrec_core.training import select_device
+from elcrec_core.device import select_device
 
 
 def main() -> None:

@@ -19,7 +19,9 @@ from elcrec_core.evaluation import evaluate
 from elcrec_core.model import ELCRec
 from elcrec_core.runtime import keep_freed_memory
 from elcrec_core.sequences import SequenceTensors, read_sequence_file
-from elcrec_core.training import init_centres, select_device, train_epoch
+from elcrec_core.centres import init_centres
+from elcrec_core.device import select_device
+from elcrec_core.training import train_epoch
 
 
 def main() -> None:

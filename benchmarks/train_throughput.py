@@ -37,7 +37,9 @@ from elcrec_core.evaluation import evaluate
 from elcrec_core.model import ELCRec
 from elcrec_core.runtime import keep_freed_memory
 from elcrec_core.sequences import SequenceTensors, read_sequence_file
-from elcrec_core.training import init_centres, train_epoch, uses_bf16
+from elcrec_core.centres import init_centres
+from elcrec_core.device import uses_bf16
+from elcrec_core.training import train_epoch
 from reference_step import ReferenceConfig, ReferenceTrainer, read_user_sequences
 
 REPO = Path(__file__).resolve().parent.parent

@@ -61,7 +61,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from elcrec_core.checkpoint import load_model
     from elcrec_core.evaluation import evaluate
     from elcrec_core.sequences import SequenceTensors
-    from elcrec_core.training import select_device
+    from elcrec_core.device import select_device
 
     seqs = load_data(args.data, args.format)
     model, _ = load_model(args.checkpoint)

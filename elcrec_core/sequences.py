@@ -127,3 +127,21 @@ class SequenceTensors:
 
     def lengths(self, users: torch.Tensor) -> torch.Tensor:
         return self.ends[users] - self.starts[users]
+
+
+def read_sequence_parquet(path: str | Path, item_index: str | Path | None = None) -> tuple[Sequences, np.ndarray]:
+    """Read sequences written by the data layer (``sequences.parquet``: one row per user with ``user_id`` and
+    ``items``, the item indices in order) and its item index (``item_index.parquet`` beside it unless given).
+
+    Returns the sequences and the item id of each index (``item_ids[i - 1]`` for index i).
+    """
+    path = Path(path)
+    frame = pl.read_parquet(path, columns=["user_id", "items"])
+    index = pl.read_parquet(item_index or path.with_name("item_index.parquet")).sort("item_index")
+    if not np.array_equal(index["item_index"].to_numpy(), np.arange(1, len(index) + 1)):
+        raise ValueError(f"{path}: the item index is not 1..{len(index)}")
+    lists = frame["items"].cast(pl.List(pl.Int64)).rechunk().to_arrow()
+    offsets = np.asarray(lists.offsets, dtype=np.int64)
+    items = np.asarray(lists.flatten(), dtype=np.int64)
+    seqs = Sequences(frame["user_id"].to_numpy(), items, offsets - offsets[0], len(index))
+    return seqs, index["item_id"].to_numpy()

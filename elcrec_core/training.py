@@ -7,77 +7,24 @@ import math
 import sys
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
-from sklearn.cluster import KMeans
 
 from elcrec_core import losses
 from elcrec_core.batches import AugmentConfig, TrainBatch, make_train_batch, trainable_users
+from elcrec_core.centres import init_centres
 from elcrec_core.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
 from elcrec_core.config import ExperimentConfig, TrainConfig
+from elcrec_core.device import autocast_for, select_device, uses_bf16
 from elcrec_core.evaluation import evaluate
 from elcrec_core.model import ELCRec
 from elcrec_core.sequences import Sequences, SequenceTensors
 
 LAST, BEST = "last.pt", "best.pt"
 SELECTION_METRIC = "NDCG@20"
-
-
-def select_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def native_bf16(device: torch.device) -> bool:
-    """Whether the device computes bf16 natively (CUDA; CPUs with AVX-512 BF16 or AMX)."""
-    if device.type == "cuda":
-        return True
-    return device.type == "cpu" and torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
-
-
-def autocast_for(device: torch.device, precision: str):
-    """bf16 autocast for training where asked (``auto``: where the device computes bf16 natively), else a
-    no-op context. Parameters, optimiser state, LayerNorm, softmax and the contrastive logits stay fp32."""
-    return torch.autocast(device.type, dtype=torch.bfloat16) if uses_bf16(device, precision) else nullcontext()
-
-
-def uses_bf16(device: torch.device, precision: str) -> bool:
-    return precision == "bf16" or (precision == "auto" and native_bf16(device))
-
-
-# ----------------------------------------------------------------------------------------- centres
-@torch.no_grad()
-def init_centres(
-    model: ELCRec, data: SequenceTensors, users: torch.Tensor, cfg: TrainConfig, batch_size: int = 2048
-) -> None:
-    """Centres from k-means over the mean-pooled (eval-mode) encodings of the training inputs, L2-normalised
-    (the reference's initialisation), or random unit vectors (``centre_init = "random"``)."""
-    k = model.cfg.n_intents
-    if cfg.centre_init == "random":
-        gen = torch.Generator().manual_seed(cfg.seed)
-        model.centres.copy_(F.normalize(torch.randn(model.centres.shape, generator=gen), dim=1))
-        return
-    was_training = model.training
-    model.eval()
-    device = model.centres.device
-    pooled = [
-        model(data.window(batch, 3, model.cfg.max_len).to(device)).mean(1).float().cpu()
-        for batch in users.split(batch_size)
-    ]
-    model.train(was_training)
-    x = torch.cat(pooled).numpy().astype(np.float32)
-    if len(x) < k:
-        raise ValueError(f"k-means needs at least n_intents = {k} training sequences, got {len(x)}")
-    km = KMeans(n_clusters=k, n_init=cfg.kmeans_restarts, max_iter=cfg.kmeans_iters, random_state=cfg.seed)
-    km.fit(x)
-    model.centres.copy_(F.normalize(torch.as_tensor(km.cluster_centers_, dtype=torch.float32), dim=1))
 
 
 # ----------------------------------------------------------------------------------------- one step

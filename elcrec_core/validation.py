@@ -126,10 +126,14 @@ class ExpectationConfig:
 
 @dataclass
 class ExpectationOutcome:
+    """One expectation's result: the observed value of an aggregate expectation, or for a per-row one the
+    number of rows that break it (``unexpected_count``)."""
+
     expectation: str
     column: str | None
     success: bool
     observed: Any
+    unexpected_count: int | None
     kwargs: dict[str, Any]
 
 
@@ -167,7 +171,7 @@ def expect_interactions(events: pl.DataFrame, check: RowCheck | Mapping[str, Any
     load_checks = [gx.expectations.ExpectColumnValuesToBeBetween(
         column="rejected_share", min_value=0.0, max_value=config.max_rejected_share)]
     return _run_suite("interactions", [
-        ("events", events.select(list(config.max_null_rate) + ["user_id", "item_id"]), event_checks),
+        ("events", events.select(sorted({*config.max_null_rate, "user_id", "item_id"})), event_checks),
         ("load", load, load_checks),
     ])
 
@@ -207,9 +211,9 @@ def _run_suite(name: str, batches: list[tuple[str, pl.DataFrame, list[Any]]]) ->
         for result in batch.validate(suite).results:
             cfg = result.expectation_config
             kwargs = {k: _plain(v) for k, v in cfg.kwargs.items() if k != "batch_id"}
-            observed = result.result.get("observed_value", result.result.get("unexpected_count"))
-            outcomes.append(ExpectationOutcome(cfg.type, kwargs.get("column"), bool(result.success),
-                                               _plain(observed), kwargs))
+            outcomes.append(ExpectationOutcome(
+                cfg.type, kwargs.get("column"), bool(result.success), _plain(result.result.get("observed_value")),
+                _plain(result.result.get("unexpected_count")), kwargs))
     return ExpectationReport(name, all(o.success for o in outcomes), outcomes)
 
 

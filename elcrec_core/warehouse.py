@@ -1,0 +1,196 @@
+"""The embedded DuckDB warehouse: raw events by event date, quarantined rows, loads, item index, sequences.
+
+Tables (names are fixed; every value reaches SQL as a parameter or a registered frame):
+
+- ``raw_interactions``: accepted events, partitioned by ``event_date`` (the UTC date of the timestamp; NULL for
+  sources without timestamps). A load replaces whole partitions: every day it contains, and the undated rows
+  of its files. Re-loading the same data therefore leaves identical counts.
+- ``rejected_interactions``: rejected rows with source file, row, reason code and detail; a load replaces the
+  rejected rows of its files.
+- ``loads``: one row per load with its counts (rows in = accepted + rejected).
+- ``item_index``: the stable item id -> index mapping (1..n; 0 is padding), only ever appended to.
+- ``sequences``: the latest built sequences, one row per user.
+- ``item_metadata`` and ``rejected_item_metadata``: optional item titles and categories.
+
+DuckDB lets one process write a file at a time: every write opens the file, runs one short transaction and
+closes it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from elcrec_core.validation import RowCheck
+
+DEFAULT_WAREHOUSE = Path("data") / "warehouse.duckdb"
+
+_SCHEMA = """
+CREATE SEQUENCE IF NOT EXISTS load_ids START 1;
+CREATE TABLE IF NOT EXISTS loads (
+    load_id BIGINT PRIMARY KEY, loaded_at TIMESTAMP NOT NULL, source VARCHAR NOT NULL, files VARCHAR[] NOT NULL,
+    rows_in BIGINT NOT NULL, accepted BIGINT NOT NULL, rejected BIGINT NOT NULL, by_reason MAP(VARCHAR, BIGINT),
+    days DATE[], undated BIGINT NOT NULL, replaced BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS raw_interactions (
+    event_date DATE, user_id VARCHAR NOT NULL, item_id VARCHAR NOT NULL, timestamp TIMESTAMP, rating DOUBLE,
+    event_type VARCHAR, source_file VARCHAR NOT NULL, source_row BIGINT NOT NULL, load_id BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS rejected_interactions (
+    source_file VARCHAR NOT NULL, source_row BIGINT, reason VARCHAR NOT NULL, detail VARCHAR, user_id VARCHAR,
+    item_id VARCHAR, timestamp TIMESTAMP, rating DOUBLE, event_type VARCHAR, load_id BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS item_index (
+    item_index BIGINT PRIMARY KEY, item_id VARCHAR NOT NULL UNIQUE, added_at TIMESTAMP NOT NULL);
+CREATE TABLE IF NOT EXISTS sequences (
+    user_id VARCHAR NOT NULL, items BIGINT[] NOT NULL, length INTEGER NOT NULL, last_timestamp TIMESTAMP);
+CREATE TABLE IF NOT EXISTS item_metadata (item_id VARCHAR PRIMARY KEY, title VARCHAR, categories VARCHAR[]);
+CREATE TABLE IF NOT EXISTS rejected_item_metadata (
+    source_file VARCHAR NOT NULL, source_row BIGINT, reason VARCHAR NOT NULL, detail VARCHAR);
+"""
+
+
+@contextmanager
+def connect(path: str | Path = DEFAULT_WAREHOUSE, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse (creating file and tables when writing), in UTC; closed on exit."""
+    path = Path(path)
+    if read_only and not path.exists():
+        raise FileNotFoundError(f"no warehouse at {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        if not read_only:
+            con.execute(_SCHEMA)
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def transaction(path: str | Path = DEFAULT_WAREHOUSE) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A write connection inside one transaction: committed on success, rolled back on any error."""
+    with connect(path) as con:
+        con.begin()
+        try:
+            yield con
+        except BaseException:
+            con.rollback()
+            raise
+        con.commit()
+
+
+@dataclass
+class LoadReport:
+    """What one load did. ``replaced`` counts the rows of the replaced partitions before the load."""
+
+    load_id: int
+    source: str
+    files: list[str]
+    rows_in: int
+    accepted: int
+    rejected: int
+    by_reason: dict[str, int]
+    days: list[date]
+    undated: int
+    replaced: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "days": [d.isoformat() for d in self.days]}
+
+
+def load_interactions(check: RowCheck, source: str, path: str | Path = DEFAULT_WAREHOUSE,
+                      files: Sequence[str] = ()) -> LoadReport:
+    """Store a checked batch in one transaction, replacing the partitions it covers.
+
+    Replaced: raw events of every event date in the batch, undated raw events of the batch's files, and the
+    rejected rows of the batch's files. ``files`` adds files that contributed no rows (an empty file still
+    clears what an earlier version of it left).
+    """
+    accepted, rejected = check.accepted, check.rejected
+    days = accepted.select(pl.col("timestamp").dt.date().unique().drop_nulls().sort())["timestamp"].to_list()
+    batch_files = sorted({*files, *(str(f) for f in accepted["source_file"].unique()),
+                          *(str(f) for f in rejected["source_file"].unique())})
+    undated = int(accepted["timestamp"].null_count())
+    with transaction(path) as con:
+        (load_id,) = con.execute("SELECT nextval('load_ids')").fetchone()
+        (replaced,) = con.execute(
+            "DELETE FROM raw_interactions WHERE event_date IN (SELECT unnest(?::DATE[]))"
+            " OR (event_date IS NULL AND source_file IN (SELECT unnest(?::VARCHAR[])))", [days, batch_files],
+        ).fetchone()
+        con.execute("DELETE FROM rejected_interactions WHERE source_file IN (SELECT unnest(?::VARCHAR[]))",
+                    [batch_files])
+        con.register("batch_accepted", accepted)
+        con.execute(
+            "INSERT INTO raw_interactions SELECT CAST(timestamp AS DATE), user_id, item_id, timestamp, rating,"
+            " event_type, CAST(source_file AS VARCHAR), source_row, ? FROM batch_accepted", [load_id])
+        con.register("batch_rejected", rejected)
+        con.execute(
+            "INSERT INTO rejected_interactions SELECT CAST(source_file AS VARCHAR), source_row,"
+            " CAST(reason AS VARCHAR), detail, user_id, item_id, timestamp, rating, event_type, ?"
+            " FROM batch_rejected", [load_id])
+        report = LoadReport(int(load_id), source, batch_files, check.rows_in, len(accepted), len(rejected),
+                            dict(check.by_reason), days, undated, int(replaced))
+        con.execute(
+            "INSERT INTO loads VALUES (?, now()::TIMESTAMP, ?, ?, ?, ?, ?, MAP(?::VARCHAR[], ?::BIGINT[]), ?, ?, ?)",
+            [load_id, source, batch_files, report.rows_in, report.accepted, report.rejected,
+             list(report.by_reason), list(report.by_reason.values()), days, undated, report.replaced])
+    return report
+
+
+def read_interactions(path: str | Path = DEFAULT_WAREHOUSE, start: date | None = None,
+                      end: date | None = None) -> pl.DataFrame:
+    """Stored events (optionally of event dates ``start``..``end``), with ``source_file`` as a Categorical."""
+    with connect(path, read_only=True) as con:
+        frame = con.sql(
+            "SELECT user_id, item_id, timestamp, rating, event_type, source_file, source_row FROM raw_interactions"
+            " WHERE (?::DATE IS NULL OR event_date >= ?::DATE) AND (?::DATE IS NULL OR event_date <= ?::DATE)",
+            params=[start, start, end, end],
+        ).pl()
+    return frame.with_columns(pl.col("source_file").cast(pl.Categorical))
+
+
+def table_counts(path: str | Path = DEFAULT_WAREHOUSE) -> dict[str, int]:
+    """Row count of every warehouse table."""
+    with connect(path, read_only=True) as con:
+        tables = [t for (t,) in con.execute("SELECT table_name FROM duckdb_tables() ORDER BY table_name").fetchall()]
+        return {t: con.execute("SELECT count(*) FROM query_table(?)", [t]).fetchone()[0] for t in tables}
+
+
+def read_item_index(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The stored item index (item_id, item_index), in index order."""
+    return con.sql("SELECT item_id, item_index FROM item_index ORDER BY item_index").pl()
+
+
+def append_item_index(con: duckdb.DuckDBPyConnection, new: pl.DataFrame) -> None:
+    """Add new (item_id, item_index) rows; the table's keys refuse any change to a stored id or index."""
+    con.register("new_items", new)
+    con.execute("INSERT INTO item_index SELECT item_index, item_id, now()::TIMESTAMP FROM new_items")
+
+
+def replace_sequences(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> None:
+    """Replace the ``sequences`` table with one row per user (user_id, items, length, last_timestamp)."""
+    con.register("built_sequences", frame)
+    con.execute("DELETE FROM sequences")
+    con.execute("INSERT INTO sequences SELECT user_id, items, length, last_timestamp FROM built_sequences")
+
+
+def load_item_metadata(metadata: pl.DataFrame, rejected: pl.DataFrame, source_file: str | Path,
+                       path: str | Path = DEFAULT_WAREHOUSE) -> dict[str, int]:
+    """Upsert item metadata read from ``source_file`` (a later row for an item replaces the stored one) and
+    replace that file's rejected rows. Returns rows in, stored, superseded (repeated items) and rejected."""
+    latest = metadata.unique("item_id", keep="last", maintain_order=True)
+    with transaction(path) as con:
+        con.register("new_metadata", latest)
+        con.execute("DELETE FROM item_metadata WHERE item_id IN (SELECT item_id FROM new_metadata)")
+        con.execute("INSERT INTO item_metadata SELECT item_id, title, categories FROM new_metadata")
+        con.execute("DELETE FROM rejected_item_metadata WHERE source_file = ?", [str(source_file)])
+        con.register("new_rejected", rejected)
+        con.execute("INSERT INTO rejected_item_metadata SELECT source_file, source_row, reason, detail"
+                    " FROM new_rejected")
+    return {"rows_in": len(metadata) + len(rejected), "stored": len(latest),
+            "superseded": len(metadata) - len(latest), "rejected": len(rejected)}
