@@ -22,6 +22,7 @@ from elcrec_core.device import autocast_for, select_device, uses_bf16
 from elcrec_core.evaluation import evaluate
 from elcrec_core.model import ELCRec
 from elcrec_core.sequences import Sequences, SequenceTensors
+from elcrec_core.warm_start import warm_start
 
 LAST, BEST = "last.pt", "best.pt"
 SELECTION_METRIC = "NDCG@20"
@@ -147,9 +148,11 @@ def train(
     resume: bool = True,
     log: Callable[[str], None] = print,
     extra_payload: dict[str, Any] | None = None,
+    init_from: str | Path | None = None,
 ) -> TrainResult:
     """Train ELCRec on ``seqs``; checkpoints go to ``out_dir`` (``last.pt`` each epoch, ``best.pt`` for the
-    best validation NDCG@20). With ``resume`` an existing ``last.pt`` is continued."""
+    best validation NDCG@20). With ``resume`` an existing ``last.pt`` is continued; ``init_from`` warm-starts
+    a fresh run from a previous checkpoint instead of k-means centres."""
     cfg = exp.train
     out_dir = Path(out_dir)
     device = select_device(cfg.device)
@@ -169,6 +172,9 @@ def train(
     if resume and (out_dir / LAST).exists():
         start, stopper, history = restore_training_state(out_dir / LAST, model, optimizer, generator)
         log(f"resumed from {out_dir / LAST} after epoch {start - 1}")
+    elif init_from is not None:
+        info = warm_start(model, init_from)
+        log(f"warm start from {init_from}: {info['known_items']} known items, {info['new_items']} new")
     elif cfg.intent_cf_weight > 0 or cfg.cf_weight > 0 or cfg.trade_off > 0:
         t0 = time.perf_counter()
         init_centres(model, data, users, cfg)

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from elcrec_core.baselines import popularity_metrics
 from elcrec_core.checkpoint import load_checkpoint, load_model
 from elcrec_core.cli import main
 from elcrec_core.config import ExperimentConfig, TrainConfig
-from elcrec_core.evaluation import eligible_users, evaluate, metrics_from_ranks
+from elcrec_core.evaluation import evaluate
 from elcrec_core.sequences import Sequences, SequenceTensors, sequences_from_events
 from elcrec_core.synthetic import SyntheticConfig, generate
 from elcrec_core.training import EarlyStopping, train
@@ -30,26 +31,9 @@ def small_config(**train) -> ExperimentConfig:
     return ExperimentConfig(model=dict(SMALL_MODEL), train=TrainConfig(**{**defaults, **train}))
 
 
-def popularity_test_metrics(seqs: Sequences) -> dict[str, float]:
-    """Most-popular baseline on the test split: items ranked by training count, history excluded."""
-    data = SequenceTensors.from_sequences(seqs)
-    users = eligible_users(data, "test")
-    counts = np.bincount(seqs.items, minlength=seqs.n_items + 1).astype(float)
-    ranks = []
-    for u in users.tolist():
-        seq = seqs.sequence(u)
-        history, target = set(seq[:-1]), seq[-1]
-        if target in history:
-            ranks.append(seqs.n_items)
-            continue
-        better = [i for i in range(1, seqs.n_items + 1) if i not in history and counts[i] > counts[target]]
-        ranks.append(len(better))
-    return metrics_from_ranks(torch.tensor(ranks))
-
-
 def test_training_learns_more_than_popularity(seqs, tmp_path):
     result = train(seqs, small_config(epochs=12, lr=3e-3, rec_loss="ce"), tmp_path, log=lambda _: None)
-    popular = popularity_test_metrics(seqs)
+    popular = popularity_metrics(SequenceTensors.from_sequences(seqs), "test")
     assert result.test["HR@20"] > popular["HR@20"] + 0.05, (result.test, popular)
     assert result.test["NDCG@20"] > popular["NDCG@20"]
 
@@ -133,3 +117,21 @@ def test_cli_reports_damaged_checkpoint(tmp_path, capsys):
     bad.write_bytes(b"not a checkpoint")
     assert main(["evaluate", "--data", str(data), "--checkpoint", str(bad)]) == 2
     assert "bad.pt" in capsys.readouterr().err
+
+
+def test_warm_start_keeps_known_items_and_converges_sooner(tmp_path):
+    """Day 2 adds users and items; a warm start copies known rows and starts from a better model."""
+    day1 = sequences_from_events(generate(SyntheticConfig(n_users=600, n_items=100, n_intents=6, seed=3)).events)[0]
+    first = train(day1, small_config(epochs=6, lr=3e-3), tmp_path / "day1", log=lambda _: None)
+    bigger = generate(SyntheticConfig(n_users=700, n_items=120, n_intents=6, seed=3)).events
+    day2 = sequences_from_events(bigger)[0]
+    assert day2.n_items == 120
+    logs: list[str] = []
+    warm = train(day2, small_config(epochs=2, lr=3e-3), tmp_path / "warm", log=logs.append,
+                 init_from=first.checkpoint)
+    cold = train(day2, small_config(epochs=2, lr=3e-3), tmp_path / "cold", log=lambda _: None)
+    assert any("100 known items, 20 new" in line for line in logs)
+    assert warm.history[0]["valid_NDCG@20"] > cold.history[0]["valid_NDCG@20"]
+    previous, _ = load_model(first.checkpoint)
+    warmed = torch.load(tmp_path / "warm" / "last.pt", weights_only=True)["model"]["item_emb.weight"]
+    assert warmed.shape[0] == 121 and previous.item_emb.weight.shape[0] == 101
