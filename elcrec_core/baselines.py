@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from elcrec_core.evaluation import _DROP, Split, eligible_users, metrics_from_ranks
+from elcrec_core.evaluation import DROP_AFTER, Split, eligible_users, metrics_from_ranks
 from elcrec_core.sequences import SequenceTensors
 
 
@@ -14,7 +14,7 @@ def popularity_ranks(data: SequenceTensors, split: Split, users: torch.Tensor | 
     history is a miss, as in :mod:`elcrec_core.evaluation`."""
     if users is None:
         users = eligible_users(data, split)
-    drop = _DROP[split]
+    drop = DROP_AFTER[split]
     everyone = torch.arange(len(data))
     inputs = data.window(everyone, drop + 1, int((data.lengths(everyone) - drop - 1).clamp(min=1).max()))
     counts = torch.bincount(inputs.flatten(), minlength=data.n_items + 1)[1:].double()  # index i-1 = item i

@@ -18,8 +18,13 @@ from elcrec_core.sequences import SequenceTensors
 
 KS = (5, 10, 20)
 Split = Literal["valid", "test"]
-_DROP = {"valid": 1, "test": 0}  # items after the target
+DROP_AFTER = {"valid": 1, "test": 0}  # items after the target
 _MAX_SCORE_ELEMENTS = 1 << 25  # per chunk of users x items (128 MiB of fp32)
+
+
+def known_items(items: torch.Tensor, n_items: int) -> torch.Tensor:
+    """Item indices a model with ``n_items`` knows; items added after its training become padding 0."""
+    return torch.where(items > n_items, 0, items)
 
 
 def metrics_from_ranks(ranks: torch.Tensor, ks: tuple[int, ...] = KS) -> dict[str, float]:
@@ -69,16 +74,18 @@ def evaluate_ranks(
     model.eval()
     if users is None:
         users = eligible_users(data, split)
-    max_len = model.cfg.max_len
+    max_len, n_items = model.cfg.max_len, model.cfg.n_items
     table = model.item_table()
     ranks = []
     for batch in users.split(batch_size):
-        drop = _DROP[split]
+        drop = DROP_AFTER[split]
         targets = data.window(batch, drop, 1)[:, 0]
         lengths = data.lengths(batch) - drop - 1
-        history = data.window(batch, drop + 1, int(lengths.max()))
-        vecs = model.user_representation(data.window(batch, drop + 1, max_len)).float()
-        ranks.append(rank_scores(vecs, table.float(), targets, history))
+        history = known_items(data.window(batch, drop + 1, int(lengths.max())), n_items)
+        vecs = model.user_representation(known_items(data.window(batch, drop + 1, max_len), n_items)).float()
+        known = targets <= n_items  # an item added after training cannot be ranked: a miss
+        batch_ranks = rank_scores(vecs, table.float(), targets.clamp(max=n_items), history)
+        ranks.append(torch.where(known, batch_ranks, n_items))
     model.train(was_training)
     return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long)
 

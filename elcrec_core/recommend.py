@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from elcrec_core.evaluation import known_items
 from elcrec_core.model import ELCRec
 from elcrec_core.sequences import SequenceTensors
-
-
-def known_items(items: torch.Tensor, n_items: int) -> torch.Tensor:
-    """Item indices the model knows; items added after training (index > n_items) become padding 0."""
-    return torch.where(items > n_items, 0, items)
 
 
 @torch.no_grad()

@@ -144,3 +144,16 @@ def test_evaluate_ranks_for_chosen_users() -> None:
     users, expected = _brute_force_split_ranks(model.eval(), seqs, "test")
     by_user = dict(zip(users, expected))
     assert ranks.tolist() == [by_user[u] for u in chosen.tolist()]
+
+
+def test_items_added_after_training_are_padding_inputs_and_missed_targets() -> None:
+    """A model trained on 5 items ranks data that gained items 6 and 7: they are unknown, never a crash."""
+    torch.manual_seed(0)
+    model = ELCRec(ModelConfig(n_items=5, hidden=8, n_heads=2, n_layers=1, max_len=4, n_intents=2)).eval()
+    seqs = Sequences.from_lists([1, 2, 3], [[1, 2, 3], [6, 2, 7], [1, 6, 4]], n_items=7)
+    ranks = evaluate_ranks(model, SequenceTensors.from_sequences(seqs), "test", torch.arange(3))
+    assert ranks[1].item() == 5  # target 7 is unknown: a miss
+    with torch.no_grad():  # user 3: input [1, 6] reads as [1, padding]; target 4 ranked among items 1..5
+        vec = model.user_representation(torch.tensor([[0, 0, 1, 0]]))
+        expected = rank_scores(vec, model.item_table(), torch.tensor([4]), torch.tensor([[1, 0]]))
+    assert ranks[2].item() == expected.item()
