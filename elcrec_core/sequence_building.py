@@ -1,20 +1,21 @@
-"""From accepted events to training sequences: filters, de-duplication, k-core, ordering, stable item indices.
+"""From the warehouse's accepted events to training sequences: filters, de-duplication, k-core, ordering,
+stable item indices, and the outputs (Parquet, warehouse table, summary statistics).
 
-Steps (each on the engine that measured fastest for it, see BENCHMARKS.md): Polars filters the events and
-gives users and items integer codes (users in natural id order: numerically where the id is an integer); one
-Polars sort orders every user's events by (timestamp, source file, source row), a total and deterministic
-order; de-duplication keeps a user's first event per item; the iterative k-core runs on the integer codes with
-numpy ``bincount`` until no user or item has fewer than k interactions; item ids get their stored index (new
-items are appended in natural id order and the mapping is stored in the warehouse, so an index never changes);
-the result is one flat index array with offsets (:class:`elcrec_core.sequences.Sequences`).
+Each step runs where it measured fastest (see BENCHMARKS.md): one DuckDB query filters the events, replaces
+user and item ids by integer codes (users in natural id order: numerically where the id is an integer) and
+orders every user's events by (timestamp, source file, source row), a total and deterministic order; Polars
+drops repeated (user, item) events, keeping the first; the iterative k-core runs on the codes with numpy
+``bincount`` until no user or item has fewer than k interactions; items get their stored index (new items are
+appended in natural id order and the mapping is stored in the warehouse, so an index never changes). The result
+is one flat index array with offsets (:class:`elcrec_core.sequences.Sequences`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import polars as pl
 import pyarrow as pa
 
 from elcrec_core import warehouse
+from elcrec_core.config import _check_keys
 from elcrec_core.sequences import Sequences
 
 _QUANTILES = {"p10": 0.1, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p90": 0.9, "p99": 0.99}
@@ -43,10 +45,9 @@ class SequenceConfig:
 
     @classmethod
     def from_dict(cls, config: Mapping[str, Any]) -> "SequenceConfig":
+        """Build from plain data (TOML, YAML, Dagster run config)."""
         config = dict(config)
-        known = {f.name for f in dataclasses.fields(cls)}
-        if unknown := set(config) - known:
-            raise ValueError(f"unknown sequence setting(s) {sorted(unknown)}; known: {sorted(known)}")
+        _check_keys(config, cls, "sequence")
         if config.get("event_types") is not None:
             config["event_types"] = tuple(config["event_types"])
         return cls(**config)
@@ -67,6 +68,7 @@ class SequenceSummary:
     density: float  # interactions / (users * items)
     n_items: int  # size of the item index (items ever indexed)
     new_items: int  # appended to the index by this build
+    items_with_metadata: int  # items in the sequences that have stored metadata
     length: dict[str, float]  # min, quantiles, max, mean of the sequence lengths
 
     def to_dict(self) -> dict[str, Any]:
@@ -105,8 +107,8 @@ class SequenceBuild:
 
 def natural_order(ids: pl.Series) -> pl.Series:
     """Ids sorted numerically where they are integers (first), then as text: ``2 < 10 < a``."""
-    frame = ids.rename("id").to_frame()
-    return frame.sort(pl.col("id").cast(pl.Int64, strict=False), "id", nulls_last=True)["id"]
+    frame = ids.to_frame("id")
+    return frame.sort(pl.col("id").cast(pl.Int64, strict=False), "id", nulls_last=True)["id"].rename(ids.name)
 
 
 def k_core_filter(users: np.ndarray, items: np.ndarray, k: int) -> tuple[np.ndarray, int]:
@@ -130,68 +132,36 @@ def assign_item_indices(known: pl.DataFrame, item_ids: pl.Series) -> pl.DataFram
     """Index rows (item_id, item_index) for the ids not in ``known``: appended after its largest index in
     natural id order, so that known ids keep their index and two runs over the same data agree."""
     candidates = item_ids.unique()
-    new = natural_order(candidates.filter(~candidates.is_in(known["item_id"])))
+    new = natural_order(candidates.filter(~candidates.is_in(known["item_id"].implode())))
     start = int(known["item_index"].max() or 0) + 1
     return pl.DataFrame({"item_id": new, "item_index": np.arange(start, start + len(new), dtype=np.int64)})
 
 
-def build_sequences(events: pl.DataFrame, config: SequenceConfig = SequenceConfig(),
-                    path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> SequenceBuild:
-    """Build sequences from accepted events (user_id, item_id, timestamp, source_file, source_row; rating and
-    event_type when filtered on) and extend the stored item index in the warehouse at ``path``."""
-    events_in = len(events)
-    selected = events.lazy()
-    if config.min_rating is not None:
-        selected = selected.filter(pl.col("rating") >= config.min_rating)
-    if config.event_types is not None:
-        selected = selected.filter(pl.col("event_type").is_in(list(config.event_types)))
-    selected = selected.select("user_id", "item_id", "timestamp", "source_file", "source_row").collect()
-    n_selected = len(selected)
-    users = natural_order(selected["user_id"].unique()).to_frame("user_id").with_row_index("u")
-    items = selected["item_id"].unique().to_frame("item_id").with_row_index("i")
-    ordered = (
-        selected.lazy()
-        .join(users.lazy(), on="user_id")
-        .join(items.lazy(), on="item_id")
-        .select("u", "i", "timestamp", "source_file", "source_row")
-        .sort("u", "timestamp", "source_file", "source_row")
-        .collect()
-    )
-    del selected
+def build_sequences(config: SequenceConfig = SequenceConfig(), path: str | Path = warehouse.DEFAULT_WAREHOUSE,
+                    until: datetime | None = None) -> SequenceBuild:
+    """Build sequences from the accepted events in the warehouse at ``path`` (those before ``until`` when
+    given, and every event without a time) and extend its item index."""
+    events_in, users, items, ordered = _ordered_events(config, path, until)
+    n_selected = len(ordered)
     if config.dedupe:
         ordered = ordered.filter(pl.struct("u", "i").is_first_distinct())
     after_dedupe = len(ordered)
-    u, i = ordered["u"].to_numpy(), ordered["i"].to_numpy()
-    keep, rounds = k_core_filter(u, i, config.k_core)
-    u, i = u[keep], i[keep]
-    ts = ordered["timestamp"].to_numpy()[keep]
+    u, i, ts = (ordered[c].to_numpy() for c in ("u", "i", "timestamp"))
     del ordered
+    keep, rounds = k_core_filter(u, i, config.k_core)
+    u, i, ts = u[keep], i[keep], ts[keep]
 
     present = np.flatnonzero(np.bincount(i, minlength=len(items)))
-    present_ids = items["item_id"].gather(present)
-    with warehouse.transaction(path) as con:
-        known = warehouse.read_item_index(con)
-        new = assign_item_indices(known, present_ids)
-        warehouse.append_item_index(con, new)
-    mapping = pl.concat([known, new])
-    item_ids = mapping.sort("item_index")["item_id"].to_numpy()
-    if not np.array_equal(mapping["item_index"].sort().to_numpy(), np.arange(1, len(mapping) + 1)):
-        raise ValueError(f"the stored item index of {path} is not 1..{len(mapping)}")
+    item_ids, indices, new_items, with_metadata = _index_items(items["item_id"].gather(present), path)
     index_of = np.zeros(len(items), dtype=np.int64)
-    index_of[present] = (
-        present_ids.to_frame("item_id").join(mapping, on="item_id", how="left", maintain_order="left")["item_index"]
-        .to_numpy()
-    )
+    index_of[present] = indices
 
     counts = np.bincount(u, minlength=len(users))
     kept_users = np.flatnonzero(counts)
     offsets = np.concatenate([[0], np.cumsum(counts[kept_users])]).astype(np.int64)
-    seqs = Sequences(users["user_id"].gather(kept_users).to_numpy(), index_of[i], offsets, len(mapping))
+    seqs = Sequences(users["user_id"].gather(kept_users).to_numpy(), index_of[i], offsets, len(item_ids))
     backwards = (u[1:] == u[:-1]) & (ts[1:] < ts[:-1])
     monotonic = np.bincount(u[1:][backwards], minlength=len(users))[kept_users] == 0
-    last = ts[offsets[1:] - 1]
-    lengths = seqs.lengths
-    n_distinct = len(np.unique(seqs.items))
     summary = SequenceSummary(
         events_in=events_in,
         filtered_out=events_in - n_selected,
@@ -199,14 +169,62 @@ def build_sequences(events: pl.DataFrame, config: SequenceConfig = SequenceConfi
         k_core_removed=after_dedupe - len(seqs.items),
         k_core_rounds=rounds,
         users=len(seqs),
-        items=n_distinct,
+        items=len(present),
         interactions=len(seqs.items),
-        density=len(seqs.items) / (len(seqs) * n_distinct) if len(seqs) else 0.0,
+        density=len(seqs.items) / (len(seqs) * len(present)) if len(seqs) else 0.0,
         n_items=seqs.n_items,
-        new_items=len(new),
-        length=_length_stats(lengths),
+        new_items=new_items,
+        items_with_metadata=with_metadata,
+        length=_length_stats(seqs.lengths),
     )
-    return SequenceBuild(seqs, item_ids, last, monotonic, summary)
+    return SequenceBuild(seqs, item_ids, ts[offsets[1:] - 1], monotonic, summary)
+
+
+def _ordered_events(config: SequenceConfig, path: str | Path,
+                    until: datetime | None) -> tuple[int, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The number of stored events before ``until``; the users (user_id, u: code in natural id order) and
+    items (item_id, i) that pass the filters; and their events as (u, i, timestamp) in (user, time, source
+    file, source row) order. One DuckDB query codes and orders the events: faster and leaner than Polars."""
+    before = "(?::TIMESTAMP IS NULL OR timestamp IS NULL OR timestamp < ?::TIMESTAMP)"
+    keep_row = ("(?::DOUBLE IS NULL OR rating >= ?::DOUBLE)"
+                " AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], event_type))")
+    types = list(config.event_types) if config.event_types is not None else None
+    params = [until, until, config.min_rating, config.min_rating, types, types]
+    selected = f"SELECT * FROM raw_interactions WHERE {before} AND {keep_row}"
+    with warehouse.connect(path, read_only=True) as con:
+        ((events_in,),) = con.execute(f"SELECT count(*) FROM raw_interactions WHERE {before}", params[:2]).fetchall()
+        users = natural_order(con.sql(f"SELECT DISTINCT user_id FROM ({selected})", params=params).pl()["user_id"])
+        users = users.to_frame().with_row_index("u")
+        items = con.sql(f"SELECT DISTINCT item_id FROM ({selected})", params=params).pl().with_row_index("i")
+        con.register("user_codes", users)
+        con.register("item_codes", items)
+        ordered = con.sql(
+            "WITH files AS (SELECT source_file, row_number() OVER (ORDER BY source_file) AS f"
+            "               FROM (SELECT DISTINCT source_file FROM raw_interactions))"
+            f" SELECT u, i, timestamp FROM ({selected}) JOIN user_codes USING (user_id)"
+            " JOIN item_codes USING (item_id) JOIN files USING (source_file)"
+            " ORDER BY u, timestamp NULLS FIRST, f, source_row",
+            params=params,
+        ).pl()
+    return events_in, users, items, ordered
+
+
+def _index_items(present_ids: pl.Series, path: str | Path) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Extend the stored item index with the new ``present_ids`` in one transaction. Returns the item id of
+    every index (``item_ids[i - 1]``), the index of each present id, how many were new, and how many present
+    items have stored metadata."""
+    with warehouse.transaction(path) as con:
+        known = warehouse.read_item_index(con)
+        new = assign_item_indices(known, present_ids)
+        warehouse.append_item_index(con, new)
+        con.register("present_items", present_ids.to_frame("item_id"))
+        ((with_metadata,),) = con.execute(
+            "SELECT count(*) FROM present_items JOIN item_metadata USING (item_id)").fetchall()
+    mapping = pl.concat([known, new]).sort("item_index")
+    if not np.array_equal(mapping["item_index"].to_numpy(), np.arange(1, len(mapping) + 1)):
+        raise ValueError(f"the stored item index of {path} is not 1..{len(mapping)}")
+    indices = present_ids.to_frame("item_id").join(mapping, on="item_id", how="left", maintain_order="left")
+    return mapping["item_id"].to_numpy(), indices["item_index"].to_numpy(), len(new), int(with_metadata)
 
 
 def _length_stats(lengths: np.ndarray) -> dict[str, float]:
@@ -232,6 +250,5 @@ def write_sequences(build: SequenceBuild, out_dir: str | Path,
         "item_id": pl.Series(build.item_ids, dtype=pl.String),
     }).write_parquet(paths["item_index"])
     paths["summary"].write_text(json.dumps(build.summary.to_dict(), indent=2) + "\n")
-    with warehouse.transaction(path) as con:
-        warehouse.replace_sequences(con, frame)
+    warehouse.replace_table(path, "sequences", frame)
     return paths

@@ -2,10 +2,11 @@
 
 Every reader returns the columns of :data:`NORMALISED_SCHEMA`, one row per event (or per line that could not be
 parsed): ``user_id`` and ``item_id`` exactly as given (text), ``timestamp`` in UTC, optional ``rating`` and
-``event_type``, the ``source_file`` and its 1-based ``source_row``, and ``error``/``detail`` for rows the reader
-could not parse (a malformed line, a missing or unparseable timestamp, an unparseable rating). Rows are never
-dropped here; :mod:`elcrec_core.validation` decides which are accepted. A file that cannot be read at all raises
-:class:`SourceReadError` naming the file and the cause.
+``event_type``, the ``source_file`` and its 1-based ``source_row`` (the line where the record starts; for the
+sequence format, where a line holds many events, the event's number in file order), and ``error``/``detail``
+for rows the reader could not parse (a malformed line, a missing or unparseable timestamp, an unparseable
+rating). Rows are never dropped here; :mod:`elcrec_core.validation` decides which are accepted. A file that
+cannot be read at all raises :class:`SourceReadError` naming the file and the cause.
 
 Delimited text, JSON Lines and Parquet are read with DuckDB (structural CSV errors become rows through its
 ``store_rejects`` table; every text field is read as text, so ids keep their exact spelling); the sequence
@@ -29,12 +30,14 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from elcrec_core.config import _check_keys
 from elcrec_core.synthetic import SyntheticConfig, generate
 from elcrec_core.validation import REASONS, blank
+from elcrec_core.warehouse import quote_identifier
 
 log = logging.getLogger(__name__)
 
-SourceFormat = Literal["delimited", "parquet", "jsonl", "sequence", "synthetic"]
+SourceFormat = Literal["csv", "tsv", "parquet", "jsonl", "sequence", "synthetic"]
 TimestampFormat = Literal["epoch_s", "epoch_ms", "iso8601"]
 
 NORMALISED_SCHEMA: dict[str, pl.DataType] = {
@@ -54,6 +57,7 @@ _MIN_EPOCH_S, _MAX_EPOCH_S = -62_135_596_800, 253_402_300_799  # 0001-01-01 .. 9
 _NUMERIC_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
                   "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE"}
 _LINE_DELIMITER = "\x01"  # never valid unescaped in JSON, and absent from sane text
+_WHITESPACE = "' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)"  # SQL: what trim() removes
 
 
 class SourceReadError(RuntimeError):
@@ -79,18 +83,19 @@ class ColumnMap:
 class SourceConfig:
     """Where interactions come from and how to read them.
 
-    ``path`` is a file, a folder (every non-hidden file in it, in name order) or a glob. ``delimiter``,
+    ``path`` is a file, a folder (every non-hidden file in it, in name order) or a glob. Delimited text is
+    ``csv`` or ``tsv``; for it ``delimiter`` (default ``,`` for csv and tab for tsv: any one character),
     ``header``, ``names`` (column names of a file without header; default ``column0``, ``column1``, ...),
-    ``quote`` (``None``: no quoting) and ``escape`` apply to delimited text. The sequence format is the benchmark
-    line format ``user item item ...`` (no timestamps: the order is the line order). ``synthetic`` configures
-    the generator for ``format="synthetic"``.
+    ``quote`` (``None``: no quoting) and ``escape`` apply. The sequence format is the benchmark line format
+    ``user item item ...`` (no timestamps: the order is the line order). ``synthetic`` configures the generator
+    for ``format="synthetic"``.
     """
 
     format: SourceFormat
     path: str | None = None
     columns: ColumnMap = field(default_factory=ColumnMap)
     timestamp_format: TimestampFormat = "epoch_s"
-    delimiter: str = ","
+    delimiter: str | None = None
     header: bool = True
     names: tuple[str, ...] | None = None
     quote: str | None = '"'
@@ -98,22 +103,25 @@ class SourceConfig:
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
     def __post_init__(self) -> None:
-        if self.format not in ("delimited", "parquet", "jsonl", "sequence", "synthetic"):
-            raise ValueError(f"unknown source format {self.format!r}")
+        if self.format not in SourceFormat.__args__:
+            raise ValueError(f"unknown source format {self.format!r}; known: {SourceFormat.__args__}")
         if self.format != "synthetic" and not self.path:
             raise ValueError(f"a {self.format} source needs a path")
         if self.timestamp_format not in ("epoch_s", "epoch_ms", "iso8601"):
             raise ValueError(f"unknown timestamp format {self.timestamp_format!r}")
-        if len(self.delimiter) != 1:
+        if self.delimiter is not None and len(self.delimiter) != 1:
             raise ValueError(f"delimiter must be one character, not {self.delimiter!r}")
+
+    @property
+    def separator(self) -> str:
+        """The field delimiter of delimited text."""
+        return self.delimiter or ("\t" if self.format == "tsv" else ",")
 
     @classmethod
     def from_dict(cls, config: Mapping[str, Any]) -> "SourceConfig":
         """Build from plain data (TOML, YAML, Dagster run config); ``columns`` and ``synthetic`` are mappings."""
         config = dict(config)
-        known = {f.name for f in dataclasses.fields(cls)}
-        if unknown := set(config) - known:
-            raise ValueError(f"unknown source setting(s) {sorted(unknown)}; known: {sorted(known)}")
+        _check_keys(config, cls, "source")
         if isinstance(config.get("columns"), Mapping):
             config["columns"] = ColumnMap(**config["columns"])
         if isinstance(config.get("synthetic"), Mapping):
@@ -136,15 +144,16 @@ class ItemMetadataConfig:
 
 
 def resolve_files(path: str | Path) -> list[Path]:
-    """The files a source path names: the file itself, a folder's non-hidden files, or a glob's matches."""
+    """The files a source path names, as absolute paths: the file itself, a folder's non-hidden files, or a
+    glob's matches, in name order."""
     text = str(path)
     p = Path(text)
     if p.is_dir():
-        files = sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
+        files = sorted(f.resolve() for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
     elif any(c in text for c in "*?["):
-        files = sorted(Path(f) for f in globlib.glob(text, recursive=True) if Path(f).is_file())
+        files = sorted(Path(f).resolve() for f in globlib.glob(text, recursive=True) if Path(f).is_file())
     elif p.is_file():
-        files = [p]
+        files = [p.resolve()]
     else:
         raise SourceReadError(text, "no such file or folder")
     if not files:
@@ -162,8 +171,8 @@ def read_source(config: SourceConfig) -> pl.DataFrame:
 
 def read_file(path: Path, config: SourceConfig) -> pl.DataFrame:
     """Read one file of a source into the normalised frame; raises :class:`SourceReadError` if unreadable."""
-    readers = {"delimited": _read_delimited_events, "jsonl": _read_jsonl, "parquet": _read_parquet,
-               "sequence": _read_sequence_file}
+    readers = {"csv": _read_delimited_events, "tsv": _read_delimited_events, "jsonl": _read_jsonl,
+               "parquet": _read_parquet, "sequence": _read_sequence_file}
     with _reading(path) as con:
         return readers[config.format](con, path, config)
 
@@ -174,7 +183,7 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
     A row is unusable when its line is malformed or its item id is missing; the rejected frame has
     source_file, source_row, reason and detail.
     """
-    path = Path(config.path)
+    path = Path(config.path).resolve()
     if not path.is_file():
         raise SourceReadError(path, "no such file")
     wanted = {"item": config.item, "title": config.title, "categories": config.categories}
@@ -219,10 +228,6 @@ def _reading(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 # --- delimited text ----------------------------------------------------------------------------------------
@@ -281,7 +286,7 @@ def _read_delimited(
     the raw line).
     """
     columns = list(names) if names else _header_names(path, delimiter, quote, header)
-    picks = [f"{_ident(c)} AS {a}" for a, c in wanted.items() if c is not None]
+    picks = [f"{quote_identifier(c)} AS {a}" for a, c in wanted.items() if c is not None]
     if not columns:  # an empty file
         empty = ", ".join(f"NULL::VARCHAR AS {a}" for a, c in wanted.items() if c is not None)
         frame = build(con.sql(f"SELECT {empty}, NULL::VARCHAR AS error, NULL::VARCHAR AS detail LIMIT 0"))
@@ -289,7 +294,7 @@ def _read_delimited(
     if missing := [c for c in wanted.values() if c is not None and c not in columns]:
         raise SourceReadError(path, f"no column(s) {missing}; the file has {columns}")
     # with one column DuckDB reads an empty line as a record of one empty field: skip those, as it does otherwise
-    where = f" WHERE rtrim({_ident(columns[0])}, chr(13)) <> ''" if len(columns) == 1 else ""
+    where = f" WHERE rtrim({quote_identifier(columns[0])}, chr(13)) <> ''" if len(columns) == 1 else ""
 
     def scan(file: Path) -> pl.DataFrame:
         con.execute("DROP TABLE IF EXISTS csv_rejects; DROP TABLE IF EXISTS csv_reject_scans")
@@ -316,7 +321,8 @@ def _read_delimited(
             good = scan(copy)
     rejects = con.sql(
         "SELECT line AS source_row,"
-        " arg_min(CAST(error_type AS VARCHAR) || ': ' || coalesce(csv_line, ''), column_idx) AS detail"
+        " arg_min(CAST(error_type AS VARCHAR) || ': ' || trim(coalesce(csv_line, ''), chr(13) || chr(10)),"
+        "         column_idx) AS detail"
         " FROM csv_rejects GROUP BY line ORDER BY line"
     ).pl().with_columns(pl.col("source_row").cast(pl.Int64), reason=pl.lit("malformed_line"))
     starts = _record_start_lines(buf, quote)[1 if header else 0:]
@@ -341,7 +347,7 @@ def _event_fields(columns: ColumnMap) -> dict[str, str | None]:
 def _read_delimited_events(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig) -> pl.DataFrame:
     fields = _event_fields(config.columns)
     good, rejects = _read_delimited(
-        con, path, fields, config.delimiter, config.header, config.names, config.quote, config.escape,
+        con, path, fields, config.separator, config.header, config.names, config.quote, config.escape,
         build=lambda raw: _normalise(raw, fields, config.timestamp_format, path),
     )
     return _finish(_with_rejects(good, rejects), path)
@@ -377,7 +383,7 @@ def _parquet_relation(con: duckdb.DuckDBPyConnection, path: Path, wanted: Mappin
     rel = con.sql("SELECT * FROM read_parquet(?, file_row_number = true)", params=[str(path)])
     if missing := [c for c in wanted.values() if c is not None and c not in rel.columns]:
         raise SourceReadError(path, f"no column(s) {missing}; the file has {rel.columns[:-1]}")
-    picks = ", ".join(f"{_ident(c)} AS {a}" for a, c in wanted.items() if c is not None)
+    picks = ", ".join(f"{quote_identifier(c)} AS {a}" for a, c in wanted.items() if c is not None)
     return rel.query("parquet_file", f"SELECT {picks}, file_row_number + 1 AS source_row FROM parquet_file")
 
 
@@ -392,49 +398,55 @@ def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConf
 
 
 def _timestamp_sql(column_type: str, fmt: TimestampFormat, path: Path) -> str:
-    """SQL that turns raw column ``t`` into a UTC TIMESTAMP, NULL where it cannot be parsed."""
+    """SQL that turns raw column ``t`` (its trimmed text ``t_raw``) into a UTC TIMESTAMP, NULL where it cannot
+    be parsed."""
     if column_type.startswith("TIMESTAMP") or column_type == "DATE":
         return "CAST(t AS TIMESTAMP)"  # TIMESTAMPTZ converts to UTC (the session time zone)
     if fmt == "iso8601":
         if column_type != "VARCHAR":
             raise SourceReadError(path, f"timestamp column is {column_type}, but the format is iso8601")
-        return "CAST(TRY_CAST(NULLIF(trim(t), '') AS TIMESTAMPTZ) AS TIMESTAMP)"
+        return "CAST(TRY_CAST(t_raw AS TIMESTAMPTZ) AS TIMESTAMP)"
     if column_type != "VARCHAR" and column_type not in _NUMERIC_TYPES:
         raise SourceReadError(path, f"timestamp column is {column_type}, not an epoch number")
-    seconds = f"TRY_CAST(t AS DOUBLE) * {_EPOCH_SCALE[fmt] / 1e6!r}"
+    number = "TRY_CAST(t_raw AS DOUBLE)" if column_type == "VARCHAR" else "CAST(t AS DOUBLE)"
+    seconds = f"{number} * {_EPOCH_SCALE[fmt] / 1e6!r}"
     return (f"CASE WHEN isfinite({seconds}) AND {seconds} BETWEEN {_MIN_EPOCH_S} AND {_MAX_EPOCH_S}"
-            f" THEN make_timestamp(CAST(round(TRY_CAST(t AS DOUBLE) * {_EPOCH_SCALE[fmt]}) AS BIGINT)) END")
+            f" THEN make_timestamp(CAST(round({number} * {_EPOCH_SCALE[fmt]}) AS BIGINT)) END")
 
 
 def _normalise(
     raw: duckdb.DuckDBPyRelation, fields: Mapping[str, str | None], fmt: TimestampFormat, path: Path
 ) -> pl.DataFrame:
-    """Parse raw columns u, i, t, r, e (any types), error, detail and an optional source_row (passed through)
-    into the normalised columns."""
+    """Parse raw columns u, i (and t, r, e where mapped), error, detail and an optional source_row (passed
+    through) into normalised columns. Unmapped fields are left out (:func:`_finish` adds them as nulls)."""
     types = dict(zip(raw.columns, (str(t) for t in raw.types)))
-    row = ", CAST(source_row AS BIGINT) AS source_row" if "source_row" in types else ""
-    text = {a: (f"CAST({a} AS VARCHAR)" if fields[a] else "NULL::VARCHAR") for a in ("u", "i", "e")}
-    ts = _timestamp_sql(types["t"], fmt, path) if fields["t"] else "NULL::TIMESTAMP"
-    rating = ("CASE WHEN isfinite(TRY_CAST(r AS DOUBLE)) THEN TRY_CAST(r AS DOUBLE) END" if fields["r"]
-              else "NULL::DOUBLE")
-    t_raw = "NULLIF(trim(CAST(t AS VARCHAR)), '')" if fields["t"] else "NULL"
-    r_raw = "NULLIF(trim(CAST(r AS VARCHAR)), '')" if fields["r"] else "NULL"
-    timestamp_check = (
-        "WHEN t_raw IS NULL THEN 'missing_timestamp' WHEN timestamp IS NULL THEN 'bad_timestamp'"
-        if fields["t"] else ""
-    )
+    texts = {}  # trimmed text of timestamp and rating, NULL when empty
+    parsed = {"user_id": "CAST(u AS VARCHAR)", "item_id": "CAST(i AS VARCHAR)"}
+    checks = []  # (condition, reason, detail), after the reader's own error
+    if fields["t"]:
+        texts["t_raw"] = f"NULLIF(trim(CAST(t AS VARCHAR), {_WHITESPACE}), '')"
+        parsed |= {"timestamp": _timestamp_sql(types["t"], fmt, path), "t_raw": "t_raw"}
+        checks += [("t_raw IS NULL", "missing_timestamp", "NULL"),
+                   ("timestamp IS NULL", "bad_timestamp", "'timestamp: ' || t_raw")]
+    if fields["r"]:
+        texts["r_raw"] = f"NULLIF(trim(CAST(r AS VARCHAR), {_WHITESPACE}), '')"
+        number = "CAST(r AS DOUBLE)" if types["r"] in _NUMERIC_TYPES else "TRY_CAST(r_raw AS DOUBLE)"
+        parsed |= {"rating": f"CASE WHEN isfinite({number}) THEN {number} END", "r_raw": "r_raw"}
+        checks.append(("r_raw IS NOT NULL AND rating IS NULL", "bad_rating", "'rating: ' || r_raw"))
+    if fields["e"]:
+        parsed["event_type"] = "CAST(e AS VARCHAR)"
+    if "source_row" in types:
+        parsed["source_row"] = "CAST(source_row AS BIGINT)"
+    error = "CASE WHEN error IS NOT NULL THEN error " + " ".join(f"WHEN {c} THEN '{r}'" for c, r, _ in checks) + " END"
+    detail = "CASE WHEN error IS NOT NULL THEN detail " + " ".join(f"WHEN {c} THEN {d}" for c, _, d in checks) + " END"
+    reasons = ", ".join(f"'{r}'" for r in REASONS)
+    outputs = ", ".join(c for c in parsed if not c.endswith("_raw"))
+    with_texts = "".join(f", {sql} AS {name}" for name, sql in texts.items())
     return raw.query("raw", f"""
-        WITH parsed AS (
-            SELECT {text['u']} AS user_id, {text['i']} AS item_id, {ts} AS timestamp, {rating} AS rating,
-                   {text['e']} AS event_type, error, detail, {t_raw} AS t_raw, {r_raw} AS r_raw{row}
-            FROM raw)
-        SELECT user_id, item_id, timestamp, rating, event_type{row},
-            CASE WHEN error IS NOT NULL THEN error {timestamp_check}
-                 WHEN r_raw IS NOT NULL AND rating IS NULL THEN 'bad_rating' END AS error,
-            CASE WHEN error IS NOT NULL THEN detail
-                 WHEN timestamp IS NULL AND t_raw IS NOT NULL THEN 'timestamp: ' || t_raw
-                 WHEN r_raw IS NOT NULL AND rating IS NULL THEN 'rating: ' || r_raw END AS detail
-        FROM parsed""").pl()
+        SELECT {outputs}, CAST({error} AS ENUM({reasons})) AS error, {detail} AS detail
+        FROM (SELECT {", ".join(f"{sql} AS {name}" for name, sql in parsed.items())}, error, detail
+              FROM (SELECT *{with_texts} FROM raw))
+    """).pl()
 
 
 def _with_rejects(frame: pl.DataFrame, rejects: pl.DataFrame) -> pl.DataFrame:
@@ -481,8 +493,3 @@ def _synthetic_frame(config: SyntheticConfig) -> pl.DataFrame:
         name,
     )
 
-
-__all__ = [
-    "NORMALISED_SCHEMA", "ColumnMap", "ItemMetadataConfig", "SourceConfig", "SourceReadError",
-    "read_file", "read_item_metadata", "read_source", "resolve_files",
-]

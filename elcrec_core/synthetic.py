@@ -66,7 +66,7 @@ def generate(cfg: SyntheticConfig = SyntheticConfig()) -> SyntheticData:
 
     lengths = np.minimum(cfg.min_len + rng.geometric(1.0 / (1.0 + cfg.mean_extra_len), n_users) - 1, cfg.max_len)
     by_length = np.argsort(-lengths, kind="stable")  # active users at step t are a prefix of this order
-    active = np.searchsorted(-lengths[by_length], -np.arange(lengths.max()), side="right")
+    active = np.searchsorted(-lengths[by_length], -np.arange(1, lengths.max() + 1), side="right")  # len > t
 
     def pick_intent(users: np.ndarray) -> np.ndarray:
         slot = (rng.random(len(users))[:, None] > cum_weights[users]).sum(1).clip(max=2)
@@ -96,10 +96,15 @@ def generate(cfg: SyntheticConfig = SyntheticConfig()) -> SyntheticData:
     by_user = np.lexsort((steps, owner))
     owner, item_values = owner[by_user], items[steps[by_user], cols[by_user]]
     offsets = np.concatenate([[0], np.cumsum(lengths)])  # owners are sorted: 0, 0, ..., 1, ...
-    gaps = rng.exponential(cfg.days * 86400 / (4 * lengths.mean()), len(owner)).astype(np.int64) + 1
+    # gaps of hours; a user whose events would overrun half the window is compressed into it (order is kept,
+    # timestamps stay strictly increasing)
+    gaps = rng.exponential(cfg.days * 86400 / (4 * lengths.mean()), len(owner)) + 1.0
     cum = np.cumsum(gaps)
+    since_first = cum - cum[offsets[owner]]
     half_span = cfg.days * 86400 // 2
-    since_first = np.minimum(cum - cum[offsets[owner]], half_span)
+    user_span = since_first[offsets[1:] - 1]
+    scale = np.minimum(1.0, half_span / np.maximum(user_span, 1.0))
+    since_first = np.floor(since_first * scale[owner] + np.arange(len(owner)) - offsets[owner]).astype(np.int64)
     timestamps = cfg.start + rng.integers(0, max(1, half_span), n_users)[owner] + since_first
 
     events = pl.DataFrame({"user_id": owner + 1, "item_id": item_values, "timestamp": timestamps})

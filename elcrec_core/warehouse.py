@@ -9,8 +9,9 @@ Tables (names are fixed; every value reaches SQL as a parameter or a registered 
   rejected rows of its files.
 - ``loads``: one row per load with its counts (rows in = accepted + rejected).
 - ``item_index``: the stable item id -> index mapping (1..n; 0 is padding), only ever appended to.
-- ``sequences``: the latest built sequences, one row per user.
 - ``item_metadata`` and ``rejected_item_metadata``: optional item titles and categories.
+- derived tables written whole by :func:`replace_table`, such as ``sequences`` (the latest built sequences,
+  one row per user: user_id, items, length, last_timestamp).
 
 DuckDB lets one process write a file at a time: every write opens the file, runs one short transaction and
 closes it again.
@@ -31,6 +32,8 @@ import polars as pl
 from elcrec_core.validation import RowCheck
 
 DEFAULT_WAREHOUSE = Path("data") / "warehouse.duckdb"
+_LOADED_TABLES = {"loads", "raw_interactions", "rejected_interactions", "item_index", "item_metadata",
+                  "rejected_item_metadata"}
 
 _SCHEMA = """
 CREATE SEQUENCE IF NOT EXISTS load_ids START 1;
@@ -46,8 +49,6 @@ CREATE TABLE IF NOT EXISTS rejected_interactions (
     item_id VARCHAR, timestamp TIMESTAMP, rating DOUBLE, event_type VARCHAR, load_id BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS item_index (
     item_index BIGINT PRIMARY KEY, item_id VARCHAR NOT NULL UNIQUE, added_at TIMESTAMP NOT NULL);
-CREATE TABLE IF NOT EXISTS sequences (
-    user_id VARCHAR NOT NULL, items BIGINT[] NOT NULL, length INTEGER NOT NULL, last_timestamp TIMESTAMP);
 CREATE TABLE IF NOT EXISTS item_metadata (item_id VARCHAR PRIMARY KEY, title VARCHAR, categories VARCHAR[]);
 CREATE TABLE IF NOT EXISTS rejected_item_metadata (
     source_file VARCHAR NOT NULL, source_row BIGINT, reason VARCHAR NOT NULL, detail VARCHAR);
@@ -117,11 +118,11 @@ def load_interactions(check: RowCheck, source: str, path: str | Path = DEFAULT_W
                           *(str(f) for f in rejected["source_file"].unique())})
     undated = int(accepted["timestamp"].null_count())
     with transaction(path) as con:
-        (load_id,) = con.execute("SELECT nextval('load_ids')").fetchone()
-        (replaced,) = con.execute(
+        ((load_id,),) = con.execute("SELECT nextval('load_ids')").fetchall()
+        ((replaced,),) = con.execute(
             "DELETE FROM raw_interactions WHERE event_date IN (SELECT unnest(?::DATE[]))"
             " OR (event_date IS NULL AND source_file IN (SELECT unnest(?::VARCHAR[])))", [days, batch_files],
-        ).fetchone()
+        ).fetchall()
         con.execute("DELETE FROM rejected_interactions WHERE source_file IN (SELECT unnest(?::VARCHAR[]))",
                     [batch_files])
         con.register("batch_accepted", accepted)
@@ -154,11 +155,16 @@ def read_interactions(path: str | Path = DEFAULT_WAREHOUSE, start: date | None =
     return frame.with_columns(pl.col("source_file").cast(pl.Categorical))
 
 
+def quote_identifier(name: str) -> str:
+    """A table or column name as a quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def table_counts(path: str | Path = DEFAULT_WAREHOUSE) -> dict[str, int]:
     """Row count of every warehouse table."""
     with connect(path, read_only=True) as con:
         tables = [t for (t,) in con.execute("SELECT table_name FROM duckdb_tables() ORDER BY table_name").fetchall()]
-        return {t: con.execute("SELECT count(*) FROM query_table(?)", [t]).fetchone()[0] for t in tables}
+        return {t: con.execute("SELECT count(*) FROM query_table(?)", [t]).fetchall()[0][0] for t in tables}
 
 
 def read_item_index(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -172,11 +178,13 @@ def append_item_index(con: duckdb.DuckDBPyConnection, new: pl.DataFrame) -> None
     con.execute("INSERT INTO item_index SELECT item_index, item_id, now()::TIMESTAMP FROM new_items")
 
 
-def replace_sequences(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame) -> None:
-    """Replace the ``sequences`` table with one row per user (user_id, items, length, last_timestamp)."""
-    con.register("built_sequences", frame)
-    con.execute("DELETE FROM sequences")
-    con.execute("INSERT INTO sequences SELECT user_id, items, length, last_timestamp FROM built_sequences")
+def replace_table(path: str | Path, name: str, frame: pl.DataFrame) -> None:
+    """Replace (or create) table ``name`` with the rows and columns of ``frame``, in one transaction."""
+    if name in _LOADED_TABLES:
+        raise ValueError(f"{name} is written by its loader only")
+    with transaction(path) as con:
+        con.register("new_table", frame)
+        con.execute(f"CREATE OR REPLACE TABLE {quote_identifier(name)} AS SELECT * FROM new_table")
 
 
 def load_item_metadata(metadata: pl.DataFrame, rejected: pl.DataFrame, source_file: str | Path,
@@ -188,7 +196,7 @@ def load_item_metadata(metadata: pl.DataFrame, rejected: pl.DataFrame, source_fi
         con.register("new_metadata", latest)
         con.execute("DELETE FROM item_metadata WHERE item_id IN (SELECT item_id FROM new_metadata)")
         con.execute("INSERT INTO item_metadata SELECT item_id, title, categories FROM new_metadata")
-        con.execute("DELETE FROM rejected_item_metadata WHERE source_file = ?", [str(source_file)])
+        con.execute("DELETE FROM rejected_item_metadata WHERE source_file = ?", [str(Path(source_file).resolve())])
         con.register("new_rejected", rejected)
         con.execute("INSERT INTO rejected_item_metadata SELECT source_file, source_row, reason, detail"
                     " FROM new_rejected")

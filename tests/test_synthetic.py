@@ -151,3 +151,14 @@ def test_read_sequence_file_round_trip_and_bad_token(tmp_path: Path) -> None:
     zero.write_text("1 5\n2 0 3\n")
     with pytest.raises(ValueError, match=re.escape(f"{zero}:2:")):
         read_sequence_file(zero)
+
+
+def test_lengths_follow_the_config_and_times_fit_the_window() -> None:
+    cfg = SyntheticConfig(n_users=2000, n_items=300, n_intents=5, seed=1)
+    events = generate(cfg).events
+    per_user = events.group_by("user_id").agg(
+        pl.len().alias("n"), (pl.col("timestamp").max() - pl.col("timestamp").min()).alias("span"))
+    assert per_user["n"].min() == cfg.min_len  # the shortest users have exactly min_len events
+    assert abs(per_user["n"].mean() - (cfg.min_len + cfg.mean_extra_len)) < 0.5
+    assert events["timestamp"].min() >= cfg.start
+    assert events["timestamp"].max() <= cfg.start + cfg.days * 86400

@@ -1,0 +1,54 @@
+"""Stage 4: the evaluation report of the partition's new model."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from assets.partitions import OWNERS, daily_partitions
+from assets.training import elcrec_model
+from elcrec_core.baselines import popularity_metrics
+from elcrec_core.checkpoint import load_model
+from elcrec_core.evaluation import evaluate
+from elcrec_core.reports import markdown_table
+from elcrec_core.sequences import SequenceTensors, read_sequence_parquet
+from elcrec_pipeline.resources import Storage
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    deps=[elcrec_model],
+    group_name="reports",
+    owners=OWNERS,
+    code_version="1",
+    kinds={"pytorch", "markdown"},
+    description="Full-ranking leave-one-out test HR@K and NDCG@K (K = 5, 10, 20) of the new model beside the "
+                "current promoted model and the most-popular baseline, on the same split; written as report.md "
+                "into the model's folder.",
+)
+def evaluation_report(context: dg.AssetExecutionContext, storage: Storage) -> dg.MaterializeResult:
+    partition = context.partition_key
+    candidate = storage.latest_model(partition)
+    if candidate is None:
+        raise dg.Failure(f"no model has been trained for {partition}: materialize elcrec_model first")
+    seqs, _ = read_sequence_parquet(storage.sequences_dir(partition) / "sequences.parquet")
+    data = SequenceTensors.from_sequences(seqs)
+    rows = [{"model": "new (ELCRec)", **evaluate(load_model(candidate["checkpoint"])[0], data, "test")}]
+    current = storage.current_model()
+    if current is not None and current["checkpoint"] != candidate["checkpoint"]:
+        rows.append({"model": f"current ({current['partition']})",
+                     **evaluate(load_model(current["checkpoint"])[0], data, "test")})
+    rows.append({"model": "most popular", **popularity_metrics(data, "test")})
+    table = markdown_table(rows)
+    report = (f"# Evaluation report {partition}\n\n{len(seqs)} users, {seqs.n_items} items; full ranking, "
+              f"history excluded, leave-one-out test split.\n\n{table}\n")
+    path = Path(candidate["dir"]) / "report.md"
+    path.write_text(report)
+    lift = rows[0]["HR@20"] - rows[-1]["HR@20"]
+    return dg.MaterializeResult(metadata={
+        "report": dg.MetadataValue.md(table),
+        "path": dg.MetadataValue.path(str(path)),
+        "test_HR@20": rows[0]["HR@20"],
+        "test_NDCG@20": rows[0]["NDCG@20"],
+        "popularity_HR@20": rows[-1]["HR@20"],
+        "HR@20_over_popularity": lift,
+    })

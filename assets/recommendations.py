@@ -1,0 +1,57 @@
+"""Stage 6: top-K recommendations per user from the current (promoted) model."""
+
+import dagster as dg
+import numpy as np
+import polars as pl
+import torch
+
+from assets.partitions import OWNERS, daily_partitions
+from assets.training import elcrec_model
+from elcrec_core import warehouse
+from elcrec_core.checkpoint import load_model
+from elcrec_core.profiling import assign_user_intents
+from elcrec_core.recommend import recommend
+from elcrec_core.sequences import SequenceTensors, read_sequence_parquet
+from elcrec_pipeline.config import RecommendationSettings
+from elcrec_pipeline.resources import Storage
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    deps=[elcrec_model],
+    group_name="recommendations",
+    owners=OWNERS,
+    code_version="1",
+    kinds={"pytorch", "duckdb"},
+    description="Top-K items per user (history excluded) with scores and the user's intent, from the current "
+                "promoted model over the partition's sequences, in the warehouse table user_recommendations.",
+)
+def user_recommendations(context: dg.AssetExecutionContext, config: RecommendationSettings,
+                         storage: Storage) -> dg.MaterializeResult:
+    current = storage.current_model()
+    if current is None:
+        raise dg.Failure("no model has been promoted yet: run elcrec_model and its promotion check first")
+    model, _ = load_model(current["checkpoint"])
+    seqs, item_ids = read_sequence_parquet(storage.sequences_dir(context.partition_key) / "sequences.parquet")
+    data = SequenceTensors.from_sequences(seqs)
+    items, scores = recommend(model, data, torch.arange(len(seqs)), k=config.top_k)
+    intents = assign_user_intents(model, data).intent
+    k = items.shape[1]
+    frame = pl.DataFrame({
+        "user_id": pl.Series(np.repeat(seqs.user_ids, k), dtype=pl.String),
+        "rank": np.tile(np.arange(1, k + 1, dtype=np.int32), len(seqs)),
+        "item_id": pl.Series(item_ids[items.flatten().numpy() - 1], dtype=pl.String),
+        "score": scores.flatten().numpy().astype(np.float64),
+        "intent": np.repeat(intents, k).astype(np.int32),
+    })
+    warehouse.replace_table(storage.warehouse, "user_recommendations", frame)
+    distinct = frame["item_id"].n_unique()
+    return dg.MaterializeResult(metadata={
+        "users": len(seqs),
+        "rows": len(frame),
+        "top_k": k,
+        "distinct_items_recommended": distinct,
+        "catalogue_coverage": distinct / seqs.n_items,
+        "model": dg.MetadataValue.path(current["checkpoint"]),
+        "model_partition": current["partition"],
+    })

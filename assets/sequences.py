@@ -1,0 +1,54 @@
+"""Stage 2: validated user sequences built from all accepted events up to the partition's day."""
+
+import dagster as dg
+
+from assets.ingestion import raw_interactions
+from assets.partitions import OWNERS, daily_partitions
+from elcrec_core.reports import markdown_table
+from elcrec_core.sequence_building import build_sequences, write_sequences
+from elcrec_core.validation import expect_sequences
+from elcrec_pipeline.config import SequenceSettings, partition_end
+from elcrec_pipeline.resources import Storage
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    deps=[raw_interactions],
+    group_name="sequences",
+    owners=OWNERS,
+    code_version="1",
+    kinds={"duckdb", "polars", "parquet"},
+    check_specs=[dg.AssetCheckSpec(
+        "sequence_expectations", asset="interaction_sequences", blocking=True,
+        description="Great Expectations: sequence length bounds, timestamps non-decreasing per user")],
+    description="One row per user (id, item index list, length, last timestamp) from all accepted events up to "
+                "the end of the partition's day: filters, de-duplication, iterative k-core, chronological order, "
+                "and the stable item index (known items keep their index; new ones are appended). Written to "
+                "Parquet (sequences/<day>/) and to the warehouse table sequences.",
+)
+def interaction_sequences(context: dg.AssetExecutionContext, config: SequenceSettings,
+                          storage: Storage) -> dg.MaterializeResult:
+    build = build_sequences(config.sequence_config(), storage.warehouse, until=partition_end(context.partition_key))
+    if len(build.sequences) == 0:
+        raise dg.Failure(f"no sequences left for {context.partition_key}: "
+                         f"{build.summary.events_in} events in, k-core {config.k_core} removed them all")
+    paths = write_sequences(build, storage.sequences_dir(context.partition_key), storage.warehouse)
+    expectations = expect_sequences(build.profile(), config.expectations())
+    summary = build.summary
+    return dg.MaterializeResult(
+        metadata={
+            "users": summary.users,
+            "items": summary.items,
+            "interactions": summary.interactions,
+            "density": summary.density,
+            "item_index_size": summary.n_items,
+            "new_items": summary.new_items,
+            "k_core_removed": summary.k_core_removed,
+            "length": dg.MetadataValue.md(markdown_table([summary.length], digits=1)),
+            "parquet": dg.MetadataValue.path(str(paths["sequences"])),
+        },
+        check_results=[dg.AssetCheckResult(
+            check_name="sequence_expectations", passed=expectations.success,
+            metadata={"failed": dg.MetadataValue.json([f.expectation for f in expectations.failed]),
+                      "result": dg.MetadataValue.json(expectations.to_dict())})],
+    )

@@ -1,0 +1,118 @@
+"""Run configuration (Dagster ``Config`` classes). With no config at all every stage runs on the embedded
+synthetic data set with settings that train in a few minutes on a 2-core CPU."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import dagster as dg
+from pydantic import Field
+
+from elcrec_core.config import ExperimentConfig, load_preset, merge_overrides
+from elcrec_core.sequence_building import SequenceConfig
+from elcrec_core.sources import ColumnMap, SourceConfig
+from elcrec_core.synthetic import SyntheticConfig
+from elcrec_core.validation import ExpectationConfig, RowRules
+
+
+class SourceSettings(dg.Config):
+    """Where the interactions come from; the embedded synthetic data set unless ``format`` says otherwise."""
+
+    format: str = Field("synthetic", description="csv, tsv, parquet, jsonl, sequence or synthetic")
+    path: str | None = Field(None, description="file, folder or glob; '{date}' becomes the partition date")
+    user_column: str = "user_id"
+    item_column: str = "item_id"
+    timestamp_column: str | None = "timestamp"
+    rating_column: str | None = None
+    event_type_column: str | None = None
+    timestamp_format: str = Field("epoch_s", description="epoch_s, epoch_ms or iso8601")
+    delimiter: str | None = None
+    header: bool = True
+    min_rating: float | None = None
+    max_rating: float | None = None
+    max_rejected_share: float = 0.05
+    synthetic_users: int = 5000
+    synthetic_items: int = 1000
+    synthetic_intents: int = 8
+    synthetic_seed: int = 0
+
+    def source_config(self, partition: str) -> SourceConfig:
+        columns = ColumnMap(self.user_column, self.item_column, self.timestamp_column, self.rating_column,
+                            self.event_type_column)
+        synthetic = SyntheticConfig(n_users=self.synthetic_users, n_items=self.synthetic_items,
+                                    n_intents=self.synthetic_intents, seed=self.synthetic_seed)
+        path = self.path.replace("{date}", partition) if self.path else None
+        return SourceConfig(format=self.format, path=path, columns=columns, timestamp_format=self.timestamp_format,
+                            delimiter=self.delimiter, header=self.header, synthetic=synthetic)
+
+    def row_rules(self) -> RowRules:
+        return RowRules(min_rating=self.min_rating, max_rating=self.max_rating)
+
+    def expectations(self) -> ExpectationConfig:
+        nulls = {"user_id": 0.0, "item_id": 0.0, "timestamp": 0.0 if self.timestamp_column else 1.0}
+        return ExpectationConfig(max_rejected_share=self.max_rejected_share, max_null_rate=nulls)
+
+
+class SequenceSettings(dg.Config):
+    """Filters, de-duplication and k-core of the sequence building."""
+
+    min_rating: float | None = None
+    event_types: list[str] | None = None
+    dedupe: bool = False
+    k_core: int = Field(5, description="iterative k-core of users and items; 0 turns it off")
+    min_length: int = 1
+    max_length: int | None = None
+
+    def sequence_config(self) -> SequenceConfig:
+        types = tuple(self.event_types) if self.event_types is not None else None
+        return SequenceConfig(min_rating=self.min_rating, event_types=types, dedupe=self.dedupe, k_core=self.k_core)
+
+    def expectations(self) -> ExpectationConfig:
+        return ExpectationConfig(min_length=self.min_length, max_length=self.max_length)
+
+
+class TrainingSettings(dg.Config):
+    """ELCRec hyper-parameters: a preset from elcrec_core/presets.toml plus overrides."""
+
+    preset: str = Field("synthetic", description="beauty, sports, toys, yelp (the paper's) or synthetic")
+    epochs: int | None = None
+    patience: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    layers: int | None = None
+    intents: int | None = None
+    hidden: int | None = None
+    max_len: int | None = None
+    rec_loss: str | None = Field(None, description="bce (the paper's), ce or sampled_softmax")
+    cf_weight: float | None = None
+    intent_cf_weight: float | None = None
+    trade_off: float | None = None
+    prototype: str | None = None
+    seed: int | None = None
+    precision: str | None = Field(None, description="auto, fp32 or bf16")
+    warm_start: bool = Field(True, description="start from the current model when there is one")
+    warm_start_epochs: int | None = Field(None, description="epoch budget of a warm-started run")
+
+    def experiment(self, device: str, warm: bool) -> ExperimentConfig:
+        model = {"n_layers": self.layers, "n_intents": self.intents, "hidden": self.hidden, "max_len": self.max_len}
+        epochs = self.warm_start_epochs if warm and self.warm_start_epochs else self.epochs
+        train = {"epochs": epochs, "patience": self.patience, "batch_size": self.batch_size, "lr": self.lr,
+                 "rec_loss": self.rec_loss, "cf_weight": self.cf_weight, "intent_cf_weight": self.intent_cf_weight,
+                 "trade_off": self.trade_off, "prototype": self.prototype, "seed": self.seed,
+                 "precision": self.precision, "device": device}
+        return merge_overrides(load_preset(self.preset), model, train)
+
+
+class PromotionSettings(dg.Config):
+    """When a new model replaces the current one."""
+
+    tolerance: float = Field(0.002, description="allowed drop of validation NDCG@20 against the current model")
+
+
+class RecommendationSettings(dg.Config):
+    top_k: int = 20
+
+
+def partition_end(partition: str) -> datetime:
+    """The first instant after the partition's day: the events before it are the partition's history."""
+    return datetime.fromisoformat(partition) + timedelta(days=1)

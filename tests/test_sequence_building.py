@@ -1,0 +1,207 @@
+"""Sequence building: exactness on Beauty, k-core, ordering, stable item indices, outputs."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from elcrec_core import warehouse
+from elcrec_core.ingestion import ingest
+from elcrec_core.sequence_building import (
+    SequenceConfig,
+    assign_item_indices,
+    build_sequences,
+    k_core_filter,
+    natural_order,
+    write_sequences,
+)
+from elcrec_core.sequences import read_sequence_file, read_sequence_parquet
+from elcrec_core.sources import ColumnMap, ItemMetadataConfig, SourceConfig, read_item_metadata
+from elcrec_core.validation import RowRules, expect_sequences
+
+RULES = RowRules(now=datetime(2026, 11, 27))
+T0 = int(datetime(2026, 3, 1, tzinfo=timezone.utc).timestamp())
+
+
+def _load_csv(tmp_path: Path, rows: list[tuple], name: str = "e.csv", header: str = "u,i,t") -> Path:
+    """Load rows (user, item, epoch seconds[, rating, kind]) into a fresh warehouse; returns its path."""
+    path = tmp_path / name
+    path.write_text(header + "\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n")
+    names = header.split(",")
+    db = tmp_path / "w.duckdb"
+    ingest(SourceConfig(format="csv", path=str(path), columns=ColumnMap(*names)), RULES, db)
+    return db
+
+
+def _lists(build) -> dict[str, list[str]]:
+    """Each user's sequence as original item ids."""
+    seqs = build.sequences
+    return {str(u): [str(build.item_ids[i - 1]) for i in seqs.sequence(n)] for n, u in enumerate(seqs.user_ids)}
+
+
+def _assert_same(built, reference) -> None:
+    assert np.array_equal(built.offsets, reference.offsets)
+    assert np.array_equal(built.items, reference.items)
+    assert built.user_ids.astype(np.int64).tolist() == reference.user_ids.tolist()
+    assert built.n_items == reference.n_items
+
+
+def test_beauty_sequence_file_round_trips_exactly(shared: Path, tmp_path: Path) -> None:
+    reference = read_sequence_file(shared / "data" / "Beauty.txt")
+    db = tmp_path / "w.duckdb"
+    report, _ = ingest(SourceConfig(format="sequence", path=str(shared / "data" / "Beauty.txt")), RULES, db)
+    assert report.rows_in == report.accepted == len(reference.items)
+    build = build_sequences(SequenceConfig(k_core=0), db)
+    # integer ids in natural order: every index equals the file's item id
+    _assert_same(build.sequences, reference)
+    assert build.item_ids.astype(np.int64).tolist() == list(range(1, reference.n_items + 1))
+    assert build.timestamps_monotonic.all() and np.isnat(build.last_timestamps).all()
+
+
+def test_beauty_events_with_5_core_give_the_same_sequences(shared: Path, tmp_path: Path) -> None:
+    reference = read_sequence_file(shared / "data" / "Beauty.txt")
+    users = np.repeat(reference.user_ids, reference.lengths)
+    events = pl.DataFrame({"user": users, "item": reference.items,
+                           "at": T0 + np.arange(len(users), dtype=np.int64)})
+    path = tmp_path / "beauty_events.csv"
+    events.write_csv(path)
+    db = tmp_path / "w.duckdb"
+    ingest(SourceConfig(format="csv", path=str(path), columns=ColumnMap("user", "item", "at")), RULES, db)
+    build = build_sequences(SequenceConfig(k_core=5), db)
+    assert build.summary.k_core_removed == 0 and build.summary.k_core_rounds == 0
+    _assert_same(build.sequences, reference)
+
+
+def test_k_core_cascades_until_stable() -> None:
+    # k = 2 on a chain u1-i2-u2-i3-u3-i4-u4: u4 (one event) and i1 (one event) go first; that leaves u1 and i4
+    # with one each, then i2 and u3, then u2's last event. u5 and u6 on i5, i6 are a 2-core and stay.
+    pairs = [(1, 1), (1, 2), (2, 2), (2, 3), (3, 3), (3, 4), (4, 4), (5, 5), (5, 6), (6, 5), (6, 6)]
+    users, items = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+    keep, rounds = k_core_filter(users, items, 2)
+    assert [pairs[n] for n in np.flatnonzero(keep)] == [(5, 5), (5, 6), (6, 5), (6, 6)]
+    assert rounds == 4
+    assert k_core_filter(users, items, 0)[0].all() and k_core_filter(users, items, 1)[0].all()
+
+
+def _naive_k_core(pairs: list[tuple[int, int]], k: int) -> list[tuple[int, int]]:
+    while True:
+        users, items = Counter(u for u, _ in pairs), Counter(i for _, i in pairs)
+        kept = [(u, i) for u, i in pairs if users[u] >= k and items[i] >= k]
+        if kept == pairs:
+            return kept
+        pairs = kept
+
+
+@settings(max_examples=60, deadline=None)
+@given(pairs=st.lists(st.tuples(st.integers(0, 8), st.integers(0, 8)), max_size=60), k=st.integers(0, 4))
+def test_k_core_matches_a_naive_implementation(pairs: list[tuple[int, int]], k: int) -> None:
+    users = np.array([p[0] for p in pairs], dtype=np.int64)
+    items = np.array([p[1] for p in pairs], dtype=np.int64)
+    keep, _ = k_core_filter(users, items, k)
+    assert [pairs[n] for n in np.flatnonzero(keep)] == _naive_k_core(pairs, k)
+
+
+def test_k_core_through_the_builder(tmp_path: Path) -> None:
+    rows = [("u1", "a", T0), ("u1", "b", T0 + 1), ("u2", "b", T0), ("u2", "c", T0 + 1), ("u3", "c", T0),
+            ("u4", "x", T0), ("u4", "y", T0 + 1), ("u5", "x", T0), ("u5", "y", T0 + 1)]
+    db = _load_csv(tmp_path, rows)
+    build = build_sequences(SequenceConfig(k_core=2), db)
+    assert _lists(build) == {"u4": ["x", "y"], "u5": ["x", "y"]}
+    assert build.summary.k_core_removed == 5 and build.summary.users == 2 and build.summary.items == 2
+
+
+def test_order_is_chronological_with_a_deterministic_tie_break(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "b.csv").write_text(f"u,i,t\nu,late,{T0 + 5}\nu,tie-b1,{T0}\nu,tie-b2,{T0}\n")
+    (folder / "a.csv").write_text(f"u,i,t\nu,tie-a1,{T0}\nu,first,{T0 - 1}\n")
+    db = tmp_path / "w.duckdb"
+    ingest(SourceConfig(format="csv", path=str(folder), columns=ColumnMap("u", "i", "t")), RULES, db)
+    build = build_sequences(SequenceConfig(k_core=0), db)
+    assert _lists(build) == {"u": ["first", "tie-a1", "tie-b1", "tie-b2", "late"]}
+    assert build.last_timestamps.tolist() == [datetime(2026, 3, 1, 0, 0, 5)]
+
+
+def test_filters_and_dedupe(tmp_path: Path) -> None:
+    rows = [("u", "a", T0, 5, "buy"), ("u", "b", T0 + 1, 1, "buy"), ("u", "a", T0 + 2, 4, "view"),
+            ("u", "c", T0 + 3, "", "buy"), ("u", "a", T0 + 4, 5, "buy")]
+    db = _load_csv(tmp_path, rows, header="u,i,t,r,k")
+    assert _lists(build_sequences(SequenceConfig(k_core=0), db)) == {"u": ["a", "b", "a", "c", "a"]}
+    assert _lists(build_sequences(SequenceConfig(k_core=0, dedupe=True), db)) == {"u": ["a", "b", "c"]}
+    only = build_sequences(SequenceConfig.from_dict({"k_core": 0, "min_rating": 4, "event_types": ["buy"]}), db)
+    assert _lists(only) == {"u": ["a", "a"]}
+    assert only.summary.filtered_out == 3 and only.summary.events_in == 5
+
+
+def test_item_indices_are_stable_across_runs(tmp_path: Path) -> None:
+    db = _load_csv(tmp_path, [("u1", "b", T0), ("u1", "a", T0 + 1), ("u2", "c", T0)])
+    first = build_sequences(SequenceConfig(k_core=0), db)
+    assert first.item_ids.tolist() == ["a", "b", "c"] and first.summary.new_items == 3
+    # the next day brings new items (and loses "a"): known ids keep their index, new ones are appended
+    second_file = tmp_path / "day2.csv"
+    second_file.write_text(f"u,i,t\nu3,c,{T0 + 86400}\nu3,10,{T0 + 86401}\nu3,9,{T0 + 86402}\nu3,d,{T0 + 86403}\n")
+    (tmp_path / "e.csv").write_text(f"u,i,t\nu1,b,{T0}\n")
+    ingest(SourceConfig(format="csv", path=str(tmp_path / "*.csv"), columns=ColumnMap("u", "i", "t")), RULES, db)
+    second = build_sequences(SequenceConfig(k_core=0), db)
+    assert second.item_ids.tolist() == ["a", "b", "c", "9", "10", "d"]
+    assert second.summary.new_items == 3 and second.sequences.n_items == 6
+    assert _lists(second) == {"u1": ["b"], "u3": ["c", "10", "9", "d"]}
+    assert second.sequences.sequence(1) == [3, 5, 4, 6]
+    again = build_sequences(SequenceConfig(k_core=0), db)
+    assert again.summary.new_items == 0 and np.array_equal(again.sequences.items, second.sequences.items)
+
+
+def test_index_assignment_and_natural_order() -> None:
+    known = pl.DataFrame({"item_id": ["x"], "item_index": [1]})
+    new = assign_item_indices(known, pl.Series(["b", "10", "x", "2", "b", "a"]))
+    assert new.rows() == [("2", 2), ("10", 3), ("a", 4), ("b", 5)]
+    assert natural_order(pl.Series("id", ["10", "9", "-1", "x", "007"])).to_list() == ["-1", "007", "9", "10", "x"]
+
+
+def test_outputs_parquet_warehouse_and_summary(tmp_path: Path) -> None:
+    rows = [(f"u{u}", f"i{(u + j) % 4}", T0 + j) for u in range(6) for j in range(3)]
+    db = _load_csv(tmp_path, rows)
+    items = tmp_path / "items.csv"
+    items.write_text("item_id,title,categories\ni0,Zero,A\ni3,Three,B|C\ni9,Nine,D\n")
+    warehouse.load_item_metadata(*read_item_metadata(ItemMetadataConfig(str(items))), items, db)
+    build = build_sequences(SequenceConfig(k_core=2), db)
+    paths = write_sequences(build, tmp_path / "out", db)
+    frame = pl.read_parquet(paths["sequences"])
+    assert frame.columns == ["user_id", "items", "length", "last_timestamp"]
+    assert frame["length"].to_list() == [3] * 6 and frame["user_id"].to_list() == [f"u{u}" for u in range(6)]
+    seqs, item_ids = read_sequence_parquet(paths["sequences"])
+    assert np.array_equal(seqs.items, build.sequences.items) and item_ids.tolist() == build.item_ids.tolist()
+    with warehouse.connect(db, read_only=True) as con:
+        assert con.execute("SELECT count(*), sum(length) FROM sequences").fetchall() == [(6, 18)]
+        assert con.execute("SELECT item_id FROM item_index ORDER BY item_index").fetchall() == [
+            ("i0",), ("i1",), ("i2",), ("i3",)]
+    summary = json.loads(paths["summary"].read_text())
+    assert summary["users"] == 6 and summary["items"] == 4 and summary["interactions"] == 18
+    assert summary["density"] == pytest.approx(18 / 24) and summary["length"]["p50"] == 3.0
+    assert summary["items_with_metadata"] == 2
+    assert expect_sequences(build.profile()).success
+
+
+def test_an_empty_warehouse_builds_no_sequences(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    with warehouse.connect(db):
+        pass
+    build = build_sequences(SequenceConfig(), db)
+    assert len(build.sequences) == 0 and build.summary.interactions == 0 and build.frame().is_empty()
+    with pytest.raises(FileNotFoundError, match="no warehouse"):
+        build_sequences(SequenceConfig(), tmp_path / "absent.duckdb")
+
+
+def test_build_up_to_a_point_in_time(tmp_path: Path) -> None:
+    rows = [("u", "a", T0), ("u", "b", T0 + 86_400), ("v", "a", T0 + 10)]
+    db = _load_csv(tmp_path, rows)
+    build = build_sequences(SequenceConfig(k_core=0), db, until=datetime(2026, 3, 2))
+    assert _lists(build) == {"u": ["a"], "v": ["a"]} and build.summary.events_in == 2

@@ -1,0 +1,229 @@
+"""Row rules (each reason, precedence, generated malformed input) and the Great Expectations suites."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from elcrec_core import warehouse
+from elcrec_core.ingestion import ingest
+from elcrec_core.sources import ColumnMap, SourceConfig, read_source
+from elcrec_core.validation import (
+    REASONS,
+    ExpectationConfig,
+    RowCheck,
+    RowRules,
+    check_rows,
+    expect_interactions,
+    expect_sequences,
+)
+
+NOW = datetime(2026, 11, 27, 12, 0, 0)
+RULES = RowRules(min_timestamp=datetime(2020, 1, 1), max_timestamp=datetime(2030, 1, 1), now=NOW,
+                 future_tolerance=timedelta(0), min_rating=1.0, max_rating=5.0)
+EPOCH = int((datetime(2026, 3, 1) - datetime(1970, 1, 1)).total_seconds())
+MIN_EPOCH = int((RULES.min_timestamp - datetime(1970, 1, 1)).total_seconds())
+NOW_EPOCH = int((NOW - datetime(1970, 1, 1)).total_seconds())
+MAX_EPOCH = int((RULES.max_timestamp - datetime(1970, 1, 1)).total_seconds())
+
+
+def _check(tmp_path: Path, text: str, **columns: str) -> pl.DataFrame:
+    path = tmp_path / "e.csv"
+    path.write_text(text)
+    frame = read_source(SourceConfig(format="csv", path=str(path), columns=ColumnMap(**columns)))
+    result = check_rows(frame, RULES)
+    assert len(result.accepted) + len(result.rejected) == result.rows_in == len(frame)
+    return result
+
+
+def test_every_reason_code(tmp_path: Path) -> None:
+    e = EPOCH
+    text = "\n".join([
+        "u,i,t,r",
+        f"a,x,{e},3",  # 2 accepted
+        "a,x",  # 3 malformed_line
+        f",x,{e},3",  # 4 missing_user
+        f"  ,x,{e},3",  # 5 missing_user (blank)
+        f"a,,{e},3",  # 6 missing_item
+        "a,x,,3",  # 7 missing_timestamp
+        "a,x,later,3",  # 8 bad_timestamp
+        f"a,x,{MIN_EPOCH - 1},3",  # 9 timestamp_out_of_window
+        f"a,x,{MAX_EPOCH + 1},3",  # 10 timestamp_out_of_window
+        f"a,x,{NOW_EPOCH + 1},3",  # 11 timestamp_in_future
+        f"a,x,{e},five",  # 12 bad_rating
+        f"a,x,{e},9",  # 13 rating_out_of_range
+        f"a,x,{e},3",  # 14 duplicate_event
+        f"a,x,{e},4",  # 15 accepted: another rating is another event
+        f"a,x,{e},",  # 16 accepted: no rating
+    ]) + "\n"
+    result = _check(tmp_path, text, user="u", item="i", timestamp="t", rating="r")
+    assert result.rejected.select("source_row", "reason").cast({"reason": pl.String}).rows() == [
+        (3, "malformed_line"), (4, "missing_user"), (5, "missing_user"), (6, "missing_item"),
+        (7, "missing_timestamp"), (8, "bad_timestamp"), (9, "timestamp_out_of_window"),
+        (10, "timestamp_out_of_window"), (11, "timestamp_in_future"), (12, "bad_rating"),
+        (13, "rating_out_of_range"), (14, "duplicate_event"),
+    ]
+    assert result.accepted["source_row"].to_list() == [2, 15, 16]
+    assert set(result.by_reason) == set(REASONS)  # every reason occurs
+    assert len(result.rejected) == 12 and result.rejected_share == pytest.approx(12 / 15)
+    assert result.rejected.filter(pl.col("source_row") == 8)["detail"].to_list() == ["timestamp: later"]
+
+
+def test_first_broken_rule_is_the_reason(tmp_path: Path) -> None:
+    result = _check(tmp_path, "u,i,t\n,,\n,x,soon\na,,soon\n", user="u", item="i", timestamp="t")
+    assert result.rejected["reason"].cast(pl.String).to_list() == ["missing_user", "missing_user", "missing_item"]
+
+
+def test_duplicates_keep_the_first_and_ignore_rejected_rows(tmp_path: Path) -> None:
+    e = EPOCH
+    text = f"u,i,t,k\na,x,{e},view\na,x,{e},buy\na,x,{e},view\n,x,{e},view\nb,x,{e},view\nb,x,{e},view\n"
+    result = _check(tmp_path, text, user="u", item="i", timestamp="t", event_type="k")
+    assert result.accepted["source_row"].to_list() == [2, 3, 6]
+    assert result.rejected.select("source_row", "reason").cast({"reason": pl.String}).rows() == [
+        (4, "duplicate_event"), (5, "missing_user"), (7, "duplicate_event")]
+
+
+def test_events_without_time_are_never_duplicates(tmp_path: Path) -> None:
+    path = tmp_path / "seq.txt"
+    path.write_text("1 5 5 5\n")
+    result = check_rows(read_source(SourceConfig(format="sequence", path=str(path))), RULES)
+    assert len(result.accepted) == 3 and result.rejected.is_empty()
+
+
+# --- generated malformed rows: never a crash, never a lost row, counts reconcile --------------------------
+
+_ID = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters=',"'),
+              max_size=5) | st.sampled_from(["", " ", "\t", "007", "7"])
+_TS = st.one_of(
+    st.tuples(st.just("ok"), st.integers(MIN_EPOCH, NOW_EPOCH).map(str)),
+    st.tuples(st.just("ok"), st.sampled_from([f"{EPOCH}", f"{EPOCH}.25", f" {EPOCH} "])),
+    st.tuples(st.just("missing"), st.sampled_from(["", " ", "  \t"])),
+    st.tuples(st.just("bad"), st.text(alphabet="abcxyzEinf-:", min_size=1, max_size=8)),
+    st.tuples(st.just("window"), st.integers(0, MIN_EPOCH - 1).map(str) | st.integers(MAX_EPOCH + 1, 10**11).map(str)),
+    st.tuples(st.just("future"), st.integers(NOW_EPOCH + 1, MAX_EPOCH).map(str)),
+)
+
+
+_RATING = st.one_of(
+    st.tuples(st.just("ok"), st.sampled_from(["1", "3", "4.5", "5", " 2 "])),
+    st.tuples(st.just("none"), st.just("")),
+    st.tuples(st.just("bad"), st.sampled_from(["five", "x", "nan", "inf", "*"])),
+    st.tuples(st.just("range"), st.sampled_from(["0", "9", "-1", "5.01"])),
+)
+
+
+@st.composite
+def _lines(draw) -> list[tuple[bytes, str | None, tuple]]:
+    """Lines of a CSV with columns u,i,t,r, each with the reason an oracle expects (None: accepted) and its
+    event key."""
+    out = []
+    for _ in range(draw(st.integers(1, 25))):
+        user, item, (kind, ts), (rating_kind, rating) = draw(_ID), draw(_ID), draw(_TS), draw(_RATING)
+        fields = [user, item, ts, rating] + draw(st.sampled_from([[], [], [], ["extra"]]))
+        if draw(st.integers(0, 9)) == 0:
+            fields = fields[:3]
+        raw = ",".join(fields).encode()
+        if draw(st.integers(0, 14)) == 0:
+            raw = raw[:1] + b"\xff" + raw[1:]  # not UTF-8
+        broken = {  # in the order of REASONS
+            "malformed_line": len(fields) != 4 or b"\xff" in raw,
+            "missing_user": not user.strip(),
+            "missing_item": not item.strip(),
+            "missing_timestamp": kind == "missing",
+            "bad_timestamp": kind == "bad",
+            "timestamp_out_of_window": kind == "window",
+            "timestamp_in_future": kind == "future",
+            "bad_rating": rating_kind == "bad",
+            "rating_out_of_range": rating_kind == "range",
+        }
+        reason = next((code for code, hit in broken.items() if hit), None)
+        key = (user, item, float(ts) if kind == "ok" else None, float(rating) if rating_kind == "ok" else None)
+        out.append((raw, reason, key))
+    for i in draw(st.lists(st.integers(0, len(out) - 1), max_size=4)):
+        out.append(out[i])  # exact repeats of earlier lines
+    return out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=_lines())
+def test_generated_malformed_rows_reconcile(lines: list[tuple[bytes, str | None, tuple]]) -> None:
+    seen, expected = set(), []
+    for _, reason, key in lines:
+        if reason is None and key in seen:
+            reason = "duplicate_event"
+        elif reason is None:
+            seen.add(key)
+        expected.append(reason)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "events.csv"
+        path.write_bytes(b"u,i,t,r\n" + b"\n".join(raw for raw, _, _ in lines) + b"\n")
+        db = Path(tmp) / "w.duckdb"
+        report, check = ingest(
+            SourceConfig(format="csv", path=str(path), columns=ColumnMap("u", "i", "t", "r")), RULES, db)
+        counts = warehouse.table_counts(db)
+    assert report.rows_in == len(lines) == report.accepted + report.rejected
+    assert counts["raw_interactions"] == report.accepted and counts["rejected_interactions"] == report.rejected
+    got = {row: reason for row, reason in check.rejected.select("source_row", pl.col("reason").cast(pl.String)).rows()}
+    assert got == {n + 2: r for n, r in enumerate(expected) if r is not None}
+    accepted = check.accepted.select("source_row", "user_id", "item_id").rows()
+    assert accepted == [(n + 2, lines[n][2][0], lines[n][2][1]) for n, r in enumerate(expected) if r is None]
+
+
+@settings(max_examples=25, deadline=None)
+@given(lines=st.lists(st.text(alphabet=st.characters(blacklist_characters="\n\r"), max_size=30), max_size=15))
+def test_generated_jsonl_lines_never_crash_or_vanish(lines: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "e.jsonl"
+        path.write_bytes("\n".join(lines).encode("utf-8", "surrogatepass") + b"\n")  # surrogates: not UTF-8
+        check = check_rows(read_source(SourceConfig(format="jsonl", path=str(path))), RULES)
+    assert check.rows_in == sum(1 for line in lines if line.strip("\r") != "")
+    assert len(check.accepted) + len(check.rejected) == check.rows_in
+
+
+# --- data-set expectations (Great Expectations) ------------------------------------------------------------
+
+
+def _row_check(n_users: int, per_user: int, rejected: int) -> RowCheck:
+    users = np.repeat(np.arange(n_users), per_user).astype(str)
+    accepted = pl.DataFrame({"user_id": users, "item_id": np.tile(np.arange(per_user), n_users).astype(str),
+                             "timestamp": [datetime(2026, 3, 1)] * len(users)})
+    rejected_rows = pl.DataFrame({"reason": ["missing_user"] * rejected})
+    return RowCheck(accepted, rejected_rows, len(accepted) + rejected, {"missing_user": rejected})
+
+
+def test_interaction_expectations_pass_and_fail() -> None:
+    check = _row_check(10, 5, rejected=1)
+    ok = expect_interactions(check.accepted, check, ExpectationConfig(min_rows=50, min_users=10, min_items=5,
+                                                                      max_rejected_share=0.05))
+    assert ok.success and not ok.failed
+    assert {o.expectation for o in ok.outcomes} >= {
+        "expect_table_row_count_to_be_between", "expect_column_proportion_of_non_null_values_to_be_between",
+        "expect_column_unique_value_count_to_be_between", "expect_column_max_to_be_between"}
+    check = _row_check(10, 5, rejected=10)
+    bad = expect_interactions(check.accepted.with_columns(timestamp=pl.lit(None, pl.Datetime("us"))), check,
+                              ExpectationConfig(min_rows=51, min_users=11, max_rejected_share=0.1))
+    assert not bad.success
+    failed = {(o.expectation, o.column): o.observed for o in bad.failed}
+    assert failed == {
+        ("expect_table_row_count_to_be_between", None): 50,
+        ("expect_column_unique_value_count_to_be_between", "user_id"): 10,
+        ("expect_column_proportion_of_non_null_values_to_be_between", "timestamp"): 0.0,
+        ("expect_column_max_to_be_between", "rejected_share"): pytest.approx(10 / 60),
+    }
+    assert bad.to_dict()["success"] is False
+
+
+def test_sequence_expectations_pass_and_fail() -> None:
+    profile = pl.DataFrame({"user_id": ["a", "b", "c"], "length": [5, 7, 300],
+                            "timestamps_monotonic": [True, True, False]})
+    report = expect_sequences(profile, ExpectationConfig(min_length=5, max_length=200))
+    assert not report.success
+    assert {(o.column, o.unexpected_count) for o in report.failed} == {("length", 1), ("timestamps_monotonic", 1)}
+    assert expect_sequences(profile.head(2), ExpectationConfig(min_length=5, max_length=200)).success

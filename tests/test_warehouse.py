@@ -1,0 +1,143 @@
+"""The DuckDB warehouse: loads replace whole days, re-runs are idempotent, nothing is half-written."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from elcrec_core import warehouse
+from elcrec_core.ingestion import ingest
+from elcrec_core.sources import ItemMetadataConfig, SourceConfig, SourceReadError, read_item_metadata
+from elcrec_core.validation import RowRules
+
+RULES = RowRules(now=datetime(2026, 11, 27))
+DAY1 = int(datetime(2026, 3, 1, 10, tzinfo=timezone.utc).timestamp())
+DAY2 = DAY1 + 86_400
+
+
+def _day_file(folder: Path, name: str, start: int, n: int, bad: int = 0) -> Path:
+    lines = [f"u{k % 3},i{k},{start + k}" for k in range(n)] + [f"u{k},,{start}" for k in range(bad)]
+    path = folder / name
+    path.write_text("user_id,item_id,timestamp\n" + "\n".join(lines) + "\n")
+    return path
+
+
+def _counts(db: Path) -> dict[str, int]:
+    counts = warehouse.table_counts(db)
+    counts.pop("loads")
+    return counts
+
+
+def _per_day(db: Path) -> dict[date, int]:
+    with warehouse.connect(db, read_only=True) as con:
+        return dict(con.execute("SELECT event_date, count(*) FROM raw_interactions GROUP BY ALL").fetchall())
+
+
+@pytest.fixture
+def daily(tmp_path: Path) -> Path:
+    folder = tmp_path / "daily"
+    folder.mkdir()
+    _day_file(folder, "2026-03-01.csv", DAY1, 5, bad=2)
+    _day_file(folder, "2026-03-02.csv", DAY2, 4, bad=1)
+    return folder
+
+
+def test_reloading_a_day_is_idempotent(tmp_path: Path, daily: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    first, _ = ingest(SourceConfig(format="csv", path=str(daily)), RULES, db)
+    assert (first.rows_in, first.accepted, first.rejected) == (12, 9, 3)
+    assert first.days == [date(2026, 3, 1), date(2026, 3, 2)] and first.replaced == 0
+    before = _counts(db)
+    assert before["raw_interactions"] == 9 and before["rejected_interactions"] == 3
+    again, _ = ingest(SourceConfig(format="csv", path=str(daily / "2026-03-01.csv")), RULES, db)
+    assert again.replaced == 5 and again.days == [date(2026, 3, 1)]
+    assert _counts(db) == before
+    ingest(SourceConfig(format="csv", path=str(daily)), RULES, db)
+    assert _counts(db) == before and _per_day(db) == {date(2026, 3, 1): 5, date(2026, 3, 2): 4}
+    with warehouse.connect(db, read_only=True) as con:
+        loads = con.execute("SELECT rows_in, accepted, rejected FROM loads ORDER BY load_id").fetchall()
+        assert loads == [(12, 9, 3), (7, 5, 2), (12, 9, 3)]
+        assert con.execute("SELECT count(*) FROM (SELECT DISTINCT * EXCLUDE (load_id) FROM raw_interactions)"
+                           ).fetchall() == [(9,)]
+
+
+def test_a_new_version_of_a_day_replaces_exactly_that_day(tmp_path: Path, daily: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    ingest(SourceConfig(format="csv", path=str(daily)), RULES, db)
+    fixed = _day_file(tmp_path, "2026-03-01-fixed.csv", DAY1, 2)
+    report, _ = ingest(SourceConfig(format="csv", path=str(fixed)), RULES, db)
+    assert report.replaced == 5
+    assert _per_day(db) == {date(2026, 3, 1): 2, date(2026, 3, 2): 4}
+    # the rejected rows of the first file stay: they belong to that file, which was not reloaded
+    assert warehouse.table_counts(db)["rejected_interactions"] == 3
+
+
+def test_an_unreadable_file_loads_nothing(tmp_path: Path, daily: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    ingest(SourceConfig(format="csv", path=str(daily / "2026-03-01.csv")), RULES, db)
+    before = warehouse.table_counts(db)
+    (daily / "2026-03-03.csv").write_text("user,item\nu,i\n")  # no timestamp column
+    _day_file(daily, "2026-03-02.csv", DAY2, 9)
+    with pytest.raises(SourceReadError, match=r"2026-03-03\.csv: no column\(s\)"):
+        ingest(SourceConfig(format="csv", path=str(daily)), RULES, db)
+    assert warehouse.table_counts(db) == before
+
+
+def test_a_failed_transaction_writes_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    with pytest.raises(RuntimeError, match="boom"), warehouse.transaction(db) as con:
+        con.execute("INSERT INTO item_index VALUES (1, 'a', now()::TIMESTAMP)")
+        raise RuntimeError("boom")
+    assert warehouse.table_counts(db)["item_index"] == 0
+
+
+def test_ids_are_kept_as_given_and_days_can_be_read_back(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    path = tmp_path / "e.parquet"
+    pl.DataFrame({"user_id": ["007", "7", "7"], "item_id": ["A", "a", "a "],
+                  "timestamp": [DAY1, DAY2, DAY2 + 1]}).write_parquet(path)
+    ingest(SourceConfig(format="parquet", path=str(path)), RULES, db)
+    events = warehouse.read_interactions(db)
+    assert events.select("user_id", "item_id").rows() == [("007", "A"), ("7", "a"), ("7", "a ")]
+    assert events["source_file"].dtype == pl.Categorical and events["source_row"].to_list() == [1, 2, 3]
+    second = warehouse.read_interactions(db, start=date(2026, 3, 2), end=date(2026, 3, 2))
+    assert second["source_row"].to_list() == [2, 3]
+
+
+def test_undated_events_are_replaced_per_file(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    path = tmp_path / "seq.txt"
+    path.write_text("1 5 6\n2 7 8 9\n")
+    first, _ = ingest(SourceConfig(format="sequence", path=str(path)), RULES, db)
+    assert first.undated == 5 and first.days == []
+    path.write_text("1 5 6\n")
+    second, _ = ingest(SourceConfig(format="sequence", path=str(path)), RULES, db)
+    assert second.replaced == 5 and warehouse.table_counts(db)["raw_interactions"] == 2
+
+
+def test_item_metadata_upsert(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    path = tmp_path / "items.csv"
+    path.write_text("item_id,title,categories\n1,Soap,Bath\n2,Comb,Hair|Tools\n,Nameless,X\n")
+    counts = warehouse.load_item_metadata(*read_item_metadata(ItemMetadataConfig(str(path))), path, db)
+    assert counts == {"rows_in": 3, "stored": 2, "superseded": 0, "rejected": 1}
+    path.write_text("item_id,title,categories\n1,Soap bar,Bath\n1,Soap bar 2,Bath\n")
+    counts = warehouse.load_item_metadata(*read_item_metadata(ItemMetadataConfig(str(path))), path, db)
+    assert counts == {"rows_in": 2, "stored": 1, "superseded": 1, "rejected": 0}
+    with warehouse.connect(db, read_only=True) as con:
+        assert con.execute("SELECT * FROM item_metadata ORDER BY item_id").fetchall() == [
+            ("1", "Soap bar 2", ["Bath"]), ("2", "Comb", ["Hair", "Tools"])]
+        assert con.execute("SELECT count(*) FROM rejected_item_metadata").fetchall() == [(0,)]
+
+
+def test_replace_table_writes_derived_tables_only(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    warehouse.replace_table(db, "user intents", pl.DataFrame({"user_id": ["a", "b"], "intent": [1, 2]}))
+    warehouse.replace_table(db, "user intents", pl.DataFrame({"user_id": ["c"], "intent": [3]}))
+    with warehouse.connect(db, read_only=True) as con:
+        assert con.execute('SELECT * FROM "user intents"').fetchall() == [("c", 3)]
+    with pytest.raises(ValueError, match="written by its loader only"):
+        warehouse.replace_table(db, "raw_interactions", pl.DataFrame({"x": [1]}))
