@@ -10,6 +10,7 @@ from assets.partitions import OWNERS, daily_partitions
 from assets.sequences import interaction_sequences
 from elcrec_core.checkpoint import load_model
 from elcrec_core.evaluation import evaluate
+from elcrec_core.plots import markdown_image, training_curve
 from elcrec_core.reports import markdown_table
 from elcrec_core.sequences import SequenceTensors, read_sequence_parquet
 from elcrec_core.training import SELECTION_METRIC, train
@@ -46,6 +47,7 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
               "warm_start": bool(warm)}
     (out / "metrics.json").write_text(json.dumps({**record, "history": result.history}, indent=2) + "\n")
     storage.set_latest_model(partition, record)
+    plot = training_curve(result.history, out / "training_curve.png")
     curve = [{k: row[k] for k in ("epoch", "loss", "rec", "valid_HR@20", "valid_NDCG@20", "seconds") if k in row}
              for row in result.history]
     return dg.MaterializeResult(metadata={
@@ -59,6 +61,7 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
         **{f"valid_{k}": v for k, v in result.valid.items()},
         **{f"test_{k}": v for k, v in result.test.items()},
         "training_curve": dg.MetadataValue.md(markdown_table(curve)),
+        "training_plot": dg.MetadataValue.md(markdown_image(plot, "training curve")),
     })
 
 

@@ -19,4 +19,7 @@ else
     .venv/bin/python -m pip install --quiet "torch==$TORCH_VERSION" ${TORCH_CPU_INDEX:+--index-url "$TORCH_CPU_INDEX"}
 fi
 .venv/bin/python -m pip install --quiet -e ".[dev]"
-echo "installed into $(pwd)/.venv"
+# A Dagster instance folder with the project's settings (telemetry off: nothing leaves the machine).
+mkdir -p .dagster_home
+[ -f .dagster_home/dagster.yaml ] || cp dagster.yaml .dagster_home/dagster.yaml
+echo "installed into $(pwd)/.venv; DAGSTER_HOME=$(pwd)/.dagster_home"

@@ -2,14 +2,18 @@
 promotion, warm start, and re-materializing one asset from its stored inputs."""
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
+import yaml
 
 from assets.evaluation import evaluation_report
+from elcrec_pipeline.config import TrainingSettings
 from elcrec_pipeline.definitions import defs
+from elcrec_pipeline.jobs import retrain_time
 from elcrec_pipeline.resources import ComputeDevice, Storage
 
 PARTITION = "2026-01-31"
@@ -108,3 +112,29 @@ def test_report_rematerializes_from_stored_inputs(first_run):
     assert f"current ({PARTITION})" in report["report"] and "most popular" in report["report"]
     assert report["test_HR@20"] < report["popularity_HR@20"]
     assert sorted((data_dir / "models" / PARTITION).glob("*/best.pt")) == models  # nothing retrained
+
+
+def test_schedule_runs_the_previous_day_at_two():
+    schedule = defs.resolve_schedule_def("daily_retrain_schedule")
+    assert schedule.cron_schedule == "0 2 * * *" and schedule.job_name == "daily_retrain_job"
+    tick = datetime(2026, 2, 1, 2, 0, tzinfo=timezone.utc)
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
+        (request,) = schedule.evaluate_tick(context).run_requests
+    assert request.partition_key == "2026-01-31"
+
+
+def test_retrain_time_reads_a_daily_cron():
+    assert retrain_time("30 4 * * *") == (30, 4)
+    with pytest.raises(ValueError, match="ELCREC_RETRAIN_CRON"):
+        retrain_time("0 2 * * 1")
+
+
+def test_beauty_preset_is_a_valid_run_config_with_the_papers_settings():
+    preset = yaml.safe_load((Path(__file__).parents[1] / "elcrec_pipeline/presets/beauty.yaml").read_text())
+    assert dg.validate_run_config(defs.resolve_job_def("daily_retrain_job"), preset)
+    training = preset["ops"]["elcrec_model"]["config"]
+    exp = TrainingSettings(**training).experiment("cpu", warm=False)
+    assert exp.model["n_layers"] == 1 and exp.model["n_intents"] == 256
+    assert (exp.train.trade_off, exp.train.prototype, exp.train.rec_loss) == (10.0, "shift", "bce")
+    assert (exp.train.epochs, exp.train.patience, exp.train.batch_size) == (300, 40, 256)
