@@ -10,7 +10,7 @@ from elcrec_core.baselines import popularity_metrics
 from elcrec_core.checkpoint import load_model
 from elcrec_core.evaluation import evaluate
 from elcrec_core.reports import markdown_table
-from elcrec_core.sequences import SequenceTensors, read_sequence_parquet
+from elcrec_core.sequences import SequenceTensors
 from elcrec_pipeline.resources import Storage
 
 
@@ -27,10 +27,8 @@ from elcrec_pipeline.resources import Storage
 )
 def evaluation_report(context: dg.AssetExecutionContext, storage: Storage) -> dg.MaterializeResult:
     partition = context.partition_key
-    candidate = storage.latest_model(partition)
-    if candidate is None:
-        raise dg.Failure(f"no model has been trained for {partition}: materialize elcrec_model first")
-    seqs, _ = read_sequence_parquet(storage.sequences_dir(partition) / "sequences.parquet")
+    candidate = storage.require_latest_model(partition)
+    seqs, _ = storage.read_sequences(partition)
     data = SequenceTensors.from_sequences(seqs)
     rows = [{"model": "new (ELCRec)", **evaluate(load_model(candidate["checkpoint"])[0], data, "test")}]
     current = storage.current_model()

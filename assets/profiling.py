@@ -10,7 +10,7 @@ from elcrec_core import warehouse
 from elcrec_core.checkpoint import load_model
 from elcrec_core.profiling import assign_user_intents, intent_sizes
 from elcrec_core.reports import markdown_table
-from elcrec_core.sequences import SequenceTensors, read_sequence_parquet
+from elcrec_core.sequences import SequenceTensors
 from elcrec_pipeline.resources import Storage
 
 
@@ -27,11 +27,9 @@ from elcrec_pipeline.resources import Storage
 )
 def intent_profiles(context: dg.AssetExecutionContext, storage: Storage) -> dg.MaterializeResult:
     partition = context.partition_key
-    candidate = storage.latest_model(partition)
-    if candidate is None:
-        raise dg.Failure(f"no model has been trained for {partition}: materialize elcrec_model first")
+    candidate = storage.require_latest_model(partition)
     model, _ = load_model(candidate["checkpoint"])
-    seqs, _ = read_sequence_parquet(storage.sequences_dir(partition) / "sequences.parquet")
+    seqs, _ = storage.read_sequences(partition)
     intents = assign_user_intents(model, SequenceTensors.from_sequences(seqs))
     frame = pl.DataFrame({
         "user_id": pl.Series(seqs.user_ids, dtype=pl.String),

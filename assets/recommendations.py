@@ -11,7 +11,7 @@ from elcrec_core import warehouse
 from elcrec_core.checkpoint import load_model
 from elcrec_core.profiling import assign_user_intents
 from elcrec_core.recommend import recommend
-from elcrec_core.sequences import SequenceTensors, read_sequence_parquet
+from elcrec_core.sequences import SequenceTensors
 from elcrec_pipeline.config import RecommendationSettings
 from elcrec_pipeline.resources import Storage
 
@@ -32,7 +32,7 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
     if current is None:
         raise dg.Failure("no model has been promoted yet: run elcrec_model and its promotion check first")
     model, _ = load_model(current["checkpoint"])
-    seqs, item_ids = read_sequence_parquet(storage.sequences_dir(context.partition_key) / "sequences.parquet")
+    seqs, item_ids = storage.read_sequences(context.partition_key)
     data = SequenceTensors.from_sequences(seqs)
     items, scores = recommend(model, data, torch.arange(len(seqs)), k=config.top_k)
     intents = assign_user_intents(model, data).intent

@@ -12,7 +12,7 @@ from elcrec_core.checkpoint import load_model
 from elcrec_core.evaluation import evaluate
 from elcrec_core.plots import markdown_image, training_curve
 from elcrec_core.reports import markdown_table
-from elcrec_core.sequences import SequenceTensors, read_sequence_parquet
+from elcrec_core.sequences import SequenceTensors
 from elcrec_core.training import SELECTION_METRIC, train
 from elcrec_pipeline.config import PromotionSettings, TrainingSettings
 from elcrec_pipeline.resources import ComputeDevice, Storage
@@ -32,14 +32,13 @@ from elcrec_pipeline.resources import ComputeDevice, Storage
 def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, storage: Storage,
                  device: ComputeDevice) -> dg.MaterializeResult:
     partition = context.partition_key
-    sequences_path = storage.sequences_dir(partition) / "sequences.parquet"
-    seqs, _ = read_sequence_parquet(sequences_path)
+    seqs, _ = storage.read_sequences(partition)
     current = storage.current_model()
     warm = config.warm_start and current is not None and _same_architecture(current, config, device)
     exp = config.experiment(device.setup(), warm)
     out = storage.model_dir(partition, context.run_id)
     result = train(seqs, exp, out, log=context.log.info, init_from=current["checkpoint"] if warm else None)
-    shutil.copy(sequences_path.with_name("item_index.parquet"), out / "item_index.parquet")
+    shutil.copy(storage.sequences_dir(partition) / "item_index.parquet", out / "item_index.parquet")
     (out / "config.json").write_text(json.dumps(exp.to_dict(), indent=2) + "\n")
     record = {"partition": partition, "run_id": context.run_id, "dir": str(out),
               "checkpoint": str(result.checkpoint), "valid": result.valid, "test": result.test,
@@ -83,11 +82,9 @@ def _same_architecture(current: dict, config: TrainingSettings, device: ComputeD
 def promotion(context: dg.AssetCheckExecutionContext, config: PromotionSettings,
               storage: Storage) -> dg.AssetCheckResult:
     partition = context.partition_key
-    candidate = storage.latest_model(partition)
-    if candidate is None:
-        raise dg.Failure(f"no model has been trained for {partition}")
+    candidate = storage.require_latest_model(partition)
     current = storage.current_model()
-    seqs, _ = read_sequence_parquet(storage.sequences_dir(partition) / "sequences.parquet")
+    seqs, _ = storage.read_sequences(partition)
     data = SequenceTensors.from_sequences(seqs)
     new_score = evaluate(load_model(candidate["checkpoint"])[0], data, "valid")[SELECTION_METRIC]
     if current is None or current["checkpoint"] == candidate["checkpoint"]:

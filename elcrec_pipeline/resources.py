@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import numpy as np
+
+from elcrec_core.sequences import Sequences, read_sequence_parquet
 
 DATA_DIR_ENV = "ELCREC_DATA_DIR"
 
@@ -36,6 +39,17 @@ class Storage(dg.ConfigurableResource):
     def latest_model(self, partition: str) -> dict[str, Any] | None:
         """The newest model trained for ``partition`` (a candidate until promoted)."""
         return _read_json(self.root / "models" / partition / "latest.json")
+
+    def require_latest_model(self, partition: str) -> dict[str, Any]:
+        """:meth:`latest_model`, or a clear failure when the partition has no model yet."""
+        record = self.latest_model(partition)
+        if record is None:
+            raise dg.Failure(f"no model has been trained for {partition}: materialize elcrec_model first")
+        return record
+
+    def read_sequences(self, partition: str) -> tuple[Sequences, np.ndarray]:
+        """The partition's stored sequences and the item id of each index."""
+        return read_sequence_parquet(self.sequences_dir(partition) / "sequences.parquet")
 
     def set_latest_model(self, partition: str, record: dict[str, Any]) -> None:
         _write_json(self.root / "models" / partition / "latest.json", record)
