@@ -20,7 +20,7 @@ from elcrec_core.model import ELCRec
 from elcrec_core.runtime import keep_freed_memory
 from elcrec_core.sequences import SequenceTensors, read_sequence_file
 from elcrec_core.centres import init_centres
-from elcrec_core.device import select_device
+from elcrec_core.device import select_device, uses_bf16
 from elcrec_core.training import train_epoch
 
 
@@ -62,7 +62,8 @@ def main() -> None:
         print(f"epoch {epoch}: {train_s:.2f}s train ({len(users) / train_s:,.0f} seq/s), {valid_s:.2f}s valid, "
               f"loss {losses['loss']:.4f}, valid NDCG@20 {valid['NDCG@20']:.4f}", flush=True)
     name = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or "cpu"
-    summary = {"device": name, "torch": torch.__version__, "precision": cfg.precision, "kmeans_s": kmeans_s,
+    precision = "bf16 autocast" if uses_bf16(device, cfg.precision) else "fp32"
+    summary = {"device": name, "torch": torch.__version__, "precision": precision, "kmeans_s": kmeans_s,
                "epochs": rows}
     print(json.dumps(summary))
     if args.json:
