@@ -31,7 +31,7 @@ class SourceSettings(dg.Config):
     min_rating: float | None = None
     max_rating: float | None = None
     max_rejected_share: float = 0.05
-    synthetic_users: int = 5000
+    synthetic_users: int = 10000
     synthetic_items: int = 1000
     synthetic_intents: int = 8
     synthetic_seed: int = 0
