@@ -11,6 +11,7 @@ from elcrec_core.checkpoint import load_model
 from elcrec_core.evaluation import evaluate
 from elcrec_core.reports import markdown_table
 from elcrec_core.sequences import SequenceTensors
+from elcrec_pipeline.config import EvaluationSettings
 from elcrec_pipeline.resources import Storage
 
 
@@ -25,28 +26,30 @@ from elcrec_pipeline.resources import Storage
                 "current promoted model and the most-popular baseline, on the same split; written as report.md "
                 "into the model's folder.",
 )
-def evaluation_report(context: dg.AssetExecutionContext, storage: Storage) -> dg.MaterializeResult:
+def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSettings,
+                      storage: Storage) -> dg.MaterializeResult:
     partition = context.partition_key
     candidate = storage.require_latest_model(partition)
     seqs, _ = storage.read_sequences(partition)
     data = SequenceTensors.from_sequences(seqs)
-    rows = [{"model": "new (ELCRec)", **evaluate(load_model(candidate["checkpoint"])[0], data, "test")}]
+    split = config.split
+    rows = [{"model": "new (ELCRec)", **evaluate(load_model(candidate["checkpoint"])[0], data, split)}]
     current = storage.current_model()
-    if current is not None and current["checkpoint"] != candidate["checkpoint"]:
+    if config.include_current_model and current is not None and current["checkpoint"] != candidate["checkpoint"]:
         rows.append({"model": f"current ({current['partition']})",
-                     **evaluate(load_model(current["checkpoint"])[0], data, "test")})
-    rows.append({"model": "most popular", **popularity_metrics(data, "test")})
+                     **evaluate(load_model(current["checkpoint"])[0], data, split)})
+    rows.append({"model": "most popular", **popularity_metrics(data, split)})
     table = markdown_table(rows)
     report = (f"# Evaluation report {partition}\n\n{len(seqs)} users, {seqs.n_items} items; full ranking, "
-              f"history excluded, leave-one-out test split.\n\n{table}\n")
+              f"history excluded, leave-one-out {split} split.\n\n{table}\n")
     path = Path(candidate["dir"]) / "report.md"
     path.write_text(report)
     lift = rows[0]["HR@20"] - rows[-1]["HR@20"]
     return dg.MaterializeResult(metadata={
         "report": dg.MetadataValue.md(table),
         "path": dg.MetadataValue.path(str(path)),
-        "test_HR@20": rows[0]["HR@20"],
-        "test_NDCG@20": rows[0]["NDCG@20"],
+        f"{split}_HR@20": rows[0]["HR@20"],
+        f"{split}_NDCG@20": rows[0]["NDCG@20"],
         "popularity_HR@20": rows[-1]["HR@20"],
         "HR@20_over_popularity": lift,
     })

@@ -6,6 +6,7 @@ from assets.partitions import OWNERS, daily_partitions
 from elcrec_core import warehouse
 from elcrec_core.ingestion import ingest
 from elcrec_core.reports import markdown_table
+from elcrec_core.sources import read_item_metadata
 from elcrec_core.validation import expect_interactions
 from elcrec_pipeline.config import SourceSettings
 from elcrec_pipeline.resources import Storage
@@ -30,6 +31,10 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings,
     report, check = ingest(source, config.row_rules(), storage.warehouse)
     context.log.info(f"loaded {report.accepted} events, rejected {report.rejected} of {report.rows_in}")
     expectations = expect_interactions(check.accepted, check, config.expectations())
+    metadata_counts = {}
+    if (item_metadata := config.item_metadata()) is not None:
+        items, rejected_items = read_item_metadata(item_metadata)
+        metadata_counts = warehouse.load_item_metadata(items, rejected_items, item_metadata.path, storage.warehouse)
     return dg.MaterializeResult(
         metadata={
             "rows_in": report.rows_in,
@@ -40,6 +45,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings,
             "rows_replaced": report.replaced,
             "warehouse": dg.MetadataValue.path(str(storage.warehouse)),
             "tables": dg.MetadataValue.json(warehouse.table_counts(storage.warehouse)),
+            "item_metadata": dg.MetadataValue.json(metadata_counts),
         },
         check_results=[dg.AssetCheckResult(
             check_name="interaction_expectations", passed=expectations.success,

@@ -35,7 +35,7 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
     seqs, _ = storage.read_sequences(partition)
     current = storage.current_model()
     warm = config.warm_start and current is not None and _same_architecture(current, config, device)
-    exp = config.experiment(device.setup(), warm)
+    exp = config.experiment(config.device or device.setup(), warm)
     out = storage.model_dir(partition, context.run_id)
     result = train(seqs, exp, out, log=context.log.info, init_from=current["checkpoint"] if warm else None)
     shutil.copy(storage.sequences_dir(partition) / "item_index.parquet", out / "item_index.parquet")

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from elcrec_core.config import ExperimentConfig, load_preset, merge_overrides
 from elcrec_core.sequence_building import SequenceConfig
-from elcrec_core.sources import ColumnMap, SourceConfig
+from elcrec_core.sources import ColumnMap, ItemMetadataConfig, SourceConfig
 from elcrec_core.synthetic import SyntheticConfig
 from elcrec_core.validation import ExpectationConfig, RowRules
 
@@ -28,9 +28,13 @@ class SourceSettings(dg.Config):
     timestamp_format: str = Field("epoch_s", description="epoch_s, epoch_ms or iso8601")
     delimiter: str | None = None
     header: bool = True
+    names: list[str] | None = Field(None, description="column names of a file without header")
+    min_timestamp: str | None = Field(None, description="ISO time: earlier events are rejected")
+    max_timestamp: str | None = Field(None, description="ISO time: later events are rejected")
     min_rating: float | None = None
     max_rating: float | None = None
     max_rejected_share: float = 0.05
+    item_metadata_path: str | None = Field(None, description="CSV/Parquet with item_id, title, categories")
     synthetic_users: int = 10000
     synthetic_items: int = 1000
     synthetic_intents: int = 8
@@ -42,11 +46,17 @@ class SourceSettings(dg.Config):
         synthetic = SyntheticConfig(n_users=self.synthetic_users, n_items=self.synthetic_items,
                                     n_intents=self.synthetic_intents, seed=self.synthetic_seed)
         path = self.path.replace("{date}", partition) if self.path else None
+        names = tuple(self.names) if self.names else None
         return SourceConfig(format=self.format, path=path, columns=columns, timestamp_format=self.timestamp_format,
-                            delimiter=self.delimiter, header=self.header, synthetic=synthetic)
+                            delimiter=self.delimiter, header=self.header, names=names, synthetic=synthetic)
 
     def row_rules(self) -> RowRules:
-        return RowRules(min_rating=self.min_rating, max_rating=self.max_rating)
+        window = [datetime.fromisoformat(t) if t else None for t in (self.min_timestamp, self.max_timestamp)]
+        return RowRules(min_timestamp=window[0], max_timestamp=window[1], min_rating=self.min_rating,
+                        max_rating=self.max_rating)
+
+    def item_metadata(self) -> ItemMetadataConfig | None:
+        return ItemMetadataConfig(path=self.item_metadata_path) if self.item_metadata_path else None
 
     def expectations(self) -> ExpectationConfig:
         nulls = {"user_id": 0.0, "item_id": 0.0, "timestamp": 0.0 if self.timestamp_column else 1.0}
@@ -90,6 +100,7 @@ class TrainingSettings(dg.Config):
     prototype: str | None = None
     seed: int | None = None
     precision: str | None = Field(None, description="auto, fp32 or bf16")
+    device: str | None = Field(None, description="cpu, cuda, ...; default: the device resource")
     warm_start: bool = Field(True, description="start from the current model when there is one")
     warm_start_epochs: int | None = Field(None, description="epoch budget of a warm-started run")
 
@@ -101,6 +112,13 @@ class TrainingSettings(dg.Config):
                  "trade_off": self.trade_off, "prototype": self.prototype, "seed": self.seed,
                  "precision": self.precision, "device": device}
         return merge_overrides(load_preset(self.preset), model, train)
+
+
+class EvaluationSettings(dg.Config):
+    """What the evaluation report compares."""
+
+    split: str = Field("test", description="test (leave-one-out, as the paper) or valid")
+    include_current_model: bool = Field(True, description="score the current promoted model beside the new one")
 
 
 class PromotionSettings(dg.Config):

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from assets.evaluation import evaluation_report
-from elcrec_pipeline.config import TrainingSettings
+from elcrec_pipeline.config import SourceSettings, TrainingSettings
 from elcrec_pipeline.definitions import defs
 from elcrec_pipeline.jobs import retrain_time
 from elcrec_pipeline.resources import ComputeDevice, Storage
@@ -51,7 +51,11 @@ def checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory) -> tuple[Path, dg.ExecuteInProcessResult]:
     data_dir = tmp_path_factory.mktemp("pipeline")
-    return data_dir, materialize_all(data_dir, run_config())
+    metadata_csv = data_dir / "items.csv"
+    metadata_csv.write_text("item_id,title,categories\n" + "".join(f"{i},Item {i},a|b\n" for i in range(1, 11)))
+    config = run_config()
+    config["ops"]["raw_interactions"]["config"]["item_metadata_path"] = str(metadata_csv)
+    return data_dir, materialize_all(data_dir, config)
 
 
 def test_daily_job_materializes_every_stage_with_metadata(first_run):
@@ -60,6 +64,7 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
     assert checks(result) == {"interaction_expectations": True, "sequence_expectations": True, "promotion": True}
     raw = metadata(result, "raw_interactions")
     assert raw["rows_in"] == raw["accepted"] + raw["rejected"] and raw["accepted"] > 4000
+    assert raw["item_metadata"]["rejected"] == 0 and raw["tables"]["item_metadata"] == 10
     seqs = metadata(result, "interaction_sequences")
     assert seqs["users"] > 300 and seqs["items"] <= 80
     model = metadata(result, "elcrec_model")
@@ -138,3 +143,13 @@ def test_beauty_preset_is_a_valid_run_config_with_the_papers_settings():
     assert exp.model["n_layers"] == 1 and exp.model["n_intents"] == 256
     assert (exp.train.trade_off, exp.train.prototype, exp.train.rec_loss) == (10.0, "shift", "bce")
     assert (exp.train.epochs, exp.train.patience, exp.train.batch_size) == (300, 40, 256)
+
+
+def test_source_settings_map_to_the_data_layer():
+    settings = SourceSettings(format="csv", path="logs/{date}.csv", names=["u", "i", "t"], header=False,
+                              user_column="u", item_column="i", timestamp_column="t",
+                              min_timestamp="2026-01-01T00:00:00", max_rating=5.0)
+    source = settings.source_config("2026-01-31")
+    assert source.path == "logs/2026-01-31.csv" and source.names == ("u", "i", "t") and not source.header
+    rules = settings.row_rules()
+    assert rules.min_timestamp == datetime(2026, 1, 1) and rules.max_rating == 5.0 and rules.max_timestamp is None
