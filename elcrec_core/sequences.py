@@ -142,6 +142,6 @@ def read_sequence_parquet(path: str | Path, item_index: str | Path | None = None
         raise ValueError(f"{path}: the item index is not 1..{len(index)}")
     lists = frame["items"].cast(pl.List(pl.Int64)).rechunk().to_arrow()
     offsets = np.asarray(lists.offsets, dtype=np.int64)
-    items = np.asarray(lists.flatten(), dtype=np.int64)
+    items = np.array(lists.flatten(), dtype=np.int64)  # a writable copy (torch refuses read-only buffers)
     seqs = Sequences(frame["user_id"].to_numpy(), items, offsets - offsets[0], len(index))
     return seqs, index["item_id"].to_numpy()
