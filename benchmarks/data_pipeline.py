@@ -47,6 +47,18 @@ def prepare(workdir: Path, n_events: int, n_users: int, n_items: int) -> dict[st
     return paths
 
 
+def stopwatch(times: dict[str, float]):
+    """A function that records the seconds since its previous call (or its creation) under a stage name."""
+    clock = [time.perf_counter()]
+
+    def lap(stage: str) -> None:
+        now = time.perf_counter()
+        times[stage] = now - clock[0]
+        clock[0] = now
+
+    return lap
+
+
 def run_ours(path: Path, fmt: str, workdir: Path) -> dict[str, float]:
     from elcrec_core import warehouse
     from elcrec_core.sequence_building import SequenceConfig, build_sequences, write_sequences
@@ -55,13 +67,7 @@ def run_ours(path: Path, fmt: str, workdir: Path) -> dict[str, float]:
 
     db = workdir / "warehouse.duckdb"
     times: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(stage: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        times[stage] = now - clock
-        clock = now
+    lap = stopwatch(times)
 
     frame = read_source(SourceConfig(format=fmt, path=str(path)))
     lap("read")
@@ -90,13 +96,7 @@ def run_pandas(path: Path, fmt: str, workdir: Path) -> dict[str, float]:
     import pandas as pd
 
     times: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(stage: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        times[stage] = now - clock
-        clock = now
+    lap = stopwatch(times)
 
     raw = pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path, dtype=str)
     df = pd.DataFrame({
