@@ -1,12 +1,14 @@
-"""Cluster-intent profiling: which learned intent each user belongs to."""
+"""Cluster-intent profiling: which learned intent each user belongs to, and how the intents are used."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+import polars as pl
 import torch
 import torch.nn.functional as F
+from sklearn.metrics import silhouette_score
 
 from elcrec_core.evaluation import known_items
 from elcrec_core.model import ELCRec
@@ -44,3 +46,40 @@ def assign_user_intents(model: ELCRec, data: SequenceTensors, batch_size: int = 
 def intent_sizes(intents: np.ndarray, n_intents: int) -> np.ndarray:
     """Number of users per intent (dead intents count 0)."""
     return np.bincount(intents, minlength=n_intents)
+
+
+@dataclass
+class IntentSummary:
+    """How the learned intents are used: per intent (users, cohesion = mean squared distance to the centre,
+    nearest other centre) and overall (used and dead centres, size quantiles, silhouette on a sample)."""
+
+    per_intent: pl.DataFrame  # intent, users, cohesion, nearest_intent
+    used: int
+    dead: int
+    size_quantiles: dict[str, float]
+    silhouette: float | None  # None with fewer than 2 used intents
+
+
+def summarise_intents(assigned: UserIntents, centres: np.ndarray, sample: int = 2000,
+                      seed: int = 0) -> IntentSummary:
+    """Summary of ``assigned`` users over the (L2-normalised) ``centres`` [K, d]."""
+    k = len(centres)
+    sizes = intent_sizes(assigned.intent, k)
+    cohesion = np.bincount(assigned.intent, weights=assigned.distance, minlength=k) / np.maximum(sizes, 1)
+    between = ((centres[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(between, np.inf)
+    per_intent = pl.DataFrame({
+        "intent": np.arange(k), "users": sizes, "cohesion": np.where(sizes > 0, cohesion, np.nan),
+        "nearest_intent": between.argmin(1),
+    })
+    used = sizes[sizes > 0]
+    quantiles = dict(zip(("min", "p25", "median", "p75", "max"),
+                         np.quantile(used, [0, 0.25, 0.5, 0.75, 1.0]).astype(float).tolist()))
+    silhouette = None
+    if len(used) > 1:
+        rng = np.random.default_rng(seed)
+        pick = rng.choice(len(assigned.intent), size=min(sample, len(assigned.intent)), replace=False)
+        labels = assigned.intent[pick]
+        if len(np.unique(labels)) > 1:
+            silhouette = float(silhouette_score(assigned.representation[pick], labels))
+    return IntentSummary(per_intent, int(len(used)), int(k - len(used)), quantiles, silhouette)
