@@ -1,12 +1,14 @@
 """Stage 1: raw interaction ingestion into the warehouse, with the quarantine of rejected rows."""
 
 import dagster as dg
+import polars as pl
 
 from assets.partitions import OWNERS, daily_partitions
 from elcrec_core import warehouse
 from elcrec_core.ingestion import ingest
 from elcrec_core.reports import markdown_table
 from elcrec_core.sources import read_item_metadata
+from elcrec_core.synthetic import generate
 from elcrec_core.validation import expect_interactions
 from elcrec_pipeline.config import SourceSettings
 from elcrec_pipeline.resources import Storage
@@ -31,6 +33,9 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings,
     report, check = ingest(source, config.row_rules(), storage.warehouse)
     context.log.info(f"loaded {report.accepted} events, rejected {report.rejected} of {report.rows_in}")
     expectations = expect_interactions(check.accepted, check, config.expectations())
+    if source.format == "synthetic":  # keep the planted intents: the profiles measure how well they are found
+        planted = generate(source.synthetic).user_intents.with_columns(pl.col("user_id").cast(pl.String))
+        warehouse.replace_table(storage.warehouse, "planted_intents", planted)
     metadata_counts = {}
     if (item_metadata := config.item_metadata()) is not None:
         items, rejected_items = read_item_metadata(item_metadata)

@@ -1,16 +1,21 @@
-"""Stage 5: cluster-intent profiles: which learned intent each user belongs to."""
+"""Stage 5: cluster-intent profiles: which learned intent each user belongs to, and what each intent is."""
+
+from pathlib import Path
 
 import dagster as dg
 import numpy as np
 import polars as pl
+import torch.nn.functional as F
 
 from assets.partitions import OWNERS, daily_partitions
 from assets.training import elcrec_model
 from elcrec_core import warehouse
 from elcrec_core.checkpoint import load_model
-from elcrec_core.profiling import assign_user_intents, intent_sizes
+from elcrec_core.plots import intent_map, intent_sizes_chart, markdown_image
+from elcrec_core.profiling import assign_user_intents, intent_sizes, summarise_intents
 from elcrec_core.reports import markdown_table
 from elcrec_core.sequences import SequenceTensors
+from elcrec_core.statistics import item_lift, planted_agreement
 from elcrec_pipeline.resources import Storage
 
 
@@ -19,32 +24,73 @@ from elcrec_pipeline.resources import Storage
     deps=[elcrec_model],
     group_name="reports",
     owners=OWNERS,
-    code_version="1",
+    code_version="2",
     kinds={"pytorch", "duckdb"},
-    description="Each user's intent under the new model (nearest learned centre to the sequence "
-                "representation, with its distance and the runner-up) in the warehouse table user_intents, and "
-                "the size of every intent.",
+    description="Each user's intent under the new model (nearest learned centre to the sequence representation, "
+                "its distance, the runner-up) in the warehouse table user_intents; per intent its users, "
+                "cohesion, nearest other intent and the items that characterise it (lift over global "
+                "popularity, with titles and categories when item metadata exists) in intent_profiles; a 2-D "
+                "map and the size chart; agreement with the planted intents on synthetic data.",
 )
 def intent_profiles(context: dg.AssetExecutionContext, storage: Storage) -> dg.MaterializeResult:
     partition = context.partition_key
     candidate = storage.require_latest_model(partition)
     model, _ = load_model(candidate["checkpoint"])
-    seqs, _ = storage.read_sequences(partition)
-    intents = assign_user_intents(model, SequenceTensors.from_sequences(seqs))
-    frame = pl.DataFrame({
-        "user_id": pl.Series(seqs.user_ids, dtype=pl.String),
-        "intent": intents.intent.astype(np.int32),
-        "distance": intents.distance.astype(np.float64),
-        "runner_up": intents.runner_up.astype(np.int32),
-    })
-    warehouse.replace_table(storage.warehouse, "user_intents", frame)
-    sizes = intent_sizes(intents.intent, model.cfg.n_intents)
-    largest = np.argsort(-sizes)[:10]
-    return dg.MaterializeResult(metadata={
-        "users": len(frame),
+    seqs, item_ids = storage.read_sequences(partition)
+    assigned = assign_user_intents(model, SequenceTensors.from_sequences(seqs))
+    user_ids = pl.Series(seqs.user_ids, dtype=pl.String)
+    warehouse.replace_table(storage.warehouse, "user_intents", pl.DataFrame({
+        "user_id": user_ids, "intent": assigned.intent.astype(np.int32),
+        "distance": assigned.distance.astype(np.float64), "runner_up": assigned.runner_up.astype(np.int32),
+    }))
+    summary = summarise_intents(assigned, F.normalize(model.centres.detach().float(), dim=1).numpy())
+    lift = item_lift(assigned.intent, np.repeat(np.arange(len(seqs)), seqs.lengths), seqs.items)
+    lift = lift.with_columns(item_id=pl.Series(item_ids[lift["item"].to_numpy() - 1], dtype=pl.String))
+    profiles = summary.per_intent.join(_describe(lift, storage), on="intent", how="left")
+    warehouse.replace_table(storage.warehouse, "intent_profiles", profiles)
+
+    out = Path(candidate["dir"])
+    sizes = intent_sizes(assigned.intent, model.cfg.n_intents)
+    map_png = intent_map(assigned.representation, assigned.intent, out / "intent_map.png")
+    sizes_png = intent_sizes_chart(sizes, out / "intent_sizes.png")
+    largest = profiles.sort("users", descending=True).head(10).select(
+        "intent", "users", "cohesion", "nearest_intent", pl.col("top_items").list.join(", "))
+    metadata = {
+        "users": len(seqs),
         "intents": model.cfg.n_intents,
-        "intents_used": int((sizes > 0).sum()),
-        "dead_intents": int((sizes == 0).sum()),
-        "largest_intents": dg.MetadataValue.md(markdown_table(
-            [{"intent": int(i), "users": int(sizes[i]), "share": float(sizes[i] / len(frame))} for i in largest])),
-    })
+        "intents_used": summary.used,
+        "dead_intents": summary.dead,
+        "silhouette": summary.silhouette if summary.silhouette is not None else "n/a",
+        "size_quantiles": dg.MetadataValue.json(summary.size_quantiles),
+        "largest_intents": dg.MetadataValue.md(markdown_table(largest)),
+        "intent_map": dg.MetadataValue.md(markdown_image(map_png, "users by intent")),
+        "intent_sizes": dg.MetadataValue.md(markdown_image(sizes_png, "intent sizes")),
+    }
+    planted = _planted(storage, user_ids, assigned.intent)
+    if planted is not None:
+        metadata.update({"planted_NMI": planted.nmi, "planted_ARI": planted.ari,
+                         "shuffled_NMI": planted.shuffled_nmi, "shuffled_ARI": planted.shuffled_ari})
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def _describe(lift: pl.DataFrame, storage: Storage) -> pl.DataFrame:
+    """Per intent: its top items by lift, with their titles and categories where item metadata exists."""
+    with warehouse.connect(storage.warehouse, read_only=True) as con:
+        meta = con.sql("SELECT item_id, title, categories FROM item_metadata").pl()
+    described = lift.join(meta, on="item_id", how="left")
+    return described.group_by("intent", maintain_order=True).agg(
+        top_items=pl.col("item_id"), top_lift=pl.col("lift"), top_titles=pl.col("title").drop_nulls(),
+        top_categories=pl.col("categories").list.explode(keep_nulls=False, empty_as_null=False)
+        .drop_nulls().unique(maintain_order=True).head(5))
+
+
+def _planted(storage: Storage, user_ids: pl.Series, learned: np.ndarray):
+    """NMI/ARI against the planted intents that the synthetic source stores, or None for real data."""
+    with warehouse.connect(storage.warehouse, read_only=True) as con:
+        ((exists,),) = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'planted_intents'").fetchall()
+        if not exists:
+            return None
+        truth = con.sql("SELECT user_id, primary_intent FROM planted_intents").pl()
+    joined = pl.DataFrame({"user_id": user_ids, "learned": learned}).join(truth, on="user_id")
+    return planted_agreement(joined["primary_intent"].to_numpy(), joined["learned"].to_numpy())

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+from sklearn.decomposition import PCA
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
@@ -25,14 +27,39 @@ def training_curve(history: Sequence[dict[str, float]], path: str | Path) -> Pat
     left.legend(fontsize=8)
     right.plot(epochs, [row["valid_NDCG@20"] for row in history], color="tab:green")
     right.set(xlabel="epoch", ylabel="NDCG@20", title="validation NDCG@20")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def markdown_image(path: str | Path, alt: str) -> str:
     """The PNG at ``path`` inlined as a Markdown image (a data URI), for metadata shown in the Dagster UI."""
     data = base64.b64encode(Path(path).read_bytes()).decode()
     return f"![{alt}](data:image/png;base64,{data})"
+
+
+def intent_map(representation: np.ndarray, intents: np.ndarray, path: str | Path, sample: int = 3000,
+               seed: int = 0) -> Path:
+    """A 2-D PCA map of (a sample of) the user representations, coloured by intent."""
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(intents), size=min(sample, len(intents)), replace=False)
+    xy = PCA(n_components=2, random_state=seed).fit_transform(representation[pick])
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.scatter(xy[:, 0], xy[:, 1], c=intents[pick], cmap="tab20", s=4, alpha=0.7)
+    ax.set(title=f"users by intent (PCA, {len(pick)} users)", xticks=[], yticks=[])
+    return _save(fig, path)
+
+
+def intent_sizes_chart(sizes: np.ndarray, path: str | Path) -> Path:
+    """Users per intent, largest first."""
+    order = np.argsort(-sizes)
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.bar(np.arange(len(sizes)), sizes[order], color="tab:blue")
+    ax.set(xlabel="intent (by size)", ylabel="users", title=f"intent sizes ({int((sizes > 0).sum())} used)")
+    return _save(fig, path)
+
+
+def _save(fig: plt.Figure, path: str | Path) -> Path:
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

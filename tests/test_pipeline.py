@@ -75,11 +75,18 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
     assert "most popular" in report["report"] and Path(report["path"]).is_file()
     profiles = metadata(result, "intent_profiles")
     assert profiles["intents_used"] + profiles["dead_intents"] == 4
+    assert profiles["planted_NMI"] > profiles["shuffled_NMI"]  # the synthetic source keeps the planted intents
+    assert {"intent_map.png", "intent_sizes.png", "training_curve.png"} <= {p.name for p in model_dir.iterdir()}
+    assert "data:image/png;base64," in profiles["intent_map"]
     recs = metadata(result, "user_recommendations")
     assert recs["rows"] == recs["users"] * 5
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM user_recommendations").fetchone()[0] == recs["rows"]
         assert con.execute("SELECT count(DISTINCT user_id) FROM user_intents").fetchone()[0] == seqs["users"]
+        used = con.execute("SELECT count(*) FROM intent_profiles WHERE users > 0 AND len(top_items) > 0").fetchall()
+        assert used[0][0] == profiles["intents_used"]
+        titles = con.execute("SELECT count(*) FROM intent_profiles WHERE len(top_titles) > 0").fetchall()[0][0]
+        assert titles >= 1  # item metadata (items 1-10 have titles) reaches the profiles
     current = json.loads((data_dir / "models" / "current.json").read_text())
     assert current["checkpoint"] == str(model_dir / "best.pt")
 
