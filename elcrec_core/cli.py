@@ -7,27 +7,43 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from elcrec_core.checkpoint import CheckpointError
 from elcrec_core.config import ExperimentConfig, load_preset, merge_overrides, preset_names
 from elcrec_core.runtime import keep_freed_memory
-from elcrec_core.sequences import Sequences, read_events_file, read_sequence_file, sequences_from_events
+from elcrec_core.sequences import (
+    Sequences,
+    read_events_file,
+    read_sequence_file,
+    read_sequence_parquet,
+    sequences_from_events,
+)
 
 SYNTHETIC = "synthetic"
 
 
 def load_data(path: str, fmt: str, seed: int = 0) -> Sequences:
     """Sequences from ``path`` (``synthetic`` is the embedded default data set)."""
+    return load_data_with_ids(path, fmt, seed)[0]
+
+
+def load_data_with_ids(path: str, fmt: str, seed: int = 0) -> tuple[Sequences, np.ndarray | None]:
+    """Sequences from ``path`` and, where the format has them, the item id of each index (``ids[i - 1]``).
+    Formats: ``sequences`` (benchmark lines: ids are the indices), ``events`` (CSV/Parquet events) and
+    ``parquet`` (``sequences.parquet`` of the pipeline, with its ``item_index.parquet`` beside it)."""
     if path == SYNTHETIC:
         from elcrec_core.synthetic import SyntheticConfig, generate
 
-        return sequences_from_events(generate(SyntheticConfig(seed=seed)).events)[0]
+        return sequences_from_events(generate(SyntheticConfig(seed=seed)).events)
     if not Path(path).exists():
         raise FileNotFoundError(f"data file {path} does not exist")
     if fmt == "sequences":
-        return read_sequence_file(path)
-    return sequences_from_events(read_events_file(path))[0]
+        return read_sequence_file(path), None
+    if fmt == "parquet":
+        return read_sequence_parquet(path)
+    return sequences_from_events(read_events_file(path))
 
 
 def build_config(args: argparse.Namespace) -> ExperimentConfig:
@@ -78,6 +94,34 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from elcrec_core.checkpoint import load_model
+    from elcrec_core.profiling import assign_user_intents
+    from elcrec_core.recommend import recommend
+    from elcrec_core.sequences import SequenceTensors
+
+    seqs, item_ids = load_data_with_ids(args.data, args.format)
+    model, _ = load_model(args.checkpoint)
+    matches = np.flatnonzero(seqs.user_ids.astype(str) == str(args.user))
+    if len(matches) == 0:
+        raise ValueError(f"user {args.user!r} is not in {args.data}")
+    user = torch.as_tensor(matches[:1])
+    data = SequenceTensors.from_sequences(seqs)
+    items, scores = recommend(model, data, user, k=args.k)
+    intent = int(assign_user_intents(model, data, user).intent[0])
+    names = [str(item_ids[i - 1]) if item_ids is not None else str(i) for i in items[0].tolist()]
+    result = {"user": str(args.user), "intent": intent, "history_length": int(seqs.lengths[matches[0]]),
+              "items": [{"rank": r + 1, "item": name, "score": round(float(score), 6)}
+                        for r, (name, score) in enumerate(zip(names, scores[0].tolist()))]}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"user {result['user']} (intent {intent}, {result['history_length']} items of history)")
+        for row in result["items"]:
+            print(f"{row['rank']:3d}. {row['item']}  {row['score']:.4f}")
+    return 0
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     from elcrec_core.synthetic import SyntheticConfig, generate
 
@@ -98,7 +142,7 @@ def parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model")
     t.add_argument("--data", default=SYNTHETIC, help="data file, or 'synthetic' (default)")
-    t.add_argument("--format", choices=["sequences", "events"], default="sequences")
+    t.add_argument("--format", choices=["sequences", "events", "parquet"], default="sequences")
     t.add_argument("--out", required=True, help="output folder (checkpoints, best.pt)")
     t.add_argument("--preset", choices=preset_names(), help="named settings from presets.toml")
     t.add_argument("--epochs", type=int)
@@ -125,12 +169,22 @@ def parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="full-ranking HR@K / NDCG@K of a checkpoint")
     e.add_argument("--data", required=True)
-    e.add_argument("--format", choices=["sequences", "events"], default="sequences")
+    e.add_argument("--format", choices=["sequences", "events", "parquet"], default="sequences")
     e.add_argument("--checkpoint", required=True, help="an elcrec checkpoint or the reference state dict")
     e.add_argument("--split", choices=["test", "valid"], default="test")
     e.add_argument("--device", default="auto")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(func=cmd_evaluate)
+
+    r = sub.add_parser("recommend", help="top-K items for one user, from a stored model")
+    r.add_argument("--checkpoint", required=True)
+    r.add_argument("--data", required=True, help="the user's history: a sequences/events file or the "
+                                                 "pipeline's sequences.parquet")
+    r.add_argument("--format", choices=["sequences", "events", "parquet"], default="parquet")
+    r.add_argument("--user", required=True, help="the user id as in the data")
+    r.add_argument("--k", type=int, default=20)
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_recommend)
 
     s = sub.add_parser("synth", help="write the synthetic events (CSV or Parquet)")
     s.add_argument("--out", required=True)

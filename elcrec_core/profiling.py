@@ -27,12 +27,14 @@ class UserIntents:
 
 
 @torch.no_grad()
-def assign_user_intents(model: ELCRec, data: SequenceTensors, batch_size: int = 2048) -> UserIntents:
-    """Assign every user of ``data`` (whole history, most recent max_len items) to its nearest intent."""
+def assign_user_intents(model: ELCRec, data: SequenceTensors, users: torch.Tensor | None = None,
+                        batch_size: int = 2048) -> UserIntents:
+    """Assign ``users`` (default: every user of ``data``; whole history, most recent max_len items) to their
+    nearest intent."""
     model.eval()
     centres = F.normalize(model.centres.float(), dim=1)
     parts: list[tuple[torch.Tensor, ...]] = []
-    for batch in torch.arange(len(data)).split(batch_size):
+    for batch in (torch.arange(len(data)) if users is None else users).split(batch_size):
         items = known_items(data.window(batch, 0, model.cfg.max_len), model.cfg.n_items)
         pooled = F.normalize(model(items).mean(1).float(), dim=1)
         dist = torch.cdist(pooled, centres).square()

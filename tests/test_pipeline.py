@@ -160,3 +160,21 @@ def test_source_settings_map_to_the_data_layer():
     assert source.path == "logs/2026-01-31.csv" and source.names == ("u", "i", "t") and not source.header
     rules = settings.row_rules()
     assert rules.min_timestamp == datetime(2026, 1, 1) and rules.max_rating == 5.0 and rules.max_timestamp is None
+
+
+def test_recommend_cli_answers_for_one_user_from_the_stored_model(first_run, capsys):
+    from elcrec_core.cli import main
+
+    data_dir, _ = first_run
+    current = json.loads((data_dir / "models" / "current.json").read_text())
+    sequences = data_dir / "sequences" / PARTITION / "sequences.parquet"
+    assert main(["recommend", "--checkpoint", current["checkpoint"], "--data", str(sequences), "--user", "7",
+                 "--k", "5", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        history = {i for (i,) in con.execute(
+            "SELECT item_id FROM raw_interactions WHERE user_id = '7'").fetchall()}
+    assert [row["rank"] for row in answer["items"]] == [1, 2, 3, 4, 5]
+    assert not history & {row["item"] for row in answer["items"]}  # history excluded, ids as in the source
+    assert 0 <= answer["intent"] < 4
+    assert main(["recommend", "--checkpoint", current["checkpoint"], "--data", str(sequences), "--user", "nobody"]) == 2
