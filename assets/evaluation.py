@@ -1,16 +1,26 @@
 """Stage 4: the evaluation report of the partition's new model."""
 
+import json
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
+import torch
 
 from assets.partitions import OWNERS, daily_partitions
 from assets.training import elcrec_model
-from elcrec_core.baselines import popularity_metrics
+from elcrec_core import warehouse
+from elcrec_core.backtest import next_day_sequences
+from elcrec_core.baselines import popularity_ranks
 from elcrec_core.checkpoint import load_model
-from elcrec_core.evaluation import evaluate
+from elcrec_core.config import ExperimentConfig, merge_overrides
+from elcrec_core.evaluation import eligible_users, evaluate, evaluate_ranks, metrics_from_ranks
+from elcrec_core.plots import backtest_trend, markdown_image
+from elcrec_core.report import Report, headline, history_segments, popularity_segments, segment_rows
 from elcrec_core.reports import markdown_table
 from elcrec_core.sequences import SequenceTensors
+from elcrec_core.training import train
 from elcrec_pipeline.config import EvaluationSettings
 from elcrec_pipeline.resources import Storage
 
@@ -20,36 +30,95 @@ from elcrec_pipeline.resources import Storage
     deps=[elcrec_model],
     group_name="reports",
     owners=OWNERS,
-    code_version="1",
-    kinds={"pytorch", "markdown"},
-    description="Full-ranking leave-one-out test HR@K and NDCG@K (K = 5, 10, 20) of the new model beside the "
-                "current promoted model and the most-popular baseline, on the same split; written as report.md "
-                "into the model's folder.",
+    code_version="2",
+    kinds={"pytorch", "markdown", "html"},
+    description="Is today's model better, and for whom? Full-ranking leave-one-out HR@K and NDCG@K (K = 5, 10, "
+                "20) of the new model beside the current promoted model, the most-popular baseline and SASRec "
+                "without the ELCRec parts (same encoder and budget), on the same split; 95% bootstrap intervals; "
+                "the same by history length and by target popularity; training curves; and the next-day "
+                "backtest with its 30-day trend. Written as report.md and report.html into the model's folder.",
 )
 def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSettings,
                       storage: Storage) -> dg.MaterializeResult:
-    partition = context.partition_key
+    partition, split = context.partition_key, config.split
     candidate = storage.require_latest_model(partition)
+    out = Path(candidate["dir"])
     seqs, _ = storage.read_sequences(partition)
     data = SequenceTensors.from_sequences(seqs)
-    split = config.split
-    rows = [{"model": "new (ELCRec)", **evaluate(load_model(candidate["checkpoint"])[0], data, split)}]
+    users = eligible_users(data, split)
+    ranks = {"ELCRec (new)": evaluate_ranks(load_model(candidate["checkpoint"])[0], data, split, users)}
     current = storage.current_model()
     if config.include_current_model and current is not None and current["checkpoint"] != candidate["checkpoint"]:
-        rows.append({"model": f"current ({current['partition']})",
-                     **evaluate(load_model(current["checkpoint"])[0], data, split)})
-    rows.append({"model": "most popular", **popularity_metrics(data, split)})
-    table = markdown_table(rows)
-    report = (f"# Evaluation report {partition}\n\n{len(seqs)} users, {seqs.n_items} items; full ranking, "
-              f"history excluded, leave-one-out {split} split.\n\n{table}\n")
-    path = Path(candidate["dir"]) / "report.md"
-    path.write_text(report)
-    lift = rows[0]["HR@20"] - rows[-1]["HR@20"]
-    return dg.MaterializeResult(metadata={
-        "report": dg.MetadataValue.md(table),
-        "path": dg.MetadataValue.path(str(path)),
-        f"{split}_HR@20": rows[0]["HR@20"],
-        f"{split}_NDCG@20": rows[0]["NDCG@20"],
-        "popularity_HR@20": rows[-1]["HR@20"],
-        "HR@20_over_popularity": lift,
-    })
+        ranks[f"current ({current['partition']})"] = evaluate_ranks(
+            load_model(current["checkpoint"])[0], data, split, users)
+    if config.ablation:
+        ranks["SASRec (no ELCRec parts)"] = _ablation_ranks(context, out, seqs, data, split, users)
+    ranks["most popular"] = popularity_ranks(data, split, users)
+
+    all_k = [{"model": name, **metrics_from_ranks(r)} for name, r in ranks.items()]
+    sections = [
+        ("Headline: HR@20 and NDCG@20 with 95% bootstrap intervals over users", markdown_table(headline(ranks))),
+        ("All cut-offs", markdown_table(all_k)),
+        ("By history length", markdown_table(segment_rows(ranks, history_segments(data, users, split), "history"))),
+        ("By target popularity (head: top 20% of interactions, torso: next 30%, tail: the rest)",
+         markdown_table(segment_rows(ranks, popularity_segments(data, users, split), "target"))),
+    ]
+    images = [("training curves of the new model", out / "training_curve.png")]
+    backtest = _backtest(storage, partition)
+    if backtest is not None:
+        sections.append(("Next-day backtest (model of the previous day, first item of the day)",
+                         markdown_table(backtest.tail(30).to_dicts())))
+        tail = backtest.tail(30)
+        images.append(("next-day backtest, last 30 days", backtest_trend(
+            tail["day"].to_list(), tail["HR@20"].to_list(), tail["NDCG@20"].to_list(), out / "backtest.png")))
+    report = Report(f"Evaluation report {partition}",
+                    f"{len(users)} users, {seqs.n_items} items; full ranking over all items, history excluded, "
+                    f"leave-one-out {split} split; ties count in the target's favour.", sections, images)
+    paths = report.write(out)
+    new, popular = all_k[0], all_k[-1]
+    metadata = {
+        "report": dg.MetadataValue.md(sections[0][1] + "\n\n" + sections[1][1]),
+        "segments": dg.MetadataValue.md(sections[2][1] + "\n\n" + sections[3][1]),
+        "markdown": dg.MetadataValue.path(str(paths["markdown"])),
+        "html": dg.MetadataValue.path(str(paths["html"])),
+        f"{split}_HR@20": new["HR@20"],
+        f"{split}_NDCG@20": new["NDCG@20"],
+        "popularity_HR@20": popular["HR@20"],
+        "HR@20_over_popularity": new["HR@20"] - popular["HR@20"],
+        **{f"plot_{i}": dg.MetadataValue.md(markdown_image(path, caption)) for i, (caption, path) in enumerate(images)},
+    }
+    if backtest is not None:
+        metadata["backtest_HR@20"] = backtest["HR@20"][-1]
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def _ablation_ranks(context: dg.AssetExecutionContext, out: Path, seqs, data: SequenceTensors, split: str,
+                    users: torch.Tensor) -> torch.Tensor:
+    """SASRec alone (contrastive and cluster weights 0), same encoder, settings and epoch budget as the new
+    model, trained on the same sequences (kept in <model folder>/sasrec_ablation)."""
+    exp = ExperimentConfig.from_dict(json.loads((out / "config.json").read_text()))
+    exp = merge_overrides(exp, {}, {"cf_weight": 0.0, "intent_cf_weight": 0.0, "trade_off": 0.0})
+    result = train(seqs, exp, out / "sasrec_ablation", log=context.log.info)
+    return evaluate_ranks(load_model(result.checkpoint)[0], data, split, users)
+
+
+def _backtest(storage: Storage, partition: str) -> pl.DataFrame | None:
+    """Score the previous day's model on this day's first items, store the row in the warehouse table
+    ``backtest`` (one row per day, replaced on re-runs) and return the whole trend; None without a model of
+    the previous day."""
+    day = date.fromisoformat(partition)
+    previous = storage.latest_model((day - timedelta(days=1)).isoformat())
+    if previous is None:
+        return None
+    seqs = next_day_sequences(storage.warehouse, day)
+    if len(seqs) == 0:
+        return None
+    metrics = evaluate(load_model(previous["checkpoint"])[0], SequenceTensors.from_sequences(seqs), "test")
+    row = pl.DataFrame({"day": [partition], "model_day": [previous["partition"]], "users": [len(seqs)],
+                        "HR@20": [metrics["HR@20"]], "NDCG@20": [metrics["NDCG@20"]]})
+    with warehouse.connect(storage.warehouse, read_only=True) as con:
+        ((exists,),) = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'backtest'").fetchall()
+        history = con.sql("SELECT * FROM backtest").pl() if exists else row.clear()
+    trend = pl.concat([history.filter(pl.col("day") != partition), row]).sort("day")
+    warehouse.replace_table(storage.warehouse, "backtest", trend)
+    return trend

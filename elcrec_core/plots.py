@@ -63,3 +63,14 @@ def _save(fig: plt.Figure, path: str | Path) -> Path:
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
+
+
+def backtest_trend(days: list[str], hr: list[float], ndcg: list[float], path: str | Path) -> Path:
+    """Next-day HR@20 and NDCG@20 per day (the last 30 days)."""
+    fig, ax = plt.subplots(figsize=(7, 3))
+    ax.plot(days, hr, marker="o", label="HR@20")
+    ax.plot(days, ndcg, marker="o", label="NDCG@20")
+    ax.set(title="next-day backtest", ylabel="metric")
+    ax.tick_params(axis="x", rotation=60, labelsize=7)
+    ax.legend(fontsize=8)
+    return _save(fig, path)

@@ -119,6 +119,7 @@ class EvaluationSettings(dg.Config):
 
     split: str = Field("test", description="test (leave-one-out, as the paper) or valid")
     include_current_model: bool = Field(True, description="score the current promoted model beside the new one")
+    ablation: bool = Field(True, description="train SASRec without the ELCRec parts with the same budget")
 
 
 class PromotionSettings(dg.Config):

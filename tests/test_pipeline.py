@@ -16,7 +16,7 @@ from elcrec_pipeline.definitions import defs
 from elcrec_pipeline.jobs import retrain_time
 from elcrec_pipeline.resources import ComputeDevice, Storage
 
-PARTITION = "2026-01-31"
+PARTITION = "2026-01-26"
 
 
 def run_config(epochs: int = 6, lr: float = 5e-3, tolerance: float = 0.002) -> dict:
@@ -55,6 +55,8 @@ def first_run(tmp_path_factory) -> tuple[Path, dg.ExecuteInProcessResult]:
     metadata_csv.write_text("item_id,title,categories\n" + "".join(f"{i},Item {i},a|b\n" for i in range(1, 11)))
     config = run_config()
     config["ops"]["raw_interactions"]["config"]["item_metadata_path"] = str(metadata_csv)
+    before = materialize_all(data_dir, config, partition="2026-01-25")  # the previous day: the backtest's model
+    assert before.success
     return data_dir, materialize_all(data_dir, config)
 
 
@@ -70,9 +72,15 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
     model = metadata(result, "elcrec_model")
     model_dir = Path(model["model_dir"])
     assert {"best.pt", "config.json", "metrics.json", "item_index.parquet"} <= {p.name for p in model_dir.iterdir()}
-    assert model_dir.parent.name == PARTITION and model["warm_start"] is False
+    assert model_dir.parent.name == PARTITION and model["warm_start"] is True  # from the previous day's model
     report = metadata(result, "evaluation_report")
-    assert "most popular" in report["report"] and Path(report["path"]).is_file()
+    for row in ("ELCRec (new)", "SASRec (no ELCRec parts)", "most popular", "95% CI"):
+        assert row in report["report"]
+    assert "head" in report["segments"] and "1-4" in report["segments"]
+    assert 0 <= report["backtest_HR@20"] <= 1 and "next-day backtest" in report["plot_1"]
+    html = Path(report["html"]).read_text()
+    assert "<table>" in html and 'src="training_curve.png"' in html and Path(report["markdown"]).is_file()
+    assert (model_dir / "sasrec_ablation" / "best.pt").is_file()
     profiles = metadata(result, "intent_profiles")
     assert profiles["intents_used"] + profiles["dead_intents"] == 4
     assert profiles["planted_NMI"] > profiles["shuffled_NMI"]  # the synthetic source keeps the planted intents
@@ -122,6 +130,7 @@ def test_report_rematerializes_from_stored_inputs(first_run):
     report = metadata(result, "evaluation_report")
     # the latest candidate (the untrained one above) beside the current model and the popularity baseline
     assert f"current ({PARTITION})" in report["report"] and "most popular" in report["report"]
+    assert report["backtest_HR@20"] >= 0  # the model of the previous day exists (see first_run)
     assert report["test_HR@20"] < report["popularity_HR@20"]
     assert sorted((data_dir / "models" / PARTITION).glob("*/best.pt")) == models  # nothing retrained
 
