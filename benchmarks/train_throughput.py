@@ -6,8 +6,8 @@ get the same settings (taken from the preset), the same data and 2 threads; epoc
 on a shared machine hits both. Also timed once each: the k-means centre initialisation and one validation pass.
 
 Run from the repository root:
-    .venv/bin/python benchmarks/train_throughput.py                          # 3 full epochs each, default precision
-    .venv/bin/python benchmarks/train_throughput.py --precision fp32         # ours in fp32
+    .venv/bin/python benchmarks/train_throughput.py                          # 3 full epochs each, default (fp32)
+    .venv/bin/python benchmarks/train_throughput.py --precision bf16         # ours under bf16 autocast
     .venv/bin/python benchmarks/train_throughput.py --epochs 1 --batches 3   # quick check (projected epochs)
     .venv/bin/python benchmarks/train_throughput.py --precision bf16 --json runs/throughput.json
 """
@@ -54,7 +54,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batches", type=int, default=None,
                         help="time only N batches per epoch; report per-batch medians and projected epochs")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
-                        help="ours only; auto = the trainer's default (bf16 autocast where the CPU has native bf16)")
+                        help="ours only; auto = the trainer's default (fp32 on CPU)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     return parser.parse_args(argv)

@@ -14,21 +14,12 @@ def select_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def native_bf16(device: torch.device) -> bool:
-    """Whether the device computes bf16 natively (CUDA; CPUs with AVX-512 BF16 or AMX)."""
-    if device.type == "cuda":
-        return True
-    if device.type != "cpu" or not torch.backends.mkldnn.is_available():
-        return False
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-
-
 def autocast_for(device: torch.device, precision: str) -> AbstractContextManager:
-    """bf16 autocast for training where asked (``auto``: where the device computes bf16 natively), else a
-    no-op context. Parameters, optimiser state, LayerNorm, softmax and the contrastive logits stay fp32."""
+    """bf16 autocast for training where asked (``auto``: on CUDA), else a no-op context. Parameters, optimiser
+    state, LayerNorm, softmax and the contrastive logits stay fp32."""
     return torch.autocast(device.type, dtype=torch.bfloat16) if uses_bf16(device, precision) else nullcontext()
 
 
 def uses_bf16(device: torch.device, precision: str) -> bool:
     """Whether training on ``device`` with ``precision`` (auto, fp32, bf16) runs under bf16 autocast."""
-    return precision == "bf16" or (precision == "auto" and native_bf16(device))
+    return precision == "bf16" or (precision == "auto" and device.type == "cuda")
