@@ -36,11 +36,11 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
     current = storage.current_model()
     warm = config.warm_start and current is not None and _same_architecture(current, config, device)
     exp = config.experiment(config.device or device.setup(), warm)
-    out = storage.model_dir(partition, context.run_id)
+    out = storage.model_dir(partition, context.run.run_id)
     result = train(seqs, exp, out, log=context.log.info, init_from=current["checkpoint"] if warm else None)
     shutil.copy(storage.sequences_dir(partition) / "item_index.parquet", out / "item_index.parquet")
     (out / "config.json").write_text(json.dumps(exp.to_dict(), indent=2) + "\n")
-    record = {"partition": partition, "run_id": context.run_id, "dir": str(out),
+    record = {"partition": partition, "run_id": context.run.run_id, "dir": str(out),
               "checkpoint": str(result.checkpoint), "valid": result.valid, "test": result.test,
               "best_epoch": result.best_epoch, "epochs": len(result.history), "seconds": result.seconds,
               "warm_start": bool(warm)}
