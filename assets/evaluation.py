@@ -18,7 +18,7 @@ from elcrec_core.config import ExperimentConfig, merge_overrides
 from elcrec_core.evaluation import eligible_users, evaluate, evaluate_ranks, metrics_from_ranks
 from elcrec_core.plots import backtest_trend, markdown_image
 from elcrec_core.report import Report, headline, history_segments, popularity_segments, segment_rows
-from elcrec_core.reports import markdown_table
+from elcrec_core.markdown import markdown_table
 from elcrec_core.sequences import SequenceTensors
 from elcrec_core.training import train
 from elcrec_pipeline.config import EvaluationSettings

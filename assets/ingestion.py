@@ -6,7 +6,7 @@ import polars as pl
 from assets.partitions import OWNERS, daily_partitions
 from elcrec_core import warehouse
 from elcrec_core.ingestion import ingest
-from elcrec_core.reports import markdown_table
+from elcrec_core.markdown import markdown_table
 from elcrec_core.sources import read_item_metadata
 from elcrec_core.synthetic import generate
 from elcrec_core.validation import expect_interactions

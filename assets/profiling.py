@@ -13,7 +13,7 @@ from elcrec_core import warehouse
 from elcrec_core.checkpoint import load_model
 from elcrec_core.plots import intent_map, intent_sizes_chart, markdown_image
 from elcrec_core.profiling import assign_user_intents, intent_sizes, summarise_intents
-from elcrec_core.reports import markdown_table
+from elcrec_core.markdown import markdown_table
 from elcrec_core.sequences import SequenceTensors
 from elcrec_core.statistics import item_lift, planted_agreement
 from elcrec_pipeline.resources import Storage

@@ -4,7 +4,7 @@ import dagster as dg
 
 from assets.ingestion import raw_interactions
 from assets.partitions import OWNERS, daily_partitions
-from elcrec_core.reports import markdown_table
+from elcrec_core.markdown import markdown_table
 from elcrec_core.sequence_building import build_sequences, write_sequences
 from elcrec_core.validation import expect_sequences
 from elcrec_pipeline.config import SequenceSettings, partition_end

@@ -11,7 +11,7 @@ from assets.sequences import interaction_sequences
 from elcrec_core.checkpoint import load_model
 from elcrec_core.evaluation import evaluate
 from elcrec_core.plots import markdown_image, training_curve
-from elcrec_core.reports import markdown_table
+from elcrec_core.markdown import markdown_table
 from elcrec_core.sequences import SequenceTensors
 from elcrec_core.training import SELECTION_METRIC, train
 from elcrec_pipeline.config import PromotionSettings, TrainingSettings

@@ -119,7 +119,7 @@ class Report:
 
 
 def _markdown_table_to_html(markdown: str) -> str:
-    """A Markdown table (as :func:`elcrec_core.reports.markdown_table` writes it) as an HTML table; other
+    """A Markdown table (as :func:`elcrec_core.markdown.markdown_table` writes it) as an HTML table; other
     text as a paragraph."""
     lines = [line for line in markdown.splitlines() if line.strip()]
     if not lines or not lines[0].startswith("|"):

@@ -1,4 +1,4 @@
-"""Small text renderings for reports and the Dagster UI."""
+"""Markdown tables for reports and the Dagster UI."""
 
 from __future__ import annotations
 
