@@ -69,7 +69,7 @@ class TrainConfig:
     kmeans_restarts: int = 5
     seed: int = 2024
     device: str = "auto"
-    precision: Precision = "auto"  # auto: bf16 autocast on CUDA, fp32 elsewhere; bf16 also works on CPU
+    precision: Precision = "auto"  # auto: bf16 autocast on CUDA and on CPUs with native bf16, else fp32
     eval_batch_size: int = 2048
 
 
