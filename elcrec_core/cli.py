@@ -47,7 +47,10 @@ def load_data_with_ids(path: str, fmt: str, seed: int = 0) -> tuple[Sequences, n
 
 
 def build_config(args: argparse.Namespace) -> ExperimentConfig:
-    exp = load_preset(args.preset) if args.preset else ExperimentConfig()
+    if args.config:
+        exp = ExperimentConfig.from_dict(json.loads(Path(args.config).read_text()))
+    else:
+        exp = load_preset(args.preset) if args.preset else ExperimentConfig()
     model = {"n_layers": args.layers, "n_intents": args.intents, "hidden": args.hidden, "max_len": args.max_len}
     train = {
         "epochs": args.epochs, "patience": args.patience, "batch_size": args.batch_size, "lr": args.lr,
@@ -60,17 +63,39 @@ def build_config(args: argparse.Namespace) -> ExperimentConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from elcrec_core import distributed
     from elcrec_core.training import train
 
+    if args.nproc > 1 and not distributed.launched():
+        # the processes need no --nproc (and torchrun would read it as its own --nproc-per-node)
+        return distributed.launch(args.nproc, without_option(args.argv, "--nproc"))
     if args.threads:
         torch.set_num_threads(args.threads)
     exp = build_config(args)
-    seqs = load_data(args.data, args.format, seed=exp.train.seed)
-    print(f"data: {len(seqs)} users, {seqs.n_items} items, {len(seqs.items)} interactions", flush=True)
-    result = train(seqs, exp, args.out, resume=not args.fresh, log=lambda line: print(line, flush=True))
-    print(json.dumps({"best_epoch": result.best_epoch, "valid": result.valid, "test": result.test,
-                      "checkpoint": str(result.checkpoint), "seconds": round(result.seconds, 1)}))
+    with distributed.process_group(exp.train.device):
+        main_rank = distributed.is_main()
+        seqs = load_data(args.data, args.format, seed=exp.train.seed)
+        if main_rank:
+            print(f"data: {len(seqs)} users, {seqs.n_items} items, {len(seqs.items)} interactions", flush=True)
+        result = train(seqs, exp, args.out, resume=not args.fresh, log=lambda line: print(line, flush=True),
+                       init_from=args.init_from)
+        if main_rank:
+            print(json.dumps({"best_epoch": result.best_epoch, "valid": result.valid, "test": result.test,
+                              "checkpoint": str(result.checkpoint), "seconds": round(result.seconds, 1)}))
     return 0
+
+
+def without_option(argv: list[str], name: str) -> list[str]:
+    """``argv`` without the option ``name`` and its value (``name value`` or ``name=value``)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == name:
+            skip = True
+        elif not arg.startswith(name + "="):
+            out.append(arg)
+    return out
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -144,7 +169,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--data", default=SYNTHETIC, help="data file, or 'synthetic' (default)")
     t.add_argument("--format", choices=["sequences", "events", "parquet"], default="sequences")
     t.add_argument("--out", required=True, help="output folder (checkpoints, best.pt)")
-    t.add_argument("--preset", choices=preset_names(), help="named settings from presets.toml")
+    base = t.add_mutually_exclusive_group()
+    base.add_argument("--preset", choices=preset_names(), help="named settings from presets.toml")
+    base.add_argument("--config", help="settings from a JSON file, such as a model folder's config.json")
     t.add_argument("--epochs", type=int)
     t.add_argument("--patience", type=int)
     t.add_argument("--batch-size", type=int)
@@ -161,10 +188,14 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--prototype", choices=["shift", "concat"])
     t.add_argument("--centre-init", choices=["kmeans", "random"])
     t.add_argument("--seed", type=int)
-    t.add_argument("--device", default="auto")
+    t.add_argument("--device", help="auto (the default: CUDA where present), cpu, cuda, ...")
     t.add_argument("--precision", choices=["auto", "fp32", "bf16"])
     t.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     t.add_argument("--fresh", action="store_true", help="ignore an existing last.pt instead of resuming")
+    t.add_argument("--init-from", help="warm-start from this checkpoint (instead of k-means centres)")
+    t.add_argument("--nproc", type=int, default=1,
+                   help="train in N processes on this machine (DistributedDataParallel under torchrun; "
+                        "--batch-size is per process); ignored under torchrun, which sets the processes")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="full-ranking HR@K / NDCG@K of a checkpoint")
@@ -197,7 +228,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser().parse_args(argv)
+    args.argv = argv  # for a relaunch under torchrun
     keep_freed_memory()
     try:
         return args.func(args)

@@ -13,6 +13,7 @@ from typing import Literal
 
 import torch
 
+from elcrec_core import distributed
 from elcrec_core.model import ELCRec
 from elcrec_core.sequences import SequenceTensors
 
@@ -97,5 +98,7 @@ def eligible_users(data: SequenceTensors, split: Split) -> torch.Tensor:
 
 
 def evaluate(model: ELCRec, data: SequenceTensors, split: Split, batch_size: int = 2048) -> dict[str, float]:
-    """HR@K and NDCG@K (K = 5, 10, 20) over all eligible users."""
-    return metrics_from_ranks(evaluate_ranks(model, data, split, batch_size=batch_size))
+    """HR@K and NDCG@K (K = 5, 10, 20) over all eligible users. Under a torch.distributed process group every
+    rank must call it: each scores its shard of the users and the metrics are all-reduced."""
+    ranks = evaluate_ranks(model, data, split, distributed.shard(eligible_users(data, split)), batch_size)
+    return distributed.mean_over_ranks(metrics_from_ranks(ranks), len(ranks))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import sys
 import time
@@ -12,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
-from elcrec_core import losses
+from elcrec_core import distributed, losses
 from elcrec_core.batches import AugmentConfig, TrainBatch, make_train_batch, trainable_users
 from elcrec_core.centres import init_centres
 from elcrec_core.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
@@ -49,6 +52,23 @@ def loss_parts(model: ELCRec, batch: TrainBatch, cfg: TrainConfig) -> dict[str, 
     if cfg.trade_off > 0:
         parts["cluster"] = losses.cluster_loss(pooled, model.centres)
     return parts
+
+
+class LossParts(nn.Module):
+    """:func:`loss_parts` as one module forward, so that DistributedDataParallel all-reduces the gradient of
+    every parameter the losses touch, the centres' included."""
+
+    def __init__(self, model: ELCRec, cfg: TrainConfig) -> None:
+        super().__init__()
+        self.model, self.cfg = model, cfg
+
+    def forward(self, batch: TrainBatch) -> dict[str, torch.Tensor]:
+        return loss_parts(self.model, batch, self.cfg)
+
+
+def uses_centres(cfg: TrainConfig) -> bool:
+    """Whether any loss part involves the intent centres."""
+    return cfg.cf_weight > 0 or cfg.intent_cf_weight > 0 or cfg.trade_off > 0
 
 
 def next_item_loss(model: ELCRec, hidden: torch.Tensor, batch: TrainBatch, cfg: TrainConfig) -> torch.Tensor:
@@ -119,24 +139,32 @@ def save_training_state(path: Path, model: ELCRec, optimizer: torch.optim.Optimi
     rng = {"torch": torch.get_rng_state(), "data": generator.get_state()}
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
+    every_rank = distributed.gather(rng)  # a collective: every rank calls this, rank 0 writes
+    if not distributed.is_main():
+        return
+    ranks = {"rank_rng": every_rank} if len(every_rank) > 1 else {}
     save_checkpoint(path, model_payload(model, exp, {
-        "optimizer": optimizer.state_dict(), "epoch": epoch, "rng": rng,
+        "optimizer": optimizer.state_dict(), "epoch": epoch, "rng": rng, **ranks,
         "early_stopping": dataclasses.asdict(stopper), "history": history,
     }))
 
 
 def restore_training_state(path: Path, model: ELCRec, optimizer: torch.optim.Optimizer,
                            generator: torch.Generator) -> tuple[int, EarlyStopping, list]:
-    """Load ``last.pt``; returns (epochs done, early-stopping state, history)."""
+    """Load ``last.pt``; returns (epochs done, early-stopping state, history). Each rank restores its own RNG
+    states; a rank beyond those saved keeps its fresh seed."""
     state = load_checkpoint(path)
     if state["model_config"] != dataclasses.asdict(model.cfg):
         raise ValueError(f"{path} was written for another model or item catalogue: {state['model_config']}")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
-    torch.set_rng_state(state["rng"]["torch"])
-    generator.set_state(state["rng"]["data"])
-    if "cuda" in state["rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+    saved = state.get("rank_rng", [state["rng"]])
+    if distributed.rank() < len(saved):
+        rng = saved[distributed.rank()]
+        torch.set_rng_state(rng["torch"])
+        generator.set_state(rng["data"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
     return state["epoch"] + 1, EarlyStopping(**state["early_stopping"]), state["history"]
 
 
@@ -152,12 +180,19 @@ def train(
 ) -> TrainResult:
     """Train ELCRec on ``seqs``; checkpoints go to ``out_dir`` (``last.pt`` each epoch, ``best.pt`` for the
     best validation NDCG@20). With ``resume`` an existing ``last.pt`` is continued; ``init_from`` warm-starts
-    a fresh run from a previous checkpoint instead of k-means centres."""
+    a fresh run from a previous checkpoint instead of k-means centres.
+
+    Under an initialised torch.distributed process group (see :mod:`elcrec_core.distributed`) every rank calls
+    this: the model trains under DistributedDataParallel with ``batch_size`` users per rank and step, each rank
+    validates a shard of the users, and only rank 0 logs and writes checkpoints."""
     cfg = exp.train
     out_dir = Path(out_dir)
-    device = select_device(cfg.device)
-    torch.manual_seed(cfg.seed)
-    generator = torch.Generator().manual_seed(cfg.seed)
+    rank = distributed.rank()
+    if rank:
+        log = _silent
+    device = distributed.rank_device(select_device(cfg.device))
+    torch.manual_seed(cfg.seed + rank)
+    generator = torch.Generator().manual_seed(cfg.seed + rank)
     model = ELCRec(exp.model_config(seqs.n_items)).to(device)
     data = SequenceTensors.from_sequences(seqs)
     eval_data = SequenceTensors.from_sequences(seqs, device)
@@ -175,70 +210,116 @@ def train(
     elif init_from is not None:
         info = warm_start(model, init_from)
         log(f"warm start from {init_from}: {info['known_items']} known items, {info['new_items']} new")
-    elif cfg.intent_cf_weight > 0 or cfg.cf_weight > 0 or cfg.trade_off > 0:
+    elif uses_centres(cfg) and rank == 0:  # the other ranks get rank 0's parameters from DDP below
         t0 = time.perf_counter()
         init_centres(model, data, users, cfg)
         log(f"centres initialised ({cfg.centre_init}, K={model.cfg.n_intents}) in {time.perf_counter() - t0:.1f}s")
 
     log(f"device {device}, {'bf16 autocast' if uses_bf16(device, cfg.precision) else 'fp32'}, {torch.get_num_threads()} threads, "
         f"{len(users)} training sequences")
+    distributed.check_same(start, "the epoch to start from")
+    ddp = None
+    if distributed.active():  # DDP broadcasts rank 0's parameters to the others here
+        ddp = DistributedDataParallel(LossParts(model, cfg), device_ids=[device] if device.type == "cuda" else None,
+                                      find_unused_parameters=not uses_centres(cfg))
+        log(f"DistributedDataParallel over {distributed.world_size()} processes, batch {cfg.batch_size} per process")
     began = time.perf_counter()
     for epoch in range(start, cfg.epochs):
         if stopper.should_stop:
             break
         t0 = time.perf_counter()
-        sums = train_epoch(model, optimizer, data, users, cfg, aug, generator, device, desc=f"epoch {epoch}")
+        sums = train_epoch(model, optimizer, data, users, cfg, aug, generator, device, desc=f"epoch {epoch}",
+                           ddp=ddp, epoch=epoch)
         train_seconds = time.perf_counter() - t0
         valid = evaluate(model, eval_data, "valid", batch_size=cfg.eval_batch_size)
         seconds = time.perf_counter() - t0
         row = {"epoch": epoch, **sums, **{f"valid_{k}": v for k, v in valid.items()},
                "train_seconds": train_seconds, "seconds": seconds, "seq_per_s": len(users) / train_seconds}
         history.append(row)
-        if stopper.update(epoch, valid[SELECTION_METRIC]):
+        improved = stopper.update(epoch, valid[SELECTION_METRIC])
+        if improved and rank == 0:
             save_checkpoint(out_dir / BEST, model_payload(model, exp, {"epoch": epoch, "valid": valid, **extra}))
         save_training_state(out_dir / LAST, model, optimizer, exp, epoch, stopper, history, generator)
+        if ddp is not None:
+            distributed.check_replicas(model)
         log(format_epoch(row, stopper))
 
+    if ddp is not None:
+        log(f"parameters identical on all {distributed.world_size()} ranks: sha256 "
+            f"{distributed.check_replicas(model)}")
+    distributed.barrier()  # rank 0 has written best.pt
     best = load_checkpoint(out_dir / BEST)
     model.load_state_dict(best["model"])
     test = evaluate(model, eval_data, "test", batch_size=cfg.eval_batch_size)
     best["test"] = test
     best["history"] = history
-    save_checkpoint(out_dir / BEST, best)
+    if rank == 0:
+        save_checkpoint(out_dir / BEST, best)
     log(f"best epoch {stopper.best_epoch}: valid {fmt(best['valid'])} | test {fmt(test)}")
     return TrainResult(stopper.best_epoch, best["valid"], test, history,
                        time.perf_counter() - began, out_dir / BEST)
 
 
+def train_distributed(nproc: int, data: str | Path, data_format: str, exp: ExperimentConfig, out_dir: str | Path,
+                      log: Callable[[str], None] = print, init_from: str | Path | None = None) -> TrainResult:
+    """:func:`train` in ``nproc`` processes on this machine: ``elcrec train`` under torchrun on the file ``data``
+    (``data_format`` as ``elcrec train --format``), with ``exp`` written to ``out_dir/config.json`` for it.
+    The result is read back from ``best.pt``; ``seconds`` is the wall time of the launch."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config = out_dir / "config.json"
+    config.write_text(json.dumps(exp.to_dict(), indent=2) + "\n")
+    argv = ["train", "--data", str(data), "--format", data_format, "--config", str(config), "--out", str(out_dir)]
+    if init_from is not None:
+        argv += ["--init-from", str(init_from)]
+    began = time.perf_counter()
+    code = distributed.launch(nproc, argv, log)
+    if code:
+        raise RuntimeError(f"distributed training in {nproc} processes failed with exit code {code} (see the log)")
+    best = load_checkpoint(out_dir / BEST)
+    return TrainResult(best["epoch"], best["valid"], best["test"], best["history"], time.perf_counter() - began,
+                       out_dir / BEST)
+
+
 def train_epoch(model: ELCRec, optimizer: torch.optim.Optimizer, data: SequenceTensors, users: torch.Tensor,
                 cfg: TrainConfig, aug: AugmentConfig, generator: torch.Generator, device: torch.device,
-                desc: str = "") -> dict[str, float]:
-    """One pass over the users in shuffled batches; returns the mean of each loss part and of the joint loss."""
+                desc: str = "", ddp: DistributedDataParallel | None = None, epoch: int = 0) -> dict[str, float]:
+    """One pass over the users in shuffled batches; returns the mean of each loss part and of the joint loss.
+    With ``ddp`` (:class:`LossParts` of ``model`` under DistributedDataParallel) this rank takes its shard of
+    epoch ``epoch``'s permutation, gradients are averaged over the ranks, and the means are over all ranks."""
     model.train()
-    order = users[torch.randperm(len(users), generator=generator)]
+    if ddp is None:
+        order = users[torch.randperm(len(users), generator=generator)]
+    else:
+        order = distributed.shuffled_shard(users, cfg.seed, epoch)
     batches = order.split(cfg.batch_size)
     sums: dict[str, torch.Tensor] = {}
     for users_b in progress(batches, desc):
         batch = make_train_batch(data, users_b, model.cfg.max_len, aug, generator,
                                  batch_negatives(cfg), cfg.n_negatives).to(device)
         with autocast_for(device, cfg.precision):
-            parts = loss_parts(model, batch, cfg)
+            parts = loss_parts(model, batch, cfg) if ddp is None else ddp(batch)
             loss = joint_loss(parts, cfg)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         for name, value in {**parts, "loss": loss}.items():
             sums[name] = sums.get(name, 0.0) + value.detach().float()
-    return {name: total.item() / len(batches) for name, total in sums.items()}
+    means = {name: total.item() / len(batches) for name, total in sums.items()}
+    return distributed.mean_over_ranks(means, len(batches))
 
 
 def progress(items, desc: str):
-    """A progress bar on a terminal, the plain iterable elsewhere."""
-    if sys.stderr.isatty():
+    """A progress bar on a terminal (rank 0's), the plain iterable elsewhere."""
+    if sys.stderr.isatty() and distributed.is_main():
         from tqdm import tqdm
 
         return tqdm(items, desc=desc, leave=False)
     return items
+
+
+def _silent(line: str) -> None:
+    """The log of ranks other than 0."""
 
 
 def fmt(metrics: dict[str, float]) -> str:
