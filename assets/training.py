@@ -13,7 +13,7 @@ from elcrec_core.evaluation import evaluate
 from elcrec_core.plots import markdown_image, training_curve
 from elcrec_core.markdown import markdown_table
 from elcrec_core.sequences import SequenceTensors
-from elcrec_core.training import SELECTION_METRIC, train
+from elcrec_core.training import SELECTION_METRIC, train, train_distributed
 from elcrec_pipeline.config import PromotionSettings, TrainingSettings
 from elcrec_pipeline.resources import ComputeDevice, Storage
 
@@ -37,7 +37,12 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
     warm = config.warm_start and current is not None and _same_architecture(current, config, device)
     exp = config.experiment(config.device or device.setup(), warm)
     out = storage.model_dir(partition, context.run.run_id)
-    result = train(seqs, exp, out, log=context.log.info, init_from=current["checkpoint"] if warm else None)
+    init_from = current["checkpoint"] if warm else None
+    if config.nproc > 1:
+        result = train_distributed(config.nproc, storage.sequences_dir(partition) / "sequences.parquet", "parquet",
+                                   exp, out, log=context.log.info, init_from=init_from)
+    else:
+        result = train(seqs, exp, out, log=context.log.info, init_from=init_from)
     shutil.copy(storage.sequences_dir(partition) / "item_index.parquet", out / "item_index.parquet")
     (out / "config.json").write_text(json.dumps(exp.to_dict(), indent=2) + "\n")
     record = {"partition": partition, "run_id": context.run.run_id, "dir": str(out),

@@ -103,6 +103,8 @@ class TrainingSettings(dg.Config):
     device: str | None = Field(None, description="cpu, cuda, ...; default: the device resource")
     warm_start: bool = Field(True, description="start from the current model when there is one")
     warm_start_epochs: int | None = Field(None, description="epoch budget of a warm-started run")
+    nproc: int = Field(1, description="training processes on this machine: more than 1 runs DistributedDataParallel "
+                                      "under torchrun (gloo on CPU, NCCL with one GPU each); batch_size is per process")
 
     def experiment(self, device: str, warm: bool) -> ExperimentConfig:
         model = {"n_layers": self.layers, "n_intents": self.intents, "hidden": self.hidden, "max_len": self.max_len}
