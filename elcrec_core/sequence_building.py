@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from elcrec_core import warehouse
 from elcrec_core.config import _check_keys
-from elcrec_core.sequences import Sequences
+from elcrec_core.sequences import ITEM_INDEX_FILE, Sequences, write_item_index_file
 
 _QUANTILES = {"p10": 0.1, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p90": 0.9, "p99": 0.99}
 
@@ -242,13 +242,10 @@ def write_sequences(build: SequenceBuild, out_dir: str | Path,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     frame = build.frame()
-    paths = {"sequences": out_dir / "sequences.parquet", "item_index": out_dir / "item_index.parquet",
+    paths = {"sequences": out_dir / "sequences.parquet", "item_index": out_dir / ITEM_INDEX_FILE,
              "summary": out_dir / "summary.json"}
     frame.write_parquet(paths["sequences"])
-    pl.DataFrame({
-        "item_index": np.arange(1, len(build.item_ids) + 1, dtype=np.int64),
-        "item_id": pl.Series(build.item_ids, dtype=pl.String),
-    }).write_parquet(paths["item_index"])
+    write_item_index_file(paths["item_index"], build.item_ids)
     paths["summary"].write_text(json.dumps(build.summary.to_dict(), indent=2) + "\n")
     warehouse.replace_table(path, "sequences", frame)
     return paths

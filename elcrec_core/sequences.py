@@ -13,6 +13,12 @@ import numpy as np
 import polars as pl
 import torch
 
+from elcrec_core.reading import SourceReadError, delimiter_hint, reading, scan_lines
+
+EVENT_COLUMNS = ("user_id", "item_id", "timestamp")
+ITEM_INDEX_FILE = "item_index.parquet"
+MAX_ITEM_ID = 2**31 - 1  # item ids of the benchmark format are indices into the item table
+
 
 @dataclass
 class Sequences:
@@ -39,6 +45,13 @@ class Sequences:
     def sequence(self, user: int) -> list[int]:
         return self.items[self.offsets[user] : self.offsets[user + 1]].tolist()
 
+    def known(self, n_items: int) -> "Sequences":
+        """The same users with only the items 1..``n_items`` (those a model of ``n_items`` items knows), in order;
+        a user may be left with no items."""
+        keep = self.items <= n_items
+        kept_before = np.concatenate([[0], np.cumsum(keep)])
+        return Sequences(self.user_ids, self.items[keep], kept_before[self.offsets].astype(np.int64), n_items)
+
     @classmethod
     def from_lists(cls, user_ids: list, lists: list[list[int]], n_items: int | None = None) -> "Sequences":
         lengths = np.array([len(s) for s in lists], dtype=np.int64)
@@ -49,24 +62,33 @@ class Sequences:
 
 
 def read_sequence_file(path: str | Path) -> Sequences:
-    """Read the benchmark line format ``user_id item_id item_id ...`` (chronological; ids are positive ints)."""
+    """Read the benchmark line format ``user_id item_id item_id ...`` (chronological; ids are positive ints).
+
+    A binary file, a line longer than :data:`~elcrec_core.reading.MAX_LINE_BYTES` (checked in a streamed pass,
+    so memory stays bounded) or a line that is not a user and its items raises :class:`SourceReadError` with the
+    file and line.
+    """
     path = Path(path)
     user_ids, lists = [], []
-    with path.open() as fh:
-        for line_no, line in enumerate(fh, start=1):
-            parts = line.split()
-            if not parts:
-                continue
-            try:
-                ids = [int(p) for p in parts]
-            except ValueError as exc:
-                raise ValueError(f"{path}:{line_no}: not an integer id ({exc})") from None
-            if min(ids[1:], default=1) < 1:
-                raise ValueError(f"{path}:{line_no}: item ids must be positive integers")
-            user_ids.append(ids[0])
-            lists.append(ids[1:])
+    with reading(path):
+        scan_lines(path)
+        with path.open("rb") as fh:
+            for line_no, line in enumerate(fh, start=1):
+                parts = line.split()
+                if not parts:
+                    continue
+                try:
+                    ids = [int(p) for p in parts]
+                except ValueError:
+                    raise SourceReadError(path, f"line {line_no}: not integer ids: {line.strip()[:200]!r}") from None
+                if len(ids) == 1:
+                    raise SourceReadError(path, f"line {line_no}: a user without items")
+                if not 1 <= min(ids[1:]) <= max(ids[1:]) <= MAX_ITEM_ID:
+                    raise SourceReadError(path, f"line {line_no}: item ids must be integers in 1..{MAX_ITEM_ID}")
+                user_ids.append(ids[0])
+                lists.append(ids[1:])
     if not lists:
-        raise ValueError(f"{path}: no sequences")
+        raise SourceReadError(path, "no sequences")
     return Sequences.from_lists(user_ids, lists)
 
 
@@ -76,7 +98,7 @@ def sequences_from_events(events: pl.DataFrame) -> tuple[Sequences, np.ndarray]:
     Events are ordered by (timestamp, original row order) per user. Item ids are mapped to 1..n in sorted
     order; returns the sequences and the item id of each index (``item_ids[i - 1]`` for index i).
     """
-    missing = {"user_id", "item_id", "timestamp"} - set(events.columns)
+    missing = set(EVENT_COLUMNS) - set(events.columns)
     if missing:
         raise ValueError(f"events lack column(s) {sorted(missing)}")
     item_ids = events["item_id"].unique().sort()
@@ -93,11 +115,19 @@ def sequences_from_events(events: pl.DataFrame) -> tuple[Sequences, np.ndarray]:
 
 
 def read_events_file(path: str | Path) -> pl.DataFrame:
-    """Read an events file (CSV or Parquet) with columns user_id, item_id, timestamp."""
+    """Read an events file (CSV or Parquet) with columns user_id, item_id, timestamp; a file that cannot be read
+    or lacks a column raises :class:`SourceReadError` naming it."""
     path = Path(path)
-    if path.suffix == ".parquet":
-        return pl.read_parquet(path)
-    return pl.read_csv(path)
+    with reading(path):
+        if path.suffix == ".parquet":
+            events = pl.read_parquet(path)
+        else:
+            scan_lines(path, '"')
+            events = pl.read_csv(path)
+    if missing := [c for c in EVENT_COLUMNS if c not in events.columns]:
+        raise SourceReadError(path, f"no column(s) {missing}; the file has {events.columns}"
+                                    + delimiter_hint(events.columns, ","))
+    return events
 
 
 @dataclass
@@ -136,12 +166,31 @@ def read_sequence_parquet(path: str | Path, item_index: str | Path | None = None
     Returns the sequences and the item id of each index (``item_ids[i - 1]`` for index i).
     """
     path = Path(path)
-    frame = pl.read_parquet(path, columns=["user_id", "items"])
-    index = pl.read_parquet(item_index or path.with_name("item_index.parquet")).sort("item_index")
-    if not np.array_equal(index["item_index"].to_numpy(), np.arange(1, len(index) + 1)):
-        raise ValueError(f"{path}: the item index is not 1..{len(index)}")
-    lists = frame["items"].cast(pl.List(pl.Int64)).rechunk().to_arrow()
+    with reading(path):
+        frame = pl.read_parquet(path, columns=["user_id", "items"])
+        lists = frame["items"].cast(pl.List(pl.Int64)).rechunk().to_arrow()
+    item_ids = read_item_index_file(item_index or path.with_name(ITEM_INDEX_FILE))
     offsets = np.asarray(lists.offsets, dtype=np.int64)
     items = np.array(lists.flatten(), dtype=np.int64)  # a writable copy (torch refuses read-only buffers)
-    seqs = Sequences(frame["user_id"].to_numpy(), items, offsets - offsets[0], len(index))
-    return seqs, index["item_id"].to_numpy()
+    try:
+        seqs = Sequences(frame["user_id"].to_numpy(), items, offsets - offsets[0], len(item_ids))
+    except ValueError as exc:
+        raise SourceReadError(path, f"{exc} (the items of its item index)") from None
+    return seqs, item_ids
+
+
+def write_item_index_file(path: str | Path, item_ids: np.ndarray) -> None:
+    """Write an item index: ``item_index`` 1..n and the ``item_id`` of each (``item_ids[i - 1]`` for index i)."""
+    pl.DataFrame({
+        "item_index": np.arange(1, len(item_ids) + 1, dtype=np.int64),
+        "item_id": pl.Series(item_ids, dtype=pl.String),
+    }).write_parquet(path)
+
+
+def read_item_index_file(path: str | Path) -> np.ndarray:
+    """The item id of each index (``ids[i - 1]`` for index i) from an item index file; its indices must be 1..n."""
+    with reading(path):
+        index = pl.read_parquet(path, columns=["item_index", "item_id"]).sort("item_index")
+    if not np.array_equal(index["item_index"].to_numpy(), np.arange(1, len(index) + 1)):
+        raise SourceReadError(path, f"the item index is not 1..{len(index)}")
+    return index["item_id"].to_numpy()

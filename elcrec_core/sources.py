@@ -31,6 +31,14 @@ import numpy as np
 import polars as pl
 
 from elcrec_core.config import _check_keys
+from elcrec_core.reading import (
+    MAX_LINE_BYTES,
+    SourceReadError,
+    copy_without_crlf,
+    delimiter_hint,
+    reading,
+    scan_lines,
+)
 from elcrec_core.synthetic import SyntheticConfig, generate
 from elcrec_core.validation import REASONS, blank
 from elcrec_core.warehouse import quote_identifier
@@ -56,16 +64,7 @@ _EPOCH_SCALE = {"epoch_s": 1_000_000, "epoch_ms": 1_000}  # to microseconds
 _MIN_EPOCH_S, _MAX_EPOCH_S = -62_135_596_800, 253_402_300_799  # 0001-01-01 .. 9999-12-31
 _NUMERIC_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
                   "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE"}
-_LINE_DELIMITER = "\x01"  # never valid unescaped in JSON, and absent from sane text
 _WHITESPACE = "' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)"  # SQL: what trim() removes
-
-
-class SourceReadError(RuntimeError):
-    """A source file could not be read at all; nothing of the load is written."""
-
-    def __init__(self, path: str | Path, cause: str) -> None:
-        super().__init__(f"{path}: {cause}")
-        self.path, self.cause = str(path), cause
 
 
 @dataclass(frozen=True)
@@ -87,8 +86,8 @@ class SourceConfig:
     ``csv`` or ``tsv``; for it ``delimiter`` (default ``,`` for csv and tab for tsv: any one character),
     ``header``, ``names`` (column names of a file without header; default ``column0``, ``column1``, ...),
     ``quote`` (``None``: no quoting) and ``escape`` apply. The sequence format is the benchmark line format
-    ``user item item ...`` (no timestamps: the order is the line order). ``synthetic`` configures the generator
-    for ``format="synthetic"``.
+    ``user item item ...`` (no timestamps: the order is the line order). A text file with a line longer than
+    ``max_line_bytes`` is refused. ``synthetic`` configures the generator for ``format="synthetic"``.
     """
 
     format: SourceFormat
@@ -100,6 +99,7 @@ class SourceConfig:
     names: tuple[str, ...] | None = None
     quote: str | None = '"'
     escape: str | None = None  # default: the quote character (a doubled quote)
+    max_line_bytes: int = MAX_LINE_BYTES
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
     def __post_init__(self) -> None:
@@ -111,6 +111,8 @@ class SourceConfig:
             raise ValueError(f"unknown timestamp format {self.timestamp_format!r}")
         if self.delimiter is not None and len(self.delimiter) != 1:
             raise ValueError(f"delimiter must be one character, not {self.delimiter!r}")
+        if self.max_line_bytes < 1:
+            raise ValueError(f"max_line_bytes must be positive, not {self.max_line_bytes}")
 
     @property
     def separator(self) -> str:
@@ -216,18 +218,9 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
 @contextmanager
 def _reading(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A fresh in-memory DuckDB connection; a failure to read becomes a :class:`SourceReadError` for ``path``."""
-    try:
-        with duckdb.connect() as con:
-            con.execute("SET TimeZone = 'UTC'")  # TIMESTAMPTZ -> TIMESTAMP gives UTC wall time
-            yield con
-    except SourceReadError:
-        raise
-    except (duckdb.Error, pl.exceptions.PolarsError, OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise SourceReadError(path, f"{type(exc).__name__}: {_first_line(exc)}") from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    with reading(path), duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")  # TIMESTAMPTZ -> TIMESTAMP gives UTC wall time
+        yield con
 
 
 # --- delimited text ----------------------------------------------------------------------------------------
@@ -252,39 +245,30 @@ def _header_names(path: Path, delimiter: str, quote: str | None, header: bool) -
     return first
 
 
-def _record_start_lines(buf: np.ndarray, quote: str | None) -> np.ndarray:
-    """1-based line number where each non-empty record of a file's bytes starts (quoted fields may span lines)."""
-    newlines = np.flatnonzero(buf == 10)
-    ends = newlines
-    if quote is not None:
-        quotes = np.flatnonzero(buf == ord(quote))
-        if len(quotes):
-            ends = newlines[np.searchsorted(quotes, newlines) % 2 == 0]  # outside quotes: a record ends here
-    starts = np.concatenate([[0], ends + 1])
-    stops = np.concatenate([ends, [len(buf)]])
-    length = stops - starts
-    lone_cr = (length == 1) & (buf[np.maximum(stops - 1, 0)] == 13) if len(buf) else np.zeros(1, dtype=bool)
-    return 1 + np.searchsorted(newlines, starts[(length > 0) & ~lone_cr])
-
-
 def _read_delimited(
     con: duckdb.DuckDBPyConnection,
     path: Path,
     wanted: Mapping[str, str | None],
-    delimiter: str,
+    delimiter: str | None,
     header: bool,
     names: tuple[str, ...] | None,
     quote: str | None,
     escape: str | None,
     build: Callable[[duckdb.DuckDBPyRelation], pl.DataFrame] = duckdb.DuckDBPyRelation.pl,
+    max_line_bytes: int = MAX_LINE_BYTES,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Read the ``wanted`` columns (alias -> column name) of a delimited file as text, through ``build``.
+    """Read the ``wanted`` columns (alias -> column name) of a delimited file as text, through ``build``; with
+    ``delimiter`` None, every line is one field (split on a control character the file does not hold).
 
-    DuckDB's strict reader scans the file once, inside ``build`` (which turns the relation of the aliases, plus
-    NULL ``error`` and ``detail``, into a frame). Returns that frame with ``source_row`` (the line where each
-    record starts) and the malformed records (``source_row``, ``reason``, ``detail``: DuckDB's error type and
-    the raw line).
+    A streamed pass (:func:`elcrec_core.reading.scan_lines`) first refuses binary files and lines longer than
+    ``max_line_bytes``; then DuckDB's strict reader scans the file once, inside ``build`` (which turns the
+    relation of the aliases, plus NULL ``error`` and ``detail``, into a frame). Returns that frame with
+    ``source_row`` (the line where each record starts) and the malformed records (``source_row``, ``reason``,
+    ``detail``: DuckDB's error type and the raw line).
     """
+    lines = scan_lines(path, quote, max_line_bytes)
+    if delimiter is None and (delimiter := lines.absent_control_character()) is None:
+        raise SourceReadError(path, "it holds every ASCII control character: not a file of text lines")
     columns = list(names) if names else _header_names(path, delimiter, quote, header)
     picks = [f"{quote_identifier(c)} AS {a}" for a, c in wanted.items() if c is not None]
     if not columns:  # an empty file
@@ -292,7 +276,8 @@ def _read_delimited(
         frame = build(con.sql(f"SELECT {empty}, NULL::VARCHAR AS error, NULL::VARCHAR AS detail LIMIT 0"))
         return frame.with_columns(source_row=pl.lit(None, pl.Int64)), _empty_rejects()
     if missing := [c for c in wanted.values() if c is not None and c not in columns]:
-        raise SourceReadError(path, f"no column(s) {missing}; the file has {columns}")
+        raise SourceReadError(path, f"no column(s) {missing}; the file has {columns}"
+                                    + delimiter_hint(columns, delimiter))
     # with one column DuckDB reads an empty line as a record of one empty field: skip those, as it does otherwise
     where = f" WHERE rtrim({quote_identifier(columns[0])}, chr(13)) <> ''" if len(columns) == 1 else ""
 
@@ -301,23 +286,24 @@ def _read_delimited(
         return build(con.sql(
             f"SELECT {', '.join(picks)}, NULL::VARCHAR AS error, NULL::VARCHAR AS detail"
             " FROM read_csv(?, auto_detect = false, header = ?, columns = ?, delim = ?, quote = ?, escape = ?,"
-            f" store_rejects = true, rejects_table = 'csv_rejects', rejects_scan = 'csv_reject_scans'){where}",
+            " max_line_size = ?, store_rejects = true, rejects_table = 'csv_rejects',"
+            f" rejects_scan = 'csv_reject_scans'){where}",
             params=[str(file), header, {c: "VARCHAR" for c in columns}, delimiter, quote or "",
-                    (escape if escape is not None else quote) or ""],
+                    (escape if escape is not None else quote) or "", max_line_bytes],
         ))
 
-    buf = np.fromfile(path, dtype=np.uint8)
     try:
         good = scan(path)
     except duckdb.InvalidInputException:
-        cr = np.flatnonzero(buf[:-1] == 13)
-        crlf = cr[buf[cr + 1] == 10]
-        if not len(crlf):
+        if lines.stray_cr_line is not None:  # the strict parser stops at a CR inside a line
+            raise SourceReadError(path, f"line {lines.stray_cr_line} holds a carriage return (\\r) that ends no "
+                                        "line; DuckDB's strict CSV parser cannot read it") from None
+        if not lines.crlf:
             raise
         # mixed CRLF and LF line ends stop the strict parser: read a copy with LF ends (same line numbers)
         with tempfile.TemporaryDirectory() as tmp:
             copy = Path(tmp) / path.name
-            np.delete(buf, crlf).tofile(copy)
+            copy_without_crlf(path, copy)
             good = scan(copy)
     rejects = con.sql(
         "SELECT line AS source_row,"
@@ -325,8 +311,7 @@ def _read_delimited(
         "         column_idx) AS detail"
         " FROM csv_rejects GROUP BY line ORDER BY line"
     ).pl().with_columns(pl.col("source_row").cast(pl.Int64), reason=pl.lit("malformed_line"))
-    starts = _record_start_lines(buf, quote)[1 if header else 0:]
-    del buf
+    starts = lines.record_lines[1 if header else 0:]
     candidates = starts[~np.isin(starts, rejects["source_row"].to_numpy())]
     if len(candidates) == len(good):
         rows = pl.Series("source_row", candidates, dtype=pl.Int64)
@@ -348,7 +333,7 @@ def _read_delimited_events(con: duckdb.DuckDBPyConnection, path: Path, config: S
     fields = _event_fields(config.columns)
     good, rejects = _read_delimited(
         con, path, fields, config.separator, config.header, config.names, config.quote, config.escape,
-        build=lambda raw: _normalise(raw, fields, config.timestamp_format, path),
+        build=lambda raw: _normalise(raw, fields, config.timestamp_format, path), max_line_bytes=config.max_line_bytes,
     )
     return _finish(_with_rejects(good, rejects), path)
 
@@ -360,20 +345,23 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig
     fields = _event_fields(config.columns)
     valid = "json_type(CASE WHEN json_valid(line) THEN line ELSE 'null' END) = 'OBJECT'"
     picks = ", ".join(
-        f"CASE WHEN {valid} THEN line ->> {_json_path(key)} END AS {alias}"
+        f"CASE WHEN {valid} THEN line ->> {_json_pointer(key)} END AS {alias}"
         for alias, key in fields.items() if key is not None
     )
     parse = (f"SELECT {picks}, CASE WHEN NOT ({valid}) THEN 'malformed_line' END AS error,"
              f" CASE WHEN NOT ({valid}) THEN 'not a JSON object: ' || line END AS detail FROM lines")
     good, rejects = _read_delimited(
-        con, path, {"line": "line"}, _LINE_DELIMITER, False, ("line",), None, None,
+        con, path, {"line": "line"}, None, False, ("line",), None, None,
         build=lambda raw: _normalise(raw.query("lines", parse), fields, config.timestamp_format, path),
+        max_line_bytes=config.max_line_bytes,
     )
     return _finish(_with_rejects(good, rejects), path)
 
 
-def _json_path(key: str) -> str:
-    return "'$." + '"' + key.replace("'", "''").replace('"', '\\"') + '"' + "'"
+def _json_pointer(key: str) -> str:
+    """A top-level key as an SQL literal of a JSON pointer: every character of the key stands for itself."""
+    pointer = "/" + key.replace("~", "~0").replace("/", "~1")
+    return "'" + pointer.replace("'", "''") + "'"
 
 
 # --- Parquet ---------------------------------------------------------------------------------------------
@@ -469,16 +457,19 @@ def _finish(frame: pl.DataFrame, source: str | Path) -> pl.DataFrame:
 
 def _read_sequence_file(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig) -> pl.DataFrame:
     """``user item item ...`` per line: one event per item, no timestamps; a row is one event, numbered in file
-    order (a malformed line keeps its line number)."""
-    lines, rejects = _read_delimited(con, path, {"line": "line"}, _LINE_DELIMITER, False, ("line",), None, None)
-    tokens = lines.select(pl.col("line").str.extract_all(r"\S+").alias("tokens"))
+    order. A malformed line, or one with a user and no items, is one rejected row with its line number."""
+    lines, rejects = _read_delimited(con, path, {"line": "line"}, None, False, ("line",), None, None,
+                                     max_line_bytes=config.max_line_bytes)
+    tokens = lines.with_columns(pl.col("line").str.extract_all(r"\S+").alias("tokens"))
+    no_items = tokens.filter(pl.col("tokens").list.len() == 1).select(
+        "source_row", reason=pl.lit("malformed_line"), detail=pl.lit("no items: ") + pl.col("line"))
     events = (
         tokens.filter(pl.col("tokens").list.len() > 1)
         .select(pl.col("tokens").list.first().alias("user_id"), pl.col("tokens").list.slice(1).alias("item_id"))
         .explode("item_id")
         .with_row_index("source_row", offset=1)
     )
-    return _finish(_with_rejects(events, rejects), path)
+    return _finish(_with_rejects(events, pl.concat([rejects, no_items])), path)
 
 
 def _synthetic_frame(config: SyntheticConfig) -> pl.DataFrame:

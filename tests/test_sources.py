@@ -153,9 +153,10 @@ def test_folder_of_daily_files_and_glob(tmp_path: Path) -> None:
 def test_sequence_format_orders_events_by_line(tmp_path: Path) -> None:
     path = _write(tmp_path / "seq.txt", "1 5 6 5\n\n2  9\n3\n")
     frame = read_source(SourceConfig(format="sequence", path=str(path)))
-    assert frame.select("user_id", "item_id", "source_row").rows() == [
-        ("1", "5", 1), ("1", "6", 2), ("1", "5", 3), ("2", "9", 4)]
-    assert frame["timestamp"].null_count() == 4 and frame["error"].null_count() == 4
+    assert frame.select("user_id", "item_id", "source_row", "error", "detail").rows() == [
+        ("1", "5", 1, None, None), ("1", "6", 2, None, None), ("1", "5", 3, None, None), ("2", "9", 4, None, None),
+        (None, None, 4, "malformed_line", "no items: 3")]  # a user without items: line 4
+    assert frame["timestamp"].null_count() == 5
 
 
 def test_synthetic_source() -> None:
@@ -182,7 +183,8 @@ def test_config_from_plain_data() -> None:
         ("absent.csv", None, {"format": "csv"}, "no such file"),
         ("e.csv", "user,item,ts\nu,i,1\n", {"format": "csv"}, "no column(s) ['user_id', 'item_id', 'timestamp']"),
         ("e.parquet", "not parquet at all", {"format": "parquet"}, "InvalidInputException"),
-        ("e.csv", b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", {"format": "csv"}, "not UTF-8"),
+        ("e.csv", b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", {"format": "csv"}, "line 3 holds a NUL byte: binary"),
+        ("e.csv", "usér,item_id\n".encode("latin-1"), {"format": "csv"}, "the first line is not UTF-8"),
         ("e.csv", "user_id,item_id,timestamp\nu,i,x\n", {"format": "csv", "timestamp_format": "iso8601",
                                                           "columns": {"timestamp": "timestamp"}}, None),
     ],

@@ -177,7 +177,7 @@ def test_generated_malformed_rows_reconcile(lines: list[tuple[bytes, str | None,
 
 
 @settings(max_examples=25, deadline=None)
-@given(lines=st.lists(st.text(alphabet=st.characters(blacklist_characters="\n\r"), max_size=30), max_size=15))
+@given(lines=st.lists(st.text(alphabet=st.characters(blacklist_characters="\n\r\x00"), max_size=30), max_size=15))
 def test_generated_jsonl_lines_never_crash_or_vanish(lines: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "e.jsonl"

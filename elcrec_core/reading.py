@@ -1,0 +1,148 @@
+"""What every file reader shares: the error for a file that cannot be read, and one streamed pass over a text
+file, in fixed-size chunks (bounded memory whatever the file holds), that refuses binary data and over-long
+lines before a parser sees them and notes where each record starts."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+
+CHUNK_BYTES = 1 << 20
+MAX_LINE_BYTES = 1 << 21  # 2 MiB: DuckDB's default max_line_size
+_LF, _CR, _NUL = 10, 13, 0
+_BOM = b"\xef\xbb\xbf"
+_CONTROL = [*range(1, 9), *range(14, 32)]  # ASCII control characters other than NUL and whitespace
+_DELIMITERS = ",;\t|"
+
+
+class SourceReadError(ValueError):
+    """A source file could not be read at all; nothing of the load is written."""
+
+    def __init__(self, path: str | Path, cause: str) -> None:
+        super().__init__(f"{path}: {cause}")
+        self.path, self.cause = str(path), cause
+
+
+@contextmanager
+def reading(path: str | Path) -> Iterator[None]:
+    """Turn a library's failure to read ``path`` into a :class:`SourceReadError` that names the file."""
+    try:
+        yield
+    except SourceReadError:
+        raise
+    except (duckdb.Error, pl.exceptions.PolarsError, OSError, UnicodeDecodeError, csv.Error) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise SourceReadError(path, f"{type(exc).__name__}: {first}") from exc
+
+
+@dataclass
+class LineScan:
+    """What one pass over a text file found."""
+
+    record_lines: np.ndarray  # 1-based line where each non-empty record starts (quoted fields may span lines)
+    crlf: bool  # some line ends in CR LF
+    stray_cr_line: int | None  # the first line holding a CR that is not part of a CR LF line end
+    byte_counts: np.ndarray  # occurrences of each byte value
+
+    def absent_control_character(self) -> str | None:
+        """An ASCII control character the file does not hold: a field delimiter that never splits a line."""
+        absent = [b for b in _CONTROL if not self.byte_counts[b]]
+        return chr(absent[0]) if absent else None
+
+
+def scan_lines(path: Path, quote: str | None = None, max_line_bytes: int = MAX_LINE_BYTES) -> LineScan:
+    """Scan ``path`` in chunks of :data:`CHUNK_BYTES`. Raises :class:`SourceReadError` at the first NUL byte
+    (binary or compressed data, or UTF-16 text) and as soon as a line grows past ``max_line_bytes``; a record
+    ends at a line end outside ``quote`` characters. Lines end in LF (or CR LF), or in CR in a file whose first
+    chunk has CRs and no LF (as DuckDB reads it). Memory use is a few chunks plus 8 bytes per record."""
+    starts: list[np.ndarray] = []
+    crlf, stray = False, None
+    offset = lines_before = quotes_before = 0
+    last_end = record_end = -1  # file offsets of the last line end and the last record's end
+    record_line = 1  # line where the next record starts
+    prev = -1  # the previous chunk's last byte
+    counts = np.zeros(256, dtype=np.int64)
+    with path.open("rb") as fh:
+        chunk = fh.read(CHUNK_BYTES)
+        eol = _CR if _CR in chunk and _LF not in chunk else _LF
+        if chunk.startswith(_BOM):  # not content: the first record starts after it
+            record_end = len(_BOM) - 1
+        while chunk:
+            buf = np.frombuffer(chunk, dtype=np.uint8)
+            counts += np.bincount(buf, minlength=256)
+            lf = np.flatnonzero(buf == eol)
+            if len(nul := np.flatnonzero(buf == _NUL)):
+                line = lines_before + int(np.searchsorted(lf, nul[0])) + 1
+                raise SourceReadError(path, f"line {line} holds a NUL byte: binary or compressed data, or text in "
+                                            "another encoding than UTF-8 (such as UTF-16)")
+            ends = np.concatenate([lf + offset, [offset + len(buf) - 1]])  # the open line, as if it ended here
+            lengths = ends - np.concatenate([[last_end], ends[:-1]]) - 1
+            lengths[-1] += 1
+            if len(long := np.flatnonzero(lengths > max_line_bytes)):
+                raise SourceReadError(path, f"line {lines_before + int(long[0]) + 1} is longer than the limit of "
+                                            f"{max_line_bytes} bytes (max_line_bytes): not a file of text lines?")
+            if eol == _LF:
+                cr = np.flatnonzero(buf == _CR)
+                if prev == _CR:  # the previous chunk ended in a CR
+                    cr = np.concatenate([[-1], cr])
+                inner = cr[cr < len(buf) - 1]  # a CR in the last byte is judged with the next chunk
+                followed = buf[inner + 1] == _LF
+                crlf = crlf or bool(followed.any())
+                if stray is None and not followed.all():
+                    stray = lines_before + int(np.searchsorted(lf, inner[~followed][0])) + 1
+            closed = lf
+            if quote is not None:
+                quotes = np.flatnonzero(buf == ord(quote))
+                closed = lf[(quotes_before + np.searchsorted(quotes, lf)) % 2 == 0]
+                quotes_before += len(quotes)
+            if len(closed):
+                numbers = lines_before + np.searchsorted(lf, closed) + 1  # the line each record end closes
+                begin = np.concatenate([[record_end + 1], closed[:-1] + offset + 1])
+                first = np.concatenate([[record_line], numbers[:-1] + 1])
+                keep = _non_empty(closed + offset - begin, np.where(closed > 0, buf[closed - 1], prev))
+                starts.append(first[keep])
+                record_end, record_line = int(closed[-1]) + offset, int(numbers[-1]) + 1
+            if len(lf):
+                last_end = int(lf[-1]) + offset
+            lines_before += len(lf)
+            offset += len(buf)
+            prev = int(buf[-1])
+            chunk = fh.read(CHUNK_BYTES)
+    tail = offset - record_end - 1
+    if _non_empty(np.array([tail]), np.array([prev]))[0]:
+        starts.append(np.array([record_line]))
+    record_lines = np.concatenate(starts).astype(np.int64) if starts else np.zeros(0, dtype=np.int64)
+    return LineScan(record_lines, crlf, stray, counts)
+
+
+def _non_empty(lengths: np.ndarray, last_bytes: np.ndarray) -> np.ndarray:
+    """Records with content: neither empty nor a lone CR (a blank line of a CR LF file)."""
+    return (lengths > 0) & ~((lengths == 1) & (last_bytes == _CR))
+
+
+def copy_without_crlf(path: Path, dest: Path) -> None:
+    """Copy ``path`` to ``dest`` with every CR LF line end made LF (line numbers stay), chunk by chunk."""
+    carry = b""
+    with path.open("rb") as src, dest.open("wb") as out:
+        while chunk := src.read(CHUNK_BYTES):
+            buf = np.frombuffer(carry + chunk, dtype=np.uint8)
+            cut = len(buf) - 1 if buf[-1] == _CR else len(buf)  # a final CR waits for the next chunk
+            crlf = np.flatnonzero((buf[: cut - 1] == _CR) & (buf[1:cut] == _LF))
+            np.delete(buf[:cut], crlf).tofile(out)
+            carry = buf[cut:].tobytes()
+        out.write(carry)
+
+
+def delimiter_hint(columns: list[str], delimiter: str) -> str:
+    """For a header read as one column: which other common delimiter it holds, as advice (else empty)."""
+    if len(columns) != 1:
+        return ""
+    found = [d for d in _DELIMITERS if d != delimiter and d in columns[0]]
+    return f"; the header holds {found[0]!r}: is that the delimiter?" if found else ""
