@@ -8,7 +8,7 @@ import torch
 from assets.partitions import OWNERS, daily_partitions
 from assets.training import elcrec_model
 from elcrec_core import warehouse
-from elcrec_core.checkpoint import load_model
+from elcrec_core.checkpoint import item_catalogue, load_model
 from elcrec_core.profiling import assign_user_intents
 from elcrec_core.recommend import recommend
 from elcrec_core.sequences import SequenceTensors
@@ -33,7 +33,8 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
         raise dg.Failure("no model has been promoted yet: run elcrec_model and its promotion check first")
     model, _ = load_model(current["checkpoint"])
     seqs, item_ids = storage.read_sequences(context.partition_key)
-    data = SequenceTensors.from_sequences(seqs)
+    item_ids = item_catalogue(current["checkpoint"], model.cfg.n_items, item_ids)
+    data = SequenceTensors.from_sequences(seqs.known(model.cfg.n_items))  # items newer than the model: left out
     items, scores = recommend(model, data, torch.arange(len(seqs)), k=config.top_k)
     intents = assign_user_intents(model, data).intent
     k = items.shape[1]

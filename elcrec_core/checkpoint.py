@@ -6,10 +6,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from elcrec_core.config import ModelConfig
 from elcrec_core.model import ELCRec
+from elcrec_core.sequences import ITEM_INDEX_FILE, read_item_index_file
 
 FORMAT_VERSION = 1
 
@@ -105,3 +107,31 @@ def load_model(path: str | Path) -> tuple[ELCRec, dict[str, Any]]:
         raise CheckpointError(f"checkpoint {path} does not fit its model config: {exc}") from None
     model.eval()
     return model, payload
+
+
+def item_catalogue(checkpoint: str | Path, n_items: int, data_item_ids: np.ndarray | None) -> np.ndarray | None:
+    """The item id of each index 1..``n_items`` of the model at ``checkpoint``: from the item index its training
+    wrote beside it (``item_index.parquet``), else from the data's (None where neither has ids).
+
+    Item indices are stable (known ids keep their index, new ones are appended), so the model's index must be
+    the start of the data's; otherwise the checkpoint is from another item catalogue and a
+    :class:`CheckpointError` names the first index where they differ. Without an index beside the checkpoint
+    only the item count can be checked.
+    """
+    beside = Path(checkpoint).with_name(ITEM_INDEX_FILE)
+    if not beside.is_file():
+        if data_item_ids is not None and len(data_item_ids) < n_items:
+            raise CheckpointError(f"checkpoint {checkpoint} knows {n_items} items, the data's item index only "
+                                  f"{len(data_item_ids)}: it is from another item catalogue")
+        return data_item_ids
+    model_ids = read_item_index_file(beside).astype(str)
+    if len(model_ids) != n_items:
+        raise CheckpointError(f"{beside} lists {len(model_ids)} items, checkpoint {checkpoint} has {n_items}")
+    if data_item_ids is not None:
+        shared = min(n_items, len(data_item_ids))
+        differ = np.flatnonzero(model_ids[:shared] != data_item_ids[:shared].astype(str))
+        if len(differ):
+            i = int(differ[0])
+            raise CheckpointError(f"checkpoint {checkpoint} is from another item catalogue: item index {i + 1} is "
+                                  f"{str(model_ids[i])!r} there and {str(data_item_ids[i])!r} in the data")
+    return model_ids

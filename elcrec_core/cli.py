@@ -99,13 +99,14 @@ def without_option(argv: list[str], name: str) -> list[str]:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from elcrec_core.checkpoint import load_model
+    from elcrec_core.checkpoint import item_catalogue, load_model
     from elcrec_core.evaluation import evaluate
     from elcrec_core.sequences import SequenceTensors
     from elcrec_core.device import select_device
 
-    seqs = load_data(args.data, args.format)
+    seqs, item_ids = load_data_with_ids(args.data, args.format)
     model, _ = load_model(args.checkpoint)
+    item_catalogue(args.checkpoint, model.cfg.n_items, item_ids)
     if seqs.n_items > model.cfg.n_items:
         raise SystemExit(f"{args.data} has item ids up to {seqs.n_items}, the checkpoint only {model.cfg.n_items}")
     device = select_device(args.device)
@@ -120,18 +121,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
-    from elcrec_core.checkpoint import load_model
+    from elcrec_core.checkpoint import item_catalogue, load_model
     from elcrec_core.profiling import assign_user_intents
     from elcrec_core.recommend import recommend
     from elcrec_core.sequences import SequenceTensors
 
     seqs, item_ids = load_data_with_ids(args.data, args.format)
     model, _ = load_model(args.checkpoint)
+    item_ids = item_catalogue(args.checkpoint, model.cfg.n_items, item_ids)
     matches = np.flatnonzero(seqs.user_ids.astype(str) == str(args.user))
     if len(matches) == 0:
         raise ValueError(f"user {args.user!r} is not in {args.data}")
     user = torch.as_tensor(matches[:1])
-    data = SequenceTensors.from_sequences(seqs)
+    data = SequenceTensors.from_sequences(seqs.known(model.cfg.n_items))  # items newer than the model: left out
     items, scores = recommend(model, data, user, k=args.k)
     intent = int(assign_user_intents(model, data, user).intent[0])
     names = [str(item_ids[i - 1]) if item_ids is not None else str(i) for i in items[0].tolist()]
