@@ -29,7 +29,7 @@ from elcrec_pipeline.resources import Storage
 )
 def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings,
                      storage: Storage) -> dg.MaterializeResult:
-    source = config.source_config(context.partition_key)
+    source = config.source_config(context.partition_key, storage)
     report, check = ingest(source, config.row_rules(), storage.warehouse)
     context.log.info(f"loaded {report.accepted} events, rejected {report.rejected} of {report.rows_in}")
     expectations = expect_interactions(check.accepted, check, config.expectations())
@@ -37,7 +37,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings,
         planted = generate(source.synthetic).user_intents.with_columns(pl.col("user_id").cast(pl.String))
         warehouse.replace_table(storage.warehouse, "planted_intents", planted)
     metadata_counts = {}
-    if (item_metadata := config.item_metadata()) is not None:
+    if (item_metadata := config.item_metadata(storage)) is not None:
         items, rejected_items = read_item_metadata(item_metadata)
         metadata_counts = warehouse.load_item_metadata(items, rejected_items, item_metadata.path, storage.warehouse)
     return dg.MaterializeResult(

@@ -9,17 +9,20 @@ import dagster as dg
 from pydantic import Field
 
 from elcrec_core.config import ExperimentConfig, load_preset, merge_overrides
+from elcrec_core.reading import MAX_LINE_BYTES
 from elcrec_core.sequence_building import SequenceConfig
 from elcrec_core.sources import ColumnMap, ItemMetadataConfig, SourceConfig
 from elcrec_core.synthetic import SyntheticConfig
 from elcrec_core.validation import ExpectationConfig, RowRules
+from elcrec_pipeline.resources import Storage
 
 
 class SourceSettings(dg.Config):
     """Where the interactions come from; the embedded synthetic data set unless ``format`` says otherwise."""
 
     format: str = Field("synthetic", description="csv, tsv, parquet, jsonl, sequence or synthetic")
-    path: str | None = Field(None, description="file, folder or glob; '{date}' becomes the partition date")
+    path: str | None = Field(None, description="file, folder or glob inside the data folder or the storage "
+                                               "resource's input_dirs; '{date}' becomes the partition date")
     user_column: str = "user_id"
     item_column: str = "item_id"
     timestamp_column: str | None = "timestamp"
@@ -29,6 +32,7 @@ class SourceSettings(dg.Config):
     delimiter: str | None = None
     header: bool = True
     names: list[str] | None = Field(None, description="column names of a file without header")
+    max_line_bytes: int = Field(MAX_LINE_BYTES, description="a text file with a longer line is refused")
     min_timestamp: str | None = Field(None, description="ISO time: earlier events are rejected")
     max_timestamp: str | None = Field(None, description="ISO time: later events are rejected")
     min_rating: float | None = None
@@ -40,23 +44,26 @@ class SourceSettings(dg.Config):
     synthetic_intents: int = 8
     synthetic_seed: int = 0
 
-    def source_config(self, partition: str) -> SourceConfig:
+    def source_config(self, partition: str, storage: Storage) -> SourceConfig:
+        """The partition's source; its path is checked by :meth:`Storage.input_path`."""
         columns = ColumnMap(self.user_column, self.item_column, self.timestamp_column, self.rating_column,
                             self.event_type_column)
         synthetic = SyntheticConfig(n_users=self.synthetic_users, n_items=self.synthetic_items,
                                     n_intents=self.synthetic_intents, seed=self.synthetic_seed)
-        path = self.path.replace("{date}", partition) if self.path else None
+        path = storage.input_path(self.path.replace("{date}", partition)) if self.path else None
         names = tuple(self.names) if self.names else None
         return SourceConfig(format=self.format, path=path, columns=columns, timestamp_format=self.timestamp_format,
-                            delimiter=self.delimiter, header=self.header, names=names, synthetic=synthetic)
+                            delimiter=self.delimiter, header=self.header, names=names,
+                            max_line_bytes=self.max_line_bytes, synthetic=synthetic)
 
     def row_rules(self) -> RowRules:
         window = [datetime.fromisoformat(t) if t else None for t in (self.min_timestamp, self.max_timestamp)]
         return RowRules(min_timestamp=window[0], max_timestamp=window[1], min_rating=self.min_rating,
                         max_rating=self.max_rating)
 
-    def item_metadata(self) -> ItemMetadataConfig | None:
-        return ItemMetadataConfig(path=self.item_metadata_path) if self.item_metadata_path else None
+    def item_metadata(self, storage: Storage) -> ItemMetadataConfig | None:
+        """The item metadata source, if any; its path is checked by :meth:`Storage.input_path`."""
+        return ItemMetadataConfig(path=storage.input_path(self.item_metadata_path)) if self.item_metadata_path else None
 
     def expectations(self) -> ExpectationConfig:
         nulls = {"user_id": 0.0, "item_id": 0.0, "timestamp": 0.0 if self.timestamp_column else 1.0}

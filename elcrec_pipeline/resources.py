@@ -11,19 +11,43 @@ import dagster as dg
 import numpy as np
 
 from elcrec_core.sequences import Sequences, read_sequence_parquet
+from elcrec_core.sources import SourceReadError, resolve_files
 
 DATA_DIR_ENV = "ELCREC_DATA_DIR"
+INPUT_DIRS_ENV = "ELCREC_INPUT_DIRS"
 
 
 class Storage(dg.ConfigurableResource):
     """The pipeline's data folder: the DuckDB warehouse, sequences per partition, versioned model folders,
-    reports, and the pointer to the current (promoted) model."""
+    reports, and the pointer to the current (promoted) model. Sources are read from the data folder and the
+    ``input_dirs`` only (default: ``ELCREC_INPUT_DIRS``, separated by ``os.pathsep``)."""
 
     data_dir: str = os.environ.get(DATA_DIR_ENV, "data")
+    input_dirs: list[str] = [d for d in os.environ.get(INPUT_DIRS_ENV, "").split(os.pathsep) if d]
 
     @property
     def root(self) -> Path:
         return Path(self.data_dir).resolve()
+
+    def input_path(self, path: str) -> str:
+        """A source path from run config as an absolute path (a relative one is relative to the working
+        directory), once it and every file it names, links followed, are found inside the data folder or an
+        input folder; otherwise (or when it names no file) a :class:`dagster.Failure` says why."""
+        roots = [self.root, *(Path(d).resolve() for d in self.input_dirs)]
+        allowed = (f"outside the folders sources are read from ({', '.join(map(str, roots))}); add its folder to "
+                   f"the storage resource's input_dirs ({INPUT_DIRS_ENV}) to read it")
+        full = Path(path).resolve()
+        if not any(full.is_relative_to(root) for root in roots):
+            raise dg.Failure(f"source path {path!r} is {full}, {allowed}", allow_retries=False)
+        try:
+            files = resolve_files(full)
+        except SourceReadError as exc:
+            raise dg.Failure(f"source path {path!r}: {exc}", allow_retries=False) from exc
+        for file in files:
+            if not any(file.is_relative_to(root) for root in roots):
+                raise dg.Failure(f"source path {path!r} leads to {file} through a link, {allowed}",
+                                 allow_retries=False)
+        return str(full)
 
     @property
     def warehouse(self) -> Path:

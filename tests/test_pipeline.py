@@ -161,12 +161,15 @@ def test_beauty_preset_is_a_valid_run_config_with_the_papers_settings():
     assert (exp.train.epochs, exp.train.patience, exp.train.batch_size) == (300, 40, 256)
 
 
-def test_source_settings_map_to_the_data_layer():
-    settings = SourceSettings(format="csv", path="logs/{date}.csv", names=["u", "i", "t"], header=False,
-                              user_column="u", item_column="i", timestamp_column="t",
-                              min_timestamp="2026-01-01T00:00:00", max_rating=5.0)
-    source = settings.source_config("2026-01-31")
-    assert source.path == "logs/2026-01-31.csv" and source.names == ("u", "i", "t") and not source.header
+def test_source_settings_map_to_the_data_layer(tmp_path):
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "2026-01-31.csv").write_text("a,b,1\n")
+    settings = SourceSettings(format="csv", path=str(tmp_path / "logs/{date}.csv"), names=["u", "i", "t"],
+                              header=False, user_column="u", item_column="i", timestamp_column="t",
+                              min_timestamp="2026-01-01T00:00:00", max_rating=5.0, max_line_bytes=1000)
+    source = settings.source_config("2026-01-31", Storage(data_dir=str(tmp_path)))
+    assert source.path == str(tmp_path.resolve() / "logs" / "2026-01-31.csv")
+    assert source.names == ("u", "i", "t") and not source.header and source.max_line_bytes == 1000
     rules = settings.row_rules()
     assert rules.min_timestamp == datetime(2026, 1, 1) and rules.max_rating == 5.0 and rules.max_timestamp is None
 
