@@ -164,7 +164,7 @@ def table_counts(path: str | Path = DEFAULT_WAREHOUSE) -> dict[str, int]:
     """Row count of every warehouse table."""
     with connect(path, read_only=True) as con:
         tables = [t for (t,) in con.execute("SELECT table_name FROM duckdb_tables() ORDER BY table_name").fetchall()]
-        return {t: con.execute("SELECT count(*) FROM query_table(?)", [t]).fetchall()[0][0] for t in tables}
+        return {t: con.execute(f"SELECT count(*) FROM {quote_identifier(t)}").fetchall()[0][0] for t in tables}
 
 
 def read_item_index(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
