@@ -1,0 +1,499 @@
+"""Bad input, tried as a new user would: each case gets a clear error or the result README's "Bad input" lists."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from unittest import mock
+
+import dagster as dg
+import numpy as np
+import polars as pl
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from assets.sequences import interaction_sequences
+from elcrec_core import reading, warehouse
+from elcrec_core.checkpoint import CheckpointError, item_catalogue, save_checkpoint
+from elcrec_core.cli import main
+from elcrec_core.config import ModelConfig
+from elcrec_core.ingestion import ingest
+from elcrec_core.model import ELCRec
+from elcrec_core.reading import SourceReadError, scan_lines
+from elcrec_core.sequence_building import SequenceConfig, build_sequences, write_sequences
+from elcrec_core.sequences import (
+    ITEM_INDEX_FILE,
+    Sequences,
+    read_events_file,
+    read_sequence_file,
+    read_sequence_parquet,
+    write_item_index_file,
+)
+from elcrec_core.sources import ColumnMap, SourceConfig, read_source
+from elcrec_core.validation import RowRules, check_rows, expect_interactions
+from elcrec_pipeline.config import SequenceSettings, SourceSettings
+from elcrec_pipeline.resources import Storage
+
+RULES = RowRules(now=datetime(2026, 11, 27))
+T0 = 1_772_366_400  # 2026-03-01 12:00 UTC
+TEXT_FORMATS = ["csv", "tsv", "jsonl", "sequence"]
+NUL = "holds a NUL byte: binary or compressed data, or text in another encoding than UTF-8 (such as UTF-16)"
+
+
+def _write(path: Path, content: str | bytes) -> Path:
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    return path.resolve()
+
+
+# --- the streamed line scan ---------------------------------------------------------------------------------
+
+
+def _oracle(data: bytes, quote: bytes | None, eol: int) -> tuple[list[int], bool, int | None]:
+    """Byte by byte: where each non-empty record starts, whether a CR LF occurs, the first stray CR's line."""
+    starts, line, quoted, begin, begin_line, stray = [], 1, False, 0, 1, None
+    for pos, byte in enumerate(data):
+        if quote is not None and byte == quote[0]:
+            quoted = not quoted
+        if eol == 10 and byte == 13 and stray is None and pos + 1 < len(data) and data[pos + 1] != 10:
+            stray = line
+        if byte == eol:
+            if not quoted:
+                if data[begin:pos] not in (b"", b"\r"):
+                    starts.append(begin_line)
+                begin, begin_line = pos + 1, line + 1
+            line += 1
+    if data[begin:] not in (b"", b"\r"):
+        starts.append(begin_line)
+    return starts, eol == 10 and b"\r\n" in data, stray
+
+
+@settings(max_examples=100, deadline=None)
+@given(parts=st.lists(st.sampled_from([b"a", b"bc", b",", b'"', b"\r", b"\n", b"\r\n"]), max_size=40),
+       chunk=st.integers(1, 9), quote=st.sampled_from([None, b'"']), limit=st.integers(1, 12))
+def test_line_scan_matches_a_byte_by_byte_oracle_across_chunks(parts: list[bytes], chunk: int, quote: bytes | None,
+                                                                limit: int) -> None:
+    data = b"".join(parts)
+    eol = 13 if b"\r" in data[:chunk] and b"\n" not in data[:chunk] else 10  # CR line ends: no LF in the first chunk
+    with tempfile.TemporaryDirectory() as tmp, mock.patch.object(reading, "CHUNK_BYTES", chunk):
+        path = Path(tmp) / "f"
+        path.write_bytes(data)
+        too_long = [n for n, line in enumerate(data.split(bytes([eol])), start=1) if len(line) > limit]
+        if too_long:
+            with pytest.raises(SourceReadError, match=f"^{re.escape(str(path))}: line {too_long[0]} is longer "
+                                                      f"than the limit of {limit} bytes"):
+                scan_lines(path, quote and quote.decode(), limit)
+            return
+        scan = scan_lines(path, quote and quote.decode(), limit)
+        copy = Path(tmp) / "copy"
+        reading.copy_without_crlf(path, copy)
+        assert copy.read_bytes() == data.replace(b"\r\n", b"\n")
+    assert (scan.record_lines.tolist(), scan.crlf, scan.stray_cr_line) == _oracle(data, quote, eol)
+
+
+# --- empty files, wrong delimiter, binary, non-UTF-8, stray CR ----------------------------------------------
+
+
+@pytest.mark.parametrize(("fmt", "content"), [
+    ("csv", b""), ("csv", b"user_id,item_id,timestamp\n"), ("tsv", b"\xef\xbb\xbfuser_id\titem_id\ttimestamp\r\n"),
+    ("jsonl", b""), ("jsonl", b"\n\r\n"), ("sequence", b""), ("sequence", b"\n\n"), ("parquet", None),
+])
+def test_an_empty_or_header_only_file_loads_no_rows(tmp_path: Path, fmt: str, content: bytes | None) -> None:
+    path = tmp_path / f"e.{fmt}"
+    if content is None:
+        pl.DataFrame(schema={"user_id": pl.String, "item_id": pl.String, "timestamp": pl.Int64}).write_parquet(path)
+    else:
+        _write(path, content)
+    report, check = ingest(SourceConfig(format=fmt, path=str(path)), RULES, tmp_path / "w.duckdb")
+    assert (report.rows_in, report.accepted, report.rejected, report.files) == (0, 0, 0, [str(path.resolve())])
+    assert warehouse.table_counts(tmp_path / "w.duckdb")["loads"] == 1
+
+
+def test_an_empty_load_fails_the_interaction_expectations(tmp_path: Path) -> None:
+    path = _write(tmp_path / "e.csv", "user_id,item_id,timestamp\n")
+    _, check = ingest(SourceConfig(format="csv", path=str(path)), RULES, tmp_path / "w.duckdb")
+    result = expect_interactions(check.accepted, check)
+    assert not result.success
+    assert result.failed[0].expectation == "expect_table_row_count_to_be_between"
+    assert [(o.column, o.observed) for o in result.failed] == [
+        (None, 0), ("user_id", 0), ("user_id", 0), ("item_id", 0), ("item_id", 0), ("timestamp", 0)]
+
+
+@pytest.mark.parametrize(("fmt", "delimiter", "text", "seen"), [
+    ("csv", None, "user_id;item_id;timestamp\nu;i;1\n", ";"),
+    ("tsv", None, "user_id,item_id,timestamp\nu,i,1\n", ","),
+    ("csv", "|", "user_id\titem_id\ttimestamp\nu\ti\t1\n", "\t"),
+])
+def test_a_wrong_delimiter_is_named(tmp_path: Path, fmt: str, delimiter: str | None, text: str, seen: str) -> None:
+    path = _write(tmp_path / "e.txt", text)
+    with pytest.raises(SourceReadError) as info:
+        read_source(SourceConfig(format=fmt, path=str(path), delimiter=delimiter))
+    header = text.split("\n")[0]
+    assert str(info.value) == (f"{path}: no column(s) ['user_id', 'item_id', 'timestamp']; the file has [{header!r}]; "
+                               f"the header holds {seen!r}: is that the delimiter?")
+
+
+def test_a_sequence_file_with_another_delimiter_is_rejected_line_by_line(tmp_path: Path) -> None:
+    path = _write(tmp_path / "seq.txt", "1,5,6\n2,7\n")
+    check = check_rows(read_source(SourceConfig(format="sequence", path=str(path))), RULES)
+    assert (check.rows_in, len(check.accepted)) == (2, 0)
+    assert check.rejected.select("source_row", "reason", "detail").rows() == [
+        (1, "malformed_line", "no items: 1,5,6"), (2, "malformed_line", "no items: 2,7")]
+    with pytest.raises(SourceReadError) as info:
+        read_sequence_file(path)
+    assert str(info.value) == f"{path}: line 1: not integer ids: b'1,5,6'"
+
+
+@pytest.mark.parametrize("content", [bytes(range(256)), "user_id,item_id\nu,i\n".encode("utf-16"),
+                                     b"user_id,item_id,timestamp\nu,i,1\nu\x00,i,1\n"])
+@pytest.mark.parametrize("fmt", TEXT_FORMATS)
+def test_binary_data_is_refused_with_its_line(tmp_path: Path, fmt: str, content: bytes) -> None:
+    path = _write(tmp_path / "e.bin", content)
+    line = 3 if content.startswith(b"user_id") else 1
+    with pytest.raises(SourceReadError) as info:
+        read_source(SourceConfig(format=fmt, path=str(path)))
+    assert str(info.value) == f"{path}: line {line} {NUL}"
+
+
+@pytest.mark.parametrize("reader", [read_sequence_file, read_events_file])
+def test_the_cli_readers_refuse_binary_data_too(tmp_path: Path, reader) -> None:
+    path = _write(tmp_path / "e.csv", bytes(range(256)))
+    with pytest.raises(SourceReadError) as info:
+        reader(path)
+    assert str(info.value) == f"{path}: line 1 {NUL}"
+
+
+@pytest.mark.parametrize(("fmt", "good", "bad"), [
+    ("tsv", f"u\ti\t{T0}", "caf\xe9\ti\t1"),
+    ("jsonl", json.dumps({"user_id": "u", "item_id": "i", "timestamp": T0}), '{"user_id": "caf\xe9"}'),
+    ("sequence", "u 1 2", "caf\xe9 1 2"),
+])
+def test_a_line_that_is_not_utf8_is_one_rejected_row(tmp_path: Path, fmt: str, good: str, bad: str) -> None:
+    header = "user_id\titem_id\ttimestamp\n" if fmt == "tsv" else ""
+    path = _write(tmp_path / "e.txt", (header + good + "\n" + bad + "\n").encode("latin-1"))
+    check = check_rows(read_source(SourceConfig(format=fmt, path=str(path))), RULES)
+    assert check.rows_in == len(check.accepted) + 1 == {"tsv": 2, "jsonl": 2, "sequence": 3}[fmt]
+    ((row, reason, detail),) = check.rejected.select("source_row", "reason", "detail").rows()
+    assert (row, reason) == (2 + bool(header), "malformed_line") and detail.startswith("INVALID ENCODING: ")
+
+
+def test_the_cli_readers_name_the_file_and_line_of_text_that_is_not_utf8(tmp_path: Path) -> None:
+    path = _write(tmp_path / "seq.txt", "1 2 3\ncaf\xe9 1\n".encode("latin-1"))
+    with pytest.raises(SourceReadError) as info:
+        read_sequence_file(path)
+    assert str(info.value) == f"{path}: line 2: not integer ids: b'caf\\xe9 1'"
+    events = _write(tmp_path / "e.csv", "user_id,item_id,timestamp\ncaf\xe9,1,1\n".encode("latin-1"))
+    with pytest.raises(SourceReadError, match=rf"^{re.escape(str(events))}: ComputeError: invalid utf-8 sequence"):
+        read_events_file(events)
+
+
+@pytest.mark.parametrize(("text", "cause"), [
+    ("1 2\n5\n", "line 2: a user without items"),
+    ("1 2\n\n3 0\n", "line 3: item ids must be integers in 1..2147483647"),
+    ("1 2147483648\n", "line 1: item ids must be integers in 1..2147483647"),
+    ("", "no sequences"),
+])
+def test_the_cli_sequence_reader_names_the_bad_line(tmp_path: Path, text: str, cause: str) -> None:
+    path = _write(tmp_path / "seq.txt", text)
+    with pytest.raises(SourceReadError) as info:
+        read_sequence_file(path)
+    assert str(info.value) == f"{path}: {cause}"
+
+
+def test_a_carriage_return_inside_a_line_is_named(tmp_path: Path) -> None:
+    path = _write(tmp_path / "e.csv", f"user_id,item_id,timestamp\nu,i,{T0}\nu\r2,i,{T0}\n")
+    with pytest.raises(SourceReadError) as info:
+        read_source(SourceConfig(format="csv", path=str(path)))
+    assert str(info.value) == (f"{path}: line 3 holds a carriage return (\\r) that ends no line; DuckDB's strict "
+                               "CSV parser cannot read it")
+
+
+# --- a very large file without line breaks -------------------------------------------------------------------
+
+_PROBE = """
+import resource, sys
+from elcrec_core.ingestion import ingest
+from elcrec_core.sequences import read_events_file, read_sequence_file
+from elcrec_core.sources import SourceConfig, SourceReadError
+path, db = sys.argv[1:]
+readers = {fmt: lambda fmt=fmt: ingest(SourceConfig(format=fmt, path=path), path=db) for fmt in ("csv", "jsonl", "sequence")}
+readers |= {"cli sequences": lambda: read_sequence_file(path), "cli events": lambda: read_events_file(path)}
+for name, read in readers.items():
+    try:
+        read()
+        print(name, "read it")
+    except SourceReadError as exc:
+        print(name, exc)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)  # MiB
+"""
+
+
+def _probe(path: Path, db: Path) -> tuple[list[str], int]:
+    out = subprocess.run([sys.executable, "-c", _PROBE, str(path), str(db)], capture_output=True, text=True,
+                         check=True, timeout=120).stdout.splitlines()
+    return out[:-1], int(out[-1])
+
+
+def test_a_200_mb_file_without_line_breaks_is_refused_in_bounded_memory(tmp_path: Path) -> None:
+    small, big = tmp_path / "small.csv", tmp_path / "big.csv"
+    block = b"1,2," * (1 << 18)  # 1 MiB
+    small.write_bytes(block * 3)
+    with big.open("wb") as fh:
+        for _ in range(200):
+            fh.write(block)
+    assert big.stat().st_size == 200 << 20
+    small_messages, small_peak = _probe(small, tmp_path / "small.duckdb")
+    big_messages, big_peak = _probe(big, tmp_path / "big.duckdb")
+    limit = "line 1 is longer than the limit of 2097152 bytes (max_line_bytes): not a file of text lines?"
+    names = ["csv", "jsonl", "sequence", "cli sequences", "cli events"]
+    assert big_messages == [f"{name} {big}: {limit}" for name in names]
+    assert small_messages == [f"{name} {small}: {limit}" for name in names]
+    assert big_peak - small_peak < 64, (small_peak, big_peak)  # MiB: the 200 MiB file is never held
+    assert not (tmp_path / "big.duckdb").exists()  # nothing was written
+    big.unlink()
+
+
+# --- ids, k-core, a single user ------------------------------------------------------------------------------
+
+USERS = ['a,b', 'say "hi"', "it's", " padded "]
+ITEMS = ['x,y', '"q"', "o'k", "z z"]
+
+
+def _pipeline_sequences(tmp_path: Path, rows: list[tuple[str, str, int]], k_core: int) -> Path:
+    """Rows through ingest, build and write, as the pipeline does; returns sequences.parquet."""
+    path = tmp_path / "events.csv"
+    with path.open("w", newline="") as fh:
+        csv.writer(fh).writerows([("user_id", "item_id", "timestamp"), *rows])
+    db = tmp_path / "w.duckdb"
+    ingest(SourceConfig(format="csv", path=str(path)), RULES, db)
+    return write_sequences(build_sequences(SequenceConfig(k_core=k_core), db), tmp_path / "seq", db)["sequences"]
+
+
+def test_ids_with_commas_and_quotes_survive_every_step(tmp_path: Path, capsys) -> None:
+    rows = [(u, ITEMS[(n + j) % 4], T0 + j) for n, u in enumerate(USERS) for j in range(2)]
+    sequences = _pipeline_sequences(tmp_path, rows, k_core=0)
+    seqs, item_ids = read_sequence_parquet(sequences)
+    assert sorted(seqs.user_ids) == sorted(USERS) and sorted(item_ids) == sorted(ITEMS)
+    history = {(u, item_ids[i - 1]) for u, n in zip(seqs.user_ids, range(len(seqs))) for i in seqs.sequence(n)}
+    assert history == {(u, i) for u, i, _ in rows}
+    checkpoint = _checkpoint(tmp_path / "model", len(item_ids), item_ids)
+    assert main(["recommend", "--checkpoint", str(checkpoint), "--data", str(sequences), "--user", 'say "hi"',
+                 "--k", "2", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["user"] == 'say "hi"' and {r["item"] for r in answer["items"]} == {"z z", 'x,y'}
+
+
+def test_a_k_core_that_removes_every_user_fails_the_sequences_asset(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    path = _write(tmp_path / "e.csv", "user_id,item_id,timestamp\n" + "".join(
+        f"u{u},i{(u + j) % 6},{T0 + j}\n" for u in range(6) for j in range(4)))
+    ingest(SourceConfig(format="csv", path=str(path)), RULES, data / "warehouse.duckdb")
+    build = build_sequences(SequenceConfig(k_core=5), data / "warehouse.duckdb")
+    summary = build.summary
+    assert (summary.events_in, summary.k_core_removed, summary.users, summary.interactions) == (24, 24, 0, 0)
+    with pytest.raises(dg.Failure) as info:
+        interaction_sequences(dg.build_asset_context(partition_key="2026-03-01"), config=SequenceSettings(k_core=5),
+                              storage=Storage(data_dir=str(data)))
+    assert info.value.description == "no sequences left for 2026-03-01: 24 events in, k-core 5 removed them all"
+
+
+def test_a_single_user_builds_one_sequence_that_training_refuses(tmp_path: Path, capsys) -> None:
+    sequences = _pipeline_sequences(tmp_path, [("solo", f"i{j}", T0 + j) for j in range(6)], k_core=0)
+    seqs, _ = read_sequence_parquet(sequences)
+    assert (seqs.user_ids.tolist(), seqs.sequence(0)) == (["solo"], [1, 2, 3, 4, 5, 6])
+    assert main(["train", "--data", str(sequences), "--format", "parquet", "--out", str(tmp_path / "run"),
+                 "--intents", "2", "--hidden", "8", "--epochs", "1", "--device", "cpu"]) == 2
+    assert capsys.readouterr().err.endswith("elcrec: error: k-means needs at least n_intents = 2 training "
+                                            "sequences, got 1\n")
+
+
+# --- recommending: unseen items, another catalogue -----------------------------------------------------------
+
+N_MODEL = 5
+
+
+def _checkpoint(folder: Path, n_items: int, item_ids: np.ndarray | None, seed: int = 0) -> Path:
+    """An (untrained) model of ``n_items`` items with its item index beside it, as training writes them."""
+    torch.manual_seed(seed)
+    model = ELCRec(ModelConfig(n_items=n_items, hidden=8, n_heads=2, n_layers=1, max_len=4, n_intents=2))
+    folder.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(folder / "best.pt", {"model": model.state_dict(), "model_config": asdict(model.cfg)})
+    if item_ids is not None:
+        write_item_index_file(folder / ITEM_INDEX_FILE, item_ids)
+    return folder / "best.pt"
+
+
+def _sequences(folder: Path, histories: dict[str, list[str]], item_ids: list[str]) -> Path:
+    """A sequences.parquet and its item index, as the pipeline writes them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    index = {item: n for n, item in enumerate(item_ids, start=1)}
+    pl.DataFrame({"user_id": list(histories), "items": [[index[i] for i in h] for h in histories.values()]},
+                 schema={"user_id": pl.String, "items": pl.List(pl.Int64)}).write_parquet(folder / "sequences.parquet")
+    write_item_index_file(folder / ITEM_INDEX_FILE, np.array(item_ids))
+    return folder / "sequences.parquet"
+
+
+def _recommend(capsys, checkpoint: Path, data: Path, user: str, *extra: str) -> dict:
+    code = main(["recommend", "--checkpoint", str(checkpoint), "--data", str(data), "--user", user, "--json", *extra])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    return json.loads(out.out)
+
+
+def test_items_unseen_at_training_are_left_out_of_the_history(tmp_path: Path, capsys) -> None:
+    known = list("abcde")
+    checkpoint = _checkpoint(tmp_path / "model", N_MODEL, np.array(known))
+    later = _sequences(tmp_path / "later", {"u": ["a", "f", "b", "g"], "v": ["f", "g"]}, known + ["f", "g"])
+    only_known = _sequences(tmp_path / "known", {"u": ["a", "b"], "v": []}, known)
+    for user in ("u", "v"):
+        got = _recommend(capsys, checkpoint, later, user, "--k", "3")
+        expected = _recommend(capsys, checkpoint, only_known, user, "--k", "3")
+        assert got["items"] == expected["items"] and got["intent"] == expected["intent"]
+        assert got["history_length"] == {"u": 4, "v": 2}[user]
+    assert len(got["items"]) == 3 and {r["item"] for r in got["items"]} <= set(known)  # user v: no known history
+    assert {r["item"] for r in _recommend(capsys, checkpoint, later, "u", "--k", "3")["items"]} == {"c", "d", "e"}
+
+
+def test_a_known_item_view_keeps_order_and_users() -> None:
+    seqs = Sequences.from_lists(["u", "v", "w"], [[1, 6, 2, 7], [6], []], n_items=7)
+    known = seqs.known(5)
+    assert ([known.sequence(n) for n in range(3)], known.n_items) == ([[1, 2], [], []], 5)
+
+
+def test_a_checkpoint_from_another_catalogue_is_refused(tmp_path: Path, capsys) -> None:
+    checkpoint = _checkpoint(tmp_path / "model", N_MODEL, np.array(list("abcde")))
+    other = _sequences(tmp_path / "other", {"u": ["a", "b", "f"]}, ["a", "b", "X", "d", "e", "f"])
+    for command in (["recommend", "--user", "u"], ["evaluate"]):
+        assert main([*command, "--checkpoint", str(checkpoint), "--data", str(other), "--format", "parquet"]) == 2
+        assert capsys.readouterr().err == (f"elcrec: error: checkpoint {checkpoint} is from another item catalogue: "
+                                           "item index 3 is 'c' there and 'X' in the data\n")
+
+
+def test_item_catalogue_without_an_index_beside_the_checkpoint(tmp_path: Path) -> None:
+    bare = _checkpoint(tmp_path / "bare", N_MODEL, None)
+    assert item_catalogue(bare, N_MODEL, None) is None
+    assert item_catalogue(bare, N_MODEL, np.array(list("abcdefg"))).tolist() == list("abcdefg")
+    with pytest.raises(CheckpointError) as info:
+        item_catalogue(bare, N_MODEL, np.array(list("abc")))
+    assert str(info.value) == (f"checkpoint {bare} knows 5 items, the data's item index only 3: it is from another "
+                               "item catalogue")
+    wrong = _checkpoint(tmp_path / "wrong", N_MODEL, np.array(list("abc")))
+    with pytest.raises(CheckpointError) as info:
+        item_catalogue(wrong, N_MODEL, None)
+    assert str(info.value) == f"{tmp_path / 'wrong' / ITEM_INDEX_FILE} lists 3 items, checkpoint {wrong} has 5"
+    indexed = _checkpoint(tmp_path / "indexed", N_MODEL, np.array(list("abcde")))
+    assert item_catalogue(indexed, N_MODEL, np.array(list("abc"))).tolist() == list("abcde")  # names every index
+
+
+# --- config paths in the pipeline ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def folders(tmp_path: Path, monkeypatch) -> tuple[Path, Path]:
+    """A data folder with logs/2026-01-31.csv (the working directory) and a folder outside it with e.csv."""
+    data, outside = tmp_path / "data", tmp_path / "outside"
+    (data / "logs").mkdir(parents=True)
+    outside.mkdir()
+    for path in (data / "logs" / "2026-01-31.csv", outside / "e.csv"):
+        path.write_text(f"user_id,item_id,timestamp\nu,i,{T0}\n")
+    monkeypatch.chdir(data)
+    return data.resolve(), outside.resolve()
+
+
+def _refusal(storage: Storage, path: str) -> str:
+    with pytest.raises(dg.Failure) as info:
+        storage.input_path(path)
+    assert info.value.allow_retries is False
+    return info.value.description
+
+
+def test_config_paths_inside_the_data_folder_are_accepted(folders: tuple[Path, Path]) -> None:
+    data, outside = folders
+    storage = Storage(data_dir=str(data))
+    day = str(data / "logs" / "2026-01-31.csv")
+    assert storage.input_path("logs/2026-01-31.csv") == storage.input_path(day) == day
+    assert storage.input_path("logs/../logs/*.csv") == str(data / "logs" / "*.csv")
+    assert Storage(data_dir=str(data), input_dirs=[str(outside)]).input_path("../outside/e.csv") == str(
+        outside / "e.csv")
+    settings = SourceSettings(format="csv", path="logs/{date}.csv", item_metadata_path=day)
+    assert settings.source_config("2026-01-31", storage).path == day
+    assert settings.item_metadata(storage).path == day
+
+
+def test_config_paths_that_escape_the_data_folder_are_refused(folders: tuple[Path, Path]) -> None:
+    data, outside = folders
+    storage = Storage(data_dir=str(data))
+    allowed = (f"outside the folders sources are read from ({data}); add its folder to the storage resource's "
+               "input_dirs (ELCREC_INPUT_DIRS) to read it")
+    assert _refusal(storage, "../outside/e.csv") == f"source path '../outside/e.csv' is {outside / 'e.csv'}, {allowed}"
+    assert _refusal(storage, "../../../../../../../../etc/passwd") == (
+        f"source path '../../../../../../../../etc/passwd' is /etc/passwd, {allowed}")
+    assert _refusal(storage, "/etc/passwd") == f"source path '/etc/passwd' is /etc/passwd, {allowed}"
+    (data / "logs" / "link.csv").symlink_to(outside / "e.csv")
+    assert _refusal(storage, "logs/link.csv") == f"source path 'logs/link.csv' is {outside / 'e.csv'}, {allowed}"
+    for pattern in ("logs", "logs/*.csv", str(data / "logs" / "**")):
+        assert _refusal(storage, pattern) == (
+            f"source path {pattern!r} leads to {outside / 'e.csv'} through a link, {allowed}")
+    with pytest.raises(dg.Failure):
+        SourceSettings(format="csv", path="../outside/{date}.csv").source_config("2026-01-31", storage)
+    with pytest.raises(dg.Failure):
+        SourceSettings(item_metadata_path=str(outside / "e.csv")).item_metadata(storage)
+
+
+def test_a_config_path_that_does_not_exist_is_named(folders: tuple[Path, Path]) -> None:
+    data, _ = folders
+    storage = Storage(data_dir=str(data))
+    assert _refusal(storage, "logs/2026-02-01.csv") == (
+        f"source path 'logs/2026-02-01.csv': {data / 'logs' / '2026-02-01.csv'}: no such file or folder")
+    assert _refusal(storage, "logs/*.parquet") == f"source path 'logs/*.parquet': {data / 'logs' / '*.parquet'}: " \
+                                                  "no files found"
+
+
+# --- fuzzing the readers ------------------------------------------------------------------------------------
+
+_PIECES = [b"a", b"7", b",", b"\t", b" ", b'"', b"\r", b"\n", b"\r\n", b"{", b"}", b":", b'"user_id"', b"\xff",
+           b"\xc3", str(T0).encode(), b"\x00"]
+_BYTES = st.binary(max_size=200) | st.lists(st.sampled_from(_PIECES), max_size=60).map(b"".join)
+
+
+def _read_or_refuse(path: Path, read) -> object | None:
+    """``read()``, or None when it raised the project's error naming ``path``."""
+    try:
+        return read()
+    except SourceReadError as exc:
+        assert str(exc).startswith(f"{path}: ") and exc.path == str(path)
+        return None
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=_BYTES, fmt=st.sampled_from(TEXT_FORMATS), header=st.booleans())
+def test_readers_turn_any_bytes_into_reconciled_rows_or_a_clear_error(data: bytes, fmt: str, header: bool) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = _write(Path(tmp) / "f", data)
+        columns = ColumnMap("a", "b", "c") if header else ColumnMap("column0", "column1", "column2")
+        config = SourceConfig(format=fmt, path=str(path), header=header, columns=columns)
+        frame = _read_or_refuse(path, lambda: read_source(config))
+    if frame is not None:
+        check = check_rows(frame, RULES)
+        assert check.rows_in == len(frame) == len(check.accepted) + len(check.rejected)
+        assert frame["source_row"].null_count() == 0
+        if fmt == "jsonl" and b"\r" not in data:  # one row per line that is not empty
+            assert check.rows_in == sum(1 for line in data.removeprefix(b"\xef\xbb\xbf").split(b"\n") if line)
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=_BYTES, reader=st.sampled_from([read_sequence_file, read_events_file]))
+def test_cli_readers_turn_any_bytes_into_data_or_a_clear_error(data: bytes, reader) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = _write(Path(tmp) / "f.csv", data)
+        result = _read_or_refuse(path, lambda: reader(path))
+    if isinstance(result, Sequences):
+        assert len(result) == sum(1 for line in data.split(b"\n") if line.split()) and result.items.min() >= 1
