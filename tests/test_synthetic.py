@@ -145,11 +145,11 @@ def test_read_sequence_file_round_trip_and_bad_token(tmp_path: Path) -> None:
 
     bad = tmp_path / "bad.txt"
     bad.write_text("1 5 3 9\n\n2 4 x7 6\n")  # line 3, after a blank line
-    with pytest.raises(ValueError, match=re.escape(f"{bad}:3:")):
+    with pytest.raises(ValueError, match=re.escape(f"{bad}: line 3: not integer ids")):
         read_sequence_file(bad)
     zero = tmp_path / "zero.txt"
     zero.write_text("1 5\n2 0 3\n")
-    with pytest.raises(ValueError, match=re.escape(f"{zero}:2:")):
+    with pytest.raises(ValueError, match=re.escape(f"{zero}: line 2: item ids must be")):
         read_sequence_file(zero)
 
 
