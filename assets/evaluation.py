@@ -8,7 +8,7 @@ import dagster as dg
 import polars as pl
 import torch
 
-from assets.partitions import OWNERS, daily_partitions
+from assets.partitions import OWNERS, WAREHOUSE_POOL, daily_partitions
 from assets.training import elcrec_model
 from elcrec_core import warehouse
 from elcrec_core.backtest import next_day_sequences
@@ -27,6 +27,7 @@ from elcrec_pipeline.resources import Storage
 
 @dg.asset(
     partitions_def=daily_partitions,
+    pool=WAREHOUSE_POOL,
     deps=[elcrec_model],
     group_name="reports",
     owners=OWNERS,

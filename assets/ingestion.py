@@ -3,7 +3,7 @@
 import dagster as dg
 import polars as pl
 
-from assets.partitions import OWNERS, daily_partitions
+from assets.partitions import OWNERS, RETRY, WAREHOUSE_POOL, daily_partitions
 from elcrec_core import warehouse
 from elcrec_core.ingestion import ingest
 from elcrec_core.markdown import markdown_table
@@ -16,6 +16,8 @@ from elcrec_pipeline.resources import Storage
 
 @dg.asset(
     partitions_def=daily_partitions,
+    pool=WAREHOUSE_POOL,
+    retry_policy=RETRY,
     group_name="ingestion",
     owners=OWNERS,
     code_version="1",
@@ -30,7 +32,10 @@ from elcrec_pipeline.resources import Storage
 def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings,
                      storage: Storage) -> dg.MaterializeResult:
     source = config.source_config(context.partition_key, storage)
-    report, check = ingest(source, config.row_rules(), storage.warehouse)
+    try:
+        report, check = ingest(source, config.row_rules(), storage.warehouse)
+    except (ValueError, FileNotFoundError) as err:  # bad input: retrying cannot help
+        raise dg.Failure(f"ingestion of {context.partition_key} failed: {err}", allow_retries=False) from err
     context.log.info(f"loaded {report.accepted} events, rejected {report.rejected} of {report.rows_in}")
     expectations = expect_interactions(check.accepted, check, config.expectations())
     if source.format == "synthetic":  # keep the planted intents: the profiles measure how well they are found
@@ -61,6 +66,8 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings,
 
 @dg.asset(
     partitions_def=daily_partitions,
+    pool=WAREHOUSE_POOL,
+    retry_policy=RETRY,
     deps=[raw_interactions],
     group_name="ingestion",
     owners=OWNERS,

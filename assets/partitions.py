@@ -8,3 +8,10 @@ START_DATE_ENV = "ELCREC_START_DATE"
 
 daily_partitions = dg.DailyPartitionsDefinition(start_date=os.environ.get(START_DATE_ENV, "2026-01-01"))
 OWNERS = ["team:recommendations"]
+
+# Transient failures (a warehouse lock held past its wait, a killed worker, a full disk freed later) are retried
+# with backoff; bad input raises dg.Failure(allow_retries=False) and fails at once.
+RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL)
+# Every asset that opens the DuckDB warehouse is in this pool; dagster.yaml limits it to one step at a time
+# across runs, so writers queue in Dagster instead of meeting DuckDB's single-writer lock.
+WAREHOUSE_POOL = "warehouse"

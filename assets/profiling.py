@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 import torch.nn.functional as F
 
-from assets.partitions import OWNERS, daily_partitions
+from assets.partitions import OWNERS, WAREHOUSE_POOL, daily_partitions
 from assets.training import elcrec_model
 from elcrec_core import warehouse
 from elcrec_core.checkpoint import load_model
@@ -22,6 +22,7 @@ from elcrec_pipeline.resources import Storage
 @dg.asset(
     partitions_def=daily_partitions,
     deps=[elcrec_model],
+    pool=WAREHOUSE_POOL,
     group_name="reports",
     owners=OWNERS,
     code_version="2",

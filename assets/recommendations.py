@@ -5,7 +5,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from assets.partitions import OWNERS, daily_partitions
+from assets.partitions import OWNERS, WAREHOUSE_POOL, daily_partitions
 from assets.training import elcrec_model
 from elcrec_core import warehouse
 from elcrec_core.checkpoint import item_catalogue, load_model
@@ -18,6 +18,7 @@ from elcrec_pipeline.resources import Storage
 
 @dg.asset(
     partitions_def=daily_partitions,
+    pool=WAREHOUSE_POOL,
     deps=[elcrec_model],
     group_name="recommendations",
     owners=OWNERS,

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from assets.ingestion import raw_interactions
-from assets.partitions import OWNERS, daily_partitions
+from assets.partitions import OWNERS, RETRY, WAREHOUSE_POOL, daily_partitions
 from elcrec_core.markdown import markdown_table
 from elcrec_core.sequence_building import build_sequences, write_sequences
 from elcrec_core.validation import expect_sequences
@@ -13,6 +13,8 @@ from elcrec_pipeline.resources import Storage
 
 @dg.asset(
     partitions_def=daily_partitions,
+    pool=WAREHOUSE_POOL,
+    retry_policy=RETRY,
     deps=[raw_interactions],
     group_name="sequences",
     owners=OWNERS,

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.partitions import OWNERS, daily_partitions
+from assets.partitions import OWNERS, RETRY, daily_partitions
 from assets.sequences import interaction_sequences
 from elcrec_core.checkpoint import load_model
 from elcrec_core.evaluation import evaluate
 from elcrec_core.plots import markdown_image, training_curve
 from elcrec_core.markdown import markdown_table
 from elcrec_core.sequences import SequenceTensors
-from elcrec_core.training import SELECTION_METRIC, train, train_distributed
+from elcrec_core.training import BEST, LAST, SELECTION_METRIC, train, train_distributed
 from elcrec_pipeline.config import PromotionSettings, TrainingSettings
 from elcrec_pipeline.resources import ComputeDevice, Storage
 
@@ -23,11 +23,14 @@ from elcrec_pipeline.resources import ComputeDevice, Storage
     deps=[interaction_sequences],
     group_name="training",
     owners=OWNERS,
+    retry_policy=RETRY,
     code_version="1",
     kinds={"pytorch"},
     description="ELCRec trained on the partition's sequences (warm-started from the current model when there is "
                 "one). Each materialization writes a new folder models/<day>/<run id>/ with best.pt, the config, "
-                "the item index and the metrics; the model is a candidate until the promotion check passes.",
+                "the item index and the metrics; the model is a candidate until the promotion check passes. "
+                "Epoch checkpoints are kept until training ends, so a killed or retried run resumes after its "
+                "last complete epoch.",
 )
 def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, storage: Storage,
                  device: ComputeDevice) -> dg.MaterializeResult:
@@ -36,13 +39,20 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
     current = storage.current_model()
     warm = config.warm_start and current is not None and _same_architecture(current, config, device)
     exp = config.experiment(config.device or device.setup(), warm)
-    out = storage.model_dir(partition, context.run.run_id)
     init_from = current["checkpoint"] if warm else None
+    work = storage.training_dir(partition, {"experiment": exp.to_dict(), "init_from": init_from,
+                                            "nproc": config.nproc})
+    if (work / LAST).exists():
+        context.log.info(f"an earlier attempt left {work / LAST}: resuming after its last complete epoch")
     if config.nproc > 1:
         result = train_distributed(config.nproc, storage.sequences_dir(partition) / "sequences.parquet", "parquet",
-                                   exp, out, log=context.log.info, init_from=init_from)
+                                   exp, work, log=context.log.info, init_from=init_from)
     else:
-        result = train(seqs, exp, out, log=context.log.info, init_from=init_from)
+        result = train(seqs, exp, work, log=context.log.info, init_from=init_from)
+    out = storage.model_dir(partition, context.run.run_id)
+    out.mkdir(parents=True, exist_ok=True)
+    result.checkpoint = Path(shutil.move(result.checkpoint, out / BEST))
+    shutil.rmtree(work)  # done: the next materialization trains a new version
     shutil.copy(storage.sequences_dir(partition) / "item_index.parquet", out / "item_index.parquet")
     (out / "config.json").write_text(json.dumps(exp.to_dict(), indent=2) + "\n")
     record = {"partition": partition, "run_id": context.run.run_id, "dir": str(out),

@@ -6,8 +6,10 @@ Every helper is a no-op (or the identity) in a single process, so the single-pro
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -24,6 +26,13 @@ from elcrec_core.device import select_device
 def launched() -> bool:
     """Whether this process was started by torchrun (or another launcher that sets ``WORLD_SIZE``)."""
     return "WORLD_SIZE" in os.environ
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (no-op elsewhere), so that a killed pipeline step
+    takes torchrun and its workers with it instead of leaving them writing checkpoints."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
 
 
 def active() -> bool:
@@ -53,6 +62,7 @@ def process_group(device: str) -> Iterator[None]:
     if not launched():
         yield
         return
+    die_with_parent()  # torchrun is our parent
     if select_device(device).type == "cuda":
         gpu = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
         torch.cuda.set_device(gpu)
@@ -157,8 +167,9 @@ def launch(nproc: int, argv: list[str], log: Callable[[str], None] | None = None
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     env = {"OMP_NUM_THREADS": str(max(1, cores // nproc)), **os.environ}
     if log is None:
-        return subprocess.run(command, env=env).returncode
-    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        return subprocess.run(command, env=env, preexec_fn=die_with_parent).returncode
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          preexec_fn=die_with_parent) as proc:
         for line in proc.stdout:
             log(line.rstrip("\n"))
         return proc.wait()

@@ -20,7 +20,7 @@ from elcrec_core import distributed, losses
 from elcrec_core.batches import AugmentConfig, TrainBatch, make_train_batch, trainable_users
 from elcrec_core.centres import init_centres
 from elcrec_core.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
-from elcrec_core.config import ExperimentConfig, TrainConfig
+from elcrec_core.config import ExperimentConfig, ModelConfig, TrainConfig
 from elcrec_core.device import autocast_for, select_device, uses_bf16
 from elcrec_core.evaluation import evaluate
 from elcrec_core.model import ELCRec
@@ -154,7 +154,7 @@ def restore_training_state(path: Path, model: ELCRec, optimizer: torch.optim.Opt
     """Load ``last.pt``; returns (epochs done, early-stopping state, history). Each rank restores its own RNG
     states; a rank beyond those saved keeps its fresh seed."""
     state = load_checkpoint(path)
-    if state["model_config"] != dataclasses.asdict(model.cfg):
+    if ModelConfig(**state["model_config"]) != model.cfg:  # fields added since it was written take defaults
         raise ValueError(f"{path} was written for another model or item catalogue: {state['model_config']}")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])

@@ -13,8 +13,11 @@ Tables (names are fixed; every value reaches SQL as a parameter or a registered 
 - derived tables written whole by :func:`replace_table`, such as ``sequences`` (the latest built sequences,
   one row per user: user_id, items, length, last_timestamp).
 
-DuckDB lets one process write a file at a time: every write opens the file, runs one short transaction and
-closes it again.
+DuckDB lets one process open a file for writing at a time (or several processes read-only): every access opens
+the file, runs one short transaction and closes it again. A process that finds the file locked waits up to
+``ELCREC_WAREHOUSE_LOCK_WAIT`` seconds (default 60), then fails with :class:`WarehouseLocked`, which names the
+file and the process that holds it. In the pipeline the writers share the Dagster concurrency pool
+``warehouse``, so they queue instead of meeting the lock.
 """
 
 from __future__ import annotations
@@ -26,12 +29,16 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import os
+import time
+
 import duckdb
 import polars as pl
 
 from elcrec_core.validation import RowCheck
 
 DEFAULT_WAREHOUSE = Path("data") / "warehouse.duckdb"
+LOCK_WAIT_ENV = "ELCREC_WAREHOUSE_LOCK_WAIT"
 _LOADED_TABLES = {"loads", "raw_interactions", "rejected_interactions", "item_index", "item_metadata",
                   "rejected_item_metadata"}
 
@@ -62,7 +69,7 @@ def connect(path: str | Path = DEFAULT_WAREHOUSE, read_only: bool = False) -> It
     if read_only and not path.exists():
         raise FileNotFoundError(f"no warehouse at {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+    con = _open(path, read_only, float(os.environ.get(LOCK_WAIT_ENV, "60")))
     try:
         con.execute("SET TimeZone = 'UTC'")
         if not read_only:
@@ -70,6 +77,28 @@ def connect(path: str | Path = DEFAULT_WAREHOUSE, read_only: bool = False) -> It
         yield con
     finally:
         con.close()
+
+
+class WarehouseLocked(RuntimeError):
+    """Another process held the warehouse file for longer than the lock wait."""
+
+
+def _open(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
+    """Connect, retrying with backoff while another process holds the file's lock, for at most ``wait_s``."""
+    deadline, pause = time.monotonic() + wait_s, 0.05
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as err:
+            if "lock" not in str(err).lower():
+                raise
+            if time.monotonic() + pause > deadline:
+                raise WarehouseLocked(
+                    f"the warehouse {path} is locked by another process and stayed locked for {wait_s:g} s "
+                    f"(DuckDB allows one writing process at a time). Wait for that run to finish, or raise "
+                    f"{LOCK_WAIT_ENV}. DuckDB said: {err}") from err
+            time.sleep(pause)
+            pause = min(2 * pause, 2.0)
 
 
 @contextmanager

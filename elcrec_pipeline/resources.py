@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -59,6 +60,15 @@ class Storage(dg.ConfigurableResource):
     def model_dir(self, partition: str, run_id: str) -> Path:
         """A new folder per materialization: models/<partition>/<run id>, never overwritten."""
         return self.root / "models" / partition / run_id
+
+    def training_dir(self, partition: str, settings: dict[str, Any]) -> Path:
+        """Where a training of ``partition`` with ``settings`` keeps its epoch checkpoints until it ends: named by
+        a digest of the settings and the partition's sequences, so that a run started again after a crash (or a
+        retry) finds ``last.pt`` and resumes, while other settings or data start afresh."""
+        digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+        with open(self.sequences_dir(partition) / "sequences.parquet", "rb") as f:
+            digest.update(hashlib.file_digest(f, "sha256").digest())
+        return self.root / "models" / partition / "training" / digest.hexdigest()[:16]
 
     def latest_model(self, partition: str) -> dict[str, Any] | None:
         """The newest model trained for ``partition`` (a candidate until promoted)."""

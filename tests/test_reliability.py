@@ -1,0 +1,178 @@
+"""Reliability of the pipeline: a training killed mid-epoch resumes, concurrent and repeated runs of a partition
+leave the same warehouse, and a held warehouse lock gives a short wait then a clear error."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from assets import evaluation, ingestion, profiling, recommendations, sequences, training
+from assets.partitions import RETRY, WAREHOUSE_POOL
+from elcrec_core import warehouse
+from elcrec_pipeline.resources import Storage
+
+REPO = Path(__file__).resolve().parents[1]
+PARTITION = "2026-01-20"
+
+# Materializes the named assets of PARTITION in DATA_DIR in this process (an ephemeral Dagster instance).
+MATERIALIZE = textwrap.dedent("""
+    import json, sys
+    import dagster as dg
+    from assets import ingestion, sequences, training
+    from elcrec_pipeline.resources import ComputeDevice, Storage
+    data_dir, partition, config, names = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4:]
+    known = {a.key.path[-1]: a for a in (ingestion.raw_interactions, sequences.interaction_sequences,
+                                          training.elcrec_model)}
+    assets = [known[name] for name in names]
+    result = dg.materialize(assets, partition_key=partition, run_config=config, raise_on_error=False,
+                            resources={"storage": Storage(data_dir=data_dir),
+                                       "device": ComputeDevice(device="cpu", threads=1)})
+    sys.exit(0 if result.success else 1)
+""")
+
+SOURCE = {"synthetic_users": 1000, "synthetic_items": 100, "synthetic_intents": 4}
+TRAINING = {"epochs": 6, "patience": 6, "lr": 3e-3, "intents": 4, "hidden": 16, "max_len": 12, "seed": 3,
+            "warm_start": False}
+
+
+def run_config(*names: str) -> dict:
+    ops = {"raw_interactions": {"config": SOURCE}, "elcrec_model": {"config": TRAINING}}
+    return {"ops": {name: ops[name] for name in names if name in ops}}
+
+
+def materialize(data_dir: Path, *names: str, **popen) -> subprocess.Popen:
+    cmd = [sys.executable, "-c", MATERIALIZE, str(data_dir), PARTITION, json.dumps(run_config(*names)), *names]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(cmd, cwd=REPO, env=env, text=True, **popen)
+
+
+def finish(proc: subprocess.Popen, timeout: int = 600) -> str:
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out[-3000:]
+    return out
+
+
+def counts(data_dir: Path) -> dict[str, int]:
+    return {t: n for t, n in warehouse.table_counts(data_dir / "warehouse.duckdb").items() if t != "loads"}
+
+
+@pytest.fixture(scope="module")
+def sequences_built(tmp_path_factory) -> Path:
+    """A data folder with the partition's events and sequences, ready for training."""
+    data_dir = tmp_path_factory.mktemp("built")
+    finish(materialize(data_dir, "raw_interactions", "interaction_sequences",
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+    return data_dir
+
+
+def test_training_killed_mid_epoch_resumes_and_ends_like_an_uninterrupted_run(sequences_built, tmp_path):
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    shutil.copytree(sequences_built, killed)
+    shutil.copytree(sequences_built, clean)
+    uninterrupted = materialize(clean, "elcrec_model", stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    proc = materialize(killed, "elcrec_model", stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    seen = []
+    for line in proc.stdout:  # Dagster's log lines; the trainer logs one per epoch
+        seen.append(line)
+        if "epoch   1 |" in line:
+            time.sleep(0.2)  # inside epoch 2
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "".join(seen)[-2000:]
+    (work,) = (killed / "models" / PARTITION / "training").iterdir()
+    assert (work / "last.pt").exists() and not list(work.glob("*.tmp*"))  # atomic writes: no half-written file
+
+    log = finish(materialize(killed, "elcrec_model", stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+    assert "resuming after its last complete epoch" in log
+    assert "resumed from" in log and "epoch   0 |" not in log  # no epoch is trained twice from scratch
+    finish(uninterrupted)
+
+    def outcome(data_dir: Path) -> dict:
+        return json.loads((data_dir / "models" / PARTITION / "latest.json").read_text())
+
+    resumed, reference = outcome(killed), outcome(clean)
+    assert resumed["best_epoch"] == reference["best_epoch"]
+    for name, value in reference["valid"].items():
+        assert resumed["valid"][name] == pytest.approx(value, abs=1e-4), name
+    for name, value in reference["test"].items():
+        assert resumed["test"][name] == pytest.approx(value, abs=1e-4), name
+    assert not (killed / "models" / PARTITION / "training" / work.name).exists()  # training state dropped at the end
+
+
+def test_same_partition_twice_at_once_and_again_leaves_the_same_warehouse(sequences_built, tmp_path):
+    expected = counts(sequences_built)
+    assert expected["raw_interactions"] > 0 and expected["sequences"] > 0
+    data_dir = tmp_path / "twice"
+    names = ("raw_interactions", "interaction_sequences")
+    both = [materialize(data_dir, *names, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]
+    for proc in both:
+        finish(proc)
+    assert counts(data_dir) == expected
+    finish(materialize(data_dir, *names, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+    assert counts(data_dir) == expected
+    assert warehouse.table_counts(data_dir / "warehouse.duckdb")["loads"] == 3  # each load is logged
+
+
+HOLD_LOCK = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(float(sys.argv[2]))"
+
+
+def hold_lock(path: Path, seconds: float) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(path), str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_held_warehouse_lock_is_waited_for_then_reported(tmp_path, monkeypatch):
+    path = tmp_path / "warehouse.duckdb"
+    with warehouse.connect(path):
+        pass
+    holder = hold_lock(path, 60)
+    monkeypatch.setenv(warehouse.LOCK_WAIT_ENV, "0.5")
+    try:
+        with pytest.raises(warehouse.WarehouseLocked, match=r"warehouse\.duckdb is locked by another process .*0\.5 s.*"
+                                                            rf"{warehouse.LOCK_WAIT_ENV}.*PID {holder.pid}"):
+            with warehouse.connect(path, read_only=True):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+
+    holder = hold_lock(path, 1.0)  # released within the wait: the connection succeeds
+    monkeypatch.setenv(warehouse.LOCK_WAIT_ENV, "30")
+    with warehouse.connect(path) as con:
+        assert con.execute("SELECT count(*) FROM loads").fetchall() == [(0,)]
+    holder.wait()
+
+
+def test_warehouse_assets_share_one_pool_and_ingestion_and_training_retry():
+    touching_warehouse = [ingestion.raw_interactions, ingestion.rejected_interactions,
+                          sequences.interaction_sequences, evaluation.evaluation_report, profiling.intent_profiles,
+                          recommendations.user_recommendations]
+    for asset in touching_warehouse:
+        assert asset.op.pool == WAREHOUSE_POOL, asset.key
+    assert training.elcrec_model.op.pool is None  # long training never holds the warehouse pool
+    for asset in (ingestion.raw_interactions, sequences.interaction_sequences, training.elcrec_model):
+        assert asset.op.retry_policy == RETRY
+    instance = (REPO / "dagster.yaml").read_text()
+    assert "default_limit: 1" in instance
+
+
+def test_bad_input_fails_without_retries(tmp_path):
+    config = {"ops": {"raw_interactions": {"config": {"format": "csv", "path": str(tmp_path / "missing.csv")}}}}
+    result = dg.materialize([ingestion.raw_interactions], partition_key=PARTITION, run_config=config,
+                            raise_on_error=False, resources={"storage": Storage(data_dir=str(tmp_path))})
+    assert not result.success
+    retries = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+    assert retries == []
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert "missing.csv" in failure.event_specific_data.error.message
