@@ -14,11 +14,13 @@ from elcrec_core.checkpoint import CheckpointError
 from elcrec_core.config import ExperimentConfig, load_preset, merge_overrides, preset_names
 from elcrec_core.runtime import keep_freed_memory
 from elcrec_core.sequences import (
+    ITEM_INDEX_FILE,
     Sequences,
     read_events_file,
     read_sequence_file,
     read_sequence_parquet,
     sequences_from_events,
+    write_item_index_file,
 )
 
 SYNTHETIC = "synthetic"
@@ -74,9 +76,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     exp = build_config(args)
     with distributed.process_group(exp.train.device):
         main_rank = distributed.is_main()
-        seqs = load_data(args.data, args.format, seed=exp.train.seed)
+        seqs, item_ids = load_data_with_ids(args.data, args.format, seed=exp.train.seed)
         if main_rank:
             print(f"data: {len(seqs)} users, {seqs.n_items} items, {len(seqs.items)} interactions", flush=True)
+            if item_ids is not None:  # evaluate and recommend check a checkpoint's catalogue against it
+                Path(args.out).mkdir(parents=True, exist_ok=True)
+                write_item_index_file(Path(args.out) / ITEM_INDEX_FILE, item_ids)
         result = train(seqs, exp, args.out, resume=not args.fresh, log=lambda line: print(line, flush=True),
                        init_from=args.init_from)
         if main_rank:

@@ -34,6 +34,7 @@ from elcrec_core.sequences import (
     ITEM_INDEX_FILE,
     Sequences,
     read_events_file,
+    read_item_index_file,
     read_sequence_file,
     read_sequence_parquet,
     write_item_index_file,
@@ -391,6 +392,21 @@ def test_item_catalogue_without_an_index_beside_the_checkpoint(tmp_path: Path) -
     assert str(info.value) == f"{tmp_path / 'wrong' / ITEM_INDEX_FILE} lists 3 items, checkpoint {wrong} has 5"
     indexed = _checkpoint(tmp_path / "indexed", N_MODEL, np.array(list("abcde")))
     assert item_catalogue(indexed, N_MODEL, np.array(list("abc"))).tolist() == list("abcde")  # names every index
+
+
+def test_cli_training_writes_its_item_index_so_another_catalogue_is_refused(tmp_path: Path, capsys) -> None:
+    events = tmp_path / "events.csv"
+    events.write_text("user_id,item_id,timestamp\n" + "".join(
+        f"u{u},i{(u + k) % 9},{k}\n" for u in range(40) for k in range(6)))
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(events), "--format", "events", "--out", str(out), "--epochs", "1",
+                 "--intents", "2", "--hidden", "8", "--max-len", "6", "--device", "cpu"]) == 0
+    capsys.readouterr()
+    assert read_item_index_file(out / ITEM_INDEX_FILE).tolist() == [f"i{k}" for k in range(9)]
+    renamed = tmp_path / "renamed.csv"
+    renamed.write_text(events.read_text().replace("i2,", "i2x,"))  # index 3 is now another item
+    assert main(["evaluate", "--data", str(renamed), "--format", "events", "--checkpoint", str(out / "best.pt")]) == 2
+    assert "is from another item catalogue: item index 3 is 'i2' there and 'i2x' in the data" in capsys.readouterr().err
 
 
 # --- config paths in the pipeline ----------------------------------------------------------------------------
