@@ -17,12 +17,16 @@ def init_centres(
     model: ELCRec, data: SequenceTensors, users: torch.Tensor, cfg: TrainConfig, batch_size: int = 2048
 ) -> None:
     """Centres from k-means over the mean-pooled (eval-mode) encodings of the training inputs, L2-normalised
-    (the reference's initialisation), or random unit vectors (``centre_init = "random"``)."""
+    (the reference's initialisation), or random unit vectors (``centre_init = "random"``). k-means runs on a seeded
+    uniform sample of at most ``kmeans_sample`` of the inputs (its time grows with the number of points)."""
     k = model.cfg.n_intents
     if cfg.centre_init == "random":
         gen = torch.Generator().manual_seed(cfg.seed)
         model.centres.copy_(F.normalize(torch.randn(model.centres.shape, generator=gen), dim=1))
         return
+    if len(users) > cfg.kmeans_sample:
+        pick = torch.randperm(len(users), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.kmeans_sample]
+        users = users[pick.sort().values]
     was_training = model.training
     model.eval()
     device = model.centres.device

@@ -16,6 +16,8 @@ Prototype = Literal["shift", "concat"]
 RecLoss = Literal["bce", "ce", "sampled_softmax"]
 CentreInit = Literal["kmeans", "random"]
 Precision = Literal["auto", "fp32", "bf16"]
+# scores per batch that rec_loss "ce" may compute: 4 GiB of fp32 logits, about three times that with the backward
+MAX_CE_LOGITS = 1 << 30
 
 
 @dataclass
@@ -67,6 +69,7 @@ class TrainConfig:
     centre_init: CentreInit = "kmeans"
     kmeans_iters: int = 20
     kmeans_restarts: int = 5
+    kmeans_sample: int = 100_000  # k-means runs on a seeded uniform sample of at most this many sequences
     seed: int = 2024
     device: str = "auto"
     precision: Precision = "auto"  # auto: bf16 autocast on CUDA and on CPUs with native bf16, else fp32
@@ -81,7 +84,17 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def model_config(self, n_items: int) -> ModelConfig:
-        return ModelConfig(n_items=n_items, **self.model)
+        """The model for a catalogue of ``n_items``; refuses full-softmax training (``rec_loss = "ce"``) where one
+        batch's [positions x items] logits would exceed ``MAX_CE_LOGITS``."""
+        cfg = ModelConfig(n_items=n_items, **self.model)
+        logits = self.train.batch_size * cfg.max_len * n_items
+        if self.train.rec_loss == "ce" and logits > MAX_CE_LOGITS:
+            raise ValueError(
+                f"rec_loss 'ce' scores all {n_items:,} items at each of up to {self.train.batch_size} x {cfg.max_len} "
+                f"positions per batch: {logits / 2**30:.1f}G logits ({4 * logits / 2**30:.0f} GiB in fp32, about 3x "
+                f"that in the backward pass), over the bound of {MAX_CE_LOGITS / 2**30:.0f}G; use rec_loss "
+                f"'sampled_softmax' or 'bce' for a catalogue this large, or a smaller batch_size")
+        return cfg
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": dict(self.model), "train": dataclasses.asdict(self.train)}

@@ -10,9 +10,12 @@ import torch
 
 from elcrec_core.baselines import popularity_metrics
 from elcrec_core.checkpoint import load_checkpoint, load_model
+from elcrec_core.batches import trainable_users
+from elcrec_core.centres import init_centres
 from elcrec_core.cli import main
-from elcrec_core.config import ExperimentConfig, TrainConfig
+from elcrec_core.config import MAX_CE_LOGITS, ExperimentConfig, TrainConfig
 from elcrec_core.evaluation import evaluate
+from elcrec_core.model import ELCRec
 from elcrec_core.sequences import Sequences, SequenceTensors, sequences_from_events
 from elcrec_core.synthetic import SyntheticConfig, generate
 from elcrec_core.training import EarlyStopping, train
@@ -89,6 +92,33 @@ def test_centres_stay_unit_norm_and_random_init_works(seqs, tmp_path):
     model, _ = load_model(tmp_path / "best.pt")
     norms = model.centres.norm(dim=1)
     assert torch.allclose(norms, torch.ones_like(norms), atol=0.02)
+
+
+def test_kmeans_runs_on_a_bounded_sample_of_the_users(seqs):
+    model = ELCRec(small_config().model_config(seqs.n_items))
+    data = SequenceTensors.from_sequences(seqs)
+    users = trainable_users(data)
+    encoded = []
+    model.register_forward_hook(lambda _module, args, _out: encoded.append(len(args[0])))
+    init_centres(model, data, users, TrainConfig(kmeans_sample=50, kmeans_restarts=1, seed=7), batch_size=16)
+    assert sum(encoded) == 50 < len(users)
+    norms = model.centres.norm(dim=1)
+    assert torch.allclose(norms, torch.ones_like(norms))
+
+
+def test_full_softmax_is_refused_where_its_logits_would_not_fit(seqs, tmp_path, monkeypatch):
+    """rec_loss "ce" computes [positions x items] logits: past MAX_CE_LOGITS per batch it is refused up front."""
+    exp = small_config(rec_loss="ce")  # 128 sequences x max_len 20 positions per batch
+    largest = MAX_CE_LOGITS // (128 * 20)
+    assert exp.model_config(largest).n_items == largest
+    with pytest.raises(ValueError, match="use rec_loss 'sampled_softmax' or 'bce'"):
+        exp.model_config(largest + 1)
+    for loss in ("sampled_softmax", "bce"):
+        assert small_config(rec_loss=loss).model_config(1_000_000).n_items == 1_000_000
+    monkeypatch.setattr("elcrec_core.config.MAX_CE_LOGITS", 128 * 20 * (seqs.n_items - 1))
+    with pytest.raises(ValueError, match="rec_loss 'ce'"):
+        train(seqs, exp, tmp_path, log=lambda _: None)
+    assert not any(tmp_path.iterdir())  # refused before any work
 
 
 def test_cli_trains_on_events_and_evaluates(tmp_path, capsys):
