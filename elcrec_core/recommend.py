@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from elcrec_core.evaluation import known_items
+from elcrec_core.evaluation import _MAX_SCORE_ELEMENTS, known_items
 from elcrec_core.model import ELCRec
 from elcrec_core.sequences import SequenceTensors
 
@@ -14,11 +14,13 @@ def recommend(
     model: ELCRec, data: SequenceTensors, users: torch.Tensor, k: int = 20, batch_size: int = 2048
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The k best items (indices 1..n_items) and their scores for each of ``users``, from the whole history;
-    items of the history are never recommended. Returns ([U, k] items, [U, k] scores)."""
+    items of the history are never recommended. Returns ([U, k] items, [U, k] scores). A batch holds at most
+    ``batch_size`` users and 2^25 scores (fewer users for a large catalogue)."""
     model.eval()
     n_items = model.cfg.n_items
     k = min(k, n_items)
     table = model.item_table().float()
+    batch_size = min(batch_size, max(1, _MAX_SCORE_ELEMENTS // n_items))
     top_items, top_scores = [], []
     for batch in users.split(batch_size):
         history = known_items(data.window(batch, 0, int(data.lengths(batch).max())), n_items)
