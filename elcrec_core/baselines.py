@@ -8,17 +8,35 @@ from elcrec_core.evaluation import DROP_AFTER, Split, eligible_users, metrics_fr
 from elcrec_core.sequences import SequenceTensors
 
 
-def popularity_ranks(data: SequenceTensors, split: Split, users: torch.Tensor | None = None) -> torch.Tensor:
+def input_counts(data: SequenceTensors, split: Split) -> torch.Tensor:
+    """How often each item occurs in all users' inputs for the split (index i - 1 for item i), counted on the
+    flat item array: O(interactions), whatever the longest history."""
+    cut = torch.maximum(data.ends - DROP_AFTER[split] - 1, data.starts)  # each input is items[start:cut]
+    edges = torch.zeros(len(data.items) + 1, dtype=torch.int32, device=data.items.device)
+    edges.index_add_(0, data.starts, torch.ones_like(data.starts, dtype=torch.int32))
+    edges.index_add_(0, cut, torch.full_like(cut, -1, dtype=torch.int32))
+    inside = edges.cumsum(0)[:-1] > 0
+    return torch.bincount(data.items[inside], minlength=data.n_items + 1)[1:].double()
+
+
+def popularity_ranks(
+    data: SequenceTensors, split: Split, users: torch.Tensor | None = None, batch_size: int = 2048
+) -> torch.Tensor:
     """0-based ranks of the split targets when items are ranked by how often they occur in all users' inputs
     for that split (the most-popular baseline); history excluded, ties in the target's favour, a target in the
-    history is a miss, as in :mod:`elcrec_core.evaluation`."""
+    history is a miss, as in :mod:`elcrec_core.evaluation`. Users are ranked in batches of ``batch_size``."""
     if users is None:
         users = eligible_users(data, split)
-    drop = DROP_AFTER[split]
-    everyone = torch.arange(len(data))
-    inputs = data.window(everyone, drop + 1, int((data.lengths(everyone) - drop - 1).clamp(min=1).max()))
-    counts = torch.bincount(inputs.flatten(), minlength=data.n_items + 1)[1:].double()  # index i-1 = item i
+    counts = input_counts(data, split)
     ordered = counts.sort().values
+    ranks = [_popularity_batch(data, batch, DROP_AFTER[split], counts, ordered) for batch in users.split(batch_size)]
+    return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long)
+
+
+def _popularity_batch(
+    data: SequenceTensors, users: torch.Tensor, drop: int, counts: torch.Tensor, ordered: torch.Tensor
+) -> torch.Tensor:
+    """:func:`popularity_ranks` for one batch of users, from the item counts and their sorted values."""
     targets = data.window(users, drop, 1)[:, 0]
     history = data.window(users, drop + 1, int((data.lengths(users) - drop - 1).max()))
     target_count = counts[targets - 1]

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from elcrec_core.baselines import input_counts
 from elcrec_core.evaluation import DROP_AFTER, Split, metrics_from_ranks
 from elcrec_core.sequences import SequenceTensors
 from elcrec_core.statistics import bootstrap_mean
@@ -55,16 +56,13 @@ def history_segments(data: SequenceTensors, users: torch.Tensor, split: Split) -
 def popularity_segments(data: SequenceTensors, users: torch.Tensor, split: Split) -> np.ndarray:
     """Each user's target-item popularity bucket: head / torso / tail, the items that make up the top 20%,
     the next 30% and the last 50% of the interactions of the split's inputs."""
-    drop = DROP_AFTER[split]
-    everyone = torch.arange(len(data))
-    inputs = data.window(everyone, drop + 1, int((data.lengths(everyone) - drop - 1).clamp(min=1).max()))
-    counts = torch.bincount(inputs.flatten(), minlength=data.n_items + 1)[1:].double().numpy()
+    counts = input_counts(data, split).numpy()
     order = np.argsort(-counts, kind="stable")
     share = np.cumsum(counts[order]) / max(counts.sum(), 1.0)
     bucket = np.empty(data.n_items, dtype=object)
     bucket[order] = np.where(share <= 0.2, "head", np.where(share <= 0.5, "torso", "tail"))
     bucket[order[0]] = "head"  # the most popular item is head even when it alone exceeds 20%
-    targets = data.window(users, drop, 1)[:, 0].numpy()
+    targets = data.window(users, DROP_AFTER[split], 1)[:, 0].numpy()
     return bucket[targets - 1]
 
 

@@ -6,7 +6,7 @@ import random
 
 import torch
 
-from elcrec_core.baselines import popularity_ranks
+from elcrec_core.baselines import input_counts, popularity_ranks
 from elcrec_core.sequences import Sequences, SequenceTensors
 
 
@@ -34,6 +34,20 @@ def test_popularity_ranks_match_brute_force():
     users = torch.arange(60)
     for split, drop in (("test", 0), ("valid", 1)):
         assert popularity_ranks(data, split, users).tolist() == brute_force(lists, 15, drop)
+        assert popularity_ranks(data, split, users, batch_size=7).tolist() == brute_force(lists, 15, drop)
+
+
+def test_input_counts_cover_every_input_and_nothing_else():
+    """Counts of the items before each split's target, short users (empty inputs) included."""
+    rng = random.Random(5)
+    lists = [[rng.randint(1, 9) for _ in range(rng.randint(1, 7))] for _ in range(40)]
+    data = SequenceTensors.from_sequences(Sequences.from_lists(list(range(40)), lists, n_items=9))
+    for split, drop in (("test", 0), ("valid", 1)):
+        expected = [0] * 9
+        for seq in lists:
+            for item in seq[: max(0, len(seq) - drop - 1)]:
+                expected[item - 1] += 1
+        assert input_counts(data, split).tolist() == expected
 
 
 def test_hand_example():
