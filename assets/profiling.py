@@ -16,13 +16,14 @@ from elcrec_core.profiling import assign_user_intents, intent_sizes, summarise_i
 from elcrec_core.markdown import markdown_table
 from elcrec_core.sequences import SequenceTensors
 from elcrec_core.statistics import item_lift, planted_agreement
+from elcrec_pipeline.config import ProfileSettings
 from elcrec_pipeline.resources import Storage
 
 
 @dg.asset(
     partitions_def=daily_partitions,
-    deps=[elcrec_model],
     pool=WAREHOUSE_POOL,
+    deps=[elcrec_model],
     group_name="reports",
     owners=OWNERS,
     code_version="2",
@@ -33,7 +34,8 @@ from elcrec_pipeline.resources import Storage
                 "popularity, with titles and categories when item metadata exists) in intent_profiles; a 2-D "
                 "map and the size chart; agreement with the planted intents on synthetic data.",
 )
-def intent_profiles(context: dg.AssetExecutionContext, storage: Storage) -> dg.MaterializeResult:
+def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
+                    storage: Storage) -> dg.MaterializeResult:
     partition = context.partition_key
     candidate = storage.require_latest_model(partition)
     model, _ = load_model(candidate["checkpoint"])
@@ -52,7 +54,8 @@ def intent_profiles(context: dg.AssetExecutionContext, storage: Storage) -> dg.M
 
     out = Path(candidate["dir"])
     sizes = intent_sizes(assigned.intent, model.cfg.n_intents)
-    map_png = intent_map(assigned.representation, assigned.intent, out / "intent_map.png")
+    map_png = intent_map(assigned.representation, assigned.intent, out / "intent_map.png", config.map_method,
+                         config.map_sample)
     sizes_png = intent_sizes_chart(sizes, out / "intent_sizes.png")
     largest = profiles.sort("users", descending=True).head(10).select(
         "intent", "users", "cohesion", "nearest_intent", pl.col("top_items").list.join(", "))

@@ -16,7 +16,7 @@ from elcrec_core.sequences import SequenceTensors
 def init_centres(
     model: ELCRec, data: SequenceTensors, users: torch.Tensor, cfg: TrainConfig, batch_size: int = 2048
 ) -> None:
-    """Centres from k-means over the mean-pooled (eval-mode) encodings of the training inputs, L2-normalised
+    """Centres from k-means over the pooled (eval-mode) encodings of the training inputs, L2-normalised
     (the reference's initialisation), or random unit vectors (``centre_init = "random"``). k-means runs on a seeded
     uniform sample of at most ``kmeans_sample`` of the inputs (its time grows with the number of points)."""
     k = model.cfg.n_intents
@@ -30,10 +30,10 @@ def init_centres(
     was_training = model.training
     model.eval()
     device = model.centres.device
-    pooled = [
-        model(data.window(batch, 3, model.cfg.max_len).to(device)).mean(1).float().cpu()
-        for batch in users.split(batch_size)
-    ]
+    pooled = []
+    for batch in users.split(batch_size):
+        items = data.window(batch, 3, model.cfg.max_len).to(device)
+        pooled.append(model.pool(model(items), items).float().cpu())
     model.train(was_training)
     x = torch.cat(pooled).numpy().astype(np.float32)
     if len(x) < k:

@@ -15,6 +15,7 @@ from typing import Any, Literal
 Prototype = Literal["shift", "concat"]
 RecLoss = Literal["bce", "ce", "sampled_softmax"]
 CentreInit = Literal["kmeans", "random"]
+Pooling = Literal["all", "items"]
 Precision = Literal["auto", "fp32", "bf16"]
 # scores per batch that rec_loss "ce" may compute: 4 GiB of fp32 logits, about three times that with the backward
 MAX_CE_LOGITS = 1 << 30
@@ -35,6 +36,9 @@ class ModelConfig:
     n_intents: int = 256
     init_std: float = 0.02
     layer_norm_eps: float = 1e-12
+    # the sequence representation the intent parts use: "all" averages every position of the padded window,
+    # padding outputs included (the reference); "items" averages the positions that hold an item
+    pooling: Pooling = "all"
 
     def __post_init__(self) -> None:
         if self.vocab_size == 0:

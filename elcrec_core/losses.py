@@ -119,6 +119,8 @@ def cluster_loss(samples: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
     """Mean squared distance over all sample-centre pairs minus that over all centre-centre pairs (diagonal
     included), on the L2-normalised ``samples`` [B, d] and unit-norm ``centres`` [K, d].
 
+    On unit vectors the first term equals 2 - 2 mean(samples) . mean(centres): it moves only the centres' mean,
+    and draws every sample towards it (which is why the pooling of the samples matters, see ``ModelConfig``).
     The centres are used as given: the trainer writes them back normalised into the parameter every step, as the
     reference does, so that their gradient is not projected by a normalisation in the graph.
     """

@@ -129,6 +129,14 @@ class ELCRec(nn.Module):
             x = block(x, mask, last_only and i == len(self.blocks) - 1)
         return x
 
+    def pool(self, hidden: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """The sequence representation [B, d] of hidden states [B, L, d] for ``items`` [B, L], as
+        ``cfg.pooling`` says: the mean over all L positions, or over the positions that hold an item."""
+        if self.cfg.pooling == "all":
+            return hidden.mean(1)
+        held = (items > 0).unsqueeze(-1).to(hidden.dtype)
+        return (hidden * held).sum(1) / held.sum(1).clamp(min=1)
+
     def user_representation(self, items: torch.Tensor) -> torch.Tensor:
         """The output at the most recent position, [B, d]."""
         return self(items, last_only=True)[:, -1, :]

@@ -5,15 +5,18 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import matplotlib
 import numpy as np
 from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 LOSS_PARTS = ("loss", "rec", "seq_cl", "intent_cl", "cluster")
+MapMethod = Literal["pca", "tsne"]
 
 
 def training_curve(history: Sequence[dict[str, float]], path: str | Path) -> Path:
@@ -36,15 +39,24 @@ def markdown_image(path: str | Path, alt: str) -> str:
     return f"![{alt}](data:image/png;base64,{data})"
 
 
-def intent_map(representation: np.ndarray, intents: np.ndarray, path: str | Path, sample: int = 3000,
-               seed: int = 0) -> Path:
-    """A 2-D PCA map of (a sample of) the user representations, coloured by intent."""
+def intent_map(representation: np.ndarray, intents: np.ndarray, path: str | Path, method: MapMethod = "pca",
+               sample: int = 3000, seed: int = 0) -> Path:
+    """A 2-D map of (a sample of) the user representations, coloured by intent: PCA (linear, fast) or t-SNE
+    (neighbourhoods, slower: keep ``sample`` to a few thousand)."""
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(intents), size=min(sample, len(intents)), replace=False)
-    xy = PCA(n_components=2, random_state=seed).fit_transform(representation[pick])
+    if method == "pca":
+        xy = PCA(n_components=2, random_state=seed).fit_transform(representation[pick])
+    elif method == "tsne":
+        perplexity = min(30.0, max(2.0, (len(pick) - 1) / 3))  # t-SNE needs perplexity < samples
+        xy = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(
+            representation[pick])
+    else:
+        raise ValueError(f"unknown map method {method!r}: pca or tsne")
     fig, ax = plt.subplots(figsize=(5.5, 5))
     ax.scatter(xy[:, 0], xy[:, 1], c=intents[pick], cmap="tab20", s=4, alpha=0.7)
-    ax.set(title=f"users by intent (PCA, {len(pick)} users)", xticks=[], yticks=[])
+    ax.set(title=f"users by intent ({'PCA' if method == 'pca' else 't-SNE'}, {len(pick)} users)", xticks=[],
+           yticks=[])
     return _save(fig, path)
 
 

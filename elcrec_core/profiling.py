@@ -17,13 +17,13 @@ from elcrec_core.sequences import SequenceTensors
 
 @dataclass
 class UserIntents:
-    """Per user: the nearest L2-normalised centre to the L2-normalised mean-pooled sequence representation (the
+    """Per user: the nearest L2-normalised centre to the L2-normalised pooled representation (``model.pool``: the
     assignment the intent losses use), its squared distance, and the runner-up centre."""
 
     intent: np.ndarray
     distance: np.ndarray
     runner_up: np.ndarray
-    representation: np.ndarray  # [U, d] normalised mean-pooled states, for maps and silhouettes
+    representation: np.ndarray  # [U, d] normalised pooled states, for maps and silhouettes
 
 
 @torch.no_grad()
@@ -36,7 +36,7 @@ def assign_user_intents(model: ELCRec, data: SequenceTensors, users: torch.Tenso
     parts: list[tuple[torch.Tensor, ...]] = []
     for batch in (torch.arange(len(data)) if users is None else users).split(batch_size):
         items = known_items(data.window(batch, 0, model.cfg.max_len), model.cfg.n_items)
-        pooled = F.normalize(model(items).mean(1).float(), dim=1)
+        pooled = F.normalize(model.pool(model(items), items).float(), dim=1)
         dist = torch.cdist(pooled, centres).square()
         best = dist.topk(min(2, len(centres)), dim=1, largest=False)
         runner_up = best.indices[:, -1] if best.indices.shape[1] > 1 else best.indices[:, 0]

@@ -42,10 +42,10 @@ def loss_parts(model: ELCRec, batch: TrainBatch, cfg: TrainConfig) -> dict[str, 
     if cfg.cf_weight > 0:
         parts["seq_cl"] = losses.sequence_contrastive_loss(views, model.centres, cfg.prototype, cfg.temperature)
     model.normalise_centres_()
-    pooled = hidden.mean(1)
+    pooled = model.pool(hidden, batch.inputs)
     if cfg.intent_cf_weight > 0:
         intents = losses.assign_intents(pooled, model.centres)
-        view1, view2 = views.mean(1).chunk(2)
+        view1, view2 = model.pool(views, batch.views).chunk(2)
         parts["intent_cl"] = losses.intent_contrastive_loss(
             view1, view2, model.centres[intents], cfg.temperature
         )

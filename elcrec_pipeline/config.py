@@ -131,6 +131,14 @@ class EvaluationSettings(dg.Config):
     ablation: bool = Field(True, description="train SASRec without the ELCRec parts with the same budget")
 
 
+class ProfileSettings(dg.Config):
+    """How the intent profiles are drawn."""
+
+    map_method: str = Field("pca", description="the 2-D user map: pca (all users' directions, fast) or tsne "
+                                               "(local neighbourhoods, on a sample)")
+    map_sample: int = Field(3000, description="users drawn on the map")
+
+
 class PromotionSettings(dg.Config):
     """When a new model replaces the current one."""
 
