@@ -101,7 +101,7 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
 
 def test_second_run_warm_starts_from_the_current_model(first_run):
     data_dir, _ = first_run
-    result = materialize_all(data_dir, run_config(epochs=2))
+    result = materialize_all(data_dir, run_config(epochs=2, lr=1e-3))  # fine-tuning: a smaller step
     model = metadata(result, "elcrec_model")
     assert model["warm_start"] is True and result.success
     current = json.loads((data_dir / "models" / "current.json").read_text())
