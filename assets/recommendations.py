@@ -45,7 +45,7 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
         "item_id": pl.Series(item_ids[items.flatten().numpy() - 1], dtype=pl.String),
         "score": scores.flatten().numpy().astype(np.float64),
         "intent": np.repeat(intents, k).astype(np.int32),
-    })
+    }).filter(pl.col("score").is_finite())  # a user who has seen all but j < k items gets those j
     warehouse.replace_table(storage.warehouse, "user_recommendations", frame)
     distinct = frame["item_id"].n_unique()
     return dg.MaterializeResult(metadata={

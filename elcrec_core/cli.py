@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -144,7 +145,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     names = [str(item_ids[i - 1]) if item_ids is not None else str(i) for i in items[0].tolist()]
     result = {"user": str(args.user), "intent": intent, "history_length": int(seqs.lengths[matches[0]]),
               "items": [{"rank": r + 1, "item": name, "score": round(float(score), 6)}
-                        for r, (name, score) in enumerate(zip(names, scores[0].tolist()))]}
+                        for r, (name, score) in enumerate(zip(names, scores[0].tolist())) if math.isfinite(score)]}
     if args.json:
         print(json.dumps(result))
     else:

@@ -14,7 +14,8 @@ def recommend(
     model: ELCRec, data: SequenceTensors, users: torch.Tensor, k: int = 20, batch_size: int = 2048
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The k best items (indices 1..n_items) and their scores for each of ``users``, from the whole history;
-    items of the history are never recommended. Returns ([U, k] items, [U, k] scores). A batch holds at most
+    items of the history are never recommended: where fewer than k others exist, the rest of the row holds history
+    items with score -inf, for the caller to drop. Returns ([U, k] items, [U, k] scores). A batch holds at most
     ``batch_size`` users and 2^25 scores (fewer users for a large catalogue)."""
     model.eval()
     n_items = model.cfg.n_items

@@ -363,6 +363,13 @@ def test_items_unseen_at_training_are_left_out_of_the_history(tmp_path: Path, ca
     assert {r["item"] for r in _recommend(capsys, checkpoint, later, "u", "--k", "3")["items"]} == {"c", "d", "e"}
 
 
+def test_asking_for_more_items_than_a_user_has_not_seen_lists_only_those(tmp_path: Path, capsys) -> None:
+    checkpoint = _checkpoint(tmp_path / "model", N_MODEL, np.array(list("abcde")))
+    data = _sequences(tmp_path / "seen", {"u": ["a", "b", "c"]}, list("abcde"))
+    got = _recommend(capsys, checkpoint, data, "u", "--k", "5")
+    assert [r["rank"] for r in got["items"]] == [1, 2] and {r["item"] for r in got["items"]} == {"d", "e"}
+
+
 def test_a_known_item_view_keeps_order_and_users() -> None:
     seqs = Sequences.from_lists(["u", "v", "w"], [[1, 6, 2, 7], [6], []], n_items=7)
     known = seqs.known(5)
