@@ -53,6 +53,8 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
     out.mkdir(parents=True, exist_ok=True)
     result.checkpoint = Path(shutil.move(result.checkpoint, out / BEST))
     shutil.rmtree(work)  # done: the next materialization trains a new version
+    if not any(work.parent.iterdir()):
+        work.parent.rmdir()
     shutil.copy(storage.sequences_dir(partition) / "item_index.parquet", out / "item_index.parquet")
     (out / "config.json").write_text(json.dumps(exp.to_dict(), indent=2) + "\n")
     record = {"partition": partition, "run_id": context.run.run_id, "dir": str(out),
