@@ -21,5 +21,9 @@ fi
 .venv/bin/python -m pip install --quiet -e ".[dev]"
 # A Dagster instance folder with the project's settings (telemetry off: nothing leaves the machine).
 mkdir -p .dagster_home
-[ -f .dagster_home/dagster.yaml ] || cp dagster.yaml .dagster_home/dagster.yaml
+if [ ! -f .dagster_home/dagster.yaml ]; then
+    cp dagster.yaml .dagster_home/dagster.yaml
+elif ! cmp -s dagster.yaml .dagster_home/dagster.yaml; then
+    echo "note: .dagster_home/dagster.yaml differs from the project's dagster.yaml (kept as it is; compare them)"
+fi
 echo "installed into $(pwd)/.venv; DAGSTER_HOME=$(pwd)/.dagster_home"
