@@ -35,6 +35,7 @@ def interaction_sequences(context: dg.AssetExecutionContext, config: SequenceSet
         raise dg.Failure(f"no sequences left for {context.partition_key}: "
                          f"{build.summary.events_in} events in, k-core {config.k_core} removed them all")
     paths = write_sequences(build, storage.sequences_dir(context.partition_key), storage.warehouse)
+    pruned = storage.prune_sequences(context.partition_key, config.keep_days) if config.keep_days else []
     expectations = expect_sequences(build.profile(), config.expectations())
     summary = build.summary
     return dg.MaterializeResult(
@@ -48,6 +49,7 @@ def interaction_sequences(context: dg.AssetExecutionContext, config: SequenceSet
             "k_core_removed": summary.k_core_removed,
             "length": dg.MetadataValue.md(markdown_table([summary.length], digits=1)),
             "parquet": dg.MetadataValue.path(str(paths["sequences"])),
+            "days_pruned": dg.MetadataValue.json(pruned),
         },
         check_results=[dg.AssetCheckResult(
             check_name="sequence_expectations", passed=expectations.success,

@@ -9,6 +9,7 @@ import dagster as dg
 from assets.partitions import OWNERS, RETRY, daily_partitions
 from assets.sequences import interaction_sequences
 from elcrec_core.checkpoint import load_model
+from elcrec_core.config import SHAPE_FIELDS, ModelConfig
 from elcrec_core.evaluation import evaluate
 from elcrec_core.plots import markdown_image, training_curve
 from elcrec_core.markdown import markdown_table
@@ -82,10 +83,11 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
 
 
 def _same_architecture(current: dict, config: TrainingSettings, device: ComputeDevice) -> bool:
-    """Whether the current model's shape fits this run's settings (else the run starts cold)."""
-    saved = json.loads((Path(current["dir"]) / "config.json").read_text())
-    wanted = config.experiment(device.device, warm=True).to_dict()
-    return saved["model"] == wanted["model"]
+    """Whether the current model's parameter shapes fit this run's settings (else the run starts cold). Other
+    settings, such as dropout, may change between days: the weights still carry over."""
+    saved = ModelConfig(n_items=1, **json.loads((Path(current["dir"]) / "config.json").read_text())["model"])
+    wanted = ModelConfig(n_items=1, **config.experiment(device.device, warm=True).model)
+    return all(getattr(saved, name) == getattr(wanted, name) for name in SHAPE_FIELDS)
 
 
 @dg.asset_check(

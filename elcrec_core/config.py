@@ -21,6 +21,10 @@ Precision = Literal["auto", "fp32", "bf16"]
 MAX_CE_LOGITS = 1 << 30
 
 
+# the ModelConfig fields that fix the parameters' shapes (besides the item count, which warm start handles)
+SHAPE_FIELDS = ("hidden", "n_layers", "n_heads", "max_len", "n_intents")
+
+
 @dataclass
 class ModelConfig:
     """Shape of the SASRec encoder and the intent centres."""

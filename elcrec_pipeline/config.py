@@ -79,6 +79,8 @@ class SequenceSettings(dg.Config):
     k_core: int = Field(5, description="iterative k-core of users and items; 0 turns it off")
     min_length: int = 1
     max_length: int | None = None
+    keep_days: int = Field(14, description="sequence folders of days more than this before the newest are deleted "
+                                           "(the current model's day is kept); 0 keeps every day")
 
     def sequence_config(self) -> SequenceConfig:
         types = tuple(self.event_types) if self.event_types is not None else None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,19 @@ class Storage(dg.ConfigurableResource):
     def model_dir(self, partition: str, run_id: str) -> Path:
         """A new folder per materialization: models/<partition>/<run id>, never overwritten."""
         return self.root / "models" / partition / run_id
+
+    def prune_sequences(self, newest: str, keep_days: int) -> list[str]:
+        """Delete the sequence folders of days more than ``keep_days`` before ``newest``, except the current
+        model's day; returns the days removed. Each day's folder holds every user's whole history, so keeping
+        them all would grow the data folder with the square of the days."""
+        current = (self.current_model() or {}).get("partition")
+        oldest = date.fromisoformat(newest) - timedelta(days=keep_days)
+        removed = []
+        for folder in sorted((self.root / "sequences").glob("????-??-??")):
+            if folder.name != current and date.fromisoformat(folder.name) < oldest:
+                shutil.rmtree(folder)
+                removed.append(folder.name)
+        return removed
 
     def training_dir(self, partition: str, settings: dict[str, Any]) -> Path:
         """Where a training of ``partition`` with ``settings`` keeps its epoch checkpoints until it ends: named by

@@ -190,3 +190,19 @@ def test_recommend_cli_answers_for_one_user_from_the_stored_model(first_run, cap
     assert not history & {row["item"] for row in answer["items"]}  # history excluded, ids as in the source
     assert 0 <= answer["intent"] < 4
     assert main(["recommend", "--checkpoint", current["checkpoint"], "--data", str(sequences), "--user", "nobody"]) == 2
+
+
+def test_warm_start_needs_the_same_shapes_not_the_same_dropout(tmp_path):
+    from assets.training import _same_architecture
+
+    def current(**model) -> dict:
+        folder = tmp_path / str(len(list(tmp_path.iterdir())))
+        folder.mkdir()
+        (folder / "config.json").write_text(json.dumps({"model": {"hidden": 64, "n_intents": 16, **model}}))
+        return {"dir": str(folder)}
+
+    settings = TrainingSettings(hidden=64, intents=16)  # the synthetic preset: dropout 0.2, pooling "items"
+    device = ComputeDevice(device="cpu")
+    assert _same_architecture(current(dropout=0.5, pooling="all"), settings, device)
+    assert not _same_architecture(current(hidden=32), settings, device)
+    assert not _same_architecture(current(n_intents=8), settings, device)

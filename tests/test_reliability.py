@@ -176,3 +176,13 @@ def test_bad_input_fails_without_retries(tmp_path):
     assert retries == []
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     assert "missing.csv" in failure.event_specific_data.error.message
+
+
+def test_old_sequence_folders_are_pruned_but_the_current_models_day_is_kept(tmp_path):
+    storage = Storage(data_dir=str(tmp_path))
+    for day in ("2026-01-01", "2026-01-05", "2026-01-16", "2026-01-17", "2026-01-30"):
+        storage.sequences_dir(day).mkdir(parents=True)
+    storage.set_current_model({"partition": "2026-01-05", "checkpoint": "x"})
+    assert storage.prune_sequences("2026-01-30", keep_days=14) == ["2026-01-01"]
+    left = sorted(p.name for p in (tmp_path / "sequences").iterdir())
+    assert left == ["2026-01-05", "2026-01-16", "2026-01-17", "2026-01-30"]
