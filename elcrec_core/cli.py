@@ -27,11 +27,6 @@ from elcrec_core.sequences import (
 SYNTHETIC = "synthetic"
 
 
-def load_data(path: str, fmt: str, seed: int = 0) -> Sequences:
-    """Sequences from ``path`` (``synthetic`` is the embedded default data set)."""
-    return load_data_with_ids(path, fmt, seed)[0]
-
-
 def load_data_with_ids(path: str, fmt: str, seed: int = 0) -> tuple[Sequences, np.ndarray | None]:
     """Sequences from ``path`` and, where the format has them, the item id of each index (``ids[i - 1]``).
     Formats: ``sequences`` (benchmark lines: ids are the indices), ``events`` (CSV/Parquet events) and

@@ -11,7 +11,7 @@ import pytest
 
 from elcrec_core.baselines import popularity_metrics
 from elcrec_core.checkpoint import load_checkpoint, load_model
-from elcrec_core.cli import load_data, main, without_option
+from elcrec_core.cli import load_data_with_ids, main, without_option
 from elcrec_core.config import ExperimentConfig, load_preset, merge_overrides
 from elcrec_core.distributed import state_digest
 from elcrec_core.sequences import SequenceTensors
@@ -48,7 +48,7 @@ def test_two_processes_match_one_and_their_checkpoints_load_anywhere(events, tmp
     assert output.count("data: ") == 1  # only rank 0 logs
 
     # quality: comparable to one process, both far above the most-popular baseline
-    popular = popularity_metrics(SequenceTensors.from_sequences(load_data(events, "events")), "test")
+    popular = popularity_metrics(SequenceTensors.from_sequences(load_data_with_ids(events, "events")[0]), "test")
     assert ddp["test"]["NDCG@20"] == pytest.approx(single["test"]["NDCG@20"], rel=0.2), (ddp, single)
     for run in (single, ddp):
         assert run["test"]["NDCG@20"] > 2 * popular["NDCG@20"], (run, popular)
