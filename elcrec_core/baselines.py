@@ -23,8 +23,8 @@ def popularity_ranks(
     data: SequenceTensors, split: Split, users: torch.Tensor | None = None, batch_size: int = 2048
 ) -> torch.Tensor:
     """0-based ranks of the split targets when items are ranked by how often they occur in all users' inputs
-    for that split (the most-popular baseline); history excluded, ties in the target's favour, a target in the
-    history is a miss, as in :mod:`elcrec_core.evaluation`. Users are ranked in batches of ``batch_size``."""
+    for that split (the most-popular baseline); history excluded, ties against the target (other items counted
+    as often count as above it), a target in the history is a miss, as in :mod:`elcrec_core.evaluation`. Users are ranked in batches of ``batch_size``."""
     if users is None:
         users = eligible_users(data, split)
     counts = input_counts(data, split)
@@ -40,12 +40,12 @@ def _popularity_batch(
     targets = data.window(users, drop, 1)[:, 0]
     history = data.window(users, drop + 1, int((data.lengths(users) - drop - 1).max()))
     target_count = counts[targets - 1]
-    higher = len(ordered) - torch.searchsorted(ordered, target_count, right=True)
+    at_least = len(ordered) - torch.searchsorted(ordered, target_count, right=False) - 1  # other items, not itself
     hist_sorted = history.sort(1).values
     first = torch.ones_like(hist_sorted, dtype=torch.bool)
     first[:, 1:] = hist_sorted[:, 1:] != hist_sorted[:, :-1]
-    in_hist_higher = (first & (hist_sorted > 0) & (counts[(hist_sorted - 1).clamp(min=0)] > target_count[:, None]))
-    ranks = higher - in_hist_higher.sum(1)
+    in_hist = first & (hist_sorted > 0) & (counts[(hist_sorted - 1).clamp(min=0)] >= target_count[:, None])
+    ranks = at_least - in_hist.sum(1)
     target_in_history = (history == targets[:, None]).any(1)
     return torch.where(target_in_history, data.n_items, ranks)
 

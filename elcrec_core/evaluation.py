@@ -2,13 +2,16 @@
 
 Split ``valid``: input items[:-2], target items[-2]; split ``test``: input items[:-1], target items[-1].
 Every real item 1..n_items is ranked (padding and any extra ids of a reference table are not); every item of
-the input history is excluded. Tie rule: the target's rank is the number of non-history items that score
-strictly higher (optimistic), so ties never hurt the target. A target that also occurs in the history is
-excluded with it and counts as a miss. HR@K = rank < K; NDCG@K = 1 / log2(rank + 2) when rank < K.
+the input history is excluded. Tie rule: the target's rank is the number of *other* non-history items that
+score at least as high (pessimistic), so a model that scores everything alike ranks every target last and never
+wins by a tie. A target whose score is not finite (NaN or infinite) is a miss, and so is a target that also
+occurs in the history (it is excluded with it). HR@K = rank < K; NDCG@K = 1 / log2(rank + 2) when rank < K.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Literal
 
 import torch
@@ -18,6 +21,7 @@ from elcrec_core.model import ELCRec
 from elcrec_core.sequences import SequenceTensors
 
 KS = (5, 10, 20)
+SELECTION_METRIC = "NDCG@20"  # what early stopping and the promotion gate compare, on the validation split
 Split = Literal["valid", "test"]
 DROP_AFTER = {"valid": 1, "test": 0}  # items after the target
 _MAX_SCORE_ELEMENTS = 1 << 25  # per chunk of users x items (128 MiB of fp32)
@@ -42,27 +46,34 @@ def metrics_from_ranks(ranks: torch.Tensor, ks: tuple[int, ...] = KS) -> dict[st
 def rank_scores(
     user_vecs: torch.Tensor, item_table: torch.Tensor, targets: torch.Tensor, history: torch.Tensor
 ) -> torch.Tensor:
-    """0-based rank of each target among all items (ids 1..n), history excluded; chunked over items.
+    """0-based rank of each target among all items (ids 1..n), history excluded.
 
-    ``history`` holds item ids, 0 for padding; ``targets`` ids in 1..n.
+    ``user_vecs`` [U, d], ``item_table`` [n, d] (row i - 1 for item i), ``targets`` [U] ids in 1..n,
+    ``history`` [U, L] item ids (0 for padding). Returns [U] ranks: the number of other non-history items
+    scoring at least as high as the target; ``n`` (a miss) where the target is in the history or its score
+    is not finite. Users are scored in groups of at most 2^25 user-item scores; the target's score is read
+    from the same product as every other item's, so that exactly equal items tie exactly.
     """
     n_items = item_table.shape[0]
-    target_scores = (user_vecs * item_table[targets - 1]).sum(-1, keepdim=True)
-    target_in_history = (history == targets[:, None]).any(1)
-    ranks = torch.zeros(len(targets), dtype=torch.long, device=user_vecs.device)
-    chunk = max(1, _MAX_SCORE_ELEMENTS // max(1, len(targets)))
-    spare = item_table.new_zeros(1, item_table.shape[1])  # a column for ids outside the chunk (and padding)
-    for lo in range(0, n_items, chunk):
-        hi = min(n_items, lo + chunk)
-        scores = user_vecs @ torch.cat([item_table[lo:hi], spare]).T
-        # history ids in this chunk, and the target's own column (so that rounding differences never rank it
-        # above itself), become -inf; everything else excluded lands in the spare column, also -inf
-        excluded = torch.cat([history, targets[:, None]], 1)
-        cols = torch.where((excluded > lo) & (excluded <= hi), excluded - 1 - lo, hi - lo)
-        scores.scatter_(1, cols, float("-inf"))
-        scores[:, -1] = float("-inf")
-        ranks += (scores > target_scores).view(torch.uint8).sum(1, dtype=torch.int32)  # 2x faster than bool sum
-    return torch.where(target_in_history, n_items, ranks)
+    group = max(1, _MAX_SCORE_ELEMENTS // max(1, n_items))
+    ranks = [_rank_group(user_vecs[lo:lo + group], item_table, targets[lo:lo + group], history[lo:lo + group])
+             for lo in range(0, len(targets), group)]
+    return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long, device=user_vecs.device)
+
+
+def _rank_group(user_vecs: torch.Tensor, item_table: torch.Tensor, targets: torch.Tensor,
+                history: torch.Tensor) -> torch.Tensor:
+    """:func:`rank_scores` for users whose scores over all items fit in memory at once."""
+    scores = user_vecs @ item_table.T
+    target_col = (targets - 1)[:, None]
+    target_scores = scores.gather(1, target_col)
+    # the history's columns and the target's own (it is not "another" item) become -inf; padding (id 0) is
+    # sent to the target's column too
+    excluded = torch.cat([history, targets[:, None]], 1)
+    scores.scatter_(1, torch.where(excluded > 0, excluded - 1, target_col), float("-inf"))
+    ranks = (scores >= target_scores).view(torch.uint8).sum(1, dtype=torch.int64)  # 2x faster than a bool sum
+    miss = (history == targets[:, None]).any(1) | ~torch.isfinite(target_scores[:, 0])
+    return torch.where(miss, item_table.shape[0], ranks)
 
 
 @torch.no_grad()
@@ -71,24 +82,57 @@ def evaluate_ranks(
 ) -> torch.Tensor:
     """Ranks of the ``split`` targets for ``users`` (default: all users with at least 2 items before the target
     in ``valid``, 1 in ``test``)."""
+    n_items = model.cfg.n_items
+    ranks = []
+    with _eval_mode(model):
+        table = model.item_table().float()
+        for targets, history, vecs in _split_batches(model, data, split, users, batch_size):
+            known = targets <= n_items  # an item added after training cannot be ranked: a miss
+            batch_ranks = rank_scores(vecs, table, targets.clamp(max=n_items), history)
+            ranks.append(torch.where(known, batch_ranks, n_items))
+    return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long)
+
+
+@torch.no_grad()
+def non_finite_users(
+    model: ELCRec, data: SequenceTensors, split: Split, users: torch.Tensor | None = None, batch_size: int = 2048
+) -> int:
+    """How many of the ``split``'s users (default: all eligible) get a NaN or infinite score for some item: a
+    model with any such user must never serve (the promotion gate refuses it)."""
+    count = 0
+    with _eval_mode(model):
+        table = model.item_table().float()
+        group = max(1, _MAX_SCORE_ELEMENTS // max(1, model.cfg.n_items))
+        for _, _, vecs in _split_batches(model, data, split, users, batch_size):
+            for lo in range(0, len(vecs), group):
+                count += int((~torch.isfinite(vecs[lo:lo + group] @ table.T)).any(1).sum())
+    return count
+
+
+@contextmanager
+def _eval_mode(model: ELCRec) -> Iterator[None]:
+    """The model in eval mode (no dropout) for the block, its training mode restored after."""
     was_training = model.training
     model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def _split_batches(model: ELCRec, data: SequenceTensors, split: Split, users: torch.Tensor | None,
+                   batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Per batch of ``users``: the split's targets [B], the input histories [B, longest] (items the model does
+    not know become padding) and the user representations [B, hidden] of the last ``max_len`` inputs."""
     if users is None:
         users = eligible_users(data, split)
-    max_len, n_items = model.cfg.max_len, model.cfg.n_items
-    table = model.item_table()
-    ranks = []
+    max_len, n_items, drop = model.cfg.max_len, model.cfg.n_items, DROP_AFTER[split]
     for batch in users.split(batch_size):
-        drop = DROP_AFTER[split]
         targets = data.window(batch, drop, 1)[:, 0]
         lengths = data.lengths(batch) - drop - 1
         history = known_items(data.window(batch, drop + 1, int(lengths.max())), n_items)
         vecs = model.user_representation(known_items(data.window(batch, drop + 1, max_len), n_items)).float()
-        known = targets <= n_items  # an item added after training cannot be ranked: a miss
-        batch_ranks = rank_scores(vecs, table.float(), targets.clamp(max=n_items), history)
-        ranks.append(torch.where(known, batch_ranks, n_items))
-    model.train(was_training)
-    return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long)
+        yield targets, history, vecs
 
 
 def eligible_users(data: SequenceTensors, split: Split) -> torch.Tensor:

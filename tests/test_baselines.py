@@ -11,7 +11,8 @@ from elcrec_core.sequences import Sequences, SequenceTensors
 
 
 def brute_force(lists: list[list[int]], n_items: int, drop: int) -> list[int]:
-    """Counts over every user's input (items before the target); rank = non-history items counted more often."""
+    """Counts over every user's input (items before the target); rank = other non-history items counted at
+    least as often (ties against the target)."""
     cut = [seq[: len(seq) - drop - 1] for seq in lists]
     counts = [0] * (n_items + 1)
     for seq in cut:
@@ -23,7 +24,8 @@ def brute_force(lists: list[list[int]], n_items: int, drop: int) -> list[int]:
         if target in history:
             ranks.append(n_items)
             continue
-        ranks.append(sum(1 for i in range(1, n_items + 1) if i not in history and counts[i] > counts[target]))
+        ranks.append(sum(1 for i in range(1, n_items + 1)
+                          if i != target and i not in history and counts[i] >= counts[target]))
     return ranks
 
 
@@ -51,8 +53,8 @@ def test_input_counts_cover_every_input_and_nothing_else():
 
 
 def test_hand_example():
-    # inputs for test: [1, 2], [1, 3], [1] -> counts 1:3, 2:1, 3:1; user 3's target 2 is beaten by item 1 only
+    # inputs for test: [1, 2], [1, 3], [1] -> counts 1:3, 2:1, 3:1
     lists = [[1, 2, 3], [1, 3, 2], [1, 2]]
     data = SequenceTensors.from_sequences(Sequences.from_lists([1, 2, 3], lists, n_items=3))
-    assert popularity_ranks(data, "test", torch.tensor([2])).tolist() == [0]  # item 1 is in the history
-    assert popularity_ranks(data, "test", torch.tensor([0])).tolist() == [0]  # target 3 ties 2: optimistic
+    assert popularity_ranks(data, "test", torch.tensor([0])).tolist() == [0]  # items 1 and 2 are its history
+    assert popularity_ranks(data, "test", torch.tensor([2])).tolist() == [1]  # item 1 (3) is history; item 3 ties: against it

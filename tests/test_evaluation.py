@@ -19,13 +19,16 @@ def _gen(seed: int) -> torch.Generator:
 
 
 def brute_force_rank(user_vec: torch.Tensor, table: torch.Tensor, target: int, history: list[int]) -> int:
-    """Number of items outside the history scoring strictly above the target; n_items if the target is in it."""
+    """Number of other items outside the history scoring at least as high as the target; n_items if the target
+    is in the history or its score is not finite."""
     n_items = table.shape[0]
     if target in history:
         return n_items
     scores = (table * user_vec).sum(-1).tolist()
     target_score = scores[target - 1]
-    return sum(1 for i in range(1, n_items + 1) if i not in history and scores[i - 1] > target_score)
+    if not math.isfinite(target_score):
+        return n_items
+    return sum(1 for i in range(1, n_items + 1) if i != target and i not in history and scores[i - 1] >= target_score)
 
 
 # ------------------------------------------------------------------------------------------ metrics
@@ -47,8 +50,8 @@ def test_metrics_from_ranks_hand_values() -> None:
 def test_rank_scores_hand_example() -> None:
     """Items 1..5 = [1,0], [3,1], [2,2], [2,-1], [5,0].
 
-    u=[1,0]: scores 1,3,2,2,5. Target 3 (2), history {5}: only item 2 (3) is above; item 4 ties (2) and item 5
-        (5) is history -> rank 1.
+    u=[1,0]: scores 1,3,2,2,5. Target 3 (2), history {5}: item 2 (3) is above and item 4 ties (2): ties count
+        against the target; item 5 (5) is history -> rank 2.
     u=[0,1]: scores 0,1,2,-1,0. Target 2 (1), history {3}: item 3 is above but in the history -> rank 0.
     u=[1,1]: target 4 is in the history {4, 1} -> a miss, rank 5.
     u=[1,0]: target 1 (1), no history: items 2, 3, 4, 5 are above -> rank 4.
@@ -57,7 +60,7 @@ def test_rank_scores_hand_example() -> None:
     users = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [1.0, 0.0]])
     targets = torch.tensor([3, 2, 4, 1])
     history = torch.tensor([[5, 0, 0], [0, 3, 0], [4, 1, 0], [0, 0, 0]])
-    assert rank_scores(users, table, targets, history).tolist() == [1, 0, 5, 4]
+    assert rank_scores(users, table, targets, history).tolist() == [2, 0, 5, 4]
 
 
 @pytest.mark.parametrize("max_elements", [3, 7, 40, 1 << 25])
@@ -98,7 +101,8 @@ def _small_sequences() -> Sequences:
 
 
 def _brute_force_split_ranks(model: ELCRec, seqs: Sequences, split: str) -> tuple[list[int], list[int]]:
-    """(users, ranks): encode each user's last max_len inputs alone and rank all items by strict score."""
+    """(users, ranks): encode each user's last max_len inputs alone and rank all items (ties against the
+    target)."""
     drop = 1 if split == "test" else 2
     max_len = model.cfg.max_len
     table = model.item_emb.weight[1:31].detach()
@@ -157,3 +161,32 @@ def test_items_added_after_training_are_padding_inputs_and_missed_targets() -> N
         vec = model.user_representation(torch.tensor([[0, 0, 1, 0]]))
         expected = rank_scores(vec, model.item_table(), torch.tensor([4]), torch.tensor([[1, 0]]))
     assert ranks[2].item() == expected.item()
+
+
+def test_a_model_that_scores_every_item_alike_hits_nothing() -> None:
+    """All-zero item embeddings: every item ties with the target, so its rank is the number of other
+    non-history items (ties count against the target) and HR@20 of 30 items with short histories is 0."""
+    model = _small_model().eval()
+    with torch.no_grad():
+        model.item_emb.weight.zero_()
+    seqs = _small_sequences()
+    data = SequenceTensors.from_sequences(seqs)
+    ranks = evaluate_ranks(model, data, "test")
+    users, _ = _brute_force_split_ranks(model, seqs, "test")
+    expected = []
+    for u in users:
+        items = seqs.sequence(u)
+        history, target = set(items[:-1]), items[-1]
+        expected.append(30 if target in history else 30 - 1 - len(history))
+    assert ranks.tolist() == expected
+    assert metrics_from_ranks(ranks)["HR@5"] == 0.0
+
+
+def test_non_finite_target_scores_are_misses() -> None:
+    """Items 1..4; user 0's target 2 scores NaN and user 1's target 3 scores +inf: misses (rank 4). User 2's
+    target 1 scores 1.0: item 3 (+inf) is above and item 4 ties, while item 2 (NaN) never counts: rank 2."""
+    nan, inf = float("nan"), float("inf")
+    table = torch.tensor([[1.0], [nan], [inf], [1.0]])
+    users = torch.tensor([[1.0], [1.0], [1.0]])
+    history = torch.zeros(3, 1, dtype=torch.long)
+    assert rank_scores(users, table, torch.tensor([2, 3, 1]), history).tolist() == [4, 4, 2]
