@@ -14,6 +14,7 @@ from elcrec_core.model import ELCRec
 from elcrec_core.sequences import ITEM_INDEX_FILE, read_item_index_file
 
 FORMAT_VERSION = 1
+LAST, BEST = "last.pt", "best.pt"  # a training's latest epoch (for resuming) and its best validation epoch
 
 
 class CheckpointError(RuntimeError):

@@ -19,16 +19,18 @@ from torch.nn.parallel import DistributedDataParallel
 from elcrec_core import distributed, losses
 from elcrec_core.batches import AugmentConfig, TrainBatch, make_train_batch, trainable_users
 from elcrec_core.centres import init_centres
-from elcrec_core.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
+from elcrec_core.checkpoint import BEST, FORMAT_VERSION, LAST, load_checkpoint, save_checkpoint
 from elcrec_core.config import ExperimentConfig, ModelConfig, TrainConfig
 from elcrec_core.device import autocast_for, select_device, uses_bf16
-from elcrec_core.evaluation import evaluate
+from elcrec_core.evaluation import SELECTION_METRIC, evaluate
 from elcrec_core.model import ELCRec
 from elcrec_core.sequences import Sequences, SequenceTensors
 from elcrec_core.warm_start import warm_start
 
-LAST, BEST = "last.pt", "best.pt"
-SELECTION_METRIC = "NDCG@20"
+
+class NonFiniteLoss(ValueError):
+    """A training loss became NaN or infinite: training stops before the step, and nothing of that epoch is
+    saved (``best.pt`` keeps the best finite epoch before it, if any)."""
 
 
 # ----------------------------------------------------------------------------------------- one step
@@ -294,12 +296,13 @@ def train_epoch(model: ELCRec, optimizer: torch.optim.Optimizer, data: SequenceT
         order = distributed.shuffled_shard(users, cfg.seed, epoch)
     batches = order.split(cfg.batch_size)
     sums: dict[str, torch.Tensor] = {}
-    for users_b in progress(batches, desc):
+    for number, users_b in enumerate(progress(batches, desc)):
         batch = make_train_batch(data, users_b, model.cfg.max_len, aug, generator,
                                  batch_negatives(cfg), cfg.n_negatives).to(device)
         with autocast_for(device, cfg.precision):
             parts = loss_parts(model, batch, cfg) if ddp is None else ddp(batch)
             loss = joint_loss(parts, cfg)
+        check_finite(parts, loss, epoch, number, len(batches))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -307,6 +310,18 @@ def train_epoch(model: ELCRec, optimizer: torch.optim.Optimizer, data: SequenceT
             sums[name] = sums.get(name, 0.0) + value.detach().float()
     means = {name: total.item() / len(batches) for name, total in sums.items()}
     return distributed.mean_over_ranks(means, len(batches))
+
+
+def check_finite(parts: dict[str, torch.Tensor], loss: torch.Tensor, epoch: int, batch: int, batches: int) -> None:
+    """Raise :class:`NonFiniteLoss` naming the epoch, the batch (0-based, of ``batches``) and every loss part
+    that is not finite, when the joint ``loss`` is not."""
+    if bool(torch.isfinite(loss.detach())):
+        return
+    bad = {name: value.item() for name, value in parts.items() if not bool(torch.isfinite(value.detach()))}
+    named = ", ".join(f"{name} = {value}" for name, value in bad.items()) or f"the weighted sum = {loss.item()}"
+    raise NonFiniteLoss(f"training stopped: the loss is not finite in epoch {epoch}, batch {batch} of {batches} "
+                        f"({named}); nothing of this epoch was saved. Lower the learning rate (lr) or check "
+                        "the data and the loss weights.")
 
 
 def progress(items, desc: str):

@@ -18,7 +18,7 @@ from elcrec_core.evaluation import evaluate
 from elcrec_core.model import ELCRec
 from elcrec_core.sequences import Sequences, SequenceTensors, sequences_from_events
 from elcrec_core.synthetic import SyntheticConfig, generate
-from elcrec_core.training import EarlyStopping, train
+from elcrec_core.training import EarlyStopping, NonFiniteLoss, train
 
 SMALL_MODEL = {"hidden": 32, "n_heads": 2, "n_layers": 1, "max_len": 20, "n_intents": 6}
 
@@ -165,3 +165,31 @@ def test_warm_start_keeps_known_items_and_converges_sooner(tmp_path):
     previous, _ = load_model(first.checkpoint)
     warmed = torch.load(tmp_path / "warm" / "last.pt", weights_only=True)["model"]["item_emb.weight"]
     assert warmed.shape[0] == 121 and previous.item_emb.weight.shape[0] == 101
+
+
+def test_a_non_finite_loss_stops_training_and_saves_nothing(seqs, tmp_path):
+    """lr 1e37 (as a typo would give) makes the loss NaN within the first epoch: an error that names the
+    epoch, the batch and the part, and no checkpoint at all."""
+    with pytest.raises(NonFiniteLoss, match=r"epoch 0, batch \d+ of 5 \(.*(rec|seq_cl|intent_cl|cluster) = (nan|inf)"):
+        train(seqs, small_config(epochs=3, lr=1e37), tmp_path, log=lambda _: None)
+    assert not (tmp_path / "best.pt").exists() and not (tmp_path / "last.pt").exists()
+
+
+def test_a_loss_part_that_turns_nan_later_keeps_the_last_finite_epoch(seqs, tmp_path, monkeypatch):
+    """The cluster loss turns NaN at its 8th call (epoch 1, batch 2 of 5): training stops there; best.pt and
+    last.pt hold epoch 0, whose parameters are all finite."""
+    import elcrec_core.losses as losses
+
+    calls, cluster_loss = [], losses.cluster_loss
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        value = cluster_loss(*args, **kwargs)
+        return value * float("nan") if len(calls) == 8 else value
+
+    monkeypatch.setattr(losses, "cluster_loss", failing)
+    with pytest.raises(NonFiniteLoss, match=r"epoch 1, batch 2 of 5 \(cluster = nan\)"):
+        train(seqs, small_config(epochs=3), tmp_path, log=lambda _: None)
+    assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 0
+    best = load_checkpoint(tmp_path / "best.pt")
+    assert best["epoch"] == 0 and all(torch.isfinite(t).all() for t in best["model"].values())
