@@ -8,8 +8,8 @@ import dagster as dg
 import polars as pl
 import torch
 
-from assets.partitions import OWNERS, WAREHOUSE_POOL, daily_partitions
-from assets.training import elcrec_model
+from assets.partitions import OWNERS, THIS_AND_PREVIOUS_DAY, WAREHOUSE_POOL, daily_partitions
+from assets.serving import serving_model
 from elcrec_core import warehouse
 from elcrec_core.backtest import next_day_sequences
 from elcrec_core.baselines import popularity_ranks
@@ -19,7 +19,8 @@ from elcrec_core.evaluation import eligible_users, evaluate, evaluate_ranks, met
 from elcrec_core.plots import backtest_trend, markdown_image
 from elcrec_core.report import Report, headline, history_segments, popularity_segments, segment_rows
 from elcrec_core.markdown import markdown_table
-from elcrec_core.sequences import SequenceTensors
+from elcrec_core.model_store import ModelRecord
+from elcrec_core.sequences import Sequences, SequenceTensors
 from elcrec_core.training import train
 from elcrec_pipeline.config import EvaluationSettings
 from elcrec_pipeline.resources import Storage
@@ -28,36 +29,44 @@ from elcrec_pipeline.resources import Storage
 @dg.asset(
     partitions_def=daily_partitions,
     pool=WAREHOUSE_POOL,
-    deps=[elcrec_model],
+    deps=[dg.AssetDep(serving_model, partition_mapping=THIS_AND_PREVIOUS_DAY)],
     group_name="reports",
     owners=OWNERS,
-    code_version="2",
+    code_version="3",
     kinds={"pytorch", "markdown", "html"},
-    description="Is today's model better, and for whom? Full-ranking leave-one-out HR@K and NDCG@K (K = 5, 10, "
-                "20) of the new model beside the current promoted model, the most-popular baseline and SASRec "
-                "without the ELCRec parts (same encoder and budget), on the same split; 95% bootstrap intervals; "
-                "the same by history length and by target popularity; training curves; and the next-day "
-                "backtest with its 30-day trend. Written as report.md and report.html into the model's folder.",
+    description="Is today's model better, and for whom? Which model serves, and why? Full-ranking "
+                "leave-one-out HR@K and NDCG@K (K = 5, 10, 20) of the new model beside the model that served "
+                "before it, the most-popular baseline and SASRec without the ELCRec parts (same encoder and "
+                "budget), on the same split; 95% bootstrap intervals; the same by history length and by target "
+                "popularity; training curves; and the next-day backtest (the model that served after the "
+                "previous day) with its 30-day trend. Written as report.md and report.html into the new model's "
+                "folder.",
 )
 def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSettings,
                       storage: Storage) -> dg.MaterializeResult:
     partition, split = context.partition_key, config.split
-    candidate = storage.require_latest_model(partition)
-    out = Path(candidate["dir"])
+    store = storage.store
+    candidate = storage.require_candidate(partition)
+    decision = store.decision(candidate)
+    if decision is None:
+        raise dg.Failure(f"the candidate {candidate.name} has no decision yet: materialize serving_model first")
+    out = store.folder(candidate)
     seqs, _ = storage.read_sequences(partition)
     data = SequenceTensors.from_sequences(seqs)
     users = eligible_users(data, split)
-    ranks = {"ELCRec (new)": evaluate_ranks(load_model(candidate["checkpoint"])[0], data, split, users)}
-    current = storage.current_model()
-    if config.include_current_model and current is not None and current["checkpoint"] != candidate["checkpoint"]:
-        ranks[f"current ({current['partition']})"] = evaluate_ranks(
-            load_model(current["checkpoint"])[0], data, split, users)
+    ranks = {"ELCRec (new)": evaluate_ranks(load_model(store.checkpoint(candidate))[0], data, split, users)}
+    before = ModelRecord.from_dict(decision["serving_before"]) if decision["serving_before"] else None
+    if before is not None and before != candidate:
+        ranks[f"served before ({before.name})"] = evaluate_ranks(
+            load_model(store.checkpoint(before))[0], data, split, users)
     if config.ablation:
         ranks["SASRec (no ELCRec parts)"] = _ablation_ranks(context, out, seqs, data, split, users)
     ranks["most popular"] = popularity_ranks(data, split, users)
 
     all_k = [{"model": name, **metrics_from_ranks(r)} for name, r in ranks.items()]
+    serving = ModelRecord.from_dict(decision["serving"]).name if decision["serving"] else "none"
     sections = [
+        ("Serving", f"{serving} serves. The new model {candidate.name} was {decision['reason']}."),
         ("Headline: HR@20 and NDCG@20 with 95% bootstrap intervals over users", markdown_table(headline(ranks))),
         ("All cut-offs", markdown_table(all_k)),
         ("By history length", markdown_table(segment_rows(ranks, history_segments(data, users, split), "history"))),
@@ -66,6 +75,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     ]
     images = [("training curves of the new model", out / "training_curve.png")]
     backtest = _backtest(storage, partition)
+
     if backtest is not None:
         sections.append(("Next-day backtest (model of the previous day, first item of the day)",
                          markdown_table(backtest.tail(30).to_dicts())))
@@ -74,12 +84,15 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
             tail["day"].to_list(), tail["HR@20"].to_list(), tail["NDCG@20"].to_list(), out / "backtest.png")))
     report = Report(f"Evaluation report {partition}",
                     f"{len(users)} users, {seqs.n_items} items; full ranking over all items, history excluded, "
-                    f"leave-one-out {split} split; ties count in the target's favour.", sections, images)
+                    f"leave-one-out {split} split; ties count against the target.", sections, images)
     paths = report.write(out)
     new, popular = all_k[0], all_k[-1]
     metadata = {
-        "report": dg.MetadataValue.md(sections[0][1] + "\n\n" + sections[1][1]),
-        "segments": dg.MetadataValue.md(sections[2][1] + "\n\n" + sections[3][1]),
+        "serving": serving,
+        "promoted": bool(decision["promote"]),
+        "decision": decision["reason"],
+        "report": dg.MetadataValue.md(sections[1][1] + "\n\n" + sections[2][1]),
+        "segments": dg.MetadataValue.md(sections[3][1] + "\n\n" + sections[4][1]),
         "markdown": dg.MetadataValue.path(str(paths["markdown"])),
         "html": dg.MetadataValue.path(str(paths["html"])),
         f"{split}_HR@20": new["HR@20"],
@@ -93,8 +106,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     return dg.MaterializeResult(metadata=metadata)
 
 
-def _ablation_ranks(context: dg.AssetExecutionContext, out: Path, seqs, data: SequenceTensors, split: str,
-                    users: torch.Tensor) -> torch.Tensor:
+def _ablation_ranks(context: dg.AssetExecutionContext, out: Path, seqs: Sequences, data: SequenceTensors,
+                    split: str, users: torch.Tensor) -> torch.Tensor:
     """SASRec alone (contrastive and cluster weights 0), same encoder, settings and epoch budget as the new
     model, trained on the same sequences (kept in <model folder>/sasrec_ablation)."""
     exp = ExperimentConfig.from_dict(json.loads((out / "config.json").read_text()))
@@ -104,18 +117,19 @@ def _ablation_ranks(context: dg.AssetExecutionContext, out: Path, seqs, data: Se
 
 
 def _backtest(storage: Storage, partition: str) -> pl.DataFrame | None:
-    """Score the previous day's model on this day's first items, store the row in the warehouse table
-    ``backtest`` (one row per day, replaced on re-runs) and return the whole trend; None without a model of
-    the previous day."""
+    """Score the model that served after the previous day (the newest serving model trained on data up to that
+    day) on this day's first items, store the row in the warehouse table ``backtest`` (one row per day,
+    replaced on re-runs) and return the whole trend; None without such a model."""
     day = date.fromisoformat(partition)
-    previous = storage.latest_model((day - timedelta(days=1)).isoformat())
+    previous = storage.store.served_up_to((day - timedelta(days=1)).isoformat())
     if previous is None:
         return None
     seqs = next_day_sequences(storage.warehouse, day)
     if len(seqs) == 0:
         return None
-    metrics = evaluate(load_model(previous["checkpoint"])[0], SequenceTensors.from_sequences(seqs), "test")
-    row = pl.DataFrame({"day": [partition], "model_day": [previous["partition"]], "users": [len(seqs)],
+    metrics = evaluate(load_model(storage.store.checkpoint(previous))[0], SequenceTensors.from_sequences(seqs),
+                       "test")
+    row = pl.DataFrame({"day": [partition], "model_day": [previous.day], "users": [len(seqs)],
                         "HR@20": [metrics["HR@20"]], "NDCG@20": [metrics["NDCG@20"]]})
     with warehouse.connect(storage.warehouse, read_only=True) as con:
         ((exists,),) = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'backtest'").fetchall()

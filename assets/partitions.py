@@ -7,6 +7,10 @@ import dagster as dg
 START_DATE_ENV = "ELCREC_START_DATE"
 
 daily_partitions = dg.DailyPartitionsDefinition(start_date=os.environ.get(START_DATE_ENV, "2026-01-01"))
+# What one day reads of the day before (the model it warm-starts from, the model the backtest scores): declared,
+# so that backfills materialize the days in order. The first day has no day before.
+PREVIOUS_DAY = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
+THIS_AND_PREVIOUS_DAY = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=0)
 OWNERS = ["team:recommendations"]
 
 # Transient failures (a warehouse lock held past its wait, a killed worker, a full disk freed later) are retried

@@ -1,14 +1,12 @@
 """Stage 5: cluster-intent profiles: which learned intent each user belongs to, and what each intent is."""
 
-from pathlib import Path
-
 import dagster as dg
 import numpy as np
 import polars as pl
 import torch.nn.functional as F
 
 from assets.partitions import OWNERS, WAREHOUSE_POOL, daily_partitions
-from assets.training import elcrec_model
+from assets.serving import serving_model
 from elcrec_core import warehouse
 from elcrec_core.checkpoint import load_model
 from elcrec_core.plots import intent_map, intent_sizes_chart, markdown_image
@@ -23,22 +21,23 @@ from elcrec_pipeline.resources import Storage
 @dg.asset(
     partitions_def=daily_partitions,
     pool=WAREHOUSE_POOL,
-    deps=[elcrec_model],
+    deps=[serving_model],
     group_name="reports",
     owners=OWNERS,
     code_version="2",
     kinds={"pytorch", "duckdb"},
-    description="Each user's intent under the new model (nearest learned centre to the sequence representation, "
+    description="Each user's intent under the serving model (nearest learned centre to the sequence representation, "
                 "its distance, the runner-up) in the warehouse table user_intents; per intent its users, "
                 "cohesion, nearest other intent and the items that characterise it (lift over global "
                 "popularity, with titles and categories when item metadata exists) in intent_profiles; a 2-D "
-                "map and the size chart; agreement with the planted intents on synthetic data.",
+                "map and the size chart (in profiles/&lt;day&gt;/); agreement with the planted intents on synthetic "
+                "data.",
 )
 def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
                     storage: Storage) -> dg.MaterializeResult:
     partition = context.partition_key
-    candidate = storage.require_latest_model(partition)
-    model, _ = load_model(candidate["checkpoint"])
+    serving = storage.require_serving()
+    model, _ = load_model(storage.store.checkpoint(serving))
     seqs, item_ids = storage.read_sequences(partition)
     assigned = assign_user_intents(model, SequenceTensors.from_sequences(seqs))
     user_ids = pl.Series(seqs.user_ids, dtype=pl.String)
@@ -52,7 +51,7 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
     profiles = summary.per_intent.join(_describe(lift, storage), on="intent", how="left")
     warehouse.replace_table(storage.warehouse, "intent_profiles", profiles)
 
-    out = Path(candidate["dir"])
+    out = storage.profiles_dir(partition)
     sizes = intent_sizes(assigned.intent, model.cfg.n_intents)
     map_png = intent_map(assigned.representation, assigned.intent, out / "intent_map.png", config.map_method,
                          config.map_sample)
@@ -60,6 +59,7 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
     largest = profiles.sort("users", descending=True).head(10).select(
         "intent", "users", "cohesion", "nearest_intent", pl.col("top_items").list.join(", "))
     metadata = {
+        "model": serving.name,
         "users": len(seqs),
         "intents": model.cfg.n_intents,
         "intents_used": summary.used,

@@ -1,4 +1,4 @@
-"""Stage 6: top-K recommendations per user from the current (promoted) model."""
+"""Stage 6: top-K recommendations per user from the serving model."""
 
 import dagster as dg
 import numpy as np
@@ -6,7 +6,7 @@ import polars as pl
 import torch
 
 from assets.partitions import OWNERS, WAREHOUSE_POOL, daily_partitions
-from assets.training import elcrec_model
+from assets.serving import serving_model
 from elcrec_core import warehouse
 from elcrec_core.checkpoint import item_catalogue, load_model
 from elcrec_core.profiling import assign_user_intents
@@ -19,22 +19,22 @@ from elcrec_pipeline.resources import Storage
 @dg.asset(
     partitions_def=daily_partitions,
     pool=WAREHOUSE_POOL,
-    deps=[elcrec_model],
+    deps=[serving_model],
     group_name="recommendations",
     owners=OWNERS,
     code_version="1",
     kinds={"pytorch", "duckdb"},
-    description="Top-K items per user (history excluded) with scores and the user's intent, from the current "
-                "promoted model over the partition's sequences, in the warehouse table user_recommendations.",
+    description="Top-K items per user (history excluded) with scores and the user's intent, from the serving "
+                "model over the partition's sequences (whether or not the day's candidate was promoted), in the "
+                "warehouse table user_recommendations.",
 )
 def user_recommendations(context: dg.AssetExecutionContext, config: RecommendationSettings,
                          storage: Storage) -> dg.MaterializeResult:
-    current = storage.current_model()
-    if current is None:
-        raise dg.Failure("no model has been promoted yet: run elcrec_model and its promotion check first")
-    model, _ = load_model(current["checkpoint"])
+    serving = storage.require_serving()
+    checkpoint = storage.store.checkpoint(serving)
+    model, _ = load_model(checkpoint)
     seqs, item_ids = storage.read_sequences(context.partition_key)
-    item_ids = item_catalogue(current["checkpoint"], model.cfg.n_items, item_ids)
+    item_ids = item_catalogue(checkpoint, model.cfg.n_items, item_ids)
     data = SequenceTensors.from_sequences(seqs.known(model.cfg.n_items))  # items newer than the model: left out
     items, scores = recommend(model, data, torch.arange(len(seqs)), k=config.top_k)
     intents = assign_user_intents(model, data).intent
@@ -54,6 +54,6 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
         "top_k": k,
         "distinct_items_recommended": distinct,
         "catalogue_coverage": distinct / seqs.n_items,
-        "model": dg.MetadataValue.path(current["checkpoint"]),
-        "model_partition": current["partition"],
+        "model": serving.name,
+        "model_day": serving.day,
     })

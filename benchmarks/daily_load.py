@@ -13,8 +13,8 @@ thread) in a fresh Python process per day, as a scheduled run would, so that eac
 The days run the code of one commit (``--code``, default HEAD: a ``git archive`` snapshot taken at the start), so
 that edits made to the working tree meanwhile cannot change the settings halfway. Model: the synthetic preset
 with hidden 32, max_len 20, 1 layer, 16 intents; day 1 trains cold for ``--epochs`` epochs, every later day
-warm-starts from the promoted model with ``warm_start_epochs``. The report's SASRec ablation is off; the report
-itself (new and current model, popularity, bootstrap intervals, segments, next-day backtest) is kept.
+warm-starts from the serving model with ``warm_start_epochs``. The report's SASRec ablation is off; the report
+itself (new model and the one that served before, popularity, bootstrap intervals, segments, next-day backtest) is kept.
 
 Per day: events of the day and in total, users and items of the sequences, wall and CPU seconds per step
 (STEP_START to STEP_SUCCESS of the run's event log; CPU seconds of the process over the same interval, sampled
@@ -45,10 +45,10 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "POLARS_MAX_THREADS": "1"}
-STEPS = ["raw_interactions", "rejected_interactions", "interaction_sequences", "elcrec_model",
-         "elcrec_model_promotion", "evaluation_report", "intent_profiles", "user_recommendations"]
+STEPS = ["raw_interactions", "rejected_interactions", "interaction_sequences", "elcrec_model", "serving_model",
+         "evaluation_report", "intent_profiles", "user_recommendations"]
 SHORT = {"raw_interactions": "ingest", "rejected_interactions": "rejected", "interaction_sequences": "seqs",
-         "elcrec_model": "train", "elcrec_model_promotion": "promo", "evaluation_report": "report",
+         "elcrec_model": "train", "serving_model": "serve", "evaluation_report": "report",
          "intent_profiles": "intents", "user_recommendations": "recs"}
 
 
@@ -208,7 +208,7 @@ def run_day(args: argparse.Namespace) -> dict:
         "test_HR@20": model.get("test_HR@20"), "test_NDCG@20": model.get("test_NDCG@20"),
         "report_HR@20": meta.get("evaluation_report", {}).get("test_HR@20"),
         "backtest_HR@20": meta.get("evaluation_report", {}).get("backtest_HR@20"),
-        "promoted": checks.get("promotion"), "checks": checks,
+        "promoted": checks.get("promotion_gate"), "checks": checks,
         "warehouse_mb": round((data_dir / "warehouse.duckdb").stat().st_size / 2**20, 1),
         "data_mb": round(folder_bytes(data_dir, skip=input_dir) / 2**20, 1),
         "sequences_mb": round(folder_bytes(data_dir / "sequences") / 2**20, 1),

@@ -72,6 +72,7 @@ def intent_sizes_chart(sizes: np.ndarray, path: str | Path) -> Path:
 def _save(fig: plt.Figure, path: str | Path) -> Path:
     fig.tight_layout()
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path

@@ -7,22 +7,27 @@ import json
 import os
 import shutil
 from datetime import date, timedelta
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import numpy as np
+import yaml
+from pydantic import Field
 
+from elcrec_core.model_store import ModelRecord, ModelStore
 from elcrec_core.sequences import Sequences, read_sequence_parquet
 from elcrec_core.sources import SourceReadError, resolve_files
 
 DATA_DIR_ENV = "ELCREC_DATA_DIR"
 INPUT_DIRS_ENV = "ELCREC_INPUT_DIRS"
+SOURCE_ENV = "ELCREC_SOURCE"
 
 
 class Storage(dg.ConfigurableResource):
-    """The pipeline's data folder: the DuckDB warehouse, sequences per partition, versioned model folders,
-    reports, and the pointer to the current (promoted) model. Sources are read from the data folder and the
+    """The pipeline's data folder: the DuckDB warehouse, sequences per partition, and the model store (versioned
+    model folders, reports, and the serving aliases). Sources are read from the data folder and the
     ``input_dirs`` only (default: ``ELCREC_INPUT_DIRS``, separated by ``os.pathsep``)."""
 
     data_dir: str = os.environ.get(DATA_DIR_ENV, "data")
@@ -32,11 +37,12 @@ class Storage(dg.ConfigurableResource):
     def root(self) -> Path:
         return Path(self.data_dir).resolve()
 
-    def input_path(self, path: str) -> str:
+    def input_path(self, path: str, extra_dirs: Sequence[Path] = ()) -> str:
         """A source path from run config as an absolute path (a relative one is relative to the working
-        directory), once it and every file it names, links followed, are found inside the data folder or an
-        input folder; otherwise (or when it names no file) a :class:`dagster.Failure` says why."""
-        roots = [self.root, *(Path(d).resolve() for d in self.input_dirs)]
+        directory), once it and every file it names, links followed, are found inside the data folder, an
+        input folder or one of ``extra_dirs``; otherwise (or when it names no file) a :class:`dagster.Failure`
+        says why."""
+        roots = [self.root, *(Path(d).resolve() for d in [*self.input_dirs, *extra_dirs])]
         allowed = (f"outside the folders sources are read from ({', '.join(map(str, roots))}); add its folder to "
                    f"the storage resource's input_dirs ({INPUT_DIRS_ENV}) to read it")
         full = Path(path).resolve()
@@ -56,22 +62,22 @@ class Storage(dg.ConfigurableResource):
     def warehouse(self) -> Path:
         return self.root / "warehouse.duckdb"
 
+    def profiles_dir(self, partition: str) -> Path:
+        """Where the intent profiles of ``partition`` draw their plots (the serving model on the day's data)."""
+        return self.root / "profiles" / partition
+
     def sequences_dir(self, partition: str) -> Path:
         return self.root / "sequences" / partition
 
-    def model_dir(self, partition: str, run_id: str) -> Path:
-        """A new folder per materialization: models/<partition>/<run id>, never overwritten."""
-        return self.root / "models" / partition / run_id
-
     def prune_sequences(self, newest: str, keep_days: int) -> list[str]:
-        """Delete the sequence folders of days more than ``keep_days`` before ``newest``, except the current
-        model's day; returns the days removed. Each day's folder holds every user's whole history, so keeping
-        them all would grow the data folder with the square of the days."""
-        current = (self.current_model() or {}).get("partition")
+        """Delete the sequence folders of days more than ``keep_days`` before ``newest``, except the days of the
+        serving and the previous model; returns the days removed. Each day's folder holds every user's whole
+        history, so keeping them all would grow the data folder with the square of the days."""
+        kept = {record.day for record in self.store.aliases().values()}
         oldest = date.fromisoformat(newest) - timedelta(days=keep_days)
         removed = []
         for folder in sorted((self.root / "sequences").glob("????-??-??")):
-            if folder.name != current and date.fromisoformat(folder.name) < oldest:
+            if folder.name not in kept and date.fromisoformat(folder.name) < oldest:
                 shutil.rmtree(folder)
                 removed.append(folder.name)
         return removed
@@ -85,30 +91,69 @@ class Storage(dg.ConfigurableResource):
             digest.update(hashlib.file_digest(f, "sha256").digest())
         return self.root / "models" / partition / "training" / digest.hexdigest()[:16]
 
-    def latest_model(self, partition: str) -> dict[str, Any] | None:
-        """The newest model trained for ``partition`` (a candidate until promoted)."""
-        return _read_json(self.root / "models" / partition / "latest.json")
+    @property
+    def store(self) -> ModelStore:
+        """The model folders, candidates and serving aliases (:mod:`elcrec_core.model_store`)."""
+        return ModelStore(self.root)
 
-    def require_latest_model(self, partition: str) -> dict[str, Any]:
-        """:meth:`latest_model`, or a clear failure when the partition has no model yet."""
-        record = self.latest_model(partition)
+    def require_candidate(self, partition: str) -> ModelRecord:
+        """The newest model trained for ``partition``, or a clear failure when there is none yet."""
+        record = self.store.candidate(partition)
         if record is None:
             raise dg.Failure(f"no model has been trained for {partition}: materialize elcrec_model first")
+        return record
+
+    def require_serving(self) -> ModelRecord:
+        """The serving model, or a clear failure before the first promotion."""
+        record = self.store.serving()
+        if record is None:
+            raise dg.Failure("no model serves yet: no candidate has passed the promotion gate (see the "
+                             "candidate_gate check and the serving_model asset)")
         return record
 
     def read_sequences(self, partition: str) -> tuple[Sequences, np.ndarray]:
         """The partition's stored sequences and the item id of each index."""
         return read_sequence_parquet(self.sequences_dir(partition) / "sequences.parquet")
 
-    def set_latest_model(self, partition: str, record: dict[str, Any]) -> None:
-        _write_json(self.root / "models" / partition / "latest.json", record)
 
-    def current_model(self) -> dict[str, Any] | None:
-        """The promoted model that serves recommendations, or None before the first promotion."""
-        return _read_json(self.root / "models" / "current.json")
+class SourceFile(dg.ConfigurableResource):
+    """A team's own source settings: one YAML file with the fields of the ``raw_interactions`` config (format,
+    path with ``{date}``, columns, row rules, item metadata), used by the schedule, the sensor, backfills and
+    manual runs alike; run config overrides it field by field. ``path`` defaults to ``$ELCREC_SOURCE``, read
+    when a run starts; with neither, the embedded synthetic data set is loaded. Relative paths inside the file
+    are relative to the file's folder, and sources may be read from that folder."""
 
-    def set_current_model(self, record: dict[str, Any]) -> None:
-        _write_json(self.root / "models" / "current.json", record)
+    path: str = Field("", description=f"the YAML file of source settings (default: ${SOURCE_ENV})")
+
+    def location(self) -> Path | None:
+        """The settings file, or None when none is configured."""
+        path = self.path or dg.EnvVar(SOURCE_ENV).get_value() or ""
+        return Path(path).resolve() if path else None
+
+    def settings(self) -> dict[str, Any]:
+        """The file's settings, paths made absolute; ``{}`` without a file. A missing or malformed file is a
+        :class:`dagster.Failure` that names it."""
+        file = self.location()
+        if file is None:
+            return {}
+        if not file.is_file():
+            raise dg.Failure(f"source settings file {file} ({SOURCE_ENV}) does not exist", allow_retries=False)
+        try:
+            data = yaml.safe_load(file.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise dg.Failure(f"source settings file {file} is not valid YAML: {exc}", allow_retries=False) from exc
+        if not isinstance(data, dict):
+            raise dg.Failure(f"source settings file {file} must hold a mapping of settings, not "
+                             f"{type(data).__name__}", allow_retries=False)
+        for key in ("path", "item_metadata_path"):
+            if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
+                data[key] = str(file.parent / data[key])
+        return data
+
+    def folders(self) -> list[Path]:
+        """The folder of the settings file (sources may be read from it), if there is a file."""
+        file = self.location()
+        return [file.parent] if file is not None else []
 
 
 class ComputeDevice(dg.ConfigurableResource):
@@ -123,15 +168,3 @@ class ComputeDevice(dg.ConfigurableResource):
         if self.threads:
             torch.set_num_threads(self.threads)
         return self.device
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text()) if path.exists() else None
-
-
-def _write_json(path: Path, record: dict[str, Any]) -> None:
-    """Atomic replace, so a reader never sees half a pointer."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)

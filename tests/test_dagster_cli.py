@@ -50,7 +50,7 @@ def test_job_execute_then_single_asset_materialize(env):
     assert job.returncode == 0, job.stderr[-3000:]
     assert "RUN_SUCCESS" in job.stderr + job.stdout
     data = Path(env["ELCREC_DATA_DIR"])
-    assert (data / "models" / "current.json").is_file()
+    assert (data / "models" / "aliases.json").is_file()
     report = next((data / "models" / PARTITION).glob("*/report.md"))
     first = report.stat().st_mtime
     again = dagster(env, "asset", "materialize", "-m", "elcrec_pipeline.definitions", "--select",
@@ -106,7 +106,7 @@ def test_ui_lists_assets_launches_the_job_and_shows_results(env, tmp_path):
             time.sleep(2)
         names = {node["assetKey"]["path"][0] for node in assets}
         assert names == {"raw_interactions", "rejected_interactions", "interaction_sequences", "elcrec_model",
-                         "evaluation_report", "intent_profiles", "user_recommendations"}
+                         "serving_model", "evaluation_report", "intent_profiles", "user_recommendations"}
         params = {"selector": {"repositoryLocationName": "elcrec_pipeline.definitions",
                                "repositoryName": "__repository__", "jobName": "daily_retrain_job"},
                   "runConfigData": SMALL,
@@ -120,10 +120,10 @@ def test_ui_lists_assets_launches_the_job_and_shows_results(env, tmp_path):
             assert time.time() < deadline, status
             time.sleep(2)
         assert status == "SUCCESS"
-        node = graphql(port, CHECKS, {"key": {"path": ["elcrec_model"]}})["assetNodeOrError"]
+        node = graphql(port, CHECKS, {"key": {"path": ["serving_model"]}})["assetNodeOrError"]
         checks = {c["name"]: c["executionForLatestMaterialization"]["status"]
                   for c in node["assetChecksOrError"]["checks"]}
-        assert checks == {"promotion": "SUCCEEDED"}
+        assert checks == {"promotion_gate": "SUCCEEDED"}
         (materialization,) = graphql(port, METADATA, {"key": {"path": ["elcrec_model"]}})[
             "assetOrError"]["assetMaterializations"]
         entries = {e["label"]: e for e in materialization["metadataEntries"]}

@@ -1,5 +1,5 @@
 """The Dagster code location, run in process on small synthetic data: every stage, its checks and metadata,
-promotion, warm start, and re-materializing one asset from its stored inputs."""
+the serving model and its gate, warm start, and re-materializing one asset from its stored inputs."""
 
 import json
 from datetime import datetime, timezone
@@ -14,6 +14,7 @@ from assets.evaluation import evaluation_report
 from elcrec_pipeline.config import SourceSettings, TrainingSettings
 from elcrec_pipeline.definitions import defs
 from elcrec_pipeline.jobs import retrain_time
+from elcrec_core.model_store import ModelStore
 from elcrec_pipeline.resources import ComputeDevice, Storage
 
 PARTITION = "2026-01-26"
@@ -26,7 +27,7 @@ def run_config(epochs: int = 6, lr: float = 5e-3, tolerance: float = 0.002) -> d
     return {"ops": {
         "raw_interactions": {"config": {"synthetic_users": 400, "synthetic_items": 80, "synthetic_intents": 4}},
         "elcrec_model": {"config": training},
-        "elcrec_model_promotion": {"config": {"tolerance": tolerance}},
+        "serving_model": {"config": {"tolerance": tolerance}},
         "user_recommendations": {"config": {"top_k": 5}},
     }}
 
@@ -63,7 +64,8 @@ def first_run(tmp_path_factory) -> tuple[Path, dg.ExecuteInProcessResult]:
 def test_daily_job_materializes_every_stage_with_metadata(first_run):
     data_dir, result = first_run
     assert result.success
-    assert checks(result) == {"interaction_expectations": True, "sequence_expectations": True, "promotion": True}
+    assert checks(result) == {"interaction_expectations": True, "sequence_expectations": True,
+                              "promotion_gate": True}
     raw = metadata(result, "raw_interactions")
     assert raw["rows_in"] == raw["accepted"] + raw["rejected"] and raw["accepted"] > 4000
     assert raw["item_metadata"]["rejected"] == 0 and raw["tables"]["item_metadata"] == 10
@@ -84,7 +86,8 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
     profiles = metadata(result, "intent_profiles")
     assert profiles["intents_used"] + profiles["dead_intents"] == 4
     assert 0 <= profiles["planted_NMI"] <= 1 and 0 <= profiles["shuffled_NMI"] <= 1  # planted intents are kept
-    assert {"intent_map.png", "intent_sizes.png", "training_curve.png"} <= {p.name for p in model_dir.iterdir()}
+    assert "training_curve.png" in {p.name for p in model_dir.iterdir()}
+    assert {"intent_map.png", "intent_sizes.png"} <= {p.name for p in (data_dir / "profiles" / PARTITION).iterdir()}
     assert "data:image/png;base64," in profiles["intent_map"]
     recs = metadata(result, "user_recommendations")
     assert recs["rows"] == recs["users"] * 5
@@ -95,30 +98,62 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
         assert used[0][0] == profiles["intents_used"]
         titles = con.execute("SELECT count(*) FROM intent_profiles WHERE len(top_titles) > 0").fetchall()[0][0]
         assert titles >= 1  # item metadata (items 1-10 have titles) reaches the profiles
-    current = json.loads((data_dir / "models" / "current.json").read_text())
-    assert current["checkpoint"] == str(model_dir / "best.pt")
+    store = ModelStore(data_dir)
+    serving = store.serving()
+    assert store.checkpoint(serving) == model_dir / "best.pt" and serving.day == PARTITION
+    assert store.previous().day == "2026-01-25"  # the first day's model served before
+    assert metadata(result, "serving_model")["serving"] == serving.name == recs["model"] == profiles["model"]
+    relative = json.loads((data_dir / "models" / "aliases.json").read_text())["serving"]["dir"]
+    assert relative == f"models/{PARTITION}/{result.run_id}"  # relative to the data folder: it can move
 
 
-def test_second_run_warm_starts_from_the_current_model(first_run):
+def test_second_run_warm_starts_from_the_serving_model(first_run):
     data_dir, _ = first_run
+    before = ModelStore(data_dir).serving()
     result = materialize_all(data_dir, run_config(epochs=2, lr=1e-3))  # fine-tuning: a smaller step
     model = metadata(result, "elcrec_model")
     assert model["warm_start"] is True and result.success
-    current = json.loads((data_dir / "models" / "current.json").read_text())
-    assert current["warm_start"] is True  # promoted: as good as the model it started from, or better
+    assert model["warm_start_from"] == before.name
+    serving = ModelStore(data_dir).serving()
+    assert serving.warm_start is True  # promoted: as good as the model it started from, or better
 
 
-def test_a_worse_model_stays_a_candidate(first_run):
+def test_a_worse_model_stays_a_candidate_and_the_run_succeeds(first_run):
+    """A refused candidate is news, not a failure: the run succeeds, the check warns with the reason, the
+    serving model keeps serving and still refreshes the recommendations and profiles on today's data, and the
+    report compares the candidate with it."""
     data_dir, _ = first_run
-    before = json.loads((data_dir / "models" / "current.json").read_text())
+    store = ModelStore(data_dir)
+    before = store.serving()
     config = run_config(epochs=1, lr=1e-7, tolerance=0.0)  # a cold start that barely moves: an untrained model
     config["ops"]["elcrec_model"]["config"]["warm_start"] = False
     result = materialize_all(data_dir, config)
-    assert checks(result)["promotion"] is False
-    assert not result.success  # the blocking check stops the stages that would use the new model
-    assert json.loads((data_dir / "models" / "current.json").read_text()) == before
-    latest = json.loads((data_dir / "models" / PARTITION / "latest.json").read_text())
-    assert latest["checkpoint"] != before["checkpoint"]  # the new model is kept, as a candidate
+    assert result.success
+    (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "promotion_gate"]
+    assert evaluation.passed is False and evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert "refused: validation NDCG@20" in evaluation.description
+    assert store.serving() == before
+    candidate = store.candidate(PARTITION)
+    assert candidate.run_id == result.run_id and candidate != before  # the new model is kept, as a candidate
+    assert metadata(result, "user_recommendations")["model"] == before.name
+    assert metadata(result, "intent_profiles")["model"] == before.name
+    report = metadata(result, "evaluation_report")
+    assert report["promoted"] is False and report["serving"] == before.name
+    assert f"served before ({before.name})" in report["report"]
+
+
+def test_an_older_day_never_replaces_a_newer_serving_model(first_run):
+    """Run 2026-01-24 after 2026-01-25 and 2026-01-26: it starts cold (every model that has served was trained
+    on later data), its candidate is refused for its day, and the newer model keeps serving."""
+    data_dir, _ = first_run
+    store = ModelStore(data_dir)
+    before = store.serving()
+    result = materialize_all(data_dir, run_config(epochs=2), partition="2026-01-24")
+    assert result.success
+    assert metadata(result, "elcrec_model")["warm_start"] is False
+    gate = metadata(result, "serving_model")
+    assert gate["promoted"] is False and "older than the serving model's day 2026-01-26" in gate["reason"]
+    assert store.serving() == before
 
 
 def test_report_rematerializes_from_stored_inputs(first_run):
@@ -128,8 +163,8 @@ def test_report_rematerializes_from_stored_inputs(first_run):
     result = dg.materialize([evaluation_report], partition_key=PARTITION, resources=resources)
     assert result.success
     report = metadata(result, "evaluation_report")
-    # the latest candidate (the untrained one above) beside the current model and the popularity baseline
-    assert f"current ({PARTITION})" in report["report"] and "most popular" in report["report"]
+    # the latest candidate (the untrained one above) beside the model that served before it and popularity
+    assert f"served before ({PARTITION}/" in report["report"] and "most popular" in report["report"]
     assert report["backtest_HR@20"] >= 0  # the model of the previous day exists (see first_run)
     assert report["test_HR@20"] < report["popularity_HR@20"]
     assert sorted((data_dir / "models" / PARTITION).glob("*/best.pt")) == models  # nothing retrained
@@ -166,7 +201,7 @@ def test_source_settings_map_to_the_data_layer(tmp_path):
     (tmp_path / "logs" / "2026-01-31.csv").write_text("a,b,1\n")
     settings = SourceSettings(format="csv", path=str(tmp_path / "logs/{date}.csv"), names=["u", "i", "t"],
                               header=False, user_column="u", item_column="i", timestamp_column="t",
-                              min_timestamp="2026-01-01T00:00:00", max_rating=5.0, max_line_bytes=1000)
+                              min_timestamp="2026-01-01T00:00:00", max_rating=5.0, max_line_bytes=1000).resolved({})
     source = settings.source_config("2026-01-31", Storage(data_dir=str(tmp_path)))
     assert source.path == str(tmp_path.resolve() / "logs" / "2026-01-31.csv")
     assert source.names == ("u", "i", "t") and not source.header and source.max_line_bytes == 1000
@@ -178,9 +213,9 @@ def test_recommend_cli_answers_for_one_user_from_the_stored_model(first_run, cap
     from elcrec_core.cli import main
 
     data_dir, _ = first_run
-    current = json.loads((data_dir / "models" / "current.json").read_text())
+    checkpoint = str(ModelStore(data_dir).checkpoint(ModelStore(data_dir).serving()))
     sequences = data_dir / "sequences" / PARTITION / "sequences.parquet"
-    assert main(["recommend", "--checkpoint", current["checkpoint"], "--data", str(sequences), "--user", "7",
+    assert main(["recommend", "--checkpoint", checkpoint, "--data", str(sequences), "--user", "7",
                  "--k", "5", "--json"]) == 0
     answer = json.loads(capsys.readouterr().out)
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
@@ -189,17 +224,17 @@ def test_recommend_cli_answers_for_one_user_from_the_stored_model(first_run, cap
     assert [row["rank"] for row in answer["items"]] == [1, 2, 3, 4, 5]
     assert not history & {row["item"] for row in answer["items"]}  # history excluded, ids as in the source
     assert 0 <= answer["intent"] < 4
-    assert main(["recommend", "--checkpoint", current["checkpoint"], "--data", str(sequences), "--user", "nobody"]) == 2
+    assert main(["recommend", "--checkpoint", checkpoint, "--data", str(sequences), "--user", "nobody"]) == 2
 
 
 def test_warm_start_needs_the_same_shapes_not_the_same_dropout(tmp_path):
     from assets.training import _same_architecture
 
-    def current(**model) -> dict:
+    def current(**model) -> Path:
         folder = tmp_path / str(len(list(tmp_path.iterdir())))
         folder.mkdir()
         (folder / "config.json").write_text(json.dumps({"model": {"hidden": 64, "n_intents": 16, **model}}))
-        return {"dir": str(folder)}
+        return folder
 
     settings = TrainingSettings(hidden=64, intents=16)  # the synthetic preset: dropout 0.2, pooling "items"
     device = ComputeDevice(device="cpu")

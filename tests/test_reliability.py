@@ -17,7 +17,8 @@ import pytest
 from assets import evaluation, ingestion, profiling, recommendations, sequences, training
 from assets.partitions import RETRY, WAREHOUSE_POOL
 from elcrec_core import warehouse
-from elcrec_pipeline.resources import Storage
+from elcrec_core.model_store import ModelRecord, ModelStore
+from elcrec_pipeline.resources import SourceFile, Storage
 
 REPO = Path(__file__).resolve().parents[1]
 PARTITION = "2026-01-20"
@@ -27,13 +28,13 @@ MATERIALIZE = textwrap.dedent("""
     import json, sys
     import dagster as dg
     from assets import ingestion, sequences, training
-    from elcrec_pipeline.resources import ComputeDevice, Storage
+    from elcrec_pipeline.resources import ComputeDevice, SourceFile, Storage
     data_dir, partition, config, names = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4:]
     known = {a.key.path[-1]: a for a in (ingestion.raw_interactions, sequences.interaction_sequences,
                                           training.elcrec_model)}
     assets = [known[name] for name in names]
     result = dg.materialize(assets, partition_key=partition, run_config=config, raise_on_error=False,
-                            resources={"storage": Storage(data_dir=data_dir),
+                            resources={"storage": Storage(data_dir=data_dir), "source_file": SourceFile(),
                                        "device": ComputeDevice(device="cpu", threads=1)})
     sys.exit(0 if result.success else 1)
 """)
@@ -97,15 +98,12 @@ def test_training_killed_mid_epoch_resumes_and_ends_like_an_uninterrupted_run(se
     assert "resumed from" in log and "epoch   0 |" not in log  # no epoch is trained twice from scratch
     finish(uninterrupted)
 
-    def outcome(data_dir: Path) -> dict:
-        return json.loads((data_dir / "models" / PARTITION / "latest.json").read_text())
-
-    resumed, reference = outcome(killed), outcome(clean)
-    assert resumed["best_epoch"] == reference["best_epoch"]
-    for name, value in reference["valid"].items():
-        assert resumed["valid"][name] == pytest.approx(value, abs=1e-4), name
-    for name, value in reference["test"].items():
-        assert resumed["test"][name] == pytest.approx(value, abs=1e-4), name
+    resumed, reference = ModelStore(killed).candidate(PARTITION), ModelStore(clean).candidate(PARTITION)
+    assert resumed.best_epoch == reference.best_epoch
+    for name, value in reference.valid.items():
+        assert resumed.valid[name] == pytest.approx(value, abs=1e-4), name
+    for name, value in reference.test.items():
+        assert resumed.test[name] == pytest.approx(value, abs=1e-4), name
     assert not (killed / "models" / PARTITION / "training").exists()  # training state dropped at the end
 
 
@@ -170,7 +168,8 @@ def test_warehouse_assets_share_one_pool_and_ingestion_and_training_retry():
 def test_bad_input_fails_without_retries(tmp_path):
     config = {"ops": {"raw_interactions": {"config": {"format": "csv", "path": str(tmp_path / "missing.csv")}}}}
     result = dg.materialize([ingestion.raw_interactions], partition_key=PARTITION, run_config=config,
-                            raise_on_error=False, resources={"storage": Storage(data_dir=str(tmp_path))})
+                            raise_on_error=False,
+                            resources={"storage": Storage(data_dir=str(tmp_path)), "source_file": SourceFile()})
     assert not result.success
     retries = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
     assert retries == []
@@ -178,11 +177,12 @@ def test_bad_input_fails_without_retries(tmp_path):
     assert "missing.csv" in failure.event_specific_data.error.message
 
 
-def test_old_sequence_folders_are_pruned_but_the_current_models_day_is_kept(tmp_path):
+def test_old_sequence_folders_are_pruned_but_the_serving_and_previous_models_days_are_kept(tmp_path):
     storage = Storage(data_dir=str(tmp_path))
-    for day in ("2026-01-01", "2026-01-05", "2026-01-16", "2026-01-17", "2026-01-30"):
+    for day in ("2026-01-01", "2026-01-02", "2026-01-05", "2026-01-16", "2026-01-17", "2026-01-30"):
         storage.sequences_dir(day).mkdir(parents=True)
-    storage.set_current_model({"partition": "2026-01-05", "checkpoint": "x"})
+    for day in ("2026-01-02", "2026-01-05"):
+        storage.store.promote(ModelRecord(day=day, run_id="r", dir=f"models/{day}/r"), "test")
     assert storage.prune_sequences("2026-01-30", keep_days=14) == ["2026-01-01"]
     left = sorted(p.name for p in (tmp_path / "sequences").iterdir())
-    assert left == ["2026-01-05", "2026-01-16", "2026-01-17", "2026-01-30"]
+    assert left == ["2026-01-02", "2026-01-05", "2026-01-16", "2026-01-17", "2026-01-30"]
