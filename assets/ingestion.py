@@ -11,7 +11,7 @@ from elcrec_core.sources import read_item_metadata
 from elcrec_core.synthetic import generate
 from elcrec_core.validation import expect_interactions
 from elcrec_pipeline.config import SourceSettings
-from elcrec_pipeline.resources import Storage
+from elcrec_pipeline.resources import SourceFile, Storage
 
 
 @dg.asset(
@@ -25,13 +25,20 @@ from elcrec_pipeline.resources import Storage
     check_specs=[dg.AssetCheckSpec(
         "interaction_expectations", asset="raw_interactions", blocking=True,
         description="Great Expectations: row count, null rates, distinct users/items, rejected share")],
-    description="Interaction events of the day loaded into the DuckDB warehouse (table raw_interactions, by "
-                "event date). Every row is accepted or quarantined in rejected_interactions with a reason; a "
-                "re-load replaces exactly the days it covers.",
+    description="Interaction events of the day loaded into the DuckDB warehouse (table raw_interactions). The "
+                "source is the run config over the source settings file (resource source_file, ELCREC_SOURCE), "
+                "else the embedded synthetic data set. Every row is accepted or quarantined in "
+                "rejected_interactions with a reason; a load replaces exactly what the same source file "
+                "contributed before, whatever days its events fall on.",
 )
-def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings,
-                     storage: Storage) -> dg.MaterializeResult:
-    source = config.source_config(context.partition_key, storage)
+def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, storage: Storage,
+                     source_file: SourceFile) -> dg.MaterializeResult:
+    try:
+        config = config.resolved(source_file.settings())
+    except ValueError as err:  # pydantic's ValidationError too
+        raise dg.Failure(f"source settings ({source_file.location() or 'run config'}): {err}",
+                         allow_retries=False) from err
+    source = config.source_config(context.partition_key, storage, source_file.folders())
     try:
         report, check = ingest(source, config.row_rules(), storage.warehouse)
     except (ValueError, FileNotFoundError) as err:  # bad input: retrying cannot help
@@ -42,7 +49,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings,
         planted = generate(source.synthetic).user_intents.with_columns(pl.col("user_id").cast(pl.String))
         warehouse.replace_table(storage.warehouse, "planted_intents", planted)
     metadata_counts = {}
-    if (item_metadata := config.item_metadata(storage)) is not None:
+    if (item_metadata := config.item_metadata(storage, source_file.folders())) is not None:
         items, rejected_items = read_item_metadata(item_metadata)
         metadata_counts = warehouse.load_item_metadata(items, rejected_items, item_metadata.path, storage.warehouse)
     return dg.MaterializeResult(

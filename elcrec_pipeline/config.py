@@ -3,7 +3,10 @@ synthetic data set with settings that train in a few minutes on a 2-core CPU."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
@@ -18,39 +21,51 @@ from elcrec_pipeline.resources import Storage
 
 
 class SourceSettings(dg.Config):
-    """Where the interactions come from; the embedded synthetic data set unless ``format`` says otherwise."""
+    """Where the interactions come from. Every field is optional: one left out takes its value from the source
+    settings file (the ``source`` resource: ``ELCREC_SOURCE``), else its default. With neither, the embedded
+    synthetic data set is loaded."""
 
-    format: str = Field("synthetic", description="csv, tsv, parquet, jsonl, sequence or synthetic")
+    format: str | None = Field(None, description="csv, tsv, parquet, jsonl, sequence or synthetic (the default)")
     path: str | None = Field(None, description="file, folder or glob inside the data folder or the storage "
                                                "resource's input_dirs; '{date}' becomes the partition date")
-    user_column: str = "user_id"
-    item_column: str = "item_id"
-    timestamp_column: str | None = "timestamp"
+    user_column: str | None = Field(None, description="default user_id")
+    item_column: str | None = Field(None, description="default item_id")
+    timestamp_column: str | None = Field(None, description="default timestamp; '' for a source without times")
     rating_column: str | None = None
     event_type_column: str | None = None
-    timestamp_format: str = Field("epoch_s", description="epoch_s, epoch_ms or iso8601")
+    timestamp_format: str | None = Field(None, description="epoch_s (the default), epoch_ms or iso8601")
     delimiter: str | None = None
-    header: bool = True
+    header: bool | None = Field(None, description="whether delimited text has a header line (default true)")
     names: list[str] | None = Field(None, description="column names of a file without header")
-    max_line_bytes: int = Field(MAX_LINE_BYTES, description="a text file with a longer line is refused")
+    max_line_bytes: int | None = Field(None, description=f"a text file with a longer line is refused "
+                                                         f"(default {MAX_LINE_BYTES})")
     min_timestamp: str | None = Field(None, description="ISO time: earlier events are rejected")
     max_timestamp: str | None = Field(None, description="ISO time: later events are rejected")
     min_rating: float | None = None
     max_rating: float | None = None
-    max_rejected_share: float = 0.05
+    max_rejected_share: float | None = Field(None, description="the expectations fail above it (default 0.05)")
     item_metadata_path: str | None = Field(None, description="CSV/Parquet with item_id, title, categories")
-    synthetic_users: int = 10000
-    synthetic_items: int = 1000
-    synthetic_intents: int = 8
-    synthetic_seed: int = 0
+    synthetic_users: int | None = Field(None, description="default 10000")
+    synthetic_items: int | None = Field(None, description="default 1000")
+    synthetic_intents: int | None = Field(None, description="default 8")
+    synthetic_seed: int | None = Field(None, description="default 0")
 
-    def source_config(self, partition: str, storage: Storage) -> SourceConfig:
-        """The partition's source; its path is checked by :meth:`Storage.input_path`."""
-        columns = ColumnMap(self.user_column, self.item_column, self.timestamp_column, self.rating_column,
+    def resolved(self, file_settings: Mapping[str, Any]) -> "SourceSettings":
+        """Every field set: this run's value where given, else the source settings file's, else the default.
+        Raises ValueError for a setting of the file that is no field (a typo must not pass silently)."""
+        if unknown := sorted(set(file_settings) - set(SourceSettings.model_fields)):
+            raise ValueError(f"unknown source setting(s) {unknown}; known: {sorted(SourceSettings.model_fields)}")
+        given = {name: value for name, value in self.model_dump().items() if value is not None}
+        return SourceSettings(**{**_SOURCE_DEFAULTS, **file_settings, **given})
+
+    def source_config(self, partition: str, storage: Storage, extra_dirs: Sequence[Path] = ()) -> SourceConfig:
+        """The partition's source (of resolved settings); its path is checked by :meth:`Storage.input_path`,
+        which also allows ``extra_dirs``."""
+        columns = ColumnMap(self.user_column, self.item_column, self.timestamp_column or None, self.rating_column,
                             self.event_type_column)
         synthetic = SyntheticConfig(n_users=self.synthetic_users, n_items=self.synthetic_items,
                                     n_intents=self.synthetic_intents, seed=self.synthetic_seed)
-        path = storage.input_path(self.path.replace("{date}", partition)) if self.path else None
+        path = storage.input_path(self.path.replace("{date}", partition), extra_dirs) if self.path else None
         names = tuple(self.names) if self.names else None
         return SourceConfig(format=self.format, path=path, columns=columns, timestamp_format=self.timestamp_format,
                             delimiter=self.delimiter, header=self.header, names=names,
@@ -61,13 +76,22 @@ class SourceSettings(dg.Config):
         return RowRules(min_timestamp=window[0], max_timestamp=window[1], min_rating=self.min_rating,
                         max_rating=self.max_rating)
 
-    def item_metadata(self, storage: Storage) -> ItemMetadataConfig | None:
+    def item_metadata(self, storage: Storage, extra_dirs: Sequence[Path] = ()) -> ItemMetadataConfig | None:
         """The item metadata source, if any; its path is checked by :meth:`Storage.input_path`."""
-        return ItemMetadataConfig(path=storage.input_path(self.item_metadata_path)) if self.item_metadata_path else None
+        if not self.item_metadata_path:
+            return None
+        return ItemMetadataConfig(path=storage.input_path(self.item_metadata_path, extra_dirs))
 
     def expectations(self) -> ExpectationConfig:
         nulls = {"user_id": 0.0, "item_id": 0.0, "timestamp": 0.0 if self.timestamp_column else 1.0}
         return ExpectationConfig(max_rejected_share=self.max_rejected_share, max_null_rate=nulls)
+
+
+_SOURCE_DEFAULTS: dict[str, Any] = {
+    "format": "synthetic", "user_column": "user_id", "item_column": "item_id", "timestamp_column": "timestamp",
+    "timestamp_format": "epoch_s", "header": True, "max_line_bytes": MAX_LINE_BYTES, "max_rejected_share": 0.05,
+    "synthetic_users": 10000, "synthetic_items": 1000, "synthetic_intents": 8, "synthetic_seed": 0,
+}
 
 
 class SequenceSettings(dg.Config):
@@ -80,7 +104,7 @@ class SequenceSettings(dg.Config):
     min_length: int = 1
     max_length: int | None = None
     keep_days: int = Field(14, description="sequence folders of days more than this before the newest are deleted "
-                                           "(the current model's day is kept); 0 keeps every day")
+                                           "(the serving and previous models' days are kept); 0 keeps every day")
 
     def sequence_config(self) -> SequenceConfig:
         types = tuple(self.event_types) if self.event_types is not None else None
@@ -110,7 +134,8 @@ class TrainingSettings(dg.Config):
     seed: int | None = None
     precision: str | None = Field(None, description="auto, fp32 or bf16")
     device: str | None = Field(None, description="cpu, cuda, ...; default: the device resource")
-    warm_start: bool = Field(True, description="start from the current model when there is one")
+    warm_start: bool = Field(True, description="start from the serving model (the newest one trained on data up to "
+                                               "this day) when there is one")
     warm_start_epochs: int | None = Field(None, description="epoch budget of a warm-started run")
     nproc: int = Field(1, description="training processes on this machine: more than 1 runs DistributedDataParallel "
                                       "under torchrun (gloo on CPU, NCCL with one GPU each); batch_size is per process")
@@ -126,10 +151,9 @@ class TrainingSettings(dg.Config):
 
 
 class EvaluationSettings(dg.Config):
-    """What the evaluation report compares."""
+    """What the evaluation report compares (always the new model beside the model that served before it)."""
 
     split: str = Field("test", description="test (leave-one-out, as the paper) or valid")
-    include_current_model: bool = Field(True, description="score the current promoted model beside the new one")
     ablation: bool = Field(True, description="train SASRec without the ELCRec parts with the same budget")
 
 
@@ -142,9 +166,9 @@ class ProfileSettings(dg.Config):
 
 
 class PromotionSettings(dg.Config):
-    """When a new model replaces the current one."""
+    """When a new model (the candidate) replaces the serving one."""
 
-    tolerance: float = Field(0.002, description="allowed drop of validation NDCG@20 against the current model")
+    tolerance: float = Field(0.002, description="allowed drop of validation NDCG@20 against the serving model")
 
 
 class RecommendationSettings(dg.Config):

@@ -1,0 +1,132 @@
+"""A team's own data on every path into the pipeline: the source settings file (resource ``source_file``,
+``ELCREC_SOURCE``) used by manual runs, the schedule, backfills and the sensor that starts a day when its file
+arrives."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+import yaml
+
+from elcrec_pipeline.definitions import defs
+from elcrec_pipeline.resources import SOURCE_ENV, SourceFile, Storage
+from elcrec_pipeline.sensors import source_file_sensor
+
+DAY_FILES = {  # the late event of 2026-01-31's file falls on 2026-01-30
+    "2026-01-30": "user_id,item_id,timestamp\nu1,a,2026-01-30T10:00:00Z\nu1,b,2026-01-30T11:00:00Z\n"
+                  "u2,a,2026-01-30T12:00:00Z\nu2,c,2026-01-30T13:00:00Z\n",
+    "2026-01-31": "user_id,item_id,timestamp\nu1,c,2026-01-31T09:00:00Z\nu3,a,2026-01-30T23:59:00Z\n"
+                  "u3,b,2026-01-31T10:00:00Z\n",
+}
+
+
+@pytest.fixture
+def team(tmp_path: Path) -> Path:
+    """A team's folder: daily files under logs/ and a source settings file beside them (relative paths)."""
+    (tmp_path / "team" / "logs").mkdir(parents=True)
+    for day, text in DAY_FILES.items():
+        (tmp_path / "team" / "logs" / f"{day}.csv").write_text(text)
+    settings = {"format": "csv", "path": "logs/{date}.csv", "timestamp_format": "iso8601"}
+    (tmp_path / "team" / "source.yaml").write_text(yaml.safe_dump(settings))
+    return tmp_path / "team"
+
+
+def ingest(data_dir: Path, source: SourceFile, day: str, run_config: dict | None = None) -> dg.ExecuteInProcessResult:
+    job = defs.resolve_job_def("ingestion_job")
+    return job.execute_in_process(partition_key=day, run_config=run_config or {}, raise_on_error=False,
+                                  resources={"storage": Storage(data_dir=str(data_dir)), "source_file": source})
+
+
+def raw_rows(data_dir: Path) -> list[tuple]:
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute("SELECT user_id, item_id, strftime(timestamp, '%d %H:%M') FROM raw_interactions"
+                           " ORDER BY ALL").fetchall()
+
+
+def test_runs_without_config_read_the_source_file_in_any_order(team, tmp_path):
+    """No run config: the file's settings apply (relative to its folder). Every order of the two days, and a
+    re-run, keeps all 7 events."""
+    expected = sorted([("u1", "a", "30 10:00"), ("u1", "b", "30 11:00"), ("u2", "a", "30 12:00"),
+                       ("u2", "c", "30 13:00"), ("u1", "c", "31 09:00"), ("u3", "a", "30 23:59"),
+                       ("u3", "b", "31 10:00")])
+    source = SourceFile(path=str(team / "source.yaml"))
+    for order in (["2026-01-30", "2026-01-31", "2026-01-30"], ["2026-01-31", "2026-01-30", "2026-01-31"]):
+        data_dir = tmp_path / "-".join(day[-2:] for day in order)
+        for day in order:
+            assert ingest(data_dir, source, day).success
+        assert raw_rows(data_dir) == expected
+
+
+def test_the_source_file_comes_from_elcrec_source_when_a_run_starts(team, tmp_path, monkeypatch):
+    monkeypatch.setenv(SOURCE_ENV, str(team / "source.yaml"))
+    assert SourceFile().location() == (team / "source.yaml").resolve()
+    assert ingest(tmp_path / "data", SourceFile(), "2026-01-31").success
+    assert len(raw_rows(tmp_path / "data")) == 3
+    monkeypatch.delenv(SOURCE_ENV)
+    assert SourceFile().location() is None and SourceFile().settings() == {}  # the synthetic default
+
+
+def test_run_config_overrides_the_file_field_by_field(team, tmp_path):
+    """The file says iso8601; a run that names another file keeps the file's format and timestamp settings."""
+    other = team / "logs" / "extra.csv"
+    other.write_text("customer,item_id,timestamp\nz9,q,2026-01-29T08:00:00+05:00\n")
+    config = {"ops": {"raw_interactions": {"config": {"path": str(other), "user_column": "customer"}}}}
+    result = ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-29", config)
+    assert result.success
+    assert raw_rows(tmp_path / "data") == [("z9", "q", "29 03:00")]  # +05:00 read as ISO 8601, in UTC
+
+
+def test_a_bad_source_file_fails_at_once_and_names_the_file_or_field(team, tmp_path):
+    cases = {
+        "missing.yaml": "missing.yaml (ELCREC_SOURCE) does not exist",
+        "list.yaml": "must hold a mapping of settings",
+        "unknown.yaml": "user_colum",
+    }
+    (team / "list.yaml").write_text("- csv\n")
+    (team / "unknown.yaml").write_text("format: csv\npath: logs/{date}.csv\nuser_colum: customer\n")
+    for name, message in cases.items():
+        result = ingest(tmp_path / name, SourceFile(path=str(team / name)), "2026-01-30")
+        (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+        assert message in failure.event_specific_data.error.message, name
+        assert not [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+
+
+def test_the_schedule_carries_no_config_so_the_source_file_applies():
+    schedule = defs.resolve_schedule_def("daily_retrain_schedule")
+    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 2, 1, 2, 0, tzinfo=timezone.utc))
+    (request,) = schedule.evaluate_tick(context).run_requests
+    assert request.partition_key == "2026-01-31" and not request.run_config
+
+
+def test_the_sensor_requests_a_day_when_its_file_appears_and_again_when_it_changes(tmp_path):
+    yesterday = (date.today() - timedelta(days=1)).isoformat()
+    older = (date.today() - timedelta(days=3)).isoformat()
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (tmp_path / "source.yaml").write_text(yaml.safe_dump({"format": "csv", "path": "logs/{date}.csv"}))
+    source = SourceFile(path=str(tmp_path / "source.yaml"))
+
+    def tick() -> dg.SensorResult:
+        return source_file_sensor(dg.build_sensor_context(resources={"source_file": source}))
+
+    assert "no file for the last 7 days" in tick().skip_reason.skip_message
+    (logs / f"{yesterday}.csv").write_text("user_id,item_id,timestamp\nu,i,1\n")
+    (logs / f"{older}.csv").write_text("user_id,item_id,timestamp\nu,j,1\n")
+    requests = tick().run_requests
+    assert sorted(r.partition_key for r in requests) == sorted([older, yesterday])
+    first = {r.partition_key: r.run_key for r in requests}
+    assert tick().run_requests[-1].run_key == first[yesterday]  # unchanged: the same run key, no second run
+    (logs / f"{yesterday}.csv").write_text("user_id,item_id,timestamp\nu,i,1\nu,k,2\n")  # re-delivered
+    changed = {r.partition_key: r.run_key for r in tick().run_requests}
+    assert changed[yesterday] != first[yesterday] and changed[older] == first[older]
+    assert all(r.job_name in (None, "daily_retrain_job") for r in requests)
+
+    (tmp_path / "no_date.yaml").write_text(yaml.safe_dump({"format": "csv", "path": "logs"}))
+    result = source_file_sensor(dg.build_sensor_context(
+        resources={"source_file": SourceFile(path=str(tmp_path / "no_date.yaml"))}))
+    assert "no path with '{date}'" in result.skip_reason.skip_message
+    assert source_file_sensor.default_status == dg.DefaultSensorStatus.STOPPED
