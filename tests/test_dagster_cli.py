@@ -11,6 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import duckdb
 import pytest
 import yaml
 
@@ -136,4 +137,45 @@ def test_ui_lists_assets_launches_the_job_and_shows_results(env, tmp_path):
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
+        log.close()
+
+
+def test_readme_backfill_loads_your_own_files_through_the_daemon(tmp_path):
+    """The README's backfill: ELCREC_SOURCE names a team's settings file, `dagster job backfill` queues one run
+    per day without run config, and the daemon (which `dagster dev` runs) launches them: all 7 events of the two
+    daily files, the late one included, end up in the warehouse."""
+    from test_source_file import DAY_FILES
+
+    home, team, data = tmp_path / "home", tmp_path / "team", tmp_path / "data"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    (team / "logs").mkdir(parents=True)
+    for day, text in DAY_FILES.items():
+        (team / "logs" / f"{day}.csv").write_text(text)
+    (team / "source.yaml").write_text("format: csv\npath: logs/{date}.csv\ntimestamp_format: iso8601\n")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "ELCREC_DATA_DIR": str(data),
+           "ELCREC_SOURCE": str(team / "source.yaml")}
+    log = open(tmp_path / "daemon.log", "w")
+    daemon = subprocess.Popen([str(Path(DAGSTER).with_name("dagster-daemon")), "run", "-m",
+                               "elcrec_pipeline.definitions"], cwd=REPO, env=env, stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        backfill = dagster(env, "job", "backfill", "-m", "elcrec_pipeline.definitions", "-j", "ingestion_job",
+                           "--from", "2026-01-30", "--to", "2026-01-31", "--noprompt")
+        assert backfill.returncode == 0 and "Launched backfill" in backfill.stdout, backfill.stderr[-2000:]
+        deadline, rows = time.time() + 240, None
+        while rows != 7:
+            assert time.time() < deadline, (rows, (tmp_path / "daemon.log").read_text()[-3000:])
+            time.sleep(3)
+            try:
+                with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+                    rows = con.execute("SELECT count(*) FROM raw_interactions").fetchone()[0]
+            except duckdb.Error:  # not created yet, or a run holds it
+                pass
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        try:
+            daemon.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(daemon.pid, signal.SIGKILL)
         log.close()
