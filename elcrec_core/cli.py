@@ -1,10 +1,11 @@
-"""The ``elcrec`` command: train, evaluate, and write the synthetic data set."""
+"""The ``elcrec`` command: train, evaluate, recommend, show sequences, and write the synthetic data set."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -12,36 +13,35 @@ import numpy as np
 import torch
 
 from elcrec_core.checkpoint import CheckpointError
+from elcrec_core.cli_data import FORMAT_CHOICES, SYNTHETIC, DataOptions, LoadedData, load
 from elcrec_core.config import ExperimentConfig, load_preset, merge_overrides, preset_names
 from elcrec_core.runtime import keep_freed_memory
-from elcrec_core.sequences import (
-    ITEM_INDEX_FILE,
-    Sequences,
-    read_events_file,
-    read_sequence_file,
-    read_sequence_parquet,
-    sequences_from_events,
-    write_item_index_file,
-)
-
-SYNTHETIC = "synthetic"
+from elcrec_core.sequences import ITEM_INDEX_FILE, Sequences, write_item_index_file
 
 
-def load_data_with_ids(path: str, fmt: str, seed: int = 0) -> tuple[Sequences, np.ndarray | None]:
-    """Sequences from ``path`` and, where the format has them, the item id of each index (``ids[i - 1]``).
-    Formats: ``sequences`` (benchmark lines: ids are the indices), ``events`` (CSV/Parquet events) and
-    ``parquet`` (``sequences.parquet`` of the pipeline, with its ``item_index.parquet`` beside it)."""
-    if path == SYNTHETIC:
-        from elcrec_core.synthetic import SyntheticConfig, generate
+def load_data_with_ids(path: str, fmt: str | None = None, seed: int = 0) -> tuple[Sequences, np.ndarray | None]:
+    """Sequences from ``path`` (see :func:`elcrec_core.cli_data.load`; ``fmt`` None guesses it) and the item id
+    of each index (``ids[i - 1]``), or None where the integer ids of a sequence file are the indices."""
+    data = load(path, DataOptions(format=fmt, seed=seed))
+    return data.sequences, data.item_ids
 
-        return sequences_from_events(generate(SyntheticConfig(seed=seed)).events)
-    if not Path(path).exists():
-        raise FileNotFoundError(f"data file {path} does not exist")
-    if fmt == "sequences":
-        return read_sequence_file(path), None
-    if fmt == "parquet":
-        return read_sequence_parquet(path)
-    return sequences_from_events(read_events_file(path))
+
+def data_options(args: argparse.Namespace, seed: int = 0) -> DataOptions:
+    return DataOptions(
+        format=args.format, user_column=args.user_column, item_column=args.item_column,
+        timestamp_column=args.timestamp_column, timestamp_format=args.timestamp_format, delimiter=args.delimiter,
+        header=not args.no_header, names=tuple(args.names.split(",")) if args.names else None,
+        k_core=args.k_core, seed=seed,
+    )
+
+
+def load_data(args: argparse.Namespace, seed: int = 0, report: bool = True) -> LoadedData:
+    """``--data`` read with the data options; what was read, and the rejected rows, go to stderr."""
+    data = load(args.data, data_options(args, seed))
+    if report:
+        for line in data.describe():
+            print(line, file=sys.stderr, flush=True)
+    return data
 
 
 def build_config(args: argparse.Namespace) -> ExperimentConfig:
@@ -72,7 +72,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     exp = build_config(args)
     with distributed.process_group(exp.train.device):
         main_rank = distributed.is_main()
-        seqs, item_ids = load_data_with_ids(args.data, args.format, seed=exp.train.seed)
+        data = load_data(args, seed=exp.train.seed, report=main_rank)
+        seqs, item_ids = data.sequences, data.item_ids
         if main_rank:
             print(f"data: {len(seqs)} users, {seqs.n_items} items, {len(seqs.items)} interactions", flush=True)
             if item_ids is not None:  # evaluate and recommend check a checkpoint's catalogue against it
@@ -105,7 +106,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from elcrec_core.sequences import SequenceTensors
     from elcrec_core.device import select_device
 
-    seqs, item_ids = load_data_with_ids(args.data, args.format)
+    data = load_data(args)
+    seqs, item_ids = data.sequences, data.item_ids
     model, _ = load_model(args.checkpoint)
     item_catalogue(args.checkpoint, model.cfg.n_items, item_ids)
     if seqs.n_items > model.cfg.n_items:
@@ -127,7 +129,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     from elcrec_core.recommend import recommend
     from elcrec_core.sequences import SequenceTensors
 
-    seqs, item_ids = load_data_with_ids(args.data, args.format)
+    data = load_data(args)
+    seqs, item_ids = data.sequences, data.item_ids
     model, _ = load_model(args.checkpoint)
     item_ids = item_catalogue(args.checkpoint, model.cfg.n_items, item_ids)
     matches = np.flatnonzero(seqs.user_ids.astype(str) == str(args.user))
@@ -150,6 +153,38 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sequences(args: argparse.Namespace) -> int:
+    data = load_data(args)
+    seqs = data.sequences
+    users = seqs.user_ids.astype(str)
+    if args.user:
+        wanted = list(dict.fromkeys(str(u) for u in args.user))
+        where = {u: n for n, u in enumerate(users)}
+        if missing := [u for u in wanted if u not in where]:
+            raise ValueError(f"user {missing[0]!r} is not in {args.data}")
+        chosen = [where[u] for u in wanted]
+    else:
+        chosen = range(len(seqs))
+    try:
+        for n in chosen:
+            items = data.item_names(seqs.items[seqs.offsets[n]:seqs.offsets[n + 1]])
+            if args.json:
+                line = json.dumps({"user": users[n], "items": items}, ensure_ascii=False)
+            else:
+                count = f"{len(items)} item{'' if len(items) == 1 else 's'}"
+                line = f"{_shown(users[n])} ({count}): " + " ".join(_shown(i) for i in items)
+            sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:  # elcrec sequences ... | head
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def _shown(item: str) -> str:
+    """An id as it is, or JSON-quoted where it is empty or holds whitespace or quotes."""
+    return item if item and not any(c.isspace() or c in "\"'" for c in item) else json.dumps(item, ensure_ascii=False)
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     from elcrec_core.synthetic import SyntheticConfig, generate
 
@@ -169,8 +204,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a model")
-    t.add_argument("--data", default=SYNTHETIC, help="data file, or 'synthetic' (default)")
-    t.add_argument("--format", choices=["sequences", "events", "parquet"], default="sequences")
+    add_data_options(t, "data file, folder or glob, or 'synthetic' (default)", default=SYNTHETIC)
     t.add_argument("--out", required=True, help="output folder (checkpoints, best.pt)")
     base = t.add_mutually_exclusive_group()
     base.add_argument("--preset", choices=preset_names(), help="named settings from presets.toml")
@@ -202,8 +236,7 @@ def parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="full-ranking HR@K / NDCG@K of a checkpoint")
-    e.add_argument("--data", required=True)
-    e.add_argument("--format", choices=["sequences", "events", "parquet"], default="sequences")
+    add_data_options(e, "data file, folder or glob")
     e.add_argument("--checkpoint", required=True, help="an elcrec checkpoint or the reference state dict")
     e.add_argument("--split", choices=["test", "valid"], default="test")
     e.add_argument("--device", default="auto")
@@ -212,13 +245,17 @@ def parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("recommend", help="top-K items for one user, from a stored model")
     r.add_argument("--checkpoint", required=True)
-    r.add_argument("--data", required=True, help="the user's history: a sequences/events file or the "
-                                                 "pipeline's sequences.parquet")
-    r.add_argument("--format", choices=["sequences", "events", "parquet"], default="parquet")
+    add_data_options(r, "the user's history: the pipeline's sequences.parquet, or any data file")
     r.add_argument("--user", required=True, help="the user id as in the data")
     r.add_argument("--k", type=int, default=20)
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=cmd_recommend)
+
+    q = sub.add_parser("sequences", help="show the sequences the model sees: each user's items in time order")
+    add_data_options(q, "data file, folder or glob")
+    q.add_argument("--user", action="append", help="only this user (the id as in the data; may repeat)")
+    q.add_argument("--json", action="store_true", help='one JSON object a line: {"user": ..., "items": [...]}')
+    q.set_defaults(func=cmd_sequences)
 
     s = sub.add_parser("synth", help="write the synthetic events (CSV or Parquet)")
     s.add_argument("--out", required=True)
@@ -228,6 +265,29 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.set_defaults(func=cmd_synth)
     return p
+
+
+def add_data_options(p: argparse.ArgumentParser, data_help: str, default: str | None = None) -> None:
+    g = p.add_argument_group("data", "--data is read as the pipeline reads it: its readers and row rules (the "
+                                     "counts go to stderr), events ordered by time, ids as text")
+    g.add_argument("--data", required=default is None, default=default, help=data_help)
+    g.add_argument("--format", choices=FORMAT_CHOICES, default="auto",
+                   help="auto (default: from the name or the first line); sequence: the benchmark lines 'user "
+                        "item item ...'; csv, tsv, jsonl: events; parquet: events, or the pipeline's "
+                        "sequences.parquet (columns user_id, items); sequences and events: earlier names "
+                        "(events: csv, tsv, jsonl or parquet by the name)")
+    g.add_argument("--user-column", help="column of the user id (default user_id)")
+    g.add_argument("--item-column", help="column of the item id (default item_id)")
+    g.add_argument("--timestamp-column", help="column of the time (default timestamp; none: no times, events "
+                                              "keep the file's order)")
+    g.add_argument("--timestamp-format", choices=["epoch_s", "epoch_ms", "iso8601"],
+                   help="default: detected from the first rows")
+    g.add_argument("--delimiter", help="field delimiter of csv/tsv (one character; \\t or tab for a tab)")
+    g.add_argument("--no-header", action="store_true", help="the first line is data (columns column0, column1, "
+                                                            "... unless --names)")
+    g.add_argument("--names", help="comma-separated column names of a file without a header (implies --no-header)")
+    g.add_argument("--k-core", type=int, default=0, help="keep only users and items with at least K events, "
+                                                         "as the pipeline can (default 0: off)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from elcrec_core.reading import SourceReadError, delimiter_hint, reading, scan_lines
+from elcrec_core.reading import SourceReadError, reading, scan_lines
 
 EVENT_COLUMNS = ("user_id", "item_id", "timestamp")
 ITEM_INDEX_FILE = "item_index.parquet"
@@ -62,11 +62,13 @@ class Sequences:
 
 
 def read_sequence_file(path: str | Path) -> Sequences:
-    """Read the benchmark line format ``user_id item_id item_id ...`` (chronological; ids are positive ints).
+    """Read the benchmark line format ``user_id item_id item_id ...`` (chronological; ids are positive ints);
+    a UTF-8 byte order mark before the first line is skipped.
 
     A binary file, a line longer than :data:`~elcrec_core.reading.MAX_LINE_BYTES` (checked in a streamed pass,
     so memory stays bounded) or a line that is not a user and its items raises :class:`SourceReadError` with the
-    file and line.
+    file and line. The benchmarks read with it; the ``elcrec`` command reads every format through the pipeline's
+    readers (:mod:`elcrec_core.cli_data`).
     """
     path = Path(path)
     user_ids, lists = [], []
@@ -74,6 +76,8 @@ def read_sequence_file(path: str | Path) -> Sequences:
         scan_lines(path)
         with path.open("rb") as fh:
             for line_no, line in enumerate(fh, start=1):
+                if line_no == 1:
+                    line = line.removeprefix(b"\xef\xbb\xbf")
                 parts = line.split()
                 if not parts:
                     continue
@@ -96,7 +100,8 @@ def sequences_from_events(events: pl.DataFrame) -> tuple[Sequences, np.ndarray]:
     """Build sequences from events with columns user_id, item_id, timestamp.
 
     Events are ordered by (timestamp, original row order) per user. Item ids are mapped to 1..n in sorted
-    order; returns the sequences and the item id of each index (``item_ids[i - 1]`` for index i).
+    order; returns the sequences and the item id of each index (``item_ids[i - 1]`` for index i). A quick path
+    for tests on generated events; files are read through :mod:`elcrec_core.cli_data`.
     """
     missing = set(EVENT_COLUMNS) - set(events.columns)
     if missing:
@@ -112,22 +117,6 @@ def sequences_from_events(events: pl.DataFrame) -> tuple[Sequences, np.ndarray]:
     offsets = np.concatenate([[0], np.cumsum(users["len"].to_numpy())]).astype(np.int64)
     seqs = Sequences(users["user_id"].to_numpy(), ordered["index"].to_numpy().astype(np.int64), offsets, len(item_ids))
     return seqs, item_ids.to_numpy()
-
-
-def read_events_file(path: str | Path) -> pl.DataFrame:
-    """Read an events file (CSV or Parquet) with columns user_id, item_id, timestamp; a file that cannot be read
-    or lacks a column raises :class:`SourceReadError` naming it."""
-    path = Path(path)
-    with reading(path):
-        if path.suffix == ".parquet":
-            events = pl.read_parquet(path)
-        else:
-            scan_lines(path, '"')
-            events = pl.read_csv(path)
-    if missing := [c for c in EVENT_COLUMNS if c not in events.columns]:
-        raise SourceReadError(path, f"no column(s) {missing}; the file has {events.columns}"
-                                    + delimiter_hint(events.columns, ","))
-    return events
 
 
 @dataclass

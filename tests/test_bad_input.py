@@ -25,6 +25,7 @@ from assets.sequences import interaction_sequences
 from elcrec_core import reading, warehouse
 from elcrec_core.checkpoint import CheckpointError, item_catalogue, save_checkpoint
 from elcrec_core.cli import main
+from elcrec_core.cli_data import DataOptions, LoadedData, load
 from elcrec_core.config import ModelConfig
 from elcrec_core.ingestion import ingest
 from elcrec_core.model import ELCRec
@@ -33,7 +34,6 @@ from elcrec_core.sequence_building import SequenceConfig, build_sequences, write
 from elcrec_core.sequences import (
     ITEM_INDEX_FILE,
     Sequences,
-    read_events_file,
     read_item_index_file,
     read_sequence_file,
     read_sequence_parquet,
@@ -164,12 +164,17 @@ def test_binary_data_is_refused_with_its_line(tmp_path: Path, fmt: str, content:
     assert str(info.value) == f"{path}: line {line} {NUL}"
 
 
-@pytest.mark.parametrize("reader", [read_sequence_file, read_events_file])
+@pytest.mark.parametrize("reader", [read_sequence_file, lambda path: load(str(path), DataOptions(format="sequence")),
+                                    lambda path: load(str(path), DataOptions(format="events"))])
 def test_the_cli_readers_refuse_binary_data_too(tmp_path: Path, reader) -> None:
     path = _write(tmp_path / "e.csv", bytes(range(256)))
     with pytest.raises(SourceReadError) as info:
         reader(path)
     assert str(info.value) == f"{path}: line 1 {NUL}"
+    with pytest.raises(SourceReadError) as info:  # the format guessed from the name
+        load(str(path))
+    assert str(info.value) == (f"{path}: line 1 {NUL}; it was read as csv, guessed from the name .csv: give "
+                               "--format sequence|csv|tsv|jsonl|parquet if that is wrong")
 
 
 @pytest.mark.parametrize(("fmt", "good", "bad"), [
@@ -186,14 +191,19 @@ def test_a_line_that_is_not_utf8_is_one_rejected_row(tmp_path: Path, fmt: str, g
     assert (row, reason) == (2 + bool(header), "malformed_line") and detail.startswith("INVALID ENCODING: ")
 
 
-def test_the_cli_readers_name_the_file_and_line_of_text_that_is_not_utf8(tmp_path: Path) -> None:
+def test_the_cli_names_the_file_and_line_of_text_that_is_not_utf8(tmp_path: Path, capsys) -> None:
     path = _write(tmp_path / "seq.txt", "1 2 3\ncaf\xe9 1\n".encode("latin-1"))
     with pytest.raises(SourceReadError) as info:
         read_sequence_file(path)
     assert str(info.value) == f"{path}: line 2: not integer ids: b'caf\\xe9 1'"
-    events = _write(tmp_path / "e.csv", "user_id,item_id,timestamp\ncaf\xe9,1,1\n".encode("latin-1"))
-    with pytest.raises(SourceReadError, match=rf"^{re.escape(str(events))}: ComputeError: invalid utf-8 sequence"):
-        read_events_file(events)
+    events = _write(tmp_path / "e.csv", "user_id,item_id,timestamp\ncaf\xe9,1,1\nu,1,1\n".encode("latin-1"))
+    for data in (path, events):  # the CLI reads as the pipeline: one rejected row, the rest is read
+        assert main(["sequences", "--data", str(data), "--json"]) == 0
+        out, err = capsys.readouterr()
+        assert out == {path: '{"user": "1", "items": ["2", "3"]}\n', events: '{"user": "u", "items": ["1"]}\n'}[data]
+        counts, example = err.splitlines()[1:]
+        assert counts.endswith("1 rejected (malformed_line: 1)")
+        assert example.startswith("  line 2: malformed_line (INVALID ENCODING: caf")
 
 
 @pytest.mark.parametrize(("text", "cause"), [
@@ -202,7 +212,7 @@ def test_the_cli_readers_name_the_file_and_line_of_text_that_is_not_utf8(tmp_pat
     ("1 2147483648\n", "line 1: item ids must be integers in 1..2147483647"),
     ("", "no sequences"),
 ])
-def test_the_cli_sequence_reader_names_the_bad_line(tmp_path: Path, text: str, cause: str) -> None:
+def test_the_benchmark_sequence_reader_names_the_bad_line(tmp_path: Path, text: str, cause: str) -> None:
     path = _write(tmp_path / "seq.txt", text)
     with pytest.raises(SourceReadError) as info:
         read_sequence_file(path)
@@ -222,11 +232,14 @@ def test_a_carriage_return_inside_a_line_is_named(tmp_path: Path) -> None:
 _PROBE = """
 import resource, sys
 from elcrec_core.ingestion import ingest
-from elcrec_core.sequences import read_events_file, read_sequence_file
+from elcrec_core.cli_data import DataOptions, load
+from elcrec_core.sequences import read_sequence_file
 from elcrec_core.sources import SourceConfig, SourceReadError
 path, db = sys.argv[1:]
 readers = {fmt: lambda fmt=fmt: ingest(SourceConfig(format=fmt, path=path), path=db) for fmt in ("csv", "jsonl", "sequence")}
-readers |= {"cli sequences": lambda: read_sequence_file(path), "cli events": lambda: read_events_file(path)}
+readers |= {"benchmark sequences": lambda: read_sequence_file(path),
+            "cli sequences": lambda: load(path, DataOptions(format="sequences")),
+            "cli events": lambda: load(path, DataOptions(format="events"))}
 for name, read in readers.items():
     try:
         read()
@@ -254,7 +267,7 @@ def test_a_200_mb_file_without_line_breaks_is_refused_in_bounded_memory(tmp_path
     small_messages, small_peak = _probe(small, tmp_path / "small.duckdb")
     big_messages, big_peak = _probe(big, tmp_path / "big.duckdb")
     limit = "line 1 is longer than the limit of 2097152 bytes (max_line_bytes): not a file of text lines?"
-    names = ["csv", "jsonl", "sequence", "cli sequences", "cli events"]
+    names = ["csv", "jsonl", "sequence", "benchmark sequences", "cli sequences", "cli events"]
     assert big_messages == [f"{name} {big}: {limit}" for name in names]
     assert small_messages == [f"{name} {small}: {limit}" for name in names]
     assert big_peak - small_peak < 64, (small_peak, big_peak)  # MiB: the 200 MiB file is never held
@@ -446,7 +459,7 @@ def test_config_paths_inside_the_data_folder_are_accepted(folders: tuple[Path, P
     assert storage.input_path("logs/../logs/*.csv") == str(data / "logs" / "*.csv")
     assert Storage(data_dir=str(data), input_dirs=[str(outside)]).input_path("../outside/e.csv") == str(
         outside / "e.csv")
-    settings = SourceSettings(format="csv", path="logs/{date}.csv", item_metadata_path=day)
+    settings = SourceSettings(format="csv", path="logs/{date}.csv", item_metadata_path=day).resolved({})
     assert settings.source_config("2026-01-31", storage).path == day
     assert settings.item_metadata(storage).path == day
 
@@ -466,7 +479,7 @@ def test_config_paths_that_escape_the_data_folder_are_refused(folders: tuple[Pat
         assert _refusal(storage, pattern) == (
             f"source path {pattern!r} leads to {outside / 'e.csv'} through a link, {allowed}")
     with pytest.raises(dg.Failure):
-        SourceSettings(format="csv", path="../outside/{date}.csv").source_config("2026-01-31", storage)
+        SourceSettings(format="csv", path="../outside/{date}.csv").resolved({}).source_config("2026-01-31", storage)
     with pytest.raises(dg.Failure):
         SourceSettings(item_metadata_path=str(outside / "e.csv")).item_metadata(storage)
 
@@ -513,10 +526,12 @@ def test_readers_turn_any_bytes_into_reconciled_rows_or_a_clear_error(data: byte
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=_BYTES, reader=st.sampled_from([read_sequence_file, read_events_file]))
-def test_cli_readers_turn_any_bytes_into_data_or_a_clear_error(data: bytes, reader) -> None:
+@given(data=_BYTES, fmt=st.sampled_from([None, "sequences", "events"]), name=st.sampled_from(["f.csv", "f"]))
+def test_cli_readers_turn_any_bytes_into_data_or_a_clear_error(data: bytes, fmt: str | None, name: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        path = _write(Path(tmp) / "f.csv", data)
-        result = _read_or_refuse(path, lambda: reader(path))
-    if isinstance(result, Sequences):
-        assert len(result) == sum(1 for line in data.split(b"\n") if line.split()) and result.items.min() >= 1
+        path = _write(Path(tmp) / name, data)
+        result = _read_or_refuse(path, lambda: load(str(path), DataOptions(format=fmt)))
+    if isinstance(result, LoadedData):  # every accepted row is in the sequences, in 1..n_items
+        report, seqs = result.report, result.sequences
+        assert report.rows_in == report.accepted + report.rejected and report.accepted == len(seqs.items) > 0
+        assert seqs.items.min() >= 1 and seqs.items.max() <= seqs.n_items

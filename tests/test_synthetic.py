@@ -142,6 +142,9 @@ def test_read_sequence_file_round_trip_and_bad_token(tmp_path: Path) -> None:
     assert seqs.user_ids.tolist() == [1, 2]
     assert [seqs.sequence(0), seqs.sequence(1)] == [[5, 3, 9], [4]]
     assert seqs.n_items == 9
+    bom = tmp_path / "bom.txt"
+    bom.write_bytes(b"\xef\xbb\xbf" + good.read_bytes())  # a byte order mark before the first user
+    assert read_sequence_file(bom).user_ids.tolist() == [1, 2]
 
     bad = tmp_path / "bad.txt"
     bad.write_text("1 5 3 9\n\n2 4 x7 6\n")  # line 3, after a blank line

@@ -1,0 +1,278 @@
+"""The command line reads every format as the pipeline does (its readers, row rules and sequence building), guesses
+the format when not given and says what it guessed, and `elcrec sequences` shows what the model sees."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from elcrec_core.cli import main
+from elcrec_core.cli_data import DataOptions, load
+
+T0 = 1_772_366_400  # 2026-03-01 12:00 UTC
+FORMATS = "sequence|csv|tsv|jsonl|parquet"
+
+
+def _write(path: Path, content: str | bytes) -> Path:
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    return path.resolve()
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _sequences(capsys, path: Path, *extra: str) -> list[dict]:
+    code, out, err = _run(capsys, "sequences", "--data", str(path), "--json", *extra)
+    assert code == 0, err
+    return [json.loads(line) for line in out.splitlines()]
+
+
+# --- what the model sees: order and ids ----------------------------------------------------------------------
+
+
+def test_iso_timestamps_with_offsets_are_ordered_in_true_time(tmp_path: Path, capsys) -> None:
+    """As text (and in file order) c < b < a; in time a (05:00 UTC) < b (06:00 UTC) < c (06:30 UTC)."""
+    path = _write(tmp_path / "e.csv", "user_id,item_id,timestamp\n"
+                                      "u1,c,2026-03-01T01:30:00-05:00\n"
+                                      "u1,b,2026-03-01T06:00:00Z\n"
+                                      "u1,a,2026-03-01T10:00:00+05:00\n")
+    assert _sequences(capsys, path) == [{"user": "u1", "items": ["a", "b", "c"]}]
+    assert _sequences(capsys, path, "--timestamp-format", "iso8601") == [{"user": "u1", "items": ["a", "b", "c"]}]
+    code, _, err = _run(capsys, "sequences", "--data", str(path))
+    assert err.splitlines()[0] == (f"reading {path} as csv (guessed from the name .csv; timestamps: iso8601, "
+                                   "detected from the first rows)")
+
+
+def test_ids_keep_their_spelling(tmp_path: Path, capsys) -> None:
+    path = _write(tmp_path / "e.csv", "user_id,item_id,timestamp\n"
+                                      f"007,7,{T0}\n7,007,{T0}\n007,00123,{T0 + 1}\n007,007,{T0 + 2}\n7,123,{T0 + 3}\n")
+    assert _sequences(capsys, path) == [{"user": "007", "items": ["7", "00123", "007"]},
+                                        {"user": "7", "items": ["007", "123"]}]
+    data = load(str(path))
+    assert data.item_ids.tolist() == ["007", "7", "00123", "123"]  # natural order: by number, then by text
+
+
+def test_a_text_id_after_many_numeric_ones(tmp_path: Path, capsys) -> None:
+    rows = "".join(f"u,{k},{T0 + k}\n" for k in range(150)) + f"u,B1,{T0 + 150}\nv,B1,{T0}\n"
+    path = _write(tmp_path / "e.csv", "user_id,item_id,timestamp\n" + rows)
+    got = _sequences(capsys, path)
+    assert got == [{"user": "u", "items": [str(k) for k in range(150)] + ["B1"]}, {"user": "v", "items": ["B1"]}]
+
+
+def test_the_sequence_format_keeps_integer_ids_as_indices_and_other_ids_as_text(tmp_path: Path, capsys) -> None:
+    integers = _write(tmp_path / "seq.txt", "2 9 3\n10 3 1\n")
+    data = load(str(integers))
+    assert (data.item_ids, data.sequences.n_items) == (None, 9)  # index = the id (the paper's checkpoints)
+    assert [data.sequences.sequence(n) for n in range(2)] == [[9, 3], [3, 1]]
+    assert data.sequences.user_ids.tolist() == ["2", "10"]  # natural order
+    texts = _write(tmp_path / "seq2.txt", "1 007 7\n2 00123 7\n")
+    data = load(str(texts))
+    assert (data.item_ids.tolist(), data.sequences.n_items) == (["007", "7", "00123"], 3)
+    assert _sequences(capsys, texts) == [{"user": "1", "items": ["007", "7"]}, {"user": "2", "items": ["00123", "7"]}]
+
+
+# --- byte order marks ----------------------------------------------------------------------------------------
+
+BOM = b"\xef\xbb\xbf"
+
+
+@pytest.mark.parametrize(("fmt", "content"), [
+    ("csv", f"user_id,item_id,timestamp\r\nu1,i1,{T0}\r\nu1,i2,{T0 + 1}\r\n"),
+    ("tsv", f"user_id\titem_id\ttimestamp\nu1\ti1\t{T0}\nu1\ti2\t{T0 + 1}\n"),
+    ("jsonl", "".join(json.dumps({"user_id": "u1", "item_id": i, "timestamp": T0 + n}) + "\n"
+                      for n, i in enumerate(["i1", "i2"]))),
+    ("sequence", "u1 i1 i2\n"),
+])
+@pytest.mark.parametrize("given", [True, False])
+def test_a_byte_order_mark_is_skipped_in_every_text_format(tmp_path: Path, capsys, fmt: str, content: str,
+                                                          given: bool) -> None:
+    path = _write(tmp_path / "e.txt", BOM + content.encode())
+    extra = ["--format", fmt] if given else []
+    assert _sequences(capsys, path, *extra) == [{"user": "u1", "items": ["i1", "i2"]}]
+    headerless = _write(tmp_path / "h.txt", BOM + f"u1,i1,{T0}\n".encode())
+    assert _sequences(capsys, headerless, "--names", "user_id,item_id,timestamp") == [{"user": "u1", "items": ["i1"]}]
+
+
+def test_a_byte_order_mark_before_integer_ids_of_a_benchmark_file(tmp_path: Path, capsys) -> None:
+    path = _write(tmp_path / "Beauty-like.txt", BOM + b"1 1 2 3\n2 2 3\n")
+    data = load(str(path))
+    assert (data.item_ids, data.sequences.user_ids.tolist(), data.sequences.n_items) == (None, ["1", "2"], 3)
+    assert _sequences(capsys, path, "--user", "1") == [{"user": "1", "items": ["1", "2", "3"]}]
+
+
+# --- guessing the format, and saying so ------------------------------------------------------------------------
+
+
+def _events(n_users: int = 40, n_items: int = 9, per_user: int = 6) -> pl.DataFrame:
+    return pl.DataFrame({
+        "user_id": [u for u in range(n_users) for _ in range(per_user)],
+        "item_id": [(u + k) % n_items for u in range(n_users) for k in range(per_user)],
+        "timestamp": [T0 + k for _ in range(n_users) for k in range(per_user)],
+    })
+
+
+def test_train_evaluate_and_recommend_without_format_on_csv_and_parquet(tmp_path: Path, capsys) -> None:
+    events = _events()
+    csv_path, parquet_path = tmp_path / "events.csv", tmp_path / "events.parquet"
+    events.write_csv(csv_path)
+    events.write_parquet(parquet_path)
+    out = tmp_path / "run"
+    code, stdout, err = _run(capsys, "train", "--data", str(csv_path), "--out", str(out), "--epochs", "1",
+                             "--intents", "2", "--hidden", "8", "--max-len", "6", "--device", "cpu")
+    assert code == 0, err
+    assert "data: 240 rows read, 240 accepted, 0 rejected\n" in err
+    trained = json.loads(stdout.strip().splitlines()[-1])["test"]
+    for data in (csv_path, parquet_path):
+        code, stdout, err = _run(capsys, "evaluate", "--data", str(data), "--checkpoint", str(out / "best.pt"),
+                                 "--json")
+        assert code == 0, err
+        assert json.loads(stdout) == pytest.approx(trained, abs=1e-6)
+    assert err.splitlines() == [f"reading {parquet_path.resolve()} as parquet (guessed from the name .parquet; "
+                                "timestamps: epoch_s, detected from the first rows)",
+                                "data: 240 rows read, 240 accepted, 0 rejected"]
+    code, stdout, err = _run(capsys, "recommend", "--data", str(parquet_path), "--checkpoint", str(out / "best.pt"),
+                             "--user", "3", "--k", "2", "--json")
+    assert code == 0, err
+    answer = json.loads(stdout)
+    assert answer["history_length"] == 6 and len(answer["items"]) == 2  # user 3 has seen 6 of the 9 items
+
+
+def test_old_format_names_still_work(tmp_path: Path, capsys) -> None:
+    seq = _write(tmp_path / "seq.data", "1 5 6\n")
+    events = _write(tmp_path / "e.log", f"user_id,item_id,timestamp\nu,i,{T0}\n")
+    assert _sequences(capsys, seq, "--format", "sequences") == [{"user": "1", "items": ["5", "6"]}]
+    assert _sequences(capsys, events, "--format", "events") == [{"user": "u", "items": ["i"]}]
+    pl.DataFrame({"user_id": ["u"], "item_id": ["i"], "timestamp": [T0]}).write_parquet(tmp_path / "e.parquet")
+    assert _sequences(capsys, tmp_path / "e.parquet", "--format", "events") == [{"user": "u", "items": ["i"]}]
+
+
+def test_a_format_that_cannot_be_guessed_asks_for_format(tmp_path: Path, capsys) -> None:
+    path = _write(tmp_path / "ids.txt", "abc\ndef\n")
+    assert _run(capsys, "evaluate", "--data", str(path), "--checkpoint", "x.pt") == (
+        2, "", f"elcrec: error: {path}: cannot tell its format from the name or the first line 'abc'; give --format "
+               f"{FORMATS}\n")
+    binary = _write(tmp_path / "blob", bytes(range(256)))
+    assert _run(capsys, "sequences", "--data", str(binary))[2] == (
+        f"elcrec: error: {binary}: cannot tell its format: it holds NUL bytes (binary or compressed data, or UTF-16 "
+        f"text?); give --format {FORMATS}\n")
+
+
+def test_a_wrong_guess_names_the_guess_and_the_options(tmp_path: Path, capsys) -> None:
+    headerless = _write(tmp_path / "u.data", f"1\t50\t5\t{T0}\n1\t51\t3\t{T0 + 1}\n")
+    assert _run(capsys, "sequences", "--data", str(headerless))[2] == (
+        f"elcrec: error: {headerless}: no column(s) ['user_id', 'item_id', 'timestamp']; the file has ['1', '50', "
+        f"'5', '{T0}']; its first line looks like data, not a header: give --no-header and --names with a name for "
+        "each of its 4 columns (those read: user_id, item_id, timestamp); it was read as tsv, guessed from its "
+        f"first line: give --format {FORMATS} if that is wrong\n")
+    names = ["--names", "user_id,item_id,rating,timestamp"]
+    assert _sequences(capsys, headerless, *names) == [{"user": "1", "items": ["50", "51"]}]
+    positions = ["--no-header", "--user-column", "column0", "--item-column", "column1", "--timestamp-column",
+                 "column3"]
+    assert _sequences(capsys, headerless, *positions) == [{"user": "1", "items": ["50", "51"]}]
+    other = _write(tmp_path / "e.csv", f"user,item,time\nu,i,{T0}\n")
+    assert _run(capsys, "sequences", "--data", str(other))[2] == (
+        f"elcrec: error: {other}: no column(s) ['user_id', 'item_id', 'timestamp']; the file has ['user', 'item', "
+        "'time']; name the columns with --user-column, --item-column, --timestamp-column, or --no-header and "
+        f"--names; it was read as csv, guessed from the name .csv: give --format {FORMATS} if that is wrong\n")
+    assert _sequences(capsys, other, "--user-column", "user", "--item-column", "item", "--timestamp-column",
+                      "time") == [{"user": "u", "items": ["i"]}]
+
+
+def test_a_given_format_that_reads_nothing_says_what_the_file_looks_like(tmp_path: Path, capsys) -> None:
+    path = _write(tmp_path / "e.csv", f"user_id,item_id,timestamp\nu,i,{T0}\n")
+    assert _run(capsys, "evaluate", "--data", str(path), "--format", "sequences", "--checkpoint", "x.pt")[2] == (
+        f"elcrec: error: {path}: no rows accepted: 2 rows read, 0 accepted, 2 rejected (malformed_line: 2); "
+        "line 1: malformed_line (no items: user_id,item_id,timestamp); its first line looks like csv: try "
+        "--format csv\n")
+
+
+def test_a_semicolon_delimiter_and_epoch_milliseconds_are_guessed(tmp_path: Path, capsys) -> None:
+    path = _write(tmp_path / "e.csv", f"user_id;item_id;timestamp\nu;b;{(T0 + 1) * 1000}\nu;a;{T0 * 1000}\n")
+    code, out, err = _run(capsys, "sequences", "--data", str(path), "--json")
+    assert (code, out) == (0, '{"user": "u", "items": ["a", "b"]}\n')
+    assert err.splitlines()[0] == (f"reading {path} as csv (guessed from the name .csv; delimiter ';' guessed from "
+                                   "the first line; timestamps: epoch_ms, detected from the first rows)")
+
+
+def test_events_without_times_keep_their_file_order(tmp_path: Path, capsys) -> None:
+    path = _write(tmp_path / "e.jsonl", '{"u": "x", "i": "b"}\n{"u": "x", "i": "a"}\n')
+    options = ["--user-column", "u", "--item-column", "i", "--timestamp-column", "none"]
+    assert _sequences(capsys, path, *options) == [{"user": "x", "items": ["b", "a"]}]
+
+
+def test_event_options_are_refused_for_the_sequence_format(tmp_path: Path, capsys) -> None:
+    path = _write(tmp_path / "seq.txt", "1 5 6\n")
+    assert _run(capsys, "sequences", "--data", str(path), "--user-column", "u")[2] == (
+        "elcrec: error: --user-column: only for event files (csv, tsv, jsonl, parquet), not the sequence format\n")
+
+
+# --- rejected rows, k-core -------------------------------------------------------------------------------------
+
+
+def test_rejected_rows_are_counted_on_stderr(tmp_path: Path, capsys) -> None:
+    path = _write(tmp_path / "e.csv", "user_id,item_id,timestamp\n"
+                                      f"u,a,{T0}\nu,b,soon\n,c,{T0}\nu,a,{T0}\nu,d,{T0 + 1}\nu,e,{T0},extra\n")
+    code, out, err = _run(capsys, "sequences", "--data", str(path))
+    assert (code, out) == (0, "u (2 items): a d\n")
+    assert err.splitlines() == [
+        f"reading {path} as csv (guessed from the name .csv; timestamps: epoch_s, detected from the first rows)",
+        "data: 6 rows read, 2 accepted, 4 rejected (malformed_line: 1, missing_user: 1, bad_timestamp: 1, "
+        "duplicate_event: 1)",
+        "  line 3: bad_timestamp (timestamp: soon)",
+        "  line 4: missing_user",
+        "  line 5: duplicate_event",
+    ]
+
+
+def test_k_core_is_off_unless_asked_for(tmp_path: Path, capsys) -> None:
+    rows = "".join(f"u{u},i{i},{T0 + i}\n" for u in range(3) for i in range(3)) + f"lone,i9,{T0}\n"
+    path = _write(tmp_path / "e.csv", "user_id,item_id,timestamp\n" + rows)
+    assert [s["user"] for s in _sequences(capsys, path)] == ["lone", "u0", "u1", "u2"]
+    code, out, err = _run(capsys, "sequences", "--data", str(path), "--k-core", "2", "--json")
+    assert [json.loads(line)["user"] for line in out.splitlines()] == ["u0", "u1", "u2"]
+    assert err.splitlines()[-1] == "k-core: 1 events removed"
+
+
+# --- elcrec sequences ------------------------------------------------------------------------------------------
+
+
+def test_sequences_command_shows_users_in_natural_order_and_one_user_on_request(tmp_path: Path, capsys) -> None:
+    path = _write(tmp_path / "e.tsv", "user_id\titem_id\ttimestamp\n"
+                                      f"10\tz z\t{T0 + 5}\n2\tb\t{T0 + 1}\n10\tq\t{T0}\n2\ta\t{T0}\n")
+    code, out, _ = _run(capsys, "sequences", "--data", str(path), "--json")
+    assert out == '{"user": "2", "items": ["a", "b"]}\n{"user": "10", "items": ["q", "z z"]}\n'
+    assert _run(capsys, "sequences", "--data", str(path))[1] == '2 (2 items): a b\n10 (2 items): q "z z"\n'
+    assert _sequences(capsys, path, "--user", "10") == [{"user": "10", "items": ["q", "z z"]}]
+    assert _run(capsys, "sequences", "--data", str(path), "--user", "3")[2].endswith(
+        f"elcrec: error: user '3' is not in {path}\n")
+
+
+def test_sequences_of_the_pipelines_parquet_and_of_beauty(tmp_path: Path, capsys, shared: Path) -> None:
+    from elcrec_core.sequences import write_item_index_file
+
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    pl.DataFrame({"user_id": ["u"], "items": [[2, 1]]}).write_parquet(folder / "sequences.parquet")
+    write_item_index_file(folder / "item_index.parquet", pl.Series(["x", "y"]).to_numpy())
+    assert _sequences(capsys, folder / "sequences.parquet") == [{"user": "u", "items": ["y", "x"]}]
+    beauty = shared / "data" / "Beauty.txt"
+    code, out, err = _run(capsys, "sequences", "--data", str(beauty), "--user", "1", "--user", "2", "--json")
+    assert out.splitlines() == ['{"user": "1", "items": ["1", "2", "3", "4", "5"]}',
+                                '{"user": "2", "items": ["6", "7", "8", "9", "10", "4", "11"]}']
+    assert err.splitlines() == [
+        f"reading {beauty} as sequence (guessed from its first line; item ids are integers: used as the item "
+        "indices 1..12101)",
+        "data: 198502 rows read, 198502 accepted, 0 rejected"]
+
+
+def test_load_of_a_missing_file_names_it(tmp_path: Path, capsys) -> None:
+    assert _run(capsys, "sequences", "--data", str(tmp_path / "nope.csv"))[2] == (
+        f"elcrec: error: {tmp_path / 'nope.csv'}: no such file or folder\n")
+    with pytest.raises(ValueError, match="unknown format"):
+        DataOptions(format="xml")
