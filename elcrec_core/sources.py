@@ -16,7 +16,6 @@ format and the synthetic generator are built in Polars.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import glob as globlib
 import logging
 import tempfile
@@ -473,14 +472,17 @@ def _read_sequence_file(con: duckdb.DuckDBPyConnection, path: Path, config: Sour
 
 
 def _synthetic_frame(config: SyntheticConfig) -> pl.DataFrame:
+    """The generator's events as one source file named ``synthetic`` whatever the settings, so that a load with
+    other settings replaces the previous synthetic load (ingestion records the settings in ``loads``)."""
+    from elcrec_core.warehouse import SYNTHETIC_SOURCE_FILE
+
     events = generate(config).events
-    name = "synthetic:" + ",".join(f"{f.name}={getattr(config, f.name)}" for f in dataclasses.fields(config))
     return _finish(
         events.select(
             pl.col("user_id").cast(pl.String),
             pl.col("item_id").cast(pl.String),
             (pl.col("timestamp") * 1_000_000).cast(pl.Datetime("us")),
         ).with_row_index("source_row", offset=1),
-        name,
+        SYNTHETIC_SOURCE_FILE,
     )
 

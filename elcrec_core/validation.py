@@ -1,9 +1,13 @@
 """Validation: row rules that quarantine bad events with a reason code, and data-set expectations (GX 1.x).
 
 :func:`check_rows` splits a normalised frame (see :mod:`elcrec_core.sources`) into accepted and rejected rows;
-every input row lands in exactly one of them. :func:`expect_interactions` and :func:`expect_sequences` run Great
-Expectations suites over the accepted events and the built sequences and return a plain
-:class:`ExpectationReport` that asset checks can show.
+every input row lands in exactly one of them. A row's outcome depends only on the rows of its own source file
+(duplicates are found within a file), so a file's contribution is a function of its content alone, whichever
+files share its load: the warehouse keeps each file's rows from its latest load (:mod:`elcrec_core.warehouse`),
+and loading files together or one by one stores the same rows.
+
+:func:`expect_interactions` and :func:`expect_sequences` run Great Expectations suites over the accepted events
+and the built sequences and return a plain :class:`ExpectationReport` that asset checks can show.
 """
 
 from __future__ import annotations
@@ -65,8 +69,9 @@ def blank(column: str) -> pl.Expr:
 def check_rows(frame: pl.DataFrame, rules: RowRules = RowRules()) -> RowCheck:
     """Apply the row rules in order of :data:`REASONS`; the first broken rule is a rejected row's reason.
 
-    A duplicate is a row equal in user, item, timestamp, rating and event type to an earlier valid row (rows
-    without a timestamp, as from the sequence format, are ordered events and never duplicates).
+    A duplicate is a row equal in user, item, timestamp, rating and event type to an earlier valid row of the
+    same source file; the same event in two files is two rows, one per file. Rows without a timestamp (as from
+    the sequence format) are ordered events and never duplicates.
     """
     now = rules.now or datetime.now(timezone.utc).replace(tzinfo=None)
     ts, error = pl.col("timestamp"), pl.col("error")
@@ -108,9 +113,10 @@ def _outside(column: pl.Expr, low: Any, high: Any) -> pl.Expr:
 
 
 def _duplicates(flagged: pl.DataFrame) -> pl.Series:
-    """Valid timed rows equal to an earlier valid row in every event field. A 64-bit hash finds the few
-    candidates fast; the exact comparison runs on those alone, so a hash collision never rejects a row."""
-    key = pl.struct("user_id", "item_id", "timestamp", "rating", "event_type")
+    """Valid timed rows equal to an earlier valid row of the same source file in every event field. A 64-bit
+    hash finds the few candidates fast; the exact comparison runs on those alone, so a hash collision never
+    rejects a row."""
+    key = pl.struct("source_file", "user_id", "item_id", "timestamp", "rating", "event_type")
     hashed = flagged.select(
         pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"), key.hash().alias("hash"),
         (pl.col("reason").is_null() & pl.col("timestamp").is_not_null()).alias("candidate"),

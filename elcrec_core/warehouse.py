@@ -1,13 +1,18 @@
-"""The embedded DuckDB warehouse: raw events by event date, quarantined rows, loads, item index, sequences.
+"""The embedded DuckDB warehouse: raw events keyed by source file, quarantined rows, loads, item index, sequences.
 
 Tables (names are fixed; every value reaches SQL as a parameter or a registered frame):
 
-- ``raw_interactions``: accepted events, partitioned by ``event_date`` (the UTC date of the timestamp; NULL for
-  sources without timestamps). A load replaces whole partitions: every day it contains, and the undated rows
-  of its files. Re-loading the same data therefore leaves identical counts.
-- ``rejected_interactions``: rejected rows with source file, row, reason code and detail; a load replaces the
-  rejected rows of its files.
-- ``loads``: one row per load with its counts (rows in = accepted + rejected).
+- ``raw_interactions``: accepted events with their ``event_date`` (the UTC date of the timestamp; NULL for
+  sources without timestamps), ``source_file`` and ``source_row``. A load is keyed by source file (a file's
+  absolute path; :data:`SYNTHETIC_SOURCE_FILE` for the generator): it replaces exactly the rows that earlier
+  loads stored for the files it reads, whatever days their events fall on, and never another file's rows. So
+  the tables hold the latest loaded version of every file, and re-running loads, in any order, leaves the same
+  rows (a file's rows depend on its content alone: see :func:`elcrec_core.validation.check_rows`).
+- ``rejected_interactions``: rejected rows with source file, row, reason code and detail, replaced by the same
+  rule (a load replaces the rejected rows of its files).
+- ``loads``: one row per load: its counts (rows in = accepted + rejected), the files it replaced (``files``;
+  ``replaced_files``: those of them that had rows stored before), the raw and rejected rows it replaced
+  (``replaced``, ``replaced_rejected``) and the event days it covers (``days``, informative).
 - ``item_index``: the stable item id -> index mapping (1..n; 0 is padding), only ever appended to.
 - ``item_metadata`` and ``rejected_item_metadata``: optional item titles and categories.
 - derived tables written whole by :func:`replace_table`, such as ``sequences`` (the latest built sequences,
@@ -38,6 +43,7 @@ import polars as pl
 from elcrec_core.validation import RowCheck
 
 DEFAULT_WAREHOUSE = Path("data") / "warehouse.duckdb"
+SYNTHETIC_SOURCE_FILE = "synthetic"  # the source_file of the synthetic generator's rows (real files: absolute paths)
 LOCK_WAIT_ENV = "ELCREC_WAREHOUSE_LOCK_WAIT"
 _LOADED_TABLES = {"loads", "raw_interactions", "rejected_interactions", "item_index", "item_metadata",
                   "rejected_item_metadata"}
@@ -47,7 +53,11 @@ CREATE SEQUENCE IF NOT EXISTS load_ids START 1;
 CREATE TABLE IF NOT EXISTS loads (
     load_id BIGINT PRIMARY KEY, loaded_at TIMESTAMP NOT NULL, source VARCHAR NOT NULL, files VARCHAR[] NOT NULL,
     rows_in BIGINT NOT NULL, accepted BIGINT NOT NULL, rejected BIGINT NOT NULL, by_reason MAP(VARCHAR, BIGINT),
-    days DATE[], undated BIGINT NOT NULL, replaced BIGINT NOT NULL);
+    days DATE[], undated BIGINT NOT NULL, replaced BIGINT NOT NULL, replaced_rejected BIGINT,
+    replaced_files VARCHAR[]);
+-- warehouses written before loads were keyed by source file lack these columns (NULL for their old loads)
+ALTER TABLE loads ADD COLUMN IF NOT EXISTS replaced_rejected BIGINT;
+ALTER TABLE loads ADD COLUMN IF NOT EXISTS replaced_files VARCHAR[];
 CREATE TABLE IF NOT EXISTS raw_interactions (
     event_date DATE, user_id VARCHAR NOT NULL, item_id VARCHAR NOT NULL, timestamp TIMESTAMP, rating DOUBLE,
     event_type VARCHAR, source_file VARCHAR NOT NULL, source_row BIGINT NOT NULL, load_id BIGINT NOT NULL);
@@ -116,7 +126,10 @@ def transaction(path: str | Path = DEFAULT_WAREHOUSE) -> Iterator[duckdb.DuckDBP
 
 @dataclass
 class LoadReport:
-    """What one load did. ``replaced`` counts the rows of the replaced partitions before the load."""
+    """What one load did. ``files`` are the files it read, each of which replaced what earlier loads stored for
+    it; ``replaced_files`` are those of them that had stored rows, ``replaced`` and ``replaced_rejected`` count
+    the raw and rejected rows removed. ``days`` are the event dates of its accepted rows and ``undated`` the
+    accepted rows without a timestamp. ``rows_in == accepted + rejected``."""
 
     load_id: int
     source: str
@@ -128,6 +141,8 @@ class LoadReport:
     days: list[date]
     undated: int
     replaced: int
+    replaced_rejected: int
+    replaced_files: list[str]
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "days": [d.isoformat() for d in self.days]}
@@ -135,11 +150,11 @@ class LoadReport:
 
 def load_interactions(check: RowCheck, source: str, path: str | Path = DEFAULT_WAREHOUSE,
                       files: Sequence[str] = ()) -> LoadReport:
-    """Store a checked batch in one transaction, replacing the partitions it covers.
+    """Store a checked batch in one transaction, replacing what earlier loads stored for its files.
 
-    Replaced: raw events of every event date in the batch, undated raw events of the batch's files, and the
-    rejected rows of the batch's files. ``files`` adds files that contributed no rows (an empty file still
-    clears what an earlier version of it left).
+    The batch's files are those of its rows plus ``files`` (an empty file still clears what an earlier version
+    of it left). Their raw and rejected rows are deleted, whatever days they fall on, and the batch's rows
+    inserted; other files' rows are untouched. ``source`` describes the load in the ``loads`` table.
     """
     accepted, rejected = check.accepted, check.rejected
     days = accepted.select(pl.col("timestamp").dt.date().unique().drop_nulls().sort())["timestamp"].to_list()
@@ -148,12 +163,7 @@ def load_interactions(check: RowCheck, source: str, path: str | Path = DEFAULT_W
     undated = int(accepted["timestamp"].null_count())
     with transaction(path) as con:
         ((load_id,),) = con.execute("SELECT nextval('load_ids')").fetchall()
-        ((replaced,),) = con.execute(
-            "DELETE FROM raw_interactions WHERE event_date IN (SELECT unnest(?::DATE[]))"
-            " OR (event_date IS NULL AND source_file IN (SELECT unnest(?::VARCHAR[])))", [days, batch_files],
-        ).fetchall()
-        con.execute("DELETE FROM rejected_interactions WHERE source_file IN (SELECT unnest(?::VARCHAR[]))",
-                    [batch_files])
+        replaced_files, replaced, replaced_rejected = _delete_files(con, batch_files)
         con.register("batch_accepted", accepted)
         con.execute(
             "INSERT INTO raw_interactions SELECT CAST(timestamp AS DATE), user_id, item_id, timestamp, rating,"
@@ -164,12 +174,29 @@ def load_interactions(check: RowCheck, source: str, path: str | Path = DEFAULT_W
             " CAST(reason AS VARCHAR), detail, user_id, item_id, timestamp, rating, event_type, ?"
             " FROM batch_rejected", [load_id])
         report = LoadReport(int(load_id), source, batch_files, check.rows_in, len(accepted), len(rejected),
-                            dict(check.by_reason), days, undated, int(replaced))
+                            dict(check.by_reason), days, undated, replaced, replaced_rejected, replaced_files)
         con.execute(
-            "INSERT INTO loads VALUES (?, now()::TIMESTAMP, ?, ?, ?, ?, ?, MAP(?::VARCHAR[], ?::BIGINT[]), ?, ?, ?)",
+            "INSERT INTO loads (load_id, loaded_at, source, files, rows_in, accepted, rejected, by_reason, days,"
+            " undated, replaced, replaced_rejected, replaced_files)"
+            " VALUES (?, now()::TIMESTAMP, ?, ?, ?, ?, ?, MAP(?::VARCHAR[], ?::BIGINT[]), ?, ?, ?, ?, ?)",
             [load_id, source, batch_files, report.rows_in, report.accepted, report.rejected,
-             list(report.by_reason), list(report.by_reason.values()), days, undated, report.replaced])
+             list(report.by_reason), list(report.by_reason.values()), days, undated, replaced, replaced_rejected,
+             replaced_files])
     return report
+
+
+def _delete_files(con: duckdb.DuckDBPyConnection, files: list[str]) -> tuple[list[str], int, int]:
+    """Delete the raw and rejected rows of ``files``; returns the files that had rows and both row counts."""
+    had_rows: set[str] = set()
+    counts = []
+    for table in ("raw_interactions", "rejected_interactions"):
+        per_file = con.execute(
+            f"SELECT source_file, count(*) FROM {table} WHERE source_file IN (SELECT unnest(?::VARCHAR[]))"
+            " GROUP BY source_file", [files]).fetchall()
+        had_rows.update(f for f, _ in per_file)
+        counts.append(sum(n for _, n in per_file))
+        con.execute(f"DELETE FROM {table} WHERE source_file IN (SELECT unnest(?::VARCHAR[]))", [files])
+    return sorted(had_rows), counts[0], counts[1]
 
 
 def read_interactions(path: str | Path = DEFAULT_WAREHOUSE, start: date | None = None,

@@ -90,6 +90,28 @@ def test_duplicates_keep_the_first_and_ignore_rejected_rows(tmp_path: Path) -> N
         (4, "duplicate_event"), (5, "missing_user"), (7, "duplicate_event")]
 
 
+def test_duplicates_are_found_within_a_file_only(tmp_path: Path) -> None:
+    e = EPOCH
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.csv").write_text(f"u,i,t\na,x,{e}\nb,y,{e}\na,x,{e}\n")
+    (folder / "b.csv").write_text(f"u,i,t\na,x,{e}\nb,y,{e + 1}\nb,y,{e + 1}\n")
+    config = SourceConfig(format="csv", path=str(folder), columns=ColumnMap("u", "i", "t"))
+    together = check_rows(read_source(config), RULES)
+    rows = ["source_file", "source_row"]
+    assert [(Path(f).name, r) for f, r in together.accepted.select(rows).rows()] == [
+        ("a.csv", 2), ("a.csv", 3), ("b.csv", 2), ("b.csv", 3)]  # the same event in two files: one row per file
+    assert [(Path(f).name, r) for f, r in together.rejected.select(rows).rows()] == [("a.csv", 4), ("b.csv", 4)]
+    assert together.by_reason == {"duplicate_event": 2}
+    # each file's outcome is the same whether it is checked alone or with the other
+    for name in ("a.csv", "b.csv"):
+        alone = check_rows(read_source(SourceConfig(format="csv", path=str(folder / name),
+                                                    columns=ColumnMap("u", "i", "t"))), RULES)
+        of_file = pl.col("source_file").cast(pl.String).str.ends_with(name)
+        assert alone.accepted.equals(together.accepted.filter(of_file))
+        assert alone.rejected.equals(together.rejected.filter(of_file))
+
+
 def test_events_without_time_are_never_duplicates(tmp_path: Path) -> None:
     path = tmp_path / "seq.txt"
     path.write_text("1 5 5 5\n")

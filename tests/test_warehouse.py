@@ -1,10 +1,12 @@
-"""The DuckDB warehouse: loads replace whole days, re-runs are idempotent, nothing is half-written."""
+"""The DuckDB warehouse: loads replace what their files stored before, re-runs are idempotent, nothing is
+half-written (tests/test_loads.py has the cases of late events, local time and several sources)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -53,25 +55,37 @@ def test_reloading_a_day_is_idempotent(tmp_path: Path, daily: Path) -> None:
     before = _counts(db)
     assert before["raw_interactions"] == 9 and before["rejected_interactions"] == 3
     again, _ = ingest(SourceConfig(format="csv", path=str(daily / "2026-03-01.csv")), RULES, db)
-    assert again.replaced == 5 and again.days == [date(2026, 3, 1)]
+    assert again.replaced == 5 and again.replaced_rejected == 2 and again.days == [date(2026, 3, 1)]
+    assert again.replaced_files == again.files == [str((daily / "2026-03-01.csv").resolve())]
     assert _counts(db) == before
     ingest(SourceConfig(format="csv", path=str(daily)), RULES, db)
     assert _counts(db) == before and _per_day(db) == {date(2026, 3, 1): 5, date(2026, 3, 2): 4}
     with warehouse.connect(db, read_only=True) as con:
-        loads = con.execute("SELECT rows_in, accepted, rejected FROM loads ORDER BY load_id").fetchall()
-        assert loads == [(12, 9, 3), (7, 5, 2), (12, 9, 3)]
+        loads = con.execute("SELECT rows_in, accepted, rejected, replaced, replaced_rejected FROM loads"
+                            " ORDER BY load_id").fetchall()
+        assert loads == [(12, 9, 3, 0, 0), (7, 5, 2, 5, 2), (12, 9, 3, 9, 3)]
         assert con.execute("SELECT count(*) FROM (SELECT DISTINCT * EXCLUDE (load_id) FROM raw_interactions)"
                            ).fetchall() == [(9,)]
 
 
-def test_a_new_version_of_a_day_replaces_exactly_that_day(tmp_path: Path, daily: Path) -> None:
+def test_a_new_version_of_a_file_replaces_exactly_that_file(tmp_path: Path, daily: Path) -> None:
     db = tmp_path / "w.duckdb"
     ingest(SourceConfig(format="csv", path=str(daily)), RULES, db)
-    fixed = _day_file(tmp_path, "2026-03-01-fixed.csv", DAY1, 2)
-    report, _ = ingest(SourceConfig(format="csv", path=str(fixed)), RULES, db)
-    assert report.replaced == 5
+    _day_file(daily, "2026-03-01.csv", DAY1, 2)  # fixed: 2 events, no bad rows
+    report, _ = ingest(SourceConfig(format="csv", path=str(daily / "2026-03-01.csv")), RULES, db)
+    assert (report.replaced, report.replaced_rejected) == (5, 2)
     assert _per_day(db) == {date(2026, 3, 1): 2, date(2026, 3, 2): 4}
-    # the rejected rows of the first file stay: they belong to that file, which was not reloaded
+    # the rejected row of the other day's file stays: it belongs to that file, which was not reloaded
+    assert warehouse.table_counts(db)["rejected_interactions"] == 1
+
+
+def test_another_file_of_the_same_day_adds_its_rows(tmp_path: Path, daily: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    ingest(SourceConfig(format="csv", path=str(daily)), RULES, db)
+    extra = _day_file(tmp_path, "2026-03-01-extra.csv", DAY1 + 100, 2)
+    report, _ = ingest(SourceConfig(format="csv", path=str(extra)), RULES, db)
+    assert (report.replaced, report.replaced_rejected, report.replaced_files) == (0, 0, [])
+    assert _per_day(db) == {date(2026, 3, 1): 7, date(2026, 3, 2): 4}
     assert warehouse.table_counts(db)["rejected_interactions"] == 3
 
 
@@ -84,6 +98,21 @@ def test_an_unreadable_file_loads_nothing(tmp_path: Path, daily: Path) -> None:
     with pytest.raises(SourceReadError, match=r"2026-03-03\.csv: no column\(s\)"):
         ingest(SourceConfig(format="csv", path=str(daily)), RULES, db)
     assert warehouse.table_counts(db) == before
+
+
+def test_a_warehouse_from_before_per_file_loads_gets_the_new_loads_columns(tmp_path: Path, daily: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    with duckdb.connect(str(db)) as con:  # the loads table as it was when loads replaced days
+        con.execute(
+            "CREATE TABLE loads (load_id BIGINT PRIMARY KEY, loaded_at TIMESTAMP NOT NULL, source VARCHAR NOT NULL,"
+            " files VARCHAR[] NOT NULL, rows_in BIGINT NOT NULL, accepted BIGINT NOT NULL, rejected BIGINT NOT NULL,"
+            " by_reason MAP(VARCHAR, BIGINT), days DATE[], undated BIGINT NOT NULL, replaced BIGINT NOT NULL);"
+            " CREATE SEQUENCE load_ids START 2;"
+            " INSERT INTO loads VALUES (1, now()::TIMESTAMP, 'old', [], 0, 0, 0, MAP {}, [], 0, 0)")
+    ingest(SourceConfig(format="csv", path=str(daily)), RULES, db)
+    with warehouse.connect(db, read_only=True) as con:
+        assert con.execute("SELECT load_id, rows_in, replaced, replaced_rejected, replaced_files FROM loads"
+                           " ORDER BY load_id").fetchall() == [(1, 0, 0, None, None), (2, 12, 0, 0, [])]
 
 
 def test_a_failed_transaction_writes_nothing(tmp_path: Path) -> None:
@@ -116,6 +145,7 @@ def test_undated_events_are_replaced_per_file(tmp_path: Path) -> None:
     path.write_text("1 5 6\n")
     second, _ = ingest(SourceConfig(format="sequence", path=str(path)), RULES, db)
     assert second.replaced == 5 and warehouse.table_counts(db)["raw_interactions"] == 2
+    assert second.undated == 2 and second.replaced_files == [str(path.resolve())]
 
 
 def test_item_metadata_upsert(tmp_path: Path) -> None:

@@ -1,0 +1,335 @@
+"""Loads keyed by source file: a load replaces exactly what the same files contributed before, never another
+file's rows, whatever days the events fall on (late events, local-time files, several sources of one day)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import shutil
+import tempfile
+from collections import Counter
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from elcrec_core import warehouse
+from elcrec_core.ingestion import ingest
+from elcrec_core.sources import SourceConfig
+from elcrec_core.synthetic import SyntheticConfig
+from elcrec_core.validation import RowRules
+
+RULES = RowRules(now=datetime(2026, 11, 27))
+HEADER = "user_id,item_id,timestamp"
+
+Row = tuple[str, str, str]  # user, item, timestamp text, as written
+
+
+def _write(path: Path, rows: list[Row], header: bool = True) -> Path:
+    """A CSV of ``rows`` (no bytes at all when ``header`` is False and there are no rows)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = ([HEADER] if header else []) + [",".join(r) for r in rows]
+    path.write_text("".join(line + "\n" for line in lines))
+    return path.resolve()
+
+
+def _load(path: Path | str, db: Path) -> warehouse.LoadReport:
+    report, _ = ingest(SourceConfig(format="csv", path=str(path), timestamp_format="iso8601"), RULES, db)
+    assert report.rows_in == report.accepted + report.rejected
+    return report
+
+
+def _utc(text: str) -> datetime:
+    """An ISO 8601 timestamp as naive UTC, as the warehouse stores it."""
+    return datetime.fromisoformat(text).astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def _raw(db: Path) -> Counter:
+    """raw_interactions as a multiset of (source_file, source_row, user_id, item_id, timestamp)."""
+    with warehouse.connect(db, read_only=True) as con:
+        return Counter(con.execute(
+            "SELECT source_file, source_row, user_id, item_id, timestamp FROM raw_interactions").fetchall())
+
+
+def _rejected(db: Path) -> Counter:
+    """rejected_interactions as a multiset of (source_file, source_row, reason)."""
+    with warehouse.connect(db, read_only=True) as con:
+        return Counter(con.execute("SELECT source_file, source_row, reason FROM rejected_interactions").fetchall())
+
+
+def _per_day(db: Path) -> dict[date, int]:
+    with warehouse.connect(db, read_only=True) as con:
+        return dict(con.execute("SELECT event_date, count(*) FROM raw_interactions GROUP BY ALL").fetchall())
+
+
+def _expected(path: Path, rows: list[Row], accepted: set[int] | None = None) -> Counter:
+    """The raw rows a file of ``rows`` contributes: all of them, or those on the lines ``accepted``."""
+    return Counter((str(path), n, u, i, _utc(t)) for n, (u, i, t) in enumerate(rows, start=2)
+                   if accepted is None or n in accepted)
+
+
+# --- the issue's example: daily files with a late event ------------------------------------------------------
+
+JAN30 = [("u1", "a", "2026-01-30T10:00:00Z"), ("u1", "b", "2026-01-30T11:00:00Z"),
+         ("u2", "a", "2026-01-30T12:00:00Z"), ("u2", "c", "2026-01-30T13:00:00Z")]
+JAN31 = [("u1", "c", "2026-01-31T09:00:00Z"), ("u3", "a", "2026-01-30T23:59:00Z"),  # a late event
+         ("u3", "b", "2026-01-31T10:00:00Z")]
+
+
+@pytest.mark.parametrize("order", [
+    ("30", "31"), ("31", "30"), ("30", "31", "30"), ("31", "30", "31"), ("30", "30", "31"), ("30", "31", "30", "31"),
+])
+def test_daily_files_with_a_late_event_keep_every_row(tmp_path: Path, order: tuple[str, ...]) -> None:
+    db = tmp_path / "w.duckdb"
+    files = {"30": _write(tmp_path / "in" / "2026-01-30.csv", JAN30),
+             "31": _write(tmp_path / "in" / "2026-01-31.csv", JAN31)}
+    rows = {"30": JAN30, "31": JAN31}
+    loaded: set[str] = set()
+    for day in order:
+        report = _load(files[day], db)
+        assert (report.rows_in, report.accepted, report.rejected) == (len(rows[day]), len(rows[day]), 0)
+        assert report.files == [str(files[day])]
+        assert report.replaced == (len(rows[day]) if day in loaded else 0) and report.replaced_rejected == 0
+        assert report.replaced_files == ([str(files[day])] if day in loaded else [])
+        loaded.add(day)
+        assert _raw(db) == sum((_expected(files[d], rows[d]) for d in sorted(loaded)), Counter())
+    assert sum(_raw(db).values()) == 7
+    assert _per_day(db) == {date(2026, 1, 30): 5, date(2026, 1, 31): 2}
+    assert len(order) == warehouse.table_counts(db)["loads"]
+
+
+def test_the_late_files_report_says_what_it_covers(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    _load(_write(tmp_path / "2026-01-30.csv", JAN30), db)
+    report = _load(_write(tmp_path / "2026-01-31.csv", JAN31), db)
+    assert report.days == [date(2026, 1, 30), date(2026, 1, 31)] and report.replaced == 0
+    with warehouse.connect(db, read_only=True) as con:
+        assert con.execute("SELECT files, days, replaced, replaced_rejected, replaced_files FROM loads"
+                           " ORDER BY load_id").fetchall() == [
+            ([str((tmp_path / "2026-01-30.csv").resolve())], [date(2026, 1, 30)], 0, 0, []),
+            ([str((tmp_path / "2026-01-31.csv").resolve())], [date(2026, 1, 30), date(2026, 1, 31)], 0, 0, [])]
+
+
+# --- daily files written in local time ---------------------------------------------------------------------
+
+
+def _local_day(day: str, offset: str) -> list[Row]:
+    """Events of a local day: early morning, noon and evening (on the UTC day before or after with ``offset``)."""
+    return [("u1", "a", f"{day}T01:30:00{offset}"), ("u2", "b", f"{day}T12:00:00{offset}"),
+            ("u1", "c", f"{day}T22:15:00{offset}"), ("u3", "a", f"{day}T23:59:59{offset}")]
+
+
+@pytest.mark.parametrize("offset", ["+05:00", "-08:00"])
+def test_local_time_files_keep_every_row_in_every_order(tmp_path: Path, offset: str) -> None:
+    days = ["2026-01-30", "2026-01-31"]
+    files = {d: _write(tmp_path / "in" / f"{d}.csv", _local_day(d, offset)) for d in days}
+    everything = sum((_expected(files[d], _local_day(d, offset)) for d in days), Counter())
+    assert len({ts.date() for *_, ts in everything}) == 3  # events spill onto a UTC day before or after the file's
+    first, second = days
+    for n, order in enumerate([(first, second), (second, first), (second, first, second)]):
+        db, loaded = tmp_path / f"w{n}.duckdb", set()
+        for d in order:
+            _load(files[d], db)
+            loaded.add(d)
+            assert _raw(db) == sum((_expected(files[x], _local_day(x, offset)) for x in loaded), Counter())
+        assert _raw(db) == everything
+    db = tmp_path / "folder.duckdb"
+    _load(tmp_path / "in", db)
+    _load(files[second], db)
+    _load(tmp_path / "in" / "2026-01-3?.csv", db)
+    assert _raw(db) == everything and sum(_per_day(db).values()) == 8
+
+
+# --- two sources of one day --------------------------------------------------------------------------------
+
+
+def test_two_sources_of_one_day_keep_both(tmp_path: Path) -> None:
+    web_rows = [("u1", "a", "2026-01-30T10:00:00Z"), ("u2", "b", "2026-01-30T11:00:00Z")]
+    app_rows = [("u1", "a", "2026-01-30T10:00:00Z"),  # the same event as on the web: one row per file
+                ("u3", "c", "2026-01-30T12:00:00Z"), ("u3", "c", "2026-01-30T12:00:00Z")]  # a repeat in one file
+    web = _write(tmp_path / "web" / "2026-01-30.csv", web_rows)
+    app = _write(tmp_path / "app" / "2026-01-30.csv", app_rows)
+    expected = _expected(web, web_rows) + _expected(app, app_rows, {2, 3})
+    for n, order in enumerate([(web, app), (app, web, app, app)]):
+        db = tmp_path / f"w{n}.duckdb"
+        for f in order:
+            _load(f, db)
+        assert _raw(db) == expected and _rejected(db) == Counter({(str(app), 4, "duplicate_event"): 1})
+    together = tmp_path / "together.duckdb"
+    report = _load(tmp_path / "*" / "2026-01-30.csv", together)
+    assert (report.rows_in, report.accepted, report.rejected, report.files) == (5, 4, 1, [str(app), str(web)])
+    assert _raw(together) == expected and _rejected(together) == _rejected(tmp_path / "w0.duckdb")
+
+
+# --- a new version of a file -------------------------------------------------------------------------------
+
+
+def test_a_new_version_of_a_file_replaces_exactly_its_rows(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    other_rows = [("u9", "z", "2026-01-30T08:00:00Z"), ("", "z", "2026-01-30T09:00:00Z")]
+    other = _write(tmp_path / "in" / "other.csv", other_rows)
+    v1 = [("u1", "a", "2026-01-30T10:00:00Z"), ("u1", "b", "2026-01-31T10:00:00Z"), ("u2", "", "2026-01-30T11:00:00Z"),
+          ("u2", "c", "yesterday"), ("u3", "d", "2026-02-01T10:00:00Z")]
+    path = _write(tmp_path / "in" / "day.csv", v1)
+    first = _load(tmp_path / "in", db)
+    assert (first.rows_in, first.accepted, first.rejected) == (7, 4, 3)
+    other_raw, other_rejected = _expected(other, other_rows, {2}), Counter({(str(other), 3, "missing_user"): 1})
+    assert _raw(db) == other_raw + _expected(path, v1, {2, 3, 6})
+    assert _rejected(db) == other_rejected + Counter({(str(path), 4, "missing_item"): 1,
+                                                      (str(path), 5, "bad_timestamp"): 1})
+
+    v2 = [("u1", "a", "2026-01-30T10:00:00Z"), ("u5", "e", "2026-01-29T10:00:00Z"), ("", "c", "2026-01-30T12:00:00Z")]
+    _write(path, v2)  # a row changed, rows removed, another rejected row
+    second = _load(path, db)
+    assert (second.rows_in, second.accepted, second.rejected) == (3, 2, 1)
+    assert (second.replaced, second.replaced_rejected, second.replaced_files) == (3, 2, [str(path)])
+    assert second.days == [date(2026, 1, 29), date(2026, 1, 30)]
+    assert _raw(db) == other_raw + _expected(path, v2, {2, 3})
+    assert _rejected(db) == other_rejected + Counter({(str(path), 4, "missing_user"): 1})
+
+    for header in (True, False):  # emptied: header only, then no bytes at all
+        _write(path, [], header=header)
+        emptied = _load(path, db)
+        assert (emptied.rows_in, emptied.accepted, emptied.rejected, emptied.files) == (0, 0, 0, [str(path)])
+        assert (emptied.replaced, emptied.replaced_rejected) == ((2, 1) if header else (0, 0))
+        assert emptied.replaced_files == ([str(path)] if header else []) and emptied.days == []
+        assert _raw(db) == other_raw and _rejected(db) == other_rejected
+    with warehouse.connect(db, read_only=True) as con:
+        loads = con.execute("SELECT rows_in, accepted, rejected, replaced, replaced_rejected, replaced_files"
+                            " FROM loads ORDER BY load_id").fetchall()
+    assert loads == [(7, 4, 3, 0, 0, []), (3, 2, 1, 3, 2, [str(path)]), (0, 0, 0, 2, 1, [str(path)]),
+                     (0, 0, 0, 0, 0, [])]
+
+
+def test_a_synthetic_load_replaces_the_previous_synthetic_load_only(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    csv_file = _write(tmp_path / "e.csv", JAN30)
+    _load(csv_file, db)
+    reports = []
+    for seed, users in ((1, 30), (2, 20)):
+        source = SourceConfig(format="synthetic", synthetic=SyntheticConfig(n_users=users, n_items=25, n_intents=3,
+                                                                            seed=seed))
+        report, _ = ingest(source, RULES, db)
+        reports.append(report)
+    first, second = reports
+    assert first.files == second.files == [warehouse.SYNTHETIC_SOURCE_FILE]
+    assert (second.replaced, second.replaced_files) == (first.accepted, [warehouse.SYNTHETIC_SOURCE_FILE])
+    raw = _raw(db)
+    assert Counter(f for f, *_ in raw.elements()) == {warehouse.SYNTHETIC_SOURCE_FILE: second.accepted,
+                                                     str(csv_file): len(JAN30)}
+    with warehouse.connect(db, read_only=True) as con:
+        sources = [json.loads(s) for (s,) in con.execute("SELECT source FROM loads ORDER BY load_id").fetchall()]
+    assert [s["synthetic"]["seed"] for s in sources[1:]] == [1, 2] and "synthetic" not in sources[0]
+
+
+# --- a state machine: random versions of a few files, loaded in random groups ------------------------------
+
+NAMES = ("a.csv", "b.csv", "c.csv")
+GOOD_TIMES = ["2026-01-30T10:00:00Z", "2026-01-30T23:59:00Z", "2026-01-31T09:00:00Z", "2026-02-01T00:30:00+05:00",
+              "2026-01-30T18:00:00-08:00", "2026-01-31T10:00:00+01:00"]
+TIMES = st.sampled_from(GOOD_TIMES) | st.sampled_from(["", "yesterday", "2026-13-01T00:00:00Z"])
+ROWS = st.lists(st.tuples(st.sampled_from(["u1", "u2", ""]), st.sampled_from(["a", "b", " "]), TIMES), max_size=6)
+
+
+def _oracle(path: Path, rows: list[Row]) -> tuple[Counter, Counter]:
+    """The raw and rejected rows a file version contributes, by the rules in order of precedence."""
+    raw, rejected, seen = Counter(), Counter(), set()
+    for n, (user, item, text) in enumerate(rows, start=2):
+        if not user.strip():
+            reason = "missing_user"
+        elif not item.strip():
+            reason = "missing_item"
+        elif not text:
+            reason = "missing_timestamp"
+        elif text not in GOOD_TIMES:
+            reason = "bad_timestamp"
+        elif (user, item, _utc(text)) in seen:
+            reason = "duplicate_event"
+        else:
+            seen.add((user, item, _utc(text)))
+            raw[(str(path), n, user, item, _utc(text))] += 1
+            continue
+        rejected[(str(path), n, reason)] += 1
+    return raw, rejected
+
+
+class LoadMachine(RuleBasedStateMachine):
+    """Files are rewritten and loaded in random groups; the warehouse always holds the latest loaded version of
+    every file, and nothing else."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tmp = Path(tempfile.mkdtemp())
+        self.folder = self.tmp / "in"
+        self.folder.mkdir()
+        self.db = self.tmp / "w.duckdb"
+        self.written: dict[str, tuple[Counter, Counter, int]] = {}  # name -> raw, rejected, rows of the file now
+        self.loaded: dict[str, tuple[Counter, Counter]] = {}  # name -> raw, rejected of the version last loaded
+        self.rows: dict[str, list[Row]] = {}  # name -> the rows of the file now
+        self.reports: list[warehouse.LoadReport] = []
+        self.checked_loads = 0
+
+    def teardown(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    @rule(name=st.sampled_from(NAMES), rows=ROWS, header=st.booleans())
+    def write(self, name: str, rows: list[Row], header: bool) -> None:
+        path = _write(self.folder / name, rows, header=header or bool(rows))
+        self.written[name] = (*_oracle(path, rows), len(rows))
+        self.rows[name] = rows
+
+    @precondition(lambda self: self.rows)
+    @rule(data=st.data(), extra=ROWS)
+    def copy(self, data: st.DataObject, extra: list[Row]) -> None:
+        """Another file with the same events (and maybe more): one row per file, never a duplicate."""
+        source = data.draw(st.sampled_from(sorted(self.rows)))
+        self.write(data.draw(st.sampled_from([n for n in NAMES if n != source])), self.rows[source] + extra, True)
+
+    @precondition(lambda self: self.written)
+    @rule(data=st.data())
+    def load(self, data: st.DataObject) -> None:
+        names = sorted(data.draw(st.sets(st.sampled_from(sorted(self.written)), min_size=1)))
+        if len(names) == 1 and data.draw(st.booleans()):
+            path = self.folder / names[0]
+        elif names == sorted(self.written) and data.draw(st.booleans()):
+            path = self.folder
+        else:
+            path = self.folder / f"[{''.join(n[0] for n in names)}].csv"
+        report = _load(path, self.db)
+        before = {n: self.loaded.get(n, (Counter(), Counter())) for n in names}
+        assert report.files == [str((self.folder / n).resolve()) for n in names]
+        assert report.rows_in == sum(self.written[n][2] for n in names)
+        assert report.accepted == sum(sum(self.written[n][0].values()) for n in names)
+        assert report.rejected == sum(sum(self.written[n][1].values()) for n in names)
+        assert report.replaced == sum(sum(raw.values()) for raw, _ in before.values())
+        assert report.replaced_rejected == sum(sum(rejected.values()) for _, rejected in before.values())
+        assert report.replaced_files == [f for n, f in zip(names, report.files) if any(before[n])]
+        for n in names:
+            self.loaded[n] = self.written[n][:2]
+        self.reports.append(report)
+
+    @invariant()
+    def warehouse_holds_the_latest_loaded_versions(self) -> None:
+        """raw and rejected rows are exactly those of the latest loaded version of each file; every load's
+        counts reconcile. (Only a load changes the warehouse: the check runs after each one.)"""
+        if self.checked_loads == len(self.reports):
+            return
+        with warehouse.connect(self.db, read_only=True) as con:
+            raw = Counter(con.execute(
+                "SELECT source_file, source_row, user_id, item_id, timestamp FROM raw_interactions").fetchall())
+            rejected = Counter(con.execute(
+                "SELECT source_file, source_row, reason FROM rejected_interactions").fetchall())
+            loads = con.execute("SELECT rows_in, accepted, rejected FROM loads ORDER BY load_id").fetchall()
+        assert raw == sum((raw for raw, _ in self.loaded.values()), Counter())
+        assert rejected == sum((rejected for _, rejected in self.loaded.values()), Counter())
+        assert loads == [(r.rows_in, r.accepted, r.rejected) for r in self.reports]
+        assert all(rows_in == accepted + rejected for rows_in, accepted, rejected in loads)
+        self.checked_loads = len(self.reports)
+
+
+TestLoadMachine = LoadMachine.TestCase
+TestLoadMachine.settings = settings(max_examples=30, stateful_step_count=6, deadline=None,
+                                    suppress_health_check=[HealthCheck.too_slow])
