@@ -3,9 +3,9 @@
 import dagster as dg
 import polars as pl
 
-from assets.partitions import OWNERS, RETRY, WAREHOUSE_POOL, daily_partitions
+from assets.partitions import OWNERS, RETRY, START_DATE_ENV, WAREHOUSE_POOL, daily_partitions
 from elcrec_core import warehouse
-from elcrec_core.ingestion import ingest
+from elcrec_core.ingestion import EventsBeforeStart, ingest
 from elcrec_core.markdown import markdown_table
 from elcrec_core.sources import read_item_metadata
 from elcrec_core.synthetic import generate
@@ -39,8 +39,14 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         raise dg.Failure(f"source settings ({source_file.location() or 'run config'}): {err}",
                          allow_retries=False) from err
     source = config.source_config(context.partition_key, storage, source_file.folders())
+    start = daily_partitions.start.replace(tzinfo=None)
     try:
-        report, check = ingest(source, config.row_rules(), storage.warehouse)
+        report, check = ingest(source, config.row_rules(), storage.warehouse, not_before=start)
+    except EventsBeforeStart as err:
+        raise dg.Failure(f"ingestion of {context.partition_key} failed: {err}. The partitions start at "
+                         f"{START_DATE_ENV}={start.date()}: set {START_DATE_ENV}={err.earliest.date()} (or earlier) "
+                         "for the code location, the daemon and the CLI, and load again.",
+                         allow_retries=False) from err
     except (ValueError, FileNotFoundError) as err:  # bad input: retrying cannot help
         raise dg.Failure(f"ingestion of {context.partition_key} failed: {err}", allow_retries=False) from err
     context.log.info(f"loaded {report.accepted} events, rejected {report.rejected} of {report.rows_in}")
@@ -58,8 +64,10 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
             "accepted": report.accepted,
             "rejected": report.rejected,
             "rejected_by_reason": dg.MetadataValue.json(report.by_reason),
-            "days_replaced": dg.MetadataValue.json([d.isoformat() for d in report.days]),
+            "days_covered": dg.MetadataValue.json([d.isoformat() for d in report.days]),
+            "files": dg.MetadataValue.json(report.files),
             "rows_replaced": report.replaced,
+            "rejected_rows_replaced": report.replaced_rejected,
             "warehouse": dg.MetadataValue.path(str(storage.warehouse)),
             "tables": dg.MetadataValue.json(warehouse.table_counts(storage.warehouse)),
             "item_metadata": dg.MetadataValue.json(metadata_counts),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import datetime
 from pathlib import Path
 
 from elcrec_core import warehouse
@@ -11,16 +12,37 @@ from elcrec_core.sources import SourceConfig, read_source, resolve_files
 from elcrec_core.validation import RowCheck, RowRules, check_rows
 
 
-def ingest(source: SourceConfig, rules: RowRules = RowRules(),
-           path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> tuple[warehouse.LoadReport, RowCheck]:
+class EventsBeforeStart(ValueError):
+    """Accepted events older than the first day the warehouse's consumer covers; nothing was written."""
+
+    def __init__(self, earliest: datetime, start: datetime, count: int) -> None:
+        super().__init__(f"{count} events are before the first day {start.date()}: the earliest is {earliest} "
+                         "(UTC); nothing was loaded")
+        self.earliest, self.start, self.count = earliest, start, count
+
+
+def ingest(source: SourceConfig, rules: RowRules = RowRules(), path: str | Path = warehouse.DEFAULT_WAREHOUSE,
+           not_before: datetime | None = None) -> tuple[warehouse.LoadReport, RowCheck]:
     """Load a source into the warehouse at ``path``: every row is stored as accepted or rejected.
 
-    Every file is read before anything is written, so a file that cannot be read
-    (:class:`elcrec_core.sources.SourceReadError`) leaves the warehouse untouched. Returns the load report and
-    the row check (its accepted events feed :func:`elcrec_core.validation.expect_interactions`).
+    The load replaces what earlier loads stored for each file of the source (even a file that is now empty)
+    and nothing else; the synthetic generator is one source file, :data:`elcrec_core.warehouse.SYNTHETIC_SOURCE_FILE`,
+    so a load with other generator settings replaces the previous synthetic load (the settings are recorded in
+    the ``loads`` table's ``source``). Every file is read before anything is written, so a file that cannot be
+    read (:class:`elcrec_core.sources.SourceReadError`) leaves the warehouse untouched, and so do accepted events
+    before ``not_before`` (naive UTC; the pipeline's first partition): :class:`EventsBeforeStart` names the
+    earliest. Returns the load report and the row check (its accepted events feed
+    :func:`elcrec_core.validation.expect_interactions`).
     """
-    files = [] if source.format == "synthetic" else [str(f) for f in resolve_files(source.path)]
+    if source.format == "synthetic":
+        files = [warehouse.SYNTHETIC_SOURCE_FILE]
+    else:
+        files = [str(f) for f in resolve_files(source.path)]
     check = check_rows(read_source(source), rules)
+    if not_before is not None:
+        early = check.accepted["timestamp"].filter(check.accepted["timestamp"] < not_before)
+        if len(early):
+            raise EventsBeforeStart(early.min(), not_before, len(early))
     settings = dataclasses.asdict(source)
     if source.format != "synthetic":
         del settings["synthetic"]

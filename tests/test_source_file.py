@@ -130,3 +130,17 @@ def test_the_sensor_requests_a_day_when_its_file_appears_and_again_when_it_chang
         resources={"source_file": SourceFile(path=str(tmp_path / "no_date.yaml"))}))
     assert "no path with '{date}'" in result.skip_reason.skip_message
     assert source_file_sensor.default_status == dg.DefaultSensorStatus.STOPPED
+
+
+def test_history_before_the_first_partition_fails_before_anything_is_written(tmp_path):
+    """An event of 2018-09-24 with partitions from 2026-01-01: the load fails with an error that names
+    ELCREC_START_DATE and the earliest event, and the warehouse holds nothing of it."""
+    (tmp_path / "old.csv").write_text("user_id,item_id,timestamp\nu,a,2018-09-24T08:00:00Z\nu,b,2026-01-02T08:00:00Z\n"
+                                      "v,c,2019-03-01T00:00:00Z\n")
+    (tmp_path / "source.yaml").write_text("format: csv\npath: old.csv\ntimestamp_format: iso8601\n")
+    result = ingest(tmp_path / "data", SourceFile(path=str(tmp_path / "source.yaml")), "2026-01-02")
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    message = failure.event_specific_data.error.message
+    assert "2 events are before the first day 2026-01-01: the earliest is 2018-09-24 08:00:00" in message
+    assert "set ELCREC_START_DATE=2018-09-24 (or earlier)" in message
+    assert not (tmp_path / "data" / "warehouse.duckdb").exists()  # checked before the warehouse is opened
