@@ -1,4 +1,5 @@
-"""The ``elcrec`` command: train, evaluate, recommend, show sequences, and write the synthetic data set."""
+"""The ``elcrec`` command: train, evaluate, recommend, show sequences, roll the serving model back, and write
+the synthetic data set."""
 
 from __future__ import annotations
 
@@ -131,8 +132,9 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
     data = load_data(args)
     seqs, item_ids = data.sequences, data.item_ids
-    model, _ = load_model(args.checkpoint)
-    item_ids = item_catalogue(args.checkpoint, model.cfg.n_items, item_ids)
+    checkpoint = args.checkpoint or serving_checkpoint(args.serving)
+    model, _ = load_model(checkpoint)
+    item_ids = item_catalogue(checkpoint, model.cfg.n_items, item_ids)
     matches = np.flatnonzero(seqs.user_ids.astype(str) == str(args.user))
     if len(matches) == 0:
         raise ValueError(f"user {args.user!r} is not in {args.data}")
@@ -150,6 +152,31 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         print(f"user {result['user']} (intent {intent}, {result['history_length']} items of history)")
         for row in result["items"]:
             print(f"{row['rank']:3d}. {row['item']}  {row['score']:.4f}")
+    return 0
+
+
+def serving_checkpoint(data_dir: str) -> Path:
+    """``best.pt`` of the model that serves in the pipeline's data folder ``data_dir``."""
+    from elcrec_core.model_store import ModelStore
+
+    store = ModelStore(data_dir)
+    serving = store.serving()
+    if serving is None:
+        raise FileNotFoundError(f"no model serves in {store.models} (no aliases.json): run the pipeline first")
+    return store.checkpoint(serving)
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from elcrec_core.model_store import ModelStore
+
+    store = ModelStore(args.data_dir)
+    try:
+        rolled_back_from = store.serving()
+        serving = store.rollback(args.reason)
+    except LookupError as exc:
+        raise FileNotFoundError(str(exc)) from None
+    result = {"serving": serving.name, "previous": rolled_back_from.name if rolled_back_from else None}
+    print(json.dumps(result) if args.json else f"serving {serving.name} again (previous: {result['previous']})")
     return 0
 
 
@@ -244,7 +271,9 @@ def parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_evaluate)
 
     r = sub.add_parser("recommend", help="top-K items for one user, from a stored model")
-    r.add_argument("--checkpoint", required=True)
+    model = r.add_mutually_exclusive_group(required=True)
+    model.add_argument("--checkpoint", help="a model's best.pt")
+    model.add_argument("--serving", metavar="DATA_DIR", help="the model that serves in the pipeline's data folder")
     add_data_options(r, "the user's history: the pipeline's sequences.parquet, or any data file")
     r.add_argument("--user", required=True, help="the user id as in the data")
     r.add_argument("--k", type=int, default=20)
@@ -256,6 +285,13 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--user", action="append", help="only this user (the id as in the data; may repeat)")
     q.add_argument("--json", action="store_true", help='one JSON object a line: {"user": ..., "items": [...]}')
     q.set_defaults(func=cmd_sequences)
+
+    b = sub.add_parser("rollback", help="serve the pipeline's previous model again (a second rollback undoes it)")
+    b.add_argument("--data-dir", default=os.environ.get("ELCREC_DATA_DIR", "data"),
+                   help="the pipeline's data folder (default: $ELCREC_DATA_DIR, else data)")
+    b.add_argument("--reason", default="rollback (elcrec rollback)", help="kept in models/serving_log.jsonl")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=cmd_rollback)
 
     s = sub.add_parser("synth", help="write the synthetic events (CSV or Parquet)")
     s.add_argument("--out", required=True)

@@ -128,3 +128,18 @@ def test_the_gate_compares_validation_ndcg_with_the_tolerance_and_refuses_older_
     assert older.promote is False and "older than the serving model's day 2026-01-02" in older.reason
     first = gate(new, "2026-01-01", None, None, data, tolerance=0.0)
     assert first.promote is True and first.reason == "promoted: no model served before"
+
+
+def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys):
+    from elcrec_core.cli import main
+
+    store = ModelStore(tmp_path)
+    assert main(["rollback", "--data-dir", str(tmp_path)]) == 2
+    assert "no previous model to roll back to" in capsys.readouterr().err
+    a, b = record(store, "2026-05-01", "a"), record(store, "2026-05-02", "b")
+    store.promote(a, "first")
+    store.promote(b, "second")
+    assert main(["rollback", "--data-dir", str(tmp_path), "--reason", "b recommends stale items", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"serving": a.name, "previous": b.name}
+    assert (store.serving(), store.previous()) == (a, b)
+    assert store.serving_log()[-1]["reason"] == "b recommends stale items"

@@ -215,7 +215,7 @@ def test_recommend_cli_answers_for_one_user_from_the_stored_model(first_run, cap
     data_dir, _ = first_run
     checkpoint = str(ModelStore(data_dir).checkpoint(ModelStore(data_dir).serving()))
     sequences = data_dir / "sequences" / PARTITION / "sequences.parquet"
-    assert main(["recommend", "--checkpoint", checkpoint, "--data", str(sequences), "--user", "7",
+    assert main(["recommend", "--serving", str(data_dir), "--data", str(sequences), "--user", "7",
                  "--k", "5", "--json"]) == 0
     answer = json.loads(capsys.readouterr().out)
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
@@ -224,6 +224,9 @@ def test_recommend_cli_answers_for_one_user_from_the_stored_model(first_run, cap
     assert [row["rank"] for row in answer["items"]] == [1, 2, 3, 4, 5]
     assert not history & {row["item"] for row in answer["items"]}  # history excluded, ids as in the source
     assert 0 <= answer["intent"] < 4
+    assert main(["recommend", "--checkpoint", checkpoint, "--data", str(sequences), "--user", "7", "--k", "5",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == answer  # --serving is the serving model's checkpoint
     assert main(["recommend", "--checkpoint", checkpoint, "--data", str(sequences), "--user", "nobody"]) == 2
 
 
