@@ -61,6 +61,15 @@ def test_job_execute_then_single_asset_materialize(env):
     assert len(list((data / "models" / PARTITION).glob("*/best.pt"))) == 1
 
 
+def stop(process: subprocess.Popen) -> None:
+    """Stop a server started in its own session, with everything it started."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -132,11 +141,7 @@ def test_ui_lists_assets_launches_the_job_and_shows_results(env, tmp_path):
         assert 0 <= entries["valid_NDCG@20"]["floatValue"] <= 1
         assert Path(entries["model_dir"]["path"]).is_dir()
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
+        stop(server)
         log.close()
 
 
@@ -173,9 +178,5 @@ def test_readme_backfill_loads_your_own_files_through_the_daemon(tmp_path):
             except duckdb.Error:  # not created yet, or a run holds it
                 pass
     finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(daemon.pid, signal.SIGKILL)
+        stop(daemon)
         log.close()
