@@ -55,8 +55,13 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         planted = generate(source.synthetic).user_intents.with_columns(pl.col("user_id").cast(pl.String))
         warehouse.replace_table(storage.warehouse, "planted_intents", planted)
     metadata_counts = {}
-    if (item_metadata := config.item_metadata(storage, source_file.folders())) is not None:
-        items, rejected_items = read_item_metadata(item_metadata)
+    try:
+        item_metadata = config.item_metadata(storage, source_file.folders())
+        if item_metadata is not None:
+            items, rejected_items = read_item_metadata(item_metadata)
+    except (ValueError, FileNotFoundError) as err:  # bad settings or an unreadable file: retrying cannot help
+        raise dg.Failure(f"item metadata of {context.partition_key}: {err}", allow_retries=False) from err
+    if item_metadata is not None:
         metadata_counts = warehouse.load_item_metadata(items, rejected_items, item_metadata.path, storage.warehouse)
     return dg.MaterializeResult(
         metadata={

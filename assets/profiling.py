@@ -10,10 +10,10 @@ from assets.serving import serving_model
 from elcrec_core import warehouse
 from elcrec_core.checkpoint import load_model
 from elcrec_core.plots import intent_map, intent_sizes_chart, markdown_image
-from elcrec_core.profiling import assign_user_intents, intent_sizes, summarise_intents
+from elcrec_core.profiling import assign_user_intents, intent_sizes, item_categories, summarise_intents
 from elcrec_core.markdown import markdown_table
 from elcrec_core.sequences import SequenceTensors
-from elcrec_core.statistics import item_lift, planted_agreement
+from elcrec_core.statistics import category_lift, category_purity, item_lift, planted_agreement
 from elcrec_pipeline.config import ProfileSettings
 from elcrec_pipeline.resources import Storage
 
@@ -24,12 +24,14 @@ from elcrec_pipeline.resources import Storage
     deps=[serving_model],
     group_name="reports",
     owners=OWNERS,
-    code_version="2",
+    code_version="3",
     kinds={"pytorch", "duckdb"},
     description="Each user's intent under the serving model (nearest learned centre to the sequence representation, "
                 "its distance, the runner-up) in the warehouse table user_intents; per intent its users, "
                 "cohesion, nearest other intent and the items that characterise it (lift over global "
-                "popularity, with titles and categories when item metadata exists) in intent_profiles; a 2-D "
+                "popularity, with titles when item metadata exists) in intent_profiles; with item categories "
+                "(genres) also its top categories by lift and its category purity, and the intents' category "
+                "purity against shuffled assignments of the same sizes (table intent_category_purity); a 2-D "
                 "map and the size chart (in profiles/&lt;day&gt;/); agreement with the planted intents on synthetic "
                 "data.",
 )
@@ -49,7 +51,22 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
     lift = item_lift(assigned.intent, np.repeat(np.arange(len(seqs)), seqs.lengths), seqs.items)
     lift = lift.with_columns(item_id=pl.Series(item_ids[lift["item"].to_numpy() - 1], dtype=pl.String))
     profiles = summary.per_intent.join(_describe(lift, storage), on="intent", how="left")
+    categories = item_categories(storage.warehouse, item_ids)
+    interactions = np.repeat(np.arange(len(seqs)), seqs.lengths)
+    purity = (category_purity(assigned.intent, interactions, seqs.items, categories)
+              if not categories.is_empty() else None)
+    profiles = profiles.join(_categories(assigned.intent, interactions, seqs.items, categories, purity),
+                             on="intent", how="left")
     warehouse.replace_table(storage.warehouse, "intent_profiles", profiles)
+    # one row for these profiles; none without item categories (no stale numbers of an earlier model)
+    warehouse.replace_table(storage.warehouse, "intent_category_purity", pl.DataFrame([] if purity is None else [{
+        "partition": partition, "model": serving.name, "category_purity": purity.purity,
+        "shuffled_category_purity": purity.shuffled, "shuffled_std": purity.shuffled_std,
+        "shuffles": purity.shuffles, "users": int(purity.per_intent["users"].sum()),
+        "interactions": int(purity.per_intent["interactions"].sum())}], schema={
+        "partition": pl.String, "model": pl.String, "category_purity": pl.Float64,
+        "shuffled_category_purity": pl.Float64, "shuffled_std": pl.Float64, "shuffles": pl.Int64, "users": pl.Int64,
+        "interactions": pl.Int64}))
 
     out = storage.profiles_dir(partition)
     sizes = intent_sizes(assigned.intent, model.cfg.n_intents)
@@ -57,7 +74,8 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
                          config.map_sample)
     sizes_png = intent_sizes_chart(sizes, out / "intent_sizes.png")
     largest = profiles.sort("users", descending=True).head(10).select(
-        "intent", "users", "cohesion", "nearest_intent", pl.col("top_items").list.join(", "))
+        "intent", "users", "cohesion", "nearest_intent", pl.col("top_items").list.join(", "),
+        pl.col("top_categories").list.join(", "))
     metadata = {
         "model": serving.name,
         "users": len(seqs),
@@ -70,6 +88,8 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
         "intent_map": dg.MetadataValue.md(markdown_image(map_png, "users by intent")),
         "intent_sizes": dg.MetadataValue.md(markdown_image(sizes_png, "intent sizes")),
     }
+    if purity is not None:
+        metadata.update({"category_purity": purity.purity, "shuffled_category_purity": purity.shuffled})
     planted = _planted(storage, user_ids, assigned.intent)
     if planted is not None:
         metadata.update({"planted_NMI": planted.nmi, "planted_ARI": planted.ari,
@@ -78,14 +98,27 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
 
 
 def _describe(lift: pl.DataFrame, storage: Storage) -> pl.DataFrame:
-    """Per intent: its top items by lift, with their titles and categories where item metadata exists."""
+    """Per intent: its top items by lift, with their titles where item metadata exists."""
     with warehouse.connect(storage.warehouse, read_only=True) as con:
         meta = con.sql("SELECT item_id, title, categories FROM item_metadata").pl()
     described = lift.join(meta, on="item_id", how="left")
     return described.group_by("intent", maintain_order=True).agg(
-        top_items=pl.col("item_id"), top_lift=pl.col("lift"), top_titles=pl.col("title").drop_nulls(),
-        top_categories=pl.col("categories").list.explode(keep_nulls=False, empty_as_null=False)
-        .drop_nulls().unique(maintain_order=True).head(5))
+        top_items=pl.col("item_id"), top_lift=pl.col("lift"), top_titles=pl.col("title").drop_nulls())
+
+
+def _categories(intents: np.ndarray, users: np.ndarray, items: np.ndarray, categories: pl.DataFrame,
+                purity) -> pl.DataFrame:
+    """Per intent: its top categories by lift (with their lifts), its most frequent category and its category
+    purity; empty columns without item categories."""
+    schema = {"intent": pl.Int64, "top_categories": pl.List(pl.String), "top_category_lift": pl.List(pl.Float64),
+              "main_category": pl.String, "category_purity": pl.Float64}
+    if purity is None:
+        return pl.DataFrame(schema=schema)
+    lift = category_lift(intents, users, items, categories).group_by("intent", maintain_order=True).agg(
+        top_categories=pl.col("category"), top_category_lift=pl.col("lift"))
+    main = purity.per_intent.select("intent", "main_category", pl.col("purity").alias("category_purity"))
+    return main.join(lift, on="intent", how="full", coalesce=True).select(
+        pl.col(name).cast(dtype) for name, dtype in schema.items())
 
 
 def _planted(storage: Storage, user_ids: pl.Series, learned: np.ndarray):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -10,9 +11,11 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import silhouette_score
 
+from elcrec_core import warehouse
 from elcrec_core.evaluation import known_items
 from elcrec_core.model import ELCRec
-from elcrec_core.sequences import SequenceTensors
+from elcrec_core.sequences import Sequences, SequenceTensors
+from elcrec_core.statistics import CategoryPurity, category_purity
 
 
 @dataclass
@@ -85,3 +88,34 @@ def summarise_intents(assigned: UserIntents, centres: np.ndarray, sample: int = 
         if len(np.unique(labels)) > 1:
             silhouette = float(silhouette_score(assigned.representation[pick], labels))
     return IntentSummary(per_intent, int(len(used)), int(k - len(used)), quantiles, silhouette)
+
+
+def item_categories(warehouse_path: str | Path, item_ids: np.ndarray) -> pl.DataFrame:
+    """The categories of the items of a sequence set from the warehouse's ``item_metadata``: one row per
+    (``item``, ``category``), ``item`` the 1-based index into ``item_ids`` (as in :class:`Sequences`); empty
+    when no item has a category (or there is no metadata)."""
+    empty = pl.DataFrame(schema={"item": pl.Int64, "category": pl.String})
+    with warehouse.connect(warehouse_path, read_only=True) as con:
+        ((exists,),) = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'item_metadata'").fetchall()
+        if not exists:
+            return empty
+        meta = con.sql("SELECT item_id, categories FROM item_metadata WHERE len(categories) > 0").pl()
+    index = pl.DataFrame({"item_id": pl.Series(item_ids, dtype=pl.String),
+                          "item": np.arange(1, len(item_ids) + 1, dtype=np.int64)})
+    pairs = index.join(meta, on="item_id").explode("categories").drop_nulls("categories")
+    return pairs.select("item", pl.col("categories").alias("category")).unique(maintain_order=True) if len(pairs) \
+        else empty
+
+
+def intent_category_purity(model: ELCRec, seqs: Sequences, item_ids: np.ndarray, warehouse_path: str | Path,
+                           shuffles: int = 5, seed: int = 0) -> CategoryPurity | None:
+    """Category purity of ``model``'s intents over the users of ``seqs`` (each assigned to the nearest centre, as
+    :func:`assign_user_intents`) against shuffled assignments of the same sizes, with the item categories of the
+    warehouse (:func:`elcrec_core.statistics.category_purity`); None when no item of ``seqs`` has a category."""
+    categories = item_categories(warehouse_path, item_ids)
+    if categories.is_empty():
+        return None
+    intents = assign_user_intents(model, SequenceTensors.from_sequences(seqs)).intent
+    users = np.repeat(np.arange(len(seqs)), seqs.lengths)
+    return category_purity(intents, users, seqs.items, categories, shuffles, seed)

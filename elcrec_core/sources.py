@@ -15,11 +15,12 @@ format and the synthetic generator are built in Polars.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import glob as globlib
 import logging
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ import polars as pl
 
 from elcrec_core.config import _check_keys
 from elcrec_core.reading import (
+    CHUNK_BYTES,
     MAX_LINE_BYTES,
     SourceReadError,
     copy_without_crlf,
@@ -134,7 +136,22 @@ class SourceConfig:
 
 @dataclass(frozen=True)
 class ItemMetadataConfig:
-    """Optional item metadata (CSV or Parquet, chosen by the file suffix) kept for profiling."""
+    """Optional item metadata kept for profiling: Parquet (by the ``.parquet`` suffix), else delimited text.
+
+    ``item`` and ``title`` name the columns of the item id and title (``title=None``: no titles). Categories
+    come from ``categories``, a list column or text split on ``categories_separator`` (``None``: no such
+    column), and/or from 0/1 flag columns, ``category_flags``: a mapping ``{column: category}`` or a sequence
+    of columns named as their categories; a row's categories are those of its flags that hold ``1`` (or
+    ``true``), in the order of ``category_flags``, after the ones of the list column. A flag may be ``0``,
+    ``false`` or empty; any other value rejects the row (``bad_category_flag``).
+
+    Delimited text: ``delimiter`` (any one character), ``header`` (``False``: no header line; ``names`` then
+    name the columns, else ``column0``, ``column1``, ...), ``quote`` (``None``: no quoting) and ``encoding``
+    (any Python codec name, such as ``latin-1``; the file is read as UTF-8 text after a streamed conversion).
+    MovieLens 100K's ``u.item``: ``delimiter="|"``, ``header=False``, ``encoding="latin-1"``, ``names`` =
+    ``item_id, title, release, video_release, url`` and the 19 genres of ``u.genre``, ``categories=None`` and
+    ``category_flags`` = the genres (:data:`MOVIELENS_GENRES`).
+    """
 
     path: str
     item: str = "item_id"
@@ -142,6 +159,45 @@ class ItemMetadataConfig:
     categories: str | None = "categories"  # a list column, or text split on ``categories_separator``
     categories_separator: str = "|"
     delimiter: str = ","
+    header: bool = True
+    names: tuple[str, ...] | None = None
+    encoding: str = "utf-8"
+    quote: str | None = '"'
+    category_flags: tuple[tuple[str, str], ...] | Mapping[str, str] | Sequence[str] | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.delimiter) != 1:
+            raise ValueError(f"item metadata delimiter must be one character, not {self.delimiter!r}")
+        if self.quote is not None and len(self.quote) != 1:
+            raise ValueError(f"item metadata quote must be one character or None, not {self.quote!r}")
+        if not self.categories_separator:
+            raise ValueError("item metadata categories_separator must not be empty")
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise ValueError(f"unknown item metadata encoding {self.encoding!r}") from None
+        if self.names is not None:
+            names = tuple(self.names)
+            if len(set(names)) != len(names):
+                raise ValueError(f"item metadata names repeat a column: {list(names)}")
+            object.__setattr__(self, "names", names)
+        flags = self.category_flags
+        if flags is not None:
+            if isinstance(flags, str):
+                raise ValueError("category_flags is a mapping {column: category} or a list of columns, not text")
+            pairs = tuple(flags.items()) if isinstance(flags, Mapping) else tuple(
+                tuple(f) if isinstance(f, (tuple, list)) else (f, f) for f in flags)
+            if any(len(p) != 2 or not all(isinstance(x, str) and x for x in p) for p in pairs):
+                raise ValueError(f"category_flags must name columns and categories as text: {flags!r}")
+            if len({c for c, _ in pairs}) != len(pairs):
+                raise ValueError(f"category_flags repeat a column: {[c for c, _ in pairs]}")
+            object.__setattr__(self, "category_flags", pairs or None)
+
+
+MOVIELENS_GENRES: tuple[str, ...] = (
+    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
+    "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western")
+"""The genre flags of MovieLens 100K's ``u.item``, in its column order (its ``u.genre``)."""
 
 
 def resolve_files(path: str | Path) -> list[Path]:
@@ -181,37 +237,100 @@ def read_file(path: Path, config: SourceConfig) -> pl.DataFrame:
 def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Item metadata as (item_id, title, categories: list of text), and its unusable rows with a reason.
 
-    A row is unusable when its line is malformed or its item id is missing; the rejected frame has
-    source_file, source_row, reason and detail.
+    A row is unusable when its line is malformed (``malformed_line``; with the UTF-8 encoding, a line that is
+    not UTF-8 text is one too, and its detail suggests an encoding), its item id is missing (``missing_item``)
+    or a category flag is neither 0 nor 1 (``bad_category_flag``, the detail names the column and the value);
+    the rejected frame has source_file, source_row, reason and detail. A file that is not text of another
+    configured encoding is refused (:class:`SourceReadError`, naming the byte).
     """
     path = Path(config.path).resolve()
     if not path.is_file():
         raise SourceReadError(path, "no such file")
-    wanted = {"item": config.item, "title": config.title, "categories": config.categories}
+    flags = dict(config.category_flags or ())
+    wanted = {"item": config.item, "title": config.title, "categories": config.categories,
+              **{f"flag{i}": column for i, column in enumerate(flags)}}
     with _reading(path) as con:
         if path.suffix.lower() == ".parquet":
             raw, malformed = _parquet_relation(con, path, wanted).pl(), _empty_rejects()
         else:
-            raw, malformed = _read_delimited(con, path, wanted, config.delimiter, True, None, '"', None)
-    categories = pl.lit(None, pl.List(pl.String))
+            with _as_utf8(path, config.encoding) as text:
+                raw, malformed = _read_delimited(con, text, wanted, config.delimiter, config.header, config.names,
+                                                 config.quote, None)
+    if _is_utf8(config.encoding):
+        malformed = malformed.with_columns(
+            pl.when(pl.col("detail").str.starts_with("INVALID ENCODING"))
+            .then(pl.col("detail") + " (not UTF-8 text: set the encoding, such as latin-1)")
+            .otherwise(pl.col("detail")).alias("detail"))
+    lists = []
     if config.categories is not None:
         column = raw["categories"]
-        categories = (
+        lists.append(
             pl.col("categories").cast(pl.List(pl.String))
             if isinstance(column.dtype, pl.List)
             else pl.col("categories").cast(pl.String).str.split(config.categories_separator)
         )
+    bad_flag = pl.lit(None, pl.String)
+    if flags:
+        values = [pl.col(f"flag{i}").cast(pl.String).str.strip_chars().str.to_lowercase() for i in range(len(flags))]
+        on = [v.is_in(["1", "true"]).fill_null(False) for v in values]
+        off = [v.is_in(["0", "false", ""]).fill_null(True) for v in values]
+        lists.append(pl.concat_list([pl.when(o).then(pl.lit(name)) for o, name in zip(on, flags.values())])
+                     .list.drop_nulls())
+        bad_flag = pl.coalesce([
+            pl.when(~o & ~f).then(pl.lit(f"{column}: ") + pl.col(f"flag{i}").cast(pl.String))
+            for i, (o, f, column) in enumerate(zip(on, off, flags))])
+    if not lists:
+        categories = pl.lit(None, pl.List(pl.String))
+    elif len(lists) == 1:
+        categories = lists[0]
+    else:  # the list column's categories, then the flags' (each once)
+        categories = pl.concat_list([lists[0].fill_null(pl.lit([], pl.List(pl.String))), lists[1]]) \
+            .list.unique(maintain_order=True)
     title = pl.col("title").cast(pl.String) if config.title is not None else pl.lit(None, pl.String)
     frame = raw.select(
         pl.col("item").cast(pl.String).alias("item_id"), title.alias("title"), categories.alias("categories"),
-        "source_row",
+        bad_flag.alias("bad_flag"), "source_row",
     )
     missing = frame.filter(blank("item_id"))
+    flagged = frame.filter(~blank("item_id") & pl.col("bad_flag").is_not_null())
     rejected = pl.concat([
         malformed.select("source_row", "reason", "detail"),
         missing.select("source_row", pl.lit("missing_item").alias("reason"), pl.lit(None, pl.String).alias("detail")),
+        flagged.select("source_row", pl.lit("bad_category_flag").alias("reason"), pl.col("bad_flag").alias("detail")),
     ]).with_columns(source_file=pl.lit(str(path))).select("source_file", "source_row", "reason", "detail")
-    return frame.filter(~blank("item_id")).drop("source_row"), rejected
+    good = frame.filter(~blank("item_id") & pl.col("bad_flag").is_null())
+    return good.drop("bad_flag", "source_row"), rejected
+
+
+def _is_utf8(encoding: str) -> bool:
+    return codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
+
+
+@contextmanager
+def _as_utf8(path: Path, encoding: str) -> Iterator[Path]:
+    """``path`` itself for UTF-8, else a UTF-8 copy in a temporary folder, converted chunk by chunk (same lines,
+    so the same line numbers); an error names ``path``."""
+    if _is_utf8(encoding):
+        yield path
+        return
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / path.name
+        with path.open("rb") as src, copy.open("w", encoding="utf-8", newline="") as out:
+            while True:
+                chunk = src.read(CHUNK_BYTES)
+                try:
+                    out.write(decoder.decode(chunk, final=not chunk))
+                except UnicodeDecodeError as err:
+                    raise SourceReadError(path, f"byte {offset + err.start} is not {encoding} text") from None
+                if not chunk:
+                    break
+                offset += len(chunk)
+        try:
+            yield copy
+        except SourceReadError as err:  # name the file, not its copy
+            raise SourceReadError(path, err.cause) from None
 
 
 @contextmanager

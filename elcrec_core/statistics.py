@@ -69,3 +69,102 @@ def planted_agreement(planted: np.ndarray, learned: np.ndarray, seed: int = 0) -
         float(normalized_mutual_info_score(planted, learned)), float(adjusted_rand_score(planted, learned)),
         float(normalized_mutual_info_score(planted, shuffled)), float(adjusted_rand_score(planted, shuffled)),
     )
+
+
+# --- item categories (genres) of the intents ---------------------------------------------------------------
+
+
+def _category_counts(groups: np.ndarray, items: np.ndarray,
+                     categories: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Per group: its described interactions (``total``: interactions with an item that has a category) and, per
+    category, how many of them are with an item of that category (``count``)."""
+    frame = pl.DataFrame({"group": np.asarray(groups), "item": np.asarray(items)})
+    pairs = categories.select(pl.col("item").cast(frame["item"].dtype), pl.col("category").cast(pl.String)).unique()
+    described = frame.join(pairs.select("item").unique(), on="item", how="semi")
+    totals = described.group_by("group").len("total")
+    counts = described.join(pairs, on="item").group_by("group", "category").len("count")
+    return totals, counts
+
+
+def category_lift(intents: np.ndarray, users: np.ndarray, items: np.ndarray, categories: pl.DataFrame,
+                  min_count: int = 3, top: int = 5) -> pl.DataFrame:
+    """The categories (genres) that characterise each intent, by lift.
+
+    ``intents[u]`` is user u's intent; ``users``/``items`` list the interactions; ``categories`` has one row per
+    (``item``, ``category``) pair (an item may have several). Only described interactions count: those with an
+    item that has at least one category. For intent k and category c, ``share`` = (described interactions of k's
+    users with an item of category c) / (described interactions of k's users), and ``lift`` = share / the same
+    share over all users' described interactions: 2 means the intent's users pick the category twice as often
+    as everybody does. An item of several categories counts for each (shares of an intent may sum over 1).
+    Categories seen fewer than ``min_count`` times within an intent are left out. Returns intent, category,
+    count, share, lift: the ``top`` categories of each intent by lift (ties: more interactions first).
+    """
+    totals, counts = _category_counts(np.asarray(intents)[users], items, categories)
+    described = int(totals["total"].sum())
+    overall = counts.group_by("category").agg(pl.col("count").sum().alias("category_total"))
+    return (
+        counts.filter(pl.col("count") >= min_count)
+        .join(totals, on="group").join(overall, on="category")
+        .with_columns(share=pl.col("count") / pl.col("total"))
+        .with_columns(lift=pl.col("share") / (pl.col("category_total") / described))
+        .rename({"group": "intent"})
+        .sort(["intent", "lift", "count", "category"], descending=[False, True, True, False])
+        .group_by("intent", maintain_order=True).head(top)
+        .select("intent", "category", "count", "share", "lift")
+    )
+
+
+@dataclass(frozen=True)
+class CategoryPurity:
+    """Category purity of the intents beside the same for shuffled assignments (see :func:`category_purity`)."""
+
+    purity: float
+    shuffled: float  # mean over the shuffles
+    shuffled_std: float
+    shuffles: int
+    per_intent: pl.DataFrame  # intent, users, interactions, main_category, purity
+
+
+def _purity(intents: np.ndarray, user_totals: pl.DataFrame, user_counts: pl.DataFrame) -> tuple[float, pl.DataFrame]:
+    assigned = pl.DataFrame({"group": np.arange(len(intents)), "intent": np.asarray(intents)})
+    assigned = assigned.with_columns(pl.col("group").cast(user_totals["group"].dtype))
+    sizes = user_totals.join(assigned, on="group").group_by("intent").agg(
+        users=pl.len(), interactions=pl.col("total").sum())
+    main = (
+        user_counts.join(assigned, on="group").group_by("intent", "category").agg(pl.col("count").sum())
+        .sort(["intent", "count", "category"], descending=[False, True, False])
+        .group_by("intent", maintain_order=True).first()
+    )
+    per_intent = (
+        sizes.join(main, on="intent")
+        .with_columns(purity=pl.col("count") / pl.col("interactions"))
+        .select("intent", "users", "interactions", pl.col("category").alias("main_category"), "purity")
+        .sort("intent")
+    )
+    weights = per_intent["users"].to_numpy().astype(np.float64)
+    return float((per_intent["purity"].to_numpy() * weights).sum() / weights.sum()), per_intent
+
+
+def category_purity(intents: np.ndarray, users: np.ndarray, items: np.ndarray, categories: pl.DataFrame,
+                    shuffles: int = 5, seed: int = 0) -> CategoryPurity | None:
+    """How much the intents group users by category (genre), against chance.
+
+    ``intents[u]`` is user u's intent; ``users``/``items`` list the interactions; ``categories`` has one row per
+    (``item``, ``category``) pair. Only described interactions count (with an item that has a category), and
+    only users with one. The purity of intent k is the share of its users' described interactions that are with
+    an item of its most frequent category: max over c of (described interactions of k's users with category c)
+    / (described interactions of k's users). The category purity of the intents is the mean of the intents'
+    purities weighted by their users: sum_k users_k * purity_k / sum_k users_k. ``shuffled`` is the same for a
+    random permutation of ``intents`` over the users (the same intent sizes), averaged over ``shuffles``
+    permutations drawn with ``seed``: what intents that know nothing of the users would score (more than the
+    share of the most common category, since small intents are purer by chance). None without any described
+    interaction.
+    """
+    user_totals, user_counts = _category_counts(users, items, categories)
+    if user_totals.is_empty():
+        return None
+    purity, per_intent = _purity(intents, user_totals, user_counts)
+    rng = np.random.default_rng(seed)
+    chance = np.array([_purity(rng.permutation(intents), user_totals, user_counts)[0] for _ in range(shuffles)])
+    return CategoryPurity(purity, float(chance.mean()) if shuffles else float("nan"),
+                          float(chance.std()) if shuffles else float("nan"), shuffles, per_intent)

@@ -44,7 +44,23 @@ class SourceSettings(dg.Config):
     min_rating: float | None = None
     max_rating: float | None = None
     max_rejected_share: float | None = Field(None, description="the expectations fail above it (default 0.05)")
-    item_metadata_path: str | None = Field(None, description="CSV/Parquet with item_id, title, categories")
+    item_metadata_path: str | None = Field(None, description="item metadata: Parquet (.parquet) or delimited text "
+                                                             "with item id, title and categories")
+    item_metadata_item_column: str | None = Field(None, description="default item_id")
+    item_metadata_title_column: str | None = Field(None, description="default title; '' for none")
+    item_metadata_categories_column: str | None = Field(
+        None, description="a list column or text split on item_metadata_categories_separator; default categories "
+                          "(none when item_metadata_category_flags are given); '' for none")
+    item_metadata_categories_separator: str | None = Field(None, description="default |")
+    item_metadata_category_flags: list[str] | None = Field(
+        None, description="0/1 columns: an item's categories are those of its columns that hold 1")
+    item_metadata_category_names: dict[str, str] | None = Field(
+        None, description="category of a flag column, {column: category} (default: the column's name)")
+    item_metadata_delimiter: str | None = Field(None, description="one character; default ,")
+    item_metadata_header: bool | None = Field(None, description="whether the file has a header line (default true)")
+    item_metadata_names: list[str] | None = Field(None, description="column names of a file without header")
+    item_metadata_encoding: str | None = Field(None, description="default utf-8; latin-1 for MovieLens' u.item")
+    item_metadata_quote: str | None = Field(None, description="default \"; '' for no quoting")
     synthetic_users: int | None = Field(None, description="default 10000")
     synthetic_items: int | None = Field(None, description="default 1000")
     synthetic_intents: int | None = Field(None, description="default 8")
@@ -77,10 +93,26 @@ class SourceSettings(dg.Config):
                         max_rating=self.max_rating)
 
     def item_metadata(self, storage: Storage, extra_dirs: Sequence[Path] = ()) -> ItemMetadataConfig | None:
-        """The item metadata source, if any; its path is checked by :meth:`Storage.input_path`."""
+        """The item metadata source, if any; its path is checked by :meth:`Storage.input_path`. Raises
+        ValueError for settings that do not fit together (such as a category name for a column that is no
+        flag)."""
         if not self.item_metadata_path:
             return None
-        return ItemMetadataConfig(path=storage.input_path(self.item_metadata_path, extra_dirs))
+        s = self.resolved({})  # the defaults of settings not given (a no-op for resolved settings)
+        flags = list(s.item_metadata_category_flags or [])
+        names = dict(s.item_metadata_category_names or {})
+        if unknown := sorted(set(names) - set(flags)):
+            raise ValueError(f"item_metadata_category_names name columns that are no category flags: {unknown}")
+        categories = s.item_metadata_categories_column
+        if categories is None:
+            categories = None if flags else "categories"
+        return ItemMetadataConfig(
+            path=storage.input_path(s.item_metadata_path, extra_dirs), item=s.item_metadata_item_column,
+            title=s.item_metadata_title_column or None, categories=categories or None,
+            categories_separator=s.item_metadata_categories_separator, delimiter=s.item_metadata_delimiter,
+            header=s.item_metadata_header, names=tuple(s.item_metadata_names) if s.item_metadata_names else None,
+            encoding=s.item_metadata_encoding, quote=s.item_metadata_quote or None,
+            category_flags={column: names.get(column, column) for column in flags} or None)
 
     def expectations(self) -> ExpectationConfig:
         nulls = {"user_id": 0.0, "item_id": 0.0, "timestamp": 0.0 if self.timestamp_column else 1.0}
@@ -91,6 +123,9 @@ _SOURCE_DEFAULTS: dict[str, Any] = {
     "format": "synthetic", "user_column": "user_id", "item_column": "item_id", "timestamp_column": "timestamp",
     "timestamp_format": "epoch_s", "header": True, "max_line_bytes": MAX_LINE_BYTES, "max_rejected_share": 0.05,
     "synthetic_users": 10000, "synthetic_items": 1000, "synthetic_intents": 8, "synthetic_seed": 0,
+    "item_metadata_item_column": "item_id", "item_metadata_title_column": "title",
+    "item_metadata_categories_separator": "|", "item_metadata_delimiter": ",", "item_metadata_header": True,
+    "item_metadata_encoding": "utf-8", "item_metadata_quote": '"',
 }
 
 

@@ -58,3 +58,34 @@ def test_pooling_averages_the_item_positions_or_the_whole_window():
     assert by_items.pool(hidden, items).tolist() == [[4.0, 5.0], [9.0, 10.0]]
     everything = ELCRec(ModelConfig(n_items=9, hidden=2, n_heads=1, n_intents=2))  # the reference
     assert everything.pool(hidden, items).tolist() == [[2.0, 3.0], [8.0, 9.0]]
+
+
+def test_category_purity_of_a_model_reads_the_genres_of_the_warehouse(tmp_path: Path):
+    """What the evaluation report calls: the model's intents over the users, the item categories from the
+    warehouse's item_metadata (by item id), and the same numbers as the statistics on those inputs."""
+    import polars as pl
+
+    from elcrec_core import warehouse
+    from elcrec_core.config import ModelConfig
+    from elcrec_core.model import ELCRec
+    from elcrec_core.profiling import intent_category_purity, item_categories
+    from elcrec_core.sequences import Sequences
+    from elcrec_core.statistics import category_purity
+
+    db = tmp_path / "warehouse.duckdb"
+    item_ids = np.array(["m1", "m2", "m3", "m4"])  # index 1..4
+    meta = pl.DataFrame({"item_id": ["m3", "m1", "m2", "zz"], "title": ["c", "a", "b", "z"],
+                         "categories": [["Drama", "War"], ["Comedy"], [], ["Drama"]]})
+    warehouse.load_item_metadata(meta, pl.DataFrame(schema={"source_file": pl.String, "source_row": pl.Int64,
+                                                            "reason": pl.String, "detail": pl.String}), "x", db)
+    categories = item_categories(db, item_ids)
+    assert sorted(categories.rows()) == [(1, "Comedy"), (3, "Drama"), (3, "War")]  # m2: none, m4: no metadata
+    torch.manual_seed(0)
+    model = ELCRec(ModelConfig(n_items=4, hidden=8, n_heads=1, n_intents=3, max_len=5))
+    seqs = Sequences(np.array(["u1", "u2", "u3"]), np.array([1, 2, 3, 3, 4, 1, 1]), np.array([0, 2, 5, 7]), 4)
+    result = intent_category_purity(model, seqs, item_ids, db, shuffles=2, seed=3)
+    intents = assign_user_intents(model, SequenceTensors.from_sequences(seqs)).intent
+    expected = category_purity(intents, np.array([0, 0, 1, 1, 1, 2, 2]), seqs.items, categories, shuffles=2, seed=3)
+    assert (result.purity, result.shuffled) == (expected.purity, expected.shuffled)
+    assert result.per_intent["users"].sum() == 3
+    assert intent_category_purity(model, seqs, np.array(["x1", "x2", "x3", "x4"]), db) is None  # no categories

@@ -73,3 +73,82 @@ def test_intent_summary_counts_dead_centres_and_cohesion():
     assert rows[2]["users"] == 0 and np.isnan(rows[2]["cohesion"])
     assert rows[0]["nearest_intent"] in (1, 3)  # both at squared distance 2; centre 2 is at 4
     assert summary.size_quantiles["max"] == 2 and summary.silhouette > 0.5  # the singleton intent scores 0
+
+
+def _genre_example():
+    """Items 1: Action, 2: Drama, 3: Action and Comedy, 4: no category. Users 0, 1 in intent 0; users 2, 3, 4 in
+    intent 1; user 5 in intent 2. Described interactions (with an item that has a category):
+    intent 0: 1, 1, 3 (user 0; item 4 does not count) and 2 (user 1): Action 3, Comedy 1, Drama 1 of 4;
+    intent 1: 2, 2, 3 (user 2) and 2 (user 3; user 4 only saw item 4): Drama 3, Action 1, Comedy 1 of 4;
+    intent 2: 3 (user 5): Action 1, Comedy 1 of 1. Overall: Action 5, Drama 4, Comedy 3 of 9."""
+    import polars as pl
+
+    intents = np.array([0, 0, 1, 1, 1, 2])
+    interactions = [(0, 1), (0, 1), (0, 3), (0, 4), (1, 2), (2, 2), (2, 2), (2, 3), (3, 2), (3, 4), (4, 4), (5, 3)]
+    users, items = (np.array(c) for c in zip(*interactions))
+    categories = pl.DataFrame({"item": [1, 2, 3, 3], "category": ["Action", "Drama", "Action", "Comedy"]})
+    return intents, users, items, categories
+
+
+def test_category_lift_on_a_hand_example():
+    from elcrec_core.statistics import category_lift
+
+    table = category_lift(*_genre_example(), min_count=1)
+    rows = {(r["intent"], r["category"]): (r["count"], r["share"], r["lift"]) for r in table.to_dicts()}
+    expected = {
+        (0, "Action"): (3, 3 / 4, (3 / 4) / (5 / 9)), (0, "Comedy"): (1, 1 / 4, (1 / 4) / (3 / 9)),
+        (0, "Drama"): (1, 1 / 4, (1 / 4) / (4 / 9)),
+        (1, "Drama"): (3, 3 / 4, (3 / 4) / (4 / 9)), (1, "Comedy"): (1, 1 / 4, (1 / 4) / (3 / 9)),
+        (1, "Action"): (1, 1 / 4, (1 / 4) / (5 / 9)),
+        (2, "Comedy"): (1, 1.0, 1 / (3 / 9)), (2, "Action"): (1, 1.0, 1 / (5 / 9)),
+    }
+    assert rows.keys() == expected.keys()
+    for key, (count, share, lift) in expected.items():
+        assert rows[key][0] == count and rows[key][1] == pytest.approx(share) and rows[key][2] == pytest.approx(lift)
+    assert table.filter(intent=0)["category"].to_list() == ["Action", "Comedy", "Drama"]  # 1.35, 0.75, 0.5625
+    assert table.filter(intent=1)["category"].to_list() == ["Drama", "Comedy", "Action"]  # 1.6875, 0.75, 0.45
+    assert category_lift(*_genre_example(), min_count=2)[["intent", "category"]].rows() == [(0, "Action"),
+                                                                                            (1, "Drama")]
+    assert category_lift(*_genre_example(), min_count=1, top=1)["category"].to_list() == ["Action", "Drama", "Comedy"]
+
+
+def test_category_purity_on_a_hand_example():
+    from elcrec_core.statistics import category_purity
+
+    result = category_purity(*_genre_example(), shuffles=3, seed=1)
+    # intent 0: Action 3 of 4; intent 1: Drama 3 of 4 (user 4 has no described interaction and is not counted);
+    # intent 2: Action (tied with Comedy, first by name) 1 of 1. Weighted by users: (2 * .75 + 2 * .75 + 1) / 5
+    assert result.per_intent.rows() == [(0, 2, 4, "Action", 0.75), (1, 2, 4, "Drama", 0.75), (2, 1, 1, "Action", 1.0)]
+    assert result.purity == pytest.approx(0.8)
+    assert result.shuffles == 3 and 0.0 < result.shuffled <= 1.0 and result.shuffled_std >= 0.0
+    again = category_purity(*_genre_example(), shuffles=3, seed=1)
+    assert (again.shuffled, again.shuffled_std) == (result.shuffled, result.shuffled_std)  # seeded
+
+
+def test_category_purity_of_one_intent_is_the_same_shuffled_and_nothing_without_categories():
+    import polars as pl
+
+    from elcrec_core.statistics import category_purity
+
+    intents, users, items, categories = _genre_example()
+    one = category_purity(np.zeros_like(intents), users, items, categories, shuffles=4)
+    # 9 described interactions of 5 users, Action 5 of them: a permutation of one intent changes nothing
+    assert one.purity == pytest.approx(5 / 9) and one.shuffled == pytest.approx(5 / 9) and one.shuffled_std == 0.0
+    none = pl.DataFrame({"item": [99], "category": ["Western"]})
+    assert category_purity(intents, users, items, none) is None
+
+
+def test_genre_intents_are_pure_and_shuffled_ones_are_not():
+    import polars as pl
+
+    from elcrec_core.statistics import category_purity
+
+    rng = np.random.default_rng(0)
+    intents = np.repeat(np.arange(4), 50)  # 200 users, 4 intents; intent k watches genre k 90% of the time
+    users = np.repeat(np.arange(200), 20)
+    genre = np.where(rng.random(4000) < 0.9, intents[users], rng.integers(0, 4, 4000))
+    items = genre * 10 + rng.integers(0, 10, 4000)  # items 10g .. 10g + 9 are of genre g
+    categories = pl.DataFrame({"item": np.arange(40), "category": [f"g{i // 10}" for i in range(40)]})
+    result = category_purity(intents, users, items, categories, shuffles=5, seed=0)
+    assert result.purity > 0.9 and result.shuffled < 0.35  # chance: about a quarter, a little more by noise
+    assert result.per_intent["main_category"].to_list() == ["g0", "g1", "g2", "g3"]

@@ -1,0 +1,196 @@
+"""Item metadata: files without header, any delimiter and encoding, categories from a list column or from 0/1
+flag columns (MovieLens 100K's u.item as it is), and the source settings that map them into the warehouse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from elcrec_core import warehouse
+from elcrec_core.sources import MOVIELENS_GENRES, ItemMetadataConfig, SourceReadError, read_item_metadata
+from elcrec_pipeline.config import SourceSettings
+from elcrec_pipeline.resources import Storage
+
+U_ITEM_NAMES = ("item_id", "title", "release", "video_release", "url", *MOVIELENS_GENRES)
+
+
+def _flags(*genres: str) -> str:
+    return "|".join("1" if g in genres else "0" for g in MOVIELENS_GENRES)
+
+
+def _u_item(path: Path) -> Path:
+    """Three lines of u.item's layout, Latin-1 encoded, plus one without an id and one with a bad flag."""
+    toy_story = _flags("Animation", "Children's", "Comedy")
+    lines = [
+        f"1|Toy Story (1995)|01-Jan-1995||http://us.imdb.com/M/title-exact?Toy%20Story%20(1995)|{toy_story}",
+        f"543|Misérables, Les (1995)|01-Jan-1995||http://x|{_flags('Drama', 'Musical')}",
+        f"267|unknown||||{_flags('unknown')}",
+        f"|no id||||{_flags('Drama')}",
+        f"9|Bad flag||||{_flags('Drama').replace('0', 'x', 1)}",
+    ]
+    path.write_bytes("\n".join(lines).encode("latin-1") + b"\n")
+    return path
+
+
+def _u_item_config(path: Path) -> ItemMetadataConfig:
+    return ItemMetadataConfig(str(path), delimiter="|", header=False, names=U_ITEM_NAMES, encoding="latin-1",
+                              categories=None, category_flags=MOVIELENS_GENRES)
+
+
+EXPECTED = [("1", "Toy Story (1995)", ["Animation", "Children's", "Comedy"]),
+            ("543", "Misérables, Les (1995)", ["Drama", "Musical"]),
+            ("267", "unknown", ["unknown"])]
+
+
+def test_u_item_layout_reads_latin1_titles_and_genre_flags(tmp_path: Path) -> None:
+    path = _u_item(tmp_path / "u.item")
+    meta, rejected = read_item_metadata(_u_item_config(path))
+    assert meta.rows() == EXPECTED
+    assert rejected.rows() == [(str(path), 4, "missing_item", None), (str(path), 5, "bad_category_flag", "unknown: x")]
+
+
+def test_the_same_file_read_as_utf8_rejects_the_latin1_line_with_a_hint(tmp_path: Path) -> None:
+    path = _u_item(tmp_path / "u.item")
+    meta, rejected = read_item_metadata(ItemMetadataConfig(
+        str(path), delimiter="|", header=False, names=U_ITEM_NAMES, categories=None, category_flags=MOVIELENS_GENRES))
+    assert meta["item_id"].to_list() == ["1", "267"]
+    line = rejected.filter(source_row=2).row(0, named=True)
+    assert line["reason"] == "malformed_line" and "set the encoding, such as latin-1" in line["detail"]
+
+
+def test_flags_with_category_names_and_a_list_column_together(tmp_path: Path) -> None:
+    path = tmp_path / "items.tsv"
+    path.write_text("sku\tname\ttags\tis_sf\tis_war\n"
+                    "a\tDune\tclassic;novel\t1\t0\n"
+                    "b\tPaths\t\ttrue\t1\n"
+                    "c\tNone of them\tnovel\t0\t\n")
+    config = ItemMetadataConfig(str(path), item="sku", title="name", categories="tags", categories_separator=";",
+                                delimiter="\t", category_flags={"is_sf": "Sci-Fi", "is_war": "War"})
+    meta, rejected = read_item_metadata(config)
+    assert meta.rows() == [("a", "Dune", ["classic", "novel", "Sci-Fi"]), ("b", "Paths", ["Sci-Fi", "War"]),
+                           ("c", "None of them", ["novel"])]
+    assert rejected.is_empty()
+    assert config.category_flags == (("is_sf", "Sci-Fi"), ("is_war", "War"))
+
+
+def test_a_utf8_file_without_header_and_a_parquet_file_with_flags(tmp_path: Path) -> None:
+    import polars as pl
+
+    path = tmp_path / "items.txt"
+    path.write_text("7;Amélie;Comedy|Romance\n8;Heat;Crime\n", encoding="utf-8")
+    meta, _ = read_item_metadata(ItemMetadataConfig(str(path), delimiter=";", header=False,
+                                                    names=("id", "title", "genres"), item="id", categories="genres"))
+    assert meta.rows() == [("7", "Amélie", ["Comedy", "Romance"]), ("8", "Heat", ["Crime"])]
+    pq = tmp_path / "items.parquet"
+    pl.DataFrame({"item_id": [1, 2], "title": ["A", "B"], "Drama": [1, 0], "War": [True, True]}).write_parquet(pq)
+    meta, rejected = read_item_metadata(ItemMetadataConfig(str(pq), categories=None, category_flags=["Drama", "War"]))
+    assert meta.rows() == [("1", "A", ["Drama", "War"]), ("2", "B", ["War"])] and rejected.is_empty()
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"delimiter": "||"}, "delimiter must be one character"),
+    ({"encoding": "klingon"}, "unknown item metadata encoding"),
+    ({"names": ("a", "a")}, "names repeat a column"),
+    ({"category_flags": "Drama"}, "category_flags is a mapping"),
+    ({"category_flags": ["Drama", "Drama"]}, "category_flags repeat a column"),
+])
+def test_item_metadata_settings_that_cannot_work_are_refused(settings: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ItemMetadataConfig("items.csv", **settings)
+
+
+def test_a_flag_column_the_file_lacks_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "items.csv"
+    path.write_text("item_id,title,Drama\n1,A,1\n")
+    with pytest.raises(SourceReadError, match=r"no column\(s\) \['War'\]"):
+        read_item_metadata(ItemMetadataConfig(str(path), categories=None, category_flags=["Drama", "War"]))
+
+
+def test_a_file_not_in_its_encoding_is_refused_with_the_byte(tmp_path: Path) -> None:
+    path = tmp_path / "items.csv"
+    path.write_bytes(b"item_id,title\n1,\x81\n")
+    with pytest.raises(SourceReadError, match=f"{path}: byte 16 is not cp1252 text"):
+        read_item_metadata(ItemMetadataConfig(str(path), categories=None, encoding="cp1252"))
+
+
+# --- the source settings (Dagster run config and the source settings file) ---------------------------------
+
+
+def _u_item_settings(path: Path) -> dict:
+    """ml-100k's u.item as source settings (a YAML file or ops.raw_interactions.config): no hand conversion."""
+    return {"item_metadata_path": str(path), "item_metadata_delimiter": "|", "item_metadata_header": False,
+            "item_metadata_encoding": "latin-1", "item_metadata_names": list(U_ITEM_NAMES),
+            "item_metadata_category_flags": list(MOVIELENS_GENRES)}
+
+
+def _load(settings: SourceSettings, storage: Storage) -> dict[str, int]:
+    config = settings.item_metadata(storage)
+    return warehouse.load_item_metadata(*read_item_metadata(config), config.path, storage.warehouse)
+
+
+def test_source_settings_file_with_the_u_item_layout_loads_genres_into_the_warehouse(tmp_path: Path) -> None:
+    path = _u_item(tmp_path / "u.item")
+    storage = Storage(data_dir=str(tmp_path))
+    settings = SourceSettings().resolved(_u_item_settings(path))
+    config = settings.item_metadata(storage)
+    assert (config.categories, config.title, config.item, config.encoding) == (None, "title", "item_id", "latin-1")
+    assert _load(settings, storage) == {"rows_in": 5, "stored": 3, "superseded": 0, "rejected": 2}
+    with duckdb.connect(str(storage.warehouse), read_only=True) as con:
+        assert con.execute("SELECT item_id, title, categories FROM item_metadata ORDER BY item_id").fetchall() == [
+            ("1", "Toy Story (1995)", ["Animation", "Children's", "Comedy"]), ("267", "unknown", ["unknown"]),
+            ("543", "Misérables, Les (1995)", ["Drama", "Musical"])]
+        assert con.execute("SELECT source_row, reason FROM rejected_item_metadata ORDER BY 1").fetchall() == [
+            (4, "missing_item"), (5, "bad_category_flag")]
+
+
+def test_run_config_overrides_the_file_and_renames_flags(tmp_path: Path) -> None:
+    path = tmp_path / "items.csv"
+    path.write_text("id,name,sf,war\n1,Dune,1,0\n")
+    storage = Storage(data_dir=str(tmp_path))
+    run = SourceSettings(item_metadata_item_column="id", item_metadata_title_column="name",
+                         item_metadata_category_flags=["sf", "war"], item_metadata_category_names={"sf": "Sci-Fi"})
+    settings = run.resolved({"item_metadata_path": str(path), "item_metadata_delimiter": "|"})
+    with pytest.raises(SourceReadError, match="no column"):  # the file's | delimiter: one column
+        _load(settings, storage)
+    settings = run.model_copy(update={"item_metadata_delimiter": ","}).resolved({"item_metadata_path": str(path)})
+    assert settings.item_metadata(storage).category_flags == (("sf", "Sci-Fi"), ("war", "war"))
+    _load(settings, storage)
+    with duckdb.connect(str(storage.warehouse), read_only=True) as con:
+        assert con.execute("SELECT * FROM item_metadata").fetchall() == [("1", "Dune", ["Sci-Fi"])]
+    with pytest.raises(ValueError, match=r"no category flags: \['war '\]"):
+        SourceSettings(item_metadata_path=str(path), item_metadata_category_flags=["war"],
+                       item_metadata_category_names={"war ": "War"}).item_metadata(storage)
+    plain = SourceSettings(item_metadata_path=str(path), item_metadata_title_column="").item_metadata(storage)
+    assert (plain.categories, plain.title, plain.delimiter, plain.header) == ("categories", None, ",", True)
+
+
+def test_the_raw_interactions_run_config_accepts_the_u_item_mapping(tmp_path: Path) -> None:
+    """The mapping passes Dagster's config schema as run config of raw_interactions (lists and a map)."""
+    import dagster as dg
+
+    from elcrec_pipeline.definitions import defs
+
+    job = defs.resolve_job_def("daily_retrain_job")
+    config = {**_u_item_settings(tmp_path / "u.item"), "item_metadata_category_names": {"unknown": "(no genre)"}}
+    result = dg.validate_run_config(job, {"ops": {"raw_interactions": {"config": config}}})
+    assert result["ops"]["raw_interactions"]["config"]["item_metadata_names"] == list(U_ITEM_NAMES)
+
+
+def test_the_real_u_item_loads_1682_movies_with_their_genres(shared: Path, tmp_path: Path) -> None:
+    u_item = shared / "data" / "ml-100k" / "u.item"
+    if not u_item.is_file():
+        pytest.skip(f"{u_item} is absent")
+    storage = Storage(data_dir=str(tmp_path), input_dirs=[str(u_item.parent)])
+    settings = SourceSettings().resolved(_u_item_settings(u_item))
+    assert _load(settings, storage) == {"rows_in": 1682, "stored": 1682, "superseded": 0, "rejected": 0}
+    with duckdb.connect(str(storage.warehouse), read_only=True) as con:
+        rows = dict(con.execute("SELECT item_id, (title, categories) FROM item_metadata"
+                                " WHERE item_id IN ('1', '543', '1633')").fetchall())
+        assert rows == {"1": ("Toy Story (1995)", ["Animation", "Children's", "Comedy"]),
+                        "543": ("Misérables, Les (1995)", ["Drama", "Musical"]),
+                        "1633": ("Á köldum klaka (Cold Fever) (1994)", ["Comedy", "Drama"])}
+        (dramas,), = con.execute("SELECT count(*) FROM item_metadata WHERE list_contains(categories, 'Drama')"
+                                 ).fetchall()
+        assert dramas == 725  # the Drama column of u.item holds 725 ones
