@@ -1,7 +1,9 @@
 """Training batches: leave-one-out inputs, augmented views and negatives, vectorised over the batch.
 
 Per user (one sample per user per epoch): input = items[:-3], targets = items[1:-2], left-padded to L with the
-most recent L kept. Two views of the unpadded input, each by one operator picked uniformly at random:
+most recent L kept; every position of the window is a target. With ``training_windows(..., "all")`` a history
+longer than L also gives the earlier non-overlapping windows (input items[:-3 - k L] for k = 1, 2, ...), so that
+every training event is a target once per epoch. Two views of the unpadded input, each by one operator picked uniformly at random:
 crop (a contiguous run of int(tau n) items, one item if that is 0), mask (int(gamma n) random positions set to
 padding 0), reorder (shuffle a contiguous run of int(beta n) items). Runs start uniformly in [0, n - run - 1],
 as in the reference.
@@ -41,6 +43,25 @@ def trainable_users(data: SequenceTensors) -> torch.Tensor:
     return torch.nonzero(data.ends - data.starts >= 4).flatten()
 
 
+def training_windows(data: SequenceTensors, users: torch.Tensor, max_len: int, mode: str = "last"
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training samples of ``users`` as (user, drop) pairs: sample input = the user's items[:-drop], its
+    most recent ``max_len`` kept. "last": one sample per user, drop 3 (the reference). "all": drops 3, 3 + L,
+    3 + 2L, ... while the input keeps at least one item: ceil(n / L) samples for n = len - 3 training inputs,
+    whose windows tile the history, so that each of its targets items[1:-2] is a target in exactly one."""
+    drops = torch.full_like(users, 3)
+    if mode == "last":
+        return users, drops
+    if mode != "all":
+        raise ValueError(f"unknown train_windows {mode!r}: last or all")
+    n = data.lengths(users) - 3
+    counts = (n + max_len - 1) // max_len
+    owner = torch.repeat_interleave(torch.arange(len(users)), counts)
+    first = torch.cumsum(counts, 0) - counts
+    k = torch.arange(len(owner)) - first[owner]
+    return users[owner], 3 + max_len * k
+
+
 def make_train_batch(
     data: SequenceTensors,
     users: torch.Tensor,
@@ -49,15 +70,17 @@ def make_train_batch(
     generator: torch.Generator,
     negatives: str = "per_position",
     n_negatives: int = 0,
+    drops: torch.Tensor | int = 3,
 ) -> TrainBatch:
     """Cut one batch. ``negatives``: "per_position" (one per target, not in the user's sequence),
-    "shared" (``n_negatives`` uniform ids for the whole batch) or "none"."""
-    n = data.lengths(users) - 3
-    full_input = data.window(users, 3, int(n.max()))
-    inputs = data.window(users, 3, max_len)
-    targets = data.window(users, 2, max_len).masked_fill(inputs == 0, 0)  # items[1:-2]: no target before item 1
+    "shared" (``n_negatives`` uniform ids for the whole batch) or "none". ``drops``: each sample's input is
+    its user's items[:-drop] (3: the last training window; see :func:`training_windows`)."""
+    n = data.lengths(users) - drops
+    full_input = data.window(users, drops, int(n.max()))
+    inputs = data.window(users, drops, max_len)
+    targets = data.window(users, drops - 1, max_len).masked_fill(inputs == 0, 0)  # no target before item 1
     if negatives == "per_position":
-        history = data.window(users, 0, int(n.max()) + 3)
+        history = data.window(users, 0, int(data.lengths(users).max()))
         neg = sample_negatives(targets, history, data.n_items, generator)
     elif negatives == "shared":
         neg = torch.randint(1, data.n_items + 1, (n_negatives,), generator=generator)

@@ -17,6 +17,10 @@ RecLoss = Literal["bce", "ce", "sampled_softmax"]
 CentreInit = Literal["kmeans", "random"]
 Pooling = Literal["all", "items"]
 Precision = Literal["auto", "fp32", "bf16"]
+Similarity = Literal["dot", "cosine"]
+SeqClView = Literal["flatten", "pooled", "last"]
+AuxScale = Literal["fixed", "relative"]
+TrainWindows = Literal["last", "all"]
 # scores per batch that rec_loss "ce" may compute: 4 GiB of fp32 logits, about three times that with the backward
 MAX_CE_LOGITS = 1 << 30
 
@@ -71,6 +75,22 @@ class TrainConfig:
     trade_off: float = 10.0  # cluster loss
     temperature: float = 1.0
     prototype: Prototype = "shift"
+    # --- choices beyond the paper; each default is the paper's (reference) behaviour
+    # the InfoNCE logits of both contrastive losses: raw dot products ("dot", the reference) or cosine
+    # similarities ("cosine": L2-normalised rows, logits bounded by 1 / temperature)
+    cl_similarity: Similarity = "dot"
+    # what the sequence-contrastive loss compares: the flattened L x d window ("flatten", the reference), the
+    # pooled views ("pooled", as ModelConfig.pooling says) or the most recent position ("last")
+    seq_cl_view: SeqClView = "flatten"
+    # "fixed": loss = sum of weight x part (the reference); "relative": each auxiliary part is rescaled by the
+    # (constant, no-gradient) ratio rec / part, so that its weight is its size relative to the next-item loss
+    aux_scale: AuxScale = "fixed"
+    aux_warmup_steps: int = 0  # the auxiliary weights rise linearly from 0 over this many optimiser steps
+    centre_lr: float = 0.0  # learning rate of the intent centres; 0: the same as lr
+    # training samples per user: "last" (the reference) the most recent max_len inputs only; "all" also the
+    # earlier non-overlapping windows of max_len inputs of a longer history, so that every event is a target
+    train_windows: TrainWindows = "last"
+    max_steps: int = 0  # stop after this many optimiser steps (0: no limit; epochs still apply)
     crop_tau: float = 0.2
     mask_gamma: float = 0.7
     reorder_beta: float = 0.2

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from elcrec_core.config import Prototype
+from elcrec_core.config import Prototype, SeqClView, Similarity
 
 
 def bce_next_item_loss(
@@ -61,17 +61,24 @@ class _Gram(torch.autograd.Function):
         return (grad + grad.T) @ z
 
 
-def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """InfoNCE between paired rows of z1 and z2 [B, D] with in-batch negatives and raw dot products.
+def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 1.0, similarity: Similarity = "dot"
+           ) -> torch.Tensor:
+    """InfoNCE between paired rows of z1 and z2 [B, D] with in-batch negatives.
 
     Rows [z1 z2^T | z1 z1^T] and [z2 z2^T | z2 z1^T], self-similarities masked with -inf; the positive of row
-    i is its counterpart in the other view; cross-entropy averaged over the 2B rows. Computed in fp32 even under
-    bf16 autocast: the logits reach the hundreds, where bf16 rounding (about +-1) would matter at temperature 1.
+    i is its counterpart in the other view; cross-entropy averaged over the 2B rows. ``similarity`` "dot": raw
+    dot products (the reference); "cosine": the rows are L2-normalised first, so every logit lies in
+    [-1/temperature, 1/temperature] whatever the width D. Computed in fp32 even under bf16 autocast: raw logits
+    reach the hundreds, where bf16 rounding (about +-1) would matter at temperature 1.
     """
     n = z1.shape[0]
     with torch.autocast(z1.device.type, enabled=False):
         z = torch.cat([z1, z2])
         z = z.to(torch.promote_types(z.dtype, torch.float32))
+        if similarity == "cosine":
+            z = F.normalize(z, dim=-1)
+        elif similarity != "dot":
+            raise ValueError(f"unknown similarity {similarity!r}")
         sim = _Gram.apply(z) / temperature  # [[11, 12], [21, 22]]
         sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=sim.device), float("-inf"))
         labels = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(sim.device)
@@ -88,10 +95,13 @@ def nearest_centre(x: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
 
 
 def sequence_contrastive_loss(
-    views: torch.Tensor, centres: torch.Tensor, prototype: Prototype, temperature: float = 1.0
+    views: torch.Tensor, centres: torch.Tensor, prototype: Prototype, temperature: float = 1.0,
+    similarity: Similarity = "dot",
 ) -> torch.Tensor:
-    """NT-Xent between two augmented views ``views`` [2B, L, d] (view 1 rows first), flattened per sequence,
-    after adding ("shift") or appending ("concat") each position's nearest centre."""
+    """NT-Xent between two augmented views ``views`` (view 1 rows first), after adding ("shift") or appending
+    ("concat") each row's nearest centre. ``views`` [2B, L, d] is flattened per sequence (the reference: each
+    of the L positions gets its own nearest centre); a [2B, d] representation (pooled or last position, see
+    :func:`sequence_view`) is used as it is."""
     nearest = centres[nearest_centre(views, centres)]
     if prototype == "shift":
         views = views + nearest
@@ -100,7 +110,20 @@ def sequence_contrastive_loss(
     else:
         raise ValueError(f"unknown prototype {prototype!r}")
     z1, z2 = views.flatten(1).chunk(2)
-    return nt_xent(z1, z2, temperature)
+    return nt_xent(z1, z2, temperature, similarity)
+
+
+def sequence_view(views: torch.Tensor, pooled: torch.Tensor, kind: SeqClView) -> torch.Tensor:
+    """What the sequence-contrastive loss compares: the whole window ``views`` [2B, L, d] ("flatten", the
+    reference), the ``pooled`` views [2B, d] ("pooled"), or the most recent position's output ("last", the
+    user representation that ranking uses)."""
+    if kind == "flatten":
+        return views
+    if kind == "pooled":
+        return pooled
+    if kind == "last":
+        return views[:, -1]
+    raise ValueError(f"unknown sequence-contrastive view {kind!r}")
 
 
 def assign_intents(pooled: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
@@ -109,10 +132,12 @@ def assign_intents(pooled: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
 
 
 def intent_contrastive_loss(
-    view1: torch.Tensor, view2: torch.Tensor, intent_centres: torch.Tensor, temperature: float = 1.0
+    view1: torch.Tensor, view2: torch.Tensor, intent_centres: torch.Tensor, temperature: float = 1.0,
+    similarity: Similarity = "dot",
 ) -> torch.Tensor:
     """(NCE(v1, c) + NCE(v2, c)) / 2: each view's mean-pooled state [B, d] against its sequence's centre [B, d]."""
-    return (nt_xent(view1, intent_centres, temperature) + nt_xent(view2, intent_centres, temperature)) / 2
+    return (nt_xent(view1, intent_centres, temperature, similarity)
+            + nt_xent(view2, intent_centres, temperature, similarity)) / 2
 
 
 def cluster_loss(samples: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from elcrec_core import distributed, losses
-from elcrec_core.batches import AugmentConfig, TrainBatch, make_train_batch, trainable_users
+from elcrec_core.batches import AugmentConfig, TrainBatch, make_train_batch, trainable_users, training_windows
 from elcrec_core.centres import init_centres
 from elcrec_core.checkpoint import BEST, FORMAT_VERSION, LAST, load_checkpoint, save_checkpoint
 from elcrec_core.config import ExperimentConfig, ModelConfig, TrainConfig
@@ -41,15 +41,18 @@ def loss_parts(model: ELCRec, batch: TrainBatch, cfg: TrainConfig) -> dict[str, 
     parts = {"rec": next_item_loss(model, hidden, batch, cfg)}
     uses_views = cfg.cf_weight > 0 or cfg.intent_cf_weight > 0
     views = model(batch.views) if uses_views else None
+    pooled_views = model.pool(views, batch.views) if uses_views else None
     if cfg.cf_weight > 0:
-        parts["seq_cl"] = losses.sequence_contrastive_loss(views, model.centres, cfg.prototype, cfg.temperature)
+        parts["seq_cl"] = losses.sequence_contrastive_loss(
+            losses.sequence_view(views, pooled_views, cfg.seq_cl_view), model.centres, cfg.prototype,
+            cfg.temperature, cfg.cl_similarity)
     model.normalise_centres_()
     pooled = model.pool(hidden, batch.inputs)
     if cfg.intent_cf_weight > 0:
         intents = losses.assign_intents(pooled, model.centres)
-        view1, view2 = model.pool(views, batch.views).chunk(2)
+        view1, view2 = pooled_views.chunk(2)
         parts["intent_cl"] = losses.intent_contrastive_loss(
-            view1, view2, model.centres[intents], cfg.temperature
+            view1, view2, model.centres[intents], cfg.temperature, cfg.cl_similarity
         )
     if cfg.trade_off > 0:
         parts["cluster"] = losses.cluster_loss(pooled, model.centres)
@@ -83,10 +86,29 @@ def next_item_loss(model: ELCRec, hidden: torch.Tensor, batch: TrainBatch, cfg: 
     raise ValueError(f"unknown rec_loss {cfg.rec_loss!r}")
 
 
-def joint_loss(parts: dict[str, torch.Tensor], cfg: TrainConfig) -> torch.Tensor:
-    weights = {"rec": cfg.rec_weight, "seq_cl": cfg.cf_weight, "intent_cl": cfg.intent_cf_weight,
-               "cluster": cfg.trade_off}
-    return sum(weights[name] * value.float() for name, value in parts.items())
+def aux_weights(cfg: TrainConfig, step: int | None = None) -> dict[str, float]:
+    """The weight of each loss part at optimiser step ``step`` (0-based; None: after any warm-up): the
+    auxiliary weights rise linearly over ``aux_warmup_steps`` (weight x (step + 1) / aux_warmup_steps)."""
+    ramp = 1.0
+    if cfg.aux_warmup_steps > 0 and step is not None:
+        ramp = min(1.0, (step + 1) / cfg.aux_warmup_steps)
+    return {"rec": cfg.rec_weight, "seq_cl": cfg.cf_weight * ramp, "intent_cl": cfg.intent_cf_weight * ramp,
+            "cluster": cfg.trade_off * ramp}
+
+
+def joint_loss(parts: dict[str, torch.Tensor], cfg: TrainConfig, step: int | None = None) -> torch.Tensor:
+    """sum of weight x part; with ``aux_scale`` "relative" each auxiliary part is first multiplied by the
+    constant |rec| / |part| (no gradient through the ratio), so its weight is its size relative to rec."""
+    weights = aux_weights(cfg, step)
+    total = 0.0
+    for name, value in parts.items():
+        value = value.float()
+        if cfg.aux_scale == "relative" and name != "rec":
+            value = value * (parts["rec"].detach().float().abs() / value.detach().abs().clamp(min=1e-12))
+        elif cfg.aux_scale not in ("fixed", "relative"):
+            raise ValueError(f"unknown aux_scale {cfg.aux_scale!r}: fixed or relative")
+        total = total + weights[name] * value
+    return total
 
 
 def batch_negatives(cfg: TrainConfig) -> str:
@@ -201,7 +223,8 @@ def train(
     users = trainable_users(data)
     if len(users) == 0:
         raise ValueError("no user has the 4 items that a training sample needs")
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    samples, drops = training_windows(data, users, model.cfg.max_len, cfg.train_windows)
+    optimizer = make_optimizer(model, cfg)
     aug = AugmentConfig(cfg.crop_tau, cfg.mask_gamma, cfg.reorder_beta)
     extra = dict(extra_payload or {})
 
@@ -218,7 +241,7 @@ def train(
         log(f"centres initialised ({cfg.centre_init}, K={model.cfg.n_intents}) in {time.perf_counter() - t0:.1f}s")
 
     log(f"device {device}, {'bf16 autocast' if uses_bf16(device, cfg.precision) else 'fp32'}, {torch.get_num_threads()} threads, "
-        f"{len(users)} training sequences")
+        f"{len(users)} training sequences" + (f", {len(samples)} windows" if cfg.train_windows != "last" else ""))
     distributed.check_same(start, "the epoch to start from")
     ddp = None
     if distributed.active():  # DDP broadcasts rank 0's parameters to the others here
@@ -226,17 +249,24 @@ def train(
                                       find_unused_parameters=not uses_centres(cfg))
         log(f"DistributedDataParallel over {distributed.world_size()} processes, batch {cfg.batch_size} per process")
     began = time.perf_counter()
+    # optimiser steps per epoch, the same on every rank (DistributedSampler pads the shards to equal length)
+    steps_per_epoch = math.ceil(math.ceil(len(samples) / distributed.world_size()) / cfg.batch_size)
     for epoch in range(start, cfg.epochs):
         if stopper.should_stop:
             break
+        first_step = epoch * steps_per_epoch
+        if cfg.max_steps and first_step >= cfg.max_steps:
+            break
         t0 = time.perf_counter()
-        sums = train_epoch(model, optimizer, data, users, cfg, aug, generator, device, desc=f"epoch {epoch}",
-                           ddp=ddp, epoch=epoch)
+        sums = train_epoch(model, optimizer, data, samples, cfg, aug, generator, device, desc=f"epoch {epoch}",
+                           ddp=ddp, epoch=epoch, drops=drops, first_step=first_step,
+                           max_batches=cfg.max_steps - first_step if cfg.max_steps else None)
         train_seconds = time.perf_counter() - t0
         valid = evaluate(model, eval_data, "valid", batch_size=cfg.eval_batch_size)
         seconds = time.perf_counter() - t0
         row = {"epoch": epoch, **sums, **{f"valid_{k}": v for k, v in valid.items()},
-               "train_seconds": train_seconds, "seconds": seconds, "seq_per_s": len(users) / train_seconds}
+               "train_seconds": train_seconds, "seconds": seconds, "seq_per_s": len(samples) / train_seconds,
+               "steps": min(first_step + steps_per_epoch, cfg.max_steps or math.inf)}
         history.append(row)
         improved = stopper.update(epoch, valid[SELECTION_METRIC])
         if improved and rank == 0:
@@ -283,25 +313,41 @@ def train_distributed(nproc: int, data: str | Path, data_format: str, exp: Exper
                        out_dir / BEST)
 
 
+def make_optimizer(model: ELCRec, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """Adam over all parameters; with ``centre_lr`` > 0 the centres form a second group at that rate."""
+    if cfg.centre_lr <= 0:
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    others = [p for name, p in model.named_parameters() if name != "centres"]
+    return torch.optim.Adam([{"params": others}, {"params": [model.centres], "lr": cfg.centre_lr}],
+                            lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+
+
 def train_epoch(model: ELCRec, optimizer: torch.optim.Optimizer, data: SequenceTensors, users: torch.Tensor,
                 cfg: TrainConfig, aug: AugmentConfig, generator: torch.Generator, device: torch.device,
-                desc: str = "", ddp: DistributedDataParallel | None = None, epoch: int = 0) -> dict[str, float]:
-    """One pass over the users in shuffled batches; returns the mean of each loss part and of the joint loss.
+                desc: str = "", ddp: DistributedDataParallel | None = None, epoch: int = 0,
+                drops: torch.Tensor | None = None, first_step: int = 0,
+                max_batches: int | None = None) -> dict[str, float]:
+    """One pass over the training samples in shuffled batches; returns the mean of each loss part and of the
+    joint loss. ``users`` (with ``drops``, see :func:`training_windows`: one sample per pair; None: the last
+    window of each user) are the samples; ``first_step`` numbers the optimiser steps for the warm-up, and
+    ``max_batches`` ends the epoch early (a budget in steps).
     With ``ddp`` (:class:`LossParts` of ``model`` under DistributedDataParallel) this rank takes its shard of
     epoch ``epoch``'s permutation, gradients are averaged over the ranks, and the means are over all ranks."""
     model.train()
     if ddp is None:
-        order = users[torch.randperm(len(users), generator=generator)]
+        perm = torch.randperm(len(users), generator=generator)
     else:
-        order = distributed.shuffled_shard(users, cfg.seed, epoch)
-    batches = order.split(cfg.batch_size)
+        perm = distributed.shuffled_shard(torch.arange(len(users)), cfg.seed, epoch)
+    batches = perm.split(cfg.batch_size)
+    if max_batches is not None:
+        batches = batches[:max(1, max_batches)]
     sums: dict[str, torch.Tensor] = {}
-    for number, users_b in enumerate(progress(batches, desc)):
-        batch = make_train_batch(data, users_b, model.cfg.max_len, aug, generator,
-                                 batch_negatives(cfg), cfg.n_negatives).to(device)
+    for number, idx in enumerate(progress(batches, desc)):
+        batch = make_train_batch(data, users[idx], model.cfg.max_len, aug, generator, batch_negatives(cfg),
+                                 cfg.n_negatives, 3 if drops is None else drops[idx]).to(device)
         with autocast_for(device, cfg.precision):
             parts = loss_parts(model, batch, cfg) if ddp is None else ddp(batch)
-            loss = joint_loss(parts, cfg)
+            loss = joint_loss(parts, cfg, first_step + number)
         check_finite(parts, loss, epoch, number, len(batches))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

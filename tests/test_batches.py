@@ -240,3 +240,36 @@ def test_make_train_batch_targets_are_next_items_of_the_inputs() -> None:
     # [[4,5,6,7], [0,0,0,3], [0,0,7,1]]: the reference pads targets exactly like the inputs
     assert batch.targets.tolist() == [_padded(s[1:-2], MAX_LEN) for s in kept]
     assert torch.equal(batch.targets > 0, batch.inputs > 0)
+
+
+# ------------------------------------------------------------------------------------------ training windows
+def test_training_windows_last_is_one_sample_per_user() -> None:
+    from elcrec_core.batches import training_windows
+
+    data = _train_data()
+    users = trainable_users(data)
+    samples, drops = training_windows(data, users, MAX_LEN, "last")
+    assert samples.tolist() == users.tolist() and drops.tolist() == [3, 3, 3]
+    with pytest.raises(ValueError, match="unknown train_windows 'some'"):
+        training_windows(data, users, MAX_LEN, "some")
+
+
+def test_training_windows_all_tile_a_long_history() -> None:
+    """A user of 14 items (n = 11 training inputs) with L = 4: drops 3, 7, 11, inputs items[:-3], [:-7], [:-11];
+    their targets together are items[1:-2], each exactly once."""
+    from elcrec_core.batches import training_windows
+
+    history = list(range(1, 15))
+    data = SequenceTensors.from_sequences(Sequences.from_lists([1, 2], [history, [5, 3, 8, 2]], n_items=20))
+    users = trainable_users(data)
+    samples, drops = training_windows(data, users, MAX_LEN, "all")
+    assert samples.tolist() == [0, 0, 0, 1] and drops.tolist() == [3, 7, 11, 3]
+    batch = make_train_batch(data, samples, MAX_LEN, AugmentConfig(), _gen(0), drops=drops)
+    assert batch.inputs.tolist() == [[8, 9, 10, 11], [4, 5, 6, 7], [0, 1, 2, 3], [0, 0, 0, 5]]
+    assert batch.targets.tolist() == [[9, 10, 11, 12], [5, 6, 7, 8], [0, 2, 3, 4], [0, 0, 0, 3]]
+    targets = sorted(t for row in batch.targets[:3].tolist() for t in row if t)
+    assert targets == history[1:-2]
+    for row, drop in zip(batch.views[:3].tolist(), drops[:3].tolist()):  # views of the window's own prefix
+        assert all(v in history[:-drop] for v in row if v)
+    for tgt, neg in zip(batch.targets[:3].tolist(), batch.negatives[:3].tolist()):  # negatives avoid all of it
+        assert all(n not in history for t, n in zip(tgt, neg) if t > 0)

@@ -277,3 +277,49 @@ def test_nt_xent_stays_fp32_under_bf16_autocast() -> None:
         value = losses.nt_xent(z1, z2)
     assert value.dtype == torch.float32
     assert value.item() == pytest.approx(reference_nt_xent(z1, z2).item(), rel=1e-5)
+
+
+# ------------------------------------------------------------------------------------------ cosine InfoNCE
+def test_nt_xent_cosine_hand_example() -> None:
+    """z1 = [[3,0],[0,2]], z2 = [[1,0],[1,1]]: normalised, z1 = [[1,0],[0,1]], z2 = [[1,0],[s,s]] (s = 1/sqrt 2).
+
+    row z1_0: positive z2_0 = 1, negatives z2_1 = s, z1_1 = 0        -> log(e^(1/t) + e^(s/t) + 1) - 1/t
+    row z1_1: positive z2_1 = s, negatives z2_0 = 0, z1_0 = 0        -> log(e^(s/t) + 2) - s/t
+    row z2_0: positive z1_0 = 1, negatives z1_1 = 0, z2_1 = s        -> log(e^(1/t) + 1 + e^(s/t)) - 1/t
+    row z2_1: positive z1_1 = s, negatives z1_0 = s, z2_0 = s        -> log(3 e^(s/t)) - s/t = log 3
+    """
+    s = 1 / math.sqrt(2)
+    z1 = torch.tensor([[3.0, 0.0], [0.0, 2.0]])
+    z2 = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+    for t in (1.0, 0.2):
+        e1, es = math.exp(1 / t), math.exp(s / t)
+        expected = (2 * (math.log(e1 + es + 1) - 1 / t) + math.log(es + 2) - s / t + math.log(3)) / 4
+        assert losses.nt_xent(z1, z2, t, "cosine").item() == pytest.approx(expected, abs=1e-5)
+    # scaling a row changes nothing under cosine similarity, and everything under raw dot products
+    assert losses.nt_xent(5 * z1, z2, 0.2, "cosine").item() == pytest.approx(losses.nt_xent(z1, z2, 0.2, "cosine").item(),
+                                                                           abs=1e-5)
+    assert losses.nt_xent(5 * z1, z2).item() != pytest.approx(losses.nt_xent(z1, z2).item(), abs=1e-3)
+
+
+def test_nt_xent_refuses_an_unknown_similarity() -> None:
+    with pytest.raises(ValueError, match="unknown similarity 'l1'"):
+        losses.nt_xent(torch.ones(2, 2), torch.ones(2, 2), 1.0, "l1")
+
+
+def test_sequence_view_flatten_pooled_last() -> None:
+    views = torch.arange(24, dtype=torch.float32).view(2, 3, 4)
+    pooled = torch.ones(2, 4)
+    assert losses.sequence_view(views, pooled, "flatten") is views
+    assert losses.sequence_view(views, pooled, "pooled") is pooled
+    assert torch.equal(losses.sequence_view(views, pooled, "last"), views[:, -1])
+    with pytest.raises(ValueError, match="unknown sequence-contrastive view"):
+        losses.sequence_view(views, pooled, "first")
+
+
+def test_sequence_contrastive_loss_on_a_pooled_view_shifts_each_row_by_its_nearest_centre() -> None:
+    rep = torch.tensor([[1.0, 0.1], [0.0, 1.0], [0.9, 0.0], [0.1, 1.2]])  # [2B, d]: view 1 rows, then view 2
+    centres = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    shifted = rep + centres[torch.tensor([0, 1, 0, 1])]
+    expected = losses.nt_xent(shifted[:2], shifted[2:], 0.5, "cosine")
+    got = losses.sequence_contrastive_loss(rep, centres, "shift", 0.5, "cosine")
+    assert got.item() == pytest.approx(expected.item(), abs=1e-6)

@@ -193,3 +193,63 @@ def test_a_loss_part_that_turns_nan_later_keeps_the_last_finite_epoch(seqs, tmp_
     assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 0
     best = load_checkpoint(tmp_path / "best.pt")
     assert best["epoch"] == 0 and all(torch.isfinite(t).all() for t in best["model"].values())
+
+
+# ------------------------------------------------------------------------------------------ loss options
+def test_aux_warmup_ramps_the_auxiliary_weights_linearly() -> None:
+    from elcrec_core.training import aux_weights
+
+    cfg = TrainConfig(cf_weight=0.1, intent_cf_weight=0.2, trade_off=1.0, aux_warmup_steps=10)
+    assert aux_weights(cfg, 0) == pytest.approx({"rec": 1.0, "seq_cl": 0.01, "intent_cl": 0.02, "cluster": 0.1})
+    assert aux_weights(cfg, 4) == pytest.approx({"rec": 1.0, "seq_cl": 0.05, "intent_cl": 0.1, "cluster": 0.5})
+    for step in (9, 10, 1000, None):
+        assert aux_weights(cfg, step) == pytest.approx({"rec": 1.0, "seq_cl": 0.1, "intent_cl": 0.2, "cluster": 1.0})
+    assert aux_weights(TrainConfig(), 0) == aux_weights(TrainConfig())  # no warm-up: the paper's weights
+
+
+def test_joint_loss_fixed_and_relative_scales() -> None:
+    from elcrec_core.training import joint_loss
+
+    rec = torch.tensor(2.0, requires_grad=True)
+    seq = torch.tensor(100.0, requires_grad=True)
+    parts = {"rec": rec, "seq_cl": seq}
+    fixed = joint_loss(parts, TrainConfig(cf_weight=0.1))
+    assert fixed.item() == pytest.approx(2.0 + 0.1 * 100.0)
+    relative = joint_loss(parts, TrainConfig(cf_weight=0.1, aux_scale="relative"))
+    assert relative.item() == pytest.approx(2.0 + 0.1 * 2.0)  # seq_cl counts as 0.1 x rec
+    relative.backward()
+    assert rec.grad.item() == pytest.approx(1.0)  # no gradient through the ratio
+    assert seq.grad.item() == pytest.approx(0.1 * 2.0 / 100.0)
+    warm = joint_loss(parts, TrainConfig(cf_weight=0.1, aux_warmup_steps=4), step=1)
+    assert warm.item() == pytest.approx(2.0 + 0.05 * 100.0)
+
+
+def test_centre_lr_puts_the_centres_in_their_own_group() -> None:
+    from elcrec_core.config import ModelConfig
+    from elcrec_core.training import make_optimizer
+
+    model = ELCRec(ModelConfig(n_items=10, **SMALL_MODEL))
+    assert len(make_optimizer(model, TrainConfig()).param_groups) == 1
+    groups = make_optimizer(model, TrainConfig(lr=1e-3, centre_lr=0.05)).param_groups
+    assert [g["lr"] for g in groups] == [1e-3, 0.05]
+    assert groups[1]["params"] == [model.centres]
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+
+
+def test_max_steps_stops_mid_epoch(seqs, tmp_path) -> None:
+    # 600 users of which the trainable ones make 5 batches of 128: 7 steps = one epoch and 2 batches
+    users = len(trainable_users(SequenceTensors.from_sequences(seqs)))
+    per_epoch = -(-users // 128)
+    result = train(seqs, small_config(epochs=5, max_steps=per_epoch + 2), tmp_path, log=lambda _: None)
+    assert [row["steps"] for row in result.history] == [per_epoch, per_epoch + 2]
+
+
+def test_the_new_options_train_end_to_end(seqs, tmp_path) -> None:
+    logs: list[str] = []
+    cfg = small_config(epochs=1, rec_loss="ce", cl_similarity="cosine", temperature=0.2, seq_cl_view="pooled",
+                       aux_scale="relative", aux_warmup_steps=3, centre_lr=1e-2, train_windows="all")
+    cfg.model["max_len"] = 8  # synthetic histories are longer than 8: several windows per user
+    result = train(seqs, cfg, tmp_path, log=logs.append)
+    assert np.isfinite(result.history[0]["loss"]) and {"seq_cl", "intent_cl", "cluster"} <= set(result.history[0])
+    windows = int(next(line for line in logs if "windows" in line).split(", ")[-1].split()[0])
+    assert windows > len(trainable_users(SequenceTensors.from_sequences(seqs)))
