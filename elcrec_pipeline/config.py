@@ -152,7 +152,8 @@ class SequenceSettings(dg.Config):
 class TrainingSettings(dg.Config):
     """ELCRec hyper-parameters: a preset from elcrec_core/presets.toml plus overrides."""
 
-    preset: str = Field("synthetic", description="beauty, sports, toys, yelp (the paper's) or synthetic")
+    preset: str = Field("general", description="general (ours, for any data: cosine contrastive losses on pooled "
+                                               "views), synthetic, or the paper's beauty, sports, toys, yelp")
     epochs: int | None = None
     patience: int | None = None
     batch_size: int | None = None

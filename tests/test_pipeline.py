@@ -23,7 +23,8 @@ PARTITION = "2026-01-26"
 def run_config(epochs: int = 6, lr: float = 5e-3, tolerance: float = 0.002) -> dict:
     """Small synthetic data and a small model (full softmax, a high learning rate: it learns in a few epochs),
     so that the whole job runs in seconds."""
-    training = {"epochs": epochs, "lr": lr, "rec_loss": "ce", "intents": 4, "hidden": 16, "max_len": 12, "seed": 1}
+    training = {"preset": "synthetic", "epochs": epochs, "lr": lr, "rec_loss": "ce", "intents": 4, "hidden": 16,
+                "max_len": 12, "seed": 1}
     return {"ops": {
         "raw_interactions": {"config": {"synthetic_users": 400, "synthetic_items": 80, "synthetic_intents": 4}},
         "elcrec_model": {"config": training},
@@ -239,7 +240,7 @@ def test_warm_start_needs_the_same_shapes_not_the_same_dropout(tmp_path):
         (folder / "config.json").write_text(json.dumps({"model": {"hidden": 64, "n_intents": 16, **model}}))
         return folder
 
-    settings = TrainingSettings(hidden=64, intents=16)  # the synthetic preset: dropout 0.2, pooling "items"
+    settings = TrainingSettings(hidden=64, intents=16)  # the default preset: dropout 0.2, pooling "items"
     device = ComputeDevice(device="cpu")
     assert _same_architecture(current(dropout=0.5, pooling="all"), settings, device)
     assert not _same_architecture(current(hidden=32), settings, device)
