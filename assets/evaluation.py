@@ -20,6 +20,7 @@ from elcrec_core.plots import backtest_trend, markdown_image
 from elcrec_core.report import Report, headline, history_segments, popularity_segments, segment_rows
 from elcrec_core.markdown import markdown_table
 from elcrec_core.model_store import ModelRecord
+from elcrec_core.profiling import intent_category_purity
 from elcrec_core.sequences import Sequences, SequenceTensors
 from elcrec_core.training import train
 from elcrec_pipeline.config import EvaluationSettings
@@ -51,20 +52,28 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     if decision is None:
         raise dg.Failure(f"the candidate {candidate.name} has no decision yet: materialize serving_model first")
     out = store.folder(candidate)
-    seqs, _ = storage.read_sequences(partition)
+    seqs, item_ids = storage.read_sequences(partition)
     data = SequenceTensors.from_sequences(seqs)
     users = eligible_users(data, split)
-    ranks = {"ELCRec (new)": evaluate_ranks(load_model(store.checkpoint(candidate))[0], data, split, users)}
+    candidate_model = load_model(store.checkpoint(candidate))[0]
+    # report.json names (stable, for machines) -> the report's row labels (for people)
+    labels = {"elcrec": "ELCRec (new)"}
+    ranks = {"elcrec": evaluate_ranks(candidate_model, data, split, users)}
     before = ModelRecord.from_dict(decision["serving_before"]) if decision["serving_before"] else None
     if before is not None and before != candidate:
-        ranks[f"served before ({before.name})"] = evaluate_ranks(
-            load_model(store.checkpoint(before))[0], data, split, users)
+        labels["current"] = f"served before ({before.name})"
+        ranks["current"] = evaluate_ranks(load_model(store.checkpoint(before))[0], data, split, users)
     if config.ablation:
-        ranks["SASRec (no ELCRec parts)"] = _ablation_ranks(context, out, seqs, data, split, users)
-    ranks["most popular"] = popularity_ranks(data, split, users)
-
-    all_k = [{"model": name, **metrics_from_ranks(r)} for name, r in ranks.items()]
+        labels["sasrec"] = "SASRec (no ELCRec parts)"
+        ranks["sasrec"] = _ablation_ranks(context, out, seqs, data, split, users)
+    labels["most_popular"] = "most popular"
+    ranks["most_popular"] = popularity_ranks(data, split, users)
+    metrics = {name: metrics_from_ranks(r) for name, r in ranks.items()}
     serving = ModelRecord.from_dict(decision["serving"]).name if decision["serving"] else "none"
+    (out / "report.json").write_text(json.dumps({"day": partition, "split": split, "serving": serving,
+                                                 "models": metrics}, indent=2) + "\n")
+    ranks = {labels[name]: r for name, r in ranks.items()}
+    all_k = [{"model": labels[name], **values} for name, values in metrics.items()]
     sections = [
         ("Serving", f"{serving} serves. The new model {candidate.name} was {decision['reason']}."),
         ("Headline: HR@20 and NDCG@20 with 95% bootstrap intervals over users", markdown_table(headline(ranks))),
@@ -73,6 +82,12 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
         ("By target popularity (head: top 20% of interactions, torso: next 30%, tail: the rest)",
          markdown_table(segment_rows(ranks, popularity_segments(data, users, split), "target"))),
     ]
+    purity = intent_category_purity(candidate_model, seqs, item_ids, storage.warehouse)
+    if purity is not None:
+        sections.append(("Intents of the new model and item categories",
+                         f"Category purity {purity.purity:.3f} (the share of an intent's interactions in its most "
+                         f"frequent category, weighted by users); shuffled assignments of the same sizes "
+                         f"{purity.shuffled:.3f} ± {purity.shuffled_std:.3f} ({purity.shuffles} shuffles)."))
     images = [("training curves of the new model", out / "training_curve.png")]
     backtest = _backtest(storage, partition)
 
@@ -86,7 +101,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
                     f"{len(users)} users, {seqs.n_items} items; full ranking over all items, history excluded, "
                     f"leave-one-out {split} split; ties count against the target.", sections, images)
     paths = report.write(out)
-    new, popular = all_k[0], all_k[-1]
+    new, popular = metrics["elcrec"], metrics["most_popular"]
     metadata = {
         "serving": serving,
         "promoted": bool(decision["promote"]),
@@ -94,6 +109,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
         "report": dg.MetadataValue.md(sections[1][1] + "\n\n" + sections[2][1]),
         "segments": dg.MetadataValue.md(sections[3][1] + "\n\n" + sections[4][1]),
         "markdown": dg.MetadataValue.path(str(paths["markdown"])),
+        "json": dg.MetadataValue.path(str(out / "report.json")),
         "html": dg.MetadataValue.path(str(paths["html"])),
         f"{split}_HR@20": new["HR@20"],
         f"{split}_NDCG@20": new["NDCG@20"],
@@ -103,6 +119,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     }
     if backtest is not None:
         metadata["backtest_HR@20"] = backtest["HR@20"][-1]
+    if purity is not None:
+        metadata |= {"category_purity": purity.purity, "shuffled_category_purity": purity.shuffled}
     return dg.MaterializeResult(metadata=metadata)
 
 

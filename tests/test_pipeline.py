@@ -84,6 +84,14 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
     html = Path(report["html"]).read_text()
     assert "<table>" in html and 'src="training_curve.png"' in html and Path(report["markdown"]).is_file()
     assert (model_dir / "sasrec_ablation" / "best.pt").is_file()
+    summary = json.loads((model_dir / "report.json").read_text())
+    assert summary["day"] == PARTITION and summary["split"] == "test"
+    assert summary["serving"] == f"{PARTITION}/{result.run_id}"
+    assert set(summary["models"]) == {"elcrec", "current", "sasrec", "most_popular"}
+    assert summary["models"]["elcrec"]["HR@20"] == pytest.approx(report["test_HR@20"])
+    assert set(summary["models"]["sasrec"]) == {f"{m}@{k}" for m in ("HR", "NDCG") for k in (5, 10, 20)}
+    # items 1-10 are in categories a and b, the others in none: every intent is pure, shuffled or not
+    assert report["category_purity"] == report["shuffled_category_purity"] == pytest.approx(1.0)
     profiles = metadata(result, "intent_profiles")
     assert profiles["intents_used"] + profiles["dead_intents"] == 4
     assert 0 <= profiles["planted_NMI"] <= 1 and 0 <= profiles["shuffled_NMI"] <= 1  # planted intents are kept
