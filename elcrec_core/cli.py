@@ -124,6 +124,40 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_baselines(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from elcrec_core.baselines import EASE_LAMBDAS, SASRec, compare
+    from elcrec_core.sequences import SequenceTensors
+
+    exp = load_preset(args.preset) if args.preset else ExperimentConfig()
+    exp = merge_overrides(exp, {}, {"epochs": args.epochs, "seed": args.seed, "device": args.device})
+    try:
+        lambdas = tuple(float(value) for value in args.lambdas.split(",")) if args.lambdas else EASE_LAMBDAS
+    except ValueError:
+        lambdas = ()
+    if not lambdas or not all(lam > 0 for lam in lambdas):
+        raise ValueError(f"--lambdas: comma-separated numbers > 0, not {args.lambdas!r}")
+    data = load_data(args, seed=exp.train.seed)
+    seqs = data.sequences
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    log(f"data: {len(seqs)} users, {seqs.n_items} items, {len(seqs.items)} interactions")
+    with tempfile.TemporaryDirectory(prefix="elcrec-sasrec-") as tmp:
+        sasrec = None if args.no_sasrec else SASRec(exp, args.out or tmp, log)
+        results = compare(SequenceTensors.from_sequences(seqs), lambdas, sasrec, log)
+    if args.json:
+        print(json.dumps({name: {k: round(v, 6) for k, v in metrics.items()} for name, metrics in results.items()}))
+    else:
+        names = list(next(iter(results.values())))
+        print(f"{'test split':14s}" + "".join(f"{name:>9s}" for name in names))
+        for model, metrics in results.items():
+            print(f"{model:14s}" + "".join(f"{metrics[name]:9.4f}" for name in names))
+    return 0
+
+
 def cmd_recommend(args: argparse.Namespace) -> int:
     from elcrec_core.checkpoint import item_catalogue, load_model
     from elcrec_core.profiling import assign_user_intents
@@ -269,6 +303,20 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(func=cmd_evaluate)
+
+    c = sub.add_parser("baselines", help="test-split HR@K / NDCG@K of the baselines: most popular, item "
+                                         "transitions, EASE and SASRec (ELCRec without its intent parts)")
+    add_data_options(c, "data file, folder or glob, or 'synthetic'")
+    c.add_argument("--preset", choices=preset_names(), help="settings of the SASRec run (as elcrec train)")
+    c.add_argument("--epochs", type=int, help="SASRec's epoch budget")
+    c.add_argument("--seed", type=int, help="SASRec's seed (and the synthetic data's)")
+    c.add_argument("--device", help="SASRec's device: auto (the default), cpu, cuda, ...")
+    c.add_argument("--out", help="folder for SASRec's checkpoints (default: a temporary folder)")
+    c.add_argument("--no-sasrec", action="store_true", help="leave SASRec out (the one baseline that trains)")
+    c.add_argument("--lambdas", help="EASE's L2 weights, comma-separated, to choose from on the valid split "
+                                     "(default 10,50,100,200,500,1000)")
+    c.add_argument("--json", action="store_true", help="print one JSON object {model: {metric: value}}")
+    c.set_defaults(func=cmd_baselines)
 
     r = sub.add_parser("recommend", help="top-K items for one user, from a stored model")
     model = r.add_mutually_exclusive_group(required=True)

@@ -64,16 +64,25 @@ def rank_scores(
 def _rank_group(user_vecs: torch.Tensor, item_table: torch.Tensor, targets: torch.Tensor,
                 history: torch.Tensor) -> torch.Tensor:
     """:func:`rank_scores` for users whose scores over all items fit in memory at once."""
-    scores = user_vecs @ item_table.T
+    return rank_score_matrix(user_vecs @ item_table.T, targets, history, overwrite=True)
+
+
+def rank_score_matrix(scores: torch.Tensor, targets: torch.Tensor, history: torch.Tensor,
+                      overwrite: bool = False) -> torch.Tensor:
+    """0-based ranks of ``targets`` [U] (ids 1..n) from ``scores`` [U, n] (column i - 1 for item i), history
+    [U, L] (item ids, 0 = padding) excluded: the number of other non-history items scoring at least as high as
+    the target; ``n`` (a miss) where the target is in the history or its score is not finite. ``scores`` is
+    left unchanged unless ``overwrite`` (then the excluded columns become -inf in place, saving a copy)."""
     target_col = (targets - 1)[:, None]
     target_scores = scores.gather(1, target_col)
     # the history's columns and the target's own (it is not "another" item) become -inf; padding (id 0) is
     # sent to the target's column too
     excluded = torch.cat([history, targets[:, None]], 1)
-    scores.scatter_(1, torch.where(excluded > 0, excluded - 1, target_col), float("-inf"))
-    ranks = (scores >= target_scores).view(torch.uint8).sum(1, dtype=torch.int64)  # 2x faster than a bool sum
+    index = torch.where(excluded > 0, excluded - 1, target_col)
+    others = scores.scatter_(1, index, float("-inf")) if overwrite else scores.scatter(1, index, float("-inf"))
+    ranks = (others >= target_scores).view(torch.uint8).sum(1, dtype=torch.int64)  # 2x faster than a bool sum
     miss = (history == targets[:, None]).any(1) | ~torch.isfinite(target_scores[:, 0])
-    return torch.where(miss, item_table.shape[0], ranks)
+    return torch.where(miss, scores.shape[1], ranks)
 
 
 @torch.no_grad()

@@ -1,13 +1,29 @@
-"""The most-popular baseline against a per-user brute force."""
+"""The baselines and the scoring contract against per-user brute forces; the Beauty figures."""
 
 from __future__ import annotations
 
+import json
+import math
 import random
 
+import numpy as np
+import pytest
 import torch
 
-from elcrec_core.baselines import input_counts, popularity_ranks
-from elcrec_core.sequences import Sequences, SequenceTensors
+import elcrec_core.baselines as baselines
+import elcrec_core.evaluation as evaluation
+import elcrec_core.scoring as scoring
+from elcrec_core.baselines import (
+    EASE, ItemTransition, MostPopular, SASRec, input_counts, input_items, popularity_ranks, tune_ease,
+)
+from elcrec_core.cli import main
+from elcrec_core.config import ExperimentConfig, ModelConfig, TrainConfig
+from elcrec_core.evaluation import eligible_users, evaluate_ranks, metrics_from_ranks, rank_scores
+from elcrec_core.model import ELCRec
+from elcrec_core.scoring import ELCRecRecommender, Recommender, evaluate_recommender, rank_score_matrix
+from elcrec_core.sequences import Sequences, SequenceTensors, read_sequence_file
+
+EASE_BEAUTY_100 = {"HR@5": 0.0457, "NDCG@5": 0.0298, "HR@10": 0.0694, "NDCG@10": 0.0374, "HR@20": 0.0969, "NDCG@20": 0.0443}
 
 
 def brute_force(lists: list[list[int]], n_items: int, drop: int) -> list[int]:
@@ -58,3 +74,288 @@ def test_hand_example():
     data = SequenceTensors.from_sequences(Sequences.from_lists([1, 2, 3], lists, n_items=3))
     assert popularity_ranks(data, "test", torch.tensor([0])).tolist() == [0]  # items 1 and 2 are its history
     assert popularity_ranks(data, "test", torch.tensor([2])).tolist() == [1]  # item 1 (3) is history; item 3 ties: against it
+
+
+# ----------------------------------------------------------------------------------------- the scoring contract
+def random_lists(seed: int, n_users: int, n_items: int, lo: int = 2, hi: int = 9) -> list[list[int]]:
+    rng = random.Random(seed)
+    return [[rng.randint(1, n_items) for _ in range(rng.randint(lo, hi))] for _ in range(n_users)]
+
+
+def tensors(lists: list[list[int]], n_items: int) -> SequenceTensors:
+    return SequenceTensors.from_sequences(Sequences.from_lists(list(range(len(lists))), lists, n_items=n_items))
+
+
+def brute_force_ranks(lists: list[list[int]], drop: int, score) -> list[int]:
+    """Per user: ``score(history)`` -> {item: score} for items 1..n; rank = other non-history items scoring at
+    least as high as the target; n where the target is in the history or its score is not finite."""
+    ranks = []
+    for seq in lists:
+        history, target = seq[: len(seq) - drop - 1], seq[len(seq) - drop - 1]
+        scores = score(history)
+        n = len(scores)
+        if target in history or not math.isfinite(scores[target]):
+            ranks.append(n)
+            continue
+        ranks.append(sum(1 for i in scores if i != target and i not in history and scores[i] >= scores[target]))
+    return ranks
+
+
+def test_rank_score_matrix_is_the_evaluators_rule():
+    """Ties (integer embeddings), padding, a target in the history, NaN and infinite scores: the same ranks as
+    evaluation.rank_scores, and the score matrix is left as it was."""
+    gen = torch.Generator().manual_seed(0)
+    vecs = torch.randint(-2, 3, (40, 4), generator=gen).float()
+    table = torch.randint(-2, 3, (25, 4), generator=gen).float()
+    table[3, 0], vecs[5, 1], table[7, 2] = float("nan"), float("inf"), float("-inf")
+    targets = torch.randint(1, 26, (40,), generator=gen)
+    history = torch.randint(0, 26, (40, 6), generator=gen)
+    history[:4, 2] = targets[:4]
+    scores = vecs @ table.T
+    before = scores.clone()
+    ranks = rank_score_matrix(scores, targets, history)
+    assert torch.equal(ranks, rank_scores(vecs, table, targets, history))
+    assert torch.equal(scores.nan_to_num(), before.nan_to_num())
+    assert (ranks[:4] == 25).all()
+
+
+def test_elcrec_adapter_gives_exactly_the_evaluators_ranks(monkeypatch):
+    """Both splits, small user batches, groups bounded as the evaluator's, and items the model does not know
+    (the data has 18, the model 15)."""
+    torch.manual_seed(0)
+    model = ELCRec(ModelConfig(n_items=15, hidden=16, n_heads=2, max_len=5, n_intents=3))
+    lists = random_lists(1, 50, 18, hi=12)
+    data = tensors(lists, 18)
+    adapter = ELCRecRecommender(model)
+    assert isinstance(adapter, Recommender)
+    for split in ("valid", "test"):
+        expected = evaluate_ranks(model, data, split)
+        assert torch.equal(evaluate_recommender(adapter.fit(data, split), data, split), expected)
+        monkeypatch.setattr(scoring, "_MAX_SCORE_ELEMENTS", 15 * 4)
+        monkeypatch.setattr(evaluation, "_MAX_SCORE_ELEMENTS", 15 * 4)
+        assert torch.equal(evaluate_recommender(adapter, data, split, batch_size=7),
+                           evaluate_ranks(model, data, split, batch_size=7))
+        monkeypatch.undo()
+        assert (expected[[i for i, s in enumerate(eligible_users(data, split).tolist())
+                          if lists[s][len(lists[s]) - 1 - (split == "valid")] > 15]] == 15).all()
+    assert model.training  # the evaluation put it in eval mode and back
+
+
+def test_most_popular_under_the_contract_is_popularity_ranks():
+    lists = random_lists(2, 60, 15, lo=1)
+    data = tensors(lists, 15)
+    for split in ("valid", "test"):
+        rec = MostPopular().fit(data, split)
+        assert torch.equal(evaluate_recommender(rec, data, split), popularity_ranks(data, split))
+    # the reported figures: fitted on the training part (items[:-2]), ranked on test
+    counts = input_counts(data, "valid").tolist()
+    rec = MostPopular().fit(data, "valid")
+    assert evaluate_recommender(rec, data, "test").tolist() == brute_force_ranks(
+        [s for s in lists if len(s) >= 2], 0, lambda history: {i: counts[i - 1] for i in range(1, 16)})
+
+
+def test_input_items_are_each_users_input_in_order():
+    lists = random_lists(3, 30, 9, lo=1)
+    data = tensors(lists, 9)
+    for split, drop in (("test", 0), ("valid", 1)):
+        user, item = input_items(data, split)
+        expected = [(u, i) for u, seq in enumerate(lists) for i in seq[: max(0, len(seq) - drop - 1)]]
+        assert list(zip(user.tolist(), item.tolist())) == expected
+
+
+# ----------------------------------------------------------------------------------------- item transitions
+def transition_scores(lists: list[list[int]], n_items: int, drop: int):
+    """The brute-force scorer: pair counts from each user's fitted input (items before the split's target),
+    popularity / (max popularity + 1) to break ties."""
+    fitted = [seq[: max(0, len(seq) - drop - 1)] for seq in lists]
+    pairs, pop = {}, [0] * (n_items + 1)
+    for seq in fitted:
+        for a, b in zip(seq, seq[1:]):
+            pairs[a, b] = pairs.get((a, b), 0) + 1
+        for item in seq:
+            pop[item] += 1
+    top = max(pop)
+
+    def score(history: list[int]) -> dict[int, float]:
+        last = history[-1] if history else 0
+        return {j: pairs.get((last, j), 0) + pop[j] / (top + 1) for j in range(1, n_items + 1)}
+
+    return score
+
+
+def test_transition_matches_brute_force():
+    lists = random_lists(4, 80, 12, hi=10)
+    lists[0] = [3, 5, 3, 5, 3, 5, 7]  # repeated pairs
+    data = tensors(lists, 12)
+    for fit_split, fit_drop in (("valid", 1), ("test", 0)):
+        rec = ItemTransition().fit(data, fit_split)
+        for split, drop in (("valid", 1), ("test", 0)):
+            users = [s for s in lists if len(s) >= (3 if split == "valid" else 2)]
+            expected = brute_force_ranks(users, drop, transition_scores(lists, 12, fit_drop))
+            assert evaluate_recommender(rec, data, split).tolist() == expected
+
+
+def test_transition_hand_example():
+    # training parts (items[:-2]): [1, 2, 3], [1, 2], [2, 3] -> pairs 1->2: 2, 2->3: 2; popularity 1: 2, 2: 3, 3: 2
+    lists = [[1, 2, 3, 9, 9], [1, 2, 4, 5], [2, 3, 1, 4]]
+    data = tensors(lists, 9)
+    rec = ItemTransition().fit(data, "valid")
+    scores = rec.score(torch.tensor([0, 1]), torch.tensor([[0, 1], [2, 4]]))
+    assert scores[0, 1].item() == 2 + 3 / 4  # after 1: item 2 (2 pairs), then popularity breaks ties
+    assert scores[0].argsort(descending=True)[:3].tolist() == [1, 0, 2]  # item 2, then items 1 and 3 (pop 2)
+    assert scores[1].tolist() == [p / 4 for p in (2, 3, 2, 0, 0, 0, 0, 0, 0)]  # nothing follows 4: popularity
+
+
+# ----------------------------------------------------------------------------------------- EASE
+def ease_weights(lists: list[list[int]], n_items: int, drop: int, lam: float) -> np.ndarray:
+    x = np.zeros((len(lists), n_items))
+    for u, seq in enumerate(lists):
+        for item in seq[: max(0, len(seq) - drop - 1)]:
+            x[u, item - 1] = 1.0
+    p = np.linalg.inv(x.T @ x + lam * np.eye(n_items))
+    b = np.eye(n_items) - p / np.diag(p)
+    np.fill_diagonal(b, 0.0)
+    return b
+
+
+def test_ease_matches_brute_force():
+    """Weights as Steck's closed form, scores x_u B with a binary x_u (a repeated item counts once), ranks as the
+    brute force on the same scores (both rounded to 9 decimals so that exact ties stay ties)."""
+    lists = random_lists(5, 70, 10, hi=10)
+    data = tensors(lists, 10)
+    for lam in (0.5, 5.0):
+        b = ease_weights(lists, 10, 1, lam)
+        rec = EASE(lam, torch.float64).fit(data, "valid")
+        np.testing.assert_allclose(rec.weights.numpy(), b, atol=1e-10)
+        np.testing.assert_allclose(EASE(lam, torch.float32).fit(data, "valid").weights.numpy(), b, atol=1e-5)
+
+        class Rounded(EASE):
+            def score(self, users, history):
+                return super().score(users, history).round(decimals=9)
+
+        rounded = Rounded(lam, torch.float64).fit(data, "valid")
+
+        def score(history: list[int]) -> dict[int, float]:
+            x = np.zeros(10)
+            x[[i - 1 for i in history]] = 1.0
+            return {j: round(float(value), 9) for j, value in enumerate(x @ b, start=1)}
+
+        for split, drop in (("valid", 1), ("test", 0)):
+            users = [s for s in lists if len(s) >= (3 if split == "valid" else 2)]
+            assert evaluate_recommender(rounded, data, split).tolist() == brute_force_ranks(users, drop, score)
+
+
+def test_ease_precision_follows_the_catalogue(monkeypatch):
+    data = tensors(random_lists(9, 30, 10), 10)
+    assert EASE(1.0).fit(data, "valid").weights.dtype == torch.float64
+    monkeypatch.setattr(baselines, "EASE_FLOAT64_ITEMS", 9)
+    assert EASE(1.0).fit(data, "valid").weights.dtype == torch.float32
+    monkeypatch.setattr(baselines, "EASE_MAX_ITEMS", 9)
+    with pytest.raises(ValueError, match="limited to 9 items"):
+        EASE(1.0).fit(data, "valid")
+    with pytest.raises(ValueError, match="> 0"):
+        EASE(0.0)
+
+
+def test_ease_tuned_on_valid_only():
+    lists = random_lists(6, 70, 10, hi=10)
+    data = tensors(lists, 10)
+    best, table = tune_ease(data, (0.5, 5.0, 50.0), log=lambda _: None)
+    assert list(table) == [0.5, 5.0, 50.0]
+    assert best.lam == max(table, key=lambda lam: table[lam]["NDCG@20"])
+    for lam, metrics in table.items():
+        assert metrics == metrics_from_ranks(evaluate_recommender(EASE(lam).fit(data, "valid"), data, "valid"))
+    with pytest.raises(ValueError, match="lambda"):
+        tune_ease(data, (10.0, 0.0))
+
+
+def test_compare_leaves_ease_out_of_a_large_catalogue(monkeypatch):
+    data = tensors(random_lists(10, 40, 12), 12)
+    monkeypatch.setattr(baselines, "EASE_MAX_ITEMS", 11)
+    lines: list[str] = []
+    results = baselines.compare(data, log=lines.append)
+    assert list(results) == ["most_popular", "transition"]
+    assert any(line.startswith("ease: left out") for line in lines)
+
+
+# ----------------------------------------------------------------------------------------- SASRec and the command
+SMALL_MODEL = {"hidden": 16, "n_heads": 2, "n_layers": 1, "max_len": 10, "n_intents": 4}
+
+
+def test_sasrec_is_elcrec_without_its_intent_parts(tmp_path):
+    lists = random_lists(7, 120, 30, lo=4, hi=12)
+    data = tensors(lists, 30)
+    exp = ExperimentConfig(model=dict(SMALL_MODEL), train=TrainConfig(epochs=2, batch_size=64, seed=1))
+    rec = SASRec(exp, tmp_path, log=lambda _: None).fit(data, "valid")
+    assert {"cf_weight": 0.0, "intent_cf_weight": 0.0, "trade_off": 0.0, "rec_loss": "ce"}.items() <= \
+        vars(rec.exp.train).items()
+    assert set(rec.result.history[0]) & {"seq_cl", "intent_cl", "cluster"} == set()
+    # the adapter ranks as the trainer's own test evaluation did
+    assert metrics_from_ranks(evaluate_recommender(rec, data, "test")) == rec.result.test
+    with pytest.raises(ValueError, match="valid"):
+        SASRec(exp, tmp_path / "b").fit(data, "test")
+
+
+def test_baselines_command(tmp_path, capsys):
+    lists = random_lists(8, 150, 25, lo=3, hi=10)
+    path = tmp_path / "seq.txt"
+    path.write_text("".join(f"{u + 1} {' '.join(map(str, seq))}\n" for u, seq in enumerate(lists)))
+    assert main(["baselines", "--data", str(path), "--no-sasrec", "--lambdas", "1,10", "--json"]) == 0
+    out, err = capsys.readouterr()
+    results = json.loads(out)
+    assert list(results) == ["most_popular", "transition", "ease"]
+    assert set(results["ease"]) == {f"{m}@{k}" for m in ("HR", "NDCG") for k in (5, 10, 20)}
+    assert "chose lambda" in err
+    data = tensors(lists, 25)
+    expected = metrics_from_ranks(evaluate_recommender(ItemTransition().fit(data, "valid"), data, "test"))
+    assert results["transition"] == {k: round(v, 6) for k, v in expected.items()}
+    assert main(["baselines", "--data", str(path), "--preset", "synthetic", "--epochs", "1", "--lambdas", "10"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["test", "split", "HR@5", "NDCG@5", "HR@10", "NDCG@10", "HR@20", "NDCG@20"]
+    assert [line.split()[0] for line in table[1:]] == ["most_popular", "transition", "ease", "sasrec"]
+    for bad in ("ten", "0,10", ","):
+        assert main(["baselines", "--data", str(path), "--lambdas", bad]) == 2
+        assert "--lambdas" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------- Beauty
+def beauty_metrics(rec, data: SequenceTensors, monkeypatch) -> tuple[dict[str, float], dict[str, float]]:
+    """Test-split metrics of ``rec`` under the tie rule (ties against the target) and, from the same scores, under
+    the old rule that counted only strictly higher items (that of the independently computed figures)."""
+    strict: list[torch.Tensor] = []
+
+    def both_rules(scores, targets, history):
+        target_scores = scores.gather(1, (targets - 1)[:, None])
+        excluded = torch.zeros_like(scores, dtype=torch.bool)
+        excluded.scatter_(1, torch.where(history > 0, history - 1, (targets - 1)[:, None]), True)
+        miss = (history == targets[:, None]).any(1)
+        strict.append(torch.where(miss, scores.shape[1], ((scores > target_scores) & ~excluded).sum(1)))
+        return rank_score_matrix(scores, targets, history)
+
+    monkeypatch.setattr(scoring, "rank_score_matrix", both_rules)
+    ranks = evaluate_recommender(rec, data, "test")
+    rounded = lambda m: {k: round(v, 4) for k, v in m.items()}  # noqa: E731
+    return rounded(metrics_from_ranks(ranks)), rounded(metrics_from_ranks(torch.cat(strict)))
+
+
+def test_transition_on_beauty(shared, monkeypatch):
+    """Fitted on items[:-2], ranked on test: the independent figures (HR@5 0.0517, NDCG@5 0.0391, HR@20 0.0825,
+    NDCG@20 0.0480) under the old rule; ties against the target (equal pair count and popularity) take a little
+    off."""
+    data = SequenceTensors.from_sequences(read_sequence_file(shared / "data" / "Beauty.txt"))
+    new, old = beauty_metrics(ItemTransition().fit(data, "valid"), data, monkeypatch)
+    assert new == {"HR@5": 0.0512, "NDCG@5": 0.0388, "HR@10": 0.0665, "NDCG@10": 0.0438, "HR@20": 0.0821,
+                   "NDCG@20": 0.0477}
+    assert old == {"HR@5": 0.0517, "NDCG@5": 0.0391, "HR@10": 0.067, "NDCG@10": 0.0441, "HR@20": 0.0825,
+                   "NDCG@20": 0.048}
+
+
+@pytest.mark.slow
+def test_ease_on_beauty(shared, monkeypatch):
+    """lambda 100 (float32), fitted on items[:-2], ranked on test: the independent figures (HR@5 0.0457, NDCG@5
+    0.0298, HR@20 0.0969, NDCG@20 0.0443) under the old rule. Minutes: one 12k x 12k Cholesky inverse."""
+    data = SequenceTensors.from_sequences(read_sequence_file(shared / "data" / "Beauty.txt"))
+    new, old = beauty_metrics(EASE(100.0).fit(data, "valid"), data, monkeypatch)
+    assert new == EASE_BEAUTY_100
+    assert {k: old[k] for k in ("HR@5", "NDCG@5", "HR@20", "NDCG@20")} == {
+        "HR@5": 0.0457, "NDCG@5": 0.0298, "HR@20": 0.0969, "NDCG@20": 0.0443}
