@@ -12,7 +12,7 @@ from assets.partitions import OWNERS, THIS_AND_PREVIOUS_DAY, WAREHOUSE_POOL, dai
 from assets.serving import serving_model
 from elcrec_core import warehouse
 from elcrec_core.backtest import next_day_sequences
-from elcrec_core.baselines import popularity_ranks
+from elcrec_core.baselines import EASE_MAX_ITEMS, ItemTransition, popularity_ranks, tune_ease
 from elcrec_core.checkpoint import load_model
 from elcrec_core.config import ExperimentConfig, merge_overrides
 from elcrec_core.evaluation import eligible_users, evaluate, evaluate_ranks, metrics_from_ranks
@@ -21,6 +21,7 @@ from elcrec_core.report import Report, headline, history_segments, popularity_se
 from elcrec_core.markdown import markdown_table
 from elcrec_core.model_store import ModelRecord
 from elcrec_core.profiling import intent_category_purity
+from elcrec_core.scoring import evaluate_recommender
 from elcrec_core.sequences import Sequences, SequenceTensors
 from elcrec_core.training import train
 from elcrec_pipeline.config import EvaluationSettings
@@ -37,8 +38,9 @@ from elcrec_pipeline.resources import Storage
     kinds={"pytorch", "markdown", "html"},
     description="Is today's model better, and for whom? Which model serves, and why? Full-ranking "
                 "leave-one-out HR@K and NDCG@K (K = 5, 10, 20) of the new model beside the model that served "
-                "before it, the most-popular baseline and SASRec without the ELCRec parts (same encoder and "
-                "budget), on the same split; 95% bootstrap intervals; the same by history length and by target "
+                "before it, SASRec without the ELCRec parts (same encoder and budget), and the most-popular, "
+                "item-transition and EASE baselines (fitted as the models train, EASE's λ chosen on valid), on the "
+                "same split, also as report.json; 95% bootstrap intervals; the same by history length and by target "
                 "popularity; training curves; and the next-day backtest (the model that served after the "
                 "previous day) with its 30-day trend. Written as report.md and report.html into the new model's "
                 "folder.",
@@ -68,6 +70,13 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
         ranks["sasrec"] = _ablation_ranks(context, out, seqs, data, split, users)
     labels["most_popular"] = "most popular"
     ranks["most_popular"] = popularity_ranks(data, split, users)
+    # the simple baselines, fitted as the models train (items[:-2]) and tuned on the valid split
+    labels["transition"] = "item transition"
+    ranks["transition"] = evaluate_recommender(ItemTransition().fit(data, "valid"), data, split, users)
+    if data.n_items <= EASE_MAX_ITEMS:
+        ease, _ = tune_ease(data, log=context.log.info)
+        labels["ease"] = f"EASE (λ = {ease.lam:g}, chosen on valid)"
+        ranks["ease"] = evaluate_recommender(ease, data, split, users)
     metrics = {name: metrics_from_ranks(r) for name, r in ranks.items()}
     serving = ModelRecord.from_dict(decision["serving"]).name if decision["serving"] else "none"
     (out / "report.json").write_text(json.dumps({"day": partition, "split": split, "serving": serving,

@@ -77,7 +77,8 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
     assert {"best.pt", "config.json", "metrics.json", "item_index.parquet"} <= {p.name for p in model_dir.iterdir()}
     assert model_dir.parent.name == PARTITION and model["warm_start"] is True  # from the previous day's model
     report = metadata(result, "evaluation_report")
-    for row in ("ELCRec (new)", "SASRec (no ELCRec parts)", "most popular", "95% CI"):
+    for row in ("ELCRec (new)", "SASRec (no ELCRec parts)", "most popular", "item transition", "EASE (λ = ",
+                "95% CI"):
         assert row in report["report"]
     assert "head" in report["segments"] and "1-4" in report["segments"]
     assert 0 <= report["backtest_HR@20"] <= 1 and "next-day backtest" in report["plot_1"]
@@ -87,7 +88,7 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
     summary = json.loads((model_dir / "report.json").read_text())
     assert summary["day"] == PARTITION and summary["split"] == "test"
     assert summary["serving"] == f"{PARTITION}/{result.run_id}"
-    assert set(summary["models"]) == {"elcrec", "current", "sasrec", "most_popular"}
+    assert set(summary["models"]) == {"elcrec", "current", "sasrec", "most_popular", "transition", "ease"}
     assert summary["models"]["elcrec"]["HR@20"] == pytest.approx(report["test_HR@20"])
     assert set(summary["models"]["sasrec"]) == {f"{m}@{k}" for m in ("HR", "NDCG") for k in (5, 10, 20)}
     # items 1-10 are in categories a and b, the others in none: every intent is pure, shuffled or not
