@@ -3,7 +3,6 @@ file's rows, whatever days the events fall on (late events, local-time files, se
 
 from __future__ import annotations
 
-import itertools
 import json
 import shutil
 import tempfile
