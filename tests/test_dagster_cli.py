@@ -160,14 +160,16 @@ def test_readme_backfill_loads_your_own_files_through_the_daemon(tmp_path):
     (team / "source.yaml").write_text("format: csv\npath: logs/{date}.csv\ntimestamp_format: iso8601\n")
     env = {**os.environ, "DAGSTER_HOME": str(home), "ELCREC_DATA_DIR": str(data),
            "ELCREC_SOURCE": str(team / "source.yaml")}
+    # Queue first, then start the daemon: two processes creating a fresh instance's SQLite storage at once race
+    # on its schema migration (seen in CI), and a queued backfill waits for the daemon anyway.
+    backfill = dagster(env, "job", "backfill", "-m", "elcrec_pipeline.definitions", "-j", "ingestion_job",
+                       "--from", "2026-01-30", "--to", "2026-01-31", "--noprompt")
+    assert backfill.returncode == 0 and "Launched backfill" in backfill.stdout, backfill.stderr[-2000:]
     log = open(tmp_path / "daemon.log", "w")
     daemon = subprocess.Popen([str(Path(DAGSTER).with_name("dagster-daemon")), "run", "-m",
                                "elcrec_pipeline.definitions"], cwd=REPO, env=env, stdout=log,
                               stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        backfill = dagster(env, "job", "backfill", "-m", "elcrec_pipeline.definitions", "-j", "ingestion_job",
-                           "--from", "2026-01-30", "--to", "2026-01-31", "--noprompt")
-        assert backfill.returncode == 0 and "Launched backfill" in backfill.stdout, backfill.stderr[-2000:]
         deadline, rows = time.time() + 240, None
         while rows != 7:
             assert time.time() < deadline, (rows, (tmp_path / "daemon.log").read_text()[-3000:])
