@@ -2,28 +2,24 @@
 
 import json
 from datetime import date, timedelta
-from pathlib import Path
 
 import dagster as dg
 import polars as pl
-import torch
 
 from assets.partitions import OWNERS, THIS_AND_PREVIOUS_DAY, WAREHOUSE_POOL, daily_partitions
 from assets.serving import serving_model
 from elcrec_core import warehouse
 from elcrec_core.backtest import next_day_sequences
-from elcrec_core.baselines import EASE_MAX_ITEMS, ItemTransition, popularity_ranks, tune_ease
 from elcrec_core.checkpoint import load_model
-from elcrec_core.config import ExperimentConfig, merge_overrides
-from elcrec_core.evaluation import eligible_users, evaluate, evaluate_ranks, metrics_from_ranks
+from elcrec_core.evaluation import SELECTION_METRIC, eligible_users, metrics_from_ranks
 from elcrec_core.plots import backtest_trend, markdown_image
 from elcrec_core.report import Report, headline, history_segments, popularity_segments, segment_rows
 from elcrec_core.markdown import markdown_table
 from elcrec_core.model_store import ModelRecord
 from elcrec_core.profiling import intent_category_purity
-from elcrec_core.scoring import evaluate_recommender
-from elcrec_core.sequences import Sequences, SequenceTensors
-from elcrec_core.training import train
+from elcrec_core.recommenders import load_recommender
+from elcrec_core.scoring import ELCRecRecommender, evaluate_recommender
+from elcrec_core.sequences import SequenceTensors
 from elcrec_pipeline.config import EvaluationSettings
 from elcrec_pipeline.resources import Storage
 
@@ -34,14 +30,14 @@ from elcrec_pipeline.resources import Storage
     deps=[dg.AssetDep(serving_model, partition_mapping=THIS_AND_PREVIOUS_DAY)],
     group_name="reports",
     owners=OWNERS,
-    code_version="3",
+    code_version="4",
     kinds={"pytorch", "markdown", "html"},
     description="Is today's model better, and for whom? Which model serves, and why? Full-ranking "
                 "leave-one-out HR@K and NDCG@K (K = 5, 10, 20) of the new model beside the model that served "
-                "before it, SASRec without the ELCRec parts (same encoder and budget), and the most-popular, "
-                "item-transition and EASE baselines (fitted as the models train, EASE's λ chosen on valid), on the "
-                "same split, also as report.json; 95% bootstrap intervals; the same by history length and by target "
-                "popularity; training curves; and the next-day backtest (the model that served after the "
+                "before it and the challengers (SASRec without the ELCRec parts, same encoder and budget; most "
+                "popular, item transition, EASE with λ chosen on valid), on the same split, also as report.json; "
+                "which model serves with the promotion gate's validation scores; 95% bootstrap intervals; the "
+                "same by history length and by target popularity; training curves; and the next-day backtest (the model that served after the "
                 "previous day) with its 30-day trend. Written as report.md and report.html into the new model's "
                 "folder.",
 )
@@ -60,31 +56,34 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     candidate_model = load_model(store.checkpoint(candidate))[0]
     # report.json names (stable, for machines) -> the report's row labels (for people)
     labels = {"elcrec": "ELCRec (new)"}
-    ranks = {"elcrec": evaluate_ranks(candidate_model, data, split, users)}
+    ranks = {"elcrec": evaluate_recommender(ELCRecRecommender(candidate_model), data, split, users)}
     before = ModelRecord.from_dict(decision["serving_before"]) if decision["serving_before"] else None
     if before is not None and before != candidate:
-        labels["current"] = f"served before ({before.name})"
-        ranks["current"] = evaluate_ranks(load_model(store.checkpoint(before))[0], data, split, users)
-    if config.ablation:
-        labels["sasrec"] = "SASRec (no ELCRec parts)"
-        ranks["sasrec"] = _ablation_ranks(context, out, seqs, data, split, users)
-    labels["most_popular"] = "most popular"
-    ranks["most_popular"] = popularity_ranks(data, split, users)
-    # the simple baselines, fitted as the models train (items[:-2]) and tuned on the valid split
-    labels["transition"] = "item transition"
-    ranks["transition"] = evaluate_recommender(ItemTransition().fit(data, "valid"), data, split, users)
-    if data.n_items <= EASE_MAX_ITEMS:
-        ease, _ = tune_ease(data, log=context.log.info)
-        labels["ease"] = f"EASE (λ = {ease.lam:g}, chosen on valid)"
-        ranks["ease"] = evaluate_recommender(ease, data, split, users)
+        labels["current"] = f"served before ({before.name}, {before.kind})"
+        ranks["current"] = evaluate_recommender(load_recommender(store, before, data, "valid"), data, split, users)
+    challengers = {record.kind: record for record in store.challengers(candidate)}
+    for name in CHALLENGER_ORDER:
+        if name in challengers:
+            labels[name] = _label(challengers[name])
+            ranks[name] = evaluate_recommender(load_recommender(store, challengers[name], data, "valid"), data, split,
+                                               users)
     metrics = {name: metrics_from_ranks(r) for name, r in ranks.items()}
-    serving = ModelRecord.from_dict(decision["serving"]).name if decision["serving"] else "none"
+    serving_record = ModelRecord.from_dict(decision["serving"]) if decision["serving"] else None
+    serving = _report_name(decision.get("serves"), before, candidate)
     (out / "report.json").write_text(json.dumps({"day": partition, "split": split, "serving": serving,
+                                                 "serving_model": serving_record.name if serving_record else None,
                                                  "models": metrics}, indent=2) + "\n")
+    gate_labels = {"candidate": labels["elcrec"], "serving": labels.get("current", labels["elcrec"]), **labels}
+    gate_rows = [{"model": gate_labels[role], f"valid {SELECTION_METRIC}": round(score, 4),
+                  "serves": "yes" if role == decision.get("serves") else ""}
+                 for role, score in decision.get("scores", {}).items()]
     ranks = {labels[name]: r for name, r in ranks.items()}
     all_k = [{"model": labels[name], **values} for name, values in metrics.items()]
+    who = (f"{labels[serving]} serves ({serving_record.name})" if serving in labels and serving_record
+           else "No model serves")
     sections = [
-        ("Serving", f"{serving} serves. The new model {candidate.name} was {decision['reason']}."),
+        ("Serving", f"{who}. The new model {candidate.name} was {decision['reason']}.\n\nThe promotion gate "
+                    f"(champion / challenger) scored each on the validation users:\n\n{markdown_table(gate_rows)}"),
         ("Headline: HR@20 and NDCG@20 with 95% bootstrap intervals over users", markdown_table(headline(ranks))),
         ("All cut-offs", markdown_table(all_k)),
         ("By history length", markdown_table(segment_rows(ranks, history_segments(data, users, split), "history"))),
@@ -110,9 +109,10 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
                     f"{len(users)} users, {seqs.n_items} items; full ranking over all items, history excluded, "
                     f"leave-one-out {split} split; ties count against the target.", sections, images)
     paths = report.write(out)
-    new, popular = metrics["elcrec"], metrics["most_popular"]
+    new = metrics["elcrec"]
     metadata = {
         "serving": serving,
+        "serving_model": serving_record.name if serving_record else "none",
         "promoted": bool(decision["promote"]),
         "decision": decision["reason"],
         "report": dg.MetadataValue.md(sections[1][1] + "\n\n" + sections[2][1]),
@@ -122,10 +122,11 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
         "html": dg.MetadataValue.path(str(paths["html"])),
         f"{split}_HR@20": new["HR@20"],
         f"{split}_NDCG@20": new["NDCG@20"],
-        "popularity_HR@20": popular["HR@20"],
-        "HR@20_over_popularity": new["HR@20"] - popular["HR@20"],
         **{f"plot_{i}": dg.MetadataValue.md(markdown_image(path, caption)) for i, (caption, path) in enumerate(images)},
     }
+    if "most_popular" in metrics:
+        metadata["popularity_HR@20"] = metrics["most_popular"]["HR@20"]
+        metadata["HR@20_over_popularity"] = new["HR@20"] - metrics["most_popular"]["HR@20"]
     if backtest is not None:
         metadata["backtest_HR@20"] = backtest["HR@20"][-1]
     if purity is not None:
@@ -133,14 +134,25 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     return dg.MaterializeResult(metadata=metadata)
 
 
-def _ablation_ranks(context: dg.AssetExecutionContext, out: Path, seqs: Sequences, data: SequenceTensors,
-                    split: str, users: torch.Tensor) -> torch.Tensor:
-    """SASRec alone (contrastive and cluster weights 0), same encoder, settings and epoch budget as the new
-    model, trained on the same sequences (kept in <model folder>/sasrec_ablation)."""
-    exp = ExperimentConfig.from_dict(json.loads((out / "config.json").read_text()))
-    exp = merge_overrides(exp, {}, {"cf_weight": 0.0, "intent_cf_weight": 0.0, "trade_off": 0.0})
-    result = train(seqs, exp, out / "sasrec_ablation", log=context.log.info)
-    return evaluate_ranks(load_model(result.checkpoint)[0], data, split, users)
+CHALLENGER_ORDER = ("sasrec", "most_popular", "transition", "ease")
+
+
+def _label(record: ModelRecord) -> str:
+    """A challenger's row label in the report."""
+    if record.kind == "ease":
+        return f"EASE (λ = {record.params['lam']:g}, chosen on valid)"
+    return {"sasrec": "SASRec (no ELCRec parts, same budget)", "most_popular": "most popular",
+            "transition": "item transition"}.get(record.kind, record.kind)
+
+
+def _report_name(serves: str | None, before: ModelRecord | None, candidate: ModelRecord) -> str:
+    """The report.json name of the model that serves after the gate (its role in the decision: ``candidate``,
+    ``serving`` or a challenger's kind): ``elcrec``, ``current``, ``sasrec``, ``most_popular``, ... or ``none``."""
+    if serves == "candidate" or (serves == "serving" and before == candidate):
+        return "elcrec"
+    if serves == "serving":
+        return "current"
+    return serves or "none"
 
 
 def _backtest(storage: Storage, partition: str) -> pl.DataFrame | None:
@@ -154,8 +166,9 @@ def _backtest(storage: Storage, partition: str) -> pl.DataFrame | None:
     seqs = next_day_sequences(storage.warehouse, day)
     if len(seqs) == 0:
         return None
-    metrics = evaluate(load_model(storage.store.checkpoint(previous))[0], SequenceTensors.from_sequences(seqs),
-                       "test")
+    data = SequenceTensors.from_sequences(seqs)  # test inputs: each user's items up to the previous day
+    metrics = metrics_from_ranks(evaluate_recommender(load_recommender(storage.store, previous, data, "test"), data,
+                                                      "test"))
     row = pl.DataFrame({"day": [partition], "model_day": [previous.day], "users": [len(seqs)],
                         "HR@20": [metrics["HR@20"]], "NDCG@20": [metrics["NDCG@20"]]})
     with warehouse.connect(storage.warehouse, read_only=True) as con:

@@ -26,8 +26,10 @@ from elcrec_pipeline.resources import Storage
     owners=OWNERS,
     code_version="3",
     kinds={"pytorch", "duckdb"},
-    description="Each user's intent under the serving model (nearest learned centre to the sequence representation, "
-                "its distance, the runner-up) in the warehouse table user_intents; per intent its users, "
+    description="Each user's intent under the serving ELCRec model (when a challenger serves: the newest "
+                "ELCRec model that served, else the day's candidate): the nearest learned centre to the sequence "
+                "representation, its distance, the runner-up, in the warehouse table user_intents; per intent its "
+                "users, "
                 "cohesion, nearest other intent and the items that characterise it (lift over global "
                 "popularity, with titles when item metadata exists) in intent_profiles; with item categories "
                 "(genres) also its top categories by lift and its category purity, and the intents' category "
@@ -38,8 +40,8 @@ from elcrec_pipeline.resources import Storage
 def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
                     storage: Storage) -> dg.MaterializeResult:
     partition = context.partition_key
-    serving = storage.require_serving()
-    model, _ = load_model(storage.store.checkpoint(serving))
+    profiled = storage.intent_model(partition)  # the serving ELCRec model, or the newest that served
+    model, _ = load_model(storage.store.checkpoint(profiled))
     seqs, item_ids = storage.read_sequences(partition)
     assigned = assign_user_intents(model, SequenceTensors.from_sequences(seqs))
     user_ids = pl.Series(seqs.user_ids, dtype=pl.String)
@@ -60,7 +62,7 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
     warehouse.replace_table(storage.warehouse, "intent_profiles", profiles)
     # one row for these profiles; none without item categories (no stale numbers of an earlier model)
     warehouse.replace_table(storage.warehouse, "intent_category_purity", pl.DataFrame([] if purity is None else [{
-        "partition": partition, "model": serving.name, "category_purity": purity.purity,
+        "partition": partition, "model": profiled.name, "category_purity": purity.purity,
         "shuffled_category_purity": purity.shuffled, "shuffled_std": purity.shuffled_std,
         "shuffles": purity.shuffles, "users": int(purity.per_intent["users"].sum()),
         "interactions": int(purity.per_intent["interactions"].sum())}], schema={
@@ -77,7 +79,7 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
         "intent", "users", "cohesion", "nearest_intent", pl.col("top_items").list.join(", "),
         pl.col("top_categories").list.join(", "))
     metadata = {
-        "model": serving.name,
+        "model": profiled.name,
         "users": len(seqs),
         "intents": model.cfg.n_intents,
         "intents_used": summary.used,

@@ -11,6 +11,7 @@ from elcrec_core import warehouse
 from elcrec_core.checkpoint import item_catalogue, load_model
 from elcrec_core.profiling import assign_user_intents
 from elcrec_core.recommend import recommend
+from elcrec_core.recommenders import load_recommender
 from elcrec_core.sequences import SequenceTensors
 from elcrec_pipeline.config import RecommendationSettings
 from elcrec_pipeline.resources import Storage
@@ -25,26 +26,31 @@ from elcrec_pipeline.resources import Storage
     code_version="1",
     kinds={"pytorch", "duckdb"},
     description="Top-K items per user (history excluded) with scores and the user's intent, from the serving "
-                "model over the partition's sequences (whether or not the day's candidate was promoted), in the "
-                "warehouse table user_recommendations.",
+                "model over the partition's sequences (whether or not the day's candidate was promoted; a baseline "
+                "that serves is refitted on every item of the day), in the warehouse table user_recommendations. "
+                "The intent is the user's nearest centre under the ELCRec model of intent_profiles.",
 )
 def user_recommendations(context: dg.AssetExecutionContext, config: RecommendationSettings,
                          storage: Storage) -> dg.MaterializeResult:
+    partition = context.partition_key
+    store = storage.store
     serving = storage.require_serving()
-    checkpoint = storage.store.checkpoint(serving)
-    model, _ = load_model(checkpoint)
-    seqs, item_ids = storage.read_sequences(context.partition_key)
-    item_ids = item_catalogue(checkpoint, model.cfg.n_items, item_ids)
-    data = SequenceTensors.from_sequences(seqs.known(model.cfg.n_items))  # items newer than the model: left out
-    items, scores = recommend(model, data, torch.arange(len(seqs)), k=config.top_k)
-    intents = assign_user_intents(model, data).intent
+    seqs, item_ids = storage.read_sequences(partition)
+    rec = load_recommender(store, serving, SequenceTensors.from_sequences(seqs), "all")
+    if serving.trained:  # a checkpoint knows the items of its day: newer items are left out of its input
+        item_ids = item_catalogue(store.checkpoint(serving), rec.n_items, item_ids)
+    data = SequenceTensors.from_sequences(seqs.known(rec.n_items))
+    items, scores = recommend(rec, data, torch.arange(len(seqs)), k=config.top_k)
+    intent_record = storage.intent_model(partition)
+    intent_model = load_model(store.checkpoint(intent_record))[0]
+    intents = assign_user_intents(intent_model, SequenceTensors.from_sequences(seqs.known(intent_model.cfg.n_items)))
     k = items.shape[1]
     frame = pl.DataFrame({
         "user_id": pl.Series(np.repeat(seqs.user_ids, k), dtype=pl.String),
         "rank": np.tile(np.arange(1, k + 1, dtype=np.int32), len(seqs)),
         "item_id": pl.Series(item_ids[items.flatten().numpy() - 1], dtype=pl.String),
         "score": scores.flatten().numpy().astype(np.float64),
-        "intent": np.repeat(intents, k).astype(np.int32),
+        "intent": np.repeat(intents.intent, k).astype(np.int32),
     }).filter(pl.col("score").is_finite())  # a user who has seen all but j < k items gets those j
     warehouse.replace_table(storage.warehouse, "user_recommendations", frame)
     distinct = frame["item_id"].n_unique()
@@ -55,5 +61,7 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
         "distinct_items_recommended": distinct,
         "catalogue_coverage": distinct / seqs.n_items,
         "model": serving.name,
+        "model_kind": serving.kind,
         "model_day": serving.day,
+        "intent_model": intent_record.name,
     })

@@ -1,14 +1,15 @@
 """Stage 4: which model serves. The promotion gate (:func:`elcrec_core.promotion.gate`) decides whether the day's
-candidate replaces the serving model; this asset applies the decision to the model store's aliases, and the
-``promotion_gate`` check reports it without changing anything."""
+candidate, the serving model or a challenger serves; this asset applies the decision to the model store's
+aliases, and the ``promotion_gate`` check reports it without changing anything."""
 
 import dagster as dg
 
 from assets.partitions import OWNERS, PREVIOUS_DAY, daily_partitions
 from assets.training import elcrec_model
-from elcrec_core.checkpoint import load_model
+from assets.challengers import challengers
 from elcrec_core.model_store import ModelRecord
-from elcrec_core.promotion import gate
+from elcrec_core.promotion import CANDIDATE, CHAMPION, Contender, gate
+from elcrec_core.recommenders import load_recommender
 from elcrec_core.sequences import SequenceTensors
 from elcrec_pipeline.config import PromotionSettings
 from elcrec_pipeline.resources import Storage
@@ -16,18 +17,19 @@ from elcrec_pipeline.resources import Storage
 
 @dg.asset(
     partitions_def=daily_partitions,
-    deps=[elcrec_model, dg.AssetDep("serving_model", partition_mapping=PREVIOUS_DAY)],
+    deps=[elcrec_model, challengers, dg.AssetDep("serving_model", partition_mapping=PREVIOUS_DAY)],
     group_name="serving",
     owners=OWNERS,
-    code_version="1",
+    code_version="2",
     kinds={"pytorch"},
     description="The registry entry that recommendations read: the model store's serving alias after the "
-                "promotion gate has judged the day's candidate. The candidate serves when every validation "
-                "user's scores are finite, it was trained on a day not older than the serving model's, and its "
-                "validation NDCG@20 is not below the serving model's by more than the tolerance (both scored now "
-                "on the same users). Otherwise the serving model stays, and the run still succeeds: the "
-                "promotion_gate check and the report say why. The model that served before becomes 'previous' "
-                "(elcrec rollback restores it).",
+                "promotion gate (champion / challenger) has judged the day's candidate against the serving model "
+                "and the challengers, all scored now on the same validation users (NDCG@20). The candidate serves "
+                "when every validation user's scores are finite, it was trained on a day not older than the "
+                "serving model's, it beats most popular and it is within the tolerance of the best of them. "
+                "Otherwise the serving model stays if it meets the same conditions, else the best challenger "
+                "serves (a baseline may serve); the run still succeeds, and the promotion_gate check and the "
+                "report say why. The model that served before becomes 'previous' (elcrec rollback restores it).",
 )
 def serving_model(context: dg.AssetExecutionContext, config: PromotionSettings,
                   storage: Storage) -> dg.MaterializeResult:
@@ -35,12 +37,16 @@ def serving_model(context: dg.AssetExecutionContext, config: PromotionSettings,
     candidate = storage.require_candidate(context.partition_key)
     before = store.serving()
     seqs, _ = storage.read_sequences(context.partition_key)
-    decision = gate(load_model(store.checkpoint(candidate))[0], candidate.day,
-                    load_model(store.checkpoint(before))[0] if before is not None else None,
-                    before.day if before is not None else None, SequenceTensors.from_sequences(seqs),
+    data = SequenceTensors.from_sequences(seqs)
+
+    def contender(role: str, record: ModelRecord) -> Contender:
+        return Contender(role, record, load_recommender(store, record, data, "valid"))
+
+    decision = gate(contender(CANDIDATE, candidate), contender(CHAMPION, before) if before is not None else None,
+                    [contender(record.kind, record) for record in store.challengers(candidate)], data,
                     config.tolerance)
-    if decision.promote:
-        store.promote(candidate, decision.reason)
+    if decision.serving is not None and decision.serving != before:
+        store.promote(decision.serving, decision.reason)
     serving = store.serving()
     store.record_decision(candidate, {**decision.to_dict(), "candidate": candidate.to_dict(),
                                       "serving_before": before.to_dict() if before is not None else None,
@@ -48,11 +54,18 @@ def serving_model(context: dg.AssetExecutionContext, config: PromotionSettings,
     context.log.info(f"candidate {candidate.name}: {decision.reason}")
     return dg.MaterializeResult(metadata={
         "serving": serving.name if serving is not None else "none",
+        "serving_kind": serving.kind if serving is not None else "none",
         "serving_day": serving.day if serving is not None else "none",
         "candidate": candidate.name,
         "promoted": decision.promote,
         "reason": decision.reason,
-        "candidate_valid_NDCG@20": decision.candidate_score,
+        "scores": dg.MetadataValue.table(
+            [dg.TableRecord({"model": role, "valid_NDCG@20": round(score, 4),
+                             "serves": role == decision.serves}) for role, score in decision.scores.items()],
+            schema=dg.TableSchema(columns=[dg.TableColumn("model", "string"),
+                                           dg.TableColumn("valid_NDCG@20", "float"),
+                                           dg.TableColumn("serves", "bool")])),
+        "candidate_valid_NDCG@20": decision.candidate_score if decision.candidate_score is not None else "none",
         "serving_before_valid_NDCG@20": decision.serving_score if decision.serving_score is not None else "none",
         "serving_before": before.name if before is not None else "none",
         "tolerance": decision.tolerance,
@@ -63,7 +76,8 @@ def serving_model(context: dg.AssetExecutionContext, config: PromotionSettings,
     asset=serving_model,
     partitions_def=daily_partitions,
     description="Did the day's candidate pass the promotion gate? A warning, not a failure of the run, when it was "
-                "refused: the serving model keeps serving, and the reason is in the metadata.",
+                "refused: the serving model keeps serving, or the best challenger serves, and the reason is in the "
+                "metadata.",
 )
 def promotion_gate(context: dg.AssetCheckExecutionContext, storage: Storage) -> dg.AssetCheckResult:
     candidate = storage.require_candidate(context.partition_key)
@@ -77,7 +91,8 @@ def promotion_gate(context: dg.AssetCheckExecutionContext, storage: Storage) -> 
         metadata={"candidate": candidate.name,
                   "serving": ModelRecord.from_dict(decision["serving"]).name if decision["serving"] else "none",
                   "reason": decision["reason"],
-                  "candidate_valid_NDCG@20": decision["candidate_score"],
+                  "candidate_valid_NDCG@20": decision["candidate_score"]
+                  if decision["candidate_score"] is not None else "none",
                   "serving_before_valid_NDCG@20": decision["serving_score"]
                   if decision["serving_score"] is not None else "none",
                   "non_finite_users": decision["non_finite_users"]},

@@ -38,7 +38,7 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
     partition = context.partition_key
     store = storage.store
     seqs, _ = storage.read_sequences(partition)
-    base = store.served_up_to(partition) if config.warm_start else None
+    base = store.served_up_to(partition, kinds=("elcrec",)) if config.warm_start else None
     warm = base is not None and _same_architecture(store.folder(base), config, device)
     exp = config.experiment(config.device or device.setup(), warm)
     init_from = store.checkpoint(base) if warm else None

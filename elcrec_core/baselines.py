@@ -19,14 +19,15 @@ import torch
 
 from elcrec_core.config import ExperimentConfig, merge_overrides
 from elcrec_core.evaluation import DROP_AFTER, SELECTION_METRIC, Split, eligible_users, metrics_from_ranks
-from elcrec_core.scoring import ELCRecRecommender, evaluate_recommender
+from elcrec_core.scoring import HELD_OUT, ELCRecRecommender, Fit, evaluate_recommender
 from elcrec_core.sequences import Sequences, SequenceTensors
 
 
-def input_counts(data: SequenceTensors, split: Split) -> torch.Tensor:
-    """How often each item occurs in all users' inputs for the split (index i - 1 for item i), counted on the
+def input_counts(data: SequenceTensors, split: Fit) -> torch.Tensor:
+    """How often each item occurs in all users' inputs for the split (items before its target; ``all``: every
+    item) (index i - 1 for item i), counted on the
     flat item array: O(interactions), whatever the longest history."""
-    cut = torch.maximum(data.ends - DROP_AFTER[split] - 1, data.starts)  # each input is items[start:cut]
+    cut = torch.maximum(data.ends - HELD_OUT[split], data.starts)  # each input is items[start:cut]
     edges = torch.zeros(len(data.items) + 1, dtype=torch.int32, device=data.items.device)
     edges.index_add_(0, data.starts, torch.ones_like(data.starts, dtype=torch.int32))
     edges.index_add_(0, cut, torch.full_like(cut, -1, dtype=torch.int32))
@@ -83,10 +84,10 @@ EASE_MAX_ITEMS = 30_000
 SASREC_ABLATION = {"cf_weight": 0.0, "intent_cf_weight": 0.0, "trade_off": 0.0, "rec_loss": "ce"}
 
 
-def input_items(data: SequenceTensors, split: Split) -> tuple[torch.Tensor, torch.Tensor]:
+def input_items(data: SequenceTensors, split: Fit) -> tuple[torch.Tensor, torch.Tensor]:
     """Every item of every user's input for ``split`` (items before the target: ``valid`` items[:-2], the
-    training part; ``test`` items[:-1]), oldest first per user: (user row [N], item id [N])."""
-    cut = torch.maximum(data.ends - DROP_AFTER[split] - 1, data.starts)
+    training part; ``test`` items[:-1]; ``all``: every item), oldest first per user: (user row [N], item id [N])."""
+    cut = torch.maximum(data.ends - HELD_OUT[split], data.starts)
     lengths = cut - data.starts
     user = torch.repeat_interleave(torch.arange(len(data), device=lengths.device), lengths)
     first = lengths.cumsum(0) - lengths  # where each user's run begins in the output
@@ -100,7 +101,7 @@ class MostPopular:
 
     name = "most_popular"
 
-    def fit(self, data: SequenceTensors, split: Split) -> "MostPopular":
+    def fit(self, data: SequenceTensors, split: Fit) -> "MostPopular":
         self.n_items = data.n_items
         self.counts = input_counts(data, split)
         return self
@@ -117,7 +118,7 @@ class ItemTransition:
 
     name = "transition"
 
-    def fit(self, data: SequenceTensors, split: Split) -> "ItemTransition":
+    def fit(self, data: SequenceTensors, split: Fit) -> "ItemTransition":
         user, item = (t.cpu().numpy() for t in input_items(data, split))
         same = user[1:] == user[:-1]
         n = data.n_items
@@ -134,7 +135,7 @@ class ItemTransition:
         return torch.from_numpy(counts + self.tie_break)
 
 
-def interaction_matrix(data: SequenceTensors, split: Split) -> sp.csr_matrix:
+def interaction_matrix(data: SequenceTensors, split: Fit) -> sp.csr_matrix:
     """The binary users x items matrix (column i - 1 for item i) of the users' inputs for ``split``."""
     user, item = (t.cpu().numpy() for t in input_items(data, split))
     x = sp.csr_matrix((np.ones(len(user), np.float32), (user, item - 1)), shape=(len(data), data.n_items))
@@ -142,7 +143,7 @@ def interaction_matrix(data: SequenceTensors, split: Split) -> sp.csr_matrix:
     return x
 
 
-def ease_gram(data: SequenceTensors, split: Split) -> torch.Tensor:
+def ease_gram(data: SequenceTensors, split: Fit) -> torch.Tensor:
     """X^T X, dense [n, n] float32, for X the :func:`interaction_matrix` (exact: integer counts < 2^24)."""
     if data.n_items > EASE_MAX_ITEMS:
         raise ValueError(f"EASE needs dense {data.n_items:,} x {data.n_items:,} matrices; it is limited to "
@@ -163,7 +164,7 @@ class EASE:
             raise ValueError(f"EASE's lambda must be > 0, not {lam}")
         self.lam, self.dtype = float(lam), dtype
 
-    def fit(self, data: SequenceTensors, split: Split) -> "EASE":
+    def fit(self, data: SequenceTensors, split: Fit) -> "EASE":
         return self.fit_gram(ease_gram(data, split))
 
     def fit_gram(self, gram: torch.Tensor) -> "EASE":

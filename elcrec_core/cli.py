@@ -16,6 +16,7 @@ import torch
 from elcrec_core.checkpoint import CheckpointError
 from elcrec_core.cli_data import FORMAT_CHOICES, SYNTHETIC, DataOptions, LoadedData, load
 from elcrec_core.config import ExperimentConfig, load_preset, merge_overrides, preset_names
+from elcrec_core.model_store import ModelRecord, ModelStore
 from elcrec_core.runtime import keep_freed_memory
 from elcrec_core.sequences import ITEM_INDEX_FILE, Sequences, write_item_index_file
 
@@ -162,47 +163,55 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     from elcrec_core.checkpoint import item_catalogue, load_model
     from elcrec_core.profiling import assign_user_intents
     from elcrec_core.recommend import recommend
+    from elcrec_core.recommenders import load_recommender
+    from elcrec_core.scoring import ELCRecRecommender
     from elcrec_core.sequences import SequenceTensors
 
     data = load_data(args)
     seqs, item_ids = data.sequences, data.item_ids
-    checkpoint = args.checkpoint or serving_checkpoint(args.serving)
-    model, _ = load_model(checkpoint)
-    item_ids = item_catalogue(checkpoint, model.cfg.n_items, item_ids)
     matches = np.flatnonzero(seqs.user_ids.astype(str) == str(args.user))
     if len(matches) == 0:
         raise ValueError(f"user {args.user!r} is not in {args.data}")
     user = torch.as_tensor(matches[:1])
-    data = SequenceTensors.from_sequences(seqs.known(model.cfg.n_items))  # items newer than the model: left out
-    items, scores = recommend(model, data, user, k=args.k)
-    intent = int(assign_user_intents(model, data, user).intent[0])
+    if args.checkpoint:
+        checkpoint, name, kind = args.checkpoint, str(args.checkpoint), "elcrec"
+        rec = ELCRecRecommender(load_model(checkpoint)[0])
+    else:  # any model may serve: a trained one, or a baseline refitted on these histories
+        store, record = serving_record(args.serving)
+        rec = load_recommender(store, record, SequenceTensors.from_sequences(seqs), "all")
+        checkpoint = store.checkpoint(record) if record.trained else None
+        name, kind = f"{record.name} ({record.kind})", record.kind
+    if checkpoint is not None:
+        item_ids = item_catalogue(checkpoint, rec.n_items, item_ids)
+    data = SequenceTensors.from_sequences(seqs.known(rec.n_items))  # items newer than the model: left out
+    items, scores = recommend(rec, data, user, k=args.k)
+    intent = int(assign_user_intents(rec.model, data, user).intent[0]) if kind == "elcrec" else None
     names = [str(item_ids[i - 1]) if item_ids is not None else str(i) for i in items[0].tolist()]
-    result = {"user": str(args.user), "intent": intent, "history_length": int(seqs.lengths[matches[0]]),
-              "items": [{"rank": r + 1, "item": name, "score": round(float(score), 6)}
-                        for r, (name, score) in enumerate(zip(names, scores[0].tolist())) if math.isfinite(score)]}
+    result = {"user": str(args.user), "model": name, "intent": intent,
+              "history_length": int(seqs.lengths[matches[0]]),
+              "items": [{"rank": r + 1, "item": item, "score": round(float(score), 6)}
+                        for r, (item, score) in enumerate(zip(names, scores[0].tolist())) if math.isfinite(score)]}
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"user {result['user']} (intent {intent}, {result['history_length']} items of history)")
+        about = f"intent {intent}, " if intent is not None else ""
+        print(f"user {result['user']} ({about}{result['history_length']} items of history; model {name})")
         for row in result["items"]:
             print(f"{row['rank']:3d}. {row['item']}  {row['score']:.4f}")
     return 0
 
 
-def serving_checkpoint(data_dir: str) -> Path:
-    """``best.pt`` of the model that serves in the pipeline's data folder ``data_dir``."""
-    from elcrec_core.model_store import ModelStore
-
+def serving_record(data_dir: str) -> tuple[ModelStore, ModelRecord]:
+    """The model store of the pipeline's data folder ``data_dir`` and the record of the model that serves;
+    raises FileNotFoundError when none serves."""
     store = ModelStore(data_dir)
     serving = store.serving()
     if serving is None:
         raise FileNotFoundError(f"no model serves in {store.models} (no aliases.json): run the pipeline first")
-    return store.checkpoint(serving)
+    return store, serving
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from elcrec_core.model_store import ModelStore
-
     store = ModelStore(args.data_dir)
     try:
         rolled_back_from = store.serving()

@@ -102,22 +102,6 @@ def evaluate_ranks(
     return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long)
 
 
-@torch.no_grad()
-def non_finite_users(
-    model: ELCRec, data: SequenceTensors, split: Split, users: torch.Tensor | None = None, batch_size: int = 2048
-) -> int:
-    """How many of the ``split``'s users (default: all eligible) get a NaN or infinite score for some item: a
-    model with any such user must never serve (the promotion gate refuses it)."""
-    count = 0
-    with _eval_mode(model):
-        table = model.item_table().float()
-        group = max(1, _MAX_SCORE_ELEMENTS // max(1, model.cfg.n_items))
-        for _, _, vecs in _split_batches(model, data, split, users, batch_size):
-            for lo in range(0, len(vecs), group):
-                count += int((~torch.isfinite(vecs[lo:lo + group] @ table.T)).any(1).sum())
-    return count
-
-
 @contextmanager
 def _eval_mode(model: ELCRec) -> Iterator[None]:
     """The model in eval mode (no dropout) for the block, its training mode restored after."""

@@ -5,6 +5,9 @@ be moved or mounted elsewhere)::
 
     models/<day>/<run id>/     one training run: best.pt, config.json, metrics.json, item_index.parquet,
                                record.json (its :class:`ModelRecord`), decision.json (the gate's verdict)
+    models/<day>/<run id>/challengers/<name>/
+                               the challengers of that candidate (SASRec, the baselines): record.json, and
+                               best.pt, config.json, item_index.parquet for a trained one
     models/<day>/latest.json   the newest candidate of the day (a :class:`ModelRecord`)
     models/aliases.json        {"serving": record, "previous": record}: the model that serves, the one before
     models/serving_log.jsonl   one line per change of the serving alias (promotion or rollback)
@@ -27,10 +30,17 @@ from elcrec_core.checkpoint import BEST
 SERVING, PREVIOUS = "serving", "previous"
 
 
+# what a record holds: a trained checkpoint (best.pt) or a baseline's recipe, refitted on the data it scores
+TRAINED_KINDS = ("elcrec", "sasrec")
+
+
 @dataclass(frozen=True)
 class ModelRecord:
-    """One trained model. ``day`` is the partition (ISO date) whose data it was trained on, ``dir`` its folder
-    relative to the data folder; ``valid``/``test`` hold HR@K and NDCG@K of its training run."""
+    """One model that may serve. ``day`` is the partition (ISO date) whose data it was trained on, ``dir`` its
+    folder relative to the data folder; ``valid``/``test`` hold HR@K and NDCG@K of its training run (of its fit,
+    for a baseline). ``kind`` is ``elcrec``, ``sasrec`` (both with a ``best.pt``) or a baseline of
+    :mod:`elcrec_core.baselines` (``most_popular``, ``transition``, ``ease``) whose ``params`` (such as EASE's
+    ``lam``) refit it on the data it scores."""
 
     day: str
     run_id: str
@@ -42,6 +52,13 @@ class ModelRecord:
     seconds: float = 0.0
     warm_start: bool = False
     warm_start_from: str | None = None  # the folder of the model it started from
+    kind: str = "elcrec"
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def trained(self) -> bool:
+        """Whether the record is a trained checkpoint (else a baseline's recipe)."""
+        return self.kind in TRAINED_KINDS
 
     @property
     def checkpoint(self) -> str:
@@ -98,6 +115,21 @@ class ModelStore:
             _write_json(folder / "metrics.json", {**record.to_dict(), **metrics})
         _write_json(self.models / record.day / "latest.json", record.to_dict())
 
+    def add_challenger(self, candidate: ModelRecord, record: ModelRecord) -> None:
+        """Store a challenger of ``candidate`` (its ``record.json`` in ``record.dir``, which
+        :meth:`challenger_dir` gives)."""
+        _write_json(self.folder(record) / "record.json", record.to_dict())
+
+    def challenger_dir(self, candidate: ModelRecord, name: str) -> Path:
+        """``<candidate folder>/challengers/<name>`` (absolute): where a challenger of ``candidate`` lives."""
+        return self.folder(candidate) / "challengers" / name
+
+    def challengers(self, candidate: ModelRecord) -> list[ModelRecord]:
+        """The stored challengers of ``candidate``, by name."""
+        folder = self.folder(candidate) / "challengers"
+        return [ModelRecord.from_dict(json.loads(path.read_text()))
+                for path in sorted(folder.glob("*/record.json"))]
+
     def candidate(self, day: str) -> ModelRecord | None:
         """The newest model trained for ``day``, or None."""
         return _read_record(self.models / day / "latest.json")
@@ -141,15 +173,19 @@ class ModelStore:
         self._set_aliases(aliases[PREVIOUS], aliases.get(SERVING), "rollback", reason)
         return aliases[PREVIOUS]
 
-    def served_up_to(self, day: str) -> ModelRecord | None:
+    def served_up_to(self, day: str, kinds: tuple[str, ...] | None = None) -> ModelRecord | None:
         """The model to start from, or to score, for data up to ``day``: the serving model when it was trained
         on a day not after ``day``, else the newest model of such a day that has served (from the serving
-        log). Never a model trained on later data."""
+        log). Never a model trained on later data. ``kinds``: only models of these kinds (say ``("elcrec",)``
+        to warm-start ELCRec), None: any."""
+        def wanted(record: ModelRecord) -> bool:
+            return record.day <= day and (kinds is None or record.kind in kinds)
+
         serving = self.serving()
-        if serving is not None and serving.day <= day:
+        if serving is not None and wanted(serving):
             return serving
         served = [ModelRecord.from_dict(entry[SERVING]) for entry in self.serving_log()]
-        earlier = [record for record in served if record.day <= day]
+        earlier = [record for record in served if wanted(record)]
         return max(earlier, key=lambda record: record.day, default=None)
 
     def serving_log(self) -> list[dict[str, Any]]:

@@ -13,7 +13,8 @@ tune on the ``valid`` split, report the ``test`` split (its history items[:-1] i
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Iterator
+from typing import Literal, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +25,12 @@ from elcrec_core.evaluation import (
 )
 from elcrec_core.model import ELCRec
 from elcrec_core.sequences import SequenceTensors
+
+
+# what a recommender is fitted on: each user's items before the split's target (``valid``: items[:-2], the
+# training part; ``test``: items[:-1]) or, to serve, every item (``all``)
+Fit = Literal["valid", "test", "all"]
+HELD_OUT: dict[Fit, int] = {"valid": 2, "test": 1, "all": 0}  # items after the fitted part
 
 
 @runtime_checkable
@@ -50,11 +57,32 @@ def evaluate_recommender(rec: Recommender, data: SequenceTensors, split: Split, 
     under ``rec``, a fitted :class:`Recommender`. Users go in batches of ``batch_size`` (as
     :func:`~elcrec_core.evaluation.evaluate_ranks`), each scored in groups of at most 2^25 user-item scores; a
     target beyond ``rec.n_items`` is a miss and history items beyond it are padding."""
+    n_items = rec.n_items
+    ranks = []
+    for targets, history, scores in _scored_groups(rec, data, split, users, batch_size):
+        known = targets <= n_items  # an item the recommender does not know cannot be ranked: a miss
+        group_ranks = rank_score_matrix(scores.to(history.device), targets.clamp(max=n_items), history)
+        ranks.append(torch.where(known, group_ranks, n_items))
+    return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long)
+
+
+@torch.no_grad()
+def non_finite_users(rec: Recommender, data: SequenceTensors, split: Split, users: torch.Tensor | None = None,
+                     batch_size: int = 2048) -> int:
+    """How many of the ``split``'s users (default: all eligible) get a NaN or infinite score for some item under
+    ``rec``: a model with any such user must never serve (the promotion gate refuses it)."""
+    return sum(int((~torch.isfinite(scores)).any(1).sum())
+               for _, _, scores in _scored_groups(rec, data, split, users, batch_size))
+
+
+def _scored_groups(rec: Recommender, data: SequenceTensors, split: Split, users: torch.Tensor | None,
+                   batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """(targets [G], input history [G, L], scores [G, n_items]) for groups of at most 2^25 scores, in the order
+    of ``users`` (default: the split's eligible users); raises ValueError for scores of the wrong shape."""
     if users is None:
         users = eligible_users(data, split)
     n_items, drop = rec.n_items, DROP_AFTER[split]
     group = max(1, _MAX_SCORE_ELEMENTS // max(1, n_items))
-    ranks = []
     for batch in users.split(batch_size):
         targets = data.window(batch, drop, 1)[:, 0]
         lengths = data.lengths(batch) - drop - 1
@@ -65,10 +93,7 @@ def evaluate_recommender(rec: Recommender, data: SequenceTensors, split: Split, 
             if scores.shape != (len(batch[part]), n_items):
                 raise ValueError(f"{type(rec).__name__}.score gave shape {tuple(scores.shape)}, "
                                  f"not ({len(batch[part])}, {n_items})")
-            known = targets[part] <= n_items  # an item the recommender does not know cannot be ranked: a miss
-            part_ranks = rank_score_matrix(scores.to(history.device), targets[part].clamp(max=n_items), history[part])
-            ranks.append(torch.where(known, part_ranks, n_items))
-    return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long)
+            yield targets[part], history[part], scores
 
 
 def recommender_metrics(rec: Recommender, data: SequenceTensors, split: Split) -> dict[str, float]:
@@ -85,7 +110,7 @@ class ELCRecRecommender:
         self.model = model
         self.n_items = model.cfg.n_items
 
-    def fit(self, data: SequenceTensors, split: Split) -> "ELCRecRecommender":
+    def fit(self, data: SequenceTensors, split: Fit) -> "ELCRecRecommender":
         return self
 
     @torch.no_grad()

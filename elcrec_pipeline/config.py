@@ -190,7 +190,13 @@ class EvaluationSettings(dg.Config):
     """What the evaluation report compares (always the new model beside the model that served before it)."""
 
     split: str = Field("test", description="test (leave-one-out, as the paper) or valid")
-    ablation: bool = Field(True, description="train SASRec without the ELCRec parts with the same budget")
+
+
+class ChallengerSettings(dg.Config):
+    """What the day's candidate competes with (the baselines always: most popular, item transition, EASE)."""
+
+    sasrec: bool = Field(True, description="train SASRec (ELCRec without its intent parts) with the candidate's "
+                                           "settings and budget")
 
 
 class ProfileSettings(dg.Config):
@@ -204,7 +210,8 @@ class ProfileSettings(dg.Config):
 class PromotionSettings(dg.Config):
     """When a new model (the candidate) replaces the serving one."""
 
-    tolerance: float = Field(0.002, description="allowed drop of validation NDCG@20 against the serving model")
+    tolerance: float = Field(0.002, description="how far below the best model's validation NDCG@20 the candidate (or "
+                                                "the serving model) may be and still serve")
 
 
 class RecommendationSettings(dg.Config):

@@ -16,7 +16,8 @@ daily_retrain_job = dg.define_asset_job(
     "daily_retrain_job",
     selection=dg.AssetSelection.all(),
     executor_def=dg.in_process_executor,
-    description="Ingest the day, rebuild sequences, retrain (warm start), evaluate, profile intents, recommend.",
+    description="Ingest the day, rebuild sequences, retrain (warm start), fit the challengers, choose the serving "
+                "model, evaluate, profile intents, recommend.",
 )
 
 ingestion_job = dg.define_asset_job(

@@ -107,9 +107,15 @@ class Storage(dg.ConfigurableResource):
         """The serving model, or a clear failure before the first promotion."""
         record = self.store.serving()
         if record is None:
-            raise dg.Failure("no model serves yet: no candidate has passed the promotion gate (see the "
-                             "candidate_gate check and the serving_model asset)")
+            raise dg.Failure("no model serves yet: materialize serving_model (its promotion_gate check says "
+                             "what the gate decided)")
         return record
+
+    def intent_model(self, partition: str) -> ModelRecord:
+        """The ELCRec model whose intents profiles and recommendations show: the serving model when it is an
+        ELCRec model, else (a challenger serves) the newest ELCRec model that has served on data up to
+        ``partition``, else the partition's candidate."""
+        return self.store.served_up_to(partition, kinds=("elcrec",)) or self.require_candidate(partition)
 
     def read_sequences(self, partition: str) -> tuple[Sequences, np.ndarray]:
         """The partition's stored sequences and the item id of each index."""

@@ -116,7 +116,7 @@ def test_ui_lists_assets_launches_the_job_and_shows_results(env, tmp_path):
             time.sleep(2)
         names = {node["assetKey"]["path"][0] for node in assets}
         assert names == {"raw_interactions", "rejected_interactions", "interaction_sequences", "elcrec_model",
-                         "serving_model", "evaluation_report", "intent_profiles", "user_recommendations"}
+                         "challengers", "serving_model", "evaluation_report", "intent_profiles", "user_recommendations"}
         params = {"selector": {"repositoryLocationName": "elcrec_pipeline.definitions",
                                "repositoryName": "__repository__", "jobName": "daily_retrain_job"},
                   "runConfigData": SMALL,
@@ -133,7 +133,9 @@ def test_ui_lists_assets_launches_the_job_and_shows_results(env, tmp_path):
         node = graphql(port, CHECKS, {"key": {"path": ["serving_model"]}})["assetNodeOrError"]
         checks = {c["name"]: c["executionForLatestMaterialization"]["status"]
                   for c in node["assetChecksOrError"]["checks"]}
-        assert checks == {"promotion_gate": "SUCCEEDED"}
+        candidate = json.loads((Path(env["ELCREC_DATA_DIR"]) / "models" / PARTITION / "latest.json").read_text())
+        decision = json.loads((Path(env["ELCREC_DATA_DIR"]) / candidate["dir"] / "decision.json").read_text())
+        assert checks == {"promotion_gate": "SUCCEEDED" if decision["promote"] else "FAILED"}
         (materialization,) = graphql(port, METADATA, {"key": {"path": ["elcrec_model"]}})[
             "assetOrError"]["assetMaterializations"]
         entries = {e["label"]: e for e in materialization["metadataEntries"]}

@@ -9,10 +9,12 @@ import pytest
 import torch
 
 from elcrec_core.config import ModelConfig
-from elcrec_core.evaluation import eligible_users, evaluate
+from elcrec_core.baselines import ItemTransition, MostPopular
+from elcrec_core.evaluation import eligible_users, evaluate, metrics_from_ranks
 from elcrec_core.model import ELCRec
 from elcrec_core.model_store import ModelRecord, ModelStore
-from elcrec_core.promotion import gate
+from elcrec_core.promotion import CANDIDATE, CHAMPION, Contender, gate
+from elcrec_core.scoring import ELCRecRecommender, evaluate_recommender
 from elcrec_core.sequences import Sequences, SequenceTensors
 
 
@@ -102,15 +104,49 @@ def _data() -> SequenceTensors:
     return SequenceTensors.from_sequences(Sequences.from_lists(list(range(60)), lists, n_items=30))
 
 
+def _rec(role: str, day: str = "2026-01-02", kind: str = "elcrec") -> ModelRecord:
+    return ModelRecord(day=day, run_id=role, dir=f"models/{day}/{role}", kind=kind)
+
+
+def _contender(role: str, rec, day: str = "2026-01-02") -> Contender:
+    if isinstance(rec, ELCRec):
+        rec = ELCRecRecommender(rec)
+    return Contender(role, _rec(role, day), rec)
+
+
+def _score(rec, data: SequenceTensors) -> float:
+    return metrics_from_ranks(evaluate_recommender(rec, data, "valid"))["NDCG@20"]
+
+
+class _Favourite:
+    """Every user gets the same scores: item i scores ``order[i - 1]`` (a known, fixed ranking)."""
+
+    def __init__(self, order: list[float]) -> None:
+        self.order, self.n_items = torch.tensor(order, dtype=torch.float64), len(order)
+
+    def fit(self, data, split):
+        return self
+
+    def score(self, users, history):
+        return self.order.expand(len(users), -1)
+
+
 def test_the_gate_refuses_a_model_with_non_finite_scores():
     data = _data()
     broken = _model(0)
     with torch.no_grad():
         broken.item_emb.weight[5] = float("nan")  # item 5's score is NaN for every user
-    decision = gate(broken, "2026-01-02", None, None, data, tolerance=0.002)
-    assert decision.promote is False and decision.non_finite_users == len(eligible_users(data, "valid"))
-    assert decision.reason == f"refused: {decision.non_finite_users} validation users get a NaN or infinite score"
-    assert gate(_model(0), "2026-01-02", None, None, data, 0.002).non_finite_users == 0
+    decision = gate(_contender(CANDIDATE, broken), None, [], data, tolerance=0.002)
+    users = len(eligible_users(data, "valid"))
+    assert decision.promote is False and decision.non_finite_users == users and decision.serves is None
+    assert decision.reason == "refused: every contender gives NaN or infinite scores"
+    popular = _contender("most_popular", MostPopular().fit(data, "valid"))
+    decision = gate(_contender(CANDIDATE, broken), None, [popular], data, tolerance=0.002)
+    assert decision.promote is False and decision.serves == "most_popular" and decision.serving == popular.record
+    assert decision.reason.startswith(f"refused: {users} validation users get a NaN or infinite score; "
+                                      "most_popular serves")
+    assert CANDIDATE not in decision.scores  # a non-finite model gets no score to compare
+    assert gate(_contender(CANDIDATE, _model(0)), None, [], data, 0.002).non_finite_users == 0
 
 
 def test_the_gate_compares_validation_ndcg_with_the_tolerance_and_refuses_older_days():
@@ -119,15 +155,85 @@ def test_the_gate_compares_validation_ndcg_with_the_tolerance_and_refuses_older_
     score, old_score = (evaluate(m, data, "valid")["NDCG@20"] for m in (new, old))
     assert score != old_score
     margin = old_score - score  # the candidate is this much worse (negative: better)
-    inside = gate(new, "2026-01-02", old, "2026-01-01", data, tolerance=margin + 0.001)
-    outside = gate(new, "2026-01-02", old, "2026-01-01", data, tolerance=margin - 0.001)
-    assert inside.promote is True and outside.promote is False
+    champion = _contender(CHAMPION, old, "2026-01-01")
+    inside = gate(_contender(CANDIDATE, new), champion, [], data, tolerance=max(0.0, margin) + 0.001)
+    outside = gate(_contender(CANDIDATE, new), champion, [], data, tolerance=margin - 0.001)
+    assert (inside.promote, outside.promote) == (True, margin - 0.001 < 0)
     assert (inside.candidate_score, inside.serving_score) == (pytest.approx(score), pytest.approx(old_score))
-    assert outside.reason.startswith("refused: validation NDCG@20")
-    older = gate(new, "2026-01-01", old, "2026-01-02", data, tolerance=1.0)
+    older = gate(_contender(CANDIDATE, new, "2026-01-01"), _contender(CHAMPION, old, "2026-01-02"), [], data, 1.0)
     assert older.promote is False and "older than the serving model's day 2026-01-02" in older.reason
-    first = gate(new, "2026-01-01", None, None, data, tolerance=0.0)
-    assert first.promote is True and first.reason == "promoted: no model served before"
+    assert older.serves == CHAMPION
+    first = gate(_contender(CANDIDATE, new, "2026-01-01"), None, [], data, tolerance=0.0)
+    assert first.promote is True
+    assert first.reason == f"promoted: validation NDCG@20 {score:.4f} (the best) (tolerance 0)"
+
+
+def test_the_tolerance_boundary_against_the_best_challenger():
+    """A candidate 0.001 inside the tolerance of the best model serves; 0.001 outside, the best serves."""
+    data = _data()
+    candidate = ELCRecRecommender(_model(1))
+    best = ItemTransition().fit(data, "valid")
+    gap = _score(best, data) - _score(candidate, data)
+    assert gap > 0.01  # transitions beat a random model here
+    popular = _contender("most_popular", _Favourite([0.0] * 30))  # every item ties: ranks last, the floor is 0
+    inside = gate(_contender(CANDIDATE, candidate), None, [_contender("transition", best), popular], data,
+                  tolerance=gap + 0.001)
+    outside = gate(_contender(CANDIDATE, candidate), None, [_contender("transition", best), popular], data,
+                   tolerance=gap - 0.001)
+    assert inside.promote is True and inside.serves == CANDIDATE
+    assert "the best: transition" in inside.reason
+    assert outside.promote is False and outside.serves == "transition"
+    assert outside.reason.startswith(f"refused: validation NDCG@20 {_score(candidate, data):.4f} is below the best, "
+                                     f"transition's {_score(best, data):.4f}, by more than the tolerance")
+
+
+def _chains(every: int = 1) -> SequenceTensors:
+    """60 users walking the cycle 1 -> 2 -> ... -> 30 -> 1 from random starts (item transitions predict them),
+    or every ``every``-th of them."""
+    g = torch.Generator().manual_seed(4)
+    starts, lengths = torch.randint(0, 30, (60,), generator=g), torch.randint(4, 12, (60,), generator=g)
+    lists = [[(int(s) + i) % 30 + 1 for i in range(int(n))] for s, n in zip(starts, lengths)][::every]
+    return SequenceTensors.from_sequences(Sequences.from_lists(list(range(len(lists))), lists, n_items=30))
+
+
+def test_a_candidate_must_beat_most_popular_and_a_baseline_may_serve():
+    data = _data()  # random items: here nothing beats most popular
+    popular = MostPopular().fit(data, "valid")
+    floor = _score(popular, data)
+    weak = _Favourite([-float(i) for i in range(30)])  # item 1 first, item 30 last, for every user
+    assert 0 < _score(weak, data) < floor
+    transition = ItemTransition().fit(data, "valid")
+    assert _score(transition, data) < floor
+    challengers = [_contender("most_popular", popular), _contender("transition", transition)]
+    decision = gate(_contender(CANDIDATE, weak), None, challengers, data, tolerance=1.0)  # within any tolerance
+    assert decision.promote is False and decision.serves == "most_popular"
+    assert decision.reason == (f"refused: validation NDCG@20 {_score(weak, data):.4f} does not beat most popular's "
+                               f"{floor:.4f}; most_popular serves (validation NDCG@20 {floor:.4f})")
+    assert decision.scores == {CANDIDATE: pytest.approx(_score(weak, data)), "most_popular": pytest.approx(floor),
+                               "transition": pytest.approx(_score(transition, data))}
+    with pytest.raises(ValueError, match="distinct roles"):
+        gate(_contender(CANDIDATE, weak), None, [_contender(CANDIDATE, popular)], data, 1.0)
+
+
+def test_a_qualifying_champion_keeps_serving_before_a_better_challenger():
+    """When the candidate fails, the champion stays if it beats most popular and is within the tolerance of the
+    best, even where a challenger scores higher (serving does not flap); outside the tolerance the best serves."""
+    data = _chains()
+    best = ItemTransition().fit(data, "valid")
+    fewer = ItemTransition().fit(_chains(every=3), "valid")
+    popular = MostPopular().fit(data, "valid")
+    floor, best_score, champion_score = _score(popular, data), _score(best, data), _score(fewer, data)
+    assert floor < champion_score < best_score  # a third of the users' transitions: worse, still above the floor
+    weak = _contender(CANDIDATE, _Favourite([0.0] * 30))  # every item ties: every target ranks last
+    contenders = [_contender("most_popular", popular), _contender("transition", best)]
+    champion = _contender(CHAMPION, fewer, "2026-01-01")
+    gap = best_score - champion_score
+    kept = gate(weak, champion, contenders, data, tolerance=gap + 0.001)
+    assert (kept.promote, kept.serves, kept.serving) == (False, CHAMPION, champion.record)
+    assert kept.reason.endswith(f"the serving model {champion.record.name} serves (validation NDCG@20 "
+                                f"{champion_score:.4f})")
+    replaced = gate(weak, champion, contenders, data, tolerance=gap - 0.001)
+    assert (replaced.serves, replaced.serving) == ("transition", contenders[1].record)
 
 
 def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys):

@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+import torch
 import yaml
 
 from assets.evaluation import evaluation_report
@@ -15,6 +16,9 @@ from elcrec_pipeline.config import SourceSettings, TrainingSettings
 from elcrec_pipeline.definitions import defs
 from elcrec_pipeline.jobs import retrain_time
 from elcrec_core.model_store import ModelStore
+from elcrec_core.recommend import recommend
+from elcrec_core.recommenders import load_recommender
+from elcrec_core.sequences import SequenceTensors
 from elcrec_pipeline.resources import ComputeDevice, Storage
 
 PARTITION = "2026-01-26"
@@ -57,6 +61,8 @@ def first_run(tmp_path_factory) -> tuple[Path, dg.ExecuteInProcessResult]:
     metadata_csv.write_text("item_id,title,categories\n" + "".join(f"{i},Item {i},a|b\n" for i in range(1, 11)))
     config = run_config()
     config["ops"]["raw_interactions"]["config"]["item_metadata_path"] = str(metadata_csv)
+    # tolerance 1: the candidate serves whenever it beats most popular (the gate's rules have their own tests)
+    config["ops"]["serving_model"]["config"]["tolerance"] = 1.0
     before = materialize_all(data_dir, config, partition="2026-01-25")  # the previous day: the backtest's model
     assert before.success
     return data_dir, materialize_all(data_dir, config)
@@ -77,17 +83,17 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
     assert {"best.pt", "config.json", "metrics.json", "item_index.parquet"} <= {p.name for p in model_dir.iterdir()}
     assert model_dir.parent.name == PARTITION and model["warm_start"] is True  # from the previous day's model
     report = metadata(result, "evaluation_report")
-    for row in ("ELCRec (new)", "SASRec (no ELCRec parts)", "most popular", "item transition", "EASE (λ = ",
-                "95% CI"):
+    for row in ("ELCRec (new)", "SASRec (no ELCRec parts, same budget)", "most popular", "item transition",
+                "EASE (λ = ", "95% CI"):
         assert row in report["report"]
     assert "head" in report["segments"] and "1-4" in report["segments"]
     assert 0 <= report["backtest_HR@20"] <= 1 and "next-day backtest" in report["plot_1"]
     html = Path(report["html"]).read_text()
     assert "<table>" in html and 'src="training_curve.png"' in html and Path(report["markdown"]).is_file()
-    assert (model_dir / "sasrec_ablation" / "best.pt").is_file()
+    assert (model_dir / "challengers" / "sasrec" / "best.pt").is_file()
     summary = json.loads((model_dir / "report.json").read_text())
     assert summary["day"] == PARTITION and summary["split"] == "test"
-    assert summary["serving"] == f"{PARTITION}/{result.run_id}"
+    assert summary["serving"] == "elcrec" and summary["serving_model"] == f"{PARTITION}/{result.run_id}"
     assert set(summary["models"]) == {"elcrec", "current", "sasrec", "most_popular", "transition", "ease"}
     assert summary["models"]["elcrec"]["HR@20"] == pytest.approx(report["test_HR@20"])
     assert set(summary["models"]["sasrec"]) == {f"{m}@{k}" for m in ("HR", "NDCG") for k in (5, 10, 20)}
@@ -120,12 +126,12 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
 def test_second_run_warm_starts_from_the_serving_model(first_run):
     data_dir, _ = first_run
     before = ModelStore(data_dir).serving()
-    result = materialize_all(data_dir, run_config(epochs=2, lr=1e-3))  # fine-tuning: a smaller step
+    result = materialize_all(data_dir, run_config(epochs=2, lr=1e-3, tolerance=1.0))  # fine-tuning: a smaller step
     model = metadata(result, "elcrec_model")
     assert model["warm_start"] is True and result.success
     assert model["warm_start_from"] == before.name
     serving = ModelStore(data_dir).serving()
-    assert serving.warm_start is True  # promoted: as good as the model it started from, or better
+    assert serving.warm_start is True  # promoted: it beats most popular (tolerance 1: any distance from the best)
 
 
 def test_a_worse_model_stays_a_candidate_and_the_run_succeeds(first_run):
@@ -135,21 +141,65 @@ def test_a_worse_model_stays_a_candidate_and_the_run_succeeds(first_run):
     data_dir, _ = first_run
     store = ModelStore(data_dir)
     before = store.serving()
-    config = run_config(epochs=1, lr=1e-7, tolerance=0.0)  # a cold start that barely moves: an untrained model
+    config = run_config(epochs=1, lr=1e-7, tolerance=1.0)  # a cold start that barely moves: an untrained model
     config["ops"]["elcrec_model"]["config"]["warm_start"] = False
     result = materialize_all(data_dir, config)
     assert result.success
     (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "promotion_gate"]
     assert evaluation.passed is False and evaluation.severity == dg.AssetCheckSeverity.WARN
     assert "refused: validation NDCG@20" in evaluation.description
+    assert "does not beat most popular's" in evaluation.description
+    assert evaluation.description.endswith(f"the serving model {before.name} serves (validation NDCG@20 "
+                                           f"{metadata(result, 'serving_model')['serving_before_valid_NDCG@20']:.4f})")
     assert store.serving() == before
     candidate = store.candidate(PARTITION)
     assert candidate.run_id == result.run_id and candidate != before  # the new model is kept, as a candidate
     assert metadata(result, "user_recommendations")["model"] == before.name
     assert metadata(result, "intent_profiles")["model"] == before.name
     report = metadata(result, "evaluation_report")
-    assert report["promoted"] is False and report["serving"] == before.name
-    assert f"served before ({before.name})" in report["report"]
+    assert report["promoted"] is False and (report["serving"], report["serving_model"]) == ("current", before.name)
+    assert f"served before ({before.name}, elcrec)" in report["report"]
+
+
+def test_a_baseline_serves_when_it_beats_the_candidate(tmp_path, capsys):
+    """Champion / challenger on a fresh data folder: an untrained candidate does not beat most popular, so the
+    best challenger serves; recommendations come from that baseline refitted on every item (the same lists as
+    the library gives), intents from the candidate (no ELCRec model has served), and the report says so."""
+    config = run_config(epochs=1, lr=1e-7, tolerance=0.0)
+    config["ops"]["challengers"] = {"config": {"sasrec": False}}
+    result = materialize_all(tmp_path, config)
+    assert result.success
+    store = ModelStore(tmp_path)
+    candidate, serving = store.candidate(PARTITION), store.serving()
+    decision = store.decision(candidate)
+    baselines = {"most_popular", "transition", "ease"}
+    assert set(decision["scores"]) == {"candidate"} | baselines
+    best = max(baselines, key=lambda name: decision["scores"][name])
+    assert decision["scores"]["candidate"] < decision["scores"]["most_popular"]
+    assert (decision["promote"], decision["serves"], serving.kind) == (False, best, best)
+    assert serving.dir == f"{candidate.dir}/challengers/{best}" and not serving.trained
+    recs = metadata(result, "user_recommendations")
+    assert (recs["model"], recs["model_kind"], recs["intent_model"]) == (serving.name, best, candidate.name)
+    seqs, item_ids = Storage(data_dir=str(tmp_path)).read_sequences(PARTITION)
+    data = SequenceTensors.from_sequences(seqs)
+    items, _ = recommend(load_recommender(store, serving, data, "all"), data, torch.arange(len(seqs)), k=5)
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        first = con.execute("SELECT item_id FROM user_recommendations WHERE user_id = ? ORDER BY rank",
+                            [str(seqs.user_ids[0])]).fetchall()
+    assert [row[0] for row in first] == [str(item_ids[i - 1]) for i in items[0].tolist()]
+    from elcrec_core.cli import main
+
+    sequences = tmp_path / "sequences" / PARTITION / "sequences.parquet"
+    assert main(["recommend", "--serving", str(tmp_path), "--data", str(sequences), "--user",
+                 str(seqs.user_ids[0]), "--k", "5", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert [row["item"] for row in answer["items"]] == [row[0] for row in first]
+    assert answer["intent"] is None and answer["model"] == f"{serving.name} ({best})"  # a baseline has no intents
+    summary = json.loads((store.folder(candidate) / "report.json").read_text())
+    assert (summary["serving"], summary["serving_model"]) == (best, serving.name)
+    assert set(summary["models"]) == {"elcrec"} | baselines
+    assert f"refused: validation NDCG@20 {decision['scores']['candidate']:.4f} does not beat most popular" in (
+        metadata(result, "evaluation_report")["report"] + metadata(result, "evaluation_report")["decision"])
 
 
 def test_an_older_day_never_replaces_a_newer_serving_model(first_run):
@@ -223,7 +273,8 @@ def test_recommend_cli_answers_for_one_user_from_the_stored_model(first_run, cap
     from elcrec_core.cli import main
 
     data_dir, _ = first_run
-    checkpoint = str(ModelStore(data_dir).checkpoint(ModelStore(data_dir).serving()))
+    serving = ModelStore(data_dir).serving()
+    checkpoint = str(ModelStore(data_dir).checkpoint(serving))
     sequences = data_dir / "sequences" / PARTITION / "sequences.parquet"
     assert main(["recommend", "--serving", str(data_dir), "--data", str(sequences), "--user", "7",
                  "--k", "5", "--json"]) == 0
@@ -236,7 +287,9 @@ def test_recommend_cli_answers_for_one_user_from_the_stored_model(first_run, cap
     assert 0 <= answer["intent"] < 4
     assert main(["recommend", "--checkpoint", checkpoint, "--data", str(sequences), "--user", "7", "--k", "5",
                  "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == answer  # --serving is the serving model's checkpoint
+    by_checkpoint = json.loads(capsys.readouterr().out)
+    assert answer["model"] == f"{serving.name} ({serving.kind})" and by_checkpoint["model"] == checkpoint
+    assert {**by_checkpoint, "model": answer["model"]} == answer  # --serving is the serving model's checkpoint
     assert main(["recommend", "--checkpoint", checkpoint, "--data", str(sequences), "--user", "nobody"]) == 2
 
 

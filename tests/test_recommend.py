@@ -9,7 +9,9 @@ import torch
 import elcrec_core.recommend as recommend_module
 from elcrec_core.config import ModelConfig
 from elcrec_core.model import ELCRec
+from elcrec_core.baselines import ItemTransition, MostPopular
 from elcrec_core.recommend import recommend
+from elcrec_core.scoring import ELCRecRecommender
 from elcrec_core.sequences import Sequences, SequenceTensors
 
 
@@ -22,13 +24,44 @@ def test_recommend_excludes_the_history_and_batches_by_the_score_budget(monkeypa
     lists = [torch.randint(1, 41, (n,), generator=g).tolist() for n in (1, 3, 8, 12, 2, 5, 9)]
     data = SequenceTensors.from_sequences(Sequences.from_lists(list(range(7)), lists, n_items=40))
     users = torch.arange(7)
-    items, scores = recommend(model, data, users, k=10)
+    items, scores = recommend(ELCRecRecommender(model), data, users, k=10)
     for row, history in zip(items.tolist(), lists):
         assert len(set(row)) == 10 and not set(row) & set(history)
     batches = []
     model.register_forward_hook(lambda _module, args, _out: batches.append(len(args[0])))
     monkeypatch.setattr(recommend_module, "_MAX_SCORE_ELEMENTS", 2 * 40)  # two users' scores per batch
-    small_items, small_scores = recommend(model, data, users, k=10)
+    small_items, small_scores = recommend(ELCRecRecommender(model), data, users, k=10)
     assert batches == [2, 2, 2, 1]
     assert torch.equal(small_items, items)
     assert torch.allclose(small_scores, scores)
+
+
+def test_recommend_ranks_the_model_scores_of_the_last_max_len_items() -> None:
+    """The right lists, not only consistent ones: each user's top 5 are the best-scoring unseen items under
+    user_representation(the last max_len = 4 items) @ item_table, with those scores."""
+    torch.manual_seed(3)
+    model = ELCRec(ModelConfig(n_items=30, hidden=16, n_heads=2, n_layers=1, max_len=4, n_intents=4)).eval()
+    with torch.no_grad():
+        model.item_emb.weight.normal_(0, 1.0)
+    lists = [[1, 2, 3, 4, 5, 6, 7], [8, 9], [10, 11, 12, 13, 14, 15]]
+    data = SequenceTensors.from_sequences(Sequences.from_lists([0, 1, 2], lists, n_items=30))
+    items, scores = recommend(ELCRecRecommender(model), data, torch.arange(3), k=5)
+    for row, history in enumerate(lists):
+        recent = torch.tensor([([0] * 4 + history)[-4:]])
+        with torch.no_grad():
+            expected = (model.user_representation(recent) @ model.item_table().T)[0]
+        expected[torch.tensor(history) - 1] = float("-inf")
+        best = expected.topk(5)
+        assert items[row].tolist() == (best.indices + 1).tolist()
+        assert torch.allclose(scores[row], best.values)
+
+
+def test_recommend_serves_a_baseline_fitted_on_every_item() -> None:
+    """A baseline serves through the same path: most popular fitted on all items recommends the most frequent
+    unseen items (the last items count: fitted on ``all``), item transition the successors of the last item."""
+    lists = [[1, 2, 3], [1, 2, 4], [2, 4], [5, 4]]
+    data = SequenceTensors.from_sequences(Sequences.from_lists([0, 1, 2, 3], lists, n_items=6))
+    items, scores = recommend(MostPopular().fit(data, "all"), data, torch.tensor([3]), k=3)
+    assert items[0].tolist() == [2, 1, 3] and scores[0].tolist() == [3.0, 2.0, 1.0]  # 4 and 5 are its history
+    items, _ = recommend(ItemTransition().fit(data, "all"), data, torch.tensor([0]), k=2)
+    assert items[0].tolist() == [4, 5]  # after 3 nothing follows: popularity breaks the tie (4: 3 times, 5: once)

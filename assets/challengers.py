@@ -1,0 +1,44 @@
+"""Stage 3b: the challengers of the day's candidate (SASRec, most popular, item transition, EASE), fitted on the
+same sequences and stored beside it (:func:`elcrec_core.challengers.fit_challengers`)."""
+
+import dagster as dg
+
+from assets.partitions import OWNERS, RETRY, daily_partitions
+from assets.training import elcrec_model
+from elcrec_core.challengers import fit_challengers
+from elcrec_pipeline.config import ChallengerSettings
+from elcrec_pipeline.resources import Storage
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    deps=[elcrec_model],
+    group_name="training",
+    owners=OWNERS,
+    retry_policy=RETRY,
+    code_version="1",
+    kinds={"pytorch", "scipy"},
+    description="The models the day's candidate competes with for serving (champion / challenger): SASRec (the "
+                "candidate's settings and budget without the intent parts), most popular, item transition and EASE "
+                "(λ chosen on valid), each fitted on each user's items[:-2] as the candidate was trained. Stored in "
+                "models/&lt;day&gt;/&lt;run id&gt;/challengers/&lt;name&gt;/ with valid and test HR@K / NDCG@K; "
+                "any of them may serve when it beats the candidate (serving_model).",
+)
+def challengers(context: dg.AssetExecutionContext, config: ChallengerSettings,
+                storage: Storage) -> dg.MaterializeResult:
+    candidate = storage.require_candidate(context.partition_key)
+    seqs, _ = storage.read_sequences(context.partition_key)
+    records = fit_challengers(storage.store, candidate, seqs, sasrec=config.sasrec, log=context.log.info)
+    rows = [dg.TableRecord({"model": r.kind, "valid_NDCG@20": round(r.valid["NDCG@20"], 4),
+                            "test_HR@20": round(r.test["HR@20"], 4), "test_NDCG@20": round(r.test["NDCG@20"], 4),
+                            "params": ", ".join(f"{k} {v:g}" for k, v in r.params.items()),
+                            "seconds": round(r.seconds, 1)}) for r in records]
+    schema = dg.TableSchema(columns=[
+        dg.TableColumn("model", "string"), dg.TableColumn("valid_NDCG@20", "float"),
+        dg.TableColumn("test_HR@20", "float"), dg.TableColumn("test_NDCG@20", "float"),
+        dg.TableColumn("params", "string"), dg.TableColumn("seconds", "float")])
+    return dg.MaterializeResult(metadata={
+        "candidate": candidate.name,
+        "challengers": dg.MetadataValue.table(rows, schema=schema),
+        **{f"{r.kind}_valid_NDCG@20": r.valid["NDCG@20"] for r in records},
+    })
