@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv at the repository root and install the project into it.
 # torch comes first, as the build that fits this machine: the CPU build where no CUDA GPU is visible
-# (a plain `pip install torch` would fetch a CUDA build of several GB), then the project and its test tools.
+# (a plain `pip install torch` would fetch a CUDA build of several GB), then the project and its test tools at the
+# versions in requirements.lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -18,7 +19,8 @@ else
     echo "no CUDA GPU visible: installing torch $TORCH_VERSION (CPU build)"
     .venv/bin/python -m pip install --quiet "torch==$TORCH_VERSION" ${TORCH_CPU_INDEX:+--index-url "$TORCH_CPU_INDEX"}
 fi
-.venv/bin/python -m pip install --quiet -e ".[dev]"
+# the tested versions (requirements.lock: constraints, so nothing else is installed because it is listed there)
+.venv/bin/python -m pip install --quiet -c requirements.lock -e ".[dev]"
 # A Dagster instance folder with the project's settings (telemetry off: nothing leaves the machine).
 mkdir -p .dagster_home
 if [ ! -f .dagster_home/dagster.yaml ]; then
