@@ -20,7 +20,7 @@ from elcrec_core import distributed, losses
 from elcrec_core.batches import AugmentConfig, TrainBatch, make_train_batch, trainable_users, training_windows
 from elcrec_core.centres import init_centres
 from elcrec_core.checkpoint import BEST, FORMAT_VERSION, LAST, load_checkpoint, save_checkpoint
-from elcrec_core.config import ExperimentConfig, ModelConfig, TrainConfig
+from elcrec_core.config import ExperimentConfig, TrainConfig
 from elcrec_core.device import autocast_for, select_device, uses_bf16
 from elcrec_core.evaluation import SELECTION_METRIC, evaluate
 from elcrec_core.model import ELCRec
@@ -173,13 +173,33 @@ def save_training_state(path: Path, model: ELCRec, optimizer: torch.optim.Optimi
     }))
 
 
+# settings a resumed run may change: a longer budget or patience; how it computes (device, precision, compiled
+# or eager, evaluation batch size)
+RESUMABLE_CHANGES = frozenset({"epochs", "patience", "max_steps", "device", "precision", "compile",
+                               "eval_batch_size"})
+
+
+def changed_settings(saved: dict[str, Any], now: dict[str, Any], section: str,
+                     allowed: frozenset[str] = frozenset()) -> list[str]:
+    """``section.field: saved -> now`` for each field of ``now`` whose value differs in ``saved`` (a field
+    missing there was added since and is not compared), except the ``allowed`` ones."""
+    saved, now = json.loads(json.dumps(saved)), json.loads(json.dumps(now))  # tuples and lists alike
+    return [f"{section}.{name}: {saved[name]!r} -> {value!r}" for name, value in now.items()
+            if name in saved and name not in allowed and saved[name] != value]
+
+
 def restore_training_state(path: Path, model: ELCRec, optimizer: torch.optim.Optimizer,
-                           generator: torch.Generator) -> tuple[int, EarlyStopping, list]:
+                           generator: torch.Generator, cfg: TrainConfig) -> tuple[int, EarlyStopping, list]:
     """Load ``last.pt``; returns (epochs done, early-stopping state, history). Each rank restores its own RNG
-    states; a rank beyond those saved keeps its fresh seed."""
+    states; a rank beyond those saved keeps its fresh seed. Raises ValueError naming each changed setting when
+    ``last.pt`` was written with other model or training settings (or item catalogue) than ``model.cfg`` and
+    ``cfg``, except those of :data:`RESUMABLE_CHANGES`."""
     state = load_checkpoint(path)
-    if ModelConfig(**state["model_config"]) != model.cfg:  # fields added since it was written take defaults
-        raise ValueError(f"{path} was written for another model or item catalogue: {state['model_config']}")
+    changes = (changed_settings(state["model_config"], dataclasses.asdict(model.cfg), "model")
+               + changed_settings(state["config"]["train"], dataclasses.asdict(cfg), "train", RESUMABLE_CHANGES))
+    if changes:
+        raise ValueError(f"{path} holds a run with other settings ({'; '.join(changes)}): resume with the same "
+                         f"settings, start over with --fresh (or resume=False), or write to another folder")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     saved = state.get("rank_rng", [state["rng"]])
@@ -230,7 +250,7 @@ def train(
 
     start, stopper, history = 0, EarlyStopping(cfg.patience), []
     if resume and (out_dir / LAST).exists():
-        start, stopper, history = restore_training_state(out_dir / LAST, model, optimizer, generator)
+        start, stopper, history = restore_training_state(out_dir / LAST, model, optimizer, generator, cfg)
         log(f"resumed from {out_dir / LAST} after epoch {start - 1}")
     elif init_from is not None:
         info = warm_start(model, init_from)

@@ -276,3 +276,22 @@ def test_load_of_a_missing_file_names_it(tmp_path: Path, capsys) -> None:
         f"elcrec: error: {tmp_path / 'nope.csv'}: no such file or folder\n")
     with pytest.raises(ValueError, match="unknown format"):
         DataOptions(format="xml")
+
+
+def test_resuming_with_other_settings_names_each_change_and_fresh(tmp_path: Path, capsys) -> None:
+    """The same --out with other settings stops and says what changed (not a config dump); a longer budget
+    resumes; --fresh starts over."""
+    data = tmp_path / "events.csv"
+    _events().write_csv(data)
+    out = tmp_path / "run"
+    small = ["train", "--data", str(data), "--out", str(out), "--intents", "2", "--hidden", "8", "--max-len", "6",
+             "--device", "cpu", "--lr", "0.001"]
+    assert _run(capsys, *small, "--epochs", "1")[0] == 0
+    code, _, err = _run(capsys, *small[:-1], "0.005", "--intents", "4", "--epochs", "1")
+    assert code == 2
+    assert "train.lr: 0.001 -> 0.005" in err and "model.n_intents: 2 -> 4" in err and "--fresh" in err
+    assert "model.hidden" not in err and "{" not in err  # only what changed, no settings dump
+    code, stdout, err = _run(capsys, *small, "--epochs", "2")  # a longer budget continues the run
+    assert code == 0 and f"resumed from {out / 'last.pt'} after epoch 0" in stdout, err
+    code, stdout, err = _run(capsys, *small[:-1], "0.005", "--epochs", "1", "--fresh")
+    assert code == 0 and "resumed" not in stdout, err
