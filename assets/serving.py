@@ -1,12 +1,15 @@
 """Stage 4: which model serves. The promotion gate (:func:`elcrec_core.promotion.gate`) decides whether the day's
 candidate, the serving model or a challenger serves; this asset applies the decision to the model store's
-aliases, and the ``promotion_gate`` check reports it without changing anything."""
+aliases, and its ``promotion_gate`` check reports the decision (a WARN when the candidate is refused).
+
+The check is declared on the asset (``check_specs``) rather than as a separate partitioned ``@asset_check``:
+partitioned asset checks are a Dagster preview feature that warns on every load."""
 
 import dagster as dg
 
+from assets.challengers import challengers
 from assets.partitions import OWNERS, PREVIOUS_DAY, daily_partitions
 from assets.training import elcrec_model
-from assets.challengers import challengers
 from elcrec_core.model_store import ModelRecord
 from elcrec_core.promotion import CANDIDATE, CHAMPION, Contender, gate
 from elcrec_core.recommenders import load_recommender
@@ -22,6 +25,11 @@ from elcrec_pipeline.resources import Storage
     owners=OWNERS,
     code_version="2",
     kinds={"pytorch"},
+    check_specs=[dg.AssetCheckSpec(
+        "promotion_gate", asset="serving_model",
+        description="Did the day's candidate pass the promotion gate? A warning, not a failure of the run, when it "
+                    "was refused: the serving model keeps serving, or the best challenger serves, and the reason "
+                    "is in the metadata.")],
     description="The registry entry that recommendations read: the model store's serving alias after the "
                 "promotion gate (champion / challenger) has judged the day's candidate against the serving model "
                 "and the challengers, all scored now on the same validation users (NDCG@20). The candidate serves "
@@ -48,9 +56,10 @@ def serving_model(context: dg.AssetExecutionContext, config: PromotionSettings,
     if decision.serving is not None and decision.serving != before:
         store.promote(decision.serving, decision.reason)
     serving = store.serving()
-    store.record_decision(candidate, {**decision.to_dict(), "candidate": candidate.to_dict(),
-                                      "serving_before": before.to_dict() if before is not None else None,
-                                      "serving": serving.to_dict() if serving is not None else None})
+    verdict = {**decision.to_dict(), "candidate": candidate.to_dict(),
+               "serving_before": before.to_dict() if before is not None else None,
+               "serving": serving.to_dict() if serving is not None else None}
+    store.record_decision(candidate, verdict)
     context.log.info(f"candidate {candidate.name}: {decision.reason}")
     return dg.MaterializeResult(metadata={
         "serving": serving.name if serving is not None else "none",
@@ -69,22 +78,13 @@ def serving_model(context: dg.AssetExecutionContext, config: PromotionSettings,
         "serving_before_valid_NDCG@20": decision.serving_score if decision.serving_score is not None else "none",
         "serving_before": before.name if before is not None else "none",
         "tolerance": decision.tolerance,
-    })
+    }, check_results=[_gate_check(candidate, verdict)])
 
 
-@dg.asset_check(
-    asset=serving_model,
-    partitions_def=daily_partitions,
-    description="Did the day's candidate pass the promotion gate? A warning, not a failure of the run, when it was "
-                "refused: the serving model keeps serving, or the best challenger serves, and the reason is in the "
-                "metadata.",
-)
-def promotion_gate(context: dg.AssetCheckExecutionContext, storage: Storage) -> dg.AssetCheckResult:
-    candidate = storage.require_candidate(context.partition_key)
-    decision = storage.store.decision(candidate)
-    if decision is None:
-        raise dg.Failure(f"the candidate {candidate.name} has no decision: materialize serving_model first")
+def _gate_check(candidate: ModelRecord, decision: dict) -> dg.AssetCheckResult:
+    """The ``promotion_gate`` check's result: the stored decision, reported (it changes nothing)."""
     return dg.AssetCheckResult(
+        check_name="promotion_gate",
         passed=bool(decision["promote"]),
         severity=dg.AssetCheckSeverity.WARN,
         description=decision["reason"],
