@@ -3,6 +3,7 @@ same sequences and stored beside it (:func:`elcrec_core.challengers.fit_challeng
 
 import dagster as dg
 
+from assets.metadata import metric, table
 from assets.partitions import OWNERS, RETRY, daily_partitions
 from assets.training import elcrec_model
 from elcrec_core.challengers import fit_challengers
@@ -21,7 +22,7 @@ from elcrec_pipeline.resources import Storage
     description="The models the day's candidate competes with for serving (champion / challenger): SASRec (the "
                 "candidate's settings and budget without the intent parts), most popular, item transition and EASE "
                 "(λ chosen on valid), each fitted on each user's items[:-2] as the candidate was trained. Stored in "
-                "models/&lt;day&gt;/&lt;run id&gt;/challengers/&lt;name&gt;/ with valid and test HR@K / NDCG@K; "
+                "`models/<day>/<run id>/challengers/<name>/` with valid and test HR@K / NDCG@K; "
                 "any of them may serve when it beats the candidate (serving_model).",
 )
 def challengers(context: dg.AssetExecutionContext, config: ChallengerSettings,
@@ -29,16 +30,12 @@ def challengers(context: dg.AssetExecutionContext, config: ChallengerSettings,
     candidate = storage.require_candidate(context.partition_key)
     seqs, _ = storage.read_sequences(context.partition_key)
     records = fit_challengers(storage.store, candidate, seqs, sasrec=config.sasrec, log=context.log.info)
-    rows = [dg.TableRecord({"model": r.kind, "valid_NDCG@20": round(r.valid["NDCG@20"], 4),
-                            "test_HR@20": round(r.test["HR@20"], 4), "test_NDCG@20": round(r.test["NDCG@20"], 4),
-                            "params": ", ".join(f"{k} {v:g}" for k, v in r.params.items()),
-                            "seconds": round(r.seconds, 1)}) for r in records]
-    schema = dg.TableSchema(columns=[
-        dg.TableColumn("model", "string"), dg.TableColumn("valid_NDCG@20", "float"),
-        dg.TableColumn("test_HR@20", "float"), dg.TableColumn("test_NDCG@20", "float"),
-        dg.TableColumn("params", "string"), dg.TableColumn("seconds", "float")])
+    rows = [{"model": r.kind, "valid_NDCG@20": r.valid["NDCG@20"], "test_HR@20": r.test["HR@20"],
+             "test_NDCG@20": r.test["NDCG@20"], "params": ", ".join(f"{k} {v:g}" for k, v in r.params.items()),
+             "seconds": float(r.seconds)} for r in records]
     return dg.MaterializeResult(metadata={
         "candidate": candidate.name,
-        "challengers": dg.MetadataValue.table(rows, schema=schema),
-        **{f"{r.kind}_valid_NDCG@20": r.valid["NDCG@20"] for r in records},
+        "challengers": table(rows, {"params": "chosen on valid (EASE: its L2 weight λ)",
+                                    "seconds": "fitting and choosing on valid"}),
+        **{f"{r.kind}_valid_NDCG@20": metric(r.valid["NDCG@20"]) for r in records},
     })

@@ -1,18 +1,20 @@
 """Stage 4: the evaluation report of the partition's new model."""
 
 import json
+from collections.abc import Iterable
 from datetime import date, timedelta
 
 import dagster as dg
 import polars as pl
 
+from assets.metadata import figure, metric, table
 from assets.partitions import OWNERS, THIS_AND_PREVIOUS_DAY, WAREHOUSE_POOL, daily_partitions
 from assets.serving import serving_model
 from elcrec_core import warehouse
 from elcrec_core.backtest import next_day_sequences
 from elcrec_core.checkpoint import load_model
 from elcrec_core.evaluation import SELECTION_METRIC, eligible_users, metrics_from_ranks
-from elcrec_core.plots import backtest_trend, markdown_image
+from elcrec_core.plots import backtest_trend
 from elcrec_core.report import Report, headline, history_segments, popularity_segments, segment_rows
 from elcrec_core.markdown import markdown_table
 from elcrec_core.model_store import ModelRecord
@@ -37,9 +39,9 @@ from elcrec_pipeline.resources import Storage
                 "before it and the challengers (SASRec without the ELCRec parts, same encoder and budget; most "
                 "popular, item transition, EASE with λ chosen on valid), on the same split, also as report.json; "
                 "which model serves with the promotion gate's validation scores; 95% bootstrap intervals; the "
-                "same by history length and by target popularity; training curves; and the next-day backtest (the model that served after the "
-                "previous day) with its 30-day trend. Written as report.md and report.html into the new model's "
-                "folder.",
+                "same by history length and by target popularity; training curves; and the next-day backtest (the "
+                "model that served after the previous day) with its 30-day trend. Written as report.md and "
+                "report.html into the new model's folder.",
 )
 def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSettings,
                       storage: Storage) -> dg.MaterializeResult:
@@ -81,14 +83,16 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     all_k = [{"model": labels[name], **values} for name, values in metrics.items()]
     who = (f"{labels[serving]} serves ({serving_record.name})" if serving in labels and serving_record
            else "No model serves")
+    headline_rows = headline(ranks)
+    by_history = segment_rows(ranks, history_segments(data, users, split), "history")
+    by_popularity = segment_rows(ranks, popularity_segments(data, users, split), "target")
     sections = [
         ("Serving", f"{who}. The new model {candidate.name} was {decision['reason']}.\n\nThe promotion gate "
                     f"(champion / challenger) scored each on the validation users:\n\n{markdown_table(gate_rows)}"),
-        ("Headline: HR@20 and NDCG@20 with 95% bootstrap intervals over users", markdown_table(headline(ranks))),
+        ("Headline: HR@20 and NDCG@20 with 95% bootstrap intervals over users", markdown_table(headline_rows)),
         ("All cut-offs", markdown_table(all_k)),
-        ("By history length", markdown_table(segment_rows(ranks, history_segments(data, users, split), "history"))),
-        ("By target popularity (head: top 20% of interactions, torso: next 30%, tail: the rest)",
-         markdown_table(segment_rows(ranks, popularity_segments(data, users, split), "target"))),
+        ("By history length", markdown_table(by_history)),
+        (f"By target popularity ({POPULARITY})", markdown_table(by_popularity)),
     ]
     purity = intent_category_purity(candidate_model, seqs, item_ids, storage.warehouse)
     if purity is not None:
@@ -96,18 +100,18 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
                          f"Category purity {purity.purity:.3f} (the share of an intent's interactions in its most "
                          f"frequent category, weighted by users); shuffled assignments of the same sizes "
                          f"{purity.shuffled:.3f} ± {purity.shuffled_std:.3f} ({purity.shuffles} shuffles)."))
-    images = [("training curves of the new model", out / "training_curve.png")]
+    images = {"training_plot": ("training curves of the new model", out / "training_curve.png")}
     backtest = _backtest(storage, partition)
 
     if backtest is not None:
         sections.append(("Next-day backtest (model of the previous day, first item of the day)",
                          markdown_table(backtest.tail(30).to_dicts())))
         tail = backtest.tail(30)
-        images.append(("next-day backtest, last 30 days", backtest_trend(
-            tail["day"].to_list(), tail["HR@20"].to_list(), tail["NDCG@20"].to_list(), out / "backtest.png")))
+        images["backtest_plot"] = ("next-day backtest, last 30 days", backtest_trend(
+            tail["day"].to_list(), tail["HR@20"].to_list(), tail["NDCG@20"].to_list(), out / "backtest.png"))
     report = Report(f"Evaluation report {partition}",
                     f"{len(users)} users, {seqs.n_items} items; full ranking over all items, history excluded, "
-                    f"leave-one-out {split} split; ties count against the target.", sections, images)
+                    f"leave-one-out {split} split; ties count against the target.", sections, list(images.values()))
     paths = report.write(out)
     new = metrics["elcrec"]
     metadata = {
@@ -115,23 +119,39 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
         "serving_model": serving_record.name if serving_record else "none",
         "promoted": bool(decision["promote"]),
         "decision": decision["reason"],
-        "report": dg.MetadataValue.md(sections[1][1] + "\n\n" + sections[2][1]),
-        "segments": dg.MetadataValue.md(sections[3][1] + "\n\n" + sections[4][1]),
-        "markdown": dg.MetadataValue.path(str(paths["markdown"])),
-        "json": dg.MetadataValue.path(str(out / "report.json")),
-        "html": dg.MetadataValue.path(str(paths["html"])),
-        f"{split}_HR@20": new["HR@20"],
-        f"{split}_NDCG@20": new["NDCG@20"],
-        **{f"plot_{i}": dg.MetadataValue.md(markdown_image(path, caption)) for i, (caption, path) in enumerate(images)},
+        f"{split}_HR@20": metric(new["HR@20"]),
+        f"{split}_NDCG@20": metric(new["NDCG@20"]),
+        "headline": table(headline_rows, {"model": "ELCRec (new) is the day's candidate"}),
+        "all_cut_offs": table(all_k),
+        "by_history_length": table(_per_model(by_history, "history", ranks), {
+            "history": "items before the target", "users": "users in the segment"}),
+        "by_target_popularity": table(_per_model(by_popularity, "target", ranks), {
+            "target": f"popularity of the target item: {POPULARITY}", "users": "users in the segment"}),
     }
     if "most_popular" in metrics:
-        metadata["popularity_HR@20"] = metrics["most_popular"]["HR@20"]
-        metadata["HR@20_over_popularity"] = new["HR@20"] - metrics["most_popular"]["HR@20"]
+        metadata["popularity_HR@20"] = metric(metrics["most_popular"]["HR@20"])
+        metadata["HR@20_over_popularity"] = metric(new["HR@20"] - metrics["most_popular"]["HR@20"])
     if backtest is not None:
-        metadata["backtest_HR@20"] = backtest["HR@20"][-1]
+        metadata["backtest_HR@20"] = metric(backtest["HR@20"][-1])
+        metadata["backtest"] = table(backtest.tail(30), {"model_day": "the day of the model scored (it served "
+                                                                      "after that day)"})
     if purity is not None:
-        metadata |= {"category_purity": purity.purity, "shuffled_category_purity": purity.shuffled}
+        metadata |= {"category_purity": metric(purity.purity), "shuffled_category_purity": metric(purity.shuffled)}
+    metadata |= {name: figure(path, caption) for name, (caption, path) in images.items()}
+    metadata |= {"markdown": dg.MetadataValue.path(str(paths["markdown"])),
+                 "json": dg.MetadataValue.path(str(out / "report.json")),
+                 "html": dg.MetadataValue.path(str(paths["html"]))}
     return dg.MaterializeResult(metadata=metadata)
+
+
+POPULARITY = "head: top 20% of interactions, torso: next 30%, tail: the rest"
+
+
+def _per_model(rows: list[dict], segment: str, models: Iterable[str], k: int = 20) -> list[dict]:
+    """:func:`elcrec_core.report.segment_rows`' rows (one per segment, HR@k and NDCG@k of each model side by side)
+    as one row per segment and model: a table narrow enough for the UI."""
+    return [{segment: row[segment], "users": row["users"], "model": model, f"HR@{k}": row[f"{model} HR@{k}"],
+             f"NDCG@{k}": row[f"{model} NDCG@{k}"]} for row in rows for model in models]
 
 
 CHALLENGER_ORDER = ("sasrec", "most_popular", "transition", "ease")

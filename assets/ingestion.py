@@ -1,12 +1,14 @@
 """Stage 1: raw interaction ingestion into the warehouse, with the quarantine of rejected rows."""
 
+from datetime import date
+
 import dagster as dg
 import polars as pl
 
+from assets.metadata import expectation_results, metric, table, warehouse_table
 from assets.partitions import OWNERS, RETRY, START_DATE_ENV, WAREHOUSE_POOL, daily_partitions
 from elcrec_core import warehouse
 from elcrec_core.ingestion import EventsBeforeStart, ingest
-from elcrec_core.markdown import markdown_table
 from elcrec_core.sources import read_item_metadata
 from elcrec_core.synthetic import generate
 from elcrec_core.validation import expect_interactions
@@ -63,25 +65,60 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         raise dg.Failure(f"item metadata of {context.partition_key}: {err}", allow_retries=False) from err
     if item_metadata is not None:
         metadata_counts = warehouse.load_item_metadata(items, rejected_items, item_metadata.path, storage.warehouse)
+    metadata = {
+        "accepted": report.accepted,
+        "rejected": report.rejected,
+        "rows_in": report.rows_in,
+        "rejected_share": metric(report.rejected / report.rows_in if report.rows_in else 0.0),
+        "rejected_by_reason": _by_reason(report.by_reason),
+        "days_covered": _days(report.days),
+        "files": dg.MetadataValue.text(", ".join(report.files)),
+        "rows_replaced": report.replaced,
+        "rejected_rows_replaced": report.replaced_rejected,
+        "tables": table([{"table": name, "rows": rows}
+                         for name, rows in warehouse.table_counts(storage.warehouse).items()]),
+        "warehouse": dg.MetadataValue.path(str(storage.warehouse)),
+        **warehouse_table(storage.warehouse, "raw_interactions", RAW_COLUMNS, partition_rows=report.accepted),
+    }
+    if metadata_counts:
+        metadata["item_metadata"] = table([metadata_counts], ITEM_METADATA_COUNTS)
     return dg.MaterializeResult(
-        metadata={
-            "rows_in": report.rows_in,
-            "accepted": report.accepted,
-            "rejected": report.rejected,
-            "rejected_by_reason": dg.MetadataValue.json(report.by_reason),
-            "days_covered": dg.MetadataValue.json([d.isoformat() for d in report.days]),
-            "files": dg.MetadataValue.json(report.files),
-            "rows_replaced": report.replaced,
-            "rejected_rows_replaced": report.replaced_rejected,
-            "warehouse": dg.MetadataValue.path(str(storage.warehouse)),
-            "tables": dg.MetadataValue.json(warehouse.table_counts(storage.warehouse)),
-            "item_metadata": dg.MetadataValue.json(metadata_counts),
-        },
-        check_results=[dg.AssetCheckResult(
-            check_name="interaction_expectations", passed=expectations.success,
-            metadata={"failed": dg.MetadataValue.json([f.expectation for f in expectations.failed]),
-                      "result": dg.MetadataValue.json(expectations.to_dict())})],
+        metadata=metadata,
+        check_results=[dg.AssetCheckResult(check_name="interaction_expectations", passed=expectations.success,
+                                           metadata=expectation_results(expectations))],
     )
+
+
+RAW_COLUMNS = {
+    "event_date": "UTC day of the event", "user_id": "as in the source, as text",
+    "item_id": "as in the source, as text", "timestamp": "UTC", "rating": "when the source has one",
+    "event_type": "when the source has one",
+    "source_file": "the file that the row came from", "source_row": "its row in that file",
+    "load_id": "the load that stored it (table loads)",
+}
+REJECTED_COLUMNS = {
+    "source_file": "the file that the row came from", "source_row": "its row in that file",
+    "reason": "the row rule it broke", "detail": "what was wrong", "load_id": "the load that read it (table loads)",
+}
+ITEM_METADATA_COUNTS = {"rows_in": "rows read from the item metadata file", "stored": "items stored or updated",
+                        "superseded": "earlier rows of an item that a later row replaced",
+                        "rejected": "rows kept in rejected_item_metadata"}
+
+
+def _by_reason(by_reason: dict[str, int]) -> dg.TableMetadataValue:
+    """Rejected rows per reason, most first."""
+    return table(pl.DataFrame({"reason": list(by_reason), "rows": list(by_reason.values())},
+                              schema={"reason": pl.String, "rows": pl.Int64}).sort("rows", descending=True))
+
+
+def _days(days: list[date]) -> dg.TextMetadataValue:
+    """The event days of a load, as a range ("2026-01-01 to 2026-01-30, 30 days") or "none"."""
+    if not days:
+        return dg.MetadataValue.text("none")
+    first, last = min(days), max(days)
+    span = (last - first).days + 1
+    gaps = "" if span == len(days) else f" with {span - len(days)} days missing"
+    return dg.MetadataValue.text(f"{first.isoformat()} to {last.isoformat()}, {len(days)} days{gaps}")
 
 
 @dg.asset(
@@ -105,6 +142,7 @@ def rejected_interactions(storage: Storage) -> dg.MaterializeResult:
             " ORDER BY source_file, source_row LIMIT 20").pl()
     return dg.MaterializeResult(metadata={
         "rejected": sum(by_reason.values()),
-        "by_reason": dg.MetadataValue.json(by_reason),
-        "sample": dg.MetadataValue.md(markdown_table(sample)),
+        "by_reason": _by_reason(by_reason),
+        "sample": table(sample, {name: REJECTED_COLUMNS[name] for name in sample.columns}),
+        **warehouse_table(storage.warehouse, "rejected_interactions", REJECTED_COLUMNS),
     })

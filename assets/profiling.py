@@ -5,13 +5,13 @@ import numpy as np
 import polars as pl
 import torch.nn.functional as F
 
+from assets.metadata import figure, metric, table, warehouse_table
 from assets.partitions import OWNERS, WAREHOUSE_POOL, daily_partitions
 from assets.serving import serving_model
 from elcrec_core import warehouse
 from elcrec_core.checkpoint import load_model
-from elcrec_core.plots import intent_map, intent_sizes_chart, markdown_image
+from elcrec_core.plots import intent_map, intent_sizes_chart
 from elcrec_core.profiling import assign_user_intents, intent_sizes, item_categories, summarise_intents
-from elcrec_core.markdown import markdown_table
 from elcrec_core.sequences import SequenceTensors
 from elcrec_core.statistics import category_lift, category_purity, item_lift, planted_agreement
 from elcrec_pipeline.config import ProfileSettings
@@ -34,7 +34,7 @@ from elcrec_pipeline.resources import Storage
                 "popularity, with titles when item metadata exists) in intent_profiles; with item categories "
                 "(genres) also its top categories by lift and its category purity, and the intents' category "
                 "purity against shuffled assignments of the same sizes (table intent_category_purity); a 2-D "
-                "map and the size chart (in profiles/&lt;day&gt;/); agreement with the planted intents on synthetic "
+                "map and the size chart (in `profiles/<day>/`); agreement with the planted intents on synthetic "
                 "data.",
 )
 def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
@@ -75,28 +75,53 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
     map_png = intent_map(assigned.representation, assigned.intent, out / "intent_map.png", config.map_method,
                          config.map_sample)
     sizes_png = intent_sizes_chart(sizes, out / "intent_sizes.png")
-    largest = profiles.sort("users", descending=True).head(10).select(
-        "intent", "users", "cohesion", "nearest_intent", pl.col("top_items").list.join(", "),
-        pl.col("top_categories").list.join(", "))
     metadata = {
         "model": profiled.name,
         "users": len(seqs),
         "intents": model.cfg.n_intents,
         "intents_used": summary.used,
         "dead_intents": summary.dead,
-        "silhouette": summary.silhouette if summary.silhouette is not None else "n/a",
-        "size_quantiles": dg.MetadataValue.json(summary.size_quantiles),
-        "largest_intents": dg.MetadataValue.md(markdown_table(largest)),
-        "intent_map": dg.MetadataValue.md(markdown_image(map_png, "users by intent")),
-        "intent_sizes": dg.MetadataValue.md(markdown_image(sizes_png, "intent sizes")),
+        "largest_intents": _largest(profiles, with_categories=purity is not None),
+        "users_per_intent": table([summary.size_quantiles]),  # quantiles over the used intents
     }
+    if summary.silhouette is not None:
+        metadata["silhouette"] = metric(summary.silhouette)
     if purity is not None:
-        metadata.update({"category_purity": purity.purity, "shuffled_category_purity": purity.shuffled})
+        metadata |= {"category_purity": metric(purity.purity), "shuffled_category_purity": metric(purity.shuffled)}
     planted = _planted(storage, user_ids, assigned.intent)
     if planted is not None:
-        metadata.update({"planted_NMI": planted.nmi, "planted_ARI": planted.ari,
-                         "shuffled_NMI": planted.shuffled_nmi, "shuffled_ARI": planted.shuffled_ari})
+        metadata |= {"planted_NMI": metric(planted.nmi), "planted_ARI": metric(planted.ari),
+                     "shuffled_NMI": metric(planted.shuffled_nmi), "shuffled_ARI": metric(planted.shuffled_ari)}
+    metadata |= {"intent_map": figure(map_png, "Users by intent"), "intent_sizes": figure(sizes_png, "Intent sizes"),
+                 **warehouse_table(storage.warehouse, "intent_profiles", PROFILE_COLUMNS)}
     return dg.MaterializeResult(metadata=metadata)
+
+
+PROFILE_COLUMNS = {
+    "intent": "index of the learned intent (its centre)", "users": "users whose nearest centre it is",
+    "cohesion": "mean squared distance of its users to the centre", "nearest_intent": "the closest other centre",
+    "top_items": "items that characterise it: highest lift over global popularity among items frequent in it",
+    "top_lift": "their lifts", "top_titles": "their titles (item metadata)",
+    "top_categories": "categories by lift (item metadata)", "top_category_lift": "their lifts",
+    "main_category": "its most frequent category", "category_purity": "share of its interactions in main_category",
+}
+
+
+def _largest(profiles: pl.DataFrame, with_categories: bool, n: int = 10) -> dg.TableMetadataValue:
+    """The ``n`` largest intents: size, cohesion, nearest intent, top items (and their first 5 titles when items
+    have titles; top categories with item categories). An intent without items frequent enough for a lift says
+    so instead of an empty cell."""
+    columns = [pl.col("top_items").list.join(", ").fill_null(NO_TOP_ITEMS)]
+    if profiles["top_titles"].list.len().fill_null(0).sum() > 0:
+        columns.append(pl.col("top_titles").list.head(5).list.join(", ").fill_null(""))
+    if with_categories:
+        columns.append(pl.col("top_categories").list.join(", ").fill_null(""))
+    largest = profiles.sort("users", descending=True).head(n).select("intent", "users", "cohesion", "nearest_intent",
+                                                                       *columns)
+    return table(largest, {name: PROFILE_COLUMNS[name] for name in largest.columns})
+
+
+NO_TOP_ITEMS = "(no item frequent enough)"
 
 
 def _describe(lift: pl.DataFrame, storage: Storage) -> pl.DataFrame:

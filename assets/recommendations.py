@@ -5,6 +5,7 @@ import numpy as np
 import polars as pl
 import torch
 
+from assets.metadata import metric, table, warehouse_table
 from assets.partitions import OWNERS, WAREHOUSE_POOL, daily_partitions
 from assets.serving import serving_model
 from elcrec_core import warehouse
@@ -54,14 +55,23 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
     }).filter(pl.col("score").is_finite())  # a user who has seen all but j < k items gets those j
     warehouse.replace_table(storage.warehouse, "user_recommendations", frame)
     distinct = frame["item_id"].n_unique()
+    first_users = frame["user_id"].unique(maintain_order=True).head(SAMPLE_USERS)  # their lists: the sample
     return dg.MaterializeResult(metadata={
-        "users": len(seqs),
-        "rows": len(frame),
-        "top_k": k,
-        "distinct_items_recommended": distinct,
-        "catalogue_coverage": distinct / seqs.n_items,
         "model": serving.name,
         "model_kind": serving.kind,
         "model_day": serving.day,
         "intent_model": intent_record.name,
+        "users": len(seqs),
+        "rows": len(frame),
+        "top_k": k,
+        "distinct_items_recommended": distinct,
+        "catalogue_coverage": metric(distinct / seqs.n_items),
+        "sample": table(frame.filter(pl.col("user_id").is_in(first_users.implode())), RECOMMENDATION_COLUMNS),
+        **warehouse_table(storage.warehouse, "user_recommendations", RECOMMENDATION_COLUMNS),
     })
+
+
+SAMPLE_USERS = 3
+RECOMMENDATION_COLUMNS = {"user_id": "as in the source", "rank": "1 = the best", "item_id": "as in the source",
+                          "score": "the serving model's score (higher is better)",
+                          "intent": "the user's nearest intent under the intent model"}

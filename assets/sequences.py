@@ -3,8 +3,8 @@
 import dagster as dg
 
 from assets.ingestion import raw_interactions
+from assets.metadata import expectation_results, metric, table, warehouse_table
 from assets.partitions import OWNERS, RETRY, WAREHOUSE_POOL, daily_partitions
-from elcrec_core.markdown import markdown_table
 from elcrec_core.sequence_building import build_sequences, write_sequences
 from elcrec_core.validation import expect_sequences
 from elcrec_pipeline.config import SequenceSettings, partition_end
@@ -26,7 +26,7 @@ from elcrec_pipeline.resources import Storage
     description="One row per user (id, item index list, length, last timestamp) from all accepted events up to "
                 "the end of the partition's day: filters, de-duplication, iterative k-core, chronological order, "
                 "and the stable item index (known items keep their index; new ones are appended). Written to "
-                "Parquet (sequences/<day>/) and to the warehouse table sequences.",
+                "Parquet (`sequences/<day>/`) and to the warehouse table sequences.",
 )
 def interaction_sequences(context: dg.AssetExecutionContext, config: SequenceSettings,
                           storage: Storage) -> dg.MaterializeResult:
@@ -43,16 +43,19 @@ def interaction_sequences(context: dg.AssetExecutionContext, config: SequenceSet
             "users": summary.users,
             "items": summary.items,
             "interactions": summary.interactions,
-            "density": summary.density,
+            "density": metric(summary.density),
             "item_index_size": summary.n_items,
             "new_items": summary.new_items,
             "k_core_removed": summary.k_core_removed,
-            "length": dg.MetadataValue.md(markdown_table([summary.length], digits=1)),
+            "length": table([summary.length]),
             "parquet": dg.MetadataValue.path(str(paths["sequences"])),
-            "days_pruned": dg.MetadataValue.json(pruned),
+            "days_pruned": dg.MetadataValue.text(", ".join(pruned) or "none"),
+            **warehouse_table(storage.warehouse, "sequences", SEQUENCE_COLUMNS),
         },
-        check_results=[dg.AssetCheckResult(
-            check_name="sequence_expectations", passed=expectations.success,
-            metadata={"failed": dg.MetadataValue.json([f.expectation for f in expectations.failed]),
-                      "result": dg.MetadataValue.json(expectations.to_dict())})],
+        check_results=[dg.AssetCheckResult(check_name="sequence_expectations", passed=expectations.success,
+                                           metadata=expectation_results(expectations))],
     )
+
+
+SEQUENCE_COLUMNS = {"user_id": "as in the source", "items": "item indexes (table item_index), oldest first",
+                    "length": "number of items", "last_timestamp": "UTC time of the newest event"}

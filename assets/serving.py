@@ -8,6 +8,7 @@ partitioned asset checks are a Dagster preview feature that warns on every load.
 import dagster as dg
 
 from assets.challengers import challengers
+from assets.metadata import metric, table
 from assets.partitions import OWNERS, PREVIOUS_DAY, daily_partitions
 from assets.training import elcrec_model
 from elcrec_core.model_store import ModelRecord
@@ -68,16 +69,13 @@ def serving_model(context: dg.AssetExecutionContext, config: PromotionSettings,
         "candidate": candidate.name,
         "promoted": decision.promote,
         "reason": decision.reason,
-        "scores": dg.MetadataValue.table(
-            [dg.TableRecord({"model": role, "valid_NDCG@20": round(score, 4),
-                             "serves": role == decision.serves}) for role, score in decision.scores.items()],
-            schema=dg.TableSchema(columns=[dg.TableColumn("model", "string"),
-                                           dg.TableColumn("valid_NDCG@20", "float"),
-                                           dg.TableColumn("serves", "bool")])),
-        "candidate_valid_NDCG@20": decision.candidate_score if decision.candidate_score is not None else "none",
-        "serving_before_valid_NDCG@20": decision.serving_score if decision.serving_score is not None else "none",
+        "scores": table([{"model": role, "valid_NDCG@20": score, "serves": role == decision.serves}
+                         for role, score in decision.scores.items()],
+                        {"model": "the role in the gate: candidate, serving (the model that served before) or a "
+                                  "challenger"}),
+        **_scores(decision.candidate_score, decision.serving_score),
         "serving_before": before.name if before is not None else "none",
-        "tolerance": decision.tolerance,
+        "tolerance": metric(decision.tolerance),
     }, check_results=[_gate_check(candidate, verdict)])
 
 
@@ -91,9 +89,13 @@ def _gate_check(candidate: ModelRecord, decision: dict) -> dg.AssetCheckResult:
         metadata={"candidate": candidate.name,
                   "serving": ModelRecord.from_dict(decision["serving"]).name if decision["serving"] else "none",
                   "reason": decision["reason"],
-                  "candidate_valid_NDCG@20": decision["candidate_score"]
-                  if decision["candidate_score"] is not None else "none",
-                  "serving_before_valid_NDCG@20": decision["serving_score"]
-                  if decision["serving_score"] is not None else "none",
+                  **_scores(decision["candidate_score"], decision["serving_score"]),
                   "non_finite_users": decision["non_finite_users"]},
     )
+
+
+def _scores(candidate: float | None, serving_before: float | None) -> dict[str, dg.FloatMetadataValue]:
+    """The gate's validation NDCG@20 of the candidate and of the model that served before, as numbers that the UI
+    plots by partition; a score that the gate did not compute is left out (not a text in a numeric series)."""
+    scores = {"candidate_valid_NDCG@20": candidate, "serving_before_valid_NDCG@20": serving_before}
+    return {name: metric(score) for name, score in scores.items() if score is not None}

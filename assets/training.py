@@ -6,13 +6,13 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.metadata import figure, metric, table
 from assets.partitions import OWNERS, PREVIOUS_DAY, RETRY, daily_partitions
 from assets.sequences import interaction_sequences
 from elcrec_core.checkpoint import BEST, LAST
 from elcrec_core.config import SHAPE_FIELDS, ModelConfig
-from elcrec_core.markdown import markdown_table
 from elcrec_core.model_store import ModelRecord
-from elcrec_core.plots import markdown_image, training_curve
+from elcrec_core.plots import training_curve
 from elcrec_core.training import NonFiniteLoss, train, train_distributed
 from elcrec_pipeline.config import TrainingSettings
 from elcrec_pipeline.resources import ComputeDevice, Storage
@@ -29,7 +29,7 @@ from elcrec_pipeline.resources import ComputeDevice, Storage
     description="ELCRec trained on the partition's sequences: a candidate for serving. It warm-starts from the "
                 "serving model when that was trained on data up to this day (never from a newer model), so a "
                 "backfill trains the days in order. Each materialization writes a new folder "
-                "models/&lt;day&gt;/&lt;run id&gt;/ with best.pt, record.json, config.json, metrics.json and the "
+                "`models/<day>/<run id>/` with best.pt, record.json, config.json, metrics.json and the "
                 "item index. Epoch checkpoints are kept until training ends, so a killed or retried run resumes "
                 "after its last complete epoch; a non-finite loss fails the step at once, saving nothing.",
 )
@@ -70,19 +70,22 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
     curve = [{k: row[k] for k in ("epoch", "loss", "rec", "valid_HR@20", "valid_NDCG@20", "seconds") if k in row}
              for row in result.history]
     return dg.MaterializeResult(metadata={
-        "model_dir": dg.MetadataValue.path(str(out)),
         "model": record.name,
+        "valid_HR@20": metric(result.valid["HR@20"]),
+        "valid_NDCG@20": metric(result.valid["NDCG@20"]),
+        "test_HR@20": metric(result.test["HR@20"]),
+        "test_NDCG@20": metric(result.test["NDCG@20"]),
+        "metrics": table([{"split": "valid", **result.valid}, {"split": "test", **result.test}]),
         "best_epoch": result.best_epoch,
         "epochs_run": len(result.history),
+        "train_seconds": metric(result.seconds),
         "warm_start": bool(warm),
         "warm_start_from": base.name if warm else "none",
-        "train_seconds": round(result.seconds, 1),
         "users": len(seqs),
         "items": seqs.n_items,
-        **{f"valid_{k}": v for k, v in result.valid.items()},
-        **{f"test_{k}": v for k, v in result.test.items()},
-        "training_curve": dg.MetadataValue.md(markdown_table(curve)),
-        "training_plot": dg.MetadataValue.md(markdown_image(plot, "training curve")),
+        "training_curve": table(curve),
+        "training_plot": figure(plot, "Training curves: loss parts and validation NDCG@20 per epoch"),
+        "model_dir": dg.MetadataValue.path(str(out)),
     })
 
 

@@ -89,12 +89,16 @@ LAUNCH = """mutation($params: ExecutionParams!) { launchRun(executionParams: $pa
   __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
   ... on RunConfigValidationInvalid { errors { message } } } }"""
 RUN = """query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"""
+ENTRIES = """metadataEntries { __typename label
+  ... on FloatMetadataEntry { floatValue } ... on IntMetadataEntry { intValue } ... on PathMetadataEntry { path }
+  ... on MarkdownMetadataEntry { mdStr } ... on TableSchemaMetadataEntry { schema { columns { name type } } }
+  ... on TableMetadataEntry { table { records schema { columns { name type } } } } }"""
 CHECKS = """query($key: AssetKeyInput!) { assetNodeOrError(assetKey: $key) { ... on AssetNode {
-  assetChecksOrError { ... on AssetChecks { checks { name executionForLatestMaterialization { status } } } } } } }"""
+  assetChecksOrError { ... on AssetChecks { checks { name executionForLatestMaterialization { status
+    evaluation { ENTRIES } } } } } } } }""".replace("ENTRIES", ENTRIES)
 METADATA = """query($key: AssetKeyInput!) { assetOrError(assetKey: $key) { ... on Asset {
-  assetMaterializations(limit: 1) { partition metadataEntries { label
-    ... on FloatMetadataEntry { floatValue } ... on IntMetadataEntry { intValue }
-    ... on PathMetadataEntry { path } } } } } }"""
+  assetMaterializations(limit: 1) { partition ENTRIES } } } }""".replace("ENTRIES", ENTRIES)
+DESCRIPTIONS = "{ assetNodes { assetKey { path } description } }"
 
 
 def test_ui_lists_assets_launches_the_job_and_shows_results(env, tmp_path):
@@ -142,9 +146,134 @@ def test_ui_lists_assets_launches_the_job_and_shows_results(env, tmp_path):
         assert materialization["partition"] == PARTITION
         assert 0 <= entries["valid_NDCG@20"]["floatValue"] <= 1
         assert Path(entries["model_dir"]["path"]).is_dir()
+        check_metadata_reads_well(port, names)
     finally:
         stop(server)
         log.close()
+
+
+# What the UI shows of each asset's latest materialization, read through its GraphQL API (the types decide how it
+# renders: a TableMetadataEntry is a table, a FloatMetadataEntry a number that the Plots view draws by partition).
+WAREHOUSE_TABLES = {  # asset: its warehouse table (dagster/table_name) and some of the columns of its schema
+    "raw_interactions": ("raw_interactions", {"user_id", "item_id", "timestamp", "source_file", "source_row"}),
+    "rejected_interactions": ("rejected_interactions", {"source_file", "source_row", "reason", "detail"}),
+    "interaction_sequences": ("sequences", {"user_id", "items", "length"}),
+    "intent_profiles": ("intent_profiles", {"intent", "users", "cohesion", "top_items"}),
+    "user_recommendations": ("user_recommendations", {"user_id", "rank", "item_id", "score", "intent"}),
+}
+TABLES = {  # asset: {table entry: its first columns}
+    "raw_interactions": {"rejected_by_reason": ["reason", "rows"], "tables": ["table", "rows"]},
+    "rejected_interactions": {"by_reason": ["reason", "rows"],
+                              "sample": ["source_file", "source_row", "reason", "detail"]},
+    "interaction_sequences": {"length": ["min", "p10", "p25", "p50", "p75", "p90", "p99", "max", "mean"]},
+    "elcrec_model": {"metrics": ["split", "HR@5", "NDCG@5", "HR@10", "NDCG@10", "HR@20", "NDCG@20"],
+                     "training_curve": ["epoch", "loss"]},
+    "challengers": {"challengers": ["model", "valid_NDCG@20", "test_HR@20", "test_NDCG@20", "params", "seconds"]},
+    "serving_model": {"scores": ["model", "valid_NDCG@20", "serves"]},
+    "evaluation_report": {
+        "headline": ["model", "HR@20", "HR@20 95% CI", "NDCG@20", "NDCG@20 95% CI"],
+        "all_cut_offs": ["model", "HR@5", "NDCG@5", "HR@10", "NDCG@10", "HR@20", "NDCG@20"],
+        "by_history_length": ["history", "users", "model", "HR@20", "NDCG@20"],
+        "by_target_popularity": ["target", "users", "model", "HR@20", "NDCG@20"]},
+    "intent_profiles": {"largest_intents": ["intent", "users", "cohesion", "nearest_intent", "top_items"],
+                        "users_per_intent": ["min", "p25", "median", "p75", "max"]},
+    "user_recommendations": {"sample": ["user_id", "rank", "item_id", "score", "intent"]},
+}
+FLOATS = {  # asset: metrics that the Plots view draws by partition
+    "raw_interactions": {"rejected_share"}, "interaction_sequences": {"density"},
+    "elcrec_model": {"valid_HR@20", "valid_NDCG@20", "test_HR@20", "test_NDCG@20", "train_seconds"},
+    "challengers": {"most_popular_valid_NDCG@20", "ease_valid_NDCG@20"},
+    "serving_model": {"candidate_valid_NDCG@20", "tolerance"},
+    "evaluation_report": {"test_HR@20", "test_NDCG@20", "popularity_HR@20", "HR@20_over_popularity"},
+    "intent_profiles": {"planted_NMI", "planted_ARI", "shuffled_NMI", "shuffled_ARI"},
+    "user_recommendations": {"catalogue_coverage"},
+}
+PLOTS = {"elcrec_model": {"training_plot"}, "evaluation_report": {"training_plot"},
+         "intent_profiles": {"intent_map", "intent_sizes"}}
+PATHS_IN_DESCRIPTIONS = {"elcrec_model": "models/<day>/<run id>/", "challengers": "models/<day>/<run id>/challengers/",
+                         "interaction_sequences": "sequences/<day>/", "intent_profiles": "profiles/<day>/"}
+EXPECTATION_COLUMNS = ["expectation", "column", "observed", "threshold", "passed"]
+
+
+def check_metadata_reads_well(port: int, assets: set[str]) -> None:
+    """Tables are typed tables with the expected columns (JSON records without NaN), every warehouse table asset
+    has dagster/row_count and dagster/column_schema, floats are float entries rounded to 4 significant digits,
+    plots are named Markdown images, no raw JSON, Great Expectations results are a table,
+    and the descriptions' paths survive Markdown rendering."""
+    from assets.metadata import significant
+
+    floats, json_entries = [], []
+    for asset in sorted(assets):
+        (materialization,) = graphql(port, METADATA, {"key": {"path": [asset]}})["assetOrError"][
+            "assetMaterializations"]
+        entries = {e["label"]: e for e in materialization["metadataEntries"]}
+        assert not [label for label in entries if label.startswith("plot_")], asset
+        json_entries += [(asset, e["label"]) for e in entries.values() if e["__typename"] == "JsonMetadataEntry"]
+        floats += [(asset, e["label"], e["floatValue"]) for e in entries.values()
+                   if e["__typename"] == "FloatMetadataEntry"]
+        if asset in WAREHOUSE_TABLES:
+            name, columns = WAREHOUSE_TABLES[asset]
+            assert entries["dagster/row_count"]["__typename"] == "IntMetadataEntry", asset
+            assert entries["dagster/row_count"]["intValue"] > 0 or asset == "rejected_interactions", asset
+            assert entries["dagster/column_schema"]["__typename"] == "TableSchemaMetadataEntry", asset
+            assert columns <= {c["name"] for c in entries["dagster/column_schema"]["schema"]["columns"]}, asset
+        for label, columns in TABLES.get(asset, {}).items():
+            cells = table_cells(entries[label], columns, f"{asset}.{label}")
+            assert cells or "reason" in columns, (asset, label)  # the synthetic data has no rejected rows
+            floats += [(asset, label, v) for row in cells for v in row.values() if isinstance(v, float)]
+        for label in FLOATS.get(asset, set()):
+            assert entries[label]["__typename"] == "FloatMetadataEntry", (asset, label)
+        for label in PLOTS.get(asset, set()):
+            assert entries[label]["__typename"] == "MarkdownMetadataEntry", (asset, label)
+            assert entries[label]["mdStr"].startswith("**") and "data:image/png;base64," in entries[label]["mdStr"]
+    assert json_entries == []
+    assert floats and [f for f in floats if significant(f[2]) != f[2]] == []  # 0.4985, not 0.4984672244648978
+    for asset, check in (("raw_interactions", "interaction_expectations"),
+                         ("interaction_sequences", "sequence_expectations")):
+        node = graphql(port, CHECKS, {"key": {"path": [asset]}})["assetNodeOrError"]
+        (result,) = [c for c in node["assetChecksOrError"]["checks"] if c["name"] == check]
+        entries = {e["label"]: e for e in result["executionForLatestMaterialization"]["evaluation"]["metadataEntries"]}
+        assert entries["failed"]["intValue"] == 0
+        rows = table_cells(entries["expectations"], EXPECTATION_COLUMNS, check)
+        assert rows and all(row["passed"] and row["threshold"] for row in rows), rows
+    descriptions = {node["assetKey"]["path"][0]: node["description"]
+                    for node in graphql(port, DESCRIPTIONS)["assetNodes"]}
+    for asset, path in PATHS_IN_DESCRIPTIONS.items():
+        assert path in rendered_text(descriptions[asset]), (asset, descriptions[asset])
+
+
+def table_cells(entry: dict, columns: list[str], where: str) -> list[dict]:
+    """The rows of a TableMetadataEntry whose schema starts with ``columns``; every record is plain JSON (no NaN:
+    the UI could not parse it) with the schema's columns."""
+    assert entry["__typename"] == "TableMetadataEntry", where
+    names = [c["name"] for c in entry["table"]["schema"]["columns"]]
+    assert names[:len(columns)] == columns, (where, names)
+
+    def no_constants(name: str):
+        raise AssertionError(f"{where}: {name} in a record")
+
+    rows = [json.loads(record, parse_constant=no_constants) for record in entry["table"]["records"]]
+    assert all(set(row) == set(names) for row in rows), where  # the records' keys come sorted
+    return rows
+
+
+def rendered_text(markdown: str) -> str:
+    """The text a reader sees of ``markdown`` rendered as HTML (raw HTML such as ``<day>`` is a tag, not text)."""
+    from html.parser import HTMLParser
+
+    from markdown_it import MarkdownIt
+
+    class Text(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.parts: list[str] = []
+
+        def handle_data(self, data: str) -> None:
+            self.parts.append(data)
+
+    parser = Text()
+    parser.feed(MarkdownIt().render(markdown))
+    return "".join(parser.parts)
 
 
 def test_readme_backfill_loads_your_own_files_through_the_daemon(tmp_path):

@@ -12,6 +12,7 @@ import torch
 import yaml
 
 from assets.evaluation import evaluation_report
+from assets.metadata import significant
 from elcrec_pipeline.config import SourceSettings, TrainingSettings
 from elcrec_pipeline.definitions import defs
 from elcrec_pipeline.jobs import retrain_time
@@ -50,6 +51,15 @@ def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
     return {k: v.value for k, v in event.materialization.metadata.items()}
 
 
+def rows(table: dg.TableMetadataValue) -> list[dict]:
+    return [record.data for record in table.records]
+
+
+def text(table: dg.TableMetadataValue) -> str:
+    """A table's column names and cells as one text, to look for labels in."""
+    return " | ".join([c.name for c in table.schema.columns] + [str(v) for row in rows(table) for v in row.values()])
+
+
 def checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
     return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
 
@@ -75,7 +85,8 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
                               "promotion_gate": True}
     raw = metadata(result, "raw_interactions")
     assert raw["rows_in"] == raw["accepted"] + raw["rejected"] and raw["accepted"] > 4000
-    assert raw["item_metadata"]["rejected"] == 0 and raw["tables"]["item_metadata"] == 10
+    tables = {row["table"]: row["rows"] for row in rows(raw["tables"])}
+    assert rows(raw["item_metadata"])[0]["rejected"] == 0 and tables["item_metadata"] == 10
     seqs = metadata(result, "interaction_sequences")
     assert seqs["users"] > 300 and seqs["items"] <= 80
     model = metadata(result, "elcrec_model")
@@ -85,9 +96,9 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
     report = metadata(result, "evaluation_report")
     for row in ("ELCRec (new)", "SASRec (no ELCRec parts, same budget)", "most popular", "item transition",
                 "EASE (λ = ", "95% CI"):
-        assert row in report["report"]
-    assert "head" in report["segments"] and "1-4" in report["segments"]
-    assert 0 <= report["backtest_HR@20"] <= 1 and "next-day backtest" in report["plot_1"]
+        assert row in text(report["headline"])
+    assert "head" in text(report["by_target_popularity"]) and "1-4" in text(report["by_history_length"])
+    assert 0 <= report["backtest_HR@20"] <= 1 and "next-day backtest" in report["backtest_plot"]
     html = Path(report["html"]).read_text()
     assert "<table>" in html and 'src="training_curve.png"' in html and Path(report["markdown"]).is_file()
     assert (model_dir / "challengers" / "sasrec" / "best.pt").is_file()
@@ -95,7 +106,7 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
     assert summary["day"] == PARTITION and summary["split"] == "test"
     assert summary["serving"] == "elcrec" and summary["serving_model"] == f"{PARTITION}/{result.run_id}"
     assert set(summary["models"]) == {"elcrec", "current", "sasrec", "most_popular", "transition", "ease"}
-    assert summary["models"]["elcrec"]["HR@20"] == pytest.approx(report["test_HR@20"])
+    assert significant(summary["models"]["elcrec"]["HR@20"]) == report["test_HR@20"]  # shown to 4 digits
     assert set(summary["models"]["sasrec"]) == {f"{m}@{k}" for m in ("HR", "NDCG") for k in (5, 10, 20)}
     # items 1-10 are in categories a and b, the others in none: every intent is pure, shuffled or not
     assert report["category_purity"] == report["shuffled_category_purity"] == pytest.approx(1.0)
@@ -158,7 +169,7 @@ def test_a_worse_model_stays_a_candidate_and_the_run_succeeds(first_run):
     assert metadata(result, "intent_profiles")["model"] == before.name
     report = metadata(result, "evaluation_report")
     assert report["promoted"] is False and (report["serving"], report["serving_model"]) == ("current", before.name)
-    assert f"served before ({before.name}, elcrec)" in report["report"]
+    assert f"served before ({before.name}, elcrec)" in text(report["headline"])
 
 
 def test_a_baseline_serves_when_it_beats_the_candidate(tmp_path, capsys):
@@ -199,7 +210,7 @@ def test_a_baseline_serves_when_it_beats_the_candidate(tmp_path, capsys):
     assert (summary["serving"], summary["serving_model"]) == (best, serving.name)
     assert set(summary["models"]) == {"elcrec"} | baselines
     assert f"refused: validation NDCG@20 {decision['scores']['candidate']:.4f} does not beat most popular" in (
-        metadata(result, "evaluation_report")["report"] + metadata(result, "evaluation_report")["decision"])
+        text(metadata(result, "evaluation_report")["headline"]) + metadata(result, "evaluation_report")["decision"])
 
 
 def test_an_older_day_never_replaces_a_newer_serving_model(first_run):
@@ -224,7 +235,7 @@ def test_report_rematerializes_from_stored_inputs(first_run):
     assert result.success
     report = metadata(result, "evaluation_report")
     # the latest candidate (the untrained one above) beside the model that served before it and popularity
-    assert f"served before ({PARTITION}/" in report["report"] and "most popular" in report["report"]
+    assert f"served before ({PARTITION}/" in text(report["headline"]) and "most popular" in text(report["headline"])
     assert report["backtest_HR@20"] >= 0  # the model of the previous day exists (see first_run)
     assert report["test_HR@20"] < report["popularity_HR@20"]
     assert sorted((data_dir / "models" / PARTITION).glob("*/best.pt")) == models  # nothing retrained
