@@ -266,8 +266,8 @@ def test_sequences_of_the_pipelines_parquet_and_of_beauty(tmp_path: Path, capsys
     assert out.splitlines() == ['{"user": "1", "items": ["1", "2", "3", "4", "5"]}',
                                 '{"user": "2", "items": ["6", "7", "8", "9", "10", "4", "11"]}']
     assert err.splitlines() == [
-        f"reading {beauty.resolve()} as sequence (guessed from its first line; item ids are integers: used as the item "
-        "indices 1..12101)",
+        f"reading {beauty.resolve()} as sequence (guessed from its first line; item ids are integers: used as the "
+        "item indices 1..12101)",
         "data: 198502 rows read, 198502 accepted, 0 rejected"]
 
 
