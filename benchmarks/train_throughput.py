@@ -10,6 +10,10 @@ Run from the repository root:
     .venv/bin/python benchmarks/train_throughput.py --precision bf16         # ours under bf16 autocast
     .venv/bin/python benchmarks/train_throughput.py --epochs 1 --batches 3   # quick check (projected epochs)
     .venv/bin/python benchmarks/train_throughput.py --precision bf16 --json runs/throughput.json
+    .venv/bin/python benchmarks/train_throughput.py --compile                     # ours with torch.compile
+
+With ``--compile`` ours runs its training step compiled by torch.compile (TrainConfig.compile); the compilation
+happens in the warm-up (timed apart, not in the epochs), once per batch shape.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from elcrec_core.runtime import keep_freed_memory
 from elcrec_core.sequences import SequenceTensors, read_sequence_file
 from elcrec_core.centres import init_centres
 from elcrec_core.device import uses_bf16
-from elcrec_core.training import train_epoch
+from elcrec_core.training import StepLosses, compiles_step, make_optimizer, train_epoch
 from reference_step import ReferenceConfig, ReferenceTrainer, read_user_sequences
 
 REPO = Path(__file__).resolve().parent.parent
@@ -55,6 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="time only N batches per epoch; report per-batch medians and projected epochs")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                         help="ours only; auto = the trainer's default (fp32 on CPU)")
+    parser.add_argument("--compile", action="store_true", help="ours only: torch.compile the training step")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     return parser.parse_args(argv)
@@ -72,15 +77,27 @@ class Ours:
         self.model = ELCRec(exp.model_config(seqs.n_items))
         self.data = SequenceTensors.from_sequences(seqs)
         self.users = trainable_users(self.data)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.cfg.lr, betas=self.cfg.betas,
-                                          weight_decay=self.cfg.weight_decay)
+        self.optimizer = make_optimizer(self.model, self.cfg)
         self.aug = AugmentConfig(self.cfg.crop_tau, self.cfg.mask_gamma, self.cfg.reorder_beta)
         self.generator = torch.Generator().manual_seed(self.cfg.seed)
         self.device = torch.device("cpu")
         self.n_users = len(self.users)
+        self.step_losses = StepLosses(compiles_step(self.cfg, self.device))
+
+    @property
+    def compiled(self) -> bool:
+        return self.step_losses.compiled is not None
 
     def init_centres(self) -> None:
         init_centres(self.model, self.data, self.users, self.cfg)
+
+    def warm_up(self) -> dict[str, float]:
+        """One batch; with a compiled step also one of the epoch's last, smaller batch shape (both compile)."""
+        losses = self.batch()
+        rest = self.n_users % self.cfg.batch_size
+        if rest and self.compiled:
+            self._train(self.users[torch.randperm(self.n_users, generator=self.generator)[:rest]])
+        return losses
 
     def epoch(self) -> dict[str, float]:
         return self._train(self.users)
@@ -92,7 +109,7 @@ class Ours:
 
     def _train(self, users: torch.Tensor) -> dict[str, float]:
         return train_epoch(self.model, self.optimizer, self.data, users, self.cfg, self.aug, self.generator,
-                           self.device)
+                           self.device, step_losses=self.step_losses)
 
     def validate(self) -> dict[str, float]:
         return evaluate(self.model, self.data, "valid", batch_size=self.cfg.eval_batch_size)
@@ -113,6 +130,9 @@ class Reference:
 
     def epoch(self) -> dict[str, float]:
         return self.trainer.train_epoch()
+
+    def warm_up(self) -> dict[str, float]:
+        return self.batch()
 
     def batch(self) -> dict[str, float]:
         return self.trainer.train_epoch(max_batches=1)
@@ -152,6 +172,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     freed_memory_kept = keep_freed_memory()  # process-wide, so the reference profits from it as well
     exp = load_preset("beauty")
     exp.train.precision = args.precision
+    exp.train.compile = args.compile
     resolved = "bf16" if uses_bf16(torch.device("cpu"), args.precision) else "fp32"
     random.seed(exp.train.seed)
     np.random.seed(exp.train.seed)
@@ -161,8 +182,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     figures: dict[str, dict[str, Any]] = {side.name: {"timed_seconds": [], "losses": []} for side in sides}
     for side in sides:
         figures[side.name]["kmeans_seconds"], _ = timed(side.init_centres)
-    for side in sides:
-        figures[side.name]["first_batch_losses"] = side.batch()  # untimed warm-up, right after the init
+    for side in sides:  # warm-up, right after the init, timed apart: ours compiles its step here
+        figures[side.name]["warm_up_seconds"], figures[side.name]["first_batch_losses"] = timed(side.warm_up)
     for _ in range(args.epochs):
         for side in sides:
             if args.batches is None:
@@ -185,6 +206,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "machine": machine_facts(args.threads, freed_memory_kept, load_at_start),
         "settings": {"data": str(args.data.resolve()), "preset": "beauty", "precision_ours": resolved,
+                     "compiled_step_ours": sides[1].compiled,
                      "precision_reference": "fp32", "epochs": args.epochs, "batches": args.batches,
                      "batch_size": batch_size, "users": sides[1].n_users},
         "reference": theirs,
@@ -258,10 +280,11 @@ def report(result: dict[str, Any]) -> str:
         ("validation seconds (1 pass)", theirs["validation_seconds"], ours["validation_seconds"],
          up["validation_seconds"], "{:.2f}"),
         ("k-means init seconds", theirs["kmeans_seconds"], ours["kmeans_seconds"], up["kmeans_seconds"], "{:.2f}"),
+        ("warm-up seconds (not in epochs)", theirs["warm_up_seconds"], ours["warm_up_seconds"], None, "{:.1f}"),
     ]
     rows += [(f"first-batch loss: {name}", theirs["first_batch_losses"][name], ours["first_batch_losses"][name],
               None, "{:.4f}") for name in LOSS_PARTS]
-    ours_label = f"ours ({s['precision_ours']})"
+    ours_label = f"ours ({s['precision_ours']}{', compiled' if s['compiled_step_ours'] else ''})"
     lines = [
         f"ELCRec training throughput: {Path(s['data']).name}, {s['users']} users, batch {s['batch_size']}, "
         f"{n_batches} batches per epoch",
@@ -271,11 +294,11 @@ def report(result: dict[str, Any]) -> str:
         f"at end; glibc keep-freed-memory {'on' if m['keep_freed_memory'] else 'off'} (process-wide: both sides)",
         f"mode: {mode}",
         "",
-        f"{'':32s}{'reference':>12s}{ours_label:>14s}{'theirs/ours':>13s}",
+        f"{'':32s}{'reference':>12s}{ours_label:>24s}{'theirs/ours':>13s}",
     ]
     for label, a, b, ratio, fmt in rows:
         ratio_text = f"{ratio:.2f}x" if ratio is not None else ""
-        lines.append(f"{label:32s}{fmt.format(a):>12s}{fmt.format(b):>14s}{ratio_text:>13s}")
+        lines.append(f"{label:32s}{fmt.format(a):>12s}{fmt.format(b):>24s}{ratio_text:>13s}")
     lines.append(f"speed-up (reference / ours, training epoch): {up['epoch_seconds']:.2f}x")
     if m["load_average_1min_at_start"] > m["logical_cpus"] - m["threads"] + 0.5:
         lines.append("warning: the CPUs were busy before the run started; absolute figures are inflated and the "

@@ -101,6 +101,10 @@ class TrainConfig:
     seed: int = 2024
     device: str = "auto"
     precision: Precision = "auto"  # auto: bf16 autocast on CUDA and on CPUs with native bf16, else fp32
+    # torch.compile of the training step's forward and backward on CPU (inductor: C++ built by the system
+    # compiler; eager, with the reason logged, where that fails). Same losses. Off: on the 2-core AVX2 CPU the
+    # compiled step was 1.5x slower than eager (BENCHMARKS.md)
+    compile: bool = False
     eval_batch_size: int = 2048
 
 

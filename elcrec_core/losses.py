@@ -16,14 +16,16 @@ def bce_next_item_loss(
 ) -> torch.Tensor:
     """Mean over non-padding targets of -log sigmoid(h . E[pos]) - log(1 - sigmoid(h . E[neg])).
 
-    ``hidden`` [B, L, d]; ``targets``/``negatives`` [B, L] item ids (0 = padding, no loss).
+    ``hidden`` [B, L, d]; ``targets``/``negatives`` [B, L] item ids (0 = padding, no loss). As the reference,
+    every position is scored and the padding ones are weighted 0: no data-dependent shapes (``torch.compile``
+    traces it whole) and no gather of the kept rows.
     """
     keep = targets > 0
-    h = hidden[keep]
-    pos = (h * item_emb[targets[keep]]).sum(-1)
-    neg = (h * item_emb[negatives[keep]]).sum(-1)
+    pos = (hidden * F.embedding(targets, item_emb)).sum(-1)
+    neg = (hidden * F.embedding(negatives, item_emb)).sum(-1)
     # log(1 - sigmoid(x)) = logsigmoid(-x); numerically stable, equal to the reference up to its 1e-24 guard
-    return -(F.logsigmoid(pos) + F.logsigmoid(-neg)).mean()
+    terms = torch.where(keep, F.logsigmoid(pos) + F.logsigmoid(-neg), 0.0)
+    return -terms.sum() / keep.sum()
 
 
 def full_softmax_loss(hidden: torch.Tensor, item_table: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -48,12 +50,21 @@ def sampled_softmax_loss(
 
 
 class _Gram(torch.autograd.Function):
-    """z @ z.T with the backward (G + G^T) @ z: one matrix product instead of autograd's two."""
+    """z @ z.T for z [2n, D] (two stacked views), with the backward (G + G^T) @ z: one matrix product instead of
+    autograd's two. The forward computes three of the four n x n blocks (the off-diagonal ones are transposes)."""
 
     @staticmethod
     def forward(ctx, z: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(z)
-        return z @ z.T
+        n = z.shape[0] // 2
+        top, bottom = z[:n], z[n:]
+        gram = z.new_empty(2 * n, 2 * n)
+        gram[:n, :n] = top @ top.T
+        gram[n:, n:] = bottom @ bottom.T
+        cross = top @ bottom.T
+        gram[:n, n:] = cross
+        gram[n:, :n] = cross.T
+        return gram
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
@@ -71,17 +82,26 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 1.0, simila
     [-1/temperature, 1/temperature] whatever the width D. Computed in fp32 even under bf16 autocast: raw logits
     reach the hundreds, where bf16 rounding (about +-1) would matter at temperature 1.
     """
-    n = z1.shape[0]
-    with torch.autocast(z1.device.type, enabled=False):
-        z = torch.cat([z1, z2])
+    return nt_xent_stacked(torch.cat([z1, z2]), temperature, similarity)
+
+
+def nt_xent_stacked(z: torch.Tensor, temperature: float = 1.0, similarity: Similarity = "dot") -> torch.Tensor:
+    """:func:`nt_xent` of z1 = z[:B] and z2 = z[B:] for ``z`` [2B, D], without copying the two halves into one
+    tensor again (the sequence-contrastive views are [2B, L x d] already)."""
+    if z.shape[0] % 2:
+        raise ValueError(f"nt_xent_stacked needs an even number of rows (view 1, then view 2), got {z.shape[0]}")
+    n = z.shape[0] // 2
+    with torch.autocast(z.device.type, enabled=False):
         z = z.to(torch.promote_types(z.dtype, torch.float32))
         if similarity == "cosine":
             z = F.normalize(z, dim=-1)
         elif similarity != "dot":
             raise ValueError(f"unknown similarity {similarity!r}")
-        sim = _Gram.apply(z) / temperature  # [[11, 12], [21, 22]]
+        sim = _Gram.apply(z)  # [[11, 12], [21, 22]]
+        if temperature != 1.0:
+            sim = sim / temperature
         sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=sim.device), float("-inf"))
-        labels = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(sim.device)
+        labels = torch.arange(2 * n, device=sim.device).roll(n)  # row i's positive: its counterpart, i +- n
         return F.cross_entropy(sim, labels)
 
 
@@ -102,15 +122,14 @@ def sequence_contrastive_loss(
     ("concat") each row's nearest centre. ``views`` [2B, L, d] is flattened per sequence (the reference: each
     of the L positions gets its own nearest centre); a [2B, d] representation (pooled or last position, see
     :func:`sequence_view`) is used as it is."""
-    nearest = centres[nearest_centre(views, centres)]
+    nearest = F.embedding(nearest_centre(views, centres), centres)
     if prototype == "shift":
         views = views + nearest
     elif prototype == "concat":
         views = torch.cat([views, nearest], -1)
     else:
         raise ValueError(f"unknown prototype {prototype!r}")
-    z1, z2 = views.flatten(1).chunk(2)
-    return nt_xent(z1, z2, temperature, similarity)
+    return nt_xent_stacked(views.flatten(1), temperature, similarity)
 
 
 def sequence_view(views: torch.Tensor, pooled: torch.Tensor, kind: SeqClView) -> torch.Tensor:

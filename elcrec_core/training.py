@@ -8,6 +8,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,63 @@ class LossParts(nn.Module):
 
     def forward(self, batch: TrainBatch) -> dict[str, torch.Tensor]:
         return loss_parts(self.model, batch, self.cfg)
+
+
+def compiles_step(cfg: TrainConfig, device: torch.device) -> bool:
+    """Whether the training step on ``device`` is compiled: with ``cfg.compile``, on CPU only (CUDA would need
+    Triton, and its eager step is fast already)."""
+    return bool(cfg.compile) and device.type == "cpu"
+
+
+class StepLosses:
+    """:func:`loss_parts` as the training loop calls it: compiled by ``torch.compile`` (inductor, static
+    shapes; forward and backward compiled at the first call of each batch shape) or eager.
+
+    Without a working C++ compiler, or when compilation fails for any other reason, the reason is logged once
+    and every later step runs eager. The compiled step computes the same losses; only the dropout masks come
+    from another random stream (inductor's counter-based generator, seeded from torch's)."""
+
+    def __init__(self, compiled: bool, log: Callable[[str], None] = print) -> None:
+        self.log = log
+        self.compiled: Callable[..., dict[str, torch.Tensor]] | None = None
+        if compiled:
+            reason = _compiler_missing()
+            if reason:
+                log(f"torch.compile off, the training step runs eager: {reason}")
+            else:
+                self.compiled = torch.compile(loss_parts, dynamic=False)
+                log("training step compiled by torch.compile (inductor): the first batch of each shape compiles it")
+
+    def __call__(self, model: ELCRec, batch: TrainBatch, cfg: TrainConfig) -> dict[str, torch.Tensor]:
+        if self.compiled is not None:
+            try:
+                with _backward_compiled_with_forward():
+                    return self.compiled(model, batch, cfg)
+            except Exception as exc:  # noqa: BLE001 - any compiler failure: fall back, say why
+                self.compiled = None
+                reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+                self.log(f"torch.compile failed ({type(exc).__name__}: {reason}); the training step runs eager")
+        return loss_parts(model, batch, cfg)
+
+
+def _backward_compiled_with_forward() -> AbstractContextManager:
+    """Inductor compiles the backward at the first call, with the forward, so that a failure of either is caught
+    by the fallback (torch's private switch; a no-op where a torch version lacks it)."""
+    config = torch._functorch.config
+    if hasattr(config, "force_non_lazy_backward_lowering"):
+        return config.patch(force_non_lazy_backward_lowering=True)
+    return nullcontext()
+
+
+def _compiler_missing() -> str:
+    """Why inductor cannot build C++ kernels here ('' when it can): no C++ compiler on the PATH (or in $CXX)."""
+    try:
+        from torch._inductor import cpp_builder
+
+        cpp_builder.get_cpp_compiler()
+    except Exception as exc:  # noqa: BLE001 - InvalidCxxCompiler and import failures alike
+        return f"no C++ compiler for inductor ({type(exc).__name__}: {str(exc).strip()[:200]})"
+    return ""
 
 
 def uses_centres(cfg: TrainConfig) -> bool:
@@ -271,6 +329,7 @@ def train(
     began = time.perf_counter()
     # optimiser steps per epoch, the same on every rank (DistributedSampler pads the shards to equal length)
     steps_per_epoch = math.ceil(math.ceil(len(samples) / distributed.world_size()) / cfg.batch_size)
+    step_losses = StepLosses(ddp is None and compiles_step(cfg, device), log)
     for epoch in range(start, cfg.epochs):
         if stopper.should_stop:
             break
@@ -280,7 +339,8 @@ def train(
         t0 = time.perf_counter()
         sums = train_epoch(model, optimizer, data, samples, cfg, aug, generator, device, desc=f"epoch {epoch}",
                            ddp=ddp, epoch=epoch, drops=drops, first_step=first_step,
-                           max_batches=cfg.max_steps - first_step if cfg.max_steps else None)
+                           max_batches=cfg.max_steps - first_step if cfg.max_steps else None,
+                           step_losses=step_losses)
         train_seconds = time.perf_counter() - t0
         valid = evaluate(model, eval_data, "valid", batch_size=cfg.eval_batch_size)
         seconds = time.perf_counter() - t0
@@ -334,23 +394,27 @@ def train_distributed(nproc: int, data: str | Path, data_format: str, exp: Exper
 
 
 def make_optimizer(model: ELCRec, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Adam over all parameters; with ``centre_lr`` > 0 the centres form a second group at that rate."""
+    """Adam over all parameters; with ``centre_lr`` > 0 the centres form a second group at that rate. On CPU and
+    CUDA the fused implementation (one kernel over all parameters; the same update)."""
+    fused = all(p.device.type in ("cpu", "cuda") for p in model.parameters()) or None
     if cfg.centre_lr <= 0:
-        return torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay,
+                                fused=fused)
     others = [p for name, p in model.named_parameters() if name != "centres"]
     return torch.optim.Adam([{"params": others}, {"params": [model.centres], "lr": cfg.centre_lr}],
-                            lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+                            lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, fused=fused)
 
 
 def train_epoch(model: ELCRec, optimizer: torch.optim.Optimizer, data: SequenceTensors, users: torch.Tensor,
                 cfg: TrainConfig, aug: AugmentConfig, generator: torch.Generator, device: torch.device,
                 desc: str = "", ddp: DistributedDataParallel | None = None, epoch: int = 0,
                 drops: torch.Tensor | None = None, first_step: int = 0,
-                max_batches: int | None = None) -> dict[str, float]:
+                max_batches: int | None = None, step_losses: StepLosses | None = None) -> dict[str, float]:
     """One pass over the training samples in shuffled batches; returns the mean of each loss part and of the
     joint loss. ``users`` (with ``drops``, see :func:`training_windows`: one sample per pair; None: the last
     window of each user) are the samples; ``first_step`` numbers the optimiser steps for the warm-up, and
-    ``max_batches`` ends the epoch early (a budget in steps).
+    ``max_batches`` ends the epoch early (a budget in steps). ``step_losses`` computes the loss parts (a
+    compiled step, see :class:`StepLosses`); None: :func:`loss_parts`, eager.
     With ``ddp`` (:class:`LossParts` of ``model`` under DistributedDataParallel) this rank takes its shard of
     epoch ``epoch``'s permutation, gradients are averaged over the ranks, and the means are over all ranks."""
     model.train()
@@ -366,7 +430,7 @@ def train_epoch(model: ELCRec, optimizer: torch.optim.Optimizer, data: SequenceT
         batch = make_train_batch(data, users[idx], model.cfg.max_len, aug, generator, batch_negatives(cfg),
                                  cfg.n_negatives, 3 if drops is None else drops[idx]).to(device)
         with autocast_for(device, cfg.precision):
-            parts = loss_parts(model, batch, cfg) if ddp is None else ddp(batch)
+            parts = (step_losses or loss_parts)(model, batch, cfg) if ddp is None else ddp(batch)
             loss = joint_loss(parts, cfg, first_step + number)
         check_finite(parts, loss, epoch, number, len(batches))
         optimizer.zero_grad(set_to_none=True)

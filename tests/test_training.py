@@ -18,7 +18,7 @@ from elcrec_core.evaluation import evaluate
 from elcrec_core.model import ELCRec
 from elcrec_core.sequences import Sequences, SequenceTensors, sequences_from_events
 from elcrec_core.synthetic import SyntheticConfig, generate
-from elcrec_core.training import EarlyStopping, NonFiniteLoss, train
+from elcrec_core.training import EarlyStopping, NonFiniteLoss, joint_loss, train
 
 SMALL_MODEL = {"hidden": 32, "n_heads": 2, "n_layers": 1, "max_len": 20, "n_intents": 6}
 
@@ -253,3 +253,138 @@ def test_the_new_options_train_end_to_end(seqs, tmp_path) -> None:
     assert np.isfinite(result.history[0]["loss"]) and {"seq_cl", "intent_cl", "cluster"} <= set(result.history[0])
     windows = int(next(line for line in logs if "windows" in line).split(", ")[-1].split()[0])
     assert windows > len(trainable_users(SequenceTensors.from_sequences(seqs)))
+
+
+# ------------------------------------------------------------------------------------------ dropout, compiled step
+@pytest.mark.parametrize(("p", "threshold"), [(0.5, 128), (0.2, 51)])
+def test_dropout_keeps_a_fraction_one_minus_p_scaled_and_follows_the_seed(p: float, threshold: int) -> None:
+    from elcrec_core.model import dropout
+
+    x = torch.full((300, 50, 64), 3.0, requires_grad=True)
+    torch.manual_seed(11)
+    out = dropout(x, p, True)
+    scale = 256 / (256 - threshold)  # p rounded to a multiple of 1/256
+    assert out.unique().tolist() == pytest.approx([0.0, 3.0 * scale])
+    kept = (out != 0).double().mean().item()
+    assert kept == pytest.approx((256 - threshold) / 256, abs=0.003)  # 960,000 draws: 6 standard deviations
+    out.sum().backward()
+    assert torch.equal(x.grad, (out != 0) * torch.tensor(scale, dtype=torch.float32))
+    torch.manual_seed(11)
+    assert torch.equal(dropout(x, p, True), out)
+    assert dropout(x, p, False) is x and dropout(x, 0.0, True) is x
+    half = dropout(x.detach().bfloat16(), p, True)  # bf16 stays bf16, scaled as exactly as bf16 holds 3 / (1 - p)
+    assert half.dtype == torch.bfloat16
+    assert half.unique().tolist() == [0.0, torch.tensor(3.0 * scale).bfloat16().item()]
+
+
+def test_dropout_refuses_a_probability_outside_0_1() -> None:
+    from elcrec_core.model import dropout
+
+    for p in (1.0, -0.1, 1.5):
+        with pytest.raises(ValueError, match=f"dropout probability {p} is not in"):
+            dropout(torch.ones(3), p, True)
+
+
+def test_random_bytes_are_uniform_in_every_byte_of_a_draw() -> None:
+    """Eight bytes come from each 64-bit draw: each of the eight must be uniform on 0..255 (none stuck in half
+    the range, as the top byte of a non-negative draw would be)."""
+    from elcrec_core.model import random_bytes
+
+    torch.manual_seed(3)
+    values = random_bytes(torch.Size((1000, 800))).long().view(-1, 8)
+    for lane in range(8):
+        counts = torch.bincount(values[:, lane], minlength=256).double()
+        expected = len(values) / 256
+        chi2 = ((counts - expected) ** 2 / expected).sum().item()
+        assert chi2 < 350, (lane, chi2)  # 255 degrees of freedom: P(chi2 > 350) < 1e-4
+        assert (values[:, lane] >= 128).double().mean().item() == pytest.approx(0.5, abs=0.005)
+
+
+def test_only_a_cpu_step_is_compiled_and_only_when_asked() -> None:
+    from elcrec_core.training import compiles_step
+
+    assert not compiles_step(TrainConfig(), torch.device("cpu"))  # off by default
+    assert compiles_step(TrainConfig(compile=True), torch.device("cpu"))
+    assert not compiles_step(TrainConfig(compile=True), torch.device("cuda"))
+
+
+def _small_step(seqs, dropout: float = 0.0):
+    from elcrec_core.batches import AugmentConfig, make_train_batch
+
+    exp = small_config()
+    exp.model.update(dropout=dropout, attn_dropout=dropout)
+    torch.manual_seed(5)
+    model = ELCRec(exp.model_config(seqs.n_items))
+    model.normalise_centres_()  # as after a step: then a step leaves them as they are
+    data = SequenceTensors.from_sequences(seqs)
+    batch = make_train_batch(data, trainable_users(data)[:64], model.cfg.max_len, AugmentConfig(),
+                             torch.Generator().manual_seed(5))
+    return model, batch, exp.train
+
+
+def test_the_step_runs_eager_with_the_reason_logged_without_a_cpp_compiler(seqs, monkeypatch) -> None:
+    from torch._inductor import cpp_builder
+
+    from elcrec_core.training import StepLosses, loss_parts
+
+    def no_compiler() -> str:
+        raise RuntimeError("no working C++ compiler found in ('g++',)")
+
+    monkeypatch.setattr(cpp_builder, "get_cpp_compiler", no_compiler)
+    logs: list[str] = []
+    step = StepLosses(True, logs.append)
+    assert step.compiled is None
+    assert logs == ["torch.compile off, the training step runs eager: no C++ compiler for inductor "
+                    "(RuntimeError: no working C++ compiler found in ('g++',))"]
+    model, batch, cfg = _small_step(seqs)
+    got = step(model, batch, cfg)
+    want = loss_parts(model, batch, cfg)
+    assert {k: v.item() for k, v in got.items()} == pytest.approx({k: v.item() for k, v in want.items()})
+
+
+def test_a_failed_compilation_falls_back_to_eager_once(seqs, monkeypatch) -> None:
+    from elcrec_core.training import StepLosses, loss_parts
+
+    def broken_compile(fn, **_kwargs):
+        def run(*_args):
+            raise RuntimeError("C++ compile error\ndetails")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    logs: list[str] = []
+    step = StepLosses(True, logs.append)
+    model, batch, cfg = _small_step(seqs)
+    first = step(model, batch, cfg)
+    second = step(model, batch, cfg)
+    assert logs[-1] == "torch.compile failed (RuntimeError: C++ compile error); the training step runs eager"
+    assert len(logs) == 2 and step.compiled is None
+    want = loss_parts(model, batch, cfg)
+    for got in (first, second):
+        assert {k: v.item() for k, v in got.items()} == pytest.approx({k: v.item() for k, v in want.items()})
+
+
+@pytest.mark.slow
+def test_the_compiled_step_gives_the_eager_losses_and_gradients(seqs, monkeypatch) -> None:
+    """torch.compile of the step (C++ kernels from the system compiler) against eager, with the dropout replaced
+    by the identity (the compiled step draws its masks from another random stream) but the CPU training path of
+    a model with dropout (per-head attention); a few minutes of compilation."""
+    from elcrec_core.training import StepLosses, loss_parts
+
+    monkeypatch.setattr("elcrec_core.model.dropout", lambda x, p, training: x)
+    model, batch, cfg = _small_step(seqs, dropout=0.5)
+    model.train()
+    centres = model.centres.detach().clone()
+    eager = loss_parts(model, batch, cfg)
+    joint_loss(eager, cfg).backward()
+    grads = {name: p.grad.clone() for name, p in model.named_parameters()}
+    model.zero_grad()
+    with torch.no_grad():
+        model.centres.copy_(centres)  # the step renormalises them in place
+    step = StepLosses(True, lambda _: None)
+    compiled = step(model, batch, cfg)
+    assert step.compiled is not None
+    joint_loss(compiled, cfg).backward()
+    for name, value in eager.items():
+        assert compiled[name].item() == pytest.approx(value.item(), rel=1e-4, abs=1e-5), name
+    for name, p in model.named_parameters():
+        assert torch.allclose(p.grad, grads[name], rtol=1e-3, atol=1e-6), name
