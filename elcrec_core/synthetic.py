@@ -39,6 +39,8 @@ class SyntheticData:
 
 def generate(cfg: SyntheticConfig = SyntheticConfig()) -> SyntheticData:
     """Generate events and each user's true intents."""
+    if cfg.n_intents < 1:
+        raise ValueError(f"n_intents must be at least 1, got {cfg.n_intents}")
     if cfg.n_items < cfg.n_intents:
         raise ValueError("need at least one item per intent")
     rng = np.random.default_rng(cfg.seed)
@@ -55,12 +57,13 @@ def generate(cfg: SyntheticConfig = SyntheticConfig()) -> SyntheticData:
         chain = order[first[intent] : first[intent] + sizes[intent]]
         item_intent[chain], item_pos[chain] = intent, np.arange(len(chain))
 
-    # users: 1-3 intents each, drawn with skewed intent popularity, Dirichlet weights
-    n_mix = rng.integers(1, 4, n_users)
+    # users: 1-3 intents each (at most K), drawn with skewed intent popularity, Dirichlet weights
+    most = min(3, k)
+    n_mix = rng.integers(1, most + 1, n_users)
     popularity = rng.dirichlet(np.full(k, 2.0))
     keys = rng.random((n_users, k)) ** (1.0 / popularity)  # weighted sampling without replacement
-    ranked = np.argsort(-keys, axis=1)[:, :3]
-    weights = rng.dirichlet(np.ones(3), n_users) * (np.arange(3) < n_mix[:, None])
+    ranked = np.argsort(-keys, axis=1)[:, :most]
+    weights = rng.dirichlet(np.ones(most), n_users) * (np.arange(most) < n_mix[:, None])
     weights /= weights.sum(1, keepdims=True)
     cum_weights = np.cumsum(weights, 1)
 
@@ -69,7 +72,7 @@ def generate(cfg: SyntheticConfig = SyntheticConfig()) -> SyntheticData:
     active = np.searchsorted(-lengths[by_length], -np.arange(1, lengths.max() + 1), side="right")  # len > t
 
     def pick_intent(users: np.ndarray) -> np.ndarray:
-        slot = (rng.random(len(users))[:, None] > cum_weights[users]).sum(1).clip(max=2)
+        slot = (rng.random(len(users))[:, None] > cum_weights[users]).sum(1).clip(max=most - 1)
         return ranked[users, slot]
 
     def zipf_item(intents: np.ndarray) -> np.ndarray:

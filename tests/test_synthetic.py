@@ -104,6 +104,31 @@ def test_generate_plants_intents_and_chains(data: SyntheticData) -> None:
     assert same_chain > 0.9
 
 
+EXPECTED_FIRST_MIXES = [[1, 2, 0], [2, 0, 1], [2, 0]]  # generated before the K < 3 fix
+
+
+@pytest.mark.parametrize("k", [1, 2])
+def test_fewer_than_three_intents_give_each_user_at_most_all_of_them(k: int) -> None:
+    """Users mix 1-3 intents; with K < 3 at most K, and every event's item comes from one of them."""
+    data = generate(SyntheticConfig(n_users=300, n_items=40, n_intents=k, seed=1))
+    mixes = [sorted(intents) for intents in data.user_intents["intents"].to_list()]
+    assert {len(m) for m in mixes} == set(range(1, k + 1)) and all(0 <= i < k for m in mixes for i in m)
+    own = dict(zip(data.user_intents["user_id"].to_list(), mixes))
+    planted = data.item_intent[data.events["item_id"].to_numpy() - 1]
+    assert all(i in own[u] for u, i in zip(data.events["user_id"].to_list(), planted.tolist()))
+
+
+def test_the_mix_of_three_or_more_intents_is_unchanged() -> None:
+    """The fix for K < 3 draws the same random stream for K >= 3: the default data set stays the same."""
+    data = generate(SyntheticConfig(n_users=50, n_items=40, n_intents=3, seed=0))
+    assert data.user_intents["intents"].to_list()[:3] == EXPECTED_FIRST_MIXES
+
+
+def test_generate_rejects_no_intents() -> None:
+    with pytest.raises(ValueError, match="n_intents must be at least 1, got 0"):
+        generate(SyntheticConfig(n_users=3, n_items=2, n_intents=0))
+
+
 def test_generate_rejects_fewer_items_than_intents() -> None:
     with pytest.raises(ValueError, match="item per intent"):
         generate(SyntheticConfig(n_users=3, n_items=2, n_intents=3))
