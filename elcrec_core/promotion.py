@@ -113,10 +113,10 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
 
     why_not = fails(candidate)
     if why_not is None:
-        beside = f"; the best: {_name(best)} {scores[best.role]:.4f}" if best is not candidate else " (the best)"
+        beside = (f"; the best: {_name(best)} {scores[best.role]:.4f} (tolerance {tolerance:g})"
+                  if best is not candidate else "; it is the best of all")
         return decide(candidate, f"promoted: validation {SELECTION_METRIC} {scores[CANDIDATE]:.4f}"
-                                 f"{f' beats most popular {floor:.4f}' if floor is not None else ''}{beside} "
-                                 f"(tolerance {tolerance:g})")
+                                 f"{f' beats most popular {floor:.4f}' if floor is not None else ''}{beside}")
     others = [c for c in contenders[1:] if fails(c) is None]
     if champion is not None and champion in others:
         stays = champion

@@ -165,7 +165,7 @@ def test_the_gate_compares_validation_ndcg_with_the_tolerance_and_refuses_older_
     assert older.serves == CHAMPION
     first = gate(_contender(CANDIDATE, new, "2026-01-01"), None, [], data, tolerance=0.0)
     assert first.promote is True
-    assert first.reason == f"promoted: validation NDCG@20 {score:.4f} (the best) (tolerance 0)"
+    assert first.reason == f"promoted: validation NDCG@20 {score:.4f}; it is the best of all"
 
 
 def test_the_tolerance_boundary_against_the_best_challenger():
