@@ -9,10 +9,13 @@ import dagster as dg
 from assets.metadata import figure, metric, table
 from assets.partitions import OWNERS, PREVIOUS_DAY, RETRY, daily_partitions
 from assets.sequences import interaction_sequences
-from elcrec_core.checkpoint import BEST, LAST
-from elcrec_core.config import SHAPE_FIELDS, ModelConfig
+from elcrec_core.checkpoint import LAST
+from elcrec_core.config import SHAPE_FIELDS, ExperimentConfig, ModelConfig
+from elcrec_core.data_settings import MODEL_FIELDS, TRAIN_FIELDS
 from elcrec_core.model_store import ModelRecord
 from elcrec_core.plots import training_curve
+from elcrec_core.run_log import keep_run
+from elcrec_core.sequences import Sequences
 from elcrec_core.training import NonFiniteLoss, train, train_distributed
 from elcrec_pipeline.config import TrainingSettings
 from elcrec_pipeline.resources import ComputeDevice, Storage
@@ -39,8 +42,8 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
     store = storage.store
     seqs, _ = storage.read_sequences(partition)
     base = store.served_up_to(partition, kinds=("elcrec",)) if config.warm_start else None
-    warm = base is not None and _same_architecture(store.folder(base), config, device)
-    exp = config.experiment(config.device or device.setup(), warm)
+    warm = base is not None and _same_architecture(store.folder(base), config, device, seqs)
+    exp = config.experiment(config.device or device.setup(), warm, seqs, log=context.log.info)
     init_from = store.checkpoint(base) if warm else None
     work = storage.training_dir(partition, {"experiment": exp.to_dict(), "init_from": base.dir if warm else None,
                                             "nproc": config.nproc})
@@ -55,13 +58,10 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
     except NonFiniteLoss as err:  # the settings diverge: retrying gives the same
         raise dg.Failure(str(err), allow_retries=False) from err
     out = store.run_dir(partition, context.run.run_id)
-    out.mkdir(parents=True, exist_ok=True)
-    shutil.move(result.checkpoint, out / BEST)
-    shutil.rmtree(work)  # done: the next materialization trains a new version
+    keep_run(work, out)  # done: the next materialization trains a new version
     if not any(work.parent.iterdir()):
         work.parent.rmdir()
     shutil.copy(storage.sequences_dir(partition) / "item_index.parquet", out / "item_index.parquet")
-    (out / "config.json").write_text(json.dumps(exp.to_dict(), indent=2) + "\n")
     record = ModelRecord(day=partition, run_id=context.run.run_id, dir=store.relative(out), valid=result.valid,
                          test=result.test, best_epoch=result.best_epoch, epochs=len(result.history),
                          seconds=result.seconds, warm_start=bool(warm), warm_start_from=base.dir if warm else None)
@@ -78,9 +78,12 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
         "metrics": table([{"split": "valid", **result.valid}, {"split": "test", **result.test}]),
         "best_epoch": result.best_epoch,
         "epochs_run": len(result.history),
+        "steps": int(result.history[-1]["steps"]) if result.history else 0,
         "train_seconds": metric(result.seconds),
         "warm_start": bool(warm),
         "warm_start_from": base.name if warm else "none",
+        "preset": config.preset,
+        "settings": _settings(exp),
         "users": len(seqs),
         "items": seqs.n_items,
         "training_curve": table(curve),
@@ -89,9 +92,18 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
     })
 
 
-def _same_architecture(folder: Path, config: TrainingSettings, device: ComputeDevice) -> bool:
-    """Whether the parameter shapes of the model in ``folder`` fit this run's settings (else the run starts
-    cold). Other settings, such as dropout, may change between days: the weights still carry over."""
+def _settings(exp: ExperimentConfig) -> dict[str, int | str]:
+    """The settings that the ``auto`` preset derives from the data (see :mod:`elcrec_core.data_settings`), as
+    this run has them (derived or given)."""
+    model = ModelConfig(n_items=1, **exp.model)
+    return {**{name: getattr(model, name) for name in MODEL_FIELDS},
+            **{name: getattr(exp.train, name) for name in TRAIN_FIELDS}}
+
+
+def _same_architecture(folder: Path, config: TrainingSettings, device: ComputeDevice, seqs: Sequences) -> bool:
+    """Whether the parameter shapes of the model in ``folder`` fit this run's settings on ``seqs`` (else the run
+    starts cold: with preset ``auto``, also when the derived max_len or number of intents changed). Other
+    settings, such as dropout, may change between days: the weights still carry over."""
     saved = ModelConfig(n_items=1, **json.loads((folder / "config.json").read_text())["model"])
-    wanted = ModelConfig(n_items=1, **config.experiment(device.device, warm=True).model)
+    wanted = ModelConfig(n_items=1, **config.experiment(device.device, warm=True, seqs=seqs).model)
     return all(getattr(saved, name) == getattr(wanted, name) for name in SHAPE_FIELDS)

@@ -12,7 +12,7 @@ as ``elcrec train --data synthetic`` reads it, seeded with ``--seed``), ``ml-100
 and ``sports`` (``Sports_and_Outdoors.txt``), the benchmark line format. k-core off, as the command line.
 
 Models:
-  elcrec_ours    ELCRec with the pipeline's default settings (:func:`ours_config`: preset ``general`` today)
+  elcrec_ours    ELCRec with the pipeline's default settings (:func:`ours_config`: preset ``auto``)
   elcrec_paper   ELCRec with the paper's settings: preset ``beauty`` / ``sports``; the paper has none for synthetic
                  and ml-100k, which get the reference defaults (``ExperimentConfig()``, no preset)
   sasrec_ce      the ablation of elcrec_ours: its settings and budget with the ELCRec parts off and full-softmax
@@ -50,7 +50,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import signal
 import sys
 import time
@@ -67,7 +66,8 @@ from elcrec_core.baselines import EASE_MAX_ITEMS, ItemTransition, MostPopular, s
 from elcrec_core.checkpoint import BEST, LAST, CheckpointError, load_checkpoint, load_model
 from elcrec_core.cli_data import SYNTHETIC, DataOptions, LoadedData, load
 from elcrec_core.config import ExperimentConfig, load_preset, merge_overrides
-from elcrec_core.device import select_device
+from elcrec_core.data_settings import AUTO, auto_experiment
+from elcrec_core.device import cpu_model, select_device
 from elcrec_core.evaluation import Split, metrics_from_ranks
 from elcrec_core.report import per_user
 from elcrec_core.scoring import ELCRecRecommender, Recommender, evaluate_recommender
@@ -82,7 +82,6 @@ TRAINED = ("elcrec_ours", "elcrec_paper", "sasrec_ce")
 METRICS = ("HR@5", "NDCG@5", "HR@20", "NDCG@20")
 BUDGET_FIELDS = ("epochs", "max_steps")  # settings a resumed training may change
 # the pipeline's default preset (elcrec_pipeline.config.TrainingSettings.preset; not imported: it pulls in Dagster)
-PIPELINE_PRESET = "general"
 # ELCRec in the paper's Table 1 (../shared/data/README.md); the paper-settings rows must reach PAPER_SHARE of it
 PAPER_TABLE1 = {
     "beauty": {"HR@5": 0.0529, "NDCG@5": 0.0355, "HR@20": 0.1079, "NDCG@20": 0.0509},
@@ -119,9 +118,9 @@ class TimeBudget(Exception):
 
 # ----------------------------------------------------------------------------------------- settings
 def ours_config(data: Sequences) -> tuple[str, ExperimentConfig]:
-    """ELCRec (ours) for ``data``: (a label for the table, the settings). Today the pipeline's default preset
-    (``general``) whatever the data; the one place to derive settings from the data instead."""
-    return f"preset {PIPELINE_PRESET}", load_preset(PIPELINE_PRESET)
+    """ELCRec (ours) for ``data``: (a label for the table, the settings): the pipeline's default, preset
+    ``auto`` (:func:`elcrec_core.data_settings.auto_experiment`: ``general`` with settings derived from ``data``)."""
+    return f"preset {AUTO}", auto_experiment(data, {}, {})
 
 
 def paper_config(data_name: str) -> tuple[str, ExperimentConfig]:
@@ -318,19 +317,6 @@ def intervals(ranks: torch.Tensor) -> dict[str, list[float]]:
             interval = bootstrap_mean(values, n_boot=1000)
             out[metric] = [interval.low, interval.high]
     return {m: out[m] for m in METRICS}
-
-
-def cpu_model() -> str:
-    """The CPU's model name, family and model from /proc/cpuinfo, and the number of logical CPUs."""
-    info: dict[str, str] = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            info.setdefault(key.strip(), value.strip())
-    except OSError:
-        return f"{platform.processor() or 'unknown CPU'}, {os.cpu_count()} CPUs"
-    return (f"{info.get('model name', 'unknown CPU')} (family {info.get('cpu family', '?')}, model "
-            f"{info.get('model', '?')}), {os.cpu_count()} CPUs")
 
 
 def record(data_name: str, model: str, measured: Measured, seed: int) -> dict[str, Any]:

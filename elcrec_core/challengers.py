@@ -17,11 +17,11 @@ import time
 from collections.abc import Callable
 
 from elcrec_core.baselines import EASE_MAX_ITEMS, ItemTransition, MostPopular, sasrec_config, tune_ease
-from elcrec_core.checkpoint import BEST
 from elcrec_core.config import ExperimentConfig
 from elcrec_core.evaluation import metrics_from_ranks
 from elcrec_core.model_store import ModelRecord, ModelStore
 from elcrec_core.recommenders import baseline_params
+from elcrec_core.run_log import keep_run
 from elcrec_core.scoring import Recommender, evaluate_recommender
 from elcrec_core.sequences import Sequences, SequenceTensors
 from elcrec_core.training import NonFiniteLoss, train
@@ -64,9 +64,7 @@ def _train_sasrec(store: ModelStore, candidate: ModelRecord, seqs: Sequences,
     exp = sasrec_config(ExperimentConfig.from_dict(json.loads((store.folder(candidate) / "config.json").read_text())))
     work = folder / "training"  # epoch checkpoints: a retried run resumes after its last complete epoch
     result = train(seqs, exp, work, log=log)
-    shutil.move(result.checkpoint, folder / BEST)
-    shutil.rmtree(work)
-    (folder / "config.json").write_text(json.dumps(exp.to_dict(), indent=2) + "\n")
+    keep_run(work, folder)
     index = store.folder(candidate) / "item_index.parquet"
     if index.exists():
         shutil.copy(index, folder / "item_index.parquet")

@@ -16,6 +16,7 @@ import torch
 from elcrec_core.checkpoint import CheckpointError
 from elcrec_core.cli_data import FORMAT_CHOICES, SYNTHETIC, DataOptions, LoadedData, load
 from elcrec_core.config import ExperimentConfig, load_preset, merge_overrides, preset_names
+from elcrec_core.data_settings import AUTO, BASE_PRESET, auto_experiment
 from elcrec_core.model_store import ModelRecord, ModelStore
 from elcrec_core.runtime import keep_freed_memory
 from elcrec_core.sequences import ITEM_INDEX_FILE, Sequences, write_item_index_file
@@ -46,9 +47,14 @@ def load_data(args: argparse.Namespace, seed: int = 0, report: bool = True) -> L
     return data
 
 
-def build_config(args: argparse.Namespace) -> ExperimentConfig:
+def build_config(args: argparse.Namespace, seqs: Sequences | None = None) -> ExperimentConfig:
+    """The settings of ``--config`` or ``--preset`` with the options given over them. Preset ``auto`` derives
+    its settings from ``seqs``; before the data is read (None) it is its base preset, whose seed and device
+    are auto's."""
     if args.config:
         exp = ExperimentConfig.from_dict(json.loads(Path(args.config).read_text()))
+    elif args.preset == AUTO:
+        exp = load_preset(BASE_PRESET) if seqs is None else None
     else:
         exp = load_preset(args.preset) if args.preset else ExperimentConfig()
     model = {"n_layers": args.layers, "n_intents": args.intents, "hidden": args.hidden, "max_len": args.max_len}
@@ -59,6 +65,8 @@ def build_config(args: argparse.Namespace) -> ExperimentConfig:
         "device": args.device, "precision": args.precision, "centre_init": args.centre_init,
         "n_negatives": args.negatives,
     }
+    if exp is None:
+        return auto_experiment(seqs, model, train, log=lambda line: print(line, file=sys.stderr, flush=True))
     return merge_overrides(exp, model, train)
 
 
@@ -76,6 +84,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         main_rank = distributed.is_main()
         data = load_data(args, seed=exp.train.seed, report=main_rank)
         seqs, item_ids = data.sequences, data.item_ids
+        if args.preset == AUTO and not args.config:
+            exp = build_config(args, seqs)
         if main_rank:
             print(f"data: {len(seqs)} users, {seqs.n_items} items, {len(seqs.items)} interactions", flush=True)
             if item_ids is not None:  # evaluate and recommend check a checkpoint's catalogue against it
@@ -131,8 +141,9 @@ def cmd_baselines(args: argparse.Namespace) -> int:
     from elcrec_core.baselines import EASE_LAMBDAS, SASRec, compare
     from elcrec_core.sequences import SequenceTensors
 
-    exp = load_preset(args.preset) if args.preset else ExperimentConfig()
-    exp = merge_overrides(exp, {}, {"epochs": args.epochs, "seed": args.seed, "device": args.device})
+    overrides = {"epochs": args.epochs, "seed": args.seed, "device": args.device}
+    exp = load_preset(BASE_PRESET if args.preset == AUTO else args.preset) if args.preset else ExperimentConfig()
+    exp = merge_overrides(exp, {}, overrides)
     try:
         lambdas = tuple(float(value) for value in args.lambdas.split(",")) if args.lambdas else EASE_LAMBDAS
     except ValueError:
@@ -144,6 +155,9 @@ def cmd_baselines(args: argparse.Namespace) -> int:
 
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
+
+    if args.preset == AUTO:
+        exp = auto_experiment(seqs, {}, overrides, log)
 
     log(f"data: {len(seqs)} users, {seqs.n_items} items, {len(seqs.items)} interactions")
     with tempfile.TemporaryDirectory(prefix="elcrec-sasrec-") as tmp:
@@ -223,6 +237,14 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from elcrec_core.run_log import compare_runs, format_comparison
+
+    comparison = compare_runs([Path(folder) for folder in args.runs])
+    print(json.dumps(comparison) if args.json else format_comparison(comparison))
+    return 0
+
+
 def cmd_sequences(args: argparse.Namespace) -> int:
     data = load_data(args)
     seqs = data.sequences
@@ -277,7 +299,9 @@ def parser() -> argparse.ArgumentParser:
     add_data_options(t, "data file, folder or glob, or 'synthetic' (default)", default=SYNTHETIC)
     t.add_argument("--out", required=True, help="output folder (checkpoints, best.pt)")
     base = t.add_mutually_exclusive_group()
-    base.add_argument("--preset", choices=preset_names(), help="named settings from presets.toml")
+    base.add_argument("--preset", choices=[*preset_names(), AUTO], default=AUTO,
+                      help="auto (the default, as the pipeline): general with settings derived from the data; or "
+                           "named settings from presets.toml (beauty, sports, toys, yelp: the paper's)")
     base.add_argument("--config", help="settings from a JSON file, such as a model folder's config.json")
     t.add_argument("--epochs", type=int)
     t.add_argument("--patience", type=int)
@@ -316,7 +340,7 @@ def parser() -> argparse.ArgumentParser:
     c = sub.add_parser("baselines", help="test-split HR@K / NDCG@K of the baselines: most popular, item "
                                          "transitions, EASE and SASRec (ELCRec without its intent parts)")
     add_data_options(c, "data file, folder or glob, or 'synthetic'")
-    c.add_argument("--preset", choices=preset_names(), help="settings of the SASRec run (as elcrec train)")
+    c.add_argument("--preset", choices=[*preset_names(), AUTO], help="settings of the SASRec run (as elcrec train)")
     c.add_argument("--epochs", type=int, help="SASRec's epoch budget")
     c.add_argument("--seed", type=int, help="SASRec's seed (and the synthetic data's)")
     c.add_argument("--device", help="SASRec's device: auto (the default), cpu, cuda, ...")
@@ -349,6 +373,13 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--reason", default="rollback (elcrec rollback)", help="kept in models/serving_log.jsonl")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=cmd_rollback)
+
+    m = sub.add_parser("compare", help="training runs side by side: the settings that differ, best epoch, time, "
+                                       "valid and test HR@K / NDCG@K (from each run's config.json and metrics.json)")
+    m.add_argument("runs", nargs="+", metavar="RUN_DIR",
+                   help="a training run's folder: elcrec train --out, or a pipeline model folder models/<day>/<run id>")
+    m.add_argument("--json", action="store_true", help='{"runs": [...], "settings": {...}, "metrics": {...}}')
+    m.set_defaults(func=cmd_compare)
 
     s = sub.add_parser("synth", help="write the synthetic events (CSV or Parquet)")
     s.add_argument("--out", required=True)

@@ -25,6 +25,7 @@ from elcrec_core.config import ExperimentConfig, TrainConfig
 from elcrec_core.device import autocast_for, select_device, uses_bf16
 from elcrec_core.evaluation import SELECTION_METRIC, evaluate
 from elcrec_core.model import ELCRec
+from elcrec_core.run_log import CONFIG_FILE, RunLog
 from elcrec_core.sequences import Sequences, SequenceTensors
 from elcrec_core.warm_start import warm_start
 
@@ -281,7 +282,8 @@ def train(
     init_from: str | Path | None = None,
 ) -> TrainResult:
     """Train ELCRec on ``seqs``; checkpoints go to ``out_dir`` (``last.pt`` each epoch, ``best.pt`` for the
-    best validation NDCG@20). With ``resume`` an existing ``last.pt`` is continued; ``init_from`` warm-starts
+    best validation NDCG@20), with ``config.json``, ``metrics.json`` and TensorBoard event files
+    (:class:`~elcrec_core.run_log.RunLog`). With ``resume`` an existing ``last.pt`` is continued; ``init_from`` warm-starts
     a fresh run from a previous checkpoint instead of k-means centres.
 
     Under an initialised torch.distributed process group (see :mod:`elcrec_core.distributed`) every rank calls
@@ -305,6 +307,7 @@ def train(
     optimizer = make_optimizer(model, cfg)
     aug = AugmentConfig(cfg.crop_tau, cfg.mask_gamma, cfg.reorder_beta)
     extra = dict(extra_payload or {})
+    run_log = RunLog(out_dir, exp, enabled=rank == 0)
 
     start, stopper, history = 0, EarlyStopping(cfg.patience), []
     if resume and (out_dir / LAST).exists():
@@ -318,8 +321,9 @@ def train(
         init_centres(model, data, users, cfg)
         log(f"centres initialised ({cfg.centre_init}, K={model.cfg.n_intents}) in {time.perf_counter() - t0:.1f}s")
 
-    log(f"device {device}, {'bf16 autocast' if uses_bf16(device, cfg.precision) else 'fp32'}, {torch.get_num_threads()} threads, "
-        f"{len(users)} training sequences" + (f", {len(samples)} windows" if cfg.train_windows != "last" else ""))
+    precision = "bf16 autocast" if uses_bf16(device, cfg.precision) else "fp32"
+    windows = f", {len(samples)} windows" if cfg.train_windows != "last" else ""
+    log(f"device {device}, {precision}, {torch.get_num_threads()} threads, {len(users)} training sequences{windows}")
     distributed.check_same(start, "the epoch to start from")
     ddp = None
     if distributed.active():  # DDP broadcasts rank 0's parameters to the others here
@@ -352,6 +356,7 @@ def train(
         if improved and rank == 0:
             save_checkpoint(out_dir / BEST, model_payload(model, exp, {"epoch": epoch, "valid": valid, **extra}))
         save_training_state(out_dir / LAST, model, optimizer, exp, epoch, stopper, history, generator)
+        run_log.epoch(row)
         if ddp is not None:
             distributed.check_replicas(model)
         log(format_epoch(row, stopper))
@@ -368,8 +373,11 @@ def train(
     if rank == 0:
         save_checkpoint(out_dir / BEST, best)
     log(f"best epoch {stopper.best_epoch}: valid {fmt(best['valid'])} | test {fmt(test)}")
-    return TrainResult(stopper.best_epoch, best["valid"], test, history,
-                       time.perf_counter() - began, out_dir / BEST)
+    result = TrainResult(stopper.best_epoch, best["valid"], test, history, time.perf_counter() - began,
+                         out_dir / BEST)
+    run_log.finish({"best_epoch": result.best_epoch, "epochs": len(history), "seconds": result.seconds,
+                    "valid": result.valid, "test": result.test, "history": history})
+    return result
 
 
 def train_distributed(nproc: int, data: str | Path, data_format: str, exp: ExperimentConfig, out_dir: str | Path,
@@ -379,7 +387,7 @@ def train_distributed(nproc: int, data: str | Path, data_format: str, exp: Exper
     The result is read back from ``best.pt``; ``seconds`` is the wall time of the launch."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    config = out_dir / "config.json"
+    config = out_dir / CONFIG_FILE
     config.write_text(json.dumps(exp.to_dict(), indent=2) + "\n")
     argv = ["train", "--data", str(data), "--format", data_format, "--config", str(config), "--out", str(out_dir)]
     if init_from is not None:

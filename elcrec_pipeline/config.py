@@ -1,9 +1,10 @@
 """Run configuration (Dagster ``Config`` classes). With no config at all every stage runs on the embedded
-synthetic data set with settings that train in a few minutes on a 2-core CPU."""
+synthetic data set (5,000 users, 1,000 items) with training settings derived from the data (preset ``auto``,
+:mod:`elcrec_core.data_settings`): the whole daily job in about 3 minutes on a 2-core CPU."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,11 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from elcrec_core.config import ExperimentConfig, load_preset, merge_overrides
+from elcrec_core.config import ExperimentConfig
+from elcrec_core.data_settings import preset_experiment
 from elcrec_core.reading import MAX_LINE_BYTES
 from elcrec_core.sequence_building import SequenceConfig
+from elcrec_core.sequences import Sequences
 from elcrec_core.sources import ColumnMap, ItemMetadataConfig, SourceConfig
 from elcrec_core.synthetic import SyntheticConfig
 from elcrec_core.validation import ExpectationConfig, RowRules
@@ -61,7 +64,7 @@ class SourceSettings(dg.Config):
     item_metadata_names: list[str] | None = Field(None, description="column names of a file without header")
     item_metadata_encoding: str | None = Field(None, description="default utf-8; latin-1 for MovieLens' u.item")
     item_metadata_quote: str | None = Field(None, description="default \"; '' for no quoting")
-    synthetic_users: int | None = Field(None, description="default 10000")
+    synthetic_users: int | None = Field(None, description="default 5000")
     synthetic_items: int | None = Field(None, description="default 1000")
     synthetic_intents: int | None = Field(None, description="default 8")
     synthetic_seed: int | None = Field(None, description="default 0")
@@ -122,7 +125,7 @@ class SourceSettings(dg.Config):
 _SOURCE_DEFAULTS: dict[str, Any] = {
     "format": "synthetic", "user_column": "user_id", "item_column": "item_id", "timestamp_column": "timestamp",
     "timestamp_format": "epoch_s", "header": True, "max_line_bytes": MAX_LINE_BYTES, "max_rejected_share": 0.05,
-    "synthetic_users": 10000, "synthetic_items": 1000, "synthetic_intents": 8, "synthetic_seed": 0,
+    "synthetic_users": 5000, "synthetic_items": 1000, "synthetic_intents": 8, "synthetic_seed": 0,
     "item_metadata_item_column": "item_id", "item_metadata_title_column": "title",
     "item_metadata_categories_separator": "|", "item_metadata_delimiter": ",", "item_metadata_header": True,
     "item_metadata_encoding": "utf-8", "item_metadata_quote": '"',
@@ -150,18 +153,23 @@ class SequenceSettings(dg.Config):
 
 
 class TrainingSettings(dg.Config):
-    """ELCRec hyper-parameters: a preset from elcrec_core/presets.toml plus overrides."""
+    """ELCRec hyper-parameters: a preset (``auto``, derived from the day's sequences, or one of
+    elcrec_core/presets.toml) plus overrides."""
 
-    preset: str = Field("general", description="general (ours, for any data: cosine contrastive losses on pooled "
-                                               "views), synthetic, or the paper's beauty, sports, toys, yelp")
+    preset: str = Field("auto", description="auto (general with max_len, batch, intents, loss and an optimiser-step "
+                                            "budget derived from the data; see elcrec_core/data_settings.py), "
+                                            "general, synthetic, or the paper's beauty, sports, toys, yelp")
     epochs: int | None = None
     patience: int | None = None
+    max_steps: int | None = Field(None, description="optimiser-step budget (0: none, epochs alone bound training)")
     batch_size: int | None = None
     lr: float | None = None
     layers: int | None = None
     intents: int | None = None
     hidden: int | None = None
     max_len: int | None = None
+    train_windows: str | None = Field(None, description="last (one sample per user) or all (every max_len window "
+                                                        "of a long history)")
     rec_loss: str | None = Field(None, description="bce (the paper's), ce or sampled_softmax")
     cf_weight: float | None = None
     intent_cf_weight: float | None = None
@@ -176,14 +184,18 @@ class TrainingSettings(dg.Config):
     nproc: int = Field(1, description="training processes on this machine: more than 1 runs DistributedDataParallel "
                                       "under torchrun (gloo on CPU, NCCL with one GPU each); batch_size is per process")
 
-    def experiment(self, device: str, warm: bool) -> ExperimentConfig:
+    def experiment(self, device: str, warm: bool, seqs: Sequences | None = None,
+                   log: Callable[[str], None] | None = None) -> ExperimentConfig:
+        """The run's settings; preset ``auto`` derives its settings from ``seqs`` (ValueError without them) and
+        logs them to ``log``."""
         model = {"n_layers": self.layers, "n_intents": self.intents, "hidden": self.hidden, "max_len": self.max_len}
         epochs = self.warm_start_epochs if warm and self.warm_start_epochs else self.epochs
-        train = {"epochs": epochs, "patience": self.patience, "batch_size": self.batch_size, "lr": self.lr,
+        train = {"epochs": epochs, "patience": self.patience, "max_steps": self.max_steps,
+                 "batch_size": self.batch_size, "lr": self.lr, "train_windows": self.train_windows,
                  "rec_loss": self.rec_loss, "cf_weight": self.cf_weight, "intent_cf_weight": self.intent_cf_weight,
                  "trade_off": self.trade_off, "prototype": self.prototype, "seed": self.seed,
                  "precision": self.precision, "device": device}
-        return merge_overrides(load_preset(self.preset), model, train)
+        return preset_experiment(self.preset, seqs, model, train, log)
 
 
 class EvaluationSettings(dg.Config):

@@ -19,7 +19,7 @@ from elcrec_pipeline.jobs import retrain_time
 from elcrec_core.model_store import ModelStore
 from elcrec_core.recommend import recommend
 from elcrec_core.recommenders import load_recommender
-from elcrec_core.sequences import SequenceTensors
+from elcrec_core.sequences import Sequences, SequenceTensors
 from elcrec_pipeline.resources import ComputeDevice, Storage
 
 PARTITION = "2026-01-26"
@@ -313,8 +313,11 @@ def test_warm_start_needs_the_same_shapes_not_the_same_dropout(tmp_path):
         (folder / "config.json").write_text(json.dumps({"model": {"hidden": 64, "n_intents": 16, **model}}))
         return folder
 
-    settings = TrainingSettings(hidden=64, intents=16)  # the default preset: dropout 0.2, pooling "items"
+    # the default preset, auto: on 100 histories of 8 items a window (max_len) of 10; dropout 0.2, pooling "items"
+    seqs = Sequences.from_lists(list(range(100)), [[1 + (u + k) % 20 for k in range(8)] for u in range(100)])
+    settings = TrainingSettings(hidden=64, intents=16)
     device = ComputeDevice(device="cpu")
-    assert _same_architecture(current(dropout=0.5, pooling="all"), settings, device)
-    assert not _same_architecture(current(hidden=32), settings, device)
-    assert not _same_architecture(current(n_intents=8), settings, device)
+    assert _same_architecture(current(max_len=10, dropout=0.5, pooling="all"), settings, device, seqs)
+    assert not _same_architecture(current(max_len=10, hidden=32), settings, device, seqs)
+    assert not _same_architecture(current(max_len=10, n_intents=8), settings, device, seqs)
+    assert not _same_architecture(current(), settings, device, seqs)  # max_len 50, not the derived 10

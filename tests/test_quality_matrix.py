@@ -14,7 +14,8 @@ from elcrec_core.baselines import compare, popularity_metrics
 from elcrec_core.checkpoint import load_checkpoint, save_checkpoint
 from elcrec_core.cli import build_config, data_options, parser
 from elcrec_core.cli_data import DataOptions
-from elcrec_core.config import load_preset, merge_overrides
+from elcrec_core.config import merge_overrides
+from elcrec_core.data_settings import auto_experiment
 from elcrec_core.sequences import SequenceTensors
 from elcrec_core.synthetic import SyntheticConfig, generate
 
@@ -63,8 +64,9 @@ def test_training_cells(matrix, qm):
     assert ours["test"] == pytest.approx(best["test"], abs=1e-9)  # evaluate_recommender = training's evaluate
     assert ours["valid_NDCG@20"] == best["valid"]["NDCG@20"]
     assert ours["epochs"] == {"best": 0, "run": 1, "max": 1}
-    general = merge_overrides(load_preset("general"), {}, {"seed": 2024, "precision": "fp32", "epochs": 1})
-    assert ours["settings"] == json.loads(json.dumps(general.to_dict()))
+    seqs = qm.load_dataset("synthetic", root, 2024).sequences  # the pipeline's default: preset auto on this data
+    auto = merge_overrides(auto_experiment(seqs, {}, {}), {}, {"seed": 2024, "precision": "fp32", "epochs": 1})
+    assert ours["settings"] == json.loads(json.dumps(auto.to_dict()))
     sasrec = results["sasrec_ce"]["settings"]["train"]
     assert (sasrec["cf_weight"], sasrec["intent_cf_weight"], sasrec["trade_off"], sasrec["rec_loss"]) == (0, 0, 0, "ce")
     for result in results.values():
@@ -103,7 +105,8 @@ def test_second_run_skips_finished_and_busy_cells(matrix, qm, capsys):
 def test_resume_refuses_other_settings(matrix, qm):
     root, _, _, _ = matrix
     folder = root / "out" / "synthetic" / "elcrec_ours"
-    same = merge_overrides(load_preset("general"), {}, {"seed": 2024, "precision": "fp32", "epochs": 30})
+    auto = qm.ours_config(qm.load_dataset("synthetic", root, 2024).sequences)[1]
+    same = merge_overrides(auto, {}, {"seed": 2024, "precision": "fp32", "epochs": 30})
     assert qm.check_resumable(folder, same)  # a larger budget resumes
     with pytest.raises(ValueError, match=r"train\.seed: 2024 there, 7 here"):
         qm.check_resumable(folder, merge_overrides(same, {}, {"seed": 7}))

@@ -40,8 +40,8 @@ MATERIALIZE = textwrap.dedent("""
 """)
 
 SOURCE = {"synthetic_users": 1000, "synthetic_items": 100, "synthetic_intents": 4}
-TRAINING = {"epochs": 6, "patience": 6, "lr": 3e-3, "intents": 4, "hidden": 16, "max_len": 12, "seed": 3,
-            "warm_start": False}
+TRAINING = {"preset": "general", "epochs": 6, "patience": 6, "lr": 3e-3, "intents": 4, "hidden": 16, "max_len": 12,
+            "seed": 3, "warm_start": False}
 
 
 def run_config(*names: str) -> dict:

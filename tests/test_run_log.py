@@ -1,0 +1,89 @@
+"""Every training run leaves config.json, metrics.json and TensorBoard event files that hold its real figures, and
+`elcrec compare` lays runs side by side: the settings that differ and the metrics of each."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from elcrec_core.cli import main
+from elcrec_core.run_log import compare_runs, flat_settings, format_comparison
+
+SMALL = ["--intents", "2", "--hidden", "8", "--max-len", "6", "--device", "cpu", "--epochs", "2", "--patience", "5"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> tuple[Path, Path, dict, dict]:
+    """Two CLI runs on the same 300 synthetic users, lr 0.001 and 0.005; (folder, folder, result, result)."""
+    root = tmp_path_factory.mktemp("runs")
+    events = root / "events.csv"
+    assert main(["synth", "--out", str(events), "--users", "300", "--items", "40", "--intents", "2"]) == 0
+    results = []
+    for name, lr in (("a", "0.001"), ("b", "0.005")):
+        out = root / name
+        assert main(["train", "--data", str(events), "--out", str(out), "--lr", lr, *SMALL]) == 0
+        results.append(json.loads((out / "metrics.json").read_text()))
+    return root / "a", root / "b", results[0], results[1]
+
+
+def test_a_run_writes_its_settings_metrics_and_tensorboard_scalars(runs, capsys) -> None:
+    a, _, metrics, _ = runs
+    config = json.loads((a / "config.json").read_text())
+    assert config["train"]["lr"] == 0.001 and config["model"]["hidden"] == 8
+    assert metrics["epochs"] == 2 == len(metrics["history"]) and metrics["best_epoch"] in (0, 1)
+    best = metrics["history"][metrics["best_epoch"]]
+    assert metrics["valid"]["NDCG@20"] == pytest.approx(best["valid_NDCG@20"])
+    assert set(metrics["test"]) == {f"{m}@{k}" for m in ("HR", "NDCG") for k in (5, 10, 20)}
+
+    events = EventAccumulator(str(a / "tensorboard"))
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {"train/loss", "train/rec", "valid/NDCG@20", "valid/HR@5", "speed/seq_per_s"} <= scalars
+    ndcg = events.Scalars("valid/NDCG@20")
+    assert [e.step for e in ndcg] == [0, 1]
+    assert [e.value for e in ndcg] == pytest.approx([row["valid_NDCG@20"] for row in metrics["history"]], rel=1e-6)
+    loss = events.Scalars("train/loss")
+    assert [e.value for e in loss] == pytest.approx([row["loss"] for row in metrics["history"]], rel=1e-6)
+    assert "final/test/NDCG@20" in scalars  # the HParams entry: settings with the final metrics
+    assert events.Scalars("final/test/NDCG@20")[0].value == pytest.approx(metrics["test"]["NDCG@20"], rel=1e-6)
+
+
+def test_compare_shows_the_settings_that_differ_and_each_runs_metrics(runs, capsys) -> None:
+    a, b, first, second = runs
+    comparison = compare_runs([a, b])
+    assert comparison["settings"] == {"train.lr": [0.001, 0.005]}  # only what differs
+    assert comparison["metrics"]["test NDCG@20"] == [first["test"]["NDCG@20"], second["test"]["NDCG@20"]]
+    assert comparison["metrics"]["best_epoch"] == [first["best_epoch"], second["best_epoch"]]
+    assert list(comparison["metrics"])[3:6] == ["valid HR@5", "valid HR@10", "valid HR@20"]
+
+    assert main(["compare", str(a), str(b)]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"run 1: {a}\nrun 2: {b}\n")
+    line = next(line for line in text.splitlines() if line.startswith("setting train.lr"))
+    assert line.split()[-2:] == ["0.0010", "0.0050"]
+    line = next(line for line in text.splitlines() if line.startswith("test NDCG@20"))
+    assert line.split()[-2:] == [f"{first['test']['NDCG@20']:.4f}", f"{second['test']['NDCG@20']:.4f}"]
+
+    assert main(["compare", str(a), str(b), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(comparison))
+
+
+def test_compare_of_a_folder_without_a_finished_run_names_the_folder_and_the_file(tmp_path: Path, capsys) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"model": {}, "train": {}}))
+    assert main(["compare", str(tmp_path)]) != 0
+    err = capsys.readouterr().err
+    assert str(tmp_path) in err and "metrics.json" in err
+
+
+def test_identical_settings_are_said_plainly() -> None:
+    comparison = {"runs": ["x", "y"], "settings": {}, "metrics": {"best_epoch": [1, None]}}
+    text = format_comparison(comparison)
+    assert "the runs have the same settings" in text and text.splitlines()[-1].split()[-2:] == ["1", "-"]
+
+
+def test_settings_flatten_one_level_with_lists_as_json_text() -> None:
+    assert flat_settings({"model": {"hidden": 64}, "train": {"betas": [0.9, 0.999], "rec_loss": "ce"}}) == {
+        "model.hidden": 64, "train.betas": "[0.9, 0.999]", "train.rec_loss": "ce"}
