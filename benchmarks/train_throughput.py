@@ -42,7 +42,7 @@ from elcrec_core.model import ELCRec
 from elcrec_core.runtime import keep_freed_memory
 from elcrec_core.sequences import SequenceTensors, read_sequence_file
 from elcrec_core.centres import init_centres
-from elcrec_core.device import uses_bf16
+from elcrec_core.device import cpu_model, uses_bf16
 from elcrec_core.training import StepLosses, compiles_step, make_optimizer, train_epoch
 from reference_step import ReferenceConfig, ReferenceTrainer, read_user_sequences
 
@@ -245,16 +245,6 @@ def machine_facts(threads: int, freed_memory_kept: bool, load_at_start: float) -
         "load_average_1min_at_end": os.getloadavg()[0],
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
     }
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 # ----------------------------------------------------------------------------------------- report

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import platform
 from contextlib import AbstractContextManager, nullcontext
 from functools import cache
+from pathlib import Path
 
 import torch
 
@@ -36,3 +39,20 @@ def uses_bf16(device: torch.device, precision: str) -> bool:
     if precision != "auto":
         return precision == "bf16"
     return device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
+
+
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """This CPU for a benchmark record: model name, family and model (``cpuinfo``), its widest vector units
+    (AVX-512, AVX2) and the number of logical CPUs, e.g. ``AMD EPYC (family 25, model 1; AVX2), 2 CPUs``."""
+    info: dict[str, str] = {}
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
+    except OSError:
+        return f"{platform.processor() or 'unknown CPU'}, {os.cpu_count()} CPUs"
+    flags = set(info.get("flags", "").split())
+    vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    bf16 = ", native bf16" if flags & {"avx512_bf16", "amx_bf16"} else ""
+    return (f"{info.get('model name', 'unknown CPU')} (family {info.get('cpu family', '?')}, model "
+            f"{info.get('model', '?')}; {vector}{bf16}), {os.cpu_count()} CPUs")
