@@ -152,10 +152,12 @@ class ELCRec(nn.Module):
         if isinstance(module, nn.Linear) and module.bias is not None:
             nn.init.zeros_(module.bias)
 
-    def forward(self, items: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+    def forward(self, items: torch.Tensor, last_only: bool = False, first_position: int = 0) -> torch.Tensor:
         """Encode left-padded item ids [B, L] into hidden states [B, L, d] ([B, 1, d] with ``last_only``:
-        the last block then computes only the most recent position, which is all that ranking needs)."""
-        positions = torch.arange(items.shape[1], device=items.device)
+        the last block then computes only the most recent position, which is all that ranking needs).
+        ``first_position``: the window position of column 0 (columns cut off on the left, see
+        :meth:`user_representation`); positions run from it to ``first_position`` + L - 1."""
+        positions = torch.arange(first_position, first_position + items.shape[1], device=items.device)
         x = self.emb_norm(self.item_emb(items) + self.pos_emb(positions))
         x = dropout(x, self.cfg.dropout, self.training)
         mask = causal_padding_mask(items)
@@ -172,8 +174,19 @@ class ELCRec(nn.Module):
         return (hidden * held).sum(1) / held.sum(1).clamp(min=1)
 
     def user_representation(self, items: torch.Tensor) -> torch.Tensor:
-        """The output at the most recent position, [B, d]."""
-        return self(items, last_only=True)[:, -1, :]
+        """The output at the most recent position, [B, d], for left-padded windows ``items`` [B, L].
+
+        Leading columns that are padding in every row are not computed (the rest keep their positions): padding
+        keys are masked for every query, so no output at a position that holds an item depends on them, and the
+        most recent position attends only to items (the masked scores' softmax weights are exactly 0 in fp32).
+        A batch with a row of padding only is computed whole: that row's last position attends to every column
+        alike. Sorting users by history length before batching (:func:`elcrec_core.evaluation.evaluate_ranks`)
+        makes most columns of a batch such padding."""
+        held = items > 0
+        start = 0
+        if held.any(1).all():
+            start = int(held.any(0).nonzero()[0, 0])
+        return self(items[:, start:], last_only=True, first_position=start)[:, -1, :]
 
     def item_table(self) -> torch.Tensor:
         """Embeddings of the real items 1..n_items, [n_items, d]."""

@@ -66,7 +66,7 @@ def test_rank_scores_hand_example() -> None:
 @pytest.mark.parametrize("max_elements", [3, 7, 40, 1 << 25])
 def test_rank_scores_chunked_matches_brute_force(monkeypatch: pytest.MonkeyPatch, max_elements: int) -> None:
     """Integer embeddings make ties frequent and every score exact, so ranks must agree exactly."""
-    monkeypatch.setattr(evaluation, "_MAX_SCORE_ELEMENTS", max_elements)
+    monkeypatch.setattr(evaluation, "_RANK_GROUP_ELEMENTS", max_elements)
     g = _gen(0)
     n_users, n_items = 6, 23
     table = torch.randint(-2, 3, (n_items, 4), generator=g).float()
@@ -148,6 +148,33 @@ def test_evaluate_ranks_for_chosen_users() -> None:
     users, expected = _brute_force_split_ranks(model.eval(), seqs, "test")
     by_user = dict(zip(users, expected))
     assert ranks.tolist() == [by_user[u] for u in chosen.tolist()]
+
+
+def test_the_user_representation_leaves_out_only_padding_columns_that_change_nothing() -> None:
+    """Columns that are padding in every row are not computed (the encoder sees 3 of 5 columns here), and the
+    representation equals the whole window's, holes of unknown items included; a row of padding only keeps
+    the whole window (its last position attends to every column)."""
+    torch.manual_seed(0)
+    model = ELCRec(ModelConfig(n_items=9, hidden=8, n_heads=2, n_layers=2, max_len=5, n_intents=2)).eval()
+    widths = []
+    model.item_emb.register_forward_hook(lambda _module, args, _out: widths.append(args[0].shape[1]))
+    with torch.no_grad():
+        for items, width in ((torch.tensor([[0, 0, 0, 3, 4], [0, 0, 5, 0, 6], [0, 0, 7, 8, 0]]), 3),
+                             (torch.tensor([[0, 0, 0, 0, 0], [0, 0, 0, 1, 2]]), 5)):
+            whole = model(items)[:, -1]
+            widths.clear()
+            torch.testing.assert_close(model.user_representation(items), whole, atol=1e-6, rtol=0)
+            assert widths == [width]
+
+
+def test_ranks_come_back_in_the_order_of_the_users_given() -> None:
+    """Users are batched by history length inside; the ranks follow the caller's order."""
+    model = _small_model()
+    data = SequenceTensors.from_sequences(_small_sequences())
+    users = eligible_users(data, "test")
+    shuffled = users[torch.randperm(len(users), generator=_gen(3))]
+    ranks = dict(zip(users.tolist(), evaluate_ranks(model, data, "test", users, batch_size=2).tolist()))
+    assert evaluate_ranks(model, data, "test", shuffled, batch_size=2).tolist() == [ranks[u] for u in shuffled.tolist()]
 
 
 def test_items_added_after_training_are_padding_inputs_and_missed_targets() -> None:
