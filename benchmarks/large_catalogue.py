@@ -42,8 +42,9 @@ from elcrec_core.evaluation import eligible_users, evaluate_ranks, metrics_from_
 from elcrec_core.model import ELCRec
 from elcrec_core.recommend import recommend
 from elcrec_core.runtime import keep_freed_memory
+from elcrec_core.scoring import ELCRecRecommender
 from elcrec_core.sequences import Sequences, SequenceTensors
-from elcrec_core.training import train_epoch
+from elcrec_core.training import make_optimizer, train_epoch
 
 GIB = 2**30
 
@@ -153,7 +154,7 @@ def main() -> None:
         init_centres(model, data, users, cfg)
         row["note"] = f"K {model.cfg.n_intents} over {min(len(users), cfg.kmeans_sample):,} of {len(users):,} inputs"
 
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas)
+    optimizer = make_optimizer(model, cfg)  # the trainer's: fused Adam
     aug = AugmentConfig(cfg.crop_tau, cfg.mask_gamma, cfg.reorder_beta)
     generator = torch.Generator().manual_seed(cfg.seed)
     epoch_batches = math.ceil(len(users) / cfg.batch_size)
@@ -177,7 +178,7 @@ def main() -> None:
                    f"~{len(valid_users) / rate / 60:.1f} min; HR@20 {metrics_from_ranks(ranks)['HR@20']:.4f}")
     rec_users = sample(users, args.recommend_users, 2)
     with phase(rows, f"recommend top 20 ({len(rec_users):,} users)") as row:
-        recommend(model, data, rec_users, k=20)
+        recommend(ELCRecRecommender(model), data, rec_users, k=20)
         row["note"] = "all items scored per user, history excluded"
 
     peak = max(r["peak_gib"] for r in rows)

@@ -26,8 +26,11 @@ Split = Literal["valid", "test"]
 DROP_AFTER = {"valid": 1, "test": 0}  # items after the target
 _MAX_SCORE_ELEMENTS = 1 << 25  # per chunk of users x items (128 MiB of fp32)
 # users x items scored and ranked at once by rank_scores: 8 MiB of fp32, which the count reads back from the
-# cache that the product has just written (2^25 at once went through memory: the rank part took twice as long)
+# cache that the product has just written (2^25 at once went through memory: the rank part took twice as long),
+# but at least _MIN_RANK_GROUP_USERS users (a product of fewer rows runs far below the CPU's speed) within the
+# bound of _MAX_SCORE_ELEMENTS
 _RANK_GROUP_ELEMENTS = 1 << 21
+_MIN_RANK_GROUP_USERS = 64
 
 
 def known_items(items: torch.Tensor, n_items: int) -> torch.Tensor:
@@ -54,11 +57,13 @@ def rank_scores(
     ``user_vecs`` [U, d], ``item_table`` [n, d] (row i - 1 for item i), ``targets`` [U] ids in 1..n,
     ``history`` [U, L] item ids (0 for padding). Returns [U] ranks: the number of other non-history items
     scoring at least as high as the target; ``n`` (a miss) where the target is in the history or its score
-    is not finite. Users are scored in groups of at most 2^21 user-item scores (cache-sized); the target's score
-    is read from the same product as every other item's, so that exactly equal items tie exactly.
+    is not finite. Users are scored in groups of about 2^21 user-item scores (cache-sized; at least 64 users,
+    at most 2^25 scores); the target's score is read from the same product as every other item's, so that
+    exactly equal items tie exactly.
     """
     n_items = item_table.shape[0]
-    group = max(1, _RANK_GROUP_ELEMENTS // max(1, n_items))
+    group = max(_RANK_GROUP_ELEMENTS // max(1, n_items), _MIN_RANK_GROUP_USERS)
+    group = max(1, min(group, _MAX_SCORE_ELEMENTS // max(1, n_items)))
     ranks = [_rank_group(user_vecs[lo:lo + group], item_table, targets[lo:lo + group], history[lo:lo + group])
              for lo in range(0, len(targets), group)]
     return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long, device=user_vecs.device)

@@ -12,17 +12,19 @@ from elcrec_core.config import Prototype, SeqClView, Similarity
 
 
 def bce_next_item_loss(
-    hidden: torch.Tensor, item_emb: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor
+    hidden: torch.Tensor, item_emb: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor,
+    sparse: bool = False,
 ) -> torch.Tensor:
     """Mean over non-padding targets of -log sigmoid(h . E[pos]) - log(1 - sigmoid(h . E[neg])).
 
     ``hidden`` [B, L, d]; ``targets``/``negatives`` [B, L] item ids (0 = padding, no loss). As the reference,
     every position is scored and the padding ones are weighted 0: no data-dependent shapes (``torch.compile``
-    traces it whole) and no gather of the kept rows.
+    traces it whole) and no gather of the kept rows. ``sparse``: the lookups' gradient for ``item_emb`` is a
+    sparse tensor (for a large catalogue, see :func:`elcrec_core.training.train_epoch`).
     """
     keep = targets > 0
-    pos = (hidden * F.embedding(targets, item_emb)).sum(-1)
-    neg = (hidden * F.embedding(negatives, item_emb)).sum(-1)
+    pos = (hidden * F.embedding(targets, item_emb, sparse=sparse)).sum(-1)
+    neg = (hidden * F.embedding(negatives, item_emb, sparse=sparse)).sum(-1)
     # log(1 - sigmoid(x)) = logsigmoid(-x); numerically stable, equal to the reference up to its 1e-24 guard
     terms = torch.where(keep, F.logsigmoid(pos) + F.logsigmoid(-neg), 0.0)
     return -terms.sum() / keep.sum()
@@ -36,14 +38,16 @@ def full_softmax_loss(hidden: torch.Tensor, item_table: torch.Tensor, targets: t
 
 
 def sampled_softmax_loss(
-    hidden: torch.Tensor, item_emb: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor
+    hidden: torch.Tensor, item_emb: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor,
+    sparse: bool = False,
 ) -> torch.Tensor:
     """Softmax over the target and N negatives shared by the batch (``negatives`` [N] ids); a negative that
-    equals the target is masked. Uniform sampling, so no log-Q correction is needed."""
+    equals the target is masked. Uniform sampling, so no log-Q correction is needed. ``sparse`` as
+    :func:`bce_next_item_loss`."""
     keep = targets > 0
     h, t = hidden[keep], targets[keep]
-    pos = (h * item_emb[t]).sum(-1, keepdim=True)
-    neg = h @ item_emb[negatives].T
+    pos = (h * F.embedding(t, item_emb, sparse=sparse)).sum(-1, keepdim=True)
+    neg = h @ F.embedding(negatives, item_emb, sparse=sparse).T
     neg = neg.masked_fill(negatives[None, :] == t[:, None], float("-inf"))
     logits = torch.cat([pos, neg], 1).float()
     return F.cross_entropy(logits, torch.zeros(len(t), dtype=torch.long, device=logits.device))

@@ -136,12 +136,13 @@ def uses_centres(cfg: TrainConfig) -> bool:
 
 
 def next_item_loss(model: ELCRec, hidden: torch.Tensor, batch: TrainBatch, cfg: TrainConfig) -> torch.Tensor:
+    sparse = model.item_emb.sparse
     if cfg.rec_loss == "bce":
-        return losses.bce_next_item_loss(hidden, model.item_emb.weight, batch.targets, batch.negatives)
+        return losses.bce_next_item_loss(hidden, model.item_emb.weight, batch.targets, batch.negatives, sparse)
     if cfg.rec_loss == "ce":
         return losses.full_softmax_loss(hidden, model.item_table(), batch.targets)
     if cfg.rec_loss == "sampled_softmax":
-        return losses.sampled_softmax_loss(hidden, model.item_emb.weight, batch.targets, batch.negatives)
+        return losses.sampled_softmax_loss(hidden, model.item_emb.weight, batch.targets, batch.negatives, sparse)
     raise ValueError(f"unknown rec_loss {cfg.rec_loss!r}")
 
 
@@ -401,6 +402,26 @@ def train_distributed(nproc: int, data: str | Path, data_format: str, exp: Exper
                        out_dir / BEST)
 
 
+# item tables of at least this many elements (16 MiB of fp32) get sparse lookup gradients in training
+SPARSE_ITEM_GRAD_ELEMENTS = 1 << 22
+
+
+def uses_sparse_item_grad(model: ELCRec, ddp: DistributedDataParallel | None) -> bool:
+    """Whether the item table's lookups give sparse gradients in this run: for a table of at least
+    :data:`SPARSE_ITEM_GRAD_ELEMENTS` elements, without DistributedDataParallel. Each dense lookup gradient is a
+    zero-filled copy of the whole table (1M items x 64: 256 MB, about six per step, summed by autograd); sparse
+    ones are summed as lists of rows and made dense once before the optimiser step, so the update (Adam over the
+    whole table) is the same."""
+    return ddp is None and model.item_emb.weight.numel() >= SPARSE_ITEM_GRAD_ELEMENTS
+
+
+def _densify_gradients(model: nn.Module) -> None:
+    """Sparse gradients (summed lookups, see :func:`uses_sparse_item_grad`) made dense, once, for the optimiser."""
+    for param in model.parameters():
+        if param.grad is not None and param.grad.is_sparse:
+            param.grad = param.grad.to_dense()
+
+
 def make_optimizer(model: ELCRec, cfg: TrainConfig) -> torch.optim.Optimizer:
     """Adam over all parameters; with ``centre_lr`` > 0 the centres form a second group at that rate. On CPU and
     CUDA the fused implementation (one kernel over all parameters; the same update)."""
@@ -426,6 +447,7 @@ def train_epoch(model: ELCRec, optimizer: torch.optim.Optimizer, data: SequenceT
     With ``ddp`` (:class:`LossParts` of ``model`` under DistributedDataParallel) this rank takes its shard of
     epoch ``epoch``'s permutation, gradients are averaged over the ranks, and the means are over all ranks."""
     model.train()
+    model.item_emb.sparse = uses_sparse_item_grad(model, ddp)  # the input lookups (nn.Embedding) and the losses
     if ddp is None:
         perm = torch.randperm(len(users), generator=generator)
     else:
@@ -443,6 +465,7 @@ def train_epoch(model: ELCRec, optimizer: torch.optim.Optimizer, data: SequenceT
         check_finite(parts, loss, epoch, number, len(batches))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        _densify_gradients(model)
         optimizer.step()
         for name, value in {**parts, "loss": loss}.items():
             sums[name] = sums.get(name, 0.0) + value.detach().float()

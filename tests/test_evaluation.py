@@ -67,6 +67,7 @@ def test_rank_scores_hand_example() -> None:
 def test_rank_scores_chunked_matches_brute_force(monkeypatch: pytest.MonkeyPatch, max_elements: int) -> None:
     """Integer embeddings make ties frequent and every score exact, so ranks must agree exactly."""
     monkeypatch.setattr(evaluation, "_RANK_GROUP_ELEMENTS", max_elements)
+    monkeypatch.setattr(evaluation, "_MIN_RANK_GROUP_USERS", 1)
     g = _gen(0)
     n_users, n_items = 6, 23
     table = torch.randint(-2, 3, (n_items, 4), generator=g).float()

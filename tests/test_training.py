@@ -10,7 +10,7 @@ import torch
 
 from elcrec_core.baselines import popularity_metrics
 from elcrec_core.checkpoint import load_checkpoint, load_model
-from elcrec_core.batches import trainable_users
+from elcrec_core.batches import AugmentConfig, trainable_users
 from elcrec_core.centres import init_centres
 from elcrec_core.cli import main
 from elcrec_core.config import MAX_CE_LOGITS, ExperimentConfig, TrainConfig
@@ -18,7 +18,7 @@ from elcrec_core.evaluation import evaluate
 from elcrec_core.model import ELCRec
 from elcrec_core.sequences import Sequences, SequenceTensors, sequences_from_events
 from elcrec_core.synthetic import SyntheticConfig, generate
-from elcrec_core.training import EarlyStopping, NonFiniteLoss, joint_loss, train
+from elcrec_core.training import EarlyStopping, NonFiniteLoss, joint_loss, make_optimizer, train, train_epoch
 
 SMALL_MODEL = {"hidden": 32, "n_heads": 2, "n_layers": 1, "max_len": 20, "n_intents": 6}
 
@@ -388,3 +388,37 @@ def test_the_compiled_step_gives_the_eager_losses_and_gradients(seqs, monkeypatc
         assert compiled[name].item() == pytest.approx(value.item(), rel=1e-4, abs=1e-5), name
     for name, p in model.named_parameters():
         assert torch.allclose(p.grad, grads[name], rtol=1e-3, atol=1e-6), name
+
+
+@pytest.mark.parametrize("rec_loss", ["bce", "sampled_softmax", "ce"])
+def test_sparse_item_lookups_give_the_dense_gradient(seqs, monkeypatch, rec_loss: str) -> None:
+    """A large item table's lookups give sparse gradients, made dense once before Adam: the first step's
+    gradients Adam sees equal those of dense lookups (every parameter), and they are dense."""
+    from elcrec_core import training
+
+    grads = {}
+    for threshold in (0, 1 << 62):  # every table sparse; no table sparse
+        monkeypatch.setattr(training, "SPARSE_ITEM_GRAD_ELEMENTS", threshold)
+        exp = small_config(rec_loss=rec_loss, batch_size=64)
+        torch.manual_seed(11)
+        model = ELCRec(exp.model_config(seqs.n_items))
+        data = SequenceTensors.from_sequences(seqs)
+        optimizer = make_optimizer(model, exp.train)
+        seen: list[dict[str, torch.Tensor]] = []
+        monkeypatch.setattr(optimizer, "step", _recording_step(optimizer.step, model, seen))
+        train_epoch(model, optimizer, data, trainable_users(data)[:64], exp.train, AugmentConfig(),
+                    torch.Generator().manual_seed(2), torch.device("cpu"))
+        assert model.item_emb.sparse == (threshold == 0) and len(seen) == 1
+        assert not any(g.is_sparse for g in seen[0].values())
+        grads[threshold] = seen[0]
+    assert grads[0]["item_emb.weight"].abs().sum() > 0
+    for name, grad in grads[0].items():
+        torch.testing.assert_close(grad, grads[1 << 62][name], atol=1e-7, rtol=1e-5, msg=name)
+
+
+def _recording_step(step, model: ELCRec, seen: list[dict[str, torch.Tensor]]):
+    """``optimizer.step`` that first records a copy of every parameter's gradient."""
+    def recorded(*args, **kwargs):
+        seen.append({name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None})
+        return step(*args, **kwargs)
+    return recorded
