@@ -21,11 +21,15 @@ else
 fi
 # the tested versions (requirements.lock: constraints, so nothing else is installed because it is listed there)
 .venv/bin/python -m pip install --quiet -c requirements.lock -e ".[dev]"
+# hides Dagster's notice that its own CLI commands are superseded by `dg`, and only that (the file says why and
+# what will replace it)
+cp scripts/dagster_cli_supersession.pth \
+    "$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/elcrec_dagster_cli_supersession.pth"
 # A Dagster instance folder with the project's settings (telemetry off: nothing leaves the machine).
 mkdir -p .dagster_home
 if [ ! -f .dagster_home/dagster.yaml ]; then
-    cp dagster.yaml .dagster_home/dagster.yaml
-elif ! cmp -s dagster.yaml .dagster_home/dagster.yaml; then
-    echo "note: .dagster_home/dagster.yaml differs from the project's dagster.yaml (kept as it is; compare them)"
+    cp elcrec_pipeline/dagster.yaml .dagster_home/dagster.yaml
+elif ! cmp -s elcrec_pipeline/dagster.yaml .dagster_home/dagster.yaml; then
+    echo "note: .dagster_home/dagster.yaml differs from the project's elcrec_pipeline/dagster.yaml (kept as it is; compare them)"
 fi
 echo "installed into $(pwd)/.venv; DAGSTER_HOME=$(pwd)/.dagster_home"

@@ -29,7 +29,7 @@ SMALL = {"ops": {
 def env(tmp_path_factory) -> dict[str, str]:
     """A clean DAGSTER_HOME (telemetry off, from the project's dagster.yaml) and data folder."""
     home = tmp_path_factory.mktemp("dagster_home")
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(REPO / "elcrec_pipeline" / "dagster.yaml", home / "dagster.yaml")
     data = tmp_path_factory.mktemp("data")
     config = home / "small.yaml"
     config.write_text(yaml.safe_dump(SMALL))
@@ -284,7 +284,7 @@ def test_readme_backfill_loads_your_own_files_through_the_daemon(tmp_path):
 
     home, team, data = tmp_path / "home", tmp_path / "team", tmp_path / "data"
     home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(REPO / "elcrec_pipeline" / "dagster.yaml", home / "dagster.yaml")
     (team / "logs").mkdir(parents=True)
     for day, text in DAY_FILES.items():
         (team / "logs" / f"{day}.csv").write_text(text)

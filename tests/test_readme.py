@@ -101,5 +101,6 @@ def test_the_short_readme_commands_run_as_written(tmp_path: Path) -> None:
         output = done.stdout + done.stderr
         assert done.returncode == 0, f"{command}\n{output[-3000:]}"
         assert expected is None or expected in output, (command, output[-3000:])
+        assert "Warning" not in output, (command, output[-3000:])  # quiet: no warning of ours or of Dagster's
         if " evaluate " in command:  # the authors' checkpoint scores the published NDCG@20 (README)
             assert json.loads(done.stdout)["NDCG@20"] == pytest.approx(0.0509, abs=5e-5)

@@ -161,7 +161,7 @@ def test_warehouse_assets_share_one_pool_and_ingestion_and_training_retry():
     assert training.elcrec_model.op.pool is None  # long training never holds the warehouse pool
     for asset in (ingestion.raw_interactions, sequences.interaction_sequences, training.elcrec_model):
         assert asset.op.retry_policy == RETRY
-    instance = (REPO / "dagster.yaml").read_text()
+    instance = (REPO / "elcrec_pipeline" / "dagster.yaml").read_text()
     assert "default_limit: 1" in instance
 
 
