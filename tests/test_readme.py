@@ -104,3 +104,15 @@ def test_the_short_readme_commands_run_as_written(tmp_path: Path) -> None:
         assert "Warning" not in output, (command, output[-3000:])  # quiet: no warning of ours or of Dagster's
         if " evaluate " in command:  # the authors' checkpoint scores the published NDCG@20 (README)
             assert json.loads(done.stdout)["NDCG@20"] == pytest.approx(0.0509, abs=5e-5)
+
+
+def test_the_readme_names_every_warehouse_table() -> None:
+    """Every table the code creates (the loaders' schema, and each asset's replace_table) is in the README's list
+    of what data/warehouse.duckdb holds."""
+    created = set(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", (REPO / "elcrec_core" / "warehouse.py").read_text()))
+    for module in [*(REPO / "assets").glob("*.py"), *(REPO / "elcrec_core").glob("*.py")]:
+        created |= set(re.findall(r'replace_table\([\w.]+, "(\w+)"', module.read_text()))
+    assert {"loads", "raw_interactions", "sequences", "backtest"} <= created  # the patterns still match
+    readme = (REPO / "README.md").read_text()
+    listed = readme[readme.index("- `data/warehouse.duckdb`"):readme.index("- `data/sequences/<day>/`")]
+    assert sorted(name for name in created if f"`{name}`" not in listed) == []
