@@ -32,15 +32,20 @@ def test_lift_prefers_characteristic_items_over_popular_ones():
 
 
 def test_bootstrap_interval_covers_the_true_mean_at_the_nominal_rate():
+    """A 95% interval: coverage within [0.93, 0.97] over 1,000 trials (a 90% or a 99% interval falls outside,
+    by 4 standard errors or more), and a mean width within 5% of the normal approximation's 2 x 1.96 x
+    sqrt(0.3 x 0.7 / 400) = 0.0898 (a 90% interval is 16% narrower, a 99% one 31% wider)."""
     rng = np.random.default_rng(1)
-    covered = 0
-    trials = 200
+    covered, widths = 0, []
+    trials = 1000
     for t in range(trials):
         hits = (rng.random(400) < 0.3).astype(float)  # per-user HR of a model whose true HR is 0.3
         interval = bootstrap_mean(hits, n_boot=400, seed=t)
         covered += interval.low <= 0.3 <= interval.high
+        widths.append(interval.high - interval.low)
         assert interval.low <= interval.estimate <= interval.high
-    assert 0.90 <= covered / trials <= 0.99  # nominal 95%
+    assert 0.93 <= covered / trials <= 0.97
+    assert np.mean(widths) == pytest.approx(2 * 1.96 * np.sqrt(0.3 * 0.7 / 400), rel=0.05)
 
 
 def test_bootstrap_of_a_constant_is_a_point():
