@@ -429,3 +429,25 @@ def _recording_step(step, model: ELCRec, seen: list[dict[str, torch.Tensor]]):
         seen.append({name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None})
         return step(*args, **kwargs)
     return recorded
+
+
+def test_warm_start_copies_exactly_the_known_rows_and_keeps_the_new_rows_initialisation(tmp_path) -> None:
+    """A model of 5 items warm-starts one of 8: item rows 0-5 (padding and the known items) are the old model's,
+    rows 6-8 keep the new model's initialisation, every other parameter is the old model's."""
+    from elcrec_core.checkpoint import save_checkpoint
+    from elcrec_core.training import model_payload
+    from elcrec_core.warm_start import warm_start
+
+    exp = small_config()
+    torch.manual_seed(1)
+    old = ELCRec(exp.model_config(5))
+    save_checkpoint(tmp_path / "old.pt", model_payload(old, exp, {}))
+    torch.manual_seed(2)
+    new = ELCRec(exp.model_config(8))
+    fresh = new.item_emb.weight.detach().clone()
+    assert warm_start(new, tmp_path / "old.pt") == {"known_items": 5, "new_items": 3}
+    assert torch.equal(new.item_emb.weight[:6], old.item_emb.weight)
+    assert torch.equal(new.item_emb.weight[6:], fresh[6:]) and not torch.equal(fresh[6:], fresh[:3])
+    for name, value in old.state_dict().items():
+        if name != "item_emb.weight":
+            assert torch.equal(new.state_dict()[name], value), name
