@@ -39,12 +39,12 @@ def markdown_image(path: str | Path, alt: str) -> str:
     return f"![{alt}](data:image/png;base64,{data})"
 
 
-def intent_map(representation: np.ndarray, intents: np.ndarray, path: str | Path, method: MapMethod = "pca",
-               sample: int = 3000, seed: int = 0) -> Path:
-    """A 2-D map of (a sample of) the user representations, coloured by intent: PCA (linear, fast) or t-SNE
-    (neighbourhoods, slower: keep ``sample`` to a few thousand)."""
+def map_coordinates(representation: np.ndarray, method: MapMethod = "pca", sample: int = 3000,
+                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(2-D coordinates [S, 2], the rows of ``representation`` [U, d] they place [S]) for a seeded sample of
+    S = min(``sample``, U) users, by PCA or t-SNE. Raises ValueError for another method."""
     rng = np.random.default_rng(seed)
-    pick = rng.choice(len(intents), size=min(sample, len(intents)), replace=False)
+    pick = rng.choice(len(representation), size=min(sample, len(representation)), replace=False)
     if method == "pca":
         xy = PCA(n_components=2, random_state=seed).fit_transform(representation[pick])
     elif method == "tsne":
@@ -53,6 +53,14 @@ def intent_map(representation: np.ndarray, intents: np.ndarray, path: str | Path
             representation[pick])
     else:
         raise ValueError(f"unknown map method {method!r}: pca or tsne")
+    return xy, pick
+
+
+def intent_map(representation: np.ndarray, intents: np.ndarray, path: str | Path, method: MapMethod = "pca",
+               sample: int = 3000, seed: int = 0) -> Path:
+    """A 2-D map of (a sample of) the user representations, coloured by intent: PCA (linear, fast) or t-SNE
+    (neighbourhoods, slower: keep ``sample`` to a few thousand); the points are :func:`map_coordinates`'."""
+    xy, pick = map_coordinates(representation, method, sample, seed)
     fig, ax = plt.subplots(figsize=(5.5, 5))
     ax.scatter(xy[:, 0], xy[:, 1], c=intents[pick], cmap="tab20", s=4, alpha=0.7)
     ax.set(title=f"users by intent ({'PCA' if method == 'pca' else 't-SNE'}, {len(pick)} users)", xticks=[],

@@ -9,7 +9,7 @@ from PIL import Image
 
 from elcrec_core.checkpoint import load_model
 from elcrec_core.config import load_preset, merge_overrides
-from elcrec_core.plots import intent_map
+from elcrec_core.plots import intent_map, map_coordinates
 from elcrec_core.profiling import assign_user_intents
 from elcrec_core.sequences import SequenceTensors, sequences_from_events
 from elcrec_core.statistics import planted_agreement
@@ -18,13 +18,20 @@ from elcrec_core.training import train
 
 
 @pytest.mark.parametrize("method", ["pca", "tsne"])
-def test_intent_map_draws_a_sample_of_users(tmp_path: Path, method: str):
+def test_intent_map_draws_a_sample_of_users_that_keeps_intents_apart(tmp_path: Path, method: str):
+    """Three well separated intents: the map places 100 distinct sampled users, and each point's nearest
+    neighbour on the map has its intent (they are 30x closer within an intent than across)."""
     rng = np.random.default_rng(0)
     intents = np.repeat(np.arange(3), 60)
     representation = rng.normal(size=(180, 8)) * 0.1 + np.eye(8)[intents]
+    xy, pick = map_coordinates(representation, method=method, sample=100)
+    assert xy.shape == (100, 2) and len(set(pick.tolist())) == 100
+    distances = np.linalg.norm(xy[:, None] - xy[None], axis=-1) + np.diag(np.full(100, np.inf))
+    assert (intents[pick][distances.argmin(1)] == intents[pick]).all()
     path = intent_map(representation, intents, tmp_path / f"{method}.png", method=method, sample=100)
     with Image.open(path) as image:
-        assert image.format == "PNG" and image.size[0] > 300
+        colours = {tuple(pixel) for pixel in np.asarray(image.convert("RGB")).reshape(-1, 3).tolist()}
+    assert image.format == "PNG" and len(colours) > 50  # the points in three colours, blended by alpha
 
 
 def test_intent_map_refuses_an_unknown_method(tmp_path: Path):
