@@ -20,7 +20,7 @@ from elcrec_core.training import train
 @pytest.mark.parametrize("method", ["pca", "tsne"])
 def test_intent_map_draws_a_sample_of_users_that_keeps_intents_apart(tmp_path: Path, method: str):
     """Three well separated intents: the map places 100 distinct sampled users, and each point's nearest
-    neighbour on the map has its intent (they are 30x closer within an intent than across)."""
+    neighbour on the map has its intent."""
     rng = np.random.default_rng(0)
     intents = np.repeat(np.arange(3), 60)
     representation = rng.normal(size=(180, 8)) * 0.1 + np.eye(8)[intents]
