@@ -161,6 +161,8 @@ def test_warehouse_assets_share_one_pool_and_ingestion_and_training_retry():
     assert training.elcrec_model.op.pool is None  # long training never holds the warehouse pool
     for asset in (ingestion.raw_interactions, sequences.interaction_sequences, training.elcrec_model):
         assert asset.op.retry_policy == RETRY
+    # README: twice, with exponential backoff (10 s, 20 s)
+    assert (RETRY.max_retries, RETRY.delay, RETRY.backoff) == (2, 10, dg.Backoff.EXPONENTIAL)
     instance = (REPO / "elcrec_pipeline" / "dagster.yaml").read_text()
     assert "default_limit: 1" in instance
 
