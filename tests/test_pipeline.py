@@ -2,6 +2,9 @@
 the serving model and its gate, warm start, and re-materializing one asset from its stored inputs."""
 
 import json
+import os
+import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -255,6 +258,16 @@ def test_schedule_runs_the_previous_day_at_two():
         context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
         (request,) = schedule.evaluate_tick(context).run_requests
     assert request.partition_key == "2026-01-31"
+
+
+def test_the_retrain_cron_variable_moves_the_schedule():
+    """ELCREC_RETRAIN_CRON, read when the code location loads, sets the schedule's time (a fresh interpreter)."""
+    code = ("from elcrec_pipeline.definitions import defs; "
+            "print(defs.resolve_schedule_def('daily_retrain_schedule').cron_schedule)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "ELCREC_RETRAIN_CRON": "30 4 * * *"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "30 4 * * *"
 
 
 def test_retrain_time_reads_a_daily_cron():
