@@ -353,3 +353,35 @@ def test_sequences_that_fail_their_expectations_stop_the_job_before_training(tmp
     materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
     assert materialized == {"raw_interactions", "rejected_interactions", "interaction_sequences"}
     assert not (tmp_path / "models").exists()
+
+
+def test_recommendations_refuse_a_serving_model_from_another_item_catalogue(first_run, tmp_path):
+    """The serving model's item index (written beside best.pt) must be the start of the day's: with two of its
+    ids swapped, user_recommendations fails and names the first index that differs; nothing is written."""
+    import shutil
+
+    import polars as pl
+
+    from assets.recommendations import user_recommendations
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    store = ModelStore(data_dir)
+    index_file = store.checkpoint(store.serving()).with_name("item_index.parquet")
+    index = pl.read_parquet(index_file)
+    ids = index["item_id"].to_list()
+    ids[2], ids[3] = ids[3], ids[2]
+    index.with_columns(pl.Series("item_id", ids, dtype=index["item_id"].dtype)).write_parquet(index_file)
+    with duckdb.connect(str(data_dir / "warehouse.duckdb")) as con:
+        before = con.execute("SELECT count(*) FROM user_recommendations").fetchone()[0]
+    result = dg.materialize([user_recommendations], partition_key=PARTITION, raise_on_error=False,
+                            run_config={"ops": {"user_recommendations": {"config": {"top_k": 5}}}},
+                            resources={"storage": Storage(data_dir=str(data_dir))})
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    error, message = failure.event_specific_data.error, ""
+    while error is not None:  # Dagster's step error wraps the CheckpointError
+        message, error = message + error.message, error.cause
+    assert "another item catalogue: item index 3" in message, message
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM user_recommendations").fetchone()[0] == before
