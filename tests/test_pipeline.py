@@ -385,3 +385,14 @@ def test_recommendations_refuse_a_serving_model_from_another_item_catalogue(firs
     assert "another item catalogue: item index 3" in message, message
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM user_recommendations").fetchone()[0] == before
+
+
+def test_a_warm_start_trains_for_warm_start_epochs_and_a_cold_one_for_epochs():
+    """warm_start_epochs is the budget of a warm-started run only; a cold run keeps epochs (or the preset's)."""
+    seqs = Sequences.from_lists(list(range(100)), [[1 + (u + k) % 20 for k in range(8)] for u in range(100)])
+    settings = TrainingSettings(epochs=30, warm_start_epochs=4)
+    assert settings.experiment("cpu", warm=True, seqs=seqs).train.epochs == 4
+    assert settings.experiment("cpu", warm=False, seqs=seqs).train.epochs == 30
+    paper = TrainingSettings(preset="beauty", warm_start_epochs=20)
+    assert (paper.experiment("cpu", warm=True).train.epochs, paper.experiment("cpu", warm=False).train.epochs) == (
+        20, 300)
