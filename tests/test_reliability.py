@@ -188,3 +188,18 @@ def test_old_sequence_folders_are_pruned_but_the_serving_and_previous_models_day
     assert storage.prune_sequences("2026-01-30", keep_days=14) == ["2026-01-01"]
     left = sorted(p.name for p in (tmp_path / "sequences").iterdir())
     assert left == ["2026-01-02", "2026-01-05", "2026-01-16", "2026-01-17", "2026-01-30"]
+
+
+def test_building_a_days_sequences_prunes_the_folders_older_than_keep_days(tmp_path):
+    """interaction_sequences of 2026-01-31 with keep_days 14 deletes the folder of 2026-01-10 (21 days older, no
+    model serves from it) and keeps 2026-01-20; keep_days 0 keeps every day."""
+    resources = {"storage": Storage(data_dir=str(tmp_path)), "source_file": SourceFile()}
+    config = {"ops": {"raw_interactions": {"config": SOURCE}}}
+    for day in ("2026-01-10", "2026-01-20"):
+        assert dg.materialize([ingestion.raw_interactions, sequences.interaction_sequences], partition_key=day,
+                              run_config=config, resources=resources).success
+    for keep_days, left in ((0, ["2026-01-10", "2026-01-20", "2026-01-31"]), (14, ["2026-01-20", "2026-01-31"])):
+        run = {"ops": {**config["ops"], "interaction_sequences": {"config": {"keep_days": keep_days}}}}
+        result = dg.materialize([ingestion.raw_interactions, sequences.interaction_sequences],
+                                partition_key="2026-01-31", run_config=run, resources=resources)
+        assert result.success and sorted(p.name for p in (tmp_path / "sequences").iterdir()) == left
