@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from elcrec_core.baselines import popularity_metrics
 from elcrec_core.checkpoint import load_checkpoint, load_model
@@ -451,3 +452,31 @@ def test_warm_start_copies_exactly_the_known_rows_and_keeps_the_new_rows_initial
     for name, value in old.state_dict().items():
         if name != "item_emb.weight":
             assert torch.equal(new.state_dict()[name], value), name
+
+
+def test_kmeans_keeps_the_best_of_its_restarts(seqs, monkeypatch) -> None:
+    """init_centres runs k-means with the configured 5 restarts and keeps the best: its inertia is strictly
+    below the first restart's alone (the same random stream, n_init 1) on these inputs, and the centres are that
+    fit's, L2-normalised."""
+    from sklearn.cluster import KMeans
+
+    from elcrec_core import centres
+
+    fitted = []
+
+    class Recorded(KMeans):
+        def fit(self, x, *args, **kwargs):
+            fitted.append((self, x))
+            return super().fit(x, *args, **kwargs)
+
+    monkeypatch.setattr(centres, "KMeans", Recorded)
+    exp = small_config()
+    model = ELCRec(exp.model_config(seqs.n_items))
+    data = SequenceTensors.from_sequences(seqs)
+    init_centres(model, data, trainable_users(data), TrainConfig(kmeans_restarts=5, kmeans_iters=20, seed=7))
+    ((best, x),) = fitted
+    assert best.n_init == 5
+    first = KMeans(model.cfg.n_intents, n_init=1, max_iter=20, random_state=7).fit(x)
+    assert best.inertia_ < first.inertia_ - 1e-6
+    expected = F.normalize(torch.as_tensor(best.cluster_centers_, dtype=torch.float32), dim=1)
+    torch.testing.assert_close(model.centres.detach(), expected, atol=1e-6, rtol=0)
