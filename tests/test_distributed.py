@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from elcrec_core.baselines import popularity_metrics
 from elcrec_core.checkpoint import load_checkpoint, load_model
@@ -97,3 +98,24 @@ def test_distributed_resume_continues_exactly(events, tmp_path, capfd):
 def test_without_option_drops_the_option_and_its_value():
     argv = ["train", "--nproc", "2", "--out", "x", "--nproc=3", "--fresh"]
     assert without_option(argv, "--nproc") == ["train", "--out", "x", "--fresh"]
+
+
+def test_the_replica_check_raises_when_a_rank_holds_other_parameters(monkeypatch) -> None:
+    """Two ranks whose state digests differ stop training with an error that shows both; equal ones pass and
+    return the digest."""
+    from torch import distributed as dist
+
+    from elcrec_core import distributed
+
+    model = torch.nn.Linear(3, 2)
+    own = distributed.state_digest(model.state_dict())
+    monkeypatch.setattr(distributed, "active", lambda: True)
+    monkeypatch.setattr(distributed, "world_size", lambda: 2)
+    for other in (own, "f" * 64):
+        monkeypatch.setattr(dist, "all_gather_object", lambda out, obj, other=other: out.__setitem__(
+            slice(None), [obj, other]))
+        if other == own:
+            assert distributed.check_replicas(model) == own
+        else:
+            with pytest.raises(RuntimeError, match=f"model replicas differ across ranks: .*{own}.*{other}"):
+                distributed.check_replicas(model)
