@@ -471,6 +471,7 @@ def test_kmeans_keeps_the_best_of_its_restarts(seqs, monkeypatch) -> None:
 
     monkeypatch.setattr(centres, "KMeans", Recorded)
     exp = small_config()
+    torch.manual_seed(3)  # these inputs: the first restart is not the best
     model = ELCRec(exp.model_config(seqs.n_items))
     data = SequenceTensors.from_sequences(seqs)
     init_centres(model, data, trainable_users(data), TrainConfig(kmeans_restarts=5, kmeans_iters=20, seed=7))
