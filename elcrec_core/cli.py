@@ -16,7 +16,7 @@ import torch
 from elcrec_core.checkpoint import CheckpointError
 from elcrec_core.cli_data import FORMAT_CHOICES, SYNTHETIC, DataOptions, LoadedData, load
 from elcrec_core.config import ExperimentConfig, load_preset, merge_overrides, preset_names
-from elcrec_core.data_settings import AUTO, BASE_PRESET, auto_experiment
+from elcrec_core.data_settings import AUTO, BASE_PRESET, auto_experiment, preset_experiment
 from elcrec_core.model_store import ModelRecord, ModelStore
 from elcrec_core.runtime import keep_freed_memory
 from elcrec_core.sequences import ITEM_INDEX_FILE, Sequences, write_item_index_file
@@ -51,12 +51,6 @@ def build_config(args: argparse.Namespace, seqs: Sequences | None = None) -> Exp
     """The settings of ``--config`` or ``--preset`` with the options given over them. Preset ``auto`` derives
     its settings from ``seqs``; before the data is read (None) it is its base preset, whose seed and device
     are auto's."""
-    if args.config:
-        exp = ExperimentConfig.from_dict(json.loads(Path(args.config).read_text()))
-    elif args.preset == AUTO:
-        exp = load_preset(BASE_PRESET) if seqs is None else None
-    else:
-        exp = load_preset(args.preset) if args.preset else ExperimentConfig()
     model = {"n_layers": args.layers, "n_intents": args.intents, "hidden": args.hidden, "max_len": args.max_len}
     train = {
         "epochs": args.epochs, "patience": args.patience, "batch_size": args.batch_size, "lr": args.lr,
@@ -65,9 +59,10 @@ def build_config(args: argparse.Namespace, seqs: Sequences | None = None) -> Exp
         "device": args.device, "precision": args.precision, "centre_init": args.centre_init,
         "n_negatives": args.negatives,
     }
-    if exp is None:
-        return auto_experiment(seqs, model, train, log=lambda line: print(line, file=sys.stderr, flush=True))
-    return merge_overrides(exp, model, train)
+    if args.config:
+        return merge_overrides(ExperimentConfig.from_dict(json.loads(Path(args.config).read_text())), model, train)
+    preset = BASE_PRESET if args.preset == AUTO and seqs is None else args.preset
+    return preset_experiment(preset, seqs, model, train, log=lambda line: print(line, file=sys.stderr, flush=True))
 
 
 def cmd_train(args: argparse.Namespace) -> int:
