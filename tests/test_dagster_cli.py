@@ -91,7 +91,8 @@ LAUNCH = """mutation($params: ExecutionParams!) { launchRun(executionParams: $pa
 RUN = """query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"""
 ENTRIES = """metadataEntries { __typename label
   ... on FloatMetadataEntry { floatValue } ... on IntMetadataEntry { intValue } ... on PathMetadataEntry { path }
-  ... on MarkdownMetadataEntry { mdStr } ... on TableSchemaMetadataEntry { schema { columns { name type } } }
+  ... on MarkdownMetadataEntry { mdStr } ... on TextMetadataEntry { text }
+  ... on TableSchemaMetadataEntry { schema { columns { name type } } }
   ... on TableMetadataEntry { table { records schema { columns { name type } } } } }"""
 CHECKS = """query($key: AssetKeyInput!) { assetNodeOrError(assetKey: $key) { ... on AssetNode {
   assetChecksOrError { ... on AssetChecks { checks { name executionForLatestMaterialization { status
@@ -99,6 +100,8 @@ CHECKS = """query($key: AssetKeyInput!) { assetNodeOrError(assetKey: $key) { ...
 METADATA = """query($key: AssetKeyInput!) { assetOrError(assetKey: $key) { ... on Asset {
   assetMaterializations(limit: 1) { partition ENTRIES } } } }""".replace("ENTRIES", ENTRIES)
 DESCRIPTIONS = "{ assetNodes { assetKey { path } description } }"
+ALL_CHECKS = """{ assetNodes { assetKey { path } assetChecksOrError { ... on AssetChecks { checks { name
+  executionForLatestMaterialization { status } } } } } }"""
 
 
 def test_ui_lists_assets_launches_the_job_and_shows_results(env, tmp_path):
@@ -134,22 +137,68 @@ def test_ui_lists_assets_launches_the_job_and_shows_results(env, tmp_path):
             assert time.time() < deadline, status
             time.sleep(2)
         assert status == "SUCCESS"
-        node = graphql(port, CHECKS, {"key": {"path": ["serving_model"]}})["assetNodeOrError"]
-        checks = {c["name"]: c["executionForLatestMaterialization"]["status"]
-                  for c in node["assetChecksOrError"]["checks"]}
-        candidate = json.loads((Path(env["ELCREC_DATA_DIR"]) / "models" / PARTITION / "latest.json").read_text())
-        decision = json.loads((Path(env["ELCREC_DATA_DIR"]) / candidate["dir"] / "decision.json").read_text())
-        assert checks == {"promotion_gate": "SUCCEEDED" if decision["promote"] else "FAILED"}
-        (materialization,) = graphql(port, METADATA, {"key": {"path": ["elcrec_model"]}})[
-            "assetOrError"]["assetMaterializations"]
-        entries = {e["label"]: e for e in materialization["metadataEntries"]}
-        assert materialization["partition"] == PARTITION
-        assert 0 <= entries["valid_NDCG@20"]["floatValue"] <= 1
-        assert Path(entries["model_dir"]["path"]).is_dir()
+        data = Path(env["ELCREC_DATA_DIR"])
+        candidate = json.loads((data / "models" / PARTITION / "latest.json").read_text())
+        folder = data / candidate["dir"]
+        decision = json.loads((folder / "decision.json").read_text())
+        checks = {(node["assetKey"]["path"][0], check["name"]): check["executionForLatestMaterialization"]["status"]
+                  for node in graphql(port, ALL_CHECKS)["assetNodes"]
+                  for check in node["assetChecksOrError"]["checks"]}
+        assert checks == {("raw_interactions", "interaction_expectations"): "SUCCEEDED",
+                          ("interaction_sequences", "sequence_expectations"): "SUCCEEDED",
+                          ("serving_model", "promotion_gate"): "SUCCEEDED" if decision["promote"] else "FAILED"}
+        check_metadata_matches_files(port, folder)
         check_metadata_reads_well(port, names)
     finally:
         stop(server)
         log.close()
+
+
+def latest_entries(port: int, asset: str) -> dict[str, dict]:
+    """The metadata entries of ``asset``'s latest materialization (of PARTITION), by label."""
+    (materialization,) = graphql(port, METADATA, {"key": {"path": [asset]}})["assetOrError"]["assetMaterializations"]
+    assert materialization["partition"] == PARTITION, asset
+    return {e["label"]: e for e in materialization["metadataEntries"]}
+
+
+def check_metadata_matches_files(port: int, folder: Path) -> None:
+    """The figures the UI shows of the new model and of the report are those of its metrics.json and report.json
+    (rounded to 4 significant digits), row by row and model by model."""
+    from assets.metadata import significant
+
+    def same(entry: dict, value: float) -> bool:
+        return entry["__typename"] == "FloatMetadataEntry" and entry["floatValue"] == significant(value)
+
+    metrics = json.loads((folder / "metrics.json").read_text())
+    model = latest_entries(port, "elcrec_model")
+    assert Path(model["model_dir"]["path"]) == folder
+    for split in ("valid", "test"):
+        for name in ("HR@20", "NDCG@20"):
+            assert same(model[f"{split}_{name}"], metrics[split][name]), (split, name)
+    rows = table_cells(model["metrics"], ["split"], "elcrec_model.metrics")
+    assert rows == [{"split": split, **{k: significant(v) for k, v in metrics[split].items()}}
+                    for split in ("valid", "test")]
+    assert model["best_epoch"]["intValue"] == metrics["best_epoch"]
+    assert model["epochs_run"]["intValue"] == metrics["epochs"] == len(metrics["history"])
+    assert same(model["train_seconds"], metrics["seconds"])
+    assert [row["epoch"] for row in table_cells(model["training_curve"], ["epoch"], "curve")] == [
+        row["epoch"] for row in metrics["history"]]
+
+    report = json.loads((folder / "report.json").read_text())
+    shown = latest_entries(port, "evaluation_report")
+    assert report["day"] == PARTITION and report["split"] == "test"
+    assert set(report["models"]) >= {"elcrec", "sasrec", "most_popular", "transition", "ease"}
+    assert shown["serving"]["text"] == report["serving"]
+    assert report["models"]["elcrec"] == metrics["test"]  # the report ranks the stored model again: same figures
+    assert same(shown["test_HR@20"], report["models"]["elcrec"]["HR@20"])
+    assert same(shown["test_NDCG@20"], report["models"]["elcrec"]["NDCG@20"])
+    assert same(shown["popularity_HR@20"], report["models"]["most_popular"]["HR@20"])
+    rows = table_cells(shown["all_cut_offs"], ["model"], "evaluation_report.all_cut_offs")
+    assert [{k: v for k, v in row.items() if k != "model"} for row in rows] == [
+        {k: significant(v) for k, v in values.items()} for values in report["models"].values()]
+    headline = {row["model"]: row for row in table_cells(shown["headline"], ["model"], "headline")}
+    assert [(row["HR@20"], row["NDCG@20"]) for row in headline.values()] == [
+        (significant(v["HR@20"]), significant(v["NDCG@20"])) for v in report["models"].values()]
 
 
 # What the UI shows of each asset's latest materialization, read through its GraphQL API (the types decide how it
