@@ -396,3 +396,38 @@ def test_a_warm_start_trains_for_warm_start_epochs_and_a_cold_one_for_epochs():
     paper = TrainingSettings(preset="beauty", warm_start_epochs=20)
     assert (paper.experiment("cpu", warm=True).train.epochs, paper.experiment("cpu", warm=False).train.epochs) == (
         20, 300)
+
+
+def test_training_with_nproc_runs_distributed_data_parallel(first_run, tmp_path):
+    """``nproc: 2`` trains in two processes (DistributedDataParallel): the log says so, and each epoch has the
+    optimiser steps of half the training windows per process, ceil(ceil(n / 2) / batch), where one process
+    takes ceil(n / batch)."""
+    import math
+    import shutil
+
+    from assets.training import elcrec_model
+    from elcrec_core.batches import training_windows
+    from elcrec_core.training import trainable_users
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    storage = Storage(data_dir=str(data_dir))
+    seqs, _ = storage.read_sequences(PARTITION)
+    instance = dg.DagsterInstance.ephemeral()
+    training = {**run_config()["ops"]["elcrec_model"]["config"], "epochs": 1, "batch_size": 64, "warm_start": False}
+    steps = {}
+    for nproc in (1, 2):
+        result = dg.materialize([elcrec_model], partition_key=PARTITION, instance=instance,
+                                run_config={"ops": {"elcrec_model": {"config": {**training, "nproc": nproc}}}},
+                                resources={"storage": storage, "device": ComputeDevice(device="cpu", threads=1)})
+        assert result.success
+        folder = Path(metadata(result, "elcrec_model")["model_dir"])
+        (row,) = json.loads((folder / "metrics.json").read_text())["history"]
+        steps[nproc] = row["steps"]
+        logs = " ".join(entry.user_message for entry in instance.all_logs(result.run_id))
+        assert ("DistributedDataParallel over 2 processes" in logs) == (nproc == 2)
+    exp = TrainingSettings(**training).experiment("cpu", warm=False, seqs=seqs)
+    data = SequenceTensors.from_sequences(seqs)
+    windows = len(training_windows(data, trainable_users(data), exp.model["max_len"], exp.train.train_windows)[0])
+    assert steps == {1: math.ceil(windows / 64), 2: math.ceil(math.ceil(windows / 2) / 64)}
+    assert steps[1] > steps[2]
