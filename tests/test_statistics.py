@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from elcrec_core.statistics import bootstrap_mean, item_lift, planted_agreement
+from elcrec_core.statistics import Interval, bootstrap_mean, item_lift, planted_agreement
 
 
 def test_lift_on_a_hand_example():
@@ -157,3 +157,113 @@ def test_genre_intents_are_pure_and_shuffled_ones_are_not():
     result = category_purity(intents, users, items, categories, shuffles=5, seed=0)
     assert result.purity > 0.9 and result.shuffled < 0.35  # chance: about a quarter, a little more by noise
     assert result.per_intent["main_category"].to_list() == ["g0", "g1", "g2", "g3"]
+
+
+# --- the defaults and orderings that readers of a report or profile see (mutation testing, TESTING.md) --------
+
+
+def test_bootstrap_defaults_are_1000_resamples_seed_0_and_every_user_can_be_drawn():
+    values = np.random.default_rng(3).random(50)  # per-user NDCG-like values: every resample mean differs
+    default = bootstrap_mean(values)
+    assert default == bootstrap_mean(values, n_boot=1000, level=0.95, seed=0) == bootstrap_mean(values)
+    assert default != bootstrap_mean(values, n_boot=1001) and default != bootstrap_mean(values, seed=1)
+    # two users, HR 1 and 0: resampled means are 0, 0.5 or 1, each end with probability 1/4 (> 2.5%)
+    assert bootstrap_mean(np.array([1.0, 0.0])) == Interval(0.5, 0.0, 1.0)
+    with pytest.raises(ValueError, match="^no values to bootstrap$"):
+        bootstrap_mean(np.array([]))
+
+
+def test_planted_agreement_shuffles_with_seed_0_by_default():
+    planted = np.repeat(np.arange(4), 25)
+    learned = planted.copy()
+    learned[::7] = (learned[::7] + 1) % 4
+    default = planted_agreement(planted, learned)
+    assert default == planted_agreement(planted, learned, seed=0) == planted_agreement(planted, learned)
+    assert default.shuffled_nmi != planted_agreement(planted, learned, seed=1).shuffled_nmi
+
+
+def _tied_lifts(intents: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``intents`` intents of 2 users each, listed last intent first; each intent's users pick item 10 four times
+    and items 11..14 three times each (16 interactions): every lift is exactly (c / 16) / (intents x c / (16 x
+    intents)) = 1, so the counts and then the item ids order the items."""
+    users, items = [], []
+    for k in reversed(range(intents)):
+        for item, count in ((10, 4), (11, 3), (12, 3), (13, 3), (14, 3)):
+            users += [2 * k, 2 * k + 1][:1] * count
+            items += [item] * count
+    return np.repeat(np.arange(intents), 2), np.array(users), np.array(items)
+
+
+def test_item_lift_orders_intents_then_lift_count_and_item():
+    table = item_lift(*_tied_lifts())
+    assert table.columns == ["intent", "item", "count", "lift"]
+    assert table.rows() == [(k, item, count, 1.0) for k in range(8)
+                            for item, count in ((10, 4), (11, 3), (12, 3), (13, 3), (14, 3))]
+    assert item_lift(*_tied_lifts(), min_count=4).rows() == [(k, 10, 4, 1.0) for k in range(8)]
+
+
+def test_item_lift_defaults_are_a_minimum_of_3_and_the_top_10():
+    intents, users = np.zeros(1, dtype=np.int64), np.zeros(36, dtype=np.int64)
+    items = np.repeat(np.arange(1, 13), 3)  # one intent, 12 items picked 3 times each: all lifts 1
+    assert item_lift(intents, users, items)["item"].to_list() == list(range(1, 11))
+    items[-1] = 1  # item 12 now 2 times: below the minimum, and item 1 four times
+    assert item_lift(intents, users, items, top=20)["item"].to_list() == [1, *range(2, 12)]
+
+
+def test_category_lift_orders_intents_then_lift_count_and_name_and_keeps_the_top_5_of_count_3():
+    import polars as pl
+
+    from elcrec_core.statistics import category_lift
+
+    intents = np.repeat(np.arange(8), 2)
+    users, items = [], []
+    for k in reversed(range(8)):  # every intent: item 10 four times, items 11..15 three times: all lifts 1
+        for item, count in ((10, 4), (11, 3), (12, 3), (13, 3), (14, 3), (15, 3)):
+            users += [2 * k] * count
+            items += [item] * count
+    categories = pl.DataFrame({"item": [15, 14, 13, 12, 11, 10], "category": ["F", "E", "D", "C", "B", "A"]})
+    table = category_lift(intents, np.array(users), np.array(items), categories)
+    assert table.columns == ["intent", "category", "count", "share", "lift"]
+    assert [(r[0], r[1], r[2], r[4]) for r in table.rows()] == [
+        (k, name, count, 1.0) for k in range(8) for name, count in (("A", 4), ("B", 3), ("C", 3), ("D", 3), ("E", 3))]
+    assert category_lift(intents, np.array(users), np.array(items), categories, min_count=4)["category"].to_list() == [
+        "A"] * 8
+
+
+def _genre_users(seed: int = 0):
+    import polars as pl
+
+    rng = np.random.default_rng(seed)
+    intents = np.repeat(np.arange(4), 50)
+    users = np.repeat(np.arange(200), 20)
+    genre = np.where(rng.random(4000) < 0.6, intents[users], rng.integers(0, 4, 4000))
+    categories = pl.DataFrame({"item": np.arange(40), "category": [f"g{i // 10}" for i in range(40)]})
+    return intents, users, genre * 10 + rng.integers(0, 10, 4000), categories
+
+
+def test_category_purity_defaults_to_5_shuffles_with_seed_0_and_takes_any_integer_user_ids():
+    from elcrec_core.statistics import category_purity
+
+    data = _genre_users()
+    default = category_purity(*data)
+    explicit = category_purity(*data, shuffles=5, seed=0)
+    assert default.shuffles == 5 and (default.shuffled, default.shuffled_std) == (explicit.shuffled,
+                                                                                  explicit.shuffled_std)
+    assert default.shuffled != category_purity(*data, seed=1).shuffled
+    intents, users, items, categories = data
+    narrow = category_purity(intents, users.astype(np.int32), items, categories)
+    assert (narrow.purity, narrow.shuffled) == (default.purity, default.shuffled)
+    assert narrow.per_intent.equals(default.per_intent)
+
+
+def test_category_purity_without_shuffles_has_no_chance_figures_and_warns_nothing():
+    import math
+    import warnings
+
+    from elcrec_core.statistics import category_purity
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = category_purity(*_genre_users(), shuffles=0)
+    assert result.shuffles == 0 and math.isnan(result.shuffled) and math.isnan(result.shuffled_std)
+    assert result.purity > 0.5
