@@ -332,3 +332,18 @@ class LoadMachine(RuleBasedStateMachine):
 TestLoadMachine = LoadMachine.TestCase
 TestLoadMachine.settings = settings(max_examples=30, stateful_step_count=6, deadline=None,
                                     suppress_health_check=[HealthCheck.too_slow])
+
+
+def test_events_before_the_first_day_are_refused_with_their_count_and_the_earliest(tmp_path):
+    from elcrec_core.ingestion import EventsBeforeStart
+
+    path = _write(tmp_path / "old.csv", [("u", "a", "2018-09-24T08:00:00Z"), ("u", "b", "2026-01-02T08:00:00Z"),
+                                         ("v", "c", "2019-03-01T00:00:00Z")])
+    with pytest.raises(EventsBeforeStart) as refused:
+        ingest(SourceConfig(format="csv", path=str(path), timestamp_format="iso8601"), RULES, tmp_path / "w.duckdb",
+               not_before=datetime(2026, 1, 1))
+    assert str(refused.value) == ("2 events are before the first day 2026-01-01: the earliest is 2018-09-24 08:00:00 "
+                                  "(UTC); nothing was loaded")
+    assert (refused.value.earliest, refused.value.start, refused.value.count) == (
+        datetime(2018, 9, 24, 8), datetime(2026, 1, 1), 2)
+    assert not (tmp_path / "w.duckdb").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 
 import pytest
@@ -249,3 +250,49 @@ def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out) == {"serving": a.name, "previous": b.name}
     assert (store.serving(), store.previous()) == (a, b)
     assert store.serving_log()[-1]["reason"] == "b recommends stale items"
+
+
+def test_challengers_live_under_their_candidate_and_come_back_by_name(tmp_path):
+    store = ModelStore(tmp_path)
+    candidate = record(store, "2026-02-01", "r1")
+    assert store.challengers(candidate) == []
+    assert store.challenger_dir(candidate, "sasrec") == tmp_path.resolve() / "models/2026-02-01/r1/challengers/sasrec"
+    made = []
+    for name, ndcg in (("transition", 0.2), ("ease", 0.3)):
+        folder = store.challenger_dir(candidate, name)
+        folder.mkdir(parents=True)
+        made.append(ModelRecord(day="2026-02-01", run_id="r1", dir=store.relative(folder), kind=name,
+                                valid={"NDCG@20": ndcg}, params={"lam": 50.0} if name == "ease" else {}))
+        store.add_challenger(candidate, made[-1])
+    assert json.loads((store.challenger_dir(candidate, "ease") / "record.json").read_text()) == made[1].to_dict()
+    assert store.challengers(candidate) == [made[1], made[0]]  # by name: ease, transition
+    assert store.challengers(record(store, "2026-02-02", "r2")) == []  # another candidate's are not its
+
+
+def test_the_gate_decision_as_stored_in_decision_json():
+    data = _data()
+    popular = MostPopular().fit(data, "valid")
+    floor = _score(popular, data)
+    weak = _Favourite([-float(i) for i in range(30)])
+    decision = gate(_contender(CANDIDATE, weak), None, [_contender("most_popular", popular)], data, tolerance=0.01)
+    assert decision.to_dict() == {
+        "promote": False, "serves": "most_popular", "reason": decision.reason,
+        "scores": {CANDIDATE: _score(weak, data), "most_popular": floor},
+        "non_finite": {CANDIDATE: 0, "most_popular": 0}, "tolerance": 0.01,
+        "candidate_score": _score(weak, data), "serving_score": None, "non_finite_users": 0,
+        "serving": _rec("most_popular").to_dict()}
+    assert json.loads(json.dumps(decision.to_dict())) == decision.to_dict()  # plain JSON, as decision.json holds it
+
+
+def test_popularity_and_recommender_metrics_on_a_hand_example():
+    from elcrec_core.baselines import popularity_metrics
+    from elcrec_core.scoring import recommender_metrics
+
+    # test inputs (items[:-1]): item 1 three times, items 2 and 3 once, item 4 never; targets 2, 1, 4
+    data = SequenceTensors.from_sequences(Sequences.from_lists([0, 1, 2], [[1, 1, 2], [2, 3, 1], [1, 4]], n_items=4))
+    # user 0 (history 1, 1): 2 ties with 3, which counts against it: rank 1; user 1 (history 2, 3): 1 ranks 0;
+    # user 2 (history 1): 4 is behind 2 and 3: rank 2
+    expected = metrics_from_ranks(torch.tensor([1, 0, 2]))
+    assert expected["HR@5"] == 1.0 and expected["NDCG@5"] == pytest.approx((1 / math.log2(3) + 1 + 0.5) / 3)
+    assert popularity_metrics(data, "test") == expected
+    assert recommender_metrics(MostPopular().fit(data, "test"), data, "test") == expected
