@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import torch
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+# ELCREC_SHARED_DIR: for a copy of the tests elsewhere (benchmarks/mutation.py runs them from mutants/)
+SHARED = Path(os.environ.get("ELCREC_SHARED_DIR") or Path(__file__).resolve().parents[1].parent / "shared")
 
 
 @pytest.fixture(autouse=True)
