@@ -20,7 +20,7 @@ import torch
 from elcrec_core.config import ExperimentConfig, merge_overrides
 from elcrec_core.evaluation import DROP_AFTER, SELECTION_METRIC, Split, eligible_users, metrics_from_ranks
 from elcrec_core.scoring import HELD_OUT, ELCRecRecommender, Fit, evaluate_recommender
-from elcrec_core.sequences import Sequences, SequenceTensors
+from elcrec_core.sequences import Sequences, SequenceTensors, user_batches
 
 
 def input_counts(data: SequenceTensors, split: Fit) -> torch.Tensor:
@@ -46,7 +46,7 @@ def popularity_ranks(
         users = eligible_users(data, split)
     counts = input_counts(data, split)
     ordered = counts.sort().values
-    ranks = [_popularity_batch(data, batch, DROP_AFTER[split], counts, ordered) for batch in users.split(batch_size)]
+    ranks = [_popularity_batch(data, batch, DROP_AFTER[split], counts, ordered) for batch in user_batches(users, batch_size)]
     return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long)
 
 

@@ -18,7 +18,7 @@ import torch
 
 from elcrec_core import distributed
 from elcrec_core.model import ELCRec
-from elcrec_core.sequences import SequenceTensors
+from elcrec_core.sequences import SequenceTensors, user_batches
 
 KS = (5, 10, 20)
 SELECTION_METRIC = "NDCG@20"  # what early stopping and the promotion gate compare, on the validation split
@@ -139,7 +139,7 @@ def _split_batches(model: ELCRec, data: SequenceTensors, split: Split, users: to
     if users is None:
         users = eligible_users(data, split)
     max_len, n_items, drop = model.cfg.max_len, model.cfg.n_items, DROP_AFTER[split]
-    for batch in users.split(batch_size):
+    for batch in user_batches(users, batch_size):
         targets = data.window(batch, drop, 1)[:, 0]
         lengths = data.lengths(batch) - drop - 1
         history = known_items(data.window(batch, drop + 1, int(lengths.max())), n_items)

@@ -24,7 +24,7 @@ from elcrec_core.evaluation import (
     rank_score_matrix,
 )
 from elcrec_core.model import ELCRec
-from elcrec_core.sequences import SequenceTensors
+from elcrec_core.sequences import SequenceTensors, user_batches
 
 
 # what a recommender is fitted on: each user's items before the split's target (``valid``: items[:-2], the
@@ -83,7 +83,7 @@ def _scored_groups(rec: Recommender, data: SequenceTensors, split: Split, users:
         users = eligible_users(data, split)
     n_items, drop = rec.n_items, DROP_AFTER[split]
     group = max(1, _MAX_SCORE_ELEMENTS // max(1, n_items))
-    for batch in users.split(batch_size):
+    for batch in user_batches(users, batch_size):
         targets = data.window(batch, drop, 1)[:, 0]
         lengths = data.lengths(batch) - drop - 1
         history = known_items(data.window(batch, drop + 1, int(lengths.max())), n_items)

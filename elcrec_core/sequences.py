@@ -119,6 +119,12 @@ def sequences_from_events(events: pl.DataFrame) -> tuple[Sequences, np.ndarray]:
     return seqs, item_ids.to_numpy()
 
 
+def user_batches(users: torch.Tensor, size: int) -> tuple[torch.Tensor, ...]:
+    """``users`` [U] in consecutive batches of at most ``size``, and no batch at all for no users
+    (``Tensor.split`` gives one empty batch, whose longest history a caller could not take)."""
+    return users.split(size) if len(users) else ()
+
+
 @dataclass
 class SequenceTensors:
     """:class:`Sequences` as torch tensors on one device, for batching."""

@@ -359,3 +359,18 @@ def test_ease_on_beauty(shared, monkeypatch):
     assert new == EASE_BEAUTY_100
     assert {k: old[k] for k in ("HR@5", "NDCG@5", "HR@20", "NDCG@20")} == {
         "HR@5": 0.0457, "NDCG@5": 0.0298, "HR@20": 0.0969, "NDCG@20": 0.0443}
+
+
+def test_no_user_to_rank_or_recommend_gives_empty_results_not_an_error():
+    """Every evaluation path returns an empty [0] int64 tensor of ranks when no user has an input for the split
+    (users with one item each), and recommend returns [0, k] for no users."""
+    from elcrec_core.recommend import recommend
+
+    data = SequenceTensors.from_sequences(Sequences.from_lists([0, 1], [[1], [2]], n_items=3))
+    assert len(eligible_users(data, "test")) == 0
+    model = ELCRec(ModelConfig(n_items=3, hidden=8, n_heads=1, n_layers=1, max_len=4, n_intents=2))
+    for ranks in (popularity_ranks(data, "test"), evaluate_ranks(model, data, "test"),
+                  evaluate_recommender(MostPopular().fit(data, "test"), data, "test")):
+        assert ranks.shape == (0,) and ranks.dtype == torch.long
+    items, scores = recommend(MostPopular().fit(data, "test"), data, torch.zeros(0, dtype=torch.long), k=2)
+    assert items.shape == scores.shape == (0, 2) and items.dtype == torch.long
