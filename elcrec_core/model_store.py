@@ -197,7 +197,6 @@ class ModelStore:
         entry = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "action": action,
                  "reason": reason, SERVING: serving.to_dict(), PREVIOUS: previous.to_dict() if previous else None}
         _write_json(self.models / "aliases.json", {SERVING: entry[SERVING], PREVIOUS: entry[PREVIOUS]})
-        self.models.mkdir(parents=True, exist_ok=True)
         with (self.models / "serving_log.jsonl").open("a") as log:
             log.write(json.dumps(entry, sort_keys=True) + "\n")
 

@@ -296,3 +296,38 @@ def test_popularity_and_recommender_metrics_on_a_hand_example():
     assert expected["HR@5"] == 1.0 and expected["NDCG@5"] == pytest.approx((1 / math.log2(3) + 1 + 0.5) / 3)
     assert popularity_metrics(data, "test") == expected
     assert recommender_metrics(MostPopular().fit(data, "test"), data, "test") == expected
+
+
+def test_the_serving_log_records_each_change_in_utc_with_its_reason(tmp_path):
+    from datetime import datetime
+
+    store = ModelStore(tmp_path)
+    assert store.serving_log() == []  # nothing served yet: an empty log, no error
+    a, b = record(store, "2026-05-01", "a"), record(store, "2026-05-02", "b")
+    assert json.loads((store.folder(a) / "record.json").read_text()) == a.to_dict()
+    assert store.decision(a) is None  # no verdict yet
+    store.promote(a, "first")
+    store.promote(b, "better")
+    store.rollback()
+    log = store.serving_log()
+    assert [(e["action"], e["reason"], e["serving"], e["previous"]) for e in log] == [
+        ("promote", "first", a.to_dict(), None), ("promote", "better", b.to_dict(), a.to_dict()),
+        ("rollback", "rollback", a.to_dict(), b.to_dict())]
+    for entry in log:
+        assert set(entry) == {"time", "action", "reason", "serving", "previous"}
+        assert datetime.fromisoformat(entry["time"]).utcoffset().total_seconds() == 0  # UTC, with its offset
+    lines = (tmp_path / "models" / "serving_log.jsonl").read_text().splitlines()
+    assert lines[0] == json.dumps(log[0], sort_keys=True)  # one JSON object a line, keys sorted
+
+
+def test_served_up_to_with_kinds_skips_a_serving_baseline(tmp_path):
+    store = ModelStore(tmp_path)
+    elcrec = record(store, "2026-06-01", "e")
+    folder = store.run_dir("2026-06-02", "p")
+    folder.mkdir(parents=True)
+    popular = ModelRecord(day="2026-06-02", run_id="p", dir=store.relative(folder), kind="most_popular")
+    store.promote(elcrec, "first")
+    store.promote(popular, "a baseline serves")
+    assert store.served_up_to("2026-06-03") == popular
+    assert store.served_up_to("2026-06-03", kinds=("elcrec",)) == elcrec  # what warm start starts from
+    assert store.served_up_to("2026-06-03", kinds=("ease",)) is None
