@@ -323,3 +323,24 @@ def test_sequence_contrastive_loss_on_a_pooled_view_shifts_each_row_by_its_neare
     expected = losses.nt_xent(shifted[:2], shifted[2:], 0.5, "cosine")
     got = losses.sequence_contrastive_loss(rep, centres, "shift", 0.5, "cosine")
     assert got.item() == pytest.approx(expected.item(), abs=1e-6)
+
+
+def test_sampled_softmax_loss_counts_item_1_and_gives_dense_or_sparse_table_gradients() -> None:
+    g = _gen(6)
+    hidden = torch.randn(1, 3, 4, generator=g, dtype=torch.float64)
+    targets = torch.tensor([[0, 1, 3]])  # padding, then item 1 (the first real item) and item 3
+    negatives = torch.tensor([4, 5])
+    grads = {}
+    for sparse in (False, True):
+        item_emb = torch.randn(6, 4, generator=_gen(7), dtype=torch.float64, requires_grad=True)
+        loss = losses.sampled_softmax_loss(hidden, item_emb, targets, negatives, sparse=sparse)
+        assert loss.item() == pytest.approx(_sampled_softmax_by_hand(hidden, item_emb.detach(), targets, [4, 5]),
+                                            abs=1e-6)  # the logits are fp32
+        loss.backward()
+        grads[sparse] = item_emb.grad
+    default = torch.randn(6, 4, generator=_gen(7), dtype=torch.float64, requires_grad=True)
+    losses.sampled_softmax_loss(hidden, default, targets, negatives).backward()
+    assert not default.grad.is_sparse and not grads[False].is_sparse  # dense unless asked
+    assert grads[True].is_sparse
+    torch.testing.assert_close(grads[True].to_dense(), grads[False])
+    torch.testing.assert_close(default.grad, grads[False])
