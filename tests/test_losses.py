@@ -325,22 +325,29 @@ def test_sequence_contrastive_loss_on_a_pooled_view_shifts_each_row_by_its_neare
     assert got.item() == pytest.approx(expected.item(), abs=1e-6)
 
 
-def test_sampled_softmax_loss_counts_item_1_and_gives_dense_or_sparse_table_gradients() -> None:
-    g = _gen(6)
-    hidden = torch.randn(1, 3, 4, generator=g, dtype=torch.float64)
+def test_sampled_softmax_loss_counts_item_1() -> None:
+    hidden = torch.randn(1, 3, 4, generator=_gen(6), dtype=torch.float64)
     targets = torch.tensor([[0, 1, 3]])  # padding, then item 1 (the first real item) and item 3
-    negatives = torch.tensor([4, 5])
+    item_emb = torch.randn(6, 4, generator=_gen(7), dtype=torch.float64)
+    loss = losses.sampled_softmax_loss(hidden, item_emb, targets, torch.tensor([4, 5]))
+    assert loss.item() == pytest.approx(_sampled_softmax_by_hand(hidden, item_emb, targets, [4, 5]),
+                                        abs=1e-6)  # the logits are fp32
+
+
+@pytest.mark.parametrize("name", ["bce_next_item_loss", "sampled_softmax_loss"])
+def test_item_table_gradients_are_dense_by_default_and_sparse_on_request(name: str) -> None:
+    """``sparse=True`` gives the item table a sparse gradient equal to the dense one (the large-catalogue path);
+    the default is dense."""
+    loss_fn = getattr(losses, name)
+    hidden = torch.randn(2, 3, 4, generator=_gen(6), dtype=torch.float64)
+    targets = torch.tensor([[0, 1, 3], [2, 2, 5]])
+    negatives = torch.tensor([[4, 5, 4], [1, 3, 4]]) if name == "bce_next_item_loss" else torch.tensor([4, 5])
     grads = {}
-    for sparse in (False, True):
+    for sparse in (None, False, True):
         item_emb = torch.randn(6, 4, generator=_gen(7), dtype=torch.float64, requires_grad=True)
-        loss = losses.sampled_softmax_loss(hidden, item_emb, targets, negatives, sparse=sparse)
-        assert loss.item() == pytest.approx(_sampled_softmax_by_hand(hidden, item_emb.detach(), targets, [4, 5]),
-                                            abs=1e-6)  # the logits are fp32
-        loss.backward()
+        extra = {} if sparse is None else {"sparse": sparse}
+        loss_fn(hidden, item_emb, targets, negatives, **extra).backward()
         grads[sparse] = item_emb.grad
-    default = torch.randn(6, 4, generator=_gen(7), dtype=torch.float64, requires_grad=True)
-    losses.sampled_softmax_loss(hidden, default, targets, negatives).backward()
-    assert not default.grad.is_sparse and not grads[False].is_sparse  # dense unless asked
-    assert grads[True].is_sparse
+    assert not grads[None].is_sparse and not grads[False].is_sparse and grads[True].is_sparse
+    torch.testing.assert_close(grads[None], grads[False])
     torch.testing.assert_close(grads[True].to_dense(), grads[False])
-    torch.testing.assert_close(default.grad, grads[False])

@@ -331,3 +331,36 @@ def test_served_up_to_with_kinds_skips_a_serving_baseline(tmp_path):
     assert store.served_up_to("2026-06-03") == popular
     assert store.served_up_to("2026-06-03", kinds=("elcrec",)) == elcrec  # what warm start starts from
     assert store.served_up_to("2026-06-03", kinds=("ease",)) is None
+
+
+def test_gate_edges_same_day_a_tie_with_most_popular_and_the_best_of_several_qualifying():
+    data = _chains()
+    popular = MostPopular().fit(data, "valid")
+    transition = ItemTransition().fit(data, "valid")
+    floor, best = _score(popular, data), _score(transition, data)
+    assert floor < best
+    # a candidate of the champion's own day is compared (only an older day is refused); it beats most popular
+    champion = _contender(CHAMPION, _Favourite([0.0] * 30), "2026-01-02")
+    same_day = gate(_contender(CANDIDATE, transition, "2026-01-02"), champion,
+                    [_contender("most_popular", popular)], data, tolerance=0.0)
+    assert same_day.promote is True
+    assert same_day.reason == (f"promoted: validation NDCG@20 {best:.4f} beats most popular {floor:.4f}; "
+                               "it is the best of all")
+    # scoring exactly as most popular does not beat it
+    tie = gate(_contender(CANDIDATE, MostPopular().fit(data, "valid")), None, [_contender("most_popular", popular)],
+               data, tolerance=1.0)
+    assert tie.promote is False and tie.serves == "most_popular"
+    assert tie.reason.startswith(f"refused: validation NDCG@20 {floor:.4f} does not beat most popular's {floor:.4f}")
+    # a refused candidate: of the challengers that qualify, the best serves
+    weak = _contender(CANDIDATE, _Favourite([0.0] * 30))
+    several = gate(weak, None, [_contender("most_popular", popular), _contender("transition", transition)], data,
+                   tolerance=1.0)
+    assert (several.serves, several.serving) == ("transition", _rec("transition"))
+
+
+def test_store_files_are_indented_sorted_json_written_into_new_folders(tmp_path):
+    store = ModelStore(tmp_path / "new")  # no folder yet: writing makes every missing parent
+    made = ModelRecord(day="2026-07-01", run_id="r", dir="models/2026-07-01/r", kind="elcrec")
+    store.record_decision(made, {"reason": "x", "promote": False})
+    text = (tmp_path / "new/models/2026-07-01/r/decision.json").read_text()
+    assert text == '{\n  "promote": false,\n  "reason": "x"\n}\n'

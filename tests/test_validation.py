@@ -249,3 +249,17 @@ def test_sequence_expectations_pass_and_fail() -> None:
     assert not report.success
     assert {(o.column, o.unexpected_count) for o in report.failed} == {("length", 1), ("timestamps_monotonic", 1)}
     assert expect_sequences(profile.head(2), ExpectationConfig(min_length=5, max_length=200)).success
+
+
+def test_sequence_expectations_need_one_user_and_name_their_suite() -> None:
+    """The row-count expectation: at least 1 user (one passes, none fails); the suite is named ``sequences``, as
+    the sequence_expectations check shows it."""
+    config = ExpectationConfig(min_length=5, max_length=200)
+    one = pl.DataFrame({"user_id": ["a"], "length": [5], "timestamps_monotonic": [True]})
+    report = expect_sequences(one, config)
+    assert report.success and report.suite == "sequences"
+    (row_count,) = [o for o in report.outcomes if o.expectation == "expect_table_row_count_to_be_between"]
+    assert (row_count.observed, row_count.kwargs["min_value"]) == (1, 1)
+    empty = expect_sequences(one.head(0), config)
+    assert not empty.success
+    assert [o.expectation for o in empty.failed] == ["expect_table_row_count_to_be_between"]
