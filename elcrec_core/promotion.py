@@ -117,13 +117,9 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
                   if best is not candidate else "; it is the best of all")
         return decide(candidate, f"promoted: validation {SELECTION_METRIC} {scores[CANDIDATE]:.4f}"
                                  f"{f' beats most popular {floor:.4f}' if floor is not None else ''}{beside}")
+    # never empty: the best finite contender qualifies, or most popular when the best only ties with it
     others = [c for c in contenders[1:] if fails(c) is None]
-    if champion is not None and champion in others:
-        stays = champion
-    else:
-        stays = max(others, key=lambda c: scores[c.role], default=None)
-    if stays is None:
-        return decide(champion, f"refused: {why_not}; no other model qualifies")
+    stays = champion if champion in others else max(others, key=lambda c: scores[c.role])
     return decide(stays, f"refused: {why_not}; {_name(stays)} serves (validation {SELECTION_METRIC} "
                          f"{scores[stays.role]:.4f})")
 
