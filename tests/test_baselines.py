@@ -275,7 +275,27 @@ def test_compare_leaves_ease_out_of_a_large_catalogue(monkeypatch):
     lines: list[str] = []
     results = baselines.compare(data, log=lines.append)
     assert list(results) == ["most_popular", "transition"]
-    assert any(line.startswith("ease: left out") for line in lines)
+    assert "ease: left out (12 items; EASE is limited to 11)" in lines
+
+
+def test_compare_tunes_ease_over_the_given_lambdas_up_to_the_item_limit(monkeypatch):
+    """EASE is in at exactly EASE_MAX_ITEMS items; its lambda is the best of the given ones (on valid), and
+    the tuning time it logs is no more than the call took."""
+    import time
+
+    data = tensors(random_lists(10, 40, 12), 12)
+    monkeypatch.setattr(baselines, "EASE_MAX_ITEMS", 12)
+    lines: list[str] = []
+    began = time.perf_counter()
+    results = baselines.compare(data, lambdas=(3.0, 30.0), log=lines.append)
+    took = time.perf_counter() - began
+    best, _ = tune_ease(data, (3.0, 30.0), log=lambda _: None)
+    assert list(results) == ["most_popular", "transition", "ease"]
+    assert results["ease"] == metrics_from_ranks(evaluate_recommender(best, data, "test"))
+    assert [line.split(":")[1] for line in lines if line.startswith("ease: lambda ")] == [" lambda 3", " lambda 30"]
+    assert any(line.startswith(f"ease: chose lambda {best.lam:g} ") for line in lines)
+    (tuned,) = [line for line in lines if line.startswith("ease: tuned in ")]
+    assert 0.0 <= float(tuned.removeprefix("ease: tuned in ").removesuffix("s")) <= took + 0.05
 
 
 # ----------------------------------------------------------------------------------------- SASRec and the command

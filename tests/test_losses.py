@@ -351,3 +351,39 @@ def test_item_table_gradients_are_dense_by_default_and_sparse_on_request(name: s
     assert not grads[None].is_sparse and not grads[False].is_sparse and grads[True].is_sparse
     torch.testing.assert_close(grads[None], grads[False])
     torch.testing.assert_close(grads[True].to_dense(), grads[False])
+
+
+def test_nearest_centre_of_bf16_states_against_fp32_centres() -> None:
+    """Under bf16 autocast the states are bf16 and the centres fp32: the distances are taken in the states'
+    dtype, and the answer is the brute-force nearest centre of the same (bf16-rounded) values."""
+    x = torch.randn(6, 5, 8, generator=_gen(9)).bfloat16()
+    centres = torch.randn(7, 8, generator=_gen(10))
+    assert torch.equal(losses.nearest_centre(x, centres), brute_force_nearest(x.float(), centres.bfloat16().float()))
+
+
+def test_assign_intents_is_the_largest_cosine_on_random_vectors() -> None:
+    pooled = torch.randn(200, 6, generator=_gen(11)) * torch.rand(200, 1, generator=_gen(12)) * 10
+    centres = torch.randn(9, 6, generator=_gen(13)) * torch.rand(9, 1, generator=_gen(14)) * 5
+    cosine = F.normalize(pooled, dim=1) @ F.normalize(centres, dim=1).T
+    assert torch.equal(losses.assign_intents(pooled, centres), cosine.argmax(1))
+
+
+def test_contrastive_losses_default_to_temperature_1_and_pass_the_similarity_on() -> None:
+    """Temperature 1 unless given; "cosine" is the dot similarity of L2-normalised vectors (for the sequence
+    loss: of each flattened view after its nearest centres are added)."""
+    v1, v2, c = (torch.randn(5, 4, generator=_gen(15 + i)) for i in range(3))
+    default = losses.intent_contrastive_loss(v1, v2, c)
+    assert default.item() == losses.intent_contrastive_loss(v1, v2, c, 1.0).item()
+    assert default.item() != pytest.approx(losses.intent_contrastive_loss(v1, v2, c, 2.0).item(), abs=1e-4)
+    unit = [F.normalize(t, dim=1) for t in (v1, v2, c)]
+    assert losses.intent_contrastive_loss(v1, v2, c, 0.5, "cosine").item() == pytest.approx(
+        losses.intent_contrastive_loss(*unit, 0.5, "dot").item(), abs=1e-6)
+
+    views, centres = torch.randn(6, 3, 4, generator=_gen(18)), torch.randn(5, 4, generator=_gen(19))
+    default = losses.sequence_contrastive_loss(views, centres, "shift")
+    assert default.item() == losses.sequence_contrastive_loss(views, centres, "shift", 1.0).item()
+    assert default.item() != pytest.approx(losses.sequence_contrastive_loss(views, centres, "shift", 2.0).item(),
+                                           abs=1e-4)
+    shifted = F.normalize((views + centres[brute_force_nearest(views, centres)]).flatten(1), dim=1)
+    assert losses.sequence_contrastive_loss(views, centres, "shift", 0.5, "cosine").item() == pytest.approx(
+        reference_nt_xent(shifted[:3], shifted[3:], 0.5).item(), abs=1e-5)
