@@ -387,3 +387,19 @@ def test_contrastive_losses_default_to_temperature_1_and_pass_the_similarity_on(
     shifted = F.normalize((views + centres[brute_force_nearest(views, centres)]).flatten(1), dim=1)
     assert losses.sequence_contrastive_loss(views, centres, "shift", 0.5, "cosine").item() == pytest.approx(
         reference_nt_xent(shifted[:3], shifted[3:], 0.5).item(), abs=1e-5)
+
+
+def test_nt_xent_stacked_defaults_fp32_and_odd_rows() -> None:
+    """Defaults: temperature 1, dot similarity; bf16 views are compared in fp32; an odd number of rows is
+    refused with the count."""
+    z = torch.randn(6, 5, generator=_gen(20))
+    default = losses.nt_xent_stacked(z)
+    assert default.item() == losses.nt_xent_stacked(z, 1.0, "dot").item()
+    assert default.item() == pytest.approx(reference_nt_xent(z[:3], z[3:], 1.0).item(), abs=1e-5)
+    half = z.bfloat16()
+    low = losses.nt_xent_stacked(half)
+    assert low.dtype == torch.float32
+    assert low.item() == pytest.approx(losses.nt_xent_stacked(half.float()).item(), abs=1e-6)
+    with pytest.raises(ValueError, match=r"^nt_xent_stacked needs an even number of rows \(view 1, then view 2\), "
+                                         r"got 5$"):
+        losses.nt_xent_stacked(z[:5])
