@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 
 import numpy as np
 import pytest
@@ -294,8 +295,11 @@ def test_compare_tunes_ease_over_the_given_lambdas_up_to_the_item_limit(monkeypa
     assert results["ease"] == metrics_from_ranks(evaluate_recommender(best, data, "test"))
     assert [line.split(":")[1] for line in lines if line.startswith("ease: lambda ")] == [" lambda 3", " lambda 30"]
     assert any(line.startswith(f"ease: chose lambda {best.lam:g} ") for line in lines)
-    seconds = [float(part.split("s")[0]) for line in lines for part in line.split(" in ")[1:]]
-    assert len(seconds) == 7  # fitted and ranked: most popular, transition; EASE: X^T X, tuned, ranked
+    import re
+
+    seconds = [float(s) for line in lines for s in re.findall(r"(\d+\.\d)s\b", line)]
+    # fitted and ranked: most popular, transition; EASE: X^T X, per lambda its fit and with ranking, tuned, ranked
+    assert len(seconds) == 2 + 2 + 1 + 2 * 2 + 1 + 1, lines
     assert all(0.0 <= s <= took + 0.05 for s in seconds), lines
 
 
@@ -395,3 +399,53 @@ def test_no_user_to_rank_or_recommend_gives_empty_results_not_an_error():
         assert ranks.shape == (0,) and ranks.dtype == torch.long
     items, scores = recommend(MostPopular().fit(data, "test"), data, torch.zeros(0, dtype=torch.long), k=2)
     assert items.shape == scores.shape == (0, 2) and items.dtype == torch.long
+
+
+def test_ease_settings_edges(monkeypatch):
+    """Default lambda 100; float64 up to EASE_FLOAT64_ITEMS items inclusive; EASE up to EASE_MAX_ITEMS inclusive;
+    tuning refuses no lambdas or one <= 0 with its own message, and keeps the first lambda on a tie."""
+    data = tensors(random_lists(9, 30, 10), 10)
+    assert EASE().lam == 100.0
+    assert tune_ease(data, (100.0,), log=lambda _: None)[1] == {100.0: metrics_from_ranks(
+        evaluate_recommender(EASE().fit(data, "valid"), data, "valid"))}
+    monkeypatch.setattr(baselines, "EASE_FLOAT64_ITEMS", 10)
+    assert EASE(1.0).fit(data, "valid").weights.dtype == torch.float64
+    for lambdas in ((), (10.0, 0.0)):
+        with pytest.raises(ValueError, match=rf"^EASE needs one or more lambdas > 0, not {re.escape(str(lambdas))}$"):
+            tune_ease(data, lambdas)
+    # very large lambdas rank by co-occurrence alone: the same valid NDCG@20, and the first of them is kept
+    best, table = tune_ease(data, (1e7, 1e8), log=lambda _: None)
+    assert table[1e7]["NDCG@20"] == table[1e8]["NDCG@20"] and best.lam == 1e7
+    assert tune_ease(data, (1e8, 1e7), log=lambda _: None)[0].lam == 1e8
+
+
+def test_ease_gram_accepts_exactly_ease_max_items(monkeypatch):
+    data = tensors(random_lists(9, 30, 10), 10)
+    monkeypatch.setattr(baselines, "EASE_MAX_ITEMS", 10)
+    assert baselines.ease_gram(data, "valid").shape == (10, 10)
+
+
+def test_float32_tuning_keeps_the_gram_matrix_for_every_lambda(monkeypatch):
+    """In float32 (large catalogues) each lambda's fit copies X^T X: every lambda's valid metrics equal a fit of
+    its own."""
+    monkeypatch.setattr(baselines, "EASE_FLOAT64_ITEMS", 5)
+    data = tensors(random_lists(6, 70, 10, hi=10), 10)
+    _, table = tune_ease(data, (0.5, 5.0, 50.0), log=lambda _: None)
+    for lam, metrics in table.items():
+        fresh = EASE(lam).fit(data, "valid")
+        assert fresh.weights.dtype == torch.float32
+        assert metrics == metrics_from_ranks(evaluate_recommender(fresh, data, "valid"))
+
+
+def test_counts_matrices_and_scores_span_the_catalogue_when_its_last_item_and_user_are_unseen():
+    """Item 12 and the last user's items never occur in the inputs: the counts, the interaction matrix (binary,
+    float32) and every baseline's scores still have a column per item and a row per user."""
+    lists = [[1, 2, 2, 3, 4], [3, 1, 5, 6], [2, 12, 7]]  # inputs (items[:-2]): [1, 2, 2], [3, 1], [2]
+    data = tensors(lists, 12)
+    assert input_counts(data, "valid").tolist() == [2, 3, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    matrix = baselines.interaction_matrix(data, "valid")
+    assert matrix.shape == (3, 12) and matrix.dtype == np.float32
+    assert matrix.toarray().tolist()[0] == [1, 1] + [0] * 10  # items 1 and 2; 2 twice counts once
+    users, history = torch.tensor([0]), torch.tensor([[1, 2]])
+    for rec in (MostPopular(), ItemTransition(), EASE(10.0)):
+        assert rec.fit(data, "valid").score(users, history).shape == (1, 12), rec.name
