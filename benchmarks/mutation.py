@@ -11,6 +11,7 @@ selected tests once per mutant (hours on 2 cores). See TESTING.md for the result
     .venv/bin/python -m pip install -c requirements.lock -e ".[mutation]"
     .venv/bin/python benchmarks/mutation.py                        # every module in [tool.mutmut] only_mutate
     .venv/bin/python benchmarks/mutation.py --modules statistics promotion --max-children 2
+    .venv/bin/python benchmarks/mutation.py --recheck              # survivors again, after adding tests
     .venv/bin/python benchmarks/mutation.py --summary-only         # the table from the last run's results
 """
 
@@ -73,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="only these modules of only_mutate, by file name without .py (default: all)")
     parser.add_argument("--max-children", type=int, default=max(1, (os.cpu_count() or 1) - 1),
                         help="mutants tested at once (default: the CPUs less one)")
+    parser.add_argument("--recheck", action="store_true",
+                        help="test again the mutants that survived, reached no test or timed out in the last run "
+                             "(after tests were added; mutmut keeps other results)")
     parser.add_argument("--summary-only", action="store_true", help="print the last run's table, run nothing")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "mutation",
                         help="folder for summary.json and survivors.txt (default: runs/mutation)")
@@ -85,12 +89,18 @@ def main(argv: list[str] | None = None) -> int:
     if not args.summary_only:
         # mutant names are module paths with dots, then the function: elcrec_core.statistics.x_bootstrap__mutmut_1
         names = [m.removesuffix(".py").replace("/", ".") + ".*" for m in chosen] if args.modules else []
+        if args.recheck:
+            names = sorted(name for m in chosen for name, status in outcomes(m).items()
+                           if status not in ("killed", "not checked"))
+            if not names:
+                print("nothing to recheck")
         env = {**os.environ, "ELCREC_SHARED_DIR": str(REPO.parent / "shared")}
         mutmut = Path(sys.executable).with_name("mutmut")
-        code = subprocess.run([str(mutmut), "run", "--max-children", str(args.max_children), *names], cwd=REPO,
-                              env=env).returncode
-        if code:
-            print(f"mutmut run exited with {code}", file=sys.stderr)
+        if names or not args.recheck:
+            code = subprocess.run([str(mutmut), "run", "--max-children", str(args.max_children), *names],
+                                  cwd=REPO, env=env).returncode
+            if code:
+                print(f"mutmut run exited with {code}", file=sys.stderr)
     rows = summary(modules)  # every module's latest results, also those of earlier runs
     print_table(rows)
     args.out.mkdir(parents=True, exist_ok=True)
