@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
-from datetime import datetime, timedelta
+import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +119,75 @@ def test_events_without_time_are_never_duplicates(tmp_path: Path) -> None:
     path.write_text("1 5 5 5\n")
     result = check_rows(read_source(SourceConfig(format="sequence", path=str(path))), RULES)
     assert len(result.accepted) == 3 and result.rejected.is_empty()
+
+
+
+def test_bounds_are_inclusive_and_the_future_tolerance_is_added_to_now(tmp_path: Path) -> None:
+    """A timestamp at the window's bounds and a rating at its bounds are accepted, one second or 0.5 past is not;
+    the future check allows ``future_tolerance`` after ``now``, and ``reject_future=False`` turns it off."""
+    low, high, now = datetime(2020, 1, 1), datetime(2021, 1, 1), datetime(2022, 6, 1)
+    epoch = [int((t - datetime(1970, 1, 1)).total_seconds()) for t in (low, high, now)]
+    text = "u,i,t,r\n" + "".join(f"a,{item},{t},{r}\n" for item, t, r in [
+        ("low", epoch[0], 3), ("high", epoch[1], 3), ("before", epoch[0] - 1, 3), ("after", epoch[1] + 1, 3),
+        ("r1", epoch[0], 1), ("r5", epoch[0], 5), ("r0", epoch[0], 0.5), ("r6", epoch[0], 5.5)])
+    path = tmp_path / "b.csv"
+    path.write_text(text)
+    config = SourceConfig(format="csv", path=str(path), columns=ColumnMap("u", "i", "t", rating="r"))
+    bounded = check_rows(read_source(config), RowRules(min_timestamp=low, max_timestamp=high, now=now,
+                                                       min_rating=1.0, max_rating=5.0))
+    assert bounded.accepted["item_id"].to_list() == ["low", "high", "r1", "r5"]
+    assert bounded.rejected.select("item_id", "reason").cast({"reason": pl.String}).rows() == [
+        ("before", "timestamp_out_of_window"), ("after", "timestamp_out_of_window"),
+        ("r0", "rating_out_of_range"), ("r6", "rating_out_of_range")]
+
+    path.write_text("u,i,t\n" + "".join(f"a,{item},{epoch[2] + s}\n" for item, s in [
+        ("in_tolerance", 3599), ("at_tolerance", 3600), ("past_tolerance", 3601), ("days_ahead", 10 * 86400)]))
+    config = SourceConfig(format="csv", path=str(path), columns=ColumnMap("u", "i", "t"))
+    future = check_rows(read_source(config), RowRules(now=now, future_tolerance=timedelta(hours=1)))
+    assert future.accepted["item_id"].to_list() == ["in_tolerance", "at_tolerance"]
+    assert future.by_reason == {"timestamp_in_future": 2}
+    allowed = check_rows(read_source(config), RowRules(now=now, future_tolerance=timedelta(hours=1),
+                                                       reject_future=False))
+    assert len(allowed.accepted) == 4 and allowed.rejected.is_empty()
+
+
+def test_the_default_now_is_utc_whatever_the_local_time_zone(tmp_path: Path) -> None:
+    """Timestamps are naive UTC, so the future check's default ``now`` is the UTC time, also on a machine whose
+    local zone is 14 hours ahead (an event 1 hour ahead of UTC is in the future, one 1 hour ago is not)."""
+    utc_now = datetime.now(timezone.utc).replace(tzinfo=None)
+    seconds = int((utc_now - datetime(1970, 1, 1)).total_seconds())
+    path = tmp_path / "tz.csv"
+    path.write_text(f"u,i,t\na,ahead,{seconds + 3600}\na,ago,{seconds - 3600}\n")
+    frame = read_source(SourceConfig(format="csv", path=str(path), columns=ColumnMap("u", "i", "t")))
+    zone = os.environ.get("TZ")
+    os.environ["TZ"] = "Etc/GMT-14"  # POSIX sign: UTC+14
+    time.tzset()
+    try:
+        assert datetime.now() - utc_now > timedelta(hours=13)  # the zone took effect
+        result = check_rows(frame)
+    finally:
+        if zone is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = zone
+        time.tzset()
+    assert result.accepted["item_id"].to_list() == ["ago"]
+    assert result.by_reason == {"timestamp_in_future": 1}
+
+
+def test_rejected_rows_are_in_file_then_row_order_with_reasons_of_the_reason_type(tmp_path: Path) -> None:
+    """Rejected rows come sorted by source file, then row, even when the frame lists a later file first; the
+    reason column is the Enum of :data:`REASONS` (duplicates included)."""
+    e = EPOCH
+    (tmp_path / "a.csv").write_text(f"u,i,t\n,x,{e}\n,y,{e}\nc,z,{e}\n")
+    (tmp_path / "b.csv").write_text(f"u,i,t\nb,x,{e}\nb,x,{e}\n")
+    frames = [read_source(SourceConfig(format="csv", path=str(tmp_path / name), columns=ColumnMap("u", "i", "t")))
+              for name in ("b.csv", "a.csv")]
+    result = check_rows(pl.concat(frames), RULES)
+    assert [(Path(f).name, r, reason) for f, r, reason in result.rejected.select(
+        "source_file", "source_row", pl.col("reason").cast(pl.String)).rows()] == [
+        ("a.csv", 2, "missing_user"), ("a.csv", 3, "missing_user"), ("b.csv", 3, "duplicate_event")]
+    assert result.rejected.schema["reason"] == pl.Enum(REASONS)
 
 
 # --- generated malformed rows: never a crash, never a lost row, counts reconcile --------------------------
@@ -263,3 +334,34 @@ def test_sequence_expectations_need_one_user_and_name_their_suite() -> None:
     empty = expect_sequences(one.head(0), config)
     assert not empty.success
     assert [o.expectation for o in empty.failed] == ["expect_table_row_count_to_be_between"]
+
+
+def test_interaction_expectations_report_each_expectation_with_its_settings(capfd: pytest.CaptureFixture) -> None:
+    """A null share within ``max_null_rate`` and a rejected share within its maximum pass; every outcome carries
+    its observed value and its settings (no GX batch id), the suite is named ``interactions``, and GX prints
+    nothing (no progress bars in the run's log)."""
+    check = _row_check(10, 1, rejected=1)
+    events = check.accepted.with_columns(
+        timestamp=pl.when(pl.col("user_id") == "9").then(None).otherwise(pl.col("timestamp")))
+    report = expect_interactions(events, check, ExpectationConfig(
+        max_null_rate={"user_id": 0.0, "item_id": 0.0, "timestamp": 0.1}, max_rejected_share=1 / 11))
+    assert report.success and report.suite == "interactions"
+    outcomes = {(o.expectation, o.column): (o.success, o.observed, o.kwargs) for o in report.outcomes}
+    nulls = "expect_column_proportion_of_non_null_values_to_be_between"
+    distinct = "expect_column_unique_value_count_to_be_between"
+    assert outcomes == {
+        ("expect_table_row_count_to_be_between", None): (True, 10, {"min_value": 1}),
+        (nulls, "user_id"): (True, 1.0, {"column": "user_id", "min_value": 1.0}),
+        (nulls, "item_id"): (True, 1.0, {"column": "item_id", "min_value": 1.0}),
+        (nulls, "timestamp"): (True, 0.9, {"column": "timestamp", "min_value": 0.9}),
+        (distinct, "user_id"): (True, 10, {"column": "user_id", "min_value": 1}),
+        (distinct, "item_id"): (True, 1, {"column": "item_id", "min_value": 1}),
+        ("expect_column_max_to_be_between", "rejected_share"): (
+            True, 1 / 11, {"column": "rejected_share", "max_value": 1 / 11}),
+    }
+    sequences = expect_sequences(pl.DataFrame({"length": [5], "timestamps_monotonic": [True]}),
+                                 ExpectationConfig(min_length=5, max_length=200))
+    assert {o.column: o.kwargs for o in sequences.outcomes if o.column} == {
+        "length": {"column": "length", "min_value": 5, "max_value": 200},
+        "timestamps_monotonic": {"column": "timestamps_monotonic", "value_set": [True]}}
+    assert capfd.readouterr().err == ""
