@@ -127,7 +127,6 @@ class CategoryPurity:
 
 def _purity(intents: np.ndarray, user_totals: pl.DataFrame, user_counts: pl.DataFrame) -> tuple[float, pl.DataFrame]:
     assigned = pl.DataFrame({"group": np.arange(len(intents)), "intent": np.asarray(intents)})
-    assigned = assigned.with_columns(pl.col("group").cast(user_totals["group"].dtype))
     sizes = user_totals.join(assigned, on="group").group_by("intent").agg(
         users=pl.len(), interactions=pl.col("total").sum())
     main = (
