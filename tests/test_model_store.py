@@ -141,6 +141,9 @@ def test_the_gate_refuses_a_model_with_non_finite_scores():
     users = len(eligible_users(data, "valid"))
     assert decision.promote is False and decision.non_finite_users == users and decision.serves is None
     assert decision.reason == "refused: every contender gives NaN or infinite scores"
+    assert decision.to_dict() == {"promote": False, "serves": None, "reason": decision.reason, "scores": {},
+                                  "non_finite": {CANDIDATE: users}, "tolerance": 0.002, "serving": None,
+                                  "candidate_score": None, "serving_score": None, "non_finite_users": users}
     popular = _contender("most_popular", MostPopular().fit(data, "valid"))
     decision = gate(_contender(CANDIDATE, broken), None, [popular], data, tolerance=0.002)
     assert decision.promote is False and decision.serves == "most_popular" and decision.serving == popular.record

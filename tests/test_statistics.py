@@ -267,3 +267,12 @@ def test_category_purity_without_shuffles_has_no_chance_figures_and_warns_nothin
         result = category_purity(*_genre_users(), shuffles=0)
     assert result.shuffles == 0 and math.isnan(result.shuffled) and math.isnan(result.shuffled_std)
     assert result.purity > 0.5
+
+
+def test_bootstrap_of_float32_values_is_computed_in_float64() -> None:
+    """Per-user metrics may arrive as float32 (from torch): the mean and its interval are those of the same
+    values in float64, not a float32 sum's rounding."""
+    values = np.random.default_rng(1).random(1000).astype(np.float32)
+    wide = bootstrap_mean(values.astype(np.float64))
+    assert bootstrap_mean(values) == wide
+    assert wide.estimate != float(values.mean())  # float32 accumulation would differ
