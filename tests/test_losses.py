@@ -402,4 +402,4 @@ def test_nt_xent_stacked_defaults_fp32_and_odd_rows() -> None:
     assert low.item() == pytest.approx(losses.nt_xent_stacked(half.float()).item(), abs=1e-6)
     with pytest.raises(ValueError, match=r"^nt_xent_stacked needs an even number of rows \(view 1, then view 2\), "
                                          r"got 5$"):
-        losses.nt_xent_stacked(z[:5])
+        losses.nt_xent_stacked(z[:5, :3])  # 5 rows of 3: the count named is the rows'
