@@ -193,7 +193,7 @@ class EASE:
         return torch.sparse.mm(x, self.weights)
 
 
-def tune_ease(data: SequenceTensors, lambdas: tuple[float, ...] = EASE_LAMBDAS, dtype: torch.dtype | None = None,
+def tune_ease(data: SequenceTensors, lambdas: tuple[float, ...] = EASE_LAMBDAS,
               log: Callable[[str], None] = print) -> tuple[EASE, dict[float, dict[str, float]]]:
     """EASE fitted on the training part (items[:-2]) for each lambda, scored on the ``valid`` split (never on
     test); returns the one with the best valid NDCG@20 (the models' selection metric; the first on a tie) and
@@ -206,7 +206,7 @@ def tune_ease(data: SequenceTensors, lambdas: tuple[float, ...] = EASE_LAMBDAS, 
     best, best_score, table = None, -math.inf, {}
     for lam in lambdas:
         t0 = time.perf_counter()
-        ease = EASE(lam, dtype).fit_gram(gram)
+        ease = EASE(lam).fit_gram(gram)
         fit_seconds = time.perf_counter() - t0
         table[lam] = metrics_from_ranks(evaluate_recommender(ease, data, "valid"))
         log(f"ease: lambda {lam:g}: valid HR@20 {table[lam]['HR@20']:.4f} NDCG@20 {table[lam]['NDCG@20']:.4f} "
