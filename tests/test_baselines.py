@@ -317,8 +317,45 @@ def test_sasrec_is_elcrec_without_its_intent_parts(tmp_path):
     assert set(rec.result.history[0]) & {"seq_cl", "intent_cl", "cluster"} == set()
     # the adapter ranks as the trainer's own test evaluation did
     assert metrics_from_ranks(evaluate_recommender(rec, data, "test")) == rec.result.test
-    with pytest.raises(ValueError, match="valid"):
+    with pytest.raises(ValueError) as refused:
         SASRec(exp, tmp_path / "b").fit(data, "test")
+    assert str(refused.value) == ("SASRec trains on items[:-2] and selects its epoch on the valid split: fit it on "
+                                  "'valid', not 'test'")
+
+
+def test_sasrec_fitted_again_into_its_folder_trains_afresh(tmp_path):
+    """A second fit into the same folder trains on the new data from the start (it does not resume the first
+    fit's finished run): its ranks are those of a fit into an empty folder."""
+    exp = ExperimentConfig(model=dict(SMALL_MODEL), train=TrainConfig(epochs=2, batch_size=64, seed=1))
+    first, second = (tensors(random_lists(seed, 120, 30, lo=4, hi=12), 30) for seed in (7, 8))
+    SASRec(exp, tmp_path / "same", log=lambda _: None).fit(first, "valid")
+    again = SASRec(exp, tmp_path / "same", log=lambda _: None).fit(second, "valid")
+    fresh = SASRec(exp, tmp_path / "fresh", log=lambda _: None).fit(second, "valid")
+    assert len(again.result.history) == len(fresh.result.history) == 2
+    assert torch.equal(evaluate_recommender(again, second, "test"), evaluate_recommender(fresh, second, "test"))
+
+
+def test_to_sequences_keeps_every_user_and_refuses_items_not_back_to_back():
+    """The tensors' users as :class:`Sequences` (offsets from 0, every item); users whose items do not lie back to
+    back (a gap, a first user not at 0, items after the last user) are refused."""
+    lists = [[3, 1, 2], [5], [4, 4, 1, 2]]
+    seqs = baselines.to_sequences(tensors(lists, 5))
+    assert (seqs.offsets.tolist(), seqs.items.tolist(), seqs.n_items) == ([0, 3, 4, 8], [3, 1, 2, 5, 4, 4, 1, 2], 5)
+    assert [seqs.sequence(u) for u in range(3)] == lists
+    items = torch.tensor([3, 1, 2, 5, 4, 4, 1, 2])
+    for starts, ends in [([0, 3, 5], [3, 4, 8]), ([1, 3, 4], [3, 4, 8]), ([0, 3, 4], [3, 4, 7])]:
+        with pytest.raises(ValueError) as refused:
+            baselines.to_sequences(SequenceTensors(items, torch.tensor(starts), torch.tensor(ends), 5))
+        assert str(refused.value) == "the users' items do not lie back to back"
+
+
+def test_item_transition_scores_users_without_input_by_popularity_alone():
+    """A batch whose histories are all empty (width 0) gets the training popularity tie-break for every item."""
+    data = tensors([[1, 2, 3, 4, 4], [2, 3, 2, 4, 4], [3, 2, 4, 4]], 4)
+    model = ItemTransition().fit(data, "valid")
+    scores = model.score(torch.tensor([0, 1]), torch.zeros(2, 0, dtype=torch.long))
+    popularity = torch.tensor([1.0, 4.0, 3.0, 0.0], dtype=torch.float64) / 5.0  # in items[:-2]: item 2 four times (the most) + 1
+    assert torch.equal(scores, popularity.expand(2, -1))
 
 
 def test_baselines_command(tmp_path, capsys):

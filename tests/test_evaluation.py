@@ -9,7 +9,9 @@ import torch
 
 import elcrec_core.evaluation as evaluation
 from elcrec_core.config import ModelConfig
-from elcrec_core.evaluation import eligible_users, evaluate, evaluate_ranks, metrics_from_ranks, rank_scores
+from elcrec_core.evaluation import (
+    eligible_users, evaluate, evaluate_ranks, metrics_from_ranks, rank_score_matrix, rank_scores,
+)
 from elcrec_core.model import ELCRec
 from elcrec_core.sequences import Sequences, SequenceTensors
 
@@ -218,3 +220,18 @@ def test_non_finite_target_scores_are_misses() -> None:
     users = torch.tensor([[1.0], [1.0], [1.0]])
     history = torch.zeros(3, 1, dtype=torch.long)
     assert rank_scores(users, table, torch.tensor([2, 3, 1]), history).tolist() == [4, 4, 2]
+
+
+def test_rank_scores_of_no_users_is_an_empty_long_tensor():
+    ranks = rank_scores(torch.zeros(0, 4), torch.randn(7, 4), torch.zeros(0, dtype=torch.long),
+                        torch.zeros(0, 3, dtype=torch.long))
+    assert ranks.shape == (0,) and ranks.dtype == torch.long
+
+
+def test_ranks_in_a_catalogue_wider_than_int16_are_exact():
+    """Ranks count in the narrowest integer that holds the catalogue: past 32,767 items they need 32 bits (a
+    target scored last among 40,000 items has rank 39,999), and at the int16 limit 16 bits still hold them."""
+    for n in (40_000, 32_767):
+        scores = -torch.arange(n, dtype=torch.float32)[None].repeat(2, 1)  # item 1 best, item n worst
+        targets, history = torch.tensor([n, 2]), torch.tensor([[0], [1]])
+        assert rank_score_matrix(scores, targets, history).tolist() == [n - 1, 0]
