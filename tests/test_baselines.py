@@ -486,3 +486,19 @@ def test_counts_matrices_and_scores_span_the_catalogue_when_its_last_item_and_us
     users, history = torch.tensor([0]), torch.tensor([[1, 2]])
     for rec in (MostPopular(), ItemTransition(), EASE(10.0)):
         assert rec.fit(data, "valid").score(users, history).shape == (1, 12), rec.name
+
+
+def test_a_recommender_whose_scores_have_the_wrong_shape_is_refused_by_name():
+    """The scorer checks every group's scores against (users, catalogue) and names the recommender and both
+    shapes."""
+
+    class OneShort(MostPopular):
+        def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+            return super().score(users, history)[:, :-1]
+
+    data = tensors(random_lists(3, 12, 6, lo=3, hi=6), 6)
+    rec = OneShort().fit(data, "valid")
+    users = eligible_users(data, "test")
+    with pytest.raises(ValueError) as refused:
+        evaluate_recommender(rec, data, "test")
+    assert str(refused.value) == f"OneShort.score gave shape ({len(users)}, 5), not ({len(users)}, 6)"
