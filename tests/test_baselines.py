@@ -502,3 +502,16 @@ def test_a_recommender_whose_scores_have_the_wrong_shape_is_refused_by_name():
     with pytest.raises(ValueError) as refused:
         evaluate_recommender(rec, data, "test")
     assert str(refused.value) == f"OneShort.score gave shape ({len(users)}, 5), not ({len(users)}, 6)"
+
+
+def test_ease_scores_every_row_of_a_large_batch_from_its_own_history():
+    """EASE's score for a user with one history item i is row i - 1 of B, for every row of a batch of 16,384 users
+    and 1,100 items: the (user, item) keys reach 1.8e7, past float32's exact integers (2^24), so the row and item
+    are recovered from them in integer arithmetic."""
+    n, users = 1_100, 16_384
+    x = (torch.rand(300, n, generator=torch.Generator().manual_seed(0)) < 0.02).double()
+    ease = EASE(10.0).fit_gram(x.T @ x)
+    items = torch.arange(users) % n + 1
+    items[-1] = n  # the last row with the last item: the largest key
+    scores = ease.score(torch.arange(users), items[:, None])
+    assert torch.equal(scores, ease.weights[items - 1])
