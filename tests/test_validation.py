@@ -365,3 +365,17 @@ def test_interaction_expectations_report_each_expectation_with_its_settings(capf
         "length": {"column": "length", "min_value": 5, "max_value": 200},
         "timestamps_monotonic": {"column": "timestamps_monotonic", "value_set": [True]}}
     assert capfd.readouterr().err == ""
+
+
+def test_expectations_leave_a_gx_project_in_the_working_directory_alone(tmp_path: Path, monkeypatch) -> None:
+    """The suites run in an ephemeral GX context: run from a folder that holds a team's own GX file project, they
+    add nothing to it (no suite, data source or validation definition written there)."""
+    import great_expectations as gx
+
+    gx.get_context(mode="file", project_root_dir=tmp_path)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    snapshot = {p: (tmp_path / p).read_bytes() for p in before}
+    monkeypatch.chdir(tmp_path)
+    assert expect_sequences(pl.DataFrame({"length": [5], "timestamps_monotonic": [True]})).success
+    after = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    assert after == before and {p: (tmp_path / p).read_bytes() for p in after} == snapshot
