@@ -1,7 +1,11 @@
 """Evaluation throughput: users ranked per second on Beauty, full ranking over all items.
 
 Usage: .venv/bin/python benchmarks/eval_throughput.py [--data ../shared/data/Beauty.txt]
-       [--checkpoint ../shared/reference/ELCRec-Beauty-1.pt] [--repeats 5] [--threads 2]
+       [--checkpoint ../shared/reference/ELCRec-Beauty-1.pt] [--repeats 5] [--threads 2] [--compare-matmul]
+
+``--compare-matmul`` also times the pass with the scoring product on torch's default ``@`` (MKL's sgemm on CPU)
+instead of :func:`elcrec_core.products.user_item_scores`' oneDNN kernel, alternating the two, and checks that both
+give the same ranks.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import time
 
 import torch
 
+from elcrec_core import products
 from elcrec_core.checkpoint import load_model
 from elcrec_core.evaluation import eligible_users, evaluate_ranks, metrics_from_ranks
 from elcrec_core.runtime import keep_freed_memory
@@ -26,6 +31,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="auto")
+    p.add_argument("--compare-matmul", action="store_true", help="also time the product on torch's @ (see above)")
     args = p.parse_args()
     keep_freed_memory()
     torch.set_num_threads(args.threads)
@@ -34,17 +40,27 @@ def main() -> None:
     model.to(device)
     data = SequenceTensors.from_sequences(read_sequence_file(args.data), device)
     users = eligible_users(data, "test")
-    times = []
+    onednn = products._onednn_applies
+    sides = {"ours": onednn, "torch @": lambda *_: False} if args.compare_matmul else {"ours": onednn}
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    ranks: dict[str, torch.Tensor] = {}
     for _ in range(args.repeats + 1):  # the first is a warm-up
-        start = time.perf_counter()
-        ranks = evaluate_ranks(model, data, "test", users)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    median = statistics.median(times[1:])
+        for name, applies in sides.items():
+            products._onednn_applies = applies
+            start = time.perf_counter()
+            ranks[name] = evaluate_ranks(model, data, "test", users)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            times[name].append(time.perf_counter() - start)
+    products._onednn_applies = onednn
     print(f"device {device}, threads {torch.get_num_threads()}, {len(users)} users x {model.cfg.n_items} items")
-    print(f"full-ranking test pass: median {median:.3f} s over {args.repeats} runs -> {len(users) / median:,.0f} users/s")
-    print("metrics:", {k: round(v, 4) for k, v in metrics_from_ranks(ranks).items()})
+    for name, seconds in times.items():
+        median = statistics.median(seconds[1:])
+        print(f"{name}: full-ranking test pass: median {median:.3f} s over {args.repeats} runs -> "
+              f"{len(users) / median:,.0f} users/s")
+    if args.compare_matmul:
+        print("same ranks on both sides:", torch.equal(ranks["ours"], ranks["torch @"]))
+    print("metrics:", {k: round(v, 4) for k, v in metrics_from_ranks(ranks["ours"]).items()})
 
 
 if __name__ == "__main__":

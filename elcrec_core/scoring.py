@@ -24,6 +24,7 @@ from elcrec_core.evaluation import (
     rank_score_matrix,
 )
 from elcrec_core.model import ELCRec
+from elcrec_core.products import user_item_scores
 from elcrec_core.sequences import SequenceTensors, user_batches
 
 
@@ -121,4 +122,4 @@ class ELCRecRecommender:
         device = self.model.item_emb.weight.device
         with _eval_mode(self.model):
             vecs = self.model.user_representation(items.to(device)).float()
-            return vecs @ self.model.item_table().float().T
+            return user_item_scores(vecs, self.model.item_table().float())

@@ -1,0 +1,29 @@
+"""The scoring product of user vectors with the item table, on the fastest kernel torch has for the device."""
+
+from __future__ import annotations
+
+import torch
+
+
+def user_item_scores(user_vecs: torch.Tensor, item_table: torch.Tensor) -> torch.Tensor:
+    """``user_vecs @ item_table.T``: [U, d] x [n, d] -> [U, n] scores (row u, column i - 1 for item i).
+
+    On CPU, in float32 and without autograd, the product runs through oneDNN (``torch.ops.mkldnn._linear_pointwise``,
+    the linear kernel torch.compile's CPU backend calls) instead of torch's default BLAS, Intel MKL, whose sgemm
+    takes a slow path on AMD CPUs: for d = 64 and thousands of items oneDNN is 2-3x faster there (BENCHMARKS.md,
+    "Evaluation throughput"). Elsewhere (CUDA, other dtypes, a tensor that needs gradients, a torch without
+    oneDNN) it is ``user_vecs @ item_table.T``. Both compute each score as one dot product, so equal item rows get
+    equal scores; the two paths agree to float32 rounding.
+    """
+    if _onednn_applies(user_vecs, item_table):
+        return torch.ops.mkldnn._linear_pointwise(user_vecs.contiguous(), item_table.contiguous(), None, "none", [], "")
+    return user_vecs @ item_table.T
+
+
+def _onednn_applies(user_vecs: torch.Tensor, item_table: torch.Tensor) -> bool:
+    needs_grad = torch.is_grad_enabled() and (user_vecs.requires_grad or item_table.requires_grad)
+    return (user_vecs.device.type == "cpu" and item_table.device.type == "cpu"
+            and user_vecs.dtype == torch.float32 and item_table.dtype == torch.float32
+            and min(user_vecs.shape[0], item_table.shape[0]) > 0
+            and not needs_grad and torch.backends.mkldnn.is_available()
+            and hasattr(torch.ops.mkldnn, "_linear_pointwise"))
