@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from elcrec_core.config import Prototype, SeqClView, Similarity
+from elcrec_core.linear_cross_entropy import linear_cross_entropy
 
 
 def bce_next_item_loss(
@@ -31,10 +32,10 @@ def bce_next_item_loss(
 
 
 def full_softmax_loss(hidden: torch.Tensor, item_table: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy over all real items (ids 1..n; ``item_table`` is rows 1..n) at every non-padding target."""
+    """Cross-entropy over all real items (ids 1..n; ``item_table`` is rows 1..n) at every non-padding target,
+    without the whole [targets, n] logit matrix on CPU (:func:`elcrec_core.linear_cross_entropy.linear_cross_entropy`)."""
     keep = targets > 0
-    logits = hidden[keep] @ item_table.T
-    return F.cross_entropy(logits.float(), targets[keep] - 1)
+    return linear_cross_entropy(hidden[keep], item_table, targets[keep] - 1)
 
 
 def sampled_softmax_loss(

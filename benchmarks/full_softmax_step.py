@@ -1,0 +1,65 @@
+"""Training step time with the full-softmax next-item loss (preset auto, the pipeline's default): the row-blocked
+cross-entropy (:func:`elcrec_core.linear_cross_entropy.linear_cross_entropy`) against the whole logit matrix
+(``F.cross_entropy(hidden @ table.T)``, as before), alternating in one process.
+
+Usage: .venv/bin/python benchmarks/full_softmax_step.py [--data ../shared/data/Beauty.txt] [--rounds 3]
+       [--batches 10] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from elcrec_core import losses
+from elcrec_core.data_settings import auto_experiment
+from elcrec_core.device import cpu_model
+from elcrec_core.runtime import keep_freed_memory
+from elcrec_core.sequences import read_sequence_file
+from train_throughput import Ours
+
+
+def _whole_matrix(hidden: torch.Tensor, table: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy((hidden @ table.T).float(), targets)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, default=Path("../shared/data/Beauty.txt"))
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--batches", type=int, default=10)
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    keep_freed_memory()
+    exp = auto_experiment(read_sequence_file(args.data), {}, {"precision": "fp32", "device": "cpu"})
+    if exp.train.rec_loss != "ce":
+        raise SystemExit(f"preset auto chose {exp.train.rec_loss!r} for {args.data}, not full-softmax 'ce'")
+    ours = Ours(args.data, exp)
+    ours.init_centres()
+    sides = {"whole logit matrix": _whole_matrix, "row-blocked": losses.linear_cross_entropy}
+    seconds: dict[str, list[float]] = {name: [] for name in sides}
+    for round_ in range(args.rounds + 1):  # round 0 warms up
+        for name, loss_fn in sides.items():
+            losses.linear_cross_entropy = loss_fn
+            for _ in range(args.batches):
+                start = time.perf_counter()
+                ours.batch()
+                if round_:
+                    seconds[name].append(time.perf_counter() - start)
+    losses.linear_cross_entropy = sides["row-blocked"]
+    print(f"{cpu_model()}, {torch.get_num_threads()} threads, fp32; {args.data.name}: {ours.model.cfg.n_items:,} items, "
+          f"max_len {ours.model.cfg.max_len}, batch {exp.train.batch_size}")
+    for name, times in seconds.items():
+        print(f"{name}: median {statistics.median(times):.3f} s per batch over {len(times)} batches")
+    ratio = statistics.median(seconds["whole logit matrix"]) / statistics.median(seconds["row-blocked"])
+    print(f"speed-up per training step: {ratio:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
