@@ -18,6 +18,7 @@ import scipy.sparse as sp
 import torch
 
 from elcrec_core.config import ExperimentConfig, merge_overrides
+from elcrec_core.linalg import spd_inverse_
 from elcrec_core.evaluation import DROP_AFTER, SELECTION_METRIC, Split, eligible_users, metrics_from_ranks
 from elcrec_core.scoring import HELD_OUT, ELCRecRecommender, Fit, evaluate_recommender
 from elcrec_core.sequences import Sequences, SequenceTensors, user_batches
@@ -172,12 +173,9 @@ class EASE:
         n = gram.shape[0]
         if self.dtype is None:
             self.dtype = torch.float64 if n <= EASE_FLOAT64_ITEMS else torch.float32
-        p = gram.to(self.dtype, copy=True)
+        p = gram.to(self.dtype, memory_format=torch.contiguous_format, copy=True)
         p.diagonal().add_(self.lam)
-        chol = torch.linalg.cholesky(p)  # X^T X + lambda I is symmetric positive definite
-        del p  # the factor or the inverse, not both with p
-        p = torch.cholesky_inverse(chol).T.contiguous()  # LAPACK's column-major result, read row-major (P = P^T)
-        del chol
+        p = spd_inverse_(p)  # X^T X + lambda I is symmetric positive definite
         p.div_(-p.diagonal().clone())  # column j over -P_jj
         p.diagonal().zero_()
         self.weights, self.n_items = p, n

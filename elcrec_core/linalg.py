@@ -1,0 +1,33 @@
+"""The inverse of a symmetric positive definite matrix through LAPACK (SciPy), for EASE."""
+
+from __future__ import annotations
+
+import torch
+from scipy.linalg import lapack
+from threadpoolctl import threadpool_limits
+
+
+def spd_inverse_(a: torch.Tensor) -> torch.Tensor:
+    """The inverse of the symmetric positive definite ``a`` [n, n] (float32 or float64, CPU, contiguous), computed
+    in ``a``'s memory (its contents are lost): LAPACK's Cholesky factorisation and inverse (``potrf``, ``potri``) through
+    SciPy's OpenBLAS, with as many threads as torch uses, then the triangle they write mirrored.
+
+    Why not ``torch.cholesky_inverse(torch.linalg.cholesky(a))``: torch's LAPACK is Intel MKL, which takes a slow
+    path on AMD CPUs (1.8x slower at n = 6,000 in float64 on an EPYC; BENCHMARKS.md "Simple baselines"), and it keeps
+    three n x n matrices alive where this keeps two. Raises torch.linalg.LinAlgError where ``a`` is not positive
+    definite (LAPACK's ``info`` names the failing minor).
+    """
+    if a.ndim != 2 or a.shape[0] != a.shape[1] or not a.is_contiguous() or a.device.type != "cpu":
+        raise ValueError(f"spd_inverse_ needs a contiguous square CPU matrix, not {tuple(a.shape)} on {a.device}")
+    # the row-major buffer read column-major is a.T = a: LAPACK works in place on it (lower triangle in its
+    # column-major terms = upper triangle of a), with no copy into Fortran order
+    fortran = a.numpy().T
+    potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (fortran,))
+    with threadpool_limits(torch.get_num_threads(), user_api="blas"):
+        factor, info = potrf(fortran, lower=1, overwrite_a=1, clean=1)
+        if info == 0:
+            factor, info = potri(factor, lower=1, overwrite_c=1)
+    if info != 0:
+        raise torch.linalg.LinAlgError(f"the matrix is not positive definite (LAPACK info {info})")
+    inverse = torch.from_numpy(factor.T)  # a's memory: LAPACK works in place on a Fortran-ordered array
+    return inverse.add_(torch.triu(inverse, 1).T)  # the upper triangle holds the inverse, the lower zeros: mirror

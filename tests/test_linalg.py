@@ -1,0 +1,68 @@
+"""spd_inverse_: LAPACK's Cholesky inverse in place, the full symmetric inverse, clear refusals."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from threadpoolctl import threadpool_info
+
+from elcrec_core import linalg
+from elcrec_core.linalg import spd_inverse_
+
+
+def _spd(n: int, dtype: torch.dtype, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n + 3, n, generator=g, dtype=torch.float64)
+    return (x.T @ x + 0.5 * torch.eye(n, dtype=torch.float64)).to(dtype)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 130])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_inverse_in_place(n: int, dtype: torch.dtype) -> None:
+    a = _spd(n, dtype)
+    expected = torch.linalg.inv(a.double())
+    address = a.data_ptr()
+    inverse = spd_inverse_(a)
+    assert inverse.data_ptr() == address and inverse.dtype == dtype and inverse.is_contiguous()
+    assert torch.equal(inverse, inverse.T)  # both triangles, mirrored exactly
+    tol = {"rtol": 1e-9, "atol": 1e-12} if dtype == torch.float64 else {"rtol": 1e-3, "atol": 1e-5}
+    torch.testing.assert_close(inverse.double(), expected, **tol)
+
+
+def test_not_positive_definite_is_refused() -> None:
+    a = torch.tensor([[1.0, 2.0], [2.0, 1.0]], dtype=torch.float64)  # eigenvalues 3 and -1
+    with pytest.raises(torch.linalg.LinAlgError, match="not positive definite"):
+        spd_inverse_(a)
+
+
+@pytest.mark.parametrize("a", [torch.ones(2, 3), torch.eye(3)[:, :2].T.contiguous(), torch.eye(4)[::2, ::2]])
+def test_other_shapes_and_layouts_are_refused(a: torch.Tensor) -> None:
+    with pytest.raises(ValueError, match="contiguous square CPU matrix"):
+        spd_inverse_(a)
+
+
+def test_blas_threads_follow_torch_and_are_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    def blas_threads() -> list[int]:
+        return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    inside: list[list[int]] = []
+    real = linalg.lapack.get_lapack_funcs
+
+    def recording(names, arrays):  # type: ignore[no-untyped-def]
+        potrf, potri = real(names, arrays)
+
+        def potrf_recorded(*args, **kwargs):  # type: ignore[no-untyped-def]
+            inside.append(blas_threads())
+            return potrf(*args, **kwargs)
+        return potrf_recorded, potri
+
+    monkeypatch.setattr(linalg.lapack, "get_lapack_funcs", recording)
+    before = blas_threads()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        spd_inverse_(_spd(50, torch.float64))
+    finally:
+        torch.set_num_threads(threads)
+    assert inside == [[1] * len(before)] and before  # numpy's OpenBLAS at least
+    assert blas_threads() == before
