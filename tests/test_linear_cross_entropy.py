@@ -71,6 +71,9 @@ def test_plain_path_without_gradients_other_dtypes_and_no_rows() -> None:
     # the logits of other dtypes (bf16 under autocast) are taken to float32 first, as before the blocked path
     assert torch.equal(linear_cross_entropy(h64, t64, targets), F.cross_entropy((h64 @ t64.T).float(), targets))
     assert math.isnan(linear_cross_entropy(hidden[:0], table, targets[:0]).item())
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # bf16 products, the logits taken to float32
+        assert torch.equal(linear_cross_entropy(hidden, table, targets),
+                           F.cross_entropy((hidden @ table.T).float(), targets))
 
 
 def test_full_softmax_loss_gradients_reach_the_item_embedding(monkeypatch: pytest.MonkeyPatch) -> None:
