@@ -53,8 +53,8 @@ def main() -> None:
                 if round_:
                     seconds[name].append(time.perf_counter() - start)
     losses.linear_cross_entropy = sides["row-blocked"]
-    print(f"{cpu_model()}, {torch.get_num_threads()} threads, fp32; {args.data.name}: {ours.model.cfg.n_items:,} items, "
-          f"max_len {ours.model.cfg.max_len}, batch {exp.train.batch_size}")
+    print(f"{cpu_model()}, {torch.get_num_threads()} threads, fp32; {args.data.name}: "
+          f"{ours.model.cfg.n_items:,} items, max_len {ours.model.cfg.max_len}, batch {exp.train.batch_size}")
     for name, times in seconds.items():
         print(f"{name}: median {statistics.median(times):.3f} s per batch over {len(times)} batches")
     ratio = statistics.median(seconds["whole logit matrix"]) / statistics.median(seconds["row-blocked"])

@@ -18,8 +18,8 @@ import scipy.sparse as sp
 import torch
 
 from elcrec_core.config import ExperimentConfig, merge_overrides
-from elcrec_core.linalg import spd_inverse_
 from elcrec_core.evaluation import DROP_AFTER, SELECTION_METRIC, Split, eligible_users, metrics_from_ranks
+from elcrec_core.linalg import spd_inverse_
 from elcrec_core.scoring import HELD_OUT, ELCRecRecommender, Fit, evaluate_recommender
 from elcrec_core.sequences import Sequences, SequenceTensors, user_batches
 

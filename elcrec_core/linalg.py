@@ -9,13 +9,14 @@ from threadpoolctl import threadpool_limits
 
 def spd_inverse_(a: torch.Tensor) -> torch.Tensor:
     """The inverse of the symmetric positive definite ``a`` [n, n] (float32 or float64, CPU, contiguous), computed
-    in ``a``'s memory (its contents are lost): LAPACK's Cholesky factorisation and inverse (``potrf``, ``potri``) through
-    SciPy's OpenBLAS, with as many threads as torch uses, then the triangle they write mirrored.
+    in ``a``'s memory (its contents are lost): LAPACK's Cholesky factorisation and inverse (``potrf``, ``potri``)
+    through SciPy's OpenBLAS, with as many threads as torch uses, then the triangle they write mirrored.
 
     Why not ``torch.cholesky_inverse(torch.linalg.cholesky(a))``: torch's LAPACK is Intel MKL, which takes a slow
-    path on AMD CPUs (1.8x slower at n = 6,000 in float64 on an EPYC; BENCHMARKS.md "Simple baselines"), and it keeps
-    three n x n matrices alive where this keeps two. Raises torch.linalg.LinAlgError where ``a`` is not positive
-    definite (LAPACK's ``info`` names the failing minor).
+    path on AMD CPUs (1.7x slower for EASE on Beauty's 12,101 items in float64 on an EPYC; BENCHMARKS.md "Simple
+    baselines"), and it keeps three n x n matrices alive where this keeps two. Raises torch.linalg.LinAlgError
+    where ``a`` is not positive definite (LAPACK's ``info`` names the failing minor), ValueError for another shape,
+    layout or device.
     """
     if a.ndim != 2 or a.shape[0] != a.shape[1] or not a.is_contiguous() or a.device.type != "cpu":
         raise ValueError(f"spd_inverse_ needs a contiguous square CPU matrix, not {tuple(a.shape)} on {a.device}")

@@ -32,8 +32,9 @@ def bce_next_item_loss(
 
 
 def full_softmax_loss(hidden: torch.Tensor, item_table: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy over all real items (ids 1..n; ``item_table`` is rows 1..n) at every non-padding target,
-    without the whole [targets, n] logit matrix on CPU (:func:`elcrec_core.linear_cross_entropy.linear_cross_entropy`)."""
+    """Cross-entropy over all real items (ids 1..n; ``item_table`` is rows 1..n) at every non-padding target;
+    on CPU without the whole [targets, n] logit matrix (:func:`elcrec_core.linear_cross_entropy.linear_cross_entropy`).
+    """
     keep = targets > 0
     return linear_cross_entropy(hidden[keep], item_table, targets[keep] - 1)
 
