@@ -24,14 +24,23 @@ from elcrec_core.sequences import SequenceTensors, read_sequence_file
 from elcrec_core.device import select_device
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1 (a count of timed runs)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="../shared/data/Beauty.txt")
     p.add_argument("--checkpoint", default="../shared/reference/ELCRec-Beauty-1.pt")
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--repeats", type=positive_int, default=5, help="timed passes after a warm-up (default 5)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="auto")
-    p.add_argument("--compare-matmul", action="store_true", help="also time the product on torch's @ (see above)")
+    p.add_argument("--compare-matmul", action="store_true", help="also time each pass with the scoring product on torch's @ (MKL's sgemm on CPU), "
+                   "alternating, and check that both give the same ranks")
     args = p.parse_args()
     keep_freed_memory()
     torch.set_num_threads(args.threads)

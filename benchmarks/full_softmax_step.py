@@ -1,6 +1,8 @@
-"""Training step time with the full-softmax next-item loss (preset auto, the pipeline's default): the row-blocked
-cross-entropy (:func:`elcrec_core.linear_cross_entropy.linear_cross_entropy`) against the whole logit matrix
-(``F.cross_entropy(hidden @ table.T)``, as before), alternating in one process.
+"""Training step time with full softmax: row-blocked cross-entropy against the whole logit matrix, alternating.
+
+Preset auto (the pipeline's default) on the data: the row-blocked loss
+(:func:`elcrec_core.linear_cross_entropy.linear_cross_entropy`) against ``F.cross_entropy(hidden @ table.T)`` (as
+before it), in one process, batch by batch.
 
 Usage: .venv/bin/python benchmarks/full_softmax_step.py [--data ../shared/data/Beauty.txt] [--rounds 3]
        [--batches 10] [--threads 2]
@@ -21,6 +23,7 @@ from elcrec_core.data_settings import auto_experiment
 from elcrec_core.device import cpu_model
 from elcrec_core.runtime import keep_freed_memory
 from elcrec_core.sequences import read_sequence_file
+from eval_throughput import positive_int
 from train_throughput import Ours
 
 
@@ -31,8 +34,8 @@ def _whole_matrix(hidden: torch.Tensor, table: torch.Tensor, targets: torch.Tens
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=Path("../shared/data/Beauty.txt"))
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--batches", type=int, default=10)
+    p.add_argument("--rounds", type=positive_int, default=3, help="timed rounds after a warm-up round (default 3)")
+    p.add_argument("--batches", type=positive_int, default=10, help="batches per side in each round (default 10)")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
     torch.set_num_threads(args.threads)

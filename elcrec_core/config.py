@@ -22,7 +22,7 @@ SeqClView = Literal["flatten", "pooled", "last"]
 AuxScale = Literal["fixed", "relative"]
 TrainWindows = Literal["last", "all"]
 # scores per batch that rec_loss "ce" may compute: 4 GiB of fp32 logits held whole (on a GPU; about three times that
-# with the backward), and as many products and exponentials on CPU, which holds them a 16 MiB block at a time
+# with the backward), and as many products and exponentials on CPU, which in fp32 holds them a 16 MiB block at a time
 MAX_CE_LOGITS = 1 << 30
 
 
@@ -125,7 +125,7 @@ class ExperimentConfig:
             raise ValueError(
                 f"rec_loss 'ce' scores all {n_items:,} items at each of up to {self.train.batch_size} x {cfg.max_len} "
                 f"positions per batch: {logits / 2**30:.1f}G logits ({4 * logits / 2**30:.0f} GiB in fp32 on a GPU, "
-                f"about 3x that in the backward pass; as much work on CPU), over the bound of "
+                f"about 3x that in the backward pass; as much work in 16 MiB blocks on CPU in fp32), over the bound of "
                 f"{MAX_CE_LOGITS / 2**30:.0f}G; use rec_loss 'sampled_softmax' or 'bce' for a catalogue this large, "
                 f"or a smaller batch_size")
         return cfg

@@ -1,4 +1,4 @@
-"""The scoring product of user vectors with the item table, on the fastest kernel torch has for the device."""
+"""The scoring product of user vectors with the item table: oneDNN's kernel on CPU, torch's matmul elsewhere."""
 
 from __future__ import annotations
 
@@ -10,11 +10,16 @@ def user_item_scores(user_vecs: torch.Tensor, item_table: torch.Tensor) -> torch
 
     On CPU, in float32 and without autograd, the product runs through oneDNN (``torch.ops.mkldnn._linear_pointwise``,
     the linear kernel torch.compile's CPU backend calls) instead of torch's default BLAS, Intel MKL, whose sgemm
-    takes a slow path on AMD CPUs: for d = 64 and thousands of items oneDNN is 2-3x faster there (BENCHMARKS.md,
-    "Evaluation throughput"). Elsewhere (CUDA, other dtypes, a tensor that needs gradients, a torch without
-    oneDNN) it is ``user_vecs @ item_table.T``. Both compute each score as one dot product, so equal item rows get
-    equal scores; the two paths agree to float32 rounding.
+    takes a slow path on AMD CPUs: for d = 64 and thousands of items oneDNN is 2-3x faster on an AMD EPYC (Zen 3;
+    BENCHMARKS.md, "Evaluation throughput"; not measured on Intel CPUs, where both are Intel's own libraries).
+    Elsewhere (CUDA, other dtypes, a tensor that needs gradients, a torch without oneDNN, shapes that are not
+    [U, d] x [n, d] with d > 0) it is ``user_vecs @ item_table.T``, with its errors. Raises ValueError
+    for inputs that are not matrices. Both compute each score as
+    one dot product, so equal item rows get equal scores; the two paths agree to float32 rounding.
     """
+    if user_vecs.ndim != 2 or item_table.ndim != 2:
+        raise ValueError(f"user_item_scores needs user vectors [U, d] and an item table [n, d], not "
+                         f"{tuple(user_vecs.shape)} and {tuple(item_table.shape)}")
     if _onednn_applies(user_vecs, item_table):
         return torch.ops.mkldnn._linear_pointwise(user_vecs.contiguous(), item_table.contiguous(), None, "none", [], "")
     return user_vecs @ item_table.T
@@ -22,7 +27,8 @@ def user_item_scores(user_vecs: torch.Tensor, item_table: torch.Tensor) -> torch
 
 def _onednn_applies(user_vecs: torch.Tensor, item_table: torch.Tensor) -> bool:
     needs_grad = torch.is_grad_enabled() and (user_vecs.requires_grad or item_table.requires_grad)
-    return (user_vecs.device.type == "cpu" and item_table.device.type == "cpu"
+    return (user_vecs.shape[1] == item_table.shape[1] > 0
+            and user_vecs.device.type == "cpu" and item_table.device.type == "cpu"
             and user_vecs.dtype == torch.float32 and item_table.dtype == torch.float32
             and min(user_vecs.shape[0], item_table.shape[0]) > 0
             and not needs_grad and torch.backends.mkldnn.is_available()

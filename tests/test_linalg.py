@@ -37,7 +37,7 @@ def test_not_positive_definite_is_refused() -> None:
 
 @pytest.mark.parametrize("a", [torch.ones(2, 3), torch.eye(3)[:, :2].T.contiguous(), torch.eye(4)[::2, ::2]])
 def test_other_shapes_and_layouts_are_refused(a: torch.Tensor) -> None:
-    with pytest.raises(ValueError, match="contiguous square CPU matrix"):
+    with pytest.raises(ValueError, match="contiguous square float32 or float64 CPU matrix"):
         spd_inverse_(a)
 
 
@@ -66,3 +66,26 @@ def test_blas_threads_follow_torch_and_are_restored(monkeypatch: pytest.MonkeyPa
         torch.set_num_threads(threads)
     assert inside == [[1] * len(before)] and before  # numpy's OpenBLAS at least
     assert blas_threads() == before
+
+
+@pytest.mark.parametrize("a", [torch.eye(3, dtype=torch.float16), torch.eye(3, dtype=torch.int64),
+                               torch.eye(3, dtype=torch.complex128), torch.eye(3, dtype=torch.bfloat16),
+                               torch.eye(3).requires_grad_(True)])
+def test_other_dtypes_and_autograd_are_refused(a: torch.Tensor) -> None:
+    with pytest.raises(ValueError, match="float32 or float64 CPU matrix without autograd"):
+        spd_inverse_(a)
+
+
+def test_empty_matrix_is_its_own_inverse_and_nan_is_refused() -> None:
+    empty = torch.empty(0, 0, dtype=torch.float64)
+    assert spd_inverse_(empty) is empty
+    a = _spd(4, torch.float64)
+    a[1, 2] = a[2, 1] = float("nan")
+    with pytest.raises(torch.linalg.LinAlgError, match="NaN or infinite"):
+        spd_inverse_(a)
+
+
+def test_the_failing_minor_is_named() -> None:
+    a = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0], [0.0, 1.0, 1.0]], dtype=torch.float64)  # singular at order 3
+    with pytest.raises(torch.linalg.LinAlgError, match="leading minor of order 3"):
+        spd_inverse_(a)

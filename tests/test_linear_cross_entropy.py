@@ -89,3 +89,28 @@ def test_full_softmax_loss_gradients_reach_the_item_embedding(monkeypatch: pytes
     torch.testing.assert_close(hidden.grad, h.grad)
     torch.testing.assert_close(item_emb.grad, e.grad)
     assert torch.equal(item_emb.grad[0], torch.zeros(4))  # the padding row is no class
+
+
+@pytest.mark.parametrize("targets", [torch.tensor([0, -100, 2]), torch.tensor([0, 1, 5]),
+                                     torch.tensor([0, 1, 2], dtype=torch.int32)])
+def test_targets_cross_entropy_handles_its_own_way_take_the_plain_path(targets: torch.Tensor) -> None:
+    hidden, table, _ = _case(3, 5)
+    try:
+        expected = F.cross_entropy(hidden @ table.T, targets)
+    except (IndexError, RuntimeError) as error:  # out of range, int32: the same error either way
+        with pytest.raises(type(error)):
+            linear_cross_entropy(hidden, table, targets)
+        return
+    assert torch.equal(linear_cross_entropy(hidden, table, targets), expected)  # -100: ignored, as there
+
+
+def test_only_the_needed_gradient_and_no_second_derivative() -> None:
+    hidden, table, targets = _case(6, 5)
+    fixed = table.detach()
+    loss = linear_cross_entropy(hidden, fixed, targets)
+    (grad,) = torch.autograd.grad(loss, hidden, create_graph=True)
+    expected = (torch.softmax(hidden.detach() @ fixed.T, 1) - F.one_hot(targets, 5)) @ fixed / 6
+    torch.testing.assert_close(grad, expected)
+    with pytest.raises(RuntimeError, match="once_differentiable|does not require grad"):
+        torch.autograd.grad(grad.sum(), hidden)
+    assert linear_cross_entropy(hidden.detach(), table, targets).grad_fn is not None  # the table's only

@@ -58,3 +58,21 @@ def test_gradients_flow_through_the_fallback() -> None:
     assert not products._onednn_applies(vecs, table)
     user_item_scores(vecs, table).sum().backward()
     torch.testing.assert_close(vecs.grad, table.sum(0).expand(5, -1))
+
+
+@pytest.mark.parametrize("table", [torch.randn(2, 7, 8), torch.randn(8)])
+def test_inputs_that_are_not_matrices_are_refused(table: torch.Tensor) -> None:
+    with pytest.raises(ValueError, match=r"user vectors \[U, d\] and an item table \[n, d\], not \(5, 8\) and"):
+        user_item_scores(torch.randn(5, 8), table)
+
+
+def test_mismatched_widths_get_torch_matmuls_error() -> None:
+    vecs, table = torch.randn(5, 8), torch.randn(7, 9)
+    assert not products._onednn_applies(vecs, table)
+    with torch.no_grad(), pytest.raises(RuntimeError, match="cannot be multiplied"):
+        user_item_scores(vecs, table)
+
+
+def test_zero_width_vectors_score_zero() -> None:
+    with torch.no_grad():
+        assert torch.equal(user_item_scores(torch.empty(3, 0), torch.empty(4, 0)), torch.zeros(3, 4))
