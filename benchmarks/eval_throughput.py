@@ -39,8 +39,9 @@ def main() -> None:
     p.add_argument("--repeats", type=positive_int, default=5, help="timed passes after a warm-up (default 5)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="auto")
-    p.add_argument("--compare-matmul", action="store_true", help="also time each pass with the scoring product on torch's @ (MKL's sgemm on CPU), "
-                   "alternating, and check that both give the same ranks")
+    p.add_argument("--compare-matmul", action="store_true",
+                   help="also time each pass with the scoring product on torch's @ (MKL's sgemm on CPU), "
+                        "alternating, and check that both give the same ranks")
     args = p.parse_args()
     keep_freed_memory()
     torch.set_num_threads(args.threads)

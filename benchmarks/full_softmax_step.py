@@ -16,19 +16,15 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from elcrec_core import losses
 from elcrec_core.data_settings import auto_experiment
 from elcrec_core.device import cpu_model
+from elcrec_core.linear_cross_entropy import whole_matrix_cross_entropy
 from elcrec_core.runtime import keep_freed_memory
 from elcrec_core.sequences import read_sequence_file
 from eval_throughput import positive_int
 from train_throughput import Ours
-
-
-def _whole_matrix(hidden: torch.Tensor, table: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy((hidden @ table.T).float(), targets)
 
 
 def main() -> None:
@@ -45,7 +41,7 @@ def main() -> None:
         raise SystemExit(f"preset auto chose {exp.train.rec_loss!r} for {args.data}, not full-softmax 'ce'")
     ours = Ours(args.data, exp)
     ours.init_centres()
-    sides = {"whole logit matrix": _whole_matrix, "row-blocked": losses.linear_cross_entropy}
+    sides = {"whole logit matrix": whole_matrix_cross_entropy, "row-blocked": losses.linear_cross_entropy}
     seconds: dict[str, list[float]] = {name: [] for name in sides}
     for round_ in range(args.rounds + 1):  # round 0 warms up
         for name, loss_fn in sides.items():

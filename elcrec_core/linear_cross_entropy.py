@@ -38,9 +38,15 @@ def linear_cross_entropy(hidden: torch.Tensor, table: torch.Tensor, targets: tor
                and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling()
                and 0 <= int(targets.min()) and int(targets.max()) < table.shape[0])
     if not blocked:
-        return F.cross_entropy((hidden @ table.T).float(), targets)
+        return whole_matrix_cross_entropy(hidden, table, targets)
     block = max(1, _BLOCK_ELEMENTS // max(1, table.shape[0]))
     return _BlockedLinearCrossEntropy.apply(hidden, table, targets, block)
+
+
+def whole_matrix_cross_entropy(hidden: torch.Tensor, table: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The plain expression: ``F.cross_entropy`` of the whole [T, n] logit matrix ``hidden @ table.T``, taken to
+    float32 (bf16 logits under autocast)."""
+    return F.cross_entropy((hidden @ table.T).float(), targets)
 
 
 class _BlockedLinearCrossEntropy(torch.autograd.Function):
