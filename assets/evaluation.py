@@ -15,7 +15,8 @@ from elcrec_core.backtest import next_day_sequences
 from elcrec_core.checkpoint import load_model
 from elcrec_core.evaluation import SELECTION_METRIC, eligible_users, metrics_from_ranks
 from elcrec_core.plots import backtest_trend
-from elcrec_core.report import Report, headline, history_segments, popularity_segments, segment_rows
+from elcrec_core.report import (Report, headline, history_segments, paired_differences, pays_answer,
+                                popularity_segments, segment_rows)
 from elcrec_core.markdown import markdown_table
 from elcrec_core.model_store import ModelRecord
 from elcrec_core.profiling import intent_category_purity
@@ -32,13 +33,14 @@ from elcrec_pipeline.resources import Storage
     deps=[dg.AssetDep(serving_model, partition_mapping=THIS_AND_PREVIOUS_DAY)],
     group_name="reports",
     owners=OWNERS,
-    code_version="4",
+    code_version="5",
     kinds={"pytorch", "markdown", "html"},
     description="Is today's model better, and for whom? Which model serves, and why? Full-ranking "
                 "leave-one-out HR@K and NDCG@K (K = 5, 10, 20) of the new model beside the model that served "
                 "before it and the challengers (SASRec without the ELCRec parts, same encoder and budget; most "
                 "popular, item transition, EASE with λ chosen on valid), on the same split, also as report.json; "
-                "which model serves with the promotion gate's validation scores; 95% bootstrap intervals; the "
+                "which model serves with the promotion gate's validation scores; whether ELCRec pays here (its paired "
+                "differences to each model on the same users); 95% bootstrap intervals; the "
                 "same by history length and by target popularity; training curves; and the next-day backtest (the "
                 "model that served after the previous day) with its 30-day trend. Written as report.md and "
                 "report.html into the new model's folder.",
@@ -70,15 +72,20 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
             ranks[name] = evaluate_recommender(load_recommender(store, challengers[name], data, "valid"), data, split,
                                                users)
     metrics = {name: metrics_from_ranks(r) for name, r in ranks.items()}
+    differences = paired_differences(ranks, "elcrec")
     serving_record = ModelRecord.from_dict(decision["serving"]) if decision["serving"] else None
     serving = _report_name(decision.get("serves"), before, candidate)
     (out / "report.json").write_text(json.dumps({"day": partition, "split": split, "serving": serving,
                                                  "serving_model": serving_record.name if serving_record else None,
-                                                 "models": metrics}, indent=2) + "\n")
+                                                 "models": metrics,
+                                                 "elcrec_vs": {d.model: d.to_dict() for d in differences}},
+                                                indent=2) + "\n")
     gate_labels = {"candidate": labels["elcrec"], "serving": labels.get("current", labels["elcrec"]), **labels}
     gate_rows = [{"model": gate_labels[role], f"valid {SELECTION_METRIC}": round(score, 4),
                   "serves": "yes" if role == decision.get("serves") else ""}
                  for role, score in decision.get("scores", {}).items()]
+    pays = pays_answer(differences, labels, "elcrec")
+    difference_rows = [d.row(labels[d.model]) for d in differences]
     ranks = {labels[name]: r for name, r in ranks.items()}
     all_k = [{"model": labels[name], **values} for name, values in metrics.items()]
     who = (f"{labels[serving]} serves ({serving_record.name})" if serving in labels and serving_record
@@ -89,6 +96,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     sections = [
         ("Serving", f"{who}. The new model {candidate.name} was {decision['reason']}.\n\nThe promotion gate "
                     f"(champion / challenger) scored each on the validation users:\n\n{markdown_table(gate_rows)}"),
+        ("Does ELCRec pay here?", f"{pays}\n\nELCRec (new) minus each model, per user, averaged over the same "
+                                  f"users; 95% paired bootstrap intervals:\n\n{markdown_table(difference_rows)}"),
         ("Headline: HR@20 and NDCG@20 with 95% bootstrap intervals over users", markdown_table(headline_rows)),
         ("All cut-offs", markdown_table(all_k)),
         ("By history length", markdown_table(by_history)),
@@ -121,6 +130,9 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
         "decision": decision["reason"],
         f"{split}_HR@20": metric(new["HR@20"]),
         f"{split}_NDCG@20": metric(new["NDCG@20"]),
+        "elcrec_pays": pays,
+        "elcrec_vs": table(difference_rows, {"verdict": "of ELCRec (new) on NDCG@20: better or worse where the "
+                                                        "paired 95% interval excludes 0, else level"}),
         "headline": table(headline_rows, {"model": "ELCRec (new) is the day's candidate"}),
         "all_cut_offs": table(all_k),
         "by_history_length": table(_per_model(by_history, "history", ranks), {

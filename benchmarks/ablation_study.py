@@ -33,6 +33,7 @@ from elcrec_core.checkpoint import load_model
 from elcrec_core.cli_data import DataOptions, load
 from elcrec_core.config import ModelConfig, load_preset, merge_overrides
 from elcrec_core.evaluation import evaluate_ranks
+from elcrec_core.report import per_user
 from elcrec_core.sequences import SequenceTensors
 from elcrec_core.statistics import bootstrap_mean
 
@@ -166,11 +167,6 @@ def gradient_shares(data_name: str, preset: str, settings: dict[str, dict], batc
     return "\n".join(lines)
 
 
-def per_user(ranks: np.ndarray, k: int = 20) -> tuple[np.ndarray, np.ndarray]:
-    hit = ranks < k
-    return hit.astype(float), np.where(hit, 1.0 / np.log2(ranks + 2.0), 0.0)
-
-
 def interval(values: np.ndarray) -> str:
     i = bootstrap_mean(values, n_boot=1000)
     return f"{i.estimate:.4f} [{i.low:.4f}, {i.high:.4f}]"
@@ -191,10 +187,10 @@ def table(out: Path, data_name: str, reference: str) -> str:
         cells = {}
         for split in ("valid", "test"):
             ranks = np.load(d / f"ranks_{split}.npy")
-            hr, ndcg = per_user(ranks)
+            hr, ndcg = per_user(torch.from_numpy(ranks), 20).values()
             cells[f"{split}_hr"], cells[f"{split}_ndcg"] = interval(hr), interval(ndcg)
             if ref_ranks is not None and r["name"] != reference:
-                cells[f"{split}_diff"] = interval(ndcg - per_user(ref_ranks[split])[1])
+                cells[f"{split}_diff"] = interval(ndcg - per_user(torch.from_numpy(ref_ranks[split]), 20)["NDCG@20"])
             else:
                 cells[f"{split}_diff"] = "-"
         rows.append(f"| {r['name']} | `{json.dumps(r['overrides'])}` | {r['best_epoch']} / {r['epochs_run']} | "

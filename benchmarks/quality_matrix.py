@@ -69,7 +69,7 @@ from elcrec_core.config import ExperimentConfig, load_preset, merge_overrides
 from elcrec_core.data_settings import AUTO, auto_experiment
 from elcrec_core.device import cpu_model, select_device
 from elcrec_core.evaluation import Split, metrics_from_ranks
-from elcrec_core.report import per_user
+from elcrec_core.report import paired_differences, per_user
 from elcrec_core.scoring import ELCRecRecommender, Recommender, evaluate_recommender
 from elcrec_core.sequences import ITEM_INDEX_FILE, Sequences, SequenceTensors, write_item_index_file
 from elcrec_core.statistics import bootstrap_mean
@@ -404,9 +404,11 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def _note(data_name: str, model: str, result: dict[str, Any], results: dict[str, dict[str, Any]]) -> str:
-    """The last column: elcrec_ours's NDCG@20 over the best other model's, and the paper rows against 97% of
-    Table 1."""
+def _note(folder: Path, model: str, result: dict[str, Any], results: dict[str, dict[str, Any]]) -> str:
+    """The last column: elcrec_ours's NDCG@20 over the best other model's, with the paired difference to it and to
+    the SASRec-CE ablation (:func:`elcrec_core.report.paired_differences` of the cells' test ranks), and the paper
+    rows against 97% of Table 1. ``folder``: the data set's cells."""
+    data_name = folder.name
     if model == "elcrec_ours":
         others = {m: r["test"]["NDCG@20"] for m, r in results.items() if m != model}
         if not others:
@@ -415,7 +417,11 @@ def _note(data_name: str, model: str, result: dict[str, Any], results: dict[str,
         ratio = result["test"]["NDCG@20"] / others[best] if others[best] > 0 else float("inf")
         goal = OURS_GOAL.get(data_name)
         verdict = f" (goal ≥ {goal:.2f}x: {'met' if ratio >= goal else 'not met'})" if goal else ""
-        return f"{ratio:.2f}x {best}{verdict}"
+        paired = [m for m in dict.fromkeys([best, "sasrec_ce"]) if m in others and (folder / m / RANKS).exists()]
+        ranks = {m: torch.from_numpy(np.load(folder / m / RANKS)) for m in [model, *paired]}
+        deltas = [f"paired ΔNDCG@20 vs {d.model} {d.ndcg.estimate:+.4f} [{d.ndcg.low:+.4f}, {d.ndcg.high:+.4f}]"
+                  f" ({d.verdict})" for d in paired_differences(ranks, model)]
+        return "; ".join([f"{ratio:.2f}x {best}{verdict}", *deltas])
     if model == "elcrec_paper" and data_name in PAPER_TABLE1:
         checks = []
         for metric in PAPER_TARGETS:
@@ -454,7 +460,7 @@ def table(out: Path) -> str:
             cells = [data_name, model, result["label"], *(_cell(result, m) for m in METRICS),
                      f"{result['valid_NDCG@20']:.4f}", f"{epochs['best']} / {epochs['run']} / {epochs['max']}"
                      if epochs else "-", f"{_duration(result['wall_seconds'])}, {result['threads']} thr",
-                     _note(data_name, model, result, results)]
+                     _note(out / data_name, model, result, results)]
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
             machines.add(f"{result['cpu']}, torch {result['torch']}")
             dates.append(result["date"][:10])

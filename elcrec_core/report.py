@@ -18,7 +18,7 @@ import torch
 from elcrec_core.baselines import input_counts
 from elcrec_core.evaluation import DROP_AFTER, Split, metrics_from_ranks
 from elcrec_core.sequences import SequenceTensors
-from elcrec_core.statistics import bootstrap_mean
+from elcrec_core.statistics import Interval, bootstrap_mean
 
 HISTORY_BUCKETS = ((1, 4), (5, 9), (10, 19), (20, None))
 
@@ -41,6 +41,86 @@ def headline(ranks: Mapping[str, torch.Tensor], k: int = 20, n_boot: int = 1000)
             row[f"{metric} 95% CI"] = f"[{interval.low:.4f}, {interval.high:.4f}]"
         rows.append(row)
     return rows
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """A reference model's mean per-user HR@k and NDCG@k minus another model's, on the same users, each with a
+    95% paired bootstrap interval (:func:`paired_differences`)."""
+
+    model: str
+    k: int
+    hr: Interval
+    ndcg: Interval
+
+    @property
+    def verdict(self) -> str:
+        """On NDCG@k: "better" (the reference; the interval lies above 0), "worse" (below 0) or "level"."""
+        return "better" if self.ndcg.low > 0 else "worse" if self.ndcg.high < 0 else "level"
+
+    def row(self, label: str) -> dict:
+        """A table row: the differences, their intervals and the verdict, for the model shown as ``label``."""
+        row: dict = {"model": label}
+        for metric, interval in ((f"HR@{self.k}", self.hr), (f"NDCG@{self.k}", self.ndcg)):
+            row[f"Δ{metric}"] = interval.estimate
+            row[f"Δ{metric} 95% CI"] = f"[{interval.low:+.4f}, {interval.high:+.4f}]"
+        return row | {"verdict": self.verdict}
+
+    def to_dict(self) -> dict:
+        """For report.json: ``{"HR@k": {"difference", "95ci": [low, high]}, "NDCG@k": {...}, "verdict"}``."""
+        return {**{metric: {"difference": i.estimate, "95ci": [i.low, i.high]}
+                   for metric, i in ((f"HR@{self.k}", self.hr), (f"NDCG@{self.k}", self.ndcg))},
+                "verdict": self.verdict}
+
+
+def paired_differences(ranks: Mapping[str, torch.Tensor], reference: str, k: int = 20,
+                       n_boot: int = 1000) -> list[PairedDifference]:
+    """``reference`` against every other model of ``ranks`` (name -> 0-based ranks [U] of the same U users, in
+    the same order): the mean of the per-user differences of HR@k and NDCG@k, with a percentile bootstrap
+    interval that resamples the users once for both models of a pair. Two models scored on the same users are
+    compared more sharply this way than by their headline intervals, which ignore that the users are shared (a
+    gain of +0.002 NDCG@20 on Beauty lies inside both models' intervals and is still clear when paired).
+
+    Raises KeyError when ``reference`` is not in ``ranks`` and ValueError when the rank vectors differ in length.
+    """
+    base = per_user(ranks[reference], k)
+    differences = []
+    for name, r in ranks.items():
+        if name == reference:
+            continue
+        if len(r) != len(ranks[reference]):
+            raise ValueError(f"{name} was ranked for {len(r)} users, {reference} for {len(ranks[reference])}: "
+                             "a paired comparison needs the same users")
+        other = per_user(r, k)
+        hr, ndcg = (bootstrap_mean(base[m] - other[m], n_boot=n_boot) for m in (f"HR@{k}", f"NDCG@{k}"))
+        differences.append(PairedDifference(name, k, hr, ndcg))
+    return differences
+
+
+def pays_answer(differences: list[PairedDifference], labels: Mapping[str, str], reference: str,
+                ablation: str = "sasrec") -> str:
+    """A plain answer to "does ELCRec pay here?" from :func:`paired_differences` of the ELCRec model
+    (``reference``, its label): first against its own ablation (the same encoder and budget without the ELCRec
+    parts, the model named ``ablation``), then against the other models. ``labels`` maps model names to the
+    labels that people read."""
+    by_name = {d.model: d for d in differences}
+    parts = []
+    if ablation in by_name:
+        d = by_name[ablation]
+        meaning = {"better": "the learned intents pay on this data",
+                   "level": "the learned intents neither help nor hurt measurably on this data",
+                   "worse": "the learned intents cost accuracy on this data"}[d.verdict]
+        parts.append(f"Against its own ablation, {labels[ablation]}: {d.verdict} (NDCG@{d.k} "
+                     f"{d.ndcg.estimate:+.4f}, 95% paired interval [{d.ndcg.low:+.4f}, {d.ndcg.high:+.4f}]): "
+                     f"{meaning}.")
+    else:
+        parts.append("No ablation without the ELCRec parts was ranked, so the intents' own share is not measured.")
+    others = [d for d in differences if d.model != ablation]
+    for verdict, phrase in (("better", "better than"), ("level", "level with"), ("worse", "worse than")):
+        names = [labels[d.model] for d in others if d.verdict == verdict]
+        if names:
+            parts.append(f"{labels[reference]} is {phrase} {', '.join(names)} (NDCG@{others[0].k}, paired).")
+    return " ".join(parts)
 
 
 def history_segments(data: SequenceTensors, users: torch.Tensor, split: Split) -> np.ndarray:
@@ -101,7 +181,7 @@ class Report:
     def html(self) -> str:
         body = [f"<h1>{html.escape(self.title)}</h1>", f"<p>{html.escape(self.intro)}</p>"]
         for heading, markdown in self.sections:
-            body += [f"<h2>{html.escape(heading)}</h2>", _markdown_table_to_html(markdown)]
+            body += [f"<h2>{html.escape(heading)}</h2>", _markdown_to_html(markdown)]
         body += [f'<figure><img src="{path.name}" alt="{html.escape(caption)}"><figcaption>{html.escape(caption)}'
                  f"</figcaption></figure>" for caption, path in self.images]
         style = "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}" \
@@ -116,16 +196,18 @@ class Report:
         return paths
 
 
-def _markdown_table_to_html(markdown: str) -> str:
-    """A Markdown table (as :func:`elcrec_core.markdown.markdown_table` writes it) as an HTML table; other
-    text as a paragraph."""
-    lines = [line for line in markdown.splitlines() if line.strip()]
-    if not lines or not lines[0].startswith("|"):
-        return f"<p>{html.escape(markdown)}</p>"
-    cells = [[c.strip().replace("\\|", "|") for c in line.strip("|").split(" | ")] for line in lines]
+def _markdown_to_html(markdown: str) -> str:
+    """A section's Markdown as HTML, block by block (blocks are separated by blank lines): a table (as
+    :func:`elcrec_core.markdown.markdown_table` writes it) becomes an HTML table, other text a paragraph."""
+    blocks = [block.strip() for block in markdown.split("\n\n") if block.strip()]
+    return "".join(_table_to_html(block) if block.startswith("|") else f"<p>{html.escape(block)}</p>"
+                   for block in blocks)
+
+
+def _table_to_html(markdown: str) -> str:
+    cells = [[c.strip().replace("\\|", "|") for c in line.strip("|").split(" | ")] for line in markdown.splitlines()]
     head, rows = cells[0], cells[2:]
     out = ["<table><tr>", *(f"<th>{html.escape(c)}</th>" for c in head), "</tr>"]
     for row in rows:
         out += ["<tr>", *(f"<td>{html.escape(c)}</td>" for c in row), "</tr>"]
     return "".join(out + ["</table>"])
-

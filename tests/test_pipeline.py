@@ -112,6 +112,20 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
     assert set(summary["models"]) == {"elcrec", "current", "sasrec", "most_popular", "transition", "ease"}
     assert significant(summary["models"]["elcrec"]["HR@20"]) == report["test_HR@20"]  # shown to 4 digits
     assert set(summary["models"]["sasrec"]) == {f"{m}@{k}" for m in ("HR", "NDCG") for k in (5, 10, 20)}
+    assert set(summary["elcrec_vs"]) == set(summary["models"]) - {"elcrec"}
+    for name, versus in summary["elcrec_vs"].items():  # the mean of per-user differences: the difference of means
+        for m in ("HR@20", "NDCG@20"):
+            difference = summary["models"]["elcrec"][m] - summary["models"][name][m]
+            assert versus[m]["difference"] == pytest.approx(difference, abs=1e-12)
+            low, high = versus[m]["95ci"]
+            assert low <= versus[m]["difference"] <= high
+        low, high = versus["NDCG@20"]["95ci"]
+        assert versus["verdict"] == ("better" if low > 0 else "worse" if high < 0 else "level")
+    verdict = summary["elcrec_vs"]["sasrec"]["verdict"]
+    assert report["elcrec_pays"].startswith(f"Against its own ablation, SASRec (no ELCRec parts, same budget): "
+                                            f"{verdict} (NDCG@20 ")
+    assert "## Does ELCRec pay here?" in Path(report["markdown"]).read_text() and "most popular" in text(
+        report["elcrec_vs"])
     # items 1-10 are in categories a and b, the others in none: every intent is pure, shuffled or not
     assert report["category_purity"] == report["shuffled_category_purity"] == pytest.approx(1.0)
     profiles = metadata(result, "intent_profiles")

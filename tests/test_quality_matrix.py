@@ -8,7 +8,9 @@ import os
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from elcrec_core.baselines import compare, popularity_metrics
 from elcrec_core.checkpoint import load_checkpoint, save_checkpoint
@@ -16,6 +18,7 @@ from elcrec_core.cli import build_config, data_options, parser
 from elcrec_core.cli_data import DataOptions
 from elcrec_core.config import merge_overrides
 from elcrec_core.data_settings import auto_experiment
+from elcrec_core.report import paired_differences
 from elcrec_core.sequences import SequenceTensors
 from elcrec_core.synthetic import SyntheticConfig, generate
 
@@ -83,6 +86,11 @@ def test_table(matrix, qm):
     ours = results["elcrec_ours"]["test"]["NDCG@20"]
     best = max((m for m in MODELS if m != "elcrec_ours"), key=lambda m: results[m]["test"]["NDCG@20"])
     assert f"{ours / results[best]['test']['NDCG@20']:.2f}x {best}" in rows["elcrec_ours"]
+    cells = root / "out" / "synthetic"
+    ranks = {m: torch.from_numpy(np.load(cells / m / "ranks_test.npy")) for m in ("elcrec_ours", "sasrec_ce")}
+    (versus,) = paired_differences(ranks, "elcrec_ours")
+    assert (f"paired ΔNDCG@20 vs sasrec_ce {ours - results['sasrec_ce']['test']['NDCG@20']:+.4f} "
+            f"[{versus.ndcg.low:+.4f}, {versus.ndcg.high:+.4f}] ({versus.verdict})") in rows["elcrec_ours"]
     low, high = results["ease"]["test_95ci"]["HR@20"]
     assert f"{results['ease']['test']['HR@20']:.4f} [{low:.4f}, {high:.4f}]" in rows["ease"]
 

@@ -4,11 +4,14 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from elcrec_core.backtest import next_day_sequences
 from elcrec_core.ingestion import ingest
-from elcrec_core.report import Report, headline, history_segments, popularity_segments, segment_rows
+from elcrec_core.report import (Report, headline, history_segments, paired_differences, pays_answer,
+                                popularity_segments, per_user, segment_rows)
+from elcrec_core.statistics import bootstrap_mean
 from elcrec_core.sequence_building import SequenceConfig, build_sequences
 from elcrec_core.sequences import Sequences, SequenceTensors
 from elcrec_core.sources import SourceConfig
@@ -57,3 +60,54 @@ def test_report_writes_markdown_and_html(tmp_path: Path):
     assert "## Table" in paths["markdown"].read_text()
     html = paths["html"].read_text()
     assert "<th>a</th>" in html and "<td>x|y</td>" in html and 'src="plot.png"' in html
+
+
+def test_a_section_of_text_and_a_table_renders_both_in_html(tmp_path: Path):
+    report = Report("T", "i", [("S", "First <b>line</b>.\n\n| a |\n|---|\n| 1 |\n\nAfter.")], [])
+    html = report.html()
+    assert "<h2>S</h2><p>First &lt;b&gt;line&lt;/b&gt;.</p><table><tr><th>a</th></tr><tr><td>1</td></tr></table>" \
+           "<p>After.</p>" in html
+
+
+def test_paired_differences_resample_the_users_once_for_both_models():
+    rng = np.random.default_rng(0)
+    reference = torch.as_tensor(rng.integers(0, 15, 400))
+    slightly_worse = reference + torch.as_tensor(rng.random(400) < 0.2)  # a fifth of the users one place lower
+    ranks = {"elcrec": reference, "slightly_worse": slightly_worse, "same": reference.clone(),
+             "much_better": torch.zeros(400, dtype=torch.long)}
+    by_name = {d.model: d for d in paired_differences(ranks, "elcrec", n_boot=500)}
+    assert set(by_name) == {"slightly_worse", "same", "much_better"}
+    worse = by_name["slightly_worse"]
+    # some users' NDCG@20 drops a little: the headline intervals overlap, the paired one lies above 0
+    expected = bootstrap_mean(per_user(reference, 20)["NDCG@20"] - per_user(slightly_worse, 20)["NDCG@20"], 500)
+    assert worse.ndcg == expected and worse.ndcg.low > 0 and worse.verdict == "better"
+    heads = {row["model"]: row for row in headline({"a": reference, "b": slightly_worse}, n_boot=500)}
+    assert float(heads["a"]["NDCG@20 95% CI"].strip("[]").split(", ")[0]) < heads["b"]["NDCG@20"]
+    assert worse.hr.estimate == 0.0 and worse.hr.low == worse.hr.high == 0.0  # every rank stays below 20
+    assert by_name["same"].ndcg.estimate == 0.0 and by_name["same"].verdict == "level"
+    assert by_name["much_better"].verdict == "worse" and by_name["much_better"].ndcg.high < 0
+    assert by_name["slightly_worse"].to_dict()["NDCG@20"]["95ci"] == [expected.low, expected.high]
+    row = by_name["same"].row("Same")
+    assert row == {"model": "Same", "ΔHR@20": 0.0, "ΔHR@20 95% CI": "[+0.0000, +0.0000]", "ΔNDCG@20": 0.0,
+                   "ΔNDCG@20 95% CI": "[+0.0000, +0.0000]", "verdict": "level"}
+    with pytest.raises(ValueError, match="same users"):
+        paired_differences({"elcrec": reference, "short": reference[:10]}, "elcrec")
+
+
+def test_pays_answer_says_what_the_intents_are_worth_and_where_elcrec_stands():
+    rng = np.random.default_rng(1)
+    reference = torch.as_tensor(rng.integers(0, 15, 300))
+    labels = {"elcrec": "ELCRec (new)", "sasrec": "SASRec", "most_popular": "most popular", "ease": "EASE"}
+    ranks = {"elcrec": reference, "sasrec": reference.clone(), "most_popular": reference + 30,
+             "ease": torch.zeros(300, dtype=torch.long)}
+    answer = pays_answer(paired_differences(ranks, "elcrec", n_boot=200), labels, "elcrec")
+    assert answer == ("Against its own ablation, SASRec: level (NDCG@20 +0.0000, 95% paired interval [+0.0000, "
+                      "+0.0000]): the learned intents neither help nor hurt measurably on this data. ELCRec (new) is "
+                      "better than most popular (NDCG@20, paired). ELCRec (new) is worse than EASE (NDCG@20, paired).")
+    ranks["sasrec"] = reference + 1
+    answer = pays_answer(paired_differences(ranks, "elcrec", n_boot=200), labels, "elcrec")
+    assert answer.startswith("Against its own ablation, SASRec: better (NDCG@20 +0.")
+    assert "the learned intents pay on this data." in answer
+    del ranks["sasrec"]
+    answer = pays_answer(paired_differences(ranks, "elcrec", n_boot=200), labels, "elcrec")
+    assert answer.startswith("No ablation without the ELCRec parts was ranked")
