@@ -177,8 +177,8 @@ def table(out: Path, data_name: str, reference: str) -> str:
     folder = out / data_name
     ref_ranks = {s: np.load(folder / reference / f"ranks_{s}.npy") for s in ("valid", "test")} \
         if (folder / reference / "result.json").exists() else None
-    header = ("| run | overrides | best ep / run | valid NDCG@20 | valid ΔNDCG@20 vs ref | test HR@20 | test NDCG@20 | "
-              "test ΔNDCG@20 vs ref | s/epoch |")
+    header = ("| run | overrides | best ep / run | valid NDCG@20 | valid ΔNDCG@20 vs ref | test HR@20 | "
+              "test NDCG@20 | test ΔNDCG@20 vs ref | s/epoch |")
     rows.append(header)
     rows.append("|---" * (header.count("|") - 1) + "|")
     results = sorted((json.loads(p.read_text()) for p in folder.glob("*/result.json")), key=lambda r: r["name"])
