@@ -97,7 +97,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
         ("Serving", f"{who}. The new model {candidate.name} was {decision['reason']}.\n\nThe promotion gate "
                     f"(champion / challenger) scored each on the validation users:\n\n{markdown_table(gate_rows)}"),
         ("Does ELCRec pay here?", f"{pays}\n\nELCRec (new) minus each model, per user, averaged over the same "
-                                  f"users; 95% paired bootstrap intervals:\n\n{markdown_table(difference_rows)}"),
+                                  f"users; 95% paired bootstrap intervals (with several comparisons, one may come "
+                                  f"out better or worse by chance):\n\n{markdown_table(signed(difference_rows))}"),
         ("Headline: HR@20 and NDCG@20 with 95% bootstrap intervals over users", markdown_table(headline_rows)),
         ("All cut-offs", markdown_table(all_k)),
         ("By history length", markdown_table(by_history)),
@@ -131,8 +132,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
         f"{split}_HR@20": metric(new["HR@20"]),
         f"{split}_NDCG@20": metric(new["NDCG@20"]),
         "elcrec_pays": pays,
-        "elcrec_vs": table(difference_rows, {"verdict": "of ELCRec (new) on NDCG@20: better or worse where the "
-                                                        "paired 95% interval excludes 0, else level"}),
+        "elcrec_vs": table(difference_rows, {"verdict (NDCG@20)": "of ELCRec (new): better or worse where the "
+                                                                  "paired 95% interval excludes 0, else level"}),
         "headline": table(headline_rows, {"model": "ELCRec (new) is the day's candidate"}),
         "all_cut_offs": table(all_k),
         "by_history_length": table(_per_model(by_history, "history", ranks), {
@@ -157,6 +158,12 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
 
 
 POPULARITY = "head: top 20% of interactions, torso: next 30%, tail: the rest"
+
+
+def signed(rows: list[dict]) -> list[dict]:
+    """Rows with their float cells as signed text (+0.0012), for differences in Markdown."""
+    return [{key: f"{value:+.4f}" if isinstance(value, float) else value for key, value in row.items()}
+            for row in rows]
 
 
 def _per_model(rows: list[dict], segment: str, models: Iterable[str], k: int = 20) -> list[dict]:

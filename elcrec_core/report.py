@@ -45,9 +45,10 @@ def headline(ranks: Mapping[str, torch.Tensor], k: int = 20, n_boot: int = 1000)
 
 @dataclass(frozen=True)
 class PairedDifference:
-    """A reference model's mean per-user HR@k and NDCG@k minus another model's, on the same users, each with a
+    """The ``reference`` model's mean per-user HR@k and NDCG@k minus ``model``'s, on the same users, each with a
     95% paired bootstrap interval (:func:`paired_differences`)."""
 
+    reference: str
     model: str
     k: int
     hr: Interval
@@ -55,16 +56,17 @@ class PairedDifference:
 
     @property
     def verdict(self) -> str:
-        """On NDCG@k: "better" (the reference; the interval lies above 0), "worse" (below 0) or "level"."""
+        """On NDCG@k only: "better" (the reference; the interval lies above 0), "worse" (below 0) or "level"."""
         return "better" if self.ndcg.low > 0 else "worse" if self.ndcg.high < 0 else "level"
 
     def row(self, label: str) -> dict:
-        """A table row: the differences, their intervals and the verdict, for the model shown as ``label``."""
+        """A table row for the model shown as ``label``: the differences (floats), their intervals (signed text)
+        and the verdict on NDCG@k."""
         row: dict = {"model": label}
         for metric, interval in ((f"HR@{self.k}", self.hr), (f"NDCG@{self.k}", self.ndcg)):
             row[f"Δ{metric}"] = interval.estimate
             row[f"Δ{metric} 95% CI"] = f"[{interval.low:+.4f}, {interval.high:+.4f}]"
-        return row | {"verdict": self.verdict}
+        return row | {f"verdict (NDCG@{self.k})": self.verdict}
 
     def to_dict(self) -> dict:
         """For report.json: ``{"HR@k": {"difference", "95ci": [low, high]}, "NDCG@k": {...}, "verdict"}``."""
@@ -75,34 +77,51 @@ class PairedDifference:
 
 def paired_differences(ranks: Mapping[str, torch.Tensor], reference: str, k: int = 20,
                        n_boot: int = 1000) -> list[PairedDifference]:
-    """``reference`` against every other model of ``ranks`` (name -> 0-based ranks [U] of the same U users, in
-    the same order): the mean of the per-user differences of HR@k and NDCG@k, with a percentile bootstrap
-    interval that resamples the users once for both models of a pair. Two models scored on the same users are
-    compared more sharply this way than by their headline intervals, which ignore that the users are shared (a
-    gain of +0.002 NDCG@20 on Beauty lies inside both models' intervals and is still clear when paired).
+    """``reference`` against every other model of ``ranks`` (name -> 0-based integer ranks [U] of the same U
+    users, in the same order): the mean of the per-user differences of HR@k and NDCG@k, with a percentile
+    bootstrap interval that resamples the users once for both models of a pair. Two models scored on the same
+    users are compared more sharply this way than by their headline intervals, which ignore that the users are
+    shared (a gain of +0.002 NDCG@20 on Beauty lies inside both models' intervals and is still clear when
+    paired). Each comparison is at the 95% level: among several, one may come out "better" or "worse" by chance.
 
-    Raises KeyError when ``reference`` is not in ``ranks`` and ValueError when the rank vectors differ in length.
+    Raises KeyError when ``reference`` is not in ``ranks``; ValueError, naming the model, for k < 1, no users,
+    ranks that are not a vector of non-negative integers, or rank vectors of different lengths.
     """
+    if k < 1:
+        raise ValueError(f"the cut-off k must be at least 1, got {k}")
+    if reference not in ranks:
+        raise KeyError(f"the reference model {reference!r} is not among the ranked models {sorted(ranks)}")
+    users = len(ranks[reference])
+    for name, r in ranks.items():
+        if r.ndim != 1 or r.dtype.is_floating_point or r.dtype.is_complex or r.dtype == torch.bool:
+            raise ValueError(f"{name}: ranks must be a vector of integers, got {r.dtype} {tuple(r.shape)}")
+        if len(r) != users:
+            raise ValueError(f"{name} was ranked for {len(r)} users, {reference} for {users}: a paired "
+                             "comparison needs the same users")
+        if users == 0 or int(r.min()) < 0:
+            raise ValueError(f"{name}: {'no users to compare' if users == 0 else 'a negative rank'}")
     base = per_user(ranks[reference], k)
     differences = []
     for name, r in ranks.items():
-        if name == reference:
-            continue
-        if len(r) != len(ranks[reference]):
-            raise ValueError(f"{name} was ranked for {len(r)} users, {reference} for {len(ranks[reference])}: "
-                             "a paired comparison needs the same users")
-        other = per_user(r, k)
-        hr, ndcg = (bootstrap_mean(base[m] - other[m], n_boot=n_boot) for m in (f"HR@{k}", f"NDCG@{k}"))
-        differences.append(PairedDifference(name, k, hr, ndcg))
+        if name != reference:
+            other = per_user(r, k)
+            hr, ndcg = (bootstrap_mean(base[m] - other[m], n_boot=n_boot) for m in (f"HR@{k}", f"NDCG@{k}"))
+            differences.append(PairedDifference(reference, name, k, hr, ndcg))
     return differences
 
 
 def pays_answer(differences: list[PairedDifference], labels: Mapping[str, str], reference: str,
                 ablation: str = "sasrec") -> str:
     """A plain answer to "does ELCRec pay here?" from :func:`paired_differences` of the ELCRec model
-    (``reference``, its label): first against its own ablation (the same encoder and budget without the ELCRec
-    parts, the model named ``ablation``), then against the other models. ``labels`` maps model names to the
-    labels that people read."""
+    ``reference``: first against its own ablation (the same encoder and budget without the ELCRec parts, the model
+    named ``ablation``), then against the other models, on NDCG@k. ``labels`` maps model names to the labels
+    that people read. Raises ValueError for differences from another reference or at several cut-offs, KeyError
+    naming a model without a label."""
+    if any(d.reference != reference for d in differences) or len({d.k for d in differences}) > 1:
+        raise ValueError(f"pays_answer needs the differences of {reference!r} at one cut-off")
+    missing = sorted({reference, *(d.model for d in differences)} - set(labels))
+    if missing:
+        raise KeyError(f"no label for {', '.join(missing)}")
     by_name = {d.model: d for d in differences}
     parts = []
     if ablation in by_name:
@@ -116,10 +135,11 @@ def pays_answer(differences: list[PairedDifference], labels: Mapping[str, str], 
     else:
         parts.append("No ablation without the ELCRec parts was ranked, so the intents' own share is not measured.")
     others = [d for d in differences if d.model != ablation]
-    for verdict, phrase in (("better", "better than"), ("level", "level with"), ("worse", "worse than")):
-        names = [labels[d.model] for d in others if d.verdict == verdict]
-        if names:
-            parts.append(f"{labels[reference]} is {phrase} {', '.join(names)} (NDCG@{others[0].k}, paired).")
+    standings = [f"{phrase} {' and '.join(labels[d.model] for d in others if d.verdict == verdict)}"
+                 for verdict, phrase in (("better", "better than"), ("level", "level with"), ("worse", "worse than"))
+                 if any(d.verdict == verdict for d in others)]
+    if standings:
+        parts.append(f"On NDCG@{others[0].k} (paired), {labels[reference]} is {'; '.join(standings)}.")
     return " ".join(parts)
 
 

@@ -89,9 +89,24 @@ def test_paired_differences_resample_the_users_once_for_both_models():
     assert by_name["slightly_worse"].to_dict()["NDCG@20"]["95ci"] == [expected.low, expected.high]
     row = by_name["same"].row("Same")
     assert row == {"model": "Same", "ΔHR@20": 0.0, "ΔHR@20 95% CI": "[+0.0000, +0.0000]", "ΔNDCG@20": 0.0,
-                   "ΔNDCG@20 95% CI": "[+0.0000, +0.0000]", "verdict": "level"}
-    with pytest.raises(ValueError, match="same users"):
-        paired_differences({"elcrec": reference, "short": reference[:10]}, "elcrec")
+                   "ΔNDCG@20 95% CI": "[+0.0000, +0.0000]", "verdict (NDCG@20)": "level"}
+    (at_5,) = paired_differences({"elcrec": reference, "worse": slightly_worse}, "elcrec", k=5, n_boot=100)
+    assert at_5.k == 5 and at_5.ndcg == bootstrap_mean(
+        per_user(reference, 5)["NDCG@5"] - per_user(slightly_worse, 5)["NDCG@5"], 100)
+
+
+@pytest.mark.parametrize("ranks, k, error, message", [
+    ({"elcrec": torch.arange(5), "short": torch.arange(3)}, 20, ValueError, "short was ranked for 3 users"),
+    ({"other": torch.arange(5)}, 20, KeyError, "'elcrec' is not among the ranked models \\['other'\\]"),
+    ({"elcrec": torch.arange(5), "m": torch.arange(5)}, 0, ValueError, "at least 1, got 0"),
+    ({"elcrec": torch.arange(5), "m": torch.tensor([0, 1, -1, 2, 3])}, 20, ValueError, "m: a negative rank"),
+    ({"elcrec": torch.arange(5), "m": torch.arange(5.0)}, 20, ValueError, "m: ranks must be a vector of integers"),
+    ({"elcrec": torch.zeros(2, 2, dtype=torch.long)}, 20, ValueError, "elcrec: ranks must be a vector"),
+    ({"elcrec": torch.zeros(0, dtype=torch.long)}, 20, ValueError, "elcrec: no users to compare"),
+])
+def test_paired_differences_refuse_what_they_cannot_compare(ranks, k, error, message):
+    with pytest.raises(error, match=message):
+        paired_differences(ranks, "elcrec", k=k)
 
 
 def test_pays_answer_says_what_the_intents_are_worth_and_where_elcrec_stands():
@@ -102,12 +117,19 @@ def test_pays_answer_says_what_the_intents_are_worth_and_where_elcrec_stands():
              "ease": torch.zeros(300, dtype=torch.long)}
     answer = pays_answer(paired_differences(ranks, "elcrec", n_boot=200), labels, "elcrec")
     assert answer == ("Against its own ablation, SASRec: level (NDCG@20 +0.0000, 95% paired interval [+0.0000, "
-                      "+0.0000]): the learned intents neither help nor hurt measurably on this data. ELCRec (new) is "
-                      "better than most popular (NDCG@20, paired). ELCRec (new) is worse than EASE (NDCG@20, paired).")
+                      "+0.0000]): the learned intents neither help nor hurt measurably on this data. On NDCG@20 "
+                      "(paired), ELCRec (new) is better than most popular; worse than EASE.")
+    labels["transition"], ranks["transition"] = "item transition, by counts", reference + 40
+    answer = pays_answer(paired_differences(ranks, "elcrec", n_boot=200), labels, "elcrec")
+    assert answer.endswith("ELCRec (new) is better than most popular and item transition, by counts; worse than EASE.")
     ranks["sasrec"] = reference + 1
     answer = pays_answer(paired_differences(ranks, "elcrec", n_boot=200), labels, "elcrec")
     assert answer.startswith("Against its own ablation, SASRec: better (NDCG@20 +0.")
     assert "the learned intents pay on this data." in answer
     del ranks["sasrec"]
-    answer = pays_answer(paired_differences(ranks, "elcrec", n_boot=200), labels, "elcrec")
-    assert answer.startswith("No ablation without the ELCRec parts was ranked")
+    differences = paired_differences(ranks, "elcrec", n_boot=200)
+    assert pays_answer(differences, labels, "elcrec").startswith("No ablation without the ELCRec parts was ranked")
+    with pytest.raises(ValueError, match="differences of 'sasrec' at one cut-off"):
+        pays_answer(differences, labels, "sasrec")
+    with pytest.raises(KeyError, match="no label for ease"):
+        pays_answer(differences, {k: v for k, v in labels.items() if k != "ease"}, "elcrec")
