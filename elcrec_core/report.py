@@ -135,12 +135,17 @@ def pays_answer(differences: list[PairedDifference], labels: Mapping[str, str], 
     else:
         parts.append("No ablation without the ELCRec parts was ranked, so the intents' own share is not measured.")
     others = [d for d in differences if d.model != ablation]
-    standings = [f"{phrase} {' and '.join(labels[d.model] for d in others if d.verdict == verdict)}"
+    standings = [f"{phrase} {_listed([labels[d.model] for d in others if d.verdict == verdict])}"
                  for verdict, phrase in (("better", "better than"), ("level", "level with"), ("worse", "worse than"))
                  if any(d.verdict == verdict for d in others)]
     if standings:
         parts.append(f"On NDCG@{others[0].k} (paired), {labels[reference]} is {'; '.join(standings)}.")
     return " ".join(parts)
+
+
+def _listed(names: list[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def history_segments(data: SequenceTensors, users: torch.Tensor, split: Split) -> np.ndarray:

@@ -119,9 +119,11 @@ def test_pays_answer_says_what_the_intents_are_worth_and_where_elcrec_stands():
     assert answer == ("Against its own ablation, SASRec: level (NDCG@20 +0.0000, 95% paired interval [+0.0000, "
                       "+0.0000]): the learned intents neither help nor hurt measurably on this data. On NDCG@20 "
                       "(paired), ELCRec (new) is better than most popular; worse than EASE.")
-    labels["transition"], ranks["transition"] = "item transition, by counts", reference + 40
+    labels |= {"transition": "item transition", "knn": "item-kNN (k = 50, chosen on valid)"}
+    ranks |= {"transition": reference + 40, "knn": reference + 50}
     answer = pays_answer(paired_differences(ranks, "elcrec", n_boot=200), labels, "elcrec")
-    assert answer.endswith("ELCRec (new) is better than most popular and item transition, by counts; worse than EASE.")
+    assert answer.endswith("ELCRec (new) is better than most popular, item transition and item-kNN (k = 50, chosen "
+                           "on valid); worse than EASE.")
     ranks["sasrec"] = reference + 1
     answer = pays_answer(paired_differences(ranks, "elcrec", n_boot=200), labels, "elcrec")
     assert answer.startswith("Against its own ablation, SASRec: better (NDCG@20 +0.")
