@@ -86,6 +86,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
                  for role, score in decision.get("scores", {}).items()]
     pays = pays_answer(differences, labels, "elcrec")
     difference_rows = [d.row(labels[d.model]) for d in differences]
+    signed_rows = [d.row(labels[d.model], signed=True) for d in differences]
     ranks = {labels[name]: r for name, r in ranks.items()}
     all_k = [{"model": labels[name], **values} for name, values in metrics.items()]
     who = (f"{labels[serving]} serves ({serving_record.name})" if serving in labels and serving_record
@@ -98,7 +99,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
                     f"(champion / challenger) scored each on the validation users:\n\n{markdown_table(gate_rows)}"),
         ("Does ELCRec pay here?", f"{pays}\n\nELCRec (new) minus each model, per user, averaged over the same "
                                   f"users; 95% paired bootstrap intervals (with several comparisons, one may come "
-                                  f"out better or worse by chance):\n\n{markdown_table(signed(difference_rows))}"),
+                                  f"out better or worse by chance):\n\n{markdown_table(signed_rows)}"),
         ("Headline: HR@20 and NDCG@20 with 95% bootstrap intervals over users", markdown_table(headline_rows)),
         ("All cut-offs", markdown_table(all_k)),
         ("By history length", markdown_table(by_history)),
@@ -158,12 +159,6 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
 
 
 POPULARITY = "head: top 20% of interactions, torso: next 30%, tail: the rest"
-
-
-def signed(rows: list[dict]) -> list[dict]:
-    """Rows with their float cells as signed text (+0.0012), for differences in Markdown."""
-    return [{key: f"{value:+.4f}" if isinstance(value, float) else value for key, value in row.items()}
-            for row in rows]
 
 
 def _per_model(rows: list[dict], segment: str, models: Iterable[str], k: int = 20) -> list[dict]:

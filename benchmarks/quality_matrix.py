@@ -419,8 +419,8 @@ def _note(folder: Path, model: str, result: dict[str, Any], results: dict[str, d
         verdict = f" (goal ≥ {goal:.2f}x: {'met' if ratio >= goal else 'not met'})" if goal else ""
         paired = [m for m in dict.fromkeys([best, "sasrec_ce"]) if m in others and (folder / m / RANKS).exists()]
         ranks = {m: torch.from_numpy(np.load(folder / m / RANKS)) for m in [model, *paired]}
-        deltas = [f"paired ΔNDCG@20 vs {d.model} {d.ndcg.estimate:+.4f} [{d.ndcg.low:+.4f}, {d.ndcg.high:+.4f}]"
-                  f" ({d.verdict})" for d in paired_differences(ranks, model)]
+        deltas = [f"paired ΔNDCG@20 vs {d.model} {d.ndcg_text()} ({d.verdict})"
+                  for d in paired_differences(ranks, model)]
         return "; ".join([f"{ratio:.2f}x {best}{verdict}", *deltas])
     if model == "elcrec_paper" and data_name in PAPER_TABLE1:
         checks = []

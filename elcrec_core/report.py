@@ -59,20 +59,32 @@ class PairedDifference:
         """On NDCG@k only: "better" (the reference; the interval lies above 0), "worse" (below 0) or "level"."""
         return "better" if self.ndcg.low > 0 else "worse" if self.ndcg.high < 0 else "level"
 
-    def row(self, label: str) -> dict:
-        """A table row for the model shown as ``label``: the differences (floats), their intervals (signed text)
-        and the verdict on NDCG@k."""
+    @property
+    def intervals(self) -> dict[str, Interval]:
+        """``{"HR@k": hr, "NDCG@k": ndcg}``."""
+        return {f"HR@{self.k}": self.hr, f"NDCG@{self.k}": self.ndcg}
+
+    def row(self, label: str, signed: bool = False) -> dict:
+        """A table row for the model shown as ``label``: the differences (floats, or signed text such as +0.0012
+        with ``signed``, for Markdown), their intervals (signed text) and the verdict on NDCG@k."""
         row: dict = {"model": label}
-        for metric, interval in ((f"HR@{self.k}", self.hr), (f"NDCG@{self.k}", self.ndcg)):
-            row[f"Δ{metric}"] = interval.estimate
-            row[f"Δ{metric} 95% CI"] = f"[{interval.low:+.4f}, {interval.high:+.4f}]"
+        for metric, interval in self.intervals.items():
+            row[f"Δ{metric}"] = f"{interval.estimate:+.4f}" if signed else interval.estimate
+            row[f"Δ{metric} 95% CI"] = _signed_interval(interval)
         return row | {f"verdict (NDCG@{self.k})": self.verdict}
+
+    def ndcg_text(self) -> str:
+        """The NDCG@k difference and its interval as text: "+0.0019 [+0.0006, +0.0031]"."""
+        return f"{self.ndcg.estimate:+.4f} {_signed_interval(self.ndcg)}"
 
     def to_dict(self) -> dict:
         """For report.json: ``{"HR@k": {"difference", "95ci": [low, high]}, "NDCG@k": {...}, "verdict"}``."""
-        return {**{metric: {"difference": i.estimate, "95ci": [i.low, i.high]}
-                   for metric, i in ((f"HR@{self.k}", self.hr), (f"NDCG@{self.k}", self.ndcg))},
+        return {**{metric: {"difference": i.estimate, "95ci": [i.low, i.high]} for metric, i in self.intervals.items()},
                 "verdict": self.verdict}
+
+
+def _signed_interval(interval: Interval) -> str:
+    return f"[{interval.low:+.4f}, {interval.high:+.4f}]"
 
 
 def paired_differences(ranks: Mapping[str, torch.Tensor], reference: str, k: int = 20,
@@ -130,8 +142,7 @@ def pays_answer(differences: list[PairedDifference], labels: Mapping[str, str], 
                    "level": "the learned intents neither help nor hurt measurably on this data",
                    "worse": "the learned intents cost accuracy on this data"}[d.verdict]
         parts.append(f"Against its own ablation, {labels[ablation]}: {d.verdict} (NDCG@{d.k} "
-                     f"{d.ndcg.estimate:+.4f}, 95% paired interval [{d.ndcg.low:+.4f}, {d.ndcg.high:+.4f}]): "
-                     f"{meaning}.")
+                     f"{d.ndcg.estimate:+.4f}, 95% paired interval {_signed_interval(d.ndcg)}): {meaning}.")
     else:
         parts.append("No ablation without the ELCRec parts was ranked, so the intents' own share is not measured.")
     others = [d for d in differences if d.model != ablation]
