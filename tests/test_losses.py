@@ -403,3 +403,45 @@ def test_nt_xent_stacked_defaults_fp32_and_odd_rows() -> None:
     with pytest.raises(ValueError, match=r"^nt_xent_stacked needs an even number of rows \(view 1, then view 2\), "
                                          r"got 5$"):
         losses.nt_xent_stacked(z[:5, :3])  # 5 rows of 3: the count named is the rows'
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_flush_subnormal_zeroes_exactly_the_subnormal_entries(dtype: torch.dtype) -> None:
+    tiny = torch.finfo(dtype).tiny  # the smallest normal number: 2^-126 in fp32 and bf16, 2^-1022 in fp64
+    x = torch.tensor([tiny / 2, -tiny / 4, tiny, -tiny, 0.0, 1.5, -3.0, float("inf"), float("nan")], dtype=dtype)
+    assert x[0] != 0 and x[1] != 0  # subnormal, not already zero
+    out = losses.flush_subnormal_(x)
+    assert out is x  # in place
+    expected = torch.tensor([0.0, 0.0, tiny, -tiny, 0.0, 1.5, -3.0, float("inf"), float("nan")], dtype=dtype)
+    assert torch.equal(out[:-1], expected[:-1]) and out[-1].isnan()
+
+
+def test_nt_xent_gradient_with_subnormal_softmax_terms_matches_plain_autograd() -> None:
+    """Logits in the hundreds (dot products of 3,200-wide views, as in the paper's setting) leave most of the
+    softmax gradient subnormal in fp32; the Gram backward flushes those terms, and the gradient still equals
+    autograd's through z1, z2 (computed in fp64, where nothing is subnormal) to fp32's resolution."""
+    z = torch.randn(2, 16, 3200, generator=_gen(5))
+    stacked = torch.cat([z[0], z[1]])
+    logits = (stacked @ stacked.T).masked_fill(torch.eye(32, dtype=torch.bool), -math.inf)
+    probs = logits.softmax(-1)  # the softmax part of the gradient (probs - one-hot) / 32
+    assert ((probs > 0) & (probs < torch.finfo(torch.float32).tiny)).any()  # the case at hand
+    z1, z2 = z[0].clone().requires_grad_(), z[1].clone().requires_grad_()
+    losses.nt_xent(z1, z2).backward()
+    d1, d2 = z[0].double().requires_grad_(), z[1].double().requires_grad_()
+    reference_nt_xent(d1, d2).backward()
+    assert torch.allclose(z1.grad.double(), d1.grad, rtol=1e-4, atol=1e-6)
+    assert torch.allclose(z2.grad.double(), d2.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_gram_backward_leaves_out_subnormal_gradient_terms() -> None:
+    """The backward is (G + G^T) @ z with G's subnormal entries set to 0: with z's entries at 2^100 a subnormal
+    term would contribute a normal number, and it contributes nothing; normal terms are kept as they are."""
+    z = torch.full((4, 3), 2.0**100, requires_grad=True)
+    tiny = torch.finfo(torch.float32).tiny
+    grad = torch.full((4, 4), tiny / 8)
+    grad[0, 1] = 2.0**-100
+    losses._Gram.apply(z).backward(grad)
+    expected = torch.zeros(4, 3)
+    expected[0] = expected[1] = 1.0  # (G + G^T)[0, 1] = [1, 0] = 2^-100, times 2^100
+    assert (grad[2] @ z.detach()).abs().min() > 0  # unflushed, the subnormal terms would count
+    assert torch.equal(z.grad, expected)
