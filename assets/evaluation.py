@@ -20,6 +20,7 @@ from elcrec_core.report import (Report, headline, history_segments, paired_diffe
 from elcrec_core.markdown import markdown_table
 from elcrec_core.model_store import ModelRecord
 from elcrec_core.profiling import intent_category_purity
+from elcrec_core.promotion import CHALLENGER_NAMES
 from elcrec_core.recommenders import load_recommender
 from elcrec_core.scoring import ELCRecRecommender, evaluate_recommender
 from elcrec_core.sequences import SequenceTensors
@@ -173,10 +174,10 @@ CHALLENGER_ORDER = ("sasrec", "most_popular", "transition", "ease")
 
 def _label(record: ModelRecord) -> str:
     """A challenger's row label in the report."""
+    name = CHALLENGER_NAMES.get(record.kind, record.kind)
     if record.kind == "ease":
-        return f"EASE (λ = {record.params['lam']:g}, chosen on valid)"
-    return {"sasrec": "SASRec (no ELCRec parts, same budget)", "most_popular": "most popular",
-            "transition": "item transition"}.get(record.kind, record.kind)
+        return f"{name} (λ = {record.params['lam']:g}, chosen on valid)"
+    return f"{name} (no ELCRec parts, same budget)" if record.kind == "sasrec" else name
 
 
 def _report_name(serves: str | None, before: ModelRecord | None, candidate: ModelRecord) -> str:

@@ -21,6 +21,8 @@ from elcrec_core.scoring import Recommender, evaluate_recommender, non_finite_us
 from elcrec_core.sequences import SequenceTensors
 
 CANDIDATE, CHAMPION, FLOOR = "candidate", "serving", "most_popular"
+CHALLENGER_NAMES = {"sasrec": "SASRec", "most_popular": "most popular", "transition": "item transition",
+                    "ease": "EASE"}  # how a reason names each challenger's role
 
 
 @dataclass(frozen=True)
@@ -125,5 +127,6 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
 
 
 def _name(c: Contender) -> str:
-    """How a reason names a contender: its role, with the record for the champion."""
-    return f"the serving model {c.record.name}" if c.role == CHAMPION else c.role
+    """How a reason names a contender: the champion by its record, a challenger by :data:`CHALLENGER_NAMES` (the
+    role itself for another)."""
+    return f"the serving model {c.record.name}" if c.role == CHAMPION else CHALLENGER_NAMES.get(c.role, c.role)

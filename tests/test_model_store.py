@@ -148,7 +148,7 @@ def test_the_gate_refuses_a_model_with_non_finite_scores():
     decision = gate(_contender(CANDIDATE, broken), None, [popular], data, tolerance=0.002)
     assert decision.promote is False and decision.serves == "most_popular" and decision.serving == popular.record
     assert decision.reason.startswith(f"refused: {users} validation users get a NaN or infinite score; "
-                                      "most_popular serves")
+                                      "most popular serves")
     assert CANDIDATE not in decision.scores  # a non-finite model gets no score to compare
     assert gate(_contender(CANDIDATE, _model(0)), None, [], data, 0.002).non_finite_users == 0
 
@@ -185,10 +185,10 @@ def test_the_tolerance_boundary_against_the_best_challenger():
     outside = gate(_contender(CANDIDATE, candidate), None, [_contender("transition", best), popular], data,
                    tolerance=gap - 0.001)
     assert inside.promote is True and inside.serves == CANDIDATE
-    assert "the best: transition" in inside.reason
+    assert "the best: item transition" in inside.reason
     assert outside.promote is False and outside.serves == "transition"
     assert outside.reason.startswith(f"refused: validation NDCG@20 {_score(candidate, data):.4f} is below the best, "
-                                     f"transition's {_score(best, data):.4f}, by more than the tolerance")
+                                     f"item transition's {_score(best, data):.4f}, by more than the tolerance")
 
 
 def _chains(every: int = 1) -> SequenceTensors:
@@ -212,7 +212,7 @@ def test_a_candidate_must_beat_most_popular_and_a_baseline_may_serve():
     decision = gate(_contender(CANDIDATE, weak), None, challengers, data, tolerance=1.0)  # within any tolerance
     assert decision.promote is False and decision.serves == "most_popular"
     assert decision.reason == (f"refused: validation NDCG@20 {_score(weak, data):.4f} does not beat most popular's "
-                               f"{floor:.4f}; most_popular serves (validation NDCG@20 {floor:.4f})")
+                               f"{floor:.4f}; most popular serves (validation NDCG@20 {floor:.4f})")
     assert decision.scores == {CANDIDATE: pytest.approx(_score(weak, data)), "most_popular": pytest.approx(floor),
                                "transition": pytest.approx(_score(transition, data))}
     with pytest.raises(ValueError, match="distinct roles"):
