@@ -29,7 +29,6 @@ def prepare(workdir: Path, n_events: int, n_users: int, n_items: int) -> dict[st
     """Generate ``n_events`` synthetic events (a seeded sample of a slightly larger set, in generation order)
     and write them as Parquet and CSV, unless files for these sizes exist already."""
     import numpy as np
-    import polars as pl
 
     from elcrec_core.synthetic import SyntheticConfig, generate
 
