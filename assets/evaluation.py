@@ -206,9 +206,8 @@ def _backtest(storage: Storage, partition: str) -> pl.DataFrame | None:
                                                       "test"))
     row = pl.DataFrame({"day": [partition], "model_day": [previous.day], "users": [len(seqs)],
                         "HR@20": [metrics["HR@20"]], "NDCG@20": [metrics["NDCG@20"]]})
-    with warehouse.connect(storage.warehouse, read_only=True) as con:
-        ((exists,),) = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'backtest'").fetchall()
-        history = con.sql("SELECT * FROM backtest").pl() if exists else row.clear()
+    history = warehouse.read_table(storage.warehouse, "backtest")
+    history = row.clear() if history is None else history
     trend = pl.concat([history.filter(pl.col("day") != partition), row]).sort("day")
     warehouse.replace_table(storage.warehouse, "backtest", trend)
     return trend

@@ -134,12 +134,7 @@ def _days(days: list[date]) -> dg.TextMetadataValue:
                 "range, exact duplicates, malformed lines), kept with source file, row and reason.",
 )
 def rejected_interactions(storage: Storage) -> dg.MaterializeResult:
-    with warehouse.connect(storage.warehouse, read_only=True) as con:
-        by_reason = dict(con.execute(
-            "SELECT reason, count(*) FROM rejected_interactions GROUP BY reason ORDER BY 2 DESC").fetchall())
-        sample = con.sql(
-            "SELECT source_file, source_row, reason, detail FROM rejected_interactions"
-            " ORDER BY source_file, source_row LIMIT 20").pl()
+    by_reason, sample = warehouse.rejected_summary(storage.warehouse)
     return dg.MaterializeResult(metadata={
         "rejected": sum(by_reason.values()),
         "by_reason": _by_reason(by_reason),

@@ -79,19 +79,13 @@ def warehouse_table(path: str | Path, name: str, descriptions: Mapping[str, str]
     Raises ValueError when the warehouse has no such table or ``descriptions`` names a column it lacks;
     FileNotFoundError without a warehouse.
     """
-    with warehouse.connect(path, read_only=True) as con:
-        columns = con.execute(
-            "SELECT column_name, data_type, is_nullable FROM information_schema.columns WHERE table_name = ?"
-            " ORDER BY ordinal_position", [name]).fetchall()
-        if not columns:
-            raise ValueError(f"the warehouse {path} has no table {name!r}")
-        ((rows,),) = con.execute(f"SELECT count(*) FROM {warehouse.quote_identifier(name)}").fetchall()
+    columns, rows = warehouse.table_schema(path, name)
     unknown = set(descriptions or {}) - {column for column, _, _ in columns}
     if unknown:
         raise ValueError(f"descriptions name columns that the table {name} lacks: {sorted(unknown)}")
     schema = dg.TableSchema(columns=[
         dg.TableColumn(column, kind, description=(descriptions or {}).get(column),
-                       constraints=dg.TableColumnConstraints(nullable=nullable == "YES"))
+                       constraints=dg.TableColumnConstraints(nullable=nullable))
         for column, kind, nullable in columns])
     metadata = {"dagster/table_name": dg.MetadataValue.text(name), "dagster/row_count": dg.MetadataValue.int(rows),
                 "dagster/column_schema": dg.MetadataValue.table_schema(schema)}

@@ -126,8 +126,7 @@ NO_TOP_ITEMS = "(no item frequent enough)"
 
 def _describe(lift: pl.DataFrame, storage: Storage) -> pl.DataFrame:
     """Per intent: its top items by lift, with their titles where item metadata exists."""
-    with warehouse.connect(storage.warehouse, read_only=True) as con:
-        meta = con.sql("SELECT item_id, title, categories FROM item_metadata").pl()
+    meta = warehouse.read_table(storage.warehouse, "item_metadata", ("item_id", "title", "categories"))
     described = lift.join(meta, on="item_id", how="left")
     return described.group_by("intent", maintain_order=True).agg(
         top_items=pl.col("item_id"), top_lift=pl.col("lift"), top_titles=pl.col("title").drop_nulls())
@@ -150,11 +149,8 @@ def _categories(intents: np.ndarray, users: np.ndarray, items: np.ndarray, categ
 
 def _planted(storage: Storage, user_ids: pl.Series, learned: np.ndarray):
     """NMI/ARI against the planted intents that the synthetic source stores, or None for real data."""
-    with warehouse.connect(storage.warehouse, read_only=True) as con:
-        ((exists,),) = con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'planted_intents'").fetchall()
-        if not exists:
-            return None
-        truth = con.sql("SELECT user_id, primary_intent FROM planted_intents").pl()
+    truth = warehouse.read_table(storage.warehouse, "planted_intents", ("user_id", "primary_intent"))
+    if truth is None:
+        return None
     joined = pl.DataFrame({"user_id": user_ids, "learned": learned}).join(truth, on="user_id")
     return planted_agreement(joined["primary_intent"].to_numpy(), joined["learned"].to_numpy())

@@ -258,3 +258,38 @@ def load_item_metadata(metadata: pl.DataFrame, rejected: pl.DataFrame, source_fi
                     " FROM new_rejected")
     return {"rows_in": len(metadata) + len(rejected), "stored": len(latest),
             "superseded": len(metadata) - len(latest), "rejected": len(rejected)}
+
+
+def read_table(path: str | Path, name: str, columns: Sequence[str] = ()) -> pl.DataFrame | None:
+    """Table ``name`` (its ``columns``, default all) as a frame, or None when the warehouse has no such table
+    (a derived table not written yet, such as ``backtest`` or ``planted_intents``)."""
+    with connect(path, read_only=True) as con:
+        ((exists,),) = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchall()
+        if not exists:
+            return None
+        selected = ", ".join(map(quote_identifier, columns)) or "*"
+        return con.sql(f"SELECT {selected} FROM {quote_identifier(name)}").pl()
+
+
+def table_schema(path: str | Path, name: str) -> tuple[list[tuple[str, str, bool]], int]:
+    """(columns, rows) of table ``name``: each column as (name, DuckDB type, nullable), in table order, and the
+    row count. Raises ValueError when the warehouse has no such table."""
+    with connect(path, read_only=True) as con:
+        columns = con.execute(
+            "SELECT column_name, data_type, is_nullable FROM information_schema.columns WHERE table_name = ?"
+            " ORDER BY ordinal_position", [name]).fetchall()
+        if not columns:
+            raise ValueError(f"the warehouse {path} has no table {name!r}")
+        ((rows,),) = con.execute(f"SELECT count(*) FROM {quote_identifier(name)}").fetchall()
+    return [(column, kind, nullable == "YES") for column, kind, nullable in columns], rows
+
+
+def rejected_summary(path: str | Path = DEFAULT_WAREHOUSE, sample: int = 20) -> tuple[dict[str, int], pl.DataFrame]:
+    """The quarantine at a glance: rejected rows per reason code (most frequent first) and the first ``sample``
+    rejected rows (source_file, source_row, reason, detail) in file and row order."""
+    with connect(path, read_only=True) as con:
+        by_reason = dict(con.execute(
+            "SELECT reason, count(*) FROM rejected_interactions GROUP BY reason ORDER BY 2 DESC").fetchall())
+        rows = con.sql("SELECT source_file, source_row, reason, detail FROM rejected_interactions"
+                       " ORDER BY source_file, source_row LIMIT ?", params=[sample]).pl()
+    return by_reason, rows

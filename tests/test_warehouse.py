@@ -171,3 +171,24 @@ def test_replace_table_writes_derived_tables_only(tmp_path: Path) -> None:
         assert con.execute('SELECT * FROM "user intents"').fetchall() == [("c", 3)]
     with pytest.raises(ValueError, match="written by its loader only"):
         warehouse.replace_table(db, "raw_interactions", pl.DataFrame({"x": [1]}))
+
+
+def test_reading_tables_schemas_and_the_quarantine(tmp_path: Path, daily: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    (daily / "2026-03-03.csv").write_text(f"user_id,item_id,timestamp\n,i1,{DAY2}\nu1,i2,{DAY2}\n")
+    ingest(SourceConfig(format="csv", path=str(daily)), RULES, db)
+    by_reason, sample = warehouse.rejected_summary(db, sample=3)
+    assert list(by_reason.items()) == [("missing_item", 3), ("missing_user", 1)]  # most frequent first
+    first = str((daily / "2026-03-01.csv").resolve())
+    assert sample.rows() == [(first, 7, "missing_item", None), (first, 8, "missing_item", None),
+                             (str((daily / "2026-03-02.csv").resolve()), 6, "missing_item", None)]
+    assert warehouse.table_schema(db, "item_metadata") == (
+        [("item_id", "VARCHAR", False), ("title", "VARCHAR", True), ("categories", "VARCHAR[]", True)], 0)
+    assert warehouse.table_schema(db, "raw_interactions")[1] == 10
+    with pytest.raises(ValueError, match="has no table 'backtest'"):
+        warehouse.table_schema(db, "backtest")
+    assert warehouse.read_table(db, "backtest") is None  # a derived table not written yet
+    events = warehouse.read_table(db, "raw_interactions", ("item_id", "user_id")).sort("item_id")
+    assert events.columns == ["item_id", "user_id"] and events.row(0) == ("i0", "u0") and len(events) == 10
+    warehouse.replace_table(db, "backtest", pl.DataFrame({"day": ["2026-03-02"], "NDCG@20": [0.5]}))
+    assert warehouse.read_table(db, "backtest").rows() == [("2026-03-02", 0.5)]
