@@ -4,18 +4,16 @@ same sequences and stored beside it (:func:`elcrec_core.challengers.fit_challeng
 import dagster as dg
 
 from assets.metadata import metric, table
-from assets.partitions import OWNERS, RETRY, daily_partitions
+from assets.partitions import RETRY, daily_asset
 from assets.training import elcrec_model
 from elcrec_core.challengers import fit_challengers
 from elcrec_pipeline.config import ChallengerSettings
 from elcrec_pipeline.resources import Storage
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@daily_asset(
     deps=[elcrec_model],
     group_name="training",
-    owners=OWNERS,
     retry_policy=RETRY,
     code_version="1",
     kinds={"pytorch", "scipy"},

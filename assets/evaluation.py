@@ -8,7 +8,7 @@ import dagster as dg
 import polars as pl
 
 from assets.metadata import figure, metric, table
-from assets.partitions import OWNERS, THIS_AND_PREVIOUS_DAY, WAREHOUSE_POOL, daily_partitions
+from assets.partitions import THIS_AND_PREVIOUS_DAY, WAREHOUSE_POOL, daily_asset
 from assets.serving import serving_model
 from elcrec_core import warehouse
 from elcrec_core.backtest import next_day_sequences
@@ -28,12 +28,10 @@ from elcrec_pipeline.config import EvaluationSettings
 from elcrec_pipeline.resources import Storage
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@daily_asset(
     pool=WAREHOUSE_POOL,
     deps=[dg.AssetDep(serving_model, partition_mapping=THIS_AND_PREVIOUS_DAY)],
     group_name="reports",
-    owners=OWNERS,
     code_version="5",
     kinds={"pytorch", "markdown", "html"},
     description="Is today's model better, and for whom? Which model serves, and why? Full-ranking "

@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 
 from assets.metadata import expectation_results, metric, table, warehouse_table
-from assets.partitions import OWNERS, RETRY, START_DATE_ENV, WAREHOUSE_POOL, daily_partitions
+from assets.partitions import RETRY, START_DATE_ENV, WAREHOUSE_POOL, daily_asset, daily_partitions
 from elcrec_core import warehouse
 from elcrec_core.ingestion import EventsBeforeStart, ingest
 from elcrec_core.sources import read_item_metadata
@@ -16,12 +16,10 @@ from elcrec_pipeline.config import SourceSettings
 from elcrec_pipeline.resources import SourceFile, Storage
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@daily_asset(
     pool=WAREHOUSE_POOL,
     retry_policy=RETRY,
     group_name="ingestion",
-    owners=OWNERS,
     code_version="1",
     kinds={"duckdb", "polars"},
     check_specs=[dg.AssetCheckSpec(
@@ -121,13 +119,11 @@ def _days(days: list[date]) -> dg.TextMetadataValue:
     return dg.MetadataValue.text(f"{first.isoformat()} to {last.isoformat()}, {len(days)} days{gaps}")
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@daily_asset(
     pool=WAREHOUSE_POOL,
     retry_policy=RETRY,
     deps=[raw_interactions],
     group_name="ingestion",
-    owners=OWNERS,
     code_version="1",
     kinds={"duckdb"},
     description="Rows that failed the row rules (missing ids, bad or out-of-window timestamps, rating out of "

@@ -1,6 +1,9 @@
 """The daily partitions every asset shares, and common asset settings."""
 
+from __future__ import annotations
+
 import os
+from typing import Any
 
 import dagster as dg
 
@@ -19,3 +22,9 @@ RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL)
 # Every asset that opens the DuckDB warehouse is in this pool; dagster.yaml limits it to one step at a time
 # across runs, so writers queue in Dagster instead of meeting DuckDB's single-writer lock.
 WAREHOUSE_POOL = "warehouse"
+
+
+def daily_asset(**settings: Any) -> Any:
+    """``dg.asset`` with what every stage shares: the daily partitions and the owners; ``settings`` are the rest
+    of the decorator's arguments (group, pool, retries, code version, description, ...)."""
+    return dg.asset(partitions_def=daily_partitions, owners=OWNERS, **settings)

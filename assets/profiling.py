@@ -6,7 +6,7 @@ import polars as pl
 import torch.nn.functional as F
 
 from assets.metadata import figure, metric, table, warehouse_table
-from assets.partitions import OWNERS, WAREHOUSE_POOL, daily_partitions
+from assets.partitions import WAREHOUSE_POOL, daily_asset
 from assets.serving import serving_model
 from elcrec_core import warehouse
 from elcrec_core.checkpoint import load_model
@@ -18,12 +18,10 @@ from elcrec_pipeline.config import ProfileSettings
 from elcrec_pipeline.resources import Storage
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@daily_asset(
     pool=WAREHOUSE_POOL,
     deps=[serving_model],
     group_name="reports",
-    owners=OWNERS,
     code_version="3",
     kinds={"pytorch", "duckdb"},
     description="Each user's intent under the serving ELCRec model (when a challenger serves: the newest "

@@ -6,7 +6,7 @@ import polars as pl
 import torch
 
 from assets.metadata import metric, table, warehouse_table
-from assets.partitions import OWNERS, WAREHOUSE_POOL, daily_partitions
+from assets.partitions import WAREHOUSE_POOL, daily_asset
 from assets.serving import serving_model
 from elcrec_core import warehouse
 from elcrec_core.checkpoint import item_catalogue, load_model
@@ -18,12 +18,10 @@ from elcrec_pipeline.config import RecommendationSettings
 from elcrec_pipeline.resources import Storage
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@daily_asset(
     pool=WAREHOUSE_POOL,
     deps=[serving_model],
     group_name="recommendations",
-    owners=OWNERS,
     code_version="1",
     kinds={"pytorch", "duckdb"},
     description="Top-K items per user (history excluded) with scores and the user's intent, from the serving "

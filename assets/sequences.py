@@ -4,20 +4,18 @@ import dagster as dg
 
 from assets.ingestion import raw_interactions
 from assets.metadata import expectation_results, metric, table, warehouse_table
-from assets.partitions import OWNERS, RETRY, WAREHOUSE_POOL, daily_partitions
+from assets.partitions import RETRY, WAREHOUSE_POOL, daily_asset
 from elcrec_core.sequence_building import build_sequences, write_sequences
 from elcrec_core.validation import expect_sequences
 from elcrec_pipeline.config import SequenceSettings, partition_end
 from elcrec_pipeline.resources import Storage
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@daily_asset(
     pool=WAREHOUSE_POOL,
     retry_policy=RETRY,
     deps=[raw_interactions],
     group_name="sequences",
-    owners=OWNERS,
     code_version="1",
     kinds={"duckdb", "polars", "parquet"},
     check_specs=[dg.AssetCheckSpec(

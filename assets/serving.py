@@ -9,7 +9,7 @@ import dagster as dg
 
 from assets.challengers import challengers
 from assets.metadata import metric, table
-from assets.partitions import OWNERS, PREVIOUS_DAY, daily_partitions
+from assets.partitions import PREVIOUS_DAY, daily_asset
 from assets.training import elcrec_model
 from elcrec_core.model_store import ModelRecord
 from elcrec_core.promotion import CANDIDATE, CHAMPION, Contender, gate
@@ -19,11 +19,9 @@ from elcrec_pipeline.config import PromotionSettings
 from elcrec_pipeline.resources import Storage
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@daily_asset(
     deps=[elcrec_model, challengers, dg.AssetDep("serving_model", partition_mapping=PREVIOUS_DAY)],
     group_name="serving",
-    owners=OWNERS,
     code_version="2",
     kinds={"pytorch"},
     check_specs=[dg.AssetCheckSpec(

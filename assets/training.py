@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.metadata import figure, metric, table
-from assets.partitions import OWNERS, PREVIOUS_DAY, RETRY, daily_partitions
+from assets.partitions import PREVIOUS_DAY, RETRY, daily_asset
 from assets.sequences import interaction_sequences
 from elcrec_core.checkpoint import LAST
 from elcrec_core.config import SHAPE_FIELDS, ExperimentConfig, ModelConfig
@@ -21,11 +21,9 @@ from elcrec_pipeline.config import TrainingSettings
 from elcrec_pipeline.resources import ComputeDevice, Storage
 
 
-@dg.asset(
-    partitions_def=daily_partitions,
+@daily_asset(
     deps=[interaction_sequences, dg.AssetDep("elcrec_model", partition_mapping=PREVIOUS_DAY)],
     group_name="training",
-    owners=OWNERS,
     retry_policy=RETRY,
     code_version="2",
     kinds={"pytorch"},

@@ -264,6 +264,21 @@ def test_report_rematerializes_from_stored_inputs(first_run):
     assert sorted((data_dir / "models" / PARTITION).glob("*/best.pt")) == models  # nothing retrained
 
 
+def test_every_asset_has_the_shared_settings_and_its_own_stage():
+    """daily_asset gives every stage the daily partitions and the owners; each keeps its own group."""
+    graph = defs.resolve_asset_graph()
+    groups = {}
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.owners == ["team:recommendations"], key
+        assert isinstance(node.partitions_def, dg.DailyPartitionsDefinition), key
+        groups[key.to_user_string()] = node.group_name
+    assert groups == {"raw_interactions": "ingestion", "rejected_interactions": "ingestion",
+                      "interaction_sequences": "sequences", "elcrec_model": "training", "challengers": "training",
+                      "serving_model": "serving", "evaluation_report": "reports", "intent_profiles": "reports",
+                      "user_recommendations": "recommendations"}
+
+
 def test_schedule_runs_the_previous_day_at_two():
     schedule = defs.resolve_schedule_def("daily_retrain_schedule")
     assert schedule.cron_schedule == "0 2 * * *" and schedule.job_name == "daily_retrain_job"
