@@ -27,22 +27,32 @@ SOURCE_ENV = "ELCREC_SOURCE"
 
 class Storage(dg.ConfigurableResource):
     """The pipeline's data folder: the DuckDB warehouse, sequences per partition, and the model store (versioned
-    model folders, reports, and the serving aliases). Sources are read from the data folder and the
-    ``input_dirs`` only (default: ``ELCREC_INPUT_DIRS``, separated by ``os.pathsep``)."""
+    model folders, reports, and the serving aliases). Sources are read from the data folder and the input folders
+    only. Unset fields take ``ELCREC_DATA_DIR`` (else ``data``) and ``ELCREC_INPUT_DIRS`` (folders separated by
+    ``os.pathsep``), read when a run uses them, never at import."""
 
-    data_dir: str = os.environ.get(DATA_DIR_ENV, "data")
-    input_dirs: list[str] = [d for d in os.environ.get(INPUT_DIRS_ENV, "").split(os.pathsep) if d]
+    data_dir: str = Field("", description=f"the data folder (default: ${DATA_DIR_ENV}, else ./data)")
+    input_dirs: list[str] | None = Field(
+        None, description=f"folders sources may be read from besides the data folder (default: ${INPUT_DIRS_ENV})")
 
     @property
     def root(self) -> Path:
-        return Path(self.data_dir).resolve()
+        return Path(self.data_dir or dg.EnvVar(DATA_DIR_ENV).get_value() or "data").resolve()
+
+    @property
+    def source_dirs(self) -> list[Path]:
+        """The input folders (``input_dirs``, else ``ELCREC_INPUT_DIRS``), resolved."""
+        dirs = self.input_dirs
+        if dirs is None:
+            dirs = (dg.EnvVar(INPUT_DIRS_ENV).get_value() or "").split(os.pathsep)
+        return [Path(d).resolve() for d in dirs if d]
 
     def input_path(self, path: str, extra_dirs: Sequence[Path] = ()) -> str:
         """A source path from run config as an absolute path (a relative one is relative to the working
         directory), once it and every file it names, links followed, are found inside the data folder, an
         input folder or one of ``extra_dirs``; otherwise (or when it names no file) a :class:`dagster.Failure`
         says why."""
-        roots = [self.root, *(Path(d).resolve() for d in [*self.input_dirs, *extra_dirs])]
+        roots = [self.root, *self.source_dirs, *(Path(d).resolve() for d in extra_dirs)]
         allowed = (f"outside the folders sources are read from ({', '.join(map(str, roots))}); add its folder to "
                    f"the storage resource's input_dirs ({INPUT_DIRS_ENV}) to read it")
         full = Path(path).resolve()

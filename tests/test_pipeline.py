@@ -279,6 +279,21 @@ def test_every_asset_has_the_shared_settings_and_its_own_stage():
                       "user_recommendations": "recommendations"}
 
 
+def test_storage_takes_its_folders_from_the_environment_when_used(tmp_path, monkeypatch):
+    """Unset fields read ELCREC_DATA_DIR and ELCREC_INPUT_DIRS when a run uses them (here: after the resource
+    was made), not when the module was imported; set fields win."""
+    storage, explicit = Storage(), Storage(data_dir=str(tmp_path / "x"), input_dirs=[])
+    monkeypatch.setenv("ELCREC_DATA_DIR", str(tmp_path / "d"))
+    monkeypatch.setenv("ELCREC_INPUT_DIRS", os.pathsep.join([str(tmp_path / "a"), "", str(tmp_path / "b")]))
+    assert storage.root == (tmp_path / "d").resolve() and storage.warehouse == storage.root / "warehouse.duckdb"
+    assert storage.source_dirs == [(tmp_path / "a").resolve(), (tmp_path / "b").resolve()]
+    assert explicit.root == (tmp_path / "x").resolve() and explicit.source_dirs == []
+    monkeypatch.delenv("ELCREC_DATA_DIR")
+    monkeypatch.delenv("ELCREC_INPUT_DIRS")
+    monkeypatch.chdir(tmp_path)
+    assert storage.root == tmp_path.resolve() / "data" and storage.source_dirs == []
+
+
 def test_schedule_runs_the_previous_day_at_two():
     schedule = defs.resolve_schedule_def("daily_retrain_schedule")
     assert schedule.cron_schedule == "0 2 * * *" and schedule.job_name == "daily_retrain_job"
