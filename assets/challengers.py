@@ -8,7 +8,7 @@ from assets.partitions import RETRY, daily_asset
 from assets.training import elcrec_model
 from elcrec_core.challengers import fit_challengers
 from elcrec_pipeline.config import ChallengerSettings
-from elcrec_pipeline.resources import Storage
+from elcrec_pipeline.resources import Storage, digest
 
 
 @daily_asset(
@@ -31,7 +31,9 @@ def challengers(context: dg.AssetExecutionContext, config: ChallengerSettings,
     rows = [{"model": r.kind, "valid_NDCG@20": r.valid["NDCG@20"], "test_HR@20": r.test["HR@20"],
              "test_NDCG@20": r.test["NDCG@20"], "params": ", ".join(f"{k} {v:g}" for k, v in r.params.items()),
              "seconds": float(r.seconds)} for r in records]
-    return dg.MaterializeResult(metadata={
+    inputs = {"settings": config.model_dump(), "candidate": candidate.name}
+    version = dg.DataVersion(digest(inputs, [storage.sequences_file(context.partition_key)]))
+    return dg.MaterializeResult(data_version=version, metadata={
         "candidate": candidate.name,
         "challengers": table(rows, {"params": "chosen on valid (EASE: its L2 weight λ)",
                                     "seconds": "fitting and choosing on valid"}),

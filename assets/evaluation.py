@@ -25,7 +25,7 @@ from elcrec_core.recommenders import load_recommender
 from elcrec_core.scoring import ELCRecRecommender, evaluate_recommender
 from elcrec_core.sequences import SequenceTensors
 from elcrec_pipeline.config import EvaluationSettings
-from elcrec_pipeline.resources import Storage
+from elcrec_pipeline.resources import Storage, digest
 
 
 @daily_asset(
@@ -154,7 +154,10 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     metadata |= {"markdown": dg.MetadataValue.path(str(paths["markdown"])),
                  "json": dg.MetadataValue.path(str(out / "report.json")),
                  "html": dg.MetadataValue.path(str(paths["html"]))}
-    return dg.MaterializeResult(metadata=metadata)
+    # its inputs are many (the decision, the models, the next day's events, item categories): the version is
+    # that of what the report says, its settings and its Markdown and JSON
+    version = dg.DataVersion(digest(config.model_dump(), [paths["markdown"], out / "report.json"]))
+    return dg.MaterializeResult(data_version=version, metadata=metadata)
 
 
 POPULARITY = "head: top 20% of interactions, torso: next 30%, tail: the rest"

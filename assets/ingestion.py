@@ -1,6 +1,7 @@
 """Stage 1: raw interaction ingestion into the warehouse, with the quarantine of rejected rows."""
 
 from datetime import date
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -13,7 +14,7 @@ from elcrec_core.sources import read_item_metadata
 from elcrec_core.synthetic import generate
 from elcrec_core.validation import expect_interactions
 from elcrec_pipeline.config import SourceSettings
-from elcrec_pipeline.resources import SourceFile, Storage
+from elcrec_pipeline.resources import SourceFile, Storage, digest
 
 
 @daily_asset(
@@ -80,7 +81,10 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     }
     if metadata_counts:
         metadata["item_metadata"] = table([metadata_counts], ITEM_METADATA_COUNTS)
+    files = [Path(f) for f in report.files if Path(f).is_file()]  # the synthetic source: its settings alone
+    files += [Path(item_metadata.path)] if item_metadata is not None else []
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(digest(config.model_dump(), files)),
         metadata=metadata,
         check_results=[dg.AssetCheckResult(check_name="interaction_expectations", passed=expectations.success,
                                            metadata=expectation_results(expectations))],
@@ -131,7 +135,8 @@ def _days(days: list[date]) -> dg.TextMetadataValue:
 )
 def rejected_interactions(storage: Storage) -> dg.MaterializeResult:
     by_reason, sample = warehouse.rejected_summary(storage.warehouse)
-    return dg.MaterializeResult(metadata={
+    rejected = warehouse.read_table(storage.warehouse, "rejected_interactions").sort("source_file", "source_row")
+    return dg.MaterializeResult(data_version=dg.DataVersion(digest({}, [rejected])), metadata={
         "rejected": sum(by_reason.values()),
         "by_reason": _by_reason(by_reason),
         "sample": table(sample, {name: REJECTED_COLUMNS[name] for name in sample.columns}),

@@ -15,7 +15,7 @@ from elcrec_core.profiling import assign_user_intents, intent_sizes, item_catego
 from elcrec_core.sequences import SequenceTensors
 from elcrec_core.statistics import category_lift, category_purity, item_lift, planted_agreement
 from elcrec_pipeline.config import ProfileSettings
-from elcrec_pipeline.resources import Storage
+from elcrec_pipeline.resources import Storage, digest
 
 
 @daily_asset(
@@ -92,7 +92,10 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
                      "shuffled_NMI": metric(planted.shuffled_nmi), "shuffled_ARI": metric(planted.shuffled_ari)}
     metadata |= {"intent_map": figure(map_png, "Users by intent"), "intent_sizes": figure(sizes_png, "Intent sizes"),
                  **warehouse_table(storage.warehouse, "intent_profiles", PROFILE_COLUMNS)}
-    return dg.MaterializeResult(metadata=metadata)
+    item_metadata = warehouse.read_table(storage.warehouse, "item_metadata").sort("item_id")
+    version = dg.DataVersion(digest({"settings": config.model_dump(), "model": profiled.name},
+                                    [storage.sequences_file(partition), item_metadata]))
+    return dg.MaterializeResult(data_version=version, metadata=metadata)
 
 
 PROFILE_COLUMNS = {

@@ -15,7 +15,7 @@ from elcrec_core.recommend import recommend
 from elcrec_core.recommenders import load_recommender
 from elcrec_core.sequences import SequenceTensors
 from elcrec_pipeline.config import RecommendationSettings
-from elcrec_pipeline.resources import Storage
+from elcrec_pipeline.resources import Storage, digest
 
 
 @daily_asset(
@@ -54,7 +54,9 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
     warehouse.replace_table(storage.warehouse, "user_recommendations", frame)
     distinct = frame["item_id"].n_unique()
     first_users = frame["user_id"].unique(maintain_order=True).head(SAMPLE_USERS)  # their lists: the sample
-    return dg.MaterializeResult(metadata={
+    inputs = {"settings": config.model_dump(), "model": serving.name, "intent_model": intent_record.name}
+    version = dg.DataVersion(digest(inputs, [storage.sequences_file(partition)]))
+    return dg.MaterializeResult(data_version=version, metadata={
         "model": serving.name,
         "model_kind": serving.kind,
         "model_day": serving.day,

@@ -8,7 +8,7 @@ from assets.partitions import RETRY, WAREHOUSE_POOL, daily_asset
 from elcrec_core.sequence_building import build_sequences, write_sequences
 from elcrec_core.validation import expect_sequences
 from elcrec_pipeline.config import SequenceSettings, partition_end
-from elcrec_pipeline.resources import Storage
+from elcrec_pipeline.resources import Storage, digest
 
 
 @daily_asset(
@@ -37,6 +37,7 @@ def interaction_sequences(context: dg.AssetExecutionContext, config: SequenceSet
     expectations = expect_sequences(build.profile(), config.expectations())
     summary = build.summary
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(digest(config.model_dump(), [paths["sequences"], paths["item_index"]])),
         metadata={
             "users": summary.users,
             "items": summary.items,

@@ -16,7 +16,7 @@ from elcrec_core.promotion import CANDIDATE, CHAMPION, Contender, gate
 from elcrec_core.recommenders import load_recommender
 from elcrec_core.sequences import SequenceTensors
 from elcrec_pipeline.config import PromotionSettings
-from elcrec_pipeline.resources import Storage
+from elcrec_pipeline.resources import Storage, digest
 
 
 @daily_asset(
@@ -60,7 +60,10 @@ def serving_model(context: dg.AssetExecutionContext, config: PromotionSettings,
                "serving": serving.to_dict() if serving is not None else None}
     store.record_decision(candidate, verdict)
     context.log.info(f"candidate {candidate.name}: {decision.reason}")
-    return dg.MaterializeResult(metadata={
+    inputs = {"settings": config.model_dump(), "candidate": candidate.name, "before": before and before.name,
+              "challengers": sorted(record.name for record in store.challengers(candidate))}
+    version = dg.DataVersion(digest(inputs, [storage.sequences_file(context.partition_key)]))
+    return dg.MaterializeResult(data_version=version, metadata={
         "serving": serving.name if serving is not None else "none",
         "serving_kind": serving.kind if serving is not None else "none",
         "serving_day": serving.day if serving is not None else "none",

@@ -49,7 +49,7 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
         context.log.info(f"an earlier attempt left {work / LAST}: resuming after its last complete epoch")
     try:
         if config.nproc > 1:
-            result = train_distributed(config.nproc, storage.sequences_dir(partition) / "sequences.parquet",
+            result = train_distributed(config.nproc, storage.sequences_file(partition),
                                        "parquet", exp, work, log=context.log.info, init_from=init_from)
         else:
             result = train(seqs, exp, work, log=context.log.info, init_from=init_from)
@@ -67,7 +67,7 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
     plot = training_curve(result.history, out / "training_curve.png")
     curve = [{k: row[k] for k in ("epoch", "loss", "rec", "valid_HR@20", "valid_NDCG@20", "seconds") if k in row}
              for row in result.history]
-    return dg.MaterializeResult(metadata={
+    return dg.MaterializeResult(data_version=dg.DataVersion(work.name), metadata={  # settings and sequences
         "model": record.name,
         "valid_HR@20": metric(result.valid["HR@20"]),
         "valid_NDCG@20": metric(result.valid["NDCG@20"]),

@@ -13,6 +13,7 @@ from typing import Any
 
 import dagster as dg
 import numpy as np
+import polars as pl
 import yaml
 from pydantic import Field
 
@@ -23,6 +24,20 @@ from elcrec_core.sources import SourceReadError, resolve_files
 DATA_DIR_ENV = "ELCREC_DATA_DIR"
 INPUT_DIRS_ENV = "ELCREC_INPUT_DIRS"
 SOURCE_ENV = "ELCREC_SOURCE"
+
+
+def digest(settings: Any, inputs: Sequence[Path | pl.DataFrame] = ()) -> str:
+    """16 hex digits of SHA-256 over ``settings`` (JSON with sorted keys, other values as their text) and each of
+    ``inputs`` in order: a file's bytes, or a frame's rows (polars' row hashes, seed 0). The assets' data versions
+    and the training folders' names: equal settings and inputs, equal digest."""
+    sha = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    for item in inputs:
+        if isinstance(item, pl.DataFrame):
+            sha.update(item.hash_rows(seed=0).to_numpy().tobytes())
+        else:
+            with open(item, "rb") as f:
+                sha.update(hashlib.file_digest(f, "sha256").digest())
+    return sha.hexdigest()[:16]
 
 
 class Storage(dg.ConfigurableResource):
@@ -96,10 +111,10 @@ class Storage(dg.ConfigurableResource):
         """Where a training of ``partition`` with ``settings`` keeps its epoch checkpoints until it ends: named by
         a digest of the settings and the partition's sequences, so that a run started again after a crash (or a
         retry) finds ``last.pt`` and resumes, while other settings or data start afresh."""
-        digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
-        with open(self.sequences_dir(partition) / "sequences.parquet", "rb") as f:
-            digest.update(hashlib.file_digest(f, "sha256").digest())
-        return self.root / "models" / partition / "training" / digest.hexdigest()[:16]
+        return self.root / "models" / partition / "training" / digest(settings, [self.sequences_file(partition)])
+
+    def sequences_file(self, partition: str) -> Path:
+        return self.sequences_dir(partition) / "sequences.parquet"
 
     @property
     def store(self) -> ModelStore:
@@ -129,7 +144,7 @@ class Storage(dg.ConfigurableResource):
 
     def read_sequences(self, partition: str) -> tuple[Sequences, np.ndarray]:
         """The partition's stored sequences and the item id of each index."""
-        return read_sequence_parquet(self.sequences_dir(partition) / "sequences.parquet")
+        return read_sequence_parquet(self.sequences_file(partition))
 
 
 class SourceFile(dg.ConfigurableResource):

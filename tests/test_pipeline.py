@@ -17,14 +17,16 @@ from sklearn.metrics import normalized_mutual_info_score
 
 from assets.evaluation import evaluation_report
 from assets.metadata import significant
-from elcrec_pipeline.config import SourceSettings, TrainingSettings
+from assets.ingestion import raw_interactions
+from assets.sequences import interaction_sequences
+from elcrec_pipeline.config import ChallengerSettings, SequenceSettings, SourceSettings, TrainingSettings
 from elcrec_pipeline.definitions import defs
 from elcrec_pipeline.jobs import retrain_time
 from elcrec_core.model_store import ModelStore
 from elcrec_core.recommend import recommend
 from elcrec_core.recommenders import load_recommender
 from elcrec_core.sequences import Sequences, SequenceTensors
-from elcrec_pipeline.resources import ComputeDevice, Storage
+from elcrec_pipeline.resources import ComputeDevice, SourceFile, Storage, digest
 
 PARTITION = "2026-01-26"
 
@@ -248,6 +250,45 @@ def test_an_older_day_never_replaces_a_newer_serving_model(first_run):
     gate = metadata(result, "serving_model")
     assert gate["promoted"] is False and "older than the serving model's day 2026-01-26" in gate["reason"]
     assert store.serving() == before
+
+
+def data_versions(result: dg.ExecuteInProcessResult) -> dict[str, str]:
+    return {e.asset_key.to_user_string(): e.materialization.tags["dagster/data_version"]
+            for e in result.get_asset_materialization_events()}
+
+
+def test_every_stage_has_the_data_version_of_its_settings_and_inputs(first_run):
+    data_dir, result = first_run
+    versions = data_versions(result)
+    assert set(versions) == {"raw_interactions", "rejected_interactions", "interaction_sequences", "elcrec_model",
+                             "challengers", "serving_model", "evaluation_report", "intent_profiles",
+                             "user_recommendations"}
+    assert all(len(v) == 16 and int(v, 16) >= 0 for v in versions.values())
+    storage = Storage(data_dir=str(data_dir))
+    sequences = storage.sequences_dir(PARTITION)
+    assert versions["interaction_sequences"] == digest(
+        SequenceSettings().model_dump(), [sequences / "sequences.parquet", sequences / "item_index.parquet"])
+    candidate = metadata(result, "challengers")["candidate"]
+    assert versions["challengers"] == digest({"settings": ChallengerSettings().model_dump(), "candidate": candidate},
+                                             [sequences / "sequences.parquet"])
+    assert len(set(versions.values())) == len(versions)
+
+
+def test_the_same_source_gives_the_same_data_version_and_another_source_another(tmp_path):
+    """Loading and building the same data again gives the same versions (nothing downstream is stale); another
+    source (other synthetic settings) gives other versions."""
+    resources = {"storage": Storage(data_dir=str(tmp_path)), "source_file": SourceFile()}
+
+    def load(users: int) -> dict[str, str]:
+        config = {"ops": {"raw_interactions": {"config": {"synthetic_users": users, "synthetic_items": 60}}}}
+        done = dg.materialize([raw_interactions, interaction_sequences], partition_key=PARTITION,
+                              resources=resources, run_config=config)
+        return data_versions(done)
+
+    first, again, other = load(300), load(300), load(301)
+    assert first == again
+    assert first["raw_interactions"] != other["raw_interactions"]
+    assert first["interaction_sequences"] != other["interaction_sequences"]
 
 
 def test_report_rematerializes_from_stored_inputs(first_run):
