@@ -1,15 +1,17 @@
 """The Dagster code location, run in process on small synthetic data: every stage, its checks and metadata,
 the serving model and its gate, warm start, and re-materializing one asset from its stored inputs."""
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import dagster as dg
 import duckdb
+import polars as pl
 import pytest
 import torch
 import yaml
@@ -333,6 +335,17 @@ def test_storage_takes_its_folders_from_the_environment_when_used(tmp_path, monk
     monkeypatch.delenv("ELCREC_INPUT_DIRS")
     monkeypatch.chdir(tmp_path)
     assert storage.root == tmp_path.resolve() / "data" and storage.source_dirs == []
+
+
+def test_digest_is_sha256_of_the_settings_then_each_input(tmp_path):
+    file = tmp_path / "a.bin"
+    file.write_bytes(b"abc")
+    frame = pl.DataFrame({"x": [1, 2], "y": ["p", "q"]})
+    sha = hashlib.sha256(b'{"a": 1, "b": "2026-01-01"}')  # keys sorted, a date as its text
+    sha.update(hashlib.sha256(b"abc").digest())
+    sha.update(frame.hash_rows(seed=0).to_numpy().tobytes())
+    assert digest({"b": date(2026, 1, 1), "a": 1}, [file, frame]) == sha.hexdigest()[:16]
+    assert digest({"a": 1}) != digest({"a": 2}) and digest({}, [frame]) != digest({}, [frame.reverse()])
 
 
 def test_schedule_runs_the_previous_day_at_two():
