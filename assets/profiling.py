@@ -50,7 +50,8 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
     summary = summarise_intents(assigned, F.normalize(model.centres.detach().float(), dim=1).numpy())
     lift = item_lift(assigned.intent, np.repeat(np.arange(len(seqs)), seqs.lengths), seqs.items)
     lift = lift.with_columns(item_id=pl.Series(item_ids[lift["item"].to_numpy() - 1], dtype=pl.String))
-    profiles = summary.per_intent.join(_describe(lift, storage), on="intent", how="left")
+    item_metadata = warehouse.read_table(storage.warehouse, "item_metadata").sort("item_id")
+    profiles = summary.per_intent.join(_describe(lift, item_metadata), on="intent", how="left")
     categories = item_categories(storage.warehouse, item_ids)
     interactions = np.repeat(np.arange(len(seqs)), seqs.lengths)
     purity = (category_purity(assigned.intent, interactions, seqs.items, categories)
@@ -92,7 +93,6 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
                      "shuffled_NMI": metric(planted.shuffled_nmi), "shuffled_ARI": metric(planted.shuffled_ari)}
     metadata |= {"intent_map": figure(map_png, "Users by intent"), "intent_sizes": figure(sizes_png, "Intent sizes"),
                  **warehouse_table(storage.warehouse, "intent_profiles", PROFILE_COLUMNS)}
-    item_metadata = warehouse.read_table(storage.warehouse, "item_metadata").sort("item_id")
     version = dg.DataVersion(digest({"settings": config.model_dump(), "model": profiled.name},
                                     [storage.sequences_file(partition), item_metadata]))
     return dg.MaterializeResult(data_version=version, metadata=metadata)
@@ -125,10 +125,10 @@ def _largest(profiles: pl.DataFrame, with_categories: bool, n: int = 10) -> dg.T
 NO_TOP_ITEMS = "(no item frequent enough)"
 
 
-def _describe(lift: pl.DataFrame, storage: Storage) -> pl.DataFrame:
-    """Per intent: its top items by lift, with their titles where item metadata exists."""
-    meta = warehouse.read_table(storage.warehouse, "item_metadata", ("item_id", "title", "categories"))
-    described = lift.join(meta, on="item_id", how="left")
+def _describe(lift: pl.DataFrame, item_metadata: pl.DataFrame) -> pl.DataFrame:
+    """Per intent: its top items by lift, with their titles where ``item_metadata`` (the warehouse's table) has
+    them."""
+    described = lift.join(item_metadata.select("item_id", "title", "categories"), on="item_id", how="left")
     return described.group_by("intent", maintain_order=True).agg(
         top_items=pl.col("item_id"), top_lift=pl.col("lift"), top_titles=pl.col("title").drop_nulls())
 

@@ -60,9 +60,9 @@ def flush_subnormal_(x: torch.Tensor) -> torch.Tensor:
     fp32) to zero, in place; returns ``x``. A softmax over logits in the hundreds (NT-Xent with dot products over
     the flattened 3,200-wide views) leaves most of its gradient subnormal, and Intel x86 cores multiply subnormal
     operands through microcode assists: the [2B, 2B] x [2B, 3200] product of the contrastive backward took 166 ms
-    of a 0.44 s step with them and 7-10 ms without (Intel Xeon, 2 threads; AMD not measured). Each term dropped is below 2^-126
-    times the other operand, far under fp32's resolution of the sums it joins (what the CPU's denormals-are-zero
-    mode would do, without a process-wide setting that OpenMP's threads may not share)."""
+    of a 0.44 s step with them and 7-10 ms without (Intel Xeon, 2 threads; AMD not measured). Each term dropped
+    is below 2^-126 times the other operand, far under fp32's resolution of the sums it joins (what the CPU's
+    denormals-are-zero mode would do, without a process-wide setting that OpenMP's threads may not share)."""
     return x.masked_fill_(x.abs() < torch.finfo(x.dtype).tiny, 0.0)
 
 
