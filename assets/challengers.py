@@ -1,12 +1,12 @@
 """Stage 3b: the challengers of the day's candidate (SASRec, most popular, item transition, EASE), fitted on the
-same sequences and stored beside it (:func:`elcrec_core.challengers.fit_challengers`)."""
+same sequences and stored beside it (:func:`elcrec_core.serve.challengers.fit_challengers`)."""
 
 import dagster as dg
 
 from assets.metadata import metric, table
 from assets.partitions import RETRY, daily_asset
 from assets.training import elcrec_model
-from elcrec_core.challengers import fit_challengers
+from elcrec_core.serve.challengers import fit_challengers
 from elcrec_pipeline.config import ChallengerSettings
 from elcrec_pipeline.resources import Storage, digest
 

@@ -10,20 +10,27 @@ import polars as pl
 from assets.metadata import figure, metric, table
 from assets.partitions import THIS_AND_PREVIOUS_DAY, WAREHOUSE_POOL, daily_asset
 from assets.serving import serving_model
-from elcrec_core import warehouse
-from elcrec_core.backtest import next_day_sequences
-from elcrec_core.checkpoint import load_model
-from elcrec_core.evaluation import SELECTION_METRIC, eligible_users, metrics_from_ranks
-from elcrec_core.plots import backtest_trend
-from elcrec_core.report import (Report, headline, history_segments, paired_differences, pays_answer,
-                                popularity_segments, segment_rows)
-from elcrec_core.markdown import markdown_table
-from elcrec_core.model_store import ModelRecord
-from elcrec_core.profiling import intent_category_purity
-from elcrec_core.promotion import CHALLENGER_NAMES
-from elcrec_core.recommenders import load_recommender
-from elcrec_core.scoring import ELCRecRecommender, evaluate_recommender
-from elcrec_core.sequences import SequenceTensors
+from elcrec_core.data import warehouse
+from elcrec_core.data.sequences import SequenceTensors
+from elcrec_core.evaluate.backtest import next_day_sequences
+from elcrec_core.evaluate.ranking import SELECTION_METRIC, eligible_users, metrics_from_ranks
+from elcrec_core.evaluate.scoring import ELCRecRecommender, evaluate_recommender
+from elcrec_core.intents.profiles import intent_category_purity
+from elcrec_core.report.evaluation_report import (
+    Report,
+    headline,
+    history_segments,
+    paired_differences,
+    pays_answer,
+    popularity_segments,
+    segment_rows,
+)
+from elcrec_core.report.markdown import markdown_table
+from elcrec_core.report.plots import backtest_trend
+from elcrec_core.serve.model_store import ModelRecord
+from elcrec_core.serve.promotion import CHALLENGER_NAMES
+from elcrec_core.serve.recommenders import load_recommender
+from elcrec_core.train.checkpoint import load_model
 from elcrec_pipeline.config import EvaluationSettings
 from elcrec_pipeline.resources import Storage, digest
 
@@ -164,8 +171,8 @@ POPULARITY = "head: top 20% of interactions, torso: next 30%, tail: the rest"
 
 
 def _per_model(rows: list[dict], segment: str, models: Iterable[str], k: int = 20) -> list[dict]:
-    """:func:`elcrec_core.report.segment_rows`' rows (one per segment, HR@k and NDCG@k of each model side by side)
-    as one row per segment and model: a table narrow enough for the UI."""
+    """:func:`elcrec_core.report.evaluation_report.segment_rows`' rows (one per segment, HR@k and NDCG@k of each model
+    side by side) as one row per segment and model: a table narrow enough for the UI."""
     return [{segment: row[segment], "users": row["users"], "model": model, f"HR@{k}": row[f"{model} HR@{k}"],
              f"NDCG@{k}": row[f"{model} NDCG@{k}"]} for row in rows for model in models]
 

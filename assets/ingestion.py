@@ -8,11 +8,11 @@ import polars as pl
 
 from assets.metadata import expectation_results, metric, table, warehouse_table
 from assets.partitions import RETRY, START_DATE_ENV, WAREHOUSE_POOL, daily_asset, daily_partitions
-from elcrec_core import warehouse
-from elcrec_core.ingestion import EventsBeforeStart, ingest
-from elcrec_core.sources import read_item_metadata
-from elcrec_core.synthetic import generate
-from elcrec_core.validation import expect_interactions
+from elcrec_core.data import warehouse
+from elcrec_core.data.ingestion import EventsBeforeStart, ingest
+from elcrec_core.data.item_metadata import read_item_metadata
+from elcrec_core.data.synthetic import generate
+from elcrec_core.data.validation import expect_interactions
 from elcrec_pipeline.config import SourceSettings
 from elcrec_pipeline.resources import SourceFile, Storage, digest
 

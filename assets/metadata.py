@@ -14,9 +14,9 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from elcrec_core import warehouse
-from elcrec_core.plots import markdown_image
-from elcrec_core.validation import ExpectationOutcome, ExpectationReport
+from elcrec_core.data import warehouse
+from elcrec_core.data.validation import ExpectationOutcome, ExpectationReport
+from elcrec_core.report.plots import markdown_image
 
 SIGNIFICANT = 4
 Cell = str | int | float | bool | None

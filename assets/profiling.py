@@ -8,12 +8,12 @@ import torch.nn.functional as F
 from assets.metadata import figure, metric, table, warehouse_table
 from assets.partitions import WAREHOUSE_POOL, daily_asset
 from assets.serving import serving_model
-from elcrec_core import warehouse
-from elcrec_core.checkpoint import load_model
-from elcrec_core.plots import intent_map, intent_sizes_chart
-from elcrec_core.profiling import assign_user_intents, intent_sizes, item_categories, summarise_intents
-from elcrec_core.sequences import SequenceTensors
-from elcrec_core.statistics import category_lift, category_purity, item_lift, planted_agreement
+from elcrec_core.data import warehouse
+from elcrec_core.data.sequences import SequenceTensors
+from elcrec_core.evaluate.statistics import category_lift, category_purity, item_lift, planted_agreement
+from elcrec_core.intents.profiles import assign_user_intents, intent_sizes, item_categories, summarise_intents
+from elcrec_core.report.plots import intent_map, intent_sizes_chart
+from elcrec_core.train.checkpoint import load_model
 from elcrec_pipeline.config import ProfileSettings
 from elcrec_pipeline.resources import Storage, digest
 

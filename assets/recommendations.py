@@ -8,12 +8,12 @@ import torch
 from assets.metadata import metric, table, warehouse_table
 from assets.partitions import WAREHOUSE_POOL, daily_asset
 from assets.serving import serving_model
-from elcrec_core import warehouse
-from elcrec_core.checkpoint import item_catalogue, load_model
-from elcrec_core.profiling import assign_user_intents
-from elcrec_core.recommend import recommend
-from elcrec_core.recommenders import load_recommender
-from elcrec_core.sequences import SequenceTensors
+from elcrec_core.data import warehouse
+from elcrec_core.data.sequences import SequenceTensors
+from elcrec_core.intents.profiles import assign_user_intents
+from elcrec_core.serve.recommend import recommend
+from elcrec_core.serve.recommenders import load_recommender
+from elcrec_core.train.checkpoint import item_catalogue, load_model
 from elcrec_pipeline.config import RecommendationSettings
 from elcrec_pipeline.resources import Storage, digest
 

@@ -1,4 +1,4 @@
-"""Stage 4: which model serves. The promotion gate (:func:`elcrec_core.promotion.gate`) decides whether the day's
+"""Stage 4: which model serves. The promotion gate (:func:`elcrec_core.serve.promotion.gate`) decides whether the day's
 candidate, the serving model or a challenger serves; this asset applies the decision to the model store's
 aliases, and its ``promotion_gate`` check reports the decision (a WARN when the candidate is refused).
 
@@ -11,10 +11,10 @@ from assets.challengers import challengers
 from assets.metadata import metric, table
 from assets.partitions import PREVIOUS_DAY, daily_asset
 from assets.training import elcrec_model
-from elcrec_core.model_store import ModelRecord
-from elcrec_core.promotion import CANDIDATE, CHAMPION, Contender, gate
-from elcrec_core.recommenders import load_recommender
-from elcrec_core.sequences import SequenceTensors
+from elcrec_core.data.sequences import SequenceTensors
+from elcrec_core.serve.model_store import ModelRecord
+from elcrec_core.serve.promotion import CANDIDATE, CHAMPION, Contender, gate
+from elcrec_core.serve.recommenders import load_recommender
 from elcrec_pipeline.config import PromotionSettings
 from elcrec_pipeline.resources import Storage, digest
 

@@ -9,14 +9,15 @@ import dagster as dg
 from assets.metadata import figure, metric, table
 from assets.partitions import PREVIOUS_DAY, RETRY, daily_asset
 from assets.sequences import interaction_sequences
-from elcrec_core.checkpoint import LAST
-from elcrec_core.config import SHAPE_FIELDS, ExperimentConfig, ModelConfig
-from elcrec_core.data_settings import MODEL_FIELDS, TRAIN_FIELDS
-from elcrec_core.model_store import ModelRecord
-from elcrec_core.plots import training_curve
-from elcrec_core.run_log import keep_run
-from elcrec_core.sequences import Sequences
-from elcrec_core.training import NonFiniteLoss, train, train_distributed
+from elcrec_core.config.settings import SHAPE_FIELDS, ExperimentConfig, ModelConfig
+from elcrec_core.data.sequences import Sequences
+from elcrec_core.report.plots import training_curve
+from elcrec_core.serve.model_store import ModelRecord
+from elcrec_core.train.auto_preset import MODEL_FIELDS, TRAIN_FIELDS
+from elcrec_core.train.checkpoint import LAST
+from elcrec_core.train.loop import train, train_distributed
+from elcrec_core.train.objective import NonFiniteLoss
+from elcrec_core.train.run_log import keep_run
 from elcrec_pipeline.config import TrainingSettings
 from elcrec_pipeline.resources import ComputeDevice, Storage
 
@@ -91,7 +92,7 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
 
 
 def _settings(exp: ExperimentConfig) -> dict[str, int | str]:
-    """The settings that the ``auto`` preset derives from the data (see :mod:`elcrec_core.data_settings`), as
+    """The settings that the ``auto`` preset derives from the data (see :mod:`elcrec_core.train.auto_preset`), as
     this run has them (derived or given)."""
     model = ModelConfig(n_items=1, **exp.model)
     return {**{name: getattr(model, name) for name in MODEL_FIELDS},

@@ -29,13 +29,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from elcrec_core.checkpoint import load_model
-from elcrec_core.cli_data import DataOptions, load
-from elcrec_core.config import ModelConfig, load_preset, merge_overrides
-from elcrec_core.evaluation import evaluate_ranks
-from elcrec_core.report import per_user
-from elcrec_core.sequences import SequenceTensors
-from elcrec_core.statistics import bootstrap_mean
+from elcrec_core.cli.data_loading import load
+from elcrec_core.cli.data_options import DataOptions
+from elcrec_core.config.settings import ModelConfig, load_preset, merge_overrides
+from elcrec_core.data.sequences import SequenceTensors
+from elcrec_core.evaluate.ranking import evaluate_ranks
+from elcrec_core.evaluate.statistics import bootstrap_mean
+from elcrec_core.report.evaluation_report import per_user
+from elcrec_core.train.checkpoint import load_model
 
 SHARED = Path("/work/shared/data")
 DATASETS = {
@@ -99,7 +100,7 @@ def run_one(data_name: str, name: str, overrides: dict, preset: str, out: Path, 
             log.write(line + "\n")
             log.flush()
 
-        from elcrec_core.training import train
+        from elcrec_core.train.loop import train
 
         result = train(seqs, exp, folder, resume=False, log=write)
     seconds = time.perf_counter() - began
@@ -124,10 +125,10 @@ def gradient_shares(data_name: str, preset: str, settings: dict[str, dict], batc
     gradient over the encoder's parameters (all but the centres, which the next-item loss does not touch),
     and the cosine between the next-item gradient and the total's (mean over
     ``batches`` batches). Shows which part steers the first optimiser steps."""
-    from elcrec_core.batches import AugmentConfig, make_train_batch, trainable_users
-    from elcrec_core.centres import init_centres
-    from elcrec_core.model import ELCRec
-    from elcrec_core.training import aux_weights, batch_negatives, loss_parts
+    from elcrec_core.model.centres import init_centres
+    from elcrec_core.model.elcrec import ELCRec
+    from elcrec_core.train.batches import AugmentConfig, make_train_batch, trainable_users
+    from elcrec_core.train.objective import aux_weights, batch_negatives, loss_parts
 
     lines = ["| setting | part | weighted value | weighted gradient norm | cos(rec grad, total grad) |",
              "|---|---|---|---|---|"]

@@ -1,6 +1,6 @@
 """Daily load: the daily retrain job run back to back for N simulated days against one data folder.
 
-Synthetic events (``elcrec_core.synthetic``: planted intents, chains, Zipf popularity) for ``--users`` users with
+Synthetic events (``elcrec_core.data.synthetic``: planted intents, chains, Zipf popularity) for ``--users`` users with
 long histories are spread over ``--window`` days: each user's events keep their order and get sorted uniform
 timestamps over the whole window, so every user is active every day and each day holds about events / window
 events (about 300k a day with the defaults: 30,000 users with about 300 events each, 5,000 items). One Parquet
@@ -59,7 +59,7 @@ def prepare(args: argparse.Namespace, input_dir: Path) -> dict:
     import numpy as np
     import polars as pl
 
-    from elcrec_core.synthetic import SyntheticConfig, generate
+    from elcrec_core.data.synthetic import SyntheticConfig, generate
 
     spec = {"users": args.users, "items": args.items, "intents": args.intents, "min_len": args.min_len,
             "mean_extra_len": args.mean_extra_len, "max_events": args.max_events, "days": args.window,

@@ -30,7 +30,7 @@ def prepare(workdir: Path, n_events: int, n_users: int, n_items: int) -> dict[st
     and write them as Parquet and CSV, unless files for these sizes exist already."""
     import numpy as np
 
-    from elcrec_core.synthetic import SyntheticConfig, generate
+    from elcrec_core.data.synthetic import SyntheticConfig, generate
 
     stem = workdir / f"events_{n_events}_{n_users}_{n_items}"
     paths = {"parquet": stem.with_suffix(".parquet"), "csv": stem.with_suffix(".csv")}
@@ -59,10 +59,11 @@ def stopwatch(times: dict[str, float]):
 
 
 def run_ours(path: Path, fmt: str, workdir: Path) -> dict[str, float]:
-    from elcrec_core import warehouse
-    from elcrec_core.sequence_building import SequenceConfig, build_sequences, write_sequences
-    from elcrec_core.sources import SourceConfig, read_source
-    from elcrec_core.validation import check_rows, expect_interactions, expect_sequences
+    from elcrec_core.data import warehouse
+    from elcrec_core.data.events_to_sequences import SequenceConfig, build_sequences, write_sequences
+    from elcrec_core.data.source_config import SourceConfig
+    from elcrec_core.data.sources import read_source
+    from elcrec_core.data.validation import check_rows, expect_interactions, expect_sequences
 
     db = workdir / "warehouse.duckdb"
     times: dict[str, float] = {}

@@ -4,7 +4,7 @@ Usage: .venv/bin/python benchmarks/eval_throughput.py [--data ../shared/data/Bea
        [--checkpoint ../shared/reference/ELCRec-Beauty-1.pt] [--repeats 5] [--threads 2] [--compare-matmul]
 
 ``--compare-matmul`` also times the pass with the scoring product on torch's default ``@`` (MKL's sgemm on CPU)
-instead of :func:`elcrec_core.products.user_item_scores`' oneDNN kernel, alternating the two, and checks that both
+instead of :func:`elcrec_core.model.products.user_item_scores`' oneDNN kernel, alternating the two, and checks that both
 give the same ranks.
 """
 
@@ -16,12 +16,12 @@ import time
 
 import torch
 
-from elcrec_core import products
-from elcrec_core.checkpoint import load_model
-from elcrec_core.evaluation import eligible_users, evaluate_ranks, metrics_from_ranks
-from elcrec_core.runtime import keep_freed_memory
-from elcrec_core.sequences import SequenceTensors, read_sequence_file
-from elcrec_core.device import select_device
+from elcrec_core.data.sequences import SequenceTensors, read_sequence_file
+from elcrec_core.evaluate.ranking import eligible_users, evaluate_ranks, metrics_from_ranks
+from elcrec_core.model import products
+from elcrec_core.train.checkpoint import load_model
+from elcrec_core.train.device import select_device
+from elcrec_core.train.malloc import keep_freed_memory
 
 
 def positive_int(text: str) -> int:

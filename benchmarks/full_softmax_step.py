@@ -1,7 +1,7 @@
 """Training step time with full softmax: row-blocked cross-entropy against the whole logit matrix, alternating.
 
 Preset auto (the pipeline's default) on the data: the row-blocked loss
-(:func:`elcrec_core.linear_cross_entropy.linear_cross_entropy`) against ``F.cross_entropy(hidden @ table.T)`` (as
+(:func:`elcrec_core.model.linear_cross_entropy.linear_cross_entropy`) against ``F.cross_entropy(hidden @ table.T)`` (as
 before it), in one process, batch by batch.
 
 Usage: .venv/bin/python benchmarks/full_softmax_step.py [--data ../shared/data/Beauty.txt] [--rounds 3]
@@ -16,15 +16,15 @@ import time
 from pathlib import Path
 
 import torch
-
-from elcrec_core import losses
-from elcrec_core.data_settings import auto_experiment
-from elcrec_core.device import cpu_model
-from elcrec_core.linear_cross_entropy import whole_matrix_cross_entropy
-from elcrec_core.runtime import keep_freed_memory
-from elcrec_core.sequences import read_sequence_file
 from eval_throughput import positive_int
 from train_throughput import Ours
+
+from elcrec_core.data.sequences import read_sequence_file
+from elcrec_core.model import losses
+from elcrec_core.model.linear_cross_entropy import whole_matrix_cross_entropy
+from elcrec_core.train.auto_preset import auto_experiment
+from elcrec_core.train.device import cpu_model
+from elcrec_core.train.malloc import keep_freed_memory
 
 
 def main() -> None:

@@ -13,15 +13,15 @@ import time
 
 import torch
 
-from elcrec_core.batches import AugmentConfig, trainable_users
-from elcrec_core.config import load_preset
-from elcrec_core.evaluation import evaluate
-from elcrec_core.model import ELCRec
-from elcrec_core.runtime import keep_freed_memory
-from elcrec_core.sequences import SequenceTensors, read_sequence_file
-from elcrec_core.centres import init_centres
-from elcrec_core.device import select_device, uses_bf16
-from elcrec_core.training import train_epoch
+from elcrec_core.config.settings import load_preset
+from elcrec_core.data.sequences import SequenceTensors, read_sequence_file
+from elcrec_core.evaluate.ranking import evaluate
+from elcrec_core.model.centres import init_centres
+from elcrec_core.model.elcrec import ELCRec
+from elcrec_core.train.batches import AugmentConfig, trainable_users
+from elcrec_core.train.device import select_device, uses_bf16
+from elcrec_core.train.loop import train_epoch
+from elcrec_core.train.malloc import keep_freed_memory
 
 
 def main() -> None:

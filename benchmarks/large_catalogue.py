@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/large_catalogue.py             # 1M users, 1M items (about 13M interactions)
     .venv/bin/python benchmarks/large_catalogue.py --users 50000 --items 50000 --batches 5 --eval-users 2000
 
-The data (``elcrec_core.synthetic``, 64 planted intents) is generated once in a child process and cached in
+The data (``elcrec_core.data.synthetic``, 64 planted intents) is generated once in a child process and cached in
 ``--workdir``. Then, in this process, with the reference hyper-parameters (hidden 64, 1 layer, K 256, batch 256):
 the model; the k-means centre initialisation (the trainer's, on its default sample); ``--batches`` training
 batches with sampled softmax, then ``--batches`` with BCE (the trainer's ``train_epoch`` on a random subset of the
@@ -34,24 +34,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from elcrec_core.batches import AugmentConfig, trainable_users
-from elcrec_core.centres import init_centres
-from elcrec_core.config import ExperimentConfig, TrainConfig
-from elcrec_core.device import uses_bf16
-from elcrec_core.evaluation import eligible_users, evaluate_ranks, metrics_from_ranks
-from elcrec_core.model import ELCRec
-from elcrec_core.recommend import recommend
-from elcrec_core.runtime import keep_freed_memory
-from elcrec_core.scoring import ELCRecRecommender
-from elcrec_core.sequences import Sequences, SequenceTensors
-from elcrec_core.training import make_optimizer, train_epoch
+from elcrec_core.config.settings import ExperimentConfig, TrainConfig
+from elcrec_core.data.sequences import Sequences, SequenceTensors
+from elcrec_core.evaluate.ranking import eligible_users, evaluate_ranks, metrics_from_ranks
+from elcrec_core.evaluate.scoring import ELCRecRecommender
+from elcrec_core.model.centres import init_centres
+from elcrec_core.model.elcrec import ELCRec
+from elcrec_core.serve.recommend import recommend
+from elcrec_core.train.batches import AugmentConfig, trainable_users
+from elcrec_core.train.device import uses_bf16
+from elcrec_core.train.loop import make_optimizer, train_epoch
+from elcrec_core.train.malloc import keep_freed_memory
 
 GIB = 2**30
 
 
 def prepare(path: Path, n_users: int, n_items: int) -> None:
     """Generate the synthetic events and store each user's items, in time order, as flat items and offsets."""
-    from elcrec_core.synthetic import SyntheticConfig, generate
+    from elcrec_core.data.synthetic import SyntheticConfig, generate
 
     events = generate(SyntheticConfig(n_users=n_users, n_items=n_items, n_intents=64, seed=1)).events
     owner = events["user_id"].to_numpy() - 1

@@ -34,7 +34,7 @@ COLUMNS = ("killed", "survived", "timeout", "no tests", "not checked", "other")
 
 
 def mutated_modules() -> list[str]:
-    """The files of ``[tool.mutmut] only_mutate`` in pyproject.toml, e.g. ``elcrec_core/statistics.py``."""
+    """The files of ``[tool.mutmut] only_mutate`` in pyproject.toml, e.g. ``elcrec_core/evaluate/statistics.py``."""
     return tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["mutmut"]["only_mutate"]
 
 
@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"not in [tool.mutmut] only_mutate: {', '.join(sorted(unknown))}")
     if not args.summary_only:
-        # mutant names are module paths with dots, then the function: elcrec_core.statistics.x_bootstrap__mutmut_1
+        # mutant names are module paths with dots, then the function:
+        # elcrec_core.evaluate.statistics.x_bootstrap__mutmut_1
         names = [m.removesuffix(".py").replace("/", ".") + ".*" for m in chosen] if args.modules else []
         if args.recheck:
             names = sorted(name for m in chosen for name, status in outcomes(m).items()

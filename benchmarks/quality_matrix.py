@@ -2,9 +2,9 @@
 (ours and the paper's settings), its SASRec ablation and the simple baselines, on four data sets.
 
 Every model is fitted on each user's items[:-2], chooses its epoch or setting on the valid split and is reported on
-the test split, ranked by :func:`elcrec_core.scoring.evaluate_recommender` (full ranking, history excluded, ties
-against the target). Intervals: 95% percentile bootstrap over the test users (1,000 resamples,
-:func:`elcrec_core.statistics.bootstrap_mean`, as the evaluation report's headline).
+the test split, ranked by :func:`elcrec_core.evaluate.scoring.evaluate_recommender` (full ranking, history excluded,
+ties against the target). Intervals: 95% percentile bootstrap over the test users (1,000 resamples,
+:func:`elcrec_core.evaluate.statistics.bootstrap_mean`, as the evaluation report's headline).
 
 Data sets (``--shared``, default ../shared/data beside the repository): ``synthetic`` (the embedded default data,
 as ``elcrec train --data synthetic`` reads it, seeded with ``--seed``), ``ml-100k`` (``ml-100k/u.data`` read as
@@ -16,15 +16,15 @@ Models:
   elcrec_paper   ELCRec with the paper's settings: preset ``beauty`` / ``sports``; the paper has none for synthetic
                  and ml-100k, which get the reference defaults (``ExperimentConfig()``, no preset)
   sasrec_ce      the ablation of elcrec_ours: its settings and budget with the ELCRec parts off and full-softmax
-                 cross-entropy (:func:`elcrec_core.baselines.sasrec_config`, as ``baselines.SASRec``; trained here
-                 with resume, which ``SASRec.fit`` does not do)
+                 cross-entropy (:func:`elcrec_core.evaluate.baselines.sasrec_config`, as ``baselines.SASRec``; trained
+                 here with resume, which ``SASRec.fit`` does not do)
   transition     item transitions from the last input item; ease: EASE, lambda chosen on valid
-                 (:func:`elcrec_core.baselines.tune_ease`); most_popular
+                 (:func:`elcrec_core.evaluate.baselines.tune_ease`); most_popular
 Trained models all use ``--seed`` (2024) and ``--precision`` (fp32); ``--max-epochs`` replaces their epoch budget.
 
 Resumable cell by cell: cell (data, model) works in ``--out``/<data>/<model>/ and writes ``result.json`` (and the
 per-user test ranks ``ranks_test.npy``) when done; a cell with ``result.json`` is skipped. A training cell resumes
-from its ``last.pt`` (:func:`elcrec_core.training.train`), also one that ``elcrec train`` started with the same
+from its ``last.pt`` (:func:`elcrec_core.train.loop.train`), also one that ``elcrec train`` started with the same
 settings (e.g. ``--preset sports --precision fp32 --seed 2024 --out runs/quality_matrix/sports/elcrec_paper``);
 one whose ``last.pt`` holds other settings (apart from the budget: epochs, max_steps) is refused. The ``pid`` file of
 a cell names the process working on it: a cell whose process is alive is skipped with a message (this script
@@ -62,17 +62,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from elcrec_core.baselines import EASE_MAX_ITEMS, ItemTransition, MostPopular, sasrec_config, tune_ease
-from elcrec_core.checkpoint import BEST, LAST, CheckpointError, load_checkpoint, load_model
-from elcrec_core.cli_data import SYNTHETIC, DataOptions, LoadedData, load
-from elcrec_core.config import ExperimentConfig, load_preset, merge_overrides
-from elcrec_core.data_settings import AUTO, auto_experiment
-from elcrec_core.device import cpu_model, select_device
-from elcrec_core.evaluation import Split, metrics_from_ranks
-from elcrec_core.report import paired_differences, per_user
-from elcrec_core.scoring import ELCRecRecommender, Recommender, evaluate_recommender
-from elcrec_core.sequences import ITEM_INDEX_FILE, Sequences, SequenceTensors, write_item_index_file
-from elcrec_core.statistics import bootstrap_mean
+from elcrec_core.cli.data_loading import LoadedData, load
+from elcrec_core.cli.data_options import SYNTHETIC, DataOptions
+from elcrec_core.config.settings import ExperimentConfig, load_preset, merge_overrides
+from elcrec_core.data.sequences import ITEM_INDEX_FILE, Sequences, SequenceTensors, write_item_index_file
+from elcrec_core.evaluate.baselines import EASE_MAX_ITEMS, ItemTransition, MostPopular, sasrec_config, tune_ease
+from elcrec_core.evaluate.ranking import Split, metrics_from_ranks
+from elcrec_core.evaluate.scoring import ELCRecRecommender, Recommender, evaluate_recommender
+from elcrec_core.evaluate.statistics import bootstrap_mean
+from elcrec_core.report.evaluation_report import paired_differences, per_user
+from elcrec_core.train.auto_preset import AUTO, auto_experiment
+from elcrec_core.train.checkpoint import BEST, LAST, CheckpointError, load_checkpoint, load_model
+from elcrec_core.train.device import cpu_model, select_device
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 OUT = Path("runs/quality_matrix")
@@ -119,7 +120,8 @@ class TimeBudget(Exception):
 # ----------------------------------------------------------------------------------------- settings
 def ours_config(data: Sequences) -> tuple[str, ExperimentConfig]:
     """ELCRec (ours) for ``data``: (a label for the table, the settings): the pipeline's default, preset
-    ``auto`` (:func:`elcrec_core.data_settings.auto_experiment`: ``general`` with settings derived from ``data``)."""
+    ``auto`` (:func:`elcrec_core.train.auto_preset.auto_experiment`: ``general`` with settings derived from
+    ``data``)."""
     return f"preset {AUTO}", auto_experiment(data, {}, {})
 
 
@@ -290,7 +292,7 @@ def run_training(folder: Path, seqs: Sequences, data: SequenceTensors, label: st
                  max_minutes: float | None, log: Callable[[str], None]) -> Measured:
     """Train (or resume) ELCRec with ``exp`` in ``folder`` and rank the test split with its best epoch. Raises
     :class:`TimeBudget` after the first epoch that ends ``max_minutes`` after the start."""
-    from elcrec_core.training import train
+    from elcrec_core.train.loop import train
 
     resumed = check_resumable(folder, exp)
     deadline = time.monotonic() + 60 * max_minutes if max_minutes else None
@@ -406,8 +408,8 @@ def _duration(seconds: float) -> str:
 
 def _note(folder: Path, model: str, result: dict[str, Any], results: dict[str, dict[str, Any]]) -> str:
     """The last column: elcrec_ours's NDCG@20 over the best other model's, with the paired difference to it and to
-    the SASRec-CE ablation (:func:`elcrec_core.report.paired_differences` of the cells' test ranks), and the paper
-    rows against 97% of Table 1. ``folder``: the data set's cells."""
+    the SASRec-CE ablation (:func:`elcrec_core.report.evaluation_report.paired_differences` of the cells' test ranks),
+    and the paper rows against 97% of Table 1. ``folder``: the data set's cells."""
     data_name = folder.name
     if model == "elcrec_ours":
         others = {m: r["test"]["NDCG@20"] for m, r in results.items() if m != model}

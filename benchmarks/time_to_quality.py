@@ -1,7 +1,7 @@
 """Time to quality (issue #12.3): the wall time on this CPU until the model selected on the validation split reaches
 a test NDCG@20 target on Beauty (default 0.0494: 97% of the paper's ELCRec, Table 1).
 
-Trains with :func:`elcrec_core.training.train` one epoch at a time (each call resumes from ``last.pt`` with the
+Trains with :func:`elcrec_core.train.loop.train` one epoch at a time (each call resumes from ``last.pt`` with the
 epoch budget one higher; the other settings are the preset's) and reads, after each epoch, the test split of
 ``best.pt``, the epoch with the best validation NDCG@20 so far. The test split is only read, never used to choose:
 the clock stops at the first epoch after which the validation-selected model meets the target. Wall time = the sum
@@ -29,12 +29,12 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from elcrec_core.config import load_preset, merge_overrides  # noqa: E402
-from elcrec_core.data_settings import AUTO, auto_experiment  # noqa: E402
-from elcrec_core.device import cpu_model  # noqa: E402
-from elcrec_core.runtime import keep_freed_memory  # noqa: E402
-from elcrec_core.sequences import read_sequence_file  # noqa: E402
-from elcrec_core.training import train  # noqa: E402
+from elcrec_core.config.settings import load_preset, merge_overrides  # noqa: E402
+from elcrec_core.data.sequences import read_sequence_file  # noqa: E402
+from elcrec_core.train.auto_preset import AUTO, auto_experiment  # noqa: E402
+from elcrec_core.train.device import cpu_model  # noqa: E402
+from elcrec_core.train.loop import train  # noqa: E402
+from elcrec_core.train.malloc import keep_freed_memory  # noqa: E402
 
 PAPER_BEAUTY_NDCG20 = 0.0509
 

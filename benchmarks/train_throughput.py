@@ -1,7 +1,7 @@
 """Training throughput of elcrec_core against the authors' step structure, timed back to back in one process.
 
 (a) ``reference_step.py``: a re-creation of the authors' computation (per-sample Python data, 5 x 256 sequences
-encoded per batch, unfused modules); (b) ``elcrec_core.training.train_epoch`` with the ``beauty`` preset. Both
+encoded per batch, unfused modules); (b) ``elcrec_core.train.loop.train_epoch`` with the ``beauty`` preset. Both
 get the same settings (taken from the preset), the same data and 2 threads; epochs alternate A/B/A/B so that drift
 on a shared machine hits both. Also timed once each: the k-means centre initialisation and one validation pass.
 
@@ -34,17 +34,18 @@ from typing import Any
 
 import numpy as np
 import torch
-
-from elcrec_core.batches import AugmentConfig, trainable_users
-from elcrec_core.config import ExperimentConfig, load_preset
-from elcrec_core.evaluation import evaluate
-from elcrec_core.model import ELCRec
-from elcrec_core.runtime import keep_freed_memory
-from elcrec_core.sequences import SequenceTensors, read_sequence_file
-from elcrec_core.centres import init_centres
-from elcrec_core.device import cpu_model, uses_bf16
-from elcrec_core.training import StepLosses, compiles_step, make_optimizer, train_epoch
 from reference_step import ReferenceConfig, ReferenceTrainer, read_user_sequences
+
+from elcrec_core.config.settings import ExperimentConfig, load_preset
+from elcrec_core.data.sequences import SequenceTensors, read_sequence_file
+from elcrec_core.evaluate.ranking import evaluate
+from elcrec_core.model.centres import init_centres
+from elcrec_core.model.elcrec import ELCRec
+from elcrec_core.train.batches import AugmentConfig, trainable_users
+from elcrec_core.train.compiled_step import StepLosses, compiles_step
+from elcrec_core.train.device import cpu_model, uses_bf16
+from elcrec_core.train.loop import make_optimizer, train_epoch
+from elcrec_core.train.malloc import keep_freed_memory
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO / "../shared/data/Beauty.txt"

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import torch
 
-from elcrec_core.config import load_preset
-from elcrec_core.ingestion import ingest
-from elcrec_core.runtime import keep_freed_memory
-from elcrec_core.sequence_building import SequenceConfig, build_sequences
-from elcrec_core.sources import SourceConfig
-from elcrec_core.training import train
+from elcrec_core.config.settings import load_preset
+from elcrec_core.data.events_to_sequences import SequenceConfig, build_sequences
+from elcrec_core.data.ingestion import ingest
+from elcrec_core.data.source_config import SourceConfig
+from elcrec_core.train.loop import train
+from elcrec_core.train.malloc import keep_freed_memory
 
 
 def epochs_to_reach(curve: list[float], target: float) -> int | None:

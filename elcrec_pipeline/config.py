@@ -1,6 +1,6 @@
 """Run configuration (Dagster ``Config`` classes). With no config at all every stage runs on the embedded
 synthetic data set (5,000 users, 1,000 items) with training settings derived from the data (preset ``auto``,
-:mod:`elcrec_core.data_settings`): the whole daily job in about 3 minutes on a 2-core CPU."""
+:mod:`elcrec_core.train.auto_preset`): the whole daily job in about 3 minutes on a 2-core CPU."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from elcrec_core.config import ExperimentConfig
-from elcrec_core.data_settings import preset_experiment
-from elcrec_core.reading import MAX_LINE_BYTES
-from elcrec_core.sequence_building import SequenceConfig
-from elcrec_core.sequences import Sequences
-from elcrec_core.sources import ColumnMap, ItemMetadataConfig, SourceConfig
-from elcrec_core.synthetic import SyntheticConfig
-from elcrec_core.validation import ExpectationConfig, RowRules
+from elcrec_core.config.settings import ExperimentConfig
+from elcrec_core.data.events_to_sequences import SequenceConfig
+from elcrec_core.data.files import MAX_LINE_BYTES
+from elcrec_core.data.sequences import Sequences
+from elcrec_core.data.source_config import ColumnMap, ItemMetadataConfig, SourceConfig
+from elcrec_core.data.synthetic import SyntheticConfig
+from elcrec_core.data.validation import ExpectationConfig, RowRules
+from elcrec_core.train.auto_preset import preset_experiment
 from elcrec_pipeline.resources import Storage
 
 
@@ -154,10 +154,10 @@ class SequenceSettings(dg.Config):
 
 class TrainingSettings(dg.Config):
     """ELCRec hyper-parameters: a preset (``auto``, derived from the day's sequences, or one of
-    elcrec_core/presets.toml) plus overrides."""
+    elcrec_core/config/presets.toml) plus overrides."""
 
     preset: str = Field("auto", description="auto (general with max_len, batch, intents, loss and an optimiser-step "
-                                            "budget derived from the data; see elcrec_core/data_settings.py), "
+                                            "budget derived from the data; see elcrec_core/train/auto_preset.py), "
                                             "general, synthetic, or the paper's beauty, sports, toys, yelp")
     epochs: int | None = None
     patience: int | None = None

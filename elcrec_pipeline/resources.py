@@ -6,8 +6,8 @@ import hashlib
 import json
 import os
 import shutil
-from datetime import date, timedelta
 from collections.abc import Sequence
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +17,10 @@ import polars as pl
 import yaml
 from pydantic import Field
 
-from elcrec_core.model_store import ModelRecord, ModelStore
-from elcrec_core.sequences import Sequences, read_sequence_parquet
-from elcrec_core.sources import SourceReadError, resolve_files
+from elcrec_core.data.files import SourceReadError
+from elcrec_core.data.sequences import Sequences, read_sequence_parquet
+from elcrec_core.data.source_config import resolve_files
+from elcrec_core.serve.model_store import ModelRecord, ModelStore
 
 DATA_DIR_ENV = "ELCREC_DATA_DIR"
 INPUT_DIRS_ENV = "ELCREC_INPUT_DIRS"
@@ -118,7 +119,7 @@ class Storage(dg.ConfigurableResource):
 
     @property
     def store(self) -> ModelStore:
-        """The model folders, candidates and serving aliases (:mod:`elcrec_core.model_store`)."""
+        """The model folders, candidates and serving aliases (:mod:`elcrec_core.serve.model_store`)."""
         return ModelStore(self.root)
 
     def require_candidate(self, partition: str) -> ModelRecord:

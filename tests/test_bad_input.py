@@ -22,16 +22,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assets.sequences import interaction_sequences
-from elcrec_core import reading, warehouse
-from elcrec_core.checkpoint import CheckpointError, item_catalogue, save_checkpoint
-from elcrec_core.cli import main
-from elcrec_core.cli_data import DataOptions, LoadedData, load
-from elcrec_core.config import ModelConfig
-from elcrec_core.ingestion import ingest
-from elcrec_core.model import ELCRec
-from elcrec_core.reading import SourceReadError, scan_lines
-from elcrec_core.sequence_building import SequenceConfig, build_sequences, write_sequences
-from elcrec_core.sequences import (
+from elcrec_core.cli.data_loading import LoadedData, load
+from elcrec_core.cli.data_options import DataOptions
+from elcrec_core.cli.main import main
+from elcrec_core.config.settings import ModelConfig
+from elcrec_core.data import files as reading
+from elcrec_core.data import warehouse
+from elcrec_core.data.events_to_sequences import SequenceConfig, build_sequences, write_sequences
+from elcrec_core.data.files import SourceReadError, scan_lines
+from elcrec_core.data.ingestion import ingest
+from elcrec_core.data.sequences import (
     ITEM_INDEX_FILE,
     Sequences,
     read_item_index_file,
@@ -39,8 +39,11 @@ from elcrec_core.sequences import (
     read_sequence_parquet,
     write_item_index_file,
 )
-from elcrec_core.sources import ColumnMap, SourceConfig, read_source
-from elcrec_core.validation import RowRules, check_rows, expect_interactions
+from elcrec_core.data.source_config import ColumnMap, SourceConfig
+from elcrec_core.data.sources import read_source
+from elcrec_core.data.validation import RowRules, check_rows, expect_interactions
+from elcrec_core.model.elcrec import ELCRec
+from elcrec_core.train.checkpoint import CheckpointError, item_catalogue, save_checkpoint
 from elcrec_pipeline.config import SequenceSettings, SourceSettings
 from elcrec_pipeline.resources import Storage
 
@@ -231,10 +234,12 @@ def test_a_carriage_return_inside_a_line_is_named(tmp_path: Path) -> None:
 
 _PROBE = """
 import resource, sys
-from elcrec_core.ingestion import ingest
-from elcrec_core.cli_data import DataOptions, load
-from elcrec_core.sequences import read_sequence_file
-from elcrec_core.sources import SourceConfig, SourceReadError
+from elcrec_core.data.ingestion import ingest
+from elcrec_core.cli.data_options import DataOptions
+from elcrec_core.cli.data_loading import load
+from elcrec_core.data.sequences import read_sequence_file
+from elcrec_core.data.source_config import SourceConfig
+from elcrec_core.data.files import SourceReadError
 path, db = sys.argv[1:]
 readers = {fmt: lambda fmt=fmt: ingest(SourceConfig(format=fmt, path=path), path=db) for fmt in ("csv", "jsonl", "sequence")}
 readers |= {"benchmark sequences": lambda: read_sequence_file(path),

@@ -11,18 +11,25 @@ import numpy as np
 import pytest
 import torch
 
-import elcrec_core.baselines as baselines
-import elcrec_core.evaluation as evaluation
-import elcrec_core.scoring as scoring
-from elcrec_core.baselines import (
-    EASE, ItemTransition, MostPopular, SASRec, input_counts, input_items, popularity_ranks, tune_ease,
+import elcrec_core.evaluate.baselines as baselines
+import elcrec_core.evaluate.ranking as evaluation
+import elcrec_core.evaluate.scoring as scoring
+from elcrec_core.cli.main import main
+from elcrec_core.config.settings import ExperimentConfig, ModelConfig, TrainConfig
+from elcrec_core.data.sequences import Sequences, SequenceTensors, read_sequence_file
+from elcrec_core.evaluate.baselines import (
+    EASE,
+    ItemTransition,
+    MostPopular,
+    SASRec,
+    input_counts,
+    input_items,
+    popularity_ranks,
+    tune_ease,
 )
-from elcrec_core.cli import main
-from elcrec_core.config import ExperimentConfig, ModelConfig, TrainConfig
-from elcrec_core.evaluation import eligible_users, evaluate_ranks, metrics_from_ranks, rank_scores
-from elcrec_core.model import ELCRec
-from elcrec_core.scoring import ELCRecRecommender, Recommender, evaluate_recommender, rank_score_matrix
-from elcrec_core.sequences import Sequences, SequenceTensors, read_sequence_file
+from elcrec_core.evaluate.ranking import eligible_users, evaluate_ranks, metrics_from_ranks, rank_scores
+from elcrec_core.evaluate.scoring import ELCRecRecommender, Recommender, evaluate_recommender, rank_score_matrix
+from elcrec_core.model.elcrec import ELCRec
 
 EASE_BEAUTY_100 = {"HR@5": 0.0457, "NDCG@5": 0.0298, "HR@10": 0.0694, "NDCG@10": 0.0374, "HR@20": 0.0969, "NDCG@20": 0.0443}
 
@@ -426,7 +433,7 @@ def test_ease_on_beauty(shared, monkeypatch):
 def test_no_user_to_rank_or_recommend_gives_empty_results_not_an_error():
     """Every evaluation path returns an empty [0] int64 tensor of ranks when no user has an input for the split
     (users with one item each), and recommend returns [0, k] for no users."""
-    from elcrec_core.recommend import recommend
+    from elcrec_core.serve.recommend import recommend
 
     data = SequenceTensors.from_sequences(Sequences.from_lists([0, 1], [[1], [2]], n_items=3))
     assert len(eligible_users(data, "test")) == 0

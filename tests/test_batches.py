@@ -9,8 +9,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from elcrec_core.batches import AugmentConfig, augment, make_train_batch, sample_negatives, trainable_users
-from elcrec_core.sequences import Sequences, SequenceTensors
+from elcrec_core.data.sequences import Sequences, SequenceTensors
+from elcrec_core.train.batches import AugmentConfig, augment, make_train_batch, sample_negatives, trainable_users
 
 TAU, GAMMA, BETA = 0.2, 0.7, 0.2  # AugmentConfig defaults
 LENGTHS = [4, 5, 7, 10, 13, 21, 34, 60]  # >= 4, so that crop, mask and reorder keep different numbers of items
@@ -244,7 +244,7 @@ def test_make_train_batch_targets_are_next_items_of_the_inputs() -> None:
 
 # ------------------------------------------------------------------------------------------ training windows
 def test_training_windows_last_is_one_sample_per_user() -> None:
-    from elcrec_core.batches import training_windows
+    from elcrec_core.train.batches import training_windows
 
     data = _train_data()
     users = trainable_users(data)
@@ -257,7 +257,7 @@ def test_training_windows_last_is_one_sample_per_user() -> None:
 def test_training_windows_all_tile_a_long_history() -> None:
     """A user of 14 items (n = 11 training inputs) with L = 4: drops 3, 7, 11, inputs items[:-3], [:-7], [:-11];
     their targets together are items[1:-2], each exactly once."""
-    from elcrec_core.batches import training_windows
+    from elcrec_core.train.batches import training_windows
 
     history = list(range(1, 15))
     data = SequenceTensors.from_sequences(Sequences.from_lists([1, 2], [history, [5, 3, 8, 2]], n_items=20))

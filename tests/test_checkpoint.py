@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from elcrec_core.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
+from elcrec_core.train.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
 
 V, L, D, K, HEADS = 9, 6, 8, 3, 2  # reference item table rows (n_items = V - 2), positions, hidden, intents
 

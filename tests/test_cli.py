@@ -9,8 +9,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from elcrec_core.cli import main
-from elcrec_core.cli_data import DataOptions, load
+from elcrec_core.cli.data_loading import load
+from elcrec_core.cli.data_options import DataOptions
+from elcrec_core.cli.main import main
 
 T0 = 1_772_366_400  # 2026-03-01 12:00 UTC
 FORMATS = "sequence|csv|tsv|jsonl|parquet"
@@ -254,7 +255,7 @@ def test_sequences_command_shows_users_in_natural_order_and_one_user_on_request(
 
 
 def test_sequences_of_the_pipelines_parquet_and_of_beauty(tmp_path: Path, capsys, shared: Path) -> None:
-    from elcrec_core.sequences import write_item_index_file
+    from elcrec_core.data.sequences import write_item_index_file
 
     folder = tmp_path / "seq"
     folder.mkdir()

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from elcrec_core.config import ExperimentConfig, TrainConfig, load_preset, preset_names
+from elcrec_core.config.settings import ExperimentConfig, TrainConfig, load_preset, preset_names
 
 PAPER = {  # ELCRec (NeurIPS 2024) and the authors' run scripts
     "beauty": ({"n_layers": 1, "n_intents": 256}, {"trade_off": 10.0, "prototype": "shift"}),

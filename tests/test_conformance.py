@@ -12,10 +12,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from elcrec_core.batches import TrainBatch
-from elcrec_core.config import ExperimentConfig, TrainConfig
-from elcrec_core.model import ELCRec
-from elcrec_core.training import joint_loss, loss_parts
+from elcrec_core.config.settings import ExperimentConfig, TrainConfig
+from elcrec_core.model.elcrec import ELCRec
+from elcrec_core.train.batches import TrainBatch
+from elcrec_core.train.objective import joint_loss, loss_parts
 
 PUBLISHED = {"HR@5": 0.0529, "NDCG@5": 0.0355, "HR@20": 0.1079, "NDCG@20": 0.0509}
 
@@ -109,7 +109,7 @@ def test_the_training_step_computes_the_reference_losses_and_gradients(prototype
     """Without dropout, our step (one encoding of the views for both contrastive losses, per-head attention,
     masked BCE, the Gram NT-Xent) gives the reference step's four loss parts, joint loss gradient and
     renormalised centres."""
-    monkeypatch.setattr("elcrec_core.model.dropout", lambda x, p, training: x)
+    monkeypatch.setattr("elcrec_core.model.elcrec.dropout", lambda x, p, training: x)
     ref, ours, theirs, cfg, batch = _step_pair(prototype)
     ours.train()
     theirs.train()

@@ -1,4 +1,4 @@
-"""The ``auto`` preset: settings derived from the data's size and history lengths (elcrec_core.data_settings),
+"""The ``auto`` preset: settings derived from the data's size and history lengths (elcrec_core.train.auto_preset),
 on hand-made data shapes, and the pipeline's default run trained with them."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from elcrec_core.config import load_preset, merge_overrides
-from elcrec_core.data_settings import AUTO, DerivedSettings, auto_experiment, derive_settings, preset_experiment
-from elcrec_core.sequences import Sequences, read_sequence_parquet
 from assets.ingestion import raw_interactions
 from assets.sequences import interaction_sequences
 from assets.training import elcrec_model
+from elcrec_core.config.settings import load_preset, merge_overrides
+from elcrec_core.data.sequences import Sequences, read_sequence_parquet
+from elcrec_core.train.auto_preset import AUTO, DerivedSettings, auto_experiment, derive_settings, preset_experiment
 from elcrec_pipeline.resources import ComputeDevice, SourceFile, Storage
 
 
@@ -128,8 +128,8 @@ def test_the_pipeline_trains_with_the_derived_settings_by_default(tmp_path: Path
 
 
 def test_elcrec_train_preset_auto_derives_from_the_file(tmp_path: Path, capsys) -> None:
-    from elcrec_core.checkpoint import BEST, load_checkpoint
-    from elcrec_core.cli import main
+    from elcrec_core.cli.main import main
+    from elcrec_core.train.checkpoint import BEST, load_checkpoint
 
     lengths = [6] * 300 + [40] * 20  # the 95th percentile is 40: a window of 40, the longer tail cut
     seqs = shaped(lengths, n_items=30, seed=2)
@@ -148,8 +148,8 @@ def test_elcrec_train_preset_auto_derives_from_the_file(tmp_path: Path, capsys) 
 
 
 def test_elcrec_baselines_preset_auto_trains_sasrec_with_the_derived_settings(tmp_path: Path, capsys) -> None:
-    from elcrec_core.checkpoint import BEST, load_checkpoint
-    from elcrec_core.cli import main
+    from elcrec_core.cli.main import main
+    from elcrec_core.train.checkpoint import BEST, load_checkpoint
 
     seqs = shaped([7] * 200, n_items=25, seed=4)
     data = tmp_path / "seqs.txt"

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from elcrec_core import device as dev
+from elcrec_core.train import device as dev
 
 
 @pytest.mark.parametrize(

@@ -10,13 +10,15 @@ import sys
 import pytest
 import torch
 
-from elcrec_core.baselines import popularity_metrics
-from elcrec_core.checkpoint import load_checkpoint, load_model
-from elcrec_core.cli import load_data_with_ids, main, without_option
-from elcrec_core.config import ExperimentConfig, load_preset, merge_overrides
-from elcrec_core.distributed import state_digest
-from elcrec_core.sequences import SequenceTensors
-from elcrec_core.training import train_distributed
+from elcrec_core.cli.arguments import load_data_with_ids
+from elcrec_core.cli.commands import without_option
+from elcrec_core.cli.main import main
+from elcrec_core.config.settings import ExperimentConfig, load_preset, merge_overrides
+from elcrec_core.data.sequences import SequenceTensors
+from elcrec_core.evaluate.baselines import popularity_metrics
+from elcrec_core.train.checkpoint import load_checkpoint, load_model
+from elcrec_core.train.distributed import state_digest
+from elcrec_core.train.loop import train_distributed
 
 SETTINGS = ["--preset", "synthetic", "--format", "events", "--intents", "6", "--hidden", "32", "--max-len", "20",
             "--batch-size", "128", "--lr", "3e-3", "--rec-loss", "ce", "--seed", "7", "--device", "cpu",
@@ -105,7 +107,7 @@ def test_the_replica_check_raises_when_a_rank_holds_other_parameters(monkeypatch
     return the digest."""
     from torch import distributed as dist
 
-    from elcrec_core import distributed
+    from elcrec_core.train import distributed
 
     model = torch.nn.Linear(3, 2)
     own = distributed.state_digest(model.state_dict())

@@ -7,13 +7,18 @@ import math
 import pytest
 import torch
 
-import elcrec_core.evaluation as evaluation
-from elcrec_core.config import ModelConfig
-from elcrec_core.evaluation import (
-    eligible_users, evaluate, evaluate_ranks, metrics_from_ranks, rank_score_matrix, rank_scores,
+import elcrec_core.evaluate.ranking as evaluation
+from elcrec_core.config.settings import ModelConfig
+from elcrec_core.data.sequences import Sequences, SequenceTensors
+from elcrec_core.evaluate.ranking import (
+    eligible_users,
+    evaluate,
+    evaluate_ranks,
+    metrics_from_ranks,
+    rank_score_matrix,
+    rank_scores,
 )
-from elcrec_core.model import ELCRec
-from elcrec_core.sequences import Sequences, SequenceTensors
+from elcrec_core.model.elcrec import ELCRec
 
 
 def _gen(seed: int) -> torch.Generator:

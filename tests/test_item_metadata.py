@@ -8,8 +8,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from elcrec_core import warehouse
-from elcrec_core.sources import MOVIELENS_GENRES, ItemMetadataConfig, SourceReadError, read_item_metadata
+from elcrec_core.data import warehouse
+from elcrec_core.data.files import SourceReadError
+from elcrec_core.data.item_metadata import read_item_metadata
+from elcrec_core.data.source_config import MOVIELENS_GENRES, ItemMetadataConfig
 from elcrec_pipeline.config import SourceSettings
 from elcrec_pipeline.resources import Storage
 

@@ -20,7 +20,27 @@ def test_the_layer_contracts_are_kept() -> None:
     done = _lint()
     assert done.returncode == 0, done.stdout + done.stderr
     assert "elcrec_core imports neither dagster, assets nor elcrec_pipeline KEPT" in done.stdout
-    assert "Contracts: 2 kept, 0 broken." in done.stdout
+    assert "elcrec_core's rooms are layered (a room imports only those below it) KEPT" in done.stdout
+    assert "Contracts: 3 kept, 0 broken." in done.stdout
+
+
+def test_a_room_importing_a_room_above_it_breaks_the_layers(tmp_path: Path) -> None:
+    """The rooms' order, turned upside down, is reported broken with an import that exists named."""
+    config = tmp_path / "rooms.toml"
+    config.write_text('[tool.importlinter]\nroot_packages = ["elcrec_core"]\n\n'
+                      '[[tool.importlinter.contracts]]\nname = "upside down"\ntype = "layers"\n'
+                      'containers = ["elcrec_core"]\nlayers = ["config", "model", "cli"]\n')
+    done = _lint(config)
+    assert done.returncode == 1
+    assert "elcrec_core.model.elcrec -> elcrec_core.config.settings" in done.stdout
+
+
+def test_every_module_of_the_library_is_under_300_lines() -> None:
+    """One module, one thing (ARCHITECTURE.md): none of elcrec_core's modules is 300 lines or more."""
+    sizes = {str(path.relative_to(REPO)): len(path.read_text().splitlines())
+             for path in (REPO / "elcrec_core").rglob("*.py")}
+    assert len(sizes) > 50
+    assert {path: n for path, n in sizes.items() if n >= 300} == {}
 
 
 def test_a_forbidden_import_breaks_a_contract_and_is_named(tmp_path: Path) -> None:

@@ -6,8 +6,8 @@ import pytest
 import torch
 from threadpoolctl import threadpool_info
 
-from elcrec_core import linalg
-from elcrec_core.linalg import spd_inverse_
+from elcrec_core.evaluate import linalg
+from elcrec_core.evaluate.linalg import spd_inverse_
 
 
 def _spd(n: int, dtype: torch.dtype, seed: int = 0) -> torch.Tensor:

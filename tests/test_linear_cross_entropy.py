@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from elcrec_core import linear_cross_entropy as lce
-from elcrec_core import losses
-from elcrec_core.linear_cross_entropy import linear_cross_entropy
+from elcrec_core.model import linear_cross_entropy as lce
+from elcrec_core.model import losses
+from elcrec_core.model.linear_cross_entropy import linear_cross_entropy
 
 
 def _case(rows: int, items: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from elcrec_core import warehouse
-from elcrec_core.ingestion import ingest
-from elcrec_core.sources import SourceConfig
-from elcrec_core.synthetic import SyntheticConfig
-from elcrec_core.validation import RowRules
+from elcrec_core.data import warehouse
+from elcrec_core.data.ingestion import ingest
+from elcrec_core.data.source_config import SourceConfig
+from elcrec_core.data.synthetic import SyntheticConfig
+from elcrec_core.data.validation import RowRules
 
 RULES = RowRules(now=datetime(2026, 11, 27))
 HEADER = "user_id,item_id,timestamp"
@@ -336,7 +336,7 @@ TestLoadMachine.settings = settings(max_examples=30, stateful_step_count=6, dead
 
 
 def test_events_before_the_first_day_are_refused_with_their_count_and_the_earliest(tmp_path):
-    from elcrec_core.ingestion import EventsBeforeStart
+    from elcrec_core.data.ingestion import EventsBeforeStart
 
     path = _write(tmp_path / "old.csv", [("u", "a", "2018-09-24T08:00:00Z"), ("u", "b", "2026-01-02T08:00:00Z"),
                                          ("v", "c", "2019-03-01T00:00:00Z")])

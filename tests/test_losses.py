@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from elcrec_core import losses
+from elcrec_core.model import losses
 
 
 def _gen(seed: int) -> torch.Generator:

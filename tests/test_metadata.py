@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 
 from assets.metadata import expectation_results, figure, metric, significant, table, warehouse_table
-from elcrec_core import warehouse
-from elcrec_core.validation import ExpectationConfig, ExpectationOutcome, ExpectationReport, expect_sequences
+from elcrec_core.data import warehouse
+from elcrec_core.data.validation import ExpectationConfig, ExpectationOutcome, ExpectationReport, expect_sequences
 
 
 def columns(value: dg.TableMetadataValue) -> dict[str, str]:

@@ -9,14 +9,14 @@ import shutil
 import pytest
 import torch
 
-from elcrec_core.config import ModelConfig
-from elcrec_core.baselines import ItemTransition, MostPopular
-from elcrec_core.evaluation import eligible_users, evaluate, metrics_from_ranks
-from elcrec_core.model import ELCRec
-from elcrec_core.model_store import ModelRecord, ModelStore
-from elcrec_core.promotion import CANDIDATE, CHAMPION, Contender, gate
-from elcrec_core.scoring import ELCRecRecommender, evaluate_recommender
-from elcrec_core.sequences import Sequences, SequenceTensors
+from elcrec_core.config.settings import ModelConfig
+from elcrec_core.data.sequences import Sequences, SequenceTensors
+from elcrec_core.evaluate.baselines import ItemTransition, MostPopular
+from elcrec_core.evaluate.ranking import eligible_users, evaluate, metrics_from_ranks
+from elcrec_core.evaluate.scoring import ELCRecRecommender, evaluate_recommender
+from elcrec_core.model.elcrec import ELCRec
+from elcrec_core.serve.model_store import ModelRecord, ModelStore
+from elcrec_core.serve.promotion import CANDIDATE, CHAMPION, Contender, gate
 
 
 def record(store: ModelStore, day: str, run: str, ndcg: float = 0.1) -> ModelRecord:
@@ -241,7 +241,7 @@ def test_a_qualifying_champion_keeps_serving_before_a_better_challenger():
 
 
 def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys):
-    from elcrec_core.cli import main
+    from elcrec_core.cli.main import main
 
     store = ModelStore(tmp_path)
     assert main(["rollback", "--data-dir", str(tmp_path)]) == 2
@@ -288,8 +288,8 @@ def test_the_gate_decision_as_stored_in_decision_json():
 
 
 def test_popularity_and_recommender_metrics_on_a_hand_example():
-    from elcrec_core.baselines import popularity_metrics
-    from elcrec_core.scoring import recommender_metrics
+    from elcrec_core.evaluate.baselines import popularity_metrics
+    from elcrec_core.evaluate.scoring import recommender_metrics
 
     # test inputs (items[:-1]): item 1 three times, items 2 and 3 once, item 4 never; targets 2, 1, 4
     data = SequenceTensors.from_sequences(Sequences.from_lists([0, 1, 2], [[1, 1, 2], [2, 3, 1], [1, 4]], n_items=4))

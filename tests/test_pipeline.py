@@ -18,16 +18,16 @@ import yaml
 from sklearn.metrics import normalized_mutual_info_score
 
 from assets.evaluation import evaluation_report
-from assets.metadata import significant
 from assets.ingestion import raw_interactions
+from assets.metadata import significant
 from assets.sequences import interaction_sequences
+from elcrec_core.data.sequences import Sequences, SequenceTensors
+from elcrec_core.serve.model_store import ModelStore
+from elcrec_core.serve.recommend import recommend
+from elcrec_core.serve.recommenders import load_recommender
 from elcrec_pipeline.config import ChallengerSettings, SequenceSettings, SourceSettings, TrainingSettings
 from elcrec_pipeline.definitions import defs
 from elcrec_pipeline.jobs import retrain_time
-from elcrec_core.model_store import ModelStore
-from elcrec_core.recommend import recommend
-from elcrec_core.recommenders import load_recommender
-from elcrec_core.sequences import Sequences, SequenceTensors
 from elcrec_pipeline.resources import ComputeDevice, SourceFile, Storage, digest
 
 PARTITION = "2026-01-26"
@@ -225,7 +225,7 @@ def test_a_baseline_serves_when_it_beats_the_candidate(tmp_path, capsys):
         first = con.execute("SELECT item_id FROM user_recommendations WHERE user_id = ? ORDER BY rank",
                             [str(seqs.user_ids[0])]).fetchall()
     assert [row[0] for row in first] == [str(item_ids[i - 1]) for i in items[0].tolist()]
-    from elcrec_core.cli import main
+    from elcrec_core.cli.main import main
 
     sequences = tmp_path / "sequences" / PARTITION / "sequences.parquet"
     assert main(["recommend", "--serving", str(tmp_path), "--data", str(sequences), "--user",
@@ -398,7 +398,7 @@ def test_source_settings_map_to_the_data_layer(tmp_path):
 
 
 def test_recommend_cli_answers_for_one_user_from_the_stored_model(first_run, capsys):
-    from elcrec_core.cli import main
+    from elcrec_core.cli.main import main
 
     data_dir, _ = first_run
     serving = ModelStore(data_dir).serving()
@@ -504,8 +504,7 @@ def test_training_with_nproc_runs_distributed_data_parallel(first_run, tmp_path)
     import shutil
 
     from assets.training import elcrec_model
-    from elcrec_core.batches import training_windows
-    from elcrec_core.training import trainable_users
+    from elcrec_core.train.batches import trainable_users, training_windows
 
     data_dir = tmp_path / "copy"
     shutil.copytree(first_run[0], data_dir)

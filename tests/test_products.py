@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from elcrec_core import products
-from elcrec_core.products import user_item_scores
+from elcrec_core.model import products
+from elcrec_core.model.products import user_item_scores
 
 
 def _vectors(users: int, items: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -3,18 +3,18 @@
 from pathlib import Path
 
 import numpy as np
-import torch
 import pytest
+import torch
 from PIL import Image
 
-from elcrec_core.checkpoint import load_model
-from elcrec_core.config import load_preset, merge_overrides
-from elcrec_core.plots import intent_map, map_coordinates
-from elcrec_core.profiling import assign_user_intents
-from elcrec_core.sequences import SequenceTensors, sequences_from_events
-from elcrec_core.statistics import planted_agreement
-from elcrec_core.synthetic import SyntheticConfig, generate
-from elcrec_core.training import train
+from elcrec_core.config.settings import load_preset, merge_overrides
+from elcrec_core.data.sequences import SequenceTensors, sequences_from_events
+from elcrec_core.data.synthetic import SyntheticConfig, generate
+from elcrec_core.evaluate.statistics import planted_agreement
+from elcrec_core.intents.profiles import assign_user_intents
+from elcrec_core.report.plots import intent_map, map_coordinates
+from elcrec_core.train.checkpoint import load_model
+from elcrec_core.train.loop import train
 
 
 @pytest.mark.parametrize("method", ["pca", "tsne"])
@@ -56,8 +56,8 @@ def test_learned_intents_find_the_planted_ones(tmp_path: Path):
 
 
 def test_pooling_averages_the_item_positions_or_the_whole_window():
-    from elcrec_core.config import ModelConfig
-    from elcrec_core.model import ELCRec
+    from elcrec_core.config.settings import ModelConfig
+    from elcrec_core.model.elcrec import ELCRec
 
     hidden = torch.arange(12, dtype=torch.float32).view(2, 3, 2)  # 2 users, 3 positions, d = 2
     items = torch.tensor([[0, 0, 5], [0, 4, 7]])  # left padding
@@ -72,12 +72,12 @@ def test_category_purity_of_a_model_reads_the_genres_of_the_warehouse(tmp_path: 
     warehouse's item_metadata (by item id), and the same numbers as the statistics on those inputs."""
     import polars as pl
 
-    from elcrec_core import warehouse
-    from elcrec_core.config import ModelConfig
-    from elcrec_core.model import ELCRec
-    from elcrec_core.profiling import intent_category_purity, item_categories
-    from elcrec_core.sequences import Sequences
-    from elcrec_core.statistics import category_purity
+    from elcrec_core.config.settings import ModelConfig
+    from elcrec_core.data import warehouse
+    from elcrec_core.data.sequences import Sequences
+    from elcrec_core.evaluate.statistics import category_purity
+    from elcrec_core.intents.profiles import intent_category_purity, item_categories
+    from elcrec_core.model.elcrec import ELCRec
 
     db = tmp_path / "warehouse.duckdb"
     item_ids = np.array(["m1", "m2", "m3", "m4"])  # index 1..4

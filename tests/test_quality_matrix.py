@@ -12,15 +12,16 @@ import numpy as np
 import pytest
 import torch
 
-from elcrec_core.baselines import compare, popularity_metrics
-from elcrec_core.checkpoint import load_checkpoint, save_checkpoint
-from elcrec_core.cli import build_config, data_options, parser
-from elcrec_core.cli_data import DataOptions
-from elcrec_core.config import merge_overrides
-from elcrec_core.data_settings import auto_experiment
-from elcrec_core.report import paired_differences
-from elcrec_core.sequences import SequenceTensors
-from elcrec_core.synthetic import SyntheticConfig, generate
+from elcrec_core.cli.arguments import build_config, data_options
+from elcrec_core.cli.data_options import DataOptions
+from elcrec_core.cli.main import parser
+from elcrec_core.config.settings import merge_overrides
+from elcrec_core.data.sequences import SequenceTensors
+from elcrec_core.data.synthetic import SyntheticConfig, generate
+from elcrec_core.evaluate.baselines import compare, popularity_metrics
+from elcrec_core.report.evaluation_report import paired_differences
+from elcrec_core.train.auto_preset import auto_experiment
+from elcrec_core.train.checkpoint import load_checkpoint, save_checkpoint
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "quality_matrix.py"
 MODELS = ["elcrec_ours", "sasrec_ce", "transition", "ease", "most_popular"]

@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-import elcrec_core.recommend as recommend_module
-from elcrec_core.config import ModelConfig
-from elcrec_core.model import ELCRec
-from elcrec_core.baselines import ItemTransition, MostPopular
-from elcrec_core.recommend import recommend
-from elcrec_core.scoring import ELCRecRecommender
-from elcrec_core.sequences import Sequences, SequenceTensors
+import elcrec_core.serve.recommend as recommend_module
+from elcrec_core.config.settings import ModelConfig
+from elcrec_core.data.sequences import Sequences, SequenceTensors
+from elcrec_core.evaluate.baselines import ItemTransition, MostPopular
+from elcrec_core.evaluate.scoring import ELCRecRecommender
+from elcrec_core.model.elcrec import ELCRec
+from elcrec_core.serve.recommend import recommend
 
 
 def test_recommend_excludes_the_history_and_batches_by_the_score_budget(monkeypatch: pytest.MonkeyPatch) -> None:

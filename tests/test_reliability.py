@@ -16,8 +16,8 @@ import pytest
 
 from assets import evaluation, ingestion, profiling, recommendations, sequences, training
 from assets.partitions import RETRY, WAREHOUSE_POOL
-from elcrec_core import warehouse
-from elcrec_core.model_store import ModelRecord, ModelStore
+from elcrec_core.data import warehouse
+from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_pipeline.resources import SourceFile, Storage
 
 REPO = Path(__file__).resolve().parents[1]

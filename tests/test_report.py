@@ -7,14 +7,22 @@ import numpy as np
 import pytest
 import torch
 
-from elcrec_core.backtest import next_day_sequences
-from elcrec_core.ingestion import ingest
-from elcrec_core.report import (Report, headline, history_segments, paired_differences, pays_answer,
-                                popularity_segments, per_user, segment_rows)
-from elcrec_core.statistics import bootstrap_mean
-from elcrec_core.sequence_building import SequenceConfig, build_sequences
-from elcrec_core.sequences import Sequences, SequenceTensors
-from elcrec_core.sources import SourceConfig
+from elcrec_core.data.events_to_sequences import SequenceConfig, build_sequences
+from elcrec_core.data.ingestion import ingest
+from elcrec_core.data.sequences import Sequences, SequenceTensors
+from elcrec_core.data.source_config import SourceConfig
+from elcrec_core.evaluate.backtest import next_day_sequences
+from elcrec_core.evaluate.statistics import bootstrap_mean
+from elcrec_core.report.evaluation_report import (
+    Report,
+    headline,
+    history_segments,
+    paired_differences,
+    pays_answer,
+    per_user,
+    popularity_segments,
+    segment_rows,
+)
 
 
 def test_next_day_backtest_takes_the_history_and_the_first_item_of_the_day(tmp_path: Path):

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from elcrec_core.cli import main
-from elcrec_core.run_log import compare_runs, flat_settings, format_comparison
+from elcrec_core.cli.main import main
+from elcrec_core.train.run_log import compare_runs, flat_settings, format_comparison
 
 SMALL = ["--intents", "2", "--hidden", "8", "--max-len", "6", "--device", "cpu", "--epochs", "2", "--patience", "5"]
 

@@ -12,11 +12,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from elcrec_core import warehouse
-from elcrec_core.ingestion import ingest
-from elcrec_core.sequence_building import SequenceConfig, build_sequences
-from elcrec_core.sources import ColumnMap, ItemMetadataConfig, SourceConfig, read_item_metadata, read_source
-from elcrec_core.validation import RowRules
+from elcrec_core.data import warehouse
+from elcrec_core.data.events_to_sequences import SequenceConfig, build_sequences
+from elcrec_core.data.ingestion import ingest
+from elcrec_core.data.item_metadata import read_item_metadata
+from elcrec_core.data.source_config import ColumnMap, ItemMetadataConfig, SourceConfig
+from elcrec_core.data.sources import read_source
+from elcrec_core.data.validation import RowRules
 
 REPO = Path(__file__).resolve().parents[1]
 SKIPPED = {".venv", "runs", "data", ".dagster_home", ".git", "__pycache__"}

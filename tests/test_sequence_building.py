@@ -13,9 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from elcrec_core import warehouse
-from elcrec_core.ingestion import ingest
-from elcrec_core.sequence_building import (
+from elcrec_core.data import warehouse
+from elcrec_core.data.events_to_sequences import (
     SequenceConfig,
     assign_item_indices,
     build_sequences,
@@ -23,9 +22,11 @@ from elcrec_core.sequence_building import (
     natural_order,
     write_sequences,
 )
-from elcrec_core.sequences import read_sequence_file, read_sequence_parquet
-from elcrec_core.sources import ColumnMap, ItemMetadataConfig, SourceConfig, read_item_metadata
-from elcrec_core.validation import RowRules, expect_sequences
+from elcrec_core.data.ingestion import ingest
+from elcrec_core.data.item_metadata import read_item_metadata
+from elcrec_core.data.sequences import read_sequence_file, read_sequence_parquet
+from elcrec_core.data.source_config import ColumnMap, ItemMetadataConfig, SourceConfig
+from elcrec_core.data.validation import RowRules, expect_sequences
 
 RULES = RowRules(now=datetime(2026, 11, 27))
 T0 = int(datetime(2026, 3, 1, tzinfo=timezone.utc).timestamp())

@@ -9,17 +9,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from elcrec_core.sources import (
-    NORMALISED_SCHEMA,
-    ColumnMap,
-    ItemMetadataConfig,
-    SourceConfig,
-    SourceReadError,
-    read_item_metadata,
-    read_source,
-    resolve_files,
-)
-from elcrec_core.synthetic import SyntheticConfig
+from elcrec_core.data.files import SourceReadError
+from elcrec_core.data.item_metadata import read_item_metadata
+from elcrec_core.data.source_config import NORMALISED_SCHEMA, ColumnMap, ItemMetadataConfig, SourceConfig, resolve_files
+from elcrec_core.data.sources import read_source
+from elcrec_core.data.synthetic import SyntheticConfig
 
 T0 = datetime(2026, 3, 1, 12, 0, 0)  # 1772366400 epoch seconds
 EPOCH0 = 1_772_366_400

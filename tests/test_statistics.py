@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from elcrec_core.statistics import Interval, bootstrap_mean, item_lift, planted_agreement
+from elcrec_core.evaluate.statistics import Interval, bootstrap_mean, item_lift, planted_agreement
 
 
 def test_lift_on_a_hand_example():
@@ -64,7 +64,7 @@ def test_planted_agreement_is_perfect_for_a_relabelling_and_near_zero_when_shuff
 
 
 def test_intent_summary_counts_dead_centres_and_cohesion():
-    from elcrec_core.profiling import UserIntents, summarise_intents
+    from elcrec_core.intents.profiles import UserIntents, summarise_intents
 
     centres = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
     # four users on centre 0 (distances 0.1, 0.3), centre 1 (0.2) and centre 3 (0.0, 0.4); centre 2 is dead
@@ -96,7 +96,7 @@ def _genre_example():
 
 
 def test_category_lift_on_a_hand_example():
-    from elcrec_core.statistics import category_lift
+    from elcrec_core.evaluate.statistics import category_lift
 
     table = category_lift(*_genre_example(), min_count=1)
     rows = {(r["intent"], r["category"]): (r["count"], r["share"], r["lift"]) for r in table.to_dicts()}
@@ -118,7 +118,7 @@ def test_category_lift_on_a_hand_example():
 
 
 def test_category_purity_on_a_hand_example():
-    from elcrec_core.statistics import category_purity
+    from elcrec_core.evaluate.statistics import category_purity
 
     result = category_purity(*_genre_example(), shuffles=3, seed=1)
     # intent 0: Action 3 of 4; intent 1: Drama 3 of 4 (user 4 has no described interaction and is not counted);
@@ -133,7 +133,7 @@ def test_category_purity_on_a_hand_example():
 def test_category_purity_of_one_intent_is_the_same_shuffled_and_nothing_without_categories():
     import polars as pl
 
-    from elcrec_core.statistics import category_purity
+    from elcrec_core.evaluate.statistics import category_purity
 
     intents, users, items, categories = _genre_example()
     one = category_purity(np.zeros_like(intents), users, items, categories, shuffles=4)
@@ -146,7 +146,7 @@ def test_category_purity_of_one_intent_is_the_same_shuffled_and_nothing_without_
 def test_genre_intents_are_pure_and_shuffled_ones_are_not():
     import polars as pl
 
-    from elcrec_core.statistics import category_purity
+    from elcrec_core.evaluate.statistics import category_purity
 
     rng = np.random.default_rng(0)
     intents = np.repeat(np.arange(4), 50)  # 200 users, 4 intents; intent k watches genre k 90% of the time
@@ -213,7 +213,7 @@ def test_item_lift_defaults_are_a_minimum_of_3_and_the_top_10():
 def test_category_lift_orders_intents_then_lift_count_and_name_and_keeps_the_top_5_of_count_3():
     import polars as pl
 
-    from elcrec_core.statistics import category_lift
+    from elcrec_core.evaluate.statistics import category_lift
 
     intents = np.repeat(np.arange(8), 2)
     users, items = [], []
@@ -242,7 +242,7 @@ def _genre_users(seed: int = 0):
 
 
 def test_category_purity_defaults_to_5_shuffles_with_seed_0_and_takes_any_integer_user_ids():
-    from elcrec_core.statistics import category_purity
+    from elcrec_core.evaluate.statistics import category_purity
 
     data = _genre_users()
     default = category_purity(*data)
@@ -260,7 +260,7 @@ def test_category_purity_without_shuffles_has_no_chance_figures_and_warns_nothin
     import math
     import warnings
 
-    from elcrec_core.statistics import category_purity
+    from elcrec_core.evaluate.statistics import category_purity
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -10,8 +10,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from elcrec_core.sequences import read_sequence_file, sequences_from_events
-from elcrec_core.synthetic import SyntheticConfig, SyntheticData, generate
+from elcrec_core.data.sequences import read_sequence_file, sequences_from_events
+from elcrec_core.data.synthetic import SyntheticConfig, SyntheticData, generate
 
 CFG = SyntheticConfig(n_users=1500, n_items=160, n_intents=8, seed=5)
 

@@ -9,17 +9,19 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from elcrec_core.baselines import popularity_metrics
-from elcrec_core.checkpoint import load_checkpoint, load_model
-from elcrec_core.batches import AugmentConfig, trainable_users
-from elcrec_core.centres import init_centres
-from elcrec_core.cli import main
-from elcrec_core.config import MAX_CE_LOGITS, ExperimentConfig, TrainConfig
-from elcrec_core.evaluation import evaluate
-from elcrec_core.model import ELCRec
-from elcrec_core.sequences import Sequences, SequenceTensors, sequences_from_events
-from elcrec_core.synthetic import SyntheticConfig, generate
-from elcrec_core.training import EarlyStopping, NonFiniteLoss, joint_loss, make_optimizer, train, train_epoch
+from elcrec_core.cli.main import main
+from elcrec_core.config.settings import MAX_CE_LOGITS, ExperimentConfig, TrainConfig
+from elcrec_core.data.sequences import Sequences, SequenceTensors, sequences_from_events
+from elcrec_core.data.synthetic import SyntheticConfig, generate
+from elcrec_core.evaluate.baselines import popularity_metrics
+from elcrec_core.evaluate.ranking import evaluate
+from elcrec_core.model.centres import init_centres
+from elcrec_core.model.elcrec import ELCRec
+from elcrec_core.train.batches import AugmentConfig, trainable_users
+from elcrec_core.train.checkpoint import load_checkpoint, load_model
+from elcrec_core.train.loop import make_optimizer, train, train_epoch
+from elcrec_core.train.objective import NonFiniteLoss, joint_loss
+from elcrec_core.train.state import EarlyStopping
 
 SMALL_MODEL = {"hidden": 32, "n_heads": 2, "n_layers": 1, "max_len": 20, "n_intents": 6}
 
@@ -123,7 +125,7 @@ def test_full_softmax_is_refused_where_its_logits_would_not_fit(seqs, tmp_path, 
         exp.model_config(largest + 1)
     for loss in ("sampled_softmax", "bce"):
         assert small_config(rec_loss=loss).model_config(1_000_000).n_items == 1_000_000
-    monkeypatch.setattr("elcrec_core.config.MAX_CE_LOGITS", 128 * 20 * (seqs.n_items - 1))
+    monkeypatch.setattr("elcrec_core.config.settings.MAX_CE_LOGITS", 128 * 20 * (seqs.n_items - 1))
     with pytest.raises(ValueError, match="rec_loss 'ce'"):
         train(seqs, exp, tmp_path, log=lambda _: None)
     assert not any(tmp_path.iterdir())  # refused before any work
@@ -186,7 +188,7 @@ def test_a_non_finite_loss_stops_training_and_saves_nothing(seqs, tmp_path):
 def test_a_loss_part_that_turns_nan_later_keeps_the_last_finite_epoch(seqs, tmp_path, monkeypatch):
     """The cluster loss turns NaN at its 8th call (epoch 1, batch 2 of 5): training stops there; best.pt and
     last.pt hold epoch 0, whose parameters are all finite."""
-    import elcrec_core.losses as losses
+    import elcrec_core.model.losses as losses
 
     calls, cluster_loss = [], losses.cluster_loss
 
@@ -205,7 +207,7 @@ def test_a_loss_part_that_turns_nan_later_keeps_the_last_finite_epoch(seqs, tmp_
 
 # ------------------------------------------------------------------------------------------ loss options
 def test_aux_warmup_ramps_the_auxiliary_weights_linearly() -> None:
-    from elcrec_core.training import aux_weights
+    from elcrec_core.train.objective import aux_weights
 
     cfg = TrainConfig(cf_weight=0.1, intent_cf_weight=0.2, trade_off=1.0, aux_warmup_steps=10)
     assert aux_weights(cfg, 0) == pytest.approx({"rec": 1.0, "seq_cl": 0.01, "intent_cl": 0.02, "cluster": 0.1})
@@ -216,7 +218,7 @@ def test_aux_warmup_ramps_the_auxiliary_weights_linearly() -> None:
 
 
 def test_joint_loss_fixed_and_relative_scales() -> None:
-    from elcrec_core.training import joint_loss
+    from elcrec_core.train.objective import joint_loss
 
     rec = torch.tensor(2.0, requires_grad=True)
     seq = torch.tensor(100.0, requires_grad=True)
@@ -233,8 +235,8 @@ def test_joint_loss_fixed_and_relative_scales() -> None:
 
 
 def test_centre_lr_puts_the_centres_in_their_own_group() -> None:
-    from elcrec_core.config import ModelConfig
-    from elcrec_core.training import make_optimizer
+    from elcrec_core.config.settings import ModelConfig
+    from elcrec_core.train.loop import make_optimizer
 
     model = ELCRec(ModelConfig(n_items=10, **SMALL_MODEL))
     assert len(make_optimizer(model, TrainConfig()).param_groups) == 1
@@ -266,7 +268,7 @@ def test_the_new_options_train_end_to_end(seqs, tmp_path) -> None:
 # ------------------------------------------------------------------------------------------ dropout, compiled step
 @pytest.mark.parametrize(("p", "threshold"), [(0.5, 128), (0.2, 51)])
 def test_dropout_keeps_a_fraction_one_minus_p_scaled_and_follows_the_seed(p: float, threshold: int) -> None:
-    from elcrec_core.model import dropout
+    from elcrec_core.model.elcrec import dropout
 
     x = torch.full((300, 50, 64), 3.0, requires_grad=True)
     torch.manual_seed(11)
@@ -286,7 +288,7 @@ def test_dropout_keeps_a_fraction_one_minus_p_scaled_and_follows_the_seed(p: flo
 
 
 def test_dropout_refuses_a_probability_outside_0_1() -> None:
-    from elcrec_core.model import dropout
+    from elcrec_core.model.elcrec import dropout
 
     for p in (1.0, -0.1, 1.5):
         with pytest.raises(ValueError, match=f"dropout probability {p} is not in"):
@@ -296,7 +298,7 @@ def test_dropout_refuses_a_probability_outside_0_1() -> None:
 def test_random_bytes_are_uniform_in_every_byte_of_a_draw() -> None:
     """Eight bytes come from each 64-bit draw: each of the eight must be uniform on 0..255 (none stuck in half
     the range, as the top byte of a non-negative draw would be)."""
-    from elcrec_core.model import random_bytes
+    from elcrec_core.model.elcrec import random_bytes
 
     torch.manual_seed(3)
     values = random_bytes(torch.Size((1000, 800))).long().view(-1, 8)
@@ -309,7 +311,7 @@ def test_random_bytes_are_uniform_in_every_byte_of_a_draw() -> None:
 
 
 def test_only_a_cpu_step_is_compiled_and_only_when_asked() -> None:
-    from elcrec_core.training import compiles_step
+    from elcrec_core.train.compiled_step import compiles_step
 
     assert not compiles_step(TrainConfig(), torch.device("cpu"))  # off by default
     assert compiles_step(TrainConfig(compile=True), torch.device("cpu"))
@@ -317,7 +319,7 @@ def test_only_a_cpu_step_is_compiled_and_only_when_asked() -> None:
 
 
 def _small_step(seqs, dropout: float = 0.0):
-    from elcrec_core.batches import AugmentConfig, make_train_batch
+    from elcrec_core.train.batches import AugmentConfig, make_train_batch
 
     exp = small_config()
     exp.model.update(dropout=dropout, attn_dropout=dropout)
@@ -333,7 +335,8 @@ def _small_step(seqs, dropout: float = 0.0):
 def test_the_step_runs_eager_with_the_reason_logged_without_a_cpp_compiler(seqs, monkeypatch) -> None:
     from torch._inductor import cpp_builder
 
-    from elcrec_core.training import StepLosses, loss_parts
+    from elcrec_core.train.compiled_step import StepLosses
+    from elcrec_core.train.objective import loss_parts
 
     def no_compiler() -> str:
         raise RuntimeError("no working C++ compiler found in ('g++',)")
@@ -351,7 +354,8 @@ def test_the_step_runs_eager_with_the_reason_logged_without_a_cpp_compiler(seqs,
 
 
 def test_a_failed_compilation_falls_back_to_eager_once(seqs, monkeypatch) -> None:
-    from elcrec_core.training import StepLosses, loss_parts
+    from elcrec_core.train.compiled_step import StepLosses
+    from elcrec_core.train.objective import loss_parts
 
     def broken_compile(fn, **_kwargs):
         def run(*_args):
@@ -376,9 +380,10 @@ def test_the_compiled_step_gives_the_eager_losses_and_gradients(seqs, monkeypatc
     """torch.compile of the step (C++ kernels from the system compiler) against eager, with the dropout replaced
     by the identity (the compiled step draws its masks from another random stream) but the CPU training path of
     a model with dropout (per-head attention); a few minutes of compilation."""
-    from elcrec_core.training import StepLosses, loss_parts
+    from elcrec_core.train.compiled_step import StepLosses
+    from elcrec_core.train.objective import loss_parts
 
-    monkeypatch.setattr("elcrec_core.model.dropout", lambda x, p, training: x)
+    monkeypatch.setattr("elcrec_core.model.elcrec.dropout", lambda x, p, training: x)
     model, batch, cfg = _small_step(seqs, dropout=0.5)
     model.train()
     centres = model.centres.detach().clone()
@@ -402,7 +407,7 @@ def test_the_compiled_step_gives_the_eager_losses_and_gradients(seqs, monkeypatc
 def test_sparse_item_lookups_give_the_dense_gradient(seqs, monkeypatch, rec_loss: str) -> None:
     """A large item table's lookups give sparse gradients, made dense once before Adam: the first step's
     gradients Adam sees equal those of dense lookups (every parameter), and they are dense."""
-    from elcrec_core import training
+    from elcrec_core.train import loop as training
 
     grads = {}
     for threshold in (0, 1 << 62):  # every table sparse; no table sparse
@@ -435,9 +440,9 @@ def _recording_step(step, model: ELCRec, seen: list[dict[str, torch.Tensor]]):
 def test_warm_start_copies_exactly_the_known_rows_and_keeps_the_new_rows_initialisation(tmp_path) -> None:
     """A model of 5 items warm-starts one of 8: item rows 0-5 (padding and the known items) are the old model's,
     rows 6-8 keep the new model's initialisation, every other parameter is the old model's."""
-    from elcrec_core.checkpoint import save_checkpoint
-    from elcrec_core.training import model_payload
-    from elcrec_core.warm_start import warm_start
+    from elcrec_core.train.checkpoint import save_checkpoint
+    from elcrec_core.train.state import model_payload
+    from elcrec_core.train.warm_start import warm_start
 
     exp = small_config()
     torch.manual_seed(1)
@@ -460,7 +465,7 @@ def test_kmeans_keeps_the_best_of_its_restarts(seqs, monkeypatch) -> None:
     fit's, L2-normalised."""
     from sklearn.cluster import KMeans
 
-    from elcrec_core import centres
+    from elcrec_core.model import centres
 
     fitted = []
 

@@ -14,10 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from elcrec_core import warehouse
-from elcrec_core.ingestion import ingest
-from elcrec_core.sources import ColumnMap, SourceConfig, read_source
-from elcrec_core.validation import (
+from elcrec_core.data import warehouse
+from elcrec_core.data.ingestion import ingest
+from elcrec_core.data.source_config import ColumnMap, SourceConfig
+from elcrec_core.data.sources import read_source
+from elcrec_core.data.validation import (
     REASONS,
     ExpectationConfig,
     RowCheck,

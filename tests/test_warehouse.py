@@ -10,10 +10,12 @@ import duckdb
 import polars as pl
 import pytest
 
-from elcrec_core import warehouse
-from elcrec_core.ingestion import ingest
-from elcrec_core.sources import ItemMetadataConfig, SourceConfig, SourceReadError, read_item_metadata
-from elcrec_core.validation import RowRules
+from elcrec_core.data import warehouse
+from elcrec_core.data.files import SourceReadError
+from elcrec_core.data.ingestion import ingest
+from elcrec_core.data.item_metadata import read_item_metadata
+from elcrec_core.data.source_config import ItemMetadataConfig, SourceConfig
+from elcrec_core.data.validation import RowRules
 
 RULES = RowRules(now=datetime(2026, 11, 27))
 DAY1 = int(datetime(2026, 3, 1, 10, tzinfo=timezone.utc).timestamp())

@@ -1,0 +1,1 @@
+"""The ``elcrec`` command line."""

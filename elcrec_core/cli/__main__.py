@@ -1,0 +1,7 @@
+"""``python -m elcrec_core.cli``: the ``elcrec`` command (what ``torchrun -m`` starts)."""
+
+import sys
+
+from elcrec_core.cli.main import main
+
+sys.exit(main())

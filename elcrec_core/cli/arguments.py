@@ -1,0 +1,83 @@
+"""From the command line's parsed arguments to what the commands use: the data (read as the pipeline reads it) and
+the experiment's settings (a preset, a config file and the flags); the data options every command shares."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from elcrec_core.cli.data_loading import LoadedData, load
+from elcrec_core.cli.data_options import FORMAT_CHOICES, DataOptions
+from elcrec_core.config.settings import ExperimentConfig, merge_overrides
+from elcrec_core.data.sequences import Sequences
+from elcrec_core.train.auto_preset import AUTO, BASE_PRESET, preset_experiment
+
+
+def load_data_with_ids(path: str, fmt: str | None = None, seed: int = 0) -> tuple[Sequences, np.ndarray | None]:
+    """Sequences from ``path`` (see :func:`elcrec_core.cli.data_loading.load`; ``fmt`` None guesses it) and the item id
+    of each index (``ids[i - 1]``), or None where the integer ids of a sequence file are the indices."""
+    data = load(path, DataOptions(format=fmt, seed=seed))
+    return data.sequences, data.item_ids
+
+
+def data_options(args: argparse.Namespace, seed: int = 0) -> DataOptions:
+    return DataOptions(
+        format=args.format, user_column=args.user_column, item_column=args.item_column,
+        timestamp_column=args.timestamp_column, timestamp_format=args.timestamp_format, delimiter=args.delimiter,
+        header=not args.no_header, names=tuple(args.names.split(",")) if args.names else None,
+        k_core=args.k_core, seed=seed,
+    )
+
+
+def load_data(args: argparse.Namespace, seed: int = 0, report: bool = True) -> LoadedData:
+    """``--data`` read with the data options; what was read, and the rejected rows, go to stderr."""
+    data = load(args.data, data_options(args, seed))
+    if report:
+        for line in data.describe():
+            print(line, file=sys.stderr, flush=True)
+    return data
+
+
+def build_config(args: argparse.Namespace, seqs: Sequences | None = None) -> ExperimentConfig:
+    """The settings of ``--config`` or ``--preset`` with the options given over them. Preset ``auto`` derives
+    its settings from ``seqs``; before the data is read (None) it is its base preset, whose seed and device
+    are auto's."""
+    model = {"n_layers": args.layers, "n_intents": args.intents, "hidden": args.hidden, "max_len": args.max_len}
+    train = {
+        "epochs": args.epochs, "patience": args.patience, "batch_size": args.batch_size, "lr": args.lr,
+        "rec_loss": args.rec_loss, "trade_off": args.trade_off, "prototype": args.prototype,
+        "cf_weight": args.cf_weight, "intent_cf_weight": args.intent_cf_weight, "seed": args.seed,
+        "device": args.device, "precision": args.precision, "centre_init": args.centre_init,
+        "n_negatives": args.negatives,
+    }
+    if args.config:
+        return merge_overrides(ExperimentConfig.from_dict(json.loads(Path(args.config).read_text())), model, train)
+    preset = BASE_PRESET if args.preset == AUTO and seqs is None else args.preset
+    return preset_experiment(preset, seqs, model, train, log=lambda line: print(line, file=sys.stderr, flush=True))
+
+
+def add_data_options(p: argparse.ArgumentParser, data_help: str, default: str | None = None) -> None:
+    g = p.add_argument_group("data", "--data is read as the pipeline reads it: its readers and row rules (the "
+                                     "counts go to stderr), events ordered by time, ids as text")
+    g.add_argument("--data", required=default is None, default=default, help=data_help)
+    g.add_argument("--format", choices=FORMAT_CHOICES, default="auto",
+                   help="auto (default: from the name or the first line); sequence: the benchmark lines 'user "
+                        "item item ...'; csv, tsv, jsonl: events; parquet: events, or the pipeline's "
+                        "sequences.parquet (columns user_id, items); sequences and events: earlier names "
+                        "(events: csv, tsv, jsonl or parquet by the name)")
+    g.add_argument("--user-column", help="column of the user id (default user_id)")
+    g.add_argument("--item-column", help="column of the item id (default item_id)")
+    g.add_argument("--timestamp-column", help="column of the time (default timestamp; none: no times, events "
+                                              "keep the file's order)")
+    g.add_argument("--timestamp-format", choices=["epoch_s", "epoch_ms", "iso8601"],
+                   help="default: detected from the first rows")
+    g.add_argument("--delimiter", help="field delimiter of csv/tsv (one character; \\t or tab for a tab)")
+    g.add_argument("--no-header", action="store_true", help="the first line is data (columns column0, column1, "
+                                                            "... unless --names)")
+    g.add_argument("--names", help="comma-separated column names of a file without a header (implies --no-header)")
+    g.add_argument("--k-core", type=int, default=0, help="keep only users and items with at least K events, "
+                                                         "as the pipeline can (default 0: off)")

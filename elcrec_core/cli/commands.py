@@ -1,0 +1,241 @@
+"""The ``elcrec`` subcommands, one function each: train, evaluate, baselines, recommend, rollback, compare,
+sequences and synth. Each takes the parsed arguments and returns the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from elcrec_core.cli.arguments import build_config, load_data
+from elcrec_core.config.settings import ExperimentConfig, load_preset, merge_overrides
+from elcrec_core.data.sequences import ITEM_INDEX_FILE, write_item_index_file
+from elcrec_core.serve.model_store import ModelRecord, ModelStore
+from elcrec_core.train.auto_preset import AUTO, BASE_PRESET, auto_experiment
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from elcrec_core.train import distributed
+    from elcrec_core.train.loop import train
+
+    if args.nproc > 1 and not distributed.launched():
+        # the processes need no --nproc (and torchrun would read it as its own --nproc-per-node)
+        return distributed.launch(args.nproc, without_option(args.argv, "--nproc"))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    exp = build_config(args)
+    with distributed.process_group(exp.train.device):
+        main_rank = distributed.is_main()
+        data = load_data(args, seed=exp.train.seed, report=main_rank)
+        seqs, item_ids = data.sequences, data.item_ids
+        if args.preset == AUTO and not args.config:
+            exp = build_config(args, seqs)
+        if main_rank:
+            print(f"data: {len(seqs)} users, {seqs.n_items} items, {len(seqs.items)} interactions", flush=True)
+            if item_ids is not None:  # evaluate and recommend check a checkpoint's catalogue against it
+                Path(args.out).mkdir(parents=True, exist_ok=True)
+                write_item_index_file(Path(args.out) / ITEM_INDEX_FILE, item_ids)
+        result = train(seqs, exp, args.out, resume=not args.fresh, log=lambda line: print(line, flush=True),
+                       init_from=args.init_from)
+        if main_rank:
+            print(json.dumps({"best_epoch": result.best_epoch, "valid": result.valid, "test": result.test,
+                              "checkpoint": str(result.checkpoint), "seconds": round(result.seconds, 1)}))
+    return 0
+
+
+def without_option(argv: list[str], name: str) -> list[str]:
+    """``argv`` without the option ``name`` and its value (``name value`` or ``name=value``)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == name:
+            skip = True
+        elif not arg.startswith(name + "="):
+            out.append(arg)
+    return out
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from elcrec_core.data.sequences import SequenceTensors
+    from elcrec_core.evaluate.ranking import evaluate
+    from elcrec_core.train.checkpoint import item_catalogue, load_model
+    from elcrec_core.train.device import select_device
+
+    data = load_data(args)
+    seqs, item_ids = data.sequences, data.item_ids
+    model, _ = load_model(args.checkpoint)
+    item_catalogue(args.checkpoint, model.cfg.n_items, item_ids)
+    if seqs.n_items > model.cfg.n_items:
+        raise SystemExit(f"{args.data} has item ids up to {seqs.n_items}, the checkpoint only {model.cfg.n_items}")
+    device = select_device(args.device)
+    model.to(device)
+    metrics = evaluate(model, SequenceTensors.from_sequences(seqs, device), args.split)
+    if args.json:
+        print(json.dumps({k: round(v, 6) for k, v in metrics.items()}))
+    else:
+        for name, value in metrics.items():
+            print(f"{name:8s} {value:.4f}")
+    return 0
+
+
+def cmd_baselines(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from elcrec_core.data.sequences import SequenceTensors
+    from elcrec_core.evaluate.baselines import EASE_LAMBDAS, SASRec, compare
+
+    overrides = {"epochs": args.epochs, "seed": args.seed, "device": args.device}
+    exp = load_preset(BASE_PRESET if args.preset == AUTO else args.preset) if args.preset else ExperimentConfig()
+    exp = merge_overrides(exp, {}, overrides)
+    try:
+        lambdas = tuple(float(value) for value in args.lambdas.split(",")) if args.lambdas else EASE_LAMBDAS
+    except ValueError:
+        lambdas = ()
+    if not lambdas or not all(lam > 0 for lam in lambdas):
+        raise ValueError(f"--lambdas: comma-separated numbers > 0, not {args.lambdas!r}")
+    data = load_data(args, seed=exp.train.seed)
+    seqs = data.sequences
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    if args.preset == AUTO:
+        exp = auto_experiment(seqs, {}, overrides, log)
+
+    log(f"data: {len(seqs)} users, {seqs.n_items} items, {len(seqs.items)} interactions")
+    with tempfile.TemporaryDirectory(prefix="elcrec-sasrec-") as tmp:
+        sasrec = None if args.no_sasrec else SASRec(exp, args.out or tmp, log)
+        results = compare(SequenceTensors.from_sequences(seqs), lambdas, sasrec, log)
+    if args.json:
+        print(json.dumps({name: {k: round(v, 6) for k, v in metrics.items()} for name, metrics in results.items()}))
+    else:
+        names = list(next(iter(results.values())))
+        print(f"{'test split':14s}" + "".join(f"{name:>9s}" for name in names))
+        for model, metrics in results.items():
+            print(f"{model:14s}" + "".join(f"{metrics[name]:9.4f}" for name in names))
+    return 0
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from elcrec_core.data.sequences import SequenceTensors
+    from elcrec_core.evaluate.scoring import ELCRecRecommender
+    from elcrec_core.intents.profiles import assign_user_intents
+    from elcrec_core.serve.recommend import recommend
+    from elcrec_core.serve.recommenders import load_recommender
+    from elcrec_core.train.checkpoint import item_catalogue, load_model
+
+    data = load_data(args)
+    seqs, item_ids = data.sequences, data.item_ids
+    matches = np.flatnonzero(seqs.user_ids.astype(str) == str(args.user))
+    if len(matches) == 0:
+        raise ValueError(f"user {args.user!r} is not in {args.data}")
+    user = torch.as_tensor(matches[:1])
+    if args.checkpoint:
+        checkpoint, name, kind = args.checkpoint, str(args.checkpoint), "elcrec"
+        rec = ELCRecRecommender(load_model(checkpoint)[0])
+    else:  # any model may serve: a trained one, or a baseline refitted on these histories
+        store, record = serving_record(args.serving)
+        rec = load_recommender(store, record, SequenceTensors.from_sequences(seqs), "all")
+        checkpoint = store.checkpoint(record) if record.trained else None
+        name, kind = f"{record.name} ({record.kind})", record.kind
+    if checkpoint is not None:
+        item_ids = item_catalogue(checkpoint, rec.n_items, item_ids)
+    data = SequenceTensors.from_sequences(seqs.known(rec.n_items))  # items newer than the model: left out
+    items, scores = recommend(rec, data, user, k=args.k)
+    intent = int(assign_user_intents(rec.model, data, user).intent[0]) if kind == "elcrec" else None
+    names = [str(item_ids[i - 1]) if item_ids is not None else str(i) for i in items[0].tolist()]
+    result = {"user": str(args.user), "model": name, "intent": intent,
+              "history_length": int(seqs.lengths[matches[0]]),
+              "items": [{"rank": r + 1, "item": item, "score": round(float(score), 6)}
+                        for r, (item, score) in enumerate(zip(names, scores[0].tolist())) if math.isfinite(score)]}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        about = f"intent {intent}, " if intent is not None else ""
+        print(f"user {result['user']} ({about}{result['history_length']} items of history; model {name})")
+        for row in result["items"]:
+            print(f"{row['rank']:3d}. {row['item']}  {row['score']:.4f}")
+    return 0
+
+
+def serving_record(data_dir: str) -> tuple[ModelStore, ModelRecord]:
+    """The model store of the pipeline's data folder ``data_dir`` and the record of the model that serves;
+    raises FileNotFoundError when none serves."""
+    store = ModelStore(data_dir)
+    serving = store.serving()
+    if serving is None:
+        raise FileNotFoundError(f"no model serves in {store.models} (no aliases.json): run the pipeline first")
+    return store, serving
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    store = ModelStore(args.data_dir)
+    try:
+        rolled_back_from = store.serving()
+        serving = store.rollback(args.reason)
+    except LookupError as exc:
+        raise FileNotFoundError(str(exc)) from None
+    result = {"serving": serving.name, "previous": rolled_back_from.name if rolled_back_from else None}
+    print(json.dumps(result) if args.json else f"serving {serving.name} again (previous: {result['previous']})")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from elcrec_core.train.run_log import compare_runs, format_comparison
+
+    comparison = compare_runs([Path(folder) for folder in args.runs])
+    print(json.dumps(comparison) if args.json else format_comparison(comparison))
+    return 0
+
+
+def cmd_sequences(args: argparse.Namespace) -> int:
+    data = load_data(args)
+    seqs = data.sequences
+    users = seqs.user_ids.astype(str)
+    if args.user:
+        wanted = list(dict.fromkeys(str(u) for u in args.user))
+        where = {u: n for n, u in enumerate(users)}
+        if missing := [u for u in wanted if u not in where]:
+            raise ValueError(f"user {missing[0]!r} is not in {args.data}")
+        chosen = [where[u] for u in wanted]
+    else:
+        chosen = range(len(seqs))
+    try:
+        for n in chosen:
+            items = data.item_names(seqs.items[seqs.offsets[n]:seqs.offsets[n + 1]])
+            if args.json:
+                line = json.dumps({"user": users[n], "items": items}, ensure_ascii=False)
+            else:
+                count = f"{len(items)} item{'' if len(items) == 1 else 's'}"
+                line = f"{_shown(users[n])} ({count}): " + " ".join(_shown(i) for i in items)
+            sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:  # elcrec sequences ... | head
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def _shown(item: str) -> str:
+    """An id as it is, or JSON-quoted where it is empty or holds whitespace or quotes."""
+    return item if item and not any(c.isspace() or c in "\"'" for c in item) else json.dumps(item, ensure_ascii=False)
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from elcrec_core.data.synthetic import SyntheticConfig, generate
+
+    data = generate(SyntheticConfig(n_users=args.users, n_items=args.items, n_intents=args.intents, seed=args.seed))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".parquet":
+        data.events.write_parquet(out)
+    else:
+        data.events.write_csv(out)
+    print(f"wrote {len(data.events)} events of {args.users} users to {out}")
+    return 0

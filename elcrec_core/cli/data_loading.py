@@ -1,0 +1,158 @@
+"""The command line's data: any source file read exactly as the pipeline reads it, into sequences.
+
+Event files (csv, tsv, jsonl, Parquet events) and the benchmark ``sequence`` format go through the pipeline's
+own steps: :func:`elcrec_core.data.ingestion.ingest` (the readers of :mod:`elcrec_core.data.sources`, ids as text, and
+the default :class:`~elcrec_core.data.validation.RowRules`) into a temporary warehouse, then
+:func:`elcrec_core.data.events_to_sequences.build_sequences` (events ordered by timestamp, source file and source row;
+items indexed in natural id order; k-core off unless asked for). The pipeline's own ``sequences.parquet`` (with
+its ``item_index.parquet``) is read as it is.
+
+One rule is the command line's own: in the ``sequence`` format, when every item id is a positive integer in
+canonical form (``7``, not ``007``), the item index is the integer itself (``n_items`` = the largest id), as the
+benchmark files and the paper's checkpoints expect; the item ids are then the indices (``item_ids`` is None).
+
+The format is guessed when not given: from a Parquet file's magic bytes, from the name (``.csv``, ``.tsv``,
+``.jsonl``, ``.parquet``), else from the first line (``{`` jsonl, a tab tsv, a comma csv, whitespace-separated
+tokens the sequence format). The timestamp format (epoch seconds, epoch milliseconds or ISO 8601) is detected
+from the first rows when not given. Files are sniffed through their first
+:data:`~elcrec_core.cli.format_guessing.SNIFF_BYTES` only.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from elcrec_core.cli.data_options import SYNTHETIC, DataOptions
+from elcrec_core.cli.format_guessing import choose_format, event_source, is_sequences_parquet, read_advice, shorten
+from elcrec_core.data.events_to_sequences import SequenceConfig, build_sequences
+from elcrec_core.data.files import SourceReadError
+from elcrec_core.data.ingestion import ingest
+from elcrec_core.data.sequences import MAX_ITEM_ID, Sequences, read_sequence_parquet
+from elcrec_core.data.source_config import SourceConfig, resolve_files
+from elcrec_core.data.synthetic import SyntheticConfig
+from elcrec_core.data.validation import REASONS, RowRules
+from elcrec_core.data.warehouse import LoadReport
+
+
+@dataclass
+class LoadedData:
+    """Sequences read for a command, the item id of each index (None: the integer ids are the indices) and
+    what the reading did (for the lines :meth:`describe` prints)."""
+
+    sequences: Sequences
+    item_ids: np.ndarray | None
+    path: str
+    format: str  # sequence, csv, tsv, jsonl, parquet (events), sequences-parquet, synthetic
+    notes: list[str] = field(default_factory=list)  # how the format and timestamps were chosen
+    report: LoadReport | None = None  # None for the pipeline's sequences.parquet
+    rejected_examples: list[str] = field(default_factory=list)
+    k_core_removed: int = 0
+
+    def item_names(self, indices: np.ndarray) -> list[str]:
+        """The item id (text) of each of the item ``indices`` (1..n_items)."""
+        if self.item_ids is None:
+            return np.asarray(indices).astype(str).tolist()
+        return np.asarray(self.item_ids)[np.asarray(indices) - 1].astype(str).tolist()
+
+    def describe(self) -> list[str]:
+        """Lines for stderr: what was read as what, and the row counts with the reasons for rejected rows."""
+        if self.report is None:
+            return []
+        how = f" ({'; '.join(self.notes)})" if self.notes else ""
+        what = "" if self.format == SYNTHETIC else f" as {self.format}"
+        lines = [f"reading {self.path}{what}{how}", "data: " + counts(self.report)]
+        lines += [f"  {example}" for example in self.rejected_examples]
+        if self.k_core_removed:
+            lines.append(f"k-core: {self.k_core_removed} events removed")
+        return lines
+
+
+def counts(report: LoadReport) -> str:
+    """``N rows read, A accepted, R rejected (reason: count, ...)``, reasons in order of precedence."""
+    text = f"{report.rows_in} rows read, {report.accepted} accepted, {report.rejected} rejected"
+    if report.by_reason:
+        ordered = sorted(report.by_reason.items(), key=lambda kv: REASONS.index(kv[0]) if kv[0] in REASONS else 99)
+        text += " (" + ", ".join(f"{reason}: {n}" for reason, n in ordered) + ")"
+    return text
+
+
+def load(path: str, options: DataOptions = DataOptions()) -> LoadedData:
+    """Read ``path`` (a file, folder or glob, or ``synthetic``) into sequences; see the module docstring.
+    A file that cannot be read, or that gives no accepted rows, raises :class:`SourceReadError` naming it
+    (with advice on the options when a guess may be at fault)."""
+    if path == SYNTHETIC:
+        if options.event_options:
+            raise ValueError(f"{', '.join(options.event_options)}: only for event files, not the synthetic data")
+        source = SourceConfig(format="synthetic", synthetic=SyntheticConfig(seed=options.seed))
+        return _load_source(source, f"the synthetic data (seed {options.seed})", SYNTHETIC, [], options,
+                            lambda exc: "")
+    files = resolve_files(path)
+    first = files[0]
+    name = str(first) if len(files) == 1 else path
+    fmt, notes = choose_format(first, options)
+    if fmt == "parquet" and len(files) == 1 and is_sequences_parquet(first):
+        if options.event_options or options.k_core:
+            extra = [*options.event_options, *(["--k-core"] if options.k_core else [])]
+            raise ValueError(f"{', '.join(extra)}: {name} is the pipeline's sequences.parquet, built already")
+        seqs, item_ids = read_sequence_parquet(first)
+        return LoadedData(seqs, item_ids, name, "sequences-parquet", notes)
+    if fmt == "sequence":
+        if options.event_options:
+            raise ValueError(f"{', '.join(options.event_options)}: only for event files (csv, tsv, jsonl, "
+                             "parquet), not the sequence format")
+        source = SourceConfig(format="sequence", path=path)
+    else:
+        source, more = event_source(path, first, fmt, options)
+        notes += more
+    how = notes[0] if options.format in (None, "auto") and notes else None
+    return _load_source(source, name, fmt, notes, options, lambda exc: read_advice(exc, first, source, how))
+
+
+def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], options: DataOptions,
+                 advice) -> LoadedData:
+    """Ingest ``source`` into a temporary warehouse and build its sequences, as the pipeline does."""
+    with tempfile.TemporaryDirectory(prefix="elcrec-data-") as tmp:
+        db = Path(tmp) / "warehouse.duckdb"
+        try:
+            report, check = ingest(source, RowRules(), db)
+            if report.accepted == 0:
+                raise SourceReadError(name, f"no rows accepted: {counts(report)}"
+                                            + "".join(f"; {e}" for e in _examples(check.rejected, report, fmt, 1)))
+        except SourceReadError as exc:
+            raise SourceReadError(exc.path, exc.cause + advice(exc)) from None
+        build = build_sequences(SequenceConfig(k_core=options.k_core), db)
+    if not len(build.sequences):
+        raise ValueError(f"{name}: --k-core {options.k_core} removed every one of its {report.accepted} events")
+    seqs, item_ids = build.sequences, build.item_ids
+    if fmt == "sequence" and (as_integers := _integer_ids(item_ids)) is not None:
+        seqs = Sequences(seqs.user_ids, as_integers[seqs.items - 1], seqs.offsets, int(as_integers.max()))
+        item_ids = None
+        notes = [*notes, f"item ids are integers: used as the item indices 1..{seqs.n_items}"]
+    return LoadedData(seqs, item_ids, name, fmt, notes, report, _examples(check.rejected, report, fmt, 3),
+                      build.summary.k_core_removed)
+
+
+def _integer_ids(item_ids: np.ndarray) -> np.ndarray | None:
+    """The ids as integers when every one is a positive integer in canonical form up to MAX_ITEM_ID."""
+    ids = pl.Series(np.asarray(item_ids).astype(str))
+    if not len(ids) or not ids.str.contains(r"^[1-9][0-9]{0,9}$").all():
+        return None
+    values = ids.cast(pl.Int64).to_numpy()
+    return values if values.max() <= MAX_ITEM_ID else None
+
+
+def _examples(rejected: pl.DataFrame, report: LoadReport, fmt: str, n: int) -> list[str]:
+    """The first ``n`` rejected rows as ``line 5: bad_timestamp (timestamp: x)`` (with the file's name first
+    when the load read several files)."""
+    where = "row" if fmt in ("parquet", "synthetic") else "line"
+    out = []
+    for file, row, reason, detail in rejected.head(n).select("source_file", "source_row", "reason",
+                                                             "detail").iter_rows():
+        text = (f"{Path(file).name} " if len(report.files) > 1 else "") + f"{where} {row}: {reason}"
+        out.append(text + (f" ({shorten(detail)})" if detail else ""))
+    return out

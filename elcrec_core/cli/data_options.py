@@ -1,0 +1,47 @@
+"""How the command line reads ``--data``: the formats it knows and the options of event files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SYNTHETIC = "synthetic"
+
+
+FORMATS = ("sequence", "csv", "tsv", "jsonl", "parquet")
+
+
+ALIASES = {"sequences": "sequence", "events": "events"}  # the names of earlier versions; events: by the name
+
+
+FORMAT_CHOICES = ("auto", *FORMATS, *ALIASES)
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """How to read ``--data``: the format (None: guess), the columns of event files (None: the defaults
+    user_id, item_id, timestamp), the timestamp format (None: detect), delimited-text settings and the k-core."""
+
+    format: str | None = None
+    user_column: str | None = None
+    item_column: str | None = None
+    timestamp_column: str | None = None  # "none": the file has no times (events keep their file order)
+    timestamp_format: str | None = None
+    delimiter: str | None = None
+    header: bool = True
+    names: tuple[str, ...] | None = None
+    k_core: int = 0
+    seed: int = 0  # of the synthetic data
+
+    def __post_init__(self) -> None:
+        if self.format is not None and self.format != "auto" and self.format not in FORMAT_CHOICES:
+            raise ValueError(f"unknown format {self.format!r}; known: {', '.join(FORMAT_CHOICES)}")
+        if self.k_core < 0:
+            raise ValueError(f"--k-core must be >= 0, not {self.k_core}")
+
+    @property
+    def event_options(self) -> list[str]:
+        """The options given that only event files (csv, tsv, jsonl, Parquet events) have."""
+        given = {"--user-column": self.user_column, "--item-column": self.item_column,
+                 "--timestamp-column": self.timestamp_column, "--timestamp-format": self.timestamp_format,
+                 "--delimiter": self.delimiter, "--names": self.names}
+        return [name for name, value in given.items() if value is not None] + ([] if self.header else ["--no-header"])

@@ -1,0 +1,262 @@
+"""Guessing how to read a file from its first bytes: the format (Parquet's magic bytes, the name, the first
+line), the delimiter and the timestamp format; and advice on the options when a read fails where a guess may be at
+fault. Files are sniffed through their first :data:`SNIFF_BYTES` only."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import statistics
+from dataclasses import replace
+from pathlib import Path
+
+import polars as pl
+
+from elcrec_core.cli.data_options import ALIASES, FORMATS, DataOptions
+from elcrec_core.data.files import SourceReadError
+from elcrec_core.data.source_config import ColumnMap, SourceConfig
+
+SNIFF_BYTES = 1 << 16
+
+
+SAMPLE_ROWS = 200
+
+
+_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
+             ".parquet": "parquet", ".pq": "parquet"}
+
+
+_DELIMITERS = [",", "\t", ";", "|"]
+
+
+_BOM = b"\xef\xbb\xbf"
+
+
+_PARQUET_MAGIC = b"PAR1"
+
+
+_FORMAT_OPTION = "--format " + "|".join(FORMATS)
+
+
+def _head(path: Path) -> bytes:
+    with path.open("rb") as fh:
+        return fh.read(SNIFF_BYTES)
+
+
+def _lines(head: bytes) -> list[str]:
+    """The complete, non-blank lines of a file's first bytes (all of them when the file is shorter), decoded."""
+    text = head.removeprefix(_BOM).decode("utf-8", errors="replace")
+    eol = "\r" if "\r" in text and "\n" not in text else "\n"
+    lines = text.split(eol)
+    if len(head) == SNIFF_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # cut off
+    return [line.rstrip("\r") for line in lines if line.strip()]
+
+
+def guess_format(path: Path) -> tuple[str, str]:
+    """(format, how it was guessed) from the file's magic bytes, name or first line; raises
+    :class:`SourceReadError` when none of these tells."""
+    head = _head(path)
+    fmt = _SUFFIXES.get(path.suffix.lower())
+    if head.startswith(_PARQUET_MAGIC) and fmt != "parquet":
+        return "parquet", "guessed from its content"
+    if fmt:
+        return fmt, f"guessed from the name {path.suffix}"
+    if b"\x00" in head:
+        raise SourceReadError(path, "cannot tell its format: it holds NUL bytes (binary or compressed data, or "
+                                    f"UTF-16 text?); give {_FORMAT_OPTION}")
+    lines = _lines(head)
+    if not lines:
+        raise SourceReadError(path, f"cannot tell the format of an empty file; give {_FORMAT_OPTION}")
+    found = _format_of_line(lines[0])
+    if found is None:
+        raise SourceReadError(path, f"cannot tell its format from the name or the first line "
+                                    f"{shorten(lines[0], 80)!r}; give {_FORMAT_OPTION}")
+    return found, "guessed from its first line"
+
+
+def _format_of_line(line: str) -> str | None:
+    """The format a first line looks like, or None."""
+    if line.lstrip().startswith("{"):
+        return "jsonl"
+    if "\t" in line:
+        return "tsv"
+    if any(d in line for d in ",;|"):
+        return "csv"  # _guess_delimiter finds a delimiter other than the comma
+    if len(line.split()) >= 2:
+        return "sequence"
+    return None
+
+
+def choose_format(first: Path, options: DataOptions) -> tuple[str, list[str]]:
+    """The source format for the file ``first`` and notes on how it was chosen."""
+    given = options.format
+    if given not in (None, "auto", "events"):
+        return ALIASES.get(given, given), []
+    if given == "events":  # as earlier versions: an events file, by its name (csv unless named otherwise)
+        if _head(first).startswith(_PARQUET_MAGIC):
+            return "parquet", ["--format events: Parquet by its content"]
+        fmt = _SUFFIXES.get(first.suffix.lower(), "csv")
+        return fmt, [f"--format events: {fmt} by its name"]
+    fmt, how = guess_format(first)
+    if options.delimiter is not None and fmt == "sequence":  # such as a space-delimited file with a header
+        return "csv", ["delimited text: --delimiter given"]
+    return fmt, [how]
+
+
+def event_source(path: str, first: Path, fmt: str, options: DataOptions) -> tuple[SourceConfig, list[str]]:
+    """The source config of an event file, with the delimiter and timestamp format guessed where not given."""
+    notes = []
+    defaults = ColumnMap()
+    timestamp = options.timestamp_column if options.timestamp_column is not None else defaults.timestamp
+    columns = ColumnMap(user=options.user_column or defaults.user, item=options.item_column or defaults.item,
+                        timestamp=None if timestamp in ("none", "") else timestamp)
+    delimiter = _delimiter(options.delimiter)
+    if fmt in ("csv", "tsv") and delimiter is None:
+        delimiter = _guess_delimiter(first, fmt)
+        if delimiter is not None:
+            notes.append(f"delimiter {delimiter!r} guessed from the first line")
+    source = SourceConfig(format=fmt, path=path, columns=columns, delimiter=delimiter,
+                          header=options.header and options.names is None, names=options.names,
+                          timestamp_format=options.timestamp_format or "epoch_s")
+    if columns.timestamp is not None and options.timestamp_format is None:
+        detected = _detect_timestamp_format(first, source)
+        if detected is not None:
+            source = replace(source, timestamp_format=detected)
+            notes.append(f"timestamps: {detected}, detected from the first rows")
+    return source, notes
+
+
+def _delimiter(text: str | None) -> str | None:
+    if text is None:
+        return None
+    text = {"\\t": "\t", "tab": "\t", "TAB": "\t"}.get(text, text)
+    if len(text) != 1:
+        raise ValueError(f"--delimiter must be one character (or \\t, tab), not {text!r}")
+    return text
+
+
+def _guess_delimiter(path: Path, fmt: str) -> str | None:
+    """Another delimiter than the format's own when the first line lacks that one and holds exactly one other."""
+    try:
+        lines = _lines(_head(path))
+    except OSError:
+        return None
+    own = "\t" if fmt == "tsv" else ","
+    if not lines or own in lines[0]:
+        return None
+    others = [d for d in _DELIMITERS if d != own and d in lines[0]]
+    return others[0] if len(others) == 1 else None
+
+
+def _detect_timestamp_format(path: Path, source: SourceConfig) -> str | None:
+    """epoch_s, epoch_ms or iso8601 from the first rows' timestamps; None when they do not tell (the reader's
+    default applies, and it reports what it cannot parse)."""
+    try:
+        samples = _timestamp_samples(path, source)
+    except Exception:  # sniffing never fails a load: the reader names what is wrong
+        return None
+    values = [s.strip() for s in samples if s is not None and s.strip()]
+    if not values:
+        return None
+    numbers = [float(v) for v in values if _is_number(v)]
+    if len(numbers) * 2 < len(values):
+        return "iso8601"
+    return "epoch_ms" if statistics.median(abs(n) for n in numbers) >= 1e11 else "epoch_s"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def _timestamp_samples(path: Path, source: SourceConfig) -> list[str]:
+    column = source.columns.timestamp
+    if source.format == "parquet":
+        dtype = pl.read_parquet_schema(path).get(column)
+        if dtype is None or dtype.is_temporal():
+            return []  # a missing column is the reader's to name; a typed time needs no format
+        frame = pl.scan_parquet(path).select(pl.col(column).cast(pl.String)).head(SAMPLE_ROWS).collect()
+        return frame[column].to_list()
+    lines = _lines(_head(path))
+    if source.format == "jsonl":
+        values = []
+        for line in lines[:SAMPLE_ROWS]:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and isinstance(record.get(column), (str, int, float)):
+                values.append(str(record[column]))
+        return values
+    quote = source.quote
+    rows = list(csv.reader(io.StringIO("\n".join(lines)), delimiter=source.separator, quotechar=quote or None,
+                           quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE))
+    if not rows:
+        return []
+    names = list(source.names) if source.names else rows[0] if source.header else [
+        f"column{i}" for i in range(len(rows[0]))]
+    if column not in names:
+        return []
+    at = names.index(column)
+    return [row[at] for row in rows[1 if source.header else 0:][:SAMPLE_ROWS] if len(row) > at]
+
+
+def read_advice(exc: SourceReadError, first: Path, source: SourceConfig, how: str | None) -> str:
+    """What to try when reading failed: the column options where columns are missing, the timestamp options
+    where no time could be read, and the format where it was guessed (``how``) or the first line looks like
+    another format."""
+    tips = []
+    if exc.cause.startswith("no column(s)"):
+        header = _first_fields(first, source) if source.header else []
+        if header and all(_is_number(f) or not f.strip() for f in header):
+            read = [c for c in (source.columns.user, source.columns.item, source.columns.timestamp) if c]
+            tips.append(f"its first line looks like data, not a header: give --no-header and --names with a name "
+                        f"for each of its {len(header)} columns (those read: {', '.join(read)})")
+        else:
+            tips.append("name the columns with --user-column, --item-column, --timestamp-column"
+                        + ("" if source.format in ("jsonl", "parquet") else ", or --no-header and --names"))
+    if "bad_timestamp" in exc.cause or "missing_timestamp" in exc.cause:
+        tips.append(f"the timestamps were read as {source.timestamp_format}: give --timestamp-format "
+                    "epoch_s|epoch_ms|iso8601, or --timestamp-column (none: the file has no times)")
+    if how is not None:
+        tips.append(f"it was read as {source.format}, {how}: give {_FORMAT_OPTION} if that is wrong")
+    elif exc.cause.startswith(("no rows accepted", "no column(s)")) and source.format != "parquet" and (
+            looks_like := _looks_like(first)) not in (None, source.format):
+        tips.append(f"its first line looks like {looks_like}: try --format {looks_like}")
+    return "".join(f"; {tip}" for tip in tips)
+
+
+def _looks_like(path: Path) -> str | None:
+    try:
+        head = _head(path)
+    except OSError:
+        return None
+    lines = [] if b"\x00" in head else _lines(head)
+    return _format_of_line(lines[0]) if lines else None
+
+
+def _first_fields(path: Path, source: SourceConfig) -> list[str]:
+    try:
+        lines = _lines(_head(path))
+        return next(csv.reader([lines[0]], delimiter=source.separator)) if lines else []
+    except (OSError, csv.Error):
+        return []
+
+
+def is_sequences_parquet(path: Path) -> bool:
+    """The pipeline's sequences.parquet: columns user_id and items, a list."""
+    try:
+        schema = pl.read_parquet_schema(path)
+    except Exception:
+        return False  # the reader names what is wrong
+    return "user_id" in schema and isinstance(schema.get("items"), (pl.List, pl.Array))
+
+
+def shorten(text: str, limit: int = 120) -> str:
+    text = text.rstrip("\r\n")
+    return text if len(text) <= limit else text[: limit - 3] + "..."

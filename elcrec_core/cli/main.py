@@ -1,0 +1,129 @@
+"""The ``elcrec`` command: train, evaluate, recommend, show sequences, roll the serving model back, and write
+the synthetic data set."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from elcrec_core.cli import commands
+from elcrec_core.cli.arguments import add_data_options
+from elcrec_core.cli.data_options import SYNTHETIC
+from elcrec_core.config.settings import preset_names
+from elcrec_core.train.auto_preset import AUTO
+from elcrec_core.train.checkpoint import CheckpointError
+from elcrec_core.train.malloc import keep_freed_memory
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="elcrec", description="ELCRec: intent-aware sequential recommendation")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model")
+    add_data_options(t, "data file, folder or glob, or 'synthetic' (default)", default=SYNTHETIC)
+    t.add_argument("--out", required=True, help="output folder (checkpoints, best.pt)")
+    base = t.add_mutually_exclusive_group()
+    base.add_argument("--preset", choices=[*preset_names(), AUTO], default=AUTO,
+                      help="auto (the default, as the pipeline): general with settings derived from the data; or "
+                           "named settings from presets.toml (beauty, sports, toys, yelp: the paper's)")
+    base.add_argument("--config", help="settings from a JSON file, such as a model folder's config.json")
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--patience", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--lr", type=float)
+    t.add_argument("--layers", type=int)
+    t.add_argument("--intents", type=int)
+    t.add_argument("--hidden", type=int)
+    t.add_argument("--max-len", type=int)
+    t.add_argument("--rec-loss", choices=["bce", "ce", "sampled_softmax"])
+    t.add_argument("--negatives", type=int, help="negatives for sampled softmax")
+    t.add_argument("--trade-off", type=float, help="cluster loss weight")
+    t.add_argument("--cf-weight", type=float, help="sequence contrastive weight")
+    t.add_argument("--intent-cf-weight", type=float, help="intent contrastive weight")
+    t.add_argument("--prototype", choices=["shift", "concat"])
+    t.add_argument("--centre-init", choices=["kmeans", "random"])
+    t.add_argument("--seed", type=int)
+    t.add_argument("--device", help="auto (the default: CUDA where present), cpu, cuda, ...")
+    t.add_argument("--precision", choices=["auto", "fp32", "bf16"])
+    t.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    t.add_argument("--fresh", action="store_true", help="ignore an existing last.pt instead of resuming")
+    t.add_argument("--init-from", help="warm-start from this checkpoint (instead of k-means centres)")
+    t.add_argument("--nproc", type=int, default=1,
+                   help="train in N processes on this machine (DistributedDataParallel under torchrun; "
+                        "--batch-size is per process); ignored under torchrun, which sets the processes")
+    t.set_defaults(func=commands.cmd_train)
+
+    e = sub.add_parser("evaluate", help="full-ranking HR@K / NDCG@K of a checkpoint")
+    add_data_options(e, "data file, folder or glob")
+    e.add_argument("--checkpoint", required=True, help="an elcrec checkpoint or the reference state dict")
+    e.add_argument("--split", choices=["test", "valid"], default="test")
+    e.add_argument("--device", default="auto")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.set_defaults(func=commands.cmd_evaluate)
+
+    c = sub.add_parser("baselines", help="test-split HR@K / NDCG@K of the baselines: most popular, item "
+                                         "transitions, EASE and SASRec (ELCRec without its intent parts)")
+    add_data_options(c, "data file, folder or glob, or 'synthetic'")
+    c.add_argument("--preset", choices=[*preset_names(), AUTO], help="settings of the SASRec run (as elcrec train)")
+    c.add_argument("--epochs", type=int, help="SASRec's epoch budget")
+    c.add_argument("--seed", type=int, help="SASRec's seed (and the synthetic data's)")
+    c.add_argument("--device", help="SASRec's device: auto (the default), cpu, cuda, ...")
+    c.add_argument("--out", help="folder for SASRec's checkpoints (default: a temporary folder)")
+    c.add_argument("--no-sasrec", action="store_true", help="leave SASRec out (the one baseline that trains)")
+    c.add_argument("--lambdas", help="EASE's L2 weights, comma-separated, to choose from on the valid split "
+                                     "(default 10,50,100,200,500,1000)")
+    c.add_argument("--json", action="store_true", help="print one JSON object {model: {metric: value}}")
+    c.set_defaults(func=commands.cmd_baselines)
+
+    r = sub.add_parser("recommend", help="top-K items for one user, from a stored model")
+    model = r.add_mutually_exclusive_group(required=True)
+    model.add_argument("--checkpoint", help="a model's best.pt")
+    model.add_argument("--serving", metavar="DATA_DIR", help="the model that serves in the pipeline's data folder")
+    add_data_options(r, "the user's history: the pipeline's sequences.parquet, or any data file")
+    r.add_argument("--user", required=True, help="the user id as in the data")
+    r.add_argument("--k", type=int, default=20)
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=commands.cmd_recommend)
+
+    q = sub.add_parser("sequences", help="show the sequences the model sees: each user's items in time order")
+    add_data_options(q, "data file, folder or glob")
+    q.add_argument("--user", action="append", help="only this user (the id as in the data; may repeat)")
+    q.add_argument("--json", action="store_true", help='one JSON object a line: {"user": ..., "items": [...]}')
+    q.set_defaults(func=commands.cmd_sequences)
+
+    b = sub.add_parser("rollback", help="serve the pipeline's previous model again (a second rollback undoes it)")
+    b.add_argument("--data-dir", default=os.environ.get("ELCREC_DATA_DIR", "data"),
+                   help="the pipeline's data folder (default: $ELCREC_DATA_DIR, else data)")
+    b.add_argument("--reason", default="rollback (elcrec rollback)", help="kept in models/serving_log.jsonl")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=commands.cmd_rollback)
+
+    m = sub.add_parser("compare", help="training runs side by side: the settings that differ, best epoch, time, "
+                                       "valid and test HR@K / NDCG@K (from each run's config.json and metrics.json)")
+    m.add_argument("runs", nargs="+", metavar="RUN_DIR",
+                   help="a training run's folder: elcrec train --out, or a pipeline model folder models/<day>/<run id>")
+    m.add_argument("--json", action="store_true", help='{"runs": [...], "settings": {...}, "metrics": {...}}')
+    m.set_defaults(func=commands.cmd_compare)
+
+    s = sub.add_parser("synth", help="write the synthetic events (CSV or Parquet)")
+    s.add_argument("--out", required=True)
+    s.add_argument("--users", type=int, default=5000)
+    s.add_argument("--items", type=int, default=1000)
+    s.add_argument("--intents", type=int, default=8)
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=commands.cmd_synth)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser().parse_args(argv)
+    args.argv = argv  # for a relaunch under torchrun
+    keep_freed_memory()
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError, CheckpointError) as exc:
+        print(f"elcrec: error: {exc}", file=sys.stderr)
+        return 2
+

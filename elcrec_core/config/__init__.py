@@ -1,0 +1,1 @@
+"""Settings: the experiment's dataclasses, the paper's named presets and the ``auto`` preset."""

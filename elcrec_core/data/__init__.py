@@ -1,0 +1,1 @@
+"""Data: sources and their readers, row rules, the DuckDB warehouse, sequences, the synthetic set."""

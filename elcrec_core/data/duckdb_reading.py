@@ -1,0 +1,177 @@
+"""Text and Parquet files through DuckDB, as the source and metadata readers share them: one connection per
+read, transcoding to UTF-8, delimited text as text columns with its structural errors as rows, Parquet columns by
+name."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import logging
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from elcrec_core.data.files import (
+    CHUNK_BYTES,
+    MAX_LINE_BYTES,
+    SourceReadError,
+    copy_without_crlf,
+    delimiter_hint,
+    reading,
+    scan_lines,
+)
+from elcrec_core.data.warehouse import quote_identifier
+
+log = logging.getLogger(__name__)
+
+
+def is_utf8(encoding: str) -> bool:
+    return codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
+
+
+@contextmanager
+def as_utf8(path: Path, encoding: str) -> Iterator[Path]:
+    """``path`` itself for UTF-8, else a UTF-8 copy in a temporary folder, converted chunk by chunk (same lines,
+    so the same line numbers); an error names ``path``."""
+    if is_utf8(encoding):
+        yield path
+        return
+    decoder = codecs.getincrementaldecoder(encoding)()
+    offset = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / path.name
+        with path.open("rb") as src, copy.open("w", encoding="utf-8", newline="") as out:
+            while True:
+                chunk = src.read(CHUNK_BYTES)
+                try:
+                    out.write(decoder.decode(chunk, final=not chunk))
+                except UnicodeDecodeError as err:
+                    raise SourceReadError(path, f"byte {offset + err.start} is not {encoding} text") from None
+                if not chunk:
+                    break
+                offset += len(chunk)
+        try:
+            yield copy
+        except SourceReadError as err:  # name the file, not its copy
+            raise SourceReadError(path, err.cause) from None
+
+
+def empty_rejects() -> pl.DataFrame:
+    """No rejected rows, in the columns a reader gives them: source_row, reason, detail."""
+    return pl.DataFrame(schema={"source_row": pl.Int64, "reason": pl.String, "detail": pl.String})
+
+
+@contextmanager
+def connection_for(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A fresh in-memory DuckDB connection; a failure to read becomes a :class:`SourceReadError` for ``path``."""
+    with reading(path), duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")  # TIMESTAMPTZ -> TIMESTAMP gives UTC wall time
+        yield con
+
+
+def _header_names(path: Path, delimiter: str, quote: str | None, header: bool) -> list[str]:
+    """The header's column names, or ``column0..`` for as many fields as the first line has."""
+    with path.open("rb") as fh:
+        line = fh.readline().removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n")
+    if not line:
+        return []
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SourceReadError(path, "the first line is not UTF-8 text") from None
+    quoting = csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE
+    first = next(csv.reader([text], delimiter=delimiter, quotechar=quote or None, quoting=quoting))
+    if not header:
+        return [f"column{i}" for i in range(len(first))]
+    if len(set(first)) != len(first):
+        raise SourceReadError(path, f"header has repeated column names: {first}")
+    return first
+
+
+def read_delimited(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    wanted: Mapping[str, str | None],
+    delimiter: str | None,
+    header: bool,
+    names: tuple[str, ...] | None,
+    quote: str | None,
+    escape: str | None,
+    build: Callable[[duckdb.DuckDBPyRelation], pl.DataFrame] = duckdb.DuckDBPyRelation.pl,
+    max_line_bytes: int = MAX_LINE_BYTES,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Read the ``wanted`` columns (alias -> column name) of a delimited file as text, through ``build``; with
+    ``delimiter`` None, every line is one field (split on a control character the file does not hold).
+
+    A streamed pass (:func:`elcrec_core.data.files.scan_lines`) first refuses binary files and lines longer than
+    ``max_line_bytes``; then DuckDB's strict reader scans the file once, inside ``build`` (which turns the
+    relation of the aliases, plus NULL ``error`` and ``detail``, into a frame). Returns that frame with
+    ``source_row`` (the line where each record starts) and the malformed records (``source_row``, ``reason``,
+    ``detail``: DuckDB's error type and the raw line).
+    """
+    lines = scan_lines(path, quote, max_line_bytes)
+    if delimiter is None and (delimiter := lines.absent_control_character()) is None:
+        raise SourceReadError(path, "it holds every ASCII control character: not a file of text lines")
+    columns = list(names) if names else _header_names(path, delimiter, quote, header)
+    picks = [f"{quote_identifier(c)} AS {a}" for a, c in wanted.items() if c is not None]
+    if not columns:  # an empty file
+        empty = ", ".join(f"NULL::VARCHAR AS {a}" for a, c in wanted.items() if c is not None)
+        frame = build(con.sql(f"SELECT {empty}, NULL::VARCHAR AS error, NULL::VARCHAR AS detail LIMIT 0"))
+        return frame.with_columns(source_row=pl.lit(None, pl.Int64)), empty_rejects()
+    if missing := [c for c in wanted.values() if c is not None and c not in columns]:
+        raise SourceReadError(path, f"no column(s) {missing}; the file has {columns}"
+                                    + delimiter_hint(columns, delimiter))
+    # with one column DuckDB reads an empty line as a record of one empty field: skip those, as it does otherwise
+    where = f" WHERE rtrim({quote_identifier(columns[0])}, chr(13)) <> ''" if len(columns) == 1 else ""
+
+    def scan(file: Path) -> pl.DataFrame:
+        con.execute("DROP TABLE IF EXISTS csv_rejects; DROP TABLE IF EXISTS csv_reject_scans")
+        return build(con.sql(
+            f"SELECT {', '.join(picks)}, NULL::VARCHAR AS error, NULL::VARCHAR AS detail"
+            " FROM read_csv(?, auto_detect = false, header = ?, columns = ?, delim = ?, quote = ?, escape = ?,"
+            " max_line_size = ?, store_rejects = true, rejects_table = 'csv_rejects',"
+            f" rejects_scan = 'csv_reject_scans'){where}",
+            params=[str(file), header, {c: "VARCHAR" for c in columns}, delimiter, quote or "",
+                    (escape if escape is not None else quote) or "", max_line_bytes],
+        ))
+
+    try:
+        good = scan(path)
+    except duckdb.InvalidInputException:
+        if lines.stray_cr_line is not None:  # the strict parser stops at a CR inside a line
+            raise SourceReadError(path, f"line {lines.stray_cr_line} holds a carriage return (\\r) that ends no "
+                                        "line; DuckDB's strict CSV parser cannot read it") from None
+        if not lines.crlf:
+            raise
+        # mixed CRLF and LF line ends stop the strict parser: read a copy with LF ends (same line numbers)
+        with tempfile.TemporaryDirectory() as tmp:
+            copy = Path(tmp) / path.name
+            copy_without_crlf(path, copy)
+            good = scan(copy)
+    rejects = con.sql(
+        "SELECT line AS source_row,"
+        " arg_min(CAST(error_type AS VARCHAR) || ': ' || trim(coalesce(csv_line, ''), chr(13) || chr(10)),"
+        "         column_idx) AS detail"
+        " FROM csv_rejects GROUP BY line ORDER BY line"
+    ).pl().with_columns(pl.col("source_row").cast(pl.Int64), reason=pl.lit("malformed_line"))
+    starts = lines.record_lines[1 if header else 0:]
+    candidates = starts[~np.isin(starts, rejects["source_row"].to_numpy())]
+    if len(candidates) == len(good):
+        rows = pl.Series("source_row", candidates, dtype=pl.Int64)
+    else:  # records and lines disagree (a rejected record spanning lines): number the good rows in order
+        log.warning("%s: could not match records to lines; numbering %d good rows in order", path, len(good))
+        rows = pl.int_range(1, len(good) + 1, dtype=pl.Int64, eager=True).alias("source_row") + int(header)
+    return good.with_columns(rows), rejects.select("source_row", "reason", "detail")
+
+
+def parquet_relation(con: duckdb.DuckDBPyConnection, path: Path, wanted: Mapping[str, str | None]):
+    rel = con.sql("SELECT * FROM read_parquet(?, file_row_number = true)", params=[str(path)])
+    if missing := [c for c in wanted.values() if c is not None and c not in rel.columns]:
+        raise SourceReadError(path, f"no column(s) {missing}; the file has {rel.columns[:-1]}")
+    picks = ", ".join(f"{quote_identifier(c)} AS {a}" for a, c in wanted.items() if c is not None)
+    return rel.query("parquet_file", f"SELECT {picks}, file_row_number + 1 AS source_row FROM parquet_file")

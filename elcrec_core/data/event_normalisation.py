@@ -1,0 +1,100 @@
+"""Event normalisation in SQL (DuckDB): the relation a reader built, with the source's column names and types,
+into the normalised event frame (:data:`~elcrec_core.data.source_config.NORMALISED_SCHEMA`), with a reason for
+each row that cannot be parsed (a missing or unparseable timestamp, an unparseable rating)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from elcrec_core.data.files import (
+    SourceReadError,
+)
+from elcrec_core.data.source_config import NORMALISED_SCHEMA, ColumnMap, TimestampFormat
+from elcrec_core.data.validation import REASONS
+
+_EPOCH_SCALE = {"epoch_s": 1_000_000, "epoch_ms": 1_000}  # to microseconds
+
+
+_MIN_EPOCH_S, _MAX_EPOCH_S = -62_135_596_800, 253_402_300_799  # 0001-01-01 .. 9999-12-31
+
+
+_NUMERIC_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                  "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE"}
+
+
+_WHITESPACE = "' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)"  # SQL: what trim() removes
+
+
+def event_fields(columns: ColumnMap) -> dict[str, str | None]:
+    return {"u": columns.user, "i": columns.item, "t": columns.timestamp, "r": columns.rating, "e": columns.event_type}
+
+
+def _timestamp_sql(column_type: str, fmt: TimestampFormat, path: Path) -> str:
+    """SQL that turns raw column ``t`` (its trimmed text ``t_raw``) into a UTC TIMESTAMP, NULL where it cannot
+    be parsed."""
+    if column_type.startswith("TIMESTAMP") or column_type == "DATE":
+        return "CAST(t AS TIMESTAMP)"  # TIMESTAMPTZ converts to UTC (the session time zone)
+    if fmt == "iso8601":
+        if column_type != "VARCHAR":
+            raise SourceReadError(path, f"timestamp column is {column_type}, but the format is iso8601")
+        return "CAST(TRY_CAST(t_raw AS TIMESTAMPTZ) AS TIMESTAMP)"
+    if column_type != "VARCHAR" and column_type not in _NUMERIC_TYPES:
+        raise SourceReadError(path, f"timestamp column is {column_type}, not an epoch number")
+    number = "TRY_CAST(t_raw AS DOUBLE)" if column_type == "VARCHAR" else "CAST(t AS DOUBLE)"
+    seconds = f"{number} * {_EPOCH_SCALE[fmt] / 1e6!r}"
+    return (f"CASE WHEN isfinite({seconds}) AND {seconds} BETWEEN {_MIN_EPOCH_S} AND {_MAX_EPOCH_S}"
+            f" THEN make_timestamp(CAST(round({number} * {_EPOCH_SCALE[fmt]}) AS BIGINT)) END")
+
+
+def normalise_events(
+    raw: duckdb.DuckDBPyRelation, fields: Mapping[str, str | None], fmt: TimestampFormat, path: Path
+) -> pl.DataFrame:
+    """Parse raw columns u, i (and t, r, e where mapped), error, detail and an optional source_row (passed
+    through) into normalised columns. Unmapped fields are left out (:func:`finish_events` adds them as nulls)."""
+    types = dict(zip(raw.columns, (str(t) for t in raw.types)))
+    texts = {}  # trimmed text of timestamp and rating, NULL when empty
+    parsed = {"user_id": "CAST(u AS VARCHAR)", "item_id": "CAST(i AS VARCHAR)"}
+    checks = []  # (condition, reason, detail), after the reader's own error
+    if fields["t"]:
+        texts["t_raw"] = f"NULLIF(trim(CAST(t AS VARCHAR), {_WHITESPACE}), '')"
+        parsed |= {"timestamp": _timestamp_sql(types["t"], fmt, path), "t_raw": "t_raw"}
+        checks += [("t_raw IS NULL", "missing_timestamp", "NULL"),
+                   ("timestamp IS NULL", "bad_timestamp", "'timestamp: ' || t_raw")]
+    if fields["r"]:
+        texts["r_raw"] = f"NULLIF(trim(CAST(r AS VARCHAR), {_WHITESPACE}), '')"
+        number = "CAST(r AS DOUBLE)" if types["r"] in _NUMERIC_TYPES else "TRY_CAST(r_raw AS DOUBLE)"
+        parsed |= {"rating": f"CASE WHEN isfinite({number}) THEN {number} END", "r_raw": "r_raw"}
+        checks.append(("r_raw IS NOT NULL AND rating IS NULL", "bad_rating", "'rating: ' || r_raw"))
+    if fields["e"]:
+        parsed["event_type"] = "CAST(e AS VARCHAR)"
+    if "source_row" in types:
+        parsed["source_row"] = "CAST(source_row AS BIGINT)"
+    error = "CASE WHEN error IS NOT NULL THEN error " + " ".join(f"WHEN {c} THEN '{r}'" for c, r, _ in checks) + " END"
+    detail = "CASE WHEN error IS NOT NULL THEN detail " + " ".join(f"WHEN {c} THEN {d}" for c, _, d in checks) + " END"
+    reasons = ", ".join(f"'{r}'" for r in REASONS)
+    outputs = ", ".join(c for c in parsed if not c.endswith("_raw"))
+    with_texts = "".join(f", {sql} AS {name}" for name, sql in texts.items())
+    return raw.query("raw", f"""
+        SELECT {outputs}, CAST({error} AS ENUM({reasons})) AS error, {detail} AS detail
+        FROM (SELECT {", ".join(f"{sql} AS {name}" for name, sql in parsed.items())}, error, detail
+              FROM (SELECT *{with_texts} FROM raw))
+    """).pl()
+
+
+def with_rejects(frame: pl.DataFrame, rejects: pl.DataFrame) -> pl.DataFrame:
+    """Append the malformed records (their reason becomes the ``error``)."""
+    if not len(rejects):
+        return frame
+    return pl.concat([frame, rejects.rename({"reason": "error"})], how="diagonal_relaxed")
+
+
+def finish_events(frame: pl.DataFrame, source: str | Path) -> pl.DataFrame:
+    """Add the source file and give the frame exactly the normalised schema."""
+    return frame.with_columns(source_file=pl.lit(str(source))).select(
+        pl.col(name).cast(dtype) if name in frame.columns or name == "source_file" else pl.lit(None, dtype).alias(name)
+        for name, dtype in NORMALISED_SCHEMA.items()
+    )

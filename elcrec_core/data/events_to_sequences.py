@@ -1,0 +1,251 @@
+"""From the warehouse's accepted events to training sequences: filters, de-duplication, k-core, ordering,
+stable item indices, and the outputs (Parquet, warehouse table, summary statistics).
+
+Each step runs where it measured fastest (see BENCHMARKS.md): one DuckDB query filters the events, replaces
+user and item ids by integer codes (users in natural id order: numerically where the id is an integer) and
+orders every user's events by (timestamp, source file, source row), a total and deterministic order; Polars
+drops repeated (user, item) events, keeping the first; the iterative k-core runs on the codes with numpy
+``bincount`` until no user or item has fewer than k interactions; items get their stored index (new items are
+appended in natural id order and the mapping is stored in the warehouse, so an index never changes). The result
+is one flat index array with offsets (:class:`elcrec_core.data.sequences.Sequences`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from elcrec_core.config.settings import _check_keys
+from elcrec_core.data import warehouse
+from elcrec_core.data.sequences import ITEM_INDEX_FILE, Sequences, write_item_index_file
+
+_QUANTILES = {"p10": 0.1, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p90": 0.9, "p99": 0.99}
+
+
+@dataclass(frozen=True)
+class SequenceConfig:
+    """Optional filters, de-duplication of repeated (user, item) events, and the k of the k-core (0: off)."""
+
+    min_rating: float | None = None  # events without a rating fail this filter
+    event_types: tuple[str, ...] | None = None
+    dedupe: bool = False  # keep only each user's first event per item
+    k_core: int = 5
+
+    def __post_init__(self) -> None:
+        if self.k_core < 0:
+            raise ValueError(f"k_core must be >= 0, not {self.k_core}")
+
+    @classmethod
+    def from_dict(cls, config: Mapping[str, Any]) -> "SequenceConfig":
+        """Build from plain data (TOML, YAML, Dagster run config)."""
+        config = dict(config)
+        _check_keys(config, cls, "sequence")
+        if config.get("event_types") is not None:
+            config["event_types"] = tuple(config["event_types"])
+        return cls(**config)
+
+
+@dataclass
+class SequenceSummary:
+    """Counts of what each step removed, and statistics of the result."""
+
+    events_in: int
+    filtered_out: int
+    duplicates_removed: int
+    k_core_removed: int
+    k_core_rounds: int
+    users: int
+    items: int  # distinct items in the sequences
+    interactions: int
+    density: float  # interactions / (users * items)
+    n_items: int  # size of the item index (items ever indexed)
+    new_items: int  # appended to the index by this build
+    items_with_metadata: int  # items in the sequences that have stored metadata
+    length: dict[str, float]  # min, quantiles, max, mean of the sequence lengths
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SequenceBuild:
+    """Built sequences, the item id of each index (``item_ids[i - 1]`` for index i) and per-user facts."""
+
+    sequences: Sequences
+    item_ids: np.ndarray
+    last_timestamps: np.ndarray  # datetime64[us] per user; NaT for events without time
+    timestamps_monotonic: np.ndarray  # per user: timestamps never decrease along the sequence
+    summary: SequenceSummary
+
+    def frame(self) -> pl.DataFrame:
+        """One row per user: user_id, items (index list), length, last_timestamp."""
+        seqs = self.sequences
+        items = pa.LargeListArray.from_arrays(pa.array(seqs.offsets), pa.array(seqs.items))
+        return pl.DataFrame({
+            "user_id": pl.Series(seqs.user_ids, dtype=pl.String),
+            "items": pl.from_arrow(items),
+            "length": pl.Series(seqs.lengths, dtype=pl.Int32),
+            "last_timestamp": pl.Series(self.last_timestamps, dtype=pl.Datetime("us")),
+        })
+
+    def profile(self) -> pl.DataFrame:
+        """One row per user for the sequence expectations: user_id, length, timestamps_monotonic."""
+        return pl.DataFrame({
+            "user_id": pl.Series(self.sequences.user_ids, dtype=pl.String),
+            "length": pl.Series(self.sequences.lengths, dtype=pl.Int32),
+            "timestamps_monotonic": self.timestamps_monotonic,
+        })
+
+
+def natural_order(ids: pl.Series) -> pl.Series:
+    """Ids sorted numerically where they are integers (first), then as text: ``2 < 10 < a``."""
+    frame = ids.to_frame("id")
+    return frame.sort(pl.col("id").cast(pl.Int64, strict=False), "id", nulls_last=True)["id"].rename(ids.name)
+
+
+def k_core_filter(users: np.ndarray, items: np.ndarray, k: int) -> tuple[np.ndarray, int]:
+    """Iterative k-core on interaction codes: the mask of interactions whose user and item both keep at least
+    ``k`` interactions once every removal has cascaded, and the number of rounds that removed something."""
+    keep = np.ones(len(users), dtype=bool)
+    if k <= 1:
+        return keep, 0
+    n_users, n_items = int(users.max(initial=0)) + 1, int(items.max(initial=0)) + 1
+    rounds = 0
+    while True:
+        u, i = users[keep], items[keep]
+        ok = (np.bincount(u, minlength=n_users) >= k)[u] & (np.bincount(i, minlength=n_items) >= k)[i]
+        if ok.all():
+            return keep, rounds
+        keep[np.flatnonzero(keep)[~ok]] = False
+        rounds += 1
+
+
+def assign_item_indices(known: pl.DataFrame, item_ids: pl.Series) -> pl.DataFrame:
+    """Index rows (item_id, item_index) for the ids not in ``known``: appended after its largest index in
+    natural id order, so that known ids keep their index and two runs over the same data agree."""
+    candidates = item_ids.unique()
+    new = natural_order(candidates.filter(~candidates.is_in(known["item_id"].implode())))
+    start = int(known["item_index"].max() or 0) + 1
+    return pl.DataFrame({"item_id": new, "item_index": np.arange(start, start + len(new), dtype=np.int64)})
+
+
+def build_sequences(config: SequenceConfig = SequenceConfig(), path: str | Path = warehouse.DEFAULT_WAREHOUSE,
+                    until: datetime | None = None) -> SequenceBuild:
+    """Build sequences from the accepted events in the warehouse at ``path`` (those before ``until`` when
+    given, and every event without a time) and extend its item index."""
+    events_in, users, items, ordered = _ordered_events(config, path, until)
+    n_selected = len(ordered)
+    if config.dedupe:
+        ordered = ordered.filter(pl.struct("u", "i").is_first_distinct())
+    after_dedupe = len(ordered)
+    u, i, ts = (ordered[c].to_numpy() for c in ("u", "i", "timestamp"))
+    del ordered
+    keep, rounds = k_core_filter(u, i, config.k_core)
+    u, i, ts = u[keep], i[keep], ts[keep]
+
+    present = np.flatnonzero(np.bincount(i, minlength=len(items)))
+    item_ids, indices, new_items, with_metadata = _index_items(items["item_id"].gather(present), path)
+    index_of = np.zeros(len(items), dtype=np.int64)
+    index_of[present] = indices
+
+    counts = np.bincount(u, minlength=len(users))
+    kept_users = np.flatnonzero(counts)
+    offsets = np.concatenate([[0], np.cumsum(counts[kept_users])]).astype(np.int64)
+    seqs = Sequences(users["user_id"].gather(kept_users).to_numpy(), index_of[i], offsets, len(item_ids))
+    backwards = (u[1:] == u[:-1]) & (ts[1:] < ts[:-1])
+    monotonic = np.bincount(u[1:][backwards], minlength=len(users))[kept_users] == 0
+    summary = SequenceSummary(
+        events_in=events_in,
+        filtered_out=events_in - n_selected,
+        duplicates_removed=n_selected - after_dedupe,
+        k_core_removed=after_dedupe - len(seqs.items),
+        k_core_rounds=rounds,
+        users=len(seqs),
+        items=len(present),
+        interactions=len(seqs.items),
+        density=len(seqs.items) / (len(seqs) * len(present)) if len(seqs) else 0.0,
+        n_items=seqs.n_items,
+        new_items=new_items,
+        items_with_metadata=with_metadata,
+        length=_length_stats(seqs.lengths),
+    )
+    return SequenceBuild(seqs, item_ids, ts[offsets[1:] - 1], monotonic, summary)
+
+
+def _ordered_events(config: SequenceConfig, path: str | Path,
+                    until: datetime | None) -> tuple[int, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The number of stored events before ``until``; the users (user_id, u: code in natural id order) and
+    items (item_id, i) that pass the filters; and their events as (u, i, timestamp) in (user, time, source
+    file, source row) order. One DuckDB query codes and orders the events: faster and leaner than Polars."""
+    before = "(?::TIMESTAMP IS NULL OR timestamp IS NULL OR timestamp < ?::TIMESTAMP)"
+    keep_row = ("(?::DOUBLE IS NULL OR rating >= ?::DOUBLE)"
+                " AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], event_type))")
+    types = list(config.event_types) if config.event_types is not None else None
+    params = [until, until, config.min_rating, config.min_rating, types, types]
+    selected = f"SELECT * FROM raw_interactions WHERE {before} AND {keep_row}"
+    with warehouse.connect(path, read_only=True) as con:
+        ((events_in,),) = con.execute(f"SELECT count(*) FROM raw_interactions WHERE {before}", params[:2]).fetchall()
+        users = natural_order(con.sql(f"SELECT DISTINCT user_id FROM ({selected})", params=params).pl()["user_id"])
+        users = users.to_frame().with_row_index("u")
+        items = con.sql(f"SELECT DISTINCT item_id FROM ({selected})", params=params).pl().with_row_index("i")
+        con.register("user_codes", users)
+        con.register("item_codes", items)
+        ordered = con.sql(
+            "WITH files AS (SELECT source_file, row_number() OVER (ORDER BY source_file) AS f"
+            "               FROM (SELECT DISTINCT source_file FROM raw_interactions))"
+            f" SELECT u, i, timestamp FROM ({selected}) JOIN user_codes USING (user_id)"
+            " JOIN item_codes USING (item_id) JOIN files USING (source_file)"
+            " ORDER BY u, timestamp NULLS FIRST, f, source_row",
+            params=params,
+        ).pl()
+    return events_in, users, items, ordered
+
+
+def _index_items(present_ids: pl.Series, path: str | Path) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Extend the stored item index with the new ``present_ids`` in one transaction. Returns the item id of
+    every index (``item_ids[i - 1]``), the index of each present id, how many were new, and how many present
+    items have stored metadata."""
+    with warehouse.transaction(path) as con:
+        known = warehouse.read_item_index(con)
+        new = assign_item_indices(known, present_ids)
+        warehouse.append_item_index(con, new)
+        con.register("present_items", present_ids.to_frame("item_id"))
+        ((with_metadata,),) = con.execute(
+            "SELECT count(*) FROM present_items JOIN item_metadata USING (item_id)").fetchall()
+    mapping = pl.concat([known, new]).sort("item_index")
+    if not np.array_equal(mapping["item_index"].to_numpy(), np.arange(1, len(mapping) + 1)):
+        raise ValueError(f"the stored item index of {path} is not 1..{len(mapping)}")
+    indices = present_ids.to_frame("item_id").join(mapping, on="item_id", how="left", maintain_order="left")
+    return mapping["item_id"].to_numpy(), indices["item_index"].to_numpy(), len(new), int(with_metadata)
+
+
+def _length_stats(lengths: np.ndarray) -> dict[str, float]:
+    if not len(lengths):
+        return {}
+    quantiles = np.quantile(lengths, list(_QUANTILES.values()))
+    return {"min": float(lengths.min()), **{k: float(q) for k, q in zip(_QUANTILES, quantiles)},
+            "max": float(lengths.max()), "mean": float(lengths.mean())}
+
+
+def write_sequences(build: SequenceBuild, out_dir: str | Path,
+                    path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> dict[str, Path]:
+    """Write ``sequences.parquet`` (one row per user), ``item_index.parquet`` (item_index, item_id) and
+    ``summary.json`` to ``out_dir``, and replace the warehouse's ``sequences`` table."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frame = build.frame()
+    paths = {"sequences": out_dir / "sequences.parquet", "item_index": out_dir / ITEM_INDEX_FILE,
+             "summary": out_dir / "summary.json"}
+    frame.write_parquet(paths["sequences"])
+    write_item_index_file(paths["item_index"], build.item_ids)
+    paths["summary"].write_text(json.dumps(build.summary.to_dict(), indent=2) + "\n")
+    warehouse.replace_table(path, "sequences", frame)
+    return paths

@@ -1,0 +1,90 @@
+"""Item metadata (titles and categories) read from a delimited or Parquet file, with its unusable rows kept
+with a reason."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from elcrec_core.data.duckdb_reading import (
+    as_utf8,
+    connection_for,
+    empty_rejects,
+    is_utf8,
+    parquet_relation,
+    read_delimited,
+)
+from elcrec_core.data.files import (
+    SourceReadError,
+)
+from elcrec_core.data.source_config import ItemMetadataConfig
+from elcrec_core.data.validation import blank
+
+
+def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Item metadata as (item_id, title, categories: list of text), and its unusable rows with a reason.
+
+    A row is unusable when its line is malformed (``malformed_line``; with the UTF-8 encoding, a line that is
+    not UTF-8 text is one too, and its detail suggests an encoding), its item id is missing (``missing_item``)
+    or a category flag is neither 0 nor 1 (``bad_category_flag``, the detail names the column and the value);
+    the rejected frame has source_file, source_row, reason and detail. A file that is not text of another
+    configured encoding is refused (:class:`SourceReadError`, naming the byte).
+    """
+    path = Path(config.path).resolve()
+    if not path.is_file():
+        raise SourceReadError(path, "no such file")
+    flags = dict(config.category_flags or ())
+    wanted = {"item": config.item, "title": config.title, "categories": config.categories,
+              **{f"flag{i}": column for i, column in enumerate(flags)}}
+    with connection_for(path) as con:
+        if path.suffix.lower() == ".parquet":
+            raw, malformed = parquet_relation(con, path, wanted).pl(), empty_rejects()
+        else:
+            with as_utf8(path, config.encoding) as text:
+                raw, malformed = read_delimited(con, text, wanted, config.delimiter, config.header, config.names,
+                                                 config.quote, None)
+    if is_utf8(config.encoding):
+        malformed = malformed.with_columns(
+            pl.when(pl.col("detail").str.starts_with("INVALID ENCODING"))
+            .then(pl.col("detail") + " (not UTF-8 text: set the encoding, such as latin-1)")
+            .otherwise(pl.col("detail")).alias("detail"))
+    lists = []
+    if config.categories is not None:
+        column = raw["categories"]
+        lists.append(
+            pl.col("categories").cast(pl.List(pl.String))
+            if isinstance(column.dtype, pl.List)
+            else pl.col("categories").cast(pl.String).str.split(config.categories_separator)
+        )
+    bad_flag = pl.lit(None, pl.String)
+    if flags:
+        values = [pl.col(f"flag{i}").cast(pl.String).str.strip_chars().str.to_lowercase() for i in range(len(flags))]
+        on = [v.is_in(["1", "true"]).fill_null(False) for v in values]
+        off = [v.is_in(["0", "false", ""]).fill_null(True) for v in values]
+        lists.append(pl.concat_list([pl.when(o).then(pl.lit(name)) for o, name in zip(on, flags.values())])
+                     .list.drop_nulls())
+        bad_flag = pl.coalesce([
+            pl.when(~o & ~f).then(pl.lit(f"{column}: ") + pl.col(f"flag{i}").cast(pl.String))
+            for i, (o, f, column) in enumerate(zip(on, off, flags))])
+    if not lists:
+        categories = pl.lit(None, pl.List(pl.String))
+    elif len(lists) == 1:
+        categories = lists[0]
+    else:  # the list column's categories, then the flags' (each once)
+        categories = pl.concat_list([lists[0].fill_null(pl.lit([], pl.List(pl.String))), lists[1]]) \
+            .list.unique(maintain_order=True)
+    title = pl.col("title").cast(pl.String) if config.title is not None else pl.lit(None, pl.String)
+    frame = raw.select(
+        pl.col("item").cast(pl.String).alias("item_id"), title.alias("title"), categories.alias("categories"),
+        bad_flag.alias("bad_flag"), "source_row",
+    )
+    missing = frame.filter(blank("item_id"))
+    flagged = frame.filter(~blank("item_id") & pl.col("bad_flag").is_not_null())
+    rejected = pl.concat([
+        malformed.select("source_row", "reason", "detail"),
+        missing.select("source_row", pl.lit("missing_item").alias("reason"), pl.lit(None, pl.String).alias("detail")),
+        flagged.select("source_row", pl.lit("bad_category_flag").alias("reason"), pl.col("bad_flag").alias("detail")),
+    ]).with_columns(source_file=pl.lit(str(path))).select("source_file", "source_row", "reason", "detail")
+    good = frame.filter(~blank("item_id") & pl.col("bad_flag").is_null())
+    return good.drop("bad_flag", "source_row"), rejected

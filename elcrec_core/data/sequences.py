@@ -1,0 +1,191 @@
+"""User item sequences in compact form, and their readers.
+
+A :class:`Sequences` holds every user's chronological item indices (1..n_items; 0 is padding) as one flat
+array with offsets, so that batches are cut with vectorised gathers and no per-user Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import torch
+
+from elcrec_core.data.files import SourceReadError, reading, scan_lines
+
+EVENT_COLUMNS = ("user_id", "item_id", "timestamp")
+ITEM_INDEX_FILE = "item_index.parquet"
+MAX_ITEM_ID = 2**31 - 1  # item ids of the benchmark format are indices into the item table
+
+
+@dataclass
+class Sequences:
+    """Users' item sequences: ``items[offsets[u]:offsets[u + 1]]`` is user u's history, oldest first."""
+
+    user_ids: np.ndarray  # original user ids, one per user
+    items: np.ndarray  # int64 item indices in 1..n_items
+    offsets: np.ndarray  # int64, len(user_ids) + 1
+    n_items: int
+
+    def __post_init__(self) -> None:
+        if len(self.offsets) != len(self.user_ids) + 1:
+            raise ValueError("offsets must have one entry more than user_ids")
+        if len(self.items) and (self.items.min() < 1 or self.items.max() > self.n_items):
+            raise ValueError(f"item indices must lie in 1..{self.n_items}")
+
+    def __len__(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def sequence(self, user: int) -> list[int]:
+        return self.items[self.offsets[user] : self.offsets[user + 1]].tolist()
+
+    def known(self, n_items: int) -> "Sequences":
+        """The same users with only the items 1..``n_items`` (those a model of ``n_items`` items knows), in order;
+        a user may be left with no items."""
+        keep = self.items <= n_items
+        kept_before = np.concatenate([[0], np.cumsum(keep)])
+        return Sequences(self.user_ids, self.items[keep], kept_before[self.offsets].astype(np.int64), n_items)
+
+    @classmethod
+    def from_lists(cls, user_ids: list, lists: list[list[int]], n_items: int | None = None) -> "Sequences":
+        lengths = np.array([len(s) for s in lists], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        items = np.fromiter((i for s in lists for i in s), dtype=np.int64, count=int(offsets[-1]))
+        n = int(items.max()) if n_items is None and len(items) else (n_items or 0)
+        return cls(np.asarray(user_ids), items, offsets, n)
+
+
+def read_sequence_file(path: str | Path) -> Sequences:
+    """Read the benchmark line format ``user_id item_id item_id ...`` (chronological; ids are positive ints);
+    a UTF-8 byte order mark before the first line is skipped.
+
+    A binary file, a line longer than :data:`~elcrec_core.data.files.MAX_LINE_BYTES` (checked in a streamed pass,
+    so memory stays bounded) or a line that is not a user and its items raises :class:`SourceReadError` with the
+    file and line. The benchmarks read with it; the ``elcrec`` command reads every format through the pipeline's
+    readers (:mod:`elcrec_core.cli.data_loading`).
+    """
+    path = Path(path)
+    user_ids, lists = [], []
+    with reading(path):
+        scan_lines(path)
+        with path.open("rb") as fh:
+            for line_no, line in enumerate(fh, start=1):
+                if line_no == 1:
+                    line = line.removeprefix(b"\xef\xbb\xbf")
+                parts = line.split()
+                if not parts:
+                    continue
+                try:
+                    ids = [int(p) for p in parts]
+                except ValueError:
+                    raise SourceReadError(path, f"line {line_no}: not integer ids: {line.strip()[:200]!r}") from None
+                if len(ids) == 1:
+                    raise SourceReadError(path, f"line {line_no}: a user without items")
+                if not 1 <= min(ids[1:]) <= max(ids[1:]) <= MAX_ITEM_ID:
+                    raise SourceReadError(path, f"line {line_no}: item ids must be integers in 1..{MAX_ITEM_ID}")
+                user_ids.append(ids[0])
+                lists.append(ids[1:])
+    if not lists:
+        raise SourceReadError(path, "no sequences")
+    return Sequences.from_lists(user_ids, lists)
+
+
+def sequences_from_events(events: pl.DataFrame) -> tuple[Sequences, np.ndarray]:
+    """Build sequences from events with columns user_id, item_id, timestamp.
+
+    Events are ordered by (timestamp, original row order) per user. Item ids are mapped to 1..n in sorted
+    order; returns the sequences and the item id of each index (``item_ids[i - 1]`` for index i). A quick path
+    for tests on generated events; files are read through :mod:`elcrec_core.cli.data_loading`.
+    """
+    missing = set(EVENT_COLUMNS) - set(events.columns)
+    if missing:
+        raise ValueError(f"events lack column(s) {sorted(missing)}")
+    item_ids = events["item_id"].unique().sort()
+    mapping = pl.DataFrame({"item_id": item_ids, "index": np.arange(1, len(item_ids) + 1, dtype=np.int64)})
+    ordered = (
+        events.with_row_index("_row")
+        .join(mapping, on="item_id", how="left")
+        .sort(["user_id", "timestamp", "_row"])
+    )
+    users = ordered.group_by("user_id", maintain_order=True).len()
+    offsets = np.concatenate([[0], np.cumsum(users["len"].to_numpy())]).astype(np.int64)
+    seqs = Sequences(users["user_id"].to_numpy(), ordered["index"].to_numpy().astype(np.int64), offsets, len(item_ids))
+    return seqs, item_ids.to_numpy()
+
+
+def user_batches(users: torch.Tensor, size: int) -> tuple[torch.Tensor, ...]:
+    """``users`` [U] in consecutive batches of at most ``size``, and no batch at all for no users
+    (``Tensor.split`` gives one empty batch, whose longest history a caller could not take)."""
+    return users.split(size) if len(users) else ()
+
+
+@dataclass
+class SequenceTensors:
+    """:class:`Sequences` as torch tensors on one device, for batching."""
+
+    items: torch.Tensor  # flat
+    starts: torch.Tensor
+    ends: torch.Tensor
+    n_items: int
+
+    @classmethod
+    def from_sequences(cls, seqs: Sequences, device: torch.device | str = "cpu") -> "SequenceTensors":
+        offsets = torch.as_tensor(seqs.offsets, device=device)
+        return cls(torch.as_tensor(seqs.items, device=device), offsets[:-1], offsets[1:], seqs.n_items)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def window(self, users: torch.Tensor, drop_last: int, width: int) -> torch.Tensor:
+        """Each user's items[:len - drop_last], right-aligned (left-padded with 0) in ``width`` columns;
+        longer histories keep their most recent ``width`` items."""
+        ends = self.ends[users] - drop_last
+        idx = ends[:, None] - width + torch.arange(width, device=ends.device)
+        valid = idx >= self.starts[users][:, None]
+        return torch.where(valid, self.items[idx.clamp(min=0)], 0)
+
+    def lengths(self, users: torch.Tensor) -> torch.Tensor:
+        return self.ends[users] - self.starts[users]
+
+
+def read_sequence_parquet(path: str | Path, item_index: str | Path | None = None) -> tuple[Sequences, np.ndarray]:
+    """Read sequences written by the data layer (``sequences.parquet``: one row per user with ``user_id`` and
+    ``items``, the item indices in order) and its item index (``item_index.parquet`` beside it unless given).
+
+    Returns the sequences and the item id of each index (``item_ids[i - 1]`` for index i).
+    """
+    path = Path(path)
+    with reading(path):
+        frame = pl.read_parquet(path, columns=["user_id", "items"])
+        lists = frame["items"].cast(pl.List(pl.Int64)).rechunk().to_arrow()
+    item_ids = read_item_index_file(item_index or path.with_name(ITEM_INDEX_FILE))
+    offsets = np.asarray(lists.offsets, dtype=np.int64)
+    items = np.array(lists.flatten(), dtype=np.int64)  # a writable copy (torch refuses read-only buffers)
+    try:
+        seqs = Sequences(frame["user_id"].to_numpy(), items, offsets - offsets[0], len(item_ids))
+    except ValueError as exc:
+        raise SourceReadError(path, f"{exc} (the items of its item index)") from None
+    return seqs, item_ids
+
+
+def write_item_index_file(path: str | Path, item_ids: np.ndarray) -> None:
+    """Write an item index: ``item_index`` 1..n and the ``item_id`` of each (``item_ids[i - 1]`` for index i)."""
+    pl.DataFrame({
+        "item_index": np.arange(1, len(item_ids) + 1, dtype=np.int64),
+        "item_id": pl.Series(item_ids, dtype=pl.String),
+    }).write_parquet(path)
+
+
+def read_item_index_file(path: str | Path) -> np.ndarray:
+    """The item id of each index (``ids[i - 1]`` for index i) from an item index file; its indices must be 1..n."""
+    with reading(path):
+        index = pl.read_parquet(path, columns=["item_index", "item_id"]).sort("item_index")
+    if not np.array_equal(index["item_index"].to_numpy(), np.arange(1, len(index) + 1)):
+        raise SourceReadError(path, f"the item index is not 1..{len(index)}")
+    return index["item_id"].to_numpy()

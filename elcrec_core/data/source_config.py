@@ -1,0 +1,189 @@
+"""Interaction sources' settings: the normalised event schema every reader returns, the column map, the
+source and item-metadata settings, and which files a source path names."""
+
+from __future__ import annotations
+
+import codecs
+import glob as globlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+
+from elcrec_core.config.settings import _check_keys
+from elcrec_core.data.files import (
+    MAX_LINE_BYTES,
+    SourceReadError,
+)
+from elcrec_core.data.synthetic import SyntheticConfig
+from elcrec_core.data.validation import REASONS
+
+SourceFormat = Literal["csv", "tsv", "parquet", "jsonl", "sequence", "synthetic"]
+
+
+TimestampFormat = Literal["epoch_s", "epoch_ms", "iso8601"]
+
+
+NORMALISED_SCHEMA: dict[str, pl.DataType] = {
+    "user_id": pl.String(),
+    "item_id": pl.String(),
+    "timestamp": pl.Datetime("us"),  # UTC
+    "rating": pl.Float64(),
+    "event_type": pl.String(),
+    "source_file": pl.Categorical(),
+    "source_row": pl.Int64(),
+    "error": pl.Enum(REASONS),
+    "detail": pl.String(),
+}
+
+
+@dataclass(frozen=True)
+class ColumnMap:
+    """Which source column (or JSON key) holds each field; ``None`` for a field the source does not have."""
+
+    user: str = "user_id"
+    item: str = "item_id"
+    timestamp: str | None = "timestamp"
+    rating: str | None = None
+    event_type: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """Where interactions come from and how to read them.
+
+    ``path`` is a file, a folder (every non-hidden file in it, in name order) or a glob. Delimited text is
+    ``csv`` or ``tsv``; for it ``delimiter`` (default ``,`` for csv and tab for tsv: any one character),
+    ``header``, ``names`` (column names of a file without header; default ``column0``, ``column1``, ...),
+    ``quote`` (``None``: no quoting) and ``escape`` apply. The sequence format is the benchmark line format
+    ``user item item ...`` (no timestamps: the order is the line order). A text file with a line longer than
+    ``max_line_bytes`` is refused. ``synthetic`` configures the generator for ``format="synthetic"``.
+    """
+
+    format: SourceFormat
+    path: str | None = None
+    columns: ColumnMap = field(default_factory=ColumnMap)
+    timestamp_format: TimestampFormat = "epoch_s"
+    delimiter: str | None = None
+    header: bool = True
+    names: tuple[str, ...] | None = None
+    quote: str | None = '"'
+    escape: str | None = None  # default: the quote character (a doubled quote)
+    max_line_bytes: int = MAX_LINE_BYTES
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+
+    def __post_init__(self) -> None:
+        if self.format not in SourceFormat.__args__:
+            raise ValueError(f"unknown source format {self.format!r}; known: {SourceFormat.__args__}")
+        if self.format != "synthetic" and not self.path:
+            raise ValueError(f"a {self.format} source needs a path")
+        if self.timestamp_format not in ("epoch_s", "epoch_ms", "iso8601"):
+            raise ValueError(f"unknown timestamp format {self.timestamp_format!r}")
+        if self.delimiter is not None and len(self.delimiter) != 1:
+            raise ValueError(f"delimiter must be one character, not {self.delimiter!r}")
+        if self.max_line_bytes < 1:
+            raise ValueError(f"max_line_bytes must be positive, not {self.max_line_bytes}")
+
+    @property
+    def separator(self) -> str:
+        """The field delimiter of delimited text."""
+        return self.delimiter or ("\t" if self.format == "tsv" else ",")
+
+    @classmethod
+    def from_dict(cls, config: Mapping[str, Any]) -> "SourceConfig":
+        """Build from plain data (TOML, YAML, Dagster run config); ``columns`` and ``synthetic`` are mappings."""
+        config = dict(config)
+        _check_keys(config, cls, "source")
+        if isinstance(config.get("columns"), Mapping):
+            config["columns"] = ColumnMap(**config["columns"])
+        if isinstance(config.get("synthetic"), Mapping):
+            config["synthetic"] = SyntheticConfig(**config["synthetic"])
+        if config.get("names") is not None:
+            config["names"] = tuple(config["names"])
+        return cls(**config)
+
+
+@dataclass(frozen=True)
+class ItemMetadataConfig:
+    """Optional item metadata kept for profiling: Parquet (by the ``.parquet`` suffix), else delimited text.
+
+    ``item`` and ``title`` name the columns of the item id and title (``title=None``: no titles). Categories
+    come from ``categories``, a list column or text split on ``categories_separator`` (``None``: no such
+    column), and/or from 0/1 flag columns, ``category_flags``: a mapping ``{column: category}`` or a sequence
+    of columns named as their categories; a row's categories are those of its flags that hold ``1`` (or
+    ``true``), in the order of ``category_flags``, after the ones of the list column. A flag may be ``0``,
+    ``false`` or empty; any other value rejects the row (``bad_category_flag``).
+
+    Delimited text: ``delimiter`` (any one character), ``header`` (``False``: no header line; ``names`` then
+    name the columns, else ``column0``, ``column1``, ...), ``quote`` (``None``: no quoting) and ``encoding``
+    (any Python codec name, such as ``latin-1``; the file is read as UTF-8 text after a streamed conversion).
+    MovieLens 100K's ``u.item``: ``delimiter="|"``, ``header=False``, ``encoding="latin-1"``, ``names`` =
+    ``item_id, title, release, video_release, url`` and the 19 genres of ``u.genre``, ``categories=None`` and
+    ``category_flags`` = the genres (:data:`MOVIELENS_GENRES`).
+    """
+
+    path: str
+    item: str = "item_id"
+    title: str | None = "title"
+    categories: str | None = "categories"  # a list column, or text split on ``categories_separator``
+    categories_separator: str = "|"
+    delimiter: str = ","
+    header: bool = True
+    names: tuple[str, ...] | None = None
+    encoding: str = "utf-8"
+    quote: str | None = '"'
+    category_flags: tuple[tuple[str, str], ...] | Mapping[str, str] | Sequence[str] | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.delimiter) != 1:
+            raise ValueError(f"item metadata delimiter must be one character, not {self.delimiter!r}")
+        if self.quote is not None and len(self.quote) != 1:
+            raise ValueError(f"item metadata quote must be one character or None, not {self.quote!r}")
+        if not self.categories_separator:
+            raise ValueError("item metadata categories_separator must not be empty")
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise ValueError(f"unknown item metadata encoding {self.encoding!r}") from None
+        if self.names is not None:
+            names = tuple(self.names)
+            if len(set(names)) != len(names):
+                raise ValueError(f"item metadata names repeat a column: {list(names)}")
+            object.__setattr__(self, "names", names)
+        flags = self.category_flags
+        if flags is not None:
+            if isinstance(flags, str):
+                raise ValueError("category_flags is a mapping {column: category} or a list of columns, not text")
+            pairs = tuple(flags.items()) if isinstance(flags, Mapping) else tuple(
+                tuple(f) if isinstance(f, (tuple, list)) else (f, f) for f in flags)
+            if any(len(p) != 2 or not all(isinstance(x, str) and x for x in p) for p in pairs):
+                raise ValueError(f"category_flags must name columns and categories as text: {flags!r}")
+            if len({c for c, _ in pairs}) != len(pairs):
+                raise ValueError(f"category_flags repeat a column: {[c for c, _ in pairs]}")
+            object.__setattr__(self, "category_flags", pairs or None)
+
+
+MOVIELENS_GENRES: tuple[str, ...] = (
+    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
+    "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western")
+"""The genre flags of MovieLens 100K's ``u.item``, in its column order (its ``u.genre``)."""
+
+
+def resolve_files(path: str | Path) -> list[Path]:
+    """The files a source path names, as absolute paths: the file itself, a folder's non-hidden files, or a
+    glob's matches, in name order."""
+    text = str(path)
+    p = Path(text)
+    if p.is_dir():
+        files = sorted(f.resolve() for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
+    elif any(c in text for c in "*?["):
+        files = sorted(Path(f).resolve() for f in globlib.glob(text, recursive=True) if Path(f).is_file())
+    elif p.is_file():
+        files = [p.resolve()]
+    else:
+        raise SourceReadError(text, "no such file or folder")
+    if not files:
+        raise SourceReadError(text, "no files found")
+    return files

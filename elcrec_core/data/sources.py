@@ -1,0 +1,133 @@
+"""Interaction sources' readers: every file of a source (:class:`~elcrec_core.data.source_config.SourceConfig`)
+into one normalised frame.
+
+Every reader returns the columns of
+:data:`~elcrec_core.data.source_config.NORMALISED_SCHEMA`, one row per event (or per line that could not be
+parsed): ``user_id`` and ``item_id`` exactly as given (text), ``timestamp`` in UTC, optional ``rating`` and
+``event_type``, the ``source_file`` and its 1-based ``source_row`` (the line where the record starts; for the
+sequence format, where a line holds many events, the event's number in file order), and ``error``/``detail``
+for rows the reader could not parse (a malformed line, a missing or unparseable timestamp, an unparseable
+rating). Rows are never dropped here; :mod:`elcrec_core.data.validation` decides which are accepted. A file that
+cannot be read at all raises :class:`~elcrec_core.data.files.SourceReadError` naming the file and the cause.
+
+Delimited text, JSON Lines and Parquet are read with DuckDB (structural CSV errors become rows through its
+``store_rejects`` table; every text field is read as text, so ids keep their exact spelling); the sequence
+format and the synthetic generator are built in Polars.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from elcrec_core.data.duckdb_reading import connection_for, parquet_relation, read_delimited
+from elcrec_core.data.event_normalisation import event_fields, finish_events, normalise_events, with_rejects
+from elcrec_core.data.source_config import SourceConfig, resolve_files
+from elcrec_core.data.synthetic import SyntheticConfig, generate
+
+
+def read_source(config: SourceConfig) -> pl.DataFrame:
+    """Read every file of a source into one normalised frame (files in name order, rows in file order)."""
+    if config.format == "synthetic":
+        return _synthetic_frame(config.synthetic)
+    frames = [read_file(f, config) for f in resolve_files(config.path)]
+    return pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
+
+
+def read_file(path: Path, config: SourceConfig) -> pl.DataFrame:
+    """Read one file of a source into the normalised frame; raises :class:`SourceReadError` if unreadable."""
+    readers = {"csv": _read_delimited_events, "tsv": _read_delimited_events, "jsonl": _read_jsonl,
+               "parquet": _read_parquet, "sequence": _read_sequence_file}
+    with connection_for(path) as con:
+        return readers[config.format](con, path, config)
+
+
+# --- delimited text ----------------------------------------------------------------------------------------
+
+
+def _read_delimited_events(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig) -> pl.DataFrame:
+    fields = event_fields(config.columns)
+    good, rejects = read_delimited(
+        con, path, fields, config.separator, config.header, config.names, config.quote, config.escape,
+        build=lambda raw: normalise_events(raw, fields, config.timestamp_format, path),
+        max_line_bytes=config.max_line_bytes,
+    )
+    return finish_events(with_rejects(good, rejects), path)
+
+
+# --- JSON Lines ------------------------------------------------------------------------------------------
+
+
+def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig) -> pl.DataFrame:
+    fields = event_fields(config.columns)
+    valid = "json_type(CASE WHEN json_valid(line) THEN line ELSE 'null' END) = 'OBJECT'"
+    picks = ", ".join(
+        f"CASE WHEN {valid} THEN line ->> {_json_pointer(key)} END AS {alias}"
+        for alias, key in fields.items() if key is not None
+    )
+    parse = (f"SELECT {picks}, CASE WHEN NOT ({valid}) THEN 'malformed_line' END AS error,"
+             f" CASE WHEN NOT ({valid}) THEN 'not a JSON object: ' || line END AS detail FROM lines")
+    good, rejects = read_delimited(
+        con, path, {"line": "line"}, None, False, ("line",), None, None,
+        build=lambda raw: normalise_events(raw.query("lines", parse), fields, config.timestamp_format, path),
+        max_line_bytes=config.max_line_bytes,
+    )
+    return finish_events(with_rejects(good, rejects), path)
+
+
+def _json_pointer(key: str) -> str:
+    """A top-level key as an SQL literal of a JSON pointer: every character of the key stands for itself."""
+    pointer = "/" + key.replace("~", "~0").replace("/", "~1")
+    return "'" + pointer.replace("'", "''") + "'"
+
+
+# --- Parquet ---------------------------------------------------------------------------------------------
+
+
+def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig) -> pl.DataFrame:
+    fields = event_fields(config.columns)
+    raw = parquet_relation(con, path, fields).query(
+        "events", "SELECT *, NULL::VARCHAR AS error, NULL::VARCHAR AS detail FROM events")
+    return finish_events(normalise_events(raw, fields, config.timestamp_format, path), path)
+
+
+# --- normalisation (shared by the DuckDB readers) ---------------------------------------------------------
+
+
+# --- sequence format and the generator -------------------------------------------------------------------
+
+
+def _read_sequence_file(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig) -> pl.DataFrame:
+    """``user item item ...`` per line: one event per item, no timestamps; a row is one event, numbered in file
+    order. A malformed line, or one with a user and no items, is one rejected row with its line number."""
+    lines, rejects = read_delimited(con, path, {"line": "line"}, None, False, ("line",), None, None,
+                                     max_line_bytes=config.max_line_bytes)
+    tokens = lines.with_columns(pl.col("line").str.extract_all(r"\S+").alias("tokens"))
+    no_items = tokens.filter(pl.col("tokens").list.len() == 1).select(
+        "source_row", reason=pl.lit("malformed_line"), detail=pl.lit("no items: ") + pl.col("line"))
+    events = (
+        tokens.filter(pl.col("tokens").list.len() > 1)
+        .select(pl.col("tokens").list.first().alias("user_id"), pl.col("tokens").list.slice(1).alias("item_id"))
+        .explode("item_id")
+        .with_row_index("source_row", offset=1)
+    )
+    return finish_events(with_rejects(events, pl.concat([rejects, no_items])), path)
+
+
+def _synthetic_frame(config: SyntheticConfig) -> pl.DataFrame:
+    """The generator's events as one source file named ``synthetic`` whatever the settings, so that a load with
+    other settings replaces the previous synthetic load (ingestion records the settings in ``loads``)."""
+    from elcrec_core.data.warehouse import SYNTHETIC_SOURCE_FILE
+
+    events = generate(config).events
+    return finish_events(
+        events.select(
+            pl.col("user_id").cast(pl.String),
+            pl.col("item_id").cast(pl.String),
+            (pl.col("timestamp") * 1_000_000).cast(pl.Datetime("us")),
+        ).with_row_index("source_row", offset=1),
+        SYNTHETIC_SOURCE_FILE,
+    )
+

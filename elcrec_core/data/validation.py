@@ -1,0 +1,245 @@
+"""Validation: row rules that quarantine bad events with a reason code, and data-set expectations (GX 1.x).
+
+:func:`check_rows` splits a normalised frame (see :mod:`elcrec_core.data.sources`) into accepted and rejected rows;
+every input row lands in exactly one of them. A row's outcome depends only on the rows of its own source file
+(duplicates are found within a file), so a file's contribution is a function of its content alone, whichever
+files share its load: the warehouse keeps each file's rows from its latest load (:mod:`elcrec_core.data.warehouse`),
+and loading files together or one by one stores the same rows.
+
+:func:`expect_interactions` and :func:`expect_sequences` run Great Expectations suites over the accepted events
+and the built sequences and return a plain :class:`ExpectationReport` that asset checks can show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+
+Reason = Literal[
+    "malformed_line", "missing_user", "missing_item", "missing_timestamp", "bad_timestamp",
+    "timestamp_out_of_window", "timestamp_in_future", "bad_rating", "rating_out_of_range", "duplicate_event",
+]
+# in order of precedence: a row that breaks several rules gets the first reason
+REASONS: tuple[str, ...] = Reason.__args__
+
+EVENT_COLUMNS = ["user_id", "item_id", "timestamp", "rating", "event_type", "source_file", "source_row"]
+REJECTED_COLUMNS = ["source_file", "source_row", "reason", "detail", "user_id", "item_id", "timestamp", "rating",
+                    "event_type"]
+
+
+@dataclass(frozen=True)
+class RowRules:
+    """Row-level rules. Timestamps are naive UTC; ``now`` (default: the current time) anchors the future check,
+    which allows ``future_tolerance`` of clock skew. Rating bounds apply to rows that have a rating."""
+
+    min_timestamp: datetime | None = None
+    max_timestamp: datetime | None = None
+    reject_future: bool = True
+    future_tolerance: timedelta = timedelta(minutes=5)
+    min_rating: float | None = None
+    max_rating: float | None = None
+    now: datetime | None = None
+
+
+@dataclass
+class RowCheck:
+    """Accepted rows (``EVENT_COLUMNS``, in input order), rejected rows (``REJECTED_COLUMNS``, in file and row
+    order) and their counts."""
+
+    accepted: pl.DataFrame
+    rejected: pl.DataFrame
+    rows_in: int
+    by_reason: dict[str, int]
+
+    @property
+    def rejected_share(self) -> float:
+        return len(self.rejected) / self.rows_in if self.rows_in else 0.0
+
+
+def blank(column: str) -> pl.Expr:
+    """Null, empty or whitespace-only text."""
+    return pl.col(column).str.contains(r"\S").not_().fill_null(True)
+
+
+def check_rows(frame: pl.DataFrame, rules: RowRules = RowRules()) -> RowCheck:
+    """Apply the row rules in order of :data:`REASONS`; the first broken rule is a rejected row's reason.
+
+    A duplicate is a row equal in user, item, timestamp, rating and event type to an earlier valid row of the
+    same source file; the same event in two files is two rows, one per file. Rows without a timestamp (as from
+    the sequence format) are ordered events and never duplicates.
+    """
+    now = rules.now or datetime.now(timezone.utc).replace(tzinfo=None)
+    ts, error = pl.col("timestamp"), pl.col("error")
+    broken = {  # reason -> condition; the reader's own errors are in ``error``
+        "malformed_line": error == "malformed_line",
+        "missing_user": blank("user_id"),
+        "missing_item": blank("item_id"),
+        "missing_timestamp": error == "missing_timestamp",
+        "bad_timestamp": error == "bad_timestamp",
+        "timestamp_out_of_window": _outside(ts, rules.min_timestamp, rules.max_timestamp),
+        "timestamp_in_future": _outside(ts, None, now + rules.future_tolerance if rules.reject_future else None),
+        "bad_rating": error == "bad_rating",
+        "rating_out_of_range": _outside(pl.col("rating"), rules.min_rating, rules.max_rating),
+    }
+    first, *rest = (code for code in REASONS if code in broken)
+    reason = pl.when(broken[first]).then(pl.lit(first))
+    for code in rest:
+        reason = reason.when(broken[code]).then(pl.lit(code))
+    flagged = frame.with_columns(reason.cast(pl.Enum(REASONS)).alias("reason"))
+    flagged = flagged.with_columns(
+        pl.when(_duplicates(flagged)).then(pl.lit("duplicate_event", pl.Enum(REASONS))).otherwise("reason")
+        .alias("reason")
+    )
+    accepted = flagged.filter(pl.col("reason").is_null()).select(EVENT_COLUMNS)
+    rejected = flagged.filter(pl.col("reason").is_not_null()).select(REJECTED_COLUMNS).sort(
+        "source_file", "source_row", maintain_order=True)
+    by_reason = dict(rejected["reason"].value_counts().iter_rows()) if len(rejected) else {}
+    check = RowCheck(accepted, rejected, len(frame), {str(k): int(v) for k, v in by_reason.items()})
+    if len(accepted) + len(rejected) != len(frame):  # the invariant every caller relies on
+        raise AssertionError(f"rows lost: {len(frame)} in, {len(accepted)} accepted, {len(rejected)} rejected")
+    return check
+
+
+def _outside(column: pl.Expr, low: Any, high: Any) -> pl.Expr:
+    """Below ``low`` or above ``high``; a bound that is None does not apply, nor does a null value."""
+    below = column < low if low is not None else pl.lit(False)
+    above = column > high if high is not None else pl.lit(False)
+    return below | above
+
+
+def _duplicates(flagged: pl.DataFrame) -> pl.Series:
+    """Valid timed rows equal to an earlier valid row of the same source file in every event field. A 64-bit
+    hash finds the few candidates fast; the exact comparison runs on those alone, so a hash collision never
+    rejects a row."""
+    key = pl.struct("source_file", "user_id", "item_id", "timestamp", "rating", "event_type")
+    hashed = flagged.select(
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"), key.hash().alias("hash"),
+        (pl.col("reason").is_null() & pl.col("timestamp").is_not_null()).alias("candidate"),
+    ).filter("candidate")
+    repeated = hashed.filter(pl.col("hash").is_duplicated())["row"]
+    first = flagged[repeated].select(key.is_first_distinct().alias("first"))["first"]
+    duplicate = np.zeros(len(flagged), dtype=bool)
+    duplicate[repeated.filter(~first).to_numpy()] = True
+    return pl.Series("duplicate", duplicate)
+
+
+# --- data-set expectations (Great Expectations) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExpectationConfig:
+    """Data-set thresholds. ``max_null_rate`` per column (set timestamp to 1.0 for sources without times)."""
+
+    min_rows: int = 1
+    max_null_rate: Mapping[str, float] = field(
+        default_factory=lambda: {"user_id": 0.0, "item_id": 0.0, "timestamp": 0.0})
+    min_users: int = 1
+    min_items: int = 1
+    max_rejected_share: float = 0.05
+    min_length: int = 1
+    max_length: int | None = None
+
+
+@dataclass
+class ExpectationOutcome:
+    """One expectation's result: the observed value of an aggregate expectation, or for a per-row one the
+    number of rows that break it (``unexpected_count``)."""
+
+    expectation: str
+    column: str | None
+    success: bool
+    observed: Any
+    unexpected_count: int | None
+    kwargs: dict[str, Any]
+
+
+@dataclass
+class ExpectationReport:
+    """The outcome of one suite: overall success and one entry per expectation (JSON-ready via ``to_dict``)."""
+
+    suite: str
+    success: bool
+    outcomes: list[ExpectationOutcome]
+
+    @property
+    def failed(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if not o.success]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def expect_interactions(events: pl.DataFrame, check: RowCheck,
+                        config: ExpectationConfig = ExpectationConfig()) -> ExpectationReport:
+    """Row count, null rates, distinct users and items of the accepted ``events``; the rejected share of the
+    load that ``check`` describes (usually ``events`` is ``check.accepted``)."""
+    import great_expectations as gx
+
+    event_checks = [
+        gx.expectations.ExpectTableRowCountToBeBetween(min_value=config.min_rows),
+        *(gx.expectations.ExpectColumnProportionOfNonNullValuesToBeBetween(column=c, min_value=1.0 - rate)
+          for c, rate in config.max_null_rate.items()),
+        gx.expectations.ExpectColumnUniqueValueCountToBeBetween(column="user_id", min_value=config.min_users),
+        gx.expectations.ExpectColumnUniqueValueCountToBeBetween(column="item_id", min_value=config.min_items),
+    ]
+    load = pl.DataFrame({"rejected_share": [check.rejected_share]})
+    load_checks = [gx.expectations.ExpectColumnMaxToBeBetween(column="rejected_share",
+                                                              max_value=config.max_rejected_share)]
+    return _run_suite("interactions", [
+        ("events", events.select(sorted({*config.max_null_rate, "user_id", "item_id"})), event_checks),
+        ("load", load, load_checks),
+    ])
+
+
+def expect_sequences(per_user: pl.DataFrame, config: ExpectationConfig = ExpectationConfig()) -> ExpectationReport:
+    """Sequence lengths within bounds and timestamps non-decreasing within every user's ordered sequence.
+
+    ``per_user`` has one row per user with ``length`` and ``timestamps_monotonic`` (see
+    :meth:`elcrec_core.data.events_to_sequences.SequenceBuild.profile`).
+    """
+    import great_expectations as gx
+
+    checks = [
+        gx.expectations.ExpectTableRowCountToBeBetween(min_value=1),
+        gx.expectations.ExpectColumnValuesToBeBetween(column="length", min_value=config.min_length,
+                                                      max_value=config.max_length),
+        gx.expectations.ExpectColumnValuesToBeInSet(column="timestamps_monotonic", value_set=[True]),
+    ]
+    return _run_suite("sequences", [("sequences", per_user.select("length", "timestamps_monotonic"), checks)])
+
+
+def _run_suite(name: str, batches: list[tuple[str, pl.DataFrame, list[Any]]]) -> ExpectationReport:
+    """Validate each (asset name, frame, expectations) with an ephemeral GX context."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    source = context.data_sources.add_pandas(name)
+    outcomes = []
+    for asset_name, frame, expectations in batches:
+        definition = source.add_dataframe_asset(name=asset_name).add_batch_definition_whole_dataframe(asset_name)
+        suite = context.suites.add(gx.ExpectationSuite(name=f"{name}.{asset_name}", expectations=expectations))
+        validation = context.validation_definitions.add(
+            gx.ValidationDefinition(name=f"{name}.{asset_name}", data=definition, suite=suite))
+        for result in validation.run(batch_parameters={"dataframe": frame.to_pandas()}).results:
+            cfg = result.expectation_config
+            kwargs = {k: _plain(v) for k, v in cfg.kwargs.items() if k != "batch_id"}
+            outcomes.append(ExpectationOutcome(
+                cfg.type, kwargs.get("column"), bool(result.success), _plain(result.result.get("observed_value")),
+                _plain(result.result.get("unexpected_count")), kwargs))
+    return ExpectationReport(name, all(o.success for o in outcomes), outcomes)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and lists or tuples of them as plain Python values (GX's observed values and settings)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,294 @@
+"""The embedded DuckDB warehouse: raw events keyed by source file, quarantined rows, loads, item index, sequences.
+
+Tables (names are fixed; every value reaches SQL as a parameter or a registered frame):
+
+- ``raw_interactions``: accepted events with their ``event_date`` (the UTC date of the timestamp; NULL for
+  sources without timestamps), ``source_file`` and ``source_row``. A load is keyed by source file (a file's
+  absolute path; :data:`SYNTHETIC_SOURCE_FILE` for the generator): it replaces exactly the rows that earlier
+  loads stored for the files it reads, whatever days their events fall on, and never another file's rows. So
+  the tables hold the latest loaded version of every file, and re-running loads, in any order, leaves the same
+  rows (a file's rows depend on its content alone: see :func:`elcrec_core.data.validation.check_rows`).
+- ``rejected_interactions``: rejected rows with source file, row, reason code and detail, replaced by the same
+  rule (a load replaces the rejected rows of its files).
+- ``loads``: one row per load: its counts (rows in = accepted + rejected), the files it replaced (``files``;
+  ``replaced_files``: those of them that had rows stored before), the raw and rejected rows it replaced
+  (``replaced``, ``replaced_rejected``) and the event days it covers (``days``, informative).
+- ``item_index``: the stable item id -> index mapping (1..n; 0 is padding), only ever appended to.
+- ``item_metadata`` and ``rejected_item_metadata``: optional item titles and categories.
+- derived tables written whole by :func:`replace_table`, such as ``sequences`` (the latest built sequences,
+  one row per user: user_id, items, length, last_timestamp).
+
+DuckDB lets one process open a file for writing at a time (or several processes read-only): every access opens
+the file, runs one short transaction and closes it again. A process that finds the file locked waits up to
+``ELCREC_WAREHOUSE_LOCK_WAIT`` seconds (default 60), then fails with :class:`WarehouseLocked`, which names the
+file and the process that holds it. In the pipeline the writers share the Dagster concurrency pool
+``warehouse``, so they queue instead of meeting the lock.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from elcrec_core.data.validation import RowCheck
+
+DEFAULT_WAREHOUSE = Path("data") / "warehouse.duckdb"
+SYNTHETIC_SOURCE_FILE = "synthetic"  # the source_file of the synthetic generator's rows (real files: absolute paths)
+LOCK_WAIT_ENV = "ELCREC_WAREHOUSE_LOCK_WAIT"
+_LOADED_TABLES = {"loads", "raw_interactions", "rejected_interactions", "item_index", "item_metadata",
+                  "rejected_item_metadata"}
+
+_SCHEMA = """
+CREATE SEQUENCE IF NOT EXISTS load_ids START 1;
+CREATE TABLE IF NOT EXISTS loads (
+    load_id BIGINT PRIMARY KEY, loaded_at TIMESTAMP NOT NULL, source VARCHAR NOT NULL, files VARCHAR[] NOT NULL,
+    rows_in BIGINT NOT NULL, accepted BIGINT NOT NULL, rejected BIGINT NOT NULL, by_reason MAP(VARCHAR, BIGINT),
+    days DATE[], undated BIGINT NOT NULL, replaced BIGINT NOT NULL, replaced_rejected BIGINT,
+    replaced_files VARCHAR[]);
+-- warehouses written before loads were keyed by source file lack these columns (NULL for their old loads)
+ALTER TABLE loads ADD COLUMN IF NOT EXISTS replaced_rejected BIGINT;
+ALTER TABLE loads ADD COLUMN IF NOT EXISTS replaced_files VARCHAR[];
+CREATE TABLE IF NOT EXISTS raw_interactions (
+    event_date DATE, user_id VARCHAR NOT NULL, item_id VARCHAR NOT NULL, timestamp TIMESTAMP, rating DOUBLE,
+    event_type VARCHAR, source_file VARCHAR NOT NULL, source_row BIGINT NOT NULL, load_id BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS rejected_interactions (
+    source_file VARCHAR NOT NULL, source_row BIGINT, reason VARCHAR NOT NULL, detail VARCHAR, user_id VARCHAR,
+    item_id VARCHAR, timestamp TIMESTAMP, rating DOUBLE, event_type VARCHAR, load_id BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS item_index (
+    item_index BIGINT PRIMARY KEY, item_id VARCHAR NOT NULL UNIQUE, added_at TIMESTAMP NOT NULL);
+CREATE TABLE IF NOT EXISTS item_metadata (item_id VARCHAR PRIMARY KEY, title VARCHAR, categories VARCHAR[]);
+CREATE TABLE IF NOT EXISTS rejected_item_metadata (
+    source_file VARCHAR NOT NULL, source_row BIGINT, reason VARCHAR NOT NULL, detail VARCHAR);
+"""
+
+
+@contextmanager
+def connect(path: str | Path = DEFAULT_WAREHOUSE, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse (creating file and tables when writing), in UTC; closed on exit."""
+    path = Path(path)
+    if read_only and not path.exists():
+        raise FileNotFoundError(f"no warehouse at {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = _open(path, read_only, float(os.environ.get(LOCK_WAIT_ENV, "60")))
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        if not read_only:
+            con.execute(_SCHEMA)
+        yield con
+    finally:
+        con.close()
+
+
+class WarehouseLocked(RuntimeError):
+    """Another process held the warehouse file for longer than the lock wait."""
+
+
+def _open(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
+    """Connect, retrying with backoff while another process holds the file's lock, for at most ``wait_s``."""
+    deadline, pause = time.monotonic() + wait_s, 0.05
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as err:
+            if "lock" not in str(err).lower():
+                raise
+            if time.monotonic() + pause > deadline:
+                raise WarehouseLocked(
+                    f"the warehouse {path} is locked by another process and stayed locked for {wait_s:g} s "
+                    f"(DuckDB allows one writing process at a time). Wait for that run to finish, or raise "
+                    f"{LOCK_WAIT_ENV}. DuckDB said: {err}") from err
+            time.sleep(pause)
+            pause = min(2 * pause, 2.0)
+
+
+@contextmanager
+def transaction(path: str | Path = DEFAULT_WAREHOUSE) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A write connection inside one transaction: committed on success, rolled back on any error."""
+    with connect(path) as con:
+        con.begin()
+        try:
+            yield con
+        except BaseException:
+            con.rollback()
+            raise
+        con.commit()
+
+
+@dataclass
+class LoadReport:
+    """What one load did. ``files`` are the files it read, each of which replaced what earlier loads stored for
+    it; ``replaced_files`` are those of them that had stored rows, ``replaced`` and ``replaced_rejected`` count
+    the raw and rejected rows removed. ``days`` are the event dates of its accepted rows and ``undated`` the
+    accepted rows without a timestamp. ``rows_in == accepted + rejected``."""
+
+    load_id: int
+    source: str
+    files: list[str]
+    rows_in: int
+    accepted: int
+    rejected: int
+    by_reason: dict[str, int]
+    days: list[date]
+    undated: int
+    replaced: int
+    replaced_rejected: int
+    replaced_files: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "days": [d.isoformat() for d in self.days]}
+
+
+def load_interactions(check: RowCheck, source: str, path: str | Path = DEFAULT_WAREHOUSE,
+                      files: Sequence[str] = ()) -> LoadReport:
+    """Store a checked batch in one transaction, replacing what earlier loads stored for its files.
+
+    The batch's files are those of its rows plus ``files`` (an empty file still clears what an earlier version
+    of it left). Their raw and rejected rows are deleted, whatever days they fall on, and the batch's rows
+    inserted; other files' rows are untouched. ``source`` describes the load in the ``loads`` table.
+    """
+    accepted, rejected = check.accepted, check.rejected
+    days = accepted.select(pl.col("timestamp").dt.date().unique().drop_nulls().sort())["timestamp"].to_list()
+    batch_files = sorted({*files, *(str(f) for f in accepted["source_file"].unique()),
+                          *(str(f) for f in rejected["source_file"].unique())})
+    undated = int(accepted["timestamp"].null_count())
+    with transaction(path) as con:
+        ((load_id,),) = con.execute("SELECT nextval('load_ids')").fetchall()
+        replaced_files, replaced, replaced_rejected = _delete_files(con, batch_files)
+        con.register("batch_accepted", accepted)
+        con.execute(
+            "INSERT INTO raw_interactions SELECT CAST(timestamp AS DATE), user_id, item_id, timestamp, rating,"
+            " event_type, CAST(source_file AS VARCHAR), source_row, ? FROM batch_accepted", [load_id])
+        con.register("batch_rejected", rejected)
+        con.execute(
+            "INSERT INTO rejected_interactions SELECT CAST(source_file AS VARCHAR), source_row,"
+            " CAST(reason AS VARCHAR), detail, user_id, item_id, timestamp, rating, event_type, ?"
+            " FROM batch_rejected", [load_id])
+        report = LoadReport(int(load_id), source, batch_files, check.rows_in, len(accepted), len(rejected),
+                            dict(check.by_reason), days, undated, replaced, replaced_rejected, replaced_files)
+        con.execute(
+            "INSERT INTO loads (load_id, loaded_at, source, files, rows_in, accepted, rejected, by_reason, days,"
+            " undated, replaced, replaced_rejected, replaced_files)"
+            " VALUES (?, now()::TIMESTAMP, ?, ?, ?, ?, ?, MAP(?::VARCHAR[], ?::BIGINT[]), ?, ?, ?, ?, ?)",
+            [load_id, source, batch_files, report.rows_in, report.accepted, report.rejected,
+             list(report.by_reason), list(report.by_reason.values()), days, undated, replaced, replaced_rejected,
+             replaced_files])
+    return report
+
+
+def _delete_files(con: duckdb.DuckDBPyConnection, files: list[str]) -> tuple[list[str], int, int]:
+    """Delete the raw and rejected rows of ``files``; returns the files that had rows and both row counts."""
+    had_rows: set[str] = set()
+    counts = []
+    for table in ("raw_interactions", "rejected_interactions"):
+        per_file = con.execute(
+            f"SELECT source_file, count(*) FROM {table} WHERE source_file IN (SELECT unnest(?::VARCHAR[]))"
+            " GROUP BY source_file", [files]).fetchall()
+        had_rows.update(f for f, _ in per_file)
+        counts.append(sum(n for _, n in per_file))
+        con.execute(f"DELETE FROM {table} WHERE source_file IN (SELECT unnest(?::VARCHAR[]))", [files])
+    return sorted(had_rows), counts[0], counts[1]
+
+
+def read_interactions(path: str | Path = DEFAULT_WAREHOUSE, start: date | None = None,
+                      end: date | None = None) -> pl.DataFrame:
+    """Stored events (optionally of event dates ``start``..``end``), with ``source_file`` as a Categorical."""
+    with connect(path, read_only=True) as con:
+        frame = con.sql(
+            "SELECT user_id, item_id, timestamp, rating, event_type, source_file, source_row FROM raw_interactions"
+            " WHERE (?::DATE IS NULL OR event_date >= ?::DATE) AND (?::DATE IS NULL OR event_date <= ?::DATE)",
+            params=[start, start, end, end],
+        ).pl()
+    return frame.with_columns(pl.col("source_file").cast(pl.Categorical))
+
+
+def quote_identifier(name: str) -> str:
+    """A table or column name as a quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def table_counts(path: str | Path = DEFAULT_WAREHOUSE) -> dict[str, int]:
+    """Row count of every warehouse table."""
+    with connect(path, read_only=True) as con:
+        tables = [t for (t,) in con.execute("SELECT table_name FROM duckdb_tables() ORDER BY table_name").fetchall()]
+        return {t: con.execute(f"SELECT count(*) FROM {quote_identifier(t)}").fetchall()[0][0] for t in tables}
+
+
+def read_item_index(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The stored item index (item_id, item_index), in index order."""
+    return con.sql("SELECT item_id, item_index FROM item_index ORDER BY item_index").pl()
+
+
+def append_item_index(con: duckdb.DuckDBPyConnection, new: pl.DataFrame) -> None:
+    """Add new (item_id, item_index) rows; the table's keys refuse any change to a stored id or index."""
+    con.register("new_items", new)
+    con.execute("INSERT INTO item_index SELECT item_index, item_id, now()::TIMESTAMP FROM new_items")
+
+
+def replace_table(path: str | Path, name: str, frame: pl.DataFrame) -> None:
+    """Replace (or create) table ``name`` with the rows and columns of ``frame``, in one transaction."""
+    if name in _LOADED_TABLES:
+        raise ValueError(f"{name} is written by its loader only")
+    with transaction(path) as con:
+        con.register("new_table", frame)
+        con.execute(f"CREATE OR REPLACE TABLE {quote_identifier(name)} AS SELECT * FROM new_table")
+
+
+def load_item_metadata(metadata: pl.DataFrame, rejected: pl.DataFrame, source_file: str | Path,
+                       path: str | Path = DEFAULT_WAREHOUSE) -> dict[str, int]:
+    """Upsert item metadata read from ``source_file`` (a later row for an item replaces the stored one) and
+    replace that file's rejected rows. Returns rows in, stored, superseded (repeated items) and rejected."""
+    latest = metadata.unique("item_id", keep="last", maintain_order=True)
+    with transaction(path) as con:
+        con.register("new_metadata", latest)
+        con.execute("DELETE FROM item_metadata WHERE item_id IN (SELECT item_id FROM new_metadata)")
+        con.execute("INSERT INTO item_metadata SELECT item_id, title, categories FROM new_metadata")
+        con.execute("DELETE FROM rejected_item_metadata WHERE source_file = ?", [str(Path(source_file).resolve())])
+        con.register("new_rejected", rejected)
+        con.execute("INSERT INTO rejected_item_metadata SELECT source_file, source_row, reason, detail"
+                    " FROM new_rejected")
+    return {"rows_in": len(metadata) + len(rejected), "stored": len(latest),
+            "superseded": len(metadata) - len(latest), "rejected": len(rejected)}
+
+
+def read_table(path: str | Path, name: str, columns: Sequence[str] = ()) -> pl.DataFrame | None:
+    """Table ``name`` (its ``columns``, default all) as a frame, or None when the warehouse has no such table
+    (a derived table not written yet, such as ``backtest`` or ``planted_intents``)."""
+    with connect(path, read_only=True) as con:
+        ((exists,),) = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name]).fetchall()
+        if not exists:
+            return None
+        selected = ", ".join(map(quote_identifier, columns)) or "*"
+        return con.sql(f"SELECT {selected} FROM {quote_identifier(name)}").pl()
+
+
+def table_schema(path: str | Path, name: str) -> tuple[list[tuple[str, str, bool]], int]:
+    """(columns, rows) of table ``name``: each column as (name, DuckDB type, nullable), in table order, and the
+    row count. Raises ValueError when the warehouse has no such table."""
+    with connect(path, read_only=True) as con:
+        columns = con.execute(
+            "SELECT column_name, data_type, is_nullable FROM information_schema.columns WHERE table_name = ?"
+            " ORDER BY ordinal_position", [name]).fetchall()
+        if not columns:
+            raise ValueError(f"the warehouse {path} has no table {name!r}")
+        ((rows,),) = con.execute(f"SELECT count(*) FROM {quote_identifier(name)}").fetchall()
+    return [(column, kind, nullable == "YES") for column, kind, nullable in columns], rows
+
+
+def rejected_summary(path: str | Path = DEFAULT_WAREHOUSE, sample: int = 20) -> tuple[dict[str, int], pl.DataFrame]:
+    """The quarantine at a glance: rejected rows per reason code (most frequent first) and the first ``sample``
+    rejected rows (source_file, source_row, reason, detail) in file and row order."""
+    with connect(path, read_only=True) as con:
+        by_reason = dict(con.execute(
+            "SELECT reason, count(*) FROM rejected_interactions GROUP BY reason ORDER BY 2 DESC").fetchall())
+        rows = con.sql("SELECT source_file, source_row, reason, detail FROM rejected_interactions"
+                       " ORDER BY source_file, source_row LIMIT ?", params=[sample]).pl()
+    return by_reason, rows

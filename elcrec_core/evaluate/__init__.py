@@ -1,0 +1,1 @@
+"""Evaluation: the scoring contract, full-ranking metrics, baselines, statistics and the backtest."""

@@ -1,0 +1,43 @@
+"""Next-day backtest: the measure that matches daily retraining.
+
+A model trained on the data up to day D-1 ranks, for every user active on day D who has history before it, the
+user's first item of day D, with the history before D excluded (full ranking, as the leave-one-out evaluator).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from elcrec_core.data import warehouse
+from elcrec_core.data.sequences import Sequences
+
+
+def next_day_sequences(path: str | Path, day: date) -> Sequences:
+    """Per user active on ``day`` with earlier events: the items before ``day`` followed by the first item of
+    ``day`` (item indices from the warehouse's stable index; an item without an index yet is n + 1, which no
+    model knows: a miss). Events of the history without an index are left out."""
+    start = datetime.combine(day, datetime.min.time())
+    with warehouse.connect(path, read_only=True) as con:
+        events = con.sql(
+            "SELECT user_id, timestamp, item_index FROM raw_interactions LEFT JOIN item_index USING (item_id)"
+            " WHERE timestamp < ? ORDER BY user_id, timestamp, source_file, source_row",
+            params=[start + timedelta(days=1)]).pl()
+        ((n_items,),) = con.execute("SELECT count(*) FROM item_index").fetchall()
+    today = pl.col("timestamp") >= start
+    events = events.with_columns(today.alias("today"))
+    first_today = events.filter("today").group_by("user_id", maintain_order=True).first()
+    history = events.filter(~pl.col("today") & pl.col("item_index").is_not_null())
+    history = history.join(first_today.select("user_id"), on="user_id", how="semi")
+    target = first_today.join(history.select("user_id").unique(), on="user_id", how="semi").with_columns(
+        pl.col("item_index").fill_null(n_items + 1))
+    rows = pl.concat([history.select("user_id", "timestamp", "item_index", order=pl.lit(0)),
+                      target.select("user_id", "timestamp", "item_index", order=pl.lit(1))])
+    rows = rows.sort("user_id", "order", "timestamp", maintain_order=True)
+    per_user = rows.group_by("user_id", maintain_order=True).len()
+    offsets = np.concatenate([[0], np.cumsum(per_user["len"].to_numpy())]).astype(np.int64)
+    items = rows["item_index"].to_numpy().astype(np.int64)
+    return Sequences(per_user["user_id"].to_numpy(), items, offsets, int(n_items) + 1)

@@ -1,0 +1,294 @@
+"""Baselines, ranked under the same protocol as the model: most popular, item transitions, EASE and SASRec
+(the ablation of ELCRec), each a :class:`~elcrec_core.evaluate.scoring.Recommender`.
+
+As the models train on each user's items[:-2], every baseline is fitted there (``fit(data, "valid")``), tuned on
+the ``valid`` split and reported on ``test`` (:func:`compare`). :func:`popularity_ranks` is the most-popular
+ranking of one split fitted on that split's inputs, as the evaluation report shows it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from elcrec_core.config.settings import ExperimentConfig, merge_overrides
+from elcrec_core.data.sequences import Sequences, SequenceTensors, user_batches
+from elcrec_core.evaluate.linalg import spd_inverse_
+from elcrec_core.evaluate.ranking import DROP_AFTER, SELECTION_METRIC, Split, eligible_users, metrics_from_ranks
+from elcrec_core.evaluate.scoring import HELD_OUT, ELCRecRecommender, Fit, evaluate_recommender
+
+
+def input_counts(data: SequenceTensors, split: Fit) -> torch.Tensor:
+    """How often each item occurs in all users' inputs for the split (items before its target; ``all``: every
+    item) (index i - 1 for item i), counted on the
+    flat item array: O(interactions), whatever the longest history."""
+    cut = torch.maximum(data.ends - HELD_OUT[split], data.starts)  # each input is items[start:cut]
+    edges = torch.zeros(len(data.items) + 1, dtype=torch.int32, device=data.items.device)
+    edges.index_add_(0, data.starts, torch.ones_like(data.starts, dtype=torch.int32))
+    edges.index_add_(0, cut, torch.full_like(cut, -1, dtype=torch.int32))
+    inside = edges.cumsum(0)[:-1] > 0
+    return torch.bincount(data.items[inside], minlength=data.n_items + 1)[1:].double()
+
+
+def popularity_ranks(
+    data: SequenceTensors, split: Split, users: torch.Tensor | None = None, batch_size: int = 2048
+) -> torch.Tensor:
+    """0-based ranks of the split targets when items are ranked by how often they occur in all users' inputs
+    for that split (the most-popular baseline); history excluded, ties against the target (other items counted
+    as often count as above it), a target in the history is a miss, as in :mod:`elcrec_core.evaluate.ranking`. Users
+    are ranked in batches of ``batch_size``."""
+    if users is None:
+        users = eligible_users(data, split)
+    counts = input_counts(data, split)
+    ordered = counts.sort().values
+    ranks = [_popularity_batch(data, batch, DROP_AFTER[split], counts, ordered) for batch in user_batches(users, batch_size)]
+    return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long)
+
+
+def _popularity_batch(
+    data: SequenceTensors, users: torch.Tensor, drop: int, counts: torch.Tensor, ordered: torch.Tensor
+) -> torch.Tensor:
+    """:func:`popularity_ranks` for one batch of users, from the item counts and their sorted values."""
+    targets = data.window(users, drop, 1)[:, 0]
+    history = data.window(users, drop + 1, int((data.lengths(users) - drop - 1).max()))
+    target_count = counts[targets - 1]
+    at_least = len(ordered) - torch.searchsorted(ordered, target_count, right=False) - 1  # other items, not itself
+    hist_sorted = history.sort(1).values
+    first = torch.ones_like(hist_sorted, dtype=torch.bool)
+    first[:, 1:] = hist_sorted[:, 1:] != hist_sorted[:, :-1]
+    in_hist = first & (hist_sorted > 0) & (counts[(hist_sorted - 1).clamp(min=0)] >= target_count[:, None])
+    ranks = at_least - in_hist.sum(1)
+    target_in_history = (history == targets[:, None]).any(1)
+    return torch.where(target_in_history, data.n_items, ranks)
+
+
+def popularity_metrics(data: SequenceTensors, split: Split) -> dict[str, float]:
+    """HR@K / NDCG@K of the most-popular baseline."""
+    return metrics_from_ranks(popularity_ranks(data, split))
+
+
+# ----------------------------------------------------------------------------------------- under the contract
+EASE_LAMBDAS = (10.0, 50.0, 100.0, 200.0, 500.0, 1000.0)
+# EASE holds dense item x item matrices, at most three while fitting (its inverse, the factor and a tuning's best
+# weights) and the Gram matrix in float32: 28 n^2 bytes in float64 (4.1 GB for Beauty's 12,101 items), 16 n^2 in
+# float32, which it uses above EASE_FLOAT64_ITEMS (on Beauty float32 moves a metric in the 4th decimal at some
+# lambdas); no more than EASE_MAX_ITEMS (14 GB)
+EASE_FLOAT64_ITEMS = 20_000
+EASE_MAX_ITEMS = 30_000
+# SASRec trained as the ablation of ELCRec: the next-item loss (full softmax) alone, no intent parts
+SASREC_ABLATION = {"cf_weight": 0.0, "intent_cf_weight": 0.0, "trade_off": 0.0, "rec_loss": "ce"}
+
+
+def input_items(data: SequenceTensors, split: Fit) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every item of every user's input for ``split`` (items before the target: ``valid`` items[:-2], the
+    training part; ``test`` items[:-1]; ``all``: every item), oldest first per user: (user row [N], item id [N])."""
+    cut = torch.maximum(data.ends - HELD_OUT[split], data.starts)
+    lengths = cut - data.starts
+    user = torch.repeat_interleave(torch.arange(len(data), device=lengths.device), lengths)
+    first = lengths.cumsum(0) - lengths  # where each user's run begins in the output
+    position = torch.arange(len(user), device=lengths.device) - first[user] + data.starts[user]
+    return user, data.items[position]
+
+
+class MostPopular:
+    """Every item scored by how often it occurs in all users' inputs for the fitted split
+    (:func:`input_counts`); fitted and evaluated on one split it ranks exactly as :func:`popularity_ranks`."""
+
+    name = "most_popular"
+
+    def fit(self, data: SequenceTensors, split: Fit) -> "MostPopular":
+        self.n_items = data.n_items
+        self.counts = input_counts(data, split)
+        return self
+
+    def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+        return self.counts.to(history.device).expand(len(users), -1)
+
+
+class ItemTransition:
+    """First-order item transitions: the score of item j after the user's most recent input item i is the
+    number of i -> j consecutive pairs in all users' fitted inputs, plus ``pop(j) / (max pop + 1)`` (< 1: the
+    fitted popularity only breaks ties between equal counts; a user without inputs gets popularity alone).
+    The counts are a sparse (n + 1) x (n + 1) matrix: memory grows with the distinct pairs, not n^2."""
+
+    name = "transition"
+
+    def fit(self, data: SequenceTensors, split: Fit) -> "ItemTransition":
+        user, item = (t.cpu().numpy() for t in input_items(data, split))
+        same = user[1:] == user[:-1]
+        n = data.n_items
+        prev, nxt = item[:-1][same], item[1:][same]
+        self.pairs = sp.csr_matrix((np.ones(len(prev)), (prev, nxt)), shape=(n + 1, n + 1))  # repeats are summed
+        pop = np.bincount(item, minlength=n + 1)[1:].astype(np.float64)
+        self.tie_break = pop / (pop.max(initial=0.0) + 1.0)
+        self.n_items = n
+        return self
+
+    def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+        last = history[:, -1].cpu().numpy() if history.shape[1] else np.zeros(len(users), np.int64)
+        counts = self.pairs[last].toarray()[:, 1:]  # row 0 (no item) is empty
+        return torch.from_numpy(counts + self.tie_break)
+
+
+def interaction_matrix(data: SequenceTensors, split: Fit) -> sp.csr_matrix:
+    """The binary users x items matrix (column i - 1 for item i) of the users' inputs for ``split``."""
+    user, item = (t.cpu().numpy() for t in input_items(data, split))
+    x = sp.csr_matrix((np.ones(len(user), np.float32), (user, item - 1)), shape=(len(data), data.n_items))
+    x.data[:] = 1.0  # a repeated item counts once
+    return x
+
+
+def ease_gram(data: SequenceTensors, split: Fit) -> torch.Tensor:
+    """X^T X, dense [n, n] float32, for X the :func:`interaction_matrix` (exact: integer counts < 2^24)."""
+    if data.n_items > EASE_MAX_ITEMS:
+        raise ValueError(f"EASE needs dense {data.n_items:,} x {data.n_items:,} matrices; it is limited to "
+                         f"{EASE_MAX_ITEMS:,} items")
+    x = interaction_matrix(data, split)
+    return torch.from_numpy((x.T @ x).toarray())
+
+
+class EASE:
+    """EASE (Steck 2019): B = I - P diag(1 / diag(P)) with P = (X^T X + lambda I)^-1 and X the binary user-item
+    matrix of the fitted inputs (so diag(B) = 0); a user's scores are x_u B, x_u the binary vector of the items in
+    their history. ``dtype`` None (the default): float64 up to :data:`EASE_FLOAT64_ITEMS` items, float32 above."""
+
+    name = "ease"
+
+    def __init__(self, lam: float = 100.0, dtype: torch.dtype | None = None) -> None:
+        if not lam > 0:
+            raise ValueError(f"EASE's lambda must be > 0, not {lam}")
+        self.lam, self.dtype = float(lam), dtype
+
+    def fit(self, data: SequenceTensors, split: Fit) -> "EASE":
+        return self.fit_gram(ease_gram(data, split))
+
+    def fit_gram(self, gram: torch.Tensor) -> "EASE":
+        """Fit from X^T X (:func:`ease_gram`), which is left unchanged: a lambda grid computes it once."""
+        n = gram.shape[0]
+        if self.dtype is None:
+            self.dtype = torch.float64 if n <= EASE_FLOAT64_ITEMS else torch.float32
+        p = gram.to(self.dtype, memory_format=torch.contiguous_format, copy=True)
+        p.diagonal().add_(self.lam)
+        p = spd_inverse_(p)  # X^T X + lambda I is symmetric positive definite
+        p.div_(-p.diagonal().clone())  # column j over -P_jj
+        p.diagonal().zero_()
+        self.weights, self.n_items = p, n
+        return self
+
+    def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+        n = self.n_items
+        rows, cols = torch.nonzero(history.cpu() > 0, as_tuple=True)
+        keys = torch.unique(rows * (n + 1) + history.cpu()[rows, cols])  # each (user, item) once: x_u is binary
+        x = torch.sparse_coo_tensor(torch.stack([keys // (n + 1), keys % (n + 1) - 1]),
+                                    torch.ones(len(keys), dtype=self.dtype), (len(users), n),
+                                    is_coalesced=True, check_invariants=False)  # sorted, unique
+        return torch.sparse.mm(x, self.weights)
+
+
+def tune_ease(data: SequenceTensors, lambdas: tuple[float, ...] = EASE_LAMBDAS,
+              log: Callable[[str], None] = print) -> tuple[EASE, dict[float, dict[str, float]]]:
+    """EASE fitted on the training part (items[:-2]) for each lambda, scored on the ``valid`` split (never on
+    test); returns the one with the best valid NDCG@20 (the models' selection metric; the first on a tie) and
+    every lambda's valid metrics."""
+    if not lambdas or not all(lam > 0 for lam in lambdas):
+        raise ValueError(f"EASE needs one or more lambdas > 0, not {lambdas}")
+    t0 = time.perf_counter()
+    gram = ease_gram(data, "valid")
+    log(f"ease: X^T X of {data.n_items} items in {time.perf_counter() - t0:.1f}s")
+    best, best_score, table = None, -math.inf, {}
+    for lam in lambdas:
+        t0 = time.perf_counter()
+        ease = EASE(lam).fit_gram(gram)
+        fit_seconds = time.perf_counter() - t0
+        table[lam] = metrics_from_ranks(evaluate_recommender(ease, data, "valid"))
+        log(f"ease: lambda {lam:g}: valid HR@20 {table[lam]['HR@20']:.4f} NDCG@20 {table[lam]['NDCG@20']:.4f} "
+            f"(fit {fit_seconds:.1f}s, {time.perf_counter() - t0:.1f}s with the valid ranking)")
+        if table[lam][SELECTION_METRIC] > best_score:
+            best, best_score = ease, table[lam][SELECTION_METRIC]
+        del ease
+    log(f"ease: chose lambda {best.lam:g} (best valid {SELECTION_METRIC} {best_score:.4f})")
+    return best, table
+
+
+class SASRec:
+    """SASRec, the ablation of ELCRec: the same encoder, settings and budget as ``exp`` with only the full-softmax
+    next-item loss (:data:`SASREC_ABLATION`), trained by :func:`elcrec_core.train.loop.train` into ``out_dir``.
+    Training always fits items[:-2] and selects the epoch on ``valid``, so only ``fit(data, "valid")`` exists;
+    after it the best epoch's model scores as :class:`~elcrec_core.evaluate.scoring.ELCRecRecommender`."""
+
+    name = "sasrec"
+
+    def __init__(self, exp: ExperimentConfig, out_dir: str | Path, log: Callable[[str], None] = print) -> None:
+        self.exp, self.out_dir, self.log = sasrec_config(exp), Path(out_dir), log
+
+    def fit(self, data: SequenceTensors, split: Split) -> "SASRec":
+        from elcrec_core.train.checkpoint import load_model
+        from elcrec_core.train.device import select_device
+        from elcrec_core.train.loop import train
+
+        if split != "valid":
+            raise ValueError("SASRec trains on items[:-2] and selects its epoch on the valid split: fit it on "
+                             f"'valid', not {split!r}")
+        self.result = train(to_sequences(data), self.exp, self.out_dir, resume=False, log=self.log)
+        model, _ = load_model(self.result.checkpoint)
+        self.model = ELCRecRecommender(model.to(select_device(self.exp.train.device)))
+        self.n_items = self.model.n_items
+        return self
+
+    def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+        return self.model.score(users, history)
+
+
+def sasrec_config(exp: ExperimentConfig) -> ExperimentConfig:
+    """``exp`` with the intent parts off and the full-softmax next-item loss: plain SASRec."""
+    return merge_overrides(exp, {}, SASREC_ABLATION)
+
+
+def to_sequences(data: SequenceTensors) -> Sequences:
+    """The :class:`Sequences` (users numbered 0..U-1) of tensors whose users lie back to back in ``items``."""
+    starts, ends = data.starts.cpu().numpy(), data.ends.cpu().numpy()
+    if len(starts) and (starts[0] != 0 or (starts[1:] != ends[:-1]).any() or ends[-1] != len(data.items)):
+        raise ValueError("the users' items do not lie back to back")
+    offsets = np.concatenate([[0], ends]).astype(np.int64)
+    return Sequences(np.arange(len(starts)), data.items.cpu().numpy().astype(np.int64), offsets, data.n_items)
+
+
+def compare(data: SequenceTensors, lambdas: tuple[float, ...] = EASE_LAMBDAS, sasrec: SASRec | None = None,
+            log: Callable[[str], None] = print) -> dict[str, dict[str, float]]:
+    """Test-split HR@K / NDCG@K of each baseline, fitted as the models train (on items[:-2]) and tuned on
+    ``valid``: ``most_popular``, ``transition``, ``ease`` (its lambda the best of ``lambdas``; left out where the
+    catalogue exceeds :data:`EASE_MAX_ITEMS`) and, when given, ``sasrec``. Fit times and lambdas go to ``log``."""
+    out: dict[str, dict[str, float]] = {}
+    for rec in (MostPopular(), ItemTransition()):
+        out[rec.name] = _fit_and_test(rec, data, log)
+    if data.n_items > EASE_MAX_ITEMS:
+        log(f"ease: left out ({data.n_items:,} items; EASE is limited to {EASE_MAX_ITEMS:,})")
+    else:
+        t0 = time.perf_counter()
+        ease, _ = tune_ease(data, lambdas, log=log)
+        log(f"ease: tuned in {time.perf_counter() - t0:.1f}s")
+        out[ease.name] = _test_metrics(ease, data, log)
+    if sasrec is not None:
+        out[sasrec.name] = _fit_and_test(sasrec, data, log)
+    return out
+
+
+def _fit_and_test(rec, data: SequenceTensors, log: Callable[[str], None]) -> dict[str, float]:
+    t0 = time.perf_counter()
+    rec.fit(data, "valid")
+    log(f"{rec.name}: fitted in {time.perf_counter() - t0:.1f}s")
+    return _test_metrics(rec, data, log)
+
+
+def _test_metrics(rec, data: SequenceTensors, log: Callable[[str], None]) -> dict[str, float]:
+    t0 = time.perf_counter()
+    metrics = metrics_from_ranks(evaluate_recommender(rec, data, "test"))
+    log(f"{rec.name}: test HR@20 {metrics['HR@20']:.4f} NDCG@20 {metrics['NDCG@20']:.4f} "
+        f"(ranked in {time.perf_counter() - t0:.1f}s)")
+    return metrics

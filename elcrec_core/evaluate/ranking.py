@@ -1,0 +1,160 @@
+"""Full-ranking leave-one-out evaluation.
+
+Split ``valid``: input items[:-2], target items[-2]; split ``test``: input items[:-1], target items[-1].
+Every real item 1..n_items is ranked (padding and any extra ids of a reference table are not); every item of
+the input history is excluded. Tie rule: the target's rank is the number of *other* non-history items that
+score at least as high (pessimistic), so a model that scores everything alike ranks every target last and never
+wins by a tie. A target whose score is not finite (NaN or infinite) is a miss, and so is a target that also
+occurs in the history (it is excluded with it). HR@K = rank < K; NDCG@K = 1 / log2(rank + 2) when rank < K.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Literal
+
+import torch
+
+from elcrec_core.data.sequences import SequenceTensors, user_batches
+from elcrec_core.model.elcrec import ELCRec
+from elcrec_core.model.products import user_item_scores
+from elcrec_core.train import distributed
+
+KS = (5, 10, 20)
+SELECTION_METRIC = "NDCG@20"  # what early stopping and the promotion gate compare, on the validation split
+Split = Literal["valid", "test"]
+DROP_AFTER = {"valid": 1, "test": 0}  # items after the target
+_MAX_SCORE_ELEMENTS = 1 << 25  # per chunk of users x items (128 MiB of fp32)
+# users x items scored and ranked at once by rank_scores: 32 MiB of fp32, about the size of the CPU's last-level
+# cache, which the count reads back soon after the product wrote it (2^25 at once went through memory: the rank part
+# took twice as long; 2^21, with MKL's product, measured best; oneDNN's product gains on taller blocks: 2^23 with it
+# ranks Beauty's test users 1.1x faster than 2^21), but at least _MIN_RANK_GROUP_USERS users (a product of fewer
+# rows runs far below the CPU's speed) within the bound of _MAX_SCORE_ELEMENTS
+_RANK_GROUP_ELEMENTS = 1 << 23
+_MIN_RANK_GROUP_USERS = 64
+
+
+def known_items(items: torch.Tensor, n_items: int) -> torch.Tensor:
+    """Item indices a model with ``n_items`` knows; items added after its training become padding 0."""
+    return torch.where(items > n_items, 0, items)
+
+
+def metrics_from_ranks(ranks: torch.Tensor, ks: tuple[int, ...] = KS) -> dict[str, float]:
+    """HR@K and NDCG@K averaged over users, from 0-based ranks (a miss may have any rank >= max K)."""
+    ranks = ranks.double()
+    out: dict[str, float] = {}
+    for k in ks:
+        hit = ranks < k
+        out[f"HR@{k}"] = hit.double().mean().item()
+        out[f"NDCG@{k}"] = torch.where(hit, 1.0 / torch.log2(ranks + 2.0), 0.0).mean().item()
+    return out
+
+
+def rank_scores(
+    user_vecs: torch.Tensor, item_table: torch.Tensor, targets: torch.Tensor, history: torch.Tensor
+) -> torch.Tensor:
+    """0-based rank of each target among all items (ids 1..n), history excluded.
+
+    ``user_vecs`` [U, d], ``item_table`` [n, d] (row i - 1 for item i), ``targets`` [U] ids in 1..n,
+    ``history`` [U, L] item ids (0 for padding). Returns [U] ranks: the number of other non-history items
+    scoring at least as high as the target; ``n`` (a miss) where the target is in the history or its score
+    is not finite. Users are scored in groups of about 2^23 user-item scores (cache-sized; at least 64 users,
+    at most 2^25 scores); the target's score is read from the same product as every other item's, so that
+    exactly equal items tie exactly.
+    """
+    n_items = item_table.shape[0]
+    group = max(_RANK_GROUP_ELEMENTS // max(1, n_items), _MIN_RANK_GROUP_USERS)
+    group = max(1, min(group, _MAX_SCORE_ELEMENTS // max(1, n_items)))
+    ranks = [_rank_group(user_vecs[lo:lo + group], item_table, targets[lo:lo + group], history[lo:lo + group])
+             for lo in range(0, len(targets), group)]
+    return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long, device=user_vecs.device)
+
+
+def _rank_group(user_vecs: torch.Tensor, item_table: torch.Tensor, targets: torch.Tensor,
+                history: torch.Tensor) -> torch.Tensor:
+    """:func:`rank_scores` for users whose scores over all items fit in memory at once."""
+    return rank_score_matrix(user_item_scores(user_vecs, item_table), targets, history, overwrite=True)
+
+
+def rank_score_matrix(scores: torch.Tensor, targets: torch.Tensor, history: torch.Tensor,
+                      overwrite: bool = False) -> torch.Tensor:
+    """0-based ranks of ``targets`` [U] (ids 1..n) from ``scores`` [U, n] (column i - 1 for item i), history
+    [U, L] (item ids, 0 = padding) excluded: the number of other non-history items scoring at least as high as
+    the target; ``n`` (a miss) where the target is in the history or its score is not finite. ``scores`` is
+    left unchanged unless ``overwrite`` (then the excluded columns become -inf in place, saving a copy)."""
+    target_col = (targets - 1)[:, None]
+    target_scores = scores.gather(1, target_col)
+    # the history's columns and the target's own (it is not "another" item) become -inf; padding (id 0) is
+    # sent to the target's column too
+    excluded = torch.cat([history, targets[:, None]], 1)
+    index = torch.where(excluded > 0, excluded - 1, target_col)
+    others = scores.scatter_(1, index, float("-inf")) if overwrite else scores.scatter(1, index, float("-inf"))
+    # counted as bytes into the narrowest integer that holds n: 5x faster than a bool sum into int64
+    count = torch.int16 if scores.shape[1] <= torch.iinfo(torch.int16).max else torch.int32
+    ranks = (others >= target_scores).view(torch.uint8).sum(1, dtype=count).long()
+    miss = (history == targets[:, None]).any(1) | ~torch.isfinite(target_scores[:, 0])
+    return torch.where(miss, scores.shape[1], ranks)
+
+
+@torch.no_grad()
+def evaluate_ranks(
+    model: ELCRec, data: SequenceTensors, split: Split, users: torch.Tensor | None = None, batch_size: int = 2048
+) -> torch.Tensor:
+    """Ranks of the ``split`` targets for ``users`` (default: all users with at least 2 items before the target
+    in ``valid``, 1 in ``test``), in the order of ``users``. The users are batched in order of history length,
+    so that a batch's windows share their padding columns (:meth:`ELCRec.user_representation` skips them)."""
+    n_items = model.cfg.n_items
+    if users is None:
+        users = eligible_users(data, split)
+    order = torch.argsort(data.lengths(users), stable=True)
+    ranks = []
+    with _eval_mode(model):
+        table = model.item_table().float()
+        for targets, history, vecs in _split_batches(model, data, split, users[order], batch_size):
+            known = targets <= n_items  # an item added after training cannot be ranked: a miss
+            batch_ranks = rank_scores(vecs, table, targets.clamp(max=n_items), history)
+            ranks.append(torch.where(known, batch_ranks, n_items))
+    if not ranks:
+        return torch.zeros(0, dtype=torch.long)
+    by_length = torch.cat(ranks)
+    by_user = torch.empty_like(by_length)
+    by_user[order.to(by_length.device)] = by_length
+    return by_user
+
+
+@contextmanager
+def _eval_mode(model: ELCRec) -> Iterator[None]:
+    """The model in eval mode (no dropout) for the block, its training mode restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def _split_batches(model: ELCRec, data: SequenceTensors, split: Split, users: torch.Tensor,
+                   batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Per batch of ``users``: the split's targets [B], the input histories [B, longest] (items the model does
+    not know become padding) and the user representations [B, hidden] of the last ``max_len`` inputs."""
+    max_len, n_items, drop = model.cfg.max_len, model.cfg.n_items, DROP_AFTER[split]
+    for batch in user_batches(users, batch_size):
+        targets = data.window(batch, drop, 1)[:, 0]
+        lengths = data.lengths(batch) - drop - 1
+        history = known_items(data.window(batch, drop + 1, int(lengths.max())), n_items)
+        vecs = model.user_representation(known_items(data.window(batch, drop + 1, max_len), n_items)).float()
+        yield targets, history, vecs
+
+
+def eligible_users(data: SequenceTensors, split: Split) -> torch.Tensor:
+    """Users with a non-empty input for the split (valid: >= 3 items, so that training has one too)."""
+    need = 3 if split == "valid" else 2
+    return torch.nonzero(data.ends - data.starts >= need).flatten()
+
+
+def evaluate(model: ELCRec, data: SequenceTensors, split: Split, batch_size: int = 2048) -> dict[str, float]:
+    """HR@K and NDCG@K (K = 5, 10, 20) over all eligible users. Under a torch.distributed process group every
+    rank must call it: each scores its shard of the users and the metrics are all-reduced."""
+    ranks = evaluate_ranks(model, data, split, distributed.shard(eligible_users(data, split)), batch_size)
+    return distributed.mean_over_ranks(metrics_from_ranks(ranks), len(ranks))

@@ -1,0 +1,131 @@
+"""The scoring contract that the ELCRec model and every baseline meet, and one evaluator for all of them.
+
+A :class:`Recommender` is fitted on each user's items before a split's target (``fit(data, "valid")``: items[:-2],
+the training part that the models train on; ``fit(data, "test")``: items[:-1]) and then scores every real item
+for a batch of users from their input history. :func:`evaluate_recommender` ranks the split's targets under the
+rules of :mod:`elcrec_core.evaluate.ranking` (full ranking, history excluded, ties against the target, a non-finite or
+history target is a miss), in groups of at most 2^25 user-item scores; for an ELCRec model wrapped in
+:class:`ELCRecRecommender` it gives exactly :func:`elcrec_core.evaluate.ranking.evaluate_ranks`.
+
+The figures reported for baselines and models alike are: fit on the training part (``fit(data, "valid")``),
+tune on the ``valid`` split, report the ``test`` split (its history items[:-1] is the input to score from).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Literal, Protocol, runtime_checkable
+
+import torch
+import torch.nn.functional as F
+
+from elcrec_core.data.sequences import SequenceTensors, user_batches
+from elcrec_core.evaluate.ranking import (
+    _MAX_SCORE_ELEMENTS,
+    DROP_AFTER,
+    Split,
+    _eval_mode,
+    eligible_users,
+    known_items,
+    metrics_from_ranks,
+    rank_score_matrix,
+)
+from elcrec_core.model.elcrec import ELCRec
+from elcrec_core.model.products import user_item_scores
+
+# what a recommender is fitted on: each user's items before the split's target (``valid``: items[:-2], the
+# training part; ``test``: items[:-1]) or, to serve, every item (``all``)
+Fit = Literal["valid", "test", "all"]
+HELD_OUT: dict[Fit, int] = {"valid": 2, "test": 1, "all": 0}  # items after the fitted part
+
+
+@runtime_checkable
+class Recommender(Protocol):
+    """What the evaluator needs of a model or baseline.
+
+    ``n_items``: the items it scores (ids 1..n_items; items of the data beyond them are unknown to it: padding in
+    the history, a miss as a target). ``fit(data, split)`` learns from each user's items before the split's
+    target and returns the recommender. ``score(users, history)`` returns [B, n_items] scores (column i - 1 for
+    item i; higher is better) for the ``users`` [B] (row indices of the data) with input ``history`` [B, L] (item
+    ids, right-aligned, 0 = padding; the most recent item in the last column)."""
+
+    n_items: int
+
+    def fit(self, data: SequenceTensors, split: Split) -> "Recommender": ...
+
+    def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor: ...
+
+
+@torch.no_grad()
+def evaluate_recommender(rec: Recommender, data: SequenceTensors, split: Split, users: torch.Tensor | None = None,
+                         batch_size: int = 2048) -> torch.Tensor:
+    """0-based ranks of the ``split`` targets of ``users`` (default:
+    :func:`~elcrec_core.evaluate.ranking.eligible_users`) under ``rec``, a fitted :class:`Recommender`. Users go in
+    batches of ``batch_size`` (as
+    :func:`~elcrec_core.evaluate.ranking.evaluate_ranks`), each scored in groups of at most 2^25 user-item scores; a
+    target beyond ``rec.n_items`` is a miss and history items beyond it are padding."""
+    n_items = rec.n_items
+    ranks = []
+    for targets, history, scores in _scored_groups(rec, data, split, users, batch_size):
+        known = targets <= n_items  # an item the recommender does not know cannot be ranked: a miss
+        group_ranks = rank_score_matrix(scores.to(history.device), targets.clamp(max=n_items), history)
+        ranks.append(torch.where(known, group_ranks, n_items))
+    return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long)
+
+
+@torch.no_grad()
+def non_finite_users(rec: Recommender, data: SequenceTensors, split: Split, users: torch.Tensor | None = None,
+                     batch_size: int = 2048) -> int:
+    """How many of the ``split``'s users (default: all eligible) get a NaN or infinite score for some item under
+    ``rec``: a model with any such user must never serve (the promotion gate refuses it)."""
+    return sum(int((~torch.isfinite(scores)).any(1).sum())
+               for _, _, scores in _scored_groups(rec, data, split, users, batch_size))
+
+
+def _scored_groups(rec: Recommender, data: SequenceTensors, split: Split, users: torch.Tensor | None,
+                   batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """(targets [G], input history [G, L], scores [G, n_items]) for groups of at most 2^25 scores, in the order
+    of ``users`` (default: the split's eligible users); raises ValueError for scores of the wrong shape."""
+    if users is None:
+        users = eligible_users(data, split)
+    n_items, drop = rec.n_items, DROP_AFTER[split]
+    group = max(1, _MAX_SCORE_ELEMENTS // max(1, n_items))
+    for batch in user_batches(users, batch_size):
+        targets = data.window(batch, drop, 1)[:, 0]
+        lengths = data.lengths(batch) - drop - 1
+        history = known_items(data.window(batch, drop + 1, int(lengths.max())), n_items)
+        for lo in range(0, len(batch), group):
+            part = slice(lo, lo + group)
+            scores = rec.score(batch[part], history[part])
+            if scores.shape != (len(batch[part]), n_items):
+                raise ValueError(f"{type(rec).__name__}.score gave shape {tuple(scores.shape)}, "
+                                 f"not ({len(batch[part])}, {n_items})")
+            yield targets[part], history[part], scores
+
+
+def recommender_metrics(rec: Recommender, data: SequenceTensors, split: Split) -> dict[str, float]:
+    """HR@K / NDCG@K (K = 5, 10, 20) of a fitted recommender over the split's eligible users."""
+    return metrics_from_ranks(evaluate_recommender(rec, data, split))
+
+
+class ELCRecRecommender:
+    """An ELCRec (or SASRec) model under the contract: score = user_representation(last max_len inputs) @
+    item_table.T, in eval mode. ``fit`` does nothing: the model is trained already (:func:`elcrec_core.train.loop.train`
+    trains on items[:-2] and selects the epoch on ``valid``)."""
+
+    def __init__(self, model: ELCRec) -> None:
+        self.model = model
+        self.n_items = model.cfg.n_items
+
+    def fit(self, data: SequenceTensors, split: Fit) -> "ELCRecRecommender":
+        return self
+
+    @torch.no_grad()
+    def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+        max_len = self.model.cfg.max_len
+        items = history[:, -max_len:]
+        items = F.pad(items, (max_len - items.shape[1], 0))  # left padding, as SequenceTensors.window gives
+        device = self.model.item_emb.weight.device
+        with _eval_mode(self.model):
+            vecs = self.model.user_representation(items.to(device)).float()
+            return user_item_scores(vecs, self.model.item_table().float())

@@ -1,0 +1,1 @@
+"""Intents: which learned intent each user belongs to, and profiles of the intents."""

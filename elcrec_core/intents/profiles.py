@@ -1,0 +1,122 @@
+"""Cluster-intent profiling: which learned intent each user belongs to, and how the intents are used."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import silhouette_score
+
+from elcrec_core.data import warehouse
+from elcrec_core.data.sequences import Sequences, SequenceTensors
+from elcrec_core.evaluate.ranking import known_items
+from elcrec_core.evaluate.statistics import CategoryPurity, category_purity
+from elcrec_core.model.elcrec import ELCRec
+
+
+@dataclass
+class UserIntents:
+    """Per user: the nearest L2-normalised centre to the L2-normalised pooled representation (``model.pool``: the
+    assignment the intent losses use), its squared distance, and the runner-up centre."""
+
+    intent: np.ndarray
+    distance: np.ndarray
+    runner_up: np.ndarray
+    representation: np.ndarray  # [U, d] normalised pooled states, for maps and silhouettes
+
+
+@torch.no_grad()
+def assign_user_intents(model: ELCRec, data: SequenceTensors, users: torch.Tensor | None = None,
+                        batch_size: int = 2048) -> UserIntents:
+    """Assign ``users`` (default: every user of ``data``; whole history, most recent max_len items) to their
+    nearest intent."""
+    model.eval()
+    centres = F.normalize(model.centres.float(), dim=1)
+    parts: list[tuple[torch.Tensor, ...]] = []
+    for batch in (torch.arange(len(data)) if users is None else users).split(batch_size):
+        items = known_items(data.window(batch, 0, model.cfg.max_len), model.cfg.n_items)
+        pooled = F.normalize(model.pool(model(items), items).float(), dim=1)
+        dist = torch.cdist(pooled, centres).square()
+        best = dist.topk(min(2, len(centres)), dim=1, largest=False)
+        runner_up = best.indices[:, -1] if best.indices.shape[1] > 1 else best.indices[:, 0]
+        parts.append((best.indices[:, 0], best.values[:, 0], runner_up, pooled))
+    intent, distance, runner_up, rep = (torch.cat(p).numpy() for p in zip(*parts))
+    return UserIntents(intent, distance, runner_up, rep)
+
+
+def intent_sizes(intents: np.ndarray, n_intents: int) -> np.ndarray:
+    """Number of users per intent (dead intents count 0)."""
+    return np.bincount(intents, minlength=n_intents)
+
+
+@dataclass
+class IntentSummary:
+    """How the learned intents are used: per intent (users, cohesion = mean squared distance to the centre,
+    nearest other centre) and overall (used and dead centres, size quantiles, silhouette on a sample)."""
+
+    per_intent: pl.DataFrame  # intent, users, cohesion, nearest_intent
+    used: int
+    dead: int
+    size_quantiles: dict[str, float]
+    silhouette: float | None  # None with fewer than 2 used intents
+
+
+def summarise_intents(assigned: UserIntents, centres: np.ndarray, sample: int = 2000,
+                      seed: int = 0) -> IntentSummary:
+    """Summary of ``assigned`` users over the (L2-normalised) ``centres`` [K, d]."""
+    k = len(centres)
+    sizes = intent_sizes(assigned.intent, k)
+    cohesion = np.bincount(assigned.intent, weights=assigned.distance, minlength=k) / np.maximum(sizes, 1)
+    between = ((centres[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(between, np.inf)
+    per_intent = pl.DataFrame({
+        "intent": np.arange(k), "users": sizes, "cohesion": np.where(sizes > 0, cohesion, np.nan),
+        "nearest_intent": between.argmin(1),
+    })
+    used = sizes[sizes > 0]
+    quantiles = dict(zip(("min", "p25", "median", "p75", "max"),
+                         np.quantile(used, [0, 0.25, 0.5, 0.75, 1.0]).astype(float).tolist()))
+    silhouette = None
+    if len(used) > 1:
+        rng = np.random.default_rng(seed)
+        pick = rng.choice(len(assigned.intent), size=min(sample, len(assigned.intent)), replace=False)
+        labels = assigned.intent[pick]
+        if len(np.unique(labels)) > 1:
+            silhouette = float(silhouette_score(assigned.representation[pick], labels))
+    return IntentSummary(per_intent, int(len(used)), int(k - len(used)), quantiles, silhouette)
+
+
+def item_categories(warehouse_path: str | Path, item_ids: np.ndarray) -> pl.DataFrame:
+    """The categories of the items of a sequence set from the warehouse's ``item_metadata``: one row per
+    (``item``, ``category``), ``item`` the 1-based index into ``item_ids`` (as in :class:`Sequences`); empty
+    when no item has a category (or there is no metadata)."""
+    empty = pl.DataFrame(schema={"item": pl.Int64, "category": pl.String})
+    with warehouse.connect(warehouse_path, read_only=True) as con:
+        ((exists,),) = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'item_metadata'").fetchall()
+        if not exists:
+            return empty
+        meta = con.sql("SELECT item_id, categories FROM item_metadata WHERE len(categories) > 0").pl()
+    index = pl.DataFrame({"item_id": pl.Series(item_ids, dtype=pl.String),
+                          "item": np.arange(1, len(item_ids) + 1, dtype=np.int64)})
+    pairs = index.join(meta, on="item_id").explode("categories").drop_nulls("categories")
+    return pairs.select("item", pl.col("categories").alias("category")).unique(maintain_order=True) if len(pairs) \
+        else empty
+
+
+def intent_category_purity(model: ELCRec, seqs: Sequences, item_ids: np.ndarray, warehouse_path: str | Path,
+                           shuffles: int = 5, seed: int = 0) -> CategoryPurity | None:
+    """Category purity of ``model``'s intents over the users of ``seqs`` (each assigned to the nearest centre, as
+    :func:`assign_user_intents`) against shuffled assignments of the same sizes, with the item categories of the
+    warehouse (:func:`elcrec_core.evaluate.statistics.category_purity`); None when no item of ``seqs`` has a
+    category."""
+    categories = item_categories(warehouse_path, item_ids)
+    if categories.is_empty():
+        return None
+    intents = assign_user_intents(model, SequenceTensors.from_sequences(seqs)).intent
+    users = np.repeat(np.arange(len(seqs)), seqs.lengths)
+    return category_purity(intents, users, seqs.items, categories, shuffles, seed)

@@ -1,0 +1,1 @@
+"""Reports: the evaluation report, Markdown tables and plots."""

@@ -1,0 +1,1 @@
+"""Serving: the model store, the champion / challenger gate, recommenders and top-K recommendations."""

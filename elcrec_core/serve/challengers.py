@@ -1,0 +1,76 @@
+"""The challengers of a candidate: SASRec and the simple baselines, fitted on the candidate's data and stored
+beside it in the model store, so that the promotion gate (:mod:`elcrec_core.serve.promotion`) and the report compare
+the candidate with them, and any of them may serve.
+
+Each is fitted as the models train (each user's items[:-2]) and tuned on the ``valid`` split only: SASRec is
+ELCRec's ablation (the candidate's settings with the intent parts off and the full-softmax next-item loss, the
+same epoch budget; :func:`elcrec_core.evaluate.baselines.sasrec_config`), EASE's λ is the best of
+:data:`~elcrec_core.evaluate.baselines.EASE_LAMBDAS` on ``valid`` (left out above
+:data:`~elcrec_core.evaluate.baselines.EASE_MAX_ITEMS` items). Records hold valid and test HR@K / NDCG@K.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+
+from elcrec_core.config.settings import ExperimentConfig
+from elcrec_core.data.sequences import Sequences, SequenceTensors
+from elcrec_core.evaluate.baselines import EASE_MAX_ITEMS, ItemTransition, MostPopular, sasrec_config, tune_ease
+from elcrec_core.evaluate.ranking import metrics_from_ranks
+from elcrec_core.evaluate.scoring import Recommender, evaluate_recommender
+from elcrec_core.serve.model_store import ModelRecord, ModelStore
+from elcrec_core.serve.recommenders import baseline_params
+from elcrec_core.train.loop import train
+from elcrec_core.train.objective import NonFiniteLoss
+from elcrec_core.train.run_log import keep_run
+
+
+def fit_challengers(store: ModelStore, candidate: ModelRecord, seqs: Sequences, sasrec: bool = True,
+                    log: Callable[[str], None] = print) -> list[ModelRecord]:
+    """Fit the challengers of ``candidate`` on ``seqs`` (the sequences it was trained on) and store each under
+    ``<candidate folder>/challengers/<name>`` (:meth:`ModelStore.challenger_dir`): ``sasrec`` (when ``sasrec``;
+    trained from the candidate's ``config.json``, resuming an interrupted run), ``most_popular``, ``transition``
+    and ``ease``. A SASRec whose loss turns non-finite is left out (logged). Returns their records."""
+    data = SequenceTensors.from_sequences(seqs)
+    records = []
+    if sasrec:
+        try:
+            records.append(_train_sasrec(store, candidate, seqs, log))
+        except NonFiniteLoss as err:  # a diverging challenger cannot serve; the others still compete
+            log(f"sasrec: left out: {err}")
+    baselines: list[Recommender] = [MostPopular().fit(data, "valid"), ItemTransition().fit(data, "valid")]
+    if data.n_items <= EASE_MAX_ITEMS:
+        baselines.append(tune_ease(data, log=log)[0])
+    else:
+        log(f"ease: left out ({data.n_items:,} items; EASE is limited to {EASE_MAX_ITEMS:,})")
+    for rec in baselines:
+        t0 = time.perf_counter()
+        metrics = {split: metrics_from_ranks(evaluate_recommender(rec, data, split)) for split in ("valid", "test")}
+        record = ModelRecord(day=candidate.day, run_id=f"{candidate.run_id}/{rec.name}",
+                             dir=store.relative(store.challenger_dir(candidate, rec.name)), valid=metrics["valid"],
+                             test=metrics["test"], seconds=time.perf_counter() - t0, kind=rec.name,
+                             params=baseline_params(rec))
+        store.add_challenger(candidate, record)
+        records.append(record)
+    return records
+
+
+def _train_sasrec(store: ModelStore, candidate: ModelRecord, seqs: Sequences,
+                  log: Callable[[str], None]) -> ModelRecord:
+    """SASRec with the candidate's settings and budget (cold: no warm start), in its challenger folder."""
+    folder = store.challenger_dir(candidate, "sasrec")
+    exp = sasrec_config(ExperimentConfig.from_dict(json.loads((store.folder(candidate) / "config.json").read_text())))
+    work = folder / "training"  # epoch checkpoints: a retried run resumes after its last complete epoch
+    result = train(seqs, exp, work, log=log)
+    keep_run(work, folder)
+    index = store.folder(candidate) / "item_index.parquet"
+    if index.exists():
+        shutil.copy(index, folder / "item_index.parquet")
+    record = ModelRecord(day=candidate.day, run_id=f"{candidate.run_id}/sasrec", dir=store.relative(folder),
+                         valid=result.valid, test=result.test, best_epoch=result.best_epoch,
+                         epochs=len(result.history), seconds=result.seconds, kind="sasrec")
+    store.add_challenger(candidate, record)
+    return record

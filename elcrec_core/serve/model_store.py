@@ -1,0 +1,213 @@
+"""The model store: versioned model folders, a typed record per model, and the serving aliases.
+
+Layout under a data folder (every path a record or alias holds is relative to the data folder, so the folder can
+be moved or mounted elsewhere)::
+
+    models/<day>/<run id>/     one training run: best.pt, config.json, metrics.json, item_index.parquet,
+                               record.json (its :class:`ModelRecord`), decision.json (the gate's verdict)
+    models/<day>/<run id>/challengers/<name>/
+                               the challengers of that candidate (SASRec, the baselines): record.json, and
+                               best.pt, config.json, item_index.parquet for a trained one
+    models/<day>/latest.json   the newest candidate of the day (a :class:`ModelRecord`)
+    models/aliases.json        {"serving": record, "previous": record}: the model that serves, the one before
+    models/serving_log.jsonl   one line per change of the serving alias (promotion or rollback)
+
+Every file is written to a temporary name and renamed, so a reader never sees half a record. The store holds no
+Dagster code: the pipeline's assets and the ``elcrec rollback`` command call it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from elcrec_core.train.checkpoint import BEST
+
+SERVING, PREVIOUS = "serving", "previous"
+
+
+# what a record holds: a trained checkpoint (best.pt) or a baseline's recipe, refitted on the data it scores
+TRAINED_KINDS = ("elcrec", "sasrec")
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """One model that may serve. ``day`` is the partition (ISO date) whose data it was trained on, ``dir`` its
+    folder relative to the data folder; ``valid``/``test`` hold HR@K and NDCG@K of its training run (of its fit,
+    for a baseline). ``kind`` is ``elcrec``, ``sasrec`` (both with a ``best.pt``) or a baseline of
+    :mod:`elcrec_core.evaluate.baselines` (``most_popular``, ``transition``, ``ease``) whose ``params`` (such as EASE's
+    ``lam``) refit it on the data it scores."""
+
+    day: str
+    run_id: str
+    dir: str
+    valid: dict[str, float] = field(default_factory=dict)
+    test: dict[str, float] = field(default_factory=dict)
+    best_epoch: int = -1
+    epochs: int = 0
+    seconds: float = 0.0
+    warm_start: bool = False
+    warm_start_from: str | None = None  # the folder of the model it started from
+    kind: str = "elcrec"
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def trained(self) -> bool:
+        """Whether the record is a trained checkpoint (else a baseline's recipe)."""
+        return self.kind in TRAINED_KINDS
+
+    @property
+    def checkpoint(self) -> str:
+        """``best.pt`` in the model's folder, relative to the data folder."""
+        return f"{self.dir}/{BEST}"
+
+    @property
+    def name(self) -> str:
+        """``<day>/<run id>``: how logs, reports and the serving log name the model."""
+        return f"{self.day}/{self.run_id}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelRecord":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+class ModelStore:
+    """Model folders, candidates and the serving aliases of one data folder (``root``)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).resolve()
+        self.models = self.root / "models"
+
+    # --- paths ---------------------------------------------------------------------------------------------
+    def run_dir(self, day: str, run_id: str) -> Path:
+        """A new folder per training run: ``models/<day>/<run id>`` (absolute)."""
+        return self.models / day / run_id
+
+    def path(self, relative: str) -> Path:
+        """A path that a record holds, made absolute."""
+        return self.root / relative
+
+    def relative(self, path: str | Path) -> str:
+        """``path`` relative to the data folder; raises ValueError for a path outside it."""
+        return Path(path).resolve().relative_to(self.root).as_posix()
+
+    def checkpoint(self, record: ModelRecord) -> Path:
+        return self.path(record.checkpoint)
+
+    def folder(self, record: ModelRecord) -> Path:
+        return self.path(record.dir)
+
+    # --- candidates ----------------------------------------------------------------------------------------
+    def add_candidate(self, record: ModelRecord, metrics: dict[str, Any] | None = None) -> None:
+        """Store a newly trained model: its ``record.json`` (and ``metrics.json`` with ``metrics`` beside the
+        record's fields) in its folder, and ``models/<day>/latest.json``."""
+        folder = self.folder(record)
+        _write_json(folder / "record.json", record.to_dict())
+        if metrics is not None:
+            _write_json(folder / "metrics.json", {**record.to_dict(), **metrics})
+        _write_json(self.models / record.day / "latest.json", record.to_dict())
+
+    def add_challenger(self, candidate: ModelRecord, record: ModelRecord) -> None:
+        """Store a challenger of ``candidate`` (its ``record.json`` in ``record.dir``, which
+        :meth:`challenger_dir` gives)."""
+        _write_json(self.folder(record) / "record.json", record.to_dict())
+
+    def challenger_dir(self, candidate: ModelRecord, name: str) -> Path:
+        """``<candidate folder>/challengers/<name>`` (absolute): where a challenger of ``candidate`` lives."""
+        return self.folder(candidate) / "challengers" / name
+
+    def challengers(self, candidate: ModelRecord) -> list[ModelRecord]:
+        """The stored challengers of ``candidate``, by name."""
+        folder = self.folder(candidate) / "challengers"
+        return [ModelRecord.from_dict(json.loads(path.read_text()))
+                for path in sorted(folder.glob("*/record.json"))]
+
+    def candidate(self, day: str) -> ModelRecord | None:
+        """The newest model trained for ``day``, or None."""
+        return _read_record(self.models / day / "latest.json")
+
+    def record_decision(self, record: ModelRecord, decision: dict[str, Any]) -> None:
+        """Keep the gate's verdict on ``record`` in its folder (``decision.json``)."""
+        _write_json(self.folder(record) / "decision.json", decision)
+
+    def decision(self, record: ModelRecord) -> dict[str, Any] | None:
+        path = self.folder(record) / "decision.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    # --- aliases -------------------------------------------------------------------------------------------
+    def aliases(self) -> dict[str, ModelRecord]:
+        """The aliases that are set (``serving``, ``previous``)."""
+        path = self.models / "aliases.json"
+        raw = json.loads(path.read_text()) if path.exists() else {}
+        return {name: ModelRecord.from_dict(value) for name, value in raw.items() if value is not None}
+
+    def serving(self) -> ModelRecord | None:
+        """The model that serves recommendations, or None before the first promotion."""
+        return self.aliases().get(SERVING)
+
+    def previous(self) -> ModelRecord | None:
+        """The model that served before the serving one (what :meth:`rollback` restores)."""
+        return self.aliases().get(PREVIOUS)
+
+    def promote(self, record: ModelRecord, reason: str) -> None:
+        """Make ``record`` serve; the model that served becomes ``previous``."""
+        serving = self.serving()
+        if serving == record:
+            return
+        self._set_aliases(record, serving, "promote", reason)
+
+    def rollback(self, reason: str = "rollback") -> ModelRecord:
+        """Serve the ``previous`` model again; the one that served becomes ``previous`` (a second rollback
+        undoes the first). Raises LookupError when no model served before."""
+        aliases = self.aliases()
+        if PREVIOUS not in aliases:
+            raise LookupError(f"no previous model to roll back to in {self.models}")
+        self._set_aliases(aliases[PREVIOUS], aliases.get(SERVING), "rollback", reason)
+        return aliases[PREVIOUS]
+
+    def served_up_to(self, day: str, kinds: tuple[str, ...] | None = None) -> ModelRecord | None:
+        """The model to start from, or to score, for data up to ``day``: the serving model when it was trained
+        on a day not after ``day``, else the newest model of such a day that has served (from the serving
+        log). Never a model trained on later data. ``kinds``: only models of these kinds (say ``("elcrec",)``
+        to warm-start ELCRec), None: any."""
+        def wanted(record: ModelRecord) -> bool:
+            return record.day <= day and (kinds is None or record.kind in kinds)
+
+        serving = self.serving()
+        if serving is not None and wanted(serving):
+            return serving
+        served = [ModelRecord.from_dict(entry[SERVING]) for entry in self.serving_log()]
+        earlier = [record for record in served if wanted(record)]
+        return max(earlier, key=lambda record: record.day, default=None)
+
+    def serving_log(self) -> list[dict[str, Any]]:
+        """Every change of the serving alias, oldest first: time, action, reason, serving, previous."""
+        path = self.models / "serving_log.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines() if line] if path.exists() else []
+
+    def _set_aliases(self, serving: ModelRecord, previous: ModelRecord | None, action: str, reason: str) -> None:
+        entry = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "action": action,
+                 "reason": reason, SERVING: serving.to_dict(), PREVIOUS: previous.to_dict() if previous else None}
+        _write_json(self.models / "aliases.json", {SERVING: entry[SERVING], PREVIOUS: entry[PREVIOUS]})
+        with (self.models / "serving_log.jsonl").open("a") as log:
+            log.write(json.dumps(entry, sort_keys=True) + "\n")
+
+
+def _read_record(path: Path) -> ModelRecord | None:
+    return ModelRecord.from_dict(json.loads(path.read_text())) if path.exists() else None
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write atomically (temporary file, rename), so that a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)

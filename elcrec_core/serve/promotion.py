@@ -1,0 +1,132 @@
+"""The promotion gate, champion / challenger: which model serves after a new one (the candidate) is trained?
+
+The contenders are the candidate, the model that serves now (the champion) and the challengers trained or fitted
+beside the candidate on the same data (SASRec, most popular, item transition, EASE); each is scored on the
+validation split of the day's sequences (NDCG@20, the models' selection metric). The candidate serves only when
+every validation user's scores are finite, it was not trained on an older day than the champion, its score beats
+most-popular and is within ``tolerance`` of the best contender's; otherwise the champion keeps serving when it
+meets the same conditions, else the best challenger serves (a baseline may serve). Most popular, the floor, may
+always serve. A pure function of the contenders and the data: the pipeline's ``promotion_gate`` check reports
+the decision and the ``serving_model`` asset applies it, so both always agree and the check changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from elcrec_core.data.sequences import SequenceTensors
+from elcrec_core.evaluate.ranking import SELECTION_METRIC, metrics_from_ranks
+from elcrec_core.evaluate.scoring import Recommender, evaluate_recommender, non_finite_users
+from elcrec_core.serve.model_store import ModelRecord
+
+CANDIDATE, CHAMPION, FLOOR = "candidate", "serving", "most_popular"
+CHALLENGER_NAMES = {"sasrec": "SASRec", "most_popular": "most popular", "transition": "item transition",
+                    "ease": "EASE"}  # how a reason names each challenger's role
+
+
+@dataclass(frozen=True)
+class Contender:
+    """A model that may serve: ``role`` is ``candidate``, ``serving`` (the champion) or the challenger's name
+    (``sasrec``, ``most_popular``, ``transition``, ``ease``); ``recommender`` is fitted on the training part
+    (items[:-2]) as the candidate was trained."""
+
+    role: str
+    record: ModelRecord
+    recommender: Recommender
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """The verdict. ``promote``: the candidate serves. ``serves``: the role of the model that serves after the
+    decision (None: none, when nothing served before and the candidate is refused without a challenger).
+    ``scores``: validation NDCG@20 of each finite contender by role; ``non_finite``: validation users with a NaN
+    or infinite score, by role."""
+
+    promote: bool
+    serves: str | None
+    serving: ModelRecord | None
+    reason: str
+    scores: dict[str, float]
+    non_finite: dict[str, int]
+    tolerance: float
+
+    @property
+    def candidate_score(self) -> float | None:
+        return self.scores.get(CANDIDATE)
+
+    @property
+    def serving_score(self) -> float | None:
+        """The champion's validation NDCG@20 (None when nothing served before)."""
+        return self.scores.get(CHAMPION)
+
+    @property
+    def non_finite_users(self) -> int:
+        """The candidate's validation users with a non-finite score."""
+        return self.non_finite.get(CANDIDATE, 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"promote": self.promote, "serves": self.serves, "reason": self.reason, "scores": self.scores,
+                "non_finite": self.non_finite, "tolerance": self.tolerance,
+                "candidate_score": self.candidate_score, "serving_score": self.serving_score,
+                "non_finite_users": self.non_finite_users,
+                "serving": self.serving.to_dict() if self.serving is not None else None}
+
+
+def gate(candidate: Contender, champion: Contender | None, challengers: list[Contender], data: SequenceTensors,
+         tolerance: float) -> GateDecision:
+    """Decide which of ``candidate``, ``champion`` (the serving model, None before the first promotion) and
+    ``challengers`` serves, all scored on the validation split of ``data`` (see the module's rules, applied in
+    the order candidate, champion, challengers by score). A candidate trained on an older day than the champion
+    changes nothing (an older day never replaces a newer model). Raises ValueError when two contenders share a
+    role."""
+    contenders = [candidate, *([champion] if champion is not None else []), *challengers]
+    roles = [c.role for c in contenders]
+    if len(set(roles)) != len(roles):
+        raise ValueError(f"contenders need distinct roles, not {roles}")
+    non_finite = {c.role: non_finite_users(c.recommender, data, "valid") for c in contenders}
+    finite = [c for c in contenders if not non_finite[c.role]]
+    scores = {c.role: metrics_from_ranks(evaluate_recommender(c.recommender, data, "valid"))[SELECTION_METRIC]
+              for c in finite}
+
+    def decide(serves: Contender | None, reason: str) -> GateDecision:
+        return GateDecision(serves is candidate, serves.role if serves else None,
+                            serves.record if serves else None, reason, scores, non_finite, tolerance)
+
+    if champion is not None and candidate.record.day < champion.record.day:
+        return decide(champion, f"refused: trained on {candidate.record.day}, older than the serving model's day "
+                                f"{champion.record.day} (an older day never replaces a newer model)")
+    if not finite:
+        return decide(None, "refused: every contender gives NaN or infinite scores")
+    best = max(finite, key=lambda c: scores[c.role])
+    floor = scores.get(FLOOR)
+
+    def fails(c: Contender) -> str | None:
+        """Why ``c`` may not serve, or None."""
+        if non_finite[c.role]:
+            return f"{non_finite[c.role]} validation users get a NaN or infinite score"
+        if floor is not None and c.role != FLOOR and not scores[c.role] > floor:
+            return (f"validation {SELECTION_METRIC} {scores[c.role]:.4f} does not beat most popular's "
+                    f"{floor:.4f}")
+        if scores[c.role] < scores[best.role] - tolerance:
+            return (f"validation {SELECTION_METRIC} {scores[c.role]:.4f} is below the best, {_name(best)}'s "
+                    f"{scores[best.role]:.4f}, by more than the tolerance {tolerance:g}")
+        return None
+
+    why_not = fails(candidate)
+    if why_not is None:
+        beside = (f"; the best: {_name(best)} {scores[best.role]:.4f} (tolerance {tolerance:g})"
+                  if best is not candidate else "; it is the best of all")
+        return decide(candidate, f"promoted: validation {SELECTION_METRIC} {scores[CANDIDATE]:.4f}"
+                                 f"{f' beats most popular {floor:.4f}' if floor is not None else ''}{beside}")
+    # never empty: the best finite contender qualifies, or most popular when the best only ties with it
+    others = [c for c in contenders[1:] if fails(c) is None]
+    stays = champion if champion in others else max(others, key=lambda c: scores[c.role])
+    return decide(stays, f"refused: {why_not}; {_name(stays)} serves (validation {SELECTION_METRIC} "
+                         f"{scores[stays.role]:.4f})")
+
+
+def _name(c: Contender) -> str:
+    """How a reason names a contender: the champion by its record, a challenger by :data:`CHALLENGER_NAMES` (the
+    role itself for another)."""
+    return f"the serving model {c.record.name}" if c.role == CHAMPION else CHALLENGER_NAMES.get(c.role, c.role)

@@ -1,0 +1,35 @@
+"""Recommenders from the model store's records: a trained checkpoint (ELCRec, SASRec) or a baseline's recipe.
+
+Any record may serve (champion / challenger, :mod:`elcrec_core.serve.promotion`): a trained one scores from its
+``best.pt``; a baseline (:mod:`elcrec_core.evaluate.baselines`) is refitted with its ``params`` on the data it scores,
+so a baseline that serves learns each day's interactions.
+"""
+
+from __future__ import annotations
+
+from elcrec_core.data.sequences import SequenceTensors
+from elcrec_core.evaluate.baselines import EASE, ItemTransition, MostPopular
+from elcrec_core.evaluate.scoring import ELCRecRecommender, Fit, Recommender
+from elcrec_core.serve.model_store import ModelRecord, ModelStore
+from elcrec_core.train.checkpoint import load_model
+
+BASELINES: dict[str, type[MostPopular] | type[ItemTransition] | type[EASE]] = {
+    cls.name: cls for cls in (MostPopular, ItemTransition, EASE)
+}
+
+
+def baseline_params(rec: MostPopular | ItemTransition | EASE) -> dict[str, float]:
+    """What refits ``rec`` as it was chosen (EASE's ``lam``; nothing for the others)."""
+    return {"lam": rec.lam} if isinstance(rec, EASE) else {}
+
+
+def load_recommender(store: ModelStore, record: ModelRecord, data: SequenceTensors, fit: Fit) -> Recommender:
+    """The :class:`~elcrec_core.evaluate.scoring.Recommender` of ``record``: a trained model from its checkpoint
+    (``data`` and ``fit`` unused: it learnt on its own day), a baseline refitted on ``data``'s ``fit`` part (``valid``
+    to compare with models trained on items[:-2], ``all`` to serve). Raises ValueError for an unknown kind."""
+    if record.trained:
+        return ELCRecRecommender(load_model(store.checkpoint(record))[0])
+    if record.kind not in BASELINES:
+        raise ValueError(f"model {record.name}: unknown kind {record.kind!r} (known: elcrec, sasrec, "
+                         f"{', '.join(BASELINES)})")
+    return BASELINES[record.kind](**record.params).fit(data, fit)

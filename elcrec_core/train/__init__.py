@@ -1,0 +1,1 @@
+"""Training: batches, the loop, its state and checkpoints, warm start, devices, data-parallel launch."""

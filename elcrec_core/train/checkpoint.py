@@ -1,0 +1,138 @@
+"""Saving and loading checkpoints: atomic writes, ``weights_only`` loads, and the reference format."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from elcrec_core.config.settings import ModelConfig
+from elcrec_core.data.sequences import ITEM_INDEX_FILE, read_item_index_file
+from elcrec_core.model.elcrec import ELCRec
+
+FORMAT_VERSION = 1
+LAST, BEST = "last.pt", "best.pt"  # a training's latest epoch (for resuming) and its best validation epoch
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be read or does not fit."""
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` to ``path`` atomically (temporary file, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        torch.save(payload, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True``; a missing or damaged file gives a clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch.load raises many types on damaged input (OSError, KeyError, IndexError...)
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {exc}") from None
+    if not isinstance(payload, dict):
+        raise CheckpointError(f"checkpoint {path} holds a {type(payload).__name__}, not a dict")
+    return payload
+
+
+def is_reference_state_dict(state: dict[str, Any]) -> bool:
+    """Whether ``state`` is a state dict saved by the authors' ELCRec code."""
+    return "item_embeddings.weight" in state and "cluster_centers" in state
+
+
+def from_reference_state_dict(state: dict[str, torch.Tensor], n_heads: int = 2) -> tuple[ModelConfig, dict]:
+    """Map the authors' 21-key state dict onto this model's names. Their item table has one extra row
+    (an unused mask id) after the real items, so n_items = rows - 2."""
+    rows, hidden = state["item_embeddings.weight"].shape
+    n_layers = len({k.split(".")[2] for k in state if k.startswith("item_encoder.layer.")})
+    cfg = ModelConfig(
+        n_items=rows - 2,
+        vocab_size=rows,
+        hidden=hidden,
+        n_layers=n_layers,
+        n_heads=n_heads,
+        max_len=state["position_embeddings.weight"].shape[0],
+        n_intents=state["cluster_centers"].shape[0],
+    )
+    out = {
+        "item_emb.weight": state["item_embeddings.weight"],
+        "pos_emb.weight": state["position_embeddings.weight"],
+        "emb_norm.weight": state["LayerNorm.weight"],
+        "emb_norm.bias": state["LayerNorm.bias"],
+        "centres": state["cluster_centers"],
+    }
+    for i in range(n_layers):
+        ref, ours = f"item_encoder.layer.{i}.", f"blocks.{i}."
+        for kind in ("weight", "bias"):
+            out[f"{ours}attn.qkv.{kind}"] = torch.cat(
+                [state[f"{ref}attention.{name}.{kind}"] for name in ("query", "key", "value")]
+            )
+            pairs = {
+                "attn.proj": "attention.dense",
+                "attn.norm": "attention.LayerNorm",
+                "ffn.fc1": "intermediate.dense_1",
+                "ffn.fc2": "intermediate.dense_2",
+                "ffn.norm": "intermediate.LayerNorm",
+            }
+            for mine, theirs in pairs.items():
+                out[f"{ours}{mine}.{kind}"] = state[f"{ref}{theirs}.{kind}"]
+    return cfg, out
+
+
+def load_model(path: str | Path) -> tuple[ELCRec, dict[str, Any]]:
+    """A model from one of our checkpoints or from a reference state dict; returns (model, payload)."""
+    payload = load_checkpoint(path)
+    if is_reference_state_dict(payload):
+        cfg, state = from_reference_state_dict(payload)
+        payload = {"format": "reference"}
+    elif "model" in payload and "model_config" in payload:
+        cfg, state = ModelConfig(**payload["model_config"]), payload["model"]
+    else:
+        raise CheckpointError(f"checkpoint {path} is neither an elcrec checkpoint nor a reference state dict")
+    model = ELCRec(cfg)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint {path} does not fit its model config: {exc}") from None
+    model.eval()
+    return model, payload
+
+
+def item_catalogue(checkpoint: str | Path, n_items: int, data_item_ids: np.ndarray | None) -> np.ndarray | None:
+    """The item id of each index 1..``n_items`` of the model at ``checkpoint``: from the item index its training
+    wrote beside it (``item_index.parquet``), else from the data's (None where neither has ids).
+
+    Item indices are stable (known ids keep their index, new ones are appended), so the model's index must be
+    the start of the data's; otherwise the checkpoint is from another item catalogue and a
+    :class:`CheckpointError` names the first index where they differ. Without an index beside the checkpoint
+    only the item count can be checked.
+    """
+    beside = Path(checkpoint).with_name(ITEM_INDEX_FILE)
+    if not beside.is_file():
+        if data_item_ids is not None and len(data_item_ids) < n_items:
+            raise CheckpointError(f"checkpoint {checkpoint} knows {n_items} items, the data's item index only "
+                                  f"{len(data_item_ids)}: it is from another item catalogue")
+        return data_item_ids
+    model_ids = read_item_index_file(beside).astype(str)
+    if len(model_ids) != n_items:
+        raise CheckpointError(f"{beside} lists {len(model_ids)} items, checkpoint {checkpoint} has {n_items}")
+    if data_item_ids is not None:
+        shared = min(n_items, len(data_item_ids))
+        differ = np.flatnonzero(model_ids[:shared] != data_item_ids[:shared].astype(str))
+        if len(differ):
+            i = int(differ[0])
+            raise CheckpointError(f"checkpoint {checkpoint} is from another item catalogue: item index {i + 1} is "
+                                  f"{str(model_ids[i])!r} there and {str(data_item_ids[i])!r} in the data")
+    return model_ids

@@ -1,0 +1,175 @@
+"""Data-parallel training on torch.distributed: launching under torchrun, the process group, rank helpers and
+the collectives that keep the ranks in step.
+
+Every helper is a no-op (or the identity) in a single process, so the single-process path is unchanged.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch.utils.data import DistributedSampler
+
+from elcrec_core.train.device import select_device
+
+
+def launched() -> bool:
+    """Whether this process was started by torchrun (or another launcher that sets ``WORLD_SIZE``)."""
+    return "WORLD_SIZE" in os.environ
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (no-op elsewhere), so that a killed pipeline step
+    takes torchrun and its workers with it instead of leaving them writing checkpoints."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+
+
+def active() -> bool:
+    """Whether a process group of more than one process is initialised."""
+    return dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank() -> int:
+    """This process's rank (0 without a process group)."""
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def world_size() -> int:
+    """The number of processes (1 without a process group)."""
+    return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def is_main() -> bool:
+    """Rank 0: the process that logs and writes checkpoints."""
+    return rank() == 0
+
+
+@contextmanager
+def process_group(device: str) -> Iterator[None]:
+    """Join torchrun's process group for the duration (gloo on CPU, NCCL on CUDA with one GPU per local rank);
+    nothing happens outside torchrun."""
+    if not launched():
+        yield
+        return
+    die_with_parent()  # torchrun is our parent
+    if select_device(device).type == "cuda":
+        gpu = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(gpu)
+        dist.init_process_group("nccl", device_id=gpu)
+    else:
+        dist.init_process_group("gloo")
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
+def rank_device(device: torch.device) -> torch.device:
+    """This rank's device: its own GPU (``LOCAL_RANK``) for CUDA under a process group, else ``device``."""
+    if active() and device.type == "cuda":
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
+
+
+def _collective_device() -> torch.device:
+    """Where the tensors of a collective live: this rank's GPU under NCCL, else the CPU."""
+    return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
+def shuffled_shard(users: torch.Tensor, seed: int, epoch: int) -> torch.Tensor:
+    """This rank's users for ``epoch``: a :class:`DistributedSampler` shard of one permutation shared by all
+    ranks (seeded by ``seed`` and ``epoch``), padded by repeats so that every rank has as many batches."""
+    sampler = DistributedSampler(users, num_replicas=world_size(), rank=rank(), shuffle=True, seed=seed)
+    sampler.set_epoch(epoch)
+    return users[torch.tensor(list(sampler), dtype=torch.long)]
+
+
+def shard(items: torch.Tensor) -> torch.Tensor:
+    """Every ``world_size``-th row, starting at this rank's."""
+    return items[rank() :: world_size()]
+
+
+def mean_over_ranks(values: dict[str, float], count: int) -> dict[str, float]:
+    """Means of per-rank means ``values`` weighted by each rank's ``count`` (sums all-reduced in float64), the
+    same on every rank."""
+    if not active():
+        return values
+    sums = torch.tensor([v * count if count else 0.0 for v in values.values()] + [count], dtype=torch.float64,
+                        device=_collective_device())
+    dist.all_reduce(sums)
+    return {name: (total / sums[-1]).item() for name, total in zip(values, sums[:-1])}
+
+
+def gather(obj: Any) -> list[Any] | None:
+    """Every rank's ``obj`` on rank 0 (None elsewhere); ``[obj]`` in a single process."""
+    if not active():
+        return [obj]
+    out = [None] * world_size() if is_main() else None
+    dist.gather_object(obj, out, dst=0)
+    return out
+
+
+def barrier() -> None:
+    """Wait for every rank."""
+    if active():
+        dist.barrier()
+
+
+def check_same(value: int, what: str) -> None:
+    """Raise on every rank unless all ranks hold the same ``value`` (e.g. an epoch to resume from)."""
+    if not active():
+        return
+    ends = torch.tensor([value, -value], dtype=torch.float64, device=_collective_device())
+    dist.all_reduce(ends, op=dist.ReduceOp.MAX)
+    high, low = ends[0].item(), -ends[1].item()
+    if high != low:
+        raise RuntimeError(f"ranks disagree on {what} ({low:.0f} to {high:.0f}): is the output folder shared by "
+                           f"all machines?")
+
+
+def state_digest(state: dict[str, torch.Tensor]) -> str:
+    """SHA-256 of a state dict's names and bytes: equal digests mean bitwise-equal parameters."""
+    digest = hashlib.sha256()
+    for name, tensor in state.items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def check_replicas(model: torch.nn.Module) -> str:
+    """The digest of ``model``'s state, after checking that it is the same on every rank (raises if not)."""
+    digest = state_digest(model.state_dict())
+    if active():
+        digests = [None] * world_size()
+        dist.all_gather_object(digests, digest)
+        if len(set(digests)) > 1:
+            raise RuntimeError(f"model replicas differ across ranks: {digests}")
+    return digest
+
+
+def launch(nproc: int, argv: list[str], log: Callable[[str], None] | None = None) -> int:
+    """Run ``elcrec <argv>`` as ``nproc`` processes on this machine under torchrun (``--standalone``: a
+    rendezvous on a free local port) and return the exit code. Each process gets cores / nproc threads unless
+    ``OMP_NUM_THREADS`` is set. Output goes line by line to ``log`` if given, else to this process's own."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
+               "--nproc-per-node", str(nproc), "-m", "elcrec_core.cli", *argv]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    env = {"OMP_NUM_THREADS": str(max(1, cores // nproc)), **os.environ}
+    if log is None:
+        return subprocess.run(command, env=env, preexec_fn=die_with_parent).returncode
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          preexec_fn=die_with_parent) as proc:
+        for line in proc.stdout:
+            log(line.rstrip("\n"))
+        return proc.wait()

@@ -1,0 +1,271 @@
+"""The ELCRec training loop: batch -> loss parts -> step -> log, with checkpoint, resume and early stopping."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from elcrec_core.config.settings import ExperimentConfig, TrainConfig
+from elcrec_core.data.sequences import Sequences, SequenceTensors
+from elcrec_core.evaluate.ranking import SELECTION_METRIC, evaluate
+from elcrec_core.model.centres import init_centres
+from elcrec_core.model.elcrec import ELCRec
+from elcrec_core.train import distributed
+from elcrec_core.train.batches import AugmentConfig, make_train_batch, trainable_users, training_windows
+from elcrec_core.train.checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
+from elcrec_core.train.compiled_step import StepLosses, compiles_step
+from elcrec_core.train.device import autocast_for, select_device, uses_bf16
+from elcrec_core.train.objective import LossParts, batch_negatives, check_finite, joint_loss, loss_parts, uses_centres
+from elcrec_core.train.run_log import CONFIG_FILE, RunLog
+from elcrec_core.train.state import EarlyStopping, model_payload, restore_training_state, save_training_state
+from elcrec_core.train.warm_start import warm_start
+
+# ----------------------------------------------------------------------------------------- one step
+
+
+# ----------------------------------------------------------------------------------------- state on disk
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int
+    valid: dict[str, float]
+    test: dict[str, float]
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+    checkpoint: Path | None = None
+
+
+# ----------------------------------------------------------------------------------------- the loop
+def train(
+    seqs: Sequences,
+    exp: ExperimentConfig,
+    out_dir: str | Path,
+    resume: bool = True,
+    log: Callable[[str], None] = print,
+    extra_payload: dict[str, Any] | None = None,
+    init_from: str | Path | None = None,
+) -> TrainResult:
+    """Train ELCRec on ``seqs``; checkpoints go to ``out_dir`` (``last.pt`` each epoch, ``best.pt`` for the
+    best validation NDCG@20), with ``config.json``, ``metrics.json`` and TensorBoard event files
+    (:class:`~elcrec_core.train.run_log.RunLog`). With ``resume`` an existing ``last.pt`` is continued; ``init_from``
+    warm-starts a fresh run from a previous checkpoint instead of k-means centres.
+
+    Under an initialised torch.distributed process group (see :mod:`elcrec_core.train.distributed`) every rank calls
+    this: the model trains under DistributedDataParallel with ``batch_size`` users per rank and step, each rank
+    validates a shard of the users, and only rank 0 logs and writes checkpoints."""
+    cfg = exp.train
+    out_dir = Path(out_dir)
+    rank = distributed.rank()
+    if rank:
+        log = _silent
+    device = distributed.rank_device(select_device(cfg.device))
+    torch.manual_seed(cfg.seed + rank)
+    generator = torch.Generator().manual_seed(cfg.seed + rank)
+    model = ELCRec(exp.model_config(seqs.n_items)).to(device)
+    data = SequenceTensors.from_sequences(seqs)
+    eval_data = SequenceTensors.from_sequences(seqs, device)
+    users = trainable_users(data)
+    if len(users) == 0:
+        raise ValueError("no user has the 4 items that a training sample needs")
+    samples, drops = training_windows(data, users, model.cfg.max_len, cfg.train_windows)
+    optimizer = make_optimizer(model, cfg)
+    aug = AugmentConfig(cfg.crop_tau, cfg.mask_gamma, cfg.reorder_beta)
+    extra = dict(extra_payload or {})
+    run_log = RunLog(out_dir, exp, enabled=rank == 0)
+
+    start, stopper, history = 0, EarlyStopping(cfg.patience), []
+    if resume and (out_dir / LAST).exists():
+        start, stopper, history = restore_training_state(out_dir / LAST, model, optimizer, generator, cfg)
+        log(f"resumed from {out_dir / LAST} after epoch {start - 1}")
+    elif init_from is not None:
+        info = warm_start(model, init_from)
+        log(f"warm start from {init_from}: {info['known_items']} known items, {info['new_items']} new")
+    elif uses_centres(cfg) and rank == 0:  # the other ranks get rank 0's parameters from DDP below
+        t0 = time.perf_counter()
+        init_centres(model, data, users, cfg)
+        log(f"centres initialised ({cfg.centre_init}, K={model.cfg.n_intents}) in {time.perf_counter() - t0:.1f}s")
+
+    precision = "bf16 autocast" if uses_bf16(device, cfg.precision) else "fp32"
+    windows = f", {len(samples)} windows" if cfg.train_windows != "last" else ""
+    log(f"device {device}, {precision}, {torch.get_num_threads()} threads, {len(users)} training sequences{windows}")
+    distributed.check_same(start, "the epoch to start from")
+    ddp = None
+    if distributed.active():  # DDP broadcasts rank 0's parameters to the others here
+        ddp = DistributedDataParallel(LossParts(model, cfg), device_ids=[device] if device.type == "cuda" else None,
+                                      find_unused_parameters=not uses_centres(cfg))
+        log(f"DistributedDataParallel over {distributed.world_size()} processes, batch {cfg.batch_size} per process")
+    began = time.perf_counter()
+    # optimiser steps per epoch, the same on every rank (DistributedSampler pads the shards to equal length)
+    steps_per_epoch = math.ceil(math.ceil(len(samples) / distributed.world_size()) / cfg.batch_size)
+    step_losses = StepLosses(ddp is None and compiles_step(cfg, device), log)
+    for epoch in range(start, cfg.epochs):
+        if stopper.should_stop:
+            break
+        first_step = epoch * steps_per_epoch
+        if cfg.max_steps and first_step >= cfg.max_steps:
+            break
+        t0 = time.perf_counter()
+        sums = train_epoch(model, optimizer, data, samples, cfg, aug, generator, device, desc=f"epoch {epoch}",
+                           ddp=ddp, epoch=epoch, drops=drops, first_step=first_step,
+                           max_batches=cfg.max_steps - first_step if cfg.max_steps else None,
+                           step_losses=step_losses)
+        train_seconds = time.perf_counter() - t0
+        valid = evaluate(model, eval_data, "valid", batch_size=cfg.eval_batch_size)
+        seconds = time.perf_counter() - t0
+        row = {"epoch": epoch, **sums, **{f"valid_{k}": v for k, v in valid.items()},
+               "train_seconds": train_seconds, "seconds": seconds, "seq_per_s": len(samples) / train_seconds,
+               "steps": min(first_step + steps_per_epoch, cfg.max_steps or math.inf)}
+        history.append(row)
+        improved = stopper.update(epoch, valid[SELECTION_METRIC])
+        if improved and rank == 0:
+            save_checkpoint(out_dir / BEST, model_payload(model, exp, {"epoch": epoch, "valid": valid, **extra}))
+        save_training_state(out_dir / LAST, model, optimizer, exp, epoch, stopper, history, generator)
+        run_log.epoch(row)
+        if ddp is not None:
+            distributed.check_replicas(model)
+        log(format_epoch(row, stopper))
+
+    if ddp is not None:
+        log(f"parameters identical on all {distributed.world_size()} ranks: sha256 "
+            f"{distributed.check_replicas(model)}")
+    distributed.barrier()  # rank 0 has written best.pt
+    best = load_checkpoint(out_dir / BEST)
+    model.load_state_dict(best["model"])
+    test = evaluate(model, eval_data, "test", batch_size=cfg.eval_batch_size)
+    best["test"] = test
+    best["history"] = history
+    if rank == 0:
+        save_checkpoint(out_dir / BEST, best)
+    log(f"best epoch {stopper.best_epoch}: valid {fmt(best['valid'])} | test {fmt(test)}")
+    result = TrainResult(stopper.best_epoch, best["valid"], test, history, time.perf_counter() - began,
+                         out_dir / BEST)
+    run_log.finish({"best_epoch": result.best_epoch, "epochs": len(history), "seconds": result.seconds,
+                    "valid": result.valid, "test": result.test, "history": history})
+    return result
+
+
+def train_distributed(nproc: int, data: str | Path, data_format: str, exp: ExperimentConfig, out_dir: str | Path,
+                      log: Callable[[str], None] = print, init_from: str | Path | None = None) -> TrainResult:
+    """:func:`train` in ``nproc`` processes on this machine: ``elcrec train`` under torchrun on the file ``data``
+    (``data_format`` as ``elcrec train --format``), with ``exp`` written to ``out_dir/config.json`` for it.
+    The result is read back from ``best.pt``; ``seconds`` is the wall time of the launch."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config = out_dir / CONFIG_FILE
+    config.write_text(json.dumps(exp.to_dict(), indent=2) + "\n")
+    argv = ["train", "--data", str(data), "--format", data_format, "--config", str(config), "--out", str(out_dir)]
+    if init_from is not None:
+        argv += ["--init-from", str(init_from)]
+    began = time.perf_counter()
+    code = distributed.launch(nproc, argv, log)
+    if code:
+        raise RuntimeError(f"distributed training in {nproc} processes failed with exit code {code} (see the log)")
+    best = load_checkpoint(out_dir / BEST)
+    return TrainResult(best["epoch"], best["valid"], best["test"], best["history"], time.perf_counter() - began,
+                       out_dir / BEST)
+
+
+# item tables of at least this many elements (16 MiB of fp32) get sparse lookup gradients in training
+SPARSE_ITEM_GRAD_ELEMENTS = 1 << 22
+
+
+def uses_sparse_item_grad(model: ELCRec, ddp: DistributedDataParallel | None) -> bool:
+    """Whether the item table's lookups give sparse gradients in this run: for a table of at least
+    :data:`SPARSE_ITEM_GRAD_ELEMENTS` elements, without DistributedDataParallel. Each dense lookup gradient is a
+    zero-filled copy of the whole table (1M items x 64: 256 MB, about six per step, summed by autograd); sparse
+    ones are summed as lists of rows and made dense once before the optimiser step, so the update (Adam over the
+    whole table) is the same."""
+    return ddp is None and model.item_emb.weight.numel() >= SPARSE_ITEM_GRAD_ELEMENTS
+
+
+def _densify_gradients(model: nn.Module) -> None:
+    """Sparse gradients (summed lookups, see :func:`uses_sparse_item_grad`) made dense, once, for the optimiser."""
+    for param in model.parameters():
+        if param.grad is not None and param.grad.is_sparse:
+            param.grad = param.grad.to_dense()
+
+
+def make_optimizer(model: ELCRec, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """Adam over all parameters; with ``centre_lr`` > 0 the centres form a second group at that rate. On CPU and
+    CUDA the fused implementation (one kernel over all parameters; the same update)."""
+    fused = all(p.device.type in ("cpu", "cuda") for p in model.parameters()) or None
+    if cfg.centre_lr <= 0:
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay,
+                                fused=fused)
+    others = [p for name, p in model.named_parameters() if name != "centres"]
+    return torch.optim.Adam([{"params": others}, {"params": [model.centres], "lr": cfg.centre_lr}],
+                            lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, fused=fused)
+
+
+def train_epoch(model: ELCRec, optimizer: torch.optim.Optimizer, data: SequenceTensors, users: torch.Tensor,
+                cfg: TrainConfig, aug: AugmentConfig, generator: torch.Generator, device: torch.device,
+                desc: str = "", ddp: DistributedDataParallel | None = None, epoch: int = 0,
+                drops: torch.Tensor | None = None, first_step: int = 0,
+                max_batches: int | None = None, step_losses: StepLosses | None = None) -> dict[str, float]:
+    """One pass over the training samples in shuffled batches; returns the mean of each loss part and of the
+    joint loss. ``users`` (with ``drops``, see :func:`training_windows`: one sample per pair; None: the last
+    window of each user) are the samples; ``first_step`` numbers the optimiser steps for the warm-up, and
+    ``max_batches`` ends the epoch early (a budget in steps). ``step_losses`` computes the loss parts (a
+    compiled step, see :class:`StepLosses`); None: :func:`loss_parts`, eager.
+    With ``ddp`` (:class:`LossParts` of ``model`` under DistributedDataParallel) this rank takes its shard of
+    epoch ``epoch``'s permutation, gradients are averaged over the ranks, and the means are over all ranks."""
+    model.train()
+    model.item_emb.sparse = uses_sparse_item_grad(model, ddp)  # the input lookups (nn.Embedding) and the losses
+    if ddp is None:
+        perm = torch.randperm(len(users), generator=generator)
+    else:
+        perm = distributed.shuffled_shard(torch.arange(len(users)), cfg.seed, epoch)
+    batches = perm.split(cfg.batch_size)
+    if max_batches is not None:
+        batches = batches[:max(1, max_batches)]
+    sums: dict[str, torch.Tensor] = {}
+    for number, idx in enumerate(progress(batches, desc)):
+        batch = make_train_batch(data, users[idx], model.cfg.max_len, aug, generator, batch_negatives(cfg),
+                                 cfg.n_negatives, 3 if drops is None else drops[idx]).to(device)
+        with autocast_for(device, cfg.precision):
+            parts = (step_losses or loss_parts)(model, batch, cfg) if ddp is None else ddp(batch)
+            loss = joint_loss(parts, cfg, first_step + number)
+        check_finite(parts, loss, epoch, number, len(batches))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        _densify_gradients(model)
+        optimizer.step()
+        for name, value in {**parts, "loss": loss}.items():
+            sums[name] = sums.get(name, 0.0) + value.detach().float()
+    means = {name: total.item() / len(batches) for name, total in sums.items()}
+    return distributed.mean_over_ranks(means, len(batches))
+
+
+def progress(items, desc: str):
+    """A progress bar on a terminal (rank 0's), the plain iterable elsewhere."""
+    if sys.stderr.isatty() and distributed.is_main():
+        from tqdm import tqdm
+
+        return tqdm(items, desc=desc, leave=False)
+    return items
+
+
+def _silent(line: str) -> None:
+    """The log of ranks other than 0."""
+
+
+def fmt(metrics: dict[str, float]) -> str:
+    return " ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+
+
+def format_epoch(row: dict[str, float], stopper: EarlyStopping) -> str:
+    parts = " ".join(f"{k} {row[k]:.4f}" for k in ("loss", "rec", "seq_cl", "intent_cl", "cluster") if k in row)
+    return (f"epoch {int(row['epoch']):3d} | {parts} | valid HR@20 {row['valid_HR@20']:.4f} "
+            f"NDCG@20 {row['valid_NDCG@20']:.4f} | {row['seconds']:.1f}s {row['seq_per_s']:.0f} seq/s"
+            f"{' *' if stopper.best_epoch == row['epoch'] else ''}")

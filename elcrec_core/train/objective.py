@@ -1,0 +1,111 @@
+"""The training objective: the four ELCRec loss parts of a batch, their weights and warm-up, the joint
+loss, and the check that it is finite (paper Section 3; the reference's ``ELCRecTrainer``)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from elcrec_core.config.settings import TrainConfig
+from elcrec_core.model import losses
+from elcrec_core.model.elcrec import ELCRec
+from elcrec_core.train.batches import TrainBatch
+
+
+class NonFiniteLoss(ValueError):
+    """A training loss became NaN or infinite: training stops before the step, and nothing of that epoch is
+    saved (``best.pt`` keeps the best finite epoch before it, if any)."""
+
+
+def loss_parts(model: ELCRec, batch: TrainBatch, cfg: TrainConfig) -> dict[str, torch.Tensor]:
+    """The four ELCRec loss parts for one batch. The two views are encoded once and serve both contrastive
+    losses; the centres are renormalised between the sequence and the intent losses, as the reference does."""
+    hidden = model(batch.inputs)
+    parts = {"rec": next_item_loss(model, hidden, batch, cfg)}
+    uses_views = cfg.cf_weight > 0 or cfg.intent_cf_weight > 0
+    views = model(batch.views) if uses_views else None
+    pooled_views = model.pool(views, batch.views) if uses_views else None
+    if cfg.cf_weight > 0:
+        parts["seq_cl"] = losses.sequence_contrastive_loss(
+            losses.sequence_view(views, pooled_views, cfg.seq_cl_view), model.centres, cfg.prototype,
+            cfg.temperature, cfg.cl_similarity)
+    model.normalise_centres_()
+    pooled = model.pool(hidden, batch.inputs)
+    if cfg.intent_cf_weight > 0:
+        intents = losses.assign_intents(pooled, model.centres)
+        view1, view2 = pooled_views.chunk(2)
+        parts["intent_cl"] = losses.intent_contrastive_loss(
+            view1, view2, model.centres[intents], cfg.temperature, cfg.cl_similarity
+        )
+    if cfg.trade_off > 0:
+        parts["cluster"] = losses.cluster_loss(pooled, model.centres)
+    return parts
+
+
+class LossParts(nn.Module):
+    """:func:`loss_parts` as one module forward, so that DistributedDataParallel all-reduces the gradient of
+    every parameter the losses touch, the centres' included."""
+
+    def __init__(self, model: ELCRec, cfg: TrainConfig) -> None:
+        super().__init__()
+        self.model, self.cfg = model, cfg
+
+    def forward(self, batch: TrainBatch) -> dict[str, torch.Tensor]:
+        return loss_parts(self.model, batch, self.cfg)
+
+
+def uses_centres(cfg: TrainConfig) -> bool:
+    """Whether any loss part involves the intent centres."""
+    return cfg.cf_weight > 0 or cfg.intent_cf_weight > 0 or cfg.trade_off > 0
+
+
+def next_item_loss(model: ELCRec, hidden: torch.Tensor, batch: TrainBatch, cfg: TrainConfig) -> torch.Tensor:
+    sparse = model.item_emb.sparse
+    if cfg.rec_loss == "bce":
+        return losses.bce_next_item_loss(hidden, model.item_emb.weight, batch.targets, batch.negatives, sparse)
+    if cfg.rec_loss == "ce":
+        return losses.full_softmax_loss(hidden, model.item_table(), batch.targets)
+    if cfg.rec_loss == "sampled_softmax":
+        return losses.sampled_softmax_loss(hidden, model.item_emb.weight, batch.targets, batch.negatives, sparse)
+    raise ValueError(f"unknown rec_loss {cfg.rec_loss!r}")
+
+
+def aux_weights(cfg: TrainConfig, step: int | None = None) -> dict[str, float]:
+    """The weight of each loss part at optimiser step ``step`` (0-based; None: after any warm-up): the
+    auxiliary weights rise linearly over ``aux_warmup_steps`` (weight x (step + 1) / aux_warmup_steps)."""
+    ramp = 1.0
+    if cfg.aux_warmup_steps > 0 and step is not None:
+        ramp = min(1.0, (step + 1) / cfg.aux_warmup_steps)
+    return {"rec": cfg.rec_weight, "seq_cl": cfg.cf_weight * ramp, "intent_cl": cfg.intent_cf_weight * ramp,
+            "cluster": cfg.trade_off * ramp}
+
+
+def joint_loss(parts: dict[str, torch.Tensor], cfg: TrainConfig, step: int | None = None) -> torch.Tensor:
+    """sum of weight x part; with ``aux_scale`` "relative" each auxiliary part is first multiplied by the
+    constant |rec| / |part| (no gradient through the ratio), so its weight is its size relative to rec."""
+    weights = aux_weights(cfg, step)
+    total = 0.0
+    for name, value in parts.items():
+        value = value.float()
+        if cfg.aux_scale == "relative" and name != "rec":
+            value = value * (parts["rec"].detach().float().abs() / value.detach().abs().clamp(min=1e-12))
+        elif cfg.aux_scale not in ("fixed", "relative"):
+            raise ValueError(f"unknown aux_scale {cfg.aux_scale!r}: fixed or relative")
+        total = total + weights[name] * value
+    return total
+
+
+def batch_negatives(cfg: TrainConfig) -> str:
+    return {"bce": "per_position", "sampled_softmax": "shared"}.get(cfg.rec_loss, "none")
+
+
+def check_finite(parts: dict[str, torch.Tensor], loss: torch.Tensor, epoch: int, batch: int, batches: int) -> None:
+    """Raise :class:`NonFiniteLoss` naming the epoch, the batch (0-based, of ``batches``) and every loss part
+    that is not finite, when the joint ``loss`` is not."""
+    if bool(torch.isfinite(loss.detach())):
+        return
+    bad = {name: value.item() for name, value in parts.items() if not bool(torch.isfinite(value.detach()))}
+    named = ", ".join(f"{name} = {value}" for name, value in bad.items()) or f"the weighted sum = {loss.item()}"
+    raise NonFiniteLoss(f"training stopped: the loss is not finite in epoch {epoch}, batch {batch} of {batches} "
+                        f"({named}); nothing of this epoch was saved. Lower the learning rate (lr) or check "
+                        "the data and the loss weights.")

@@ -1,0 +1,153 @@
+"""What a training run leaves for comparing it with others: ``config.json`` (its settings), ``metrics.json``
+(best epoch, valid and test metrics, the per-epoch history, seconds) and TensorBoard event files in
+``tensorboard/`` (scalars per epoch, and the settings with the final metrics in the HParams tab).
+
+TensorBoard, not MLflow: ``torch.utils.tensorboard`` writes plain files with no server or database, the
+``tensorboard`` package adds five small wheels to what Dagster already installs (gRPC, protobuf), and
+``tensorboard --logdir data/models`` lays every run of a data folder side by side. :func:`compare_runs` does the
+same in a terminal (``elcrec compare RUN_DIR ...``) from the two JSON files, for a CLI run folder and for a
+pipeline model folder alike (``models/<day>/<run id>/``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from elcrec_core.config.settings import ExperimentConfig
+from elcrec_core.train.checkpoint import BEST
+
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.json"
+RECORD_FILE = "record.json"  # a pipeline challenger's folder holds its metrics in its record
+TENSORBOARD_DIR = "tensorboard"
+LOSS_PARTS = ("loss", "rec", "seq_cl", "intent_cl", "cluster")
+
+
+class RunLog:
+    """The files of one training run in ``out_dir``: ``config.json`` at once, a TensorBoard scalar per loss
+    part, validation metric and speed figure each epoch (:meth:`epoch`), ``metrics.json`` and the HParams entry
+    at the end (:meth:`finish`). With ``enabled`` False (the other ranks of a distributed run) it writes nothing.
+    A resumed run appends to the same event files' folder."""
+
+    def __init__(self, out_dir: Path, exp: ExperimentConfig, enabled: bool = True) -> None:
+        self.out_dir, self.exp, self.enabled = Path(out_dir), exp, enabled
+        self.writer = None
+        if enabled:
+            from torch.utils.tensorboard import SummaryWriter  # imports tensorboard: only where a run writes
+
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            (self.out_dir / CONFIG_FILE).write_text(json.dumps(exp.to_dict(), indent=2) + "\n")
+            self.writer = SummaryWriter(str(self.out_dir / TENSORBOARD_DIR))
+
+    def epoch(self, row: dict[str, float]) -> None:
+        """Log one epoch's history row (:func:`elcrec_core.train.loop.train`): ``train/<part>`` for each loss part,
+        ``valid/<metric>`` (HR@K, NDCG@K), ``speed/seq_per_s`` and ``speed/seconds``, at step = the epoch."""
+        if self.writer is None:
+            return
+        epoch = int(row["epoch"])
+        for name, value in row.items():
+            if name in LOSS_PARTS:
+                self.writer.add_scalar(f"train/{name}", value, epoch)
+            elif name.startswith("valid_"):
+                self.writer.add_scalar(f"valid/{name.removeprefix('valid_')}", value, epoch)
+        self.writer.add_scalar("speed/seq_per_s", row["seq_per_s"], epoch)
+        self.writer.add_scalar("speed/seconds", row["seconds"], epoch)
+        self.writer.flush()
+
+    def finish(self, metrics: dict[str, Any]) -> None:
+        """Write ``metrics.json`` (``metrics``: best_epoch, epochs, seconds, valid, test, history) and the
+        settings as TensorBoard hyper-parameters with the valid and test metrics (``final/<split>/<metric>``)."""
+        if self.writer is None:
+            return
+        (self.out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        scores = {f"final/{split}/{name}": value for split in ("valid", "test")
+                  for name, value in metrics[split].items()}
+        self.writer.add_hparams(flat_settings(self.exp.to_dict()), scores, run_name=".")
+        self.writer.close()
+
+
+def keep_run(work: Path, folder: Path) -> None:
+    """Move a finished run's ``best.pt``, ``config.json``, ``metrics.json`` and ``tensorboard/`` from its working
+    folder ``work`` into ``folder`` (made if missing) and remove ``work`` with its epoch checkpoints."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in (BEST, CONFIG_FILE, METRICS_FILE, TENSORBOARD_DIR):
+        if (work / name).exists():
+            if (folder / name).is_dir():
+                shutil.rmtree(folder / name)
+            shutil.move(work / name, folder / name)
+    shutil.rmtree(work)
+
+
+def flat_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """``{"model": {"hidden": 64}, "train": {"betas": [0.9, 0.999]}}`` -> ``{"model.hidden": 64,
+    "train.betas": "[0.9, 0.999]"}``: one level of sections, values that are not numbers, text or booleans as
+    JSON text."""
+    flat = {}
+    for section, values in config.items():
+        for name, value in (values.items() if isinstance(values, dict) else [("", values)]):
+            key = f"{section}.{name}" if name else section
+            flat[key] = value if isinstance(value, (bool, int, float, str)) else json.dumps(value)
+    return flat
+
+
+def read_run(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(flat settings, metrics) of a run folder: ``config.json`` and ``metrics.json`` (or a pipeline
+    challenger's ``record.json``). Raises FileNotFoundError naming the folder and the missing file."""
+    folder = Path(folder)
+    config = folder / CONFIG_FILE
+    metrics = next((folder / name for name in (METRICS_FILE, RECORD_FILE) if (folder / name).exists()), None)
+    for path, what in ((config, CONFIG_FILE), (metrics, f"{METRICS_FILE} (or {RECORD_FILE})")):
+        if path is None or not path.exists():
+            raise FileNotFoundError(f"{folder} is not a finished training run: it has no {what}")
+    return flat_settings(json.loads(config.read_text())), json.loads(metrics.read_text())
+
+
+def compare_runs(folders: list[Path]) -> dict[str, Any]:
+    """The runs in ``folders`` side by side: ``{"runs": [folder names], "settings": {name: [value per run]}``
+    (only the settings that differ between them), ``"metrics": {name: [value per run]}}`` with best_epoch,
+    epochs, seconds, and every ``valid`` and ``test`` metric (``valid HR@20``, ...; None where a run lacks it).
+    Raises FileNotFoundError as :func:`read_run`."""
+    runs = [read_run(folder) for folder in folders]
+    names = sorted({name for settings, _ in runs for name in settings})
+    settings = {name: [s.get(name) for s, _ in runs] for name in names}
+    differing = {name: values for name, values in settings.items() if len({json.dumps(v) for v in values}) > 1}
+    metrics: dict[str, list[Any]] = {
+        name: [m.get(name) for _, m in runs] for name in ("best_epoch", "epochs", "seconds")}
+    for split in ("valid", "test"):
+        keys = sorted({key for _, m in runs for key in (m.get(split) or {})}, key=_metric_order)
+        for key in keys:
+            metrics[f"{split} {key}"] = [(m.get(split) or {}).get(key) for _, m in runs]
+    return {"runs": [str(folder) for folder in folders], "settings": differing, "metrics": metrics}
+
+
+def format_comparison(comparison: dict[str, Any]) -> str:
+    """:func:`compare_runs` as a text table: a row per differing setting, then per metric; a column per run."""
+    runs = comparison["runs"]
+    rows = [("", [f"run {i + 1}" for i in range(len(runs))])]
+    rows += [(f"setting {name}", values) for name, values in comparison["settings"].items()]
+    rows += [(name, values) for name, values in comparison["metrics"].items()]
+    cells = [(label, [_cell(v) for v in values]) for label, values in rows]
+    width = max(len(label) for label, _ in cells)
+    widths = [max(len(row[1][i]) for row in cells) for i in range(len(runs))]
+    lines = [f"run {i + 1}: {folder}" for i, folder in enumerate(runs)]
+    if not comparison["settings"]:
+        lines.append("the runs have the same settings")
+    for label, values in cells:
+        lines.append(f"{label:<{width}}  " + "  ".join(f"{v:>{w}}" for v, w in zip(values, widths)))
+    return "\n".join(lines)
+
+
+def _metric_order(key: str) -> tuple[str, int]:
+    name, _, k = key.partition("@")
+    return name, int(k) if k.isdigit() else 0
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1000 else f"{value:.0f}"
+    return str(value)

@@ -1,0 +1,103 @@
+"""Training state on disk: early stopping, the checkpoint payloads, and saving and restoring a run for resume."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from elcrec_core.config.settings import ExperimentConfig, TrainConfig
+from elcrec_core.model.elcrec import ELCRec
+from elcrec_core.train import distributed
+from elcrec_core.train.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
+
+
+@dataclass
+class EarlyStopping:
+    """Stop after ``patience`` epochs without a better validation score."""
+
+    patience: int
+    best_score: float = -math.inf
+    best_epoch: int = -1
+    bad_epochs: int = 0
+
+    def update(self, epoch: int, score: float) -> bool:
+        """Record an epoch's score; True when it is the best so far."""
+        if score > self.best_score:
+            self.best_score, self.best_epoch, self.bad_epochs = score, epoch, 0
+            return True
+        self.bad_epochs += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        return self.bad_epochs >= self.patience
+
+
+def model_payload(model: ELCRec, exp: ExperimentConfig, extra: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "model_config": dataclasses.asdict(model.cfg),
+        "config": exp.to_dict(),
+        **extra,
+    }
+
+
+def save_training_state(path: Path, model: ELCRec, optimizer: torch.optim.Optimizer, exp: ExperimentConfig,
+                        epoch: int, stopper: EarlyStopping, history: list, generator: torch.Generator) -> None:
+    rng = {"torch": torch.get_rng_state(), "data": generator.get_state()}
+    if torch.cuda.is_available():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
+    every_rank = distributed.gather(rng)  # a collective: every rank calls this, rank 0 writes
+    if not distributed.is_main():
+        return
+    ranks = {"rank_rng": every_rank} if len(every_rank) > 1 else {}
+    save_checkpoint(path, model_payload(model, exp, {
+        "optimizer": optimizer.state_dict(), "epoch": epoch, "rng": rng, **ranks,
+        "early_stopping": dataclasses.asdict(stopper), "history": history,
+    }))
+
+
+# settings a resumed run may change: a longer budget or patience; how it computes (device, precision, compiled
+# or eager, evaluation batch size)
+RESUMABLE_CHANGES = frozenset({"epochs", "patience", "max_steps", "device", "precision", "compile",
+                               "eval_batch_size"})
+
+
+def changed_settings(saved: dict[str, Any], now: dict[str, Any], section: str,
+                     allowed: frozenset[str] = frozenset()) -> list[str]:
+    """``section.field: saved -> now`` for each field of ``now`` whose value differs in ``saved`` (a field
+    missing there was added since and is not compared), except the ``allowed`` ones."""
+    saved, now = json.loads(json.dumps(saved)), json.loads(json.dumps(now))  # tuples and lists alike
+    return [f"{section}.{name}: {saved[name]!r} -> {value!r}" for name, value in now.items()
+            if name in saved and name not in allowed and saved[name] != value]
+
+
+def restore_training_state(path: Path, model: ELCRec, optimizer: torch.optim.Optimizer,
+                           generator: torch.Generator, cfg: TrainConfig) -> tuple[int, EarlyStopping, list]:
+    """Load ``last.pt``; returns (epochs done, early-stopping state, history). Each rank restores its own RNG
+    states; a rank beyond those saved keeps its fresh seed. Raises ValueError naming each changed setting when
+    ``last.pt`` was written with other model or training settings (or item catalogue) than ``model.cfg`` and
+    ``cfg``, except those of :data:`RESUMABLE_CHANGES`."""
+    state = load_checkpoint(path)
+    changes = (changed_settings(state["model_config"], dataclasses.asdict(model.cfg), "model")
+               + changed_settings(state["config"]["train"], dataclasses.asdict(cfg), "train", RESUMABLE_CHANGES))
+    if changes:
+        raise ValueError(f"{path} holds a run with other settings ({'; '.join(changes)}): resume with the same "
+                         f"settings, start over with --fresh (or resume=False), or write to another folder")
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    saved = state.get("rank_rng", [state["rng"]])
+    if distributed.rank() < len(saved):
+        rng = saved[distributed.rank()]
+        torch.set_rng_state(rng["torch"])
+        generator.set_state(rng["data"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+    return state["epoch"] + 1, EarlyStopping(**state["early_stopping"]), state["history"]
