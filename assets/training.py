@@ -15,7 +15,8 @@ from elcrec_core.report.plots import training_curve
 from elcrec_core.serve.model_store import ModelRecord
 from elcrec_core.train.auto_preset import MODEL_FIELDS, TRAIN_FIELDS
 from elcrec_core.train.checkpoint import LAST
-from elcrec_core.train.loop import train, train_distributed
+from elcrec_core.train.launch import train_distributed
+from elcrec_core.train.loop import train
 from elcrec_core.train.objective import NonFiniteLoss
 from elcrec_core.train.run_log import keep_run
 from elcrec_pipeline.config import TrainingSettings
@@ -50,8 +51,7 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
         context.log.info(f"an earlier attempt left {work / LAST}: resuming after its last complete epoch")
     try:
         if config.nproc > 1:
-            result = train_distributed(config.nproc, storage.sequences_file(partition),
-                                       "parquet", exp, work, log=context.log.info, init_from=init_from)
+            result = train_distributed(config.nproc, seqs, exp, work, log=context.log.info, init_from=init_from)
         else:
             result = train(seqs, exp, work, log=context.log.info, init_from=init_from)
     except NonFiniteLoss as err:  # the settings diverge: retrying gives the same

@@ -182,7 +182,8 @@ class TrainingSettings(dg.Config):
                                                "this day) when there is one")
     warm_start_epochs: int | None = Field(None, description="epoch budget of a warm-started run")
     nproc: int = Field(1, description="training processes on this machine: more than 1 runs DistributedDataParallel "
-                                      "under torchrun (gloo on CPU, NCCL with one GPU each); batch_size is per process")
+                                      "(torch's launch API; gloo on CPU, NCCL with one GPU each); batch_size is per "
+                                      "process")
 
     def experiment(self, device: str, warm: bool, seqs: Sequences | None = None,
                    log: Callable[[str], None] | None = None) -> ExperimentConfig:

@@ -11,14 +11,13 @@ import pytest
 import torch
 
 from elcrec_core.cli.arguments import load_data_with_ids
-from elcrec_core.cli.commands import without_option
 from elcrec_core.cli.main import main
 from elcrec_core.config.settings import ExperimentConfig, load_preset, merge_overrides
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.baselines import popularity_metrics
 from elcrec_core.train.checkpoint import load_checkpoint, load_model
 from elcrec_core.train.distributed import state_digest
-from elcrec_core.train.loop import train_distributed
+from elcrec_core.train.launch import train_distributed
 
 SETTINGS = ["--preset", "synthetic", "--format", "events", "--intents", "6", "--hidden", "32", "--max-len", "20",
             "--batch-size", "128", "--lr", "3e-3", "--rec-loss", "ce", "--seed", "7", "--device", "cpu",
@@ -74,16 +73,37 @@ def test_two_processes_match_one_and_their_checkpoints_load_anywhere(events, tmp
 
 
 def test_train_distributed_runs_a_config_and_reads_back_its_result(events, tmp_path):
-    """The entry the Dagster asset uses for nproc > 1: the config goes to config.json, the log streams back."""
+    """The entry the Dagster asset and the CLI use for nproc > 1 (torch's launch API, in process): the config goes
+    to config.json, rank 0's log streams back, the result is rank 0's."""
     exp = merge_overrides(load_preset("synthetic"), {"hidden": 16, "n_intents": 4, "max_len": 12},
                           {"epochs": 2, "device": "cpu", "seed": 5})
     lines: list[str] = []
-    result = train_distributed(2, events, "events", exp, tmp_path, log=lines.append)
+    result = train_distributed(2, load_data_with_ids(events, "events")[0], exp, tmp_path, log=lines.append,
+                               threads=1)
     assert ExperimentConfig.from_dict(json.loads((tmp_path / "config.json").read_text())) == exp
     assert any("DistributedDataParallel over 2 processes" in line for line in lines)
+    assert sum(line.startswith("epoch ") for line in lines) == 2  # one process logs
     best = load_checkpoint(result.checkpoint)
     assert (result.best_epoch, result.test, len(result.history)) == (best["epoch"], best["test"], 2)
     assert best["config"] == exp.to_dict()
+
+
+def test_a_failing_process_fails_the_launch_naming_its_rank_and_error(events, tmp_path):
+    """Rank 0 cannot write its output folder (a file stands there): the launch raises, naming the rank, its error
+    and exit code; the other rank is stopped."""
+    exp = merge_overrides(load_preset("synthetic"), {"hidden": 16, "n_intents": 4, "max_len": 12},
+                          {"epochs": 1, "device": "cpu"})
+    blocked = tmp_path / "out"
+    blocked.write_text("a file, not a folder")
+    with pytest.raises(RuntimeError, match=r"distributed training in 2 processes failed: rank 0: "
+                                           r"(FileExistsError|NotADirectoryError): .*out.* \(exit code 1\)"):
+        train_distributed(2, load_data_with_ids(events, "events")[0], exp, blocked, log=lambda line: None,
+                          threads=1)
+
+
+def test_one_process_is_no_distributed_launch(tmp_path):
+    with pytest.raises(ValueError, match="nproc must be at least 2"):
+        train_distributed(1, None, None, tmp_path)
 
 
 @pytest.mark.slow
@@ -95,11 +115,6 @@ def test_distributed_resume_continues_exactly(events, tmp_path, capfd):
     a, b = (load_checkpoint(tmp_path / run / "last.pt") for run in "ab")
     assert state_digest(a["model"]) == state_digest(b["model"])
     assert [row["loss"] for row in a["history"]] == [row["loss"] for row in b["history"]]
-
-
-def test_without_option_drops_the_option_and_its_value():
-    argv = ["train", "--nproc", "2", "--out", "x", "--nproc=3", "--fresh"]
-    assert without_option(argv, "--nproc") == ["train", "--out", "x", "--fresh"]
 
 
 def test_the_replica_check_raises_when_a_rank_holds_other_parameters(monkeypatch) -> None:

@@ -58,7 +58,7 @@ NOT_RUN = {
     "2026-01-30 --noprompt": "test_dagster_cli runs the README's backfill with the daemon",
     ".venv/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml &": "a server",
     ".venv/bin/elcrec train --data ../shared/data/Beauty.txt --preset beauty --nproc 4 --out runs/beauty-ddp":
-        "four processes for hours: test_distributed trains under torchrun",
+        "four processes for hours: test_distributed trains two through the launch API",
     ".venv/bin/torchrun --nnodes 2 --nproc-per-node 4 --rdzv-backend c10d --rdzv-endpoint node0.example.com:29400 "
     "--rdzv-id beauty-ddp -m elcrec_core.cli train --data /shared/Beauty.txt --preset beauty --out "
     "/shared/runs/beauty": "two machines",

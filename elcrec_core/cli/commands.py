@@ -22,15 +22,13 @@ from elcrec_core.train.auto_preset import AUTO, BASE_PRESET, auto_experiment
 
 def cmd_train(args: argparse.Namespace) -> int:
     from elcrec_core.train import distributed
+    from elcrec_core.train.launch import train_distributed
     from elcrec_core.train.loop import train
 
-    if args.nproc > 1 and not distributed.launched():
-        # the processes need no --nproc (and torchrun would read it as its own --nproc-per-node)
-        return distributed.launch(args.nproc, without_option(args.argv, "--nproc"))
     if args.threads:
         torch.set_num_threads(args.threads)
     exp = build_config(args)
-    with distributed.process_group(exp.train.device):
+    with distributed.process_group(exp.train.device):  # under torchrun (several machines): every rank runs this
         main_rank = distributed.is_main()
         data = load_data(args, seed=exp.train.seed, report=main_rank)
         seqs, item_ids = data.sequences, data.item_ids
@@ -41,25 +39,16 @@ def cmd_train(args: argparse.Namespace) -> int:
             if item_ids is not None:  # evaluate and recommend check a checkpoint's catalogue against it
                 Path(args.out).mkdir(parents=True, exist_ok=True)
                 write_item_index_file(Path(args.out) / ITEM_INDEX_FILE, item_ids)
-        result = train(seqs, exp, args.out, resume=not args.fresh, log=lambda line: print(line, flush=True),
-                       init_from=args.init_from)
+        log = lambda line: print(line, flush=True)  # noqa: E731
+        if args.nproc > 1 and not distributed.launched():
+            result = train_distributed(args.nproc, seqs, exp, args.out, log, resume=not args.fresh,
+                                       init_from=args.init_from, threads=args.threads)
+        else:
+            result = train(seqs, exp, args.out, resume=not args.fresh, log=log, init_from=args.init_from)
         if main_rank:
             print(json.dumps({"best_epoch": result.best_epoch, "valid": result.valid, "test": result.test,
                               "checkpoint": str(result.checkpoint), "seconds": round(result.seconds, 1)}))
     return 0
-
-
-def without_option(argv: list[str], name: str) -> list[str]:
-    """``argv`` without the option ``name`` and its value (``name value`` or ``name=value``)."""
-    out, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == name:
-            skip = True
-        elif not arg.startswith(name + "="):
-            out.append(arg)
-    return out
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -50,8 +50,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--fresh", action="store_true", help="ignore an existing last.pt instead of resuming")
     t.add_argument("--init-from", help="warm-start from this checkpoint (instead of k-means centres)")
     t.add_argument("--nproc", type=int, default=1,
-                   help="train in N processes on this machine (DistributedDataParallel under torchrun; "
-                        "--batch-size is per process); ignored under torchrun, which sets the processes")
+                   help="train in N processes on this machine (DistributedDataParallel, started through "
+                        "torch's launch API; --batch-size is per process); ignored under torchrun, which sets "
+                        "the processes")
     t.set_defaults(func=commands.cmd_train)
 
     e = sub.add_parser("evaluate", help="full-ranking HR@K / NDCG@K of a checkpoint")
@@ -117,9 +118,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser().parse_args(argv)
-    args.argv = argv  # for a relaunch under torchrun
     keep_freed_memory()
     try:
         return args.func(args)

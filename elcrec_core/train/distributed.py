@@ -1,5 +1,5 @@
-"""Data-parallel training on torch.distributed: launching under torchrun, the process group, rank helpers and
-the collectives that keep the ranks in step.
+"""Data-parallel training on torch.distributed: the process group (started by torchrun or by
+:mod:`elcrec_core.train.launch`), rank helpers and the collectives that keep the ranks in step.
 
 Every helper is a no-op (or the identity) in a single process, so the single-process path is unchanged.
 """
@@ -10,9 +10,8 @@ import ctypes
 import hashlib
 import os
 import signal
-import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -24,13 +23,13 @@ from elcrec_core.train.device import select_device
 
 
 def launched() -> bool:
-    """Whether this process was started by torchrun (or another launcher that sets ``WORLD_SIZE``)."""
+    """Whether this process was started by torchrun or torch's launch API (a launcher that sets ``WORLD_SIZE``)."""
     return "WORLD_SIZE" in os.environ
 
 
 def die_with_parent() -> None:
     """Ask Linux to SIGKILL this process when its parent dies (no-op elsewhere), so that a killed pipeline step
-    takes torchrun and its workers with it instead of leaving them writing checkpoints."""
+    takes its training processes with it instead of leaving them writing checkpoints."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
 
@@ -57,12 +56,12 @@ def is_main() -> bool:
 
 @contextmanager
 def process_group(device: str) -> Iterator[None]:
-    """Join torchrun's process group for the duration (gloo on CPU, NCCL on CUDA with one GPU per local rank);
-    nothing happens outside torchrun."""
+    """Join the launcher's process group for the duration (gloo on CPU, NCCL on CUDA with one GPU per local rank);
+    nothing happens in a process that no launcher started."""
     if not launched():
         yield
         return
-    die_with_parent()  # torchrun is our parent
+    die_with_parent()  # the launcher is our parent
     if select_device(device).type == "cuda":
         gpu = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
         torch.cuda.set_device(gpu)
@@ -156,20 +155,3 @@ def check_replicas(model: torch.nn.Module) -> str:
         if len(set(digests)) > 1:
             raise RuntimeError(f"model replicas differ across ranks: {digests}")
     return digest
-
-
-def launch(nproc: int, argv: list[str], log: Callable[[str], None] | None = None) -> int:
-    """Run ``elcrec <argv>`` as ``nproc`` processes on this machine under torchrun (``--standalone``: a
-    rendezvous on a free local port) and return the exit code. Each process gets cores / nproc threads unless
-    ``OMP_NUM_THREADS`` is set. Output goes line by line to ``log`` if given, else to this process's own."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
-               "--nproc-per-node", str(nproc), "-m", "elcrec_core.cli", *argv]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    env = {"OMP_NUM_THREADS": str(max(1, cores // nproc)), **os.environ}
-    if log is None:
-        return subprocess.run(command, env=env, preexec_fn=die_with_parent).returncode
-    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          preexec_fn=die_with_parent) as proc:
-        for line in proc.stdout:
-            log(line.rstrip("\n"))
-        return proc.wait()

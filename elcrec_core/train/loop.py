@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -26,7 +25,7 @@ from elcrec_core.train.checkpoint import BEST, LAST, load_checkpoint, save_check
 from elcrec_core.train.compiled_step import StepLosses, compiles_step
 from elcrec_core.train.device import autocast_for, select_device, uses_bf16
 from elcrec_core.train.objective import LossParts, batch_negatives, check_finite, joint_loss, loss_parts, uses_centres
-from elcrec_core.train.run_log import CONFIG_FILE, RunLog
+from elcrec_core.train.run_log import RunLog
 from elcrec_core.train.state import EarlyStopping, model_payload, restore_training_state, save_training_state
 from elcrec_core.train.warm_start import warm_start
 
@@ -155,25 +154,6 @@ def train(
     return result
 
 
-def train_distributed(nproc: int, data: str | Path, data_format: str, exp: ExperimentConfig, out_dir: str | Path,
-                      log: Callable[[str], None] = print, init_from: str | Path | None = None) -> TrainResult:
-    """:func:`train` in ``nproc`` processes on this machine: ``elcrec train`` under torchrun on the file ``data``
-    (``data_format`` as ``elcrec train --format``), with ``exp`` written to ``out_dir/config.json`` for it.
-    The result is read back from ``best.pt``; ``seconds`` is the wall time of the launch."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    config = out_dir / CONFIG_FILE
-    config.write_text(json.dumps(exp.to_dict(), indent=2) + "\n")
-    argv = ["train", "--data", str(data), "--format", data_format, "--config", str(config), "--out", str(out_dir)]
-    if init_from is not None:
-        argv += ["--init-from", str(init_from)]
-    began = time.perf_counter()
-    code = distributed.launch(nproc, argv, log)
-    if code:
-        raise RuntimeError(f"distributed training in {nproc} processes failed with exit code {code} (see the log)")
-    best = load_checkpoint(out_dir / BEST)
-    return TrainResult(best["epoch"], best["valid"], best["test"], best["history"], time.perf_counter() - began,
-                       out_dir / BEST)
 
 
 # item tables of at least this many elements (16 MiB of fp32) get sparse lookup gradients in training
