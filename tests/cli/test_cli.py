@@ -296,3 +296,32 @@ def test_resuming_with_other_settings_names_each_change_and_fresh(tmp_path: Path
     assert code == 0 and f"resumed from {out / 'last.pt'} after epoch 0" in stdout, err
     code, stdout, err = _run(capsys, *small[:-1], "0.005", "--epochs", "1", "--fresh")
     assert code == 0 and "resumed" not in stdout, err
+
+
+# ------------------------------------------------------------------------------------------ train and evaluate
+def test_cli_trains_on_events_and_evaluates(tmp_path, capsys):
+    events = tmp_path / "events.csv"
+    assert main(["synth", "--out", str(events), "--users", "400", "--items", "80", "--intents", "4"]) == 0
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(events), "--format", "events", "--out", str(out), "--epochs", "2",
+                 "--intents", "4", "--hidden", "16", "--max-len", "12", "--device", "cpu"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["best_epoch"] in (0, 1) and 0 <= summary["test"]["HR@20"] <= 1
+    assert main(["evaluate", "--data", str(events), "--format", "events", "--checkpoint", str(out / "best.pt"),
+                 "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out.strip())
+    assert metrics["HR@20"] == pytest.approx(summary["test"]["HR@20"], abs=1e-6)
+
+
+def test_cli_reports_missing_file(tmp_path, capsys):
+    assert main(["evaluate", "--data", str(tmp_path / "nope.txt"), "--checkpoint", "x.pt"]) == 2
+    assert "nope.txt" in capsys.readouterr().err
+
+
+def test_cli_reports_damaged_checkpoint(tmp_path, capsys):
+    data = tmp_path / "seqs.txt"
+    data.write_text("1 1 2 3 4\n2 2 3 4 5\n")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    assert main(["evaluate", "--data", str(data), "--checkpoint", str(bad)]) == 2
+    assert "bad.pt" in capsys.readouterr().err

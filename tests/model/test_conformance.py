@@ -37,7 +37,7 @@ def test_reference_checkpoint_reproduces_published_figures(shared):
 # ------------------------------------------------------------------------------------------ the training step
 def _reference_module():
     """benchmarks/reference_step.py: the re-created authors' step, loaded from its file."""
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "reference_step.py"
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "reference_step.py"
     spec = importlib.util.spec_from_file_location("reference_step", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules.setdefault("reference_step", module)

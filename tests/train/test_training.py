@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from elcrec_core.cli.main import main
-from elcrec_core.config.settings import MAX_CE_LOGITS, ExperimentConfig, TrainConfig
-from elcrec_core.data.sequences import Sequences, SequenceTensors, sequences_from_events
-from elcrec_core.data.synthetic import SyntheticConfig, generate
+from elcrec_core.config.settings import MAX_CE_LOGITS, TrainConfig
+from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.baselines import popularity_metrics
 from elcrec_core.evaluate.ranking import evaluate
 from elcrec_core.model.centres import init_centres
@@ -22,19 +18,7 @@ from elcrec_core.train.checkpoint import load_checkpoint, load_model
 from elcrec_core.train.loop import make_optimizer, train, train_epoch
 from elcrec_core.train.objective import NonFiniteLoss, joint_loss
 from elcrec_core.train.state import EarlyStopping
-
-SMALL_MODEL = {"hidden": 32, "n_heads": 2, "n_layers": 1, "max_len": 20, "n_intents": 6}
-
-
-@pytest.fixture(scope="module")
-def seqs() -> Sequences:
-    data = generate(SyntheticConfig(n_users=600, n_items=120, n_intents=6, seed=3))
-    return sequences_from_events(data.events)[0]
-
-
-def small_config(**train) -> ExperimentConfig:
-    defaults = {"epochs": 3, "batch_size": 128, "patience": 50, "trade_off": 1.0, "eval_batch_size": 512, "seed": 7}
-    return ExperimentConfig(model=dict(SMALL_MODEL), train=TrainConfig(**{**defaults, **train}))
+from tests.train.small import SMALL_MODEL, small_config
 
 
 def test_training_learns_more_than_popularity(seqs, tmp_path):
@@ -131,52 +115,6 @@ def test_full_softmax_is_refused_where_its_logits_would_not_fit(seqs, tmp_path, 
     assert not any(tmp_path.iterdir())  # refused before any work
 
 
-def test_cli_trains_on_events_and_evaluates(tmp_path, capsys):
-    events = tmp_path / "events.csv"
-    assert main(["synth", "--out", str(events), "--users", "400", "--items", "80", "--intents", "4"]) == 0
-    out = tmp_path / "run"
-    assert main(["train", "--data", str(events), "--format", "events", "--out", str(out), "--epochs", "2",
-                 "--intents", "4", "--hidden", "16", "--max-len", "12", "--device", "cpu"]) == 0
-    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert summary["best_epoch"] in (0, 1) and 0 <= summary["test"]["HR@20"] <= 1
-    assert main(["evaluate", "--data", str(events), "--format", "events", "--checkpoint", str(out / "best.pt"),
-                 "--json"]) == 0
-    metrics = json.loads(capsys.readouterr().out.strip())
-    assert metrics["HR@20"] == pytest.approx(summary["test"]["HR@20"], abs=1e-6)
-
-
-def test_cli_reports_missing_file(tmp_path, capsys):
-    assert main(["evaluate", "--data", str(tmp_path / "nope.txt"), "--checkpoint", "x.pt"]) == 2
-    assert "nope.txt" in capsys.readouterr().err
-
-
-def test_cli_reports_damaged_checkpoint(tmp_path, capsys):
-    data = tmp_path / "seqs.txt"
-    data.write_text("1 1 2 3 4\n2 2 3 4 5\n")
-    bad = tmp_path / "bad.pt"
-    bad.write_bytes(b"not a checkpoint")
-    assert main(["evaluate", "--data", str(data), "--checkpoint", str(bad)]) == 2
-    assert "bad.pt" in capsys.readouterr().err
-
-
-def test_warm_start_keeps_known_items_and_converges_sooner(tmp_path):
-    """Day 2 adds users and items; a warm start copies known rows and starts from a better model."""
-    day1 = sequences_from_events(generate(SyntheticConfig(n_users=600, n_items=100, n_intents=6, seed=3)).events)[0]
-    first = train(day1, small_config(epochs=6, lr=3e-3), tmp_path / "day1", log=lambda _: None)
-    bigger = generate(SyntheticConfig(n_users=700, n_items=120, n_intents=6, seed=3)).events
-    day2 = sequences_from_events(bigger)[0]
-    assert day2.n_items == 120
-    logs: list[str] = []
-    warm = train(day2, small_config(epochs=2, lr=3e-3), tmp_path / "warm", log=logs.append,
-                 init_from=first.checkpoint)
-    cold = train(day2, small_config(epochs=2, lr=3e-3), tmp_path / "cold", log=lambda _: None)
-    assert any("100 known items, 20 new" in line for line in logs)
-    assert warm.history[0]["valid_NDCG@20"] > cold.history[0]["valid_NDCG@20"]
-    previous, _ = load_model(first.checkpoint)
-    warmed = torch.load(tmp_path / "warm" / "last.pt", weights_only=True)["model"]["item_emb.weight"]
-    assert warmed.shape[0] == 121 and previous.item_emb.weight.shape[0] == 101
-
-
 def test_a_non_finite_loss_stops_training_and_saves_nothing(seqs, tmp_path):
     """lr 1e37 (as a typo would give) makes the loss NaN within the first epoch: an error that names the
     epoch, the batch and the part, and no checkpoint at all."""
@@ -265,49 +203,7 @@ def test_the_new_options_train_end_to_end(seqs, tmp_path) -> None:
     assert windows > len(trainable_users(SequenceTensors.from_sequences(seqs)))
 
 
-# ------------------------------------------------------------------------------------------ dropout, compiled step
-@pytest.mark.parametrize(("p", "threshold"), [(0.5, 128), (0.2, 51)])
-def test_dropout_keeps_a_fraction_one_minus_p_scaled_and_follows_the_seed(p: float, threshold: int) -> None:
-    from elcrec_core.model.elcrec import dropout
-
-    x = torch.full((300, 50, 64), 3.0, requires_grad=True)
-    torch.manual_seed(11)
-    out = dropout(x, p, True)
-    scale = 256 / (256 - threshold)  # p rounded to a multiple of 1/256
-    assert out.unique().tolist() == pytest.approx([0.0, 3.0 * scale])
-    kept = (out != 0).double().mean().item()
-    assert kept == pytest.approx((256 - threshold) / 256, abs=0.003)  # 960,000 draws: 6 standard deviations
-    out.sum().backward()
-    assert torch.equal(x.grad, (out != 0) * torch.tensor(scale, dtype=torch.float32))
-    torch.manual_seed(11)
-    assert torch.equal(dropout(x, p, True), out)
-    assert dropout(x, p, False) is x and dropout(x, 0.0, True) is x
-    half = dropout(x.detach().bfloat16(), p, True)  # bf16 stays bf16, scaled as exactly as bf16 holds 3 / (1 - p)
-    assert half.dtype == torch.bfloat16
-    assert half.unique().tolist() == [0.0, torch.tensor(3.0 * scale).bfloat16().item()]
-
-
-def test_dropout_refuses_a_probability_outside_0_1() -> None:
-    from elcrec_core.model.elcrec import dropout
-
-    for p in (1.0, -0.1, 1.5):
-        with pytest.raises(ValueError, match=f"dropout probability {p} is not in"):
-            dropout(torch.ones(3), p, True)
-
-
-def test_random_bytes_are_uniform_in_every_byte_of_a_draw() -> None:
-    """Eight bytes come from each 64-bit draw: each of the eight must be uniform on 0..255 (none stuck in half
-    the range, as the top byte of a non-negative draw would be)."""
-    from elcrec_core.model.elcrec import random_bytes
-
-    torch.manual_seed(3)
-    values = random_bytes(torch.Size((1000, 800))).long().view(-1, 8)
-    for lane in range(8):
-        counts = torch.bincount(values[:, lane], minlength=256).double()
-        expected = len(values) / 256
-        chi2 = ((counts - expected) ** 2 / expected).sum().item()
-        assert chi2 < 350, (lane, chi2)  # 255 degrees of freedom: P(chi2 > 350) < 1e-4
-        assert (values[:, lane] >= 128).double().mean().item() == pytest.approx(0.5, abs=0.005)
+# ------------------------------------------------------------------------------------------ compiled step
 
 
 def test_only_a_cpu_step_is_compiled_and_only_when_asked() -> None:
@@ -435,28 +331,6 @@ def _recording_step(step, model: ELCRec, seen: list[dict[str, torch.Tensor]]):
         seen.append({name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None})
         return step(*args, **kwargs)
     return recorded
-
-
-def test_warm_start_copies_exactly_the_known_rows_and_keeps_the_new_rows_initialisation(tmp_path) -> None:
-    """A model of 5 items warm-starts one of 8: item rows 0-5 (padding and the known items) are the old model's,
-    rows 6-8 keep the new model's initialisation, every other parameter is the old model's."""
-    from elcrec_core.train.checkpoint import save_checkpoint
-    from elcrec_core.train.state import model_payload
-    from elcrec_core.train.warm_start import warm_start
-
-    exp = small_config()
-    torch.manual_seed(1)
-    old = ELCRec(exp.model_config(5))
-    save_checkpoint(tmp_path / "old.pt", model_payload(old, exp, {}))
-    torch.manual_seed(2)
-    new = ELCRec(exp.model_config(8))
-    fresh = new.item_emb.weight.detach().clone()
-    assert warm_start(new, tmp_path / "old.pt") == {"known_items": 5, "new_items": 3}
-    assert torch.equal(new.item_emb.weight[:6], old.item_emb.weight)
-    assert torch.equal(new.item_emb.weight[6:], fresh[6:]) and not torch.equal(fresh[6:], fresh[:3])
-    for name, value in old.state_dict().items():
-        if name != "item_emb.weight":
-            assert torch.equal(new.state_dict()[name], value), name
 
 
 def test_kmeans_keeps_the_best_of_its_restarts(seqs, monkeypatch) -> None:

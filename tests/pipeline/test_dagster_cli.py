@@ -15,7 +15,7 @@ import duckdb
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 PARTITION = "2026-01-31"
 SMALL = {"ops": {
@@ -329,7 +329,7 @@ def test_readme_backfill_loads_your_own_files_through_the_daemon(tmp_path):
     """The README's backfill: ELCREC_SOURCE names a team's settings file, `dagster job backfill` queues one run
     per day without run config, and the daemon (which `dagster dev` runs) launches them: all 7 events of the two
     daily files, the late one included, end up in the warehouse."""
-    from test_source_file import DAY_FILES
+    from tests.pipeline.test_source_file import DAY_FILES
 
     home, team, data = tmp_path / "home", tmp_path / "team", tmp_path / "data"
     home.mkdir()

@@ -1,5 +1,5 @@
 """The DuckDB warehouse: loads replace what their files stored before, re-runs are idempotent, nothing is
-half-written (tests/test_loads.py has the cases of late events, local time and several sources)."""
+half-written (tests/data/test_loads.py has the cases of late events, local time and several sources)."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from elcrec_core.data import warehouse
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_pipeline.resources import SourceFile, Storage
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PARTITION = "2026-01-20"
 
 # Materializes the named assets of PARTITION in DATA_DIR in this process (an ephemeral Dagster instance).

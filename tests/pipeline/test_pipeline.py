@@ -375,7 +375,7 @@ def test_retrain_time_reads_a_daily_cron():
 
 
 def test_beauty_preset_is_a_valid_run_config_with_the_papers_settings():
-    preset = yaml.safe_load((Path(__file__).parents[1] / "elcrec_pipeline/presets/beauty.yaml").read_text())
+    preset = yaml.safe_load((Path(__file__).resolve().parents[2] / "elcrec_pipeline/presets/beauty.yaml").read_text())
     assert dg.validate_run_config(defs.resolve_job_def("daily_retrain_job"), preset)
     training = preset["ops"]["elcrec_model"]["config"]
     exp = TrainingSettings(**training).experiment("cpu", warm=False)
