@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, create_model
 
-from elcrec_core.config.settings import ExperimentConfig
+from elcrec_core.config.settings import ExperimentConfig, SettingField, overrides, settings_fields
 from elcrec_core.data.events_to_sequences import SequenceConfig
 from elcrec_core.data.files import MAX_LINE_BYTES
 from elcrec_core.data.sequences import Sequences
@@ -152,31 +152,13 @@ class SequenceSettings(dg.Config):
         return ExpectationConfig(min_length=self.min_length, max_length=self.max_length)
 
 
-class TrainingSettings(dg.Config):
-    """ELCRec hyper-parameters: a preset (``auto``, derived from the day's sequences, or one of
-    elcrec_core/config/presets.toml) plus overrides."""
+class _PipelineTraining(dg.Config):
+    """The run config of training that is the pipeline's own; :data:`TrainingSettings` adds the settings of the
+    schema."""
 
     preset: str = Field("auto", description="auto (general with max_len, batch, intents, loss and an optimiser-step "
                                             "budget derived from the data; see elcrec_core/train/auto_preset.py), "
                                             "general, synthetic, or the paper's beauty, sports, toys, yelp")
-    epochs: int | None = None
-    patience: int | None = None
-    max_steps: int | None = Field(None, description="optimiser-step budget (0: none, epochs alone bound training)")
-    batch_size: int | None = None
-    lr: float | None = None
-    layers: int | None = None
-    intents: int | None = None
-    hidden: int | None = None
-    max_len: int | None = None
-    train_windows: str | None = Field(None, description="last (one sample per user) or all (every max_len window "
-                                                        "of a long history)")
-    rec_loss: str | None = Field(None, description="bce (the paper's), ce or sampled_softmax")
-    cf_weight: float | None = None
-    intent_cf_weight: float | None = None
-    trade_off: float | None = None
-    prototype: str | None = None
-    seed: int | None = None
-    precision: str | None = Field(None, description="auto, fp32 or bf16")
     device: str | None = Field(None, description="cpu, cuda, ...; default: the device resource")
     warm_start: bool = Field(True, description="start from the serving model (the newest one trained on data up to "
                                                "this day) when there is one")
@@ -187,16 +169,40 @@ class TrainingSettings(dg.Config):
 
     def experiment(self, device: str, warm: bool, seqs: Sequences | None = None,
                    log: Callable[[str], None] | None = None) -> ExperimentConfig:
-        """The run's settings; preset ``auto`` derives its settings from ``seqs`` (ValueError without them) and
-        logs them to ``log``."""
-        model = {"n_layers": self.layers, "n_intents": self.intents, "hidden": self.hidden, "max_len": self.max_len}
-        epochs = self.warm_start_epochs if warm and self.warm_start_epochs else self.epochs
-        train = {"epochs": epochs, "patience": self.patience, "max_steps": self.max_steps,
-                 "batch_size": self.batch_size, "lr": self.lr, "train_windows": self.train_windows,
-                 "rec_loss": self.rec_loss, "cf_weight": self.cf_weight, "intent_cf_weight": self.intent_cf_weight,
-                 "trade_off": self.trade_off, "prototype": self.prototype, "seed": self.seed,
-                 "precision": self.precision, "device": device}
+        """The run's settings on ``device``: the preset with the settings given over it (checked by the schema:
+        ValueError naming the field); preset ``auto`` derives its settings from ``seqs`` (ValueError without them)
+        and logs them to ``log``."""
+        values = {**self.model_dump(), "device": device}
+        if warm and self.warm_start_epochs:
+            values["epochs"] = self.warm_start_epochs
+        model, train = overrides(values)
         return preset_experiment(self.preset, seqs, model, train, log)
+
+
+def _run_config_type(annotation: Any) -> Any:
+    """A schema field's type as Dagster's config holds it: a choice as text (the schema checks it), a pair as a
+    list."""
+    if get_origin(annotation) is Literal:
+        return str
+    if get_origin(annotation) is tuple:
+        return list[get_args(annotation)[0]]
+    return annotation
+
+
+def _run_config_description(setting: SettingField) -> str:
+    literal = get_origin(setting.annotation) is Literal
+    choices = f" (one of {', '.join(get_args(setting.annotation))})" if literal else ""
+    return f"{setting.description}{choices}; the preset's value when not given"
+
+
+TrainingSettings = create_model(
+    "TrainingSettings", __base__=_PipelineTraining, __module__=__name__,
+    __doc__="ELCRec hyper-parameters: a preset (``auto``, derived from the day's sequences, or one of "
+            "elcrec_core/config/presets.toml) plus overrides, one field per setting of the schema "
+            "(:func:`elcrec_core.config.settings.settings_fields`, named as ``elcrec train``'s flags).",
+    **{setting.option: (_run_config_type(setting.annotation) | None,
+                        Field(None, description=_run_config_description(setting)))
+       for setting in settings_fields() if setting.option != "device"})
 
 
 class EvaluationSettings(dg.Config):

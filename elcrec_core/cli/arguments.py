@@ -12,7 +12,7 @@ import numpy as np
 
 from elcrec_core.cli.data_loading import LoadedData, load
 from elcrec_core.cli.data_options import FORMAT_CHOICES, DataOptions
-from elcrec_core.config.settings import ExperimentConfig, merge_overrides
+from elcrec_core.config.settings import ExperimentConfig, merge_overrides, overrides
 from elcrec_core.data.sequences import Sequences
 from elcrec_core.train.auto_preset import AUTO, BASE_PRESET, preset_experiment
 
@@ -46,14 +46,7 @@ def build_config(args: argparse.Namespace, seqs: Sequences | None = None) -> Exp
     """The settings of ``--config`` or ``--preset`` with the options given over them. Preset ``auto`` derives
     its settings from ``seqs``; before the data is read (None) it is its base preset, whose seed and device
     are auto's."""
-    model = {"n_layers": args.layers, "n_intents": args.intents, "hidden": args.hidden, "max_len": args.max_len}
-    train = {
-        "epochs": args.epochs, "patience": args.patience, "batch_size": args.batch_size, "lr": args.lr,
-        "rec_loss": args.rec_loss, "trade_off": args.trade_off, "prototype": args.prototype,
-        "cf_weight": args.cf_weight, "intent_cf_weight": args.intent_cf_weight, "seed": args.seed,
-        "device": args.device, "precision": args.precision, "centre_init": args.centre_init,
-        "n_negatives": args.negatives,
-    }
+    model, train = overrides(vars(args))
     if args.config:
         return merge_overrides(ExperimentConfig.from_dict(json.loads(Path(args.config).read_text())), model, train)
     preset = BASE_PRESET if args.preset == AUTO and seqs is None else args.preset

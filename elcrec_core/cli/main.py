@@ -10,6 +10,7 @@ import sys
 from elcrec_core.cli import commands
 from elcrec_core.cli.arguments import add_data_options
 from elcrec_core.cli.data_options import SYNTHETIC
+from elcrec_core.cli.settings_options import add_settings_options
 from elcrec_core.config.settings import preset_names
 from elcrec_core.train.auto_preset import AUTO
 from elcrec_core.train.checkpoint import CheckpointError
@@ -28,24 +29,7 @@ def parser() -> argparse.ArgumentParser:
                       help="auto (the default, as the pipeline): general with settings derived from the data; or "
                            "named settings from presets.toml (beauty, sports, toys, yelp: the paper's)")
     base.add_argument("--config", help="settings from a JSON file, such as a model folder's config.json")
-    t.add_argument("--epochs", type=int)
-    t.add_argument("--patience", type=int)
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--lr", type=float)
-    t.add_argument("--layers", type=int)
-    t.add_argument("--intents", type=int)
-    t.add_argument("--hidden", type=int)
-    t.add_argument("--max-len", type=int)
-    t.add_argument("--rec-loss", choices=["bce", "ce", "sampled_softmax"])
-    t.add_argument("--negatives", type=int, help="negatives for sampled softmax")
-    t.add_argument("--trade-off", type=float, help="cluster loss weight")
-    t.add_argument("--cf-weight", type=float, help="sequence contrastive weight")
-    t.add_argument("--intent-cf-weight", type=float, help="intent contrastive weight")
-    t.add_argument("--prototype", choices=["shift", "concat"])
-    t.add_argument("--centre-init", choices=["kmeans", "random"])
-    t.add_argument("--seed", type=int)
-    t.add_argument("--device", help="auto (the default: CUDA where present), cpu, cuda, ...")
-    t.add_argument("--precision", choices=["auto", "fp32", "bf16"])
+    add_settings_options(t)
     t.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     t.add_argument("--fresh", action="store_true", help="ignore an existing last.pt instead of resuming")
     t.add_argument("--init-from", help="warm-start from this checkpoint (instead of k-means centres)")

@@ -1,4 +1,11 @@
-"""Configuration dataclasses and named presets.
+"""The experiment's settings: one schema for the presets, the ``elcrec train`` flags and the pipeline's run config.
+
+:class:`ModelConfig` and :class:`TrainConfig` are pydantic dataclasses: every value is checked when a config is
+built, from a preset, a JSON file, the command line or Dagster's run config alike. A wrong type, a value outside a
+field's choices or range, or an unknown name raises ValueError (pydantic's ``ValidationError``) naming the field.
+:func:`settings_fields` lists the fields a run may override, with the name users type (``layers`` for
+``n_layers``), the type and the description: the command line's flags (:mod:`elcrec_core.cli.settings_options`)
+and the Dagster ``TrainingSettings`` (``elcrec_pipeline.config``) are generated from it.
 
 The defaults are the reference hyper-parameters of the ELCRec paper. Per-data-set values live in
 ``presets.toml`` and are chosen by the user (``--preset beauty``), never inferred from a data set's name.
@@ -8,9 +15,13 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import field
 from importlib import resources
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
+
+from pydantic import ConfigDict, Field, ValidationError
+from pydantic.dataclasses import dataclass
 
 Prototype = Literal["shift", "concat"]
 RecLoss = Literal["bce", "ce", "sampled_softmax"]
@@ -25,29 +36,31 @@ TrainWindows = Literal["last", "all"]
 # with the backward), and as many products and exponentials on CPU, which in fp32 holds them a 16 MiB block at a time
 MAX_CE_LOGITS = 1 << 30
 
+_CHECKED = ConfigDict(extra="forbid")  # unknown names are refused too
 
 # the ModelConfig fields that fix the parameters' shapes (besides the item count, which warm start handles)
 SHAPE_FIELDS = ("hidden", "n_layers", "n_heads", "max_len", "n_intents")
 
 
-@dataclass
+@dataclass(config=_CHECKED)
 class ModelConfig:
-    """Shape of the SASRec encoder and the intent centres."""
+    """Shape of the SASRec encoder and the intent centres (paper Section 3.1; the reference's ``SASRecModel``)."""
 
-    n_items: int  # real items have ids 1..n_items; 0 is padding
-    vocab_size: int = 0  # rows of the item table; 0 means n_items + 1 (a loaded checkpoint may have more)
-    hidden: int = 64
-    n_layers: int = 1
-    n_heads: int = 2
-    max_len: int = 50
-    dropout: float = 0.5  # on hidden states
-    attn_dropout: float = 0.5  # on attention probabilities
-    n_intents: int = 256
-    init_std: float = 0.02
-    layer_norm_eps: float = 1e-12
-    # the sequence representation the intent parts use: "all" averages every position of the padded window,
-    # padding outputs included (the reference); "items" averages the positions that hold an item
-    pooling: Pooling = "all"
+    n_items: int = Field(ge=1, description="real items have ids 1..n_items; 0 is padding")
+    vocab_size: int = Field(0, ge=0, description="rows of the item table; 0: n_items + 1 (a loaded checkpoint "
+                                                 "may have more)")
+    hidden: int = Field(64, ge=1, description="width d of the item embeddings and hidden states")
+    n_layers: int = Field(1, ge=1, description="transformer blocks")
+    n_heads: int = Field(2, ge=1, description="attention heads (hidden must be a multiple of it)")
+    max_len: int = Field(50, ge=1, description="L: the most recent items a sequence keeps")
+    dropout: float = Field(0.5, ge=0.0, lt=1.0, description="dropout on hidden states")
+    attn_dropout: float = Field(0.5, ge=0.0, lt=1.0, description="dropout on attention probabilities")
+    n_intents: int = Field(256, ge=1, description="K: the learnable intent centres")
+    init_std: float = Field(0.02, gt=0.0, description="standard deviation of the initial weights")
+    layer_norm_eps: float = Field(1e-12, gt=0.0, description="epsilon of LayerNorm")
+    pooling: Pooling = Field("all", description="the sequence representation the intent parts use: all averages "
+                                                "every position of the padded window, padding outputs included "
+                                                "(the reference); items the positions that hold an item")
 
     def __post_init__(self) -> None:
         if self.vocab_size == 0:
@@ -58,68 +71,77 @@ class ModelConfig:
             raise ValueError(f"hidden {self.hidden} is not divisible by n_heads {self.n_heads}")
 
 
-@dataclass
+@dataclass(config=_CHECKED)
 class TrainConfig:
-    """Optimisation, loss weights, augmentation and stopping."""
+    """Optimisation, loss weights, augmentation and stopping (paper Sections 3.2-3.4 and its Appendix settings).
+    The fields after ``prototype`` are choices beyond the paper; each default is the paper's (the reference's)."""
 
-    epochs: int = 300
-    batch_size: int = 256
-    lr: float = 1e-3
-    betas: tuple[float, float] = (0.9, 0.999)
-    weight_decay: float = 0.0
-    patience: int = 40  # epochs without a better validation NDCG@20
-    rec_loss: RecLoss = "bce"
-    n_negatives: int = 128  # for rec_loss = "sampled_softmax"
-    rec_weight: float = 1.0
-    cf_weight: float = 0.1  # sequence contrastive loss
-    intent_cf_weight: float = 0.1  # intent contrastive loss
-    trade_off: float = 10.0  # cluster loss
-    temperature: float = 1.0
-    prototype: Prototype = "shift"
-    # --- choices beyond the paper; each default is the paper's (reference) behaviour
-    # the InfoNCE logits of both contrastive losses: raw dot products ("dot", the reference) or cosine
-    # similarities ("cosine": L2-normalised rows, logits bounded by 1 / temperature)
-    cl_similarity: Similarity = "dot"
-    # what the sequence-contrastive loss compares: the flattened L x d window ("flatten", the reference), the
-    # pooled views ("pooled", as ModelConfig.pooling says) or the most recent position ("last")
-    seq_cl_view: SeqClView = "flatten"
-    # "fixed": loss = sum of weight x part (the reference); "relative": each auxiliary part is rescaled by the
-    # (constant, no-gradient) ratio rec / part, so that its weight is its size relative to the next-item loss
-    aux_scale: AuxScale = "fixed"
-    aux_warmup_steps: int = 0  # the auxiliary weights rise linearly from 0 over this many optimiser steps
-    centre_lr: float = 0.0  # learning rate of the intent centres; 0: the same as lr
-    # training samples per user: "last" (the reference) the most recent max_len inputs only; "all" also the
-    # earlier non-overlapping windows of max_len inputs of a longer history, so that every event is a target
-    train_windows: TrainWindows = "last"
-    max_steps: int = 0  # stop after this many optimiser steps (0: no limit; epochs still apply)
-    crop_tau: float = 0.2
-    mask_gamma: float = 0.7
-    reorder_beta: float = 0.2
-    centre_init: CentreInit = "kmeans"
-    kmeans_iters: int = 20
-    kmeans_restarts: int = 5
-    kmeans_sample: int = 100_000  # k-means runs on a seeded uniform sample of at most this many sequences
-    seed: int = 2024
-    device: str = "auto"
-    precision: Precision = "auto"  # auto: bf16 autocast on CUDA and on CPUs with native bf16, else fp32
-    # torch.compile of the training step's forward and backward on CPU (inductor: C++ built by the system
-    # compiler; eager, with the reason logged, where that fails). Same losses. Off: on the 2-core AVX2 CPU the
-    # compiled step was 1.5x slower than eager (BENCHMARKS.md)
-    compile: bool = False
-    eval_batch_size: int = 2048
+    epochs: int = Field(300, ge=1, description="epoch budget")
+    batch_size: int = Field(256, ge=1, description="users per optimiser step (per process under DDP)")
+    lr: float = Field(1e-3, gt=0.0, description="Adam's learning rate")
+    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam's betas")
+    weight_decay: float = Field(0.0, ge=0.0, description="Adam's L2 weight decay")
+    patience: int = Field(40, ge=1, description="epochs without a better validation NDCG@20 before stopping")
+    rec_loss: RecLoss = Field("bce", description="next-item loss: bce (the paper's, one sampled negative per "
+                                                 "position), ce (full softmax) or sampled_softmax")
+    n_negatives: int = Field(128, ge=1, description="negatives shared by a batch for rec_loss sampled_softmax")
+    rec_weight: float = Field(1.0, ge=0.0, description="weight of the next-item loss")
+    cf_weight: float = Field(0.1, ge=0.0, description="weight of the sequence contrastive loss")
+    intent_cf_weight: float = Field(0.1, ge=0.0, description="weight of the intent contrastive loss")
+    trade_off: float = Field(10.0, ge=0.0, description="weight of the cluster loss")
+    temperature: float = Field(1.0, gt=0.0, description="temperature of both contrastive losses")
+    prototype: Prototype = Field("shift", description="how the intent centres meet the views in the sequence "
+                                                      "contrastive loss: shift or concat (the paper's two)")
+    cl_similarity: Similarity = Field("dot", description="InfoNCE logits of both contrastive losses: raw dot "
+                                                         "products (the reference) or cosine similarities")
+    seq_cl_view: SeqClView = Field("flatten", description="what the sequence contrastive loss compares: the "
+                                                          "flattened L x d window (the reference), the pooled "
+                                                          "views or the most recent position")
+    aux_scale: AuxScale = Field("fixed", description="fixed: loss = sum of weight x part (the reference); "
+                                                     "relative: each auxiliary part first rescaled to the size "
+                                                     "of the next-item loss (no gradient through the ratio)")
+    aux_warmup_steps: int = Field(0, ge=0, description="the auxiliary weights rise linearly from 0 over this "
+                                                       "many optimiser steps")
+    centre_lr: float = Field(0.0, ge=0.0, description="learning rate of the intent centres (0: lr)")
+    train_windows: TrainWindows = Field("last", description="training samples per user: last (the reference) "
+                                                            "the most recent max_len inputs only; all also the "
+                                                            "earlier windows of a longer history")
+    max_steps: int = Field(0, ge=0, description="optimiser-step budget (0: none; epochs still apply)")
+    crop_tau: float = Field(0.2, ge=0.0, le=1.0, description="share of a sequence the crop view keeps")
+    mask_gamma: float = Field(0.7, ge=0.0, le=1.0, description="share of a sequence the mask view masks")
+    reorder_beta: float = Field(0.2, ge=0.0, le=1.0, description="share of a sequence the reorder view shuffles")
+    centre_init: CentreInit = Field("kmeans", description="start of the intent centres: k-means of the initial "
+                                                          "sequence representations, or random")
+    kmeans_iters: int = Field(20, ge=1, description="k-means iterations")
+    kmeans_restarts: int = Field(5, ge=1, description="k-means restarts (the best is kept)")
+    kmeans_sample: int = Field(100_000, ge=1, description="k-means runs on a seeded sample of at most this many "
+                                                          "sequences")
+    seed: int = Field(2024, description="seed of the initialisation, batches, views and negatives")
+    device: str = Field("auto", description="auto (CUDA where present), cpu, cuda, cuda:1, ...")
+    precision: Precision = Field("auto", description="auto: bf16 autocast on CUDA and on CPUs with native bf16, "
+                                                     "else fp32")
+    compile: bool = Field(False, description="torch.compile of the training step on CPU (eager, with the reason "
+                                             "logged, where that fails); off: slower on a 2-core AVX2 CPU")
+    eval_batch_size: int = Field(2048, ge=1, description="users per batch in validation and test")
 
 
-@dataclass
+@dataclasses.dataclass
 class ExperimentConfig:
-    """Everything one training run needs, apart from the data."""
+    """Everything one training run needs, apart from the data. ``model`` holds the :class:`ModelConfig` fields a
+    run sets (the item count comes from the data); they are checked here, as ``train``'s are. Raises ValueError
+    naming the field for an unknown name or a wrong value."""
 
-    model: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields other than n_items
+    model: dict[str, Any] = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        _check_keys(self.model, ModelConfig, "model")
+        _checked(ModelConfig, "model", {"n_items": 1, **self.model})  # the values' types, choices and ranges
 
     def model_config(self, n_items: int) -> ModelConfig:
         """The model for a catalogue of ``n_items``; refuses full-softmax training (``rec_loss = "ce"``) where one
         batch's [positions x items] logits would exceed ``MAX_CE_LOGITS``."""
-        cfg = ModelConfig(n_items=n_items, **self.model)
+        cfg = _checked(ModelConfig, "model", {"n_items": n_items, **self.model})
         logits = self.train.batch_size * cfg.max_len * n_items
         if self.train.rec_loss == "ce" and logits > MAX_CE_LOGITS:
             raise ValueError(
@@ -136,13 +158,66 @@ class ExperimentConfig:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "ExperimentConfig":
         train = dict(raw.get("train", {}))
-        if "betas" in train:
-            train["betas"] = tuple(train["betas"])
         _check_keys(train, TrainConfig, "train")
         model = dict(raw.get("model", {}))
         _check_keys(model, ModelConfig, "model")
-        return cls(model=model, train=TrainConfig(**train))
+        return cls(model=model, train=_checked(TrainConfig, "train", train))
 
+
+# the names users type for schema fields with longer names (the command line's flags, the pipeline's run config)
+SHORT_NAMES = {"n_layers": "layers", "n_intents": "intents", "n_negatives": "negatives"}
+_FROM_THE_DATA = ("n_items", "vocab_size")  # ModelConfig fields no run sets
+
+
+class SettingField(NamedTuple):
+    """A setting a run may override: its section (``model`` or ``train``), its name in the schema, the name users
+    type, its type, its default (the paper's) and its description."""
+
+    section: str
+    name: str
+    option: str
+    annotation: Any
+    default: Any
+    description: str
+
+
+def settings_fields() -> list[SettingField]:
+    """Every field of :class:`ModelConfig` (but the item count) and :class:`TrainConfig`, in schema order."""
+    out = []
+    for section, kind in (("model", ModelConfig), ("train", TrainConfig)):
+        for name, info in kind.__pydantic_fields__.items():
+            if name not in _FROM_THE_DATA:
+                out.append(SettingField(section, name, SHORT_NAMES.get(name, name), info.annotation, info.default,
+                                        info.description or ""))
+    return out
+
+
+def overrides(values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(model, train) settings from ``values`` keyed by the names users type (:func:`settings_fields`); a value
+    that is None or absent is not given."""
+    model: dict[str, Any] = {}
+    train: dict[str, Any] = {}
+    for setting in settings_fields():
+        if values.get(setting.option) is not None:
+            (model if setting.section == "model" else train)[setting.name] = values[setting.option]
+    return model, train
+
+
+
+def _checked(kind: type, section: str, values: dict[str, Any]) -> Any:
+    """``kind(**values)``; raises ValueError naming, for each wrong value, its section and field, what is wrong
+    and the value given."""
+    try:
+        return kind(**values)
+    except ValidationError as err:
+        raise ValueError("invalid setting(s): " + "; ".join(_problem(section, e) for e in err.errors())) from None
+
+
+def _problem(section: str, error: dict[str, Any]) -> str:
+    """``section.field: what is wrong (given value)``; a check across fields (``__post_init__``) names no field."""
+    if not error["loc"]:
+        return f"{section}: {error['msg'].removeprefix('Value error, ')}"
+    return f"{'.'.join([section, *map(str, error['loc'])])}: {error['msg']} (given {error['input']!r})"
 
 def _check_keys(values: dict[str, Any], kind: type, section: str) -> None:
     known = {f.name for f in dataclasses.fields(kind)}

@@ -325,3 +325,37 @@ def test_cli_reports_damaged_checkpoint(tmp_path, capsys):
     bad.write_bytes(b"not a checkpoint")
     assert main(["evaluate", "--data", str(data), "--checkpoint", str(bad)]) == 2
     assert "bad.pt" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------ settings flags
+def test_every_setting_of_the_schema_is_a_train_flag(capsys) -> None:
+    from elcrec_core.config.settings import settings_fields
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    shown = capsys.readouterr().out
+    for setting in settings_fields():
+        assert f"--{setting.option.replace('_', '-')}" in shown, setting.option
+    assert "--layers LAYERS       transformer blocks (paper: 1)" in shown
+
+
+def test_train_flags_reach_the_config_as_their_fields_type(tmp_path: Path) -> None:
+    from elcrec_core.cli.arguments import build_config
+    from elcrec_core.cli.main import parser
+
+    args = parser().parse_args(["train", "--out", str(tmp_path), "--preset", "general", "--layers", "2",
+                                "--pooling", "all", "--weight-decay", "0.01", "--betas", "0.8", "0.9", "--compile",
+                                "--negatives", "64", "--kmeans-sample", "500"])
+    exp = build_config(args)
+    assert (exp.model["n_layers"], exp.model["pooling"]) == (2, "all")
+    assert (exp.train.weight_decay, exp.train.betas, exp.train.compile, exp.train.n_negatives,
+            exp.train.kmeans_sample) == (0.01, (0.8, 0.9), True, 64, 500)
+    assert build_config(parser().parse_args(["train", "--out", "x", "--preset", "general", "--no-compile"])
+                        ).train.compile is False
+
+
+def test_a_wrong_setting_on_the_command_line_is_refused_naming_it(tmp_path: Path, capsys) -> None:
+    assert main(["train", "--out", str(tmp_path), "--dropout", "1.5", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "elcrec: error: invalid setting(s): model.dropout: Input should be less than 1 (given 1.5)" in err
+    assert not (tmp_path / "best.pt").exists()

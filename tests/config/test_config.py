@@ -1,4 +1,5 @@
-"""Presets: the paper's stay exactly the paper's; ours use the options beyond the paper."""
+"""Presets: the paper's stay exactly the paper's; ours use the options beyond the paper. The schema refuses a wrong
+value naming the field, and lists every setting a run may override."""
 
 from __future__ import annotations
 
@@ -6,7 +7,15 @@ import dataclasses
 
 import pytest
 
-from elcrec_core.config.settings import ExperimentConfig, TrainConfig, load_preset, preset_names
+from elcrec_core.config.settings import (
+    ExperimentConfig,
+    ModelConfig,
+    TrainConfig,
+    load_preset,
+    overrides,
+    preset_names,
+    settings_fields,
+)
 
 PAPER = {  # ELCRec (NeurIPS 2024) and the authors' run scripts
     "beauty": ({"n_layers": 1, "n_intents": 256}, {"trade_off": 10.0, "prototype": "shift"}),
@@ -47,3 +56,55 @@ def test_the_general_preset_is_the_synthetic_one_with_cosine_pooled_contrast() -
     assert general.model == synthetic.model
     changed = {k: v for k, v in dataclasses.asdict(general.train).items() if dataclasses.asdict(synthetic.train)[k] != v}
     assert changed == {"cl_similarity": "cosine", "temperature": 0.2, "seq_cl_view": "pooled"}
+
+
+@pytest.mark.parametrize(("build", "field"), [
+    (lambda: TrainConfig(rec_loss="softmax"), "rec_loss"),  # not one of the choices
+    (lambda: TrainConfig(lr=0.0), "lr"),  # out of range
+    (lambda: TrainConfig(lr=float("nan")), "lr"),
+    (lambda: TrainConfig(batch_size="many"), "batch_size"),  # not a number
+    (lambda: TrainConfig(epochs=2.5), "epochs"),
+    (lambda: TrainConfig(mask_gamma=1.5), "mask_gamma"),
+    (lambda: ExperimentConfig(model={"pooling": "mean"}), "pooling"),  # once any value but "all" meant "items"
+    (lambda: ExperimentConfig(model={"dropout": 1.0}), "dropout"),
+    (lambda: ExperimentConfig.from_dict({"model": {"n_intents": 0}}), "n_intents"),
+    (lambda: ExperimentConfig.from_dict({"train": {"precision": "fp16"}}), "precision"),
+    (lambda: ModelConfig(n_items=10, hidden=64, n_heads=3), "n_heads"),
+])
+def test_a_wrong_value_is_refused_naming_its_field(build, field: str) -> None:
+    with pytest.raises(ValueError, match=rf"\b{field}\b"):
+        build()
+
+
+def test_an_unknown_setting_is_refused_with_the_known_ones() -> None:
+    with pytest.raises(ValueError, match=r"unknown train setting\(s\) \['learning_rate'\]; known: .*'lr'"):
+        ExperimentConfig.from_dict({"train": {"learning_rate": 0.1}})
+    with pytest.raises(ValueError, match=r"unknown model setting\(s\) \['layers'\]"):
+        ExperimentConfig(model={"layers": 2})
+
+
+def test_every_wrong_value_of_a_config_is_named_with_its_section() -> None:
+    expected = (r"^invalid setting\(s\): train\.lr: Input should be greater than 0 \(given -1\); "
+                r"train\.precision: Input should be 'auto', 'fp32' or 'bf16' \(given 'fp16'\)$")
+    with pytest.raises(ValueError, match=expected):
+        ExperimentConfig.from_dict({"train": {"precision": "fp16", "lr": -1}})
+    with pytest.raises(ValueError, match=r"^invalid setting\(s\): model: hidden 64 is not divisible by n_heads 3$"):
+        ExperimentConfig(model={"n_heads": 3})
+
+
+def test_values_are_read_as_their_fields_type() -> None:
+    cfg = ExperimentConfig.from_dict({"train": {"betas": [0.8, 0.9], "lr": 1, "compile": "true"}}).train
+    assert (cfg.betas, cfg.lr, cfg.compile) == ((0.8, 0.9), 1.0, True)
+    assert isinstance(cfg.lr, float)
+
+
+def test_every_setting_but_the_item_count_is_overridable_under_one_name() -> None:
+    fields = settings_fields()
+    model_names = {f.name for f in dataclasses.fields(ModelConfig)} - {"n_items", "vocab_size"}
+    assert [f.name for f in fields] == [*[f.name for f in dataclasses.fields(ModelConfig) if f.name in model_names],
+                                        *[f.name for f in dataclasses.fields(TrainConfig)]]
+    assert len({f.option for f in fields}) == len(fields)
+    assert {f.name: f.option for f in fields if f.option != f.name} == {
+        "n_layers": "layers", "n_intents": "intents", "n_negatives": "negatives"}
+    assert all(f.description for f in fields)
+    assert overrides({"layers": 2, "lr": 0.01, "epochs": None, "unrelated": 1}) == ({"n_layers": 2}, {"lr": 0.01})

@@ -496,6 +496,22 @@ def test_a_warm_start_trains_for_warm_start_epochs_and_a_cold_one_for_epochs():
         20, 300)
 
 
+def test_the_training_run_config_has_every_setting_of_the_schema_and_refuses_a_wrong_value() -> None:
+    from elcrec_core.config.settings import settings_fields
+
+    own = {"preset", "device", "warm_start", "warm_start_epochs", "nproc"}
+    assert set(TrainingSettings.model_fields) == own | {setting.option for setting in settings_fields()}
+    exp = TrainingSettings(preset="general", layers=2, pooling="items", betas=[0.8, 0.9], compile=True,
+                           weight_decay=0.01).experiment("cpu", warm=False)
+    assert (exp.model["n_layers"], exp.model["pooling"]) == (2, "items")
+    assert (exp.train.betas, exp.train.compile, exp.train.weight_decay, exp.train.device) == (
+        (0.8, 0.9), True, 0.01, "cpu")
+    with pytest.raises(ValueError, match=r"train\.rec_loss: Input should be 'bce', 'ce' or 'sampled_softmax' "
+                                         r"\(given 'softmax'\)"):
+        TrainingSettings(preset="general", rec_loss="softmax").experiment("cpu", warm=False)
+    assert "(one of bce, ce, sampled_softmax)" in TrainingSettings.model_fields["rec_loss"].description
+
+
 def test_training_with_nproc_runs_distributed_data_parallel(first_run, tmp_path):
     """``nproc: 2`` trains in two processes (DistributedDataParallel): the log says so, and each epoch has the
     optimiser steps of half the training windows per process, ceil(ceil(n / 2) / batch), where one process
