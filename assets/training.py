@@ -10,7 +10,6 @@ from assets.metadata import figure, metric, table
 from assets.partitions import PREVIOUS_DAY, RETRY, daily_asset
 from assets.sequences import interaction_sequences
 from elcrec_core.config.settings import SHAPE_FIELDS, ExperimentConfig, ModelConfig
-from elcrec_core.data.sequences import Sequences
 from elcrec_core.report.plots import training_curve
 from elcrec_core.serve.model_store import ModelRecord
 from elcrec_core.train.auto_preset import MODEL_FIELDS, TRAIN_FIELDS
@@ -42,8 +41,11 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
     store = storage.store
     seqs, _ = storage.read_sequences(partition)
     base = store.served_up_to(partition, kinds=("elcrec",)) if config.warm_start else None
-    warm = base is not None and _same_architecture(store.folder(base), config, device, seqs)
-    exp = config.experiment(config.device or device.setup(), warm, seqs, log=context.log.info)
+    on = config.device or device.setup()
+    exp = config.experiment(on, base is not None, seqs, log=context.log.info)  # a warm start's budget if a base
+    warm = base is not None and _same_architecture(store.folder(base), exp.model)
+    if base is not None and not warm:  # the serving model's shapes differ from this run's: a cold start
+        exp = config.experiment(on, False, seqs)
     init_from = store.checkpoint(base) if warm else None
     work = storage.training_dir(partition, {"experiment": exp.to_dict(), "init_from": base.dir if warm else None,
                                             "nproc": config.nproc})
@@ -99,10 +101,10 @@ def _settings(exp: ExperimentConfig) -> dict[str, int | str]:
             **{name: getattr(exp.train, name) for name in TRAIN_FIELDS}}
 
 
-def _same_architecture(folder: Path, config: TrainingSettings, device: ComputeDevice, seqs: Sequences) -> bool:
-    """Whether the parameter shapes of the model in ``folder`` fit this run's settings on ``seqs`` (else the run
+def _same_architecture(folder: Path, model: dict) -> bool:
+    """Whether the parameter shapes of the model in ``folder`` fit this run's ``model`` settings (else the run
     starts cold: with preset ``auto``, also when the derived max_len or number of intents changed). Other
     settings, such as dropout, may change between days: the weights still carry over."""
     saved = ModelConfig(n_items=1, **json.loads((folder / "config.json").read_text())["model"])
-    wanted = ModelConfig(n_items=1, **config.experiment(device.device, warm=True, seqs=seqs).model)
+    wanted = ModelConfig(n_items=1, **model)
     return all(getattr(saved, name) == getattr(wanted, name) for name in SHAPE_FIELDS)

@@ -432,12 +432,11 @@ def test_warm_start_needs_the_same_shapes_not_the_same_dropout(tmp_path):
 
     # the default preset, auto: on 100 histories of 8 items a window (max_len) of 10; dropout 0.2, pooling "items"
     seqs = Sequences.from_lists(list(range(100)), [[1 + (u + k) % 20 for k in range(8)] for u in range(100)])
-    settings = TrainingSettings(hidden=64, intents=16)
-    device = ComputeDevice(device="cpu")
-    assert _same_architecture(current(max_len=10, dropout=0.5, pooling="all"), settings, device, seqs)
-    assert not _same_architecture(current(max_len=10, hidden=32), settings, device, seqs)
-    assert not _same_architecture(current(max_len=10, n_intents=8), settings, device, seqs)
-    assert not _same_architecture(current(), settings, device, seqs)  # max_len 50, not the derived 10
+    wanted = TrainingSettings(hidden=64, intents=16).experiment("cpu", warm=True, seqs=seqs).model
+    assert _same_architecture(current(max_len=10, dropout=0.5, pooling="all"), wanted)
+    assert not _same_architecture(current(max_len=10, hidden=32), wanted)
+    assert not _same_architecture(current(max_len=10, n_intents=8), wanted)
+    assert not _same_architecture(current(), wanted)  # max_len 50, not the derived 10
 
 
 def test_sequences_that_fail_their_expectations_stop_the_job_before_training(tmp_path):
