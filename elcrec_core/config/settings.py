@@ -135,7 +135,7 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
-        _check_keys(self.model, ModelConfig, "model")
+        check_keys(self.model, ModelConfig, "model")
         _checked(ModelConfig, "model", {"n_items": 1, **self.model})  # the values' types, choices and ranges
 
     def model_config(self, n_items: int) -> ModelConfig:
@@ -158,9 +158,9 @@ class ExperimentConfig:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "ExperimentConfig":
         train = dict(raw.get("train", {}))
-        _check_keys(train, TrainConfig, "train")
+        check_keys(train, TrainConfig, "train")
         model = dict(raw.get("model", {}))
-        _check_keys(model, ModelConfig, "model")
+        check_keys(model, ModelConfig, "model")
         return cls(model=model, train=_checked(TrainConfig, "train", train))
 
 
@@ -219,7 +219,9 @@ def _problem(section: str, error: dict[str, Any]) -> str:
         return f"{section}: {error['msg'].removeprefix('Value error, ')}"
     return f"{'.'.join([section, *map(str, error['loc'])])}: {error['msg']} (given {error['input']!r})"
 
-def _check_keys(values: dict[str, Any], kind: type, section: str) -> None:
+def check_keys(values: dict[str, Any], kind: type, section: str) -> None:
+    """Raise ValueError naming the keys of ``values`` that are no field of the dataclass ``kind``, with the known
+    ones (``section`` names where they were given)."""
     known = {f.name for f in dataclasses.fields(kind)}
     unknown = sorted(set(values) - known)
     if unknown:

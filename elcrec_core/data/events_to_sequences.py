@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from elcrec_core.config.settings import _check_keys
+from elcrec_core.config.settings import check_keys
 from elcrec_core.data import warehouse
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, Sequences, write_item_index_file
 
@@ -47,7 +47,7 @@ class SequenceConfig:
     def from_dict(cls, config: Mapping[str, Any]) -> "SequenceConfig":
         """Build from plain data (TOML, YAML, Dagster run config)."""
         config = dict(config)
-        _check_keys(config, cls, "sequence")
+        check_keys(config, cls, "sequence")
         if config.get("event_types") is not None:
             config["event_types"] = tuple(config["event_types"])
         return cls(**config)

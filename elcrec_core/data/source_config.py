@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from elcrec_core.config.settings import _check_keys
+from elcrec_core.config.settings import check_keys
 from elcrec_core.data.files import (
     MAX_LINE_BYTES,
     SourceReadError,
@@ -95,7 +95,7 @@ class SourceConfig:
     def from_dict(cls, config: Mapping[str, Any]) -> "SourceConfig":
         """Build from plain data (TOML, YAML, Dagster run config); ``columns`` and ``synthetic`` are mappings."""
         config = dict(config)
-        _check_keys(config, cls, "source")
+        check_keys(config, cls, "source")
         if isinstance(config.get("columns"), Mapping):
             config["columns"] = ColumnMap(**config["columns"])
         if isinstance(config.get("synthetic"), Mapping):

@@ -25,12 +25,12 @@ KS = (5, 10, 20)
 SELECTION_METRIC = "NDCG@20"  # what early stopping and the promotion gate compare, on the validation split
 Split = Literal["valid", "test"]
 DROP_AFTER = {"valid": 1, "test": 0}  # items after the target
-_MAX_SCORE_ELEMENTS = 1 << 25  # per chunk of users x items (128 MiB of fp32)
+MAX_SCORE_ELEMENTS = 1 << 25  # per chunk of users x items (128 MiB of fp32)
 # users x items scored and ranked at once by rank_scores: 32 MiB of fp32, about the size of the CPU's last-level
 # cache, which the count reads back soon after the product wrote it (2^25 at once went through memory: the rank part
 # took twice as long; 2^21, with MKL's product, measured best; oneDNN's product gains on taller blocks: 2^23 with it
 # ranks Beauty's test users 1.1x faster than 2^21), but at least _MIN_RANK_GROUP_USERS users (a product of fewer
-# rows runs far below the CPU's speed) within the bound of _MAX_SCORE_ELEMENTS
+# rows runs far below the CPU's speed) within the bound of MAX_SCORE_ELEMENTS
 _RANK_GROUP_ELEMENTS = 1 << 23
 _MIN_RANK_GROUP_USERS = 64
 
@@ -65,7 +65,7 @@ def rank_scores(
     """
     n_items = item_table.shape[0]
     group = max(_RANK_GROUP_ELEMENTS // max(1, n_items), _MIN_RANK_GROUP_USERS)
-    group = max(1, min(group, _MAX_SCORE_ELEMENTS // max(1, n_items)))
+    group = max(1, min(group, MAX_SCORE_ELEMENTS // max(1, n_items)))
     ranks = [_rank_group(user_vecs[lo:lo + group], item_table, targets[lo:lo + group], history[lo:lo + group])
              for lo in range(0, len(targets), group)]
     return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long, device=user_vecs.device)

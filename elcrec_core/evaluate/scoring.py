@@ -21,8 +21,8 @@ import torch.nn.functional as F
 
 from elcrec_core.data.sequences import SequenceTensors, user_batches
 from elcrec_core.evaluate.ranking import (
-    _MAX_SCORE_ELEMENTS,
     DROP_AFTER,
+    MAX_SCORE_ELEMENTS,
     Split,
     _eval_mode,
     eligible_users,
@@ -89,7 +89,7 @@ def _scored_groups(rec: Recommender, data: SequenceTensors, split: Split, users:
     if users is None:
         users = eligible_users(data, split)
     n_items, drop = rec.n_items, DROP_AFTER[split]
-    group = max(1, _MAX_SCORE_ELEMENTS // max(1, n_items))
+    group = max(1, MAX_SCORE_ELEMENTS // max(1, n_items))
     for batch in user_batches(users, batch_size):
         targets = data.window(batch, drop, 1)[:, 0]
         lengths = data.lengths(batch) - drop - 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from elcrec_core.data.sequences import SequenceTensors, user_batches
-from elcrec_core.evaluate.ranking import _MAX_SCORE_ELEMENTS, known_items
+from elcrec_core.evaluate.ranking import MAX_SCORE_ELEMENTS, known_items
 from elcrec_core.evaluate.scoring import Recommender
 
 
@@ -20,7 +20,7 @@ def recommend(
     users). A batch holds at most ``batch_size`` users and 2^25 scores (fewer users for a large catalogue)."""
     n_items = rec.n_items
     k = min(k, n_items)
-    batch_size = min(batch_size, max(1, _MAX_SCORE_ELEMENTS // n_items))
+    batch_size = min(batch_size, max(1, MAX_SCORE_ELEMENTS // n_items))
     top_items, top_scores = [], []
     for batch in user_batches(users, batch_size):
         history = known_items(data.window(batch, 0, int(data.lengths(batch).max())), n_items)

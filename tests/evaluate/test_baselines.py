@@ -139,8 +139,8 @@ def test_elcrec_adapter_gives_exactly_the_evaluators_ranks(monkeypatch):
     for split in ("valid", "test"):
         expected = evaluate_ranks(model, data, split)
         assert torch.equal(evaluate_recommender(adapter.fit(data, split), data, split), expected)
-        monkeypatch.setattr(scoring, "_MAX_SCORE_ELEMENTS", 15 * 4)
-        monkeypatch.setattr(evaluation, "_MAX_SCORE_ELEMENTS", 15 * 4)
+        monkeypatch.setattr(scoring, "MAX_SCORE_ELEMENTS", 15 * 4)
+        monkeypatch.setattr(evaluation, "MAX_SCORE_ELEMENTS", 15 * 4)
         assert torch.equal(evaluate_recommender(adapter, data, split, batch_size=7),
                            evaluate_ranks(model, data, split, batch_size=7))
         monkeypatch.undo()

@@ -29,7 +29,7 @@ def test_recommend_excludes_the_history_and_batches_by_the_score_budget(monkeypa
         assert len(set(row)) == 10 and not set(row) & set(history)
     batches = []
     model.register_forward_hook(lambda _module, args, _out: batches.append(len(args[0])))
-    monkeypatch.setattr(recommend_module, "_MAX_SCORE_ELEMENTS", 2 * 40)  # two users' scores per batch
+    monkeypatch.setattr(recommend_module, "MAX_SCORE_ELEMENTS", 2 * 40)  # two users' scores per batch
     small_items, small_scores = recommend(ELCRecRecommender(model), data, users, k=10)
     assert batches == [2, 2, 2, 1]
     assert torch.equal(small_items, items)
