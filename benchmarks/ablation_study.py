@@ -127,7 +127,7 @@ def gradient_shares(data_name: str, preset: str, settings: dict[str, dict], batc
     ``batches`` batches). Shows which part steers the first optimiser steps."""
     from elcrec_core.model.centres import init_centres
     from elcrec_core.model.elcrec import ELCRec
-    from elcrec_core.train.batches import AugmentConfig, make_train_batch, trainable_users
+    from elcrec_core.train.batches import make_train_batch, trainable_users
     from elcrec_core.train.objective import aux_weights, batch_negatives, loss_parts
 
     lines = ["| setting | part | weighted value | weighted gradient norm | cos(rec grad, total grad) |",
@@ -146,8 +146,8 @@ def gradient_shares(data_name: str, preset: str, settings: dict[str, dict], batc
         weights = aux_weights(cfg)
         stats: dict[str, list] = {}
         for users_b in users[torch.randperm(len(users), generator=generator)].split(cfg.batch_size)[:batches]:
-            batch = make_train_batch(data, users_b, model.cfg.max_len, AugmentConfig(cfg.crop_tau, cfg.mask_gamma,
-                                     cfg.reorder_beta), generator, batch_negatives(cfg), cfg.n_negatives)
+            batch = make_train_batch(data, users_b, model.cfg.max_len, cfg, generator, batch_negatives(cfg),
+                                     cfg.n_negatives)
             parts = loss_parts(model, batch, cfg)
             params = [p for n, p in model.named_parameters() if n != "centres"]
             grads = {}

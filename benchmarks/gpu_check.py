@@ -18,7 +18,7 @@ from elcrec_core.data.sequences import SequenceTensors, read_sequence_file
 from elcrec_core.evaluate.ranking import evaluate
 from elcrec_core.model.centres import init_centres
 from elcrec_core.model.elcrec import ELCRec
-from elcrec_core.train.batches import AugmentConfig, trainable_users
+from elcrec_core.train.batches import trainable_users
 from elcrec_core.train.device import select_device, uses_bf16
 from elcrec_core.train.loop import train_epoch
 from elcrec_core.train.malloc import keep_freed_memory
@@ -50,7 +50,7 @@ def main() -> None:
     rows = []
     for epoch in range(args.epochs):
         t0 = time.perf_counter()
-        losses = train_epoch(model, optimizer, data, users, cfg, AugmentConfig(), generator, device)
+        losses = train_epoch(model, optimizer, data, users, cfg, generator, device)
         if device.type == "cuda":
             torch.cuda.synchronize()
         train_s = time.perf_counter() - t0

@@ -41,7 +41,7 @@ from elcrec_core.evaluate.scoring import ELCRecRecommender
 from elcrec_core.model.centres import init_centres
 from elcrec_core.model.elcrec import ELCRec
 from elcrec_core.serve.recommend import recommend
-from elcrec_core.train.batches import AugmentConfig, trainable_users
+from elcrec_core.train.batches import trainable_users
 from elcrec_core.train.device import uses_bf16
 from elcrec_core.train.loop import make_optimizer, train_epoch
 from elcrec_core.train.malloc import keep_freed_memory
@@ -155,7 +155,6 @@ def main() -> None:
         row["note"] = f"K {model.cfg.n_intents} over {min(len(users), cfg.kmeans_sample):,} of {len(users):,} inputs"
 
     optimizer = make_optimizer(model, cfg)  # the trainer's: fused Adam
-    aug = AugmentConfig(cfg.crop_tau, cfg.mask_gamma, cfg.reorder_beta)
     generator = torch.Generator().manual_seed(cfg.seed)
     epoch_batches = math.ceil(len(users) / cfg.batch_size)
     per_batch: dict[str, float] = {}
@@ -163,7 +162,7 @@ def main() -> None:
         loss_cfg = dataclasses.replace(cfg, rec_loss=loss)
         subset = sample(users, args.batches * cfg.batch_size, cfg.seed)
         with phase(rows, f"train, {loss} ({args.batches} batches)") as row:
-            parts = train_epoch(model, optimizer, data, subset, loss_cfg, aug, generator, device)
+            parts = train_epoch(model, optimizer, data, subset, loss_cfg, generator, device)
         per_batch[loss] = row["seconds"] / args.batches
         row["note"] = (f"{per_batch[loss]:.3f} s/batch; an epoch ({epoch_batches:,} batches) "
                        f"~{per_batch[loss] * epoch_batches / 3600:.1f} h; loss {parts['loss']:.3f}")

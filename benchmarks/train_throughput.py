@@ -41,7 +41,7 @@ from elcrec_core.data.sequences import SequenceTensors, read_sequence_file
 from elcrec_core.evaluate.ranking import evaluate
 from elcrec_core.model.centres import init_centres
 from elcrec_core.model.elcrec import ELCRec
-from elcrec_core.train.batches import AugmentConfig, trainable_users
+from elcrec_core.train.batches import trainable_users
 from elcrec_core.train.compiled_step import StepLosses, compiles_step
 from elcrec_core.train.device import cpu_model, uses_bf16
 from elcrec_core.train.loop import make_optimizer, train_epoch
@@ -79,7 +79,6 @@ class Ours:
         self.data = SequenceTensors.from_sequences(seqs)
         self.users = trainable_users(self.data)
         self.optimizer = make_optimizer(self.model, self.cfg)
-        self.aug = AugmentConfig(self.cfg.crop_tau, self.cfg.mask_gamma, self.cfg.reorder_beta)
         self.generator = torch.Generator().manual_seed(self.cfg.seed)
         self.device = torch.device("cpu")
         self.n_users = len(self.users)
@@ -109,7 +108,7 @@ class Ours:
         return self._train(self.users[pick])
 
     def _train(self, users: torch.Tensor) -> dict[str, float]:
-        return train_epoch(self.model, self.optimizer, self.data, users, self.cfg, self.aug, self.generator,
+        return train_epoch(self.model, self.optimizer, self.data, users, self.cfg, self.generator,
                            self.device, step_losses=self.step_losses)
 
     def validate(self) -> dict[str, float]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from elcrec_core.config.settings import TrainConfig
 from elcrec_core.data.sequences import SequenceTensors
 
 CROP, MASK, REORDER = 0, 1, 2
@@ -29,13 +30,6 @@ class TrainBatch:
 
     def to(self, device: torch.device) -> "TrainBatch":
         return TrainBatch(*(t.to(device, non_blocking=True) for t in vars(self).values()))
-
-
-@dataclass
-class AugmentConfig:
-    crop_tau: float = 0.2
-    mask_gamma: float = 0.7
-    reorder_beta: float = 0.2
 
 
 def trainable_users(data: SequenceTensors) -> torch.Tensor:
@@ -66,15 +60,16 @@ def make_train_batch(
     data: SequenceTensors,
     users: torch.Tensor,
     max_len: int,
-    aug: AugmentConfig,
+    aug: TrainConfig,
     generator: torch.Generator,
     negatives: str = "per_position",
     n_negatives: int = 0,
     drops: torch.Tensor | int = 3,
 ) -> TrainBatch:
-    """Cut one batch. ``negatives``: "per_position" (one per target, not in the user's sequence),
-    "shared" (``n_negatives`` uniform ids for the whole batch) or "none". ``drops``: each sample's input is
-    its user's items[:-drop] (3: the last training window; see :func:`training_windows`)."""
+    """Cut one batch; its two views follow ``aug``'s crop_tau, mask_gamma and reorder_beta (the training
+    settings). ``negatives``: "per_position" (one per target, not in the user's sequence), "shared"
+    (``n_negatives`` uniform ids for the whole batch) or "none". ``drops``: each sample's input is its user's
+    items[:-drop] (3: the last training window; see :func:`training_windows`)."""
     n = data.lengths(users) - drops
     full_input = data.window(users, drops, int(n.max()))
     inputs = data.window(users, drops, max_len)
@@ -114,7 +109,7 @@ def _contains(ordered: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
 
 
 def augment(
-    seqs: torch.Tensor, lengths: torch.Tensor, out_len: int, aug: AugmentConfig, generator: torch.Generator
+    seqs: torch.Tensor, lengths: torch.Tensor, out_len: int, aug: TrainConfig, generator: torch.Generator
 ) -> torch.Tensor:
     """One random view per row of the right-aligned ``seqs`` [B, W] (row b holds ``lengths[b]`` items),
     returned right-aligned in ``out_len`` columns (most recent items kept)."""

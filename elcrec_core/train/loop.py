@@ -20,7 +20,7 @@ from elcrec_core.evaluate.ranking import SELECTION_METRIC, evaluate
 from elcrec_core.model.centres import init_centres
 from elcrec_core.model.elcrec import ELCRec
 from elcrec_core.train import distributed
-from elcrec_core.train.batches import AugmentConfig, make_train_batch, trainable_users, training_windows
+from elcrec_core.train.batches import make_train_batch, trainable_users, training_windows
 from elcrec_core.train.checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
 from elcrec_core.train.compiled_step import StepLosses, compiles_step
 from elcrec_core.train.device import autocast_for, select_device, uses_bf16
@@ -79,7 +79,6 @@ def train(
         raise ValueError("no user has the 4 items that a training sample needs")
     samples, drops = training_windows(data, users, model.cfg.max_len, cfg.train_windows)
     optimizer = make_optimizer(model, cfg)
-    aug = AugmentConfig(cfg.crop_tau, cfg.mask_gamma, cfg.reorder_beta)
     extra = dict(extra_payload or {})
     run_log = RunLog(out_dir, exp, enabled=rank == 0)
 
@@ -115,7 +114,7 @@ def train(
         if cfg.max_steps and first_step >= cfg.max_steps:
             break
         t0 = time.perf_counter()
-        sums = train_epoch(model, optimizer, data, samples, cfg, aug, generator, device, desc=f"epoch {epoch}",
+        sums = train_epoch(model, optimizer, data, samples, cfg, generator, device, desc=f"epoch {epoch}",
                            ddp=ddp, epoch=epoch, drops=drops, first_step=first_step,
                            max_batches=cfg.max_steps - first_step if cfg.max_steps else None,
                            step_losses=step_losses)
@@ -189,7 +188,7 @@ def make_optimizer(model: ELCRec, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 
 def train_epoch(model: ELCRec, optimizer: torch.optim.Optimizer, data: SequenceTensors, users: torch.Tensor,
-                cfg: TrainConfig, aug: AugmentConfig, generator: torch.Generator, device: torch.device,
+                cfg: TrainConfig, generator: torch.Generator, device: torch.device,
                 desc: str = "", ddp: DistributedDataParallel | None = None, epoch: int = 0,
                 drops: torch.Tensor | None = None, first_step: int = 0,
                 max_batches: int | None = None, step_losses: StepLosses | None = None) -> dict[str, float]:
@@ -211,7 +210,7 @@ def train_epoch(model: ELCRec, optimizer: torch.optim.Optimizer, data: SequenceT
         batches = batches[:max(1, max_batches)]
     sums: dict[str, torch.Tensor] = {}
     for number, idx in enumerate(progress(batches, desc)):
-        batch = make_train_batch(data, users[idx], model.cfg.max_len, aug, generator, batch_negatives(cfg),
+        batch = make_train_batch(data, users[idx], model.cfg.max_len, cfg, generator, batch_negatives(cfg),
                                  cfg.n_negatives, 3 if drops is None else drops[idx]).to(device)
         with autocast_for(device, cfg.precision):
             parts = (step_losses or loss_parts)(model, batch, cfg) if ddp is None else ddp(batch)

@@ -9,10 +9,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from elcrec_core.config.settings import TrainConfig
 from elcrec_core.data.sequences import Sequences, SequenceTensors
-from elcrec_core.train.batches import AugmentConfig, augment, make_train_batch, sample_negatives, trainable_users
+from elcrec_core.train.batches import augment, make_train_batch, sample_negatives, trainable_users
 
-TAU, GAMMA, BETA = 0.2, 0.7, 0.2  # AugmentConfig defaults
+TAU, GAMMA, BETA = 0.2, 0.7, 0.2  # TrainConfig's crop_tau, mask_gamma, reorder_beta (the paper's)
 LENGTHS = [4, 5, 7, 10, 13, 21, 34, 60]  # >= 4, so that crop, mask and reorder keep different numbers of items
 
 
@@ -72,7 +73,7 @@ def test_augment_views_are_exact_crop_mask_or_reorder_with_balanced_operators() 
     masked_positions_n10: Counter[int] = Counter()
     reorder_moved = []
     for seed in range(10):
-        views = augment(seqs, lengths, out_len, AugmentConfig(), _gen(seed))
+        views = augment(seqs, lengths, out_len, TrainConfig(), _gen(seed))
         assert views.shape == (len(rows), out_len)
         for row, orig in zip(views.tolist(), rows):
             op, detail = classify_view(row, orig, out_len)
@@ -96,9 +97,9 @@ def test_augment_views_are_exact_crop_mask_or_reorder_with_balanced_operators() 
 
 def test_augment_is_deterministic_per_seed() -> None:
     seqs, lengths = right_aligned(known_rows(40))
-    a = augment(seqs, lengths, 20, AugmentConfig(), _gen(11))
-    b = augment(seqs, lengths, 20, AugmentConfig(), _gen(11))
-    c = augment(seqs, lengths, 20, AugmentConfig(), _gen(12))
+    a = augment(seqs, lengths, 20, TrainConfig(), _gen(11))
+    b = augment(seqs, lengths, 20, TrainConfig(), _gen(11))
+    c = augment(seqs, lengths, 20, TrainConfig(), _gen(12))
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
 
@@ -108,8 +109,8 @@ def test_augment_is_deterministic_per_seed() -> None:
 def test_augment_keeps_most_recent_items_when_out_len_is_short(seed: int, out_len: int) -> None:
     """The random draws do not depend on out_len: a short view is the tail of the full-width view."""
     seqs, lengths = right_aligned(known_rows(16))
-    full = augment(seqs, lengths, 60, AugmentConfig(), _gen(seed))
-    short = augment(seqs, lengths, out_len, AugmentConfig(), _gen(seed))
+    full = augment(seqs, lengths, 60, TrainConfig(), _gen(seed))
+    short = augment(seqs, lengths, out_len, TrainConfig(), _gen(seed))
     assert torch.equal(short, full[:, 60 - out_len :])
 
 
@@ -117,7 +118,7 @@ def test_augment_single_item_rows_stay_unchanged() -> None:
     """n = 1: crop keeps the item, mask removes int(0.7) = 0 items, reorder moves a run of 0 items."""
     seqs, lengths = right_aligned([[7], [3, 4, 5, 6, 9]])
     for seed in range(20):
-        views = augment(seqs, lengths, 4, AugmentConfig(), _gen(seed))
+        views = augment(seqs, lengths, 4, TrainConfig(), _gen(seed))
         assert views[0].tolist() == [0, 0, 0, 7]
 
 
@@ -126,7 +127,7 @@ def test_augment_mask_count_matches_python_int_for_long_rows() -> None:
     seqs, lengths = right_aligned([list(range(1, n + 1))])
     counts = set()
     for seed in range(60):
-        row = augment(seqs, lengths, n, AugmentConfig(), _gen(seed))[0].tolist()
+        row = augment(seqs, lengths, n, TrainConfig(), _gen(seed))[0].tolist()
         zeros = row.count(0)
         if 0 < zeros and sum(v != 0 for v in row) > max(1, int(TAU * n)):  # a mask view
             counts.add(zeros)
@@ -208,7 +209,7 @@ def test_trainable_users_need_four_items() -> None:
 def test_make_train_batch_inputs_views_and_negatives() -> None:
     data = _train_data()
     users = trainable_users(data)
-    batch = make_train_batch(data, users, MAX_LEN, AugmentConfig(), _gen(0))
+    batch = make_train_batch(data, users, MAX_LEN, TrainConfig(), _gen(0))
     kept = [SEQS[u] for u in users.tolist()]
     assert batch.inputs.tolist() == [_padded(s[:-3], MAX_LEN) for s in kept]
     assert batch.views.shape == (2 * len(kept), MAX_LEN)
@@ -218,24 +219,24 @@ def test_make_train_batch_inputs_views_and_negatives() -> None:
     assert batch.negatives.shape == batch.targets.shape
     for seq, tgt, neg in zip(kept, batch.targets.tolist(), batch.negatives.tolist()):
         assert all(n not in seq for t, n in zip(tgt, neg) if t > 0)
-    same = make_train_batch(data, users, MAX_LEN, AugmentConfig(), _gen(0))
+    same = make_train_batch(data, users, MAX_LEN, TrainConfig(), _gen(0))
     assert all(torch.equal(a, b) for a, b in zip(vars(batch).values(), vars(same).values()))
 
 
 def test_make_train_batch_shared_and_no_negatives() -> None:
     data = _train_data()
     users = trainable_users(data)
-    shared = make_train_batch(data, users, MAX_LEN, AugmentConfig(), _gen(0), negatives="shared", n_negatives=7)
+    shared = make_train_batch(data, users, MAX_LEN, TrainConfig(), _gen(0), negatives="shared", n_negatives=7)
     assert shared.negatives.shape == (7,)
     assert int(shared.negatives.min()) >= 1 and int(shared.negatives.max()) <= 12
-    none = make_train_batch(data, users, MAX_LEN, AugmentConfig(), _gen(0), negatives="none")
+    none = make_train_batch(data, users, MAX_LEN, TrainConfig(), _gen(0), negatives="none")
     assert none.negatives.numel() == 0
 
 
 def test_make_train_batch_targets_are_next_items_of_the_inputs() -> None:
     data = _train_data()
     users = trainable_users(data)
-    batch = make_train_batch(data, users, MAX_LEN, AugmentConfig(), _gen(0))
+    batch = make_train_batch(data, users, MAX_LEN, TrainConfig(), _gen(0))
     kept = [SEQS[u] for u in users.tolist()]
     # [[4,5,6,7], [0,0,0,3], [0,0,7,1]]: the reference pads targets exactly like the inputs
     assert batch.targets.tolist() == [_padded(s[1:-2], MAX_LEN) for s in kept]
@@ -264,7 +265,7 @@ def test_training_windows_all_tile_a_long_history() -> None:
     users = trainable_users(data)
     samples, drops = training_windows(data, users, MAX_LEN, "all")
     assert samples.tolist() == [0, 0, 0, 1] and drops.tolist() == [3, 7, 11, 3]
-    batch = make_train_batch(data, samples, MAX_LEN, AugmentConfig(), _gen(0), drops=drops)
+    batch = make_train_batch(data, samples, MAX_LEN, TrainConfig(), _gen(0), drops=drops)
     assert batch.inputs.tolist() == [[8, 9, 10, 11], [4, 5, 6, 7], [0, 1, 2, 3], [0, 0, 0, 5]]
     assert batch.targets.tolist() == [[9, 10, 11, 12], [5, 6, 7, 8], [0, 2, 3, 4], [0, 0, 0, 3]]
     targets = sorted(t for row in batch.targets[:3].tolist() for t in row if t)

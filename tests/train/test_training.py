@@ -13,7 +13,7 @@ from elcrec_core.evaluate.baselines import popularity_metrics
 from elcrec_core.evaluate.ranking import evaluate
 from elcrec_core.model.centres import init_centres
 from elcrec_core.model.elcrec import ELCRec
-from elcrec_core.train.batches import AugmentConfig, trainable_users
+from elcrec_core.train.batches import trainable_users
 from elcrec_core.train.checkpoint import load_checkpoint, load_model
 from elcrec_core.train.loop import make_optimizer, train, train_epoch
 from elcrec_core.train.objective import NonFiniteLoss, joint_loss
@@ -215,7 +215,7 @@ def test_only_a_cpu_step_is_compiled_and_only_when_asked() -> None:
 
 
 def _small_step(seqs, dropout: float = 0.0):
-    from elcrec_core.train.batches import AugmentConfig, make_train_batch
+    from elcrec_core.train.batches import make_train_batch
 
     exp = small_config()
     exp.model.update(dropout=dropout, attn_dropout=dropout)
@@ -223,7 +223,7 @@ def _small_step(seqs, dropout: float = 0.0):
     model = ELCRec(exp.model_config(seqs.n_items))
     model.normalise_centres_()  # as after a step: then a step leaves them as they are
     data = SequenceTensors.from_sequences(seqs)
-    batch = make_train_batch(data, trainable_users(data)[:64], model.cfg.max_len, AugmentConfig(),
+    batch = make_train_batch(data, trainable_users(data)[:64], model.cfg.max_len, TrainConfig(),
                              torch.Generator().manual_seed(5))
     return model, batch, exp.train
 
@@ -315,7 +315,7 @@ def test_sparse_item_lookups_give_the_dense_gradient(seqs, monkeypatch, rec_loss
         optimizer = make_optimizer(model, exp.train)
         seen: list[dict[str, torch.Tensor]] = []
         monkeypatch.setattr(optimizer, "step", _recording_step(optimizer.step, model, seen))
-        train_epoch(model, optimizer, data, trainable_users(data)[:64], exp.train, AugmentConfig(),
+        train_epoch(model, optimizer, data, trainable_users(data)[:64], exp.train,
                     torch.Generator().manual_seed(2), torch.device("cpu"))
         assert model.item_emb.sparse == (threshold == 0) and len(seen) == 1
         assert not any(g.is_sparse for g in seen[0].values())
