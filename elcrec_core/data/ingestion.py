@@ -9,7 +9,7 @@ from pathlib import Path
 
 from elcrec_core.data import warehouse
 from elcrec_core.data.source_config import SourceConfig, resolve_files
-from elcrec_core.data.sources import read_source
+from elcrec_core.data.sources import read_files, read_source
 from elcrec_core.data.validation import RowCheck, RowRules, check_rows
 
 
@@ -36,10 +36,11 @@ def ingest(source: SourceConfig, rules: RowRules = RowRules(), path: str | Path 
     :func:`elcrec_core.data.validation.expect_interactions`).
     """
     if source.format == "synthetic":
-        files = [warehouse.SYNTHETIC_SOURCE_FILE]
-    else:
-        files = [str(f) for f in resolve_files(source.path)]
-    check = check_rows(read_source(source), rules)
+        files, events = [warehouse.SYNTHETIC_SOURCE_FILE], read_source(source)
+    else:  # the files are named once: those read are those the load replaces
+        paths = resolve_files(source.path)
+        files, events = [str(f) for f in paths], read_files(paths, source)
+    check = check_rows(events, rules)
     if not_before is not None:
         early = check.accepted["timestamp"].filter(check.accepted["timestamp"] < not_before)
         if len(early):

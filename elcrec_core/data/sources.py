@@ -32,7 +32,12 @@ def read_source(config: SourceConfig) -> pl.DataFrame:
     """Read every file of a source into one normalised frame (files in name order, rows in file order)."""
     if config.format == "synthetic":
         return _synthetic_frame(config.synthetic)
-    frames = [read_file(f, config) for f in resolve_files(config.path)]
+    return read_files(resolve_files(config.path), config)
+
+
+def read_files(files: list[Path], config: SourceConfig) -> pl.DataFrame:
+    """Read ``files`` (at least one) of a source into one normalised frame, in the order given."""
+    frames = [read_file(f, config) for f in files]
     return pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
 
 

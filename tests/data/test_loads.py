@@ -204,6 +204,33 @@ def test_a_new_version_of_a_file_replaces_exactly_its_rows(tmp_path: Path) -> No
                      (0, 0, 0, 0, 0, [])]
 
 
+def test_a_load_names_its_files_once_and_registers_exactly_those_it_read(tmp_path: Path, monkeypatch) -> None:
+    """A file that appears after the source's files were listed is neither read nor registered: the load's
+    files, rows and warehouse agree."""
+    from elcrec_core.data import ingestion
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for day in (1, 2):
+        (folder / f"day{day}.csv").write_text(f"user_id,item_id,timestamp\nu{day},i1,{1_772_366_400 + day}\n")
+    listings = []
+
+    def listed_then_a_new_file(path):
+        listings.append(path)
+        files = resolve_files(path)
+        (folder / "day3.csv").write_text("user_id,item_id,timestamp\nu3,i1,1772366403\n")
+        return files
+
+    resolve_files = ingestion.resolve_files
+    monkeypatch.setattr(ingestion, "resolve_files", listed_then_a_new_file)
+    db = tmp_path / "w.duckdb"
+    report, check = ingestion.ingest(SourceConfig(format="csv", path=str(folder / "*.csv")), path=db)
+    assert len(listings) == 1
+    assert [Path(f).name for f in report.files] == ["day1.csv", "day2.csv"]
+    assert (report.rows_in, report.accepted, report.rejected) == (2, 2, 0)
+    assert sorted(check.accepted["user_id"].to_list()) == ["u1", "u2"]
+
+
 def test_a_synthetic_load_replaces_the_previous_synthetic_load_only(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     csv_file = _write(tmp_path / "e.csv", JAN30)
