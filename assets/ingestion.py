@@ -7,7 +7,7 @@ import dagster as dg
 import polars as pl
 
 from assets.metadata import expectation_results, metric, table, warehouse_table
-from assets.partitions import RETRY, START_DATE_ENV, WAREHOUSE_POOL, daily_asset, daily_partitions
+from assets.partitions import RETRY, START_DATE_ENV, WAREHOUSE_POOL, daily_asset
 from elcrec_core.data import warehouse
 from elcrec_core.data.ingestion import EventsBeforeStart, ingest
 from elcrec_core.data.item_metadata import read_item_metadata
@@ -40,7 +40,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         raise dg.Failure(f"source settings ({source_file.location() or 'run config'}): {err}",
                          allow_retries=False) from err
     source = config.source_config(context.partition_key, storage, source_file.folders())
-    start = daily_partitions.start.replace(tzinfo=None)
+    start = context.assets_def.partitions_def.start.replace(tzinfo=None)  # the code location's partitions
     try:
         report, check = ingest(source, config.row_rules(), storage.warehouse, not_before=start)
     except EventsBeforeStart as err:

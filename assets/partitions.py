@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import dagster as dg
 
 START_DATE_ENV = "ELCREC_START_DATE"
+DEFAULT_START_DATE = "2026-01-01"
 
-daily_partitions = dg.DailyPartitionsDefinition(start_date=os.environ.get(START_DATE_ENV, "2026-01-01"))
+# The assets' partitions as imported (tests, a materialization in process); the code location replaces them with
+# configured_partitions() when Dagster loads it (elcrec_pipeline.definitions), so nothing is read at import.
+daily_partitions = dg.DailyPartitionsDefinition(start_date=DEFAULT_START_DATE)
 # What one day reads of the day before (the model it warm-starts from, the model the backtest scores): declared,
 # so that backfills materialize the days in order. The first day has no day before.
 PREVIOUS_DAY = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
@@ -22,6 +24,12 @@ RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL)
 # Every asset that opens the DuckDB warehouse is in this pool; dagster.yaml limits it to one step at a time
 # across runs, so writers queue in Dagster instead of meeting DuckDB's single-writer lock.
 WAREHOUSE_POOL = "warehouse"
+
+
+def configured_partitions() -> dg.DailyPartitionsDefinition:
+    """The daily partitions from ``ELCREC_START_DATE`` (default 2026-01-01), read when called: when the code
+    location loads, or when the sensor ticks."""
+    return dg.DailyPartitionsDefinition(start_date=dg.EnvVar(START_DATE_ENV).get_value() or DEFAULT_START_DATE)
 
 
 def daily_asset(**settings: Any) -> Any:

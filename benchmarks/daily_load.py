@@ -116,7 +116,6 @@ def run_config(args: argparse.Namespace, input_dir: Path) -> dict:
         "raw_interactions": {"config": {"format": "parquet", "path": str(input_dir / "events-{date}.parquet"),
                                         "timestamp_format": "epoch_s"}},
         "elcrec_model": {"config": training},
-        "evaluation_report": {"config": {"ablation": False}},
     }}
 
 
@@ -170,7 +169,7 @@ def run_day(args: argparse.Namespace) -> dict:
     data_dir = Path(args.workdir) / "data"
     input_dir = data_dir / "input"
     imported = time.perf_counter() - began
-    job = defs.resolve_job_def("daily_retrain_job")
+    job = defs().resolve_job_def("daily_retrain_job")
     resources = {"storage": Storage(data_dir=str(data_dir)), "device": ComputeDevice(device="cpu", threads=1)}
     instance = dg.DagsterInstance.ephemeral()
     load_avg = os.getloadavg()[0]

@@ -1,21 +1,31 @@
-"""The Dagster code location of elcrec-pipeline (loaded by workspace.yaml)."""
+"""The Dagster code location of elcrec-pipeline (loaded by workspace.yaml), built when Dagster loads it: the
+partitions' start date (``ELCREC_START_DATE``) and the schedule's time (``ELCREC_RETRAIN_CRON``) are read then,
+not when this module is imported."""
 
 from __future__ import annotations
 
 import dagster as dg
 
 from assets import challengers, evaluation, ingestion, profiling, recommendations, sequences, serving, training
-from elcrec_pipeline.jobs import daily_retrain_job, daily_retrain_schedule, ingestion_job
+from assets.partitions import configured_partitions
+from elcrec_pipeline.jobs import daily_retrain_job, ingestion_job, retrain_schedule
 from elcrec_pipeline.resources import ComputeDevice, SourceFile, Storage
 from elcrec_pipeline.sensors import source_file_sensor
 
 _modules = [ingestion, sequences, training, challengers, serving, evaluation, profiling, recommendations]
 
-defs = dg.Definitions(
-    assets=dg.load_assets_from_modules(_modules),
-    asset_checks=dg.load_asset_checks_from_modules(_modules),
-    jobs=[daily_retrain_job, ingestion_job],
-    schedules=[daily_retrain_schedule],
-    sensors=[source_file_sensor],
-    resources={"storage": Storage(), "device": ComputeDevice(), "source_file": SourceFile()},
-)
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Every asset of the daily partitions from ``ELCREC_START_DATE``, its checks, the jobs, the schedule, the
+    sensor and the resources."""
+    partitions = configured_partitions()
+    return dg.Definitions(
+        assets=dg.map_asset_specs(lambda spec: spec.replace_attributes(partitions_def=partitions),
+                                  dg.load_assets_from_modules(_modules)),
+        asset_checks=dg.load_asset_checks_from_modules(_modules),
+        jobs=[daily_retrain_job, ingestion_job],
+        schedules=[retrain_schedule()],
+        sensors=[source_file_sensor],
+        resources={"storage": Storage(), "device": ComputeDevice(), "source_file": SourceFile()},
+    )

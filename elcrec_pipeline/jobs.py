@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
 from assets.ingestion import raw_interactions, rejected_interactions
@@ -35,9 +33,9 @@ def retrain_time(cron: str) -> tuple[int, int]:
     return int(fields[0]), int(fields[1])
 
 
-_minute, _hour = retrain_time(os.environ.get(RETRAIN_CRON_ENV, "0 2 * * *"))
-
-# Each tick (02:00 UTC by default) runs the partition of the day that has just ended.
-daily_retrain_schedule = dg.build_schedule_from_partitioned_job(
-    daily_retrain_job, name="daily_retrain_schedule", minute_of_hour=_minute, hour_of_day=_hour,
-)
+def retrain_schedule() -> dg.ScheduleDefinition:
+    """The daily schedule of :data:`daily_retrain_job` at the time of ``ELCREC_RETRAIN_CRON`` (default 02:00 UTC),
+    read when called (the code location loads). Each tick runs the partition of the day that has just ended."""
+    minute, hour = retrain_time(dg.EnvVar(RETRAIN_CRON_ENV).get_value() or "0 2 * * *")
+    return dg.build_schedule_from_partitioned_job(daily_retrain_job, name="daily_retrain_schedule",
+                                                  minute_of_hour=minute, hour_of_day=hour)

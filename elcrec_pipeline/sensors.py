@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.partitions import daily_partitions
+from assets.partitions import configured_partitions
 from elcrec_pipeline.jobs import daily_retrain_job
 from elcrec_pipeline.resources import SourceFile
 
@@ -27,7 +27,7 @@ def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceF
     if not pattern or "{date}" not in pattern:
         return dg.SensorResult(skip_reason=f"the source settings ({source_file.location() or 'none'}) name no "
                                            "path with '{date}'")
-    days = daily_partitions.get_partition_keys()[-LOOKBACK_DAYS:]
+    days = configured_partitions().get_partition_keys()[-LOOKBACK_DAYS:]
     requests = []
     for day in days:
         file = Path(pattern.replace("{date}", day))

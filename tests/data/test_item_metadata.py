@@ -174,7 +174,7 @@ def test_the_raw_interactions_run_config_accepts_the_u_item_mapping(tmp_path: Pa
 
     from elcrec_pipeline.definitions import defs
 
-    job = defs.resolve_job_def("daily_retrain_job")
+    job = defs().resolve_job_def("daily_retrain_job")
     config = {**_u_item_settings(tmp_path / "u.item"), "item_metadata_category_names": {"unknown": "(no genre)"}}
     result = dg.validate_run_config(job, {"ops": {"raw_interactions": {"config": config}}})
     assert result["ops"]["raw_interactions"]["config"]["item_metadata_names"] == list(U_ITEM_NAMES)

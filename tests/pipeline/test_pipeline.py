@@ -47,7 +47,7 @@ def run_config(epochs: int = 6, lr: float = 5e-3, tolerance: float = 0.002) -> d
 
 
 def materialize_all(data_dir: Path, config: dict, partition: str = PARTITION) -> dg.ExecuteInProcessResult:
-    job = defs.resolve_job_def("daily_retrain_job")
+    job = defs().resolve_job_def("daily_retrain_job")
     resources = {"storage": Storage(data_dir=str(data_dir)), "device": ComputeDevice(device="cpu", threads=1)}
     return job.execute_in_process(run_config=config, partition_key=partition, resources=resources,
                                   raise_on_error=False)
@@ -309,7 +309,7 @@ def test_report_rematerializes_from_stored_inputs(first_run):
 
 def test_every_asset_has_the_shared_settings_and_its_own_stage():
     """daily_asset gives every stage the daily partitions and the owners; each keeps its own group."""
-    graph = defs.resolve_asset_graph()
+    graph = defs().resolve_asset_graph()
     groups = {}
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
@@ -349,7 +349,7 @@ def test_digest_is_sha256_of_the_settings_then_each_input(tmp_path):
 
 
 def test_schedule_runs_the_previous_day_at_two():
-    schedule = defs.resolve_schedule_def("daily_retrain_schedule")
+    schedule = defs().resolve_schedule_def("daily_retrain_schedule")
     assert schedule.cron_schedule == "0 2 * * *" and schedule.job_name == "daily_retrain_job"
     tick = datetime(2026, 2, 1, 2, 0, tzinfo=timezone.utc)
     with dg.instance_for_test() as instance:
@@ -361,11 +361,26 @@ def test_schedule_runs_the_previous_day_at_two():
 def test_the_retrain_cron_variable_moves_the_schedule():
     """ELCREC_RETRAIN_CRON, read when the code location loads, sets the schedule's time (a fresh interpreter)."""
     code = ("from elcrec_pipeline.definitions import defs; "
-            "print(defs.resolve_schedule_def('daily_retrain_schedule').cron_schedule)")
+            "print(defs().resolve_schedule_def('daily_retrain_schedule').cron_schedule)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                           env={**os.environ, "ELCREC_RETRAIN_CRON": "30 4 * * *"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "30 4 * * *"
+
+
+def test_nothing_is_read_at_import_the_code_location_reads_its_environment_when_it_loads(monkeypatch):
+    """ELCREC_START_DATE and ELCREC_RETRAIN_CRON set after the code location's module was imported are what it
+    uses when it loads: every asset's partitions start on that date, and the schedule ticks at that time."""
+    monkeypatch.setenv("ELCREC_START_DATE", "1997-01-01")
+    monkeypatch.setenv("ELCREC_RETRAIN_CRON", "15 5 * * *")
+    location = defs()
+    assert location.resolve_schedule_def("daily_retrain_schedule").cron_schedule == "15 5 * * *"
+    graph = location.resolve_asset_graph()
+    starts = {str(graph.get(key).partitions_def.start.date()) for key in graph.get_all_asset_keys()}
+    assert starts == {"1997-01-01"}
+    assert location.resolve_job_def("daily_retrain_job").partitions_def.get_first_partition_key() == "1997-01-01"
+    monkeypatch.delenv("ELCREC_START_DATE")
+    assert defs().resolve_job_def("daily_retrain_job").partitions_def.get_first_partition_key() == "2026-01-01"
 
 
 def test_retrain_time_reads_a_daily_cron():
@@ -376,7 +391,7 @@ def test_retrain_time_reads_a_daily_cron():
 
 def test_beauty_preset_is_a_valid_run_config_with_the_papers_settings():
     preset = yaml.safe_load((Path(__file__).resolve().parents[2] / "elcrec_pipeline/presets/beauty.yaml").read_text())
-    assert dg.validate_run_config(defs.resolve_job_def("daily_retrain_job"), preset)
+    assert dg.validate_run_config(defs().resolve_job_def("daily_retrain_job"), preset)
     training = preset["ops"]["elcrec_model"]["config"]
     exp = TrainingSettings(**training).experiment("cpu", warm=False)
     assert exp.model["n_layers"] == 1 and exp.model["n_intents"] == 256

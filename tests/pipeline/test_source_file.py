@@ -36,7 +36,7 @@ def team(tmp_path: Path) -> Path:
 
 
 def ingest(data_dir: Path, source: SourceFile, day: str, run_config: dict | None = None) -> dg.ExecuteInProcessResult:
-    job = defs.resolve_job_def("ingestion_job")
+    job = defs().resolve_job_def("ingestion_job")
     return job.execute_in_process(partition_key=day, run_config=run_config or {}, raise_on_error=False,
                                   resources={"storage": Storage(data_dir=str(data_dir)), "source_file": source})
 
@@ -96,7 +96,7 @@ def test_a_bad_source_file_fails_at_once_and_names_the_file_or_field(team, tmp_p
 
 
 def test_the_schedule_carries_no_config_so_the_source_file_applies():
-    schedule = defs.resolve_schedule_def("daily_retrain_schedule")
+    schedule = defs().resolve_schedule_def("daily_retrain_schedule")
     context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 2, 1, 2, 0, tzinfo=timezone.utc))
     (request,) = schedule.evaluate_tick(context).run_requests
     assert request.partition_key == "2026-01-31" and not request.run_config
