@@ -41,11 +41,14 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
     store = storage.store
     seqs, _ = storage.read_sequences(partition)
     base = store.served_up_to(partition, kinds=("elcrec",)) if config.warm_start else None
-    on = config.device or device.setup()
-    exp = config.experiment(on, base is not None, seqs, log=context.log.info)  # a warm start's budget if a base
+    on, derived = config.device or device.setup(), []
+    exp = config.experiment(on, base is not None, seqs, log=derived.append)  # a warm start's budget if a base
     warm = base is not None and _same_architecture(store.folder(base), exp.model)
     if base is not None and not warm:  # the serving model's shapes differ from this run's: a cold start
-        exp = config.experiment(on, False, seqs)
+        derived.clear()
+        exp = config.experiment(on, False, seqs, log=derived.append)
+    for line in derived:  # preset auto's settings, as this run uses them
+        context.log.info(line)
     init_from = store.checkpoint(base) if warm else None
     work = storage.training_dir(partition, {"experiment": exp.to_dict(), "init_from": base.dir if warm else None,
                                             "nproc": config.nproc})

@@ -258,5 +258,6 @@ def is_sequences_parquet(path: Path) -> bool:
 
 
 def shorten(text: str, limit: int = 120) -> str:
+    """``text`` without its line end, cut to ``limit`` characters (ending in ``...``) when longer."""
     text = text.rstrip("\r\n")
     return text if len(text) <= limit else text[: limit - 3] + "..."

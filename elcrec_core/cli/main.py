@@ -1,5 +1,5 @@
-"""The ``elcrec`` command: train, evaluate, recommend, show sequences, roll the serving model back, and write
-the synthetic data set."""
+"""The ``elcrec`` command: train, evaluate, rank the baselines, recommend, show sequences, roll the serving model
+back, compare runs, and write the synthetic data set."""
 
 from __future__ import annotations
 

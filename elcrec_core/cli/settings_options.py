@@ -15,7 +15,7 @@ def add_settings_options(parser: argparse.ArgumentParser) -> None:
     """Add a flag for every setting a run may override to ``parser``; each defaults to None (not given: the
     preset's or the config file's value holds)."""
     group = parser.add_argument_group("settings", "each replaces the value of --preset or --config "
-                                                  "(elcrec_core/config/settings.py: the paper's defaults)")
+                                                  "(the defaults: elcrec_core/config/settings.py, the paper's)")
     for setting in settings_fields():
         group.add_argument("--" + setting.option.replace("_", "-"), dest=setting.option, default=None,
                            help=_help(setting), **_kind(setting.annotation))
@@ -34,4 +34,4 @@ def _kind(annotation: object) -> dict:
 
 def _help(setting: SettingField) -> str:
     default = " ".join(map(str, setting.default)) if isinstance(setting.default, tuple) else setting.default
-    return f"{setting.description} (paper: {default})".replace("%", "%%")
+    return f"{setting.description} (default: {default})".replace("%", "%%")

@@ -1,1 +1,1 @@
-"""Settings: the experiment's dataclasses, the paper's named presets and the ``auto`` preset."""
+"""Settings: the experiment's settings schema and the paper's named presets."""

@@ -164,8 +164,17 @@ class ExperimentConfig:
         return cls(model=model, train=_checked(TrainConfig, "train", train))
 
 
+def check_keys(values: dict[str, Any], kind: type, section: str) -> None:
+    """Raise ValueError naming the keys of ``values`` that are no field of the dataclass ``kind``, with the known
+    ones (``section`` names where they were given)."""
+    known = {f.name for f in dataclasses.fields(kind)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown {section} setting(s) {unknown}; known: {sorted(known)}")
+
+
 # the names users type for schema fields with longer names (the command line's flags, the pipeline's run config)
-SHORT_NAMES = {"n_layers": "layers", "n_intents": "intents", "n_negatives": "negatives"}
+SHORT_NAMES = {"n_layers": "layers", "n_heads": "heads", "n_intents": "intents", "n_negatives": "negatives"}
 _FROM_THE_DATA = ("n_items", "vocab_size")  # ModelConfig fields no run sets
 
 
@@ -182,7 +191,8 @@ class SettingField(NamedTuple):
 
 
 def settings_fields() -> list[SettingField]:
-    """Every field of :class:`ModelConfig` (but the item count) and :class:`TrainConfig`, in schema order."""
+    """Every field of :class:`ModelConfig` (but n_items and vocab_size, which come from the data) and
+    :class:`TrainConfig`, in schema order."""
     out = []
     for section, kind in (("model", ModelConfig), ("train", TrainConfig)):
         for name, info in kind.__pydantic_fields__.items():
@@ -203,7 +213,6 @@ def overrides(values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
     return model, train
 
 
-
 def _checked(kind: type, section: str, values: dict[str, Any]) -> Any:
     """``kind(**values)``; raises ValueError naming, for each wrong value, its section and field, what is wrong
     and the value given."""
@@ -217,16 +226,9 @@ def _problem(section: str, error: dict[str, Any]) -> str:
     """``section.field: what is wrong (given value)``; a check across fields (``__post_init__``) names no field."""
     if not error["loc"]:
         return f"{section}: {error['msg'].removeprefix('Value error, ')}"
-    return f"{'.'.join([section, *map(str, error['loc'])])}: {error['msg']} (given {error['input']!r})"
-
-def check_keys(values: dict[str, Any], kind: type, section: str) -> None:
-    """Raise ValueError naming the keys of ``values`` that are no field of the dataclass ``kind``, with the known
-    ones (``section`` names where they were given)."""
-    known = {f.name for f in dataclasses.fields(kind)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"unknown {section} setting(s) {unknown}; known: {sorted(known)}")
-
+    field = str(error["loc"][0])
+    typed = f" ({SHORT_NAMES[field]})" if field in SHORT_NAMES else ""  # the name users type
+    return f"{section}.{field}{typed}: {error['msg']} (given {error['input']!r})"
 
 def preset_names() -> list[str]:
     return sorted(_presets())

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 
 def is_utf8(encoding: str) -> bool:
+    """Whether ``encoding`` names UTF-8 (with or without a byte order mark), by any of its Python names."""
     return codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
 
 
@@ -170,6 +171,9 @@ def read_delimited(
 
 
 def parquet_relation(con: duckdb.DuckDBPyConnection, path: Path, wanted: Mapping[str, str | None]):
+    """The Parquet file ``path`` as a DuckDB relation with its 1-based row number as ``source_row``, its columns
+    ``wanted`` values (None: not read) named by their keys; raises SourceReadError naming a wanted column the file
+    lacks."""
     rel = con.sql("SELECT * FROM read_parquet(?, file_row_number = true)", params=[str(path)])
     if missing := [c for c in wanted.values() if c is not None and c not in rel.columns]:
         raise SourceReadError(path, f"no column(s) {missing}; the file has {rel.columns[:-1]}")

@@ -30,6 +30,7 @@ _WHITESPACE = "' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)"  # SQL
 
 
 def event_fields(columns: ColumnMap) -> dict[str, str | None]:
+    """The source's column of each normalised field, by the short names the SQL uses (None: not mapped)."""
     return {"u": columns.user, "i": columns.item, "t": columns.timestamp, "r": columns.rating, "e": columns.event_type}
 
 

@@ -42,7 +42,8 @@ def read_files(files: list[Path], config: SourceConfig) -> pl.DataFrame:
 
 
 def read_file(path: Path, config: SourceConfig) -> pl.DataFrame:
-    """Read one file of a source into the normalised frame; raises :class:`SourceReadError` if unreadable."""
+    """Read one file of a source into the normalised frame; raises
+    :class:`~elcrec_core.data.files.SourceReadError` if unreadable."""
     readers = {"csv": _read_delimited_events, "tsv": _read_delimited_events, "jsonl": _read_jsonl,
                "parquet": _read_parquet, "sequence": _read_sequence_file}
     with connection_for(path) as con:
@@ -96,9 +97,6 @@ def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConf
     raw = parquet_relation(con, path, fields).query(
         "events", "SELECT *, NULL::VARCHAR AS error, NULL::VARCHAR AS detail FROM events")
     return finish_events(normalise_events(raw, fields, config.timestamp_format, path), path)
-
-
-# --- normalisation (shared by the DuckDB readers) ---------------------------------------------------------
 
 
 # --- sequence format and the generator -------------------------------------------------------------------

@@ -60,14 +60,14 @@ def make_train_batch(
     data: SequenceTensors,
     users: torch.Tensor,
     max_len: int,
-    aug: TrainConfig,
+    cfg: TrainConfig,
     generator: torch.Generator,
     negatives: str = "per_position",
     n_negatives: int = 0,
     drops: torch.Tensor | int = 3,
 ) -> TrainBatch:
-    """Cut one batch; its two views follow ``aug``'s crop_tau, mask_gamma and reorder_beta (the training
-    settings). ``negatives``: "per_position" (one per target, not in the user's sequence), "shared"
+    """Cut one batch; its two views follow the training settings' crop_tau, mask_gamma and reorder_beta
+    (``cfg``). ``negatives``: "per_position" (one per target, not in the user's sequence), "shared"
     (``n_negatives`` uniform ids for the whole batch) or "none". ``drops``: each sample's input is its user's
     items[:-drop] (3: the last training window; see :func:`training_windows`)."""
     n = data.lengths(users) - drops
@@ -81,7 +81,7 @@ def make_train_batch(
         neg = torch.randint(1, data.n_items + 1, (n_negatives,), generator=generator)
     else:
         neg = torch.zeros(0, dtype=torch.long)
-    views = torch.cat([augment(full_input, n, max_len, aug, generator) for _ in range(2)])
+    views = torch.cat([augment(full_input, n, max_len, cfg, generator) for _ in range(2)])
     return TrainBatch(inputs, targets, neg, views)
 
 
@@ -109,7 +109,7 @@ def _contains(ordered: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
 
 
 def augment(
-    seqs: torch.Tensor, lengths: torch.Tensor, out_len: int, aug: TrainConfig, generator: torch.Generator
+    seqs: torch.Tensor, lengths: torch.Tensor, out_len: int, cfg: TrainConfig, generator: torch.Generator
 ) -> torch.Tensor:
     """One random view per row of the right-aligned ``seqs`` [B, W] (row b holds ``lengths[b]`` items),
     returned right-aligned in ``out_len`` columns (most recent items kept)."""
@@ -119,18 +119,18 @@ def augment(
     pos = torch.arange(width)[None, :]  # position in the unpadded list
     op = torch.randint(0, 3, (batch, 1), generator=generator)
 
-    crop_run = torch.floor(n_real * aug.crop_tau).long()
+    crop_run = torch.floor(n_real * cfg.crop_tau).long()
     crop_start = torch.floor(torch.rand(batch, 1, generator=generator) * (n - crop_run)).long()
     crop_len = crop_run.clamp(min=1)
 
-    reorder_run = torch.floor(n_real * aug.reorder_beta).long()
+    reorder_run = torch.floor(n_real * cfg.reorder_beta).long()
     reorder_start = torch.floor(torch.rand(batch, 1, generator=generator) * (n - reorder_run)).long()
     in_run = (pos >= reorder_start) & (pos < reorder_start + reorder_run)
     keys = torch.where(in_run, reorder_start + torch.rand(batch, width, generator=generator), pos.double())
     permutation = keys.argsort(1)
 
     draws = torch.rand(batch, width, generator=generator).masked_fill(pos >= n, 2.0)
-    masked = draws.argsort(1).argsort(1) < torch.floor(n_real * aug.mask_gamma).long()
+    masked = draws.argsort(1).argsort(1) < torch.floor(n_real * cfg.mask_gamma).long()
 
     out_n = torch.where(op == CROP, crop_len, n)
     q = out_n - out_len + torch.arange(out_len)[None, :]  # index into the augmented list

@@ -29,12 +29,6 @@ from elcrec_core.train.run_log import RunLog
 from elcrec_core.train.state import EarlyStopping, model_payload, restore_training_state, save_training_state
 from elcrec_core.train.warm_start import warm_start
 
-# ----------------------------------------------------------------------------------------- one step
-
-
-# ----------------------------------------------------------------------------------------- state on disk
-
-
 @dataclass
 class TrainResult:
     best_epoch: int
@@ -151,8 +145,6 @@ def train(
     run_log.finish({"best_epoch": result.best_epoch, "epochs": len(history), "seconds": result.seconds,
                     "valid": result.valid, "test": result.test, "history": history})
     return result
-
-
 
 
 # item tables of at least this many elements (16 MiB of fp32) get sparse lookup gradients in training

@@ -336,7 +336,7 @@ def test_every_setting_of_the_schema_is_a_train_flag(capsys) -> None:
     shown = capsys.readouterr().out
     for setting in settings_fields():
         assert f"--{setting.option.replace('_', '-')}" in shown, setting.option
-    assert "--layers LAYERS       transformer blocks (paper: 1)" in shown
+    assert "--layers LAYERS       transformer blocks (default: 1)" in shown
 
 
 def test_train_flags_reach_the_config_as_their_fields_type(tmp_path: Path) -> None:

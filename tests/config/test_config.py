@@ -105,6 +105,6 @@ def test_every_setting_but_the_item_count_is_overridable_under_one_name() -> Non
                                         *[f.name for f in dataclasses.fields(TrainConfig)]]
     assert len({f.option for f in fields}) == len(fields)
     assert {f.name: f.option for f in fields if f.option != f.name} == {
-        "n_layers": "layers", "n_intents": "intents", "n_negatives": "negatives"}
+        "n_layers": "layers", "n_heads": "heads", "n_intents": "intents", "n_negatives": "negatives"}
     assert all(f.description for f in fields)
     assert overrides({"layers": 2, "lr": 0.01, "epochs": None, "unrelated": 1}) == ({"n_layers": 2}, {"lr": 0.01})

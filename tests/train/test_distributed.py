@@ -72,7 +72,7 @@ def test_two_processes_match_one_and_their_checkpoints_load_anywhere(events, tmp
     assert json.loads(scored.stdout) == pytest.approx(ddp["test"], abs=1e-6)
 
 
-def test_train_distributed_runs_a_config_and_reads_back_its_result(events, tmp_path):
+def test_train_distributed_runs_a_config_and_returns_rank_0s_result(events, tmp_path):
     """The entry the Dagster asset and the CLI use for nproc > 1 (torch's launch API, in process): the config goes
     to config.json, rank 0's log streams back, the result is rank 0's."""
     exp = merge_overrides(load_preset("synthetic"), {"hidden": 16, "n_intents": 4, "max_len": 12},
