@@ -3,8 +3,8 @@ same sequences and stored beside it (:func:`elcrec_core.serve.challengers.fit_ch
 
 import dagster as dg
 
+from assets.daily import RETRY, daily_asset
 from assets.metadata import metric, table
-from assets.partitions import RETRY, daily_asset
 from assets.training import elcrec_model
 from elcrec_core.serve.challengers import fit_challengers
 from elcrec_pipeline.config import ChallengerSettings

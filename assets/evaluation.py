@@ -7,8 +7,8 @@ from datetime import date, timedelta
 import dagster as dg
 import polars as pl
 
+from assets.daily import THIS_AND_PREVIOUS_DAY, WAREHOUSE_POOL, daily_asset
 from assets.metadata import figure, metric, table
-from assets.partitions import THIS_AND_PREVIOUS_DAY, WAREHOUSE_POOL, daily_asset
 from assets.serving import serving_model
 from elcrec_core.data import warehouse
 from elcrec_core.data.sequences import SequenceTensors

@@ -6,8 +6,8 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from assets.daily import RETRY, START_DATE_ENV, WAREHOUSE_POOL, daily_asset
 from assets.metadata import expectation_results, metric, table, warehouse_table
-from assets.partitions import RETRY, START_DATE_ENV, WAREHOUSE_POOL, daily_asset
 from elcrec_core.data import warehouse
 from elcrec_core.data.ingestion import EventsBeforeStart, ingest
 from elcrec_core.data.item_metadata import read_item_metadata

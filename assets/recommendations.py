@@ -5,8 +5,8 @@ import numpy as np
 import polars as pl
 import torch
 
+from assets.daily import WAREHOUSE_POOL, daily_asset
 from assets.metadata import metric, table, warehouse_table
-from assets.partitions import WAREHOUSE_POOL, daily_asset
 from assets.serving import serving_model
 from elcrec_core.data import warehouse
 from elcrec_core.data.sequences import SequenceTensors

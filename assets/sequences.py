@@ -2,9 +2,9 @@
 
 import dagster as dg
 
+from assets.daily import RETRY, WAREHOUSE_POOL, daily_asset
 from assets.ingestion import raw_interactions
 from assets.metadata import expectation_results, metric, table, warehouse_table
-from assets.partitions import RETRY, WAREHOUSE_POOL, daily_asset
 from elcrec_core.data.events_to_sequences import build_sequences, write_sequences
 from elcrec_core.data.validation import expect_sequences
 from elcrec_pipeline.config import SequenceSettings, partition_end

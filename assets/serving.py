@@ -8,8 +8,8 @@ partitioned asset checks are a Dagster preview feature that warns on every load.
 import dagster as dg
 
 from assets.challengers import challengers
+from assets.daily import PREVIOUS_DAY, daily_asset
 from assets.metadata import metric, table
-from assets.partitions import PREVIOUS_DAY, daily_asset
 from assets.training import elcrec_model
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.serve.model_store import ModelRecord

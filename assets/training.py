@@ -6,8 +6,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.daily import PREVIOUS_DAY, RETRY, daily_asset
 from assets.metadata import figure, metric, table
-from assets.partitions import PREVIOUS_DAY, RETRY, daily_asset
 from assets.sequences import interaction_sequences
 from elcrec_core.config.settings import SHAPE_FIELDS, ExperimentConfig, ModelConfig
 from elcrec_core.report.plots import training_curve

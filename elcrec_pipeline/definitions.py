@@ -7,7 +7,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assets import challengers, evaluation, ingestion, profiling, recommendations, sequences, serving, training
-from assets.partitions import configured_partitions
+from assets.daily import configured_partitions
 from elcrec_pipeline.jobs import daily_retrain_job, ingestion_job, retrain_schedule
 from elcrec_pipeline.resources import ComputeDevice, SourceFile, Storage
 from elcrec_pipeline.sensors import source_file_sensor

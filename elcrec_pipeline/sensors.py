@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.partitions import configured_partitions
+from assets.daily import configured_partitions
 from elcrec_pipeline.jobs import daily_retrain_job
 from elcrec_pipeline.resources import SourceFile
 

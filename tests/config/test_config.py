@@ -88,6 +88,9 @@ def test_every_wrong_value_of_a_config_is_named_with_its_section() -> None:
                 r"train\.precision: Input should be 'auto', 'fp32' or 'bf16' \(given 'fp16'\)$")
     with pytest.raises(ValueError, match=expected):
         ExperimentConfig.from_dict({"train": {"precision": "fp16", "lr": -1}})
+    with pytest.raises(ValueError, match=r"^invalid setting\(s\): model\.n_layers \(layers\): Input should be greater "
+                                         r"than or equal to 1 \(given 0\)$"):  # also the name users type
+        ExperimentConfig(model={"n_layers": 0})
     with pytest.raises(ValueError, match=r"^invalid setting\(s\): model: hidden 64 is not divisible by n_heads 3$"):
         ExperimentConfig(model={"n_heads": 3})
 

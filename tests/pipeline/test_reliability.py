@@ -15,7 +15,7 @@ import dagster as dg
 import pytest
 
 from assets import evaluation, ingestion, profiling, recommendations, sequences, training
-from assets.partitions import RETRY, WAREHOUSE_POOL
+from assets.daily import RETRY, WAREHOUSE_POOL
 from elcrec_core.data import warehouse
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_pipeline.resources import SourceFile, Storage

@@ -1,4 +1,5 @@
-"""The daily partitions every asset shares, and common asset settings."""
+"""What every daily asset shares: the daily partitions (and the mappings to the day before), the owners, the retry
+policy, the warehouse pool, and ``daily_asset``, the decorator that applies them."""
 
 from __future__ import annotations
 
