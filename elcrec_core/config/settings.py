@@ -226,9 +226,10 @@ def _problem(section: str, error: dict[str, Any]) -> str:
     """``section.field: what is wrong (given value)``; a check across fields (``__post_init__``) names no field."""
     if not error["loc"]:
         return f"{section}: {error['msg'].removeprefix('Value error, ')}"
-    field = str(error["loc"][0])
-    typed = f" ({SHORT_NAMES[field]})" if field in SHORT_NAMES else ""  # the name users type
-    return f"{section}.{field}{typed}: {error['msg']} (given {error['input']!r})"
+    name = str(error["loc"][0])
+    typed = f" ({SHORT_NAMES[name]})" if name in SHORT_NAMES else ""  # the name users type
+    return f"{section}.{name}{typed}: {error['msg']} (given {error['input']!r})"
+
 
 def preset_names() -> list[str]:
     return sorted(_presets())
