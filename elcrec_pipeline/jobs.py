@@ -25,6 +25,7 @@ ingestion_job = dg.define_asset_job(
     description="Ingestion only, for backfills of past days.",
 )
 
+
 def retrain_time(cron: str) -> tuple[int, int]:
     """(minute, hour) of a daily cron expression ``M H * * *``: a daily partitioned job ticks once a day."""
     fields = cron.split()

@@ -29,8 +29,12 @@ from elcrec_core.train.run_log import RunLog
 from elcrec_core.train.state import EarlyStopping, model_payload, restore_training_state, save_training_state
 from elcrec_core.train.warm_start import warm_start
 
+
 @dataclass
 class TrainResult:
+    """What :func:`train` returns: the best epoch (0-based), its validation and test metrics (HR@K, NDCG@K), the
+    per-epoch history, the wall seconds of the loop and the path of ``best.pt``."""
+
     best_epoch: int
     valid: dict[str, float]
     test: dict[str, float]
