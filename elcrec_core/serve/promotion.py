@@ -6,8 +6,11 @@ validation split of the day's sequences (NDCG@20, the models' selection metric).
 every validation user's scores are finite, it was not trained on an older day than the champion, its score beats
 most-popular and is within ``tolerance`` of the best contender's; otherwise the champion keeps serving when it
 meets the same conditions, else the best challenger serves (a baseline may serve). Most popular, the floor, may
-always serve. A pure function of the contenders and the data: the pipeline's ``promotion_gate`` check reports
-the decision and the ``serving_model`` asset applies it, so both always agree and the check changes nothing.
+always serve. The older-day rule protects a champion only while it is fit for the day's data (finite scores that
+beat most popular): a model that fails there, such as one trained on another source before a team described
+its own, never keeps serving, whatever its day. A pure function of the contenders and the data: the pipeline's
+``promotion_gate`` check reports the decision and the ``serving_model`` asset applies it, so both always agree and
+the check changes nothing.
 """
 
 from __future__ import annotations
@@ -78,7 +81,8 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
     """Decide which of ``candidate``, ``champion`` (the serving model, None before the first promotion) and
     ``challengers`` serves, all scored on the validation split of ``data`` (see the module's rules, applied in
     the order candidate, champion, challengers by score). A candidate trained on an older day than the champion
-    changes nothing (an older day never replaces a newer model). Raises ValueError when two contenders share a
+    changes nothing (an older day never replaces a newer model) unless the champion is unfit for ``data`` (non-finite
+    scores, or not beating most popular); the reason then says so. Raises ValueError when two contenders share a
     role."""
     contenders = [candidate, *([champion] if champion is not None else []), *challengers]
     roles = [c.role for c in contenders]
@@ -88,26 +92,39 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
     finite = [c for c in contenders if not non_finite[c.role]]
     scores = {c.role: metrics_from_ranks(evaluate_recommender(c.recommender, data, "valid"))[SELECTION_METRIC]
               for c in finite}
-
-    def decide(serves: Contender | None, reason: str) -> GateDecision:
-        return GateDecision(serves is candidate, serves.role if serves else None,
-                            serves.record if serves else None, reason, scores, non_finite, tolerance)
-
-    if champion is not None and candidate.record.day < champion.record.day:
-        return decide(champion, f"refused: trained on {candidate.record.day}, older than the serving model's day "
-                                f"{champion.record.day} (an older day never replaces a newer model)")
-    if not finite:
-        return decide(None, "refused: every contender gives NaN or infinite scores")
-    best = max(finite, key=lambda c: scores[c.role])
     floor = scores.get(FLOOR)
 
-    def fails(c: Contender) -> str | None:
-        """Why ``c`` may not serve, or None."""
+    def unfit(c: Contender) -> str | None:
+        """Why ``c`` may not serve on this data whatever the others score, or None."""
         if non_finite[c.role]:
             return f"{non_finite[c.role]} validation users get a NaN or infinite score"
         if floor is not None and c.role != FLOOR and not scores[c.role] > floor:
             return (f"validation {SELECTION_METRIC} {scores[c.role]:.4f} does not beat most popular's "
                     f"{floor:.4f}")
+        return None
+
+    older = ""  # why an older day's candidate was judged after all (added to every reason)
+
+    def decide(serves: Contender | None, reason: str) -> GateDecision:
+        return GateDecision(serves is candidate, serves.role if serves else None,
+                            serves.record if serves else None, reason + older, scores, non_finite, tolerance)
+
+    if champion is not None and candidate.record.day < champion.record.day:
+        champion_unfit = unfit(champion)
+        if champion_unfit is None:
+            return decide(champion, f"refused: trained on {candidate.record.day}, older than the serving model's "
+                                    f"day {champion.record.day} (an older day never replaces a newer model)")
+        older = (f" (the candidate's day {candidate.record.day} is older than the serving model's "
+                 f"{champion.record.day}, but {_name(champion)} is unfit for this data: {champion_unfit})")
+
+    if not finite:
+        return decide(None, "refused: every contender gives NaN or infinite scores")
+    best = max(finite, key=lambda c: scores[c.role])
+
+    def fails(c: Contender) -> str | None:
+        """Why ``c`` may not serve, or None."""
+        if (why := unfit(c)) is not None:
+            return why
         if scores[c.role] < scores[best.role] - tolerance:
             return (f"validation {SELECTION_METRIC} {scores[c.role]:.4f} is below the best, {_name(best)}'s "
                     f"{scores[best.role]:.4f}, by more than the tolerance {tolerance:g}")

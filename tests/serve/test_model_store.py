@@ -16,7 +16,7 @@ from elcrec_core.evaluate.ranking import eligible_users, evaluate, metrics_from_
 from elcrec_core.evaluate.scoring import ELCRecRecommender, evaluate_recommender
 from elcrec_core.model.elcrec import ELCRec
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
-from elcrec_core.serve.promotion import CANDIDATE, CHAMPION, Contender, gate
+from elcrec_core.serve.promotion import CANDIDATE, CHAMPION, Contender, GateDecision, gate
 
 
 def record(store: ModelStore, day: str, run: str, ndcg: float = 0.1) -> ModelRecord:
@@ -359,6 +359,40 @@ def test_gate_edges_same_day_a_tie_with_most_popular_and_the_best_of_several_qua
     several = gate(weak, None, [_contender("most_popular", popular), _contender("transition", transition)], data,
                    tolerance=1.0)
     assert (several.serves, several.serving) == ("transition", _rec("transition"))
+
+
+def test_an_older_day_replaces_a_serving_model_that_is_unfit_for_the_data():
+    """The older-day rule keeps a newer champion only while it gives finite scores and beats most popular on the
+    day's data: one that does not (a model of another source, say) never keeps serving, whatever its day."""
+    data = _chains()
+    popular, transition = MostPopular().fit(data, "valid"), ItemTransition().fit(data, "valid")
+    floor, best = _score(popular, data), _score(transition, data)
+    users = len(eligible_users(data, "valid"))
+
+    def older_candidate(champion) -> GateDecision:
+        return gate(_contender(CANDIDATE, transition, "2026-01-01"), _contender(CHAMPION, champion, "2026-01-02"),
+                    [_contender("most_popular", popular)], data, tolerance=0.0)
+
+    promoted = f"promoted: validation NDCG@20 {best:.4f} beats most popular {floor:.4f}; it is the best of all"
+    note = ("(the candidate's day 2026-01-01 is older than the serving model's 2026-01-02, but the serving model "
+            "2026-01-02/serving is unfit for this data: ")
+    ties = older_candidate(_Favourite([0.0] * 30))  # every item ties: ranked last, below most popular
+    assert (ties.promote, ties.serves) == (True, CANDIDATE)
+    assert ties.reason == (f"{promoted} {note}validation NDCG@20 {ties.serving_score:.4f} does not beat most "
+                           f"popular's {floor:.4f})")
+    assert ties.serving_score < floor
+    nan = older_candidate(_Favourite([float("nan")] * 30))
+    assert (nan.promote, nan.serves, nan.non_finite[CHAMPION]) == (True, CANDIDATE, users)
+    assert nan.reason == f"{promoted} {note}{users} validation users get a NaN or infinite score)"
+    weak = gate(_contender(CANDIDATE, _Favourite([0.0] * 30), "2026-01-01"),
+                _contender(CHAMPION, _Favourite([float("nan")] * 30), "2026-01-02"),
+                [_contender("most_popular", popular)], data, tolerance=0.0)
+    assert (weak.promote, weak.serves) == (False, "most_popular")  # neither may serve: the floor does
+    fit = gate(_contender(CANDIDATE, popular, "2026-01-01"), _contender(CHAMPION, transition, "2026-01-02"),
+               [_contender("most_popular", MostPopular().fit(data, "valid"))], data, tolerance=1.0)
+    assert (fit.promote, fit.serves) == (False, CHAMPION)
+    assert fit.reason == ("refused: trained on 2026-01-01, older than the serving model's day 2026-01-02 (an older "
+                          "day never replaces a newer model)")
 
 
 def test_store_files_are_indented_sorted_json_written_into_new_folders(tmp_path):
