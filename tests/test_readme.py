@@ -54,6 +54,12 @@ NOT_RUN = {
     ".venv/bin/dagster job execute -m elcrec_pipeline.definitions -j daily_retrain_job --tags "
     "'{\"dagster/partition\": \"2026-01-31\"}'": "the main job: CI runs it",
     "export ELCREC_SOURCE=$PWD/team/source.yaml ELCREC_START_DATE=2025-06-01": "environment only",
+    'mkdir -p team && ln -sfn "$PWD/../shared/data/ml-100k" team/ml-100k': "the ml-100k job's set-up: see below",
+    "export ELCREC_SOURCE=$PWD/team/ml-100k.yaml ELCREC_START_DATE=1997-01-01 ELCREC_INPUT_DIRS=$PWD/../shared/data "
+    "ELCREC_DATA_DIR=$PWD/data-ml-100k": "environment only",
+    ".venv/bin/dagster job execute -m elcrec_pipeline.definitions -j daily_retrain_job --tags "
+    "'{\"dagster/partition\": \"1998-04-22\"}'": "minutes on ml-100k: BENCHMARKS.md records its run; "
+                                                   "test_source_file reads its YAML as laid out here",
     ".venv/bin/dagster job backfill -m elcrec_pipeline.definitions -j ingestion_job --from 2025-06-01 --to "
     "2026-01-30 --noprompt": "test_dagster_cli runs the README's backfill with the daemon",
     ".venv/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml &": "a server",

@@ -214,3 +214,16 @@ def test_item_metadata_csv_and_parquet(tmp_path: Path) -> None:
     pl.DataFrame({"sku": [5], "name": ["Comb"], "tags": [["Hair", "Tools"]]}).write_parquet(pq)
     meta, rejected = read_item_metadata(ItemMetadataConfig(str(pq), item="sku", title="name", categories="tags"))
     assert meta.rows() == [("5", "Comb", ["Hair", "Tools"])] and rejected.is_empty()
+
+
+@pytest.mark.parametrize(("fmt", "sep"), [("csv", ","), ("tsv", "\t")])
+def test_an_empty_field_at_the_end_of_a_line_is_read_as_absent_and_a_filled_one_rejects_it(
+        tmp_path: Path, fmt: str, sep: str) -> None:
+    """ml-100k's u.data in ../shared has a line ending in a tab: exporters leave such a trailing delimiter. The
+    empty last field is no value, so the line is read; an extra field that holds something is a malformed line."""
+    lines = [f"u1{sep}i1{sep}{EPOCH0}{sep}", f"u2{sep}i2{sep}{EPOCH0}{sep}x", f"u3{sep}i3{sep}{EPOCH0}"]
+    path = _write(tmp_path / f"e.{fmt}", "\n".join([sep.join(["user_id", "item_id", "timestamp"]), *lines]) + "\n")
+    frame = read_source(SourceConfig(format=fmt, path=str(path))).sort("source_row")
+    assert frame.select("source_row", "error", "user_id", "item_id").rows() == [
+        (2, None, "u1", "i1"), (3, "malformed_line", None, None), (4, None, "u3", "i3")]
+    assert frame["detail"][1] == f"TOO MANY COLUMNS: u2{sep}i2{sep}{EPOCH0}{sep}x"

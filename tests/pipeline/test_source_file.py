@@ -144,3 +144,31 @@ def test_history_before_the_first_partition_fails_before_anything_is_written(tmp
     assert "2 events are before the first day 2026-01-01: the earliest is 2018-09-24 08:00:00" in message
     assert "set ELCREC_START_DATE=2018-09-24 (or earlier)" in message
     assert not (tmp_path / "data" / "warehouse.duckdb").exists()  # checked before the warehouse is opened
+
+
+def test_the_readme_ml_100k_source_reads_as_the_readme_lays_it_out(shared, tmp_path):
+    """The README's MovieLens 100K settings file, saved as team/ml-100k.yaml beside a link to the shared folder:
+    read through the source_file resource with the README's ELCREC_INPUT_DIRS, every row of u.data and every movie
+    of u.item arrive; without the shared folder as an input folder, the error says what to add."""
+    import re
+
+    from elcrec_core.data.item_metadata import read_item_metadata
+    from elcrec_core.data.sources import read_source
+    from elcrec_pipeline.config import SourceSettings
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block, = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "path: ml-100k/u.data" in b]
+    team = tmp_path / "team"
+    team.mkdir()
+    (team / "ml-100k").symlink_to(shared / "data" / "ml-100k")
+    (team / "ml-100k.yaml").write_text(block)
+    source = SourceFile(path=str(team / "ml-100k.yaml"))
+    settings = SourceSettings().resolved(source.settings())
+    storage = Storage(data_dir=str(tmp_path / "data-ml-100k"), input_dirs=[str(shared / "data")])
+    events = read_source(settings.source_config("1998-04-22", storage, source.folders()))
+    assert events.height == 100_003
+    items, rejected = read_item_metadata(settings.item_metadata(storage, source.folders()))
+    assert (items.height, rejected.height) == (1682, 0)
+    outside = r"outside the folders sources are read from .*input_dirs \(ELCREC_INPUT_DIRS\)"
+    with pytest.raises(dg.Failure, match=outside):
+        settings.source_config("1998-04-22", Storage(data_dir=str(tmp_path / "other")), source.folders())
