@@ -131,6 +131,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
                     f"leave-one-out {split} split; ties count against the target.", sections, list(images.values()))
     paths = report.write(out)
     new = metrics["elcrec"]
+    figures = ", ".join(f"{labels[name]} {values['NDCG@20']:.4f}" for name, values in metrics.items())
+    context.log.info(f"{who}. {split} NDCG@20: {figures}. {pays} Report: {paths['markdown']}")
     metadata = {
         "serving": serving,
         "serving_model": serving_record.name if serving_record else "none",

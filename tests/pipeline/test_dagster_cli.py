@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -53,6 +54,10 @@ def test_job_execute_then_single_asset_materialize(env):
     data = Path(env["ELCREC_DATA_DIR"])
     assert (data / "models" / "aliases.json").is_file()
     report = next((data / "models" / PARTITION).glob("*/report.md"))
+    # the console says who serves, the figures and where the report is, not only the UI
+    said = re.search(r"(\S.*) serves \(.*\)\. test NDCG@20: ELCRec \(new\) [01]\.\d{4}, .*Report: (\S+\.md)",
+                     job.stderr + job.stdout)
+    assert said is not None and Path(said[2]) == report.resolve(), (job.stderr + job.stdout)[-3000:]
     first = report.stat().st_mtime
     again = dagster(env, "asset", "materialize", "-m", "elcrec_pipeline.definitions", "--select",
                     "evaluation_report", "--partition", PARTITION)
