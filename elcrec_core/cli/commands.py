@@ -69,6 +69,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({k: round(v, 6) for k, v in metrics.items()}))
     else:
+        print(f"{args.split} split: full ranking over {seqs.n_items} items, history excluded")
         for name, value in metrics.items():
             print(f"{name:8s} {value:.4f}")
     return 0

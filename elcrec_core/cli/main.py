@@ -42,8 +42,11 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="full-ranking HR@K / NDCG@K of a checkpoint")
     add_data_options(e, "data file, folder or glob")
     e.add_argument("--checkpoint", required=True, help="an elcrec checkpoint or the reference state dict")
-    e.add_argument("--split", choices=["test", "valid"], default="test")
-    e.add_argument("--device", default="auto")
+    e.add_argument("--split", choices=["test", "valid"], default="test",
+                   help="the leave-one-out split to rank: test (each user's last item, the default) or valid (the "
+                        "second last)")
+    e.add_argument("--device", default="auto", help="auto (the default: CUDA when present, else the CPU), cpu, "
+                                                    "cuda, ...")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.set_defaults(func=commands.cmd_evaluate)
 
@@ -67,8 +70,10 @@ def parser() -> argparse.ArgumentParser:
     model.add_argument("--serving", metavar="DATA_DIR", help="the model that serves in the pipeline's data folder")
     add_data_options(r, "the user's history: the pipeline's sequences.parquet, or any data file")
     r.add_argument("--user", required=True, help="the user id as in the data")
-    r.add_argument("--k", type=int, default=20)
-    r.add_argument("--json", action="store_true")
+    r.add_argument("--k", type=int, default=20, help="how many items (default: 20)")
+    r.add_argument("--json", action="store_true",
+                   help='one JSON object: {"user", "model", "intent", "history_length", "items": [{"rank", "item", '
+                        '"score"}]}')
     r.set_defaults(func=commands.cmd_recommend)
 
     q = sub.add_parser("sequences", help="show the sequences the model sees: each user's items in time order")
@@ -92,11 +97,11 @@ def parser() -> argparse.ArgumentParser:
     m.set_defaults(func=commands.cmd_compare)
 
     s = sub.add_parser("synth", help="write the synthetic events (CSV or Parquet)")
-    s.add_argument("--out", required=True)
-    s.add_argument("--users", type=int, default=5000)
-    s.add_argument("--items", type=int, default=1000)
-    s.add_argument("--intents", type=int, default=8)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True, help="the file to write: .parquet, else CSV")
+    s.add_argument("--users", type=int, default=5000, help="(default: 5000)")
+    s.add_argument("--items", type=int, default=1000, help="(default: 1000)")
+    s.add_argument("--intents", type=int, default=8, help="planted intents (default: 8)")
+    s.add_argument("--seed", type=int, default=0, help="(default: 0)")
     s.set_defaults(func=commands.cmd_synth)
     return p
 

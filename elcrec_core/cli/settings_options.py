@@ -8,17 +8,25 @@ from __future__ import annotations
 import argparse
 from typing import Literal, get_args, get_origin
 
-from elcrec_core.config.settings import SettingField, settings_fields
+from elcrec_core.config.settings import SettingField, load_preset, settings_fields
+from elcrec_core.train.auto_preset import BASE_PRESET, MODEL_FIELDS, TRAIN_FIELDS
 
 
 def add_settings_options(parser: argparse.ArgumentParser) -> None:
     """Add a flag for every setting a run may override to ``parser``; each defaults to None (not given: the
-    preset's or the config file's value holds)."""
-    group = parser.add_argument_group("settings", "each replaces the value of --preset or --config "
-                                                  "(the defaults: elcrec_core/config/settings.py, the paper's)")
+    preset's or the config file's value holds). The help gives the value of preset auto (the default: ``general``
+    with some settings derived from the data) and the reference code's where it differs."""
+    group = parser.add_argument_group("settings", "each replaces the value of --preset or --config; the default "
+                                                  "is preset auto's, beside the reference code's where it differs "
+                                                  "(elcrec_core/config/settings.py, the paper's defaults)")
+    base = load_preset(BASE_PRESET).to_dict()
     for setting in settings_fields():
+        if setting.name in (MODEL_FIELDS if setting.section == "model" else TRAIN_FIELDS):
+            default = "derived from the data"
+        else:
+            default = _shown(base[setting.section].get(setting.name, setting.default))
         group.add_argument("--" + setting.option.replace("_", "-"), dest=setting.option, default=None,
-                           help=_help(setting), **_kind(setting.annotation))
+                           help=_help(setting, default), **_kind(setting.annotation))
 
 
 def _kind(annotation: object) -> dict:
@@ -32,6 +40,12 @@ def _kind(annotation: object) -> dict:
     return {"type": annotation}
 
 
-def _help(setting: SettingField) -> str:
-    default = " ".join(map(str, setting.default)) if isinstance(setting.default, tuple) else setting.default
-    return f"{setting.description} (default: {default})".replace("%", "%%")
+def _shown(value: object) -> str:
+    return " ".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
+
+
+def _help(setting: SettingField, default: str) -> str:
+    """The flag's help: its description, preset auto's ``default`` and the reference's value where it differs."""
+    reference = _shown(setting.default)
+    shown = default if default == reference else f"{default}; reference: {reference}"
+    return f"{setting.description} (default: {shown})".replace("%", "%%")

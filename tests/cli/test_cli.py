@@ -137,6 +137,11 @@ def test_train_evaluate_and_recommend_without_format_on_csv_and_parquet(tmp_path
     assert err.splitlines() == [f"reading {parquet_path.resolve()} as parquet (guessed from the name .parquet; "
                                 "timestamps: epoch_s, detected from the first rows)",
                                 "data: 240 rows read, 240 accepted, 0 rejected"]
+    code, stdout, err = _run(capsys, "evaluate", "--data", str(csv_path), "--checkpoint", str(out / "best.pt"),
+                             "--split", "valid")
+    assert code == 0, err
+    lines = stdout.splitlines()  # the split it ranked, then one metric a line
+    assert lines[0] == "valid split: full ranking over 9 items, history excluded" and lines[1].startswith("HR@5 ")
     code, stdout, err = _run(capsys, "recommend", "--data", str(parquet_path), "--checkpoint", str(out / "best.pt"),
                              "--user", "3", "--k", "2", "--json")
     assert code == 0, err
@@ -337,6 +342,11 @@ def test_every_setting_of_the_schema_is_a_train_flag(capsys) -> None:
     for setting in settings_fields():
         assert f"--{setting.option.replace('_', '-')}" in shown, setting.option
     assert "--layers LAYERS       transformer blocks (default: 1)" in shown
+    # the default a run gets is preset auto's: the general preset's values, and the data's where auto derives them
+    flat = " ".join(shown.split())
+    assert "--lr LR Adam's learning rate (default: 0.005; reference: 0.001)" in flat
+    assert "--epochs EPOCHS epoch budget (default: derived from the data; reference: 300)" in flat
+    assert "--betas X X Adam's betas (default: 0.9 0.999)" in flat
 
 
 def test_train_flags_reach_the_config_as_their_fields_type(tmp_path: Path) -> None:
