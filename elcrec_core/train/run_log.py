@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from elcrec_core.config.settings import ExperimentConfig
+from elcrec_core.config.settings import ExperimentConfig, settings_fields
 from elcrec_core.train.checkpoint import BEST
 
 CONFIG_FILE = "config.json"
@@ -102,7 +102,17 @@ def read_run(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     for path, what in ((config, CONFIG_FILE), (metrics, f"{METRICS_FILE} (or {RECORD_FILE})")):
         if path is None or not path.exists():
             raise FileNotFoundError(f"{folder} is not a finished training run: it has no {what}")
-    return flat_settings(json.loads(config.read_text())), json.loads(metrics.read_text())
+    return _with_defaults(flat_settings(json.loads(config.read_text()))), json.loads(metrics.read_text())
+
+
+def _with_defaults(settings: dict[str, Any]) -> dict[str, Any]:
+    """A run's flat settings with every setting of the schema that its ``config.json`` leaves out (the model
+    section holds only what differs from the defaults) at its default: an unset value is the default, not a
+    difference."""
+    defaults = {}
+    for setting in settings_fields():
+        defaults.setdefault(setting.section, {})[setting.name] = setting.default
+    return {**flat_settings(defaults), **settings}
 
 
 def compare_runs(folders: list[Path]) -> dict[str, Any]:

@@ -87,3 +87,18 @@ def test_identical_settings_are_said_plainly() -> None:
 def test_settings_flatten_one_level_with_lists_as_json_text() -> None:
     assert flat_settings({"model": {"hidden": 64}, "train": {"betas": [0.9, 0.999], "rec_loss": "ce"}}) == {
         "model.hidden": 64, "train.betas": "[0.9, 0.999]", "train.rec_loss": "ce"}
+
+
+def test_compare_counts_a_setting_a_config_leaves_out_at_its_default(tmp_path: Path) -> None:
+    """config.json's model section holds only what differs from the defaults: a run that leaves max_len out has
+    the default 50, the same as a run that says 50, and differs from one that says 30."""
+    folders = []
+    for name, model in (("unset", {}), ("fifty", {"max_len": 50}), ("thirty", {"max_len": 30})):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "config.json").write_text(json.dumps({"model": model, "train": {"lr": 0.001}}))
+        (folder / "metrics.json").write_text(json.dumps({"best_epoch": 0, "epochs": 1, "seconds": 1.0}))
+        folders.append(folder)
+    assert compare_runs(folders[:2])["settings"] == {}
+    assert compare_runs(folders)["settings"] == {"model.max_len": [50, 50, 30]}
+
