@@ -119,7 +119,7 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
     with tempfile.TemporaryDirectory(prefix="elcrec-data-") as tmp:
         db = Path(tmp) / "warehouse.duckdb"
         try:
-            report, check = ingest(source, RowRules(), db)
+            report, check = ingest(source, RowRules(min_rating=options.min_rating), db)
             if report.accepted == 0:
                 raise SourceReadError(name, f"no rows accepted: {counts(report)}"
                                             + "".join(f"; {e}" for e in _examples(check.rejected, report, fmt, 1)))

@@ -19,7 +19,8 @@ FORMAT_CHOICES = ("auto", *FORMATS, *ALIASES)
 @dataclass(frozen=True)
 class DataOptions:
     """How to read ``--data``: the format (None: guess), the columns of event files (None: the defaults
-    user_id, item_id, timestamp), the timestamp format (None: detect), delimited-text settings and the k-core."""
+    user_id, item_id, timestamp; no rating), the timestamp format (None: detect), delimited-text settings, the
+    lowest rating kept (None: every rating) and the k-core."""
 
     format: str | None = None
     user_column: str | None = None
@@ -29,6 +30,8 @@ class DataOptions:
     delimiter: str | None = None
     header: bool = True
     names: tuple[str, ...] | None = None
+    rating_column: str | None = None
+    min_rating: float | None = None
     k_core: int = 0
     seed: int = 0  # of the synthetic data
 
@@ -37,11 +40,14 @@ class DataOptions:
             raise ValueError(f"unknown format {self.format!r}; known: {', '.join(FORMAT_CHOICES)}")
         if self.k_core < 0:
             raise ValueError(f"--k-core must be >= 0, not {self.k_core}")
+        if self.min_rating is not None and self.rating_column is None:
+            raise ValueError("--min-rating needs --rating-column: the column that holds the ratings")
 
     @property
     def event_options(self) -> list[str]:
         """The options given that only event files (csv, tsv, jsonl, Parquet events) have."""
         given = {"--user-column": self.user_column, "--item-column": self.item_column,
                  "--timestamp-column": self.timestamp_column, "--timestamp-format": self.timestamp_format,
-                 "--delimiter": self.delimiter, "--names": self.names}
+                 "--delimiter": self.delimiter, "--names": self.names, "--rating-column": self.rating_column,
+                 "--min-rating": self.min_rating}
         return [name for name, value in given.items() if value is not None] + ([] if self.header else ["--no-header"])

@@ -112,7 +112,7 @@ def event_source(path: str, first: Path, fmt: str, options: DataOptions) -> tupl
     defaults = ColumnMap()
     timestamp = options.timestamp_column if options.timestamp_column is not None else defaults.timestamp
     columns = ColumnMap(user=options.user_column or defaults.user, item=options.item_column or defaults.item,
-                        timestamp=None if timestamp in ("none", "") else timestamp)
+                        timestamp=None if timestamp in ("none", "") else timestamp, rating=options.rating_column)
     delimiter = _delimiter(options.delimiter)
     if fmt in ("csv", "tsv") and delimiter is None:
         delimiter = _guess_delimiter(first, fmt)

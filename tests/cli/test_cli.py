@@ -369,3 +369,19 @@ def test_a_wrong_setting_on_the_command_line_is_refused_naming_it(tmp_path: Path
     err = capsys.readouterr().err
     assert "elcrec: error: invalid setting(s): model.dropout: Input should be less than 1 (given 1.5)" in err
     assert not (tmp_path / "best.pt").exists()
+
+
+def test_a_rating_column_is_read_checked_and_filtered_as_the_pipeline_does(tmp_path: Path, capsys) -> None:
+    """Without --rating-column the ratings are not read (every row counts); with it a rating that is no number is
+    a rejected bad_rating row, and --min-rating rejects lower ones as rating_out_of_range, each named by line."""
+    path = _write(tmp_path / "rated.csv", f"user_id,item_id,rating,timestamp\nu,a,5,{T0}\nu,b,five,{T0 + 1}\n"
+                                          f"u,c,2,{T0 + 2}\nu,d,4,{T0 + 3}\n")
+    assert _sequences(capsys, path) == [{"user": "u", "items": ["a", "b", "c", "d"]}]
+    code, out, err = _run(capsys, "sequences", "--data", str(path), "--json", "--rating-column", "rating",
+                          "--min-rating", "3")
+    assert code == 0, err
+    assert [json.loads(line) for line in out.splitlines()] == [{"user": "u", "items": ["a", "d"]}]
+    assert "data: 4 rows read, 2 accepted, 2 rejected (bad_rating: 1, rating_out_of_range: 1)" in err
+    assert "line 3" in err and "five" in err  # the rejected row is named, with its value
+    code, _, err = _run(capsys, "sequences", "--data", str(path), "--min-rating", "3")
+    assert code == 2 and "--min-rating needs --rating-column" in err
