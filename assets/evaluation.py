@@ -116,7 +116,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
         sections.append(("Intents of the new model and item categories",
                          f"Category purity {purity.purity:.3f} (the share of an intent's interactions in its most "
                          f"frequent category, weighted by users); shuffled assignments of the same sizes "
-                         f"{purity.shuffled:.3f} ± {purity.shuffled_std:.3f} ({purity.shuffles} shuffles)."))
+                         f"{purity.shuffled:.3f} ± {purity.shuffled_std:.4f} (mean ± standard deviation of "
+                         f"{purity.shuffles} shuffles)."))
     images = {"training_plot": ("training curves of the new model", out / "training_curve.png")}
     backtest = _backtest(storage, partition)
 

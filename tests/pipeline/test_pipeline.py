@@ -132,6 +132,9 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
         report["elcrec_vs"])
     # items 1-10 are in categories a and b, the others in none: every intent is pure, shuffled or not
     assert report["category_purity"] == report["shuffled_category_purity"] == pytest.approx(1.0)
+    assert ("Category purity 1.000 (the share of an intent's interactions in its most frequent category, weighted by "
+            "users); shuffled assignments of the same sizes 1.000 ± 0.0000 (mean ± standard deviation of 5 "
+            "shuffles).") in Path(report["markdown"]).read_text()
     profiles = metadata(result, "intent_profiles")
     assert profiles["intents_used"] + profiles["dead_intents"] == 4
     assert "training_curve.png" in {p.name for p in model_dir.iterdir()}
