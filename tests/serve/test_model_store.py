@@ -395,6 +395,16 @@ def test_an_older_day_replaces_a_serving_model_that_is_unfit_for_the_data():
                           "day never replaces a newer model)")
 
 
+def test_a_reason_names_a_challenger_without_a_display_name_by_its_role():
+    data = _chains()
+    popular, transition = MostPopular().fit(data, "valid"), ItemTransition().fit(data, "valid")
+    decision = gate(_contender(CANDIDATE, popular), None, [_contender("item_knn", transition)], data, tolerance=0.0)
+    assert decision.serves == "item_knn"
+    assert decision.reason == (f"refused: validation NDCG@20 {_score(popular, data):.4f} is below the best, "
+                               f"item_knn's {_score(transition, data):.4f}, by more than the tolerance 0; item_knn "
+                               f"serves (validation NDCG@20 {_score(transition, data):.4f})")
+
+
 def test_store_files_are_indented_sorted_json_written_into_new_folders(tmp_path):
     store = ModelStore(tmp_path / "new")  # no folder yet: writing makes every missing parent
     made = ModelRecord(day="2026-07-01", run_id="r", dir="models/2026-07-01/r", kind="elcrec")
