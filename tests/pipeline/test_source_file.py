@@ -4,6 +4,7 @@ arrives."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -12,6 +13,9 @@ import duckdb
 import pytest
 import yaml
 
+from elcrec_core.data.item_metadata import read_item_metadata
+from elcrec_core.data.sources import read_source
+from elcrec_pipeline.config import SourceSettings
 from elcrec_pipeline.definitions import defs
 from elcrec_pipeline.resources import SOURCE_ENV, SourceFile, Storage
 from elcrec_pipeline.sensors import source_file_sensor
@@ -150,12 +154,6 @@ def test_the_readme_ml_100k_source_reads_as_the_readme_lays_it_out(shared, tmp_p
     """The README's MovieLens 100K settings file, saved as team/ml-100k.yaml beside a link to the shared folder:
     read through the source_file resource with the README's ELCREC_INPUT_DIRS, every row of u.data and every movie
     of u.item arrive; without the shared folder as an input folder, the error says what to add."""
-    import re
-
-    from elcrec_core.data.item_metadata import read_item_metadata
-    from elcrec_core.data.sources import read_source
-    from elcrec_pipeline.config import SourceSettings
-
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     block, = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "path: ml-100k/u.data" in b]
     team = tmp_path / "team"
