@@ -85,7 +85,10 @@ def test_training_killed_mid_epoch_resumes_and_ends_like_an_uninterrupted_run(se
     for line in proc.stdout:  # Dagster's log lines; the trainer logs one per epoch
         seen.append(line)
         if "epoch   1 |" in line:
-            time.sleep(0.2)  # inside epoch 2
+            time.sleep(0.2)  # inside epoch 2; a fast epoch 2 may be writing its checkpoint: kill between writes
+            deadline = time.monotonic() + 10
+            while list((killed / "models").glob("**/*.tmp*")) and time.monotonic() < deadline:
+                time.sleep(0.005)
             proc.send_signal(signal.SIGKILL)
             break
     proc.wait(timeout=60)
