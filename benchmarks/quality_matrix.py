@@ -152,8 +152,9 @@ def training_config(model: str, data_name: str, data: Sequences, seed: int, prec
 
 def _comparable(config: dict[str, Any]) -> dict[str, Any]:
     """An experiment config (``ExperimentConfig.to_dict``) as plain JSON with every field, settings added since it
-    was written at their defaults, and without the budget fields."""
+    was written at their defaults, and without the budget fields and the preset's name (a record, not a setting)."""
     plain = json.loads(json.dumps(ExperimentConfig.from_dict(config).to_dict()))
+    plain.pop("preset")
     for name in BUDGET_FIELDS:
         plain["train"].pop(name, None)
     return plain

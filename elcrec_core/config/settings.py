@@ -129,10 +129,13 @@ class TrainConfig:
 class ExperimentConfig:
     """Everything one training run needs, apart from the data. ``model`` holds the :class:`ModelConfig` fields a
     run sets (the item count comes from the data); they are checked here, as ``train``'s are. Raises ValueError
-    naming the field for an unknown name or a wrong value."""
+    naming the field for an unknown name or a wrong value. ``preset`` names the preset the settings started from
+    (:func:`load_preset`; ``auto`` for settings derived from the data; empty for the schema's defaults): a record
+    for comparing runs, with no effect on training."""
 
     model: dict[str, Any] = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
+    preset: str = ""
 
     def __post_init__(self) -> None:
         check_keys(self.model, ModelConfig, "model")
@@ -153,15 +156,20 @@ class ExperimentConfig:
         return cfg
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": dict(self.model), "train": dataclasses.asdict(self.train)}
+        return {"preset": self.preset, "model": dict(self.model), "train": dataclasses.asdict(self.train)}
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "ExperimentConfig":
+        """The settings of :meth:`to_dict`'s form; ``preset`` may be missing (a config written before it was kept,
+        or by hand). Raises ValueError naming an unknown or wrong setting, or a preset name that is not text."""
         train = dict(raw.get("train", {}))
         check_keys(train, TrainConfig, "train")
         model = dict(raw.get("model", {}))
         check_keys(model, ModelConfig, "model")
-        return cls(model=model, train=_checked(TrainConfig, "train", train))
+        preset = raw.get("preset", "")
+        if not isinstance(preset, str):
+            raise ValueError(f"preset: the name of the preset the settings started from, not {preset!r}")
+        return cls(model=model, train=_checked(TrainConfig, "train", train), preset=preset)
 
 
 def check_keys(values: dict[str, Any], kind: type, section: str) -> None:
@@ -240,7 +248,7 @@ def load_preset(name: str) -> ExperimentConfig:
     presets = _presets()
     if name not in presets:
         raise ValueError(f"unknown preset {name!r}; choose one of {sorted(presets)}")
-    return ExperimentConfig.from_dict(presets[name])
+    return ExperimentConfig.from_dict({**presets[name], "preset": name})
 
 
 def merge_overrides(cfg: ExperimentConfig, model: dict[str, Any], train: dict[str, Any]) -> ExperimentConfig:

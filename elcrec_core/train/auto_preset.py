@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -134,7 +134,7 @@ def auto_experiment(seqs: Sequences, model: Mapping[str, Any], train: Mapping[st
     if log is not None:
         log(f"preset auto: {derived.describe()}")
     base = merge_overrides(load_preset(BASE_PRESET), derived.model(), derived.train())
-    return merge_overrides(base, dict(model), dict(train))
+    return replace(merge_overrides(base, dict(model), dict(train)), preset=AUTO)
 
 
 def preset_experiment(preset: str, seqs: Sequences | None, model: Mapping[str, Any], train: Mapping[str, Any],

@@ -78,7 +78,9 @@ def train(
     samples, drops = training_windows(data, users, model.cfg.max_len, cfg.train_windows)
     optimizer = make_optimizer(model, cfg)
     extra = dict(extra_payload or {})
-    run_log = RunLog(out_dir, exp, enabled=rank == 0)
+    size = {"users": len(seqs), "items": seqs.n_items, "interactions": len(seqs.items),
+            "training_sequences": len(samples)}
+    run_log = RunLog(out_dir, exp, enabled=rank == 0, data=size)
 
     start, stopper, history = 0, EarlyStopping(cfg.patience), []
     if resume and (out_dir / LAST).exists():

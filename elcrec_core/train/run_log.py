@@ -24,22 +24,27 @@ METRICS_FILE = "metrics.json"
 RECORD_FILE = "record.json"  # a pipeline challenger's folder holds its metrics in its record
 TENSORBOARD_DIR = "tensorboard"
 LOSS_PARTS = ("loss", "rec", "seq_cl", "intent_cl", "cluster")
+DATA = "data"  # config.json's section with the data's size, beside the settings
+RUN_FIELDS = ("preset", f"{DATA}.users", f"{DATA}.items", f"{DATA}.interactions", f"{DATA}.training_sequences")
 
 
 class RunLog:
-    """The files of one training run in ``out_dir``: ``config.json`` at once, a TensorBoard scalar per loss
-    part, validation metric and speed figure each epoch (:meth:`epoch`), ``metrics.json`` and the HParams entry
-    at the end (:meth:`finish`). With ``enabled`` False (the other ranks of a distributed run) it writes nothing.
-    A resumed run appends to the same event files' folder."""
+    """The files of one training run in ``out_dir``: ``config.json`` at once (the settings, with the preset's
+    name and ``data``: the data's size, such as ``{"users": 22363, "items": 12101}``), a TensorBoard scalar per
+    loss part, validation metric and speed figure each epoch (:meth:`epoch`), ``metrics.json`` and the HParams
+    entry at the end (:meth:`finish`). With ``enabled`` False (the other ranks of a distributed run) it writes
+    nothing. A resumed run appends to the same event files' folder."""
 
-    def __init__(self, out_dir: Path, exp: ExperimentConfig, enabled: bool = True) -> None:
+    def __init__(self, out_dir: Path, exp: ExperimentConfig, enabled: bool = True,
+                 data: dict[str, int] | None = None) -> None:
         self.out_dir, self.exp, self.enabled = Path(out_dir), exp, enabled
         self.writer = None
         if enabled:
             from torch.utils.tensorboard import SummaryWriter  # imports tensorboard: only where a run writes
 
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            (self.out_dir / CONFIG_FILE).write_text(json.dumps(exp.to_dict(), indent=2) + "\n")
+            config = {**exp.to_dict(), DATA: dict(data or {})}
+            (self.out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
             self.writer = SummaryWriter(str(self.out_dir / TENSORBOARD_DIR))
 
     def epoch(self, row: dict[str, float]) -> None:
@@ -116,12 +121,14 @@ def _with_defaults(settings: dict[str, Any]) -> dict[str, Any]:
 
 
 def compare_runs(folders: list[Path]) -> dict[str, Any]:
-    """The runs in ``folders`` side by side: ``{"runs": [folder names], "settings": {name: [value per run]}``
-    (only the settings that differ between them), ``"metrics": {name: [value per run]}}`` with best_epoch,
-    epochs, seconds, and every ``valid`` and ``test`` metric (``valid HR@20``, ...; None where a run lacks it).
-    Raises FileNotFoundError as :func:`read_run`."""
+    """The runs in ``folders`` side by side: ``{"runs": [folder names], "run": {name: [value per run]}`` (the
+    preset each started from and the data's size, :data:`RUN_FIELDS`, always; None where a run's config.json
+    predates them), ``"settings": {name: [value per run]}`` (only the settings that differ between them),
+    ``"metrics": {name: [value per run]}}`` with best_epoch, epochs, seconds, and every ``valid`` and ``test``
+    metric (``valid HR@20``, ...; None where a run lacks it). Raises FileNotFoundError as :func:`read_run`."""
     runs = [read_run(folder) for folder in folders]
-    names = sorted({name for settings, _ in runs for name in settings})
+    about = {name: [s.get(name) for s, _ in runs] for name in RUN_FIELDS}
+    names = sorted({name for settings, _ in runs for name in settings if name not in RUN_FIELDS})
     settings = {name: [s.get(name) for s, _ in runs] for name in names}
     differing = {name: values for name, values in settings.items() if len({json.dumps(v) for v in values}) > 1}
     metrics: dict[str, list[Any]] = {
@@ -130,13 +137,15 @@ def compare_runs(folders: list[Path]) -> dict[str, Any]:
         keys = sorted({key for _, m in runs for key in (m.get(split) or {})}, key=_metric_order)
         for key in keys:
             metrics[f"{split} {key}"] = [(m.get(split) or {}).get(key) for _, m in runs]
-    return {"runs": [str(folder) for folder in folders], "settings": differing, "metrics": metrics}
+    return {"runs": [str(folder) for folder in folders], "run": about, "settings": differing, "metrics": metrics}
 
 
 def format_comparison(comparison: dict[str, Any]) -> str:
-    """:func:`compare_runs` as a text table: a row per differing setting, then per metric; a column per run."""
+    """:func:`compare_runs` as a text table: the preset and the data's size, a row per differing setting, then
+    per metric; a column per run."""
     runs = comparison["runs"]
     rows = [("", [f"run {i + 1}" for i in range(len(runs))])]
+    rows += [(name.replace(".", " "), values) for name, values in comparison.get("run", {}).items()]
     rows += [(f"setting {name}", values) for name, values in comparison["settings"].items()]
     rows += [(name, values) for name, values in comparison["metrics"].items()]
     cells = [(label, [_cell(v) for v in values]) for label, values in rows]

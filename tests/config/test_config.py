@@ -12,6 +12,7 @@ from elcrec_core.config.settings import (
     ModelConfig,
     TrainConfig,
     load_preset,
+    merge_overrides,
     overrides,
     preset_names,
     settings_fields,
@@ -44,6 +45,14 @@ def test_every_preset_round_trips(name: str) -> None:
     exp = load_preset(name)
     again = ExperimentConfig.from_dict(exp.to_dict())
     assert again.model == exp.model and dataclasses.asdict(again.train) == dataclasses.asdict(exp.train)
+    assert again.preset == exp.preset == name
+
+
+def test_the_preset_name_is_kept_through_overrides_and_is_optional_text() -> None:
+    assert merge_overrides(load_preset("beauty"), {"hidden": 32}, {"lr": 0.01}).preset == "beauty"
+    assert ExperimentConfig.from_dict({"model": {}, "train": {}}).preset == ""  # a config.json from before
+    with pytest.raises(ValueError, match="preset: the name of the preset"):
+        ExperimentConfig.from_dict({"preset": 3, "train": {}})
 
 
 def test_an_unknown_setting_is_refused() -> None:

@@ -91,7 +91,7 @@ def test_auto_is_general_with_the_derived_settings_and_the_explicit_ones_over_bo
     derived = derive_settings(seqs)
     expected = merge_overrides(load_preset("general"), {**derived.model(), "hidden": 32},
                                {**derived.train(), "lr": 0.001})
-    assert exp.to_dict() == expected.to_dict()
+    assert exp.to_dict() == {**expected.to_dict(), "preset": "auto"}  # the record names auto, not general
     assert lines == [f"preset auto: {derived.describe()}"] and "max_steps 200" in lines[0]
 
 
@@ -124,6 +124,7 @@ def test_the_pipeline_trains_with_the_derived_settings_by_default(tmp_path: Path
     assert {k: saved["train"][k] for k in derived.train()} == derived.train()
     assert (saved["model"]["hidden"], saved["train"]["lr"]) == (16, 0.005)  # the explicit one; general's lr
     assert metadata["preset"] == AUTO and metadata["settings"] == {**derived.model(), **derived.train()}
+    assert saved["preset"] == AUTO and (saved["data"]["users"], saved["data"]["items"]) == (len(seqs), seqs.n_items)
     assert metadata["epochs_run"] == 2 and metadata["steps"] == 2 * derived.steps_per_epoch
 
 

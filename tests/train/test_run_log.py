@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from elcrec_core.cli.data_loading import load
+from elcrec_core.cli.data_options import DataOptions
 from elcrec_core.cli.main import main
+from elcrec_core.train.auto_preset import derive_settings
 from elcrec_core.train.run_log import compare_runs, flat_settings, format_comparison
 
 SMALL = ["--intents", "2", "--hidden", "8", "--max-len", "6", "--device", "cpu", "--epochs", "2", "--patience", "5"]
@@ -33,6 +36,12 @@ def test_a_run_writes_its_settings_metrics_and_tensorboard_scalars(runs, capsys)
     a, _, metrics, _ = runs
     config = json.loads((a / "config.json").read_text())
     assert config["train"]["lr"] == 0.001 and config["model"]["hidden"] == 8
+    assert config["preset"] == "auto"  # the CLI's default
+    seqs = load(str(a.parent / "events.csv"), DataOptions()).sequences
+    windows = derive_settings(seqs, {"max_len": 6, "n_intents": 2}).samples  # the auto preset's windows: all
+    assert config["data"] == {"users": 300, "items": seqs.n_items, "interactions": len(seqs.items),
+                              "training_sequences": windows}
+    assert len(seqs.items) == len((a.parent / "events.csv").read_text().splitlines()) - 1 and windows > 300
     assert metrics["epochs"] == 2 == len(metrics["history"]) and metrics["best_epoch"] in (0, 1)
     best = metrics["history"][metrics["best_epoch"]]
     assert metrics["valid"]["NDCG@20"] == pytest.approx(best["valid_NDCG@20"])
@@ -55,6 +64,8 @@ def test_compare_shows_the_settings_that_differ_and_each_runs_metrics(runs, caps
     a, b, first, second = runs
     comparison = compare_runs([a, b])
     assert comparison["settings"] == {"train.lr": [0.001, 0.005]}  # only what differs
+    size = json.loads((a / "config.json").read_text())["data"]
+    assert comparison["run"] == {"preset": ["auto", "auto"], **{f"data.{k}": [v, v] for k, v in size.items()}}
     assert comparison["metrics"]["test NDCG@20"] == [first["test"]["NDCG@20"], second["test"]["NDCG@20"]]
     assert comparison["metrics"]["best_epoch"] == [first["best_epoch"], second["best_epoch"]]
     assert list(comparison["metrics"])[3:6] == ["valid HR@5", "valid HR@10", "valid HR@20"]
@@ -62,6 +73,7 @@ def test_compare_shows_the_settings_that_differ_and_each_runs_metrics(runs, caps
     assert main(["compare", str(a), str(b)]) == 0
     text = capsys.readouterr().out
     assert text.startswith(f"run 1: {a}\nrun 2: {b}\n")
+    assert next(line for line in text.splitlines() if line.startswith("data users")).split()[-2:] == ["300", "300"]
     line = next(line for line in text.splitlines() if line.startswith("setting train.lr"))
     assert line.split()[-2:] == ["0.0010", "0.0050"]
     line = next(line for line in text.splitlines() if line.startswith("test NDCG@20"))
@@ -101,4 +113,5 @@ def test_compare_counts_a_setting_a_config_leaves_out_at_its_default(tmp_path: P
         folders.append(folder)
     assert compare_runs(folders[:2])["settings"] == {}
     assert compare_runs(folders)["settings"] == {"model.max_len": [50, 50, 30]}
+    assert compare_runs(folders)["run"]["preset"] == [None] * 3  # written before config.json named it: unknown
 
