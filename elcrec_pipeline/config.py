@@ -118,7 +118,10 @@ class SourceSettings(dg.Config):
             category_flags={column: names.get(column, column) for column in flags} or None)
 
     def expectations(self) -> ExpectationConfig:
-        nulls = {"user_id": 0.0, "item_id": 0.0, "timestamp": 0.0 if self.timestamp_column else 1.0}
+        """The raw events' checks: every user and item id present, and every timestamp, except where the source
+        has none (``timestamp_column`` '', or the sequence format: one line of items per user, in order)."""
+        timed = bool(self.timestamp_column) and self.format != "sequence"
+        nulls = {"user_id": 0.0, "item_id": 0.0, "timestamp": 0.0 if timed else 1.0}
         return ExpectationConfig(max_rejected_share=self.max_rejected_share, max_null_rate=nulls)
 
 

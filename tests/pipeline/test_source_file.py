@@ -13,7 +13,10 @@ import duckdb
 import pytest
 import yaml
 
+from assets.ingestion import raw_interactions, rejected_interactions
+from assets.sequences import interaction_sequences
 from elcrec_core.data.item_metadata import read_item_metadata
+from elcrec_core.data.sequences import read_sequence_parquet
 from elcrec_core.data.sources import read_source
 from elcrec_pipeline.config import SourceSettings
 from elcrec_pipeline.definitions import defs
@@ -170,3 +173,23 @@ def test_the_readme_ml_100k_source_reads_as_the_readme_lays_it_out(shared, tmp_p
     outside = r"outside the folders sources are read from .*input_dirs \(ELCREC_INPUT_DIRS\)"
     with pytest.raises(dg.Failure, match=outside):
         settings.source_config("1998-04-22", Storage(data_dir=str(tmp_path / "other")), source.folders())
+
+
+def test_the_beauty_preset_reads_a_sequence_file_into_its_sequences(tmp_path):
+    """elcrec_pipeline/presets/beauty.yaml's source (the benchmark line format, which has no timestamps) on a small
+    file of that format: the blocking checks pass and each user's sequence is its line, in order (the check once
+    required timestamps that this format cannot have, so the README's Beauty job stopped before training)."""
+    preset = yaml.safe_load((Path(__file__).resolve().parents[2] / "elcrec_pipeline/presets/beauty.yaml").read_text())
+    lines = {user: [(user * 7 + i) % 30 + 1 for i in range(6)] for user in range(1, 41)}
+    (tmp_path / "seq.txt").write_text("".join(f"{u} {' '.join(map(str, items))}\n" for u, items in lines.items()))
+    source = {**preset["ops"]["raw_interactions"]["config"], "path": str(tmp_path / "seq.txt")}
+    result = dg.materialize([raw_interactions, rejected_interactions, interaction_sequences], partition_key="2026-01-31",
+                            run_config={"ops": {"raw_interactions": {"config": source}}}, raise_on_error=False,
+                            resources={"storage": Storage(data_dir=str(tmp_path / "data"), input_dirs=[str(tmp_path)]),
+                                       "source_file": SourceFile()})
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert result.success and checks == {"interaction_expectations": True, "sequence_expectations": True}
+    seqs, item_ids = read_sequence_parquet(tmp_path / "data/sequences/2026-01-31/sequences.parquet")
+    built = {int(user): [int(item_ids[i - 1]) for i in seqs.items[seqs.offsets[n]:seqs.offsets[n + 1]]]
+             for n, user in enumerate(seqs.user_ids)}
+    assert built == lines
