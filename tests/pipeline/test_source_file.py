@@ -183,7 +183,8 @@ def test_the_beauty_preset_reads_a_sequence_file_into_its_sequences(tmp_path):
     lines = {user: [(user * 7 + i) % 30 + 1 for i in range(6)] for user in range(1, 41)}
     (tmp_path / "seq.txt").write_text("".join(f"{u} {' '.join(map(str, items))}\n" for u, items in lines.items()))
     source = {**preset["ops"]["raw_interactions"]["config"], "path": str(tmp_path / "seq.txt")}
-    result = dg.materialize([raw_interactions, rejected_interactions, interaction_sequences], partition_key="2026-01-31",
+    stages = [raw_interactions, rejected_interactions, interaction_sequences]
+    result = dg.materialize(stages, partition_key="2026-01-31",
                             run_config={"ops": {"raw_interactions": {"config": source}}}, raise_on_error=False,
                             resources={"storage": Storage(data_dir=str(tmp_path / "data"), input_dirs=[str(tmp_path)]),
                                        "source_file": SourceFile()})
