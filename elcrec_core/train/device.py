@@ -24,11 +24,41 @@ def autocast_for(device: torch.device, precision: str) -> AbstractContextManager
     return torch.autocast(device.type, dtype=torch.bfloat16) if uses_bf16(device, precision) else nullcontext()
 
 
+CPUINFO = Path("/proc/cpuinfo")
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})  # x86 (AVX-512 BF16, AMX); Arm (FEAT_BF16)
+
+
 @cache
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bf16 matrix products in hardware (AVX-512 BF16 or AMX), where bf16 autocast is
-    faster than fp32; elsewhere oneDNN emulates it and it is slower."""
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+def cpu_has_native_bf16(cpuinfo: Path = CPUINFO) -> bool:
+    """Whether this CPU computes bf16 matrix products in hardware (x86: AVX-512 BF16 or AMX; Arm: the BF16
+    extension), from the CPU flags of ``cpuinfo``, where bf16 autocast is faster than fp32; elsewhere oneDNN
+    emulates it and it is slower. Not torch's ``_is_mkldnn_bf16_supported``: that is also true for AVX-512 CPUs
+    without bf16 (Skylake, Cascade Lake), where bf16 is emulated. Without a readable ``cpuinfo`` (not Linux):
+    torch's check."""
+    flags = _cpu_flags(cpuinfo)
+    if flags is None:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return bool(flags & NATIVE_BF16_FLAGS)
+
+
+def _cpuinfo_fields(cpuinfo: Path) -> dict[str, str] | None:
+    """The first value of each field of ``cpuinfo`` (the first CPU's), or None where it cannot be read."""
+    info: dict[str, str] = {}
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            key, _, value = line.partition(":")
+            info.setdefault(key.strip(), value.strip())
+    except OSError:
+        return None
+    return info
+
+
+def _cpu_flags(cpuinfo: Path) -> set[str] | None:
+    """The first CPU's feature flags (x86 ``flags``, Arm ``Features``), or None where ``cpuinfo`` cannot be read."""
+    info = _cpuinfo_fields(cpuinfo)
+    if info is None:
+        return None
+    return set(info.get("flags", info.get("Features", "")).split())
 
 
 def uses_bf16(device: torch.device, precision: str) -> bool:
@@ -44,15 +74,11 @@ def uses_bf16(device: torch.device, precision: str) -> bool:
 def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     """This CPU for a benchmark record: model name, family and model (``cpuinfo``), its widest vector units
     (AVX-512, AVX2) and the number of logical CPUs, e.g. ``AMD EPYC (family 25, model 1; AVX2), 2 CPUs``."""
-    info: dict[str, str] = {}
-    try:
-        for line in cpuinfo.read_text().splitlines():
-            key, _, value = line.partition(":")
-            info.setdefault(key.strip(), value.strip())
-    except OSError:
+    info = _cpuinfo_fields(cpuinfo)
+    if info is None:
         return f"{platform.processor() or 'unknown CPU'}, {os.cpu_count()} CPUs"
     flags = set(info.get("flags", "").split())
     vector = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
-    bf16 = ", native bf16" if flags & {"avx512_bf16", "amx_bf16"} else ""
+    bf16 = ", native bf16" if cpu_has_native_bf16(cpuinfo) else ""
     return (f"{info.get('model name', 'unknown CPU')} (family {info.get('cpu family', '?')}, model "
             f"{info.get('model', '?')}; {vector}{bf16}), {os.cpu_count()} CPUs")
