@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import dagster as dg
 
 from assets.daily import configured_partitions
+from elcrec_core.data.files import SourceReadError
+from elcrec_core.data.source_config import resolve_files
 from elcrec_pipeline.jobs import daily_retrain_job
 from elcrec_pipeline.resources import SourceFile
 
@@ -18,8 +21,9 @@ LOOKBACK_DAYS = 7  # the days a tick looks at: older days are a backfill's work
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.STOPPED,
     description=f"Requests the day's partition of daily_retrain_job when the source settings file's '{{date}}' "
-                f"path names a file for it (one of the last {LOOKBACK_DAYS} days), and again when that file "
-                "changes (a new size or modification time). Off until turned on in the UI.",
+                f"path (a file, a folder or a glob such as */{{date}}.csv) names files for it (one of the last "
+                f"{LOOKBACK_DAYS} days), and again when one of them changes, arrives or goes (a new size or "
+                "modification time). Off until turned on in the UI.",
 )
 def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceFile) -> dg.SensorResult:
     settings = source_file.settings()
@@ -30,11 +34,26 @@ def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceF
     days = configured_partitions().get_partition_keys()[-LOOKBACK_DAYS:]
     requests = []
     for day in days:
-        file = Path(pattern.replace("{date}", day))
-        if file.is_file():
-            stat = file.stat()
-            requests.append(dg.RunRequest(partition_key=day, run_key=f"{day}:{stat.st_size}:{stat.st_mtime_ns}",
-                                          tags={"elcrec/source_file": str(file)}))
+        files = day_files(pattern, day)
+        if files:
+            requests.append(dg.RunRequest(partition_key=day, run_key=f"{day}:{files_version(files)}",
+                                          tags={"elcrec/source_file": ", ".join(map(str, files))}))
     if not requests:
         return dg.SensorResult(skip_reason=f"no file for the last {LOOKBACK_DAYS} days: {pattern}")
     return dg.SensorResult(run_requests=requests)
+
+
+def day_files(pattern: str, day: str) -> list[Path]:
+    """The files that the source path ``pattern`` names for ``day`` (``{date}`` filled in; a file, a folder's
+    files or a glob's matches, as the ingestion reads them), none where there are none yet."""
+    try:
+        return resolve_files(pattern.replace("{date}", day))
+    except SourceReadError:
+        return []
+
+
+def files_version(files: list[Path]) -> str:
+    """A short digest of the files' paths, sizes and modification times: it changes when any of them changes,
+    arrives or goes, and so does the run key."""
+    stats = [f"{file}:{file.stat().st_size}:{file.stat().st_mtime_ns}" for file in files]
+    return hashlib.sha256("\n".join(stats).encode()).hexdigest()[:16]

@@ -139,6 +139,30 @@ def test_the_sensor_requests_a_day_when_its_file_appears_and_again_when_it_chang
     assert source_file_sensor.default_status == dg.DefaultSensorStatus.STOPPED
 
 
+def test_the_sensor_sees_the_files_of_a_glob_and_each_one_that_arrives(tmp_path):
+    """The README's several sources for one day, ``*/{date}.csv``: the web file starts the day; the app file,
+    arriving later, starts it again (a new run key); the tag names both files."""
+    yesterday = (date.today() - timedelta(days=1)).isoformat()
+    for folder in ("web", "app"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "source.yaml").write_text(yaml.safe_dump({"format": "csv", "path": "*/{date}.csv"}))
+    source = SourceFile(path=str(tmp_path / "source.yaml"))
+
+    def tick() -> dg.SensorResult:
+        return source_file_sensor(dg.build_sensor_context(resources={"source_file": source}))
+
+    assert "no file for the last 7 days" in tick().skip_reason.skip_message
+    (tmp_path / "web" / f"{yesterday}.csv").write_text("user_id,item_id,timestamp\nu,i,1\n")
+    (web,) = tick().run_requests
+    web_file = tmp_path / "web" / f"{yesterday}.csv"
+    assert (web.partition_key, web.tags["elcrec/source_file"]) == (yesterday, str(web_file))
+    assert tick().run_requests[0].run_key == web.run_key
+    (tmp_path / "app" / f"{yesterday}.csv").write_text("user_id,item_id,timestamp\nv,j,2\n")
+    (both,) = tick().run_requests
+    assert both.run_key != web.run_key and both.tags["elcrec/source_file"] == ", ".join(
+        str(tmp_path / folder / f"{yesterday}.csv") for folder in ("app", "web"))
+
+
 def test_history_before_the_first_partition_fails_before_anything_is_written(tmp_path):
     """An event of 2018-09-24 with partitions from 2026-01-01: the load fails with an error that names
     ELCREC_START_DATE and the earliest event, and the warehouse holds nothing of it."""
