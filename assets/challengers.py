@@ -8,7 +8,7 @@ from assets.metadata import metric, table
 from assets.training import elcrec_model
 from elcrec_core.serve.challengers import fit_challengers
 from elcrec_pipeline.config import ChallengerSettings
-from elcrec_pipeline.resources import Storage, digest
+from elcrec_pipeline.resources import ComputeDevice, Storage, digest
 
 
 @daily_asset(
@@ -23,8 +23,9 @@ from elcrec_pipeline.resources import Storage, digest
                 "`models/<day>/<run id>/challengers/<name>/` with valid and test HR@K / NDCG@K; "
                 "any of them may serve when it beats the candidate (serving_model).",
 )
-def challengers(context: dg.AssetExecutionContext, config: ChallengerSettings,
-                storage: Storage) -> dg.MaterializeResult:
+def challengers(context: dg.AssetExecutionContext, config: ChallengerSettings, storage: Storage,
+                device: ComputeDevice) -> dg.MaterializeResult:
+    device.setup()  # the CPU threads of SASRec's training and EASE's solve (the device is the candidate's)
     candidate = storage.require_candidate(context.partition_key)
     seqs, _ = storage.read_sequences(context.partition_key)
     records = fit_challengers(storage.store, candidate, seqs, sasrec=config.sasrec, log=context.log.info)

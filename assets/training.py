@@ -41,7 +41,8 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
     store = storage.store
     seqs, _ = storage.read_sequences(partition)
     base = store.served_up_to(partition, kinds=("elcrec",)) if config.warm_start else None
-    on, derived = config.device or device.setup(), []
+    chosen = device.setup()  # the resource's device, with its CPU threads applied (run config may name another)
+    on, derived = config.device or chosen, []
     exp = config.experiment(on, base is not None, seqs, log=derived.append)  # a warm start's budget if a base
     warm = base is not None and _same_architecture(store.folder(base), exp.model)
     if base is not None and not warm:  # the serving model's shapes differ from this run's: a cold start
@@ -56,7 +57,8 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
         context.log.info(f"an earlier attempt left {work / LAST}: resuming after its last complete epoch")
     try:
         if config.nproc > 1:
-            result = train_distributed(config.nproc, seqs, exp, work, log=context.log.info, init_from=init_from)
+            result = train_distributed(config.nproc, seqs, exp, work, log=context.log.info, init_from=init_from,
+                                       threads=device.threads or None)
         else:
             result = train(seqs, exp, work, log=context.log.info, init_from=init_from)
     except NonFiniteLoss as err:  # the settings diverge: retrying gives the same

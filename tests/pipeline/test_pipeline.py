@@ -529,15 +529,19 @@ def test_the_training_run_config_has_every_setting_of_the_schema_and_refuses_a_w
     assert "(one of bce, ce, sampled_softmax)" in TrainingSettings.model_fields["rec_loss"].description
 
 
-def test_training_with_nproc_runs_distributed_data_parallel(first_run, tmp_path):
+def test_training_with_nproc_runs_distributed_data_parallel(first_run, tmp_path, monkeypatch):
     """``nproc: 2`` trains in two processes (DistributedDataParallel): the log says so, and each epoch has the
     optimiser steps of half the training windows per process, ceil(ceil(n / 2) / batch), where one process
-    takes ceil(n / batch)."""
+    takes ceil(n / batch). The processes get the device resource's threads."""
     import math
     import shutil
 
+    from assets import training
     from assets.training import elcrec_model
     from elcrec_core.train.batches import trainable_users, training_windows
+
+    launched, launch = [], training.train_distributed
+    monkeypatch.setattr(training, "train_distributed", lambda *a, **k: launched.append(k["threads"]) or launch(*a, **k))
 
     data_dir = tmp_path / "copy"
     shutil.copytree(first_run[0], data_dir)
@@ -560,4 +564,27 @@ def test_training_with_nproc_runs_distributed_data_parallel(first_run, tmp_path)
     data = SequenceTensors.from_sequences(seqs)
     windows = len(training_windows(data, trainable_users(data), exp.model["max_len"], exp.train.train_windows)[0])
     assert steps == {1: math.ceil(windows / 64), 2: math.ceil(math.ceil(windows / 2) / 64)}
-    assert steps[1] > steps[2]
+    assert steps[1] > steps[2] and launched == [1]
+
+
+def test_the_device_resources_threads_apply_to_training_and_the_challengers(first_run, tmp_path):
+    """The device resource's ``threads`` hold for the candidate's training also where run config names the device,
+    and for the challengers (SASRec's training, EASE's solve)."""
+    import shutil
+
+    from assets.challengers import challengers
+    from assets.training import elcrec_model
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    training = {**run_config()["ops"]["elcrec_model"]["config"], "epochs": 1, "warm_start": False, "device": "cpu"}
+    resources = {"storage": Storage(data_dir=str(data_dir)), "device": ComputeDevice(device="auto", threads=1)}
+    before = torch.get_num_threads()
+    try:
+        for asset, config in ((elcrec_model, training), (challengers, {})):
+            torch.set_num_threads(2)
+            result = dg.materialize([asset], partition_key=PARTITION, resources=resources,
+                                    run_config={"ops": {asset.node_def.name: {"config": config}}})
+            assert result.success and torch.get_num_threads() == 1, asset.node_def.name
+    finally:
+        torch.set_num_threads(before)
