@@ -77,7 +77,8 @@ class TrainConfig:
     The fields after ``prototype`` are choices beyond the paper; each default is the paper's (the reference's)."""
 
     epochs: int = Field(300, ge=1, description="epoch budget")
-    batch_size: int = Field(256, ge=1, description="users per optimiser step (per process under DDP)")
+    batch_size: int = Field(256, ge=1, description="training samples per optimiser step: users, or windows with "
+                                                   "train_windows all (per process under DDP)")
     lr: float = Field(1e-3, gt=0.0, description="Adam's learning rate")
     betas: tuple[float, float] = Field((0.9, 0.999), description="Adam's betas")
     weight_decay: float = Field(0.0, ge=0.0, description="Adam's L2 weight decay")
