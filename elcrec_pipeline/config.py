@@ -1,6 +1,6 @@
 """Run configuration (Dagster ``Config`` classes). With no config at all every stage runs on the embedded
 synthetic data set (5,000 users, 1,000 items) with training settings derived from the data (preset ``auto``,
-:mod:`elcrec_core.train.auto_preset`): the whole daily job in about 3 minutes on a 2-core CPU."""
+:mod:`elcrec_core.train.auto_preset`): the whole daily job in about 1.5 minutes on a 2-core CPU."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from elcrec_pipeline.resources import Storage
 
 class SourceSettings(dg.Config):
     """Where the interactions come from. Every field is optional: one left out takes its value from the source
-    settings file (the ``source`` resource: ``ELCREC_SOURCE``), else its default. With neither, the embedded
+    settings file (the ``source_file`` resource: ``ELCREC_SOURCE``), else its default. With neither, the embedded
     synthetic data set is loaded."""
 
     format: str | None = Field(None, description="csv, tsv, parquet, jsonl, sequence or synthetic (the default)")

@@ -2,7 +2,8 @@
 
 :class:`ModelConfig` and :class:`TrainConfig` are pydantic dataclasses: every value is checked when a config is
 built, from a preset, a JSON file, the command line or Dagster's run config alike. A wrong type, a value outside a
-field's choices or range, or an unknown name raises ValueError (pydantic's ``ValidationError``) naming the field.
+field's choices or range, or an unknown name raises ValueError naming the field (pydantic's ``ValidationError``,
+a ValueError, where a :class:`ModelConfig` or :class:`TrainConfig` is built directly).
 :func:`settings_fields` lists the fields a run may override, with the name users type (``layers`` for
 ``n_layers``), the type and the description: the command line's flags (:mod:`elcrec_core.cli.settings_options`)
 and the Dagster ``TrainingSettings`` (``elcrec_pipeline.config``) are generated from it.
@@ -74,7 +75,11 @@ class ModelConfig:
 @dataclass(config=_CHECKED)
 class TrainConfig:
     """Optimisation, loss weights, augmentation and stopping (paper Sections 3.2-3.4 and its Appendix settings).
-    The fields after ``prototype`` are choices beyond the paper; each default is the paper's (the reference's)."""
+    Choices beyond the paper: ``rec_loss`` ce and sampled_softmax with ``n_negatives``, ``cl_similarity``,
+    ``seq_cl_view``, ``aux_scale``, ``aux_warmup_steps``, ``centre_lr``, ``train_windows``, ``max_steps``,
+    ``centre_init``, ``kmeans_sample``, ``precision``, ``compile`` and ``eval_batch_size``; each default is the
+    reference's behaviour, except ``precision`` auto (bf16 autocast where the hardware has it; the reference trains
+    in fp32) and ``kmeans_sample`` (which only matters above 100,000 sequences, more than the paper's data sets)."""
 
     epochs: int = Field(300, ge=1, description="epoch budget")
     batch_size: int = Field(256, ge=1, description="training samples per optimiser step: users, or windows with "

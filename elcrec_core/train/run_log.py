@@ -21,7 +21,6 @@ from elcrec_core.train.checkpoint import BEST
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
-RECORD_FILE = "record.json"  # a pipeline challenger's folder holds its metrics in its record
 TENSORBOARD_DIR = "tensorboard"
 LOSS_PARTS = ("loss", "rec", "seq_cl", "intent_cl", "cluster")
 DATA = "data"  # config.json's section with the data's size, beside the settings
@@ -99,13 +98,14 @@ def flat_settings(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def read_run(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(flat settings, metrics) of a run folder: ``config.json`` and ``metrics.json`` (or a pipeline
-    challenger's ``record.json``). Raises FileNotFoundError naming the folder and the missing file."""
+    """(flat settings, metrics) of a run folder (a CLI run's, a pipeline model's or its SASRec challenger's):
+    ``config.json`` and ``metrics.json``. Raises FileNotFoundError naming the folder and the missing file (a
+    baseline challenger's folder has neither: it is not a training run)."""
     folder = Path(folder)
     config = folder / CONFIG_FILE
-    metrics = next((folder / name for name in (METRICS_FILE, RECORD_FILE) if (folder / name).exists()), None)
-    for path, what in ((config, CONFIG_FILE), (metrics, f"{METRICS_FILE} (or {RECORD_FILE})")):
-        if path is None or not path.exists():
+    metrics = folder / METRICS_FILE
+    for path, what in ((config, CONFIG_FILE), (metrics, METRICS_FILE)):
+        if not path.exists():
             raise FileNotFoundError(f"{folder} is not a finished training run: it has no {what}")
     return _with_defaults(flat_settings(json.loads(config.read_text()))), json.loads(metrics.read_text())
 
