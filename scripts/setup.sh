@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Create .venv at the repository root and install the project into it.
-# torch comes first, as the build that fits this machine: the CPU build where no CUDA GPU is visible
-# (a plain `pip install torch` would fetch a CUDA build of several GB), then the project and its test tools at the
-# versions in requirements.lock.
+# torch comes first, as the build that fits this machine: the CPU build where no CUDA GPU is visible (this
+# project's machines hold that wheel where pip looks; elsewhere set TORCH_CPU_INDEX=https://download.pytorch.org/whl/cpu,
+# since PyPI's Linux torch is a CUDA build of several GB), then the project and its test tools at the versions in
+# requirements.lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
