@@ -13,7 +13,7 @@ from assets.metadata import metric, table
 from assets.training import elcrec_model
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.serve.model_store import ModelRecord
-from elcrec_core.serve.promotion import CANDIDATE, CHAMPION, Contender, gate
+from elcrec_core.serve.promotion import CANDIDATE, CHAMPION, FLOOR, Contender, gate
 from elcrec_core.serve.recommenders import load_recommender
 from elcrec_pipeline.config import PromotionSettings
 from elcrec_pipeline.resources import Storage, digest
@@ -50,9 +50,13 @@ def serving_model(context: dg.AssetExecutionContext, config: PromotionSettings,
     def contender(role: str, record: ModelRecord) -> Contender:
         return Contender(role, record, load_recommender(store, record, data, "valid"))
 
+    rivals = store.challengers(candidate)
+    if FLOOR not in {record.kind for record in rivals}:
+        raise dg.Failure(f"the candidate {candidate.name} has no most-popular challenger, the gate's floor: "
+                         f"materialize challengers for {context.partition_key} first (daily_retrain_job does)",
+                         allow_retries=False)
     decision = gate(contender(CANDIDATE, candidate), contender(CHAMPION, before) if before is not None else None,
-                    [contender(record.kind, record) for record in store.challengers(candidate)], data,
-                    config.tolerance)
+                    [contender(record.kind, record) for record in rivals], data, config.tolerance)
     if decision.serving is not None and decision.serving != before:
         store.promote(decision.serving, decision.reason)
     serving = store.serving()

@@ -6,7 +6,9 @@ validation split of the day's sequences (NDCG@20, the models' selection metric).
 every validation user's scores are finite, it was not trained on an older day than the champion, its score beats
 most-popular and is within ``tolerance`` of the best contender's; otherwise the champion keeps serving when it
 meets the same conditions, else the best challenger serves (a baseline may serve). Most popular, the floor, may
-always serve. The older-day rule protects a champion only while it is fit for the day's data (finite scores that
+always serve, also as the champion (a most-popular model that serves ties the floor, and is fit all the same).
+Without most popular among the challengers there is no floor: the pipeline's ``serving_model`` refuses to judge
+a candidate whose challengers lack it. The older-day rule protects a champion only while it is fit for the day's data (finite scores that
 beat most popular): a model that fails there, such as one trained on another source before a team described
 its own, never keeps serving, whatever its day. A pure function of the contenders and the data: the pipeline's
 ``promotion_gate`` check reports the decision and the ``serving_model`` asset applies it, so both always agree and
@@ -98,7 +100,7 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
         """Why ``c`` may not serve on this data whatever the others score, or None."""
         if non_finite[c.role]:
             return f"{non_finite[c.role]} validation users get a NaN or infinite score"
-        if floor is not None and c.role != FLOOR and not scores[c.role] > floor:
+        if floor is not None and FLOOR not in (c.role, c.record.kind) and not scores[c.role] > floor:
             return (f"validation {SELECTION_METRIC} {scores[c.role]:.4f} does not beat most popular's "
                     f"{floor:.4f}")
         return None

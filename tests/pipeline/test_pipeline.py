@@ -567,6 +567,30 @@ def test_training_with_nproc_runs_distributed_data_parallel(first_run, tmp_path,
     assert steps[1] > steps[2] and launched == [1]
 
 
+def test_the_gate_will_not_judge_a_candidate_without_its_most_popular_floor(first_run, tmp_path):
+    """A candidate trained again (a new run id) but without its challengers: serving_model fails, saying what to
+    materialize, and the serving model stays (without the floor the gate could serve a model worse than most
+    popular)."""
+    import shutil
+
+    from assets.serving import serving_model
+    from assets.training import elcrec_model
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    storage = Storage(data_dir=str(data_dir))
+    before = storage.store.serving()
+    training = {**run_config()["ops"]["elcrec_model"]["config"], "epochs": 1, "warm_start": False}
+    resources = {"storage": storage, "device": ComputeDevice(device="cpu", threads=1)}
+    assert dg.materialize([elcrec_model], partition_key=PARTITION, resources=resources,
+                          run_config={"ops": {"elcrec_model": {"config": training}}}).success
+    result = dg.materialize([serving_model], partition_key=PARTITION, resources=resources, raise_on_error=False)
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert "has no most-popular challenger, the gate's floor: materialize challengers for " \
+           f"{PARTITION} first" in failure.event_specific_data.error.message
+    assert storage.store.serving() == before
+
+
 def test_the_device_resources_threads_apply_to_training_and_the_challengers(first_run, tmp_path):
     """The device resource's ``threads`` hold for the candidate's training also where run config names the device,
     and for the challengers (SASRec's training, EASE's solve)."""

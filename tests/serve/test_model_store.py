@@ -395,6 +395,21 @@ def test_an_older_day_replaces_a_serving_model_that_is_unfit_for_the_data():
                           "day never replaces a newer model)")
 
 
+def test_a_serving_most_popular_is_fit_and_keeps_an_older_day_out():
+    """Most popular as the champion ties the floor (the same model refitted), which is no reason to call it unfit:
+    an older day's candidate is refused, as against any fit champion, and most popular keeps serving."""
+    data = _chains()
+    popular, transition = MostPopular().fit(data, "valid"), ItemTransition().fit(data, "valid")
+    champion = Contender(CHAMPION, _rec("mp", "2026-01-02", kind="most_popular"), MostPopular().fit(data, "valid"))
+    older = gate(_contender(CANDIDATE, transition, "2026-01-01"), champion, [_contender("most_popular", popular)],
+                 data, tolerance=0.0)
+    assert (older.promote, older.serves, older.serving) == (False, CHAMPION, champion.record)
+    assert older.reason.startswith("refused: trained on 2026-01-01, older than the serving model's day 2026-01-02")
+    same_day = gate(_contender(CANDIDATE, transition, "2026-01-02"), champion, [_contender("most_popular", popular)],
+                    data, tolerance=0.0)
+    assert (same_day.promote, same_day.serves) == (True, CANDIDATE)  # a newer or same-day model still replaces it
+
+
 def test_a_reason_names_a_challenger_without_a_display_name_by_its_role():
     data = _chains()
     popular, transition = MostPopular().fit(data, "valid"), ItemTransition().fit(data, "valid")
