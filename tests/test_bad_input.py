@@ -61,8 +61,9 @@ def _write(path: Path, content: str | bytes) -> Path:
 # --- the streamed line scan ---------------------------------------------------------------------------------
 
 
-def _oracle(data: bytes, quote: bytes | None, eol: int) -> tuple[list[int], bool, int | None]:
-    """Byte by byte: where each non-empty record starts, whether a CR LF occurs, the first stray CR's line."""
+def _oracle(data: bytes, quote: bytes | None, eol: int) -> tuple[list[tuple[int, bool]], int, bool, bool, int | None]:
+    """Byte by byte: where each record starts and whether it is not empty, the number of lines, whether the file
+    ends inside quotes, whether a CR LF occurs, the first stray CR's line."""
     starts, line, quoted, begin, begin_line, stray = [], 1, False, 0, 1, None
     for pos, byte in enumerate(data):
         if quote is not None and byte == quote[0]:
@@ -71,13 +72,13 @@ def _oracle(data: bytes, quote: bytes | None, eol: int) -> tuple[list[int], bool
             stray = line
         if byte == eol:
             if not quoted:
-                if data[begin:pos] not in (b"", b"\r"):
-                    starts.append(begin_line)
+                starts.append((begin_line, data[begin:pos] not in (b"", b"\r")))
                 begin, begin_line = pos + 1, line + 1
             line += 1
     if data[begin:] not in (b"", b"\r"):
-        starts.append(begin_line)
-    return starts, eol == 10 and b"\r\n" in data, stray
+        starts.append((begin_line, True))
+    lines = data.count(bytes([eol])) + (not data.endswith(bytes([eol])) and data != b"")
+    return starts, lines, quoted, eol == 10 and b"\r\n" in data, stray
 
 
 @settings(max_examples=100, deadline=None)
@@ -100,7 +101,9 @@ def test_line_scan_matches_a_byte_by_byte_oracle_across_chunks(parts: list[bytes
         copy = Path(tmp) / "copy"
         reading.copy_without_crlf(path, copy)
         assert copy.read_bytes() == data.replace(b"\r\n", b"\n")
-    assert (scan.record_lines.tolist(), scan.crlf, scan.stray_cr_line) == _oracle(data, quote, eol)
+    records = list(zip(scan.starts.tolist(), scan.filled.tolist()))
+    assert (records, scan.line_count, scan.open_quote, scan.crlf, scan.stray_cr_line) == _oracle(data, quote, eol)
+    assert scan.record_lines.tolist() == [start for start, filled in records if filled]
 
 
 # --- empty files, wrong delimiter, binary, non-UTF-8, stray CR ----------------------------------------------

@@ -19,6 +19,7 @@ import polars as pl
 from elcrec_core.data.files import (
     CHUNK_BYTES,
     MAX_LINE_BYTES,
+    LineScan,
     SourceReadError,
     copy_without_crlf,
     delimiter_hint,
@@ -160,14 +161,35 @@ def read_delimited(
         "         column_idx) AS detail"
         " FROM csv_rejects GROUP BY line ORDER BY line"
     ).pl().with_columns(pl.col("source_row").cast(pl.Int64), reason=pl.lit("malformed_line"))
-    starts = lines.record_lines[1 if header else 0:]
-    candidates = starts[~np.isin(starts, rejects["source_row"].to_numpy())]
-    if len(candidates) == len(good):
-        rows = pl.Series("source_row", candidates, dtype=pl.Int64)
-    else:  # records and lines disagree (a rejected record spanning lines): number the good rows in order
+    # DuckDB numbers the records as lines, empty ones included: the scan's records tell on which line each starts
+    data = lines.record_lines[int(header):]
+    at = rejects["source_row"].to_numpy() - 1
+    known = bool(((at >= 0) & (at < len(lines.starts))).all())
+    if known and len(data) == len(good) + len(at) and np.isin(lines.starts[at], data).all():
+        _refuse_records_over_lines(path, lines, at, rejects["detail"])
+        rejects = rejects.with_columns(source_row=pl.Series(lines.starts[at], dtype=pl.Int64))
+        rows = pl.Series("source_row", data[~np.isin(data, lines.starts[at])], dtype=pl.Int64)
+    else:  # DuckDB and the scan read quotes differently (a quote inside a field): number the good rows in order
         log.warning("%s: could not match records to lines; numbering %d good rows in order", path, len(good))
         rows = pl.int_range(1, len(good) + 1, dtype=pl.Int64, eager=True).alias("source_row") + int(header)
     return good.with_columns(rows), rejects.select("source_row", "reason", "detail")
+
+
+def _refuse_records_over_lines(path: Path, lines: LineScan, at: np.ndarray, details: pl.Series) -> None:
+    """Raise :class:`SourceReadError` for the first malformed record (scan record ``at``, DuckDB's ``details``)
+    that takes several lines: a quote that does not close on its line took the lines after it into one field,
+    and they would be lost in one rejected row."""
+    spans = lines.spans()[at]
+    if not len(long := np.flatnonzero(spans > 1)):
+        return
+    start, n = int(lines.starts[at[long[0]]]), int(spans[long[0]])
+    fix = "fix the quoting, or read the file without quoting (quote None)"
+    if lines.open_quote and at[long[0]] == len(lines.starts) - 1:
+        raise SourceReadError(path, f"line {start}: a quote opens a field that never closes (it would take the "
+                                    f"{n - 1} lines after it into one field); {fix}")
+    error = details[int(long[0])].split(":", 1)[0]
+    raise SourceReadError(path, f"lines {start}-{start + n - 1}: a quoted field takes {n} lines into one record "
+                                f"that cannot be read ({error}): does a quote not close? {fix}")
 
 
 def parquet_relation(con: duckdb.DuckDBPyConnection, path: Path, wanted: Mapping[str, str | None]):

@@ -46,10 +46,22 @@ def reading(path: str | Path) -> Iterator[None]:
 class LineScan:
     """What one pass over a text file found."""
 
-    record_lines: np.ndarray  # 1-based line where each non-empty record starts (quoted fields may span lines)
+    starts: np.ndarray  # 1-based line where each record starts, empty ones included (quoted fields may span lines)
+    filled: np.ndarray  # whether each record is not empty
+    line_count: int  # lines in the file (a last line without a line end included)
+    open_quote: bool  # the file ends inside a quoted field
     crlf: bool  # some line ends in CR LF
     stray_cr_line: int | None  # the first line holding a CR that is not part of a CR LF line end
     byte_counts: np.ndarray  # occurrences of each byte value
+
+    @property
+    def record_lines(self) -> np.ndarray:
+        """The line where each non-empty record starts."""
+        return self.starts[self.filled]
+
+    def spans(self) -> np.ndarray:
+        """How many lines each record takes (more than one where a quoted field holds line ends)."""
+        return np.diff(np.append(self.starts, self.line_count + 1))
 
     def absent_control_character(self) -> str | None:
         """An ASCII control character the file does not hold: a field delimiter that never splits a line."""
@@ -61,8 +73,10 @@ def scan_lines(path: Path, quote: str | None = None, max_line_bytes: int = MAX_L
     """Scan ``path`` in chunks of :data:`CHUNK_BYTES`. Raises :class:`SourceReadError` at the first NUL byte
     (binary or compressed data, or UTF-16 text) and as soon as a line grows past ``max_line_bytes``; a record
     ends at a line end outside ``quote`` characters. Lines end in LF (or CR LF), or in CR in a file whose first
-    chunk has CRs and no LF (as DuckDB reads it). Memory use is a few chunks plus 8 bytes per record."""
+    chunk has CRs and no LF (as DuckDB reads it). Records are numbered as DuckDB numbers lines: empty ones count.
+    Memory use is a few chunks plus 9 bytes per record."""
     starts: list[np.ndarray] = []
+    filled: list[np.ndarray] = []
     crlf, stray = False, None
     offset = lines_before = quotes_before = 0
     last_end = record_end = -1  # file offsets of the last line end and the last record's end
@@ -106,8 +120,8 @@ def scan_lines(path: Path, quote: str | None = None, max_line_bytes: int = MAX_L
                 numbers = lines_before + np.searchsorted(lf, closed) + 1  # the line each record end closes
                 begin = np.concatenate([[record_end + 1], closed[:-1] + offset + 1])
                 first = np.concatenate([[record_line], numbers[:-1] + 1])
-                keep = _non_empty(closed + offset - begin, np.where(closed > 0, buf[closed - 1], prev))
-                starts.append(first[keep])
+                starts.append(first)
+                filled.append(_non_empty(closed + offset - begin, np.where(closed > 0, buf[closed - 1], prev)))
                 record_end, record_line = int(closed[-1]) + offset, int(numbers[-1]) + 1
             if len(lf):
                 last_end = int(lf[-1]) + offset
@@ -118,8 +132,11 @@ def scan_lines(path: Path, quote: str | None = None, max_line_bytes: int = MAX_L
     tail = offset - record_end - 1
     if _non_empty(np.array([tail]), np.array([prev]))[0]:
         starts.append(np.array([record_line]))
-    record_lines = np.concatenate(starts).astype(np.int64) if starts else np.zeros(0, dtype=np.int64)
-    return LineScan(record_lines, crlf, stray, counts)
+        filled.append(np.array([True]))
+    record_starts = np.concatenate(starts).astype(np.int64) if starts else np.zeros(0, dtype=np.int64)
+    record_filled = np.concatenate(filled) if filled else np.zeros(0, dtype=bool)
+    line_count = lines_before + int(offset - last_end - 1 > 0)
+    return LineScan(record_starts, record_filled, line_count, quotes_before % 2 == 1, crlf, stray, counts)
 
 
 def _non_empty(lengths: np.ndarray, last_bytes: np.ndarray) -> np.ndarray:

@@ -227,3 +227,34 @@ def test_an_empty_field_at_the_end_of_a_line_is_read_as_absent_and_a_filled_one_
     assert frame.select("source_row", "error", "user_id", "item_id").rows() == [
         (2, None, "u1", "i1"), (3, "malformed_line", None, None), (4, None, "u3", "i3")]
     assert frame["detail"][1] == f"TOO MANY COLUMNS: u2{sep}i2{sep}{EPOCH0}{sep}x"
+
+
+def test_a_quote_that_never_closes_refuses_the_file_naming_its_line(tmp_path: Path) -> None:
+    """An opening quote without its closing one would take every line after it into one field: one rejected row
+    would hide 1000 lines of data. The file is refused, naming the line; read without quoting, every line counts."""
+    good = [f"u{n},i{n},{EPOCH0}" for n in range(1, 2001)]
+    good[999] = f'u1000,"i1000,{EPOCH0}'
+    path = _write(tmp_path / "e.csv", "\n".join(["user_id,item_id,timestamp", *good]) + "\n")
+    with pytest.raises(SourceReadError) as info:
+        read_source(SourceConfig(format="csv", path=str(path)))
+    assert str(info.value) == (f"{path}: line 1001: a quote opens a field that never closes (it would take the 1000 "
+                               "lines after it into one field); fix the quoting, or read the file without quoting "
+                               "(quote None)")
+    frame = read_source(SourceConfig(format="csv", path=str(path), quote=None))
+    assert len(frame) == 2000 and frame["error"].null_count() == 2000 and frame["item_id"][999] == '"i1000'
+
+
+def test_a_second_stray_quote_closing_the_first_refuses_the_lines_between(tmp_path: Path) -> None:
+    path = _write(tmp_path / "e.csv", f'user_id,item_id,timestamp\nu1,i1,{EPOCH0}\nu2,"i2,{EPOCH0}\nu3,i3,{EPOCH0}\n'
+                                      f'u4,"i4,{EPOCH0}\nu5,i5,{EPOCH0}\n')
+    with pytest.raises(SourceReadError, match=r"lines 3-5: a quoted field takes 3 lines into one record that cannot "
+                                              r"be read \(UNQUOTED VALUE\): does a quote not close\?"):
+        read_source(SourceConfig(format="csv", path=str(path)))
+
+
+def test_rows_after_a_field_over_several_lines_keep_their_line_numbers(tmp_path: Path) -> None:
+    """DuckDB numbers records, not lines: a rejected row after a quoted line end is still named by its line."""
+    path = _write(tmp_path / "e.csv", f'user_id,item_id,timestamp\nu1,"i\n\n1",{EPOCH0}\n\nu2,i2\nu3,i3,{EPOCH0}\n')
+    frame = read_source(SourceConfig(format="csv", path=str(path))).sort("source_row")
+    assert frame.select("source_row", "item_id", "error").rows() == [
+        (2, "i\n\n1", None), (6, None, "malformed_line"), (7, "i3", None)]
