@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import itertools
 import logging
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -29,6 +30,8 @@ from elcrec_core.data.files import (
 from elcrec_core.data.warehouse import quote_identifier
 
 log = logging.getLogger(__name__)
+
+_BOM = b"\xef\xbb\xbf"
 
 
 def is_utf8(encoding: str) -> bool:
@@ -76,16 +79,16 @@ def connection_for(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         yield con
 
 
-def _header_names(path: Path, delimiter: str, quote: str | None, header: bool) -> list[str]:
-    """The header's column names, or ``column0..`` for as many fields as the first line has."""
+def _header_names(path: Path, line_no: int, delimiter: str, quote: str | None, header: bool) -> list[str]:
+    """The names in the header, the first line that is not empty (line ``line_no``), or ``column0..`` for as
+    many fields as that line has."""
     with path.open("rb") as fh:
-        line = fh.readline().removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n")
-    if not line:
-        return []
+        lines = (line.rstrip(b"\r\n") for line in itertools.chain([fh.readline().removeprefix(_BOM)], fh))
+        line = next((line for line in lines if line), b"")
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
-        raise SourceReadError(path, "the first line is not UTF-8 text") from None
+        raise SourceReadError(path, f"the first line is not UTF-8 text{f' (line {line_no})' * (line_no > 1)}") from None
     quoting = csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE
     first = next(csv.reader([text], delimiter=delimiter, quotechar=quote or None, quoting=quoting))
     if not header:
@@ -119,7 +122,8 @@ def read_delimited(
     lines = scan_lines(path, quote, max_line_bytes)
     if delimiter is None and (delimiter := lines.absent_control_character()) is None:
         raise SourceReadError(path, "it holds every ASCII control character: not a file of text lines")
-    columns = list(names) if names else _header_names(path, delimiter, quote, header)
+    first = int(lines.record_lines[0]) if len(lines.record_lines) else 0  # empty lines before it are skipped
+    columns = list(names) if names else _header_names(path, first, delimiter, quote, header) if first else []
     picks = [f"{quote_identifier(c)} AS {a}" for a, c in wanted.items() if c is not None]
     if not columns:  # an empty file
         empty = ", ".join(f"NULL::VARCHAR AS {a}" for a, c in wanted.items() if c is not None)
@@ -135,11 +139,11 @@ def read_delimited(
         con.execute("DROP TABLE IF EXISTS csv_rejects; DROP TABLE IF EXISTS csv_reject_scans")
         return build(con.sql(
             f"SELECT {', '.join(picks)}, NULL::VARCHAR AS error, NULL::VARCHAR AS detail"
-            " FROM read_csv(?, auto_detect = false, header = ?, columns = ?, delim = ?, quote = ?, escape = ?,"
-            " max_line_size = ?, store_rejects = true, rejects_table = 'csv_rejects',"
+            " FROM read_csv(?, auto_detect = false, header = ?, skip = ?, columns = ?, delim = ?, quote = ?,"
+            " escape = ?, max_line_size = ?, store_rejects = true, rejects_table = 'csv_rejects',"
             f" rejects_scan = 'csv_reject_scans'){where}",
-            params=[str(file), header, {c: "VARCHAR" for c in columns}, delimiter, quote or "",
-                    (escape if escape is not None else quote) or "", max_line_bytes],
+            params=[str(file), header, max(first - 1, 0) if header else 0, {c: "VARCHAR" for c in columns},
+                    delimiter, quote or "", (escape if escape is not None else quote) or "", max_line_bytes],
         ))
 
     try:

@@ -196,3 +196,12 @@ def test_the_real_u_item_loads_1682_movies_with_their_genres(shared: Path, tmp_p
         (dramas,), = con.execute("SELECT count(*) FROM item_metadata WHERE list_contains(categories, 'Drama')"
                                  ).fetchall()
         assert dramas == 725  # the Drama column of u.item holds 725 ones
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+def test_empty_lines_before_the_header_are_skipped(tmp_path: Path, eol: str) -> None:
+    path = tmp_path / "items.csv"
+    path.write_text(eol.join(["", "item_id,title,categories", "1,Soap,Bath", ",No id,x", ""]), newline="")
+    meta, rejected = read_item_metadata(ItemMetadataConfig(str(path)))
+    assert meta.rows() == [("1", "Soap", ["Bath"])]
+    assert rejected.select("source_row", "reason").rows() == [(4, "missing_item")]

@@ -258,3 +258,21 @@ def test_rows_after_a_field_over_several_lines_keep_their_line_numbers(tmp_path:
     frame = read_source(SourceConfig(format="csv", path=str(path))).sort("source_row")
     assert frame.select("source_row", "item_id", "error").rows() == [
         (2, "i\n\n1", None), (6, None, "malformed_line"), (7, "i3", None)]
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+@pytest.mark.parametrize("blank", ["", " "])  # an empty line, or a line of white space before the header
+def test_empty_lines_before_the_header_are_skipped(tmp_path: Path, eol: str, blank: str) -> None:
+    text = eol.join(["", "", "user_id,item_id,timestamp", f"u1,i1,{EPOCH0}", "u1,i2", f"u1,i3,{EPOCH0}", ""])
+    path = _write(tmp_path / "e.csv", text)
+    if blank:  # a line of white space is no empty line: it is the header
+        with pytest.raises(SourceReadError, match=r"no column\(s\) \['user_id', 'item_id', 'timestamp'\]"):
+            read_source(SourceConfig(format="csv", path=str(_write(path, blank + text))))
+        return
+    frame = read_source(SourceConfig(format="csv", path=str(path))).sort("source_row")
+    assert frame.select("source_row", "item_id", "error").rows() == [
+        (4, "i1", None), (5, None, "malformed_line"), (6, "i3", None)]
+    columns = ColumnMap("column0", "column1", "column2")  # without a header: the first line that is not empty
+    frame = read_source(SourceConfig(format="csv", path=str(path), header=False, columns=columns))
+    assert frame.sort("source_row").select("source_row", "item_id").rows() == [
+        (3, "item_id"), (4, "i1"), (5, None), (6, "i3")]
