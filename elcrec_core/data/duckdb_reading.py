@@ -80,8 +80,8 @@ def connection_for(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 def _header_names(path: Path, line_no: int, delimiter: str, quote: str | None, header: bool) -> list[str]:
-    """The names in the header, the first line that is not empty (line ``line_no``), or ``column0..`` for as
-    many fields as that line has."""
+    """The names in the header, the first line that is not empty (line ``line_no``; an empty last field, a
+    trailing delimiter, is no column), or ``column0..`` for as many fields as that line has."""
     with path.open("rb") as fh:
         lines = (line.rstrip(b"\r\n") for line in itertools.chain([fh.readline().removeprefix(_BOM)], fh))
         line = next((line for line in lines if line), b"")
@@ -93,6 +93,10 @@ def _header_names(path: Path, line_no: int, delimiter: str, quote: str | None, h
     first = next(csv.reader([text], delimiter=delimiter, quotechar=quote or None, quoting=quoting))
     if not header:
         return [f"column{i}" for i in range(len(first))]
+    if len(first) > 1 and first[-1] == "":
+        first = first[:-1]
+    if "" in first:
+        raise SourceReadError(path, f"line {line_no}: header field {first.index('') + 1} has no name: {first}")
     if len(set(first)) != len(first):
         raise SourceReadError(path, f"header has repeated column names: {first}")
     return first

@@ -276,3 +276,17 @@ def test_empty_lines_before_the_header_are_skipped(tmp_path: Path, eol: str, bla
     frame = read_source(SourceConfig(format="csv", path=str(path), header=False, columns=columns))
     assert frame.sort("source_row").select("source_row", "item_id").rows() == [
         (3, "item_id"), (4, "i1"), (5, None), (6, "i3")]
+
+
+@pytest.mark.parametrize(("fmt", "sep"), [("csv", ","), ("tsv", "\t")])
+def test_a_header_with_a_trailing_delimiter_has_no_empty_column(tmp_path: Path, fmt: str, sep: str) -> None:
+    """As the trailing empty field of a data line, the header's is no column; an empty name elsewhere is refused."""
+    path = _write(tmp_path / f"e.{fmt}", f"user_id{sep}item_id{sep}timestamp{sep}\nu1{sep}i1{sep}{EPOCH0}{sep}\n"
+                                         f"u2{sep}i2{sep}{EPOCH0}\n")
+    frame = read_source(SourceConfig(format=fmt, path=str(path)))
+    assert frame.select("source_row", "user_id", "item_id", "error").rows() == [(2, "u1", "i1", None),
+                                                                                  (3, "u2", "i2", None)]
+    _write(path, f"user_id{sep}{sep}timestamp\nu1{sep}i1{sep}{EPOCH0}\n")
+    with pytest.raises(SourceReadError) as info:
+        read_source(SourceConfig(format=fmt, path=str(path)))
+    assert str(info.value) == f"{path}: line 1: header field 2 has no name: ['user_id', '', 'timestamp']"
