@@ -56,8 +56,8 @@ class SourceConfig:
 
     ``path`` is a file, a folder (every non-hidden file in it, in name order) or a glob. Delimited text is
     ``csv`` or ``tsv``; for it ``delimiter`` (default ``,`` for csv and tab for tsv: any one character),
-    ``header``, ``names`` (column names of a file without header; default ``column0``, ``column1``, ...),
-    ``quote`` (``None``: no quoting) and ``escape`` apply. The sequence format is the benchmark line format
+    ``header``, ``names`` (column names of a file without header: given, they make ``header`` False; default
+    ``column0``, ``column1``, ...), ``quote`` (``None``: no quoting) and ``escape`` apply. The sequence format is the benchmark line format
     ``user item item ...`` (no timestamps: the order is the line order). A text file with a line longer than
     ``max_line_bytes`` is refused. ``synthetic`` configures the generator for ``format="synthetic"``.
     """
@@ -85,6 +85,8 @@ class SourceConfig:
             raise ValueError(f"delimiter must be one character, not {self.delimiter!r}")
         if self.max_line_bytes < 1:
             raise ValueError(f"max_line_bytes must be positive, not {self.max_line_bytes}")
+        if self.names is not None:  # they name the columns of a file without header: its first line is data
+            object.__setattr__(self, "header", False)
 
     @property
     def separator(self) -> str:
@@ -116,8 +118,9 @@ class ItemMetadataConfig:
     ``true``), in the order of ``category_flags``, after the ones of the list column. A flag may be ``0``,
     ``false`` or empty; any other value rejects the row (``bad_category_flag``).
 
-    Delimited text: ``delimiter`` (any one character), ``header`` (``False``: no header line; ``names`` then
-    name the columns, else ``column0``, ``column1``, ...), ``quote`` (``None``: no quoting) and ``encoding``
+    Delimited text: ``delimiter`` (any one character), ``header`` (``False``: no header line; the columns are
+    then ``column0``, ``column1``, ...), ``names`` (column names of a file without header: given, they make
+    ``header`` False), ``quote`` (``None``: no quoting) and ``encoding``
     (any Python codec name, such as ``latin-1``; the file is read as UTF-8 text after a streamed conversion).
     MovieLens 100K's ``u.item``: ``delimiter="|"``, ``header=False``, ``encoding="latin-1"``, ``names`` =
     ``item_id, title, release, video_release, url`` and the 19 genres of ``u.genre``, ``categories=None`` and
@@ -152,6 +155,7 @@ class ItemMetadataConfig:
             if len(set(names)) != len(names):
                 raise ValueError(f"item metadata names repeat a column: {list(names)}")
             object.__setattr__(self, "names", names)
+            object.__setattr__(self, "header", False)  # the first line is data
         flags = self.category_flags
         if flags is not None:
             if isinstance(flags, str):

@@ -205,3 +205,12 @@ def test_empty_lines_before_the_header_are_skipped(tmp_path: Path, eol: str) -> 
     meta, rejected = read_item_metadata(ItemMetadataConfig(str(path)))
     assert meta.rows() == [("1", "Soap", ["Bath"])]
     assert rejected.select("source_row", "reason").rows() == [(4, "missing_item")]
+
+
+def test_names_mean_the_file_has_no_header(tmp_path: Path) -> None:
+    path = tmp_path / "items.csv"
+    path.write_text("1,Soap,Bath\n2,Comb,Hair\n")
+    config = ItemMetadataConfig(str(path), names=("item_id", "title", "categories"))
+    meta, rejected = read_item_metadata(config)
+    assert config.header is False and rejected.is_empty()
+    assert meta.rows() == [("1", "Soap", ["Bath"]), ("2", "Comb", ["Hair"])]

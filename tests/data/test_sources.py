@@ -290,3 +290,13 @@ def test_a_header_with_a_trailing_delimiter_has_no_empty_column(tmp_path: Path, 
     with pytest.raises(SourceReadError) as info:
         read_source(SourceConfig(format=fmt, path=str(path)))
     assert str(info.value) == f"{path}: line 1: header field 2 has no name: ['user_id', '', 'timestamp']"
+
+
+def test_names_mean_the_file_has_no_header(tmp_path: Path) -> None:
+    """``names`` name the columns of a file without header: with ``header`` left at its default the first line
+    is data, not a header to skip (as the command line's --names)."""
+    path = _write(tmp_path / "e.csv", f"u1,i1,{EPOCH0}\nu2,i2,{EPOCH0}\n")
+    config = SourceConfig(format="csv", path=str(path), names=("user_id", "item_id", "timestamp"))
+    assert config.header is False
+    assert _events(read_source(config)) == [("u1", "i1", T0, 1), ("u2", "i2", T0, 2)]
+    assert SourceConfig.from_dict({"format": "csv", "path": str(path), "header": True, "names": ["a"]}).header is False
