@@ -104,12 +104,15 @@ def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConf
 
 def _read_sequence_file(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig) -> pl.DataFrame:
     """``user item item ...`` per line: one event per item, no timestamps; a row is one event, numbered in file
-    order. A malformed line, or one with a user and no items, is one rejected row with its line number."""
+    order. A malformed line, one with a user and no items, or one of white space only (no user either; an empty
+    line is skipped) is one rejected row with its line number."""
     lines, rejects = read_delimited(con, path, {"line": "line"}, None, False, ("line",), None, None,
                                      max_line_bytes=config.max_line_bytes)
     tokens = lines.with_columns(pl.col("line").str.extract_all(r"\S+").alias("tokens"))
-    no_items = tokens.filter(pl.col("tokens").list.len() == 1).select(
-        "source_row", reason=pl.lit("malformed_line"), detail=pl.lit("no items: ") + pl.col("line"))
+    no_items = tokens.filter(pl.col("tokens").list.len() <= 1).select(
+        "source_row", reason=pl.lit("malformed_line"),
+        detail=pl.when(pl.col("tokens").list.len() == 1).then(pl.lit("no items: ") + pl.col("line"))
+        .otherwise(pl.lit("no user and no items: white space only")))
     events = (
         tokens.filter(pl.col("tokens").list.len() > 1)
         .select(pl.col("tokens").list.first().alias("user_id"), pl.col("tokens").list.slice(1).alias("item_id"))

@@ -153,6 +153,16 @@ def test_sequence_format_orders_events_by_line(tmp_path: Path) -> None:
     assert frame["timestamp"].null_count() == 5
 
 
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+def test_a_sequence_line_of_white_space_only_is_a_rejected_row(tmp_path: Path, eol: str) -> None:
+    """As in the other formats (a line without fields is malformed), while an empty line is no row."""
+    path = _write(tmp_path / "seq.txt", eol.join(["1 5", " \t ", "", "2 9", ""]))
+    frame = read_source(SourceConfig(format="sequence", path=str(path)))
+    assert frame.select("user_id", "item_id", "source_row", "error", "detail").rows() == [
+        ("1", "5", 1, None, None), ("2", "9", 2, None, None),
+        (None, None, 2, "malformed_line", "no user and no items: white space only")]
+
+
 def test_synthetic_source() -> None:
     cfg = SyntheticConfig(n_users=20, n_items=30, n_intents=4, seed=3)
     frame = read_source(SourceConfig.from_dict({"format": "synthetic", "synthetic": {
