@@ -29,7 +29,8 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
     not UTF-8 text is one too, and its detail suggests an encoding), its item id is missing (``missing_item``)
     or a category flag is neither 0 nor 1 (``bad_category_flag``, the detail names the column and the value);
     the rejected frame has source_file, source_row, reason and detail. A file that is not text of another
-    configured encoding is refused (:class:`SourceReadError`, naming the byte).
+    configured encoding is refused (:class:`SourceReadError`, naming the byte). Categories lose surrounding
+    white space; empty ones are dropped.
     """
     path = Path(config.path).resolve()
     if not path.is_file():
@@ -52,11 +53,10 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
     lists = []
     if config.categories is not None:
         column = raw["categories"]
-        lists.append(
-            pl.col("categories").cast(pl.List(pl.String))
-            if isinstance(column.dtype, pl.List)
-            else pl.col("categories").cast(pl.String).str.split(config.categories_separator)
-        )
+        split = (pl.col("categories").cast(pl.List(pl.String)) if isinstance(column.dtype, pl.List)
+                 else pl.col("categories").cast(pl.String).str.split(config.categories_separator))
+        # each category without surrounding white space; an empty one (as in ``a||b`` or ``x|``) is none
+        lists.append(split.list.eval(pl.element().str.strip_chars()).list.filter(pl.element() != ""))
     bad_flag = pl.lit(None, pl.String)
     if flags:
         values = [pl.col(f"flag{i}").cast(pl.String).str.strip_chars().str.to_lowercase() for i in range(len(flags))]

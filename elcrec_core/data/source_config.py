@@ -116,7 +116,8 @@ class ItemMetadataConfig:
     column), and/or from 0/1 flag columns, ``category_flags``: a mapping ``{column: category}`` or a sequence
     of columns named as their categories; a row's categories are those of its flags that hold ``1`` (or
     ``true``), in the order of ``category_flags``, after the ones of the list column. A flag may be ``0``,
-    ``false`` or empty; any other value rejects the row (``bad_category_flag``).
+    ``false`` or empty; any other value rejects the row (``bad_category_flag``). Categories are stripped of
+    surrounding white space; empty ones (``a||b``, ``x|``) are dropped.
 
     Delimited text: ``delimiter`` (any one character), ``header`` (``False``: no header line; the columns are
     then ``column0``, ``column1``, ...), ``names`` (column names of a file without header: given, they make

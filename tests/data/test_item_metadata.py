@@ -214,3 +214,16 @@ def test_names_mean_the_file_has_no_header(tmp_path: Path) -> None:
     meta, rejected = read_item_metadata(config)
     assert config.header is False and rejected.is_empty()
     assert meta.rows() == [("1", "Soap", ["Bath"]), ("2", "Comb", ["Hair"])]
+
+
+def test_empty_categories_are_dropped_and_the_others_stripped(tmp_path: Path) -> None:
+    import polars as pl
+
+    path = tmp_path / "items.csv"
+    path.write_text('item_id,title,categories\na,A,x|\nb,B,a||b\nc,C, Hair | Tools \nd,D,|\n')
+    meta, rejected = read_item_metadata(ItemMetadataConfig(str(path)))
+    assert meta.rows() == [("a", "A", ["x"]), ("b", "B", ["a", "b"]), ("c", "C", ["Hair", "Tools"]), ("d", "D", [])]
+    assert rejected.is_empty()
+    pq = tmp_path / "items.parquet"
+    pl.DataFrame({"item_id": ["e"], "title": ["E"], "categories": [[" Hair", "", None, "Tools"]]}).write_parquet(pq)
+    assert read_item_metadata(ItemMetadataConfig(str(pq)))[0].rows() == [("e", "E", ["Hair", "Tools"])]
