@@ -60,8 +60,10 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
     bad_flag = pl.lit(None, pl.String)
     if flags:
         values = [pl.col(f"flag{i}").cast(pl.String).str.strip_chars().str.to_lowercase() for i in range(len(flags))]
-        on = [v.is_in(["1", "true"]).fill_null(False) for v in values]
-        off = [v.is_in(["0", "false", ""]).fill_null(True) for v in values]
+        numbers = [v.cast(pl.Float64, strict=False) for v in values]  # 1, 1.0 (a float column), ...
+        on = [(v == "true").fill_null(False) | (n == 1).fill_null(False) for v, n in zip(values, numbers)]
+        off = [v.is_null() | v.is_in(["false", ""]).fill_null(False) | (n == 0).fill_null(False)
+               for v, n in zip(values, numbers)]
         lists.append(pl.concat_list([pl.when(o).then(pl.lit(name)) for o, name in zip(on, flags.values())])
                      .list.drop_nulls())
         bad_flag = pl.coalesce([

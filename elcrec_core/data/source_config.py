@@ -114,10 +114,10 @@ class ItemMetadataConfig:
     ``item`` and ``title`` name the columns of the item id and title (``title=None``: no titles). Categories
     come from ``categories``, a list column or text split on ``categories_separator`` (``None``: no such
     column), and/or from 0/1 flag columns, ``category_flags``: a mapping ``{column: category}`` or a sequence
-    of columns named as their categories; a row's categories are those of its flags that hold ``1`` (or
-    ``true``), in the order of ``category_flags``, after the ones of the list column. A flag may be ``0``,
-    ``false`` or empty; any other value rejects the row (``bad_category_flag``). Categories are stripped of
-    surrounding white space; empty ones (``a||b``, ``x|``) are dropped.
+    of columns named as their categories; a row's categories are those of its flags that hold ``1`` (any
+    number 1, such as ``1.0``, or ``true``), in the order of ``category_flags``, after the ones of the list
+    column. A flag may be 0, ``false`` or empty; any other value rejects the row (``bad_category_flag``).
+    Categories are stripped of surrounding white space; empty ones (``a||b``, ``x|``) are dropped.
 
     Delimited text: ``delimiter`` (any one character), ``header`` (``False``: no header line; the columns are
     then ``column0``, ``column1``, ...), ``names`` (column names of a file without header: given, they make

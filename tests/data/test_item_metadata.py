@@ -227,3 +227,20 @@ def test_empty_categories_are_dropped_and_the_others_stripped(tmp_path: Path) ->
     pq = tmp_path / "items.parquet"
     pl.DataFrame({"item_id": ["e"], "title": ["E"], "categories": [[" Hair", "", None, "Tools"]]}).write_parquet(pq)
     assert read_item_metadata(ItemMetadataConfig(str(pq)))[0].rows() == [("e", "E", ["Hair", "Tools"])]
+
+
+def test_numeric_flags_count_as_their_value(tmp_path: Path) -> None:
+    """A float flag column (1.0/0.0, as pandas writes a column with a gap) is 0/1, in Parquet and in text."""
+    import polars as pl
+
+    pq = tmp_path / "items.parquet"
+    pl.DataFrame({"item_id": ["a", "b", "c", "d"], "title": ["A", "B", "C", "D"], "Drama": [1.0, 0.0, None, 2.0],
+                  "War": [0, 1, 1, 0]}).write_parquet(pq)
+    meta, rejected = read_item_metadata(ItemMetadataConfig(str(pq), categories=None, category_flags=["Drama", "War"]))
+    assert meta.rows() == [("a", "A", ["Drama"]), ("b", "B", ["War"]), ("c", "C", ["War"])]
+    assert rejected.select("source_row", "reason", "detail").rows() == [(4, "bad_category_flag", "Drama: 2.0")]
+    path = tmp_path / "items.csv"
+    path.write_text("item_id,title,Drama\na,A,1.0\nb,B,0.0\nc,C,x\n")
+    meta, rejected = read_item_metadata(ItemMetadataConfig(str(path), categories=None, category_flags=["Drama"]))
+    assert meta.rows() == [("a", "A", ["Drama"]), ("b", "B", [])]
+    assert rejected.select("source_row", "reason", "detail").rows() == [(4, "bad_category_flag", "Drama: x")]
