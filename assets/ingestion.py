@@ -9,10 +9,10 @@ import polars as pl
 from assets.daily import RETRY, START_DATE_ENV, WAREHOUSE_POOL, daily_asset
 from assets.metadata import expectation_results, metric, table, warehouse_table
 from elcrec_core.data import warehouse
-from elcrec_core.data.ingestion import EventsBeforeStart, ingest
+from elcrec_core.data.ingestion import EventsBeforeStart, read_checked, store_checked
 from elcrec_core.data.item_metadata import read_item_metadata
 from elcrec_core.data.synthetic import generate
-from elcrec_core.data.validation import expect_interactions
+from elcrec_core.data.validation import RowCheck, expect_interactions
 from elcrec_pipeline.config import SourceSettings
 from elcrec_pipeline.resources import SourceFile, Storage, digest
 
@@ -42,7 +42,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     source = config.source_config(context.partition_key, storage, source_file.folders())
     start = context.assets_def.partitions_def.start.replace(tzinfo=None)  # the code location's partitions
     try:
-        report, check = ingest(source, config.row_rules(), storage.warehouse, not_before=start)
+        batch = read_checked(source, config.row_rules(), not_before=start)
     except EventsBeforeStart as err:
         raise dg.Failure(f"ingestion of {context.partition_key} failed: {err}. The partitions start at "
                          f"{START_DATE_ENV}={start.date()}: set {START_DATE_ENV}={err.earliest.date()} (or earlier) "
@@ -50,8 +50,18 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
                          allow_retries=False) from err
     except (ValueError, FileNotFoundError) as err:  # bad input: retrying cannot help
         raise dg.Failure(f"ingestion of {context.partition_key} failed: {err}", allow_retries=False) from err
-    context.log.info(f"loaded {report.accepted} events, rejected {report.rejected} of {report.rows_in}")
+    check = batch.check
     expectations = expect_interactions(check.accepted, check, config.expectations())
+    if not expectations.success:  # checked before anything is written: a bad delivery never replaces a good load
+        context.log.warning(f"refused: the load of {', '.join(batch.files)} fails its expectations; nothing was "
+                            "written, and the warehouse keeps what earlier loads of these files stored")
+        return dg.MaterializeResult(
+            metadata={"refused": True, **_counts(check), "files": dg.MetadataValue.text(", ".join(batch.files)),
+                      "tables": _tables(storage)},
+            check_results=[dg.AssetCheckResult(check_name="interaction_expectations", passed=False,
+                                               metadata=expectation_results(expectations))])
+    report = store_checked(batch, storage.warehouse)
+    context.log.info(f"loaded {report.accepted} events, rejected {report.rejected} of {report.rows_in}")
     if source.format == "synthetic":  # keep the planted intents: the profiles measure how well they are found
         planted = generate(source.synthetic).user_intents.with_columns(pl.col("user_id").cast(pl.String))
         warehouse.replace_table(storage.warehouse, "planted_intents", planted)
@@ -65,17 +75,13 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     if item_metadata is not None:
         metadata_counts = warehouse.load_item_metadata(items, rejected_items, item_metadata.path, storage.warehouse)
     metadata = {
-        "accepted": report.accepted,
-        "rejected": report.rejected,
-        "rows_in": report.rows_in,
-        "rejected_share": metric(report.rejected / report.rows_in if report.rows_in else 0.0),
-        "rejected_by_reason": _by_reason(report.by_reason),
+        "refused": False,
+        **_counts(check),
         "days_covered": _days(report.days),
         "files": dg.MetadataValue.text(", ".join(report.files)),
         "rows_replaced": report.replaced,
         "rejected_rows_replaced": report.replaced_rejected,
-        "tables": table([{"table": name, "rows": rows}
-                         for name, rows in warehouse.table_counts(storage.warehouse).items()]),
+        "tables": _tables(storage),
         "warehouse": dg.MetadataValue.path(str(storage.warehouse)),
         **warehouse_table(storage.warehouse, "raw_interactions", RAW_COLUMNS, partition_rows=report.accepted),
     }
@@ -105,6 +111,19 @@ REJECTED_COLUMNS = {
 ITEM_METADATA_COUNTS = {"rows_in": "rows read from the item metadata file", "stored": "items stored or updated",
                         "superseded": "earlier rows of an item that a later row replaced",
                         "rejected": "rows kept in rejected_item_metadata"}
+
+
+def _counts(check: RowCheck) -> dict[str, object]:
+    """A load's row counts (rows in = accepted + rejected) and its rejected rows by reason."""
+    rows_in, rejected = check.rows_in, len(check.rejected)
+    return {"accepted": len(check.accepted), "rejected": rejected, "rows_in": rows_in,
+            "rejected_share": metric(rejected / rows_in if rows_in else 0.0),
+            "rejected_by_reason": _by_reason(dict(check.by_reason))}
+
+
+def _tables(storage: Storage) -> dg.TableMetadataValue:
+    """The warehouse's tables with their row counts."""
+    return table([{"table": name, "rows": rows} for name, rows in warehouse.table_counts(storage.warehouse).items()])
 
 
 def _by_reason(by_reason: dict[str, int]) -> dg.TableMetadataValue:

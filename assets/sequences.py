@@ -29,16 +29,27 @@ from elcrec_pipeline.resources import Storage, digest
 def interaction_sequences(context: dg.AssetExecutionContext, config: SequenceSettings,
                           storage: Storage) -> dg.MaterializeResult:
     build = build_sequences(config.sequence_config(), storage.warehouse, until=partition_end(context.partition_key))
-    if len(build.sequences) == 0:
-        raise dg.Failure(f"no sequences left for {context.partition_key}: "
-                         f"{build.summary.events_in} events in, k-core {config.k_core} removed them all")
+    summary = build.summary
+    if len(build.sequences) == 0:  # the settings or the data: retrying gives the same
+        raise dg.Failure(f"no sequences left for {context.partition_key}: {summary.events_in} events in; the "
+                         f"filters (event_types, min_rating) removed {summary.filtered_out}, de-duplication "
+                         f"{summary.duplicates_removed}, k-core {config.k_core} {summary.k_core_removed}",
+                         allow_retries=False)
+    expectations = expect_sequences(build.profile(), config.expectations())
+    check = dg.AssetCheckResult(check_name="sequence_expectations", passed=expectations.success,
+                                metadata=expectation_results(expectations))
+    if not expectations.success:  # checked before anything is written: the day's earlier sequences stay
+        context.log.warning(f"refused: the sequences of {context.partition_key} fail their expectations; nothing "
+                            "was written")
+        return dg.MaterializeResult(metadata={"refused": True, "users": summary.users, "items": summary.items,
+                                              "interactions": summary.interactions, "length": table([summary.length])},
+                                    check_results=[check])
     paths = write_sequences(build, storage.sequences_dir(context.partition_key), storage.warehouse)
     pruned = storage.prune_sequences(context.partition_key, config.keep_days) if config.keep_days else []
-    expectations = expect_sequences(build.profile(), config.expectations())
-    summary = build.summary
     return dg.MaterializeResult(
         data_version=dg.DataVersion(digest(config.model_dump(), [paths["sequences"], paths["item_index"]])),
         metadata={
+            "refused": False,
             "users": summary.users,
             "items": summary.items,
             "interactions": summary.interactions,
@@ -51,8 +62,7 @@ def interaction_sequences(context: dg.AssetExecutionContext, config: SequenceSet
             "days_pruned": dg.MetadataValue.text(", ".join(pruned) or "none"),
             **warehouse_table(storage.warehouse, "sequences", SEQUENCE_COLUMNS),
         },
-        check_results=[dg.AssetCheckResult(check_name="sequence_expectations", passed=expectations.success,
-                                           metadata=expectation_results(expectations))],
+        check_results=[check],
     )
 
 

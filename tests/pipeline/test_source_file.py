@@ -68,6 +68,51 @@ def test_runs_without_config_read_the_source_file_in_any_order(team, tmp_path):
         assert raw_rows(data_dir) == expected
 
 
+def test_a_delivery_that_fails_its_checks_replaces_nothing(team, tmp_path):
+    """A day's file loaded, then delivered again empty (its header only): the blocking check fails and the run
+    stops, and the warehouse still holds the first delivery's rows: nothing was written."""
+    source = SourceFile(path=str(team / "source.yaml"))
+    data_dir = tmp_path / "data"
+    assert ingest(data_dir, source, "2026-01-31").success
+    before = raw_rows(data_dir)
+    (team / "logs" / "2026-01-31.csv").write_text("user_id,item_id,timestamp\n")
+    result = ingest(data_dir, source, "2026-01-31")
+    assert not result.success
+    (evaluation,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
+    assert evaluation.event_specific_data.passed is False
+    (materialization,) = result.asset_materializations_for_node("raw_interactions")
+    assert materialization.metadata["refused"].value is True and materialization.metadata["rows_in"].value == 0
+    assert raw_rows(data_dir) == before and len(before) == 3
+
+
+def test_sequences_that_fail_their_checks_replace_nothing(team, tmp_path):
+    """The day's sequences built, then, after the day before is loaded too, built again under a bound they break
+    (max_length 1): the blocking check fails, and the day's Parquet file and the warehouse's sequences table are
+    still those of the first build (without the day before's events)."""
+    source = SourceFile(path=str(team / "source.yaml"))
+    data_dir = tmp_path / "data"
+    assert ingest(data_dir, source, "2026-01-31").success
+    storage = Storage(data_dir=str(data_dir))
+
+    def build(config: dict) -> dg.ExecuteInProcessResult:
+        return dg.materialize([interaction_sequences], partition_key="2026-01-31", raise_on_error=False,
+                              resources={"storage": storage}, run_config={"ops": {"interaction_sequences": {
+                                  "config": config}}})
+
+    assert build({"k_core": 0}).success
+    parquet = data_dir / "sequences" / "2026-01-31" / "sequences.parquet"
+    first, table = parquet.read_bytes(), sequences_table(data_dir)
+    assert ingest(data_dir, source, "2026-01-30").success  # u1's and u2's events of the 30th
+    refused = build({"k_core": 0, "max_length": 1})
+    assert not refused.success and [e.passed for e in refused.get_asset_check_evaluations()] == [False]
+    assert parquet.read_bytes() == first and sequences_table(data_dir) == table == [("u1", [3]), ("u3", [1, 2])]
+
+
+def sequences_table(data_dir: Path) -> list[tuple]:
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute("SELECT user_id, items FROM sequences ORDER BY user_id").fetchall()
+
+
 def test_the_source_file_comes_from_elcrec_source_when_a_run_starts(team, tmp_path, monkeypatch):
     monkeypatch.setenv(SOURCE_ENV, str(team / "source.yaml"))
     assert SourceFile().location() == (team / "source.yaml").resolve()
