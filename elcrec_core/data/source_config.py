@@ -57,9 +57,10 @@ class SourceConfig:
     ``path`` is a file, a folder (every non-hidden file in it, in name order) or a glob. Delimited text is
     ``csv`` or ``tsv``; for it ``delimiter`` (default ``,`` for csv and tab for tsv: any one character),
     ``header``, ``names`` (column names of a file without header: given, they make ``header`` False; default
-    ``column0``, ``column1``, ...), ``quote`` (``None``: no quoting) and ``escape`` apply. The sequence format is the benchmark line format
-    ``user item item ...`` (no timestamps: the order is the line order). A text file with a line longer than
-    ``max_line_bytes`` is refused. ``synthetic`` configures the generator for ``format="synthetic"``.
+    ``column0``, ``column1``, ...), ``quote`` (``None``: no quoting) and ``escape`` apply. The sequence format
+    is the benchmark line format ``user item item ...`` (no timestamps: the order is the line order). A text
+    file with a line longer than ``max_line_bytes`` is refused. ``synthetic`` configures the generator for
+    ``format="synthetic"``.
     """
 
     format: SourceFormat
