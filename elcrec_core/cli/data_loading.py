@@ -106,6 +106,9 @@ def load(path: str, options: DataOptions = DataOptions()) -> LoadedData:
             raise ValueError(f"{', '.join(options.event_options)}: only for event files (csv, tsv, jsonl, "
                              "parquet), not the sequence format")
         source = SourceConfig(format="sequence", path=path)
+    elif fmt in ("jsonl", "parquet") and options.delimited_text_options:
+        raise ValueError(f"{', '.join(options.delimited_text_options)}: only for delimited text (csv, tsv), not "
+                         f"{fmt}")
     else:
         source, more = event_source(path, first, fmt, options)
         notes += more

@@ -51,3 +51,8 @@ class DataOptions:
                  "--delimiter": self.delimiter, "--names": self.names, "--rating-column": self.rating_column,
                  "--min-rating": self.min_rating}
         return [name for name, value in given.items() if value is not None] + ([] if self.header else ["--no-header"])
+
+    @property
+    def delimited_text_options(self) -> list[str]:
+        """The options given that only delimited text (csv, tsv) has."""
+        return [name for name in self.event_options if name in ("--delimiter", "--names", "--no-header")]

@@ -218,6 +218,22 @@ def test_event_options_are_refused_for_the_sequence_format(tmp_path: Path, capsy
         "elcrec: error: --user-column: only for event files (csv, tsv, jsonl, parquet), not the sequence format\n")
 
 
+@pytest.mark.parametrize("name", ["e.jsonl", "e.parquet"])
+@pytest.mark.parametrize(("options", "named"), [(["--delimiter", ";"], "--delimiter"), (["--no-header"], "--no-header"),
+                                                (["--names", "user_id,item_id,timestamp"], "--names")])
+def test_delimited_text_options_are_refused_for_jsonl_and_parquet(tmp_path: Path, capsys, name: str,
+                                                                   options: list[str], named: str) -> None:
+    """They would be ignored: a user who meant them would get the file read otherwise than asked, silently."""
+    path = tmp_path / name
+    events = pl.DataFrame({"user_id": ["u"], "item_id": ["i"], "timestamp": [T0]})
+    if name.endswith(".parquet"):
+        events.write_parquet(path)
+    else:
+        events.write_ndjson(path)
+    assert _run(capsys, "sequences", "--data", str(path), *options)[2] == (
+        f"elcrec: error: {named}: only for delimited text (csv, tsv), not {path.suffix[1:]}\n")
+
+
 # --- rejected rows, k-core -------------------------------------------------------------------------------------
 
 
