@@ -175,18 +175,27 @@ class ModelStore:
 
     def served_up_to(self, day: str, kinds: tuple[str, ...] | None = None) -> ModelRecord | None:
         """The model to start from, or to score, for data up to ``day``: the serving model when it was trained
-        on a day not after ``day``, else the newest model of such a day that has served (from the serving
-        log). Never a model trained on later data. ``kinds``: only models of these kinds (say ``("elcrec",)``
-        to warm-start ELCRec), None: any."""
+        on a day not after ``day``, else the model of the newest such day that has served (from the serving
+        log; of several of one day, the one that served last), leaving out a model that a rollback withdrew (and
+        no later entry restored). Never a model trained on later data. ``kinds``: only models of these kinds (say
+        ``("elcrec",)`` to warm-start ELCRec), None: any."""
         def wanted(record: ModelRecord) -> bool:
             return record.day <= day and (kinds is None or record.kind in kinds)
 
         serving = self.serving()
         if serving is not None and wanted(serving):
             return serving
-        served = [ModelRecord.from_dict(entry[SERVING]) for entry in self.serving_log()]
-        earlier = [record for record in served if wanted(record)]
-        return max(earlier, key=lambda record: record.day, default=None)
+        last_served: dict[str, tuple[int, ModelRecord]] = {}  # by name: when it last began to serve
+        withdrawn: set[str] = set()
+        for n, entry in enumerate(self.serving_log()):
+            record = ModelRecord.from_dict(entry[SERVING])
+            last_served[record.name] = (n, record)
+            withdrawn.discard(record.name)
+            if entry["action"] == "rollback" and entry[PREVIOUS] is not None:
+                withdrawn.add(ModelRecord.from_dict(entry[PREVIOUS]).name)
+        earlier = [(record.day, n, record) for n, record in last_served.values()
+                   if wanted(record) and record.name not in withdrawn]
+        return max(earlier, key=lambda found: found[:2])[2] if earlier else None
 
     def serving_log(self) -> list[dict[str, Any]]:
         """Every change of the serving alias, oldest first: time, action, reason, serving, previous."""

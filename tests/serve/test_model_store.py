@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import math
 import shutil
@@ -25,6 +27,27 @@ def record(store: ModelStore, day: str, run: str, ndcg: float = 0.1) -> ModelRec
     made = ModelRecord(day=day, run_id=run, dir=store.relative(folder), valid={"NDCG@20": ndcg})
     store.add_candidate(made, {"history": [{"epoch": 0}]})
     return made
+
+
+def test_served_up_to_takes_the_last_of_a_day_and_leaves_out_a_rolled_back_model(tmp_path):
+    """Two models of one day (the day run again): the one that served last is the day's. A model withdrawn by a
+    rollback is not started from, unless a later entry restores it."""
+    store = ModelStore(tmp_path)
+    r1, r2, c21 = record(store, "2026-01-20", "r1"), record(store, "2026-01-20", "r2"), record(store, "2026-01-21", "c")
+    for made in (r1, r2, c21):
+        store.promote(made, "daily")
+    assert store.served_up_to("2026-01-20") == r2
+    other = ModelStore(tmp_path / "other")
+    a, b = record(other, "2026-01-19", "a"), record(other, "2026-01-20", "b")
+    other.promote(a, "daily")
+    other.promote(b, "daily")
+    other.rollback("b is bad")  # a serves again; b is withdrawn
+    popular = dataclasses.replace(record(other, "2026-01-21", "mp"), kind="most_popular")
+    other.promote(popular, "a baseline serves")
+    assert other.served_up_to("2026-01-21", kinds=("elcrec",)) == a
+    other.promote(b, "b again, by hand")
+    other.promote(popular, "the baseline again")
+    assert other.served_up_to("2026-01-21", kinds=("elcrec",)) == b  # restored, so no longer withdrawn
 
 
 def test_records_are_relative_to_the_data_folder_so_that_it_can_move(tmp_path):
