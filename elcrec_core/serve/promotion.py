@@ -10,9 +10,9 @@ always serve, also as the champion (a most-popular model that serves ties the fl
 Without most popular among the challengers there is no floor: the pipeline's ``serving_model`` refuses to judge
 a candidate whose challengers lack it. The older-day rule protects a champion only while it is fit for the day's
 data (finite scores that beat most popular): a model that fails there, such as one trained on another source
-before a team described its own, never keeps serving, whatever its day. A pure function of the contenders and the data: the pipeline's
-``promotion_gate`` check reports the decision and the ``serving_model`` asset applies it, so both always agree and
-the check changes nothing.
+before a team described its own, never keeps serving, whatever its day. A pure function of the contenders and
+the data: the pipeline's ``promotion_gate`` check reports the decision and the ``serving_model`` asset applies it,
+so both always agree and the check changes nothing.
 """
 
 from __future__ import annotations
