@@ -102,7 +102,8 @@ PROFILE_COLUMNS = {
     "intent": "index of the learned intent (its centre)", "users": "users whose nearest centre it is",
     "cohesion": "mean squared distance of its users to the centre", "nearest_intent": "the closest other centre",
     "top_items": "items that characterise it: highest lift over global popularity among items frequent in it",
-    "top_lift": "their lifts", "top_titles": "their titles (item metadata)",
+    "top_lift": "their lifts",
+    "top_titles": "their titles, in the same order (item metadata; null where an item has none)",
     "top_categories": "categories by lift (item metadata)", "top_category_lift": "their lifts",
     "main_category": "its most frequent category", "category_purity": "share of its interactions in main_category",
 }
@@ -113,8 +114,9 @@ def _largest(profiles: pl.DataFrame, with_categories: bool, n: int = 10) -> dg.T
     have titles; top categories with item categories). An intent without items frequent enough for a lift says
     so instead of an empty cell."""
     columns = [pl.col("top_items").list.join(", ").fill_null(NO_TOP_ITEMS)]
-    if profiles["top_titles"].list.len().fill_null(0).sum() > 0:
-        columns.append(pl.col("top_titles").list.head(5).list.join(", ").fill_null(""))
+    if profiles["top_titles"].list.drop_nulls().list.len().fill_null(0).sum() > 0:
+        titles = pl.col("top_titles").list.head(5).list.eval(pl.element().fill_null("(no title)"))
+        columns.append(titles.list.join(", ").fill_null(""))
     if with_categories:
         columns.append(pl.col("top_categories").list.join(", ").fill_null(""))
     largest = profiles.sort("users", descending=True).head(n).select("intent", "users", "cohesion", "nearest_intent",
@@ -130,7 +132,7 @@ def _describe(lift: pl.DataFrame, item_metadata: pl.DataFrame) -> pl.DataFrame:
     them."""
     described = lift.join(item_metadata.select("item_id", "title", "categories"), on="item_id", how="left")
     return described.group_by("intent", maintain_order=True).agg(
-        top_items=pl.col("item_id"), top_lift=pl.col("lift"), top_titles=pl.col("title").drop_nulls())
+        top_items=pl.col("item_id"), top_lift=pl.col("lift"), top_titles=pl.col("title"))  # null: no title
 
 
 def _categories(intents: np.ndarray, users: np.ndarray, items: np.ndarray, categories: pl.DataFrame,

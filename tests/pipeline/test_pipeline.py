@@ -147,8 +147,11 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
         assert con.execute("SELECT count(DISTINCT user_id) FROM user_intents").fetchone()[0] == seqs["users"]
         used = con.execute("SELECT count(*) FROM intent_profiles WHERE users > 0 AND len(top_items) > 0").fetchall()
         assert used[0][0] == profiles["intents_used"]
-        titles = con.execute("SELECT count(*) FROM intent_profiles WHERE len(top_titles) > 0").fetchall()[0][0]
-        assert titles >= 1  # item metadata (items 1-10 have titles) reaches the profiles
+        described = con.execute("SELECT top_items, top_titles FROM intent_profiles").fetchall()
+        # item metadata (items 1-10 have titles) reaches the profiles, each title beside its own item
+        assert all((titles or []) == [f"Item {i}" if i in {str(n) for n in range(1, 11)} else None
+                                      for i in items or []] for items, titles in described)
+        assert any(title is not None for _, titles in described for title in titles or [])
         pairs = con.execute("SELECT p.primary_intent, u.intent FROM user_intents u JOIN planted_intents p "
                             "ON u.user_id = CAST(p.user_id AS VARCHAR)").fetchall()
     # the profile's agreement with the planted intents is that of the stored assignments (4 significant digits)
