@@ -155,7 +155,8 @@ def _days(days: list[date]) -> dg.TextMetadataValue:
 def rejected_interactions(storage: Storage) -> dg.MaterializeResult:
     by_reason, sample = warehouse.rejected_summary(storage.warehouse)
     rejected = warehouse.read_table(storage.warehouse, "rejected_interactions").sort("source_file", "source_row")
-    return dg.MaterializeResult(data_version=dg.DataVersion(digest({}, [rejected])), metadata={
+    rows = rejected.drop("load_id")  # the rows, not which load stored them: loading again changes no version
+    return dg.MaterializeResult(data_version=dg.DataVersion(digest({}, [rows])), metadata={
         "rejected": sum(by_reason.values()),
         "by_reason": _by_reason(by_reason),
         "sample": table(sample, {name: REJECTED_COLUMNS[name] for name in sample.columns}),

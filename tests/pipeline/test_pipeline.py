@@ -282,6 +282,28 @@ def test_every_stage_has_the_data_version_of_its_settings_and_inputs(first_run):
     assert len(set(versions.values())) == len(versions)
 
 
+def test_loading_the_same_file_again_keeps_the_rejected_rows_data_version(tmp_path):
+    """The same file with a bad row, loaded twice (a new load id each time): the same rejected rows, the same
+    version of rejected_interactions; one more bad row, another version."""
+    from assets.ingestion import rejected_interactions
+
+    events = tmp_path / "events.csv"
+    resources = {"storage": Storage(data_dir=str(tmp_path / "data"), input_dirs=[str(tmp_path)]),
+                 "source_file": SourceFile()}
+    config = {"ops": {"raw_interactions": {"config": {"format": "csv", "path": str(events)}}}}
+
+    def load(text: str) -> str:
+        events.write_text(text)
+        done = dg.materialize([raw_interactions, rejected_interactions], partition_key=PARTITION,
+                              resources=resources, run_config=config)
+        return data_versions(done)["rejected_interactions"]
+
+    good = "".join(f"u{u},i{u + j},{1769000000 + j}\n" for u in range(30) for j in range(3))
+    header = "user_id,item_id,timestamp\n"
+    first, again = load(header + good + ",i1,1769000000\n"), load(header + good + ",i1,1769000000\n")
+    assert first == again != load(header + good + ",i1,1769000000\nu1,,1769000001\n")
+
+
 def test_the_same_source_gives_the_same_data_version_and_another_source_another(tmp_path):
     """Loading and building the same data again gives the same versions (nothing downstream is stale); another
     source (other synthetic settings) gives other versions."""
