@@ -5,7 +5,7 @@ synthetic data set (5,000 users, 1,000 items) with training settings derived fro
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -91,7 +91,9 @@ class SourceSettings(dg.Config):
                             max_line_bytes=self.max_line_bytes, synthetic=synthetic)
 
     def row_rules(self) -> RowRules:
-        window = [datetime.fromisoformat(t) if t else None for t in (self.min_timestamp, self.max_timestamp)]
+        """The row rules of these settings; the time window in naive UTC, as the events' times. Raises ValueError
+        naming ``min_timestamp`` or ``max_timestamp`` for a value that is no ISO 8601 time."""
+        window = [_naive_utc(name, getattr(self, name)) for name in ("min_timestamp", "max_timestamp")]
         return RowRules(min_timestamp=window[0], max_timestamp=window[1], min_rating=self.min_rating,
                         max_rating=self.max_rating)
 
@@ -123,6 +125,17 @@ class SourceSettings(dg.Config):
         timed = bool(self.timestamp_column) and self.format != "sequence"
         nulls = {"user_id": 0.0, "item_id": 0.0, "timestamp": 0.0 if timed else 1.0}
         return ExpectationConfig(max_rejected_share=self.max_rejected_share, max_null_rate=nulls)
+
+
+def _naive_utc(name: str, text: str | None) -> datetime | None:
+    """``text`` (ISO 8601; with an offset such as ``Z`` or ``+01:00``, or naive, read as UTC) as a naive UTC time."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{name}: {text!r} is no ISO 8601 time (such as 2026-01-01 or 2026-01-01T00:00:00Z)") from None
+    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo is not None else moment
 
 
 _SOURCE_DEFAULTS: dict[str, Any] = {

@@ -22,6 +22,8 @@ from assets.ingestion import raw_interactions
 from assets.metadata import significant
 from assets.sequences import interaction_sequences
 from elcrec_core.data.sequences import Sequences, SequenceTensors
+from elcrec_core.data.sources import read_source
+from elcrec_core.data.validation import check_rows
 from elcrec_core.serve.model_store import ModelStore
 from elcrec_core.serve.recommend import recommend
 from elcrec_core.serve.recommenders import load_recommender
@@ -438,6 +440,23 @@ def test_source_settings_map_to_the_data_layer(tmp_path):
     assert source.names == ("u", "i", "t") and not source.header and source.max_line_bytes == 1000
     rules = settings.row_rules()
     assert rules.min_timestamp == datetime(2026, 1, 1) and rules.max_rating == 5.0 and rules.max_timestamp is None
+
+
+def test_a_time_window_with_an_offset_is_read_as_utc_and_a_bad_one_is_named(tmp_path):
+    """min_timestamp / max_timestamp with an offset (Z, +01:00) become the naive UTC times the events carry, and
+    filter them as such; a value that is no time names its setting."""
+    window = SourceSettings(min_timestamp="2026-01-01T01:30:00+01:00", max_timestamp="2026-01-02T00:00:00Z")
+    rules = window.row_rules()
+    assert (rules.min_timestamp, rules.max_timestamp) == (datetime(2026, 1, 1, 0, 30), datetime(2026, 1, 2))
+    events = tmp_path / "events.csv"
+    events.write_text("user_id,item_id,timestamp\nu,a,2026-01-01T00:00:00Z\nu,b,2026-01-01T12:00:00Z\n"
+                      "u,c,2026-01-02T00:00:01Z\n")
+    source = SourceSettings(format="csv", path=str(events), timestamp_format="iso8601").resolved({})
+    check = check_rows(read_source(source.source_config("2026-01-31", Storage(data_dir=str(tmp_path)))), rules)
+    assert check.accepted["item_id"].to_list() == ["b"] and sorted(check.by_reason.items()) == [
+        ("timestamp_out_of_window", 2)]
+    with pytest.raises(ValueError, match=r"max_timestamp: 'yesterday' is no ISO 8601 time"):
+        SourceSettings(max_timestamp="yesterday").row_rules()
 
 
 def test_recommend_cli_answers_for_one_user_from_the_stored_model(first_run, capsys):
