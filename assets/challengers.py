@@ -3,7 +3,7 @@ same sequences and stored beside it (:func:`elcrec_core.serve.challengers.fit_ch
 
 import dagster as dg
 
-from assets.daily import RETRY, daily_asset
+from assets.daily import MODEL_STORE_POOL, RETRY, daily_asset
 from assets.metadata import metric, table
 from assets.training import elcrec_model
 from elcrec_core.serve.challengers import fit_challengers
@@ -13,6 +13,7 @@ from elcrec_pipeline.resources import ComputeDevice, Storage, digest
 
 @daily_asset(
     deps=[elcrec_model],
+    pool=MODEL_STORE_POOL,
     group_name="training",
     retry_policy=RETRY,
     code_version="1",

@@ -25,6 +25,10 @@ RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL)
 # Every asset that opens the DuckDB warehouse is in this pool; dagster.yaml limits it to one step at a time
 # across runs, so writers queue in Dagster instead of meeting DuckDB's single-writer lock.
 WAREHOUSE_POOL = "warehouse"
+# The assets that write the model store (a run's training folder, the challengers, the serving aliases) are in this
+# one: two runs (the sensor requests several days at once) neither train into one folder nor gate against the same
+# serving model and overwrite each other's promotion.
+MODEL_STORE_POOL = "model_store"
 
 
 def configured_partitions() -> dg.DailyPartitionsDefinition:

@@ -8,7 +8,7 @@ partitioned asset checks are a Dagster preview feature that warns on every load.
 import dagster as dg
 
 from assets.challengers import challengers
-from assets.daily import PREVIOUS_DAY, daily_asset
+from assets.daily import MODEL_STORE_POOL, PREVIOUS_DAY, daily_asset
 from assets.metadata import metric, table
 from assets.training import elcrec_model
 from elcrec_core.data.sequences import SequenceTensors
@@ -21,6 +21,7 @@ from elcrec_pipeline.resources import Storage, digest
 
 @daily_asset(
     deps=[elcrec_model, challengers, dg.AssetDep("serving_model", partition_mapping=PREVIOUS_DAY)],
+    pool=MODEL_STORE_POOL,
     group_name="serving",
     code_version="2",
     kinds={"pytorch"},

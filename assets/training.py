@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.daily import PREVIOUS_DAY, RETRY, daily_asset
+from assets.daily import MODEL_STORE_POOL, PREVIOUS_DAY, RETRY, daily_asset
 from assets.metadata import figure, metric, table
 from assets.sequences import interaction_sequences
 from elcrec_core.config.settings import SHAPE_FIELDS, ExperimentConfig, ModelConfig
@@ -24,6 +24,7 @@ from elcrec_pipeline.resources import ComputeDevice, Storage
 
 @daily_asset(
     deps=[interaction_sequences, dg.AssetDep("elcrec_model", partition_mapping=PREVIOUS_DAY)],
+    pool=MODEL_STORE_POOL,
     group_name="training",
     retry_policy=RETRY,
     code_version="2",

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.definitions.policy import calculate_delay  # the delays the README states
 
-from assets import evaluation, ingestion, profiling, recommendations, sequences, training
-from assets.daily import RETRY, WAREHOUSE_POOL
+from assets import challengers, evaluation, ingestion, profiling, recommendations, sequences, serving, training
+from assets.daily import MODEL_STORE_POOL, RETRY, WAREHOUSE_POOL
 from elcrec_core.data import warehouse
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_pipeline.resources import SourceFile, Storage
@@ -124,11 +125,13 @@ def test_same_partition_twice_at_once_and_again_leaves_the_same_warehouse(sequen
     assert warehouse.table_counts(data_dir / "warehouse.duckdb")["loads"] == 3  # each load is logged
 
 
-HOLD_LOCK = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(float(sys.argv[2]))"
+HOLD_LOCK = ("import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); "
+             "time.sleep(float(sys.argv[2]))")
 
 
 def hold_lock(path: Path, seconds: float) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(path), str(seconds)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(path), str(seconds)], stdout=subprocess.PIPE,
+                            text=True)
     assert proc.stdout.readline().strip() == "held"
     return proc
 
@@ -161,11 +164,15 @@ def test_warehouse_assets_share_one_pool_and_ingestion_and_training_retry():
                           recommendations.user_recommendations]
     for asset in touching_warehouse:
         assert asset.op.pool == WAREHOUSE_POOL, asset.key
-    assert training.elcrec_model.op.pool is None  # long training never holds the warehouse pool
-    for asset in (ingestion.raw_interactions, sequences.interaction_sequences, training.elcrec_model):
+    # long training never holds the warehouse pool; the model store's writers queue in their own
+    for asset in (training.elcrec_model, challengers.challengers, serving.serving_model):
+        assert asset.op.pool == MODEL_STORE_POOL, asset.key
+    for asset in (ingestion.raw_interactions, ingestion.rejected_interactions, sequences.interaction_sequences,
+                  training.elcrec_model, challengers.challengers):
         assert asset.op.retry_policy == RETRY
-    # README: twice, with exponential backoff (10 s, 20 s)
+    # README: twice, with exponential backoff (after 10 s, then 30 s: Dagster's (2^n - 1) x delay)
     assert (RETRY.max_retries, RETRY.delay, RETRY.backoff) == (2, 10, dg.Backoff.EXPONENTIAL)
+    assert [calculate_delay(n, RETRY.backoff, RETRY.jitter, RETRY.delay) for n in (1, 2)] == [10, 30]
     instance = (REPO / "elcrec_pipeline" / "dagster.yaml").read_text()
     assert "default_limit: 1" in instance
 
