@@ -204,7 +204,8 @@ def _report_name(serves: str | None, before: ModelRecord | None, candidate: Mode
 def _backtest(storage: Storage, partition: str) -> pl.DataFrame | None:
     """Score the model that served after the previous day (the newest serving model trained on data up to that
     day) on this day's first items, store the row in the warehouse table ``backtest`` (one row per day,
-    replaced on re-runs) and return the whole trend; None without such a model."""
+    replaced on re-runs) and return the trend up to this day (its last row is this day's, also when later days
+    have run); None without such a model."""
     day = date.fromisoformat(partition)
     previous = storage.store.served_up_to((day - timedelta(days=1)).isoformat())
     if previous is None:
@@ -221,4 +222,4 @@ def _backtest(storage: Storage, partition: str) -> pl.DataFrame | None:
     history = row.clear() if history is None else history
     trend = pl.concat([history.filter(pl.col("day") != partition), row]).sort("day")
     warehouse.replace_table(storage.warehouse, "backtest", trend)
-    return trend
+    return trend.filter(pl.col("day") <= partition)

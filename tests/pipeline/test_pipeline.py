@@ -337,6 +337,28 @@ def test_report_rematerializes_from_stored_inputs(first_run):
     assert sorted((data_dir / "models" / PARTITION).glob("*/best.pt")) == models  # nothing retrained
 
 
+def test_a_report_made_again_for_a_day_shows_that_days_backtest(first_run, tmp_path):
+    """The report of a day made again after a later day has run: its backtest figure and table are the day's
+    and the days before it, not the later day's."""
+    import shutil
+
+    from elcrec_core.data import warehouse
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    storage = Storage(data_dir=str(data_dir))
+    trend = warehouse.read_table(storage.warehouse, "backtest")
+    later = pl.DataFrame({"day": ["2026-01-27"], "model_day": [PARTITION], "users": [1], "HR@20": [0.999],
+                          "NDCG@20": [0.999]}, schema=trend.schema)
+    warehouse.replace_table(storage.warehouse, "backtest", pl.concat([trend, later]))
+    result = dg.materialize([evaluation_report], partition_key=PARTITION,
+                            resources={"storage": storage, "device": ComputeDevice(device="cpu")})
+    report = metadata(result, "evaluation_report")
+    (today,) = trend.filter(pl.col("day") == PARTITION)["HR@20"].to_list()
+    assert report["backtest_HR@20"] == pytest.approx(today) and "2026-01-27" not in text(report["backtest"])
+    assert "2026-01-27" in warehouse.read_table(storage.warehouse, "backtest")["day"].to_list()  # kept
+
+
 def test_every_asset_has_the_shared_settings_and_its_own_stage():
     """daily_asset gives every stage the daily partitions and the owners; each keeps its own group."""
     graph = defs().resolve_asset_graph()
