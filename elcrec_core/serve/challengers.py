@@ -33,7 +33,9 @@ def fit_challengers(store: ModelStore, candidate: ModelRecord, seqs: Sequences, 
     """Fit the challengers of ``candidate`` on ``seqs`` (the sequences it was trained on) and store each under
     ``<candidate folder>/challengers/<name>`` (:meth:`ModelStore.challenger_dir`): ``sasrec`` (when ``sasrec``;
     trained from the candidate's ``config.json``, resuming an interrupted run), ``most_popular``, ``transition``
-    and ``ease``. A SASRec whose loss turns non-finite is left out (logged). Returns their records."""
+    and ``ease``. A SASRec whose loss turns non-finite is left out (logged). A challenger stored by an earlier
+    fit and not fitted now is removed, so that the gate and the report see this fit's only. Returns their
+    records."""
     data = SequenceTensors.from_sequences(seqs)
     records = []
     if sasrec:
@@ -55,6 +57,11 @@ def fit_challengers(store: ModelStore, candidate: ModelRecord, seqs: Sequences, 
                              params=baseline_params(rec))
         store.add_challenger(candidate, record)
         records.append(record)
+    fitted = {record.kind for record in records}
+    for stale in store.challengers(candidate):  # an earlier fit's (say SASRec, now switched off): it no longer competes
+        if stale.kind not in fitted:
+            shutil.rmtree(store.folder(stale))
+            log(f"{stale.kind}: an earlier challenger of {candidate.name} removed (not fitted this time)")
     return records
 
 

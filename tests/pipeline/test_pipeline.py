@@ -359,6 +359,26 @@ def test_a_report_made_again_for_a_day_shows_that_days_backtest(first_run, tmp_p
     assert "2026-01-27" in warehouse.read_table(storage.warehouse, "backtest")["day"].to_list()  # kept
 
 
+def test_challengers_fitted_again_without_sasrec_leave_no_sasrec_behind(first_run, tmp_path):
+    """The day's challengers fitted again with sasrec off: the earlier SASRec no longer competes (its folder is
+    gone), and the baselines are there."""
+    import shutil
+
+    from assets.challengers import challengers
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    storage = Storage(data_dir=str(data_dir))
+    candidate = storage.require_candidate(PARTITION)
+    assert "sasrec" in {record.kind for record in storage.store.challengers(candidate)}
+    result = dg.materialize([challengers], partition_key=PARTITION, run_config={"ops": {"challengers": {
+        "config": {"sasrec": False}}}}, resources={"storage": storage, "device": ComputeDevice(device="cpu")})
+    assert result.success
+    kinds = {record.kind for record in storage.store.challengers(candidate)}
+    assert kinds == {"most_popular", "transition", "ease"}
+    assert not storage.store.challenger_dir(candidate, "sasrec").exists()
+
+
 def test_every_asset_has_the_shared_settings_and_its_own_stage():
     """daily_asset gives every stage the daily partitions and the owners; each keeps its own group."""
     graph = defs().resolve_asset_graph()
