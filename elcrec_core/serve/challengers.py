@@ -4,7 +4,8 @@ the candidate with them, and any of them may serve.
 
 Each is fitted as the models train (each user's items[:-2]) and tuned on the ``valid`` split only: SASRec is
 ELCRec's ablation (the candidate's settings with the intent parts off and the full-softmax next-item loss, the
-same epoch budget; :func:`elcrec_core.evaluate.baselines.sasrec_config`), EASE's λ is the best of
+same epoch budget, warm-started from the SASRec of the day the candidate warm-started from;
+:func:`elcrec_core.evaluate.baselines.sasrec_config`), EASE's λ is the best of
 :data:`~elcrec_core.evaluate.baselines.EASE_LAMBDAS` on ``valid`` (left out above
 :data:`~elcrec_core.evaluate.baselines.EASE_MAX_ITEMS` items). Records hold valid and test HR@K / NDCG@K.
 """
@@ -15,6 +16,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from elcrec_core.config.settings import ExperimentConfig
 from elcrec_core.data.sequences import Sequences, SequenceTensors
@@ -23,6 +25,7 @@ from elcrec_core.evaluate.ranking import metrics_from_ranks
 from elcrec_core.evaluate.scoring import Recommender, evaluate_recommender
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_core.serve.recommenders import baseline_params
+from elcrec_core.train.checkpoint import BEST
 from elcrec_core.train.loop import train
 from elcrec_core.train.objective import NonFiniteLoss
 from elcrec_core.train.run_log import keep_run
@@ -67,17 +70,36 @@ def fit_challengers(store: ModelStore, candidate: ModelRecord, seqs: Sequences, 
 
 def _train_sasrec(store: ModelStore, candidate: ModelRecord, seqs: Sequences,
                   log: Callable[[str], None]) -> ModelRecord:
-    """SASRec with the candidate's settings and budget (cold: no warm start), in its challenger folder."""
+    """SASRec with the candidate's settings and budget, in its challenger folder; warm-started as the candidate
+    was (:func:`_warm_sasrec`)."""
     folder = store.challenger_dir(candidate, "sasrec")
     exp = sasrec_config(ExperimentConfig.from_dict(json.loads((store.folder(candidate) / "config.json").read_text())))
     work = folder / "training"  # epoch checkpoints: a retried run resumes after its last complete epoch
-    result = train(seqs, exp, work, log=log)
+    init_from = _warm_sasrec(store, candidate)
+    if candidate.warm_start and init_from is None:
+        log("sasrec: starts cold beside a warm-started candidate (the model it started from has no SASRec "
+            "challenger): the comparison favours ELCRec by its earlier training")
+    result = train(seqs, exp, work, log=log, init_from=init_from)
     keep_run(work, folder)
     index = store.folder(candidate) / "item_index.parquet"
     if index.exists():
         shutil.copy(index, folder / "item_index.parquet")
     record = ModelRecord(day=candidate.day, run_id=f"{candidate.run_id}/sasrec", dir=store.relative(folder),
                          valid=result.valid, test=result.test, best_epoch=result.best_epoch,
-                         epochs=len(result.history), seconds=result.seconds, kind="sasrec")
+                         epochs=len(result.history), seconds=result.seconds, kind="sasrec",
+                         warm_start=init_from is not None,
+                         warm_start_from=store.relative(init_from.parent) if init_from is not None else None)
     store.add_challenger(candidate, record)
     return record
+
+
+def _warm_sasrec(store: ModelStore, candidate: ModelRecord) -> Path | None:
+    """The checkpoint of the SASRec challenger of the model that ``candidate`` warm-started from, where there is
+    one: the ablation then starts where the candidate did, with the same budget. A cold SASRec beside a
+    warm-started ELCRec would credit the intents with ELCRec's earlier days of training. The shapes agree: a
+    candidate warm-starts only from a model of its own shapes, and SASRec is that model's settings without the
+    intent parts."""
+    if not candidate.warm_start or not candidate.warm_start_from:
+        return None
+    checkpoint = store.path(candidate.warm_start_from) / "challengers" / "sasrec" / BEST
+    return checkpoint if checkpoint.exists() else None

@@ -103,6 +103,11 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
     model_dir = Path(model["model_dir"])
     assert {"best.pt", "config.json", "metrics.json", "item_index.parquet"} <= {p.name for p in model_dir.iterdir()}
     assert model_dir.parent.name == PARTITION and model["warm_start"] is True  # from the previous day's model
+    # its SASRec ablation starts where it did: from the SASRec challenger of the model it started from
+    store = ModelStore(data_dir)
+    candidate = store.candidate(PARTITION)
+    (sasrec,) = [record for record in store.challengers(candidate) if record.kind == "sasrec"]
+    assert sasrec.warm_start and sasrec.warm_start_from == f"{candidate.warm_start_from}/challengers/sasrec"
     report = metadata(result, "evaluation_report")
     for row in ("ELCRec (new)", "SASRec (no ELCRec parts, same budget)", "most popular", "item transition",
                 "EASE (λ = ", "95% CI"):
