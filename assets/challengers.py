@@ -16,12 +16,13 @@ from elcrec_pipeline.resources import ComputeDevice, Storage, digest
     pool=MODEL_STORE_POOL,
     group_name="training",
     retry_policy=RETRY,
-    code_version="1",
+    code_version="2",
     kinds={"pytorch", "scipy"},
     description="The models the day's candidate competes with for serving (champion / challenger): SASRec (the "
-                "candidate's settings and budget without the intent parts, warm-started as the candidate was), most popular, item transition and EASE "
-                "(λ chosen on valid), each fitted on each user's items[:-2] as the candidate was trained. Stored in "
-                "`models/<day>/<run id>/challengers/<name>/` with valid and test HR@K / NDCG@K; "
+                "candidate's settings and budget without the intent parts, warm-started as the candidate was), "
+                "most popular, item transition and EASE (λ chosen on valid), each fitted on each user's "
+                "items[:-2] as the candidate was trained. Stored in `models/<day>/<run id>/challengers/<name>/` "
+                "with valid and test HR@K / NDCG@K; "
                 "any of them may serve when it beats the candidate (serving_model).",
 )
 def challengers(context: dg.AssetExecutionContext, config: ChallengerSettings, storage: Storage,
