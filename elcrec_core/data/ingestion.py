@@ -7,6 +7,8 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+import polars as pl
+
 from elcrec_core.data import warehouse
 from elcrec_core.data.source_config import SourceConfig, resolve_files
 from elcrec_core.data.sources import read_files, read_source
@@ -16,9 +18,10 @@ from elcrec_core.data.validation import RowCheck, RowRules, check_rows
 class EventsBeforeStart(ValueError):
     """Accepted events older than the first day the warehouse's consumer covers; nothing was written."""
 
-    def __init__(self, earliest: datetime, start: datetime, count: int) -> None:
+    def __init__(self, earliest: datetime, start: datetime, count: int, where: str = "") -> None:
+        at = f", {where}" if where else ""
         super().__init__(f"{count} events are before the first day {start.date()}: the earliest is {earliest} "
-                         "(UTC); nothing was loaded")
+                         f"(UTC{at}); nothing was loaded")
         self.earliest, self.start, self.count = earliest, start, count
 
 
@@ -44,9 +47,11 @@ def read_checked(source: SourceConfig, rules: RowRules = RowRules(),
         files, events = [str(f) for f in paths], read_files(paths, source)
     check = check_rows(events, rules)
     if not_before is not None:
-        early = check.accepted["timestamp"].filter(check.accepted["timestamp"] < not_before)
+        early = check.accepted.filter(pl.col("timestamp") < not_before)
         if len(early):
-            raise EventsBeforeStart(early.min(), not_before, len(early))
+            first = early.sort("timestamp", "source_file", "source_row").row(0, named=True)
+            raise EventsBeforeStart(first["timestamp"], not_before, len(early),
+                                    f"{first['source_file']} row {first['source_row']}")
     settings = dataclasses.asdict(source)
     if source.format != "synthetic":
         del settings["synthetic"]

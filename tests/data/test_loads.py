@@ -371,7 +371,7 @@ def test_events_before_the_first_day_are_refused_with_their_count_and_the_earlie
         ingest(SourceConfig(format="csv", path=str(path), timestamp_format="iso8601"), RULES, tmp_path / "w.duckdb",
                not_before=datetime(2026, 1, 1))
     assert str(refused.value) == ("2 events are before the first day 2026-01-01: the earliest is 2018-09-24 08:00:00 "
-                                  "(UTC); nothing was loaded")
+                                  f"(UTC, {path.resolve()} row 2); nothing was loaded")
     assert (refused.value.earliest, refused.value.start, refused.value.count) == (
         datetime(2018, 9, 24, 8), datetime(2026, 1, 1), 2)
     assert not (tmp_path / "w.duckdb").exists()
