@@ -11,6 +11,7 @@ from assets.daily import THIS_AND_PREVIOUS_DAY, WAREHOUSE_POOL, daily_asset
 from assets.metadata import figure, metric, table
 from assets.serving import serving_model
 from elcrec_core.data import warehouse
+from elcrec_core.data.events_to_sequences import read_sequence_settings
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.backtest import next_day_sequences
 from elcrec_core.evaluate.ranking import SELECTION_METRIC, eligible_users, metrics_from_ranks
@@ -203,14 +204,14 @@ def _report_name(serves: str | None, before: ModelRecord | None, candidate: Mode
 
 def _backtest(storage: Storage, partition: str) -> pl.DataFrame | None:
     """Score the model that served after the previous day (the newest serving model trained on data up to that
-    day) on this day's first items, store the row in the warehouse table ``backtest`` (one row per day,
-    replaced on re-runs) and return the trend up to this day (its last row is this day's, also when later days
-    have run); None without such a model."""
+    day) on this day's first items (of the events that the day's sequence settings select), store the row in the
+    warehouse table ``backtest`` (one row per day, replaced on re-runs) and return the trend up to this day (its
+    last row is this day's, also when later days have run); None without such a model."""
     day = date.fromisoformat(partition)
     previous = storage.store.served_up_to((day - timedelta(days=1)).isoformat())
     if previous is None:
         return None
-    seqs = next_day_sequences(storage.warehouse, day)
+    seqs = next_day_sequences(storage.warehouse, day, read_sequence_settings(storage.sequences_dir(partition)))
     if len(seqs) == 0:
         return None
     data = SequenceTensors.from_sequences(seqs)  # test inputs: each user's items up to the previous day

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -84,6 +84,7 @@ class SequenceBuild:
     last_timestamps: np.ndarray  # datetime64[us] per user; NaT for events without time
     timestamps_monotonic: np.ndarray  # per user: timestamps never decrease along the sequence
     summary: SequenceSummary
+    config: SequenceConfig = field(default_factory=SequenceConfig)  # the settings it was built with
 
     def frame(self) -> pl.DataFrame:
         """One row per user: user_id, items (index list), length, last_timestamp."""
@@ -177,7 +178,16 @@ def build_sequences(config: SequenceConfig = SequenceConfig(), path: str | Path 
         items_with_metadata=with_metadata,
         length=_length_stats(seqs.lengths),
     )
-    return SequenceBuild(seqs, item_ids, ts[offsets[1:] - 1], monotonic, summary)
+    return SequenceBuild(seqs, item_ids, ts[offsets[1:] - 1], monotonic, summary, config)
+
+
+def event_filter(config: SequenceConfig) -> tuple[str, list[Any]]:
+    """The SQL condition on ``raw_interactions`` rows of ``config``'s filters (``min_rating``: events without a
+    rating fail it; ``event_types``) and its parameters: what the sequences and the next-day backtest select."""
+    types = list(config.event_types) if config.event_types is not None else None
+    return ("(?::DOUBLE IS NULL OR rating >= ?::DOUBLE)"
+            " AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], event_type))",
+            [config.min_rating, config.min_rating, types, types])
 
 
 def _ordered_events(config: SequenceConfig, path: str | Path,
@@ -186,10 +196,8 @@ def _ordered_events(config: SequenceConfig, path: str | Path,
     items (item_id, i) that pass the filters; and their events as (u, i, timestamp) in (user, time, source
     file, source row) order. One DuckDB query codes and orders the events: faster and leaner than Polars."""
     before = "(?::TIMESTAMP IS NULL OR timestamp IS NULL OR timestamp < ?::TIMESTAMP)"
-    keep_row = ("(?::DOUBLE IS NULL OR rating >= ?::DOUBLE)"
-                " AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], event_type))")
-    types = list(config.event_types) if config.event_types is not None else None
-    params = [until, until, config.min_rating, config.min_rating, types, types]
+    keep_row, keep_params = event_filter(config)
+    params = [until, until, *keep_params]
     selected = f"SELECT * FROM raw_interactions WHERE {before} AND {keep_row}"
     with warehouse.connect(path, read_only=True) as con:
         ((events_in,),) = con.execute(f"SELECT count(*) FROM raw_interactions WHERE {before}", params[:2]).fetchall()
@@ -237,15 +245,27 @@ def _length_stats(lengths: np.ndarray) -> dict[str, float]:
 
 def write_sequences(build: SequenceBuild, out_dir: str | Path,
                     path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> dict[str, Path]:
-    """Write ``sequences.parquet`` (one row per user), ``item_index.parquet`` (item_index, item_id) and
-    ``summary.json`` to ``out_dir``, and replace the warehouse's ``sequences`` table."""
+    """Write ``sequences.parquet`` (one row per user), ``item_index.parquet`` (item_index, item_id),
+    ``summary.json`` and ``settings.json`` (the build's :class:`SequenceConfig`) to ``out_dir``, and replace the
+    warehouse's ``sequences`` table."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     frame = build.frame()
     paths = {"sequences": out_dir / "sequences.parquet", "item_index": out_dir / ITEM_INDEX_FILE,
-             "summary": out_dir / "summary.json"}
+             "summary": out_dir / "summary.json", "settings": out_dir / SETTINGS_FILE}
     frame.write_parquet(paths["sequences"])
     write_item_index_file(paths["item_index"], build.item_ids)
     paths["summary"].write_text(json.dumps(build.summary.to_dict(), indent=2) + "\n")
+    paths["settings"].write_text(json.dumps(asdict(build.config), indent=2) + "\n")
     warehouse.replace_table(path, "sequences", frame)
     return paths
+
+
+SETTINGS_FILE = "settings.json"
+
+
+def read_sequence_settings(out_dir: str | Path) -> SequenceConfig:
+    """The :class:`SequenceConfig` that built the sequences in ``out_dir`` (``settings.json``); the defaults for a
+    folder written before the file was (their filters select every event, as the builds of that time did)."""
+    path = Path(out_dir) / SETTINGS_FILE
+    return SequenceConfig.from_dict(json.loads(path.read_text())) if path.exists() else SequenceConfig()

@@ -13,20 +13,27 @@ import numpy as np
 import polars as pl
 
 from elcrec_core.data import warehouse
+from elcrec_core.data.events_to_sequences import SequenceConfig, event_filter
 from elcrec_core.data.sequences import Sequences
 
 
-def next_day_sequences(path: str | Path, day: date) -> Sequences:
+def next_day_sequences(path: str | Path, day: date, config: SequenceConfig = SequenceConfig()) -> Sequences:
     """Per user active on ``day`` with earlier events: the items before ``day`` followed by the first item of
     ``day`` (item indices from the warehouse's stable index; an item without an index yet is n + 1, which no
-    model knows: a miss). Events of the history without an index are left out."""
+    model knows: a miss). Events of the history without an index are left out. The events are those the
+    sequences select (``config``'s filters, :func:`elcrec_core.data.events_to_sequences.event_filter`; with
+    ``dedupe``, each user's first event per item only); the k-core, which shapes the training data, is not
+    applied."""
     start = datetime.combine(day, datetime.min.time())
+    keep_row, keep_params = event_filter(config)
     with warehouse.connect(path, read_only=True) as con:
         events = con.sql(
-            "SELECT user_id, timestamp, item_index FROM raw_interactions LEFT JOIN item_index USING (item_id)"
-            " WHERE timestamp < ? ORDER BY user_id, timestamp, source_file, source_row",
-            params=[start + timedelta(days=1)]).pl()
+            "SELECT user_id, item_id, timestamp, item_index FROM raw_interactions LEFT JOIN item_index"
+            f" USING (item_id) WHERE timestamp < ? AND {keep_row} ORDER BY user_id, timestamp, source_file,"
+            " source_row", params=[start + timedelta(days=1), *keep_params]).pl()
         ((n_items,),) = con.execute("SELECT count(*) FROM item_index").fetchall()
+    if config.dedupe:
+        events = events.filter(pl.struct("user_id", "item_id").is_first_distinct())
     today = pl.col("timestamp") >= start
     events = events.with_columns(today.alias("today"))
     first_today = events.filter("today").group_by("user_id", maintain_order=True).first()

@@ -20,6 +20,7 @@ from elcrec_core.data.events_to_sequences import (
     build_sequences,
     k_core_filter,
     natural_order,
+    read_sequence_settings,
     write_sequences,
 )
 from elcrec_core.data.ingestion import ingest
@@ -188,6 +189,9 @@ def test_outputs_parquet_warehouse_and_summary(tmp_path: Path) -> None:
     assert summary["users"] == 6 and summary["items"] == 4 and summary["interactions"] == 18
     assert summary["density"] == pytest.approx(18 / 24) and summary["length"]["p50"] == 3.0
     assert summary["items_with_metadata"] == 2
+    # the settings it was built with, for the next-day backtest; a folder from before them reads as the defaults
+    assert read_sequence_settings(tmp_path / "out") == SequenceConfig(k_core=2)
+    assert read_sequence_settings(tmp_path) == SequenceConfig()
     assert expect_sequences(build.profile()).success
 
 

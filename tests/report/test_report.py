@@ -10,7 +10,7 @@ import torch
 from elcrec_core.data.events_to_sequences import SequenceConfig, build_sequences
 from elcrec_core.data.ingestion import ingest
 from elcrec_core.data.sequences import Sequences, SequenceTensors
-from elcrec_core.data.source_config import SourceConfig
+from elcrec_core.data.source_config import ColumnMap, SourceConfig
 from elcrec_core.evaluate.backtest import next_day_sequences
 from elcrec_core.evaluate.statistics import bootstrap_mean
 from elcrec_core.report.evaluation_report import (
@@ -41,6 +41,29 @@ def test_next_day_backtest_takes_the_history_and_the_first_item_of_the_day(tmp_p
     assert seqs.user_ids.tolist() == ["a", "d"]
     assert seqs.sequence(0)[0] == index["x"] and seqs.sequence(1) == [index["w"], seqs.n_items]
     assert seqs.n_items == 2 + 1  # target y of user a is unknown before the day too: index n + 1
+
+
+def test_the_backtest_selects_the_events_that_the_sequences_select(tmp_path: Path):
+    """With event_types (purchases) the day's first item is the first purchase, not a view; with dedupe an item
+    the user already had is not the day's first item."""
+    events = tmp_path / "events.csv"
+    events.write_text(
+        "user_id,item_id,timestamp,event_type\n"
+        "a,x,2026-01-01T10:00:00,purchase\na,y,2026-01-02T10:00:00,view\na,w,2026-01-02T11:00:00,purchase\n"
+        "e,w,2026-01-01T09:00:00,purchase\ne,w,2026-01-02T08:00:00,purchase\ne,x,2026-01-02T09:00:00,purchase\n")
+    db = tmp_path / "warehouse.duckdb"
+    ingest(SourceConfig(format="csv", path=str(events), timestamp_format="iso8601",
+                        columns=ColumnMap(event_type="event_type")), path=db)
+    build_sequences(SequenceConfig(k_core=0), db, until=date(2026, 1, 2))
+    w, x, unknown = 1, 2, 3  # natural order of the indexed items w, x; y has no index: n + 1
+
+    def targets(config: SequenceConfig) -> dict[str, list[int]]:
+        seqs = next_day_sequences(db, date(2026, 1, 2), config)
+        return {user: seqs.sequence(n) for n, user in enumerate(seqs.user_ids.tolist())}
+
+    assert targets(SequenceConfig()) == {"a": [x, unknown], "e": [w, w]}
+    assert targets(SequenceConfig(event_types=("purchase",))) == {"a": [x, w], "e": [w, w]}
+    assert targets(SequenceConfig(event_types=("purchase",), dedupe=True)) == {"a": [x, w], "e": [w, x]}
 
 
 def test_segments_and_headline_on_hand_data():
