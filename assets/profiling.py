@@ -9,7 +9,6 @@ from assets.daily import WAREHOUSE_POOL, daily_asset
 from assets.metadata import figure, metric, table, warehouse_table
 from assets.serving import serving_model
 from elcrec_core.data import warehouse
-from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.statistics import category_lift, category_purity, item_lift, planted_agreement
 from elcrec_core.intents.profiles import assign_user_intents, intent_sizes, item_categories, summarise_intents
 from elcrec_core.report.plots import intent_map, intent_sizes_chart
@@ -41,7 +40,7 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
     profiled = storage.intent_model(partition)  # the serving ELCRec model, or the newest that served
     model, _ = load_model(storage.store.checkpoint(profiled))
     seqs, item_ids = storage.read_sequences(partition)
-    assigned = assign_user_intents(model, SequenceTensors.from_sequences(seqs))
+    assigned = assign_user_intents(model, seqs)
     user_ids = pl.Series(seqs.user_ids, dtype=pl.String)
     warehouse.replace_table(storage.warehouse, "user_intents", pl.DataFrame({
         "user_id": user_ids, "intent": assigned.intent.astype(np.int32),

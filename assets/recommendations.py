@@ -42,7 +42,7 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
     items, scores = recommend(rec, data, torch.arange(len(seqs)), k=config.top_k)
     intent_record = storage.intent_model(partition)
     intent_model = load_model(store.checkpoint(intent_record))[0]
-    intents = assign_user_intents(intent_model, SequenceTensors.from_sequences(seqs.known(intent_model.cfg.n_items)))
+    intents = assign_user_intents(intent_model, seqs)
     k = items.shape[1]
     frame = pl.DataFrame({
         "user_id": pl.Series(np.repeat(seqs.user_ids, k), dtype=pl.String),

@@ -139,7 +139,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         item_ids = item_catalogue(checkpoint, rec.n_items, item_ids)
     data = SequenceTensors.from_sequences(seqs.known(rec.n_items))  # items newer than the model: left out
     items, scores = recommend(rec, data, user, k=args.k)
-    intent = int(assign_user_intents(rec.model, data, user).intent[0]) if kind == "elcrec" else None
+    intent = int(assign_user_intents(rec.model, seqs, user).intent[0]) if kind == "elcrec" else None
     names = [str(item_ids[i - 1]) if item_ids is not None else str(i) for i in items[0].tolist()]
     result = {"user": str(args.user), "model": name, "intent": intent,
               "history_length": int(seqs.lengths[matches[0]]),

@@ -13,7 +13,6 @@ from sklearn.metrics import silhouette_score
 
 from elcrec_core.data import warehouse
 from elcrec_core.data.sequences import Sequences, SequenceTensors
-from elcrec_core.evaluate.ranking import known_items
 from elcrec_core.evaluate.statistics import CategoryPurity, category_purity
 from elcrec_core.model.elcrec import ELCRec
 
@@ -30,15 +29,18 @@ class UserIntents:
 
 
 @torch.no_grad()
-def assign_user_intents(model: ELCRec, data: SequenceTensors, users: torch.Tensor | None = None,
+def assign_user_intents(model: ELCRec, seqs: Sequences, users: torch.Tensor | None = None,
                         batch_size: int = 2048) -> UserIntents:
-    """Assign ``users`` (default: every user of ``data``; whole history, most recent max_len items) to their
-    nearest intent."""
+    """Assign ``users`` (positions in ``seqs``; default: every user; whole history, the most recent max_len items
+    that the model knows) to their nearest intent. Items newer than the model are left out of the history, as the
+    recommender leaves them out (:meth:`Sequences.known`), so that a user's intent is the same in the profiles,
+    the recommendations and ``elcrec recommend``."""
     model.eval()
+    data = SequenceTensors.from_sequences(seqs.known(model.cfg.n_items))
     centres = F.normalize(model.centres.float(), dim=1)
     parts: list[tuple[torch.Tensor, ...]] = []
     for batch in (torch.arange(len(data)) if users is None else users).split(batch_size):
-        items = known_items(data.window(batch, 0, model.cfg.max_len), model.cfg.n_items)
+        items = data.window(batch, 0, model.cfg.max_len)
         pooled = F.normalize(model.pool(model(items), items).float(), dim=1)
         dist = torch.cdist(pooled, centres).square()
         best = dist.topk(min(2, len(centres)), dim=1, largest=False)
@@ -117,6 +119,6 @@ def intent_category_purity(model: ELCRec, seqs: Sequences, item_ids: np.ndarray,
     categories = item_categories(warehouse_path, item_ids)
     if categories.is_empty():
         return None
-    intents = assign_user_intents(model, SequenceTensors.from_sequences(seqs)).intent
+    intents = assign_user_intents(model, seqs).intent
     users = np.repeat(np.arange(len(seqs)), seqs.lengths)
     return category_purity(intents, users, seqs.items, categories, shuffles, seed)

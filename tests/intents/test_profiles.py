@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from elcrec_core.config.settings import load_preset, merge_overrides
-from elcrec_core.data.sequences import SequenceTensors, sequences_from_events
+from elcrec_core.data.sequences import sequences_from_events
 from elcrec_core.data.synthetic import SyntheticConfig, generate
 from elcrec_core.evaluate.statistics import planted_agreement
 from elcrec_core.intents.profiles import assign_user_intents
@@ -48,7 +48,7 @@ def test_learned_intents_find_the_planted_ones(tmp_path: Path):
     exp = merge_overrides(exp, {"n_intents": 8, "hidden": 32}, {"epochs": 12, "patience": 12})
     result = train(seqs, exp, tmp_path, log=lambda _: None)
     model, _ = load_model(result.checkpoint)
-    learned = assign_user_intents(model, SequenceTensors.from_sequences(seqs)).intent
+    learned = assign_user_intents(model, seqs).intent
     planted = synthetic.user_intents.sort("user_id")["primary_intent"].to_numpy()[seqs.user_ids.astype(int) - 1]
     agreement = planted_agreement(planted, learned)
     assert agreement.nmi >= 0.3 and agreement.nmi >= 5 * agreement.shuffled_nmi, agreement
@@ -91,8 +91,27 @@ def test_category_purity_of_a_model_reads_the_genres_of_the_warehouse(tmp_path: 
     model = ELCRec(ModelConfig(n_items=4, hidden=8, n_heads=1, n_intents=3, max_len=5))
     seqs = Sequences(np.array(["u1", "u2", "u3"]), np.array([1, 2, 3, 3, 4, 1, 1]), np.array([0, 2, 5, 7]), 4)
     result = intent_category_purity(model, seqs, item_ids, db, shuffles=2, seed=3)
-    intents = assign_user_intents(model, SequenceTensors.from_sequences(seqs)).intent
+    intents = assign_user_intents(model, seqs).intent
     expected = category_purity(intents, np.array([0, 0, 1, 1, 1, 2, 2]), seqs.items, categories, shuffles=2, seed=3)
     assert (result.purity, result.shuffled) == (expected.purity, expected.shuffled)
     assert result.per_intent["users"].sum() == 3
     assert intent_category_purity(model, seqs, np.array(["x1", "x2", "x3", "x4"]), db) is None  # no categories
+
+
+def test_a_history_with_items_newer_than_the_model_is_assigned_on_the_items_it_knows():
+    """Items 6 and 7 came after the model (5 items): the user's intent is that of the history without them, the
+    last max_len known items [1, 2, 3], as the recommender reads it, not of a window with holes where they were."""
+    from elcrec_core.config.settings import ModelConfig
+    from elcrec_core.data.sequences import Sequences
+    from elcrec_core.model.elcrec import ELCRec
+
+    torch.manual_seed(0)
+    model = ELCRec(ModelConfig(n_items=5, hidden=8, n_heads=1, n_layers=1, max_len=3, n_intents=4)).eval()
+    seqs = Sequences.from_lists(["u"], [[1, 2, 6, 7, 3]], n_items=7)
+    window = torch.tensor([[1, 2, 3]])
+    with torch.no_grad():
+        pooled = torch.nn.functional.normalize(model.pool(model(window), window).float(), dim=1)
+        distances = torch.cdist(pooled, torch.nn.functional.normalize(model.centres.float(), dim=1)).square()[0]
+    assigned = assign_user_intents(model, seqs)
+    assert assigned.intent.tolist() == [int(distances.argmin())]
+    assert assigned.distance[0] == pytest.approx(float(distances.min()), rel=1e-5)
