@@ -69,7 +69,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     labels = {"elcrec": "ELCRec (new)"}
     ranks = {"elcrec": evaluate_recommender(ELCRecRecommender(candidate_model), data, split, users)}
     before = ModelRecord.from_dict(decision["serving_before"]) if decision["serving_before"] else None
-    if before is not None and before != candidate:
+    # a model of a later day than this one (a day run again) has trained on this day's test items: not compared
+    if before is not None and before != candidate and before.day <= partition:
         labels["current"] = f"served before ({before.name}, {before.kind})"
         ranks["current"] = evaluate_recommender(load_recommender(store, before, data, "valid"), data, split, users)
     challengers = {record.kind: record for record in store.challengers(candidate)}

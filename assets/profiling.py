@@ -32,11 +32,15 @@ from elcrec_pipeline.resources import Storage, digest
                 "(genres) also its top categories by lift and its category purity, and the intents' category "
                 "purity against shuffled assignments of the same sizes (table intent_category_purity); a 2-D "
                 "map and the size chart (in `profiles/<day>/`); agreement with the planted intents on synthetic "
-                "data.",
+                "data. The tables belong to the newest day: a day older than the newest sequences (a backfill) "
+                "leaves them as they are.",
 )
 def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
                     storage: Storage) -> dg.MaterializeResult:
     partition = context.partition_key
+    if newer := storage.newer_day(partition):  # the tables describe the newest day's users
+        context.log.info(f"the intent tables hold {newer}'s profiles, a newer day: left as they are")
+        return dg.MaterializeResult(metadata={"written": False, "newer_day": newer})
     profiled = storage.intent_model(partition)  # the serving ELCRec model, or the newest that served
     model, _ = load_model(storage.store.checkpoint(profiled))
     seqs, item_ids = storage.read_sequences(partition)
@@ -74,6 +78,7 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
                          config.map_sample)
     sizes_png = intent_sizes_chart(sizes, out / "intent_sizes.png")
     metadata = {
+        "written": True,
         "model": profiled.name,
         "users": len(seqs),
         "intents": model.cfg.n_intents,

@@ -27,11 +27,15 @@ from elcrec_pipeline.resources import Storage, digest
     description="Top-K items per user (history excluded) with scores and the user's intent, from the serving "
                 "model over the partition's sequences (whether or not the day's candidate was promoted; a baseline "
                 "that serves is refitted on every item of the day), in the warehouse table user_recommendations. "
-                "The intent is the user's nearest centre under the ELCRec model of intent_profiles.",
+                "The intent is the user's nearest centre under the ELCRec model of intent_profiles. The table "
+                "belongs to the newest day: a day older than the newest sequences (a backfill) leaves it as it is.",
 )
 def user_recommendations(context: dg.AssetExecutionContext, config: RecommendationSettings,
                          storage: Storage) -> dg.MaterializeResult:
     partition = context.partition_key
+    if newer := storage.newer_day(partition):  # the table serves the newest day's users and histories
+        context.log.info(f"user_recommendations holds {newer}'s recommendations, a newer day: left as it is")
+        return dg.MaterializeResult(metadata={"written": False, "newer_day": newer})
     store = storage.store
     serving = storage.require_serving()
     seqs, item_ids = storage.read_sequences(partition)
@@ -57,6 +61,7 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
     inputs = {"settings": config.model_dump(), "model": serving.name, "intent_model": intent_record.name}
     version = dg.DataVersion(digest(inputs, [storage.sequences_file(partition)]))
     return dg.MaterializeResult(data_version=version, metadata={
+        "written": True,
         "model": serving.name,
         "model_kind": serving.kind,
         "model_day": serving.day,

@@ -44,7 +44,8 @@ def interaction_sequences(context: dg.AssetExecutionContext, config: SequenceSet
         return dg.MaterializeResult(metadata={"refused": True, "users": summary.users, "items": summary.items,
                                               "interactions": summary.interactions, "length": table([summary.length])},
                                     check_results=[check])
-    paths = write_sequences(build, storage.sequences_dir(context.partition_key), storage.warehouse)
+    newer = storage.newer_day(context.partition_key)  # the warehouse table belongs to the newest day
+    paths = write_sequences(build, storage.sequences_dir(context.partition_key), storage.warehouse, table=not newer)
     pruned = storage.prune_sequences(context.partition_key, config.keep_days) if config.keep_days else []
     return dg.MaterializeResult(
         data_version=dg.DataVersion(digest(config.model_dump(), [paths["sequences"], paths["item_index"]])),
@@ -60,6 +61,7 @@ def interaction_sequences(context: dg.AssetExecutionContext, config: SequenceSet
             "length": table([summary.length]),
             "parquet": dg.MetadataValue.path(str(paths["sequences"])),
             "days_pruned": dg.MetadataValue.text(", ".join(pruned) or "none"),
+            "warehouse_table": dg.MetadataValue.text(f"kept: {newer} is newer" if newer else "replaced"),
             **warehouse_table(storage.warehouse, "sequences", SEQUENCE_COLUMNS),
         },
         check_results=[check],

@@ -108,6 +108,14 @@ class Storage(dg.ConfigurableResource):
                 removed.append(folder.name)
         return removed
 
+    def newer_day(self, partition: str) -> str | None:
+        """The newest day with sequences when it is after ``partition``, else None. The warehouse's live tables
+        (sequences, user_intents, intent_profiles, user_recommendations) belong to the newest day: a day run
+        again later (a backfill, a re-materialization) must not put its older histories in them."""
+        days = [folder.name for folder in (self.root / "sequences").glob("????-??-??") if folder.is_dir()]
+        newest = max(days, default=None)
+        return newest if newest is not None and newest > partition else None
+
     def training_dir(self, partition: str, settings: dict[str, Any]) -> Path:
         """Where a training of ``partition`` with ``settings`` keeps its epoch checkpoints until it ends: named by
         a digest of the settings and the partition's sequences, so that a run started again after a crash (or a

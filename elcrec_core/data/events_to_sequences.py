@@ -244,10 +244,10 @@ def _length_stats(lengths: np.ndarray) -> dict[str, float]:
 
 
 def write_sequences(build: SequenceBuild, out_dir: str | Path,
-                    path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> dict[str, Path]:
+                    path: str | Path = warehouse.DEFAULT_WAREHOUSE, table: bool = True) -> dict[str, Path]:
     """Write ``sequences.parquet`` (one row per user), ``item_index.parquet`` (item_index, item_id),
-    ``summary.json`` and ``settings.json`` (the build's :class:`SequenceConfig`) to ``out_dir``, and replace the
-    warehouse's ``sequences`` table."""
+    ``summary.json`` and ``settings.json`` (the build's :class:`SequenceConfig`) to ``out_dir``, and, with
+    ``table``, replace the warehouse's ``sequences`` table."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     frame = build.frame()
@@ -257,7 +257,8 @@ def write_sequences(build: SequenceBuild, out_dir: str | Path,
     write_item_index_file(paths["item_index"], build.item_ids)
     paths["summary"].write_text(json.dumps(build.summary.to_dict(), indent=2) + "\n")
     paths["settings"].write_text(json.dumps(asdict(build.config), indent=2) + "\n")
-    warehouse.replace_table(path, "sequences", frame)
+    if table:
+        warehouse.replace_table(path, "sequences", frame)
     return paths
 
 

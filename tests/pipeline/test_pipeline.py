@@ -384,6 +384,35 @@ def test_challengers_fitted_again_without_sasrec_leave_no_sasrec_behind(first_ru
     assert not storage.store.challenger_dir(candidate, "sasrec").exists()
 
 
+def test_a_day_run_again_after_a_newer_day_leaves_the_live_tables_to_the_newer_day(first_run, tmp_path):
+    """The day before the newest, run again (a backfill): its sequences folder is written, but the warehouse's
+    sequences, intent and recommendation tables still hold the newest day's rows; its report compares no model
+    of a later day (trained on this day's test items)."""
+    import shutil
+
+    from assets.profiling import intent_profiles
+    from assets.recommendations import user_recommendations
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    storage = Storage(data_dir=str(data_dir))
+    tables = ("sequences", "user_intents", "intent_profiles", "user_recommendations")
+
+    def live() -> dict[str, str]:  # as text: a NaN (an unused intent's cohesion) equals itself there
+        with duckdb.connect(str(storage.warehouse), read_only=True) as con:
+            return {name: str(con.execute(f"SELECT * FROM {name} ORDER BY ALL").fetchall()) for name in tables}
+
+    before = live()
+    result = dg.materialize([interaction_sequences, intent_profiles, user_recommendations, evaluation_report],
+                            partition_key="2026-01-25", resources={"storage": storage,
+                                                                   "device": ComputeDevice(device="cpu")})
+    assert result.success and live() == before
+    assert metadata(result, "interaction_sequences")["warehouse_table"] == f"kept: {PARTITION} is newer"
+    assert metadata(result, "intent_profiles")["written"] is False
+    assert metadata(result, "user_recommendations")["newer_day"] == PARTITION
+    assert "served before" not in text(metadata(result, "evaluation_report")["headline"])
+
+
 def test_every_asset_has_the_shared_settings_and_its_own_stage():
     """daily_asset gives every stage the daily partitions and the owners; each keeps its own group."""
     graph = defs().resolve_asset_graph()
