@@ -69,10 +69,12 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     labels = {"elcrec": "ELCRec (new)"}
     ranks = {"elcrec": evaluate_recommender(ELCRecRecommender(candidate_model), data, split, users)}
     before = ModelRecord.from_dict(decision["serving_before"]) if decision["serving_before"] else None
-    # a model of a later day than this one (a day run again) has trained on this day's test items: not compared
-    if before is not None and before != candidate and before.day <= partition:
-        labels["current"] = f"served before ({before.name}, {before.kind})"
-        ranks["current"] = evaluate_recommender(load_recommender(store, before, data, "valid"), data, split, users)
+    if before is not None and before != candidate:
+        later = before.day > partition  # this day run again: that model has trained on this day's test items
+        labels["current"] = f"served before ({before.name}, {before.kind}{', a later day: not ranked' * later})"
+        if not later:
+            ranks["current"] = evaluate_recommender(load_recommender(store, before, data, "valid"), data, split,
+                                                    users)
     challengers = {record.kind: record for record in store.challengers(candidate)}
     for name in CHALLENGER_ORDER:
         if name in challengers:

@@ -50,12 +50,21 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
                          allow_retries=False) from err
     except (ValueError, FileNotFoundError) as err:  # bad input: retrying cannot help
         raise dg.Failure(f"ingestion of {context.partition_key} failed: {err}", allow_retries=False) from err
+    try:  # read before anything is written, as the events are: a bad file leaves the warehouse as it was
+        item_metadata = config.item_metadata(storage, source_file.folders())
+        if item_metadata is not None:
+            items, rejected_items = read_item_metadata(item_metadata)
+    except (ValueError, FileNotFoundError) as err:  # bad settings or an unreadable file: retrying cannot help
+        raise dg.Failure(f"item metadata of {context.partition_key}: {err}", allow_retries=False) from err
+    files = [Path(f) for f in batch.files if Path(f).is_file()]  # the synthetic source: its settings alone
+    files += [Path(item_metadata.path)] if item_metadata is not None else []
     check = batch.check
     expectations = expect_interactions(check.accepted, check, config.expectations())
     if not expectations.success:  # checked before anything is written: a bad delivery never replaces a good load
         context.log.warning(f"refused: the load of {', '.join(batch.files)} fails its expectations; nothing was "
                             "written, and the warehouse keeps what earlier loads of these files stored")
-        return dg.MaterializeResult(
+        return dg.MaterializeResult(  # the version of what was refused: a later good delivery differs from it
+            data_version=dg.DataVersion(digest({"refused": config.model_dump()}, files)),
             metadata={"refused": True, **_counts(check), "files": dg.MetadataValue.text(", ".join(batch.files)),
                       "tables": _tables(storage)},
             check_results=[dg.AssetCheckResult(check_name="interaction_expectations", passed=False,
@@ -66,12 +75,6 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         planted = generate(source.synthetic).user_intents.with_columns(pl.col("user_id").cast(pl.String))
         warehouse.replace_table(storage.warehouse, "planted_intents", planted)
     metadata_counts = {}
-    try:
-        item_metadata = config.item_metadata(storage, source_file.folders())
-        if item_metadata is not None:
-            items, rejected_items = read_item_metadata(item_metadata)
-    except (ValueError, FileNotFoundError) as err:  # bad settings or an unreadable file: retrying cannot help
-        raise dg.Failure(f"item metadata of {context.partition_key}: {err}", allow_retries=False) from err
     if item_metadata is not None:
         metadata_counts = warehouse.load_item_metadata(items, rejected_items, item_metadata.path, storage.warehouse)
     metadata = {
@@ -87,8 +90,6 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     }
     if metadata_counts:
         metadata["item_metadata"] = table([metadata_counts], ITEM_METADATA_COUNTS)
-    files = [Path(f) for f in report.files if Path(f).is_file()]  # the synthetic source: its settings alone
-    files += [Path(item_metadata.path)] if item_metadata is not None else []
     return dg.MaterializeResult(
         data_version=dg.DataVersion(digest(config.model_dump(), files)),
         metadata=metadata,
@@ -122,8 +123,10 @@ def _counts(check: RowCheck) -> dict[str, object]:
 
 
 def _tables(storage: Storage) -> dg.TableMetadataValue:
-    """The warehouse's tables with their row counts."""
-    return table([{"table": name, "rows": rows} for name, rows in warehouse.table_counts(storage.warehouse).items()])
+    """The warehouse's tables with their row counts (none before the first load)."""
+    counts = warehouse.table_counts(storage.warehouse) if Path(storage.warehouse).exists() else {}
+    return table(pl.DataFrame({"table": list(counts), "rows": list(counts.values())},
+                              schema={"table": pl.String, "rows": pl.Int64}))
 
 
 def _by_reason(by_reason: dict[str, int]) -> dg.TableMetadataValue:

@@ -40,7 +40,8 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
     partition = context.partition_key
     if newer := storage.newer_day(partition):  # the tables describe the newest day's users
         context.log.info(f"the intent tables hold {newer}'s profiles, a newer day: left as they are")
-        return dg.MaterializeResult(metadata={"written": False, "newer_day": newer})
+        return dg.MaterializeResult(data_version=dg.DataVersion(digest({"left_to": newer})),
+                                    metadata={"written": False, "newer_day": newer})
     profiled = storage.intent_model(partition)  # the serving ELCRec model, or the newest that served
     model, _ = load_model(storage.store.checkpoint(profiled))
     seqs, item_ids = storage.read_sequences(partition)

@@ -35,7 +35,8 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
     partition = context.partition_key
     if newer := storage.newer_day(partition):  # the table serves the newest day's users and histories
         context.log.info(f"user_recommendations holds {newer}'s recommendations, a newer day: left as it is")
-        return dg.MaterializeResult(metadata={"written": False, "newer_day": newer})
+        return dg.MaterializeResult(data_version=dg.DataVersion(digest({"left_to": newer})),
+                                    metadata={"written": False, "newer_day": newer})
     store = storage.store
     serving = storage.require_serving()
     seqs, item_ids = storage.read_sequences(partition)

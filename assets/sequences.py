@@ -41,7 +41,9 @@ def interaction_sequences(context: dg.AssetExecutionContext, config: SequenceSet
     if not expectations.success:  # checked before anything is written: the day's earlier sequences stay
         context.log.warning(f"refused: the sequences of {context.partition_key} fail their expectations; nothing "
                             "was written")
-        return dg.MaterializeResult(metadata={"refused": True, "users": summary.users, "items": summary.items,
+        refused = {"refused": config.model_dump(), "users": summary.users, "interactions": summary.interactions}
+        return dg.MaterializeResult(data_version=dg.DataVersion(digest(refused)),
+                                    metadata={"refused": True, "users": summary.users, "items": summary.items,
                                               "interactions": summary.interactions, "length": table([summary.length])},
                                     check_results=[check])
     newer = storage.newer_day(context.partition_key)  # the warehouse table belongs to the newest day

@@ -403,14 +403,22 @@ def test_a_day_run_again_after_a_newer_day_leaves_the_live_tables_to_the_newer_d
             return {name: str(con.execute(f"SELECT * FROM {name} ORDER BY ALL").fetchall()) for name in tables}
 
     before = live()
-    result = dg.materialize([interaction_sequences, intent_profiles, user_recommendations, evaluation_report],
-                            partition_key="2026-01-25", resources={"storage": storage,
-                                                                   "device": ComputeDevice(device="cpu")})
+    from assets.serving import serving_model
+
+    result = dg.materialize([interaction_sequences, serving_model, intent_profiles, user_recommendations,
+                             evaluation_report], partition_key="2026-01-25",
+                            resources={"storage": storage, "device": ComputeDevice(device="cpu")})
     assert result.success and live() == before
     assert metadata(result, "interaction_sequences")["warehouse_table"] == f"kept: {PARTITION} is newer"
     assert metadata(result, "intent_profiles")["written"] is False
     assert metadata(result, "user_recommendations")["newer_day"] == PARTITION
-    assert "served before" not in text(metadata(result, "evaluation_report")["headline"])
+    assert metadata(result, "serving_model")["serving_day"] == PARTITION  # the older day's candidate is refused
+    report = metadata(result, "evaluation_report")
+    assert "served before" not in text(report["headline"])  # the later day's model is named, not ranked
+    saved = json.loads(Path(str(report["json"])).read_text())
+    assert saved["serving"] == "current" and "current" not in saved["models"] and saved["day"] == "2026-01-25"
+    markdown = Path(str(report["markdown"])).read_text()
+    assert f"served before ({PARTITION}/" in markdown and ", a later day: not ranked) serves" in markdown
 
 
 def test_every_asset_has_the_shared_settings_and_its_own_stage():

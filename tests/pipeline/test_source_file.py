@@ -83,6 +83,11 @@ def test_a_delivery_that_fails_its_checks_replaces_nothing(team, tmp_path):
     (materialization,) = result.asset_materializations_for_node("raw_interactions")
     assert materialization.metadata["refused"].value is True and materialization.metadata["rows_in"].value == 0
     assert raw_rows(data_dir) == before and len(before) == 3
+    first = ingest(tmp_path / "new", source, "2026-01-31")  # a team's first delivery, refused: no warehouse yet
+    (failure,) = [e for e in first.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert "blocking asset check failed" in failure.event_specific_data.error.message
+    assert first.asset_materializations_for_node("raw_interactions")[0].metadata["refused"].value is True
+    assert not (tmp_path / "new" / "warehouse.duckdb").exists()
 
 
 def test_sequences_that_fail_their_checks_replace_nothing(team, tmp_path):
