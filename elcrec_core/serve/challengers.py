@@ -37,7 +37,8 @@ def fit_challengers(store: ModelStore, candidate: ModelRecord, seqs: Sequences, 
     ``<candidate folder>/challengers/<name>`` (:meth:`ModelStore.challenger_dir`): ``sasrec`` (when ``sasrec``;
     trained from the candidate's ``config.json``, resuming an interrupted run), ``most_popular``, ``transition``
     and ``ease``. A SASRec whose loss turns non-finite is left out (logged). A challenger stored by an earlier
-    fit and not fitted now is removed, so that the gate and the report see this fit's only. Returns their
+    fit and not fitted now is retired (:meth:`ModelStore.retire_challenger`), so that the gate and the report
+    see this fit's only. Returns their
     records."""
     data = SequenceTensors.from_sequences(seqs)
     records = []
@@ -63,8 +64,9 @@ def fit_challengers(store: ModelStore, candidate: ModelRecord, seqs: Sequences, 
     fitted = {record.kind for record in records}
     for stale in store.challengers(candidate):  # an earlier fit's (say SASRec, now switched off): it no longer competes
         if stale.kind not in fitted:
-            shutil.rmtree(store.folder(stale))
-            log(f"{stale.kind}: an earlier challenger of {candidate.name} removed (not fitted this time)")
+            kept = store.retire_challenger(stale)
+            log(f"{stale.kind}: an earlier challenger of {candidate.name} left out (not fitted this time)"
+                f"{'; its folder stays: it has served' if kept else ''}")
     return records
 
 

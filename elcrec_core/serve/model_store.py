@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import Any
 from elcrec_core.train.checkpoint import BEST
 
 SERVING, PREVIOUS = "serving", "previous"
+RETIRED = "retired"  # the marker of a challenger that a later fit left out
 
 
 # what a record holds: a trained checkpoint (best.pt) or a baseline's recipe, refitted on the data it scores
@@ -119,16 +121,28 @@ class ModelStore:
         """Store a challenger of ``candidate`` (its ``record.json`` in ``record.dir``, which
         :meth:`challenger_dir` gives)."""
         _write_json(self.folder(record) / "record.json", record.to_dict())
+        (self.folder(record) / RETIRED).unlink(missing_ok=True)  # fitted again: it competes again
 
     def challenger_dir(self, candidate: ModelRecord, name: str) -> Path:
         """``<candidate folder>/challengers/<name>`` (absolute): where a challenger of ``candidate`` lives."""
         return self.folder(candidate) / "challengers" / name
 
     def challengers(self, candidate: ModelRecord) -> list[ModelRecord]:
-        """The stored challengers of ``candidate``, by name."""
+        """The stored challengers of ``candidate``, by name, except those retired (:meth:`retire_challenger`)."""
         folder = self.folder(candidate) / "challengers"
         return [ModelRecord.from_dict(json.loads(path.read_text()))
-                for path in sorted(folder.glob("*/record.json"))]
+                for path in sorted(folder.glob("*/record.json")) if not (path.parent / RETIRED).exists()]
+
+    def retire_challenger(self, record: ModelRecord) -> bool:
+        """Take a challenger out of the competition (a later fit left it out): its folder is removed, or, when it
+        serves, served before or is ``previous`` (so that serving, rollback and the backtest still find it), kept
+        with a ``retired`` marker that :meth:`challengers` skips. Returns whether the folder was kept."""
+        served = [entry[key] for entry in self.serving_log() for key in (SERVING, PREVIOUS) if entry[key]]
+        if record.to_dict() in served:  # the aliases are in the log too
+            (self.folder(record) / RETIRED).write_text("left out by a later fit of the challengers\n")
+            return True
+        shutil.rmtree(self.folder(record))
+        return False
 
     def candidate(self, day: str) -> ModelRecord | None:
         """The newest model trained for ``day``, or None."""
@@ -190,8 +204,9 @@ class ModelStore:
         for n, entry in enumerate(self.serving_log()):
             record = ModelRecord.from_dict(entry[SERVING])
             last_served[record.name] = (n, record)
+            undo = record.name in withdrawn  # a rollback of a rollback restores the model, blaming no other
             withdrawn.discard(record.name)
-            if entry["action"] == "rollback" and entry[PREVIOUS] is not None:
+            if entry["action"] == "rollback" and entry[PREVIOUS] is not None and not undo:
                 withdrawn.add(ModelRecord.from_dict(entry[PREVIOUS]).name)
         earlier = [(record.day, n, record) for n, record in last_served.values()
                    if wanted(record) and record.name not in withdrawn]

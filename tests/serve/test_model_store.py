@@ -47,6 +47,13 @@ def test_served_up_to_takes_the_last_of_a_day_and_leaves_out_a_rolled_back_model
     other.promote(b, "b again, by hand")
     other.promote(popular, "the baseline again")
     assert other.served_up_to("2026-01-21", kinds=("elcrec",)) == b  # restored, so no longer withdrawn
+    undone = ModelStore(tmp_path / "undone")
+    c, d = record(undone, "2026-01-19", "c"), record(undone, "2026-01-20", "d")
+    undone.promote(c, "daily")
+    undone.promote(d, "daily")
+    undone.rollback("d looks bad")
+    undone.rollback("it was not: undo")  # d serves again, and c, which served well, is not withdrawn
+    assert undone.served_up_to("2026-01-19") == c and undone.served_up_to("2026-01-20") == d
 
 
 def test_records_are_relative_to_the_data_folder_so_that_it_can_move(tmp_path):
@@ -292,6 +299,13 @@ def test_challengers_live_under_their_candidate_and_come_back_by_name(tmp_path):
     assert json.loads((store.challenger_dir(candidate, "ease") / "record.json").read_text()) == made[1].to_dict()
     assert store.challengers(candidate) == [made[1], made[0]]  # by name: ease, transition
     assert store.challengers(record(store, "2026-02-02", "r2")) == []  # another candidate's are not its
+    # a later fit leaves both out: EASE, which has served, stays on disk for serving and rollback; transition goes
+    store.promote(made[1], "ease serves")
+    assert store.retire_challenger(made[1]) is True and store.retire_challenger(made[0]) is False
+    assert store.challengers(candidate) == [] and store.serving() == made[1]
+    assert (store.folder(made[1]) / "record.json").exists() and not store.folder(made[0]).exists()
+    store.add_challenger(candidate, made[1])  # fitted again: it competes again
+    assert store.challengers(candidate) == [made[1]]
 
 
 def test_the_gate_decision_as_stored_in_decision_json():
