@@ -185,19 +185,21 @@ def read_delimited(
 
 def _refuse_records_over_lines(path: Path, lines: LineScan, at: np.ndarray, details: pl.Series) -> None:
     """Raise :class:`SourceReadError` for the first malformed record (scan record ``at``, DuckDB's ``details``)
-    that takes several lines: a quote that does not close on its line took the lines after it into one field,
-    and they would be lost in one rejected row."""
+    that takes several lines because of its quoting: a quote that never closes, or a record DuckDB could not
+    unquote (``UNQUOTED VALUE``: a quote that closes lines later, in the middle of a field). Its lines would be
+    lost in one rejected row. A well-quoted field over several lines in a record rejected for another reason
+    (too many columns, a bad value) is one record, and stays one rejected row."""
     spans = lines.spans()[at]
-    if not len(long := np.flatnonzero(spans > 1)):
-        return
-    start, n = int(lines.starts[at[long[0]]]), int(spans[long[0]])
+    last = len(lines.starts) - 1
     fix = "fix the quoting, or read the file without quoting (quote None)"
-    if lines.open_quote and at[long[0]] == len(lines.starts) - 1:
-        raise SourceReadError(path, f"line {start}: a quote opens a field that never closes (it would take the "
-                                    f"{n - 1} lines after it into one field); {fix}")
-    error = details[int(long[0])].split(":", 1)[0]
-    raise SourceReadError(path, f"lines {start}-{start + n - 1}: a quoted field takes {n} lines into one record "
-                                f"that cannot be read ({error}): does a quote not close? {fix}")
+    for k in np.flatnonzero(spans > 1):
+        start, n, error = int(lines.starts[at[k]]), int(spans[k]), details[int(k)].split(":", 1)[0]
+        if lines.open_quote and at[k] == last:
+            raise SourceReadError(path, f"line {start}: a quote opens a field that never closes (it would take the "
+                                        f"{n - 1} lines after it into one field); {fix}")
+        if "QUOTED" in error:
+            raise SourceReadError(path, f"lines {start}-{start + n - 1}: a quoted field takes {n} lines into one "
+                                        f"record that cannot be read ({error}): does a quote not close? {fix}")
 
 
 def parquet_relation(con: duckdb.DuckDBPyConnection, path: Path, wanted: Mapping[str, str | None]):

@@ -262,6 +262,15 @@ def test_a_second_stray_quote_closing_the_first_refuses_the_lines_between(tmp_pa
         read_source(SourceConfig(format="csv", path=str(path)))
 
 
+def test_a_well_quoted_record_over_two_lines_with_a_bad_field_count_is_one_rejected_row(tmp_path: Path) -> None:
+    """A field over two lines, properly quoted, in a record with one field too many: that is one record, rejected
+    as one row named by its first line; the file is not refused (its quoting is fine)."""
+    path = _write(tmp_path / "e.csv", f'user_id,item_id,timestamp\nu1,"i\n1",{EPOCH0},extra\nu2,i2,{EPOCH0}\n')
+    frame = read_source(SourceConfig(format="csv", path=str(path))).sort("source_row")
+    assert frame.select("source_row", "item_id", "error").rows() == [(2, None, "malformed_line"), (4, "i2", None)]
+    assert frame["detail"][0].startswith("TOO MANY COLUMNS")
+
+
 def test_rows_after_a_field_over_several_lines_keep_their_line_numbers(tmp_path: Path) -> None:
     """DuckDB numbers records, not lines: a rejected row after a quoted line end is still named by its line."""
     path = _write(tmp_path / "e.csv", f'user_id,item_id,timestamp\nu1,"i\n\n1",{EPOCH0}\n\nu2,i2\nu3,i3,{EPOCH0}\n')
