@@ -48,12 +48,19 @@ def day_files(pattern: str, day: str) -> list[Path]:
     files or a glob's matches, as the ingestion reads them), none where there are none yet."""
     try:
         return resolve_files(pattern.replace("{date}", day))
-    except SourceReadError:
+    except (SourceReadError, OSError):  # none yet, or a folder that cannot be read now: the next tick looks again
         return []
 
 
 def files_version(files: list[Path]) -> str:
     """A short digest of the files' paths, sizes and modification times: it changes when any of them changes,
-    arrives or goes, and so does the run key."""
-    stats = [f"{file}:{file.stat().st_size}:{file.stat().st_mtime_ns}" for file in files]
+    arrives or goes, and so does the run key. A file gone since it was listed (an upload renamed into place)
+    counts as gone."""
+    stats = []
+    for file in files:
+        try:
+            stat = file.stat()
+        except OSError:
+            continue
+        stats.append(f"{file}:{stat.st_size}:{stat.st_mtime_ns}")
     return hashlib.sha256("\n".join(stats).encode()).hexdigest()[:16]

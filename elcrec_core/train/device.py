@@ -33,10 +33,10 @@ def cpu_has_native_bf16(cpuinfo: Path = CPUINFO) -> bool:
     """Whether this CPU computes bf16 matrix products in hardware (x86: AVX-512 BF16 or AMX; Arm: the BF16
     extension), from the CPU flags of ``cpuinfo``, where bf16 autocast is faster than fp32; elsewhere oneDNN
     emulates it and it is slower. Not torch's ``_is_mkldnn_bf16_supported``: that is also true for AVX-512 CPUs
-    without bf16 (Skylake, Cascade Lake), where bf16 is emulated. Without a readable ``cpuinfo`` (not Linux):
-    torch's check."""
+    without bf16 (Skylake, Cascade Lake), where bf16 is emulated. Without a readable ``cpuinfo`` (not Linux), or
+    without CPU flags in it: torch's check."""
     flags = _cpu_flags(cpuinfo)
-    if flags is None:
+    if not flags:  # no cpuinfo, or one without a flags line (some sandboxes and architectures)
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     return bool(flags & NATIVE_BF16_FLAGS)
 

@@ -21,7 +21,7 @@ from elcrec_core.data.sources import read_source
 from elcrec_pipeline.config import SourceSettings
 from elcrec_pipeline.definitions import defs
 from elcrec_pipeline.resources import SOURCE_ENV, SourceFile, Storage
-from elcrec_pipeline.sensors import source_file_sensor
+from elcrec_pipeline.sensors import files_version, source_file_sensor
 
 DAY_FILES = {  # the late event of 2026-01-31's file falls on 2026-01-30
     "2026-01-30": "user_id,item_id,timestamp\nu1,a,2026-01-30T10:00:00Z\nu1,b,2026-01-30T11:00:00Z\n"
@@ -211,6 +211,8 @@ def test_the_sensor_sees_the_files_of_a_glob_and_each_one_that_arrives(tmp_path)
     (both,) = tick().run_requests
     assert both.run_key != web.run_key and both.tags["elcrec/source_file"] == ", ".join(
         str(tmp_path / folder / f"{yesterday}.csv") for folder in ("app", "web"))
+    gone = files_version([tmp_path / "web" / f"{yesterday}.csv", tmp_path / "app" / "renamed-away.csv"])
+    assert gone == files_version([tmp_path / "web" / f"{yesterday}.csv"])  # a file gone since listed: gone
 
 
 def test_history_before_the_first_partition_fails_before_anything_is_written(tmp_path):

@@ -52,6 +52,7 @@ def test_native_bf16_is_read_from_the_cpu_flags(tmp_path, field, flags, native):
     assert ("native bf16" in dev.cpu_model(cpuinfo)) is native
 
 
-def test_without_cpuinfo_the_check_is_torchs(tmp_path, monkeypatch):
+def test_without_cpuinfo_or_its_flags_the_check_is_torchs(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
-    assert dev.cpu_has_native_bf16(tmp_path / "missing") is True
+    (tmp_path / "bare").write_text("processor\t: 0\nmodel name\t: Some CPU\n")
+    assert dev.cpu_has_native_bf16(tmp_path / "missing") is True and dev.cpu_has_native_bf16(tmp_path / "bare")
