@@ -102,7 +102,7 @@ class Storage(dg.ConfigurableResource):
         kept = {record.day for record in self.store.aliases().values()}
         oldest = date.fromisoformat(newest) - timedelta(days=keep_days)
         removed = []
-        for folder in sorted((self.root / "sequences").glob("????-??-??")):
+        for folder in self._sequence_days():
             if folder.name not in kept and date.fromisoformat(folder.name) < oldest:
                 shutil.rmtree(folder)
                 removed.append(folder.name)
@@ -112,9 +112,12 @@ class Storage(dg.ConfigurableResource):
         """The newest day with sequences when it is after ``partition``, else None. The warehouse's live tables
         (sequences, user_intents, intent_profiles, user_recommendations) belong to the newest day: a day run
         again later (a backfill, a re-materialization) must not put its older histories in them."""
-        days = [folder.name for folder in (self.root / "sequences").glob("????-??-??") if folder.is_dir()]
-        newest = max(days, default=None)
+        newest = max((folder.name for folder in self._sequence_days()), default=None)
         return newest if newest is not None and newest > partition else None
+
+    def _sequence_days(self) -> list[Path]:
+        """The day folders under ``sequences/``, oldest first."""
+        return sorted(folder for folder in (self.root / "sequences").glob("????-??-??") if folder.is_dir())
 
     def training_dir(self, partition: str, settings: dict[str, Any]) -> Path:
         """Where a training of ``partition`` with ``settings`` keeps its epoch checkpoints until it ends: named by
