@@ -150,19 +150,24 @@ def read_delimited(
                     delimiter, quote or "", (escape if escape is not None else quote) or "", max_line_bytes],
         ))
 
-    try:
-        good = scan(path)
-    except duckdb.InvalidInputException:
-        if lines.stray_cr_line is not None:  # the strict parser stops at a CR inside a line
-            raise SourceReadError(path, f"line {lines.stray_cr_line} holds a carriage return (\\r) that ends no "
-                                        "line; DuckDB's strict CSV parser cannot read it") from None
-        if not lines.crlf:
-            raise
-        # mixed CRLF and LF line ends stop the strict parser: read a copy with LF ends (same line numbers)
+    def scan_lf_ends() -> pl.DataFrame:
+        """Mixed CR LF and LF line ends stop the strict parser, or (after an empty first line) make it read no
+        record at all: read a copy with LF ends (same line numbers)."""
+        if not lines.mixed_line_ends:
+            return scan(path)
         with tempfile.TemporaryDirectory() as tmp:
             copy = Path(tmp) / path.name
             copy_without_crlf(path, copy)
-            good = scan(copy)
+            return scan(copy)
+
+    try:
+        good = scan_lf_ends()
+    except duckdb.InvalidInputException:
+        if lines.stray_cr_line is None:
+            raise
+        # the strict parser stops at a CR inside a line
+        raise SourceReadError(path, f"line {lines.stray_cr_line} holds a carriage return (\\r) that ends no "
+                                    "line; DuckDB's strict CSV parser cannot read it") from None
     rejects = con.sql(
         "SELECT line AS source_row,"
         " arg_min(CAST(error_type AS VARCHAR) || ': ' || trim(coalesce(csv_line, ''), chr(13) || chr(10)),"

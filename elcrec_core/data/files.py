@@ -59,6 +59,11 @@ class LineScan:
         """The line where each non-empty record starts."""
         return self.starts[self.filled]
 
+    @property
+    def mixed_line_ends(self) -> bool:
+        """Whether some lines end in CR LF and others in LF alone."""
+        return self.crlf and self.byte_counts[_CR] < self.byte_counts[_LF]
+
     def spans(self) -> np.ndarray:
         """How many lines each record takes (more than one where a quoted field holds line ends)."""
         return np.diff(np.append(self.starts, self.line_count + 1))

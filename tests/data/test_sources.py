@@ -104,6 +104,16 @@ def test_mixed_line_ends_and_bad_encoding(tmp_path: Path) -> None:
     assert frame["detail"][1].startswith("INVALID ENCODING")
 
 
+@pytest.mark.parametrize("first", ["\n", "\r\n"])
+def test_mixed_line_ends_after_an_empty_first_line(tmp_path: Path, first: str) -> None:
+    # DuckDB's strict reader read no record at all from such a file, without an error
+    path = _write(tmp_path / "e.csv", f"{first}user_id,item_id,timestamp\r\nu1,i1,{EPOCH0}\nu2,i2,{EPOCH0}\r\n"
+                                      f"u3,i3,{EPOCH0}\n")
+    frame = read_source(SourceConfig(format="csv", path=str(path))).sort("source_row")
+    assert frame.select("source_row", "user_id", "item_id", "error").rows() == [
+        (3, "u1", "i1", None), (4, "u2", "i2", None), (5, "u3", "i3", None)]
+
+
 def test_parquet_with_typed_columns(tmp_path: Path) -> None:
     path = tmp_path / "e.parquet"
     pl.DataFrame({
