@@ -38,8 +38,10 @@ class SourceSettings(dg.Config):
     event_type_column: str | None = None
     timestamp_format: str | None = Field(None, description="epoch_s (the default), epoch_ms or iso8601")
     delimiter: str | None = None
-    header: bool | None = Field(None, description="whether delimited text has a header line (default true)")
-    names: list[str] | None = Field(None, description="column names of a file without header")
+    header: bool | None = Field(None, description="whether delimited text has a header line (default true, "
+                                                      "or false where names are given)")
+    names: list[str] | None = Field(None, description="the column names, instead of the header's (with header "
+                                                             "true) or of a file without header")
     max_line_bytes: int | None = Field(None, description=f"a text file with a longer line is refused "
                                                          f"(default {MAX_LINE_BYTES})")
     min_timestamp: str | None = Field(None, description="ISO time: earlier events are rejected")
@@ -60,8 +62,10 @@ class SourceSettings(dg.Config):
     item_metadata_category_names: dict[str, str] | None = Field(
         None, description="category of a flag column, {column: category} (default: the column's name)")
     item_metadata_delimiter: str | None = Field(None, description="one character; default ,")
-    item_metadata_header: bool | None = Field(None, description="whether the file has a header line (default true)")
-    item_metadata_names: list[str] | None = Field(None, description="column names of a file without header")
+    item_metadata_header: bool | None = Field(None, description="whether the file has a header line "
+                                                                    "(default true, or false where names are given)")
+    item_metadata_names: list[str] | None = Field(None, description="the column names, instead of the header's "
+                                                                           "(with header true) or of a file without header")
     item_metadata_encoding: str | None = Field(None, description="default utf-8; latin-1 for MovieLens' u.item")
     item_metadata_quote: str | None = Field(None, description="default \"; '' for no quoting")
     synthetic_users: int | None = Field(None, description="default 5000")
@@ -140,10 +144,10 @@ def _naive_utc(name: str, text: str | None) -> datetime | None:
 
 _SOURCE_DEFAULTS: dict[str, Any] = {
     "format": "synthetic", "user_column": "user_id", "item_column": "item_id", "timestamp_column": "timestamp",
-    "timestamp_format": "epoch_s", "header": True, "max_line_bytes": MAX_LINE_BYTES, "max_rejected_share": 0.05,
+    "timestamp_format": "epoch_s", "max_line_bytes": MAX_LINE_BYTES, "max_rejected_share": 0.05,
     "synthetic_users": 5000, "synthetic_items": 1000, "synthetic_intents": 8, "synthetic_seed": 0,
     "item_metadata_item_column": "item_id", "item_metadata_title_column": "title",
-    "item_metadata_categories_separator": "|", "item_metadata_delimiter": ",", "item_metadata_header": True,
+    "item_metadata_categories_separator": "|", "item_metadata_delimiter": ",",
     "item_metadata_encoding": "utf-8", "item_metadata_quote": '"',
 }
 

@@ -82,15 +82,7 @@ def connection_for(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 def _header_names(path: Path, line_no: int, delimiter: str, quote: str | None, header: bool) -> list[str]:
     """The names in the header, the first line that is not empty (line ``line_no``; an empty last field, a
     trailing delimiter, is no column), or ``column0..`` for as many fields as that line has."""
-    with path.open("rb") as fh:
-        lines = (line.rstrip(b"\r\n") for line in itertools.chain([fh.readline().removeprefix(_BOM)], fh))
-        line = next((line for line in lines if line), b"")
-    try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError:
-        raise SourceReadError(path, f"the first line is not UTF-8 text{f' (line {line_no})' * (line_no > 1)}") from None
-    quoting = csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE
-    first = next(csv.reader([text], delimiter=delimiter, quotechar=quote or None, quoting=quoting))
+    first = _first_fields(path, line_no, delimiter, quote)
     if not header:
         return [f"column{i}" for i in range(len(first))]
     if len(first) > 1 and first[-1] == "":
@@ -100,6 +92,30 @@ def _header_names(path: Path, line_no: int, delimiter: str, quote: str | None, h
     if len(set(first)) != len(first):
         raise SourceReadError(path, f"header has repeated column names: {first}")
     return first
+
+
+def _first_fields(path: Path, line_no: int, delimiter: str, quote: str | None) -> list[str]:
+    """The fields of the first line that is not empty (line ``line_no``)."""
+    with path.open("rb") as fh:
+        lines = (line.rstrip(b"\r\n") for line in itertools.chain([fh.readline().removeprefix(_BOM)], fh))
+        line = next((line for line in lines if line), b"")
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SourceReadError(path, f"the first line is not UTF-8 text{f' (line {line_no})' * (line_no > 1)}") from None
+    quoting = csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE
+    return next(csv.reader([text], delimiter=delimiter, quotechar=quote or None, quoting=quoting))
+
+
+def _renamed_header(path: Path, line_no: int, delimiter: str, quote: str | None, names: tuple[str, ...]) -> list[str]:
+    """``names`` for the columns of the header on line ``line_no``; raises :class:`SourceReadError` where their
+    counts differ (every record would be rejected)."""
+    found = _first_fields(path, line_no, delimiter, quote)
+    count = len(found) - (len(found) > 1 and found[-1] == "")  # a trailing delimiter is no column
+    if count != len(names):
+        raise SourceReadError(path, f"line {line_no}: the header has {count} columns but {len(names)} names are "
+                                    f"given: {list(names)}")
+    return list(names)
 
 
 def read_delimited(
@@ -121,13 +137,19 @@ def read_delimited(
     ``max_line_bytes``; then DuckDB's strict reader scans the file once, inside ``build`` (which turns the
     relation of the aliases, plus NULL ``error`` and ``detail``, into a frame). Returns that frame with
     ``source_row`` (the line where each record starts) and the malformed records (``source_row``, ``reason``,
-    ``detail``: DuckDB's error type and the raw line).
+    ``detail``: DuckDB's error type and the raw line). ``names`` name the columns: with ``header`` they replace
+    the header's names (as many; :class:`SourceReadError` otherwise), without it they name a headerless file's.
     """
     lines = scan_lines(path, quote, max_line_bytes)
     if delimiter is None and (delimiter := lines.absent_control_character()) is None:
         raise SourceReadError(path, "it holds every ASCII control character: not a file of text lines")
     first = int(lines.record_lines[0]) if len(lines.record_lines) else 0  # empty lines before it are skipped
-    columns = list(names) if names else _header_names(path, first, delimiter, quote, header) if first else []
+    if not first:
+        columns = []
+    elif names:
+        columns = _renamed_header(path, first, delimiter, quote, names) if header else list(names)
+    else:
+        columns = _header_names(path, first, delimiter, quote, header)
     picks = [f"{quote_identifier(c)} AS {a}" for a, c in wanted.items() if c is not None]
     if not columns:  # an empty file
         empty = ", ".join(f"NULL::VARCHAR AS {a}" for a, c in wanted.items() if c is not None)

@@ -56,8 +56,9 @@ class SourceConfig:
 
     ``path`` is a file, a folder (every non-hidden file in it, in name order) or a glob. Delimited text is
     ``csv`` or ``tsv``; for it ``delimiter`` (default ``,`` for csv and tab for tsv: any one character),
-    ``header``, ``names`` (column names of a file without header: given, they make ``header`` False; default
-    ``column0``, ``column1``, ...), ``quote`` (``None``: no quoting) and ``escape`` apply. The sequence format
+    ``header`` (whether the first line that is not empty is a header; default true, or false where ``names``
+    are given), ``names`` (the column names, instead of the header's, or of a file without header; default the
+    header's, or ``column0``, ``column1``, ...), ``quote`` (``None``: no quoting) and ``escape`` apply. The sequence format
     is the benchmark line format ``user item item ...`` (no timestamps: the order is the line order). A text
     file with a line longer than ``max_line_bytes`` is refused. ``synthetic`` configures the generator for
     ``format="synthetic"``.
@@ -68,7 +69,7 @@ class SourceConfig:
     columns: ColumnMap = field(default_factory=ColumnMap)
     timestamp_format: TimestampFormat = "epoch_s"
     delimiter: str | None = None
-    header: bool = True
+    header: bool | None = None  # None: true, or false where ``names`` are given
     names: tuple[str, ...] | None = None
     quote: str | None = '"'
     escape: str | None = None  # default: the quote character (a doubled quote)
@@ -86,8 +87,8 @@ class SourceConfig:
             raise ValueError(f"delimiter must be one character, not {self.delimiter!r}")
         if self.max_line_bytes < 1:
             raise ValueError(f"max_line_bytes must be positive, not {self.max_line_bytes}")
-        if self.names is not None:  # they name the columns of a file without header: its first line is data
-            object.__setattr__(self, "header", False)
+        if self.header is None:  # names given alone name the columns of a file without header
+            object.__setattr__(self, "header", self.names is None)
 
     @property
     def separator(self) -> str:
@@ -121,8 +122,8 @@ class ItemMetadataConfig:
     Categories are stripped of surrounding white space; empty ones (``a||b``, ``x|``) are dropped.
 
     Delimited text: ``delimiter`` (any one character), ``header`` (``False``: no header line; the columns are
-    then ``column0``, ``column1``, ...), ``names`` (column names of a file without header: given, they make
-    ``header`` False), ``quote`` (``None``: no quoting) and ``encoding``
+    then ``column0``, ``column1``, ...; default true, or false where ``names`` are given), ``names`` (the column
+    names, instead of the header's or of a file without header), ``quote`` (``None``: no quoting) and ``encoding``
     (any Python codec name, such as ``latin-1``; the file is read as UTF-8 text after a streamed conversion).
     MovieLens 100K's ``u.item``: ``delimiter="|"``, ``header=False``, ``encoding="latin-1"``, ``names`` =
     ``item_id, title, release, video_release, url`` and the 19 genres of ``u.genre``, ``categories=None`` and
@@ -135,7 +136,7 @@ class ItemMetadataConfig:
     categories: str | None = "categories"  # a list column, or text split on ``categories_separator``
     categories_separator: str = "|"
     delimiter: str = ","
-    header: bool = True
+    header: bool | None = None  # None: true, or false where ``names`` are given
     names: tuple[str, ...] | None = None
     encoding: str = "utf-8"
     quote: str | None = '"'
@@ -157,7 +158,8 @@ class ItemMetadataConfig:
             if len(set(names)) != len(names):
                 raise ValueError(f"item metadata names repeat a column: {list(names)}")
             object.__setattr__(self, "names", names)
-            object.__setattr__(self, "header", False)  # the first line is data
+        if self.header is None:  # names given alone name the columns of a file without header
+            object.__setattr__(self, "header", self.names is None)
         flags = self.category_flags
         if flags is not None:
             if isinstance(flags, str):

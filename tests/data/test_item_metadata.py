@@ -214,6 +214,9 @@ def test_names_mean_the_file_has_no_header(tmp_path: Path) -> None:
     meta, rejected = read_item_metadata(config)
     assert config.header is False and rejected.is_empty()
     assert meta.rows() == [("1", "Soap", ["Bath"]), ("2", "Comb", ["Hair"])]
+    path.write_text("ID|Name|Tags\n1|Soap|Bath\n")  # header true with names: they replace the header's
+    renamed = ItemMetadataConfig(str(path), delimiter="|", header=True, names=("item_id", "title", "categories"))
+    assert read_item_metadata(renamed)[0].rows() == [("1", "Soap", ["Bath"])]
 
 
 def test_empty_categories_are_dropped_and_the_others_stripped(tmp_path: Path) -> None:

@@ -328,4 +328,19 @@ def test_names_mean_the_file_has_no_header(tmp_path: Path) -> None:
     config = SourceConfig(format="csv", path=str(path), names=("user_id", "item_id", "timestamp"))
     assert config.header is False
     assert _events(read_source(config)) == [("u1", "i1", T0, 1), ("u2", "i2", T0, 2)]
-    assert SourceConfig.from_dict({"format": "csv", "path": str(path), "header": True, "names": ["a"]}).header is False
+
+
+def test_names_with_header_true_replace_the_header_names(tmp_path: Path) -> None:
+    """An explicit ``header`` true with ``names``: the header line is skipped and the names replace its names; a
+    count that differs from the header's is refused (every record would be rejected)."""
+    path = _write(tmp_path / "e.csv", f"UserID,ItemID,When,\nu1,i1,{EPOCH0}\nu2,i2,{EPOCH0}\n")
+    config = SourceConfig.from_dict({"format": "csv", "path": str(path), "header": True,
+                                     "names": ["user_id", "item_id", "timestamp"]})
+    assert config.header is True
+    frame = read_source(config)
+    assert _events(frame) == [("u1", "i1", T0, 2), ("u2", "i2", T0, 3)]
+    assert frame["error"].to_list() == [None, None]
+    with pytest.raises(SourceReadError) as info:
+        read_source(SourceConfig(format="csv", path=str(path), header=True, names=("user_id", "item_id")))
+    assert str(info.value) == (f"{path}: line 1: the header has 3 columns but 2 names are given: "
+                               "['user_id', 'item_id']")

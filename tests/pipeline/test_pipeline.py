@@ -522,6 +522,10 @@ def test_source_settings_map_to_the_data_layer(tmp_path):
     source = settings.source_config("2026-01-31", Storage(data_dir=str(tmp_path)))
     assert source.path == str(tmp_path.resolve() / "logs" / "2026-01-31.csv")
     assert source.names == ("u", "i", "t") and not source.header and source.max_line_bytes == 1000
+    for header, expected in [(None, False), (True, True)]:  # names alone: no header; header true: renamed
+        given = SourceSettings(format="csv", path=str(tmp_path / "logs/{date}.csv"), names=["u", "i", "t"],
+                               header=header).resolved({})
+        assert given.source_config("2026-01-31", Storage(data_dir=str(tmp_path))).header is expected
     rules = settings.row_rules()
     assert rules.min_timestamp == datetime(2026, 1, 1) and rules.max_rating == 5.0 and rules.max_timestamp is None
 
