@@ -20,7 +20,14 @@ import torch
 from elcrec_core.config.settings import ExperimentConfig, merge_overrides
 from elcrec_core.data.sequences import Sequences, SequenceTensors, user_batches
 from elcrec_core.evaluate.linalg import spd_inverse_
-from elcrec_core.evaluate.ranking import DROP_AFTER, SELECTION_METRIC, Split, eligible_users, metrics_from_ranks
+from elcrec_core.evaluate.ranking import (
+    DROP_AFTER,
+    MISS_RANK,
+    SELECTION_METRIC,
+    Split,
+    eligible_users,
+    metrics_from_ranks,
+)
 from elcrec_core.evaluate.scoring import HELD_OUT, ELCRecRecommender, Fit, evaluate_recommender
 
 
@@ -65,7 +72,7 @@ def _popularity_batch(
     in_hist = first & (hist_sorted > 0) & (counts[(hist_sorted - 1).clamp(min=0)] >= target_count[:, None])
     ranks = at_least - in_hist.sum(1)
     target_in_history = (history == targets[:, None]).any(1)
-    return torch.where(target_in_history, data.n_items, ranks)
+    return torch.where(target_in_history, MISS_RANK, ranks)
 
 
 def popularity_metrics(data: SequenceTensors, split: Split) -> dict[str, float]:

@@ -3,9 +3,10 @@
 Split ``valid``: input items[:-2], target items[-2]; split ``test``: input items[:-1], target items[-1].
 Every real item 1..n_items is ranked (padding and any extra ids of a reference table are not); every item of
 the input history is excluded. Tie rule: the target's rank is the number of *other* non-history items that
-score at least as high (pessimistic), so a model that scores everything alike ranks every target last and never
-wins by a tie. A target whose score is not finite (NaN or infinite) is a miss, and so is a target that also
-occurs in the history (it is excluded with it). HR@K = rank < K; NDCG@K = 1 / log2(rank + 2) when rank < K.
+score at least as high, or NaN (pessimistic), so a model that scores everything alike ranks every target last and
+never wins by a tie or a NaN. A target whose score is not finite (NaN or infinite) is a miss, and so is a target
+that also occurs in the history (it is excluded with it): its rank is :data:`MISS_RANK`, beyond every K and every
+catalogue. HR@K = rank < K; NDCG@K = 1 / log2(rank + 2) when rank < K.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ KS = (5, 10, 20)
 SELECTION_METRIC = "NDCG@20"  # what early stopping and the promotion gate compare, on the validation split
 Split = Literal["valid", "test"]
 DROP_AFTER = {"valid": 1, "test": 0}  # items after the target
+MISS_RANK = 1 << 31  # the rank of a miss: beyond every K, also where the catalogue has K items or fewer
 MAX_SCORE_ELEMENTS = 1 << 25  # per chunk of users x items (128 MiB of fp32)
 # users x items scored and ranked at once by rank_scores: 32 MiB of fp32, about the size of the CPU's last-level
 # cache, which the count reads back soon after the product wrote it (2^25 at once went through memory: the rank part
@@ -58,8 +60,8 @@ def rank_scores(
 
     ``user_vecs`` [U, d], ``item_table`` [n, d] (row i - 1 for item i), ``targets`` [U] ids in 1..n,
     ``history`` [U, L] item ids (0 for padding). Returns [U] ranks: the number of other non-history items
-    scoring at least as high as the target; ``n`` (a miss) where the target is in the history or its score
-    is not finite. Users are scored in groups of about 2^23 user-item scores (cache-sized; at least 64 users,
+    scoring at least as high as the target, or NaN; :data:`MISS_RANK` where the target is in the history or its
+    score is not finite. Users are scored in groups of about 2^23 user-item scores (cache-sized; at least 64 users,
     at most 2^25 scores); the target's score is read from the same product as every other item's, so that
     exactly equal items tie exactly.
     """
@@ -81,7 +83,7 @@ def rank_score_matrix(scores: torch.Tensor, targets: torch.Tensor, history: torc
                       overwrite: bool = False) -> torch.Tensor:
     """0-based ranks of ``targets`` [U] (ids 1..n) from ``scores`` [U, n] (column i - 1 for item i), history
     [U, L] (item ids, 0 = padding) excluded: the number of other non-history items scoring at least as high as
-    the target; ``n`` (a miss) where the target is in the history or its score is not finite. ``scores`` is
+    the target, or NaN; :data:`MISS_RANK` where the target is in the history or its score is not finite. ``scores`` is
     left unchanged unless ``overwrite`` (then the excluded columns become -inf in place, saving a copy)."""
     target_col = (targets - 1)[:, None]
     target_scores = scores.gather(1, target_col)
@@ -91,10 +93,11 @@ def rank_score_matrix(scores: torch.Tensor, targets: torch.Tensor, history: torc
     index = torch.where(excluded > 0, excluded - 1, target_col)
     others = scores.scatter_(1, index, float("-inf")) if overwrite else scores.scatter(1, index, float("-inf"))
     # counted as bytes into the narrowest integer that holds n: 5x faster than a bool sum into int64
+    # items below the target (the excluded ones among them, at -inf); the others, NaN included, are at or above it
     count = torch.int16 if scores.shape[1] <= torch.iinfo(torch.int16).max else torch.int32
-    ranks = (others >= target_scores).view(torch.uint8).sum(1, dtype=count).long()
+    ranks = scores.shape[1] - (others < target_scores).view(torch.uint8).sum(1, dtype=count).long()
     miss = (history == targets[:, None]).any(1) | ~torch.isfinite(target_scores[:, 0])
-    return torch.where(miss, scores.shape[1], ranks)
+    return torch.where(miss, MISS_RANK, ranks)
 
 
 @torch.no_grad()
@@ -114,7 +117,7 @@ def evaluate_ranks(
         for targets, history, vecs in _split_batches(model, data, split, users[order], batch_size):
             known = targets <= n_items  # an item added after training cannot be ranked: a miss
             batch_ranks = rank_scores(vecs, table, targets.clamp(max=n_items), history)
-            ranks.append(torch.where(known, batch_ranks, n_items))
+            ranks.append(torch.where(known, batch_ranks, MISS_RANK))
     if not ranks:
         return torch.zeros(0, dtype=torch.long)
     by_length = torch.cat(ranks)

@@ -23,6 +23,7 @@ from elcrec_core.data.sequences import SequenceTensors, user_batches
 from elcrec_core.evaluate.ranking import (
     DROP_AFTER,
     MAX_SCORE_ELEMENTS,
+    MISS_RANK,
     Split,
     _eval_mode,
     eligible_users,
@@ -69,7 +70,7 @@ def evaluate_recommender(rec: Recommender, data: SequenceTensors, split: Split, 
     for targets, history, scores in _scored_groups(rec, data, split, users, batch_size):
         known = targets <= n_items  # an item the recommender does not know cannot be ranked: a miss
         group_ranks = rank_score_matrix(scores.to(history.device), targets.clamp(max=n_items), history)
-        ranks.append(torch.where(known, group_ranks, n_items))
+        ranks.append(torch.where(known, group_ranks, MISS_RANK))
     return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long)
 
 

@@ -27,7 +27,7 @@ from elcrec_core.evaluate.baselines import (
     popularity_ranks,
     tune_ease,
 )
-from elcrec_core.evaluate.ranking import eligible_users, evaluate_ranks, metrics_from_ranks, rank_scores
+from elcrec_core.evaluate.ranking import MISS_RANK, eligible_users, evaluate_ranks, metrics_from_ranks, rank_scores
 from elcrec_core.evaluate.scoring import ELCRecRecommender, Recommender, evaluate_recommender, rank_score_matrix
 from elcrec_core.model.elcrec import ELCRec
 
@@ -46,7 +46,7 @@ def brute_force(lists: list[list[int]], n_items: int, drop: int) -> list[int]:
     for seq, history in zip(lists, cut):
         target = seq[len(seq) - drop - 1]
         if target in history:
-            ranks.append(n_items)
+            ranks.append(MISS_RANK)
             continue
         ranks.append(sum(1 for i in range(1, n_items + 1)
                           if i != target and i not in history and counts[i] >= counts[target]))
@@ -96,14 +96,13 @@ def tensors(lists: list[list[int]], n_items: int) -> SequenceTensors:
 
 def brute_force_ranks(lists: list[list[int]], drop: int, score) -> list[int]:
     """Per user: ``score(history)`` -> {item: score} for items 1..n; rank = other non-history items scoring at
-    least as high as the target; n where the target is in the history or its score is not finite."""
+    least as high as the target; MISS_RANK where the target is in the history or its score is not finite."""
     ranks = []
     for seq in lists:
         history, target = seq[: len(seq) - drop - 1], seq[len(seq) - drop - 1]
         scores = score(history)
-        n = len(scores)
         if target in history or not math.isfinite(scores[target]):
-            ranks.append(n)
+            ranks.append(MISS_RANK)
             continue
         ranks.append(sum(1 for i in scores if i != target and i not in history and scores[i] >= scores[target]))
     return ranks
@@ -124,7 +123,7 @@ def test_rank_score_matrix_is_the_evaluators_rule():
     ranks = rank_score_matrix(scores, targets, history)
     assert torch.equal(ranks, rank_scores(vecs, table, targets, history))
     assert torch.equal(scores.nan_to_num(), before.nan_to_num())
-    assert (ranks[:4] == 25).all()
+    assert (ranks[:4] == MISS_RANK).all()
 
 
 def test_elcrec_adapter_gives_exactly_the_evaluators_ranks(monkeypatch):
@@ -145,7 +144,7 @@ def test_elcrec_adapter_gives_exactly_the_evaluators_ranks(monkeypatch):
                            evaluate_ranks(model, data, split, batch_size=7))
         monkeypatch.undo()
         assert (expected[[i for i, s in enumerate(eligible_users(data, split).tolist())
-                          if lists[s][len(lists[s]) - 1 - (split == "valid")] > 15]] == 15).all()
+                          if lists[s][len(lists[s]) - 1 - (split == "valid")] > 15]] == MISS_RANK).all()
     assert model.training  # the evaluation put it in eval mode and back
 
 
@@ -398,7 +397,7 @@ def beauty_metrics(rec, data: SequenceTensors, monkeypatch) -> tuple[dict[str, f
         excluded = torch.zeros_like(scores, dtype=torch.bool)
         excluded.scatter_(1, torch.where(history > 0, history - 1, (targets - 1)[:, None]), True)
         miss = (history == targets[:, None]).any(1)
-        strict.append(torch.where(miss, scores.shape[1], ((scores > target_scores) & ~excluded).sum(1)))
+        strict.append(torch.where(miss, MISS_RANK, ((scores > target_scores) & ~excluded).sum(1)))
         return rank_score_matrix(scores, targets, history)
 
     monkeypatch.setattr(scoring, "rank_score_matrix", both_rules)

@@ -11,6 +11,7 @@ import elcrec_core.evaluate.ranking as evaluation
 from elcrec_core.config.settings import ModelConfig
 from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.evaluate.ranking import (
+    MISS_RANK,
     eligible_users,
     evaluate,
     evaluate_ranks,
@@ -18,6 +19,7 @@ from elcrec_core.evaluate.ranking import (
     rank_score_matrix,
     rank_scores,
 )
+from elcrec_core.evaluate.baselines import popularity_ranks
 from elcrec_core.model.elcrec import ELCRec
 
 
@@ -26,16 +28,17 @@ def _gen(seed: int) -> torch.Generator:
 
 
 def brute_force_rank(user_vec: torch.Tensor, table: torch.Tensor, target: int, history: list[int]) -> int:
-    """Number of other items outside the history scoring at least as high as the target; n_items if the target
-    is in the history or its score is not finite."""
+    """Number of other items outside the history scoring at least as high as the target, or NaN; MISS_RANK if
+    the target is in the history or its score is not finite."""
     n_items = table.shape[0]
     if target in history:
-        return n_items
+        return MISS_RANK
     scores = (table * user_vec).sum(-1).tolist()
     target_score = scores[target - 1]
     if not math.isfinite(target_score):
-        return n_items
-    return sum(1 for i in range(1, n_items + 1) if i != target and i not in history and scores[i - 1] >= target_score)
+        return MISS_RANK
+    return sum(1 for i in range(1, n_items + 1) if i != target and i not in history
+               and (scores[i - 1] >= target_score or math.isnan(scores[i - 1])))
 
 
 # ------------------------------------------------------------------------------------------ metrics
@@ -60,14 +63,14 @@ def test_rank_scores_hand_example() -> None:
     u=[1,0]: scores 1,3,2,2,5. Target 3 (2), history {5}: item 2 (3) is above and item 4 ties (2): ties count
         against the target; item 5 (5) is history -> rank 2.
     u=[0,1]: scores 0,1,2,-1,0. Target 2 (1), history {3}: item 3 is above but in the history -> rank 0.
-    u=[1,1]: target 4 is in the history {4, 1} -> a miss, rank 5.
+    u=[1,1]: target 4 is in the history {4, 1} -> a miss, MISS_RANK.
     u=[1,0]: target 1 (1), no history: items 2, 3, 4, 5 are above -> rank 4.
     """
     table = torch.tensor([[1.0, 0.0], [3.0, 1.0], [2.0, 2.0], [2.0, -1.0], [5.0, 0.0]])
     users = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [1.0, 0.0]])
     targets = torch.tensor([3, 2, 4, 1])
     history = torch.tensor([[5, 0, 0], [0, 3, 0], [4, 1, 0], [0, 0, 0]])
-    assert rank_scores(users, table, targets, history).tolist() == [2, 0, 5, 4]
+    assert rank_scores(users, table, targets, history).tolist() == [2, 0, MISS_RANK, 4]
 
 
 @pytest.mark.parametrize("max_elements", [3, 7, 40, 1 << 25])
@@ -86,7 +89,7 @@ def test_rank_scores_chunked_matches_brute_force(monkeypatch: pytest.MonkeyPatch
         brute_force_rank(users[u], table, int(targets[u]), [h for h in history[u].tolist() if h])
         for u in range(n_users)
     ]
-    assert expected[0] == n_items
+    assert expected[0] == MISS_RANK
     assert rank_scores(users, table, targets, history).tolist() == expected
 
 
@@ -140,7 +143,7 @@ def test_evaluate_ranks_matches_per_user_brute_force(split: str) -> None:
     users, expected = _brute_force_split_ranks(model, seqs, split)
     assert eligible_users(data, split).tolist() == users
     assert ranks.tolist() == expected
-    assert 30 in expected  # the repeated target is a miss
+    assert MISS_RANK in expected  # the repeated target is a miss
     assert len(set(expected)) > 3
     assert evaluate(model, data, split, batch_size=4) == pytest.approx(
         metrics_from_ranks(torch.tensor(expected)), abs=1e-12
@@ -191,7 +194,7 @@ def test_items_added_after_training_are_padding_inputs_and_missed_targets() -> N
     model = ELCRec(ModelConfig(n_items=5, hidden=8, n_heads=2, n_layers=1, max_len=4, n_intents=2)).eval()
     seqs = Sequences.from_lists([1, 2, 3], [[1, 2, 3], [6, 2, 7], [1, 6, 4]], n_items=7)
     ranks = evaluate_ranks(model, SequenceTensors.from_sequences(seqs), "test", torch.arange(3))
-    assert ranks[1].item() == 5  # target 7 is unknown: a miss
+    assert ranks[1].item() == MISS_RANK  # target 7 is unknown: a miss
     with torch.no_grad():  # user 3: input [1, 6] reads as [1, padding]; target 4 ranked among items 1..5
         vec = model.user_representation(torch.tensor([[0, 0, 1, 0]]))
         expected = rank_scores(vec, model.item_table(), torch.tensor([4]), torch.tensor([[1, 0]]))
@@ -212,19 +215,19 @@ def test_a_model_that_scores_every_item_alike_hits_nothing() -> None:
     for u in users:
         items = seqs.sequence(u)
         history, target = set(items[:-1]), items[-1]
-        expected.append(30 if target in history else 30 - 1 - len(history))
+        expected.append(MISS_RANK if target in history else 30 - 1 - len(history))
     assert ranks.tolist() == expected
     assert metrics_from_ranks(ranks)["HR@5"] == 0.0
 
 
 def test_non_finite_target_scores_are_misses() -> None:
-    """Items 1..4; user 0's target 2 scores NaN and user 1's target 3 scores +inf: misses (rank 4). User 2's
-    target 1 scores 1.0: item 3 (+inf) is above and item 4 ties, while item 2 (NaN) never counts: rank 2."""
+    """Items 1..4; user 0's target 2 scores NaN and user 1's target 3 scores +inf: misses. User 2's target 1
+    scores 1.0: item 3 (+inf) is above, item 4 ties and item 2 (NaN) counts against it too: rank 3."""
     nan, inf = float("nan"), float("inf")
     table = torch.tensor([[1.0], [nan], [inf], [1.0]])
     users = torch.tensor([[1.0], [1.0], [1.0]])
     history = torch.zeros(3, 1, dtype=torch.long)
-    assert rank_scores(users, table, torch.tensor([2, 3, 1]), history).tolist() == [4, 4, 2]
+    assert rank_scores(users, table, torch.tensor([2, 3, 1]), history).tolist() == [MISS_RANK, MISS_RANK, 3]
 
 
 def test_rank_scores_of_no_users_is_an_empty_long_tensor():
@@ -240,3 +243,17 @@ def test_ranks_in_a_catalogue_wider_than_int16_are_exact():
         scores = -torch.arange(n, dtype=torch.float32)[None].repeat(2, 1)  # item 1 best, item n worst
         targets, history = torch.tensor([n, 2]), torch.tensor([[0], [1]])
         assert rank_score_matrix(scores, targets, history).tolist() == [n - 1, 0]
+
+
+def test_a_miss_is_no_hit_in_a_catalogue_of_k_items_or_fewer() -> None:
+    """8 items (fewer than K = 10, 20): user 0's target is in its history, a miss; user 1's target ranks 4th.
+    HR@10 = HR@20 = 0.5, not 1 (a miss ranked n = 8 counted as a hit at K = 10 and 20). The same for the
+    popularity ranks of a 3-item catalogue."""
+    table = -torch.arange(8.0)[:, None]  # item 1 scores best
+    ranks = rank_scores(torch.ones(2, 1), table, torch.tensor([2, 5]), torch.tensor([[2], [0]]))
+    assert ranks.tolist() == [MISS_RANK, 4]
+    metrics = metrics_from_ranks(ranks)
+    assert metrics["HR@10"] == metrics["HR@20"] == 0.5
+    assert metrics["NDCG@20"] == pytest.approx(0.5 / math.log2(6))
+    seqs = Sequences.from_lists([1, 2], [[1, 2, 1], [1, 3, 2]], n_items=3)
+    assert popularity_ranks(SequenceTensors.from_sequences(seqs), "test").tolist() == [MISS_RANK, 0]
