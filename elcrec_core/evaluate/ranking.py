@@ -11,6 +11,7 @@ catalogue. HR@K = rank < K; NDCG@K = 1 / log2(rank + 2) when rank < K.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal
@@ -104,9 +105,16 @@ def rank_score_matrix(scores: torch.Tensor, targets: torch.Tensor, history: torc
 def evaluate_ranks(
     model: ELCRec, data: SequenceTensors, split: Split, users: torch.Tensor | None = None, batch_size: int = 2048
 ) -> torch.Tensor:
-    """Ranks of the ``split`` targets for ``users`` (default: all users with at least 2 items before the target
-    in ``valid``, 1 in ``test``), in the order of ``users``. The users are batched in order of history length,
-    so that a batch's windows share their padding columns (:meth:`ELCRec.user_representation` skips them)."""
+    """Ranks of the ``split`` targets for ``users`` (default: all users with at least 1 item before the target,
+    and 3 items in all in ``valid``), in the order of ``users``. The users are batched in order of history
+    length, so that a batch's windows share their padding columns (:meth:`ELCRec.user_representation` skips
+    them)."""
+    return _ranks_and_finite(model, data, split, users, batch_size)[0]
+
+
+def _ranks_and_finite(model: ELCRec, data: SequenceTensors, split: Split, users: torch.Tensor | None,
+                      batch_size: int) -> tuple[torch.Tensor, bool]:
+    """:func:`evaluate_ranks`, and whether the item table and every user representation were finite."""
     n_items = model.cfg.n_items
     if users is None:
         users = eligible_users(data, split)
@@ -114,16 +122,18 @@ def evaluate_ranks(
     ranks = []
     with _eval_mode(model):
         table = model.item_table().float()
+        finite = torch.isfinite(table).all()
         for targets, history, vecs in _split_batches(model, data, split, users[order], batch_size):
             known = targets <= n_items  # an item added after training cannot be ranked: a miss
             batch_ranks = rank_scores(vecs, table, targets.clamp(max=n_items), history)
             ranks.append(torch.where(known, batch_ranks, MISS_RANK))
+            finite &= torch.isfinite(vecs).all()
     if not ranks:
-        return torch.zeros(0, dtype=torch.long)
+        return torch.zeros(0, dtype=torch.long), bool(finite)
     by_length = torch.cat(ranks)
     by_user = torch.empty_like(by_length)
     by_user[order.to(by_length.device)] = by_length
-    return by_user
+    return by_user, bool(finite)
 
 
 @contextmanager
@@ -157,7 +167,12 @@ def eligible_users(data: SequenceTensors, split: Split) -> torch.Tensor:
 
 
 def evaluate(model: ELCRec, data: SequenceTensors, split: Split, batch_size: int = 2048) -> dict[str, float]:
-    """HR@K and NDCG@K (K = 5, 10, 20) over all eligible users. Under a torch.distributed process group every
-    rank must call it: each scores its shard of the users and the metrics are all-reduced."""
-    ranks = evaluate_ranks(model, data, split, distributed.shard(eligible_users(data, split)), batch_size)
-    return distributed.mean_over_ranks(metrics_from_ranks(ranks), len(ranks))
+    """HR@K and NDCG@K (K = 5, 10, 20) over all eligible users; every metric NaN where the item table or a user's
+    representation is not finite (a model that cannot score every user has no figure: a NaN model would
+    otherwise score a plain 0, which an early-stopping rule may keep). Under a torch.distributed process group
+    every rank must call it: each scores its shard of the users and the metrics are all-reduced."""
+    ranks, finite = _ranks_and_finite(model, data, split, distributed.shard(eligible_users(data, split)), batch_size)
+    metrics = metrics_from_ranks(ranks)
+    if not finite:
+        metrics = dict.fromkeys(metrics, math.nan)
+    return distributed.mean_over_ranks(metrics, len(ranks))

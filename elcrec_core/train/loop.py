@@ -24,7 +24,15 @@ from elcrec_core.train.batches import make_train_batch, trainable_users, trainin
 from elcrec_core.train.checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
 from elcrec_core.train.compiled_step import StepLosses, compiles_step
 from elcrec_core.train.device import autocast_for, select_device, uses_bf16
-from elcrec_core.train.objective import LossParts, batch_negatives, check_finite, joint_loss, loss_parts, uses_centres
+from elcrec_core.train.objective import (
+    LossParts,
+    batch_negatives,
+    check_finite,
+    check_finite_validation,
+    joint_loss,
+    loss_parts,
+    uses_centres,
+)
 from elcrec_core.train.run_log import RunLog
 from elcrec_core.train.state import EarlyStopping, model_payload, restore_training_state, save_training_state
 from elcrec_core.train.warm_start import warm_start
@@ -120,6 +128,7 @@ def train(
                            step_losses=step_losses)
         train_seconds = time.perf_counter() - t0
         valid = evaluate(model, eval_data, "valid", batch_size=cfg.eval_batch_size)
+        check_finite_validation(valid, epoch)
         seconds = time.perf_counter() - t0
         row = {"epoch": epoch, **sums, **{f"valid_{k}": v for k, v in valid.items()},
                "train_seconds": train_seconds, "seconds": seconds, "seq_per_s": len(samples) / train_seconds,

@@ -257,3 +257,15 @@ def test_a_miss_is_no_hit_in_a_catalogue_of_k_items_or_fewer() -> None:
     assert metrics["NDCG@20"] == pytest.approx(0.5 / math.log2(6))
     seqs = Sequences.from_lists([1, 2], [[1, 2, 1], [1, 3, 2]], n_items=3)
     assert popularity_ranks(SequenceTensors.from_sequences(seqs), "test").tolist() == [MISS_RANK, 0]
+
+
+def test_evaluate_gives_nan_for_a_model_that_cannot_score_every_user() -> None:
+    """One NaN item embedding (the item table is not finite): every metric NaN, not the misses' plain 0; the
+    ranks themselves stay the evaluator's (the report ranks such a model, the gate refuses it)."""
+    model = _small_model().eval()
+    data = SequenceTensors.from_sequences(_small_sequences())
+    assert all(math.isfinite(v) for v in evaluate(model, data, "test").values())
+    with torch.no_grad():
+        model.item_emb.weight[3, 0] = float("nan")
+    assert all(math.isnan(v) for v in evaluate(model, data, "test").values())
+    assert len(evaluate_ranks(model, data, "test")) == len(eligible_users(data, "test"))

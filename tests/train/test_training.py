@@ -123,6 +123,15 @@ def test_a_non_finite_loss_stops_training_and_saves_nothing(seqs, tmp_path):
     assert not (tmp_path / "best.pt").exists() and not (tmp_path / "last.pt").exists()
 
 
+def test_parameters_that_overflow_after_the_last_finite_loss_are_never_saved(seqs, tmp_path):
+    """One step an epoch at lr 1e37: its loss is finite, the parameters it makes overflow the forward pass, and
+    the model's scores are NaN. Validated, that model ranked every target a miss (NDCG@20 0 > -inf) and was saved
+    as best.pt; now training stops with NonFiniteLoss and saves nothing."""
+    with pytest.raises(NonFiniteLoss, match=r"scores are not finite after epoch 0"):
+        train(seqs, small_config(epochs=1, lr=1e37, batch_size=1024), tmp_path, log=lambda _: None)
+    assert not (tmp_path / "best.pt").exists() and not (tmp_path / "last.pt").exists()
+
+
 def test_a_loss_part_that_turns_nan_later_keeps_the_last_finite_epoch(seqs, tmp_path, monkeypatch):
     """The cluster loss turns NaN at its 8th call (epoch 1, batch 2 of 5): training stops there; best.pt and
     last.pt hold epoch 0, whose parameters are all finite."""
