@@ -28,7 +28,7 @@ from elcrec_pipeline.resources import ComputeDevice, Storage, digest
 def challengers(context: dg.AssetExecutionContext, config: ChallengerSettings, storage: Storage,
                 device: ComputeDevice) -> dg.MaterializeResult:
     device.setup()  # the CPU threads of SASRec's training and EASE's solve (the device is the candidate's)
-    candidate = storage.require_candidate(context.partition_key)
+    candidate = storage.require_candidate(context.partition_key, context.run.run_id)
     seqs, _ = storage.read_sequences(context.partition_key)
     records = fit_challengers(storage.store, candidate, seqs, sasrec=config.sasrec, log=context.log.info)
     rows = [{"model": r.kind, "valid_NDCG@20": r.valid["NDCG@20"], "test_HR@20": r.test["HR@20"],

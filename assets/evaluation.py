@@ -56,7 +56,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
                       storage: Storage) -> dg.MaterializeResult:
     partition, split = context.partition_key, config.split
     store = storage.store
-    candidate = storage.require_candidate(partition)
+    candidate = storage.require_candidate(partition, context.run.run_id)
     decision = store.decision(candidate)
     if decision is None:
         raise dg.Failure(f"the candidate {candidate.name} has no decision yet: materialize serving_model first")

@@ -43,7 +43,7 @@ from elcrec_pipeline.resources import Storage, digest
 def serving_model(context: dg.AssetExecutionContext, config: PromotionSettings,
                   storage: Storage) -> dg.MaterializeResult:
     store = storage.store
-    candidate = storage.require_candidate(context.partition_key)
+    candidate = storage.require_candidate(context.partition_key, context.run.run_id)
     before = store.serving()
     seqs, _ = storage.read_sequences(context.partition_key)
     data = SequenceTensors.from_sequences(seqs)

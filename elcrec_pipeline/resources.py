@@ -133,9 +133,10 @@ class Storage(dg.ConfigurableResource):
         """The model folders, candidates and serving aliases (:mod:`elcrec_core.serve.model_store`)."""
         return ModelStore(self.root)
 
-    def require_candidate(self, partition: str) -> ModelRecord:
-        """The newest model trained for ``partition``, or a clear failure when there is none yet."""
-        record = self.store.candidate(partition)
+    def require_candidate(self, partition: str, run_id: str | None = None) -> ModelRecord:
+        """The model that run ``run_id`` trained for ``partition`` where it trained one, else the newest model
+        trained for it (:meth:`ModelStore.candidate`), or a clear failure when there is none yet."""
+        record = self.store.candidate(partition, run_id)
         if record is None:
             raise dg.Failure(f"no model has been trained for {partition}: materialize elcrec_model first")
         return record
@@ -148,11 +149,11 @@ class Storage(dg.ConfigurableResource):
                              "what the gate decided)")
         return record
 
-    def intent_model(self, partition: str) -> ModelRecord:
+    def intent_model(self, partition: str, run_id: str | None = None) -> ModelRecord:
         """The ELCRec model whose intents profiles and recommendations show: the serving model when it is an
         ELCRec model, else (a challenger serves) the newest ELCRec model that has served on data up to
-        ``partition``, else the partition's candidate."""
-        return self.store.served_up_to(partition, kinds=("elcrec",)) or self.require_candidate(partition)
+        ``partition``, else the partition's candidate (that of run ``run_id``, where it trained one)."""
+        return self.store.served_up_to(partition, kinds=("elcrec",)) or self.require_candidate(partition, run_id)
 
     def read_sequences(self, partition: str) -> tuple[Sequences, np.ndarray]:
         """The partition's stored sequences and the item id of each index."""

@@ -144,9 +144,11 @@ class ModelStore:
         shutil.rmtree(self.folder(record))
         return False
 
-    def candidate(self, day: str) -> ModelRecord | None:
-        """The newest model trained for ``day``, or None."""
-        return _read_record(self.models / day / "latest.json")
+    def candidate(self, day: str, run_id: str | None = None) -> ModelRecord | None:
+        """The model that run ``run_id`` trained for ``day`` where it trained one (so that two runs of one day
+        each judge their own), else the newest model trained for ``day``, or None."""
+        own = _read_record(self.run_dir(day, run_id) / "record.json") if run_id else None
+        return own or _read_record(self.models / day / "latest.json")
 
     def record_decision(self, record: ModelRecord, decision: dict[str, Any]) -> None:
         """Keep the gate's verdict on ``record`` in its folder (``decision.json``)."""

@@ -56,6 +56,17 @@ def test_served_up_to_takes_the_last_of_a_day_and_leaves_out_a_rolled_back_model
     assert undone.served_up_to("2026-01-19") == c and undone.served_up_to("2026-01-20") == d
 
 
+def test_each_run_of_a_day_gets_its_own_candidate(tmp_path):
+    """Two runs of one day at once (the schedule and the sensor, a UI click): run a trained first, run b second.
+    Each run's later steps judge the model it trained, not the day's newest; a run that trained nothing (a
+    materialization of the gate alone) gets the day's newest."""
+    store = ModelStore(tmp_path)
+    a, b = record(store, "2026-01-20", "a"), record(store, "2026-01-20", "b")
+    assert store.candidate("2026-01-20", "a") == a and store.candidate("2026-01-20", "b") == b
+    assert store.candidate("2026-01-20") == b and store.candidate("2026-01-20", "gate-only") == b
+    assert store.candidate("2026-01-21", "a") is None
+
+
 def test_records_are_relative_to_the_data_folder_so_that_it_can_move(tmp_path):
     store = ModelStore(tmp_path / "data")
     first = record(store, "2026-01-30", "r1")
