@@ -96,11 +96,19 @@ class Storage(dg.ConfigurableResource):
         return self.root / "sequences" / partition
 
     def prune_sequences(self, newest: str, keep_days: int) -> list[str]:
-        """Delete the sequence folders of days more than ``keep_days`` before ``newest``, except the days of the
-        serving and the previous model; returns the days removed. Each day's folder holds every user's whole
-        history, so keeping them all would grow the data folder with the square of the days."""
+        """Delete the sequence folders of days more than ``keep_days`` before ``newest``, or before the newest day
+        the gate has judged where that is earlier (a backfill builds every day's sequences before it trains the
+        first day: their folders are needed until then), except the days of the serving and the previous model;
+        nothing before the gate's first judgement. Returns the days removed. Each day's folder holds every user's
+        whole history, so keeping them all would grow the data folder with the square of the days. Raises
+        ValueError for a negative ``keep_days``."""
+        if keep_days < 0:
+            raise ValueError(f"keep_days must be >= 0, not {keep_days}")
+        judged = self.store.judged_up_to()
+        if judged is None:
+            return []
         kept = {record.day for record in self.store.aliases().values()}
-        oldest = date.fromisoformat(newest) - timedelta(days=keep_days)
+        oldest = date.fromisoformat(min(newest, judged)) - timedelta(days=keep_days)
         removed = []
         for folder in self._sequence_days():
             if folder.name not in kept and date.fromisoformat(folder.name) < oldest:

@@ -154,6 +154,10 @@ class ModelStore:
         """Keep the gate's verdict on ``record`` in its folder (``decision.json``)."""
         _write_json(self.folder(record) / "decision.json", decision)
 
+    def judged_up_to(self) -> str | None:
+        """The newest day of a model that the gate has judged (its folder holds ``decision.json``), or None."""
+        return max((path.parent.parent.name for path in self.models.glob("????-??-??/*/decision.json")), default=None)
+
     def decision(self, record: ModelRecord) -> dict[str, Any] | None:
         path = self.folder(record) / "decision.json"
         return json.loads(path.read_text()) if path.exists() else None

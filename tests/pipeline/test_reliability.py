@@ -1,6 +1,7 @@
 """Reliability of the pipeline: a training killed mid-epoch resumes, concurrent and repeated runs of a partition
 leave the same warehouse, and a held warehouse lock gives a short wait then a clear error."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -195,9 +196,18 @@ def test_old_sequence_folders_are_pruned_but_the_serving_and_previous_models_day
         storage.sequences_dir(day).mkdir(parents=True)
     for day in ("2026-01-02", "2026-01-05"):
         storage.store.promote(ModelRecord(day=day, run_id="r", dir=f"models/{day}/r"), "test")
+    assert storage.prune_sequences("2026-01-30", keep_days=14) == []  # the gate has judged no day yet
+    judged = ModelRecord(day="2026-01-17", run_id="j", dir="models/2026-01-17/j")
+    storage.store.record_decision(judged, {"promoted": False})
+    # a backfill: the sequences run ahead to the 30th, the gate has judged up to the 17th: 14 days before the 17th
     assert storage.prune_sequences("2026-01-30", keep_days=14) == ["2026-01-01"]
+    storage.store.record_decision(dataclasses.replace(judged, day="2026-01-30", dir="models/2026-01-30/j"), {})
+    assert storage.prune_sequences("2026-01-30", keep_days=14) == []  # the 5th serves, the 16th is within 14 days
+    assert storage.prune_sequences("2026-01-30", keep_days=13) == ["2026-01-16"]
     left = sorted(p.name for p in (tmp_path / "sequences").iterdir())
-    assert left == ["2026-01-02", "2026-01-05", "2026-01-16", "2026-01-17", "2026-01-30"]
+    assert left == ["2026-01-02", "2026-01-05", "2026-01-17", "2026-01-30"]
+    with pytest.raises(ValueError, match="keep_days must be >= 0, not -1"):
+        storage.prune_sequences("2026-01-30", keep_days=-1)
 
 
 def test_building_a_days_sequences_prunes_the_folders_older_than_keep_days(tmp_path):
