@@ -42,13 +42,13 @@ class SourceSettings(dg.Config):
                                                       "or false where names are given)")
     names: list[str] | None = Field(None, description="the column names, instead of the header's (with header "
                                                              "true) or of a file without header")
-    max_line_bytes: int | None = Field(None, description=f"a text file with a longer line is refused "
+    max_line_bytes: int | None = Field(None, ge=1, description=f"a text file with a longer line is refused "
                                                          f"(default {MAX_LINE_BYTES})")
     min_timestamp: str | None = Field(None, description="ISO time: earlier events are rejected")
     max_timestamp: str | None = Field(None, description="ISO time: later events are rejected")
     min_rating: float | None = None
     max_rating: float | None = None
-    max_rejected_share: float | None = Field(None, description="the expectations fail above it (default 0.05)")
+    max_rejected_share: float | None = Field(None, ge=0, le=1, description="the expectations fail above it (default 0.05)")
     item_metadata_path: str | None = Field(None, description="item metadata: Parquet (.parquet) or delimited text "
                                                              "with item id, title and categories")
     item_metadata_item_column: str | None = Field(None, description="default item_id")
@@ -68,9 +68,9 @@ class SourceSettings(dg.Config):
                                                                            "(with header true) or of a file without header")
     item_metadata_encoding: str | None = Field(None, description="default utf-8; latin-1 for MovieLens' u.item")
     item_metadata_quote: str | None = Field(None, description="default \"; '' for no quoting")
-    synthetic_users: int | None = Field(None, description="default 5000")
-    synthetic_items: int | None = Field(None, description="default 1000")
-    synthetic_intents: int | None = Field(None, description="default 8")
+    synthetic_users: int | None = Field(None, ge=1, description="default 5000")
+    synthetic_items: int | None = Field(None, ge=1, description="default 1000")
+    synthetic_intents: int | None = Field(None, ge=1, description="default 8")
     synthetic_seed: int | None = Field(None, description="default 0")
 
     def resolved(self, file_settings: Mapping[str, Any]) -> "SourceSettings":
@@ -158,9 +158,9 @@ class SequenceSettings(dg.Config):
     min_rating: float | None = None
     event_types: list[str] | None = None
     dedupe: bool = False
-    k_core: int = Field(5, description="iterative k-core of users and items; 0 turns it off")
-    min_length: int = 1
-    max_length: int | None = None
+    k_core: int = Field(5, ge=0, description="iterative k-core of users and items; 0 turns it off")
+    min_length: int = Field(1, ge=1, description="the expectations fail for a shorter sequence")
+    max_length: int | None = Field(None, ge=1, description="the expectations fail for a longer sequence")
     keep_days: int = Field(14, ge=0, description="sequence folders of days more than this before the newest (or "
                                                  "the newest judged by the gate, if earlier) are deleted (the "
                                                  "serving and previous models' days are kept); 0 keeps every day")
@@ -183,8 +183,8 @@ class _PipelineTraining(dg.Config):
     device: str | None = Field(None, description="cpu, cuda, ...; default: the device resource")
     warm_start: bool = Field(True, description="start from the serving model (the newest one trained on data up to "
                                                "this day) when there is one")
-    warm_start_epochs: int | None = Field(None, description="epoch budget of a warm-started run")
-    nproc: int = Field(1, description="training processes on this machine: more than 1 runs DistributedDataParallel "
+    warm_start_epochs: int | None = Field(None, ge=1, description="epoch budget of a warm-started run")
+    nproc: int = Field(1, ge=1, description="training processes on this machine: more than 1 runs DistributedDataParallel "
                                       "(torch's launch API; gloo on CPU, NCCL with one GPU each); batch_size is per "
                                       "process")
 
@@ -229,7 +229,7 @@ TrainingSettings = create_model(
 class EvaluationSettings(dg.Config):
     """What the evaluation report compares (always the new model beside the model that served before it)."""
 
-    split: str = Field("test", description="test (leave-one-out, as the paper) or valid")
+    split: Literal["test", "valid"] = Field("test", description="test (leave-one-out, as the paper) or valid")
 
 
 class ChallengerSettings(dg.Config):
@@ -242,20 +242,20 @@ class ChallengerSettings(dg.Config):
 class ProfileSettings(dg.Config):
     """How the intent profiles are drawn."""
 
-    map_method: str = Field("pca", description="the 2-D user map: pca (all users' directions, fast) or tsne "
+    map_method: Literal["pca", "tsne"] = Field("pca", description="the 2-D user map: pca (all users' directions, fast) or tsne "
                                                "(local neighbourhoods, on a sample)")
-    map_sample: int = Field(3000, description="users drawn on the map")
+    map_sample: int = Field(3000, ge=2, description="users drawn on the map")
 
 
 class PromotionSettings(dg.Config):
     """When a new model (the candidate) replaces the serving one."""
 
-    tolerance: float = Field(0.002, description="how far below the best model's validation NDCG@20 the candidate (or "
+    tolerance: float = Field(0.002, ge=0, description="how far below the best model's validation NDCG@20 the candidate (or "
                                                 "the serving model) may be and still serve")
 
 
 class RecommendationSettings(dg.Config):
-    top_k: int = 20
+    top_k: int = Field(20, ge=1, description="recommendations per user")
 
 
 def partition_end(partition: str) -> datetime:

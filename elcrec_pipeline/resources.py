@@ -212,7 +212,7 @@ class ComputeDevice(dg.ConfigurableResource):
     """Where training runs: ``auto`` is CUDA when present (bf16 autocast), else the CPU."""
 
     device: str = "auto"
-    threads: int = 0  # CPU threads for torch; 0 keeps torch's default
+    threads: int = Field(0, ge=0, description="CPU threads for torch; 0 keeps torch's default")
 
     def setup(self) -> str:
         import torch

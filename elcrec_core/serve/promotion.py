@@ -85,7 +85,9 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
     the order candidate, champion, challengers by score). A candidate trained on an older day than the champion
     changes nothing (an older day never replaces a newer model) unless the champion is unfit for ``data`` (non-finite
     scores, or not beating most popular); the reason then says so. Raises ValueError when two contenders share a
-    role."""
+    role, or for a negative ``tolerance`` (no model would be within it of the best)."""
+    if not tolerance >= 0:
+        raise ValueError(f"the gate's tolerance must be >= 0, not {tolerance}")
     contenders = [candidate, *([champion] if champion is not None else []), *challengers]
     roles = [c.role for c in contenders]
     if len(set(roles)) != len(roles):

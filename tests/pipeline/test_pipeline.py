@@ -27,7 +27,16 @@ from elcrec_core.data.validation import check_rows
 from elcrec_core.serve.model_store import ModelStore
 from elcrec_core.serve.recommend import recommend
 from elcrec_core.serve.recommenders import load_recommender
-from elcrec_pipeline.config import ChallengerSettings, SequenceSettings, SourceSettings, TrainingSettings
+from elcrec_pipeline.config import (
+    ChallengerSettings,
+    EvaluationSettings,
+    ProfileSettings,
+    PromotionSettings,
+    RecommendationSettings,
+    SequenceSettings,
+    SourceSettings,
+    TrainingSettings,
+)
 from elcrec_pipeline.definitions import defs
 from elcrec_pipeline.jobs import retrain_time
 from elcrec_pipeline.resources import ComputeDevice, SourceFile, Storage, digest
@@ -744,3 +753,16 @@ def test_the_device_resources_threads_apply_to_training_and_the_challengers(firs
             assert result.success and torch.get_num_threads() == 1, asset.node_def.name
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("settings, field, value", [
+    (SequenceSettings, "keep_days", -1), (SequenceSettings, "k_core", -1), (SequenceSettings, "min_length", 0),
+    (EvaluationSettings, "split", "tset"), (ProfileSettings, "map_method", "umap"), (ProfileSettings, "map_sample", -1),
+    (PromotionSettings, "tolerance", -0.001), (RecommendationSettings, "top_k", 0), (ComputeDevice, "threads", -2),
+    (SourceSettings, "max_rejected_share", 1.5), (TrainingSettings, "nproc", 0),
+])
+def test_run_config_values_out_of_range_are_refused_naming_the_field(settings, field, value) -> None:
+    """A value that cannot work is refused when the run config is read, naming the field (a negative keep_days
+    deleted the day just built, a negative tolerance crashed the gate, top_k 0 emptied the recommendations)."""
+    with pytest.raises(ValueError, match=rf"(?s){field}\b.*(greater|less|Input should be)"):
+        settings(**{field: value})

@@ -257,6 +257,9 @@ def test_a_candidate_must_beat_most_popular_and_a_baseline_may_serve():
                                "transition": pytest.approx(_score(transition, data))}
     with pytest.raises(ValueError, match="distinct roles"):
         gate(_contender(CANDIDATE, weak), None, [_contender(CANDIDATE, popular)], data, 1.0)
+    for bad in (-0.001, float("nan")):  # no model would be within it of the best: max() of nothing
+        with pytest.raises(ValueError, match="tolerance must be >= 0"):
+            gate(_contender(CANDIDATE, weak), None, challengers, data, bad)
 
 
 def test_a_qualifying_champion_keeps_serving_before_a_better_challenger():
