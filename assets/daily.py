@@ -3,6 +3,8 @@ policy, the warehouse pool, and ``daily_asset``, the decorator that applies them
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import dagster as dg
@@ -41,3 +43,13 @@ def daily_asset(**settings: Any) -> Any:
     """``dg.asset`` with what every stage shares: the daily partitions and the owners; ``settings`` are the rest
     of the decorator's arguments (group, pool, retries, code version, description, ...)."""
     return dg.asset(partitions_def=daily_partitions, owners=OWNERS, **settings)
+
+
+@contextmanager
+def fails_at_once(what: str, *errors: type[Exception]) -> Iterator[None]:
+    """Errors of the kinds ``errors`` in the block (bad settings, an earlier stage not materialized: a retry meets
+    the same) fail the step at once, without retries, as ``<what>: <error>``."""
+    try:
+        yield
+    except errors as err:
+        raise dg.Failure(f"{what}: {err}", allow_retries=False) from err

@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from assets.daily import RETRY, START_DATE_ENV, WAREHOUSE_POOL, daily_asset
+from assets.daily import RETRY, START_DATE_ENV, WAREHOUSE_POOL, daily_asset, fails_at_once
 from assets.metadata import expectation_results, metric, table, warehouse_table
 from elcrec_core.data import warehouse
 from elcrec_core.data.ingestion import EventsBeforeStart, read_checked, store_checked
@@ -156,8 +156,9 @@ def _days(days: list[date]) -> dg.TextMetadataValue:
                 "range, exact duplicates, malformed lines), kept with source file, row and reason.",
 )
 def rejected_interactions(storage: Storage) -> dg.MaterializeResult:
-    by_reason, sample = warehouse.rejected_summary(storage.warehouse)
-    rejected = warehouse.read_table(storage.warehouse, "rejected_interactions").sort("source_file", "source_row")
+    with fails_at_once("rejected_interactions (materialize raw_interactions first)", FileNotFoundError):
+        by_reason, sample = warehouse.rejected_summary(storage.warehouse)
+        rejected = warehouse.read_table(storage.warehouse, "rejected_interactions").sort("source_file", "source_row")
     rows = rejected.drop("load_id")  # the rows, not which load stored them: loading again changes no version
     return dg.MaterializeResult(data_version=dg.DataVersion(digest({}, [rows])), metadata={
         "rejected": sum(by_reason.values()),

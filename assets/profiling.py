@@ -42,7 +42,7 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
         context.log.info(f"the intent tables hold {newer}'s profiles, a newer day: left as they are")
         return dg.MaterializeResult(data_version=dg.DataVersion(digest({"left_to": newer})),
                                     metadata={"written": False, "newer_day": newer})
-    profiled = storage.intent_model(partition, context.run.run_id)  # the serving ELCRec model, or the newest that served
+    profiled = storage.intent_model(partition, context.run.run_id)  # the serving ELCRec model, or the newest served
     model, _ = load_model(storage.store.checkpoint(profiled))
     seqs, item_ids = storage.read_sequences(partition)
     assigned = assign_user_intents(model, seqs)

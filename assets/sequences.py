@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets.daily import RETRY, WAREHOUSE_POOL, daily_asset
+from assets.daily import RETRY, WAREHOUSE_POOL, daily_asset, fails_at_once
 from assets.ingestion import raw_interactions
 from assets.metadata import expectation_results, metric, table, warehouse_table
 from elcrec_core.data.events_to_sequences import build_sequences, write_sequences
@@ -28,7 +28,8 @@ from elcrec_pipeline.resources import Storage, digest
 )
 def interaction_sequences(context: dg.AssetExecutionContext, config: SequenceSettings,
                           storage: Storage) -> dg.MaterializeResult:
-    build = build_sequences(config.sequence_config(), storage.warehouse, until=partition_end(context.partition_key))
+    with fails_at_once(f"sequences of {context.partition_key}", ValueError, FileNotFoundError):  # no warehouse yet
+        build = build_sequences(config.sequence_config(), storage.warehouse, until=partition_end(context.partition_key))
     summary = build.summary
     if len(build.sequences) == 0:  # the settings or the data: retrying gives the same
         raise dg.Failure(f"no sequences left for {context.partition_key}: {summary.events_in} events in; the "

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.daily import MODEL_STORE_POOL, PREVIOUS_DAY, RETRY, daily_asset
+from assets.daily import MODEL_STORE_POOL, PREVIOUS_DAY, RETRY, daily_asset, fails_at_once
 from assets.metadata import figure, metric, table
 from assets.sequences import interaction_sequences
 from elcrec_core.config.settings import SHAPE_FIELDS, ExperimentConfig, ModelConfig
@@ -44,11 +44,12 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
     base = store.served_up_to(partition, kinds=("elcrec",)) if config.warm_start else None
     chosen = device.setup()  # the resource's device, with its CPU threads applied (run config may name another)
     on, derived = config.device or chosen, []
-    exp = config.experiment(on, base is not None, seqs, log=derived.append)  # a warm start's budget if a base
-    warm = base is not None and _same_architecture(store.folder(base), exp.model)
-    if base is not None and not warm:  # the serving model's shapes differ from this run's: a cold start
-        derived.clear()
-        exp = config.experiment(on, False, seqs, log=derived.append)
+    with fails_at_once(f"training settings of {partition}", ValueError):  # a misspelled preset, a bad value
+        exp = config.experiment(on, base is not None, seqs, log=derived.append)  # a warm start's budget if a base
+        warm = base is not None and _same_architecture(store.folder(base), exp.model)
+        if base is not None and not warm:  # the serving model's shapes differ from this run's: a cold start
+            derived.clear()
+            exp = config.experiment(on, False, seqs, log=derived.append)
     for line in derived:  # preset auto's settings, as this run uses them
         context.log.info(line)
     init_from = store.checkpoint(base) if warm else None

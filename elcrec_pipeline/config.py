@@ -48,7 +48,8 @@ class SourceSettings(dg.Config):
     max_timestamp: str | None = Field(None, description="ISO time: later events are rejected")
     min_rating: float | None = None
     max_rating: float | None = None
-    max_rejected_share: float | None = Field(None, ge=0, le=1, description="the expectations fail above it (default 0.05)")
+    max_rejected_share: float | None = Field(None, ge=0, le=1,
+                                             description="the expectations fail above it (default 0.05)")
     item_metadata_path: str | None = Field(None, description="item metadata: Parquet (.parquet) or delimited text "
                                                              "with item id, title and categories")
     item_metadata_item_column: str | None = Field(None, description="default item_id")
@@ -65,7 +66,7 @@ class SourceSettings(dg.Config):
     item_metadata_header: bool | None = Field(None, description="whether the file has a header line "
                                                                     "(default true, or false where names are given)")
     item_metadata_names: list[str] | None = Field(None, description="the column names, instead of the header's "
-                                                                           "(with header true) or of a file without header")
+                                                                    "(with header true) or of a file without header")
     item_metadata_encoding: str | None = Field(None, description="default utf-8; latin-1 for MovieLens' u.item")
     item_metadata_quote: str | None = Field(None, description="default \"; '' for no quoting")
     synthetic_users: int | None = Field(None, ge=1, description="default 5000")
@@ -184,9 +185,9 @@ class _PipelineTraining(dg.Config):
     warm_start: bool = Field(True, description="start from the serving model (the newest one trained on data up to "
                                                "this day) when there is one")
     warm_start_epochs: int | None = Field(None, ge=1, description="epoch budget of a warm-started run")
-    nproc: int = Field(1, ge=1, description="training processes on this machine: more than 1 runs DistributedDataParallel "
-                                      "(torch's launch API; gloo on CPU, NCCL with one GPU each); batch_size is per "
-                                      "process")
+    nproc: int = Field(1, ge=1, description="training processes on this machine: more than 1 runs "
+                                             "DistributedDataParallel (torch's launch API; gloo on CPU, NCCL with one "
+                                             "GPU each); batch_size is per process")
 
     def experiment(self, device: str, warm: bool, seqs: Sequences | None = None,
                    log: Callable[[str], None] | None = None) -> ExperimentConfig:
@@ -242,16 +243,16 @@ class ChallengerSettings(dg.Config):
 class ProfileSettings(dg.Config):
     """How the intent profiles are drawn."""
 
-    map_method: Literal["pca", "tsne"] = Field("pca", description="the 2-D user map: pca (all users' directions, fast) or tsne "
-                                               "(local neighbourhoods, on a sample)")
+    map_method: Literal["pca", "tsne"] = Field("pca", description="the 2-D user map: pca (all users' directions, "
+                                                                  "fast) or tsne (local neighbourhoods, on a sample)")
     map_sample: int = Field(3000, ge=2, description="users drawn on the map")
 
 
 class PromotionSettings(dg.Config):
     """When a new model (the candidate) replaces the serving one."""
 
-    tolerance: float = Field(0.002, ge=0, description="how far below the best model's validation NDCG@20 the candidate (or "
-                                                "the serving model) may be and still serve")
+    tolerance: float = Field(0.002, ge=0, description="how far below the best model's validation NDCG@20 the "
+                                                      "candidate (or the serving model) may be and still serve")
 
 
 class RecommendationSettings(dg.Config):

@@ -146,7 +146,8 @@ class Storage(dg.ConfigurableResource):
         trained for it (:meth:`ModelStore.candidate`), or a clear failure when there is none yet."""
         record = self.store.candidate(partition, run_id)
         if record is None:
-            raise dg.Failure(f"no model has been trained for {partition}: materialize elcrec_model first")
+            raise dg.Failure(f"no model has been trained for {partition}: materialize elcrec_model first",
+                             allow_retries=False)
         return record
 
     def require_serving(self) -> ModelRecord:
@@ -154,7 +155,7 @@ class Storage(dg.ConfigurableResource):
         record = self.store.serving()
         if record is None:
             raise dg.Failure("no model serves yet: materialize serving_model (its promotion_gate check says "
-                             "what the gate decided)")
+                             "what the gate decided)", allow_retries=False)
         return record
 
     def intent_model(self, partition: str, run_id: str | None = None) -> ModelRecord:
@@ -164,8 +165,13 @@ class Storage(dg.ConfigurableResource):
         return self.store.served_up_to(partition, kinds=("elcrec",)) or self.require_candidate(partition, run_id)
 
     def read_sequences(self, partition: str) -> tuple[Sequences, np.ndarray]:
-        """The partition's stored sequences and the item id of each index."""
-        return read_sequence_parquet(self.sequences_file(partition))
+        """The partition's stored sequences and the item id of each index; a failure without retries (a retry
+        reads the same) when they are missing or unreadable."""
+        try:
+            return read_sequence_parquet(self.sequences_file(partition))
+        except (SourceReadError, OSError) as err:
+            raise dg.Failure(f"no readable sequences for {partition} (materialize interaction_sequences first): "
+                             f"{err}", allow_retries=False) from err
 
 
 class SourceFile(dg.ConfigurableResource):

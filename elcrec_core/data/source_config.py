@@ -58,10 +58,10 @@ class SourceConfig:
     ``csv`` or ``tsv``; for it ``delimiter`` (default ``,`` for csv and tab for tsv: any one character),
     ``header`` (whether the first line that is not empty is a header; default true, or false where ``names``
     are given), ``names`` (the column names, instead of the header's, or of a file without header; default the
-    header's, or ``column0``, ``column1``, ...), ``quote`` (``None``: no quoting) and ``escape`` apply. The sequence format
-    is the benchmark line format ``user item item ...`` (no timestamps: the order is the line order). A text
-    file with a line longer than ``max_line_bytes`` is refused. ``synthetic`` configures the generator for
-    ``format="synthetic"``.
+    header's, or ``column0``, ``column1``, ...), ``quote`` (``None``: no quoting) and ``escape`` apply. The
+    sequence format is the benchmark line format ``user item item ...`` (no timestamps: the order is the line
+    order). A text file with a line longer than ``max_line_bytes`` is refused. ``synthetic`` configures the
+    generator for ``format="synthetic"``.
     """
 
     format: SourceFormat

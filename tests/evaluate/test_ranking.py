@@ -10,6 +10,7 @@ import torch
 import elcrec_core.evaluate.ranking as evaluation
 from elcrec_core.config.settings import ModelConfig
 from elcrec_core.data.sequences import Sequences, SequenceTensors
+from elcrec_core.evaluate.baselines import popularity_ranks
 from elcrec_core.evaluate.ranking import (
     MISS_RANK,
     eligible_users,
@@ -19,7 +20,6 @@ from elcrec_core.evaluate.ranking import (
     rank_score_matrix,
     rank_scores,
 )
-from elcrec_core.evaluate.baselines import popularity_ranks
 from elcrec_core.model.elcrec import ELCRec
 
 

@@ -20,7 +20,7 @@ from assets import challengers, evaluation, ingestion, profiling, recommendation
 from assets.daily import MODEL_STORE_POOL, RETRY, WAREHOUSE_POOL
 from elcrec_core.data import warehouse
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
-from elcrec_pipeline.resources import SourceFile, Storage
+from elcrec_pipeline.resources import ComputeDevice, SourceFile, Storage
 
 REPO = Path(__file__).resolve().parents[2]
 PARTITION = "2026-01-20"
@@ -188,6 +188,41 @@ def test_bad_input_fails_without_retries(tmp_path):
     assert retries == []
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     assert "missing.csv" in failure.event_specific_data.error.message
+
+
+@pytest.mark.parametrize("asset, config, message", [
+    (training.elcrec_model, {"preset": "beuaty"}, "no readable sequences for 2026-01-20 (materialize "
+                                                  "interaction_sequences first)"),
+    (challengers.challengers, {}, "no model has been trained for 2026-01-20: materialize elcrec_model first"),
+    (serving.serving_model, {}, "no model has been trained for 2026-01-20: materialize elcrec_model first"),
+    (sequences.interaction_sequences, {}, "sequences of 2026-01-20: no warehouse at"),
+    (ingestion.rejected_interactions, None, "rejected_interactions (materialize raw_interactions first): no "
+                                            "warehouse at"),
+])
+def test_a_missing_earlier_stage_fails_at_once_naming_it(tmp_path, asset, config, message):
+    """An empty data folder: each stage fails at once, without the two retries (40 s) of a transient failure,
+    saying which stage to materialize first."""
+    run_config = {"ops": {asset.op.name: {"config": config}}} if config is not None else {}
+    result = dg.materialize([asset], partition_key=PARTITION, run_config=run_config, raise_on_error=False,
+                            resources={"storage": Storage(data_dir=str(tmp_path)), "device": ComputeDevice(),
+                                       "source_file": SourceFile()}, selection=[asset.key])
+    assert not result.success
+    assert [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY] == []
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert message in failure.event_specific_data.error.message
+
+
+def test_a_bad_training_setting_fails_at_once_naming_it(tmp_path):
+    storage = Storage(data_dir=str(tmp_path))
+    dg.materialize([ingestion.raw_interactions, sequences.interaction_sequences], partition_key=PARTITION,
+                   resources={"storage": storage, "source_file": SourceFile()},
+                   run_config={"ops": {"raw_interactions": {"config": {"synthetic_users": 300, "synthetic_items": 60}}}})
+    result = dg.materialize([training.elcrec_model], partition_key=PARTITION, raise_on_error=False,
+                            run_config={"ops": {"elcrec_model": {"config": {"preset": "beuaty"}}}},
+                            resources={"storage": storage, "device": ComputeDevice()}, selection=[training.elcrec_model.key])
+    assert [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY] == []
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert "training settings of 2026-01-20: unknown preset 'beuaty'" in failure.event_specific_data.error.message
 
 
 def test_old_sequence_folders_are_pruned_but_the_serving_and_previous_models_days_are_kept(tmp_path):

@@ -18,6 +18,7 @@ from elcrec_core.evaluate.baselines import popularity_metrics
 from elcrec_core.train.checkpoint import load_checkpoint, load_model
 from elcrec_core.train.distributed import state_digest
 from elcrec_core.train.launch import train_distributed
+from elcrec_core.train.objective import NonFiniteLoss
 
 SETTINGS = ["--preset", "synthetic", "--format", "events", "--intents", "6", "--hidden", "32", "--max-len", "20",
             "--batch-size", "128", "--lr", "3e-3", "--rec-loss", "ce", "--seed", "7", "--device", "cpu",
@@ -98,6 +99,17 @@ def test_a_failing_process_fails_the_launch_naming_its_rank_and_error(events, tm
     with pytest.raises(RuntimeError, match=r"distributed training in 2 processes failed: rank 0: "
                                            r"(FileExistsError|NotADirectoryError): .*out.* \(exit code 1\)"):
         train_distributed(2, load_data_with_ids(events, "events")[0], exp, blocked, log=lambda line: None,
+                          threads=1)
+
+
+def test_a_diverging_process_fails_the_launch_with_non_finite_loss(events, tmp_path):
+    """lr 1e37 makes the loss NaN in a process: the launch raises NonFiniteLoss (the pipeline fails such a step
+    at once, where a RuntimeError was retried twice), naming the rank and the loss."""
+    exp = merge_overrides(load_preset("synthetic"), {"hidden": 16, "n_intents": 4, "max_len": 12},
+                          {"epochs": 1, "device": "cpu", "lr": 1e37})
+    with pytest.raises(NonFiniteLoss, match=r"distributed training in 2 processes failed: rank \d: NonFiniteLoss: "
+                                            r"training stopped"):
+        train_distributed(2, load_data_with_ids(events, "events")[0], exp, tmp_path / "out", log=lambda line: None,
                           threads=1)
 
 
