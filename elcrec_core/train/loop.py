@@ -88,11 +88,12 @@ def train(
     extra = dict(extra_payload or {})
     size = {"users": len(seqs), "items": seqs.n_items, "interactions": len(seqs.items),
             "training_sequences": len(samples)}
-    run_log = RunLog(out_dir, exp, enabled=rank == 0, data=size)
-
     start, stopper, history = 0, EarlyStopping(cfg.patience), []
-    if resume and (out_dir / LAST).exists():
+    resuming = resume and (out_dir / LAST).exists()
+    if resuming:  # refused with other settings before config.json is written
         start, stopper, history = restore_training_state(out_dir / LAST, model, optimizer, generator, cfg)
+    run_log = RunLog(out_dir, exp, enabled=rank == 0, data=size)
+    if resuming:
         log(f"resumed from {out_dir / LAST} after epoch {start - 1}")
     elif init_from is not None:
         info = warm_start(model, init_from)

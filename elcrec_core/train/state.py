@@ -100,4 +100,5 @@ def restore_training_state(path: Path, model: ELCRec, optimizer: torch.optim.Opt
         generator.set_state(rng["data"])
         if "cuda" in rng and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(rng["cuda"])
-    return state["epoch"] + 1, EarlyStopping(**state["early_stopping"]), state["history"]
+    stopper = EarlyStopping(**{**state["early_stopping"], "patience": cfg.patience})  # a changed patience applies
+    return state["epoch"] + 1, stopper, state["history"]

@@ -56,6 +56,25 @@ def test_resume_continues_exactly_where_it_stopped(seqs, tmp_path):
     assert resumed.test == straight.test
 
 
+def test_a_resumed_run_takes_its_new_patience_and_a_refused_one_leaves_config_json(seqs, tmp_path):
+    """patience is a resumable change: the resumed early stopping uses the new one (it restored the saved one).
+    A resume refused for a changed setting leaves the folder's config.json as it was (it was overwritten)."""
+    import json
+
+    from elcrec_core.train.state import restore_training_state
+
+    train(seqs, small_config(epochs=2, patience=1), tmp_path, log=lambda _: None)
+    exp = small_config(epochs=4, patience=9)
+    model = ELCRec(exp.model_config(seqs.n_items))
+    optimizer = torch.optim.Adam(model.parameters())
+    start, stopper, _ = restore_training_state(tmp_path / "last.pt", model, optimizer, torch.Generator(), exp.train)
+    assert (start, stopper.patience) == (2, 9)
+    before = json.loads((tmp_path / "config.json").read_text())
+    with pytest.raises(ValueError, match=r"train\.lr: 0\.001 -> 0\.01"):
+        train(seqs, small_config(epochs=4, lr=0.01), tmp_path, log=lambda _: None)
+    assert json.loads((tmp_path / "config.json").read_text()) == before
+
+
 def test_best_epoch_is_restored_and_checkpoint_is_complete(seqs, tmp_path):
     result = train(seqs, small_config(epochs=5, lr=3e-3), tmp_path, log=lambda _: None)
     curve = [row["valid_NDCG@20"] for row in result.history]
