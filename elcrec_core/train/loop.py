@@ -116,24 +116,29 @@ def train(
     # optimiser steps per epoch, the same on every rank (DistributedSampler pads the shards to equal length)
     steps_per_epoch = math.ceil(math.ceil(len(samples) / distributed.world_size()) / cfg.batch_size)
     step_losses = StepLosses(ddp is None and compiles_step(cfg, device), log)
+    # the optimiser steps taken so far: a resumed run whose last epoch the step budget cut short continues from
+    # there (with a larger budget, its next epoch starts afresh), and its budget counts the steps really taken
+    steps_done = int(history[-1].get("steps", start * steps_per_epoch)) if history else 0
     for epoch in range(start, cfg.epochs):
         if stopper.should_stop:
             break
-        first_step = epoch * steps_per_epoch
-        if cfg.max_steps and first_step >= cfg.max_steps:
+        if cfg.max_steps and steps_done >= cfg.max_steps:
             break
+        steps = min(steps_per_epoch, cfg.max_steps - steps_done) if cfg.max_steps else steps_per_epoch
         t0 = time.perf_counter()
         sums = train_epoch(model, optimizer, data, samples, cfg, generator, device, desc=f"epoch {epoch}",
-                           ddp=ddp, epoch=epoch, drops=drops, first_step=first_step,
-                           max_batches=cfg.max_steps - first_step if cfg.max_steps else None,
+                           ddp=ddp, epoch=epoch, drops=drops, first_step=steps_done,
+                           max_batches=steps if cfg.max_steps else None,
                            step_losses=step_losses)
+        steps_done += steps
         train_seconds = time.perf_counter() - t0
         valid = evaluate(model, eval_data, "valid", batch_size=cfg.eval_batch_size)
         check_finite_validation(valid, epoch)
         seconds = time.perf_counter() - t0
         row = {"epoch": epoch, **sums, **{f"valid_{k}": v for k, v in valid.items()},
-               "train_seconds": train_seconds, "seconds": seconds, "seq_per_s": len(samples) / train_seconds,
-               "steps": min(first_step + steps_per_epoch, cfg.max_steps or math.inf)}
+               "train_seconds": train_seconds, "seconds": seconds,
+               "seq_per_s": min(len(samples), steps * cfg.batch_size * distributed.world_size()) / train_seconds,
+               "steps": steps_done}
         history.append(row)
         improved = stopper.update(epoch, valid[SELECTION_METRIC])
         if improved and rank == 0:

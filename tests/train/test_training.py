@@ -75,6 +75,18 @@ def test_a_resumed_run_takes_its_new_patience_and_a_refused_one_leaves_config_js
     assert json.loads((tmp_path / "config.json").read_text()) == before
 
 
+def test_a_larger_step_budget_on_resume_takes_exactly_the_steps_left(seqs, tmp_path):
+    """5 steps an epoch (batch 128). A budget of 7 steps ends epoch 1 after 2 of its steps; resumed
+    with 15, the run takes 5 + 3 more: 15 in all, and each row's steps are those really taken (the resumed run
+    started epoch 2 at step 10, skipping 3 of the budget, and recorded 15 after 12)."""
+    cut = train(seqs, small_config(epochs=10, max_steps=7), tmp_path, log=lambda _: None)
+    assert [row["steps"] for row in cut.history] == [5, 7]
+    resumed = train(seqs, small_config(epochs=10, max_steps=15), tmp_path, log=lambda _: None)
+    assert [row["steps"] for row in resumed.history] == [5, 7, 12, 15]
+    straight = train(seqs, small_config(epochs=10, max_steps=15), tmp_path / "straight", log=lambda _: None)
+    assert [row["steps"] for row in straight.history] == [5, 10, 15]
+
+
 def test_best_epoch_is_restored_and_checkpoint_is_complete(seqs, tmp_path):
     result = train(seqs, small_config(epochs=5, lr=3e-3), tmp_path, log=lambda _: None)
     curve = [row["valid_NDCG@20"] for row in result.history]
