@@ -18,7 +18,9 @@ later rules use it):
    :data:`MAX_AUTO_CE_LOGITS` (0.5 GiB in fp32), else "sampled_softmax" (a large catalogue).
 5. ``n_intents`` = the power of two nearest to sqrt(users) / 4, within [8, 256]: about 4 sqrt(users) users per
    intent, so that each centre is estimated from many sequences and the intents stay few enough to read in the
-   profiles; 256 is the paper's Beauty/Yelp value (22k-31k users, the paper's data sets).
+   profiles; 256 is the paper's Beauty/Yelp value (22k-31k users, the paper's data sets). Never more than the
+   users with a training sample (the power of two at or below their number): k-means, which places the centres,
+   needs one sequence per centre (7 such users give 4 intents).
 6. ``max_steps`` = :data:`BUDGET_EPOCHS` epochs of optimiser steps, within [:data:`MIN_STEPS`, :data:`MAX_STEPS`];
    ``epochs`` = the epochs those steps span; ``patience`` = a quarter of them, at least 3: training ends at the
    step budget or when validation NDCG@20 has not improved for ``patience`` epochs, whichever comes first.
@@ -113,7 +115,8 @@ def derive_settings(seqs: Sequences, given: Mapping[str, Any] | None = None) -> 
     batch = given.get("batch_size", _batch_size(samples))
     logits = batch * max_len * seqs.n_items
     rec_loss = given.get("rec_loss", "ce" if logits <= MAX_AUTO_CE_LOGITS else "sampled_softmax")
-    intents = given.get("n_intents", _nearest_power_of_two(math.sqrt(len(seqs)) / 4, MIN_INTENTS, MAX_INTENTS))
+    intents = given.get("n_intents", min(_nearest_power_of_two(math.sqrt(len(seqs)) / 4, MIN_INTENTS, MAX_INTENTS),
+                                         1 << (len(users).bit_length() - 1)))  # k-means: a sequence per centre
     steps_per_epoch = math.ceil(samples / batch)
     max_steps = given.get("max_steps", min(MAX_STEPS, max(MIN_STEPS, BUDGET_EPOCHS * steps_per_epoch)))
     # max_steps 0 (given: no step limit) leaves the epochs to bound training

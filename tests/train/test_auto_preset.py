@@ -36,6 +36,16 @@ def test_short_histories_of_a_small_data_set() -> None:
         patience=4, users=1000, items=50, interactions=6000, length_percentile=6, samples=1000, steps_per_epoch=16)
 
 
+def test_no_more_intents_than_users_with_a_training_sample() -> None:
+    """7 users of 12 items: sqrt(7) / 4 gives the minimum of 8 intents, more than k-means can place on 7
+    sequences (it refused); the power of two at or below 7 is 4. Users too short to train on do not count, and a
+    given n_intents is kept."""
+    assert derive_settings(shaped([12] * 7, n_items=30)).n_intents == 4
+    assert derive_settings(shaped([12] * 5 + [3] * 400, n_items=30)).n_intents == 4
+    assert derive_settings(shaped([12] * 9, n_items=30)).n_intents == 8
+    assert derive_settings(shaped([12] * 7, n_items=30), {"n_intents": 16}).n_intents == 16
+
+
 def test_long_histories_train_on_every_window() -> None:
     """Histories of 203 items: the window stops at the paper's 50 and every earlier window is a sample
     (200 training inputs: 4 windows a user)."""
