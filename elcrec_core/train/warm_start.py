@@ -7,28 +7,30 @@ from pathlib import Path
 import torch
 
 from elcrec_core.model.elcrec import ELCRec
-from elcrec_core.train.checkpoint import load_checkpoint
+from elcrec_core.train.checkpoint import load_model
 
 ITEM_TABLE = "item_emb.weight"
 
 
 @torch.no_grad()
 def warm_start(model: ELCRec, checkpoint: str | Path) -> dict[str, int]:
-    """Copy a previous model's weights into ``model``. Item indices are stable across runs (known items keep
-    their index, new ones are appended), so the rows of known items are copied and new items keep their fresh
-    initialisation; the encoder and the intent centres are carried over as they are."""
-    previous = load_checkpoint(checkpoint)
-    state = previous["model"]
+    """Copy a previous model's weights into ``model``: one of our checkpoints or the authors' state dict (see
+    :func:`~elcrec_core.train.checkpoint.load_model`). Item indices are stable across runs (known items keep
+    their index, new ones are appended), so the rows of padding and the known items are copied (not a reference
+    table's extra mask row) and new items keep their fresh initialisation; the encoder and the intent centres are
+    carried over as they are. Raises ValueError for another architecture (a parameter missing or of another
+    shape), CheckpointError for a file that is no model."""
+    previous, _ = load_model(checkpoint)
+    state, known = previous.state_dict(), previous.cfg.n_items
     own = model.state_dict()
     if set(state) != set(own):
         raise ValueError(f"{checkpoint} holds another architecture: {sorted(set(state) ^ set(own))}")
     for name, tensor in state.items():
         if name == ITEM_TABLE:
-            rows = min(len(tensor), len(own[name]))
+            rows = min(known + 1, len(own[name]))  # row 0 is padding, row i item i
             own[name][:rows] = tensor[:rows]
         elif tensor.shape != own[name].shape:
             raise ValueError(f"{checkpoint}: {name} is {tuple(tensor.shape)}, here {tuple(own[name].shape)}")
         else:
             own[name].copy_(tensor)
-    known = previous["model_config"]["n_items"]
     return {"known_items": min(known, model.cfg.n_items), "new_items": max(0, model.cfg.n_items - known)}

@@ -50,3 +50,22 @@ def test_warm_start_copies_exactly_the_known_rows_and_keeps_the_new_rows_initial
     for name, value in old.state_dict().items():
         if name != "item_emb.weight":
             assert torch.equal(new.state_dict()[name], value), name
+
+
+def test_warm_start_from_the_authors_state_dict(tmp_path) -> None:
+    """``--init-from`` the authors' format (an item table of n_items + 2 rows: the last an unused mask id) into a
+    model of 9 items: rows 0-7 (padding and the 7 known items) are copied, row 8 (a new item, where the reference
+    keeps its mask row) keeps its initialisation. It crashed with KeyError 'model'."""
+    from elcrec_core.config.settings import ModelConfig
+    from elcrec_core.train.warm_start import warm_start
+    from tests.train.test_checkpoint import D, HEADS, K, L, V, reference_state_dict
+
+    state = reference_state_dict(n_layers=1)
+    torch.save(state, tmp_path / "reference.pt")
+    torch.manual_seed(0)
+    new = ELCRec(ModelConfig(n_items=V, hidden=D, n_heads=HEADS, n_layers=1, max_len=L, n_intents=K))
+    fresh = new.item_emb.weight.detach().clone()
+    assert warm_start(new, tmp_path / "reference.pt") == {"known_items": V - 2, "new_items": 2}
+    assert torch.equal(new.item_emb.weight[: V - 1], state["item_embeddings.weight"][: V - 1])
+    assert torch.equal(new.item_emb.weight[V - 1:], fresh[V - 1:])
+    assert torch.equal(new.centres, state["cluster_centers"])
