@@ -124,11 +124,12 @@ def nt_xent_stacked(z: torch.Tensor, temperature: float = 1.0, similarity: Simil
 
 
 def nearest_centre(x: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
-    """Index of the nearest centre by squared Euclidean distance, for x [..., d] and centres [K, d]."""
-    with torch.no_grad():
+    """Index of the nearest centre by squared Euclidean distance, for x [..., d] and centres [K, d]; in fp32
+    also under bf16 autocast (whose rounding changed about 1 in 200 assignments)."""
+    with torch.no_grad(), torch.autocast(x.device.type, enabled=False):
         # ||x||^2 does not change the argmin; one fused addmm for ||c||^2 - 2 x.c
-        flat = x.reshape(-1, x.shape[-1])
-        dist = torch.addmm((centres * centres).sum(-1).to(flat.dtype), flat, centres.T.to(flat.dtype), alpha=-2)
+        flat, centres = x.reshape(-1, x.shape[-1]).float(), centres.float()
+        dist = torch.addmm((centres * centres).sum(-1), flat, centres.T, alpha=-2)
         return dist.argmin(-1).view(x.shape[:-1])
 
 

@@ -354,11 +354,22 @@ def test_item_table_gradients_are_dense_by_default_and_sparse_on_request(name: s
 
 
 def test_nearest_centre_of_bf16_states_against_fp32_centres() -> None:
-    """Under bf16 autocast the states are bf16 and the centres fp32: the distances are taken in the states'
-    dtype, and the answer is the brute-force nearest centre of the same (bf16-rounded) values."""
+    """Under bf16 autocast the states are bf16 and the centres fp32: the distances are taken in fp32, and the
+    answer is the brute-force nearest centre of the states' values and the centres as they are."""
     x = torch.randn(6, 5, 8, generator=_gen(9)).bfloat16()
     centres = torch.randn(7, 8, generator=_gen(10))
-    assert torch.equal(losses.nearest_centre(x, centres), brute_force_nearest(x.float(), centres.bfloat16().float()))
+    assert torch.equal(losses.nearest_centre(x, centres), brute_force_nearest(x.float(), centres))
+
+
+def test_intents_under_bf16_autocast_are_the_fp32_intents() -> None:
+    """4,096 fp32 states and 256 unit centres: under bf16 autocast the assignments are those of fp32 (the
+    distance product ran in bf16 and changed about 0.5% of them)."""
+    x = torch.randn(4096, 64, generator=_gen(30))
+    centres = F.normalize(torch.randn(256, 64, generator=_gen(31)), dim=-1)
+    exact = losses.nearest_centre(x, centres), losses.assign_intents(x, centres)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(losses.nearest_centre(x, centres), exact[0])
+        assert torch.equal(losses.assign_intents(x, centres), exact[1])
 
 
 def test_assign_intents_is_the_largest_cosine_on_random_vectors() -> None:
