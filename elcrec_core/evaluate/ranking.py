@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 
 from elcrec_core.data.sequences import SequenceTensors, user_batches
 from elcrec_core.model.elcrec import ELCRec
@@ -39,8 +40,16 @@ _MIN_RANK_GROUP_USERS = 64
 
 
 def known_items(items: torch.Tensor, n_items: int) -> torch.Tensor:
-    """Item indices a model with ``n_items`` knows; items added after its training become padding 0."""
-    return torch.where(items > n_items, 0, items)
+    """The right-aligned rows of ``items`` [B, L] (0 = padding) without the items that a model with ``n_items``
+    does not know (added after its training), right-aligned again, in order: what the model reads, as serving
+    reads :meth:`~elcrec_core.data.sequences.Sequences.known` (an unknown item left in place as padding took a
+    place in the window, and the user's representation was read at a padding position)."""
+    unknown = items > n_items
+    if not bool(unknown.any()):
+        return items
+    keep = (items > 0) & ~unknown
+    order = torch.argsort(keep.to(torch.int8), dim=1, stable=True)  # the dropped first, the kept in order
+    return torch.where(keep.gather(1, order), items.gather(1, order), 0)
 
 
 def metrics_from_ranks(ranks: torch.Tensor, ks: tuple[int, ...] = KS) -> dict[str, float]:
@@ -156,7 +165,8 @@ def _split_batches(model: ELCRec, data: SequenceTensors, split: Split, users: to
         targets = data.window(batch, drop, 1)[:, 0]
         lengths = data.lengths(batch) - drop - 1
         history = known_items(data.window(batch, drop + 1, int(lengths.max())), n_items)
-        vecs = model.user_representation(known_items(data.window(batch, drop + 1, max_len), n_items)).float()
+        window = F.pad(history[:, -max_len:], (max(0, max_len - history.shape[1]), 0))  # the last max_len
+        vecs = model.user_representation(window).float()
         yield targets, history, vecs
 
 

@@ -11,6 +11,7 @@ import elcrec_core.evaluate.ranking as evaluation
 from elcrec_core.config.settings import ModelConfig
 from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.evaluate.baselines import popularity_ranks
+from elcrec_core.evaluate.scoring import ELCRecRecommender, evaluate_recommender
 from elcrec_core.evaluate.ranking import (
     MISS_RANK,
     eligible_users,
@@ -188,17 +189,26 @@ def test_ranks_come_back_in_the_order_of_the_users_given() -> None:
     assert evaluate_ranks(model, data, "test", shuffled, batch_size=2).tolist() == [ranks[u] for u in shuffled.tolist()]
 
 
-def test_items_added_after_training_are_padding_inputs_and_missed_targets() -> None:
-    """A model trained on 5 items ranks data that gained items 6 and 7: they are unknown, never a crash."""
-    torch.manual_seed(0)
-    model = ELCRec(ModelConfig(n_items=5, hidden=8, n_heads=2, n_layers=1, max_len=4, n_intents=2)).eval()
-    seqs = Sequences.from_lists([1, 2, 3], [[1, 2, 3], [6, 2, 7], [1, 6, 4]], n_items=7)
-    ranks = evaluate_ranks(model, SequenceTensors.from_sequences(seqs), "test", torch.arange(3))
-    assert ranks[1].item() == MISS_RANK  # target 7 is unknown: a miss
-    with torch.no_grad():  # user 3: input [1, 6] reads as [1, padding]; target 4 ranked among items 1..5
-        vec = model.user_representation(torch.tensor([[0, 0, 1, 0]]))
-        expected = rank_scores(vec, model.item_table(), torch.tensor([4]), torch.tensor([[1, 0]]))
-    assert ranks[2].item() == expected.item()
+def test_items_added_after_training_are_left_out_of_the_input_and_missed_as_targets() -> None:
+    """A model trained on 30 items (window 8) ranks data that gained items 31-40: unknown targets are misses, and
+    unknown input items are left out, as serving reads ``Sequences.known`` (left in place as padding, they took
+    places in the window and the representation was read at a padding position). So each user's rank is that of
+    the same data without the unknown items, by the evaluator and by the recommender contract."""
+    model = _small_model().eval()
+    g = _gen(5)
+    lists = [torch.randint(1, 41, (int(n),), generator=g).tolist() for n in torch.randint(4, 15, (40,), generator=g)]
+    for items in lists:
+        items[-1] = items[-1] if items[-1] <= 30 else 1 + items[-1] % 30  # known targets
+        items[-2] = 31  # an unknown item last in every input
+    seqs = Sequences.from_lists(list(range(40)), lists, n_items=40)
+    data = SequenceTensors.from_sequences(seqs)
+    users = eligible_users(data, "test")
+    ranks = evaluate_ranks(model, data, "test", users)
+    without = SequenceTensors.from_sequences(seqs.known(30))
+    assert torch.equal(ranks, evaluate_ranks(model, without, "test", users))
+    assert torch.equal(evaluate_recommender(ELCRecRecommender(model), data, "test", users), ranks)
+    unknown_target = SequenceTensors.from_sequences(Sequences.from_lists([0], [[1, 2, 35]], n_items=40))
+    assert evaluate_ranks(model, unknown_target, "test").tolist() == [MISS_RANK]
 
 
 def test_a_model_that_scores_every_item_alike_hits_nothing() -> None:
