@@ -15,7 +15,7 @@ from elcrec_core.data.events_to_sequences import read_sequence_settings
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.backtest import next_day_sequences
 from elcrec_core.evaluate.ranking import SELECTION_METRIC, eligible_users, metrics_from_ranks
-from elcrec_core.evaluate.scoring import ELCRecRecommender, evaluate_recommender
+from elcrec_core.evaluate.scoring import ELCRecRecommender, Recommender, evaluate_recommender
 from elcrec_core.intents.profiles import intent_category_purity
 from elcrec_core.report.evaluation_report import (
     Report,
@@ -205,6 +205,14 @@ def _report_name(serves: str | None, before: ModelRecord | None, candidate: Mode
     return serves or "none"
 
 
+def served_recommender(storage: Storage, record: ModelRecord) -> Recommender:
+    """``record`` as it served: a trained model from its checkpoint; a baseline fitted on every item of its
+    day's sequences, as the gate and the recommendations fit it (fitted on the backtest's data, it had the next
+    day's users and items, and scored the placeholder of items without an index, which must be a miss)."""
+    data = None if record.trained else SequenceTensors.from_sequences(storage.read_sequences(record.day)[0])
+    return load_recommender(storage.store, record, data, "all")
+
+
 def _backtest(storage: Storage, partition: str) -> pl.DataFrame | None:
     """Score the model that served after the previous day (the newest serving model trained on data up to that
     day) on this day's first items (of the events that the day's sequence settings select), store the row in the
@@ -218,8 +226,7 @@ def _backtest(storage: Storage, partition: str) -> pl.DataFrame | None:
     if len(seqs) == 0:
         return None
     data = SequenceTensors.from_sequences(seqs)  # test inputs: each user's items up to the previous day
-    metrics = metrics_from_ranks(evaluate_recommender(load_recommender(storage.store, previous, data, "test"), data,
-                                                      "test"))
+    metrics = metrics_from_ranks(evaluate_recommender(served_recommender(storage, previous), data, "test"))
     row = pl.DataFrame({"day": [partition], "model_day": [previous.day], "users": [len(seqs)],
                         "HR@20": [metrics["HR@20"]], "NDCG@20": [metrics["NDCG@20"]]})
     history = warehouse.read_table(storage.warehouse, "backtest")

@@ -23,12 +23,15 @@ def baseline_params(rec: MostPopular | ItemTransition | EASE) -> dict[str, float
     return {"lam": rec.lam} if isinstance(rec, EASE) else {}
 
 
-def load_recommender(store: ModelStore, record: ModelRecord, data: SequenceTensors, fit: Fit) -> Recommender:
+def load_recommender(store: ModelStore, record: ModelRecord, data: SequenceTensors | None, fit: Fit) -> Recommender:
     """The :class:`~elcrec_core.evaluate.scoring.Recommender` of ``record``: a trained model from its checkpoint
     (``data`` and ``fit`` unused: it learnt on its own day), a baseline refitted on ``data``'s ``fit`` part (``valid``
-    to compare with models trained on items[:-2], ``all`` to serve). Raises ValueError for an unknown kind."""
+    to compare with models trained on items[:-2], ``all`` to serve). Raises ValueError for an unknown kind or a
+    baseline without ``data``."""
     if record.trained:
         return ELCRecRecommender(load_model(store.checkpoint(record))[0])
+    if data is None:
+        raise ValueError(f"model {record.name}: a baseline is fitted on data, and none was given")
     if record.kind not in BASELINES:
         raise ValueError(f"model {record.name}: unknown kind {record.kind!r} (known: elcrec, sasrec, "
                          f"{', '.join(BASELINES)})")

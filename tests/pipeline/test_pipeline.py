@@ -766,3 +766,20 @@ def test_run_config_values_out_of_range_are_refused_naming_the_field(settings, f
     deleted the day just built, a negative tolerance crashed the gate, top_k 0 emptied the recommendations)."""
     with pytest.raises(ValueError, match=rf"(?s){field}\b.*(greater|less|Input should be)"):
         settings(**{field: value})
+
+
+def test_the_backtest_scores_a_serving_baseline_as_it_served(first_run, tmp_path):
+    """A baseline that served after the previous day is fitted on every item of that day's sequences, as it
+    served, not on the backtest's next-day data (other users, a placeholder item for items without an index)."""
+    from assets.evaluation import served_recommender
+    from elcrec_core.evaluate.baselines import MostPopular
+    from elcrec_core.serve.model_store import ModelRecord
+
+    storage = Storage(data_dir=str(first_run[0]))
+    record = ModelRecord(day="2026-01-25", run_id="r", dir="models/2026-01-25/r/challengers/most_popular",
+                         kind="most_popular")
+    rec = served_recommender(storage, record)
+    seqs, _ = storage.read_sequences("2026-01-25")
+    expected = MostPopular().fit(SequenceTensors.from_sequences(seqs), "all")
+    assert rec.n_items == seqs.n_items and torch.equal(rec.counts, expected.counts)
+    assert rec.counts.sum() == len(seqs.items)
