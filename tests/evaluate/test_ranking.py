@@ -11,7 +11,6 @@ import elcrec_core.evaluate.ranking as evaluation
 from elcrec_core.config.settings import ModelConfig
 from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.evaluate.baselines import popularity_ranks
-from elcrec_core.evaluate.scoring import ELCRecRecommender, evaluate_recommender
 from elcrec_core.evaluate.ranking import (
     MISS_RANK,
     eligible_users,
@@ -21,6 +20,7 @@ from elcrec_core.evaluate.ranking import (
     rank_score_matrix,
     rank_scores,
 )
+from elcrec_core.evaluate.scoring import ELCRecRecommender, evaluate_recommender
 from elcrec_core.model.elcrec import ELCRec
 
 

@@ -216,10 +216,12 @@ def test_a_bad_training_setting_fails_at_once_naming_it(tmp_path):
     storage = Storage(data_dir=str(tmp_path))
     dg.materialize([ingestion.raw_interactions, sequences.interaction_sequences], partition_key=PARTITION,
                    resources={"storage": storage, "source_file": SourceFile()},
-                   run_config={"ops": {"raw_interactions": {"config": {"synthetic_users": 300, "synthetic_items": 60}}}})
+                   run_config={"ops": {"raw_interactions": {"config": {"synthetic_users": 300,
+                                                                       "synthetic_items": 60}}}})
     result = dg.materialize([training.elcrec_model], partition_key=PARTITION, raise_on_error=False,
                             run_config={"ops": {"elcrec_model": {"config": {"preset": "beuaty"}}}},
-                            resources={"storage": storage, "device": ComputeDevice()}, selection=[training.elcrec_model.key])
+                            resources={"storage": storage, "device": ComputeDevice()},
+                            selection=[training.elcrec_model.key])
     assert [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY] == []
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     assert "training settings of 2026-01-20: unknown preset 'beuaty'" in failure.event_specific_data.error.message

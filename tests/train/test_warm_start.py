@@ -58,7 +58,7 @@ def test_warm_start_from_the_authors_state_dict(tmp_path) -> None:
     keeps its mask row) keeps its initialisation. It crashed with KeyError 'model'."""
     from elcrec_core.config.settings import ModelConfig
     from elcrec_core.train.warm_start import warm_start
-    from tests.train.test_checkpoint import D, HEADS, K, L, V, reference_state_dict
+    from tests.train.test_checkpoint import HEADS, D, K, L, V, reference_state_dict
 
     state = reference_state_dict(n_layers=1)
     torch.save(state, tmp_path / "reference.pt")
