@@ -56,6 +56,12 @@ def test_served_up_to_takes_the_last_of_a_day_and_leaves_out_a_rolled_back_model
     assert undone.served_up_to("2026-01-19") == c and undone.served_up_to("2026-01-20") == d
 
 
+def test_nothing_has_served_in_an_empty_store(tmp_path):
+    store = ModelStore(tmp_path)
+    assert store.served_up_to("2026-01-20") is None and store.served_up_to("2026-01-20", kinds=("elcrec",)) is None
+    assert store.judged_up_to() is None and store.candidate("2026-01-20") is None
+
+
 def test_each_run_of_a_day_gets_its_own_candidate(tmp_path):
     """Two runs of one day at once (the schedule and the sensor, a UI click): run a trained first, run b second.
     Each run's later steps judge the model it trained, not the day's newest; a run that trained nothing (a
