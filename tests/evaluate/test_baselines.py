@@ -274,6 +274,8 @@ def test_ease_tuned_on_valid_only():
         assert metrics == metrics_from_ranks(evaluate_recommender(EASE(lam).fit(data, "valid"), data, "valid"))
     with pytest.raises(ValueError, match="lambda"):
         tune_ease(data, (10.0, 0.0))
+    with pytest.raises(ValueError, match="none of the 3 users has the 3 items it needs"):  # it crashed on None
+        tune_ease(tensors([[1, 2], [2, 3], [3, 1]], 10), log=lambda _: None)
 
 
 def test_compare_leaves_ease_out_of_a_large_catalogue(monkeypatch):
