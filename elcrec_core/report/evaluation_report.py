@@ -69,13 +69,13 @@ class PairedDifference:
         with ``signed``, for Markdown), their intervals (signed text) and the verdict on NDCG@k."""
         row: dict = {"model": label}
         for metric, interval in self.intervals.items():
-            row[f"Δ{metric}"] = f"{interval.estimate:+.4f}" if signed else interval.estimate
+            row[f"Δ{metric}"] = _signed(interval.estimate) if signed else interval.estimate
             row[f"Δ{metric} 95% CI"] = _signed_interval(interval)
         return row | {f"verdict (NDCG@{self.k})": self.verdict}
 
     def ndcg_text(self) -> str:
         """The NDCG@k difference and its interval as text: "+0.0019 [+0.0006, +0.0031]"."""
-        return f"{self.ndcg.estimate:+.4f} {_signed_interval(self.ndcg)}"
+        return f"{_signed(self.ndcg.estimate)} {_signed_interval(self.ndcg)}"
 
     def to_dict(self) -> dict:
         """For report.json: ``{"HR@k": {"difference", "95ci": [low, high]}, "NDCG@k": {...}, "verdict"}``."""
@@ -84,7 +84,13 @@ class PairedDifference:
 
 
 def _signed_interval(interval: Interval) -> str:
-    return f"[{interval.low:+.4f}, {interval.high:+.4f}]"
+    return f"[{_signed(interval.low)}, {_signed(interval.high)}]"
+
+
+def _signed(value: float) -> str:
+    """``value`` with its sign to 4 decimals, or in scientific notation where those would show a non-zero value
+    as 0 (an interval bound of +0.00004 beside the verdict "better" read "+0.0000")."""
+    return f"{value:+.4f}" if value == 0 or abs(value) >= 0.00005 else f"{value:+.1e}"
 
 
 def paired_differences(ranks: Mapping[str, torch.Tensor], reference: str, k: int = 20,
@@ -142,7 +148,7 @@ def pays_answer(differences: list[PairedDifference], labels: Mapping[str, str], 
                    "level": "the learned intents neither help nor hurt measurably on this data",
                    "worse": "the learned intents cost accuracy on this data"}[d.verdict]
         parts.append(f"Against its own ablation, {labels[ablation]}: {d.verdict} (NDCG@{d.k} "
-                     f"{d.ndcg.estimate:+.4f}, 95% paired interval {_signed_interval(d.ndcg)}): {meaning}.")
+                     f"{_signed(d.ndcg.estimate)}, 95% paired interval {_signed_interval(d.ndcg)}): {meaning}.")
     else:
         parts.append("No ablation without the ELCRec parts was ranked, so the intents' own share is not measured.")
     others = [d for d in differences if d.model != ablation]

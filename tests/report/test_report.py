@@ -166,3 +166,15 @@ def test_pays_answer_says_what_the_intents_are_worth_and_where_elcrec_stands():
         pays_answer(differences, labels, "sasrec")
     with pytest.raises(KeyError, match="no label for ease"):
         pays_answer(differences, {k: v for k, v in labels.items() if k != "ease"}, "elcrec")
+
+
+def test_a_difference_too_small_for_4_decimals_is_not_shown_as_zero():
+    """A lower bound of +0.00004 gives the verdict "better": it shows as +4.0e-05, not +0.0000; an exact 0 and
+    figures of 4 decimals show as before."""
+    from elcrec_core.evaluate.statistics import Interval
+    from elcrec_core.report.evaluation_report import PairedDifference
+
+    tiny = PairedDifference("elcrec", "sasrec", 20, Interval(0.0, 0.0, 0.0), Interval(0.00012, 0.00004, 0.0002))
+    assert tiny.verdict == "better" and tiny.ndcg_text() == "+0.0001 [+4.0e-05, +0.0002]"
+    assert tiny.row("SASRec", signed=True)["ΔHR@20"] == "+0.0000"
+    assert tiny.row("SASRec", signed=True)["ΔNDCG@20 95% CI"] == "[+4.0e-05, +0.0002]"
