@@ -3,7 +3,8 @@
 
 As the models train on each user's items[:-2], every baseline is fitted there (``fit(data, "valid")``), tuned on
 the ``valid`` split and reported on ``test`` (:func:`compare`). :func:`popularity_ranks` is the most-popular
-ranking of one split fitted on that split's inputs, as the evaluation report shows it.
+ranking of one split fitted on that split's own inputs (a quick reference for tests and benchmarks; the report and
+the gate fit :class:`MostPopular` on items[:-2], as every model).
 """
 
 from __future__ import annotations
