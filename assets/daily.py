@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from typing import Any
 
 import dagster as dg
@@ -35,8 +36,13 @@ MODEL_STORE_POOL = "model_store"
 
 def configured_partitions() -> dg.DailyPartitionsDefinition:
     """The daily partitions from ``ELCREC_START_DATE`` (default 2026-01-01), read when called: when the code
-    location loads, or when the sensor ticks."""
-    return dg.DailyPartitionsDefinition(start_date=dg.EnvVar(START_DATE_ENV).get_value() or DEFAULT_START_DATE)
+    location loads, or when the sensor ticks. Raises ValueError naming the variable for a value that is no date."""
+    start = dg.EnvVar(START_DATE_ENV).get_value() or DEFAULT_START_DATE
+    try:
+        date.fromisoformat(start)
+    except ValueError:
+        raise ValueError(f"{START_DATE_ENV}={start!r}: expected a date YYYY-MM-DD, such as 2026-01-01") from None
+    return dg.DailyPartitionsDefinition(start_date=start)
 
 
 def daily_asset(**settings: Any) -> Any:

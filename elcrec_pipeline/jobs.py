@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-import dagster as dg
+from datetime import timedelta, timezone
+from pathlib import Path
+from typing import Any
 
+import dagster as dg
+import yaml
+
+from assets.daily import START_DATE_ENV, configured_partitions
 from assets.ingestion import raw_interactions, rejected_interactions
 
 RETRAIN_CRON_ENV = "ELCREC_RETRAIN_CRON"
+RUN_CONFIG_ENV = "ELCREC_RUN_CONFIG"
+RUN_CONFIG_SECTIONS = frozenset({"ops", "resources", "execution", "loggers"})
 
 # One process per run: the stages are sequential and share the warehouse, so separate step processes only add
 # start-up time (about 5 s instead of 12 s for a small job).
@@ -27,16 +35,49 @@ ingestion_job = dg.define_asset_job(
 
 
 def retrain_time(cron: str) -> tuple[int, int]:
-    """(minute, hour) of a daily cron expression ``M H * * *``: a daily partitioned job ticks once a day."""
+    """(minute, hour) of a daily cron expression ``M H * * *``: a daily partitioned job ticks once a day. Raises
+    ValueError naming ``ELCREC_RETRAIN_CRON`` for another form or a time that does not exist."""
     fields = cron.split()
-    if len(fields) != 5 or fields[2:] != ["*", "*", "*"] or not (fields[0].isdigit() and fields[1].isdigit()):
-        raise ValueError(f"{RETRAIN_CRON_ENV}={cron!r}: expected a daily cron 'M H * * *', e.g. '0 2 * * *'")
+    if (len(fields) != 5 or fields[2:] != ["*", "*", "*"] or not (fields[0].isdigit() and fields[1].isdigit())
+            or int(fields[0]) > 59 or int(fields[1]) > 23):
+        raise ValueError(f"{RETRAIN_CRON_ENV}={cron!r}: expected a daily cron 'M H * * *' (minute 0-59, hour "
+                         "0-23), e.g. '0 2 * * *'")
     return int(fields[0]), int(fields[1])
+
+
+def run_config_file() -> dict[str, Any]:
+    """The run config that the schedule and the sensor give each run they start: the YAML file that
+    ``ELCREC_RUN_CONFIG`` names (as ``dagster job execute -c`` reads it: ``ops``, ``resources``), read at each tick
+    so that an edit applies to the next run; ``{}`` where the variable is not set. Raises ValueError naming the
+    variable and the file when it is missing, not YAML, or not a mapping of those sections."""
+    name = dg.EnvVar(RUN_CONFIG_ENV).get_value()
+    if not name:
+        return {}
+    file = Path(name).resolve()
+    try:
+        config = yaml.safe_load(file.read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise ValueError(f"{RUN_CONFIG_ENV}={name!r}: cannot read run config {file}: {err}") from None
+    if not isinstance(config, dict) or not set(config) <= RUN_CONFIG_SECTIONS:
+        raise ValueError(f"{RUN_CONFIG_ENV}={name!r}: {file} must hold a run config, a mapping of "
+                         f"{sorted(RUN_CONFIG_SECTIONS)}")
+    return config
 
 
 def retrain_schedule() -> dg.ScheduleDefinition:
     """The daily schedule of :data:`daily_retrain_job` at the time of ``ELCREC_RETRAIN_CRON`` (default 02:00 UTC),
-    read when called (the code location loads). Each tick runs the partition of the day that has just ended."""
+    read when called (the code location loads). Each tick runs the partition of the day that has just ended,
+    with the run config of ``ELCREC_RUN_CONFIG`` (:func:`run_config_file`); a day before the partitions' start
+    is skipped."""
     minute, hour = retrain_time(dg.EnvVar(RETRAIN_CRON_ENV).get_value() or "0 2 * * *")
-    return dg.build_schedule_from_partitioned_job(daily_retrain_job, name="daily_retrain_schedule",
-                                                  minute_of_hour=minute, hour_of_day=hour)
+
+    @dg.schedule(job=daily_retrain_job, cron_schedule=f"{minute} {hour} * * *", name="daily_retrain_schedule",
+                 execution_timezone="UTC", description="daily_retrain_job for the day that has just ended (UTC), "
+                 f"with the run config of {RUN_CONFIG_ENV} where set.")
+    def daily_retrain_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+        day = (context.scheduled_execution_time.astimezone(timezone.utc) - timedelta(days=1)).date().isoformat()
+        if not configured_partitions().has_partition_key(day):
+            return dg.SkipReason(f"{day} is before the partitions' start ({START_DATE_ENV})")
+        return dg.RunRequest(run_key=day, partition_key=day, run_config=run_config_file())
+
+    return daily_retrain_schedule

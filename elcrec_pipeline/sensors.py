@@ -10,7 +10,7 @@ import dagster as dg
 from assets.daily import configured_partitions
 from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.source_config import resolve_files
-from elcrec_pipeline.jobs import daily_retrain_job
+from elcrec_pipeline.jobs import RUN_CONFIG_ENV, daily_retrain_job, run_config_file
 from elcrec_pipeline.resources import SourceFile
 
 LOOKBACK_DAYS = 7  # the days a tick looks at: older days are a backfill's work
@@ -23,7 +23,8 @@ LOOKBACK_DAYS = 7  # the days a tick looks at: older days are a backfill's work
     description=f"Requests the day's partition of daily_retrain_job when the source settings file's '{{date}}' "
                 f"path (a file, a folder or a glob such as */{{date}}.csv) names files for it (one of the last "
                 f"{LOOKBACK_DAYS} days), and again when one of them changes, arrives or goes (a new size or "
-                "modification time). Off until turned on in the UI.",
+                f"modification time), with the run config of {RUN_CONFIG_ENV} where set. Off until turned on in the "
+                "UI.",
 )
 def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceFile) -> dg.SensorResult:
     settings = source_file.settings()
@@ -37,6 +38,7 @@ def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceF
         files = day_files(pattern, day)
         if files:
             requests.append(dg.RunRequest(partition_key=day, run_key=f"{day}:{files_version(files)}",
+                                          run_config=run_config_file(),
                                           tags={"elcrec/source_file": ", ".join(map(str, files))}))
     if not requests:
         return dg.SensorResult(skip_reason=f"no file for the last {LOOKBACK_DAYS} days: {pattern}")

@@ -4,6 +4,7 @@ the serving model and its gate, warm start, and re-materializing one asset from 
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import date, datetime, timezone
@@ -472,13 +473,33 @@ def test_digest_is_sha256_of_the_settings_then_each_input(tmp_path):
 
 
 def test_schedule_runs_the_previous_day_at_two():
-    schedule = defs().resolve_schedule_def("daily_retrain_schedule")
+    location = defs()
+    schedule = location.resolve_schedule_def("daily_retrain_schedule")
     assert schedule.cron_schedule == "0 2 * * *" and schedule.job_name == "daily_retrain_job"
     tick = datetime(2026, 2, 1, 2, 0, tzinfo=timezone.utc)
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
-        (request,) = schedule.evaluate_tick(context).run_requests
-    assert request.partition_key == "2026-01-31"
+    repository = location.get_repository_def()
+    context = dg.build_schedule_context(scheduled_execution_time=tick, repository_def=repository)
+    (request,) = schedule.evaluate_tick(context).run_requests
+    assert (request.partition_key, request.run_key) == ("2026-01-31", "2026-01-31")
+    before_start = dg.build_schedule_context(repository_def=repository,
+                                             scheduled_execution_time=datetime(2025, 6, 1, 2, tzinfo=timezone.utc))
+    assert "before the partitions' start" in schedule.evaluate_tick(before_start).skip_message
+
+
+@pytest.mark.parametrize("variable, value, message", [
+    ("ELCREC_START_DATE", "2026/01/01", "ELCREC_START_DATE='2026/01/01': expected a date YYYY-MM-DD"),
+    ("ELCREC_RETRAIN_CRON", "0 25 * * *", "ELCREC_RETRAIN_CRON='0 25 * * *': expected a daily cron"),
+    ("ELCREC_RETRAIN_CRON", "61 2 * * *", "ELCREC_RETRAIN_CRON='61 2 * * *': expected a daily cron"),
+])
+def test_a_bad_environment_variable_is_named(monkeypatch, variable, value, message):
+    """What the code location reads when it loads (the partitions, the schedule): a bad value names its variable."""
+    from assets.daily import configured_partitions
+    from elcrec_pipeline.jobs import retrain_schedule
+
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        configured_partitions()
+        retrain_schedule()
 
 
 def test_the_retrain_cron_variable_moves_the_schedule():

@@ -152,11 +152,38 @@ def test_a_bad_source_file_fails_at_once_and_names_the_file_or_field(team, tmp_p
         assert not [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
 
 
-def test_the_schedule_carries_no_config_so_the_source_file_applies():
-    schedule = defs().resolve_schedule_def("daily_retrain_schedule")
-    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 2, 1, 2, 0, tzinfo=timezone.utc))
-    (request,) = schedule.evaluate_tick(context).run_requests
-    assert request.partition_key == "2026-01-31" and not request.run_config
+def test_the_schedule_and_the_sensor_carry_the_run_config_file_where_one_is_set(tmp_path, monkeypatch):
+    """Without ELCREC_RUN_CONFIG a scheduled run carries no config (the source file applies); with it, the
+    schedule and the sensor give each run that file's run config (a preset, the device's threads), read at each
+    tick. A missing file is an error that names the variable."""
+    location = defs()
+    schedule = location.resolve_schedule_def("daily_retrain_schedule")
+    repository = location.get_repository_def()
+
+    def scheduled() -> dg.RunRequest:
+        context = dg.build_schedule_context(repository_def=repository,
+                                            scheduled_execution_time=datetime(2026, 2, 1, 2, tzinfo=timezone.utc))
+        (request,) = schedule.evaluate_tick(context).run_requests
+        return request
+
+    assert scheduled().partition_key == "2026-01-31" and not scheduled().run_config
+    run_config = {"ops": {"elcrec_model": {"config": {"preset": "beauty"}}},
+                  "resources": {"device": {"config": {"threads": 1}}}}
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(run_config))
+    monkeypatch.setenv("ELCREC_RUN_CONFIG", str(tmp_path / "run.yaml"))
+    assert scheduled().run_config == run_config
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    yesterday = (date.today() - timedelta(days=1)).isoformat()
+    (logs / f"{yesterday}.csv").write_text("user_id,item_id,timestamp\nu,i,1\n")
+    (tmp_path / "source.yaml").write_text(yaml.safe_dump({"format": "csv", "path": "logs/{date}.csv"}))
+    source = SourceFile(path=str(tmp_path / "source.yaml"))
+    (request,) = source_file_sensor(dg.build_sensor_context(resources={"source_file": source})).run_requests
+    assert request.partition_key == yesterday and request.run_config == run_config
+    monkeypatch.setenv("ELCREC_RUN_CONFIG", str(tmp_path / "missing.yaml"))
+    with pytest.raises(Exception) as info:  # Dagster wraps it in an error of the schedule's evaluation
+        scheduled()
+    assert "ELCREC_RUN_CONFIG=" in str(info.value.__cause__) and "cannot read run config" in str(info.value.__cause__)
 
 
 def test_the_sensor_requests_a_day_when_its_file_appears_and_again_when_it_changes(tmp_path):
