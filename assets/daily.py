@@ -59,3 +59,11 @@ def fails_at_once(what: str, *errors: type[Exception]) -> Iterator[None]:
         yield
     except errors as err:
         raise dg.Failure(f"{what}: {err}", allow_retries=False) from err
+
+
+def refused(check: dg.AssetCheckResult, message: str, metadata: dict[str, Any]) -> Iterator[dg.AssetCheckResult]:
+    """Yield the failed blocking ``check``, then fail the step at once with ``message`` and ``metadata``: nothing was
+    written, so nothing is materialized (the partition keeps its last good materialization and its data version,
+    and stays missing for 'materialize missing' when it has none)."""
+    yield check
+    raise dg.Failure(message, allow_retries=False, metadata=metadata)

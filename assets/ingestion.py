@@ -1,12 +1,13 @@
 """Stage 1: raw interaction ingestion into the warehouse, with the quarantine of rejected rows."""
 
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
-from assets.daily import RETRY, START_DATE_ENV, WAREHOUSE_POOL, daily_asset, fails_at_once
+from assets.daily import RETRY, START_DATE_ENV, WAREHOUSE_POOL, daily_asset, fails_at_once, refused
 from assets.metadata import expectation_results, metric, table, warehouse_table
 from elcrec_core.data import warehouse
 from elcrec_core.data.ingestion import EventsBeforeStart, read_checked, store_checked
@@ -33,7 +34,7 @@ from elcrec_pipeline.resources import SourceFile, Storage, digest
                 "contributed before, whatever days its events fall on.",
 )
 def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, storage: Storage,
-                     source_file: SourceFile) -> dg.MaterializeResult:
+                     source_file: SourceFile) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     try:
         config = config.resolved(source_file.settings())
     except ValueError as err:  # pydantic's ValidationError too
@@ -61,14 +62,12 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     check = batch.check
     expectations = expect_interactions(check.accepted, check, config.expectations())
     if not expectations.success:  # checked before anything is written: a bad delivery never replaces a good load
-        context.log.warning(f"refused: the load of {', '.join(batch.files)} fails its expectations; nothing was "
-                            "written, and the warehouse keeps what earlier loads of these files stored")
-        return dg.MaterializeResult(  # the version of what was refused: a later good delivery differs from it
-            data_version=dg.DataVersion(digest({"refused": config.model_dump()}, files)),
-            metadata={"refused": True, **_counts(check), "files": dg.MetadataValue.text(", ".join(batch.files)),
-                      "tables": _tables(storage)},
-            check_results=[dg.AssetCheckResult(check_name="interaction_expectations", passed=False,
-                                               metadata=expectation_results(expectations))])
+        yield from refused(
+            dg.AssetCheckResult(check_name="interaction_expectations", passed=False,
+                                metadata=expectation_results(expectations)),
+            f"refused: the load of {', '.join(batch.files)} fails its expectations (see the check "
+            "interaction_expectations); nothing was written, and the warehouse keeps what earlier loads of these "
+            "files stored", {**_counts(check), "files": dg.MetadataValue.text(", ".join(batch.files))})
     report = store_checked(batch, storage.warehouse)
     context.log.info(f"loaded {report.accepted} events, rejected {report.rejected} of {report.rows_in}")
     if source.format == "synthetic":  # keep the planted intents: the profiles measure how well they are found
@@ -78,7 +77,6 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     if item_metadata is not None:
         metadata_counts = warehouse.load_item_metadata(items, rejected_items, item_metadata.path, storage.warehouse)
     metadata = {
-        "refused": False,
         **_counts(check),
         "days_covered": _days(report.days),
         "files": dg.MetadataValue.text(", ".join(report.files)),
@@ -90,10 +88,10 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     }
     if metadata_counts:
         metadata["item_metadata"] = table([metadata_counts], ITEM_METADATA_COUNTS)
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         data_version=dg.DataVersion(digest(config.model_dump(), files)),
         metadata=metadata,
-        check_results=[dg.AssetCheckResult(check_name="interaction_expectations", passed=expectations.success,
+        check_results=[dg.AssetCheckResult(check_name="interaction_expectations", passed=True,
                                            metadata=expectation_results(expectations))],
     )
 

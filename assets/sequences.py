@@ -1,8 +1,10 @@
 """Stage 2: validated user sequences built from all accepted events up to the partition's day."""
 
+from collections.abc import Iterator
+
 import dagster as dg
 
-from assets.daily import RETRY, WAREHOUSE_POOL, daily_asset, fails_at_once
+from assets.daily import RETRY, WAREHOUSE_POOL, daily_asset, fails_at_once, refused
 from assets.ingestion import raw_interactions
 from assets.metadata import expectation_results, metric, table, warehouse_table
 from elcrec_core.data.events_to_sequences import build_sequences, write_sequences
@@ -27,7 +29,7 @@ from elcrec_pipeline.resources import Storage, digest
                 "Parquet (`sequences/<day>/`) and to the warehouse table sequences.",
 )
 def interaction_sequences(context: dg.AssetExecutionContext, config: SequenceSettings,
-                          storage: Storage) -> dg.MaterializeResult:
+                          storage: Storage) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     with fails_at_once(f"sequences of {context.partition_key}", ValueError, FileNotFoundError):  # no warehouse yet
         build = build_sequences(config.sequence_config(), storage.warehouse, until=partition_end(context.partition_key))
     summary = build.summary
@@ -40,20 +42,16 @@ def interaction_sequences(context: dg.AssetExecutionContext, config: SequenceSet
     check = dg.AssetCheckResult(check_name="sequence_expectations", passed=expectations.success,
                                 metadata=expectation_results(expectations))
     if not expectations.success:  # checked before anything is written: the day's earlier sequences stay
-        context.log.warning(f"refused: the sequences of {context.partition_key} fail their expectations; nothing "
-                            "was written")
-        refused = {"refused": config.model_dump(), "users": summary.users, "interactions": summary.interactions}
-        return dg.MaterializeResult(data_version=dg.DataVersion(digest(refused)),
-                                    metadata={"refused": True, "users": summary.users, "items": summary.items,
-                                              "interactions": summary.interactions, "length": table([summary.length])},
-                                    check_results=[check])
+        yield from refused(check, f"refused: the sequences of {context.partition_key} fail their expectations (see "
+                                  "the check sequence_expectations); nothing was written",
+                           {"users": summary.users, "items": summary.items, "interactions": summary.interactions,
+                            "length": table([summary.length])})
     newer = storage.newer_day(context.partition_key)  # the warehouse table belongs to the newest day
     paths = write_sequences(build, storage.sequences_dir(context.partition_key), storage.warehouse, table=not newer)
     pruned = storage.prune_sequences(context.partition_key, config.keep_days) if config.keep_days else []
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
         data_version=dg.DataVersion(digest(config.model_dump(), [paths["sequences"], paths["item_index"]])),
         metadata={
-            "refused": False,
             "users": summary.users,
             "items": summary.items,
             "interactions": summary.interactions,

@@ -80,13 +80,17 @@ def test_a_delivery_that_fails_its_checks_replaces_nothing(team, tmp_path):
     assert not result.success
     (evaluation,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
     assert evaluation.event_specific_data.passed is False
-    (materialization,) = result.asset_materializations_for_node("raw_interactions")
-    assert materialization.metadata["refused"].value is True and materialization.metadata["rows_in"].value == 0
+    # nothing was written, so nothing is materialized: Dagster does not count the day as done with the refused file
+    assert result.asset_materializations_for_node("raw_interactions") == []
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert "refused: the load of" in failure.event_specific_data.error.message
+    assert failure.event_specific_data.user_failure_data.metadata["rows_in"].value == 0
+    assert not [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
     assert raw_rows(data_dir) == before and len(before) == 3
     first = ingest(tmp_path / "new", source, "2026-01-31")  # a team's first delivery, refused: no warehouse yet
     (failure,) = [e for e in first.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
-    assert "blocking asset check failed" in failure.event_specific_data.error.message
-    assert first.asset_materializations_for_node("raw_interactions")[0].metadata["refused"].value is True
+    assert "refused: the load of" in failure.event_specific_data.error.message
+    assert first.asset_materializations_for_node("raw_interactions") == []
     assert not (tmp_path / "new" / "warehouse.duckdb").exists()
 
 
@@ -110,6 +114,7 @@ def test_sequences_that_fail_their_checks_replace_nothing(team, tmp_path):
     assert ingest(data_dir, source, "2026-01-30").success  # u1's and u2's events of the 30th
     refused = build({"k_core": 0, "max_length": 1})
     assert not refused.success and [e.passed for e in refused.get_asset_check_evaluations()] == [False]
+    assert refused.asset_materializations_for_node("interaction_sequences") == []  # nothing written, none recorded
     assert parquet.read_bytes() == first and sequences_table(data_dir) == table == [("u1", [3]), ("u3", [1, 2])]
 
 
