@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from elcrec_core.config.settings import ExperimentConfig, settings_fields
-from elcrec_core.train.checkpoint import BEST
+from elcrec_core.train.checkpoint import BEST, LAST
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
@@ -75,7 +75,10 @@ class RunLog:
 
 def keep_run(work: Path, folder: Path) -> None:
     """Move a finished run's ``best.pt``, ``config.json``, ``metrics.json`` and ``tensorboard/`` from its working
-    folder ``work`` into ``folder`` (made if missing) and remove ``work`` with its epoch checkpoints."""
+    folder ``work`` into ``folder`` (made if missing) and remove ``work`` with its epoch checkpoints. ``last.pt``
+    goes first: a process killed midway leaves no finished state to resume without its ``best.pt`` (a retry
+    trains afresh where it failed on the missing best.pt at every attempt)."""
+    (work / LAST).unlink(missing_ok=True)
     folder.mkdir(parents=True, exist_ok=True)
     for name in (BEST, CONFIG_FILE, METRICS_FILE, TENSORBOARD_DIR):
         if (work / name).exists():

@@ -115,3 +115,28 @@ def test_compare_counts_a_setting_a_config_leaves_out_at_its_default(tmp_path: P
     assert compare_runs(folders)["settings"] == {"model.max_len": [50, 50, 30]}
     assert compare_runs(folders)["run"]["preset"] == [None] * 3  # written before config.json named it: unknown
 
+
+
+def test_a_run_kept_midway_leaves_nothing_to_resume(tmp_path, monkeypatch):
+    """keep_run removes last.pt before it moves best.pt: a process killed after the move (here: the move of
+    config.json fails) leaves a working folder without last.pt, so a retry trains afresh instead of resuming a
+    finished run whose best.pt is gone (it failed on the missing best.pt at every attempt)."""
+    import shutil as shutil_module
+
+    from elcrec_core.train import run_log
+
+    work, kept = tmp_path / "work", tmp_path / "kept"
+    work.mkdir()
+    for name in ("best.pt", "last.pt", "config.json"):
+        (work / name).write_text(name)
+    move = shutil_module.move
+
+    def killed(source, dest):
+        if Path(source).name == "config.json":
+            raise KeyboardInterrupt
+        return move(source, dest)
+
+    monkeypatch.setattr(run_log.shutil, "move", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_log.keep_run(work, kept)
+    assert (kept / "best.pt").exists() and not (work / "last.pt").exists()
