@@ -215,7 +215,7 @@ class SourceFile(dg.ConfigurableResource):
 
 
 class ComputeDevice(dg.ConfigurableResource):
-    """Where training runs: ``auto`` is CUDA when present (bf16 autocast), else the CPU."""
+    """Where training runs: ``auto`` is CUDA when present (bf16 autocast where native), else the CPU."""
 
     device: str = "auto"
     threads: int = Field(0, ge=0, description="CPU threads for torch; 0 keeps torch's default")

@@ -124,8 +124,8 @@ class TrainConfig:
                                                           "sequences")
     seed: int = Field(2024, description="seed of the initialisation, batches, views and negatives")
     device: str = Field("auto", description="auto (CUDA where present), cpu, cuda, cuda:1, ...")
-    precision: Precision = Field("auto", description="auto: bf16 autocast on CUDA and on CPUs with native bf16, "
-                                                     "else fp32")
+    precision: Precision = Field("auto", description="auto: bf16 autocast on GPUs (Ampere and later) and CPUs "
+                                                     "with native bf16, else fp32")
     compile: bool = Field(False, description="torch.compile of the training step on CPU (eager, with the reason "
                                              "logged, where that fails); off: slower on a 2-core AVX2 CPU")
     eval_batch_size: int = Field(2048, ge=1, description="users per batch in validation and test")

@@ -64,11 +64,13 @@ def _cpu_flags(cpuinfo: Path) -> set[str] | None:
 def uses_bf16(device: torch.device, precision: str) -> bool:
     """Whether training on ``device`` with ``precision`` (auto, fp32, bf16) runs under bf16 autocast.
 
-    ``auto`` chooses bf16 on CUDA and on CPUs with native bf16 (quality confirmed on Beauty: BENCHMARKS.md),
-    fp32 elsewhere."""
+    ``auto`` chooses bf16 on GPUs that compute it natively (compute capability 8 and later: Ampere, Hopper) and on
+    CPUs with native bf16 (quality confirmed on Beauty: BENCHMARKS.md), fp32 elsewhere (older GPUs emulate bf16)."""
     if precision != "auto":
         return precision == "bf16"
-    return device.type == "cuda" or (device.type == "cpu" and cpu_has_native_bf16())
+    if device.type == "cuda":
+        return torch.cuda.get_device_capability(device)[0] >= 8
+    return device.type == "cpu" and cpu_has_native_bf16()
 
 
 def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:

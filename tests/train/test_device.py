@@ -9,16 +9,19 @@ from elcrec_core.train import device as dev
 @pytest.mark.parametrize(
     ("kind", "native", "precision", "expected"),
     [
-        ("cuda", False, "auto", True),
+        ("cuda", True, "auto", True),  # "native" here: a GPU of compute capability 8 (Ampere) or later
+        ("cuda", False, "auto", False),  # a Volta or Turing GPU emulates bf16: fp32
         ("cpu", True, "auto", True),
         ("cpu", False, "auto", False),
         ("cpu", True, "fp32", False),
         ("cuda", True, "fp32", False),
         ("cpu", False, "bf16", True),
+        ("cuda", False, "bf16", True),
     ],
 )
-def test_auto_precision_is_bf16_on_cuda_and_native_bf16_cpus(monkeypatch, kind, native, precision, expected):
+def test_auto_precision_is_bf16_where_the_device_computes_it_natively(monkeypatch, kind, native, precision, expected):
     monkeypatch.setattr(dev, "cpu_has_native_bf16", lambda: native)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0) if native else (7, 5))
     assert dev.uses_bf16(torch.device(kind), precision) is expected
 
 
