@@ -67,7 +67,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     model.to(device)
     metrics = evaluate(model, SequenceTensors.from_sequences(seqs, device), args.split)
     if args.json:
-        print(json.dumps({k: round(v, 6) for k, v in metrics.items()}))
+        print(json.dumps(_rounded(metrics)))
     else:
         print(f"{args.split} split: full ranking over {seqs.n_items} items, history excluded")
         for name, value in metrics.items():
@@ -104,7 +104,7 @@ def cmd_baselines(args: argparse.Namespace) -> int:
         sasrec = None if args.no_sasrec else SASRec(exp, args.out or tmp, log)
         results = compare(SequenceTensors.from_sequences(seqs), lambdas, sasrec, log)
     if args.json:
-        print(json.dumps({name: {k: round(v, 6) for k, v in metrics.items()} for name, metrics in results.items()}))
+        print(json.dumps({name: _rounded(metrics) for name, metrics in results.items()}))
     else:
         names = list(next(iter(results.values())))
         print(f"{'test split':14s}" + "".join(f"{name:>9s}" for name in names))
@@ -229,3 +229,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
         data.events.write_csv(out)
     print(f"wrote {len(data.events)} events of {args.users} users to {out}")
     return 0
+
+
+def _rounded(metrics: dict[str, float]) -> dict[str, float | None]:
+    """Metrics to 6 decimals for JSON; a NaN (a model whose scores are not finite: no figure) becomes null, which
+    JSON has (``NaN`` is not JSON)."""
+    return {name: round(value, 6) if math.isfinite(value) else None for name, value in metrics.items()}

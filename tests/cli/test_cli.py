@@ -401,3 +401,25 @@ def test_a_rating_column_is_read_checked_and_filtered_as_the_pipeline_does(tmp_p
     assert "line 3" in err and "five" in err  # the rejected row is named, with its value
     code, _, err = _run(capsys, "sequences", "--data", str(path), "--min-rating", "3")
     assert code == 2 and "--min-rating needs --rating-column" in err
+
+
+def test_evaluate_json_gives_null_for_a_model_whose_scores_are_not_finite(tmp_path: Path, capsys) -> None:
+    """A model with a NaN item embedding has no figure: evaluate --json writes null (NaN is not JSON)."""
+    import torch
+
+    from elcrec_core.config.settings import ExperimentConfig, ModelConfig
+    from elcrec_core.model.elcrec import ELCRec
+    from elcrec_core.train.checkpoint import save_checkpoint
+    from elcrec_core.train.state import model_payload
+
+    path = tmp_path / "seqs.txt"
+    path.write_text("".join(f"{u} " + " ".join(str(1 + (u + j) % 9) for j in range(5)) + "\n" for u in range(1, 11)))
+    model = ELCRec(ModelConfig(n_items=9, hidden=8, n_heads=2, n_layers=1, max_len=6, n_intents=2))
+    with torch.no_grad():
+        model.item_emb.weight[2, 0] = float("nan")
+    exp = ExperimentConfig(model={"hidden": 8, "n_heads": 2, "n_layers": 1, "max_len": 6, "n_intents": 2})
+    save_checkpoint(tmp_path / "nan.pt", model_payload(model, exp, {}))
+    code, stdout, err = _run(capsys, "evaluate", "--data", str(path), "--format", "sequence", "--checkpoint",
+                             str(tmp_path / "nan.pt"), "--json")
+    assert code == 0, err
+    assert json.loads(stdout) == dict.fromkeys(["HR@5", "NDCG@5", "HR@10", "NDCG@10", "HR@20", "NDCG@20"])
