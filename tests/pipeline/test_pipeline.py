@@ -621,14 +621,15 @@ def test_warm_start_needs_the_same_shapes_not_the_same_dropout(tmp_path):
 
 def test_sequences_that_fail_their_expectations_stop_the_job_before_training(tmp_path):
     """The Great Expectations checks block: sequences longer than the configured maximum fail
-    sequence_expectations, and nothing after the sequences is materialized (no model, no recommendations)."""
+    sequence_expectations, and nothing from the sequences on is materialized (they were not written: no
+    sequences, no model, no recommendations)."""
     config = run_config()
     config["ops"]["interaction_sequences"] = {"config": {"max_length": 10}}
     result = materialize_all(tmp_path, config)
     assert not result.success
     assert checks(result) == {"interaction_expectations": True, "sequence_expectations": False}
     materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
-    assert materialized == {"raw_interactions", "rejected_interactions", "interaction_sequences"}
+    assert materialized == {"raw_interactions", "rejected_interactions"}
     assert not (tmp_path / "models").exists()
 
 
