@@ -3,7 +3,7 @@ same sequences and stored beside it (:func:`elcrec_core.serve.challengers.fit_ch
 
 import dagster as dg
 
-from assets.daily import MODEL_STORE_POOL, RETRY, daily_asset
+from assets.daily import MODEL_STORE_POOL, RETRY, daily_asset, run_lineage
 from assets.metadata import metric, table
 from assets.training import elcrec_model
 from elcrec_core.serve.challengers import fit_challengers
@@ -28,7 +28,7 @@ from elcrec_pipeline.resources import ComputeDevice, Storage, digest
 def challengers(context: dg.AssetExecutionContext, config: ChallengerSettings, storage: Storage,
                 device: ComputeDevice) -> dg.MaterializeResult:
     device.setup()  # the CPU threads of SASRec's training and EASE's solve (the device is the candidate's)
-    candidate = storage.require_candidate(context.partition_key, context.run.run_id)
+    candidate = storage.require_candidate(context.partition_key, run_lineage(context))
     seqs, _ = storage.read_sequences(context.partition_key)
     records = fit_challengers(storage.store, candidate, seqs, sasrec=config.sasrec, log=context.log.info)
     rows = [{"model": r.kind, "valid_NDCG@20": r.valid["NDCG@20"], "test_HR@20": r.test["HR@20"],

@@ -67,3 +67,9 @@ def refused(check: dg.AssetCheckResult, message: str, metadata: dict[str, Any]) 
     and stays missing for 'materialize missing' when it has none)."""
     yield check
     raise dg.Failure(message, allow_retries=False, metadata=metadata)
+
+
+def run_lineage(context: dg.AssetExecutionContext) -> tuple[str, ...]:
+    """The run and those it re-executes (its parent, the original): the runs whose trained model it judges."""
+    run = context.run
+    return tuple(dict.fromkeys(r for r in (run.run_id, run.parent_run_id, run.root_run_id) if r))

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import dagster as dg
 import polars as pl
 
-from assets.daily import THIS_AND_PREVIOUS_DAY, WAREHOUSE_POOL, daily_asset
+from assets.daily import THIS_AND_PREVIOUS_DAY, WAREHOUSE_POOL, daily_asset, run_lineage
 from assets.metadata import figure, metric, table
 from assets.serving import serving_model
 from elcrec_core.data import warehouse
@@ -56,7 +56,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
                       storage: Storage) -> dg.MaterializeResult:
     partition, split = context.partition_key, config.split
     store = storage.store
-    candidate = storage.require_candidate(partition, context.run.run_id)
+    candidate = storage.require_candidate(partition, run_lineage(context))
     decision = store.decision(candidate)
     if decision is None:
         raise dg.Failure(f"the candidate {candidate.name} has no decision yet: materialize serving_model first")
@@ -217,11 +217,12 @@ def _backtest(storage: Storage, partition: str) -> pl.DataFrame | None:
     """Score the model that served after the previous day (the newest serving model trained on data up to that
     day) on this day's first items (of the events that the day's sequence settings select), store the row in the
     warehouse table ``backtest`` (one row per day, replaced on re-runs) and return the trend up to this day (its
-    last row is this day's, also when later days have run); None without such a model."""
+    last row is this day's, also when later days have run); None without such a model, or for a baseline whose
+    day's sequences are gone (an older day re-run after pruning)."""
     day = date.fromisoformat(partition)
     previous = storage.store.served_up_to((day - timedelta(days=1)).isoformat())
-    if previous is None:
-        return None
+    if previous is None or not (previous.trained or storage.sequences_file(previous.day).exists()):
+        return None  # no model, or a baseline whose day's sequences (what it was fitted on) were pruned
     seqs = next_day_sequences(storage.warehouse, day, read_sequence_settings(storage.sequences_dir(partition)))
     if len(seqs) == 0:
         return None

@@ -5,7 +5,7 @@ import numpy as np
 import polars as pl
 import torch.nn.functional as F
 
-from assets.daily import WAREHOUSE_POOL, daily_asset
+from assets.daily import WAREHOUSE_POOL, daily_asset, run_lineage
 from assets.metadata import figure, metric, table, warehouse_table
 from assets.serving import serving_model
 from elcrec_core.data import warehouse
@@ -42,7 +42,7 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
         context.log.info(f"the intent tables hold {newer}'s profiles, a newer day: left as they are")
         return dg.MaterializeResult(data_version=dg.DataVersion(digest({"left_to": newer})),
                                     metadata={"written": False, "newer_day": newer})
-    profiled = storage.intent_model(partition, context.run.run_id)  # the serving ELCRec model, or the newest served
+    profiled = storage.intent_model(partition, run_lineage(context))  # the serving ELCRec model, or the newest served
     model, _ = load_model(storage.store.checkpoint(profiled))
     seqs, item_ids = storage.read_sequences(partition)
     assigned = assign_user_intents(model, seqs)

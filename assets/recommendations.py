@@ -5,7 +5,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from assets.daily import WAREHOUSE_POOL, daily_asset
+from assets.daily import WAREHOUSE_POOL, daily_asset, run_lineage
 from assets.metadata import metric, table, warehouse_table
 from assets.serving import serving_model
 from elcrec_core.data import warehouse
@@ -45,7 +45,7 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
         item_ids = item_catalogue(store.checkpoint(serving), rec.n_items, item_ids)
     data = SequenceTensors.from_sequences(seqs.known(rec.n_items))
     items, scores = recommend(rec, data, torch.arange(len(seqs)), k=config.top_k)
-    intent_record = storage.intent_model(partition, context.run.run_id)
+    intent_record = storage.intent_model(partition, run_lineage(context))
     intent_model = load_model(store.checkpoint(intent_record))[0]
     intents = assign_user_intents(intent_model, seqs)
     k = items.shape[1]

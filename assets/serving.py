@@ -8,7 +8,7 @@ partitioned asset checks are a Dagster preview feature that warns on every load.
 import dagster as dg
 
 from assets.challengers import challengers
-from assets.daily import MODEL_STORE_POOL, PREVIOUS_DAY, daily_asset
+from assets.daily import MODEL_STORE_POOL, PREVIOUS_DAY, daily_asset, run_lineage
 from assets.metadata import metric, table
 from assets.training import elcrec_model
 from elcrec_core.data.sequences import SequenceTensors
@@ -43,7 +43,7 @@ from elcrec_pipeline.resources import Storage, digest
 def serving_model(context: dg.AssetExecutionContext, config: PromotionSettings,
                   storage: Storage) -> dg.MaterializeResult:
     store = storage.store
-    candidate = storage.require_candidate(context.partition_key, context.run.run_id)
+    candidate = storage.require_candidate(context.partition_key, run_lineage(context))
     before = store.serving()
     seqs, _ = storage.read_sequences(context.partition_key)
     data = SequenceTensors.from_sequences(seqs)

@@ -16,7 +16,6 @@ from elcrec_core.train.auto_preset import MODEL_FIELDS, TRAIN_FIELDS
 from elcrec_core.train.checkpoint import LAST
 from elcrec_core.train.launch import train_distributed
 from elcrec_core.train.loop import train
-from elcrec_core.train.objective import NonFiniteLoss
 from elcrec_core.train.run_log import keep_run
 from elcrec_pipeline.config import TrainingSettings
 from elcrec_pipeline.resources import ComputeDevice, Storage
@@ -63,7 +62,7 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
                                        threads=device.threads or None)
         else:
             result = train(seqs, exp, work, log=context.log.info, init_from=init_from)
-    except NonFiniteLoss as err:  # the settings diverge: retrying gives the same
+    except ValueError as err:  # NonFiniteLoss, or settings that do not fit the data: a retry meets the same
         raise dg.Failure(str(err), allow_retries=False) from err
     out = store.run_dir(partition, context.run.run_id)
     keep_run(work, out)  # done: the next materialization trains a new version

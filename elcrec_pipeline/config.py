@@ -162,9 +162,9 @@ class SequenceSettings(dg.Config):
     k_core: int = Field(5, ge=0, description="iterative k-core of users and items; 0 turns it off")
     min_length: int = Field(1, ge=1, description="the expectations fail for a shorter sequence")
     max_length: int | None = Field(None, ge=1, description="the expectations fail for a longer sequence")
-    keep_days: int = Field(14, ge=0, description="sequence folders of days more than this before the newest (or "
-                                                 "the newest judged by the gate, if earlier) are deleted (the "
-                                                 "serving and previous models' days are kept); 0 keeps every day")
+    keep_days: int = Field(14, ge=0, description="sequence folders of days more than this before the newest are "
+                                                 "deleted once the gate has judged their day (the serving and "
+                                                 "previous models' days are kept); 0 keeps every day")
 
     def sequence_config(self) -> SequenceConfig:
         types = tuple(self.event_types) if self.event_types is not None else None

@@ -96,22 +96,20 @@ class Storage(dg.ConfigurableResource):
         return self.root / "sequences" / partition
 
     def prune_sequences(self, newest: str, keep_days: int) -> list[str]:
-        """Delete the sequence folders of days more than ``keep_days`` before ``newest``, or before the newest day
-        the gate has judged where that is earlier (a backfill builds every day's sequences before it trains the
-        first day: their folders are needed until then), except the days of the serving and the previous model;
-        nothing before the gate's first judgement. Returns the days removed. Each day's folder holds every user's
-        whole history, so keeping them all would grow the data folder with the square of the days. Raises
-        ValueError for a negative ``keep_days``."""
+        """Delete the sequence folders of days more than ``keep_days`` before ``newest`` whose model the gate has
+        judged, except the days of the serving and the previous model; returns the days removed. A day not judged
+        yet keeps its folder, which its training, challengers and gate still read (a backfill builds every day's
+        sequences before it trains the first); a day that never trains keeps it until it does. Each day's folder
+        holds every user's whole history, so keeping them all would grow the data folder with the square of the
+        days. Raises ValueError for a negative ``keep_days``."""
         if keep_days < 0:
             raise ValueError(f"keep_days must be >= 0, not {keep_days}")
-        judged = self.store.judged_up_to()
-        if judged is None:
-            return []
         kept = {record.day for record in self.store.aliases().values()}
-        oldest = date.fromisoformat(min(newest, judged)) - timedelta(days=keep_days)
+        judged = self.store.judged_days()
+        oldest = date.fromisoformat(newest) - timedelta(days=keep_days)
         removed = []
         for folder in self._sequence_days():
-            if folder.name not in kept and date.fromisoformat(folder.name) < oldest:
+            if folder.name in judged and folder.name not in kept and date.fromisoformat(folder.name) < oldest:
                 shutil.rmtree(folder)
                 removed.append(folder.name)
         return removed
@@ -141,10 +139,10 @@ class Storage(dg.ConfigurableResource):
         """The model folders, candidates and serving aliases (:mod:`elcrec_core.serve.model_store`)."""
         return ModelStore(self.root)
 
-    def require_candidate(self, partition: str, run_id: str | None = None) -> ModelRecord:
-        """The model that run ``run_id`` trained for ``partition`` where it trained one, else the newest model
-        trained for it (:meth:`ModelStore.candidate`), or a clear failure when there is none yet."""
-        record = self.store.candidate(partition, run_id)
+    def require_candidate(self, partition: str, runs: Sequence[str] = ()) -> ModelRecord:
+        """The model that the first of ``runs`` (a run and those it re-executes) trained for ``partition``, else the
+        newest model trained for it (:meth:`ModelStore.candidate`), or a clear failure when there is none yet."""
+        record = self.store.candidate(partition, runs)
         if record is None:
             raise dg.Failure(f"no model has been trained for {partition}: materialize elcrec_model first",
                              allow_retries=False)
@@ -158,11 +156,11 @@ class Storage(dg.ConfigurableResource):
                              "what the gate decided)", allow_retries=False)
         return record
 
-    def intent_model(self, partition: str, run_id: str | None = None) -> ModelRecord:
+    def intent_model(self, partition: str, runs: Sequence[str] = ()) -> ModelRecord:
         """The ELCRec model whose intents profiles and recommendations show: the serving model when it is an
         ELCRec model, else (a challenger serves) the newest ELCRec model that has served on data up to
-        ``partition``, else the partition's candidate (that of run ``run_id``, where it trained one)."""
-        return self.store.served_up_to(partition, kinds=("elcrec",)) or self.require_candidate(partition, run_id)
+        ``partition``, else the partition's candidate (that of ``runs``, where one trained it)."""
+        return self.store.served_up_to(partition, kinds=("elcrec",)) or self.require_candidate(partition, runs)
 
     def read_sequences(self, partition: str) -> tuple[Sequences, np.ndarray]:
         """The partition's stored sequences and the item id of each index; a failure without retries (a retry

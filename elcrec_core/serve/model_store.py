@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
@@ -144,19 +145,22 @@ class ModelStore:
         shutil.rmtree(self.folder(record))
         return False
 
-    def candidate(self, day: str, run_id: str | None = None) -> ModelRecord | None:
-        """The model that run ``run_id`` trained for ``day`` where it trained one (so that two runs of one day
-        each judge their own), else the newest model trained for ``day``, or None."""
-        own = _read_record(self.run_dir(day, run_id) / "record.json") if run_id else None
-        return own or _read_record(self.models / day / "latest.json")
+    def candidate(self, day: str, runs: Sequence[str] = ()) -> ModelRecord | None:
+        """The model that the first of ``runs`` to have trained one for ``day`` trained (a run, then the runs it
+        re-executes: so that two runs of one day each judge their own), else the newest model trained for
+        ``day``, or None."""
+        for run_id in runs:
+            if (own := _read_record(self.run_dir(day, run_id) / "record.json")) is not None:
+                return own
+        return _read_record(self.models / day / "latest.json")
 
     def record_decision(self, record: ModelRecord, decision: dict[str, Any]) -> None:
         """Keep the gate's verdict on ``record`` in its folder (``decision.json``)."""
         _write_json(self.folder(record) / "decision.json", decision)
 
-    def judged_up_to(self) -> str | None:
-        """The newest day of a model that the gate has judged (its folder holds ``decision.json``), or None."""
-        return max((path.parent.parent.name for path in self.models.glob("????-??-??/*/decision.json")), default=None)
+    def judged_days(self) -> set[str]:
+        """The days of the models that the gate has judged (their folders hold ``decision.json``)."""
+        return {path.parent.parent.name for path in self.models.glob("????-??-??/*/decision.json")}
 
     def decision(self, record: ModelRecord) -> dict[str, Any] | None:
         path = self.folder(record) / "decision.json"

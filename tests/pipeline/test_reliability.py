@@ -228,33 +228,36 @@ def test_a_bad_training_setting_fails_at_once_naming_it(tmp_path):
 
 
 def test_old_sequence_folders_are_pruned_but_the_serving_and_previous_models_days_are_kept(tmp_path):
+    """Folders more than keep_days before the day built go once the gate has judged their day; the serving and
+    previous models' days stay, and so does a day not judged yet (a backfill builds every day's sequences before
+    it trains the first: the later steps still read them)."""
     storage = Storage(data_dir=str(tmp_path))
-    for day in ("2026-01-01", "2026-01-02", "2026-01-05", "2026-01-16", "2026-01-17", "2026-01-30"):
+    for day in ("2026-01-01", "2026-01-02", "2026-01-05", "2026-01-08", "2026-01-16", "2026-01-17", "2026-01-30"):
         storage.sequences_dir(day).mkdir(parents=True)
     for day in ("2026-01-02", "2026-01-05"):
         storage.store.promote(ModelRecord(day=day, run_id="r", dir=f"models/{day}/r"), "test")
     assert storage.prune_sequences("2026-01-30", keep_days=14) == []  # the gate has judged no day yet
-    judged = ModelRecord(day="2026-01-17", run_id="j", dir="models/2026-01-17/j")
-    storage.store.record_decision(judged, {"promoted": False})
-    # a backfill: the sequences run ahead to the 30th, the gate has judged up to the 17th: 14 days before the 17th
+    for day in ("2026-01-01", "2026-01-02", "2026-01-16"):
+        storage.store.record_decision(ModelRecord(day=day, run_id="j", dir=f"models/{day}/j"), {"promoted": False})
+    # the 1st is judged and 29 days old; the 2nd serves; the 8th is not judged yet; the 16th is 14 days old
     assert storage.prune_sequences("2026-01-30", keep_days=14) == ["2026-01-01"]
-    storage.store.record_decision(dataclasses.replace(judged, day="2026-01-30", dir="models/2026-01-30/j"), {})
-    assert storage.prune_sequences("2026-01-30", keep_days=14) == []  # the 5th serves, the 16th is within 14 days
     assert storage.prune_sequences("2026-01-30", keep_days=13) == ["2026-01-16"]
     left = sorted(p.name for p in (tmp_path / "sequences").iterdir())
-    assert left == ["2026-01-02", "2026-01-05", "2026-01-17", "2026-01-30"]
+    assert left == ["2026-01-02", "2026-01-05", "2026-01-08", "2026-01-17", "2026-01-30"]
     with pytest.raises(ValueError, match="keep_days must be >= 0, not -1"):
         storage.prune_sequences("2026-01-30", keep_days=-1)
 
 
 def test_building_a_days_sequences_prunes_the_folders_older_than_keep_days(tmp_path):
-    """interaction_sequences of 2026-01-31 with keep_days 14 deletes the folder of 2026-01-10 (21 days older, no
-    model serves from it) and keeps 2026-01-20; keep_days 0 keeps every day."""
+    """interaction_sequences of 2026-01-31 with keep_days 14 deletes the folder of 2026-01-10 (21 days older,
+    judged by the gate, no model serves from it) and keeps 2026-01-20; keep_days 0 keeps every day."""
     resources = {"storage": Storage(data_dir=str(tmp_path)), "source_file": SourceFile()}
     config = {"ops": {"raw_interactions": {"config": SOURCE}}}
     for day in ("2026-01-10", "2026-01-20"):
         assert dg.materialize([ingestion.raw_interactions, sequences.interaction_sequences], partition_key=day,
                               run_config=config, resources=resources).success
+        judged = ModelRecord(day=day, run_id="r", dir=f"models/{day}/r")  # the gate has judged the day's model
+        resources["storage"].store.record_decision(judged, {"promoted": False})
     for keep_days, left in ((0, ["2026-01-10", "2026-01-20", "2026-01-31"]), (14, ["2026-01-20", "2026-01-31"])):
         run = {"ops": {**config["ops"], "interaction_sequences": {"config": {"keep_days": keep_days}}}}
         result = dg.materialize([ingestion.raw_interactions, sequences.interaction_sequences],

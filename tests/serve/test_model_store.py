@@ -59,7 +59,7 @@ def test_served_up_to_takes_the_last_of_a_day_and_leaves_out_a_rolled_back_model
 def test_nothing_has_served_in_an_empty_store(tmp_path):
     store = ModelStore(tmp_path)
     assert store.served_up_to("2026-01-20") is None and store.served_up_to("2026-01-20", kinds=("elcrec",)) is None
-    assert store.judged_up_to() is None and store.candidate("2026-01-20") is None
+    assert store.judged_days() == set() and store.candidate("2026-01-20") is None
 
 
 def test_each_run_of_a_day_gets_its_own_candidate(tmp_path):
@@ -68,9 +68,10 @@ def test_each_run_of_a_day_gets_its_own_candidate(tmp_path):
     materialization of the gate alone) gets the day's newest."""
     store = ModelStore(tmp_path)
     a, b = record(store, "2026-01-20", "a"), record(store, "2026-01-20", "b")
-    assert store.candidate("2026-01-20", "a") == a and store.candidate("2026-01-20", "b") == b
-    assert store.candidate("2026-01-20") == b and store.candidate("2026-01-20", "gate-only") == b
-    assert store.candidate("2026-01-21", "a") is None
+    assert store.candidate("2026-01-20", ["a"]) == a and store.candidate("2026-01-20", ["b"]) == b
+    assert store.candidate("2026-01-20") == b and store.candidate("2026-01-20", ["gate-only"]) == b
+    assert store.candidate("2026-01-20", ["a-again", "a"]) == a  # a re-execution of run a, from its gate on
+    assert store.candidate("2026-01-21", ["a"]) is None
 
 
 def test_records_are_relative_to_the_data_folder_so_that_it_can_move(tmp_path):
