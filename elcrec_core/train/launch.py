@@ -38,8 +38,8 @@ def train_distributed(nproc: int, seqs: Sequences, exp: ExperimentConfig, out_di
     Each process runs ``threads`` CPU threads (None: ``OMP_NUM_THREADS`` if set, else the cores / ``nproc``).
     Returns rank 0's result, with ``seconds`` the wall time of the launch (the processes' start included).
     Raises ValueError for ``nproc`` < 2 and RuntimeError naming each rank that failed, its error and exit code
-    (the traceback is on stderr) when a process fails (:class:`NonFiniteLoss` where one diverged); a killed
-    caller takes its processes with it."""
+    (the traceback is on stderr) when a process fails (:class:`NonFiniteLoss` where one diverged, ValueError
+    where one refused the settings); a killed caller takes its processes with it."""
     if nproc < 2:
         raise ValueError(f"nproc must be at least 2 for distributed training, not {nproc}")
     threads = threads or int(os.environ.get("OMP_NUM_THREADS", "0")) or max(1, _cores() // nproc)
@@ -54,8 +54,10 @@ def train_distributed(nproc: int, seqs: Sequences, exp: ExperimentConfig, out_di
             results = elastic_launch(config, _rank)(seqs, exp, str(out_dir), resume, init_from, threads, lines)
         except ChildFailedError as err:
             failed = f"distributed training in {nproc} processes failed: {_failure(err)}"
-            if any(_message(f.message).startswith(f"{NonFiniteLoss.__name__}:") for f in err.failures.values()):
-                raise NonFiniteLoss(failed) from None  # the settings diverge: a retry diverges again
+            errors = {_message(f.message).split(":", 1)[0] for f in err.failures.values()}
+            for kind in (NonFiniteLoss, ValueError):  # the settings diverge, or do not fit the data: a retry fails too
+                if kind.__name__ in errors:
+                    raise kind(failed) from None
             raise RuntimeError(failed) from None
         finally:
             lines.put(None)

@@ -89,11 +89,8 @@ def train(
     size = {"users": len(seqs), "items": seqs.n_items, "interactions": len(seqs.items),
             "training_sequences": len(samples)}
     start, stopper, history = 0, EarlyStopping(cfg.patience), []
-    resuming = resume and (out_dir / LAST).exists()
-    if resuming:  # refused with other settings before config.json is written
+    if resume and (out_dir / LAST).exists():
         start, stopper, history = restore_training_state(out_dir / LAST, model, optimizer, generator, cfg)
-    run_log = RunLog(out_dir, exp, enabled=rank == 0, data=size)
-    if resuming:
         log(f"resumed from {out_dir / LAST} after epoch {start - 1}")
     elif init_from is not None:
         info = warm_start(model, init_from)
@@ -102,6 +99,9 @@ def train(
         t0 = time.perf_counter()
         init_centres(model, data, users, cfg)
         log(f"centres initialised ({cfg.centre_init}, K={model.cfg.n_intents}) in {time.perf_counter() - t0:.1f}s")
+    # after what may refuse the run (other settings to resume, another architecture to warm-start from, too few
+    # sequences for the centres): a refused run leaves the folder's config.json as it was
+    run_log = RunLog(out_dir, exp, enabled=rank == 0, data=size)
 
     precision = "bf16 autocast" if uses_bf16(device, cfg.precision) else "fp32"
     windows = f", {len(samples)} windows" if cfg.train_windows != "last" else ""

@@ -73,6 +73,13 @@ def test_a_resumed_run_takes_its_new_patience_and_a_refused_one_leaves_config_js
     with pytest.raises(ValueError, match=r"train\.lr: 0\.001 -> 0\.01"):
         train(seqs, small_config(epochs=4, lr=0.01), tmp_path, log=lambda _: None)
     assert json.loads((tmp_path / "config.json").read_text()) == before
+    other = small_config(epochs=1)
+    other.model["hidden"] = 16  # another architecture to warm-start from: refused, config.json as it was
+    train(seqs, other, tmp_path / "other", log=lambda _: None)
+    with pytest.raises(ValueError, match="is \\(.*16\\), here"):
+        train(seqs, small_config(epochs=4), tmp_path, resume=False, init_from=tmp_path / "other" / "best.pt",
+              log=lambda _: None)
+    assert json.loads((tmp_path / "config.json").read_text()) == before
 
 
 def test_a_larger_step_budget_on_resume_takes_exactly_the_steps_left(seqs, tmp_path):
