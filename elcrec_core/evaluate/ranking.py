@@ -158,8 +158,9 @@ def _eval_mode(model: ELCRec) -> Iterator[None]:
 
 def _split_batches(model: ELCRec, data: SequenceTensors, split: Split, users: torch.Tensor,
                    batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """Per batch of ``users``: the split's targets [B], the input histories [B, longest] (items the model does
-    not know become padding) and the user representations [B, hidden] of the last ``max_len`` inputs."""
+    """Per batch of ``users``: the split's targets [B], the input histories [B, longest] (without the items the
+    model does not know: :func:`known_items`) and the user representations [B, hidden] of their last ``max_len``
+    items."""
     max_len, n_items, drop = model.cfg.max_len, model.cfg.n_items, DROP_AFTER[split]
     for batch in user_batches(users, batch_size):
         targets = data.window(batch, drop, 1)[:, 0]

@@ -64,7 +64,8 @@ def evaluate_recommender(rec: Recommender, data: SequenceTensors, split: Split, 
     :func:`~elcrec_core.evaluate.ranking.eligible_users`) under ``rec``, a fitted :class:`Recommender`. Users go in
     batches of ``batch_size`` (as
     :func:`~elcrec_core.evaluate.ranking.evaluate_ranks`), each scored in groups of at most 2^25 user-item scores; a
-    target beyond ``rec.n_items`` is a miss and history items beyond it are padding."""
+    target beyond ``rec.n_items`` is a miss and history items beyond it are left out of the input
+    (:func:`~elcrec_core.evaluate.ranking.known_items`)."""
     n_items = rec.n_items
     ranks = []
     for targets, history, scores in _scored_groups(rec, data, split, users, batch_size):
