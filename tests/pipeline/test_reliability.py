@@ -225,6 +225,13 @@ def test_a_bad_training_setting_fails_at_once_naming_it(tmp_path):
     assert [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY] == []
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     assert "training settings of 2026-01-20: unknown preset 'beuaty'" in failure.event_specific_data.error.message
+    result = dg.materialize([training.elcrec_model], partition_key=PARTITION, raise_on_error=False,
+                            run_config={"ops": {"elcrec_model": {"config": {"intents": 4096}}}},  # > the sequences
+                            resources={"storage": storage, "device": ComputeDevice()},
+                            selection=[training.elcrec_model.key])
+    assert [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY] == []
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert "k-means needs at least n_intents = 4096 training sequences" in failure.event_specific_data.error.message
 
 
 def test_old_sequence_folders_are_pruned_but_the_serving_and_previous_models_days_are_kept(tmp_path):
