@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -14,6 +15,9 @@ from elcrec_pipeline.jobs import RUN_CONFIG_ENV, daily_retrain_job, run_config_f
 from elcrec_pipeline.resources import SourceFile
 
 LOOKBACK_DAYS = 7  # the days a tick looks at: older days are a backfill's work
+# a day's files must have been left unchanged this long before its run starts: a file still being written (or
+# copied in over several ticks) would otherwise start a run, and another each time it grew
+SETTLE_SECONDS = 60
 
 
 @dg.sensor(
@@ -22,9 +26,9 @@ LOOKBACK_DAYS = 7  # the days a tick looks at: older days are a backfill's work
     default_status=dg.DefaultSensorStatus.STOPPED,
     description=f"Requests the day's partition of daily_retrain_job when the source settings file's '{{date}}' "
                 f"path (a file, a folder or a glob such as */{{date}}.csv) names files for it (one of the last "
-                f"{LOOKBACK_DAYS} days), and again when one of them changes, arrives or goes (a new size or "
-                f"modification time), with the run config of {RUN_CONFIG_ENV} where set. Off until turned on in the "
-                "UI.",
+                f"{LOOKBACK_DAYS} days) once they have been unchanged for {SETTLE_SECONDS} s, and again when one "
+                "of them changes, arrives or goes (a new size or modification time), with the run config of "
+                f"{RUN_CONFIG_ENV} where set. Off until turned on in the UI.",
 )
 def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceFile) -> dg.SensorResult:
     settings = source_file.settings()
@@ -33,16 +37,30 @@ def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceF
         return dg.SensorResult(skip_reason=f"the source settings ({source_file.location() or 'none'}) name no "
                                            "path with '{date}'")
     days = configured_partitions().get_partition_keys()[-LOOKBACK_DAYS:]
-    requests = []
+    requests, settling = [], []
     for day in days:
         files = day_files(pattern, day)
-        if files:
+        if files and not settled(files):
+            settling.append(day)
+        elif files:
             requests.append(dg.RunRequest(partition_key=day, run_key=f"{day}:{files_version(files)}",
                                           run_config=run_config_file(),
                                           tags={"elcrec/source_file": ", ".join(map(str, files))}))
+    if settling and not requests:
+        return dg.SensorResult(skip_reason=f"files changed in the last {SETTLE_SECONDS} s, waiting: "
+                                           f"{', '.join(settling)} ({pattern})")
     if not requests:
         return dg.SensorResult(skip_reason=f"no file for the last {LOOKBACK_DAYS} days: {pattern}")
     return dg.SensorResult(run_requests=requests)
+
+
+def settled(files: list[Path]) -> bool:
+    """Whether none of ``files`` changed in the last :data:`SETTLE_SECONDS` (one gone since it was listed: no)."""
+    try:
+        newest = max(file.stat().st_mtime for file in files)
+    except OSError:
+        return False
+    return time.time() - newest >= SETTLE_SECONDS
 
 
 def day_files(pattern: str, day: str) -> list[Path]:

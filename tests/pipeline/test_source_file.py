@@ -21,7 +21,15 @@ from elcrec_core.data.sources import read_source
 from elcrec_pipeline.config import SourceSettings
 from elcrec_pipeline.definitions import defs
 from elcrec_pipeline.resources import SOURCE_ENV, SourceFile, Storage
+from elcrec_pipeline import sensors
 from elcrec_pipeline.sensors import files_version, source_file_sensor
+
+
+@pytest.fixture(autouse=True)
+def _files_settle_at_once(monkeypatch):
+    """The sensor waits until a day's files are a minute old; here they count as settled when written (the wait
+    has its own test)."""
+    monkeypatch.setattr(sensors, "SETTLE_SECONDS", 0)
 
 DAY_FILES = {  # the late event of 2026-01-31's file falls on 2026-01-30
     "2026-01-30": "user_id,item_id,timestamp\nu1,a,2026-01-30T10:00:00Z\nu1,b,2026-01-30T11:00:00Z\n"
@@ -302,3 +310,26 @@ def test_the_beauty_preset_reads_a_sequence_file_into_its_sequences(tmp_path):
     built = {int(user): [int(item_ids[i - 1]) for i in seqs.items[seqs.offsets[n]:seqs.offsets[n + 1]]]
              for n, user in enumerate(seqs.user_ids)}
     assert built == lines
+
+
+def test_the_sensor_waits_until_a_days_files_are_left_unchanged(tmp_path, monkeypatch):
+    """A file written a moment ago (still being copied in, perhaps) starts no run; a minute later it does, once."""
+    import os
+    import time
+
+    monkeypatch.setattr(sensors, "SETTLE_SECONDS", 60)
+    yesterday = (date.today() - timedelta(days=1)).isoformat()
+    (tmp_path / "logs").mkdir()
+    day_file = tmp_path / "logs" / f"{yesterday}.csv"
+    day_file.write_text("user_id,item_id,timestamp\nu,i,1\n")
+    (tmp_path / "source.yaml").write_text(yaml.safe_dump({"format": "csv", "path": "logs/{date}.csv"}))
+    source = SourceFile(path=str(tmp_path / "source.yaml"))
+
+    def tick() -> dg.SensorResult:
+        return source_file_sensor(dg.build_sensor_context(resources={"source_file": source}))
+
+    assert f"files changed in the last 60 s, waiting: {yesterday}" in tick().skip_reason.skip_message
+    minute_ago = time.time() - 61
+    os.utime(day_file, (minute_ago, minute_ago))
+    (request,) = tick().run_requests
+    assert request.partition_key == yesterday
