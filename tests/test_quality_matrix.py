@@ -18,7 +18,8 @@ from elcrec_core.cli.main import parser
 from elcrec_core.config.settings import merge_overrides
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.data.synthetic import SyntheticConfig, generate
-from elcrec_core.evaluate.baselines import compare, popularity_metrics
+from elcrec_core.evaluate.baselines import compare
+from elcrec_core.evaluate.popularity import popularity_metrics
 from elcrec_core.report.evaluation_report import paired_differences
 from elcrec_core.train.auto_preset import auto_experiment
 from elcrec_core.train.checkpoint import load_checkpoint, save_checkpoint

@@ -2,9 +2,7 @@
 (the ablation of ELCRec), each a :class:`~elcrec_core.evaluate.scoring.Recommender`.
 
 As the models train on each user's items[:-2], every baseline is fitted there (``fit(data, "valid")``), tuned on
-the ``valid`` split and reported on ``test`` (:func:`compare`). :func:`popularity_ranks` is the most-popular
-ranking of one split fitted on that split's own inputs (a quick reference for tests and benchmarks; the report and
-the gate fit :class:`MostPopular` on items[:-2], as every model).
+the ``valid`` split and reported on ``test`` (:func:`compare`).
 """
 
 from __future__ import annotations
@@ -19,16 +17,9 @@ import scipy.sparse as sp
 import torch
 
 from elcrec_core.config.settings import ExperimentConfig, merge_overrides
-from elcrec_core.data.sequences import Sequences, SequenceTensors, user_batches
+from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.evaluate.linalg import spd_inverse_
-from elcrec_core.evaluate.ranking import (
-    DROP_AFTER,
-    MISS_RANK,
-    SELECTION_METRIC,
-    Split,
-    eligible_users,
-    metrics_from_ranks,
-)
+from elcrec_core.evaluate.ranking import SELECTION_METRIC, Split, eligible_users, metrics_from_ranks
 from elcrec_core.evaluate.scoring import HELD_OUT, ELCRecRecommender, Fit, evaluate_recommender
 
 
@@ -42,43 +33,6 @@ def input_counts(data: SequenceTensors, split: Fit) -> torch.Tensor:
     edges.index_add_(0, cut, torch.full_like(cut, -1, dtype=torch.int32))
     inside = edges.cumsum(0)[:-1] > 0
     return torch.bincount(data.items[inside], minlength=data.n_items + 1)[1:].double()
-
-
-def popularity_ranks(
-    data: SequenceTensors, split: Split, users: torch.Tensor | None = None, batch_size: int = 2048
-) -> torch.Tensor:
-    """0-based ranks of the split targets when items are ranked by how often they occur in all users' inputs
-    for that split (the most-popular baseline); history excluded, ties against the target (other items counted
-    as often count as above it), a target in the history is a miss, as in :mod:`elcrec_core.evaluate.ranking`. Users
-    are ranked in batches of ``batch_size``."""
-    if users is None:
-        users = eligible_users(data, split)
-    counts = input_counts(data, split)
-    ordered = counts.sort().values
-    ranks = [_popularity_batch(data, batch, DROP_AFTER[split], counts, ordered) for batch in user_batches(users, batch_size)]
-    return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long)
-
-
-def _popularity_batch(
-    data: SequenceTensors, users: torch.Tensor, drop: int, counts: torch.Tensor, ordered: torch.Tensor
-) -> torch.Tensor:
-    """:func:`popularity_ranks` for one batch of users, from the item counts and their sorted values."""
-    targets = data.window(users, drop, 1)[:, 0]
-    history = data.window(users, drop + 1, int((data.lengths(users) - drop - 1).max()))
-    target_count = counts[targets - 1]
-    at_least = len(ordered) - torch.searchsorted(ordered, target_count, right=False) - 1  # other items, not itself
-    hist_sorted = history.sort(1).values
-    first = torch.ones_like(hist_sorted, dtype=torch.bool)
-    first[:, 1:] = hist_sorted[:, 1:] != hist_sorted[:, :-1]
-    in_hist = first & (hist_sorted > 0) & (counts[(hist_sorted - 1).clamp(min=0)] >= target_count[:, None])
-    ranks = at_least - in_hist.sum(1)
-    target_in_history = (history == targets[:, None]).any(1)
-    return torch.where(target_in_history, MISS_RANK, ranks)
-
-
-def popularity_metrics(data: SequenceTensors, split: Split) -> dict[str, float]:
-    """HR@K / NDCG@K of the most-popular baseline."""
-    return metrics_from_ranks(popularity_ranks(data, split))
 
 
 # ----------------------------------------------------------------------------------------- under the contract
@@ -106,7 +60,8 @@ def input_items(data: SequenceTensors, split: Fit) -> tuple[torch.Tensor, torch.
 
 class MostPopular:
     """Every item scored by how often it occurs in all users' inputs for the fitted split
-    (:func:`input_counts`); fitted and evaluated on one split it ranks exactly as :func:`popularity_ranks`."""
+    (:func:`input_counts`); fitted and evaluated on one split it ranks exactly as
+    :func:`~elcrec_core.evaluate.popularity.popularity_ranks`."""
 
     name = "most_popular"
 

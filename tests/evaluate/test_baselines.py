@@ -24,9 +24,9 @@ from elcrec_core.evaluate.baselines import (
     SASRec,
     input_counts,
     input_items,
-    popularity_ranks,
     tune_ease,
 )
+from elcrec_core.evaluate.popularity import popularity_ranks
 from elcrec_core.evaluate.ranking import MISS_RANK, eligible_users, evaluate_ranks, metrics_from_ranks, rank_scores
 from elcrec_core.evaluate.scoring import ELCRecRecommender, Recommender, evaluate_recommender, rank_score_matrix
 from elcrec_core.model.elcrec import ELCRec

@@ -10,7 +10,7 @@ import torch
 import elcrec_core.evaluate.ranking as evaluation
 from elcrec_core.config.settings import ModelConfig
 from elcrec_core.data.sequences import Sequences, SequenceTensors
-from elcrec_core.evaluate.baselines import popularity_ranks
+from elcrec_core.evaluate.popularity import popularity_ranks
 from elcrec_core.evaluate.ranking import (
     MISS_RANK,
     eligible_users,

@@ -1,7 +1,6 @@
 """Reliability of the pipeline: a training killed mid-epoch resumes, concurrent and repeated runs of a partition
 leave the same warehouse, and a held warehouse lock gives a short wait then a clear error."""
 
-import dataclasses
 import json
 import os
 import shutil

@@ -18,10 +18,10 @@ from assets.sequences import interaction_sequences
 from elcrec_core.data.item_metadata import read_item_metadata
 from elcrec_core.data.sequences import read_sequence_parquet
 from elcrec_core.data.sources import read_source
+from elcrec_pipeline import sensors
 from elcrec_pipeline.config import SourceSettings
 from elcrec_pipeline.definitions import defs
 from elcrec_pipeline.resources import SOURCE_ENV, SourceFile, Storage
-from elcrec_pipeline import sensors
 from elcrec_pipeline.sensors import files_version, source_file_sensor
 
 

@@ -345,7 +345,7 @@ def test_the_gate_decision_as_stored_in_decision_json():
 
 
 def test_popularity_and_recommender_metrics_on_a_hand_example():
-    from elcrec_core.evaluate.baselines import popularity_metrics
+    from elcrec_core.evaluate.popularity import popularity_metrics
     from elcrec_core.evaluate.scoring import recommender_metrics
 
     # test inputs (items[:-1]): item 1 three times, items 2 and 3 once, item 4 never; targets 2, 1, 4

@@ -14,7 +14,7 @@ from elcrec_core.cli.arguments import load_data_with_ids
 from elcrec_core.cli.main import main
 from elcrec_core.config.settings import ExperimentConfig, load_preset, merge_overrides
 from elcrec_core.data.sequences import SequenceTensors
-from elcrec_core.evaluate.baselines import popularity_metrics
+from elcrec_core.evaluate.popularity import popularity_metrics
 from elcrec_core.train.checkpoint import load_checkpoint, load_model
 from elcrec_core.train.distributed import state_digest
 from elcrec_core.train.launch import train_distributed

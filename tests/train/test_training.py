@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from elcrec_core.config.settings import MAX_CE_LOGITS, TrainConfig
 from elcrec_core.data.sequences import SequenceTensors
-from elcrec_core.evaluate.baselines import popularity_metrics
+from elcrec_core.evaluate.popularity import popularity_metrics
 from elcrec_core.evaluate.ranking import evaluate
 from elcrec_core.model.centres import init_centres
 from elcrec_core.model.elcrec import ELCRec
