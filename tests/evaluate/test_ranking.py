@@ -279,3 +279,17 @@ def test_evaluate_gives_nan_for_a_model_that_cannot_score_every_user() -> None:
         model.item_emb.weight[3, 0] = float("nan")
     assert all(math.isnan(v) for v in evaluate(model, data, "test").values())
     assert len(evaluate_ranks(model, data, "test")) == len(eligible_users(data, "test"))
+
+
+def test_a_model_non_finite_for_one_batch_of_users_has_no_figure() -> None:
+    """Users ranked one at a time (batch 1), shortest first: only the shortest user's history holds the item whose
+    embedding is NaN. Every metric is NaN however the later, finite batches come out; no users rank as nothing."""
+    model = _small_model().eval()
+    seqs = Sequences.from_lists([0, 1, 2], [[30, 1, 2], [3, 4, 5, 6, 7], [8, 9, 10, 11, 12, 13]], n_items=30)
+    data = SequenceTensors.from_sequences(seqs)
+    assert all(math.isfinite(v) for v in evaluate(model, data, "test", batch_size=1).values())
+    with torch.no_grad():
+        model.item_emb.weight[30, :] = float("nan")
+    assert all(math.isnan(v) for v in evaluate(model, data, "test", batch_size=1).values())
+    none = evaluate_ranks(model, data, "test", torch.zeros(0, dtype=torch.long))
+    assert none.shape == (0,) and none.dtype == torch.long
