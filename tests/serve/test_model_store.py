@@ -62,6 +62,14 @@ def test_nothing_has_served_in_an_empty_store(tmp_path):
     assert store.judged_days() == set() and store.candidate("2026-01-20") is None
 
 
+def test_the_days_the_gate_has_judged_are_those_with_a_decision(tmp_path):
+    store = ModelStore(tmp_path)
+    a, b, c = record(store, "2026-01-20", "a"), record(store, "2026-01-20", "b"), record(store, "2026-01-22", "c")
+    store.record_decision(a, {"promoted": True})
+    store.record_decision(c, {"promoted": False})
+    assert store.judged_days() == {"2026-01-20", "2026-01-22"} and store.decision(b) is None
+
+
 def test_each_run_of_a_day_gets_its_own_candidate(tmp_path):
     """Two runs of one day at once (the schedule and the sensor, a UI click): run a trained first, run b second.
     Each run's later steps judge the model it trained, not the day's newest; a run that trained nothing (a
