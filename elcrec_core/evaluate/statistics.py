@@ -161,8 +161,8 @@ def category_purity(intents: np.ndarray, users: np.ndarray, items: np.ndarray, c
     an item of its most frequent category: max over c of (described interactions of k's users with category c)
     / (described interactions of k's users). The category purity of the intents is the mean of the intents'
     purities weighted by their users: sum_k users_k * purity_k / sum_k users_k. ``shuffled`` is the same for a
-    random permutation of ``intents`` over the users (the same intent sizes), averaged over ``shuffles``
-    permutations drawn with ``seed``: what intents that know nothing of the users would score (more than the
+    random permutation of the intents of the users that count (the same intent sizes among them), averaged over
+    ``shuffles`` permutations drawn with ``seed``: what intents that know nothing of the users would score (more than the
     share of the most common category, since small intents are purer by chance). None without any described
     interaction.
     """
@@ -171,6 +171,13 @@ def category_purity(intents: np.ndarray, users: np.ndarray, items: np.ndarray, c
         return None
     purity, per_intent = _purity(intents, user_totals, user_counts)
     rng = np.random.default_rng(seed)
-    chance = np.array([_purity(rng.permutation(intents), user_totals, user_counts)[0] for _ in range(shuffles)])
+    counted = np.sort(user_totals["group"].to_numpy())  # in user order: the same draws give the same shuffle
+
+    def shuffled() -> np.ndarray:  # only among the users that count: over all, their intents' sizes changed
+        permuted = np.array(intents, copy=True)
+        permuted[counted] = rng.permutation(permuted[counted])
+        return permuted
+
+    chance = np.array([_purity(shuffled(), user_totals, user_counts)[0] for _ in range(shuffles)])
     return CategoryPurity(purity, float(chance.mean()) if shuffles else float("nan"),
                           float(chance.std()) if shuffles else float("nan"), shuffles, per_intent)

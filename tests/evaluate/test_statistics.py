@@ -297,3 +297,20 @@ def test_bootstrap_draws_in_chunks_the_same_resamples_in_bounded_memory(monkeypa
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 150 * 2**20, peak
+
+
+def test_the_shuffled_purity_keeps_the_intent_sizes_of_the_users_that_count():
+    """Intent 0's 50 users have categories (item 1: a; half of them also item 2: b), intent 1's 50 users only items
+    without one. Every shuffle of the intents among the users that count leaves them one group: the shuffled purity
+    is the purity itself (a permutation over all users split them, and small groups are purer by chance)."""
+    import polars as pl
+
+    from elcrec_core.evaluate.statistics import category_purity
+
+    intents = np.repeat([0, 1], 50)
+    users = np.concatenate([np.arange(50), np.arange(25), np.arange(50, 100)])
+    items = np.concatenate([np.full(50, 1), np.full(25, 2), np.full(50, 3)])
+    categories = pl.DataFrame({"item": [1, 2], "category": ["a", "b"]})
+    result = category_purity(intents, users, items, categories, shuffles=20)
+    assert result.purity == pytest.approx(50 / 75)
+    assert result.shuffled == pytest.approx(result.purity) and result.shuffled_std == pytest.approx(0.0)
