@@ -46,11 +46,6 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
     model, _ = load_model(storage.store.checkpoint(profiled))
     seqs, item_ids = storage.read_sequences(partition)
     assigned = assign_user_intents(model, seqs)
-    user_ids = pl.Series(seqs.user_ids, dtype=pl.String)
-    warehouse.replace_table(storage.warehouse, "user_intents", pl.DataFrame({
-        "user_id": user_ids, "intent": assigned.intent.astype(np.int32),
-        "distance": assigned.distance.astype(np.float64), "runner_up": assigned.runner_up.astype(np.int32),
-    }))
     summary = summarise_intents(assigned, F.normalize(model.centres.detach().float(), dim=1).numpy())
     lift = item_lift(assigned.intent, np.repeat(np.arange(len(seqs)), seqs.lengths), seqs.items)
     lift = lift.with_columns(item_id=pl.Series(item_ids[lift["item"].to_numpy() - 1], dtype=pl.String))
@@ -62,6 +57,17 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
               if not categories.is_empty() else None)
     profiles = profiles.join(_categories(assigned.intent, interactions, seqs.items, categories, purity),
                              on="intent", how="left")
+    out = storage.profiles_dir(partition)
+    sizes = intent_sizes(assigned.intent, model.cfg.n_intents)
+    map_png = intent_map(assigned.representation, assigned.intent, out / "intent_map.png", config.map_method,
+                         config.map_sample)
+    sizes_png = intent_sizes_chart(sizes, out / "intent_sizes.png")
+    # the tables once everything is computed: a failure above leaves all three as they were, not one replaced
+    user_ids = pl.Series(seqs.user_ids, dtype=pl.String)
+    warehouse.replace_table(storage.warehouse, "user_intents", pl.DataFrame({
+        "user_id": user_ids, "intent": assigned.intent.astype(np.int32),
+        "distance": assigned.distance.astype(np.float64), "runner_up": assigned.runner_up.astype(np.int32),
+    }))
     warehouse.replace_table(storage.warehouse, "intent_profiles", profiles)
     # one row for these profiles; none without item categories (no stale numbers of an earlier model)
     warehouse.replace_table(storage.warehouse, "intent_category_purity", pl.DataFrame([] if purity is None else [{
@@ -73,11 +79,6 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
         "shuffled_category_purity": pl.Float64, "shuffled_std": pl.Float64, "shuffles": pl.Int64, "users": pl.Int64,
         "interactions": pl.Int64}))
 
-    out = storage.profiles_dir(partition)
-    sizes = intent_sizes(assigned.intent, model.cfg.n_intents)
-    map_png = intent_map(assigned.representation, assigned.intent, out / "intent_map.png", config.map_method,
-                         config.map_sample)
-    sizes_png = intent_sizes_chart(sizes, out / "intent_sizes.png")
     metadata = {
         "written": True,
         "model": profiled.name,

@@ -87,7 +87,7 @@ def summarise_intents(assigned: UserIntents, centres: np.ndarray, sample: int = 
         rng = np.random.default_rng(seed)
         pick = rng.choice(len(assigned.intent), size=min(sample, len(assigned.intent)), replace=False)
         labels = assigned.intent[pick]
-        if len(np.unique(labels)) > 1:
+        if 1 < len(np.unique(labels)) < len(labels):  # defined for 2 to samples - 1 groups
             silhouette = float(silhouette_score(assigned.representation[pick], labels))
     return IntentSummary(per_intent, int(len(used)), int(k - len(used)), quantiles, silhouette)
 

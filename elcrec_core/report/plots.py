@@ -39,20 +39,28 @@ def markdown_image(path: str | Path, alt: str) -> str:
     return f"![{alt}](data:image/png;base64,{data})"
 
 
+MIN_MAP_USERS = 3  # t-SNE needs its perplexity (at least 2) below the samples; PCA two samples for two axes
+
+
 def map_coordinates(representation: np.ndarray, method: MapMethod = "pca", sample: int = 3000,
                     seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(2-D coordinates [S, 2], the rows of ``representation`` [U, d] they place [S]) for a seeded sample of
-    S = min(``sample``, U) users, by PCA or t-SNE. Raises ValueError for another method."""
+    S = min(``sample``, U) users, by PCA or t-SNE; fewer than :data:`MIN_MAP_USERS` users (too few to project),
+    at their first two coordinates. Raises ValueError for another method."""
+    if method not in ("pca", "tsne"):
+        raise ValueError(f"unknown map method {method!r}: pca or tsne")
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(representation), size=min(sample, len(representation)), replace=False)
-    if method == "pca":
+    if len(pick) < MIN_MAP_USERS:
+        xy = np.zeros((len(pick), 2))
+        first = representation[pick][:, :2]
+        xy[:, :first.shape[1]] = first
+    elif method == "pca":
         xy = PCA(n_components=2, random_state=seed).fit_transform(representation[pick])
     elif method == "tsne":
         perplexity = min(30.0, max(2.0, (len(pick) - 1) / 3))  # t-SNE needs perplexity < samples
         xy = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(
             representation[pick])
-    else:
-        raise ValueError(f"unknown map method {method!r}: pca or tsne")
     return xy, pick
 
 

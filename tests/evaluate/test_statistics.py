@@ -314,3 +314,20 @@ def test_the_shuffled_purity_keeps_the_intent_sizes_of_the_users_that_count():
     result = category_purity(intents, users, items, categories, shuffles=20)
     assert result.purity == pytest.approx(50 / 75)
     assert result.shuffled == pytest.approx(result.purity) and result.shuffled_std == pytest.approx(0.0)
+
+
+def test_intent_summary_and_map_of_a_few_users_each_in_its_own_intent():
+    """Three users, each alone in an intent: no silhouette (defined for 2 to users - 1 groups; it raised), and the
+    map places 1, 2 or 3 users by both methods (PCA raised for one user, t-SNE for two)."""
+    from elcrec_core.intents.profiles import UserIntents, summarise_intents
+    from elcrec_core.report.plots import map_coordinates
+
+    centres = np.eye(3)
+    rep = centres + 0.01
+    summary = summarise_intents(UserIntents(np.arange(3), np.zeros(3), np.arange(3), rep), centres)
+    assert summary.used == 3 and summary.silhouette is None
+    for users in (1, 2, 3):
+        for method in ("pca", "tsne"):
+            xy, pick = map_coordinates(rep[:users], method)
+            assert xy.shape == (users, 2) and sorted(pick.tolist()) == list(range(users)) and np.isfinite(xy).all()
+    assert map_coordinates(rep[:1], "pca")[0].tolist() == [[1.01, 0.01]]  # one user: its first two coordinates
