@@ -48,7 +48,11 @@ def build_config(args: argparse.Namespace, seqs: Sequences | None = None) -> Exp
     are auto's."""
     model, train = overrides(vars(args))
     if args.config:
-        return merge_overrides(ExperimentConfig.from_dict(json.loads(Path(args.config).read_text())), model, train)
+        try:
+            config = json.loads(Path(args.config).read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"--config {args.config} is not JSON: {err}") from None
+        return merge_overrides(ExperimentConfig.from_dict(config), model, train)
     preset = BASE_PRESET if args.preset == AUTO and seqs is None else args.preset
     return preset_experiment(preset, seqs, model, train, log=lambda line: print(line, file=sys.stderr, flush=True))
 

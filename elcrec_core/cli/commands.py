@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from elcrec_core.cli.arguments import build_config, load_data
-from elcrec_core.config.settings import ExperimentConfig, load_preset, merge_overrides
+from elcrec_core.config.settings import load_preset, merge_overrides
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, write_item_index_file
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_core.train.auto_preset import AUTO, BASE_PRESET, auto_experiment
@@ -61,8 +61,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     seqs, item_ids = data.sequences, data.item_ids
     model, _ = load_model(args.checkpoint)
     item_catalogue(args.checkpoint, model.cfg.n_items, item_ids)
-    if seqs.n_items > model.cfg.n_items:
-        raise SystemExit(f"{args.data} has item ids up to {seqs.n_items}, the checkpoint only {model.cfg.n_items}")
+    if seqs.n_items > model.cfg.n_items:  # new items: the evaluator misses their targets and leaves them out of inputs
+        print(f"{args.data}: {seqs.n_items - model.cfg.n_items} of its {seqs.n_items} items are newer than the "
+              "checkpoint: their targets count as misses and the inputs leave them out", file=sys.stderr)
     device = select_device(args.device)
     model.to(device)
     metrics = evaluate(model, SequenceTensors.from_sequences(seqs, device), args.split)
@@ -82,7 +83,7 @@ def cmd_baselines(args: argparse.Namespace) -> int:
     from elcrec_core.evaluate.baselines import EASE_LAMBDAS, SASRec, compare
 
     overrides = {"epochs": args.epochs, "seed": args.seed, "device": args.device}
-    exp = load_preset(BASE_PRESET if args.preset == AUTO else args.preset) if args.preset else ExperimentConfig()
+    exp = load_preset(BASE_PRESET if args.preset == AUTO else args.preset)
     exp = merge_overrides(exp, {}, overrides)
     try:
         lambdas = tuple(float(value) for value in args.lambdas.split(",")) if args.lambdas else EASE_LAMBDAS

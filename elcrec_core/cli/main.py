@@ -54,7 +54,8 @@ def parser() -> argparse.ArgumentParser:
     c = sub.add_parser("baselines", help="test-split HR@K / NDCG@K of the baselines: most popular, item "
                                          "transitions, EASE and SASRec (ELCRec without its intent parts)")
     add_data_options(c, "data file, folder or glob, or 'synthetic'")
-    c.add_argument("--preset", choices=[*preset_names(), AUTO], help="settings of the SASRec run (as elcrec train)")
+    c.add_argument("--preset", choices=[*preset_names(), AUTO], default=AUTO,
+                   help="settings of the SASRec run, as elcrec train's (default: auto, as the pipeline's challenger)")
     c.add_argument("--epochs", type=int, help="SASRec's epoch budget")
     c.add_argument("--seed", type=int, help="SASRec's seed (and the synthetic data's)")
     c.add_argument("--device", help="SASRec's device: auto (the default), cpu, cuda, ...")
@@ -71,7 +72,7 @@ def parser() -> argparse.ArgumentParser:
     model.add_argument("--serving", metavar="DATA_DIR", help="the model that serves in the pipeline's data folder")
     add_data_options(r, "the user's history: the pipeline's sequences.parquet, or any data file")
     r.add_argument("--user", required=True, help="the user id as in the data")
-    r.add_argument("--k", type=int, default=20, help="how many items (default: 20)")
+    r.add_argument("--k", type=positive, default=20, help="how many items (default: 20)")
     r.add_argument("--json", action="store_true",
                    help='one JSON object: {"user", "model", "intent", "history_length", "items": [{"rank", "item", '
                         '"score"}]}')
@@ -99,9 +100,9 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("synth", help="write the synthetic events (CSV or Parquet)")
     s.add_argument("--out", required=True, help="the file to write: .parquet, else CSV")
-    s.add_argument("--users", type=int, default=5000, help="(default: 5000)")
-    s.add_argument("--items", type=int, default=1000, help="(default: 1000)")
-    s.add_argument("--intents", type=int, default=8, help="planted intents (default: 8)")
+    s.add_argument("--users", type=positive, default=5000, help="(default: 5000)")
+    s.add_argument("--items", type=positive, default=1000, help="(default: 1000)")
+    s.add_argument("--intents", type=positive, default=8, help="planted intents (default: 8)")
     s.add_argument("--seed", type=int, default=0, help="(default: 0)")
     s.set_defaults(func=commands.cmd_synth)
     return p
@@ -112,7 +113,15 @@ def main(argv: list[str] | None = None) -> int:
     keep_freed_memory()
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError, CheckpointError) as exc:
+    except (OSError, ValueError, CheckpointError) as exc:  # a missing or unwritable file, bad data or settings
         print(f"elcrec: error: {exc}", file=sys.stderr)
         return 2
+
+
+def positive(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 

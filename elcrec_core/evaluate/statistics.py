@@ -162,9 +162,9 @@ def category_purity(intents: np.ndarray, users: np.ndarray, items: np.ndarray, c
     / (described interactions of k's users). The category purity of the intents is the mean of the intents'
     purities weighted by their users: sum_k users_k * purity_k / sum_k users_k. ``shuffled`` is the same for a
     random permutation of the intents of the users that count (the same intent sizes among them), averaged over
-    ``shuffles`` permutations drawn with ``seed``: what intents that know nothing of the users would score (more than the
-    share of the most common category, since small intents are purer by chance). None without any described
-    interaction.
+    ``shuffles`` permutations drawn with ``seed``: what intents that know nothing of the users would score (more
+    than the share of the most common category, since small intents are purer by chance). None without any
+    described interaction.
     """
     user_totals, user_counts = _category_counts(users, items, categories)
     if user_totals.is_empty():

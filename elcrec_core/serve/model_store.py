@@ -131,7 +131,7 @@ class ModelStore:
     def challengers(self, candidate: ModelRecord) -> list[ModelRecord]:
         """The stored challengers of ``candidate``, by name, except those retired (:meth:`retire_challenger`)."""
         folder = self.folder(candidate) / "challengers"
-        return [ModelRecord.from_dict(json.loads(path.read_text()))
+        return [ModelRecord.from_dict(_read_json(path))
                 for path in sorted(folder.glob("*/record.json")) if not (path.parent / RETIRED).exists()]
 
     def retire_challenger(self, record: ModelRecord) -> bool:
@@ -164,13 +164,13 @@ class ModelStore:
 
     def decision(self, record: ModelRecord) -> dict[str, Any] | None:
         path = self.folder(record) / "decision.json"
-        return json.loads(path.read_text()) if path.exists() else None
+        return _read_json(path) if path.exists() else None
 
     # --- aliases -------------------------------------------------------------------------------------------
     def aliases(self) -> dict[str, ModelRecord]:
         """The aliases that are set (``serving``, ``previous``)."""
         path = self.models / "aliases.json"
-        raw = json.loads(path.read_text()) if path.exists() else {}
+        raw = _read_json(path) if path.exists() else {}
         return {name: ModelRecord.from_dict(value) for name, value in raw.items() if value is not None}
 
     def serving(self) -> ModelRecord | None:
@@ -225,7 +225,7 @@ class ModelStore:
     def serving_log(self) -> list[dict[str, Any]]:
         """Every change of the serving alias, oldest first: time, action, reason, serving, previous."""
         path = self.models / "serving_log.jsonl"
-        return [json.loads(line) for line in path.read_text().splitlines() if line] if path.exists() else []
+        return [_read_json(path, line) for line in path.read_text().splitlines() if line] if path.exists() else []
 
     def _set_aliases(self, serving: ModelRecord, previous: ModelRecord | None, action: str, reason: str) -> None:
         entry = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "action": action,
@@ -236,7 +236,16 @@ class ModelStore:
 
 
 def _read_record(path: Path) -> ModelRecord | None:
-    return ModelRecord.from_dict(json.loads(path.read_text())) if path.exists() else None
+    return ModelRecord.from_dict(_read_json(path)) if path.exists() else None
+
+
+def _read_json(path: Path, text: str | None = None) -> Any:
+    """The JSON of ``path`` (or of ``text``, one of its lines); ValueError naming the file where it is not JSON
+    (a file cut short by a full disk, an edit by hand)."""
+    try:
+        return json.loads(path.read_text() if text is None else text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON ({err}): repair or remove it") from None
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

@@ -423,3 +423,47 @@ def test_evaluate_json_gives_null_for_a_model_whose_scores_are_not_finite(tmp_pa
                              str(tmp_path / "nan.pt"), "--json")
     assert code == 0, err
     assert json.loads(stdout) == dict.fromkeys(["HR@5", "NDCG@5", "HR@10", "NDCG@10", "HR@20", "NDCG@20"])
+
+
+def test_bad_counts_files_and_json_are_named_errors_not_tracebacks(tmp_path: Path, capsys) -> None:
+    """--k 0 and synth --users 0 are refused by argparse; a folder where a file is to be written, a --config that is
+    not JSON and a damaged aliases.json end in 'elcrec: error:' naming the file (they raised tracebacks, or
+    errors without the file)."""
+    from elcrec_core.cli.main import parser
+
+    for argv in (["recommend", "--checkpoint", "x.pt", "--data", "x", "--user", "1", "--k", "0"],
+                 ["synth", "--out", str(tmp_path / "s.csv"), "--users", "0"]):
+        with pytest.raises(SystemExit) as info:
+            parser().parse_args(argv)
+        assert info.value.code == 2 and "must be at least 1, not 0" in capsys.readouterr().err
+    code, _, err = _run(capsys, "synth", "--out", str(tmp_path), "--users", "5", "--items", "9", "--intents", "2")
+    assert code == 2 and err.startswith("elcrec: error: ") and str(tmp_path) in err
+    (tmp_path / "bad.json").write_text("{bad")
+    code, _, err = _run(capsys, "train", "--data", "synthetic", "--out", str(tmp_path / "run"),
+                        "--config", str(tmp_path / "bad.json"))
+    assert code == 2 and f"--config {tmp_path / 'bad.json'} is not JSON" in err
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "aliases.json").write_text('{"serving": ')
+    code, _, err = _run(capsys, "rollback", "--data-dir", str(tmp_path))
+    assert code == 2 and f"{tmp_path / 'models' / 'aliases.json'} is not valid JSON" in err
+    assert parser().parse_args(["baselines", "--data", "x"]).preset == "auto"  # as the pipeline's challenger
+
+
+def test_evaluate_data_with_items_newer_than_the_checkpoint(tmp_path: Path, capsys) -> None:
+    """A new item (id 99, indexed after the 9 known ones) as user 0's test target: evaluate says so on stderr and
+    counts that target a miss (it exited with code 1 and 'item ids up to 10' for a count)."""
+    events = _events()
+    events.write_csv(tmp_path / "events.csv")
+    out = tmp_path / "run"
+    assert _run(capsys, "train", "--data", str(tmp_path / "events.csv"), "--out", str(out), "--epochs", "1",
+                "--intents", "2", "--hidden", "8", "--max-len", "6", "--device", "cpu")[0] == 0
+    newer = pl.concat([events, pl.DataFrame({"user_id": [0], "item_id": [99], "timestamp": [T0 + 99]})])
+    newer.write_csv(tmp_path / "newer.csv")
+    code, stdout, err = _run(capsys, "evaluate", "--data", str(tmp_path / "newer.csv"), "--checkpoint",
+                             str(out / "best.pt"), "--json", "--format", "csv")
+    assert code == 0, err
+    assert "1 of its 10 items are newer than the checkpoint: their targets count as misses" in err
+    old = _run(capsys, "evaluate", "--data", str(tmp_path / "events.csv"), "--checkpoint", str(out / "best.pt"),
+               "--json", "--format", "csv")[1]
+    # 9 items, so every target that is no miss is a hit at 20; user 0's (item 5, a hit before) is now the new item
+    assert json.loads(stdout)["HR@20"] == pytest.approx(json.loads(old)["HR@20"] - 1 / 40, abs=1e-6)
