@@ -129,18 +129,23 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         raise ValueError(f"user {args.user!r} is not in {args.data}")
     user = torch.as_tensor(matches[:1])
     if args.checkpoint:
-        checkpoint, name, kind = args.checkpoint, str(args.checkpoint), "elcrec"
-        rec = ELCRecRecommender(load_model(checkpoint)[0])
+        checkpoint, name = args.checkpoint, str(args.checkpoint)
+        model, payload = load_model(checkpoint)
+        rec = ELCRecRecommender(model)
+        intent_model = model if _learned_intents(payload) else None  # not a SASRec: its centres never trained
     else:  # any model may serve: a trained one, or a baseline refitted on these histories
         store, record = serving_record(args.serving)
         rec = load_recommender(store, record, SequenceTensors.from_sequences(seqs), "all")
         checkpoint = store.checkpoint(record) if record.trained else None
-        name, kind = f"{record.name} ({record.kind})", record.kind
+        name = f"{record.name} ({record.kind})"
+        # the intents the pipeline shows: the serving ELCRec model, else the newest that has served, else the day's
+        intent_record = store.served_up_to(record.day, kinds=("elcrec",)) or store.candidate(record.day)
+        intent_model = load_model(store.checkpoint(intent_record))[0] if intent_record is not None else None
     if checkpoint is not None:
         item_ids = item_catalogue(checkpoint, rec.n_items, item_ids)
     data = SequenceTensors.from_sequences(seqs.known(rec.n_items))  # items newer than the model: left out
     items, scores = recommend(rec, data, user, k=args.k)
-    intent = int(assign_user_intents(rec.model, seqs, user).intent[0]) if kind == "elcrec" else None
+    intent = int(assign_user_intents(intent_model, seqs, user).intent[0]) if intent_model is not None else None
     names = [str(item_ids[i - 1]) if item_ids is not None else str(i) for i in items[0].tolist()]
     result = {"user": str(args.user), "model": name, "intent": intent,
               "history_length": int(seqs.lengths[matches[0]]),
@@ -150,10 +155,20 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         print(json.dumps(result))
     else:
         about = f"intent {intent}, " if intent is not None else ""
-        print(f"user {result['user']} ({about}{result['history_length']} items of history; model {name})")
+        items_word = "item" if result["history_length"] == 1 else "items"
+        print(f"user {result['user']} ({about}{result['history_length']} {items_word} of history; model {name})")
         for row in result["items"]:
             print(f"{row['rank']:3d}. {row['item']}  {row['score']:.4f}")
     return 0
+
+
+def _learned_intents(payload: dict) -> bool:
+    """Whether a checkpoint's model trained its intent centres (the authors' checkpoints did; SASRec, all intent
+    losses off, did not)."""
+    from elcrec_core.config.settings import ExperimentConfig
+    from elcrec_core.train.objective import uses_centres
+
+    return "config" not in payload or uses_centres(ExperimentConfig.from_dict(payload["config"]).train)
 
 
 def serving_record(data_dir: str) -> tuple[ModelStore, ModelRecord]:

@@ -467,3 +467,20 @@ def test_evaluate_data_with_items_newer_than_the_checkpoint(tmp_path: Path, caps
                "--json", "--format", "csv")[1]
     # 9 items, so every target that is no miss is a hit at 20; user 0's (item 5, a hit before) is now the new item
     assert json.loads(stdout)["HR@20"] == pytest.approx(json.loads(old)["HR@20"] - 1 / 40, abs=1e-6)
+
+
+def test_recommend_gives_no_intent_for_a_model_that_learned_none(tmp_path: Path, capsys) -> None:
+    """A SASRec checkpoint (every intent loss off) never trained its centres: no intent, where one was printed."""
+    _events().write_csv(tmp_path / "events.csv")
+    sasrec = ["--cf-weight", "0", "--intent-cf-weight", "0", "--trade-off", "0"]
+    for name, extra in (("sasrec", sasrec), ("elcrec", [])):
+        assert _run(capsys, "train", "--data", str(tmp_path / "events.csv"), "--out", str(tmp_path / name),
+                    "--epochs", "1", "--intents", "2", "--hidden", "8", "--max-len", "6", "--device", "cpu",
+                    *extra)[0] == 0
+    intents = {}
+    for name in ("sasrec", "elcrec"):
+        code, stdout, err = _run(capsys, "recommend", "--checkpoint", str(tmp_path / name / "best.pt"), "--data",
+                                 str(tmp_path / "events.csv"), "--user", "1", "--k", "2", "--json")
+        assert code == 0, err
+        intents[name] = json.loads(stdout)["intent"]
+    assert intents["sasrec"] is None and intents["elcrec"] in (0, 1)

@@ -255,7 +255,11 @@ def test_a_baseline_serves_when_it_beats_the_candidate(tmp_path, capsys):
                  str(seqs.user_ids[0]), "--k", "5", "--json"]) == 0
     answer = json.loads(capsys.readouterr().out)
     assert [row["item"] for row in answer["items"]] == [row[0] for row in first]
-    assert answer["intent"] is None and answer["model"] == f"{serving.name} ({best})"  # a baseline has no intents
+    assert answer["model"] == f"{serving.name} ({best})"
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:  # the pipeline's intent
+        (intent,) = con.execute("SELECT DISTINCT intent FROM user_recommendations WHERE user_id = ?",
+                                [str(seqs.user_ids[0])]).fetchone()
+    assert answer["intent"] == intent  # a baseline serves: the intent of the candidate, as the pipeline shows
     summary = json.loads((store.folder(candidate) / "report.json").read_text())
     assert (summary["serving"], summary["serving_model"]) == (best, serving.name)
     assert set(summary["models"]) == {"elcrec"} | baselines
