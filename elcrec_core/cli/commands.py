@@ -57,9 +57,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from elcrec_core.train.checkpoint import item_catalogue, load_model
     from elcrec_core.train.device import select_device
 
-    data = load_data(args)
+    model, payload = load_model(args.checkpoint)
+    data = load_data(args, seed=training_seed(payload))
     seqs, item_ids = data.sequences, data.item_ids
-    model, _ = load_model(args.checkpoint)
     item_catalogue(args.checkpoint, model.cfg.n_items, item_ids)
     if seqs.n_items > model.cfg.n_items:  # new items: the evaluator misses their targets and leaves them out of inputs
         print(f"{args.data}: {seqs.n_items - model.cfg.n_items} of its {seqs.n_items} items are newer than the "
@@ -122,7 +122,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     from elcrec_core.serve.recommenders import load_recommender
     from elcrec_core.train.checkpoint import item_catalogue, load_model
 
-    data = load_data(args)
+    checkpoint_model = load_model(args.checkpoint) if args.checkpoint else None
+    data = load_data(args, seed=training_seed(checkpoint_model[1]) if checkpoint_model else 0)
     seqs, item_ids = data.sequences, data.item_ids
     matches = np.flatnonzero(seqs.user_ids.astype(str) == str(args.user))
     if len(matches) == 0:
@@ -130,7 +131,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     user = torch.as_tensor(matches[:1])
     if args.checkpoint:
         checkpoint, name = args.checkpoint, str(args.checkpoint)
-        model, payload = load_model(checkpoint)
+        model, payload = checkpoint_model
         rec = ELCRecRecommender(model)
         intent_model = model if _learned_intents(payload) else None  # not a SASRec: its centres never trained
     else:  # any model may serve: a trained one, or a baseline refitted on these histories
@@ -160,6 +161,12 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         for row in result["items"]:
             print(f"{row['rank']:3d}. {row['item']}  {row['score']:.4f}")
     return 0
+
+
+def training_seed(payload: dict) -> int:
+    """The seed a checkpoint's run trained with: the synthetic data (``--data synthetic``) it was trained on is
+    generated with it (0 for the authors' checkpoints)."""
+    return int(payload.get("config", {}).get("train", {}).get("seed", 0))
 
 
 def _learned_intents(payload: dict) -> bool:

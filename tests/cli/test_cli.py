@@ -484,3 +484,18 @@ def test_recommend_gives_no_intent_for_a_model_that_learned_none(tmp_path: Path,
         assert code == 0, err
         intents[name] = json.loads(stdout)["intent"]
     assert intents["sasrec"] is None and intents["elcrec"] in (0, 1)
+
+
+def test_evaluate_and_recommend_read_the_synthetic_data_a_checkpoint_trained_on(tmp_path: Path, capsys) -> None:
+    """train --data synthetic generates it with the run's seed (2024); evaluate and recommend generated seed 0's
+    and refused the checkpoint as from another catalogue. They now take the checkpoint's seed."""
+    out = tmp_path / "run"
+    code, stdout, err = _run(capsys, "train", "--out", str(out), "--epochs", "1", "--intents", "2", "--hidden", "8",
+                             "--max-len", "6", "--device", "cpu")
+    assert code == 0 and "reading the synthetic data (seed 2024)" in err
+    trained = json.loads(stdout.strip().splitlines()[-1])["test"]
+    code, stdout, err = _run(capsys, "evaluate", "--checkpoint", str(out / "best.pt"), "--data", "synthetic", "--json")
+    assert code == 0, err
+    assert "(seed 2024)" in err and json.loads(stdout) == pytest.approx(trained, abs=1e-6)
+    code, _, err = _run(capsys, "recommend", "--checkpoint", str(out / "best.pt"), "--data", "synthetic", "--user", "1")
+    assert code == 0 and "(seed 2024)" in err
