@@ -52,7 +52,7 @@ def model_payload(model: ELCRec, exp: ExperimentConfig, extra: dict[str, Any]) -
 def save_training_state(path: Path, model: ELCRec, optimizer: torch.optim.Optimizer, exp: ExperimentConfig,
                         epoch: int, stopper: EarlyStopping, history: list, generator: torch.Generator) -> None:
     rng = {"torch": torch.get_rng_state(), "data": generator.get_state()}
-    if torch.cuda.is_available():
+    if model.item_emb.weight.is_cuda:  # a CPU run on a GPU machine opens no CUDA context for it
         rng["cuda"] = torch.cuda.get_rng_state_all()
     every_rank = distributed.gather(rng)  # a collective: every rank calls this, rank 0 writes
     if not distributed.is_main():

@@ -206,3 +206,23 @@ def test_load_model_rejects_an_unknown_payload(tmp_path: Path) -> None:
     save_checkpoint(path, {"weights": torch.zeros(2)})
     with pytest.raises(CheckpointError, match="neither"):
         load_model(path)
+
+
+def test_a_cpu_run_on_a_gpu_machine_saves_no_cuda_rng_state(tmp_path: Path, monkeypatch) -> None:
+    """The CUDA generators' states are saved for a model on CUDA only: reading them opened a CUDA context in every
+    process of a CPU run on a machine with a GPU."""
+    from elcrec_core.config.settings import ExperimentConfig, ModelConfig
+    from elcrec_core.model.elcrec import ELCRec
+    from elcrec_core.train.checkpoint import load_checkpoint
+    from elcrec_core.train.state import EarlyStopping, save_training_state
+
+    def no_cuda_here():
+        raise AssertionError("CUDA touched by a CPU run")
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", no_cuda_here)
+    model = ELCRec(ModelConfig(n_items=5, hidden=8, n_heads=2, n_layers=1, max_len=4, n_intents=2))
+    optimizer = torch.optim.Adam(model.parameters())
+    save_training_state(tmp_path / "last.pt", model, optimizer, ExperimentConfig(), 0, EarlyStopping(3), [],
+                        torch.Generator())
+    assert "cuda" not in load_checkpoint(tmp_path / "last.pt")["rng"]
