@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from elcrec_core.cli.arguments import build_config, load_data
+from elcrec_core.cli.data_options import SYNTHETIC
 from elcrec_core.config.settings import load_preset, merge_overrides
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, write_item_index_file
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
@@ -57,9 +58,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from elcrec_core.train.checkpoint import item_catalogue, load_model
     from elcrec_core.train.device import select_device
 
-    model, payload = load_model(args.checkpoint)
-    data = load_data(args, seed=training_seed(payload))
+    data = load_data(args, seed=synthetic_seed(args))
     seqs, item_ids = data.sequences, data.item_ids
+    model, _ = load_model(args.checkpoint)
     item_catalogue(args.checkpoint, model.cfg.n_items, item_ids)
     if seqs.n_items > model.cfg.n_items:  # new items: the evaluator misses their targets and leaves them out of inputs
         print(f"{args.data}: {seqs.n_items - model.cfg.n_items} of its {seqs.n_items} items are newer than the "
@@ -122,8 +123,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     from elcrec_core.serve.recommenders import load_recommender
     from elcrec_core.train.checkpoint import item_catalogue, load_model
 
-    checkpoint_model = load_model(args.checkpoint) if args.checkpoint else None
-    data = load_data(args, seed=training_seed(checkpoint_model[1]) if checkpoint_model else 0)
+    data = load_data(args, seed=synthetic_seed(args))
     seqs, item_ids = data.sequences, data.item_ids
     matches = np.flatnonzero(seqs.user_ids.astype(str) == str(args.user))
     if len(matches) == 0:
@@ -131,7 +131,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     user = torch.as_tensor(matches[:1])
     if args.checkpoint:
         checkpoint, name = args.checkpoint, str(args.checkpoint)
-        model, payload = checkpoint_model
+        model, payload = load_model(checkpoint)
         rec = ELCRecRecommender(model)
         intent_model = model if _learned_intents(payload) else None  # not a SASRec: its centres never trained
     else:  # any model may serve: a trained one, or a baseline refitted on these histories
@@ -163,10 +163,14 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
-def training_seed(payload: dict) -> int:
-    """The seed a checkpoint's run trained with: the synthetic data (``--data synthetic``) it was trained on is
-    generated with it (0 for the authors' checkpoints)."""
-    return int(payload.get("config", {}).get("train", {}).get("seed", 0))
+def synthetic_seed(args: argparse.Namespace) -> int:
+    """The seed of ``--data synthetic`` for a ``--checkpoint``: the one its run trained with, which generated the
+    synthetic data it was trained on (0 for the authors' checkpoints, or without a checkpoint)."""
+    if args.data != SYNTHETIC or not getattr(args, "checkpoint", None):
+        return 0
+    from elcrec_core.train.checkpoint import load_checkpoint
+
+    return int(load_checkpoint(args.checkpoint).get("config", {}).get("train", {}).get("seed", 0))
 
 
 def _learned_intents(payload: dict) -> bool:
