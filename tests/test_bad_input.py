@@ -404,13 +404,21 @@ def test_a_known_item_view_keeps_order_and_users() -> None:
     assert ([known.sequence(n) for n in range(3)], known.n_items) == ([[1, 2], [], []], 5)
 
 
-def test_a_checkpoint_from_another_catalogue_is_refused(tmp_path: Path, capsys) -> None:
+def test_data_numbered_otherwise_is_matched_by_item_id_and_another_catalogue_is_refused(tmp_path: Path,
+                                                                                        capsys) -> None:
+    """The command line matches the data's items to the checkpoint's index by id: data that numbers them
+    otherwise (c left out, X and f new) recommends as the same histories numbered as the model does; data with
+    none of the model's items is refused."""
     checkpoint = _checkpoint(tmp_path / "model", N_MODEL, np.array(list("abcde")))
-    other = _sequences(tmp_path / "other", {"u": ["a", "b", "f"]}, ["a", "b", "X", "d", "e", "f"])
+    other = _sequences(tmp_path / "other", {"u": ["a", "X", "b", "f"]}, ["b", "a", "X", "d", "e", "f"])
+    same = _sequences(tmp_path / "same", {"u": ["a", "b"]}, list("abcde"))
+    assert (_recommend(capsys, checkpoint, other, "u", "--k", "3")["items"]
+            == _recommend(capsys, checkpoint, same, "u", "--k", "3")["items"])
+    unrelated = _sequences(tmp_path / "unrelated", {"u": ["p", "q", "r"]}, ["p", "q", "r"])
     for command in (["recommend", "--user", "u"], ["evaluate"]):
-        assert main([*command, "--checkpoint", str(checkpoint), "--data", str(other), "--format", "parquet"]) == 2
+        assert main([*command, "--checkpoint", str(checkpoint), "--data", str(unrelated), "--format", "parquet"]) == 2
         assert capsys.readouterr().err == (f"elcrec: error: checkpoint {checkpoint} is from another item catalogue: "
-                                           "item index 3 is 'c' there and 'X' in the data\n")
+                                           "none of the data's 3 items is among its 5\n")
 
 
 def test_item_catalogue_without_an_index_beside_the_checkpoint(tmp_path: Path) -> None:
@@ -429,7 +437,7 @@ def test_item_catalogue_without_an_index_beside_the_checkpoint(tmp_path: Path) -
     assert item_catalogue(indexed, N_MODEL, np.array(list("abc"))).tolist() == list("abcde")  # names every index
 
 
-def test_cli_training_writes_its_item_index_so_another_catalogue_is_refused(tmp_path: Path, capsys) -> None:
+def test_cli_training_writes_its_item_index_so_data_is_matched_to_it_by_id(tmp_path: Path, capsys) -> None:
     events = tmp_path / "events.csv"
     events.write_text("user_id,item_id,timestamp\n" + "".join(
         f"u{u},i{(u + k) % 9},{k}\n" for u in range(40) for k in range(6)))
@@ -439,9 +447,17 @@ def test_cli_training_writes_its_item_index_so_another_catalogue_is_refused(tmp_
     capsys.readouterr()
     assert read_item_index_file(out / ITEM_INDEX_FILE).tolist() == [f"i{k}" for k in range(9)]
     renamed = tmp_path / "renamed.csv"
-    renamed.write_text(events.read_text().replace("i2,", "i2x,"))  # index 3 is now another item
-    assert main(["evaluate", "--data", str(renamed), "--format", "events", "--checkpoint", str(out / "best.pt")]) == 2
-    assert "is from another item catalogue: item index 3 is 'i2' there and 'i2x' in the data" in capsys.readouterr().err
+    renamed.write_text(events.read_text().replace("i2,", "i2x,"))  # i2 is gone, i2x a new item
+    assert main(["evaluate", "--data", str(renamed), "--format", "events", "--checkpoint", str(out / "best.pt")]) == 0
+    assert "1 of its 10 items are newer than the checkpoint" in capsys.readouterr().err
+    one_user = tmp_path / "one_user.csv"  # its 6 items numbered 1..6 on their own: matched by id
+    one_user.write_text("user_id,item_id,timestamp\n" + "".join(f"u5,i{(5 + k) % 9},{k}\n" for k in range(6)))
+    assert main(["recommend", "--data", str(one_user), "--format", "events", "--checkpoint", str(out / "best.pt"),
+                 "--user", "u5", "--k", "3", "--json"]) == 0
+    from_one = json.loads(capsys.readouterr().out)
+    assert main(["recommend", "--data", str(events), "--format", "events", "--checkpoint", str(out / "best.pt"),
+                 "--user", "u5", "--k", "3", "--json"]) == 0
+    assert from_one == json.loads(capsys.readouterr().out)
 
 
 # --- config paths in the pipeline ----------------------------------------------------------------------------

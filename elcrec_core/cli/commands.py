@@ -55,13 +55,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from elcrec_core.data.sequences import SequenceTensors
     from elcrec_core.evaluate.ranking import evaluate
-    from elcrec_core.train.checkpoint import item_catalogue, load_model
+    from elcrec_core.train.checkpoint import load_model, onto_catalogue
     from elcrec_core.train.device import select_device
 
     data = load_data(args, seed=synthetic_seed(args))
-    seqs, item_ids = data.sequences, data.item_ids
     model, _ = load_model(args.checkpoint)
-    item_catalogue(args.checkpoint, model.cfg.n_items, item_ids)
+    seqs, _ = onto_catalogue(args.checkpoint, model.cfg.n_items, data.sequences, data.item_ids)
     if seqs.n_items > model.cfg.n_items:  # new items: the evaluator misses their targets and leaves them out of inputs
         print(f"{args.data}: {seqs.n_items - model.cfg.n_items} of its {seqs.n_items} items are newer than the "
               "checkpoint: their targets count as misses and the inputs leave them out", file=sys.stderr)
@@ -121,7 +120,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     from elcrec_core.intents.profiles import assign_user_intents
     from elcrec_core.serve.recommend import recommend
     from elcrec_core.serve.recommenders import load_recommender
-    from elcrec_core.train.checkpoint import item_catalogue, load_model
+    from elcrec_core.train.checkpoint import load_model, onto_catalogue
 
     data = load_data(args, seed=synthetic_seed(args))
     seqs, item_ids = data.sequences, data.item_ids
@@ -142,8 +141,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         # the intents the pipeline shows: the serving ELCRec model, else the newest that has served, else the day's
         intent_record = store.served_up_to(record.day, kinds=("elcrec",)) or store.candidate(record.day)
         intent_model = load_model(store.checkpoint(intent_record))[0] if intent_record is not None else None
-    if checkpoint is not None:
-        item_ids = item_catalogue(checkpoint, rec.n_items, item_ids)
+    if checkpoint is not None:  # the data's items as the model numbers them
+        seqs, item_ids = onto_catalogue(checkpoint, rec.n_items, seqs, item_ids)
     data = SequenceTensors.from_sequences(seqs.known(rec.n_items))  # items newer than the model: left out
     items, scores = recommend(rec, data, user, k=args.k)
     intent = int(assign_user_intents(intent_model, seqs, user).intent[0]) if intent_model is not None else None

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from elcrec_core.config.settings import ModelConfig
-from elcrec_core.data.sequences import ITEM_INDEX_FILE, read_item_index_file
+from elcrec_core.data.sequences import ITEM_INDEX_FILE, Sequences, read_item_index_file
 from elcrec_core.model.elcrec import ELCRec
 
 FORMAT_VERSION = 1
@@ -136,3 +136,27 @@ def item_catalogue(checkpoint: str | Path, n_items: int, data_item_ids: np.ndarr
             raise CheckpointError(f"checkpoint {checkpoint} is from another item catalogue: item index {i + 1} is "
                                   f"{str(model_ids[i])!r} there and {str(data_item_ids[i])!r} in the data")
     return model_ids
+
+
+def onto_catalogue(checkpoint: str | Path, n_items: int, seqs: Sequences,
+                   data_item_ids: np.ndarray | None) -> tuple[Sequences, np.ndarray | None]:
+    """``seqs`` indexed as the model at ``checkpoint`` indexes items, and the item id of each index. A data file
+    read on its own numbers its items itself (one user's events: their few items from 1), so where both the data
+    and the item index beside the checkpoint have ids, the items are matched by id; the data's items that the
+    model does not know come after its ``n_items`` (newer items: left out of inputs, their targets missed).
+    Without ids on either side, :func:`item_catalogue` checks what it can. Raises :class:`CheckpointError` when
+    none of the data's items is the model's (another catalogue)."""
+    beside = Path(checkpoint).with_name(ITEM_INDEX_FILE)
+    if data_item_ids is None or not beside.is_file():
+        return seqs, item_catalogue(checkpoint, n_items, data_item_ids)
+    model_ids = item_catalogue(checkpoint, n_items, None)
+    index = {item: i for i, item in enumerate(model_ids.tolist(), start=1)}
+    data_ids = data_item_ids.astype(str).tolist()
+    new = list(dict.fromkeys(item for item in data_ids if item not in index))
+    if data_ids and len(new) == len(set(data_ids)):
+        raise CheckpointError(f"checkpoint {checkpoint} is from another item catalogue: none of the data's "
+                              f"{len(set(data_ids))} items is among its {n_items}")
+    index.update({item: n_items + i for i, item in enumerate(new, start=1)})
+    lookup = np.array([0] + [index[item] for item in data_ids], dtype=np.int64)
+    return (Sequences(seqs.user_ids, lookup[seqs.items], seqs.offsets, n_items + len(new)),
+            np.array(model_ids.tolist() + new))
