@@ -35,11 +35,8 @@ from elcrec_pipeline.resources import SourceFile, Storage, digest
 )
 def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, storage: Storage,
                      source_file: SourceFile) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    try:
+    with fails_at_once(f"source settings ({source_file.location() or 'run config'})", ValueError):  # pydantic's too
         config = config.resolved(source_file.settings())
-    except ValueError as err:  # pydantic's ValidationError too
-        raise dg.Failure(f"source settings ({source_file.location() or 'run config'}): {err}",
-                         allow_retries=False) from err
     source = config.source_config(context.partition_key, storage, source_file.folders())
     start = context.assets_def.partitions_def.start.replace(tzinfo=None)  # the code location's partitions
     try:
@@ -51,12 +48,11 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
                          allow_retries=False) from err
     except (ValueError, FileNotFoundError) as err:  # bad input: retrying cannot help
         raise dg.Failure(f"ingestion of {context.partition_key} failed: {err}", allow_retries=False) from err
-    try:  # read before anything is written, as the events are: a bad file leaves the warehouse as it was
+    # read before anything is written, as the events are: a bad file leaves the warehouse as it was
+    with fails_at_once(f"item metadata of {context.partition_key}", ValueError, FileNotFoundError):
         item_metadata = config.item_metadata(storage, source_file.folders())
         if item_metadata is not None:
             items, rejected_items = read_item_metadata(item_metadata)
-    except (ValueError, FileNotFoundError) as err:  # bad settings or an unreadable file: retrying cannot help
-        raise dg.Failure(f"item metadata of {context.partition_key}: {err}", allow_retries=False) from err
     files = [Path(f) for f in batch.files if Path(f).is_file()]  # the synthetic source: its settings alone
     files += [Path(item_metadata.path)] if item_metadata is not None else []
     check = batch.check

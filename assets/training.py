@@ -56,14 +56,13 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
                                             "nproc": config.nproc})
     if (work / LAST).exists():
         context.log.info(f"an earlier attempt left {work / LAST}: resuming after its last complete epoch")
-    try:
+    # NonFiniteLoss, or settings that do not fit the data (more intents than sequences): a retry meets the same
+    with fails_at_once(f"training of {partition}", ValueError):
         if config.nproc > 1:
             result = train_distributed(config.nproc, seqs, exp, work, log=context.log.info, init_from=init_from,
                                        threads=device.threads or None)
         else:
             result = train(seqs, exp, work, log=context.log.info, init_from=init_from)
-    except ValueError as err:  # NonFiniteLoss, or settings that do not fit the data: a retry meets the same
-        raise dg.Failure(str(err), allow_retries=False) from err
     out = store.run_dir(partition, context.run.run_id)
     keep_run(work, out)  # done: the next materialization trains a new version
     if not any(work.parent.iterdir()):

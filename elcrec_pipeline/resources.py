@@ -157,10 +157,8 @@ class Storage(dg.ConfigurableResource):
         return record
 
     def intent_model(self, partition: str, runs: Sequence[str] = ()) -> ModelRecord:
-        """The ELCRec model whose intents profiles and recommendations show: the serving model when it is an
-        ELCRec model, else (a challenger serves) the newest ELCRec model that has served on data up to
-        ``partition``, else the partition's candidate (that of ``runs``, where one trained it)."""
-        return self.store.served_up_to(partition, kinds=("elcrec",)) or self.require_candidate(partition, runs)
+        """:meth:`ModelStore.intent_model`, or a clear failure when no model has been trained for ``partition``."""
+        return self.store.intent_model(partition, runs) or self.require_candidate(partition, runs)
 
     def read_sequences(self, partition: str) -> tuple[Sequences, np.ndarray]:
         """The partition's stored sequences and the item id of each index; a failure without retries (a retry

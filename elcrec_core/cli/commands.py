@@ -138,8 +138,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         rec = load_recommender(store, record, SequenceTensors.from_sequences(seqs), "all")
         checkpoint = store.checkpoint(record) if record.trained else None
         name = f"{record.name} ({record.kind})"
-        # the intents the pipeline shows: the serving ELCRec model, else the newest that has served, else the day's
-        intent_record = store.served_up_to(record.day, kinds=("elcrec",)) or store.candidate(record.day)
+        intent_record = store.intent_model(record.day)  # the intents the pipeline shows
         intent_model = load_model(store.checkpoint(intent_record))[0] if intent_record is not None else None
     if checkpoint is not None:  # the data's items as the model numbers them
         seqs, item_ids = onto_catalogue(checkpoint, rec.n_items, seqs, item_ids)

@@ -154,6 +154,12 @@ class ModelStore:
                 return own
         return _read_record(self.models / day / "latest.json")
 
+    def intent_model(self, day: str, runs: Sequence[str] = ()) -> ModelRecord | None:
+        """The ELCRec model whose intents the profiles and the recommendations of ``day`` show: the serving model
+        when it is an ELCRec model, else (a challenger serves) the newest ELCRec model that has served on data up
+        to ``day``, else the day's candidate (:meth:`candidate` of ``runs``), or None."""
+        return self.served_up_to(day, kinds=("elcrec",)) or self.candidate(day, runs)
+
     def record_decision(self, record: ModelRecord, decision: dict[str, Any]) -> None:
         """Keep the gate's verdict on ``record`` in its folder (``decision.json``)."""
         _write_json(self.folder(record) / "decision.json", decision)
