@@ -10,7 +10,15 @@ from assets.metadata import figure, metric, table, warehouse_table
 from assets.serving import serving_model
 from elcrec_core.data import warehouse
 from elcrec_core.evaluate.statistics import category_lift, category_purity, item_lift, planted_agreement
-from elcrec_core.intents.profiles import assign_user_intents, intent_sizes, item_categories, summarise_intents
+from elcrec_core.intents.profiles import (
+    NO_INTENT,
+    assign_user_intents,
+    intent_column,
+    intent_sizes,
+    item_categories,
+    placed_interactions,
+    summarise_intents,
+)
 from elcrec_core.report.plots import intent_map, intent_sizes_chart
 from elcrec_core.train.checkpoint import load_model
 from elcrec_pipeline.config import ProfileSettings
@@ -21,11 +29,12 @@ from elcrec_pipeline.resources import Storage, digest
     pool=WAREHOUSE_POOL,
     deps=[serving_model],
     group_name="reports",
-    code_version="3",
+    code_version="4",
     kinds={"pytorch", "duckdb"},
     description="Each user's intent under the serving ELCRec model (when a challenger serves: the newest "
                 "ELCRec model that served, else the day's candidate): the nearest learned centre to the sequence "
-                "representation, its distance, the runner-up, in the warehouse table user_intents; per intent its "
+                "representation, its distance, the runner-up, in the warehouse table user_intents (nulls for a "
+                "user with no item the model knows: left out of every figure); per intent its "
                 "users, "
                 "cohesion, nearest other intent and the items that characterise it (lift over global "
                 "popularity, with titles when item metadata exists) in intent_profiles; with item categories "
@@ -45,28 +54,28 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
     profiled = storage.intent_model(partition, run_lineage(context))  # the serving ELCRec model, or the newest served
     model, _ = load_model(storage.store.checkpoint(profiled))
     seqs, item_ids = storage.read_sequences(partition)
-    assigned = assign_user_intents(model, seqs)
+    assigned = assign_user_intents(model, seqs)  # users with no item the model knows: no intent, counted nowhere
     summary = summarise_intents(assigned, F.normalize(model.centres.detach().float(), dim=1).numpy())
-    lift = item_lift(assigned.intent, np.repeat(np.arange(len(seqs)), seqs.lengths), seqs.items)
+    users, items = placed_interactions(assigned, seqs)
+    lift = item_lift(assigned.intent, users, items)
     lift = lift.with_columns(item_id=pl.Series(item_ids[lift["item"].to_numpy() - 1], dtype=pl.String))
     item_metadata = warehouse.read_table(storage.warehouse, "item_metadata").sort("item_id")
     profiles = summary.per_intent.join(_describe(lift, item_metadata), on="intent", how="left")
     categories = item_categories(storage.warehouse, item_ids)
-    interactions = np.repeat(np.arange(len(seqs)), seqs.lengths)
-    purity = (category_purity(assigned.intent, interactions, seqs.items, categories)
-              if not categories.is_empty() else None)
-    profiles = profiles.join(_categories(assigned.intent, interactions, seqs.items, categories, purity),
-                             on="intent", how="left")
+    purity = category_purity(assigned.intent, users, items, categories) if not categories.is_empty() else None
+    profiles = profiles.join(_categories(assigned.intent, users, items, categories, purity), on="intent", how="left")
     out = storage.profiles_dir(partition)
     sizes = intent_sizes(assigned.intent, model.cfg.n_intents)
-    map_png = intent_map(assigned.representation, assigned.intent, out / "intent_map.png", config.map_method,
+    placed = assigned.only_placed()
+    map_png = intent_map(placed.representation, placed.intent, out / "intent_map.png", config.map_method,
                          config.map_sample)
     sizes_png = intent_sizes_chart(sizes, out / "intent_sizes.png")
     # the tables once everything is computed: a failure above leaves all three as they were, not one replaced
     user_ids = pl.Series(seqs.user_ids, dtype=pl.String)
     warehouse.replace_table(storage.warehouse, "user_intents", pl.DataFrame({
-        "user_id": user_ids, "intent": assigned.intent.astype(np.int32),
-        "distance": assigned.distance.astype(np.float64), "runner_up": assigned.runner_up.astype(np.int32),
+        "user_id": user_ids, "intent": intent_column(assigned.intent),
+        "distance": pl.Series(assigned.distance.astype(np.float64), nan_to_null=True),
+        "runner_up": intent_column(assigned.runner_up),
     }))
     warehouse.replace_table(storage.warehouse, "intent_profiles", profiles)
     # one row for these profiles; none without item categories (no stale numbers of an earlier model)
@@ -83,6 +92,7 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
         "written": True,
         "model": profiled.name,
         "users": len(seqs),
+        "users_without_intent": int((~assigned.placed).sum()),  # no item the model knows
         "intents": model.cfg.n_intents,
         "intents_used": summary.used,
         "dead_intents": summary.dead,
@@ -157,9 +167,11 @@ def _categories(intents: np.ndarray, users: np.ndarray, items: np.ndarray, categ
 
 
 def _planted(storage: Storage, user_ids: pl.Series, learned: np.ndarray):
-    """NMI/ARI against the planted intents that the synthetic source stores, or None for real data."""
+    """NMI/ARI against the planted intents that the synthetic source stores (over the users that have an intent),
+    or None for real data."""
     truth = warehouse.read_table(storage.warehouse, "planted_intents", ("user_id", "primary_intent"))
     if truth is None:
         return None
-    joined = pl.DataFrame({"user_id": user_ids, "learned": learned}).join(truth, on="user_id")
+    joined = (pl.DataFrame({"user_id": user_ids, "learned": learned}).filter(pl.col("learned") != NO_INTENT)
+              .join(truth, on="user_id"))
     return planted_agreement(joined["primary_intent"].to_numpy(), joined["learned"].to_numpy())

@@ -10,7 +10,7 @@ from assets.metadata import metric, table, warehouse_table
 from assets.serving import serving_model
 from elcrec_core.data import warehouse
 from elcrec_core.data.sequences import SequenceTensors
-from elcrec_core.intents.profiles import assign_user_intents
+from elcrec_core.intents.profiles import assign_user_intents, intent_column
 from elcrec_core.serve.recommend import recommend
 from elcrec_core.serve.recommenders import load_recommender
 from elcrec_core.train.checkpoint import item_catalogue, load_model
@@ -22,12 +22,13 @@ from elcrec_pipeline.resources import Storage, digest
     pool=WAREHOUSE_POOL,
     deps=[serving_model],
     group_name="recommendations",
-    code_version="1",
+    code_version="2",
     kinds={"pytorch", "duckdb"},
     description="Top-K items per user (history excluded) with scores and the user's intent, from the serving "
                 "model over the partition's sequences (whether or not the day's candidate was promoted; a baseline "
                 "that serves is refitted on every item of the day), in the warehouse table user_recommendations. "
-                "The intent is the user's nearest centre under the ELCRec model of intent_profiles. The table "
+                "The intent is the user's nearest centre under the ELCRec model of intent_profiles (null for a user "
+                "with no item that model knows). The table "
                 "belongs to the newest day: a day older than the newest sequences (a backfill) leaves it as it is.",
 )
 def user_recommendations(context: dg.AssetExecutionContext, config: RecommendationSettings,
@@ -54,7 +55,7 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
         "rank": np.tile(np.arange(1, k + 1, dtype=np.int32), len(seqs)),
         "item_id": pl.Series(item_ids[items.flatten().numpy() - 1], dtype=pl.String),
         "score": scores.flatten().numpy().astype(np.float64),
-        "intent": np.repeat(intents.intent, k).astype(np.int32),
+        "intent": intent_column(np.repeat(intents.intent, k)),  # null: no item the intent model knows
     }).filter(pl.col("score").is_finite())  # a user who has seen all but j < k items gets those j
     warehouse.replace_table(storage.warehouse, "user_recommendations", frame)
     distinct = frame["item_id"].n_unique()
@@ -80,4 +81,4 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
 SAMPLE_USERS = 3
 RECOMMENDATION_COLUMNS = {"user_id": "as in the source", "rank": "1 = the best", "item_id": "as in the source",
                           "score": "the serving model's score (higher is better)",
-                          "intent": "the user's nearest intent under the intent model"}
+                          "intent": "the user's nearest intent under the intent model (null: no item it knows)"}

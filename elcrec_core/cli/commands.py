@@ -117,7 +117,7 @@ def cmd_baselines(args: argparse.Namespace) -> int:
 def cmd_recommend(args: argparse.Namespace) -> int:
     from elcrec_core.data.sequences import SequenceTensors
     from elcrec_core.evaluate.scoring import ELCRecRecommender
-    from elcrec_core.intents.profiles import assign_user_intents
+    from elcrec_core.intents.profiles import NO_INTENT, assign_user_intents
     from elcrec_core.serve.recommend import recommend
     from elcrec_core.serve.recommenders import load_recommender
     from elcrec_core.train.checkpoint import load_model, onto_catalogue
@@ -146,14 +146,14 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     items, scores = recommend(rec, data, user, k=args.k)
     intent = int(assign_user_intents(intent_model, seqs, user).intent[0]) if intent_model is not None else None
     names = [str(item_ids[i - 1]) if item_ids is not None else str(i) for i in items[0].tolist()]
-    result = {"user": str(args.user), "model": name, "intent": intent,
+    result = {"user": str(args.user), "model": name, "intent": None if intent == NO_INTENT else intent,
               "history_length": int(seqs.lengths[matches[0]]),
               "items": [{"rank": r + 1, "item": item, "score": round(float(score), 6)}
                         for r, (item, score) in enumerate(zip(names, scores[0].tolist())) if math.isfinite(score)]}
     if args.json:
         print(json.dumps(result))
     else:
-        about = f"intent {intent}, " if intent is not None else ""
+        about = {None: "", NO_INTENT: "no intent: no item the intent model knows, "}.get(intent, f"intent {intent}, ")
         items_word = "item" if result["history_length"] == 1 else "items"
         print(f"user {result['user']} ({about}{result['history_length']} {items_word} of history; model {name})")
         for row in result["items"]:

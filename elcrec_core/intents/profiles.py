@@ -16,16 +16,30 @@ from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.evaluate.statistics import CategoryPurity, category_purity
 from elcrec_core.model.elcrec import ELCRec
 
+NO_INTENT = -1
+"""The intent of a user with no item the model knows: every centre is as near as every other to an empty history."""
+
 
 @dataclass
 class UserIntents:
     """Per user: the nearest L2-normalised centre to the L2-normalised pooled representation (``model.pool``: the
-    assignment the intent losses use), its squared distance, and the runner-up centre."""
+    assignment the intent losses use), its squared distance, and the runner-up centre; :data:`NO_INTENT` (and a NaN
+    distance) for a user with no item the model knows."""
 
     intent: np.ndarray
     distance: np.ndarray
     runner_up: np.ndarray
     representation: np.ndarray  # [U, d] normalised pooled states, for maps and silhouettes
+
+    @property
+    def placed(self) -> np.ndarray:
+        """[U] bool: the users that have an intent."""
+        return self.intent != NO_INTENT
+
+    def only_placed(self) -> "UserIntents":
+        """The users that have an intent, in order."""
+        keep = self.placed
+        return UserIntents(self.intent[keep], self.distance[keep], self.runner_up[keep], self.representation[keep])
 
 
 @torch.no_grad()
@@ -34,7 +48,8 @@ def assign_user_intents(model: ELCRec, seqs: Sequences, users: torch.Tensor | No
     """Assign ``users`` (positions in ``seqs``; default: every user; whole history, the most recent max_len items
     that the model knows) to their nearest intent. Items newer than the model are left out of the history, as the
     recommender leaves them out (:meth:`Sequences.known`), so that a user's intent is the same in the profiles,
-    the recommendations and ``elcrec recommend``."""
+    the recommendations and ``elcrec recommend``. A user left with no item gets :data:`NO_INTENT`, a NaN distance
+    and runner-up :data:`NO_INTENT` (the nearest centre to an empty history would be arbitrary)."""
     model.eval()
     data = SequenceTensors.from_sequences(seqs.known(model.cfg.n_items))
     centres = F.normalize(model.centres.float(), dim=1)
@@ -45,14 +60,29 @@ def assign_user_intents(model: ELCRec, seqs: Sequences, users: torch.Tensor | No
         dist = torch.cdist(pooled, centres).square()
         best = dist.topk(min(2, len(centres)), dim=1, largest=False)
         runner_up = best.indices[:, -1] if best.indices.shape[1] > 1 else best.indices[:, 0]
-        parts.append((best.indices[:, 0], best.values[:, 0], runner_up, pooled))
+        empty = ~(items > 0).any(1)
+        parts.append((best.indices[:, 0].masked_fill(empty, NO_INTENT), best.values[:, 0].masked_fill(empty, np.nan),
+                      runner_up.masked_fill(empty, NO_INTENT), pooled))
     intent, distance, runner_up, rep = (torch.cat(p).numpy() for p in zip(*parts))
     return UserIntents(intent, distance, runner_up, rep)
 
 
 def intent_sizes(intents: np.ndarray, n_intents: int) -> np.ndarray:
-    """Number of users per intent (dead intents count 0)."""
-    return np.bincount(intents, minlength=n_intents)
+    """Number of users per intent [n_intents] (dead intents count 0; users with :data:`NO_INTENT` count nowhere)."""
+    return np.bincount(intents[intents != NO_INTENT], minlength=n_intents)
+
+
+def intent_column(intents: np.ndarray) -> pl.Series:
+    """[U] intents as an Int32 column for the warehouse's tables: null where :data:`NO_INTENT`."""
+    return pl.Series(intents.astype(np.int32)).scatter(np.flatnonzero(intents == NO_INTENT), None)
+
+
+def placed_interactions(assigned: UserIntents, seqs: Sequences) -> tuple[np.ndarray, np.ndarray]:
+    """The interactions (user positions, items) of the users of ``seqs`` that have an intent in ``assigned``: what
+    the intents' lifts and category purity count."""
+    users = np.repeat(np.arange(len(seqs)), seqs.lengths)
+    keep = assigned.placed[users]
+    return users[keep], seqs.items[keep]
 
 
 @dataclass
@@ -69,7 +99,8 @@ class IntentSummary:
 
 def summarise_intents(assigned: UserIntents, centres: np.ndarray, sample: int = 2000,
                       seed: int = 0) -> IntentSummary:
-    """Summary of ``assigned`` users over the (L2-normalised) ``centres`` [K, d]."""
+    """Summary of ``assigned`` users that have an intent over the (L2-normalised) ``centres`` [K, d]."""
+    assigned = assigned.only_placed()
     k = len(centres)
     sizes = intent_sizes(assigned.intent, k)
     cohesion = np.bincount(assigned.intent, weights=assigned.distance, minlength=k) / np.maximum(sizes, 1)
@@ -81,7 +112,7 @@ def summarise_intents(assigned: UserIntents, centres: np.ndarray, sample: int = 
     })
     used = sizes[sizes > 0]
     quantiles = dict(zip(("min", "p25", "median", "p75", "max"),
-                         np.quantile(used, [0, 0.25, 0.5, 0.75, 1.0]).astype(float).tolist()))
+                         np.quantile(used if len(used) else [0], [0, 0.25, 0.5, 0.75, 1.0]).astype(float).tolist()))
     silhouette = None
     if len(used) > 1:
         rng = np.random.default_rng(seed)
@@ -119,6 +150,6 @@ def intent_category_purity(model: ELCRec, seqs: Sequences, item_ids: np.ndarray,
     categories = item_categories(warehouse_path, item_ids)
     if categories.is_empty():
         return None
-    intents = assign_user_intents(model, seqs).intent
-    users = np.repeat(np.arange(len(seqs)), seqs.lengths)
-    return category_purity(intents, users, seqs.items, categories, shuffles, seed)
+    assigned = assign_user_intents(model, seqs)
+    users, items = placed_interactions(assigned, seqs)
+    return category_purity(assigned.intent, users, items, categories, shuffles, seed)

@@ -470,7 +470,8 @@ def test_evaluate_data_with_items_newer_than_the_checkpoint(tmp_path: Path, caps
 
 
 def test_recommend_gives_no_intent_for_a_model_that_learned_none(tmp_path: Path, capsys) -> None:
-    """A SASRec checkpoint (every intent loss off) never trained its centres: no intent, where one was printed."""
+    """A SASRec checkpoint (every intent loss off) never trained its centres: no intent, where one was printed; nor
+    for a user with no item the model knows."""
     _events().write_csv(tmp_path / "events.csv")
     sasrec = ["--cf-weight", "0", "--intent-cf-weight", "0", "--trade-off", "0"]
     for name, extra in (("sasrec", sasrec), ("elcrec", [])):
@@ -484,6 +485,16 @@ def test_recommend_gives_no_intent_for_a_model_that_learned_none(tmp_path: Path,
         assert code == 0, err
         intents[name] = json.loads(stdout)["intent"]
     assert intents["sasrec"] is None and intents["elcrec"] in (0, 1)
+    # a user whose every item is newer than the model: no intent (it was centre 0: all centres tie on nothing)
+    newer = pl.concat([_events(), pl.DataFrame({"user_id": [77, 77], "item_id": [98, 99], "timestamp": [T0, T0 + 1]})])
+    newer.write_csv(tmp_path / "newer.csv")
+    argv = ("recommend", "--checkpoint", str(tmp_path / "elcrec" / "best.pt"), "--data", str(tmp_path / "newer.csv"),
+            "--user", "77", "--k", "2")
+    code, stdout, err = _run(capsys, *argv, "--json")
+    assert code == 0 and json.loads(stdout)["intent"] is None, err
+    code, stdout, err = _run(capsys, *argv)
+    assert code == 0 and stdout.startswith("user 77 (no intent: no item the intent model knows, 2 items of"), err
+    assert json.loads(_run(capsys, *argv[:-3], "1", "--json")[1])["intent"] == intents["elcrec"]  # user 1 keeps it
 
 
 def test_evaluate_and_recommend_read_the_synthetic_data_a_checkpoint_trained_on(tmp_path: Path, capsys) -> None:

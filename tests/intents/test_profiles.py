@@ -115,3 +115,52 @@ def test_a_history_with_items_newer_than_the_model_is_assigned_on_the_items_it_k
     assigned = assign_user_intents(model, seqs)
     assert assigned.intent.tolist() == [int(distances.argmin())]
     assert assigned.distance[0] == pytest.approx(float(distances.min()), rel=1e-5)
+
+
+def test_a_user_with_no_item_the_model_knows_has_no_intent_and_counts_nowhere(tmp_path: Path):
+    """User b's items (6, 7) all came after the model (5 items): every centre is as near to an empty history, and
+    b was put on centre 0 and counted in its size, its lifts and its category purity. b now has no intent (a NaN
+    distance, a null in the tables) and every figure is that of the other users alone."""
+    import polars as pl
+
+    from elcrec_core.config.settings import ModelConfig
+    from elcrec_core.data import warehouse
+    from elcrec_core.data.sequences import Sequences
+    from elcrec_core.intents.profiles import (
+        NO_INTENT,
+        intent_category_purity,
+        intent_column,
+        intent_sizes,
+        placed_interactions,
+        summarise_intents,
+    )
+    from elcrec_core.model.elcrec import ELCRec
+
+    torch.manual_seed(0)
+    model = ELCRec(ModelConfig(n_items=5, hidden=8, n_heads=1, n_layers=1, max_len=4, n_intents=3)).eval()
+    lists = {"a": [1, 2, 3], "b": [6, 7, 6], "c": [4, 5, 1, 2]}
+    everyone = Sequences.from_lists(list(lists), list(lists.values()), n_items=7)
+    known = Sequences.from_lists(["a", "c"], [lists["a"], lists["c"]], n_items=7)
+    assigned, alone = assign_user_intents(model, everyone), assign_user_intents(model, known)
+    assert assigned.intent.tolist() == [alone.intent[0], NO_INTENT, alone.intent[1]]
+    assert assigned.runner_up[1] == NO_INTENT and np.isnan(assigned.distance[1])
+    assert assigned.placed.tolist() == [True, False, True]
+    assert intent_sizes(assigned.intent, 3).tolist() == intent_sizes(alone.intent, 3).tolist()
+    assert intent_sizes(assigned.intent, 3).sum() == 2
+    centres = torch.nn.functional.normalize(model.centres.detach(), dim=1).numpy()
+    summary, expected = summarise_intents(assigned, centres), summarise_intents(alone, centres)
+    assert summary.per_intent.equals(expected.per_intent) and summary.size_quantiles == expected.size_quantiles
+    users, items = placed_interactions(assigned, everyone)
+    assert users.tolist() == [0, 0, 0, 2, 2, 2, 2] and items.tolist() == [1, 2, 3, 4, 5, 1, 2]
+    assert intent_column(assigned.intent).to_list() == [int(alone.intent[0]), None, int(alone.intent[1])]
+    # b's items have a category: they counted in the purity of centre 0
+    db = tmp_path / "warehouse.duckdb"
+    item_ids = np.array([f"m{i}" for i in range(1, 8)])
+    meta = pl.DataFrame({"item_id": list(item_ids), "title": list(item_ids),
+                         "categories": [["A"], ["B"], ["A"], ["B"], ["A"], ["C"], ["C"]]})
+    warehouse.load_item_metadata(meta, pl.DataFrame(schema={"source_file": pl.String, "source_row": pl.Int64,
+                                                            "reason": pl.String, "detail": pl.String}), "x", db)
+    purity = intent_category_purity(model, everyone, item_ids, db, shuffles=3, seed=1)
+    without_b = intent_category_purity(model, known, item_ids, db, shuffles=3, seed=1)
+    assert purity.per_intent.equals(without_b.per_intent) and purity.per_intent["users"].sum() == 2
+    assert (purity.purity, purity.shuffled) == (without_b.purity, without_b.shuffled)

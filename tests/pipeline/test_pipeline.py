@@ -435,6 +435,45 @@ def test_a_day_run_again_after_a_newer_day_leaves_the_live_tables_to_the_newer_d
     assert f"served before ({PARTITION}/" in markdown and ", a later day: not ranked) serves" in markdown
 
 
+def test_a_user_with_only_items_newer_than_the_intent_model_gets_no_intent(first_run, tmp_path):
+    """A later day's sequences hold a new user whose two items are both newer than the serving model (no day was
+    trained since): that user was put on intent 0 (every centre ties on an empty history) and counted in its
+    size; now the user's intent, distance and runner-up are null in user_intents, the recommendations carry a
+    null intent, and the profiles count the other users only."""
+    import shutil
+
+    from assets.profiling import intent_profiles
+    from assets.recommendations import user_recommendations
+    from elcrec_core.data.sequences import read_item_index_file, write_item_index_file
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    storage = Storage(data_dir=str(data_dir))
+    later = "2026-01-27"
+    shutil.copytree(storage.sequences_dir(PARTITION), storage.sequences_dir(later))
+    item_ids = read_item_index_file(storage.sequences_dir(later) / "item_index.parquet")
+    n = len(item_ids)
+    write_item_index_file(storage.sequences_dir(later) / "item_index.parquet", [*item_ids, "new-1", "new-2"])
+    frame = pl.read_parquet(storage.sequences_file(later))
+    newcomer = pl.DataFrame({"user_id": ["newcomer"], "items": [[n + 1, n + 2]], "length": [2],
+                             "last_timestamp": [frame["last_timestamp"].max()]}).cast(frame.schema)
+    pl.concat([frame, newcomer]).write_parquet(storage.sequences_file(later))
+    result = dg.materialize([intent_profiles, user_recommendations], partition_key=later,
+                            resources={"storage": storage, "device": ComputeDevice(device="cpu")})
+    assert result.success
+    with duckdb.connect(str(storage.warehouse), read_only=True) as con:
+        intents = con.sql("SELECT * FROM user_intents").pl()
+        recommended = con.sql("SELECT user_id = 'newcomer' AS new, intent FROM user_recommendations").pl()
+        sizes = con.execute("SELECT sum(users) FROM intent_profiles").fetchone()[0]
+    row = intents.filter(pl.col("user_id") == "newcomer").to_dicts()
+    assert row == [{"user_id": "newcomer", "intent": None, "distance": None, "runner_up": None}]
+    assert intents["intent"].null_count() == 1 and len(intents) == len(frame) + 1
+    nulls = recommended.group_by("new").agg(rows=pl.len(), nulls=pl.col("intent").null_count())
+    assert sorted(nulls.rows()) == [(False, 20 * len(frame), 0), (True, 20, 20)]  # top 20: the default
+    profiles = metadata(result, "intent_profiles")
+    assert profiles["users"] == len(frame) + 1 and profiles["users_without_intent"] == 1 and sizes == len(frame)
+
+
 def test_every_asset_has_the_shared_settings_and_its_own_stage():
     """daily_asset gives every stage the daily partitions and the owners; each keeps its own group."""
     graph = defs().resolve_asset_graph()
