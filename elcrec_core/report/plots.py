@@ -64,13 +64,38 @@ def map_coordinates(representation: np.ndarray, method: MapMethod = "pca", sampl
     return xy, pick
 
 
+MAP_COLOURS = 10  # distinct colours on the map (matplotlib's tab10); the other intents are grey
+
+
+def map_colour_groups(intents: np.ndarray, colours: int = MAP_COLOURS) -> list[int]:
+    """The intents that get their own colour on the map: the ``colours`` largest among ``intents`` [S] (the
+    mapped users' intents), largest first (ties: the lower intent first). A palette of more colours than the
+    eye tells apart repeated its colours: with 32 intents, points of different intents looked alike."""
+    values, counts = np.unique(intents, return_counts=True)
+    order = np.lexsort((values, -counts))
+    return values[order][:colours].tolist()
+
+
 def intent_map(representation: np.ndarray, intents: np.ndarray, path: str | Path, method: MapMethod = "pca",
                sample: int = 3000, seed: int = 0) -> Path:
-    """A 2-D map of (a sample of) the user representations, coloured by intent: PCA (linear, fast) or t-SNE
-    (neighbourhoods, slower: keep ``sample`` to a few thousand); the points are :func:`map_coordinates`'."""
+    """A 2-D map of (a sample of) the user representations [U, d], coloured by intent [U]: PCA (linear, fast) or
+    t-SNE (neighbourhoods, slower: keep ``sample`` to a few thousand); the points are :func:`map_coordinates`'.
+    The :data:`MAP_COLOURS` largest intents of the sample have a colour each, named in the legend with their
+    users; the others are grey."""
     xy, pick = map_coordinates(representation, method, sample, seed)
-    fig, ax = plt.subplots(figsize=(5.5, 5))
-    ax.scatter(xy[:, 0], xy[:, 1], c=intents[pick], cmap="tab20", s=4, alpha=0.7)
+    mapped = intents[pick]
+    groups = map_colour_groups(mapped)
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    rest = ~np.isin(mapped, groups)
+    if rest.any():
+        others = len(np.unique(mapped[rest]))
+        ax.scatter(xy[rest, 0], xy[rest, 1], color="lightgrey", s=4, alpha=0.7,
+                   label=f"{others} other intent{'s' if others > 1 else ''} ({int(rest.sum())})")
+    for colour, intent in enumerate(groups):
+        shown = mapped == intent
+        ax.scatter(xy[shown, 0], xy[shown, 1], color=plt.get_cmap("tab10")(colour), s=4, alpha=0.7,
+                   label=f"intent {intent} ({int(shown.sum())})")
+    ax.legend(fontsize=7, markerscale=3, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
     ax.set(title=f"users by intent ({'PCA' if method == 'pca' else 't-SNE'}, {len(pick)} users)", xticks=[],
            yticks=[])
     return _save(fig, path)

@@ -164,3 +164,20 @@ def test_a_user_with_no_item_the_model_knows_has_no_intent_and_counts_nowhere(tm
     without_b = intent_category_purity(model, known, item_ids, db, shuffles=3, seed=1)
     assert purity.per_intent.equals(without_b.per_intent) and purity.per_intent["users"].sum() == 2
     assert (purity.purity, purity.shuffled) == (without_b.purity, without_b.shuffled)
+
+
+def test_the_map_colours_the_ten_largest_intents_and_greys_the_rest(tmp_path: Path):
+    """32 intents on a 20-colour palette drew intents 0 and 20 alike; now the 10 largest have a colour each and a
+    legend entry with their users, the rest are grey."""
+    from elcrec_core.report.plots import map_colour_groups
+
+    intents = np.repeat(np.arange(32), np.arange(32) % 7 + 1)  # sizes 1..7 over and over
+    groups = map_colour_groups(intents)
+    assert groups == [6, 13, 20, 27, 5, 12, 19, 26, 4, 11]  # size 7 (4 intents), size 6 (4), then the first two of 5
+    assert map_colour_groups(np.array([3, 3, 1])) == [3, 1]
+    rng = np.random.default_rng(0)
+    representation = rng.normal(size=(len(intents), 8)) + np.eye(8)[intents % 8] * 3
+    path = intent_map(representation, intents, tmp_path / "map.png")
+    with Image.open(path) as image:
+        pixels = np.asarray(image.convert("RGB")).reshape(-1, 3)
+    assert (np.abs(pixels.astype(int) - [211, 211, 211]).sum(1) < 40).sum() > 20  # grey points are drawn
