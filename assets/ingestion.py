@@ -64,8 +64,13 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
             f"refused: the load of {', '.join(batch.files)} fails its expectations (see the check "
             "interaction_expectations); nothing was written, and the warehouse keeps what earlier loads of these "
             "files stored", {**_counts(check), "files": dg.MetadataValue.text(", ".join(batch.files))})
-    report = store_checked(batch, storage.warehouse)
+    with fails_at_once(f"ingestion of {context.partition_key}", warehouse.MixedSources):
+        report = store_checked(batch, storage.warehouse)
     context.log.info(f"loaded {report.accepted} events, rejected {report.rejected} of {report.rows_in}")
+    demo_replaced = warehouse.SYNTHETIC_SOURCE_FILE in report.replaced_files and source.format != "synthetic"
+    if demo_replaced:
+        context.log.warning("this load replaced the embedded synthetic demo data of the warehouse (its events and "
+                            "planted intents); its items stay in the item index")
     if source.format == "synthetic":  # keep the planted intents: the profiles measure how well they are found
         planted = generate(source.synthetic).user_intents.with_columns(pl.col("user_id").cast(pl.String))
         warehouse.replace_table(storage.warehouse, "planted_intents", planted)
@@ -78,6 +83,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         "files": dg.MetadataValue.text(", ".join(report.files)),
         "rows_replaced": report.replaced,
         "rejected_rows_replaced": report.replaced_rejected,
+        "synthetic_demo_replaced": demo_replaced,  # its rows count in rows_replaced
         "tables": _tables(storage),
         "warehouse": dg.MetadataValue.path(str(storage.warehouse)),
         **warehouse_table(storage.warehouse, "raw_interactions", RAW_COLUMNS, partition_rows=report.accepted),

@@ -11,8 +11,12 @@ Tables (names are fixed; every value reaches SQL as a parameter or a registered 
 - ``rejected_interactions``: rejected rows with source file, row, reason code and detail, replaced by the same
   rule (a load replaces the rejected rows of its files).
 - ``loads``: one row per load: its counts (rows in = accepted + rejected), the files it replaced (``files``;
-  ``replaced_files``: those of them that had rows stored before), the raw and rejected rows it replaced
-  (``replaced``, ``replaced_rejected``) and the event days it covers (``days``, informative).
+  ``replaced_files``: those of them that had rows stored before, and :data:`SYNTHETIC_SOURCE_FILE` when the load
+  removed the synthetic demo data), the raw and rejected rows it replaced (``replaced``, ``replaced_rejected``)
+  and the event days it covers (``days``, informative).
+- The embedded synthetic data set is a demo and never mixes with real files: the first load of a real file
+  removes the synthetic rows (and the ``planted_intents`` table that describes them), and a synthetic load into a
+  warehouse that holds real files is refused (:class:`MixedSources`).
 - ``item_index``: the stable item id -> index mapping (1..n; 0 is padding), only ever appended to.
 - ``item_metadata`` and ``rejected_item_metadata``: optional item titles and categories.
 - derived tables written whole by :func:`replace_table`, such as ``sequences`` (the latest built sequences,
@@ -123,12 +127,25 @@ def transaction(path: str | Path = DEFAULT_WAREHOUSE) -> Iterator[duckdb.DuckDBP
         con.commit()
 
 
+class MixedSources(ValueError):
+    """A load of the synthetic demo data into a warehouse that holds events of real files."""
+
+    def __init__(self, path: str | Path, files: list[str]):
+        shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+        super().__init__(
+            f"{path} holds the events of {len(files)} real source file(s) ({shown}): the embedded synthetic data "
+            "would mix into them. Describe the source (ELCREC_SOURCE or the run config's raw_interactions), or use "
+            "another data folder for the synthetic data (ELCREC_DATA_DIR)")
+        self.files = files
+
+
 @dataclass
 class LoadReport:
     """What one load did. ``files`` are the files it read, each of which replaced what earlier loads stored for
-    it; ``replaced_files`` are those of them that had stored rows, ``replaced`` and ``replaced_rejected`` count
-    the raw and rejected rows removed. ``days`` are the event dates of its accepted rows and ``undated`` the
-    accepted rows without a timestamp. ``rows_in == accepted + rejected``."""
+    it; ``replaced_files`` are those of them that had stored rows (and :data:`SYNTHETIC_SOURCE_FILE` when the load
+    removed the demo data), ``replaced`` and ``replaced_rejected`` count the raw and rejected rows removed.
+    ``days`` are the event dates of its accepted rows and ``undated`` the accepted rows without a timestamp.
+    ``rows_in == accepted + rejected``."""
 
     load_id: int
     source: str
@@ -153,7 +170,10 @@ def load_interactions(check: RowCheck, source: str, path: str | Path = DEFAULT_W
 
     The batch's files are those of its rows plus ``files`` (an empty file still clears what an earlier version
     of it left). Their raw and rejected rows are deleted, whatever days they fall on, and the batch's rows
-    inserted; other files' rows are untouched. ``source`` describes the load in the ``loads`` table.
+    inserted; other files' rows are untouched, except the synthetic demo data's, which a batch of real files
+    replaces too (its rows count in ``replaced``; the ``planted_intents`` table goes with them). ``source``
+    describes the load in the ``loads`` table. Raises :class:`MixedSources` (and writes nothing) for a synthetic
+    batch when the warehouse holds rows of real files.
     """
     accepted, rejected = check.accepted, check.rejected
     days = accepted.select(pl.col("timestamp").dt.date().unique().drop_nulls().sort())["timestamp"].to_list()
@@ -161,8 +181,17 @@ def load_interactions(check: RowCheck, source: str, path: str | Path = DEFAULT_W
                           *(str(f) for f in rejected["source_file"].unique())})
     undated = int(accepted["timestamp"].null_count())
     with transaction(path) as con:
+        stored = [f for (f,) in con.execute("SELECT DISTINCT source_file FROM raw_interactions UNION"
+                                            " SELECT DISTINCT source_file FROM rejected_interactions"
+                                            " ORDER BY 1").fetchall()]
+        if SYNTHETIC_SOURCE_FILE in batch_files and (real := [f for f in stored if f != SYNTHETIC_SOURCE_FILE]):
+            raise MixedSources(path, real)
+        demo = SYNTHETIC_SOURCE_FILE in stored and SYNTHETIC_SOURCE_FILE not in batch_files
+        if demo:  # a real source replaces the demo data, and what describes it
+            con.execute("DROP TABLE IF EXISTS planted_intents")
         ((load_id,),) = con.execute("SELECT nextval('load_ids')").fetchall()
-        replaced_files, replaced, replaced_rejected = _delete_files(con, batch_files)
+        deleted = [*batch_files, SYNTHETIC_SOURCE_FILE] if demo else batch_files
+        replaced_files, replaced, replaced_rejected = _delete_files(con, deleted)
         con.register("batch_accepted", accepted)
         con.execute(
             "INSERT INTO raw_interactions SELECT CAST(timestamp AS DATE), user_id, item_id, timestamp, rating,"

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 import tempfile
 from collections import Counter
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -233,8 +235,6 @@ def test_a_load_names_its_files_once_and_registers_exactly_those_it_read(tmp_pat
 
 def test_a_synthetic_load_replaces_the_previous_synthetic_load_only(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
-    csv_file = _write(tmp_path / "e.csv", JAN30)
-    _load(csv_file, db)
     reports = []
     for seed, users in ((1, 30), (2, 20)):
         source = SourceConfig(format="synthetic", synthetic=SyntheticConfig(n_users=users, n_items=25, n_intents=3,
@@ -244,12 +244,36 @@ def test_a_synthetic_load_replaces_the_previous_synthetic_load_only(tmp_path: Pa
     first, second = reports
     assert first.files == second.files == [warehouse.SYNTHETIC_SOURCE_FILE]
     assert (second.replaced, second.replaced_files) == (first.accepted, [warehouse.SYNTHETIC_SOURCE_FILE])
-    raw = _raw(db)
-    assert Counter(f for f, *_ in raw.elements()) == {warehouse.SYNTHETIC_SOURCE_FILE: second.accepted,
-                                                     str(csv_file): len(JAN30)}
+    assert Counter(f for f, *_ in _raw(db).elements()) == {warehouse.SYNTHETIC_SOURCE_FILE: second.accepted}
     with warehouse.connect(db, read_only=True) as con:
         sources = [json.loads(s) for (s,) in con.execute("SELECT source FROM loads ORDER BY load_id").fetchall()]
-    assert [s["synthetic"]["seed"] for s in sources[1:]] == [1, 2] and "synthetic" not in sources[0]
+    assert [s["synthetic"]["seed"] for s in sources] == [1, 2]
+
+
+def test_the_synthetic_demo_data_never_mixes_with_real_files(tmp_path: Path) -> None:
+    """The README's first command loads the synthetic demo data; a team that then loads its own log into the same
+    folder got both in every sequence (demo user 1 and the team's user 1 as one user), and the demo's planted
+    intents were scored against the team's users. The first real load now replaces the demo data and its planted
+    intents; a synthetic load into a warehouse of real files (a daemon without its source setting) is refused
+    and writes nothing."""
+    db = tmp_path / "w.duckdb"
+    synthetic = SourceConfig(format="synthetic", synthetic=SyntheticConfig(n_users=20, n_items=25, n_intents=3))
+    demo, _ = ingest(synthetic, RULES, db)
+    warehouse.replace_table(db, "planted_intents", pl.DataFrame({"user_id": ["1"], "primary_intent": [0]}))
+    csv_file = _write(tmp_path / "e.csv", JAN30)
+    report = _load(csv_file, db)
+    assert report.files == [str(csv_file)] and report.replaced_files == [warehouse.SYNTHETIC_SOURCE_FILE]
+    assert report.replaced == demo.accepted and report.replaced_rejected == demo.rejected
+    assert Counter(f for f, *_ in _raw(db).elements()) == {str(csv_file): len(JAN30)}
+    assert warehouse.read_table(db, "planted_intents") is None
+    before = warehouse.table_counts(db)
+    with pytest.raises(warehouse.MixedSources, match=rf"{re.escape(str(db))} holds the events of 1 real source "
+                                                     rf"file\(s\) \({re.escape(str(csv_file))}\): the embedded "
+                                                     "synthetic data would mix into them. Describe the source"):
+        ingest(synthetic, RULES, db)
+    assert warehouse.table_counts(db) == before and report.replaced_files == [warehouse.SYNTHETIC_SOURCE_FILE]
+    again = _load(csv_file, db)  # a real file again: the demo is gone, nothing else is replaced
+    assert again.replaced_files == [str(csv_file)] and again.replaced == len(JAN30)
 
 
 # --- a state machine: random versions of a few files, loaded in random groups ------------------------------
