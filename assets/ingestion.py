@@ -31,7 +31,8 @@ from elcrec_pipeline.resources import SourceFile, Storage, digest
                 "source is the run config over the source settings file (resource source_file, ELCREC_SOURCE), "
                 "else the embedded synthetic data set. Every row is accepted or quarantined in "
                 "rejected_interactions with a reason; a load replaces exactly what the same source file "
-                "contributed before, whatever days its events fall on.",
+                "contributed before, whatever days its events fall on (a real file also replaces the synthetic "
+                "demo data; the synthetic default is refused in a warehouse of real files).",
 )
 def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, storage: Storage,
                      source_file: SourceFile) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:

@@ -174,4 +174,6 @@ def _planted(storage: Storage, user_ids: pl.Series, learned: np.ndarray):
         return None
     joined = (pl.DataFrame({"user_id": user_ids, "learned": learned}).filter(pl.col("learned") != NO_INTENT)
               .join(truth, on="user_id"))
+    if len(joined) < 2:  # NMI and ARI of one user (or none) are 1: no evidence
+        return None
     return planted_agreement(joined["primary_intent"].to_numpy(), joined["learned"].to_numpy())

@@ -60,7 +60,8 @@ def read_checked(source: SourceConfig, rules: RowRules = RowRules(),
 
 def store_checked(batch: CheckedBatch, path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> warehouse.LoadReport:
     """Store a checked batch in the warehouse at ``path``, replacing what earlier loads stored for each of its
-    files (even a file that is now empty) and nothing else (:func:`elcrec_core.data.warehouse.load_interactions`)."""
+    files (even a file that is now empty) and nothing else but the synthetic demo data, which real files replace
+    (:func:`elcrec_core.data.warehouse.load_interactions`; raises its ``MixedSources`` for the reverse)."""
     return warehouse.load_interactions(batch.check, batch.description, path, files=batch.files)
 
 
@@ -70,7 +71,8 @@ def ingest(source: SourceConfig, rules: RowRules = RowRules(), path: str | Path 
     (:func:`read_checked`, then :func:`store_checked`).
 
     The load replaces what earlier loads stored for each file of the source (even a file that is now empty)
-    and nothing else; the synthetic generator is one source file,
+    and nothing else (but the synthetic demo data, which a real file replaces; a synthetic load into a warehouse of
+    real files raises :class:`elcrec_core.data.warehouse.MixedSources`); the synthetic generator is one source file,
     :data:`elcrec_core.data.warehouse.SYNTHETIC_SOURCE_FILE`, so a load with other generator settings replaces the
     previous synthetic load (the settings are recorded in the ``loads`` table's ``source``). Every file is read before
     anything is written, so a file that cannot be read (:class:`elcrec_core.data.files.SourceReadError`) leaves the

@@ -17,7 +17,8 @@ from elcrec_core.evaluate.statistics import CategoryPurity, category_purity
 from elcrec_core.model.elcrec import ELCRec
 
 NO_INTENT = -1
-"""The intent of a user with no item the model knows: every centre is as near as every other to an empty history."""
+"""The intent of a user with no item the model knows: the representation of an empty history is the same for every
+such user and says nothing about any of them, so its nearest centre would be one arbitrary intent for them all."""
 
 
 @dataclass
@@ -49,7 +50,7 @@ def assign_user_intents(model: ELCRec, seqs: Sequences, users: torch.Tensor | No
     that the model knows) to their nearest intent. Items newer than the model are left out of the history, as the
     recommender leaves them out (:meth:`Sequences.known`), so that a user's intent is the same in the profiles,
     the recommendations and ``elcrec recommend``. A user left with no item gets :data:`NO_INTENT`, a NaN distance
-    and runner-up :data:`NO_INTENT` (the nearest centre to an empty history would be arbitrary)."""
+    and runner-up :data:`NO_INTENT` (see there)."""
     model.eval()
     data = SequenceTensors.from_sequences(seqs.known(model.cfg.n_items))
     centres = F.normalize(model.centres.float(), dim=1)

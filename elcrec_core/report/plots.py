@@ -64,7 +64,8 @@ def map_coordinates(representation: np.ndarray, method: MapMethod = "pca", sampl
     return xy, pick
 
 
-MAP_COLOURS = 10  # distinct colours on the map (matplotlib's tab10); the other intents are grey
+MAP_PALETTE = [colour for n, colour in enumerate(plt.get_cmap("tab10").colors) if n != 7]  # tab10 less its grey
+MAP_COLOURS = len(MAP_PALETTE)  # 9 intents with a colour of their own; the others are light grey
 
 
 def map_colour_groups(intents: np.ndarray, colours: int = MAP_COLOURS) -> list[int]:
@@ -93,7 +94,7 @@ def intent_map(representation: np.ndarray, intents: np.ndarray, path: str | Path
                    label=f"{others} other intent{'s' if others > 1 else ''} ({int(rest.sum())})")
     for colour, intent in enumerate(groups):
         shown = mapped == intent
-        ax.scatter(xy[shown, 0], xy[shown, 1], color=plt.get_cmap("tab10")(colour), s=4, alpha=0.7,
+        ax.scatter(xy[shown, 0], xy[shown, 1], color=MAP_PALETTE[colour], s=4, alpha=0.7,
                    label=f"intent {intent} ({int(shown.sum())})")
     ax.legend(fontsize=7, markerscale=3, loc="center left", bbox_to_anchor=(1, 0.5), frameon=False)
     ax.set(title=f"users by intent ({'PCA' if method == 'pca' else 't-SNE'}, {len(pick)} users)", xticks=[],

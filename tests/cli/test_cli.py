@@ -485,7 +485,7 @@ def test_recommend_gives_no_intent_for_a_model_that_learned_none(tmp_path: Path,
         assert code == 0, err
         intents[name] = json.loads(stdout)["intent"]
     assert intents["sasrec"] is None and intents["elcrec"] in (0, 1)
-    # a user whose every item is newer than the model: no intent (it was centre 0: all centres tie on nothing)
+    # a user whose every item is newer than the model: no intent (it was the centre nearest to an empty history)
     newer = pl.concat([_events(), pl.DataFrame({"user_id": [77, 77], "item_id": [98, 99], "timestamp": [T0, T0 + 1]})])
     newer.write_csv(tmp_path / "newer.csv")
     argv = ("recommend", "--checkpoint", str(tmp_path / "elcrec" / "best.pt"), "--data", str(tmp_path / "newer.csv"),

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import numpy as np
 import polars as pl
 import pytest
 import torch
@@ -437,8 +438,8 @@ def test_a_day_run_again_after_a_newer_day_leaves_the_live_tables_to_the_newer_d
 
 def test_a_user_with_only_items_newer_than_the_intent_model_gets_no_intent(first_run, tmp_path):
     """A later day's sequences hold a new user whose two items are both newer than the serving model (no day was
-    trained since): that user was put on intent 0 (every centre ties on an empty history) and counted in its
-    size; now the user's intent, distance and runner-up are null in user_intents, the recommendations carry a
+    trained since): that user was put on the intent nearest to an empty history (one for all such users) and
+    counted in its size; now the user's intent, distance and runner-up are null in user_intents, the recommendations carry a
     null intent, and the profiles count the other users only."""
     import shutil
 
@@ -472,6 +473,21 @@ def test_a_user_with_only_items_newer_than_the_intent_model_gets_no_intent(first
     assert sorted(nulls.rows()) == [(False, 20 * len(frame), 0), (True, 20, 20)]  # top 20: the default
     profiles = metadata(result, "intent_profiles")
     assert profiles["users"] == len(frame) + 1 and profiles["users_without_intent"] == 1 and sizes == len(frame)
+
+
+def test_planted_agreement_needs_two_users_with_an_intent(tmp_path):
+    """NMI and ARI of a single user are 1 (perfect) for any labels: with fewer than two users that have an intent
+    the profiles report no agreement with the planted intents, not a perfect one."""
+    from assets.profiling import _planted
+    from elcrec_core.data import warehouse
+
+    storage = Storage(data_dir=str(tmp_path))
+    warehouse.replace_table(storage.warehouse, "planted_intents",
+                            pl.DataFrame({"user_id": ["a", "b", "c"], "primary_intent": [0, 1, 1]}))
+    users = pl.Series(["a", "b", "c"])
+    assert _planted(storage, users, np.array([3, -1, -1])) is None
+    agreement = _planted(storage, users, np.array([3, 5, -1]))
+    assert agreement is not None and agreement.nmi == pytest.approx(1.0)  # a and b apart, as planted
 
 
 def test_every_asset_has_the_shared_settings_and_its_own_stage():
