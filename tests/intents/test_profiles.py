@@ -119,8 +119,8 @@ def test_a_history_with_items_newer_than_the_model_is_assigned_on_the_items_it_k
 
 def test_a_user_with_no_item_the_model_knows_has_no_intent_and_counts_nowhere(tmp_path: Path):
     """User b's items (6, 7) all came after the model (5 items): b was put on the centre nearest to an empty
-    history (one for every such user) and counted in its size, its lifts and its category purity. b now has no intent (a NaN
-    distance, a null in the tables) and every figure is that of the other users alone."""
+    history (one for every such user) and counted in its size, its lifts and its category purity. b now has no
+    intent (a NaN distance, a null in the tables) and every figure is that of the other users alone."""
     import polars as pl
 
     from elcrec_core.config.settings import ModelConfig

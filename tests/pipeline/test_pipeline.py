@@ -439,8 +439,8 @@ def test_a_day_run_again_after_a_newer_day_leaves_the_live_tables_to_the_newer_d
 def test_a_user_with_only_items_newer_than_the_intent_model_gets_no_intent(first_run, tmp_path):
     """A later day's sequences hold a new user whose two items are both newer than the serving model (no day was
     trained since): that user was put on the intent nearest to an empty history (one for all such users) and
-    counted in its size; now the user's intent, distance and runner-up are null in user_intents, the recommendations carry a
-    null intent, and the profiles count the other users only."""
+    counted in its size; now the user's intent, distance and runner-up are null in user_intents, the
+    recommendations carry a null intent, and the profiles count the other users only."""
     import shutil
 
     from assets.profiling import intent_profiles
