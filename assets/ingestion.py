@@ -10,7 +10,7 @@ import polars as pl
 from assets.daily import RETRY, START_DATE_ENV, WAREHOUSE_POOL, daily_asset, fails_at_once, refused
 from assets.metadata import expectation_results, metric, table, warehouse_table
 from elcrec_core.data import warehouse
-from elcrec_core.data.ingestion import EventsBeforeStart, read_checked, store_checked
+from elcrec_core.data.ingestion import EventsBeforeStart, MixedSources, read_checked, store_checked
 from elcrec_core.data.item_metadata import read_item_metadata
 from elcrec_core.data.synthetic import generate
 from elcrec_core.data.validation import RowCheck, expect_interactions
@@ -65,7 +65,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
             f"refused: the load of {', '.join(batch.files)} fails its expectations (see the check "
             "interaction_expectations); nothing was written, and the warehouse keeps what earlier loads of these "
             "files stored", {**_counts(check), "files": dg.MetadataValue.text(", ".join(batch.files))})
-    with fails_at_once(f"ingestion of {context.partition_key}", warehouse.MixedSources):
+    with fails_at_once(f"ingestion of {context.partition_key}", MixedSources):
         report = store_checked(batch, storage.warehouse)
     context.log.info(f"loaded {report.accepted} events, rejected {report.rejected} of {report.rows_in}")
     demo_replaced = warehouse.SYNTHETIC_SOURCE_FILE in report.replaced_files and source.format != "synthetic"

@@ -59,8 +59,8 @@ def stopwatch(times: dict[str, float]):
 
 
 def run_ours(path: Path, fmt: str, workdir: Path) -> dict[str, float]:
-    from elcrec_core.data import warehouse
     from elcrec_core.data.events_to_sequences import SequenceConfig, build_sequences, write_sequences
+    from elcrec_core.data.ingestion import load_interactions
     from elcrec_core.data.source_config import SourceConfig
     from elcrec_core.data.sources import read_source
     from elcrec_core.data.validation import check_rows, expect_interactions, expect_sequences
@@ -74,7 +74,7 @@ def run_ours(path: Path, fmt: str, workdir: Path) -> dict[str, float]:
     check = check_rows(frame)
     del frame
     lap("row rules")
-    report = warehouse.load_interactions(check, f"benchmark {fmt}", db)
+    report = load_interactions(check, f"benchmark {fmt}", db)
     lap("warehouse load")
     events_ok = expect_interactions(check.accepted, check).success
     del check

@@ -31,12 +31,11 @@ from elcrec_core.cli.data_options import SYNTHETIC, DataOptions
 from elcrec_core.cli.format_guessing import choose_format, event_source, is_sequences_parquet, read_advice, shorten
 from elcrec_core.data.events_to_sequences import SequenceConfig, build_sequences
 from elcrec_core.data.files import SourceReadError
-from elcrec_core.data.ingestion import ingest
+from elcrec_core.data.ingestion import LoadReport, ingest
 from elcrec_core.data.sequences import MAX_ITEM_ID, Sequences, read_sequence_parquet
 from elcrec_core.data.source_config import SourceConfig, resolve_files
 from elcrec_core.data.synthetic import SyntheticConfig
 from elcrec_core.data.validation import REASONS, RowRules
-from elcrec_core.data.warehouse import LoadReport
 
 
 @dataclass

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
+import duckdb
 import polars as pl
 
 from elcrec_core.data import warehouse
@@ -23,6 +26,109 @@ class EventsBeforeStart(ValueError):
         super().__init__(f"{count} events are before the first day {start.date()}: the earliest is {earliest} "
                          f"(UTC{at}); nothing was loaded")
         self.earliest, self.start, self.count = earliest, start, count
+
+
+DEMO = warehouse.SYNTHETIC_SOURCE_FILE  # the synthetic generator's rows: a demo, never mixed with real files
+
+
+class MixedSources(ValueError):
+    """A load of the synthetic demo data into a warehouse that holds events of real files."""
+
+    def __init__(self, path: str | Path, files: list[str]):
+        shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+        super().__init__(
+            f"{path} holds the events of {len(files)} real source file(s) ({shown}): the embedded synthetic data "
+            "would mix into them. Describe the source (ELCREC_SOURCE or the run config's raw_interactions), or use "
+            "another data folder for the synthetic data (ELCREC_DATA_DIR)")
+        self.files = files
+
+
+@dataclasses.dataclass
+class LoadReport:
+    """What one load did. ``files`` are the files it read, each of which replaced what earlier loads stored for
+    it; ``replaced_files`` are those of them that had stored rows (and ``synthetic`` when the load removed the
+    demo data), ``replaced`` and ``replaced_rejected`` count the raw and rejected rows removed.
+    ``days`` are the event dates of its accepted rows and ``undated`` the accepted rows without a timestamp.
+    ``rows_in == accepted + rejected``."""
+
+    load_id: int
+    source: str
+    files: list[str]
+    rows_in: int
+    accepted: int
+    rejected: int
+    by_reason: dict[str, int]
+    days: list[date]
+    undated: int
+    replaced: int
+    replaced_rejected: int
+    replaced_files: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "days": [d.isoformat() for d in self.days]}
+
+
+def load_interactions(check: RowCheck, source: str, path: str | Path = warehouse.DEFAULT_WAREHOUSE,
+                      files: Sequence[str] = ()) -> LoadReport:
+    """Store a checked batch in one transaction, replacing what earlier loads stored for its files.
+
+    The batch's files are those of its rows plus ``files`` (an empty file still clears what an earlier version
+    of it left). Their raw and rejected rows are deleted, whatever days they fall on, and the batch's rows
+    inserted; other files' rows are untouched, except the synthetic demo data's, which a batch of real files
+    replaces too (its rows count in ``replaced``; the ``planted_intents`` table goes with them). ``source``
+    describes the load in the ``loads`` table. Raises :class:`MixedSources` (and writes nothing) for a synthetic
+    batch when the warehouse holds rows of real files.
+    """
+    accepted, rejected = check.accepted, check.rejected
+    days = accepted.select(pl.col("timestamp").dt.date().unique().drop_nulls().sort())["timestamp"].to_list()
+    batch_files = sorted({*files, *(str(f) for f in accepted["source_file"].unique()),
+                          *(str(f) for f in rejected["source_file"].unique())})
+    undated = int(accepted["timestamp"].null_count())
+    with warehouse.transaction(path) as con:
+        stored = [f for (f,) in con.execute("SELECT DISTINCT source_file FROM raw_interactions UNION"
+                                            " SELECT DISTINCT source_file FROM rejected_interactions"
+                                            " ORDER BY 1").fetchall()]
+        if DEMO in batch_files and (real := [f for f in stored if f != DEMO]):
+            raise MixedSources(path, real)
+        demo = DEMO in stored and DEMO not in batch_files
+        if demo:  # a real source replaces the demo data, and what describes it
+            con.execute("DROP TABLE IF EXISTS planted_intents")
+        ((load_id,),) = con.execute("SELECT nextval('load_ids')").fetchall()
+        deleted = [*batch_files, DEMO] if demo else batch_files
+        replaced_files, replaced, replaced_rejected = _delete_files(con, deleted)
+        con.register("batch_accepted", accepted)
+        con.execute(
+            "INSERT INTO raw_interactions SELECT CAST(timestamp AS DATE), user_id, item_id, timestamp, rating,"
+            " event_type, CAST(source_file AS VARCHAR), source_row, ? FROM batch_accepted", [load_id])
+        con.register("batch_rejected", rejected)
+        con.execute(
+            "INSERT INTO rejected_interactions SELECT CAST(source_file AS VARCHAR), source_row,"
+            " CAST(reason AS VARCHAR), detail, user_id, item_id, timestamp, rating, event_type, ?"
+            " FROM batch_rejected", [load_id])
+        report = LoadReport(int(load_id), source, batch_files, check.rows_in, len(accepted), len(rejected),
+                            dict(check.by_reason), days, undated, replaced, replaced_rejected, replaced_files)
+        con.execute(
+            "INSERT INTO loads (load_id, loaded_at, source, files, rows_in, accepted, rejected, by_reason, days,"
+            " undated, replaced, replaced_rejected, replaced_files)"
+            " VALUES (?, now()::TIMESTAMP, ?, ?, ?, ?, ?, MAP(?::VARCHAR[], ?::BIGINT[]), ?, ?, ?, ?, ?)",
+            [load_id, source, batch_files, report.rows_in, report.accepted, report.rejected,
+             list(report.by_reason), list(report.by_reason.values()), days, undated, replaced, replaced_rejected,
+             replaced_files])
+    return report
+
+
+def _delete_files(con: duckdb.DuckDBPyConnection, files: list[str]) -> tuple[list[str], int, int]:
+    """Delete the raw and rejected rows of ``files``; returns the files that had rows and both row counts."""
+    had_rows: set[str] = set()
+    counts = []
+    for table in ("raw_interactions", "rejected_interactions"):
+        per_file = con.execute(
+            f"SELECT source_file, count(*) FROM {table} WHERE source_file IN (SELECT unnest(?::VARCHAR[]))"
+            " GROUP BY source_file", [files]).fetchall()
+        had_rows.update(f for f, _ in per_file)
+        counts.append(sum(n for _, n in per_file))
+        con.execute(f"DELETE FROM {table} WHERE source_file IN (SELECT unnest(?::VARCHAR[]))", [files])
+    return sorted(had_rows), counts[0], counts[1]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,21 +164,21 @@ def read_checked(source: SourceConfig, rules: RowRules = RowRules(),
     return CheckedBatch(files, check, json.dumps(settings, sort_keys=True))
 
 
-def store_checked(batch: CheckedBatch, path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> warehouse.LoadReport:
+def store_checked(batch: CheckedBatch, path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> LoadReport:
     """Store a checked batch in the warehouse at ``path``, replacing what earlier loads stored for each of its
     files (even a file that is now empty) and nothing else but the synthetic demo data, which real files replace
-    (:func:`elcrec_core.data.warehouse.load_interactions`; raises its ``MixedSources`` for the reverse)."""
-    return warehouse.load_interactions(batch.check, batch.description, path, files=batch.files)
+    (:func:`load_interactions`; raises :class:`MixedSources` for the reverse)."""
+    return load_interactions(batch.check, batch.description, path, files=batch.files)
 
 
 def ingest(source: SourceConfig, rules: RowRules = RowRules(), path: str | Path = warehouse.DEFAULT_WAREHOUSE,
-           not_before: datetime | None = None) -> tuple[warehouse.LoadReport, RowCheck]:
+           not_before: datetime | None = None) -> tuple[LoadReport, RowCheck]:
     """Load a source into the warehouse at ``path``: every row is stored as accepted or rejected
     (:func:`read_checked`, then :func:`store_checked`).
 
     The load replaces what earlier loads stored for each file of the source (even a file that is now empty)
     and nothing else (but the synthetic demo data, which a real file replaces; a synthetic load into a warehouse of
-    real files raises :class:`elcrec_core.data.warehouse.MixedSources`); the synthetic generator is one source file,
+    real files raises :class:`MixedSources`); the synthetic generator is one source file,
     :data:`elcrec_core.data.warehouse.SYNTHETIC_SOURCE_FILE`, so a load with other generator settings replaces the
     previous synthetic load (the settings are recorded in the ``loads`` table's ``source``). Every file is read before
     anything is written, so a file that cannot be read (:class:`elcrec_core.data.files.SourceReadError`) leaves the

@@ -17,7 +17,7 @@ Tables (names are fixed; every value reaches SQL as a parameter or a registered 
   and the event days it covers (``days``, informative).
 - The embedded synthetic data set is a demo and never mixes with real files: the first load of a real file
   removes the synthetic rows (and the ``planted_intents`` table that describes them), and a synthetic load into a
-  warehouse that holds real files is refused (:class:`MixedSources`).
+  warehouse that holds real files is refused (:class:`elcrec_core.data.ingestion.MixedSources`).
 - ``item_index``: the stable item id -> index mapping (1..n; 0 is padding), only ever appended to.
 - ``item_metadata`` and ``rejected_item_metadata``: optional item titles and categories.
 - derived tables written whole by :func:`replace_table`, such as ``sequences`` (the latest built sequences,
@@ -36,15 +36,11 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import polars as pl
-
-from elcrec_core.data.validation import RowCheck
 
 DEFAULT_WAREHOUSE = Path("data") / "warehouse.duckdb"
 SYNTHETIC_SOURCE_FILE = "synthetic"  # the source_file of the synthetic generator's rows (real files: absolute paths)
@@ -126,106 +122,6 @@ def transaction(path: str | Path = DEFAULT_WAREHOUSE) -> Iterator[duckdb.DuckDBP
             con.rollback()
             raise
         con.commit()
-
-
-class MixedSources(ValueError):
-    """A load of the synthetic demo data into a warehouse that holds events of real files."""
-
-    def __init__(self, path: str | Path, files: list[str]):
-        shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
-        super().__init__(
-            f"{path} holds the events of {len(files)} real source file(s) ({shown}): the embedded synthetic data "
-            "would mix into them. Describe the source (ELCREC_SOURCE or the run config's raw_interactions), or use "
-            "another data folder for the synthetic data (ELCREC_DATA_DIR)")
-        self.files = files
-
-
-@dataclass
-class LoadReport:
-    """What one load did. ``files`` are the files it read, each of which replaced what earlier loads stored for
-    it; ``replaced_files`` are those of them that had stored rows (and :data:`SYNTHETIC_SOURCE_FILE` when the load
-    removed the demo data), ``replaced`` and ``replaced_rejected`` count the raw and rejected rows removed.
-    ``days`` are the event dates of its accepted rows and ``undated`` the accepted rows without a timestamp.
-    ``rows_in == accepted + rejected``."""
-
-    load_id: int
-    source: str
-    files: list[str]
-    rows_in: int
-    accepted: int
-    rejected: int
-    by_reason: dict[str, int]
-    days: list[date]
-    undated: int
-    replaced: int
-    replaced_rejected: int
-    replaced_files: list[str]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "days": [d.isoformat() for d in self.days]}
-
-
-def load_interactions(check: RowCheck, source: str, path: str | Path = DEFAULT_WAREHOUSE,
-                      files: Sequence[str] = ()) -> LoadReport:
-    """Store a checked batch in one transaction, replacing what earlier loads stored for its files.
-
-    The batch's files are those of its rows plus ``files`` (an empty file still clears what an earlier version
-    of it left). Their raw and rejected rows are deleted, whatever days they fall on, and the batch's rows
-    inserted; other files' rows are untouched, except the synthetic demo data's, which a batch of real files
-    replaces too (its rows count in ``replaced``; the ``planted_intents`` table goes with them). ``source``
-    describes the load in the ``loads`` table. Raises :class:`MixedSources` (and writes nothing) for a synthetic
-    batch when the warehouse holds rows of real files.
-    """
-    accepted, rejected = check.accepted, check.rejected
-    days = accepted.select(pl.col("timestamp").dt.date().unique().drop_nulls().sort())["timestamp"].to_list()
-    batch_files = sorted({*files, *(str(f) for f in accepted["source_file"].unique()),
-                          *(str(f) for f in rejected["source_file"].unique())})
-    undated = int(accepted["timestamp"].null_count())
-    with transaction(path) as con:
-        stored = [f for (f,) in con.execute("SELECT DISTINCT source_file FROM raw_interactions UNION"
-                                            " SELECT DISTINCT source_file FROM rejected_interactions"
-                                            " ORDER BY 1").fetchall()]
-        if SYNTHETIC_SOURCE_FILE in batch_files and (real := [f for f in stored if f != SYNTHETIC_SOURCE_FILE]):
-            raise MixedSources(path, real)
-        demo = SYNTHETIC_SOURCE_FILE in stored and SYNTHETIC_SOURCE_FILE not in batch_files
-        if demo:  # a real source replaces the demo data, and what describes it
-            con.execute("DROP TABLE IF EXISTS planted_intents")
-        ((load_id,),) = con.execute("SELECT nextval('load_ids')").fetchall()
-        deleted = [*batch_files, SYNTHETIC_SOURCE_FILE] if demo else batch_files
-        replaced_files, replaced, replaced_rejected = _delete_files(con, deleted)
-        con.register("batch_accepted", accepted)
-        con.execute(
-            "INSERT INTO raw_interactions SELECT CAST(timestamp AS DATE), user_id, item_id, timestamp, rating,"
-            " event_type, CAST(source_file AS VARCHAR), source_row, ? FROM batch_accepted", [load_id])
-        con.register("batch_rejected", rejected)
-        con.execute(
-            "INSERT INTO rejected_interactions SELECT CAST(source_file AS VARCHAR), source_row,"
-            " CAST(reason AS VARCHAR), detail, user_id, item_id, timestamp, rating, event_type, ?"
-            " FROM batch_rejected", [load_id])
-        report = LoadReport(int(load_id), source, batch_files, check.rows_in, len(accepted), len(rejected),
-                            dict(check.by_reason), days, undated, replaced, replaced_rejected, replaced_files)
-        con.execute(
-            "INSERT INTO loads (load_id, loaded_at, source, files, rows_in, accepted, rejected, by_reason, days,"
-            " undated, replaced, replaced_rejected, replaced_files)"
-            " VALUES (?, now()::TIMESTAMP, ?, ?, ?, ?, ?, MAP(?::VARCHAR[], ?::BIGINT[]), ?, ?, ?, ?, ?)",
-            [load_id, source, batch_files, report.rows_in, report.accepted, report.rejected,
-             list(report.by_reason), list(report.by_reason.values()), days, undated, replaced, replaced_rejected,
-             replaced_files])
-    return report
-
-
-def _delete_files(con: duckdb.DuckDBPyConnection, files: list[str]) -> tuple[list[str], int, int]:
-    """Delete the raw and rejected rows of ``files``; returns the files that had rows and both row counts."""
-    had_rows: set[str] = set()
-    counts = []
-    for table in ("raw_interactions", "rejected_interactions"):
-        per_file = con.execute(
-            f"SELECT source_file, count(*) FROM {table} WHERE source_file IN (SELECT unnest(?::VARCHAR[]))"
-            " GROUP BY source_file", [files]).fetchall()
-        had_rows.update(f for f, _ in per_file)
-        counts.append(sum(n for _, n in per_file))
-        con.execute(f"DELETE FROM {table} WHERE source_file IN (SELECT unnest(?::VARCHAR[]))", [files])
-    return sorted(had_rows), counts[0], counts[1]
 
 
 def read_interactions(path: str | Path = DEFAULT_WAREHOUSE, start: date | None = None,

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from elcrec_core.data import warehouse
+from elcrec_core.data import ingestion, warehouse
 from elcrec_core.data.ingestion import ingest
 from elcrec_core.data.source_config import SourceConfig
 from elcrec_core.data.synthetic import SyntheticConfig
@@ -38,7 +38,7 @@ def _write(path: Path, rows: list[Row], header: bool = True) -> Path:
     return path.resolve()
 
 
-def _load(path: Path | str, db: Path) -> warehouse.LoadReport:
+def _load(path: Path | str, db: Path) -> ingestion.LoadReport:
     report, _ = ingest(SourceConfig(format="csv", path=str(path), timestamp_format="iso8601"), RULES, db)
     assert report.rows_in == report.accepted + report.rejected
     return report
@@ -209,8 +209,6 @@ def test_a_new_version_of_a_file_replaces_exactly_its_rows(tmp_path: Path) -> No
 def test_a_load_names_its_files_once_and_registers_exactly_those_it_read(tmp_path: Path, monkeypatch) -> None:
     """A file that appears after the source's files were listed is neither read nor registered: the load's
     files, rows and warehouse agree."""
-    from elcrec_core.data import ingestion
-
     folder = tmp_path / "in"
     folder.mkdir()
     for day in (1, 2):
@@ -267,7 +265,7 @@ def test_the_synthetic_demo_data_never_mixes_with_real_files(tmp_path: Path) -> 
     assert Counter(f for f, *_ in _raw(db).elements()) == {str(csv_file): len(JAN30)}
     assert warehouse.read_table(db, "planted_intents") is None
     before = warehouse.table_counts(db)
-    with pytest.raises(warehouse.MixedSources, match=rf"{re.escape(str(db))} holds the events of 1 real source "
+    with pytest.raises(ingestion.MixedSources, match=rf"{re.escape(str(db))} holds the events of 1 real source "
                                                      rf"file\(s\) \({re.escape(str(csv_file))}\): the embedded "
                                                      "synthetic data would mix into them. Describe the source"):
         ingest(synthetic, RULES, db)
@@ -320,7 +318,7 @@ class LoadMachine(RuleBasedStateMachine):
         self.written: dict[str, tuple[Counter, Counter, int]] = {}  # name -> raw, rejected, rows of the file now
         self.loaded: dict[str, tuple[Counter, Counter]] = {}  # name -> raw, rejected of the version last loaded
         self.rows: dict[str, list[Row]] = {}  # name -> the rows of the file now
-        self.reports: list[warehouse.LoadReport] = []
+        self.reports: list[ingestion.LoadReport] = []
         self.checked_loads = 0
 
     def teardown(self) -> None:
