@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import itertools
 import logging
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -96,15 +95,31 @@ def _header_names(path: Path, line_no: int, delimiter: str, quote: str | None, h
 
 def _first_fields(path: Path, line_no: int, delimiter: str, quote: str | None) -> list[str]:
     """The fields of the first line that is not empty (line ``line_no``)."""
-    with path.open("rb") as fh:
-        lines = (line.rstrip(b"\r\n") for line in itertools.chain([fh.readline().removeprefix(_BOM)], fh))
-        line = next((line for line in lines if line), b"")
+    line = _first_line(path)
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
         raise SourceReadError(path, f"the first line is not UTF-8 text{f' (line {line_no})' * (line_no > 1)}") from None
     quoting = csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE
     return next(csv.reader([text], delimiter=delimiter, quotechar=quote or None, quoting=quoting))
+
+
+def _first_line(path: Path, chunk: int = 1 << 16) -> bytes:
+    """The first line of ``path`` that is not empty, without its byte order mark and line end: LF, CR LF or a CR
+    alone (the line ends of old Mac exports, which DuckDB reads too); b"" for a file of empty lines."""
+    buffer = b""
+    with path.open("rb") as fh:
+        while True:
+            more = fh.read(chunk)
+            buffer = (buffer + more).removeprefix(_BOM)
+            for line in buffer.splitlines(keepends=True):
+                text = line.rstrip(b"\r\n")
+                if text and (text != line or not more):  # a whole line (one at the end of the file has no end)
+                    return text
+                if text:
+                    break  # the line goes on in the next chunk
+            if not more:
+                return b""
 
 
 def _renamed_header(path: Path, line_no: int, delimiter: str, quote: str | None, names: tuple[str, ...]) -> list[str]:
@@ -193,7 +208,7 @@ def read_delimited(
     rejects = con.sql(
         "SELECT line AS source_row,"
         " arg_min(CAST(error_type AS VARCHAR) || ': ' || trim(coalesce(csv_line, ''), chr(13) || chr(10)),"
-        "         column_idx) AS detail"
+        "         coalesce(column_idx, 0)) AS detail"
         " FROM csv_rejects GROUP BY line ORDER BY line"
     ).pl().with_columns(pl.col("source_row").cast(pl.Int64), reason=pl.lit("malformed_line"))
     # DuckDB numbers the records as lines, empty ones included: the scan's records tell on which line each starts
@@ -201,7 +216,7 @@ def read_delimited(
     at = rejects["source_row"].to_numpy() - 1
     known = bool(((at >= 0) & (at < len(lines.starts))).all())
     if known and len(data) == len(good) + len(at) and np.isin(lines.starts[at], data).all():
-        _refuse_records_over_lines(path, lines, at, rejects["detail"])
+        _refuse_records_over_lines(path, lines, at, rejects["detail"], max_line_bytes)
         rejects = rejects.with_columns(source_row=pl.Series(lines.starts[at], dtype=pl.Int64))
         rows = pl.Series("source_row", data[~np.isin(data, lines.starts[at])], dtype=pl.Int64)
     else:  # DuckDB and the scan read quotes differently (a quote inside a field): number the good rows in order
@@ -210,12 +225,14 @@ def read_delimited(
     return good.with_columns(rows), rejects.select("source_row", "reason", "detail")
 
 
-def _refuse_records_over_lines(path: Path, lines: LineScan, at: np.ndarray, details: pl.Series) -> None:
+def _refuse_records_over_lines(path: Path, lines: LineScan, at: np.ndarray, details: pl.Series,
+                               max_line_bytes: int) -> None:
     """Raise :class:`SourceReadError` for the first malformed record (scan record ``at``, DuckDB's ``details``)
-    that takes several lines because of its quoting: a quote that never closes, or a record DuckDB could not
-    unquote (``UNQUOTED VALUE``: a quote that closes lines later, in the middle of a field). Its lines would be
-    lost in one rejected row. A well-quoted field over several lines in a record rejected for another reason
-    (too many columns, a bad value) is one record, and stays one rejected row."""
+    that takes several lines because of its quoting: a quote that never closes, a record DuckDB could not
+    unquote (``UNQUOTED VALUE``: a quote that closes lines later, in the middle of a field), or one longer than
+    ``max_line_bytes`` (each of its lines is shorter: the limit refuses a file, as for one long line). Its lines
+    would be lost in one rejected row. A well-quoted field over several lines in a record rejected for another
+    reason (too many columns, a bad value) is one record, and stays one rejected row."""
     spans = lines.spans()[at]
     last = len(lines.starts) - 1
     fix = "fix the quoting, or read the file without quoting (quote None)"
@@ -224,6 +241,9 @@ def _refuse_records_over_lines(path: Path, lines: LineScan, at: np.ndarray, deta
         if lines.open_quote and at[k] == last:
             raise SourceReadError(path, f"line {start}: a quote opens a field that never closes (it would take the "
                                         f"{n - 1} lines after it into one field); {fix}")
+        if "LINE SIZE OVER MAXIMUM" in error:
+            raise SourceReadError(path, f"lines {start}-{start + n - 1}: a record over {n} lines is longer than the "
+                                        f"limit of {max_line_bytes} bytes (max_line_bytes)")
         if "QUOTED" in error:
             raise SourceReadError(path, f"lines {start}-{start + n - 1}: a quoted field takes {n} lines into one "
                                         f"record that cannot be read ({error}): does a quote not close? {fix}")

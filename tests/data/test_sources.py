@@ -114,6 +114,31 @@ def test_mixed_line_ends_after_an_empty_first_line(tmp_path: Path, first: str) -
         (3, "u1", "i1", None), (4, "u2", "i2", None), (5, "u3", "i3", None)]
 
 
+@pytest.mark.parametrize("header", [True, False])
+def test_a_file_with_cr_line_ends_only(tmp_path: Path, header: bool) -> None:
+    """Old Mac exports end lines with a CR alone: DuckDB reads them, but the header was read up to the first LF
+    (the whole file) and refused as 'new-line character seen in unquoted field'."""
+    lines = ["user_id,item_id,timestamp"] * header + [f"u1,i1,{EPOCH0}", f"u2,i2,{EPOCH0 + 1}"]
+    path = _write(tmp_path / "e.csv", "\r".join(lines) + "\r")
+    names = None if header else ("user_id", "item_id", "timestamp")
+    frame = read_source(SourceConfig(format="csv", path=str(path), header=header, names=names))
+    first = 1 + header
+    assert _events(frame) == [("u1", "i1", T0, first), ("u2", "i2", datetime(2026, 3, 1, 12, 0, 1), first + 1)]
+
+
+def test_a_quoted_record_over_several_lines_longer_than_the_limit_is_refused(tmp_path: Path) -> None:
+    """Each of its lines is within max_line_bytes, the record is not: DuckDB rejects it without a column, and
+    reading its reject crashed (AttributeError). It is refused as one long line is, naming its lines."""
+    field = "\n".join(("a" * 30, "b" * 36, "c" * 28))
+    text = f'user_id,item_id,timestamp\nu0,i0,{EPOCH0}\nu1,"{field}",{EPOCH0}\nu2,i2,{EPOCH0}\n'
+    path = _write(tmp_path / "e.csv", text)
+    with pytest.raises(SourceReadError, match=r"lines 3-5: a record over 3 lines is longer than the limit of 60 "
+                                              r"bytes \(max_line_bytes\)"):
+        read_source(SourceConfig(format="csv", path=str(path), max_line_bytes=60))
+    frame = read_source(SourceConfig(format="csv", path=str(path), max_line_bytes=200))
+    assert frame.select("user_id", "source_row").rows() == [("u0", 2), ("u1", 3), ("u2", 6)]
+
+
 def test_parquet_with_typed_columns(tmp_path: Path) -> None:
     path = tmp_path / "e.parquet"
     pl.DataFrame({
