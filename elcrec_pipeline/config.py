@@ -42,6 +42,8 @@ class SourceSettings(dg.Config):
                                                       "or false where names are given)")
     names: list[str] | None = Field(None, description="the column names, instead of the header's (with header "
                                                              "true) or of a file without header")
+    quote: str | None = Field(None, description="quote character of delimited text: default \"; '' for no quoting "
+                                                "(a quote is then data)")
     max_line_bytes: int | None = Field(None, ge=1, description=f"a text file with a longer line is refused "
                                                          f"(default {MAX_LINE_BYTES})")
     min_timestamp: str | None = Field(None, description="ISO time: earlier events are rejected")
@@ -92,7 +94,7 @@ class SourceSettings(dg.Config):
         path = storage.input_path(self.path.replace("{date}", partition), extra_dirs) if self.path else None
         names = tuple(self.names) if self.names else None
         return SourceConfig(format=self.format, path=path, columns=columns, timestamp_format=self.timestamp_format,
-                            delimiter=self.delimiter, header=self.header, names=names,
+                            delimiter=self.delimiter, header=self.header, names=names, quote=self.quote or None,
                             max_line_bytes=self.max_line_bytes, synthetic=synthetic)
 
     def row_rules(self) -> RowRules:
@@ -145,7 +147,7 @@ def _naive_utc(name: str, text: str | None) -> datetime | None:
 
 _SOURCE_DEFAULTS: dict[str, Any] = {
     "format": "synthetic", "user_column": "user_id", "item_column": "item_id", "timestamp_column": "timestamp",
-    "timestamp_format": "epoch_s", "max_line_bytes": MAX_LINE_BYTES, "max_rejected_share": 0.05,
+    "timestamp_format": "epoch_s", "quote": '"', "max_line_bytes": MAX_LINE_BYTES, "max_rejected_share": 0.05,
     "synthetic_users": 5000, "synthetic_items": 1000, "synthetic_intents": 8, "synthetic_seed": 0,
     "item_metadata_item_column": "item_id", "item_metadata_title_column": "title",
     "item_metadata_categories_separator": "|", "item_metadata_delimiter": ",",

@@ -30,6 +30,7 @@ class DataOptions:
     delimiter: str | None = None
     header: bool = True
     names: tuple[str, ...] | None = None
+    quote: str | None = '"'  # None: --no-quote
     rating_column: str | None = None
     min_rating: float | None = None
     k_core: int = 0
@@ -50,9 +51,10 @@ class DataOptions:
                  "--timestamp-column": self.timestamp_column, "--timestamp-format": self.timestamp_format,
                  "--delimiter": self.delimiter, "--names": self.names, "--rating-column": self.rating_column,
                  "--min-rating": self.min_rating}
-        return [name for name, value in given.items() if value is not None] + ([] if self.header else ["--no-header"])
+        return [name for name, value in given.items() if value is not None] + ([] if self.header else ["--no-header"]) \
+            + ([] if self.quote else ["--no-quote"])
 
     @property
     def delimited_text_options(self) -> list[str]:
         """The options given that only delimited text (csv, tsv) has."""
-        return [name for name in self.event_options if name in ("--delimiter", "--names", "--no-header")]
+        return [name for name in self.event_options if name in ("--delimiter", "--names", "--no-header", "--no-quote")]

@@ -235,7 +235,7 @@ def _refuse_records_over_lines(path: Path, lines: LineScan, at: np.ndarray, deta
     reason (too many columns, a bad value) is one record, and stays one rejected row."""
     spans = lines.spans()[at]
     last = len(lines.starts) - 1
-    fix = "fix the quoting, or read the file without quoting (quote None)"
+    fix = "fix the quoting, or read the file without quoting (source setting quote: '', elcrec --no-quote)"
     for k in np.flatnonzero(spans > 1):
         start, n, error = int(lines.starts[at[k]]), int(spans[k]), details[int(k)].split(":", 1)[0]
         if lines.open_quote and at[k] == last:

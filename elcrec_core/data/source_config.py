@@ -87,6 +87,8 @@ class SourceConfig:
             raise ValueError(f"delimiter must be one character, not {self.delimiter!r}")
         if self.max_line_bytes < 1:
             raise ValueError(f"max_line_bytes must be positive, not {self.max_line_bytes}")
+        if self.quote is not None and len(self.quote) != 1:
+            raise ValueError(f"quote must be one character or None (no quoting), not {self.quote!r}")
         if self.header is None:  # names given alone name the columns of a file without header
             object.__setattr__(self, "header", self.names is None)
 

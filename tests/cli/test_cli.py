@@ -212,6 +212,14 @@ def test_events_without_times_keep_their_file_order(tmp_path: Path, capsys) -> N
     assert _sequences(capsys, path, *options) == [{"user": "x", "items": ["b", "a"]}]
 
 
+def test_no_quote_reads_a_stray_quote_as_data(tmp_path: Path, capsys) -> None:
+    """What the error for a quote that never closes advises: --no-quote reads every line, the quote in the id."""
+    path = _write(tmp_path / "e.csv", 'user_id,item_id,timestamp\nu1,"i1,1700000000\nu1,i2,1700000001\n')
+    code, _, err = _run(capsys, "sequences", "--data", str(path))
+    assert code == 2 and "elcrec --no-quote" in err
+    assert _sequences(capsys, path, "--no-quote")[0]["items"] == ['"i1', "i2"]
+
+
 def test_event_options_are_refused_for_the_sequence_format(tmp_path: Path, capsys) -> None:
     path = _write(tmp_path / "seq.txt", "1 5 6\n")
     assert _run(capsys, "sequences", "--data", str(path), "--user-column", "u")[2] == (
@@ -220,7 +228,8 @@ def test_event_options_are_refused_for_the_sequence_format(tmp_path: Path, capsy
 
 @pytest.mark.parametrize("name", ["e.jsonl", "e.parquet"])
 @pytest.mark.parametrize(("options", "named"), [(["--delimiter", ";"], "--delimiter"), (["--no-header"], "--no-header"),
-                                                (["--names", "user_id,item_id,timestamp"], "--names")])
+                                                (["--names", "user_id,item_id,timestamp"], "--names"),
+                                                (["--no-quote"], "--no-quote")])
 def test_delimited_text_options_are_refused_for_jsonl_and_parquet(tmp_path: Path, capsys, name: str,
                                                                    options: list[str], named: str) -> None:
     """They would be ignored: a user who meant them would get the file read otherwise than asked, silently."""

@@ -284,7 +284,7 @@ def test_a_quote_that_never_closes_refuses_the_file_naming_its_line(tmp_path: Pa
         read_source(SourceConfig(format="csv", path=str(path)))
     assert str(info.value) == (f"{path}: line 1001: a quote opens a field that never closes (it would take the 1000 "
                                "lines after it into one field); fix the quoting, or read the file without quoting "
-                               "(quote None)")
+                               "(source setting quote: '', elcrec --no-quote)")
     frame = read_source(SourceConfig(format="csv", path=str(path), quote=None))
     assert len(frame) == 2000 and frame["error"].null_count() == 2000 and frame["item_id"][999] == '"i1000'
 

@@ -617,6 +617,16 @@ def test_source_settings_map_to_the_data_layer(tmp_path):
         assert given.source_config("2026-01-31", Storage(data_dir=str(tmp_path))).header is expected
     rules = settings.row_rules()
     assert rules.min_timestamp == datetime(2026, 1, 1) and rules.max_rating == 5.0 and rules.max_timestamp is None
+    # quoting: '"' by default; '' reads quotes as data (what the error for a quote that never closes advises)
+    assert source.quote == '"'
+    (tmp_path / "logs" / "2026-01-31.csv").write_text('u,i,t\nu1,12" TV,1\nu2,b,2\n')
+    unquoted = SourceSettings(format="csv", path=str(tmp_path / "logs/{date}.csv"), quote="", user_column="u",
+                              item_column="i", timestamp_column="t").resolved({})
+    source = unquoted.source_config("2026-01-31", Storage(data_dir=str(tmp_path)))
+    assert source.quote is None and read_source(source)["item_id"].to_list() == ['12" TV', "b"]
+    with pytest.raises(ValueError, match="quote must be one character or None"):
+        SourceSettings(format="csv", path=str(tmp_path / "logs/{date}.csv"), quote="''").resolved({}).source_config(
+            "2026-01-31", Storage(data_dir=str(tmp_path)))
 
 
 def test_a_time_window_with_an_offset_is_read_as_utc_and_a_bad_one_is_named(tmp_path):
