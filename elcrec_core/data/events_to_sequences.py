@@ -27,6 +27,7 @@ from elcrec_core.config.settings import check_keys
 from elcrec_core.data import warehouse
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, Sequences, write_item_index_file
 
+INDEX_SCHEMA = {"item_id": pl.String, "item_index": pl.Int64}  # rows of the warehouse's item index
 _QUANTILES = {"p10": 0.1, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p90": 0.9, "p99": 0.99}
 
 
@@ -85,6 +86,7 @@ class SequenceBuild:
     timestamps_monotonic: np.ndarray  # per user: timestamps never decrease along the sequence
     summary: SequenceSummary
     config: SequenceConfig = field(default_factory=SequenceConfig)  # the settings it was built with
+    new_index: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=INDEX_SCHEMA))  # to be stored
 
     def frame(self) -> pl.DataFrame:
         """One row per user: user_id, items (index list), length, last_timestamp."""
@@ -141,7 +143,9 @@ def assign_item_indices(known: pl.DataFrame, item_ids: pl.Series) -> pl.DataFram
 def build_sequences(config: SequenceConfig = SequenceConfig(), path: str | Path = warehouse.DEFAULT_WAREHOUSE,
                     until: datetime | None = None) -> SequenceBuild:
     """Build sequences from the accepted events in the warehouse at ``path`` (those before ``until`` when
-    given, and every event without a time) and extend its item index."""
+    given, and every event without a time), their new items indexed after the stored item index. It writes
+    nothing: :func:`write_sequences` stores the new index rows (``new_index``), so that a build refused by its
+    expectations leaves the warehouse as it was."""
     events_in, users, items, ordered = _ordered_events(config, path, until)
     n_selected = len(ordered)
     if config.dedupe:
@@ -153,7 +157,7 @@ def build_sequences(config: SequenceConfig = SequenceConfig(), path: str | Path 
     u, i, ts = u[keep], i[keep], ts[keep]
 
     present = np.flatnonzero(np.bincount(i, minlength=len(items)))
-    item_ids, indices, new_items, with_metadata = _index_items(items["item_id"].gather(present), path)
+    item_ids, indices, new_index, with_metadata = _index_items(items["item_id"].gather(present), path)
     index_of = np.zeros(len(items), dtype=np.int64)
     index_of[present] = indices
 
@@ -174,11 +178,11 @@ def build_sequences(config: SequenceConfig = SequenceConfig(), path: str | Path 
         interactions=len(seqs.items),
         density=len(seqs.items) / (len(seqs) * len(present)) if len(seqs) else 0.0,
         n_items=seqs.n_items,
-        new_items=new_items,
+        new_items=len(new_index),
         items_with_metadata=with_metadata,
         length=_length_stats(seqs.lengths),
     )
-    return SequenceBuild(seqs, item_ids, ts[offsets[1:] - 1], monotonic, summary, config)
+    return SequenceBuild(seqs, item_ids, ts[offsets[1:] - 1], monotonic, summary, config, new_index)
 
 
 def event_filter(config: SequenceConfig) -> tuple[str, list[Any]]:
@@ -217,14 +221,13 @@ def _ordered_events(config: SequenceConfig, path: str | Path,
     return events_in, users, items, ordered
 
 
-def _index_items(present_ids: pl.Series, path: str | Path) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """Extend the stored item index with the new ``present_ids`` in one transaction. Returns the item id of
-    every index (``item_ids[i - 1]``), the index of each present id, how many were new, and how many present
-    items have stored metadata."""
-    with warehouse.transaction(path) as con:
+def _index_items(present_ids: pl.Series, path: str | Path) -> tuple[np.ndarray, np.ndarray, pl.DataFrame, int]:
+    """The stored item index extended with the new ``present_ids`` (not stored). Returns the item id of every
+    index (``item_ids[i - 1]``), the index of each present id, the new index rows, and how many present items
+    have stored metadata."""
+    with warehouse.connect(path, read_only=True) as con:
         known = warehouse.read_item_index(con)
         new = assign_item_indices(known, present_ids)
-        warehouse.append_item_index(con, new)
         con.register("present_items", present_ids.to_frame("item_id"))
         ((with_metadata,),) = con.execute(
             "SELECT count(*) FROM present_items JOIN item_metadata USING (item_id)").fetchall()
@@ -232,7 +235,19 @@ def _index_items(present_ids: pl.Series, path: str | Path) -> tuple[np.ndarray, 
     if not np.array_equal(mapping["item_index"].to_numpy(), np.arange(1, len(mapping) + 1)):
         raise ValueError(f"the stored item index of {path} is not 1..{len(mapping)}")
     indices = present_ids.to_frame("item_id").join(mapping, on="item_id", how="left", maintain_order="left")
-    return mapping["item_id"].to_numpy(), indices["item_index"].to_numpy(), len(new), int(with_metadata)
+    return mapping["item_id"].to_numpy(), indices["item_index"].to_numpy(), new, int(with_metadata)
+
+
+def store_item_index(build: SequenceBuild, path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> None:
+    """Append ``build``'s new item index rows to the warehouse at ``path``, in one transaction. Raises ValueError
+    when the stored index has changed since the build (another build stored its new items first: build again)."""
+    with warehouse.transaction(path) as con:
+        stored = len(warehouse.read_item_index(con))
+        if stored + len(build.new_index) != len(build.item_ids):
+            raise ValueError(f"the item index of {path} holds {stored} items, not the "
+                             f"{len(build.item_ids) - len(build.new_index)} these sequences were built on: build "
+                             "them again")
+        warehouse.append_item_index(con, build.new_index)
 
 
 def _length_stats(lengths: np.ndarray) -> dict[str, float]:
@@ -245,9 +260,11 @@ def _length_stats(lengths: np.ndarray) -> dict[str, float]:
 
 def write_sequences(build: SequenceBuild, out_dir: str | Path,
                     path: str | Path = warehouse.DEFAULT_WAREHOUSE, table: bool = True) -> dict[str, Path]:
-    """Write ``sequences.parquet`` (one row per user), ``item_index.parquet`` (item_index, item_id),
-    ``summary.json`` and ``settings.json`` (the build's :class:`SequenceConfig`) to ``out_dir``, and, with
-    ``table``, replace the warehouse's ``sequences`` table."""
+    """Store the build's new items in the warehouse's item index (:func:`store_item_index`), write
+    ``sequences.parquet`` (one row per user), ``item_index.parquet`` (item_index, item_id), ``summary.json`` and
+    ``settings.json`` (the build's :class:`SequenceConfig`) to ``out_dir``, and, with ``table``, replace the
+    warehouse's ``sequences`` table."""
+    store_item_index(build, path)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     frame = build.frame()

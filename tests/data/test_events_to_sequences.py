@@ -147,6 +147,7 @@ def test_item_indices_are_stable_across_runs(tmp_path: Path) -> None:
     db = _load_csv(tmp_path, [("u1", "b", T0), ("u1", "a", T0 + 1), ("u2", "c", T0)])
     first = build_sequences(SequenceConfig(k_core=0), db)
     assert first.item_ids.tolist() == ["a", "b", "c"] and first.summary.new_items == 3
+    write_sequences(first, tmp_path / "day1", db)
     # the next day brings new items (and loses "a"): known ids keep their index, new ones are appended
     second_file = tmp_path / "day2.csv"
     second_file.write_text(f"u,i,t\nu3,c,{T0 + 86400}\nu3,10,{T0 + 86401}\nu3,9,{T0 + 86402}\nu3,d,{T0 + 86403}\n")
@@ -157,8 +158,30 @@ def test_item_indices_are_stable_across_runs(tmp_path: Path) -> None:
     assert second.summary.new_items == 3 and second.sequences.n_items == 6
     assert _lists(second) == {"u1": ["b"], "u3": ["c", "10", "9", "d"]}
     assert second.sequences.sequence(1) == [3, 5, 4, 6]
+    write_sequences(second, tmp_path / "day2", db)
     again = build_sequences(SequenceConfig(k_core=0), db)
     assert again.summary.new_items == 0 and np.array_equal(again.sequences.items, second.sequences.items)
+
+
+def test_a_build_stores_its_new_items_only_when_written(tmp_path: Path) -> None:
+    """The pipeline checks a build's expectations before it writes anything: a build that fails them had already
+    appended its new items to the warehouse's item index (items of a bad delivery stayed in every later model's
+    catalogue). The index grows when the build is written, and a build older than the stored index is refused."""
+    db = _load_csv(tmp_path, [("u1", "b", T0), ("u1", "a", T0 + 1)])
+    with warehouse.connect(db, read_only=True) as con:
+        assert warehouse.read_item_index(con).is_empty()
+    build = build_sequences(SequenceConfig(k_core=0), db)
+    with warehouse.connect(db, read_only=True) as con:
+        assert warehouse.read_item_index(con).is_empty()  # built, not written: nothing stored
+    rival = build_sequences(SequenceConfig(k_core=0), db)
+    write_sequences(build, tmp_path / "out", db)
+    with warehouse.connect(db, read_only=True) as con:
+        assert warehouse.read_item_index(con).rows() == [("a", 1), ("b", 2)]
+    with pytest.raises(ValueError, match=r"holds 2 items, not the 0 these sequences were built on: build them again"):
+        write_sequences(rival, tmp_path / "rival", db)
+    again = build_sequences(SequenceConfig(k_core=0), db)
+    assert again.summary.new_items == 0 and again.new_index.is_empty()
+    write_sequences(again, tmp_path / "again", db)  # nothing new: stores nothing, refuses nothing
 
 
 def test_index_assignment_and_natural_order() -> None:

@@ -104,8 +104,8 @@ def test_a_delivery_that_fails_its_checks_replaces_nothing(team, tmp_path):
 
 def test_sequences_that_fail_their_checks_replace_nothing(team, tmp_path):
     """The day's sequences built, then, after the day before is loaded too, built again under a bound they break
-    (max_length 1): the blocking check fails, and the day's Parquet file and the warehouse's sequences table are
-    still those of the first build (without the day before's events)."""
+    (max_length 1): the blocking check fails, and the day's Parquet file, the warehouse's sequences table and its
+    item index are still those of the first build (without the day before's events and its new item)."""
     source = SourceFile(path=str(team / "source.yaml"))
     data_dir = tmp_path / "data"
     assert ingest(data_dir, source, "2026-01-31").success
@@ -118,12 +118,20 @@ def test_sequences_that_fail_their_checks_replace_nothing(team, tmp_path):
 
     assert build({"k_core": 0}).success
     parquet = data_dir / "sequences" / "2026-01-31" / "sequences.parquet"
-    first, table = parquet.read_bytes(), sequences_table(data_dir)
+    first, table, index = parquet.read_bytes(), sequences_table(data_dir), item_index(data_dir)
+    with (team / "logs" / "2026-01-30.csv").open("a") as day_before:
+        day_before.write("u2,z,2026-01-30T14:00:00Z\n")  # an item new to the index
     assert ingest(data_dir, source, "2026-01-30").success  # u1's and u2's events of the 30th
     refused = build({"k_core": 0, "max_length": 1})
     assert not refused.success and [e.passed for e in refused.get_asset_check_evaluations()] == [False]
     assert refused.asset_materializations_for_node("interaction_sequences") == []  # nothing written, none recorded
     assert parquet.read_bytes() == first and sequences_table(data_dir) == table == [("u1", [3]), ("u3", [1, 2])]
+    assert item_index(data_dir) == index == [(1, "a"), (2, "b"), (3, "c")]  # not the 30th's z
+
+
+def item_index(data_dir: Path) -> list[tuple]:
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute("SELECT item_index, item_id FROM item_index ORDER BY item_index").fetchall()
 
 
 def sequences_table(data_dir: Path) -> list[tuple]:

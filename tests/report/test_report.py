@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from elcrec_core.data.events_to_sequences import SequenceConfig, build_sequences
+from elcrec_core.data.events_to_sequences import SequenceConfig, build_sequences, write_sequences
 from elcrec_core.data.ingestion import ingest
 from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.data.source_config import ColumnMap, SourceConfig
@@ -35,7 +35,7 @@ def test_next_day_backtest_takes_the_history_and_the_first_item_of_the_day(tmp_p
         "d,w,2026-01-01T08:00:00\nd,new,2026-01-02T08:00:00\n")  # first item of the day not indexed yet
     db = tmp_path / "warehouse.duckdb"
     ingest(SourceConfig(format="csv", path=str(events), timestamp_format="iso8601"), path=db)
-    build_sequences(SequenceConfig(k_core=0), db, until=date(2026, 1, 2))  # index of the items before the day
+    write_sequences(build_sequences(SequenceConfig(k_core=0), db, until=date(2026, 1, 2)), tmp_path / "day", db)
     seqs = next_day_sequences(db, date(2026, 1, 2))
     index = {item: i for i, item in enumerate(["w", "x"], start=1)}  # natural order of the indexed items
     assert seqs.user_ids.tolist() == ["a", "d"]
@@ -54,7 +54,7 @@ def test_the_backtest_selects_the_events_that_the_sequences_select(tmp_path: Pat
     db = tmp_path / "warehouse.duckdb"
     ingest(SourceConfig(format="csv", path=str(events), timestamp_format="iso8601",
                         columns=ColumnMap(event_type="event_type")), path=db)
-    build_sequences(SequenceConfig(k_core=0), db, until=date(2026, 1, 2))
+    write_sequences(build_sequences(SequenceConfig(k_core=0), db, until=date(2026, 1, 2)), tmp_path / "day", db)
     w, x, unknown = 1, 2, 3  # natural order of the indexed items w, x; y has no index: n + 1
 
     def targets(config: SequenceConfig) -> dict[str, list[int]]:
