@@ -211,18 +211,30 @@ def read_delimited(
         "         coalesce(column_idx, 0)) AS detail"
         " FROM csv_rejects GROUP BY line ORDER BY line"
     ).pl().with_columns(pl.col("source_row").cast(pl.Int64), reason=pl.lit("malformed_line"))
-    # DuckDB numbers the records as lines, empty ones included: the scan's records tell on which line each starts
-    data = lines.record_lines[int(header):]
+    # DuckDB numbers the records as lines, empty ones included: the scan's records tell on which line each starts.
+    # DuckDB reads a quote inside an unquoted field (12" TV) as data, where the scan opened a quoted field: then
+    # the lines of a scan without quoting are its records
     at = rejects["source_row"].to_numpy() - 1
-    known = bool(((at >= 0) & (at < len(lines.starts))).all())
-    if known and len(data) == len(good) + len(at) and np.isin(lines.starts[at], data).all():
+    data = _data_records(lines, header, len(good), at)
+    if data is None and quote is not None:
+        lines = scan_lines(path, None, max_line_bytes)
+        data = _data_records(lines, header, len(good), at)
+    if data is not None:
         _refuse_records_over_lines(path, lines, at, rejects["detail"], max_line_bytes)
         rejects = rejects.with_columns(source_row=pl.Series(lines.starts[at], dtype=pl.Int64))
         rows = pl.Series("source_row", data[~np.isin(data, lines.starts[at])], dtype=pl.Int64)
-    else:  # DuckDB and the scan read quotes differently (a quote inside a field): number the good rows in order
+    else:  # a quoted field over several lines and a quote inside a field: number the good rows in order
         log.warning("%s: could not match records to lines; numbering %d good rows in order", path, len(good))
         rows = pl.int_range(1, len(good) + 1, dtype=pl.Int64, eager=True).alias("source_row") + int(header)
     return good.with_columns(rows), rejects.select("source_row", "reason", "detail")
+
+
+def _data_records(lines: LineScan, header: bool, good: int, at: np.ndarray) -> np.ndarray | None:
+    """The first lines of the data records (after the header) of scan ``lines``, or None where they do not match
+    DuckDB's reading: ``good`` records read and the malformed ones at scan records ``at``."""
+    data = lines.record_lines[int(header):]
+    known = bool(((at >= 0) & (at < len(lines.starts))).all())
+    return data if known and len(data) == good + len(at) and np.isin(lines.starts[at], data).all() else None
 
 
 def _refuse_records_over_lines(path: Path, lines: LineScan, at: np.ndarray, details: pl.Series,

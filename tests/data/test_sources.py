@@ -289,6 +289,17 @@ def test_a_quote_that_never_closes_refuses_the_file_naming_its_line(tmp_path: Pa
     assert len(frame) == 2000 and frame["error"].null_count() == 2000 and frame["item_id"][999] == '"i1000'
 
 
+def test_a_quote_inside_a_field_keeps_the_true_line_numbers(tmp_path: Path) -> None:
+    """DuckDB reads a quote inside an unquoted field (12" TV) as data, where the line scan took it to open a quoted
+    field: the records could not be matched to lines and the good rows were numbered 2, 3, 4 in order, past the
+    empty lines and the rejected row. They are lines 3, 6 and 7."""
+    path = _write(tmp_path / "e.csv", f'user_id,item_id,timestamp\n\nu1,12" TV,{EPOCH0}\n\nu2,i2,{EPOCH0},extra\n'
+                                      f"u3,i3,{EPOCH0}\nu4,i4,{EPOCH0}\n")
+    frame = read_source(SourceConfig(format="csv", path=str(path))).sort("source_row")
+    assert frame.select("source_row", "user_id", "item_id", "error").rows() == [
+        (3, "u1", '12" TV', None), (5, None, None, "malformed_line"), (6, "u3", "i3", None), (7, "u4", "i4", None)]
+
+
 def test_a_second_stray_quote_closing_the_first_refuses_the_lines_between(tmp_path: Path) -> None:
     path = _write(tmp_path / "e.csv", f'user_id,item_id,timestamp\nu1,i1,{EPOCH0}\nu2,"i2,{EPOCH0}\nu3,i3,{EPOCH0}\n'
                                       f'u4,"i4,{EPOCH0}\nu5,i5,{EPOCH0}\n')
