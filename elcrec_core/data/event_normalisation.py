@@ -24,6 +24,16 @@ _MIN_EPOCH_S, _MAX_EPOCH_S = -62_135_596_800, 253_402_300_799  # 0001-01-01 .. 9
 
 _NUMERIC_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
                   "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE"}
+EXACT_INTEGERS = 2**53  # a float of smaller magnitude holds an integer exactly
+
+
+def id_text(column: str, column_type: str) -> str:
+    """SQL for the id in ``column`` as text: as given, except that a whole number in a FLOAT or DOUBLE column
+    reads as an integer ("7", not "7.0"): pandas writes an integer id column with a missing value as floats."""
+    if column_type not in ("FLOAT", "DOUBLE"):
+        return f"CAST({column} AS VARCHAR)"
+    return (f"CASE WHEN {column} = trunc({column}) AND abs({column}) < {EXACT_INTEGERS}"
+            f" THEN CAST(CAST({column} AS BIGINT) AS VARCHAR) ELSE CAST({column} AS VARCHAR) END")
 
 
 _WHITESPACE = "' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)"  # SQL: what trim() removes
@@ -58,7 +68,7 @@ def normalise_events(
     through) into normalised columns. Unmapped fields are left out (:func:`finish_events` adds them as nulls)."""
     types = dict(zip(raw.columns, (str(t) for t in raw.types)))
     texts = {}  # trimmed text of timestamp and rating, NULL when empty
-    parsed = {"user_id": "CAST(u AS VARCHAR)", "item_id": "CAST(i AS VARCHAR)"}
+    parsed = {"user_id": id_text("u", types["u"]), "item_id": id_text("i", types["i"])}
     checks = []  # (condition, reason, detail), after the reader's own error
     if fields["t"]:
         texts["t_raw"] = f"NULLIF(trim(CAST(t AS VARCHAR), {_WHITESPACE}), '')"

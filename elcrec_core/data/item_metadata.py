@@ -15,6 +15,7 @@ from elcrec_core.data.duckdb_reading import (
     parquet_relation,
     read_delimited,
 )
+from elcrec_core.data.event_normalisation import EXACT_INTEGERS
 from elcrec_core.data.files import (
     SourceReadError,
 )
@@ -78,7 +79,8 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
             .list.unique(maintain_order=True)
     title = pl.col("title").cast(pl.String) if config.title is not None else pl.lit(None, pl.String)
     frame = raw.select(
-        pl.col("item").cast(pl.String).alias("item_id"), title.alias("title"), categories.alias("categories"),
+        _id_text(pl.col("item"), raw.schema["item"]).alias("item_id"), title.alias("title"),
+        categories.alias("categories"),
         bad_flag.alias("bad_flag"), "source_row",
     )
     missing = frame.filter(blank("item_id"))
@@ -90,3 +92,12 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
     ]).with_columns(source_file=pl.lit(str(path))).select("source_file", "source_row", "reason", "detail")
     good = frame.filter(~blank("item_id") & pl.col("bad_flag").is_null())
     return good.drop("bad_flag", "source_row"), rejected
+
+
+def _id_text(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """The item id as text, as the events read it (:func:`elcrec_core.data.event_normalisation.id_text`): a whole
+    number of a float column as an integer."""
+    if not dtype.is_float():
+        return column.cast(pl.String)
+    whole = (column == column.floor()) & (column.abs() < EXACT_INTEGERS)
+    return pl.when(whole).then(column.cast(pl.Int64).cast(pl.String)).otherwise(column.cast(pl.String))

@@ -139,6 +139,20 @@ def test_a_quoted_record_over_several_lines_longer_than_the_limit_is_refused(tmp
     assert frame.select("user_id", "source_row").rows() == [("u0", 2), ("u1", 3), ("u2", 6)]
 
 
+def test_whole_numbers_of_a_float_id_column_read_as_integers(tmp_path: Path) -> None:
+    """pandas writes an integer id column with a missing value as floats: the ids read "7.0", which matched no
+    item metadata (its ids "7") and went out as "7.0" in the recommendations. A whole number reads as an integer
+    in the events and in the item metadata alike; other floats keep their text."""
+    events = tmp_path / "e.parquet"
+    pl.DataFrame({"user_id": [1.0, 2.5], "item_id": [7.0, 1e17], "timestamp": [EPOCH0, EPOCH0]}).write_parquet(events)
+    assert read_source(SourceConfig(format="parquet", path=str(events))).select("user_id", "item_id").rows() == [
+        ("1", "7"), ("2.5", "1e+17")]  # 1e17 is past the floats that hold every integer exactly
+    items = tmp_path / "items.parquet"
+    pl.DataFrame({"item_id": [7.0, None, 9.5], "title": ["a", "b", "c"]}).write_parquet(items)
+    stored, rejected = read_item_metadata(ItemMetadataConfig(path=str(items), categories=None))
+    assert stored.select("item_id", "title").rows() == [("7", "a"), ("9.5", "c")] and len(rejected) == 1
+
+
 def test_parquet_with_typed_columns(tmp_path: Path) -> None:
     path = tmp_path / "e.parquet"
     pl.DataFrame({
