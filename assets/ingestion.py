@@ -43,7 +43,9 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     try:
         batch = read_checked(source, config.row_rules(), not_before=start)
     except EventsBeforeStart as err:
-        raise dg.Failure(f"ingestion of {context.partition_key} failed: {err}. The partitions start at "
+        unit = (f" Events in 1970 are mostly times in the wrong unit: is timestamp_format ({config.timestamp_format}) "
+                "right for this file?" if err.earliest.year == 1970 else "")
+        raise dg.Failure(f"ingestion of {context.partition_key} failed: {err}.{unit} The partitions start at "
                          f"{START_DATE_ENV}={start.date()}: set {START_DATE_ENV}={err.earliest.date()} (or earlier) "
                          "for the code location, the daemon and the CLI, and load again.",
                          allow_retries=False) from err

@@ -277,6 +277,18 @@ def test_history_before_the_first_partition_fails_before_anything_is_written(tmp
     assert not (tmp_path / "data" / "warehouse.duckdb").exists()  # checked before the warehouse is opened
 
 
+def test_events_in_1970_ask_whether_the_timestamp_unit_is_right(tmp_path):
+    """Epoch seconds read as milliseconds fall in January 1970: the error asked to start the partitions in 1970;
+    it now asks first whether timestamp_format fits the file."""
+    (tmp_path / "ms.csv").write_text("user_id,item_id,timestamp\nu,a,1767312000\nu,b,1767315600\n")  # 2026-01-02
+    (tmp_path / "source.yaml").write_text("format: csv\npath: ms.csv\ntimestamp_format: epoch_ms\n")
+    result = ingest(tmp_path / "data", SourceFile(path=str(tmp_path / "source.yaml")), "2026-01-02")
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    message = failure.event_specific_data.error.message
+    assert "the earliest is 1970-01-21" in message
+    assert "Events in 1970 are mostly times in the wrong unit: is timestamp_format (epoch_ms) right" in message
+
+
 def test_the_readme_ml_100k_source_reads_as_the_readme_lays_it_out(shared, tmp_path):
     """The README's MovieLens 100K settings file, saved as team/ml-100k.yaml beside a link to the shared folder:
     read through the source_file resource with the README's ELCREC_INPUT_DIRS, every row of u.data and every movie
