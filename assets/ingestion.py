@@ -31,8 +31,8 @@ from elcrec_pipeline.resources import SourceFile, Storage, digest
                 "source is the run config over the source settings file (resource source_file, ELCREC_SOURCE), "
                 "else the embedded synthetic data set. Every row is accepted or quarantined in "
                 "rejected_interactions with a reason; a load replaces exactly what the same source file "
-                "contributed before, whatever days its events fall on (a real file also replaces the synthetic "
-                "demo data; the synthetic default is refused in a warehouse of real files).",
+                "contributed before, whatever days its events fall on. The synthetic demo data and real files "
+                "never share a data folder: a load that would mix them is refused.",
 )
 def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, storage: Storage,
                      source_file: SourceFile) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
@@ -70,10 +70,6 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     with fails_at_once(f"ingestion of {context.partition_key}", MixedSources):
         report = store_checked(batch, storage.warehouse)
     context.log.info(f"loaded {report.accepted} events, rejected {report.rejected} of {report.rows_in}")
-    demo_replaced = warehouse.SYNTHETIC_SOURCE_FILE in report.replaced_files and source.format != "synthetic"
-    if demo_replaced:
-        context.log.warning("this load replaced the embedded synthetic demo data of the warehouse (its events and "
-                            "planted intents); its items stay in the item index")
     if source.format == "synthetic":  # keep the planted intents: the profiles measure how well they are found
         planted = generate(source.synthetic).user_intents.with_columns(pl.col("user_id").cast(pl.String))
         warehouse.replace_table(storage.warehouse, "planted_intents", planted)
@@ -86,7 +82,6 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         "files": dg.MetadataValue.text(", ".join(report.files)),
         "rows_replaced": report.replaced,
         "rejected_rows_replaced": report.replaced_rejected,
-        "synthetic_demo_replaced": demo_replaced,  # its rows count in rows_replaced
         "tables": _tables(storage),
         "warehouse": dg.MetadataValue.path(str(storage.warehouse)),
         **warehouse_table(storage.warehouse, "raw_interactions", RAW_COLUMNS, partition_rows=report.accepted),

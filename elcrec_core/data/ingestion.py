@@ -32,24 +32,31 @@ DEMO = warehouse.SYNTHETIC_SOURCE_FILE  # the synthetic generator's rows: a demo
 
 
 class MixedSources(ValueError):
-    """A load of the synthetic demo data into a warehouse that holds events of real files."""
+    """A load of the synthetic demo data into a warehouse that holds events of real files (``real`` names them),
+    or of real files into a warehouse that holds the demo (``real`` empty). Their users and items would merge
+    (both number them 1, 2, ...), and the folder's sequences, models and tables of the one would serve the other."""
 
-    def __init__(self, path: str | Path, files: list[str]):
-        shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
-        super().__init__(
-            f"{path} holds the events of {len(files)} real source file(s) ({shown}): the embedded synthetic data "
-            "would mix into them. Describe the source (ELCREC_SOURCE or the run config's raw_interactions), or use "
-            "another data folder for the synthetic data (ELCREC_DATA_DIR)")
-        self.files = files
+    def __init__(self, path: str | Path, real: list[str]):
+        folder = Path(path).parent
+        if real:
+            shown = ", ".join(real[:3]) + (f" and {len(real) - 3} more" if len(real) > 3 else "")
+            message = (f"{path} holds the events of {len(real)} real source file(s) ({shown}): the embedded "
+                       "synthetic data would mix into them. Describe the source (ELCREC_SOURCE or the run config's "
+                       "raw_interactions), or use another data folder for the synthetic data (ELCREC_DATA_DIR)")
+        else:
+            message = (f"{path} holds the embedded synthetic demo data, and {folder} what was built from it "
+                       "(sequences, models, tables): your events would mix into them. Load them into a data folder of "
+                       f"their own (ELCREC_DATA_DIR), or remove the demo's folder {folder} first")
+        super().__init__(message)
+        self.real = real
 
 
 @dataclasses.dataclass
 class LoadReport:
     """What one load did. ``files`` are the files it read, each of which replaced what earlier loads stored for
-    it; ``replaced_files`` are those of them that had stored rows (and ``synthetic`` when the load removed the
-    demo data), ``replaced`` and ``replaced_rejected`` count the raw and rejected rows removed.
-    ``days`` are the event dates of its accepted rows and ``undated`` the accepted rows without a timestamp.
-    ``rows_in == accepted + rejected``."""
+    it; ``replaced_files`` are those of them that had stored rows, ``replaced`` and ``replaced_rejected`` count
+    the raw and rejected rows removed. ``days`` are the event dates of its accepted rows and ``undated`` the
+    accepted rows without a timestamp. ``rows_in == accepted + rejected``."""
 
     load_id: int
     source: str
@@ -74,10 +81,9 @@ def load_interactions(check: RowCheck, source: str, path: str | Path = warehouse
 
     The batch's files are those of its rows plus ``files`` (an empty file still clears what an earlier version
     of it left). Their raw and rejected rows are deleted, whatever days they fall on, and the batch's rows
-    inserted; other files' rows are untouched, except the synthetic demo data's, which a batch of real files
-    replaces too (its rows count in ``replaced``; the ``planted_intents`` table goes with them). ``source``
-    describes the load in the ``loads`` table. Raises :class:`MixedSources` (and writes nothing) for a synthetic
-    batch when the warehouse holds rows of real files.
+    inserted; other files' rows are untouched. ``source`` describes the load in the ``loads`` table. Raises
+    :class:`MixedSources` (and writes nothing) for a synthetic batch when the warehouse holds rows of real files,
+    and for a batch of real files when it holds the synthetic demo's.
     """
     accepted, rejected = check.accepted, check.rejected
     days = accepted.select(pl.col("timestamp").dt.date().unique().drop_nulls().sort())["timestamp"].to_list()
@@ -88,14 +94,11 @@ def load_interactions(check: RowCheck, source: str, path: str | Path = warehouse
         stored = [f for (f,) in con.execute("SELECT DISTINCT source_file FROM raw_interactions UNION"
                                             " SELECT DISTINCT source_file FROM rejected_interactions"
                                             " ORDER BY 1").fetchall()]
-        if DEMO in batch_files and (real := [f for f in stored if f != DEMO]):
+        real = [f for f in stored if f != DEMO]
+        if (DEMO in batch_files and real) or (DEMO not in batch_files and DEMO in stored):
             raise MixedSources(path, real)
-        demo = DEMO in stored and DEMO not in batch_files
-        if demo:  # a real source replaces the demo data, and what describes it
-            con.execute("DROP TABLE IF EXISTS planted_intents")
         ((load_id,),) = con.execute("SELECT nextval('load_ids')").fetchall()
-        deleted = [*batch_files, DEMO] if demo else batch_files
-        replaced_files, replaced, replaced_rejected = _delete_files(con, deleted)
+        replaced_files, replaced, replaced_rejected = _delete_files(con, batch_files)
         con.register("batch_accepted", accepted)
         con.execute(
             "INSERT INTO raw_interactions SELECT CAST(timestamp AS DATE), user_id, item_id, timestamp, rating,"
@@ -166,8 +169,8 @@ def read_checked(source: SourceConfig, rules: RowRules = RowRules(),
 
 def store_checked(batch: CheckedBatch, path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> LoadReport:
     """Store a checked batch in the warehouse at ``path``, replacing what earlier loads stored for each of its
-    files (even a file that is now empty) and nothing else but the synthetic demo data, which real files replace
-    (:func:`load_interactions`; raises :class:`MixedSources` for the reverse)."""
+    files (even a file that is now empty) and nothing else (:func:`load_interactions`; :class:`MixedSources` for a
+    load that would mix the synthetic demo data with real files)."""
     return load_interactions(batch.check, batch.description, path, files=batch.files)
 
 
@@ -177,8 +180,8 @@ def ingest(source: SourceConfig, rules: RowRules = RowRules(), path: str | Path 
     (:func:`read_checked`, then :func:`store_checked`).
 
     The load replaces what earlier loads stored for each file of the source (even a file that is now empty)
-    and nothing else (but the synthetic demo data, which a real file replaces; a synthetic load into a warehouse of
-    real files raises :class:`MixedSources`); the synthetic generator is one source file,
+    and nothing else (a load that would mix the synthetic demo data with real files raises :class:`MixedSources`);
+    the synthetic generator is one source file,
     :data:`elcrec_core.data.warehouse.SYNTHETIC_SOURCE_FILE`, so a load with other generator settings replaces the
     previous synthetic load (the settings are recorded in the ``loads`` table's ``source``). Every file is read before
     anything is written, so a file that cannot be read (:class:`elcrec_core.data.files.SourceReadError`) leaves the

@@ -5,19 +5,16 @@ Tables (names are fixed; every value reaches SQL as a parameter or a registered 
 - ``raw_interactions``: accepted events with their ``event_date`` (the UTC date of the timestamp; NULL for
   sources without timestamps), ``source_file`` and ``source_row``. A load is keyed by source file (a file's
   absolute path; :data:`SYNTHETIC_SOURCE_FILE` for the generator): it replaces exactly the rows that earlier
-  loads stored for the files it reads, whatever days their events fall on, and never another file's rows (but
-  the synthetic demo's: see below). So the tables hold the latest loaded version of every file, and re-running
-  loads of real files, in any order, leaves the same rows (a file's rows depend on its content alone: see
-  :func:`elcrec_core.data.validation.check_rows`).
+  loads stored for the files it reads, whatever days their events fall on, and never another file's rows. So
+  the tables hold the latest loaded version of every file, and re-running loads, in any order, leaves the same
+  rows (a file's rows depend on its content alone: see :func:`elcrec_core.data.validation.check_rows`).
 - ``rejected_interactions``: rejected rows with source file, row, reason code and detail, replaced by the same
   rule (a load replaces the rejected rows of its files).
 - ``loads``: one row per load: its counts (rows in = accepted + rejected), the files it replaced (``files``;
-  ``replaced_files``: those of them that had rows stored before, and :data:`SYNTHETIC_SOURCE_FILE` when the load
-  removed the synthetic demo data), the raw and rejected rows it replaced (``replaced``, ``replaced_rejected``)
-  and the event days it covers (``days``, informative).
-- The embedded synthetic data set is a demo and never mixes with real files: the first load of a real file
-  removes the synthetic rows (and the ``planted_intents`` table that describes them), and a synthetic load into a
-  warehouse that holds real files is refused (:class:`elcrec_core.data.ingestion.MixedSources`).
+  ``replaced_files``: those of them that had rows stored before), the raw and rejected rows it replaced
+  (``replaced``, ``replaced_rejected``) and the event days it covers (``days``, informative).
+- The embedded synthetic data set is a demo and never mixes with real files: a load of the one into a warehouse
+  of the other is refused (:class:`elcrec_core.data.ingestion.MixedSources`).
 - ``item_index``: the stable item id -> index mapping (1..n; 0 is padding), only ever appended to.
 - ``item_metadata`` and ``rejected_item_metadata``: optional item titles and categories.
 - derived tables written whole by :func:`replace_table`, such as ``sequences`` (the latest built sequences,

@@ -12,7 +12,6 @@ from collections import Counter
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-import polars as pl
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -249,29 +248,27 @@ def test_a_synthetic_load_replaces_the_previous_synthetic_load_only(tmp_path: Pa
 
 
 def test_the_synthetic_demo_data_never_mixes_with_real_files(tmp_path: Path) -> None:
-    """The README's first command loads the synthetic demo data; a team that then loads its own log into the same
-    folder got both in every sequence (demo user 1 and the team's user 1 as one user), and the demo's planted
-    intents were scored against the team's users. The first real load now replaces the demo data and its planted
-    intents; a synthetic load into a warehouse of real files (a daemon without its source setting) is refused
-    and writes nothing."""
-    db = tmp_path / "w.duckdb"
+    """The README's first command loads the synthetic demo data; a team that then loaded its own log into the same
+    folder got both in every sequence (demo user 1 and the team's user 1 as one user). A load of real files into a
+    warehouse of the demo, and of the demo into a warehouse of real files (a daemon without its source setting),
+    are refused and write nothing."""
     synthetic = SourceConfig(format="synthetic", synthetic=SyntheticConfig(n_users=20, n_items=25, n_intents=3))
-    demo, _ = ingest(synthetic, RULES, db)
-    warehouse.replace_table(db, "planted_intents", pl.DataFrame({"user_id": ["1"], "primary_intent": [0]}))
     csv_file = _write(tmp_path / "e.csv", JAN30)
-    report = _load(csv_file, db)
-    assert report.files == [str(csv_file)] and report.replaced_files == [warehouse.SYNTHETIC_SOURCE_FILE]
-    assert report.replaced == demo.accepted and report.replaced_rejected == demo.rejected
-    assert Counter(f for f, *_ in _raw(db).elements()) == {str(csv_file): len(JAN30)}
-    assert warehouse.read_table(db, "planted_intents") is None
-    before = warehouse.table_counts(db)
-    with pytest.raises(ingestion.MixedSources, match=rf"{re.escape(str(db))} holds the events of 1 real source "
+    demo_db, real_db = tmp_path / "demo" / "w.duckdb", tmp_path / "real" / "w.duckdb"
+    ingest(synthetic, RULES, demo_db)
+    _load(csv_file, real_db)
+    before = {db: (warehouse.table_counts(db), _raw(db)) for db in (demo_db, real_db)}
+    with pytest.raises(ingestion.MixedSources, match=rf"{re.escape(str(demo_db))} holds the embedded synthetic demo "
+                                                     rf"data, and {re.escape(str(demo_db.parent))} what was built "
+                                                     r"from it \(sequences, models, tables\): your events would mix "
+                                                     r"into them. Load them into a data folder of their own"):
+        _load(csv_file, demo_db)
+    with pytest.raises(ingestion.MixedSources, match=rf"{re.escape(str(real_db))} holds the events of 1 real source "
                                                      rf"file\(s\) \({re.escape(str(csv_file))}\): the embedded "
                                                      "synthetic data would mix into them. Describe the source"):
-        ingest(synthetic, RULES, db)
-    assert warehouse.table_counts(db) == before and report.replaced_files == [warehouse.SYNTHETIC_SOURCE_FILE]
-    again = _load(csv_file, db)  # a real file again: the demo is gone, nothing else is replaced
-    assert again.replaced_files == [str(csv_file)] and again.replaced == len(JAN30)
+        ingest(synthetic, RULES, real_db)
+    assert {db: (warehouse.table_counts(db), _raw(db)) for db in (demo_db, real_db)} == before
+    assert _load(csv_file, real_db).replaced == len(JAN30)  # each kind still reloads its own
 
 
 # --- a state machine: random versions of a few files, loaded in random groups ------------------------------

@@ -189,36 +189,33 @@ def test_bad_input_fails_without_retries(tmp_path):
     assert "missing.csv" in failure.event_specific_data.error.message
 
 
-def test_the_synthetic_default_in_a_folder_of_real_files_fails_at_once_and_a_real_load_replaces_it(tmp_path):
-    """The README's demo, then the team's own file in the same folder: the demo's events and planted intents go
-    (its metadata says so). Then a run without a source (the synthetic default) fails without retries, naming the
-    fix, and the warehouse keeps the team's events only."""
-    storage = Storage(data_dir=str(tmp_path))
-    resources = {"storage": storage, "source_file": SourceFile()}
+def test_the_synthetic_demo_and_real_files_never_share_a_data_folder(tmp_path):
+    """The README's demo, then the team's own file in the same folder: the demo's sequences, models and live
+    tables would have answered for the team's users (the same ids 1, 2, ...). The load fails at once, without
+    retries, naming the fix; so does a run without a source (the synthetic default) in a folder of real files."""
     synthetic = {"ops": {"raw_interactions": {"config": {"synthetic_users": 50, "synthetic_items": 20}}}}
-    assert dg.materialize([ingestion.raw_interactions], partition_key=PARTITION, run_config=synthetic,
-                          resources=resources).success
-    assert warehouse.read_table(storage.warehouse, "planted_intents") is not None
-    demo_rows = warehouse.table_counts(storage.warehouse)["raw_interactions"]
-    events = tmp_path / "events.csv"
-    events.write_text("user_id,item_id,timestamp\n" + "".join(
-        f"u{n % 40},i{n % 13},{1_768_780_800 + 60 * n}\n" for n in range(400)))  # 2026-01-19, epoch seconds
-    own = {"ops": {"raw_interactions": {"config": {"format": "csv", "path": str(events)}}}}
-    loaded = dg.materialize([ingestion.raw_interactions], partition_key=PARTITION, run_config=own,
-                            resources=resources)
-    (materialization,) = loaded.asset_materializations_for_node("raw_interactions")
-    assert materialization.metadata["synthetic_demo_replaced"].value is True
-    assert materialization.metadata["rows_replaced"].value == demo_rows
-    assert warehouse.read_table(storage.warehouse, "planted_intents") is None
-    result = dg.materialize([ingestion.raw_interactions], partition_key=PARTITION, run_config=synthetic,
-                            resources=resources, raise_on_error=False)
-    assert not result.success
-    assert [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY] == []
-    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
-    assert "the embedded synthetic data would mix into them. Describe the source (ELCREC_SOURCE" in \
-        failure.event_specific_data.error.message
-    raw = warehouse.read_table(storage.warehouse, "raw_interactions", ("user_id", "source_file"))
-    assert len(raw) == 400 and raw["source_file"].unique().to_list() == [str(events)]
+    for demo_first, message in [
+        (True, "holds the embedded synthetic demo data, and {folder} what was built from it"),
+        (False, "the embedded synthetic data would mix into them. Describe the source (ELCREC_SOURCE"),
+    ]:
+        folder = tmp_path / ("demo" if demo_first else "team")
+        folder.mkdir()
+        own = {"ops": {"raw_interactions": {"config": {"format": "csv", "path": str(folder / "events.csv")}}}}
+        first, then = (synthetic, own) if demo_first else (own, synthetic)
+        (folder / "events.csv").write_text("user_id,item_id,timestamp\n" + "".join(
+            f"u{n % 40},i{n % 13},{1_768_780_800 + 60 * n}\n" for n in range(400)))  # 2026-01-19, epoch seconds
+        storage = Storage(data_dir=str(folder))
+        resources = {"storage": storage, "source_file": SourceFile()}
+        assert dg.materialize([ingestion.raw_interactions], partition_key=PARTITION, run_config=first,
+                              resources=resources).success
+        before = warehouse.read_table(storage.warehouse, "raw_interactions")
+        result = dg.materialize([ingestion.raw_interactions], partition_key=PARTITION, run_config=then,
+                                resources=resources, raise_on_error=False)
+        assert not result.success
+        assert [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY] == []
+        (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+        assert message.format(folder=folder) in failure.event_specific_data.error.message
+        assert warehouse.read_table(storage.warehouse, "raw_interactions").equals(before)
 
 
 @pytest.mark.parametrize("asset, config, message", [
