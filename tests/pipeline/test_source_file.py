@@ -263,30 +263,26 @@ def test_the_sensor_sees_the_files_of_a_glob_and_each_one_that_arrives(tmp_path)
     assert gone == files_version([tmp_path / "web" / f"{yesterday}.csv"])  # a file gone since listed: gone
 
 
-def test_history_before_the_first_partition_fails_before_anything_is_written(tmp_path):
-    """An event of 2018-09-24 with partitions from 2026-01-01: the load fails with an error that names
-    ELCREC_START_DATE and the earliest event, and the warehouse holds nothing of it."""
-    (tmp_path / "old.csv").write_text("user_id,item_id,timestamp\nu,a,2018-09-24T08:00:00Z\nu,b,2026-01-02T08:00:00Z\n"
-                                      "v,c,2019-03-01T00:00:00Z\n")
-    (tmp_path / "source.yaml").write_text("format: csv\npath: old.csv\ntimestamp_format: iso8601\n")
+@pytest.mark.parametrize("events, timestamp_format, expected", [
+    # an event of 2018-09-24 with partitions from 2026-01-01: the error names ELCREC_START_DATE and the earliest
+    ("u,a,2018-09-24T08:00:00Z\nu,b,2026-01-02T08:00:00Z\nv,c,2019-03-01T00:00:00Z\n", "iso8601",
+     ["2 events are before the first day 2026-01-01: the earliest is 2018-09-24 08:00:00",
+      "set ELCREC_START_DATE=2018-09-24 (or earlier)"]),
+    # epoch seconds of 2026-01-02 read as milliseconds fall in January 1970: it asked to start the partitions in
+    # 1970; it now asks first whether timestamp_format fits the file
+    ("u,a,1767312000\nu,b,1767315600\n", "epoch_ms",
+     ["the earliest is 1970-01-21", "Events in 1970 are mostly times in the wrong unit: is timestamp_format "
+                                    "(epoch_ms) right"]),
+])
+def test_history_before_the_first_partition_fails_before_anything_is_written(tmp_path, events, timestamp_format,
+                                                                             expected):
+    """The load fails with an error that names what to change, and the warehouse holds nothing of it."""
+    (tmp_path / "events.csv").write_text("user_id,item_id,timestamp\n" + events)
+    (tmp_path / "source.yaml").write_text(f"format: csv\npath: events.csv\ntimestamp_format: {timestamp_format}\n")
     result = ingest(tmp_path / "data", SourceFile(path=str(tmp_path / "source.yaml")), "2026-01-02")
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
-    message = failure.event_specific_data.error.message
-    assert "2 events are before the first day 2026-01-01: the earliest is 2018-09-24 08:00:00" in message
-    assert "set ELCREC_START_DATE=2018-09-24 (or earlier)" in message
+    assert all(part in failure.event_specific_data.error.message for part in expected), expected
     assert not (tmp_path / "data" / "warehouse.duckdb").exists()  # checked before the warehouse is opened
-
-
-def test_events_in_1970_ask_whether_the_timestamp_unit_is_right(tmp_path):
-    """Epoch seconds read as milliseconds fall in January 1970: the error asked to start the partitions in 1970;
-    it now asks first whether timestamp_format fits the file."""
-    (tmp_path / "ms.csv").write_text("user_id,item_id,timestamp\nu,a,1767312000\nu,b,1767315600\n")  # 2026-01-02
-    (tmp_path / "source.yaml").write_text("format: csv\npath: ms.csv\ntimestamp_format: epoch_ms\n")
-    result = ingest(tmp_path / "data", SourceFile(path=str(tmp_path / "source.yaml")), "2026-01-02")
-    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
-    message = failure.event_specific_data.error.message
-    assert "the earliest is 1970-01-21" in message
-    assert "Events in 1970 are mostly times in the wrong unit: is timestamp_format (epoch_ms) right" in message
 
 
 def test_the_readme_ml_100k_source_reads_as_the_readme_lays_it_out(shared, tmp_path):
