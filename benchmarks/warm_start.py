@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from elcrec_core.config.settings import load_preset
-from elcrec_core.data.events_to_sequences import SequenceConfig, build_sequences
+from elcrec_core.data.events_to_sequences import SequenceConfig, build_sequences, store_item_index
 from elcrec_core.data.ingestion import ingest
 from elcrec_core.data.source_config import SourceConfig
 from elcrec_core.train.loop import train
@@ -49,6 +49,7 @@ def main() -> None:
         warehouse = Path(tmp) / "warehouse.duckdb"
         ingest(SourceConfig(format="synthetic"), path=warehouse)
         before = build_sequences(SequenceConfig(k_core=5), warehouse, until=end - timedelta(days=1))
+        store_item_index(before, warehouse)  # the day's build extends the index the day before stored
         day = build_sequences(SequenceConfig(k_core=5), warehouse, until=end)
         previous = train(before.sequences, exp, Path(tmp) / "previous", log=quiet)
         runs = {}

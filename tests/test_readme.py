@@ -50,10 +50,12 @@ NOT_RUN = {
     ".venv/bin/dagster job execute -m elcrec_pipeline.definitions -j daily_retrain_job -c "
     "elcrec_pipeline/presets/beauty.yaml --tags '{\"dagster/partition\": \"2026-01-31\"}'": "hours (paper settings)",
     ".venv/bin/elcrec rollback --data-dir data": "needs two served models: test_model_store and test_cli cover it",
-    "export ELCREC_SOURCE=$PWD/team/source.yaml DAGSTER_HOME=$PWD/.dagster_home": "environment only",
+    "export ELCREC_SOURCE=$PWD/team/source.yaml ELCREC_DATA_DIR=$PWD/data-team DAGSTER_HOME=$PWD/.dagster_home":
+        "environment only",
     ".venv/bin/dagster job execute -m elcrec_pipeline.definitions -j daily_retrain_job --tags "
     "'{\"dagster/partition\": \"2026-01-31\"}'": "the main job: CI runs it",
-    "export ELCREC_SOURCE=$PWD/team/source.yaml ELCREC_START_DATE=2025-06-01": "environment only",
+    "export ELCREC_SOURCE=$PWD/team/source.yaml ELCREC_DATA_DIR=$PWD/data-team ELCREC_START_DATE=2025-06-01":
+        "environment only",
     'mkdir -p team && ln -sfn "$PWD/../shared/data/ml-100k" team/ml-100k': "the ml-100k job's set-up: see below",
     "export ELCREC_SOURCE=$PWD/team/ml-100k.yaml ELCREC_START_DATE=1997-01-01 ELCREC_INPUT_DIRS=$PWD/../shared/data "
     "ELCREC_DATA_DIR=$PWD/data-ml-100k": "environment only",

@@ -32,7 +32,7 @@ def id_text(column: str, column_type: str) -> str:
     reads as an integer ("7", not "7.0"): pandas writes an integer id column with a missing value as floats."""
     if column_type not in ("FLOAT", "DOUBLE"):
         return f"CAST({column} AS VARCHAR)"
-    return (f"CASE WHEN {column} = trunc({column}) AND abs({column}) < {EXACT_INTEGERS}"
+    return (f"CASE WHEN isfinite({column}) AND {column} = trunc({column}) AND abs({column}) < {EXACT_INTEGERS}"
             f" THEN CAST(CAST({column} AS BIGINT) AS VARCHAR) ELSE CAST({column} AS VARCHAR) END")
 
 

@@ -99,5 +99,5 @@ def _id_text(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     number of a float column as an integer."""
     if not dtype.is_float():
         return column.cast(pl.String)
-    whole = (column == column.floor()) & (column.abs() < EXACT_INTEGERS)
+    whole = column.is_finite() & (column == column.floor()) & (column.abs() < EXACT_INTEGERS)
     return pl.when(whole).then(column.cast(pl.Int64).cast(pl.String)).otherwise(column.cast(pl.String))
