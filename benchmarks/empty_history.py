@@ -22,17 +22,17 @@ import torch
 
 from elcrec_core.data.sequences import read_sequence_file, read_sequence_parquet
 from elcrec_core.evaluate.statistics import bootstrap_mean
+from elcrec_core.report.evaluation_report import per_user
 from elcrec_core.train.checkpoint import load_model
 
 
-def first_item_gains(scores: np.ndarray, targets: np.ndarray, k: int = 20) -> tuple[np.ndarray, np.ndarray]:
-    """Per target: (hit at k, NDCG at k) for one ranking ``scores`` [n] of items 1..n shared by every user
-    (ties: the lower item first); ``targets`` [U] are item indices."""
+def first_item_ranks(scores: np.ndarray, targets: np.ndarray) -> torch.Tensor:
+    """0-based rank of each target [U] (item indices) in one ranking ``scores`` [n] of items 1..n shared by every
+    user (ties: the lower item first)."""
     order = np.argsort(-scores, kind="stable")
     rank = np.empty(len(scores), dtype=np.int64)
     rank[order] = np.arange(len(scores))
-    r = rank[targets - 1]
-    return (r < k).astype(float), np.where(r < k, 1.0 / np.log2(r + 2.0), 0.0)
+    return torch.from_numpy(rank[targets - 1])
 
 
 def main() -> None:
@@ -53,11 +53,12 @@ def main() -> None:
         empty = torch.zeros(1, model.cfg.max_len, dtype=torch.long)
         model_scores = (model.user_representation(empty) @ model.item_table().T)[0].float().numpy()
     targets = seqs.items[seqs.offsets[:-1]]
-    ours, popular = first_item_gains(model_scores, targets), first_item_gains(popularity, targets)
+    ours = per_user(first_item_ranks(model_scores, targets), 20)
+    popular = per_user(first_item_ranks(popularity, targets), 20)
     print(f"{len(targets)} users, {n} items; target: each user's first item after an empty history")
-    for m, name in enumerate(("HR@20", "NDCG@20")):
-        diff = bootstrap_mean(ours[m] - popular[m])
-        print(f"{name}: model {ours[m].mean():.4f}  most popular {popular[m].mean():.4f}  "
+    for name in ("HR@20", "NDCG@20"):
+        diff = bootstrap_mean(ours[name] - popular[name])
+        print(f"{name}: model {ours[name].mean():.4f}  most popular {popular[name].mean():.4f}  "
               f"model - popular {diff.estimate:+.4f} [{diff.low:+.4f}, {diff.high:+.4f}]")
     print(f"correlation of the model's scores with log(1 + popularity): "
           f"{np.corrcoef(model_scores, np.log1p(popularity))[0, 1]:.3f}")
