@@ -18,15 +18,15 @@ from elcrec_pipeline.resources import Storage, digest
     retry_policy=RETRY,
     deps=[raw_interactions],
     group_name="sequences",
-    code_version="1",
+    code_version="2",
     kinds={"duckdb", "polars", "parquet"},
     check_specs=[dg.AssetCheckSpec(
         "sequence_expectations", asset="interaction_sequences", blocking=True,
         description="Great Expectations: sequence length bounds, timestamps non-decreasing per user")],
     description="One row per user (id, item index list, length, last timestamp) from all accepted events up to "
-                "the end of the partition's day: filters, de-duplication, iterative k-core, chronological order, "
-                "and the stable item index (known items keep their index; new ones are appended). Written to "
-                "Parquet (`sequences/<day>/`) and to the warehouse table sequences.",
+                "the end of the partition's day: filters, an event stored by two files used once, de-duplication, "
+                "iterative k-core, chronological order, and the stable item index (known items keep their index; new "
+                "ones are appended). Written to Parquet (`sequences/<day>/`) and to the warehouse table sequences.",
 )
 def interaction_sequences(context: dg.AssetExecutionContext, config: SequenceSettings,
                           storage: Storage) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
@@ -35,7 +35,8 @@ def interaction_sequences(context: dg.AssetExecutionContext, config: SequenceSet
     summary = build.summary
     if len(build.sequences) == 0:  # the settings or the data: retrying gives the same
         raise dg.Failure(f"no sequences left for {context.partition_key}: {summary.events_in} events in; the "
-                         f"filters (event_types, min_rating) removed {summary.filtered_out}, de-duplication "
+                         f"filters (event_types, min_rating) removed {summary.filtered_out}, events stored by "
+                         f"another file too {summary.repeated_across_files}, de-duplication "
                          f"{summary.duplicates_removed}, k-core {config.k_core} {summary.k_core_removed}",
                          allow_retries=False)
     expectations = expect_sequences(build.profile(), config.expectations())
@@ -58,6 +59,7 @@ def interaction_sequences(context: dg.AssetExecutionContext, config: SequenceSet
             "density": metric(summary.density),
             "item_index_size": summary.n_items,
             "new_items": summary.new_items,
+            "repeated_across_files": summary.repeated_across_files,
             "k_core_removed": summary.k_core_removed,
             "length": table([summary.length]),
             "parquet": dg.MetadataValue.path(str(paths["sequences"])),

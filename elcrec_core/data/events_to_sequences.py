@@ -1,13 +1,14 @@
 """From the warehouse's accepted events to training sequences: filters, de-duplication, k-core, ordering,
 stable item indices, and the outputs (Parquet, warehouse table, summary statistics).
 
-Each step runs where it measured fastest (see BENCHMARKS.md): one DuckDB query filters the events, replaces
-user and item ids by integer codes (users in natural id order: numerically where the id is an integer) and
-orders every user's events by (timestamp, source file, source row), a total and deterministic order; Polars
-drops repeated (user, item) events, keeping the first; the iterative k-core runs on the codes with numpy
-``bincount`` until no user or item has fewer than k interactions; items get their stored index (new items are
-appended in natural id order and the mapping is stored in the warehouse, so an index never changes). The result
-is one flat index array with offsets (:class:`elcrec_core.data.sequences.Sequences`).
+Each step runs where it measured fastest (see BENCHMARKS.md): one DuckDB query filters the events, replaces user
+and item ids by integer codes (users in natural id order: numerically where the id is an integer) and orders every
+user's events by (timestamp, source file, source row), a total and deterministic order; an event that two files
+stored is used once (:func:`selected_events`, :func:`repeated_events`); Polars drops repeated (user, item) events
+(with ``dedupe``), keeping the first; the iterative k-core
+runs on the codes with numpy ``bincount`` until no user or item has fewer than k interactions; items get their
+stored index (new items are appended in natural id order and the mapping is stored in the warehouse, so an index
+never changes). The result is one flat index array with offsets (:class:`elcrec_core.data.sequences.Sequences`).
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class SequenceSummary:
 
     events_in: int
     filtered_out: int
+    repeated_across_files: int  # the same event stored by two files, used once (:func:`repeated_events`)
     duplicates_removed: int
     k_core_removed: int
     k_core_rounds: int
@@ -146,7 +148,7 @@ def build_sequences(config: SequenceConfig = SequenceConfig(), path: str | Path 
     given, and every event without a time), their new items indexed after the stored item index. It writes
     nothing: :func:`write_sequences` stores the new index rows (``new_index``), so that a build refused by its
     expectations leaves the warehouse as it was."""
-    events_in, users, items, ordered = _ordered_events(config, path, until)
+    events_in, passed, users, items, ordered = _ordered_events(config, path, until)
     n_selected = len(ordered)
     if config.dedupe:
         ordered = ordered.filter(pl.struct("u", "i").is_first_distinct())
@@ -169,7 +171,8 @@ def build_sequences(config: SequenceConfig = SequenceConfig(), path: str | Path 
     monotonic = np.bincount(u[1:][backwards], minlength=len(users))[kept_users] == 0
     summary = SequenceSummary(
         events_in=events_in,
-        filtered_out=events_in - n_selected,
+        filtered_out=events_in - passed,
+        repeated_across_files=passed - n_selected,
         duplicates_removed=n_selected - after_dedupe,
         k_core_removed=after_dedupe - len(seqs.items),
         k_core_rounds=rounds,
@@ -185,26 +188,71 @@ def build_sequences(config: SequenceConfig = SequenceConfig(), path: str | Path 
     return SequenceBuild(seqs, item_ids, ts[offsets[1:] - 1], monotonic, summary, config, new_index)
 
 
-def event_filter(config: SequenceConfig) -> tuple[str, list[Any]]:
+def _event_filter(config: SequenceConfig) -> tuple[str, list[Any]]:
     """The SQL condition on ``raw_interactions`` rows of ``config``'s filters (``min_rating``: events without a
-    rating fail it; ``event_types``) and its parameters: what the sequences and the next-day backtest select."""
+    rating fail it; ``event_types``) and its parameters."""
     types = list(config.event_types) if config.event_types is not None else None
     return ("(?::DOUBLE IS NULL OR rating >= ?::DOUBLE)"
             " AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], event_type))",
             [config.min_rating, config.min_rating, types, types])
 
 
-def _ordered_events(config: SequenceConfig, path: str | Path,
-                    until: datetime | None) -> tuple[int, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """The number of stored events before ``until``; the users (user_id, u: code in natural id order) and
-    items (item_id, i) that pass the filters; and their events as (u, i, timestamp) in (user, time, source
-    file, source row) order. One DuckDB query codes and orders the events: faster and leaner than Polars."""
+_UNTIMED_ROW = ("concat_ws(chr(9), source_row, user_id, item_id, coalesce(CAST(rating AS VARCHAR), ''),"
+                " coalesce(event_type, ''))")  # one event without a time as text, for its file's digest
+
+
+def selected_events(config: SequenceConfig, until: datetime | None = None) -> tuple[str, list[Any]]:
+    """The SQL query of the stored events that sequences are built from, and its parameters: those before
+    ``until`` (naive UTC; every event without a time), passing ``config``'s filters, less the events without a
+    time of a file whose untimed events equal, row by row, those of a file earlier in name order (a whole copy:
+    ordered events such as the ``sequence`` format repeat items legitimately). Columns: user_id, item_id,
+    timestamp, rating, event_type, source_file, source_row. Timed events that two files stored are left to
+    :func:`repeated_events`, which finds them faster once the events are ordered."""
     before = "(?::TIMESTAMP IS NULL OR timestamp IS NULL OR timestamp < ?::TIMESTAMP)"
-    keep_row, keep_params = event_filter(config)
-    params = [until, until, *keep_params]
-    selected = f"SELECT * FROM raw_interactions WHERE {before} AND {keep_row}"
+    keep_row, keep_params = _event_filter(config)
+    passed = (f"SELECT user_id, item_id, timestamp, rating, event_type, source_file, source_row FROM raw_interactions"
+              f" WHERE {before} AND {keep_row}")
+    query = (f"WITH passed AS ({passed}),"
+             f" untimed AS (SELECT source_file, md5(string_agg({_UNTIMED_ROW}, chr(10) ORDER BY source_row)) AS digest"
+             "             FROM passed WHERE timestamp IS NULL GROUP BY source_file),"
+             " copies AS (SELECT source_file FROM untimed"
+             "            QUALIFY row_number() OVER (PARTITION BY digest ORDER BY source_file) > 1)"
+             " SELECT * FROM passed WHERE timestamp IS NOT NULL OR source_file NOT IN (SELECT source_file FROM copies)")
+    return query, [until, until, *keep_params]
+
+
+def repeated_events(events: pl.DataFrame, user: str, item: str) -> np.ndarray:
+    """The timed events equal to an earlier row in user, item, timestamp, rating and event type (True), of
+    ``events`` ordered by user, timestamp, then source file and row (so the copy of the file first in name order
+    is the one kept). Within a file such rows are already rejected (``duplicate_event``,
+    :func:`elcrec_core.data.validation.check_rows`), and the warehouse keeps every file's rows: a repeat is an
+    event that two files stored (exports whose windows overlap, a folder moved and loaded again under its new
+    path, a copy), to be used once. Only rows that share user and time with a neighbour are compared."""
+    same = np.zeros(len(events), dtype=bool)
+    if len(events) < 2:
+        return same
+    users, times = events[user], events["timestamp"]
+    neighbour = ((users.head(-1) == users.tail(-1)) & (times.head(-1) == times.tail(-1))).fill_null(False).to_numpy()
+    candidates = np.flatnonzero(np.concatenate([[False], neighbour]) | np.concatenate([neighbour, [False]]))
+    key = pl.struct(user, item, "timestamp", "rating", "event_type")
+    first = events[candidates].select(key.is_first_distinct())[:, 0].to_numpy()
+    same[candidates[~first]] = True
+    return same
+
+
+def _ordered_events(config: SequenceConfig, path: str | Path,
+                    until: datetime | None) -> tuple[int, int, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The number of stored events before ``until`` and of those that pass the filters; the users (user_id, u:
+    code in natural id order) and items (item_id, i) of the selected events (:func:`selected_events`); and those
+    events, each once (:func:`repeated_events`), as (u, i, timestamp) in (user, time, source file, source row)
+    order. One DuckDB query codes and orders the events: faster and leaner than Polars."""
+    before = "?::TIMESTAMP IS NULL OR timestamp IS NULL OR timestamp < ?::TIMESTAMP"
+    keep_row, keep_params = _event_filter(config)
+    selected, params = selected_events(config, until)
     with warehouse.connect(path, read_only=True) as con:
-        ((events_in,),) = con.execute(f"SELECT count(*) FROM raw_interactions WHERE {before}", params[:2]).fetchall()
+        ((events_in, passed),) = con.execute(
+            f"SELECT count(*), count(*) FILTER ({keep_row}) FROM raw_interactions WHERE {before}",
+            [*keep_params, until, until]).fetchall()
         users = natural_order(con.sql(f"SELECT DISTINCT user_id FROM ({selected})", params=params).pl()["user_id"])
         users = users.to_frame().with_row_index("u")
         items = con.sql(f"SELECT DISTINCT item_id FROM ({selected})", params=params).pl().with_row_index("i")
@@ -213,12 +261,13 @@ def _ordered_events(config: SequenceConfig, path: str | Path,
         ordered = con.sql(
             "WITH files AS (SELECT source_file, row_number() OVER (ORDER BY source_file) AS f"
             "               FROM (SELECT DISTINCT source_file FROM raw_interactions))"
-            f" SELECT u, i, timestamp FROM ({selected}) JOIN user_codes USING (user_id)"
+            f" SELECT u, i, timestamp, rating, event_type FROM ({selected}) JOIN user_codes USING (user_id)"
             " JOIN item_codes USING (item_id) JOIN files USING (source_file)"
             " ORDER BY u, timestamp NULLS FIRST, f, source_row",
             params=params,
         ).pl()
-    return events_in, users, items, ordered
+    ordered = ordered.filter(~repeated_events(ordered, "u", "i")).select("u", "i", "timestamp")
+    return int(events_in), int(passed), users, items, ordered
 
 
 def _index_items(present_ids: pl.Series, path: str | Path) -> tuple[np.ndarray, np.ndarray, pl.DataFrame, int]:

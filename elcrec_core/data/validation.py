@@ -70,7 +70,8 @@ def check_rows(frame: pl.DataFrame, rules: RowRules = RowRules()) -> RowCheck:
     """Apply the row rules in order of :data:`REASONS`; the first broken rule is a rejected row's reason.
 
     A duplicate is a row equal in user, item, timestamp, rating and event type to an earlier valid row of the
-    same source file; the same event in two files is two rows, one per file. Rows without a timestamp (as from
+    same source file; the same event in two files is two rows, one per file (the sequences use it once:
+    :func:`elcrec_core.data.events_to_sequences.repeated_events`). Rows without a timestamp (as from
     the sequence format) are ordered events and never duplicates.
     """
     now = rules.now or datetime.now(timezone.utc).replace(tzinfo=None)

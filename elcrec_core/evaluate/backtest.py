@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 
 from elcrec_core.data import warehouse
-from elcrec_core.data.events_to_sequences import SequenceConfig, event_filter
+from elcrec_core.data.events_to_sequences import SequenceConfig, repeated_events, selected_events
 from elcrec_core.data.sequences import Sequences
 
 
@@ -21,17 +21,18 @@ def next_day_sequences(path: str | Path, day: date, config: SequenceConfig = Seq
     """Per user active on ``day`` with earlier events: the items before ``day`` followed by the first item of
     ``day`` (item indices from the warehouse's stable index; an item without an index yet is n + 1, which no
     model knows: a miss). Events of the history without an index are left out. The events are those the
-    sequences select (``config``'s filters, :func:`elcrec_core.data.events_to_sequences.event_filter`; with
-    ``dedupe``, each user's first event per item only); the k-core, which shapes the training data, is not
-    applied."""
+    sequences select (:func:`elcrec_core.data.events_to_sequences.selected_events`: ``config``'s filters, an event
+    that two files stored once; with ``dedupe``, each user's first event per item only), those with a time; the
+    k-core, which shapes the training data, is not applied."""
     start = datetime.combine(day, datetime.min.time())
-    keep_row, keep_params = event_filter(config)
+    selected, params = selected_events(config, start + timedelta(days=1))
     with warehouse.connect(path, read_only=True) as con:
         events = con.sql(
-            "SELECT user_id, item_id, timestamp, item_index FROM raw_interactions LEFT JOIN item_index"
-            f" USING (item_id) WHERE timestamp < ? AND {keep_row} ORDER BY user_id, timestamp, source_file,"
-            " source_row", params=[start + timedelta(days=1), *keep_params]).pl()
+            f"SELECT user_id, item_id, timestamp, rating, event_type, item_index FROM ({selected}) LEFT JOIN"
+            " item_index USING (item_id) WHERE timestamp IS NOT NULL ORDER BY user_id, timestamp, source_file,"
+            " source_row", params=params).pl()
         ((n_items,),) = con.execute("SELECT count(*) FROM item_index").fetchall()
+    events = events.filter(~repeated_events(events, "user_id", "item_id"))
     if config.dedupe:
         events = events.filter(pl.struct("user_id", "item_id").is_first_distinct())
     today = pl.col("timestamp") >= start

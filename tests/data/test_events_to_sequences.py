@@ -143,6 +143,59 @@ def test_filters_and_dedupe(tmp_path: Path) -> None:
     assert only.summary.filtered_out == 3 and only.summary.events_in == 5
 
 
+def test_an_event_stored_by_two_files_is_used_once(tmp_path: Path) -> None:
+    """Daily exports whose windows overlap: day 2's file repeats day 1's last events. The warehouse keeps both
+    files' rows; the sequences use each event once (the same user, item, time, rating and event type), and an
+    event that differs in event type or rating is another event."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "day1.csv").write_text(f"u,i,t,k\nu,a,{T0},view\nu,b,{T0 + 1},view\nu,c,{T0 + 2},view\n")
+    (folder / "day2.csv").write_text(f"u,i,t,k\nu,b,{T0 + 1},view\nu,c,{T0 + 2},view\nu,c,{T0 + 2},buy\n"
+                                     f"u,d,{T0 + 3},view\nv,b,{T0 + 1},view\n")
+    db = tmp_path / "w.duckdb"
+    report, _ = ingest(SourceConfig(format="csv", path=str(folder), columns=ColumnMap("u", "i", "t", None, "k")),
+                       RULES, db)
+    assert report.accepted == 8
+    build = build_sequences(SequenceConfig(k_core=0), db)
+    assert _lists(build) == {"u": ["a", "b", "c", "c", "d"], "v": ["b"]}
+    summary = build.summary
+    assert (summary.events_in, summary.repeated_across_files, summary.interactions) == (8, 2, 6)
+    views = build_sequences(SequenceConfig(k_core=0, event_types=("view",)), db).summary
+    assert (views.filtered_out, views.repeated_across_files, views.interactions) == (1, 2, 5)
+    (folder / "day3.csv").write_text(f"u,i,t,k\nw,y,{T0 + 9},view\nw,x,{T0 + 9},view\n")  # at one time, in
+    (folder / "day0.csv").write_text(f"u,i,t,k\nw,x,{T0 + 9},view\nw,y,{T0 + 9},view\n")  # another order
+    ingest(SourceConfig(format="csv", path=str(folder), columns=ColumnMap("u", "i", "t", None, "k")), RULES, db)
+    assert _lists(build_sequences(SequenceConfig(k_core=0), db))["w"] == ["x", "y"]
+
+
+def test_a_folder_moved_and_loaded_again_gives_the_same_sequences(tmp_path: Path) -> None:
+    """Files are keyed by path: the moved folder's files are new files to the warehouse, whose events are all
+    stored twice. Timed events (csv) and a whole copy of untimed ones (the sequence format) are used once; a
+    sequence file with other lines is not a copy, even where some lines agree."""
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir()
+    (old / "e.csv").write_text(f"u,i,t\nu,a,{T0}\nu,b,{T0 + 1}\nu,a,{T0 + 2}\nv,b,{T0}\n")
+    (old / "s.txt").write_text("1 5 6 5\n2 6 7\n")
+    db = tmp_path / "w.duckdb"
+
+    def load(folder: Path) -> None:
+        ingest(SourceConfig(format="csv", path=str(folder / "e.csv"), columns=ColumnMap("u", "i", "t")), RULES, db)
+        ingest(SourceConfig(format="sequence", path=str(folder / "s.txt")), RULES, db)
+
+    load(old)
+    before = _lists(build_sequences(SequenceConfig(k_core=0), db))
+    assert before == {"u": ["a", "b", "a"], "v": ["b"], "1": ["5", "6", "5"], "2": ["6", "7"]}
+    old.rename(new)
+    load(new)
+    moved = build_sequences(SequenceConfig(k_core=0), db)
+    assert _lists(moved) == before
+    assert (moved.summary.events_in, moved.summary.repeated_across_files) == (18, 9)
+    (new / "other.txt").write_text("1 5 6 5\n3 7 7\n")
+    ingest(SourceConfig(format="sequence", path=str(new / "other.txt")), RULES, db)
+    assert _lists(build_sequences(SequenceConfig(k_core=0), db)) == {**before, "1": ["5", "6", "5"] * 2,
+                                                                      "3": ["7", "7"]}
+
+
 def test_item_indices_are_stable_across_runs(tmp_path: Path) -> None:
     db = _load_csv(tmp_path, [("u1", "b", T0), ("u1", "a", T0 + 1), ("u2", "c", T0)])
     first = build_sequences(SequenceConfig(k_core=0), db)

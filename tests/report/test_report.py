@@ -66,6 +66,23 @@ def test_the_backtest_selects_the_events_that_the_sequences_select(tmp_path: Pat
     assert targets(SequenceConfig(event_types=("purchase",), dedupe=True)) == {"a": [x, w], "e": [w, x]}
 
 
+def test_the_backtest_uses_an_event_stored_by_two_files_once(tmp_path: Path):
+    """Day 2's export repeats day 1's events: user a's history is x once, and the day's first item is y."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "day1.csv").write_text("user_id,item_id,timestamp\na,x,2026-01-01T10:00:00\nb,x,2026-01-01T10:00:00\n"
+                                     "b,w,2026-01-01T11:00:00\n")
+    (folder / "day2.csv").write_text("user_id,item_id,timestamp\na,x,2026-01-01T10:00:00\na,y,2026-01-02T10:00:00\n"
+                                     "b,w,2026-01-01T11:00:00\nb,w,2026-01-02T09:00:00\n")
+    db = tmp_path / "warehouse.duckdb"
+    ingest(SourceConfig(format="csv", path=str(folder), timestamp_format="iso8601"), path=db)
+    write_sequences(build_sequences(SequenceConfig(k_core=0), db, until=date(2026, 1, 2)), tmp_path / "day", db)
+    seqs = next_day_sequences(db, date(2026, 1, 2))
+    w, x, unknown = 1, 2, 3
+    assert {user: seqs.sequence(n) for n, user in enumerate(seqs.user_ids.tolist())} == {
+        "a": [x, unknown], "b": [x, w, w]}
+
+
 def test_segments_and_headline_on_hand_data():
     lists = [[1, 2], [1, 2, 3, 4, 5, 6], [3] * 11 + [1], [2] * 25 + [3]]
     data = SequenceTensors.from_sequences(Sequences.from_lists([0, 1, 2, 3], lists, n_items=6))
