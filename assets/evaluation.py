@@ -205,12 +205,20 @@ def _report_name(serves: str | None, before: ModelRecord | None, candidate: Mode
     return serves or "none"
 
 
-def served_recommender(storage: Storage, record: ModelRecord) -> Recommender:
-    """``record`` as it served: a trained model from its checkpoint; a baseline fitted on every item of its
-    day's sequences, as the gate and the recommendations fit it (fitted on the backtest's data, it had the next
-    day's users and items, and scored the placeholder of items without an index, which must be a miss)."""
-    data = None if record.trained else SequenceTensors.from_sequences(storage.read_sequences(record.day)[0])
-    return load_recommender(storage.store, record, data, "all")
+def served_recommender(storage: Storage, record: ModelRecord, day: str) -> Recommender | None:
+    """``record`` as it served after ``day`` (a day not before ``record.day``): a trained model from its
+    checkpoint; a baseline fitted on every item of the newest sequences from ``record.day`` to ``day``, as the
+    recommendations of that day fitted it (:func:`assets.recommendations.user_recommendations`: a baseline that
+    keeps serving is refitted every day; fitted on the backtest's data, it would have had the next day's users and
+    items, and scored the placeholder of items without an index, which must be a miss). None for a baseline whose
+    sequences of those days are gone (pruned)."""
+    if record.trained:
+        return load_recommender(storage.store, record, None, "all")
+    fitted_on = storage.newest_sequences(record.day, day)
+    if fitted_on is None:
+        return None
+    return load_recommender(storage.store, record, SequenceTensors.from_sequences(storage.read_sequences(fitted_on)[0]),
+                            "all")
 
 
 def _backtest(storage: Storage, partition: str) -> pl.DataFrame | None:
@@ -218,16 +226,18 @@ def _backtest(storage: Storage, partition: str) -> pl.DataFrame | None:
     day) on this day's first items (of the events that the day's sequence settings select), store the row in the
     warehouse table ``backtest`` (one row per day, replaced on re-runs) and return the trend up to this day (its
     last row is this day's, also when later days have run); None without such a model, or for a baseline whose
-    day's sequences are gone (an older day re-run after pruning)."""
+    sequences are gone (an older day re-run after pruning: :func:`served_recommender`)."""
     day = date.fromisoformat(partition)
-    previous = storage.store.served_up_to((day - timedelta(days=1)).isoformat())
-    if previous is None or not (previous.trained or storage.sequences_file(previous.day).exists()):
-        return None  # no model, or a baseline whose day's sequences (what it was fitted on) were pruned
+    day_before = (day - timedelta(days=1)).isoformat()
+    previous = storage.store.served_up_to(day_before)
+    served = None if previous is None else served_recommender(storage, previous, day_before)
+    if served is None:
+        return None
     seqs = next_day_sequences(storage.warehouse, day, read_sequence_settings(storage.sequences_dir(partition)))
     if len(seqs) == 0:
         return None
     data = SequenceTensors.from_sequences(seqs)  # test inputs: each user's items up to the previous day
-    metrics = metrics_from_ranks(evaluate_recommender(served_recommender(storage, previous), data, "test"))
+    metrics = metrics_from_ranks(evaluate_recommender(served, data, "test"))
     row = pl.DataFrame({"day": [partition], "model_day": [previous.day], "users": [len(seqs)],
                         "HR@20": [metrics["HR@20"]], "NDCG@20": [metrics["NDCG@20"]]})
     history = warehouse.read_table(storage.warehouse, "backtest")

@@ -121,6 +121,12 @@ class Storage(dg.ConfigurableResource):
         newest = max((folder.name for folder in self._sequence_days()), default=None)
         return newest if newest is not None and newest > partition else None
 
+    def newest_sequences(self, first: str, last: str) -> str | None:
+        """The newest day from ``first`` to ``last`` (ISO dates, both included) whose sequences are stored, or None."""
+        days = [folder.name for folder in self._sequence_days()
+                if first <= folder.name <= last and self.sequences_file(folder.name).exists()]
+        return max(days, default=None)
+
     def _sequence_days(self) -> list[Path]:
         """The day folders under ``sequences/``, oldest first."""
         return sorted(folder for folder in (self.root / "sequences").glob("????-??-??") if folder.is_dir())

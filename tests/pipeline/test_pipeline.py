@@ -1,6 +1,7 @@
 """The Dagster code location, run in process on small synthetic data: every stage, its checks and metadata,
 the serving model and its gate, warm start, and re-materializing one asset from its stored inputs."""
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -860,8 +861,9 @@ def test_run_config_values_out_of_range_are_refused_naming_the_field(settings, f
 
 
 def test_the_backtest_scores_a_serving_baseline_as_it_served(first_run, tmp_path):
-    """A baseline that served after the previous day is fitted on every item of that day's sequences, as it
-    served, not on the backtest's next-day data (other users, a placeholder item for items without an index)."""
+    """A baseline that served after the previous day is fitted on every item of the newest sequences up to that
+    day, as the day's recommendations refitted it (not on its own day's, nor on the backtest's next-day data:
+    other users, a placeholder item for items without an index)."""
     from assets.evaluation import served_recommender
     from elcrec_core.evaluate.baselines import MostPopular
     from elcrec_core.serve.model_store import ModelRecord
@@ -869,8 +871,11 @@ def test_the_backtest_scores_a_serving_baseline_as_it_served(first_run, tmp_path
     storage = Storage(data_dir=str(first_run[0]))
     record = ModelRecord(day="2026-01-25", run_id="r", dir="models/2026-01-25/r/challengers/most_popular",
                          kind="most_popular")
-    rec = served_recommender(storage, record)
-    seqs, _ = storage.read_sequences("2026-01-25")
-    expected = MostPopular().fit(SequenceTensors.from_sequences(seqs), "all")
-    assert rec.n_items == seqs.n_items and torch.equal(rec.counts, expected.counts)
-    assert rec.counts.sum() == len(seqs.items)
+    for day, fitted_on in [("2026-01-25", "2026-01-25"), (PARTITION, PARTITION), ("2026-02-03", PARTITION)]:
+        rec = served_recommender(storage, record, day)
+        seqs, _ = storage.read_sequences(fitted_on)
+        expected = MostPopular().fit(SequenceTensors.from_sequences(seqs), "all")
+        assert rec.n_items == seqs.n_items and torch.equal(rec.counts, expected.counts)
+        assert rec.counts.sum() == len(seqs.items)
+    assert len(storage.read_sequences(PARTITION)[0].items) != len(storage.read_sequences("2026-01-25")[0].items)
+    assert served_recommender(storage, dataclasses.replace(record, day="2026-01-27"), "2026-02-03") is None
