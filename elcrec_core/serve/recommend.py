@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from elcrec_core.data.sequences import SequenceTensors, user_batches
+from elcrec_core.evaluate.baselines import input_counts
 from elcrec_core.evaluate.ranking import MAX_SCORE_ELEMENTS, known_items
 from elcrec_core.evaluate.scoring import Recommender
 
@@ -16,21 +17,49 @@ def recommend(
     """The k best items (indices 1..rec.n_items) and their scores for each of ``users`` (row indices of ``data``)
     under the fitted ``rec``, from the whole history (a model reads its last max_len items); items of the history
     are never recommended: where fewer than k others exist, the rest of the row holds history items with score
-    -inf, for the caller to drop. Returns ([U, k] items, [U, k] scores in the recommender's dtype; float32 for no
-    users). A batch holds at most ``batch_size`` users and 2^25 scores (fewer users for a large catalogue)."""
+    -inf, for the caller to drop. Items of equal score are ranked by their popularity in ``data`` (every item of
+    every user), so that a baseline's ties (EASE gives 0 to every item that shares no user with the history) serve
+    the most popular items rather than arbitrary ones; a NaN score counts as -inf. Returns ([U, k] items,
+    [U, k] scores in the recommender's dtype; float32 for no users). A batch holds at most ``batch_size`` users and
+    2^25 scores (fewer users for a large catalogue)."""
     n_items = rec.n_items
     k = min(k, n_items)
     batch_size = min(batch_size, max(1, MAX_SCORE_ELEMENTS // n_items))
+    tie_break = popularity_order(data, n_items)
     top_items, top_scores = [], []
     for batch in user_batches(users, batch_size):
         history = known_items(data.window(batch, 0, int(data.lengths(batch).max())), n_items)
-        scores = rec.score(batch, history)
+        scores = torch.nan_to_num(rec.score(batch, history), nan=float("-inf"), posinf=float("inf"))
         scores = torch.cat([scores, scores.new_zeros(len(batch), 1)], 1)  # last column: padding slot
         history = history.to(scores.device)
         scores.scatter_(1, torch.where(history > 0, history - 1, n_items), float("-inf"))
-        best = scores[:, :n_items].topk(k, dim=1)
-        top_items.append(best.indices.cpu() + 1)
-        top_scores.append(best.values.cpu())
+        values, indices = top_k_by_score_then(scores[:, :n_items], tie_break.to(scores), k)
+        top_items.append(indices.cpu() + 1)
+        top_scores.append(values.cpu())
     if not top_items:
         return torch.zeros(0, k, dtype=torch.long), torch.zeros(0, k)
     return torch.cat(top_items), torch.cat(top_scores)
+
+
+def popularity_order(data: SequenceTensors, n_items: int) -> torch.Tensor:
+    """Per item 1..``n_items`` (index i - 1), a distinct value in (0, 1) that is larger for an item more frequent
+    in ``data`` (every item of every user; an item beyond ``data``'s catalogue counts 0), and for the lower index
+    among equally frequent ones: the tie-break of :func:`top_k_by_score_then`. float64 [n_items]."""
+    counts = input_counts(data, "all")[:n_items]
+    popularity = torch.cat([counts, counts.new_zeros(n_items - len(counts))])
+    rank = torch.empty(n_items, dtype=torch.long)
+    rank[torch.argsort(popularity, descending=True, stable=True)] = torch.arange(n_items)
+    return (n_items - rank).double() / (n_items + 1)
+
+
+def top_k_by_score_then(scores: torch.Tensor, tie_break: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k largest of ``scores`` [U, n] per row, ties (equal scores) decided by the larger ``tie_break`` [n]
+    (distinct values in [0, 1), as from :func:`popularity_order`). Returns ([U, k] scores, [U, k] column
+    indices), best first."""
+    kth = scores.topk(k, dim=1).values[:, -1:]
+    above = torch.tensor(2.0, dtype=scores.dtype, device=scores.device)
+    key = torch.where(scores > kth, above, torch.where(scores == kth, tie_break.expand_as(scores), -1.0))
+    chosen = key.topk(k, dim=1).indices  # every item above the k-th score, then those at it by tie-break
+    chosen = chosen.gather(1, tie_break[chosen].argsort(dim=1, descending=True, stable=True))
+    chosen = chosen.gather(1, scores.gather(1, chosen).argsort(dim=1, descending=True, stable=True))
+    return scores.gather(1, chosen), chosen

@@ -65,3 +65,27 @@ def test_recommend_serves_a_baseline_fitted_on_every_item() -> None:
     assert items[0].tolist() == [2, 1, 3] and scores[0].tolist() == [3.0, 2.0, 1.0]  # 4 and 5 are its history
     items, _ = recommend(ItemTransition().fit(data, "all"), data, torch.tensor([0]), k=2)
     assert items[0].tolist() == [4, 5]  # after 3 nothing follows: popularity breaks the tie (4: 3 times, 5: once)
+
+
+class _Fixed:
+    """A recommender with given scores for every user ([n_items] row)."""
+
+    def __init__(self, row: list[float]) -> None:
+        self.row, self.n_items = torch.tensor(row, dtype=torch.float64), len(row)
+
+    def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+        return self.row.expand(len(users), -1).clone()
+
+
+def test_equal_scores_serve_the_most_popular_items_and_a_nan_never_takes_a_slot() -> None:
+    """Item popularity in the data (every item): 4 x3, 2 x2, 5 x2, 1, 3 and 6 once. Ties at one score go to the
+    more popular item, then the lower index; a NaN ranks below every finite score; the history is left out."""
+    lists = [[4, 2, 5], [4, 2, 5], [4, 1, 3], [6]]
+    data = SequenceTensors.from_sequences(Sequences.from_lists([0, 1, 2, 3], lists, n_items=6))
+    items, scores = recommend(_Fixed([0.0] * 6), data, torch.tensor([3]), k=5)  # EASE for an item nobody shares
+    assert items[0].tolist() == [4, 2, 5, 1, 3] and scores[0].tolist() == [0.0] * 5
+    items, scores = recommend(_Fixed([0.5, 0.0, 0.0, float("nan"), 0.0, 0.0]), data, torch.tensor([3]), k=5)
+    assert items[0].tolist() == [1, 2, 5, 3, 4] and scores[0, :4].tolist() == [0.5, 0.0, 0.0, 0.0]
+    assert scores[0, 4] == float("-inf")  # the NaN item comes last, and the caller drops it
+    items, scores = recommend(_Fixed([0.1, 0.3, 0.3, 0.2, 0.3, 0.3]), data, torch.tensor([2]), k=2)
+    assert items[0].tolist() == [2, 5] and scores[0].tolist() == [0.3, 0.3]  # 1, 3 and 4 are its history
