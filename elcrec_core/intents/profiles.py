@@ -56,7 +56,7 @@ def assign_user_intents(model: ELCRec, seqs: Sequences, users: torch.Tensor | No
     centres = F.normalize(model.centres.float(), dim=1)
     parts: list[tuple[torch.Tensor, ...]] = []
     for batch in (torch.arange(len(data)) if users is None else users).split(batch_size):
-        items = data.window(batch, 0, model.cfg.max_len)
+        items = data.window(batch, 0, model.cfg.max_len).to(centres.device)  # the model's device (CUDA or CPU)
         pooled = F.normalize(model.pool(model(items), items).float(), dim=1)
         dist = torch.cdist(pooled, centres).square()
         best = dist.topk(min(2, len(centres)), dim=1, largest=False)
@@ -64,7 +64,7 @@ def assign_user_intents(model: ELCRec, seqs: Sequences, users: torch.Tensor | No
         empty = ~(items > 0).any(1)
         parts.append((best.indices[:, 0].masked_fill(empty, NO_INTENT), best.values[:, 0].masked_fill(empty, np.nan),
                       runner_up.masked_fill(empty, NO_INTENT), pooled))
-    intent, distance, runner_up, rep = (torch.cat(p).numpy() for p in zip(*parts))
+    intent, distance, runner_up, rep = (torch.cat(p).cpu().numpy() for p in zip(*parts))
     return UserIntents(intent, distance, runner_up, rep)
 
 
