@@ -136,8 +136,10 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
 
     why_not = fails(candidate)
     if why_not is None:
+        level = [_name(c) for c in finite if c is not candidate and scores[c.role] == scores[CANDIDATE]]
         beside = (f"; the best: {_name(best)} {scores[best.role]:.4f} (tolerance {tolerance:g})"
-                  if best is not candidate else "; it is the best of all")
+                  if best is not candidate else f"; level with {', '.join(level)}, the best of the others"
+                  if level else "; it is the best of all")
         return decide(candidate, f"promoted: validation {SELECTION_METRIC} {scores[CANDIDATE]:.4f}"
                                  f"{f' beats most popular {floor:.4f}' if floor is not None else ''}{beside}")
     # never empty: the best finite contender qualifies, or most popular when the best only ties with it

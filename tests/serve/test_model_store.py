@@ -424,6 +424,12 @@ def test_gate_edges_same_day_a_tie_with_most_popular_and_the_best_of_several_qua
     several = gate(weak, None, [_contender("most_popular", popular), _contender("transition", transition)], data,
                    tolerance=1.0)
     assert (several.serves, several.serving) == ("transition", _rec("transition"))
+    # a candidate that scores exactly as the best challenger is within any tolerance, and level with it
+    level = gate(_contender(CANDIDATE, ItemTransition().fit(data, "valid")), None,
+                 [_contender("most_popular", popular), _contender("transition", transition)], data, tolerance=0.0)
+    assert level.promote is True
+    assert level.reason == (f"promoted: validation NDCG@20 {best:.4f} beats most popular {floor:.4f}; level with "
+                            "item transition, the best of the others")
 
 
 def test_an_older_day_replaces_a_serving_model_that_is_unfit_for_the_data():
