@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -30,7 +31,8 @@ from elcrec_pipeline.resources import ComputeDevice, Storage
     kinds={"pytorch"},
     description="ELCRec trained on the partition's sequences: a candidate for serving. It warm-starts from the "
                 "serving model when that was trained on data up to this day (never from a newer model), so a "
-                "backfill trains the days in order. Each materialization writes a new folder "
+                "backfill trains the days in order, and it waits (retries) while a run of the day before is queued "
+                "or in progress: that run's gate decides which model serves. Each materialization writes a new folder "
                 "`models/<day>/<run id>/` with best.pt, record.json, config.json, metrics.json and the "
                 "item index. Epoch checkpoints are kept until training ends, so a killed or retried run resumes "
                 "after its last complete epoch; a non-finite loss fails the step at once, saving nothing.",
@@ -40,6 +42,8 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
     partition = context.partition_key
     store = storage.store
     seqs, _ = storage.read_sequences(partition)
+    if config.warm_start:
+        _wait_for_the_day_before(context)
     base = store.served_up_to(partition, kinds=("elcrec",)) if config.warm_start else None
     chosen = device.setup()  # the resource's device, with its CPU threads applied (run config may name another)
     on, derived = config.device or chosen, []
@@ -96,6 +100,37 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
         "training_plot": figure(plot, "Training curves: loss parts and validation NDCG@20 per epoch"),
         "model_dir": dg.MetadataValue.path(str(out)),
     })
+
+
+# how long a warm-started training waits for the runs of the day before: retries this far apart, at most this many
+DAY_BEFORE_WAIT_SECONDS = 30
+DAY_BEFORE_WAIT_RETRIES = 240  # two hours; then it warm-starts from what serves, with a warning
+UNFINISHED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+              dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+
+
+def unfinished_runs_of_the_day_before(instance: dg.DagsterInstance, partition: str, own_run: str) -> list[str]:
+    """The ids of the runs of the day before ``partition`` (ISO date) that are queued or in progress, other than
+    ``own_run``."""
+    day_before = (date.fromisoformat(partition) - timedelta(days=1)).isoformat()
+    runs = instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED, tags={"dagster/partition": day_before}))
+    return [run.run_id for run in runs if run.run_id != own_run]
+
+
+def _wait_for_the_day_before(context: dg.AssetExecutionContext) -> None:
+    """Retry later while a run of the day before is unfinished: its gate (serving_model) decides the model this day
+    warm-starts from, and Dagster cannot order the two (serving_model depends on elcrec_model: the reverse
+    dependency would be a cycle), so a sensor's runs of several days or an asset backfill could otherwise train
+    this day first. After :data:`DAY_BEFORE_WAIT_RETRIES` tries, training goes on from what serves then."""
+    waiting = unfinished_runs_of_the_day_before(context.instance, context.partition_key, context.run.run_id)
+    if not waiting:
+        return
+    if context.retry_number < DAY_BEFORE_WAIT_RETRIES:
+        context.log.info(f"waiting for run(s) {', '.join(waiting)} of the day before: its gate decides the model "
+                         "this day warm-starts from")
+        raise dg.RetryRequested(max_retries=DAY_BEFORE_WAIT_RETRIES, seconds=DAY_BEFORE_WAIT_SECONDS)
+    context.log.warning(f"run(s) {', '.join(waiting)} of the day before still unfinished after "
+                        f"{DAY_BEFORE_WAIT_RETRIES} tries: warm-starting from the model that serves now")
 
 
 def _settings(exp: ExperimentConfig) -> dict[str, int | str]:

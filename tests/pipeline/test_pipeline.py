@@ -60,11 +60,12 @@ def run_config(epochs: int = 6, lr: float = 5e-3, tolerance: float = 0.002) -> d
     }}
 
 
-def materialize_all(data_dir: Path, config: dict, partition: str = PARTITION) -> dg.ExecuteInProcessResult:
+def materialize_all(data_dir: Path, config: dict, partition: str = PARTITION,
+                    instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
     job = defs().resolve_job_def("daily_retrain_job")
     resources = {"storage": Storage(data_dir=str(data_dir)), "device": ComputeDevice(device="cpu", threads=1)}
     return job.execute_in_process(run_config=config, partition_key=partition, resources=resources,
-                                  raise_on_error=False)
+                                  raise_on_error=False, instance=instance)
 
 
 def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
@@ -281,6 +282,34 @@ def test_an_older_day_never_replaces_a_newer_serving_model(first_run):
     gate = metadata(result, "serving_model")
     assert gate["promoted"] is False and "older than the serving model's day 2026-01-26" in gate["reason"]
     assert store.serving() == before
+
+
+def test_training_waits_while_a_run_of_the_day_before_is_unfinished(first_run, tmp_path, monkeypatch):
+    """The day before's gate decides the model a day warm-starts from, and Dagster cannot order the two (the
+    reverse dependency would be a cycle): while a run of the day before is queued or in progress, the training
+    retries later; after the last try it goes on from what serves, with a warning. A finished run is no reason."""
+    import shutil
+
+    import assets.training as training
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(first_run[0], data_dir)
+    monkeypatch.setattr(training, "DAY_BEFORE_WAIT_SECONDS", 0)
+    monkeypatch.setattr(training, "DAY_BEFORE_WAIT_RETRIES", 2)
+    with dg.instance_for_test() as instance:
+        for run_id, status in [("a" * 32, dg.DagsterRunStatus.STARTED), ("b" * 32, dg.DagsterRunStatus.SUCCESS)]:
+            instance.add_run(dg.DagsterRun(job_name="daily_retrain_job", run_id=run_id, status=status,
+                                           tags={"dagster/partition": PARTITION}))
+        assert training.unfinished_runs_of_the_day_before(instance, "2026-01-27", "c" * 32) == ["a" * 32]
+        assert training.unfinished_runs_of_the_day_before(instance, "2026-01-27", "a" * 32) == []
+        assert training.unfinished_runs_of_the_day_before(instance, PARTITION, "c" * 32) == []
+        result = materialize_all(data_dir, run_config(epochs=1), partition="2026-01-27", instance=instance)
+        logs = [e.user_message for e in instance.all_logs(result.run_id) if "of the day before" in e.user_message]
+    assert result.success
+    retries = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+    assert [e.step_key for e in retries] == ["elcrec_model", "elcrec_model"]
+    assert sum(f"waiting for run(s) {'a' * 32} of the day before" in line for line in logs) == 2
+    assert any("still unfinished after 2 tries: warm-starting from the model that serves now" in line for line in logs)
 
 
 def data_versions(result: dg.ExecuteInProcessResult) -> dict[str, str]:
