@@ -61,11 +61,17 @@ def fails_at_once(what: str, *errors: type[Exception]) -> Iterator[None]:
         raise dg.Failure(f"{what}: {err}", allow_retries=False) from err
 
 
-def refused(check: dg.AssetCheckResult, message: str, metadata: dict[str, Any]) -> Iterator[dg.AssetCheckResult]:
+def refused(check: dg.AssetCheckResult, message: str, metadata: dict[str, Any],
+            run_id: str) -> Iterator[dg.AssetCheckResult]:
     """Yield the failed blocking ``check``, then fail the step at once with ``message`` and ``metadata``: nothing was
     written, so nothing is materialized (the partition keeps its last good materialization and its data version,
-    and stays missing for 'materialize missing' when it has none)."""
-    yield check
+    and stays missing for 'materialize missing' when it has none). Dagster shows the check beside the partition's
+    latest materialization, the last good one, so the check says that it judged the refused data of ``run_id``."""
+    about = (f"The data of run {run_id} failed this check and was refused: nothing of it was stored. The "
+             "materialization shown beside this result (if any) is the last good one, and its data is unchanged.")
+    yield dg.AssetCheckResult(passed=check.passed, asset_key=check.asset_key, check_name=check.check_name,
+                              severity=check.severity, description=about,
+                              metadata={**check.metadata, "refused_run": dg.MetadataValue.text(run_id)})
     raise dg.Failure(message, allow_retries=False, metadata=metadata)
 
 

@@ -66,7 +66,8 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
                                 metadata=expectation_results(expectations)),
             f"refused: the load of {', '.join(batch.files)} fails its expectations (see the check "
             "interaction_expectations); nothing was written, and the warehouse keeps what earlier loads of these "
-            "files stored", {**_counts(check), "files": dg.MetadataValue.text(", ".join(batch.files))})
+            "files stored", {**_counts(check), "files": dg.MetadataValue.text(", ".join(batch.files))},
+            context.run.run_id)
     with fails_at_once(f"ingestion of {context.partition_key}", MixedSources):
         report = store_checked(batch, storage.warehouse)
     context.log.info(f"loaded {report.accepted} events, rejected {report.rejected} of {report.rows_in}")

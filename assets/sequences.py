@@ -46,7 +46,7 @@ def interaction_sequences(context: dg.AssetExecutionContext, config: SequenceSet
         yield from refused(check, f"refused: the sequences of {context.partition_key} fail their expectations (see "
                                   "the check sequence_expectations); nothing was written",
                            {"users": summary.users, "items": summary.items, "interactions": summary.interactions,
-                            "length": table([summary.length])})
+                            "length": table([summary.length])}, context.run.run_id)
     newer = storage.newer_day(context.partition_key)  # the warehouse table belongs to the newest day
     paths = write_sequences(build, storage.sequences_dir(context.partition_key), storage.warehouse, table=not newer)
     pruned = storage.prune_sequences(context.partition_key, config.keep_days) if config.keep_days else []

@@ -88,6 +88,10 @@ def test_a_delivery_that_fails_its_checks_replaces_nothing(team, tmp_path):
     assert not result.success
     (evaluation,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
     assert evaluation.event_specific_data.passed is False
+    # Dagster shows it beside the last good materialization: the check says whose data it judged
+    assert evaluation.event_specific_data.metadata["refused_run"].value == result.run_id
+    assert evaluation.event_specific_data.description.startswith(f"The data of run {result.run_id} failed this "
+                                                                  "check and was refused: nothing of it was stored")
     # nothing was written, so nothing is materialized: Dagster does not count the day as done with the refused file
     assert result.asset_materializations_for_node("raw_interactions") == []
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
