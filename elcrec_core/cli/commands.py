@@ -197,9 +197,30 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         serving = store.rollback(args.reason)
     except LookupError as exc:
         raise FileNotFoundError(str(exc)) from None
-    result = {"serving": serving.name, "previous": rolled_back_from.name if rolled_back_from else None}
-    print(json.dumps(result) if args.json else f"serving {serving.name} again (previous: {result['previous']})")
+    result = {"serving": serving.name, "previous": rolled_back_from.name if rolled_back_from else None,
+              "refresh": refresh_command(Path(args.data_dir))}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"serving {serving.name} again (previous: {result['previous']})")
+        if result["refresh"]:
+            print(f"the tables user_recommendations, user_intents and intent_profiles still hold what "
+                  f"{result['previous']} served, until the next run; to serve {serving.name}'s now:\n  "
+                  f"{result['refresh']}")
     return 0
+
+
+def refresh_command(data_dir: Path) -> str | None:
+    """The command that recomputes the served tables (user_recommendations, user_intents, intent_profiles) of
+    the pipeline's data folder ``data_dir`` for its newest day with sequences, from the model that serves now; None
+    where no day has sequences."""
+    days = [folder.name for folder in (data_dir / "sequences").glob("????-??-??") if folder.is_dir()]
+    if not days:
+        return None
+    beside = Path(sys.executable).parent / "dagster"  # the dagster of this environment
+    dagster = str(beside) if beside.exists() else "dagster"
+    return (f"ELCREC_DATA_DIR={data_dir.resolve()} {dagster} asset materialize -m elcrec_pipeline.definitions "
+            f"--select user_recommendations,intent_profiles --partition {max(days)}")
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
