@@ -31,8 +31,9 @@ from elcrec_pipeline.resources import ComputeDevice, Storage
     kinds={"pytorch"},
     description="ELCRec trained on the partition's sequences: a candidate for serving. It warm-starts from the "
                 "serving model when that was trained on data up to this day (never from a newer model), so a "
-                "backfill trains the days in order, and it waits (retries) while a run of the day before is queued "
-                "or in progress: that run's gate decides which model serves. Each materialization writes a new folder "
+                "backfill trains the days in order, and it waits (retries, up to an hour) while a run of the day "
+                "before is queued or in progress: that run's gate decides which model serves. Each materialization "
+                "writes a new folder "
                 "`models/<day>/<run id>/` with best.pt, record.json, config.json, metrics.json and the "
                 "item index. Epoch checkpoints are kept until training ends, so a killed or retried run resumes "
                 "after its last complete epoch; a non-finite loss fails the step at once, saving nothing.",
@@ -104,7 +105,7 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
 
 # how long a warm-started training waits for the runs of the day before: retries this far apart, at most this many
 DAY_BEFORE_WAIT_SECONDS = 30
-DAY_BEFORE_WAIT_RETRIES = 240  # two hours; then it warm-starts from what serves, with a warning
+DAY_BEFORE_WAIT_RETRIES = 120  # an hour; then it warm-starts from what serves, with a warning
 UNFINISHED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
               dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 
@@ -127,7 +128,7 @@ def _wait_for_the_day_before(context: dg.AssetExecutionContext) -> None:
         return
     if context.retry_number < DAY_BEFORE_WAIT_RETRIES:
         context.log.info(f"waiting for run(s) {', '.join(waiting)} of the day before: its gate decides the model "
-                         "this day warm-starts from")
+                         "this day warm-starts from (a run whose process is gone: terminate it in the UI, Runs)")
         raise dg.RetryRequested(max_retries=DAY_BEFORE_WAIT_RETRIES, seconds=DAY_BEFORE_WAIT_SECONDS)
     context.log.warning(f"run(s) {', '.join(waiting)} of the day before still unfinished after "
                         f"{DAY_BEFORE_WAIT_RETRIES} tries: warm-starting from the model that serves now")

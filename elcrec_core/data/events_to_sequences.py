@@ -5,10 +5,10 @@ Each step runs where it measured fastest (see BENCHMARKS.md): one DuckDB query f
 and item ids by integer codes (users in natural id order: numerically where the id is an integer) and orders every
 user's events by (timestamp, source file, source row), a total and deterministic order; an event that two files
 stored is used once (:func:`selected_events`, :func:`repeated_events`); Polars drops repeated (user, item) events
-(with ``dedupe``), keeping the first; the iterative k-core
-runs on the codes with numpy ``bincount`` until no user or item has fewer than k interactions; items get their
-stored index (new items are appended in natural id order and the mapping is stored in the warehouse, so an index
-never changes). The result is one flat index array with offsets (:class:`elcrec_core.data.sequences.Sequences`).
+(with ``dedupe``), keeping the first; the iterative k-core runs on the codes with numpy ``bincount`` until no user or
+item has fewer than k interactions; items get their stored index (new items are appended in natural id order and the
+mapping is stored in the warehouse, so an index never changes). The result is one flat index array with offsets
+(:class:`elcrec_core.data.sequences.Sequences`).
 """
 
 from __future__ import annotations
