@@ -458,37 +458,6 @@ def test_bad_counts_files_and_json_are_named_errors_not_tracebacks(tmp_path: Pat
     assert parser().parse_args(["baselines", "--data", "x"]).preset == "auto"  # as the pipeline's challenger
 
 
-def test_rollback_names_the_command_that_serves_the_restored_model(tmp_path: Path, capsys) -> None:
-    """The served tables (recommendations, intents) keep the rolled-back model's output until they are computed
-    again: rollback prints the command that does it, for the data folder's newest day with sequences."""
-    import sys
-
-    from elcrec_core.serve.model_store import ModelRecord, ModelStore
-
-    store = ModelStore(tmp_path)
-    made = []
-    for day in ("2026-01-30", "2026-01-31"):
-        folder = store.run_dir(day, "r")
-        folder.mkdir(parents=True)
-        made.append(ModelRecord(day=day, run_id="r", dir=store.relative(folder), valid={"NDCG@20": 0.1}))
-        store.add_candidate(made[-1], {"history": []})
-        store.promote(made[-1], "daily")
-        (tmp_path / "sequences" / day).mkdir(parents=True)
-    (tmp_path / "sequences" / "notes").mkdir()  # not a day
-    code, out, _ = _run(capsys, "rollback", "--data-dir", str(tmp_path), "--json")
-    dagster = Path(sys.executable).parent / "dagster"
-    assert code == 0 and json.loads(out) == {
-        "serving": made[0].name, "previous": made[1].name,
-        "refresh": f"ELCREC_DATA_DIR={tmp_path.resolve()} {dagster if dagster.exists() else 'dagster'} asset "
-                   "materialize -m elcrec_pipeline.definitions --select user_recommendations,intent_profiles "
-                   "--partition 2026-01-31"}
-    code, out, _ = _run(capsys, "rollback", "--data-dir", str(tmp_path))  # undone: the newer model again
-    assert code == 0 and out.splitlines()[0] == f"serving {made[1].name} again (previous: {made[0].name})"
-    assert "user_recommendations, user_intents and intent_profiles still hold" in out
-    assert out.splitlines()[-1].strip() == json.loads(_run(capsys, "rollback", "--data-dir", str(tmp_path),
-                                                           "--json")[1])["refresh"]
-
-
 def test_evaluate_data_with_items_newer_than_the_checkpoint(tmp_path: Path, capsys) -> None:
     """A new item (id 99, indexed after the 9 known ones) as user 0's test target: evaluate says so on stderr and
     counts that target a miss (it exited with code 1 and 'item ids up to 10' for a count)."""

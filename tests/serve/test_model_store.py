@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -299,6 +300,10 @@ def test_a_qualifying_champion_keeps_serving_before_a_better_challenger():
 
 
 def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys):
+    """... and names the command that recomputes the served tables (recommendations, intents), which keep the
+    withdrawn model's output until then, for the data folder's newest day with sequences."""
+    import sys
+
     from elcrec_core.cli.main import main
 
     store = ModelStore(tmp_path)
@@ -308,9 +313,20 @@ def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys):
     store.promote(a, "first")
     store.promote(b, "second")
     assert main(["rollback", "--data-dir", str(tmp_path), "--reason", "b recommends stale items", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"serving": a.name, "previous": b.name}
+    assert json.loads(capsys.readouterr().out) == {"serving": a.name, "previous": b.name, "refresh": None}
     assert (store.serving(), store.previous()) == (a, b)
     assert store.serving_log()[-1]["reason"] == "b recommends stale items"
+    for folder in ("2026-05-01", "2026-05-02", "notes"):  # "notes" is not a day
+        (tmp_path / "sequences" / folder).mkdir(parents=True)
+    assert main(["rollback", "--data-dir", str(tmp_path), "--json"]) == 0  # undone: b serves again
+    dagster = Path(sys.executable).parent / "dagster"
+    refresh = (f"ELCREC_DATA_DIR={tmp_path.resolve()} {dagster if dagster.exists() else 'dagster'} asset materialize "
+               "-m elcrec_pipeline.definitions --select user_recommendations,intent_profiles --partition 2026-05-02")
+    assert json.loads(capsys.readouterr().out) == {"serving": b.name, "previous": a.name, "refresh": refresh}
+    assert main(["rollback", "--data-dir", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"serving {a.name} again (previous: {b.name})" and lines[-1].strip() == refresh
+    assert f"user_recommendations, user_intents and intent_profiles still hold what {b.name} served" in lines[1]
 
 
 def test_challengers_live_under_their_candidate_and_come_back_by_name(tmp_path):
