@@ -325,12 +325,14 @@ def test_a_k_core_that_removes_every_user_fails_the_sequences_asset(tmp_path: Pa
         list(interaction_sequences(dg.build_asset_context(partition_key="2026-03-01"),
                                    config=SequenceSettings(k_core=5), storage=Storage(data_dir=str(data))))
     assert info.value.description == ("no sequences left for 2026-03-01: 24 events in; the filters (event_types, "
-                                      "min_rating) removed 0, de-duplication 0, k-core 5 24")
+                                      "min_rating) removed 0, events stored by another file too 0, de-duplication 0, "
+                                      "k-core 5 24")
     with pytest.raises(dg.Failure) as info:  # a typo in the event types: the filters removed them, not the k-core
         list(interaction_sequences(dg.build_asset_context(partition_key="2026-03-01"),
                                    storage=Storage(data_dir=str(data)),
                                    config=SequenceSettings(k_core=5, event_types=["purchse"])))
-    assert "the filters (event_types, min_rating) removed 24, de-duplication 0, k-core 5 0" in info.value.description
+    assert ("the filters (event_types, min_rating) removed 24, events stored by another file too 0, de-duplication "
+            "0, k-core 5 0") in info.value.description
     assert info.value.allow_retries is False
 
 

@@ -4,7 +4,7 @@ stable item indices, and the outputs (Parquet, warehouse table, summary statisti
 Each step runs where it measured fastest (see BENCHMARKS.md): one DuckDB query filters the events, replaces user
 and item ids by integer codes (users in natural id order: numerically where the id is an integer) and orders every
 user's events by (timestamp, source file, source row), a total and deterministic order; an event that two files
-stored is used once (:func:`selected_events`, :func:`repeated_events`); Polars drops repeated (user, item) events
+stored is used once (:mod:`elcrec_core.data.event_selection`); Polars drops repeated (user, item) events
 (with ``dedupe``), keeping the first; the iterative k-core runs on the codes with numpy ``bincount`` until no user or
 item has fewer than k interactions; items get their stored index (new items are appended in natural id order and the
 mapping is stored in the warehouse, so an index never changes). The result is one flat index array with offsets
@@ -26,6 +26,7 @@ import pyarrow as pa
 
 from elcrec_core.config.settings import check_keys
 from elcrec_core.data import warehouse
+from elcrec_core.data.event_selection import event_filter, repeated_events, selected_events
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, Sequences, write_item_index_file
 
 INDEX_SCHEMA = {"item_id": pl.String, "item_index": pl.Int64}  # rows of the warehouse's item index
@@ -61,7 +62,7 @@ class SequenceSummary:
 
     events_in: int
     filtered_out: int
-    repeated_across_files: int  # the same event stored by two files, used once (:func:`repeated_events`)
+    repeated_across_files: int  # the same event stored by two files, used once (module event_selection)
     duplicates_removed: int
     k_core_removed: int
     k_core_rounds: int
@@ -188,66 +189,15 @@ def build_sequences(config: SequenceConfig = SequenceConfig(), path: str | Path 
     return SequenceBuild(seqs, item_ids, ts[offsets[1:] - 1], monotonic, summary, config, new_index)
 
 
-def _event_filter(config: SequenceConfig) -> tuple[str, list[Any]]:
-    """The SQL condition on ``raw_interactions`` rows of ``config``'s filters (``min_rating``: events without a
-    rating fail it; ``event_types``) and its parameters."""
-    types = list(config.event_types) if config.event_types is not None else None
-    return ("(?::DOUBLE IS NULL OR rating >= ?::DOUBLE)"
-            " AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], event_type))",
-            [config.min_rating, config.min_rating, types, types])
-
-
-_UNTIMED_ROW = ("concat_ws(chr(9), source_row, user_id, item_id, coalesce(CAST(rating AS VARCHAR), ''),"
-                " coalesce(event_type, ''))")  # one event without a time as text, for its file's digest
-
-
-def selected_events(config: SequenceConfig, until: datetime | None = None) -> tuple[str, list[Any]]:
-    """The SQL query of the stored events that sequences are built from, and its parameters: those before
-    ``until`` (naive UTC; every event without a time), passing ``config``'s filters, less the events without a
-    time of a file whose untimed events equal, row by row, those of a file earlier in name order (a whole copy:
-    ordered events such as the ``sequence`` format repeat items legitimately). Columns: user_id, item_id,
-    timestamp, rating, event_type, source_file, source_row. Timed events that two files stored are left to
-    :func:`repeated_events`, which finds them faster once the events are ordered."""
-    before = "(?::TIMESTAMP IS NULL OR timestamp IS NULL OR timestamp < ?::TIMESTAMP)"
-    keep_row, keep_params = _event_filter(config)
-    passed = (f"SELECT user_id, item_id, timestamp, rating, event_type, source_file, source_row FROM raw_interactions"
-              f" WHERE {before} AND {keep_row}")
-    query = (f"WITH passed AS ({passed}),"
-             f" untimed AS (SELECT source_file, md5(string_agg({_UNTIMED_ROW}, chr(10) ORDER BY source_row)) AS digest"
-             "             FROM passed WHERE timestamp IS NULL GROUP BY source_file),"
-             " copies AS (SELECT source_file FROM untimed"
-             "            QUALIFY row_number() OVER (PARTITION BY digest ORDER BY source_file) > 1)"
-             " SELECT * FROM passed WHERE timestamp IS NOT NULL OR source_file NOT IN (SELECT source_file FROM copies)")
-    return query, [until, until, *keep_params]
-
-
-def repeated_events(events: pl.DataFrame, user: str, item: str) -> np.ndarray:
-    """The timed events equal to an earlier row in user, item, timestamp, rating and event type (True), of
-    ``events`` ordered by user, timestamp, then source file and row (so the copy of the file first in name order
-    is the one kept). Within a file such rows are already rejected (``duplicate_event``,
-    :func:`elcrec_core.data.validation.check_rows`), and the warehouse keeps every file's rows: a repeat is an
-    event that two files stored (exports whose windows overlap, a folder moved and loaded again under its new
-    path, a copy), to be used once. Only rows that share user and time with a neighbour are compared."""
-    same = np.zeros(len(events), dtype=bool)
-    if len(events) < 2:
-        return same
-    users, times = events[user], events["timestamp"]
-    neighbour = ((users.head(-1) == users.tail(-1)) & (times.head(-1) == times.tail(-1))).fill_null(False).to_numpy()
-    candidates = np.flatnonzero(np.concatenate([[False], neighbour]) | np.concatenate([neighbour, [False]]))
-    key = pl.struct(user, item, "timestamp", "rating", "event_type")
-    first = events[candidates].select(key.is_first_distinct())[:, 0].to_numpy()
-    same[candidates[~first]] = True
-    return same
-
-
 def _ordered_events(config: SequenceConfig, path: str | Path,
                     until: datetime | None) -> tuple[int, int, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """The number of stored events before ``until`` and of those that pass the filters; the users (user_id, u:
-    code in natural id order) and items (item_id, i) of the selected events (:func:`selected_events`); and those
-    events, each once (:func:`repeated_events`), as (u, i, timestamp) in (user, time, source file, source row)
-    order. One DuckDB query codes and orders the events: faster and leaner than Polars."""
+    code in natural id order) and items (item_id, i) of the selected events
+    (:func:`~elcrec_core.data.event_selection.selected_events`); and those events, each once
+    (:func:`~elcrec_core.data.event_selection.repeated_events`), as (u, i, timestamp) in (user, time, source file,
+    source row) order. One DuckDB query codes and orders the events: faster and leaner than Polars."""
     before = "?::TIMESTAMP IS NULL OR timestamp IS NULL OR timestamp < ?::TIMESTAMP"
-    keep_row, keep_params = _event_filter(config)
+    keep_row, keep_params = event_filter(config)
     selected, params = selected_events(config, until)
     with warehouse.connect(path, read_only=True) as con:
         ((events_in, passed),) = con.execute(

@@ -71,7 +71,7 @@ def check_rows(frame: pl.DataFrame, rules: RowRules = RowRules()) -> RowCheck:
 
     A duplicate is a row equal in user, item, timestamp, rating and event type to an earlier valid row of the
     same source file; the same event in two files is two rows, one per file (the sequences use it once:
-    :func:`elcrec_core.data.events_to_sequences.repeated_events`). Rows without a timestamp (as from
+    :func:`elcrec_core.data.event_selection.repeated_events`). Rows without a timestamp (as from
     the sequence format) are ordered events and never duplicates.
     """
     now = rules.now or datetime.now(timezone.utc).replace(tzinfo=None)

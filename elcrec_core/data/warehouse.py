@@ -9,7 +9,7 @@ Tables (names are fixed; every value reaches SQL as a parameter or a registered 
   the tables hold the latest loaded version of every file, and re-running loads, in any order, leaves the same
   rows (a file's rows depend on its content alone: see :func:`elcrec_core.data.validation.check_rows`). An event
   that two files hold is stored for each; the sequences use it once
-  (:func:`elcrec_core.data.events_to_sequences.selected_events`).
+  (:func:`elcrec_core.data.event_selection.selected_events`).
 - ``rejected_interactions``: rejected rows with source file, row, reason code and detail, replaced by the same
   rule (a load replaces the rejected rows of its files).
 - ``loads``: one row per load: its counts (rows in = accepted + rejected), the files it replaced (``files``;

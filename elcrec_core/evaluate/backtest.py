@@ -13,7 +13,8 @@ import numpy as np
 import polars as pl
 
 from elcrec_core.data import warehouse
-from elcrec_core.data.events_to_sequences import SequenceConfig, repeated_events, selected_events
+from elcrec_core.data.event_selection import repeated_events, selected_events
+from elcrec_core.data.events_to_sequences import SequenceConfig
 from elcrec_core.data.sequences import Sequences
 
 
@@ -21,7 +22,7 @@ def next_day_sequences(path: str | Path, day: date, config: SequenceConfig = Seq
     """Per user active on ``day`` with earlier events: the items before ``day`` followed by the first item of
     ``day`` (item indices from the warehouse's stable index; an item without an index yet is n + 1, which no
     model knows: a miss). Events of the history without an index are left out. The events are those the
-    sequences select (:func:`elcrec_core.data.events_to_sequences.selected_events`: ``config``'s filters, an event
+    sequences select (:func:`elcrec_core.data.event_selection.selected_events`: ``config``'s filters, an event
     that two files stored once; with ``dedupe``, each user's first event per item only), those with a time; the
     k-core, which shapes the training data, is not applied."""
     start = datetime.combine(day, datetime.min.time())

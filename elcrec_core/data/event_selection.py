@@ -1,0 +1,67 @@
+"""Which stored events the sequences and the next-day backtest use: the filters of a
+:class:`~elcrec_core.data.events_to_sequences.SequenceConfig`, and each event once where several source files hold
+it (daily exports whose windows overlap, a copy, an input folder moved and loaded again: the warehouse keys files by
+path and keeps every file's rows, see :mod:`elcrec_core.data.warehouse`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import polars as pl
+
+if TYPE_CHECKING:
+    from elcrec_core.data.events_to_sequences import SequenceConfig
+
+
+def event_filter(config: SequenceConfig) -> tuple[str, list[Any]]:
+    """The SQL condition on ``raw_interactions`` rows of ``config``'s filters (``min_rating``: events without a
+    rating fail it; ``event_types``) and its parameters."""
+    types = list(config.event_types) if config.event_types is not None else None
+    return ("(?::DOUBLE IS NULL OR rating >= ?::DOUBLE)"
+            " AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], event_type))",
+            [config.min_rating, config.min_rating, types, types])
+
+
+_UNTIMED_ROW = ("concat_ws(chr(9), source_row, user_id, item_id, coalesce(CAST(rating AS VARCHAR), ''),"
+                " coalesce(event_type, ''))")  # one event without a time as text, for its file's digest
+
+
+def selected_events(config: SequenceConfig, until: datetime | None = None) -> tuple[str, list[Any]]:
+    """The SQL query of the stored events that sequences are built from, and its parameters: those before
+    ``until`` (naive UTC; every event without a time), passing ``config``'s filters, less the events without a
+    time of a file whose untimed events equal, row by row, those of a file earlier in name order (a whole copy:
+    ordered events such as the ``sequence`` format repeat items legitimately). Columns: user_id, item_id,
+    timestamp, rating, event_type, source_file, source_row. Timed events that two files stored are left to
+    :func:`repeated_events`, which finds them faster once the events are ordered."""
+    before = "(?::TIMESTAMP IS NULL OR timestamp IS NULL OR timestamp < ?::TIMESTAMP)"
+    keep_row, keep_params = event_filter(config)
+    passed = (f"SELECT user_id, item_id, timestamp, rating, event_type, source_file, source_row FROM raw_interactions"
+              f" WHERE {before} AND {keep_row}")
+    query = (f"WITH passed AS ({passed}),"
+             f" untimed AS (SELECT source_file, md5(string_agg({_UNTIMED_ROW}, chr(10) ORDER BY source_row)) AS digest"
+             "             FROM passed WHERE timestamp IS NULL GROUP BY source_file),"
+             " copies AS (SELECT source_file FROM untimed"
+             "            QUALIFY row_number() OVER (PARTITION BY digest ORDER BY source_file) > 1)"
+             " SELECT * FROM passed WHERE timestamp IS NOT NULL OR source_file NOT IN (SELECT source_file FROM copies)")
+    return query, [until, until, *keep_params]
+
+
+def repeated_events(events: pl.DataFrame, user: str, item: str) -> np.ndarray:
+    """The timed events equal to an earlier row in user, item, timestamp, rating and event type (True), of
+    ``events`` ordered by user, timestamp, then source file and row (so the copy of the file first in name order
+    is the one kept). Within a file such rows are already rejected (``duplicate_event``,
+    :func:`elcrec_core.data.validation.check_rows`), and the warehouse keeps every file's rows: a repeat is an
+    event that two files stored (exports whose windows overlap, a folder moved and loaded again under its new
+    path, a copy), to be used once. Only rows that share user and time with a neighbour are compared."""
+    same = np.zeros(len(events), dtype=bool)
+    if len(events) < 2:
+        return same
+    users, times = events[user], events["timestamp"]
+    neighbour = ((users.head(-1) == users.tail(-1)) & (times.head(-1) == times.tail(-1))).fill_null(False).to_numpy()
+    candidates = np.flatnonzero(np.concatenate([[False], neighbour]) | np.concatenate([neighbour, [False]]))
+    key = pl.struct(user, item, "timestamp", "rating", "event_type")
+    first = events[candidates].select(key.is_first_distinct())[:, 0].to_numpy()
+    same[candidates[~first]] = True
+    return same
