@@ -55,11 +55,23 @@ def popularity_order(data: SequenceTensors, n_items: int) -> torch.Tensor:
 def top_k_by_score_then(scores: torch.Tensor, tie_break: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The k largest of ``scores`` [U, n] per row, ties (equal scores) decided by the larger ``tie_break`` [n]
     (distinct values in [0, 1), as from :func:`popularity_order`). Returns ([U, k] scores, [U, k] column
-    indices), best first."""
+    indices), best first. Rows whose k + 1 best scores are distinct (no tie can change the choice or the order:
+    the common case for a trained model) take one ``topk``; the others the tie-break."""
+    best = scores.topk(min(k + 1, scores.shape[1]), dim=1)
+    values, indices = best.values[:, :k].clone(), best.indices[:, :k].clone()
+    tied = torch.nonzero((best.values[:, 1:] == best.values[:, :-1]).any(1)).squeeze(1)
+    if len(tied):
+        values[tied], indices[tied] = _top_k_tie_broken(scores[tied], tie_break, k)
+    return values, indices
+
+
+def _top_k_tie_broken(scores: torch.Tensor, tie_break: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`top_k_by_score_then` for rows with ties: every item above the k-th score, then those at it by
+    tie-break, ordered by score, then tie-break."""
     kth = scores.topk(k, dim=1).values[:, -1:]
     above = torch.tensor(2.0, dtype=scores.dtype, device=scores.device)
     key = torch.where(scores > kth, above, torch.where(scores == kth, tie_break.expand_as(scores), -1.0))
-    chosen = key.topk(k, dim=1).indices  # every item above the k-th score, then those at it by tie-break
+    chosen = key.topk(k, dim=1).indices
     chosen = chosen.gather(1, tie_break[chosen].argsort(dim=1, descending=True, stable=True))
     chosen = chosen.gather(1, scores.gather(1, chosen).argsort(dim=1, descending=True, stable=True))
     return scores.gather(1, chosen), chosen

@@ -68,12 +68,16 @@ def test_recommend_serves_a_baseline_fitted_on_every_item() -> None:
 
 
 class _Fixed:
-    """A recommender with given scores for every user ([n_items] row)."""
+    """A recommender with given scores ([n_items] row) for every user, or per user ({user: row})."""
 
-    def __init__(self, row: list[float]) -> None:
-        self.row, self.n_items = torch.tensor(row, dtype=torch.float64), len(row)
+    def __init__(self, row: list[float] | dict[int, list[float]]) -> None:
+        self.rows = {u: torch.tensor(r, dtype=torch.float64) for u, r in row.items()} if isinstance(row, dict) else None
+        self.row = None if self.rows else torch.tensor(row, dtype=torch.float64)
+        self.n_items = len(next(iter(row.values())) if isinstance(row, dict) else row)
 
     def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+        if self.rows:
+            return torch.stack([self.rows[int(u)] for u in users])
         return self.row.expand(len(users), -1).clone()
 
 
@@ -89,3 +93,7 @@ def test_equal_scores_serve_the_most_popular_items_and_a_nan_never_takes_a_slot(
     assert scores[0, 4] == float("-inf")  # the NaN item comes last, and the caller drops it
     items, scores = recommend(_Fixed([0.1, 0.3, 0.3, 0.2, 0.3, 0.3]), data, torch.tensor([2]), k=2)
     assert items[0].tolist() == [2, 5] and scores[0].tolist() == [0.3, 0.3]  # 1, 3 and 4 are its history
+    # in one batch, a row without ties (one topk) beside a row with them (the tie-break)
+    per_user = _Fixed({0: [0.9, 0.1, 0.8, 0.4, 0.2, 0.7], 3: [0.0] * 6})
+    items, scores = recommend(per_user, data, torch.tensor([0, 3]), k=3)
+    assert items.tolist() == [[1, 3, 6], [4, 2, 5]] and scores[0].tolist() == [0.9, 0.8, 0.7]
