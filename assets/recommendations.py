@@ -22,7 +22,7 @@ from elcrec_pipeline.resources import Storage, digest
     pool=WAREHOUSE_POOL,
     deps=[serving_model],
     group_name="recommendations",
-    code_version="2",
+    code_version="3",
     kinds={"pytorch", "duckdb"},
     description="Top-K items per user (history excluded) with scores and the user's intent, from the serving "
                 "model over the partition's sequences (whether or not the day's candidate was promoted; a baseline "
@@ -56,6 +56,7 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
         "item_id": pl.Series(item_ids[items.flatten().numpy() - 1], dtype=pl.String),
         "score": scores.flatten().numpy().astype(np.float64),
         "intent": intent_column(np.repeat(intents.intent, k)),  # null: no item the intent model knows
+        "model": pl.Series([f"{serving.name} ({serving.kind})"] * (len(seqs) * k), dtype=pl.String),
     }).filter(pl.col("score").is_finite())  # a user who has seen all but j < k items gets those j
     warehouse.replace_table(storage.warehouse, "user_recommendations", frame)
     distinct = frame["item_id"].n_unique()
@@ -81,4 +82,5 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
 SAMPLE_USERS = 3
 RECOMMENDATION_COLUMNS = {"user_id": "as in the source", "rank": "1 = the best", "item_id": "as in the source",
                           "score": "the serving model's score (higher is better)",
-                          "intent": "the user's nearest intent under the intent model (null: no item it knows)"}
+                          "intent": "the user's nearest intent under the intent model (null: no item it knows)",
+                          "model": "the model that served them: <day>/<run id> (<kind>)"}

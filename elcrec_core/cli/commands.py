@@ -213,14 +213,20 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def refresh_command(data_dir: Path) -> str | None:
     """The command that recomputes the served tables (user_recommendations, user_intents, intent_profiles) of
     the pipeline's data folder ``data_dir`` for its newest day with sequences, from the model that serves now; None
-    where no day has sequences."""
-    days = [folder.name for folder in (data_dir / "sequences").glob("????-??-??") if folder.is_dir()]
+    where no day has sequences. It names the environment the pipeline's runs need: the data folder, the first
+    day of the partitions (``ELCREC_START_DATE`` as set here, else the folder's oldest day, so that the day is a
+    partition) and ``DAGSTER_HOME`` where it is set (its pools keep the warehouse's writers one at a time, and the
+    UI shows the run)."""
+    days = sorted(folder.name for folder in (data_dir / "sequences").glob("????-??-??") if folder.is_dir())
     if not days:
         return None
     beside = Path(sys.executable).parent / "dagster"  # the dagster of this environment
     dagster = str(beside) if beside.exists() else "dagster"
-    return (f"ELCREC_DATA_DIR={data_dir.resolve()} {dagster} asset materialize -m elcrec_pipeline.definitions "
-            f"--select user_recommendations,intent_profiles --partition {max(days)}")
+    env = {"DAGSTER_HOME": os.environ.get("DAGSTER_HOME"), "ELCREC_DATA_DIR": str(data_dir.resolve()),
+           "ELCREC_START_DATE": os.environ.get("ELCREC_START_DATE") or days[0]}
+    settings = " ".join(f"{name}={value}" for name, value in env.items() if value)
+    return (f"{settings} {dagster} asset materialize -m elcrec_pipeline.definitions "
+            f"--select user_recommendations,intent_profiles --partition {days[-1]}")
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

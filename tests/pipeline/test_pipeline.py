@@ -164,6 +164,8 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
     assert recs["rows"] == recs["users"] * 5
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM user_recommendations").fetchone()[0] == recs["rows"]
+        served = f"{recs['model']} ({recs['model_kind']})"
+        assert con.execute("SELECT DISTINCT model FROM user_recommendations").fetchall() == [(served,)]
         assert con.execute("SELECT count(DISTINCT user_id) FROM user_intents").fetchone()[0] == seqs["users"]
         used = con.execute("SELECT count(*) FROM intent_profiles WHERE users > 0 AND len(top_items) > 0").fetchall()
         assert used[0][0] == profiles["intents_used"]

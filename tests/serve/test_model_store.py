@@ -299,7 +299,7 @@ def test_a_qualifying_champion_keeps_serving_before_a_better_challenger():
     assert (replaced.serves, replaced.serving) == ("transition", contenders[1].record)
 
 
-def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys):
+def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys, monkeypatch):
     """... and names the command that recomputes the served tables (recommendations, intents), which keep the
     withdrawn model's output until then, for the data folder's newest day with sequences."""
     import sys
@@ -318,12 +318,17 @@ def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys):
     assert store.serving_log()[-1]["reason"] == "b recommends stale items"
     for folder in ("2026-05-01", "2026-05-02", "notes"):  # "notes" is not a day
         (tmp_path / "sequences" / folder).mkdir(parents=True)
+    monkeypatch.setenv("DAGSTER_HOME", "/srv/dagster")
+    monkeypatch.delenv("ELCREC_START_DATE", raising=False)  # the folder's oldest day: 2026-05-02 is a partition
     assert main(["rollback", "--data-dir", str(tmp_path), "--json"]) == 0  # undone: b serves again
     dagster = Path(sys.executable).parent / "dagster"
-    refresh = (f"ELCREC_DATA_DIR={tmp_path.resolve()} {dagster if dagster.exists() else 'dagster'} asset materialize "
-               "-m elcrec_pipeline.definitions --select user_recommendations,intent_profiles --partition 2026-05-02")
+    refresh = (f"DAGSTER_HOME=/srv/dagster ELCREC_DATA_DIR={tmp_path.resolve()} ELCREC_START_DATE=2026-05-01 "
+               f"{dagster if dagster.exists() else 'dagster'} asset materialize -m elcrec_pipeline.definitions "
+               "--select user_recommendations,intent_profiles --partition 2026-05-02")
     assert json.loads(capsys.readouterr().out) == {"serving": b.name, "previous": a.name, "refresh": refresh}
+    monkeypatch.setenv("ELCREC_START_DATE", "2026-04-01")  # as the pipeline's runs have it
     assert main(["rollback", "--data-dir", str(tmp_path)]) == 0
+    refresh = refresh.replace("ELCREC_START_DATE=2026-05-01", "ELCREC_START_DATE=2026-04-01")
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"serving {a.name} again (previous: {b.name})" and lines[-1].strip() == refresh
     assert f"user_recommendations, user_intents and intent_profiles still hold what {b.name} served" in lines[1]
