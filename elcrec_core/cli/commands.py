@@ -7,6 +7,7 @@ import argparse
 import json
 import math
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -224,8 +225,8 @@ def refresh_command(data_dir: Path) -> str | None:
     dagster = str(beside) if beside.exists() else "dagster"
     env = {"DAGSTER_HOME": os.environ.get("DAGSTER_HOME"), "ELCREC_DATA_DIR": str(data_dir.resolve()),
            "ELCREC_START_DATE": os.environ.get("ELCREC_START_DATE") or days[0]}
-    settings = " ".join(f"{name}={value}" for name, value in env.items() if value)
-    return (f"{settings} {dagster} asset materialize -m elcrec_pipeline.definitions "
+    settings = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items() if value)
+    return (f"{settings} {shlex.quote(dagster)} asset materialize -m elcrec_pipeline.definitions "
             f"--select user_recommendations,intent_profiles --partition {days[-1]}")
 
 
