@@ -18,7 +18,7 @@ import yaml
 from pydantic import Field
 
 from elcrec_core.data.files import SourceReadError
-from elcrec_core.data.sequences import Sequences, read_sequence_parquet
+from elcrec_core.data.sequences import Sequences, read_sequence_parquet, sequence_day_folders
 from elcrec_core.data.source_config import resolve_files
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 
@@ -108,7 +108,7 @@ class Storage(dg.ConfigurableResource):
         judged = self.store.judged_days()
         oldest = date.fromisoformat(newest) - timedelta(days=keep_days)
         removed = []
-        for folder in self._sequence_days():
+        for folder in sequence_day_folders(self.root):
             if folder.name in judged and folder.name not in kept and date.fromisoformat(folder.name) < oldest:
                 shutil.rmtree(folder)
                 removed.append(folder.name)
@@ -118,18 +118,14 @@ class Storage(dg.ConfigurableResource):
         """The newest day with sequences when it is after ``partition``, else None. The warehouse's live tables
         (sequences, user_intents, intent_profiles, user_recommendations) belong to the newest day: a day run
         again later (a backfill, a re-materialization) must not put its older histories in them."""
-        newest = max((folder.name for folder in self._sequence_days()), default=None)
+        newest = max((folder.name for folder in sequence_day_folders(self.root)), default=None)
         return newest if newest is not None and newest > partition else None
 
     def newest_sequences(self, first: str, last: str) -> str | None:
         """The newest day from ``first`` to ``last`` (ISO dates, both included) whose sequences are stored, or None."""
-        days = [folder.name for folder in self._sequence_days()
+        days = [folder.name for folder in sequence_day_folders(self.root)
                 if first <= folder.name <= last and self.sequences_file(folder.name).exists()]
         return max(days, default=None)
-
-    def _sequence_days(self) -> list[Path]:
-        """The day folders under ``sequences/``, oldest first."""
-        return sorted(folder for folder in (self.root / "sequences").glob("????-??-??") if folder.is_dir())
 
     def training_dir(self, partition: str, settings: dict[str, Any]) -> Path:
         """Where a training of ``partition`` with ``settings`` keeps its epoch checkpoints until it ends: named by

@@ -218,7 +218,9 @@ def refresh_command(data_dir: Path) -> str | None:
     day of the partitions (``ELCREC_START_DATE`` as set here, else the folder's oldest day, so that the day is a
     partition) and ``DAGSTER_HOME`` where it is set (its pools keep the warehouse's writers one at a time, and the
     UI shows the run)."""
-    days = sorted(folder.name for folder in (data_dir / "sequences").glob("????-??-??") if folder.is_dir())
+    from elcrec_core.data.sequences import sequence_day_folders
+
+    days = [folder.name for folder in sequence_day_folders(data_dir)]
     if not days:
         return None
     beside = Path(sys.executable).parent / "dagster"  # the dagster of this environment

@@ -24,6 +24,8 @@ def event_filter(config: SequenceConfig) -> tuple[str, list[Any]]:
             [config.min_rating, config.min_rating, types, types])
 
 
+# stored events before a time (its two parameters; NULL: every event), and every event without a time
+BEFORE_UNTIL = "(?::TIMESTAMP IS NULL OR timestamp IS NULL OR timestamp < ?::TIMESTAMP)"
 _UNTIMED_ROW = ("concat_ws(chr(9), source_row, user_id, item_id, coalesce(CAST(rating AS VARCHAR), ''),"
                 " coalesce(event_type, ''))")  # one event without a time as text, for its file's digest
 
@@ -35,10 +37,9 @@ def selected_events(config: SequenceConfig, until: datetime | None = None) -> tu
     ordered events such as the ``sequence`` format repeat items legitimately). Columns: user_id, item_id,
     timestamp, rating, event_type, source_file, source_row. Timed events that two files stored are left to
     :func:`repeated_events`, which finds them faster once the events are ordered."""
-    before = "(?::TIMESTAMP IS NULL OR timestamp IS NULL OR timestamp < ?::TIMESTAMP)"
     keep_row, keep_params = event_filter(config)
     passed = (f"SELECT user_id, item_id, timestamp, rating, event_type, source_file, source_row FROM raw_interactions"
-              f" WHERE {before} AND {keep_row}")
+              f" WHERE {BEFORE_UNTIL} AND {keep_row}")
     query = (f"WITH passed AS ({passed}),"
              f" untimed AS (SELECT source_file, md5(string_agg({_UNTIMED_ROW}, chr(10) ORDER BY source_row)) AS digest"
              "             FROM passed WHERE timestamp IS NULL GROUP BY source_file),"

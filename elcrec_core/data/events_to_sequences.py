@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from elcrec_core.config.settings import check_keys
 from elcrec_core.data import warehouse
-from elcrec_core.data.event_selection import event_filter, repeated_events, selected_events
+from elcrec_core.data.event_selection import BEFORE_UNTIL, event_filter, repeated_events, selected_events
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, Sequences, write_item_index_file
 
 INDEX_SCHEMA = {"item_id": pl.String, "item_index": pl.Int64}  # rows of the warehouse's item index
@@ -196,12 +196,11 @@ def _ordered_events(config: SequenceConfig, path: str | Path,
     (:func:`~elcrec_core.data.event_selection.selected_events`); and those events, each once
     (:func:`~elcrec_core.data.event_selection.repeated_events`), as (u, i, timestamp) in (user, time, source file,
     source row) order. One DuckDB query codes and orders the events: faster and leaner than Polars."""
-    before = "?::TIMESTAMP IS NULL OR timestamp IS NULL OR timestamp < ?::TIMESTAMP"
     keep_row, keep_params = event_filter(config)
     selected, params = selected_events(config, until)
     with warehouse.connect(path, read_only=True) as con:
         ((events_in, passed),) = con.execute(
-            f"SELECT count(*), count(*) FILTER ({keep_row}) FROM raw_interactions WHERE {before}",
+            f"SELECT count(*), count(*) FILTER ({keep_row}) FROM raw_interactions WHERE {BEFORE_UNTIL}",
             [*keep_params, until, until]).fetchall()
         users = natural_order(con.sql(f"SELECT DISTINCT user_id FROM ({selected})", params=params).pl()["user_id"])
         users = users.to_frame().with_row_index("u")

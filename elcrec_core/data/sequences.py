@@ -189,3 +189,8 @@ def read_item_index_file(path: str | Path) -> np.ndarray:
     if not np.array_equal(index["item_index"].to_numpy(), np.arange(1, len(index) + 1)):
         raise SourceReadError(path, f"the item index is not 1..{len(index)}")
     return index["item_id"].to_numpy()
+
+
+def sequence_day_folders(data_dir: str | Path) -> list[Path]:
+    """The day folders (``sequences/YYYY-MM-DD``) of a pipeline data folder, oldest first; none without any."""
+    return sorted(folder for folder in (Path(data_dir) / "sequences").glob("????-??-??") if folder.is_dir())
