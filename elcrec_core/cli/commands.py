@@ -90,15 +90,15 @@ def cmd_baselines(args: argparse.Namespace) -> int:
         lambdas = tuple(float(value) for value in args.lambdas.split(",")) if args.lambdas else EASE_LAMBDAS
     except ValueError:
         lambdas = ()
-    if not lambdas or not all(lam > 0 for lam in lambdas):
-        raise ValueError(f"--lambdas: comma-separated numbers > 0, not {args.lambdas!r}")
+    if not lambdas or not all(0 < lam < math.inf for lam in lambdas):
+        raise ValueError(f"--lambdas: comma-separated finite numbers > 0, not {args.lambdas!r}")
     data = load_data(args, seed=exp.train.seed)
     seqs = data.sequences
 
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    if args.preset == AUTO:
+    if args.preset == AUTO and not args.no_sasrec:  # the baselines need no training settings
         exp = auto_experiment(seqs, {}, overrides, log)
 
     log(f"data: {len(seqs)} users, {seqs.n_items} items, {len(seqs.items)} interactions")

@@ -158,10 +158,10 @@ def tune_ease(data: SequenceTensors, lambdas: tuple[float, ...] = EASE_LAMBDAS,
               log: Callable[[str], None] = print) -> tuple[EASE, dict[float, dict[str, float]]]:
     """EASE fitted on the training part (items[:-2]) for each lambda, scored on the ``valid`` split (never on
     test); returns the one with the best valid NDCG@20 (the models' selection metric; the first on a tie) and
-    every lambda's valid metrics. Raises ValueError for no lambda or one <= 0, and when no user has a valid
-    target (3 items or more): nothing to tune on."""
-    if not lambdas or not all(lam > 0 for lam in lambdas):
-        raise ValueError(f"EASE needs one or more lambdas > 0, not {lambdas}")
+    every lambda's valid metrics. Raises ValueError for no lambda or one not finite and > 0, and when no user has
+    a valid target (3 items or more): nothing to tune on."""
+    if not lambdas or not all(0 < lam < math.inf for lam in lambdas):
+        raise ValueError(f"EASE needs one or more finite lambdas > 0, not {lambdas}")
     if len(eligible_users(data, "valid")) == 0:
         raise ValueError(f"EASE's lambda is tuned on the valid split, and none of the {len(data)} users has the 3 "
                          "items it needs")

@@ -383,9 +383,14 @@ def test_baselines_command(tmp_path, capsys):
     table = capsys.readouterr().out.splitlines()
     assert table[0].split() == ["test", "split", "HR@5", "NDCG@5", "HR@10", "NDCG@10", "HR@20", "NDCG@20"]
     assert [line.split()[0] for line in table[1:]] == ["most_popular", "transition", "ease", "sasrec"]
-    for bad in ("ten", "0,10", ","):
+    for bad in ("ten", "0,10", ",", "10,inf", "nan"):
         assert main(["baselines", "--data", str(path), "--lambdas", bad]) == 2
         assert "--lambdas" in capsys.readouterr().err
+    # users of 3 items give the baselines a valid and a test target but SASRec no training sample: without
+    # SASRec, the settings it would train with are not derived (that refused the data)
+    path.write_text("".join(f"{u + 1} {' '.join(map(str, seq[:3]))}\n" for u, seq in enumerate(lists)))
+    assert main(["baselines", "--data", str(path), "--no-sasrec", "--lambdas", "10", "--json"]) == 0
+    assert list(json.loads(capsys.readouterr().out)) == ["most_popular", "transition", "ease"]
 
 
 # ----------------------------------------------------------------------------------------- Beauty
@@ -455,8 +460,9 @@ def test_ease_settings_edges(monkeypatch):
         evaluate_recommender(EASE().fit(data, "valid"), data, "valid"))}
     monkeypatch.setattr(baselines, "EASE_FLOAT64_ITEMS", 10)
     assert EASE(1.0).fit(data, "valid").weights.dtype == torch.float64
-    for lambdas in ((), (10.0, 0.0)):
-        with pytest.raises(ValueError, match=rf"^EASE needs one or more lambdas > 0, not {re.escape(str(lambdas))}$"):
+    for lambdas in ((), (10.0, 0.0), (10.0, math.inf), (math.nan,)):
+        message = rf"^EASE needs one or more finite lambdas > 0, not {re.escape(str(lambdas))}$"
+        with pytest.raises(ValueError, match=message):
             tune_ease(data, lambdas)
     # very large lambdas rank by co-occurrence alone: the same valid NDCG@20, and the first of them is kept
     best, table = tune_ease(data, (1e7, 1e8), log=lambda _: None)
