@@ -47,13 +47,15 @@ def fit_challengers(store: ModelStore, candidate: ModelRecord, seqs: Sequences, 
             records.append(_train_sasrec(store, candidate, seqs, log))
         except NonFiniteLoss as err:  # a diverging challenger cannot serve; the others still compete
             log(f"sasrec: left out: {err}")
-    baselines: list[Recommender] = [MostPopular().fit(data, "valid"), ItemTransition().fit(data, "valid")]
+    fits: list[Callable[[], Recommender]] = [lambda: MostPopular().fit(data, "valid"),
+                                             lambda: ItemTransition().fit(data, "valid")]
     if data.n_items <= EASE_MAX_ITEMS:
-        baselines.append(tune_ease(data, log=log)[0])
+        fits.append(lambda: tune_ease(data, log=log)[0])
     else:
         log(f"ease: left out ({data.n_items:,} items; EASE is limited to {EASE_MAX_ITEMS:,})")
-    for rec in baselines:
-        t0 = time.perf_counter()
+    for fit in fits:
+        t0 = time.perf_counter()  # a record's seconds: fitting, choosing on valid, and scoring valid and test
+        rec = fit()
         metrics = {split: metrics_from_ranks(evaluate_recommender(rec, data, split)) for split in ("valid", "test")}
         record = ModelRecord(day=candidate.day, run_id=f"{candidate.run_id}/{rec.name}",
                              dir=store.relative(store.challenger_dir(candidate, rec.name)), valid=metrics["valid"],
@@ -75,7 +77,11 @@ def _train_sasrec(store: ModelStore, candidate: ModelRecord, seqs: Sequences,
     """SASRec with the candidate's settings and budget, in its challenger folder; warm-started as the candidate
     was (:func:`_warm_sasrec`)."""
     folder = store.challenger_dir(candidate, "sasrec")
-    exp = sasrec_config(ExperimentConfig.from_dict(json.loads((store.folder(candidate) / "config.json").read_text())))
+    settings = ExperimentConfig.from_dict(json.loads((store.folder(candidate) / "config.json").read_text()))
+    exp = sasrec_config(settings)
+    if settings.train.rec_loss != exp.train.rec_loss:  # preset auto on a large catalogue: sampled softmax
+        log(f"sasrec: trains with the full-softmax next-item loss, the candidate with {settings.train.rec_loss}: "
+            "the comparison includes the loss as well as the intents")
     work = folder / "training"  # epoch checkpoints: a retried run resumes after its last complete epoch
     init_from = _warm_sasrec(store, candidate)
     if candidate.warm_start and init_from is None:

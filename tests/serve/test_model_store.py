@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ import torch
 
 from elcrec_core.config.settings import ModelConfig
 from elcrec_core.data.sequences import Sequences, SequenceTensors
-from elcrec_core.evaluate.baselines import ItemTransition, MostPopular
+from elcrec_core.evaluate.baselines import ItemTransition, MostPopular, tune_ease
 from elcrec_core.evaluate.ranking import eligible_users, evaluate, metrics_from_ranks
 from elcrec_core.evaluate.scoring import ELCRecRecommender, evaluate_recommender
 from elcrec_core.model.elcrec import ELCRec
@@ -518,3 +519,48 @@ def test_store_files_are_indented_sorted_json_written_into_new_folders(tmp_path)
     store.record_decision(made, {"reason": "x", "promote": False})
     text = (tmp_path / "new/models/2026-07-01/r/decision.json").read_text()
     assert text == '{\n  "promote": false,\n  "reason": "x"\n}\n'
+
+
+def test_a_baseline_challenger_records_the_seconds_of_its_fit(tmp_path, monkeypatch):
+    """A baseline's record holds the time of fitting and tuning on valid as well as scoring: EASE's lambda
+    grid made 0.3 s longer shows in its seconds."""
+    import elcrec_core.serve.challengers as challengers
+
+    def slow_tune(*args, **kwargs):
+        time.sleep(0.3)
+        return tune_ease(*args, **kwargs)
+
+    monkeypatch.setattr(challengers, "tune_ease", slow_tune)
+    store = ModelStore(tmp_path)
+    seqs = Sequences.from_lists(list(range(40)), [[1 + (u + i) % 9 for i in range(6)] for u in range(40)], n_items=9)
+    records = challengers.fit_challengers(store, record(store, "2026-02-01", "r1"), seqs, sasrec=False,
+                                          log=lambda _: None)
+    seconds = {r.kind: r.seconds for r in records}
+    assert list(seconds) == ["most_popular", "transition", "ease"]
+    assert seconds["ease"] >= 0.3
+
+
+def test_sasrec_beside_a_candidate_of_another_next_item_loss_says_so(tmp_path, monkeypatch):
+    """SASRec, the ablation, trains with full softmax; a candidate trained with sampled softmax (preset auto on a
+    large catalogue) differs from it in the loss too, and the log says so."""
+    import elcrec_core.serve.challengers as challengers
+    from elcrec_core.config.settings import load_preset, merge_overrides
+    from elcrec_core.train.objective import NonFiniteLoss
+
+    trained = []
+
+    def no_training(seqs, exp, out_dir, **kwargs):
+        trained.append(exp.train.rec_loss)
+        raise NonFiniteLoss("not trained here")
+
+    monkeypatch.setattr(challengers, "train", no_training)
+    store = ModelStore(tmp_path)
+    seqs = Sequences.from_lists(list(range(40)), [[1 + (u + i) % 9 for i in range(6)] for u in range(40)], n_items=9)
+    for loss, said in (("sampled_softmax", True), ("ce", False)):
+        candidate = record(store, "2026-02-01", f"r-{loss}")
+        config = merge_overrides(load_preset("general"), {}, {"rec_loss": loss})
+        (store.folder(candidate) / "config.json").write_text(json.dumps(config.to_dict()))
+        lines: list[str] = []
+        challengers.fit_challengers(store, candidate, seqs, log=lines.append)
+        assert trained[-1] == "ce"
+        assert any("the candidate with sampled_softmax" in line for line in lines) is said
