@@ -39,6 +39,6 @@ def challengers(context: dg.AssetExecutionContext, config: ChallengerSettings, s
     return dg.MaterializeResult(data_version=version, metadata={
         "candidate": candidate.name,
         "challengers": table(rows, {"params": "chosen on valid (EASE: its L2 weight λ)",
-                                    "seconds": "SASRec: its training; a baseline: fitting, choosing on valid, scoring"}),
+                                    "seconds": "SASRec: training; a baseline: fitting, choosing on valid, scoring"}),
         **{f"{r.kind}_valid_NDCG@20": metric(r.valid["NDCG@20"]) for r in records},
     })
