@@ -129,7 +129,8 @@ class ItemMetadataConfig:
     (any Python codec name, such as ``latin-1``; the file is read as UTF-8 text after a streamed conversion).
     MovieLens 100K's ``u.item``: ``delimiter="|"``, ``header=False``, ``encoding="latin-1"``, ``names`` =
     ``item_id, title, release, video_release, url`` and the 19 genres of ``u.genre``, ``categories=None`` and
-    ``category_flags`` = the genres (:data:`MOVIELENS_GENRES`).
+    ``category_flags`` = the genres (:data:`MOVIELENS_GENRES` but its first, ``unknown``: the mark of a film
+    without a known genre, not a genre).
     """
 
     path: str
