@@ -3,12 +3,10 @@ flag columns (MovieLens 100K's u.item as it is), and the source settings that ma
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import duckdb
 import pytest
-import yaml
 
 from elcrec_core.data import warehouse
 from elcrec_core.data.files import SourceReadError
@@ -249,19 +247,3 @@ def test_numeric_flags_count_as_their_value(tmp_path: Path) -> None:
     meta, rejected = read_item_metadata(ItemMetadataConfig(str(path), categories=None, category_flags=["Drama"]))
     assert meta.rows() == [("a", "A", ["Drama"]), ("b", "B", [])]
     assert rejected.select("source_row", "reason", "detail").rows() == [(4, "bad_category_flag", "Drama: x")]
-
-
-def test_the_readme_settings_read_ml_100k_u_item_with_its_genres_only(shared: Path, tmp_path: Path) -> None:
-    """The README's ml-100k source settings, as written, on the real u.item: every film read (1,682, none
-    rejected), Toy Story's genres, and no 'unknown' category (MovieLens' mark of a film without a genre)."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "item_metadata_path: ml-100k/u.item" in b]
-    values = yaml.safe_load(block)
-    values["item_metadata_path"] = str(shared / "data" / values["item_metadata_path"])
-    storage = Storage(data_dir=str(tmp_path), input_dirs=[str(shared / "data")])
-    config = SourceSettings().resolved(values).item_metadata(storage)
-    items, rejected = read_item_metadata(config)
-    assert (items.height, rejected.height) == (1682, 0)
-    genres = dict(zip(items["item_id"].cast(str), items["categories"].to_list()))
-    assert genres["1"] == ["Animation", "Children's", "Comedy"] and genres["267"] == [] and genres["1373"] == []
-    assert set(items["categories"].explode().drop_nulls()) == set(MOVIELENS_GENRES) - {"unknown"}

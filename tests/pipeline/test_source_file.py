@@ -17,6 +17,7 @@ from assets.ingestion import raw_interactions, rejected_interactions
 from assets.sequences import interaction_sequences
 from elcrec_core.data.item_metadata import read_item_metadata
 from elcrec_core.data.sequences import read_sequence_parquet
+from elcrec_core.data.source_config import MOVIELENS_GENRES
 from elcrec_core.data.sources import read_source
 from elcrec_pipeline import sensors
 from elcrec_pipeline.config import SourceSettings
@@ -292,7 +293,8 @@ def test_history_before_the_first_partition_fails_before_anything_is_written(tmp
 def test_the_readme_ml_100k_source_reads_as_the_readme_lays_it_out(shared, tmp_path):
     """The README's MovieLens 100K settings file, saved as team/ml-100k.yaml beside a link to the shared folder:
     read through the source_file resource with the README's ELCREC_INPUT_DIRS, every row of u.data and every movie
-    of u.item arrive; without the shared folder as an input folder, the error says what to add."""
+    of u.item arrive, with its genres but 'unknown' (MovieLens' mark of a film without a genre); without the
+    shared folder as an input folder, the error says what to add."""
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     block, = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "path: ml-100k/u.data" in b]
     team = tmp_path / "team"
@@ -306,6 +308,9 @@ def test_the_readme_ml_100k_source_reads_as_the_readme_lays_it_out(shared, tmp_p
     assert events.height == 100_003
     items, rejected = read_item_metadata(settings.item_metadata(storage, source.folders()))
     assert (items.height, rejected.height) == (1682, 0)
+    genres = dict(zip(items["item_id"].cast(str), items["categories"].to_list()))
+    assert genres["1"] == ["Animation", "Children's", "Comedy"] and genres["267"] == genres["1373"] == []
+    assert set(items["categories"].explode().drop_nulls()) == set(MOVIELENS_GENRES) - {"unknown"}
     outside = r"outside the folders sources are read from .*input_dirs \(ELCREC_INPUT_DIRS\)"
     with pytest.raises(dg.Failure, match=outside):
         settings.source_config("1998-04-22", Storage(data_dir=str(tmp_path / "other")), source.folders())
