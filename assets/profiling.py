@@ -60,10 +60,11 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
     lift = item_lift(assigned.intent, users, items)
     lift = lift.with_columns(item_id=pl.Series(item_ids[lift["item"].to_numpy() - 1], dtype=pl.String))
     item_metadata = warehouse.read_table(storage.warehouse, "item_metadata").sort("item_id")
-    profiles = summary.per_intent.join(_describe(lift, item_metadata), on="intent", how="left")
+    profiles = summary.per_intent.join(_describe(lift, item_metadata), on="intent", how="left", maintain_order="left")
     categories = item_categories(storage.warehouse, item_ids)
     purity = category_purity(assigned.intent, users, items, categories) if not categories.is_empty() else None
-    profiles = profiles.join(_categories(assigned.intent, users, items, categories, purity), on="intent", how="left")
+    profiles = profiles.join(_categories(assigned.intent, users, items, categories, purity), on="intent", how="left",
+                             maintain_order="left")
     out = storage.profiles_dir(partition)
     sizes = intent_sizes(assigned.intent, model.cfg.n_intents)
     placed = assigned.only_placed()
@@ -127,26 +128,28 @@ PROFILE_COLUMNS = {
 
 def _largest(profiles: pl.DataFrame, with_categories: bool, n: int = 10) -> dg.TableMetadataValue:
     """The ``n`` largest intents: size, cohesion, nearest intent, top items (and their first 5 titles when items
-    have titles; top categories with item categories). An intent without items frequent enough for a lift says
-    so instead of an empty cell."""
-    columns = [pl.col("top_items").list.join(", ").fill_null(NO_TOP_ITEMS)]
+    have titles; top categories with item categories), largest first (ties: lower intent first). An intent
+    without users, or without items frequent enough for a lift, says so instead of an empty cell."""
+    columns = [pl.when(pl.col("users") == 0).then(pl.lit(NO_USERS))
+               .otherwise(pl.col("top_items").list.join(", ").fill_null(NO_TOP_ITEMS)).alias("top_items")]
     if profiles["top_titles"].list.drop_nulls().list.len().fill_null(0).sum() > 0:
         titles = pl.col("top_titles").list.head(5).list.eval(pl.element().fill_null("(no title)"))
         columns.append(titles.list.join(", ").fill_null(""))
     if with_categories:
         columns.append(pl.col("top_categories").list.join(", ").fill_null(""))
-    largest = profiles.sort("users", descending=True).head(n).select("intent", "users", "cohesion", "nearest_intent",
-                                                                       *columns)
+    largest = profiles.sort(["users", "intent"], descending=[True, False]).head(n).select(
+        "intent", "users", "cohesion", "nearest_intent", *columns)
     return table(largest, {name: PROFILE_COLUMNS[name] for name in largest.columns})
 
 
 NO_TOP_ITEMS = "(no item frequent enough)"
+NO_USERS = "(no users)"
 
 
 def _describe(lift: pl.DataFrame, item_metadata: pl.DataFrame) -> pl.DataFrame:
     """Per intent: its top items by lift, with their titles where ``item_metadata`` (the warehouse's table) has
     them."""
-    described = lift.join(item_metadata.select("item_id", "title", "categories"), on="item_id", how="left")
+    described = lift.join(item_metadata.select("item_id", "title"), on="item_id", how="left", maintain_order="left")
     return described.group_by("intent", maintain_order=True).agg(
         top_items=pl.col("item_id"), top_lift=pl.col("lift"), top_titles=pl.col("title"))  # null: no title
 

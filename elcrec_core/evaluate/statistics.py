@@ -127,7 +127,7 @@ class CategoryPurity:
 
     purity: float
     shuffled: float  # mean over the shuffles
-    shuffled_std: float
+    shuffled_std: float  # their sample standard deviation (n - 1); NaN for fewer than 2 shuffles
     shuffles: int
     per_intent: pl.DataFrame  # intent, users, interactions, main_category, purity
 
@@ -180,4 +180,4 @@ def category_purity(intents: np.ndarray, users: np.ndarray, items: np.ndarray, c
 
     chance = np.array([_purity(shuffled(), user_totals, user_counts)[0] for _ in range(shuffles)])
     return CategoryPurity(purity, float(chance.mean()) if shuffles else float("nan"),
-                          float(chance.std()) if shuffles else float("nan"), shuffles, per_intent)
+                          float(chance.std(ddof=1)) if shuffles > 1 else float("nan"), shuffles, per_intent)

@@ -128,6 +128,16 @@ def test_category_purity_on_a_hand_example():
     assert result.shuffles == 3 and 0.0 < result.shuffled <= 1.0 and result.shuffled_std >= 0.0
     again = category_purity(*_genre_example(), shuffles=3, seed=1)
     assert (again.shuffled, again.shuffled_std) == (result.shuffled, result.shuffled_std)  # seeded
+    # the shuffles' mean and sample standard deviation (n - 1: three draws of chance), from the same draws: the
+    # users that count (all but user 4) permuted by the seeded generator
+    intents, users, items, categories = _genre_example()
+    rng, counted, chance = np.random.default_rng(1), np.array([0, 1, 2, 3, 5]), []
+    for _ in range(3):
+        permuted = intents.copy()
+        permuted[counted] = rng.permutation(permuted[counted])
+        chance.append(category_purity(permuted, users, items, categories, shuffles=0).purity)
+    assert result.shuffled == pytest.approx(np.mean(chance)) and len(set(chance)) > 1
+    assert result.shuffled_std == pytest.approx(np.std(chance, ddof=1))
 
 
 def test_category_purity_of_one_intent_is_the_same_shuffled_and_nothing_without_categories():

@@ -522,6 +522,21 @@ def test_planted_agreement_needs_two_users_with_an_intent(tmp_path):
     assert agreement is not None and agreement.nmi == pytest.approx(1.0)  # a and b apart, as planted
 
 
+def test_the_largest_intents_table_is_largest_first_then_by_intent_and_names_what_is_missing():
+    """Intents of equal size come in intent order (a metadata table that does not reorder between runs); an
+    intent without users says so, as does one without items frequent enough for a lift."""
+    from assets.profiling import NO_TOP_ITEMS, NO_USERS, _largest
+
+    profiles = pl.DataFrame({
+        "intent": [3, 1, 2, 0, 4], "users": [7, 7, 9, 0, 7], "cohesion": [0.5] * 5, "nearest_intent": [1, 3, 1, 1, 1],
+        "top_items": [["x", "y"], ["z"], ["w"], None, None], "top_titles": [[None, None], [None], [None], None, None],
+    }, schema_overrides={"top_titles": pl.List(pl.String)})
+    rows = [dict(record.data) for record in _largest(profiles, with_categories=False).records]
+    assert [(row["intent"], row["top_items"]) for row in rows] == [
+        (2, "w"), (1, "z"), (3, "x, y"), (4, NO_TOP_ITEMS), (0, NO_USERS)]
+    assert [dict(r.data)["intent"] for r in _largest(profiles, with_categories=False, n=2).records] == [2, 1]
+
+
 def test_every_asset_has_the_shared_settings_and_its_own_stage():
     """daily_asset gives every stage the daily partitions and the owners; each keeps its own group."""
     graph = defs().resolve_asset_graph()
