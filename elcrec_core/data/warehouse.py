@@ -170,18 +170,22 @@ def replace_table(path: str | Path, name: str, frame: pl.DataFrame) -> None:
 def load_item_metadata(metadata: pl.DataFrame, rejected: pl.DataFrame, source_file: str | Path,
                        path: str | Path = DEFAULT_WAREHOUSE) -> dict[str, int]:
     """Upsert item metadata read from ``source_file`` (a later row for an item replaces the stored one) and
-    replace that file's rejected rows. Returns rows in, stored, superseded (repeated items) and rejected."""
+    replace that file's rejected rows. Items stored by earlier loads that this one does not update (the file
+    lacks them, or rejects their row) keep their earlier row: a file may update some items only. Returns rows
+    in, stored, superseded (repeated items), rejected, and kept (the items of earlier loads left as they were;
+    the table then holds stored + kept items)."""
     latest = metadata.unique("item_id", keep="last", maintain_order=True)
     with transaction(path) as con:
         con.register("new_metadata", latest)
         con.execute("DELETE FROM item_metadata WHERE item_id IN (SELECT item_id FROM new_metadata)")
         con.execute("INSERT INTO item_metadata SELECT item_id, title, categories FROM new_metadata")
+        ((items,),) = con.execute("SELECT count(*) FROM item_metadata").fetchall()
         con.execute("DELETE FROM rejected_item_metadata WHERE source_file = ?", [str(Path(source_file).resolve())])
         con.register("new_rejected", rejected)
         con.execute("INSERT INTO rejected_item_metadata SELECT source_file, source_row, reason, detail"
                     " FROM new_rejected")
     return {"rows_in": len(metadata) + len(rejected), "stored": len(latest),
-            "superseded": len(metadata) - len(latest), "rejected": len(rejected)}
+            "superseded": len(metadata) - len(latest), "rejected": len(rejected), "kept": items - len(latest)}
 
 
 def read_table(path: str | Path, name: str, columns: Sequence[str] = ()) -> pl.DataFrame | None:

@@ -138,7 +138,7 @@ def test_source_settings_file_with_the_u_item_layout_loads_genres_into_the_wareh
     settings = SourceSettings().resolved(_u_item_settings(path))
     config = settings.item_metadata(storage)
     assert (config.categories, config.title, config.item, config.encoding) == (None, "title", "item_id", "latin-1")
-    assert _load(settings, storage) == {"rows_in": 5, "stored": 3, "superseded": 0, "rejected": 2}
+    assert _load(settings, storage) == {"rows_in": 5, "stored": 3, "superseded": 0, "rejected": 2, "kept": 0}
     with duckdb.connect(str(storage.warehouse), read_only=True) as con:
         assert con.execute("SELECT item_id, title, categories FROM item_metadata ORDER BY item_id").fetchall() == [
             ("1", "Toy Story (1995)", ["Animation", "Children's", "Comedy"]), ("267", "unknown", ["unknown"]),
@@ -186,7 +186,7 @@ def test_the_real_u_item_loads_1682_movies_with_their_genres(shared: Path, tmp_p
         pytest.skip(f"{u_item} is absent")
     storage = Storage(data_dir=str(tmp_path), input_dirs=[str(u_item.parent)])
     settings = SourceSettings().resolved(_u_item_settings(u_item))
-    assert _load(settings, storage) == {"rows_in": 1682, "stored": 1682, "superseded": 0, "rejected": 0}
+    assert _load(settings, storage) == {"rows_in": 1682, "stored": 1682, "superseded": 0, "rejected": 0, "kept": 0}
     with duckdb.connect(str(storage.warehouse), read_only=True) as con:
         rows = dict(con.execute("SELECT item_id, (title, categories) FROM item_metadata"
                                 " WHERE item_id IN ('1', '543', '1633')").fetchall())

@@ -155,14 +155,22 @@ def test_item_metadata_upsert(tmp_path: Path) -> None:
     path = tmp_path / "items.csv"
     path.write_text("item_id,title,categories\n1,Soap,Bath\n2,Comb,Hair|Tools\n,Nameless,X\n")
     counts = warehouse.load_item_metadata(*read_item_metadata(ItemMetadataConfig(str(path))), path, db)
-    assert counts == {"rows_in": 3, "stored": 2, "superseded": 0, "rejected": 1}
+    assert counts == {"rows_in": 3, "stored": 2, "superseded": 0, "rejected": 1, "kept": 0}
     path.write_text("item_id,title,categories\n1,Soap bar,Bath\n1,Soap bar 2,Bath\n")
     counts = warehouse.load_item_metadata(*read_item_metadata(ItemMetadataConfig(str(path))), path, db)
-    assert counts == {"rows_in": 2, "stored": 1, "superseded": 1, "rejected": 0}
+    assert counts == {"rows_in": 2, "stored": 1, "superseded": 1, "rejected": 0, "kept": 1}  # item 2
     with warehouse.connect(db, read_only=True) as con:
         assert con.execute("SELECT * FROM item_metadata ORDER BY item_id").fetchall() == [
             ("1", "Soap bar 2", ["Bath"]), ("2", "Comb", ["Hair", "Tools"])]
         assert con.execute("SELECT count(*) FROM rejected_item_metadata").fetchall() == [(0,)]
+    # a row rejected for an item stored before: the earlier row stays, and the counts say so
+    path.write_text("item_id,title,Bath,Hair\n1,Soap,2,0\n3,Brush,0,1\n")
+    flags = ItemMetadataConfig(str(path), categories=None, category_flags=["Bath", "Hair"])
+    counts = warehouse.load_item_metadata(*read_item_metadata(flags), path, db)
+    assert counts == {"rows_in": 2, "stored": 1, "superseded": 0, "rejected": 1, "kept": 2}  # items 1 and 2
+    with warehouse.connect(db, read_only=True) as con:
+        assert con.execute("SELECT item_id, title FROM item_metadata ORDER BY item_id").fetchall() == [
+            ("1", "Soap bar 2"), ("2", "Comb"), ("3", "Brush")]
 
 
 def test_replace_table_writes_derived_tables_only(tmp_path: Path) -> None:
