@@ -111,8 +111,8 @@ REJECTED_COLUMNS = {
 ITEM_METADATA_COUNTS = {"rows_in": "rows read from the item metadata file", "stored": "items stored or updated",
                         "superseded": "earlier rows of an item that a later row replaced",
                         "rejected": "rows kept in rejected_item_metadata",
-                        "kept": "items of earlier loads this file does not update (it lacks them or rejects their row): "
-                                "their earlier row stays"}
+                        "kept": "items of earlier loads that this file does not update (it lacks them or rejects "
+                                "their row): their earlier row stays"}
 
 
 def _counts(check: RowCheck) -> dict[str, object]:
