@@ -179,8 +179,18 @@ def tune_ease(data: SequenceTensors, lambdas: tuple[float, ...] = EASE_LAMBDAS,
         if table[lam][SELECTION_METRIC] > best_score:
             best, best_score = ease, table[lam][SELECTION_METRIC]
         del ease
-    log(f"ease: chose lambda {best.lam:g} (best valid {SELECTION_METRIC} {best_score:.4f})")
+    log(f"ease: chose lambda {best.lam:g} (best valid {SELECTION_METRIC} {best_score:.4f})"
+        f"{_grid_end(best.lam, lambdas)}")
     return best, table
+
+
+def _grid_end(lam: float, lambdas: tuple[float, ...]) -> str:
+    """A note for the log when ``lam``, chosen from a grid of several, is at one of its ends: the best may lie
+    beyond the grid."""
+    if len(set(lambdas)) < 2 or min(lambdas) < lam < max(lambdas):
+        return ""
+    side, beyond = ("largest", "larger") if lam == max(lambdas) else ("smallest", "smaller")
+    return f"; it is the grid's {side}: a {beyond} lambda may score higher"
 
 
 class SASRec:

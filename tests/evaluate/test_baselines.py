@@ -465,9 +465,13 @@ def test_ease_settings_edges(monkeypatch):
         with pytest.raises(ValueError, match=message):
             tune_ease(data, lambdas)
     # very large lambdas rank by co-occurrence alone: the same valid NDCG@20, and the first of them is kept
-    best, table = tune_ease(data, (1e7, 1e8), log=lambda _: None)
+    lines: list[str] = []
+    best, table = tune_ease(data, (1e7, 1e8), log=lines.append)
     assert table[1e7]["NDCG@20"] == table[1e8]["NDCG@20"] and best.lam == 1e7
-    assert tune_ease(data, (1e8, 1e7), log=lambda _: None)[0].lam == 1e8
+    assert lines[-1].endswith("; it is the grid's smallest: a smaller lambda may score higher")
+    assert tune_ease(data, (1e8, 1e7), log=lines.append)[0].lam == 1e8
+    assert lines[-1].endswith("; it is the grid's largest: a larger lambda may score higher")
+    assert baselines._grid_end(100.0, (10.0, 100.0, 1000.0)) == baselines._grid_end(5.0, (5.0,)) == ""
 
 
 def test_ease_gram_accepts_exactly_ease_max_items(monkeypatch):
