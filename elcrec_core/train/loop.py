@@ -34,7 +34,13 @@ from elcrec_core.train.objective import (
     uses_centres,
 )
 from elcrec_core.train.run_log import RunLog
-from elcrec_core.train.state import EarlyStopping, model_payload, restore_training_state, save_training_state
+from elcrec_core.train.state import (
+    EarlyStopping,
+    data_digest,
+    model_payload,
+    restore_training_state,
+    save_training_state,
+)
 from elcrec_core.train.warm_start import warm_start
 
 
@@ -89,8 +95,9 @@ def train(
     size = {"users": len(seqs), "items": seqs.n_items, "interactions": len(seqs.items),
             "training_sequences": len(samples)}
     start, stopper, history = 0, EarlyStopping(cfg.patience), []
+    digest = data_digest(seqs)  # last.pt records it: a run is resumed on the data it trained on only
     if resume and (out_dir / LAST).exists():
-        start, stopper, history = restore_training_state(out_dir / LAST, model, optimizer, generator, cfg)
+        start, stopper, history = restore_training_state(out_dir / LAST, model, optimizer, generator, cfg, digest)
         log(f"resumed from {out_dir / LAST} after epoch {start - 1}")
     elif init_from is not None:
         info = warm_start(model, init_from)
@@ -143,7 +150,7 @@ def train(
         improved = stopper.update(epoch, valid[SELECTION_METRIC])
         if improved and rank == 0:
             save_checkpoint(out_dir / BEST, model_payload(model, exp, {"epoch": epoch, "valid": valid, **extra}))
-        save_training_state(out_dir / LAST, model, optimizer, exp, epoch, stopper, history, generator)
+        save_training_state(out_dir / LAST, model, optimizer, exp, epoch, stopper, history, generator, digest)
         run_log.epoch(row)
         if ddp is not None:
             distributed.check_replicas(model)

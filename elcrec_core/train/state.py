@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from elcrec_core.config.settings import ExperimentConfig, TrainConfig
+from elcrec_core.data.sequences import Sequences
 from elcrec_core.model.elcrec import ELCRec
 from elcrec_core.train import distributed
 from elcrec_core.train.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
@@ -49,8 +52,20 @@ def model_payload(model: ELCRec, exp: ExperimentConfig, extra: dict[str, Any]) -
     }
 
 
+def data_digest(seqs: Sequences) -> str:
+    """SHA-256 of the sequences a run trains on (item count, offsets, items as indices): equal digests mean the
+    same users' histories under the same item numbering."""
+    digest = hashlib.sha256(str(seqs.n_items).encode())
+    for array in (seqs.offsets, seqs.items):
+        digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
+    return digest.hexdigest()
+
+
 def save_training_state(path: Path, model: ELCRec, optimizer: torch.optim.Optimizer, exp: ExperimentConfig,
-                        epoch: int, stopper: EarlyStopping, history: list, generator: torch.Generator) -> None:
+                        epoch: int, stopper: EarlyStopping, history: list, generator: torch.Generator,
+                        data: str | None = None) -> None:
+    """Write ``last.pt``: the model, optimiser, epoch, RNG states (every rank's), early stopping, history and the
+    :func:`data_digest` ``data`` of the sequences trained on (checked on resume)."""
     rng = {"torch": torch.get_rng_state(), "data": generator.get_state()}
     if model.item_emb.weight.is_cuda:  # a CPU run on a GPU machine opens no CUDA context for it
         rng["cuda"] = torch.cuda.get_rng_state_all()
@@ -61,6 +76,7 @@ def save_training_state(path: Path, model: ELCRec, optimizer: torch.optim.Optimi
     save_checkpoint(path, model_payload(model, exp, {
         "optimizer": optimizer.state_dict(), "epoch": epoch, "rng": rng, **ranks,
         "early_stopping": dataclasses.asdict(stopper), "history": history,
+        **({"data_digest": data} if data is not None else {}),
     }))
 
 
@@ -80,12 +96,18 @@ def changed_settings(saved: dict[str, Any], now: dict[str, Any], section: str,
 
 
 def restore_training_state(path: Path, model: ELCRec, optimizer: torch.optim.Optimizer,
-                           generator: torch.Generator, cfg: TrainConfig) -> tuple[int, EarlyStopping, list]:
+                           generator: torch.Generator, cfg: TrainConfig,
+                           data: str | None = None) -> tuple[int, EarlyStopping, list]:
     """Load ``last.pt``; returns (epochs done, early-stopping state, history). Each rank restores its own RNG
     states; a rank beyond those saved keeps its fresh seed. Raises ValueError naming each changed setting when
     ``last.pt`` was written with other model or training settings (or item catalogue) than ``model.cfg`` and
-    ``cfg``, except those of :data:`RESUMABLE_CHANGES`."""
+    ``cfg``, except those of :data:`RESUMABLE_CHANGES`, and when it was written for other sequences than those
+    of :func:`data_digest` ``data`` (where both are known: other users' histories or another item numbering)."""
     state = load_checkpoint(path)
+    if data is not None and state.get("data_digest", data) != data:
+        raise ValueError(f"{path} holds a run on other data (other histories or another item numbering): resume "
+                         "on the data it trained on, start over with --fresh (or resume=False), or write to another "
+                         "folder")
     changes = (changed_settings(state["model_config"], dataclasses.asdict(model.cfg), "model")
                + changed_settings(state["config"]["train"], dataclasses.asdict(cfg), "train", RESUMABLE_CHANGES))
     if changes:

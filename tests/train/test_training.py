@@ -82,6 +82,21 @@ def test_a_resumed_run_takes_its_new_patience_and_a_refused_one_leaves_config_js
     assert json.loads((tmp_path / "config.json").read_text()) == before
 
 
+def test_a_run_resumes_on_the_data_it_trained_on_only(seqs, tmp_path):
+    """last.pt records a digest of the sequences: the same settings on other histories (or another numbering of
+    the items) are refused, without a new epoch or a rewritten best.pt; the same data resumes."""
+    from elcrec_core.data.sequences import Sequences
+
+    train(seqs, small_config(epochs=1), tmp_path, log=lambda _: None)
+    best = (tmp_path / "best.pt").read_bytes()
+    renumbered = np.where(seqs.items == 1, 2, np.where(seqs.items == 2, 1, seqs.items))  # items 1 and 2 swapped
+    other = Sequences(seqs.user_ids, renumbered, seqs.offsets, seqs.n_items)
+    with pytest.raises(ValueError, match="holds a run on other data"):
+        train(other, small_config(epochs=2), tmp_path, log=lambda _: None)
+    assert (tmp_path / "best.pt").read_bytes() == best
+    assert len(train(seqs, small_config(epochs=2), tmp_path, log=lambda _: None).history) == 2  # resumed: 1 more
+
+
 def test_a_larger_step_budget_on_resume_takes_exactly_the_steps_left(seqs, tmp_path):
     """5 steps an epoch (batch 128). A budget of 7 steps ends epoch 1 after 2 of its steps; resumed
     with 15, the run takes 5 + 3 more: 15 in all, and each row's steps are those really taken (the resumed run
