@@ -1,5 +1,5 @@
-"""The ``elcrec`` subcommands, one function each: train, evaluate, baselines, recommend, rollback, compare,
-sequences and synth. Each takes the parsed arguments and returns the exit code."""
+"""The ``elcrec`` subcommands, one function each: train, evaluate, baselines, compare, sequences and synth (recommend
+and rollback: :mod:`elcrec_core.cli.serving`). Each takes the parsed arguments and returns the exit code."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import argparse
 import json
 import math
 import os
-import shlex
 import sys
 from pathlib import Path
 
@@ -17,9 +16,9 @@ import torch
 from elcrec_core.cli.arguments import build_config, load_data
 from elcrec_core.cli.data_options import SYNTHETIC
 from elcrec_core.config.settings import load_preset, merge_overrides
-from elcrec_core.data.sequences import ITEM_INDEX_FILE, write_item_index_file
-from elcrec_core.serve.model_store import ModelRecord, ModelStore
+from elcrec_core.data.sequences import ITEM_INDEX_FILE, read_item_index_file, write_item_index_file
 from elcrec_core.train.auto_preset import AUTO, BASE_PRESET, auto_experiment
+from elcrec_core.train.checkpoint import LAST
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -39,6 +38,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if main_rank:
             print(f"data: {len(seqs)} users, {seqs.n_items} items, {len(seqs.items)} interactions", flush=True)
             if item_ids is not None:  # evaluate and recommend check a checkpoint's catalogue against it
+                _keep_the_resumed_catalogue(Path(args.out), item_ids, resume=not args.fresh)
                 Path(args.out).mkdir(parents=True, exist_ok=True)
                 write_item_index_file(Path(args.out) / ITEM_INDEX_FILE, item_ids)
         log = lambda line: print(line, flush=True)  # noqa: E731
@@ -53,6 +53,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _keep_the_resumed_catalogue(out: Path, item_ids: np.ndarray, resume: bool) -> None:
+    """Before the item index of a run to resume is written again: raise ValueError when its items differ from the
+    data's (the run trained on another catalogue; its checkpoints would be relabelled)."""
+    index = out / ITEM_INDEX_FILE
+    if not (resume and (out / LAST).is_file() and index.is_file()):
+        return
+    if not np.array_equal(read_item_index_file(index).astype(str), np.asarray(item_ids).astype(str)):
+        raise ValueError(f"{out} holds a run on another item catalogue ({index}): resume on the data it trained "
+                         "on, start over with --fresh, or write to another --out")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from elcrec_core.data.sequences import SequenceTensors
     from elcrec_core.evaluate.ranking import evaluate
@@ -61,7 +72,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     data = load_data(args, seed=synthetic_seed(args))
     model, _ = load_model(args.checkpoint)
-    seqs, _ = onto_catalogue(args.checkpoint, model.cfg.n_items, data.sequences, data.item_ids)
+    seqs, _ = onto_catalogue(args.checkpoint, model.cfg.n_items, data.sequences, data.item_ids,
+                             lambda line: print(line, file=sys.stderr))
     if seqs.n_items > model.cfg.n_items:  # new items: the evaluator misses their targets and leaves them out of inputs
         print(f"{args.data}: {seqs.n_items - model.cfg.n_items} of its {seqs.n_items} items are newer than the "
               "checkpoint: their targets count as misses and the inputs leave them out", file=sys.stderr)
@@ -115,53 +127,6 @@ def cmd_baselines(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_recommend(args: argparse.Namespace) -> int:
-    from elcrec_core.data.sequences import SequenceTensors
-    from elcrec_core.evaluate.scoring import ELCRecRecommender
-    from elcrec_core.intents.profiles import NO_INTENT, assign_user_intents
-    from elcrec_core.serve.recommend import recommend
-    from elcrec_core.serve.recommenders import load_recommender
-    from elcrec_core.train.checkpoint import load_model, onto_catalogue
-
-    data = load_data(args, seed=synthetic_seed(args))
-    seqs, item_ids = data.sequences, data.item_ids
-    matches = np.flatnonzero(seqs.user_ids.astype(str) == str(args.user))
-    if len(matches) == 0:
-        raise ValueError(f"user {args.user!r} is not in {args.data}")
-    user = torch.as_tensor(matches[:1])
-    if args.checkpoint:
-        checkpoint, name = args.checkpoint, str(args.checkpoint)
-        model, payload = load_model(checkpoint)
-        rec = ELCRecRecommender(model)
-        intent_model = model if _learned_intents(payload) else None  # not a SASRec: its centres never trained
-    else:  # any model may serve: a trained one, or a baseline refitted on these histories
-        store, record = serving_record(args.serving)
-        rec = load_recommender(store, record, SequenceTensors.from_sequences(seqs), "all")
-        checkpoint = store.checkpoint(record) if record.trained else None
-        name = f"{record.name} ({record.kind})"
-        intent_record = store.intent_model(record.day)  # the intents the pipeline shows
-        intent_model = load_model(store.checkpoint(intent_record))[0] if intent_record is not None else None
-    if checkpoint is not None:  # the data's items as the model numbers them
-        seqs, item_ids = onto_catalogue(checkpoint, rec.n_items, seqs, item_ids)
-    data = SequenceTensors.from_sequences(seqs.known(rec.n_items))  # items newer than the model: left out
-    items, scores = recommend(rec, data, user, k=args.k)
-    intent = int(assign_user_intents(intent_model, seqs, user).intent[0]) if intent_model is not None else None
-    names = [str(item_ids[i - 1]) if item_ids is not None else str(i) for i in items[0].tolist()]
-    result = {"user": str(args.user), "model": name, "intent": None if intent == NO_INTENT else intent,
-              "history_length": int(seqs.lengths[matches[0]]),
-              "items": [{"rank": r + 1, "item": item, "score": round(float(score), 6)}
-                        for r, (item, score) in enumerate(zip(names, scores[0].tolist())) if math.isfinite(score)]}
-    if args.json:
-        print(json.dumps(result))
-    else:
-        about = {None: "", NO_INTENT: "no intent: no item the intent model knows, "}.get(intent, f"intent {intent}, ")
-        items_word = "item" if result["history_length"] == 1 else "items"
-        print(f"user {result['user']} ({about}{result['history_length']} {items_word} of history; model {name})")
-        for row in result["items"]:
-            print(f"{row['rank']:3d}. {row['item']}  {row['score']:.4f}")
-    return 0
-
-
 def synthetic_seed(args: argparse.Namespace) -> int:
     """The seed of ``--data synthetic`` for a ``--checkpoint``: the one its run trained with, which generated the
     synthetic data it was trained on (0 for the authors' checkpoints, or without a checkpoint)."""
@@ -170,66 +135,6 @@ def synthetic_seed(args: argparse.Namespace) -> int:
     from elcrec_core.train.checkpoint import load_checkpoint
 
     return int(load_checkpoint(args.checkpoint).get("config", {}).get("train", {}).get("seed", 0))
-
-
-def _learned_intents(payload: dict) -> bool:
-    """Whether a checkpoint's model trained its intent centres (the authors' checkpoints did; SASRec, all intent
-    losses off, did not)."""
-    from elcrec_core.config.settings import ExperimentConfig
-    from elcrec_core.train.objective import uses_centres
-
-    return "config" not in payload or uses_centres(ExperimentConfig.from_dict(payload["config"]).train)
-
-
-def serving_record(data_dir: str) -> tuple[ModelStore, ModelRecord]:
-    """The model store of the pipeline's data folder ``data_dir`` and the record of the model that serves;
-    raises FileNotFoundError when none serves."""
-    store = ModelStore(data_dir)
-    serving = store.serving()
-    if serving is None:
-        raise FileNotFoundError(f"no model serves in {store.models} (no aliases.json): run the pipeline first")
-    return store, serving
-
-
-def cmd_rollback(args: argparse.Namespace) -> int:
-    store = ModelStore(args.data_dir)
-    try:
-        rolled_back_from = store.serving()
-        serving = store.rollback(args.reason)
-    except LookupError as exc:
-        raise FileNotFoundError(str(exc)) from None
-    result = {"serving": serving.name, "previous": rolled_back_from.name if rolled_back_from else None,
-              "refresh": refresh_command(Path(args.data_dir))}
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(f"serving {serving.name} again (previous: {result['previous']})")
-        if result["refresh"]:
-            print(f"the tables user_recommendations, user_intents and intent_profiles still hold what "
-                  f"{result['previous']} served, until the next run; to serve {serving.name}'s now:\n  "
-                  f"{result['refresh']}")
-    return 0
-
-
-def refresh_command(data_dir: Path) -> str | None:
-    """The command that recomputes the served tables (user_recommendations, user_intents, intent_profiles) of
-    the pipeline's data folder ``data_dir`` for its newest day with sequences, from the model that serves now; None
-    where no day has sequences. It names the environment the pipeline's runs need: the data folder, the first
-    day of the partitions (``ELCREC_START_DATE`` as set here, else the folder's oldest day, so that the day is a
-    partition) and ``DAGSTER_HOME`` where it is set (its pools keep the warehouse's writers one at a time, and the
-    UI shows the run)."""
-    from elcrec_core.data.sequences import sequence_day_folders
-
-    days = [folder.name for folder in sequence_day_folders(data_dir)]
-    if not days:
-        return None
-    beside = Path(sys.executable).parent / "dagster"  # the dagster of this environment
-    dagster = str(beside) if beside.exists() else "dagster"
-    env = {"DAGSTER_HOME": os.environ.get("DAGSTER_HOME"), "ELCREC_DATA_DIR": str(data_dir.resolve()),
-           "ELCREC_START_DATE": os.environ.get("ELCREC_START_DATE") or days[0]}
-    settings = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items() if value)
-    return (f"{settings} {shlex.quote(dagster)} asset materialize -m elcrec_pipeline.definitions "
-            f"--select user_recommendations,intent_profiles --partition {days[-1]}")
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 
-from elcrec_core.cli import commands
+from elcrec_core.cli import commands, serving
 from elcrec_core.cli.arguments import add_data_options
 from elcrec_core.cli.data_options import SYNTHETIC
 from elcrec_core.cli.settings_options import add_settings_options
@@ -76,7 +76,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true",
                    help='one JSON object: {"user", "model", "intent", "history_length", "items": [{"rank", "item", '
                         '"score"}]}')
-    r.set_defaults(func=commands.cmd_recommend)
+    r.set_defaults(func=serving.cmd_recommend)
 
     q = sub.add_parser("sequences", help="show the sequences the model sees: each user's items in time order")
     add_data_options(q, "data file, folder or glob")
@@ -89,7 +89,7 @@ def parser() -> argparse.ArgumentParser:
                    help="the pipeline's data folder (default: $ELCREC_DATA_DIR, else data)")
     b.add_argument("--reason", default="rollback (elcrec rollback)", help="kept in models/serving_log.jsonl")
     b.add_argument("--json", action="store_true")
-    b.set_defaults(func=commands.cmd_rollback)
+    b.set_defaults(func=serving.cmd_rollback)
 
     m = sub.add_parser("compare", help="training runs side by side: the settings that differ, best epoch, time, "
                                        "valid and test HR@K / NDCG@K (from each run's config.json and metrics.json)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -138,25 +139,41 @@ def item_catalogue(checkpoint: str | Path, n_items: int, data_item_ids: np.ndarr
     return model_ids
 
 
-def onto_catalogue(checkpoint: str | Path, n_items: int, seqs: Sequences,
-                   data_item_ids: np.ndarray | None) -> tuple[Sequences, np.ndarray | None]:
+def onto_catalogue(checkpoint: str | Path, n_items: int, seqs: Sequences, data_item_ids: np.ndarray | None,
+                   warn: Callable[[str], None] | None = None) -> tuple[Sequences, np.ndarray | None]:
     """``seqs`` indexed as the model at ``checkpoint`` indexes items, and the item id of each index. A data file
     read on its own numbers its items itself (one user's events: their few items from 1), so where both the data
-    and the item index beside the checkpoint have ids, the items are matched by id; the data's items that the
-    model does not know come after its ``n_items`` (newer items: left out of inputs, their targets missed).
-    Without ids on either side, :func:`item_catalogue` checks what it can. Raises :class:`CheckpointError` when
-    none of the data's items is the model's (another catalogue)."""
-    beside = Path(checkpoint).with_name(ITEM_INDEX_FILE)
-    if data_item_ids is None or not beside.is_file():
-        return seqs, item_catalogue(checkpoint, n_items, data_item_ids)
-    model_ids = item_catalogue(checkpoint, n_items, None)
-    index = {item: i for i, item in enumerate(model_ids.tolist(), start=1)}
-    data_ids = data_item_ids.astype(str).tolist()
+    and the item index beside the checkpoint have ids, the items are matched by id (:func:`onto_item_ids`).
+    Without ids on either side, :func:`item_catalogue` checks what it can; when the data has ids and no index is
+    beside the checkpoint (a ``best.pt`` copied alone, a model trained on a sequence file), the data's items are
+    matched by position, right only for data of the training's catalogue, and ``warn`` gets a line that says
+    so. Raises :class:`CheckpointError` when none of the data's items is the model's (another catalogue)."""
+    if data_item_ids is not None and Path(checkpoint).with_name(ITEM_INDEX_FILE).is_file():
+        return onto_item_ids(item_catalogue(checkpoint, n_items, None), seqs, data_item_ids, f"checkpoint {checkpoint}")
+    if data_item_ids is not None and warn is not None:
+        warn(f"no {ITEM_INDEX_FILE} beside {checkpoint}: the data's items are matched to the model's by position "
+             "(its i-th item id in sorted order is the model's item i), which is right only for data with the "
+             "item catalogue the model was trained on; keep the index its training wrote beside the checkpoint")
+    return seqs, item_catalogue(checkpoint, n_items, data_item_ids)
+
+
+def onto_item_ids(model_ids: np.ndarray, seqs: Sequences, data_item_ids: np.ndarray | None,
+                  model: str) -> tuple[Sequences, np.ndarray]:
+    """``seqs`` (items numbered as in ``data_item_ids``, the id of each index; None: the indices are the ids)
+    re-indexed onto a model's catalogue ``model_ids`` (the id of each of its indices 1..n), and the item id of
+    each new index: the data's items that the model does not know come after its n (newer items: left out of
+    inputs, their targets missed). Raises :class:`CheckpointError` naming ``model`` when none of the data's items
+    is the model's (another catalogue)."""
+    n_items = len(model_ids)
+    index = {item: i for i, item in enumerate(np.asarray(model_ids).astype(str).tolist(), start=1)}
+    if data_item_ids is None:
+        data_item_ids = np.arange(1, seqs.n_items + 1)
+    data_ids = np.asarray(data_item_ids).astype(str).tolist()
     new = list(dict.fromkeys(item for item in data_ids if item not in index))
     if data_ids and len(new) == len(set(data_ids)):
-        raise CheckpointError(f"checkpoint {checkpoint} is from another item catalogue: none of the data's "
+        raise CheckpointError(f"{model} is from another item catalogue: none of the data's "
                               f"{len(set(data_ids))} items is among its {n_items}")
     index.update({item: n_items + i for i, item in enumerate(new, start=1)})
     lookup = np.array([0] + [index[item] for item in data_ids], dtype=np.int64)
     return (Sequences(seqs.user_ids, lookup[seqs.items], seqs.offsets, n_items + len(new)),
-            np.array(model_ids.tolist() + new))
+            np.array(list(index)))

@@ -4,6 +4,7 @@ the format when not given and says what it guessed, and `elcrec sequences` shows
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -476,6 +477,32 @@ def test_evaluate_data_with_items_newer_than_the_checkpoint(tmp_path: Path, caps
                "--json", "--format", "csv")[1]
     # 9 items, so every target that is no miss is a hit at 20; user 0's (item 5, a hit before) is now the new item
     assert json.loads(stdout)["HR@20"] == pytest.approx(json.loads(old)["HR@20"] - 1 / 40, abs=1e-6)
+
+
+def test_train_into_a_run_of_other_items_is_refused_and_a_lone_checkpoint_warns(tmp_path: Path, capsys) -> None:
+    """Training again into --out with data of other items (item 5 renamed) is refused before the run's item
+    index is rewritten (it relabelled the finished model); --fresh starts over. A best.pt without the item index
+    beside it is matched to the data by position, and evaluate and recommend say so."""
+    _events().write_csv(tmp_path / "events.csv")
+    _events().with_columns(pl.col("item_id").cast(pl.String).replace("5", "new")).write_csv(tmp_path / "other.csv")
+    out = tmp_path / "run"
+    train = ("train", "--out", str(out), "--epochs", "1", "--intents", "2", "--hidden", "8", "--max-len", "6",
+             "--device", "cpu")
+    assert _run(capsys, *train, "--data", str(tmp_path / "events.csv"))[0] == 0
+    index, best = (out / "item_index.parquet").read_bytes(), (out / "best.pt").read_bytes()
+    code, _, err = _run(capsys, *train, "--data", str(tmp_path / "other.csv"))
+    assert code == 2 and f"{out} holds a run on another item catalogue" in err and "--fresh" in err
+    assert ((out / "item_index.parquet").read_bytes(), (out / "best.pt").read_bytes()) == (index, best)
+    assert _run(capsys, *train, "--data", str(tmp_path / "other.csv"), "--fresh")[0] == 0
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    shutil.copy(out / "best.pt", lone / "best.pt")
+    warning = f"no item_index.parquet beside {lone / 'best.pt'}: the data's items are matched to the model's by"
+    for command in (("evaluate",), ("recommend", "--user", "1")):
+        for folder, warned in ((lone, True), (out, False)):
+            code, _, err = _run(capsys, *command, "--checkpoint", str(folder / "best.pt"), "--data",
+                                str(tmp_path / "other.csv"))
+            assert code == 0 and (warning in err) is warned, err
 
 
 def test_recommend_gives_no_intent_for_a_model_that_learned_none(tmp_path: Path, capsys) -> None:

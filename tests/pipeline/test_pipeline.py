@@ -265,6 +265,16 @@ def test_a_baseline_serves_when_it_beats_the_candidate(tmp_path, capsys):
         (intent,) = con.execute("SELECT DISTINCT intent FROM user_recommendations WHERE user_id = ?",
                                 [str(seqs.user_ids[0])]).fetchone()
     assert answer["intent"] == intent  # a baseline serves: the intent of the candidate, as the pipeline shows
+    # the user's own events alone: the baseline is still fitted on the pipeline's newest sequences (not on the one
+    # user of the file), and the intent model reads the items by their ids (the file numbers them itself)
+    own = tmp_path / "one_user.csv"
+    history = item_ids[seqs.items[seqs.offsets[0]:seqs.offsets[1]] - 1]
+    own.write_text("user_id,item_id,timestamp\n" + "".join(
+        f"{seqs.user_ids[0]},{item},{1_767_225_600 + 60 * n}\n" for n, item in enumerate(history)))
+    assert main(["recommend", "--serving", str(tmp_path), "--data", str(own), "--user", str(seqs.user_ids[0]),
+                 "--k", "5", "--json"]) == 0
+    alone = json.loads(capsys.readouterr().out)
+    assert ([row["item"] for row in alone["items"]], alone["intent"]) == ([row[0] for row in first], intent)
     summary = json.loads((store.folder(candidate) / "report.json").read_text())
     assert (summary["serving"], summary["serving_model"]) == (best, serving.name)
     assert set(summary["models"]) == {"elcrec"} | baselines

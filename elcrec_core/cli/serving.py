@@ -1,0 +1,148 @@
+"""The ``elcrec`` subcommands of serving: recommend (from a checkpoint, or from the model that serves in a pipeline's
+data folder) and rollback. Each takes the parsed arguments and returns the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from elcrec_core.cli.arguments import load_data
+from elcrec_core.cli.commands import synthetic_seed
+from elcrec_core.data.sequences import Sequences, read_sequence_parquet, sequence_day_folders
+from elcrec_core.serve.model_store import ModelRecord, ModelStore
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from elcrec_core.data.sequences import SequenceTensors
+    from elcrec_core.evaluate.scoring import ELCRecRecommender
+    from elcrec_core.intents.profiles import NO_INTENT, assign_user_intents
+    from elcrec_core.serve.recommend import recommend
+    from elcrec_core.serve.recommenders import load_recommender
+    from elcrec_core.train.checkpoint import load_model, onto_catalogue, onto_item_ids
+
+    data = load_data(args, seed=synthetic_seed(args))
+    own = data.sequences  # the data's items, numbered as it numbers them
+    matches = np.flatnonzero(own.user_ids.astype(str) == str(args.user))
+    if len(matches) == 0:
+        raise ValueError(f"user {args.user!r} is not in {args.data}")
+    user = torch.as_tensor(matches[:1])
+    warn = lambda line: print(line, file=sys.stderr)  # noqa: E731
+    intents = None  # the checkpoint and model of the intents shown
+    if args.checkpoint:
+        checkpoint, name = args.checkpoint, str(args.checkpoint)
+        model, payload = load_model(checkpoint)
+        rec = ELCRecRecommender(model)
+        if _learned_intents(payload):  # not a SASRec: its centres never trained
+            intents = checkpoint, model
+    else:  # any model may serve: a trained one, or a baseline refitted as the pipeline fits it
+        store, record = serving_record(args.serving)
+        name = f"{record.name} ({record.kind})"
+        intent_record = store.intent_model(record.day)  # the intents the pipeline shows
+        if intent_record is not None:
+            intents = store.checkpoint(intent_record), load_model(store.checkpoint(intent_record))[0]
+        checkpoint = store.checkpoint(record) if record.trained else None
+        if record.trained:
+            rec = load_recommender(store, record, None, "all")
+        else:  # fitted on every item of the pipeline's newest sequences, as user_recommendations fits it
+            fitted_on, fitted_ids = newest_pipeline_sequences(args.serving)
+            rec = load_recommender(store, record, SequenceTensors.from_sequences(fitted_on), "all")
+    if checkpoint is not None:  # the data's items as the model numbers them
+        seqs, item_ids = onto_catalogue(checkpoint, rec.n_items, own, data.item_ids, warn)
+    else:
+        seqs, item_ids = onto_item_ids(fitted_ids, own, data.item_ids, f"the sequences {name} is fitted on")
+    items, scores = recommend(rec, SequenceTensors.from_sequences(seqs.known(rec.n_items)), user, k=args.k)
+    intent = None
+    if intents is not None:  # the intent model numbers the items as its own training did
+        intent_checkpoint, intent_model = intents
+        intent_seqs, _ = onto_catalogue(intent_checkpoint, intent_model.cfg.n_items, own, data.item_ids)
+        intent = int(assign_user_intents(intent_model, intent_seqs, user).intent[0])
+    names = [str(item_ids[i - 1]) if item_ids is not None else str(i) for i in items[0].tolist()]
+    result = {"user": str(args.user), "model": name, "intent": None if intent == NO_INTENT else intent,
+              "history_length": int(seqs.lengths[matches[0]]),
+              "items": [{"rank": r + 1, "item": item, "score": round(float(score), 6)}
+                        for r, (item, score) in enumerate(zip(names, scores[0].tolist())) if math.isfinite(score)]}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        about = {None: "", NO_INTENT: "no intent: no item the intent model knows, "}.get(intent, f"intent {intent}, ")
+        items_word = "item" if result["history_length"] == 1 else "items"
+        print(f"user {result['user']} ({about}{result['history_length']} {items_word} of history; model {name})")
+        for row in result["items"]:
+            print(f"{row['rank']:3d}. {row['item']}  {row['score']:.4f}")
+    return 0
+
+
+def _learned_intents(payload: dict) -> bool:
+    """Whether a checkpoint's model trained its intent centres (the authors' checkpoints did; SASRec, all intent
+    losses off, did not)."""
+    from elcrec_core.config.settings import ExperimentConfig
+    from elcrec_core.train.objective import uses_centres
+
+    return "config" not in payload or uses_centres(ExperimentConfig.from_dict(payload["config"]).train)
+
+
+def newest_pipeline_sequences(data_dir: str) -> tuple[Sequences, np.ndarray]:
+    """The newest day's sequences of the pipeline's data folder ``data_dir`` and the item id of each index, what
+    a baseline that serves is fitted on; raises FileNotFoundError when the folder holds none."""
+    days = [day for day in sequence_day_folders(data_dir) if (day / "sequences.parquet").is_file()]
+    if not days:
+        raise FileNotFoundError(f"no sequences in {Path(data_dir) / 'sequences'}: a baseline that serves is fitted "
+                                "on the pipeline's newest sequences; run the pipeline first")
+    return read_sequence_parquet(days[-1] / "sequences.parquet")
+
+
+def serving_record(data_dir: str) -> tuple[ModelStore, ModelRecord]:
+    """The model store of the pipeline's data folder ``data_dir`` and the record of the model that serves;
+    raises FileNotFoundError when none serves."""
+    store = ModelStore(data_dir)
+    serving = store.serving()
+    if serving is None:
+        raise FileNotFoundError(f"no model serves in {store.models} (no aliases.json): run the pipeline first")
+    return store, serving
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    store = ModelStore(args.data_dir)
+    try:
+        rolled_back_from = store.serving()
+        serving = store.rollback(args.reason)
+    except LookupError as exc:
+        raise FileNotFoundError(str(exc)) from None
+    result = {"serving": serving.name, "previous": rolled_back_from.name if rolled_back_from else None,
+              "refresh": refresh_command(Path(args.data_dir))}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"serving {serving.name} again (previous: {result['previous']})")
+        if result["refresh"]:
+            print(f"the tables user_recommendations, user_intents and intent_profiles still hold what "
+                  f"{result['previous']} served, until the next run; to serve {serving.name}'s now:\n  "
+                  f"{result['refresh']}")
+    return 0
+
+
+def refresh_command(data_dir: Path) -> str | None:
+    """The command that recomputes the served tables (user_recommendations, user_intents, intent_profiles) of
+    the pipeline's data folder ``data_dir`` for its newest day with sequences, from the model that serves now; None
+    where no day has sequences. It names the environment the pipeline's runs need: the data folder, the first
+    day of the partitions (``ELCREC_START_DATE`` as set here, else the folder's oldest day, so that the day is a
+    partition) and ``DAGSTER_HOME`` where it is set (its pools keep the warehouse's writers one at a time, and the
+    UI shows the run)."""
+    days = [folder.name for folder in sequence_day_folders(data_dir)]
+    if not days:
+        return None
+    beside = Path(sys.executable).parent / "dagster"  # the dagster of this environment
+    dagster = str(beside) if beside.exists() else "dagster"
+    env = {"DAGSTER_HOME": os.environ.get("DAGSTER_HOME"), "ELCREC_DATA_DIR": str(data_dir.resolve()),
+           "ELCREC_START_DATE": os.environ.get("ELCREC_START_DATE") or days[0]}
+    settings = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items() if value)
+    return (f"{settings} {shlex.quote(dagster)} asset materialize -m elcrec_pipeline.definitions "
+            f"--select user_recommendations,intent_profiles --partition {days[-1]}")
