@@ -70,6 +70,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from elcrec_core.train.checkpoint import load_model, onto_catalogue
     from elcrec_core.train.device import select_device
 
+    device = select_device(args.device)  # a device this machine lacks: refused before any work
     data = load_data(args, seed=synthetic_seed(args))
     model, _ = load_model(args.checkpoint)
     seqs, _ = onto_catalogue(args.checkpoint, model.cfg.n_items, data.sequences, data.item_ids,
@@ -77,7 +78,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if seqs.n_items > model.cfg.n_items:  # new items: the evaluator misses their targets and leaves them out of inputs
         print(f"{args.data}: {seqs.n_items - model.cfg.n_items} of its {seqs.n_items} items are newer than the "
               "checkpoint: their targets count as misses and the inputs leave them out", file=sys.stderr)
-    device = select_device(args.device)
     model.to(device)
     metrics = evaluate(model, SequenceTensors.from_sequences(seqs, device), args.split)
     if args.json:

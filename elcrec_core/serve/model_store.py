@@ -131,7 +131,7 @@ class ModelStore:
     def challengers(self, candidate: ModelRecord) -> list[ModelRecord]:
         """The stored challengers of ``candidate``, by name, except those retired (:meth:`retire_challenger`)."""
         folder = self.folder(candidate) / "challengers"
-        return [ModelRecord.from_dict(_read_json(path))
+        return [_record(_read_json(path), path)
                 for path in sorted(folder.glob("*/record.json")) if not (path.parent / RETIRED).exists()]
 
     def retire_challenger(self, record: ModelRecord) -> bool:
@@ -177,7 +177,10 @@ class ModelStore:
         """The aliases that are set (``serving``, ``previous``)."""
         path = self.models / "aliases.json"
         raw = _read_json(path) if path.exists() else {}
-        return {name: ModelRecord.from_dict(value) for name, value in raw.items() if value is not None}
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path} holds {type(raw).__name__}, not the aliases' object {{\"serving\": record, "
+                             "\"previous\": record}: repair or remove it")
+        return {name: _record(value, path) for name, value in raw.items() if value is not None}
 
     def serving(self) -> ModelRecord | None:
         """The model that serves recommendations, or None before the first promotion."""
@@ -217,13 +220,14 @@ class ModelStore:
             return serving
         last_served: dict[str, tuple[int, ModelRecord]] = {}  # by name: when it last began to serve
         withdrawn: set[str] = set()
+        log = self.models / "serving_log.jsonl"
         for n, entry in enumerate(self.serving_log()):
-            record = ModelRecord.from_dict(entry[SERVING])
+            record = _record(entry[SERVING], log)
             last_served[record.name] = (n, record)
             undo = record.name in withdrawn  # a rollback of a rollback restores the model, blaming no other
             withdrawn.discard(record.name)
             if entry["action"] == "rollback" and entry[PREVIOUS] is not None and not undo:
-                withdrawn.add(ModelRecord.from_dict(entry[PREVIOUS]).name)
+                withdrawn.add(_record(entry[PREVIOUS], log).name)
         earlier = [(record.day, n, record) for n, record in last_served.values()
                    if wanted(record) and record.name not in withdrawn]
         return max(earlier, key=lambda found: found[:2])[2] if earlier else None
@@ -242,7 +246,15 @@ class ModelStore:
 
 
 def _read_record(path: Path) -> ModelRecord | None:
-    return ModelRecord.from_dict(_read_json(path)) if path.exists() else None
+    return _record(_read_json(path), path) if path.exists() else None
+
+
+def _record(value: Any, path: Path) -> ModelRecord:
+    """A model record read from ``path``; ValueError naming the file where it is not one (an edit by hand)."""
+    if not isinstance(value, dict) or not {"day", "run_id", "dir"} <= value.keys():
+        raise ValueError(f"{path} holds {json.dumps(value)[:80]} where a model record is expected (an object with "
+                         "day, run_id, dir, ...): repair or remove it")
+    return ModelRecord.from_dict(value)
 
 
 def _read_json(path: Path, text: str | None = None) -> Any:

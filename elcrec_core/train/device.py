@@ -12,10 +12,18 @@ import torch
 
 
 def select_device(name: str = "auto") -> torch.device:
-    """``auto``: CUDA where available, else CPU; any other name as torch spells it."""
+    """``auto``: CUDA where available, else CPU; any other name as torch spells it (``cpu``, ``cuda``,
+    ``cuda:1``). Raises ValueError for a name torch does not know and for a CUDA device this machine lacks."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"device {name!r} is not a device name: auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        have = f"{torch.cuda.device_count()} CUDA GPU(s)" if torch.cuda.is_available() else "no CUDA GPU"
+        raise ValueError(f"device {name!r}: this machine has {have} (torch {torch.__version__}); use cpu or auto")
+    return device
 
 
 def autocast_for(device: torch.device, precision: str) -> AbstractContextManager:

@@ -456,6 +456,18 @@ def test_bad_counts_files_and_json_are_named_errors_not_tracebacks(tmp_path: Pat
     (tmp_path / "models" / "aliases.json").write_text('{"serving": ')
     code, _, err = _run(capsys, "rollback", "--data-dir", str(tmp_path))
     assert code == 2 and f"{tmp_path / 'models' / 'aliases.json'} is not valid JSON" in err
+    for damaged, said in (('"x"', "holds str, not the aliases' object"),
+                          ('{"serving": "x"}', 'holds "x" where a model record is expected'),
+                          ('{"serving": {"day": "2026-01-01"}}', 'holds {"day": "2026-01-01"} where a model')):
+        (tmp_path / "models" / "aliases.json").write_text(damaged)
+        for command in (["rollback", "--data-dir", str(tmp_path)],
+                        ["recommend", "--serving", str(tmp_path), "--data", "synthetic", "--user", "1"]):
+            code, _, err = _run(capsys, *command)
+            assert code == 2 and f"elcrec: error: {tmp_path / 'models' / 'aliases.json'} {said}" in err, err
+    code, _, err = _run(capsys, "train", "--data", "synthetic", "--out", str(tmp_path / "run"), "--device", "gpu")
+    assert code == 2 and "elcrec: error: device 'gpu' is not a device name: auto, cpu, cuda or cuda:N" in err
+    code, _, err = _run(capsys, "evaluate", "--data", "synthetic", "--checkpoint", "x.pt", "--device", "cuda:64")
+    assert code == 2 and "elcrec: error: device 'cuda:64': this machine has " in err  # no machine has 65 GPUs
     assert parser().parse_args(["baselines", "--data", "x"]).preset == "auto"  # as the pipeline's challenger
 
 
