@@ -23,7 +23,7 @@ import duckdb
 import polars as pl
 
 from elcrec_core.data.duckdb_reading import connection_for, parquet_relation, read_delimited
-from elcrec_core.data.event_normalisation import event_fields, finish_events, normalise_events, with_rejects
+from elcrec_core.data.event_normalisation import event_fields, finish_events, id_text, normalise_events, with_rejects
 from elcrec_core.data.source_config import SourceConfig, resolve_files
 from elcrec_core.data.synthetic import SyntheticConfig, generate
 
@@ -70,8 +70,8 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig
     fields = event_fields(config.columns)
     valid = "json_type(CASE WHEN json_valid(line) THEN line ELSE 'null' END) = 'OBJECT'"
     picks = ", ".join(
-        f"CASE WHEN {valid} THEN line ->> {_json_pointer(key)} END AS {alias}"
-        for alias, key in fields.items() if key is not None
+        f"CASE WHEN {valid} THEN {_json_id(key) if alias in ('u', 'i') else f'line ->> {_json_pointer(key)}'} END"
+        f" AS {alias}" for alias, key in fields.items() if key is not None
     )
     parse = (f"SELECT {picks}, CASE WHEN NOT ({valid}) THEN 'malformed_line' END AS error,"
              f" CASE WHEN NOT ({valid}) THEN 'not a JSON object: ' || line END AS detail FROM lines")
@@ -81,6 +81,15 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig
         max_line_bytes=config.max_line_bytes,
     )
     return finish_events(with_rejects(good, rejects), path)
+
+
+def _json_id(key: str) -> str:
+    """SQL for the id at top-level ``key`` of JSON ``line`` as text: a whole JSON number written with a fraction or
+    an exponent (pandas writes an integer id column with a missing value as floats: 7.0) reads as the integer
+    ("7"), as in a Parquet file of the same frame; text and other numbers as written."""
+    value = f"line ->> {_json_pointer(key)}"
+    return (f"CASE WHEN json_type(line, {_json_pointer(key)}) = 'DOUBLE'"
+            f" THEN {id_text(f'TRY_CAST({value} AS DOUBLE)', 'DOUBLE')} ELSE {value} END")
 
 
 def _json_pointer(key: str) -> str:

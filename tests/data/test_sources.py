@@ -151,6 +151,12 @@ def test_whole_numbers_of_a_float_id_column_read_as_integers(tmp_path: Path) -> 
     pl.DataFrame({"user_id": ["a", "b"], "item_id": [7.0, float("nan")], "timestamp": [EPOCH0] * 2}).write_parquet(
         events)  # DuckDB cast the NaN to an integer here, and the whole file was refused
     assert read_source(SourceConfig(format="parquet", path=str(events)))["item_id"].to_list() == ["7", "nan"]
+    # the same frame as JSON Lines (pandas' to_json): numbers read as in Parquet; a JSON string is text as written
+    lines = tmp_path / "e.jsonl"
+    lines.write_text("".join(f'{{"user_id": {u}, "item_id": {i}, "timestamp": {EPOCH0}}}\n' for u, i in (
+        ("1.0", "7.0"), ("2.5", "1e17"), ("3", "1e1"), ("4.0", '"7.0"'))))
+    assert read_source(SourceConfig(format="jsonl", path=str(lines))).select("user_id", "item_id").rows() == [
+        ("1", "7"), ("2.5", "1e+17"), ("3", "10"), ("4", "7.0")]
     items = tmp_path / "items.parquet"
     pl.DataFrame({"item_id": [7.0, None, 9.5, float("inf")], "title": ["a", "b", "c", "d"]}).write_parquet(items)
     stored, rejected = read_item_metadata(ItemMetadataConfig(path=str(items), categories=None))
