@@ -82,6 +82,7 @@ def add_data_options(p: argparse.ArgumentParser, data_help: str, default: str | 
     g.add_argument("--rating-column", help="column of a rating (default: none read); a row whose rating is not a "
                                            "number is rejected as bad_rating")
     g.add_argument("--min-rating", type=float, help="reject rows rated below this as rating_out_of_range (needs "
-                                                    "--rating-column), as the pipeline's min_rating")
+                                                    "--rating-column; a row without a rating is kept), as the "
+                                                    "source settings' min_rating")
     g.add_argument("--k-core", type=int, default=0, help="keep only users and items with at least K events, "
                                                          "as the pipeline can (default 0: off)")
