@@ -83,7 +83,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_rounded(metrics)))
     else:
-        print(f"{args.split} split: full ranking over {seqs.n_items} items, history excluded")
+        print(f"{args.split} split: full ranking over the model's {model.cfg.n_items} items, history excluded")
         for name, value in metrics.items():
             print(f"{name:8s} {value:.4f}")
     return 0

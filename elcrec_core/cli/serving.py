@@ -69,6 +69,9 @@ def cmd_recommend(args: argparse.Namespace) -> int:
               "history_length": int(seqs.lengths[matches[0]]),
               "items": [{"rank": r + 1, "item": item, "score": round(float(score), 6)}
                         for r, (item, score) in enumerate(zip(names, scores[0].tolist())) if math.isfinite(score)]}
+    if len(result["items"]) < args.k:
+        print(f"{len(result['items'])} items, not {args.k}: the model scores {rec.n_items} items, and the others are "
+              "in the user's history or have no finite score", file=sys.stderr)
     if args.json:
         print(json.dumps(result))
     else:

@@ -142,12 +142,18 @@ def test_train_evaluate_and_recommend_without_format_on_csv_and_parquet(tmp_path
                              "--split", "valid")
     assert code == 0, err
     lines = stdout.splitlines()  # the split it ranked, then one metric a line
-    assert lines[0] == "valid split: full ranking over 9 items, history excluded" and lines[1].startswith("HR@5 ")
+    assert lines[0] == "valid split: full ranking over the model's 9 items, history excluded"
+    assert lines[1].startswith("HR@5 ")
     code, stdout, err = _run(capsys, "recommend", "--data", str(parquet_path), "--checkpoint", str(out / "best.pt"),
                              "--user", "3", "--k", "2", "--json")
     assert code == 0, err
     answer = json.loads(stdout)
     assert answer["history_length"] == 6 and len(answer["items"]) == 2  # user 3 has seen 6 of the 9 items
+    assert "items, not" not in err
+    code, stdout, err = _run(capsys, "recommend", "--data", str(parquet_path), "--checkpoint", str(out / "best.pt"),
+                             "--user", "3", "--k", "5", "--json")
+    assert code == 0 and len(json.loads(stdout)["items"]) == 3  # the 3 items user 3 has not seen, and a note
+    assert "3 items, not 5: the model scores 9 items, and the others are in the user's history" in err
 
 
 def test_old_format_names_still_work(tmp_path: Path, capsys) -> None:
