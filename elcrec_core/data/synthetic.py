@@ -42,7 +42,8 @@ def generate(cfg: SyntheticConfig = SyntheticConfig()) -> SyntheticData:
     if cfg.n_intents < 1:
         raise ValueError(f"n_intents must be at least 1, got {cfg.n_intents}")
     if cfg.n_items < cfg.n_intents:
-        raise ValueError("need at least one item per intent")
+        raise ValueError(f"need at least one item per intent: {cfg.n_items} items for {cfg.n_intents} intents "
+                         "(the CLI's --items and --intents)")
     rng = np.random.default_rng(cfg.seed)
     k, n_users = cfg.n_intents, cfg.n_users
 

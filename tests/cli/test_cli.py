@@ -448,12 +448,16 @@ def test_bad_counts_files_and_json_are_named_errors_not_tracebacks(tmp_path: Pat
     from elcrec_core.cli.main import parser
 
     for argv in (["recommend", "--checkpoint", "x.pt", "--data", "x", "--user", "1", "--k", "0"],
-                 ["synth", "--out", str(tmp_path / "s.csv"), "--users", "0"]):
+                 ["synth", "--out", str(tmp_path / "s.csv"), "--users", "0"],
+                 ["train", "--out", str(tmp_path / "t"), "--nproc", "0"],
+                 ["train", "--out", str(tmp_path / "t"), "--threads", "0"]):
         with pytest.raises(SystemExit) as info:
             parser().parse_args(argv)
         assert info.value.code == 2 and "must be at least 1, not 0" in capsys.readouterr().err
     code, _, err = _run(capsys, "synth", "--out", str(tmp_path), "--users", "5", "--items", "9", "--intents", "2")
     assert code == 2 and err.startswith("elcrec: error: ") and str(tmp_path) in err
+    code, _, err = _run(capsys, "synth", "--out", str(tmp_path / "s.csv"), "--items", "1", "--intents", "2")
+    assert code == 2 and "1 items for 2 intents (the CLI's --items and --intents)" in err
     (tmp_path / "bad.json").write_text("{bad")
     code, _, err = _run(capsys, "train", "--data", "synthetic", "--out", str(tmp_path / "run"),
                         "--config", str(tmp_path / "bad.json"))
