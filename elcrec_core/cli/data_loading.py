@@ -51,6 +51,7 @@ class LoadedData:
     report: LoadReport | None = None  # None for the pipeline's sequences.parquet
     rejected_examples: list[str] = field(default_factory=list)
     k_core_removed: int = 0
+    repeated_across_files: int = 0  # events that another file of the data holds too: used once
 
     def item_names(self, indices: np.ndarray) -> list[str]:
         """The item id (text) of each of the item ``indices`` (1..n_items)."""
@@ -66,6 +67,9 @@ class LoadedData:
         what = "" if self.format == SYNTHETIC else f" as {self.format}"
         lines = [f"reading {self.path}{what}{how}", "data: " + counts(self.report)]
         lines += [f"  {example}" for example in self.rejected_examples]
+        if self.repeated_across_files:
+            lines.append(f"events that another file holds too: {self.repeated_across_files}, used once (copies, "
+                         "overlapping exports)")
         if self.k_core_removed:
             lines.append(f"k-core: {self.k_core_removed} events removed")
         return lines
@@ -136,7 +140,7 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
         item_ids = None
         notes = [*notes, f"item ids are integers: used as the item indices 1..{seqs.n_items}"]
     return LoadedData(seqs, item_ids, name, fmt, notes, report, _examples(check.rejected, report, fmt, 3),
-                      build.summary.k_core_removed)
+                      build.summary.k_core_removed, build.summary.repeated_across_files)
 
 
 def _integer_ids(item_ids: np.ndarray) -> np.ndarray | None:

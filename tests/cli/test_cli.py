@@ -277,6 +277,20 @@ def test_k_core_is_off_unless_asked_for(tmp_path: Path, capsys) -> None:
     assert err.splitlines()[-1] == "k-core: 1 events removed"
 
 
+def test_a_folder_with_a_copied_file_uses_each_event_once_and_says_so(tmp_path: Path, capsys) -> None:
+    """Every row of both files is read and accepted (rows in = accepted + rejected), and the sequences use each
+    event once: stderr counts the events that another file holds too."""
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    rows = "user_id,item_id,timestamp\n" + "".join(f"u{u},i{i},{T0 + i}\n" for u in range(3) for i in range(4))
+    _write(folder / "day1.csv", rows)
+    _write(folder / "day1 copy.csv", rows)
+    code, out, err = _run(capsys, "sequences", "--data", str(folder), "--json")
+    assert code == 0 and [len(json.loads(line)["items"]) for line in out.splitlines()] == [4, 4, 4]
+    assert "data: 24 rows read, 24 accepted, 0 rejected" in err
+    assert "events that another file holds too: 12, used once (copies, overlapping exports)" in err.splitlines()
+
+
 # --- elcrec sequences ------------------------------------------------------------------------------------------
 
 
