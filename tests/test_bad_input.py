@@ -207,7 +207,7 @@ def test_the_cli_names_the_file_and_line_of_text_that_is_not_utf8(tmp_path: Path
         assert main(["sequences", "--data", str(data), "--json"]) == 0
         out, err = capsys.readouterr()
         assert out == {path: '{"user": "1", "items": ["2", "3"]}\n', events: '{"user": "u", "items": ["1"]}\n'}[data]
-        counts, example = err.splitlines()[1:]
+        counts, example = err.splitlines()[1:3]
         assert counts.endswith("1 rejected (malformed_line: 1)")
         assert example.startswith("  line 2: malformed_line (INVALID ENCODING: caf")
 

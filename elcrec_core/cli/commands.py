@@ -28,6 +28,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out} is a file: give a folder for the run's checkpoints")
     exp = build_config(args)
     with distributed.process_group(exp.train.device):  # under torchrun (several machines): every rank runs this
         main_rank = distributed.is_main()

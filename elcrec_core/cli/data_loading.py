@@ -67,6 +67,8 @@ class LoadedData:
         what = "" if self.format == SYNTHETIC else f" as {self.format}"
         lines = [f"reading {self.path}{what}{how}", "data: " + counts(self.report)]
         lines += [f"  {example}" for example in self.rejected_examples]
+        if self.report.days:  # a wrong epoch unit shows here (seconds read as milliseconds: January 1970)
+            lines.append(f"events from {min(self.report.days)} to {max(self.report.days)} (UTC days)")
         if self.repeated_across_files:
             lines.append(f"events that another file holds too: {self.repeated_across_files}, used once (copies, "
                          "overlapping exports)")

@@ -105,7 +105,7 @@ def newest_pipeline_sequences(data_dir: str) -> tuple[Sequences, np.ndarray]:
 def serving_record(data_dir: str) -> tuple[ModelStore, ModelRecord]:
     """The model store of the pipeline's data folder ``data_dir`` and the record of the model that serves;
     raises FileNotFoundError when none serves."""
-    store = ModelStore(data_dir)
+    store = ModelStore(_data_folder(data_dir))
     serving = store.serving()
     if serving is None:
         raise FileNotFoundError(f"no model serves in {store.models} (no aliases.json): run the pipeline first")
@@ -113,7 +113,7 @@ def serving_record(data_dir: str) -> tuple[ModelStore, ModelRecord]:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    store = ModelStore(args.data_dir)
+    store = ModelStore(_data_folder(args.data_dir))
     try:
         rolled_back_from = store.serving()
         serving = store.rollback(args.reason)
@@ -149,3 +149,11 @@ def refresh_command(data_dir: Path) -> str | None:
     settings = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items() if value)
     return (f"{settings} {shlex.quote(dagster)} asset materialize -m elcrec_pipeline.definitions "
             f"--select user_recommendations,intent_profiles --partition {days[-1]}")
+
+
+def _data_folder(data_dir: str) -> str:
+    """``data_dir`` where it is a folder; FileNotFoundError otherwise (a mistyped path is not a folder without
+    models)."""
+    if not Path(data_dir).is_dir():
+        raise FileNotFoundError(f"{data_dir}: no such data folder (the pipeline's, where models/ is)")
+    return data_dir

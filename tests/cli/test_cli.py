@@ -137,7 +137,8 @@ def test_train_evaluate_and_recommend_without_format_on_csv_and_parquet(tmp_path
         assert json.loads(stdout) == pytest.approx(trained, abs=1e-6)
     assert err.splitlines() == [f"reading {parquet_path.resolve()} as parquet (guessed from the name .parquet; "
                                 "timestamps: epoch_s, detected from the first rows)",
-                                "data: 240 rows read, 240 accepted, 0 rejected"]
+                                "data: 240 rows read, 240 accepted, 0 rejected",
+                                "events from 2026-03-01 to 2026-03-01 (UTC days)"]
     code, stdout, err = _run(capsys, "evaluate", "--data", str(csv_path), "--checkpoint", str(out / "best.pt"),
                              "--split", "valid")
     assert code == 0, err
@@ -265,7 +266,11 @@ def test_rejected_rows_are_counted_on_stderr(tmp_path: Path, capsys) -> None:
         "  line 3: bad_timestamp (timestamp: soon)",
         "  line 4: missing_user",
         "  line 5: duplicate_event",
+        "events from 2026-03-01 to 2026-03-01 (UTC days)",
     ]
+    # epoch seconds read as milliseconds: the days say so
+    code, _, err = _run(capsys, "sequences", "--data", str(path), "--timestamp-format", "epoch_ms")
+    assert code == 0 and err.splitlines()[-1] == "events from 1970-01-21 to 1970-01-21 (UTC days)"
 
 
 def test_k_core_is_off_unless_asked_for(tmp_path: Path, capsys) -> None:
@@ -470,6 +475,11 @@ def test_bad_counts_files_and_json_are_named_errors_not_tracebacks(tmp_path: Pat
         assert info.value.code == 2 and "must be at least 1, not 0" in capsys.readouterr().err
     code, _, err = _run(capsys, "synth", "--out", str(tmp_path), "--users", "5", "--items", "9", "--intents", "2")
     assert code == 2 and err.startswith("elcrec: error: ") and str(tmp_path) in err
+    code, _, err = _run(capsys, "rollback", "--data-dir", str(tmp_path / "nope"))
+    assert code == 2 and f"elcrec: error: {tmp_path / 'nope'}: no such data folder" in err
+    (tmp_path / "a.csv").write_text("user_id,item_id\n")
+    code, _, err = _run(capsys, "train", "--data", "synthetic", "--out", str(tmp_path / "a.csv"))
+    assert code == 2 and f"elcrec: error: --out {tmp_path / 'a.csv'} is a file" in err
     code, _, err = _run(capsys, "synth", "--out", str(tmp_path / "s.csv"), "--items", "1", "--intents", "2")
     assert code == 2 and "1 items for 2 intents (the CLI's --items and --intents)" in err
     (tmp_path / "bad.json").write_text("{bad")
