@@ -16,11 +16,11 @@ later rules use it):
    steps, not below 64: small data gets more updates per pass (ml-100k: 943 users).
 4. ``rec_loss`` = "ce" (full softmax) while one batch's logits, batch x ``max_len`` x items, stay within
    :data:`MAX_AUTO_CE_LOGITS` (0.5 GiB in fp32), else "sampled_softmax" (a large catalogue).
-5. ``n_intents`` = the power of two nearest to sqrt(users) / 4 on a log scale (23 gives 32), within [8, 256]: about 4 sqrt(users) users per
-   intent, so that each centre is estimated from many sequences and the intents stay few enough to read in the
-   profiles; 256 is the paper's Beauty/Yelp value (22k-31k users, the paper's data sets). Never more than the
-   users with a training sample (the power of two at or below their number): k-means, which places the centres,
-   needs one sequence per centre (7 such users give 4 intents).
+5. ``n_intents`` = the power of two nearest to sqrt(users) / 4 on a log scale (23 gives 32), within [8, 256]:
+   about 4 sqrt(users) users per intent, so that each centre is estimated from many sequences and the intents
+   stay few enough to read in the profiles; 256 is the paper's Beauty/Yelp value (22k-31k users, the paper's
+   data sets). Never more than the users with a training sample (the power of two at or below their number):
+   k-means, which places the centres, needs one sequence per centre (7 such users give 4 intents).
 6. ``max_steps`` = :data:`BUDGET_EPOCHS` epochs of optimiser steps, within [:data:`MIN_STEPS`, :data:`MAX_STEPS`];
    ``epochs`` = the epochs those steps span; ``patience`` = a quarter of them, at least 3: training ends at the
    step budget or when validation NDCG@20 has not improved for ``patience`` epochs, whichever comes first.
