@@ -27,13 +27,15 @@ _NUMERIC_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYI
 EXACT_INTEGERS = 2**53  # a float of smaller magnitude holds an integer exactly
 
 
-def id_text(column: str, column_type: str) -> str:
-    """SQL for the id in ``column`` as text: as given, except that a whole number in a FLOAT or DOUBLE column
-    reads as an integer ("7", not "7.0"): pandas writes an integer id column with a missing value as floats."""
+def id_text(column: str, column_type: str, otherwise: str | None = None) -> str:
+    """SQL for the id in ``column`` as text: as given (or ``otherwise``, SQL text), except that a whole number in
+    a FLOAT or DOUBLE column reads as an integer ("7", not "7.0") where a double holds it exactly: pandas writes
+    an integer id column with a missing value as floats."""
+    otherwise = otherwise or f"CAST({column} AS VARCHAR)"
     if column_type not in ("FLOAT", "DOUBLE"):
-        return f"CAST({column} AS VARCHAR)"
+        return otherwise
     return (f"CASE WHEN isfinite({column}) AND {column} = trunc({column}) AND abs({column}) < {EXACT_INTEGERS}"
-            f" THEN CAST(CAST({column} AS BIGINT) AS VARCHAR) ELSE CAST({column} AS VARCHAR) END")
+            f" THEN CAST(CAST({column} AS BIGINT) AS VARCHAR) ELSE {otherwise} END")
 
 
 _WHITESPACE = "' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)"  # SQL: what trim() removes

@@ -86,10 +86,12 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig
 def _json_id(key: str) -> str:
     """SQL for the id at top-level ``key`` of JSON ``line`` as text: a whole JSON number written with a fraction or
     an exponent (pandas writes an integer id column with a missing value as floats: 7.0) reads as the integer
-    ("7"), as in a Parquet file of the same frame; text and other numbers as written."""
+    ("7"), as in a Parquet file of the same frame, where a double holds it exactly (below 2^53); any other value
+    (text, an integer, a fraction, a larger number: 1e17 reads "100000000000000000.0") as DuckDB's JSON gives it,
+    so that distinct ids stay distinct."""
     value = f"line ->> {_json_pointer(key)}"
-    return (f"CASE WHEN json_type(line, {_json_pointer(key)}) = 'DOUBLE'"
-            f" THEN {id_text(f'TRY_CAST({value} AS DOUBLE)', 'DOUBLE')} ELSE {value} END")
+    whole = id_text(f"TRY_CAST({value} AS DOUBLE)", "DOUBLE", otherwise=value)
+    return f"CASE WHEN json_type(line, {_json_pointer(key)}) = 'DOUBLE' THEN {whole} ELSE {value} END"
 
 
 def _json_pointer(key: str) -> str:
