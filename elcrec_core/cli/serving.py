@@ -26,7 +26,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     from elcrec_core.intents.profiles import NO_INTENT, assign_user_intents
     from elcrec_core.serve.recommend import recommend
     from elcrec_core.serve.recommenders import load_recommender
-    from elcrec_core.train.checkpoint import load_model, onto_catalogue, onto_item_ids
+    from elcrec_core.train.checkpoint import CheckpointError, load_model, onto_catalogue, onto_item_ids
 
     data = load_data(args, seed=synthetic_seed(args))
     own = data.sequences  # the data's items, numbered as it numbers them
@@ -62,8 +62,11 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     intent = None
     if intents is not None:  # the intent model numbers the items as its own training did
         intent_checkpoint, intent_model = intents
-        intent_seqs, _ = onto_catalogue(intent_checkpoint, intent_model.cfg.n_items, own, data.item_ids)
-        intent = int(assign_user_intents(intent_model, intent_seqs, user).intent[0])
+        try:
+            intent_seqs, _ = onto_catalogue(intent_checkpoint, intent_model.cfg.n_items, own, data.item_ids)
+            intent = int(assign_user_intents(intent_model, intent_seqs, user).intent[0])
+        except CheckpointError:  # no item of the data is the intent model's: no intent, as in the pipeline
+            intent = NO_INTENT
     names = [str(item_ids[i - 1]) if item_ids is not None else str(i) for i in items[0].tolist()]
     result = {"user": str(args.user), "model": name, "intent": None if intent == NO_INTENT else intent,
               "history_length": int(seqs.lengths[matches[0]]),

@@ -142,13 +142,14 @@ def item_catalogue(checkpoint: str | Path, n_items: int, data_item_ids: np.ndarr
 def onto_catalogue(checkpoint: str | Path, n_items: int, seqs: Sequences, data_item_ids: np.ndarray | None,
                    warn: Callable[[str], None] | None = None) -> tuple[Sequences, np.ndarray | None]:
     """``seqs`` indexed as the model at ``checkpoint`` indexes items, and the item id of each index. A data file
-    read on its own numbers its items itself (one user's events: their few items from 1), so where both the data
-    and the item index beside the checkpoint have ids, the items are matched by id (:func:`onto_item_ids`).
-    Without ids on either side, :func:`item_catalogue` checks what it can; when the data has ids and no index is
-    beside the checkpoint (a ``best.pt`` copied alone, a model trained on a sequence file), the data's items are
-    matched by position, right only for data of the training's catalogue, and ``warn`` gets a line that says
-    so. Raises :class:`CheckpointError` when none of the data's items is the model's (another catalogue)."""
-    if data_item_ids is not None and Path(checkpoint).with_name(ITEM_INDEX_FILE).is_file():
+    read on its own numbers its items itself (one user's events: their few items from 1), so where the item
+    index beside the checkpoint has ids, the data's items are matched by id (:func:`onto_item_ids`; data without
+    ids, a sequence file of integer ids, by those integers). Without an index beside the checkpoint,
+    :func:`item_catalogue` checks what it can; where the data has ids (a ``best.pt`` copied alone, a model trained
+    on a sequence file), its items are matched by position, right only for data of the training's catalogue,
+    and ``warn`` gets a line that says so. Raises :class:`CheckpointError` when none of the data's items is the
+    model's (another catalogue)."""
+    if Path(checkpoint).with_name(ITEM_INDEX_FILE).is_file():
         return onto_item_ids(item_catalogue(checkpoint, n_items, None), seqs, data_item_ids, f"checkpoint {checkpoint}")
     if data_item_ids is not None and warn is not None:
         warn(f"no {ITEM_INDEX_FILE} beside {checkpoint}: the data's items are matched to the model's by position "
@@ -162,18 +163,17 @@ def onto_item_ids(model_ids: np.ndarray, seqs: Sequences, data_item_ids: np.ndar
     """``seqs`` (items numbered as in ``data_item_ids``, the id of each index; None: the indices are the ids)
     re-indexed onto a model's catalogue ``model_ids`` (the id of each of its indices 1..n), and the item id of
     each new index: the data's items that the model does not know come after its n (newer items: left out of
-    inputs, their targets missed). Raises :class:`CheckpointError` naming ``model`` when none of the data's items
-    is the model's (another catalogue)."""
-    n_items = len(model_ids)
+    inputs, their targets missed). Only the items the sequences hold are mapped. Raises :class:`CheckpointError`
+    naming ``model`` when none of them is the model's (another catalogue)."""
     index = {item: i for i, item in enumerate(np.asarray(model_ids).astype(str).tolist(), start=1)}
-    if data_item_ids is None:
-        data_item_ids = np.arange(1, seqs.n_items + 1)
-    data_ids = np.asarray(data_item_ids).astype(str).tolist()
-    new = list(dict.fromkeys(item for item in data_ids if item not in index))
-    if data_ids and len(new) == len(set(data_ids)):
+    used, position = np.unique(np.asarray(seqs.items), return_inverse=True)
+    ids = (used if data_item_ids is None else np.asarray(data_item_ids)[used - 1]).astype(str).tolist()
+    new = list(dict.fromkeys(item for item in ids if item not in index))
+    if ids and len(new) == len(set(ids)):
         raise CheckpointError(f"{model} is from another item catalogue: none of the data's "
-                              f"{len(set(data_ids))} items is among its {n_items}")
-    index.update({item: n_items + i for i, item in enumerate(new, start=1)})
-    lookup = np.array([0] + [index[item] for item in data_ids], dtype=np.int64)
-    return (Sequences(seqs.user_ids, lookup[seqs.items], seqs.offsets, n_items + len(new)),
+                              f"{len(set(ids))} items is among its {len(model_ids)}")
+    index.update({item: len(model_ids) + i for i, item in enumerate(new, start=1)})
+    lookup = np.array([index[item] for item in ids], dtype=np.int64)
+    return (Sequences(seqs.user_ids, lookup[position].reshape(np.shape(seqs.items)), seqs.offsets,
+                      len(model_ids) + len(new)),
             np.array(list(index)))

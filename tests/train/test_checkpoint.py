@@ -226,3 +226,27 @@ def test_a_cpu_run_on_a_gpu_machine_saves_no_cuda_rng_state(tmp_path: Path, monk
     save_training_state(tmp_path / "last.pt", model, optimizer, ExperimentConfig(), 0, EarlyStopping(3), [],
                         torch.Generator())
     assert "cuda" not in load_checkpoint(tmp_path / "last.pt")["rng"]
+
+
+# ------------------------------------------------------------------------------------------ the item catalogue
+
+
+def test_data_is_mapped_onto_a_checkpoints_catalogue_by_id_and_only_its_items_count(tmp_path):
+    """With an item index beside the checkpoint, data without item ids (a sequence file: its integers are the ids)
+    is matched by id, as data with ids is (it was matched by position); only the items the sequences hold are
+    mapped (every integer up to the largest was, 4 GB for one id of 20,000,000), and unknown ones come after."""
+    import numpy as np
+
+    from elcrec_core.data.sequences import Sequences, write_item_index_file
+    from elcrec_core.train.checkpoint import onto_catalogue, onto_item_ids
+
+    checkpoint = tmp_path / "best.pt"
+    write_item_index_file(tmp_path / "item_index.parquet", np.array(["9", "1", "5"]))
+    seqs = Sequences(np.array(["u", "v"]), np.array([5, 9, 700, 9]), np.array([0, 3, 4]), 1000)
+    mapped, ids = onto_catalogue(checkpoint, 3, seqs, None)
+    assert (mapped.items.tolist(), mapped.n_items, ids.tolist()) == ([3, 1, 4, 1], 4, ["9", "1", "5", "700"])
+    named = np.array([f"i{n}" for n in range(1, 1001)])  # the same data with ids: i5, i9, i700
+    mapped, ids = onto_item_ids(np.array(["i9", "i1", "i5"]), seqs, named, "m")
+    assert (mapped.items.tolist(), mapped.n_items, ids.tolist()) == ([3, 1, 4, 1], 4, ["i9", "i1", "i5", "i700"])
+    with pytest.raises(CheckpointError, match="^m is from another item catalogue: none of the data's 3 items"):
+        onto_item_ids(np.array(["x"]), seqs, named, "m")
