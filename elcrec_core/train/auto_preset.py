@@ -24,7 +24,8 @@ later rules use it):
 6. ``max_steps`` = :data:`BUDGET_EPOCHS` epochs of optimiser steps, within [:data:`MIN_STEPS`, :data:`MAX_STEPS`];
    ``epochs`` = the epochs those steps span; ``patience`` = a quarter of them, at least 3: training ends at the
    step budget or when validation NDCG@20 has not improved for ``patience`` epochs, whichever comes first.
-   ``epochs`` given (``max_steps`` not): those epochs bound training, with no step budget (``max_steps`` 0).
+   ``epochs`` given (``max_steps`` not): those epochs bound training, up to :data:`MAX_STEPS` steps (the bound
+   on a run's time, which a daily run's ``warm_start_epochs`` keeps; ``max_steps`` 0 lifts it).
 
 The cost of a step does not grow with the number of users, so the step bounds bound the time: 200 steps are
 about a minute on 2 AVX2 cores for the embedded synthetic data and ml-100k; 20,000 steps (1M users and more)
@@ -119,7 +120,7 @@ def derive_settings(seqs: Sequences, given: Mapping[str, Any] | None = None) -> 
     intents = given.get("n_intents", min(_nearest_power_of_two(math.sqrt(len(seqs)) / 4, MIN_INTENTS, MAX_INTENTS),
                                          1 << (len(users).bit_length() - 1)))  # k-means: a sequence per centre
     steps_per_epoch = math.ceil(samples / batch)
-    budget = 0 if "epochs" in given else min(MAX_STEPS, max(MIN_STEPS, BUDGET_EPOCHS * steps_per_epoch))
+    budget = MAX_STEPS if "epochs" in given else min(MAX_STEPS, max(MIN_STEPS, BUDGET_EPOCHS * steps_per_epoch))
     max_steps = given.get("max_steps", budget)
     # max_steps 0 (given: no step limit) leaves the epochs to bound training
     epochs = given.get("epochs", math.ceil(max_steps / steps_per_epoch) if max_steps else BUDGET_EPOCHS)

@@ -88,7 +88,7 @@ def test_given_settings_are_kept_and_the_later_rules_use_them() -> None:
     no_limit = derive_settings(seqs, {"max_steps": 0})
     assert (no_limit.max_steps, no_limit.epochs) == (0, 10)
     asked = derive_settings(seqs, {"epochs": 100})  # the epochs asked for bound training, not 10 epochs of steps
-    assert (asked.max_steps, asked.epochs, asked.patience) == (0, 100, 25)
+    assert (asked.max_steps, asked.epochs, asked.patience) == (20_000, 100, 25)  # 4,000 steps: the cap is far
     both = derive_settings(seqs, {"epochs": 100, "max_steps": 120})
     assert (both.max_steps, both.epochs) == (120, 100)
 
@@ -132,7 +132,7 @@ def test_the_pipeline_trains_with_the_derived_settings_by_default(tmp_path: Path
     metadata = {k: v.value for k, v in event.materialization.metadata.items()}
     seqs, _ = read_sequence_parquet(tmp_path / "sequences/2026-01-26/sequences.parquet")
     derived = derive_settings(seqs, {"epochs": 2})
-    assert derived.max_steps == 0 and derived.patience == 3  # the 2 epochs bound it; a quarter of 2 epochs < 3
+    assert derived.max_steps == 20_000 and derived.patience == 3  # 2 epochs bound it; a quarter of 2 epochs < 3
     saved = json.loads((Path(metadata["model_dir"]) / "config.json").read_text())
     assert {k: saved["model"][k] for k in ("max_len", "n_intents")} == derived.model()
     assert {k: saved["train"][k] for k in derived.train()} == derived.train()
