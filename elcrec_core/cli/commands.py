@@ -37,10 +37,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         seqs, item_ids = data.sequences, data.item_ids
         if args.preset == AUTO and not args.config:
             exp = build_config(args, seqs)
+        if item_ids is not None:  # on every rank: all refuse alike
+            _keep_the_resumed_catalogue(Path(args.out), item_ids, resume=not args.fresh)
         if main_rank:
             print(f"data: {len(seqs)} users, {seqs.n_items} items, {len(seqs.items)} interactions", flush=True)
             if item_ids is not None:  # evaluate and recommend check a checkpoint's catalogue against it
-                _keep_the_resumed_catalogue(Path(args.out), item_ids, resume=not args.fresh)
                 Path(args.out).mkdir(parents=True, exist_ok=True)
                 write_item_index_file(Path(args.out) / ITEM_INDEX_FILE, item_ids)
         log = lambda line: print(line, flush=True)  # noqa: E731

@@ -13,16 +13,19 @@ import torch
 
 def select_device(name: str = "auto") -> torch.device:
     """``auto``: CUDA where available, else CPU; any other name as torch spells it (``cpu``, ``cuda``,
-    ``cuda:1``). Raises ValueError for a name torch does not know and for a CUDA device this machine lacks."""
+    ``cuda:1``, ``mps``). Raises ValueError for a name torch does not know and for an accelerator (CUDA, MPS,
+    XPU, ...) that this machine or this build of torch lacks."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
     except RuntimeError:
         raise ValueError(f"device {name!r} is not a device name: auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        have = f"{torch.cuda.device_count()} CUDA GPU(s)" if torch.cuda.is_available() else "no CUDA GPU"
-        raise ValueError(f"device {name!r}: this machine has {have} (torch {torch.__version__}); use cpu or auto")
+    backend = getattr(torch, device.type, None) if device.type != "cpu" else None
+    count = backend.device_count() if hasattr(backend, "device_count") else None
+    if count is not None and (device.index or 0) >= count:
+        raise ValueError(f"device {name!r}: this machine has {count} {device.type} device(s) for torch "
+                         f"{torch.__version__}; use cpu or auto")
     return device
 
 

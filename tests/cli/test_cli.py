@@ -9,6 +9,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import torch
 
 from elcrec_core.cli.data_loading import load
 from elcrec_core.cli.data_options import DataOptions
@@ -502,6 +503,13 @@ def test_bad_counts_files_and_json_are_named_errors_not_tracebacks(tmp_path: Pat
     assert code == 2 and "elcrec: error: device 'gpu' is not a device name: auto, cpu, cuda or cuda:N" in err
     code, _, err = _run(capsys, "evaluate", "--data", "synthetic", "--checkpoint", "x.pt", "--device", "cuda:64")
     assert code == 2 and "elcrec: error: device 'cuda:64': this machine has " in err  # no machine has 65 GPUs
+    from elcrec_core.train.device import select_device
+
+    for kind in ("mps", "xpu"):  # on a machine without them (these machines: Linux, no Intel GPU)
+        if getattr(torch, kind).device_count() == 0:
+            with pytest.raises(ValueError, match=rf"^device '{kind}': this machine has 0 {kind} device\(s\)"):
+                select_device(kind)
+    assert select_device("cpu") == torch.device("cpu") and select_device("auto").type in ("cpu", "cuda")
     assert parser().parse_args(["baselines", "--data", "x"]).preset == "auto"  # as the pipeline's challenger
 
 
