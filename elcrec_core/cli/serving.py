@@ -16,6 +16,7 @@ import torch
 
 from elcrec_core.cli.arguments import load_data
 from elcrec_core.cli.commands import synthetic_seed
+from elcrec_core.data import warehouse
 from elcrec_core.data.sequences import Sequences, read_sequence_parquet, sequence_day_folders
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 
@@ -45,7 +46,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     else:  # any model may serve: a trained one, or a baseline refitted as the pipeline fits it
         store, record = serving_record(args.serving)
         name = f"{record.name} ({record.kind})"
-        intent_record = store.intent_model(record.day)  # the intents the pipeline shows
+        days = sequence_day_folders(args.serving)  # the tables the pipeline shows belong to the newest day
+        intent_record = store.intent_model(days[-1].name if days else record.day)
         if intent_record is not None:
             intents = store.checkpoint(intent_record), load_model(store.checkpoint(intent_record))[0]
         checkpoint = store.checkpoint(record) if record.trained else None
@@ -122,17 +124,43 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         serving = store.rollback(args.reason)
     except LookupError as exc:
         raise FileNotFoundError(str(exc)) from None
+    days = sequence_day_folders(args.data_dir)
+    intents = store.intent_model(days[-1].name) if days else None  # what a refresh takes the intents from
     result = {"serving": serving.name, "previous": rolled_back_from.name if rolled_back_from else None,
-              "refresh": refresh_command(Path(args.data_dir))}
+              "tables_from": _recommendations_model(Path(args.data_dir)),
+              "intents_from": intents.name if intents else None, "refresh": refresh_command(Path(args.data_dir))}
     if args.json:
         print(json.dumps(result))
     else:
         print(f"serving {serving.name} again (previous: {result['previous']})")
         if result["refresh"]:
-            print(f"the tables user_recommendations, user_intents and intent_profiles still hold what "
-                  f"{result['previous']} served, until the next run; to serve {serving.name}'s now:\n  "
-                  f"{result['refresh']}")
+            held = (f"hold what {result['tables_from']} served" if result["tables_from"]
+                    else "are as the last run left them")
+            print(f"the tables user_recommendations, user_intents and intent_profiles {held}, until the next run; "
+                  f"to serve {serving.name}'s now (intents: {result['intents_from']}"
+                  f"{_intents_note(intents, rolled_back_from)}):\n  {result['refresh']}")
     return 0
+
+
+def _recommendations_model(data_dir: Path) -> str | None:
+    """The model that the warehouse's user_recommendations name (its ``model`` column), or None."""
+    path = data_dir / "warehouse.duckdb"
+    if not path.is_file():
+        return None
+    with warehouse.connect(path, read_only=True) as con:
+        if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'user_recommendations'"
+                           ).fetchone()[0]:
+            return None
+        models = [row[0] for row in con.execute("SELECT DISTINCT model FROM user_recommendations LIMIT 2").fetchall()]
+    return models[0] if len(models) == 1 else None
+
+
+def _intents_note(intents: ModelRecord | None, rolled_back_from: ModelRecord | None) -> str:
+    """What to know of the intent model of a refresh: where it is the model rolled back from, no other ELCRec
+    model has served, and its intents stay (the day's candidate, :meth:`ModelStore.intent_model`)."""
+    if intents is None or rolled_back_from is None or intents.name != rolled_back_from.name:
+        return ""
+    return ", the model rolled back from: no other ELCRec model has served, and the intents are the day's model's"
 
 
 def refresh_command(data_dir: Path) -> str | None:

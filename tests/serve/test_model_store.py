@@ -9,10 +9,12 @@ import shutil
 import time
 from pathlib import Path
 
+import polars as pl
 import pytest
 import torch
 
 from elcrec_core.config.settings import ModelConfig
+from elcrec_core.data import warehouse
 from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.evaluate.baselines import ItemTransition, MostPopular, tune_ease
 from elcrec_core.evaluate.ranking import eligible_users, evaluate, metrics_from_ranks
@@ -314,7 +316,8 @@ def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys, monkeypatch
     store.promote(a, "first")
     store.promote(b, "second")
     assert main(["rollback", "--data-dir", str(tmp_path), "--reason", "b recommends stale items", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"serving": a.name, "previous": b.name, "refresh": None}
+    assert json.loads(capsys.readouterr().out) == {"serving": a.name, "previous": b.name, "tables_from": None,
+                                                   "intents_from": None, "refresh": None}
     assert (store.serving(), store.previous()) == (a, b)
     assert store.serving_log()[-1]["reason"] == "b recommends stale items"
     for folder in ("2026-05-01", "2026-05-02", "notes"):  # "notes" is not a day
@@ -326,13 +329,18 @@ def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys, monkeypatch
     refresh = (f"DAGSTER_HOME=/srv/dagster ELCREC_DATA_DIR={tmp_path.resolve()} ELCREC_START_DATE=2026-05-01 "
                f"{dagster if dagster.exists() else 'dagster'} asset materialize -m elcrec_pipeline.definitions "
                "--select user_recommendations,intent_profiles --partition 2026-05-02")
-    assert json.loads(capsys.readouterr().out) == {"serving": b.name, "previous": a.name, "refresh": refresh}
+    assert json.loads(capsys.readouterr().out) == {"serving": b.name, "previous": a.name, "tables_from": None,
+                                                   "intents_from": b.name, "refresh": refresh}
     monkeypatch.setenv("ELCREC_START_DATE", "2026-04-01")  # as the pipeline's runs have it
+    # the tables name the model whose output they hold (a's, from before the rollbacks: no refresh ran since)
+    warehouse.replace_table(tmp_path / "warehouse.duckdb", "user_recommendations",
+                            pl.DataFrame({"user_id": ["u", "v"], "model": [f"{a.name} (elcrec)"] * 2}))
     assert main(["rollback", "--data-dir", str(tmp_path)]) == 0
     refresh = refresh.replace("ELCREC_START_DATE=2026-05-01", "ELCREC_START_DATE=2026-04-01")
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"serving {a.name} again (previous: {b.name})" and lines[-1].strip() == refresh
-    assert f"user_recommendations, user_intents and intent_profiles still hold what {b.name} served" in lines[1]
+    assert (f"user_recommendations, user_intents and intent_profiles hold what {a.name} (elcrec) served, until the "
+            f"next run; to serve {a.name}'s now (intents: {a.name}):") in lines[1]
 
 
 def test_challengers_live_under_their_candidate_and_come_back_by_name(tmp_path):
@@ -564,3 +572,21 @@ def test_sasrec_beside_a_candidate_of_another_next_item_loss_says_so(tmp_path, m
         challengers.fit_challengers(store, candidate, seqs, log=lines.append)
         assert trained[-1] == "ce"
         assert any("the candidate with sampled_softmax" in line for line in lines) is said
+
+
+def test_a_rollback_from_the_only_elcrec_model_says_its_intents_stay(tmp_path, capsys):
+    """Rolled back from the only ELCRec model to a baseline: the refresh takes the intents from the day's
+    candidate, which is that model (the intents have no other source), and the message says so."""
+    from elcrec_core.cli.main import main
+
+    store = ModelStore(tmp_path)
+    b = record(store, "2026-05-02", "b")
+    transition = ModelRecord(day="2026-05-02", run_id="b/transition", dir=f"{b.dir}/challengers/transition",
+                             kind="transition")
+    store.promote(transition, "first")
+    store.promote(b, "second")
+    (tmp_path / "sequences" / "2026-05-02").mkdir(parents=True)
+    assert main(["rollback", "--data-dir", str(tmp_path)]) == 0
+    message = capsys.readouterr().out
+    assert (f"(intents: {b.name}, the model rolled back from: no other ELCRec model has served, and the intents "
+            "are the day's model's)") in message
