@@ -247,3 +247,12 @@ def test_numeric_flags_count_as_their_value(tmp_path: Path) -> None:
     meta, rejected = read_item_metadata(ItemMetadataConfig(str(path), categories=None, category_flags=["Drama"]))
     assert meta.rows() == [("a", "A", ["Drama"]), ("b", "B", [])]
     assert rejected.select("source_row", "reason", "detail").rows() == [(4, "bad_category_flag", "Drama: x")]
+
+
+def test_item_metadata_is_one_file_and_a_folder_or_pattern_says_so(tmp_path: Path) -> None:
+    """Events may come from a folder or a pattern of files; item metadata from one file, which the error says."""
+    (tmp_path / "catalogue").mkdir()
+    with pytest.raises(SourceReadError, match="catalogue: a folder: item metadata is read from one file"):
+        read_item_metadata(ItemMetadataConfig(str(tmp_path / "catalogue")))
+    with pytest.raises(SourceReadError, match=r"no such file \(item metadata is one file, not a pattern\)"):
+        read_item_metadata(ItemMetadataConfig(str(tmp_path / "catalogue" / "*.csv")))
