@@ -8,7 +8,7 @@ import dagster as dg
 import polars as pl
 
 from assets.daily import RETRY, START_DATE_ENV, WAREHOUSE_POOL, daily_asset, fails_at_once, refused
-from assets.metadata import expectation_results, metric, table, warehouse_table
+from assets.metadata import expectation_results, failed_expectations, metric, table, warehouse_table
 from elcrec_core.data import warehouse
 from elcrec_core.data.ingestion import EventsBeforeStart, MixedSources, read_checked, store_checked
 from elcrec_core.data.item_metadata import read_item_metadata
@@ -64,8 +64,9 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         yield from refused(
             dg.AssetCheckResult(check_name="interaction_expectations", passed=False,
                                 metadata=expectation_results(expectations)),
-            f"refused: the load of {', '.join(batch.files)} fails its expectations (see the check "
-            "interaction_expectations); nothing was written, and the warehouse keeps what earlier loads of these "
+            f"refused: the load of {', '.join(batch.files)} fails its expectations "
+            f"({failed_expectations(expectations)}; the check interaction_expectations has them all); nothing was "
+            "written, and the warehouse keeps what earlier loads of these "
             "files stored", {**_counts(check), "files": dg.MetadataValue.text(", ".join(batch.files))},
             context.run.run_id)
     with fails_at_once(f"ingestion of {context.partition_key}", MixedSources):

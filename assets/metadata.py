@@ -111,6 +111,13 @@ def expectation_results(report: ExpectationReport) -> dict[str, dg.MetadataValue
             "failed": dg.MetadataValue.int(len(report.failed))}
 
 
+def failed_expectations(report: ExpectationReport) -> str:
+    """The expectations of ``report`` that failed, for a failure message: ``expectation (column): observed X,
+    accepts Y``, separated by semicolons."""
+    return "; ".join(f"{o.expectation}{f' ({o.column})' if o.column else ''}: observed {_observed(o)}, accepts "
+                     f"{_threshold(o.kwargs)}" for o in report.failed)
+
+
 def _cell(value: Any) -> Cell:
     if isinstance(value, float):  # nan and infinities: empty (a table's records travel as JSON, which lacks them)
         return significant(value) if math.isfinite(value) else None

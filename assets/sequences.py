@@ -6,7 +6,7 @@ import dagster as dg
 
 from assets.daily import RETRY, WAREHOUSE_POOL, daily_asset, fails_at_once, refused
 from assets.ingestion import raw_interactions
-from assets.metadata import expectation_results, metric, table, warehouse_table
+from assets.metadata import expectation_results, failed_expectations, metric, table, warehouse_table
 from elcrec_core.data.events_to_sequences import build_sequences, write_sequences
 from elcrec_core.data.validation import expect_sequences
 from elcrec_pipeline.config import SequenceSettings, partition_end
@@ -43,8 +43,9 @@ def interaction_sequences(context: dg.AssetExecutionContext, config: SequenceSet
     check = dg.AssetCheckResult(check_name="sequence_expectations", passed=expectations.success,
                                 metadata=expectation_results(expectations))
     if not expectations.success:  # checked before anything is written: the day's earlier sequences stay
-        yield from refused(check, f"refused: the sequences of {context.partition_key} fail their expectations (see "
-                                  "the check sequence_expectations); nothing was written",
+        yield from refused(check, f"refused: the sequences of {context.partition_key} fail their expectations "
+                                  f"({failed_expectations(expectations)}; the check sequence_expectations has them "
+                                  "all); nothing was written",
                            {"users": summary.users, "items": summary.items, "interactions": summary.interactions,
                             "length": table([summary.length])}, context.run.run_id)
     newer = storage.newer_day(context.partition_key)  # the warehouse table belongs to the newest day

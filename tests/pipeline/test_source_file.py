@@ -97,6 +97,9 @@ def test_a_delivery_that_fails_its_checks_replaces_nothing(team, tmp_path):
     assert result.asset_materializations_for_node("raw_interactions") == []
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     assert "refused: the load of" in failure.event_specific_data.error.message
+    # the message names what failed, with the observed value and what is accepted (the run's log shows it)
+    assert ("fails its expectations (expect_table_row_count_to_be_between: observed 0, accepts ≥ 1; "
+            in failure.event_specific_data.error.message)
     assert failure.event_specific_data.user_failure_data.metadata["rows_in"].value == 0
     assert not [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
     assert raw_rows(data_dir) == before and len(before) == 3
