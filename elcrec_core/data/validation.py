@@ -92,9 +92,12 @@ def check_rows(frame: pl.DataFrame, rules: RowRules = RowRules()) -> RowCheck:
     for code in rest:
         reason = reason.when(broken[code]).then(pl.lit(code))
     flagged = frame.with_columns(reason.cast(pl.Enum(REASONS)).alias("reason"))
+    original = _duplicates(flagged)  # per row: the row of the file that it repeats, else null
     flagged = flagged.with_columns(
-        pl.when(_duplicates(flagged)).then(pl.lit("duplicate_event", pl.Enum(REASONS))).otherwise("reason")
-        .alias("reason")
+        pl.when(original.is_not_null()).then(pl.lit("duplicate_event", pl.Enum(REASONS))).otherwise("reason")
+        .alias("reason"),
+        pl.when(original.is_not_null()).then(pl.format("the same event as source_row {}", original)).otherwise("detail")
+        .alias("detail"),
     )
     accepted = flagged.filter(pl.col("reason").is_null()).select(EVENT_COLUMNS)
     rejected = flagged.filter(pl.col("reason").is_not_null()).select(REJECTED_COLUMNS).sort(
@@ -114,19 +117,21 @@ def _outside(column: pl.Expr, low: Any, high: Any) -> pl.Expr:
 
 
 def _duplicates(flagged: pl.DataFrame) -> pl.Series:
-    """Valid timed rows equal to an earlier valid row of the same source file in every event field. A 64-bit
-    hash finds the few candidates fast; the exact comparison runs on those alone, so a hash collision never
-    rejects a row."""
-    key = pl.struct("source_file", "user_id", "item_id", "timestamp", "rating", "event_type")
+    """For each row, the ``source_row`` of the earlier valid row of the same source file that it equals in every
+    event field (it is a duplicate of that row), else null; only valid timed rows count. A 64-bit hash finds the
+    few candidates fast; the exact comparison runs on those alone, so a hash collision never rejects a row."""
+    fields = ["source_file", "user_id", "item_id", "timestamp", "rating", "event_type"]
     hashed = flagged.select(
-        pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"), key.hash().alias("hash"),
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"), pl.struct(fields).hash().alias("hash"),
         (pl.col("reason").is_null() & pl.col("timestamp").is_not_null()).alias("candidate"),
     ).filter("candidate")
     repeated = hashed.filter(pl.col("hash").is_duplicated())["row"]
-    first = flagged[repeated].select(key.is_first_distinct().alias("first"))["first"]
-    duplicate = np.zeros(len(flagged), dtype=bool)
-    duplicate[repeated.filter(~first).to_numpy()] = True
-    return pl.Series("duplicate", duplicate)
+    found = flagged[repeated].select(pl.struct(fields).is_first_distinct().alias("first"),
+                                     pl.col("source_row").first().over(fields).alias("original"))
+    original = np.full(len(flagged), -1, dtype=np.int64)
+    later = ~found["first"]
+    original[repeated.filter(later).to_numpy()] = found["original"].filter(later).to_numpy()
+    return pl.Series("original", original).replace(-1, None)
 
 
 # --- data-set expectations (Great Expectations) -----------------------------------------------------------

@@ -91,6 +91,9 @@ def test_duplicates_keep_the_first_and_ignore_rejected_rows(tmp_path: Path) -> N
     assert result.accepted["source_row"].to_list() == [2, 3, 6]
     assert result.rejected.select("source_row", "reason").cast({"reason": pl.String}).rows() == [
         (4, "duplicate_event"), (5, "missing_user"), (7, "duplicate_event")]
+    # each names the row it repeats: row 4 repeats row 2 (not 3, another event type); row 7 repeats row 6
+    assert result.rejected["detail"].to_list() == [
+        "the same event as source_row 2", None, "the same event as source_row 6"]
 
 
 def test_duplicates_are_found_within_a_file_only(tmp_path: Path) -> None:
