@@ -10,7 +10,13 @@ import polars as pl
 from assets.daily import RETRY, START_DATE_ENV, WAREHOUSE_POOL, daily_asset, fails_at_once, refused
 from assets.metadata import expectation_results, failed_expectations, metric, table, warehouse_table
 from elcrec_core.data import warehouse
-from elcrec_core.data.ingestion import EventsBeforeStart, MixedSources, read_checked, store_checked
+from elcrec_core.data.ingestion import (
+    EventsBeforeStart,
+    MixedSources,
+    files_under_other_rules,
+    read_checked,
+    store_checked,
+)
 from elcrec_core.data.item_metadata import read_item_metadata
 from elcrec_core.data.synthetic import generate
 from elcrec_core.data.validation import RowCheck, expect_interactions
@@ -72,6 +78,13 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     with fails_at_once(f"ingestion of {context.partition_key}", MixedSources):
         report = store_checked(batch, storage.warehouse)
     context.log.info(f"loaded {report.accepted} events, rejected {report.rejected} of {report.rows_in}")
+    other_rules = files_under_other_rules(batch, storage.warehouse)
+    if other_rules:  # a changed min_rating (say) applies to the files loaded from now on, not to the stored ones
+        context.log.warning(f"{len(other_rules)} stored file(s) were checked under other row rules than this load's "
+                            f"(min/max timestamp and rating, the future check), and their rows stay as those rules "
+                            f"decided until they are loaded again: {', '.join(other_rules[:5])}"
+                            f"{', ...' if len(other_rules) > 5 else ''}. To apply a rating filter to every day, "
+                            "use the sequence settings' min_rating")
     if source.format == "synthetic":  # keep the planted intents: the profiles measure how well they are found
         planted = generate(source.synthetic).user_intents.with_columns(pl.col("user_id").cast(pl.String))
         warehouse.replace_table(storage.warehouse, "planted_intents", planted)
@@ -84,6 +97,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         "files": dg.MetadataValue.text(", ".join(report.files)),
         "rows_replaced": report.replaced,
         "rejected_rows_replaced": report.replaced_rejected,
+        "files_under_other_row_rules": dg.MetadataValue.int(len(other_rules)),
         "tables": _tables(storage),
         "warehouse": dg.MetadataValue.path(str(storage.warehouse)),
         **warehouse_table(storage.warehouse, "raw_interactions", RAW_COLUMNS, partition_rows=report.accepted),

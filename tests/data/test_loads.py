@@ -406,3 +406,25 @@ def test_an_event_at_the_first_day_loads_and_the_load_records_its_source_setting
     settings = {k: v for k, v in dataclasses.asdict(source).items() if k != "synthetic"}
     assert report.source == json.dumps(settings, sort_keys=True)
     assert list(json.loads(report.source)) == sorted(settings) != list(settings)
+
+
+def test_a_load_names_the_stored_files_checked_under_other_row_rules(tmp_path: Path) -> None:
+    """A min_rating set after some files were loaded applies to the files loaded from then on: the stored
+    files of other rules are named (their rows stay as those rules decided) until they are loaded again."""
+    db = tmp_path / "w.duckdb"
+    a = _write(tmp_path / "in" / "a.csv", [("u", "i", "2026-01-01T00:00:00")])
+    b = _write(tmp_path / "in" / "b.csv", [("v", "i", "2026-01-02T00:00:00")])
+
+    def load(path: Path, rules: RowRules) -> list[str]:
+        batch = ingestion.read_checked(SourceConfig(format="csv", path=str(path), timestamp_format="iso8601"), rules)
+        ingestion.store_checked(batch, db)
+        return ingestion.files_under_other_rules(batch, db)
+
+    stricter = dataclasses.replace(RULES, min_rating=3.0)
+    assert load(a, RULES) == [] and load(b, stricter) == [str(a)]
+    assert load(b, stricter) == [str(a)]  # b again: a still stands as the old rules left it
+    assert load(a, stricter) == []  # a loaded again under the new rules: all agree
+    assert load(b, dataclasses.replace(stricter, now=datetime(2026, 12, 1))) == []  # 'now' is not a rule
+    with warehouse.connect(db) as con:  # a load recorded before the rules were: not compared
+        con.execute("UPDATE loads SET source = '{}' WHERE list_contains(files, ?)", [str(a)])
+    assert load(b, RULES) == []

@@ -361,3 +361,19 @@ def test_the_sensor_waits_until_a_days_files_are_left_unchanged(tmp_path, monkey
     os.utime(day_file, (minute_ago, minute_ago))
     (request,) = tick().run_requests
     assert request.partition_key == yesterday
+
+
+def test_a_load_under_other_row_rules_counts_the_stored_files_they_left_as_they_were(team, tmp_path):
+    """min_rating set in the run config after a day was loaded: that day's file keeps what the old rules decided
+    until it is loaded again, and the load's metadata counts such files (its log names them)."""
+    source = SourceFile(path=str(team / "source.yaml"))
+    data_dir = tmp_path / "data"
+
+    def other_rules(result: dg.ExecuteInProcessResult) -> int:
+        (event,) = result.asset_materializations_for_node("raw_interactions")
+        return event.metadata["files_under_other_row_rules"].value
+
+    assert other_rules(ingest(data_dir, source, "2026-01-30")) == 0
+    stricter = {"ops": {"raw_interactions": {"config": {"min_rating": 3.0}}}}
+    assert other_rules(ingest(data_dir, source, "2026-01-31", stricter)) == 1  # 2026-01-30.csv
+    assert other_rules(ingest(data_dir, source, "2026-01-30", stricter)) == 0  # loaded again: all agree
