@@ -398,12 +398,15 @@ def test_events_before_the_first_day_are_refused_with_their_count_and_the_earlie
 
 def test_an_event_at_the_first_day_loads_and_the_load_records_its_source_settings_as_sorted_json(tmp_path):
     """``not_before`` is inclusive; the ``loads`` table's ``source`` is the source's settings as JSON with sorted
-    keys (the synthetic generator's settings left out for a file source)."""
+    keys (the synthetic generator's settings left out for a file source), with the row rules that checked it
+    (``now`` left out: the time of the check is no rule)."""
     path = _write(tmp_path / "new.csv", [("u", "a", "2026-01-01T00:00:00Z"), ("u", "b", "2026-01-02T08:00:00Z")])
     source = SourceConfig(format="csv", path=str(path), timestamp_format="iso8601")
     report, check = ingest(source, RULES, tmp_path / "w.duckdb", not_before=datetime(2026, 1, 1))
     assert (report.rows_in, report.accepted, len(check.accepted)) == (2, 2, 2)
     settings = {k: v for k, v in dataclasses.asdict(source).items() if k != "synthetic"}
+    settings["row_rules"] = {"future_tolerance": "0:05:00", "max_rating": None, "max_timestamp": None,
+                             "min_rating": None, "min_timestamp": None, "reject_future": True}
     assert report.source == json.dumps(settings, sort_keys=True)
     assert list(json.loads(report.source)) == sorted(settings) != list(settings)
 
