@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 import torch
@@ -266,7 +267,7 @@ def test_rejected_rows_are_counted_on_stderr(tmp_path: Path, capsys) -> None:
         "duplicate_event: 1)",
         "  line 3: bad_timestamp (timestamp: soon)",
         "  line 4: missing_user",
-        "  line 5: duplicate_event",
+        "  line 5: duplicate_event (the same event as source_row 2)",
         "events from 2026-03-01 to 2026-03-01 (UTC days)",
     ]
     # epoch seconds read as milliseconds: the days say so
@@ -600,3 +601,30 @@ def test_evaluate_and_recommend_read_the_synthetic_data_a_checkpoint_trained_on(
     assert "(seed 2024)" in err and json.loads(stdout) == pytest.approx(trained, abs=1e-6)
     code, _, err = _run(capsys, "recommend", "--checkpoint", str(out / "best.pt"), "--data", "synthetic", "--user", "1")
     assert code == 0 and "(seed 2024)" in err
+
+
+def test_recommend_serving_a_baseline_gives_no_intent_for_items_the_intent_model_never_saw(tmp_path: Path,
+                                                                                          capsys) -> None:
+    """A baseline serves, fitted on the newest sequences (items x, y); the intents come from the ELCRec model that
+    served before, which knows none of the user's items: no intent (the pipeline's null), not an error."""
+    from elcrec_core.data.sequences import write_item_index_file
+    from elcrec_core.serve.model_store import ModelRecord, ModelStore
+
+    _events().write_csv(tmp_path / "events.csv")
+    store = ModelStore(tmp_path / "data")
+    elcrec = ModelRecord(day="2026-05-01", run_id="a", dir="models/2026-05-01/a")
+    assert _run(capsys, "train", "--data", str(tmp_path / "events.csv"), "--out", str(store.path(elcrec.dir)),
+                "--epochs", "1", "--intents", "2", "--hidden", "8", "--max-len", "6", "--device", "cpu")[0] == 0
+    store.promote(elcrec, "first")
+    store.promote(ModelRecord(day="2026-05-02", run_id="a/most_popular", dir="models/2026-05-01/a/challengers/mp",
+                              kind="most_popular"), "a baseline serves")
+    day = tmp_path / "data" / "sequences" / "2026-05-02"
+    day.mkdir(parents=True)
+    pl.DataFrame({"user_id": ["p", "q", "r"], "items": [[1, 2], [2], [2, 1]]}).write_parquet(day / "sequences.parquet")
+    write_item_index_file(day / "item_index.parquet", np.array(["x", "y"]))
+    _write(tmp_path / "mine.csv", f"user_id,item_id,timestamp\nme,x,{T0}\n")
+    code, out, err = _run(capsys, "recommend", "--serving", str(tmp_path / "data"), "--data",
+                          str(tmp_path / "mine.csv"), "--user", "me", "--k", "1", "--json")
+    assert code == 0, err
+    answer = json.loads(out)
+    assert (answer["intent"], [row["item"] for row in answer["items"]]) == (None, ["y"])  # y: the most popular
