@@ -128,10 +128,9 @@ def _duplicates(flagged: pl.DataFrame) -> pl.Series:
     repeated = hashed.filter(pl.col("hash").is_duplicated())["row"]
     found = flagged[repeated].select(pl.struct(fields).is_first_distinct().alias("first"),
                                      pl.col("source_row").first().over(fields).alias("original"))
-    original = np.full(len(flagged), -1, dtype=np.int64)
     later = ~found["first"]
-    original[repeated.filter(later).to_numpy()] = found["original"].filter(later).to_numpy()
-    return pl.Series("original", original).replace(-1, None)
+    original = pl.repeat(None, len(flagged), dtype=pl.Int64, eager=True).alias("original")
+    return original.scatter(repeated.filter(later), found["original"].filter(later))
 
 
 # --- data-set expectations (Great Expectations) -----------------------------------------------------------
