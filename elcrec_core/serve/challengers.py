@@ -29,6 +29,7 @@ from elcrec_core.train.checkpoint import BEST
 from elcrec_core.train.loop import train
 from elcrec_core.train.objective import NonFiniteLoss
 from elcrec_core.train.run_log import keep_run
+from elcrec_core.train.state import data_digest
 
 
 def fit_challengers(store: ModelStore, candidate: ModelRecord, seqs: Sequences, sasrec: bool = True,
@@ -82,13 +83,16 @@ def _train_sasrec(store: ModelStore, candidate: ModelRecord, seqs: Sequences,
     if settings.train.rec_loss != exp.train.rec_loss:  # preset auto on a large catalogue: sampled softmax
         log(f"sasrec: trains with the full-softmax next-item loss, the candidate with {settings.train.rec_loss}: "
             "the comparison includes the loss as well as the intents")
-    work = folder / "training"  # epoch checkpoints: a retried run resumes after its last complete epoch
+    # epoch checkpoints, by the data: a retried run resumes after its last complete epoch, one on sequences built
+    # again differently starts afresh (resuming it on them is refused)
+    work = folder / "training" / data_digest(seqs)[:16]
     init_from = _warm_sasrec(store, candidate)
     if candidate.warm_start and init_from is None:
         log("sasrec: starts cold beside a warm-started candidate (the model it started from has no SASRec "
             "challenger): the comparison favours ELCRec by its earlier training")
     result = train(seqs, exp, work, log=log, init_from=init_from)
     keep_run(work, folder)
+    shutil.rmtree(work.parent)  # with the epochs of any run on other sequences: never resumed
     index = store.folder(candidate) / "item_index.parquet"
     if index.exists():
         shutil.copy(index, folder / "item_index.parquet")

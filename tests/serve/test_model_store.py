@@ -554,11 +554,14 @@ def test_sasrec_beside_a_candidate_of_another_next_item_loss_says_so(tmp_path, m
     import elcrec_core.serve.challengers as challengers
     from elcrec_core.config.settings import load_preset, merge_overrides
     from elcrec_core.train.objective import NonFiniteLoss
+    from elcrec_core.train.state import data_digest
 
     trained = []
 
     def no_training(seqs, exp, out_dir, **kwargs):
         trained.append(exp.train.rec_loss)
+        # its epochs are kept by the sequences' digest: a run on sequences built again differently starts afresh
+        assert (out_dir.parent.name, out_dir.name) == ("training", data_digest(seqs)[:16])
         raise NonFiniteLoss("not trained here")
 
     monkeypatch.setattr(challengers, "train", no_training)
