@@ -11,6 +11,7 @@ import shlex
 import sys
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import torch
 
@@ -119,6 +120,7 @@ def serving_record(data_dir: str) -> tuple[ModelStore, ModelRecord]:
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     store = ModelStore(_data_folder(args.data_dir))
+    tables_from = _recommendations_model(Path(args.data_dir))  # read before anything changes
     try:
         rolled_back_from = store.serving()
         serving = store.rollback(args.reason)
@@ -127,7 +129,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     days = sequence_day_folders(args.data_dir)
     intents = store.intent_model(days[-1].name) if days else None  # what a refresh takes the intents from
     result = {"serving": serving.name, "previous": rolled_back_from.name if rolled_back_from else None,
-              "tables_from": _recommendations_model(Path(args.data_dir)),
+              "tables_from": tables_from,
               "intents_from": intents.name if intents else None, "refresh": refresh_command(Path(args.data_dir))}
     if args.json:
         print(json.dumps(result))
@@ -143,15 +145,20 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def _recommendations_model(data_dir: Path) -> str | None:
-    """The model that the warehouse's user_recommendations name (its ``model`` column), or None."""
+    """The model that the warehouse's user_recommendations name (its ``model`` column: ``<day>/<run> (<kind>)``),
+    or None: no such table, several models, or a warehouse that cannot be read now (a run holds it)."""
     path = data_dir / "warehouse.duckdb"
     if not path.is_file():
         return None
-    with warehouse.connect(path, read_only=True) as con:
-        if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'user_recommendations'"
-                           ).fetchone()[0]:
-            return None
-        models = [row[0] for row in con.execute("SELECT DISTINCT model FROM user_recommendations LIMIT 2").fetchall()]
+    try:
+        with warehouse.connect(path, read_only=True) as con:
+            if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'user_recommendations'"
+                               ).fetchone()[0]:
+                return None
+            models = [row[0] for row in con.execute("SELECT DISTINCT model FROM user_recommendations LIMIT 2")
+                      .fetchall()]
+    except (RuntimeError, duckdb.Error):  # locked by a run, or damaged: the message says less, the rollback stands
+        return None
     return models[0] if len(models) == 1 else None
 
 
@@ -160,7 +167,8 @@ def _intents_note(intents: ModelRecord | None, rolled_back_from: ModelRecord | N
     model has served, and its intents stay (the day's candidate, :meth:`ModelStore.intent_model`)."""
     if intents is None or rolled_back_from is None or intents.name != rolled_back_from.name:
         return ""
-    return ", the model rolled back from: no other ELCRec model has served, and the intents are the day's model's"
+    return (", the model rolled back from: no ELCRec model that still stands has served, and the intents are the "
+            "day's model's")
 
 
 def refresh_command(data_dir: Path) -> str | None:

@@ -589,7 +589,9 @@ def test_a_rollback_from_the_only_elcrec_model_says_its_intents_stay(tmp_path, c
     store.promote(transition, "first")
     store.promote(b, "second")
     (tmp_path / "sequences" / "2026-05-02").mkdir(parents=True)
+    (tmp_path / "warehouse.duckdb").write_bytes(b"not a database")  # unreadable: the rollback still stands
     assert main(["rollback", "--data-dir", str(tmp_path)]) == 0
     message = capsys.readouterr().out
-    assert (f"(intents: {b.name}, the model rolled back from: no other ELCRec model has served, and the intents "
-            "are the day's model's)") in message
+    assert store.serving() == transition and "intent_profiles are as the last run left them" in message
+    assert (f"(intents: {b.name}, the model rolled back from: no ELCRec model that still stands has served, and "
+            "the intents are the day's model's)") in message
