@@ -47,8 +47,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     else:  # any model may serve: a trained one, or a baseline refitted as the pipeline fits it
         store, record = serving_record(args.serving)
         name = f"{record.name} ({record.kind})"
-        days = sequence_day_folders(args.serving)  # the tables the pipeline shows belong to the newest day
-        intent_record = store.intent_model(days[-1].name if days else record.day)
+        intent_record = store.intent_model(_newest_day(args.serving) or record.day)  # the tables' day
         if intent_record is not None:
             intents = store.checkpoint(intent_record), load_model(store.checkpoint(intent_record))[0]
         checkpoint = store.checkpoint(record) if record.trained else None
@@ -108,6 +107,13 @@ def newest_pipeline_sequences(data_dir: str) -> tuple[Sequences, np.ndarray]:
     return read_sequence_parquet(days[-1] / "sequences.parquet")
 
 
+def _newest_day(data_dir: str | Path) -> str | None:
+    """The newest day folder of the pipeline's data folder ``data_dir`` (the day its served tables belong to),
+    or None."""
+    days = sequence_day_folders(data_dir)
+    return days[-1].name if days else None
+
+
 def serving_record(data_dir: str) -> tuple[ModelStore, ModelRecord]:
     """The model store of the pipeline's data folder ``data_dir`` and the record of the model that serves;
     raises FileNotFoundError when none serves."""
@@ -126,8 +132,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         serving = store.rollback(args.reason)
     except LookupError as exc:
         raise FileNotFoundError(str(exc)) from None
-    days = sequence_day_folders(args.data_dir)
-    intents = store.intent_model(days[-1].name) if days else None  # what a refresh takes the intents from
+    newest = _newest_day(args.data_dir)
+    intents = store.intent_model(newest) if newest else None  # what a refresh takes the intents from
     result = {"serving": serving.name, "previous": rolled_back_from.name if rolled_back_from else None,
               "tables_from": tables_from,
               "intents_from": intents.name if intents else None, "refresh": refresh_command(Path(args.data_dir))}
@@ -187,7 +193,7 @@ def refresh_command(data_dir: Path) -> str | None:
            "ELCREC_START_DATE": os.environ.get("ELCREC_START_DATE") or days[0]}
     settings = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items() if value)
     return (f"{settings} {shlex.quote(dagster)} asset materialize -m elcrec_pipeline.definitions "
-            f"--select user_recommendations,intent_profiles --partition {days[-1]}")
+            f"--select user_recommendations,intent_profiles --partition {_newest_day(data_dir)}")
 
 
 def _data_folder(data_dir: str) -> str:
