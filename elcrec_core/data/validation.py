@@ -92,12 +92,12 @@ def check_rows(frame: pl.DataFrame, rules: RowRules = RowRules()) -> RowCheck:
     for code in rest:
         reason = reason.when(broken[code]).then(pl.lit(code))
     flagged = frame.with_columns(reason.cast(pl.Enum(REASONS)).alias("reason"))
-    original = _duplicates(flagged)  # per row: the row of the file that it repeats, else null
+    repeats = _duplicates(flagged)  # per row: whether it repeats an earlier row of its file, and that row
+    duplicate = repeats["duplicate"]
     flagged = flagged.with_columns(
-        pl.when(original.is_not_null()).then(pl.lit("duplicate_event", pl.Enum(REASONS))).otherwise("reason")
-        .alias("reason"),
-        pl.when(original.is_not_null()).then(pl.format("the same event as source_row {}", original)).otherwise("detail")
-        .alias("detail"),
+        pl.when(duplicate).then(pl.lit("duplicate_event", pl.Enum(REASONS))).otherwise("reason").alias("reason"),
+        pl.when(duplicate).then(pl.format("the same event as source_row {}", repeats["original"])
+                                .fill_null("the same event as an earlier row")).otherwise("detail").alias("detail"),
     )
     accepted = flagged.filter(pl.col("reason").is_null()).select(EVENT_COLUMNS)
     rejected = flagged.filter(pl.col("reason").is_not_null()).select(REJECTED_COLUMNS).sort(
@@ -116,10 +116,11 @@ def _outside(column: pl.Expr, low: Any, high: Any) -> pl.Expr:
     return below | above
 
 
-def _duplicates(flagged: pl.DataFrame) -> pl.Series:
-    """For each row, the ``source_row`` of the earlier valid row of the same source file that it equals in every
-    event field (it is a duplicate of that row), else null; only valid timed rows count. A 64-bit hash finds the
-    few candidates fast; the exact comparison runs on those alone, so a hash collision never rejects a row."""
+def _duplicates(flagged: pl.DataFrame) -> pl.DataFrame:
+    """For each row, ``duplicate``: whether it equals an earlier valid row of the same source file in every event
+    field, and ``original``: that row's ``source_row`` (null when not a duplicate, or when that row has none); only
+    valid timed rows count. A 64-bit hash finds the few candidates fast; the exact comparison runs on those alone,
+    so a hash collision never rejects a row."""
     fields = ["source_file", "user_id", "item_id", "timestamp", "rating", "event_type"]
     hashed = flagged.select(
         pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"), pl.struct(fields).hash().alias("hash"),
@@ -128,9 +129,11 @@ def _duplicates(flagged: pl.DataFrame) -> pl.Series:
     repeated = hashed.filter(pl.col("hash").is_duplicated())["row"]
     found = flagged[repeated].select(pl.struct(fields).is_first_distinct().alias("first"),
                                      pl.col("source_row").first().over(fields).alias("original"))
-    later = ~found["first"]
+    later = repeated.filter(~found["first"])
     original = pl.repeat(None, len(flagged), dtype=pl.Int64, eager=True).alias("original")
-    return original.scatter(repeated.filter(later), found["original"].filter(later))
+    duplicate = pl.repeat(False, len(flagged), dtype=pl.Boolean, eager=True).alias("duplicate")
+    return pl.DataFrame([duplicate.scatter(later, True),
+                         original.scatter(later, found["original"].filter(~found["first"]))])
 
 
 # --- data-set expectations (Great Expectations) -----------------------------------------------------------

@@ -37,10 +37,14 @@ NOW_EPOCH = int((NOW - datetime(1970, 1, 1)).total_seconds())
 MAX_EPOCH = int((RULES.max_timestamp - datetime(1970, 1, 1)).total_seconds())
 
 
-def _check(tmp_path: Path, text: str, **columns: str) -> pl.DataFrame:
+def _read(tmp_path: Path, text: str, **columns: str) -> pl.DataFrame:
     path = tmp_path / "e.csv"
     path.write_text(text)
-    frame = read_source(SourceConfig(format="csv", path=str(path), columns=ColumnMap(**columns)))
+    return read_source(SourceConfig(format="csv", path=str(path), columns=ColumnMap(**columns)))
+
+
+def _check(tmp_path: Path, text: str, **columns: str) -> RowCheck:
+    frame = _read(tmp_path, text, **columns)
     result = check_rows(frame, RULES)
     assert len(result.accepted) + len(result.rejected) == result.rows_in == len(frame)
     return result
@@ -94,6 +98,17 @@ def test_duplicates_keep_the_first_and_ignore_rejected_rows(tmp_path: Path) -> N
     # each names the row it repeats: row 4 repeats row 2 (not 3, another event type); row 7 repeats row 6
     assert result.rejected["detail"].to_list() == [
         "the same event as source_row 2", None, "the same event as source_row 6"]
+
+
+def test_a_duplicate_of_a_row_without_source_row_is_still_rejected(tmp_path: Path) -> None:
+    e = EPOCH
+    frame = _read(tmp_path, f"u,i,t\na,x,{e}\na,x,{e}\nb,x,{e}\n", user="u", item="i", timestamp="t")
+    frame = frame.with_columns(pl.when(pl.col("source_row") == 2).then(None).otherwise("source_row")
+                               .alias("source_row"))  # a reader that gives no row number for the first
+    result = check_rows(frame, RULES)
+    assert result.accepted["user_id"].to_list() == ["a", "b"]
+    assert result.rejected.select("source_row", "reason", "detail").cast({"reason": pl.String}).rows() == [
+        (3, "duplicate_event", "the same event as an earlier row")]
 
 
 def test_duplicates_are_found_within_a_file_only(tmp_path: Path) -> None:
