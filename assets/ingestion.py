@@ -80,11 +80,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     context.log.info(f"loaded {report.accepted} events, rejected {report.rejected} of {report.rows_in}")
     other_rules = files_under_other_rules(batch, storage.warehouse)
     if other_rules:  # a changed min_rating (say) applies to the files loaded from now on, not to the stored ones
-        context.log.warning(f"{len(other_rules)} stored file(s) were checked under other row rules than this load's "
-                            f"(min/max timestamp and rating, the future check), and their rows stay as those rules "
-                            f"decided until they are loaded again: {', '.join(other_rules[:5])}"
-                            f"{', ...' if len(other_rules) > 5 else ''}. To apply a rating filter to every day, "
-                            "use the sequence settings' min_rating")
+        context.log.warning(_other_rules_note(other_rules))
     if source.format == "synthetic":  # keep the planted intents: the profiles measure how well they are found
         planted = generate(source.synthetic).user_intents.with_columns(pl.col("user_id").cast(pl.String))
         warehouse.replace_table(storage.warehouse, "planted_intents", planted)
@@ -128,6 +124,16 @@ ITEM_METADATA_COUNTS = {"rows_in": "rows read from the item metadata file", "sto
                         "rejected": "rows kept in rejected_item_metadata",
                         "kept": "items of earlier loads that this file does not update (it lacks them or rejects "
                                 "their row): their earlier row stays"}
+
+
+def _other_rules_note(other_rules: dict[str, list[str]]) -> str:
+    """The warning of a load whose row rules differ from those the stored files were checked under."""
+    files, differ = list(other_rules), sorted({name for names in other_rules.values() for name in names})
+    rating = ". To apply a rating filter to every day, use the sequence settings' min_rating" if any(
+        "rating" in name for name in differ) else ""
+    return (f"{len(files)} stored file(s) were checked under other row rules than this load's ({', '.join(differ)}), "
+            f"and their rows stay as those rules decided until they are loaded again: {', '.join(files[:5])}"
+            f"{', ...' if len(files) > 5 else ''}{rating}")
 
 
 def _counts(check: RowCheck) -> dict[str, object]:

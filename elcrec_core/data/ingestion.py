@@ -168,17 +168,24 @@ def read_checked(source: SourceConfig, rules: RowRules = RowRules(),
     return CheckedBatch(files, check, json.dumps(settings, sort_keys=True, default=str))
 
 
-def files_under_other_rules(batch: CheckedBatch, path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> list[str]:
+def files_under_other_rules(batch: CheckedBatch,
+                            path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> dict[str, list[str]]:
     """The files stored in the warehouse at ``path``, other than ``batch``'s, whose rows were checked under other
     row rules than ``batch``'s (as the ``loads`` table records each load's; loads recorded before the rules were
-    are not compared): their rows stay accepted or rejected as those rules decided until they are loaded again."""
+    are not compared), each with the names of the rules that differ (:class:`RowRules` fields, sorted): their rows
+    stay accepted or rejected as those rules decided until they are loaded again."""
     rules = json.loads(batch.description)["row_rules"]
     with warehouse.connect(path, read_only=True) as con:
         stored = con.execute(
             "SELECT DISTINCT f.source_file, l.source FROM (SELECT source_file, load_id FROM raw_interactions UNION"
             " SELECT source_file, load_id FROM rejected_interactions) f JOIN loads l USING (load_id)").fetchall()
-    return sorted({file for file, source in stored if file not in batch.files
-                   and json.loads(source).get("row_rules", rules) != rules})
+    other = {}
+    for file, source in stored:
+        theirs = json.loads(source).get("row_rules", rules)
+        differ = sorted(name for name in rules.keys() | theirs.keys() if rules.get(name) != theirs.get(name))
+        if file not in batch.files and differ:
+            other[file] = differ
+    return dict(sorted(other.items()))
 
 
 def store_checked(batch: CheckedBatch, path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> LoadReport:

@@ -418,16 +418,19 @@ def test_a_load_names_the_stored_files_checked_under_other_row_rules(tmp_path: P
     a = _write(tmp_path / "in" / "a.csv", [("u", "i", "2026-01-01T00:00:00")])
     b = _write(tmp_path / "in" / "b.csv", [("v", "i", "2026-01-02T00:00:00")])
 
-    def load(path: Path, rules: RowRules) -> list[str]:
+    def load(path: Path, rules: RowRules) -> dict[str, list[str]]:
         batch = ingestion.read_checked(SourceConfig(format="csv", path=str(path), timestamp_format="iso8601"), rules)
         ingestion.store_checked(batch, db)
         return ingestion.files_under_other_rules(batch, db)
 
     stricter = dataclasses.replace(RULES, min_rating=3.0)
-    assert load(a, RULES) == [] and load(b, stricter) == [str(a)]
-    assert load(b, stricter) == [str(a)]  # b again: a still stands as the old rules left it
-    assert load(a, stricter) == []  # a loaded again under the new rules: all agree
-    assert load(b, dataclasses.replace(stricter, now=datetime(2026, 12, 1))) == []  # 'now' is not a rule
+    assert load(a, RULES) == {} and load(b, stricter) == {str(a): ["min_rating"]}
+    assert load(b, stricter) == {str(a): ["min_rating"]}  # b again: a still stands as the old rules left it
+    assert load(a, stricter) == {}  # a loaded again under the new rules: all agree
+    assert load(b, dataclasses.replace(stricter, now=datetime(2026, 12, 1))) == {}  # 'now' is not a rule
+    later = dataclasses.replace(stricter, min_timestamp=datetime(2025, 6, 1), reject_future=False)
+    assert load(b, later) == {str(a): ["min_timestamp", "reject_future"]}  # the rules that differ, by name
+    load(a, later)
     with warehouse.connect(db) as con:  # a load recorded before the rules were: not compared
         con.execute("UPDATE loads SET source = '{}' WHERE list_contains(files, ?)", [str(a)])
-    assert load(b, RULES) == []
+    assert load(b, RULES) == {}

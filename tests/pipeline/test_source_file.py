@@ -13,7 +13,7 @@ import duckdb
 import pytest
 import yaml
 
-from assets.ingestion import raw_interactions, rejected_interactions
+from assets.ingestion import _other_rules_note, raw_interactions, rejected_interactions
 from assets.sequences import interaction_sequences
 from elcrec_core.data.item_metadata import read_item_metadata
 from elcrec_core.data.sequences import read_sequence_parquet
@@ -377,3 +377,13 @@ def test_a_load_under_other_row_rules_counts_the_stored_files_they_left_as_they_
     stricter = {"ops": {"raw_interactions": {"config": {"min_rating": 3.0}}}}
     assert other_rules(ingest(data_dir, source, "2026-01-31", stricter)) == 1  # 2026-01-30.csv
     assert other_rules(ingest(data_dir, source, "2026-01-30", stricter)) == 0  # loaded again: all agree
+
+
+def test_the_other_row_rules_warning_names_the_rules_that_differ() -> None:
+    rating = _other_rules_note({"a.csv": ["min_rating"], "b.csv": ["min_rating", "reject_future"]})
+    assert rating.startswith("2 stored file(s) were checked under other row rules than this load's "
+                             "(min_rating, reject_future)")
+    assert ": a.csv, b.csv. To apply a rating filter to every day, use the sequence settings' min_rating" in rating
+    timestamps = _other_rules_note({f"{day}.csv": ["min_timestamp"] for day in range(7)})
+    assert "(min_timestamp)" in timestamps and timestamps.endswith(": 0.csv, 1.csv, 2.csv, 3.csv, 4.csv, ...")
+    assert "min_rating" not in timestamps  # no rating advice where only a timestamp bound changed
