@@ -35,8 +35,9 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
     """
     path = Path(config.path).resolve()
     if not path.is_file():  # one file: unlike the events, not a folder or a pattern of files
+        pattern = " (item metadata is one file, not a pattern)" if any(c in path.name for c in "*?[") else ""
         raise SourceReadError(path, "a folder: item metadata is read from one file" if path.is_dir()
-                              else "no such file (item metadata is one file, not a pattern)")
+                              else f"no such file{pattern}")
     flags = dict(config.category_flags or ())
     wanted = {"item": config.item, "title": config.title, "categories": config.categories,
               **{f"flag{i}": column for i, column in enumerate(flags)}}
