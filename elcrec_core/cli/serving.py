@@ -126,7 +126,7 @@ def serving_record(data_dir: str) -> tuple[ModelStore, ModelRecord]:
 
 def cmd_rollback(args: argparse.Namespace) -> int:
     store = ModelStore(_data_folder(args.data_dir))
-    tables_from = _recommendations_model(Path(args.data_dir))  # read before anything changes
+    tables = _recommendations_model(Path(args.data_dir))  # read before anything changes
     try:
         rolled_back_from = store.serving()
         serving = store.rollback(args.reason)
@@ -135,14 +135,14 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     newest = _newest_day(args.data_dir)
     intents = store.intent_model(newest) if newest else None  # what a refresh takes the intents from
     result = {"serving": serving.name, "previous": rolled_back_from.name if rolled_back_from else None,
-              "tables_from": tables_from,
+              "tables_from": tables[0] if tables else None,
               "intents_from": intents.name if intents else None, "refresh": refresh_command(Path(args.data_dir))}
     if args.json:
         print(json.dumps(result))
     else:
         print(f"serving {serving.name} again (previous: {result['previous']})")
         if result["refresh"]:
-            held = (f"hold what {result['tables_from']} served" if result["tables_from"]
+            held = (f"hold what {tables[0]} ({tables[1]}) served" if tables
                     else "are as the last run left them")
             print(f"the tables user_recommendations, user_intents and intent_profiles {held}, until the next run; "
                   f"to serve {serving.name}'s now (intents: {result['intents_from']}"
@@ -150,9 +150,10 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
-def _recommendations_model(data_dir: Path) -> str | None:
-    """The model that the warehouse's user_recommendations name (its ``model`` column: ``<day>/<run> (<kind>)``),
-    or None: no such table, several models, or a warehouse that cannot be read now (a run holds it)."""
+def _recommendations_model(data_dir: Path) -> tuple[str, str] | None:
+    """The name (``<day>/<run>``) and kind of the model that the warehouse's user_recommendations name (their
+    ``model`` column: ``<day>/<run> (<kind>)``), or None: no such table, several models, or a warehouse that
+    cannot be read now (a run holds it)."""
     path = data_dir / "warehouse.duckdb"
     if not path.is_file():
         return None
@@ -165,7 +166,10 @@ def _recommendations_model(data_dir: Path) -> str | None:
                       .fetchall()]
     except (RuntimeError, duckdb.Error):  # locked by a run, or damaged: the message says less, the rollback stands
         return None
-    return models[0] if len(models) == 1 else None
+    if len(models) != 1 or not models[0].endswith(")") or " (" not in models[0]:
+        return None
+    name, kind = models[0][:-1].rsplit(" (", 1)
+    return name, kind
 
 
 def _intents_note(intents: ModelRecord | None, rolled_back_from: ModelRecord | None) -> str:

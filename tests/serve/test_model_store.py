@@ -341,6 +341,8 @@ def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys, monkeypatch
     assert lines[0] == f"serving {a.name} again (previous: {b.name})" and lines[-1].strip() == refresh
     assert (f"user_recommendations, user_intents and intent_profiles hold what {a.name} (elcrec) served, until the "
             f"next run; to serve {a.name}'s now (intents: {a.name}):") in lines[1]
+    assert main(["rollback", "--data-dir", str(tmp_path), "--json"]) == 0  # the name as serving's, the kind apart
+    assert json.loads(capsys.readouterr().out)["tables_from"] == a.name
 
 
 def test_challengers_live_under_their_candidate_and_come_back_by_name(tmp_path):
