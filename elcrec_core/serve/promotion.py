@@ -117,7 +117,8 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
         champion_unfit = unfit(champion)
         if champion_unfit is None:
             return decide(champion, f"refused: trained on {candidate.record.day}, older than the serving model's "
-                                    f"day {champion.record.day} (an older day never replaces a newer model)")
+                                    f"day {champion.record.day} (an older day never replaces a newer model; the "
+                                    "serving model's validation score on this day is on targets it trained on)")
         older = (f" (the candidate's day {candidate.record.day} is older than the serving model's "
                  f"{champion.record.day}, but {_name(champion)} is unfit for this data: {champion_unfit})")
 

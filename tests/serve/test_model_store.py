@@ -495,7 +495,8 @@ def test_an_older_day_replaces_a_serving_model_that_is_unfit_for_the_data():
                [_contender("most_popular", MostPopular().fit(data, "valid"))], data, tolerance=1.0)
     assert (fit.promote, fit.serves) == (False, CHAMPION)
     assert fit.reason == ("refused: trained on 2026-01-01, older than the serving model's day 2026-01-02 (an older "
-                          "day never replaces a newer model)")
+                          "day never replaces a newer model; the serving model's validation score on this day is "
+                          "on targets it trained on)")
 
 
 def test_a_serving_most_popular_is_fit_and_keeps_an_older_day_out():
