@@ -16,9 +16,9 @@ import torch
 from elcrec_core.cli.arguments import build_config, load_data
 from elcrec_core.cli.data_options import SYNTHETIC
 from elcrec_core.config.settings import load_preset, merge_overrides
-from elcrec_core.data.sequences import ITEM_INDEX_FILE, read_item_index_file, write_item_index_file
+from elcrec_core.data.sequences import ITEM_INDEX_FILE, Sequences, read_item_index_file, write_item_index_file
 from elcrec_core.train.auto_preset import AUTO, BASE_PRESET, auto_experiment
-from elcrec_core.train.checkpoint import LAST
+from elcrec_core.train.checkpoint import BEST, LAST
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -35,11 +35,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         main_rank = distributed.is_main()
         data = load_data(args, seed=exp.train.seed, report=main_rank)
         seqs, item_ids = data.sequences, data.item_ids
+        if args.init_from:  # on every rank: the warm start copies the item table row by row
+            seqs, item_ids = _onto_init_from(args.init_from, seqs, item_ids, report=main_rank)
         if args.preset == AUTO and not args.config:
             exp = build_config(args, seqs)
         if item_ids is not None:  # on every rank: all refuse alike
             _keep_the_resumed_catalogue(Path(args.out), item_ids, resume=not args.fresh)
         if main_rank:
+            if args.fresh:  # a run stopped before its first epoch must not leave the old model beside the new index
+                for name in (BEST, LAST):
+                    (Path(args.out) / name).unlink(missing_ok=True)
             print(f"data: {len(seqs)} users, {seqs.n_items} items, {len(seqs.items)} interactions", flush=True)
             if item_ids is not None:  # evaluate and recommend check a checkpoint's catalogue against it
                 Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -54,6 +59,20 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(json.dumps({"best_epoch": result.best_epoch, "valid": result.valid, "test": result.test,
                               "checkpoint": str(result.checkpoint), "seconds": round(result.seconds, 1)}))
     return 0
+
+
+def _onto_init_from(checkpoint: str, seqs: Sequences, item_ids: np.ndarray | None,
+                    report: bool) -> tuple[Sequences, np.ndarray | None]:
+    """The data numbered as the ``--init-from`` model numbers its items (its known items first, in its order; the
+    data's new items after them), so that the warm start's row-by-row copy gives each item its own embedding: a
+    data file numbers its items itself, in id order, and a new id that sorts first shifted every row.
+    :func:`~elcrec_core.train.checkpoint.onto_catalogue` matches by id where the item index is beside the
+    checkpoint (else by position, with a warning where ``report``)."""
+    from elcrec_core.train.checkpoint import load_model, onto_catalogue
+
+    model, _ = load_model(checkpoint)
+    warn = (lambda line: print(line, file=sys.stderr, flush=True)) if report else None
+    return onto_catalogue(checkpoint, model.cfg.n_items, seqs, item_ids, warn)
 
 
 def _keep_the_resumed_catalogue(out: Path, item_ids: np.ndarray, resume: bool) -> None:

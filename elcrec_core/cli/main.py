@@ -31,9 +31,11 @@ def parser() -> argparse.ArgumentParser:
     base.add_argument("--config", help="settings from a JSON file, such as a model folder's config.json")
     add_settings_options(t)
     t.add_argument("--threads", type=positive, help="CPU threads for torch (default: torch's choice)")
-    t.add_argument("--fresh", action="store_true", help="ignore an existing last.pt instead of resuming")
+    t.add_argument("--fresh", action="store_true", help="start over: remove the folder's last.pt and best.pt "
+                                                           "instead of resuming")
     t.add_argument("--init-from", help="warm-start from this checkpoint, ours or the authors' state dict (instead "
-                                       "of k-means centres)")
+                                       "of k-means centres); the data's items are numbered as that model's "
+                                       "(by the item index beside it), new items after them")
     t.add_argument("--nproc", type=positive, default=1,
                    help="train in N processes on this machine (DistributedDataParallel, started through "
                         "torch's launch API; --batch-size is per process); ignored under torchrun, which sets "

@@ -560,6 +560,47 @@ def test_train_into_a_run_of_other_items_is_refused_and_a_lone_checkpoint_warns(
             assert code == 0 and (warning in err) is warned, err
 
 
+def test_init_from_gives_each_item_its_own_embedding_and_fresh_drops_the_old_model(tmp_path: Path, capsys,
+                                                                                   monkeypatch) -> None:
+    """--init-from a run whose items are numbered otherwise than the data file numbers its own (a new item 'a0'
+    sorts before all): each known item starts from its own row of the old model (the copy was by position, so
+    every item got its neighbour's). --fresh removes the folder's old best.pt and last.pt before it writes the
+    new data's item index: a fresh run stopped before its first epoch left the old model beside it."""
+    import torch
+
+    from elcrec_core.data.sequences import read_item_index_file
+
+    _events().with_columns(pl.format("i{}", "item_id").alias("item_id")).write_csv(tmp_path / "day1.csv")
+    _events(n_items=10).with_columns(pl.when(pl.col("item_id") == 9).then(pl.lit("a0"))
+                                     .otherwise(pl.format("i{}", "item_id")).alias("item_id")
+                                     ).write_csv(tmp_path / "day2.csv")
+    flags = ("--intents", "2", "--hidden", "8", "--max-len", "6", "--device", "cpu", "--lr", "1e-9")
+    first, second = tmp_path / "day1", tmp_path / "day2"
+    assert _run(capsys, "train", "--data", str(tmp_path / "day1.csv"), "--out", str(first), "--epochs", "1",
+                *flags)[0] == 0
+    assert _run(capsys, "train", "--data", str(tmp_path / "day2.csv"), "--out", str(second), "--epochs", "1",
+                "--init-from", str(first / "best.pt"), *flags)[0] == 0
+    old, new = (torch.load(run / "best.pt", weights_only=True)["model"]["item_emb.weight"] for run in (first, second))
+    old_ids = read_item_index_file(first / "item_index.parquet").astype(str).tolist()
+    new_ids = read_item_index_file(second / "item_index.parquet").astype(str).tolist()
+    assert new_ids == old_ids + ["a0"]  # the old model's items keep their rows; the new one comes after
+    for item in old_ids:  # lr 1e-9: the rows are the copies, but for Adam's steps of about 1e-9
+        row, own = new[new_ids.index(item) + 1], old_ids.index(item) + 1
+        assert torch.allclose(row, old[own], atol=1e-6), item
+        assert not any(torch.allclose(row, old[i], atol=1e-3) for i in range(1, len(old)) if i != own), item
+    assert (second / "best.pt").is_file() and (second / "last.pt").is_file()
+
+    def stopped(*args, **kwargs):
+        raise OSError("stopped before its first epoch")
+
+    monkeypatch.setattr("elcrec_core.train.loop.train", stopped)
+    code, _, err = _run(capsys, "train", "--data", str(tmp_path / "day1.csv"), "--out", str(second), "--fresh",
+                        "--epochs", "1", *flags)
+    assert code != 0 and "stopped before its first epoch" in err
+    assert not (second / "best.pt").exists() and not (second / "last.pt").exists()
+    assert read_item_index_file(second / "item_index.parquet").astype(str).tolist() == old_ids
+
+
 def test_recommend_gives_no_intent_for_a_model_that_learned_none(tmp_path: Path, capsys) -> None:
     """A SASRec checkpoint (every intent loss off) never trained its centres: no intent, where one was printed; nor
     for a user with no item the model knows."""
