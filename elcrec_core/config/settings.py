@@ -104,8 +104,9 @@ class TrainConfig:
                                                           "flattened L x d window (the reference), the pooled "
                                                           "views or the most recent position")
     aux_scale: AuxScale = Field("fixed", description="fixed: loss = sum of weight x part (the reference); "
-                                                     "relative: each auxiliary part first rescaled to the size "
-                                                     "of the next-item loss (no gradient through the ratio)")
+                                                     "relative: each contrastive part first rescaled to the "
+                                                     "size of the next-item loss (no gradient through the ratio; "
+                                                     "the cluster part, which changes sign, is not)")
     aux_warmup_steps: int = Field(0, ge=0, description="the auxiliary weights rise linearly from 0 over this "
                                                        "many optimiser steps")
     centre_lr: float = Field(0.0, ge=0.0, description="learning rate of the intent centres (0: lr)")

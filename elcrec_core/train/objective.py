@@ -82,14 +82,19 @@ def aux_weights(cfg: TrainConfig, step: int | None = None) -> dict[str, float]:
             "cluster": cfg.trade_off * ramp}
 
 
+RELATIVE_PARTS = ("seq_cl", "intent_cl")  # the parts that aux_scale "relative" rescales to rec's size
+
+
 def joint_loss(parts: dict[str, torch.Tensor], cfg: TrainConfig, step: int | None = None) -> torch.Tensor:
-    """sum of weight x part; with ``aux_scale`` "relative" each auxiliary part is first multiplied by the
-    constant |rec| / |part| (no gradient through the ratio), so its weight is its size relative to rec."""
+    """sum of weight x part; with ``aux_scale`` "relative" each contrastive part (``seq_cl``, ``intent_cl``: InfoNCE,
+    positive) is first multiplied by the constant |rec| / |part| (no gradient through the ratio), so its weight is
+    its size relative to rec. The cluster part is not rescaled: it changes sign during training (about +0.1 at
+    the start, -0.5 later), and the ratio near its zero multiplied it by up to 1e12."""
     weights = aux_weights(cfg, step)
     total = 0.0
     for name, value in parts.items():
         value = value.float()
-        if cfg.aux_scale == "relative" and name != "rec":
+        if cfg.aux_scale == "relative" and name in RELATIVE_PARTS:
             value = value * (parts["rec"].detach().float().abs() / value.detach().abs().clamp(min=1e-12))
         elif cfg.aux_scale not in ("fixed", "relative"):
             raise ValueError(f"unknown aux_scale {cfg.aux_scale!r}: fixed or relative")

@@ -232,6 +232,13 @@ def test_joint_loss_fixed_and_relative_scales() -> None:
     assert seq.grad.item() == pytest.approx(0.1 * 2.0 / 100.0)
     warm = joint_loss(parts, TrainConfig(cf_weight=0.1, aux_warmup_steps=4), step=1)
     assert warm.item() == pytest.approx(2.0 + 0.05 * 100.0)
+    # the cluster part changes sign in training: near its zero, |rec| / |part| multiplied it by up to 1e12
+    cluster = torch.tensor(-7e-4, requires_grad=True)
+    config = TrainConfig(cf_weight=0.1, intent_cf_weight=0.1, trade_off=1.0, aux_scale="relative")
+    total = joint_loss({**parts, "intent_cl": torch.tensor(4.0), "cluster": cluster}, config)
+    assert total.item() == pytest.approx(2.0 + 0.1 * 2.0 + 0.1 * 2.0 - 7e-4)  # contrastive parts: rec's size
+    total.backward()
+    assert cluster.grad.item() == pytest.approx(1.0)  # the cluster part as it is, by its weight
 
 
 def test_centre_lr_puts_the_centres_in_their_own_group() -> None:
