@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -86,7 +87,7 @@ def test_table(matrix, qm):
     rows = {line.split(" | ")[1]: line for line in text.splitlines() if line.startswith("| synthetic")}
     assert list(rows) == MODELS
     ours = results["elcrec_ours"]["test"]["NDCG@20"]
-    best = max((m for m in MODELS if m != "elcrec_ours"), key=lambda m: results[m]["test"]["NDCG@20"])
+    best = max((m for m in MODELS if m != "elcrec_ours"), key=lambda m: results[m]["valid_NDCG@20"])
     assert f"{ours / results[best]['test']['NDCG@20']:.2f}x {best}" in rows["elcrec_ours"]
     cells = root / "out" / "synthetic"
     ranks = {m: torch.from_numpy(np.load(cells / m / "ranks_test.npy")) for m in ("elcrec_ours", "sasrec_ce")}
@@ -95,6 +96,23 @@ def test_table(matrix, qm):
             f"[{versus.ndcg.low:+.4f}, {versus.ndcg.high:+.4f}] ({versus.verdict})") in rows["elcrec_ours"]
     low, high = results["ease"]["test_95ci"]["HR@20"]
     assert f"{results['ease']['test']['HR@20']:.4f} [{low:.4f}, {high:.4f}]" in rows["ease"]
+
+
+
+def test_the_best_other_model_is_chosen_on_valid(matrix, qm, tmp_path):
+    """The comparator of elcrec_ours is the other model best on valid, not on test (never select on test)."""
+    root, _, results, _ = matrix
+    shutil.copytree(root / "out", tmp_path / "out")
+    cells = tmp_path / "out" / "synthetic"
+    others = [m for m in MODELS if m != "elcrec_ours"]
+    on_test = max(others, key=lambda m: results[m]["test"]["NDCG@20"])
+    on_valid = min(others, key=lambda m: results[m]["test"]["NDCG@20"])  # made the best on valid below
+    cell = json.loads((cells / on_valid / "result.json").read_text())
+    cell["valid_NDCG@20"] = 1.0
+    (cells / on_valid / "result.json").write_text(json.dumps(cell))
+    (row,) = [line for line in qm.table(tmp_path / "out").splitlines() if line.startswith("| synthetic | elcrec_ours")]
+    ours = results["elcrec_ours"]["test"]["NDCG@20"]
+    assert f"{ours / results[on_valid]['test']['NDCG@20']:.2f}x {on_valid}" in row and f"x {on_test}" not in row
 
 
 def test_second_run_skips_finished_and_busy_cells(matrix, qm, capsys):
