@@ -14,8 +14,9 @@ def user_item_scores(user_vecs: torch.Tensor, item_table: torch.Tensor) -> torch
     BENCHMARKS.md, "Evaluation throughput"; on an Intel Xeon with AVX-512 the two take the same time, within 5%).
     Elsewhere (CUDA, other dtypes, a tensor that needs gradients, a torch without oneDNN, shapes that are not
     [U, d] x [n, d] with d > 0) it is ``user_vecs @ item_table.T``, with its errors. Raises ValueError
-    for inputs that are not matrices. Both compute each score as
-    one dot product, so equal item rows get equal scores; the two paths agree to float32 rounding.
+    for inputs that are not matrices. The two paths agree to float32 rounding. On the oneDNN path equal item rows
+    got equal scores in every case tried; torch's matmul (MKL, cuBLAS) may block the reduction differently for
+    different columns, so there two equal rows can differ in the last bit (seen with MKL for 7 items, d = 64).
     """
     if user_vecs.ndim != 2 or item_table.ndim != 2:
         raise ValueError(f"user_item_scores needs user vectors [U, d] and an item table [n, d], not "
