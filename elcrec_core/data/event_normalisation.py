@@ -29,12 +29,14 @@ EXACT_INTEGERS = 2**53  # a float of smaller magnitude holds an integer exactly
 
 def id_text(column: str, column_type: str, otherwise: str | None = None) -> str:
     """SQL for the id in ``column`` as text: as given (or ``otherwise``, SQL text), except that a whole number in
-    a FLOAT or DOUBLE column reads as an integer ("7", not "7.0") where a double holds it exactly: pandas writes
-    an integer id column with a missing value as floats."""
+    a FLOAT or DOUBLE column reads as an integer ("7", not "7.0") where a double holds it exactly (pandas writes
+    an integer id column with a missing value as floats), and a NaN or infinite one as NULL: a missing id, not
+    the id "nan" that every such row would share."""
     otherwise = otherwise or f"CAST({column} AS VARCHAR)"
     if column_type not in ("FLOAT", "DOUBLE"):
         return otherwise
-    return (f"CASE WHEN isfinite({column}) AND {column} = trunc({column}) AND abs({column}) < {EXACT_INTEGERS}"
+    return (f"CASE WHEN NOT isfinite({column}) THEN NULL"
+            f" WHEN {column} = trunc({column}) AND abs({column}) < {EXACT_INTEGERS}"
             f" THEN CAST(CAST({column} AS BIGINT) AS VARCHAR) ELSE {otherwise} END")
 
 
@@ -48,19 +50,33 @@ def event_fields(columns: ColumnMap) -> dict[str, str | None]:
 
 def _timestamp_sql(column_type: str, fmt: TimestampFormat, path: Path) -> str:
     """SQL that turns raw column ``t`` (its trimmed text ``t_raw``) into a UTC TIMESTAMP, NULL where it cannot
-    be parsed."""
+    be parsed: also a time outside the years 1-9999 or an infinite one (DuckDB's -infinity), a word that DuckDB
+    reads as a time (epoch, infinity) and an epoch number written with DuckDB's digit separator (1_000)."""
     if column_type.startswith("TIMESTAMP") or column_type == "DATE":
-        return "CAST(t AS TIMESTAMP)"  # TIMESTAMPTZ converts to UTC (the session time zone)
+        return _in_years("CAST(t AS TIMESTAMP)")  # TIMESTAMPTZ converts to UTC (the session time zone)
     if fmt == "iso8601":
         if column_type != "VARCHAR":
             raise SourceReadError(path, f"timestamp column is {column_type}, but the format is iso8601")
-        return "CAST(TRY_CAST(t_raw AS TIMESTAMPTZ) AS TIMESTAMP)"
+        return _in_years("CASE WHEN regexp_matches(t_raw, '^[+-]?[0-9]')"
+                         " THEN CAST(TRY_CAST(t_raw AS TIMESTAMPTZ) AS TIMESTAMP) END")
     if column_type != "VARCHAR" and column_type not in _NUMERIC_TYPES:
         raise SourceReadError(path, f"timestamp column is {column_type}, not an epoch number")
-    number = "TRY_CAST(t_raw AS DOUBLE)" if column_type == "VARCHAR" else "CAST(t AS DOUBLE)"
+    number = _number("t_raw") if column_type == "VARCHAR" else "CAST(t AS DOUBLE)"
     seconds = f"{number} * {_EPOCH_SCALE[fmt] / 1e6!r}"
     return (f"CASE WHEN isfinite({seconds}) AND {seconds} BETWEEN {_MIN_EPOCH_S} AND {_MAX_EPOCH_S}"
             f" THEN make_timestamp(CAST(round({number} * {_EPOCH_SCALE[fmt]}) AS BIGINT)) END")
+
+
+def _in_years(timestamp: str) -> str:
+    """SQL: ``timestamp`` where it is finite and in the years 1-9999 (what Python's datetime holds), else NULL."""
+    return (f"CASE WHEN isfinite({timestamp}) AND {timestamp} BETWEEN TIMESTAMP '0001-01-01'"
+            f" AND TIMESTAMP '9999-12-31 23:59:59.999999' THEN {timestamp} END")
+
+
+def _number(text: str) -> str:
+    """SQL: the number that ``text`` spells, NULL for text that is none; DuckDB's cast alone reads its digit
+    separator ('1_000') as a number."""
+    return f"CASE WHEN strpos({text}, '_') = 0 THEN TRY_CAST({text} AS DOUBLE) END"
 
 
 def normalise_events(
@@ -79,7 +95,7 @@ def normalise_events(
                    ("timestamp IS NULL", "bad_timestamp", "'timestamp: ' || t_raw")]
     if fields["r"]:
         texts["r_raw"] = f"NULLIF(trim(CAST(r AS VARCHAR), {_WHITESPACE}), '')"
-        number = "CAST(r AS DOUBLE)" if types["r"] in _NUMERIC_TYPES else "TRY_CAST(r_raw AS DOUBLE)"
+        number = "CAST(r AS DOUBLE)" if types["r"] in _NUMERIC_TYPES else _number("r_raw")
         parsed |= {"rating": f"CASE WHEN isfinite({number}) THEN {number} END", "r_raw": "r_raw"}
         checks.append(("r_raw IS NOT NULL AND rating IS NULL", "bad_rating", "'rating: ' || r_raw"))
     if fields["e"]:

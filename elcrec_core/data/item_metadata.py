@@ -98,8 +98,9 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
 
 def _id_text(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     """The item id as text, as the events read it (:func:`elcrec_core.data.event_normalisation.id_text`): a whole
-    number of a float column as an integer."""
+    number of a float column as an integer, a NaN or infinite one as null (a missing id)."""
     if not dtype.is_float():
         return column.cast(pl.String)
     whole = column.is_finite() & (column == column.floor()) & (column.abs() < EXACT_INTEGERS)
-    return pl.when(whole).then(column.cast(pl.Int64).cast(pl.String)).otherwise(column.cast(pl.String))
+    return (pl.when(column.is_finite().not_()).then(None).when(whole).then(column.cast(pl.Int64).cast(pl.String))
+            .otherwise(column.cast(pl.String)))

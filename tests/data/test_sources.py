@@ -14,6 +14,7 @@ from elcrec_core.data.item_metadata import read_item_metadata
 from elcrec_core.data.source_config import NORMALISED_SCHEMA, ColumnMap, ItemMetadataConfig, SourceConfig, resolve_files
 from elcrec_core.data.sources import read_source
 from elcrec_core.data.synthetic import SyntheticConfig
+from elcrec_core.data.validation import check_rows
 
 T0 = datetime(2026, 3, 1, 12, 0, 0)  # 1772366400 epoch seconds
 EPOCH0 = 1_772_366_400
@@ -78,12 +79,36 @@ def test_timestamp_formats(tmp_path: Path, fmt: str, raw: str, expected: datetim
 
 
 @pytest.mark.parametrize(("fmt", "raw"), [("epoch_s", "soon"), ("epoch_s", "1e300"), ("epoch_s", "nan"),
-                                          ("iso8601", "2026-13-01"), ("iso8601", "yesterday")])
+                                          ("epoch_s", "1_000"), ("epoch_ms", "1_700_000_000_000"),
+                                          ("iso8601", "2026-13-01"), ("iso8601", "yesterday"),
+                                          # DuckDB's words and its years past Python's 1-9999: they were accepted,
+                                          # and the load then failed without naming the file or the row
+                                          ("iso8601", "epoch"), ("iso8601", "infinity"), ("iso8601", "-infinity"),
+                                          ("iso8601", "-0044-03-15"), ("iso8601", "10000-01-01")])
 def test_unparseable_timestamps_are_flagged_not_dropped(tmp_path: Path, fmt: str, raw: str) -> None:
     path = _write(tmp_path / "e.csv", f"user_id,item_id,timestamp\nu,i,{raw}\nu,i,\n")
     frame = read_source(SourceConfig(format="csv", path=str(path), timestamp_format=fmt))
     assert frame["error"].to_list() == ["bad_timestamp", "missing_timestamp"]
     assert frame["detail"].to_list() == [f"timestamp: {raw}", None]
+
+
+def test_a_rating_with_a_digit_separator_is_a_bad_rating(tmp_path: Path) -> None:
+    path = _write(tmp_path / "e.csv", "user_id,item_id,timestamp,rating\nu,i,1,1_0\nu,j,2,4\n")
+    frame = read_source(SourceConfig(format="csv", path=str(path), columns=ColumnMap(rating="rating")))
+    assert frame.select("rating", "error", "detail").rows() == [(None, "bad_rating", "rating: 1_0"), (4.0, None, None)]
+
+
+def test_parquet_times_outside_the_years_1_to_9999_are_bad_timestamps(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "e.parquet"
+    far = -62_135_596_800_000 - 10**15  # milliseconds: the year 31689 BC, which Python's datetime cannot hold
+    pq.write_table(pa.table({"user_id": ["u", "u"], "item_id": ["i", "j"],
+                             "timestamp": pa.array([EPOCH0 * 1000, far], pa.timestamp("ms"))}), path)
+    check = check_rows(read_source(SourceConfig(format="parquet", path=str(path))))
+    assert check.accepted["item_id"].to_list() == ["i"]
+    assert check.rejected.select("item_id", "reason").cast({"reason": pl.String}).rows() == [("j", "bad_timestamp")]
 
 
 def test_malformed_lines_become_rows_with_their_line_number(tmp_path: Path) -> None:
@@ -142,27 +167,33 @@ def test_a_quoted_record_over_several_lines_longer_than_the_limit_is_refused(tmp
 def test_whole_numbers_of_a_float_id_column_read_as_integers(tmp_path: Path) -> None:
     """pandas writes an integer id column with a missing value as floats: the ids read "7.0", which matched no
     item metadata (its ids "7") and went out as "7.0" in the recommendations. A whole number reads as an integer
-    in the events and in the item metadata alike; other floats keep their text."""
+    in the events and in the item metadata alike; other floats keep their text. NaN and infinity are no id: they
+    read as missing (they read "nan", one user of every such row, or one item)."""
     events = tmp_path / "e.parquet"
     pl.DataFrame({"user_id": [1.0, 2.5, 3.0], "item_id": [7.0, 1e17, float("nan")],
                   "timestamp": [EPOCH0] * 3}).write_parquet(events)
     assert read_source(SourceConfig(format="parquet", path=str(events))).select("user_id", "item_id").rows() == [
-        ("1", "7"), ("2.5", "1e+17"), ("3", "nan")]  # 1e17 is past the floats that hold every integer exactly
+        ("1", "7"), ("2.5", "1e+17"), ("3", None)]  # 1e17 is past the floats that hold every integer exactly
     pl.DataFrame({"user_id": ["a", "b"], "item_id": [7.0, float("nan")], "timestamp": [EPOCH0] * 2}).write_parquet(
         events)  # DuckDB cast the NaN to an integer here, and the whole file was refused
-    assert read_source(SourceConfig(format="parquet", path=str(events)))["item_id"].to_list() == ["7", "nan"]
+    assert read_source(SourceConfig(format="parquet", path=str(events)))["item_id"].to_list() == ["7", None]
+    pl.DataFrame({"user_id": [float("nan"), float("-inf"), 1.0], "item_id": ["a", "b", "c"],
+                  "timestamp": [EPOCH0] * 3}).write_parquet(events)
+    check = check_rows(read_source(SourceConfig(format="parquet", path=str(events))))
+    assert check.rejected["reason"].cast(pl.String).to_list() == ["missing_user"] * 2 and len(check.accepted) == 1
     # the same frame as JSON Lines (pandas' to_json): numbers read as in Parquet; a JSON string is text as written
     lines = tmp_path / "e.jsonl"
     lines.write_text("".join(f'{{"user_id": {u}, "item_id": {i}, "timestamp": {EPOCH0}}}\n' for u, i in (
         ("1.0", "7.0"), ("2.5", "1e17"), ("3", "1e1"), ("4.0", '"7.0"'), ("5", "123456789012345678901234"),
-        ("5", "123456789012345678901235"))))  # integers past 2^64: DuckDB's JSON types them DOUBLE, all distinct
+        ("5", "123456789012345678901235"), ("NaN", '"x"'))))  # past 2^64: DuckDB's JSON types them DOUBLE
     assert read_source(SourceConfig(format="jsonl", path=str(lines))).select("user_id", "item_id").rows() == [
         ("1", "7"), ("2.5", "100000000000000000.0"), ("3", "10"), ("4", "7.0"), ("5", "123456789012345678901234"),
-        ("5", "123456789012345678901235")]
+        ("5", "123456789012345678901235"), (None, "x")]
     items = tmp_path / "items.parquet"
     pl.DataFrame({"item_id": [7.0, None, 9.5, float("inf")], "title": ["a", "b", "c", "d"]}).write_parquet(items)
     stored, rejected = read_item_metadata(ItemMetadataConfig(path=str(items), categories=None))
-    assert stored.select("item_id", "title").rows() == [("7", "a"), ("9.5", "c"), ("inf", "d")] and len(rejected) == 1
+    assert stored.select("item_id", "title").rows() == [("7", "a"), ("9.5", "c")]
+    assert rejected.select("source_row", "reason").rows() == [(2, "missing_item"), (4, "missing_item")]
 
 
 def test_parquet_with_typed_columns(tmp_path: Path) -> None:
