@@ -89,6 +89,8 @@ class SourceConfig:
             raise ValueError(f"max_line_bytes must be positive, not {self.max_line_bytes}")
         if self.quote is not None and len(self.quote) != 1:
             raise ValueError(f"quote must be one character or None (no quoting), not {self.quote!r}")
+        if self.names is not None and len(set(self.names)) != len(tuple(self.names)):
+            raise ValueError(f"names repeat a column: {list(self.names)}")
         if self.header is None:  # names given alone name the columns of a file without header
             object.__setattr__(self, "header", self.names is None)
 
@@ -183,14 +185,15 @@ MOVIELENS_GENRES: tuple[str, ...] = (
 
 
 def resolve_files(path: str | Path) -> list[Path]:
-    """The files a source path names, as absolute paths: the file itself, a folder's non-hidden files, or a
-    glob's matches, in name order."""
+    """The files a source path names, as absolute paths with links resolved: the file itself, a folder's
+    non-hidden files, or a glob's matches, in name order, each file once (a link to a file beside it, such as
+    latest.csv, is that file)."""
     text = str(path)
     p = Path(text)
     if p.is_dir():
-        files = sorted(f.resolve() for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
+        files = sorted({f.resolve() for f in p.iterdir() if f.is_file() and not f.name.startswith(".")})
     elif any(c in text for c in "*?["):
-        files = sorted(Path(f).resolve() for f in globlib.glob(text, recursive=True) if Path(f).is_file())
+        files = sorted({Path(f).resolve() for f in globlib.glob(text, recursive=True) if Path(f).is_file()})
     elif p.is_file():
         files = [p.resolve()]
     else:

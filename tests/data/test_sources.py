@@ -236,6 +236,24 @@ def test_folder_of_daily_files_and_glob(tmp_path: Path) -> None:
     assert read_source(SourceConfig(format="csv", path=str(folder / "*-02.csv")))["item_id"].to_list() == ["i2"]
 
 
+def test_a_link_to_a_file_of_the_folder_is_that_file_read_once(tmp_path: Path) -> None:
+    """A latest.csv that links to a day's file: its rows were read twice, the second time all duplicate_event
+    of themselves (a rejected share of 50% refuses the load)."""
+    folder = tmp_path / "daily"
+    folder.mkdir()
+    day = _write(folder / "2026-03-01.csv", f"user_id,item_id,timestamp\nu,i,{EPOCH0}\nv,i,{EPOCH0}\n")
+    (folder / "latest.csv").symlink_to(day)
+    for path in (folder, folder / "*.csv"):
+        assert resolve_files(path) == [day]
+        check = check_rows(read_source(SourceConfig(format="csv", path=str(path))))
+        assert (check.rows_in, len(check.accepted), len(check.rejected)) == (2, 2, 0)
+
+
+def test_names_that_repeat_a_column_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"names repeat a column: \['user_id', 'item_id', 'timestamp', 'item_id'\]"):
+        SourceConfig(format="csv", path="e.csv", names=("user_id", "item_id", "timestamp", "item_id"))
+
+
 def test_sequence_format_orders_events_by_line(tmp_path: Path) -> None:
     path = _write(tmp_path / "seq.txt", "1 5 6 5\n\n2  9\n3\n")
     frame = read_source(SourceConfig(format="sequence", path=str(path)))
