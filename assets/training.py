@@ -1,7 +1,6 @@
 """Stage 3: ELCRec training of a candidate into a versioned model folder of the model store."""
 
 import json
-import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from assets.daily import MODEL_STORE_POOL, PREVIOUS_DAY, RETRY, daily_asset, fai
 from assets.metadata import figure, metric, table
 from assets.sequences import interaction_sequences
 from elcrec_core.config.settings import SHAPE_FIELDS, ExperimentConfig, ModelConfig
+from elcrec_core.data.sequences import ITEM_INDEX_FILE, write_item_index_file
 from elcrec_core.report.plots import training_curve
 from elcrec_core.serve.model_store import ModelRecord
 from elcrec_core.train.auto_preset import MODEL_FIELDS, TRAIN_FIELDS
@@ -18,6 +18,7 @@ from elcrec_core.train.checkpoint import LAST
 from elcrec_core.train.launch import train_distributed
 from elcrec_core.train.loop import train
 from elcrec_core.train.run_log import keep_run
+from elcrec_core.train.state import data_digest
 from elcrec_pipeline.config import TrainingSettings
 from elcrec_pipeline.resources import ComputeDevice, Storage
 
@@ -42,9 +43,11 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
                  device: ComputeDevice) -> dg.MaterializeResult:
     partition = context.partition_key
     store = storage.store
-    seqs, _ = storage.read_sequences(partition)
     if config.warm_start:
         _wait_for_the_day_before(context)
+    # read once, after the wait: what it trains on, names its folder and gives the model its item index (a run of
+    # the same day that builds the sequences again meanwhile must not relabel this model)
+    seqs, item_ids = storage.read_sequences(partition)
     base = store.served_up_to(partition, kinds=("elcrec",)) if config.warm_start else None
     chosen = device.setup()  # the resource's device, with its CPU threads applied (run config may name another)
     on, derived = config.device or chosen, []
@@ -58,7 +61,7 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
         context.log.info(line)
     init_from = store.checkpoint(base) if warm else None
     work = storage.training_dir(partition, {"experiment": exp.to_dict(), "init_from": base.dir if warm else None,
-                                            "nproc": config.nproc})
+                                            "nproc": config.nproc, "sequences": data_digest(seqs)})
     if (work / LAST).exists():
         context.log.info(f"an earlier attempt left {work / LAST}: resuming after its last complete epoch")
     # NonFiniteLoss, or settings that do not fit the data (more intents than sequences): a retry meets the same
@@ -72,7 +75,7 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
     keep_run(work, out)  # done: the next materialization trains a new version
     if not any(work.parent.iterdir()):
         work.parent.rmdir()
-    shutil.copy(storage.sequences_dir(partition) / "item_index.parquet", out / "item_index.parquet")
+    write_item_index_file(out / ITEM_INDEX_FILE, item_ids)
     record = ModelRecord(day=partition, run_id=context.run.run_id, dir=store.relative(out), valid=result.valid,
                          test=result.test, best_epoch=result.best_epoch, epochs=len(result.history),
                          seconds=result.seconds, warm_start=bool(warm), warm_start_from=base.dir if warm else None)

@@ -128,10 +128,11 @@ class Storage(dg.ConfigurableResource):
         return max(days, default=None)
 
     def training_dir(self, partition: str, settings: dict[str, Any]) -> Path:
-        """Where a training of ``partition`` with ``settings`` keeps its epoch checkpoints until it ends: named by
-        a digest of the settings and the partition's sequences, so that a run started again after a crash (or a
-        retry) finds ``last.pt`` and resumes, while other settings or data start afresh."""
-        return self.root / "models" / partition / "training" / digest(settings, [self.sequences_file(partition)])
+        """Where a training of ``partition`` with ``settings`` (which name the sequences it trains on, as read:
+        :func:`elcrec_core.train.state.data_digest`) keeps its epoch checkpoints until it ends: named by their
+        digest, so that a run started again after a crash (or a retry) finds ``last.pt`` and resumes, while other
+        settings or data start afresh."""
+        return self.root / "models" / partition / "training" / digest(settings)
 
     def sequences_file(self, partition: str) -> Path:
         return self.sequences_dir(partition) / "sequences.parquet"

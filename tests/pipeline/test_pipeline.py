@@ -880,6 +880,36 @@ def test_the_gate_will_not_judge_a_candidate_without_its_most_popular_floor(firs
     assert storage.store.serving() == before
 
 
+def test_a_model_keeps_the_item_index_of_the_sequences_it_trained_on(first_run, tmp_path, monkeypatch):
+    """The day's sequences built again while its model trains (a sensor's second run of a corrected file, a later
+    day's new items): the model folder got the new item index, longer than the model, and every run's
+    recommendations failed once it served."""
+    import shutil
+
+    from assets import training
+    from elcrec_core.data.sequences import read_item_index_file, write_item_index_file
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    storage = Storage(data_dir=str(data_dir))
+    live = storage.sequences_dir(PARTITION) / "item_index.parquet"
+    trained_on = read_item_index_file(live).astype(str).tolist()
+    real_train = training.train
+
+    def train_while_rebuilt(*args, **kwargs):
+        result = real_train(*args, **kwargs)
+        write_item_index_file(live, np.array([*trained_on, "added-meanwhile"]))
+        return result
+
+    monkeypatch.setattr(training, "train", train_while_rebuilt)
+    config = {**run_config()["ops"]["elcrec_model"]["config"], "epochs": 1, "warm_start": False}
+    result = dg.materialize([training.elcrec_model], partition_key=PARTITION,
+                            resources={"storage": storage, "device": ComputeDevice(device="cpu", threads=1)},
+                            run_config={"ops": {"elcrec_model": {"config": config}}})
+    folder = Path(metadata(result, "elcrec_model")["model_dir"])
+    assert read_item_index_file(folder / "item_index.parquet").astype(str).tolist() == trained_on
+
+
 def test_the_device_resources_threads_apply_to_training_and_the_challengers(first_run, tmp_path):
     """The device resource's ``threads`` hold for the candidate's training also where run config names the device,
     and for the challengers (SASRec's training, EASE's solve)."""
