@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import dagster as dg
@@ -79,3 +79,34 @@ def run_lineage(context: dg.AssetExecutionContext) -> tuple[str, ...]:
     """The run and those it re-executes (its parent, the original): the runs whose trained model it judges."""
     run = context.run
     return tuple(dict.fromkeys(r for r in (run.run_id, run.parent_run_id, run.root_run_id) if r))
+
+
+# how long a step waits for the runs of the day before: retries this far apart, at most this many
+DAY_BEFORE_WAIT_SECONDS = 30
+DAY_BEFORE_WAIT_RETRIES = 120  # an hour; then the step goes on, with a warning
+UNFINISHED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+              dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+
+
+def unfinished_runs_of_the_day_before(instance: dg.DagsterInstance, partition: str, own_run: str) -> list[str]:
+    """The ids of the runs of the day before ``partition`` (ISO date) that are queued or in progress, other than
+    ``own_run``."""
+    day_before = (date.fromisoformat(partition) - timedelta(days=1)).isoformat()
+    runs = instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED, tags={"dagster/partition": day_before}))
+    return [run.run_id for run in runs if run.run_id != own_run]
+
+
+def wait_for_the_day_before(context: dg.AssetExecutionContext, why: str, otherwise: str) -> None:
+    """Retry later while a run of the day before is unfinished (``why``: what this step needs of it): runs of
+    several days (a sensor's tick after an outage, a backfill from the UI) start in any order, and declared
+    dependencies do not order separate runs. After :data:`DAY_BEFORE_WAIT_RETRIES` tries the step goes on
+    (``otherwise``: how), with a warning."""
+    waiting = unfinished_runs_of_the_day_before(context.instance, context.partition_key, context.run.run_id)
+    if not waiting:
+        return
+    if context.retry_number < DAY_BEFORE_WAIT_RETRIES:
+        context.log.info(f"waiting for run(s) {', '.join(waiting)} of the day before: {why} (a run whose process "
+                         "is gone: terminate it in the UI, Runs)")
+        raise dg.RetryRequested(max_retries=DAY_BEFORE_WAIT_RETRIES, seconds=DAY_BEFORE_WAIT_SECONDS)
+    context.log.warning(f"run(s) {', '.join(waiting)} of the day before still unfinished after "
+                        f"{DAY_BEFORE_WAIT_RETRIES} tries: {otherwise}")

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from assets.daily import RETRY, WAREHOUSE_POOL, daily_asset, fails_at_once, refused
+from assets.daily import RETRY, WAREHOUSE_POOL, daily_asset, fails_at_once, refused, wait_for_the_day_before
 from assets.ingestion import raw_interactions
 from assets.metadata import expectation_results, failed_expectations, metric, table, warehouse_table
 from elcrec_core.data.events_to_sequences import build_sequences, write_sequences
@@ -30,6 +30,8 @@ from elcrec_pipeline.resources import Storage, digest
 )
 def interaction_sequences(context: dg.AssetExecutionContext, config: SequenceSettings,
                           storage: Storage) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    wait_for_the_day_before(context, "its events belong in this day's sequences",
+                            "building this day's sequences from the events loaded now")
     with fails_at_once(f"sequences of {context.partition_key}", ValueError, FileNotFoundError):  # no warehouse yet
         build = build_sequences(config.sequence_config(), storage.warehouse, until=partition_end(context.partition_key))
     summary = build.summary

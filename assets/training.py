@@ -1,12 +1,11 @@
 """Stage 3: ELCRec training of a candidate into a versioned model folder of the model store."""
 
 import json
-from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
 
-from assets.daily import MODEL_STORE_POOL, PREVIOUS_DAY, RETRY, daily_asset, fails_at_once
+from assets.daily import MODEL_STORE_POOL, PREVIOUS_DAY, RETRY, daily_asset, fails_at_once, wait_for_the_day_before
 from assets.metadata import figure, metric, table
 from assets.sequences import interaction_sequences
 from elcrec_core.config.settings import SHAPE_FIELDS, ExperimentConfig, ModelConfig
@@ -43,8 +42,9 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
                  device: ComputeDevice) -> dg.MaterializeResult:
     partition = context.partition_key
     store = storage.store
-    if config.warm_start:
-        _wait_for_the_day_before(context)
+    if config.warm_start:  # Dagster cannot order the two (serving_model depends on elcrec_model: a cycle)
+        wait_for_the_day_before(context, "its gate decides the model this day warm-starts from",
+                                "warm-starting from the model that serves now")
     # read once, after the wait: what it trains on, names its folder and gives the model its item index (a run of
     # the same day that builds the sequences again meanwhile must not relabel this model)
     seqs, item_ids = storage.read_sequences(partition)
@@ -104,37 +104,6 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
         "training_plot": figure(plot, "Training curves: loss parts and validation NDCG@20 per epoch"),
         "model_dir": dg.MetadataValue.path(str(out)),
     })
-
-
-# how long a warm-started training waits for the runs of the day before: retries this far apart, at most this many
-DAY_BEFORE_WAIT_SECONDS = 30
-DAY_BEFORE_WAIT_RETRIES = 120  # an hour; then it warm-starts from what serves, with a warning
-UNFINISHED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
-              dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
-
-
-def unfinished_runs_of_the_day_before(instance: dg.DagsterInstance, partition: str, own_run: str) -> list[str]:
-    """The ids of the runs of the day before ``partition`` (ISO date) that are queued or in progress, other than
-    ``own_run``."""
-    day_before = (date.fromisoformat(partition) - timedelta(days=1)).isoformat()
-    runs = instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED, tags={"dagster/partition": day_before}))
-    return [run.run_id for run in runs if run.run_id != own_run]
-
-
-def _wait_for_the_day_before(context: dg.AssetExecutionContext) -> None:
-    """Retry later while a run of the day before is unfinished: its gate (serving_model) decides the model this day
-    warm-starts from, and Dagster cannot order the two (serving_model depends on elcrec_model: the reverse
-    dependency would be a cycle), so a sensor's runs of several days or an asset backfill could otherwise train
-    this day first. After :data:`DAY_BEFORE_WAIT_RETRIES` tries, training goes on from what serves then."""
-    waiting = unfinished_runs_of_the_day_before(context.instance, context.partition_key, context.run.run_id)
-    if not waiting:
-        return
-    if context.retry_number < DAY_BEFORE_WAIT_RETRIES:
-        context.log.info(f"waiting for run(s) {', '.join(waiting)} of the day before: its gate decides the model "
-                         "this day warm-starts from (a run whose process is gone: terminate it in the UI, Runs)")
-        raise dg.RetryRequested(max_retries=DAY_BEFORE_WAIT_RETRIES, seconds=DAY_BEFORE_WAIT_SECONDS)
-    context.log.warning(f"run(s) {', '.join(waiting)} of the day before still unfinished after "
-                        f"{DAY_BEFORE_WAIT_RETRIES} tries: warm-starting from the model that serves now")
 
 
 def _settings(exp: ExperimentConfig) -> dict[str, int | str]:

@@ -296,31 +296,35 @@ def test_an_older_day_never_replaces_a_newer_serving_model(first_run):
     assert store.serving() == before
 
 
-def test_training_waits_while_a_run_of_the_day_before_is_unfinished(first_run, tmp_path, monkeypatch):
-    """The day before's gate decides the model a day warm-starts from, and Dagster cannot order the two (the
-    reverse dependency would be a cycle): while a run of the day before is queued or in progress, the training
-    retries later; after the last try it goes on from what serves, with a warning. A finished run is no reason."""
+def test_sequences_and_training_wait_while_a_run_of_the_day_before_is_unfinished(first_run, tmp_path, monkeypatch):
+    """The day before's events belong in a day's sequences (they were built without them when the day's run
+    started first: a sensor's tick of several days, a backfill), and its gate decides the model a day warm-starts
+    from: while a run of the day before is queued or in progress, both steps retry later; after the last try they
+    go on, with a warning. A finished run is no reason."""
     import shutil
 
-    import assets.training as training
+    import assets.daily as daily
 
     data_dir = tmp_path / "data"
     shutil.copytree(first_run[0], data_dir)
-    monkeypatch.setattr(training, "DAY_BEFORE_WAIT_SECONDS", 0)
-    monkeypatch.setattr(training, "DAY_BEFORE_WAIT_RETRIES", 2)
+    monkeypatch.setattr(daily, "DAY_BEFORE_WAIT_SECONDS", 0)
+    monkeypatch.setattr(daily, "DAY_BEFORE_WAIT_RETRIES", 2)
     with dg.instance_for_test() as instance:
         for run_id, status in [("a" * 32, dg.DagsterRunStatus.STARTED), ("b" * 32, dg.DagsterRunStatus.SUCCESS)]:
             instance.add_run(dg.DagsterRun(job_name="daily_retrain_job", run_id=run_id, status=status,
                                            tags={"dagster/partition": PARTITION}))
-        assert training.unfinished_runs_of_the_day_before(instance, "2026-01-27", "c" * 32) == ["a" * 32]
-        assert training.unfinished_runs_of_the_day_before(instance, "2026-01-27", "a" * 32) == []
-        assert training.unfinished_runs_of_the_day_before(instance, PARTITION, "c" * 32) == []
+        assert daily.unfinished_runs_of_the_day_before(instance, "2026-01-27", "c" * 32) == ["a" * 32]
+        assert daily.unfinished_runs_of_the_day_before(instance, "2026-01-27", "a" * 32) == []
+        assert daily.unfinished_runs_of_the_day_before(instance, PARTITION, "c" * 32) == []
         result = materialize_all(data_dir, run_config(epochs=1), partition="2026-01-27", instance=instance)
         logs = [e.user_message for e in instance.all_logs(result.run_id) if "of the day before" in e.user_message]
     assert result.success
     retries = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
-    assert [e.step_key for e in retries] == ["elcrec_model", "elcrec_model"]
-    assert sum(f"waiting for run(s) {'a' * 32} of the day before" in line for line in logs) == 2
+    assert [e.step_key for e in retries] == ["interaction_sequences"] * 2 + ["elcrec_model"] * 2
+    assert sum(f"waiting for run(s) {'a' * 32} of the day before: its events belong" in line for line in logs) == 2
+    assert sum(f"waiting for run(s) {'a' * 32} of the day before: its gate decides" in line for line in logs) == 2
+    assert any("still unfinished after 2 tries: building this day's sequences from the events loaded now" in line
+               for line in logs)
     assert any("still unfinished after 2 tries: warm-starting from the model that serves now" in line for line in logs)
 
 
