@@ -68,7 +68,9 @@ def interaction_sequences(context: dg.AssetExecutionContext, config: SequenceSet
             "parquet": dg.MetadataValue.path(str(paths["sequences"])),
             "days_pruned": dg.MetadataValue.text(", ".join(pruned) or "none"),
             "warehouse_table": dg.MetadataValue.text(f"kept: {newer} is newer" if newer else "replaced"),
-            **warehouse_table(storage.warehouse, "sequences", SEQUENCE_COLUMNS),
+            # the warehouse table's own metadata where this day wrote it; else this day's rows (the Parquet file)
+            **(warehouse_table(storage.warehouse, "sequences", SEQUENCE_COLUMNS) if not newer
+               else {"dagster/row_count": dg.MetadataValue.int(summary.users)}),
         },
         check_results=[check],
     )

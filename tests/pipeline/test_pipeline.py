@@ -470,7 +470,12 @@ def test_a_day_run_again_after_a_newer_day_leaves_the_live_tables_to_the_newer_d
                              evaluation_report], partition_key="2026-01-25",
                             resources={"storage": storage, "device": ComputeDevice(device="cpu")})
     assert result.success and live() == before
-    assert metadata(result, "interaction_sequences")["warehouse_table"] == f"kept: {PARTITION} is newer"
+    sequences = metadata(result, "interaction_sequences")
+    assert sequences["warehouse_table"] == f"kept: {PARTITION} is newer"
+    # this day's rows (its Parquet file); the warehouse table's metadata (another day's) is not this day's
+    assert sequences["dagster/row_count"] == sequences["users"] == len(pl.read_parquet(
+        storage.sequences_file("2026-01-25")))
+    assert "dagster/table_name" not in sequences and "dagster/column_schema" not in sequences
     assert metadata(result, "intent_profiles")["written"] is False
     assert metadata(result, "user_recommendations")["newer_day"] == PARTITION
     assert metadata(result, "serving_model")["serving_day"] == PARTITION  # the older day's candidate is refused
