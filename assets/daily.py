@@ -76,9 +76,16 @@ def refused(check: dg.AssetCheckResult, message: str, metadata: dict[str, Any],
 
 
 def run_lineage(context: dg.AssetExecutionContext) -> tuple[str, ...]:
-    """The run and those it re-executes (its parent, the original): the runs whose trained model it judges."""
-    run = context.run
-    return tuple(dict.fromkeys(r for r in (run.run_id, run.parent_run_id, run.root_run_id) if r))
+    """The run and those it re-executes, newest first (its parent, the parent's parent, ..., the original): the
+    runs whose trained model it judges, the first that trained one. A parent no longer in the instance ends the
+    chain before the original, which comes last."""
+    lineage, run = [context.run.run_id], context.run
+    while run.parent_run_id and run.parent_run_id not in lineage:
+        lineage.append(run.parent_run_id)
+        run = context.instance.get_run_by_id(run.parent_run_id)
+        if run is None:
+            break
+    return tuple(dict.fromkeys([*lineage, *([context.run.root_run_id] if context.run.root_run_id else [])]))
 
 
 # how long a step waits for the runs of the day before: retries this far apart, at most this many

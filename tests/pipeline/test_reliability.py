@@ -298,3 +298,25 @@ def test_building_a_days_sequences_prunes_the_folders_older_than_keep_days(tmp_p
         result = dg.materialize([ingestion.raw_interactions, sequences.interaction_sequences],
                                 partition_key="2026-01-31", run_config=run, resources=resources)
         assert result.success and sorted(p.name for p in (tmp_path / "sequences").iterdir()) == left
+
+
+def test_a_re_execution_of_a_re_execution_judges_the_model_of_the_nearest_run_that_trained_one() -> None:
+    """A trains, B re-executes all of A (and trains again), C re-executes B from failure, D re-executes C: D's
+    lineage is D, C, B, A (it was D, C, A: the gate and the report of D judged A's model, not B's)."""
+    from types import SimpleNamespace
+
+    from assets.daily import run_lineage
+
+    a, b, c, d = (letter * 32 for letter in "abcd")
+    with dg.instance_for_test() as instance:
+        runs = {}
+        for run_id, parent in ((a, None), (b, a), (c, b), (d, c)):
+            runs[run_id] = dg.DagsterRun(job_name="daily_retrain_job", run_id=run_id, parent_run_id=parent,
+                                         root_run_id=a if parent else None)
+            instance.add_run(runs[run_id])
+        assert run_lineage(SimpleNamespace(run=runs[d], instance=instance)) == (d, c, b, a)
+        assert run_lineage(SimpleNamespace(run=runs[a], instance=instance)) == (a,)
+        instance.delete_run(b)  # a parent gone: the chain ends there, the original comes last
+        assert run_lineage(SimpleNamespace(run=runs[d], instance=instance)) == (d, c, b, a)
+        instance.delete_run(c)
+        assert run_lineage(SimpleNamespace(run=runs[d], instance=instance)) == (d, c, a)
