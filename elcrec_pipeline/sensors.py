@@ -27,7 +27,8 @@ SETTLE_SECONDS = 60
     description=f"Requests the day's partition of daily_retrain_job when the source settings file's '{{date}}' "
                 f"path (a file, a folder or a glob such as */{{date}}.csv) names files for it (one of the last "
                 f"{LOOKBACK_DAYS} days) once they have been unchanged for {SETTLE_SECONDS} s, and again when one "
-                "of them changes, arrives or goes (a new size or modification time), with the run config of "
+                "of them changes, arrives or goes (a new size or modification time), unless a run that started "
+                "after that has loaded them (raw_interactions), with the run config of "
                 f"{RUN_CONFIG_ENV} where set. Off until turned on in the UI.",
 )
 def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceFile) -> dg.SensorResult:
@@ -42,7 +43,7 @@ def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceF
         files = day_files(pattern, day)
         if files and not settled(files):
             settling.append(day)
-        elif files:
+        elif files and not loaded_since(context.instance, day, files):
             requests.append(dg.RunRequest(partition_key=day, run_key=f"{day}:{files_version(files)}",
                                           run_config=run_config_file(),
                                           tags={"elcrec/source_file": ", ".join(map(str, files))}))
@@ -50,8 +51,25 @@ def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceF
         return dg.SensorResult(skip_reason=f"files changed in the last {SETTLE_SECONDS} s, waiting: "
                                            f"{', '.join(settling)} ({pattern})")
     if not requests:
-        return dg.SensorResult(skip_reason=f"no file for the last {LOOKBACK_DAYS} days: {pattern}")
+        return dg.SensorResult(skip_reason=f"no file for the last {LOOKBACK_DAYS} days that a run has not loaded "
+                                           f"since it last changed: {pattern}")
     return dg.SensorResult(run_requests=requests)
+
+
+def loaded_since(instance: dg.DagsterInstance, day: str, files: list[Path]) -> bool:
+    """Whether a run that started after ``files`` last changed has loaded them (materialized ``raw_interactions``
+    of ``day``): such a day is done, as when the schedule or a backfill ran it before the sensor was turned on (a
+    sensor's run keys are its own: it requested every day of its window again). A day whose files changed since
+    is not."""
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey("raw_interactions"),
+                                                                    asset_partitions=[day]), limit=1).records
+    run = instance.get_run_record_by_id(records[0].run_id) if records else None
+    if run is None or run.start_time is None:
+        return False
+    try:
+        return max(file.stat().st_mtime for file in files) < run.start_time
+    except OSError:
+        return False
 
 
 def settled(files: list[Path]) -> bool:

@@ -4,7 +4,9 @@ arrives."""
 
 from __future__ import annotations
 
+import os
 import re
+import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -51,10 +53,17 @@ def team(tmp_path: Path) -> Path:
     return tmp_path / "team"
 
 
-def ingest(data_dir: Path, source: SourceFile, day: str, run_config: dict | None = None) -> dg.ExecuteInProcessResult:
+def ingest(data_dir: Path, source: SourceFile, day: str, run_config: dict | None = None,
+           instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
     job = defs().resolve_job_def("ingestion_job")
     return job.execute_in_process(partition_key=day, run_config=run_config or {}, raise_on_error=False,
-                                  resources={"storage": Storage(data_dir=str(data_dir)), "source_file": source})
+                                  resources={"storage": Storage(data_dir=str(data_dir)), "source_file": source},
+                                  instance=instance)
+
+
+def sensor_tick(source: SourceFile, instance: dg.DagsterInstance | None = None) -> dg.SensorResult:
+    return source_file_sensor(dg.build_sensor_context(resources={"source_file": source},
+                                                      instance=instance or dg.DagsterInstance.ephemeral()))
 
 
 def raw_rows(data_dir: Path) -> list[tuple]:
@@ -207,7 +216,7 @@ def test_the_schedule_and_the_sensor_carry_the_run_config_file_where_one_is_set(
     (logs / f"{yesterday}.csv").write_text("user_id,item_id,timestamp\nu,i,1\n")
     (tmp_path / "source.yaml").write_text(yaml.safe_dump({"format": "csv", "path": "logs/{date}.csv"}))
     source = SourceFile(path=str(tmp_path / "source.yaml"))
-    (request,) = source_file_sensor(dg.build_sensor_context(resources={"source_file": source})).run_requests
+    (request,) = sensor_tick(source).run_requests
     assert request.partition_key == yesterday and request.run_config == run_config
     monkeypatch.setenv("ELCREC_RUN_CONFIG", str(tmp_path / "missing.yaml"))
     with pytest.raises(Exception) as info:  # Dagster wraps it in an error of the schedule's evaluation
@@ -224,7 +233,7 @@ def test_the_sensor_requests_a_day_when_its_file_appears_and_again_when_it_chang
     source = SourceFile(path=str(tmp_path / "source.yaml"))
 
     def tick() -> dg.SensorResult:
-        return source_file_sensor(dg.build_sensor_context(resources={"source_file": source}))
+        return sensor_tick(source)
 
     assert "no file for the last 7 days" in tick().skip_reason.skip_message
     (logs / f"{yesterday}.csv").write_text("user_id,item_id,timestamp\nu,i,1\n")
@@ -239,10 +248,35 @@ def test_the_sensor_requests_a_day_when_its_file_appears_and_again_when_it_chang
     assert all(r.job_name in (None, "daily_retrain_job") for r in requests)
 
     (tmp_path / "no_date.yaml").write_text(yaml.safe_dump({"format": "csv", "path": "logs"}))
-    result = source_file_sensor(dg.build_sensor_context(
-        resources={"source_file": SourceFile(path=str(tmp_path / "no_date.yaml"))}))
+    result = sensor_tick(SourceFile(path=str(tmp_path / "no_date.yaml")))
     assert "no path with '{date}'" in result.skip_reason.skip_message
     assert source_file_sensor.default_status == dg.DefaultSensorStatus.STOPPED
+
+
+def test_the_sensor_leaves_a_day_that_a_run_loaded_after_its_files_last_changed(tmp_path, monkeypatch):
+    """Turned on after the schedule (or a backfill) had run the last days, the sensor requested every day of its
+    window again (full retrains: its run keys are its own); a day loaded by a run that started after its files
+    last changed is done, and it is requested again once they change."""
+    monkeypatch.setenv("ELCREC_START_DATE", (date.today() - timedelta(days=10)).isoformat())
+    days = [(date.today() - timedelta(days=n)).isoformat() for n in (3, 2)]
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (tmp_path / "source.yaml").write_text(yaml.safe_dump({"format": "csv", "path": "logs/{date}.csv"}))
+    source = SourceFile(path=str(tmp_path / "source.yaml"))
+    minute_ago = time.time() - 60
+    for day in days:
+        noon = int(datetime.fromisoformat(day).replace(hour=12, tzinfo=timezone.utc).timestamp())
+        (logs / f"{day}.csv").write_text(f"user_id,item_id,timestamp\nu,i,{noon}\n")
+        os.utime(logs / f"{day}.csv", (minute_ago, minute_ago))
+    with dg.instance_for_test() as instance:
+        assert sorted(r.partition_key for r in sensor_tick(source, instance).run_requests) == days
+        assert ingest(tmp_path / "data", source, days[0], instance=instance).success  # the schedule's run
+        assert [r.partition_key for r in sensor_tick(source, instance).run_requests] == days[1:]
+        assert ingest(tmp_path / "data", source, days[1], instance=instance).success
+        skipped = sensor_tick(source, instance).skip_reason.skip_message
+        assert "that a run has not loaded since it last changed" in skipped
+        (logs / f"{days[0]}.csv").write_text((logs / f"{days[0]}.csv").read_text() + "v,i,0\n")  # re-delivered
+        assert [r.partition_key for r in sensor_tick(source, instance).run_requests] == days[:1]
 
 
 def test_the_sensor_sees_the_files_of_a_glob_and_each_one_that_arrives(tmp_path):
@@ -255,7 +289,7 @@ def test_the_sensor_sees_the_files_of_a_glob_and_each_one_that_arrives(tmp_path)
     source = SourceFile(path=str(tmp_path / "source.yaml"))
 
     def tick() -> dg.SensorResult:
-        return source_file_sensor(dg.build_sensor_context(resources={"source_file": source}))
+        return sensor_tick(source)
 
     assert "no file for the last 7 days" in tick().skip_reason.skip_message
     (tmp_path / "web" / f"{yesterday}.csv").write_text("user_id,item_id,timestamp\nu,i,1\n")
@@ -354,7 +388,7 @@ def test_the_sensor_waits_until_a_days_files_are_left_unchanged(tmp_path, monkey
     source = SourceFile(path=str(tmp_path / "source.yaml"))
 
     def tick() -> dg.SensorResult:
-        return source_file_sensor(dg.build_sensor_context(resources={"source_file": source}))
+        return sensor_tick(source)
 
     assert f"files changed in the last 60 s, waiting: {yesterday}" in tick().skip_reason.skip_message
     minute_ago = time.time() - 61
