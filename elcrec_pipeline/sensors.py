@@ -57,14 +57,14 @@ def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceF
 
 
 def loaded_since(instance: dg.DagsterInstance, day: str, files: list[Path]) -> bool:
-    """Whether a run that started after ``files`` last changed has loaded them (materialized ``raw_interactions``
-    of ``day``): such a day is done, as when the schedule or a backfill ran it before the sensor was turned on (a
-    sensor's run keys are its own: it requested every day of its window again). A day whose files changed since
-    is not."""
+    """Whether a run of the daily job that started after ``files`` last changed has loaded them (materialized
+    ``raw_interactions`` of ``day``): such a day is done, as when the schedule or a backfill ran it before the
+    sensor was turned on (a sensor's run keys are its own: it requested every day of its window again). A day
+    whose files changed since is not, nor one last loaded by ``ingestion_job`` alone (not retrained)."""
     records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey("raw_interactions"),
                                                                     asset_partitions=[day]), limit=1).records
     run = instance.get_run_record_by_id(records[0].run_id) if records else None
-    if run is None or run.start_time is None:
+    if run is None or run.start_time is None or run.dagster_run.job_name != daily_retrain_job.name:
         return False
     try:
         return max(file.stat().st_mtime for file in files) < run.start_time

@@ -270,9 +270,18 @@ def test_the_sensor_leaves_a_day_that_a_run_loaded_after_its_files_last_changed(
         os.utime(logs / f"{day}.csv", (minute_ago, minute_ago))
     with dg.instance_for_test() as instance:
         assert sorted(r.partition_key for r in sensor_tick(source, instance).run_requests) == days
-        assert ingest(tmp_path / "data", source, days[0], instance=instance).success  # the schedule's run
+        assert ingest(tmp_path / "data", source, days[0], instance=instance).success  # ingestion_job: not retrained
+        assert sorted(r.partition_key for r in sensor_tick(source, instance).run_requests) == days
+        monkeypatch.setenv("ELCREC_DATA_DIR", str(tmp_path / "data"))  # the job's own resources: a subset of
+        monkeypatch.setenv("ELCREC_SOURCE", str(tmp_path / "source.yaml"))  # the job takes no others
+
+        def daily_load(day: str) -> bool:  # the schedule's run of the day, as far as the sensor looks (the load)
+            return defs().resolve_job_def("daily_retrain_job").execute_in_process(
+                partition_key=day, asset_selection=[raw_interactions.key], instance=instance).success
+
+        assert daily_load(days[0])
         assert [r.partition_key for r in sensor_tick(source, instance).run_requests] == days[1:]
-        assert ingest(tmp_path / "data", source, days[1], instance=instance).success
+        assert daily_load(days[1])
         skipped = sensor_tick(source, instance).skip_reason.skip_message
         assert "that a run has not loaded since it last changed" in skipped
         (logs / f"{days[0]}.csv").write_text((logs / f"{days[0]}.csv").read_text() + "v,i,0\n")  # re-delivered
