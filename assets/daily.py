@@ -3,6 +3,7 @@ policy, the warehouse pool, and ``daily_asset``, the decorator that applies them
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -38,7 +39,9 @@ def configured_partitions() -> dg.DailyPartitionsDefinition:
     """The daily partitions from ``ELCREC_START_DATE`` (default 2026-01-01), read when called: when the code
     location loads, or when the sensor ticks. Raises ValueError naming the variable for a value that is no date."""
     start = dg.EnvVar(START_DATE_ENV).get_value() or DEFAULT_START_DATE
-    try:
+    try:  # strictly YYYY-MM-DD: Python reads 20260101 and 2026-W01-1 too, which Dagster then refuses unnamed
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", start):
+            raise ValueError(start)
         date.fromisoformat(start)
     except ValueError:
         raise ValueError(f"{START_DATE_ENV}={start!r}: expected a date YYYY-MM-DD, such as 2026-01-01") from None

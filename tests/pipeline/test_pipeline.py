@@ -613,6 +613,8 @@ def test_schedule_runs_the_previous_day_at_two():
 
 @pytest.mark.parametrize("variable, value, message", [
     ("ELCREC_START_DATE", "2026/01/01", "ELCREC_START_DATE='2026/01/01': expected a date YYYY-MM-DD"),
+    ("ELCREC_START_DATE", "20260101", "ELCREC_START_DATE='20260101': expected a date YYYY-MM-DD"),
+    ("ELCREC_START_DATE", "2026-W01-1", "ELCREC_START_DATE='2026-W01-1': expected a date YYYY-MM-DD"),
     ("ELCREC_RETRAIN_CRON", "0 25 * * *", "ELCREC_RETRAIN_CRON='0 25 * * *': expected a daily cron"),
     ("ELCREC_RETRAIN_CRON", "61 2 * * *", "ELCREC_RETRAIN_CRON='61 2 * * *': expected a daily cron"),
 ])
