@@ -77,6 +77,8 @@ def _oracle(data: bytes, quote: bytes | None, eol: int) -> tuple[list[tuple[int,
             line += 1
     if data[begin:] not in (b"", b"\r"):
         starts.append((begin_line, True))
+    if eol == 10 and data.endswith(b"\r") and b"\r\n" not in data and stray is None:  # ends no line of an LF file
+        stray = line
     lines = data.count(bytes([eol])) + (not data.endswith(bytes([eol])) and data != b"")
     return starts, lines, quoted, eol == 10 and b"\r\n" in data, stray
 
@@ -225,12 +227,15 @@ def test_the_benchmark_sequence_reader_names_the_bad_line(tmp_path: Path, text: 
     assert str(info.value) == f"{path}: {cause}"
 
 
-def test_a_carriage_return_inside_a_line_is_named(tmp_path: Path) -> None:
-    path = _write(tmp_path / "e.csv", f"user_id,item_id,timestamp\nu,i,{T0}\nu\r2,i,{T0}\n")
+@pytest.mark.parametrize(("text", "line"), [(f"user_id,item_id,timestamp\nu,i,{T0}\nu\r2,i,{T0}\n", 3),
+                                            (f"user_id,item_id,timestamp\nu,i,{T0}\nv,i,{T0}\r", 3),  # the last byte
+                                            (f"user_id,item_id,timestamp\nu,i,{T0}\n\r", 3)])
+def test_a_carriage_return_inside_a_line_is_named(tmp_path: Path, text: str, line: int) -> None:
+    path = _write(tmp_path / "e.csv", text)
     with pytest.raises(SourceReadError) as info:
         read_source(SourceConfig(format="csv", path=str(path)))
-    assert str(info.value) == (f"{path}: line 3 holds a carriage return (\\r) that ends no line; DuckDB's strict "
-                               "CSV parser cannot read it")
+    assert str(info.value) == (f"{path}: line {line} holds a carriage return (\\r) that ends no line; DuckDB's "
+                               "strict CSV parser cannot read it")
 
 
 # --- a very large file without line breaks -------------------------------------------------------------------

@@ -134,6 +134,8 @@ def scan_lines(path: Path, quote: str | None = None, max_line_bytes: int = MAX_L
             offset += len(buf)
             prev = int(buf[-1])
             chunk = fh.read(CHUNK_BYTES)
+    if eol == _LF and prev == _CR and not crlf and stray is None:  # an LF file's last byte: no line end
+        stray = lines_before + 1
     tail = offset - record_end - 1
     if _non_empty(np.array([tail]), np.array([prev]))[0]:
         starts.append(np.array([record_line]))
