@@ -264,9 +264,18 @@ def _refuse_records_over_lines(path: Path, lines: LineScan, at: np.ndarray, deta
 def parquet_relation(con: duckdb.DuckDBPyConnection, path: Path, wanted: Mapping[str, str | None]):
     """The Parquet file ``path`` as a DuckDB relation with its 1-based row number as ``source_row``, its columns
     ``wanted`` values (None: not read) named by their keys; raises SourceReadError naming a wanted column the file
-    lacks."""
+    lacks. A binary column (text written without its UTF-8 annotation) reads as the text it holds, as the same
+    ids of a CSV file read; bytes that are not UTF-8 as DuckDB spells them (``caf\\xE9``)."""
     rel = con.sql("SELECT * FROM read_parquet(?, file_row_number = true)", params=[str(path)])
     if missing := [c for c in wanted.values() if c is not None and c not in rel.columns]:
         raise SourceReadError(path, f"no column(s) {missing}; the file has {rel.columns[:-1]}")
-    picks = ", ".join(f"{quote_identifier(c)} AS {a}" for a, c in wanted.items() if c is not None)
+    types = dict(zip(rel.columns, (str(t) for t in rel.types)))
+
+    def pick(column: str) -> str:
+        name = quote_identifier(column)
+        if types[column] != "BLOB":
+            return name
+        return f"CASE WHEN TRY(decode({name})) IS NOT NULL THEN decode({name}) ELSE CAST({name} AS VARCHAR) END"
+
+    picks = ", ".join(f"{pick(c)} AS {a}" for a, c in wanted.items() if c is not None)
     return rel.query("parquet_file", f"SELECT {picks}, file_row_number + 1 AS source_row FROM parquet_file")

@@ -196,6 +196,24 @@ def test_whole_numbers_of_a_float_id_column_read_as_integers(tmp_path: Path) -> 
     assert rejected.select("source_row", "reason").rows() == [(2, "missing_item"), (4, "missing_item")]
 
 
+def test_binary_parquet_ids_read_as_their_text_in_events_and_item_metadata(tmp_path: Path) -> None:
+    """Text stored as Parquet binary (no UTF-8 annotation): the events read b"caf\\xc3\\xa9" as the escaped bytes
+    'caf\\xC3\\xA9', the item metadata as 'café', so titles never joined their items, nor the CSV's ids."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    events, items = tmp_path / "e.parquet", tmp_path / "items.parquet"
+    pq.write_table(pa.table({"user_id": pa.array([b"caf\xc3\xa9", b"caf\xe9"], pa.binary()),
+                             "item_id": pa.array([b"caf\xc3\xa9", b"x"], pa.large_binary()),
+                             "timestamp": [EPOCH0] * 2}), events)
+    assert read_source(SourceConfig(format="parquet", path=str(events))).select("user_id", "item_id").rows() == [
+        ("café", "café"), ("caf\\xE9", "x")]  # bytes that are no UTF-8: as DuckDB spells them, in both readers
+    pq.write_table(pa.table({"item_id": pa.array([b"caf\xc3\xa9", b"caf\xe9"], pa.binary()), "title": ["A", "B"]}),
+                   items)
+    stored, _ = read_item_metadata(ItemMetadataConfig(path=str(items), categories=None))
+    assert stored.select("item_id", "title").rows() == [("café", "A"), ("caf\\xE9", "B")]
+
+
 def test_parquet_with_typed_columns(tmp_path: Path) -> None:
     path = tmp_path / "e.parquet"
     pl.DataFrame({
