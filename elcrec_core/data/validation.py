@@ -92,6 +92,7 @@ def check_rows(frame: pl.DataFrame, rules: RowRules = RowRules()) -> RowCheck:
     for code in rest:
         reason = reason.when(broken[code]).then(pl.lit(code))
     flagged = frame.with_columns(reason.cast(pl.Enum(REASONS)).alias("reason"))
+    flagged = flagged.with_columns(_rule_details(rules, now))
     repeats = _duplicates(flagged)  # per row: whether it repeats an earlier row of its file, and that row
     duplicate = repeats["duplicate"]
     flagged = flagged.with_columns(
@@ -107,6 +108,23 @@ def check_rows(frame: pl.DataFrame, rules: RowRules = RowRules()) -> RowCheck:
     if len(accepted) + len(rejected) != len(frame):  # the invariant every caller relies on
         raise AssertionError(f"rows lost: {len(frame)} in, {len(accepted)} accepted, {len(rejected)} rejected")
     return check
+
+
+def _rule_details(rules: RowRules, now: datetime) -> pl.Expr:
+    """The ``detail`` of a row that a bound rejects: its value and the bound it is outside; the reader's detail
+    otherwise (its own errors)."""
+    def bound(value: Any) -> str:
+        return "any" if value is None else str(value)
+
+    window = f"{bound(rules.min_timestamp)} .. {bound(rules.max_timestamp)}"
+    latest = f"{now + rules.future_tolerance} (now + future_tolerance {rules.future_tolerance})"
+    ratings = f"{bound(rules.min_rating)} .. {bound(rules.max_rating)}"
+    reason, ts = pl.col("reason"), pl.col("timestamp").dt.to_string("%Y-%m-%d %H:%M:%S")
+    return (pl.when(reason == "timestamp_out_of_window").then(pl.format(f"timestamp {{}} is outside {window}", ts))
+            .when(reason == "timestamp_in_future").then(pl.format(f"timestamp {{}} is after {latest}", ts))
+            .when(reason == "rating_out_of_range")
+            .then(pl.format(f"rating {{}} is outside {ratings}", pl.col("rating").cast(pl.String)))
+            .otherwise(pl.col("detail")).alias("detail"))
 
 
 def _outside(column: pl.Expr, low: Any, high: Any) -> pl.Expr:

@@ -81,6 +81,12 @@ def test_every_reason_code(tmp_path: Path) -> None:
     assert set(result.by_reason) == set(REASONS)  # every reason occurs
     assert len(result.rejected) == 12 and result.rejected_share == pytest.approx(12 / 15)
     assert result.rejected.filter(pl.col("source_row") == 8)["detail"].to_list() == ["timestamp: later"]
+    details = dict(result.rejected.select("source_row", "detail").rows())  # a bound's rejection: value and bound
+    window = "is outside 2020-01-01 00:00:00 .. 2030-01-01 00:00:00"
+    assert details[9] == f"timestamp 2019-12-31 23:59:59 {window}"
+    assert details[10] == f"timestamp 2030-01-01 00:00:01 {window}"
+    assert details[11] == "timestamp 2026-11-27 12:00:01 is after 2026-11-27 12:00:00 (now + future_tolerance 0:00:00)"
+    assert details[13] == "rating 9.0 is outside 1.0 .. 5.0" and details[4] is None  # the reason says it all
 
 
 def test_first_broken_rule_is_the_reason(tmp_path: Path) -> None:
