@@ -117,7 +117,8 @@ def _rule_details(rules: RowRules, now: datetime) -> pl.Expr:
         return "any" if value is None else str(value)
 
     window = f"{bound(rules.min_timestamp)} .. {bound(rules.max_timestamp)}"
-    latest = f"{now + rules.future_tolerance} (now + future_tolerance {rules.future_tolerance})"
+    latest = (f"{(now + rules.future_tolerance).replace(microsecond=0)} "
+              f"(now + future_tolerance {rules.future_tolerance})")
     ratings = f"{bound(rules.min_rating)} .. {bound(rules.max_rating)}"
     reason, ts = pl.col("reason"), pl.col("timestamp").dt.to_string("%Y-%m-%d %H:%M:%S")
     return (pl.when(reason == "timestamp_out_of_window").then(pl.format(f"timestamp {{}} is outside {window}", ts))
