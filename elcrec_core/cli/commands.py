@@ -43,8 +43,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             _keep_the_resumed_catalogue(Path(args.out), item_ids, resume=not args.fresh)
         if main_rank:
             if args.fresh:  # a run stopped before its first epoch must not leave the old model beside the new index
-                for name in (BEST, LAST):
-                    (Path(args.out) / name).unlink(missing_ok=True)
+                warm = Path(args.init_from).resolve() if args.init_from else None
+                for path in (Path(args.out) / BEST, Path(args.out) / LAST):
+                    if path.resolve() != warm:  # --init-from this folder's model: it is read first, then replaced
+                        path.unlink(missing_ok=True)
             print(f"data: {len(seqs)} users, {seqs.n_items} items, {len(seqs.items)} interactions", flush=True)
             if item_ids is not None:  # evaluate and recommend check a checkpoint's catalogue against it
                 Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -67,12 +69,16 @@ def _onto_init_from(checkpoint: str, seqs: Sequences, item_ids: np.ndarray | Non
     data's new items after them), so that the warm start's row-by-row copy gives each item its own embedding: a
     data file numbers its items itself, in id order, and a new id that sorts first shifted every row.
     :func:`~elcrec_core.train.checkpoint.onto_catalogue` matches by id where the item index is beside the
-    checkpoint (else by position, with a warning where ``report``)."""
+    checkpoint; without one the rows are matched by position, as before (with a warning where ``report``)."""
     from elcrec_core.train.checkpoint import load_model, onto_catalogue
 
+    if not Path(checkpoint).with_name(ITEM_INDEX_FILE).is_file():  # by position, as the warm start copies rows
+        if report and item_ids is not None:
+            print(f"no {ITEM_INDEX_FILE} beside {checkpoint}: the warm start gives the data's i-th item (in id order) "
+                  "the model's row i, right only for data numbered as the model's training was", file=sys.stderr)
+        return seqs, item_ids
     model, _ = load_model(checkpoint)
-    warn = (lambda line: print(line, file=sys.stderr, flush=True)) if report else None
-    return onto_catalogue(checkpoint, model.cfg.n_items, seqs, item_ids, warn)
+    return onto_catalogue(checkpoint, model.cfg.n_items, seqs, item_ids)
 
 
 def _keep_the_resumed_catalogue(out: Path, item_ids: np.ndarray, resume: bool) -> None:

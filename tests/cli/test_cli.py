@@ -599,6 +599,10 @@ def test_init_from_gives_each_item_its_own_embedding_and_fresh_drops_the_old_mod
     assert code != 0 and "stopped before its first epoch" in err
     assert not (second / "best.pt").exists() and not (second / "last.pt").exists()
     assert read_item_index_file(second / "item_index.parquet").astype(str).tolist() == old_ids
+    monkeypatch.undo()  # --fresh --init-from the folder's own model: read first, then replaced (it was removed)
+    assert _run(capsys, "train", "--data", str(tmp_path / "day2.csv"), "--out", str(first), "--fresh", "--epochs",
+                "1", "--init-from", str(first / "best.pt"), *flags)[0] == 0
+    assert read_item_index_file(first / "item_index.parquet").astype(str).tolist() == old_ids + ["a0"]
 
 
 def test_recommend_gives_no_intent_for_a_model_that_learned_none(tmp_path: Path, capsys) -> None:
