@@ -29,7 +29,7 @@ def challengers(context: dg.AssetExecutionContext, config: ChallengerSettings, s
                 device: ComputeDevice) -> dg.MaterializeResult:
     device.setup()  # the CPU threads of SASRec's training and EASE's solve (the device is the candidate's)
     candidate = storage.require_candidate(context.partition_key, run_lineage(context))
-    seqs, _ = storage.read_sequences(context.partition_key)
+    seqs, _ = storage.read_candidate_sequences(context.partition_key, candidate)
     records = fit_challengers(storage.store, candidate, seqs, sasrec=config.sasrec, log=context.log.info)
     rows = [{"model": r.kind, "valid_NDCG@20": r.valid["NDCG@20"], "test_HR@20": r.test["HR@20"],
              "test_NDCG@20": r.test["NDCG@20"], "params": ", ".join(f"{k} {v:g}" for k, v in r.params.items()),

@@ -61,7 +61,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     if decision is None:
         raise dg.Failure(f"the candidate {candidate.name} has no decision yet: materialize serving_model first")
     out = store.folder(candidate)
-    seqs, item_ids = storage.read_sequences(partition)
+    seqs, item_ids = storage.read_candidate_sequences(partition, candidate)
     data = SequenceTensors.from_sequences(seqs)
     users = eligible_users(data, split)
     candidate_model = load_model(store.checkpoint(candidate))[0]

@@ -45,7 +45,7 @@ def serving_model(context: dg.AssetExecutionContext, config: PromotionSettings,
     store = storage.store
     candidate = storage.require_candidate(context.partition_key, run_lineage(context))
     before = store.serving()
-    seqs, _ = storage.read_sequences(context.partition_key)
+    seqs, _ = storage.read_candidate_sequences(context.partition_key, candidate)
     data = SequenceTensors.from_sequences(seqs)
 
     def contender(role: str, record: ModelRecord) -> Contender:

@@ -60,8 +60,9 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
     for line in derived:  # preset auto's settings, as this run uses them
         context.log.info(line)
     init_from = store.checkpoint(base) if warm else None
+    sequences = data_digest(seqs)
     work = storage.training_dir(partition, {"experiment": exp.to_dict(), "init_from": base.dir if warm else None,
-                                            "nproc": config.nproc, "sequences": data_digest(seqs)})
+                                            "nproc": config.nproc, "sequences": sequences})
     if (work / LAST).exists():
         context.log.info(f"an earlier attempt left {work / LAST}: resuming after its last complete epoch")
     # NonFiniteLoss, or settings that do not fit the data (more intents than sequences): a retry meets the same
@@ -78,7 +79,8 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
     write_item_index_file(out / ITEM_INDEX_FILE, item_ids)
     record = ModelRecord(day=partition, run_id=context.run.run_id, dir=store.relative(out), valid=result.valid,
                          test=result.test, best_epoch=result.best_epoch, epochs=len(result.history),
-                         seconds=result.seconds, warm_start=bool(warm), warm_start_from=base.dir if warm else None)
+                         seconds=result.seconds, warm_start=bool(warm), warm_start_from=base.dir if warm else None,
+                         sequences=sequences)
     store.add_candidate(record, {"history": result.history})
     plot = training_curve(result.history, out / "training_curve.png")
     curve = [{k: row[k] for k in ("epoch", "loss", "rec", "valid_HR@20", "valid_NDCG@20", "seconds") if k in row}

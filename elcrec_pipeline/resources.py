@@ -21,6 +21,7 @@ from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.sequences import Sequences, read_sequence_parquet, sequence_day_folders
 from elcrec_core.data.source_config import resolve_files
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
+from elcrec_core.train.state import data_digest
 
 DATA_DIR_ENV = "ELCREC_DATA_DIR"
 INPUT_DIRS_ENV = "ELCREC_INPUT_DIRS"
@@ -162,6 +163,18 @@ class Storage(dg.ConfigurableResource):
     def intent_model(self, partition: str, runs: Sequence[str] = ()) -> ModelRecord:
         """:meth:`ModelStore.intent_model`, or a clear failure when no model has been trained for ``partition``."""
         return self.store.intent_model(partition, runs) or self.require_candidate(partition, runs)
+
+    def read_candidate_sequences(self, partition: str, candidate: ModelRecord) -> tuple[Sequences, np.ndarray]:
+        """:meth:`read_sequences` of ``partition``, which ``candidate`` was trained on: a failure without retries
+        when they were built again since (another run of the day, a corrected file): the steps that judge the
+        candidate (its challengers, the gate, the report) would fit and score on other data than it trained on,
+        and a challenger would get another item catalogue than the candidate's item index."""
+        seqs, item_ids = self.read_sequences(partition)
+        if candidate.sequences and data_digest(seqs) != candidate.sequences:
+            raise dg.Failure(f"the sequences of {partition} were built again after {candidate.name} trained on them "
+                             "(another run of the day): it is not judged on other data; the run that built them "
+                             "trains and judges its own candidate", allow_retries=False)
+        return seqs, item_ids
 
     def read_sequences(self, partition: str) -> tuple[Sequences, np.ndarray]:
         """The partition's stored sequences and the item id of each index; a failure without retries (a retry

@@ -57,6 +57,7 @@ class ModelRecord:
     warm_start_from: str | None = None  # the folder of the model it started from
     kind: str = "elcrec"
     params: dict[str, Any] = field(default_factory=dict)
+    sequences: str = ""  # the digest of the sequences it trained on (elcrec_core.train.state.data_digest); "": unknown
 
     @property
     def trained(self) -> bool:

@@ -921,6 +921,30 @@ def test_a_model_keeps_the_item_index_of_the_sequences_it_trained_on(first_run, 
     assert read_item_index_file(folder / "item_index.parquet").astype(str).tolist() == trained_on
 
 
+def test_a_candidate_is_not_judged_on_sequences_built_again_after_it_trained(first_run, tmp_path):
+    """Another run of the day built its sequences again after this run's candidate trained (a corrected file): the
+    challengers, the gate and the report fail at once, naming why (they fitted and scored on the new sequences, and
+    a SASRec challenger got another catalogue than the candidate's item index)."""
+    import shutil
+
+    from assets.challengers import challengers
+    from assets.serving import serving_model
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    storage = Storage(data_dir=str(data_dir))
+    before = storage.store.serving()
+    live = storage.sequences_file(PARTITION)
+    pl.read_parquet(live).head(-1).write_parquet(live)  # one user fewer
+    resources = {"storage": storage, "device": ComputeDevice(device="cpu", threads=1)}
+    for asset in (challengers, serving_model):
+        result = dg.materialize([asset], partition_key=PARTITION, resources=resources, raise_on_error=False)
+        assert [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY] == []
+        (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+        assert f"the sequences of {PARTITION} were built again after" in failure.event_specific_data.error.message
+    assert storage.store.serving() == before
+
+
 def test_the_device_resources_threads_apply_to_training_and_the_challengers(first_run, tmp_path):
     """The device resource's ``threads`` hold for the candidate's training also where run config names the device,
     and for the challengers (SASRec's training, EASE's solve)."""
