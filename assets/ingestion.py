@@ -18,10 +18,11 @@ from elcrec_core.data.ingestion import (
     store_checked,
 )
 from elcrec_core.data.item_metadata import read_item_metadata
+from elcrec_core.data.source_config import resolve_files
 from elcrec_core.data.synthetic import generate
 from elcrec_core.data.validation import RowCheck, expect_interactions
 from elcrec_pipeline.config import SourceSettings
-from elcrec_pipeline.resources import SourceFile, Storage, digest
+from elcrec_pipeline.resources import SourceFile, Storage, digest, files_version
 
 
 @daily_asset(
@@ -46,7 +47,8 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         config = config.resolved(source_file.settings())
     source = config.source_config(context.partition_key, storage, source_file.folders())
     start = context.assets_def.partitions_def.start.replace(tzinfo=None)  # the code location's partitions
-    try:
+    try:  # the files' version as they are before they are read: the sensor compares it (a change after: again)
+        version = files_version(resolve_files(source.path)) if source.format != "synthetic" else None
         batch = read_checked(source, config.row_rules(), not_before=start)
     except EventsBeforeStart as err:
         unit = (f" Events in 1970 are mostly times in the wrong unit: is timestamp_format ({config.timestamp_format}) "
@@ -94,6 +96,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         "rows_replaced": report.replaced,
         "rejected_rows_replaced": report.replaced_rejected,
         "files_under_other_row_rules": dg.MetadataValue.int(len(other_rules)),
+        **({"files_version": dg.MetadataValue.text(version)} if version else {}),
         "tables": _tables(storage),
         "warehouse": dg.MetadataValue.path(str(storage.warehouse)),
         **warehouse_table(storage.warehouse, "raw_interactions", RAW_COLUMNS, partition_rows=report.accepted),

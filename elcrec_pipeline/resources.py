@@ -42,6 +42,20 @@ def digest(settings: Any, inputs: Sequence[Path | pl.DataFrame] = ()) -> str:
     return sha.hexdigest()[:16]
 
 
+def files_version(files: list[Path]) -> str:
+    """A short digest of the files' paths, sizes and modification times: it changes when any of them changes,
+    arrives or goes, and so does the run key. A file gone since it was listed (an upload renamed into place)
+    counts as gone."""
+    stats = []
+    for file in files:
+        try:
+            stat = file.stat()
+        except OSError:
+            continue
+        stats.append(f"{file}:{stat.st_size}:{stat.st_mtime_ns}")
+    return hashlib.sha256("\n".join(stats).encode()).hexdigest()[:16]
+
+
 class Storage(dg.ConfigurableResource):
     """The pipeline's data folder: the DuckDB warehouse, sequences per partition, and the model store (versioned
     model folders, reports, and the serving aliases). Sources are read from the data folder and the input folders

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 
@@ -11,8 +10,8 @@ import dagster as dg
 from assets.daily import configured_partitions
 from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.source_config import resolve_files
-from elcrec_pipeline.jobs import RUN_CONFIG_ENV, daily_retrain_job, run_config_file
-from elcrec_pipeline.resources import SourceFile
+from elcrec_pipeline.jobs import RUN_CONFIG_ENV, daily_retrain_job, ingestion_job, run_config_file
+from elcrec_pipeline.resources import SourceFile, files_version
 
 LOOKBACK_DAYS = 7  # the days a tick looks at: older days are a backfill's work
 # a day's files must have been left unchanged this long before its run starts: a file still being written (or
@@ -27,8 +26,8 @@ SETTLE_SECONDS = 60
     description=f"Requests the day's partition of daily_retrain_job when the source settings file's '{{date}}' "
                 f"path (a file, a folder or a glob such as */{{date}}.csv) names files for it (one of the last "
                 f"{LOOKBACK_DAYS} days) once they have been unchanged for {SETTLE_SECONDS} s, and again when one "
-                "of them changes, arrives or goes (a new size or modification time), unless a run that started "
-                "after that has loaded them (raw_interactions), with the run config of "
+                "of them changes, arrives or goes (a new size or modification time), unless a run that retrains "
+                "has loaded them as they are (raw_interactions' files_version), with the run config of "
                 f"{RUN_CONFIG_ENV} where set. Off until turned on in the UI.",
 )
 def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceFile) -> dg.SensorResult:
@@ -57,19 +56,19 @@ def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceF
 
 
 def loaded_since(instance: dg.DagsterInstance, day: str, files: list[Path]) -> bool:
-    """Whether a run of the daily job that started after ``files`` last changed has loaded them (materialized
-    ``raw_interactions`` of ``day``): such a day is done, as when the schedule or a backfill ran it before the
-    sensor was turned on (a sensor's run keys are its own: it requested every day of its window again). A day
-    whose files changed since is not, nor one last loaded by ``ingestion_job`` alone (not retrained)."""
+    """Whether the last load of ``day`` (``raw_interactions``) read ``files`` as they are now (its metadata's
+    ``files_version``, taken before it read them) in a run that retrains (not ``ingestion_job`` alone): such a day
+    is done, as when the schedule or a backfill ran it before the sensor was turned on (a sensor's run keys are its
+    own: it requested every day of its window again). A day whose files changed, arrived or went since is not (a
+    file moved into place with an old modification time too: its path or size differ)."""
     records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey("raw_interactions"),
                                                                     asset_partitions=[day]), limit=1).records
-    run = instance.get_run_record_by_id(records[0].run_id) if records else None
-    if run is None or run.start_time is None or run.dagster_run.job_name != daily_retrain_job.name:
+    if not records:
         return False
-    try:
-        return max(file.stat().st_mtime for file in files) < run.start_time
-    except OSError:
-        return False
+    loaded = records[0].asset_materialization.metadata.get("files_version")
+    run = instance.get_run_by_id(records[0].run_id)
+    return (loaded is not None and loaded.value == files_version(files) and run is not None
+            and run.job_name != ingestion_job.name)
 
 
 def settled(files: list[Path]) -> bool:
@@ -88,17 +87,3 @@ def day_files(pattern: str, day: str) -> list[Path]:
         return resolve_files(pattern.replace("{date}", day))
     except (SourceReadError, OSError):  # none yet, or a folder that cannot be read now: the next tick looks again
         return []
-
-
-def files_version(files: list[Path]) -> str:
-    """A short digest of the files' paths, sizes and modification times: it changes when any of them changes,
-    arrives or goes, and so does the run key. A file gone since it was listed (an upload renamed into place)
-    counts as gone."""
-    stats = []
-    for file in files:
-        try:
-            stat = file.stat()
-        except OSError:
-            continue
-        stats.append(f"{file}:{stat.st_size}:{stat.st_mtime_ns}")
-    return hashlib.sha256("\n".join(stats).encode()).hexdigest()[:16]

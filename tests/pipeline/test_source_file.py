@@ -286,6 +286,11 @@ def test_the_sensor_leaves_a_day_that_a_run_loaded_after_its_files_last_changed(
         assert "that a run has not loaded since it last changed" in skipped
         (logs / f"{days[0]}.csv").write_text((logs / f"{days[0]}.csv").read_text() + "v,i,0\n")  # re-delivered
         assert [r.partition_key for r in sensor_tick(source, instance).run_requests] == days[:1]
+        upload = tmp_path / "upload.csv"  # moved into place keeping an old modification time (mv, rsync -t, cp -p)
+        upload.write_text((logs / f"{days[1]}.csv").read_text() + "w,j,1\n")
+        os.utime(upload, (minute_ago, minute_ago))
+        upload.replace(logs / f"{days[1]}.csv")
+        assert sorted(r.partition_key for r in sensor_tick(source, instance).run_requests) == days
 
 
 def test_the_sensor_sees_the_files_of_a_glob_and_each_one_that_arrives(tmp_path):
