@@ -27,16 +27,16 @@ _NUMERIC_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYI
 EXACT_INTEGERS = 2**53  # a float of smaller magnitude holds an integer exactly
 
 
-def id_text(column: str, column_type: str, otherwise: str | None = None) -> str:
+def id_text(column: str, column_type: str, otherwise: str | None = None, missing: str | None = None) -> str:
     """SQL for the id in ``column`` as text: as given (or ``otherwise``, SQL text), except that a whole number in
     a FLOAT or DOUBLE column reads as an integer ("7", not "7.0") where a double holds it exactly (pandas writes
-    an integer id column with a missing value as floats), and a NaN or infinite one as NULL: a missing id, not
-    the id "nan" that every such row would share."""
+    an integer id column with a missing value as floats), and one where ``missing`` (SQL; default: a NaN or
+    infinite value) as NULL: a missing id, not the id "nan" that every such row would share."""
     otherwise = otherwise or f"CAST({column} AS VARCHAR)"
     if column_type not in ("FLOAT", "DOUBLE"):
         return otherwise
-    return (f"CASE WHEN NOT isfinite({column}) THEN NULL"
-            f" WHEN {column} = trunc({column}) AND abs({column}) < {EXACT_INTEGERS}"
+    return (f"CASE WHEN {missing or f'NOT isfinite({column})'} THEN NULL"
+            f" WHEN isfinite({column}) AND {column} = trunc({column}) AND abs({column}) < {EXACT_INTEGERS}"
             f" THEN CAST(CAST({column} AS BIGINT) AS VARCHAR) ELSE {otherwise} END")
 
 

@@ -88,9 +88,11 @@ def _json_id(key: str) -> str:
     an exponent (pandas writes an integer id column with a missing value as floats: 7.0) reads as the integer
     ("7"), as in a Parquet file of the same frame, where a double holds it exactly (below 2^53); any other value
     (text, an integer, a fraction, a larger number: 1e17 reads "100000000000000000.0") as DuckDB's JSON gives it,
-    so that distinct ids stay distinct."""
+    so that distinct ids stay distinct; NaN and Infinity (which Python's json writes) are a missing id, a number past
+    the doubles' range (1e400) keeps its text."""
     value = f"line ->> {_json_pointer(key)}"
-    whole = id_text(f"TRY_CAST({value} AS DOUBLE)", "DOUBLE", otherwise=value)
+    whole = id_text(f"TRY_CAST({value} AS DOUBLE)", "DOUBLE", otherwise=value,
+                    missing=f"lower({value}) IN ('nan', '-nan', 'infinity', '-infinity')")
     return f"CASE WHEN json_type(line, {_json_pointer(key)}) = 'DOUBLE' THEN {whole} ELSE {value} END"
 
 

@@ -185,10 +185,10 @@ def test_whole_numbers_of_a_float_id_column_read_as_integers(tmp_path: Path) -> 
     lines = tmp_path / "e.jsonl"
     lines.write_text("".join(f'{{"user_id": {u}, "item_id": {i}, "timestamp": {EPOCH0}}}\n' for u, i in (
         ("1.0", "7.0"), ("2.5", "1e17"), ("3", "1e1"), ("4.0", '"7.0"'), ("5", "123456789012345678901234"),
-        ("5", "123456789012345678901235"), ("NaN", '"x"'))))  # past 2^64: DuckDB's JSON types them DOUBLE
+        ("5", "123456789012345678901235"), ("NaN", '"x"'), ("-Infinity", "1e400"))))  # past 2^64: DOUBLE
     assert read_source(SourceConfig(format="jsonl", path=str(lines))).select("user_id", "item_id").rows() == [
         ("1", "7"), ("2.5", "100000000000000000.0"), ("3", "10"), ("4", "7.0"), ("5", "123456789012345678901234"),
-        ("5", "123456789012345678901235"), (None, "x")]
+        ("5", "123456789012345678901235"), (None, "x"), (None, "1e400")]  # past the doubles: its text
     items = tmp_path / "items.parquet"
     pl.DataFrame({"item_id": [7.0, None, 9.5, float("inf")], "title": ["a", "b", "c", "d"]}).write_parquet(items)
     stored, rejected = read_item_metadata(ItemMetadataConfig(path=str(items), categories=None))
