@@ -128,7 +128,7 @@ def gradient_shares(data_name: str, preset: str, settings: dict[str, dict], batc
     from elcrec_core.model.centres import init_centres
     from elcrec_core.model.elcrec import ELCRec
     from elcrec_core.train.batches import make_train_batch, trainable_users
-    from elcrec_core.train.objective import aux_weights, batch_negatives, loss_parts
+    from elcrec_core.train.objective import batch_negatives, loss_parts, part_scales
 
     lines = ["| setting | part | weighted value | weighted gradient norm | cos(rec grad, total grad) |",
              "|---|---|---|---|---|"]
@@ -143,7 +143,6 @@ def gradient_shares(data_name: str, preset: str, settings: dict[str, dict], batc
         users = trainable_users(data)
         init_centres(model, data, users, cfg)
         generator = torch.Generator().manual_seed(cfg.seed)
-        weights = aux_weights(cfg)
         stats: dict[str, list] = {}
         for users_b in users[torch.randperm(len(users), generator=generator)].split(cfg.batch_size)[:batches]:
             batch = make_train_batch(data, users_b, model.cfg.max_len, cfg, generator, batch_negatives(cfg),
@@ -151,10 +150,9 @@ def gradient_shares(data_name: str, preset: str, settings: dict[str, dict], batc
             parts = loss_parts(model, batch, cfg)
             params = [p for n, p in model.named_parameters() if n != "centres"]
             grads = {}
+            scales = part_scales(parts, cfg)  # as the joint loss weighs them
             for name, value in parts.items():
-                scale = weights[name]
-                if cfg.aux_scale == "relative" and name != "rec":
-                    scale *= parts["rec"].item() / value.item()
+                scale = float(scales[name])
                 g = torch.autograd.grad(scale * value, params, retain_graph=True, allow_unused=True)
                 grads[name] = torch.cat([(x if x is not None else torch.zeros_like(p)).flatten()
                                          for x, p in zip(g, params)])

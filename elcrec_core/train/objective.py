@@ -4,6 +4,7 @@ loss, and the check that it is finite (paper Section 3; the reference's ``ELCRec
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -85,21 +86,28 @@ def aux_weights(cfg: TrainConfig, step: int | None = None) -> dict[str, float]:
 RELATIVE_PARTS = ("seq_cl", "intent_cl")  # the parts that aux_scale "relative" rescales to rec's size
 
 
-def joint_loss(parts: dict[str, torch.Tensor], cfg: TrainConfig, step: int | None = None) -> torch.Tensor:
-    """sum of weight x part; with ``aux_scale`` "relative" each contrastive part (``seq_cl``, ``intent_cl``: InfoNCE,
-    positive) is first multiplied by the constant |rec| / |part| (no gradient through the ratio), so its weight is
-    its size relative to rec. The cluster part is not rescaled: it changes sign during training (about +0.1 at
-    the start, -0.5 later), and the ratio near its zero multiplied it by up to 1e12."""
+def part_scales(parts: dict[str, torch.Tensor], cfg: TrainConfig, step: int | None = None) -> dict[str, Any]:
+    """The factor of each loss part in :func:`joint_loss`: its weight (:func:`aux_weights`), and with ``aux_scale``
+    "relative" for each contrastive part (``seq_cl``, ``intent_cl``: InfoNCE, positive) times the constant
+    |rec| / |part| (a tensor without gradient), so that its weight is its size relative to rec. The cluster part
+    is not rescaled: it changes sign during training (about +0.1 at the start, -0.5 later), and the ratio near
+    its zero multiplied it by up to 1e12. Raises ValueError for another ``aux_scale``."""
+    if cfg.aux_scale not in ("fixed", "relative"):
+        raise ValueError(f"unknown aux_scale {cfg.aux_scale!r}: fixed or relative")
     weights = aux_weights(cfg, step)
-    total = 0.0
+    scales: dict[str, Any] = {}
     for name, value in parts.items():
-        value = value.float()
+        scales[name] = weights[name]
         if cfg.aux_scale == "relative" and name in RELATIVE_PARTS:
-            value = value * (parts["rec"].detach().float().abs() / value.detach().abs().clamp(min=1e-12))
-        elif cfg.aux_scale not in ("fixed", "relative"):
-            raise ValueError(f"unknown aux_scale {cfg.aux_scale!r}: fixed or relative")
-        total = total + weights[name] * value
-    return total
+            ratio = parts["rec"].detach().float().abs() / value.detach().float().abs().clamp(min=1e-12)
+            scales[name] = weights[name] * ratio
+    return scales
+
+
+def joint_loss(parts: dict[str, torch.Tensor], cfg: TrainConfig, step: int | None = None) -> torch.Tensor:
+    """sum of factor x part (:func:`part_scales`)."""
+    scales = part_scales(parts, cfg, step)
+    return sum((scales[name] * value.float() for name, value in parts.items()), 0.0)
 
 
 def batch_negatives(cfg: TrainConfig) -> str:
