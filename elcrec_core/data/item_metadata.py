@@ -35,7 +35,7 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
     """
     path = Path(config.path).resolve()
     if not path.is_file():  # one file: unlike the events, not a folder or a pattern of files
-        pattern = " (item metadata is one file, not a pattern)" if any(c in path.name for c in "*?[") else ""
+        pattern = " (item metadata is one file, not a pattern)" if any(c in str(config.path) for c in "*?[") else ""
         raise SourceReadError(path, "a folder: item metadata is read from one file" if path.is_dir()
                               else f"no such file{pattern}")
     flags = dict(config.category_flags or ())

@@ -256,5 +256,7 @@ def test_item_metadata_is_one_file_and_a_folder_or_pattern_says_so(tmp_path: Pat
         read_item_metadata(ItemMetadataConfig(str(tmp_path / "catalogue")))
     with pytest.raises(SourceReadError, match=r"no such file \(item metadata is one file, not a pattern\)"):
         read_item_metadata(ItemMetadataConfig(str(tmp_path / "catalogue" / "*.csv")))
+    with pytest.raises(SourceReadError, match=r"no such file \(item metadata is one file, not a pattern\)"):
+        read_item_metadata(ItemMetadataConfig(str(tmp_path / "*" / "items.csv")))  # a pattern in a folder's name
     with pytest.raises(SourceReadError, match=r"u\.itme: no such file$"):  # a mistyped name: no pattern note
         read_item_metadata(ItemMetadataConfig(str(tmp_path / "u.itme")))
