@@ -98,20 +98,31 @@ UNFINISHED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.Da
               dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 
 
-def unfinished_runs_of_the_day_before(instance: dg.DagsterInstance, partition: str, own_run: str) -> list[str]:
+def unfinished_runs_of_the_day_before(instance: dg.DagsterInstance, partition: str, own_run: str,
+                                      loading: bool = False) -> list[str]:
     """The ids of the runs of the day before ``partition`` (ISO date) that are queued or in progress, other than
-    ``own_run``."""
+    ``own_run``; with ``loading``, only those that are still to load the day (``raw_interactions`` selected and
+    not yet materialized by them)."""
     day_before = (date.fromisoformat(partition) - timedelta(days=1)).isoformat()
-    runs = instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED, tags={"dagster/partition": day_before}))
-    return [run.run_id for run in runs if run.run_id != own_run]
+    runs = [run for run in instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED,
+                                                                    tags={"dagster/partition": day_before}))
+            if run.run_id != own_run]
+    if loading and runs:
+        loads = dg.AssetKey("raw_interactions")
+        loaded = {record.run_id for record in instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=loads, asset_partitions=[day_before]), limit=100).records}
+        runs = [run for run in runs if run.run_id not in loaded
+                and (run.asset_selection is None or loads in run.asset_selection)]
+    return [run.run_id for run in runs]
 
 
-def wait_for_the_day_before(context: dg.AssetExecutionContext, why: str, otherwise: str) -> None:
-    """Retry later while a run of the day before is unfinished (``why``: what this step needs of it): runs of
-    several days (a sensor's tick after an outage, a backfill from the UI) start in any order, and declared
-    dependencies do not order separate runs. After :data:`DAY_BEFORE_WAIT_RETRIES` tries the step goes on
-    (``otherwise``: how), with a warning."""
-    waiting = unfinished_runs_of_the_day_before(context.instance, context.partition_key, "")
+def wait_for_the_day_before(context: dg.AssetExecutionContext, why: str, otherwise: str,
+                            loading: bool = False) -> None:
+    """Retry later while a run of the day before is unfinished (with ``loading``: still to load the day's files;
+    ``why``: what this step needs of it): runs of several days (a sensor's tick after an outage, a backfill from
+    the UI) start in any order, and declared dependencies do not order separate runs. After
+    :data:`DAY_BEFORE_WAIT_RETRIES` tries the step goes on (``otherwise``: how), with a warning."""
+    waiting = unfinished_runs_of_the_day_before(context.instance, context.partition_key, "", loading)
     if waiting:  # the run is read only then: a step invoked directly (a test) has none
         waiting = [run for run in waiting if run != context.run.run_id]
     if not waiting:

@@ -30,8 +30,8 @@ from elcrec_pipeline.resources import Storage, digest
 )
 def interaction_sequences(context: dg.AssetExecutionContext, config: SequenceSettings,
                           storage: Storage) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    wait_for_the_day_before(context, "its events belong in this day's sequences",
-                            "building this day's sequences from the events loaded now")
+    wait_for_the_day_before(context, "it is still to load that day, whose events belong in this day's sequences",
+                            "building this day's sequences from the events loaded now", loading=True)
     with fails_at_once(f"sequences of {context.partition_key}", ValueError, FileNotFoundError):  # no warehouse yet
         build = build_sequences(config.sequence_config(), storage.warehouse, until=partition_end(context.partition_key))
     summary = build.summary

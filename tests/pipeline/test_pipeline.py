@@ -68,6 +68,15 @@ def materialize_all(data_dir: Path, config: dict, partition: str = PARTITION,
                                   raise_on_error=False, instance=instance)
 
 
+def ingest_only(data_dir: Path, partition: str, instance: dg.DagsterInstance) -> str:
+    """The id of a run of ``ingestion_job`` for ``partition`` (the synthetic data of :func:`run_config`)."""
+    job = defs().resolve_job_def("ingestion_job")
+    config = {"ops": {"raw_interactions": run_config()["ops"]["raw_interactions"]}}
+    result = job.execute_in_process(run_config=config, partition_key=partition, instance=instance,
+                                    resources={"storage": Storage(data_dir=str(data_dir))})
+    return result.run_id
+
+
 def metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
     (event,) = [e for e in result.get_asset_materialization_events()
                 if e.asset_key == dg.AssetKey(asset)]
@@ -316,12 +325,24 @@ def test_sequences_and_training_wait_while_a_run_of_the_day_before_is_unfinished
         assert daily.unfinished_runs_of_the_day_before(instance, "2026-01-27", "c" * 32) == ["a" * 32]
         assert daily.unfinished_runs_of_the_day_before(instance, "2026-01-27", "a" * 32) == []
         assert daily.unfinished_runs_of_the_day_before(instance, PARTITION, "c" * 32) == []
+        # the sequences wait only for a run that is still to load the day before: one that selects no load, or
+        # has loaded, is no reason (it waited for the whole run, training included)
+        instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", run_id="d" * 32, status=dg.DagsterRunStatus.STARTED,
+                                       tags={"dagster/partition": PARTITION},
+                                       asset_selection=frozenset({dg.AssetKey("elcrec_model")})))
+        assert daily.unfinished_runs_of_the_day_before(instance, "2026-01-27", "c" * 32, loading=True) == ["a" * 32]
+        loaded = ingest_only(data_dir, PARTITION, instance)
+        instance.report_run_canceling(instance.get_run_by_id(loaded))  # unfinished again, its load done
+        assert loaded in daily.unfinished_runs_of_the_day_before(instance, "2026-01-27", "c" * 32)
+        assert daily.unfinished_runs_of_the_day_before(instance, "2026-01-27", "c" * 32, loading=True) == ["a" * 32]
+        for run in ("d" * 32, loaded):
+            instance.report_run_canceled(instance.get_run_by_id(run))
         result = materialize_all(data_dir, run_config(epochs=1), partition="2026-01-27", instance=instance)
         logs = [e.user_message for e in instance.all_logs(result.run_id) if "of the day before" in e.user_message]
     assert result.success
     retries = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
     assert [e.step_key for e in retries] == ["interaction_sequences"] * 2 + ["elcrec_model"] * 2
-    assert sum(f"waiting for run(s) {'a' * 32} of the day before: its events belong" in line for line in logs) == 2
+    assert sum(f"waiting for run(s) {'a' * 32} of the day before: it is still to load" in line for line in logs) == 2
     assert sum(f"waiting for run(s) {'a' * 32} of the day before: its gate decides" in line for line in logs) == 2
     assert any("still unfinished after 2 tries: building this day's sequences from the events loaded now" in line
                for line in logs)
