@@ -13,7 +13,7 @@ from elcrec_core.data.sequences import ITEM_INDEX_FILE, write_item_index_file
 from elcrec_core.report.plots import training_curve
 from elcrec_core.serve.model_store import ModelRecord
 from elcrec_core.train.auto_preset import MODEL_FIELDS, TRAIN_FIELDS
-from elcrec_core.train.checkpoint import LAST
+from elcrec_core.train.checkpoint import LAST, CheckpointError
 from elcrec_core.train.launch import train_distributed
 from elcrec_core.train.loop import train
 from elcrec_core.train.run_log import keep_run
@@ -65,8 +65,9 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
                                             "nproc": config.nproc, "sequences": sequences})
     if (work / LAST).exists():
         context.log.info(f"an earlier attempt left {work / LAST}: resuming after its last complete epoch")
-    # NonFiniteLoss, or settings that do not fit the data (more intents than sequences): a retry meets the same
-    with fails_at_once(f"training of {partition}", ValueError):
+    # NonFiniteLoss, settings that do not fit the data (more intents than sequences), a damaged checkpoint to
+    # warm-start or resume from: a retry meets the same
+    with fails_at_once(f"training of {partition}", ValueError, CheckpointError):
         if config.nproc > 1:
             result = train_distributed(config.nproc, seqs, exp, work, log=context.log.info, init_from=init_from,
                                        threads=device.threads or None)

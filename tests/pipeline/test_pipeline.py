@@ -966,6 +966,28 @@ def test_a_candidate_is_not_judged_on_sequences_built_again_after_it_trained(fir
     assert storage.store.serving() == before
 
 
+def test_a_damaged_warm_start_checkpoint_fails_the_training_at_once_naming_it(first_run, tmp_path):
+    """The serving model's best.pt damaged (a disk error, a copy cut short): the training fails at once, naming the
+    file (it was retried twice, in vain)."""
+    import shutil
+
+    from assets.training import elcrec_model
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    storage = Storage(data_dir=str(data_dir))
+    damaged = storage.store.checkpoint(storage.store.serving())
+    damaged.write_bytes(b"not a checkpoint")
+    config = {**run_config()["ops"]["elcrec_model"]["config"], "epochs": 1}
+    result = dg.materialize([elcrec_model], partition_key=PARTITION, raise_on_error=False,
+                            resources={"storage": storage, "device": ComputeDevice(device="cpu", threads=1)},
+                            run_config={"ops": {"elcrec_model": {"config": config}}})
+    assert [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY] == []
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert f"training of {PARTITION}: " in failure.event_specific_data.error.message
+    assert str(damaged) in failure.event_specific_data.error.message
+
+
 def test_the_device_resources_threads_apply_to_training_and_the_challengers(first_run, tmp_path):
     """The device resource's ``threads`` hold for the candidate's training also where run config names the device,
     and for the challengers (SASRec's training, EASE's solve)."""
