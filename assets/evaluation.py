@@ -226,7 +226,8 @@ def _backtest(storage: Storage, partition: str) -> pl.DataFrame | None:
     day) on this day's first items (of the events that the day's sequence settings select), store the row in the
     warehouse table ``backtest`` (one row per day, replaced on re-runs) and return the trend up to this day (its
     last row is this day's, also when later days have run); None without such a model, or for a baseline whose
-    sequences are gone (an older day re-run after pruning: :func:`served_recommender`)."""
+    sequences are gone (an older day re-run after pruning: :func:`served_recommender`), or without users of the
+    day to score (an earlier run's row of the day is then removed: its events are gone)."""
     day = date.fromisoformat(partition)
     day_before = (day - timedelta(days=1)).isoformat()
     previous = storage.store.served_up_to(day_before)
@@ -234,13 +235,15 @@ def _backtest(storage: Storage, partition: str) -> pl.DataFrame | None:
     if served is None:
         return None
     seqs = next_day_sequences(storage.warehouse, day, read_sequence_settings(storage.sequences_dir(partition)))
-    if len(seqs) == 0:
+    history = warehouse.read_table(storage.warehouse, "backtest")
+    if len(seqs) == 0:  # no user of the day with earlier events (now): an earlier run's row of the day goes
+        if history is not None and partition in history["day"].to_list():
+            warehouse.replace_table(storage.warehouse, "backtest", history.filter(pl.col("day") != partition))
         return None
     data = SequenceTensors.from_sequences(seqs)  # test inputs: each user's items up to the previous day
     metrics = metrics_from_ranks(evaluate_recommender(served, data, "test"))
     row = pl.DataFrame({"day": [partition], "model_day": [previous.day], "users": [len(seqs)],
                         "HR@20": [metrics["HR@20"]], "NDCG@20": [metrics["NDCG@20"]]})
-    history = warehouse.read_table(storage.warehouse, "backtest")
     history = row.clear() if history is None else history
     trend = pl.concat([history.filter(pl.col("day") != partition), row]).sort("day")
     warehouse.replace_table(storage.warehouse, "backtest", trend)

@@ -988,6 +988,25 @@ def test_a_damaged_warm_start_checkpoint_fails_the_training_at_once_naming_it(fi
     assert str(damaged) in failure.event_specific_data.error.message
 
 
+def test_a_day_run_again_without_users_to_backtest_removes_its_old_backtest_row(first_run, tmp_path):
+    """The day's events gone from the warehouse (its file emptied and loaded again): the report made again has no
+    users to backtest, and the earlier run's row of the day no longer stands in the backtest table."""
+    import shutil
+
+    from elcrec_core.data import warehouse
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    storage = Storage(data_dir=str(data_dir))
+    assert PARTITION in warehouse.read_table(storage.warehouse, "backtest")["day"].to_list()
+    with duckdb.connect(str(storage.warehouse)) as con:
+        con.execute("DELETE FROM raw_interactions WHERE CAST(timestamp AS DATE) = ?", [PARTITION])
+    result = dg.materialize([evaluation_report], partition_key=PARTITION,
+                            resources={"storage": storage, "device": ComputeDevice(device="cpu")})
+    assert result.success
+    assert PARTITION not in warehouse.read_table(storage.warehouse, "backtest")["day"].to_list()
+
+
 def test_the_device_resources_threads_apply_to_training_and_the_challengers(first_run, tmp_path):
     """The device resource's ``threads`` hold for the candidate's training also where run config names the device,
     and for the challengers (SASRec's training, EASE's solve)."""
