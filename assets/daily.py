@@ -98,11 +98,11 @@ UNFINISHED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.Da
               dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 
 
-def unfinished_runs_of_the_day_before(instance: dg.DagsterInstance, partition: str, own_run: str,
-                                      loading: bool = False) -> list[str]:
+def unfinished_runs_of_the_day_before(instance: dg.DagsterInstance, partition: str,
+                                      own_run: str | None = None, loading: bool = False) -> list[str]:
     """The ids of the runs of the day before ``partition`` (ISO date) that are queued or in progress, other than
-    ``own_run``; with ``loading``, only those that are still to load the day (``raw_interactions`` selected and
-    not yet materialized by them)."""
+    ``own_run`` (None: none excluded); with ``loading``, only those that are still to load the day
+    (``raw_interactions`` selected and not yet materialized by them)."""
     day_before = (date.fromisoformat(partition) - timedelta(days=1)).isoformat()
     runs = [run for run in instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED,
                                                                     tags={"dagster/partition": day_before}))
@@ -122,7 +122,7 @@ def wait_for_the_day_before(context: dg.AssetExecutionContext, why: str, otherwi
     ``why``: what this step needs of it): runs of several days (a sensor's tick after an outage, a backfill from
     the UI) start in any order, and declared dependencies do not order separate runs. After
     :data:`DAY_BEFORE_WAIT_RETRIES` tries the step goes on (``otherwise``: how), with a warning."""
-    waiting = unfinished_runs_of_the_day_before(context.instance, context.partition_key, "", loading)
+    waiting = unfinished_runs_of_the_day_before(context.instance, context.partition_key, loading=loading)
     if waiting:  # the run is read only then: a step invoked directly (a test) has none
         waiting = [run for run in waiting if run != context.run.run_id]
     if not waiting:
