@@ -42,7 +42,9 @@ def item_lift(intents: np.ndarray, users: np.ndarray, items: np.ndarray, min_cou
 
     ``intents[u]`` is user u's intent; ``users``/``items`` list the interactions. Items seen fewer than
     ``min_count`` times within an intent are left out (a lift from one or two events is noise). Returns intent,
-    item, count, lift: the ``top`` items of each intent by lift (ties: more interactions first).
+    item, count, lift: the ``top`` items of each intent by lift (ties: more interactions first). The lift is one
+    division of exact integer products (``count * total / (intent_total * item_total)``, int64: up to about 3e9
+    interactions), so equal lifts are equal floats and their ties are decided by the count, not by rounding.
     """
     frame = pl.DataFrame({"intent": intents[users], "item": items})
     total = len(frame)
@@ -52,11 +54,21 @@ def item_lift(intents: np.ndarray, users: np.ndarray, items: np.ndarray, min_cou
         frame.group_by("intent", "item").len("count")
         .filter(pl.col("count") >= min_count)
         .join(per_item, on="item").join(per_intent, on="intent")
-        .with_columns(lift=(pl.col("count") / pl.col("intent_total")) / (pl.col("item_total") / total))
+        .with_columns(lift=_ratio(("count", total), ("intent_total", "item_total")))
         .sort(["intent", "lift", "count", "item"], descending=[False, True, True, False])
         .group_by("intent", maintain_order=True).head(top)
         .select("intent", "item", "count", "lift")
     )
+
+
+def _ratio(numerator: tuple[str | int, str | int], denominator: tuple[str | int, str | int]) -> pl.Expr:
+    """a * b / (c * d) for the columns (names) or numbers ``numerator`` (a, b) and ``denominator`` (c, d): the int64
+    products, then one correctly rounded division, so that two equal ratios give the same float (a chain of
+    divisions may differ in the last bit)."""
+    def product(factors: tuple[str | int, str | int]) -> pl.Expr:
+        a, b = (pl.col(f) if isinstance(f, str) else pl.lit(f) for f in factors)
+        return a.cast(pl.Int64) * b.cast(pl.Int64)
+    return product(numerator) / product(denominator)
 
 
 @dataclass(frozen=True)
@@ -104,7 +116,8 @@ def category_lift(intents: np.ndarray, users: np.ndarray, items: np.ndarray, cat
     share over all users' described interactions: 2 means the intent's users pick the category twice as often
     as everybody does. An item of several categories counts for each (shares of an intent may sum over 1).
     Categories seen fewer than ``min_count`` times within an intent are left out. Returns intent, category,
-    count, share, lift: the ``top`` categories of each intent by lift (ties: more interactions first).
+    count, share, lift: the ``top`` categories of each intent by lift (ties: more interactions first; the lift is
+    one division of exact integer products, as in :func:`item_lift`, so that equal lifts tie exactly).
     """
     totals, counts = _category_counts(np.asarray(intents)[users], items, categories)
     described = int(totals["total"].sum())
@@ -113,7 +126,7 @@ def category_lift(intents: np.ndarray, users: np.ndarray, items: np.ndarray, cat
         counts.filter(pl.col("count") >= min_count)
         .join(totals, on="group").join(overall, on="category")
         .with_columns(share=pl.col("count") / pl.col("total"))
-        .with_columns(lift=pl.col("share") / (pl.col("category_total") / described))
+        .with_columns(lift=_ratio(("count", described), ("total", "category_total")))
         .rename({"group": "intent"})
         .sort(["intent", "lift", "count", "category"], descending=[False, True, True, False])
         .group_by("intent", maintain_order=True).head(top)

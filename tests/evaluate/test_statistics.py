@@ -341,3 +341,27 @@ def test_intent_summary_and_map_of_a_few_users_each_in_its_own_intent():
             xy, pick = map_coordinates(rep[:users], method)
             assert xy.shape == (users, 2) and sorted(pick.tolist()) == list(range(users)) and np.isfinite(xy).all()
     assert map_coordinates(rep[:1], "pca")[0].tolist() == [[1.01, 0.01]]  # one user: its first two coordinates
+
+
+def test_equal_lifts_that_a_chain_of_divisions_rounds_apart_tie_and_are_ordered_by_count():
+    """Items seen only by one intent's users all have the lift total / intent_total; computed as
+    (count / intent_total) / (item_total / total) they differed in the last bit and the top 10 was rounding noise."""
+    import polars as pl
+
+    from elcrec_core.evaluate.statistics import category_lift
+
+    users, items = [], []
+    for item in range(1, 13):  # intent 0 alone sees items 1..12, item k k + 2 times; intent 1 item 99 500 times
+        users += [0] * (item + 2)
+        items += [item] * (item + 2)
+    users += [1] * 500
+    items += [99] * 500
+    intents = np.array([0, 1])
+    table = item_lift(intents, np.array(users), np.array(items)).filter(intent=0)
+    assert table["count"].to_list() == list(range(14, 4, -1))  # the 10 most frequent, most frequent first
+    assert table["lift"].unique().to_list() == [len(items) / 102]
+    # categories: intent 0 picks A 4 times and B 6 times, intent 1 C 5 times: A and B both lift 15 / 10
+    users, items = [0] * 10 + [1] * 5, [1] * 4 + [2] * 6 + [3] * 5
+    categories = pl.DataFrame({"item": [1, 2, 3], "category": ["A", "B", "C"]})
+    table = category_lift(intents, np.array(users), np.array(items), categories, min_count=1)
+    assert table.rows() == [(0, "B", 6, 0.6, 1.5), (0, "A", 4, 0.4, 1.5), (1, "C", 5, 1.0, 3.0)]
