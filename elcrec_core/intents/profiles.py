@@ -24,8 +24,8 @@ such user and says nothing about any of them, so its nearest centre would be one
 @dataclass
 class UserIntents:
     """Per user: the nearest L2-normalised centre to the L2-normalised pooled representation (``model.pool``: the
-    assignment the intent losses use), its squared distance, and the runner-up centre; :data:`NO_INTENT` (and a NaN
-    distance) for a user with no item the model knows."""
+    assignment the intent losses use), its squared distance, and the runner-up centre (:data:`NO_INTENT` with a single
+    centre); :data:`NO_INTENT` (and a NaN distance) for a user with no item the model knows."""
 
     intent: np.ndarray
     distance: np.ndarray
@@ -60,7 +60,7 @@ def assign_user_intents(model: ELCRec, seqs: Sequences, users: torch.Tensor | No
         pooled = F.normalize(model.pool(model(items), items).float(), dim=1)
         dist = torch.cdist(pooled, centres).square()
         best = dist.topk(min(2, len(centres)), dim=1, largest=False)
-        runner_up = best.indices[:, -1] if best.indices.shape[1] > 1 else best.indices[:, 0]
+        runner_up = best.indices[:, -1] if len(centres) > 1 else torch.full_like(best.indices[:, 0], NO_INTENT)
         empty = ~(items > 0).any(1)
         parts.append((best.indices[:, 0].masked_fill(empty, NO_INTENT), best.values[:, 0].masked_fill(empty, np.nan),
                       runner_up.masked_fill(empty, NO_INTENT), pooled))
@@ -91,7 +91,7 @@ class IntentSummary:
     """How the learned intents are used: per intent (users, cohesion = mean squared distance to the centre,
     nearest other centre) and overall (used and dead centres, size quantiles, silhouette on a sample)."""
 
-    per_intent: pl.DataFrame  # intent, users, cohesion, nearest_intent
+    per_intent: pl.DataFrame  # intent, users, cohesion (null: no users), nearest_intent (null: a single centre)
     used: int
     dead: int
     size_quantiles: dict[str, float]
@@ -108,8 +108,9 @@ def summarise_intents(assigned: UserIntents, centres: np.ndarray, sample: int = 
     between = ((centres[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
     np.fill_diagonal(between, np.inf)
     per_intent = pl.DataFrame({
-        "intent": np.arange(k), "users": sizes, "cohesion": np.where(sizes > 0, cohesion, np.nan),
-        "nearest_intent": between.argmin(1),
+        "intent": np.arange(k), "users": sizes,
+        "cohesion": pl.Series(np.where(sizes > 0, cohesion, np.nan), nan_to_null=True),  # NULL, as SQL skips it
+        "nearest_intent": pl.Series(between.argmin(1) if k > 1 else [None], dtype=pl.Int64),
     })
     used = sizes[sizes > 0]
     quantiles = dict(zip(("min", "p25", "median", "p75", "max"),

@@ -75,9 +75,11 @@ def test_intent_summary_counts_dead_centres_and_cohesion():
     assert (summary.used, summary.dead) == (3, 1)
     rows = {r["intent"]: r for r in summary.per_intent.to_dicts()}
     assert rows[0]["users"] == 2 and rows[0]["cohesion"] == pytest.approx(0.2)
-    assert rows[2]["users"] == 0 and np.isnan(rows[2]["cohesion"])
+    assert rows[2]["users"] == 0 and rows[2]["cohesion"] is None  # null, not NaN: SQL's avg() skips it
     assert rows[0]["nearest_intent"] in (1, 3)  # both at squared distance 2; centre 2 is at 4
     assert summary.size_quantiles["max"] == 2 and summary.silhouette > 0.5  # the singleton intent scores 0
+    single = summarise_intents(UserIntents(intent * 0, distance, intent * 0, rep), centres[:1])
+    assert single.per_intent.rows() == [(0, 5, pytest.approx(0.2), None)]  # no other centre to be nearest
 
 
 def _genre_example():

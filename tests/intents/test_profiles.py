@@ -166,6 +166,20 @@ def test_a_user_with_no_item_the_model_knows_has_no_intent_and_counts_nowhere(tm
     assert (purity.purity, purity.shuffled) == (without_b.purity, without_b.shuffled)
 
 
+def test_with_a_single_centre_no_user_has_a_runner_up():
+    """topk of one centre gave the intent itself as the runner-up."""
+    from elcrec_core.config.settings import ModelConfig
+    from elcrec_core.data.sequences import Sequences
+    from elcrec_core.intents.profiles import NO_INTENT
+    from elcrec_core.model.elcrec import ELCRec
+
+    torch.manual_seed(0)
+    model = ELCRec(ModelConfig(n_items=5, hidden=8, n_heads=1, n_layers=1, max_len=4, n_intents=1)).eval()
+    seqs = Sequences.from_lists(["a", "b"], [[1, 2], [3]], n_items=5)
+    assigned = assign_user_intents(model, seqs)
+    assert assigned.intent.tolist() == [0, 0] and assigned.runner_up.tolist() == [NO_INTENT, NO_INTENT]
+
+
 def test_the_map_colours_the_nine_largest_intents_and_greys_the_rest(tmp_path: Path):
     """32 intents on a 20-colour palette drew intents 0 and 20 alike; now the 9 largest have a colour each (tab10
     without its grey) and a legend entry with their users, the rest are light grey."""

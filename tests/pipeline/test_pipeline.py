@@ -480,7 +480,7 @@ def test_a_day_run_again_after_a_newer_day_leaves_the_live_tables_to_the_newer_d
     storage = Storage(data_dir=str(data_dir))
     tables = ("sequences", "user_intents", "intent_profiles", "user_recommendations")
 
-    def live() -> dict[str, str]:  # as text: a NaN (an unused intent's cohesion) equals itself there
+    def live() -> dict[str, str]:  # as text: rows compared whole
         with duckdb.connect(str(storage.warehouse), read_only=True) as con:
             return {name: str(con.execute(f"SELECT * FROM {name} ORDER BY ALL").fetchall()) for name in tables}
 
