@@ -74,8 +74,8 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
             for i, (o, f, column) in enumerate(zip(on, off, flags))])
     if not lists:
         categories = pl.lit(None, pl.List(pl.String))
-    elif len(lists) == 1:
-        categories = lists[0]
+    elif len(lists) == 1:  # each once: two flag columns may name one category, a list may repeat one
+        categories = lists[0].list.unique(maintain_order=True)
     else:  # the list column's categories, then the flags' (each once)
         categories = pl.concat_list([lists[0].fill_null(pl.lit([], pl.List(pl.String))), lists[1]]) \
             .list.unique(maintain_order=True)

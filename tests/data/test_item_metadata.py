@@ -232,6 +232,17 @@ def test_empty_categories_are_dropped_and_the_others_stripped(tmp_path: Path) ->
     assert read_item_metadata(ItemMetadataConfig(str(pq)))[0].rows() == [("e", "E", ["Hair", "Tools"])]
 
 
+def test_a_category_named_twice_is_stored_once(tmp_path: Path) -> None:
+    """Two flag columns mapped to one name, or a list naming one category twice, stored it twice."""
+    path = tmp_path / "items.csv"
+    path.write_text("item_id,title,sf,scifi,war\na,A,1,1,0\nb,B,0,1,1\n")
+    flags = {"sf": "Sci-Fi", "scifi": "Sci-Fi", "war": "War"}
+    meta, _ = read_item_metadata(ItemMetadataConfig(str(path), categories=None, category_flags=flags))
+    assert meta.rows() == [("a", "A", ["Sci-Fi"]), ("b", "B", ["Sci-Fi", "War"])]
+    path.write_text("item_id,title,categories\na,A,Hair|Tools|Hair\n")
+    assert read_item_metadata(ItemMetadataConfig(str(path)))[0].rows() == [("a", "A", ["Hair", "Tools"])]
+
+
 def test_numeric_flags_count_as_their_value(tmp_path: Path) -> None:
     """A float flag column (1.0/0.0, as pandas writes a column with a gap) is 0/1, in Parquet and in text."""
     import polars as pl
