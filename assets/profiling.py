@@ -117,12 +117,14 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
 
 PROFILE_COLUMNS = {
     "intent": "index of the learned intent (its centre)", "users": "users whose nearest centre it is",
-    "cohesion": "mean squared distance of its users to the centre", "nearest_intent": "the closest other centre",
+    "cohesion": "mean squared distance of its users to the centre (null: no users)",
+    "nearest_intent": "the closest other centre (null: a single centre)",
     "top_items": "items that characterise it: highest lift over global popularity among items frequent in it",
     "top_lift": "their lifts",
     "top_titles": "their titles, in the same order (item metadata; null where an item has none)",
     "top_categories": "categories by lift (item metadata)", "top_category_lift": "their lifts",
-    "main_category": "its most frequent category", "category_purity": "share of its interactions in main_category",
+    "main_category": "its most frequent category",
+    "category_purity": "share of its described interactions (with an item that has a category) in main_category",
 }
 
 
