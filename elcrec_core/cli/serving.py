@@ -38,6 +38,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     user = torch.as_tensor(matches[:1])
     warn = lambda line: print(line, file=sys.stderr)  # noqa: E731
     intents = None  # the checkpoint and model of the intents shown
+    fitted_on = None  # with --serving: the pipeline's newest sequences, whose popularity breaks ties there too
     if args.checkpoint:
         checkpoint, name = args.checkpoint, str(args.checkpoint)
         model, payload = load_model(checkpoint)
@@ -51,16 +52,17 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         if intent_record is not None:
             intents = store.checkpoint(intent_record), load_model(store.checkpoint(intent_record))[0]
         checkpoint = store.checkpoint(record) if record.trained else None
-        if record.trained:
-            rec = load_recommender(store, record, None, "all")
-        else:  # fitted on every item of the pipeline's newest sequences, as user_recommendations fits it
-            fitted_on, fitted_ids = newest_pipeline_sequences(args.serving)
-            rec = load_recommender(store, record, SequenceTensors.from_sequences(fitted_on), "all")
+        fitted_on, fitted_ids = newest_pipeline_sequences(args.serving)
+        # a baseline: fitted on every item of the pipeline's newest sequences, as user_recommendations fits it
+        rec = load_recommender(store, record, None if record.trained else SequenceTensors.from_sequences(fitted_on),
+                               "all")
     if checkpoint is not None:  # the data's items as the model numbers them
         seqs, item_ids = onto_catalogue(checkpoint, rec.n_items, own, data.item_ids, warn)
     else:
         seqs, item_ids = onto_item_ids(fitted_ids, own, data.item_ids, f"the sequences {name} is fitted on")
-    items, scores = recommend(rec, SequenceTensors.from_sequences(seqs.known(rec.n_items)), user, k=args.k)
+    popularity = None if fitted_on is None else SequenceTensors.from_sequences(fitted_on.known(rec.n_items))
+    items, scores = recommend(rec, SequenceTensors.from_sequences(seqs.known(rec.n_items)), user, k=args.k,
+                              popularity=popularity)
     intent = None
     if intents is not None:  # the intent model numbers the items as its own training did
         intent_checkpoint, intent_model = intents

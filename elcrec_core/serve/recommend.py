@@ -12,24 +12,28 @@ from elcrec_core.evaluate.scoring import Recommender
 
 @torch.no_grad()
 def recommend(
-    rec: Recommender, data: SequenceTensors, users: torch.Tensor, k: int = 20, batch_size: int = 2048
+    rec: Recommender, data: SequenceTensors, users: torch.Tensor, k: int = 20, batch_size: int = 2048,
+    popularity: SequenceTensors | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The k best items (indices 1..rec.n_items) and their scores for each of ``users`` (row indices of ``data``)
     under the fitted ``rec``, from the whole history (a model reads its last max_len items); items of the history
     are never recommended: where fewer than k others exist, the rest of the row holds history items with score
-    -inf, for the caller to drop. Items of equal score are ranked by their popularity in ``data`` (every item of
-    every user), so that a baseline's ties (EASE gives 0 to every item that shares no user with the history) serve
-    the most popular items rather than arbitrary ones; a NaN score counts as -inf. Returns ([U, k] items,
+    -inf, for the caller to drop. Items of equal score are ranked by their popularity in ``popularity`` (default
+    ``data``; every item of every user: the pipeline's day, also for one user's recommendations), so that a
+    baseline's ties (EASE gives 0 to every item that shares no user with the history) serve the most popular items
+    rather than arbitrary ones; a NaN or infinite score counts as -inf (no score: dropped, after the finite ones,
+    so the ranks of those served stay 1, 2, ...). Returns ([U, k] items,
     [U, k] scores in the recommender's dtype; float32 for no users). A batch holds at most ``batch_size`` users and
     2^25 scores (fewer users for a large catalogue)."""
     n_items = rec.n_items
     k = min(k, n_items)
     batch_size = min(batch_size, max(1, MAX_SCORE_ELEMENTS // n_items))
-    tie_break = popularity_order(data, n_items)
+    tie_break = popularity_order(data if popularity is None else popularity, n_items)
     top_items, top_scores = [], []
     for batch in user_batches(users, batch_size):
         history = known_items(data.window(batch, 0, int(data.lengths(batch).max())), n_items)
-        scores = torch.nan_to_num(rec.score(batch, history), nan=float("-inf"), posinf=float("inf"))
+        no_score = float("-inf")  # nan_to_num would make -inf the dtype's lowest finite value, served as a score
+        scores = torch.nan_to_num(rec.score(batch, history), nan=no_score, posinf=no_score, neginf=no_score)
         scores = torch.cat([scores, scores.new_zeros(len(batch), 1)], 1)  # last column: padding slot
         history = history.to(scores.device)
         scores.scatter_(1, torch.where(history > 0, history - 1, n_items), float("-inf"))

@@ -673,3 +673,26 @@ def test_recommend_serving_a_baseline_gives_no_intent_for_items_the_intent_model
     assert code == 0, err
     answer = json.loads(out)
     assert (answer["intent"], [row["item"] for row in answer["items"]]) == (None, ["y"])  # y: the most popular
+
+
+def test_recommend_serving_breaks_ties_by_the_pipeline_s_popularity_not_the_user_s_file(tmp_path: Path,
+                                                                                       capsys) -> None:
+    """EASE serves: it scores 0 every item that shares no user with the history (a, b), and the pipeline serves those
+    most popular first in its day (f 3 times, e 2, c and d once). For one user's file the ties followed that file's
+    popularity (index order: c d e f); now the pipeline's, as user_recommendations."""
+    from elcrec_core.data.sequences import write_item_index_file
+    from elcrec_core.serve.model_store import ModelRecord, ModelStore
+
+    day = tmp_path / "data" / "sequences" / "2026-05-02"
+    day.mkdir(parents=True)
+    pl.DataFrame({"user_id": ["me", "q", "r", "s", "t"], "items": [[1, 2], [6, 5], [6, 5], [6, 3], [4]]}) \
+        .write_parquet(day / "sequences.parquet")
+    write_item_index_file(day / "item_index.parquet", np.array(list("abcdef")))
+    ModelStore(tmp_path / "data").promote(ModelRecord(day="2026-05-02", run_id="a/ease", kind="ease",
+                                                      dir="models/2026-05-02/a/challengers/ease",
+                                                      params={"lam": 10.0}), "EASE serves")
+    _write(tmp_path / "me.csv", f"user_id,item_id,timestamp\nme,a,{T0}\nme,b,{T0 + 1}\n")
+    code, out, err = _run(capsys, "recommend", "--serving", str(tmp_path / "data"), "--data", str(tmp_path / "me.csv"),
+                          "--user", "me", "--k", "4", "--json")
+    assert code == 0, err
+    assert [row["item"] for row in json.loads(out)["items"]] == ["f", "e", "c", "d"]

@@ -97,3 +97,16 @@ def test_equal_scores_serve_the_most_popular_items_and_a_nan_never_takes_a_slot(
     per_user = _Fixed({0: [0.9, 0.1, 0.8, 0.4, 0.2, 0.7], 3: [0.0] * 6})
     items, scores = recommend(per_user, data, torch.tensor([0, 3]), k=3)
     assert items.tolist() == [[1, 3, 6], [4, 2, 5]] and scores[0].tolist() == [0.9, 0.8, 0.7]
+
+
+def test_an_infinite_score_is_no_score_and_leaves_no_gap_in_the_ranks() -> None:
+    """+inf came first and was then dropped as not finite: rank 1 empty, k - 1 items; a -inf became the lowest finite
+    float, and was served. Both now count as -inf, as NaN does, and the served ranks are the finite scores, best
+    first. Ties follow ``popularity`` when given."""
+    lists = [[4, 2, 5], [4, 2, 5], [4, 1, 3], [6]]
+    data = SequenceTensors.from_sequences(Sequences.from_lists([0, 1, 2, 3], lists, n_items=6))
+    items, scores = recommend(_Fixed([0.5, float("inf"), 0.2, float("-inf"), 0.1, 0.0]), data, torch.tensor([3]), k=4)
+    assert items[0].tolist() == [1, 3, 5, 4] and scores[0].tolist() == [0.5, 0.2, 0.1, float("-inf")]  # 4: x3
+    other = SequenceTensors.from_sequences(Sequences.from_lists([0], [[6, 6, 3]], n_items=6))
+    items, _ = recommend(_Fixed([0.0] * 6), data, torch.tensor([0]), k=3, popularity=other)
+    assert items[0].tolist() == [6, 3, 1]  # 6 twice, 3 once in ``other``; 2, 4 and 5 are the user's history
