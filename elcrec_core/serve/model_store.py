@@ -138,9 +138,10 @@ class ModelStore:
     def retire_challenger(self, record: ModelRecord) -> bool:
         """Take a challenger out of the competition (a later fit left it out): its folder is removed, or, when it
         serves, served before or is ``previous`` (so that serving, rollback and the backtest still find it), kept
-        with a ``retired`` marker that :meth:`challengers` skips. Returns whether the folder was kept."""
-        served = [entry[key] for entry in self.serving_log() for key in (SERVING, PREVIOUS) if entry[key]]
-        if record.to_dict() in served:  # the aliases are in the log too
+        with a ``retired`` marker that :meth:`challengers` skips. Returns whether the folder was kept. A model is
+        known by its folder: its record's other fields (the fit's seconds) change when it is fitted again."""
+        served = {entry[key]["dir"] for entry in self.serving_log() for key in (SERVING, PREVIOUS) if entry[key]}
+        if record.dir in served | {alias.dir for alias in self.aliases().values()}:
             (self.folder(record) / RETIRED).write_text("left out by a later fit of the challengers\n")
             return True
         shutil.rmtree(self.folder(record))
@@ -241,9 +242,10 @@ class ModelStore:
     def _set_aliases(self, serving: ModelRecord, previous: ModelRecord | None, action: str, reason: str) -> None:
         entry = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "action": action,
                  "reason": reason, SERVING: serving.to_dict(), PREVIOUS: previous.to_dict() if previous else None}
-        _write_json(self.models / "aliases.json", {SERVING: entry[SERVING], PREVIOUS: entry[PREVIOUS]})
-        with (self.models / "serving_log.jsonl").open("a") as log:
+        self.models.mkdir(parents=True, exist_ok=True)
+        with (self.models / "serving_log.jsonl").open("a") as log:  # first: what serves is always in the log
             log.write(json.dumps(entry, sort_keys=True) + "\n")
+        _write_json(self.models / "aliases.json", {SERVING: entry[SERVING], PREVIOUS: entry[PREVIOUS]})
 
 
 def _read_record(path: Path) -> ModelRecord | None:

@@ -369,6 +369,34 @@ def test_challengers_live_under_their_candidate_and_come_back_by_name(tmp_path):
     assert store.challengers(candidate) == [made[1]]
 
 
+def test_a_serving_challenger_fitted_again_or_served_before_the_log_was_written_is_never_removed(tmp_path,
+                                                                                               monkeypatch):
+    """retire_challenger matched the log's records field by field: a challenger fitted again (a new ``seconds``)
+    no longer matched, and a later fit that left it out removed the serving model's folder. Known by folder now;
+    and the serving log is written before the aliases, so a crash between them cannot hide a serving model."""
+    store = ModelStore(tmp_path)
+    candidate = record(store, "2026-01-02", "c")
+    first = ModelRecord(day="2026-01-02", run_id="c/sasrec", dir="models/2026-01-02/c/challengers/sasrec",
+                        kind="sasrec", seconds=15.2)
+    store.add_challenger(candidate, first)
+    store.promote(first, "sasrec wins")
+    store.add_challenger(candidate, dataclasses.replace(first, seconds=14.9))  # the challengers fitted again
+    assert store.retire_challenger(store.challengers(candidate)[0]) is True  # then a fit without SASRec
+    assert store.folder(store.serving()).is_dir() and store.challengers(candidate) == []
+    other = ModelRecord(day="2026-01-02", run_id="c/ease", dir="models/2026-01-02/c/challengers/ease", kind="ease")
+    store.add_challenger(candidate, other)
+
+    def crash(path, data):  # the aliases' write fails (a full disk): the log has the entry already
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr("elcrec_core.serve.model_store._write_json", crash)
+    with pytest.raises(OSError):
+        store.promote(other, "ease wins")
+    monkeypatch.undo()
+    assert store.serving_log()[-1]["serving"]["dir"] == other.dir
+    assert store.retire_challenger(other) is True and store.folder(other).is_dir()
+
+
 def test_the_gate_decision_as_stored_in_decision_json():
     data = _data()
     popular = MostPopular().fit(data, "valid")
