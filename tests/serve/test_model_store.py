@@ -324,6 +324,7 @@ def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys, monkeypatch
         (tmp_path / "sequences" / folder).mkdir(parents=True)
     monkeypatch.setenv("DAGSTER_HOME", "/srv/dagster")
     monkeypatch.delenv("ELCREC_START_DATE", raising=False)  # the folder's oldest day: 2026-05-02 is a partition
+    monkeypatch.delenv("ELCREC_RUN_CONFIG", raising=False)
     assert main(["rollback", "--data-dir", str(tmp_path), "--json"]) == 0  # undone: b serves again
     dagster = Path(sys.executable).parent / "dagster"
     refresh = (f"DAGSTER_HOME=/srv/dagster ELCREC_DATA_DIR={tmp_path.resolve()} ELCREC_START_DATE=2026-05-01 "
@@ -331,6 +332,14 @@ def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys, monkeypatch
                "--select user_recommendations,intent_profiles --partition 2026-05-02")
     assert json.loads(capsys.readouterr().out) == {"serving": b.name, "previous": a.name, "tables_from": None,
                                                    "intents_from": b.name, "refresh": refresh}
+    # the team's run config (top_k: 50, say), as the schedule's runs have it: the refresh was run at the defaults
+    monkeypatch.setenv("ELCREC_RUN_CONFIG", "team run.yaml")
+    assert main(["rollback", "--data-dir", str(tmp_path), "--json"]) == 0
+    assert main(["rollback", "--data-dir", str(tmp_path), "--json"]) == 0  # twice: b serves again
+    config = f"-m elcrec_pipeline.definitions -c '{Path('team run.yaml').resolve()}' --select"
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["refresh"] == refresh.replace(
+        "-m elcrec_pipeline.definitions --select", config)
+    monkeypatch.delenv("ELCREC_RUN_CONFIG")
     monkeypatch.setenv("ELCREC_START_DATE", "2026-04-01")  # as the pipeline's runs have it
     # the tables name the model whose output they hold (a's, from before the rollbacks: no refresh ran since)
     warehouse.replace_table(tmp_path / "warehouse.duckdb", "user_recommendations",
