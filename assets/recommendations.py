@@ -5,7 +5,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from assets.daily import WAREHOUSE_POOL, daily_asset, run_lineage
+from assets.daily import WAREHOUSE_POOL, daily_asset, fails_at_once, run_lineage
 from assets.metadata import metric, table, warehouse_table
 from assets.serving import serving_model
 from elcrec_core.data import warehouse
@@ -41,7 +41,9 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
     store = storage.store
     serving = storage.require_serving()
     seqs, item_ids = storage.read_sequences(partition)
-    rec = load_recommender(store, serving, SequenceTensors.from_sequences(seqs), "all")
+    with fails_at_once(f"the serving model {serving.name} cannot score the data of {partition} (materialize "
+                       "serving_model for the day: the gate replaces a model that cannot)", ValueError):
+        rec = load_recommender(store, serving, SequenceTensors.from_sequences(seqs), "all")
     if serving.trained:  # a checkpoint knows the items of its day: newer items are left out of its input
         item_ids = item_catalogue(store.checkpoint(serving), rec.n_items, item_ids)
     data = SequenceTensors.from_sequences(seqs.known(rec.n_items))

@@ -5,6 +5,8 @@ aliases, and its ``promotion_gate`` check reports the decision (a WARN when the 
 The check is declared on the asset (``check_specs``) rather than as a separate partitioned ``@asset_check``:
 partitioned asset checks are a Dagster preview feature that warns on every load."""
 
+import dataclasses
+
 import dagster as dg
 
 from assets.challengers import challengers
@@ -34,8 +36,8 @@ from elcrec_pipeline.resources import Storage, digest
                 "promotion gate (champion / challenger) has judged the day's candidate against the serving model "
                 "and the challengers, all scored now on the same validation users (NDCG@20). The candidate serves "
                 "when every validation user's scores are finite, it was trained on a day not older than the "
-                "serving model's (unless that model gives non-finite scores or does not beat most popular on "
-                "this data), it beats most popular and it is within the tolerance of the best of them. "
+                "serving model's (unless that model gives non-finite scores, cannot score this data or does not "
+                "beat most popular on it), it beats most popular and it is within the tolerance of the best of them. "
                 "Otherwise the serving model stays if it meets the same conditions, else the best challenger "
                 "serves (a baseline may serve); the run still succeeds, and the promotion_gate check and the "
                 "report say why. The model that served before becomes 'previous' (elcrec rollback restores it).",
@@ -56,8 +58,16 @@ def serving_model(context: dg.AssetExecutionContext, config: PromotionSettings,
         raise dg.Failure(f"the candidate {candidate.name} has no most-popular challenger, the gate's floor: "
                          f"materialize challengers for {context.partition_key} first (daily_retrain_job does)",
                          allow_retries=False)
-    decision = gate(contender(CANDIDATE, candidate), contender(CHAMPION, before) if before is not None else None,
+    champion, left_out = None, ""
+    if before is not None:
+        try:  # a baseline that serves is refitted on the day: an EASE whose catalogue grew past its limit cannot be
+            champion = contender(CHAMPION, before)
+        except ValueError as err:  # unfit, as a model with non-finite scores: the others are judged without it
+            left_out = f" (the serving model {before.name} was left out: it cannot score this day's data: {err})"
+            context.log.warning(left_out.strip(" ()"))
+    decision = gate(contender(CANDIDATE, candidate), champion,
                     [contender(record.kind, record) for record in rivals], data, config.tolerance)
+    decision = dataclasses.replace(decision, reason=decision.reason + left_out)
     if decision.serving is not None and decision.serving != before:
         store.promote(decision.serving, decision.reason)
     serving = store.serving()

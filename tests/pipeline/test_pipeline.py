@@ -1062,3 +1062,40 @@ def test_the_backtest_scores_a_serving_baseline_as_it_served(first_run, tmp_path
         assert rec.counts.sum() == len(seqs.items)
     assert len(storage.read_sequences(PARTITION)[0].items) != len(storage.read_sequences("2026-01-25")[0].items)
     assert served_recommender(storage, dataclasses.replace(record, day="2026-01-27"), "2026-02-03") is None
+
+
+def test_a_serving_baseline_that_cannot_be_fitted_on_the_day_is_replaced_not_stuck(first_run, tmp_path, monkeypatch):
+    """An EASE that serves is refitted each day; once the catalogue passed EASE's item limit the gate failed on it
+    every day and nothing could be promoted. It is now left out, as unfit, and the gate says why; the day's
+    recommendations of a model that cannot score the day fail at once, naming the model and what to run."""
+    import shutil
+
+    from assets.recommendations import user_recommendations
+    from assets.serving import serving_model
+    from elcrec_core.evaluate import baselines
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    storage = Storage(data_dir=str(data_dir))
+    store = storage.store
+    candidate = store.candidate(PARTITION)
+    (ease,) = [record for record in store.challengers(candidate) if record.kind == "ease"]
+    store.promote(ease, "EASE served")
+    store.retire_challenger(ease)  # the day's challengers leave EASE out past its limit
+    monkeypatch.setattr(baselines, "EASE_MAX_ITEMS", storage.read_sequences(PARTITION)[0].n_items - 1)
+    resources = {"storage": storage, "device": ComputeDevice(device="cpu", threads=1)}
+    failed = dg.materialize([user_recommendations], partition_key=PARTITION, resources=resources,
+                            raise_on_error=False)
+    assert [e for e in failed.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY] == []
+    (failure,) = [e for e in failed.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert f"the serving model {ease.name} cannot score the data of {PARTITION}" in \
+        failure.event_specific_data.error.message
+    result = dg.materialize([serving_model], partition_key=PARTITION, resources=resources,
+                            run_config={"ops": {"serving_model": {"config": {"tolerance": 1.0}}}})
+    gate = metadata(result, "serving_model")
+    assert gate["serving"] == candidate.name and store.serving() == candidate
+    assert gate["reason"].endswith(f"(the serving model {ease.name} was left out: it cannot score this day's data: "
+                                   f"EASE needs dense {baselines.EASE_MAX_ITEMS + 1:,} x "
+                                   f"{baselines.EASE_MAX_ITEMS + 1:,} matrices; it is limited to "
+                                   f"{baselines.EASE_MAX_ITEMS:,} items)")
+    assert dg.materialize([user_recommendations], partition_key=PARTITION, resources=resources).success
