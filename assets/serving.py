@@ -66,7 +66,8 @@ def serving_model(context: dg.AssetExecutionContext, config: PromotionSettings,
             left_out = f" (the serving model {before.name} was left out: it cannot score this day's data: {err})"
             context.log.warning(left_out.strip(" ()"))
     decision = gate(contender(CANDIDATE, candidate), champion,
-                    [contender(record.kind, record) for record in rivals], data, config.tolerance)
+                    [contender(record.kind, record) for record in rivals], data, config.tolerance,
+                    frozenset(store.withdrawn()))
     decision = dataclasses.replace(decision, reason=decision.reason + left_out)
     if decision.serving is not None and decision.serving != before:
         store.promote(decision.serving, decision.reason)

@@ -220,19 +220,28 @@ class ModelStore:
         serving = self.serving()
         if serving is not None and wanted(serving):
             return serving
-        last_served: dict[str, tuple[int, ModelRecord]] = {}  # by name: when it last began to serve
-        withdrawn: set[str] = set()
         log = self.models / "serving_log.jsonl"
+        last_served = {}  # by name: when it last began to serve
         for n, entry in enumerate(self.serving_log()):
             record = _record(entry[SERVING], log)
             last_served[record.name] = (n, record)
-            undo = record.name in withdrawn  # a rollback of a rollback restores the model, blaming no other
-            withdrawn.discard(record.name)
-            if entry["action"] == "rollback" and entry[PREVIOUS] is not None and not undo:
-                withdrawn.add(_record(entry[PREVIOUS], log).name)
+        withdrawn = self.withdrawn()
         earlier = [(record.day, n, record) for n, record in last_served.values()
                    if wanted(record) and record.name not in withdrawn]
         return max(earlier, key=lambda found: found[:2])[2] if earlier else None
+
+    def withdrawn(self) -> set[str]:
+        """The names of the models that a rollback took out of serving and no later entry of the serving log
+        restored (a rollback of that rollback, or a promotion)."""
+        withdrawn: set[str] = set()
+        log = self.models / "serving_log.jsonl"
+        for entry in self.serving_log():
+            name = _record(entry[SERVING], log).name
+            undo = name in withdrawn  # a rollback of a rollback restores the model, blaming no other
+            withdrawn.discard(name)
+            if entry["action"] == "rollback" and entry[PREVIOUS] is not None and not undo:
+                withdrawn.add(_record(entry[PREVIOUS], log).name)
+        return withdrawn
 
     def serving_log(self) -> list[dict[str, Any]]:
         """Every change of the serving alias, oldest first: time, action, reason, serving, previous."""

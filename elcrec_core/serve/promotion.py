@@ -10,9 +10,10 @@ always serve, also as the champion (a most-popular model that serves ties the fl
 Without most popular among the challengers there is no floor: the pipeline's ``serving_model`` refuses to judge
 a candidate whose challengers lack it. The older-day rule protects a champion only while it is fit for the day's
 data (finite scores that beat most popular): a model that fails there, such as one trained on another source
-before a team described its own, never keeps serving, whatever its day. A pure function of the contenders and
-the data: the pipeline's ``promotion_gate`` check reports the decision and the ``serving_model`` asset applies it,
-so both always agree and the check changes nothing.
+before a team described its own, never keeps serving, whatever its day. A model that ``elcrec rollback`` withdrew
+(``withdrawn``) may not serve again until a rollback restores it, except most popular, the floor. A pure function
+of the contenders and the data: the pipeline's ``promotion_gate`` check reports the decision and the
+``serving_model`` asset applies it, so both always agree and the check changes nothing.
 """
 
 from __future__ import annotations
@@ -79,13 +80,14 @@ class GateDecision:
 
 
 def gate(candidate: Contender, champion: Contender | None, challengers: list[Contender], data: SequenceTensors,
-         tolerance: float) -> GateDecision:
+         tolerance: float, withdrawn: frozenset[str] = frozenset()) -> GateDecision:
     """Decide which of ``candidate``, ``champion`` (the serving model, None before the first promotion) and
     ``challengers`` serves, all scored on the validation split of ``data`` (see the module's rules, applied in
     the order candidate, champion, challengers by score). A candidate trained on an older day than the champion
     changes nothing (an older day never replaces a newer model) unless the champion is unfit for ``data`` (non-finite
-    scores, or not beating most popular); the reason then says so. Raises ValueError when two contenders share a
-    role, or for a negative ``tolerance`` (no model would be within it of the best)."""
+    scores, or not beating most popular); the reason then says so. ``withdrawn``: the names of the models that a
+    rollback withdrew (:meth:`ModelStore.withdrawn`), unfit but for the floor. Raises ValueError when two contenders
+    share a role, or for a negative ``tolerance`` (no model would be within it of the best)."""
     if not tolerance >= 0:
         raise ValueError(f"the gate's tolerance must be >= 0, not {tolerance}")
     contenders = [candidate, *([champion] if champion is not None else []), *challengers]
@@ -102,6 +104,8 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
         """Why ``c`` may not serve on this data whatever the others score, or None."""
         if non_finite[c.role]:
             return f"{non_finite[c.role]} validation users get a NaN or infinite score"
+        if c.record.name in withdrawn and FLOOR not in (c.role, c.record.kind):
+            return f"{c.record.name} was withdrawn by elcrec rollback (roll back again to restore it)"
         if floor is not None and FLOOR not in (c.role, c.record.kind) and not scores[c.role] > floor:
             return (f"validation {SELECTION_METRIC} {scores[c.role]:.4f} does not beat most popular's "
                     f"{floor:.4f}")

@@ -1099,3 +1099,24 @@ def test_a_serving_baseline_that_cannot_be_fitted_on_the_day_is_replaced_not_stu
                                    f"{baselines.EASE_MAX_ITEMS + 1:,} matrices; it is limited to "
                                    f"{baselines.EASE_MAX_ITEMS:,} items)")
     assert dg.materialize([user_recommendations], partition_key=PARTITION, resources=resources).success
+
+
+def test_serving_model_run_again_after_a_rollback_keeps_the_withdrawn_candidate_out(first_run, tmp_path):
+    """elcrec rollback withdrew the day's candidate; serving_model materialized again for the day promoted it again."""
+    import shutil
+
+    from assets.serving import serving_model
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    storage = Storage(data_dir=str(data_dir))
+    candidate = storage.store.candidate(PARTITION)
+    assert storage.store.serving() == candidate
+    restored = storage.store.rollback("the day's model recommends stale items")
+    result = dg.materialize([serving_model], partition_key=PARTITION,
+                            resources={"storage": storage, "device": ComputeDevice(device="cpu", threads=1)},
+                            run_config={"ops": {"serving_model": {"config": {"tolerance": 1.0}}}})
+    gate = metadata(result, "serving_model")
+    assert gate["promoted"] is False and storage.store.serving() != candidate
+    assert gate["reason"].startswith(f"refused: {candidate.name} was withdrawn by elcrec rollback")
+    assert storage.store.serving() in (restored, *storage.store.challengers(candidate))

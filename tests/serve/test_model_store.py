@@ -501,6 +501,32 @@ def test_gate_edges_same_day_a_tie_with_most_popular_and_the_best_of_several_qua
                             "item transition, the best of the others")
 
 
+def test_a_model_withdrawn_by_rollback_is_not_promoted_again_until_a_rollback_restores_it(tmp_path):
+    """elcrec rollback withdrew the day's candidate; serving_model materialized again for that day promoted it
+    again. The store knows the withdrawn models, and the gate treats them as unfit (but for the floor)."""
+    store = ModelStore(tmp_path)
+    a, b = record(store, "2026-05-01", "a"), record(store, "2026-05-02", "b")
+    store.promote(a, "first")
+    store.promote(b, "second")
+    assert store.withdrawn() == set()
+    store.rollback("b recommends stale items")
+    assert store.withdrawn() == {b.name}
+    data = _chains()
+    popular, transition = MostPopular().fit(data, "valid"), ItemTransition().fit(data, "valid")
+    champion = Contender(CHAMPION, a, _Favourite([0.0] * 30))
+    again = gate(Contender(CANDIDATE, b, transition), champion, [_contender("most_popular", popular)], data,
+                 tolerance=1.0, withdrawn=frozenset(store.withdrawn()))
+    assert again.promote is False and again.serves == "most_popular"  # a (constant scores) does not beat the floor
+    assert again.reason.startswith(f"refused: {b.name} was withdrawn by elcrec rollback (roll back again to restore")
+    floor = gate(Contender(CANDIDATE, b, transition), None, [Contender("most_popular", b, popular)], data,
+                 tolerance=1.0, withdrawn=frozenset({b.name}))
+    assert floor.serves == "most_popular"  # the floor may always serve
+    store.rollback("b was right")
+    assert store.withdrawn() == set()
+    assert gate(Contender(CANDIDATE, b, transition), champion, [_contender("most_popular", popular)], data,
+                tolerance=1.0, withdrawn=frozenset(store.withdrawn())).promote is True
+
+
 def test_an_older_day_replaces_a_serving_model_that_is_unfit_for_the_data():
     """The older-day rule keeps a newer champion only while it gives finite scores and beats most popular on the
     day's data: one that does not (a model of another source, say) never keeps serving, whatever its day."""
