@@ -116,6 +116,12 @@ def unfinished_runs_of_the_day_before(instance: dg.DagsterInstance, partition: s
     return [run.run_id for run in runs]
 
 
+def days_in_progress(instance: dg.DagsterInstance) -> set[str]:
+    """The days (partition keys) of the runs that are queued or in progress."""
+    return {run.tags["dagster/partition"] for run in instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED))
+            if "dagster/partition" in run.tags}
+
+
 def wait_for_the_day_before(context: dg.AssetExecutionContext, why: str, otherwise: str,
                             loading: bool = False) -> None:
     """Retry later while a run of the day before is unfinished (with ``loading``: still to load the day's files;

@@ -4,7 +4,15 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from assets.daily import RETRY, WAREHOUSE_POOL, daily_asset, fails_at_once, refused, wait_for_the_day_before
+from assets.daily import (
+    RETRY,
+    WAREHOUSE_POOL,
+    daily_asset,
+    days_in_progress,
+    fails_at_once,
+    refused,
+    wait_for_the_day_before,
+)
 from assets.ingestion import raw_interactions
 from assets.metadata import expectation_results, failed_expectations, metric, table, warehouse_table
 from elcrec_core.data.events_to_sequences import build_sequences, write_sequences
@@ -52,7 +60,8 @@ def interaction_sequences(context: dg.AssetExecutionContext, config: SequenceSet
                             "length": table([summary.length])}, context.run.run_id)
     newer = storage.newer_day(context.partition_key)  # the warehouse table belongs to the newest day
     paths = write_sequences(build, storage.sequences_dir(context.partition_key), storage.warehouse, table=not newer)
-    pruned = storage.prune_sequences(context.partition_key, config.keep_days) if config.keep_days else []
+    pruned = storage.prune_sequences(context.partition_key, config.keep_days,
+                                     busy=days_in_progress(context.instance)) if config.keep_days else []
     yield dg.MaterializeResult(
         data_version=dg.DataVersion(digest(config.model_dump(), [paths["sequences"], paths["item_index"]])),
         metadata={

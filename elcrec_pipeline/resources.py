@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -110,11 +110,12 @@ class Storage(dg.ConfigurableResource):
     def sequences_dir(self, partition: str) -> Path:
         return self.root / "sequences" / partition
 
-    def prune_sequences(self, newest: str, keep_days: int) -> list[str]:
+    def prune_sequences(self, newest: str, keep_days: int, busy: Collection[str] = ()) -> list[str]:
         """Delete the sequence folders of days more than ``keep_days`` before ``newest`` whose model the gate has
-        judged, except the days of the serving and the previous model; returns the days removed. A day not judged
-        yet keeps its folder, which its training, challengers and gate still read (a backfill builds every day's
-        sequences before it trains the first); a day that never trains keeps it until it does. Each day's folder
+        judged, except the days of the serving and the previous model and the days ``busy`` (those of runs in
+        progress: an old day run again reads the folder it has just built); returns the days removed. A day not
+        judged yet keeps its folder, which its training, challengers and gate still read (a backfill builds every
+        day's sequences before it trains the first); a day that never trains keeps it until it does. Each day's folder
         holds every user's whole history, so keeping them all would grow the data folder with the square of the
         days. Raises ValueError for a negative ``keep_days``."""
         if keep_days < 0:
@@ -124,7 +125,8 @@ class Storage(dg.ConfigurableResource):
         oldest = date.fromisoformat(newest) - timedelta(days=keep_days)
         removed = []
         for folder in sequence_day_folders(self.root):
-            if folder.name in judged and folder.name not in kept and date.fromisoformat(folder.name) < oldest:
+            if (folder.name in judged and folder.name not in kept and folder.name not in busy
+                    and date.fromisoformat(folder.name) < oldest):
                 shutil.rmtree(folder)
                 removed.append(folder.name)
         return removed

@@ -276,6 +276,7 @@ def test_old_sequence_folders_are_pruned_but_the_serving_and_previous_models_day
         storage.store.record_decision(ModelRecord(day=day, run_id="j", dir=f"models/{day}/j"), {"promoted": False})
     # the 1st is judged and 29 days old; the 2nd serves; the 8th is not judged yet; the 16th is 14 days old
     assert storage.prune_sequences("2026-01-30", keep_days=14) == ["2026-01-01"]
+    assert storage.prune_sequences("2026-01-30", keep_days=13, busy={"2026-01-16"}) == []  # a run of the 16th
     assert storage.prune_sequences("2026-01-30", keep_days=13) == ["2026-01-16"]
     left = sorted(p.name for p in (tmp_path / "sequences").iterdir())
     assert left == ["2026-01-02", "2026-01-05", "2026-01-08", "2026-01-17", "2026-01-30"]
@@ -293,10 +294,17 @@ def test_building_a_days_sequences_prunes_the_folders_older_than_keep_days(tmp_p
                               run_config=config, resources=resources).success
         judged = ModelRecord(day=day, run_id="r", dir=f"models/{day}/r")  # the gate has judged the day's model
         resources["storage"].store.record_decision(judged, {"promoted": False})
-    for keep_days, left in ((0, ["2026-01-10", "2026-01-20", "2026-01-31"]), (14, ["2026-01-20", "2026-01-31"])):
+    every_day = ["2026-01-10", "2026-01-20", "2026-01-31"]
+    # keep_days 14 while a run of the 10th is in progress (it reads the folder it has just built again): kept
+    for keep_days, busy, left in ((0, None, every_day), (14, "2026-01-10", every_day),
+                                  (14, None, ["2026-01-20", "2026-01-31"])):
         run = {"ops": {**config["ops"], "interaction_sequences": {"config": {"keep_days": keep_days}}}}
-        result = dg.materialize([ingestion.raw_interactions, sequences.interaction_sequences],
-                                partition_key="2026-01-31", run_config=run, resources=resources)
+        with dg.instance_for_test() as instance:
+            if busy:
+                instance.add_run(dg.DagsterRun(job_name="daily_retrain_job", status=dg.DagsterRunStatus.STARTED,
+                                               tags={"dagster/partition": busy}))
+            result = dg.materialize([ingestion.raw_interactions, sequences.interaction_sequences], instance=instance,
+                                    partition_key="2026-01-31", run_config=run, resources=resources)
         assert result.success and sorted(p.name for p in (tmp_path / "sequences").iterdir()) == left
 
 
