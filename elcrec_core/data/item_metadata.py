@@ -89,7 +89,8 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
     flagged = frame.filter(~blank("item_id") & pl.col("bad_flag").is_not_null())
     rejected = pl.concat([
         malformed.select("source_row", "reason", "detail"),
-        missing.select("source_row", pl.lit("missing_item").alias("reason"), pl.lit(None, pl.String).alias("detail")),
+        missing.select("source_row", pl.lit("missing_item").alias("reason"),
+                       pl.lit("item_id is empty").alias("detail")),
         flagged.select("source_row", pl.lit("bad_category_flag").alias("reason"), pl.col("bad_flag").alias("detail")),
     ]).with_columns(source_file=pl.lit(str(path))).select("source_file", "source_row", "reason", "detail")
     good = frame.filter(~blank("item_id") & pl.col("bad_flag").is_null())

@@ -111,8 +111,8 @@ def check_rows(frame: pl.DataFrame, rules: RowRules = RowRules()) -> RowCheck:
 
 
 def _rule_details(rules: RowRules, now: datetime) -> pl.Expr:
-    """The ``detail`` of a row that a bound rejects: its value and the bound it is outside; the reader's detail
-    otherwise (its own errors)."""
+    """The ``detail`` of a row that a bound rejects: its value and the bound it is outside; of a row without user or
+    item: which field is empty (unless the reader said more); the reader's detail otherwise (its own errors)."""
     def bound(value: Any) -> str:
         return "any" if value is None else str(value)
 
@@ -123,6 +123,8 @@ def _rule_details(rules: RowRules, now: datetime) -> pl.Expr:
     reason, ts = pl.col("reason"), pl.col("timestamp").dt.to_string("%Y-%m-%d %H:%M:%S")
     return (pl.when(reason == "timestamp_out_of_window").then(pl.format(f"timestamp {{}} is outside {window}", ts))
             .when(reason == "timestamp_in_future").then(pl.format(f"timestamp {{}} is after {latest}", ts))
+            .when(reason == "missing_user").then(pl.col("detail").fill_null(pl.lit("user_id is empty")))
+            .when(reason == "missing_item").then(pl.col("detail").fill_null(pl.lit("item_id is empty")))
             .when(reason == "rating_out_of_range")
             .then(pl.format(f"rating {{}} is outside {ratings}", pl.col("rating").cast(pl.String)))
             .otherwise(pl.col("detail")).alias("detail"))

@@ -266,7 +266,7 @@ def test_rejected_rows_are_counted_on_stderr(tmp_path: Path, capsys) -> None:
         "data: 6 rows read, 2 accepted, 4 rejected (malformed_line: 1, missing_user: 1, bad_timestamp: 1, "
         "duplicate_event: 1)",
         "  line 3: bad_timestamp (timestamp: soon)",
-        "  line 4: missing_user",
+        "  line 4: missing_user (user_id is empty)",
         "  line 5: duplicate_event (the same event as source_row 2)",
         "events from 2026-03-01 to 2026-03-01 (UTC days)",
     ]

@@ -190,8 +190,9 @@ def test_reading_tables_schemas_and_the_quarantine(tmp_path: Path, daily: Path) 
     by_reason, sample = warehouse.rejected_summary(db, sample=3)
     assert list(by_reason.items()) == [("missing_item", 3), ("missing_user", 1)]  # most frequent first
     first = str((daily / "2026-03-01.csv").resolve())
-    assert sample.rows() == [(first, 7, "missing_item", None), (first, 8, "missing_item", None),
-                             (str((daily / "2026-03-02.csv").resolve()), 6, "missing_item", None)]
+    empty = "item_id is empty"
+    assert sample.rows() == [(first, 7, "missing_item", empty), (first, 8, "missing_item", empty),
+                             (str((daily / "2026-03-02.csv").resolve()), 6, "missing_item", empty)]
     assert warehouse.table_schema(db, "item_metadata") == (
         [("item_id", "VARCHAR", False), ("title", "VARCHAR", True), ("categories", "VARCHAR[]", True)], 0)
     assert warehouse.table_schema(db, "raw_interactions")[1] == 10
