@@ -31,8 +31,12 @@ def id_text(column: str, column_type: str, otherwise: str | None = None, missing
     """SQL for the id in ``column`` as text: as given (or ``otherwise``, SQL text), except that a whole number in
     a FLOAT or DOUBLE column reads as an integer ("7", not "7.0") where a double holds it exactly (pandas writes
     an integer id column with a missing value as floats), and one where ``missing`` (SQL; default: a NaN or
-    infinite value) as NULL: a missing id, not the id "nan" that every such row would share."""
+    infinite value) as NULL: a missing id, not the id "nan" that every such row would share. A whole number in a
+    DECIMAL column reads as an integer too ("7", not "7.00"): the id it is in an integer or float column."""
     otherwise = otherwise or f"CAST({column} AS VARCHAR)"
+    if column_type.startswith("DECIMAL"):
+        return (f"CASE WHEN {column} = trunc({column}) THEN CAST(CAST({column} AS HUGEINT) AS VARCHAR)"
+                f" ELSE {otherwise} END")
     if column_type not in ("FLOAT", "DOUBLE"):
         return otherwise
     return (f"CASE WHEN {missing or f'NOT isfinite({column})'} THEN NULL"

@@ -99,7 +99,10 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
 
 def _id_text(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     """The item id as text, as the events read it (:func:`elcrec_core.data.event_normalisation.id_text`): a whole
-    number of a float column as an integer, a NaN or infinite one as null (a missing id)."""
+    number of a float or decimal column as an integer, a NaN or infinite one as null (a missing id)."""
+    if dtype.is_decimal():
+        return pl.when(column == column.floor()).then(column.floor().cast(pl.Int128).cast(pl.String)) \
+            .otherwise(column.cast(pl.String))
     if not dtype.is_float():
         return column.cast(pl.String)
     whole = column.is_finite() & (column == column.floor()) & (column.abs() < EXACT_INTEGERS)

@@ -196,6 +196,22 @@ def test_whole_numbers_of_a_float_id_column_read_as_integers(tmp_path: Path) -> 
     assert rejected.select("source_row", "reason").rows() == [(2, "missing_item"), (4, "missing_item")]
 
 
+def test_whole_numbers_of_a_decimal_id_column_read_as_integers(tmp_path: Path) -> None:
+    """A DECIMAL(10, 2) id 7 read "7.00": another user or item than the 7 of an integer or float column, and no
+    item metadata joined. Whole numbers read as integers, in the events and the item metadata; others as written."""
+    from decimal import Decimal
+
+    ids = pl.Series([Decimal("7.00"), Decimal("2.50"), Decimal("-3.00")], dtype=pl.Decimal(10, 2))
+    events = tmp_path / "e.parquet"
+    pl.DataFrame({"user_id": ids, "item_id": ids, "timestamp": [EPOCH0] * 3}).write_parquet(events)
+    assert read_source(SourceConfig(format="parquet", path=str(events))).select("user_id", "item_id").rows() == [
+        ("7", "7"), ("2.50", "2.50"), ("-3", "-3")]
+    items = tmp_path / "items.parquet"
+    pl.DataFrame({"item_id": ids, "title": ["a", "b", "c"]}).write_parquet(items)
+    stored, _ = read_item_metadata(ItemMetadataConfig(path=str(items), categories=None))
+    assert stored.select("item_id", "title").rows() == [("7", "a"), ("2.50", "b"), ("-3", "c")]
+
+
 def test_binary_parquet_ids_read_as_their_text_in_events_and_item_metadata(tmp_path: Path) -> None:
     """Text stored as Parquet binary (no UTF-8 annotation): the events read b"caf\\xc3\\xa9" as the escaped bytes
     'caf\\xC3\\xA9', the item metadata as 'café', so titles never joined their items, nor the CSV's ids."""
