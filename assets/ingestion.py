@@ -16,6 +16,7 @@ from elcrec_core.data.ingestion import (
     files_under_other_rules,
     read_checked,
     store_checked,
+    stored_files_gone,
 )
 from elcrec_core.data.item_metadata import read_item_metadata
 from elcrec_core.data.source_config import resolve_files
@@ -83,6 +84,11 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     other_rules = files_under_other_rules(batch, storage.warehouse)
     if other_rules:  # a changed min_rating (say) applies to the files loaded from now on, not to the stored ones
         context.log.warning(_other_rules_note(other_rules))
+    gone = stored_files_gone(storage.warehouse)
+    if gone:  # a delivery withdrawn from the folder: its events are still used
+        context.log.warning(f"{len(gone)} stored file(s) are no longer on disk, and their rows stay in the warehouse "
+                            f"(the sequences use them): {', '.join(gone[:5])}{', ...' if len(gone) > 5 else ''}. To "
+                            "withdraw a file's events, empty the file and load it again")
     if source.format == "synthetic":  # keep the planted intents: the profiles measure how well they are found
         planted = generate(source.synthetic).user_intents.with_columns(pl.col("user_id").cast(pl.String))
         warehouse.replace_table(storage.warehouse, "planted_intents", planted)
@@ -96,6 +102,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         "rows_replaced": report.replaced,
         "rejected_rows_replaced": report.replaced_rejected,
         "files_under_other_row_rules": dg.MetadataValue.int(len(other_rules)),
+        "stored_files_not_on_disk": dg.MetadataValue.text(", ".join(gone) or "none"),
         **({"files_version": dg.MetadataValue.text(version)} if version else {}),
         "tables": _tables(storage),
         "warehouse": dg.MetadataValue.path(str(storage.warehouse)),

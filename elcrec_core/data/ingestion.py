@@ -188,6 +188,16 @@ def files_under_other_rules(batch: CheckedBatch,
     return dict(sorted(other.items()))
 
 
+def stored_files_gone(path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> list[str]:
+    """The files whose rows the warehouse at ``path`` stores (accepted or rejected) that are no longer on disk
+    (deleted, or moved out of the source's folder), sorted: their rows stay, and the sequences use them, until
+    a load of the same file replaces them (an emptied file clears them)."""
+    with warehouse.connect(path, read_only=True) as con:
+        stored = con.execute("SELECT source_file FROM raw_interactions UNION SELECT source_file FROM "
+                             "rejected_interactions").fetchall()
+    return sorted(file for (file,) in stored if file != warehouse.SYNTHETIC_SOURCE_FILE and not Path(file).is_file())
+
+
 def store_checked(batch: CheckedBatch, path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> LoadReport:
     """Store a checked batch in the warehouse at ``path``, replacing what earlier loads stored for each of its
     files (even a file that is now empty) and nothing else (:func:`load_interactions`; :class:`MixedSources` for a

@@ -4,6 +4,7 @@ arrives."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import time
@@ -425,6 +426,27 @@ def test_a_load_under_other_row_rules_counts_the_stored_files_they_left_as_they_
     stricter = {"ops": {"raw_interactions": {"config": {"min_rating": 3.0}}}}
     assert other_rules(ingest(data_dir, source, "2026-01-31", stricter)) == 1  # 2026-01-30.csv
     assert other_rules(ingest(data_dir, source, "2026-01-30", stricter)) == 0  # loaded again: all agree
+
+
+def test_a_load_names_the_stored_files_no_longer_on_disk_whose_rows_stay(team, tmp_path):
+    """A day's file withdrawn from the folder (a bad delivery deleted) kept its rows, and the sequences used them,
+    with no word: the load now names such files in its metadata and log."""
+    source = SourceFile(path=str(team / "source.yaml"))
+    data_dir = tmp_path / "data"
+
+    def gone(result: dg.ExecuteInProcessResult) -> str:
+        (event,) = result.asset_materializations_for_node("raw_interactions")
+        return event.metadata["stored_files_not_on_disk"].value
+
+    assert gone(ingest(data_dir, source, "2026-01-30")) == "none"
+    withdrawn = team / "logs" / "2026-01-30.csv"
+    withdrawn.unlink()
+    instance = dg.DagsterInstance.ephemeral()
+    result = ingest(data_dir, source, "2026-01-31", instance=instance)
+    assert gone(result) == str(withdrawn.resolve())
+    warnings = [entry.user_message for entry in instance.all_logs(result.run_id) if entry.level == logging.WARNING]
+    assert any(message.startswith(f"1 stored file(s) are no longer on disk, and their rows stay in the warehouse "
+                                  f"(the sequences use them): {withdrawn.resolve()}") for message in warnings)
 
 
 def test_the_other_row_rules_warning_names_the_rules_that_differ() -> None:
