@@ -71,7 +71,11 @@ def interaction_sequences(context: dg.AssetExecutionContext, config: SequenceSet
             "density": metric(summary.density),
             "item_index_size": summary.n_items,
             "new_items": summary.new_items,
+            # events in = filtered out + repeated across files + duplicates removed + k-core removed + interactions
+            "events_in": summary.events_in,
+            "filtered_out": summary.filtered_out,
             "repeated_across_files": summary.repeated_across_files,
+            "duplicates_removed": summary.duplicates_removed,
             "k_core_removed": summary.k_core_removed,
             "length": table([summary.length]),
             "parquet": dg.MetadataValue.path(str(paths["sequences"])),

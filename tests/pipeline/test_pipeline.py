@@ -121,6 +121,8 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
     assert rows(raw["item_metadata"])[0]["rejected"] == 0 and tables["item_metadata"] == 10
     seqs = metadata(result, "interaction_sequences")
     assert seqs["users"] > 300 and seqs["items"] <= 80
+    assert seqs["events_in"] == sum(seqs[part] for part in ("filtered_out", "repeated_across_files",
+                                                            "duplicates_removed", "k_core_removed", "interactions"))
     model = metadata(result, "elcrec_model")
     model_dir = Path(model["model_dir"])
     assert {"best.pt", "config.json", "metrics.json", "item_index.parquet"} <= {p.name for p in model_dir.iterdir()}
