@@ -50,7 +50,8 @@ def test_u_item_layout_reads_latin1_titles_and_genre_flags(tmp_path: Path) -> No
     path = _u_item(tmp_path / "u.item")
     meta, rejected = read_item_metadata(_u_item_config(path))
     assert meta.rows() == EXPECTED
-    assert rejected.rows() == [(str(path), 4, "missing_item", "item_id is empty"), (str(path), 5, "bad_category_flag", "unknown: x")]
+    assert rejected.rows() == [(str(path), 4, "missing_item", "item_id is empty"),
+                               (str(path), 5, "bad_category_flag", "unknown: x")]
 
 
 def test_the_same_file_read_as_utf8_rejects_the_latin1_line_with_a_hint(tmp_path: Path) -> None:
