@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 import dagster as dg
 import polars as pl
+import torch
 
 from assets.daily import THIS_AND_PREVIOUS_DAY, WAREHOUSE_POOL, daily_asset, run_lineage
 from assets.metadata import figure, metric, table
@@ -15,7 +16,7 @@ from elcrec_core.data.events_to_sequences import read_sequence_settings
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.backtest import next_day_sequences
 from elcrec_core.evaluate.ranking import SELECTION_METRIC, eligible_users, metrics_from_ranks
-from elcrec_core.evaluate.scoring import ELCRecRecommender, Recommender, evaluate_recommender
+from elcrec_core.evaluate.scoring import ELCRecRecommender, Recommender, evaluate_recommender, non_finite_users
 from elcrec_core.intents.profiles import intent_category_purity
 from elcrec_core.report.evaluation_report import (
     Report,
@@ -66,35 +67,49 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     users = eligible_users(data, split)
     candidate_model = load_model(store.checkpoint(candidate))[0]
     # report.json names (stable, for machines) -> the report's row labels (for people)
-    labels = {"elcrec": "ELCRec (new)"}
-    ranks = {"elcrec": evaluate_recommender(ELCRecRecommender(candidate_model), data, split, users)}
+    labels: dict[str, str] = {}
+    ranks: dict[str, torch.Tensor] = {}
+    no_figure: dict[str, int] = {}  # models with a NaN or infinite score for some user: no figure, no verdict
+
+    def rank(name: str, label: str, rec: Recommender | None) -> None:
+        labels[name] = label
+        if rec is not None and (bad := non_finite_users(rec, data, split, users)):
+            labels[name], no_figure[name] = f"{label}: {bad} {split} users get a NaN or infinite score, no figure", bad
+        elif rec is not None:
+            ranks[name] = evaluate_recommender(rec, data, split, users)
+
+    rank("elcrec", "ELCRec (new)", ELCRecRecommender(candidate_model))
     before = ModelRecord.from_dict(decision["serving_before"]) if decision["serving_before"] else None
     if before is not None and before != candidate:
-        later = before.day > partition  # this day run again: that model has trained on this day's test items
-        labels["current"] = f"served before ({before.name}, {before.kind}{', a later day: not ranked' * later})"
-        if not later:
-            ranks["current"] = evaluate_recommender(load_recommender(store, before, data, "valid"), data, split,
-                                                    users)
+        why, rec = "a later day: not ranked", None  # this day run again: it has trained on this day's test items
+        if before.day <= partition:
+            try:  # the gate left out a model that cannot score the day (an EASE past its item limit)
+                why, rec = "", load_recommender(store, before, data, "valid")
+            except ValueError:
+                why = "cannot score this day's data: not ranked"
+        rank("current", f"served before ({before.name}, {before.kind}{f', {why}' if why else ''})", rec)
     challengers = {record.kind: record for record in store.challengers(candidate)}
     for name in CHALLENGER_ORDER:
         if name in challengers:
-            labels[name] = _label(challengers[name])
-            ranks[name] = evaluate_recommender(load_recommender(store, challengers[name], data, "valid"), data, split,
-                                               users)
+            rank(name, _label(challengers[name]), load_recommender(store, challengers[name], data, "valid"))
     metrics = {name: metrics_from_ranks(r) for name, r in ranks.items()}
-    differences = paired_differences(ranks, "elcrec")
+    differences = paired_differences(ranks, "elcrec") if "elcrec" in ranks else []
     serving_record = ModelRecord.from_dict(decision["serving"]) if decision["serving"] else None
     serving = _report_name(decision.get("serves"), before, candidate)
     (out / "report.json").write_text(json.dumps({"day": partition, "split": split, "serving": serving,
                                                  "serving_model": serving_record.name if serving_record else None,
-                                                 "models": metrics,
+                                                 "models": {**metrics, **dict.fromkeys(no_figure)},
                                                  "elcrec_vs": {d.model: d.to_dict() for d in differences}},
                                                 indent=2) + "\n")
     gate_labels = {"candidate": labels["elcrec"], "serving": labels.get("current", labels["elcrec"]), **labels}
     gate_rows = [{"model": gate_labels[role], f"valid {SELECTION_METRIC}": round(score, 4),
                   "serves": "yes" if role == decision.get("serves") else ""}
                  for role, score in decision.get("scores", {}).items()]
-    pays = pays_answer(differences, labels, "elcrec")
+    gate_rows += [{"model": gate_labels[role], f"valid {SELECTION_METRIC}": f"none: {n} users get NaN or infinite "
+                   "scores", "serves": ""} for role, n in decision.get("non_finite", {}).items() if n]
+    pays = (pays_answer(differences, labels, "elcrec") if "elcrec" in ranks else
+            f"No answer: ELCRec (new) gives {no_figure['elcrec']} {split} users a NaN or infinite score, so it has no "
+            "figure (and may not serve).")
     difference_rows = [d.row(labels[d.model]) for d in differences]
     signed_rows = [d.row(labels[d.model], signed=True) for d in differences]
     ranks = {labels[name]: r for name, r in ranks.items()}
@@ -126,7 +141,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     backtest = _backtest(storage, partition)
 
     if backtest is not None:
-        sections.append(("Next-day backtest (model of the previous day, first item of the day)",
+        sections.append(("Next-day backtest (the model that served after the previous day, scored on the first "
+                         "item of the day; model_day: its training day)",
                          markdown_table(backtest.tail(30).to_dicts())))
         tail = backtest.tail(30)
         images["backtest_plot"] = ("next-day backtest, last 30 days", backtest_trend(
@@ -135,7 +151,6 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
                     f"{len(users)} users, {seqs.n_items} items; full ranking over all items, history excluded, "
                     f"leave-one-out {split} split; ties count against the target.", sections, list(images.values()))
     paths = report.write(out)
-    new = metrics["elcrec"]
     figures = ", ".join(f"{labels[name]} {values['NDCG@20']:.4f}" for name, values in metrics.items())
     context.log.info(f"{who}. {split} NDCG@20: {figures}. {pays} Report: {paths['markdown']}")
     metadata = {
@@ -143,11 +158,12 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
         "serving_model": serving_record.name if serving_record else "none",
         "promoted": bool(decision["promote"]),
         "decision": decision["reason"],
-        f"{split}_HR@20": metric(new["HR@20"]),
-        f"{split}_NDCG@20": metric(new["NDCG@20"]),
+        **({f"{split}_{name}": metric(metrics["elcrec"][name]) for name in ("HR@20", "NDCG@20")}
+           if "elcrec" in metrics else {}),  # none: the new model has no figure
         "elcrec_pays": pays,
         "elcrec_vs": table(difference_rows, {"verdict (NDCG@20)": "of ELCRec (new): better or worse where the "
-                                                                  "paired 95% interval excludes 0, else level"}),
+                                                                  "paired 95% interval excludes 0, else level"}
+                           if difference_rows else None),  # none: the new model has no figure
         "headline": table(headline_rows, {"model": "ELCRec (new) is the day's candidate"}),
         "all_cut_offs": table(all_k),
         "by_history_length": table(_per_model(by_history, "history", ranks), {
@@ -155,9 +171,9 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
         "by_target_popularity": table(_per_model(by_popularity, "target", ranks), {
             "target": f"popularity of the target item: {POPULARITY}", "users": "users in the segment"}),
     }
-    if "most_popular" in metrics:
+    if "most_popular" in metrics and "elcrec" in metrics:
         metadata["popularity_HR@20"] = metric(metrics["most_popular"]["HR@20"])
-        metadata["HR@20_over_popularity"] = metric(new["HR@20"] - metrics["most_popular"]["HR@20"])
+        metadata["HR@20_over_popularity"] = metric(metrics["elcrec"]["HR@20"] - metrics["most_popular"]["HR@20"])
     if backtest is not None:
         metadata["backtest_HR@20"] = metric(backtest["HR@20"][-1])
         metadata["backtest"] = table(backtest.tail(30), {"model_day": "the day of the model scored (it served "

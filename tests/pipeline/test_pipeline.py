@@ -27,6 +27,7 @@ from assets.sequences import interaction_sequences
 from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.data.sources import read_source
 from elcrec_core.data.validation import check_rows
+from elcrec_core.evaluate.ranking import eligible_users
 from elcrec_core.serve.model_store import ModelStore
 from elcrec_core.serve.recommend import recommend
 from elcrec_core.serve.recommenders import load_recommender
@@ -1092,10 +1093,14 @@ def test_a_serving_baseline_that_cannot_be_fitted_on_the_day_is_replaced_not_stu
     (failure,) = [e for e in failed.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     assert f"the serving model {ease.name} cannot score the data of {PARTITION}" in \
         failure.event_specific_data.error.message
-    result = dg.materialize([serving_model], partition_key=PARTITION, resources=resources,
+    result = dg.materialize([serving_model, evaluation_report], partition_key=PARTITION, resources=resources,
                             run_config={"ops": {"serving_model": {"config": {"tolerance": 1.0}}}})
     gate = metadata(result, "serving_model")
-    assert gate["serving"] == candidate.name and store.serving() == candidate
+    assert store.serving() != ease and gate["serving"] == store.serving().name  # the candidate or a challenger
+    # the report too: it ranked the model that served before, and failed on it; it says why it is not ranked
+    assert f"(the serving model {ease.name} was left out: it cannot score this day's data: EASE needs dense" in \
+        (store.folder(candidate) / "report.md").read_text()
+    assert "current" not in json.loads((store.folder(candidate) / "report.json").read_text())["models"]
     assert gate["reason"].endswith(f"(the serving model {ease.name} was left out: it cannot score this day's data: "
                                    f"EASE needs dense {baselines.EASE_MAX_ITEMS + 1:,} x "
                                    f"{baselines.EASE_MAX_ITEMS + 1:,} matrices; it is limited to "
@@ -1113,7 +1118,7 @@ def test_serving_model_run_again_after_a_rollback_keeps_the_withdrawn_candidate_
     shutil.copytree(first_run[0], data_dir)
     storage = Storage(data_dir=str(data_dir))
     candidate = storage.store.candidate(PARTITION)
-    assert storage.store.serving() == candidate
+    storage.store.promote(candidate, "it served")  # (earlier tests may have trained the day's newest candidate)
     restored = storage.store.rollback("the day's model recommends stale items")
     result = dg.materialize([serving_model], partition_key=PARTITION,
                             resources={"storage": storage, "device": ComputeDevice(device="cpu", threads=1)},
@@ -1122,3 +1127,35 @@ def test_serving_model_run_again_after_a_rollback_keeps_the_withdrawn_candidate_
     assert gate["promoted"] is False and storage.store.serving() != candidate
     assert gate["reason"].startswith(f"refused: {candidate.name} was withdrawn by elcrec rollback")
     assert storage.store.serving() in (restored, *storage.store.challengers(candidate))
+
+
+def test_the_report_gives_no_figure_to_a_model_with_non_finite_scores(first_run, tmp_path):
+    """A candidate whose scores are NaN for one item (every user): the gate refused it, but the report ranked it
+    as if that item did not exist ("level with ...", a figure and an interval); now it has no figure, no verdict
+    and a null in report.json, and the gate table says why it has no score."""
+    import shutil
+
+    from assets.serving import serving_model
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    storage = Storage(data_dir=str(data_dir))
+    candidate = storage.store.candidate(PARTITION)
+    path = storage.store.checkpoint(candidate)
+    payload = torch.load(path, weights_only=False)
+    payload["model"]["item_emb.weight"][5] = float("nan")
+    torch.save(payload, path)
+    resources = {"storage": storage, "device": ComputeDevice(device="cpu", threads=1)}
+    result = dg.materialize([serving_model, evaluation_report], partition_key=PARTITION, resources=resources)
+    users = storage.store.decision(candidate)["non_finite"]["candidate"]
+    assert users > 0 and metadata(result, "serving_model")["promoted"] is False
+    report = metadata(result, "evaluation_report")
+    test_users = len(eligible_users(SequenceTensors.from_sequences(storage.read_sequences(PARTITION)[0]), "test"))
+    assert report["elcrec_pays"] == (f"No answer: ELCRec (new) gives {test_users} test users a NaN or infinite "
+                                     "score, so it has no figure (and may not serve).")
+    assert "test_HR@20" not in report and text(report["elcrec_vs"]) == ""
+    stored = json.loads((storage.store.folder(candidate) / "report.json").read_text())
+    assert stored["models"]["elcrec"] is None and stored["models"]["most_popular"]["NDCG@20"] > 0
+    markdown = (storage.store.folder(candidate) / "report.md").read_text()
+    assert f"| ELCRec (new): {test_users} test users get a NaN or infinite score, no figure | none: {users} users " \
+           "get NaN or infinite scores |" in markdown
