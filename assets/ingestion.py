@@ -46,11 +46,12 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
                      source_file: SourceFile) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     with fails_at_once(f"source settings ({source_file.location() or 'run config'})", ValueError):  # pydantic's too
         config = config.resolved(source_file.settings())
-    source = config.source_config(context.partition_key, storage, source_file.folders())
+        source = config.source_config(context.partition_key, storage, source_file.folders())  # a format, ...
+        rules = config.row_rules()
     start = context.assets_def.partitions_def.start.replace(tzinfo=None)  # the code location's partitions
     try:  # the files' version as they are before they are read: the sensor compares it (a change after: again)
         version = files_version(resolve_files(source.path)) if source.format != "synthetic" else None
-        batch = read_checked(source, config.row_rules(), not_before=start)
+        batch = read_checked(source, rules, not_before=start)
     except EventsBeforeStart as err:
         unit = (f" Events in 1970 are mostly times in the wrong unit: is timestamp_format ({config.timestamp_format}) "
                 "right for this file?" if err.earliest.year == 1970 else "")

@@ -428,6 +428,24 @@ def test_a_load_under_other_row_rules_counts_the_stored_files_they_left_as_they_
     assert other_rules(ingest(data_dir, source, "2026-01-30", stricter)) == 0  # loaded again: all agree
 
 
+@pytest.mark.parametrize("setting, message", [
+    ({"format": "xml"}, "unknown source format 'xml'"),
+    ({"timestamp_format": "epoch_days"}, "epoch_days"),
+    ({"delimiter": ";;"}, "delimiter"),
+    ({"min_timestamp": "yesterday"}, "min_timestamp"),
+])
+def test_a_bad_value_in_the_source_settings_fails_at_once_naming_the_file(team, tmp_path, setting, message):
+    """A value that the source settings' own checks refuse (not a misspelt key: that one was named) was retried
+    twice, 40 s, and its message did not name the settings file."""
+    settings = {**yaml.safe_load((team / "source.yaml").read_text()), **setting}
+    (team / "bad.yaml").write_text(yaml.safe_dump(settings))
+    result = ingest(tmp_path / "data", SourceFile(path=str(team / "bad.yaml")), "2026-01-30")
+    assert [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY] == []
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    error = failure.event_specific_data.error.message
+    assert f"source settings ({team / 'bad.yaml'})" in error and message in error
+
+
 def test_a_load_names_the_stored_files_no_longer_on_disk_whose_rows_stay(team, tmp_path):
     """A day's file withdrawn from the folder (a bad delivery deleted) kept its rows, and the sequences used them,
     with no word: the load now names such files in its metadata and log."""
