@@ -138,9 +138,10 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
                          f"{purity.shuffled:.3f} ± {purity.shuffled_std:.4f} (mean ± standard deviation of "
                          f"{purity.shuffles} shuffles)."))
     images = {"training_plot": ("training curves of the new model", out / "training_curve.png")}
-    backtest = _backtest(storage, partition)
-
-    if backtest is not None:
+    backtest, no_backtest = _backtest(storage, partition)
+    if backtest is None:
+        sections.append(("Next-day backtest", f"None for {partition}: {no_backtest}."))
+    else:
         sections.append(("Next-day backtest (the model that served after the previous day, scored on the first "
                          "item of the day; model_day: its training day)",
                          markdown_table(backtest.tail(30).to_dicts())))
@@ -174,7 +175,9 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     if "most_popular" in metrics and "elcrec" in metrics:
         metadata["popularity_HR@20"] = metric(metrics["most_popular"]["HR@20"])
         metadata["HR@20_over_popularity"] = metric(metrics["elcrec"]["HR@20"] - metrics["most_popular"]["HR@20"])
-    if backtest is not None:
+    if backtest is None:
+        metadata["backtest"] = dg.MetadataValue.text(f"none: {no_backtest}")
+    else:
         metadata["backtest_HR@20"] = metric(backtest["HR@20"][-1])
         metadata["backtest"] = table(backtest.tail(30), {"model_day": "the day of the model scored (it served "
                                                                       "after that day)"})
@@ -237,25 +240,27 @@ def served_recommender(storage: Storage, record: ModelRecord, day: str) -> Recom
                             "all")
 
 
-def _backtest(storage: Storage, partition: str) -> pl.DataFrame | None:
+def _backtest(storage: Storage, partition: str) -> tuple[pl.DataFrame | None, str]:
     """Score the model that served after the previous day (the newest serving model trained on data up to that
     day) on this day's first items (of the events that the day's sequence settings select), store the row in the
     warehouse table ``backtest`` (one row per day, replaced on re-runs) and return the trend up to this day (its
-    last row is this day's, also when later days have run); None without such a model, or for a baseline whose
-    sequences are gone (an older day re-run after pruning: :func:`served_recommender`), or without users of the
-    day to score (an earlier run's row of the day is then removed: its events are gone)."""
+    last row is this day's, also when later days have run), and "". (None, why) without such a model, for a
+    baseline whose sequences are gone (an older day re-run after pruning: :func:`served_recommender`), or without
+    users of the day to score (an earlier run's row of the day is then removed: its events are gone)."""
     day = date.fromisoformat(partition)
     day_before = (day - timedelta(days=1)).isoformat()
     previous = storage.store.served_up_to(day_before)
-    served = None if previous is None else served_recommender(storage, previous, day_before)
+    if previous is None:
+        return None, f"no model served after {day_before} (the first day the gate judged, or later)"
+    served = served_recommender(storage, previous, day_before)
     if served is None:
-        return None
+        return None, f"{previous.name}, which served after {day_before}, was fitted on sequences since removed"
     seqs = next_day_sequences(storage.warehouse, day, read_sequence_settings(storage.sequences_dir(partition)))
     history = warehouse.read_table(storage.warehouse, "backtest")
     if len(seqs) == 0:  # no user of the day with earlier events (now): an earlier run's row of the day goes
         if history is not None and partition in history["day"].to_list():
             warehouse.replace_table(storage.warehouse, "backtest", history.filter(pl.col("day") != partition))
-        return None
+        return None, f"no events on {partition} of users with earlier events (the day's data has none to score)"
     data = SequenceTensors.from_sequences(seqs)  # test inputs: each user's items up to the previous day
     metrics = metrics_from_ranks(evaluate_recommender(served, data, "test"))
     row = pl.DataFrame({"day": [partition], "model_day": [previous.day], "users": [len(seqs)],
@@ -263,4 +268,4 @@ def _backtest(storage: Storage, partition: str) -> pl.DataFrame | None:
     history = row.clear() if history is None else history
     trend = pl.concat([history.filter(pl.col("day") != partition), row]).sort("day")
     warehouse.replace_table(storage.warehouse, "backtest", trend)
-    return trend.filter(pl.col("day") <= partition)
+    return trend.filter(pl.col("day") <= partition), ""

@@ -1008,6 +1008,12 @@ def test_a_day_run_again_without_users_to_backtest_removes_its_old_backtest_row(
                             resources={"storage": storage, "device": ComputeDevice(device="cpu")})
     assert result.success
     assert PARTITION not in warehouse.read_table(storage.warehouse, "backtest")["day"].to_list()
+    # the report says why it has none (a new user's second day, after the data's last day, had none, unsaid)
+    why = f"no events on {PARTITION} of users with earlier events (the day's data has none to score)"
+    assert metadata(result, "evaluation_report")["backtest"] == f"none: {why}"
+    candidate = storage.store.candidate(PARTITION, (result.run_id,))
+    assert f"## Next-day backtest\n\nNone for {PARTITION}: {why}." in \
+        (storage.store.folder(candidate) / "report.md").read_text()
 
 
 def test_the_device_resources_threads_apply_to_training_and_the_challengers(first_run, tmp_path):
