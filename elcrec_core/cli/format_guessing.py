@@ -225,9 +225,10 @@ def read_advice(exc: SourceReadError, first: Path, source: SourceConfig, how: st
                     "epoch_s|epoch_ms|iso8601, or --timestamp-column (none: the file has no times)")
     if how is not None:
         tips.append(f"it was read as {source.format}, {how}: give {_FORMAT_OPTION} if that is wrong")
-    elif exc.cause.startswith(("no rows accepted", "no column(s)")) and source.format != "parquet" and (
-            looks_like := _looks_like(first)) not in (None, source.format):
-        tips.append(f"its first line looks like {looks_like}: try --format {looks_like}")
+    elif (exc.cause.startswith(("no rows accepted", "no column(s)", "not a Parquet file")) or "NUL byte" in exc.cause) \
+            and (looks_like := _looks_like(first)) not in (None, source.format):
+        tips.append(f"{'it is' if looks_like == 'parquet' else 'its first line looks like'} {looks_like}: try "
+                    f"--format {looks_like}")
     return "".join(f"; {tip}" for tip in tips)
 
 
@@ -236,6 +237,8 @@ def _looks_like(path: Path) -> str | None:
         head = _head(path)
     except OSError:
         return None
+    if head.startswith(_PARQUET_MAGIC):
+        return "parquet"
     lines = [] if b"\x00" in head else _lines(head)
     return _format_of_line(lines[0]) if lines else None
 

@@ -266,7 +266,10 @@ def parquet_relation(con: duckdb.DuckDBPyConnection, path: Path, wanted: Mapping
     ``wanted`` values (None: not read) named by their keys; raises SourceReadError naming a wanted column the file
     lacks. A binary column (text written without its UTF-8 annotation) reads as the text it holds, as the same
     ids of a CSV file read; bytes that are not UTF-8 as DuckDB spells them (``caf\\xE9``)."""
-    rel = con.sql("SELECT * FROM read_parquet(?, file_row_number = true)", params=[str(path)])
+    try:
+        rel = con.sql("SELECT * FROM read_parquet(?, file_row_number = true)", params=[str(path)])
+    except duckdb.InvalidInputException as err:  # text, or a damaged file: "No magic bytes found at end of file"
+        raise SourceReadError(path, f"not a Parquet file ({str(err).splitlines()[0]})") from None
     if missing := [c for c in wanted.values() if c is not None and c not in rel.columns]:
         raise SourceReadError(path, f"no column(s) {missing}; the file has {rel.columns[:-1]}")
     types = dict(zip(rel.columns, (str(t) for t in rel.types)))

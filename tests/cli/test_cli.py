@@ -208,6 +208,20 @@ def test_a_given_format_that_reads_nothing_says_what_the_file_looks_like(tmp_pat
         "--format csv\n")
 
 
+def test_a_given_format_that_is_not_the_files_says_which_it_is(tmp_path: Path, capsys) -> None:
+    """--format parquet on a CSV file gave DuckDB's raw "No magic bytes found"; --format csv on a Parquet file said
+    it holds a NUL byte, without a word of Parquet."""
+    path = _write(tmp_path / "e.csv", f"user_id,item_id,timestamp\nu,i,{T0}\n")
+    assert _run(capsys, "sequences", "--data", str(path), "--format", "parquet")[2] == (
+        f"elcrec: error: {path}: not a Parquet file (Invalid Input Error: No magic bytes found at end of file "
+        f"'{path}'); its first line looks like csv: try --format csv\n")
+    parquet = tmp_path / "e.parquet"
+    pl.read_csv(path).write_parquet(parquet)
+    error = _run(capsys, "sequences", "--data", str(parquet), "--format", "csv")[2]
+    assert error.startswith(f"elcrec: error: {parquet}: line ") and "holds a NUL byte" in error
+    assert error.endswith("; it is parquet: try --format parquet\n")
+
+
 def test_a_semicolon_delimiter_and_epoch_milliseconds_are_guessed(tmp_path: Path, capsys) -> None:
     path = _write(tmp_path / "e.csv", f"user_id;item_id;timestamp\nu;b;{(T0 + 1) * 1000}\nu;a;{T0 * 1000}\n")
     code, out, err = _run(capsys, "sequences", "--data", str(path), "--json")
