@@ -60,7 +60,9 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
                          "for the code location, the daemon and the CLI, and load again.",
                          allow_retries=False) from err
     except (ValueError, FileNotFoundError) as err:  # bad input: retrying cannot help
-        raise dg.Failure(f"ingestion of {context.partition_key} failed: {err}", allow_retries=False) from err
+        columns = ("; name the file's columns in the source settings: user_column, item_column, timestamp_column "
+                   "(or header: false with names)") if "no column(s)" in str(err) else ""
+        raise dg.Failure(f"ingestion of {context.partition_key} failed: {err}{columns}", allow_retries=False) from err
     # read before anything is written, as the events are: a bad file leaves the warehouse as it was
     with fails_at_once(f"item metadata of {context.partition_key}", ValueError, FileNotFoundError):
         item_metadata = config.item_metadata(storage, source_file.folders())

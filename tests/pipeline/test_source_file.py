@@ -446,6 +446,15 @@ def test_a_bad_value_in_the_source_settings_fails_at_once_naming_the_file(team, 
     assert f"source settings ({team / 'bad.yaml'})" in error and message in error
 
 
+def test_a_file_with_other_column_names_says_which_settings_name_them(team, tmp_path):
+    (team / "logs" / "2026-01-30.csv").write_text("customer,sku,ts\nu1,a,2026-01-30T10:00:00Z\n")
+    result = ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-30")
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert failure.event_specific_data.error.message.endswith(
+        "no column(s) ['user_id', 'item_id', 'timestamp']; the file has ['customer', 'sku', 'ts']; name the file's "
+        "columns in the source settings: user_column, item_column, timestamp_column (or header: false with names)\n")
+
+
 def test_a_load_names_the_stored_files_no_longer_on_disk_whose_rows_stay(team, tmp_path):
     """A day's file withdrawn from the folder (a bad delivery deleted) kept its rows, and the sequences used them,
     with no word: the load now names such files in its metadata and log."""
