@@ -211,10 +211,13 @@ def cmd_synth(args: argparse.Namespace) -> int:
     data = generate(SyntheticConfig(n_users=args.users, n_items=args.items, n_intents=args.intents, seed=args.seed))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".parquet":
+    suffix = out.suffix.lower()  # as the readers guess a format from the name (a .jsonl of CSV was refused)
+    if suffix == ".parquet":
         data.events.write_parquet(out)
+    elif suffix in (".jsonl", ".ndjson"):
+        data.events.write_ndjson(out)
     else:
-        data.events.write_csv(out)
+        data.events.write_csv(out, separator="\t" if suffix == ".tsv" else ",")
     print(f"wrote {len(data.events)} events of {args.users} users to {out}")
     return 0
 

@@ -370,6 +370,19 @@ def test_resuming_with_other_settings_names_each_change_and_fresh(tmp_path: Path
     assert code == 0 and "resumed" not in stdout, err
 
 
+def test_synth_writes_the_format_its_name_says_and_every_one_reads_back_alike(tmp_path, capsys):
+    """synth --out x.jsonl wrote CSV, which the readers then took for JSON Lines (by its name) and rejected."""
+    read = {}
+    for name in ("e.csv", "e.tsv", "e.jsonl", "e.parquet"):
+        assert _run(capsys, "synth", "--out", str(tmp_path / name), "--users", "30", "--items", "20", "--intents",
+                    "2")[0] == 0
+        code, out, err = _run(capsys, "sequences", "--data", str(tmp_path / name), "--json")
+        assert code == 0 and "0 rejected" in err, err
+        read[name] = out
+    assert (tmp_path / "e.jsonl").read_text().startswith('{"user_id":')
+    assert len({*read.values()}) == 1 and read["e.csv"].count("\n") == 30
+
+
 # ------------------------------------------------------------------------------------------ train and evaluate
 def test_cli_trains_on_events_and_evaluates(tmp_path, capsys):
     events = tmp_path / "events.csv"
