@@ -42,6 +42,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load raises many types on damaged input (OSError, KeyError, IndexError...)
+        with path.open("rb") as fh:
+            head = fh.read(2)
+        if head not in (b"PK", b"\x80\x02"):  # neither torch.save's zip archive nor its legacy pickle: a data file?
+            raise CheckpointError(f"{path} is not a PyTorch checkpoint (such as the best.pt or last.pt that elcrec "
+                                  f"train writes): torch.load says {exc}") from None
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {exc}") from None
     if not isinstance(payload, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(payload).__name__}, not a dict")

@@ -62,6 +62,24 @@ def test_garbage_checkpoint_raises_checkpoint_error(tmp_path: Path, blob: bytes)
         load_checkpoint(path)
 
 
+def test_a_data_file_given_as_checkpoint_says_it_is_no_checkpoint_and_a_cut_one_that_it_is_damaged(
+        tmp_path: Path) -> None:
+    """An events CSV given as --checkpoint read "is corrupt or truncated: pop from empty list"."""
+    path = tmp_path / "events.csv"
+    path.write_text("user_id,item_id,timestamp\nu,a,1\n")
+    with pytest.raises(CheckpointError, match=f"^{path} is not a PyTorch checkpoint \\(such as the best.pt or "
+                                              "last.pt that elcrec train writes\\): torch.load says "):
+        load_checkpoint(path)
+    cut = tmp_path / "cut.pt"
+    save_checkpoint(cut, {"w": torch.arange(100.0)})
+    cut.write_bytes(cut.read_bytes()[:300])
+    with pytest.raises(CheckpointError, match=f"^checkpoint {cut} is corrupt or truncated: "):
+        load_checkpoint(cut)
+    legacy = tmp_path / "legacy.pt"  # torch.save's format before 1.6 still loads
+    torch.save({"w": torch.arange(3.0)}, legacy, _use_new_zipfile_serialization=False)
+    assert torch.equal(load_checkpoint(legacy)["w"], torch.arange(3.0))
+
+
 def test_missing_checkpoint_raises_checkpoint_error(tmp_path: Path) -> None:
     path = tmp_path / "nope.pt"
     with pytest.raises(CheckpointError, match=str(path)):
