@@ -148,9 +148,11 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         if result["refresh"]:
             held = (f"hold what {tables[0]} ({tables[1]}) served" if tables
                     else "are as the last run left them")
+            todo = (f"they are {serving.name}'s already; to compute them again on the newest day's data"
+                    if tables and tables[0] == serving.name else f"to serve {serving.name}'s now")
             print(f"the tables user_recommendations, user_intents and intent_profiles {held}, until the next run; "
-                  f"to serve {serving.name}'s now (intents: {result['intents_from']}"
-                  f"{_intents_note(intents, rolled_back_from)}):\n  {result['refresh']}")
+                  f"{todo} (intents: {result['intents_from']}{_intents_note(intents, rolled_back_from)}):\n"
+                  f"  {result['refresh']}")
     return 0
 
 
