@@ -170,7 +170,7 @@ def test_old_format_names_still_work(tmp_path: Path, capsys) -> None:
 
 def test_a_format_that_cannot_be_guessed_asks_for_format(tmp_path: Path, capsys) -> None:
     path = _write(tmp_path / "ids.txt", "abc\ndef\n")
-    assert _run(capsys, "evaluate", "--data", str(path), "--checkpoint", "x.pt") == (
+    assert _run(capsys, "sequences", "--data", str(path)) == (
         2, "", f"elcrec: error: {path}: cannot tell its format from the name or the first line 'abc'; give --format "
                f"{FORMATS}\n")
     binary = _write(tmp_path / "blob", bytes(range(256)))
@@ -202,7 +202,7 @@ def test_a_wrong_guess_names_the_guess_and_the_options(tmp_path: Path, capsys) -
 
 def test_a_given_format_that_reads_nothing_says_what_the_file_looks_like(tmp_path: Path, capsys) -> None:
     path = _write(tmp_path / "e.csv", f"user_id,item_id,timestamp\nu,i,{T0}\n")
-    assert _run(capsys, "evaluate", "--data", str(path), "--format", "sequences", "--checkpoint", "x.pt")[2] == (
+    assert _run(capsys, "sequences", "--data", str(path), "--format", "sequences")[2] == (
         f"elcrec: error: {path}: no rows accepted: 2 rows read, 0 accepted, 2 rejected (malformed_line: 2); "
         "line 1: malformed_line (no items: user_id,item_id,timestamp); its first line looks like csv: try "
         "--format csv\n")
@@ -399,7 +399,7 @@ def test_cli_trains_on_events_and_evaluates(tmp_path, capsys):
 
 
 def test_cli_reports_missing_file(tmp_path, capsys):
-    assert main(["evaluate", "--data", str(tmp_path / "nope.txt"), "--checkpoint", "x.pt"]) == 2
+    assert main(["sequences", "--data", str(tmp_path / "nope.txt")]) == 2
     assert "nope.txt" in capsys.readouterr().err
 
 
