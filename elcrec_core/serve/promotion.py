@@ -100,11 +100,14 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
               for c in finite}
     floor = scores.get(FLOOR)
 
+    def is_withdrawn(c: Contender) -> bool:
+        return c.record.name in withdrawn and FLOOR not in (c.role, c.record.kind)
+
     def unfit(c: Contender) -> str | None:
         """Why ``c`` may not serve on this data whatever the others score, or None."""
         if non_finite[c.role]:
             return f"{non_finite[c.role]} validation users get a NaN or infinite score"
-        if c.record.name in withdrawn and FLOOR not in (c.role, c.record.kind):
+        if is_withdrawn(c):
             return f"{c.record.name} was withdrawn by elcrec rollback (roll back again to restore it)"
         if floor is not None and FLOOR not in (c.role, c.record.kind) and not scores[c.role] > floor:
             return (f"validation {SELECTION_METRIC} {scores[c.role]:.4f} does not beat most popular's "
@@ -126,9 +129,11 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
         older = (f" (the candidate's day {candidate.record.day} is older than the serving model's "
                  f"{champion.record.day}, but {_name(champion)} is unfit for this data: {champion_unfit})")
 
-    if not finite:
-        return decide(None, "refused: every contender gives NaN or infinite scores")
-    best = max(finite, key=lambda c: scores[c.role])
+    eligible = [c for c in finite if not is_withdrawn(c)]  # the best is one of them: a withdrawn model may win
+    if not eligible:
+        return decide(None, "refused: every contender gives NaN or infinite scores" if not finite else
+                            "refused: every contender with finite scores was withdrawn by elcrec rollback")
+    best = max(eligible, key=lambda c: scores[c.role])
 
     def fails(c: Contender) -> str | None:
         """Why ``c`` may not serve, or None."""
@@ -141,13 +146,13 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
 
     why_not = fails(candidate)
     if why_not is None:
-        level = [_name(c) for c in finite if c is not candidate and scores[c.role] == scores[CANDIDATE]]
+        level = [_name(c) for c in eligible if c is not candidate and scores[c.role] == scores[CANDIDATE]]
         beside = (f"; the best: {_name(best)} {scores[best.role]:.4f} (tolerance {tolerance:g})"
                   if best is not candidate else f"; level with {', '.join(level)}, the best of the others"
                   if level else "; it is the best of all")
         return decide(candidate, f"promoted: validation {SELECTION_METRIC} {scores[CANDIDATE]:.4f}"
                                  f"{f' beats most popular {floor:.4f}' if floor is not None else ''}{beside}")
-    # never empty: the best finite contender qualifies, or most popular when the best only ties with it
+    # never empty: the best eligible contender qualifies, or most popular when the best only ties with it
     others = [c for c in contenders[1:] if fails(c) is None]
     stays = champion if champion in others else max(others, key=lambda c: scores[c.role])
     return decide(stays, f"refused: {why_not}; {_name(stays)} serves (validation {SELECTION_METRIC} "

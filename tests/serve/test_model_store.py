@@ -525,6 +525,17 @@ def test_a_model_withdrawn_by_rollback_is_not_promoted_again_until_a_rollback_re
     floor = gate(Contender(CANDIDATE, b, transition), None, [Contender("most_popular", b, popular)], data,
                  tolerance=1.0, withdrawn=frozenset({b.name}))
     assert floor.serves == "most_popular"  # the floor may always serve
+    # at the default tolerance: b, the best by far, is no longer the best that the others are held to (the gate
+    # found none within the tolerance of it and failed), as candidate or as a challenger
+    for contenders in ((Contender(CANDIDATE, b, transition), [_contender("most_popular", popular)]),
+                       (_contender(CANDIDATE, _Favourite([0.0] * 30)),
+                        [_contender("most_popular", popular), Contender("sasrec", b, transition)])):
+        decision = gate(contenders[0], champion, contenders[1], data, tolerance=0.002,
+                        withdrawn=frozenset(store.withdrawn()))
+        assert decision.serves == "most_popular" and decision.serving == _rec("most_popular")
+    assert gate(Contender(CANDIDATE, b, transition), None, [], data, tolerance=0.002,
+                withdrawn=frozenset({b.name})).reason == (
+        "refused: every contender with finite scores was withdrawn by elcrec rollback")
     store.rollback("b was right")
     assert store.withdrawn() == set()
     assert gate(Contender(CANDIDATE, b, transition), champion, [_contender("most_popular", popular)], data,
