@@ -1148,7 +1148,7 @@ def test_the_report_gives_no_figure_to_a_model_with_non_finite_scores(first_run,
     storage = Storage(data_dir=str(data_dir))
     candidate = storage.store.candidate(PARTITION)
     path = storage.store.checkpoint(candidate)
-    payload = torch.load(path, weights_only=False)
+    payload = torch.load(path, weights_only=True)
     payload["model"]["item_emb.weight"][5] = float("nan")
     torch.save(payload, path)
     resources = {"storage": storage, "device": ComputeDevice(device="cpu", threads=1)}
