@@ -40,7 +40,8 @@ from elcrec_pipeline.resources import Storage, digest
                 "beat most popular on it), it was not withdrawn by elcrec rollback, it beats most popular and it "
                 "is within the tolerance of the best of them. Otherwise the serving model stays if it meets the "
                 "same conditions, else the best challenger serves (a baseline may serve); the run still "
-                "succeeds, and the promotion_gate check and the report say why. The model that served before becomes 'previous' (elcrec rollback restores it).",
+                "succeeds, and the promotion_gate check and the report say why. The model that served before "
+                "becomes 'previous' (elcrec rollback restores it).",
 )
 def serving_model(context: dg.AssetExecutionContext, config: PromotionSettings,
                   storage: Storage) -> dg.MaterializeResult:
