@@ -54,10 +54,12 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         if intent_record is not None:
             intents = store.checkpoint(intent_record), load_model(store.checkpoint(intent_record))[0]
         checkpoint = store.checkpoint(record) if record.trained else None
-        fitted_on, fitted_ids = newest_pipeline_sequences(args.serving)
-        # a baseline: fitted on every item of the pipeline's newest sequences, as user_recommendations fits it
-        rec = load_recommender(store, record, None if record.trained else SequenceTensors.from_sequences(fitted_on),
-                               "all")
+        if record.trained:
+            rec = load_recommender(store, record, None, "all")
+            fitted_on = _ties_for(checkpoint, rec.n_items, args.serving)
+        else:  # fitted on every item of the pipeline's newest sequences, as user_recommendations fits it
+            fitted_on, fitted_ids = newest_pipeline_sequences(args.serving)
+            rec = load_recommender(store, record, SequenceTensors.from_sequences(fitted_on), "all")
     if checkpoint is not None:  # the data's items as the model numbers them
         seqs, item_ids = onto_catalogue(checkpoint, rec.n_items, own, data.item_ids, warn)
     else:
@@ -99,6 +101,19 @@ def _learned_intents(payload: dict) -> bool:
     from elcrec_core.train.objective import uses_centres
 
     return "config" not in payload or uses_centres(ExperimentConfig.from_dict(payload["config"]).train)
+
+
+def _ties_for(checkpoint: Path, n_items: int, data_dir: str) -> Sequences | None:
+    """The pipeline's newest sequences, whose popularity breaks a trained model's ties in user_recommendations, where
+    the folder has them and their item index extends the model's (None otherwise: the user's data breaks them)."""
+    from elcrec_core.train.checkpoint import CheckpointError, item_catalogue
+
+    try:
+        newest, item_ids = newest_pipeline_sequences(data_dir)
+        item_catalogue(checkpoint, n_items, item_ids)
+    except (FileNotFoundError, CheckpointError):
+        return None
+    return newest
 
 
 def newest_pipeline_sequences(data_dir: str) -> tuple[Sequences, np.ndarray]:

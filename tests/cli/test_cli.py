@@ -731,3 +731,21 @@ def test_a_missing_checkpoint_is_refused_before_the_data_is_read(tmp_path: Path,
     argv = [command, "--checkpoint", str(tmp_path / "best.pt"), "--data", str(tmp_path / "no-such-data.csv")]
     code, _, err = _run(capsys, *argv, *(["--user", "u"] if command == "recommend" else []))
     assert code != 0 and err.startswith(f"elcrec: error: checkpoint {tmp_path / 'best.pt'} does not exist"), err
+
+
+def test_recommend_serving_a_trained_model_needs_no_pipeline_sequences(tmp_path: Path, capsys) -> None:
+    """A folder of models only (copied from the pipeline's): a trained serving model answered, then recommend
+    --serving asked for the pipeline's sequences, which only a serving baseline is fitted on."""
+    from elcrec_core.serve.model_store import ModelRecord, ModelStore
+
+    _events().write_csv(tmp_path / "events.csv")
+    store = ModelStore(tmp_path / "data")
+    record = ModelRecord(day="2026-05-01", run_id="r", dir="models/2026-05-01/r")
+    assert _run(capsys, "train", "--data", str(tmp_path / "events.csv"), "--out", str(store.path(record.dir)),
+                "--epochs", "1", "--intents", "2", "--hidden", "8", "--max-len", "6", "--device", "cpu")[0] == 0
+    store.promote(record, "first")
+    argv = ("recommend", "--data", str(tmp_path / "events.csv"), "--user", "1", "--k", "3", "--json")
+    code, out, err = _run(capsys, *argv, "--serving", str(tmp_path / "data"))
+    assert code == 0, err
+    own = _run(capsys, *argv, "--checkpoint", str(store.path(record.dir) / "best.pt"))[1]
+    assert json.loads(out)["items"] == json.loads(own)["items"]
