@@ -206,18 +206,19 @@ def _shown(item: str) -> str:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
+    from elcrec_core.cli.format_guessing import SUFFIX_FORMATS
     from elcrec_core.data.synthetic import SyntheticConfig, generate
 
     data = generate(SyntheticConfig(n_users=args.users, n_items=args.items, n_intents=args.intents, seed=args.seed))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    suffix = out.suffix.lower()  # as the readers guess a format from the name (a .jsonl of CSV was refused)
-    if suffix == ".parquet":
+    fmt = SUFFIX_FORMATS.get(out.suffix.lower(), "csv")  # as the readers guess it (a .jsonl of CSV was refused)
+    if fmt == "parquet":
         data.events.write_parquet(out)
-    elif suffix in (".jsonl", ".ndjson"):
+    elif fmt == "jsonl":
         data.events.write_ndjson(out)
     else:
-        data.events.write_csv(out, separator="\t" if suffix == ".tsv" else ",")
+        data.events.write_csv(out, separator="\t" if fmt == "tsv" else ",")
     print(f"wrote {len(data.events)} events of {args.users} users to {out}")
     return 0
 

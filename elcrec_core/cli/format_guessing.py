@@ -24,8 +24,9 @@ SNIFF_BYTES = 1 << 16
 SAMPLE_ROWS = 200
 
 
-_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-             ".parquet": "parquet", ".pq": "parquet"}
+# the format of a file by its name's suffix (lower case): how the readers guess it, and how elcrec synth writes it
+SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
+                  ".parquet": "parquet", ".pq": "parquet"}
 
 
 _DELIMITERS = [",", "\t", ";", "|"]
@@ -59,7 +60,7 @@ def guess_format(path: Path) -> tuple[str, str]:
     """(format, how it was guessed) from the file's magic bytes, name or first line; raises
     :class:`SourceReadError` when none of these tells."""
     head = _head(path)
-    fmt = _SUFFIXES.get(path.suffix.lower())
+    fmt = SUFFIX_FORMATS.get(path.suffix.lower())
     if head.startswith(_PARQUET_MAGIC) and fmt != "parquet":
         return "parquet", "guessed from its content"
     if fmt:
@@ -98,7 +99,7 @@ def choose_format(first: Path, options: DataOptions) -> tuple[str, list[str]]:
     if given == "events":  # as earlier versions: an events file, by its name (csv unless named otherwise)
         if _head(first).startswith(_PARQUET_MAGIC):
             return "parquet", ["--format events: Parquet by its content"]
-        fmt = _SUFFIXES.get(first.suffix.lower(), "csv")
+        fmt = SUFFIX_FORMATS.get(first.suffix.lower(), "csv")
         return fmt, [f"--format events: {fmt} by its name"]
     fmt, how = guess_format(first)
     if options.delimiter is not None and fmt == "sequence":  # such as a space-delimited file with a header

@@ -101,7 +101,8 @@ def parser() -> argparse.ArgumentParser:
     m.set_defaults(func=commands.cmd_compare)
 
     s = sub.add_parser("synth", help="write the synthetic events (CSV, TSV, JSON Lines or Parquet)")
-    s.add_argument("--out", required=True, help="the file to write: .parquet, .jsonl (or .ndjson), .tsv, else CSV")
+    s.add_argument("--out", required=True,
+                   help="the file to write: .parquet (.pq), .jsonl (.ndjson), .tsv (.tab), else CSV")
     s.add_argument("--users", type=positive, default=5000, help="(default: 5000)")
     s.add_argument("--items", type=positive, default=1000, help="(default: 1000)")
     s.add_argument("--intents", type=positive, default=8, help="planted intents (default: 8)")

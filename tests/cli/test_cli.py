@@ -373,7 +373,7 @@ def test_resuming_with_other_settings_names_each_change_and_fresh(tmp_path: Path
 def test_synth_writes_the_format_its_name_says_and_every_one_reads_back_alike(tmp_path, capsys):
     """synth --out x.jsonl wrote CSV, which the readers then took for JSON Lines (by its name) and rejected."""
     read = {}
-    for name in ("e.csv", "e.tsv", "e.jsonl", "e.parquet"):
+    for name in ("e.csv", "e.tsv", "e.jsonl", "e.parquet", "e.pq", "e.TAB", "e.ndjson"):
         assert _run(capsys, "synth", "--out", str(tmp_path / name), "--users", "30", "--items", "20", "--intents",
                     "2")[0] == 0
         code, out, err = _run(capsys, "sequences", "--data", str(tmp_path / name), "--json")
