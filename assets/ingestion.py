@@ -9,7 +9,9 @@ import polars as pl
 
 from assets.daily import RETRY, START_DATE_ENV, WAREHOUSE_POOL, daily_asset, fails_at_once, refused
 from assets.metadata import expectation_results, failed_expectations, metric, table, warehouse_table
+from elcrec_core.cli.format_guessing import looks_like
 from elcrec_core.data import warehouse
+from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.ingestion import (
     EventsBeforeStart,
     MixedSources,
@@ -60,9 +62,8 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
                          "for the code location, the daemon and the CLI, and load again.",
                          allow_retries=False) from err
     except (ValueError, FileNotFoundError) as err:  # bad input: retrying cannot help
-        columns = ("; name the file's columns in the source settings: user_column, item_column, timestamp_column "
-                   "(or header: false with names)") if "no column(s)" in str(err) else ""
-        raise dg.Failure(f"ingestion of {context.partition_key} failed: {err}{columns}", allow_retries=False) from err
+        raise dg.Failure(f"ingestion of {context.partition_key} failed: {err}{_advice(err, config)}",
+                         allow_retries=False) from err
     # read before anything is written, as the events are: a bad file leaves the warehouse as it was
     with fails_at_once(f"item metadata of {context.partition_key}", ValueError, FileNotFoundError):
         item_metadata = config.item_metadata(storage, source_file.folders())
@@ -137,6 +138,26 @@ ITEM_METADATA_COUNTS = {"rows_in": "rows read from the item metadata file", "sto
                         "rejected": "rows kept in rejected_item_metadata",
                         "kept": "items of earlier loads that this file does not update (it lacks them or rejects "
                                 "their row): their earlier row stays"}
+
+
+COLUMN_SETTINGS = ("user_column", "item_column", "timestamp_column", "rating_column", "event_type_column")
+
+
+def _advice(err: Exception, config: SourceSettings) -> str:
+    """What to set in the source settings for a file that could not be read: the settings of the columns it lacks,
+    or the format its content looks like where the one given cannot read it."""
+    if not isinstance(err, SourceReadError):
+        return ""
+    if err.cause.startswith("no column(s)"):
+        lacking = err.cause.split("; the file has")[0]
+        keys = [key for key in COLUMN_SETTINGS if getattr(config, key) and repr(getattr(config, key)) in lacking]
+        names = "" if config.format in ("jsonl", "parquet") else " (or header: false with names)"
+        return f"; name the file's columns in the source settings: {', '.join(keys)}{names}"
+    if err.cause.startswith("not a Parquet file") or "NUL byte" in err.cause:
+        content = looks_like(Path(err.path))
+        if content not in (None, config.format):
+            return f"; it looks like {content}: set format: {content} in the source settings"
+    return ""
 
 
 def _other_rules_note(other_rules: dict[str, list[str]]) -> str:

@@ -227,13 +227,14 @@ def read_advice(exc: SourceReadError, first: Path, source: SourceConfig, how: st
     if how is not None:
         tips.append(f"it was read as {source.format}, {how}: give {_FORMAT_OPTION} if that is wrong")
     elif (exc.cause.startswith(("no rows accepted", "no column(s)", "not a Parquet file")) or "NUL byte" in exc.cause) \
-            and (looks_like := _looks_like(first)) not in (None, source.format):
-        tips.append(f"{'it is' if looks_like == 'parquet' else 'its first line looks like'} {looks_like}: try "
-                    f"--format {looks_like}")
+            and (content := looks_like(first)) not in (None, source.format):
+        tips.append(f"{'it is' if content == 'parquet' else 'its first line looks like'} {content}: try "
+                    f"--format {content}")
     return "".join(f"; {tip}" for tip in tips)
 
 
-def _looks_like(path: Path) -> str | None:
+def looks_like(path: Path) -> str | None:
+    """The format the file's content looks like (Parquet's magic bytes, else its first line), or None."""
     try:
         head = _head(path)
     except OSError:

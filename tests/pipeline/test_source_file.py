@@ -13,6 +13,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import polars as pl
 import pytest
 import yaml
 
@@ -453,6 +454,19 @@ def test_a_file_with_other_column_names_says_which_settings_name_them(team, tmp_
     assert failure.event_specific_data.error.message.endswith(
         "no column(s) ['user_id', 'item_id', 'timestamp']; the file has ['customer', 'sku', 'ts']; name the file's "
         "columns in the source settings: user_column, item_column, timestamp_column (or header: false with names)\n")
+    settings = {**yaml.safe_load((team / "source.yaml").read_text()), "user_column": "customer", "item_column": "sku",
+                "timestamp_column": "ts", "rating_column": "stars"}  # only the rating is lacking
+    (team / "rating.yaml").write_text(yaml.safe_dump(settings))
+    result = ingest(tmp_path / "data", SourceFile(path=str(team / "rating.yaml")), "2026-01-30")
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert "name the file's columns in the source settings: rating_column (or header" in \
+        failure.event_specific_data.error.message
+    pl.DataFrame({"user_id": ["u"], "item_id": ["a"], "timestamp": ["2026-01-30T10:00:00Z"]}).write_parquet(
+        team / "logs" / "2026-01-30.csv")  # a Parquet file read as the settings' csv
+    result = ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-30")
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert failure.event_specific_data.error.message.rstrip().endswith(
+        "; it looks like parquet: set format: parquet in the source settings")
 
 
 def test_a_load_names_the_stored_files_no_longer_on_disk_whose_rows_stay(team, tmp_path):
