@@ -44,6 +44,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     except Exception as exc:  # torch.load raises many types on damaged input (OSError, KeyError, IndexError...)
         with path.open("rb") as fh:
             head = fh.read(2)
+        if not head:
+            raise CheckpointError(f"checkpoint {path} is empty (a write cut short?)") from None
         if head not in (b"PK", b"\x80\x02"):  # neither torch.save's zip archive nor its legacy pickle: a data file?
             raise CheckpointError(f"{path} is not a PyTorch checkpoint (such as the best.pt or last.pt that elcrec "
                                   f"train writes): torch.load says {exc}") from None

@@ -75,6 +75,9 @@ def test_a_data_file_given_as_checkpoint_says_it_is_no_checkpoint_and_a_cut_one_
     cut.write_bytes(cut.read_bytes()[:300])
     with pytest.raises(CheckpointError, match=f"^checkpoint {cut} is corrupt or truncated: "):
         load_checkpoint(cut)
+    cut.write_bytes(b"")
+    with pytest.raises(CheckpointError, match=f"^checkpoint {cut} is empty \\(a write cut short\\?\\)$"):
+        load_checkpoint(cut)
     legacy = tmp_path / "legacy.pt"  # torch.save's format before 1.6 still loads
     torch.save({"w": torch.arange(3.0)}, legacy, _use_new_zipfile_serialization=False)
     assert torch.equal(load_checkpoint(legacy)["w"], torch.arange(3.0))
