@@ -251,7 +251,8 @@ def _backtest(storage: Storage, partition: str) -> tuple[pl.DataFrame | None, st
     day_before = (day - timedelta(days=1)).isoformat()
     previous = storage.store.served_up_to(day_before)
     if previous is None:
-        return None, f"no model served after {day_before} (the first day the gate judged, or later)"
+        return None, (f"no model served after {day_before} (none had served by then, or elcrec rollback withdrew "
+                      "those that had)")
     served = served_recommender(storage, previous, day_before)
     if served is None:
         return None, f"{previous.name}, which served after {day_before}, was fitted on sequences since removed"
