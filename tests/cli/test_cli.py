@@ -675,19 +675,28 @@ def test_evaluate_and_recommend_read_the_synthetic_data_a_checkpoint_trained_on(
     assert code == 0 and "(seed 2024)" in err
 
 
+def _serving_trained_model(tmp_path: Path, capsys):
+    """A pipeline data folder ``tmp_path/data`` whose serving model is one trained on ``tmp_path/events.csv``
+    (written here): the store and the model's record."""
+    from elcrec_core.serve.model_store import ModelRecord, ModelStore
+
+    _events().write_csv(tmp_path / "events.csv")
+    store = ModelStore(tmp_path / "data")
+    record = ModelRecord(day="2026-05-01", run_id="a", dir="models/2026-05-01/a")
+    assert _run(capsys, "train", "--data", str(tmp_path / "events.csv"), "--out", str(store.path(record.dir)),
+                "--epochs", "1", "--intents", "2", "--hidden", "8", "--max-len", "6", "--device", "cpu")[0] == 0
+    store.promote(record, "first")
+    return store, record
+
+
 def test_recommend_serving_a_baseline_gives_no_intent_for_items_the_intent_model_never_saw(tmp_path: Path,
                                                                                           capsys) -> None:
     """A baseline serves, fitted on the newest sequences (items x, y); the intents come from the ELCRec model that
     served before, which knows none of the user's items: no intent (the pipeline's null), not an error."""
     from elcrec_core.data.sequences import write_item_index_file
-    from elcrec_core.serve.model_store import ModelRecord, ModelStore
+    from elcrec_core.serve.model_store import ModelRecord
 
-    _events().write_csv(tmp_path / "events.csv")
-    store = ModelStore(tmp_path / "data")
-    elcrec = ModelRecord(day="2026-05-01", run_id="a", dir="models/2026-05-01/a")
-    assert _run(capsys, "train", "--data", str(tmp_path / "events.csv"), "--out", str(store.path(elcrec.dir)),
-                "--epochs", "1", "--intents", "2", "--hidden", "8", "--max-len", "6", "--device", "cpu")[0] == 0
-    store.promote(elcrec, "first")
+    store, _ = _serving_trained_model(tmp_path, capsys)
     store.promote(ModelRecord(day="2026-05-02", run_id="a/most_popular", dir="models/2026-05-01/a/challengers/mp",
                               kind="most_popular"), "a baseline serves")
     day = tmp_path / "data" / "sequences" / "2026-05-02"
@@ -736,14 +745,7 @@ def test_a_missing_checkpoint_is_refused_before_the_data_is_read(tmp_path: Path,
 def test_recommend_serving_a_trained_model_needs_no_pipeline_sequences(tmp_path: Path, capsys) -> None:
     """A folder of models only (copied from the pipeline's): a trained serving model answered, then recommend
     --serving asked for the pipeline's sequences, which only a serving baseline is fitted on."""
-    from elcrec_core.serve.model_store import ModelRecord, ModelStore
-
-    _events().write_csv(tmp_path / "events.csv")
-    store = ModelStore(tmp_path / "data")
-    record = ModelRecord(day="2026-05-01", run_id="r", dir="models/2026-05-01/r")
-    assert _run(capsys, "train", "--data", str(tmp_path / "events.csv"), "--out", str(store.path(record.dir)),
-                "--epochs", "1", "--intents", "2", "--hidden", "8", "--max-len", "6", "--device", "cpu")[0] == 0
-    store.promote(record, "first")
+    store, record = _serving_trained_model(tmp_path, capsys)
     argv = ("recommend", "--data", str(tmp_path / "events.csv"), "--user", "1", "--k", "3", "--json")
     code, out, err = _run(capsys, *argv, "--serving", str(tmp_path / "data"))
     assert code == 0, err
