@@ -23,6 +23,7 @@ from elcrec_core.train.checkpoint import BEST, LAST
 
 def cmd_train(args: argparse.Namespace) -> int:
     from elcrec_core.train import distributed
+    from elcrec_core.train.checkpoint import load_checkpoint
     from elcrec_core.train.launch import train_distributed
     from elcrec_core.train.loop import train
 
@@ -31,6 +32,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise ValueError(f"--out {args.out} is a file: give a folder for the run's checkpoints")
     exp = build_config(args)
+    if args.init_from:  # a wrong path: refused before the data is read
+        load_checkpoint(args.init_from)
     with distributed.process_group(exp.train.device):  # under torchrun (several machines): every rank runs this
         main_rank = distributed.is_main()
         data = load_data(args, seed=exp.train.seed, report=main_rank)

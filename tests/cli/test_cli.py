@@ -734,11 +734,14 @@ def test_recommend_serving_breaks_ties_by_the_pipeline_s_popularity_not_the_user
     assert [row["item"] for row in json.loads(out)["items"]] == ["f", "e", "c", "d"]
 
 
-@pytest.mark.parametrize("command", ["evaluate", "recommend"])
+@pytest.mark.parametrize("command", ["evaluate", "recommend", "train"])
 def test_a_missing_checkpoint_is_refused_before_the_data_is_read(tmp_path: Path, capsys, command: str) -> None:
-    """evaluate and recommend read all of --data (minutes for a large log) before they found --checkpoint missing."""
-    argv = [command, "--checkpoint", str(tmp_path / "best.pt"), "--data", str(tmp_path / "no-such-data.csv")]
-    code, _, err = _run(capsys, *argv, *(["--user", "u"] if command == "recommend" else []))
+    """evaluate, recommend and train --init-from read all of --data (minutes for a large log) before they found the
+    checkpoint missing."""
+    checkpoint = ["--init-from" if command == "train" else "--checkpoint", str(tmp_path / "best.pt")]
+    extra = {"recommend": ["--user", "u"], "train": ["--out", str(tmp_path / "run")]}.get(command, [])
+    argv = [command, *checkpoint, "--data", str(tmp_path / "no-such-data.csv"), *extra]
+    code, _, err = _run(capsys, *argv)
     assert code != 0 and err.startswith(f"elcrec: error: checkpoint {tmp_path / 'best.pt'} does not exist"), err
 
 
