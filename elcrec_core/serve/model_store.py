@@ -232,10 +232,14 @@ class ModelStore:
 
     def withdrawn(self) -> set[str]:
         """The names of the models that a rollback took out of serving and no later entry of the serving log
-        restored (a rollback of that rollback, or a promotion)."""
+        restored (a rollback of that rollback, or a promotion). A last entry that the aliases do not show (the
+        aliases' write failed after the log's: a full disk, a killed process) was not applied, and does not count."""
         withdrawn: set[str] = set()
         log = self.models / "serving_log.jsonl"
-        for entry in self.serving_log():
+        entries, serving = self.serving_log(), self.serving()
+        if entries and serving is not None and _record(entries[-1][SERVING], log).name != serving.name:
+            entries = entries[:-1]
+        for entry in entries:
             name = _record(entry[SERVING], log).name
             undo = name in withdrawn  # a rollback of a rollback restores the model, blaming no other
             withdrawn.discard(name)

@@ -538,6 +538,17 @@ def test_a_model_withdrawn_by_rollback_is_not_promoted_again_until_a_rollback_re
         "refused: every contender with finite scores was withdrawn by elcrec rollback")
     store.rollback("b was right")
     assert store.withdrawn() == set()
+    store.promote(b, "b again")
+
+    def crash(path, data):  # a rollback whose aliases' write fails after the log's: not applied, b still serves
+        raise OSError("No space left on device")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("elcrec_core.serve.model_store._write_json", crash)
+        with pytest.raises(OSError):
+            store.rollback("interrupted")
+    assert store.serving() == b and store.serving_log()[-1]["reason"] == "interrupted"
+    assert store.withdrawn() == set()  # the gate would have refused b, the model that serves, as withdrawn
     assert gate(Contender(CANDIDATE, b, transition), champion, [_contender("most_popular", popular)], data,
                 tolerance=1.0, withdrawn=frozenset(store.withdrawn())).promote is True
 
