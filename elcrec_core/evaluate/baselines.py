@@ -202,7 +202,7 @@ class SASRec:
     name = "sasrec"
 
     def __init__(self, exp: ExperimentConfig, out_dir: str | Path, log: Callable[[str], None] = print) -> None:
-        self.exp, self.out_dir, self.log = sasrec_config(exp), Path(out_dir), log
+        self.settings, self.out_dir, self.log = exp, Path(out_dir), log
 
     def fit(self, data: SequenceTensors, split: Split) -> "SASRec":
         from elcrec_core.train.checkpoint import load_model
@@ -212,6 +212,7 @@ class SASRec:
         if split != "valid":
             raise ValueError("SASRec trains on items[:-2] and selects its epoch on the valid split: fit it on "
                              f"'valid', not {split!r}")
+        self.exp = sasrec_config(self.settings, data.n_items)
         self.result = train(to_sequences(data), self.exp, self.out_dir, resume=False, log=self.log)
         model, _ = load_model(self.result.checkpoint)
         self.model = ELCRecRecommender(model.to(select_device(self.exp.train.device)))
@@ -222,9 +223,18 @@ class SASRec:
         return self.model.score(users, history)
 
 
-def sasrec_config(exp: ExperimentConfig) -> ExperimentConfig:
-    """``exp`` with the intent parts off and the full-softmax next-item loss: plain SASRec."""
-    return merge_overrides(exp, {}, SASREC_ABLATION)
+def sasrec_config(exp: ExperimentConfig, n_items: int | None = None) -> ExperimentConfig:
+    """``exp`` with the intent parts off and the full-softmax next-item loss: plain SASRec. Given the catalogue's
+    ``n_items``, where full softmax is refused for it (one batch's logits over
+    :data:`~elcrec_core.config.settings.MAX_CE_LOGITS`), ``exp``'s own next-item loss (the sampled softmax that
+    preset auto picks there): the ablation then trains where the candidate does."""
+    sasrec = merge_overrides(exp, {}, SASREC_ABLATION)
+    if n_items is not None:
+        try:
+            sasrec.model_config(n_items)
+        except ValueError:  # full softmax over too many items: refused for any model
+            return merge_overrides(exp, {}, {k: v for k, v in SASREC_ABLATION.items() if k != "rec_loss"})
+    return sasrec
 
 
 def to_sequences(data: SequenceTensors) -> Sequences:

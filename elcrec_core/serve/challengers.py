@@ -79,10 +79,13 @@ def _train_sasrec(store: ModelStore, candidate: ModelRecord, seqs: Sequences,
     was (:func:`_warm_sasrec`)."""
     folder = store.challenger_dir(candidate, "sasrec")
     settings = ExperimentConfig.from_dict(json.loads((store.folder(candidate) / "config.json").read_text()))
-    exp = sasrec_config(settings)
-    if settings.train.rec_loss != exp.train.rec_loss:  # preset auto on a large catalogue: sampled softmax
+    exp = sasrec_config(settings, seqs.n_items)
+    if settings.train.rec_loss != exp.train.rec_loss:  # preset auto, a catalogue where sampled softmax does better
         log(f"sasrec: trains with the full-softmax next-item loss, the candidate with {settings.train.rec_loss}: "
             "the comparison includes the loss as well as the intents")
+    elif exp.train.rec_loss != "ce":  # full softmax is refused for a catalogue this large
+        log(f"sasrec: trains with the candidate's next-item loss, {exp.train.rec_loss}: full softmax over "
+            f"{seqs.n_items:,} items is too large a batch")
     # epoch checkpoints, by the data: a retried run resumes after its last complete epoch, one on sequences built
     # again differently starts afresh (resuming it on them is refused)
     work = folder / "training" / data_digest(seqs)[:16]

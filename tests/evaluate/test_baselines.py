@@ -533,3 +533,19 @@ def test_ease_scores_every_row_of_a_large_batch_from_its_own_history():
     items[-1] = n  # the last row with the last item: the largest key
     scores = ease.score(torch.arange(users), items[:, None])
     assert torch.equal(scores, ease.weights[items - 1])
+
+
+def test_the_sasrec_ablation_keeps_the_candidates_loss_where_full_softmax_is_refused_for_the_catalogue() -> None:
+    """Preset auto picks sampled softmax for a large catalogue; the ablation forced full softmax, which the settings
+    refuse over 2^30 logits a batch: the challengers failed (and with them the day's gate) from about 84,000 items."""
+    from elcrec_core.config.settings import MAX_CE_LOGITS, load_preset, merge_overrides
+
+    exp = merge_overrides(load_preset("general"), {"max_len": 50}, {"rec_loss": "sampled_softmax", "batch_size": 256})
+    too_many = MAX_CE_LOGITS // (256 * 50) + 1
+    small, large = baselines.sasrec_config(exp, 1_000), baselines.sasrec_config(exp, too_many)
+    assert (small.train.rec_loss, large.train.rec_loss, baselines.sasrec_config(exp).train.rec_loss) == (
+        "ce", "sampled_softmax", "ce")
+    assert large.model_config(too_many).n_items == too_many  # it trains
+    assert (large.train.cf_weight, large.train.intent_cf_weight, large.train.trade_off) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="rec_loss 'ce' scores all"):
+        small.model_config(too_many)

@@ -667,6 +667,18 @@ def test_sasrec_beside_a_candidate_of_another_next_item_loss_says_so(tmp_path, m
         challengers.fit_challengers(store, candidate, seqs, log=lines.append)
         assert trained[-1] == "ce"
         assert any("the candidate with sampled_softmax" in line for line in lines) is said
+    # a catalogue too large for full softmax (the bound made small here): SASRec keeps the candidate's loss (the
+    # ablation's full softmax was refused, and the challengers and the day's gate failed with it)
+    monkeypatch.setattr("elcrec_core.config.settings.MAX_CE_LOGITS", 256 * 50 * 8)
+    candidate = record(store, "2026-02-01", "r-large")
+    config = merge_overrides(load_preset("general"), {"max_len": 50}, {"rec_loss": "sampled_softmax",
+                                                                       "batch_size": 256})
+    (store.folder(candidate) / "config.json").write_text(json.dumps(config.to_dict()))
+    lines = []
+    challengers.fit_challengers(store, candidate, seqs, log=lines.append)
+    assert trained[-1] == "sampled_softmax"
+    assert "sasrec: trains with the candidate's next-item loss, sampled_softmax: full softmax over 9 items is too " \
+           "large a batch" in lines
 
 
 def test_a_rollback_from_the_only_elcrec_model_says_its_intents_stay(tmp_path, capsys):
