@@ -7,6 +7,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from elcrec_core.config.settings import load_preset, merge_overrides
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, Sequences, read_item_index_file, write_item_index_file
 from elcrec_core.train.auto_preset import AUTO, BASE_PRESET, auto_experiment
 from elcrec_core.train.checkpoint import BEST, LAST
+from elcrec_core.train.run_log import METRICS_FILE, TENSORBOARD_DIR
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -45,11 +47,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         if item_ids is not None:  # on every rank: all refuse alike
             _keep_the_resumed_catalogue(Path(args.out), item_ids, resume=not args.fresh)
         if main_rank:
-            if args.fresh:  # a run stopped before its first epoch must not leave the old model beside the new index
+            if args.fresh:  # a run stopped early must not leave the old run's model, metrics or curves beside it
                 warm = Path(args.init_from).resolve() if args.init_from else None
-                for path in (Path(args.out) / BEST, Path(args.out) / LAST):
+                for path in (Path(args.out) / BEST, Path(args.out) / LAST, Path(args.out) / METRICS_FILE):
                     if path.resolve() != warm:  # --init-from this folder's model: it is read first, then replaced
                         path.unlink(missing_ok=True)
+                shutil.rmtree(Path(args.out) / TENSORBOARD_DIR, ignore_errors=True)  # one run's curves, not two
             print(f"data: {len(seqs)} users, {seqs.n_items} items, {len(seqs.items)} interactions", flush=True)
             if item_ids is not None:  # evaluate and recommend check a checkpoint's catalogue against it
                 Path(args.out).mkdir(parents=True, exist_ok=True)

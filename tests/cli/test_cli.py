@@ -592,7 +592,8 @@ def test_init_from_gives_each_item_its_own_embedding_and_fresh_drops_the_old_mod
     """--init-from a run whose items are numbered otherwise than the data file numbers its own (a new item 'a0'
     sorts before all): each known item starts from its own row of the old model (the copy was by position, so
     every item got its neighbour's). --fresh removes the folder's old best.pt and last.pt before it writes the
-    new data's item index: a fresh run stopped before its first epoch left the old model beside it."""
+    new data's item index: a fresh run stopped before its first epoch left the old model beside it (and the old
+    run's metrics.json and TensorBoard events)."""
     import torch
 
     from elcrec_core.data.sequences import read_item_index_file
@@ -616,6 +617,7 @@ def test_init_from_gives_each_item_its_own_embedding_and_fresh_drops_the_old_mod
         assert torch.allclose(row, old[own], atol=1e-6), item
         assert not any(torch.allclose(row, old[i], atol=1e-3) for i in range(1, len(old)) if i != own), item
     assert (second / "best.pt").is_file() and (second / "last.pt").is_file()
+    assert (second / "metrics.json").is_file() and any((second / "tensorboard").iterdir())
 
     def stopped(*args, **kwargs):
         raise OSError("stopped before its first epoch")
@@ -625,6 +627,8 @@ def test_init_from_gives_each_item_its_own_embedding_and_fresh_drops_the_old_mod
                         "--epochs", "1", *flags)
     assert code != 0 and "stopped before its first epoch" in err
     assert not (second / "best.pt").exists() and not (second / "last.pt").exists()
+    # nor the old run's metrics (compare showed them as the new settings') or curves (TensorBoard drew two as one)
+    assert not (second / "metrics.json").exists() and not (second / "tensorboard").exists()
     assert read_item_index_file(second / "item_index.parquet").astype(str).tolist() == old_ids
     monkeypatch.undo()  # --fresh --init-from the folder's own model: read first, then replaced (it was removed)
     assert _run(capsys, "train", "--data", str(tmp_path / "day2.csv"), "--out", str(first), "--fresh", "--epochs",
