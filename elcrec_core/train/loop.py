@@ -47,7 +47,8 @@ from elcrec_core.train.warm_start import warm_start
 @dataclass
 class TrainResult:
     """What :func:`train` returns: the best epoch (0-based), its validation and test metrics (HR@K, NDCG@K), the
-    per-epoch history, the wall seconds of the loop and the path of ``best.pt``."""
+    per-epoch history, the wall seconds of the loop (with the epochs of the sessions before a resume) and the path
+    of ``best.pt``."""
 
     best_epoch: int
     valid: dict[str, float]
@@ -120,6 +121,7 @@ def train(
                                       find_unused_parameters=not uses_centres(cfg))
         log(f"DistributedDataParallel over {distributed.world_size()} processes, batch {cfg.batch_size} per process")
     began = time.perf_counter()
+    resumed_seconds = sum(row.get("seconds", 0.0) for row in history)  # the epochs before a resume count too
     # optimiser steps per epoch, the same on every rank (DistributedSampler pads the shards to equal length)
     steps_per_epoch = math.ceil(math.ceil(len(samples) / distributed.world_size()) / cfg.batch_size)
     step_losses = StepLosses(ddp is None and compiles_step(cfg, device), log)
@@ -167,8 +169,10 @@ def train(
     best["history"] = history
     if rank == 0:
         save_checkpoint(out_dir / BEST, best)
-    log(f"best epoch {stopper.best_epoch}: valid {fmt(best['valid'])} | test {fmt(test)}")
-    result = TrainResult(stopper.best_epoch, best["valid"], test, history, time.perf_counter() - began,
+    # best.pt's own epoch: a run killed between writing best.pt and last.pt, resumed, may not improve on it again
+    best_epoch = int(best.get("epoch", stopper.best_epoch))
+    log(f"best epoch {best_epoch}: valid {fmt(best['valid'])} | test {fmt(test)}")
+    result = TrainResult(best_epoch, best["valid"], test, history, resumed_seconds + time.perf_counter() - began,
                          out_dir / BEST)
     run_log.finish({"best_epoch": result.best_epoch, "epochs": len(history), "seconds": result.seconds,
                     "valid": result.valid, "test": result.test, "history": history})

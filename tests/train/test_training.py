@@ -14,7 +14,7 @@ from elcrec_core.evaluate.ranking import evaluate
 from elcrec_core.model.centres import init_centres
 from elcrec_core.model.elcrec import ELCRec
 from elcrec_core.train.batches import trainable_users
-from elcrec_core.train.checkpoint import load_checkpoint, load_model
+from elcrec_core.train.checkpoint import load_checkpoint, load_model, save_checkpoint
 from elcrec_core.train.loop import make_optimizer, train, train_epoch
 from elcrec_core.train.objective import NonFiniteLoss, joint_loss
 from elcrec_core.train.state import EarlyStopping
@@ -54,6 +54,17 @@ def test_resume_continues_exactly_where_it_stopped(seqs, tmp_path):
     for name, tensor in a["model"].items():
         assert torch.equal(tensor, b["model"][name]), name
     assert resumed.test == straight.test
+    # its seconds count the epochs before the resume too (they were this session's only), and its best epoch is
+    # best.pt's
+    assert resumed.seconds >= sum(row["seconds"] for row in resumed.history)
+    assert resumed.best_epoch == load_checkpoint(tmp_path / "b" / "best.pt")["epoch"] == straight.best_epoch
+    again = train(seqs, small_config(epochs=4), tmp_path / "b", log=lambda _: None)  # finished: trains nothing
+    assert again.seconds >= sum(row["seconds"] for row in resumed.history) and again.history == resumed.history
+    # best.pt written by an epoch whose last.pt never was (killed between the two writes), not bettered after the
+    # resume: the result names best.pt's epoch, not the early-stopping state's
+    best = load_checkpoint(tmp_path / "b" / "best.pt")
+    save_checkpoint(tmp_path / "b" / "best.pt", {**best, "epoch": 4})
+    assert train(seqs, small_config(epochs=4), tmp_path / "b", log=lambda _: None).best_epoch == 4
 
 
 def test_a_resumed_run_takes_its_new_patience_and_a_refused_one_leaves_config_json(seqs, tmp_path):
