@@ -330,7 +330,7 @@ def test_config_from_plain_data() -> None:
     [
         ("absent.csv", None, {"format": "csv"}, "no such file"),
         ("e.csv", "user,item,ts\nu,i,1\n", {"format": "csv"}, "no column(s) ['user_id', 'item_id', 'timestamp']"),
-        ("e.parquet", "not parquet at all", {"format": "parquet"}, "not a Parquet file (Invalid Input Error: No magic bytes found"),
+        ("e.parquet", "not parquet at all", {"format": "parquet"}, "not a Parquet file (Invalid Input Error: No magic"),
         ("e.csv", b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", {"format": "csv"}, "line 3 holds a NUL byte: binary"),
         ("e.csv", "usér,item_id\n".encode("latin-1"), {"format": "csv"}, "the first line is not UTF-8"),
         ("e.csv", "user_id,item_id,timestamp\nu,i,x\n", {"format": "csv", "timestamp_format": "iso8601",
