@@ -16,7 +16,7 @@ from elcrec_core.data.events_to_sequences import read_sequence_settings
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.backtest import next_day_sequences
 from elcrec_core.evaluate.ranking import SELECTION_METRIC, eligible_users, metrics_from_ranks
-from elcrec_core.evaluate.scoring import ELCRecRecommender, Recommender, evaluate_recommender, non_finite_users
+from elcrec_core.evaluate.scoring import ELCRecRecommender, Recommender, evaluate_recommender, ranks_and_non_finite
 from elcrec_core.intents.profiles import intent_category_purity
 from elcrec_core.report.evaluation_report import (
     Report,
@@ -73,10 +73,13 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
 
     def rank(name: str, label: str, rec: Recommender | None) -> None:
         labels[name] = label
-        if rec is not None and (bad := non_finite_users(rec, data, split, users)):
+        if rec is None:
+            return
+        model_ranks, bad = ranks_and_non_finite(rec, data, split, users)
+        if bad:
             labels[name], no_figure[name] = f"{label}: {bad} {split} users get a NaN or infinite score, no figure", bad
-        elif rec is not None:
-            ranks[name] = evaluate_recommender(rec, data, split, users)
+        else:
+            ranks[name] = model_ranks
 
     rank("elcrec", "ELCRec (new)", ELCRecRecommender(candidate_model))
     before = ModelRecord.from_dict(decision["serving_before"]) if decision["serving_before"] else None

@@ -25,7 +25,7 @@ from elcrec_core.train.run_log import METRICS_FILE, TENSORBOARD_DIR
 
 def cmd_train(args: argparse.Namespace) -> int:
     from elcrec_core.train import distributed
-    from elcrec_core.train.checkpoint import load_checkpoint
+    from elcrec_core.train.checkpoint import require_checkpoint
     from elcrec_core.train.launch import train_distributed
     from elcrec_core.train.loop import train
 
@@ -35,7 +35,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {args.out} is a file: give a folder for the run's checkpoints")
     exp = build_config(args)
     if args.init_from:  # a wrong path: refused before the data is read
-        load_checkpoint(args.init_from)
+        require_checkpoint(args.init_from)
     with distributed.process_group(exp.train.device):  # under torchrun (several machines): every rank runs this
         main_rank = distributed.is_main()
         data = load_data(args, seed=exp.train.seed, report=main_rank)

@@ -28,10 +28,16 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     from elcrec_core.intents.profiles import NO_INTENT, assign_user_intents
     from elcrec_core.serve.recommend import recommend
     from elcrec_core.serve.recommenders import load_recommender
-    from elcrec_core.train.checkpoint import CheckpointError, load_checkpoint, load_model, onto_catalogue, onto_item_ids
+    from elcrec_core.train.checkpoint import (
+        CheckpointError,
+        load_model,
+        onto_catalogue,
+        onto_item_ids,
+        require_checkpoint,
+    )
 
     if args.checkpoint:  # a wrong path: refused before the data is read
-        load_checkpoint(args.checkpoint)
+        require_checkpoint(args.checkpoint)
     data = load_data(args, seed=synthetic_seed(args))
     own = data.sequences  # the data's items, numbered as it numbers them
     matches = np.flatnonzero(own.user_ids.astype(str) == str(args.user))

@@ -66,22 +66,23 @@ def evaluate_recommender(rec: Recommender, data: SequenceTensors, split: Split, 
     :func:`~elcrec_core.evaluate.ranking.evaluate_ranks`), each scored in groups of at most 2^25 user-item scores; a
     target beyond ``rec.n_items`` is a miss and history items beyond it are left out of the input
     (:func:`~elcrec_core.evaluate.ranking.known_items`)."""
-    n_items = rec.n_items
-    ranks = []
-    for targets, history, scores in _scored_groups(rec, data, split, users, batch_size):
-        known = targets <= n_items  # an item the recommender does not know cannot be ranked: a miss
-        group_ranks = rank_score_matrix(scores.to(history.device), targets.clamp(max=n_items), history)
-        ranks.append(torch.where(known, group_ranks, MISS_RANK))
-    return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long)
+    return ranks_and_non_finite(rec, data, split, users, batch_size)[0]
 
 
 @torch.no_grad()
-def non_finite_users(rec: Recommender, data: SequenceTensors, split: Split, users: torch.Tensor | None = None,
-                     batch_size: int = 2048) -> int:
-    """How many of the ``split``'s users (default: all eligible) get a NaN or infinite score for some item under
-    ``rec``: a model with any such user must never serve (the promotion gate refuses it)."""
-    return sum(int((~torch.isfinite(scores)).any(1).sum())
-               for _, _, scores in _scored_groups(rec, data, split, users, batch_size))
+def ranks_and_non_finite(rec: Recommender, data: SequenceTensors, split: Split, users: torch.Tensor | None = None,
+                         batch_size: int = 2048) -> tuple[torch.Tensor, int]:
+    """:func:`evaluate_recommender`'s ranks and, from the same scoring pass, how many of the users get a NaN or
+    infinite score for some item: a model with any such user must never serve (the promotion gate refuses it),
+    and has no figure in the report."""
+    n_items = rec.n_items
+    ranks, non_finite = [], 0
+    for targets, history, scores in _scored_groups(rec, data, split, users, batch_size):
+        non_finite += int((~torch.isfinite(scores)).any(1).sum())
+        known = targets <= n_items  # an item the recommender does not know cannot be ranked: a miss
+        group_ranks = rank_score_matrix(scores.to(history.device), targets.clamp(max=n_items), history)
+        ranks.append(torch.where(known, group_ranks, MISS_RANK))
+    return (torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long)), non_finite
 
 
 def _scored_groups(rec: Recommender, data: SequenceTensors, split: Split, users: torch.Tensor | None,

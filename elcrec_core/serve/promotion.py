@@ -23,7 +23,7 @@ from typing import Any
 
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.ranking import SELECTION_METRIC, metrics_from_ranks
-from elcrec_core.evaluate.scoring import Recommender, evaluate_recommender, non_finite_users
+from elcrec_core.evaluate.scoring import Recommender, ranks_and_non_finite
 from elcrec_core.serve.model_store import ModelRecord
 
 CANDIDATE, CHAMPION, FLOOR = "candidate", "serving", "most_popular"
@@ -94,10 +94,10 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
     roles = [c.role for c in contenders]
     if len(set(roles)) != len(roles):
         raise ValueError(f"contenders need distinct roles, not {roles}")
-    non_finite = {c.role: non_finite_users(c.recommender, data, "valid") for c in contenders}
+    scored = {c.role: ranks_and_non_finite(c.recommender, data, "valid") for c in contenders}  # one pass each
+    non_finite = {role: bad for role, (_, bad) in scored.items()}
     finite = [c for c in contenders if not non_finite[c.role]]
-    scores = {c.role: metrics_from_ranks(evaluate_recommender(c.recommender, data, "valid"))[SELECTION_METRIC]
-              for c in finite}
+    scores = {c.role: metrics_from_ranks(scored[c.role][0])[SELECTION_METRIC] for c in finite}
     floor = scores.get(FLOOR)
 
     def is_withdrawn(c: Contender) -> bool:

@@ -34,11 +34,17 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True``; a missing or damaged file gives a clear error."""
+def require_checkpoint(path: str | Path) -> Path:
+    """``path``; raises CheckpointError where it is no file (a command checks this before it reads the data)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True``; a missing or damaged file gives a clear error."""
+    path = require_checkpoint(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load raises many types on damaged input (OSError, KeyError, IndexError...)
