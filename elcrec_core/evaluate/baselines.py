@@ -60,7 +60,10 @@ def input_items(data: SequenceTensors, split: Fit) -> tuple[torch.Tensor, torch.
 
 class MostPopular:
     """Every item scored by how often it occurs in all users' inputs for the fitted split
-    (:func:`input_counts`); fitted and evaluated on one split it ranks exactly as
+    (:func:`input_counts`), plus ``(n + 1 - i) / (n + 1)`` for item i of n (< 1: among equally frequent items the
+    lower index first): one total order, which it serves and is evaluated on alike (the evaluator's tie rule, which
+    counts ties against the target, would otherwise rank it below what it serves, and the promotion gate's floor
+    with it). Fitted and evaluated on one split it ranks exactly as
     :func:`~elcrec_core.evaluate.popularity.popularity_ranks`."""
 
     name = "most_popular"
@@ -68,10 +71,12 @@ class MostPopular:
     def fit(self, data: SequenceTensors, split: Fit) -> "MostPopular":
         self.n_items = data.n_items
         self.counts = input_counts(data, split)
+        n = self.n_items
+        self._scores = self.counts + torch.arange(n, 0, -1, dtype=torch.float64, device=self.counts.device) / (n + 1)
         return self
 
     def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
-        return self.counts.to(history.device).expand(len(users), -1)
+        return self._scores.to(history.device).expand(len(users), -1)
 
 
 class ItemTransition:

@@ -30,13 +30,14 @@ from elcrec_core.evaluate.popularity import popularity_ranks
 from elcrec_core.evaluate.ranking import MISS_RANK, eligible_users, evaluate_ranks, metrics_from_ranks, rank_scores
 from elcrec_core.evaluate.scoring import ELCRecRecommender, Recommender, evaluate_recommender, rank_score_matrix
 from elcrec_core.model.elcrec import ELCRec
+from elcrec_core.serve.recommend import recommend
 
 EASE_BEAUTY_100 = {"HR@5": 0.0457, "NDCG@5": 0.0298, "HR@10": 0.0694, "NDCG@10": 0.0374, "HR@20": 0.0969, "NDCG@20": 0.0443}
 
 
 def brute_force(lists: list[list[int]], n_items: int, drop: int) -> list[int]:
-    """Counts over every user's input (items before the target); rank = other non-history items counted at
-    least as often (ties against the target)."""
+    """Counts over every user's input (items before the target); rank = other non-history items counted more
+    often, or as often with a lower index (the order most popular serves)."""
     cut = [seq[: len(seq) - drop - 1] for seq in lists]
     counts = [0] * (n_items + 1)
     for seq in cut:
@@ -49,7 +50,8 @@ def brute_force(lists: list[list[int]], n_items: int, drop: int) -> list[int]:
             ranks.append(MISS_RANK)
             continue
         ranks.append(sum(1 for i in range(1, n_items + 1)
-                          if i != target and i not in history and counts[i] >= counts[target]))
+                          if i != target and i not in history
+                          and (counts[i], -i) > (counts[target], -target)))
     return ranks
 
 
@@ -81,7 +83,15 @@ def test_hand_example():
     lists = [[1, 2, 3], [1, 3, 2], [1, 2]]
     data = SequenceTensors.from_sequences(Sequences.from_lists([1, 2, 3], lists, n_items=3))
     assert popularity_ranks(data, "test", torch.tensor([0])).tolist() == [0]  # items 1 and 2 are its history
-    assert popularity_ranks(data, "test", torch.tensor([2])).tolist() == [1]  # item 1 (3) is history; item 3 ties: against it
+    # item 1 (3) is history; item 3 is as frequent as the target 2 and comes after it, as most popular serves them
+    assert popularity_ranks(data, "test", torch.tensor([2])).tolist() == [0]
+    lists[2] = [1, 3]  # the same counts; the target 3 comes after item 2, as frequent
+    data = SequenceTensors.from_sequences(Sequences.from_lists([1, 2, 3], lists, n_items=3))
+    assert popularity_ranks(data, "test", torch.tensor([2])).tolist() == [1]
+    rec = MostPopular().fit(data, "test")
+    assert evaluate_recommender(rec, data, "test", torch.tensor([2])).tolist() == [1]
+    served = SequenceTensors.from_sequences(Sequences.from_lists([1, 2, 3], [[1, 2, 3], [1, 3, 2], [1]], n_items=3))
+    assert recommend(MostPopular().fit(served, "all"), served, torch.tensor([2]), k=2)[0].tolist() == [[2, 3]]
 
 
 # ----------------------------------------------------------------------------------------- the scoring contract
@@ -158,7 +168,7 @@ def test_most_popular_under_the_contract_is_popularity_ranks():
     counts = input_counts(data, "valid").tolist()
     rec = MostPopular().fit(data, "valid")
     assert evaluate_recommender(rec, data, "test").tolist() == brute_force_ranks(
-        [s for s in lists if len(s) >= 2], 0, lambda history: {i: counts[i - 1] for i in range(1, 16)})
+        [s for s in lists if len(s) >= 2], 0, lambda history: {i: counts[i - 1] + (16 - i) / 16 for i in range(1, 16)})
 
 
 def test_input_items_are_each_users_input_in_order():
@@ -439,8 +449,6 @@ def test_ease_on_beauty(shared, monkeypatch):
 def test_no_user_to_rank_or_recommend_gives_empty_results_not_an_error():
     """Every evaluation path returns an empty [0] int64 tensor of ranks when no user has an input for the split
     (users with one item each), and recommend returns [0, k] for no users."""
-    from elcrec_core.serve.recommend import recommend
-
     data = SequenceTensors.from_sequences(Sequences.from_lists([0, 1], [[1], [2]], n_items=3))
     assert len(eligible_users(data, "test")) == 0
     model = ELCRec(ModelConfig(n_items=3, hidden=8, n_heads=1, n_layers=1, max_len=4, n_intents=2))

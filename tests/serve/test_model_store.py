@@ -431,10 +431,10 @@ def test_popularity_and_recommender_metrics_on_a_hand_example():
 
     # test inputs (items[:-1]): item 1 three times, items 2 and 3 once, item 4 never; targets 2, 1, 4
     data = SequenceTensors.from_sequences(Sequences.from_lists([0, 1, 2], [[1, 1, 2], [2, 3, 1], [1, 4]], n_items=4))
-    # user 0 (history 1, 1): 2 ties with 3, which counts against it: rank 1; user 1 (history 2, 3): 1 ranks 0;
-    # user 2 (history 1): 4 is behind 2 and 3: rank 2
-    expected = metrics_from_ranks(torch.tensor([1, 0, 2]))
-    assert expected["HR@5"] == 1.0 and expected["NDCG@5"] == pytest.approx((1 / math.log2(3) + 1 + 0.5) / 3)
+    # user 0 (history 1, 1): 2 is as frequent as 3 and comes first, as served: rank 0; user 1 (history 2, 3): 1
+    # ranks 0; user 2 (history 1): 4 is behind 2 and 3: rank 2
+    expected = metrics_from_ranks(torch.tensor([0, 0, 2]))
+    assert expected["HR@5"] == 1.0 and expected["NDCG@5"] == pytest.approx((1 + 1 + 0.5) / 3)
     assert popularity_metrics(data, "test") == expected
     assert recommender_metrics(MostPopular().fit(data, "test"), data, "test") == expected
 
