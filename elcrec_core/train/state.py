@@ -99,9 +99,10 @@ def restore_training_state(path: Path, model: ELCRec, optimizer: torch.optim.Opt
                            generator: torch.Generator, cfg: TrainConfig,
                            data: str | None = None) -> tuple[int, EarlyStopping, list]:
     """Load ``last.pt``; returns (epochs done, early-stopping state, history). Each rank restores its own RNG
-    states; a rank beyond those saved keeps its fresh seed. Raises ValueError naming each changed setting when
-    ``last.pt`` was written with other model or training settings (or item catalogue) than ``model.cfg`` and
-    ``cfg``, except those of :data:`RESUMABLE_CHANGES`, and when it was written for other sequences than those
+    states. Raises ValueError naming each changed setting when ``last.pt`` was written with other model or
+    training settings (or item catalogue) than ``model.cfg`` and ``cfg``, except those of
+    :data:`RESUMABLE_CHANGES`, or by another number of processes (another batch per optimiser step: ``elcrec train
+    --nproc``), and when it was written for other sequences than those
     of :func:`data_digest` ``data`` (where both are known: other users' histories or another item numbering)."""
     state = load_checkpoint(path)
     if data is not None and state.get("data_digest", data) != data:
@@ -110,17 +111,19 @@ def restore_training_state(path: Path, model: ELCRec, optimizer: torch.optim.Opt
                          "folder")
     changes = (changed_settings(state["model_config"], dataclasses.asdict(model.cfg), "model")
                + changed_settings(state["config"]["train"], dataclasses.asdict(cfg), "train", RESUMABLE_CHANGES))
+    saved = state.get("rank_rng", [state["rng"]])
+    if len(saved) != distributed.world_size():  # the batch per optimiser step is the processes x batch_size
+        changes.append(f"processes {len(saved)} -> {distributed.world_size()} (--nproc: a batch per step of "
+                       f"{len(saved) * cfg.batch_size} -> {distributed.world_size() * cfg.batch_size})")
     if changes:
         raise ValueError(f"{path} holds a run with other settings ({'; '.join(changes)}): resume with the same "
                          f"settings, start over with --fresh (or resume=False), or write to another folder")
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
-    saved = state.get("rank_rng", [state["rng"]])
-    if distributed.rank() < len(saved):
-        rng = saved[distributed.rank()]
-        torch.set_rng_state(rng["torch"])
-        generator.set_state(rng["data"])
-        if "cuda" in rng and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
+    rng = saved[distributed.rank()]
+    torch.set_rng_state(rng["torch"])
+    generator.set_state(rng["data"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
     stopper = EarlyStopping(**{**state["early_stopping"], "patience": cfg.patience})  # a changed patience applies
     return state["epoch"] + 1, stopper, state["history"]

@@ -15,10 +15,12 @@ from elcrec_core.cli.main import main
 from elcrec_core.config.settings import ExperimentConfig, load_preset, merge_overrides
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.popularity import popularity_metrics
+from elcrec_core.train import distributed
 from elcrec_core.train.checkpoint import load_checkpoint, load_model
 from elcrec_core.train.distributed import state_digest
 from elcrec_core.train.launch import train_distributed
 from elcrec_core.train.objective import NonFiniteLoss
+from elcrec_core.train.state import restore_training_state
 
 SETTINGS = ["--preset", "synthetic", "--format", "events", "--intents", "6", "--hidden", "32", "--max-len", "20",
             "--batch-size", "128", "--lr", "3e-3", "--rec-loss", "ce", "--seed", "7", "--device", "cpu",
@@ -41,7 +43,7 @@ def last_json(output: str) -> dict:
     return json.loads(output.strip().splitlines()[-1])
 
 
-def test_two_processes_match_one_and_their_checkpoints_load_anywhere(events, tmp_path, capfd):
+def test_two_processes_match_one_and_their_checkpoints_load_anywhere(events, tmp_path, capfd, monkeypatch):
     assert main(train_args(events, tmp_path / "one", 12)) == 0
     single = last_json(capfd.readouterr().out)
     assert main(train_args(events, tmp_path / "two", 12, "--nproc", "2")) == 0
@@ -71,6 +73,16 @@ def test_two_processes_match_one_and_their_checkpoints_load_anywhere(events, tmp
                              "events", "--checkpoint", str(tmp_path / "two" / "best.pt"), "--device", "cpu",
                              "--json"], capture_output=True, text=True, check=True)
     assert json.loads(scored.stdout) == pytest.approx(ddp["test"], abs=1e-6)
+
+    # resuming in another number of processes would change the batch per optimiser step: refused, both ways
+    assert main(train_args(events, tmp_path / "two", 14)) == 2
+    assert "processes 2 -> 1 (--nproc: a batch per step of 256 -> 128)" in capfd.readouterr().err
+    monkeypatch.setattr(distributed, "world_size", lambda: 2)  # as each of two processes sees it
+    model, payload = load_model(tmp_path / "one" / "last.pt")
+    train = ExperimentConfig.from_dict(payload["config"]).train
+    with pytest.raises(ValueError, match=r"processes 1 -> 2 \(--nproc: a batch per step of 128 -> 256\)"):
+        restore_training_state(tmp_path / "one" / "last.pt", model, torch.optim.Adam(model.parameters()),
+                               torch.Generator(), train)
 
 
 def test_train_distributed_runs_a_config_and_returns_rank_0s_result(events, tmp_path):
@@ -133,8 +145,6 @@ def test_the_replica_check_raises_when_a_rank_holds_other_parameters(monkeypatch
     """Two ranks whose state digests differ stop training with an error that shows both; equal ones pass and
     return the digest."""
     from torch import distributed as dist
-
-    from elcrec_core.train import distributed
 
     model = torch.nn.Linear(3, 2)
     own = distributed.state_digest(model.state_dict())
