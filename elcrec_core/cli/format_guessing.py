@@ -181,7 +181,7 @@ def _timestamp_samples(path: Path, source: SourceConfig) -> list[str]:
         dtype = pl.read_parquet_schema(path).get(column)
         if dtype is None or dtype.is_temporal():
             return []  # a missing column is the reader's to name; a typed time needs no format
-        frame = pl.scan_parquet(path).select(pl.col(column).cast(pl.String)).head(SAMPLE_ROWS).collect()
+        frame = pl.scan_parquet(path, glob=False).select(pl.col(column).cast(pl.String)).head(SAMPLE_ROWS).collect()
         return frame[column].to_list()
     lines = _lines(_head(path))
     if source.format == "jsonl":

@@ -65,6 +65,13 @@ def as_utf8(path: Path, encoding: str) -> Iterator[Path]:
             raise SourceReadError(path, err.cause) from None
 
 
+def literal_path(path: str | Path) -> str:
+    """``path`` as DuckDB's file readers take it literally: they expand ``*``, ``?`` and ``[...]`` in a name as a
+    glob, so ``day[1].csv`` read ``day1.csv``; each such character goes inside brackets (``[[]``), which match it
+    alone."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in str(path))
+
+
 def empty_rejects() -> pl.DataFrame:
     """No rejected rows, in the columns a reader gives them: source_row, reason, detail."""
     return pl.DataFrame(schema={"source_row": pl.Int64, "reason": pl.String, "detail": pl.String})
@@ -183,7 +190,7 @@ def read_delimited(
             " FROM read_csv(?, auto_detect = false, header = ?, skip = ?, columns = ?, delim = ?, quote = ?,"
             " escape = ?, max_line_size = ?, store_rejects = true, rejects_table = 'csv_rejects',"
             f" rejects_scan = 'csv_reject_scans'){where}",
-            params=[str(file), header, max(first - 1, 0) if header else 0, {c: "VARCHAR" for c in columns},
+            params=[literal_path(file), header, max(first - 1, 0) if header else 0, {c: "VARCHAR" for c in columns},
                     delimiter, quote or "", (escape if escape is not None else quote) or "", max_line_bytes],
         ))
 
@@ -267,7 +274,7 @@ def parquet_relation(con: duckdb.DuckDBPyConnection, path: Path, wanted: Mapping
     lacks. A binary column (text written without its UTF-8 annotation) reads as the text it holds, as the same
     ids of a CSV file read; bytes that are not UTF-8 as DuckDB spells them (``caf\\xE9``)."""
     try:
-        rel = con.sql("SELECT * FROM read_parquet(?, file_row_number = true)", params=[str(path)])
+        rel = con.sql("SELECT * FROM read_parquet(?, file_row_number = true)", params=[literal_path(path)])
     except duckdb.InvalidInputException as err:  # text, or a damaged file: "No magic bytes found at end of file"
         raise SourceReadError(path, f"not a Parquet file ({str(err).splitlines()[0]})") from None
     if missing := [c for c in wanted.values() if c is not None and c not in rel.columns]:

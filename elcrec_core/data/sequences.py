@@ -162,7 +162,7 @@ def read_sequence_parquet(path: str | Path, item_index: str | Path | None = None
     """
     path = Path(path)
     with reading(path):
-        frame = pl.read_parquet(path, columns=["user_id", "items"])
+        frame = pl.read_parquet(path, columns=["user_id", "items"], glob=False)
         lists = frame["items"].cast(pl.List(pl.Int64)).rechunk().to_arrow()
     item_ids = read_item_index_file(item_index or path.with_name(ITEM_INDEX_FILE))
     offsets = np.asarray(lists.offsets, dtype=np.int64)
@@ -185,7 +185,7 @@ def write_item_index_file(path: str | Path, item_ids: np.ndarray) -> None:
 def read_item_index_file(path: str | Path) -> np.ndarray:
     """The item id of each index (``ids[i - 1]`` for index i) from an item index file; its indices must be 1..n."""
     with reading(path):
-        index = pl.read_parquet(path, columns=["item_index", "item_id"]).sort("item_index")
+        index = pl.read_parquet(path, columns=["item_index", "item_id"], glob=False).sort("item_index")
     if not np.array_equal(index["item_index"].to_numpy(), np.arange(1, len(index) + 1)):
         raise SourceReadError(path, f"the item index is not 1..{len(index)}")
     return index["item_id"].to_numpy()

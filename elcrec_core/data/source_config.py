@@ -185,17 +185,17 @@ MOVIELENS_GENRES: tuple[str, ...] = (
 
 
 def resolve_files(path: str | Path) -> list[Path]:
-    """The files a source path names, as absolute paths with links resolved: the file itself, a folder's
-    non-hidden files, or a glob's matches, in name order, each file once (a link to a file beside it, such as
-    latest.csv, is that file)."""
+    """The files a source path names, as absolute paths with links resolved: the file itself (also where its name
+    holds ``*``, ``?`` or ``[``), a folder's non-hidden files, or a glob's matches, in name order, each file once (a
+    link to a file beside it, such as latest.csv, is that file)."""
     text = str(path)
     p = Path(text)
     if p.is_dir():
         files = sorted({f.resolve() for f in p.iterdir() if f.is_file() and not f.name.startswith(".")})
-    elif any(c in text for c in "*?["):
-        files = sorted({Path(f).resolve() for f in globlib.glob(text, recursive=True) if Path(f).is_file()})
     elif p.is_file():
         files = [p.resolve()]
+    elif any(c in text for c in "*?["):
+        files = sorted({Path(f).resolve() for f in globlib.glob(text, recursive=True) if Path(f).is_file()})
     else:
         raise SourceReadError(text, "no such file or folder")
     if not files:

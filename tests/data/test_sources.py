@@ -270,6 +270,39 @@ def test_folder_of_daily_files_and_glob(tmp_path: Path) -> None:
     assert read_source(SourceConfig(format="csv", path=str(folder / "*-02.csv")))["item_id"].to_list() == ["i2"]
 
 
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl", "parquet", "sequence"])
+def test_a_file_whose_name_holds_glob_characters_is_that_file(tmp_path: Path, fmt: str) -> None:
+    """DuckDB's readers expand *, ? and [...] in a name: day[1].csv read day1.csv beside it (its rows lost, the
+    other's read twice), and a name given alone found no file."""
+    folder = tmp_path / "daily"
+    folder.mkdir()
+    rows = {"day[1]": [("u", "a"), ("u", "b")], "day1": [("v", "z")], "w?x*": [("w", "c")], "wAxB": [("x", "d")]}
+    for name, events in rows.items():
+        frame = pl.DataFrame({"user_id": [u for u, _ in events], "item_id": [i for _, i in events],
+                              "timestamp": [EPOCH0 + k for k in range(len(events))]})
+        path = folder / f"{name}.{fmt}"
+        if fmt == "parquet":
+            frame.write_parquet(path)
+        elif fmt == "jsonl":
+            frame.write_ndjson(path)
+        elif fmt == "sequence":
+            _write(path, f"{events[0][0]} {' '.join(i for _, i in events)}\n")
+        else:
+            frame.write_csv(path, separator="\t" if fmt == "tsv" else ",")
+    read = read_source(SourceConfig(format=fmt, path=str(folder)))
+    assert sorted(read.select("user_id", "item_id").rows()) == sorted(e for events in rows.values() for e in events)
+    alone = read_source(SourceConfig(format=fmt, path=str(folder / f"day[1].{fmt}")))
+    assert alone.select("user_id", "item_id").rows() == rows["day[1]"]
+    assert resolve_files(folder / f"w?x*.{fmt}") == [(folder / f"w?x*.{fmt}").resolve()]  # the file, not a glob
+
+
+def test_item_metadata_from_a_file_whose_name_holds_glob_characters(tmp_path: Path) -> None:
+    for name, title in (("items[1].csv", "Lipstick"), ("items1.csv", "Soap")):
+        _write(tmp_path / name, f"item_id,title,categories\n1,{title},x\n")
+    meta, _ = read_item_metadata(ItemMetadataConfig(str(tmp_path / "items[1].csv")))
+    assert meta["title"].to_list() == ["Lipstick"]
+
+
 def test_a_link_to_a_file_of_the_folder_is_that_file_read_once(tmp_path: Path) -> None:
     """A latest.csv that links to a day's file: its rows were read twice, the second time all duplicate_event
     of themselves (a rejected share of 50% refuses the load)."""
