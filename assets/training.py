@@ -81,7 +81,7 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
     record = ModelRecord(day=partition, run_id=context.run.run_id, dir=store.relative(out), valid=result.valid,
                          test=result.test, best_epoch=result.best_epoch, epochs=len(result.history),
                          seconds=result.seconds, warm_start=bool(warm), warm_start_from=base.dir if warm else None,
-                         sequences=sequences)
+                         sequences=sequences, recipe=work.name)
     store.add_candidate(record, {"history": result.history})
     plot = training_curve(result.history, out / "training_curve.png")
     curve = [{k: row[k] for k in ("epoch", "loss", "rec", "valid_HR@20", "valid_NDCG@20", "seconds") if k in row}

@@ -61,7 +61,7 @@ def fit_challengers(store: ModelStore, candidate: ModelRecord, seqs: Sequences, 
         record = ModelRecord(day=candidate.day, run_id=f"{candidate.run_id}/{rec.name}",
                              dir=store.relative(store.challenger_dir(candidate, rec.name)), valid=metrics["valid"],
                              test=metrics["test"], seconds=time.perf_counter() - t0, kind=rec.name,
-                             params=baseline_params(rec))
+                             params=baseline_params(rec), recipe=_recipe(candidate, rec.name))
         store.add_challenger(candidate, record)
         records.append(record)
     fitted = {record.kind for record in records}
@@ -103,9 +103,16 @@ def _train_sasrec(store: ModelStore, candidate: ModelRecord, seqs: Sequences,
                          valid=result.valid, test=result.test, best_epoch=result.best_epoch,
                          epochs=len(result.history), seconds=result.seconds, kind="sasrec",
                          warm_start=init_from is not None,
-                         warm_start_from=store.relative(init_from.parent) if init_from is not None else None)
+                         warm_start_from=store.relative(init_from.parent) if init_from is not None else None,
+                         recipe=_recipe(candidate, "sasrec"))
     store.add_challenger(candidate, record)
     return record
+
+
+def _recipe(candidate: ModelRecord, kind: str) -> str:
+    """A challenger's recipe: its candidate's (the same settings, start and sequences fit the same challengers)
+    and its kind; "" where the candidate's is unknown."""
+    return f"{candidate.recipe}/{kind}" if candidate.recipe else ""
 
 
 def _warm_sasrec(store: ModelStore, candidate: ModelRecord) -> Path | None:

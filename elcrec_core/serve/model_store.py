@@ -58,6 +58,9 @@ class ModelRecord:
     kind: str = "elcrec"
     params: dict[str, Any] = field(default_factory=dict)
     sequences: str = ""  # the digest of the sequences it trained on (elcrec_core.train.state.data_digest); "": unknown
+    # the digest of what made it (a training's settings, start and sequences; a challenger's: its candidate's, and
+    # its kind): a model made again from the same recipe (the day's run again) is the same model; "": unknown
+    recipe: str = ""
 
     @property
     def trained(self) -> bool:
@@ -73,6 +76,11 @@ class ModelRecord:
     def name(self) -> str:
         """``<day>/<run id>``: how logs, reports and the serving log name the model."""
         return f"{self.day}/{self.run_id}"
+
+    @property
+    def identity(self) -> str:
+        """What makes two records one model: the recipe where known, else the name."""
+        return f"recipe {self.recipe}" if self.recipe else self.name
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -227,24 +235,26 @@ class ModelStore:
             last_served[record.name] = (n, record)
         withdrawn = self.withdrawn()
         earlier = [(record.day, n, record) for n, record in last_served.values()
-                   if wanted(record) and record.name not in withdrawn]
+                   if wanted(record) and record.identity not in withdrawn]
         return max(earlier, key=lambda found: found[:2])[2] if earlier else None
 
     def withdrawn(self) -> set[str]:
-        """The names of the models that a rollback took out of serving and no later entry of the serving log
-        restored (a rollback of that rollback, or a promotion). A last entry that the aliases do not show (the
-        aliases' write failed after the log's: a full disk, a killed process) was not applied, and does not count."""
+        """The identities (:attr:`ModelRecord.identity`: the recipe, else the name) of the models that a rollback
+        took out of serving and no later entry of the serving log restored (a rollback of that rollback, or a
+        promotion): a model trained again from a withdrawn one's recipe (its day run again) is withdrawn too. A
+        last entry that the aliases do not show (the aliases' write failed after the log's: a full disk, a killed
+        process) was not applied, and does not count."""
         withdrawn: set[str] = set()
         log = self.models / "serving_log.jsonl"
         entries, serving = self.serving_log(), self.serving()
         if entries and serving is not None and _record(entries[-1][SERVING], log).name != serving.name:
             entries = entries[:-1]
         for entry in entries:
-            name = _record(entry[SERVING], log).name
-            undo = name in withdrawn  # a rollback of a rollback restores the model, blaming no other
-            withdrawn.discard(name)
+            identity = _record(entry[SERVING], log).identity
+            undo = identity in withdrawn  # a rollback of a rollback restores the model, blaming no other
+            withdrawn.discard(identity)
             if entry["action"] == "rollback" and entry[PREVIOUS] is not None and not undo:
-                withdrawn.add(_record(entry[PREVIOUS], log).name)
+                withdrawn.add(_record(entry[PREVIOUS], log).identity)
         return withdrawn
 
     def serving_log(self) -> list[dict[str, Any]]:

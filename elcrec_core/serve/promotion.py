@@ -85,8 +85,9 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
     ``challengers`` serves, all scored on the validation split of ``data`` (see the module's rules, applied in
     the order candidate, champion, challengers by score). A candidate trained on an older day than the champion
     changes nothing (an older day never replaces a newer model) unless the champion is unfit for ``data`` (non-finite
-    scores, or not beating most popular); the reason then says so. ``withdrawn``: the names of the models that a
-    rollback withdrew (:meth:`ModelStore.withdrawn`), unfit but for the floor. Raises ValueError when two contenders
+    scores, or not beating most popular); the reason then says so. ``withdrawn``: the identities of the models that a
+    rollback withdrew (:meth:`ModelStore.withdrawn`: a model trained again from one's recipe is it), unfit but for
+    the floor. Raises ValueError when two contenders
     share a role, or for a negative ``tolerance`` (no model would be within it of the best)."""
     if not tolerance >= 0:
         raise ValueError(f"the gate's tolerance must be >= 0, not {tolerance}")
@@ -101,14 +102,15 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
     floor = scores.get(FLOOR)
 
     def is_withdrawn(c: Contender) -> bool:
-        return c.record.name in withdrawn and FLOOR not in (c.role, c.record.kind)
+        return c.record.identity in withdrawn and FLOOR not in (c.role, c.record.kind)
 
     def unfit(c: Contender) -> str | None:
         """Why ``c`` may not serve on this data whatever the others score, or None."""
         if non_finite[c.role]:
             return f"{non_finite[c.role]} validation users get a NaN or infinite score"
         if is_withdrawn(c):
-            return f"{c.record.name} was withdrawn by elcrec rollback (roll back again to restore it)"
+            again = ", or is trained again as one that was (the same recipe)" if c.record.recipe else ""
+            return f"{c.record.name} was withdrawn by elcrec rollback{again} (roll back again to restore it)"
         if floor is not None and FLOOR not in (c.role, c.record.kind) and not scores[c.role] > floor:
             return (f"validation {SELECTION_METRIC} {scores[c.role]:.4f} does not beat most popular's "
                     f"{floor:.4f}")

@@ -1135,6 +1135,39 @@ def test_serving_model_run_again_after_a_rollback_keeps_the_withdrawn_candidate_
     assert storage.store.serving() in (restored, *storage.store.challengers(candidate))
 
 
+def test_the_day_run_again_after_a_rollback_does_not_serve_the_withdrawn_model_again(first_run, tmp_path):
+    """elcrec rollback withdrew the day's model; the day run again (re-executed, or the sensor) trained the same
+    model from the same recipe (settings, start and sequences) under a new run id, and the gate promoted it again."""
+    import shutil
+
+    from assets.challengers import challengers
+    from assets.serving import serving_model
+    from assets.training import elcrec_model
+    from elcrec_core.serve.model_store import ModelRecord
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    storage = Storage(data_dir=str(data_dir))
+    store = storage.store
+    withdrawn = store.candidate(PARTITION, [first_run[1].run_id])
+    base = ModelRecord.from_dict(json.loads((store.path(withdrawn.warm_start_from) / "record.json").read_text()))
+    store.promote(base, "the day before")
+    store.promote(withdrawn, "it served")  # (earlier tests may have changed what serves)
+    assert store.rollback("the day's model recommends stale items") == base
+    config = run_config(tolerance=1.0)["ops"]
+    result = dg.materialize([elcrec_model, challengers, serving_model], partition_key=PARTITION,
+                            resources={"storage": storage, "device": ComputeDevice(device="cpu", threads=1)},
+                            run_config={"ops": {name: config[name] for name in ("elcrec_model", "serving_model")}})
+    again = store.candidate(PARTITION, [result.run_id])
+    assert again.name != withdrawn.name and again.recipe == withdrawn.recipe != ""
+    gate = metadata(result, "serving_model")
+    assert gate["promoted"] is False and store.serving() not in (again, withdrawn)
+    assert gate["reason"].startswith(f"refused: {again.name} was withdrawn by elcrec rollback, or is trained again "
+                                     "as one that was (the same recipe)")
+    store.rollback("it was right after all")  # restores the recipe: the copy may serve again
+    assert store.withdrawn() == set()
+
+
 def test_the_report_gives_no_figure_to_a_model_with_non_finite_scores(first_run, tmp_path):
     """A candidate whose scores are NaN for one item (every user): the gate refused it, but the report ranked it
     as if that item did not exist ("level with ...", a figure and an interval); now it has no figure, no verdict
