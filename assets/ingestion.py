@@ -1,7 +1,7 @@
 """Stage 1: raw interaction ingestion into the warehouse, with the quarantine of rejected rows."""
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -16,12 +16,13 @@ from elcrec_core.data.ingestion import (
     EventsBeforeStart,
     MixedSources,
     files_under_other_rules,
+    never_loaded,
     read_checked,
     store_checked,
     stored_files_gone,
 )
 from elcrec_core.data.item_metadata import read_item_metadata
-from elcrec_core.data.source_config import resolve_files
+from elcrec_core.data.source_config import day_files, resolve_files
 from elcrec_core.data.synthetic import generate
 from elcrec_core.data.validation import RowCheck, expect_interactions
 from elcrec_pipeline.config import SourceSettings
@@ -36,7 +37,12 @@ from elcrec_pipeline.resources import SourceFile, Storage, digest, files_version
     kinds={"duckdb", "polars"},
     check_specs=[dg.AssetCheckSpec(
         "interaction_expectations", asset="raw_interactions", blocking=True,
-        description="Great Expectations: row count, null rates, distinct users/items, rejected share")],
+        description="Great Expectations: row count, null rates, distinct users/items, rejected share"),
+        dg.AssetCheckSpec(
+            "earlier_days_loaded", asset="raw_interactions",
+            description="Every file that a source path with {date} names for a day before this one (from the "
+                        "partitions' start) has been loaded: a delivery that came after its day's run (which "
+                        "failed without it), or a day never run, is in no day's sequences until its day runs")],
     description="Interaction events of the day loaded into the DuckDB warehouse (table raw_interactions). The "
                 "source is the run config over the source settings file (resource source_file, ELCREC_SOURCE), "
                 "else the embedded synthetic data set. Every row is accepted or quarantined in "
@@ -115,12 +121,37 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     }
     if metadata_counts:
         metadata["item_metadata"] = table([metadata_counts], ITEM_METADATA_COUNTS)
+    late = _late_deliveries(config.path, start.date(), context.partition_key, storage)
+    if late:
+        context.log.warning(_late_note(late, context.partition_key))
+    metadata["earlier_days_not_loaded"] = dg.MetadataValue.int(len(late))
     yield dg.MaterializeResult(
         data_version=dg.DataVersion(digest(config.model_dump(), files)),
         metadata=metadata,
         check_results=[dg.AssetCheckResult(check_name="interaction_expectations", passed=True,
-                                           metadata=expectation_results(expectations))],
+                                           metadata=expectation_results(expectations)),
+                       dg.AssetCheckResult(
+                           check_name="earlier_days_loaded", passed=not late, severity=dg.AssetCheckSeverity.WARN,
+                           description=_late_note(late, context.partition_key) if late else None,
+                           metadata={"files_not_loaded": dg.MetadataValue.int(len(late)),
+                                     "first_files": dg.MetadataValue.text(", ".join(map(str, late[:10])) or "none")})],
     )
+
+
+def _late_deliveries(pattern: str | None, first: date, partition: str, storage: Storage) -> list[Path]:
+    """The files that ``pattern`` (a source path with ``{date}``) names for the days from ``first`` to the day
+    before ``partition`` that no load has read, oldest day first; none for a path without ``{date}``."""
+    if not pattern or "{date}" not in pattern:
+        return []
+    days = (first + timedelta(days=n) for n in range((date.fromisoformat(partition) - first).days))
+    return never_loaded([file for day in days for file in day_files(pattern, day.isoformat())], storage.warehouse)
+
+
+def _late_note(late: list[Path], partition: str) -> str:
+    shown = ", ".join(map(str, late[:5])) + (f", ... ({len(late)} in all)" if len(late) > 5 else "")
+    return (f"{len(late)} file(s) of days before {partition} are on disk but no load has read them (a delivery "
+            f"that came after its day's run, which failed without it, or a day never run): their events are in no "
+            f"day's sequences. Run their days (daily_retrain_job, or a backfill), then this day again: {shown}")
 
 
 RAW_COLUMNS = {

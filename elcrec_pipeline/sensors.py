@@ -8,8 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.daily import configured_partitions
-from elcrec_core.data.files import SourceReadError
-from elcrec_core.data.source_config import resolve_files
+from elcrec_core.data.source_config import day_files
 from elcrec_pipeline.jobs import RUN_CONFIG_ENV, daily_retrain_job, ingestion_job, run_config_file
 from elcrec_pipeline.resources import SourceFile, files_version
 
@@ -78,12 +77,3 @@ def settled(files: list[Path]) -> bool:
     except OSError:
         return False
     return time.time() - newest >= SETTLE_SECONDS
-
-
-def day_files(pattern: str, day: str) -> list[Path]:
-    """The files that the source path ``pattern`` names for ``day`` (``{date}`` filled in; a file, a folder's
-    files or a glob's matches, as the ingestion reads them), none where there are none yet."""
-    try:
-        return resolve_files(pattern.replace("{date}", day))
-    except (SourceReadError, OSError):  # none yet, or a folder that cannot be read now: the next tick looks again
-        return []

@@ -198,6 +198,14 @@ def stored_files_gone(path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> list[st
     return sorted(file for (file,) in stored if file != warehouse.SYNTHETIC_SOURCE_FILE and not Path(file).is_file())
 
 
+def never_loaded(files: list[Path], path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> list[Path]:
+    """Those of ``files`` (resolved paths) that no load of the warehouse at ``path`` read (table ``loads``), in
+    the order given."""
+    with warehouse.connect(path, read_only=True) as con:
+        loaded = {file for (file,) in con.execute("SELECT DISTINCT unnest(files) FROM loads").fetchall()}
+    return [file for file in files if str(file) not in loaded]
+
+
 def store_checked(batch: CheckedBatch, path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> LoadReport:
     """Store a checked batch in the warehouse at ``path``, replacing what earlier loads stored for each of its
     files (even a file that is now empty) and nothing else (:func:`load_interactions`; :class:`MixedSources` for a

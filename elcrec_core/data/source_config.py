@@ -201,3 +201,12 @@ def resolve_files(path: str | Path) -> list[Path]:
     if not files:
         raise SourceReadError(text, "no files found")
     return files
+
+
+def day_files(pattern: str, day: str) -> list[Path]:
+    """The files that the source path ``pattern`` names for ``day`` (``{date}`` filled in; a file, a folder's
+    files or a glob's matches, as the ingestion reads them), none where there are none yet."""
+    try:
+        return resolve_files(pattern.replace("{date}", day))
+    except (SourceReadError, OSError):  # none yet, or a folder that cannot be read now: the next tick looks again
+        return []

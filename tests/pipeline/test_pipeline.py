@@ -114,8 +114,8 @@ def first_run(tmp_path_factory) -> tuple[Path, dg.ExecuteInProcessResult]:
 def test_daily_job_materializes_every_stage_with_metadata(first_run):
     data_dir, result = first_run
     assert result.success
-    assert checks(result) == {"interaction_expectations": True, "sequence_expectations": True,
-                              "promotion_gate": True}
+    assert checks(result) == {"interaction_expectations": True, "earlier_days_loaded": True,
+                              "sequence_expectations": True, "promotion_gate": True}
     raw = metadata(result, "raw_interactions")
     assert raw["rows_in"] == raw["accepted"] + raw["rejected"] and raw["accepted"] > 4000
     tables = {row["table"]: row["rows"] for row in rows(raw["tables"])}
@@ -788,7 +788,8 @@ def test_sequences_that_fail_their_expectations_stop_the_job_before_training(tmp
     config["ops"]["interaction_sequences"] = {"config": {"max_length": 10}}
     result = materialize_all(tmp_path, config)
     assert not result.success
-    assert checks(result) == {"interaction_expectations": True, "sequence_expectations": False}
+    assert checks(result) == {"interaction_expectations": True, "earlier_days_loaded": True,
+                              "sequence_expectations": False}
     materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
     assert materialized == {"raw_interactions", "rejected_interactions"}
     assert not (tmp_path / "models").exists()

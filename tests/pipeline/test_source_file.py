@@ -383,7 +383,8 @@ def test_the_beauty_preset_reads_a_sequence_file_into_its_sequences(tmp_path):
                             resources={"storage": Storage(data_dir=str(tmp_path / "data"), input_dirs=[str(tmp_path)]),
                                        "source_file": SourceFile()})
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert result.success and checks == {"interaction_expectations": True, "sequence_expectations": True}
+    assert result.success and checks == {"interaction_expectations": True, "earlier_days_loaded": True,
+                                         "sequence_expectations": True}
     seqs, item_ids = read_sequence_parquet(tmp_path / "data/sequences/2026-01-31/sequences.parquet")
     built = {int(user): [int(item_ids[i - 1]) for i in seqs.items[seqs.offsets[n]:seqs.offsets[n + 1]]]
              for n, user in enumerate(seqs.user_ids)}
@@ -488,6 +489,31 @@ def test_a_load_names_the_stored_files_no_longer_on_disk_whose_rows_stay(team, t
     warnings = [entry.user_message for entry in instance.all_logs(result.run_id) if entry.level == logging.WARNING]
     assert any(message.startswith(f"1 stored file(s) are no longer on disk, and their rows stay in the warehouse "
                                   f"(the sequences use them): {withdrawn.resolve()}") for message in warnings)
+
+
+def test_a_delivery_that_came_after_its_days_run_is_flagged_until_its_day_runs(team, tmp_path):
+    """The schedule's run of a day whose {date} file had not come failed (no retries, and the schedule asks once);
+    the file then came, and no later day loaded it or said so: its events were in no day's sequences."""
+    source = SourceFile(path=str(team / "source.yaml"))
+    data_dir = tmp_path / "data"
+    late = team / "logs" / "2026-01-30.csv"
+    text = late.read_text()
+    late.unlink()
+    assert not ingest(data_dir, source, "2026-01-30").success  # no such file
+    late.write_text(text)  # it comes after its day's run
+
+    def earlier_days_loaded(result: dg.ExecuteInProcessResult) -> tuple[dg.AssetCheckEvaluation, int]:
+        (event,) = result.asset_materializations_for_node("raw_interactions")
+        (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "earlier_days_loaded"]
+        return check, event.metadata["earlier_days_not_loaded"].value
+
+    check, count = earlier_days_loaded(ingest(data_dir, source, "2026-01-31"))
+    assert (check.passed, check.severity, count) == (False, dg.AssetCheckSeverity.WARN, 1)
+    assert check.metadata["first_files"].value == str(late.resolve())
+    assert check.description.startswith("1 file(s) of days before 2026-01-31 are on disk but no load has read them")
+    assert ingest(data_dir, source, "2026-01-30").success  # its day runs
+    check, count = earlier_days_loaded(ingest(data_dir, source, "2026-01-31"))
+    assert (check.passed, count) == (True, 0)
 
 
 def test_the_other_row_rules_warning_names_the_rules_that_differ() -> None:
