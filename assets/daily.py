@@ -122,6 +122,33 @@ def days_in_progress(instance: dg.DagsterInstance) -> set[str]:
             if "dagster/partition" in run.tags}
 
 
+@contextmanager
+def retried_despite_waits(context: dg.AssetExecutionContext) -> Iterator[None]:
+    """Retry an unexpected error of the block as :data:`RETRY` does (twice, after 10 s then 30 s), counting only
+    this step's attempts that an error ended: the waits of :func:`wait_for_the_day_before` are retries too, and
+    Dagster's policy counts them, so two waits left an error no retry. Failures and retries pass as they are."""
+    try:
+        yield
+    except (dg.Failure, dg.RetryRequested):
+        raise
+    except Exception as err:
+        failed = _attempts_an_error_ended(context)
+        if failed >= RETRY.max_retries:
+            raise
+        context.log.warning(f"retrying after {type(err).__name__}: {err}")
+        raise dg.RetryRequested(max_retries=context.retry_number + 1,
+                                seconds_to_wait=RETRY.delay * (2 ** (failed + 1) - 1)) from err
+
+
+def _attempts_an_error_ended(context: dg.AssetExecutionContext) -> int:
+    """How many earlier attempts of this step in this run an error ended (a retry with a cause: a wait has none)."""
+    step = context.get_step_execution_context().step.key
+    events = (entry.dagster_event for entry in context.instance.all_logs(
+        context.run.run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY))
+    return sum(1 for event in events if event is not None and event.step_key == step
+               and event.event_specific_data.error is not None and event.event_specific_data.error.cause is not None)
+
+
 def wait_for_the_day_before(context: dg.AssetExecutionContext, why: str, otherwise: str,
                             loading: bool = False) -> None:
     """Retry later while a run of the day before is unfinished (with ``loading``: still to load the day's files;
@@ -136,6 +163,6 @@ def wait_for_the_day_before(context: dg.AssetExecutionContext, why: str, otherwi
     if context.retry_number < DAY_BEFORE_WAIT_RETRIES:
         context.log.info(f"waiting for run(s) {', '.join(waiting)} of the day before: {why} (a run whose process "
                          "is gone: terminate it in the UI, Runs)")
-        raise dg.RetryRequested(max_retries=DAY_BEFORE_WAIT_RETRIES, seconds=DAY_BEFORE_WAIT_SECONDS)
+        raise dg.RetryRequested(max_retries=DAY_BEFORE_WAIT_RETRIES, seconds_to_wait=DAY_BEFORE_WAIT_SECONDS)
     context.log.warning(f"run(s) {', '.join(waiting)} of the day before still unfinished after "
                         f"{DAY_BEFORE_WAIT_RETRIES} tries: {otherwise}")

@@ -11,6 +11,7 @@ from assets.daily import (
     days_in_progress,
     fails_at_once,
     refused,
+    retried_despite_waits,
     wait_for_the_day_before,
 )
 from assets.ingestion import raw_interactions
@@ -40,6 +41,13 @@ def interaction_sequences(context: dg.AssetExecutionContext, config: SequenceSet
                           storage: Storage) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     wait_for_the_day_before(context, "it is still to load that day, whose events belong in this day's sequences",
                             "building this day's sequences from the events loaded now", loading=True)
+    with retried_despite_waits(context):
+        yield from _build(context, config, storage)
+
+
+def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
+           storage: Storage) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """:func:`interaction_sequences` after its wait for the day before."""
     with fails_at_once(f"sequences of {context.partition_key}", ValueError, FileNotFoundError):  # no warehouse yet
         build = build_sequences(config.sequence_config(), storage.warehouse, until=partition_end(context.partition_key))
     summary = build.summary

@@ -5,7 +5,15 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.daily import MODEL_STORE_POOL, PREVIOUS_DAY, RETRY, daily_asset, fails_at_once, wait_for_the_day_before
+from assets.daily import (
+    MODEL_STORE_POOL,
+    PREVIOUS_DAY,
+    RETRY,
+    daily_asset,
+    fails_at_once,
+    retried_despite_waits,
+    wait_for_the_day_before,
+)
 from assets.metadata import figure, metric, table
 from assets.sequences import interaction_sequences
 from elcrec_core.config.settings import SHAPE_FIELDS, ExperimentConfig, ModelConfig
@@ -40,11 +48,17 @@ from elcrec_pipeline.resources import ComputeDevice, Storage
 )
 def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, storage: Storage,
                  device: ComputeDevice) -> dg.MaterializeResult:
-    partition = context.partition_key
-    store = storage.store
     if config.warm_start:  # Dagster cannot order the two (serving_model depends on elcrec_model: a cycle)
         wait_for_the_day_before(context, "its gate decides the model this day warm-starts from",
                                 "warm-starting from the model that serves now")
+    with retried_despite_waits(context):
+        return _train(context, config, storage, device)
+
+
+def _train(context: dg.AssetExecutionContext, config: TrainingSettings, storage: Storage,
+           device: ComputeDevice) -> dg.MaterializeResult:
+    """:func:`elcrec_model` after its wait for the day before."""
+    partition, store = context.partition_key, storage.store
     # read once, after the wait: what it trains on, names its folder and gives the model its item index (a run of
     # the same day that builds the sequences again meanwhile must not relabel this model)
     seqs, item_ids = storage.read_sequences(partition)

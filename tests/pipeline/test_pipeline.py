@@ -320,7 +320,7 @@ def test_sequences_and_training_wait_while_a_run_of_the_day_before_is_unfinished
     data_dir = tmp_path / "data"
     shutil.copytree(first_run[0], data_dir)
     monkeypatch.setattr(daily, "DAY_BEFORE_WAIT_SECONDS", 0)
-    monkeypatch.setattr(daily, "DAY_BEFORE_WAIT_RETRIES", 2)
+    monkeypatch.setattr(daily, "DAY_BEFORE_WAIT_RETRIES", 3)  # more than the retry policy's 2
     with dg.instance_for_test() as instance:
         for run_id, status in [("a" * 32, dg.DagsterRunStatus.STARTED), ("b" * 32, dg.DagsterRunStatus.SUCCESS)]:
             instance.add_run(dg.DagsterRun(job_name="daily_retrain_job", run_id=run_id, status=status,
@@ -344,12 +344,55 @@ def test_sequences_and_training_wait_while_a_run_of_the_day_before_is_unfinished
         logs = [e.user_message for e in instance.all_logs(result.run_id) if "of the day before" in e.user_message]
     assert result.success
     retries = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
-    assert [e.step_key for e in retries] == ["interaction_sequences"] * 2 + ["elcrec_model"] * 2
-    assert sum(f"waiting for run(s) {'a' * 32} of the day before: it is still to load" in line for line in logs) == 2
-    assert sum(f"waiting for run(s) {'a' * 32} of the day before: its gate decides" in line for line in logs) == 2
-    assert any("still unfinished after 2 tries: building this day's sequences from the events loaded now" in line
+    assert [e.step_key for e in retries] == ["interaction_sequences"] * 3 + ["elcrec_model"] * 3
+    # each a retry that the wait requested (its RetryRequested was given a keyword it does not take: a TypeError,
+    # which the policy retried twice and then failed the step, an hour's wait cut to 40 s)
+    assert {e.event_specific_data.error.cls_name for e in retries} == {"RetryRequested"}
+    assert sum(f"waiting for run(s) {'a' * 32} of the day before: it is still to load" in line for line in logs) == 3
+    assert sum(f"waiting for run(s) {'a' * 32} of the day before: its gate decides" in line for line in logs) == 3
+    assert any("still unfinished after 3 tries: building this day's sequences from the events loaded now" in line
                for line in logs)
-    assert any("still unfinished after 2 tries: warm-starting from the model that serves now" in line for line in logs)
+    assert any("still unfinished after 3 tries: warm-starting from the model that serves now" in line for line in logs)
+
+
+def test_the_waits_for_the_day_before_leave_an_error_its_retries(first_run, tmp_path, monkeypatch):
+    """Each wait is a retry, and Dagster's policy counted them: after two waits an unexpected error (a warehouse
+    lock held too long) failed the step at once, where the policy retries twice. Now two errors are retried and a
+    third fails, whatever the waits."""
+    import shutil
+
+    import assets.daily as daily
+    import assets.sequences as sequences
+    from elcrec_core.data.events_to_sequences import build_sequences
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(first_run[0], data_dir)
+    monkeypatch.setattr(daily, "DAY_BEFORE_WAIT_SECONDS", 0)
+    monkeypatch.setattr(daily, "DAY_BEFORE_WAIT_RETRIES", 2)
+    monkeypatch.setattr(daily, "RETRY", dg.RetryPolicy(max_retries=2, delay=0))  # no waiting between tries
+    errors = []
+
+    def locked(*args, **kwargs):
+        if len(errors) < failing:
+            errors.append(1)
+            raise OSError("Could not set lock on file warehouse.duckdb")
+        return build_sequences(*args, **kwargs)
+
+    monkeypatch.setattr(sequences, "build_sequences", locked)
+    resources = {"storage": Storage(data_dir=str(data_dir)), "device": ComputeDevice(device="cpu", threads=1)}
+    for failing, succeeds in ((2, True), (3, False)):
+        errors.clear()
+        with dg.instance_for_test() as instance:
+            instance.add_run(dg.DagsterRun(job_name="daily_retrain_job", run_id="a" * 32,
+                                           status=dg.DagsterRunStatus.STARTED, tags={"dagster/partition": "2026-01-25"}))
+            result = dg.materialize([interaction_sequences], partition_key=PARTITION, resources=resources,
+                                    instance=instance, raise_on_error=False)
+            retries = len([e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY])
+            failure = [e.event_specific_data.error for e in result.all_events
+                       if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+        assert (result.success, retries, len(errors)) == (succeeds, 2 + min(failing, 2), failing)
+        if not succeeds:  # the error itself, not a retry request, ends the step
+            assert "Could not set lock on file warehouse.duckdb" in failure[0].to_string()
 
 
 def data_versions(result: dg.ExecuteInProcessResult) -> dict[str, str]:
