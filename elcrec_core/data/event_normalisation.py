@@ -52,6 +52,11 @@ def event_fields(columns: ColumnMap) -> dict[str, str | None]:
     return {"u": columns.user, "i": columns.item, "t": columns.timestamp, "r": columns.rating, "e": columns.event_type}
 
 
+# a time's UTC offset of hours 24-99 or minutes 60-99, which DuckDB reads as it is (+99:00 moved the time by four
+# days): RFC 3339 has hours 00-23 and minutes 00-59
+_BAD_OFFSET = r"[Tt ][0-9]{2}[0-9:.,]* *[+-]((2[4-9]|[3-9][0-9])(:?[0-9]{2})?|[0-9]{2}:?[6-9][0-9])$"
+
+
 def _timestamp_sql(column_type: str, fmt: TimestampFormat, path: Path) -> str:
     """SQL that turns raw column ``t`` (its trimmed text ``t_raw``) into a UTC TIMESTAMP, NULL where it cannot
     be parsed: also a time outside the years 1-9999 or an infinite one (DuckDB's -infinity), a word that DuckDB
@@ -62,6 +67,7 @@ def _timestamp_sql(column_type: str, fmt: TimestampFormat, path: Path) -> str:
         if column_type != "VARCHAR":
             raise SourceReadError(path, f"timestamp column is {column_type}, but the format is iso8601")
         return _in_years("CASE WHEN regexp_matches(t_raw, '^[+-]?[0-9]')"
+                         f" AND NOT regexp_matches(t_raw, '{_BAD_OFFSET}')"
                          " THEN CAST(TRY_CAST(t_raw AS TIMESTAMPTZ) AS TIMESTAMP) END")
     if column_type != "VARCHAR" and column_type not in _NUMERIC_TYPES:
         raise SourceReadError(path, f"timestamp column is {column_type}, not an epoch number")

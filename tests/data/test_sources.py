@@ -69,6 +69,9 @@ def test_rating_and_event_type_columns(tmp_path: Path) -> None:
         ("iso8601", "2026-03-01 14:00:00+02:00", T0),
         ("iso8601", "2026-03-01T12:00:00", T0),
         ("iso8601", "2026-03-01", datetime(2026, 3, 1)),
+        ("iso8601", "2026-03-01T23:59:00+11:59", datetime(2026, 3, 1, 12, 0, 0)),
+        ("iso8601", "2026-03-01T12:00:00.5-0000", datetime(2026, 3, 1, 12, 0, 0, 500000)),
+        ("iso8601", "2026-03-31", datetime(2026, 3, 31)),  # no time, no offset: -31 is the day
     ],
 )
 def test_timestamp_formats(tmp_path: Path, fmt: str, raw: str, expected: datetime) -> None:
@@ -84,7 +87,13 @@ def test_timestamp_formats(tmp_path: Path, fmt: str, raw: str, expected: datetim
                                           # DuckDB's words and its years past Python's 1-9999: they were accepted,
                                           # and the load then failed without naming the file or the row
                                           ("iso8601", "epoch"), ("iso8601", "infinity"), ("iso8601", "-infinity"),
-                                          ("iso8601", "-0044-03-15"), ("iso8601", "10000-01-01")])
+                                          ("iso8601", "-0044-03-15"), ("iso8601", "10000-01-01"),
+                                          # offsets past 23:59 moved the time silently (+99:00 by four days)
+                                          ("iso8601", "2026-01-01T10:00:00+99:00"),
+                                          ("iso8601", "2026-01-01T10:00:00+02:75"),
+                                          ("iso8601", "2026-01-01T10:00:00-99:99"),
+                                          ("iso8601", "2026-01-01 10:00:00.5+2500"),
+                                          ("iso8601", "2026-01-01T10:00+24")])
 def test_unparseable_timestamps_are_flagged_not_dropped(tmp_path: Path, fmt: str, raw: str) -> None:
     path = _write(tmp_path / "e.csv", f"user_id,item_id,timestamp\nu,i,{raw}\nu,i,\n")
     frame = read_source(SourceConfig(format="csv", path=str(path), timestamp_format=fmt))

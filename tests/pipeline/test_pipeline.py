@@ -384,7 +384,8 @@ def test_the_waits_for_the_day_before_leave_an_error_its_retries(first_run, tmp_
         errors.clear()
         with dg.instance_for_test() as instance:
             instance.add_run(dg.DagsterRun(job_name="daily_retrain_job", run_id="a" * 32,
-                                           status=dg.DagsterRunStatus.STARTED, tags={"dagster/partition": "2026-01-25"}))
+                                           status=dg.DagsterRunStatus.STARTED,
+                                           tags={"dagster/partition": "2026-01-25"}))
             result = dg.materialize([interaction_sequences], partition_key=PARTITION, resources=resources,
                                     instance=instance, raise_on_error=False)
             retries = len([e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY])
