@@ -24,6 +24,7 @@ import polars as pl
 
 from elcrec_core.data.duckdb_reading import connection_for, parquet_relation, read_delimited
 from elcrec_core.data.event_normalisation import event_fields, finish_events, id_text, normalise_events, with_rejects
+from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.source_config import SourceConfig, resolve_files
 from elcrec_core.data.synthetic import SyntheticConfig, generate
 
@@ -73,8 +74,13 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig
         f"CASE WHEN {valid} THEN {_json_id(key) if alias in ('u', 'i') else f'line ->> {_json_pointer(key)}'} END"
         f" AS {alias}" for alias, key in fields.items() if key is not None
     )
-    parse = (f"SELECT {picks}, CASE WHEN NOT ({valid}) THEN 'malformed_line' END AS error,"
-             f" CASE WHEN NOT ({valid}) THEN 'not a JSON object: ' || line END AS detail FROM lines")
+    nested = [(key, f"json_type(line, {_json_pointer(key)}) IN ('OBJECT', 'ARRAY')")
+              for alias, key in fields.items() if alias in ("u", "i") and key is not None]
+    errors = "".join(f" WHEN {test} THEN 'malformed_line'" for _, test in nested)
+    details = "".join(f" WHEN {test} THEN '{key.replace(chr(39), chr(39) * 2)} is a JSON object or array, not an id: '"
+                      " || line" for key, test in nested)
+    parse = (f"SELECT {picks}, CASE WHEN NOT ({valid}) THEN 'malformed_line'{errors} END AS error,"
+             f" CASE WHEN NOT ({valid}) THEN 'not a JSON object: ' || line{details} END AS detail FROM lines")
     good, rejects = read_delimited(
         con, path, {"line": "line"}, None, False, ("line",), None, None,
         build=lambda raw: normalise_events(raw.query("lines", parse), fields, config.timestamp_format, path),
@@ -105,9 +111,17 @@ def _json_pointer(key: str) -> str:
 # --- Parquet ---------------------------------------------------------------------------------------------
 
 
+_NESTED = {"STRUCT", "MAP", "UNION"}  # DuckDB's nested types (a list's type ends in "[]", an array's in "[n]")
+
+
 def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig) -> pl.DataFrame:
     fields = event_fields(config.columns)
-    raw = parquet_relation(con, path, fields).query(
+    relation = parquet_relation(con, path, fields)
+    for alias, column_type in zip(relation.columns, relation.types):
+        if alias in ("u", "i") and (str(column_type).endswith("]") or str(column_type).split("(")[0] in _NESTED):
+            raise SourceReadError(path, f"column {fields[alias]} holds {column_type} values: a user or item id is one "
+                                        "value (text or a number)")
+    raw = relation.query(
         "events", "SELECT *, NULL::VARCHAR AS error, NULL::VARCHAR AS detail FROM events")
     return finish_events(normalise_events(raw, fields, config.timestamp_format, path), path)
 

@@ -267,6 +267,26 @@ def test_jsonl_with_malformed_lines(tmp_path: Path) -> None:
     ]
 
 
+def test_an_id_that_is_no_single_value_is_refused(tmp_path: Path) -> None:
+    """A JSON object or array as an id was accepted as its text ({"id": 7} a user); a Parquet list column too."""
+    rows = [{"user_id": {"id": 7}, "item_id": "a", "timestamp": EPOCH0}, {"user_id": "u", "item_id": [1, 2],
+                                                                          "timestamp": EPOCH0},
+            {"user_id": "u", "item_id": "b", "timestamp": EPOCH0}]
+    path = _write(tmp_path / "e.jsonl", "".join(json.dumps(row) + "\n" for row in rows))
+    frame = read_source(SourceConfig(format="jsonl", path=str(path)))
+    assert frame.select("source_row", "error", "detail").rows() == [
+        (1, "malformed_line", f"user_id is a JSON object or array, not an id: {json.dumps(rows[0])}"),
+        (2, "malformed_line", f"item_id is a JSON object or array, not an id: {json.dumps(rows[1])}"),
+        (3, None, None)]
+    check = check_rows(frame)
+    assert (check.rows_in, len(check.accepted), len(check.rejected)) == (3, 1, 2)
+    lists = tmp_path / "lists.parquet"
+    pl.DataFrame({"user_id": ["u"], "item_id": [[1]], "timestamp": [EPOCH0]}).write_parquet(lists)
+    with pytest.raises(SourceReadError, match=r"lists.parquet: column item_id holds BIGINT\[\] values: a user or "
+                                              r"item id is one value"):
+        read_source(SourceConfig(format="parquet", path=str(lists)))
+
+
 def test_folder_of_daily_files_and_glob(tmp_path: Path) -> None:
     folder = tmp_path / "daily"
     folder.mkdir()
