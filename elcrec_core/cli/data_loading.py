@@ -28,7 +28,14 @@ import numpy as np
 import polars as pl
 
 from elcrec_core.cli.data_options import SYNTHETIC, DataOptions
-from elcrec_core.cli.format_guessing import choose_format, event_source, is_sequences_parquet, read_advice, shorten
+from elcrec_core.cli.format_guessing import (
+    check_one_format,
+    choose_format,
+    event_source,
+    is_sequences_parquet,
+    read_advice,
+    shorten,
+)
 from elcrec_core.data.events_to_sequences import SequenceConfig, build_sequences
 from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.ingestion import LoadReport, ingest
@@ -99,6 +106,8 @@ def load(path: str, options: DataOptions = DataOptions()) -> LoadedData:
     files = resolve_files(path)
     first = files[0]
     name = str(first) if len(files) == 1 else path
+    if options.format in (None, "auto"):
+        check_one_format(path, files)
     fmt, notes = choose_format(first, options)
     if fmt == "parquet" and len(files) == 1 and is_sequences_parquet(first):
         if options.event_options or options.k_core:
@@ -138,11 +147,21 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
         raise ValueError(f"{name}: --k-core {options.k_core} removed every one of its {report.accepted} events")
     seqs, item_ids = build.sequences, build.item_ids
     if fmt == "sequence" and (as_integers := _integer_ids(item_ids)) is not None:
-        seqs = Sequences(seqs.user_ids, as_integers[seqs.items - 1], seqs.offsets, int(as_integers.max()))
+        if (largest := int(as_integers.max())) > SPARSE_ITEM_IDS * len(as_integers) + 100_000:
+            raise SourceReadError(name, f"its item ids are integers, used as the item indices: the largest, "
+                                        f"{largest:,}, would give the model {largest:,} items for the "
+                                        f"{len(as_integers):,} that occur. Is it a table of events separated by "
+                                        "spaces? Give --delimiter ' ' and --names (user, item, timestamp columns)")
+        seqs = Sequences(seqs.user_ids, as_integers[seqs.items - 1], seqs.offsets, largest)
         item_ids = None
         notes = [*notes, f"item ids are integers: used as the item indices 1..{seqs.n_items}"]
     return LoadedData(seqs, item_ids, name, fmt, notes, report, _examples(check.rejected, report, fmt, 3),
                       build.summary.k_core_removed, build.summary.repeated_across_files)
+
+
+# integer item ids of the sequence format are the item indices (the benchmarks' ids run 1..n): ids this much
+# sparser than the items that occur (plus 100,000) are no such indices
+SPARSE_ITEM_IDS = 10
 
 
 def _integer_ids(item_ids: np.ndarray) -> np.ndarray | None:

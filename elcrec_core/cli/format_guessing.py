@@ -78,6 +78,13 @@ def guess_format(path: Path) -> tuple[str, str]:
     return found, "guessed from its first line"
 
 
+def _space_separated_header(lines: list[str]) -> bool:
+    """Whether the first of ``lines`` (2 or more) is names (no digit) and every line has as many fields."""
+    names = lines[0].split()
+    return (len(lines) > 1 and not any(c.isdigit() for c in lines[0])
+            and all(len(line.split()) == len(names) for line in lines[1:]))
+
+
 def _format_of_line(line: str) -> str | None:
     """The format a first line looks like, or None."""
     if line.lstrip().startswith("{"):
@@ -104,7 +111,26 @@ def choose_format(first: Path, options: DataOptions) -> tuple[str, list[str]]:
     fmt, how = guess_format(first)
     if options.delimiter is not None and fmt == "sequence":  # such as a space-delimited file with a header
         return "csv", ["delimited text: --delimiter given"]
+    if fmt == "sequence" and _space_separated_header(lines := _lines(_head(first))):
+        raise SourceReadError(first, f"its first line {shorten(lines[0], 80)!r} looks like the header of a table "
+                                     f"separated by spaces (every line has {len(lines[0].split())} fields), not a "
+                                     "user and their items: give --delimiter ' ' to read its events, or --format "
+                                     "sequence if each line is one user's items")
     return fmt, [how]
+
+
+def check_one_format(path: str, files: list[Path]) -> None:
+    """Raise :class:`SourceReadError` where the names of ``files`` (those that ``path`` names) tell more than one
+    format, or one for some files and none for others (a README.txt beside the CSV files): the format of the first
+    file would be taken for all."""
+    by_format: dict[str | None, list[str]] = {}
+    for file in files:
+        by_format.setdefault(SUFFIX_FORMATS.get(file.suffix.lower()), []).append(file.name)
+    if len(by_format) > 1 and set(by_format) != {None}:
+        kinds = "; ".join(f"{fmt or 'no known suffix'}: {', '.join(names[:3])}{', ...' * (len(names) > 3)}"
+                          for fmt, names in by_format.items())
+        raise SourceReadError(path, f"its files are not of one format by their names ({kinds}): name the files "
+                                    "to read with a glob (such as 'folder/*.csv'), or give --format")
 
 
 def event_source(path: str, first: Path, fmt: str, options: DataOptions) -> tuple[SourceConfig, list[str]]:

@@ -81,6 +81,35 @@ def test_the_sequence_format_keeps_integer_ids_as_indices_and_other_ids_as_text(
     assert _sequences(capsys, texts) == [{"user": "1", "items": ["007", "7"]}, {"user": "2", "items": ["00123", "7"]}]
 
 
+def test_a_table_separated_by_spaces_is_not_taken_for_the_sequence_format(tmp_path: Path, capsys) -> None:
+    """Guessed as the sequence format, a table's header became a user and its timestamps items; without a header
+    the epoch seconds became item indices (a model of 1.7 billion items), both read without a word."""
+    table = _write(tmp_path / "spaces.txt", f"user_id item_id timestamp\n1 5 {T0}\n1 6 {T0 + 1}\n2 5 {T0 + 2}\n")
+    code, _, err = _run(capsys, "sequences", "--data", str(table))
+    assert code == 2 and "its first line 'user_id item_id timestamp' looks like the header of a table separated " \
+                         "by spaces (every line has 3 fields)" in err and "give --delimiter ' '" in err
+    assert _sequences(capsys, table, "--delimiter", " ") == [{"user": "1", "items": ["5", "6"]},
+                                                             {"user": "2", "items": ["5"]}]
+    assert _sequences(capsys, table, "--format", "sequence")[0] == {  # if asked for
+        "user": "1", "items": ["5", str(T0), "6", str(T0 + 1)]}
+    headless = _write(tmp_path / "headless.txt", f"1 5 {T0}\n1 6 {T0 + 1}\n")
+    code, _, err = _run(capsys, "sequences", "--data", str(headless))
+    assert code == 2 and f"the largest, {T0 + 1:,}, would give the model {T0 + 1:,} items for the 4 that occur" in err
+
+
+def test_a_folder_whose_files_are_of_several_formats_by_name_is_refused(tmp_path: Path, capsys) -> None:
+    """A README.txt beside the CSV files: the folder was read in the format guessed from its first file (the
+    sequence format), every CSV row rejected, and the command succeeded."""
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    _write(folder / "a.csv", f"user_id,item_id,timestamp\nu1,a,{T0}\nu1,b,{T0 + 1}\n")
+    _write(folder / "README.txt", "some notes\n")
+    code, _, err = _run(capsys, "sequences", "--data", str(folder))
+    assert code == 2 and "its files are not of one format by their names (no known suffix: README.txt; csv: a.csv)" \
+        in err
+    assert _sequences(capsys, folder / "*.csv") == [{"user": "u1", "items": ["a", "b"]}]
+
+
 # --- byte order marks ----------------------------------------------------------------------------------------
 
 BOM = b"\xef\xbb\xbf"
