@@ -81,12 +81,26 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig
                       " || line" for key, test in nested)
     parse = (f"SELECT {picks}, CASE WHEN NOT ({valid}) THEN 'malformed_line'{errors} END AS error,"
              f" CASE WHEN NOT ({valid}) THEN 'not a JSON object: ' || line{details} END AS detail FROM lines")
-    good, rejects = read_delimited(
-        con, path, {"line": "line"}, None, False, ("line",), None, None,
-        build=lambda raw: normalise_events(raw.query("lines", parse), fields, config.timestamp_format, path),
-        max_line_bytes=config.max_line_bytes,
-    )
+    def build(raw: duckdb.DuckDBPyRelation) -> pl.DataFrame:
+        _require_keys(raw, fields, path)
+        return normalise_events(raw.query("lines", parse), fields, config.timestamp_format, path)
+
+    good, rejects = read_delimited(con, path, {"line": "line"}, None, False, ("line",), None, None, build=build,
+                                   max_line_bytes=config.max_line_bytes)
     return finish_events(with_rejects(good, rejects), path)
+
+
+def _require_keys(lines: duckdb.DuckDBPyRelation, fields: dict[str, str | None], path: Path) -> None:
+    """Raise :class:`SourceReadError` where no JSON object of ``lines`` has a key that ``fields`` name (a misspelt
+    column setting: every row was rejected as missing its user, naming no key), naming the first object's keys."""
+    keys = [key for key in fields.values() if key is not None]
+    found = ", ".join(f"count(*) FILTER (WHERE json_exists(line, {_json_pointer(key)}))" for key in keys)
+    objects = "SELECT line FROM lines WHERE json_valid(line) AND json_type(line) = 'OBJECT'"
+    (row,) = lines.query("lines", f"SELECT {found}, first(json_keys(line)) FROM ({objects})").fetchall()
+    counts, first = row[:-1], row[-1]
+    if missing := [key for key, n in zip(keys, counts) if n == 0 and first is not None]:
+        raise SourceReadError(path, f"no column(s) {missing} (keys of no line); the file has {first} (the keys of "
+                                    "its first object)")
 
 
 def _json_id(key: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -265,6 +266,21 @@ def test_jsonl_with_malformed_lines(tmp_path: Path) -> None:
         (1, "1", "x", "click", None), (2, None, None, None, "malformed_line"), (3, None, None, None, "malformed_line"),
         (5, None, "y", None, None),
     ]
+
+
+def test_a_json_key_that_no_line_has_refuses_the_file_naming_the_keys_it_has(tmp_path: Path) -> None:
+    """A misspelt key (userId for user_id) rejected every row as missing_user, "user_id is empty"; CSV and Parquet
+    name the missing column and the file's own. A key that only some lines lack rejects those rows, as before."""
+    path = _write(tmp_path / "e.jsonl", "".join(json.dumps({"userId": u, "item_id": "a", "timestamp": EPOCH0}) + "\n"
+                                               for u in ("u1", "u2")))
+    with pytest.raises(SourceReadError, match=re.escape("e.jsonl: no column(s) ['user_id'] (keys of no line); the "
+                                                        "file has ['userId', 'item_id', 'timestamp']")):
+        read_source(SourceConfig(format="jsonl", path=str(path)))
+    assert read_source(SourceConfig(format="jsonl", path=str(path), columns=ColumnMap(user="userId")))[
+        "user_id"].to_list() == ["u1", "u2"]
+    some = _write(tmp_path / "some.jsonl", json.dumps({"user_id": "u", "item_id": "a", "timestamp": EPOCH0}) + "\n"
+                  + json.dumps({"item_id": "b", "timestamp": EPOCH0}) + "\n")
+    assert check_rows(read_source(SourceConfig(format="jsonl", path=str(some)))).by_reason == {"missing_user": 1}
 
 
 def test_an_id_that_is_no_single_value_is_refused(tmp_path: Path) -> None:
