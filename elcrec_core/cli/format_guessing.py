@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from elcrec_core.cli.data_options import ALIASES, FORMATS, DataOptions
-from elcrec_core.data.files import SourceReadError
+from elcrec_core.data.files import SourceReadError, compression
 from elcrec_core.data.source_config import ColumnMap, SourceConfig
 
 SNIFF_BYTES = 1 << 16
@@ -65,6 +65,8 @@ def guess_format(path: Path) -> tuple[str, str]:
         return "parquet", "guessed from its content"
     if fmt:
         return fmt, f"guessed from the name {path.suffix}"
+    if packed := compression(head):
+        raise SourceReadError(path, f"a {packed} file: compressed files are not read; decompress it first")
     if b"\x00" in head:
         raise SourceReadError(path, "cannot tell its format: it holds NUL bytes (binary or compressed data, or "
                                     f"UTF-16 text?); give {_FORMAT_OPTION}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from datetime import datetime
@@ -411,6 +412,10 @@ def test_config_from_plain_data() -> None:
         ("e.parquet", "not parquet at all", {"format": "parquet"}, "not a Parquet file (Invalid Input Error: No magic"),
         ("e.csv", b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", {"format": "csv"}, "line 3 holds a NUL byte: binary"),
         ("e.csv", "usér,item_id\n".encode("latin-1"), {"format": "csv"}, "the first line is not UTF-8"),
+        # it said "line 1 holds a NUL byte"
+        ("e.csv.gz", gzip.compress(b"user_id,item_id,timestamp\nu,i,1\n"), {"format": "csv"},
+         "a gzip file: compressed files are not read; decompress it first"),
+        ("e.jsonl", b"PK\x03\x04\x14\x00", {"format": "jsonl"}, "a zip file: compressed files are not read"),
         ("e.csv", "user_id,item_id,timestamp\nu,i,x\n", {"format": "csv", "timestamp_format": "iso8601",
                                                           "columns": {"timestamp": "timestamp"}}, None),
     ],
