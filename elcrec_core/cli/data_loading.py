@@ -147,7 +147,8 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
         raise ValueError(f"{name}: --k-core {options.k_core} removed every one of its {report.accepted} events")
     seqs, item_ids = build.sequences, build.item_ids
     if fmt == "sequence" and (as_integers := _integer_ids(item_ids)) is not None:
-        if (largest := int(as_integers.max())) > SPARSE_ITEM_IDS * len(as_integers) + 100_000:
+        largest = int(as_integers.max())
+        if options.format in (None, "auto") and largest > SPARSE_ITEM_IDS * len(as_integers) + 100_000:
             raise SourceReadError(name, f"its item ids are integers, used as the item indices: the largest, "
                                         f"{largest:,}, would give the model {largest:,} items for the "
                                         f"{len(as_integers):,} that occur. Is it a table of events separated by "
@@ -160,7 +161,8 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
 
 
 # integer item ids of the sequence format are the item indices (the benchmarks' ids run 1..n): ids this much
-# sparser than the items that occur (plus 100,000) are no such indices
+# sparser than the items that occur (plus 100,000), in a file guessed to be of that format, are refused (given
+# --format sequence, they are read as indices all the same)
 SPARSE_ITEM_IDS = 10
 
 

@@ -206,7 +206,7 @@ def _is_number(text: str) -> bool:
 def _timestamp_samples(path: Path, source: SourceConfig) -> list[str]:
     column = source.columns.timestamp
     if source.format == "parquet":
-        dtype = pl.read_parquet_schema(path).get(column)
+        dtype = parquet_schema(path).get(column)
         if dtype is None or dtype.is_temporal():
             return []  # a missing column is the reader's to name; a typed time needs no format
         frame = pl.scan_parquet(path, glob=False).select(pl.col(column).cast(pl.String)).head(SAMPLE_ROWS).collect()
@@ -281,10 +281,17 @@ def _first_fields(path: Path, source: SourceConfig) -> list[str]:
         return []
 
 
+def parquet_schema(path: Path) -> dict[str, pl.DataType]:
+    """The schema of the Parquet file ``path``, read through an open file: Polars takes a name with ``*``, ``?`` or
+    ``[`` for a pattern."""
+    with path.open("rb") as fh:
+        return dict(pl.read_parquet_schema(fh))
+
+
 def is_sequences_parquet(path: Path) -> bool:
     """The pipeline's sequences.parquet: columns user_id and items, a list."""
     try:
-        schema = pl.read_parquet_schema(path)
+        schema = parquet_schema(path)
     except Exception:
         return False  # the reader names what is wrong
     return "user_id" in schema and isinstance(schema.get("items"), (pl.List, pl.Array))

@@ -189,7 +189,7 @@ def read_delimited(
             f"SELECT {', '.join(picks)}, NULL::VARCHAR AS error, NULL::VARCHAR AS detail"
             " FROM read_csv(?, auto_detect = false, header = ?, skip = ?, columns = ?, delim = ?, quote = ?,"
             " escape = ?, max_line_size = ?, store_rejects = true, rejects_table = 'csv_rejects',"
-            f" rejects_scan = 'csv_reject_scans'){where}",
+            f" rejects_scan = 'csv_reject_scans', hive_partitioning = false){where}",
             params=[literal_path(file), header, max(first - 1, 0) if header else 0, {c: "VARCHAR" for c in columns},
                     delimiter, quote or "", (escape if escape is not None else quote) or "", max_line_bytes],
         ))
@@ -274,7 +274,8 @@ def parquet_relation(con: duckdb.DuckDBPyConnection, path: Path, wanted: Mapping
     lacks. A binary column (text written without its UTF-8 annotation) reads as the text it holds, as the same
     ids of a CSV file read; bytes that are not UTF-8 as DuckDB spells them (``caf\\xE9``)."""
     try:
-        rel = con.sql("SELECT * FROM read_parquet(?, file_row_number = true)", params=[literal_path(path)])
+        rel = con.sql("SELECT * FROM read_parquet(?, file_row_number = true, hive_partitioning = false)",
+                      params=[literal_path(path)])
     except duckdb.InvalidInputException as err:  # text, or a damaged file: "No magic bytes found at end of file"
         raise SourceReadError(path, f"not a Parquet file ({str(err).splitlines()[0]})") from None
     if missing := [c for c in wanted.values() if c is not None and c not in rel.columns]:

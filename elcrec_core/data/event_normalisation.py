@@ -52,9 +52,10 @@ def event_fields(columns: ColumnMap) -> dict[str, str | None]:
     return {"u": columns.user, "i": columns.item, "t": columns.timestamp, "r": columns.rating, "e": columns.event_type}
 
 
-# a time's UTC offset of hours 24-99 or minutes 60-99, which DuckDB reads as it is (+99:00 moved the time by four
-# days): RFC 3339 has hours 00-23 and minutes 00-59
-_BAD_OFFSET = r"[Tt ][0-9]{2}[0-9:.,]* *[+-]((2[4-9]|[3-9][0-9])(:?[0-9]{2})?|[0-9]{2}:?[6-9][0-9])$"
+# a time's UTC offset of hours 24-99, or minutes or seconds 60-99, which DuckDB reads as it is (+99:00 moved the time
+# by four days): RFC 3339 has hours 00-23 and minutes 00-59
+_BAD_OFFSET = (r"[Tt ][0-9]{2}[0-9:.,]* *[+-]((2[4-9]|[3-9][0-9])(:?[0-9]{2}){0,2}|[0-9]{2}:?[6-9][0-9](:?[0-9]{2})?"
+               r"|[0-9]{2}:?[0-9]{2}:?[6-9][0-9])$")
 
 
 def _timestamp_sql(column_type: str, fmt: TimestampFormat, path: Path) -> str:

@@ -91,9 +91,10 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig
 
 
 def _require_keys(lines: duckdb.DuckDBPyRelation, fields: dict[str, str | None], path: Path) -> None:
-    """Raise :class:`SourceReadError` where no JSON object of ``lines`` has a key that ``fields`` name (a misspelt
-    column setting: every row was rejected as missing its user, naming no key), naming the first object's keys."""
-    keys = [key for key in fields.values() if key is not None]
+    """Raise :class:`SourceReadError` where no JSON object of ``lines`` has the user, item or timestamp key that
+    ``fields`` name (a misspelt column setting: every row was rejected as missing its user, naming no key), naming the
+    first object's keys. A rating or event type key may be absent from every line (a day without ratings)."""
+    keys = [key for alias, key in fields.items() if alias in ("u", "i", "t") and key is not None]  # not optional ones
     found = ", ".join(f"count(*) FILTER (WHERE json_exists(line, {_json_pointer(key)}))" for key in keys)
     objects = "SELECT line FROM lines WHERE json_valid(line) AND json_type(line) = 'OBJECT'"
     (row,) = lines.query("lines", f"SELECT {found}, first(json_keys(line)) FROM ({objects})").fetchall()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +96,18 @@ def test_a_table_separated_by_spaces_is_not_taken_for_the_sequence_format(tmp_pa
     headless = _write(tmp_path / "headless.txt", f"1 5 {T0}\n1 6 {T0 + 1}\n")
     code, _, err = _run(capsys, "sequences", "--data", str(headless))
     assert code == 2 and f"the largest, {T0 + 1:,}, would give the model {T0 + 1:,} items for the 4 that occur" in err
+    sparse = _write(tmp_path / "sparse.txt", "1 5 250000 7\n2 5 7 250000\n")  # a sequence file, said so: read
+    assert load(str(sparse), DataOptions(format="sequence")).sequences.n_items == 250000
+
+
+def test_a_parquet_file_whose_name_holds_glob_characters_has_its_own_schema(tmp_path: Path, capsys) -> None:
+    """Polars took x[1].parquet for a pattern: the schema came from x1.parquet beside it (or none), and ISO times
+    were read as epoch seconds, every row rejected."""
+    pl.DataFrame({"user_id": ["u"], "item_id": ["a"], "timestamp": ["2026-01-01T10:00:00Z"]}).write_parquet(
+        tmp_path / "x[1].parquet")
+    pl.DataFrame({"user_id": ["v"], "item_id": ["b"], "timestamp": [datetime(2026, 1, 1)]}).write_parquet(
+        tmp_path / "x1.parquet")  # a typed time there: no format to detect
+    assert _sequences(capsys, tmp_path / "x[1].parquet") == [{"user": "u", "items": ["a"]}]
 
 
 def test_a_folder_whose_files_are_of_several_formats_by_name_is_refused(tmp_path: Path, capsys) -> None:

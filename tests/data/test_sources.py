@@ -74,6 +74,7 @@ def test_rating_and_event_type_columns(tmp_path: Path) -> None:
         ("iso8601", "2026-03-01T23:59:00+11:59", datetime(2026, 3, 1, 12, 0, 0)),
         ("iso8601", "2026-03-01T12:00:00.5-0000", datetime(2026, 3, 1, 12, 0, 0, 500000)),
         ("iso8601", "2026-03-31", datetime(2026, 3, 31)),  # no time, no offset: -31 is the day
+        ("iso8601", "2026-03-01T17:30:00.123456+05:30:00", datetime(2026, 3, 1, 12, 0, 0, 123456)),
     ],
 )
 def test_timestamp_formats(tmp_path: Path, fmt: str, raw: str, expected: datetime) -> None:
@@ -95,7 +96,9 @@ def test_timestamp_formats(tmp_path: Path, fmt: str, raw: str, expected: datetim
                                           ("iso8601", "2026-01-01T10:00:00+02:75"),
                                           ("iso8601", "2026-01-01T10:00:00-99:99"),
                                           ("iso8601", "2026-01-01 10:00:00.5+2500"),
-                                          ("iso8601", "2026-01-01T10:00+24")])
+                                          ("iso8601", "2026-01-01T10:00+24"),
+                                          ("iso8601", "2026-01-01T10:00:00+05:99:00"),
+                                          ("iso8601", "2026-01-01T10:00:00+05:30:99")])
 def test_unparseable_timestamps_are_flagged_not_dropped(tmp_path: Path, fmt: str, raw: str) -> None:
     path = _write(tmp_path / "e.csv", f"user_id,item_id,timestamp\nu,i,{raw}\nu,i,\n")
     frame = read_source(SourceConfig(format="csv", path=str(path), timestamp_format=fmt))
@@ -282,6 +285,9 @@ def test_a_json_key_that_no_line_has_refuses_the_file_naming_the_keys_it_has(tmp
     some = _write(tmp_path / "some.jsonl", json.dumps({"user_id": "u", "item_id": "a", "timestamp": EPOCH0}) + "\n"
                   + json.dumps({"item_id": "b", "timestamp": EPOCH0}) + "\n")
     assert check_rows(read_source(SourceConfig(format="jsonl", path=str(some)))).by_reason == {"missing_user": 1}
+    # an optional key (rating, event type) may be absent from every line: a day without ratings
+    unrated = read_source(SourceConfig(format="jsonl", path=str(some), columns=ColumnMap(rating="rating")))
+    assert unrated["rating"].to_list() == [None, None] and check_rows(unrated).by_reason == {"missing_user": 1}
 
 
 def test_an_id_that_is_no_single_value_is_refused(tmp_path: Path) -> None:
@@ -340,6 +346,17 @@ def test_a_file_whose_name_holds_glob_characters_is_that_file(tmp_path: Path, fm
     alone = read_source(SourceConfig(format=fmt, path=str(folder / f"day[1].{fmt}")))
     assert alone.select("user_id", "item_id").rows() == rows["day[1]"]
     assert resolve_files(folder / f"w?x*.{fmt}") == [(folder / f"w?x*.{fmt}").resolve()]  # the file, not a glob
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_folder_named_key_equals_value_gives_no_column(tmp_path: Path, fmt: str) -> None:
+    """DuckDB read a folder user_id=zzz as a hive partition: every row of the file in it became user zzz."""
+    folder = tmp_path / "user_id=zzz"
+    folder.mkdir()
+    frame = pl.DataFrame({"user_id": ["u1", "u2"], "item_id": ["a", "b"], "timestamp": [EPOCH0, EPOCH0 + 1]})
+    path = folder / f"e.{fmt}"
+    frame.write_parquet(path) if fmt == "parquet" else frame.write_csv(path)
+    assert read_source(SourceConfig(format=fmt, path=str(path)))["user_id"].to_list() == ["u1", "u2"]
 
 
 def test_item_metadata_from_a_file_whose_name_holds_glob_characters(tmp_path: Path) -> None:
