@@ -25,9 +25,9 @@ from elcrec_core.train.checkpoint import LAST, CheckpointError
 from elcrec_core.train.launch import train_distributed
 from elcrec_core.train.loop import train
 from elcrec_core.train.run_log import keep_run
-from elcrec_core.train.state import data_digest
+from elcrec_core.train.state import code_digest, data_digest
 from elcrec_pipeline.config import TrainingSettings
-from elcrec_pipeline.resources import ComputeDevice, Storage
+from elcrec_pipeline.resources import ComputeDevice, Storage, digest
 
 
 @daily_asset(
@@ -95,7 +95,7 @@ def _train(context: dg.AssetExecutionContext, config: TrainingSettings, storage:
     record = ModelRecord(day=partition, run_id=context.run.run_id, dir=store.relative(out), valid=result.valid,
                          test=result.test, best_epoch=result.best_epoch, epochs=len(result.history),
                          seconds=result.seconds, warm_start=bool(warm), warm_start_from=base.dir if warm else None,
-                         sequences=sequences, recipe=work.name)
+                         sequences=sequences, recipe=digest({"training": work.name, "code": code_digest()}))
     store.add_candidate(record, {"history": result.history})
     plot = training_curve(result.history, out / "training_curve.png")
     curve = [{k: row[k] for k in ("epoch", "loss", "rec", "valid_HR@20", "valid_NDCG@20", "seconds") if k in row}

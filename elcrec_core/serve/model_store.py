@@ -58,8 +58,9 @@ class ModelRecord:
     kind: str = "elcrec"
     params: dict[str, Any] = field(default_factory=dict)
     sequences: str = ""  # the digest of the sequences it trained on (elcrec_core.train.state.data_digest); "": unknown
-    # the digest of what made it (a training's settings, start and sequences; a challenger's: its candidate's, and
-    # its kind): a model made again from the same recipe (the day's run again) is the same model; "": unknown
+    # the digest of what made it (a training's settings, start, sequences and the library's code; a challenger's: its
+    # candidate's, and its kind): a model made again from the same recipe (the day's run again) is the same model;
+    # "": unknown
     recipe: str = ""
 
     @property
@@ -253,8 +254,9 @@ class ModelStore:
             identity = _record(entry[SERVING], log).identity
             undo = identity in withdrawn  # a rollback of a rollback restores the model, blaming no other
             withdrawn.discard(identity)
-            if entry["action"] == "rollback" and entry[PREVIOUS] is not None and not undo:
-                withdrawn.add(_record(entry[PREVIOUS], log).identity)
+            left = _record(entry[PREVIOUS], log).identity if entry[PREVIOUS] is not None else identity
+            if entry["action"] == "rollback" and left != identity and not undo:  # not from a model to its twin
+                withdrawn.add(left)
         return withdrawn
 
     def serving_log(self) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -58,6 +59,17 @@ def data_digest(seqs: Sequences) -> str:
     digest = hashlib.sha256(str(seqs.n_items).encode())
     for array in (seqs.offsets, seqs.items):
         digest.update(np.ascontiguousarray(array, dtype=np.int64).tobytes())
+    return digest.hexdigest()
+
+
+@functools.cache
+def code_digest() -> str:
+    """SHA-256 of the library's Python sources (every ``.py`` file of ``elcrec_core``, by relative path): the code
+    that trains and scores a model, so that two trainings of one recipe under other code are not taken for one."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 

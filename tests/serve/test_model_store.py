@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import shutil
 import time
 from pathlib import Path
@@ -551,6 +550,26 @@ def test_a_model_withdrawn_by_rollback_is_not_promoted_again_until_a_rollback_re
     assert store.withdrawn() == set()  # the gate would have refused b, the model that serves, as withdrawn
     assert gate(Contender(CANDIDATE, b, transition), champion, [_contender("most_popular", popular)], data,
                 tolerance=1.0, withdrawn=frozenset(store.withdrawn())).promote is True
+
+
+def test_models_of_one_recipe_are_withdrawn_together_but_a_rollback_between_twins_withdraws_none(tmp_path):
+    """A model trained again from a withdrawn one's recipe is withdrawn too; a rollback from one model to its twin
+    (the day run again and promoted) withdrew the recipe while its twin served, and the next gate refused it."""
+    import dataclasses
+
+    store = ModelStore(tmp_path)
+    base = record(store, "2026-05-01", "base")
+    a = dataclasses.replace(record(store, "2026-05-02", "a"), recipe="r1")
+    again = dataclasses.replace(a, run_id="again", dir=a.dir.replace("/a", "/again"))
+    store.promote(base, "first")
+    store.promote(a, "second")
+    store.rollback("a recommends stale items")
+    assert store.withdrawn() == {"recipe r1"} and again.identity in store.withdrawn()
+    store.rollback("a was right")  # restores a, and with it its recipe
+    assert store.withdrawn() == set()
+    store.promote(again, "the day run again: the same model")
+    store.rollback("back to its twin")  # serves a: the recipe still serves
+    assert store.serving() == a and store.withdrawn() == set()
 
 
 def test_an_older_day_replaces_a_serving_model_that_is_unfit_for_the_data():
