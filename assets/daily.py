@@ -129,7 +129,7 @@ def retried_despite_waits(context: dg.AssetExecutionContext) -> Iterator[None]:
     Dagster's policy counts them, so two waits left an error no retry. Failures and retries pass as they are."""
     try:
         yield
-    except (dg.Failure, dg.RetryRequested):
+    except (dg.Failure, dg.RetryRequested, dg.DagsterError):  # Dagster's own errors: its policy never retries them
         raise
     except Exception as err:
         failed = _attempts_an_error_ended(context)

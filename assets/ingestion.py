@@ -7,7 +7,15 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from assets.daily import RETRY, START_DATE_ENV, WAREHOUSE_POOL, daily_asset, fails_at_once, refused
+from assets.daily import (
+    RETRY,
+    START_DATE_ENV,
+    WAREHOUSE_POOL,
+    daily_asset,
+    days_in_progress,
+    fails_at_once,
+    refused,
+)
 from assets.metadata import expectation_results, failed_expectations, metric, table, warehouse_table
 from elcrec_core.cli.format_guessing import looks_like
 from elcrec_core.data import warehouse
@@ -40,9 +48,10 @@ from elcrec_pipeline.resources import SourceFile, Storage, digest, files_version
         description="Great Expectations: row count, null rates, distinct users/items, rejected share"),
         dg.AssetCheckSpec(
             "earlier_days_loaded", asset="raw_interactions",
-            description="Every file that a source path with {date} names for a day before this one (from the "
-                        "partitions' start) has been loaded: a delivery that came after its day's run (which "
-                        "failed without it), or a day never run, is in no day's sequences until its day runs")],
+            description="Every file that a source path with {date} names for the 31 days before this one (but "
+                        "days with a run in progress) has been loaded, when this day loads: a delivery that came "
+                        "after its day's run (which failed without it), or a day never run, is in no day's "
+                        "sequences until its day runs")],
     description="Interaction events of the day loaded into the DuckDB warehouse (table raw_interactions). The "
                 "source is the run config over the source settings file (resource source_file, ELCREC_SOURCE), "
                 "else the embedded synthetic data set. Every row is accepted or quarantined in "
@@ -121,7 +130,8 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     }
     if metadata_counts:
         metadata["item_metadata"] = table([metadata_counts], ITEM_METADATA_COUNTS)
-    late = _late_deliveries(config.path, start.date(), context.partition_key, storage)
+    late = _late_deliveries(config.path, start.date(), context.partition_key, storage,
+                            days_in_progress(context.instance))
     if late:
         context.log.warning(_late_note(late, context.partition_key))
     metadata["earlier_days_not_loaded"] = dg.MetadataValue.int(len(late))
@@ -138,20 +148,28 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     )
 
 
-def _late_deliveries(pattern: str | None, first: date, partition: str, storage: Storage) -> list[Path]:
-    """The files that ``pattern`` (a source path with ``{date}``) names for the days from ``first`` to the day
-    before ``partition`` that no load has read, oldest day first; none for a path without ``{date}``."""
+LATE_DAYS = 31  # how far back earlier_days_loaded looks for files that no load has read
+
+
+def _late_deliveries(pattern: str | None, first: date, partition: str, storage: Storage,
+                     busy: set[str]) -> list[Path]:
+    """The files that ``pattern`` (a source path with ``{date}``) names for the :data:`LATE_DAYS` days before
+    ``partition`` (from ``first``, the partitions' start), but for the days ``busy`` (runs in progress: a backfill's
+    days load in any order), that no load has read, oldest day first; none for a path without ``{date}``."""
     if not pattern or "{date}" not in pattern:
         return []
-    days = (first + timedelta(days=n) for n in range((date.fromisoformat(partition) - first).days))
-    return never_loaded([file for day in days for file in day_files(pattern, day.isoformat())], storage.warehouse)
+    last = date.fromisoformat(partition)
+    days = [day for n in range(min(LATE_DAYS, (last - first).days), 0, -1)
+            if (day := (last - timedelta(days=n)).isoformat()) not in busy]
+    return never_loaded([file for day in days for file in day_files(pattern, day)], storage.warehouse)
 
 
 def _late_note(late: list[Path], partition: str) -> str:
     shown = ", ".join(map(str, late[:5])) + (f", ... ({len(late)} in all)" if len(late) > 5 else "")
-    return (f"{len(late)} file(s) of days before {partition} are on disk but no load has read them (a delivery "
-            f"that came after its day's run, which failed without it, or a day never run): their events are in no "
-            f"day's sequences. Run their days (daily_retrain_job, or a backfill), then this day again: {shown}")
+    return (f"{len(late)} file(s) of the {LATE_DAYS} days before {partition} are on disk but no load has read them "
+            f"(a delivery that came after its day's run, which failed without it; one refused by its checks; a day "
+            f"never run): their events are in no day's sequences. Run their days (daily_retrain_job, or a "
+            f"backfill), then this day again: {shown}")
 
 
 RAW_COLUMNS = {

@@ -510,7 +510,8 @@ def test_a_delivery_that_came_after_its_days_run_is_flagged_until_its_day_runs(t
     check, count = earlier_days_loaded(ingest(data_dir, source, "2026-01-31"))
     assert (check.passed, check.severity, count) == (False, dg.AssetCheckSeverity.WARN, 1)
     assert check.metadata["first_files"].value == str(late.resolve())
-    assert check.description.startswith("1 file(s) of days before 2026-01-31 are on disk but no load has read them")
+    assert check.description.startswith("1 file(s) of the 31 days before 2026-01-31 are on disk but no load has "
+                                        "read them")
     assert ingest(data_dir, source, "2026-01-30").success  # its day runs
     check, count = earlier_days_loaded(ingest(data_dir, source, "2026-01-31"))
     assert (check.passed, count) == (True, 0)
