@@ -20,23 +20,17 @@ from elcrec_core.data.source_config import ColumnMap, SourceConfig
 
 SNIFF_BYTES = 1 << 16
 
-
 SAMPLE_ROWS = 200
-
 
 # the format of a file by its name's suffix (lower case): how the readers guess it, and how elcrec synth writes it
 SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl",
                   ".parquet": "parquet", ".pq": "parquet"}
 
-
 _DELIMITERS = [",", "\t", ";", "|"]
-
 
 _BOM = b"\xef\xbb\xbf"
 
-
 _PARQUET_MAGIC = b"PAR1"
-
 
 _FORMAT_OPTION = "--format " + "|".join(FORMATS)
 

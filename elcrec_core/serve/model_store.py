@@ -32,7 +32,6 @@ from elcrec_core.train.checkpoint import BEST
 SERVING, PREVIOUS = "serving", "previous"
 RETIRED = "retired"  # the marker of a challenger that a later fit left out
 
-
 # what a record holds: a trained checkpoint (best.pt) or a baseline's recipe, refitted on the data it scores
 TRAINED_KINDS = ("elcrec", "sasrec")
 
@@ -58,9 +57,8 @@ class ModelRecord:
     kind: str = "elcrec"
     params: dict[str, Any] = field(default_factory=dict)
     sequences: str = ""  # the digest of the sequences it trained on (elcrec_core.train.state.data_digest); "": unknown
-    # the digest of what made it (a training's settings, start, sequences and the library's code; a challenger's: its
-    # candidate's, and its kind): a model made again from the same recipe (the day's run again) is the same model;
-    # "": unknown
+    # the digest of what made it (a training's settings, start, sequences and code; a challenger's: its candidate's
+    # and its kind): a model made again from the same recipe (the day's run again) is the same model; "": unknown
     recipe: str = ""
 
     @property
@@ -229,10 +227,9 @@ class ModelStore:
         serving = self.serving()
         if serving is not None and wanted(serving):
             return serving
-        log = self.models / "serving_log.jsonl"
         last_served = {}  # by name: when it last began to serve
         for n, entry in enumerate(self.serving_log()):
-            record = _record(entry[SERVING], log)
+            record = _record(entry[SERVING], self.models / "serving_log.jsonl")
             last_served[record.name] = (n, record)
         withdrawn = self.withdrawn()
         earlier = [(record.day, n, record) for n, record in last_served.values()

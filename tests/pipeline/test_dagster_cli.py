@@ -150,6 +150,7 @@ def test_ui_lists_assets_launches_the_job_and_shows_results(env, tmp_path):
                   for node in graphql(port, ALL_CHECKS)["assetNodes"]
                   for check in node["assetChecksOrError"]["checks"]}
         assert checks == {("raw_interactions", "interaction_expectations"): "SUCCEEDED",
+                          ("raw_interactions", "earlier_days_loaded"): "SUCCEEDED",
                           ("interaction_sequences", "sequence_expectations"): "SUCCEEDED",
                           ("serving_model", "promotion_gate"): "SUCCEEDED" if decision["promote"] else "FAILED"}
         check_metadata_matches_files(port, folder)
