@@ -98,7 +98,10 @@ def normalise_events(
     types = dict(zip(raw.columns, (str(t) for t in raw.types)))
     texts = {}  # trimmed text of timestamp and rating, NULL when empty
     parsed = {"user_id": id_text("u", types["u"]), "item_id": id_text("i", types["i"])}
-    checks = []  # (condition, reason, detail), after the reader's own error
+    checks = [  # (condition, reason, detail), after the reader's own error; an empty id names its column
+        (f"{field} IS NULL OR NOT regexp_matches({field}, '\\S')", reason,
+         "'" + f"{fields[alias]} is empty".replace("'", "''") + "'")
+        for alias, field, reason in (("u", "user_id", "missing_user"), ("i", "item_id", "missing_item"))]
     if fields["t"]:
         texts["t_raw"] = f"NULLIF(trim(CAST(t AS VARCHAR), {_WHITESPACE}), '')"
         parsed |= {"timestamp": _timestamp_sql(types["t"], fmt, path), "t_raw": "t_raw"}

@@ -268,8 +268,9 @@ def test_jsonl_with_malformed_lines(tmp_path: Path) -> None:
                                      columns=ColumnMap("u", "i", "t", event_type="kind")))
     assert frame.select("source_row", "user_id", "item_id", "event_type", "error").rows() == [
         (1, "1", "x", "click", None), (2, None, None, None, "malformed_line"), (3, None, None, None, "malformed_line"),
-        (5, None, "y", None, None),
+        (5, None, "y", None, "missing_user"),
     ]
+    assert frame["detail"][3] == "u is empty"  # the configured key, not the field's name
 
 
 def test_a_json_key_that_no_line_has_refuses_the_file_naming_the_keys_it_has(tmp_path: Path) -> None:

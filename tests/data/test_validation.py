@@ -87,7 +87,8 @@ def test_every_reason_code(tmp_path: Path) -> None:
     assert details[10] == f"timestamp 2030-01-01 00:00:01 {window}"
     assert details[11] == "timestamp 2026-11-27 12:00:01 is after 2026-11-27 12:00:00 (now + future_tolerance 0:00:00)"
     assert details[13] == "rating 9.0 is outside 1.0 .. 5.0"
-    assert (details[4], details[5], details[6]) == ("user_id is empty", "user_id is empty", "item_id is empty")
+    # the empty id's column as the source names it (u, i), not the field (user_id, item_id)
+    assert (details[4], details[5], details[6]) == ("u is empty", "u is empty", "i is empty")
 
 
 def test_first_broken_rule_is_the_reason(tmp_path: Path) -> None:
@@ -104,7 +105,7 @@ def test_duplicates_keep_the_first_and_ignore_rejected_rows(tmp_path: Path) -> N
         (4, "duplicate_event"), (5, "missing_user"), (7, "duplicate_event")]
     # each names the row it repeats: row 4 repeats row 2 (not 3, another event type); row 7 repeats row 6
     assert result.rejected["detail"].to_list() == [
-        "the same event as source_row 2", "user_id is empty", "the same event as source_row 6"]
+        "the same event as source_row 2", "u is empty", "the same event as source_row 6"]
 
 
 def test_a_duplicate_of_a_row_without_source_row_is_still_rejected(tmp_path: Path) -> None:
