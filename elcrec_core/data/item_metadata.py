@@ -90,7 +90,7 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
     rejected = pl.concat([
         malformed.select("source_row", "reason", "detail"),
         missing.select("source_row", pl.lit("missing_item").alias("reason"),
-                       pl.lit("item_id is empty").alias("detail")),
+                       pl.lit(f"{config.item} is empty").alias("detail")),
         flagged.select("source_row", pl.lit("bad_category_flag").alias("reason"), pl.col("bad_flag").alias("detail")),
     ]).with_columns(source_file=pl.lit(str(path))).select("source_file", "source_row", "reason", "detail")
     good = frame.filter(~blank("item_id") & pl.col("bad_flag").is_null())

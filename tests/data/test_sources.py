@@ -469,6 +469,9 @@ def test_item_metadata_csv_and_parquet(tmp_path: Path) -> None:
     pl.DataFrame({"sku": [5], "name": ["Comb"], "tags": [["Hair", "Tools"]]}).write_parquet(pq)
     meta, rejected = read_item_metadata(ItemMetadataConfig(str(pq), item="sku", title="name", categories="tags"))
     assert meta.rows() == [("5", "Comb", ["Hair", "Tools"])] and rejected.is_empty()
+    pl.DataFrame({"sku": [None], "name": ["Comb"], "tags": [["Hair"]]}).write_parquet(pq)  # the column, named
+    _, rejected = read_item_metadata(ItemMetadataConfig(str(pq), item="sku", title="name", categories="tags"))
+    assert rejected.select("reason", "detail").rows() == [("missing_item", "sku is empty")]
 
 
 @pytest.mark.parametrize(("fmt", "sep"), [("csv", ","), ("tsv", "\t")])
