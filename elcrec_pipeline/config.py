@@ -46,6 +46,8 @@ class SourceSettings(dg.Config):
                                                 "(a quote is then data)")
     max_line_bytes: int | None = Field(None, ge=1, description=f"a text file with a longer line is refused "
                                                          f"(default {MAX_LINE_BYTES})")
+    encoding: str | None = Field(None, description="of text files: default utf-8; latin-1, cp1252, ... (any Python "
+                                                   "codec)")
     min_timestamp: str | None = Field(None, description="ISO time: earlier events are rejected")
     max_timestamp: str | None = Field(None, description="ISO time: later events are rejected")
     min_rating: float | None = None
@@ -95,7 +97,7 @@ class SourceSettings(dg.Config):
         names = tuple(self.names) if self.names else None
         return SourceConfig(format=self.format, path=path, columns=columns, timestamp_format=self.timestamp_format,
                             delimiter=self.delimiter, header=self.header, names=names, quote=self.quote or None,
-                            max_line_bytes=self.max_line_bytes, synthetic=synthetic)
+                            max_line_bytes=self.max_line_bytes, encoding=self.encoding, synthetic=synthetic)
 
     def row_rules(self) -> RowRules:
         """The row rules of these settings; the time window in naive UTC, as the events' times. Raises ValueError
@@ -147,7 +149,8 @@ def _naive_utc(name: str, text: str | None) -> datetime | None:
 
 _SOURCE_DEFAULTS: dict[str, Any] = {
     "format": "synthetic", "user_column": "user_id", "item_column": "item_id", "timestamp_column": "timestamp",
-    "timestamp_format": "epoch_s", "quote": '"', "max_line_bytes": MAX_LINE_BYTES, "max_rejected_share": 0.05,
+    "timestamp_format": "epoch_s", "quote": '"', "max_line_bytes": MAX_LINE_BYTES, "encoding": "utf-8",
+    "max_rejected_share": 0.05,
     "synthetic_users": 5000, "synthetic_items": 1000, "synthetic_intents": 8, "synthetic_seed": 0,
     "item_metadata_item_column": "item_id", "item_metadata_title_column": "title",
     "item_metadata_categories_separator": "|", "item_metadata_delimiter": ",",

@@ -29,7 +29,7 @@ def data_options(args: argparse.Namespace, seed: int = 0) -> DataOptions:
         format=args.format, user_column=args.user_column, item_column=args.item_column,
         timestamp_column=args.timestamp_column, timestamp_format=args.timestamp_format, delimiter=args.delimiter,
         header=not args.no_header, names=tuple(args.names.split(",")) if args.names else None,
-        quote=None if args.no_quote else '"',
+        quote=None if args.no_quote else '"', encoding=args.encoding,
         rating_column=args.rating_column, min_rating=args.min_rating, k_core=args.k_core, seed=seed,
     )
 
@@ -79,6 +79,8 @@ def add_data_options(p: argparse.ArgumentParser, data_help: str, default: str | 
     g.add_argument("--names", help="comma-separated column names of a file without a header (implies --no-header)")
     g.add_argument("--no-quote", action="store_true", help="csv/tsv without quoting: a quote character is data "
                                                            "(for a file whose stray quotes open fields)")
+    g.add_argument("--encoding", default="utf-8", help="of a text file (default utf-8; latin-1, cp1252, ...: any "
+                                                       "Python codec), as the source settings' encoding")
     g.add_argument("--rating-column", help="column of a rating (default: none read); a row whose rating is not a "
                                            "number is rejected as bad_rating")
     g.add_argument("--min-rating", type=float, help="reject rows rated below this as rating_out_of_range (needs "

@@ -119,7 +119,7 @@ def load(path: str, options: DataOptions = DataOptions()) -> LoadedData:
         if options.event_options:
             raise ValueError(f"{', '.join(options.event_options)}: only for event files (csv, tsv, jsonl, "
                              "parquet), not the sequence format")
-        source = SourceConfig(format="sequence", path=path)
+        source = SourceConfig(format="sequence", path=path, encoding=options.encoding)
     elif fmt in ("jsonl", "parquet") and options.delimited_text_options:
         raise ValueError(f"{', '.join(options.delimited_text_options)}: only for delimited text (csv, tsv), not "
                          f"{fmt}")

@@ -31,6 +31,7 @@ class DataOptions:
     header: bool = True
     names: tuple[str, ...] | None = None
     quote: str | None = '"'  # None: --no-quote
+    encoding: str = "utf-8"  # of text files
     rating_column: str | None = None
     min_rating: float | None = None
     k_core: int = 0

@@ -143,7 +143,7 @@ def event_source(path: str, first: Path, fmt: str, options: DataOptions) -> tupl
             notes.append(f"delimiter {delimiter!r} guessed from the first line")
     source = SourceConfig(format=fmt, path=path, columns=columns, delimiter=delimiter,
                           header=options.header and options.names is None, names=options.names, quote=options.quote,
-                          timestamp_format=options.timestamp_format or "epoch_s")
+                          timestamp_format=options.timestamp_format or "epoch_s", encoding=options.encoding)
     if columns.timestamp is not None and options.timestamp_format is None:
         detected = _detect_timestamp_format(first, source)
         if detected is not None:

@@ -106,7 +106,8 @@ def _first_fields(path: Path, line_no: int, delimiter: str, quote: str | None) -
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
-        raise SourceReadError(path, f"the first line is not UTF-8 text{f' (line {line_no})' * (line_no > 1)}") from None
+        raise SourceReadError(path, f"the first line is not UTF-8 text{f' (line {line_no})' * (line_no > 1)}: give "
+                                    "its encoding, such as latin-1") from None
     quoting = csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE
     return next(csv.reader([text], delimiter=delimiter, quotechar=quote or None, quoting=quoting))
 

@@ -60,8 +60,9 @@ class SourceConfig:
     are given), ``names`` (the column names, instead of the header's, or of a file without header; default the
     header's, or ``column0``, ``column1``, ...), ``quote`` (``None``: no quoting) and ``escape`` apply. The
     sequence format is the benchmark line format ``user item item ...`` (no timestamps: the order is the line
-    order). A text file with a line longer than ``max_line_bytes`` is refused. ``synthetic`` configures the
-    generator for ``format="synthetic"``.
+    order). A text file with a line longer than ``max_line_bytes`` is refused. ``encoding`` (any Python codec
+    name, such as ``latin-1`` or ``cp1252``; default ``utf-8``) is that of text files, read as UTF-8 copies of the
+    same lines. ``synthetic`` configures the generator for ``format="synthetic"``.
     """
 
     format: SourceFormat
@@ -74,9 +75,14 @@ class SourceConfig:
     quote: str | None = '"'
     escape: str | None = None  # default: the quote character (a doubled quote)
     max_line_bytes: int = MAX_LINE_BYTES
+    encoding: str = "utf-8"
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
     def __post_init__(self) -> None:
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise ValueError(f"unknown encoding {self.encoding!r}") from None
         if self.format not in SourceFormat.__args__:
             raise ValueError(f"unknown source format {self.format!r}; known: {SourceFormat.__args__}")
         if self.format != "synthetic" and not self.path:

@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from elcrec_core.data.duckdb_reading import connection_for, parquet_relation, read_delimited
+from elcrec_core.data.duckdb_reading import as_utf8, connection_for, parquet_relation, read_delimited
 from elcrec_core.data.event_normalisation import event_fields, finish_events, id_text, normalise_events, with_rejects
 from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.source_config import SourceConfig, resolve_files
@@ -47,8 +47,19 @@ def read_file(path: Path, config: SourceConfig) -> pl.DataFrame:
     :class:`~elcrec_core.data.files.SourceReadError` if unreadable."""
     readers = {"csv": _read_delimited_events, "tsv": _read_delimited_events, "jsonl": _read_jsonl,
                "parquet": _read_parquet, "sequence": _read_sequence_file}
-    with connection_for(path) as con:
-        return readers[config.format](con, path, config)
+    if config.format == "parquet":
+        with connection_for(path) as con:
+            return readers[config.format](con, path, config)
+    with connection_for(path) as con, as_utf8(path, config.encoding) as text:  # a UTF-8 copy of another encoding
+        frame = readers[config.format](con, text, config)
+    if text != path:  # the rows name the file, not its copy
+        frame = frame.with_columns(source_file=pl.lit(str(path)).cast(pl.Categorical))
+    else:
+        frame = frame.with_columns(pl.when(pl.col("detail").str.starts_with("INVALID ENCODING"))
+                                   .then(pl.col("detail") + " (not UTF-8 text: give its encoding, such as latin-1: "
+                                         "the source setting encoding, elcrec --encoding)")
+                                   .otherwise(pl.col("detail")).alias("detail"))
+    return frame
 
 
 # --- delimited text ----------------------------------------------------------------------------------------

@@ -110,6 +110,12 @@ def test_a_parquet_file_whose_name_holds_glob_characters_has_its_own_schema(tmp_
     assert _sequences(capsys, tmp_path / "x[1].parquet") == [{"user": "u", "items": ["a"]}]
 
 
+def test_encoding_reads_a_text_file_in_another_encoding(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "e.csv"
+    path.write_bytes(f"user_id,item_id,timestamp\nJosé,café,{T0}\n".encode("latin-1"))
+    assert _sequences(capsys, path, "--encoding", "latin-1") == [{"user": "José", "items": ["café"]}]
+
+
 def test_a_folder_whose_files_are_of_several_formats_by_name_is_refused(tmp_path: Path, capsys) -> None:
     """A README.txt beside the CSV files: the folder was read in the format guessed from its first file (the
     sequence format), every CSV row rejected, and the command succeeded."""

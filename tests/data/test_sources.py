@@ -311,6 +311,26 @@ def test_an_id_that_is_no_single_value_is_refused(tmp_path: Path) -> None:
         read_source(SourceConfig(format="parquet", path=str(lists)))
 
 
+def test_a_text_file_in_another_encoding_is_read_with_its_encoding(tmp_path: Path) -> None:
+    """Latin-1 events: each row with an accented id was a malformed_line (a garbled detail), with no setting to
+    read them; the encoding reads them, the rows keep their file and line numbers."""
+    path = _write(tmp_path / "e.csv", f"user_id,item_id,timestamp\nJosé,café,{EPOCH0}\n\nu2,thé,{EPOCH0}\n"
+                                      .encode("latin-1"))
+    frame = read_source(SourceConfig(format="csv", path=str(path), encoding="latin-1"))
+    assert frame.select("user_id", "item_id", "source_row").rows() == [("José", "café", 2), ("u2", "thé", 4)]
+    assert frame["source_file"].cast(pl.String).to_list() == [str(path.resolve())] * 2
+    assert frame["error"].to_list() == [None, None]
+    as_utf8 = read_source(SourceConfig(format="csv", path=str(path)))
+    assert as_utf8["error"].to_list() == ["malformed_line"] * 2
+    assert as_utf8["detail"][0].endswith("(not UTF-8 text: give its encoding, such as latin-1: the source setting "
+                                         "encoding, elcrec --encoding)")
+    sequence = _write(tmp_path / "s.txt", "José café thé\n".encode("cp1252"))
+    assert read_source(SourceConfig(format="sequence", path=str(sequence), encoding="cp1252"))[
+        "item_id"].to_list() == ["café", "thé"]
+    with pytest.raises(ValueError, match="unknown encoding 'latin-9x'"):
+        SourceConfig(format="csv", path=str(path), encoding="latin-9x")
+
+
 def test_folder_of_daily_files_and_glob(tmp_path: Path) -> None:
     folder = tmp_path / "daily"
     folder.mkdir()

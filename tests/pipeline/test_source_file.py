@@ -522,6 +522,15 @@ def test_a_delivery_that_came_after_its_days_run_is_flagged_until_its_day_runs(t
     assert (check.passed, count) == (True, 0)
 
 
+def test_a_source_in_another_encoding_loads_with_its_encoding_setting(team, tmp_path):
+    (team / "logs" / "2026-01-31.csv").write_bytes("user_id,item_id,timestamp\nJosé,café,2026-01-31T09:00:00Z\n"
+                                                   .encode("latin-1"))
+    settings = yaml.safe_load((team / "source.yaml").read_text())
+    (team / "source.yaml").write_text(yaml.safe_dump({**settings, "encoding": "latin-1"}))
+    assert ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-31").success
+    assert raw_rows(tmp_path / "data") == [("José", "café", "31 09:00")]
+
+
 def test_the_other_row_rules_warning_names_the_rules_that_differ() -> None:
     rating = _other_rules_note({"a.csv": ["min_rating"], "b.csv": ["min_rating", "reject_future"]})
     assert rating.startswith("2 stored file(s) were checked under other row rules than this load's "
