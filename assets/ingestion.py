@@ -36,6 +36,8 @@ from elcrec_core.data.validation import RowCheck, expect_interactions
 from elcrec_pipeline.config import SourceSettings
 from elcrec_pipeline.resources import SourceFile, Storage, digest, files_version
 
+LATE_DAYS = 31  # how far back earlier_days_loaded looks for files that no load has read
+
 
 @daily_asset(
     pool=WAREHOUSE_POOL,
@@ -48,7 +50,8 @@ from elcrec_pipeline.resources import SourceFile, Storage, digest, files_version
         description="Great Expectations: row count, null rates, distinct users/items, rejected share"),
         dg.AssetCheckSpec(
             "earlier_days_loaded", asset="raw_interactions",
-            description="Every file that a source path with {date} names for the 31 days before this one (but "
+            description=f"Every file that a source path with {{date}} names for the {LATE_DAYS} days before this "
+                        "one (but "
                         "days with a run in progress) has been loaded, when this day loads: a delivery that came "
                         "after its day's run (which failed without it), or a day never run, is in no day's "
                         "sequences until its day runs")],
@@ -146,9 +149,6 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
                            metadata={"files_not_loaded": dg.MetadataValue.int(len(late)),
                                      "first_files": dg.MetadataValue.text(", ".join(map(str, late[:10])) or "none")})],
     )
-
-
-LATE_DAYS = 31  # how far back earlier_days_loaded looks for files that no load has read
 
 
 def _late_deliveries(pattern: str | None, first: date, partition: str, storage: Storage,
