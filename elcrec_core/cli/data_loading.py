@@ -124,7 +124,7 @@ def load(path: str, options: DataOptions = DataOptions()) -> LoadedData:
         raise ValueError(f"{', '.join(options.delimited_text_options)}: only for delimited text (csv, tsv), not "
                          f"{fmt}")
     else:
-        source, more = event_source(path, first, fmt, options)
+        source, more = event_source(path, files, fmt, options)
         notes += more
     how = notes[0] if options.format in (None, "auto") and notes else None
     return _load_source(source, name, fmt, notes, options, lambda exc: read_advice(exc, first, source, how))

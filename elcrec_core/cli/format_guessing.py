@@ -129,9 +129,10 @@ def check_one_format(path: str, files: list[Path]) -> None:
                                     "to read with a glob (such as 'folder/*.csv'), or give --format")
 
 
-def event_source(path: str, first: Path, fmt: str, options: DataOptions) -> tuple[SourceConfig, list[str]]:
-    """The source config of an event file, with the delimiter and timestamp format guessed where not given."""
-    notes = []
+def event_source(path: str, files: list[Path], fmt: str, options: DataOptions) -> tuple[SourceConfig, list[str]]:
+    """The source config of event ``files`` (of one ``path``), with the delimiter guessed from the first file and the
+    timestamp format from the first file whose rows tell (a file with a header only does not), where not given."""
+    notes, first = [], files[0]
     defaults = ColumnMap()
     timestamp = options.timestamp_column if options.timestamp_column is not None else defaults.timestamp
     columns = ColumnMap(user=options.user_column or defaults.user, item=options.item_column or defaults.item,
@@ -145,7 +146,7 @@ def event_source(path: str, first: Path, fmt: str, options: DataOptions) -> tupl
                           header=options.header and options.names is None, names=options.names, quote=options.quote,
                           timestamp_format=options.timestamp_format or "epoch_s", encoding=options.encoding)
     if columns.timestamp is not None and options.timestamp_format is None:
-        detected = _detect_timestamp_format(first, source)
+        detected = next(filter(None, (_detect_timestamp_format(file, source) for file in files)), None)
         if detected is not None:
             source = replace(source, timestamp_format=detected)
             notes.append(f"timestamps: {detected}, detected from the first rows")

@@ -278,6 +278,18 @@ def test_a_semicolon_delimiter_and_epoch_milliseconds_are_guessed(tmp_path: Path
                                    "the first line; timestamps: epoch_ms, detected from the first rows)")
 
 
+def test_the_timestamp_format_is_detected_from_the_first_file_with_rows(tmp_path: Path, capsys) -> None:
+    """A folder whose first file holds a header only: its ISO times were read as epoch seconds (the default, as the
+    empty first file told nothing), and every row of the other files was rejected as bad_timestamp."""
+    folder = tmp_path / "days"
+    folder.mkdir()
+    _write(folder / "2026-03-01.csv", "user_id,item_id,timestamp\n")
+    _write(folder / "2026-03-02.csv", "user_id,item_id,timestamp\nu,b,2026-03-02T10:00:00Z\nu,a,2026-03-02T09:00:00Z\n")
+    code, out, err = _run(capsys, "sequences", "--data", str(folder), "--json")
+    assert (code, out) == (0, '{"user": "u", "items": ["a", "b"]}\n')
+    assert err.splitlines()[0].endswith("timestamps: iso8601, detected from the first rows)")
+
+
 def test_events_without_times_keep_their_file_order(tmp_path: Path, capsys) -> None:
     path = _write(tmp_path / "e.jsonl", '{"u": "x", "i": "b"}\n{"u": "x", "i": "a"}\n')
     options = ["--user-column", "u", "--item-column", "i", "--timestamp-column", "none"]
