@@ -100,7 +100,7 @@ def normalise_events(
     parsed = {"user_id": id_text("u", types["u"]), "item_id": id_text("i", types["i"])}
     checks = [  # (condition, reason, detail), after the reader's own error; an empty id names its column
         (f"{field} IS NULL OR NOT regexp_matches({field}, '\\S')", reason,
-         "'" + f"{fields[alias]} is empty".replace("'", "''") + "'")
+         sql_text(f"{fields[alias]} is empty"))
         for alias, field, reason in (("u", "user_id", "missing_user"), ("i", "item_id", "missing_item"))]
     if fields["t"]:
         texts["t_raw"] = f"NULLIF(trim(CAST(t AS VARCHAR), {_WHITESPACE}), '')"
@@ -141,3 +141,8 @@ def finish_events(frame: pl.DataFrame, source: str | Path) -> pl.DataFrame:
         pl.col(name).cast(dtype) if name in frame.columns or name == "source_file" else pl.lit(None, dtype).alias(name)
         for name, dtype in NORMALISED_SCHEMA.items()
     )
+
+
+def sql_text(text: str) -> str:
+    """``text`` as an SQL string literal (each quote doubled)."""
+    return "'" + text.replace("'", "''") + "'"

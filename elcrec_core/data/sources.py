@@ -23,7 +23,14 @@ import duckdb
 import polars as pl
 
 from elcrec_core.data.duckdb_reading import as_utf8, connection_for, parquet_relation, read_delimited
-from elcrec_core.data.event_normalisation import event_fields, finish_events, id_text, normalise_events, with_rejects
+from elcrec_core.data.event_normalisation import (
+    event_fields,
+    finish_events,
+    id_text,
+    normalise_events,
+    sql_text,
+    with_rejects,
+)
 from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.source_config import SourceConfig, resolve_files
 from elcrec_core.data.synthetic import SyntheticConfig, generate
@@ -85,11 +92,13 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig
         f"CASE WHEN {valid} THEN {_json_id(key) if alias in ('u', 'i') else f'line ->> {_json_pointer(key)}'} END"
         f" AS {alias}" for alias, key in fields.items() if key is not None
     )
-    nested = [(key, f"json_type(line, {_json_pointer(key)}) IN ('OBJECT', 'ARRAY')")
+    repeated = [(f"len(list_filter(json_keys(line), lambda k: k = {sql_text(key)})) > 1",
+                 f"{key} is a key of the object more than once: ") for key in fields.values() if key is not None]
+    nested = [(f"json_type(line, {_json_pointer(key)}) IN ('OBJECT', 'ARRAY')",
+               f"{key} is a JSON object or array, not an id: ")
               for alias, key in fields.items() if alias in ("u", "i") and key is not None]
-    errors = "".join(f" WHEN {test} THEN 'malformed_line'" for _, test in nested)
-    details = "".join(f" WHEN {test} THEN '{key.replace(chr(39), chr(39) * 2)} is a JSON object or array, not an id: '"
-                      " || line" for key, test in nested)
+    errors = "".join(f" WHEN {test} THEN 'malformed_line'" for test, _ in repeated + nested)
+    details = "".join(f" WHEN {test} THEN {sql_text(detail)} || line" for test, detail in repeated + nested)
     parse = (f"SELECT {picks}, CASE WHEN NOT ({valid}) THEN 'malformed_line'{errors} END AS error,"
              f" CASE WHEN NOT ({valid}) THEN 'not a JSON object: ' || line{details} END AS detail FROM lines")
     def build(raw: duckdb.DuckDBPyRelation) -> pl.DataFrame:
@@ -130,8 +139,7 @@ def _json_id(key: str) -> str:
 
 def _json_pointer(key: str) -> str:
     """A top-level key as an SQL literal of a JSON pointer: every character of the key stands for itself."""
-    pointer = "/" + key.replace("~", "~0").replace("/", "~1")
-    return "'" + pointer.replace("'", "''") + "'"
+    return sql_text("/" + key.replace("~", "~0").replace("/", "~1"))
 
 
 # --- Parquet ---------------------------------------------------------------------------------------------

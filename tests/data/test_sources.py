@@ -311,6 +311,21 @@ def test_an_id_that_is_no_single_value_is_refused(tmp_path: Path) -> None:
         read_source(SourceConfig(format="parquet", path=str(lists)))
 
 
+def test_a_json_object_with_a_key_twice_is_a_malformed_line(tmp_path: Path) -> None:
+    """{"user_id": "a", ..., "user_id": "b"} was read as user a (DuckDB takes the first; Python's json the last):
+    which one the export meant is unknown, so the row is rejected naming the key; other keys may repeat."""
+    lines = [f'{{"user_id": "a", "item_id": "x", "timestamp": {EPOCH0}, "user_id": "b"}}',
+             f'{{"user_id": "a", "item_id": "x", "timestamp": {EPOCH0}, "timestamp": {EPOCH0 + 1}}}',
+             f'{{"user_id": "a", "item_id": "y", "timestamp": {EPOCH0}, "note": 1, "note": 2}}']
+    path = _write(tmp_path / "e.jsonl", "".join(line + "\n" for line in lines))
+    frame = read_source(SourceConfig(format="jsonl", path=str(path)))
+    assert frame.select("source_row", "error", "detail").rows() == [
+        (1, "malformed_line", f"user_id is a key of the object more than once: {lines[0]}"),
+        (2, "malformed_line", f"timestamp is a key of the object more than once: {lines[1]}"),
+        (3, None, None)]
+    assert frame["item_id"][2] == "y"
+
+
 def test_a_text_file_in_another_encoding_is_read_with_its_encoding(tmp_path: Path) -> None:
     """Latin-1 events: each row with an accented id was a malformed_line (a garbled detail), with no setting to
     read them; the encoding reads them, the rows keep their file and line numbers."""
