@@ -70,7 +70,7 @@ def _timestamp_sql(column_type: str, fmt: TimestampFormat, path: Path) -> str:
         return _in_years("CASE WHEN regexp_matches(t_raw, '^[+-]?[0-9]')"
                          f" AND NOT regexp_matches(t_raw, '{_BAD_OFFSET}')"
                          " THEN CAST(TRY_CAST(t_raw AS TIMESTAMPTZ) AS TIMESTAMP) END")
-    if column_type != "VARCHAR" and column_type not in _NUMERIC_TYPES:
+    if column_type != "VARCHAR" and not _is_number_type(column_type):
         raise SourceReadError(path, f"timestamp column is {column_type}, not an epoch number")
     number = _number("t_raw") if column_type == "VARCHAR" else "CAST(t AS DOUBLE)"
     seconds = f"{number} * {_EPOCH_SCALE[fmt] / 1e6!r}"
@@ -82,6 +82,11 @@ def _in_years(timestamp: str) -> str:
     """SQL: ``timestamp`` where it is finite and in the years 1-9999 (what Python's datetime holds), else NULL."""
     return (f"CASE WHEN isfinite({timestamp}) AND {timestamp} BETWEEN TIMESTAMP '0001-01-01'"
             f" AND TIMESTAMP '9999-12-31 23:59:59.999999' THEN {timestamp} END")
+
+
+def _is_number_type(column_type: str) -> bool:
+    """Whether a DuckDB column type holds numbers (integers, floats, DECIMAL(p, s) of any width and scale)."""
+    return column_type in _NUMERIC_TYPES or column_type.startswith("DECIMAL")
 
 
 def _number(text: str) -> str:
@@ -109,7 +114,7 @@ def normalise_events(
                    ("timestamp IS NULL", "bad_timestamp", "'timestamp: ' || t_raw")]
     if fields["r"]:
         texts["r_raw"] = f"NULLIF(trim(CAST(r AS VARCHAR), {_WHITESPACE}), '')"
-        number = "CAST(r AS DOUBLE)" if types["r"] in _NUMERIC_TYPES else _number("r_raw")
+        number = "CAST(r AS DOUBLE)" if _is_number_type(types["r"]) else _number("r_raw")
         parsed |= {"rating": f"CASE WHEN isfinite({number}) THEN {number} END", "r_raw": "r_raw"}
         checks.append(("r_raw IS NOT NULL AND rating IS NULL", "bad_rating", "'rating: ' || r_raw"))
     if fields["e"]:

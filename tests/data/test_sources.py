@@ -226,6 +226,25 @@ def test_whole_numbers_of_a_decimal_id_column_read_as_integers(tmp_path: Path) -
     assert stored.select("item_id", "title").rows() == [("7", "a"), ("2.50", "b"), ("-3", "c")]
 
 
+def test_decimal_epoch_times_and_ratings_are_read_as_numbers(tmp_path: Path) -> None:
+    """A DECIMAL(13, 3) column of epoch seconds (a warehouse export's type for times to the millisecond) refused the
+    file ("timestamp column is DECIMAL(13,3), not an epoch number"); it reads as the same times as a float column."""
+    from decimal import Decimal
+
+    times = [Decimal("1772366400.250"), Decimal("1772366401.000")]
+    path = tmp_path / "e.parquet"
+    pl.DataFrame({"user_id": ["u", "u"], "item_id": ["a", "b"], "timestamp": pl.Series(times, dtype=pl.Decimal(13, 3)),
+                  "rating": pl.Series([Decimal("4.5"), Decimal("2.0")], dtype=pl.Decimal(2, 1))}).write_parquet(path)
+    frame = read_source(SourceConfig(format="parquet", path=str(path), columns=ColumnMap(rating="rating")))
+    assert frame["timestamp"].to_list() == [datetime(2026, 3, 1, 12, 0, 0, 250000), datetime(2026, 3, 1, 12, 0, 1)]
+    assert frame["rating"].to_list() == [4.5, 2.0]
+    millis = tmp_path / "ms.parquet"
+    pl.DataFrame({"user_id": ["u"], "item_id": ["a"], "timestamp": pl.Series([Decimal("1772366400250")],
+                                                                             dtype=pl.Decimal(15, 0))}).write_parquet(millis)
+    assert read_source(SourceConfig(format="parquet", path=str(millis), timestamp_format="epoch_ms"))[
+        "timestamp"].to_list() == [datetime(2026, 3, 1, 12, 0, 0, 250000)]
+
+
 def test_binary_parquet_ids_read_as_their_text_in_events_and_item_metadata(tmp_path: Path) -> None:
     """Text stored as Parquet binary (no UTF-8 annotation): the events read b"caf\\xc3\\xa9" as the escaped bytes
     'caf\\xC3\\xA9', the item metadata as 'café', so titles never joined their items, nor the CSV's ids."""
