@@ -16,7 +16,7 @@ from elcrec_core.data.events_to_sequences import read_sequence_settings
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.backtest import next_day_sequences
 from elcrec_core.evaluate.ranking import SELECTION_METRIC, eligible_users, metrics_from_ranks
-from elcrec_core.evaluate.scoring import ELCRecRecommender, Recommender, evaluate_recommender, ranks_and_non_finite
+from elcrec_core.evaluate.scoring import ELCRecRecommender, Recommender, ranks_and_non_finite, recommender_metrics
 from elcrec_core.intents.profiles import intent_category_purity
 from elcrec_core.report.evaluation_report import (
     Report,
@@ -266,7 +266,7 @@ def _backtest(storage: Storage, partition: str) -> tuple[pl.DataFrame | None, st
             warehouse.replace_table(storage.warehouse, "backtest", history.filter(pl.col("day") != partition))
         return None, f"no events on {partition} of users with earlier events (the day's data has none to score)"
     data = SequenceTensors.from_sequences(seqs)  # test inputs: each user's items up to the previous day
-    metrics = metrics_from_ranks(evaluate_recommender(served, data, "test"))
+    metrics = recommender_metrics(served, data, "test")
     row = pl.DataFrame({"day": [partition], "model_day": [previous.day], "users": [len(seqs)],
                         "HR@20": [metrics["HR@20"]], "NDCG@20": [metrics["NDCG@20"]]})
     history = row.clear() if history is None else history

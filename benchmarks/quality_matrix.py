@@ -67,8 +67,8 @@ from elcrec_core.cli.data_options import SYNTHETIC, DataOptions
 from elcrec_core.config.settings import ExperimentConfig, load_preset, merge_overrides
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, Sequences, SequenceTensors, write_item_index_file
 from elcrec_core.evaluate.baselines import EASE_MAX_ITEMS, ItemTransition, MostPopular, sasrec_config, tune_ease
-from elcrec_core.evaluate.ranking import Split, metrics_from_ranks
-from elcrec_core.evaluate.scoring import ELCRecRecommender, Recommender, evaluate_recommender
+from elcrec_core.evaluate.ranking import metrics_from_ranks
+from elcrec_core.evaluate.scoring import ELCRecRecommender, evaluate_recommender, recommender_metrics
 from elcrec_core.evaluate.statistics import bootstrap_mean
 from elcrec_core.report.evaluation_report import paired_differences, per_user
 from elcrec_core.train.auto_preset import AUTO, auto_experiment
@@ -279,14 +279,10 @@ def run_baseline(model: str, data: SequenceTensors, log: Callable[[str], None]) 
         precision = "fp64" if rec.dtype == torch.float64 else "fp32"
     else:
         rec = {"most_popular": MostPopular, "transition": ItemTransition}[model]().fit(data, "valid")
-        valid = _metrics(rec, data, "valid")
+        valid = recommender_metrics(rec, data, "valid")
         label, settings, precision = "counts on items[:-2]", {}, "fp64"
     ranks = evaluate_recommender(rec, data, "test")
     return Measured(ranks, valid, time.perf_counter() - began, label, settings, precision)
-
-
-def _metrics(rec: Recommender, data: SequenceTensors, split: Split) -> dict[str, float]:
-    return metrics_from_ranks(evaluate_recommender(rec, data, split))
 
 
 def run_training(folder: Path, seqs: Sequences, data: SequenceTensors, label: str, exp: ExperimentConfig,

@@ -19,8 +19,8 @@ import torch
 from elcrec_core.config.settings import ExperimentConfig, merge_overrides
 from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.evaluate.linalg import spd_inverse_
-from elcrec_core.evaluate.ranking import SELECTION_METRIC, Split, eligible_users, metrics_from_ranks
-from elcrec_core.evaluate.scoring import HELD_OUT, ELCRecRecommender, Fit, evaluate_recommender
+from elcrec_core.evaluate.ranking import SELECTION_METRIC, Split, eligible_users
+from elcrec_core.evaluate.scoring import HELD_OUT, ELCRecRecommender, Fit, recommender_metrics
 
 
 def input_counts(data: SequenceTensors, split: Fit) -> torch.Tensor:
@@ -178,7 +178,7 @@ def tune_ease(data: SequenceTensors, lambdas: tuple[float, ...] = EASE_LAMBDAS,
         t0 = time.perf_counter()
         ease = EASE(lam).fit_gram(gram)
         fit_seconds = time.perf_counter() - t0
-        table[lam] = metrics_from_ranks(evaluate_recommender(ease, data, "valid"))
+        table[lam] = recommender_metrics(ease, data, "valid")
         log(f"ease: lambda {lam:g}: valid HR@20 {table[lam]['HR@20']:.4f} NDCG@20 {table[lam]['NDCG@20']:.4f} "
             f"(fit {fit_seconds:.1f}s, {time.perf_counter() - t0:.1f}s with the valid ranking)")
         if table[lam][SELECTION_METRIC] > best_score:
@@ -280,7 +280,7 @@ def _fit_and_test(rec, data: SequenceTensors, log: Callable[[str], None]) -> dic
 
 def _test_metrics(rec, data: SequenceTensors, log: Callable[[str], None]) -> dict[str, float]:
     t0 = time.perf_counter()
-    metrics = metrics_from_ranks(evaluate_recommender(rec, data, "test"))
+    metrics = recommender_metrics(rec, data, "test")
     log(f"{rec.name}: test HR@20 {metrics['HR@20']:.4f} NDCG@20 {metrics['NDCG@20']:.4f} "
         f"(ranked in {time.perf_counter() - t0:.1f}s)")
     return metrics

@@ -75,18 +75,21 @@ def rank_scores(
     at most 2^25 scores); the target's score is read from the same product as every other item's, so that
     exactly equal items tie exactly.
     """
+    return _ranks_and_finite_scores(user_vecs, item_table, targets, history)[0]
+
+
+def _ranks_and_finite_scores(user_vecs: torch.Tensor, item_table: torch.Tensor, targets: torch.Tensor,
+                             history: torch.Tensor) -> tuple[torch.Tensor, bool]:
+    """:func:`rank_scores`, and whether every user-item score was finite (finite vectors may still overflow)."""
     n_items = item_table.shape[0]
     group = max(_RANK_GROUP_ELEMENTS // max(1, n_items), _MIN_RANK_GROUP_USERS)
     group = max(1, min(group, MAX_SCORE_ELEMENTS // max(1, n_items)))
-    ranks = [_rank_group(user_vecs[lo:lo + group], item_table, targets[lo:lo + group], history[lo:lo + group])
-             for lo in range(0, len(targets), group)]
-    return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long, device=user_vecs.device)
-
-
-def _rank_group(user_vecs: torch.Tensor, item_table: torch.Tensor, targets: torch.Tensor,
-                history: torch.Tensor) -> torch.Tensor:
-    """:func:`rank_scores` for users whose scores over all items fit in memory at once."""
-    return rank_score_matrix(user_item_scores(user_vecs, item_table), targets, history, overwrite=True)
+    ranks, finite = [], True
+    for lo in range(0, len(targets), group):  # groups of users whose scores over all items fit in memory at once
+        scores = user_item_scores(user_vecs[lo:lo + group], item_table)
+        finite = finite and bool(torch.isfinite(scores).all())
+        ranks.append(rank_score_matrix(scores, targets[lo:lo + group], history[lo:lo + group], overwrite=True))
+    return (torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long, device=user_vecs.device)), finite
 
 
 def rank_score_matrix(scores: torch.Tensor, targets: torch.Tensor, history: torch.Tensor,
@@ -123,26 +126,25 @@ def evaluate_ranks(
 
 def _ranks_and_finite(model: ELCRec, data: SequenceTensors, split: Split, users: torch.Tensor | None,
                       batch_size: int) -> tuple[torch.Tensor, bool]:
-    """:func:`evaluate_ranks`, and whether the item table and every user representation were finite."""
+    """:func:`evaluate_ranks`, and whether every score of every user was finite."""
     n_items = model.cfg.n_items
     if users is None:
         users = eligible_users(data, split)
     order = torch.argsort(data.lengths(users), stable=True)
-    ranks = []
+    ranks, finite = [], True
     with _eval_mode(model):
         table = model.item_table().float()
-        finite = torch.isfinite(table).all()
         for targets, history, vecs in _split_batches(model, data, split, users[order], batch_size):
             known = targets <= n_items  # an item added after training cannot be ranked: a miss
-            batch_ranks = rank_scores(vecs, table, targets.clamp(max=n_items), history)
+            batch_ranks, batch_finite = _ranks_and_finite_scores(vecs, table, targets.clamp(max=n_items), history)
             ranks.append(torch.where(known, batch_ranks, MISS_RANK))
-            finite &= torch.isfinite(vecs).all()
+            finite = finite and batch_finite
     if not ranks:
-        return torch.zeros(0, dtype=torch.long), bool(finite)
+        return torch.zeros(0, dtype=torch.long), finite
     by_length = torch.cat(ranks)
     by_user = torch.empty_like(by_length)
     by_user[order.to(by_length.device)] = by_length
-    return by_user, bool(finite)
+    return by_user, finite
 
 
 @contextmanager
@@ -178,10 +180,11 @@ def eligible_users(data: SequenceTensors, split: Split) -> torch.Tensor:
 
 
 def evaluate(model: ELCRec, data: SequenceTensors, split: Split, batch_size: int = 2048) -> dict[str, float]:
-    """HR@K and NDCG@K (K = 5, 10, 20) over all eligible users; every metric NaN where the item table or a user's
-    representation is not finite (a model that cannot score every user has no figure: a NaN model would
-    otherwise score a plain 0, which an early-stopping rule may keep). Under a torch.distributed process group
-    every rank must call it: each scores its shard of the users and the metrics are all-reduced."""
+    """HR@K and NDCG@K (K = 5, 10, 20) over all eligible users; every metric NaN where some user's score of some
+    item is not finite (a model that cannot score every user has no figure: a NaN model would otherwise score a
+    plain 0, which an early-stopping rule may keep; finite weights may still overflow to an infinite score). Under
+    a torch.distributed process group every rank must call it: each scores its shard of the users and the metrics
+    are all-reduced."""
     ranks, finite = _ranks_and_finite(model, data, split, distributed.shard(eligible_users(data, split)), batch_size)
     metrics = metrics_from_ranks(ranks)
     if not finite:

@@ -13,6 +13,7 @@ tune on the ``valid`` split, report the ``test`` split (its history items[:-1] i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Literal, Protocol, runtime_checkable
 
@@ -107,8 +108,12 @@ def _scored_groups(rec: Recommender, data: SequenceTensors, split: Split, users:
 
 
 def recommender_metrics(rec: Recommender, data: SequenceTensors, split: Split) -> dict[str, float]:
-    """HR@K / NDCG@K (K = 5, 10, 20) of a fitted recommender over the split's eligible users."""
-    return metrics_from_ranks(evaluate_recommender(rec, data, split))
+    """HR@K / NDCG@K (K = 5, 10, 20) of a fitted recommender over the split's eligible users; every metric NaN
+    where some user gets a NaN or infinite score (no figure, as :func:`elcrec_core.evaluate.ranking.evaluate`
+    gives a model: its ranks alone would read a score that cannot rank as a plain miss)."""
+    ranks, non_finite = ranks_and_non_finite(rec, data, split)
+    metrics = metrics_from_ranks(ranks)
+    return dict.fromkeys(metrics, math.nan) if non_finite else metrics
 
 
 class ELCRecRecommender:

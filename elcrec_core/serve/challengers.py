@@ -21,8 +21,7 @@ from pathlib import Path
 from elcrec_core.config.settings import ExperimentConfig
 from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.evaluate.baselines import EASE_MAX_ITEMS, ItemTransition, MostPopular, sasrec_config, tune_ease
-from elcrec_core.evaluate.ranking import metrics_from_ranks
-from elcrec_core.evaluate.scoring import Recommender, evaluate_recommender
+from elcrec_core.evaluate.scoring import Recommender, recommender_metrics
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_core.serve.recommenders import baseline_params
 from elcrec_core.train.checkpoint import BEST
@@ -57,7 +56,7 @@ def fit_challengers(store: ModelStore, candidate: ModelRecord, seqs: Sequences, 
     for fit in fits:
         t0 = time.perf_counter()  # a record's seconds: fitting, choosing on valid, and scoring valid and test
         rec = fit()
-        metrics = {split: metrics_from_ranks(evaluate_recommender(rec, data, split)) for split in ("valid", "test")}
+        metrics = {split: recommender_metrics(rec, data, split) for split in ("valid", "test")}
         record = ModelRecord(day=candidate.day, run_id=f"{candidate.run_id}/{rec.name}",
                              dir=store.relative(store.challenger_dir(candidate, rec.name)), valid=metrics["valid"],
                              test=metrics["test"], seconds=time.perf_counter() - t0, kind=rec.name,

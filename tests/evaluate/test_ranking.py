@@ -281,6 +281,23 @@ def test_evaluate_gives_nan_for_a_model_that_cannot_score_every_user() -> None:
     assert len(evaluate_ranks(model, data, "test")) == len(eligible_users(data, "test"))
 
 
+def test_finite_weights_whose_scores_overflow_have_no_figure() -> None:
+    """Every weight finite, but one item's embedding of 3e38 makes its scores infinite or NaN: the evaluator checked
+    the weights and user vectors only, so the model kept a figure (elcrec evaluate, early stopping) that the gate and
+    the report, which check the scores, refuse. The same rule for any recommender (the backtest, the baselines)."""
+    from elcrec_core.evaluate.scoring import recommender_metrics
+
+    model = _small_model().eval()
+    data = SequenceTensors.from_sequences(_small_sequences())
+    with torch.no_grad():
+        model.item_emb.weight[3] = 3e38 * torch.sign(model.item_emb.weight[3])
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert not torch.isfinite(ELCRecRecommender(model).score(torch.tensor([0]), torch.tensor([[1, 2]]))).all()
+    assert all(math.isnan(v) for v in evaluate(model, data, "test").values())
+    assert all(math.isnan(v) for v in recommender_metrics(ELCRecRecommender(model), data, "test").values())
+    assert len(evaluate_ranks(model, data, "test")) == len(eligible_users(data, "test"))
+
+
 def test_a_model_non_finite_for_one_batch_of_users_has_no_figure() -> None:
     """Users ranked one at a time (batch 1), shortest first: only the shortest user's history holds the item whose
     embedding is NaN. Every metric is NaN however the later, finite batches come out; no users rank as nothing."""
