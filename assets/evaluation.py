@@ -99,8 +99,15 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     differences = paired_differences(ranks, "elcrec") if "elcrec" in ranks else []
     serving_record = ModelRecord.from_dict(decision["serving"]) if decision["serving"] else None
     serving = _report_name(decision.get("serves"), before, candidate)
+    withdrawn = None  # the gate's choice, taken out of serving since by elcrec rollback: the report names what serves
+    if serving_record is not None and serving_record.identity in store.withdrawn():
+        withdrawn, serving_record = serving_record, store.serving()
+        reported = {"elcrec": candidate, "current": before, **challengers}
+        serving = next((name for name, record in reported.items() if record is not None and serving_record is not None
+                        and record.name == serving_record.name), "none")
     (out / "report.json").write_text(json.dumps({"day": partition, "split": split, "serving": serving,
                                                  "serving_model": serving_record.name if serving_record else None,
+                                                 "withdrawn": withdrawn.name if withdrawn else None,
                                                  "models": {**metrics, **dict.fromkeys(no_figure)},
                                                  "elcrec_vs": {d.model: d.to_dict() for d in differences}},
                                                 indent=2) + "\n")
@@ -118,7 +125,11 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     ranks = {labels[name]: r for name, r in ranks.items()}
     all_k = [{"model": labels[name], **values} for name, values in metrics.items()]
     who = (f"{labels[serving]} serves ({serving_record.name})" if serving in labels and serving_record
-           else "No model serves")
+           else f"{serving_record.name} ({serving_record.kind}) serves, a model this report does not rank"
+           if serving_record else "No model serves")
+    if withdrawn is not None:
+        who += (f"; the gate chose {withdrawn.name} ({withdrawn.kind}), which elcrec rollback has withdrawn since "
+                "(the gate's table below is the day's decision)")
     headline_rows = headline(ranks)
     by_history = segment_rows(ranks, history_segments(data, users, split), "history")
     by_popularity = segment_rows(ranks, popularity_segments(data, users, split), "target")
@@ -160,6 +171,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     metadata = {
         "serving": serving,
         "serving_model": serving_record.name if serving_record else "none",
+        **({"withdrawn": withdrawn.name} if withdrawn else {}),
         "promoted": bool(decision["promote"]),
         "decision": decision["reason"],
         **({f"{split}_{name}": metric(metrics["elcrec"][name]) for name in ("HR@20", "NDCG@20")}

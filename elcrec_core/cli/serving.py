@@ -171,8 +171,9 @@ def cmd_rollback(args: argparse.Namespace) -> int:
                     else "are as the last run left them")
             todo = (f"they are {serving.name}'s already; to compute them again on the newest day's data"
                     if tables and tables[0] == serving.name else f"to serve {serving.name}'s now")
-            print(f"the tables user_recommendations, user_intents and intent_profiles {held}, until the next run; "
-                  f"{todo} (intents: {result['intents_from']}{_intents_note(intents, rolled_back_from)}):\n"
+            print(f"the tables user_recommendations, user_intents and intent_profiles {held}, and the newest day's "
+                  f"report names the model its gate chose, until the next run; {todo} (intents: "
+                  f"{result['intents_from']}{_intents_note(intents, rolled_back_from, store.withdrawn())}):\n"
                   f"  {result['refresh']}")
     return 0
 
@@ -199,10 +200,12 @@ def _recommendations_model(data_dir: Path) -> tuple[str, str] | None:
     return name, kind
 
 
-def _intents_note(intents: ModelRecord | None, rolled_back_from: ModelRecord | None) -> str:
-    """What to know of the intent model of a refresh: where it is the model rolled back from, no other ELCRec
-    model has served, and its intents stay (the day's candidate, :meth:`ModelStore.intent_model`)."""
-    if intents is None or rolled_back_from is None or intents.name != rolled_back_from.name:
+def _intents_note(intents: ModelRecord | None, rolled_back_from: ModelRecord | None, withdrawn: set[str]) -> str:
+    """What to know of the intent model of a refresh: where it is the model rolled back from and withdrawn (not where a
+    rollback undid a rollback: that restores it), no other ELCRec model has served, and its intents stay (the day's
+    candidate, :meth:`ModelStore.intent_model`)."""
+    if (intents is None or rolled_back_from is None or intents.name != rolled_back_from.name
+            or rolled_back_from.identity not in withdrawn):
         return ""
     return (", the model rolled back from: no ELCRec model that still stands has served, and the intents are the "
             "day's model's")
@@ -227,7 +230,7 @@ def refresh_command(data_dir: Path) -> str | None:
     run_config = os.environ.get("ELCREC_RUN_CONFIG")
     config = f" -c {shlex.quote(str(Path(run_config).resolve()))}" if run_config else ""
     return (f"{settings} {shlex.quote(dagster)} asset materialize -m elcrec_pipeline.definitions{config} "
-            f"--select user_recommendations,intent_profiles --partition {_newest_day(data_dir)}")
+            f"--select user_recommendations,intent_profiles,evaluation_report --partition {_newest_day(data_dir)}")
 
 
 def _data_folder(data_dir: str) -> str:

@@ -1183,6 +1183,35 @@ def test_serving_model_run_again_after_a_rollback_keeps_the_withdrawn_candidate_
     assert storage.store.serving() in (restored, *storage.store.challengers(candidate))
 
 
+def test_the_report_after_a_rollback_names_the_model_that_serves(first_run, tmp_path):
+    """The gate chose the day's candidate; elcrec rollback withdrew it; the day's report, materialized again (the
+    command the rollback prints), still said that the candidate serves, in report.md and report.json."""
+    import shutil
+
+    from assets.evaluation import evaluation_report
+    from assets.serving import serving_model
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    storage = Storage(data_dir=str(data_dir))
+    store = storage.store
+    candidate = store.candidate(PARTITION, [first_run[1].run_id])
+    resources = {"storage": storage, "device": ComputeDevice(device="cpu", threads=1)}
+    store.promote(candidate, "it served")  # (earlier tests may have changed what serves)
+    assert dg.materialize([serving_model], partition_key=PARTITION, resources=resources,
+                          run_config={"ops": {"serving_model": {"config": {"tolerance": 1.0}}}}).success
+    assert store.decision(candidate)["serving"]["run_id"] == candidate.run_id
+    restored = store.rollback("the day's model recommends stale items")
+    result = dg.materialize([evaluation_report], partition_key=PARTITION, resources=resources)
+    summary = json.loads((store.folder(candidate) / "report.json").read_text())
+    assert (summary["serving_model"], summary["withdrawn"]) == (restored.name, candidate.name)
+    assert summary["serving"] != "elcrec" and (summary["serving"] in summary["models"]
+                                               or summary["serving"] == "none")
+    assert metadata(result, "evaluation_report")["withdrawn"] == candidate.name
+    assert (f"the gate chose {candidate.name} (elcrec), which elcrec rollback has withdrawn since"
+            in (store.folder(candidate) / "report.md").read_text())
+
+
 def test_the_day_run_again_after_a_rollback_does_not_serve_the_withdrawn_model_again(first_run, tmp_path):
     """elcrec rollback withdrew the day's model; the day run again (re-executed, or the sensor) trained the same
     model from the same recipe (settings, start and sequences) under a new run id, and the gate promoted it again."""

@@ -328,7 +328,7 @@ def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys, monkeypatch
     dagster = Path(sys.executable).parent / "dagster"
     refresh = (f"DAGSTER_HOME=/srv/dagster ELCREC_DATA_DIR={tmp_path.resolve()} ELCREC_START_DATE=2026-05-01 "
                f"{dagster if dagster.exists() else 'dagster'} asset materialize -m elcrec_pipeline.definitions "
-               "--select user_recommendations,intent_profiles --partition 2026-05-02")
+               "--select user_recommendations,intent_profiles,evaluation_report --partition 2026-05-02")
     assert json.loads(capsys.readouterr().out) == {"serving": b.name, "previous": a.name, "tables_from": None,
                                                    "intents_from": b.name, "refresh": refresh}
     # the team's run config (top_k: 50, say), as the schedule's runs have it: the refresh was run at the defaults
@@ -347,12 +347,12 @@ def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys, monkeypatch
     refresh = refresh.replace("ELCREC_START_DATE=2026-05-01", "ELCREC_START_DATE=2026-04-01")
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"serving {a.name} again (previous: {b.name})" and lines[-1].strip() == refresh
-    assert (f"user_recommendations, user_intents and intent_profiles hold what {a.name} (elcrec) served, until the "
-            f"next run; they are {a.name}'s already; to compute them again on the newest day's data (intents: "
-            f"{a.name}):") in lines[1]  # it said "to serve a's now", as if they were not
+    assert (f"user_recommendations, user_intents and intent_profiles hold what {a.name} (elcrec) served, and the "
+            f"newest day's report names the model its gate chose, until the next run; they are {a.name}'s already; "
+            f"to compute them again on the newest day's data (intents: {a.name}):") in lines[1]  # it said "to serve a's now", as if they were not
     assert main(["rollback", "--data-dir", str(tmp_path)]) == 0  # b serves: the tables are not its
-    assert f"hold what {a.name} (elcrec) served, until the next run; to serve {b.name}'s now (intents: " in \
-        capsys.readouterr().out
+    assert (f"hold what {a.name} (elcrec) served, and the newest day's report names the model its gate chose, until "
+            f"the next run; to serve {b.name}'s now (intents: ") in capsys.readouterr().out
     assert main(["rollback", "--data-dir", str(tmp_path), "--json"]) == 0  # the name as serving's, the kind apart
     assert json.loads(capsys.readouterr().out)["tables_from"] == a.name
 
@@ -718,3 +718,23 @@ def test_a_rollback_from_the_only_elcrec_model_says_its_intents_stay(tmp_path, c
     assert store.serving() == transition and "intent_profiles are as the last run left them" in message
     assert (f"(intents: {b.name}, the model rolled back from: no ELCRec model that still stands has served, and "
             "the intents are the day's model's)") in message
+
+
+def test_a_rollback_that_undoes_a_rollback_to_an_elcrec_model_says_no_more_of_its_intents(tmp_path, capsys):
+    """The transition model served after ELCRec b; a rollback made b serve (withdrawing the transition model), and a
+    second undid it: b, rolled back from, still stands (nothing withdrew it) and gives the intents, but the message
+    said "no ELCRec model that still stands has served"."""
+    from elcrec_core.cli.main import main
+
+    store = ModelStore(tmp_path)
+    b = record(store, "2026-05-02", "b")
+    transition = ModelRecord(day="2026-05-02", run_id="b/transition", dir=f"{b.dir}/challengers/transition",
+                             kind="transition")
+    store.promote(b, "first")
+    store.promote(transition, "second")
+    assert store.rollback("the transition model serves stale items") == b
+    (tmp_path / "sequences" / "2026-05-02").mkdir(parents=True)
+    assert main(["rollback", "--data-dir", str(tmp_path)]) == 0
+    message = capsys.readouterr().out
+    assert store.serving() == transition and store.withdrawn() == set()
+    assert f"(intents: {b.name}):" in message and "still stands" not in message
