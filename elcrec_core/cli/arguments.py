@@ -4,6 +4,7 @@ the experiment's settings (a preset, a config file and the flags); the data opti
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -12,9 +13,11 @@ import numpy as np
 
 from elcrec_core.cli.data_loading import LoadedData, load
 from elcrec_core.cli.data_options import FORMAT_CHOICES, DataOptions
-from elcrec_core.config.settings import ExperimentConfig, merge_overrides, overrides
+from elcrec_core.config.settings import ExperimentConfig, TrainConfig, merge_overrides, overrides
 from elcrec_core.data.sequences import Sequences
 from elcrec_core.train.auto_preset import AUTO, BASE_PRESET, preset_experiment
+
+TRAIN_FIELDS = {field.name for field in dataclasses.fields(TrainConfig)}
 
 
 def load_data_with_ids(path: str, fmt: str | None = None, seed: int = 0) -> tuple[Sequences, np.ndarray | None]:
@@ -53,7 +56,14 @@ def build_config(args: argparse.Namespace, seqs: Sequences | None = None) -> Exp
             config = json.loads(Path(args.config).read_text())
         except json.JSONDecodeError as err:
             raise ValueError(f"--config {args.config} is not JSON: {err}") from None
-        return merge_overrides(ExperimentConfig.from_dict(config), model, train)
+        exp = ExperimentConfig.from_dict(config)
+        if exp.preset and (missing := sorted(TRAIN_FIELDS - set(config.get("train", {})))):
+            raise ValueError(f"--config {args.config}: its preset {exp.preset!r} is a record of where the settings "
+                             f"started, not applied, and it leaves out train settings ({', '.join(missing[:4])}"
+                             f"{', ...' if len(missing) > 4 else ''}) that would take the schema's defaults: give "
+                             f"--preset {exp.preset} with the settings as options, or every train setting (a model "
+                             "folder's config.json has them)")
+        return merge_overrides(exp, model, train)
     preset = BASE_PRESET if args.preset == AUTO and seqs is None else args.preset
     return preset_experiment(preset, seqs, model, train, log=lambda line: print(line, file=sys.stderr, flush=True))
 

@@ -21,7 +21,7 @@ from dataclasses import field
 from importlib import resources
 from typing import Any, Literal, NamedTuple
 
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 from pydantic.dataclasses import dataclass
 
 Prototype = Literal["shift", "concat"]
@@ -37,7 +37,9 @@ TrainWindows = Literal["last", "all"]
 # with the backward), and as many products and exponentials on CPU, which in fp32 holds them a 16 MiB block at a time
 MAX_CE_LOGITS = 1 << 30
 
-_CHECKED = ConfigDict(extra="forbid")  # unknown names are refused too
+_CHECKED = ConfigDict(extra="forbid", allow_inf_nan=False)  # unknown names, infinities and NaN are refused too
+# the top-level keys of a settings file (ExperimentConfig.to_dict; "data", which training adds, is a record)
+SETTINGS_FILE_KEYS = ("preset", "model", "train", "data")
 
 # the ModelConfig fields that fix the parameters' shapes (besides the item count, which warm start handles)
 SHAPE_FIELDS = ("hidden", "n_layers", "n_heads", "max_len", "n_intents")
@@ -85,7 +87,7 @@ class TrainConfig:
     batch_size: int = Field(256, ge=1, description="training samples per optimiser step: users, or windows with "
                                                    "train_windows all (per process under DDP)")
     lr: float = Field(1e-3, gt=0.0, description="Adam's learning rate")
-    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam's betas")
+    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam's betas, each in [0, 1)")
     weight_decay: float = Field(0.0, ge=0.0, description="Adam's L2 weight decay")
     patience: int = Field(40, ge=1, description="epochs without a better validation NDCG@20 before stopping")
     rec_loss: RecLoss = Field("bce", description="next-item loss: bce (the paper's, one sampled negative per "
@@ -123,13 +125,21 @@ class TrainConfig:
     kmeans_restarts: int = Field(5, ge=1, description="k-means restarts (the best is kept)")
     kmeans_sample: int = Field(100_000, ge=1, description="k-means runs on a seeded sample of at most this many "
                                                           "sequences")
-    seed: int = Field(2024, description="seed of the initialisation, batches, views and negatives")
+    seed: int = Field(2024, ge=0, le=2**32 - 1, description="seed of the initialisation, batches, views and "
+                                                           "negatives")
     device: str = Field("auto", description="auto (CUDA where present), cpu, cuda, cuda:1, ...")
     precision: Precision = Field("auto", description="auto: bf16 autocast on GPUs (Ampere and later) and CPUs "
                                                      "with native bf16, else fp32")
     compile: bool = Field(False, description="torch.compile of the training step on CPU (eager, with the reason "
                                              "logged, where that fails); off: slower on a 2-core AVX2 CPU")
     eval_batch_size: int = Field(2048, ge=1, description="users per batch in validation and test")
+
+    @field_validator("betas")
+    @classmethod
+    def _betas_in_range(cls, betas: tuple[float, float]) -> tuple[float, float]:
+        if not all(0.0 <= beta < 1.0 for beta in betas):
+            raise ValueError("each of Adam's betas is in [0, 1)")
+        return betas
 
 
 @dataclasses.dataclass
@@ -168,7 +178,15 @@ class ExperimentConfig:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "ExperimentConfig":
         """The settings of :meth:`to_dict`'s form; ``preset`` may be missing (a config written before it was kept,
-        or by hand). Raises ValueError naming an unknown or wrong setting, or a preset name that is not text."""
+        or by hand). Raises ValueError naming an unknown or wrong setting or section (a misspelt ``"trian"`` was
+        dropped, its settings with it), a section that is no mapping, or a preset name that is not text."""
+        if not isinstance(raw, Mapping):
+            raise ValueError(f"settings: an object with the sections {list(SETTINGS_FILE_KEYS)}, not {raw!r:.80}")
+        if unknown := sorted(set(raw) - set(SETTINGS_FILE_KEYS)):
+            raise ValueError(f"unknown section(s) {unknown} of the settings; known: {list(SETTINGS_FILE_KEYS)}")
+        for section in ("train", "model"):
+            if not isinstance(raw.get(section, {}), Mapping):
+                raise ValueError(f"{section}: a mapping of settings, not {raw[section]!r:.80}")
         train = dict(raw.get("train", {}))
         check_keys(train, TrainConfig, "train")
         model = dict(raw.get("model", {}))

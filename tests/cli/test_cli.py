@@ -3,6 +3,7 @@ the format when not given and says what it guessed, and `elcrec sequences` shows
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from datetime import datetime
@@ -547,6 +548,26 @@ def test_evaluate_json_gives_null_for_a_model_whose_scores_are_not_finite(tmp_pa
                              str(tmp_path / "nan.pt"), "--json")
     assert code == 0, err
     assert json.loads(stdout) == dict.fromkeys(["HR@5", "NDCG@5", "HR@10", "NDCG@10", "HR@20", "NDCG@20"])
+
+
+def test_a_settings_file_whose_preset_would_not_apply_is_refused(tmp_path: Path, capsys) -> None:
+    """{"preset": "auto", "train": {"epochs": 1}}: the preset of a settings file is a record, so every other train
+    setting took the schema's defaults (the reference's 256 intents on a tiny set: "k-means needs ..."), silently.
+    A model folder's config.json gives every setting and reads as it was written."""
+    from elcrec_core.cli.arguments import build_config
+    from elcrec_core.cli.main import parser
+    from elcrec_core.config.settings import load_preset
+
+    partial = _write(tmp_path / "partial.json", json.dumps({"preset": "auto", "train": {"epochs": 1}}))
+    code, _, err = _run(capsys, "train", "--data", "synthetic", "--out", str(tmp_path / "run"),
+                        "--config", str(partial))
+    assert code == 2 and err.startswith(f"elcrec: error: --config {partial}: its preset 'auto' is a record of where "
+                                        "the settings started, not applied, and it leaves out train settings (")
+    assert "give --preset auto with the settings as options, or every train setting" in err
+    beauty = load_preset("beauty")
+    whole = _write(tmp_path / "config.json", json.dumps({**beauty.to_dict(), "data": {"users": 3}}))
+    args = parser().parse_args(["train", "--out", str(tmp_path / "run"), "--config", str(whole), "--epochs", "2"])
+    assert build_config(args).train == dataclasses.replace(beauty.train, epochs=2)
 
 
 def test_bad_counts_files_and_json_are_named_errors_not_tracebacks(tmp_path: Path, capsys) -> None:

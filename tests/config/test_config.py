@@ -79,6 +79,15 @@ def test_the_general_preset_is_the_synthetic_one_with_cosine_pooled_contrast() -
     (lambda: ExperimentConfig.from_dict({"model": {"n_intents": 0}}), "n_intents"),
     (lambda: ExperimentConfig.from_dict({"train": {"precision": "fp16"}}), "precision"),
     (lambda: ModelConfig(n_items=10, hidden=64, n_heads=3), "n_heads"),
+    # these passed the schema and failed later without the setting's name (torch: "Invalid beta parameter at index
+    # 0", scikit-learn: "random_state ... must be an int in the range [0, 4294967295]"), or trained with it infinite
+    (lambda: TrainConfig(betas=(1.5, 0.9)), "betas"),
+    (lambda: TrainConfig(betas=(0.9, 1.0)), "betas"),
+    (lambda: TrainConfig(seed=-5), "seed"),
+    (lambda: TrainConfig(seed=2**32), "seed"),
+    (lambda: TrainConfig(lr=float("inf")), "lr"),
+    (lambda: TrainConfig(temperature=float("inf")), "temperature"),
+    (lambda: ExperimentConfig(model={"dropout": float("nan")}), "dropout"),
 ])
 def test_a_wrong_value_is_refused_naming_its_field(build, field: str) -> None:
     with pytest.raises(ValueError, match=rf"\b{field}\b"):
@@ -90,6 +99,25 @@ def test_an_unknown_setting_is_refused_with_the_known_ones() -> None:
         ExperimentConfig.from_dict({"train": {"learning_rate": 0.1}})
     with pytest.raises(ValueError, match=r"unknown model setting\(s\) \['layers'\]"):
         ExperimentConfig(model={"layers": 2})
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    # dropped, its settings with it: 41 epochs of the defaults
+    ({"trian": {"epochs": 1}}, r"unknown section\(s\) \['trian'\] of the settings; known: \['preset', 'model', "
+                               r"'train', 'data'\]"),
+    ([1, 2], r"settings: an object with the sections"),  # AttributeError: 'list' object has no attribute 'get'
+    ({"train": "fast"}, r"^train: a mapping of settings, not 'fast'$"),  # "dictionary update sequence element #0"
+    ({"model": None}, r"^model: a mapping of settings, not None$"),  # TypeError
+])
+def test_a_settings_file_of_another_shape_is_refused_naming_the_section(raw, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ExperimentConfig.from_dict(raw)
+
+
+def test_a_model_folders_config_json_is_a_settings_file() -> None:
+    """The sections training writes (its data section is a record) read back as the same settings."""
+    exp = load_preset("beauty")
+    assert ExperimentConfig.from_dict({**exp.to_dict(), "data": {"users": 3}}) == exp
 
 
 def test_every_wrong_value_of_a_config_is_named_with_its_section() -> None:
