@@ -100,7 +100,7 @@ def _keep_the_resumed_catalogue(out: Path, item_ids: np.ndarray, resume: bool) -
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from elcrec_core.data.sequences import SequenceTensors
-    from elcrec_core.evaluate.ranking import evaluate
+    from elcrec_core.evaluate.ranking import eligible_users, evaluate
     from elcrec_core.train.checkpoint import load_model, onto_catalogue
     from elcrec_core.train.device import select_device
 
@@ -113,7 +113,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"{args.data}: {seqs.n_items - model.cfg.n_items} of its {seqs.n_items} items are newer than the "
               "checkpoint: their targets count as misses and the inputs leave them out", file=sys.stderr)
     model.to(device)
-    metrics = evaluate(model, SequenceTensors.from_sequences(seqs, device), args.split)
+    data_tensors = SequenceTensors.from_sequences(seqs, device)
+    if len(eligible_users(data_tensors, args.split)) == 0:  # the metrics' NaN would read as a model without a figure
+        need = 3 if args.split == "valid" else 2
+        raise ValueError(f"{args.data}: no user has a {args.split} target to rank (that takes at least {need} items; "
+                         f"the longest history has {int(seqs.lengths.max(initial=0))})")
+    metrics = evaluate(model, data_tensors, args.split)
     if args.json:
         print(json.dumps(_rounded(metrics)))
     else:
@@ -187,7 +192,7 @@ def cmd_sequences(args: argparse.Namespace) -> int:
         wanted = list(dict.fromkeys(str(u) for u in args.user))
         where = {u: n for n, u in enumerate(users)}
         if missing := [u for u in wanted if u not in where]:
-            raise ValueError(f"user {missing[0]!r} is not in {args.data}")
+            raise data.no_such_user(missing[0], args.data)
         chosen = [where[u] for u in wanted]
     else:
         chosen = range(len(seqs))

@@ -57,6 +57,7 @@ class LoadedData:
     notes: list[str] = field(default_factory=list)  # how the format and timestamps were chosen
     report: LoadReport | None = None  # None for the pipeline's sequences.parquet
     rejected_examples: list[str] = field(default_factory=list)
+    rejected: pl.DataFrame | None = None  # the rejected rows (validation's REJECTED_COLUMNS)
     k_core_removed: int = 0
     repeated_across_files: int = 0  # events that another file of the data holds too: used once
 
@@ -65,6 +66,16 @@ class LoadedData:
         if self.item_ids is None:
             return np.asarray(indices).astype(str).tolist()
         return np.asarray(self.item_ids)[np.asarray(indices) - 1].astype(str).tolist()
+
+    def no_such_user(self, user: str, where: str) -> ValueError:
+        """The error for ``user``, who has no sequence in the data read from ``where``: that all of their rows were
+        rejected, with the first three (``line 5: bad_timestamp (...)``), or that the data does not hold them."""
+        theirs = self.rejected.filter(pl.col("user_id") == user) if self.rejected is not None else None
+        if theirs is None or not len(theirs) or self.report is None:
+            return ValueError(f"user {user!r} is not in {where}")
+        rows = _examples(theirs, self.report, self.format, 3)
+        return ValueError(f"user {user!r} has no accepted row in {where}: its {len(theirs)} row(s) were rejected "
+                          f"({'; '.join(rows)}{'; ...' if len(theirs) > len(rows) else ''})")
 
     def describe(self) -> list[str]:
         """Lines for stderr: what was read as what, and the row counts with the reasons for rejected rows."""
@@ -157,6 +168,7 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
         item_ids = None
         notes = [*notes, f"item ids are integers: used as the item indices 1..{seqs.n_items}"]
     return LoadedData(seqs, item_ids, name, fmt, notes, report, _examples(check.rejected, report, fmt, 3),
+                      check.rejected,
                       build.summary.k_core_removed, build.summary.repeated_across_files)
 
 

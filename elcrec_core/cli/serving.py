@@ -42,7 +42,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     own = data.sequences  # the data's items, numbered as it numbers them
     matches = np.flatnonzero(own.user_ids.astype(str) == str(args.user))
     if len(matches) == 0:
-        raise ValueError(f"user {args.user!r} is not in {args.data}")
+        raise data.no_such_user(str(args.user), args.data)
     user = torch.as_tensor(matches[:1])
     warn = lambda line: print(line, file=sys.stderr)  # noqa: E731
     intents = None  # the checkpoint and model of the intents shown

@@ -385,6 +385,12 @@ def test_sequences_command_shows_users_in_natural_order_and_one_user_on_request(
     assert _sequences(capsys, path, "--user", "10") == [{"user": "10", "items": ["q", "z z"]}]
     assert _run(capsys, "sequences", "--data", str(path), "--user", "3")[2].endswith(
         f"elcrec: error: user '3' is not in {path}\n")
+    # a user whose rows were all rejected is in the file: the error said it was not
+    with path.open("a") as out:
+        out.write(f"7\ta\tsoon\n7\tb\t\n")
+    assert _run(capsys, "sequences", "--data", str(path), "--user", "7")[2].endswith(
+        f"elcrec: error: user '7' has no accepted row in {path}: its 2 row(s) were rejected (line 6: bad_timestamp "
+        "(timestamp: soon); line 7: missing_timestamp)\n")
 
 
 def test_sequences_of_the_pipelines_parquet_and_of_beauty(tmp_path: Path, capsys, shared: Path) -> None:
@@ -548,6 +554,12 @@ def test_evaluate_json_gives_null_for_a_model_whose_scores_are_not_finite(tmp_pa
                              str(tmp_path / "nan.pt"), "--json")
     assert code == 0, err
     assert json.loads(stdout) == dict.fromkeys(["HR@5", "NDCG@5", "HR@10", "NDCG@10", "HR@20", "NDCG@20"])
+    # data with no user to rank gave the same nulls, rc 0, no word: the same as a model without a figure
+    pairs = _write(tmp_path / "pairs.txt", "1 1 2\n2 3 4\n")
+    code, stdout, err = _run(capsys, "evaluate", "--data", str(pairs), "--format", "sequence", "--checkpoint",
+                             str(tmp_path / "nan.pt"), "--split", "valid")
+    assert (code, stdout) == (2, "") and err.endswith(f"elcrec: error: {pairs}: no user has a valid target to rank "
+                                                      "(that takes at least 3 items; the longest history has 2)\n")
 
 
 def test_a_settings_file_whose_preset_would_not_apply_is_refused(tmp_path: Path, capsys) -> None:
