@@ -387,7 +387,7 @@ def test_sequences_command_shows_users_in_natural_order_and_one_user_on_request(
         f"elcrec: error: user '3' is not in {path}\n")
     # a user whose rows were all rejected is in the file: the error said it was not
     with path.open("a") as out:
-        out.write(f"7\ta\tsoon\n7\tb\t\n")
+        out.write("7\ta\tsoon\n7\tb\t\n")
     assert _run(capsys, "sequences", "--data", str(path), "--user", "7")[2].endswith(
         f"elcrec: error: user '7' has no accepted row in {path}: its 2 row(s) were rejected (line 6: bad_timestamp "
         "(timestamp: soon); line 7: missing_timestamp)\n")
