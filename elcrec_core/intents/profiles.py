@@ -50,7 +50,8 @@ def assign_user_intents(model: ELCRec, seqs: Sequences, users: torch.Tensor | No
     that the model knows) to their nearest intent. Items newer than the model are left out of the history, as the
     recommender leaves them out (:meth:`Sequences.known`), so that a user's intent is the same in the profiles,
     the recommendations and ``elcrec recommend``. A user left with no item gets :data:`NO_INTENT`, a NaN distance
-    and runner-up :data:`NO_INTENT` (see there)."""
+    and runner-up :data:`NO_INTENT` (see there); so does a user whose distances are not finite (a model with NaN
+    weights: argmin of NaNs would name an arbitrary intent)."""
     model.eval()
     data = SequenceTensors.from_sequences(seqs.known(model.cfg.n_items))
     centres = F.normalize(model.centres.float(), dim=1)
@@ -61,7 +62,7 @@ def assign_user_intents(model: ELCRec, seqs: Sequences, users: torch.Tensor | No
         dist = torch.cdist(pooled, centres).square()
         best = dist.topk(min(2, len(centres)), dim=1, largest=False)
         runner_up = best.indices[:, -1] if len(centres) > 1 else torch.full_like(best.indices[:, 0], NO_INTENT)
-        empty = ~(items > 0).any(1)
+        empty = ~(items > 0).any(1) | ~torch.isfinite(best.values[:, 0])  # a NaN representation: no nearest centre
         parts.append((best.indices[:, 0].masked_fill(empty, NO_INTENT), best.values[:, 0].masked_fill(empty, np.nan),
                       runner_up.masked_fill(empty, NO_INTENT), pooled))
     intent, distance, runner_up, rep = (torch.cat(p).cpu().numpy() for p in zip(*parts))

@@ -63,7 +63,8 @@ def test_an_unknown_setting_is_refused() -> None:
 def test_the_general_preset_is_the_synthetic_one_with_cosine_pooled_contrast() -> None:
     general, synthetic = load_preset("general"), load_preset("synthetic")
     assert general.model == synthetic.model
-    changed = {k: v for k, v in dataclasses.asdict(general.train).items() if dataclasses.asdict(synthetic.train)[k] != v}
+    reference = dataclasses.asdict(synthetic.train)
+    changed = {k: v for k, v in dataclasses.asdict(general.train).items() if reference[k] != v}
     assert changed == {"cl_similarity": "cosine", "temperature": 0.2, "seq_cl_view": "pooled"}
 
 

@@ -239,8 +239,8 @@ def test_decimal_epoch_times_and_ratings_are_read_as_numbers(tmp_path: Path) -> 
     assert frame["timestamp"].to_list() == [datetime(2026, 3, 1, 12, 0, 0, 250000), datetime(2026, 3, 1, 12, 0, 1)]
     assert frame["rating"].to_list() == [4.5, 2.0]
     millis = tmp_path / "ms.parquet"
-    pl.DataFrame({"user_id": ["u"], "item_id": ["a"], "timestamp": pl.Series([Decimal("1772366400250")],
-                                                                             dtype=pl.Decimal(15, 0))}).write_parquet(millis)
+    stamp = pl.Series([Decimal("1772366400250")], dtype=pl.Decimal(15, 0))
+    pl.DataFrame({"user_id": ["u"], "item_id": ["a"], "timestamp": stamp}).write_parquet(millis)
     assert read_source(SourceConfig(format="parquet", path=str(millis), timestamp_format="epoch_ms"))[
         "timestamp"].to_list() == [datetime(2026, 3, 1, 12, 0, 0, 250000)]
 

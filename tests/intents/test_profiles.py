@@ -117,6 +117,26 @@ def test_a_history_with_items_newer_than_the_model_is_assigned_on_the_items_it_k
     assert assigned.distance[0] == pytest.approx(float(distances.min()), rel=1e-5)
 
 
+def test_a_user_whose_representation_is_not_finite_has_no_intent():
+    """A model with a NaN item embedding (a damaged checkpoint): the users whose windows hold that item have NaN
+    distances to every centre, and the argmin of NaNs named an arbitrary intent (elcrec recommend printed "intent
+    6" beside no items). They have no intent now; the others keep theirs."""
+    from elcrec_core.config.settings import ModelConfig
+    from elcrec_core.data.sequences import Sequences
+    from elcrec_core.intents.profiles import NO_INTENT
+    from elcrec_core.model.elcrec import ELCRec
+
+    torch.manual_seed(0)
+    model = ELCRec(ModelConfig(n_items=5, hidden=8, n_heads=1, n_layers=1, max_len=3, n_intents=4)).eval()
+    seqs = Sequences.from_lists(["a", "b"], [[1, 2, 3], [4, 5]], n_items=5)
+    before = assign_user_intents(model, seqs)
+    with torch.no_grad():
+        model.item_emb.weight[5] = float("nan")
+    after = assign_user_intents(model, seqs)
+    assert after.intent.tolist() == [before.intent[0], NO_INTENT] and after.runner_up[1] == NO_INTENT
+    assert after.distance[0] == before.distance[0] and np.isnan(after.distance[1])
+
+
 def test_a_user_with_no_item_the_model_knows_has_no_intent_and_counts_nowhere(tmp_path: Path):
     """User b's items (6, 7) all came after the model (5 items): b was put on the centre nearest to an empty
     history (one for every such user) and counted in its size, its lifts and its category purity. b now has no
