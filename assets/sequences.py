@@ -55,7 +55,8 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
         raise dg.Failure(f"no sequences left for {context.partition_key}: {summary.events_in} events in; the "
                          f"filters (event_types, min_rating) removed {summary.filtered_out}, events stored by "
                          f"another file too {summary.repeated_across_files}, de-duplication "
-                         f"{summary.duplicates_removed}, k-core {config.k_core} {summary.k_core_removed}",
+                         f"{summary.duplicates_removed}, k-core {config.k_core} {summary.k_core_removed} (run config "
+                         "ops.interaction_sequences.config: event_types, min_rating, k_core)",
                          allow_retries=False)
     expectations = expect_sequences(build.profile(), config.expectations())
     check = dg.AssetCheckResult(check_name="sequence_expectations", passed=expectations.success,

@@ -331,7 +331,8 @@ def test_a_k_core_that_removes_every_user_fails_the_sequences_asset(tmp_path: Pa
                                    config=SequenceSettings(k_core=5), storage=Storage(data_dir=str(data))))
     assert info.value.description == ("no sequences left for 2026-03-01: 24 events in; the filters (event_types, "
                                       "min_rating) removed 0, events stored by another file too 0, de-duplication 0, "
-                                      "k-core 5 24")
+                                      "k-core 5 24 (run config ops.interaction_sequences.config: event_types, "
+                                      "min_rating, k_core)")
     with pytest.raises(dg.Failure) as info:  # a typo in the event types: the filters removed them, not the k-core
         list(interaction_sequences(dg.build_asset_context(partition_key="2026-03-01"),
                                    storage=Storage(data_dir=str(data)),
