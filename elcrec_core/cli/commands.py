@@ -150,7 +150,10 @@ def cmd_baselines(args: argparse.Namespace) -> int:
         print(line, file=sys.stderr, flush=True)
 
     if args.preset == AUTO and not args.no_sasrec:  # the baselines need no training settings
-        exp = auto_experiment(seqs, {}, overrides, log)
+        try:
+            exp = auto_experiment(seqs, {}, overrides, log)
+        except ValueError as exc:  # SASRec cannot train here; the others may be measured all the same
+            raise ValueError(f"{exc} (SASRec's; --no-sasrec measures the other baselines)") from None
 
     log(f"data: {len(seqs)} users, {seqs.n_items} items, {len(seqs.items)} interactions")
     with tempfile.TemporaryDirectory(prefix="elcrec-sasrec-") as tmp:

@@ -405,6 +405,9 @@ def test_baselines_command(tmp_path, capsys):
     # users of 3 items give the baselines a valid and a test target but SASRec no training sample: without
     # SASRec, the settings it would train with are not derived (that refused the data)
     path.write_text("".join(f"{u + 1} {' '.join(map(str, seq[:3]))}\n" for u, seq in enumerate(lists)))
+    assert main(["baselines", "--data", str(path), "--lambdas", "10"]) == 2
+    assert capsys.readouterr().err.endswith("users has the 4 items that one needs (SASRec's; --no-sasrec measures "
+                                            "the other baselines)\n")
     assert main(["baselines", "--data", str(path), "--no-sasrec", "--lambdas", "10", "--json"]) == 0
     assert list(json.loads(capsys.readouterr().out)) == ["most_popular", "transition", "ease"]
 
