@@ -22,14 +22,13 @@ from elcrec_pipeline.resources import Storage, digest
     pool=WAREHOUSE_POOL,
     deps=[serving_model],
     group_name="recommendations",
-    code_version="4",
+    code_version="3",
     kinds={"pytorch", "duckdb"},
     description="Top-K items per user (history excluded) with scores and the user's intent, from the serving "
                 "model over the partition's sequences (whether or not the day's candidate was promoted; a baseline "
                 "that serves is refitted on every item of the day), in the warehouse table user_recommendations. "
                 "The intent is the user's nearest centre under the ELCRec model of intent_profiles (null for a user "
-                "with no item that model knows). A user with no item the serving model knows gets the day's most "
-                "popular items (basis most_popular). The table "
+                "with no item that model knows). The table "
                 "belongs to the newest day: a day older than the newest sequences (a backfill) leaves it as it is.",
 )
 def user_recommendations(context: dg.AssetExecutionContext, config: RecommendationSettings,
@@ -47,9 +46,8 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
         rec = load_recommender(store, serving, SequenceTensors.from_sequences(seqs), "all")
     if serving.trained:  # a checkpoint knows the items of its day: newer items are left out of its input
         item_ids = item_catalogue(store.checkpoint(serving), rec.n_items, item_ids)
-    known = seqs.known(rec.n_items)
-    items, scores = recommend(rec, SequenceTensors.from_sequences(known), torch.arange(len(seqs)), k=config.top_k)
-    cold = known.lengths == 0  # every item of theirs is newer than the model: the most popular serve them
+    data = SequenceTensors.from_sequences(seqs.known(rec.n_items))
+    items, scores = recommend(rec, data, torch.arange(len(seqs)), k=config.top_k)
     intent_record = storage.intent_model(partition, run_lineage(context))
     intent_model = load_model(store.checkpoint(intent_record))[0]
     intents = assign_user_intents(intent_model, seqs)
@@ -61,7 +59,6 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
         "score": scores.flatten().numpy().astype(np.float64),
         "intent": intent_column(np.repeat(intents.intent, k)),  # null: no item the intent model knows
         "model": pl.Series([f"{serving.name} ({serving.kind})"] * (len(seqs) * k), dtype=pl.String),
-        "basis": pl.Series(np.repeat(np.where(cold, POPULAR_BASIS, "model"), k), dtype=pl.String),
     }).filter(pl.col("score").is_finite())  # a user who has seen all but j < k items gets those j
     warehouse.replace_table(storage.warehouse, "user_recommendations", frame)
     distinct = frame["item_id"].n_unique()
@@ -75,7 +72,6 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
         "model_day": serving.day,
         "intent_model": intent_record.name,
         "users": len(seqs),
-        "users_without_known_items": int(cold.sum()),
         "rows": len(frame),
         "top_k": k,
         "distinct_items_recommended": distinct,
@@ -86,10 +82,7 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
 
 
 SAMPLE_USERS = 3
-POPULAR_BASIS = "most_popular"
 RECOMMENDATION_COLUMNS = {"user_id": "as in the source", "rank": "1 = the best", "item_id": "as in the source",
                           "score": "the serving model's score (higher is better)",
                           "intent": "the user's nearest intent under the intent model (null: no item it knows)",
-                          "model": "the model that served them: <day>/<run id> (<kind>)",
-                          "basis": f"model: its scores of the user's history; {POPULAR_BASIS}: no item of the user's "
-                                   "is the model's (all newer), the day's most popular items, score 0"}
+                          "model": "the model that served them: <day>/<run id> (<kind>)"}

@@ -71,11 +71,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     else:
         seqs, item_ids = onto_item_ids(fitted_ids, own, data.item_ids, f"the sequences {name} is fitted on")
     popularity = None if fitted_on is None else SequenceTensors.from_sequences(fitted_on.known(rec.n_items))
-    known = seqs.known(rec.n_items)
-    items, scores = recommend(rec, SequenceTensors.from_sequences(known), user, k=args.k, popularity=popularity)
-    if known.lengths[matches[0]] == 0:
-        warn(f"no item of user {args.user!r} is among the {rec.n_items} the model knows: the most popular items "
-             "serve them (score 0), as in the pipeline")
+    items, scores = recommend(rec, SequenceTensors.from_sequences(seqs.known(rec.n_items)), user, k=args.k,
+                              popularity=popularity)
     intent = None
     if intents is not None:  # the intent model numbers the items as its own training did
         intent_checkpoint, intent_model = intents
@@ -87,7 +84,6 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     names = [str(item_ids[i - 1]) if item_ids is not None else str(i) for i in items[0].tolist()]
     result = {"user": str(args.user), "model": name, "intent": None if intent == NO_INTENT else intent,
               "history_length": int(seqs.lengths[matches[0]]),
-              "basis": "most_popular" if known.lengths[matches[0]] == 0 else "model",
               "items": [{"rank": r + 1, "item": item, "score": round(float(score), 6)}
                         for r, (item, score) in enumerate(zip(names, scores[0].tolist())) if math.isfinite(score)]}
     if len(result["items"]) < args.k:

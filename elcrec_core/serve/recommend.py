@@ -22,9 +22,7 @@ def recommend(
     ``data``; every item of every user: the pipeline's day, also for one user's recommendations), so that a
     baseline's ties (EASE gives 0 to every item that shares no user with the history) serve the most popular items
     rather than arbitrary ones; a NaN or infinite score counts as -inf (no score: dropped, after the finite ones,
-    so the ranks of those served stay 1, 2, ...). A user with no item that ``rec`` knows (every item newer than a
-    model: its input would be padding alone, whose scores say nothing of the user) gets the most popular items, each
-    with score 0 (their known history is empty: ``Sequences.known(n_items).lengths == 0``). Returns ([U, k] items,
+    so the ranks of those served stay 1, 2, ...). Returns ([U, k] items,
     [U, k] scores in the recommender's dtype; float32 for no users). A batch holds at most ``batch_size`` users and
     2^25 scores (fewer users for a large catalogue)."""
     n_items = rec.n_items
@@ -36,7 +34,6 @@ def recommend(
         history = known_items(data.window(batch, 0, int(data.lengths(batch).max())), n_items)
         no_score = float("-inf")  # nan_to_num would make -inf the dtype's lowest finite value, served as a score
         scores = torch.nan_to_num(rec.score(batch, history), nan=no_score, posinf=no_score, neginf=no_score)
-        scores[(history == 0).all(1).to(scores.device)] = 0.0  # no item rec knows: the tie-break (popularity) ranks
         scores = torch.cat([scores, scores.new_zeros(len(batch), 1)], 1)  # last column: padding slot
         history = history.to(scores.device)
         scores.scatter_(1, torch.where(history > 0, history - 1, n_items), float("-inf"))
@@ -82,4 +79,3 @@ def _top_k_tie_broken(scores: torch.Tensor, tie_break: torch.Tensor, k: int) -> 
     chosen = chosen.gather(1, tie_break[chosen].argsort(dim=1, descending=True, stable=True))
     chosen = chosen.gather(1, scores.gather(1, chosen).argsort(dim=1, descending=True, stable=True))
     return scores.gather(1, chosen), chosen
-

@@ -595,16 +595,6 @@ def test_a_user_with_only_items_newer_than_the_intent_model_gets_no_intent(first
     assert sorted(nulls.rows()) == [(False, 20 * len(frame), 0), (True, 20, 20)]  # top 20: the default
     profiles = metadata(result, "intent_profiles")
     assert profiles["users"] == len(frame) + 1 and profiles["users_without_intent"] == 1 and sizes == len(frame)
-    # the newcomer's list was the model's scores of a padding input; now the day's most popular items, score 0
-    with duckdb.connect(str(storage.warehouse), read_only=True) as con:
-        served = con.sql("SELECT item_id, score, basis FROM user_recommendations WHERE user_id = 'newcomer' "
-                         "ORDER BY rank").pl()
-        others = con.sql("SELECT DISTINCT basis FROM user_recommendations WHERE user_id <> 'newcomer'").fetchall()
-    counts = pl.Series(np.concatenate(frame["items"].to_list())).value_counts(sort=True)
-    popular = counts.sort(["count", ""], descending=[True, False])[""].head(20).to_list()
-    assert served["item_id"].to_list() == [item_ids[i - 1] for i in popular]
-    assert set(served["score"]) == {0.0} and set(served["basis"]) == {"most_popular"} and others == [("model",)]
-    assert metadata(result, "user_recommendations")["users_without_known_items"] == 1
 
 
 def test_planted_agreement_needs_two_users_with_an_intent(tmp_path):

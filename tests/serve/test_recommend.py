@@ -111,21 +111,3 @@ def test_an_infinite_score_is_no_score_and_leaves_no_gap_in_the_ranks() -> None:
     other = SequenceTensors.from_sequences(Sequences.from_lists([0], [[6, 6, 3]], n_items=6))
     items, _ = recommend(_Fixed([0.0] * 6), data, torch.tensor([0]), k=3, popularity=other)
     assert items[0].tolist() == [6, 3, 1]  # 6 twice, 3 once in ``other``; 2, 4 and 5 are the user's history
-
-
-def test_a_user_with_no_item_the_model_knows_gets_the_most_popular_items() -> None:
-    """Every item of user 2 is newer than the model (its known history is empty): the model's scores of a padding
-    input were served as if they were the user's, in an order that says nothing of them. The most popular items of
-    the data serve them, score 0; the other users keep the model's lists."""
-    torch.manual_seed(0)
-    model = ELCRec(ModelConfig(n_items=6, hidden=8, n_heads=2, n_layers=1, max_len=4, n_intents=2)).eval()
-    with torch.no_grad():
-        model.item_emb.weight.normal_(0, 1.0)
-    seqs = Sequences.from_lists([0, 1, 2], [[3, 3, 3, 1], [3, 5, 1], [7, 8]], n_items=8)
-    known = seqs.known(6)
-    assert known.lengths.tolist() == [4, 3, 0]
-    data = SequenceTensors.from_sequences(known)
-    items, scores = recommend(ELCRecRecommender(model), data, torch.arange(3), k=3)
-    assert items[2].tolist() == [3, 1, 5] and scores[2].tolist() == [0.0, 0.0, 0.0]  # 3: 4 times, 1: twice, 5 once
-    alone = recommend(ELCRecRecommender(model), data, torch.arange(2), k=3)
-    assert torch.equal(alone[0], items[:2]) and torch.equal(alone[1], scores[:2])
