@@ -115,14 +115,14 @@ def batch_negatives(cfg: TrainConfig) -> str:
 
 
 def check_finite_validation(valid: dict[str, float], epoch: int) -> None:
-    """Raise :class:`NonFiniteLoss` when the validation metrics of ``epoch`` are NaN: the model's item table or
-    some user's representation is not finite (the last steps' losses were finite, but the parameters they made
-    overflow). Such a model is neither saved nor served."""
+    """Raise :class:`NonFiniteLoss` when the validation metrics of ``epoch`` are NaN: some user's score of some item
+    is not finite (the last steps' losses were finite, but the parameters they made overflow, or give products that
+    do). Such a model is neither saved nor served."""
     if all(math.isfinite(value) for value in valid.values()):
         return
-    raise NonFiniteLoss(f"training stopped: the model's scores are not finite after epoch {epoch} (the item table "
-                        "or some user's representation is NaN or infinite); nothing of this epoch was saved. Lower "
-                        "the learning rate (lr) or check the data and the loss weights.")
+    raise NonFiniteLoss(f"training stopped: the model's scores are not finite after epoch {epoch} (some user's "
+                        "score of some item is NaN or infinite); nothing of this epoch was saved. Lower the learning "
+                        "rate (lr) or check the data and the loss weights.")
 
 
 def check_finite(parts: dict[str, torch.Tensor], loss: torch.Tensor, epoch: int, batch: int, batches: int) -> None:

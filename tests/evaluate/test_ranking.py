@@ -288,10 +288,15 @@ def test_finite_weights_whose_scores_overflow_have_no_figure() -> None:
     from elcrec_core.evaluate.scoring import recommender_metrics
 
     model = _small_model().eval()
-    data = SequenceTensors.from_sequences(_small_sequences())
+    seqs = _small_sequences()
+    data = SequenceTensors.from_sequences(seqs)
+    unused = 11  # in no user's input: the user vectors stay finite, only the scores of item 11 overflow
+    assert unused not in seqs.items.tolist()
     with torch.no_grad():
-        model.item_emb.weight[3] = 3e38 * torch.sign(model.item_emb.weight[3])
+        model.item_emb.weight[unused] = 3e38 * torch.sign(model.item_emb.weight[unused])
     assert all(torch.isfinite(p).all() for p in model.parameters())
+    users = eligible_users(data, "test")
+    assert torch.isfinite(model.user_representation(data.window(users, 1, model.cfg.max_len))).all()
     assert not torch.isfinite(ELCRecRecommender(model).score(torch.tensor([0]), torch.tensor([[1, 2]]))).all()
     assert all(math.isnan(v) for v in evaluate(model, data, "test").values())
     assert all(math.isnan(v) for v in recommender_metrics(ELCRecRecommender(model), data, "test").values())
