@@ -163,8 +163,9 @@ def tune_ease(data: SequenceTensors, lambdas: tuple[float, ...] = EASE_LAMBDAS,
               log: Callable[[str], None] = print) -> tuple[EASE, dict[float, dict[str, float]]]:
     """EASE fitted on the training part (items[:-2]) for each lambda, scored on the ``valid`` split (never on
     test); returns the one with the best valid NDCG@20 (the models' selection metric; the first on a tie) and
-    every lambda's valid metrics. Raises ValueError for no lambda or one not finite and > 0, and when no user has
-    a valid target (3 items or more): nothing to tune on."""
+    every lambda's valid metrics (the first lambda where none has a figure: its scores are not finite for some user,
+    so it never serves). Raises ValueError for no lambda or one not finite and > 0, and when no user has a valid
+    target (3 items or more): nothing to tune on."""
     if not lambdas or not all(0 < lam < math.inf for lam in lambdas):
         raise ValueError(f"EASE needs one or more finite lambdas > 0, not {lambdas}")
     if len(eligible_users(data, "valid")) == 0:
@@ -184,6 +185,11 @@ def tune_ease(data: SequenceTensors, lambdas: tuple[float, ...] = EASE_LAMBDAS,
         if table[lam][SELECTION_METRIC] > best_score:
             best, best_score = ease, table[lam][SELECTION_METRIC]
         del ease
+    if best is None:  # every lambda gives some valid user a NaN or infinite score: no figure to choose by
+        best = EASE(lambdas[0]).fit_gram(gram)
+        log(f"ease: every lambda gives some valid user a NaN or infinite score (no figure): lambda {best.lam:g}, "
+            "which may not serve")
+        return best, table
     log(f"ease: chose lambda {best.lam:g} (best valid {SELECTION_METRIC} {best_score:.4f})"
         f"{_grid_end(best.lam, lambdas)}")
     return best, table

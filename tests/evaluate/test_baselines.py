@@ -288,6 +288,25 @@ def test_ease_tuned_on_valid_only():
         tune_ease(tensors([[1, 2], [2, 3], [3, 1]], 10), log=lambda _: None)
 
 
+def test_ease_whose_every_lambda_has_no_figure_is_the_first_lambda(monkeypatch):
+    """Scores with an infinite value for every lambda: no valid NDCG@20 beat -inf (NaN never does), and tuning
+    crashed on best = None ('NoneType' object has no attribute 'lam'); now the first lambda, without a figure."""
+    data = tensors(random_lists(6, 70, 10, hi=10), 10)
+    score = EASE.score
+
+    def overflowing(self, users, history):
+        scores = score(self, users, history)
+        scores[:, 0] = float("inf")
+        return scores
+
+    monkeypatch.setattr(EASE, "score", overflowing)
+    lines: list[str] = []
+    best, table = tune_ease(data, (5.0, 50.0), log=lines.append)
+    assert best.lam == 5.0 and all(math.isnan(v) for metrics in table.values() for v in metrics.values())
+    assert lines[-1] == ("ease: every lambda gives some valid user a NaN or infinite score (no figure): lambda 5, "
+                         "which may not serve")
+
+
 def test_compare_leaves_ease_out_of_a_large_catalogue(monkeypatch):
     data = tensors(random_lists(10, 40, 12), 12)
     monkeypatch.setattr(baselines, "EASE_MAX_ITEMS", 11)
