@@ -171,8 +171,10 @@ def cmd_rollback(args: argparse.Namespace) -> int:
                     else "are as the last run left them")
             todo = (f"they are {serving.name}'s already; to compute them again on the newest day's data"
                     if tables and tables[0] == serving.name else f"to serve {serving.name}'s now")
-            print(f"the tables user_recommendations, user_intents and intent_profiles {held}, and the newest day's "
-                  f"report names the model its gate chose, until the next run; {todo} (intents: "
+            report = (", and the newest day's report names the model its gate chose" if "evaluation_report" in
+                      result["refresh"] else "")
+            print(f"the tables user_recommendations, user_intents and intent_profiles {held}{report}, until the "
+                  f"next run; {todo} (intents: "
                   f"{result['intents_from']}{_intents_note(intents, rolled_back_from, store.withdrawn())}):\n"
                   f"  {result['refresh']}")
     return 0
@@ -213,7 +215,8 @@ def _intents_note(intents: ModelRecord | None, rolled_back_from: ModelRecord | N
 
 def refresh_command(data_dir: Path) -> str | None:
     """The command that recomputes the served tables (user_recommendations, user_intents, intent_profiles) of
-    the pipeline's data folder ``data_dir`` for its newest day with sequences, from the model that serves now; None
+    the pipeline's data folder ``data_dir`` for its newest day with sequences, from the model that serves now, and
+    that day's report where it has a judged candidate (the report names the model that serves); None
     where no day has sequences. It names the environment the pipeline's runs need: the data folder, the first
     day of the partitions (``ELCREC_START_DATE`` as set here, else the folder's oldest day, so that the day is a
     partition) and ``DAGSTER_HOME`` where it is set (its pools keep the warehouse's writers one at a time, and the
@@ -229,8 +232,12 @@ def refresh_command(data_dir: Path) -> str | None:
     settings = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items() if value)
     run_config = os.environ.get("ELCREC_RUN_CONFIG")
     config = f" -c {shlex.quote(str(Path(run_config).resolve()))}" if run_config else ""
+    newest = _newest_day(data_dir)
+    store = ModelStore(data_dir)
+    judged = (candidate := store.candidate(newest)) is not None and store.decision(candidate) is not None
+    report = ",evaluation_report" if judged else ""  # a day without a judged candidate has no report to make again
     return (f"{settings} {shlex.quote(dagster)} asset materialize -m elcrec_pipeline.definitions{config} "
-            f"--select user_recommendations,intent_profiles,evaluation_report --partition {_newest_day(data_dir)}")
+            f"--select user_recommendations,intent_profiles{report} --partition {newest}")
 
 
 def _data_folder(data_dir: str) -> str:

@@ -328,9 +328,16 @@ def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys, monkeypatch
     dagster = Path(sys.executable).parent / "dagster"
     refresh = (f"DAGSTER_HOME=/srv/dagster ELCREC_DATA_DIR={tmp_path.resolve()} ELCREC_START_DATE=2026-05-01 "
                f"{dagster if dagster.exists() else 'dagster'} asset materialize -m elcrec_pipeline.definitions "
-               "--select user_recommendations,intent_profiles,evaluation_report --partition 2026-05-02")
+               "--select user_recommendations,intent_profiles --partition 2026-05-02")
+    # no gate judged the day's candidate (its run failed after training): evaluation_report would fail, left out
     assert json.loads(capsys.readouterr().out) == {"serving": b.name, "previous": a.name, "tables_from": None,
                                                    "intents_from": b.name, "refresh": refresh}
+    store.record_decision(b, {"serving": b.to_dict(), "promote": True, "reason": "promoted"})
+    refresh = refresh.replace("intent_profiles --partition", "intent_profiles,evaluation_report --partition")
+    assert main(["rollback", "--data-dir", str(tmp_path), "--json"]) == 0  # the report names what serves now
+    assert json.loads(capsys.readouterr().out)["refresh"] == refresh
+    assert main(["rollback", "--data-dir", str(tmp_path), "--json"]) == 0  # b serves again
+    capsys.readouterr()
     # the team's run config (top_k: 50, say), as the schedule's runs have it: the refresh was run at the defaults
     monkeypatch.setenv("ELCREC_RUN_CONFIG", "team run.yaml")
     assert main(["rollback", "--data-dir", str(tmp_path), "--json"]) == 0
