@@ -13,7 +13,14 @@ import numpy as np
 
 from elcrec_core.cli.data_loading import LoadedData, load
 from elcrec_core.cli.data_options import FORMAT_CHOICES, DataOptions
-from elcrec_core.config.settings import ExperimentConfig, TrainConfig, merge_overrides, overrides
+from elcrec_core.config.settings import (
+    ExperimentConfig,
+    TrainConfig,
+    load_preset,
+    merge_overrides,
+    overrides,
+    preset_names,
+)
 from elcrec_core.data.sequences import Sequences
 from elcrec_core.train.auto_preset import AUTO, BASE_PRESET, preset_experiment
 
@@ -57,15 +64,26 @@ def build_config(args: argparse.Namespace, seqs: Sequences | None = None) -> Exp
         except json.JSONDecodeError as err:
             raise ValueError(f"--config {args.config} is not JSON: {err}") from None
         exp = ExperimentConfig.from_dict(config)
-        if exp.preset and (missing := sorted(TRAIN_FIELDS - set(config.get("train", {})))):
+        if missing := _left_to_defaults(exp, config):
             raise ValueError(f"--config {args.config}: its preset {exp.preset!r} is a record of where the settings "
-                             f"started, not applied, and it leaves out train settings ({', '.join(missing[:4])}"
+                             f"started, not applied, and it leaves out settings ({', '.join(missing[:4])}"
                              f"{', ...' if len(missing) > 4 else ''}) that would take the schema's defaults: give "
-                             f"--preset {exp.preset} with the settings as options, or every train setting (a model "
-                             "folder's config.json has them)")
+                             f"--preset {exp.preset} with the settings as options, or every setting the preset makes "
+                             "(a model folder's config.json has them)")
         return merge_overrides(exp, model, train)
     preset = BASE_PRESET if args.preset == AUTO and seqs is None else args.preset
     return preset_experiment(preset, seqs, model, train, log=lambda line: print(line, file=sys.stderr, flush=True))
+
+
+def _left_to_defaults(exp: ExperimentConfig, raw: dict) -> list[str]:
+    """The settings that a settings file naming a preset leaves to the schema's defaults, which differ from the
+    preset's: every train setting the file lacks, and the model settings of the preset (of auto: of its base) that
+    its model section lacks. None where it names no preset, or one that is no longer known."""
+    name = BASE_PRESET if exp.preset == AUTO else exp.preset
+    if not exp.preset or name not in preset_names():
+        return []
+    train = [f"train.{key}" for key in sorted(TRAIN_FIELDS - set(raw.get("train", {})))]
+    return train + [f"model.{key}" for key in sorted(set(load_preset(name).model) - set(exp.model))]
 
 
 def add_data_options(p: argparse.ArgumentParser, data_help: str, default: str | None = None) -> None:

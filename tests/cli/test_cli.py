@@ -574,9 +574,15 @@ def test_a_settings_file_whose_preset_would_not_apply_is_refused(tmp_path: Path,
     code, _, err = _run(capsys, "train", "--data", "synthetic", "--out", str(tmp_path / "run"),
                         "--config", str(partial))
     assert code == 2 and err.startswith(f"elcrec: error: --config {partial}: its preset 'auto' is a record of where "
-                                        "the settings started, not applied, and it leaves out train settings (")
-    assert "give --preset auto with the settings as options, or every train setting" in err
+                                        "the settings started, not applied, and it leaves out settings (train.")
+    assert "give --preset auto with the settings as options, or every setting the preset makes" in err
     beauty = load_preset("beauty")
+    # every train setting, but the preset's model settings left to the schema's (256 intents, not synthetic's 16)
+    no_model = _write(tmp_path / "no_model.json", json.dumps({**load_preset("synthetic").to_dict(), "model": {}}))
+    code, _, err = _run(capsys, "train", "--data", "synthetic", "--out", str(tmp_path / "run"),
+                        "--config", str(no_model))
+    assert code == 2 and ("leaves out settings (model.attn_dropout, model.dropout, model.n_intents, model.n_layers, "
+                          "...)") in err
     whole = _write(tmp_path / "config.json", json.dumps({**beauty.to_dict(), "data": {"users": 3}}))
     args = parser().parse_args(["train", "--out", str(tmp_path / "run"), "--config", str(whole), "--epochs", "2"])
     assert build_config(args).train == dataclasses.replace(beauty.train, epochs=2)
