@@ -92,7 +92,7 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig
         f"CASE WHEN {valid} THEN {_json_id(key) if alias in ('u', 'i') else f'line ->> {_json_pointer(key)}'} END"
         f" AS {alias}" for alias, key in fields.items() if key is not None
     )
-    repeated = [(f"len(list_filter(json_keys(line), lambda k: k = {sql_text(key)})) > 1",
+    repeated = [(f"len(list_filter(keys, lambda k: k = {sql_text(key)})) > 1",
                  f"{key} is a key of the object more than once: ") for key in fields.values() if key is not None]
     nested = [(f"json_type(line, {_json_pointer(key)}) IN ('OBJECT', 'ARRAY')",
                f"{key} is a JSON object or array, not an id: ")
@@ -100,7 +100,8 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig
     errors = "".join(f" WHEN {test} THEN 'malformed_line'" for test, _ in repeated + nested)
     details = "".join(f" WHEN {test} THEN {sql_text(detail)} || line" for test, detail in repeated + nested)
     parse = (f"SELECT {picks}, CASE WHEN NOT ({valid}) THEN 'malformed_line'{errors} END AS error,"
-             f" CASE WHEN NOT ({valid}) THEN 'not a JSON object: ' || line{details} END AS detail FROM lines")
+             f" CASE WHEN NOT ({valid}) THEN 'not a JSON object: ' || line{details} END AS detail"
+             f" FROM (SELECT *, CASE WHEN {valid} THEN json_keys(line) END AS keys FROM lines)")  # keys: parsed once
     def build(raw: duckdb.DuckDBPyRelation) -> pl.DataFrame:
         _require_keys(raw, fields, path)
         return normalise_events(raw.query("lines", parse), fields, config.timestamp_format, path)
