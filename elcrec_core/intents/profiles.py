@@ -101,17 +101,20 @@ class IntentSummary:
 
 def summarise_intents(assigned: UserIntents, centres: np.ndarray, sample: int = 2000,
                       seed: int = 0) -> IntentSummary:
-    """Summary of ``assigned`` users that have an intent over the (L2-normalised) ``centres`` [K, d]."""
+    """Summary of ``assigned`` users that have an intent over the (L2-normalised) ``centres`` [K, d]; an intent's
+    nearest other is null where no distance to it is finite (a single centre, or NaN centres)."""
     assigned = assigned.only_placed()
     k = len(centres)
     sizes = intent_sizes(assigned.intent, k)
     cohesion = np.bincount(assigned.intent, weights=assigned.distance, minlength=k) / np.maximum(sizes, 1)
-    between = ((centres[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
+    between = np.nan_to_num(((centres[:, None, :] - centres[None, :, :]) ** 2).sum(-1), nan=np.inf)
     np.fill_diagonal(between, np.inf)
+    nearest = between.argmin(1)  # a NaN centre is near to none (the argmin of NaNs named intent 0 for all)
     per_intent = pl.DataFrame({
         "intent": np.arange(k), "users": sizes,
         "cohesion": pl.Series(np.where(sizes > 0, cohesion, np.nan), nan_to_null=True),  # NULL, as SQL skips it
-        "nearest_intent": pl.Series(between.argmin(1) if k > 1 else [None], dtype=pl.Int64),
+        "nearest_intent": pl.Series([int(j) if np.isfinite(between[i, j]) else None for i, j in enumerate(nearest)]
+                                    if k > 1 else [None], dtype=pl.Int64),
     })
     used = sizes[sizes > 0]
     quantiles = dict(zip(("min", "p25", "median", "p75", "max"),

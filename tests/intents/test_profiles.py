@@ -137,6 +137,17 @@ def test_a_user_whose_representation_is_not_finite_has_no_intent():
     assert after.distance[0] == before.distance[0] and np.isnan(after.distance[1])
 
 
+def test_a_nan_centre_is_no_intents_nearest():
+    """Centre 1 is NaN: its distances to the others are NaN, and argmin of a row with a NaN named it (or intent 0)
+    as every intent's nearest; the others' nearest are the finite ones, its own none."""
+    from elcrec_core.intents.profiles import UserIntents, summarise_intents
+
+    centres = np.array([[1.0, 0.0], [np.nan, np.nan], [0.0, 1.0], [0.8, 0.6]])
+    assigned = UserIntents(np.array([0, 2, 3]), np.array([0.1, 0.2, 0.3]), np.array([3, 3, 0]), np.eye(3, 2))
+    nearest = summarise_intents(assigned, centres).per_intent["nearest_intent"].to_list()
+    assert nearest == [3, None, 3, 0]
+
+
 def test_a_user_with_no_item_the_model_knows_has_no_intent_and_counts_nowhere(tmp_path: Path):
     """User b's items (6, 7) all came after the model (5 items): b was put on the centre nearest to an empty
     history (one for every such user) and counted in its size, its lifts and its category purity. b now has no
