@@ -16,7 +16,7 @@ from elcrec_pipeline.resources import ComputeDevice, Storage, digest
     pool=MODEL_STORE_POOL,
     group_name="training",
     retry_policy=RETRY,
-    code_version="2",
+    code_version="3",
     kinds={"pytorch", "scipy"},
     description="The models the day's candidate competes with for serving (champion / challenger): SASRec (the "
                 "candidate's settings and budget without the intent parts, warm-started as the candidate was), "

@@ -41,7 +41,7 @@ from elcrec_pipeline.resources import Storage, digest
     pool=WAREHOUSE_POOL,
     deps=[dg.AssetDep(serving_model, partition_mapping=THIS_AND_PREVIOUS_DAY)],
     group_name="reports",
-    code_version="5",
+    code_version="6",
     kinds={"pytorch", "markdown", "html"},
     description="Is today's model better, and for whom? Which model serves, and why? Full-ranking "
                 "leave-one-out HR@K and NDCG@K (K = 5, 10, 20) of the new model beside the model that served "

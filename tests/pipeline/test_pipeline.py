@@ -1190,6 +1190,7 @@ def test_the_report_after_a_rollback_names_the_model_that_serves(first_run, tmp_
 
     from assets.evaluation import evaluation_report
     from assets.serving import serving_model
+    from elcrec_core.serve.model_store import ModelRecord
 
     data_dir = tmp_path / "copy"
     shutil.copytree(first_run[0], data_dir)
@@ -1205,8 +1206,10 @@ def test_the_report_after_a_rollback_names_the_model_that_serves(first_run, tmp_
     result = dg.materialize([evaluation_report], partition_key=PARTITION, resources=resources)
     summary = json.loads((store.folder(candidate) / "report.json").read_text())
     assert (summary["serving_model"], summary["withdrawn"]) == (restored.name, candidate.name)
-    assert summary["serving"] != "elcrec" and (summary["serving"] in summary["models"]
-                                               or summary["serving"] == "none")
+    before = store.decision(candidate)["serving_before"]
+    ranked = {**({"current": ModelRecord.from_dict(before).name} if before else {}),
+              **{record.kind: record.name for record in store.challengers(candidate)}}
+    assert summary["serving"] == next((name for name, served in ranked.items() if served == restored.name), "none")
     assert metadata(result, "evaluation_report")["withdrawn"] == candidate.name
     assert (f"the gate chose {candidate.name} (elcrec), which elcrec rollback has withdrawn since"
             in (store.folder(candidate) / "report.md").read_text())
