@@ -69,10 +69,13 @@ class LoadedData:
 
     def no_such_user(self, user: str, where: str) -> ValueError:
         """The error for ``user``, who has no sequence in the data read from ``where``: that all of their rows were
-        rejected, with the first three (``line 5: bad_timestamp (...)``), or that the data does not hold them."""
+        rejected, with the first three (``line 5: bad_timestamp (...)``), or that the data does not hold them (or
+        the k-core removed them, where it removed events)."""
         theirs = self.rejected.filter(pl.col("user_id") == user) if self.rejected is not None else None
         if theirs is None or not len(theirs) or self.report is None:
-            return ValueError(f"user {user!r} is not in {where}")
+            removed = (f" (or the k-core removed their events: it removed {self.k_core_removed} of the data's)"
+                       if self.k_core_removed else "")
+            return ValueError(f"user {user!r} is not in {where}{removed}")
         rows = _examples(theirs, self.report, self.format, 3)
         return ValueError(f"user {user!r} has no accepted row in {where}: its {len(theirs)} row(s) were rejected "
                           f"({'; '.join(rows)}{'; ...' if len(theirs) > len(rows) else ''})")

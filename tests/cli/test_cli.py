@@ -391,6 +391,12 @@ def test_sequences_command_shows_users_in_natural_order_and_one_user_on_request(
     assert _run(capsys, "sequences", "--data", str(path), "--user", "7")[2].endswith(
         f"elcrec: error: user '7' has no accepted row in {path}: its 2 row(s) were rejected (line 6: bad_timestamp "
         "(timestamp: soon); line 7: missing_timestamp)\n")
+    # a user the k-core removed is in the file too
+    cored = _write(tmp_path / "k.csv", "user_id,item_id,timestamp\n" + "".join(
+        f"{user},{item},{T0 + n}\n" for n, (user, item) in enumerate(["ax", "ay", "bx", "by", "cz", "cw"])))
+    assert _run(capsys, "sequences", "--data", str(cored), "--user", "c", "--k-core", "2")[2].endswith(
+        f"elcrec: error: user 'c' is not in {cored} (or the k-core removed their events: it removed 2 of the "
+        "data's)\n")
 
 
 def test_sequences_of_the_pipelines_parquet_and_of_beauty(tmp_path: Path, capsys, shared: Path) -> None:
