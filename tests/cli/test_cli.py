@@ -499,7 +499,7 @@ def test_every_setting_of_the_schema_is_a_train_flag(capsys) -> None:
     flat = " ".join(shown.split())
     assert "--lr LR Adam's learning rate (default: 0.005; reference: 0.001)" in flat
     assert "--epochs EPOCHS epoch budget (default: derived from the data; reference: 300)" in flat
-    assert "--betas X X Adam's betas (default: 0.9 0.999)" in flat
+    assert "--betas X X Adam's betas, each in [0, 1) (default: 0.9 0.999)" in flat
 
 
 def test_train_flags_reach_the_config_as_their_fields_type(tmp_path: Path) -> None:
