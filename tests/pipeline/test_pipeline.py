@@ -1196,22 +1196,28 @@ def test_the_report_after_a_rollback_names_the_model_that_serves(first_run, tmp_
     shutil.copytree(first_run[0], data_dir)
     storage = Storage(data_dir=str(data_dir))
     store = storage.store
-    candidate = store.candidate(PARTITION, [first_run[1].run_id])
+    candidate = store.candidate(PARTITION)  # the newest of the day, which the assets judge and report (no lineage)
     resources = {"storage": storage, "device": ComputeDevice(device="cpu", threads=1)}
-    store.promote(candidate, "it served")  # (earlier tests may have changed what serves)
+    # (earlier tests may have changed what serves, and trained the candidate's twin: a rollback to it withdraws none)
+    base = next(record for record in store.challengers(candidate) if record.kind == "most_popular")
+    store.promote(base, "the day before")
+    store.promote(candidate, "it served")
     assert dg.materialize([serving_model], partition_key=PARTITION, resources=resources,
                           run_config={"ops": {"serving_model": {"config": {"tolerance": 1.0}}}}).success
-    assert store.decision(candidate)["serving"]["run_id"] == candidate.run_id
+    chosen = ModelRecord.from_dict(store.decision(candidate)["serving"])  # the candidate or a challenger
+    assert store.serving() == chosen
     restored = store.rollback("the day's model recommends stale items")
+    assert restored != chosen and chosen.identity in store.withdrawn()
     result = dg.materialize([evaluation_report], partition_key=PARTITION, resources=resources)
     summary = json.loads((store.folder(candidate) / "report.json").read_text())
-    assert (summary["serving_model"], summary["withdrawn"]) == (restored.name, candidate.name)
+    assert (summary["serving_model"], summary["withdrawn"]) == (restored.name, chosen.name)
     before = store.decision(candidate)["serving_before"]
-    ranked = {**({"current": ModelRecord.from_dict(before).name} if before else {}),
+    ranked = {"elcrec": candidate.name, **({"current": ModelRecord.from_dict(before).name} if before else {}),
               **{record.kind: record.name for record in store.challengers(candidate)}}
     assert summary["serving"] == next((name for name, served in ranked.items() if served == restored.name), "none")
-    assert metadata(result, "evaluation_report")["withdrawn"] == candidate.name
-    assert (f"the gate chose {candidate.name} (elcrec), which elcrec rollback has withdrawn since"
+    assert summary["serving"] != "none"  # the candidate, most popular or the model that served before: all ranked
+    assert metadata(result, "evaluation_report")["withdrawn"] == chosen.name
+    assert (f"the gate chose {chosen.name} ({chosen.kind}), which elcrec rollback has withdrawn since"
             in (store.folder(candidate) / "report.md").read_text())
 
 
