@@ -90,7 +90,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--data-dir", default=os.environ.get("ELCREC_DATA_DIR", "data"),
                    help="the pipeline's data folder (default: $ELCREC_DATA_DIR, else data)")
     b.add_argument("--reason", default="rollback (elcrec rollback)", help="kept in models/serving_log.jsonl")
-    b.add_argument("--json", action="store_true")
+    b.add_argument("--json", action="store_true", help='one JSON object {"serving", "previous", "tables_from", '
+                                                      '"intents_from", "refresh"}')
     b.set_defaults(func=serving.cmd_rollback)
 
     m = sub.add_parser("compare", help="training runs side by side: the settings that differ, best epoch, time, "

@@ -171,8 +171,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
                     else "are as the last run left them")
             todo = (f"they are {serving.name}'s already; to compute them again on the newest day's data"
                     if tables and tables[0] == serving.name else f"to serve {serving.name}'s now")
-            report = (", and the newest day's report names the model its gate chose" if "evaluation_report" in
-                      result["refresh"] else "")
+            report = (", and the newest day's report names the model that served when it was made" if
+                      "evaluation_report" in result["refresh"] else "")
             print(f"the tables user_recommendations, user_intents and intent_profiles {held}{report}, until the "
                   f"next run; {todo} (intents: "
                   f"{result['intents_from']}{_intents_note(intents, rolled_back_from, store.withdrawn())}):\n"

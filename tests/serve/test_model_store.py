@@ -356,11 +356,11 @@ def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys, monkeypatch
     assert lines[0] == f"serving {a.name} again (previous: {b.name})" and lines[-1].strip() == refresh
     # it said "to serve a's now", as if they were not
     assert (f"user_recommendations, user_intents and intent_profiles hold what {a.name} (elcrec) served, and the "
-            f"newest day's report names the model its gate chose, until the next run; they are {a.name}'s already; "
-            f"to compute them again on the newest day's data (intents: {a.name}):") in lines[1]
+            f"newest day's report names the model that served when it was made, until the next run; they are "
+            f"{a.name}'s already; to compute them again on the newest day's data (intents: {a.name}):") in lines[1]
     assert main(["rollback", "--data-dir", str(tmp_path)]) == 0  # b serves: the tables are not its
-    assert (f"hold what {a.name} (elcrec) served, and the newest day's report names the model its gate chose, until "
-            f"the next run; to serve {b.name}'s now (intents: ") in capsys.readouterr().out
+    assert (f"hold what {a.name} (elcrec) served, and the newest day's report names the model that served when it "
+            f"was made, until the next run; to serve {b.name}'s now (intents: ") in capsys.readouterr().out
     assert main(["rollback", "--data-dir", str(tmp_path), "--json"]) == 0  # the name as serving's, the kind apart
     assert json.loads(capsys.readouterr().out)["tables_from"] == a.name
 
