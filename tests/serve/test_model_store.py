@@ -708,15 +708,20 @@ def test_sasrec_beside_a_candidate_of_another_next_item_loss_says_so(tmp_path, m
            "large a batch" in lines
 
 
+def _elcrec_and_its_transition(store: ModelStore) -> tuple[ModelRecord, ModelRecord]:
+    """An ELCRec candidate b of 2026-05-02 and its item-transition challenger, neither serving yet."""
+    b = record(store, "2026-05-02", "b")
+    return b, ModelRecord(day="2026-05-02", run_id="b/transition", dir=f"{b.dir}/challengers/transition",
+                          kind="transition")
+
+
 def test_a_rollback_from_the_only_elcrec_model_says_its_intents_stay(tmp_path, capsys):
     """Rolled back from the only ELCRec model to a baseline: the refresh takes the intents from the day's
     candidate, which is that model (the intents have no other source), and the message says so."""
     from elcrec_core.cli.main import main
 
     store = ModelStore(tmp_path)
-    b = record(store, "2026-05-02", "b")
-    transition = ModelRecord(day="2026-05-02", run_id="b/transition", dir=f"{b.dir}/challengers/transition",
-                             kind="transition")
+    b, transition = _elcrec_and_its_transition(store)
     store.promote(transition, "first")
     store.promote(b, "second")
     (tmp_path / "sequences" / "2026-05-02").mkdir(parents=True)
@@ -735,9 +740,7 @@ def test_a_rollback_that_undoes_a_rollback_to_an_elcrec_model_says_no_more_of_it
     from elcrec_core.cli.main import main
 
     store = ModelStore(tmp_path)
-    b = record(store, "2026-05-02", "b")
-    transition = ModelRecord(day="2026-05-02", run_id="b/transition", dir=f"{b.dir}/challengers/transition",
-                             kind="transition")
+    b, transition = _elcrec_and_its_transition(store)
     store.promote(b, "first")
     store.promote(transition, "second")
     assert store.rollback("the transition model serves stale items") == b
