@@ -134,6 +134,8 @@ def cmd_baselines(args: argparse.Namespace) -> int:
     from elcrec_core.data.sequences import SequenceTensors
     from elcrec_core.evaluate.baselines import EASE_LAMBDAS, SASRec, compare
 
+    if args.threads:  # EASE's solve and SASRec's training: fewer threads than cores can be faster on shared cores
+        torch.set_num_threads(args.threads)
     overrides = {"epochs": args.epochs, "seed": args.seed, "device": args.device}
     exp = load_preset(BASE_PRESET if args.preset == AUTO else args.preset)
     exp = merge_overrides(exp, {}, overrides)

@@ -66,6 +66,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--lambdas", help="EASE's L2 weights, comma-separated, to choose from on the valid split "
                                      "(default 10,50,100,200,500,1000)")
     c.add_argument("--json", action="store_true", help="print one JSON object {model: {metric: value}}")
+    c.add_argument("--threads", type=positive, help="CPU threads for torch (default: torch's choice)")
     c.set_defaults(func=commands.cmd_baselines)
 
     r = sub.add_parser("recommend", help="top-K items for one user, from a stored model")

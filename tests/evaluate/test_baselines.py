@@ -429,6 +429,12 @@ def test_baselines_command(tmp_path, capsys):
                                             "the other baselines)\n")
     assert main(["baselines", "--data", str(path), "--no-sasrec", "--lambdas", "10", "--json"]) == 0
     assert list(json.loads(capsys.readouterr().out)) == ["most_popular", "transition", "ease"]
+    threads = torch.get_num_threads()
+    try:  # as elcrec train has it
+        assert main(["baselines", "--data", str(path), "--no-sasrec", "--lambdas", "10", "--threads", "1"]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
 
 
 # ----------------------------------------------------------------------------------------- Beauty
