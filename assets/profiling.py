@@ -29,7 +29,7 @@ from elcrec_pipeline.resources import Storage, digest
     pool=WAREHOUSE_POOL,
     deps=[serving_model],
     group_name="reports",
-    code_version="4",
+    code_version="5",
     kinds={"pytorch", "duckdb"},
     description="Each user's intent under the serving ELCRec model (when a challenger serves: the newest "
                 "ELCRec model that served, else the day's candidate): the nearest learned centre to the sequence "
@@ -119,8 +119,10 @@ PROFILE_COLUMNS = {
     "intent": "index of the learned intent (its centre)", "users": "users whose nearest centre it is",
     "cohesion": "mean squared distance of its users to the centre (null: no users)",
     "nearest_intent": "the closest other centre (null: a single centre)",
-    "top_items": "items that characterise it: highest lift over global popularity among items frequent in it",
-    "top_lift": "their lifts",
+    "top_items": "items that characterise it: highest lower bound of their lift's 95% interval (items picked at "
+                 "least 3 times by its users)",
+    "top_lift": "their lifts (share of the item's interactions by its users over its share of all interactions)",
+    "top_lift_low": "the lower bounds of their lifts' 95% intervals (Clopper-Pearson), by which they are ranked",
     "top_titles": "their titles, in the same order (item metadata; null where an item has none)",
     "top_categories": "categories by lift (item metadata)", "top_category_lift": "their lifts",
     "main_category": "its most frequent category",
@@ -149,11 +151,12 @@ NO_USERS = "(no users)"
 
 
 def _describe(lift: pl.DataFrame, item_metadata: pl.DataFrame) -> pl.DataFrame:
-    """Per intent: its top items by lift, with their titles where ``item_metadata`` (the warehouse's table) has
-    them."""
+    """Per intent: its top items by their lift's lower bound, with their titles where ``item_metadata`` (the
+    warehouse's table) has them."""
     described = lift.join(item_metadata.select("item_id", "title"), on="item_id", how="left", maintain_order="left")
     return described.group_by("intent", maintain_order=True).agg(
-        top_items=pl.col("item_id"), top_lift=pl.col("lift"), top_titles=pl.col("title"))  # null: no title
+        top_items=pl.col("item_id"), top_lift=pl.col("lift"), top_lift_low=pl.col("lift_low"),
+        top_titles=pl.col("title"))  # null: no title
 
 
 def _categories(intents: np.ndarray, users: np.ndarray, items: np.ndarray, categories: pl.DataFrame,

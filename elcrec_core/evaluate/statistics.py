@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+from scipy.stats import beta
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 
@@ -38,26 +39,35 @@ def bootstrap_mean(values: np.ndarray, n_boot: int = 1000, level: float = 0.95, 
 
 def item_lift(intents: np.ndarray, users: np.ndarray, items: np.ndarray, min_count: int = 3,
               top: int = 10) -> pl.DataFrame:
-    """The items that characterise each intent: lift = P(item | the intent's users' interactions) / P(item).
+    """The items that characterise each intent: ranked by the lower bound of their lift's 95% interval.
 
-    ``intents[u]`` is user u's intent; ``users``/``items`` list the interactions. Items seen fewer than
-    ``min_count`` times within an intent are left out (a lift from one or two events is noise). Returns intent,
-    item, count, lift: the ``top`` items of each intent by lift (ties: more interactions first). The lift is one
-    division of exact integer products (``count * total / (intent_total * item_total)``, int64: up to about 3e9
-    interactions), so equal lifts are equal floats and their ties are decided by the count, not by rounding.
+    ``intents[u]`` is user u's intent; ``users``/``items`` list the interactions. lift = P(item | the intent's
+    users' interactions) / P(item) = P(intent | item) / P(intent): ``count * total / (intent_total * item_total)``,
+    one division of exact int64 products (up to about 3e9 interactions), so equal lifts are equal floats.
+    ``lift_low`` = the Clopper-Pearson lower bound (two-sided 95%, :func:`scipy.stats.beta.ppf`) of P(intent | item)
+    from ``count`` of the item's ``item_total`` interactions, over P(intent): an item seen 3 times, all in the
+    intent, has the largest lift but a low bound (the largest lift of a small intent is reached by any item only
+    its users picked, often an obscure one), so that items both frequent and characteristic come first (ml-100k:
+    BENCHMARKS.md, "Intent profiles"). Items seen fewer than ``min_count`` times within an intent are left out.
+    Returns intent, item, count, lift, lift_low: the ``top`` items of each intent by ``lift_low`` (ties: higher
+    lift, then more interactions, then the lower item).
     """
     frame = pl.DataFrame({"intent": intents[users], "item": items})
     total = len(frame)
     per_item = frame.group_by("item").len("item_total")
     per_intent = frame.group_by("intent").len("intent_total")
-    return (
+    table = (
         frame.group_by("intent", "item").len("count")
         .filter(pl.col("count") >= min_count)
         .join(per_item, on="item").join(per_intent, on="intent")
         .with_columns(lift=_ratio(("count", total), ("intent_total", "item_total")))
-        .sort(["intent", "lift", "count", "item"], descending=[False, True, True, False])
+    )
+    share_low = beta.ppf(0.025, table["count"].to_numpy(), (table["item_total"] - table["count"] + 1).to_numpy())
+    return (
+        table.with_columns(lift_low=pl.Series(share_low, dtype=pl.Float64) * total / pl.col("intent_total"))
+        .sort(["intent", "lift_low", "lift", "count", "item"], descending=[False, True, True, True, False])
         .group_by("intent", maintain_order=True).head(top)
-        .select("intent", "item", "count", "lift")
+        .select("intent", "item", "count", "lift", "lift_low")
     )
 
 

@@ -208,10 +208,32 @@ def _tied_lifts(intents: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def test_item_lift_orders_intents_then_lift_count_and_item():
     table = item_lift(*_tied_lifts())
-    assert table.columns == ["intent", "item", "count", "lift"]
-    assert table.rows() == [(k, item, count, 1.0) for k in range(8)
-                            for item, count in ((10, 4), (11, 3), (12, 3), (13, 3), (14, 3))]
-    assert item_lift(*_tied_lifts(), min_count=4).rows() == [(k, 10, 4, 1.0) for k in range(8)]
+    assert table.columns == ["intent", "item", "count", "lift", "lift_low"]
+    assert table.drop("lift_low").rows() == [(k, item, count, 1.0) for k in range(8)
+                                             for item, count in ((10, 4), (11, 3), (12, 3), (13, 3), (14, 3))]
+    assert item_lift(*_tied_lifts(), min_count=4).drop("lift_low").rows() == [(k, 10, 4, 1.0) for k in range(8)]
+
+
+def test_item_lift_low_is_the_clopper_pearson_bound_of_the_intents_share_over_its_share_of_all():
+    """Intent 0 (users 0, 1; 58 interactions of 115) picks item 1 all 3 times it is picked, item 2 40 of its 50
+    times and item 4 all 15 times; intent 1 (user 2; 57) the other 10 of item 2 and item 3 47 times. Item 1 has
+    the larger lift (115 / 58 = 1.98 against 0.8 x 115 / 58 = 1.59), but from 3 events only: item 2, 40 of 50,
+    comes before it by the lower bound of the lift's 95% interval (scipy's exact binomial interval, computed
+    another way: binomtest)."""
+    from scipy.stats import binomtest
+
+    users = [0] * 3 + [1] * 40 + [2] * 10 + [2] * 47 + [0] * 15
+    items = [1] * 3 + [2] * 40 + [2] * 10 + [3] * 47 + [4] * 15
+    table = item_lift(np.array([0, 0, 1]), np.array(users), np.array(items))
+    assert table.filter(intent=0)["item"].to_list() == [4, 2, 1]  # item 4: 15 of 15 in intent 0
+    rows = {(r["intent"], r["item"]): r for r in table.to_dicts()}
+    for (intent, item), (k, n) in {(0, 1): (3, 3), (0, 2): (40, 50), (0, 4): (15, 15), (1, 2): (10, 50),
+                                   (1, 3): (47, 47)}.items():
+        share = 58 / 115 if intent == 0 else 57 / 115
+        low = binomtest(k, n).proportion_ci(0.95, method="exact").low
+        assert rows[(intent, item)]["lift_low"] == pytest.approx(low / share, rel=1e-9)
+        assert rows[(intent, item)]["lift"] == pytest.approx(k / n / share, rel=1e-12)
+    assert rows[(0, 1)]["lift"] > rows[(0, 2)]["lift"] and rows[(0, 1)]["lift_low"] < rows[(0, 2)]["lift_low"]
 
 
 def test_item_lift_defaults_are_a_minimum_of_3_and_the_top_10():
