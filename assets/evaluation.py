@@ -29,7 +29,7 @@ from elcrec_core.report.evaluation_report import (
 )
 from elcrec_core.report.markdown import markdown_table
 from elcrec_core.report.plots import backtest_trend
-from elcrec_core.serve.model_store import ModelRecord
+from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_core.serve.promotion import CHALLENGER_NAMES
 from elcrec_core.serve.recommenders import load_recommender
 from elcrec_core.train.checkpoint import load_model
@@ -41,7 +41,7 @@ from elcrec_pipeline.resources import Storage, digest
     pool=WAREHOUSE_POOL,
     deps=[dg.AssetDep(serving_model, partition_mapping=THIS_AND_PREVIOUS_DAY)],
     group_name="reports",
-    code_version="6",
+    code_version="7",
     kinds={"pytorch", "markdown", "html"},
     description="Is today's model better, and for whom? Which model serves, and why? Full-ranking "
                 "leave-one-out HR@K and NDCG@K (K = 5, 10, 20) of the new model beside the model that served "
@@ -100,7 +100,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     serving_record = ModelRecord.from_dict(decision["serving"]) if decision["serving"] else None
     serving = _report_name(decision.get("serves"), before, candidate)
     withdrawn = None  # the gate's choice, taken out of serving since by elcrec rollback: the report names what serves
-    if serving_record is not None and serving_record.identity in store.withdrawn():
+    if serving_record is not None and _rolled_back_since(store, decision, serving_record):
         withdrawn, serving_record = serving_record, store.serving()
         reported = {"elcrec": candidate, "current": before, **challengers}
         serving = next((name for name, record in reported.items() if record is not None and serving_record is not None
@@ -128,8 +128,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
            else f"{serving_record.name} ({serving_record.kind}) serves, a model this report does not rank"
            if serving_record else "No model serves")
     if withdrawn is not None:
-        who += (f"; the gate chose {withdrawn.name} ({withdrawn.kind}), which elcrec rollback has withdrawn since "
-                "(the gate's table below is the day's decision)")
+        who += (f"; the gate chose {withdrawn.name} ({withdrawn.kind}), which elcrec rollback has taken out of "
+                "serving since (the gate's table below is the day's decision)")
     headline_rows = headline(ranks)
     by_history = segment_rows(ranks, history_segments(data, users, split), "history")
     by_popularity = segment_rows(ranks, popularity_segments(data, users, split), "target")
@@ -227,6 +227,19 @@ def _label(record: ModelRecord) -> str:
     if record.kind == "ease":
         return f"{name} (λ = {record.params['lam']:g}, chosen on valid)"
     return f"{name} (no ELCRec parts, same budget)" if record.kind == "sasrec" else name
+
+
+def _rolled_back_since(store: ModelStore, decision: dict, chosen: ModelRecord) -> bool:
+    """Whether ``elcrec rollback`` has taken the gate's choice ``chosen`` out of serving since the day's
+    ``decision``: it is withdrawn (a rollback from it, not undone), or every change of the serving alias since the
+    decision was a rollback and another model serves (a rollback undone after the gate refused the model it
+    restores). A decision written before the serving log's length was kept in it counts the first case only."""
+    if chosen.identity in store.withdrawn():
+        return True
+    serving, length = store.serving(), decision.get("serving_log_length")
+    since = store.serving_log()[length:] if length is not None else []
+    return (serving is not None and serving.name != chosen.name and bool(since)
+            and all(entry["action"] == "rollback" for entry in since))
 
 
 def _report_name(serves: str | None, before: ModelRecord | None, candidate: ModelRecord) -> str:

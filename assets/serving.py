@@ -25,7 +25,7 @@ from elcrec_pipeline.resources import Storage, digest
     deps=[elcrec_model, challengers, dg.AssetDep("serving_model", partition_mapping=PREVIOUS_DAY)],
     pool=MODEL_STORE_POOL,
     group_name="serving",
-    code_version="2",
+    code_version="3",
     kinds={"pytorch"},
     check_specs=[dg.AssetCheckSpec(
         "promotion_gate", asset="serving_model",
@@ -75,7 +75,8 @@ def serving_model(context: dg.AssetExecutionContext, config: PromotionSettings,
     serving = store.serving()
     verdict = {**decision.to_dict(), "candidate": candidate.to_dict(),
                "serving_before": before.to_dict() if before is not None else None,
-               "serving": serving.to_dict() if serving is not None else None}
+               "serving": serving.to_dict() if serving is not None else None,
+               "serving_log_length": len(store.serving_log())}  # the report sees the rollbacks since
     store.record_decision(candidate, verdict)
     context.log.info(f"candidate {candidate.name}: {decision.reason}")
     inputs = {"settings": config.model_dump(), "candidate": candidate.name, "before": before and before.name,

@@ -1217,8 +1217,46 @@ def test_the_report_after_a_rollback_names_the_model_that_serves(first_run, tmp_
     assert summary["serving"] == next((name for name, served in ranked.items() if served == restored.name), "none")
     assert summary["serving"] != "none"  # the candidate, most popular or the model that served before: all ranked
     assert metadata(result, "evaluation_report")["withdrawn"] == chosen.name
-    assert (f"the gate chose {chosen.name} ({chosen.kind}), which elcrec rollback has withdrawn since"
+    assert (f"the gate chose {chosen.name} ({chosen.kind}), which elcrec rollback has taken out of serving since"
             in (store.folder(candidate) / "report.md").read_text())
+
+
+def test_the_report_after_a_rollback_undone_names_the_model_it_restored(first_run, tmp_path):
+    """elcrec rollback withdrew the candidate; the day's gate then refused it and kept what served; a second
+    rollback (undoing the first) restored the candidate. The day's report, materialized again (the command the
+    rollback prints), said that the gate's choice serves: it named a withdrawn model only."""
+    import shutil
+
+    from assets.evaluation import evaluation_report
+    from assets.serving import serving_model
+    from elcrec_core.serve.model_store import ModelRecord
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    storage = Storage(data_dir=str(data_dir))
+    store = storage.store
+    candidate = store.candidate(PARTITION)  # the newest of the day, which the assets judge and report (no lineage)
+    resources = {"storage": storage, "device": ComputeDevice(device="cpu", threads=1)}
+    base = next(record for record in store.challengers(candidate) if record.kind == "most_popular")
+    store.promote(base, "the day before")
+    store.promote(candidate, "it served")
+    assert store.rollback("the day's model recommends stale items") == base
+    assert dg.materialize([serving_model], partition_key=PARTITION, resources=resources,
+                          run_config={"ops": {"serving_model": {"config": {"tolerance": 1.0}}}}).success
+    chosen = ModelRecord.from_dict(store.decision(candidate)["serving"])
+    assert chosen == base == store.serving()  # the candidate refused as withdrawn; most popular kept serving
+    assert store.rollback("it was right after all") == candidate and store.withdrawn() == set()
+    result = dg.materialize([evaluation_report], partition_key=PARTITION, resources=resources)
+    summary = json.loads((store.folder(candidate) / "report.json").read_text())
+    assert (summary["serving"], summary["serving_model"], summary["withdrawn"]) == ("elcrec", candidate.name,
+                                                                                    base.name)
+    assert metadata(result, "evaluation_report")["serving"] == "elcrec"
+    assert (f"ELCRec (new) serves ({candidate.name}); the gate chose {base.name} (most_popular), which elcrec "
+            "rollback has taken out of serving since" in (store.folder(candidate) / "report.md").read_text())
+    store.promote(base, "serving again")  # a promotion since the gate: the report names the gate's choice
+    assert dg.materialize([evaluation_report], partition_key=PARTITION, resources=resources).success
+    summary = json.loads((store.folder(candidate) / "report.json").read_text())
+    assert (summary["serving"], summary["serving_model"], summary["withdrawn"]) == ("current", base.name, None)
 
 
 def test_the_day_run_again_after_a_rollback_does_not_serve_the_withdrawn_model_again(first_run, tmp_path):
