@@ -25,6 +25,7 @@ from elcrec_core.report.evaluation_report import (
     paired_differences,
     pays_answer,
     popularity_segments,
+    purity_text,
     segment_rows,
 )
 from elcrec_core.report.markdown import markdown_table
@@ -146,11 +147,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     ]
     purity = intent_category_purity(candidate_model, seqs, item_ids, storage.warehouse)
     if purity is not None:
-        sections.append(("Intents of the new model and item categories",
-                         f"Category purity {purity.purity:.3f} (the share of an intent's interactions in its most "
-                         f"frequent category, weighted by users); shuffled assignments of the same sizes "
-                         f"{purity.shuffled:.3f} ± {purity.shuffled_std:.4f} (mean ± standard deviation of "
-                         f"{purity.shuffles} shuffles)."))
+        sections.append(("Intents of the new model and item categories", purity_text(purity)))
     images = {"training_plot": ("training curves of the new model", out / "training_curve.png")}
     backtest, no_backtest = _backtest(storage, partition)
     if backtest is None:

@@ -18,7 +18,7 @@ import torch
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.baselines import input_counts
 from elcrec_core.evaluate.ranking import DROP_AFTER, Split, metrics_from_ranks
-from elcrec_core.evaluate.statistics import Interval, bootstrap_mean
+from elcrec_core.evaluate.statistics import CategoryPurity, Interval, bootstrap_mean
 
 HISTORY_BUCKETS = ((1, 4), (5, 9), (10, 19), (20, None))
 
@@ -253,3 +253,23 @@ def _table_to_html(markdown: str) -> str:
     for row in rows:
         out += ["<tr>", *(f"<td>{html.escape(c)}</td>" for c in row), "</tr>"]
     return "".join(out + ["</table>"])
+
+
+def purity_text(purity: CategoryPurity) -> str:
+    """The report's sentences on the intents' category purity (:func:`elcrec_core.evaluate.statistics.
+    category_purity`): the purity beside the shuffled assignments', and how many intents have each main category.
+    Where every intent has the same main category, a purity above the shuffled one cannot come from intents that
+    separate categories (on ml-100k all are Drama: the intents split the users by how much they watch, and light
+    users' shares of Drama are higher), and the text says so."""
+    mains = purity.per_intent["main_category"].value_counts(sort=True, name="intents").sort(
+        ["intents", "main_category"], descending=[True, False])
+    listed = ", ".join(f"{category} ({n} intent{'s' * (n != 1)})" for category, n in mains.iter_rows())
+    text = (f"Category purity {purity.purity:.3f} (the share of an intent's interactions in its most frequent "
+            f"category, weighted by users); shuffled assignments of the same sizes {purity.shuffled:.3f} ± "
+            f"{purity.shuffled_std:.4f} (mean ± standard deviation of {purity.shuffles} shuffles). Main categories: "
+            f"{listed}.")
+    if len(mains) == 1 and len(purity.per_intent) > 1:
+        text += (f" Every intent's main category is {mains['main_category'][0]}: a purity above the shuffled one "
+                 "comes from how the intents split the users (such as by how much they interact), not from intents "
+                 "of different categories; their top categories by lift (intent_profiles) tell them apart.")
+    return text
