@@ -45,6 +45,10 @@ def interaction_sequences(context: dg.AssetExecutionContext, config: SequenceSet
         yield from _build(context, config, storage)
 
 
+UNRATED = ("; min_rating drops every event without a rating, and ratings are read only from the column that the "
+           "source settings' rating_column names")
+
+
 def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
            storage: Storage) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """:func:`interaction_sequences` after its wait for the day before."""
@@ -56,7 +60,8 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
                          f"filters (event_types, min_rating) removed {summary.filtered_out}, events stored by "
                          f"another file too {summary.repeated_across_files}, de-duplication "
                          f"{summary.duplicates_removed}, k-core {config.k_core} {summary.k_core_removed} (run config "
-                         "ops.interaction_sequences.config: event_types, min_rating, k_core)",
+                         "ops.interaction_sequences.config: event_types, min_rating, k_core)" + UNRATED * (
+                             config.min_rating is not None and summary.filtered_out > 0),
                          allow_retries=False)
     expectations = expect_sequences(build.profile(), config.expectations())
     check = dg.AssetCheckResult(check_name="sequence_expectations", passed=expectations.success,

@@ -340,6 +340,14 @@ def test_a_k_core_that_removes_every_user_fails_the_sequences_asset(tmp_path: Pa
     assert ("the filters (event_types, min_rating) removed 24, events stored by another file too 0, de-duplication "
             "0, k-core 5 0") in info.value.description
     assert info.value.allow_retries is False
+    with pytest.raises(dg.Failure) as info:  # min_rating on events without ratings (no rating_column): all dropped
+        list(interaction_sequences(dg.build_asset_context(partition_key="2026-03-01"),
+                                   storage=Storage(data_dir=str(data)), config=SequenceSettings(min_rating=4)))
+    assert info.value.description.endswith(
+        "the filters (event_types, min_rating) removed 24, events stored by another file too 0, de-duplication 0, "
+        "k-core 5 0 (run config ops.interaction_sequences.config: event_types, min_rating, k_core); min_rating drops "
+        "every event without a rating, and ratings are read only from the column that the source settings' "
+        "rating_column names")
 
 
 def test_a_single_user_builds_one_sequence_that_training_refuses(tmp_path: Path, capsys) -> None:
