@@ -18,9 +18,10 @@ DEFAULT_START_DATE = "2026-01-01"
 # configured_partitions() when Dagster loads it (elcrec_pipeline.definitions), so nothing is read at import.
 daily_partitions = dg.DailyPartitionsDefinition(start_date=DEFAULT_START_DATE)
 # What one day reads of the day before (the model it warm-starts from, the model the backtest scores): declared,
-# so that backfills materialize the days in order. The first day has no day before.
+# so that backfills materialize the days in order. The first day has no day before. Only an asset's dependency on
+# its own day before: Dagster's backfills add a dependency on another asset's day before to their targets, the day
+# after the last (a report of a day nobody asked for, failing without its model, failed the backfill).
 PREVIOUS_DAY = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
-THIS_AND_PREVIOUS_DAY = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=0)
 OWNERS = ["team:recommendations"]
 
 # Transient failures (a warehouse lock held past its wait, a killed worker, a full disk freed later) are retried
@@ -94,6 +95,7 @@ def run_lineage(context: dg.AssetExecutionContext) -> tuple[str, ...]:
 # how long a step waits for the runs of the day before: retries this far apart, at most this many
 DAY_BEFORE_WAIT_SECONDS = 30
 DAY_BEFORE_WAIT_RETRIES = 120  # an hour; then the step goes on, with a warning
+BACKFILL_TAG = "dagster/backfill"  # the tag of a backfill's runs: the backfill's id
 UNFINISHED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
               dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 
@@ -149,20 +151,44 @@ def _attempts_an_error_ended(context: dg.AssetExecutionContext) -> int:
                and event.event_specific_data.error is not None and event.event_specific_data.error.cause is not None)
 
 
+def backfill_still_to_run_the_day_before(context: dg.AssetExecutionContext, asset: dg.AssetKey,
+                                         trained_by: str) -> str | None:
+    """The id of the backfill that this step's run belongs to when that backfill is still to run ``asset`` for
+    the day before, else None. An asset backfill (the UI's Materialize over a date range) launches each step of a
+    day when its declared inputs are materialized, so a later day's step may run before ``asset`` of the day
+    before, and while no run of that day is unfinished. Still to run: the backfill targets ``asset`` (a job's
+    backfill runs whole days), ``trained_by`` (the run that made the day before's input of ``asset``) is one of its
+    runs, and no run of the backfill for the day before has failed or been canceled (then ``asset`` may never
+    run)."""
+    backfill_id = context.run.tags.get(BACKFILL_TAG)
+    backfill = context.instance.get_backfill(backfill_id) if backfill_id else None
+    if backfill is None or (backfill.asset_selection is not None and asset not in backfill.asset_selection):
+        return None
+    run = context.instance.get_run_by_id(trained_by)
+    if run is None or run.tags.get(BACKFILL_TAG) != backfill_id:
+        return None
+    day_before = (date.fromisoformat(context.partition_key) - timedelta(days=1)).isoformat()
+    ended = context.instance.get_runs(filters=dg.RunsFilter(
+        statuses=[dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED],
+        tags={BACKFILL_TAG: backfill_id, "dagster/partition": day_before}), limit=1)
+    return None if ended else backfill_id
+
+
 def wait_for_the_day_before(context: dg.AssetExecutionContext, why: str, otherwise: str,
-                            loading: bool = False) -> None:
+                            loading: bool = False, still_to_come: str | None = None) -> None:
     """Retry later while a run of the day before is unfinished (with ``loading``: still to load the day's files;
-    ``why``: what this step needs of it): runs of several days (a sensor's tick after an outage, a backfill from
-    the UI) start in any order, and declared dependencies do not order separate runs. After
-    :data:`DAY_BEFORE_WAIT_RETRIES` tries the step goes on (``otherwise``: how), with a warning."""
+    ``why``: what this step needs of it), or while ``still_to_come`` (what the step needs of the day before that
+    no run has started yet, such as a backfill's next step; None: nothing) says so: runs of several days (a
+    sensor's tick after an outage, a backfill from the UI) start in any order, and declared dependencies do not
+    order separate runs. After :data:`DAY_BEFORE_WAIT_RETRIES` tries the step goes on (``otherwise``: how), with
+    a warning."""
     waiting = unfinished_runs_of_the_day_before(context.instance, context.partition_key, loading=loading)
     if waiting:  # the run is read only then: a step invoked directly (a test) has none
         waiting = [run for run in waiting if run != context.run.run_id]
-    if not waiting:
+    if not waiting and still_to_come is None:
         return
+    what = f"run(s) {', '.join(waiting)} of the day before" if waiting else still_to_come
     if context.retry_number < DAY_BEFORE_WAIT_RETRIES:
-        context.log.info(f"waiting for run(s) {', '.join(waiting)} of the day before: {why} (a run whose process "
-                         "is gone: terminate it in the UI, Runs)")
+        context.log.info(f"waiting for {what}: {why} (a run whose process is gone: terminate it in the UI, Runs)")
         raise dg.RetryRequested(max_retries=DAY_BEFORE_WAIT_RETRIES, seconds_to_wait=DAY_BEFORE_WAIT_SECONDS)
-    context.log.warning(f"run(s) {', '.join(waiting)} of the day before still unfinished after "
-                        f"{DAY_BEFORE_WAIT_RETRIES} tries: {otherwise}")
+    context.log.warning(f"{what} still unfinished after {DAY_BEFORE_WAIT_RETRIES} tries: {otherwise}")

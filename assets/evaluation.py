@@ -8,7 +8,7 @@ import dagster as dg
 import polars as pl
 import torch
 
-from assets.daily import THIS_AND_PREVIOUS_DAY, WAREHOUSE_POOL, daily_asset, run_lineage
+from assets.daily import WAREHOUSE_POOL, daily_asset, run_lineage
 from assets.metadata import figure, metric, table
 from assets.serving import serving_model
 from elcrec_core.data import warehouse
@@ -40,7 +40,7 @@ from elcrec_pipeline.resources import Storage, digest
 
 @daily_asset(
     pool=WAREHOUSE_POOL,
-    deps=[dg.AssetDep(serving_model, partition_mapping=THIS_AND_PREVIOUS_DAY)],
+    deps=[serving_model],  # and so the day before's serving_model, which the backtest scores
     group_name="reports",
     code_version="7",
     kinds={"pytorch", "markdown", "html"},

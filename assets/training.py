@@ -1,6 +1,7 @@
 """Stage 3: ELCRec training of a candidate into a versioned model folder of the model store."""
 
 import json
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -9,6 +10,7 @@ from assets.daily import (
     MODEL_STORE_POOL,
     PREVIOUS_DAY,
     RETRY,
+    backfill_still_to_run_the_day_before,
     daily_asset,
     fails_at_once,
     retried_despite_waits,
@@ -19,7 +21,7 @@ from assets.sequences import interaction_sequences
 from elcrec_core.config.settings import SHAPE_FIELDS, ExperimentConfig, ModelConfig
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, write_item_index_file
 from elcrec_core.report.plots import training_curve
-from elcrec_core.serve.model_store import ModelRecord
+from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_core.train.auto_preset import MODEL_FIELDS, TRAIN_FIELDS
 from elcrec_core.train.checkpoint import LAST, CheckpointError
 from elcrec_core.train.launch import train_distributed
@@ -40,7 +42,8 @@ from elcrec_pipeline.resources import ComputeDevice, Storage, digest
     description="ELCRec trained on the partition's sequences: a candidate for serving. It warm-starts from the "
                 "serving model when that was trained on data up to this day (never from a newer model), so a "
                 "backfill trains the days in order, and it waits (retries, up to an hour) while a run of the day "
-                "before is queued or in progress: that run's gate decides which model serves. Each materialization "
+                "before is queued or in progress, or its backfill is still to run the day before's gate: that gate "
+                "decides which model serves. Each materialization "
                 "writes a new folder "
                 "`models/<day>/<run id>/` with best.pt, record.json, config.json, metrics.json and the "
                 "item index. Epoch checkpoints are kept until training ends, so a killed or retried run resumes "
@@ -50,9 +53,24 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
                  device: ComputeDevice) -> dg.MaterializeResult:
     if config.warm_start:  # Dagster cannot order the two (serving_model depends on elcrec_model: a cycle)
         wait_for_the_day_before(context, "its gate decides the model this day warm-starts from",
-                                "warm-starting from the model that serves now")
+                                "warm-starting from the model that serves now", still_to_come=_gate_to_come(
+                                    context, storage.store))
     with retried_despite_waits(context):
         return _train(context, config, storage, device)
+
+
+def _gate_to_come(context: dg.AssetExecutionContext, store: ModelStore) -> str | None:
+    """What to wait for when this run's backfill is still to judge the day before's candidate (None: nothing). An
+    asset backfill runs the day before's gate after its candidate is trained, in a run of its own that it may
+    launch after this day's training has started (it warm-started from an older model, and served another model
+    than the days built in order)."""
+    day_before = (date.fromisoformat(context.partition_key) - timedelta(days=1)).isoformat()
+    candidate = store.candidate(day_before)
+    if candidate is None or store.decision(candidate) is not None:
+        return None
+    backfill = backfill_still_to_run_the_day_before(context, dg.AssetKey("serving_model"), candidate.run_id)
+    return backfill and f"the gate of {day_before} (its candidate {candidate.name}), which backfill {backfill} " \
+        "is still to run"
 
 
 def _train(context: dg.AssetExecutionContext, config: TrainingSettings, storage: Storage,

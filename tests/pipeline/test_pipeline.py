@@ -20,10 +20,13 @@ import torch
 import yaml
 from sklearn.metrics import normalized_mutual_info_score
 
+from assets.challengers import challengers
 from assets.evaluation import evaluation_report
 from assets.ingestion import raw_interactions
 from assets.metadata import significant
 from assets.sequences import interaction_sequences
+from assets.serving import serving_model
+from assets.training import elcrec_model
 from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.data.sources import read_source
 from elcrec_core.data.validation import check_rows
@@ -353,6 +356,95 @@ def test_sequences_and_training_wait_while_a_run_of_the_day_before_is_unfinished
     assert any("still unfinished after 3 tries: building this day's sequences from the events loaded now" in line
                for line in logs)
     assert any("still unfinished after 3 tries: warm-starting from the model that serves now" in line for line in logs)
+
+
+def test_in_an_asset_backfill_a_day_trains_after_the_gate_of_the_day_before(first_run, tmp_path, monkeypatch):
+    """An asset backfill (the UI's Materialize over days) launches each day's steps as their declared inputs are
+    materialized, each in runs of its own: the next day's training started after the day before's training and
+    before its gate (a cycle Dagster cannot declare), with no run of the day before unfinished, so it warm-started
+    from an older model and a backfill served another model than the same days built in order. It waits now for
+    its backfill's gate of the day before; not when the backfill ran no gate of that day, or when a run of it for
+    that day failed (the gate may never come)."""
+    import shutil
+    import time
+
+    from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+
+    import assets.daily as daily
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(first_run[0], data_dir)
+    monkeypatch.setattr(daily, "DAY_BEFORE_WAIT_SECONDS", 0)
+    monkeypatch.setattr(daily, "DAY_BEFORE_WAIT_RETRIES", 2)
+    store = ModelStore(data_dir)
+    resources = {"storage": Storage(data_dir=str(data_dir)), "device": ComputeDevice(device="cpu", threads=1),
+                 "source_file": SourceFile()}
+    config = run_config(epochs=1, tolerance=1.0)
+    day, next_day = "2026-01-27", "2026-01-28"
+    steps = {"train": [raw_interactions, interaction_sequences, elcrec_model], "gate": [challengers, serving_model]}
+
+    def run(partition: str, step: str, backfill: str = "bf") -> dg.ExecuteInProcessResult:
+        result = dg.materialize(steps[step], run_config={"ops": {key: value for key, value in config["ops"].items()
+                                                                 if key in {a.key.path[0] for a in steps[step]}}},
+                                partition_key=partition, resources=resources, instance=instance,
+                                tags={daily.BACKFILL_TAG: backfill}, selection=steps[step])
+        assert result.success
+        return result
+
+    def waits(result: dg.ExecuteInProcessResult) -> list[str]:
+        return [e.user_message for e in instance.all_logs(result.run_id) if "which backfill" in e.user_message]
+
+    with dg.instance_for_test() as instance:
+        instance.add_backfill(PartitionBackfill(backfill_id="bf", status=BulkActionStatus.REQUESTED,
+                                                from_failure=False, tags={}, backfill_timestamp=time.time(),
+                                                asset_selection=[a.key for names in steps.values() for a in names]))
+        instance.add_backfill(PartitionBackfill(backfill_id="nogate", status=BulkActionStatus.REQUESTED,
+                                                from_failure=False, tags={}, backfill_timestamp=time.time(),
+                                                asset_selection=[a.key for a in steps["train"]]))
+        older = store.serving()
+        run(day, "train")
+        candidate = store.candidate(day)
+        # the day before's gate still to come in this backfill: the training waits for it, then goes on
+        early = run(next_day, "train")
+        wanted = f"waiting for the gate of {day} (its candidate {candidate.name}), which backfill bf is still to run"
+        assert sum(wanted in line for line in waits(early)) == 2
+        assert any("still unfinished after 2 tries: warm-starting from the model that serves now" in line
+                   for line in waits(early))
+        assert metadata(early, "elcrec_model")["warm_start_from"] == older.name
+        # another backfill's training of the day before, a backfill without the gate: no reason to wait
+        assert waits(run(next_day, "train", backfill="other")) == []
+        assert waits(run(next_day, "train", backfill="nogate")) == []
+        # a run of the backfill for the day before that failed: its gate may never come
+        instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", run_id="f" * 32, status=dg.DagsterRunStatus.FAILURE,
+                                       tags={"dagster/partition": day, daily.BACKFILL_TAG: "bf"}))
+        assert waits(run(next_day, "train")) == []
+        instance.delete_run("f" * 32)
+        # the gate of the day before, then the day: it warm-starts from the model the gate chose, as in order
+        run(day, "gate")
+        assert store.serving() == candidate
+        in_order = run(next_day, "train")
+        assert waits(in_order) == []
+        assert metadata(in_order, "elcrec_model")["warm_start_from"] == candidate.name
+
+
+def test_an_asset_backfill_of_days_targets_those_days_only():
+    """An asset backfill of days targets each asset on those days: the report's dependency on the day before's
+    serving model (the backtest's) added the report of the day after the last to the backfill, which failed
+    without a model of that day and failed the backfill."""
+    import time
+
+    from dagster._core.execution.asset_backfill import AssetBackfillData
+
+    graph = defs().resolve_asset_graph()
+    days = ["2026-01-24", "2026-01-25"]
+    keys = [key for key in graph.get_all_asset_keys() if graph.get(key).partitions_def is not None]
+    with dg.instance_for_test() as instance:
+        target = AssetBackfillData.from_asset_partitions(
+            asset_graph=graph, partition_names=days, asset_selection=keys, dynamic_partitions_store=instance,
+            all_partitions=False, backfill_start_timestamp=time.time()).target_subset
+    assert len(keys) == 9
+    assert {key.to_user_string(): sorted(target.get_partitions_subset(key).get_partition_keys()) for key in keys} \
+        == {key.to_user_string(): days for key in keys}
 
 
 def test_the_waits_for_the_day_before_leave_an_error_its_retries(first_run, tmp_path, monkeypatch):
