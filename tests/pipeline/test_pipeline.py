@@ -31,7 +31,7 @@ from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.data.sources import read_source
 from elcrec_core.data.validation import check_rows
 from elcrec_core.evaluate.ranking import eligible_users
-from elcrec_core.serve.model_store import ModelStore
+from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_core.serve.recommend import recommend
 from elcrec_core.serve.recommenders import load_recommender
 from elcrec_pipeline.config import (
@@ -593,8 +593,6 @@ def test_challengers_fitted_again_without_sasrec_leave_no_sasrec_behind(first_ru
     gone), and the baselines are there."""
     import shutil
 
-    from assets.challengers import challengers
-
     data_dir = tmp_path / "copy"
     shutil.copytree(first_run[0], data_dir)
     storage = Storage(data_dir=str(data_dir))
@@ -627,7 +625,6 @@ def test_a_day_run_again_after_a_newer_day_leaves_the_live_tables_to_the_newer_d
             return {name: str(con.execute(f"SELECT * FROM {name} ORDER BY ALL").fetchall()) for name in tables}
 
     before = live()
-    from assets.serving import serving_model
 
     result = dg.materialize([interaction_sequences, serving_model, intent_profiles, user_recommendations,
                              evaluation_report], partition_key="2026-01-25",
@@ -1001,7 +998,6 @@ def test_training_with_nproc_runs_distributed_data_parallel(first_run, tmp_path,
     import shutil
 
     from assets import training
-    from assets.training import elcrec_model
     from elcrec_core.train.batches import trainable_users, training_windows
 
     launched, launch = [], training.train_distributed
@@ -1036,9 +1032,6 @@ def test_the_gate_will_not_judge_a_candidate_without_its_most_popular_floor(firs
     materialize, and the serving model stays (without the floor the gate could serve a model worse than most
     popular)."""
     import shutil
-
-    from assets.serving import serving_model
-    from assets.training import elcrec_model
 
     data_dir = tmp_path / "copy"
     shutil.copytree(first_run[0], data_dir)
@@ -1091,9 +1084,6 @@ def test_a_candidate_is_not_judged_on_sequences_built_again_after_it_trained(fir
     a SASRec challenger got another catalogue than the candidate's item index)."""
     import shutil
 
-    from assets.challengers import challengers
-    from assets.serving import serving_model
-
     data_dir = tmp_path / "copy"
     shutil.copytree(first_run[0], data_dir)
     storage = Storage(data_dir=str(data_dir))
@@ -1113,8 +1103,6 @@ def test_a_damaged_warm_start_checkpoint_fails_the_training_at_once_naming_it(fi
     """The serving model's best.pt damaged (a disk error, a copy cut short): the training fails at once, naming the
     file (it was retried twice, in vain)."""
     import shutil
-
-    from assets.training import elcrec_model
 
     data_dir = tmp_path / "copy"
     shutil.copytree(first_run[0], data_dir)
@@ -1161,9 +1149,6 @@ def test_the_device_resources_threads_apply_to_training_and_the_challengers(firs
     and for the challengers (SASRec's training, EASE's solve)."""
     import shutil
 
-    from assets.challengers import challengers
-    from assets.training import elcrec_model
-
     data_dir = tmp_path / "copy"
     shutil.copytree(first_run[0], data_dir)
     training = {**run_config()["ops"]["elcrec_model"]["config"], "epochs": 1, "warm_start": False, "device": "cpu"}
@@ -1198,7 +1183,6 @@ def test_the_backtest_scores_a_serving_baseline_as_it_served(first_run, tmp_path
     other users, a placeholder item for items without an index)."""
     from assets.evaluation import served_recommender
     from elcrec_core.evaluate.baselines import MostPopular
-    from elcrec_core.serve.model_store import ModelRecord
 
     storage = Storage(data_dir=str(first_run[0]))
     record = ModelRecord(day="2026-01-25", run_id="r", dir="models/2026-01-25/r/challengers/most_popular",
@@ -1220,7 +1204,6 @@ def test_a_serving_baseline_that_cannot_be_fitted_on_the_day_is_replaced_not_stu
     import shutil
 
     from assets.recommendations import user_recommendations
-    from assets.serving import serving_model
     from elcrec_core.evaluate import baselines
 
     data_dir = tmp_path / "copy"
@@ -1258,8 +1241,6 @@ def test_serving_model_run_again_after_a_rollback_keeps_the_withdrawn_candidate_
     """elcrec rollback withdrew the day's candidate; serving_model materialized again for the day promoted it again."""
     import shutil
 
-    from assets.serving import serving_model
-
     data_dir = tmp_path / "copy"
     shutil.copytree(first_run[0], data_dir)
     storage = Storage(data_dir=str(data_dir))
@@ -1275,25 +1256,29 @@ def test_serving_model_run_again_after_a_rollback_keeps_the_withdrawn_candidate_
     assert storage.store.serving() in (restored, *storage.store.challengers(candidate))
 
 
-def test_the_report_after_a_rollback_names_the_model_that_serves(first_run, tmp_path):
-    """The gate chose the day's candidate; elcrec rollback withdrew it; the day's report, materialized again (the
-    command the rollback prints), still said that the candidate serves, in report.md and report.json."""
+def served_after_most_popular(first_run, tmp_path: Path) -> tuple[Storage, ModelRecord, ModelRecord]:
+    """A copy of the first run's data where the day's candidate (the newest of the day, which the assets judge and
+    report without a lineage) serves, most popular before it: the storage, the candidate and most popular.
+    (Earlier tests may have changed what serves, and trained the candidate's twin: a rollback to it withdraws
+    none.)"""
     import shutil
-
-    from assets.evaluation import evaluation_report
-    from assets.serving import serving_model
-    from elcrec_core.serve.model_store import ModelRecord
 
     data_dir = tmp_path / "copy"
     shutil.copytree(first_run[0], data_dir)
     storage = Storage(data_dir=str(data_dir))
+    candidate = storage.store.candidate(PARTITION)
+    base = next(record for record in storage.store.challengers(candidate) if record.kind == "most_popular")
+    storage.store.promote(base, "the day before")
+    storage.store.promote(candidate, "it served")
+    return storage, candidate, base
+
+
+def test_the_report_after_a_rollback_names_the_model_that_serves(first_run, tmp_path):
+    """The gate chose the day's candidate; elcrec rollback withdrew it; the day's report, materialized again (the
+    command the rollback prints), still said that the candidate serves, in report.md and report.json."""
+    storage, candidate, base = served_after_most_popular(first_run, tmp_path)
     store = storage.store
-    candidate = store.candidate(PARTITION)  # the newest of the day, which the assets judge and report (no lineage)
     resources = {"storage": storage, "device": ComputeDevice(device="cpu", threads=1)}
-    # (earlier tests may have changed what serves, and trained the candidate's twin: a rollback to it withdraws none)
-    base = next(record for record in store.challengers(candidate) if record.kind == "most_popular")
-    store.promote(base, "the day before")
-    store.promote(candidate, "it served")
     assert dg.materialize([serving_model], partition_key=PARTITION, resources=resources,
                           run_config={"ops": {"serving_model": {"config": {"tolerance": 1.0}}}}).success
     chosen = ModelRecord.from_dict(store.decision(candidate)["serving"])  # the candidate or a challenger
@@ -1317,21 +1302,9 @@ def test_the_report_after_a_rollback_undone_names_the_model_it_restored(first_ru
     """elcrec rollback withdrew the candidate; the day's gate then refused it and kept what served; a second
     rollback (undoing the first) restored the candidate. The day's report, materialized again (the command the
     rollback prints), said that the gate's choice serves: it named a withdrawn model only."""
-    import shutil
-
-    from assets.evaluation import evaluation_report
-    from assets.serving import serving_model
-    from elcrec_core.serve.model_store import ModelRecord
-
-    data_dir = tmp_path / "copy"
-    shutil.copytree(first_run[0], data_dir)
-    storage = Storage(data_dir=str(data_dir))
+    storage, candidate, base = served_after_most_popular(first_run, tmp_path)
     store = storage.store
-    candidate = store.candidate(PARTITION)  # the newest of the day, which the assets judge and report (no lineage)
     resources = {"storage": storage, "device": ComputeDevice(device="cpu", threads=1)}
-    base = next(record for record in store.challengers(candidate) if record.kind == "most_popular")
-    store.promote(base, "the day before")
-    store.promote(candidate, "it served")
     assert store.rollback("the day's model recommends stale items") == base
     assert dg.materialize([serving_model], partition_key=PARTITION, resources=resources,
                           run_config={"ops": {"serving_model": {"config": {"tolerance": 1.0}}}}).success
@@ -1355,11 +1328,6 @@ def test_the_day_run_again_after_a_rollback_does_not_serve_the_withdrawn_model_a
     """elcrec rollback withdrew the day's model; the day run again (re-executed, or the sensor) trained the same
     model from the same recipe (settings, start and sequences) under a new run id, and the gate promoted it again."""
     import shutil
-
-    from assets.challengers import challengers
-    from assets.serving import serving_model
-    from assets.training import elcrec_model
-    from elcrec_core.serve.model_store import ModelRecord
 
     data_dir = tmp_path / "copy"
     shutil.copytree(first_run[0], data_dir)
@@ -1389,8 +1357,6 @@ def test_the_report_gives_no_figure_to_a_model_with_non_finite_scores(first_run,
     as if that item did not exist ("level with ...", a figure and an interval); now it has no figure, no verdict
     and a null in report.json, and the gate table says why it has no score."""
     import shutil
-
-    from assets.serving import serving_model
 
     data_dir = tmp_path / "copy"
     shutil.copytree(first_run[0], data_dir)
