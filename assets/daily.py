@@ -100,21 +100,20 @@ UNFINISHED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.Da
               dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 
 
-def unfinished_runs_of_the_day_before(instance: dg.DagsterInstance, partition: str,
-                                      own_run: str | None = None, loading: bool = False) -> list[str]:
+def unfinished_runs_of_the_day_before(instance: dg.DagsterInstance, partition: str, own_run: str | None = None,
+                                      still_to: dg.AssetKey | None = None) -> list[str]:
     """The ids of the runs of the day before ``partition`` (ISO date) that are queued or in progress, other than
-    ``own_run`` (None: none excluded); with ``loading``, only those that are still to load the day
-    (``raw_interactions`` selected and not yet materialized by them)."""
+    ``own_run`` (None: none excluded); with ``still_to``, only those that are still to materialize that asset for
+    the day (select it and have not materialized it: a run past it, writing the day's report, is no reason)."""
     day_before = (date.fromisoformat(partition) - timedelta(days=1)).isoformat()
     runs = [run for run in instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED,
                                                                     tags={"dagster/partition": day_before}))
             if run.run_id != own_run]
-    if loading and runs:
-        loads = dg.AssetKey("raw_interactions")
-        loaded = {record.run_id for record in instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=loads, asset_partitions=[day_before]), limit=100).records}
-        runs = [run for run in runs if run.run_id not in loaded
-                and (run.asset_selection is None or loads in run.asset_selection)]
+    if still_to is not None and runs:
+        done = {record.run_id for record in instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=still_to, asset_partitions=[day_before]), limit=100).records}
+        runs = [run for run in runs if run.run_id not in done
+                and (run.asset_selection is None or still_to in run.asset_selection)]
     return [run.run_id for run in runs]
 
 
@@ -174,21 +173,24 @@ def backfill_still_to_run_the_day_before(context: dg.AssetExecutionContext, asse
     return None if ended else backfill_id
 
 
-def wait_for_the_day_before(context: dg.AssetExecutionContext, why: str, otherwise: str,
-                            loading: bool = False, still_to_come: str | None = None) -> None:
-    """Retry later while a run of the day before is unfinished (with ``loading``: still to load the day's files;
-    ``why``: what this step needs of it), or while ``still_to_come`` (what the step needs of the day before that
-    no run has started yet, such as a backfill's next step; None: nothing) says so: runs of several days (a
-    sensor's tick after an outage, a backfill from the UI) start in any order, and declared dependencies do not
-    order separate runs. After :data:`DAY_BEFORE_WAIT_RETRIES` tries the step goes on (``otherwise``: how), with
-    a warning."""
-    waiting = unfinished_runs_of_the_day_before(context.instance, context.partition_key, loading=loading)
+def wait_for_the_day_before(context: dg.AssetExecutionContext, needs: dg.AssetKey, why: str, otherwise: str,
+                            still_to_come: str | None = None) -> None:
+    """Retry later while a run of the day before is still to materialize ``needs`` for that day (``why``: what this
+    step needs of it), or while ``still_to_come`` (what the step needs of the day before that no run has started
+    yet, such as a backfill's next step; None: nothing) says so: runs of several days (a sensor's tick after an
+    outage, a backfill from the UI) start in any order, and declared dependencies do not order separate runs.
+    After :data:`DAY_BEFORE_WAIT_RETRIES` tries the step goes on (``otherwise``: how), with a warning."""
+    waiting = unfinished_runs_of_the_day_before(context.instance, context.partition_key, still_to=needs)
     if waiting:  # the run is read only then: a step invoked directly (a test) has none
         waiting = [run for run in waiting if run != context.run.run_id]
-    if not waiting and still_to_come is None:
+    if waiting:
+        what = f"run(s) {', '.join(waiting)} of the day before"
+        stuck = "a run whose process is gone: terminate it in the UI, Runs"
+    elif still_to_come is not None:
+        what, stuck = still_to_come, "a backfill that does not go on: cancel it in the UI, Overview, Backfills"
+    else:
         return
-    what = f"run(s) {', '.join(waiting)} of the day before" if waiting else still_to_come
     if context.retry_number < DAY_BEFORE_WAIT_RETRIES:
-        context.log.info(f"waiting for {what}: {why} (a run whose process is gone: terminate it in the UI, Runs)")
+        context.log.info(f"waiting for {what}: {why} ({stuck})")
         raise dg.RetryRequested(max_retries=DAY_BEFORE_WAIT_RETRIES, seconds_to_wait=DAY_BEFORE_WAIT_SECONDS)
-    context.log.warning(f"{what} still unfinished after {DAY_BEFORE_WAIT_RETRIES} tries: {otherwise}")
+    context.log.warning(f"still waiting after {DAY_BEFORE_WAIT_RETRIES} tries for {what}: {otherwise}")

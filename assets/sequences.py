@@ -39,8 +39,9 @@ from elcrec_pipeline.resources import Storage, digest
 )
 def interaction_sequences(context: dg.AssetExecutionContext, config: SequenceSettings,
                           storage: Storage) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    wait_for_the_day_before(context, "it is still to load that day, whose events belong in this day's sequences",
-                            "building this day's sequences from the events loaded now", loading=True)
+    wait_for_the_day_before(context, dg.AssetKey("raw_interactions"),
+                            "it is still to load that day, whose events belong in this day's sequences",
+                            "building this day's sequences from the events loaded now")
     with retried_despite_waits(context):
         yield from _build(context, config, storage)
 

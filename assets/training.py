@@ -42,7 +42,7 @@ from elcrec_pipeline.resources import ComputeDevice, Storage, digest
     description="ELCRec trained on the partition's sequences: a candidate for serving. It warm-starts from the "
                 "serving model when that was trained on data up to this day (never from a newer model), so a "
                 "backfill trains the days in order, and it waits (retries, up to an hour) while a run of the day "
-                "before is queued or in progress, or its backfill is still to run the day before's gate: that gate "
+                "before is queued or in progress and still to run its gate, or its backfill is still to run the day before's gate: that gate "
                 "decides which model serves. Each materialization "
                 "writes a new folder "
                 "`models/<day>/<run id>/` with best.pt, record.json, config.json, metrics.json and the "
@@ -52,7 +52,8 @@ from elcrec_pipeline.resources import ComputeDevice, Storage, digest
 def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, storage: Storage,
                  device: ComputeDevice) -> dg.MaterializeResult:
     if config.warm_start:  # Dagster cannot order the two (serving_model depends on elcrec_model: a cycle)
-        wait_for_the_day_before(context, "its gate decides the model this day warm-starts from",
+        wait_for_the_day_before(context, dg.AssetKey("serving_model"),
+                                "its gate decides the model this day warm-starts from",
                                 "warm-starting from the model that serves now", still_to_come=_gate_to_come(
                                     context, storage.store))
     with retried_despite_waits(context):

@@ -331,19 +331,28 @@ def test_sequences_and_training_wait_while_a_run_of_the_day_before_is_unfinished
         assert daily.unfinished_runs_of_the_day_before(instance, "2026-01-27", "c" * 32) == ["a" * 32]
         assert daily.unfinished_runs_of_the_day_before(instance, "2026-01-27", "a" * 32) == []
         assert daily.unfinished_runs_of_the_day_before(instance, PARTITION, "c" * 32) == []
-        # the sequences wait only for a run that is still to load the day before: one that selects no load, or
-        # has loaded, is no reason (it waited for the whole run, training included)
+        # the sequences wait only for a run that is still to load the day before, the training for one still to
+        # run its gate: one that selects neither, or is past it, is no reason (each waited for the whole run:
+        # training, report, profiles and recommendations included)
+        loads, gate = dg.AssetKey("raw_interactions"), dg.AssetKey("serving_model")
         instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", run_id="d" * 32, status=dg.DagsterRunStatus.STARTED,
                                        tags={"dagster/partition": PARTITION},
                                        asset_selection=frozenset({dg.AssetKey("elcrec_model")})))
-        assert daily.unfinished_runs_of_the_day_before(instance, "2026-01-27", "c" * 32, loading=True) == ["a" * 32]
+        assert daily.unfinished_runs_of_the_day_before(instance, "2026-01-27", "c" * 32, still_to=loads) == ["a" * 32]
+        assert daily.unfinished_runs_of_the_day_before(instance, "2026-01-27", "c" * 32, still_to=gate) == ["a" * 32]
+        judged = dg.materialize([serving_model], partition_key=PARTITION, instance=instance, resources={
+            "storage": Storage(data_dir=str(data_dir))}).run_id
+        instance.report_run_canceling(instance.get_run_by_id(judged))  # unfinished again, past its gate
+        assert judged in daily.unfinished_runs_of_the_day_before(instance, "2026-01-27", "c" * 32)
+        assert daily.unfinished_runs_of_the_day_before(instance, "2026-01-27", "c" * 32, still_to=gate) == ["a" * 32]
         loaded = ingest_only(data_dir, PARTITION, instance)
         instance.report_run_canceling(instance.get_run_by_id(loaded))  # unfinished again, its load done
         assert loaded in daily.unfinished_runs_of_the_day_before(instance, "2026-01-27", "c" * 32)
-        assert daily.unfinished_runs_of_the_day_before(instance, "2026-01-27", "c" * 32, loading=True) == ["a" * 32]
+        assert daily.unfinished_runs_of_the_day_before(instance, "2026-01-27", "c" * 32, still_to=loads) == ["a" * 32]
         for run in ("d" * 32, loaded):
             instance.report_run_canceled(instance.get_run_by_id(run))
         result = materialize_all(data_dir, run_config(epochs=1), partition="2026-01-27", instance=instance)
+        instance.report_run_canceled(instance.get_run_by_id(judged))  # unfinished all along: no reason to wait
         logs = [e.user_message for e in instance.all_logs(result.run_id) if "of the day before" in e.user_message]
     assert result.success
     retries = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
@@ -353,9 +362,9 @@ def test_sequences_and_training_wait_while_a_run_of_the_day_before_is_unfinished
     assert {e.event_specific_data.error.cls_name for e in retries} == {"RetryRequested"}
     assert sum(f"waiting for run(s) {'a' * 32} of the day before: it is still to load" in line for line in logs) == 3
     assert sum(f"waiting for run(s) {'a' * 32} of the day before: its gate decides" in line for line in logs) == 3
-    assert any("still unfinished after 3 tries: building this day's sequences from the events loaded now" in line
-               for line in logs)
-    assert any("still unfinished after 3 tries: warm-starting from the model that serves now" in line for line in logs)
+    stuck = f"still waiting after 3 tries for run(s) {'a' * 32} of the day before: "
+    assert any(stuck + "building this day's sequences from the events loaded now" in line for line in logs)
+    assert any(stuck + "warm-starting from the model that serves now" in line for line in logs)
 
 
 def test_in_an_asset_backfill_a_day_trains_after_the_gate_of_the_day_before(first_run, tmp_path, monkeypatch):
@@ -408,7 +417,8 @@ def test_in_an_asset_backfill_a_day_trains_after_the_gate_of_the_day_before(firs
         early = run(next_day, "train")
         wanted = f"waiting for the gate of {day} (its candidate {candidate.name}), which backfill bf is still to run"
         assert sum(wanted in line for line in waits(early)) == 2
-        assert any("still unfinished after 2 tries: warm-starting from the model that serves now" in line
+        assert any(f"still waiting after 2 tries for {wanted.removeprefix('waiting for ')}: warm-starting from the "
+                   "model that serves now" in line
                    for line in waits(early))
         assert metadata(early, "elcrec_model")["warm_start_from"] == older.name
         # another backfill's training of the day before, a backfill without the gate: no reason to wait
