@@ -96,6 +96,7 @@ def run_lineage(context: dg.AssetExecutionContext) -> tuple[str, ...]:
 DAY_BEFORE_WAIT_SECONDS = 30
 DAY_BEFORE_WAIT_RETRIES = 120  # an hour; then the step goes on, with a warning
 BACKFILL_TAG = "dagster/backfill"  # the tag of a backfill's runs: the backfill's id
+WILL_RETRY_TAG = "dagster/will_retry"  # "true" on a failed run that Dagster's run retries start again
 UNFINISHED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
               dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 
@@ -157,9 +158,13 @@ def backfill_still_to_run_the_day_before(context: dg.AssetExecutionContext, asse
     day when its declared inputs are materialized, so a later day's step may run before ``asset`` of the day
     before, and while no run of that day is unfinished. Still to run: the backfill targets ``asset`` (a job's
     backfill runs whole days), ``trained_by`` (the run that made the day before's input of ``asset``) is one of its
-    runs, and no run of the backfill for the day before has failed or been canceled (then ``asset`` may never
-    run)."""
-    backfill_id = context.run.tags.get(BACKFILL_TAG)
+    runs, and no run of the backfill for the day before or an earlier day has failed for good or been canceled:
+    Dagster then runs none of the later days' steps that depend on their day before, so ``asset`` (a gate, which
+    depends on the gate of its day before) may never run, and each later day would wait its hour in turn."""
+    try:
+        backfill_id = context.run.tags.get(BACKFILL_TAG)
+    except dg.DagsterError:  # a step invoked directly (a test) has no run, so no backfill
+        return None
     backfill = context.instance.get_backfill(backfill_id) if backfill_id else None
     if backfill is None or (backfill.asset_selection is not None and asset not in backfill.asset_selection):
         return None
@@ -168,9 +173,11 @@ def backfill_still_to_run_the_day_before(context: dg.AssetExecutionContext, asse
         return None
     day_before = (date.fromisoformat(context.partition_key) - timedelta(days=1)).isoformat()
     ended = context.instance.get_runs(filters=dg.RunsFilter(
-        statuses=[dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED],
-        tags={BACKFILL_TAG: backfill_id, "dagster/partition": day_before}), limit=1)
-    return None if ended else backfill_id
+        statuses=[dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED], tags={BACKFILL_TAG: backfill_id}))
+    if any(run.tags.get("dagster/partition", "") <= day_before and run.tags.get(WILL_RETRY_TAG) != "true"
+           for run in ended):
+        return None
+    return backfill_id
 
 
 def wait_for_the_day_before(context: dg.AssetExecutionContext, needs: dg.AssetKey, why: str, otherwise: str,

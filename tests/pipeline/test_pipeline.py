@@ -424,11 +424,18 @@ def test_in_an_asset_backfill_a_day_trains_after_the_gate_of_the_day_before(firs
         # another backfill's training of the day before, a backfill without the gate: no reason to wait
         assert waits(run(next_day, "train", backfill="other")) == []
         assert waits(run(next_day, "train", backfill="nogate")) == []
-        # a run of the backfill for the day before that failed: its gate may never come
-        instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", run_id="f" * 32, status=dg.DagsterRunStatus.FAILURE,
-                                       tags={"dagster/partition": day, daily.BACKFILL_TAG: "bf"}))
-        assert waits(run(next_day, "train")) == []
-        instance.delete_run("f" * 32)
+        # a run of the backfill for the day before, or an earlier day, that failed for good: the day before's gate
+        # may never come (Dagster runs no later day's gate); one that Dagster will retry is no reason
+        for failed, will_retry, waited in ((day, "false", 0), ("2026-01-25", "false", 0), (day, "true", 2)):
+            instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", run_id="f" * 32,
+                                           status=dg.DagsterRunStatus.FAILURE,
+                                           tags={"dagster/partition": failed, daily.BACKFILL_TAG: "bf",
+                                                 "dagster/will_retry": will_retry}))
+            assert sum(wanted in line for line in waits(run(next_day, "train"))) == waited
+            instance.delete_run("f" * 32)
+        # a step invoked directly has no run, and so no backfill
+        direct = dg.build_asset_context(partition_key=next_day, instance=instance)
+        assert daily.backfill_still_to_run_the_day_before(direct, serving_model.key, candidate.run_id) is None
         # the gate of the day before, then the day: it warm-starts from the model the gate chose, as in order
         run(day, "gate")
         assert store.serving() == candidate
