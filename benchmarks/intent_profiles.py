@@ -41,7 +41,7 @@ def main() -> None:
              .join(totals, on="item").join(titles, on="item", how="left", maintain_order="left"))
     print(f"{'by lift':>64} | by the lift's lower bound")
     for intent in sorted(table["intent"].unique().to_list()):
-        rows = table.filter(intent=intent)
+        rows = table.filter(intent=intent).sort(["lift_low", "item"], descending=[True, False])  # as item_lift
         users_in = int((per_user["intent"] == intent).sum())
         print(f"intent {intent}: {users_in} users, {len(rows)} items its users picked 3 times or more")
         by_lift = rows.sort(["lift", "count", "item"], descending=[True, True, False]).head(args.top)

@@ -49,8 +49,8 @@ def item_lift(intents: np.ndarray, users: np.ndarray, items: np.ndarray, min_cou
     intent, has the largest lift but a low bound (the largest lift of a small intent is reached by any item only
     its users picked, often an obscure one), so that items both frequent and characteristic come first (ml-100k:
     BENCHMARKS.md, "Intent profiles"). Items seen fewer than ``min_count`` times within an intent are left out.
-    Returns intent, item, count, lift, lift_low: the ``top`` items of each intent by ``lift_low`` (ties: higher
-    lift, then more interactions, then the lower item).
+    Returns intent, item, count, lift, lift_low: the ``top`` items of each intent by ``lift_low`` (ties: the lower
+    item; two items of an intent with the same bound have the same count and total, so the same lift).
     """
     frame = pl.DataFrame({"intent": intents[users], "item": items})
     total = len(frame)
@@ -65,7 +65,7 @@ def item_lift(intents: np.ndarray, users: np.ndarray, items: np.ndarray, min_cou
     share_low = beta.ppf(0.025, table["count"].to_numpy(), (table["item_total"] - table["count"] + 1).to_numpy())
     return (
         table.with_columns(lift_low=pl.Series(share_low, dtype=pl.Float64) * total / pl.col("intent_total"))
-        .sort(["intent", "lift_low", "lift", "count", "item"], descending=[False, True, True, True, False])
+        .sort(["intent", "lift_low", "item"], descending=[False, True, False])
         .group_by("intent", maintain_order=True).head(top)
         .select("intent", "item", "count", "lift", "lift_low")
     )

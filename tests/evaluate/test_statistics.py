@@ -197,7 +197,8 @@ def test_planted_agreement_shuffles_with_seed_0_by_default():
 def _tied_lifts(intents: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``intents`` intents of 2 users each, listed last intent first; each intent's users pick item 10 four times
     and items 11..14 three times each (16 interactions): every lift is exactly (c / 16) / (intents x c / (16 x
-    intents)) = 1, so the counts and then the item ids order the items."""
+    intents)) = 1; the bound (higher for 4 of 32 than for 3 of 24: the same share from more events) and then the
+    item ids order the items."""
     users, items = [], []
     for k in reversed(range(intents)):
         for item, count in ((10, 4), (11, 3), (12, 3), (13, 3), (14, 3)):
@@ -206,7 +207,7 @@ def _tied_lifts(intents: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.repeat(np.arange(intents), 2), np.array(users), np.array(items)
 
 
-def test_item_lift_orders_intents_then_lift_count_and_item():
+def test_item_lift_orders_intents_then_the_bound_and_item():
     table = item_lift(*_tied_lifts())
     assert table.columns == ["intent", "item", "count", "lift", "lift_low"]
     assert table.drop("lift_low").rows() == [(k, item, count, 1.0) for k in range(8)
