@@ -101,18 +101,23 @@ UNFINISHED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.Da
               dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 
 
+def day_before(partition: str) -> str:
+    """The partition key (ISO date) of the day before ``partition``."""
+    return (date.fromisoformat(partition) - timedelta(days=1)).isoformat()
+
+
 def unfinished_runs_of_the_day_before(instance: dg.DagsterInstance, partition: str, own_run: str | None = None,
                                       still_to: dg.AssetKey | None = None) -> list[str]:
     """The ids of the runs of the day before ``partition`` (ISO date) that are queued or in progress, other than
     ``own_run`` (None: none excluded); with ``still_to``, only those that are still to materialize that asset for
     the day (select it and have not materialized it: a run past it, writing the day's report, is no reason)."""
-    day_before = (date.fromisoformat(partition) - timedelta(days=1)).isoformat()
+    before = day_before(partition)
     runs = [run for run in instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED,
-                                                                    tags={"dagster/partition": day_before}))
+                                                                    tags={"dagster/partition": before}))
             if run.run_id != own_run]
     if still_to is not None and runs:
         done = {record.run_id for record in instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=still_to, asset_partitions=[day_before]), limit=100).records}
+            dg.AssetRecordsFilter(asset_key=still_to, asset_partitions=[before]), limit=100).records}
         runs = [run for run in runs if run.run_id not in done
                 and (run.asset_selection is None or still_to in run.asset_selection)]
     return [run.run_id for run in runs]
@@ -168,13 +173,13 @@ def backfill_still_to_run_the_day_before(context: dg.AssetExecutionContext, asse
     backfill = context.instance.get_backfill(backfill_id) if backfill_id else None
     if backfill is None or (backfill.asset_selection is not None and asset not in backfill.asset_selection):
         return None
-    run = context.instance.get_run_by_id(trained_by)
-    if run is None or run.tags.get(BACKFILL_TAG) != backfill_id:
+    trainer = context.instance.get_run_by_id(trained_by)
+    if trainer is None or trainer.tags.get(BACKFILL_TAG) != backfill_id:
         return None
-    day_before = (date.fromisoformat(context.partition_key) - timedelta(days=1)).isoformat()
     ended = context.instance.get_runs(filters=dg.RunsFilter(
         statuses=[dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED], tags={BACKFILL_TAG: backfill_id}))
-    if any(run.tags.get("dagster/partition", "") <= day_before and run.tags.get(WILL_RETRY_TAG) != "true"
+    before = day_before(context.partition_key)
+    if any(run.tags.get("dagster/partition", "") <= before and run.tags.get(WILL_RETRY_TAG) != "true"
            for run in ended):
         return None
     return backfill_id

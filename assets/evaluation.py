@@ -2,13 +2,13 @@
 
 import json
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import date
 
 import dagster as dg
 import polars as pl
 import torch
 
-from assets.daily import WAREHOUSE_POOL, daily_asset, run_lineage
+from assets.daily import WAREHOUSE_POOL, daily_asset, day_before, run_lineage
 from assets.metadata import figure, metric, table
 from assets.serving import serving_model
 from elcrec_core.data import warehouse
@@ -273,14 +273,14 @@ def _backtest(storage: Storage, partition: str) -> tuple[pl.DataFrame | None, st
     baseline whose sequences are gone (an older day re-run after pruning: :func:`served_recommender`), or without
     users of the day to score (an earlier run's row of the day is then removed: its events are gone)."""
     day = date.fromisoformat(partition)
-    day_before = (day - timedelta(days=1)).isoformat()
-    previous = storage.store.served_up_to(day_before)
+    before = day_before(partition)
+    previous = storage.store.served_up_to(before)
     if previous is None:
-        return None, (f"no model served after {day_before} (none had served by then, or elcrec rollback withdrew "
+        return None, (f"no model served after {before} (none had served by then, or elcrec rollback withdrew "
                       "those that had)")
-    served = served_recommender(storage, previous, day_before)
+    served = served_recommender(storage, previous, before)
     if served is None:
-        return None, f"{previous.name}, which served after {day_before}, was fitted on sequences since removed"
+        return None, f"{previous.name}, which served after {before}, was fitted on sequences since removed"
     seqs = next_day_sequences(storage.warehouse, day, read_sequence_settings(storage.sequences_dir(partition)))
     history = warehouse.read_table(storage.warehouse, "backtest")
     if len(seqs) == 0:  # no user of the day with earlier events (now): an earlier run's row of the day goes

@@ -1,7 +1,6 @@
 """Stage 3: ELCRec training of a candidate into a versioned model folder of the model store."""
 
 import json
-from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -12,6 +11,7 @@ from assets.daily import (
     RETRY,
     backfill_still_to_run_the_day_before,
     daily_asset,
+    day_before,
     fails_at_once,
     retried_despite_waits,
     wait_for_the_day_before,
@@ -31,6 +31,8 @@ from elcrec_core.train.state import code_digest, data_digest
 from elcrec_pipeline.config import TrainingSettings
 from elcrec_pipeline.resources import ComputeDevice, Storage, digest
 
+GATE = dg.AssetKey("serving_model")  # the day before's gate decides the model a day warm-starts from
+
 
 @daily_asset(
     deps=[interaction_sequences, dg.AssetDep("elcrec_model", partition_mapping=PREVIOUS_DAY)],
@@ -42,9 +44,8 @@ from elcrec_pipeline.resources import ComputeDevice, Storage, digest
     description="ELCRec trained on the partition's sequences: a candidate for serving. It warm-starts from the "
                 "serving model when that was trained on data up to this day (never from a newer model), so a "
                 "backfill trains the days in order, and it waits (retries, up to an hour) while a run of the day "
-                "before is queued or in progress and still to run its gate, or its backfill is still to run the day before's gate: that gate "
-                "decides which model serves. Each materialization "
-                "writes a new folder "
+                "before is queued or in progress and still to run its gate, or its backfill is still to run the "
+                "day before's gate: that gate decides which model serves. Each materialization writes a new folder "
                 "`models/<day>/<run id>/` with best.pt, record.json, config.json, metrics.json and the "
                 "item index. Epoch checkpoints are kept until training ends, so a killed or retried run resumes "
                 "after its last complete epoch; a non-finite loss fails the step at once, saving nothing.",
@@ -52,10 +53,9 @@ from elcrec_pipeline.resources import ComputeDevice, Storage, digest
 def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, storage: Storage,
                  device: ComputeDevice) -> dg.MaterializeResult:
     if config.warm_start:  # Dagster cannot order the two (serving_model depends on elcrec_model: a cycle)
-        wait_for_the_day_before(context, dg.AssetKey("serving_model"),
-                                "its gate decides the model this day warm-starts from",
-                                "warm-starting from the model that serves now", still_to_come=_gate_to_come(
-                                    context, storage.store))
+        wait_for_the_day_before(context, GATE, "its gate decides the model this day warm-starts from",
+                                "warm-starting from the model that serves now",
+                                still_to_come=_gate_to_come(context, storage.store))
     with retried_despite_waits(context):
         return _train(context, config, storage, device)
 
@@ -65,13 +65,13 @@ def _gate_to_come(context: dg.AssetExecutionContext, store: ModelStore) -> str |
     asset backfill runs the day before's gate after its candidate is trained, in a run of its own that it may
     launch after this day's training has started (it warm-started from an older model, and served another model
     than the days built in order)."""
-    day_before = (date.fromisoformat(context.partition_key) - timedelta(days=1)).isoformat()
-    candidate = store.candidate(day_before)
+    before = day_before(context.partition_key)
+    candidate = store.candidate(before)
     if candidate is None or store.decision(candidate) is not None:
         return None
-    backfill = backfill_still_to_run_the_day_before(context, dg.AssetKey("serving_model"), candidate.run_id)
-    return backfill and f"the gate of {day_before} (its candidate {candidate.name}), which backfill {backfill} " \
-        "is still to run"
+    backfill = backfill_still_to_run_the_day_before(context, GATE, candidate.run_id)
+    return backfill and (f"the gate of {before} (its candidate {candidate.name}), which backfill {backfill} is "
+                         "still to run")
 
 
 def _train(context: dg.AssetExecutionContext, config: TrainingSettings, storage: Storage,
