@@ -18,7 +18,7 @@ import torch
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.baselines import input_counts
 from elcrec_core.evaluate.ranking import DROP_AFTER, Split, metrics_from_ranks
-from elcrec_core.evaluate.statistics import CategoryPurity, Interval, bootstrap_mean
+from elcrec_core.evaluate.statistics import FEWEST_USERS_FOR_AN_INTERVAL, CategoryPurity, Interval, bootstrap_mean
 
 HISTORY_BUCKETS = ((1, 4), (5, 9), (10, 19), (20, None))
 
@@ -31,32 +31,48 @@ def per_user(ranks: torch.Tensor, k: int) -> dict[str, np.ndarray]:
 
 
 def headline(ranks: Mapping[str, torch.Tensor], k: int = 20, n_boot: int = 1000) -> list[dict]:
-    """HR@k and NDCG@k of each model with a 95% bootstrap interval over users."""
+    """HR@k and NDCG@k of each model with a 95% bootstrap interval over users (text; none from fewer than
+    :data:`~elcrec_core.evaluate.statistics.FEWEST_USERS_FOR_AN_INTERVAL` users)."""
     rows = []
     for name, r in ranks.items():
         row: dict = {"model": name}
         for metric, values in per_user(r, k).items():
             interval = bootstrap_mean(values, n_boot=n_boot)
             row[metric] = interval.estimate
-            row[f"{metric} 95% CI"] = f"[{interval.low:.4f}, {interval.high:.4f}]"
+            row[f"{metric} 95% CI"] = (f"[{interval.low:.4f}, {interval.high:.4f}]"
+                                       if len(values) >= FEWEST_USERS_FOR_AN_INTERVAL else _too_few(len(values)))
         rows.append(row)
     return rows
 
 
+def _too_few(users: int) -> str:
+    return f"none ({users} user{'s' if users != 1 else ''}; an interval needs {FEWEST_USERS_FOR_AN_INTERVAL})"
+
+
 @dataclass(frozen=True)
 class PairedDifference:
-    """The ``reference`` model's mean per-user HR@k and NDCG@k minus ``model``'s, on the same users, each with a
-    95% paired bootstrap interval (:func:`paired_differences`)."""
+    """The ``reference`` model's mean per-user HR@k and NDCG@k minus ``model``'s, on the same ``users`` users,
+    each with a 95% paired bootstrap interval (:func:`paired_differences`). From fewer than
+    :data:`~elcrec_core.evaluate.statistics.FEWEST_USERS_FOR_AN_INTERVAL` users no interval is shown and no
+    difference claimed: even when every user favours one model, a sign test cannot tell at the 95% level."""
 
     reference: str
     model: str
     k: int
     hr: Interval
     ndcg: Interval
+    users: int
+
+    @property
+    def enough_users(self) -> bool:
+        return self.users >= FEWEST_USERS_FOR_AN_INTERVAL
 
     @property
     def verdict(self) -> str:
-        """On NDCG@k only: "better" (the reference; the interval lies above 0), "worse" (below 0) or "level"."""
+        """On NDCG@k only: "better" (the reference; the interval lies above 0), "worse" (below 0) or "level"
+        (the interval holds 0, or too few users for one)."""
+        if not self.enough_users:
+            return "level"
         return "better" if self.ndcg.low > 0 else "worse" if self.ndcg.high < 0 else "level"
 
     @property
@@ -70,17 +86,22 @@ class PairedDifference:
         row: dict = {"model": label}
         for metric, interval in self.intervals.items():
             row[f"Δ{metric}"] = _signed(interval.estimate) if signed else interval.estimate
-            row[f"Δ{metric} 95% CI"] = _signed_interval(interval)
+            row[f"Δ{metric} 95% CI"] = self.interval_text(interval)
         return row | {f"verdict (NDCG@{self.k})": self.verdict}
 
     def ndcg_text(self) -> str:
         """The NDCG@k difference and its interval as text: "+0.0019 [+0.0006, +0.0031]"."""
-        return f"{_signed(self.ndcg.estimate)} {_signed_interval(self.ndcg)}"
+        return f"{_signed(self.ndcg.estimate)} {self.interval_text(self.ndcg)}"
+
+    def interval_text(self, interval: Interval) -> str:
+        """``interval`` (one of this difference's) as signed text "[+0.0006, +0.0031]", or "none (3 users; ...)"."""
+        return _signed_interval(interval) if self.enough_users else _too_few(self.users)
 
     def to_dict(self) -> dict:
-        """For report.json: ``{"HR@k": {"difference", "95ci": [low, high]}, "NDCG@k": {...}, "verdict"}``."""
-        return {**{metric: {"difference": i.estimate, "95ci": [i.low, i.high]} for metric, i in self.intervals.items()},
-                "verdict": self.verdict}
+        """For report.json: ``{"HR@k": {"difference", "95ci": [low, high] or null (too few users)}, "NDCG@k": {...},
+        "verdict", "users"}``."""
+        return {**{metric: {"difference": i.estimate, "95ci": [i.low, i.high] if self.enough_users else None}
+                   for metric, i in self.intervals.items()}, "verdict": self.verdict, "users": self.users}
 
 
 def _signed_interval(interval: Interval) -> str:
@@ -124,7 +145,7 @@ def paired_differences(ranks: Mapping[str, torch.Tensor], reference: str, k: int
         if name != reference:
             other = per_user(r, k)
             hr, ndcg = (bootstrap_mean(base[m] - other[m], n_boot=n_boot) for m in (f"HR@{k}", f"NDCG@{k}"))
-            differences.append(PairedDifference(reference, name, k, hr, ndcg))
+            differences.append(PairedDifference(reference, name, k, hr, ndcg, users))
     return differences
 
 
@@ -144,11 +165,12 @@ def pays_answer(differences: list[PairedDifference], labels: Mapping[str, str], 
     parts = []
     if ablation in by_name:
         d = by_name[ablation]
-        meaning = {"better": "the learned intents pay on this data",
-                   "level": "the learned intents neither help nor hurt measurably on this data",
-                   "worse": "the learned intents cost accuracy on this data"}[d.verdict]
+        meaning = ({"better": "the learned intents pay on this data",
+                    "level": "the learned intents neither help nor hurt measurably on this data",
+                    "worse": "the learned intents cost accuracy on this data"}[d.verdict] if d.enough_users
+                   else "too few test users to tell what the learned intents are worth")
         parts.append(f"Against its own ablation, {labels[ablation]}: {d.verdict} (NDCG@{d.k} "
-                     f"{_signed(d.ndcg.estimate)}, 95% paired interval {_signed_interval(d.ndcg)}): {meaning}.")
+                     f"{_signed(d.ndcg.estimate)}, 95% paired interval {d.interval_text(d.ndcg)}): {meaning}.")
     else:
         parts.append("No ablation without the ELCRec parts was ranked, so the intents' own share is not measured.")
     others = [d for d in differences if d.model != ablation]
@@ -157,6 +179,10 @@ def pays_answer(differences: list[PairedDifference], labels: Mapping[str, str], 
                  if any(d.verdict == verdict for d in others)]
     if standings:
         parts.append(f"On NDCG@{others[0].k} (paired), {labels[reference]} is {'; '.join(standings)}.")
+    if differences and not differences[0].enough_users:
+        parts.append(f"With {differences[0].users} test user{'s' if differences[0].users != 1 else ''} no difference "
+                     f"is claimed: even if all of them favoured one model, a sign test could not tell at the 95% "
+                     f"level (that needs {FEWEST_USERS_FOR_AN_INTERVAL}).")
     return " ".join(parts)
 
 

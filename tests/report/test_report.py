@@ -12,7 +12,7 @@ from elcrec_core.data.ingestion import ingest
 from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.data.source_config import ColumnMap, SourceConfig
 from elcrec_core.evaluate.backtest import next_day_sequences
-from elcrec_core.evaluate.statistics import bootstrap_mean
+from elcrec_core.evaluate.statistics import FEWEST_USERS_FOR_AN_INTERVAL, Interval, bootstrap_mean
 from elcrec_core.report.evaluation_report import (
     Report,
     headline,
@@ -96,8 +96,10 @@ def test_segments_and_headline_on_hand_data():
     assert rows["1-4"]["m HR@20"] == 1.0 and rows["10-19"]["m HR@20"] == 0.0 and rows["5-9"]["users"] == 1
     (top,) = headline(ranks, n_boot=200)
     assert top["HR@20"] == 0.5 and top["NDCG@20"] == (1.0 + 1 / np.log2(5)) / 4
+    assert top["HR@20 95% CI"] == top["NDCG@20 95% CI"] == "none (4 users; an interval needs 6)"
+    (top,) = headline({"m": torch.tensor([0, 3, 25, 100, 0, 30])}, n_boot=200)
     low, high = (float(x) for x in top["HR@20 95% CI"].strip("[]").split(", "))
-    assert 0.0 <= low <= 0.5 <= high <= 1.0
+    assert top["HR@20"] == 0.5 and 0.0 <= low < 0.5 < high <= 1.0
 
 
 def test_report_writes_markdown_and_html(tmp_path: Path):
@@ -185,13 +187,38 @@ def test_pays_answer_says_what_the_intents_are_worth_and_where_elcrec_stands():
         pays_answer(differences, {k: v for k, v in labels.items() if k != "ease"}, "elcrec")
 
 
+@pytest.mark.parametrize("users", [1, 2, 3, 4, 5, 6])
+def test_no_difference_is_claimed_from_fewer_users_than_a_sign_test_needs(users):
+    """Every user ranks the target first with ELCRec and misses it with the other model. The bootstrap interval
+    is [+1, +1] whatever the users; the exact two-sided sign test's p = 2 / 2^n is above 0.05 up to 5 users (1.0,
+    0.5, 0.25, 0.125, 0.0625) and 0.031 from 6: "level" and no interval below 6 users, "better" from 6."""
+    from scipy.stats import binomtest
+
+    ranks = {"elcrec": torch.zeros(users, dtype=torch.long), "sasrec": torch.full((users,), 10_000)}
+    (d,) = paired_differences(ranks, "elcrec", n_boot=200)
+    assert d.ndcg == Interval(1.0, 1.0, 1.0) and d.users == users
+    significant = binomtest(users, users, 0.5).pvalue < 0.05
+    assert significant == (users >= FEWEST_USERS_FOR_AN_INTERVAL) == (users == 6)
+    answer = pays_answer([d], {"elcrec": "ELCRec (new)", "sasrec": "SASRec"}, "elcrec")
+    if significant:
+        assert d.verdict == "better" and d.to_dict()["NDCG@20"]["95ci"] == [1.0, 1.0]
+        assert answer == ("Against its own ablation, SASRec: better (NDCG@20 +1.0000, 95% paired interval [+1.0000, "
+                          "+1.0000]): the learned intents pay on this data.")
+        return
+    assert d.verdict == "level" and d.to_dict()["NDCG@20"] == {"difference": 1.0, "95ci": None}
+    assert d.row("SASRec")["ΔNDCG@20 95% CI"] == f"none ({users} user{'s' * (users > 1)}; an interval needs 6)"
+    assert answer == (f"Against its own ablation, SASRec: level (NDCG@20 +1.0000, 95% paired interval none ({users} "
+                      f"user{'s' * (users > 1)}; an interval needs 6)): too few test users to tell what the learned "
+                      f"intents are worth. With {users} test user{'s' * (users > 1)} no difference is claimed: even "
+                      "if all of them favoured one model, a sign test could not tell at the 95% level (that needs 6).")
+
+
 def test_a_difference_too_small_for_4_decimals_is_not_shown_as_zero():
     """A lower bound of +0.00004 gives the verdict "better": it shows as +4.0e-05, not +0.0000; an exact 0 and
     figures of 4 decimals show as before."""
-    from elcrec_core.evaluate.statistics import Interval
     from elcrec_core.report.evaluation_report import PairedDifference
 
-    tiny = PairedDifference("elcrec", "sasrec", 20, Interval(0.0, 0.0, 0.0), Interval(0.00012, 0.00004, 0.0002))
+    tiny = PairedDifference("elcrec", "sasrec", 20, Interval(0.0, 0.0, 0.0), Interval(0.00012, 0.00004, 0.0002), 50)
     assert tiny.verdict == "better" and tiny.ndcg_text() == "+0.0001 [+4.0e-05, +0.0002]"
     assert tiny.row("SASRec", signed=True)["ΔHR@20"] == "+0.0000"
     assert tiny.row("SASRec", signed=True)["ΔNDCG@20 95% CI"] == "[+4.0e-05, +0.0002]"
