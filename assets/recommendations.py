@@ -11,7 +11,7 @@ from assets.serving import serving_model
 from elcrec_core.data import warehouse
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.intents.profiles import assign_user_intents, intent_column
-from elcrec_core.serve.recommend import recommend
+from elcrec_core.serve.recommend import missing_recommendations, recommend
 from elcrec_core.serve.recommenders import load_recommender
 from elcrec_core.train.checkpoint import item_catalogue, load_model
 from elcrec_pipeline.config import RecommendationSettings
@@ -24,6 +24,13 @@ from elcrec_pipeline.resources import Storage, digest
     group_name="recommendations",
     code_version="3",
     kinds={"pytorch", "duckdb"},
+    check_specs=[dg.AssetCheckSpec(
+        "complete_lists", asset="user_recommendations",
+        description="Did every user get top_k items (or every item it has not seen, where fewer are left)? A user "
+                    "short of them had a NaN or infinite score from the serving model for an item it has not "
+                    "seen: such scores are never served, so the user gets fewer items or none. An error (the run "
+                    "still succeeds and the table holds the finite rows): look at the model; elcrec rollback "
+                    "restores the one that served before.")],
     description="Top-K items per user (history excluded) with scores and the user's intent, from the serving "
                 "model over the partition's sequences (whether or not the day's candidate was promoted; a baseline "
                 "that serves is refitted on every item of the day), in the warehouse table user_recommendations. "
@@ -37,7 +44,10 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
     if newer := storage.newer_day(partition):  # the table serves the newest day's users and histories
         context.log.info(f"user_recommendations holds {newer}'s recommendations, a newer day: left as it is")
         return dg.MaterializeResult(data_version=dg.DataVersion(digest({"left_to": newer})),
-                                    metadata={"written": False, "newer_day": newer})
+                                    metadata={"written": False, "newer_day": newer},
+                                    check_results=[dg.AssetCheckResult(
+                                        check_name="complete_lists", passed=True,
+                                        metadata={"written": False, "newer_day": newer})])
     store = storage.store
     serving = storage.require_serving()
     seqs, item_ids = storage.read_sequences(partition)
@@ -48,6 +58,7 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
         item_ids = item_catalogue(store.checkpoint(serving), rec.n_items, item_ids)
     data = SequenceTensors.from_sequences(seqs.known(rec.n_items))
     items, scores = recommend(rec, data, torch.arange(len(seqs)), k=config.top_k)
+    missing = missing_recommendations(scores, data, torch.arange(len(seqs)), rec.n_items).numpy()
     intent_record = storage.intent_model(partition, run_lineage(context))
     intent_model = load_model(store.checkpoint(intent_record))[0]
     intents = assign_user_intents(intent_model, seqs)
@@ -78,7 +89,21 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
         "catalogue_coverage": metric(distinct / seqs.n_items),
         "sample": table(frame.filter(pl.col("user_id").is_in(first_users.implode())), RECOMMENDATION_COLUMNS),
         **warehouse_table(storage.warehouse, "user_recommendations", RECOMMENDATION_COLUMNS),
-    })
+        "users_missing_recommendations": int((missing > 0).sum()),
+    }, check_results=[_complete_lists(seqs.user_ids, missing, serving.name)])
+
+
+def _complete_lists(user_ids: np.ndarray, missing: np.ndarray, model: str) -> dg.AssetCheckResult:
+    """The ``complete_lists`` check: ``missing[u]`` recommendations of user ``user_ids[u]`` lost to non-finite
+    scores (:func:`elcrec_core.serve.recommend.missing_recommendations`)."""
+    short = np.flatnonzero(missing > 0)
+    return dg.AssetCheckResult(
+        check_name="complete_lists", passed=len(short) == 0, severity=dg.AssetCheckSeverity.ERROR,
+        description=None if len(short) == 0 else (
+            f"{len(short)} users get fewer recommendations than they should ({int(missing.sum())} missing): "
+            f"{model} gives them NaN or infinite scores"),
+        metadata={"users_missing_recommendations": len(short), "recommendations_missing": int(missing.sum()),
+                  "first_users": ", ".join(str(u) for u in user_ids[short[:SAMPLE_USERS * 3]])})
 
 
 SAMPLE_USERS = 3

@@ -152,7 +152,8 @@ def test_ui_lists_assets_launches_the_job_and_shows_results(env, tmp_path):
         assert checks == {("raw_interactions", "interaction_expectations"): "SUCCEEDED",
                           ("raw_interactions", "earlier_days_loaded"): "SUCCEEDED",
                           ("interaction_sequences", "sequence_expectations"): "SUCCEEDED",
-                          ("serving_model", "promotion_gate"): "SUCCEEDED" if decision["promote"] else "FAILED"}
+                          ("serving_model", "promotion_gate"): "SUCCEEDED" if decision["promote"] else "FAILED",
+                          ("user_recommendations", "complete_lists"): "SUCCEEDED"}
         check_metadata_matches_files(port, folder)
         check_metadata_reads_well(port, names)
     finally:

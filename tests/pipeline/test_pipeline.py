@@ -118,7 +118,7 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
     data_dir, result = first_run
     assert result.success
     assert checks(result) == {"interaction_expectations": True, "earlier_days_loaded": True,
-                              "sequence_expectations": True, "promotion_gate": True}
+                              "sequence_expectations": True, "promotion_gate": True, "complete_lists": True}
     raw = metadata(result, "raw_interactions")
     assert raw["rows_in"] == raw["accepted"] + raw["rejected"] and raw["accepted"] > 4000
     tables = {row["table"]: row["rows"] for row in rows(raw["tables"])}
@@ -653,6 +653,7 @@ def test_a_day_run_again_after_a_newer_day_leaves_the_live_tables_to_the_newer_d
     assert "dagster/table_name" not in sequences and "dagster/column_schema" not in sequences
     assert metadata(result, "intent_profiles")["written"] is False
     assert metadata(result, "user_recommendations")["newer_day"] == PARTITION
+    assert checks(result)["complete_lists"]  # nothing written: nothing missing
     assert metadata(result, "serving_model")["serving_day"] == PARTITION  # the older day's candidate is refused
     report = metadata(result, "evaluation_report")
     assert "served before" not in text(report["headline"])  # the later day's model is named, not ranked
@@ -660,6 +661,49 @@ def test_a_day_run_again_after_a_newer_day_leaves_the_live_tables_to_the_newer_d
     assert saved["serving"] == "current" and "current" not in saved["models"] and saved["day"] == "2026-01-25"
     markdown = Path(str(report["markdown"])).read_text()
     assert f"served before ({PARTITION}/" in markdown and ", a later day: not ranked) serves" in markdown
+
+
+def test_users_that_the_serving_model_gives_nan_scores_fail_the_complete_lists_check(first_run, tmp_path,
+                                                                                      monkeypatch):
+    """The gate scored the validation inputs only: a model that gives some users NaN scores at serving time (their
+    whole histories) lost them from user_recommendations silently. Users 0-2 get NaN for every item here: they get
+    no row, and the complete_lists check fails naming them, with min(20, unseen items) missing for each."""
+    import shutil
+
+    import assets.recommendations as recommendations_module
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    storage = Storage(data_dir=str(data_dir))
+    broken = torch.tensor([0, 1, 2])
+
+    class NaNForSome:
+        def __init__(self, rec) -> None:
+            self.rec, self.n_items = rec, rec.n_items
+
+        def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+            scores = self.rec.score(users, history)
+            scores[torch.isin(users, broken)] = float("nan")
+            return scores
+
+    load = recommendations_module.load_recommender
+    monkeypatch.setattr(recommendations_module, "load_recommender", lambda *args: NaNForSome(load(*args)))
+    result = dg.materialize([recommendations_module.user_recommendations], partition_key=PARTITION,
+                            resources={"storage": storage, "device": ComputeDevice(device="cpu")})
+    assert result.success  # the finite rows are served; the check is an error for people to see
+    seqs, _ = storage.read_sequences(PARTITION)
+    names = seqs.user_ids[:3].astype(str).tolist()
+    unseen = [seqs.n_items - len(set(seqs.sequence(u))) for u in range(3)]
+    (check,) = result.get_asset_check_evaluations()
+    assert check.check_name == "complete_lists" and not check.passed
+    assert check.severity == dg.AssetCheckSeverity.ERROR
+    assert {k: v.value for k, v in check.metadata.items()} == {
+        "users_missing_recommendations": 3, "recommendations_missing": sum(min(20, n) for n in unseen),
+        "first_users": ", ".join(names)}
+    assert metadata(result, "user_recommendations")["users_missing_recommendations"] == 3
+    with duckdb.connect(str(storage.warehouse), read_only=True) as con:
+        served = {row[0] for row in con.execute("SELECT DISTINCT user_id FROM user_recommendations").fetchall()}
+    assert served == set(seqs.user_ids.astype(str).tolist()) - set(names)
 
 
 def test_a_user_with_only_items_newer_than_the_intent_model_gets_no_intent(first_run, tmp_path):
