@@ -18,7 +18,7 @@ import torch
 from elcrec_core.cli.arguments import load_data
 from elcrec_core.cli.commands import synthetic_seed
 from elcrec_core.data import warehouse
-from elcrec_core.data.sequences import Sequences, read_sequence_parquet, sequence_day_folders
+from elcrec_core.data.sequences import Sequences, SequenceTensors, read_sequence_parquet, sequence_day_folders
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 
 
@@ -152,12 +152,16 @@ def serving_record(data_dir: str) -> tuple[ModelStore, ModelRecord]:
 def cmd_rollback(args: argparse.Namespace) -> int:
     store = ModelStore(_data_folder(args.data_dir))
     tables = _recommendations_model(Path(args.data_dir))  # read before anything changes
+    newest = _newest_day(args.data_dir)
+    restored = store.previous()
+    if restored is not None and not args.force and (why := _unfit_for_newest(store, restored, args.data_dir)):
+        raise ValueError(f"{restored.name} ({restored.kind}) may not serve on the newest sequences ({newest}): {why}; "
+                         "nothing changed (--force rolls back all the same)")
     try:
         rolled_back_from = store.serving()
         serving = store.rollback(args.reason)
     except LookupError as exc:
         raise FileNotFoundError(str(exc)) from None
-    newest = _newest_day(args.data_dir)
     intents = store.intent_model(newest) if newest else None  # what a refresh takes the intents from
     result = {"serving": serving.name, "previous": rolled_back_from.name if rolled_back_from else None,
               "tables_from": tables[0] if tables else None,
@@ -178,6 +182,25 @@ def cmd_rollback(args: argparse.Namespace) -> int:
                   f"{result['intents_from']}{_intents_note(intents, rolled_back_from, store.withdrawn())}):\n"
                   f"  {result['refresh']}")
     return 0
+
+
+def _unfit_for_newest(store: ModelStore, record: ModelRecord, data_dir: str) -> str | None:
+    """Why ``record`` may not serve on the pipeline's newest sequences (the promotion gate's floor:
+    :func:`elcrec_core.serve.promotion.unfit_to_serve`, or it cannot score them), or None; None too without
+    sequences to judge it on."""
+    from elcrec_core.serve.promotion import unfit_to_serve
+    from elcrec_core.serve.recommenders import load_recommender
+
+    try:
+        seqs, _ = newest_pipeline_sequences(data_dir)
+    except FileNotFoundError:
+        return None
+    data = SequenceTensors.from_sequences(seqs)
+    try:
+        recommender = load_recommender(store, record, data, "valid")
+    except ValueError as err:  # an EASE past its item limit
+        return f"it cannot score them ({err})"
+    return unfit_to_serve(record, recommender, data)
 
 
 def _recommendations_model(data_dir: Path) -> tuple[str, str] | None:

@@ -18,10 +18,12 @@ of the contenders and the data: the pipeline's ``promotion_gate`` check reports 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from elcrec_core.data.sequences import SequenceTensors
+from elcrec_core.evaluate.baselines import MostPopular
 from elcrec_core.evaluate.ranking import SELECTION_METRIC, metrics_from_ranks
 from elcrec_core.evaluate.scoring import Recommender, ranks_and_non_finite
 from elcrec_core.serve.model_store import ModelRecord
@@ -47,7 +49,8 @@ class GateDecision:
     """The verdict. ``promote``: the candidate serves. ``serves``: the role of the model that serves after the
     decision (None: none, when nothing served before and the candidate is refused without a challenger).
     ``scores``: validation NDCG@20 of each finite contender by role; ``non_finite``: validation users with a NaN
-    or infinite score, by role."""
+    or infinite score, by role. ``refusal``: why the candidate may not serve, where it was judged and refused (None
+    where it serves, or where an older day's candidate was not judged)."""
 
     promote: bool
     serves: str | None
@@ -56,6 +59,7 @@ class GateDecision:
     scores: dict[str, float]
     non_finite: dict[str, int]
     tolerance: float
+    refusal: str | None = None
 
     @property
     def candidate_score(self) -> float | None:
@@ -118,9 +122,9 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
 
     older = ""  # why an older day's candidate was judged after all (added to every reason)
 
-    def decide(serves: Contender | None, reason: str) -> GateDecision:
+    def decide(serves: Contender | None, reason: str, refusal: str | None = None) -> GateDecision:
         return GateDecision(serves is candidate, serves.role if serves else None,
-                            serves.record if serves else None, reason + older, scores, non_finite, tolerance)
+                            serves.record if serves else None, reason + older, scores, non_finite, tolerance, refusal)
 
     if champion is not None and candidate.record.day < champion.record.day:
         champion_unfit = unfit(champion)
@@ -134,7 +138,8 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
     eligible = [c for c in finite if not is_withdrawn(c)]  # the best is one of them: a withdrawn model may win
     if not eligible:
         return decide(None, "refused: every contender gives NaN or infinite scores" if not finite else
-                            "refused: every contender with finite scores was withdrawn by elcrec rollback")
+                            "refused: every contender with finite scores was withdrawn by elcrec rollback",
+                      unfit(candidate))
     best = max(eligible, key=lambda c: scores[c.role])
 
     def fails(c: Contender) -> str | None:
@@ -158,7 +163,17 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
     others = [c for c in contenders[1:] if fails(c) is None]
     stays = champion if champion in others else max(others, key=lambda c: scores[c.role])
     return decide(stays, f"refused: {why_not}; {_name(stays)} serves (validation {SELECTION_METRIC} "
-                         f"{scores[stays.role]:.4f})")
+                         f"{scores[stays.role]:.4f})", why_not)
+
+
+def unfit_to_serve(record: ModelRecord, recommender: Recommender, data: SequenceTensors) -> str | None:
+    """Why the model of ``record`` (``recommender``: fitted as :class:`Contender` says) may not serve on ``data``
+    whatever else is there, or None: the gate's rules for a model judged against the floor alone (a validation user
+    with a NaN or infinite score, validation NDCG@20 not above most popular's, fitted on ``data`` as the
+    pipeline's challenger is). For ``elcrec rollback``, which restores a model without a gate: "nothing non-finite
+    or worse than most popular serves" holds for it too."""
+    floor = Contender(FLOOR, ModelRecord(record.day, FLOOR, "", kind=FLOOR), MostPopular().fit(data, "valid"))
+    return gate(Contender(CANDIDATE, record, recommender), None, [floor], data, math.inf).refusal
 
 
 def _name(c: Contender) -> str:

@@ -14,13 +14,13 @@ import torch
 
 from elcrec_core.config.settings import ModelConfig
 from elcrec_core.data import warehouse
-from elcrec_core.data.sequences import Sequences, SequenceTensors
+from elcrec_core.data.sequences import Sequences, SequenceTensors, write_item_index_file
 from elcrec_core.evaluate.baselines import ItemTransition, MostPopular, tune_ease
 from elcrec_core.evaluate.ranking import eligible_users, evaluate, metrics_from_ranks
 from elcrec_core.evaluate.scoring import ELCRecRecommender, evaluate_recommender
 from elcrec_core.model.elcrec import ELCRec
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
-from elcrec_core.serve.promotion import CANDIDATE, CHAMPION, Contender, GateDecision, gate
+from elcrec_core.serve.promotion import CANDIDATE, CHAMPION, Contender, GateDecision, gate, unfit_to_serve
 
 
 def record(store: ModelStore, day: str, run: str, ndcg: float = 0.1) -> ModelRecord:
@@ -299,6 +299,60 @@ def test_a_qualifying_champion_keeps_serving_before_a_better_challenger():
                                 f"{champion_score:.4f})")
     replaced = gate(weak, champion, contenders, data, tolerance=gap - 0.001)
     assert (replaced.serves, replaced.serving) == ("transition", contenders[1].record)
+
+
+def test_unfit_to_serve_is_the_gates_floor_for_one_model_alone():
+    """What may not serve whatever else is there: NaN or infinite validation scores, or validation NDCG@20 not above
+    most popular's (fitted on the same data); most popular itself is always fit."""
+    data, chains = _data(), _chains()
+    weak = _Favourite([-float(i) for i in range(30)])
+    floor = _score(MostPopular().fit(data, "valid"), data)
+    assert unfit_to_serve(_rec("a"), weak, data) == (f"validation NDCG@20 {_score(weak, data):.4f} does not beat "
+                                                     f"most popular's {floor:.4f}")
+    assert unfit_to_serve(_rec("a", kind="transition"), ItemTransition().fit(chains, "valid"), chains) is None
+    assert unfit_to_serve(_rec("a", kind="most_popular"), MostPopular().fit(data, "valid"), data) is None
+    broken = _model(0)
+    with torch.no_grad():
+        broken.item_emb.weight[3] = float("nan")
+    users = len(eligible_users(data, "valid"))
+    assert unfit_to_serve(_rec("a"), ELCRecRecommender(broken), data) == (
+        f"{users} validation users get a NaN or infinite score")
+
+
+def test_elcrec_rollback_refuses_a_model_that_the_gate_would_refuse_on_the_newest_sequences(tmp_path, capsys):
+    """Rollback put the previous model back without a look at the data: one that gives NaN scores, or does no better
+    than most popular, served. It is refused now, naming why and changing nothing; --force rolls back all the
+    same. The newest day's sequences (2026-05-02: random items, where item transitions lose to most popular) judge
+    it, not an older day's (2026-05-01: chains, where they win)."""
+    from elcrec_core.cli.main import main
+
+    store = ModelStore(tmp_path)
+    for day, data in (("2026-05-01", _chains()), ("2026-05-02", _data())):
+        folder = tmp_path / "sequences" / day
+        folder.mkdir(parents=True)
+        lists = [data.items[int(a):int(b)].tolist() for a, b in zip(data.starts, data.ends)]
+        pl.DataFrame({"user_id": [f"u{n}" for n in range(len(lists))], "items": lists}).write_parquet(
+            folder / "sequences.parquet")
+        write_item_index_file(folder / "item_index.parquet", [f"i{n}" for n in range(1, 31)])
+    transition = ModelRecord(day="2026-05-01", run_id="t", dir="models/2026-05-01/t/challengers/transition",
+                             kind="transition")
+    popular = ModelRecord(day="2026-05-02", run_id="p", dir="models/2026-05-02/p/challengers/most_popular",
+                          kind="most_popular")
+    store.promote(transition, "first")
+    store.promote(popular, "second")
+    newest = _data()
+    weak = _score(ItemTransition().fit(newest, "valid"), newest)
+    floor = _score(MostPopular().fit(newest, "valid"), newest)
+    assert main(["rollback", "--data-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        f"elcrec: error: {transition.name} (transition) may not serve on the newest sequences (2026-05-02): "
+        f"validation NDCG@20 {weak:.4f} does not beat most popular's {floor:.4f}; nothing changed (--force rolls "
+        "back all the same)\n")
+    assert (store.serving(), store.previous()) == (popular, transition)
+    assert main(["rollback", "--data-dir", str(tmp_path), "--force", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["serving"] == transition.name
+    assert main(["rollback", "--data-dir", str(tmp_path)]) == 0  # most popular, the floor, may always serve
+    assert store.serving() == popular
 
 
 def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys, monkeypatch):
