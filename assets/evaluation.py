@@ -18,12 +18,10 @@ from elcrec_core.evaluate.backtest import next_day_sequences
 from elcrec_core.evaluate.ranking import SELECTION_METRIC, eligible_users, metrics_from_ranks
 from elcrec_core.evaluate.scoring import ELCRecRecommender, Recommender, ranks_and_non_finite, recommender_metrics
 from elcrec_core.intents.profiles import intent_category_purity
+from elcrec_core.report.comparisons import headline, paired_differences, pays_answer
 from elcrec_core.report.evaluation_report import (
     Report,
-    headline,
     history_segments,
-    paired_differences,
-    pays_answer,
     popularity_segments,
     purity_text,
     segment_rows,

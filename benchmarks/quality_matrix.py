@@ -70,7 +70,7 @@ from elcrec_core.evaluate.baselines import EASE_MAX_ITEMS, ItemTransition, MostP
 from elcrec_core.evaluate.ranking import metrics_from_ranks
 from elcrec_core.evaluate.scoring import ELCRecRecommender, evaluate_recommender, recommender_metrics
 from elcrec_core.evaluate.statistics import bootstrap_mean
-from elcrec_core.report.evaluation_report import paired_differences, per_user
+from elcrec_core.report.comparisons import paired_differences, per_user
 from elcrec_core.train.auto_preset import AUTO, auto_experiment
 from elcrec_core.train.checkpoint import BEST, LAST, CheckpointError, load_checkpoint, load_model
 from elcrec_core.train.device import cpu_model, select_device
@@ -406,7 +406,7 @@ def _duration(seconds: float) -> str:
 def _note(folder: Path, model: str, result: dict[str, Any], results: dict[str, dict[str, Any]]) -> str:
     """The last column: elcrec_ours's test NDCG@20 over the best other model's (the best by valid NDCG@20: the
     comparator is chosen on valid, as every model's settings are), with the paired difference to it and to
-    the SASRec-CE ablation (:func:`elcrec_core.report.evaluation_report.paired_differences` of the cells' test ranks),
+    the SASRec-CE ablation (:func:`elcrec_core.report.comparisons.paired_differences` of the cells' test ranks),
     and the paper rows against 97% of Table 1. ``folder``: the data set's cells."""
     data_name = folder.name
     if model == "elcrec_ours":

@@ -21,7 +21,7 @@ from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.data.synthetic import SyntheticConfig, generate
 from elcrec_core.evaluate.baselines import compare
 from elcrec_core.evaluate.popularity import popularity_metrics
-from elcrec_core.report.evaluation_report import paired_differences
+from elcrec_core.report.comparisons import paired_differences
 from elcrec_core.train.auto_preset import auto_experiment
 from elcrec_core.train.checkpoint import load_checkpoint, save_checkpoint
 

@@ -2,7 +2,8 @@
 
 Every model is ranked on the same users and split by :func:`elcrec_core.evaluate.ranking.evaluate_ranks` (or the
 popularity baseline); the report turns those per-user ranks into headline metrics with bootstrap intervals and
-per-segment metrics (history length; popularity of the target item), and renders Markdown and HTML.
+paired differences (:mod:`elcrec_core.report.comparisons`) and per-segment metrics (history length; popularity of
+the target item), and renders Markdown and HTML.
 """
 
 from __future__ import annotations
@@ -18,177 +19,9 @@ import torch
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.baselines import input_counts
 from elcrec_core.evaluate.ranking import DROP_AFTER, Split, metrics_from_ranks
-from elcrec_core.evaluate.statistics import FEWEST_USERS_FOR_AN_INTERVAL, CategoryPurity, Interval, bootstrap_mean
+from elcrec_core.evaluate.statistics import CategoryPurity
 
 HISTORY_BUCKETS = ((1, 4), (5, 9), (10, 19), (20, None))
-
-
-def per_user(ranks: torch.Tensor, k: int) -> dict[str, np.ndarray]:
-    """Per-user HR@k and NDCG@k (0 or 1/log2(rank + 2)) from 0-based ranks."""
-    r = ranks.double().numpy()
-    hit = r < k
-    return {f"HR@{k}": hit.astype(float), f"NDCG@{k}": np.where(hit, 1.0 / np.log2(r + 2.0), 0.0)}
-
-
-def headline(ranks: Mapping[str, torch.Tensor], k: int = 20, n_boot: int = 1000) -> list[dict]:
-    """HR@k and NDCG@k of each model with a 95% bootstrap interval over users (text; none from fewer than
-    :data:`~elcrec_core.evaluate.statistics.FEWEST_USERS_FOR_AN_INTERVAL` users)."""
-    rows = []
-    for name, r in ranks.items():
-        row: dict = {"model": name}
-        for metric, values in per_user(r, k).items():
-            interval = bootstrap_mean(values, n_boot=n_boot)
-            row[metric] = interval.estimate
-            row[f"{metric} 95% CI"] = (f"[{interval.low:.4f}, {interval.high:.4f}]"
-                                       if len(values) >= FEWEST_USERS_FOR_AN_INTERVAL else _too_few(len(values)))
-        rows.append(row)
-    return rows
-
-
-def _too_few(users: int) -> str:
-    return f"none ({users} user{'s' if users != 1 else ''}; an interval needs {FEWEST_USERS_FOR_AN_INTERVAL})"
-
-
-@dataclass(frozen=True)
-class PairedDifference:
-    """The ``reference`` model's mean per-user HR@k and NDCG@k minus ``model``'s, on the same ``users`` users,
-    each with a 95% paired bootstrap interval (:func:`paired_differences`). From fewer than
-    :data:`~elcrec_core.evaluate.statistics.FEWEST_USERS_FOR_AN_INTERVAL` users no interval is shown and no
-    difference claimed: even when every user favours one model, a sign test cannot tell at the 95% level."""
-
-    reference: str
-    model: str
-    k: int
-    hr: Interval
-    ndcg: Interval
-    users: int
-
-    @property
-    def enough_users(self) -> bool:
-        return self.users >= FEWEST_USERS_FOR_AN_INTERVAL
-
-    @property
-    def verdict(self) -> str:
-        """On NDCG@k only: "better" (the reference; the interval lies above 0), "worse" (below 0) or "level"
-        (the interval holds 0, or too few users for one)."""
-        if not self.enough_users:
-            return "level"
-        return "better" if self.ndcg.low > 0 else "worse" if self.ndcg.high < 0 else "level"
-
-    @property
-    def intervals(self) -> dict[str, Interval]:
-        """``{"HR@k": hr, "NDCG@k": ndcg}``."""
-        return {f"HR@{self.k}": self.hr, f"NDCG@{self.k}": self.ndcg}
-
-    def row(self, label: str, signed: bool = False) -> dict:
-        """A table row for the model shown as ``label``: the differences (floats, or signed text such as +0.0012
-        with ``signed``, for Markdown), their intervals (signed text) and the verdict on NDCG@k."""
-        row: dict = {"model": label}
-        for metric, interval in self.intervals.items():
-            row[f"Δ{metric}"] = _signed(interval.estimate) if signed else interval.estimate
-            row[f"Δ{metric} 95% CI"] = self.interval_text(interval)
-        return row | {f"verdict (NDCG@{self.k})": self.verdict}
-
-    def ndcg_text(self) -> str:
-        """The NDCG@k difference and its interval as text: "+0.0019 [+0.0006, +0.0031]"."""
-        return f"{_signed(self.ndcg.estimate)} {self.interval_text(self.ndcg)}"
-
-    def interval_text(self, interval: Interval) -> str:
-        """``interval`` (one of this difference's) as signed text "[+0.0006, +0.0031]", or "none (3 users; ...)"."""
-        return _signed_interval(interval) if self.enough_users else _too_few(self.users)
-
-    def to_dict(self) -> dict:
-        """For report.json: ``{"HR@k": {"difference", "95ci": [low, high] or null (too few users)}, "NDCG@k": {...},
-        "verdict", "users"}``."""
-        return {**{metric: {"difference": i.estimate, "95ci": [i.low, i.high] if self.enough_users else None}
-                   for metric, i in self.intervals.items()}, "verdict": self.verdict, "users": self.users}
-
-
-def _signed_interval(interval: Interval) -> str:
-    return f"[{_signed(interval.low)}, {_signed(interval.high)}]"
-
-
-def _signed(value: float) -> str:
-    """``value`` with its sign to 4 decimals, or in scientific notation where those would show a non-zero value
-    as 0 (an interval bound of +0.00004 beside the verdict "better" read "+0.0000")."""
-    return f"{value:+.4f}" if value == 0 or abs(value) >= 0.00005 else f"{value:+.1e}"
-
-
-def paired_differences(ranks: Mapping[str, torch.Tensor], reference: str, k: int = 20,
-                       n_boot: int = 1000) -> list[PairedDifference]:
-    """``reference`` against every other model of ``ranks`` (name -> 0-based integer ranks [U] of the same U
-    users, in the same order): the mean of the per-user differences of HR@k and NDCG@k, with a percentile
-    bootstrap interval that resamples the users once for both models of a pair. Two models scored on the same
-    users are compared more sharply this way than by their headline intervals, which ignore that the users are
-    shared (a gain of +0.002 NDCG@20 on Beauty lies inside both models' intervals and is still clear when
-    paired). Each comparison is at the 95% level: among several, one may come out "better" or "worse" by chance.
-
-    Raises KeyError when ``reference`` is not in ``ranks``; ValueError, naming the model, for k < 1, no users,
-    ranks that are not a vector of non-negative integers, or rank vectors of different lengths.
-    """
-    if k < 1:
-        raise ValueError(f"the cut-off k must be at least 1, got {k}")
-    if reference not in ranks:
-        raise KeyError(f"the reference model {reference!r} is not among the ranked models {sorted(ranks)}")
-    users = len(ranks[reference])
-    for name, r in ranks.items():
-        if r.ndim != 1 or r.dtype.is_floating_point or r.dtype.is_complex or r.dtype == torch.bool:
-            raise ValueError(f"{name}: ranks must be a vector of integers, got {r.dtype} {tuple(r.shape)}")
-        if len(r) != users:
-            raise ValueError(f"{name} was ranked for {len(r)} users, {reference} for {users}: a paired "
-                             "comparison needs the same users")
-        if users == 0 or int(r.min()) < 0:
-            raise ValueError(f"{name}: {'no users to compare' if users == 0 else 'a negative rank'}")
-    base = per_user(ranks[reference], k)
-    differences = []
-    for name, r in ranks.items():
-        if name != reference:
-            other = per_user(r, k)
-            hr, ndcg = (bootstrap_mean(base[m] - other[m], n_boot=n_boot) for m in (f"HR@{k}", f"NDCG@{k}"))
-            differences.append(PairedDifference(reference, name, k, hr, ndcg, users))
-    return differences
-
-
-def pays_answer(differences: list[PairedDifference], labels: Mapping[str, str], reference: str,
-                ablation: str = "sasrec") -> str:
-    """A plain answer to "does ELCRec pay here?" from :func:`paired_differences` of the ELCRec model
-    ``reference``: first against its own ablation (the same encoder and budget without the ELCRec parts, the model
-    named ``ablation``), then against the other models, on NDCG@k. ``labels`` maps model names to the labels
-    that people read. Raises ValueError for differences from another reference or at several cut-offs, KeyError
-    naming a model without a label."""
-    if any(d.reference != reference for d in differences) or len({d.k for d in differences}) > 1:
-        raise ValueError(f"pays_answer needs the differences of {reference!r} at one cut-off")
-    missing = sorted({reference, *(d.model for d in differences)} - set(labels))
-    if missing:
-        raise KeyError(f"no label for {', '.join(missing)}")
-    by_name = {d.model: d for d in differences}
-    parts = []
-    if ablation in by_name:
-        d = by_name[ablation]
-        meaning = ({"better": "the learned intents pay on this data",
-                    "level": "the learned intents neither help nor hurt measurably on this data",
-                    "worse": "the learned intents cost accuracy on this data"}[d.verdict] if d.enough_users
-                   else "too few test users to tell what the learned intents are worth")
-        parts.append(f"Against its own ablation, {labels[ablation]}: {d.verdict} (NDCG@{d.k} "
-                     f"{_signed(d.ndcg.estimate)}, 95% paired interval {d.interval_text(d.ndcg)}): {meaning}.")
-    else:
-        parts.append("No ablation without the ELCRec parts was ranked, so the intents' own share is not measured.")
-    others = [d for d in differences if d.model != ablation]
-    standings = [f"{phrase} {_listed([labels[d.model] for d in others if d.verdict == verdict])}"
-                 for verdict, phrase in (("better", "better than"), ("level", "level with"), ("worse", "worse than"))
-                 if any(d.verdict == verdict for d in others)]
-    if standings:
-        parts.append(f"On NDCG@{others[0].k} (paired), {labels[reference]} is {'; '.join(standings)}.")
-    if differences and not differences[0].enough_users:
-        parts.append(f"With {differences[0].users} test user{'s' if differences[0].users != 1 else ''} no difference "
-                     f"is claimed: even if all of them favoured one model, a sign test could not tell at the 95% "
-                     f"level (that needs {FEWEST_USERS_FOR_AN_INTERVAL}).")
-    return " ".join(parts)
-
-
-def _listed(names: list[str]) -> str:
-    """"a", "a and b", "a, b and c"."""
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
 
 
 def history_segments(data: SequenceTensors, users: torch.Tensor, split: Split) -> np.ndarray:

@@ -13,16 +13,8 @@ from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.data.source_config import ColumnMap, SourceConfig
 from elcrec_core.evaluate.backtest import next_day_sequences
 from elcrec_core.evaluate.statistics import FEWEST_USERS_FOR_AN_INTERVAL, Interval, bootstrap_mean
-from elcrec_core.report.evaluation_report import (
-    Report,
-    headline,
-    history_segments,
-    paired_differences,
-    pays_answer,
-    per_user,
-    popularity_segments,
-    segment_rows,
-)
+from elcrec_core.report.comparisons import PairedDifference, headline, paired_differences, pays_answer, per_user
+from elcrec_core.report.evaluation_report import Report, history_segments, popularity_segments, segment_rows
 
 
 def test_next_day_backtest_takes_the_history_and_the_first_item_of_the_day(tmp_path: Path):
@@ -216,8 +208,6 @@ def test_no_difference_is_claimed_from_fewer_users_than_a_sign_test_needs(users)
 def test_a_difference_too_small_for_4_decimals_is_not_shown_as_zero():
     """A lower bound of +0.00004 gives the verdict "better": it shows as +4.0e-05, not +0.0000; an exact 0 and
     figures of 4 decimals show as before."""
-    from elcrec_core.report.evaluation_report import PairedDifference
-
     tiny = PairedDifference("elcrec", "sasrec", 20, Interval(0.0, 0.0, 0.0), Interval(0.00012, 0.00004, 0.0002), 50)
     assert tiny.verdict == "better" and tiny.ndcg_text() == "+0.0001 [+4.0e-05, +0.0002]"
     assert tiny.row("SASRec", signed=True)["ΔHR@20"] == "+0.0000"
