@@ -15,8 +15,17 @@ from elcrec_core.data import warehouse
 from elcrec_core.data.events_to_sequences import read_sequence_settings
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.backtest import next_day_sequences
-from elcrec_core.evaluate.ranking import SELECTION_METRIC, eligible_users, metrics_from_ranks
-from elcrec_core.evaluate.scoring import ELCRecRecommender, Recommender, ranks_and_non_finite, recommender_metrics
+from elcrec_core.evaluate.ranking import (
+    SELECTION_METRIC,
+    eligible_users,
+    metrics_from_ranks,
+)
+from elcrec_core.evaluate.scoring import (
+    ELCRecRecommender,
+    Recommender,
+    ranks_and_non_finite,
+    recommender_metrics,
+)
 from elcrec_core.intents.profiles import intent_category_purity
 from elcrec_core.report.comparisons import headline, paired_differences, pays_answer
 from elcrec_core.report.evaluation_report import (

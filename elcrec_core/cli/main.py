@@ -93,7 +93,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--reason", default="rollback (elcrec rollback)", help="kept in models/serving_log.jsonl")
     b.add_argument("--force", action="store_true", help="roll back even to a model that the promotion gate would "
                    "refuse on the newest sequences (NaN or infinite scores, or not above most popular); refused "
-                   "without it")
+                   "without it. Judging it scores every validation user on the CPU (minutes for millions): "
+                   "--force also skips that")
     b.add_argument("--json", action="store_true", help='one JSON object {"serving", "previous", "tables_from", '
                                                       '"intents_from", "refresh"}')
     b.set_defaults(func=serving.cmd_rollback)

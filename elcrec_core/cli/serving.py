@@ -18,12 +18,18 @@ import torch
 from elcrec_core.cli.arguments import load_data
 from elcrec_core.cli.commands import synthetic_seed
 from elcrec_core.data import warehouse
-from elcrec_core.data.sequences import Sequences, SequenceTensors, read_sequence_parquet, sequence_day_folders
+from elcrec_core.data.sequences import (
+    Sequences,
+    SequenceTensors,
+    read_sequence_parquet,
+    sequence_day_folders,
+)
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
+
+SEQUENCES_FILE = "sequences.parquet"  # in each day folder of the pipeline's sequences
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
-    from elcrec_core.data.sequences import SequenceTensors
     from elcrec_core.evaluate.scoring import ELCRecRecommender
     from elcrec_core.intents.profiles import NO_INTENT, assign_user_intents
     from elcrec_core.serve.recommend import recommend
@@ -125,11 +131,16 @@ def _ties_for(checkpoint: Path, n_items: int, data_dir: str) -> Sequences | None
 def newest_pipeline_sequences(data_dir: str) -> tuple[Sequences, np.ndarray]:
     """The newest day's sequences of the pipeline's data folder ``data_dir`` and the item id of each index, what
     a baseline that serves is fitted on; raises FileNotFoundError when the folder holds none."""
-    days = [day for day in sequence_day_folders(data_dir) if (day / "sequences.parquet").is_file()]
+    return read_sequence_parquet(newest_sequences_folder(data_dir) / SEQUENCES_FILE)
+
+
+def newest_sequences_folder(data_dir: str) -> Path:
+    """The newest day folder of ``data_dir``/sequences that holds sequences; FileNotFoundError when none does."""
+    days = [day for day in sequence_day_folders(data_dir) if (day / SEQUENCES_FILE).is_file()]
     if not days:
         raise FileNotFoundError(f"no sequences in {Path(data_dir) / 'sequences'}: a baseline that serves is fitted "
                                 "on the pipeline's newest sequences; run the pipeline first")
-    return read_sequence_parquet(days[-1] / "sequences.parquet")
+    return days[-1]
 
 
 def _newest_day(data_dir: str | Path) -> str | None:
@@ -155,8 +166,11 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     newest = _newest_day(args.data_dir)
     restored = store.previous()
     if restored is not None and not args.force and (why := _unfit_for_newest(store, restored, args.data_dir)):
-        raise ValueError(f"{restored.name} ({restored.kind}) may not serve on the newest sequences ({newest}): {why}; "
-                         "nothing changed (--force rolls back all the same)")
+        raise ValueError(f"{restored.name} ({restored.kind}) may not serve on the newest sequences ({why[0]}): "
+                         f"{why[1]}; nothing changed (--force rolls back all the same)")
+    if not args.force and store.previous() != restored:  # judging takes a while: a promotion may come between
+        raise ValueError(f"the previous model changed while {restored.name} was judged: nothing changed; roll back "
+                         "again")
     try:
         rolled_back_from = store.serving()
         serving = store.rollback(args.reason)
@@ -184,23 +198,30 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
-def _unfit_for_newest(store: ModelStore, record: ModelRecord, data_dir: str) -> str | None:
-    """Why ``record`` may not serve on the pipeline's newest sequences (the promotion gate's floor:
-    :func:`elcrec_core.serve.promotion.unfit_to_serve`, or it cannot score them), or None; None too without
-    sequences to judge it on."""
+def _unfit_for_newest(store: ModelStore, record: ModelRecord, data_dir: str) -> tuple[str, str] | None:
+    """(the day, why) where ``record`` may not serve on the pipeline's newest sequences (the promotion gate's
+    floor: :func:`elcrec_core.serve.promotion.unfit_to_serve`; or its checkpoint cannot be read, is of another item
+    catalogue, or it cannot score them), else None; None too without sequences to judge it on."""
     from elcrec_core.serve.promotion import unfit_to_serve
     from elcrec_core.serve.recommenders import load_recommender
+    from elcrec_core.train.checkpoint import CheckpointError, item_catalogue
 
     try:
-        seqs, _ = newest_pipeline_sequences(data_dir)
+        day = newest_sequences_folder(data_dir)
     except FileNotFoundError:
         return None
+    seqs, item_ids = read_sequence_parquet(day / SEQUENCES_FILE)
     data = SequenceTensors.from_sequences(seqs)
     try:
         recommender = load_recommender(store, record, data, "valid")
+        if record.trained:
+            item_catalogue(store.checkpoint(record), recommender.n_items, item_ids)
+    except (OSError, CheckpointError) as err:
+        return day.name, f"its checkpoint cannot be used ({err})"
     except ValueError as err:  # an EASE past its item limit
-        return f"it cannot score them ({err})"
-    return unfit_to_serve(record, recommender, data)
+        return day.name, f"it cannot score them ({err})"
+    why = unfit_to_serve(record, recommender, data)
+    return (day.name, why) if why else None
 
 
 def _recommendations_model(data_dir: Path) -> tuple[str, str] | None:

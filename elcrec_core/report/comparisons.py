@@ -11,7 +11,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from elcrec_core.evaluate.statistics import FEWEST_USERS_FOR_AN_INTERVAL, Interval, bootstrap_mean
+from elcrec_core.evaluate.statistics import (
+    FEWEST_USERS_FOR_AN_INTERVAL,
+    Interval,
+    bootstrap_mean,
+)
+
 
 def per_user(ranks: torch.Tensor, k: int) -> dict[str, np.ndarray]:
     """Per-user HR@k and NDCG@k (0 or 1/log2(rank + 2)) from 0-based ranks."""

@@ -45,22 +45,22 @@ def recommend(
     return torch.cat(top_items), torch.cat(top_scores)
 
 
-def missing_recommendations(scores: torch.Tensor, data: SequenceTensors, users: torch.Tensor, n_items: int
-                            ) -> torch.Tensor:
+def missing_recommendations(scores: torch.Tensor, data: SequenceTensors, users: torch.Tensor, n_items: int,
+                            batch_size: int = 2048) -> torch.Tensor:
     """Per user of ``users``, how many of its recommendations are missing: the slots of its row of ``scores``
     [U, k] (from :func:`recommend` over items 1..``n_items``) without a finite score, beyond those that its
     history in ``data`` leaves nothing to fill (it has seen all but j < k of the items). Non-zero only where the
     recommender gave an item the user has not seen a NaN or infinite score, which :func:`recommend` never serves:
-    the user gets fewer than k items, or none. int64 [U]."""
-    lengths = data.lengths(users)
-    owner = torch.repeat_interleave(torch.arange(len(users)), lengths)
-    position = torch.arange(len(owner)) - torch.repeat_interleave(torch.cumsum(lengths, 0) - lengths, lengths)
-    items = data.items[data.starts[users][owner] + position]
-    known = (items > 0) & (items <= n_items)
-    pairs = torch.unique(owner[known] * (n_items + 1) + items[known])  # each (user, item) once
-    seen = torch.bincount(pairs // (n_items + 1), minlength=len(users))
-    could = (n_items - seen).clamp(max=scores.shape[1])
-    return (could - torch.isfinite(scores.cpu()).sum(1)).clamp(min=0)
+    the user gets fewer than k items, or none. The histories are read ``batch_size`` users at a time, as
+    :func:`recommend` reads them. int64 [U]."""
+    missing = []
+    for batch, rows in zip(user_batches(users, batch_size), scores.cpu().split(batch_size)):
+        width = max(1, int(data.lengths(batch).max()))  # a batch of users without items: one padding column
+        ordered = known_items(data.window(batch, 0, width), n_items).sort(1).values
+        seen = ((ordered[:, 1:] != ordered[:, :-1]) & (ordered[:, 1:] > 0)).sum(1) + (ordered[:, 0] > 0)
+        could = (n_items - seen).clamp(max=scores.shape[1])
+        missing.append((could - torch.isfinite(rows).sum(1)).clamp(min=0))
+    return torch.cat(missing) if missing else torch.zeros(0, dtype=torch.long)
 
 
 def popularity_order(data: SequenceTensors, n_items: int) -> torch.Tensor:

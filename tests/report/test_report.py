@@ -7,14 +7,33 @@ import numpy as np
 import pytest
 import torch
 
-from elcrec_core.data.events_to_sequences import SequenceConfig, build_sequences, write_sequences
+from elcrec_core.data.events_to_sequences import (
+    SequenceConfig,
+    build_sequences,
+    write_sequences,
+)
 from elcrec_core.data.ingestion import ingest
 from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.data.source_config import ColumnMap, SourceConfig
 from elcrec_core.evaluate.backtest import next_day_sequences
-from elcrec_core.evaluate.statistics import FEWEST_USERS_FOR_AN_INTERVAL, Interval, bootstrap_mean
-from elcrec_core.report.comparisons import PairedDifference, headline, paired_differences, pays_answer, per_user
-from elcrec_core.report.evaluation_report import Report, history_segments, popularity_segments, segment_rows
+from elcrec_core.evaluate.statistics import (
+    FEWEST_USERS_FOR_AN_INTERVAL,
+    Interval,
+    bootstrap_mean,
+)
+from elcrec_core.report.comparisons import (
+    PairedDifference,
+    headline,
+    paired_differences,
+    pays_answer,
+    per_user,
+)
+from elcrec_core.report.evaluation_report import (
+    Report,
+    history_segments,
+    popularity_segments,
+    segment_rows,
+)
 
 
 def test_next_day_backtest_takes_the_history_and_the_first_item_of_the_day(tmp_path: Path):

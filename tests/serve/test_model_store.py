@@ -20,7 +20,14 @@ from elcrec_core.evaluate.ranking import eligible_users, evaluate, metrics_from_
 from elcrec_core.evaluate.scoring import ELCRecRecommender, evaluate_recommender
 from elcrec_core.model.elcrec import ELCRec
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
-from elcrec_core.serve.promotion import CANDIDATE, CHAMPION, Contender, GateDecision, gate, unfit_to_serve
+from elcrec_core.serve.promotion import (
+    CANDIDATE,
+    CHAMPION,
+    Contender,
+    GateDecision,
+    gate,
+    unfit_to_serve,
+)
 
 
 def record(store: ModelStore, day: str, run: str, ndcg: float = 0.1) -> ModelRecord:
@@ -319,7 +326,8 @@ def test_unfit_to_serve_is_the_gates_floor_for_one_model_alone():
         f"{users} validation users get a NaN or infinite score")
 
 
-def test_elcrec_rollback_refuses_a_model_that_the_gate_would_refuse_on_the_newest_sequences(tmp_path, capsys):
+def test_elcrec_rollback_refuses_a_model_that_the_gate_would_refuse_on_the_newest_sequences(tmp_path, capsys,
+                                                                                            monkeypatch):
     """Rollback put the previous model back without a look at the data: one that gives NaN scores, or does no better
     than most popular, served. It is refused now, naming why and changing nothing; --force rolls back all the
     same. The newest day's sequences (2026-05-02: random items, where item transitions lose to most popular) judge
@@ -353,6 +361,26 @@ def test_elcrec_rollback_refuses_a_model_that_the_gate_would_refuse_on_the_newes
     assert json.loads(capsys.readouterr().out)["serving"] == transition.name
     assert main(["rollback", "--data-dir", str(tmp_path)]) == 0  # most popular, the floor, may always serve
     assert store.serving() == popular
+    trained = record(store, "2026-05-02", "no-checkpoint")  # its folder holds no best.pt
+    store.promote(trained, "third")
+    store.promote(popular, "fourth")
+    assert main(["rollback", "--data-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith(f"elcrec: error: {trained.name} (elcrec) may not serve on the newest "
+                                              "sequences (2026-05-02): its checkpoint cannot be used (")
+    assert store.serving() == popular
+    import elcrec_core.serve.promotion as promotion_module
+
+    def promoted_meanwhile(record, recommender, data):  # a day's run promotes while the rollback judges
+        store.promote(transition, "a run's gate")
+        return None
+
+    store.promote(transition, "fifth")
+    store.promote(popular, "sixth")
+    monkeypatch.setattr(promotion_module, "unfit_to_serve", promoted_meanwhile)
+    assert main(["rollback", "--data-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (f"elcrec: error: the previous model changed while {transition.name} was "
+                                       "judged: nothing changed; roll back again\n")
+    assert (store.serving(), store.previous()) == (transition, popular)
 
 
 def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys, monkeypatch):

@@ -117,14 +117,18 @@ def test_missing_recommendations_count_the_slots_lost_to_non_finite_scores_only(
     """6 items, k = 4. User 0 saw 1, 2, 3 (item 2 twice): 3 unseen items fill 3 slots, none missing. User 1 saw
     item 6: 5 unseen, 4 slots; its NaN for item 1 leaves 4 finite, none missing. User 2 saw 1-4: 2 unseen (5, 6), a NaN
     for 5 leaves 1: one missing. User 3 saw nothing the model knows (item 9 is past its catalogue): every score
-    infinite, 4 missing. User 4 saw every item: nothing to fill, none missing."""
-    lists = [[1, 2, 3, 2], [6], [1, 2, 3, 4], [9], [1, 2, 3, 4, 5, 6]]
-    data = SequenceTensors.from_sequences(Sequences.from_lists(list(range(5)), lists, n_items=9))
+    infinite, 4 missing. User 4 saw every item: nothing to fill, none missing. User 5 has no item: its NaN scores
+    lose all 4. Read one user at a time, the same counts."""
+    lists = [[1, 2, 3, 2], [6], [1, 2, 3, 4], [9], [1, 2, 3, 4, 5, 6], []]
+    data = SequenceTensors.from_sequences(Sequences.from_lists(list(range(6)), lists, n_items=9))
     nan, inf = float("nan"), float("inf")
     finite = [0.6, 0.5, 0.4, 0.3, 0.2, 0.1]
-    fixed = _Fixed({0: finite, 1: [nan, *finite[1:]], 2: [*finite[:4], nan, 0.1], 3: [inf] * 6, 4: finite})
-    users = torch.arange(5)
+    fixed = _Fixed({0: finite, 1: [nan, *finite[1:]], 2: [*finite[:4], nan, 0.1], 3: [inf] * 6, 4: finite,
+                    5: [nan] * 6})
+    users = torch.arange(6)
     _, scores = recommend(fixed, data, users, k=4)
-    assert torch.isfinite(scores).sum(1).tolist() == [3, 4, 1, 0, 0]
-    assert recommend_module.missing_recommendations(scores, data, users, 6).tolist() == [0, 0, 1, 4, 0]
-    assert recommend_module.missing_recommendations(scores[[2, 3]], data, users[[2, 3]], 6).tolist() == [1, 4]
+    assert torch.isfinite(scores).sum(1).tolist() == [3, 4, 1, 0, 0, 0]
+    missing = recommend_module.missing_recommendations
+    assert missing(scores, data, users, 6).tolist() == [0, 0, 1, 4, 0, 4]
+    assert missing(scores, data, users, 6, batch_size=1).tolist() == [0, 0, 1, 4, 0, 4]
+    assert missing(scores[[2, 5]], data, users[[2, 5]], 6).tolist() == [1, 4]
