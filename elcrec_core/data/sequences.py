@@ -144,8 +144,10 @@ class SequenceTensors:
 
     def window(self, users: torch.Tensor, drop_last: int, width: int) -> torch.Tensor:
         """Each user's items[:len - drop_last], right-aligned (left-padded with 0) in ``width`` columns;
-        longer histories keep their most recent ``width`` items."""
+        longer histories keep their most recent ``width`` items (all 0 where no user has an item)."""
         ends = self.ends[users] - drop_last
+        if len(self.items) == 0:  # nothing to gather from: every row is padding
+            return self.items.new_zeros(len(ends), width)
         idx = ends[:, None] - width + torch.arange(width, device=ends.device)
         valid = idx >= self.starts[users][:, None]
         return torch.where(valid, self.items[idx.clamp(min=0)], 0)

@@ -130,5 +130,7 @@ def purity_text(purity: CategoryPurity) -> str:
     if len(mains) == 1 and len(purity.per_intent) > 1:
         text += (f" Every intent's main category is {mains['main_category'][0]}: a purity above the shuffled one "
                  "comes from how the intents split the users (such as by how much they interact), not from intents "
-                 "of different categories; their top categories by lift (intent_profiles) tell them apart.")
+                 "of different categories; their top categories by lift tell them apart (intent_profiles lists them "
+                 "for the model whose intents are served: this one, unless the gate refused it and an ELCRec model "
+                 "that served before gives them).")
     return text

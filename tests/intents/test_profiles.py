@@ -228,3 +228,22 @@ def test_the_map_colours_the_nine_largest_intents_and_greys_the_rest(tmp_path: P
     blended = 0.7 * np.array([211, 211, 211]) + 0.3 * 255  # light grey at alpha 0.7 on white
     assert (np.abs(pixels - blended).sum(1) < 4).sum() > 20  # grey points are drawn
     assert (127, 127, 127) not in {tuple(c) for c in (np.array(MAP_PALETTE) * 255).astype(int).tolist()}
+
+
+def test_when_no_user_has_an_item_the_model_knows_none_has_an_intent():
+    """Every item of the day newer than the intent model: the histories it reads hold no item at all, and reading
+    their windows raised IndexError (the profiles and the recommendations failed); each user has no intent now,
+    and a window of such data is all padding."""
+    from elcrec_core.config.settings import ModelConfig
+    from elcrec_core.data.sequences import Sequences, SequenceTensors
+    from elcrec_core.intents.profiles import NO_INTENT
+    from elcrec_core.model.elcrec import ELCRec
+
+    torch.manual_seed(0)
+    model = ELCRec(ModelConfig(n_items=5, hidden=8, n_heads=1, n_layers=1, max_len=4, n_intents=3)).eval()
+    seqs = Sequences.from_lists(["a", "b"], [[6, 7], [7]], n_items=7)
+    assigned = assign_user_intents(model, seqs)
+    assert assigned.intent.tolist() == [NO_INTENT, NO_INTENT] and assigned.runner_up.tolist() == [NO_INTENT] * 2
+    assert np.isnan(assigned.distance).all()
+    empty = SequenceTensors.from_sequences(seqs.known(5))
+    assert empty.window(torch.tensor([1, 0]), 0, 3).tolist() == [[0, 0, 0], [0, 0, 0]]

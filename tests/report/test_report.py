@@ -254,6 +254,9 @@ def test_purity_text_lists_the_main_categories_and_says_when_every_intent_has_th
                            "(mean ± standard deviation of 5 shuffles). Main categories: Drama (3 intents). Every "
                            "intent's main category is Drama: a purity above the shuffled one comes from how the "
                            "intents split the users")
+    assert same.endswith("their top categories by lift tell them apart (intent_profiles lists them for the model "
+                         "whose intents are served: this one, unless the gate refused it and an ELCRec model that "
+                         "served before gives them).")
     mixed = purity_text(purity(["Drama", "Comedy", "Drama", "Action", "Comedy"]))
     assert mixed.endswith("Main categories: Comedy (2 intents), Drama (2 intents), Action (1 intent).")
     assert purity_text(purity(["Drama"])).endswith("Main categories: Drama (1 intent).")  # one intent: nothing to split
