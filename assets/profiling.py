@@ -125,7 +125,9 @@ PROFILE_COLUMNS = {
     "top_lift": "their lifts (share of the item's interactions by its users over its share of all interactions)",
     "top_lift_low": "the lower bounds of their lifts' 95% intervals (Clopper-Pearson), by which they are ranked",
     "top_titles": "their titles, in the same order (item metadata; null where an item has none)",
-    "top_categories": "categories by lift (item metadata)", "top_category_lift": "their lifts",
+    "top_categories": "its 5 categories of highest lift (item metadata; categories its users picked at least 3 "
+                      "times; below 1: picked less often than by everybody)",
+    "top_category_lift": "their lifts",
     "main_category": "its most frequent category",
     "category_purity": "share of its described interactions (with an item that has a category) in main_category",
 }
@@ -133,18 +135,26 @@ PROFILE_COLUMNS = {
 
 def _largest(profiles: pl.DataFrame, with_categories: bool, n: int = 10) -> dg.TableMetadataValue:
     """The ``n`` largest intents: size, cohesion, nearest intent, top items (and their first 5 titles when items
-    have titles; top categories with item categories), largest first (ties: lower intent first). An intent
-    without users, or without items frequent enough for a lift, says so instead of an empty cell."""
+    have titles; with item categories, the top categories of lift above 1), largest first (ties: lower intent
+    first). An intent without users, or without items frequent enough for a lift, says so instead of an empty
+    cell."""
     columns = [pl.when(pl.col("users") == 0).then(pl.lit(NO_USERS))
                .otherwise(pl.col("top_items").list.join(", ").fill_null(NO_TOP_ITEMS)).alias("top_items")]
     if profiles["top_titles"].list.drop_nulls().list.len().fill_null(0).sum() > 0:
         titles = pl.col("top_titles").list.head(5).list.eval(pl.element().fill_null("(no title)"))
         columns.append(titles.list.join(", ").fill_null(""))
-    if with_categories:
-        columns.append(pl.col("top_categories").list.join(", ").fill_null(""))
+    if with_categories:  # sorted by lift: the first ones, as many as have a lift above 1
+        above_1 = pl.col("top_category_lift").list.eval(pl.element() > 1).list.sum()
+        columns.append(pl.col("top_categories").list.head(above_1).list.join(", ").fill_null(""))
     largest = profiles.sort(["users", "intent"], descending=[True, False]).head(n).select(
         "intent", "users", "cohesion", "nearest_intent", *columns)
-    return table(largest, {name: PROFILE_COLUMNS[name] for name in largest.columns})
+    return table(largest, {name: LARGEST_COLUMNS.get(name, PROFILE_COLUMNS[name]) for name in largest.columns})
+
+
+LARGEST_COLUMNS = {  # where the largest_intents table shows less than intent_profiles
+    "top_titles": "the titles of its first 5 top items (item metadata)",
+    "top_categories": "its top categories with a lift above 1: its users pick them more often than everybody does",
+}
 
 
 NO_TOP_ITEMS = "(no item frequent enough)"
