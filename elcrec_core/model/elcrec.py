@@ -192,7 +192,8 @@ class ELCRec(nn.Module):
         """Embeddings of the real items 1..n_items, [n_items, d]."""
         return self.item_emb.weight[1 : self.cfg.n_items + 1]
 
-    @torch.no_grad()
+    @torch.compiler.disable  # run eagerly between the compiled graphs: inductor's backward of a compiled step
+    @torch.no_grad()  # that wrote the parameter in place used the centres divided by their old norm twice
     def normalise_centres_(self) -> None:
         """Write the L2-normalised centres back into the parameter (the reference does this every step)."""
         self.centres.copy_(F.normalize(self.centres, dim=1))

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from elcrec_core.config.settings import MAX_CE_LOGITS, TrainConfig
+from elcrec_core.config.settings import MAX_CE_LOGITS, ModelConfig, TrainConfig
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.popularity import popularity_metrics
 from elcrec_core.evaluate.ranking import evaluate
@@ -253,7 +253,6 @@ def test_joint_loss_fixed_and_relative_scales() -> None:
 
 
 def test_centre_lr_puts_the_centres_in_their_own_group() -> None:
-    from elcrec_core.config.settings import ModelConfig
     from elcrec_core.train.loop import make_optimizer
 
     model = ELCRec(ModelConfig(n_items=10, **SMALL_MODEL))
@@ -362,6 +361,8 @@ def test_the_compiled_step_gives_the_eager_losses_and_gradients(seqs, monkeypatc
     monkeypatch.setattr("elcrec_core.model.elcrec.dropout", lambda x, p, training: x)
     model, batch, cfg = _small_step(seqs, dropout=0.5)
     model.train()
+    with torch.no_grad():
+        model.centres.mul_(1.5)  # off the unit sphere, as Adam leaves them: the step renormalises them first
     centres = model.centres.detach().clone()
     eager = loss_parts(model, batch, cfg)
     joint_loss(eager, cfg).backward()
@@ -377,6 +378,27 @@ def test_the_compiled_step_gives_the_eager_losses_and_gradients(seqs, monkeypatc
         assert compiled[name].item() == pytest.approx(value.item(), rel=1e-4, abs=1e-5), name
     for name, p in model.named_parameters():
         assert torch.allclose(p.grad, grads[name], rtol=1e-3, atol=1e-6), name
+
+
+def test_a_compiled_renormalisation_gives_the_centres_the_gradient_at_the_renormalised_centres() -> None:
+    """The step renormalises the centres in place, then takes the cluster loss: inductor's backward of that graph
+    used the centres divided by their old norm twice (a gradient 3x too small in the norm terms of centres of
+    norm 3); the renormalisation runs eagerly between compiled graphs now. A few seconds of compilation."""
+    from elcrec_core.model.losses import cluster_loss
+
+    def step(model: ELCRec, samples: torch.Tensor) -> torch.Tensor:
+        model.normalise_centres_()
+        return cluster_loss(samples, model.centres)
+
+    torch.manual_seed(0)
+    model, samples = ELCRec(ModelConfig(n_items=5, n_intents=4, hidden=8)), torch.randn(6, 8)
+    with torch.no_grad():
+        model.centres.mul_(3.0)
+    torch.compile(step, dynamic=False)(model, samples).backward()
+    unit = model.centres.detach().clone().requires_grad_()
+    assert torch.allclose(unit.norm(dim=1), torch.ones(4))
+    cluster_loss(samples, unit).backward()
+    assert torch.allclose(model.centres.grad, unit.grad, atol=1e-6)
 
 
 @pytest.mark.parametrize("rec_loss", ["bce", "sampled_softmax", "ce"])
