@@ -77,8 +77,11 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     else:
         seqs, item_ids = onto_item_ids(fitted_ids, own, data.item_ids, f"the sequences {name} is fitted on")
     popularity = None if fitted_on is None else SequenceTensors.from_sequences(fitted_on.known(rec.n_items))
-    items, scores = recommend(rec, SequenceTensors.from_sequences(seqs.known(rec.n_items)), user, k=args.k,
-                              popularity=popularity)
+    known = seqs.known(rec.n_items)  # the history the model reads: items it does not know are left out
+    if unknown := int(seqs.lengths[matches[0]] - known.lengths[matches[0]]):
+        warn(f"{unknown} of the user's {int(seqs.lengths[matches[0]])} items are unknown to the model: left out of "
+             "the history it reads")
+    items, scores = recommend(rec, SequenceTensors.from_sequences(known), user, k=args.k, popularity=popularity)
     intent = None
     if intents is not None:  # the intent model numbers the items as its own training did
         intent_checkpoint, intent_model = intents
@@ -89,7 +92,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             intent = NO_INTENT
     names = [str(item_ids[i - 1]) if item_ids is not None else str(i) for i in items[0].tolist()]
     result = {"user": str(args.user), "model": name, "intent": None if intent == NO_INTENT else intent,
-              "history_length": int(seqs.lengths[matches[0]]),
+              "history_length": int(known.lengths[matches[0]]),
               "items": [{"rank": r + 1, "item": item, "score": round(float(score), 6)}
                         for r, (item, score) in enumerate(zip(names, scores[0].tolist())) if math.isfinite(score)]}
     if len(result["items"]) < args.k:

@@ -206,6 +206,12 @@ def test_train_evaluate_and_recommend_without_format_on_csv_and_parquet(tmp_path
                              "--user", "3", "--k", "5", "--json")
     assert code == 0 and len(json.loads(stdout)["items"]) == 3  # the 3 items user 3 has not seen, and a note
     assert "3 items, not 5: the model scores 9 items, and the others are in the user's history" in err
+    newer = tmp_path / "newer.csv"  # user 3 has also picked an item the model was not trained on
+    pl.concat([events, pl.DataFrame({"user_id": [3], "item_id": [99], "timestamp": [T0 + 9]})]).write_csv(newer)
+    code, stdout, err = _run(capsys, "recommend", "--data", str(newer), "--checkpoint", str(out / "best.pt"),
+                             "--user", "3", "--k", "2", "--json")
+    assert code == 0 and json.loads(stdout)["history_length"] == 6  # the 6 items the model reads
+    assert "1 of the user's 7 items are unknown to the model: left out of the history it reads" in err
 
 
 def test_old_format_names_still_work(tmp_path: Path, capsys) -> None:
