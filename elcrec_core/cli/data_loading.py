@@ -33,9 +33,9 @@ from elcrec_core.cli.format_guessing import (
     choose_format,
     event_source,
     is_sequences_parquet,
-    read_advice,
     shorten,
 )
+from elcrec_core.cli.read_advice import read_advice
 from elcrec_core.data.events_to_sequences import SequenceConfig, build_sequences
 from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.ingestion import LoadReport, ingest

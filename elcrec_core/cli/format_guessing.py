@@ -15,6 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from elcrec_core.cli.data_options import ALIASES, FORMATS, DataOptions
+from elcrec_core.cli.format_checks import check_names, check_sequence_guess
 from elcrec_core.data.files import SourceReadError, compression
 from elcrec_core.data.source_config import ColumnMap, SourceConfig
 
@@ -32,7 +33,7 @@ _BOM = b"\xef\xbb\xbf"
 
 _PARQUET_MAGIC = b"PAR1"
 
-_FORMAT_OPTION = "--format " + "|".join(FORMATS)
+FORMAT_OPTION = "--format " + "|".join(FORMATS)
 
 
 def _head(path: Path) -> bytes:
@@ -50,6 +51,11 @@ def _lines(head: bytes) -> list[str]:
     return [line.rstrip("\r") for line in lines if line.strip()]
 
 
+def first_lines(path: Path) -> list[str]:
+    """The complete, non-blank lines of the file's first :data:`SNIFF_BYTES`, decoded as UTF-8."""
+    return _lines(_head(path))
+
+
 def guess_format(path: Path) -> tuple[str, str]:
     """(format, how it was guessed) from the file's magic bytes, name or first line; raises
     :class:`SourceReadError` when none of these tells."""
@@ -63,14 +69,14 @@ def guess_format(path: Path) -> tuple[str, str]:
         raise SourceReadError(path, f"a {packed} file: compressed files are not read; decompress it first")
     if b"\x00" in head:
         raise SourceReadError(path, "cannot tell its format: it holds NUL bytes (binary or compressed data, or "
-                                    f"UTF-16 text?); give {_FORMAT_OPTION}")
+                                    f"UTF-16 text?); give {FORMAT_OPTION}")
     lines = _lines(head)
     if not lines:
-        raise SourceReadError(path, f"cannot tell the format of an empty file; give {_FORMAT_OPTION}")
+        raise SourceReadError(path, f"cannot tell the format of an empty file; give {FORMAT_OPTION}")
     found = _format_of_line(lines[0])
     if found is None:
         raise SourceReadError(path, f"cannot tell its format from the name or the first line "
-                                    f"{shorten(lines[0], 80)!r}; give {_FORMAT_OPTION}")
+                                    f"{shorten(lines[0], 80)!r}; give {FORMAT_OPTION}")
     return found, "guessed from its first line"
 
 
@@ -107,11 +113,13 @@ def choose_format(first: Path, options: DataOptions) -> tuple[str, list[str]]:
     fmt, how = guess_format(first)
     if options.delimiter is not None and fmt == "sequence":  # such as a space-delimited file with a header
         return "csv", ["delimited text: --delimiter given"]
-    if fmt == "sequence" and _space_separated_header(lines := _lines(_head(first))):
+    if fmt == "sequence" and _space_separated_header(lines := first_lines(first)):
         raise SourceReadError(first, f"its first line {shorten(lines[0], 80)!r} looks like the header of a table "
                                      f"separated by spaces (every line has {len(lines[0].split())} fields), not a "
                                      "user and their items: give --delimiter ' ' to read its events, or --format "
                                      "sequence if each line is one user's items")
+    if fmt == "sequence":
+        check_sequence_guess(first, lines)
     return fmt, [how]
 
 
@@ -145,6 +153,9 @@ def event_source(path: str, files: list[Path], fmt: str, options: DataOptions) -
     source = SourceConfig(format=fmt, path=path, columns=columns, delimiter=delimiter,
                           header=options.header and options.names is None, names=options.names, quote=options.quote,
                           timestamp_format=options.timestamp_format or "epoch_s", encoding=options.encoding)
+    if options.names is not None and fmt in ("csv", "tsv"):
+        check_names(first, first_lines(first), options.names, (columns.user, columns.item), source.separator,
+                    options.quote)
     if columns.timestamp is not None and options.timestamp_format is None:
         detected = next(filter(None, (_detect_timestamp_format(file, source) for file in files)), None)
         if detected is not None:
@@ -165,7 +176,7 @@ def _delimiter(text: str | None) -> str | None:
 def _guess_delimiter(path: Path, fmt: str) -> str | None:
     """Another delimiter than the format's own when the first line lacks that one and holds exactly one other."""
     try:
-        lines = _lines(_head(path))
+        lines = first_lines(path)
     except OSError:
         return None
     own = "\t" if fmt == "tsv" else ","
@@ -185,13 +196,14 @@ def _detect_timestamp_format(path: Path, source: SourceConfig) -> str | None:
     values = [s.strip() for s in samples if s is not None and s.strip()]
     if not values:
         return None
-    numbers = [float(v) for v in values if _is_number(v)]
+    numbers = [float(v) for v in values if is_number(v)]
     if len(numbers) * 2 < len(values):
         return "iso8601"
     return "epoch_ms" if statistics.median(abs(n) for n in numbers) >= 1e11 else "epoch_s"
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Whether ``text`` is a finite number."""
     try:
         return math.isfinite(float(text))
     except ValueError:
@@ -206,7 +218,7 @@ def _timestamp_samples(path: Path, source: SourceConfig) -> list[str]:
             return []  # a missing column is the reader's to name; a typed time needs no format
         frame = pl.scan_parquet(path, glob=False).select(pl.col(column).cast(pl.String)).head(SAMPLE_ROWS).collect()
         return frame[column].to_list()
-    lines = _lines(_head(path))
+    lines = first_lines(path)
     if source.format == "jsonl":
         values = []
         for line in lines[:SAMPLE_ROWS]:
@@ -230,32 +242,6 @@ def _timestamp_samples(path: Path, source: SourceConfig) -> list[str]:
     return [row[at] for row in rows[1 if source.header else 0:][:SAMPLE_ROWS] if len(row) > at]
 
 
-def read_advice(exc: SourceReadError, first: Path, source: SourceConfig, how: str | None) -> str:
-    """What to try when reading failed: the column options where columns are missing, the timestamp options
-    where no time could be read, and the format where it was guessed (``how``) or the first line looks like
-    another format."""
-    tips = []
-    if exc.cause.startswith("no column(s)"):
-        header = _first_fields(first, source) if source.header else []
-        if header and all(_is_number(f) or not f.strip() for f in header):
-            read = [c for c in (source.columns.user, source.columns.item, source.columns.timestamp) if c]
-            tips.append(f"its first line looks like data, not a header: give --no-header and --names with a name "
-                        f"for each of its {len(header)} columns (those read: {', '.join(read)})")
-        else:
-            tips.append("name the columns with --user-column, --item-column, --timestamp-column"
-                        + ("" if source.format in ("jsonl", "parquet") else ", or --no-header and --names"))
-    if "bad_timestamp" in exc.cause or "missing_timestamp" in exc.cause:
-        tips.append(f"the timestamps were read as {source.timestamp_format}: give --timestamp-format "
-                    "epoch_s|epoch_ms|iso8601, or --timestamp-column (none: the file has no times)")
-    if how is not None:
-        tips.append(f"it was read as {source.format}, {how}: give {_FORMAT_OPTION} if that is wrong")
-    elif (exc.cause.startswith(("no rows accepted", "no column(s)", "not a Parquet file")) or "NUL byte" in exc.cause) \
-            and (content := looks_like(first)) not in (None, source.format):
-        tips.append(f"{'it is' if content == 'parquet' else 'its first line looks like'} {content}: try "
-                    f"--format {content}")
-    return "".join(f"; {tip}" for tip in tips)
-
-
 def looks_like(path: Path) -> str | None:
     """The format the file's content looks like (Parquet's magic bytes, else its first line), or None."""
     try:
@@ -266,14 +252,6 @@ def looks_like(path: Path) -> str | None:
         return "parquet"
     lines = [] if b"\x00" in head else _lines(head)
     return _format_of_line(lines[0]) if lines else None
-
-
-def _first_fields(path: Path, source: SourceConfig) -> list[str]:
-    try:
-        lines = _lines(_head(path))
-        return next(csv.reader([lines[0]], delimiter=source.separator)) if lines else []
-    except (OSError, csv.Error):
-        return []
 
 
 def parquet_schema(path: Path) -> dict[str, pl.DataType]:

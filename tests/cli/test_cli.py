@@ -4,6 +4,7 @@ the format when not given and says what it guessed, and `elcrec sequences` shows
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 import shutil
 from datetime import datetime
@@ -94,12 +95,66 @@ def test_a_table_separated_by_spaces_is_not_taken_for_the_sequence_format(tmp_pa
                                                              {"user": "2", "items": ["5"]}]
     assert _sequences(capsys, table, "--format", "sequence")[0] == {  # if asked for
         "user": "1", "items": ["5", str(T0), "6", str(T0 + 1)]}
-    headless = _write(tmp_path / "headless.txt", f"1 5 {T0}\n1 6 {T0 + 1}\n")
+    headless = _write(tmp_path / "headless.txt", f"1 5 {T0}\n2 6 {T0 + 1}\n")
     code, _, err = _run(capsys, "sequences", "--data", str(headless))
     assert code == 2 and f"the largest, {T0 + 1:,}, would give the model {T0 + 1:,} items for the 4 that occur" in err
     sparse = _write(tmp_path / "sparse.txt", "1 5 250000 7\n2 5 7 250000\n")  # a sequence file, said so: read
     assert load(str(sparse), DataOptions(format="sequence")).sequences.n_items == 250000
 
+
+
+def test_a_file_whose_lines_repeat_a_user_or_hold_no_items_is_not_taken_for_the_sequence_format(
+        tmp_path: Path, capsys) -> None:
+    """`user item rating` separated by spaces was read as sequences (ratings as items, a user's lines joined), and a
+    comment above a CSV table as a user whose lines had no items, both without an error."""
+    ratings = _write(tmp_path / "ratings.txt", "1 10 5\n1 20 3\n2 10 4\n")
+    code, _, err = _run(capsys, "sequences", "--data", str(ratings))
+    assert code == 2 and err == (
+        f"elcrec: error: {ratings}: its first line looks like a user and their items (the sequence format), but the "
+        "lines '1 10 5' and '1 20 3' begin with the same user, and a sequence file has one line per user: give "
+        "--delimiter ' ' with --names (or a header) to read a table of events separated by spaces, --format "
+        "csv|tsv|jsonl|parquet, or --format sequence if it is of that format\n")
+    names = ["--names", "user_id,item_id,rating", "--timestamp-column", "none"]
+    assert _sequences(capsys, ratings, "--delimiter", " ", *names) == [{"user": "1", "items": ["10", "20"]},
+                                                                       {"user": "2", "items": ["10"]}]
+    assert _sequences(capsys, ratings, "--format", "sequence") == [{"user": "1", "items": ["10", "5", "20", "3"]},
+                                                                   {"user": "2", "items": ["10", "4"]}]
+    commented = _write(tmp_path / "export.txt", f"# exported today\nuser_id,item_id,timestamp\nu,i,{T0}\nv,j,{T0}\n")
+    code, _, err = _run(capsys, "sequences", "--data", str(commented))
+    assert code == 2 and "but 3 of its first 4 lines hold no item (a title or a comment above a table?)" in err
+    two = _write(tmp_path / "two.txt", "1 5 6\n2 5\nu3\n")  # one user of three without items: a sequence file
+    assert _sequences(capsys, two) == [{"user": "1", "items": ["5", "6"]}, {"user": "2", "items": ["5"]}]
+
+
+def test_names_of_another_count_than_the_fields_or_that_the_first_line_holds_are_refused(
+        tmp_path: Path, capsys) -> None:
+    """--names with a header read the header as an event (a user 'user_id' who picked the item 'item_id'); names of
+    another count rejected every row as ragged, or all but a row with an extra field, with advice on --format."""
+    header = _write(tmp_path / "e.csv", f"user_id,item_id,time\nu,i,{T0}\nu,j,{T0 + 1}\n")
+    code, _, err = _run(capsys, "sequences", "--data", str(header), "--names", "user_id,item_id,t",
+                        "--timestamp-column", "none")
+    assert code == 2 and err == (
+        f"elcrec: error: {header}: its first line 'user_id,item_id,time' is a header (it names the columns user_id "
+        "and item_id where --names puts them), which --names would read as an event: leave out --names (and "
+        "--no-header) and name the columns with --user-column, --item-column, --timestamp-column\n")
+    tabs = _write(tmp_path / "u.data", f"1\t50\t5\t{T0}\n2\t51\t3\t{T0 + 1}\t\n3\t52\t4\t{T0 + 2}\n")
+    for given, count in (("user_id,item_id,rating,timestamp,extra", 5), ("user_id,item_id,rating", 3)):
+        code, _, err = _run(capsys, "sequences", "--data", str(tabs), "--names", given)
+        assert code == 2 and err == (f"elcrec: error: {tabs}: --names gives {count} names ({given.replace(',', ', ')})"
+                                     ", but its lines have 4 fields separated by '\\t': give a name for each field\n")
+    assert len(_sequences(capsys, tabs, "--names", "user_id,item_id,rating,timestamp")) == 3  # the extra tab: one of 3
+
+
+def test_the_format_is_only_suggested_where_another_format_may_read_the_file(tmp_path: Path, capsys) -> None:
+    """An empty file, compressed data or an unclosed quote are the file's whatever its format: no --format tip."""
+    for name, content in (("empty.csv", b""), ("packed.csv", gzip.compress(b"user_id,item_id\n")),
+                          ("quote.csv", f'user_id,item_id,timestamp\nu,"i,{T0}\nv,j,{T0}\n'.encode())):
+        code, _, err = _run(capsys, "sequences", "--data", str(_write(tmp_path / name, content)))
+        assert code == 2 and "elcrec: error:" in err and "--format" not in err, err
+    ragged = _write(tmp_path / "ragged.csv", f"user_id,item_id,timestamp\nu,i,{T0},x,y\n")
+    code, _, err = _run(capsys, "sequences", "--data", str(ragged))
+    assert code == 2 and err.endswith(f"it was read as csv, guessed from the name .csv: give --format {FORMATS} if "
+                                      "that is wrong\n")
 
 def test_a_parquet_file_whose_name_holds_glob_characters_has_its_own_schema(tmp_path: Path, capsys) -> None:
     """Polars took x[1].parquet for a pattern: the schema came from x1.parquet beside it (or none), and ISO times

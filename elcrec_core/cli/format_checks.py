@@ -1,0 +1,68 @@
+"""Checks that a guessed format or the given ``--names`` fit a file's first lines, before anything is read: a file
+taken for the sequence format whose lines repeat a user or hold no items, and ``--names`` of another count than
+the file's fields or that its first line holds (a header). Each raises :class:`SourceReadError` naming the file
+and the options that read it as intended: the file would otherwise load without an error, as wrong events."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from pathlib import Path
+
+from elcrec_core.data.files import SourceReadError
+
+
+def check_sequence_guess(path: Path, lines: list[str]) -> None:
+    """Refuse ``path`` (guessed to be of the sequence format: one line per user, the user and then their items,
+    separated by spaces) when its first ``lines`` (non-blank) say otherwise: a user who begins two lines (more
+    likely a table of events separated by spaces, such as ``user item rating``), or most lines without an item
+    (such as a title or a comment above a table). Given ``--format sequence``, such a file is read all the same
+    (a user's lines are joined)."""
+    begun: dict[str, str] = {}
+    for line in lines:
+        user = line.split()[0]
+        if user in begun:
+            doubt = (f"the lines {_cut(begun[user])!r} and {_cut(line)!r} begin with the same user, and a sequence "
+                     "file has one line per user")
+            break
+        begun[user] = line
+    else:
+        bare = sum(len(line.split()) < 2 for line in lines)
+        if 2 * bare <= len(lines):
+            return
+        doubt = f"{bare} of its first {len(lines)} lines hold no item (a title or a comment above a table?)"
+    raise SourceReadError(path, f"its first line looks like a user and their items (the sequence format), but "
+                                f"{doubt}: give --delimiter ' ' with --names (or a header) to read a table of "
+                                "events separated by spaces, --format csv|tsv|jsonl|parquet, or --format sequence "
+                                "if it is of that format")
+
+
+def check_names(path: Path, lines: list[str], names: tuple[str, ...], columns: tuple[str, str], delimiter: str,
+                quote: str | None) -> None:
+    """Refuse ``--names`` for the delimited text ``path`` when its first ``lines`` (non-blank) have another number
+    of fields than ``names`` (the count most of them have: a row with an extra empty field at the end is one of
+    many), or when its first line holds the names of the user and item ``columns`` where ``names`` puts them (a
+    header, which ``--names`` would read as an event)."""
+    try:
+        rows = list(csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter, quotechar=quote or None,
+                               quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE))
+    except csv.Error:  # the reader names what is wrong
+        return
+    if not rows:
+        return
+    fields = Counter(len(row) for row in rows).most_common(1)[0][0]
+    if fields != len(names):
+        raise SourceReadError(path, f"--names gives {len(names)} names ({', '.join(names)}), but its lines have "
+                                    f"{fields} fields separated by {delimiter!r}: give a name for each field")
+    first = [field.strip().casefold() for field in rows[0]]
+    if len(first) == len(names) and all(column in names and first[names.index(column)] == column.casefold()
+                                        for column in columns):
+        raise SourceReadError(path, f"its first line {_cut(lines[0])!r} is a header (it names the columns "
+                                    f"{' and '.join(columns)} where --names puts them), which --names would read "
+                                    "as an event: leave out --names (and --no-header) and name the columns with "
+                                    "--user-column, --item-column, --timestamp-column")
+
+
+def _cut(line: str, limit: int = 40) -> str:
+    return line if len(line) <= limit else line[: limit - 3] + "..."

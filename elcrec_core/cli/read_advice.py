@@ -1,0 +1,52 @@
+"""Advice on the options when reading a file failed where a guess (the format, the header, the timestamps) may be
+at fault: which options to give, and what the file looks like instead."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from elcrec_core.cli.format_guessing import FORMAT_OPTION, first_lines, is_number, looks_like
+from elcrec_core.data.files import SourceReadError
+from elcrec_core.data.source_config import SourceConfig
+
+
+def read_advice(exc: SourceReadError, first: Path, source: SourceConfig, how: str | None) -> str:
+    """What to try when reading failed: the column options where columns are missing, the timestamp options
+    where no time could be read, and, where another format may read the file, the format where it was guessed
+    (``how``) or the first line looks like another format."""
+    tips = []
+    if exc.cause.startswith("no column(s)"):
+        header = _first_fields(first, source) if source.header else []
+        if header and all(is_number(f) or not f.strip() for f in header):
+            read = [c for c in (source.columns.user, source.columns.item, source.columns.timestamp) if c]
+            tips.append(f"its first line looks like data, not a header: give --no-header and --names with a name "
+                        f"for each of its {len(header)} columns (those read: {', '.join(read)})")
+        else:
+            tips.append("name the columns with --user-column, --item-column, --timestamp-column"
+                        + ("" if source.format in ("jsonl", "parquet") else ", or --no-header and --names"))
+    if "bad_timestamp" in exc.cause or "missing_timestamp" in exc.cause:
+        tips.append(f"the timestamps were read as {source.timestamp_format}: give --timestamp-format "
+                    "epoch_s|epoch_ms|iso8601, or --timestamp-column (none: the file has no times)")
+    if _format_may_be_at_fault(exc.cause):
+        if how is not None:
+            tips.append(f"it was read as {source.format}, {how}: give {FORMAT_OPTION} if that is wrong")
+        elif (content := looks_like(first)) not in (None, source.format):
+            tips.append(f"{'it is' if content == 'parquet' else 'its first line looks like'} {content}: try "
+                        f"--format {content}")
+    return "".join(f"; {tip}" for tip in tips)
+
+
+def _first_fields(path: Path, source: SourceConfig) -> list[str]:
+    try:
+        lines = first_lines(path)
+        return next(csv.reader([lines[0]], delimiter=source.separator)) if lines else []
+    except (OSError, csv.Error):
+        return []
+
+
+def _format_may_be_at_fault(cause: str) -> bool:
+    """Whether another format might read what gave ``cause``: columns not found, every row rejected, binary data;
+    not an empty file, compressed data, another text encoding or an unclosed quote, which are the file's."""
+    return (cause.startswith(("no rows accepted", "no column(s)", "not a Parquet file")) or "NUL byte" in cause) \
+        and not cause.startswith("no rows accepted: 0 rows read")
