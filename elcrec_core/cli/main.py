@@ -77,8 +77,9 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--user", required=True, help="the user id as in the data")
     r.add_argument("--k", type=positive, default=20, help="how many items (default: 20)")
     r.add_argument("--json", action="store_true",
-                   help='one JSON object: {"user", "model", "intent", "history_length" (the items of the history '
-                        'that the model knows), "items": [{"rank", "item", "score"}]}')
+                   help='one JSON object: {"user", "model", "intent", "history_length" (the user\'s items in the '
+                        'data; stderr says how many of them the model does not know), "items": [{"rank", "item", '
+                        '"score"}]}')
     r.set_defaults(func=serving.cmd_recommend)
 
     q = sub.add_parser("sequences", help="show the sequences the model sees: each user's items in time order")

@@ -92,7 +92,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             intent = NO_INTENT
     names = [str(item_ids[i - 1]) if item_ids is not None else str(i) for i in items[0].tolist()]
     result = {"user": str(args.user), "model": name, "intent": None if intent == NO_INTENT else intent,
-              "history_length": int(known.lengths[matches[0]]),
+              "history_length": int(seqs.lengths[matches[0]]),
               "items": [{"rank": r + 1, "item": item, "score": round(float(score), 6)}
                         for r, (item, score) in enumerate(zip(names, scores[0].tolist())) if math.isfinite(score)]}
     if len(result["items"]) < args.k:
