@@ -17,7 +17,13 @@ import torch
 from elcrec_core.cli.arguments import build_config, load_data
 from elcrec_core.cli.data_options import SYNTHETIC
 from elcrec_core.config.settings import load_preset, merge_overrides
-from elcrec_core.data.sequences import ITEM_INDEX_FILE, Sequences, read_item_index_file, write_item_index_file
+from elcrec_core.data.sequences import (
+    ITEM_INDEX_FILE,
+    Sequences,
+    SequenceTensors,
+    read_item_index_file,
+    write_item_index_file,
+)
 from elcrec_core.train.auto_preset import AUTO, BASE_PRESET, auto_experiment
 from elcrec_core.train.checkpoint import BEST, LAST
 from elcrec_core.train.run_log import METRICS_FILE, TENSORBOARD_DIR
@@ -99,8 +105,7 @@ def _keep_the_resumed_catalogue(out: Path, item_ids: np.ndarray, resume: bool) -
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from elcrec_core.data.sequences import SequenceTensors
-    from elcrec_core.evaluate.ranking import eligible_users, evaluate
+    from elcrec_core.evaluate.ranking import evaluate
     from elcrec_core.train.checkpoint import load_model, onto_catalogue
     from elcrec_core.train.device import select_device
 
@@ -114,10 +119,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
               "checkpoint: their targets count as misses and the inputs leave them out", file=sys.stderr)
     model.to(device)
     data_tensors = SequenceTensors.from_sequences(seqs, device)
-    if len(eligible_users(data_tensors, args.split)) == 0:  # the metrics' NaN would read as a model without a figure
-        need = 3 if args.split == "valid" else 2
-        raise ValueError(f"{args.data}: no user has a {args.split} target to rank (that takes at least {need} items; "
-                         f"the longest history has {int(seqs.lengths.max(initial=0))})")
+    _require_targets(args.data, seqs, data_tensors, args.split)
     metrics = evaluate(model, data_tensors, args.split)
     if args.json:
         print(json.dumps(_rounded(metrics)))
@@ -128,10 +130,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _require_targets(name: str, seqs: Sequences, data: SequenceTensors, split: str) -> None:
+    """Raise ValueError when no user of ``seqs`` (as ``data``) has a ``split`` target: every metric would be NaN
+    (JSON's null), which reads as a model without a finite score."""
+    from elcrec_core.evaluate.ranking import eligible_users
+
+    if len(eligible_users(data, split)) == 0:
+        need = 3 if split == "valid" else 2
+        raise ValueError(f"{name}: no user has a {split} target to rank (that takes at least {need} items; the "
+                         f"longest history has {int(seqs.lengths.max(initial=0))})")
+
+
 def cmd_baselines(args: argparse.Namespace) -> int:
     import tempfile
 
-    from elcrec_core.data.sequences import SequenceTensors
     from elcrec_core.evaluate.baselines import EASE_LAMBDAS, SASRec, compare
 
     if args.threads:  # EASE's solve and SASRec's training: fewer threads than cores can be faster on shared cores
@@ -147,6 +159,8 @@ def cmd_baselines(args: argparse.Namespace) -> int:
         raise ValueError(f"--lambdas: comma-separated finite numbers > 0, not {args.lambdas!r}")
     data = load_data(args, seed=exp.train.seed)
     seqs = data.sequences
+    data_tensors = SequenceTensors.from_sequences(seqs)
+    _require_targets(args.data, seqs, data_tensors, "test")
 
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -160,7 +174,7 @@ def cmd_baselines(args: argparse.Namespace) -> int:
     log(f"data: {len(seqs)} users, {seqs.n_items} items, {len(seqs.items)} interactions")
     with tempfile.TemporaryDirectory(prefix="elcrec-sasrec-") as tmp:
         sasrec = None if args.no_sasrec else SASRec(exp, args.out or tmp, log)
-        results = compare(SequenceTensors.from_sequences(seqs), lambdas, sasrec, log)
+        results = compare(data_tensors, lambdas, sasrec, log)
     if args.json:
         print(json.dumps({name: _rounded(metrics) for name, metrics in results.items()}))
     else:
@@ -225,8 +239,11 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from elcrec_core.cli.format_guessing import SUFFIX_FORMATS
     from elcrec_core.data.synthetic import SyntheticConfig, generate
 
-    data = generate(SyntheticConfig(n_users=args.users, n_items=args.items, n_intents=args.intents, seed=args.seed))
     out = Path(args.out)
+    if out.suffix.lower() in COMPRESSED_SUFFIXES:  # polars refused a .gz; a .bz2 was written as plain text
+        raise ValueError(f"--out {out}: synth writes uncompressed files (the readers read no compressed file); name "
+                         "it .csv, .tsv, .jsonl or .parquet")
+    data = generate(SyntheticConfig(n_users=args.users, n_items=args.items, n_intents=args.intents, seed=args.seed))
     out.parent.mkdir(parents=True, exist_ok=True)
     fmt = SUFFIX_FORMATS.get(out.suffix.lower(), "csv")  # as the readers guess it (a .jsonl of CSV was refused)
     if fmt == "parquet":
@@ -237,6 +254,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
         data.events.write_csv(out, separator="\t" if fmt == "tsv" else ",")
     print(f"wrote {len(data.events)} events of {args.users} users to {out}")
     return 0
+
+
+COMPRESSED_SUFFIXES = {".gz", ".gzip", ".bz2", ".xz", ".zst", ".zstd", ".zip", ".lz4", ".7z"}
 
 
 def _rounded(metrics: dict[str, float]) -> dict[str, float | None]:

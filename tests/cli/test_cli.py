@@ -515,6 +515,11 @@ def test_synth_writes_the_format_its_name_says_and_every_one_reads_back_alike(tm
         read[name] = out
     assert (tmp_path / "e.jsonl").read_text().startswith('{"user_id":')
     assert len({*read.values()}) == 1 and read["e.csv"].count("\n") == 30
+    for name in ("e.csv.gz", "e.bz2", "e.zst"):  # polars raised on .gz; .bz2 held plain CSV
+        code, _, err = _run(capsys, "synth", "--out", str(tmp_path / name))
+        assert (code, err) == (2, f"elcrec: error: --out {tmp_path / name}: synth writes uncompressed files (the "
+                                  "readers read no compressed file); name it .csv, .tsv, .jsonl or .parquet\n")
+        assert not (tmp_path / name).exists()
 
 
 # ------------------------------------------------------------------------------------------ train and evaluate
@@ -627,6 +632,12 @@ def test_evaluate_json_gives_null_for_a_model_whose_scores_are_not_finite(tmp_pa
                              str(tmp_path / "nan.pt"), "--split", "valid")
     assert (code, stdout) == (2, "") and err.endswith(f"elcrec: error: {pairs}: no user has a valid target to rank "
                                                       "(that takes at least 3 items; the longest history has 2)\n")
+    singles = _write(tmp_path / "singles.txt", "1 1\n2 3\n")  # and baselines printed every model's figures null
+    for extra in ((), ("--no-sasrec",)):
+        code, stdout, err = _run(capsys, "baselines", "--data", str(singles), "--format", "sequence", "--json", *extra)
+        assert (code, stdout) == (2, "") and err.endswith(f"elcrec: error: {singles}: no user has a test target to "
+                                                          "rank (that takes at least 2 items; the longest history has "
+                                                          "1)\n")
 
 
 def test_a_settings_file_whose_preset_would_not_apply_is_refused(tmp_path: Path, capsys) -> None:
