@@ -41,9 +41,9 @@ def _head(path: Path) -> bytes:
         return fh.read(SNIFF_BYTES)
 
 
-def _lines(head: bytes) -> list[str]:
+def _lines(head: bytes, encoding: str = "utf-8") -> list[str]:
     """The complete, non-blank lines of a file's first bytes (all of them when the file is shorter), decoded."""
-    text = head.removeprefix(_BOM).decode("utf-8", errors="replace")
+    text = head.removeprefix(_BOM).decode(encoding, errors="replace")
     eol = "\r" if "\r" in text and "\n" not in text else "\n"
     lines = text.split(eol)
     if len(head) == SNIFF_BYTES and len(lines) > 1:
@@ -51,9 +51,9 @@ def _lines(head: bytes) -> list[str]:
     return [line.rstrip("\r") for line in lines if line.strip()]
 
 
-def first_lines(path: Path) -> list[str]:
-    """The complete, non-blank lines of the file's first :data:`SNIFF_BYTES`, decoded as UTF-8."""
-    return _lines(_head(path))
+def first_lines(path: Path, encoding: str = "utf-8") -> list[str]:
+    """The complete, non-blank lines of the file's first :data:`SNIFF_BYTES`, decoded from ``encoding``."""
+    return _lines(_head(path), encoding)
 
 
 def guess_format(path: Path) -> tuple[str, str]:
@@ -218,7 +218,7 @@ def _timestamp_samples(path: Path, source: SourceConfig) -> list[str]:
             return []  # a missing column is the reader's to name; a typed time needs no format
         frame = pl.scan_parquet(path, glob=False).select(pl.col(column).cast(pl.String)).head(SAMPLE_ROWS).collect()
         return frame[column].to_list()
-    lines = first_lines(path)
+    lines = first_lines(path, source.encoding)  # another encoding: UTF-16's times were not detected
     if source.format == "jsonl":
         values = []
         for line in lines[:SAMPLE_ROWS]:

@@ -22,9 +22,14 @@ def read_advice(exc: SourceReadError, first: Path, source: SourceConfig, how: st
             read = [c for c in (source.columns.user, source.columns.item, source.columns.timestamp) if c]
             tips.append(f"its first line looks like data, not a header: give --no-header and --names with a name "
                         f"for each of its {len(header)} columns (those read: {', '.join(read)})")
+        elif len(header) == 1 and len(header[0].split()) > 1:
+            tips.append(f"its first line has no {source.separator!r} but spaces between names: give --delimiter ' ' "
+                        "if spaces separate its fields")
         else:
             tips.append("name the columns with --user-column, --item-column, --timestamp-column"
                         + ("" if source.format in ("jsonl", "parquet") else ", or --no-header and --names"))
+        if exc.cause.startswith(f"no column(s) [{source.columns.timestamp!r}];"):
+            tips.append("a file without times: --timestamp-column none (each user's events in file order)")
     if "bad_timestamp" in exc.cause or "missing_timestamp" in exc.cause:
         tips.append(f"the timestamps were read as {source.timestamp_format}: give --timestamp-format "
                     "epoch_s|epoch_ms|iso8601, or --timestamp-column (none: the file has no times)")

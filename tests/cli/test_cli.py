@@ -310,6 +310,24 @@ def test_a_wrong_guess_names_the_guess_and_the_options(tmp_path: Path, capsys) -
                       "time") == [{"user": "u", "items": ["i"]}]
 
 
+
+def test_advice_for_a_file_without_times_or_separated_by_spaces_and_times_of_another_encoding(
+        tmp_path: Path, capsys) -> None:
+    """A missing timestamp column did not name --timestamp-column none; a header separated by spaces (one column)
+    did not name --delimiter; the times of a UTF-16 file were sniffed as UTF-8, not detected, and all rejected."""
+    no_times = _write(tmp_path / "n.csv", "user_id,item_id\nu,a\nu,b\n")
+    code, _, err = _run(capsys, "sequences", "--data", str(no_times))
+    assert code == 2 and "; a file without times: --timestamp-column none (each user's events in file order);" in err
+    assert _sequences(capsys, no_times, "--timestamp-column", "none") == [{"user": "u", "items": ["a", "b"]}]
+    spaced = _write(tmp_path / "s.csv", f"user_id item_id timestamp\nu a {T0}\n")
+    code, _, err = _run(capsys, "sequences", "--data", str(spaced))
+    assert code == 2 and ("; its first line has no ',' but spaces between names: give --delimiter ' ' if spaces "
+                          "separate its fields;") in err
+    assert _sequences(capsys, spaced, "--delimiter", " ") == [{"user": "u", "items": ["a"]}]
+    wide = _write(tmp_path / "w.tsv", "user_id\titem_id\ttimestamp\r\nu\ta\t2024-01-02\r\nu\tb\t2024-01-01\r\n"
+                  .encode("utf-16"))
+    assert _sequences(capsys, wide, "--encoding", "utf-16") == [{"user": "u", "items": ["b", "a"]}]
+
 def test_a_given_format_that_reads_nothing_says_what_the_file_looks_like(tmp_path: Path, capsys) -> None:
     path = _write(tmp_path / "e.csv", f"user_id,item_id,timestamp\nu,i,{T0}\n")
     assert _run(capsys, "sequences", "--data", str(path), "--format", "sequences")[2] == (
