@@ -154,7 +154,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     ]
     purity = intent_category_purity(candidate_model, seqs, item_ids, storage.warehouse)
     if purity is not None:
-        sections.append(("Intents of the new model and item categories", purity_text(purity)))
+        sections.append(("Intents of the new model and item categories",
+                         purity_text(purity, candidate_model.cfg.n_intents)))
     images = {"training_plot": ("training curves of the new model", out / "training_curve.png")}
     backtest, no_backtest = _backtest(storage, partition)
     if backtest is None:

@@ -114,12 +114,14 @@ def _table_to_html(markdown: str) -> str:
     return "".join(out + ["</table>"])
 
 
-def purity_text(purity: CategoryPurity) -> str:
+def purity_text(purity: CategoryPurity, n_intents: int) -> str:
     """The report's sentences on the intents' category purity (:func:`elcrec_core.evaluate.statistics.
-    category_purity`): the purity beside the shuffled assignments', and how many intents have each main category.
-    Where every intent has the same main category, a purity above the shuffled one cannot come from intents that
-    separate categories (on ml-100k all are Drama: the intents split the users by how much they watch, and light
-    users' shares of Drama are higher), and the text says so."""
+    category_purity`) of a model of ``n_intents`` intents: the purity beside the shuffled assignments', and how
+    many intents have each main category. Where every intent has the same main category, a purity above the
+    shuffled one cannot come from intents that separate categories (on ml-100k all are Drama: the intents split
+    the users by how much they watch, and light users' shares of Drama are higher), and the text says so; where
+    intents hold no user or fewer than :data:`SMALL_INTENT_SHARE` of them (ml-100k: 2 of 8 empty, 2 with 1 and 2
+    users of 943), it says that too, which the main categories' counts of intents hide."""
     mains = purity.per_intent["main_category"].value_counts(sort=True, name="intents").sort(
         ["intents", "main_category"], descending=[True, False])
     listed = ", ".join(f"{category} ({n} intent{'s' * (n != 1)})" for category, n in mains.iter_rows())
@@ -133,4 +135,21 @@ def purity_text(purity: CategoryPurity) -> str:
                  "of different categories; their top categories by lift tell them apart (intent_profiles lists them "
                  "for the model whose intents are served: this one, unless the gate refused it and an ELCRec model "
                  "that served before gives them).")
-    return text
+    return text + _collapse_text(purity.per_intent["users"].to_numpy(), n_intents)
+
+
+SMALL_INTENT_SHARE = 0.01
+
+
+def _collapse_text(sizes: np.ndarray, n_intents: int) -> str:
+    """A sentence on the intents that hold no user or fewer than SMALL_INTENT_SHARE of the users (``sizes``: the
+    users of each intent that holds any), or '' where there are none."""
+    small = np.sort(sizes[sizes < SMALL_INTENT_SHARE * sizes.sum()])
+    if len(sizes) == n_intents and not len(small):
+        return ""
+    text = f" Of the model's {n_intents} intents, {len(sizes)} hold these users"
+    text += f" ({n_intents - len(sizes)} none)" if len(sizes) < n_intents else ""
+    if len(small):
+        text += (f"; {len(small)} of them fewer than {SMALL_INTENT_SHARE:.0%} of the users each "
+                 f"({', '.join(str(int(n)) for n in small)} user{'s' * (int(small[-1]) != 1)})")
+    return text + "."

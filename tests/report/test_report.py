@@ -248,7 +248,7 @@ def test_purity_text_lists_the_main_categories_and_says_when_every_intent_has_th
                                    "purity": [0.4] * len(mains)})
         return CategoryPurity(0.4135, 0.3984, 0.00026, 5, per_intent)
 
-    same = purity_text(purity(["Drama", "Drama", "Drama"]))
+    same = purity_text(purity(["Drama", "Drama", "Drama"]), 3)
     assert same.startswith("Category purity 0.413 (the share of an intent's interactions in its most frequent "
                            "category, weighted by users); shuffled assignments of the same sizes 0.398 ± 0.0003 "
                            "(mean ± standard deviation of 5 shuffles). Main categories: Drama (3 intents). Every "
@@ -257,6 +257,30 @@ def test_purity_text_lists_the_main_categories_and_says_when_every_intent_has_th
     assert same.endswith("their top categories by lift tell them apart (intent_profiles lists them for the model "
                          "whose intents are served: this one, unless the gate refused it and an ELCRec model that "
                          "served before gives them).")
-    mixed = purity_text(purity(["Drama", "Comedy", "Drama", "Action", "Comedy"]))
+    mixed = purity_text(purity(["Drama", "Comedy", "Drama", "Action", "Comedy"]), 5)
     assert mixed.endswith("Main categories: Comedy (2 intents), Drama (2 intents), Action (1 intent).")
-    assert purity_text(purity(["Drama"])).endswith("Main categories: Drama (1 intent).")  # one intent: nothing to split
+    one_intent = purity_text(purity(["Drama"]), 1)  # one intent: nothing to split
+    assert one_intent.endswith("Main categories: Drama (1 intent).")
+
+
+def test_purity_text_says_how_many_intents_hold_no_user_or_fewer_than_1_percent():
+    """ml-100k's 8 intents: 2 empty, 2 with 1 and 2 of 943 users; the report said only "Drama (6 intents)"."""
+    import polars as pl
+
+    from elcrec_core.evaluate.statistics import CategoryPurity
+    from elcrec_core.report.evaluation_report import purity_text
+
+    sizes = [232, 1, 312, 195, 201, 2]
+    per_intent = pl.DataFrame({"intent": [2, 3, 4, 5, 6, 7], "users": sizes, "interactions": [50] * 6,
+                               "main_category": ["Drama"] * 6, "purity": [0.4] * 6})
+    text = purity_text(CategoryPurity(0.413, 0.398, 0.0003, 5, per_intent), 8)
+    assert text.endswith("gives them). Of the model's 8 intents, 6 hold these users (2 none); 2 of them fewer than "
+                         "1% of the users each (1, 2 users).")
+    per_intent = per_intent.with_columns(users=pl.Series([232, 10, 312, 195, 201, 12]))  # 10 of 962: above 1%
+    assert purity_text(CategoryPurity(0.413, 0.398, 0.0003, 5, per_intent), 7).endswith(
+        "gives them). Of the model's 7 intents, 6 hold these users (1 none).")
+    assert purity_text(CategoryPurity(0.413, 0.398, 0.0003, 5, per_intent), 6).endswith("gives them).")
+    one = per_intent.with_columns(users=pl.Series([232, 1, 312, 195, 201, 12]))
+    assert purity_text(CategoryPurity(0.413, 0.398, 0.0003, 5, one), 6).endswith(
+        "gives them). Of the model's 6 intents, 6 hold these users; 1 of them fewer than 1% of the users each "
+        "(1 user).")
