@@ -172,17 +172,20 @@ def test_binary_data_is_refused_with_its_line(tmp_path: Path, fmt: str, content:
     assert str(info.value) == f"{path}: line {line} {NUL}"
 
 
-@pytest.mark.parametrize("reader", [read_sequence_file, lambda path: load(str(path), DataOptions(format="sequence")),
-                                    lambda path: load(str(path), DataOptions(format="events"))])
-def test_the_cli_readers_refuse_binary_data_too(tmp_path: Path, reader) -> None:
+UTF16_TIP = "; give --encoding utf-16 if it is UTF-16 text (as some spreadsheets export it)"
+
+
+@pytest.mark.parametrize(("reader", "advice"), [
+    (read_sequence_file, ""), (lambda path: load(str(path), DataOptions(format="sequence")), UTF16_TIP),
+    (lambda path: load(str(path), DataOptions(format="events")), UTF16_TIP)])
+def test_the_cli_readers_refuse_binary_data_too(tmp_path: Path, reader, advice: str) -> None:
     path = _write(tmp_path / "e.csv", bytes(range(256)))
     with pytest.raises(SourceReadError) as info:
         reader(path)
-    assert str(info.value) == f"{path}: line 1 {NUL}"
+    assert str(info.value) == f"{path}: line 1 {NUL}{advice}"
     with pytest.raises(SourceReadError) as info:  # the format guessed from the name
         load(str(path))
-    assert str(info.value) == (f"{path}: line 1 {NUL}; it was read as csv, guessed from the name .csv: give "
-                               "--format sequence|csv|tsv|jsonl|parquet if that is wrong")
+    assert str(info.value) == f"{path}: line 1 {NUL}{UTF16_TIP}"  # no format reads a NUL byte: no --format tip
 
 
 @pytest.mark.parametrize(("fmt", "good", "bad"), [

@@ -23,19 +23,20 @@ def check_sequence_guess(path: Path, lines: list[str]) -> None:
     for line in lines:
         user = line.split()[0]
         if user in begun:
-            doubt = (f"the lines {_cut(begun[user])!r} and {_cut(line)!r} begin with the same user, and a sequence "
-                     "file has one line per user")
-            break
+            raise SourceReadError(path, f"{_LOOKS} but the lines {_cut(begun[user])!r} and {_cut(line)!r} begin with "
+                                        "the same user, and a sequence file has one line per user: give --delimiter "
+                                        "' ' with --names (or a header) to read a table of events separated by "
+                                        f"spaces, or {_GIVEN}")
         begun[user] = line
-    else:
-        bare = sum(len(line.split()) < 2 for line in lines)
-        if 2 * bare <= len(lines):
-            return
-        doubt = f"{bare} of its first {len(lines)} lines hold no item (a title or a comment above a table?)"
-    raise SourceReadError(path, f"its first line looks like a user and their items (the sequence format), but "
-                                f"{doubt}: give --delimiter ' ' with --names (or a header) to read a table of "
-                                "events separated by spaces, --format csv|tsv|jsonl|parquet, or --format sequence "
-                                "if it is of that format")
+    bare = sum(len(line.split()) < 2 for line in lines)
+    if 2 * bare > len(lines):
+        raise SourceReadError(path, f"{_LOOKS} but {bare} of its first {len(lines)} lines hold no item: if lines "
+                                    "above a table (a title or a comment) made it look so, remove them (no option "
+                                    f"skips lines), or {_GIVEN}")
+
+
+_LOOKS = "its first line looks like a user and their items (the sequence format),"
+_GIVEN = "--format sequence if it is of that format"
 
 
 def check_names(path: Path, lines: list[str], names: tuple[str, ...], columns: tuple[str, str], delimiter: str,
@@ -51,7 +52,8 @@ def check_names(path: Path, lines: list[str], names: tuple[str, ...], columns: t
         return
     if not rows:
         return
-    fields = Counter(len(row) for row in rows).most_common(1)[0][0]
+    # as the reader counts them: an empty last field (a trailing delimiter) is no column
+    fields = Counter(len(row) - (len(row) > 1 and row[-1] == "") for row in rows).most_common(1)[0][0]
     if fields != len(names):
         raise SourceReadError(path, f"--names gives {len(names)} names ({', '.join(names)}), but its lines have "
                                     f"{fields} fields separated by {delimiter!r}: give a name for each field")

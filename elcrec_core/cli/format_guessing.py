@@ -154,8 +154,8 @@ def event_source(path: str, files: list[Path], fmt: str, options: DataOptions) -
                           header=options.header and options.names is None, names=options.names, quote=options.quote,
                           timestamp_format=options.timestamp_format or "epoch_s", encoding=options.encoding)
     if options.names is not None and fmt in ("csv", "tsv"):
-        check_names(first, first_lines(first), options.names, (columns.user, columns.item), source.separator,
-                    options.quote)
+        check_names(first, first_lines(first, options.encoding), options.names, (columns.user, columns.item),
+                    source.separator, options.quote)
     if columns.timestamp is not None and options.timestamp_format is None:
         detected = next(filter(None, (_detect_timestamp_format(file, source) for file in files)), None)
         if detected is not None:

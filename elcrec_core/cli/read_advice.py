@@ -28,15 +28,18 @@ def read_advice(exc: SourceReadError, first: Path, source: SourceConfig, how: st
         else:
             tips.append("name the columns with --user-column, --item-column, --timestamp-column"
                         + ("" if source.format in ("jsonl", "parquet") else ", or --no-header and --names"))
-        if exc.cause.startswith(f"no column(s) [{source.columns.timestamp!r}];"):
+        if exc.cause.startswith(f"no column(s) [{source.columns.timestamp!r}]"):  # CSV's "; the file", JSONL's " ("
             tips.append("a file without times: --timestamp-column none (each user's events in file order)")
     if "bad_timestamp" in exc.cause or "missing_timestamp" in exc.cause:
         tips.append(f"the timestamps were read as {source.timestamp_format}: give --timestamp-format "
                     "epoch_s|epoch_ms|iso8601, or --timestamp-column (none: the file has no times)")
-    if _format_may_be_at_fault(exc.cause):
+    content = looks_like(first)
+    if "NUL byte" in exc.cause and content != "parquet":
+        tips.append("give --encoding utf-16 if it is UTF-16 text (as some spreadsheets export it)")
+    if _format_may_be_at_fault(exc.cause, content):
         if how is not None:
             tips.append(f"it was read as {source.format}, {how}: give {FORMAT_OPTION} if that is wrong")
-        elif (content := looks_like(first)) not in (None, source.format):
+        elif content not in (None, source.format):
             tips.append(f"{'it is' if content == 'parquet' else 'its first line looks like'} {content}: try "
                         f"--format {content}")
     return "".join(f"; {tip}" for tip in tips)
@@ -50,8 +53,9 @@ def _first_fields(path: Path, source: SourceConfig) -> list[str]:
         return []
 
 
-def _format_may_be_at_fault(cause: str) -> bool:
-    """Whether another format might read what gave ``cause``: columns not found, every row rejected, binary data;
-    not an empty file, compressed data, another text encoding or an unclosed quote, which are the file's."""
-    return (cause.startswith(("no rows accepted", "no column(s)", "not a Parquet file")) or "NUL byte" in cause) \
-        and not cause.startswith("no rows accepted: 0 rows read")
+def _format_may_be_at_fault(cause: str, content: str | None) -> bool:
+    """Whether another format might read what gave ``cause`` (``content``: what the file looks like): columns not
+    found, every row rejected, a Parquet file read as another; not an empty file, compressed data, text in another
+    encoding or an unclosed quote, which are the file's whatever its format."""
+    return (cause.startswith(("no rows accepted", "no column(s)", "not a Parquet file"))
+            and not cause.startswith("no rows accepted: 0 rows read")) or ("NUL byte" in cause and content == "parquet")

@@ -112,8 +112,8 @@ def test_a_file_whose_lines_repeat_a_user_or_hold_no_items_is_not_taken_for_the_
     assert code == 2 and err == (
         f"elcrec: error: {ratings}: its first line looks like a user and their items (the sequence format), but the "
         "lines '1 10 5' and '1 20 3' begin with the same user, and a sequence file has one line per user: give "
-        "--delimiter ' ' with --names (or a header) to read a table of events separated by spaces, --format "
-        "csv|tsv|jsonl|parquet, or --format sequence if it is of that format\n")
+        "--delimiter ' ' with --names (or a header) to read a table of events separated by spaces, or --format "
+        "sequence if it is of that format\n")
     names = ["--names", "user_id,item_id,rating", "--timestamp-column", "none"]
     assert _sequences(capsys, ratings, "--delimiter", " ", *names) == [{"user": "1", "items": ["10", "20"]},
                                                                        {"user": "2", "items": ["10"]}]
@@ -121,7 +121,8 @@ def test_a_file_whose_lines_repeat_a_user_or_hold_no_items_is_not_taken_for_the_
                                                                    {"user": "2", "items": ["10", "4"]}]
     commented = _write(tmp_path / "export.txt", f"# exported today\nuser_id,item_id,timestamp\nu,i,{T0}\nv,j,{T0}\n")
     code, _, err = _run(capsys, "sequences", "--data", str(commented))
-    assert code == 2 and "but 3 of its first 4 lines hold no item (a title or a comment above a table?)" in err
+    assert code == 2 and ("but 3 of its first 4 lines hold no item: if lines above a table (a title or a comment) "
+                          "made it look so, remove them (no option skips lines), or --format sequence") in err
     two = _write(tmp_path / "two.txt", "1 5 6\n2 5\nu3\n")  # one user of three without items: a sequence file
     assert _sequences(capsys, two) == [{"user": "1", "items": ["5", "6"]}, {"user": "2", "items": ["5"]}]
 
@@ -143,6 +144,13 @@ def test_names_of_another_count_than_the_fields_or_that_the_first_line_holds_are
         assert code == 2 and err == (f"elcrec: error: {tabs}: --names gives {count} names ({given.replace(',', ', ')})"
                                      ", but its lines have 4 fields separated by '\\t': give a name for each field\n")
     assert len(_sequences(capsys, tabs, "--names", "user_id,item_id,rating,timestamp")) == 3  # the extra tab: one of 3
+    trailing = _write(tmp_path / "t.csv", f"1,10,{T0},\n1,11,{T0 + 1},\n2,12,{T0 + 2}\n")
+    assert _sequences(capsys, trailing, "--names", "user_id,item_id,timestamp") == [  # a trailing delimiter is no
+        {"user": "1", "items": ["10", "11"]}, {"user": "2", "items": ["12"]}]  # field, as the reader has it
+    wide = _write(tmp_path / "w.tsv", f"user_id\titem_id\ttimestamp\nu\ta\t{T0}\n".encode("utf-16"))
+    code, _, err = _run(capsys, "sequences", "--data", str(wide), "--encoding", "utf-16", "--names",
+                        "user_id,item_id,timestamp", "--timestamp-column", "none")
+    assert code == 2 and "its first line 'user_id\\titem_id\\ttimestamp' is a header" in err, err
 
 
 def test_the_format_is_only_suggested_where_another_format_may_read_the_file(tmp_path: Path, capsys) -> None:
@@ -151,6 +159,11 @@ def test_the_format_is_only_suggested_where_another_format_may_read_the_file(tmp
                           ("quote.csv", f'user_id,item_id,timestamp\nu,"i,{T0}\nv,j,{T0}\n'.encode())):
         code, _, err = _run(capsys, "sequences", "--data", str(_write(tmp_path / name, content)))
         assert code == 2 and "elcrec: error:" in err and "--format" not in err, err
+    wide = _write(tmp_path / "w.csv", f"user_id,item_id,timestamp\nu,a,{T0}\n".encode("utf-16"))
+    code, _, err = _run(capsys, "sequences", "--data", str(wide))
+    assert code == 2 and err.endswith("; give --encoding utf-16 if it is UTF-16 text (as some spreadsheets export it)"
+                                      "\n"), err
+    assert _sequences(capsys, wide, "--encoding", "utf-16") == [{"user": "u", "items": ["a"]}]
     ragged = _write(tmp_path / "ragged.csv", f"user_id,item_id,timestamp\nu,i,{T0},x,y\n")
     code, _, err = _run(capsys, "sequences", "--data", str(ragged))
     assert code == 2 and err.endswith(f"it was read as csv, guessed from the name .csv: give --format {FORMATS} if "
@@ -319,6 +332,9 @@ def test_advice_for_a_file_without_times_or_separated_by_spaces_and_times_of_ano
     code, _, err = _run(capsys, "sequences", "--data", str(no_times))
     assert code == 2 and "; a file without times: --timestamp-column none (each user's events in file order);" in err
     assert _sequences(capsys, no_times, "--timestamp-column", "none") == [{"user": "u", "items": ["a", "b"]}]
+    lines = _write(tmp_path / "n.jsonl", '{"user_id": "u", "item_id": "a"}\n')
+    code, _, err = _run(capsys, "sequences", "--data", str(lines))
+    assert code == 2 and "; a file without times: --timestamp-column none (each user's events in file order)" in err
     spaced = _write(tmp_path / "s.csv", f"user_id item_id timestamp\nu a {T0}\n")
     code, _, err = _run(capsys, "sequences", "--data", str(spaced))
     assert code == 2 and ("; its first line has no ',' but spaces between names: give --delimiter ' ' if spaces "
