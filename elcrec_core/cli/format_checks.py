@@ -42,9 +42,9 @@ _GIVEN = "--format sequence if it is of that format"
 def check_names(path: Path, lines: list[str], names: tuple[str, ...], columns: tuple[str, str], delimiter: str,
                 quote: str | None) -> None:
     """Refuse ``--names`` for the delimited text ``path`` when its first ``lines`` (non-blank) have another number
-    of fields than ``names`` (the count most of them have: a row with an extra empty field at the end is one of
-    many), or when its first line holds the names of the user and item ``columns`` where ``names`` puts them (a
-    header, which ``--names`` would read as an event)."""
+    of fields than ``names`` (the count most of them have, a trailing delimiter being no field, as the reader
+    counts them), or when its first line holds the names of the user and item ``columns`` where ``names`` puts
+    them (a header, which ``--names`` would read as an event)."""
     try:
         rows = list(csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter, quotechar=quote or None,
                                quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE))
@@ -52,8 +52,8 @@ def check_names(path: Path, lines: list[str], names: tuple[str, ...], columns: t
         return
     if not rows:
         return
-    # as the reader counts them: an empty last field (a trailing delimiter) is no column
-    fields = Counter(len(row) - (len(row) > 1 and row[-1] == "") for row in rows).most_common(1)[0][0]
+    rows = [row[:-1] if len(row) > 1 and row[-1] == "" else row for row in rows]  # a trailing delimiter: no field
+    fields = Counter(len(row) for row in rows).most_common(1)[0][0]
     if fields != len(names):
         raise SourceReadError(path, f"--names gives {len(names)} names ({', '.join(names)}), but its lines have "
                                     f"{fields} fields separated by {delimiter!r}: give a name for each field")

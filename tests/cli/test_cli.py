@@ -147,6 +147,9 @@ def test_names_of_another_count_than_the_fields_or_that_the_first_line_holds_are
     trailing = _write(tmp_path / "t.csv", f"1,10,{T0},\n1,11,{T0 + 1},\n2,12,{T0 + 2}\n")
     assert _sequences(capsys, trailing, "--names", "user_id,item_id,timestamp") == [  # a trailing delimiter is no
         {"user": "1", "items": ["10", "11"]}, {"user": "2", "items": ["12"]}]  # field, as the reader has it
+    trailing_header = _write(tmp_path / "h.csv", f"user_id,item_id,t,\nu,a,{T0},\n")  # a header all the same
+    code, _, err = _run(capsys, "sequences", "--data", str(trailing_header), "--names", "user_id,item_id,t")
+    assert code == 2 and "its first line 'user_id,item_id,t,' is a header" in err, err
     wide = _write(tmp_path / "w.tsv", f"user_id\titem_id\ttimestamp\nu\ta\t{T0}\n".encode("utf-16"))
     code, _, err = _run(capsys, "sequences", "--data", str(wide), "--encoding", "utf-16", "--names",
                         "user_id,item_id,timestamp", "--timestamp-column", "none")
