@@ -23,10 +23,10 @@ def check_sequence_guess(path: Path, lines: list[str]) -> None:
     for line in lines:
         user = line.split()[0]
         if user in begun:
-            raise SourceReadError(path, f"{_LOOKS} but the lines {_cut(begun[user])!r} and {_cut(line)!r} begin with "
-                                        "the same user, and a sequence file has one line per user: give --delimiter "
-                                        "' ' with --names (or a header) to read a table of events separated by "
-                                        f"spaces, or {_GIVEN}")
+            raise SourceReadError(path, f"{_LOOKS} but the lines {shorten(begun[user], 40)!r} and "
+                                        f"{shorten(line, 40)!r} begin with the same user, and a sequence file has "
+                                        "one line per user: give --delimiter ' ' with --names (or a header) to read "
+                                        f"a table of events separated by spaces, or {_GIVEN}")
         begun[user] = line
     bare = sum(len(line.split()) < 2 for line in lines)
     if 2 * bare > len(lines):
@@ -60,11 +60,13 @@ def check_names(path: Path, lines: list[str], names: tuple[str, ...], columns: t
     first = [field.strip().casefold() for field in rows[0]]
     if len(first) == len(names) and all(column in names and first[names.index(column)] == column.casefold()
                                         for column in columns):
-        raise SourceReadError(path, f"its first line {_cut(lines[0])!r} is a header (it names the columns "
+        raise SourceReadError(path, f"its first line {shorten(lines[0], 40)!r} is a header (it names the columns "
                                     f"{' and '.join(columns)} where --names puts them), which --names would read "
                                     "as an event: leave out --names (and --no-header) and name the columns with "
                                     "--user-column, --item-column, --timestamp-column")
 
 
-def _cut(line: str, limit: int = 40) -> str:
-    return line if len(line) <= limit else line[: limit - 3] + "..."
+def shorten(text: str, limit: int = 120) -> str:
+    """``text`` without its line end, cut to ``limit`` characters (ending in ``...``) when longer."""
+    text = text.rstrip("\r\n")
+    return text if len(text) <= limit else text[: limit - 3] + "..."

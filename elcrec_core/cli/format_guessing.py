@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 
 from elcrec_core.cli.data_options import ALIASES, FORMATS, DataOptions
-from elcrec_core.cli.format_checks import check_names, check_sequence_guess
+from elcrec_core.cli.format_checks import check_names, check_sequence_guess, shorten
 from elcrec_core.data.files import SourceReadError, compression
 from elcrec_core.data.source_config import ColumnMap, SourceConfig
 
@@ -268,9 +268,3 @@ def is_sequences_parquet(path: Path) -> bool:
     except Exception:
         return False  # the reader names what is wrong
     return "user_id" in schema and isinstance(schema.get("items"), (pl.List, pl.Array))
-
-
-def shorten(text: str, limit: int = 120) -> str:
-    """``text`` without its line end, cut to ``limit`` characters (ending in ``...``) when longer."""
-    text = text.rstrip("\r\n")
-    return text if len(text) <= limit else text[: limit - 3] + "..."
