@@ -38,8 +38,9 @@ def train_distributed(nproc: int, seqs: Sequences, exp: ExperimentConfig, out_di
     Each process runs ``threads`` CPU threads (None: ``OMP_NUM_THREADS`` if set, else the cores / ``nproc``).
     Returns rank 0's result, with ``seconds`` the wall time of the launch (the processes' start included).
     Raises ValueError for ``nproc`` < 2 and RuntimeError naming each rank that failed, its error and exit code
-    (the traceback is on stderr) when a process fails (:class:`NonFiniteLoss` where one diverged, ValueError
-    where one refused the settings); a killed caller takes its processes with it."""
+    (the traceback is on stderr; the rank whose training raised first comes first) when a process fails
+    (:class:`NonFiniteLoss` where one diverged, ValueError where one refused the settings); a killed caller takes
+    its processes with it."""
     if nproc < 2:
         raise ValueError(f"nproc must be at least 2 for distributed training, not {nproc}")
     threads = threads or int(os.environ.get("OMP_NUM_THREADS", "0")) or max(1, _cores() // nproc)
@@ -47,16 +48,18 @@ def train_distributed(nproc: int, seqs: Sequences, exp: ExperimentConfig, out_di
                           rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, start_method="spawn")
     began = time.perf_counter()
     with multiprocessing.get_context("spawn").Manager() as manager:
-        lines = manager.Queue()
+        lines, raised = manager.Queue(), manager.Queue()
         relay = threading.Thread(target=_relay, args=(lines, log), daemon=True)
         relay.start()
         try:
-            results = elastic_launch(config, _rank)(seqs, exp, str(out_dir), resume, init_from, threads, lines)
+            results = elastic_launch(config, _rank)(seqs, exp, str(out_dir), resume, init_from, threads, lines,
+                                                    raised)
         except ChildFailedError as err:
-            failed = f"distributed training in {nproc} processes failed: {_failure(err)}"
-            errors = {_message(f.message).split(":", 1)[0] for f in err.failures.values()}
+            errors = _failures(err, _drain(raised))
+            failed = f"distributed training in {nproc} processes failed: {_describe(errors, err)}"
+            kinds = {error.split(":", 1)[0] for error in errors.values()}
             for kind in (NonFiniteLoss, ValueError):  # the settings diverge, or do not fit the data: a retry fails too
-                if kind.__name__ in errors:
+                if kind.__name__ in kinds:
                     raise kind(failed) from None
             raise RuntimeError(failed) from None
         finally:
@@ -66,11 +69,19 @@ def train_distributed(nproc: int, seqs: Sequences, exp: ExperimentConfig, out_di
 
 
 def _rank(seqs: Sequences, exp: ExperimentConfig, out_dir: str, resume: bool, init_from: str | Path | None,
-          threads: int, lines: queue.Queue) -> TrainResult:
-    """One process: join the process group, train, return the result (rank 0's goes back to the caller)."""
+          threads: int, lines: queue.Queue, raised: queue.Queue) -> TrainResult:
+    """One process: join the process group, train, return the result (rank 0's goes back to the caller).
+
+    An error training raises goes on ``raised`` as ``(rank, "<type>: <message>")`` before the process leaves the
+    group: the peers then fail on its closed connection, and the launcher may stop this process before torch has
+    recorded its error (on the way out, to the whole second), so the queue keeps which rank failed first."""
     torch.set_num_threads(threads)
     with distributed.process_group(exp.train.device):
-        return train(seqs, exp, out_dir, resume=resume, log=lines.put, init_from=init_from)
+        try:
+            return train(seqs, exp, out_dir, resume=resume, log=lines.put, init_from=init_from)
+        except Exception as err:
+            raised.put((distributed.rank(), f"{type(err).__name__}: {err}"))
+            raise
 
 
 def _relay(lines: queue.Queue, log: Callable[[str], None]) -> None:
@@ -79,10 +90,33 @@ def _relay(lines: queue.Queue, log: Callable[[str], None]) -> None:
         log(line)
 
 
-def _failure(err: ChildFailedError) -> str:
-    """``rank R: <its error> (exit code C)`` for each failed process, the first failure first."""
-    failures = sorted(err.failures.items(), key=lambda rank_failure: rank_failure[1].timestamp)
-    return "; ".join(f"rank {rank}: {_message(f.message)} (exit code {f.exitcode})" for rank, f in failures)
+def _drain(raised: queue.Queue) -> list[tuple[int, str]]:
+    """What the ranks put on ``raised``, in the order they put it."""
+    items = []
+    while True:
+        try:
+            items.append(raised.get_nowait())
+        except queue.Empty:
+            return items
+
+
+def _failures(err: ChildFailedError, raised: list[tuple[int, str]]) -> dict[int, str]:
+    """Each failed rank's error, ``"<type>: <message>"`` on one line: first the errors the ranks' training raised,
+    in the order raised, then the other failures the launcher saw (a process killed, or failing outside training),
+    by time."""
+    errors: dict[int, str] = {}
+    for rank, error in raised:
+        errors.setdefault(rank, _message(error))
+    for rank, failure in sorted(err.failures.items(), key=lambda rank_failure: rank_failure[1].timestamp):
+        errors.setdefault(rank, _message(failure.message))
+    return errors
+
+
+def _describe(errors: dict[int, str], err: ChildFailedError) -> str:
+    """``rank R: <its error> (exit code C)`` for each rank of ``errors``, in order; no exit code for a rank the
+    launcher stopped before it exited of its own accord."""
+    return "; ".join(f"rank {rank}: {error}" + (f" (exit code {err.failures[rank].exitcode})"
+                                               if rank in err.failures else "") for rank, error in errors.items())
 
 
 def _message(message: str | dict) -> str:

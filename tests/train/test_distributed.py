@@ -9,13 +9,14 @@ import sys
 
 import pytest
 import torch
+from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
 
 from elcrec_core.cli.arguments import load_data_with_ids
 from elcrec_core.cli.main import main
 from elcrec_core.config.settings import ExperimentConfig, load_preset, merge_overrides
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.popularity import popularity_metrics
-from elcrec_core.train import distributed
+from elcrec_core.train import distributed, launch
 from elcrec_core.train.checkpoint import load_checkpoint, load_model
 from elcrec_core.train.distributed import state_digest
 from elcrec_core.train.launch import train_distributed
@@ -102,14 +103,15 @@ def test_train_distributed_runs_a_config_and_returns_rank_0s_result(events, tmp_
 
 
 def test_a_failing_process_fails_the_launch_naming_its_rank_and_error(events, tmp_path):
-    """Rank 0 cannot write its output folder (a file stands there): the launch raises, naming the rank, its error
-    and exit code; the other rank is stopped."""
+    """Rank 0 cannot write its output folder (a file stands there): the launch raises, naming that rank and its
+    error first (with its exit code where it exited before the launcher stopped it), then rank 1 where it failed on
+    rank 0's closed connection before the launcher stopped it."""
     exp = merge_overrides(load_preset("synthetic"), {"hidden": 16, "n_intents": 4, "max_len": 12},
                           {"epochs": 1, "device": "cpu"})
     blocked = tmp_path / "out"
     blocked.write_text("a file, not a folder")
     with pytest.raises(RuntimeError, match=r"distributed training in 2 processes failed: rank 0: "
-                                           r"(FileExistsError|NotADirectoryError): .*out.* \(exit code 1\)"):
+                                           r"(FileExistsError|NotADirectoryError): [^;]*out'( \(exit code 1\))?(; rank 1: |$)"):
         train_distributed(2, load_data_with_ids(events, "events")[0], exp, blocked, log=lambda line: None,
                           threads=1)
 
@@ -123,6 +125,47 @@ def test_a_diverging_process_fails_the_launch_with_non_finite_loss(events, tmp_p
                                             r"training stopped"):
         train_distributed(2, load_data_with_ids(events, "events")[0], exp, tmp_path / "out", log=lambda line: None,
                           threads=1)
+
+
+def recorded_failure(tmp_path, rank: int, message: str, timestamp: int) -> ProcessFailure:
+    """A process failure as torch's launcher reads it from the error file the process left."""
+    error_file = tmp_path / f"error-{rank}.json"
+    error_file.write_text(json.dumps({"message": message, "timestamp": str(timestamp)}))
+    return ProcessFailure(local_rank=rank, pid=100 + rank, exitcode=1, error_file=str(error_file))
+
+
+@pytest.mark.parametrize(("raised", "failures", "error", "expected"), [
+    # rank 0 diverged and left the group; rank 1 failed on the closed connection and the launcher saw it first,
+    # stopping rank 0 before it recorded its error: the launch names rank 0 first and fails as it failed
+    ([(0, "NonFiniteLoss: training stopped: loss nan"), (1, "RuntimeError: Connection closed by peer")],
+     {1: (1, "RuntimeError: Connection closed by peer", 10)}, NonFiniteLoss,
+     "rank 0: NonFiniteLoss: training stopped: loss nan; rank 1: RuntimeError: Connection closed by peer "
+     "(exit code 1)"),
+    # both recorded, rank 1's to an earlier second: the order they were raised in still decides
+    ([(0, "FileExistsError: [Errno 17] File exists: 'out'"), (1, "RuntimeError: Connection closed by peer")],
+     {1: (1, "RuntimeError: Connection closed by peer", 10), 0: (0, "FileExistsError: [Errno 17] File exists: "
+                                                                  "'out'", 11)}, RuntimeError,
+     "rank 0: FileExistsError: [Errno 17] File exists: 'out' (exit code 1); rank 1: RuntimeError: Connection "
+     "closed by peer (exit code 1)"),
+    # no rank's training raised (they failed before it, or were killed): the launcher's failures by time
+    ([], {0: (0, "ValueError: no GPU", 12), 1: (1, "RuntimeError: Connection closed by peer", 11)}, ValueError,
+     "rank 1: RuntimeError: Connection closed by peer (exit code 1); rank 0: ValueError: no GPU (exit code 1)"),
+])
+def test_the_launch_names_first_the_rank_whose_training_raised_first(monkeypatch, tmp_path, raised, failures,
+                                                                        error, expected):
+    def elastic_launch(config, entrypoint):
+        def run(*args):
+            for item in raised:
+                args[-1].put(item)
+            raise ChildFailedError("elcrec", {rank: recorded_failure(tmp_path, *failure)
+                                              for rank, failure in failures.items()})
+        return run
+
+    monkeypatch.setattr(launch, "elastic_launch", elastic_launch)
+    with pytest.raises(error) as caught:
+        launch.train_distributed(2, None, None, tmp_path / "out")
+    assert type(caught.value) is error
+    assert str(caught.value) == f"distributed training in 2 processes failed: {expected}"
 
 
 def test_one_process_is_no_distributed_launch(tmp_path):
