@@ -36,6 +36,7 @@ from elcrec_core.train.objective import (
 from elcrec_core.train.run_log import RunLog
 from elcrec_core.train.state import (
     EarlyStopping,
+    complete_best_checkpoint,
     data_digest,
     model_payload,
     restore_training_state,
@@ -100,6 +101,8 @@ def train(
     if resume and (out_dir / LAST).exists():
         start, stopper, history = restore_training_state(out_dir / LAST, model, optimizer, generator, cfg, digest)
         log(f"resumed from {out_dir / LAST} after epoch {start - 1}")
+        if rank == 0 and complete_best_checkpoint(out_dir / BEST, model, exp, stopper, history, extra):
+            log(f"{out_dir / BEST}: written from {LAST}, whose epoch {start - 1} was the best")
     elif init_from is not None:
         info = warm_start(model, init_from)
         log(f"warm start from {init_from}: {info['known_items']} known items, {info['new_items']} new")
@@ -150,9 +153,10 @@ def train(
                "steps": steps_done}
         history.append(row)
         improved = stopper.update(epoch, valid[SELECTION_METRIC])
+        # last.pt first: a run killed before best.pt is written gets it from last.pt on resume
+        save_training_state(out_dir / LAST, model, optimizer, exp, epoch, stopper, history, generator, digest)
         if improved and rank == 0:
             save_checkpoint(out_dir / BEST, model_payload(model, exp, {"epoch": epoch, "valid": valid, **extra}))
-        save_training_state(out_dir / LAST, model, optimizer, exp, epoch, stopper, history, generator, digest)
         run_log.epoch(row)
         if ddp is not None:
             distributed.check_replicas(model)
@@ -169,8 +173,7 @@ def train(
     best["history"] = history
     if rank == 0:
         save_checkpoint(out_dir / BEST, best)
-    # best.pt's own epoch: a run killed between writing best.pt and last.pt, resumed, may not improve on it again
-    best_epoch = int(best.get("epoch", stopper.best_epoch))
+    best_epoch = int(best["epoch"])
     log(f"best epoch {best_epoch}: valid {fmt(best['valid'])} | test {fmt(test)}")
     result = TrainResult(best_epoch, best["valid"], test, history, resumed_seconds + time.perf_counter() - began,
                          out_dir / BEST)

@@ -139,3 +139,18 @@ def restore_training_state(path: Path, model: ELCRec, optimizer: torch.optim.Opt
         torch.cuda.set_rng_state_all(rng["cuda"])
     stopper = EarlyStopping(**{**state["early_stopping"], "patience": cfg.patience})  # a changed patience applies
     return state["epoch"] + 1, stopper, state["history"]
+
+
+def complete_best_checkpoint(path: Path, model: ELCRec, exp: ExperimentConfig, stopper: EarlyStopping,
+                             history: list[dict[str, float]], extra: dict[str, Any]) -> bool:
+    """Write ``best.pt`` at ``path`` from ``model`` (restored from ``last.pt``) where the last epoch of ``history``
+    was the best (``stopper``) and ``best.pt`` does not hold it: the trainer writes ``last.pt`` before ``best.pt``,
+    so a run killed between the two leaves them so, and its resume trains on past that epoch. Returns whether it
+    wrote ``best.pt``; ``extra`` is what the trainer adds to its payload."""
+    if not history or stopper.best_epoch != history[-1]["epoch"]:
+        return False
+    if path.exists() and load_checkpoint(path).get("epoch") == stopper.best_epoch:
+        return False
+    valid = {name.removeprefix("valid_"): value for name, value in history[-1].items() if name.startswith("valid_")}
+    save_checkpoint(path, model_payload(model, exp, {"epoch": stopper.best_epoch, "valid": valid, **extra}))
+    return True

@@ -13,8 +13,9 @@ from elcrec_core.evaluate.popularity import popularity_metrics
 from elcrec_core.evaluate.ranking import evaluate
 from elcrec_core.model.centres import init_centres
 from elcrec_core.model.elcrec import ELCRec
+from elcrec_core.train import loop
 from elcrec_core.train.batches import trainable_users
-from elcrec_core.train.checkpoint import load_checkpoint, load_model, save_checkpoint
+from elcrec_core.train.checkpoint import load_checkpoint, load_model
 from elcrec_core.train.loop import make_optimizer, train, train_epoch
 from elcrec_core.train.objective import NonFiniteLoss, joint_loss
 from elcrec_core.train.state import EarlyStopping
@@ -60,11 +61,52 @@ def test_resume_continues_exactly_where_it_stopped(seqs, tmp_path):
     assert resumed.best_epoch == load_checkpoint(tmp_path / "b" / "best.pt")["epoch"] == straight.best_epoch
     again = train(seqs, small_config(epochs=4), tmp_path / "b", log=lambda _: None)  # finished: trains nothing
     assert again.seconds >= sum(row["seconds"] for row in resumed.history) and again.history == resumed.history
-    # best.pt written by an epoch whose last.pt never was (killed between the two writes), not bettered after the
-    # resume: the result names best.pt's epoch, not the early-stopping state's
+
+
+class Killed(Exception):
+    """The process dies here."""
+
+
+def test_a_run_killed_between_an_epochs_two_checkpoints_resumes_with_that_epoch_as_best(seqs, tmp_path,
+                                                                                          monkeypatch):
+    """Killed after the first of the two checkpoint writes of an epoch that improved (last.pt, best.pt), then
+    resumed where later validation scores come out lower (a GPU's re-run is not bit-identical; here every score
+    after the resume is 0): best.pt is that epoch's model with its validation figures, as an uninterrupted run's,
+    and the history holds them."""
+    straight = train(seqs, small_config(epochs=2), tmp_path / "a", log=lambda _: None)
+    assert straight.best_epoch == 1  # BCE improves every epoch on this data
+    real_state, real_checkpoint, real_evaluate = loop.save_training_state, loop.save_checkpoint, loop.evaluate
+    written: list[int] = []
+
+    def kill_at_the_second_write_of_epoch_1(epoch: int) -> None:
+        if epoch == 1 and written.count(1) == 1:
+            raise Killed
+        written.append(epoch)
+
+    def save_training_state(path, model, optimizer, exp, epoch, *rest):
+        kill_at_the_second_write_of_epoch_1(epoch)
+        real_state(path, model, optimizer, exp, epoch, *rest)
+
+    def save_checkpoint(path, payload):
+        kill_at_the_second_write_of_epoch_1(payload["epoch"])
+        real_checkpoint(path, payload)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(loop, "save_training_state", save_training_state)
+        patch.setattr(loop, "save_checkpoint", save_checkpoint)
+        with pytest.raises(Killed):
+            train(seqs, small_config(epochs=3), tmp_path / "b", log=lambda _: None)
+    monkeypatch.setattr(loop, "evaluate", lambda model, data, split, **kw: (
+        {name: 0.0 for name in real_evaluate(model, data, split, **kw)} if split == "valid"
+        else real_evaluate(model, data, split, **kw)))
+    resumed = train(seqs, small_config(epochs=3), tmp_path / "b", log=lambda _: None)
     best = load_checkpoint(tmp_path / "b" / "best.pt")
-    save_checkpoint(tmp_path / "b" / "best.pt", {**best, "epoch": 4})
-    assert train(seqs, small_config(epochs=4), tmp_path / "b", log=lambda _: None).best_epoch == 4
+    assert resumed.best_epoch == best["epoch"] == 1
+    assert resumed.valid == best["valid"] == straight.valid
+    assert resumed.history[1]["valid_NDCG@20"] == straight.valid["NDCG@20"]
+    assert resumed.test == straight.test
+    expected = load_checkpoint(tmp_path / "a" / "best.pt")["model"]
+    assert all(torch.equal(tensor, expected[name]) for name, tensor in best["model"].items())
 
 
 def test_a_resumed_run_takes_its_new_patience_and_a_refused_one_leaves_config_json(seqs, tmp_path):
