@@ -16,11 +16,12 @@ from elcrec_pipeline.resources import ComputeDevice, Storage, digest
     pool=MODEL_STORE_POOL,
     group_name="training",
     retry_policy=RETRY,
-    code_version="3",
+    code_version="4",
     kinds={"pytorch", "scipy"},
     description="The models the day's candidate competes with for serving (champion / challenger): SASRec (the "
                 "candidate's settings and budget without the intent parts, warm-started as the candidate was), "
-                "most popular, item transition and EASE (λ chosen on valid), each fitted on each user's "
+                "most popular, item transition and EASE (λ chosen on valid; item-kNN, its k chosen on valid, "
+                "above EASE's 30,000 items), each fitted on each user's "
                 "items[:-2] as the candidate was trained. Stored in `models/<day>/<run id>/challengers/<name>/` "
                 "with valid and test HR@K / NDCG@K; "
                 "any of them may serve when it beats the candidate (serving_model).",
@@ -38,7 +39,7 @@ def challengers(context: dg.AssetExecutionContext, config: ChallengerSettings, s
     version = dg.DataVersion(digest(inputs, [storage.sequences_file(context.partition_key)]))
     return dg.MaterializeResult(data_version=version, metadata={
         "candidate": candidate.name,
-        "challengers": table(rows, {"params": "chosen on valid (EASE: its L2 weight λ)",
+        "challengers": table(rows, {"params": "chosen on valid (EASE: its L2 weight λ; item-kNN: its neighbours k)",
                                     "seconds": "SASRec: training; a baseline: fitting, choosing on valid, scoring"}),
         **{f"{r.kind}_valid_NDCG@20": metric(r.valid["NDCG@20"]) for r in records},
     })

@@ -54,7 +54,8 @@ from elcrec_pipeline.resources import Storage, digest
     description="Is today's model better, and for whom? Which model serves, and why? Full-ranking "
                 "leave-one-out HR@K and NDCG@K (K = 5, 10, 20) of the new model beside the model that served "
                 "before it and the challengers (SASRec without the ELCRec parts, same encoder and budget; most "
-                "popular, item transition, EASE with λ chosen on valid), on the same split, also as report.json; "
+                "popular, item transition, EASE with λ chosen on valid or item-kNN above its item limit), on the "
+                "same split, also as report.json; "
                 "which model serves with the promotion gate's validation scores; whether ELCRec pays here (its paired "
                 "differences to each model on the same users); 95% bootstrap intervals; the "
                 "same by history length and by target popularity; training curves; and the next-day backtest (the "
@@ -224,7 +225,7 @@ def _per_model(rows: list[dict], segment: str, models: Iterable[str], k: int = 2
              f"NDCG@{k}": row[f"{model} NDCG@{k}"]} for row in rows for model in models]
 
 
-CHALLENGER_ORDER = ("sasrec", "most_popular", "transition", "ease")
+CHALLENGER_ORDER = ("sasrec", "most_popular", "transition", "ease", "item_knn")
 
 
 def _label(record: ModelRecord) -> str:
@@ -232,6 +233,8 @@ def _label(record: ModelRecord) -> str:
     name = CHALLENGER_NAMES.get(record.kind, record.kind)
     if record.kind == "ease":
         return f"{name} (λ = {record.params['lam']:g}, chosen on valid)"
+    if record.kind == "item_knn":
+        return f"{name} (k = {record.params['k']}, chosen on valid)"
     return f"{name} (no ELCRec parts, same budget)" if record.kind == "sasrec" else name
 
 

@@ -8,8 +8,9 @@ The data (``elcrec_core.data.synthetic``, 64 planted intents) is generated once 
 the model; the k-means centre initialisation (the trainer's, on its default sample); ``--batches`` training
 batches with sampled softmax, then ``--batches`` with BCE (the trainer's ``train_epoch`` on a random subset of the
 users, one Adam optimiser for both); the full-ranking evaluator on ``--eval-users`` users, every item ranked for
-each; ``recommend`` (top 20) for ``--recommend-users`` users. Full-softmax cross-entropy is not run: the config
-refuses it at this size, and its message is printed.
+each; ``recommend`` (top 20) for ``--recommend-users`` users; item-kNN, the baseline that stands in for EASE at
+this size, fitted with the largest k of its grid and ranked on the same ``--eval-users`` users. Full-softmax
+cross-entropy is not run: the config refuses it at this size, and its message is printed.
 
 Each phase's peak resident memory is the kernel's high-water mark (VmHWM of /proc/self/status) after resetting it
 at the phase's start (/proc/self/clear_refs), so the largest of them is the process peak (Linux only). Prints a
@@ -37,7 +38,8 @@ import torch
 from elcrec_core.config.settings import ExperimentConfig, TrainConfig
 from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.evaluate.ranking import eligible_users, evaluate_ranks, metrics_from_ranks
-from elcrec_core.evaluate.scoring import ELCRecRecommender
+from elcrec_core.evaluate.item_knn import ITEM_KNN_NEIGHBOURS, ItemKNN
+from elcrec_core.evaluate.scoring import ELCRecRecommender, evaluate_recommender
 from elcrec_core.model.centres import init_centres
 from elcrec_core.model.elcrec import ELCRec
 from elcrec_core.serve.recommend import recommend
@@ -179,6 +181,14 @@ def main() -> None:
     with phase(rows, f"recommend top 20 ({len(rec_users):,} users)") as row:
         recommend(ELCRecRecommender(model), data, rec_users, k=20)
         row["note"] = "all items scored per user, history excluded"
+    del model, optimizer
+    k = max(ITEM_KNN_NEIGHBOURS)
+    with phase(rows, f"item-kNN fit (k {k}, the largest of its grid)") as row:
+        knn = ItemKNN(k).fit(data, "valid")
+        row["note"] = f"{knn.weights.nnz:,} neighbour entries"
+    with phase(rows, f"item-kNN, full ranking ({len(eval_users):,} users)") as row:
+        knn_ranks = evaluate_recommender(knn, data, "valid", eval_users)
+        row["note"] = f"HR@20 {metrics_from_ranks(knn_ranks)['HR@20']:.4f}"
 
     peak = max(r["peak_gib"] for r in rows)
     bound_gib = args.bound_gb * 1e9 / GIB

@@ -260,22 +260,22 @@ def to_sequences(data: SequenceTensors) -> Sequences:
 def compare(data: SequenceTensors, lambdas: tuple[float, ...] = EASE_LAMBDAS, sasrec: SASRec | None = None,
             log: Callable[[str], None] = print) -> dict[str, dict[str, float]]:
     """Test-split HR@K / NDCG@K of each baseline, fitted as the models train (on items[:-2]) and tuned on
-    ``valid``: ``most_popular``, ``transition``, ``ease`` (its lambda the best of ``lambdas``; left out where the
-    catalogue exceeds :data:`EASE_MAX_ITEMS`, or no user has a valid target to tune it on) and, when given,
-    ``sasrec``. Fit times and lambdas go to ``log``."""
+    ``valid``: ``most_popular``, ``transition``, ``ease`` (its lambda the best of ``lambdas``; ``item_knn`` instead
+    where the catalogue exceeds :data:`EASE_MAX_ITEMS`; left out where no user has a valid target to tune on) and,
+    when given, ``sasrec``. Fit times and lambdas go to ``log``."""
+    from elcrec_core.evaluate.item_knn import tune_item_baseline  # it builds on this module
+
     out: dict[str, dict[str, float]] = {}
     for rec in (MostPopular(), ItemTransition()):
         out[rec.name] = _fit_and_test(rec, data, log)
-    if data.n_items > EASE_MAX_ITEMS:
-        log(f"ease: left out ({data.n_items:,} items; EASE is limited to {EASE_MAX_ITEMS:,})")
-    elif len(eligible_users(data, "valid")) == 0:  # the others' figures stand: printed, not lost to an error
-        log(f"ease: left out (its lambda is tuned on the valid split, and none of the {len(data)} users has the 3 "
-            "items it needs)")
+    if len(eligible_users(data, "valid")) == 0:  # the others' figures stand: printed, not lost to an error
+        log(f"{'ease' if data.n_items <= EASE_MAX_ITEMS else 'item_knn'}: left out (tuned on the valid split, and "
+            f"none of the {len(data)} users has the 3 items it needs)")
     else:
         t0 = time.perf_counter()
-        ease, _ = tune_ease(data, lambdas, log=log)
-        log(f"ease: tuned in {time.perf_counter() - t0:.1f}s")
-        out[ease.name] = _test_metrics(ease, data, log)
+        rec = tune_item_baseline(data, lambdas, log=log)
+        log(f"{rec.name}: tuned in {time.perf_counter() - t0:.1f}s")
+        out[rec.name] = _test_metrics(rec, data, log)
     if sasrec is not None:
         out[sasrec.name] = _fit_and_test(sasrec, data, log)
     return out

@@ -6,8 +6,9 @@ Each is fitted as the models train (each user's items[:-2]) and tuned on the ``v
 ELCRec's ablation (the candidate's settings with the intent parts off and the full-softmax next-item loss, the
 same epoch budget, warm-started from the SASRec of the day the candidate warm-started from;
 :func:`elcrec_core.evaluate.baselines.sasrec_config`), EASE's λ is the best of
-:data:`~elcrec_core.evaluate.baselines.EASE_LAMBDAS` on ``valid`` (left out above
-:data:`~elcrec_core.evaluate.baselines.EASE_MAX_ITEMS` items). Records hold valid and test HR@K / NDCG@K.
+:data:`~elcrec_core.evaluate.baselines.EASE_LAMBDAS` on ``valid``; above
+:data:`~elcrec_core.evaluate.baselines.EASE_MAX_ITEMS` items item-kNN stands in for it, its k chosen on ``valid``
+(:mod:`elcrec_core.evaluate.item_knn`). Records hold valid and test HR@K / NDCG@K.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from pathlib import Path
 
 from elcrec_core.config.settings import ExperimentConfig
 from elcrec_core.data.sequences import Sequences, SequenceTensors
-from elcrec_core.evaluate.baselines import EASE_MAX_ITEMS, ItemTransition, MostPopular, sasrec_config, tune_ease
+from elcrec_core.evaluate.baselines import ItemTransition, MostPopular, sasrec_config
+from elcrec_core.evaluate.item_knn import tune_item_baseline
 from elcrec_core.evaluate.scoring import Recommender, recommender_metrics
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_core.serve.recommenders import baseline_params
@@ -36,9 +38,9 @@ def fit_challengers(store: ModelStore, candidate: ModelRecord, seqs: Sequences, 
     """Fit the challengers of ``candidate`` on ``seqs`` (the sequences it was trained on) and store each under
     ``<candidate folder>/challengers/<name>`` (:meth:`ModelStore.challenger_dir`): ``sasrec`` (when ``sasrec``;
     trained from the candidate's ``config.json``, resuming an interrupted run), ``most_popular``, ``transition``
-    and ``ease``. A SASRec whose loss turns non-finite is left out (logged). A challenger stored by an earlier
-    fit and not fitted now is retired (:meth:`ModelStore.retire_challenger`), so that the gate and the report
-    see this fit's only. Returns their
+    and ``ease`` (``item_knn`` for a catalogue too large for EASE). A SASRec whose loss turns non-finite is left
+    out (logged). A challenger stored by an earlier fit and not fitted now is retired
+    (:meth:`ModelStore.retire_challenger`), so that the gate and the report see this fit's only. Returns their
     records."""
     data = SequenceTensors.from_sequences(seqs)
     records = []
@@ -48,11 +50,8 @@ def fit_challengers(store: ModelStore, candidate: ModelRecord, seqs: Sequences, 
         except NonFiniteLoss as err:  # a diverging challenger cannot serve; the others still compete
             log(f"sasrec: left out: {err}")
     fits: list[Callable[[], Recommender]] = [lambda: MostPopular().fit(data, "valid"),
-                                             lambda: ItemTransition().fit(data, "valid")]
-    if data.n_items <= EASE_MAX_ITEMS:
-        fits.append(lambda: tune_ease(data, log=log)[0])
-    else:
-        log(f"ease: left out ({data.n_items:,} items; EASE is limited to {EASE_MAX_ITEMS:,})")
+                                             lambda: ItemTransition().fit(data, "valid"),
+                                             lambda: tune_item_baseline(data, log=log)]
     for fit in fits:
         t0 = time.perf_counter()  # a record's seconds: fitting, choosing on valid, and scoring valid and test
         rec = fit()

@@ -41,8 +41,8 @@ class ModelRecord:
     """One model that may serve. ``day`` is the partition (ISO date) whose data it was trained on, ``dir`` its
     folder relative to the data folder; ``valid``/``test`` hold HR@K and NDCG@K of its training run (of its fit,
     for a baseline). ``kind`` is ``elcrec``, ``sasrec`` (both with a ``best.pt``) or a baseline of
-    :mod:`elcrec_core.evaluate.baselines` (``most_popular``, ``transition``, ``ease``) whose ``params`` (such as EASE's
-    ``lam``) refit it on the data it scores."""
+    :mod:`elcrec_core.evaluate.baselines` (``most_popular``, ``transition``, ``ease``, ``item_knn``) whose ``params``
+    (EASE's ``lam``, item-kNN's ``k``) refit it on the data it scores."""
 
     day: str
     run_id: str

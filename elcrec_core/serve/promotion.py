@@ -30,7 +30,7 @@ from elcrec_core.serve.model_store import ModelRecord
 
 CANDIDATE, CHAMPION, FLOOR = "candidate", "serving", "most_popular"
 CHALLENGER_NAMES = {"sasrec": "SASRec", "most_popular": "most popular", "transition": "item transition",
-                    "ease": "EASE"}  # how a reason names each challenger's role
+                    "ease": "EASE", "item_knn": "item-kNN"}  # how a reason names each challenger's role
 
 
 @dataclass(frozen=True)

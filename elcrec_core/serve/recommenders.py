@@ -9,18 +9,21 @@ from __future__ import annotations
 
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.baselines import EASE, ItemTransition, MostPopular
+from elcrec_core.evaluate.item_knn import ItemKNN
 from elcrec_core.evaluate.scoring import ELCRecRecommender, Fit, Recommender
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_core.train.checkpoint import load_model
 
-BASELINES: dict[str, type[MostPopular] | type[ItemTransition] | type[EASE]] = {
-    cls.name: cls for cls in (MostPopular, ItemTransition, EASE)
+BASELINES: dict[str, type[MostPopular] | type[ItemTransition] | type[EASE] | type[ItemKNN]] = {
+    cls.name: cls for cls in (MostPopular, ItemTransition, EASE, ItemKNN)
 }
 
 
-def baseline_params(rec: MostPopular | ItemTransition | EASE) -> dict[str, float]:
-    """What refits ``rec`` as it was chosen (EASE's ``lam``; nothing for the others)."""
-    return {"lam": rec.lam} if isinstance(rec, EASE) else {}
+def baseline_params(rec: MostPopular | ItemTransition | EASE | ItemKNN) -> dict[str, float]:
+    """What refits ``rec`` as it was chosen (EASE's ``lam``, item-kNN's ``k``; nothing for the others)."""
+    if isinstance(rec, EASE):
+        return {"lam": rec.lam}
+    return {"k": rec.k} if isinstance(rec, ItemKNN) else {}
 
 
 def load_recommender(store: ModelStore, record: ModelRecord, data: SequenceTensors | None, fit: Fit) -> Recommender:

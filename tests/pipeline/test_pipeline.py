@@ -1293,7 +1293,6 @@ def test_a_serving_baseline_that_cannot_be_fitted_on_the_day_is_replaced_not_stu
     candidate = store.candidate(PARTITION)
     (ease,) = [record for record in store.challengers(candidate) if record.kind == "ease"]
     store.promote(ease, "EASE served")
-    store.retire_challenger(ease)  # the day's challengers leave EASE out past its limit
     monkeypatch.setattr(baselines, "EASE_MAX_ITEMS", storage.read_sequences(PARTITION)[0].n_items - 1)
     resources = {"storage": storage, "device": ComputeDevice(device="cpu", threads=1)}
     failed = dg.materialize([user_recommendations], partition_key=PARTITION, resources=resources,
@@ -1302,8 +1301,16 @@ def test_a_serving_baseline_that_cannot_be_fitted_on_the_day_is_replaced_not_stu
     (failure,) = [e for e in failed.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     assert f"the serving model {ease.name} cannot score the data of {PARTITION}" in \
         failure.event_specific_data.error.message
-    result = dg.materialize([serving_model, evaluation_report], partition_key=PARTITION, resources=resources,
-                            run_config={"ops": {"serving_model": {"config": {"tolerance": 1.0}}}})
+    # the day's challengers again: item-kNN stands in for EASE past its limit (EASE's record is retired)
+    result = dg.materialize([challengers, serving_model, evaluation_report], partition_key=PARTITION,
+                            resources=resources, run_config={"ops": {"serving_model": {"config": {"tolerance": 1.0}},
+                                                                     "challengers": {"config": {"sasrec": False}}}})
+    assert sorted(record.kind for record in store.challengers(candidate)) == ["item_knn", "most_popular", "transition"]
+    (knn,) = [record for record in store.challengers(candidate) if record.kind == "item_knn"]
+    assert metadata(result, "challengers")["item_knn_valid_NDCG@20"] == round(knn.valid["NDCG@20"], 4)
+    report = json.loads((store.folder(candidate) / "report.json").read_text())["models"]
+    assert "item_knn" in report and "ease" not in report
+    assert f"item-kNN (k = {knn.params['k']}, chosen on valid)" in (store.folder(candidate) / "report.md").read_text()
     gate = metadata(result, "serving_model")
     assert store.serving() != ease and gate["serving"] == store.serving().name  # the candidate or a challenger
     # the report too: it ranked the model that served before, and failed on it; it says why it is not ranked

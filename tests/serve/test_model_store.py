@@ -15,7 +15,8 @@ import torch
 from elcrec_core.config.settings import ModelConfig
 from elcrec_core.data import warehouse
 from elcrec_core.data.sequences import Sequences, SequenceTensors, write_item_index_file
-from elcrec_core.evaluate.baselines import ItemTransition, MostPopular, tune_ease
+from elcrec_core.evaluate.baselines import ItemTransition, MostPopular
+from elcrec_core.evaluate.item_knn import tune_item_baseline
 from elcrec_core.evaluate.ranking import eligible_users, evaluate, metrics_from_ranks
 from elcrec_core.evaluate.scoring import ELCRecRecommender, evaluate_recommender
 from elcrec_core.model.elcrec import ELCRec
@@ -713,12 +714,13 @@ def test_a_serving_most_popular_is_fit_and_keeps_an_older_day_out():
 
 
 def test_a_reason_names_a_challenger_without_a_display_name_by_its_role():
+    """A kind the reasons have no display name for (item-kNN has one now: "item-kNN")."""
     data = _chains()
     popular, transition = MostPopular().fit(data, "valid"), ItemTransition().fit(data, "valid")
-    decision = gate(_contender(CANDIDATE, popular), None, [_contender("item_knn", transition)], data, tolerance=0.0)
-    assert decision.serves == "item_knn"
+    decision = gate(_contender(CANDIDATE, popular), None, [_contender("slim", transition)], data, tolerance=0.0)
+    assert decision.serves == "slim"
     assert decision.reason == (f"refused: validation NDCG@20 {_score(popular, data):.4f} is below the best, "
-                               f"item_knn's {_score(transition, data):.4f}, by more than the tolerance 0; item_knn "
+                               f"slim's {_score(transition, data):.4f}, by more than the tolerance 0; slim "
                                f"serves (validation NDCG@20 {_score(transition, data):.4f})")
 
 
@@ -737,9 +739,9 @@ def test_a_baseline_challenger_records_the_seconds_of_its_fit(tmp_path, monkeypa
 
     def slow_tune(*args, **kwargs):
         time.sleep(0.3)
-        return tune_ease(*args, **kwargs)
+        return tune_item_baseline(*args, **kwargs)
 
-    monkeypatch.setattr(challengers, "tune_ease", slow_tune)
+    monkeypatch.setattr(challengers, "tune_item_baseline", slow_tune)
     store = ModelStore(tmp_path)
     seqs = Sequences.from_lists(list(range(40)), [[1 + (u + i) % 9 for i in range(6)] for u in range(40)], n_items=9)
     records = challengers.fit_challengers(store, record(store, "2026-02-01", "r1"), seqs, sasrec=False,

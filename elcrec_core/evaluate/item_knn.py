@@ -1,0 +1,135 @@
+"""Item-kNN, the neighbourhood baseline that stands in for EASE where the catalogue is too large for EASE's dense
+item x item matrices (more than :data:`~elcrec_core.evaluate.baselines.EASE_MAX_ITEMS` items).
+
+Item-based collaborative filtering with cosine similarity and the k nearest items (Sarwar et al., WWW 2001;
+Deshpande & Karypis, TOIS 2004), as RecBole's ItemKNN and the reproducibility studies of Ferrari Dacrema et al. use
+it. Its memory is the similarity's k entries an item (n k, sparse), and its time the co-occurring pairs of the
+users' inputs (the sum of their squared lengths), computed in blocks of items of about
+:data:`ITEM_KNN_BLOCK_PAIRS` of them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from elcrec_core.data.sequences import SequenceTensors
+from elcrec_core.evaluate import baselines
+from elcrec_core.evaluate.baselines import EASE, EASE_LAMBDAS, interaction_matrix, tune_ease
+from elcrec_core.evaluate.ranking import SELECTION_METRIC, eligible_users
+from elcrec_core.evaluate.scoring import Fit, recommender_metrics
+
+ITEM_KNN_NEIGHBOURS = (10, 50, 100, 200)  # the grid of k, chosen on valid
+ITEM_KNN_BLOCK_PAIRS = 1 << 24  # co-occurrences computed at once (about 0.5 GB while a block is ranked)
+
+
+def nearest_items(data: SequenceTensors, split: Fit, k: int) -> sp.csr_matrix:
+    """Each item's ``k`` most similar items, as the rows of a sparse [n, n] float32 matrix (row i - 1 for item i,
+    column j - 1 for item j), each row's entries in order of similarity (highest first; ties: the lower item first).
+    The similarity of items i != j is the cosine of their columns of the binary user-item matrix X of the users'
+    inputs for ``split`` (:func:`~elcrec_core.evaluate.baselines.interaction_matrix`): |U_i ∩ U_j| / sqrt(|U_i|
+    |U_j|), U_i the users with item i; items that share no user are not neighbours. Raises ValueError for k < 1."""
+    if k < 1:
+        raise ValueError(f"item-kNN needs k >= 1 neighbours, not {k}")
+    x = interaction_matrix(data, split)
+    items = x.T.tocsr()
+    users_per_item = np.diff(items.indptr).astype(np.float64)
+    # a block of items at a time, of about ITEM_KNN_BLOCK_PAIRS co-occurrences (an item's: its users' input lengths)
+    pairs = items @ np.diff(x.indptr).astype(np.float64)
+    block = (np.cumsum(pairs) - pairs) // ITEM_KNN_BLOCK_PAIRS
+    starts = np.append(np.flatnonzero(np.diff(block, prepend=-1)), data.n_items)
+    indptr, indices, values = [np.zeros(1, np.int64)], [np.zeros(0, np.int32)], [np.zeros(0, np.float32)]
+    for start, stop in zip(starts[:-1], starts[1:]):
+        counts = (items[start:stop] @ x).tocoo()  # co-occurrences [stop - start, n]
+        row, col = counts.row.astype(np.int64), counts.col.astype(np.int64)
+        off_diagonal = row + start != col
+        row, col, count = row[off_diagonal], col[off_diagonal], counts.data[off_diagonal].astype(np.float64)
+        similarity = count / np.sqrt(users_per_item[row + start] * users_per_item[col])
+        order = np.lexsort((col, -similarity, row))  # by row, then most similar, then lower item
+        row, col, similarity = row[order], col[order], similarity[order]
+        per_row = np.bincount(row, minlength=stop - start)
+        kept = np.arange(len(row)) - np.repeat(np.cumsum(per_row) - per_row, per_row) < k
+        indptr.append(indptr[-1][-1] + np.cumsum(np.minimum(per_row, k)))
+        indices.append(col[kept].astype(np.int32))
+        values.append(similarity[kept].astype(np.float32))
+    return sp.csr_matrix((np.concatenate(values), np.concatenate(indices), np.concatenate(indptr)),
+                         shape=(data.n_items, data.n_items))
+
+
+def first_neighbours(neighbours: sp.csr_matrix, k: int) -> sp.csr_matrix:
+    """The first ``k`` entries of each row of :func:`nearest_items` (computed for k or more): its k nearest."""
+    per_row = np.diff(neighbours.indptr)
+    rank = np.arange(neighbours.nnz) - np.repeat(neighbours.indptr[:-1], per_row)
+    kept = rank < k
+    indptr = np.concatenate([[0], np.cumsum(np.minimum(per_row, k))])
+    return sp.csr_matrix((neighbours.data[kept], neighbours.indices[kept], indptr), shape=neighbours.shape)
+
+
+class ItemKNN:
+    """Item-kNN: a user's score of item j is the sum, over the distinct items i of their history, of the cosine
+    similarity of i and j where j is one of the ``k`` nearest items of i (:func:`nearest_items`), else 0.
+    ``score`` gives [B, n_items] float32. Raises ValueError for k < 1."""
+
+    name = "item_knn"
+
+    def __init__(self, k: int = 100) -> None:
+        if k < 1:
+            raise ValueError(f"item-kNN needs k >= 1 neighbours, not {k}")
+        self.k = int(k)
+
+    def fit(self, data: SequenceTensors, split: Fit) -> "ItemKNN":
+        return self.fit_neighbours(nearest_items(data, split, self.k))
+
+    def fit_neighbours(self, neighbours: sp.csr_matrix) -> "ItemKNN":
+        """Fit from :func:`nearest_items` of ``k`` or more neighbours (a grid of k computes it once)."""
+        self.weights = first_neighbours(neighbours, self.k)
+        self.n_items = neighbours.shape[0]
+        return self
+
+    def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+        rows, cols = np.nonzero(history.cpu().numpy() > 0)
+        items = history.cpu().numpy()[rows, cols] - 1
+        x = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, items)), shape=(len(users), self.n_items))
+        x.data[:] = 1.0  # an item the history repeats counts once
+        return torch.from_numpy((x @ self.weights).toarray())
+
+
+def tune_item_knn(data: SequenceTensors, ks: tuple[int, ...] = ITEM_KNN_NEIGHBOURS,
+                  log: Callable[[str], None] = print) -> tuple[ItemKNN, dict[int, dict[str, float]]]:
+    """Item-kNN fitted on the training part (items[:-2]) for each k of ``ks``, scored on the ``valid`` split (never
+    on test); returns the one of best valid NDCG@20 (the first on a tie; the first k where none has a figure) and
+    every k's valid metrics. Raises ValueError for no k or one < 1, and when no user has a valid target."""
+    if not ks or min(ks) < 1:
+        raise ValueError(f"item-kNN needs one or more k >= 1, not {ks}")
+    if len(eligible_users(data, "valid")) == 0:
+        raise ValueError(f"item-kNN's k is tuned on the valid split, and none of the {len(data)} users has the 3 "
+                         "items it needs")
+    t0 = time.perf_counter()
+    neighbours = nearest_items(data, "valid", max(ks))
+    log(f"item_knn: the {max(ks)} nearest of {data.n_items:,} items in {time.perf_counter() - t0:.1f}s")
+    best, best_score, table = ItemKNN(ks[0]).fit_neighbours(neighbours), -math.inf, {}
+    for k in ks:
+        knn = ItemKNN(k).fit_neighbours(neighbours)
+        table[k] = recommender_metrics(knn, data, "valid")
+        log(f"item_knn: k {k}: valid HR@20 {table[k]['HR@20']:.4f} NDCG@20 {table[k]['NDCG@20']:.4f}")
+        if table[k][SELECTION_METRIC] > best_score:
+            best, best_score = knn, table[k][SELECTION_METRIC]
+    log(f"item_knn: chose k {best.k} (best valid {SELECTION_METRIC} {best_score:.4f})")
+    return best, table
+
+
+def tune_item_baseline(data: SequenceTensors, lambdas: tuple[float, ...] = EASE_LAMBDAS,
+                       log: Callable[[str], None] = print) -> EASE | ItemKNN:
+    """The item-similarity baseline of the comparisons, tuned on valid: EASE (λ from ``lambdas``, :func:`tune_ease`)
+    up to :data:`~elcrec_core.evaluate.baselines.EASE_MAX_ITEMS` items, item-kNN (:func:`tune_item_knn`) above.
+    Raises ValueError where no user has a valid target to tune on."""
+    limit = baselines.EASE_MAX_ITEMS
+    if data.n_items <= limit:
+        return tune_ease(data, lambdas, log=log)[0]
+    log(f"ease: left out ({data.n_items:,} items; EASE is limited to {limit:,}): item_knn stands in")
+    return tune_item_knn(data, log=log)[0]
