@@ -39,7 +39,8 @@ def challengers(context: dg.AssetExecutionContext, config: ChallengerSettings, s
     version = dg.DataVersion(digest(inputs, [storage.sequences_file(context.partition_key)]))
     return dg.MaterializeResult(data_version=version, metadata={
         "candidate": candidate.name,
-        "challengers": table(rows, {"params": "chosen on valid (EASE: its L2 weight λ; item-kNN: its neighbours k)",
+        "challengers": table(rows, {"params": "chosen on valid (EASE: its L2 weight λ; item-kNN: its neighbours k "
+                                              "and shrink)",
                                     "seconds": "SASRec: training; a baseline: fitting, choosing on valid, scoring"}),
         **{f"{r.kind}_valid_NDCG@20": metric(r.valid["NDCG@20"]) for r in records},
     })

@@ -234,7 +234,7 @@ def _label(record: ModelRecord) -> str:
     if record.kind == "ease":
         return f"{name} (λ = {record.params['lam']:g}, chosen on valid)"
     if record.kind == "item_knn":
-        return f"{name} (k = {record.params['k']}, chosen on valid)"
+        return f"{name} (k = {record.params['k']}, shrink {record.params['shrink']:g}, chosen on valid)"
     return f"{name} (no ELCRec parts, same budget)" if record.kind == "sasrec" else name
 
 

@@ -19,7 +19,8 @@ Models:
                  cross-entropy (:func:`elcrec_core.evaluate.baselines.sasrec_config`, as ``baselines.SASRec``; trained
                  here with resume, which ``SASRec.fit`` does not do)
   transition     item transitions from the last input item; ease: EASE, lambda chosen on valid
-                 (:func:`elcrec_core.evaluate.baselines.tune_ease`); most_popular
+                 (:func:`elcrec_core.evaluate.baselines.tune_ease`); item_knn: item-kNN, k and shrink chosen on
+                 valid (:func:`elcrec_core.evaluate.item_knn.tune_item_knn`); most_popular
 Trained models all use ``--seed`` (2024) and ``--precision`` (fp32); ``--max-epochs`` replaces their epoch budget.
 
 Resumable cell by cell: cell (data, model) works in ``--out``/<data>/<model>/ and writes ``result.json`` (and the
@@ -67,6 +68,7 @@ from elcrec_core.cli.data_options import SYNTHETIC, DataOptions
 from elcrec_core.config.settings import ExperimentConfig, load_preset, merge_overrides
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, Sequences, SequenceTensors, write_item_index_file
 from elcrec_core.evaluate.baselines import EASE_MAX_ITEMS, ItemTransition, MostPopular, sasrec_config, tune_ease
+from elcrec_core.evaluate.item_knn import tune_item_knn
 from elcrec_core.evaluate.ranking import metrics_from_ranks
 from elcrec_core.evaluate.scoring import ELCRecRecommender, evaluate_recommender, recommender_metrics
 from elcrec_core.evaluate.statistics import bootstrap_mean
@@ -78,7 +80,7 @@ from elcrec_core.train.device import cpu_model, select_device
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 OUT = Path("runs/quality_matrix")
 RESULT, RANKS, PID, LOG = "result.json", "ranks_test.npy", "pid", "train.log"
-MODELS = ("elcrec_ours", "elcrec_paper", "sasrec_ce", "transition", "ease", "most_popular")
+MODELS = ("elcrec_ours", "elcrec_paper", "sasrec_ce", "transition", "ease", "item_knn", "most_popular")
 TRAINED = ("elcrec_ours", "elcrec_paper", "sasrec_ce")
 METRICS = ("HR@5", "NDCG@5", "HR@20", "NDCG@20")
 BUDGET_FIELDS = ("epochs", "max_steps")  # settings a resumed training may change
@@ -266,7 +268,8 @@ def load_dataset(name: str, shared: Path, seed: int) -> LoadedData:
 
 
 def run_baseline(model: str, data: SequenceTensors, log: Callable[[str], None]) -> Measured:
-    """Fit baseline ``model`` on items[:-2] (EASE: lambda chosen on valid), rank valid and test."""
+    """Fit baseline ``model`` on items[:-2] (EASE: lambda chosen on valid; item-kNN: k and shrink), rank valid
+    and test."""
     began = time.perf_counter()
     if model == "ease":
         if data.n_items > EASE_MAX_ITEMS:
@@ -277,6 +280,14 @@ def run_baseline(model: str, data: SequenceTensors, log: Callable[[str], None]) 
         settings = {"lambda": rec.lam,
                     "valid_NDCG@20_by_lambda": {f"{lam:g}": m["NDCG@20"] for lam, m in by_lambda.items()}}
         precision = "fp64" if rec.dtype == torch.float64 else "fp32"
+    elif model == "item_knn":
+        rec, by_setting = tune_item_knn(data, log=log)
+        valid = by_setting[rec.k, rec.shrink]
+        label = f"k={rec.k}, shrink {rec.shrink:g} (chosen on valid)"
+        settings = {"k": rec.k, "shrink": rec.shrink,
+                    "valid_NDCG@20_by_k_shrink": {f"{k} {shrink:g}": m["NDCG@20"]
+                                                  for (k, shrink), m in by_setting.items()}}
+        precision = "fp32"
     else:
         rec = {"most_popular": MostPopular, "transition": ItemTransition}[model]().fit(data, "valid")
         valid = recommender_metrics(rec, data, "valid")

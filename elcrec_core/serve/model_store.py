@@ -42,7 +42,7 @@ class ModelRecord:
     folder relative to the data folder; ``valid``/``test`` hold HR@K and NDCG@K of its training run (of its fit,
     for a baseline). ``kind`` is ``elcrec``, ``sasrec`` (both with a ``best.pt``) or a baseline of
     :mod:`elcrec_core.evaluate.baselines` (``most_popular``, ``transition``, ``ease``, ``item_knn``) whose ``params``
-    (EASE's ``lam``, item-kNN's ``k``) refit it on the data it scores."""
+    (EASE's ``lam``, item-kNN's ``k`` and ``shrink``) refit it on the data it scores."""
 
     day: str
     run_id: str

@@ -20,10 +20,11 @@ BASELINES: dict[str, type[MostPopular] | type[ItemTransition] | type[EASE] | typ
 
 
 def baseline_params(rec: MostPopular | ItemTransition | EASE | ItemKNN) -> dict[str, float]:
-    """What refits ``rec`` as it was chosen (EASE's ``lam``, item-kNN's ``k``; nothing for the others)."""
+    """What refits ``rec`` as it was chosen (EASE's ``lam``, item-kNN's ``k`` and ``shrink``; nothing for the
+    others)."""
     if isinstance(rec, EASE):
         return {"lam": rec.lam}
-    return {"k": rec.k} if isinstance(rec, ItemKNN) else {}
+    return {"k": rec.k, "shrink": rec.shrink} if isinstance(rec, ItemKNN) else {}
 
 
 def load_recommender(store: ModelStore, record: ModelRecord, data: SequenceTensors | None, fit: Fit) -> Recommender:

@@ -38,15 +38,17 @@ def test_hand_example():
     assert np.allclose(scores, [s6 + s2, 0, 0, 0, 0])
     with pytest.raises(ValueError, match="k >= 1"):
         ItemKNN(0)
+    with pytest.raises(ValueError, match="shrink must be finite and >= 0"):
+        ItemKNN(5, math.inf)
 
 
-def cosine_top_k_scores(lists: list[list[int]], n_items: int, drop: int, k: int):
+def cosine_top_k_scores(lists: list[list[int]], n_items: int, drop: int, k: int, shrink: float):
     """A per-item brute force of item-kNN on the users' inputs (items before the target)."""
     users = [set(seq[: len(seq) - drop - 1]) for seq in lists]
     holders = {i: {u for u, items in enumerate(users) if i in items} for i in range(1, n_items + 1)}
     nearest = {}
     for i in range(1, n_items + 1):
-        sims = [(len(holders[i] & holders[j]) / math.sqrt(len(holders[i]) * len(holders[j])), j)
+        sims = [(len(holders[i] & holders[j]) / (math.sqrt(len(holders[i]) * len(holders[j])) + shrink), j)
                 for j in range(1, n_items + 1) if j != i and holders[i] & holders[j]]
         nearest[i] = dict((j, s) for s, j in sorted(sims, key=lambda sj: (-sj[0], sj[1]))[:k])
 
@@ -62,8 +64,8 @@ class Rounded(ItemKNN):
         return super().score(users, history).double().round(decimals=5)
 
 
-@pytest.mark.parametrize("k", [1, 3, 50])
-def test_item_knn_matches_brute_force(monkeypatch, k):
+@pytest.mark.parametrize(("k", "shrink"), [(1, 0.0), (3, 0.0), (3, 2.5), (50, 10.0)])
+def test_item_knn_matches_brute_force(monkeypatch, k, shrink):
     """Every split's ranks as a per-item brute force gives them (scores to 5 decimals), computed in one block or in
     blocks of 7 co-occurrences."""
     lists = random_lists(8, 60, 25, hi=12)
@@ -71,23 +73,28 @@ def test_item_knn_matches_brute_force(monkeypatch, k):
     for pairs in (1 << 24, 7):
         monkeypatch.setattr(item_knn, "ITEM_KNN_BLOCK_PAIRS", pairs)
         for split, drop in (("valid", 1), ("test", 0)):
-            ranks = evaluate_recommender(Rounded(k).fit(data, split), data, split).tolist()
+            ranks = evaluate_recommender(Rounded(k, shrink).fit(data, split), data, split).tolist()
             users = [seq for seq in lists if len(seq) >= 2 + drop]
-            expected = brute_force_ranks(users, drop, cosine_top_k_scores(lists, 25, drop, k))
+            expected = brute_force_ranks(users, drop, cosine_top_k_scores(lists, 25, drop, k, shrink))
             assert ranks == expected, (pairs, split)
 
 
 def test_item_knn_tuned_on_valid_only():
     data = tensors(random_lists(6, 70, 10, hi=10), 10)
     lines: list[str] = []
-    best, table = tune_item_knn(data, (1, 3, 9), log=lines.append)
-    assert list(table) == [1, 3, 9]
-    for k, metrics in table.items():
-        assert metrics == metrics_from_ranks(evaluate_recommender(ItemKNN(k).fit(data, "valid"), data, "valid"))
-    assert best.k == max(table, key=lambda k: table[k]["NDCG@20"])  # the first of the best
-    assert lines[-1] == f"item_knn: chose k {best.k} (best valid NDCG@20 {table[best.k]['NDCG@20']:.4f})"
+    best, table = tune_item_knn(data, (1, 3, 9), (0.0, 5.0), log=lines.append)
+    assert list(table) == [(1, 0.0), (3, 0.0), (9, 0.0), (1, 5.0), (3, 5.0), (9, 5.0)]
+    for (k, shrink), metrics in table.items():
+        fitted = ItemKNN(k, shrink).fit(data, "valid")
+        assert metrics == metrics_from_ranks(evaluate_recommender(fitted, data, "valid"))
+    chosen = max(table, key=lambda setting: table[setting]["NDCG@20"])  # the first of the best
+    assert (best.k, best.shrink) == chosen
+    assert lines[-1] == (f"item_knn: chose k {best.k}, shrink {best.shrink:g} (best valid NDCG@20 "
+                         f"{table[chosen]['NDCG@20']:.4f})")
     with pytest.raises(ValueError, match="k >= 1"):
         tune_item_knn(data, (3, 0))
+    with pytest.raises(ValueError, match="shrink must be finite and >= 0"):
+        tune_item_knn(data, (3,), (1.0, -1.0))
     with pytest.raises(ValueError, match="none of the 3 users has the 3 items it needs"):
         tune_item_knn(tensors([[1, 2], [2, 3], [3, 1]], 10), log=lambda _: None)
 
@@ -125,7 +132,7 @@ def test_item_knn_is_a_challenger_beyond_eases_limit_and_refits_with_its_k(tmp_p
     knn = records[-1]
     data = tensors(lists, 9)
     best, table = tune_item_knn(data, log=lambda _: None)
-    assert knn.params == {"k": best.k} and knn.valid == table[best.k]
+    assert knn.params == {"k": best.k, "shrink": best.shrink} and knn.valid == table[best.k, best.shrink]
     refitted = load_recommender(store, knn, data, "valid")
-    assert isinstance(refitted, ItemKNN) and refitted.k == best.k
+    assert isinstance(refitted, ItemKNN) and (refitted.k, refitted.shrink) == (best.k, best.shrink)
     assert (refitted.weights != best.weights).nnz == 0

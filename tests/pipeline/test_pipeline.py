@@ -1310,7 +1310,8 @@ def test_a_serving_baseline_that_cannot_be_fitted_on_the_day_is_replaced_not_stu
     assert metadata(result, "challengers")["item_knn_valid_NDCG@20"] == round(knn.valid["NDCG@20"], 4)
     report = json.loads((store.folder(candidate) / "report.json").read_text())["models"]
     assert "item_knn" in report and "ease" not in report
-    assert f"item-kNN (k = {knn.params['k']}, chosen on valid)" in (store.folder(candidate) / "report.md").read_text()
+    label = f"item-kNN (k = {knn.params['k']}, shrink {knn.params['shrink']:g}, chosen on valid)"
+    assert label in (store.folder(candidate) / "report.md").read_text()
     gate = metadata(result, "serving_model")
     assert store.serving() != ease and gate["serving"] == store.serving().name  # the candidate or a challenger
     # the report too: it ranked the model that served before, and failed on it; it says why it is not ranked
