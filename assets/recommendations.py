@@ -9,12 +9,13 @@ from assets.daily import WAREHOUSE_POOL, daily_asset, fails_at_once, run_lineage
 from assets.metadata import metric, table, warehouse_table
 from assets.serving import serving_model
 from elcrec_core.data import warehouse
+from elcrec_core.data.seen_items import seen_items
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.intents.profiles import assign_user_intents, intent_column
 from elcrec_core.serve.recommend import missing_recommendations, recommend
 from elcrec_core.serve.recommenders import load_recommender
 from elcrec_core.train.checkpoint import item_catalogue, load_model
-from elcrec_pipeline.config import RecommendationSettings
+from elcrec_pipeline.config import RecommendationSettings, partition_end
 from elcrec_pipeline.resources import Storage, digest
 
 
@@ -22,7 +23,7 @@ from elcrec_pipeline.resources import Storage, digest
     pool=WAREHOUSE_POOL,
     deps=[serving_model],
     group_name="recommendations",
-    code_version="3",
+    code_version="4",
     kinds={"pytorch", "duckdb"},
     check_specs=[dg.AssetCheckSpec(
         "complete_lists", asset="user_recommendations",
@@ -31,9 +32,11 @@ from elcrec_pipeline.resources import Storage, digest
                     "seen: such scores are never served, so the user gets fewer items or none. An error (the run "
                     "still succeeds and the table holds the finite rows): look at the model; elcrec rollback "
                     "restores the one that served before.")],
-    description="Top-K items per user (history excluded) with scores and the user's intent, from the serving "
-                "model over the partition's sequences (whether or not the day's candidate was promoted; a baseline "
-                "that serves is refitted on every item of the day), in the warehouse table user_recommendations. "
+    description="Top-K items per user (history excluded: every item the user has an event with up to the day, "
+                "also those the sequences' filters or k-core left out) with scores and the user's intent, from the "
+                "serving model over the partition's sequences (whether or not the day's candidate was promoted; a "
+                "baseline that serves is refitted on every item of the day), in the warehouse table "
+                "user_recommendations. "
                 "The intent is the user's nearest centre under the ELCRec model of intent_profiles (null for a user "
                 "with no item that model knows). The table "
                 "belongs to the newest day: a day older than the newest sequences (a backfill) leaves it as it is.",
@@ -51,14 +54,17 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
     store = storage.store
     serving = storage.require_serving()
     seqs, item_ids = storage.read_sequences(partition)
+    # every item a user has an event with up to the day, also those the sequences' filters or k-core left out
+    seen = SequenceTensors.from_sequences(seen_items(storage.warehouse, partition_end(partition), seqs.user_ids,
+                                                     item_ids))
     with fails_at_once(f"the serving model {serving.name} cannot score the data of {partition} (materialize "
                        "serving_model for the day: the gate replaces a model that cannot)", ValueError):
         rec = load_recommender(store, serving, SequenceTensors.from_sequences(seqs), "all")
     if serving.trained:  # a checkpoint knows the items of its day: newer items are left out of its input
         item_ids = item_catalogue(store.checkpoint(serving), rec.n_items, item_ids)
     data = SequenceTensors.from_sequences(seqs.known(rec.n_items))
-    items, scores = recommend(rec, data, torch.arange(len(seqs)), k=config.top_k)
-    missing = missing_recommendations(scores, data, torch.arange(len(seqs)), rec.n_items).numpy()
+    items, scores = recommend(rec, data, torch.arange(len(seqs)), k=config.top_k, seen=seen)
+    missing = missing_recommendations(scores, data, torch.arange(len(seqs)), rec.n_items, seen=seen).numpy()
     intent_record = storage.intent_model(partition, run_lineage(context))
     intent_model = load_model(store.checkpoint(intent_record))[0]
     intents = assign_user_intents(intent_model, seqs)

@@ -13,13 +13,15 @@ from elcrec_core.evaluate.scoring import Recommender
 @torch.no_grad()
 def recommend(
     rec: Recommender, data: SequenceTensors, users: torch.Tensor, k: int = 20, batch_size: int = 2048,
-    popularity: SequenceTensors | None = None,
+    popularity: SequenceTensors | None = None, seen: SequenceTensors | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The k best items (indices 1..rec.n_items) and their scores for each of ``users`` (row indices of ``data``)
-    under the fitted ``rec``, from the whole history (a model reads its last max_len items); items of the history
-    are never recommended: where fewer than k others exist, the rest of the row holds history items with score
-    -inf, for the caller to drop. Items of equal score are ranked by their popularity in ``popularity`` (default
-    ``data``; every item of every user: the pipeline's day, also for one user's recommendations), so that a
+    under the fitted ``rec``, from the whole history (a model reads its last max_len items); items of the history,
+    and of the same user's row of ``seen`` where given (every item the user has interacted with, also those the
+    sequences left out: :func:`elcrec_core.data.seen_items.seen_items`), are never recommended: where fewer than k
+    others exist, the rest of the row holds such items with score -inf, for the caller to drop. Items of equal
+    score are ranked by their popularity in ``popularity`` (default ``data``; every item of every user: the
+    pipeline's day, also for one user's recommendations), so that a
     baseline's ties (EASE gives 0 to every item that shares no user with the history) serve the most popular items
     rather than arbitrary ones; a NaN or infinite score counts as -inf (no score: dropped, after the finite ones,
     so the ranks of those served stay 1, 2, ...). Returns ([U, k] items,
@@ -35,8 +37,8 @@ def recommend(
         no_score = float("-inf")  # nan_to_num would make -inf the dtype's lowest finite value, served as a score
         scores = torch.nan_to_num(rec.score(batch, history), nan=no_score, posinf=no_score, neginf=no_score)
         scores = torch.cat([scores, scores.new_zeros(len(batch), 1)], 1)  # last column: padding slot
-        history = history.to(scores.device)
-        scores.scatter_(1, torch.where(history > 0, history - 1, n_items), float("-inf"))
+        excluded = excluded_items(data, seen, batch, n_items).to(scores.device)
+        scores.scatter_(1, torch.where(excluded > 0, excluded - 1, n_items), float("-inf"))
         values, indices = top_k_by_score_then(scores[:, :n_items], tie_break.to(scores), k)
         top_items.append(indices.cpu() + 1)
         top_scores.append(values.cpu())
@@ -45,20 +47,30 @@ def recommend(
     return torch.cat(top_items), torch.cat(top_scores)
 
 
+def excluded_items(data: SequenceTensors, seen: SequenceTensors | None, batch: torch.Tensor,
+                   n_items: int) -> torch.Tensor:
+    """The items never recommended to the users ``batch``: each one's whole history in ``data`` and its row of
+    ``seen`` (where given), those of 1..``n_items`` only, as rows of item ids (0 = padding; an item may repeat).
+    [B, W] with W >= 1."""
+    rows = [data.window(batch, 0, max(1, int(data.lengths(batch).max())))]  # no items: one padding column
+    if seen is not None:
+        rows.append(seen.window(batch, 0, max(1, int(seen.lengths(batch).max()))))
+    return known_items(torch.cat(rows, 1), n_items)
+
+
 def missing_recommendations(scores: torch.Tensor, data: SequenceTensors, users: torch.Tensor, n_items: int,
-                            batch_size: int = 2048) -> torch.Tensor:
+                            batch_size: int = 2048, seen: SequenceTensors | None = None) -> torch.Tensor:
     """Per user of ``users``, how many of its recommendations are missing: the slots of its row of ``scores``
     [U, k] (from :func:`recommend` over items 1..``n_items``) without a finite score, beyond those that its
-    history in ``data`` leaves nothing to fill (it has seen all but j < k of the items). Non-zero only where the
-    recommender gave an item the user has not seen a NaN or infinite score, which :func:`recommend` never serves:
-    the user gets fewer than k items, or none. The histories are read ``batch_size`` users at a time, as
-    :func:`recommend` reads them. int64 [U]."""
+    history in ``data`` and its row of ``seen`` leave nothing to fill (it has seen all but j < k of the items).
+    Non-zero only where the recommender gave an item the user has not seen a NaN or infinite score, which
+    :func:`recommend` never serves: the user gets fewer than k items, or none. The histories are read
+    ``batch_size`` users at a time, as :func:`recommend` reads them. int64 [U]."""
     missing = []
     for batch, rows in zip(user_batches(users, batch_size), scores.cpu().split(batch_size)):
-        width = max(1, int(data.lengths(batch).max()))  # a batch of users without items: one padding column
-        ordered = known_items(data.window(batch, 0, width), n_items).sort(1).values
-        seen = ((ordered[:, 1:] != ordered[:, :-1]) & (ordered[:, 1:] > 0)).sum(1) + (ordered[:, 0] > 0)
-        could = (n_items - seen).clamp(max=scores.shape[1])
+        ordered = excluded_items(data, seen, batch, n_items).cpu().sort(1).values
+        distinct = ((ordered[:, 1:] != ordered[:, :-1]) & (ordered[:, 1:] > 0)).sum(1) + (ordered[:, 0] > 0)
+        could = (n_items - distinct).clamp(max=scores.shape[1])
         missing.append((could - torch.isfinite(rows).sum(1)).clamp(min=0))
     return torch.cat(missing) if missing else torch.zeros(0, dtype=torch.long)
 

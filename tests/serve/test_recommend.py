@@ -132,3 +132,23 @@ def test_missing_recommendations_count_the_slots_lost_to_non_finite_scores_only(
     assert missing(scores, data, users, 6).tolist() == [0, 0, 1, 4, 0, 4]
     assert missing(scores, data, users, 6, batch_size=1).tolist() == [0, 0, 1, 4, 0, 4]
     assert missing(scores[[2, 5]], data, users[[2, 5]], 6).tolist() == [1, 4]
+
+
+def test_items_the_user_has_seen_outside_the_sequences_are_never_recommended() -> None:
+    """6 items, k = 3, scores 6 > 5 > ... > 1 for items 1..6. User 0's sequence holds item 1, and ``seen`` (every
+    item of its events: the sequences' filters dropped 2 and 3) items 1, 2, 3: it gets 4, 5, 6, not 2, 3, 4.
+    User 1 has seen every item but 6 (only 5 in its sequence): one item, 6, and no slot counted missing. User 2 has
+    no row of its own in ``seen`` beyond its sequence: 2, 3, 4 after its item 1."""
+    lists = [[1], [5], [1]]
+    data = SequenceTensors.from_sequences(Sequences.from_lists([0, 1, 2], lists, n_items=6))
+    seen = SequenceTensors.from_sequences(Sequences.from_lists([0, 1, 2], [[1, 2, 3], [1, 2, 3, 4, 5], []],
+                                                               n_items=6))
+    fixed = _Fixed([6.0, 5.0, 4.0, 3.0, 2.0, 1.0])
+    users = torch.arange(3)
+    items, scores = recommend(fixed, data, users, k=3, seen=seen)
+    finite = torch.isfinite(scores)
+    assert [row[ok].tolist() for row, ok in zip(items, finite)] == [[4, 5, 6], [6], [2, 3, 4]]
+    missing = recommend_module.missing_recommendations
+    assert missing(scores, data, users, 6, seen=seen).tolist() == [0, 0, 0]
+    assert missing(scores, data, users, 6).tolist() == [0, 2, 0]  # without seen, user 1 seems short of 2
+    assert recommend(fixed, data, users, k=3)[0].tolist()[0] == [2, 3, 4]  # without seen: the old lists
