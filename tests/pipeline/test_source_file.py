@@ -325,7 +325,9 @@ def test_the_sensor_sees_the_files_of_a_glob_and_each_one_that_arrives(tmp_path)
     # an event of 2018-09-24 with partitions from 2026-01-01: the error names ELCREC_START_DATE and the earliest
     ("u,a,2018-09-24T08:00:00Z\nu,b,2026-01-02T08:00:00Z\nv,c,2019-03-01T00:00:00Z\n", "iso8601",
      ["2 events are before the first day 2026-01-01: the earliest is 2018-09-24 08:00:00",
-      "set ELCREC_START_DATE=2018-09-24 (or earlier)"]),
+      "set ELCREC_START_DATE=2018-09-24 (or earlier)",
+      "Where those times are wrong, not history, the source settings' min_timestamp: '2026-01-01' rejects each such "
+      "row instead (reason timestamp_out_of_window, kept with the rejected rows) and loads the rest."]),
     # epoch seconds of 2026-01-02 read as milliseconds fall in January 1970: it asked to start the partitions in
     # 1970; it now asks first whether timestamp_format fits the file
     ("u,a,1767312000\nu,b,1767315600\n", "epoch_ms",
@@ -341,6 +343,27 @@ def test_history_before_the_first_partition_fails_before_anything_is_written(tmp
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     assert all(part in failure.event_specific_data.error.message for part in expected), expected
     assert not (tmp_path / "data" / "warehouse.duckdb").exists()  # checked before the warehouse is opened
+
+
+def test_the_advice_for_wrong_times_before_the_first_partition_loads_the_rest(tmp_path):
+    """The failure's other way out, for times that are wrong rather than history: the min_timestamp it names
+    rejects those rows with their reason and loads the others (rows in = accepted + rejected; 1 row of 30 stays
+    under the 5% of rejected rows the load expects)."""
+    good = "".join(f"u{n % 5},i{n % 7},{1_767_340_800 + 60 * n}\n" for n in range(29))  # 2026-01-02, from 08:00
+    (tmp_path / "events.csv").write_text("user_id,item_id,timestamp\nu0,a,-5\n" + good)
+    (tmp_path / "source.yaml").write_text("format: csv\npath: events.csv\n")
+    failed = ingest(tmp_path / "data", SourceFile(path=str(tmp_path / "source.yaml")), "2026-01-02")
+    (failure,) = [e for e in failed.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert "the source settings' min_timestamp: '2026-01-01' rejects each such row" in \
+        failure.event_specific_data.error.message
+    (tmp_path / "source.yaml").write_text("format: csv\npath: events.csv\nmin_timestamp: '2026-01-01'\n")
+    loaded = ingest(tmp_path / "data", SourceFile(path=str(tmp_path / "source.yaml")), "2026-01-02")
+    assert loaded.success
+    raw = next(e.materialization.metadata for e in loaded.get_asset_materialization_events()
+               if e.asset_key == dg.AssetKey("raw_interactions"))
+    assert (raw["rows_in"].value, raw["accepted"].value, raw["rejected"].value) == (30, 29, 1)
+    with duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT reason FROM rejected_interactions").fetchall() == [("timestamp_out_of_window",)]
 
 
 def test_the_readme_ml_100k_source_reads_as_the_readme_lays_it_out(shared, tmp_path):
