@@ -9,7 +9,7 @@ from assets.daily import WAREHOUSE_POOL, daily_asset, fails_at_once, run_lineage
 from assets.metadata import metric, table, warehouse_table
 from assets.serving import serving_model
 from elcrec_core.data import warehouse
-from elcrec_core.data.seen_items import seen_items
+from elcrec_core.data.seen_items import seen_items, users_with_events
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.intents.profiles import assign_user_intents, intent_column
 from elcrec_core.serve.recommend import missing_recommendations, recommend
@@ -89,6 +89,8 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
         "model_day": serving.day,
         "intent_model": intent_record.name,
         "users": len(seqs),
+        # users with events whose events left no sequence (filters, k-core): they get no list
+        "users_without_sequence": users_with_events(storage.warehouse, partition_end(partition)) - len(seqs),
         "rows": len(frame),
         "top_k": k,
         "distinct_items_recommended": distinct,

@@ -32,6 +32,15 @@ def seen_items(path: str | Path, until: datetime | None, user_ids: np.ndarray, i
         pairs = con.sql(
             "SELECT DISTINCT u, i FROM raw_interactions JOIN seen_users USING (user_id) JOIN seen_items USING (item_id)"
             f" WHERE {BEFORE_UNTIL} ORDER BY u, i", params=[until, until]).pl()
-    counts = np.bincount(pairs["u"].to_numpy(), minlength=len(users))
+    counts = np.bincount(pairs["u"].to_numpy().astype(np.int64), minlength=len(users))
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     return Sequences(np.asarray(user_ids), pairs["i"].to_numpy().astype(np.int64), offsets, len(item_ids))
+
+
+def users_with_events(path: str | Path, until: datetime | None) -> int:
+    """How many users have an accepted event in the warehouse at ``path`` before ``until`` (and every event
+    without a time): those the sequences left out (filters, k-core) get no recommendations, and are counted so."""
+    with warehouse.connect(path, read_only=True) as con:
+        ((count,),) = con.execute(f"SELECT count(DISTINCT user_id) FROM raw_interactions WHERE {BEFORE_UNTIL}",
+                                  [until, until]).fetchall()
+    return int(count)

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from elcrec_core.data import warehouse
 from elcrec_core.data.events_to_sequences import SequenceConfig, build_sequences
-from elcrec_core.data.seen_items import seen_items
+from elcrec_core.data.seen_items import seen_items, users_with_events
 from tests.data.test_events_to_sequences import T0, _lists, _load_csv
 
 
@@ -28,3 +29,9 @@ def test_seen_items_are_every_event_before_until_whatever_the_filters(tmp_path: 
     assert seen.user_ids.tolist() == ["w", "v", "u"] and seen.n_items == 4
     later = seen_items(db, None, np.array(["v"]), np.array(["c", "a", "b", "d"]))  # no bound: every event
     assert later.sequence(0) == [3, 4]
+    # users with events: u and v before until; then a user whose only event comes later, and one without a time
+    with warehouse.connect(db) as con:
+        con.execute("INSERT INTO raw_interactions VALUES (DATE '2026-03-05', 'x', 'a', TIMESTAMP '2026-03-05', "
+                    "NULL, NULL, 'test', 1, 0), (NULL, 'y', 'a', NULL, NULL, NULL, 'test', 2, 0)")
+    assert users_with_events(db, until) == 3  # u, v, and y (no time: every day has it)
+    assert users_with_events(db, None) == 4

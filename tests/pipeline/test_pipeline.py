@@ -43,6 +43,7 @@ from elcrec_pipeline.config import (
     SequenceSettings,
     SourceSettings,
     TrainingSettings,
+    partition_end,
 )
 from elcrec_pipeline.definitions import defs
 from elcrec_pipeline.jobs import retrain_time
@@ -179,6 +180,9 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
     assert recs["rows"] == recs["users"] * 5
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*) FROM user_recommendations").fetchone()[0] == recs["rows"]
+        everyone = con.execute("SELECT count(DISTINCT user_id) FROM raw_interactions WHERE timestamp < ?",
+                               [partition_end(PARTITION)]).fetchone()[0]
+        assert recs["users"] + recs["users_without_sequence"] == everyone
         served = f"{recs['model']} ({recs['model_kind']})"
         assert con.execute("SELECT DISTINCT model FROM user_recommendations").fetchall() == [(served,)]
         assert con.execute("SELECT count(DISTINCT user_id) FROM user_intents").fetchone()[0] == seqs["users"]
