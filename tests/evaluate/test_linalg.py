@@ -16,23 +16,43 @@ def _spd(n: int, dtype: torch.dtype, seed: int = 0) -> torch.Tensor:
     return (x.T @ x + 0.5 * torch.eye(n, dtype=torch.float64)).to(dtype)
 
 
+@pytest.mark.parametrize("backend", ["scipy", "torch"])
 @pytest.mark.parametrize("n", [1, 2, 7, 130])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_inverse_in_place(n: int, dtype: torch.dtype) -> None:
+def test_inverse_in_place(n: int, dtype: torch.dtype, backend: str) -> None:
     a = _spd(n, dtype)
     expected = torch.linalg.inv(a.double())
     address = a.data_ptr()
-    inverse = spd_inverse_(a)
+    inverse = spd_inverse_(a, backend)
     assert inverse.data_ptr() == address and inverse.dtype == dtype and inverse.is_contiguous()
     assert torch.equal(inverse, inverse.T)  # both triangles, mirrored exactly
     tol = {"rtol": 1e-9, "atol": 1e-12} if dtype == torch.float64 else {"rtol": 1e-3, "atol": 1e-5}
     torch.testing.assert_close(inverse.double(), expected, **tol)
 
 
-def test_not_positive_definite_is_refused() -> None:
+@pytest.mark.parametrize("backend", ["scipy", "torch"])
+def test_not_positive_definite_is_refused(backend: str) -> None:
     a = torch.tensor([[1.0, 2.0], [2.0, 1.0]], dtype=torch.float64)  # eigenvalues 3 and -1
     with pytest.raises(torch.linalg.LinAlgError, match="not positive definite"):
-        spd_inverse_(a)
+        spd_inverse_(a, backend)
+    with pytest.raises(ValueError, match="backend is scipy or torch, not 'mkl'"):
+        spd_inverse_(a, "mkl")
+
+
+def test_the_lapack_is_torchs_on_an_avx512_cpu_and_scipys_on_avx2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SciPy's OpenBLAS crashed (SIGSEGV) in its AVX-512 kernels inverting an 18,357-item EASE matrix; torch's MKL
+    is slow on AMD's AVX2 CPUs: the default follows the CPU, and both give the same inverse."""
+    for capability, backend in (("AVX512", "torch"), ("AVX512_BF16", "torch"), ("AVX2", "scipy"),
+                                ("DEFAULT", "scipy")):
+        monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda c=capability: c)
+        assert linalg.lapack_backend() == backend
+    used: list[str] = []
+    cholesky = torch.linalg.cholesky_ex
+    monkeypatch.setattr(torch.linalg, "cholesky_ex", lambda a: used.append("torch") or cholesky(a))
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
+    a = _spd(20, torch.float64)
+    torch.testing.assert_close(spd_inverse_(a.clone()), spd_inverse_(a.clone(), "scipy"), rtol=1e-9, atol=1e-12)
+    assert used == ["torch"]
 
 
 @pytest.mark.parametrize("a", [torch.ones(2, 3), torch.eye(3)[:, :2].T.contiguous(), torch.eye(4)[::2, ::2]])
@@ -61,7 +81,7 @@ def test_blas_threads_follow_torch_and_are_restored(monkeypatch: pytest.MonkeyPa
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        spd_inverse_(_spd(50, torch.float64))
+        spd_inverse_(_spd(50, torch.float64), "scipy")
     finally:
         torch.set_num_threads(threads)
     assert inside == [[1] * len(before)] and before  # numpy's OpenBLAS at least
@@ -85,7 +105,8 @@ def test_empty_matrix_is_its_own_inverse_and_nan_is_refused() -> None:
         spd_inverse_(a)
 
 
-def test_the_failing_minor_is_named() -> None:
+@pytest.mark.parametrize("backend", ["scipy", "torch"])
+def test_the_failing_minor_is_named(backend: str) -> None:
     a = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0], [0.0, 1.0, 1.0]], dtype=torch.float64)  # singular at order 3
     with pytest.raises(torch.linalg.LinAlgError, match="leading minor of order 3"):
-        spd_inverse_(a)
+        spd_inverse_(a, backend)
