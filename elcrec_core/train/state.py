@@ -16,6 +16,7 @@ import torch
 
 from elcrec_core.config.settings import ExperimentConfig, TrainConfig
 from elcrec_core.data.sequences import Sequences
+from elcrec_core.evaluate.ranking import SELECTION_METRIC
 from elcrec_core.model.elcrec import ELCRec
 from elcrec_core.train import distributed
 from elcrec_core.train.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
@@ -144,13 +145,17 @@ def restore_training_state(path: Path, model: ELCRec, optimizer: torch.optim.Opt
 def complete_best_checkpoint(path: Path, model: ELCRec, exp: ExperimentConfig, stopper: EarlyStopping,
                              history: list[dict[str, float]], extra: dict[str, Any]) -> bool:
     """Write ``best.pt`` at ``path`` from ``model`` (restored from ``last.pt``) where the last epoch of ``history``
-    was the best (``stopper``) and ``best.pt`` does not hold it: the trainer writes ``last.pt`` before ``best.pt``,
-    so a run killed between the two leaves them so, and its resume trains on past that epoch. Returns whether it
-    wrote ``best.pt``; ``extra`` is what the trainer adds to its payload."""
+    was the best (``stopper``) and ``best.pt`` does not hold it (another epoch, or another run's: its epoch and
+    validation score both tell): the trainer writes ``last.pt`` before ``best.pt``, so a run killed between the two
+    leaves them so, and its resume trains on past that epoch. Returns whether it wrote ``best.pt``; ``extra`` is
+    what the trainer adds to its payload."""
     if not history or stopper.best_epoch != history[-1]["epoch"]:
         return False
-    if path.exists() and load_checkpoint(path).get("epoch") == stopper.best_epoch:
-        return False
+    if path.exists():
+        best = load_checkpoint(path)
+        if (best.get("epoch"), best.get("valid", {}).get(SELECTION_METRIC)) == (stopper.best_epoch,
+                                                                                stopper.best_score):
+            return False
     valid = {name.removeprefix("valid_"): value for name, value in history[-1].items() if name.startswith("valid_")}
     save_checkpoint(path, model_payload(model, exp, {"epoch": stopper.best_epoch, "valid": valid, **extra}))
     return True

@@ -109,6 +109,27 @@ def test_a_run_killed_between_an_epochs_two_checkpoints_resumes_with_that_epoch_
     assert all(torch.equal(tensor, expected[name]) for name, tensor in best["model"].items())
 
 
+def test_a_fresh_run_killed_before_its_first_best_pt_does_not_keep_another_runs(seqs, tmp_path, monkeypatch):
+    """Run A leaves best.pt (epoch 0) in the folder; run B starts there afresh (resume=False, another seed) and is
+    killed after its epoch 0's last.pt: resumed, B's best.pt is B's epoch 0 (same epoch number as A's, another
+    validation score), not A's model."""
+    train(seqs, small_config(epochs=1), tmp_path, log=lambda _: None)
+    real_checkpoint = loop.save_checkpoint
+
+    def killed(path, payload):
+        raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(loop, "save_checkpoint", killed)
+        with pytest.raises(Killed):
+            train(seqs, small_config(epochs=1, seed=11), tmp_path, resume=False, log=lambda _: None)
+    assert loop.save_checkpoint is real_checkpoint
+    resumed = train(seqs, small_config(epochs=1, seed=11), tmp_path, log=lambda _: None)
+    straight = train(seqs, small_config(epochs=1, seed=11), tmp_path / "b", log=lambda _: None)
+    assert resumed.valid == straight.valid == load_checkpoint(tmp_path / "best.pt")["valid"]
+    assert resumed.history[0]["valid_NDCG@20"] == straight.valid["NDCG@20"]
+
+
 def test_a_resumed_run_takes_its_new_patience_and_a_refused_one_leaves_config_json(seqs, tmp_path):
     """patience is a resumable change: the resumed early stopping uses the new one (it restored the saved one).
     A resume refused for a changed setting leaves the folder's config.json as it was (it was overwritten)."""
