@@ -9,6 +9,7 @@ from assets.daily import WAREHOUSE_POOL, daily_asset, fails_at_once, run_lineage
 from assets.metadata import metric, table, warehouse_table
 from assets.serving import serving_model
 from elcrec_core.data import warehouse
+from elcrec_core.data.events_to_sequences import read_sequence_settings
 from elcrec_core.data.seen_items import seen_items, users_with_events
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.intents.profiles import assign_user_intents, intent_column
@@ -32,10 +33,10 @@ from elcrec_pipeline.resources import Storage, digest
                     "seen: such scores are never served, so the user gets fewer items or none. An error (the run "
                     "still succeeds and the table holds the finite rows): look at the model; elcrec rollback "
                     "restores the one that served before.")],
-    description="Top-K items per user (history excluded: every item the user has an event with up to the day, "
-                "also those the sequences' filters or k-core left out) with scores and the user's intent, from the "
-                "serving model over the partition's sequences (whether or not the day's candidate was promoted; a "
-                "baseline that serves is refitted on every item of the day), in the warehouse table "
+    description="Top-K items per user (history excluded: every item the user has an event with up to the day, of "
+                "the sequences' event types, also those min_rating or k-core left out) with scores and the user's "
+                "intent, from the serving model over the partition's sequences (whether or not the day's candidate "
+                "was promoted; a baseline that serves is refitted on every item of the day), in the warehouse table "
                 "user_recommendations. "
                 "The intent is the user's nearest centre under the ELCRec model of intent_profiles (null for a user "
                 "with no item that model knows). The table "
@@ -54,9 +55,11 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
     store = storage.store
     serving = storage.require_serving()
     seqs, item_ids = storage.read_sequences(partition)
-    # every item a user has an event with up to the day, also those the sequences' filters or k-core left out
+    # every item a user has an event with up to the day (of the sequences' event types), also those min_rating or
+    # k-core left out of the sequences
+    event_types = read_sequence_settings(storage.sequences_dir(partition)).event_types
     seen = SequenceTensors.from_sequences(seen_items(storage.warehouse, partition_end(partition), seqs.user_ids,
-                                                     item_ids))
+                                                     item_ids, event_types))
     with fails_at_once(f"the serving model {serving.name} cannot score the data of {partition} (materialize "
                        "serving_model for the day: the gate replaces a model that cannot)", ValueError):
         rec = load_recommender(store, serving, SequenceTensors.from_sequences(seqs), "all")
@@ -90,7 +93,7 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
         "intent_model": intent_record.name,
         "users": len(seqs),
         # users with events whose events left no sequence (filters, k-core): they get no list
-        "users_without_sequence": users_with_events(storage.warehouse, partition_end(partition)) - len(seqs),
+        "users_without_sequence": max(0, users_with_events(storage.warehouse, partition_end(partition)) - len(seqs)),
         "rows": len(frame),
         "top_k": k,
         "distinct_items_recommended": distinct,

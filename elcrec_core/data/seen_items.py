@@ -1,12 +1,15 @@
-"""What each user has interacted with: every accepted event in the warehouse, whatever the sequences' filters kept.
+"""What each user has interacted with: every accepted event in the warehouse of the event types the sequences use,
+whatever else the sequences' settings left out.
 
-The sequences a model reads may leave out events a user had (``min_rating``, ``event_types``, de-duplication,
-k-core); the items of those events are no less seen, and are never recommended to the user
-(:func:`elcrec_core.serve.recommend.recommend`'s ``seen``).
+The sequences a model reads may leave out events a user had (``min_rating``, de-duplication, k-core); the items of
+those events are no less seen (a film rated 2 was watched), and are never recommended to the user
+(:func:`elcrec_core.serve.recommend.recommend`'s ``seen``). Events of other types than the sequences' ``event_types``
+stay candidates: a team that models purchases still recommends what a user only viewed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -18,12 +21,15 @@ from elcrec_core.data.event_selection import BEFORE_UNTIL
 from elcrec_core.data.sequences import Sequences
 
 
-def seen_items(path: str | Path, until: datetime | None, user_ids: np.ndarray, item_ids: np.ndarray) -> Sequences:
+def seen_items(path: str | Path, until: datetime | None, user_ids: np.ndarray, item_ids: np.ndarray,
+               event_types: Sequence[str] | None = None) -> Sequences:
     """Every item each of ``user_ids`` has an accepted event with in the warehouse at ``path`` before ``until``
-    (and every event without a time, as the sequences take them), whatever the sequences' filters left out: a
+    (and every event without a time, as the sequences take them), of one of ``event_types`` (None: any type; the
+    sequence settings' ``event_types``), whatever else the sequences left out (``min_rating``, k-core): a
     :class:`~elcrec_core.data.sequences.Sequences` of the same users in the same order, each user's items once, in
     index order, as indices of ``item_ids`` (``item_ids[i - 1]`` is the id of index i; an id not in it is left
     out: no model scores it). Ids compare as text, as the warehouse stores them."""
+    types = list(event_types) if event_types is not None else None
     users = pl.DataFrame({"user_id": pl.Series(user_ids, dtype=pl.String)}).with_row_index("u")
     items = pl.DataFrame({"item_id": pl.Series(item_ids, dtype=pl.String)}).with_row_index("i", offset=1)
     with warehouse.connect(path, read_only=True) as con:
@@ -31,7 +37,8 @@ def seen_items(path: str | Path, until: datetime | None, user_ids: np.ndarray, i
         con.register("seen_items", items)
         pairs = con.sql(
             "SELECT DISTINCT u, i FROM raw_interactions JOIN seen_users USING (user_id) JOIN seen_items USING (item_id)"
-            f" WHERE {BEFORE_UNTIL} ORDER BY u, i", params=[until, until]).pl()
+            f" WHERE {BEFORE_UNTIL} AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], event_type))"
+            " ORDER BY u, i", params=[until, until, types, types]).pl()
     counts = np.bincount(pairs["u"].to_numpy().astype(np.int64), minlength=len(users))
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     return Sequences(np.asarray(user_ids), pairs["i"].to_numpy().astype(np.int64), offsets, len(item_ids))

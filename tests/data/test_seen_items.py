@@ -15,20 +15,24 @@ from tests.data.test_events_to_sequences import T0, _lists, _load_csv
 
 def test_seen_items_are_every_event_before_until_whatever_the_filters(tmp_path: Path) -> None:
     """User u rated a 5 and 4, b 1, c unrated: min_rating 4 and buys only leave it [a, a], yet a, b, c are seen.
-    User v's item d comes after ``until``: not seen yet. Item e is not in the catalogue given (no model scores it):
-    left out. User w has no event. Users keep the order given; items come once each, in index order."""
+    User v's item d comes after ``until``: not seen yet; v viewed c (seen; not among the bought). Item e is not in
+    the catalogue given (no model scores it): left out. User w has no event. Users keep the order given; items come
+    once each, in index order."""
     rows = [("u", "a", T0, 5, "buy"), ("u", "b", T0 + 1, 1, "buy"), ("u", "a", T0 + 2, 4, "view"),
             ("u", "c", T0 + 3, "", "buy"), ("u", "a", T0 + 4, 5, "buy"), ("u", "e", T0 + 5, 5, "buy"),
-            ("v", "b", T0, 5, "buy"), ("v", "d", T0 + 10 * 86_400, 5, "buy")]
+            ("v", "b", T0, 5, "buy"), ("v", "d", T0 + 10 * 86_400, 5, "buy"), ("v", "c", T0 + 1, 2, "view")]
     db = _load_csv(tmp_path, rows, header="u,i,t,r,k")
     filtered = build_sequences(SequenceConfig.from_dict({"k_core": 0, "min_rating": 4, "event_types": ["buy"]}), db)
     assert _lists(filtered)["u"] == ["a", "a", "e"]
     until = datetime(2026, 3, 2)
     seen = seen_items(db, until, np.array(["w", "v", "u"]), np.array(["c", "a", "b", "d"]))
-    assert [seen.sequence(n) for n in range(3)] == [[], [3], [1, 2, 3]]
+    assert [seen.sequence(n) for n in range(3)] == [[], [1, 3], [1, 2, 3]]
+    # the sequences' event types only: v only viewed c, which stays a candidate; u bought a, b and c
+    bought = seen_items(db, until, np.array(["w", "v", "u"]), np.array(["c", "a", "b", "d"]), ["buy"])
+    assert [bought.sequence(n) for n in range(3)] == [[], [3], [1, 2, 3]]
     assert seen.user_ids.tolist() == ["w", "v", "u"] and seen.n_items == 4
     later = seen_items(db, None, np.array(["v"]), np.array(["c", "a", "b", "d"]))  # no bound: every event
-    assert later.sequence(0) == [3, 4]
+    assert later.sequence(0) == [1, 3, 4]
     # users with events: u and v before until; then a user whose only event comes later, and one without a time
     with warehouse.connect(db) as con:
         con.execute("INSERT INTO raw_interactions VALUES (DATE '2026-03-05', 'x', 'a', TIMESTAMP '2026-03-05', "
