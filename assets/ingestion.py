@@ -77,10 +77,11 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
                 "right for this file?" if err.earliest.year == 1970 else "")
         raise dg.Failure(f"ingestion of {context.partition_key} failed: {err}.{unit} The partitions start at "
                          f"{START_DATE_ENV}={start.date()}: set {START_DATE_ENV}={err.earliest.date()} (or earlier) "
-                         "for the code location, the daemon and the CLI, and load again. Where those times are "
-                         f"wrong, not history, the source settings' min_timestamp: '{start.date()}' rejects each such "
-                         "row instead (reason timestamp_out_of_window, kept with the rejected rows) and loads the "
-                         "rest.", allow_retries=False) from err
+                         "for the code location, the daemon and the CLI, and load again." + ("" if unit else (
+                             f" Where those times are wrong, not history, the source settings' min_timestamp: "
+                             f"'{start.date()}' rejects each such row instead (reason timestamp_out_of_window, kept "
+                             "with the rejected rows) and loads the rest, as long as the rejected rows stay within "
+                             "max_rejected_share.")), allow_retries=False) from err
     except (ValueError, FileNotFoundError) as err:  # bad input: retrying cannot help
         raise dg.Failure(f"ingestion of {context.partition_key} failed: {err}{_advice(err, config)}",
                          allow_retries=False) from err

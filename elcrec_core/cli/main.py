@@ -54,7 +54,8 @@ def parser() -> argparse.ArgumentParser:
     e.set_defaults(func=commands.cmd_evaluate)
 
     c = sub.add_parser("baselines", help="test-split HR@K / NDCG@K of the baselines: most popular, item "
-                                         "transitions, EASE and SASRec (ELCRec without its intent parts)")
+                                         "transitions, EASE (item-kNN above 30,000 items) and SASRec (ELCRec "
+                                         "without its intent parts)")
     add_data_options(c, "data file, folder or glob, or 'synthetic'")
     c.add_argument("--preset", choices=[*preset_names(), AUTO], default=AUTO,
                    help="settings of the SASRec run, as elcrec train's (default: auto, as the pipeline's challenger)")

@@ -27,7 +27,7 @@ from elcrec_core.evaluate.scoring import Fit, recommender_metrics
 
 ITEM_KNN_NEIGHBOURS = (50, 200)  # the grid of k and of the shrink, chosen on valid: 8 fits
 ITEM_KNN_SHRINKS = (0.0, 10.0, 50.0, 200.0)
-ITEM_KNN_BLOCK_PAIRS = 1 << 24  # co-occurrences computed at once (about 0.5 GB while a block is ranked)
+ITEM_KNN_BLOCK_PAIRS = 1 << 24  # co-occurrences computed at once (about 1 GB while a block is ranked)
 
 
 def nearest_items(data: SequenceTensors, split: Fit, k: int, shrink: float = 0.0) -> sp.csr_matrix:
@@ -126,6 +126,7 @@ def tune_item_knn(data: SequenceTensors, ks: tuple[int, ...] = ITEM_KNN_NEIGHBOU
                          "items it needs")
     best, best_score, table = None, -math.inf, {}
     for shrink in shrinks:
+        neighbours = knn = None  # the last shrink's, freed before the next is computed (n k entries each)
         t0 = time.perf_counter()
         neighbours = nearest_items(data, "valid", max(ks), shrink)
         log(f"item_knn: the {max(ks)} nearest of {data.n_items:,} items, shrink {shrink:g}, in "
@@ -144,7 +145,8 @@ def tune_item_knn(data: SequenceTensors, ks: tuple[int, ...] = ITEM_KNN_NEIGHBOU
 def tune_item_baseline(data: SequenceTensors, lambdas: tuple[float, ...] = EASE_LAMBDAS,
                        log: Callable[[str], None] = print) -> EASE | ItemKNN:
     """The item-similarity baseline of the comparisons, tuned on valid: EASE (λ from ``lambdas``, :func:`tune_ease`)
-    up to :data:`~elcrec_core.evaluate.baselines.EASE_MAX_ITEMS` items, item-kNN (:func:`tune_item_knn`) above.
+    up to :data:`~elcrec_core.evaluate.baselines.EASE_MAX_ITEMS` items, item-kNN (:func:`tune_item_knn`, its own
+    grid: ``lambdas`` are EASE's) above.
     Raises ValueError where no user has a valid target to tune on."""
     limit = baselines.EASE_MAX_ITEMS
     if data.n_items <= limit:

@@ -7,7 +7,8 @@ ELCRec's ablation (the candidate's settings with the intent parts off and the fu
 same epoch budget, warm-started from the SASRec of the day the candidate warm-started from;
 :func:`elcrec_core.evaluate.baselines.sasrec_config`), EASE's λ is the best of
 :data:`~elcrec_core.evaluate.baselines.EASE_LAMBDAS` on ``valid``; above
-:data:`~elcrec_core.evaluate.baselines.EASE_MAX_ITEMS` items item-kNN stands in for it, its k chosen on ``valid``
+:data:`~elcrec_core.evaluate.baselines.EASE_MAX_ITEMS` items item-kNN stands in for it, its k and shrink chosen on
+``valid``
 (:mod:`elcrec_core.evaluate.item_knn`). Records hold valid and test HR@K / NDCG@K.
 """
 

@@ -8,6 +8,7 @@ training"); :func:`elcrec_core.train.distributed.process_group` joins that group
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import multiprocessing
 import os
@@ -80,7 +81,8 @@ def _rank(seqs: Sequences, exp: ExperimentConfig, out_dir: str, resume: bool, in
         try:
             return train(seqs, exp, out_dir, resume=resume, log=lines.put, init_from=init_from)
         except Exception as err:
-            raised.put((distributed.rank(), f"{type(err).__name__}: {err}"))
+            with contextlib.suppress(Exception):  # the manager gone: the error itself still fails the rank
+                raised.put((distributed.rank(), f"{type(err).__name__}: {err}"))
             raise
 
 

@@ -327,7 +327,8 @@ def test_the_sensor_sees_the_files_of_a_glob_and_each_one_that_arrives(tmp_path)
      ["2 events are before the first day 2026-01-01: the earliest is 2018-09-24 08:00:00",
       "set ELCREC_START_DATE=2018-09-24 (or earlier)",
       "Where those times are wrong, not history, the source settings' min_timestamp: '2026-01-01' rejects each such "
-      "row instead (reason timestamp_out_of_window, kept with the rejected rows) and loads the rest."]),
+      "row instead (reason timestamp_out_of_window, kept with the rejected rows) and loads the rest, as long as the "
+      "rejected rows stay within max_rejected_share."]),
     # epoch seconds of 2026-01-02 read as milliseconds fall in January 1970: it asked to start the partitions in
     # 1970; it now asks first whether timestamp_format fits the file
     ("u,a,1767312000\nu,b,1767315600\n", "epoch_ms",
@@ -342,6 +343,8 @@ def test_history_before_the_first_partition_fails_before_anything_is_written(tmp
     result = ingest(tmp_path / "data", SourceFile(path=str(tmp_path / "source.yaml")), "2026-01-02")
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     assert all(part in failure.event_specific_data.error.message for part in expected), expected
+    # times in the wrong unit are all early: min_timestamp would reject every row, and is not offered for them
+    assert ("min_timestamp" in failure.event_specific_data.error.message) == (timestamp_format != "epoch_ms")
     assert not (tmp_path / "data" / "warehouse.duckdb").exists()  # checked before the warehouse is opened
 
 
