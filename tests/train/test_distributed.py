@@ -111,7 +111,8 @@ def test_a_failing_process_fails_the_launch_naming_its_rank_and_error(events, tm
     blocked = tmp_path / "out"
     blocked.write_text("a file, not a folder")
     with pytest.raises(RuntimeError, match=r"distributed training in 2 processes failed: rank 0: "
-                                           r"(FileExistsError|NotADirectoryError): [^;]*out'( \(exit code 1\))?(; rank 1: |$)"):
+                                           r"(FileExistsError|NotADirectoryError): [^;]*out'"
+                                           r"( \(exit code 1\))?(; rank 1: |$)"):
         train_distributed(2, load_data_with_ids(events, "events")[0], exp, blocked, log=lambda line: None,
                           threads=1)
 
