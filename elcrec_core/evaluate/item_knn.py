@@ -45,7 +45,7 @@ def nearest_items(data: SequenceTensors, split: Fit, k: int, shrink: float = 0.0
     pairs = items @ np.diff(x.indptr).astype(np.float64)
     block = (np.cumsum(pairs) - pairs) // ITEM_KNN_BLOCK_PAIRS
     starts = np.append(np.flatnonzero(np.diff(block, prepend=-1)), data.n_items)
-    indptr, indices, values = [np.zeros(1, np.int64)], [np.zeros(0, np.int32)], [np.zeros(0, np.float32)]
+    blocks = []
     for start, stop in zip(starts[:-1], starts[1:]):
         counts = (items[start:stop] @ x).tocoo()  # co-occurrences [stop - start, n]
         row, col = counts.row.astype(np.int64), counts.col.astype(np.int64)
@@ -53,14 +53,13 @@ def nearest_items(data: SequenceTensors, split: Fit, k: int, shrink: float = 0.0
         row, col, count = row[off_diagonal], col[off_diagonal], counts.data[off_diagonal].astype(np.float64)
         similarity = count / (np.sqrt(users_per_item[row + start] * users_per_item[col]) + shrink)
         order = np.lexsort((col, -similarity, row))  # by row, then most similar, then lower item
-        row, col, similarity = row[order], col[order], similarity[order]
-        per_row = np.bincount(row, minlength=stop - start)
-        kept = np.arange(len(row)) - np.repeat(np.cumsum(per_row) - per_row, per_row) < k
-        indptr.append(indptr[-1][-1] + np.cumsum(np.minimum(per_row, k)))
-        indices.append(col[kept].astype(np.int32))
-        values.append(similarity[kept].astype(np.float32))
-    return sp.csr_matrix((np.concatenate(values), np.concatenate(indices), np.concatenate(indptr)),
-                         shape=(data.n_items, data.n_items))
+        ranked = sp.csr_matrix((similarity[order].astype(np.float32), col[order].astype(np.int32),
+                                np.append(0, np.cumsum(np.bincount(row, minlength=stop - start)))),
+                               shape=(stop - start, data.n_items))
+        blocks.append(first_neighbours(ranked, k))
+    if not blocks:
+        return sp.csr_matrix((data.n_items, data.n_items), dtype=np.float32)
+    return sp.vstack(blocks, format="csr")  # the rows' entries stay in their order
 
 
 def first_neighbours(neighbours: sp.csr_matrix, k: int) -> sp.csr_matrix:
