@@ -37,7 +37,7 @@ def recommend(
         no_score = float("-inf")  # nan_to_num would make -inf the dtype's lowest finite value, served as a score
         scores = torch.nan_to_num(rec.score(batch, history), nan=no_score, posinf=no_score, neginf=no_score)
         scores = torch.cat([scores, scores.new_zeros(len(batch), 1)], 1)  # last column: padding slot
-        excluded = excluded_items(data, seen, batch, n_items).to(scores.device)
+        excluded = excluded_items(history, seen, batch, n_items).to(scores.device)
         scores.scatter_(1, torch.where(excluded > 0, excluded - 1, n_items), float("-inf"))
         values, indices = top_k_by_score_then(scores[:, :n_items], tie_break.to(scores), k)
         top_items.append(indices.cpu() + 1)
@@ -47,15 +47,15 @@ def recommend(
     return torch.cat(top_items), torch.cat(top_scores)
 
 
-def excluded_items(data: SequenceTensors, seen: SequenceTensors | None, batch: torch.Tensor,
+def excluded_items(history: torch.Tensor, seen: SequenceTensors | None, batch: torch.Tensor,
                    n_items: int) -> torch.Tensor:
-    """The items never recommended to the users ``batch``: each one's whole history in ``data`` and its row of
-    ``seen`` (where given), those of 1..``n_items`` only, as rows of item ids (0 = padding; an item may repeat).
-    [B, W] with W >= 1."""
-    rows = [data.window(batch, 0, max(1, int(data.lengths(batch).max())))]  # no items: one padding column
-    if seen is not None:
-        rows.append(seen.window(batch, 0, max(1, int(seen.lengths(batch).max()))))
-    return known_items(torch.cat(rows, 1), n_items)
+    """The items never recommended to the users ``batch``: their ``history`` rows as read ([B, W], the items of
+    1..``n_items``, 0 = padding) and, where ``seen`` is given, their rows of it (those items too) after them
+    ([B, W + W'], W' >= 1; an item may repeat)."""
+    if seen is None:
+        return history
+    rows = seen.window(batch, 0, max(1, int(seen.lengths(batch).max())))  # no items: one padding column
+    return torch.cat([history, known_items(rows, n_items).to(history.device)], 1)
 
 
 def missing_recommendations(scores: torch.Tensor, data: SequenceTensors, users: torch.Tensor, n_items: int,
@@ -68,7 +68,9 @@ def missing_recommendations(scores: torch.Tensor, data: SequenceTensors, users: 
     ``batch_size`` users at a time, as :func:`recommend` reads them. int64 [U]."""
     missing = []
     for batch, rows in zip(user_batches(users, batch_size), scores.cpu().split(batch_size)):
-        ordered = excluded_items(data, seen, batch, n_items).cpu().sort(1).values
+        width = max(1, int(data.lengths(batch).max()))  # a batch of users without items: one padding column
+        history = known_items(data.window(batch, 0, width), n_items)
+        ordered = excluded_items(history, seen, batch, n_items).cpu().sort(1).values
         distinct = ((ordered[:, 1:] != ordered[:, :-1]) & (ordered[:, 1:] > 0)).sum(1) + (ordered[:, 0] > 0)
         could = (n_items - distinct).clamp(max=scores.shape[1])
         missing.append((could - torch.isfinite(rows).sum(1)).clamp(min=0))
