@@ -14,7 +14,7 @@ from assets.serving import serving_model
 from elcrec_core.data import warehouse
 from elcrec_core.data.events_to_sequences import read_sequence_settings
 from elcrec_core.data.sequences import SequenceTensors
-from elcrec_core.evaluate.backtest import next_day_sequences
+from elcrec_core.evaluate.backtest import next_day_sequences, seen_before_day
 from elcrec_core.evaluate.ranking import (
     SELECTION_METRIC,
     eligible_users,
@@ -279,7 +279,8 @@ def served_recommender(storage: Storage, record: ModelRecord, day: str) -> Recom
 
 def _backtest(storage: Storage, partition: str) -> tuple[pl.DataFrame | None, str]:
     """Score the model that served after the previous day (the newest serving model trained on data up to that
-    day) on this day's first items (of the events that the day's sequence settings select), store the row in the
+    day) on this day's first items (of the events that the day's sequence settings select; every item the user had
+    before the day excluded, as the served lists exclude it: :func:`seen_before_day`), store the row in the
     warehouse table ``backtest`` (one row per day, replaced on re-runs) and return the trend up to this day (its
     last row is this day's, also when later days have run), and "". (None, why) without such a model, for a
     baseline whose sequences are gone (an older day re-run after pruning: :func:`served_recommender`), or without
@@ -293,14 +294,16 @@ def _backtest(storage: Storage, partition: str) -> tuple[pl.DataFrame | None, st
     served = served_recommender(storage, previous, before)
     if served is None:
         return None, f"{previous.name}, which served after {before}, was fitted on sequences since removed"
-    seqs = next_day_sequences(storage.warehouse, day, read_sequence_settings(storage.sequences_dir(partition)))
+    settings = read_sequence_settings(storage.sequences_dir(partition))
+    seqs = next_day_sequences(storage.warehouse, day, settings)
     history = warehouse.read_table(storage.warehouse, "backtest")
     if len(seqs) == 0:  # no user of the day with earlier events (now): an earlier run's row of the day goes
         if history is not None and partition in history["day"].to_list():
             warehouse.replace_table(storage.warehouse, "backtest", history.filter(pl.col("day") != partition))
         return None, f"no events on {partition} of users with earlier events (the day's data has none to score)"
     data = SequenceTensors.from_sequences(seqs)  # test inputs: each user's items up to the previous day
-    metrics = recommender_metrics(served, data, "test")
+    seen = SequenceTensors.from_sequences(seen_before_day(storage.warehouse, day, seqs, settings))
+    metrics = recommender_metrics(served, data, "test", seen)  # the items the served lists left out, excluded too
     row = pl.DataFrame({"day": [partition], "model_day": [previous.day], "users": [len(seqs)],
                         "HR@20": [metrics["HR@20"]], "NDCG@20": [metrics["NDCG@20"]]})
     history = row.clear() if history is None else history

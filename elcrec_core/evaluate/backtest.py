@@ -1,7 +1,8 @@
 """Next-day backtest: the measure that matches daily retraining.
 
 A model trained on the data up to day D-1 ranks, for every user active on day D who has history before it, the
-user's first item of day D, with the history before D excluded (full ranking, as the leave-one-out evaluator).
+user's first item of day D, with every item the user had before D excluded, as the lists served after D-1 excluded
+them (full ranking, as the leave-one-out evaluator).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import polars as pl
 from elcrec_core.data import warehouse
 from elcrec_core.data.event_selection import repeated_events, selected_events
 from elcrec_core.data.events_to_sequences import SequenceConfig
+from elcrec_core.data.seen_items import seen_items
 from elcrec_core.data.sequences import Sequences
 
 
@@ -50,3 +52,15 @@ def next_day_sequences(path: str | Path, day: date, config: SequenceConfig = Seq
     offsets = np.concatenate([[0], np.cumsum(per_user["len"].to_numpy())]).astype(np.int64)
     items = rows["item_index"].to_numpy().astype(np.int64)
     return Sequences(per_user["user_id"].to_numpy(), items, offsets, int(n_items) + 1)
+
+
+def seen_before_day(path: str | Path, day: date, seqs: Sequences,
+                    config: SequenceConfig = SequenceConfig()) -> Sequences:
+    """Per user of ``seqs`` (from :func:`next_day_sequences`), every item of the warehouse's index that the user
+    has an accepted event with before ``day`` (or without a time), of ``config``'s event types, whatever the other
+    filters left out (a film rated below ``min_rating`` was watched): the items that the lists served after the day
+    before never held (:func:`elcrec_core.data.seen_items.seen_items`), to exclude beside the history when the
+    backtest ranks the day's first item. Same users, same order; indices as :func:`next_day_sequences` gives them."""
+    with warehouse.connect(path, read_only=True) as con:
+        item_ids = warehouse.read_item_index(con)["item_id"].to_numpy()
+    return seen_items(path, datetime.combine(day, datetime.min.time()), seqs.user_ids, item_ids, config.event_types)

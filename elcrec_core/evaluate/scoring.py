@@ -72,24 +72,28 @@ def evaluate_recommender(rec: Recommender, data: SequenceTensors, split: Split, 
 
 @torch.no_grad()
 def ranks_and_non_finite(rec: Recommender, data: SequenceTensors, split: Split, users: torch.Tensor | None = None,
-                         batch_size: int = 2048) -> tuple[torch.Tensor, int]:
+                         batch_size: int = 2048, seen: SequenceTensors | None = None) -> tuple[torch.Tensor, int]:
     """:func:`evaluate_recommender`'s ranks and, from the same scoring pass, how many of the users get a NaN or
     infinite score for some item: a model with any such user must never serve (the promotion gate refuses it),
-    and has no figure in the report."""
+    and has no figure in the report. Where ``seen`` is given (a row per row of ``data``: every item the user had
+    before the target, also those the input history leaves out), its items are excluded too, as the served lists
+    exclude them (:func:`excluded_items`): they do not rank above the target, and a target among them is a miss."""
     n_items = rec.n_items
     ranks, non_finite = [], 0
-    for targets, history, scores in _scored_groups(rec, data, split, users, batch_size):
+    for targets, excluded, scores in _scored_groups(rec, data, split, users, batch_size, seen):
         non_finite += int((~torch.isfinite(scores)).any(1).sum())
         known = targets <= n_items  # an item the recommender does not know cannot be ranked: a miss
-        group_ranks = rank_score_matrix(scores.to(history.device), targets.clamp(max=n_items), history)
+        group_ranks = rank_score_matrix(scores.to(excluded.device), targets.clamp(max=n_items), excluded)
         ranks.append(torch.where(known, group_ranks, MISS_RANK))
     return (torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long)), non_finite
 
 
 def _scored_groups(rec: Recommender, data: SequenceTensors, split: Split, users: torch.Tensor | None,
-                   batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """(targets [G], input history [G, L], scores [G, n_items]) for groups of at most 2^25 scores, in the order
-    of ``users`` (default: the split's eligible users); raises ValueError for scores of the wrong shape."""
+                   batch_size: int, seen: SequenceTensors | None) -> Iterator[tuple[torch.Tensor, torch.Tensor,
+                                                                                     torch.Tensor]]:
+    """(targets [G], excluded items [G, L'] (the input history, then the users' rows of ``seen``), scores [G,
+    n_items]) for groups of at most 2^25 scores, in the order of ``users`` (default: the split's eligible users);
+    raises ValueError for scores of the wrong shape."""
     if users is None:
         users = eligible_users(data, split)
     n_items, drop = rec.n_items, DROP_AFTER[split]
@@ -98,20 +102,34 @@ def _scored_groups(rec: Recommender, data: SequenceTensors, split: Split, users:
         targets = data.window(batch, drop, 1)[:, 0]
         lengths = data.lengths(batch) - drop - 1
         history = known_items(data.window(batch, drop + 1, int(lengths.max())), n_items)
+        excluded = excluded_items(history, seen, batch, n_items)
         for lo in range(0, len(batch), group):
             part = slice(lo, lo + group)
             scores = rec.score(batch[part], history[part])
             if scores.shape != (len(batch[part]), n_items):
                 raise ValueError(f"{type(rec).__name__}.score gave shape {tuple(scores.shape)}, "
                                  f"not ({len(batch[part])}, {n_items})")
-            yield targets[part], history[part], scores
+            yield targets[part], excluded[part], scores
 
 
-def recommender_metrics(rec: Recommender, data: SequenceTensors, split: Split) -> dict[str, float]:
-    """HR@K / NDCG@K (K = 5, 10, 20) of a fitted recommender over the split's eligible users; every metric NaN
+def excluded_items(history: torch.Tensor, seen: SequenceTensors | None, batch: torch.Tensor,
+                   n_items: int) -> torch.Tensor:
+    """The items never recommended to the users ``batch``: their ``history`` rows as read ([B, W], the items of
+    1..``n_items``, 0 = padding) and, where ``seen`` is given, their rows of it (those items too) after them
+    ([B, W + W'], W' >= 1; an item may repeat)."""
+    if seen is None:
+        return history
+    rows = seen.window(batch, 0, max(1, int(seen.lengths(batch).max())))  # no items: one padding column
+    return torch.cat([history, known_items(rows, n_items).to(history.device)], 1)
+
+
+def recommender_metrics(rec: Recommender, data: SequenceTensors, split: Split,
+                        seen: SequenceTensors | None = None) -> dict[str, float]:
+    """HR@K / NDCG@K (K = 5, 10, 20) of a fitted recommender over the split's eligible users (``seen``: items
+    excluded beside each input history, as :func:`ranks_and_non_finite` takes them); every metric NaN
     where some user gets a NaN or infinite score (no figure, as :func:`elcrec_core.evaluate.ranking.evaluate`
     gives a model: its ranks alone would read a score that cannot rank as a plain miss)."""
-    ranks, non_finite = ranks_and_non_finite(rec, data, split)
+    ranks, non_finite = ranks_and_non_finite(rec, data, split, seen=seen)
     metrics = metrics_from_ranks(ranks)
     return dict.fromkeys(metrics, math.nan) if non_finite else metrics
 

@@ -7,7 +7,7 @@ import torch
 from elcrec_core.data.sequences import SequenceTensors, user_batches
 from elcrec_core.evaluate.baselines import input_counts
 from elcrec_core.evaluate.ranking import MAX_SCORE_ELEMENTS, known_items
-from elcrec_core.evaluate.scoring import Recommender
+from elcrec_core.evaluate.scoring import Recommender, excluded_items
 
 
 @torch.no_grad()
@@ -45,17 +45,6 @@ def recommend(
     if not top_items:
         return torch.zeros(0, k, dtype=torch.long), torch.zeros(0, k)
     return torch.cat(top_items), torch.cat(top_scores)
-
-
-def excluded_items(history: torch.Tensor, seen: SequenceTensors | None, batch: torch.Tensor,
-                   n_items: int) -> torch.Tensor:
-    """The items never recommended to the users ``batch``: their ``history`` rows as read ([B, W], the items of
-    1..``n_items``, 0 = padding) and, where ``seen`` is given, their rows of it (those items too) after them
-    ([B, W + W'], W' >= 1; an item may repeat)."""
-    if seen is None:
-        return history
-    rows = seen.window(batch, 0, max(1, int(seen.lengths(batch).max())))  # no items: one padding column
-    return torch.cat([history, known_items(rows, n_items).to(history.device)], 1)
 
 
 def missing_recommendations(scores: torch.Tensor, data: SequenceTensors, users: torch.Tensor, n_items: int,

@@ -136,6 +136,27 @@ def test_rank_score_matrix_is_the_evaluators_rule():
     assert (ranks[:4] == MISS_RANK).all()
 
 
+def test_seen_items_are_excluded_beside_the_input_history():
+    """Most popular scores items 1..5 by counts 4 > 5 > 3 > 2 > 1 (in the inputs). User 0's test target is 3 and its
+    input [1]: items 4 and 5 rank above it (rank 2). Where item 4 was seen (an event that the sequences left out),
+    it is excluded as the served lists exclude it (rank 1), and the score the recommender read is the history's
+    alone; a target that was seen is a miss, and a seen item the recommender does not know changes nothing."""
+    lists = [[1, 3], [4, 4, 4, 4, 5, 5, 5, 3, 3, 2, 1], [4, 4, 5, 2]]
+    data = tensors(lists, 5)
+    rec = MostPopular().fit(data, "test")
+    user = torch.tensor([0])
+    assert evaluate_recommender(rec, data, "test", user).tolist() == [2]
+    for seen_rows, rank in [([[4], [], []], 1), ([[4, 5], [], []], 0), ([[2], [], []], 2), ([[3], [], []], MISS_RANK),
+                            ([[], [], []], 2)]:
+        seen = tensors(seen_rows, 5)
+        assert scoring.ranks_and_non_finite(rec, data, "test", user, seen=seen)[0].tolist() == [rank]
+    wider = tensors([[4, 7], [], []], 7)  # item 7 is beyond the recommender's 5 items: left out
+    assert scoring.ranks_and_non_finite(rec, data, "test", user, seen=wider)[0].tolist() == [1]
+    # user 1's target 1 is all that its history leaves (rank 0); user 2's target 2 has 3 above it and 1 tied (rank 2)
+    metrics = scoring.recommender_metrics(rec, data, "test", tensors([[4, 5], [], []], 5))
+    assert metrics["HR@5"] == 1.0 and metrics["NDCG@5"] == pytest.approx((1 + 1 + 1 / math.log2(4)) / 3)
+
+
 def test_elcrec_adapter_gives_exactly_the_evaluators_ranks(monkeypatch):
     """Both splits, small user batches, groups bounded as the evaluator's, and items the model does not know
     (the data has 18, the model 15)."""

@@ -15,7 +15,7 @@ from elcrec_core.data.events_to_sequences import (
 from elcrec_core.data.ingestion import ingest
 from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.data.source_config import ColumnMap, SourceConfig
-from elcrec_core.evaluate.backtest import next_day_sequences
+from elcrec_core.evaluate.backtest import next_day_sequences, seen_before_day
 from elcrec_core.evaluate.statistics import (
     FEWEST_USERS_FOR_AN_INTERVAL,
     Interval,
@@ -92,6 +92,31 @@ def test_the_backtest_uses_an_event_stored_by_two_files_once(tmp_path: Path):
     w, x, unknown = 1, 2, 3
     assert {user: seqs.sequence(n) for n, user in enumerate(seqs.user_ids.tolist())} == {
         "a": [x, unknown], "b": [x, w, w]}
+
+
+def test_the_backtest_excludes_every_item_seen_before_the_day_as_the_served_lists_did(tmp_path: Path):
+    """With min_rating 4 and purchases modelled, user a's history is y alone, but a also rated x low before the day:
+    the lists served after the day before left x out (as y), so the backtest excludes it too. What a only viewed
+    (v) and what a bought on the day (z, u) stay candidates; the other user's items are not a's."""
+    events = tmp_path / "events.csv"
+    events.write_text(
+        "user_id,item_id,timestamp,rating,event_type\n"
+        "a,x,2026-01-01T09:00:00,2,purchase\na,v,2026-01-01T09:30:00,5,view\na,y,2026-01-01T10:00:00,5,purchase\n"
+        "a,z,2026-01-02T10:00:00,5,purchase\na,u,2026-01-02T11:00:00,1,purchase\n"
+        "b,u,2026-01-01T08:00:00,4,purchase\nb,x,2026-01-02T08:00:00,5,purchase\n")
+    db = tmp_path / "warehouse.duckdb"
+    ingest(SourceConfig(format="csv", path=str(events), timestamp_format="iso8601",
+                        columns=ColumnMap(rating="rating", event_type="event_type")), path=db)
+    write_sequences(build_sequences(SequenceConfig(k_core=0), db, until=date(2026, 1, 2)), tmp_path / "day", db)
+    config = SequenceConfig(min_rating=4, event_types=("purchase",), k_core=0)
+    seqs = next_day_sequences(db, date(2026, 1, 2), config)
+    u, v, x, y, z = range(1, 6)  # natural order of the indexed items; z has no index yet: n + 1
+    assert {user: seqs.sequence(n) for n, user in enumerate(seqs.user_ids.tolist())} == {"a": [y, z], "b": [u, x]}
+    seen = seen_before_day(db, date(2026, 1, 2), seqs, config)
+    assert seen.user_ids.tolist() == ["a", "b"] and seen.n_items == 4
+    assert [seen.sequence(0), seen.sequence(1)] == [[x, y], [u]]
+    everything = seen_before_day(db, date(2026, 1, 2), seqs)  # no event types: a view is an interaction too
+    assert [everything.sequence(0), everything.sequence(1)] == [[v, x, y], [u]]
 
 
 def test_segments_and_headline_on_hand_data():
