@@ -5,6 +5,7 @@ from collections.abc import Iterable
 from datetime import date
 
 import dagster as dg
+import numpy as np
 import polars as pl
 import torch
 
@@ -201,8 +202,10 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
         metadata["backtest"] = dg.MetadataValue.text(f"none: {no_backtest}")
     else:
         metadata["backtest_HR@20"] = metric(backtest["HR@20"][-1])
-        metadata["backtest"] = table(backtest.tail(30), {"model_day": "the day of the model scored (it served "
-                                                                      "after that day)"})
+        metadata["backtest"] = table(backtest.tail(30), {
+            "model_day": "the day of the model scored (it served after that day)",
+            "users": "users of the day with earlier events and a list served after the day before, scored",
+            "without_list": "users of the day with earlier events but no list (their events left no sequence)"})
     if purity is not None:
         metadata |= {"category_purity": metric(purity.purity), "shuffled_category_purity": metric(purity.shuffled)}
     metadata |= {name: figure(path, caption) for name, (caption, path) in images.items()}
@@ -280,9 +283,12 @@ def served_recommender(storage: Storage, record: ModelRecord, day: str) -> Recom
 def _backtest(storage: Storage, partition: str) -> tuple[pl.DataFrame | None, str]:
     """Score the model that served after the previous day (the newest serving model trained on data up to that
     day) on this day's first items (of the events that the day's sequence settings select; every item the user had
-    before the day excluded, as the served lists exclude it: :func:`seen_before_day`), store the row in the
+    before the day excluded, as the served lists exclude it: :func:`seen_before_day`), for the users who had a list
+    after the previous day (those of the newest sequences since the model's day; the others, whose events left
+    no sequence, are counted as ``without_list``), store the row in the
     warehouse table ``backtest`` (one row per day, replaced on re-runs) and return the trend up to this day (its
-    last row is this day's, also when later days have run), and "". (None, why) without such a model, for a
+    last row is this day's, also when later days have run), and "". (None, why) without such a model, without
+    the sequences of the lists it served (pruned), for a
     baseline whose sequences are gone (an older day re-run after pruning: :func:`served_recommender`), or without
     users of the day to score (an earlier run's row of the day is then removed: its events are gone)."""
     day = date.fromisoformat(partition)
@@ -292,21 +298,28 @@ def _backtest(storage: Storage, partition: str) -> tuple[pl.DataFrame | None, st
         return None, (f"no model served after {before} (none had served by then, or elcrec rollback withdrew "
                       "those that had)")
     served = served_recommender(storage, previous, before)
-    if served is None:
+    listed = storage.newest_sequences(previous.day, before)
+    if served is None or listed is None:
         return None, f"{previous.name}, which served after {before}, was fitted on sequences since removed"
     settings = read_sequence_settings(storage.sequences_dir(partition))
-    seqs = next_day_sequences(storage.warehouse, day, settings)
+    active = next_day_sequences(storage.warehouse, day, settings)
+    with_list = np.isin(active.user_ids.astype(str), storage.read_sequences(listed)[0].user_ids.astype(str))
+    seqs = active.take(with_list)
     history = warehouse.read_table(storage.warehouse, "backtest")
     if len(seqs) == 0:  # no user of the day with earlier events (now): an earlier run's row of the day goes
         if history is not None and partition in history["day"].to_list():
             warehouse.replace_table(storage.warehouse, "backtest", history.filter(pl.col("day") != partition))
-        return None, f"no events on {partition} of users with earlier events (the day's data has none to score)"
+        return None, (f"no events on {partition} of users with earlier events (the day's data has none to score)"
+                      if len(active) == 0 else f"none of the {len(active)} users of {partition} with earlier events"
+                      f" had a list served after {before} (their events left no sequence)")
     data = SequenceTensors.from_sequences(seqs)  # test inputs: each user's items up to the previous day
     seen = SequenceTensors.from_sequences(seen_before_day(storage.warehouse, day, seqs, settings))
     metrics = recommender_metrics(served, data, "test", seen)  # the items the served lists left out, excluded too
     row = pl.DataFrame({"day": [partition], "model_day": [previous.day], "users": [len(seqs)],
+                        "without_list": [len(active) - len(seqs)],
                         "HR@20": [metrics["HR@20"]], "NDCG@20": [metrics["NDCG@20"]]})
     history = row.clear() if history is None else history
-    trend = pl.concat([history.filter(pl.col("day") != partition), row]).sort("day")
-    warehouse.replace_table(storage.warehouse, "backtest", trend)
+    # a table of an earlier version lacks without_list: its rows keep a null there
+    trend = pl.concat([history.filter(pl.col("day") != partition), row], how="diagonal_relaxed").sort("day")
+    warehouse.replace_table(storage.warehouse, "backtest", trend.select(row.columns))
     return trend.filter(pl.col("day") <= partition), ""

@@ -52,6 +52,12 @@ class Sequences:
         kept_before = np.concatenate([[0], np.cumsum(keep)])
         return Sequences(self.user_ids, self.items[keep], kept_before[self.offsets].astype(np.int64), n_items)
 
+    def take(self, keep: np.ndarray) -> "Sequences":
+        """The users where ``keep`` ([len(self)] bool) is true, in order, with their items."""
+        owner = np.repeat(np.arange(len(self)), self.lengths)
+        offsets = np.concatenate([[0], np.cumsum(self.lengths[keep])]).astype(np.int64)
+        return Sequences(self.user_ids[keep], self.items[keep[owner]], offsets, self.n_items)
+
     @classmethod
     def from_lists(cls, user_ids: list, lists: list[list[int]], n_items: int | None = None) -> "Sequences":
         lengths = np.array([len(s) for s in lists], dtype=np.int64)

@@ -596,8 +596,8 @@ def test_a_report_made_again_for_a_day_shows_that_days_backtest(first_run, tmp_p
     shutil.copytree(first_run[0], data_dir)
     storage = Storage(data_dir=str(data_dir))
     trend = warehouse.read_table(storage.warehouse, "backtest")
-    later = pl.DataFrame({"day": ["2026-01-27"], "model_day": [PARTITION], "users": [1], "HR@20": [0.999],
-                          "NDCG@20": [0.999]}, schema=trend.schema)
+    later = pl.DataFrame({"day": ["2026-01-27"], "model_day": [PARTITION], "users": [1], "without_list": [0],
+                          "HR@20": [0.999], "NDCG@20": [0.999]}, schema=trend.schema)
     warehouse.replace_table(storage.warehouse, "backtest", pl.concat([trend, later]))
     result = dg.materialize([evaluation_report], partition_key=PARTITION,
                             resources={"storage": storage, "device": ComputeDevice(device="cpu")})
@@ -1263,6 +1263,51 @@ def test_a_day_run_again_without_users_to_backtest_removes_its_old_backtest_row(
     candidate = storage.store.candidate(PARTITION, (result.run_id,))
     assert f"## Next-day backtest\n\nNone for {PARTITION}: {why}." in \
         (storage.store.folder(candidate) / "report.md").read_text()
+
+
+def test_the_backtest_scores_the_lists_that_served_and_counts_the_users_without_one(first_run, tmp_path):
+    """The backtest replays the lists served after the day before: the users whose events left no sequence that
+    day got no list, and are counted, not scored (one of them was scored as if served); each scored user's hit is
+    whether the day's first item is among the 20 items that the served model recommends from that day's
+    sequences, every seen item excluded. A backtest table of an earlier version (no without_list) is kept."""
+    import shutil
+
+    from assets.evaluation import served_recommender
+    from elcrec_core.data import warehouse
+    from elcrec_core.data.seen_items import seen_items
+    from elcrec_core.evaluate.backtest import next_day_sequences
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    storage = Storage(data_dir=str(data_dir))
+    before = "2026-01-25"
+    active = next_day_sequences(storage.warehouse, date.fromisoformat(PARTITION)).user_ids.tolist()
+    listed = storage.sequences_file(before)
+    frame = pl.read_parquet(listed)
+    dropped = active[::3]  # as if their events had left no sequence on the day before
+    frame.filter(~pl.col("user_id").is_in(dropped)).write_parquet(listed)
+    old = warehouse.read_table(storage.warehouse, "backtest").drop("without_list")
+    warehouse.replace_table(storage.warehouse, "backtest", pl.concat([old, old.with_columns(day=pl.lit("2026-01-20"))]))
+    result = dg.materialize([evaluation_report], partition_key=PARTITION,
+                            resources={"storage": storage, "device": ComputeDevice(device="cpu")})
+    assert result.success
+    trend = warehouse.read_table(storage.warehouse, "backtest")
+    assert trend["day"].to_list() == ["2026-01-20", PARTITION] and \
+        trend["without_list"].to_list() == [None, len(dropped)]
+    (row,) = trend.filter(pl.col("day") == PARTITION).to_dicts()
+    assert row["users"] == len(active) - len(dropped) > 5
+    # the lists as served: the model that served after the day before, on that day's sequences, seen items excluded
+    seqs, item_ids = storage.read_sequences(before)
+    served = served_recommender(storage, storage.store.served_up_to(before), before)
+    seen = seen_items(storage.warehouse, datetime(2026, 1, 26), seqs.user_ids, item_ids)
+    rows = {user: n for n, user in enumerate(seqs.user_ids.tolist())}
+    scored = [user for user in active if user not in dropped]
+    lists, _ = recommend(served, SequenceTensors.from_sequences(seqs), torch.tensor([rows[u] for u in scored]), k=20,
+                         seen=SequenceTensors.from_sequences(seen))
+    day = next_day_sequences(storage.warehouse, date.fromisoformat(PARTITION))
+    first = {user: day.sequence(n)[-1] for n, user in enumerate(day.user_ids.tolist())}
+    hits = [first[user] in items for user, items in zip(scored, lists.tolist())]
+    assert row["HR@20"] == pytest.approx(sum(hits) / len(hits)) and 0 < sum(hits) < len(hits)
 
 
 def test_the_device_resources_threads_apply_to_training_and_the_challengers(first_run, tmp_path):
