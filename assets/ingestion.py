@@ -30,6 +30,7 @@ from elcrec_core.data.ingestion import (
     stored_files_gone,
 )
 from elcrec_core.data.item_metadata import read_item_metadata
+from elcrec_core.data.rejections import count_text, rejected_examples
 from elcrec_core.data.source_config import day_files, resolve_files
 from elcrec_core.data.synthetic import generate
 from elcrec_core.data.validation import RowCheck, expect_interactions
@@ -101,7 +102,8 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
             f"refused: the load of {', '.join(batch.files)} fails its expectations "
             f"({failed_expectations(expectations)}; the check interaction_expectations has them all); nothing was "
             "written, and the warehouse keeps what earlier loads of these "
-            "files stored", {**_counts(check), "files": dg.MetadataValue.text(", ".join(batch.files))},
+            f"files stored. {_rejected_note(check, batch.files, source.format, source.timestamp_format)}",
+            {**_counts(check), "files": dg.MetadataValue.text(", ".join(batch.files))},
             context.run.run_id)
     with fails_at_once(f"ingestion of {context.partition_key}", MixedSources):
         report = store_checked(batch, storage.warehouse)
@@ -211,6 +213,26 @@ def _advice(err: Exception, config: SourceSettings) -> str:
         if content not in (None, config.format):
             return f"; it looks like {content}: set format: {content} in the source settings"
     return ""
+
+
+# what to look at in the source settings where rows were rejected for a reason that they decide
+_REASON_SETTINGS = {"bad_timestamp": "timestamp_format (epoch_s, epoch_ms, iso8601)",
+                    "missing_timestamp": "timestamp_column ('' for a source without times)",
+                    "missing_user": "user_column", "missing_item": "item_column"}
+
+
+def _rejected_note(check: RowCheck, files: list[str], fmt: str, timestamp_format: str) -> str:
+    """A refused load's rows for its message: the counts by reason, the first rejected rows (file, row, reason,
+    field and value), and the settings to check for the reasons that they decide."""
+    if not len(check.rejected):
+        return count_text(check.rows_in, len(check.accepted), check.by_reason)
+    where = "row" if fmt in ("parquet", "synthetic") else "line"
+    first = rejected_examples(check.rejected, 3, True, where)
+    settings = [setting for reason, setting in _REASON_SETTINGS.items() if reason in check.by_reason]
+    read_as = f" (the timestamps were read as {timestamp_format})" if "bad_timestamp" in check.by_reason else ""
+    return (f"{count_text(check.rows_in, len(check.accepted), check.by_reason)}; the first rejected: "
+            f"{'; '.join(first)}" + (f". Is the source settings' {', '.join(settings)} right for these files"
+                                     f"{read_as}?" if settings else ""))
 
 
 def _other_rules_note(other_rules: dict[str, list[str]]) -> str:

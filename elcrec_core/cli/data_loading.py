@@ -33,16 +33,16 @@ from elcrec_core.cli.format_guessing import (
     choose_format,
     event_source,
     is_sequences_parquet,
-    shorten,
 )
 from elcrec_core.cli.read_advice import read_advice
 from elcrec_core.data.events_to_sequences import SequenceConfig, build_sequences
 from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.ingestion import LoadReport, ingest
+from elcrec_core.data.rejections import count_text, rejected_examples
 from elcrec_core.data.sequences import MAX_ITEM_ID, Sequences, read_sequence_parquet
 from elcrec_core.data.source_config import SourceConfig, resolve_files
 from elcrec_core.data.synthetic import SyntheticConfig
-from elcrec_core.data.validation import REASONS, RowRules
+from elcrec_core.data.validation import RowRules
 
 
 @dataclass
@@ -100,11 +100,7 @@ class LoadedData:
 
 def counts(report: LoadReport) -> str:
     """``N rows read, A accepted, R rejected (reason: count, ...)``, reasons in order of precedence."""
-    text = f"{report.rows_in} rows read, {report.accepted} accepted, {report.rejected} rejected"
-    if report.by_reason:
-        ordered = sorted(report.by_reason.items(), key=lambda kv: REASONS.index(kv[0]) if kv[0] in REASONS else 99)
-        text += " (" + ", ".join(f"{reason}: {n}" for reason, n in ordered) + ")"
-    return text
+    return count_text(report.rows_in, report.accepted, report.by_reason)
 
 
 def load(path: str, options: DataOptions = DataOptions()) -> LoadedData:
@@ -193,10 +189,4 @@ def _integer_ids(item_ids: np.ndarray) -> np.ndarray | None:
 def _examples(rejected: pl.DataFrame, report: LoadReport, fmt: str, n: int) -> list[str]:
     """The first ``n`` rejected rows as ``line 5: bad_timestamp (timestamp: x)`` (with the file's name first
     when the load read several files)."""
-    where = "row" if fmt in ("parquet", "synthetic") else "line"
-    out = []
-    for file, row, reason, detail in rejected.head(n).select("source_file", "source_row", "reason",
-                                                             "detail").iter_rows():
-        text = (f"{Path(file).name} " if len(report.files) > 1 else "") + f"{where} {row}: {reason}"
-        out.append(text + (f" ({shorten(detail)})" if detail else ""))
-    return out
+    return rejected_examples(rejected, n, len(report.files) > 1, "row" if fmt in ("parquet", "synthetic") else "line")

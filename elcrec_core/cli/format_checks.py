@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 from elcrec_core.data.files import SourceReadError
+from elcrec_core.data.rejections import shorten
 
 
 def check_sequence_guess(path: Path, lines: list[str]) -> None:
@@ -64,9 +65,3 @@ def check_names(path: Path, lines: list[str], names: tuple[str, ...], columns: t
                                     f"{' and '.join(columns)} where --names puts them), which --names would read "
                                     "as an event: leave out --names (and --no-header) and name the columns with "
                                     "--user-column, --item-column, --timestamp-column")
-
-
-def shorten(text: str, limit: int = 120) -> str:
-    """``text`` without its line end, cut to ``limit`` characters (ending in ``...``) when longer."""
-    text = text.rstrip("\r\n")
-    return text if len(text) <= limit else text[: limit - 3] + "..."

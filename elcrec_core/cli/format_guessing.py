@@ -15,7 +15,8 @@ from pathlib import Path
 import polars as pl
 
 from elcrec_core.cli.data_options import ALIASES, FORMATS, DataOptions
-from elcrec_core.cli.format_checks import check_names, check_sequence_guess, shorten
+from elcrec_core.cli.format_checks import check_names, check_sequence_guess
+from elcrec_core.data.rejections import shorten
 from elcrec_core.data.files import SourceReadError, compression
 from elcrec_core.data.source_config import ColumnMap, SourceConfig
 

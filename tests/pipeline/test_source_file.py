@@ -121,6 +121,26 @@ def test_a_delivery_that_fails_its_checks_replaces_nothing(team, tmp_path):
     assert not (tmp_path / "new" / "warehouse.duckdb").exists()
 
 
+def test_a_refused_load_names_its_rejected_rows_and_the_setting_to_check(team, tmp_path):
+    """Times in ISO 8601 read as epoch seconds: every row is rejected and the load refused. Its message gives the
+    counts by reason, the first rejected rows (file, line, reason, field and value) and the setting that decides
+    them, not the expectations' names alone (the reasons were only in the step's metadata)."""
+    source = SourceFile(path=str(team / "source.yaml"))
+    config = {"ops": {"raw_interactions": {"config": {"timestamp_format": "epoch_s"}}}}
+    result = ingest(tmp_path / "data", source, "2026-01-31", config)
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    message = failure.event_specific_data.error.message
+    assert "3 rows read, 0 accepted, 3 rejected (bad_timestamp: 3); the first rejected: 2026-01-31.csv line 2: " \
+           "bad_timestamp (timestamp: 2026-01-31T09:00:00Z); 2026-01-31.csv line 3: bad_timestamp (timestamp: " \
+           "2026-01-30T23:59:00Z); 2026-01-31.csv line 4: bad_timestamp (timestamp: 2026-01-31T10:00:00Z). Is the " \
+           "source settings' timestamp_format (epoch_s, epoch_ms, iso8601) right for these files (the timestamps " \
+           "were read as epoch_s)?" in message
+    (team / "logs" / "2026-01-31.csv").write_text("user_id,item_id,timestamp\n")  # nothing rejected: counts alone
+    result = ingest(tmp_path / "data", source, "2026-01-31")
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert failure.event_specific_data.error.message.rstrip().endswith("stored. 0 rows read, 0 accepted, 0 rejected")
+
+
 def test_sequences_that_fail_their_checks_replace_nothing(team, tmp_path):
     """The day's sequences built, then, after the day before is loaded too, built again under a bound they break
     (max_length 1): the blocking check fails, and the day's Parquet file, the warehouse's sequences table and its
