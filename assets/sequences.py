@@ -16,6 +16,7 @@ from assets.daily import (
 )
 from assets.ingestion import raw_interactions
 from assets.metadata import expectation_results, failed_expectations, metric, table, warehouse_table
+from elcrec_core.data.event_selection import unmodelled_event_types
 from elcrec_core.data.events_to_sequences import build_sequences, write_sequences
 from elcrec_core.data.validation import expect_sequences
 from elcrec_pipeline.config import SequenceSettings, partition_end
@@ -31,7 +32,13 @@ from elcrec_pipeline.resources import Storage, digest
     kinds={"duckdb", "polars", "parquet"},
     check_specs=[dg.AssetCheckSpec(
         "sequence_expectations", asset="interaction_sequences", blocking=True,
-        description="Great Expectations: sequence length bounds, timestamps non-decreasing per user")],
+        description="Great Expectations: sequence length bounds, timestamps non-decreasing per user"),
+        dg.AssetCheckSpec(
+            "new_event_types_modelled", asset="interaction_sequences",
+            description="Warns (never blocks) where an event type that the sequence settings' event_types leave out "
+                        "first occurs on this day: a new name for a modelled type (buy after purchase) leaves its "
+                        "events out of the sequences and its items among the users' candidates. Lists every type "
+                        "left out, with its rows and first day.")],
     description="One row per user (id, item index list, length, last timestamp) from all accepted events up to "
                 "the end of the partition's day: filters, an event stored by two files used once, de-duplication, "
                 "iterative k-core, chronological order, and the stable item index (known items keep their index; new "
@@ -100,8 +107,23 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
             **(warehouse_table(storage.warehouse, "sequences", SEQUENCE_COLUMNS) if not newer
                else {"dagster/row_count": dg.MetadataValue.int(summary.users)}),
         },
-        check_results=[check],
+        check_results=[check, _new_event_types(config, storage, context.partition_key)],
     )
+
+
+def _new_event_types(config: SequenceSettings, storage: Storage, partition: str) -> dg.AssetCheckResult:
+    """The check ``new_event_types_modelled``: fails (a warning) where a type left out first occurs on the newest
+    day of the events up to the partition's end (not their first day)."""
+    left_out = unmodelled_event_types(storage.warehouse, config.event_types, partition_end(partition))
+    new = left_out.filter("new")
+    modelled = ", ".join(config.event_types) if config.event_types is not None else "every type"
+    description = (f"modelled: {modelled}; first seen on {new['first_day'][0]} and left out: " + ", ".join(
+        f"{name!r} ({rows} rows)" for name, rows in new.select("event_type", "rows").iter_rows())
+        + ". If it names a modelled type, add it to event_types (run config ops.interaction_sequences.config)"
+        if len(new) else f"modelled: {modelled}; no type left out first occurs on the newest day")
+    return dg.AssetCheckResult(check_name="new_event_types_modelled", passed=not len(new),
+                               severity=dg.AssetCheckSeverity.WARN, description=description,
+                               metadata={"left_out": table(left_out.drop("new"))})
 
 
 SEQUENCE_COLUMNS = {"user_id": "as in the source", "items": "item indexes (table item_index), oldest first",

@@ -162,7 +162,8 @@ class SequenceSettings(dg.Config):
     """Filters, de-duplication and k-core of the sequence building."""
 
     min_rating: float | None = None
-    event_types: list[str] | None = None
+    event_types: list[str] | None = Field(None, description="the event types modelled, compared without case and outer "
+                                                            "spaces (Purchase is purchase); None: every event")
     dedupe: bool = False
     k_core: int = Field(5, ge=0, description="iterative k-core of users and items; 0 turns it off")
     min_length: int = Field(1, ge=1, description="the expectations fail for a shorter sequence")

@@ -5,11 +5,15 @@ path and keeps every file's rows, see :mod:`elcrec_core.data.warehouse`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
+
+from elcrec_core.data import warehouse
 
 if TYPE_CHECKING:
     from elcrec_core.data.events_to_sequences import SequenceConfig
@@ -17,11 +21,18 @@ if TYPE_CHECKING:
 
 def event_filter(config: SequenceConfig) -> tuple[str, list[Any]]:
     """The SQL condition on ``raw_interactions`` rows of ``config``'s filters (``min_rating``: events without a
-    rating fail it; ``event_types``) and its parameters."""
-    types = list(config.event_types) if config.event_types is not None else None
-    return ("(?::DOUBLE IS NULL OR rating >= ?::DOUBLE)"
-            " AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], event_type))",
-            [config.min_rating, config.min_rating, types, types])
+    rating fail it; ``event_types``: :func:`event_type_condition`) and its parameters."""
+    types, types_params = event_type_condition(config.event_types)
+    return f"(?::DOUBLE IS NULL OR rating >= ?::DOUBLE) AND {types}", [config.min_rating, config.min_rating,
+                                                                     *types_params]
+
+
+def event_type_condition(event_types: Sequence[str] | None) -> tuple[str, list[Any]]:
+    """The SQL condition that a ``raw_interactions`` row's event type is one of ``event_types`` (None: any, also
+    none), compared without case and outer spaces (a log that writes ``Purchase`` one day and ``purchase`` the
+    next means one type), and its parameters."""
+    types = sorted({name.strip().lower() for name in event_types}) if event_types is not None else None
+    return "(?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], lower(trim(event_type))))", [types, types]
 
 
 # stored events before a time (its two parameters; NULL: every event), and every event without a time
@@ -47,6 +58,25 @@ def selected_events(config: SequenceConfig, until: datetime | None = None) -> tu
              "            QUALIFY row_number() OVER (PARTITION BY digest ORDER BY source_file) > 1)"
              " SELECT * FROM passed WHERE timestamp IS NOT NULL OR source_file NOT IN (SELECT source_file FROM copies)")
     return query, [until, until, *keep_params]
+
+
+def unmodelled_event_types(path: str | Path, event_types: Sequence[str] | None,
+                           until: datetime | None = None) -> pl.DataFrame:
+    """The event types of the warehouse's events before ``until`` (and those without a time) that ``event_types``
+    leaves out (:func:`event_type_condition`; None: none is left out), one row each: ``event_type`` (its most
+    frequent spelling; null for events without a type), ``rows``, ``first_day`` (the date of its first timed event;
+    null where it has none) and ``new`` (its first day is the last day before ``until`` and not the first day of
+    the events: a type that the log began to write then); the newest first, then the largest."""
+    types, params = event_type_condition(event_types)
+    with warehouse.connect(path, read_only=True) as con:
+        ((first, last),) = con.execute("SELECT CAST(min(timestamp) AS DATE), CAST(max(timestamp) AS DATE)"
+                                       f" FROM raw_interactions WHERE {BEFORE_UNTIL}", [until, until]).fetchall()
+        left_out = con.sql(
+            "SELECT mode(event_type) AS event_type, count(*) AS rows, CAST(min(timestamp) AS DATE) AS first_day"
+            f" FROM raw_interactions WHERE {BEFORE_UNTIL} AND NOT coalesce({types}, false)"
+            " GROUP BY lower(trim(event_type)) ORDER BY first_day DESC NULLS LAST, rows DESC, event_type",
+            params=[until, until, *params]).pl()
+    return left_out.with_columns(new=(pl.col("first_day") == last).fill_null(False) & (first != last))
 
 
 def repeated_events(events: pl.DataFrame, user: str, item: str) -> np.ndarray:

@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from elcrec_core.data import warehouse
-from elcrec_core.data.event_selection import BEFORE_UNTIL
+from elcrec_core.data.event_selection import BEFORE_UNTIL, event_type_condition
 from elcrec_core.data.sequences import Sequences
 
 
@@ -29,7 +29,7 @@ def seen_items(path: str | Path, until: datetime | None, user_ids: np.ndarray, i
     :class:`~elcrec_core.data.sequences.Sequences` of the same users in the same order, each user's items once, in
     index order, as indices of ``item_ids`` (``item_ids[i - 1]`` is the id of index i; an id not in it is left
     out: no model scores it). Ids compare as text, as the warehouse stores them."""
-    types = list(event_types) if event_types is not None else None
+    types, types_params = event_type_condition(event_types)
     users = pl.DataFrame({"user_id": pl.Series(user_ids, dtype=pl.String)}).with_row_index("u")
     items = pl.DataFrame({"item_id": pl.Series(item_ids, dtype=pl.String)}).with_row_index("i", offset=1)
     with warehouse.connect(path, read_only=True) as con:
@@ -37,8 +37,7 @@ def seen_items(path: str | Path, until: datetime | None, user_ids: np.ndarray, i
         con.register("seen_items", items)
         pairs = con.sql(
             "SELECT DISTINCT u, i FROM raw_interactions JOIN seen_users USING (user_id) JOIN seen_items USING (item_id)"
-            f" WHERE {BEFORE_UNTIL} AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], event_type))"
-            " ORDER BY u, i", params=[until, until, types, types]).pl()
+            f" WHERE {BEFORE_UNTIL} AND {types} ORDER BY u, i", params=[until, until, *types_params]).pl()
     counts = np.bincount(pairs["u"].to_numpy().astype(np.int64), minlength=len(users))
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     return Sequences(np.asarray(user_ids), pairs["i"].to_numpy().astype(np.int64), offsets, len(item_ids))

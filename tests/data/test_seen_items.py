@@ -39,3 +39,17 @@ def test_seen_items_are_every_event_before_until_whatever_the_filters(tmp_path: 
                     "NULL, NULL, 'test', 1, 0), (NULL, 'y', 'a', NULL, NULL, NULL, 'test', 2, 0)")
     assert users_with_events(db, until) == 3  # u, v, and y (no time: every day has it)
     assert users_with_events(db, None) == 4
+
+
+def test_an_event_type_is_matched_without_case_and_outer_spaces(tmp_path: Path) -> None:
+    """A log that writes ``buy`` on one day and ``Buy`` or `` BUY`` on the next means one type: the sequences
+    keep all three events, and all three items are seen (bought items were recommended again when the spelling
+    changed); a view stays out, and so does a type that only contains the name."""
+    rows = [("u", "a", T0, 5, "buy"), ("u", "b", T0 + 1, 5, "Buy"), ("u", "c", T0 + 2, 5, " BUY "),
+            ("u", "d", T0 + 3, 5, "view"), ("u", "e", T0 + 4, 5, "buy_again")]
+    db = _load_csv(tmp_path, rows, header="u,i,t,r,k")
+    for types in (["buy"], ["Buy "]):
+        build = build_sequences(SequenceConfig.from_dict({"k_core": 0, "event_types": types}), db)
+        assert _lists(build) == {"u": ["a", "b", "c"]} and build.summary.filtered_out == 2
+        seen = seen_items(db, None, np.array(["u"]), np.array(["a", "b", "c", "d", "e"]), types)
+        assert seen.sequence(0) == [1, 2, 3]

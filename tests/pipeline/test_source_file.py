@@ -430,7 +430,7 @@ def test_the_beauty_preset_reads_a_sequence_file_into_its_sequences(tmp_path):
                                        "source_file": SourceFile()})
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert result.success and checks == {"interaction_expectations": True, "earlier_days_loaded": True,
-                                         "sequence_expectations": True}
+                                         "sequence_expectations": True, "new_event_types_modelled": True}
     seqs, item_ids = read_sequence_parquet(tmp_path / "data/sequences/2026-01-31/sequences.parquet")
     built = {int(user): [int(item_ids[i - 1]) for i in seqs.items[seqs.offsets[n]:seqs.offsets[n + 1]]]
              for n, user in enumerate(seqs.user_ids)}
@@ -585,3 +585,41 @@ def test_the_other_row_rules_warning_names_the_rules_that_differ() -> None:
     timestamps = _other_rules_note({f"{day}.csv": ["min_timestamp"] for day in range(7)})
     assert "(min_timestamp)" in timestamps and timestamps.endswith(": 0.csv, 1.csv, 2.csv, 3.csv, 4.csv, ...")
     assert "min_rating" not in timestamps  # no rating advice where only a timestamp bound changed
+
+
+def test_an_event_type_first_seen_on_the_day_and_left_out_warns(tmp_path):
+    """Purchases are modelled. On the second day the log also writes "buy" (a new name) and "Purchase" (the same
+    type in other case): the run stays green, the warning check new_event_types_modelled fails naming "buy" and
+    its rows, and lists every type left out; "view", left out since the first day, does not warn."""
+    logs = tmp_path / "team" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "2026-01-30.csv").write_text("user_id,item_id,timestamp,kind\nu1,a,2026-01-30T10:00:00Z,purchase\n"
+                                         "u1,b,2026-01-30T11:00:00Z,view\nu2,a,2026-01-30T12:00:00Z,purchase\n")
+    (logs / "2026-01-31.csv").write_text("user_id,item_id,timestamp,kind\nu1,c,2026-01-31T09:00:00Z,buy\n"
+                                         "u2,b,2026-01-31T10:00:00Z,Purchase\nu2,c,2026-01-31T11:00:00Z,buy\n"
+                                         "u3,a,2026-01-31T12:00:00Z,view\n")
+    settings = {"format": "csv", "path": "logs/{date}.csv", "timestamp_format": "iso8601", "event_type_column": "kind"}
+    (tmp_path / "team" / "source.yaml").write_text(yaml.safe_dump(settings))
+    resources = {"storage": Storage(data_dir=str(tmp_path / "data")),
+                 "source_file": SourceFile(path=str(tmp_path / "team" / "source.yaml"))}
+    config = {"ops": {"interaction_sequences": {"config": {"event_types": ["purchase"], "k_core": 0}}}}
+    evaluations = {}
+    for day in ("2026-01-30", "2026-01-31"):
+        result = dg.materialize([raw_interactions, interaction_sequences], partition_key=day, run_config=config,
+                                resources=resources)
+        assert result.success
+        (evaluations[day],) = [e for e in result.get_asset_check_evaluations()
+                               if e.check_name == "new_event_types_modelled"]
+    first, second = evaluations["2026-01-30"], evaluations["2026-01-31"]
+    # the log's first day: every type is new then, and "view" is no news
+    assert first.passed and first.description == "modelled: purchase; no type left out first occurs on the newest day"
+    assert not second.passed and second.severity == dg.AssetCheckSeverity.WARN
+    assert second.description == ("modelled: purchase; first seen on 2026-01-31 and left out: 'buy' (2 rows). If it "
+                                   "names a modelled type, add it to event_types (run config "
+                                   "ops.interaction_sequences.config)")
+    left_out = second.metadata["left_out"].records
+    assert [(r.data["event_type"], r.data["rows"], r.data["first_day"]) for r in left_out] == [
+        ("buy", 2, "2026-01-31"), ("view", 2, "2026-01-30")]
+    seqs, item_ids = read_sequence_parquet(tmp_path / "data/sequences/2026-01-31/sequences.parquet")
+    assert [[str(item_ids[i - 1]) for i in seqs.items[seqs.offsets[n]:seqs.offsets[n + 1]]]
+            for n in range(len(seqs))] == [["a"], ["a", "b"]]  # u2's Purchase is a purchase
