@@ -22,6 +22,7 @@ from elcrec_core.data import warehouse
 from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.ingestion import (
     EventsBeforeStart,
+    LoadReport,
     MixedSources,
     files_under_other_rules,
     never_loaded,
@@ -55,7 +56,12 @@ LATE_DAYS = 31  # how far back earlier_days_loaded looks for files that no load 
                         "one (but "
                         "days with a run in progress) has been loaded, when this day loads: a delivery that came "
                         "after its day's run (which failed without it), or a day never run, is in no day's "
-                        "sequences until its day runs")],
+                        "sequences until its day runs"),
+        dg.AssetCheckSpec(
+            "events_on_their_day", asset="raw_interactions",
+            description="A warning where a source path with {date} gave this day a file without any event on the "
+                        "day: another day's file delivered again under this day's name (its events are used once, "
+                        "so the day trains on nothing new while the day's own events are missing)")],
     description="Interaction events of the day loaded into the DuckDB warehouse (table raw_interactions). The "
                 "source is the run config over the source settings file (resource source_file, ELCREC_SOURCE), "
                 "else the embedded synthetic data set. Every row is accepted or quarantined in "
@@ -152,8 +158,22 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
                            check_name="earlier_days_loaded", passed=not late, severity=dg.AssetCheckSeverity.WARN,
                            description=_late_note(late, context.partition_key) if late else None,
                            metadata={"files_not_loaded": dg.MetadataValue.int(len(late)),
-                                     "first_files": dg.MetadataValue.text(", ".join(map(str, late[:10])) or "none")})],
+                                     "first_files": dg.MetadataValue.text(", ".join(map(str, late[:10])) or "none")}),
+                       _events_on_their_day(config.path, report, context.partition_key)],
     )
+
+
+def _events_on_their_day(pattern: str | None, report: LoadReport, partition: str) -> dg.AssetCheckResult:
+    """The check ``events_on_their_day``: fails (a warning) where the day's {date} file has no event on the day."""
+    day = date.fromisoformat(partition)
+    off_day = pattern is not None and "{date}" in pattern and report.accepted > 0 and day not in report.days
+    return dg.AssetCheckResult(
+        check_name="events_on_their_day", passed=not off_day, severity=dg.AssetCheckSeverity.WARN,
+        description=(f"the file of {partition} ({', '.join(report.files)}) has {report.accepted} events, none on "
+                     f"{partition}: they fall on {_days(report.days).value}. Another day's file delivered again "
+                     "under this day's name? Its events are used once, and this day's own are missing until its "
+                     "file is delivered and loaded again") if off_day else None,
+        metadata={"days_covered": _days(report.days)})
 
 
 def _late_deliveries(pattern: str | None, first: date, partition: str, storage: Storage,
@@ -273,6 +293,8 @@ def _days(days: list[date]) -> dg.TextMetadataValue:
     first, last = min(days), max(days)
     span = (last - first).days + 1
     gaps = "" if span == len(days) else f" with {span - len(days)} days missing"
+    if span == 1:
+        return dg.MetadataValue.text(f"{first.isoformat()}, 1 day")
     return dg.MetadataValue.text(f"{first.isoformat()} to {last.isoformat()}, {len(days)} days{gaps}")
 
 

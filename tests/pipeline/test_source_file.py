@@ -121,6 +121,27 @@ def test_a_delivery_that_fails_its_checks_replaces_nothing(team, tmp_path):
     assert not (tmp_path / "new" / "warehouse.duckdb").exists()
 
 
+def test_another_days_file_delivered_under_this_days_name_warns(team, tmp_path):
+    """2026-01-31's file holds 2026-01-30's events again (a redelivery under the wrong name): the load goes
+    through (its events are used once) and the warning check events_on_their_day fails, naming the file and the
+    day its events fall on; a right file passes."""
+    source = SourceFile(path=str(team / "source.yaml"))
+    data_dir = tmp_path / "data"
+    assert ingest(data_dir, source, "2026-01-30").success
+    right = ingest(data_dir, source, "2026-01-31")
+    assert {e.check_name: e.passed for e in right.get_asset_check_evaluations()}["events_on_their_day"]
+    day31 = team / "logs" / "2026-01-31.csv"
+    day31.write_text((team / "logs" / "2026-01-30.csv").read_text())
+    result = ingest(data_dir, source, "2026-01-31")
+    assert result.success
+    (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "events_on_their_day"]
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert evaluation.description == (
+        f"the file of 2026-01-31 ({day31}) has 4 events, none on 2026-01-31: they fall on 2026-01-30, 1 day. "
+        "Another day's file delivered again under this day's name? Its events are used once, and this day's "
+        "own are missing until its file is delivered and loaded again")
+
+
 def test_a_refused_load_names_its_rejected_rows_and_the_setting_to_check(team, tmp_path):
     """Times in ISO 8601 read as epoch seconds: every row is rejected and the load refused. Its message gives the
     counts by reason, the first rejected rows (file, line, reason, field and value) and the setting that decides
@@ -430,6 +451,7 @@ def test_the_beauty_preset_reads_a_sequence_file_into_its_sequences(tmp_path):
                                        "source_file": SourceFile()})
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert result.success and checks == {"interaction_expectations": True, "earlier_days_loaded": True,
+                                         "events_on_their_day": True,
                                          "sequence_expectations": True, "new_event_types_modelled": True}
     seqs, item_ids = read_sequence_parquet(tmp_path / "data/sequences/2026-01-31/sequences.parquet")
     built = {int(user): [int(item_ids[i - 1]) for i in seqs.items[seqs.offsets[n]:seqs.offsets[n + 1]]]
