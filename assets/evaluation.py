@@ -118,7 +118,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     (out / "report.json").write_text(json.dumps({"day": partition, "split": split, "serving": serving,
                                                  "serving_model": serving_record.name if serving_record else None,
                                                  "withdrawn": withdrawn.name if withdrawn else None,
-                                                 "models": {**metrics, **dict.fromkeys(no_figure)},
+                                                 "models": {name: metrics.get(name) for name in labels},
                                                  "elcrec_vs": {d.model: d.to_dict() for d in differences}},
                                                 indent=2) + "\n")
     gate_labels = {"candidate": labels["elcrec"], "serving": labels.get("current", labels["elcrec"]), **labels}

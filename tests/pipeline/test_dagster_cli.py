@@ -151,7 +151,9 @@ def test_ui_lists_assets_launches_the_job_and_shows_results(env, tmp_path):
                   for check in node["assetChecksOrError"]["checks"]}
         assert checks == {("raw_interactions", "interaction_expectations"): "SUCCEEDED",
                           ("raw_interactions", "earlier_days_loaded"): "SUCCEEDED",
+                          ("raw_interactions", "events_on_their_day"): "SUCCEEDED",
                           ("interaction_sequences", "sequence_expectations"): "SUCCEEDED",
+                          ("interaction_sequences", "new_event_types_modelled"): "SUCCEEDED",
                           ("serving_model", "promotion_gate"): "SUCCEEDED" if decision["promote"] else "FAILED",
                           ("user_recommendations", "complete_lists"): "SUCCEEDED"}
         check_metadata_matches_files(port, folder)

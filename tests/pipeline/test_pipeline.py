@@ -663,7 +663,8 @@ def test_a_day_run_again_after_a_newer_day_leaves_the_live_tables_to_the_newer_d
     report = metadata(result, "evaluation_report")
     assert "served before" not in text(report["headline"])  # the later day's model is named, not ranked
     saved = json.loads(Path(str(report["json"])).read_text())
-    assert saved["serving"] == "current" and "current" not in saved["models"] and saved["day"] == "2026-01-25"
+    # what serves is a key of models, without a figure (a machine reading models[serving] finds it)
+    assert saved["serving"] == "current" and saved["models"]["current"] is None and saved["day"] == "2026-01-25"
     markdown = Path(str(report["markdown"])).read_text()
     assert f"served before ({PARTITION}/" in markdown and ", a later day: not ranked) serves" in markdown
 
@@ -1047,7 +1048,7 @@ def test_sequences_that_fail_their_expectations_stop_the_job_before_training(tmp
     result = materialize_all(tmp_path, config)
     assert not result.success
     assert checks(result) == {"interaction_expectations": True, "earlier_days_loaded": True,
-                              "sequence_expectations": False}
+                              "events_on_their_day": True, "sequence_expectations": False}
     materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
     assert materialized == {"raw_interactions", "rejected_interactions"}
     assert not (tmp_path / "models").exists()
@@ -1404,7 +1405,7 @@ def test_a_serving_baseline_that_cannot_be_fitted_on_the_day_is_replaced_not_stu
     # the report too: it ranked the model that served before, and failed on it; it says why it is not ranked
     assert f"(the serving model {ease.name} was left out: it cannot score this day's data: EASE needs dense" in \
         (store.folder(candidate) / "report.md").read_text()
-    assert "current" not in json.loads((store.folder(candidate) / "report.json").read_text())["models"]
+    assert json.loads((store.folder(candidate) / "report.json").read_text())["models"]["current"] is None
     assert gate["reason"].endswith(f"(the serving model {ease.name} was left out: it cannot score this day's data: "
                                    f"EASE needs dense {baselines.EASE_MAX_ITEMS + 1:,} x "
                                    f"{baselines.EASE_MAX_ITEMS + 1:,} matrices; it is limited to "
