@@ -54,6 +54,9 @@ class SourceSettings(dg.Config):
     max_rating: float | None = None
     max_rejected_share: float | None = Field(None, ge=0, le=1,
                                              description="the expectations fail above it (default 0.05)")
+    min_rows: int | None = Field(None, ge=0, description="the expectations fail for a load with fewer accepted rows "
+                                                         "(default 1); 0 lets an empty delivery through: a day "
+                                                         "without events, or a day's file emptied to withdraw them")
     item_metadata_path: str | None = Field(None, description="item metadata: Parquet (.parquet) or delimited text "
                                                              "with item id, title and categories")
     item_metadata_item_column: str | None = Field(None, description="default item_id")
@@ -133,7 +136,8 @@ class SourceSettings(dg.Config):
         has none (``timestamp_column`` '', or the sequence format: one line of items per user, in order)."""
         timed = bool(self.timestamp_column) and self.format != "sequence"
         nulls = {"user_id": 0.0, "item_id": 0.0, "timestamp": 0.0 if timed else 1.0}
-        return ExpectationConfig(max_rejected_share=self.max_rejected_share, max_null_rate=nulls)
+        return ExpectationConfig(min_rows=self.min_rows, max_null_rate=nulls, min_users=min(1, self.min_rows),
+                                 min_items=min(1, self.min_rows), max_rejected_share=self.max_rejected_share)
 
 
 def _naive_utc(name: str, text: str | None) -> datetime | None:
@@ -150,7 +154,7 @@ def _naive_utc(name: str, text: str | None) -> datetime | None:
 _SOURCE_DEFAULTS: dict[str, Any] = {
     "format": "synthetic", "user_column": "user_id", "item_column": "item_id", "timestamp_column": "timestamp",
     "timestamp_format": "epoch_s", "quote": '"', "max_line_bytes": MAX_LINE_BYTES, "encoding": "utf-8",
-    "max_rejected_share": 0.05,
+    "max_rejected_share": 0.05, "min_rows": 1,
     "synthetic_users": 5000, "synthetic_items": 1000, "synthetic_intents": 8, "synthetic_seed": 0,
     "item_metadata_item_column": "item_id", "item_metadata_title_column": "title",
     "item_metadata_categories_separator": "|", "item_metadata_delimiter": ",",

@@ -206,13 +206,14 @@ class ExpectationReport:
 def expect_interactions(events: pl.DataFrame, check: RowCheck,
                         config: ExpectationConfig = ExpectationConfig()) -> ExpectationReport:
     """Row count, null rates, distinct users and items of the accepted ``events``; the rejected share of the
-    load that ``check`` describes (usually ``events`` is ``check.accepted``)."""
+    load that ``check`` describes (usually ``events`` is ``check.accepted``). The null rates of no rows are not
+    checked (no value is null): ``min_rows`` decides whether an empty load passes."""
     import great_expectations as gx
 
     event_checks = [
         gx.expectations.ExpectTableRowCountToBeBetween(min_value=config.min_rows),
         *(gx.expectations.ExpectColumnProportionOfNonNullValuesToBeBetween(column=c, min_value=1.0 - rate)
-          for c, rate in config.max_null_rate.items()),
+          for c, rate in config.max_null_rate.items() if len(events)),
         gx.expectations.ExpectColumnUniqueValueCountToBeBetween(column="user_id", min_value=config.min_users),
         gx.expectations.ExpectColumnUniqueValueCountToBeBetween(column="item_id", min_value=config.min_items),
     ]

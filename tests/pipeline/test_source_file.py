@@ -121,6 +121,32 @@ def test_a_delivery_that_fails_its_checks_replaces_nothing(team, tmp_path):
     assert not (tmp_path / "new" / "warehouse.duckdb").exists()
 
 
+def test_with_min_rows_0_an_emptied_days_file_withdraws_its_events(team, tmp_path):
+    """The source settings' min_rows: 0 let an empty delivery through: the day's file emptied (its header only)
+    loads green with 0 rows, its earlier rows leave the warehouse (withdrawn; before, such a load was refused
+    alone and the events stayed), and the day's sequences are built from the other days' events."""
+    settings = yaml.safe_load((team / "source.yaml").read_text())
+    (team / "source.yaml").write_text(yaml.safe_dump({**settings, "min_rows": 0}))
+    source = SourceFile(path=str(team / "source.yaml"))
+    data_dir = tmp_path / "data"
+    assert ingest(data_dir, source, "2026-01-30").success and ingest(data_dir, source, "2026-01-31").success
+    assert len(raw_rows(data_dir)) == 7
+    (team / "logs" / "2026-01-31.csv").write_text("user_id,item_id,timestamp\n")
+    result = ingest(data_dir, source, "2026-01-31")
+    assert result.success
+    loaded = result.asset_materializations_for_node("raw_interactions")[0].metadata
+    assert (loaded["rows_in"].value, loaded["accepted"].value, loaded["rows_replaced"].value) == (0, 0, 3)
+    assert raw_rows(data_dir) == [("u1", "a", "30 10:00"), ("u1", "b", "30 11:00"), ("u2", "a", "30 12:00"),
+                                  ("u2", "c", "30 13:00")]
+    built = dg.materialize([interaction_sequences], partition_key="2026-01-31", resources={
+        "storage": Storage(data_dir=str(data_dir))}, run_config={"ops": {"interaction_sequences": {"config": {
+            "k_core": 0}}}})
+    assert built.success
+    seqs, item_ids = read_sequence_parquet(data_dir / "sequences/2026-01-31/sequences.parquet")
+    assert {user: [str(item_ids[i - 1]) for i in seqs.items[seqs.offsets[n]:seqs.offsets[n + 1]]]
+            for n, user in enumerate(seqs.user_ids)} == {"u1": ["a", "b"], "u2": ["a", "c"]}
+
+
 def test_another_days_file_delivered_under_this_days_name_warns(team, tmp_path):
     """2026-01-31's file holds 2026-01-30's events again (a redelivery under the wrong name): the load goes
     through (its events are used once) and the warning check events_on_their_day fails, naming the file and the
