@@ -32,7 +32,7 @@ from elcrec_core.data.ingestion import (
 )
 from elcrec_core.data.item_metadata import read_item_metadata
 from elcrec_core.data.rejections import count_text, rejected_examples
-from elcrec_core.data.source_config import day_files, resolve_files
+from elcrec_core.data.source_config import TimestampFormat, day_files, resolve_files
 from elcrec_core.data.synthetic import generate
 from elcrec_core.data.validation import RowCheck, expect_interactions
 from elcrec_pipeline.config import SourceSettings
@@ -236,7 +236,7 @@ def _advice(err: Exception, config: SourceSettings) -> str:
 
 
 # what to look at in the source settings where rows were rejected for a reason that they decide
-_REASON_SETTINGS = {"bad_timestamp": "timestamp_format (epoch_s, epoch_ms, iso8601)",
+_REASON_SETTINGS = {"bad_timestamp": f"timestamp_format ({', '.join(TimestampFormat.__args__)})",
                     "missing_timestamp": "timestamp_column ('' for a source without times)",
                     "missing_user": "user_column", "missing_item": "item_column"}
 

@@ -36,7 +36,8 @@ class SourceSettings(dg.Config):
     timestamp_column: str | None = Field(None, description="default timestamp; '' for a source without times")
     rating_column: str | None = None
     event_type_column: str | None = None
-    timestamp_format: str | None = Field(None, description="epoch_s (the default), epoch_ms or iso8601")
+    timestamp_format: str | None = Field(None, description="epoch_s (the default), epoch_ms, epoch_us "
+                                                                    "or iso8601")
     delimiter: str | None = None
     header: bool | None = Field(None, description="whether delimited text has a header line (default true, "
                                                       "or false where names are given)")

@@ -22,6 +22,7 @@ from elcrec_core.config.settings import (
     preset_names,
 )
 from elcrec_core.data.sequences import Sequences
+from elcrec_core.data.source_config import TimestampFormat
 from elcrec_core.train.auto_preset import AUTO, BASE_PRESET, preset_experiment
 
 TRAIN_FIELDS = {field.name for field in dataclasses.fields(TrainConfig)}
@@ -99,7 +100,7 @@ def add_data_options(p: argparse.ArgumentParser, data_help: str, default: str | 
     g.add_argument("--item-column", help="column of the item id (default item_id)")
     g.add_argument("--timestamp-column", help="column of the time (default timestamp; none: no times, events "
                                               "keep the file's order)")
-    g.add_argument("--timestamp-format", choices=["epoch_s", "epoch_ms", "iso8601"],
+    g.add_argument("--timestamp-format", choices=TimestampFormat.__args__,
                    help="default: detected from the first rows")
     g.add_argument("--delimiter", help="field delimiter of csv/tsv (one character; \\t or tab for a tab)")
     g.add_argument("--no-header", action="store_true", help="the first line is data (columns column0, column1, "

@@ -188,7 +188,8 @@ def _guess_delimiter(path: Path, fmt: str) -> str | None:
 
 
 def _detect_timestamp_format(path: Path, source: SourceConfig) -> str | None:
-    """epoch_s, epoch_ms or iso8601 from the first rows' timestamps; None when they do not tell (the reader's
+    """epoch_s, epoch_ms, epoch_us or iso8601 from the first rows' timestamps (epoch numbers by their size: times
+    since 1973 in milliseconds and microseconds pass 1e11 and 1e14); None when they do not tell (the reader's
     default applies, and it reports what it cannot parse)."""
     try:
         samples = _timestamp_samples(path, source)
@@ -200,7 +201,8 @@ def _detect_timestamp_format(path: Path, source: SourceConfig) -> str | None:
     numbers = [float(v) for v in values if is_number(v)]
     if len(numbers) * 2 < len(values):
         return "iso8601"
-    return "epoch_ms" if statistics.median(abs(n) for n in numbers) >= 1e11 else "epoch_s"
+    median = statistics.median(abs(n) for n in numbers)
+    return "epoch_us" if median >= 1e14 else "epoch_ms" if median >= 1e11 else "epoch_s"
 
 
 def is_number(text: str) -> bool:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from elcrec_core.cli.format_guessing import FORMAT_OPTION, first_lines, is_number, looks_like
 from elcrec_core.data.files import SourceReadError
-from elcrec_core.data.source_config import SourceConfig
+from elcrec_core.data.source_config import SourceConfig, TimestampFormat
 
 
 def read_advice(exc: SourceReadError, first: Path, source: SourceConfig, how: str | None) -> str:
@@ -32,7 +32,7 @@ def read_advice(exc: SourceReadError, first: Path, source: SourceConfig, how: st
             tips.append("a file without times: --timestamp-column none (each user's events in file order)")
     if "bad_timestamp" in exc.cause or "missing_timestamp" in exc.cause:
         tips.append(f"the timestamps were read as {source.timestamp_format}: give --timestamp-format "
-                    "epoch_s|epoch_ms|iso8601, or --timestamp-column (none: the file has no times)")
+                    f"{'|'.join(TimestampFormat.__args__)}, or --timestamp-column (none: the file has no times)")
     content = looks_like(first)
     if "NUL byte" in exc.cause and content != "parquet":
         tips.append("give --encoding utf-16 if it is UTF-16 text (as some spreadsheets export it)")

@@ -16,7 +16,7 @@ from elcrec_core.data.files import (
 from elcrec_core.data.source_config import NORMALISED_SCHEMA, ColumnMap, TimestampFormat
 from elcrec_core.data.validation import REASONS
 
-_EPOCH_SCALE = {"epoch_s": 1_000_000, "epoch_ms": 1_000}  # to microseconds
+_EPOCH_SCALE = {"epoch_s": 1_000_000, "epoch_ms": 1_000, "epoch_us": 1}  # to microseconds
 
 
 _MIN_EPOCH_S, _MAX_EPOCH_S = -62_135_596_800, 253_402_300_799  # 0001-01-01 .. 9999-12-31

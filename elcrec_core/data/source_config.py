@@ -23,7 +23,7 @@ from elcrec_core.data.validation import REASONS
 SourceFormat = Literal["csv", "tsv", "parquet", "jsonl", "sequence", "synthetic"]
 
 
-TimestampFormat = Literal["epoch_s", "epoch_ms", "iso8601"]
+TimestampFormat = Literal["epoch_s", "epoch_ms", "epoch_us", "iso8601"]
 
 
 NORMALISED_SCHEMA: dict[str, pl.DataType] = {
@@ -87,8 +87,8 @@ class SourceConfig:
             raise ValueError(f"unknown source format {self.format!r}; known: {SourceFormat.__args__}")
         if self.format != "synthetic" and not self.path:
             raise ValueError(f"a {self.format} source needs a path")
-        if self.timestamp_format not in ("epoch_s", "epoch_ms", "iso8601"):
-            raise ValueError(f"unknown timestamp format {self.timestamp_format!r}")
+        if self.timestamp_format not in TimestampFormat.__args__:
+            raise ValueError(f"unknown timestamp format {self.timestamp_format!r}; known: {TimestampFormat.__args__}")
         if self.delimiter is not None and len(self.delimiter) != 1:
             raise ValueError(f"delimiter must be one character, not {self.delimiter!r}")
         if self.max_line_bytes < 1:

@@ -377,6 +377,15 @@ def test_a_semicolon_delimiter_and_epoch_milliseconds_are_guessed(tmp_path: Path
                                    "the first line; timestamps: epoch_ms, detected from the first rows)")
 
 
+def test_epoch_microseconds_are_guessed_and_read(tmp_path: Path, capsys) -> None:
+    """Times in microseconds since 1970 (as Spark and Kafka write them): detected as epoch_us, and b (one
+    microsecond later) comes after a; read as milliseconds they would lie past the year 9999."""
+    path = _write(tmp_path / "e.csv", f"user_id,item_id,timestamp\nu,b,{T0 * 1_000_000 + 1}\nu,a,{T0 * 1_000_000}\n")
+    code, out, err = _run(capsys, "sequences", "--data", str(path), "--json")
+    assert (code, out) == (0, '{"user": "u", "items": ["a", "b"]}\n')
+    assert "timestamps: epoch_us, detected from the first rows" in err.splitlines()[0]
+
+
 def test_the_timestamp_format_is_detected_from_the_first_file_with_rows(tmp_path: Path, capsys) -> None:
     """A folder whose first file holds a header only: its ISO times were read as epoch seconds (the default, as the
     empty first file told nothing), and every row of the other files was rejected as bad_timestamp."""

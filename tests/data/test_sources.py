@@ -67,6 +67,7 @@ def test_rating_and_event_type_columns(tmp_path: Path) -> None:
         ("epoch_s", str(EPOCH0), T0),
         ("epoch_s", f"{EPOCH0}.5", datetime(2026, 3, 1, 12, 0, 0, 500000)),
         ("epoch_ms", str(EPOCH0 * 1000 + 250), datetime(2026, 3, 1, 12, 0, 0, 250000)),
+        ("epoch_us", str(EPOCH0 * 1_000_000 + 250), datetime(2026, 3, 1, 12, 0, 0, 250)),
         ("iso8601", "2026-03-01T12:00:00Z", T0),
         ("iso8601", "2026-03-01 14:00:00+02:00", T0),
         ("iso8601", "2026-03-01T12:00:00", T0),
