@@ -74,12 +74,14 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
     sizes_png = intent_sizes_chart(sizes, out / "intent_sizes.png")
     # the tables once everything is computed: a failure above leaves all three as they were, not one replaced
     user_ids = pl.Series(seqs.user_ids, dtype=pl.String)
+    whose = {"partition": partition, "model": profiled.name}  # which day and model the intents are of
     warehouse.replace_table(storage.warehouse, "user_intents", pl.DataFrame({
         "user_id": user_ids, "intent": intent_column(assigned.intent),
         "distance": pl.Series(assigned.distance.astype(np.float64), nan_to_null=True),
         "runner_up": intent_column(assigned.runner_up),
-    }))
-    warehouse.replace_table(storage.warehouse, "intent_profiles", profiles)
+    }).with_columns(**{name: pl.lit(value, pl.String) for name, value in whose.items()}))
+    warehouse.replace_table(storage.warehouse, "intent_profiles",
+                            profiles.with_columns(**{name: pl.lit(value, pl.String) for name, value in whose.items()}))
     # one row for these profiles; none without item categories (no stale numbers of an earlier model)
     warehouse.replace_table(storage.warehouse, "intent_category_purity", pl.DataFrame([] if purity is None else [{
         "partition": partition, "model": profiled.name, "category_purity": purity.purity,
@@ -118,6 +120,8 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
 
 PROFILE_COLUMNS = {
     "intent": "index of the learned intent (its centre)", "users": "users whose nearest centre it is",
+    "partition": "the day whose sequences were profiled",
+    "model": "the ELCRec model whose centres the intents are (<day>/<run id>)",
     "cohesion": "mean squared distance of its users to the centre (null: no users)",
     "nearest_intent": "the closest other centre (null: a single centre)",
     "top_items": "items that characterise it: highest lower bound of their lift's 95% interval (items picked at "

@@ -187,6 +187,10 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
         served = f"{recs['model']} ({recs['model_kind']})"
         assert con.execute("SELECT DISTINCT model FROM user_recommendations").fetchall() == [(served,)]
         assert con.execute("SELECT count(DISTINCT user_id) FROM user_intents").fetchone()[0] == seqs["users"]
+        # whose intents they are: the day and the model that the profiles' metadata names
+        for name in ("user_intents", "intent_profiles"):
+            assert con.execute(f"SELECT DISTINCT partition, model FROM {name}").fetchall() == [
+                (PARTITION, profiles["model"])]
         used = con.execute("SELECT count(*) FROM intent_profiles WHERE users > 0 AND len(top_items) > 0").fetchall()
         assert used[0][0] == profiles["intents_used"]
         described = con.execute("SELECT top_items, top_titles FROM intent_profiles").fetchall()
@@ -780,11 +784,12 @@ def test_a_user_with_only_items_newer_than_the_intent_model_gets_no_intent(first
         recommended = con.sql("SELECT user_id = 'newcomer' AS new, intent FROM user_recommendations").pl()
         sizes = con.execute("SELECT sum(users) FROM intent_profiles").fetchone()[0]
     row = intents.filter(pl.col("user_id") == "newcomer").to_dicts()
-    assert row == [{"user_id": "newcomer", "intent": None, "distance": None, "runner_up": None}]
+    profiles = metadata(result, "intent_profiles")
+    assert row == [{"user_id": "newcomer", "intent": None, "distance": None, "runner_up": None, "partition": later,
+                    "model": profiles["model"]}]
     assert intents["intent"].null_count() == 1 and len(intents) == len(frame) + 1
     nulls = recommended.group_by("new").agg(rows=pl.len(), nulls=pl.col("intent").null_count())
     assert sorted(nulls.rows()) == [(False, 20 * len(frame), 0), (True, 20, 20)]  # top 20: the default
-    profiles = metadata(result, "intent_profiles")
     assert profiles["users"] == len(frame) + 1 and profiles["users_without_intent"] == 1 and sizes == len(frame)
 
 
