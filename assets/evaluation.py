@@ -50,7 +50,7 @@ from elcrec_pipeline.resources import Storage, digest
     pool=WAREHOUSE_POOL,
     deps=[serving_model],  # and so the day before's serving_model, which the backtest scores
     group_name="reports",
-    code_version="7",
+    code_version="8",
     kinds={"pytorch", "markdown", "html"},
     description="Is today's model better, and for whom? Which model serves, and why? Full-ranking "
                 "leave-one-out HR@K and NDCG@K (K = 5, 10, 20) of the new model beside the model that served "
@@ -288,7 +288,7 @@ def _backtest(storage: Storage, partition: str) -> tuple[pl.DataFrame | None, st
     no sequence, are counted as ``without_list``), store the row in the
     warehouse table ``backtest`` (one row per day, replaced on re-runs) and return the trend up to this day (its
     last row is this day's, also when later days have run), and "". (None, why) without such a model, without
-    the sequences of the lists it served (pruned), for a
+    the sequences whose users got the lists it served (those of the newest day judged since the model's, pruned), for a
     baseline whose sequences are gone (an older day re-run after pruning: :func:`served_recommender`), or without
     users of the day to score (an earlier run's row of the day is then removed: its events are gone)."""
     day = date.fromisoformat(partition)
@@ -298,12 +298,17 @@ def _backtest(storage: Storage, partition: str) -> tuple[pl.DataFrame | None, st
         return None, (f"no model served after {before} (none had served by then, or elcrec rollback withdrew "
                       "those that had)")
     served = served_recommender(storage, previous, before)
-    listed = storage.newest_sequences(previous.day, before)
-    if served is None or listed is None:
+    if served is None:
         return None, f"{previous.name}, which served after {before}, was fitted on sequences since removed"
+    # the lists served after the day before: those of the newest day since the model's that the gate judged
+    listed = max((judged for judged in storage.store.judged_days() if previous.day <= judged <= before),
+                 default=previous.day)
+    if not storage.sequences_file(listed).exists():
+        return None, f"the sequences of {listed}, whose users got the lists served after {before}, were removed"
     settings = read_sequence_settings(storage.sequences_dir(partition))
     active = next_day_sequences(storage.warehouse, day, settings)
-    with_list = np.isin(active.user_ids.astype(str), storage.read_sequences(listed)[0].user_ids.astype(str))
+    listed_users = pl.read_parquet(storage.sequences_file(listed), columns=["user_id"])["user_id"]
+    with_list = np.isin(active.user_ids.astype(str), listed_users.cast(pl.String).to_numpy())
     seqs = active.take(with_list)
     history = warehouse.read_table(storage.warehouse, "backtest")
     if len(seqs) == 0:  # no user of the day with earlier events (now): an earlier run's row of the day goes

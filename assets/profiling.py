@@ -29,7 +29,7 @@ from elcrec_pipeline.resources import Storage, digest
     pool=WAREHOUSE_POOL,
     deps=[serving_model],
     group_name="reports",
-    code_version="5",
+    code_version="6",
     kinds={"pytorch", "duckdb"},
     description="Each user's intent under the serving ELCRec model (when a challenger serves: the newest "
                 "ELCRec model that served, else the day's candidate): the nearest learned centre to the sequence "

@@ -28,7 +28,7 @@ from elcrec_pipeline.resources import Storage, digest
     retry_policy=RETRY,
     deps=[raw_interactions],
     group_name="sequences",
-    code_version="2",
+    code_version="3",
     kinds={"duckdb", "polars", "parquet"},
     check_specs=[dg.AssetCheckSpec(
         "sequence_expectations", asset="interaction_sequences", blocking=True,
@@ -112,15 +112,15 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
 
 
 def _new_event_types(config: SequenceSettings, storage: Storage, partition: str) -> dg.AssetCheckResult:
-    """The check ``new_event_types_modelled``: fails (a warning) where a type left out first occurs on the newest
-    day of the events up to the partition's end (not their first day)."""
+    """The check ``new_event_types_modelled``: fails (a warning) where a type left out first occurs on the
+    partition's day (not the first day of the events)."""
     left_out = unmodelled_event_types(storage.warehouse, config.event_types, partition_end(partition))
     new = left_out.filter("new")
     modelled = ", ".join(config.event_types) if config.event_types is not None else "every type"
     description = (f"modelled: {modelled}; first seen on {new['first_day'][0]} and left out: " + ", ".join(
         f"{name!r} ({rows} rows)" for name, rows in new.select("event_type", "rows").iter_rows())
         + ". If it names a modelled type, add it to event_types (run config ops.interaction_sequences.config)"
-        if len(new) else f"modelled: {modelled}; no type left out first occurs on the newest day")
+        if len(new) else f"modelled: {modelled}; no type left out is new on {partition}")
     return dg.AssetCheckResult(check_name="new_event_types_modelled", passed=not len(new),
                                severity=dg.AssetCheckSeverity.WARN, description=description,
                                metadata={"left_out": table(left_out.drop("new"))})

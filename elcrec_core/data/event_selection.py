@@ -6,7 +6,7 @@ path and keeps every file's rows, see :mod:`elcrec_core.data.warehouse`)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,8 +65,9 @@ def unmodelled_event_types(path: str | Path, event_types: Sequence[str] | None,
     """The event types of the warehouse's events before ``until`` (and those without a time) that ``event_types``
     leaves out (:func:`event_type_condition`; None: none is left out), one row each: ``event_type`` (its most
     frequent spelling; null for events without a type), ``rows``, ``first_day`` (the date of its first timed event;
-    null where it has none) and ``new`` (its first day is the last day before ``until`` and not the first day of
-    the events: a type that the log began to write then); the newest first, then the largest."""
+    null where it has none) and ``new`` (its first day is the day that ends at ``until``, else the newest day of the
+    events, and not their first day: a type that the log began to write then); the newest first, then the
+    largest."""
     types, params = event_type_condition(event_types)
     with warehouse.connect(path, read_only=True) as con:
         ((first, last),) = con.execute("SELECT CAST(min(timestamp) AS DATE), CAST(max(timestamp) AS DATE)"
@@ -76,7 +77,9 @@ def unmodelled_event_types(path: str | Path, event_types: Sequence[str] | None,
             f" FROM raw_interactions WHERE {BEFORE_UNTIL} AND NOT coalesce({types}, false)"
             " GROUP BY lower(trim(event_type)) ORDER BY first_day DESC NULLS LAST, rows DESC, event_type",
             params=[until, until, *params]).pl()
-    return left_out.with_columns(new=(pl.col("first_day") == last).fill_null(False) & (first != last))
+    day = (until - timedelta(microseconds=1)).date() if until is not None else last
+    is_new = pl.col("first_day") == day if day is not None and first != day else pl.lit(False)
+    return left_out.with_columns(new=is_new.fill_null(False))
 
 
 def repeated_events(events: pl.DataFrame, user: str, item: str) -> np.ndarray:

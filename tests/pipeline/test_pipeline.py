@@ -1315,6 +1315,12 @@ def test_the_backtest_scores_the_lists_that_served_and_counts_the_users_without_
     first = {user: day.sequence(n)[-1] for n, user in enumerate(day.user_ids.tolist())}
     hits = [first[user] in items for user, items in zip(scored, lists.tolist())]
     assert row["HR@20"] == pytest.approx(sum(hits) / len(hits)) and 0 < sum(hits) < len(hits)
+    # those sequences removed (pruned): no backtest, rather than one of another day's users
+    shutil.rmtree(storage.sequences_dir(before))
+    again = dg.materialize([evaluation_report], partition_key=PARTITION,
+                           resources={"storage": storage, "device": ComputeDevice(device="cpu")})
+    assert metadata(again, "evaluation_report")["backtest"] == (
+        f"none: the sequences of {before}, whose users got the lists served after {before}, were removed")
 
 
 def test_the_device_resources_threads_apply_to_training_and_the_challengers(first_run, tmp_path):

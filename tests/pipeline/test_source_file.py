@@ -166,6 +166,12 @@ def test_another_days_file_delivered_under_this_days_name_warns(team, tmp_path):
         f"the file of 2026-01-31 ({day31}) has 4 events, none on 2026-01-31: they fall on 2026-01-30, 1 day. "
         "Another day's file delivered again under this day's name? Its events are used once, and this day's "
         "own are missing until its file is delivered and loaded again")
+    # a source without times has no days to tell: no warning
+    settings = yaml.safe_load((team / "source.yaml").read_text())
+    (team / "source.yaml").write_text(yaml.safe_dump({**settings, "timestamp_column": ""}))
+    untimed = ingest(tmp_path / "untimed", source, "2026-01-31")
+    assert untimed.success
+    assert {e.check_name: e.passed for e in untimed.get_asset_check_evaluations()}["events_on_their_day"]
 
 
 def test_a_refused_load_names_its_rejected_rows_and_the_setting_to_check(team, tmp_path):
@@ -660,7 +666,7 @@ def test_an_event_type_first_seen_on_the_day_and_left_out_warns(tmp_path):
                                if e.check_name == "new_event_types_modelled"]
     first, second = evaluations["2026-01-30"], evaluations["2026-01-31"]
     # the log's first day: every type is new then, and "view" is no news
-    assert first.passed and first.description == "modelled: purchase; no type left out first occurs on the newest day"
+    assert first.passed and first.description == "modelled: purchase; no type left out is new on 2026-01-30"
     assert not second.passed and second.severity == dg.AssetCheckSeverity.WARN
     assert second.description == ("modelled: purchase; first seen on 2026-01-31 and left out: 'buy' (2 rows). If it "
                                    "names a modelled type, add it to event_types (run config "
