@@ -115,8 +115,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     seqs, _ = onto_catalogue(args.checkpoint, model.cfg.n_items, data.sequences, data.item_ids,
                              lambda line: print(line, file=sys.stderr))
     if seqs.n_items > model.cfg.n_items:  # new items: the evaluator misses their targets and leaves them out of inputs
-        print(f"{args.data}: {seqs.n_items - model.cfg.n_items} of its {seqs.n_items} items are newer than the "
-              "checkpoint: their targets count as misses and the inputs leave them out", file=sys.stderr)
+        print(f"{args.data}: {seqs.n_items - model.cfg.n_items} of its {len(np.unique(seqs.items))} items are newer "
+              "than the checkpoint: their targets count as misses and the inputs leave them out", file=sys.stderr)
     model.to(device)
     data_tensors = SequenceTensors.from_sequences(seqs, device)
     _require_targets(args.data, seqs, data_tensors, args.split)

@@ -105,7 +105,8 @@ def parser() -> argparse.ArgumentParser:
                                        "valid and test HR@K / NDCG@K (from each run's config.json and metrics.json)")
     m.add_argument("runs", nargs="+", metavar="RUN_DIR",
                    help="a training run's folder: elcrec train --out, or a pipeline model folder models/<day>/<run id>")
-    m.add_argument("--json", action="store_true", help='{"runs": [...], "settings": {...}, "metrics": {...}}')
+    m.add_argument("--json", action="store_true", help='{"runs": [...], "run": {...}, "settings": {...}, '
+                                                      '"metrics": {...}}')
     m.set_defaults(func=commands.cmd_compare)
 
     s = sub.add_parser("synth", help="write the synthetic events (CSV, TSV, JSON Lines or Parquet)")
