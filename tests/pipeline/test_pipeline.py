@@ -118,9 +118,9 @@ def first_run(tmp_path_factory) -> tuple[Path, dg.ExecuteInProcessResult]:
 def test_daily_job_materializes_every_stage_with_metadata(first_run):
     data_dir, result = first_run
     assert result.success
-    assert checks(result) == {"interaction_expectations": True, "earlier_days_loaded": True, "events_on_their_day": True,
-                              "sequence_expectations": True, "new_event_types_modelled": True, "promotion_gate": True,
-                              "complete_lists": True}
+    assert checks(result) == {"interaction_expectations": True, "earlier_days_loaded": True,
+                              "events_on_their_day": True, "sequence_expectations": True,
+                              "new_event_types_modelled": True, "promotion_gate": True, "complete_lists": True}
     raw = metadata(result, "raw_interactions")
     assert raw["rows_in"] == raw["accepted"] + raw["rejected"] and raw["accepted"] > 4000
     tables = {row["table"]: row["rows"] for row in rows(raw["tables"])}

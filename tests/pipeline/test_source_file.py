@@ -186,8 +186,8 @@ def test_a_refused_load_names_its_rejected_rows_and_the_setting_to_check(team, t
     assert "3 rows read, 0 accepted, 3 rejected (bad_timestamp: 3); the first rejected: 2026-01-31.csv line 2: " \
            "bad_timestamp (timestamp: 2026-01-31T09:00:00Z); 2026-01-31.csv line 3: bad_timestamp (timestamp: " \
            "2026-01-30T23:59:00Z); 2026-01-31.csv line 4: bad_timestamp (timestamp: 2026-01-31T10:00:00Z). Is the " \
-           "source settings' timestamp_format (epoch_s, epoch_ms, epoch_us, iso8601) right for these files (the timestamps " \
-           "were read as epoch_s)?" in message
+           "source settings' timestamp_format (epoch_s, epoch_ms, epoch_us, iso8601) right for these files (the " \
+           "timestamps were read as epoch_s)?" in message
     (team / "logs" / "2026-01-31.csv").write_text("user_id,item_id,timestamp\n")  # nothing rejected: counts alone
     result = ingest(tmp_path / "data", source, "2026-01-31")
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
