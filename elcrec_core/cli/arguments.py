@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 
 from elcrec_core.cli.data_loading import LoadedData, load
 from elcrec_core.cli.data_options import FORMAT_CHOICES, DataOptions
@@ -23,6 +24,7 @@ from elcrec_core.config.settings import (
 )
 from elcrec_core.data.sequences import Sequences
 from elcrec_core.data.source_config import TimestampFormat
+from elcrec_core.data.validation import REJECTED_COLUMNS
 from elcrec_core.train.auto_preset import AUTO, BASE_PRESET, preset_experiment
 
 TRAIN_FIELDS = {field.name for field in dataclasses.fields(TrainConfig)}
@@ -51,6 +53,10 @@ def load_data(args: argparse.Namespace, seed: int = 0, report: bool = True) -> L
     if report:
         for line in data.describe():
             print(line, file=sys.stderr, flush=True)
+    if getattr(args, "rejected_out", None):
+        rejected = data.rejected if data.rejected is not None else pl.DataFrame(schema=dict.fromkeys(REJECTED_COLUMNS))
+        rejected.write_csv(args.rejected_out)
+        print(f"rejected rows: {len(rejected)} written to {args.rejected_out}", file=sys.stderr, flush=True)
     return data
 
 
@@ -117,3 +123,6 @@ def add_data_options(p: argparse.ArgumentParser, data_help: str, default: str | 
                                                     "source settings' min_rating")
     g.add_argument("--k-core", type=int, default=0, help="keep only users and items with at least K events, "
                                                          "as the pipeline can (default 0: off)")
+    g.add_argument("--rejected-out", metavar="CSV", help="write every rejected row to this CSV file: its file, row, "
+                                                         "reason and detail, and its fields as read (stderr shows "
+                                                         "the first 3)")

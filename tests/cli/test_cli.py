@@ -18,6 +18,7 @@ import torch
 from elcrec_core.cli.data_loading import load
 from elcrec_core.cli.data_options import DataOptions
 from elcrec_core.cli.main import main
+from elcrec_core.data.validation import REJECTED_COLUMNS
 
 T0 = 1_772_366_400  # 2026-03-01 12:00 UTC
 FORMATS = "sequence|csv|tsv|jsonl|parquet"
@@ -455,6 +456,24 @@ def test_rejected_rows_are_counted_on_stderr(tmp_path: Path, capsys) -> None:
     # epoch seconds read as milliseconds: the days say so
     code, _, err = _run(capsys, "sequences", "--data", str(path), "--timestamp-format", "epoch_ms")
     assert code == 0 and err.splitlines()[-1] == "events from 1970-01-21 to 1970-01-21 (UTC days)"
+
+
+def test_every_rejected_row_can_be_kept_in_a_file(tmp_path: Path, capsys) -> None:
+    """stderr shows 3 rejected rows; --rejected-out keeps all 4, each with its line, reason, detail and fields,
+    so that none is lost (rows in = accepted + rejected); with none rejected the file holds the header alone."""
+    path = _write(tmp_path / "e.csv", "user_id,item_id,timestamp\n"
+                                      f"u,a,{T0}\nu,b,soon\n,c,{T0}\nu,a,{T0}\nu,d,{T0 + 1}\nu,e,{T0},extra\n")
+    out = tmp_path / "rejected.csv"
+    code, _, err = _run(capsys, "sequences", "--data", str(path), "--rejected-out", str(out))
+    assert code == 0 and err.splitlines()[-1] == f"rejected rows: 4 written to {out}"
+    rejected = pl.read_csv(out, infer_schema=False)
+    assert rejected.select("source_row", "reason", "user_id", "item_id").rows() == [
+        ("3", "bad_timestamp", "u", "b"), ("4", "missing_user", None, "c"), ("5", "duplicate_event", "u", "a"),
+        ("7", "malformed_line", None, None)]
+    assert rejected["source_file"].to_list() == [str(path)] * 4
+    clean = _write(tmp_path / "clean.csv", f"user_id,item_id,timestamp\nu,a,{T0}\nu,b,{T0 + 1}\n")
+    assert _run(capsys, "sequences", "--data", str(clean), "--rejected-out", str(out))[0] == 0
+    assert out.read_text().splitlines() == [",".join(REJECTED_COLUMNS)]
 
 
 def test_k_core_is_off_unless_asked_for(tmp_path: Path, capsys) -> None:
