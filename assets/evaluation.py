@@ -159,7 +159,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
         sections.append(("Intents of the new model and item categories",
                          purity_text(purity, candidate_model.cfg.n_intents)))
     images = {"training_plot": ("training curves of the new model", out / "training_curve.png")}
-    backtest, no_backtest = _backtest(storage, partition)
+    backtest, no_backtest = _backtest(storage, partition, before)
     if backtest is None:
         sections.append(("Next-day backtest", f"None for {partition}: {no_backtest}."))
     else:
@@ -280,9 +280,12 @@ def served_recommender(storage: Storage, record: ModelRecord, day: str) -> Recom
                             "all")
 
 
-def _backtest(storage: Storage, partition: str) -> tuple[pl.DataFrame | None, str]:
-    """Score the model that served after the previous day (the newest serving model trained on data up to that
-    day) on this day's first items (of the events that the day's sequence settings select; every item the user had
+def _backtest(storage: Storage, partition: str,
+              serving_before: ModelRecord | None) -> tuple[pl.DataFrame | None, str]:
+    """Score the model that served after the previous day (``serving_before``, what served when the day's gate
+    ran, as its decision recorded it, so that a report made again after a rollback scores what served then; where
+    that model was trained on a later day, as when an older day runs after newer ones: the newest serving model
+    trained on data up to the previous day) on this day's first items (of the events that the day's sequence settings select; every item the user had
     before the day excluded, as the served lists exclude it: :func:`seen_before_day`), for the users who had a list
     after the previous day (those of the newest sequences since the model's day; the others, whose events left
     no sequence, are counted as ``without_list``), store the row in the
@@ -293,7 +296,9 @@ def _backtest(storage: Storage, partition: str) -> tuple[pl.DataFrame | None, st
     users of the day to score (an earlier run's row of the day is then removed: its events are gone)."""
     day = date.fromisoformat(partition)
     before = day_before(partition)
-    previous = storage.store.served_up_to(before)
+    if serving_before is None:
+        return None, f"no model served after {before} (none had served by then)"
+    previous = serving_before if serving_before.day <= before else storage.store.served_up_to(before)
     if previous is None:
         return None, (f"no model served after {before} (none had served by then, or elcrec rollback withdrew "
                       "those that had)")

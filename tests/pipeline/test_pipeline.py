@@ -1323,6 +1323,30 @@ def test_the_backtest_scores_the_lists_that_served_and_counts_the_users_without_
         f"none: the sequences of {before}, whose users got the lists served after {before}, were removed")
 
 
+def test_a_report_made_again_after_a_rollback_keeps_the_days_backtest(first_run, tmp_path):
+    """What served after the day before is what the day's gate found serving (its decision), not what serves when
+    the report is made again: after a rollback to another model of that day (most popular), elcrec rollback's
+    refresh makes the report again, and its backtest row still scores the model that served then."""
+    import shutil
+
+    from elcrec_core.data import warehouse
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    storage = Storage(data_dir=str(data_dir))
+    store = storage.store
+    row = warehouse.read_table(storage.warehouse, "backtest").filter(pl.col("day") == PARTITION).to_dicts()
+    served_then = ModelRecord.from_dict(store.decision(store.candidate(PARTITION))["serving_before"])
+    assert row[0]["model_day"] == served_then.day == "2026-01-25" and served_then.kind == "elcrec"
+    (popular,) = [r for r in store.challengers(store.candidate("2026-01-25")) if r.kind == "most_popular"]
+    store.promote(popular, "a rollback to another model of that day, for the test")
+    result = dg.materialize([evaluation_report], partition_key=PARTITION,
+                            resources={"storage": storage, "device": ComputeDevice(device="cpu")})
+    assert result.success and store.serving() == popular
+    again = warehouse.read_table(storage.warehouse, "backtest").filter(pl.col("day") == PARTITION).to_dicts()
+    assert again == row
+
+
 def test_the_device_resources_threads_apply_to_training_and_the_challengers(first_run, tmp_path):
     """The device resource's ``threads`` hold for the candidate's training also where run config names the device,
     and for the challengers (SASRec's training, EASE's solve)."""
