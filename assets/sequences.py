@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 
 import dagster as dg
+import polars as pl
 
 from assets.daily import (
     RETRY,
@@ -16,7 +17,7 @@ from assets.daily import (
 )
 from assets.ingestion import raw_interactions
 from assets.metadata import expectation_results, failed_expectations, metric, table, warehouse_table
-from elcrec_core.data.event_selection import unmodelled_event_types
+from elcrec_core.data.event_selection import unmodelled_event_types, unrated_files
 from elcrec_core.data.events_to_sequences import build_sequences, write_sequences
 from elcrec_core.data.validation import expect_sequences
 from elcrec_pipeline.config import SequenceSettings, partition_end
@@ -71,6 +72,10 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
                          "ops.interaction_sequences.config: event_types, min_rating, k_core)" + UNRATED * (
                              config.min_rating is not None and summary.filtered_out > 0),
                          allow_retries=False)
+    unrated = unrated_files(storage.warehouse, partition_end(context.partition_key)) if config.min_rating is not None \
+        else pl.DataFrame(schema={"source_file": pl.String, "rows": pl.Int64})
+    if len(unrated):  # the history of files loaded before the source named a rating column: all of it dropped
+        context.log.warning(_unrated_note(config.min_rating, unrated))
     expectations = expect_sequences(build.profile(), config.expectations())
     check = dg.AssetCheckResult(check_name="sequence_expectations", passed=expectations.success,
                                 metadata=expectation_results(expectations))
@@ -99,6 +104,7 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
             "repeated_across_files": summary.repeated_across_files,
             "duplicates_removed": summary.duplicates_removed,
             "k_core_removed": summary.k_core_removed,
+            "unrated_events_dropped": dg.MetadataValue.int(int(unrated["rows"].sum())),
             "length": table([summary.length]),
             "parquet": dg.MetadataValue.path(str(paths["sequences"])),
             "days_pruned": dg.MetadataValue.text(", ".join(pruned) or "none"),
@@ -109,6 +115,15 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
         },
         check_results=[check, _new_event_types(config, storage, context.partition_key)],
     )
+
+
+def _unrated_note(min_rating: float, unrated: pl.DataFrame) -> str:
+    """The warning of a build whose min_rating drops stored events that have no rating."""
+    files = unrated["source_file"].to_list()
+    return (f"min_rating {min_rating:g} drops {unrated['rows'].sum()} stored events without a rating, of {len(files)} "
+            f"file(s): {', '.join(files[:5])}{', ...' if len(files) > 5 else ''}. Files loaded before the source "
+            "settings named a rating_column hold no ratings: load them again (their days' runs, or ingestion_job) "
+            "to keep their events, or leave min_rating unset")
 
 
 def _new_event_types(config: SequenceSettings, storage: Storage, partition: str) -> dg.AssetCheckResult:

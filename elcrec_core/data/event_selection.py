@@ -82,6 +82,15 @@ def unmodelled_event_types(path: str | Path, event_types: Sequence[str] | None,
     return left_out.with_columns(new=is_new.fill_null(False))
 
 
+def unrated_files(path: str | Path, until: datetime | None = None) -> pl.DataFrame:
+    """Per source file, its stored events before ``until`` (and those without a time) that have no rating, which a
+    ``min_rating`` filter drops every one of: ``source_file``, ``rows``, most first (a file loaded before the
+    source settings named a rating_column holds only such events)."""
+    with warehouse.connect(path, read_only=True) as con:
+        return con.sql(f"SELECT source_file, count(*) AS rows FROM raw_interactions WHERE {BEFORE_UNTIL} AND rating IS"
+                       " NULL GROUP BY source_file ORDER BY rows DESC, source_file", params=[until, until]).pl()
+
+
 def repeated_events(events: pl.DataFrame, user: str, item: str) -> np.ndarray:
     """The timed events equal to an earlier row in user, item, timestamp, rating and event type (True), of
     ``events`` ordered by user, timestamp, then source file and row (so the copy of the file first in name order

@@ -677,3 +677,38 @@ def test_an_event_type_first_seen_on_the_day_and_left_out_warns(tmp_path):
     seqs, item_ids = read_sequence_parquet(tmp_path / "data/sequences/2026-01-31/sequences.parquet")
     assert [[str(item_ids[i - 1]) for i in seqs.items[seqs.offsets[n]:seqs.offsets[n + 1]]]
             for n in range(len(seqs))] == [["a"], ["a", "b"]]  # u2's Purchase is a purchase
+
+
+def test_min_rating_over_files_loaded_without_ratings_warns_with_their_count(tmp_path):
+    """Day 1 loaded before the source named its rating column, day 2 after, then min_rating 3: day 1's events have
+    no rating, so the filter drops all of them. The run goes on (the settings say so) but names the count and the
+    file, and how to keep them (load it again), instead of silently training on day 2 alone."""
+    logs = tmp_path / "team" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "2026-01-30.csv").write_text("user_id,item_id,timestamp,rating\nu1,a,2026-01-30T10:00:00Z,5\n"
+                                         "u1,b,2026-01-30T11:00:00Z,1\nu2,a,2026-01-30T12:00:00Z,4\n")
+    (logs / "2026-01-31.csv").write_text("user_id,item_id,timestamp,rating\nu1,c,2026-01-31T09:00:00Z,5\n"
+                                         "u2,b,2026-01-31T10:00:00Z,4\n")
+    settings = {"format": "csv", "path": "logs/{date}.csv", "timestamp_format": "iso8601"}
+    source = tmp_path / "team" / "source.yaml"
+    source.write_text(yaml.safe_dump(settings))
+    resources = {"storage": Storage(data_dir=str(tmp_path / "data")), "source_file": SourceFile(path=str(source))}
+    assert dg.materialize([raw_interactions], partition_key="2026-01-30", resources=resources).success
+    source.write_text(yaml.safe_dump({**settings, "rating_column": "rating"}))
+    config = {"ops": {"interaction_sequences": {"config": {"min_rating": 3, "k_core": 0}}}}
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([raw_interactions, interaction_sequences], partition_key="2026-01-31", resources=resources,
+                            run_config=config, instance=instance)
+    assert result.success
+    built = result.asset_materializations_for_node("interaction_sequences")[0].metadata
+    assert built["unrated_events_dropped"].value == 3 and built["interactions"].value == 2
+    day1 = (logs / "2026-01-30.csv").resolve()
+    assert (f"min_rating 3 drops 3 stored events without a rating, of 1 file(s): {day1}. Files loaded before the "
+            "source settings named a rating_column hold no ratings: load them again (their days' runs, or "
+            "ingestion_job) to keep their events, or leave min_rating unset") in [
+        record.user_message for record in instance.all_logs(result.run_id)]
+    # loaded again under the new settings, day 1's rated events are kept
+    assert dg.materialize([raw_interactions], partition_key="2026-01-30", resources=resources).success
+    again = dg.materialize([interaction_sequences], partition_key="2026-01-31", resources=resources,
+                           run_config=config).asset_materializations_for_node("interaction_sequences")[0].metadata
+    assert again["unrated_events_dropped"].value == 0 and again["interactions"].value == 4
