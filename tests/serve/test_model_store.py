@@ -407,6 +407,8 @@ def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys, monkeypatch
     monkeypatch.setenv("DAGSTER_HOME", "/srv/dagster")
     monkeypatch.delenv("ELCREC_START_DATE", raising=False)  # the folder's oldest day: 2026-05-02 is a partition
     monkeypatch.delenv("ELCREC_RUN_CONFIG", raising=False)
+    for name in ("ELCREC_SOURCE", "ELCREC_INPUT_DIRS"):
+        monkeypatch.delenv(name, raising=False)
     assert main(["rollback", "--data-dir", str(tmp_path), "--json"]) == 0  # undone: b serves again
     dagster = Path(sys.executable).parent / "dagster"
     refresh = (f"DAGSTER_HOME=/srv/dagster ELCREC_DATA_DIR={tmp_path.resolve()} ELCREC_START_DATE=2026-05-01 "
@@ -429,6 +431,16 @@ def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys, monkeypatch
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["refresh"] == refresh.replace(
         "-m elcrec_pipeline.definitions --select", config)
     monkeypatch.delenv("ELCREC_RUN_CONFIG")
+    # the source's environment, as the pipeline's runs have it, goes with the command
+    monkeypatch.setenv("ELCREC_SOURCE", "/srv/team/source.yaml")
+    monkeypatch.setenv("ELCREC_INPUT_DIRS", "/srv/in")
+    assert main(["rollback", "--data-dir", str(tmp_path), "--json"]) == 0
+    assert main(["rollback", "--data-dir", str(tmp_path), "--json"]) == 0  # twice: b serves again
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["refresh"] == refresh.replace(
+        "ELCREC_START_DATE=2026-05-01 ", "ELCREC_START_DATE=2026-05-01 ELCREC_SOURCE=/srv/team/source.yaml "
+        "ELCREC_INPUT_DIRS=/srv/in ")
+    monkeypatch.delenv("ELCREC_SOURCE")
+    monkeypatch.delenv("ELCREC_INPUT_DIRS")
     monkeypatch.setenv("ELCREC_START_DATE", "2026-04-01")  # as the pipeline's runs have it
     # the tables name the model whose output they hold (a's, from before the rollbacks: no refresh ran since)
     warehouse.replace_table(tmp_path / "warehouse.duckdb", "user_recommendations",
