@@ -285,15 +285,15 @@ def _backtest(storage: Storage, partition: str,
     """Score the model that served after the previous day (``serving_before``, what served when the day's gate
     ran, as its decision recorded it, so that a report made again after a rollback scores what served then; where
     that model was trained on a later day, as when an older day runs after newer ones: the newest serving model
-    trained on data up to the previous day) on this day's first items (of the events that the day's sequence settings select; every item the user had
-    before the day excluded, as the served lists exclude it: :func:`seen_before_day`), for the users who had a list
-    after the previous day (those of the newest sequences since the model's day; the others, whose events left
-    no sequence, are counted as ``without_list``), store the row in the
-    warehouse table ``backtest`` (one row per day, replaced on re-runs) and return the trend up to this day (its
-    last row is this day's, also when later days have run), and "". (None, why) without such a model, without
-    the sequences whose users got the lists it served (those of the newest day judged since the model's, pruned), for a
-    baseline whose sequences are gone (an older day re-run after pruning: :func:`served_recommender`), or without
-    users of the day to score (an earlier run's row of the day is then removed: its events are gone)."""
+    trained on data up to the previous day) on this day's first items (of the events that the day's sequence
+    settings select; every item the user had before the day excluded, as the served lists exclude it:
+    :func:`seen_before_day`), for the users who had a list after the previous day (those of the newest day judged
+    since the model's; the others, whose events left no sequence, are counted as ``without_list``), store the row
+    in the warehouse table ``backtest`` (one row per day, replaced on re-runs) and return the trend up to this day
+    (its last row is this day's, also when later days have run), and "". (None, why) without such a model,
+    without the sequences whose users got the lists it served (pruned), for a baseline whose sequences are gone
+    (an older day re-run after pruning: :func:`served_recommender`), or without users of the day to score (an
+    earlier run's row of the day is then removed: its events are gone)."""
     day = date.fromisoformat(partition)
     before = day_before(partition)
     if serving_before is None:

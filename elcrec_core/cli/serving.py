@@ -268,8 +268,8 @@ def refresh_command(data_dir: Path) -> str | None:
     day of the partitions (``ELCREC_START_DATE`` as set here, else the folder's oldest day, so that the day is a
     partition), ``DAGSTER_HOME`` where it is set (its pools keep the warehouse's writers one at a time, and the
     UI shows the run) and the source's ``ELCREC_SOURCE`` and ``ELCREC_INPUT_DIRS`` where they are set (as the
-    pipeline's runs have them), and gives it the run config file of ``ELCREC_RUN_CONFIG`` where that is set (``-c``, as the
-    schedule's and the sensor's runs have it: the team's settings, such as ``top_k``)."""
+    pipeline's runs have them), and gives it the run config file of ``ELCREC_RUN_CONFIG`` where that is set
+    (``-c``, as the schedule's and the sensor's runs have it: the team's settings, such as ``top_k``)."""
     days = [folder.name for folder in sequence_day_folders(data_dir)]
     if not days:
         return None
