@@ -1,6 +1,7 @@
 """Stage 4: the evaluation report of the partition's new model."""
 
 import json
+import math
 from collections.abc import Iterable
 from datetime import date
 
@@ -159,7 +160,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
         sections.append(("Intents of the new model and item categories",
                          purity_text(purity, candidate_model.cfg.n_intents)))
     images = {"training_plot": ("training curves of the new model", out / "training_curve.png")}
-    backtest, no_backtest = _backtest(storage, partition, before)
+    backtest, no_backtest = _backtest(storage, partition, _served_at_first_gate(store, partition))
     if backtest is None:
         sections.append(("Next-day backtest", f"None for {partition}: {no_backtest}."))
     else:
@@ -280,10 +281,19 @@ def served_recommender(storage: Storage, record: ModelRecord, day: str) -> Recom
                             "all")
 
 
+def _served_at_first_gate(store: ModelStore, partition: str) -> ModelRecord | None:
+    """What served when the first gate of ``partition`` ran (the ``serving_before`` of its earliest decision, by
+    the serving log's length then): what served after the day before, also where the day ran again after its own
+    model was promoted, or a rollback came since."""
+    decisions = [json.loads(path.read_text()) for path in (store.models / partition).glob("*/decision.json")]
+    first = min(decisions, key=lambda decision: decision.get("serving_log_length", math.inf), default=None)
+    return ModelRecord.from_dict(first["serving_before"]) if first and first["serving_before"] else None
+
+
 def _backtest(storage: Storage, partition: str,
               serving_before: ModelRecord | None) -> tuple[pl.DataFrame | None, str]:
-    """Score the model that served after the previous day (``serving_before``, what served when the day's gate
-    ran, as its decision recorded it, so that a report made again after a rollback scores what served then; where
+    """Score the model that served after the previous day (``serving_before``, what served when the day's first
+    gate ran, as its decision recorded it, so that a report made again after a rollback scores what served then; where
     that model was trained on a later day, as when an older day runs after newer ones: the newest serving model
     trained on data up to the previous day) on this day's first items (of the events that the day's sequence
     settings select; every item the user had before the day excluded, as the served lists exclude it:

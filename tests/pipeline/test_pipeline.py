@@ -1324,11 +1324,13 @@ def test_the_backtest_scores_the_lists_that_served_and_counts_the_users_without_
 
 
 def test_a_report_made_again_after_a_rollback_keeps_the_days_backtest(first_run, tmp_path):
-    """What served after the day before is what the day's gate found serving (its decision), not what serves when
-    the report is made again: after a rollback to another model of that day (most popular), elcrec rollback's
-    refresh makes the report again, and its backtest row still scores the model that served then."""
+    """What served after the day before is what the day's first gate found serving (its decision), not what serves
+    when the report is made again: after a rollback to another model of that day (most popular), elcrec
+    rollback's refresh makes the report again, and its backtest row still scores the model that served then; a
+    later gate of the same day (run again after its own model was promoted) does not change that either."""
     import shutil
 
+    from assets.evaluation import _served_at_first_gate
     from elcrec_core.data import warehouse
 
     data_dir = tmp_path / "copy"
@@ -1336,8 +1338,13 @@ def test_a_report_made_again_after_a_rollback_keeps_the_days_backtest(first_run,
     storage = Storage(data_dir=str(data_dir))
     store = storage.store
     row = warehouse.read_table(storage.warehouse, "backtest").filter(pl.col("day") == PARTITION).to_dicts()
-    served_then = ModelRecord.from_dict(store.decision(store.candidate(PARTITION))["serving_before"])
+    served_then = _served_at_first_gate(store, PARTITION)
     assert row[0]["model_day"] == served_then.day == "2026-01-25" and served_then.kind == "elcrec"
+    later_gate = data_dir / "models" / PARTITION / "later-gate" / "decision.json"
+    later_gate.parent.mkdir()
+    later_gate.write_text(json.dumps({"serving_before": store.candidate(PARTITION).to_dict(),
+                                      "serving_log_length": len(store.serving_log()) + 1}))
+    assert _served_at_first_gate(store, PARTITION) == served_then
     (popular,) = [r for r in store.challengers(store.candidate("2026-01-25")) if r.kind == "most_popular"]
     store.promote(popular, "a rollback to another model of that day, for the test")
     result = dg.materialize([evaluation_report], partition_key=PARTITION,
