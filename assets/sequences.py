@@ -72,8 +72,8 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
                          "ops.interaction_sequences.config: event_types, min_rating, k_core)" + UNRATED * (
                              config.min_rating is not None and summary.filtered_out > 0),
                          allow_retries=False)
-    unrated = unrated_files(storage.warehouse, partition_end(context.partition_key)) if config.min_rating is not None \
-        else pl.DataFrame(schema={"source_file": pl.String, "rows": pl.Int64})
+    unrated = unrated_files(storage.warehouse, partition_end(context.partition_key), config.event_types) \
+        if config.min_rating is not None else pl.DataFrame(schema={"source_file": pl.String, "rows": pl.Int64})
     if len(unrated):  # the history of files loaded before the source named a rating column: all of it dropped
         context.log.warning(_unrated_note(config.min_rating, unrated))
     expectations = expect_sequences(build.profile(), config.expectations())

@@ -82,13 +82,16 @@ def unmodelled_event_types(path: str | Path, event_types: Sequence[str] | None,
     return left_out.with_columns(new=is_new.fill_null(False))
 
 
-def unrated_files(path: str | Path, until: datetime | None = None) -> pl.DataFrame:
-    """Per source file, its stored events before ``until`` (and those without a time) that have no rating, which a
-    ``min_rating`` filter drops every one of: ``source_file``, ``rows``, most first (a file loaded before the
-    source settings named a rating_column holds only such events)."""
+def unrated_files(path: str | Path, until: datetime | None = None,
+                  event_types: Sequence[str] | None = None) -> pl.DataFrame:
+    """Per source file, its stored events before ``until`` (and those without a time) of ``event_types`` (None:
+    any) that have no rating, which a ``min_rating`` filter drops every one of: ``source_file``, ``rows``, most
+    first (a file loaded before the source settings named a rating_column holds only such events)."""
+    types, params = event_type_condition(event_types)
     with warehouse.connect(path, read_only=True) as con:
-        return con.sql(f"SELECT source_file, count(*) AS rows FROM raw_interactions WHERE {BEFORE_UNTIL} AND rating IS"
-                       " NULL GROUP BY source_file ORDER BY rows DESC, source_file", params=[until, until]).pl()
+        return con.sql(f"SELECT source_file, count(*) AS rows FROM raw_interactions WHERE {BEFORE_UNTIL} AND {types}"
+                       " AND rating IS NULL GROUP BY source_file ORDER BY rows DESC, source_file",
+                       params=[until, until, *params]).pl()
 
 
 def repeated_events(events: pl.DataFrame, user: str, item: str) -> np.ndarray:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from elcrec_core.data import warehouse
+from elcrec_core.data.event_selection import unrated_files
 from elcrec_core.data.events_to_sequences import SequenceConfig, build_sequences
 from elcrec_core.data.seen_items import seen_items, users_with_events
 from tests.data.test_events_to_sequences import T0, _lists, _load_csv
@@ -53,3 +54,15 @@ def test_an_event_type_is_matched_without_case_and_outer_spaces(tmp_path: Path) 
         assert _lists(build) == {"u": ["a", "b", "c"]} and build.summary.filtered_out == 2
         seen = seen_items(db, None, np.array(["u"]), np.array(["a", "b", "c", "d", "e"]), types)
         assert seen.sequence(0) == [1, 2, 3]
+
+
+def test_unrated_files_count_the_events_that_min_rating_drops_for_having_no_rating(tmp_path: Path) -> None:
+    """Of u's events without a rating, 2 are buys and 1 a view: with buys modelled, min_rating drops 2 for having
+    no rating (the view is left out by its type anyway); with every type, 3; a rated event is not counted."""
+    rows = [("u", "a", T0, "", "buy"), ("u", "b", T0 + 1, "", "Buy"), ("u", "c", T0 + 2, "", "view"),
+            ("u", "d", T0 + 3, 2, "buy")]
+    db = _load_csv(tmp_path, rows, header="u,i,t,r,k")
+    name = str((tmp_path / "e.csv").resolve())
+    assert unrated_files(db, None, ["buy"]).rows() == [(name, 2)]
+    assert unrated_files(db).rows() == [(name, 3)]
+    assert unrated_files(db, datetime(2026, 3, 1)).rows() == []  # before the first event: none
