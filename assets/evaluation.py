@@ -1,7 +1,6 @@
 """Stage 4: the evaluation report of the partition's new model."""
 
 import json
-import math
 from collections.abc import Iterable
 from datetime import date
 
@@ -12,7 +11,7 @@ import torch
 
 from assets.daily import WAREHOUSE_POOL, daily_asset, day_before, run_lineage
 from assets.metadata import figure, metric, table
-from assets.serving import serving_model
+from assets.serving import first_gate, serving_model
 from elcrec_core.data import warehouse
 from elcrec_core.data.events_to_sequences import read_sequence_settings
 from elcrec_core.data.sequences import SequenceTensors
@@ -282,11 +281,14 @@ def served_recommender(storage: Storage, record: ModelRecord, day: str) -> Recom
 
 
 def _served_at_first_gate(store: ModelStore, partition: str) -> ModelRecord | None:
-    """What served when the first gate of ``partition`` ran (the ``serving_before`` of its earliest decision, by
-    the serving log's length then): what served after the day before, also where the day ran again after its own
-    model was promoted, or a rollback came since."""
-    decisions = [json.loads(path.read_text()) for path in (store.models / partition).glob("*/decision.json")]
-    first = min(decisions, key=lambda decision: decision.get("serving_log_length", math.inf), default=None)
+    """What served when the first gate of ``partition`` ran: the ``serving_before`` of the earliest of its
+    candidates' first gates (:func:`assets.serving.first_gate`; by the serving log's length then, a decision of
+    an earlier version, without it, first; then by the decision file's time): what served after the day before,
+    also where the day ran again after its own model was promoted, a candidate was judged again, or a rollback
+    came since."""
+    paths = sorted((store.models / partition).glob("*/decision.json"), key=lambda path: path.stat().st_mtime)
+    gates = [first_gate(json.loads(path.read_text())) for path in paths]
+    first = min(gates, key=lambda gate: gate["serving_log_length"] or -1, default=None)  # stable: time breaks ties
     return ModelRecord.from_dict(first["serving_before"]) if first and first["serving_before"] else None
 
 
@@ -295,7 +297,8 @@ def _backtest(storage: Storage, partition: str,
     """Score the model that served after the previous day (``serving_before``, what served when the day's first
     gate ran, as its decision recorded it, so that a report made again after a rollback scores what served then; where
     that model was trained on a later day, as when an older day runs after newer ones: the newest serving model
-    trained on data up to the previous day) on this day's first items (of the events that the day's sequence
+    trained on data up to the previous day, as the serving aliases and log say when the report is made) on this
+    day's first items (of the events that the day's sequence
     settings select; every item the user had before the day excluded, as the served lists exclude it:
     :func:`seen_before_day`), for the users who had a list after the previous day (those of the newest day judged
     since the model's; the others, whose events left no sequence, are counted as ``without_list``), store the row

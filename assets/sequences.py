@@ -122,8 +122,8 @@ def _unrated_note(min_rating: float, unrated: pl.DataFrame) -> str:
     files = unrated["source_file"].to_list()
     return (f"min_rating {min_rating:g} drops {unrated['rows'].sum()} stored events without a rating, of {len(files)} "
             f"file(s): {', '.join(files[:5])}{', ...' if len(files) > 5 else ''}. Files loaded before the source "
-            "settings named a rating_column hold no ratings: load them again (their days' runs, or ingestion_job) "
-            "to keep their events, or leave min_rating unset")
+            "settings named a rating_column hold no ratings (load them again, by their days' runs or ingestion_job, "
+            "to keep their events), and a blank rating is none; or leave min_rating unset")
 
 
 def _new_event_types(config: SequenceSettings, storage: Storage, partition: str) -> dg.AssetCheckResult:

@@ -6,6 +6,7 @@ The check is declared on the asset (``check_specs``) rather than as a separate p
 partitioned asset checks are a Dagster preview feature that warns on every load."""
 
 import dataclasses
+from typing import Any
 
 import dagster as dg
 
@@ -25,7 +26,7 @@ from elcrec_pipeline.resources import Storage, digest
     deps=[elcrec_model, challengers, dg.AssetDep("serving_model", partition_mapping=PREVIOUS_DAY)],
     pool=MODEL_STORE_POOL,
     group_name="serving",
-    code_version="3",
+    code_version="4",
     kinds={"pytorch"},
     check_specs=[dg.AssetCheckSpec(
         "promotion_gate", asset="serving_model",
@@ -77,6 +78,9 @@ def serving_model(context: dg.AssetExecutionContext, config: PromotionSettings,
                "serving_before": before.to_dict() if before is not None else None,
                "serving": serving.to_dict() if serving is not None else None,
                "serving_log_length": len(store.serving_log())}  # the report sees the rollbacks since
+    # what served when this candidate was first judged, kept when it is judged again (the day's backtest)
+    verdict["first_gate"] = first_gate(store.decision(candidate)) or {
+        key: verdict[key] for key in ("serving_before", "serving_log_length")}
     store.record_decision(candidate, verdict)
     context.log.info(f"candidate {candidate.name}: {decision.reason}")
     inputs = {"settings": config.model_dump(), "candidate": candidate.name, "before": before and before.name,
@@ -112,6 +116,16 @@ def _gate_check(candidate: ModelRecord, decision: dict) -> dg.AssetCheckResult:
                   **_scores(decision["candidate_score"], decision["serving_score"]),
                   "non_finite_users": decision["non_finite_users"]},
     )
+
+
+def first_gate(decision: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Of a candidate's recorded ``decision`` (None: none yet), its first gate: ``{"serving_before",
+    "serving_log_length"}`` as they were when it was first judged (a decision of an earlier version: its own,
+    the length None where it lacks one)."""
+    if decision is None:
+        return None
+    return decision.get("first_gate") or {"serving_before": decision.get("serving_before"),
+                                          "serving_log_length": decision.get("serving_log_length")}
 
 
 def _scores(candidate: float | None, serving_before: float | None) -> dict[str, dg.FloatMetadataValue]:

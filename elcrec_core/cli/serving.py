@@ -268,8 +268,9 @@ def refresh_command(data_dir: Path) -> str | None:
     day of the partitions (``ELCREC_START_DATE`` as set here, else the folder's oldest day, so that the day is a
     partition), ``DAGSTER_HOME`` where it is set (its pools keep the warehouse's writers one at a time, and the
     UI shows the run) and the source's ``ELCREC_SOURCE`` and ``ELCREC_INPUT_DIRS`` where they are set (as the
-    pipeline's runs have them), and gives it the run config file of ``ELCREC_RUN_CONFIG`` where that is set
-    (``-c``, as the schedule's and the sensor's runs have it: the team's settings, such as ``top_k``)."""
+    pipeline's runs have them; absolute, as the data folder), and gives it the run config file of
+    ``ELCREC_RUN_CONFIG`` where that is set (``-c``, as the schedule's and the sensor's runs have it: the team's
+    settings, such as ``top_k``)."""
     days = [folder.name for folder in sequence_day_folders(data_dir)]
     if not days:
         return None
@@ -277,7 +278,8 @@ def refresh_command(data_dir: Path) -> str | None:
     dagster = str(beside) if beside.exists() else "dagster"
     env = {"DAGSTER_HOME": os.environ.get("DAGSTER_HOME"), "ELCREC_DATA_DIR": str(data_dir.resolve()),
            "ELCREC_START_DATE": os.environ.get("ELCREC_START_DATE") or days[0],
-           **{name: os.environ.get(name) for name in ("ELCREC_SOURCE", "ELCREC_INPUT_DIRS")}}
+           **{name: os.pathsep.join(str(Path(part).resolve()) for part in value.split(os.pathsep) if part)
+              for name in ("ELCREC_SOURCE", "ELCREC_INPUT_DIRS") if (value := os.environ.get(name))}}
     settings = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items() if value)
     run_config = os.environ.get("ELCREC_RUN_CONFIG")
     config = f" -c {shlex.quote(str(Path(run_config).resolve()))}" if run_config else ""

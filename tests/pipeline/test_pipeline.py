@@ -1327,7 +1327,9 @@ def test_a_report_made_again_after_a_rollback_keeps_the_days_backtest(first_run,
     """What served after the day before is what the day's first gate found serving (its decision), not what serves
     when the report is made again: after a rollback to another model of that day (most popular), elcrec
     rollback's refresh makes the report again, and its backtest row still scores the model that served then; a
-    later gate of the same day (run again after its own model was promoted) does not change that either."""
+    later gate of the same day (run again after its own model was promoted), and the day's candidate judged again
+    after the rollback, do not change that either; a decision of an earlier version (no serving log length) is
+    taken for the oldest."""
     import shutil
 
     from assets.evaluation import _served_at_first_gate
@@ -1352,6 +1354,18 @@ def test_a_report_made_again_after_a_rollback_keeps_the_days_backtest(first_run,
     assert result.success and store.serving() == popular
     again = warehouse.read_table(storage.warehouse, "backtest").filter(pl.col("day") == PARTITION).to_dicts()
     assert again == row
+    first_judged = store.decision(store.candidate(PARTITION))["first_gate"]
+    judged_again = dg.materialize([serving_model, evaluation_report], partition_key=PARTITION, resources={
+        "storage": storage, "device": ComputeDevice(device="cpu")})
+    decision = store.decision(store.candidate(PARTITION))
+    assert judged_again.success and decision["serving_before"]["dir"] == popular.dir  # the gate's own champion
+    assert decision["first_gate"] == first_judged  # what served when the candidate was first judged, kept
+    assert _served_at_first_gate(store, PARTITION) == served_then
+    assert warehouse.read_table(storage.warehouse, "backtest").filter(pl.col("day") == PARTITION).to_dicts() == row
+    old_version = data_dir / "models" / PARTITION / "old-version" / "decision.json"
+    old_version.parent.mkdir()
+    old_version.write_text(json.dumps({"serving_before": popular.to_dict()}))
+    assert _served_at_first_gate(store, PARTITION) == popular
 
 
 def test_the_device_resources_threads_apply_to_training_and_the_challengers(first_run, tmp_path):

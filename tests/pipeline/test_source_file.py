@@ -704,8 +704,8 @@ def test_min_rating_over_files_loaded_without_ratings_warns_with_their_count(tmp
     assert built["unrated_events_dropped"].value == 3 and built["interactions"].value == 2
     day1 = (logs / "2026-01-30.csv").resolve()
     assert (f"min_rating 3 drops 3 stored events without a rating, of 1 file(s): {day1}. Files loaded before the "
-            "source settings named a rating_column hold no ratings: load them again (their days' runs, or "
-            "ingestion_job) to keep their events, or leave min_rating unset") in [
+            "source settings named a rating_column hold no ratings (load them again, by their days' runs or "
+            "ingestion_job, to keep their events), and a blank rating is none; or leave min_rating unset") in [
         record.user_message for record in instance.all_logs(result.run_id)]
     # loaded again under the new settings, day 1's rated events are kept
     assert dg.materialize([raw_interactions], partition_key="2026-01-30", resources=resources).success

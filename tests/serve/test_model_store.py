@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -433,12 +434,12 @@ def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys, monkeypatch
     monkeypatch.delenv("ELCREC_RUN_CONFIG")
     # the source's environment, as the pipeline's runs have it, goes with the command
     monkeypatch.setenv("ELCREC_SOURCE", "/srv/team/source.yaml")
-    monkeypatch.setenv("ELCREC_INPUT_DIRS", "/srv/in")
+    monkeypatch.setenv("ELCREC_INPUT_DIRS", f"/srv/in{os.pathsep}in")  # a relative folder: made absolute
     assert main(["rollback", "--data-dir", str(tmp_path), "--json"]) == 0
     assert main(["rollback", "--data-dir", str(tmp_path), "--json"]) == 0  # twice: b serves again
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["refresh"] == refresh.replace(
         "ELCREC_START_DATE=2026-05-01 ", "ELCREC_START_DATE=2026-05-01 ELCREC_SOURCE=/srv/team/source.yaml "
-        "ELCREC_INPUT_DIRS=/srv/in ")
+        f"ELCREC_INPUT_DIRS=/srv/in{os.pathsep}{Path('in').resolve()} ")
     monkeypatch.delenv("ELCREC_SOURCE")
     monkeypatch.delenv("ELCREC_INPUT_DIRS")
     monkeypatch.setenv("ELCREC_START_DATE", "2026-04-01")  # as the pipeline's runs have it
