@@ -247,8 +247,7 @@ def _rejected_note(check: RowCheck, files: list[str], fmt: str, timestamp_format
     field and value), and the settings to check for the reasons that they decide."""
     if not len(check.rejected):
         return count_text(check.rows_in, len(check.accepted), check.by_reason)
-    where = "row" if fmt in ("parquet", "synthetic") else "line"
-    first = rejected_examples(check.rejected, 3, True, where)
+    first = rejected_examples(check.rejected, 3, True, fmt)
     settings = [setting for reason, setting in _REASON_SETTINGS.items() if reason in check.by_reason]
     read_as = f" (the timestamps were read as {timestamp_format})" if "bad_timestamp" in check.by_reason else ""
     return (f"{count_text(check.rows_in, len(check.accepted), check.by_reason)}; the first rejected: "

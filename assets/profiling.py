@@ -74,14 +74,14 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
     sizes_png = intent_sizes_chart(sizes, out / "intent_sizes.png")
     # the tables once everything is computed: a failure above leaves all three as they were, not one replaced
     user_ids = pl.Series(seqs.user_ids, dtype=pl.String)
-    whose = {"partition": partition, "model": profiled.name}  # which day and model the intents are of
+    whose = [pl.lit(partition, pl.String).alias("partition"),  # which day and model the intents are of
+             pl.lit(profiled.name, pl.String).alias("model")]
     warehouse.replace_table(storage.warehouse, "user_intents", pl.DataFrame({
         "user_id": user_ids, "intent": intent_column(assigned.intent),
         "distance": pl.Series(assigned.distance.astype(np.float64), nan_to_null=True),
         "runner_up": intent_column(assigned.runner_up),
-    }).with_columns(**{name: pl.lit(value, pl.String) for name, value in whose.items()}))
-    warehouse.replace_table(storage.warehouse, "intent_profiles",
-                            profiles.with_columns(**{name: pl.lit(value, pl.String) for name, value in whose.items()}))
+    }).with_columns(whose))
+    warehouse.replace_table(storage.warehouse, "intent_profiles", profiles.with_columns(whose))
     # one row for these profiles; none without item categories (no stale numbers of an earlier model)
     warehouse.replace_table(storage.warehouse, "intent_category_purity", pl.DataFrame([] if purity is None else [{
         "partition": partition, "model": profiled.name, "category_purity": purity.purity,

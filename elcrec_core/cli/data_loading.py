@@ -189,4 +189,4 @@ def _integer_ids(item_ids: np.ndarray) -> np.ndarray | None:
 def _examples(rejected: pl.DataFrame, report: LoadReport, fmt: str, n: int) -> list[str]:
     """The first ``n`` rejected rows as ``line 5: bad_timestamp (timestamp: x)`` (with the file's name first
     when the load read several files)."""
-    return rejected_examples(rejected, n, len(report.files) > 1, "row" if fmt in ("parquet", "synthetic") else "line")
+    return rejected_examples(rejected, n, len(report.files) > 1, fmt)

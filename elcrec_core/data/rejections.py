@@ -27,10 +27,11 @@ def count_text(rows_in: int, accepted: int, by_reason: Mapping[str, int]) -> str
     return text
 
 
-def rejected_examples(rejected: pl.DataFrame, n: int, several_files: bool, where: str = "line") -> list[str]:
+def rejected_examples(rejected: pl.DataFrame, n: int, several_files: bool, fmt: str) -> list[str]:
     """The first ``n`` rejected rows (``REJECTED_COLUMNS``) as ``line 5: bad_timestamp (timestamp: x)``, with the
-    file's name first where the load read ``several_files``; ``where``: ``line`` for text files, ``row`` for
-    Parquet and generated data."""
+    file's name first where the load read ``several_files``; a ``line`` of a text file, a ``row`` of the
+    source format ``fmt`` where that is Parquet or generated data."""
+    where = "row" if fmt in ("parquet", "synthetic") else "line"
     out = []
     for file, row, reason, detail in rejected.head(n).select("source_file", "source_row", "reason",
                                                              "detail").iter_rows():
