@@ -94,11 +94,11 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig
     )
     repeated = [(f"len(list_filter(keys, lambda k: k = {sql_text(key)})) > 1",
                  f"{key} is a key of the object more than once: ") for key in fields.values() if key is not None]
-    nested = [(f"json_type(line, {_json_pointer(key)}) IN ('OBJECT', 'ARRAY')",
-               f"{key} is a JSON object or array, not an id: ")
-              for alias, key in fields.items() if alias in ("u", "i") and key is not None]
-    errors = "".join(f" WHEN {test} THEN 'malformed_line'" for test, _ in repeated + nested)
-    details = "".join(f" WHEN {test} THEN {sql_text(detail)} || line" for test, detail in repeated + nested)
+    not_ids = [(f"json_type(line, {_json_pointer(key)}) IN {types}", f"{key} is a JSON {kind}, not an id: ")
+               for alias, key in fields.items() if alias in ("u", "i") and key is not None
+               for types, kind in (("('OBJECT', 'ARRAY')", "object or array"), ("('BOOLEAN')", "true or false"))]
+    errors = "".join(f" WHEN {test} THEN 'malformed_line'" for test, _ in repeated + not_ids)
+    details = "".join(f" WHEN {test} THEN {sql_text(detail)} || line" for test, detail in repeated + not_ids)
     parse = (f"SELECT {picks}, CASE WHEN NOT ({valid}) THEN 'malformed_line'{errors} END AS error,"
              f" CASE WHEN NOT ({valid}) THEN 'not a JSON object: ' || line{details} END AS detail"
              f" FROM (SELECT *, CASE WHEN {valid} THEN json_keys(line) END AS keys FROM lines)")  # keys: parsed once
@@ -146,14 +146,15 @@ def _json_pointer(key: str) -> str:
 # --- Parquet ---------------------------------------------------------------------------------------------
 
 
-_NESTED = {"STRUCT", "MAP", "UNION"}  # DuckDB's nested types (a list's type ends in "[]", an array's in "[n]")
+# DuckDB's nested types (a list's type ends in "[]", an array's in "[n]") and true/false, which name no one
+_NOT_IDS = {"STRUCT", "MAP", "UNION", "BOOLEAN"}
 
 
 def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig) -> pl.DataFrame:
     fields = event_fields(config.columns)
     relation = parquet_relation(con, path, fields)
     for alias, column_type in zip(relation.columns, relation.types):
-        if alias in ("u", "i") and (str(column_type).endswith("]") or str(column_type).split("(")[0] in _NESTED):
+        if alias in ("u", "i") and (str(column_type).endswith("]") or str(column_type).split("(")[0] in _NOT_IDS):
             raise SourceReadError(path, f"column {fields[alias]} holds {column_type} values: a user or item id is one "
                                         "value (text or a number)")
     raw = relation.query(

@@ -312,23 +312,32 @@ def test_a_json_key_that_no_line_has_refuses_the_file_naming_the_keys_it_has(tmp
 
 
 def test_an_id_that_is_no_single_value_is_refused(tmp_path: Path) -> None:
-    """A JSON object or array as an id was accepted as its text ({"id": 7} a user); a Parquet list column too."""
+    """A JSON object, array, true or false as an id was accepted as its text ({"id": 7} a user, "true" an item);
+    a Parquet list or boolean column too."""
     rows = [{"user_id": {"id": 7}, "item_id": "a", "timestamp": EPOCH0}, {"user_id": "u", "item_id": [1, 2],
                                                                           "timestamp": EPOCH0},
-            {"user_id": "u", "item_id": "b", "timestamp": EPOCH0}]
+            {"user_id": "u", "item_id": "b", "timestamp": EPOCH0}, {"user_id": True, "item_id": "c", "timestamp": 1},
+            {"user_id": "u", "item_id": False, "timestamp": EPOCH0}]
     path = _write(tmp_path / "e.jsonl", "".join(json.dumps(row) + "\n" for row in rows))
     frame = read_source(SourceConfig(format="jsonl", path=str(path)))
     assert frame.select("source_row", "error", "detail").rows() == [
         (1, "malformed_line", f"user_id is a JSON object or array, not an id: {json.dumps(rows[0])}"),
         (2, "malformed_line", f"item_id is a JSON object or array, not an id: {json.dumps(rows[1])}"),
-        (3, None, None)]
+        (3, None, None),
+        (4, "malformed_line", f"user_id is a JSON true or false, not an id: {json.dumps(rows[3])}"),
+        (5, "malformed_line", f"item_id is a JSON true or false, not an id: {json.dumps(rows[4])}")]
     check = check_rows(frame)
-    assert (check.rows_in, len(check.accepted), len(check.rejected)) == (3, 1, 2)
+    assert (check.rows_in, len(check.accepted), len(check.rejected)) == (5, 1, 4)
     lists = tmp_path / "lists.parquet"
     pl.DataFrame({"user_id": ["u"], "item_id": [[1]], "timestamp": [EPOCH0]}).write_parquet(lists)
     with pytest.raises(SourceReadError, match=r"lists.parquet: column item_id holds BIGINT\[\] values: a user or "
                                               r"item id is one value"):
         read_source(SourceConfig(format="parquet", path=str(lists)))
+    flags = tmp_path / "flags.parquet"
+    pl.DataFrame({"user_id": [True], "item_id": ["a"], "timestamp": [EPOCH0]}).write_parquet(flags)
+    with pytest.raises(SourceReadError, match=r"flags.parquet: column user_id holds BOOLEAN values: a user or "
+                                              r"item id is one value"):
+        read_source(SourceConfig(format="parquet", path=str(flags)))
 
 
 def test_a_json_object_with_a_key_twice_is_a_malformed_line(tmp_path: Path) -> None:
