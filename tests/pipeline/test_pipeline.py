@@ -1279,7 +1279,7 @@ def test_the_backtest_scores_the_lists_that_served_and_counts_the_users_without_
     sequences, every seen item excluded. A backtest table of an earlier version (no without_list) is kept."""
     import shutil
 
-    from assets.evaluation import served_recommender
+    from assets.evaluation import EARLIER_BACKTEST, served_recommender
     from elcrec_core.data import warehouse
     from elcrec_core.data.seen_items import seen_items
     from elcrec_core.evaluate.backtest import next_day_sequences
@@ -1293,6 +1293,8 @@ def test_the_backtest_scores_the_lists_that_served_and_counts_the_users_without_
     frame = pl.read_parquet(listed)
     dropped = active[::3]  # as if their events had left no sequence on the day before
     frame.filter(~pl.col("user_id").is_in(dropped)).write_parquet(listed)
+    first_report = (storage.store.folder(storage.store.candidate(PARTITION)) / "report.md").read_text()
+    assert "## Next-day backtest (" in first_report and EARLIER_BACKTEST not in first_report
     old = warehouse.read_table(storage.warehouse, "backtest").drop("without_list")
     warehouse.replace_table(storage.warehouse, "backtest", pl.concat([old, old.with_columns(day=pl.lit("2026-01-20"))]))
     result = dg.materialize([evaluation_report], partition_key=PARTITION,
@@ -1301,6 +1303,9 @@ def test_the_backtest_scores_the_lists_that_served_and_counts_the_users_without_
     trend = warehouse.read_table(storage.warehouse, "backtest")
     assert trend["day"].to_list() == ["2026-01-20", PARTITION] and \
         trend["without_list"].to_list() == [None, len(dropped)]
+    # the report says that the earlier version's row was measured otherwise
+    assert EARLIER_BACKTEST in (storage.store.folder(storage.store.candidate(PARTITION, (result.run_id,)))
+                                / "report.md").read_text()
     (row,) = trend.filter(pl.col("day") == PARTITION).to_dicts()
     assert row["users"] == len(active) - len(dropped) > 5
     # the lists as served: the model that served after the day before, on that day's sequences, seen items excluded
