@@ -39,6 +39,7 @@ from elcrec_pipeline.config import SourceSettings
 from elcrec_pipeline.resources import SourceFile, Storage, digest, files_version
 
 LATE_DAYS = 31  # how far back earlier_days_loaded looks for files that no load has read
+MIN_METADATA_COVERAGE = 0.5  # item_metadata_matches_items warns where a smaller share of the events' items has metadata
 
 
 @daily_asset(
@@ -61,7 +62,13 @@ LATE_DAYS = 31  # how far back earlier_days_loaded looks for files that no load 
             "events_on_their_day", asset="raw_interactions",
             description="A warning where a source path with {date} gave this day a file without any event on the "
                         "day: another day's file delivered again under this day's name (its events are used once, "
-                        "so the day trains on nothing new while the day's own events are missing)")],
+                        "so the day trains on nothing new while the day's own events are missing)"),
+        dg.AssetCheckSpec(
+            "item_metadata_matches_items", asset="raw_interactions",
+            description=f"A warning where item metadata is stored but fewer than {MIN_METADATA_COVERAGE:.0%} of the "
+                        "stored events' items have a row of it (ids are compared as exact text: 07, 7.0 and 7 "
+                        "differ): the profiles' titles and categories and the category purity would describe few "
+                        "items or none. Names ids of each side that the other lacks")],
     description="Interaction events of the day loaded into the DuckDB warehouse (table raw_interactions). The "
                 "source is the run config over the source settings file (resource source_file, ELCREC_SOURCE), "
                 "else the embedded synthetic data set. Every row is accepted or quarantined in "
@@ -159,8 +166,30 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
                            description=_late_note(late, context.partition_key) if late else None,
                            metadata={"files_not_loaded": dg.MetadataValue.int(len(late)),
                                      "first_files": dg.MetadataValue.text(", ".join(map(str, late[:10])) or "none")}),
-                       _events_on_their_day(config.path, report, context.partition_key)],
+                       _events_on_their_day(config.path, report, context.partition_key),
+                       _metadata_matches(warehouse.item_metadata_coverage(storage.warehouse))],
     )
+
+
+def _metadata_matches(coverage: warehouse.MetadataCoverage) -> dg.AssetCheckResult:
+    """The check ``item_metadata_matches_items``: fails (a warning) where item metadata is stored (by this load or
+    an earlier one) and describes fewer than :data:`MIN_METADATA_COVERAGE` of the stored events' items."""
+    counts = {"event_items": dg.MetadataValue.int(coverage.event_items),
+              "event_items_with_metadata": dg.MetadataValue.int(coverage.described),
+              "metadata_items": dg.MetadataValue.int(coverage.metadata_items)}
+    if not coverage.metadata_items and not coverage.described:
+        return dg.AssetCheckResult(check_name="item_metadata_matches_items", passed=True, metadata=counts,
+                                   description="no item metadata is stored")
+    found = (f"{coverage.described:,} of the {coverage.event_items:,} items of the stored events "
+             f"({coverage.share:.1%}) have item metadata ({coverage.metadata_items:,} items stored)")
+    passed = coverage.share >= MIN_METADATA_COVERAGE
+    return dg.AssetCheckResult(
+        check_name="item_metadata_matches_items", passed=passed, severity=dg.AssetCheckSeverity.WARN,
+        metadata=counts, description=found + ("" if passed else (
+            f". Items of events without metadata: {', '.join(map(repr, coverage.events_only)) or 'none'}; items "
+            f"of the metadata in no event: {', '.join(map(repr, coverage.metadata_only)) or 'none'}. Ids are "
+            "compared as exact text (07, 7.0 and 7 differ): is the item metadata's item column the events' item "
+            "id, written alike? Its rows rejected are in rejected_item_metadata")))
 
 
 def _events_on_their_day(pattern: str | None, report: LoadReport, partition: str) -> dg.AssetCheckResult:

@@ -161,7 +161,8 @@ def read_delimited(
     relation of the aliases, plus NULL ``error`` and ``detail``, into a frame). Returns that frame with
     ``source_row`` (the line where each record starts) and the malformed records (``source_row``, ``reason``,
     ``detail``: DuckDB's error type and the raw line). ``names`` name the columns: with ``header`` they replace
-    the header's names (as many; :class:`SourceReadError` otherwise), without it they name a headerless file's.
+    the header's names (as many; :class:`SourceReadError` otherwise), without it they name a headerless file's
+    (:class:`SourceReadError` where no record has as many columns: every one would be rejected).
     """
     lines = scan_lines(path, quote, max_line_bytes)
     if delimiter is None and (delimiter := lines.absent_control_character()) is None:
@@ -219,6 +220,10 @@ def read_delimited(
         "         coalesce(column_idx, 0)) AS detail"
         " FROM csv_rejects GROUP BY line ORDER BY line"
     ).pl().with_columns(pl.col("source_row").cast(pl.Int64), reason=pl.lit("malformed_line"))
+    counts = rejects["detail"].str.contains("^(TOO MANY|MISSING) COLUMNS: ")  # every record: names that do not fit
+    if names and not header and len(good) == 0 and len(rejects) and counts.all():
+        raise SourceReadError(path, f"none of its {len(rejects)} records has the {len(names)} columns that the names "
+                                    f"give ({list(names)}); line {first}: {rejects['detail'][0][:200]}")
     # DuckDB numbers the records as lines, empty ones included: the scan's records tell on which line each starts.
     # DuckDB reads a quote inside an unquoted field (12" TV) as data, where the scan opened a quoted field: then
     # the lines of a scan without quoting are its records

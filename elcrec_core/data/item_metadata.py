@@ -16,9 +16,7 @@ from elcrec_core.data.duckdb_reading import (
     read_delimited,
 )
 from elcrec_core.data.event_normalisation import EXACT_INTEGERS
-from elcrec_core.data.files import (
-    SourceReadError,
-)
+from elcrec_core.data.files import SourceReadError, refuse_non_id_columns
 from elcrec_core.data.source_config import ItemMetadataConfig
 from elcrec_core.data.validation import blank
 
@@ -43,7 +41,9 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
               **{f"flag{i}": column for i, column in enumerate(flags)}}
     with connection_for(path) as con:
         if path.suffix.lower() == ".parquet":
-            raw, malformed = parquet_relation(con, path, wanted).pl(), empty_rejects()
+            relation = parquet_relation(con, path, wanted)
+            refuse_non_id_columns(path, {config.item: str(relation.types[relation.columns.index("item")])})
+            raw, malformed = relation.pl(), empty_rejects()
         else:
             with as_utf8(path, config.encoding) as text:
                 raw, malformed = read_delimited(con, text, wanted, config.delimiter, config.header, config.names,

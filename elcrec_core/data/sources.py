@@ -31,7 +31,7 @@ from elcrec_core.data.event_normalisation import (
     sql_text,
     with_rejects,
 )
-from elcrec_core.data.files import SourceReadError
+from elcrec_core.data.files import SourceReadError, refuse_non_id_columns
 from elcrec_core.data.source_config import SourceConfig, resolve_files
 from elcrec_core.data.synthetic import SyntheticConfig, generate
 
@@ -146,17 +146,11 @@ def _json_pointer(key: str) -> str:
 # --- Parquet ---------------------------------------------------------------------------------------------
 
 
-# DuckDB's nested types (a list's type ends in "[]", an array's in "[n]") and true/false, which name no one
-_NOT_IDS = {"STRUCT", "MAP", "UNION", "BOOLEAN"}
-
-
 def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig) -> pl.DataFrame:
     fields = event_fields(config.columns)
     relation = parquet_relation(con, path, fields)
-    for alias, column_type in zip(relation.columns, relation.types):
-        if alias in ("u", "i") and (str(column_type).endswith("]") or str(column_type).split("(")[0] in _NOT_IDS):
-            raise SourceReadError(path, f"column {fields[alias]} holds {column_type} values: a user or item id is one "
-                                        "value (text or a number)")
+    refuse_non_id_columns(path, {fields[alias]: str(column_type) for alias, column_type
+                                 in zip(relation.columns, relation.types) if alias in ("u", "i")})
     raw = relation.query(
         "events", "SELECT *, NULL::VARCHAR AS error, NULL::VARCHAR AS detail FROM events")
     return finish_events(normalise_events(raw, fields, config.timestamp_format, path), path)

@@ -35,6 +35,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -221,3 +222,37 @@ def rejected_summary(path: str | Path = DEFAULT_WAREHOUSE, sample: int = 20) -> 
         rows = con.sql("SELECT source_file, source_row, reason, detail FROM rejected_interactions"
                        " ORDER BY source_file, source_row LIMIT ?", params=[sample]).pl()
     return by_reason, rows
+
+
+@dataclass(frozen=True)
+class MetadataCoverage:
+    """How many of the stored events' distinct items have a row in ``item_metadata`` (ids compared as exact text),
+    with up to ``sample`` ids, in order, of each side that the other lacks."""
+
+    event_items: int
+    described: int
+    metadata_items: int
+    events_only: list[str]  # event items without metadata
+    metadata_only: list[str]  # metadata items of no event
+
+    @property
+    def share(self) -> float:
+        """described / event_items (1.0 without events)."""
+        return self.described / self.event_items if self.event_items else 1.0
+
+
+def item_metadata_coverage(path: str | Path = DEFAULT_WAREHOUSE, sample: int = 3) -> MetadataCoverage:
+    """The :class:`MetadataCoverage` of the warehouse at ``path``: all its stored events against its item metadata."""
+    with connect(path, read_only=True) as con:
+        ((events, described, items),) = con.execute(
+            "SELECT (SELECT count(DISTINCT item_id) FROM raw_interactions),"
+            " (SELECT count(DISTINCT item_id) FROM raw_interactions SEMI JOIN item_metadata USING (item_id)),"
+            " (SELECT count(*) FROM item_metadata)").fetchall()
+        events_only = con.execute(
+            "SELECT DISTINCT item_id FROM raw_interactions ANTI JOIN item_metadata USING (item_id)"
+            " ORDER BY item_id LIMIT ?", [sample]).fetchall()
+        metadata_only = con.execute(
+            "SELECT item_id FROM item_metadata ANTI JOIN (SELECT DISTINCT item_id FROM raw_interactions)"
+            " USING (item_id) ORDER BY item_id LIMIT ?", [sample]).fetchall()
+    return MetadataCoverage(int(events), int(described), int(items), [i for (i,) in events_only],
+                            [i for (i,) in metadata_only])

@@ -3,6 +3,7 @@ flag columns (MovieLens 100K's u.item as it is), and the source settings that ma
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
@@ -218,6 +219,28 @@ def test_names_mean_the_file_has_no_header(tmp_path: Path) -> None:
     path.write_text("ID|Name|Tags\n1|Soap|Bath\n")  # header true with names: they replace the header's
     renamed = ItemMetadataConfig(str(path), delimiter="|", header=True, names=("item_id", "title", "categories"))
     assert read_item_metadata(renamed)[0].rows() == [("1", "Soap", ["Bath"])]
+
+
+def test_names_that_fit_no_line_and_ids_that_are_no_value_are_refused(tmp_path: Path) -> None:
+    """Names one short of a headerless file's columns had every row rejected (0 items, a green run), where the
+    same mismatch with a header was refused; a Parquet list or boolean item column was read as text ('true')."""
+    import polars as pl
+
+    path = tmp_path / "items.csv"
+    path.write_text("1,Soap,Bath,x\n2,Comb,Hair,y\n")
+    with pytest.raises(SourceReadError, match=re.escape(
+            "items.csv: none of its 2 records has the 3 columns that the names give (['item_id', 'title', "
+            "'categories']); line 1: TOO MANY COLUMNS: 1,Soap,Bath,x")):
+        read_item_metadata(ItemMetadataConfig(str(path), names=("item_id", "title", "categories")))
+    path.write_text("1,Soap,Bath,x\n2,Comb\n")  # one record fits: the other is a rejected row, as before
+    meta, rejected = read_item_metadata(ItemMetadataConfig(str(path), names=("item_id", "title", "categories", "x")))
+    assert meta.rows() == [("1", "Soap", ["Bath"])] and rejected["reason"].to_list() == ["malformed_line"]
+    for name, column in [("lists", [[1], [2]]), ("flags", [True, False])]:
+        pq = tmp_path / f"{name}.parquet"
+        pl.DataFrame({"item_id": column, "title": ["A", "B"], "categories": ["a", "b"]}).write_parquet(pq)
+        with pytest.raises(SourceReadError, match=rf"{name}.parquet: column item_id holds (BIGINT\[\]|BOOLEAN) "
+                                                  "values: a user or item id is one value"):
+            read_item_metadata(ItemMetadataConfig(str(pq)))
 
 
 def test_empty_categories_are_dropped_and_the_others_stripped(tmp_path: Path) -> None:

@@ -173,6 +173,23 @@ def test_item_metadata_upsert(tmp_path: Path) -> None:
             ("1", "Soap bar 2"), ("2", "Comb"), ("3", "Brush")]
 
 
+def test_item_metadata_coverage_compares_ids_as_exact_text(tmp_path: Path) -> None:
+    """Metadata whose ids are written otherwise than the events' (07 for 7) describes none of their items: the
+    coverage counts the events' distinct items with a metadata row, and names ids of each side that the other
+    lacks (item_metadata_matches_items warns with them)."""
+    db = tmp_path / "w.duckdb"
+    events = tmp_path / "e.csv"
+    events.write_text("user_id,item_id,timestamp\n" + "".join(f"u{k % 2},{item},{DAY1 + k}\n"
+                                                              for k, item in enumerate([7, 8, 9, 7, 10])))
+    ingest(SourceConfig(format="csv", path=str(events)), RULES, db)
+    assert warehouse.item_metadata_coverage(db) == warehouse.MetadataCoverage(4, 0, 0, ["10", "7", "8"], [])
+    items = tmp_path / "items.csv"
+    items.write_text("item_id,title,categories\n07,Seven,a\n08,Eight,a\n9,Nine,b\n11,Eleven,b\n")
+    warehouse.load_item_metadata(*read_item_metadata(ItemMetadataConfig(str(items))), items, db)
+    coverage = warehouse.item_metadata_coverage(db, sample=2)
+    assert coverage == warehouse.MetadataCoverage(4, 1, 4, ["10", "7"], ["07", "08"]) and coverage.share == 0.25
+
+
 def test_replace_table_writes_derived_tables_only(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     warehouse.replace_table(db, "user intents", pl.DataFrame({"user_id": ["a", "b"], "intent": [1, 2]}))

@@ -27,6 +27,7 @@ from assets.metadata import significant
 from assets.sequences import interaction_sequences
 from assets.serving import serving_model
 from assets.training import elcrec_model
+from elcrec_core.data import warehouse
 from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.data.sources import read_source
 from elcrec_core.data.validation import check_rows
@@ -119,12 +120,26 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
     data_dir, result = first_run
     assert result.success
     assert checks(result) == {"interaction_expectations": True, "earlier_days_loaded": True,
-                              "events_on_their_day": True, "sequence_expectations": True,
-                              "new_event_types_modelled": True, "promotion_gate": True, "complete_lists": True}
+                              "events_on_their_day": True, "item_metadata_matches_items": False,
+                              "sequence_expectations": True, "new_event_types_modelled": True,
+                              "promotion_gate": True, "complete_lists": True}
     raw = metadata(result, "raw_interactions")
     assert raw["rows_in"] == raw["accepted"] + raw["rejected"] and raw["accepted"] > 4000
     tables = {row["table"]: row["rows"] for row in rows(raw["tables"])}
     assert rows(raw["item_metadata"])[0]["rejected"] == 0 and tables["item_metadata"] == 10
+    # the metadata describes 10 of the events' items: a warning that names the share and ids of each side
+    events = warehouse.read_table(str(data_dir / "warehouse.duckdb"), "raw_interactions")["item_id"].unique()
+    described = events.is_in([str(i) for i in range(1, 11)]).sum()
+    (coverage,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "item_metadata_matches_items"]
+    assert coverage.severity == dg.AssetCheckSeverity.WARN and 0 < described < len(events) / 2
+    ids = [str(i) for i in range(1, 11)]
+    without, unused = sorted(set(events) - set(ids))[:3], sorted(set(ids) - set(events))[:3]
+    assert coverage.description.startswith(
+        f"{described} of the {len(events)} items of the stored events ({described / len(events):.1%}) have item "
+        f"metadata (10 items stored). Items of events without metadata: {', '.join(map(repr, without))}; items of "
+        f"the metadata in no event: {', '.join(map(repr, unused)) or 'none'}. Ids are compared as exact text")
+    assert (coverage.metadata["event_items"].value, coverage.metadata["event_items_with_metadata"].value) == (
+        len(events), described)
     seqs = metadata(result, "interaction_sequences")
     assert seqs["users"] > 300 and seqs["items"] <= 80
     assert seqs["events_in"] == sum(seqs[part] for part in ("filtered_out", "repeated_across_files",
@@ -595,7 +610,6 @@ def test_a_report_made_again_for_a_day_shows_that_days_backtest(first_run, tmp_p
     and the days before it, not the later day's."""
     import shutil
 
-    from elcrec_core.data import warehouse
 
     data_dir = tmp_path / "copy"
     shutil.copytree(first_run[0], data_dir)
@@ -797,7 +811,6 @@ def test_planted_agreement_needs_two_users_with_an_intent(tmp_path):
     """NMI and ARI of a single user are 1 (perfect) for any labels: with fewer than two users that have an intent
     the profiles report no agreement with the planted intents, not a perfect one."""
     from assets.profiling import _planted
-    from elcrec_core.data import warehouse
 
     storage = Storage(data_dir=str(tmp_path))
     warehouse.replace_table(storage.warehouse, "planted_intents",
@@ -1053,7 +1066,8 @@ def test_sequences_that_fail_their_expectations_stop_the_job_before_training(tmp
     result = materialize_all(tmp_path, config)
     assert not result.success
     assert checks(result) == {"interaction_expectations": True, "earlier_days_loaded": True,
-                              "events_on_their_day": True, "sequence_expectations": False}
+                              "events_on_their_day": True, "item_metadata_matches_items": True,
+                              "sequence_expectations": False}
     materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
     assert materialized == {"raw_interactions", "rejected_interactions"}
     assert not (tmp_path / "models").exists()
@@ -1252,7 +1266,6 @@ def test_a_day_run_again_without_users_to_backtest_removes_its_old_backtest_row(
     users to backtest, and the earlier run's row of the day no longer stands in the backtest table."""
     import shutil
 
-    from elcrec_core.data import warehouse
 
     data_dir = tmp_path / "copy"
     shutil.copytree(first_run[0], data_dir)
@@ -1280,7 +1293,6 @@ def test_the_backtest_scores_the_lists_that_served_and_counts_the_users_without_
     import shutil
 
     from assets.evaluation import EARLIER_BACKTEST, served_recommender
-    from elcrec_core.data import warehouse
     from elcrec_core.data.seen_items import seen_items
     from elcrec_core.evaluate.backtest import next_day_sequences
 
@@ -1338,7 +1350,6 @@ def test_a_report_made_again_after_a_rollback_keeps_the_days_backtest(first_run,
     import shutil
 
     from assets.evaluation import _served_at_first_gate
-    from elcrec_core.data import warehouse
 
     data_dir = tmp_path / "copy"
     shutil.copytree(first_run[0], data_dir)
