@@ -483,7 +483,7 @@ def test_the_beauty_preset_reads_a_sequence_file_into_its_sequences(tmp_path):
                                        "source_file": SourceFile()})
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert result.success and checks == {"interaction_expectations": True, "earlier_days_loaded": True,
-                                         "events_on_their_day": True,
+                                         "events_on_their_day": True, "item_metadata_matches_items": True,
                                          "sequence_expectations": True, "new_event_types_modelled": True}
     seqs, item_ids = read_sequence_parquet(tmp_path / "data/sequences/2026-01-31/sequences.parquet")
     built = {int(user): [int(item_ids[i - 1]) for i in seqs.items[seqs.offsets[n]:seqs.offsets[n + 1]]]
