@@ -151,7 +151,10 @@ def scan_lines(path: Path, quote: str | None = None, max_line_bytes: int = MAX_L
                 begin = np.concatenate([[record_end + 1], closed[:-1] + offset + 1])
                 first = np.concatenate([[record_line], numbers[:-1] + 1])
                 starts.append(first)
-                filled.append(_non_empty(closed + offset - begin, np.where(closed > 0, buf[closed - 1], prev)))
+                # each record's last byte, as int16: prev is -1 before the first chunk, which no uint8 holds
+                last_bytes = buf[closed - 1].astype(np.int16)
+                last_bytes[closed == 0] = prev
+                filled.append(_non_empty(closed + offset - begin, last_bytes))
                 record_end, record_line = int(closed[-1]) + offset, int(numbers[-1]) + 1
             if len(lf):
                 last_end = int(lf[-1]) + offset
