@@ -239,8 +239,9 @@ REJECTED_COLUMNS = {
     "reason": "the row rule it broke", "detail": "what was wrong", "load_id": "the load that read it (table loads)",
 }
 ITEM_METADATA_COUNTS = {"rows_in": "rows read from the item metadata file", "stored": "items stored or updated",
-                        "superseded": "earlier rows of an item that a later row replaced",
-                        "rejected": "rows kept in rejected_item_metadata",
+                        "superseded": "of the rejected rows, earlier rows of an item that a later row of the file "
+                                      "replaced (superseded_item)",
+                        "rejected": "rows kept in rejected_item_metadata (rows in = stored + rejected)",
                         "kept": "items of earlier loads that this file does not update (it lacks them or rejects "
                                 "their row): their earlier row stays"}
 

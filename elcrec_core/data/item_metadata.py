@@ -27,9 +27,10 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
     A row is unusable when its line is malformed (``malformed_line``; with the UTF-8 encoding, a line that is
     not UTF-8 text is one too, and its detail suggests an encoding), its item id is missing (``missing_item``)
     or a category flag is neither 0 nor 1 (``bad_category_flag``, the detail names the column and the value);
-    the rejected frame has source_file, source_row, reason and detail. A file that is not text of another
-    configured encoding is refused (:class:`SourceReadError`, naming the byte). Categories lose surrounding
-    white space; empty ones are dropped.
+    of an item's usable rows the last wins, and the earlier ones are rejected as ``superseded_item`` (the detail
+    names the row that replaces them); the rejected frame has source_file, source_row, reason and detail. A file
+    that is not text of another configured encoding is refused (:class:`SourceReadError`, naming the byte).
+    Categories lose surrounding white space; empty ones are dropped.
     """
     path = Path(config.path).resolve()
     if not path.is_file():  # one file: unlike the events, not a folder or a pattern of files
@@ -94,7 +95,14 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
         flagged.select("source_row", pl.lit("bad_category_flag").alias("reason"), pl.col("bad_flag").alias("detail")),
     ]).with_columns(source_file=pl.lit(str(path))).select("source_file", "source_row", "reason", "detail")
     good = frame.filter(~blank("item_id") & pl.col("bad_flag").is_null())
-    return good.drop("bad_flag", "source_row"), rejected
+    # an item's last usable row wins; its earlier rows are kept as rejected rows, as a repeated event is
+    good = good.with_columns(winner=pl.col("source_row").max().over("item_id"))
+    superseded = good.filter(pl.col("source_row") != pl.col("winner")).select(
+        "source_row", pl.lit("superseded_item").alias("reason"),
+        pl.format("item {} again at source_row {}, which replaces this row", "item_id", "winner").alias("detail"))
+    rejected = pl.concat([rejected, superseded.with_columns(source_file=pl.lit(str(path))).select(rejected.columns)])
+    good = good.filter(pl.col("source_row") == pl.col("winner"))
+    return good.drop("bad_flag", "source_row", "winner"), rejected
 
 
 def _id_text(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:

@@ -170,14 +170,18 @@ def replace_table(path: str | Path, name: str, frame: pl.DataFrame) -> None:
 
 def load_item_metadata(metadata: pl.DataFrame, rejected: pl.DataFrame, source_file: str | Path,
                        path: str | Path = DEFAULT_WAREHOUSE) -> dict[str, int]:
-    """Upsert item metadata read from ``source_file`` (a later row for an item replaces the stored one) and
-    replace that file's rejected rows. Items stored by earlier loads that this one does not update (the file
-    lacks them, or rejects their row) keep their earlier row: a file may update some items only. Returns rows
-    in, stored, superseded (repeated items), rejected, and kept (the items of earlier loads left as they were;
-    the table then holds stored + kept items)."""
-    latest = metadata.unique("item_id", keep="last", maintain_order=True)
+    """Upsert item metadata read from ``source_file`` (one row per item, as :func:`read_item_metadata` gives it:
+    it replaces the stored row) and replace that file's rejected rows. Items stored by earlier loads that this one
+    does not update (the file lacks them, or rejects their row) keep their earlier row: a file may update some
+    items only. Returns rows in (= stored + rejected), stored, rejected, superseded (of the rejected, earlier rows
+    of an item that a later row replaced), and kept (the items of earlier loads left as they were; the table then
+    holds stored + kept items). Raises ValueError for a repeated item in ``metadata``."""
+    if metadata["item_id"].is_duplicated().any():
+        raise ValueError(f"item metadata of {source_file} repeats item(s) "
+                         f"{metadata.filter(pl.col('item_id').is_duplicated())['item_id'].unique().to_list()[:5]}: "
+                         "read_item_metadata keeps each item's last row")
     with transaction(path) as con:
-        con.register("new_metadata", latest)
+        con.register("new_metadata", metadata)
         con.execute("DELETE FROM item_metadata WHERE item_id IN (SELECT item_id FROM new_metadata)")
         con.execute("INSERT INTO item_metadata SELECT item_id, title, categories FROM new_metadata")
         ((items,),) = con.execute("SELECT count(*) FROM item_metadata").fetchall()
@@ -185,8 +189,9 @@ def load_item_metadata(metadata: pl.DataFrame, rejected: pl.DataFrame, source_fi
         con.register("new_rejected", rejected)
         con.execute("INSERT INTO rejected_item_metadata SELECT source_file, source_row, reason, detail"
                     " FROM new_rejected")
-    return {"rows_in": len(metadata) + len(rejected), "stored": len(latest),
-            "superseded": len(metadata) - len(latest), "rejected": len(rejected), "kept": items - len(latest)}
+    return {"rows_in": len(metadata) + len(rejected), "stored": len(metadata),
+            "superseded": int((rejected["reason"] == "superseded_item").sum()), "rejected": len(rejected),
+            "kept": items - len(metadata)}
 
 
 def read_table(path: str | Path, name: str, columns: Sequence[str] = ()) -> pl.DataFrame | None:

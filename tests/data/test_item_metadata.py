@@ -284,6 +284,21 @@ def test_numeric_flags_count_as_their_value(tmp_path: Path) -> None:
     assert rejected.select("source_row", "reason", "detail").rows() == [(4, "bad_category_flag", "Drama: x")]
 
 
+def test_an_items_last_usable_row_wins_and_its_earlier_rows_are_kept_with_the_row_that_replaced_them(
+        tmp_path: Path) -> None:
+    """Nothing is lost: a file that repeats an item keeps its last usable row (a row rejected for a bad flag
+    replaces nothing), and the earlier rows become rejected rows that name their replacement."""
+    path = tmp_path / "items.csv"
+    path.write_text("item_id,title,Drama\n7,Old,1\n8,Other,0\n7,Newer,0\n7,Bad,x\n7,Newest,1\n")
+    meta, rejected = read_item_metadata(ItemMetadataConfig(str(path), categories=None, category_flags=["Drama"]))
+    assert meta.rows() == [("8", "Other", []), ("7", "Newest", ["Drama"])]
+    assert sorted(rejected.select("source_row", "reason", "detail").rows()) == [
+        (2, "superseded_item", "item 7 again at source_row 6, which replaces this row"),  # the header is row 1
+        (4, "superseded_item", "item 7 again at source_row 6, which replaces this row"),
+        (5, "bad_category_flag", "Drama: x")]
+    assert len(meta) + len(rejected) == 5  # rows in = stored + rejected
+
+
 def test_item_metadata_is_one_file_and_a_folder_or_pattern_says_so(tmp_path: Path) -> None:
     """Events may come from a folder or a pattern of files; item metadata from one file, which the error says."""
     (tmp_path / "catalogue").mkdir()

@@ -158,11 +158,16 @@ def test_item_metadata_upsert(tmp_path: Path) -> None:
     assert counts == {"rows_in": 3, "stored": 2, "superseded": 0, "rejected": 1, "kept": 0}
     path.write_text("item_id,title,categories\n1,Soap bar,Bath\n1,Soap bar 2,Bath\n")
     counts = warehouse.load_item_metadata(*read_item_metadata(ItemMetadataConfig(str(path))), path, db)
-    assert counts == {"rows_in": 2, "stored": 1, "superseded": 1, "rejected": 0, "kept": 1}  # item 2
+    assert counts == {"rows_in": 2, "stored": 1, "superseded": 1, "rejected": 1, "kept": 1}  # item 2
     with warehouse.connect(db, read_only=True) as con:
         assert con.execute("SELECT * FROM item_metadata ORDER BY item_id").fetchall() == [
             ("1", "Soap bar 2", ["Bath"]), ("2", "Comb", ["Hair", "Tools"])]
-        assert con.execute("SELECT count(*) FROM rejected_item_metadata").fetchall() == [(0,)]
+        # the replaced row is kept with its reason, not lost (the earlier load's rejected row is replaced)
+        assert con.execute("SELECT source_row, reason, detail FROM rejected_item_metadata").fetchall() == [
+            (2, "superseded_item", "item 1 again at source_row 3, which replaces this row")]
+    with pytest.raises(ValueError, match=r"items.csv repeats item\(s\) \['1'\]: read_item_metadata keeps"):
+        warehouse.load_item_metadata(pl.DataFrame({"item_id": ["1", "1"], "title": ["a", "b"],
+                                                   "categories": [["x"], ["y"]]}), path, path, db)
     # a row rejected for an item stored before: the earlier row stays, and the counts say so
     path.write_text("item_id,title,Bath,Hair\n1,Soap,2,0\n3,Brush,0,1\n")
     flags = ItemMetadataConfig(str(path), categories=None, category_flags=["Bath", "Hair"])
