@@ -3,6 +3,7 @@ with a reason."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import polars as pl
@@ -43,7 +44,9 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
     with connection_for(path) as con:
         if path.suffix.lower() == ".parquet":
             relation = parquet_relation(con, path, wanted)
-            refuse_non_id_columns(path, {config.item: str(relation.types[relation.columns.index("item")])})
+            types = {wanted[key]: str(kind) for key, kind in zip(relation.columns, relation.types) if key in wanted}
+            refuse_non_id_columns(path, {config.item: types.pop(config.item)})
+            _refuse_nested_columns(path, types, config.categories)
             raw, malformed = relation.pl(), empty_rejects()
         else:
             with as_utf8(path, config.encoding) as text:
@@ -103,6 +106,17 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
     rejected = pl.concat([rejected, superseded.with_columns(source_file=pl.lit(str(path))).select(rejected.columns)])
     good = good.filter(pl.col("source_row") == pl.col("winner"))
     return good.drop("bad_flag", "source_row", "winner"), rejected
+
+
+def _refuse_nested_columns(path: Path, types: dict[str, str], categories: str | None) -> None:
+    """Raise :class:`SourceReadError` where a Parquet column (name -> DuckDB type) holds what no title, flag or
+    category list is read from: structs, maps or unions, a list where one value is wanted (title, flags), or a
+    list of lists as the ``categories`` column."""
+    for name, kind in types.items():
+        inner = re.sub(r"\[\d*\]$", "", kind) if name == categories else kind
+        if inner.endswith("]") or inner.split("(")[0] in ("STRUCT", "MAP", "UNION"):
+            wanted = "text or a list of values" if name == categories else "one value (text or a number)"
+            raise SourceReadError(path, f"column {name} holds {kind} values: it should hold {wanted}")
 
 
 def _id_text(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:

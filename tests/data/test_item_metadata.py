@@ -299,6 +299,38 @@ def test_an_items_last_usable_row_wins_and_its_earlier_rows_are_kept_with_the_ro
     assert len(meta) + len(rejected) == 5  # rows in = stored + rejected
 
 
+@pytest.mark.parametrize(("column", "values", "settings", "kind", "wanted"), [
+    ("categories", [{"x": "Drama", "y": "War"}, {"x": "Comedy", "y": None}], {}, "STRUCT(x VARCHAR, y VARCHAR)",
+     "text or a list of values"),
+    ("categories", [[["x"]], [["y", "z"]]], {}, "VARCHAR[][]", "text or a list of values"),
+    ("title", [["A"], ["B"]], {}, "VARCHAR[]", "one value (text or a number)"),
+    ("Drama", [{"v": 1}, {"v": 0}], {"categories": None, "category_flags": ["Drama"]}, "STRUCT(v BIGINT)",
+     "one value (text or a number)"),
+])
+def test_a_parquet_column_of_nested_values_is_refused_naming_it(tmp_path: Path, column, values, settings, kind,
+                                                                 wanted) -> None:
+    """Before, a struct became one category of its text (or a bare Polars cast error, where it held a null)."""
+    import polars as pl
+
+    path = tmp_path / "items.parquet"
+    base = {"item_id": ["a", "b"], "title": ["A", "B"], "categories": ["x", "y"]}
+    pl.DataFrame({**base, column: values}).write_parquet(path)
+    with pytest.raises(SourceReadError, match=re.escape(f"{path}: column {column} holds {kind} values: it should "
+                                                        f"hold {wanted}")):
+        read_item_metadata(ItemMetadataConfig(str(path), **settings))
+
+
+def test_a_parquet_list_or_array_of_categories_is_read_as_its_values(tmp_path: Path) -> None:
+    import polars as pl
+
+    path = tmp_path / "items.parquet"
+    pl.DataFrame({"item_id": ["a", "b"], "title": ["A", "B"], "categories": [[1, 2], [3]]}).write_parquet(path)
+    assert read_item_metadata(ItemMetadataConfig(str(path)))[0].rows() == [("a", "A", ["1", "2"]), ("b", "B", ["3"])]
+    pl.DataFrame({"item_id": ["a"], "title": ["A"], "categories": pl.Series([["x", "y"]], dtype=pl.Array(pl.String, 2))}
+                 ).write_parquet(path)
+    assert read_item_metadata(ItemMetadataConfig(str(path)))[0].rows() == [("a", "A", ["x", "y"])]
+
+
 def test_item_metadata_is_one_file_and_a_folder_or_pattern_says_so(tmp_path: Path) -> None:
     """Events may come from a folder or a pattern of files; item metadata from one file, which the error says."""
     (tmp_path / "catalogue").mkdir()
