@@ -176,9 +176,9 @@ def load_item_metadata(metadata: pl.DataFrame, rejected: pl.DataFrame, source_fi
     items only. Returns rows in (= stored + rejected), stored, rejected, superseded (of the rejected, earlier rows
     of an item that a later row replaced), and kept (the items of earlier loads left as they were; the table then
     holds stored + kept items). Raises ValueError for a repeated item in ``metadata``."""
-    if metadata["item_id"].is_duplicated().any():
-        raise ValueError(f"item metadata of {source_file} repeats item(s) "
-                         f"{metadata.filter(pl.col('item_id').is_duplicated())['item_id'].unique().to_list()[:5]}: "
+    repeated = metadata.filter(pl.col("item_id").is_duplicated())["item_id"].unique(maintain_order=True)
+    if len(repeated):
+        raise ValueError(f"item metadata of {source_file} repeats item(s) {repeated.to_list()[:5]}: "
                          "read_item_metadata keeps each item's last row")
     with transaction(path) as con:
         con.register("new_metadata", metadata)
