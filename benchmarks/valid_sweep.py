@@ -1,5 +1,6 @@
-"""Validation-only sweep (issue #11): ELCRec (ours) and variants of it, each trained with several seeds, judged on
-the valid split alone; the test split is never ranked or printed, so a variant chosen here is not chosen on test.
+"""Train ELCRec (ours), its ablation and variants with several seeds, and compare them on the valid split only.
+
+The test split is never ranked or printed, so a variant chosen here is not chosen on test (issue #11's rule).
 
 A variant is ``name`` or ``name:key=value,key=value``: ``control`` is ELCRec (ours), preset ``auto`` as
 :func:`quality_matrix.ours_config` builds it for the data; ``sasrec_ce`` its SASRec ablation
@@ -7,7 +8,8 @@ A variant is ``name`` or ``name:key=value,key=value``: ``control`` is ELCRec (ou
 (``model.n_intents=256``, ``train.temperature=0.5``; values are read as JSON, else kept as text), and ``ablation``
 as a key (``name:ablation,train.lr=0.002``) starts from the ablation instead. Every (data, variant, seed) run trains
 in its own process (``--jobs`` at a time: on a GPU several small runs share the device) into
-``--out``/<data>/<variant>/seed<seed>/ and prints one line; a run whose ``valid.json`` exists is read, not retrained.
+``--out``/<data>/<variant>/seed<seed>/ and prints one line; a run whose ``valid.json`` exists is read back, not
+retrained (its line says so), and refused where it holds other settings than the variant now gives.
 
 The summary gives, per data set and variant, the best valid NDCG@20 of each seed, their mean and standard deviation,
 and the mean paired difference from the control over the seeds both ran (with its standard error), so a variant's
@@ -58,9 +60,22 @@ def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
             settings[key] = json.loads(value)
         except json.JSONDecodeError:
             settings[key] = value
-    if not name or (name in BUILT_IN and settings):
-        raise ValueError(f"variant {text!r}: a name, and no settings for the built-in {', '.join(BUILT_IN)}")
+    if not name:
+        raise ValueError(f"variant {text!r}: give it a name before the ':' (such as intents256:model.n_intents=256)")
+    if name in BUILT_IN and settings:
+        raise ValueError(f"variant {text!r}: {name} is built in and takes no settings; give the variant another "
+                         "name (such as wide:model.hidden=128)")
     return name, settings
+
+
+def check_variant(text: str, precision: str) -> None:
+    """Raise ValueError where variant ``text`` is malformed or names an unknown setting or a value the settings
+    refuse (checked on the reference settings, before any data is read)."""
+    name, settings = parse_variant(text)
+    try:
+        variant_config(ExperimentConfig(), name, settings, 0, precision).model_config(100)
+    except ValueError as exc:
+        raise ValueError(f"variant {text!r}: {exc}") from None
 
 
 def variant_config(base: ExperimentConfig, name: str, settings: dict[str, Any], seed: int,
@@ -94,10 +109,14 @@ def run_one(data_name: str, shared: Path, variant: str, seed: int, precision: st
     if threads:
         torch.set_num_threads(threads)
 
+    name, settings = parse_variant(variant)
     done = folder / VALID
     if done.exists():
-        return json.loads(done.read_text())
-    name, settings = parse_variant(variant)
+        stored = json.loads(done.read_text())
+        if (stored["settings"], stored["precision"]) != (settings, precision):
+            raise ValueError(f"{done} holds a run with settings {stored['settings']}, {stored['precision']}, not "
+                             f"{settings}, {precision}: give the variant another name, or another --out")
+        return {**stored, "read_back": True}
     seqs = read_data(data_name, shared)
     exp = variant_config(ours_config(seqs)[1], name, settings, seed, precision)
     began = time.perf_counter()
@@ -144,13 +163,17 @@ def table(summary: dict[str, dict[str, Any]]) -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", nargs="+", choices=list(DATASETS), required=True)
-    p.add_argument("--variant", action="append", required=True, help="name[:model.x=v,train.y=w] (repeatable)")
-    p.add_argument("--seeds", nargs="+", type=int, default=[2024, 1, 2])
-    p.add_argument("--shared", type=Path, default=SHARED, help=f"the data folder (default {SHARED})")
-    p.add_argument("--out", type=Path, default=Path("runs/valid_sweep"))
-    p.add_argument("--precision", choices=["fp32", "bf16", "auto"], default="fp32")
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data", nargs="+", choices=list(DATASETS), required=True, help="data sets")
+    p.add_argument("--variant", action="append", required=True,
+                   help="control, sasrec_ce, or name:model.x=v,train.y=w (repeatable; control gives the paired "
+                        "differences)")
+    p.add_argument("--seeds", nargs="+", type=int, default=[2024, 1, 2],
+                   help="training seeds (the synthetic data itself is always generated with seed 2024)")
+    p.add_argument("--shared", type=Path, default=SHARED, help="the data folder")
+    p.add_argument("--out", type=Path, default=Path("runs/valid_sweep"), help="the runs' folders")
+    p.add_argument("--precision", choices=["fp32", "bf16", "auto"], default="fp32", help="training precision")
     p.add_argument("--jobs", type=int, default=1, help="runs at a time, each in its own process")
     p.add_argument("--threads", type=int, help="torch CPU threads of each run (default: torch's choice)")
     p.add_argument("--json", type=Path, help="also write the records and the summary here")
@@ -160,6 +183,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        for text in args.variant:
+            check_variant(text, args.precision)
         variants = [(text, parse_variant(text)[0]) for text in args.variant]
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
@@ -177,11 +202,14 @@ def main(argv: list[str] | None = None) -> int:
                 failed += 1
                 print(f"{futures[future]} failed: {exc!r}", file=sys.stderr, flush=True)
                 continue
+            shown = f"read back from {args.out}" if r.pop("read_back", False) else f"{r['wall_seconds']:.0f}s"
             records.append(r)
             print(f"{r['data']} {r['variant']} seed {r['seed']}: valid NDCG@20 {r['valid_NDCG@20']:.4f} "
-                  f"(best epoch {r['best_epoch']} of {r['epochs_run']}, {r['wall_seconds']:.0f}s)", flush=True)
+                  f"(best epoch {r['best_epoch']} of {r['epochs_run']}, {shown})", flush=True)
     summary = summarise(records)
     print(table(summary))
+    if "control" not in {name for _, name in variants}:
+        print("no control variant: no paired differences (add --variant control)")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"records": records, "summary": summary}, indent=1) + "\n")

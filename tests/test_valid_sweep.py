@@ -40,6 +40,14 @@ def test_a_variant_is_a_name_and_settings_read_as_json(vs):
     for bad in ("control:model.hidden=32", "x:hidden=32", "x:model.hidden", "x:model.a.b=1", ":model.hidden=32"):
         with pytest.raises(ValueError, match="variant"):
             vs.parse_variant(bad)
+    with pytest.raises(ValueError, match="control is built in and takes no settings; give the variant another name"):
+        vs.parse_variant("control:model.hidden=32")
+    # unknown settings and refused values before any data is read
+    with pytest.raises(ValueError, match=r"'x:model.hidden_size=3': unknown model setting\(s\) \['hidden_size'\]"):
+        vs.check_variant("x:model.hidden_size=3", "fp32")
+    with pytest.raises(ValueError, match="variant 'x:model.hidden=3': invalid setting.*not divisible by n_heads 2"):
+        vs.check_variant("x:model.hidden=3", "fp32")
+    vs.check_variant("intents256:model.n_intents=256", "fp32")
 
 
 def test_variant_settings_start_from_ours_or_its_ablation(vs, seqs):
@@ -68,7 +76,12 @@ def test_a_run_records_its_valid_figures_once_and_is_read_back_after(vs, seqs, t
         raise AssertionError("a finished run is read, not trained again")
 
     monkeypatch.setattr("elcrec_core.train.loop.train", no_training)
-    assert vs.run_one("synthetic", tmp_path, "one:train.epochs=1", 3, "fp32", tmp_path / "run", 1) == record
+    assert vs.run_one("synthetic", tmp_path, "one:train.epochs=1", 3, "fp32", tmp_path / "run", 1) == {
+        **record, "read_back": True}
+    # the same name with other settings: refused, not the stored figures
+    for variant, precision in (("one:train.epochs=2", "fp32"), ("one:train.epochs=1", "bf16")):
+        with pytest.raises(ValueError, match="holds a run with settings .*give the variant another name"):
+            vs.run_one("synthetic", tmp_path, variant, 3, precision, tmp_path / "run", 1)
 
 
 def test_the_summary_sets_each_variant_against_the_control_seed_by_seed(vs):

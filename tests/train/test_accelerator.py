@@ -35,7 +35,7 @@ def device() -> torch.device:
     try:
         return select_device(DEVICE)
     except ValueError as exc:
-        pytest.skip(f"no {DEVICE} here: {exc}")
+        pytest.skip(f"no {DEVICE} here ({exc}); ELCREC_TEST_DEVICE=cpu runs these tests on the CPU")
 
 
 def _config(device: str, **train):
