@@ -4,7 +4,7 @@
 #   2. the training, model, evaluation, serving and intent tests with device auto, which is CUDA there;
 #   3. benchmarks/gpu_check.py: epoch time and sequences/s on Beauty, paper's preset, bf16 autocast, then fp32;
 #   4. benchmarks/valid_sweep.py: a validation-only sweep of ELCRec (ours) against its ablation and a variant,
-#      several seeds, on Beauty and Sports (issue #11; the test split is never ranked).
+#      several seeds, on Beauty and Sports (issue #11; no test figure is read or printed).
 # Usage: benchmarks/gpu_check.sh OUT_DIR [DATA_DIR (default ../shared/data)]; PYTHON (default python3) runs it.
 # Each step's output goes to OUT_DIR; a step that fails or runs out of its time does not stop the next. The
 # steps' limits add up to 570 s, inside the device tool's 600 s a call.
@@ -50,8 +50,13 @@ step() {  # step NAME SECONDS COMMAND...: run COMMAND for at most SECONDS, its o
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
 "$py" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.is_available())"
 step accelerator_tests 90 "$py" -m pytest -q -p no:cacheprovider tests/train/test_accelerator.py
-# -v: each result as it comes (a run stopped at its limit prints no summary); the failures' summary at the end
-step core_tests 120 "$py" -m pytest -v --tb=line -rfE -p no:cacheprovider -n 8 --timeout 60 \
+# -v: each result as it comes (a run stopped at its limit prints no summary); the failures' summary at the end.
+# pytest-xdist and pytest-timeout where installed (the GPU machine's Python has them; the project's venv does not)
+parallel=()
+if "$py" -c "import xdist, pytest_timeout" 2>/dev/null; then
+    parallel=(-n 8 --timeout 60)
+fi
+step core_tests 120 "$py" -m pytest -v --tb=line -rfE -p no:cacheprovider "${parallel[@]}" \
     --continue-on-collection-errors tests/train tests/model tests/evaluate tests/serve tests/intents
 step gpu_check_bf16 80 "$py" benchmarks/gpu_check.py --data "$data/Beauty.txt" --epochs 3 \
     --json "$out/gpu_check_bf16.json"

@@ -1,6 +1,8 @@
 """Train ELCRec (ours), its ablation and variants with several seeds, and compare them on the valid split only.
 
-The test split is never ranked or printed, so a variant chosen here is not chosen on test (issue #11's rule).
+The test split's figures are never read or printed, so a variant chosen here is not chosen on test (issue #11's
+rule); the training loop still ranks it and stores it in each run's folder (``metrics.json``, ``best.pt``), as for
+any training run, where nothing here looks.
 
 A variant is ``name`` or ``name:key=value,key=value``: ``control`` is ELCRec (ours), preset ``auto`` as
 :func:`quality_matrix.ours_config` builds it for the data; ``sasrec_ce`` its SASRec ablation
@@ -104,6 +106,7 @@ def run_one(data_name: str, shared: Path, variant: str, seed: int, precision: st
     the test metrics ``train`` computes are dropped unread."""
     import torch
 
+    from elcrec_core.train.device import select_device
     from elcrec_core.train.loop import train
 
     if threads:
@@ -124,7 +127,8 @@ def run_one(data_name: str, shared: Path, variant: str, seed: int, precision: st
     record = {"data": data_name, "variant": name, "settings": settings, "seed": seed,
               "valid_NDCG@20": result.valid["NDCG@20"], "valid_HR@20": result.valid["HR@20"],
               "best_epoch": result.best_epoch, "epochs_run": len(result.history),
-              "wall_seconds": time.perf_counter() - began, "device": exp.train.device, "precision": precision}
+              "wall_seconds": time.perf_counter() - began, "device": str(select_device(exp.train.device)),
+              "precision": precision}
     done.write_text(json.dumps(record, indent=1) + "\n")
     return record
 
@@ -188,8 +192,11 @@ def main(argv: list[str] | None = None) -> int:
         variants = [(text, parse_variant(text)[0]) for text in args.variant]
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
-    jobs = [(d, text, seed, args.out / d / name / f"seed{seed}") for d in args.data for text, name in variants
-            for seed in args.seeds]
+    names = [name for _, name in variants]
+    if len(set(names)) < len(names):  # one folder per name: two runs of it would write into each other
+        raise SystemExit(f"variant names repeat: {names}; give each variant its own name")
+    jobs = [(d, text, seed, args.out / d / name / f"seed{seed}") for d in dict.fromkeys(args.data)
+            for text, name in variants for seed in dict.fromkeys(args.seeds)]
     records, failed = [], 0
     # spawn: a CUDA context does not survive fork
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -206,14 +213,18 @@ def main(argv: list[str] | None = None) -> int:
             records.append(r)
             print(f"{r['data']} {r['variant']} seed {r['seed']}: valid NDCG@20 {r['valid_NDCG@20']:.4f} "
                   f"(best epoch {r['best_epoch']} of {r['epochs_run']}, {shown})", flush=True)
-    summary = summarise(records)
-    print(table(summary))
-    if "control" not in {name for _, name in variants}:
+            write_json(args.json, records)  # after each run: a sweep stopped at a time limit keeps what it ran
+    print(table(summarise(records)))
+    if "control" not in names:
         print("no control variant: no paired differences (add --variant control)")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"records": records, "summary": summary}, indent=1) + "\n")
     return 1 if failed else 0
+
+
+def write_json(path: Path | None, records: list[dict[str, Any]]) -> None:
+    """The records and their summary as JSON at ``path`` (nothing where None)."""
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"records": records, "summary": summarise(records)}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -94,3 +94,11 @@ def test_the_summary_sets_each_variant_against_the_control_seed_by_seed(vs):
     assert summary["v"]["vs_control"] == pytest.approx(0.02)  # (0.01 + 0.03) / 2
     assert summary["v"]["vs_control_se"] == pytest.approx(0.01)  # sd of (0.01, 0.03) / sqrt(2)
     assert "| d | v | 1: 0.1100, 2: 0.1500, 3: 0.5000 | 0.2533 |" in vs.table(vs.summarise(records))
+
+
+def test_two_variants_of_one_name_are_refused_before_any_run(vs, tmp_path):
+    """One folder per name: two runs of it would write into each other, and the summary would keep one."""
+    with pytest.raises(SystemExit, match=r"variant names repeat: \['a', 'a'\]; give each variant its own name"):
+        vs.main(["--data", "synthetic", "--variant", "a:train.epochs=1", "--variant", "a:train.epochs=2",
+                 "--out", str(tmp_path)])
+    assert not any(tmp_path.iterdir())

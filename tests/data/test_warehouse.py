@@ -167,7 +167,8 @@ def test_item_metadata_upsert(tmp_path: Path) -> None:
             (2, "superseded_item", "item 1 again at source_row 3, which replaces this row")]
     with pytest.raises(ValueError, match=r"items.csv repeats item\(s\) \['1'\]: read_item_metadata keeps"):
         warehouse.load_item_metadata(pl.DataFrame({"item_id": ["1", "1"], "title": ["a", "b"],
-                                                   "categories": [["x"], ["y"]]}), path, path, db)
+                                                   "categories": [["x"], ["y"]]}),
+                                     read_item_metadata(ItemMetadataConfig(str(path)))[1], path, db)
     # a row rejected for an item stored before: the earlier row stays, and the counts say so
     path.write_text("item_id,title,Bath,Hair\n1,Soap,2,0\n3,Brush,0,1\n")
     flags = ItemMetadataConfig(str(path), categories=None, category_flags=["Bath", "Hair"])
