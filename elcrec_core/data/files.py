@@ -30,15 +30,17 @@ class SourceReadError(ValueError):
         self.path, self.cause = str(path), cause
 
 
-# DuckDB's nested types (a list's type ends in "[]", an array's in "[n]") and true/false, which name no one
-_NOT_IDS = {"STRUCT", "MAP", "UNION", "BOOLEAN"}
+def is_nested(column_type: str) -> bool:
+    """Whether a DuckDB type holds several values: a list (its type ends in "[]"), an array ("[n]"), a struct, a
+    map or a union."""
+    return column_type.endswith("]") or column_type.split("(")[0] in ("STRUCT", "MAP", "UNION")
 
 
 def refuse_non_id_columns(path: str | Path, columns: dict[str, str]) -> None:
     """Raise :class:`SourceReadError` where one of the id ``columns`` (name -> DuckDB type of a Parquet column)
     holds lists, structs, maps, unions or booleans: a user or item id is one value that names one user or item."""
     for name, column_type in columns.items():
-        if column_type.endswith("]") or column_type.split("(")[0] in _NOT_IDS:
+        if is_nested(column_type) or column_type == "BOOLEAN":  # true/false name no one
             raise SourceReadError(path, f"column {name} holds {column_type} values: a user or item id is one value "
                                         "(text or a number)")
 

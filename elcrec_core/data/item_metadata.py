@@ -17,7 +17,7 @@ from elcrec_core.data.duckdb_reading import (
     read_delimited,
 )
 from elcrec_core.data.event_normalisation import EXACT_INTEGERS
-from elcrec_core.data.files import SourceReadError, refuse_non_id_columns
+from elcrec_core.data.files import SourceReadError, is_nested, refuse_non_id_columns
 from elcrec_core.data.source_config import ItemMetadataConfig
 from elcrec_core.data.validation import blank
 
@@ -114,7 +114,7 @@ def _refuse_nested_columns(path: Path, types: dict[str, str], categories: str | 
     list of lists as the ``categories`` column."""
     for name, kind in types.items():
         inner = re.sub(r"\[\d*\]$", "", kind) if name == categories else kind
-        if inner.endswith("]") or inner.split("(")[0] in ("STRUCT", "MAP", "UNION"):
+        if is_nested(inner):
             wanted = "text or a list of values" if name == categories else "one value (text or a number)"
             raise SourceReadError(path, f"column {name} holds {kind} values: it should hold {wanted}")
 
