@@ -30,9 +30,9 @@ from elcrec_core.data.ingestion import (
     store_checked,
     stored_files_gone,
 )
-from elcrec_core.data.item_metadata import read_item_metadata
+from elcrec_core.data.item_metadata import read_item_metadata, separator_advice
 from elcrec_core.data.rejections import count_text, rejected_examples
-from elcrec_core.data.source_config import TimestampFormat, day_files, resolve_files
+from elcrec_core.data.source_config import ItemMetadataConfig, TimestampFormat, day_files, resolve_files
 from elcrec_core.data.synthetic import generate
 from elcrec_core.data.validation import RowCheck, expect_interactions
 from elcrec_pipeline.config import SourceSettings
@@ -68,7 +68,13 @@ MIN_METADATA_COVERAGE = 0.5  # item_metadata_matches_items warns where a smaller
             description=f"A warning where item metadata is stored but fewer than {MIN_METADATA_COVERAGE:.0%} of the "
                         "stored events' items have a row of it (ids are compared as exact text: 07, 7.0 and 7 "
                         "differ): the profiles' titles and categories and the category purity would describe few "
-                        "items or none. Names ids of each side that the other lacks")],
+                        "items or none. Names ids of each side that the other lacks"),
+        dg.AssetCheckSpec(
+            "item_categories_split", asset="raw_interactions",
+            description="A warning where the item metadata of this load looks split on the wrong separator: no item "
+                        "has two categories, while at least half of them hold another one (, ; | /), as "
+                        "'Action, Comedy' read with the default | is one category 'Action, Comedy' (the profiles' "
+                        "categories and the category purity would count such combinations). Names the separator")],
     description="Interaction events of the day loaded into the DuckDB warehouse (table raw_interactions). The "
                 "source is the run config over the source settings file (resource source_file, ELCREC_SOURCE), "
                 "else the embedded synthetic data set. Every row is accepted or quarantined in "
@@ -101,7 +107,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
                          allow_retries=False) from err
     # read before anything is written, as the events are: a bad file leaves the warehouse as it was
     with fails_at_once(f"item metadata of {context.partition_key}", ValueError, FileNotFoundError):
-        item_metadata = config.item_metadata(storage, source_file.folders())
+        item_metadata, items = config.item_metadata(storage, source_file.folders()), None
         if item_metadata is not None:
             items, rejected_items = read_item_metadata(item_metadata)
     files = [Path(f) for f in batch.files if Path(f).is_file()]  # the synthetic source: its settings alone
@@ -167,7 +173,8 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
                            metadata={"files_not_loaded": dg.MetadataValue.int(len(late)),
                                      "first_files": dg.MetadataValue.text(", ".join(map(str, late[:10])) or "none")}),
                        _events_on_their_day(config.path, report, context.partition_key),
-                       _metadata_matches(warehouse.item_metadata_coverage(storage.warehouse))],
+                       _metadata_matches(warehouse.item_metadata_coverage(storage.warehouse)),
+                       _categories_split(items, item_metadata)],
     )
 
 
@@ -190,6 +197,22 @@ def _metadata_matches(coverage: warehouse.MetadataCoverage) -> dg.AssetCheckResu
             f"of the metadata in no event: {', '.join(map(repr, coverage.metadata_only)) or 'none'}. Ids are "
             "compared as exact text (07, 7.0 and 7 differ): is the item metadata's item column the events' item "
             "id, written alike? Its rows rejected are in rejected_item_metadata")))
+
+
+def _categories_split(items: pl.DataFrame | None, config: ItemMetadataConfig | None) -> dg.AssetCheckResult:
+    """The check ``item_categories_split``: fails (a warning) where this load's item metadata seems split on the
+    wrong separator (:func:`separator_advice`)."""
+    if items is None or config is None:
+        return dg.AssetCheckResult(check_name="item_categories_split", passed=True,
+                                   description="no item metadata in this load")
+    advice = separator_advice(items, config.categories_separator, "item_metadata_categories_separator")
+    counts = items["categories"].list.len().fill_null(0)
+    return dg.AssetCheckResult(
+        check_name="item_categories_split", passed=advice is None, severity=dg.AssetCheckSeverity.WARN,
+        description=advice,
+        metadata={"items_with_categories": dg.MetadataValue.int(int((counts > 0).sum())),
+                  "items_with_several": dg.MetadataValue.int(int((counts > 1).sum())),
+                  "separator": dg.MetadataValue.text(config.categories_separator)})
 
 
 def _events_on_their_day(pattern: str | None, report: LoadReport, partition: str) -> dg.AssetCheckResult:

@@ -108,6 +108,32 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
     return good.drop("bad_flag", "source_row", "winner"), rejected
 
 
+OTHER_SEPARATORS = (",", ";", "|", "/")  # separators of category lists that separator_advice looks for
+ADVICE_SHARE = 0.5  # the share of the items with a category whose one category holds another separator
+
+
+def separator_advice(items: pl.DataFrame, separator: str, setting: str = "the categories separator") -> str | None:
+    """Where ``items`` (as :func:`read_item_metadata` gives them: item_id, title, categories) look as if their
+    categories text was split on the wrong separator, what to set; else None. That is: no item has two
+    categories or more, and of the items with one, at least :data:`ADVICE_SHARE` hold one of
+    :data:`OTHER_SEPARATORS` other than ``separator`` (the most frequent is named, with the share and an example),
+    as ``Action, Comedy`` read with the default ``|`` gives each item one category ``Action, Comedy``. The advice
+    says to set ``setting`` (the name of the setting where the caller has one)."""
+    counts = items["categories"].list.len().fill_null(0)
+    if len(items) == 0 or counts.max() != 1:
+        return None
+    single = items.filter(counts == 1)["categories"].list.first()
+    found = {other: int(single.str.contains(other, literal=True).sum())
+             for other in OTHER_SEPARATORS if other != separator}
+    other, share = max(found.items(), key=lambda kv: kv[1])
+    if share < ADVICE_SHARE * len(single):
+        return None
+    example = single.filter(single.str.contains(other, literal=True))[0]
+    return (f"no item has two categories or more: the categories text was split on {separator!r}, which it does "
+            f"not hold, while {share:,} of the {len(single):,} items with a category ({share / len(single):.0%}) "
+            f"hold {other!r}, such as {example!r}. If these are lists, set {setting} to {other!r}")
+
+
 def _refuse_nested_columns(path: Path, types: dict[str, str], categories: str | None) -> None:
     """Raise :class:`SourceReadError` where a Parquet column (name -> DuckDB type) holds what no title, flag or
     category list is read from: structs, maps or unions, a list where one value is wanted (title, flags), or a

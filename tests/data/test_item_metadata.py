@@ -11,7 +11,7 @@ import pytest
 
 from elcrec_core.data import warehouse
 from elcrec_core.data.files import SourceReadError
-from elcrec_core.data.item_metadata import read_item_metadata
+from elcrec_core.data.item_metadata import read_item_metadata, separator_advice
 from elcrec_core.data.source_config import MOVIELENS_GENRES, ItemMetadataConfig
 from elcrec_pipeline.config import SourceSettings
 from elcrec_pipeline.resources import Storage
@@ -342,3 +342,34 @@ def test_item_metadata_is_one_file_and_a_folder_or_pattern_says_so(tmp_path: Pat
         read_item_metadata(ItemMetadataConfig(str(tmp_path / "*" / "items.csv")))  # a pattern in a folder's name
     with pytest.raises(SourceReadError, match=r"u\.itme: no such file$"):  # a mistyped name: no pattern note
         read_item_metadata(ItemMetadataConfig(str(tmp_path / "u.itme")))
+
+
+def test_categories_split_on_the_wrong_separator_get_advice_naming_the_right_one(tmp_path: Path) -> None:
+    """Categories written ``Action, Comedy`` and read with the default ``|`` became one category each, unsaid."""
+    path = tmp_path / "items.csv"
+    path.write_text('item_id,title,genres\n1,A,"Action, Comedy"\n2,B,"Drama, Romance, War"\n3,C,Drama\n4,D,\n')
+    config = ItemMetadataConfig(str(path), categories="genres")
+    items, _ = read_item_metadata(config)
+    assert items["categories"].to_list() == [["Action, Comedy"], ["Drama, Romance, War"], ["Drama"], None]
+    advice = separator_advice(items, "|", "item_metadata_categories_separator")
+    assert advice == ("no item has two categories or more: the categories text was split on '|', which it does not "
+                      "hold, while 2 of the 3 items with a category (67%) hold ',', such as 'Action, Comedy'. If "
+                      "these are lists, set item_metadata_categories_separator to ','")
+    right, _ = read_item_metadata(ItemMetadataConfig(str(path), categories="genres", categories_separator=","))
+    assert right["categories"].to_list() == [["Action", "Comedy"], ["Drama", "Romance", "War"], ["Drama"], None]
+    assert separator_advice(right, ",") is None  # items with two categories: the separator splits
+
+
+@pytest.mark.parametrize("categories", [
+    [["Arts, Crafts & Sewing"], ["Books"], ["Music"]],  # one category with a comma among plain ones: under half
+    [["a/b"], ["c", "d"]],  # an item with two categories: the separator does split
+    [[], []],  # no categories at all
+    [["Sci-Fi"], ["Film-Noir"]],  # a hyphen is no list separator
+])
+def test_categories_that_need_no_other_separator_get_no_advice(categories: list) -> None:
+    import polars as pl
+
+    items = pl.DataFrame({"item_id": [str(i) for i in range(len(categories))], "categories": categories},
+                         schema={"item_id": pl.String, "categories": pl.List(pl.String)})
+    assert separator_advice(items, "|") is None
+    assert separator_advice(items.clear(), "|") is None

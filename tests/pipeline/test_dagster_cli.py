@@ -153,6 +153,7 @@ def test_ui_lists_assets_launches_the_job_and_shows_results(env, tmp_path):
                           ("raw_interactions", "earlier_days_loaded"): "SUCCEEDED",
                           ("raw_interactions", "events_on_their_day"): "SUCCEEDED",
                           ("raw_interactions", "item_metadata_matches_items"): "SUCCEEDED",
+                          ("raw_interactions", "item_categories_split"): "SUCCEEDED",
                           ("interaction_sequences", "sequence_expectations"): "SUCCEEDED",
                           ("interaction_sequences", "new_event_types_modelled"): "SUCCEEDED",
                           ("serving_model", "promotion_gate"): "SUCCEEDED" if decision["promote"] else "FAILED",

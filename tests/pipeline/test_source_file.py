@@ -19,6 +19,7 @@ import yaml
 
 from assets.ingestion import _other_rules_note, raw_interactions, rejected_interactions
 from assets.sequences import interaction_sequences
+from elcrec_core.data import warehouse
 from elcrec_core.data.item_metadata import read_item_metadata
 from elcrec_core.data.sequences import read_sequence_parquet
 from elcrec_core.data.source_config import MOVIELENS_GENRES
@@ -484,6 +485,7 @@ def test_the_beauty_preset_reads_a_sequence_file_into_its_sequences(tmp_path):
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert result.success and checks == {"interaction_expectations": True, "earlier_days_loaded": True,
                                          "events_on_their_day": True, "item_metadata_matches_items": True,
+                              "item_categories_split": True,
                                          "sequence_expectations": True, "new_event_types_modelled": True}
     seqs, item_ids = read_sequence_parquet(tmp_path / "data/sequences/2026-01-31/sequences.parquet")
     built = {int(user): [int(item_ids[i - 1]) for i in seqs.items[seqs.offsets[n]:seqs.offsets[n + 1]]]
@@ -712,3 +714,34 @@ def test_min_rating_over_files_loaded_without_ratings_warns_with_their_count(tmp
     again = dg.materialize([interaction_sequences], partition_key="2026-01-31", resources=resources,
                            run_config=config).asset_materializations_for_node("interaction_sequences")[0].metadata
     assert again["unrated_events_dropped"].value == 0 and again["interactions"].value == 4
+
+
+def test_item_categories_split_on_the_wrong_separator_warn_naming_the_setting(tmp_path: Path) -> None:
+    """Genres written ``Action, Comedy`` and read with the default ``|`` were stored as one category each, and the
+    profiles and category purity counted the combinations, unsaid: the check item_categories_split warns with the
+    separator to set; with it set, the load splits them and the check passes."""
+    (tmp_path / "events.csv").write_text("user_id,item_id,timestamp\n" + "".join(
+        f"u{u},{i},2026-01-31T{u:02d}:{i:02d}:00Z\n" for u in range(3) for i in range(1, 4)))
+    (tmp_path / "items.csv").write_text('item_id,title,genres\n1,A,"Action, Comedy"\n2,B,"Drama, War"\n3,C,Drama\n')
+    source = {"format": "csv", "path": str(tmp_path / "events.csv"), "timestamp_format": "iso8601",
+              "item_metadata_path": str(tmp_path / "items.csv"), "item_metadata_categories_column": "genres"}
+    resources = {"storage": Storage(data_dir=str(tmp_path / "data"), input_dirs=[str(tmp_path)]),
+                 "source_file": SourceFile()}
+    evaluations = {}
+    for separator in ("|", ","):
+        config = {"ops": {"raw_interactions": {"config": {**source, "item_metadata_categories_separator": separator}}}}
+        result = dg.materialize([raw_interactions], partition_key="2026-01-31", run_config=config,
+                                resources=resources)
+        assert result.success
+        (evaluations[separator],) = [e for e in result.get_asset_check_evaluations()
+                                     if e.check_name == "item_categories_split"]
+    wrong, right = evaluations["|"], evaluations[","]
+    assert not wrong.passed and wrong.severity == dg.AssetCheckSeverity.WARN
+    assert wrong.description == (
+        "no item has two categories or more: the categories text was split on '|', which it does not hold, while 2 "
+        "of the 3 items with a category (67%) hold ',', such as 'Action, Comedy'. If these are lists, set "
+        "item_metadata_categories_separator to ','")
+    assert wrong.metadata["items_with_several"].value == 0 and right.metadata["items_with_several"].value == 2
+    assert right.passed and right.description is None
+    stored = warehouse.read_table(str(tmp_path / "data" / "warehouse.duckdb"), "item_metadata")
+    assert sorted(stored["categories"].to_list()) == [["Action", "Comedy"], ["Drama"], ["Drama", "War"]]
