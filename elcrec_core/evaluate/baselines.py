@@ -18,21 +18,10 @@ import torch
 
 from elcrec_core.config.settings import ExperimentConfig, merge_overrides
 from elcrec_core.data.sequences import Sequences, SequenceTensors
+from elcrec_core.evaluate.fitted_inputs import input_counts, input_items, popularity_scores, popularity_tie_break
 from elcrec_core.evaluate.linalg import spd_inverse_
 from elcrec_core.evaluate.ranking import SELECTION_METRIC, Split, eligible_users
-from elcrec_core.evaluate.scoring import HELD_OUT, ELCRecRecommender, Fit, recommender_metrics
-
-
-def input_counts(data: SequenceTensors, split: Fit) -> torch.Tensor:
-    """How often each item occurs in all users' inputs for the split (items before its target; ``all``: every
-    item) (index i - 1 for item i), counted on the
-    flat item array: O(interactions), whatever the longest history."""
-    cut = torch.maximum(data.ends - HELD_OUT[split], data.starts)  # each input is items[start:cut]
-    edges = torch.zeros(len(data.items) + 1, dtype=torch.int32, device=data.items.device)
-    edges.index_add_(0, data.starts, torch.ones_like(data.starts, dtype=torch.int32))
-    edges.index_add_(0, cut, torch.full_like(cut, -1, dtype=torch.int32))
-    inside = edges.cumsum(0)[:-1] > 0
-    return torch.bincount(data.items[inside], minlength=data.n_items + 1)[1:].double()
+from elcrec_core.evaluate.scoring import ELCRecRecommender, Fit, recommender_metrics
 
 
 # ----------------------------------------------------------------------------------------- under the contract
@@ -47,23 +36,11 @@ EASE_MAX_ITEMS = 30_000
 SASREC_ABLATION = {"cf_weight": 0.0, "intent_cf_weight": 0.0, "trade_off": 0.0, "rec_loss": "ce"}
 
 
-def input_items(data: SequenceTensors, split: Fit) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every item of every user's input for ``split`` (items before the target: ``valid`` items[:-2], the
-    training part; ``test`` items[:-1]; ``all``: every item), oldest first per user: (user row [N], item id [N])."""
-    cut = torch.maximum(data.ends - HELD_OUT[split], data.starts)
-    lengths = cut - data.starts
-    user = torch.repeat_interleave(torch.arange(len(data), device=lengths.device), lengths)
-    first = lengths.cumsum(0) - lengths  # where each user's run begins in the output
-    position = torch.arange(len(user), device=lengths.device) - first[user] + data.starts[user]
-    return user, data.items[position]
-
-
 class MostPopular:
-    """Every item scored by how often it occurs in all users' inputs for the fitted split
-    (:func:`input_counts`), plus ``(n + 1 - i) / (n + 1)`` for item i of n (< 1: among equally frequent items the
-    lower index first): one total order, which it serves and is evaluated on alike (the evaluator's tie rule, which
-    counts ties against the target, would otherwise rank it below what it serves, and the promotion gate's floor
-    with it). Fitted and evaluated on one split it ranks exactly as
+    """Every item scored by :func:`popularity_scores` of how often it occurs in all users' inputs for the fitted
+    split (:func:`input_counts`): one total order, which it serves and is evaluated on alike (the evaluator's tie
+    rule, which counts ties against the target, would otherwise rank it below what it serves, and the promotion
+    gate's floor with it). Fitted and evaluated on one split it ranks as
     :func:`~elcrec_core.evaluate.popularity.popularity_ranks`."""
 
     name = "most_popular"
@@ -71,8 +48,7 @@ class MostPopular:
     def fit(self, data: SequenceTensors, split: Fit) -> "MostPopular":
         self.n_items = data.n_items
         self.counts = input_counts(data, split)
-        n = self.n_items
-        self._scores = self.counts + torch.arange(n, 0, -1, dtype=torch.float64, device=self.counts.device) / (n + 1)
+        self._scores = popularity_scores(self.counts)
         return self
 
     def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
@@ -80,22 +56,21 @@ class MostPopular:
 
 
 class ItemTransition:
-    """First-order item transitions: the score of item j after the user's most recent input item i is the
-    number of i -> j consecutive pairs in all users' fitted inputs, plus ``pop(j) / (max pop + 1)`` (< 1: the
-    fitted popularity only breaks ties between equal counts; a user without inputs gets popularity alone).
-    The counts are a sparse (n + 1) x (n + 1) matrix: memory grows with the distinct pairs, not n^2."""
+    """First-order item transitions: the score of item j after the user's most recent input item i is the number
+    of i -> j consecutive pairs in all users' fitted inputs, plus :class:`MostPopular`'s score of j over (its largest
+    count + 1) (< 1: it only breaks ties between equal counts; a user without inputs gets most popular's order):
+    one total order, served and evaluated alike. The counts are a sparse (n + 1) x (n + 1) matrix: memory grows
+    with the distinct pairs, not n^2."""
 
     name = "transition"
 
     def fit(self, data: SequenceTensors, split: Fit) -> "ItemTransition":
         user, item = (t.cpu().numpy() for t in input_items(data, split))
         same = user[1:] == user[:-1]
-        n = data.n_items
+        self.n_items = n = data.n_items
         prev, nxt = item[:-1][same], item[1:][same]
         self.pairs = sp.csr_matrix((np.ones(len(prev)), (prev, nxt)), shape=(n + 1, n + 1))  # repeats are summed
-        pop = np.bincount(item, minlength=n + 1)[1:].astype(np.float64)
-        self.tie_break = pop / (pop.max(initial=0.0) + 1.0)
-        self.n_items = n
+        self.tie_break = popularity_tie_break(data, split)
         return self
 
     def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from elcrec_core.data.sequences import SequenceTensors, user_batches
-from elcrec_core.evaluate.baselines import input_counts
+from elcrec_core.evaluate.fitted_inputs import input_counts
 from elcrec_core.evaluate.ranking import DROP_AFTER, MISS_RANK, Split, eligible_users, metrics_from_ranks
 
 

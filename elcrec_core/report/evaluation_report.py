@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from elcrec_core.data.sequences import SequenceTensors
-from elcrec_core.evaluate.baselines import input_counts
+from elcrec_core.evaluate.fitted_inputs import input_counts
 from elcrec_core.evaluate.ranking import DROP_AFTER, Split, metrics_from_ranks
 from elcrec_core.evaluate.statistics import CategoryPurity
 

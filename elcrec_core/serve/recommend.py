@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from elcrec_core.data.sequences import SequenceTensors, user_batches
-from elcrec_core.evaluate.baselines import input_counts
+from elcrec_core.evaluate.fitted_inputs import input_counts
 from elcrec_core.evaluate.ranking import MAX_SCORE_ELEMENTS, known_items
 from elcrec_core.evaluate.scoring import Recommender, excluded_items
 

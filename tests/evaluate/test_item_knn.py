@@ -17,7 +17,7 @@ from elcrec_core.evaluate.ranking import metrics_from_ranks
 from elcrec_core.evaluate.scoring import evaluate_recommender
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_core.serve.recommenders import load_recommender
-from tests.evaluate.test_baselines import brute_force_ranks, random_lists, tensors
+from tests.evaluate.test_baselines import brute_force_ranks, popularity_tie_break, random_lists, tensors
 
 
 def test_hand_example():
@@ -35,7 +35,8 @@ def test_hand_example():
     knn = ItemKNN(1).fit(data, "all")
     assert knn.weights.nnz == 4
     scores = knn.score(torch.zeros(1), torch.tensor([[0, 2, 3, 3]])).numpy()[0]
-    assert np.allclose(scores, [s6 + s2, 0, 0, 0, 0])
+    # the others are near neither: most popular's order below 0 (counts 3, 1, 1, 0 over 4, the lower index first)
+    assert np.allclose(scores, [s6 + s2, (3 + 4 / 6) / 4 - 1, (1 + 3 / 6) / 4 - 1, (1 + 2 / 6) / 4 - 1, 1 / 6 / 4 - 1])
     with pytest.raises(ValueError, match="k >= 1"):
         ItemKNN(0)
     with pytest.raises(ValueError, match="shrink must be finite and >= 0"):
@@ -43,7 +44,8 @@ def test_hand_example():
 
 
 def cosine_top_k_scores(lists: list[list[int]], n_items: int, drop: int, k: int, shrink: float):
-    """A per-item brute force of item-kNN on the users' inputs (items before the target)."""
+    """A per-item brute force of item-kNN on the users' inputs (items before the target); an item near no item
+    of the history scores its popularity tie-break - 1."""
     users = [set(seq[: len(seq) - drop - 1]) for seq in lists]
     holders = {i: {u for u, items in enumerate(users) if i in items} for i in range(1, n_items + 1)}
     nearest = {}
@@ -52,8 +54,11 @@ def cosine_top_k_scores(lists: list[list[int]], n_items: int, drop: int, k: int,
                 for j in range(1, n_items + 1) if j != i and holders[i] & holders[j]]
         nearest[i] = dict((j, s) for s, j in sorted(sims, key=lambda sj: (-sj[0], sj[1]))[:k])
 
+    not_near = {j: value - 1 for j, value in popularity_tie_break(lists, n_items, drop).items()}
+
     def score(history: list[int]) -> dict[int, float]:
-        return {j: round(sum(nearest[i].get(j, 0.0) for i in set(history)), 5) for j in range(1, n_items + 1)}
+        sums = {j: sum(nearest[i].get(j, 0.0) for i in set(history)) for j in range(1, n_items + 1)}
+        return {j: round(total if total > 0 else not_near[j], 5) for j, total in sums.items()}
     return score
 
 

@@ -1,0 +1,46 @@
+"""The users' inputs that a baseline is fitted on (each user's items before the split's target), and the
+most-popular order of their items that the baselines break ties by."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from elcrec_core.data.sequences import SequenceTensors
+from elcrec_core.evaluate.scoring import HELD_OUT, Fit
+
+
+def input_counts(data: SequenceTensors, split: Fit) -> torch.Tensor:
+    """How often each item occurs in all users' inputs for the split (items before its target; ``all``: every
+    item) (index i - 1 for item i), counted on the flat item array: O(interactions), whatever the longest history."""
+    cut = torch.maximum(data.ends - HELD_OUT[split], data.starts)  # each input is items[start:cut]
+    edges = torch.zeros(len(data.items) + 1, dtype=torch.int32, device=data.items.device)
+    edges.index_add_(0, data.starts, torch.ones_like(data.starts, dtype=torch.int32))
+    edges.index_add_(0, cut, torch.full_like(cut, -1, dtype=torch.int32))
+    inside = edges.cumsum(0)[:-1] > 0
+    return torch.bincount(data.items[inside], minlength=data.n_items + 1)[1:].double()
+
+
+def input_items(data: SequenceTensors, split: Fit) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every item of every user's input for ``split`` (items before the target: ``valid`` items[:-2], the
+    training part; ``test`` items[:-1]; ``all``: every item), oldest first per user: (user row [N], item id [N])."""
+    cut = torch.maximum(data.ends - HELD_OUT[split], data.starts)
+    lengths = cut - data.starts
+    user = torch.repeat_interleave(torch.arange(len(data), device=lengths.device), lengths)
+    first = lengths.cumsum(0) - lengths  # where each user's run begins in the output
+    position = torch.arange(len(user), device=lengths.device) - first[user] + data.starts[user]
+    return user, data.items[position]
+
+
+def popularity_scores(counts: torch.Tensor) -> torch.Tensor:
+    """Most popular's total order: ``counts`` [n] (item i at i - 1) plus ``(n + 1 - i) / (n + 1)``, float64."""
+    n = len(counts)
+    return counts + torch.arange(n, 0, -1, dtype=torch.float64, device=counts.device) / (n + 1)
+
+
+def popularity_tie_break(data: SequenceTensors, split: Fit) -> np.ndarray:
+    """Per item (i - 1 for item i) a distinct value in [0, 1), larger for an item more frequent in the users'
+    inputs for ``split``, and for the lower index among equally frequent ones: :func:`popularity_scores` over
+    (the largest count + 1). float64 [n_items]."""
+    counts = input_counts(data, split).cpu()
+    return (popularity_scores(counts) / (float(counts.amax()) + 1.0 if len(counts) else 1.0)).numpy()
