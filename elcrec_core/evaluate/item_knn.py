@@ -85,9 +85,8 @@ class ItemKNN:
     (:func:`nearest_items`); an item near none of them scores its
     :func:`~elcrec_core.evaluate.fitted_inputs.popularity_tie_break` - 1 (in [-1, 0): below every item that is
     near, in most popular's order), so that the items score one total order, served and evaluated alike (a shared
-    0 counted against the target in evaluation while the lists broke it by popularity: Beauty's test NDCG@20 read
-    0.0360, not 0.0366, at k 50). ``score`` gives [B, n_items] float64. Raises ValueError for k < 1 or a shrink
-    not finite and >= 0. Defaults: RecBole's ItemKNN."""
+    0 counted against the target in evaluation while the lists broke it by popularity). ``score`` gives [B,
+    n_items] float64. Raises ValueError for k < 1 or a shrink not finite and >= 0. Defaults: RecBole's ItemKNN."""
 
     name = "item_knn"
 
