@@ -134,7 +134,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     signed_rows = [d.row(labels[d.model], signed=True) for d in differences]
     ranks = {labels[name]: r for name, r in ranks.items()}
     all_k = [{"model": labels[name], **values} for name, values in metrics.items()]
-    who = (f"{labels[serving]} serves ({serving_record.name})" if serving in labels and serving_record
+    who = (f"The model that {labels[serving]} serves on" if serving == "current" and serving in labels
+           else f"{labels[serving]} serves ({serving_record.name})" if serving in labels and serving_record
            else f"{serving_record.name} ({serving_record.kind}) serves, a model this report does not rank"
            if serving_record else "No model serves")
     if withdrawn is not None:

@@ -79,6 +79,7 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
         "score": scores.flatten().numpy().astype(np.float64),
         "intent": intent_column(np.repeat(intents.intent, k)),  # null: no item the intent model knows
         "model": pl.Series([f"{serving.name} ({serving.kind})"] * (len(seqs) * k), dtype=pl.String),
+        "partition": pl.Series([partition] * (len(seqs) * k), dtype=pl.String),
     }).filter(pl.col("score").is_finite())  # a user who has seen all but j < k items gets those j
     warehouse.replace_table(storage.warehouse, "user_recommendations", frame)
     distinct = frame["item_id"].n_unique()
@@ -121,4 +122,5 @@ SAMPLE_USERS = 3
 RECOMMENDATION_COLUMNS = {"user_id": "as in the source", "rank": "1 = the best", "item_id": "as in the source",
                           "score": "the serving model's score (higher is better)",
                           "intent": "the user's nearest intent under the intent model (null: no item it knows)",
-                          "model": "the model that served them: <day>/<run id> (<kind>)"}
+                          "model": "the model that served them: <day>/<run id> (<kind>)",
+                          "partition": "the day whose sequences (every history up to its end) they were made from"}

@@ -3,7 +3,8 @@
 The contenders are the candidate, the model that serves now (the champion) and the challengers trained or fitted
 beside the candidate on the same data (SASRec, most popular, item transition, EASE); each is scored on the
 validation split of the day's sequences (NDCG@20, the models' selection metric). The candidate serves only when
-every validation user's scores are finite, it was not trained on an older day than the champion, its score beats
+every validation user's scores are finite, it was not trained on an older day than the champion (nor than the
+newest day a gate has judged: a day run again after newer days changes nothing), its score beats
 most-popular and is within ``tolerance`` of the best contender's; otherwise the champion keeps serving when it
 meets the same conditions, else the best challenger serves (a baseline may serve). Most popular, the floor, may
 always serve, also as the champion (a most-popular model that serves ties the floor, and is fit all the same).
@@ -84,15 +85,16 @@ class GateDecision:
 
 
 def gate(candidate: Contender, champion: Contender | None, challengers: list[Contender], data: SequenceTensors,
-         tolerance: float, withdrawn: frozenset[str] = frozenset()) -> GateDecision:
+         tolerance: float, withdrawn: frozenset[str] = frozenset(), judged: str | None = None) -> GateDecision:
     """Decide which of ``candidate``, ``champion`` (the serving model, None before the first promotion) and
     ``challengers`` serves, all scored on the validation split of ``data`` (see the module's rules, applied in
-    the order candidate, champion, challengers by score). A candidate trained on an older day than the champion
-    changes nothing (an older day never replaces a newer model) unless the champion is unfit for ``data`` (non-finite
-    scores, or not beating most popular); the reason then says so. ``withdrawn``: the identities of the models that a
-    rollback withdrew (:meth:`ModelStore.withdrawn`: a model trained again from one's recipe is it), unfit but for
-    the floor. Raises ValueError when two contenders
-    share a role, or for a negative ``tolerance`` (no model would be within it of the best)."""
+    the order candidate, champion, challengers by score). A candidate trained on an older day than the champion, or
+    than ``judged`` (the newest day whose candidate a gate has judged: there the champion was kept or chosen,
+    on newer data), changes nothing (an older day never replaces what a newer day's gate chose) unless the champion
+    is unfit for ``data`` (non-finite scores, or not beating most popular); the reason then says so. ``withdrawn``:
+    the identities of the models that a rollback withdrew (:meth:`ModelStore.withdrawn`: a model trained again from
+    one's recipe is it), unfit but for the floor. Raises ValueError when two contenders share a role, or for a
+    negative ``tolerance`` (no model would be within it of the best)."""
     if not tolerance >= 0:
         raise ValueError(f"the gate's tolerance must be >= 0, not {tolerance}")
     contenders = [candidate, *([champion] if champion is not None else []), *challengers]
@@ -126,14 +128,21 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
         return GateDecision(serves is candidate, serves.role if serves else None,
                             serves.record if serves else None, reason + older, scores, non_finite, tolerance, refusal)
 
-    if champion is not None and candidate.record.day < champion.record.day:
-        champion_unfit = unfit(champion)
-        if champion_unfit is None:
-            return decide(champion, f"refused: trained on {candidate.record.day}, older than the serving model's "
-                                    f"day {champion.record.day} (an older day never replaces a newer model; the "
-                                    "serving model's validation score on this day is on targets it trained on)")
-        older = (f" (the candidate's day {candidate.record.day} is older than the serving model's "
-                 f"{champion.record.day}, but {_name(champion)} is unfit for this data: {champion_unfit})")
+    newest = max(champion.record.day, judged or "") if champion is not None else ""
+    if champion is not None and candidate.record.day < newest:
+        day, by_champion = candidate.record.day, newest == champion.record.day
+        than = f"the serving model's {newest}" if by_champion else f"{newest}, the newest day the gate has judged"
+        if (champion_unfit := unfit(champion)) is not None:
+            older = f" (the candidate's day {day} is older than {than}, but {_name(champion)} is unfit for this " \
+                    f"data: {champion_unfit})"
+        elif by_champion:
+            return decide(champion, f"refused: trained on {day}, older than the serving model's day {newest} (an "
+                                    "older day never replaces a newer model; the serving model's validation score "
+                                    "on this day is on targets it trained on)")
+        else:
+            return decide(champion, f"refused: trained on {day}, older than {than} (it kept or chose "
+                                    f"{_name(champion)} on newer data; an older day never replaces a newer day's "
+                                    "choice)")
 
     eligible = [c for c in finite if not is_withdrawn(c)]  # the best is one of them: a withdrawn model may win
     if not eligible:

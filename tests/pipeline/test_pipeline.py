@@ -336,6 +336,35 @@ def test_an_older_day_never_replaces_a_newer_serving_model(first_run):
     assert store.serving() == before
 
 
+def test_the_serving_models_day_run_again_after_a_newer_days_refusal_changes_nothing(tmp_path):
+    """Day 25 promotes its model; day 26's candidate (barely trained) is refused and day 25's model serves on;
+    day 25 run again trained a candidate of the serving model's own day, which its gate judged on day 25's data and
+    promoted over the model that day 26's gate had kept (a new user's trial, 2026-12-04): now it is refused for
+    its day, and what day 26's gate chose keeps serving."""
+    config = run_config(tolerance=1.0)
+    assert materialize_all(tmp_path, config, partition="2026-01-25").success
+    store = ModelStore(tmp_path)
+    first = store.serving()
+    assert first.day == "2026-01-25"
+    weak = run_config(epochs=1, lr=1e-7, tolerance=1.0)
+    weak["ops"]["elcrec_model"]["config"]["warm_start"] = False
+    refused = materialize_all(tmp_path, weak)
+    assert refused.success
+    assert store.serving() == first and not store.decision(store.candidate(PARTITION))["promote"]
+    markdown = Path(str(metadata(refused, "evaluation_report")["markdown"])).read_text()
+    assert f"The model that served before ({first.name}, elcrec) serves on. The new model" in markdown
+    again = materialize_all(tmp_path, config, partition="2026-01-25")
+    assert again.success
+    gate = metadata(again, "serving_model")
+    assert gate["promoted"] is False and gate["reason"].startswith(
+        "refused: trained on 2026-01-25, older than 2026-01-26, the newest day the gate has judged (it kept or chose "
+        f"the serving model {first.name} on newer data")
+    assert store.serving() == first
+    # the lists are day 26's, of the model that serves, and say so (the older day's run leaves them)
+    lists = warehouse.read_table(str(tmp_path / "warehouse.duckdb"), "user_recommendations")
+    assert lists.select("partition", "model").unique().rows() == [(PARTITION, f"{first.name} (elcrec)")]
+
+
 def test_sequences_and_training_wait_while_a_run_of_the_day_before_is_unfinished(first_run, tmp_path, monkeypatch):
     """The day before's events belong in a day's sequences (they were built without them when the day's run
     started first: a sensor's tick of several days, a backfill), and its gate decides the model a day warm-starts

@@ -711,6 +711,35 @@ def test_an_older_day_replaces_a_serving_model_that_is_unfit_for_the_data():
                           "on targets it trained on)")
 
 
+def test_a_day_run_again_after_a_newer_days_gate_changes_nothing():
+    """Day 2 promoted a model; day 3's gate refused its candidate, so day 2's model serves on. Day 2 run again
+    trained a candidate of day 2, not older than the serving model's day: it was judged on day 2's data and
+    promoted over the model that day 3's gate had kept on newer data (a new user's trial, 2026-12-04). The newest
+    day judged bars it as the serving model's day does; that day's own candidate, run again, is judged as before."""
+    data = _chains()
+    popular, transition = MostPopular().fit(data, "valid"), ItemTransition().fit(data, "valid")
+    champion = _contender(CHAMPION, _Favourite([float(30 - i) for i in range(30)]), "2026-01-02")
+    floor = [_contender("most_popular", popular)]
+
+    def judge(day: str, champion: Contender = champion) -> GateDecision:
+        return gate(_contender(CANDIDATE, transition, day), champion, floor, data, tolerance=1.0, judged="2026-01-03")
+
+    again = judge("2026-01-02")
+    assert (again.promote, again.serves, again.serving) == (False, CHAMPION, champion.record)
+    assert again.reason == ("refused: trained on 2026-01-02, older than 2026-01-03, the newest day the gate has "
+                            "judged (it kept or chose the serving model 2026-01-02/serving on newer data; an older "
+                            "day never replaces a newer day's choice)")
+    assert judge("2026-01-01").reason.startswith("refused: trained on 2026-01-01, older than 2026-01-03, the newest")
+    newest = judge("2026-01-03")
+    assert (newest.promote, newest.serves) == (True, CANDIDATE)
+    unfit = judge("2026-01-02", _contender(CHAMPION, _Favourite([float("nan")] * 30), "2026-01-02"))
+    assert (unfit.promote, unfit.serves) == (True, CANDIDATE)
+    assert unfit.reason.endswith(f"(the candidate's day 2026-01-02 is older than 2026-01-03, the newest day the gate "
+                                 f"has judged, but the serving model 2026-01-02/serving is unfit for this data: "
+                                 f"{len(eligible_users(data, 'valid'))} validation users get a NaN or infinite score)")
+    assert gate(_contender(CANDIDATE, transition, "2026-01-02"), None, floor, data, 1.0, judged="2026-01-03").promote
+
+
 def test_a_serving_most_popular_is_fit_and_keeps_an_older_day_out():
     """Most popular as the champion ties the floor (the same model refitted), which is no reason to call it unfit:
     an older day's candidate is refused, as against any fit champion, and most popular keeps serving."""
