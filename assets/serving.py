@@ -37,9 +37,9 @@ from elcrec_pipeline.resources import Storage, digest
                 "promotion gate (champion / challenger) has judged the day's candidate against the serving model "
                 "and the challengers, all scored now on the same validation users (NDCG@20). The candidate serves "
                 "when every validation user's scores are finite, it was trained on a day not older than the "
-                "serving model's nor the newest day a gate has judged (unless that model gives non-finite scores, "
-                "cannot score this data or does not beat most popular on it), it was not withdrawn by elcrec "
-                "rollback, it beats most popular and it "
+                "serving model's nor the newest day whose gate kept or chose it (unless that model gives "
+                "non-finite scores, cannot score this data or does not beat most popular on it), it was not "
+                "withdrawn by elcrec rollback, it beats most popular and it "
                 "is within the tolerance of the best of them. Otherwise the serving model stays if it meets the "
                 "same conditions, else the best challenger serves (a baseline may serve); the run still "
                 "succeeds, and the promotion_gate check and the report say why. The model that served before "
@@ -70,7 +70,8 @@ def serving_model(context: dg.AssetExecutionContext, config: PromotionSettings,
             context.log.warning(left_out.strip(" ()"))
     decision = gate(contender(CANDIDATE, candidate), champion,
                     [contender(record.kind, record) for record in rivals], data, config.tolerance,
-                    frozenset(store.withdrawn()), max(store.judged_days(), default=None))
+                    frozenset(store.withdrawn()),
+                    max(store.judged_days(champion.record), default=None) if champion is not None else None)
     decision = dataclasses.replace(decision, reason=decision.reason + left_out)
     if decision.serving is not None and decision.serving != before:
         store.promote(decision.serving, decision.reason)

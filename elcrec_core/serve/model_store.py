@@ -127,8 +127,7 @@ class ModelStore:
         _write_json(self.models / record.day / "latest.json", record.to_dict())
 
     def add_challenger(self, candidate: ModelRecord, record: ModelRecord) -> None:
-        """Store a challenger of ``candidate`` (its ``record.json`` in ``record.dir``, which
-        :meth:`challenger_dir` gives)."""
+        """Store a challenger of ``candidate``: its ``record.json`` in ``record.dir`` (:meth:`challenger_dir`)."""
         _write_json(self.folder(record) / "record.json", record.to_dict())
         (self.folder(record) / RETIRED).unlink(missing_ok=True)  # fitted again: it competes again
 
@@ -156,8 +155,7 @@ class ModelStore:
 
     def candidate(self, day: str, runs: Sequence[str] = ()) -> ModelRecord | None:
         """The model that the first of ``runs`` to have trained one for ``day`` trained (a run, then the runs it
-        re-executes: so that two runs of one day each judge their own), else the newest model trained for
-        ``day``, or None."""
+        re-executes: so that two runs of one day each judge their own), else the day's newest model, or None."""
         for run_id in runs:
             if (own := _read_record(self.run_dir(day, run_id) / "record.json")) is not None:
                 return own
@@ -173,9 +171,11 @@ class ModelStore:
         """Keep the gate's verdict on ``record`` in its folder (``decision.json``)."""
         _write_json(self.folder(record) / "decision.json", decision)
 
-    def judged_days(self) -> set[str]:
-        """The days of the models that the gate has judged (their folders hold ``decision.json``)."""
-        return {path.parent.parent.name for path in self.models.glob("????-??-??/*/decision.json")}
+    def judged_days(self, serving: ModelRecord | None = None) -> set[str]:
+        """The days of the models that the gate has judged (their folders hold ``decision.json``); with ``serving``,
+        only the days whose gate left that model serving (kept or chose it: the decision's ``serving``)."""
+        return {path.parent.parent.name for path in self.models.glob("????-??-??/*/decision.json")
+                if serving is None or (_read_json(path).get(SERVING) or {}).get("dir") == serving.dir}
 
     def decision(self, record: ModelRecord) -> dict[str, Any] | None:
         path = self.folder(record) / "decision.json"

@@ -4,8 +4,8 @@ The contenders are the candidate, the model that serves now (the champion) and t
 beside the candidate on the same data (SASRec, most popular, item transition, EASE); each is scored on the
 validation split of the day's sequences (NDCG@20, the models' selection metric). The candidate serves only when
 every validation user's scores are finite, it was not trained on an older day than the champion (nor than the
-newest day a gate has judged: a day run again after newer days changes nothing), its score beats
-most-popular and is within ``tolerance`` of the best contender's; otherwise the champion keeps serving when it
+newest day whose gate kept or chose the champion: a day run again after newer days changes nothing), its score
+beats most-popular and is within ``tolerance`` of the best contender's; otherwise the champion keeps serving when it
 meets the same conditions, else the best challenger serves (a baseline may serve). Most popular, the floor, may
 always serve, also as the champion (a most-popular model that serves ties the floor, and is fit all the same).
 Without most popular among the challengers there is no floor: the pipeline's ``serving_model`` refuses to judge
@@ -89,9 +89,10 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
     """Decide which of ``candidate``, ``champion`` (the serving model, None before the first promotion) and
     ``challengers`` serves, all scored on the validation split of ``data`` (see the module's rules, applied in
     the order candidate, champion, challengers by score). A candidate trained on an older day than the champion, or
-    than ``judged`` (the newest day whose candidate a gate has judged: there the champion was kept or chosen,
-    on newer data), changes nothing (an older day never replaces what a newer day's gate chose) unless the champion
-    is unfit for ``data`` (non-finite scores, or not beating most popular); the reason then says so. ``withdrawn``:
+    than ``judged`` (the newest day whose gate kept or chose the champion, on newer data: a gate that chose
+    another model, since withdrawn by a rollback or of another source, does not count), changes nothing (an older
+    day never replaces what a newer day's gate chose) unless the champion is unfit for ``data`` (non-finite
+    scores, or not beating most popular); the reason then says so. ``withdrawn``:
     the identities of the models that a rollback withdrew (:meth:`ModelStore.withdrawn`: a model trained again from
     one's recipe is it), unfit but for the floor. Raises ValueError when two contenders share a role, or for a
     negative ``tolerance`` (no model would be within it of the best)."""
@@ -131,7 +132,7 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
     newest = max(champion.record.day, judged or "") if champion is not None else ""
     if champion is not None and candidate.record.day < newest:
         day, by_champion = candidate.record.day, newest == champion.record.day
-        than = f"the serving model's {newest}" if by_champion else f"{newest}, the newest day the gate has judged"
+        than = f"the serving model's {newest}" if by_champion else f"{newest}, whose gate kept or chose it"
         if (champion_unfit := unfit(champion)) is not None:
             older = f" (the candidate's day {day} is older than {than}, but {_name(champion)} is unfit for this " \
                     f"data: {champion_unfit})"
@@ -140,8 +141,8 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
                                     "older day never replaces a newer model; the serving model's validation score "
                                     "on this day is on targets it trained on)")
         else:
-            return decide(champion, f"refused: trained on {day}, older than {than} (it kept or chose "
-                                    f"{_name(champion)} on newer data; an older day never replaces a newer day's "
+            return decide(champion, f"refused: trained on {day}, older than {newest}, whose gate kept or chose "
+                                    f"{_name(champion)} on newer data (an older day never replaces a newer day's "
                                     "choice)")
 
     eligible = [c for c in finite if not is_withdrawn(c)]  # the best is one of them: a withdrawn model may win

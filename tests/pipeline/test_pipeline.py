@@ -356,13 +356,30 @@ def test_the_serving_models_day_run_again_after_a_newer_days_refusal_changes_not
     again = materialize_all(tmp_path, config, partition="2026-01-25")
     assert again.success
     gate = metadata(again, "serving_model")
-    assert gate["promoted"] is False and gate["reason"].startswith(
-        "refused: trained on 2026-01-25, older than 2026-01-26, the newest day the gate has judged (it kept or chose "
-        f"the serving model {first.name} on newer data")
+    assert gate["promoted"] is False and gate["reason"] == (
+        f"refused: trained on 2026-01-25, older than 2026-01-26, whose gate kept or chose the serving model "
+        f"{first.name} on newer data (an older day never replaces a newer day's choice)")
     assert store.serving() == first
     # the lists are day 26's, of the model that serves, and say so (the older day's run leaves them)
     lists = warehouse.read_table(str(tmp_path / "warehouse.duckdb"), "user_recommendations")
     assert lists.select("partition", "model").unique().rows() == [(PARTITION, f"{first.name} (elcrec)")]
+
+
+def test_after_a_rollback_the_restored_models_day_run_again_is_judged(tmp_path):
+    """Day 26's gate chose B over day 25's A; a rollback restores A and withdraws B. Day 26's choice is undone, so
+    it does not keep day 25 run again out (only a newer day whose gate kept or chose the serving model does): that
+    run is judged on its data, and, within the tolerance, its candidate serves."""
+    config = run_config(tolerance=1.0)
+    store = ModelStore(tmp_path)
+    assert materialize_all(tmp_path, config, partition="2026-01-25").success
+    first = store.serving()
+    assert materialize_all(tmp_path, config).success and store.serving().day == PARTITION
+    assert store.rollback("B looks bad") == first
+    again = materialize_all(tmp_path, config, partition="2026-01-25")
+    assert again.success
+    gate = metadata(again, "serving_model")
+    assert gate["promoted"] is True and "older than" not in gate["reason"], gate["reason"]
+    assert store.serving().day == "2026-01-25" and store.serving() != first
 
 
 def test_sequences_and_training_wait_while_a_run_of_the_day_before_is_unfinished(first_run, tmp_path, monkeypatch):

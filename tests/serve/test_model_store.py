@@ -77,9 +77,13 @@ def test_nothing_has_served_in_an_empty_store(tmp_path):
 def test_the_days_the_gate_has_judged_are_those_with_a_decision(tmp_path):
     store = ModelStore(tmp_path)
     a, b, c = record(store, "2026-01-20", "a"), record(store, "2026-01-20", "b"), record(store, "2026-01-22", "c")
-    store.record_decision(a, {"promoted": True})
-    store.record_decision(c, {"promoted": False})
+    store.record_decision(a, {"promoted": True, "serving": a.to_dict()})
+    store.record_decision(c, {"promoted": False, "serving": a.to_dict()})
     assert store.judged_days() == {"2026-01-20", "2026-01-22"} and store.decision(b) is None
+    # those whose gate left a model serving (kept or chose it): what the gate's older-day rule compares with
+    assert store.judged_days(a) == {"2026-01-20", "2026-01-22"} and store.judged_days(b) == set()
+    store.record_decision(b, {"promoted": False, "serving": None})  # nothing served (every contender non-finite)
+    assert store.judged_days(a) == {"2026-01-20", "2026-01-22"} and store.judged_days() == {"2026-01-20", "2026-01-22"}
 
 
 def test_each_run_of_a_day_gets_its_own_candidate(tmp_path):
@@ -726,16 +730,16 @@ def test_a_day_run_again_after_a_newer_days_gate_changes_nothing():
 
     again = judge("2026-01-02")
     assert (again.promote, again.serves, again.serving) == (False, CHAMPION, champion.record)
-    assert again.reason == ("refused: trained on 2026-01-02, older than 2026-01-03, the newest day the gate has "
-                            "judged (it kept or chose the serving model 2026-01-02/serving on newer data; an older "
-                            "day never replaces a newer day's choice)")
-    assert judge("2026-01-01").reason.startswith("refused: trained on 2026-01-01, older than 2026-01-03, the newest")
+    assert again.reason == ("refused: trained on 2026-01-02, older than 2026-01-03, whose gate kept or chose the "
+                            "serving model 2026-01-02/serving on newer data (an older day never replaces a newer "
+                            "day's choice)")
+    assert judge("2026-01-01").reason.startswith("refused: trained on 2026-01-01, older than 2026-01-03, whose gate")
     newest = judge("2026-01-03")
     assert (newest.promote, newest.serves) == (True, CANDIDATE)
     unfit = judge("2026-01-02", _contender(CHAMPION, _Favourite([float("nan")] * 30), "2026-01-02"))
     assert (unfit.promote, unfit.serves) == (True, CANDIDATE)
-    assert unfit.reason.endswith(f"(the candidate's day 2026-01-02 is older than 2026-01-03, the newest day the gate "
-                                 f"has judged, but the serving model 2026-01-02/serving is unfit for this data: "
+    assert unfit.reason.endswith(f"(the candidate's day 2026-01-02 is older than 2026-01-03, whose gate kept or "
+                                 f"chose it, but the serving model 2026-01-02/serving is unfit for this data: "
                                  f"{len(eligible_users(data, 'valid'))} validation users get a NaN or infinite score)")
     assert gate(_contender(CANDIDATE, transition, "2026-01-02"), None, floor, data, 1.0, judged="2026-01-03").promote
 
