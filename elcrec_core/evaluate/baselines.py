@@ -57,10 +57,10 @@ class MostPopular:
 
 class ItemTransition:
     """First-order item transitions: the score of item j after the user's most recent input item i is the number
-    of i -> j consecutive pairs in all users' fitted inputs, plus :class:`MostPopular`'s score of j over (its largest
-    count + 1) (< 1: it only breaks ties between equal counts; a user without inputs gets most popular's order):
-    one total order, served and evaluated alike. The counts are a sparse (n + 1) x (n + 1) matrix: memory grows
-    with the distinct pairs, not n^2."""
+    of i -> j consecutive pairs in all users' fitted inputs, plus j's :func:`popularity_tie_break` (< 1: it only
+    breaks ties between equal counts; a user without inputs gets most popular's order): one total order, served
+    and evaluated alike. The counts are a sparse (n + 1) x (n + 1) matrix: memory grows with the distinct pairs,
+    not n^2."""
 
     name = "transition"
 

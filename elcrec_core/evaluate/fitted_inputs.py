@@ -38,9 +38,17 @@ def popularity_scores(counts: torch.Tensor) -> torch.Tensor:
     return counts + torch.arange(n, 0, -1, dtype=torch.float64, device=counts.device) / (n + 1)
 
 
+def popularity_rank_order(counts: torch.Tensor) -> torch.Tensor:
+    """Per item of ``counts`` [n] (item i at i - 1), ``(n - r) / (n + 1)`` where r is its place in most popular's
+    order (the larger count first, then the lower index): distinct values in (0, 1), evenly spaced (so that they
+    stay distinct when added to large scores), larger for the more popular item. float64 [n], on counts' device."""
+    n = len(counts)
+    rank = torch.empty(n, dtype=torch.long, device=counts.device)
+    rank[torch.argsort(counts, descending=True, stable=True)] = torch.arange(n, device=counts.device)
+    return (n - rank).double() / (n + 1)
+
+
 def popularity_tie_break(data: SequenceTensors, split: Fit) -> np.ndarray:
-    """Per item (i - 1 for item i) a distinct value in [0, 1), larger for an item more frequent in the users'
-    inputs for ``split``, and for the lower index among equally frequent ones: :func:`popularity_scores` over
-    (the largest count + 1). float64 [n_items]."""
-    counts = input_counts(data, split).cpu()
-    return (popularity_scores(counts) / (float(counts.amax()) + 1.0 if len(counts) else 1.0)).numpy()
+    """:func:`popularity_rank_order` of the items' counts in the users' inputs for ``split``: what the baselines
+    break their ties by. float64 [n_items]."""
+    return popularity_rank_order(input_counts(data, split)).cpu().numpy()

@@ -82,11 +82,13 @@ def _check(k: int, shrink: float) -> None:
 class ItemKNN:
     """Item-kNN: a user's score of item j is the sum, over the distinct items i of their history, of the
     similarity of i and j (the cosine with ``shrink``) where j is one of the ``k`` nearest items of i
-    (:func:`nearest_items`); an item near none of them scores its
-    :func:`~elcrec_core.evaluate.fitted_inputs.popularity_tie_break` - 1 (in [-1, 0): below every item that is
-    near, in most popular's order), so that the items score one total order, served and evaluated alike (a shared
-    0 counted against the target in evaluation while the lists broke it by popularity). ``score`` gives [B,
-    n_items] float64. Raises ValueError for k < 1 or a shrink not finite and >= 0. Defaults: RecBole's ItemKNN."""
+    (:func:`nearest_items`), a float32 sum s, plus its
+    :func:`~elcrec_core.evaluate.fitted_inputs.popularity_tie_break` t times half the float32 spacing at s (below
+    the next float32 sum: it orders equal sums alone); an item near none of them scores t - 1 (in (-1, 0): below
+    every near item, in most popular's order). So the items score one total order, served and evaluated alike
+    (equal sums, and the 0 of every item near none, counted against the target in evaluation while the lists broke
+    them by popularity). ``score`` gives [B, n_items] float64. Raises ValueError for k < 1 or a shrink not finite
+    and >= 0. Defaults: RecBole's ItemKNN."""
 
     name = "item_knn"
 
@@ -102,7 +104,7 @@ class ItemKNN:
         once) and the :func:`~elcrec_core.evaluate.fitted_inputs.popularity_tie_break` of the same inputs."""
         self.weights = first_neighbours(neighbours, self.k)
         self.n_items = neighbours.shape[0]
-        self.not_near = tie_break - 1.0
+        self.tie_break = tie_break
         return self
 
     def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
@@ -110,8 +112,9 @@ class ItemKNN:
         items = history.cpu().numpy()[rows, cols] - 1
         x = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, items)), shape=(len(users), self.n_items))
         x.data[:] = 1.0  # an item the history repeats counts once
-        scores = (x @ self.weights).toarray().astype(np.float64)  # similarities are > 0: 0 is near no item
-        return torch.from_numpy(np.where(scores > 0, scores, self.not_near))
+        sums = (x @ self.weights).toarray()  # float32; similarities are > 0: 0 is near no item
+        ordered = sums + 0.5 * np.spacing(sums).astype(np.float64) * self.tie_break
+        return torch.from_numpy(np.where(sums > 0, ordered, self.tie_break - 1.0))
 
 
 def tune_item_knn(data: SequenceTensors, ks: tuple[int, ...] = ITEM_KNN_NEIGHBOURS,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from elcrec_core.data.sequences import SequenceTensors, user_batches
-from elcrec_core.evaluate.fitted_inputs import input_counts
+from elcrec_core.evaluate.fitted_inputs import input_counts, popularity_rank_order
 from elcrec_core.evaluate.ranking import MAX_SCORE_ELEMENTS, known_items
 from elcrec_core.evaluate.scoring import Recommender, excluded_items
 
@@ -70,11 +70,8 @@ def popularity_order(data: SequenceTensors, n_items: int) -> torch.Tensor:
     """Per item 1..``n_items`` (index i - 1), a distinct value in (0, 1) that is larger for an item more frequent
     in ``data`` (every item of every user; an item beyond ``data``'s catalogue counts 0), and for the lower index
     among equally frequent ones: the tie-break of :func:`top_k_by_score_then`. float64 [n_items]."""
-    counts = input_counts(data, "all")[:n_items]
-    popularity = torch.cat([counts, counts.new_zeros(n_items - len(counts))])
-    rank = torch.empty(n_items, dtype=torch.long)
-    rank[torch.argsort(popularity, descending=True, stable=True)] = torch.arange(n_items)
-    return (n_items - rank).double() / (n_items + 1)
+    counts = input_counts(data, "all")[:n_items].cpu()
+    return popularity_rank_order(torch.cat([counts, counts.new_zeros(n_items - len(counts))]))
 
 
 def top_k_by_score_then(scores: torch.Tensor, tie_break: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:

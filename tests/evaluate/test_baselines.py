@@ -26,6 +26,7 @@ from elcrec_core.evaluate.baselines import (
     input_items,
     tune_ease,
 )
+from elcrec_core.evaluate.fitted_inputs import popularity_rank_order
 from elcrec_core.evaluate.item_knn import ItemKNN
 from elcrec_core.evaluate.popularity import popularity_ranks
 from elcrec_core.evaluate.ranking import MISS_RANK, eligible_users, evaluate_ranks, metrics_from_ranks, rank_scores
@@ -204,14 +205,14 @@ def test_input_items_are_each_users_input_in_order():
 
 # ----------------------------------------------------------------------------------------- item transitions
 def popularity_tie_break(lists: list[list[int]], n_items: int, drop: int) -> dict[int, float]:
-    """The brute-force tie-break: per item j, (its count in the fitted inputs + (n + 1 - j) / (n + 1)) over (the
-    largest count + 1): distinct, in [0, 1), most popular's order."""
+    """The brute-force tie-break: per item j, (n - r) / (n + 1), r its place in most popular's order of the
+    fitted inputs (the larger count first, then the lower index): distinct, in (0, 1)."""
     pop = [0] * (n_items + 1)
     for seq in lists:
         for item in seq[: max(0, len(seq) - drop - 1)]:
             pop[item] += 1
-    top = max(pop)
-    return {j: (pop[j] + (n_items + 1 - j) / (n_items + 1)) / (top + 1) for j in range(1, n_items + 1)}
+    order = sorted(range(1, n_items + 1), key=lambda j: (-pop[j], j))
+    return {j: (n_items - r) / (n_items + 1) for r, j in enumerate(order)}
 
 
 def transition_scores(lists: list[list[int]], n_items: int, drop: int):
@@ -249,22 +250,36 @@ def test_transition_hand_example():
     data = tensors(lists, 9)
     rec = ItemTransition().fit(data, "valid")
     scores = rec.score(torch.tensor([0, 1]), torch.tensor([[0, 1], [2, 4]]))
-    # after 1: item 2 (2 pairs), then popularity (and the lower index) breaks ties
-    assert scores[0, 1].item() == pytest.approx(2 + (3 + 8 / 10) / 4)
+    # most popular's order: 2, then 1 and 3 (2 each: the lower index first), then 4..9; (9 - place) / 10
+    assert scores[0, 1].item() == 2 + 9 / 10  # after 1: item 2 (2 pairs), then popularity breaks ties
     assert scores[0].argsort(descending=True)[:3].tolist() == [1, 0, 2]  # item 2, then items 1 and 3 (pop 2)
     # nothing follows 4: popularity, and among equally popular items the lower index, as most popular
-    pops = (2, 3, 2, 0, 0, 0, 0, 0, 0)
-    assert scores[1].tolist() == pytest.approx([(p + (10 - i) / 10) / 4 for i, p in enumerate(pops, 1)])
-    assert scores[1].argsort(descending=True).tolist() == [1, 0, 2, 3, 4, 5, 6, 7, 8]
+    assert scores[1].tolist() == pytest.approx([0.8, 0.9, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1])
 
 
-@pytest.mark.parametrize("make", [MostPopular, ItemTransition, lambda: ItemKNN(2), lambda: ItemKNN(2, 5.0)])
-def test_a_baseline_is_evaluated_on_the_order_it_serves(make):
+def test_the_popularity_tie_break_stays_distinct_beside_large_scores():
+    """1M items of few distinct counts: the tie-break's values are distinct, in (0, 1), in most popular's order,
+    and stay distinct added to a pair count of 2^24 (spaced 1 / (n + 1) apart, not by popularity: 1e-11 apart they
+    merged beside a count of 2^16)."""
+    counts = torch.randint(0, 5, (1_000_000,), generator=torch.Generator().manual_seed(0)).double()
+    counts[7] = 100_000
+    tie_break = popularity_rank_order(counts)
+    assert len(torch.unique(tie_break)) == len(counts) and 0 < tie_break.min() and tie_break.max() < 1
+    assert tie_break.argmax() == 7 and len(torch.unique(tie_break + 2.0 ** 24)) == len(counts)
+    order = torch.argsort(tie_break, descending=True)
+    assert torch.equal(order, torch.argsort(counts * len(counts) - torch.arange(len(counts)), descending=True))
+
+
+@pytest.mark.parametrize("make", [MostPopular, ItemTransition, lambda: ItemKNN(2), lambda: ItemKNN(2, 5.0),
+                                  lambda: ItemKNN(20)])
+@pytest.mark.parametrize("users", [70, 14])  # 14 users of 2 to 4 items: many equal cosines and pair counts
+def test_a_baseline_is_evaluated_on_the_order_it_serves(make, users):
     """The target's rank in evaluation is its place in the list the baseline serves from the same input (a miss
     where the input holds it): ties that counted against the target while the lists broke them by popularity
     (item transitions of equal count and popularity; item-kNN's 0 for items near no history item) ranked a
     baseline below what it serves (Beauty's test NDCG@20 of transitions: 0.0477, as served 0.0478)."""
-    lists = random_lists(11, 70, 16, hi=9)  # a small catalogue: many equal counts, items near no history item
+    # a small catalogue: many equal counts, items near no history item
+    lists = random_lists(11, users, 16, hi=9 if users > 20 else 4)
     data = tensors(lists, 16)
     for split, drop in (("valid", 1), ("test", 0)):
         rec = make().fit(data, "valid")
@@ -446,9 +461,8 @@ def test_item_transition_scores_users_without_input_by_popularity_alone():
     data = tensors([[1, 2, 3, 4, 4], [2, 3, 2, 4, 4], [3, 2, 4, 4]], 4)
     model = ItemTransition().fit(data, "valid")
     scores = model.score(torch.tensor([0, 1]), torch.zeros(2, 0, dtype=torch.long))
-    # in items[:-2]: item 2 four times (the most, + 1 = 5), then items 3, 1 and 4; (5 - i) / 5 orders equal counts
-    counts, order = (torch.tensor(values, dtype=torch.float64) for values in ([1, 4, 3, 0], [4, 3, 2, 1]))
-    popularity = (counts + order / 5) / 5
+    # in items[:-2]: item 2 four times, then items 3 (3), 1 (1) and 4 (0): (4 - place) / 5
+    popularity = torch.tensor([2, 4, 3, 1], dtype=torch.float64) / 5
     assert torch.allclose(scores, popularity.expand(2, -1), rtol=0, atol=1e-15)
 
 

@@ -35,8 +35,9 @@ def test_hand_example():
     knn = ItemKNN(1).fit(data, "all")
     assert knn.weights.nnz == 4
     scores = knn.score(torch.zeros(1), torch.tensor([[0, 2, 3, 3]])).numpy()[0]
-    # the others are near neither: most popular's order below 0 (counts 3, 1, 1, 0 over 4, the lower index first)
-    assert np.allclose(scores, [s6 + s2, (3 + 4 / 6) / 4 - 1, (1 + 3 / 6) / 4 - 1, (1 + 2 / 6) / 4 - 1, 1 / 6 / 4 - 1])
+    # the others are near neither: most popular's order below 0 (items 2, 1, 3, 4, 5: (5 - place) / 6 - 1)
+    assert np.allclose(scores, [s6 + s2, 5 / 6 - 1, 3 / 6 - 1, 2 / 6 - 1, 1 / 6 - 1], rtol=0, atol=1e-6)
+    assert scores[0] > s6 + s2 - 1e-6 and len(set(scores.tolist())) == 5
     with pytest.raises(ValueError, match="k >= 1"):
         ItemKNN(0)
     with pytest.raises(ValueError, match="shrink must be finite and >= 0"):
