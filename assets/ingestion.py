@@ -71,10 +71,11 @@ MIN_METADATA_COVERAGE = 0.5  # item_metadata_matches_items warns where a smaller
                         "items or none. Names ids of each side that the other lacks"),
         dg.AssetCheckSpec(
             "item_categories_split", asset="raw_interactions",
-            description="A warning where the item metadata of this load looks split on the wrong separator: no item "
-                        "has two categories, while at least half of them hold another one (, ; | /), as "
-                        "'Action, Comedy' read with the default | is one category 'Action, Comedy' (the profiles' "
-                        "categories and the category purity would count such combinations). Names the separator")],
+            description="A warning where the categories text of this load's item metadata looks split on the wrong "
+                        "separator: at most 1% of the items have two categories, while at least half of those with "
+                        "one hold another separator (, ; or |), as 'Action, Comedy' read with the default | is one "
+                        "category 'Action, Comedy' (the profiles' categories and the category purity would count "
+                        "such combinations). Names the separator")],
     description="Interaction events of the day loaded into the DuckDB warehouse (table raw_interactions). The "
                 "source is the run config over the source settings file (resource source_file, ELCREC_SOURCE), "
                 "else the embedded synthetic data set. Every row is accepted or quarantined in "
@@ -205,7 +206,7 @@ def _categories_split(items: pl.DataFrame | None, config: ItemMetadataConfig | N
     if items is None or config is None:
         return dg.AssetCheckResult(check_name="item_categories_split", passed=True,
                                    description="no item metadata in this load")
-    advice = separator_advice(items, config.categories_separator, "item_metadata_categories_separator")
+    advice = separator_advice(items, config, "item_metadata_categories_separator")
     counts = items["categories"].list.len().fill_null(0)
     return dg.AssetCheckResult(
         check_name="item_categories_split", passed=advice is None, severity=dg.AssetCheckSeverity.WARN,

@@ -108,30 +108,46 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
     return good.drop("bad_flag", "source_row", "winner"), rejected
 
 
-OTHER_SEPARATORS = (",", ";", "|", "/")  # separators of category lists that separator_advice looks for
-ADVICE_SHARE = 0.5  # the share of the items with a category whose one category holds another separator
+OTHER_SEPARATORS = (",", ";", "|")  # separators of category lists that separator_advice looks for ("/": paths)
+ADVICE_SHARE = 0.5  # the share of the items with one category that holds another separator
+SPLIT_SHARE = 0.01  # at most this share of the items with a category has several: the separator hardly splits
 
 
-def separator_advice(items: pl.DataFrame, separator: str, setting: str = "the categories separator") -> str | None:
-    """Where ``items`` (as :func:`read_item_metadata` gives them: item_id, title, categories) look as if their
-    categories text was split on the wrong separator, what to set; else None. That is: no item has two
-    categories or more, and of the items with one, at least :data:`ADVICE_SHARE` hold one of
-    :data:`OTHER_SEPARATORS` other than ``separator`` (the most frequent is named, with the share and an example),
-    as ``Action, Comedy`` read with the default ``|`` gives each item one category ``Action, Comedy``. The advice
-    says to set ``setting`` (the name of the setting where the caller has one)."""
+def separator_advice(items: pl.DataFrame, config: ItemMetadataConfig,
+                     setting: str = "the categories separator") -> str | None:
+    """Where ``items`` (read by :func:`read_item_metadata` with ``config``) look as if their categories text was
+    split on the wrong separator, what to set; else None. That is: the categories come from a text column (not a
+    list column, not flags), at most :data:`SPLIT_SHARE` of the items with a category have two or more, and of
+    those with one, at least :data:`ADVICE_SHARE` hold one of :data:`OTHER_SEPARATORS` other than the configured
+    one (the most frequent is named, with the share and an example), as ``Action, Comedy`` read with the default
+    ``|`` gives each item one category ``Action, Comedy``. The advice says to set ``setting`` (the name of the
+    setting where the caller has one)."""
+    if config.categories is None or config.category_flags or _list_column(config):
+        return None
     counts = items["categories"].list.len().fill_null(0)
-    if len(items) == 0 or counts.max() != 1:
+    described, several = int((counts > 0).sum()), int((counts > 1).sum())
+    if not described or several > SPLIT_SHARE * described:
         return None
     single = items.filter(counts == 1)["categories"].list.first()
+    separator = config.categories_separator
     found = {other: int(single.str.contains(other, literal=True).sum())
              for other in OTHER_SEPARATORS if other != separator}
     other, share = max(found.items(), key=lambda kv: kv[1])
     if share < ADVICE_SHARE * len(single):
         return None
     example = single.filter(single.str.contains(other, literal=True))[0]
-    return (f"no item has two categories or more: the categories text was split on {separator!r}, which it does "
-            f"not hold, while {share:,} of the {len(single):,} items with a category ({share / len(single):.0%}) "
+    split = f"only {several:,} of the {described:,} items with a category have" if several else "no item has"
+    return (f"{split} two categories or more: the categories text was split on {separator!r}, which it hardly "
+            f"holds, while {share:,} of the {len(single):,} items with one category ({share / len(single):.0%}) "
             f"hold {other!r}, such as {example!r}. If these are lists, set {setting} to {other!r}")
+
+
+def _list_column(config: ItemMetadataConfig) -> bool:
+    """Whether ``config``'s categories column is a Parquet list or array (its separator splits nothing)."""
+    if Path(config.path).suffix.lower() != ".parquet":
+        return False
+    dtype = pl.read_parquet_schema(config.path).get(config.categories)
+    return isinstance(dtype, (pl.List, pl.Array))
 
 
 def _refuse_nested_columns(path: Path, types: dict[str, str], categories: str | None) -> None:

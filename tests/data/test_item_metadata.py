@@ -351,25 +351,52 @@ def test_categories_split_on_the_wrong_separator_get_advice_naming_the_right_one
     config = ItemMetadataConfig(str(path), categories="genres")
     items, _ = read_item_metadata(config)
     assert items["categories"].to_list() == [["Action, Comedy"], ["Drama, Romance, War"], ["Drama"], None]
-    advice = separator_advice(items, "|", "item_metadata_categories_separator")
-    assert advice == ("no item has two categories or more: the categories text was split on '|', which it does not "
-                      "hold, while 2 of the 3 items with a category (67%) hold ',', such as 'Action, Comedy'. If "
+    advice = separator_advice(items, config, "item_metadata_categories_separator")
+    assert advice == ("no item has two categories or more: the categories text was split on '|', which it hardly "
+                      "holds, while 2 of the 3 items with one category (67%) hold ',', such as 'Action, Comedy'. If "
                       "these are lists, set item_metadata_categories_separator to ','")
-    right, _ = read_item_metadata(ItemMetadataConfig(str(path), categories="genres", categories_separator=","))
+    right_config = ItemMetadataConfig(str(path), categories="genres", categories_separator=",")
+    right, _ = read_item_metadata(right_config)
     assert right["categories"].to_list() == [["Action", "Comedy"], ["Drama", "Romance", "War"], ["Drama"], None]
-    assert separator_advice(right, ",") is None  # items with two categories: the separator splits
+    assert separator_advice(right, right_config) is None  # items with two categories: the separator splits
+    # one item of 150 written with the configured | does not hide the other 149 (at most 1% may have several)
+    rows = "".join(f'{i},T{i},"Action, Comedy"\n' for i in range(149))
+    path.write_text(f"item_id,title,genres\n{rows}149,T,Action|Comedy\n")
+    advice = separator_advice(read_item_metadata(config)[0], config)
+    assert advice.startswith("only 1 of the 150 items with a category have two categories or more: the categories "
+                             "text was split on '|', which it hardly holds, while 149 of the 149 items with one")
+
+
+def _items(categories: list):
+    import polars as pl
+
+    return pl.DataFrame({"item_id": [str(i) for i in range(len(categories))], "categories": categories},
+                        schema={"item_id": pl.String, "categories": pl.List(pl.String)})
 
 
 @pytest.mark.parametrize("categories", [
     [["Arts, Crafts & Sewing"], ["Books"], ["Music"]],  # one category with a comma among plain ones: under half
-    [["a/b"], ["c", "d"]],  # an item with two categories: the separator does split
+    [["a;b"], ["c", "d"]],  # an item of two with two categories: the separator does split
     [[], []],  # no categories at all
     [["Sci-Fi"], ["Film-Noir"]],  # a hyphen is no list separator
+    [["Electronics/Computers/Laptops"], ["Home/Kitchen"]],  # paths: one category each
 ])
-def test_categories_that_need_no_other_separator_get_no_advice(categories: list) -> None:
+def test_categories_that_need_no_other_separator_get_no_advice(tmp_path: Path, categories: list) -> None:
+    config = ItemMetadataConfig(str(tmp_path / "items.csv"))
+    assert separator_advice(_items(categories), config) is None
+    assert separator_advice(_items(categories).clear(), config) is None
+
+
+def test_categories_that_no_separator_splits_get_no_advice(tmp_path: Path) -> None:
+    """A Parquet list column and flag columns are not split on the separator: no advice to set it."""
     import polars as pl
 
-    items = pl.DataFrame({"item_id": [str(i) for i in range(len(categories))], "categories": categories},
-                         schema={"item_id": pl.String, "categories": pl.List(pl.String)})
-    assert separator_advice(items, "|") is None
-    assert separator_advice(items.clear(), "|") is None
+    path = tmp_path / "items.parquet"
+    pl.DataFrame({"item_id": ["1", "2"], "categories": [["Clothing, Shoes & Jewelry"], ["Arts, Crafts"]],
+                  "text": ["Clothing, Shoes", "Arts, Crafts"], "a, b": [1, 1]}).write_parquet(path)
+    listed = ItemMetadataConfig(str(path), title=None)
+    assert separator_advice(read_item_metadata(listed)[0], listed) is None
+    flags = ItemMetadataConfig(str(path), title=None, categories=None, category_flags=("a, b",))
+    assert separator_advice(read_item_metadata(flags)[0], flags) is None
+    text = ItemMetadataConfig(str(path), title=None, categories="text")  # the same values as text: split on |, so advice
+    assert separator_advice(read_item_metadata(text)[0], text).endswith("set the categories separator to ','")

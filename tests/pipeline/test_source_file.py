@@ -485,7 +485,7 @@ def test_the_beauty_preset_reads_a_sequence_file_into_its_sequences(tmp_path):
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert result.success and checks == {"interaction_expectations": True, "earlier_days_loaded": True,
                                          "events_on_their_day": True, "item_metadata_matches_items": True,
-                              "item_categories_split": True,
+                                         "item_categories_split": True,
                                          "sequence_expectations": True, "new_event_types_modelled": True}
     seqs, item_ids = read_sequence_parquet(tmp_path / "data/sequences/2026-01-31/sequences.parquet")
     built = {int(user): [int(item_ids[i - 1]) for i in seqs.items[seqs.offsets[n]:seqs.offsets[n + 1]]]
@@ -738,8 +738,8 @@ def test_item_categories_split_on_the_wrong_separator_warn_naming_the_setting(tm
     wrong, right = evaluations["|"], evaluations[","]
     assert not wrong.passed and wrong.severity == dg.AssetCheckSeverity.WARN
     assert wrong.description == (
-        "no item has two categories or more: the categories text was split on '|', which it does not hold, while 2 "
-        "of the 3 items with a category (67%) hold ',', such as 'Action, Comedy'. If these are lists, set "
+        "no item has two categories or more: the categories text was split on '|', which it hardly holds, while 2 "
+        "of the 3 items with one category (67%) hold ',', such as 'Action, Comedy'. If these are lists, set "
         "item_metadata_categories_separator to ','")
     assert wrong.metadata["items_with_several"].value == 0 and right.metadata["items_with_several"].value == 2
     assert right.passed and right.description is None
