@@ -95,8 +95,9 @@ def serving_model(context: dg.AssetExecutionContext, config: PromotionSettings,
         "candidate": candidate.name,
         "promoted": decision.promote,
         "reason": decision.reason,
-        "scores": table([{"model": role, "valid_NDCG@20": score, "serves": role == decision.serves}
-                         for role, score in decision.scores.items()],
+        "scores": table([{"model": role, "valid_NDCG@20": decision.scores.get(role), "serves": role == decision.serves}
+                         for role in [*decision.scores, *(r for r, n in decision.non_finite.items()
+                                                          if n and r not in decision.scores)]],
                         {"model": "the role in the gate: candidate, serving (the model that served before) or a "
                                   "challenger"}),
         **_scores(decision.candidate_score, decision.serving_score),

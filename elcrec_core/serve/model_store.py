@@ -143,9 +143,9 @@ class ModelStore:
 
     def retire_challenger(self, record: ModelRecord) -> bool:
         """Take a challenger out of the competition (a later fit left it out): its folder is removed, or, when it
-        serves, served before or is ``previous`` (so that serving, rollback and the backtest still find it), kept
-        with a ``retired`` marker that :meth:`challengers` skips. Returns whether the folder was kept. A model is
-        known by its folder: its record's other fields (the fit's seconds) change when it is fitted again."""
+        serves, served before or is ``previous`` (so that serving, rollback and the backtest find it), kept with a
+        ``retired`` marker that :meth:`challengers` skips. Returns whether the folder was kept. A model is known by
+        its folder (its record's other fields, such as the fit's seconds, change when it is fitted again)."""
         served = {entry[key]["dir"] for entry in self.serving_log() for key in (SERVING, PREVIOUS) if entry[key]}
         if record.dir in served | {alias.dir for alias in self.aliases().values()}:
             (self.folder(record) / RETIRED).write_text("left out by a later fit of the challengers\n")
@@ -173,9 +173,9 @@ class ModelStore:
 
     def judged_days(self, serving: ModelRecord | None = None) -> set[str]:
         """The days of the models that the gate has judged (their folders hold ``decision.json``); with ``serving``,
-        only the days whose gate left that model serving (kept or chose it: the decision's ``serving``)."""
-        return {path.parent.parent.name for path in self.models.glob("????-??-??/*/decision.json")
-                if serving is None or (_read_json(path).get(SERVING) or {}).get("dir") == serving.dir}
+        only the days whose gate kept or chose that model (it ``serves``; not a gate that found nothing fit)."""
+        return {path.parent.parent.name for path in self.models.glob("????-??-??/*/decision.json") if serving is None
+                or (kept := _read_json(path)).get("serves") and (kept.get(SERVING) or {}).get("dir") == serving.dir}
 
     def decision(self, record: ModelRecord) -> dict[str, Any] | None:
         path = self.folder(record) / "decision.json"

@@ -365,6 +365,39 @@ def test_the_serving_models_day_run_again_after_a_newer_days_refusal_changes_not
     assert lists.select("partition", "model").unique().rows() == [(PARTITION, f"{first.name} (elcrec)")]
 
 
+def test_a_gate_that_finds_every_contender_non_finite_succeeds_and_keeps_no_older_day_out(tmp_path, monkeypatch):
+    """Every contender gives NaN scores on day 26: the step failed (its scores table had no row), after writing a
+    decision whose alias still named day 25's model, which then counted as kept by day 26's gate and kept day 25
+    run again out (review, 2026-12-04). Now the step succeeds, its table lists each contender without a score, the
+    model of day 25 serves on, and day 25 run again is judged."""
+    import assets.serving as serving_asset
+
+    config = run_config(tolerance=1.0)
+    store = ModelStore(tmp_path)
+    assert materialize_all(tmp_path, config, partition="2026-01-25").success
+    first = store.serving()
+    load = serving_asset.load_recommender
+
+    class NaNScores:
+        def __init__(self, inner) -> None:
+            self.inner, self.n_items = inner, inner.n_items
+
+        def score(self, users, history):
+            return torch.full_like(self.inner.score(users, history), float("nan"))
+
+    monkeypatch.setattr(serving_asset, "load_recommender", lambda *args: NaNScores(load(*args)))
+    nothing = materialize_all(tmp_path, config)
+    assert nothing.success
+    gate = metadata(nothing, "serving_model")
+    assert gate["reason"] == "refused: every contender gives NaN or infinite scores" and store.serving() == first
+    assert {row["model"]: row["valid_NDCG@20"] for row in rows(gate["scores"])} == dict.fromkeys(
+        ["candidate", "serving", "sasrec", "most_popular", "transition", "ease"])
+    assert store.judged_days(first) == {"2026-01-25"}
+    monkeypatch.setattr(serving_asset, "load_recommender", load)
+    again = metadata(materialize_all(tmp_path, config, partition="2026-01-25"), "serving_model")
+    assert "older than" not in again["reason"], again["reason"]
+
+
 def test_after_a_rollback_the_restored_models_day_run_again_is_judged(tmp_path):
     """Day 26's gate chose B over day 25's A; a rollback restores A and withdraws B. Day 26's choice is undone, so
     it does not keep day 25 run again out (only a newer day whose gate kept or chose the serving model does): that

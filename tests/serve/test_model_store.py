@@ -77,13 +77,14 @@ def test_nothing_has_served_in_an_empty_store(tmp_path):
 def test_the_days_the_gate_has_judged_are_those_with_a_decision(tmp_path):
     store = ModelStore(tmp_path)
     a, b, c = record(store, "2026-01-20", "a"), record(store, "2026-01-20", "b"), record(store, "2026-01-22", "c")
-    store.record_decision(a, {"promoted": True, "serving": a.to_dict()})
-    store.record_decision(c, {"promoted": False, "serving": a.to_dict()})
+    store.record_decision(a, {"promoted": True, "serves": "candidate", "serving": a.to_dict()})
+    store.record_decision(c, {"promoted": False, "serves": "serving", "serving": a.to_dict()})
     assert store.judged_days() == {"2026-01-20", "2026-01-22"} and store.decision(b) is None
-    # those whose gate left a model serving (kept or chose it): what the gate's older-day rule compares with
+    # those whose gate kept or chose a model: what the gate's older-day rule compares with
     assert store.judged_days(a) == {"2026-01-20", "2026-01-22"} and store.judged_days(b) == set()
-    store.record_decision(b, {"promoted": False, "serving": None})  # nothing served (every contender non-finite)
-    assert store.judged_days(a) == {"2026-01-20", "2026-01-22"} and store.judged_days() == {"2026-01-20", "2026-01-22"}
+    # a gate that found nothing fit (every contender non-finite) chose nothing, though the alias still names a
+    store.record_decision(c, {"promoted": False, "serves": None, "serving": a.to_dict()})
+    assert store.judged_days(a) == {"2026-01-20"} and store.judged_days() == {"2026-01-20", "2026-01-22"}
 
 
 def test_each_run_of_a_day_gets_its_own_candidate(tmp_path):
