@@ -146,7 +146,8 @@ def _list_column(config: ItemMetadataConfig) -> bool:
     """Whether ``config``'s categories column is a Parquet list or array (its separator splits nothing)."""
     if Path(config.path).suffix.lower() != ".parquet":
         return False
-    dtype = pl.read_parquet_schema(config.path).get(config.categories)
+    with open(config.path, "rb") as file:  # a handle: the name is no pattern ([, *, ? are its own characters)
+        dtype = pl.read_parquet_schema(file).get(config.categories)
     return isinstance(dtype, (pl.List, pl.Array))
 
 

@@ -398,5 +398,11 @@ def test_categories_that_no_separator_splits_get_no_advice(tmp_path: Path) -> No
     assert separator_advice(read_item_metadata(listed)[0], listed) is None
     flags = ItemMetadataConfig(str(path), title=None, categories=None, category_flags=("a, b",))
     assert separator_advice(read_item_metadata(flags)[0], flags) is None
-    text = ItemMetadataConfig(str(path), title=None, categories="text")  # the same values as text: split on |, so advice
+    text = ItemMetadataConfig(str(path), title=None, categories="text")  # as text: split on |: advice
+    assert separator_advice(read_item_metadata(text)[0], text).endswith("set the categories separator to ','")
+    # a name with [ ] is the file itself, not a pattern (polars read the schema of items1.parquet, or raised)
+    odd = tmp_path / "items[1].parquet"
+    path.rename(odd)
+    pl.DataFrame({"item_id": ["1"], "text": [["a, b"]]}).write_parquet(tmp_path / "items1.parquet")  # a list
+    text = ItemMetadataConfig(str(odd), title=None, categories="text")
     assert separator_advice(read_item_metadata(text)[0], text).endswith("set the categories separator to ','")
