@@ -30,7 +30,7 @@ from elcrec_core.data.ingestion import (
     store_checked,
     stored_files_gone,
 )
-from elcrec_core.data.item_metadata import read_item_metadata, separator_advice
+from elcrec_core.data.item_metadata import categories_from_text, read_item_metadata, separator_advice
 from elcrec_core.data.rejections import count_text, rejected_examples
 from elcrec_core.data.source_config import ItemMetadataConfig, TimestampFormat, day_files, resolve_files
 from elcrec_core.data.synthetic import generate
@@ -203,9 +203,10 @@ def _metadata_matches(coverage: warehouse.MetadataCoverage) -> dg.AssetCheckResu
 def _categories_split(items: pl.DataFrame | None, config: ItemMetadataConfig | None) -> dg.AssetCheckResult:
     """The check ``item_categories_split``: fails (a warning) where this load's item metadata seems split on the
     wrong separator (:func:`separator_advice`)."""
-    if items is None or config is None:
-        return dg.AssetCheckResult(check_name="item_categories_split", passed=True,
-                                   description="no item metadata in this load")
+    if items is None or config is None or not categories_from_text(config):
+        return dg.AssetCheckResult(check_name="item_categories_split", passed=True, description=(
+            "no item metadata in this load" if config is None else "not checked: the categories do not come from "
+            "a text column (a list column, flag columns or none), which the separator would split"))
     advice = separator_advice(items, config, "item_metadata_categories_separator")
     counts = items["categories"].list.len().fill_null(0)
     return dg.AssetCheckResult(

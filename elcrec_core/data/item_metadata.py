@@ -122,7 +122,7 @@ def separator_advice(items: pl.DataFrame, config: ItemMetadataConfig,
     one (the most frequent is named, with the share and an example), as ``Action, Comedy`` read with the default
     ``|`` gives each item one category ``Action, Comedy``. The advice says to set ``setting`` (the name of the
     setting where the caller has one)."""
-    if config.categories is None or config.category_flags or _list_column(config):
+    if not categories_from_text(config):
         return None
     counts = items["categories"].list.len().fill_null(0)
     described, several = int((counts > 0).sum()), int((counts > 1).sum())
@@ -142,13 +142,16 @@ def separator_advice(items: pl.DataFrame, config: ItemMetadataConfig,
             f"hold {other!r}, such as {example!r}. If these are lists, set {setting} to {other!r}")
 
 
-def _list_column(config: ItemMetadataConfig) -> bool:
-    """Whether ``config``'s categories column is a Parquet list or array (its separator splits nothing)."""
-    if Path(config.path).suffix.lower() != ".parquet":
+def categories_from_text(config: ItemMetadataConfig) -> bool:
+    """Whether ``config``'s categories are text split on its separator: a categories column without flag columns
+    that is not a Parquet list or array (which no separator splits)."""
+    if config.categories is None or config.category_flags:
         return False
+    if Path(config.path).suffix.lower() != ".parquet":
+        return True
     with open(config.path, "rb") as file:  # a handle: the name is no pattern ([, *, ? are its own characters)
         dtype = pl.read_parquet_schema(file).get(config.categories)
-    return isinstance(dtype, (pl.List, pl.Array))
+    return not isinstance(dtype, (pl.List, pl.Array))
 
 
 def _refuse_nested_columns(path: Path, types: dict[str, str], categories: str | None) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from elcrec_core.data import warehouse
 from elcrec_core.data.files import SourceReadError
-from elcrec_core.data.item_metadata import read_item_metadata, separator_advice
+from elcrec_core.data.item_metadata import categories_from_text, read_item_metadata, separator_advice
 from elcrec_core.data.source_config import MOVIELENS_GENRES, ItemMetadataConfig
 from elcrec_pipeline.config import SourceSettings
 from elcrec_pipeline.resources import Storage
@@ -398,6 +398,8 @@ def test_categories_that_no_separator_splits_get_no_advice(tmp_path: Path) -> No
     assert separator_advice(read_item_metadata(listed)[0], listed) is None
     flags = ItemMetadataConfig(str(path), title=None, categories=None, category_flags=("a, b",))
     assert separator_advice(read_item_metadata(flags)[0], flags) is None
+    assert not categories_from_text(listed) and not categories_from_text(flags)
+    assert categories_from_text(ItemMetadataConfig(str(path), title=None, categories="text"))
     text = ItemMetadataConfig(str(path), title=None, categories="text")  # as text: split on |: advice
     assert separator_advice(read_item_metadata(text)[0], text).endswith("set the categories separator to ','")
     # a name with [ ] is the file itself, not a pattern (polars read the schema of items1.parquet, or raised)

@@ -745,3 +745,10 @@ def test_item_categories_split_on_the_wrong_separator_warn_naming_the_setting(tm
     assert right.passed and right.description is None
     stored = warehouse.read_table(str(tmp_path / "data" / "warehouse.duckdb"), "item_metadata")
     assert sorted(stored["categories"].to_list()) == [["Action", "Comedy"], ["Drama"], ["Drama", "War"]]
+    # flag columns: no separator splits them, and the check says it did not look
+    (tmp_path / "items.csv").write_text("item_id,title,action,drama\n1,A,1,0\n2,B,0,1\n3,C,1,1\n")
+    flags = {**source, "item_metadata_categories_column": "", "item_metadata_category_flags": ["action", "drama"]}
+    result = dg.materialize([raw_interactions], partition_key="2026-01-31", resources=resources,
+                            run_config={"ops": {"raw_interactions": {"config": flags}}})
+    (unchecked,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "item_categories_split"]
+    assert unchecked.passed and unchecked.description.startswith("not checked: the categories do not come from a text")
