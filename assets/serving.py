@@ -96,8 +96,7 @@ def serving_model(context: dg.AssetExecutionContext, config: PromotionSettings,
         "promoted": decision.promote,
         "reason": decision.reason,
         "scores": table([{"model": role, "valid_NDCG@20": decision.scores.get(role), "serves": role == decision.serves}
-                         for role in [*decision.scores, *(r for r, n in decision.non_finite.items()
-                                                          if n and r not in decision.scores)]],
+                         for role in decision.non_finite],  # every contender; a non-finite one without a score
                         {"model": "the role in the gate: candidate, serving (the model that served before) or a "
                                   "challenger"}),
         **_scores(decision.candidate_score, decision.serving_score),

@@ -18,7 +18,7 @@ import torch
 
 from elcrec_core.config.settings import ExperimentConfig, merge_overrides
 from elcrec_core.data.sequences import Sequences, SequenceTensors
-from elcrec_core.evaluate.fitted_inputs import input_counts, input_items, popularity_scores, popularity_tie_break
+from elcrec_core.evaluate.fitted_inputs import input_counts, input_items, popularity_rank_order, popularity_tie_break
 from elcrec_core.evaluate.linalg import spd_inverse_
 from elcrec_core.evaluate.ranking import SELECTION_METRIC, Split, eligible_users
 from elcrec_core.evaluate.scoring import ELCRecRecommender, Fit, recommender_metrics
@@ -37,18 +37,18 @@ SASREC_ABLATION = {"cf_weight": 0.0, "intent_cf_weight": 0.0, "trade_off": 0.0, 
 
 
 class MostPopular:
-    """Every item scored by :func:`popularity_scores` of how often it occurs in all users' inputs for the fitted
-    split (:func:`input_counts`): one total order, which it serves and is evaluated on alike (the evaluator's tie
-    rule, which counts ties against the target, would otherwise rank it below what it serves, and the promotion
-    gate's floor with it). Fitted and evaluated on one split it ranks as
-    :func:`~elcrec_core.evaluate.popularity.popularity_ranks`."""
+    """Every item scored by how often it occurs in all users' inputs for the fitted split (:func:`input_counts`)
+    plus its :func:`popularity_rank_order` (< 1: among equally frequent items the lower index first): one total
+    order, which it serves and is evaluated on alike (the evaluator's tie rule, which counts ties against the
+    target, would otherwise rank it below what it serves, and the promotion gate's floor with it). Fitted and
+    evaluated on one split it ranks as :func:`~elcrec_core.evaluate.popularity.popularity_ranks`."""
 
     name = "most_popular"
 
     def fit(self, data: SequenceTensors, split: Fit) -> "MostPopular":
         self.n_items = data.n_items
         self.counts = input_counts(data, split)
-        self._scores = popularity_scores(self.counts)
+        self._scores = self.counts + popularity_rank_order(self.counts)
         return self
 
     def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:

@@ -32,12 +32,6 @@ def input_items(data: SequenceTensors, split: Fit) -> tuple[torch.Tensor, torch.
     return user, data.items[position]
 
 
-def popularity_scores(counts: torch.Tensor) -> torch.Tensor:
-    """Most popular's total order: ``counts`` [n] (item i at i - 1) plus ``(n + 1 - i) / (n + 1)``, float64."""
-    n = len(counts)
-    return counts + torch.arange(n, 0, -1, dtype=torch.float64, device=counts.device) / (n + 1)
-
-
 def popularity_rank_order(counts: torch.Tensor) -> torch.Tensor:
     """Per item of ``counts`` [n] (item i at i - 1), ``(n - r) / (n + 1)`` where r is its place in most popular's
     order (the larger count first, then the lower index): distinct values in (0, 1), evenly spaced (so that they
