@@ -58,6 +58,8 @@ if "$py" -c "import xdist, pytest_timeout" 2>/dev/null; then
 fi
 step core_tests 120 "$py" -m pytest -v --tb=line -rfE -p no:cacheprovider "${parallel[@]}" \
     --continue-on-collection-errors tests/train tests/model tests/evaluate tests/serve tests/intents
+# each failure's line (--tb=line) once, with how many tests it failed: the cause of every failure reaches the output
+grep -E '^/.+:[0-9]+: ' "$out/core_tests.log" | sed "s|$PWD/||" | sort | uniq -c | sort -rn | head -n 40
 step gpu_check_bf16 80 "$py" benchmarks/gpu_check.py --data "$data/Beauty.txt" --epochs 3 \
     --json "$out/gpu_check_bf16.json"
 step valid_sweep 230 "$py" benchmarks/valid_sweep.py --data beauty sports --shared "$data" --seeds 2024 1 2 \
