@@ -16,10 +16,14 @@ from elcrec_core.model.elcrec import ELCRec
 from elcrec_core.train import loop
 from elcrec_core.train.batches import trainable_users
 from elcrec_core.train.checkpoint import load_checkpoint, load_model
+from elcrec_core.train.compiled_step import _compiler_missing
 from elcrec_core.train.loop import make_optimizer, train, train_epoch
 from elcrec_core.train.objective import NonFiniteLoss, joint_loss
 from elcrec_core.train.state import EarlyStopping
 from tests.train.small import SMALL_MODEL, small_config
+
+# inductor's CPU kernels need a C++ compiler: where there is none, the trainer runs eager (tested below)
+needs_a_cpp_compiler = pytest.mark.skipif(bool(_compiler_missing()), reason=_compiler_missing() or "a compiler")
 
 
 def test_training_learns_more_than_popularity(seqs, tmp_path):
@@ -414,6 +418,7 @@ def test_a_failed_compilation_falls_back_to_eager_once(seqs, monkeypatch) -> Non
 
 
 @pytest.mark.slow
+@needs_a_cpp_compiler
 def test_the_compiled_step_gives_the_eager_losses_and_gradients(seqs, monkeypatch) -> None:
     """torch.compile of the step (C++ kernels from the system compiler) against eager, with the dropout replaced
     by the identity (the compiled step draws its masks from another random stream) but the CPU training path of
@@ -443,6 +448,7 @@ def test_the_compiled_step_gives_the_eager_losses_and_gradients(seqs, monkeypatc
         assert torch.allclose(p.grad, grads[name], rtol=1e-3, atol=1e-6), name
 
 
+@needs_a_cpp_compiler
 def test_a_compiled_renormalisation_gives_the_centres_the_gradient_at_the_renormalised_centres() -> None:
     """The step renormalises the centres in place, then takes the cluster loss: inductor's backward of that graph
     used the centres divided by their old norm twice (a gradient 3x too small in the norm terms of centres of
