@@ -9,7 +9,8 @@ import dagster as dg
 
 from assets.daily import configured_partitions
 from elcrec_core.data.source_config import day_files
-from elcrec_pipeline.jobs import RUN_CONFIG_ENV, daily_retrain_job, ingestion_job, run_config_file
+from assets.training import elcrec_model
+from elcrec_pipeline.jobs import RUN_CONFIG_ENV, daily_retrain_job, run_config_file
 from elcrec_pipeline.resources import SourceFile, files_version
 
 LOOKBACK_DAYS = 7  # the days a tick looks at: older days are a backfill's work
@@ -56,7 +57,7 @@ def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceF
 
 def loaded_since(instance: dg.DagsterInstance, day: str, files: list[Path]) -> bool:
     """Whether the last load of ``day`` (``raw_interactions``) read ``files`` as they are now (its metadata's
-    ``files_version``, taken before it read them) in a run that retrains (not ``ingestion_job`` alone): such a day
+    ``files_version``, taken before it read them) in a run that retrains (:func:`retrains`): such a day
     is done, as when the schedule or a backfill ran it before the sensor was turned on (a sensor's run keys are its
     own: it requested every day of its window again). A day whose files changed, arrived or went since is not (a
     file moved into place with an old modification time too: its path or size differ)."""
@@ -66,8 +67,17 @@ def loaded_since(instance: dg.DagsterInstance, day: str, files: list[Path]) -> b
         return False
     loaded = records[0].asset_materialization.metadata.get("files_version")
     run = instance.get_run_by_id(records[0].run_id)
-    return (loaded is not None and loaded.value == files_version(files) and run is not None
-            and run.job_name != ingestion_job.name)
+    return loaded is not None and loaded.value == files_version(files) and run is not None and retrains(run)
+
+
+def retrains(run: dg.DagsterRun) -> bool:
+    """Whether ``run`` trains the day's model: a run of the whole ``daily_retrain_job`` (the schedule's, a
+    backfill's, the sensor's), or any run whose asset selection holds ``elcrec_model`` (the UI's "Materialize
+    all"). Not ``ingestion_job``, nor a materialization of the ingestion assets alone (``dagster asset materialize
+    --select raw_interactions``, the UI on one asset, ``daily_retrain_job`` with a subset that leaves training out)."""
+    if run.asset_selection:
+        return elcrec_model.key in run.asset_selection
+    return run.job_name == daily_retrain_job.name
 
 
 def settled(files: list[Path]) -> bool:

@@ -17,8 +17,10 @@ import polars as pl
 import pytest
 import yaml
 
+import assets.training
 from assets.ingestion import _other_rules_note, raw_interactions, rejected_interactions
 from assets.sequences import interaction_sequences
+from assets.training import elcrec_model
 from elcrec_core.data import warehouse
 from elcrec_core.data.item_metadata import read_item_metadata
 from elcrec_core.data.sequences import read_sequence_parquet
@@ -331,8 +333,9 @@ def test_the_sensor_requests_a_day_when_its_file_appears_and_again_when_it_chang
 
 def test_the_sensor_leaves_a_day_that_a_run_loaded_after_its_files_last_changed(tmp_path, monkeypatch):
     """Turned on after the schedule (or a backfill) had run the last days, the sensor requested every day of its
-    window again (full retrains: its run keys are its own); a day loaded by a run that started after its files
-    last changed is done, and it is requested again once they change."""
+    window again (full retrains: its run keys are its own); a day loaded by a run that retrains and started after its
+    files last changed is done, and it is requested again once they change. A load without training (ingestion_job,
+    the ingestion assets materialized alone) leaves the day to request."""
     monkeypatch.setenv("ELCREC_START_DATE", (date.today() - timedelta(days=10)).isoformat())
     days = [(date.today() - timedelta(days=n)).isoformat() for n in (3, 2)]
     logs = tmp_path / "logs"
@@ -351,10 +354,26 @@ def test_the_sensor_leaves_a_day_that_a_run_loaded_after_its_files_last_changed(
         monkeypatch.setenv("ELCREC_DATA_DIR", str(tmp_path / "data"))  # the job's own resources: a subset of
         monkeypatch.setenv("ELCREC_SOURCE", str(tmp_path / "source.yaml"))  # the job takes no others
 
-        def daily_load(day: str) -> bool:  # the schedule's run of the day, as far as the sensor looks (the load)
-            return defs().resolve_job_def("daily_retrain_job").execute_in_process(
-                partition_key=day, asset_selection=[raw_interactions.key], instance=instance).success
+        def load(job: dg.JobDefinition, day: str, assets: list[dg.AssetKey]) -> dg.ExecuteInProcessResult:
+            return job.execute_in_process(partition_key=day, asset_selection=assets, instance=instance,
+                                          raise_on_error=False)
 
+        def stopped(*_args):  # the run's training, stopped here: the sensor looks at what the run was to do
+            raise dg.Failure("the test stops training here", allow_retries=False)
+
+        monkeypatch.setattr(assets.training, "_train", stopped)
+        daily, every_asset = defs().resolve_job_def("daily_retrain_job"), defs().resolve_implicit_global_asset_job_def()
+
+        def daily_load(day: str) -> bool:  # the schedule's run of the day (its training stopped), as the sensor sees it
+            result = load(daily, day, [raw_interactions.key, elcrec_model.key])
+            assert [e.step_key for e in result.get_step_failure_events()] == ["elcrec_model"]
+            return raw_interactions.key in {e.asset_key for e in result.get_asset_materialization_events()}
+
+        # the ingestion assets alone (dagster asset materialize --select, the UI on one asset, a subset of the job)
+        assert load(every_asset, days[0], [raw_interactions.key]).success
+        assert sorted(r.partition_key for r in sensor_tick(source, instance).run_requests) == days
+        assert load(daily, days[0], [raw_interactions.key, rejected_interactions.key]).success
+        assert sorted(r.partition_key for r in sensor_tick(source, instance).run_requests) == days
         assert daily_load(days[0])
         assert [r.partition_key for r in sensor_tick(source, instance).run_requests] == days[1:]
         assert daily_load(days[1])
