@@ -85,7 +85,7 @@ MIN_METADATA_COVERAGE = 0.5  # item_metadata_matches_items warns where a smaller
 )
 def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, storage: Storage,
                      source_file: SourceFile) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    with fails_at_once(f"source settings ({source_file.location() or 'run config'})", ValueError):  # pydantic's too
+    with fails_at_once(f"source settings ({config.origin(source_file.location())})", ValueError):  # pydantic's too
         config = config.resolved(source_file.settings())
         source = config.source_config(context.partition_key, storage, source_file.folders())  # a format, ...
         rules = config.row_rules()

@@ -90,6 +90,13 @@ class SourceSettings(dg.Config):
         given = {name: value for name, value in self.model_dump().items() if value is not None}
         return SourceSettings(**{**_SOURCE_DEFAULTS, **file_settings, **given})
 
+    def origin(self, file: Path | None) -> str:
+        """Where these (unresolved) settings come from, for an error about them: the source settings ``file``,
+        this run's config naming the fields it sets (over the file, if any), or the defaults."""
+        given = [name for name, value in self.model_dump().items() if value is not None]
+        run = f"run config ({', '.join(given)})" if given else ""
+        return " over ".join(filter(None, (run, str(file or "")))) or "the defaults"
+
     def source_config(self, partition: str, storage: Storage, extra_dirs: Sequence[Path] = ()) -> SourceConfig:
         """The partition's source (of resolved settings); its path is checked by :meth:`Storage.input_path`,
         which also allows ``extra_dirs``."""

@@ -557,9 +557,11 @@ def test_a_load_under_other_row_rules_counts_the_stored_files_they_left_as_they_
     ({"delimiter": ";;"}, "delimiter"),
     ({"min_timestamp": "yesterday"}, "min_timestamp"),
 ])
-def test_a_bad_value_in_the_source_settings_fails_at_once_naming_the_file(team, tmp_path, setting, message):
+def test_a_bad_value_in_the_source_settings_fails_at_once_naming_the_file(team, tmp_path, setting, message,
+                                                                          monkeypatch):
     """A value that the source settings' own checks refuse (not a misspelt key: that one was named) was retried
-    twice, 40 s, and its message did not name the settings file."""
+    twice, 40 s, and its message did not name the settings file; one from the run config was blamed on the file."""
+    monkeypatch.delenv(SOURCE_ENV, raising=False)
     settings = {**yaml.safe_load((team / "source.yaml").read_text()), **setting}
     (team / "bad.yaml").write_text(yaml.safe_dump(settings))
     result = ingest(tmp_path / "data", SourceFile(path=str(team / "bad.yaml")), "2026-01-30")
@@ -567,6 +569,13 @@ def test_a_bad_value_in_the_source_settings_fails_at_once_naming_the_file(team, 
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     error = failure.event_specific_data.error.message
     assert f"source settings ({team / 'bad.yaml'})" in error and message in error
+    # the same value in the run config, over a good file or none: the run config is named, with its fields
+    for source, where in ((SourceFile(path=str(team / "source.yaml")), f" over {team / 'source.yaml'}"),
+                          (SourceFile(path=""), "")):
+        result = ingest(tmp_path / "data", source, "2026-01-30", {"ops": {"raw_interactions": {"config": setting}}})
+        (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+        error = failure.event_specific_data.error.message
+        assert f"source settings (run config ({next(iter(setting))}){where}): " in error and message in error
 
 
 def test_a_file_with_other_column_names_says_which_settings_name_them(team, tmp_path):
