@@ -79,7 +79,7 @@ def connect(path: str | Path = DEFAULT_WAREHOUSE, read_only: bool = False) -> It
     if read_only and not path.exists():
         raise FileNotFoundError(f"no warehouse at {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = _open(path, read_only, float(os.environ.get(LOCK_WAIT_ENV, "60")))
+    con = _open(path, read_only, lock_wait_seconds())
     try:
         con.execute("SET TimeZone = 'UTC'")
         if not read_only:
@@ -87,6 +87,19 @@ def connect(path: str | Path = DEFAULT_WAREHOUSE, read_only: bool = False) -> It
         yield con
     finally:
         con.close()
+
+
+def lock_wait_seconds() -> float:
+    """``ELCREC_WAREHOUSE_LOCK_WAIT`` in seconds (default 60): how long a process waits for another's lock on the
+    warehouse file. Raises ValueError naming the variable for a value that is no finite number of seconds >= 0."""
+    value = os.environ.get(LOCK_WAIT_ENV) or "60"
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds < float("inf"):  # NaN too
+        raise ValueError(f"{LOCK_WAIT_ENV}={value!r}: expected a number of seconds >= 0, such as 60")
+    return seconds
 
 
 class WarehouseLocked(RuntimeError):

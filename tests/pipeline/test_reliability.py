@@ -19,6 +19,7 @@ from assets import challengers, evaluation, ingestion, profiling, recommendation
 from assets.daily import MODEL_STORE_POOL, RETRY, WAREHOUSE_POOL
 from elcrec_core.data import warehouse
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
+from elcrec_pipeline.definitions import defs
 from elcrec_pipeline.resources import ComputeDevice, SourceFile, Storage
 
 REPO = Path(__file__).resolve().parents[2]
@@ -134,6 +135,28 @@ def hold_lock(path: Path, seconds: float) -> subprocess.Popen:
                             text=True)
     assert proc.stdout.readline().strip() == "held"
     return proc
+
+
+@pytest.mark.parametrize("value", ["60s", "-1", "nan", "inf"])
+def test_a_bad_lock_wait_is_refused_naming_the_variable_before_a_run_starts(tmp_path, monkeypatch, value):
+    """'60s' failed each step that opened the warehouse with float()'s unnamed message, and was retried."""
+    monkeypatch.setenv(warehouse.LOCK_WAIT_ENV, value)
+    message = f"{warehouse.LOCK_WAIT_ENV}={value!r}: expected a number of seconds >= 0, such as 60"
+    with pytest.raises(ValueError) as refused:
+        defs()  # the code location's load (the UI, dagster job execute, the daemon)
+    assert str(refused.value) == message
+    with pytest.raises(ValueError) as refused:
+        with warehouse.connect(tmp_path / "warehouse.duckdb"):
+            pass
+    assert str(refused.value) == message
+
+
+def test_the_lock_wait_is_read_in_seconds_with_60_by_default(monkeypatch):
+    monkeypatch.delenv(warehouse.LOCK_WAIT_ENV, raising=False)
+    assert warehouse.lock_wait_seconds() == 60.0
+    for value, seconds in (("", 60.0), ("0", 0.0), ("2.5", 2.5), (" 30 ", 30.0)):
+        monkeypatch.setenv(warehouse.LOCK_WAIT_ENV, value)
+        assert warehouse.lock_wait_seconds() == seconds
 
 
 def test_a_held_warehouse_lock_is_waited_for_then_reported(tmp_path, monkeypatch):
