@@ -38,13 +38,14 @@ def train_distributed(nproc: int, seqs: Sequences, exp: ExperimentConfig, out_di
 
     Each process runs ``threads`` CPU threads (None: ``OMP_NUM_THREADS`` if set, else the cores / ``nproc``).
     Returns rank 0's result, with ``seconds`` the wall time of the launch (the processes' start included).
-    Raises ValueError for ``nproc`` < 2 and RuntimeError naming each rank that failed, its error and exit code
-    (the traceback is on stderr; the rank whose training raised first comes first) when a process fails
+    Raises ValueError for ``nproc`` < 2 or an ``OMP_NUM_THREADS`` that is no count (naming it), and RuntimeError
+    naming each rank that failed, its error and exit code (the traceback is on stderr; the rank whose training raised
+    first comes first) when a process fails
     (:class:`NonFiniteLoss` where one diverged, ValueError where one refused the settings); a killed caller takes
     its processes with it."""
     if nproc < 2:
         raise ValueError(f"nproc must be at least 2 for distributed training, not {nproc}")
-    threads = threads or int(os.environ.get("OMP_NUM_THREADS", "0")) or max(1, _cores() // nproc)
+    threads = threads or _omp_threads() or max(1, _cores() // nproc)
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=f"elcrec-{uuid.uuid4().hex}",
                           rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, start_method="spawn")
     began = time.perf_counter()
@@ -129,3 +130,13 @@ def _message(message: str | dict) -> str:
 
 def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _omp_threads() -> int:
+    """The threads of ``OMP_NUM_THREADS`` (its first level, as OpenMP reads "4,2"); 0 where it is not set. Raises
+    ValueError naming the variable for a value that is no count."""
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    first = value.split(",")[0].strip()
+    if first and not first.isdigit():
+        raise ValueError(f"OMP_NUM_THREADS={value!r}: expected a number of threads, such as 4")
+    return int(first or 0)

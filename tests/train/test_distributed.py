@@ -174,6 +174,19 @@ def test_one_process_is_no_distributed_launch(tmp_path):
         train_distributed(1, None, None, tmp_path)
 
 
+def test_omp_num_threads_gives_each_process_its_threads_and_a_bad_one_is_named(monkeypatch, tmp_path):
+    """OpenMP reads "4,2" as 4 threads at the first level; "four" failed with int()'s unnamed message."""
+    for value, threads in (("4", 4), ("4,2", 4), (" 3 ", 3), ("", 0)):
+        monkeypatch.setenv("OMP_NUM_THREADS", value)
+        assert launch._omp_threads() == threads
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert launch._omp_threads() == 0
+    monkeypatch.setenv("OMP_NUM_THREADS", "four")
+    with pytest.raises(ValueError) as refused:
+        train_distributed(2, None, None, tmp_path)
+    assert str(refused.value) == "OMP_NUM_THREADS='four': expected a number of threads, such as 4"
+
+
 @pytest.mark.slow
 def test_distributed_resume_continues_exactly(events, tmp_path, capfd):
     assert main(train_args(events, tmp_path / "a", 4, "--nproc", "2")) == 0
