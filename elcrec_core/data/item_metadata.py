@@ -26,7 +26,8 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
     """Item metadata as (item_id, title, categories: list of text), and its unusable rows with a reason.
 
     A row is unusable when its line is malformed (``malformed_line``; with the UTF-8 encoding, a line that is
-    not UTF-8 text is one too, and its detail suggests an encoding), its item id is missing (``missing_item``)
+    not UTF-8 text is one too, and its detail suggests an encoding), it holds the column names (a header line
+    inside the data: ``repeated_header``), its item id is missing (``missing_item``)
     or a category flag is neither 0 nor 1 (``bad_category_flag``, the detail names the column and the value);
     of an item's usable rows the last wins, and the earlier ones are rejected as ``superseded_item`` (the detail
     names the row that replaces them); the rejected frame has source_file, source_row, reason and detail. A file
@@ -84,15 +85,22 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
         categories = pl.concat_list([lists[0].fill_null(pl.lit([], pl.List(pl.String))), lists[1]]) \
             .list.unique(maintain_order=True)
     title = pl.col("title").cast(pl.String) if config.title is not None else pl.lit(None, pl.String)
+    names = {key: name for key, name in wanted.items() if name is not None}  # a text line of them: a header again
+    header = pl.lit(False) if path.suffix.lower() == ".parquet" else pl.all_horizontal(
+        [(pl.col(key).cast(pl.String).str.strip_chars() == name).fill_null(False) for key, name in names.items()])
     frame = raw.select(
         _id_text(pl.col("item"), raw.schema["item"]).alias("item_id"), title.alias("title"),
         categories.alias("categories"),
-        bad_flag.alias("bad_flag"), "source_row",
+        pl.when(~header).then(bad_flag).alias("bad_flag"), "source_row", header.alias("header"),
     )
+    repeated, frame = frame.filter(pl.col("header")), frame.filter(~pl.col("header")).drop("header")
     missing = frame.filter(blank("item_id"))
     flagged = frame.filter(~blank("item_id") & pl.col("bad_flag").is_not_null())
     rejected = pl.concat([
         malformed.select("source_row", "reason", "detail"),
+        repeated.select("source_row", pl.lit("repeated_header").alias("reason"),
+                        pl.lit(f"the column names again ({', '.join(names.values())}): a header line inside the "
+                               "data").alias("detail")),
         missing.select("source_row", pl.lit("missing_item").alias("reason"),
                        pl.lit(f"{config.item} is empty").alias("detail")),
         flagged.select("source_row", pl.lit("bad_category_flag").alias("reason"), pl.col("bad_flag").alias("detail")),

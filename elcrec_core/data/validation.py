@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 
 Reason = Literal[
-    "malformed_line", "missing_user", "missing_item", "missing_timestamp", "bad_timestamp",
+    "malformed_line", "repeated_header", "missing_user", "missing_item", "missing_timestamp", "bad_timestamp",
     "timestamp_out_of_window", "timestamp_in_future", "bad_rating", "rating_out_of_range", "duplicate_event",
 ]
 # in order of precedence: a row that breaks several rules gets the first reason
@@ -78,6 +78,7 @@ def check_rows(frame: pl.DataFrame, rules: RowRules = RowRules()) -> RowCheck:
     ts, error = pl.col("timestamp"), pl.col("error")
     broken = {  # reason -> condition; the reader's own errors are in ``error``
         "malformed_line": error == "malformed_line",
+        "repeated_header": error == "repeated_header",
         "missing_user": blank("user_id"),
         "missing_item": blank("item_id"),
         "missing_timestamp": error == "missing_timestamp",

@@ -299,6 +299,21 @@ def test_an_items_last_usable_row_wins_and_its_earlier_rows_are_kept_with_the_ro
     assert len(meta) + len(rejected) == 5  # rows in = stored + rejected
 
 
+def test_a_header_line_inside_item_metadata_is_rejected_not_read_as_an_item(tmp_path: Path) -> None:
+    """Files joined with their headers: the repeated header was an item 'item_id' titled 'title' (with a list
+    column), or a bad flag 'Drama: Drama' (with flags)."""
+    path = tmp_path / "items.csv"
+    path.write_text("item_id,title,categories\n1,Toy,a|b\nitem_id,title,categories\n2,Heat,c\n")
+    meta, rejected = read_item_metadata(ItemMetadataConfig(str(path)))
+    assert meta.rows() == [("1", "Toy", ["a", "b"]), ("2", "Heat", ["c"])]
+    assert rejected.select("source_row", "reason", "detail").rows() == [
+        (3, "repeated_header", "the column names again (item_id, title, categories): a header line inside the data")]
+    path.write_text("item_id,title,Drama\n7,Old,1\nitem_id, title ,Drama\n")
+    meta, rejected = read_item_metadata(ItemMetadataConfig(str(path), categories=None, category_flags=["Drama"]))
+    assert meta.rows() == [("7", "Old", ["Drama"])]
+    assert rejected.select("source_row", "reason").rows() == [(3, "repeated_header")]
+
+
 @pytest.mark.parametrize(("column", "values", "settings", "kind", "wanted"), [
     ("categories", [{"x": "Drama", "y": "War"}, {"x": "Comedy", "y": None}], {}, "STRUCT(x VARCHAR, y VARCHAR)",
      "text or a list of values"),

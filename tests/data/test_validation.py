@@ -69,17 +69,18 @@ def test_every_reason_code(tmp_path: Path) -> None:
         f"a,x,{e},3",  # 14 duplicate_event
         f"a,x,{e},4",  # 15 accepted: another rating is another event
         f"a,x,{e},",  # 16 accepted: no rating
+        " u , i,t,r",  # 17 repeated_header (its names, white space around them)
     ]) + "\n"
     result = _check(tmp_path, text, user="u", item="i", timestamp="t", rating="r")
     assert result.rejected.select("source_row", "reason").cast({"reason": pl.String}).rows() == [
         (3, "malformed_line"), (4, "missing_user"), (5, "missing_user"), (6, "missing_item"),
         (7, "missing_timestamp"), (8, "bad_timestamp"), (9, "timestamp_out_of_window"),
         (10, "timestamp_out_of_window"), (11, "timestamp_in_future"), (12, "bad_rating"),
-        (13, "rating_out_of_range"), (14, "duplicate_event"),
+        (13, "rating_out_of_range"), (14, "duplicate_event"), (17, "repeated_header"),
     ]
     assert result.accepted["source_row"].to_list() == [2, 15, 16]
     assert set(result.by_reason) == set(REASONS)  # every reason occurs
-    assert len(result.rejected) == 12 and result.rejected_share == pytest.approx(12 / 15)
+    assert len(result.rejected) == 13 and result.rejected_share == pytest.approx(13 / 16)
     assert result.rejected.filter(pl.col("source_row") == 8)["detail"].to_list() == ["timestamp: later"]
     details = dict(result.rejected.select("source_row", "detail").rows())  # a bound's rejection: value and bound
     window = "is outside 2020-01-01 00:00:00 .. 2030-01-01 00:00:00"
@@ -89,6 +90,19 @@ def test_every_reason_code(tmp_path: Path) -> None:
     assert details[13] == "rating 9.0 is outside 1.0 .. 5.0"
     # the empty id's column as the source names it (u, i), not the field (user_id, item_id)
     assert (details[4], details[5], details[6]) == ("u is empty", "u is empty", "i is empty")
+
+
+def test_a_header_line_inside_the_data_is_rejected_even_where_no_time_would_refuse_it(tmp_path: Path) -> None:
+    """Daily files joined with their headers: without a timestamp column the repeated header 'customer,sku' was
+    accepted as an event of user 'customer' and item 'sku'. A row where only some columns hold their names is
+    data."""
+    result = _check(tmp_path, "customer,sku\nu1,a\ncustomer,sku\nu2,b\ncustomer,x\nsku,customer\n",
+                    user="customer", item="sku", timestamp=None)
+    assert result.accepted.select("user_id", "item_id").rows() == [("u1", "a"), ("u2", "b"), ("customer", "x"),
+                                                                   ("sku", "customer")]
+    assert result.rejected.select("source_row", "reason", "detail").cast({"reason": pl.String}).rows() == [
+        (3, "repeated_header", "the column names again (customer, sku): a header line inside the data, as where "
+                               "files were joined with their headers")]
 
 
 def test_first_broken_rule_is_the_reason(tmp_path: Path) -> None:
