@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from elcrec_core.config.settings import ExperimentConfig, load_preset, merge_overrides
+from elcrec_core.config.settings import ExperimentConfig, load_preset, merge_overrides, preset_names
 from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.train.batches import trainable_users, training_windows
 
@@ -152,6 +152,8 @@ def preset_experiment(preset: str, seqs: Sequences | None, model: Mapping[str, A
         if seqs is None:
             raise ValueError("preset 'auto' derives its settings from the data: give the sequences")
         return auto_experiment(seqs, model, train, log)
+    if preset not in preset_names():  # load_preset's own list lacks auto, which only this function knows
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted([AUTO, *preset_names()])}")
     return merge_overrides(load_preset(preset), dict(model), dict(train))
 
 

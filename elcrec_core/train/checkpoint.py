@@ -49,12 +49,14 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load raises many types on damaged input (OSError, KeyError, IndexError...)
         with path.open("rb") as fh:
-            head = fh.read(2)
+            head = fh.read(8)
         if not head:
             raise CheckpointError(f"checkpoint {path} is empty (a write cut short?)") from None
-        if head not in (b"PK", b"\x80\x02"):  # neither torch.save's zip archive nor its legacy pickle: a data file?
+        if head[:2] not in (b"PK", b"\x80\x02"):  # neither torch.save's zip archive nor its legacy pickle: a data file?
+            # torch's own message would advise weights_only=False, which runs any code a file holds: not quoted
             raise CheckpointError(f"{path} is not a PyTorch checkpoint (such as the best.pt or last.pt that elcrec "
-                                  f"train writes): torch.load says {exc}") from None
+                                  f"train writes): it begins {head!r}, not as torch.save's zip archive or pickle "
+                                  "does") from None
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {exc}") from None
     if not isinstance(payload, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(payload).__name__}, not a dict")

@@ -17,6 +17,7 @@ from dagster._core.definitions.policy import calculate_delay  # the delays the R
 
 from assets import challengers, evaluation, ingestion, profiling, recommendations, sequences, serving, training
 from assets.daily import MODEL_STORE_POOL, RETRY, WAREHOUSE_POOL
+from elcrec_core.config.settings import preset_names
 from elcrec_core.data import warehouse
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_pipeline.definitions import defs
@@ -275,7 +276,9 @@ def test_a_bad_training_setting_fails_at_once_naming_it(tmp_path):
                             selection=[training.elcrec_model.key])
     assert [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY] == []
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
-    assert "training settings of 2026-01-20: unknown preset 'beuaty'" in failure.event_specific_data.error.message
+    names = sorted(["auto", *preset_names()])  # auto too: the default, which the preset file does not hold
+    assert (f"training settings of 2026-01-20: unknown preset 'beuaty'; choose one of {names}"
+            in failure.event_specific_data.error.message) and "auto" in names
     result = dg.materialize([training.elcrec_model], partition_key=PARTITION, raise_on_error=False,
                             run_config={"ops": {"elcrec_model": {"config": {"intents": 4096}}}},  # > the sequences
                             resources={"storage": storage, "device": ComputeDevice()},

@@ -64,12 +64,16 @@ def test_garbage_checkpoint_raises_checkpoint_error(tmp_path: Path, blob: bytes)
 
 def test_a_data_file_given_as_checkpoint_says_it_is_no_checkpoint_and_a_cut_one_that_it_is_damaged(
         tmp_path: Path) -> None:
-    """An events CSV given as --checkpoint read "is corrupt or truncated: pop from empty list"."""
-    path = tmp_path / "events.csv"
-    path.write_text("user_id,item_id,timestamp\nu,a,1\n")
-    with pytest.raises(CheckpointError, match=f"^{path} is not a PyTorch checkpoint \\(such as the best.pt or "
-                                              "last.pt that elcrec train writes\\): torch.load says "):
-        load_checkpoint(path)
+    """An events CSV given as --checkpoint read "is corrupt or truncated: pop from empty list"; a Markdown file then
+    passed on torch's advice to load it with weights_only=False (which runs any code a file holds)."""
+    for name, text in (("events.csv", "user_id,item_id,timestamp\nu,a,1\n"), ("README.md", "# elcrec\n\nText\n")):
+        path = tmp_path / name
+        path.write_text(text)
+        with pytest.raises(CheckpointError) as refused:
+            load_checkpoint(path)
+        assert str(refused.value) == (f"{path} is not a PyTorch checkpoint (such as the best.pt or last.pt that "
+                                      f"elcrec train writes): it begins {text.encode()[:8]!r}, not as torch.save's "
+                                      "zip archive or pickle does")
     cut = tmp_path / "cut.pt"
     save_checkpoint(cut, {"w": torch.arange(100.0)})
     cut.write_bytes(cut.read_bytes()[:300])
