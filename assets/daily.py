@@ -49,6 +49,18 @@ def configured_partitions() -> dg.DailyPartitionsDefinition:
     return dg.DailyPartitionsDefinition(start_date=start)
 
 
+def require_a_partition(context: dg.AssetExecutionContext) -> None:
+    """Fail at once, naming the partitions, where the run's day is no partition of the asset: a day that has not
+    ended yet (``dagster job execute --tags '{"dagster/partition": "<today>"}'`` took a partial day's events and
+    trained on them) or one before ``ELCREC_START_DATE``. Dagster's UI, schedule, sensor and backfills offer
+    partitions only; a key given by hand is not checked against them."""
+    partitions, day = context.assets_def.partitions_def, context.partition_key
+    if not partitions.has_partition_key(day):
+        first, last = partitions.get_first_partition_key(), partitions.get_last_partition_key()
+        raise dg.Failure(f"{day} is no partition: the partitions are the days from {first} ({START_DATE_ENV}) to "
+                         f"{last}, each once it has ended in UTC, so that its events are complete", allow_retries=False)
+
+
 def daily_asset(**settings: Any) -> Any:
     """``dg.asset`` with what every stage shares: the daily partitions and the owners; ``settings`` are the rest
     of the decorator's arguments (group, pool, retries, code version, description, ...)."""

@@ -15,6 +15,7 @@ from assets.daily import (
     days_in_progress,
     fails_at_once,
     refused,
+    require_a_partition,
 )
 from assets.metadata import expectation_results, failed_expectations, metric, table, warehouse_table
 from elcrec_core.cli.format_guessing import looks_like
@@ -85,6 +86,7 @@ MIN_METADATA_COVERAGE = 0.5  # item_metadata_matches_items warns where a smaller
 )
 def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, storage: Storage,
                      source_file: SourceFile) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    require_a_partition(context)
     with fails_at_once(f"source settings ({config.origin(source_file.location())})", ValueError):  # pydantic's too
         config = config.resolved(source_file.settings())
         source = config.source_config(context.partition_key, storage, source_file.folders())  # a format, ...

@@ -12,6 +12,7 @@ from assets.daily import (
     days_in_progress,
     fails_at_once,
     refused,
+    require_a_partition,
     retried_despite_waits,
     wait_for_the_day_before,
 )
@@ -47,6 +48,7 @@ from elcrec_pipeline.resources import Storage, digest
 )
 def interaction_sequences(context: dg.AssetExecutionContext, config: SequenceSettings,
                           storage: Storage) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    require_a_partition(context)
     wait_for_the_day_before(context, dg.AssetKey("raw_interactions"),
                             "it is still to load that day, whose events belong in this day's sequences",
                             "building this day's sequences from the events loaded now")

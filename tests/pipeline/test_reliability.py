@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import dagster as dg
@@ -262,6 +263,28 @@ def test_a_missing_earlier_stage_fails_at_once_naming_it(tmp_path, asset, config
     assert [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY] == []
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     assert message in failure.event_specific_data.error.message
+
+
+def test_a_day_that_is_no_partition_fails_at_once_naming_the_partitions(tmp_path, monkeypatch):
+    """`dagster job execute --tags '{"dagster/partition": "<today>"}'` loaded a partial day's events (Dagster does
+    not check a key given as a tag); a day before ELCREC_START_DATE is none either. Nothing is written."""
+    monkeypatch.setenv("ELCREC_START_DATE", "2026-01-01")
+    monkeypatch.setenv("ELCREC_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("ELCREC_SOURCE", raising=False)
+    today = datetime.now(timezone.utc).date()
+    yesterday = (today - timedelta(days=1)).isoformat()
+    for day in (today.isoformat(), (today + timedelta(days=3)).isoformat(), "2025-12-31"):
+        for job in ("ingestion_job", "daily_retrain_job"):
+            result = defs().resolve_job_def(job).execute_in_process(tags={"dagster/partition": day},
+                                                                    raise_on_error=False)
+            assert [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY] == []
+            failures = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+            assert [e.step_key for e in failures] == ["raw_interactions"], (job, day)
+            assert failures[0].event_specific_data.error.message.startswith(
+                f"dagster._core.definitions.events.Failure: {day} is no partition: the partitions are the days "
+                f"from 2026-01-01 (ELCREC_START_DATE) to {yesterday}, each once it has ended in UTC, so that its "
+                "events are complete")
+    assert not (tmp_path / "warehouse.duckdb").exists()
 
 
 def test_a_bad_training_setting_fails_at_once_naming_it(tmp_path):
