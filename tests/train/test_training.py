@@ -49,10 +49,12 @@ def test_bce_training_improves_over_epochs(seqs, tmp_path):
 
 
 def test_resume_continues_exactly_where_it_stopped(seqs, tmp_path):
-    straight = train(seqs, small_config(epochs=4), tmp_path / "a", log=lambda _: None)
-    train(seqs, small_config(epochs=2), tmp_path / "b", log=lambda _: None)
+    """Bit for bit on the CPU, whose kernels sum in one order (CUDA's need not: a run begun there resumes on the CPU
+    in test_accelerator.py, to tolerance)."""
+    straight = train(seqs, small_config(epochs=4, device="cpu"), tmp_path / "a", log=lambda _: None)
+    train(seqs, small_config(epochs=2, device="cpu"), tmp_path / "b", log=lambda _: None)
     logs: list[str] = []
-    resumed = train(seqs, small_config(epochs=4), tmp_path / "b", log=logs.append)
+    resumed = train(seqs, small_config(epochs=4, device="cpu"), tmp_path / "b", log=logs.append)
     assert any("resumed" in line and "epoch 1" in line for line in logs)
     assert [r["loss"] for r in resumed.history] == [r["loss"] for r in straight.history]
     a, b = load_checkpoint(tmp_path / "a" / "last.pt"), load_checkpoint(tmp_path / "b" / "last.pt")
@@ -63,7 +65,7 @@ def test_resume_continues_exactly_where_it_stopped(seqs, tmp_path):
     # best.pt's
     assert resumed.seconds >= sum(row["seconds"] for row in resumed.history)
     assert resumed.best_epoch == load_checkpoint(tmp_path / "b" / "best.pt")["epoch"] == straight.best_epoch
-    again = train(seqs, small_config(epochs=4), tmp_path / "b", log=lambda _: None)  # finished: trains nothing
+    again = train(seqs, small_config(epochs=4, device="cpu"), tmp_path / "b", log=lambda _: None)  # finished
     assert again.seconds >= sum(row["seconds"] for row in resumed.history) and again.history == resumed.history
 
 
@@ -76,8 +78,8 @@ def test_a_run_killed_between_an_epochs_two_checkpoints_resumes_with_that_epoch_
     """Killed after the first of the two checkpoint writes of an epoch that improved (last.pt, best.pt), then
     resumed where later validation scores come out lower (a GPU's re-run is not bit-identical; here every score
     after the resume is 0): best.pt is that epoch's model with its validation figures, as an uninterrupted run's,
-    and the history holds them."""
-    straight = train(seqs, small_config(epochs=2), tmp_path / "a", log=lambda _: None)
+    and the history holds them. On the CPU: the two runs' epoch 1 are compared bit for bit."""
+    straight = train(seqs, small_config(epochs=2, device="cpu"), tmp_path / "a", log=lambda _: None)
     assert straight.best_epoch == 1  # BCE improves every epoch on this data
     real_state, real_checkpoint, real_evaluate = loop.save_training_state, loop.save_checkpoint, loop.evaluate
     written: list[int] = []
@@ -99,11 +101,11 @@ def test_a_run_killed_between_an_epochs_two_checkpoints_resumes_with_that_epoch_
         patch.setattr(loop, "save_training_state", save_training_state)
         patch.setattr(loop, "save_checkpoint", save_checkpoint)
         with pytest.raises(Killed):
-            train(seqs, small_config(epochs=3), tmp_path / "b", log=lambda _: None)
+            train(seqs, small_config(epochs=3, device="cpu"), tmp_path / "b", log=lambda _: None)
     monkeypatch.setattr(loop, "evaluate", lambda model, data, split, **kw: (
         {name: 0.0 for name in real_evaluate(model, data, split, **kw)} if split == "valid"
         else real_evaluate(model, data, split, **kw)))
-    resumed = train(seqs, small_config(epochs=3), tmp_path / "b", log=lambda _: None)
+    resumed = train(seqs, small_config(epochs=3, device="cpu"), tmp_path / "b", log=lambda _: None)
     best = load_checkpoint(tmp_path / "b" / "best.pt")
     assert resumed.best_epoch == best["epoch"] == 1
     assert resumed.valid == best["valid"] == straight.valid
