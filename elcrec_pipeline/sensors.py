@@ -8,8 +8,8 @@ from pathlib import Path
 import dagster as dg
 
 from assets.daily import configured_partitions
-from elcrec_core.data.source_config import day_files
 from assets.training import elcrec_model
+from elcrec_core.data.source_config import day_files
 from elcrec_pipeline.jobs import RUN_CONFIG_ENV, daily_retrain_job, run_config_file
 from elcrec_pipeline.resources import SourceFile, files_version
 

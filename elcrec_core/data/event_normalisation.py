@@ -108,8 +108,9 @@ def normalise_events(
     parsed["header_raw"] = " AND ".join(f"trim(CAST({alias} AS VARCHAR), {_WHITESPACE}) = {sql_text(name)}"
                                         for alias, name in mapped.items())
     checks = [  # (condition, reason, detail), after the reader's own error; an empty id names its column
-        ("header_raw", "repeated_header", sql_text(f"the column names again ({', '.join(mapped.values())}): a header line "
-                                            "inside the data, as where files were joined with their headers"))]
+        ("header_raw", "repeated_header", sql_text(f"the column names again ({', '.join(mapped.values())}): a "
+                                                   "header line inside the data, as where files were joined with "
+                                                   "their headers"))]
     checks += [
         (f"{field} IS NULL OR NOT regexp_matches({field}, '\\S')", reason,
          sql_text(f"{fields[alias]} is empty"))
