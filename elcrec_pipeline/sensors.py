@@ -17,6 +17,7 @@ LOOKBACK_DAYS = 7  # the days a tick looks at: older days are a backfill's work
 # a day's files must have been left unchanged this long before its run starts: a file still being written (or
 # copied in over several ticks) would otherwise start a run, and another each time it grew
 SETTLE_SECONDS = 60
+LOADS_LOOKED_AT = 20  # a day's latest loads (and models) that retrained_since reads
 
 
 @dg.sensor(
@@ -27,7 +28,8 @@ SETTLE_SECONDS = 60
                 f"path (a file, a folder or a glob such as */{{date}}.csv) names files for it (one of the last "
                 f"{LOOKBACK_DAYS} days) once they have been unchanged for {SETTLE_SECONDS} s, and again when one "
                 "of them changes, arrives or goes (a new size or modification time), unless a run that retrains "
-                "has loaded them as they are (raw_interactions' files_version), with the run config of "
+                "has loaded them as they are (raw_interactions' files_version) and trained on them (or is still "
+                "going), with the run config of "
                 f"{RUN_CONFIG_ENV} where set. Off until turned on in the UI.",
 )
 def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceFile) -> dg.SensorResult:
@@ -42,7 +44,7 @@ def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceF
         files = day_files(pattern, day)
         if files and not settled(files):
             settling.append(day)
-        elif files and not loaded_since(context.instance, day, files):
+        elif files and not retrained_since(context.instance, day, files):
             requests.append(dg.RunRequest(partition_key=day, run_key=f"{day}:{files_version(files)}",
                                           run_config=run_config_file(),
                                           tags={"elcrec/source_file": ", ".join(map(str, files))}))
@@ -50,24 +52,35 @@ def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceF
         return dg.SensorResult(skip_reason=f"files changed in the last {SETTLE_SECONDS} s, waiting: "
                                            f"{', '.join(settling)} ({pattern})")
     if not requests:
-        return dg.SensorResult(skip_reason=f"no file for the last {LOOKBACK_DAYS} days that a run has not loaded "
-                                           f"since it last changed: {pattern}")
+        return dg.SensorResult(skip_reason=f"no file for the last {LOOKBACK_DAYS} days that a run has not trained "
+                                           f"on since it last changed: {pattern}")
     return dg.SensorResult(run_requests=requests)
 
 
-def loaded_since(instance: dg.DagsterInstance, day: str, files: list[Path]) -> bool:
-    """Whether the last load of ``day`` (``raw_interactions``) read ``files`` as they are now (its metadata's
-    ``files_version``, taken before it read them) in a run that retrains (:func:`retrains`): such a day
-    is done, as when the schedule or a backfill ran it before the sensor was turned on (a sensor's run keys are its
-    own: it requested every day of its window again). A day whose files changed, arrived or went since is not (a
-    file moved into place with an old modification time too: its path or size differ)."""
-    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey("raw_interactions"),
-                                                                    asset_partitions=[day]), limit=1).records
-    if not records:
-        return False
-    loaded = records[0].asset_materialization.metadata.get("files_version")
-    run = instance.get_run_by_id(records[0].run_id)
-    return loaded is not None and loaded.value == files_version(files) and run is not None and retrains(run)
+def retrained_since(instance: dg.DagsterInstance, day: str, files: list[Path]) -> bool:
+    """Whether a run that retrains (:func:`retrains`) loaded ``files`` of ``day`` as they are now (its
+    ``raw_interactions``' ``files_version``, taken before it read them) and trained on them: ``elcrec_model`` of
+    the day materialized by that run, or after that load by a later one (such as its re-execution), or the run is
+    still going. Such a day is done, as when the schedule or a backfill ran it before the sensor was turned on (a
+    sensor's run keys are its own: it requested every day of its window again); a load alone is not (a later
+    ``raw_interactions`` of the same files, or ``ingestion_job``), nor is a run whose training failed: the sensor
+    requests the day, and its run key (day and files) starts one run of them, not one a tick. A day whose files
+    changed, arrived or went since is not done (a file moved into place with an old modification time too: its
+    path or size differ). Looks at the day's last :data:`LOADS_LOOKED_AT` loads and models."""
+    version = files_version(files)
+    loads = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey("raw_interactions"),
+                                                                  asset_partitions=[day]), limit=LOADS_LOOKED_AT)
+    models = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=elcrec_model.key,
+                                                                   asset_partitions=[day]), limit=LOADS_LOOKED_AT)
+    for load in loads.records:
+        loaded = load.asset_materialization.metadata.get("files_version")
+        run = instance.get_run_by_id(load.run_id)
+        if loaded is None or loaded.value != version or run is None or not retrains(run):
+            continue
+        if not run.is_finished or any(model.run_id == run.run_id or model.storage_id > load.storage_id
+                                      for model in models.records):
+            return True
+    return False
 
 
 def retrains(run: dg.DagsterRun) -> bool:

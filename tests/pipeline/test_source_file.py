@@ -331,11 +331,12 @@ def test_the_sensor_requests_a_day_when_its_file_appears_and_again_when_it_chang
     assert source_file_sensor.default_status == dg.DefaultSensorStatus.STOPPED
 
 
-def test_the_sensor_leaves_a_day_that_a_run_loaded_after_its_files_last_changed(tmp_path, monkeypatch):
+def test_the_sensor_leaves_a_day_that_a_run_trained_on_after_its_files_last_changed(tmp_path, monkeypatch):
     """Turned on after the schedule (or a backfill) had run the last days, the sensor requested every day of its
-    window again (full retrains: its run keys are its own); a day loaded by a run that retrains and started after its
-    files last changed is done, and it is requested again once they change. A load without training (ingestion_job,
-    the ingestion assets materialized alone) leaves the day to request."""
+    window again (full retrains: its run keys are its own); a day that a run loaded as its files are and trained on
+    is done, and it is requested again once they change. A load without training (ingestion_job, the ingestion assets
+    materialized alone) leaves the day to request, and so does a run whose training failed (it counted as done: the
+    day then never got a model); a load alone after the training does not undo it."""
     monkeypatch.setenv("ELCREC_START_DATE", (date.today() - timedelta(days=10)).isoformat())
     days = [(date.today() - timedelta(days=n)).isoformat() for n in (3, 2)]
     logs = tmp_path / "logs"
@@ -348,44 +349,53 @@ def test_the_sensor_leaves_a_day_that_a_run_loaded_after_its_files_last_changed(
         (logs / f"{day}.csv").write_text(f"user_id,item_id,timestamp\nu,i,{noon}\n")
         os.utime(logs / f"{day}.csv", (minute_ago, minute_ago))
     with dg.instance_for_test() as instance:
-        assert sorted(r.partition_key for r in sensor_tick(source, instance).run_requests) == days
+        def requested() -> list[str]:
+            return sorted(r.partition_key for r in sensor_tick(source, instance).run_requests)
+
+        assert requested() == days
         assert ingest(tmp_path / "data", source, days[0], instance=instance).success  # ingestion_job: not retrained
-        assert sorted(r.partition_key for r in sensor_tick(source, instance).run_requests) == days
+        assert requested() == days
         monkeypatch.setenv("ELCREC_DATA_DIR", str(tmp_path / "data"))  # the job's own resources: a subset of
         monkeypatch.setenv("ELCREC_SOURCE", str(tmp_path / "source.yaml"))  # the job takes no others
-
-        def load(job: dg.JobDefinition, day: str, assets: list[dg.AssetKey]) -> dg.ExecuteInProcessResult:
-            return job.execute_in_process(partition_key=day, asset_selection=assets, instance=instance,
-                                          raise_on_error=False)
-
-        def stopped(*_args):  # the run's training, stopped here: the sensor looks at what the run was to do
-            raise dg.Failure("the test stops training here", allow_retries=False)
-
-        monkeypatch.setattr(assets.training, "_train", stopped)
         daily, every_asset = defs().resolve_job_def("daily_retrain_job"), defs().resolve_implicit_global_asset_job_def()
 
-        def daily_load(day: str) -> bool:  # the schedule's run of the day (its training stopped), as the sensor sees it
-            result = load(daily, day, [raw_interactions.key, elcrec_model.key])
-            assert [e.step_key for e in result.get_step_failure_events()] == ["elcrec_model"]
-            return raw_interactions.key in {e.asset_key for e in result.get_asset_materialization_events()}
+        def load(job: dg.JobDefinition, day: str, selected: list[dg.AssetKey]) -> dg.ExecuteInProcessResult:
+            return job.execute_in_process(partition_key=day, asset_selection=selected, instance=instance,
+                                          raise_on_error=False)
+
+        def stopped(*_args):  # training that fails (a bad setting, a diverging loss)
+            raise dg.Failure("the test stops training here", allow_retries=False)
+
+        def retrain(day: str, training) -> dg.ExecuteInProcessResult:  # the schedule's run, as the sensor sees it
+            monkeypatch.setattr(assets.training, "_train", training)
+            return load(daily, day, [raw_interactions.key, elcrec_model.key])
 
         # the ingestion assets alone (dagster asset materialize --select, the UI on one asset, a subset of the job)
         assert load(every_asset, days[0], [raw_interactions.key]).success
-        assert sorted(r.partition_key for r in sensor_tick(source, instance).run_requests) == days
+        assert requested() == days
         assert load(daily, days[0], [raw_interactions.key, rejected_interactions.key]).success
-        assert sorted(r.partition_key for r in sensor_tick(source, instance).run_requests) == days
-        assert daily_load(days[0])
-        assert [r.partition_key for r in sensor_tick(source, instance).run_requests] == days[1:]
-        assert daily_load(days[1])
+        assert requested() == days
+        failed = retrain(days[0], stopped)
+        assert [e.step_key for e in failed.get_step_failure_events()] == ["elcrec_model"]
+        assert raw_interactions.key in {e.asset_key for e in failed.get_asset_materialization_events()}
+        assert requested() == days  # loaded by a run that retrains, but not trained on
+        trained = retrain(days[0], lambda *_args: dg.MaterializeResult())  # a model of the day, however made
+        assert elcrec_model.key in {e.asset_key for e in trained.get_asset_materialization_events()}
+        assert requested() == days[1:]
+        assert load(every_asset, days[0], [raw_interactions.key]).success  # the same files loaded again, alone
+        assert requested() == days[1:]
+        assert elcrec_model.key in {e.asset_key for e in retrain(days[1], lambda *_: dg.MaterializeResult())
+                                    .get_asset_materialization_events()}
+        assert requested() == []
         skipped = sensor_tick(source, instance).skip_reason.skip_message
-        assert "that a run has not loaded since it last changed" in skipped
+        assert "that a run has not trained on since it last changed" in skipped
         (logs / f"{days[0]}.csv").write_text((logs / f"{days[0]}.csv").read_text() + "v,i,0\n")  # re-delivered
-        assert [r.partition_key for r in sensor_tick(source, instance).run_requests] == days[:1]
+        assert requested() == days[:1]
         upload = tmp_path / "upload.csv"  # moved into place keeping an old modification time (mv, rsync -t, cp -p)
         upload.write_text((logs / f"{days[1]}.csv").read_text() + "w,j,1\n")
         os.utime(upload, (minute_ago, minute_ago))
         upload.replace(logs / f"{days[1]}.csv")
-        assert sorted(r.partition_key for r in sensor_tick(source, instance).run_requests) == days
+        assert requested() == days
 
 
 def test_the_sensor_sees_the_files_of_a_glob_and_each_one_that_arrives(tmp_path):
