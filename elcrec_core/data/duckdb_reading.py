@@ -26,6 +26,7 @@ from elcrec_core.data.files import (
     reading,
     scan_lines,
 )
+from elcrec_core.data.header_lines import repeated_header_sql
 from elcrec_core.data.warehouse import quote_identifier
 
 log = logging.getLogger(__name__)
@@ -131,14 +132,14 @@ def _first_line(path: Path, chunk: int = 1 << 16) -> bytes:
 
 
 def _renamed_header(path: Path, line_no: int, delimiter: str, quote: str | None, names: tuple[str, ...]) -> list[str]:
-    """``names`` for the columns of the header on line ``line_no``; raises :class:`SourceReadError` where their
-    counts differ (every record would be rejected)."""
+    """The header's own names on line ``line_no``, which ``names`` replace; raises :class:`SourceReadError` where
+    their counts differ (every record would be rejected)."""
     found = _first_fields(path, line_no, delimiter, quote)
     count = len(found) - (len(found) > 1 and found[-1] == "")  # a trailing delimiter is no column
     if count != len(names):
         raise SourceReadError(path, f"line {line_no}: the header has {count} columns but {len(names)} names are "
                                     f"given: {list(names)}")
-    return list(names)
+    return found[:count]
 
 
 def read_delimited(
@@ -158,7 +159,8 @@ def read_delimited(
 
     A streamed pass (:func:`elcrec_core.data.files.scan_lines`) first refuses binary files and lines longer than
     ``max_line_bytes``; then DuckDB's strict reader scans the file once, inside ``build`` (which turns the
-    relation of the aliases, plus NULL ``error`` and ``detail``, into a frame). Returns that frame with
+    relation of the aliases, plus ``error`` and ``detail``: ``repeated_header`` and the names for a record of the
+    header's names, else NULL, into a frame). Returns that frame with
     ``source_row`` (the line where each record starts) and the malformed records (``source_row``, ``reason``,
     ``detail``: DuckDB's error type and the raw line). ``names`` name the columns: with ``header`` they replace
     the header's names (as many; :class:`SourceReadError` otherwise), without it they name a headerless file's
@@ -168,12 +170,10 @@ def read_delimited(
     if delimiter is None and (delimiter := lines.absent_control_character()) is None:
         raise SourceReadError(path, "it holds every ASCII control character: not a file of text lines")
     first = int(lines.record_lines[0]) if len(lines.record_lines) else 0  # empty lines before it are skipped
-    if not first:
-        columns = []
-    elif names:
-        columns = _renamed_header(path, first, delimiter, quote, names) if header else list(names)
-    else:
-        columns = _header_names(path, first, delimiter, quote, header)
+    columns = (list(names) if names else _header_names(path, first, delimiter, quote, header)) if first else []
+    # a record of the columns' names, or of the header's own that the names replace: a header line again
+    own = [_renamed_header(path, first, delimiter, quote, names)] if first and names and header else []
+    headers = [columns, *own]
     picks = [f"{quote_identifier(c)} AS {a}" for a, c in wanted.items() if c is not None]
     if not columns:  # an empty file
         empty = ", ".join(f"NULL::VARCHAR AS {a}" for a, c in wanted.items() if c is not None)
@@ -188,7 +188,7 @@ def read_delimited(
     def scan(file: Path) -> pl.DataFrame:
         con.execute("DROP TABLE IF EXISTS csv_rejects; DROP TABLE IF EXISTS csv_reject_scans")
         return build(con.sql(
-            f"SELECT {', '.join(picks)}, NULL::VARCHAR AS error, NULL::VARCHAR AS detail"
+            f"SELECT {', '.join(picks)}, {repeated_header_sql(wanted, columns, headers)}"
             " FROM read_csv(?, auto_detect = false, header = ?, skip = ?, columns = ?, delim = ?, quote = ?,"
             " escape = ?, max_line_size = ?, store_rejects = true, rejects_table = 'csv_rejects',"
             f" rejects_scan = 'csv_reject_scans', hive_partitioning = false){where}",

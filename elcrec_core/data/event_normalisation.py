@@ -1,7 +1,6 @@
 """Event normalisation in SQL (DuckDB): the relation a reader built, with the source's column names and types,
 into the normalised event frame (:data:`~elcrec_core.data.source_config.NORMALISED_SCHEMA`), with a reason for
-each row that cannot be parsed (a header line repeated inside the data, a missing or unparseable timestamp, an
-unparseable rating)."""
+each row that cannot be parsed (a missing or unparseable timestamp, an unparseable rating)."""
 
 from __future__ import annotations
 
@@ -104,14 +103,7 @@ def normalise_events(
     types = dict(zip(raw.columns, (str(t) for t in raw.types)))
     texts = {}  # trimmed text of timestamp and rating, NULL when empty
     parsed = {"user_id": id_text("u", types["u"]), "item_id": id_text("i", types["i"])}
-    mapped = {alias: name for alias, name in fields.items() if name}  # a row of the column names: a header again
-    parsed["header_raw"] = " AND ".join(f"trim(CAST({alias} AS VARCHAR), {_WHITESPACE}) = {sql_text(name)}"
-                                        for alias, name in mapped.items())
     checks = [  # (condition, reason, detail), after the reader's own error; an empty id names its column
-        ("header_raw", "repeated_header", sql_text(f"the column names again ({', '.join(mapped.values())}): a "
-                                                   "header line inside the data, as where files were joined with "
-                                                   "their headers"))]
-    checks += [
         (f"{field} IS NULL OR NOT regexp_matches({field}, '\\S')", reason,
          sql_text(f"{fields[alias]} is empty"))
         for alias, field, reason in (("u", "user_id", "missing_user"), ("i", "item_id", "missing_item"))]

@@ -85,22 +85,20 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
         categories = pl.concat_list([lists[0].fill_null(pl.lit([], pl.List(pl.String))), lists[1]]) \
             .list.unique(maintain_order=True)
     title = pl.col("title").cast(pl.String) if config.title is not None else pl.lit(None, pl.String)
-    names = {key: name for key, name in wanted.items() if name is not None}  # a text line of them: a header again
-    header = pl.lit(False) if path.suffix.lower() == ".parquet" else pl.all_horizontal(
-        [(pl.col(key).cast(pl.String).str.strip_chars() == name).fill_null(False) for key, name in names.items()])
+    if "error" not in raw.columns:  # Parquet: no header line inside the data (read_delimited marks those of text)
+        raw = raw.with_columns(error=pl.lit(None, pl.String), detail=pl.lit(None, pl.String))
+    header = (pl.col("error") == "repeated_header").fill_null(False)
     frame = raw.select(
         _id_text(pl.col("item"), raw.schema["item"]).alias("item_id"), title.alias("title"),
-        categories.alias("categories"),
-        pl.when(~header).then(bad_flag).alias("bad_flag"), "source_row", header.alias("header"),
+        categories.alias("categories"), pl.when(~header).then(bad_flag).alias("bad_flag"), "source_row",
+        header.alias("header"), "detail",
     )
-    repeated, frame = frame.filter(pl.col("header")), frame.filter(~pl.col("header")).drop("header")
+    repeated, frame = frame.filter(pl.col("header")), frame.filter(~pl.col("header")).drop("header", "detail")
     missing = frame.filter(blank("item_id"))
     flagged = frame.filter(~blank("item_id") & pl.col("bad_flag").is_not_null())
     rejected = pl.concat([
         malformed.select("source_row", "reason", "detail"),
-        repeated.select("source_row", pl.lit("repeated_header").alias("reason"),
-                        pl.lit(f"the column names again ({', '.join(names.values())}): a header line inside the "
-                               "data").alias("detail")),
+        repeated.select("source_row", pl.lit("repeated_header").alias("reason"), "detail"),
         missing.select("source_row", pl.lit("missing_item").alias("reason"),
                        pl.lit(f"{config.item} is empty").alias("detail")),
         flagged.select("source_row", pl.lit("bad_category_flag").alias("reason"), pl.col("bad_flag").alias("detail")),

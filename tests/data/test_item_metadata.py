@@ -307,11 +307,20 @@ def test_a_header_line_inside_item_metadata_is_rejected_not_read_as_an_item(tmp_
     meta, rejected = read_item_metadata(ItemMetadataConfig(str(path)))
     assert meta.rows() == [("1", "Toy", ["a", "b"]), ("2", "Heat", ["c"])]
     assert rejected.select("source_row", "reason", "detail").rows() == [
-        (3, "repeated_header", "the column names again (item_id, title, categories): a header line inside the data")]
+        (3, "repeated_header", "the column names again (item_id, title, categories): a header line inside the data, "
+                               "as where files were joined with their headers")]
     path.write_text("item_id,title,Drama\n7,Old,1\nitem_id, title ,Drama\n")
     meta, rejected = read_item_metadata(ItemMetadataConfig(str(path), categories=None, category_flags=["Drama"]))
     assert meta.rows() == [("7", "Old", ["Drama"])]
     assert rejected.select("source_row", "reason").rows() == [(3, "repeated_header")]
+    # names that replace the header's: a line of the file's own names is its header again too
+    path.write_text("id,name,cats\n1,Toy,a\nid,name,cats\n")
+    meta, rejected = read_item_metadata(ItemMetadataConfig(str(path), header=True,
+                                                           names=("item_id", "title", "categories")))
+    assert meta.rows() == [("1", "Toy", ["a"])]
+    assert rejected.select("source_row", "reason", "detail").rows() == [
+        (3, "repeated_header", "the column names again (id, name, cats): a header line inside the data, as where "
+                               "files were joined with their headers")]
 
 
 @pytest.mark.parametrize(("column", "values", "settings", "kind", "wanted"), [

@@ -103,6 +103,24 @@ def test_a_header_line_inside_the_data_is_rejected_even_where_no_time_would_refu
     assert result.rejected.select("source_row", "reason", "detail").cast({"reason": pl.String}).rows() == [
         (3, "repeated_header", "the column names again (customer, sku): a header line inside the data, as where "
                                "files were joined with their headers")]
+    # names that replace the header's: its own line again is a header too, and so is one of the names
+    path = tmp_path / "named.csv"
+    path.write_text("a,b,c\nu1,i1,x\na,b,c\nu2,i2,y\ncustomer,sku,z\n")
+    frame = read_source(SourceConfig(format="csv", path=str(path), header=True, names=("customer", "sku", "note"),
+                                     columns=ColumnMap(user="customer", item="sku", timestamp=None)))
+    named = check_rows(frame, RULES)
+    assert named.accepted.select("user_id", "item_id").rows() == [("u1", "i1"), ("u2", "i2")]
+    assert named.rejected.select("source_row", "reason", "detail").cast({"reason": pl.String}).rows() == [
+        (3, "repeated_header", "the column names again (a, b): a header line inside the data, as where files were "
+                               "joined with their headers"),
+        (5, "repeated_header", "the column names again (customer, sku): a header line inside the data, as where "
+                               "files were joined with their headers")]
+    # JSON Lines have no header: an object whose values are its keys is an event
+    path = tmp_path / "events.jsonl"
+    path.write_text('{"customer": "customer", "sku": "sku"}\n')
+    frame = read_source(SourceConfig(format="jsonl", path=str(path),
+                                     columns=ColumnMap(user="customer", item="sku", timestamp=None)))
+    assert check_rows(frame, RULES).accepted.select("user_id", "item_id").rows() == [("customer", "sku")]
 
 
 def test_first_broken_rule_is_the_reason(tmp_path: Path) -> None:
