@@ -72,11 +72,16 @@ def build_config(args: argparse.Namespace, seqs: Sequences | None = None) -> Exp
             raise ValueError(f"--config {args.config} is not JSON: {err}") from None
         exp = ExperimentConfig.from_dict(config)
         if missing := _left_to_defaults(exp, config):
+            left = f"{', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''}"
+            if (BASE_PRESET if exp.preset == AUTO else exp.preset) not in preset_names():
+                raise ValueError(f"--config {args.config}: its preset {exp.preset!r} is none of "
+                                 f"{sorted([AUTO, *preset_names()])}, and it leaves out settings ({left}) that would "
+                                 "take the schema's defaults: give every setting (a model folder's config.json has "
+                                 "them), or --preset with the settings as options")
             raise ValueError(f"--config {args.config}: its preset {exp.preset!r} is a record of where the settings "
-                             f"started, not applied, and it leaves out settings ({', '.join(missing[:4])}"
-                             f"{', ...' if len(missing) > 4 else ''}) that would take the schema's defaults: give "
-                             f"--preset {exp.preset} with the settings as options, or every setting the preset makes "
-                             "(a model folder's config.json has them)")
+                             f"started, not applied, and it leaves out settings ({left}) that would take the "
+                             f"schema's defaults: give --preset {exp.preset} with the settings as options, or every "
+                             "setting the preset makes (a model folder's config.json has them)")
         return merge_overrides(exp, model, train)
     preset = BASE_PRESET if args.preset == AUTO and seqs is None else args.preset
     return preset_experiment(preset, seqs, model, train, log=lambda line: print(line, file=sys.stderr, flush=True))
@@ -85,11 +90,14 @@ def build_config(args: argparse.Namespace, seqs: Sequences | None = None) -> Exp
 def _left_to_defaults(exp: ExperimentConfig, raw: dict) -> list[str]:
     """The settings that a settings file naming a preset leaves to the schema's defaults, which differ from the
     preset's: every train setting the file lacks, and the model settings of the preset (of auto: of its base) that
-    its model section lacks. None where it names no preset, or one that is no longer known."""
+    its model section lacks; of a preset not known (misspelt, or one of an older release), the train settings it
+    lacks. None where it names no preset."""
     name = BASE_PRESET if exp.preset == AUTO else exp.preset
-    if not exp.preset or name not in preset_names():
+    if not exp.preset:
         return []
     train = [f"train.{key}" for key in sorted(TRAIN_FIELDS - set(raw.get("train", {})))]
+    if name not in preset_names():
+        return train
     return train + [f"model.{key}" for key in sorted(set(load_preset(name).model) - set(exp.model))]
 
 

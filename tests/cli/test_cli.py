@@ -711,7 +711,7 @@ def test_a_settings_file_whose_preset_would_not_apply_is_refused(tmp_path: Path,
     A model folder's config.json gives every setting and reads as it was written."""
     from elcrec_core.cli.arguments import build_config
     from elcrec_core.cli.main import parser
-    from elcrec_core.config.settings import load_preset
+    from elcrec_core.config.settings import load_preset, preset_names
 
     partial = _write(tmp_path / "partial.json", json.dumps({"preset": "auto", "train": {"epochs": 1}}))
     code, _, err = _run(capsys, "train", "--data", "synthetic", "--out", str(tmp_path / "run"),
@@ -726,6 +726,17 @@ def test_a_settings_file_whose_preset_would_not_apply_is_refused(tmp_path: Path,
                         "--config", str(no_model))
     assert code == 2 and ("leaves out settings (model.attn_dropout, model.dropout, model.n_intents, model.n_layers, "
                           "...)") in err
+    # a preset that is none (misspelt): it trained 280 epochs on the schema's defaults, unsaid
+    unknown = _write(tmp_path / "unknown.json", json.dumps({"preset": "foo", "train": {}, "model": {}}))
+    code, _, err = _run(capsys, "train", "--data", "synthetic", "--out", str(tmp_path / "run"),
+                        "--config", str(unknown))
+    assert code == 2 and err.startswith(f"elcrec: error: --config {unknown}: its preset 'foo' is none of "
+                                        f"{sorted(['auto', *preset_names()])}, and it leaves out settings (train.")
+    assert err.rstrip().endswith("give every setting (a model folder's config.json has them), or --preset with the "
+                                 "settings as options")
+    renamed = _write(tmp_path / "renamed.json", json.dumps({**beauty.to_dict(), "preset": "beauty-2025"}))
+    args = parser().parse_args(["train", "--out", str(tmp_path / "run"), "--config", str(renamed)])
+    assert build_config(args).train == beauty.train  # every setting: a preset no longer known is a record
     whole = _write(tmp_path / "config.json", json.dumps({**beauty.to_dict(), "data": {"users": 3}}))
     args = parser().parse_args(["train", "--out", str(tmp_path / "run"), "--config", str(whole), "--epochs", "2"])
     assert build_config(args).train == dataclasses.replace(beauty.train, epochs=2)
