@@ -50,10 +50,14 @@ def configured_partitions() -> dg.DailyPartitionsDefinition:
 
 
 def require_a_partition(context: dg.AssetExecutionContext) -> None:
-    """Fail at once, naming the partitions, where the run's day is no partition of the asset: a day that has not
-    ended yet (``dagster job execute --tags '{"dagster/partition": "<today>"}'`` took a partial day's events and
-    trained on them) or one before ``ELCREC_START_DATE``. Dagster's UI, schedule, sensor and backfills offer
-    partitions only; a key given by hand is not checked against them."""
+    """Fail at once where the run has no day (saying how to give one), or its day is no partition of the asset
+    (naming the partitions): a day that has not ended yet (``dagster job execute --tags '{"dagster/partition":
+    "<today>"}'`` took a partial day's events and trained on them) or one before ``ELCREC_START_DATE``. Dagster's UI,
+    schedule, sensor and backfills offer partitions only; a key given by hand is not checked against them."""
+    if not context.has_partition_key:  # Dagster's own words: "Cannot access partition_key for a non-partitioned run"
+        raise dg.Failure(f"{context.asset_key.to_user_string()} is built for one day: give it, as in dagster job "
+                         "execute ... --tags '{\"dagster/partition\": \"2026-01-31\"}' (the UI, the schedule, the "
+                         "sensor and backfills give it themselves)", allow_retries=False)
     partitions, day = context.assets_def.partitions_def, context.partition_key
     if not partitions.has_partition_key(day):
         first, last = partitions.get_first_partition_key(), partitions.get_last_partition_key()

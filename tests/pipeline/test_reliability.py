@@ -284,6 +284,13 @@ def test_a_day_that_is_no_partition_fails_at_once_naming_the_partitions(tmp_path
                 f"dagster._core.definitions.events.Failure: {day} is no partition: the partitions are the days "
                 f"from 2026-01-01 (ELCREC_START_DATE) to {yesterday}, each once it has ended in UTC, so that its "
                 "events are complete")
+    # no day at all (the tag forgotten): Dagster's "Cannot access partition_key for a non-partitioned run"
+    result = defs().resolve_job_def("daily_retrain_job").execute_in_process(raise_on_error=False)
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert failure.step_key == "raw_interactions" and failure.event_specific_data.error.message.startswith(
+        "dagster._core.definitions.events.Failure: raw_interactions is built for one day: give it, as in dagster job "
+        "execute ... --tags '{\"dagster/partition\": \"2026-01-31\"}' (the UI, the schedule, the sensor and "
+        "backfills give it themselves)")
     assert not (tmp_path / "warehouse.duckdb").exists()
 
 
