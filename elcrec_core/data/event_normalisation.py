@@ -110,7 +110,7 @@ def normalise_events(
     if fields["t"]:
         texts["t_raw"] = f"NULLIF(trim(CAST(t AS VARCHAR), {_WHITESPACE}), '')"
         parsed |= {"timestamp": _timestamp_sql(types["t"], fmt, path), "t_raw": "t_raw"}
-        checks += [("t_raw IS NULL", "missing_timestamp", "NULL"),
+        checks += [("t_raw IS NULL", "missing_timestamp", sql_text(f"{fields['t']} is empty")),
                    ("timestamp IS NULL", "bad_timestamp", "'timestamp: ' || t_raw")]
     if fields["r"]:
         texts["r_raw"] = f"NULLIF(trim(CAST(r AS VARCHAR), {_WHITESPACE}), '')"

@@ -516,7 +516,7 @@ def test_sequences_command_shows_users_in_natural_order_and_one_user_on_request(
         out.write("7\ta\tsoon\n7\tb\t\n")
     assert _run(capsys, "sequences", "--data", str(path), "--user", "7")[2].endswith(
         f"elcrec: error: user '7' has no accepted row in {path}: its 2 row(s) were rejected (line 6: bad_timestamp "
-        "(timestamp: soon); line 7: missing_timestamp)\n")
+        "(timestamp: soon); line 7: missing_timestamp (timestamp is empty))\n")
     # a user the k-core removed is in the file too
     cored = _write(tmp_path / "k.csv", "user_id,item_id,timestamp\n" + "".join(
         f"{user},{item},{T0 + n}\n" for n, (user, item) in enumerate(["ax", "ay", "bx", "by", "cz", "cw"])))

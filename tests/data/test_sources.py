@@ -104,7 +104,7 @@ def test_unparseable_timestamps_are_flagged_not_dropped(tmp_path: Path, fmt: str
     path = _write(tmp_path / "e.csv", f"user_id,item_id,timestamp\nu,i,{raw}\nu,i,\n")
     frame = read_source(SourceConfig(format="csv", path=str(path), timestamp_format=fmt))
     assert frame["error"].to_list() == ["bad_timestamp", "missing_timestamp"]
-    assert frame["detail"].to_list() == [f"timestamp: {raw}", None]
+    assert frame["detail"].to_list() == [f"timestamp: {raw}", "timestamp is empty"]
 
 
 def test_a_rating_with_a_digit_separator_is_a_bad_rating(tmp_path: Path) -> None:

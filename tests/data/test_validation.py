@@ -89,7 +89,8 @@ def test_every_reason_code(tmp_path: Path) -> None:
     assert details[11] == "timestamp 2026-11-27 12:00:01 is after 2026-11-27 12:00:00 (now + future_tolerance 0:00:00)"
     assert details[13] == "rating 9.0 is outside 1.0 .. 5.0"
     # the empty id's column as the source names it (u, i), not the field (user_id, item_id)
-    assert (details[4], details[5], details[6]) == ("u is empty", "u is empty", "i is empty")
+    assert (details[4], details[5], details[6], details[7]) == ("u is empty", "u is empty", "i is empty",
+                                                                "t is empty")  # the last one's detail was empty
 
 
 def test_a_header_line_inside_the_data_is_rejected_even_where_no_time_would_refuse_it(tmp_path: Path) -> None:
