@@ -35,8 +35,13 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
 
 
 def require_checkpoint(path: str | Path) -> Path:
-    """``path``; raises CheckpointError where it is no file (a command checks this before it reads the data)."""
+    """``path``; raises CheckpointError where it is no file (a command checks this before it reads the data): a
+    folder is named as one, with the checkpoints in it."""
     path = Path(path)
+    if path.is_dir():
+        inside = sorted(p.name for p in path.glob("*.pt"))
+        raise CheckpointError(f"checkpoint {path} is a folder: give a checkpoint file"
+                              + (f" in it ({', '.join(inside)})" if inside else ", such as a run's best.pt"))
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     return path

@@ -102,11 +102,14 @@ def flat_settings(config: dict[str, Any]) -> dict[str, Any]:
 
 def read_run(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """(flat settings, metrics) of a run folder (a CLI run's, a pipeline model's or its SASRec challenger's):
-    ``config.json`` and ``metrics.json``. Raises FileNotFoundError naming the folder and the missing file (a
-    baseline challenger's folder has neither: it is not a training run)."""
+    ``config.json`` and ``metrics.json``. Raises FileNotFoundError naming the folder where it does not exist or is a
+    file, and the missing file (a baseline challenger's folder has neither: it is not a training run)."""
     folder = Path(folder)
     config = folder / CONFIG_FILE
     metrics = folder / METRICS_FILE
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder} does not exist" if not folder.exists() else
+                                f"{folder} is a file, not a training run's folder")
     for path, what in ((config, CONFIG_FILE), (metrics, METRICS_FILE)):
         if not path.exists():
             raise FileNotFoundError(f"{folder} is not a finished training run: it has no {what}")

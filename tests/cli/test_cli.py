@@ -1001,6 +1001,17 @@ def test_a_missing_checkpoint_is_refused_before_the_data_is_read(tmp_path: Path,
     argv = [command, *checkpoint, "--data", str(tmp_path / "no-such-data.csv"), *extra]
     code, _, err = _run(capsys, *argv)
     assert code != 0 and err.startswith(f"elcrec: error: checkpoint {tmp_path / 'best.pt'} does not exist"), err
+    # a run's folder given for its checkpoint: it said the folder did not exist
+    (tmp_path / "run" / "deep").mkdir(parents=True)
+    checkpoint[1] = str(tmp_path / "run")
+    code, _, err = _run(capsys, command, *checkpoint, "--data", str(tmp_path / "no-such-data.csv"), *extra)
+    assert code != 0 and err.startswith(f"elcrec: error: checkpoint {tmp_path / 'run'} is a folder: give a "
+                                        "checkpoint file, such as a run's best.pt\n"), err
+    (tmp_path / "run" / "best.pt").write_bytes(b"")
+    (tmp_path / "run" / "last.pt").write_bytes(b"")
+    code, _, err = _run(capsys, command, *checkpoint, "--data", str(tmp_path / "no-such-data.csv"), *extra)
+    assert code != 0 and err.startswith(f"elcrec: error: checkpoint {tmp_path / 'run'} is a folder: give a "
+                                        "checkpoint file in it (best.pt, last.pt)\n"), err
 
 
 def test_recommend_serving_a_trained_model_needs_no_pipeline_sequences(tmp_path: Path, capsys) -> None:

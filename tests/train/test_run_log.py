@@ -88,6 +88,11 @@ def test_compare_of_a_folder_without_a_finished_run_names_the_folder_and_the_fil
     assert main(["compare", str(tmp_path)]) != 0
     err = capsys.readouterr().err
     assert str(tmp_path) in err and "metrics.json" in err
+    # a folder that is not there, or a file: it said that one had no config.json
+    for path, said in ((tmp_path / "nonexist", "does not exist"), (tmp_path / "config.json", "is a file, not a "
+                                                                   "training run's folder")):
+        assert main(["compare", str(path), str(tmp_path)]) != 0
+        assert capsys.readouterr().err.strip().endswith(f"error: {path} {said}")
 
 
 def test_identical_settings_are_said_plainly() -> None:
