@@ -1,6 +1,6 @@
 """The Dagster code location of elcrec-pipeline (loaded by workspace.yaml), built when Dagster loads it: the
 partitions' start date (``ELCREC_START_DATE``) and the schedule's time (``ELCREC_RETRAIN_CRON``) are read then,
-not when this module is imported, and a bad ``ELCREC_WAREHOUSE_LOCK_WAIT`` stops the load."""
+not when this module is imported; a bad ``ELCREC_WAREHOUSE_LOCK_WAIT`` or ``ELCREC_RUN_CONFIG`` stops the load."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import dagster as dg
 from assets import challengers, evaluation, ingestion, profiling, recommendations, sequences, serving, training
 from assets.daily import configured_partitions
 from elcrec_core.data.warehouse import lock_wait_seconds
-from elcrec_pipeline.jobs import daily_retrain_job, ingestion_job, retrain_schedule
+from elcrec_pipeline.jobs import daily_retrain_job, ingestion_job, retrain_schedule, run_config_file
 from elcrec_pipeline.resources import ComputeDevice, SourceFile, Storage
 from elcrec_pipeline.sensors import source_file_sensor
 
@@ -22,6 +22,7 @@ def defs() -> dg.Definitions:
     sensor and the resources."""
     partitions = configured_partitions()
     lock_wait_seconds()  # checked before a run starts: a bad value would fail each step that opens the warehouse
+    run_config_file()  # and before the schedule's or the sensor's first tick (which read it again each time)
     return dg.Definitions(
         assets=dg.map_asset_specs(lambda spec: spec.replace_attributes(partitions_def=partitions),
                                   dg.load_assets_from_modules(_modules)),

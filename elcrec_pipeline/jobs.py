@@ -49,11 +49,15 @@ def run_config_file() -> dict[str, Any]:
     """The run config that the schedule and the sensor give each run they start: the YAML file that
     ``ELCREC_RUN_CONFIG`` names (as ``dagster job execute -c`` reads it: ``ops``, ``resources``), read at each tick
     so that an edit applies to the next run; ``{}`` where the variable is not set. Raises ValueError naming the
-    variable and the file when it is missing, not YAML, or not a mapping of those sections."""
+    variable and the file when it is missing, not YAML, or not a mapping of those sections, or when the path is
+    relative (the daemon and the webserver resolve it against folders of their own)."""
     name = dg.EnvVar(RUN_CONFIG_ENV).get_value()
     if not name:
         return {}
-    file = Path(name).resolve()
+    if not Path(name).expanduser().is_absolute():
+        raise ValueError(f"{RUN_CONFIG_ENV}={name!r}: give an absolute path, such as {Path(name).resolve()} (the "
+                         "daemon and the webserver read it from folders of their own)")
+    file = Path(name).expanduser()
     try:
         config = yaml.safe_load(file.read_text()) or {}
     except (OSError, yaml.YAMLError) as err:

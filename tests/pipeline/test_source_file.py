@@ -271,7 +271,8 @@ def test_a_bad_source_file_fails_at_once_and_names_the_file_or_field(team, tmp_p
 def test_the_schedule_and_the_sensor_carry_the_run_config_file_where_one_is_set(tmp_path, monkeypatch):
     """Without ELCREC_RUN_CONFIG a scheduled run carries no config (the source file applies); with it, the
     schedule and the sensor give each run that file's run config (a preset, the device's threads), read at each
-    tick. A missing file is an error that names the variable."""
+    tick. A missing file, or a relative path, is an error that names the variable, there and when the code location
+    loads."""
     location = defs()
     schedule = location.resolve_schedule_def("daily_retrain_schedule")
     repository = location.get_repository_def()
@@ -300,6 +301,16 @@ def test_the_schedule_and_the_sensor_carry_the_run_config_file_where_one_is_set(
     with pytest.raises(Exception) as info:  # Dagster wraps it in an error of the schedule's evaluation
         scheduled()
     assert "ELCREC_RUN_CONFIG=" in str(info.value.__cause__) and "cannot read run config" in str(info.value.__cause__)
+    # the code location's load says so too (it passed `dagster definitions validate`), and of a relative path
+    with pytest.raises(ValueError, match=r"^ELCREC_RUN_CONFIG='.*missing\.yaml': cannot read run config "):
+        defs()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ELCREC_RUN_CONFIG", "run.yaml")
+    with pytest.raises(ValueError) as refused:
+        defs()
+    assert str(refused.value) == (f"ELCREC_RUN_CONFIG='run.yaml': give an absolute path, such as "
+                                  f"{(tmp_path / 'run.yaml').resolve()} (the daemon and the webserver read it from "
+                                  "folders of their own)")
 
 
 def test_the_sensor_requests_a_day_when_its_file_appears_and_again_when_it_changes(tmp_path):
