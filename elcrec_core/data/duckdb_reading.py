@@ -265,7 +265,7 @@ def _refuse_records_over_lines(path: Path, lines: LineScan, at: np.ndarray, deta
         start, n, error = int(lines.starts[at[k]]), int(spans[k]), details[int(k)].split(":", 1)[0]
         if lines.open_quote and at[k] == last:
             raise SourceReadError(path, f"line {start}: a quote opens a field that never closes (it would take the "
-                                        f"{n - 1} lines after it into one field); {fix}")
+                                        f"{n - 1} line{'s' * (n > 2)} after it into one field); {fix}")
         if "LINE SIZE OVER MAXIMUM" in error:
             raise SourceReadError(path, f"lines {start}-{start + n - 1}: a record over {n} lines is longer than the "
                                         f"limit of {max_line_bytes} bytes (max_line_bytes)")

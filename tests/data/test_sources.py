@@ -564,6 +564,10 @@ def test_a_quote_that_never_closes_refuses_the_file_naming_its_line(tmp_path: Pa
                                "(source setting quote: '', elcrec --no-quote)")
     frame = read_source(SourceConfig(format="csv", path=str(path), quote=None))
     assert len(frame) == 2000 and frame["error"].null_count() == 2000 and frame["item_id"][999] == '"i1000'
+    path.write_text(f'user_id,item_id,timestamp\nu1,"i1,{EPOCH0}\nu2,i2,{EPOCH0}\n')  # one line after it
+    with pytest.raises(SourceReadError, match=r"line 2: a quote opens a field that never closes \(it would take the "
+                                              r"1 line after it into one field\)"):
+        read_source(SourceConfig(format="csv", path=str(path)))
 
 
 def test_a_quote_inside_a_field_keeps_the_true_line_numbers(tmp_path: Path) -> None:
