@@ -99,7 +99,11 @@ class SourceSettings(dg.Config):
 
     def source_config(self, partition: str, storage: Storage, extra_dirs: Sequence[Path] = ()) -> SourceConfig:
         """The partition's source (of resolved settings); its path is checked by :meth:`Storage.input_path`,
-        which also allows ``extra_dirs``."""
+        which also allows ``extra_dirs``. Raises ValueError naming ``user_column`` or ``item_column`` where it is
+        empty (unlike ``timestamp_column``, whose '' means a source without times)."""
+        for key in ("user_column", "item_column"):
+            if not str(getattr(self, key)).strip():
+                raise ValueError(f"{key} is empty: name the file's column (default {_SOURCE_DEFAULTS[key]})")
         columns = ColumnMap(self.user_column, self.item_column, self.timestamp_column or None, self.rating_column,
                             self.event_type_column)
         synthetic = SyntheticConfig(n_users=self.synthetic_users, n_items=self.synthetic_items,

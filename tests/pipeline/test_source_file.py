@@ -577,6 +577,8 @@ def test_a_load_under_other_row_rules_counts_the_stored_files_they_left_as_they_
     ({"timestamp_format": "epoch_days"}, "epoch_days"),
     ({"delimiter": ";;"}, "delimiter"),
     ({"min_timestamp": "yesterday"}, "min_timestamp"),
+    # it read as "no column(s) ['']" with advice naming no setting
+    ({"user_column": ""}, "user_column is empty: name the file's column (default user_id)"),
 ])
 def test_a_bad_value_in_the_source_settings_fails_at_once_naming_the_file(team, tmp_path, setting, message,
                                                                           monkeypatch):
