@@ -87,7 +87,8 @@ MIN_METADATA_COVERAGE = 0.5  # item_metadata_matches_items warns where a smaller
 def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, storage: Storage,
                      source_file: SourceFile) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     require_a_partition(context)
-    with fails_at_once(f"source settings ({config.origin(source_file.location())})", ValueError):  # pydantic's too
+    settings = f"source settings ({config.origin(source_file.location())})"  # where a bad setting came from
+    with fails_at_once(settings, ValueError):  # pydantic's too
         config = config.resolved(source_file.settings())
         source = config.source_config(context.partition_key, storage, source_file.folders())  # a format, ...
         rules = config.row_rules()
@@ -109,7 +110,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         raise dg.Failure(f"ingestion of {context.partition_key} failed: {err}{_advice(err, config)}",
                          allow_retries=False) from err
     # read before anything is written, as the events are: a bad file leaves the warehouse as it was
-    with fails_at_once(f"item metadata of {context.partition_key}", ValueError, FileNotFoundError):
+    with fails_at_once(f"item metadata of {context.partition_key} ({settings})", ValueError, FileNotFoundError):
         item_metadata, items = config.item_metadata(storage, source_file.folders()), None
         if item_metadata is not None:
             items, rejected_items = read_item_metadata(item_metadata)

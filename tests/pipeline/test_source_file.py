@@ -601,6 +601,19 @@ def test_a_bad_value_in_the_source_settings_fails_at_once_naming_the_file(team, 
         assert f"source settings (run config ({next(iter(setting))}){where}): " in error and message in error
 
 
+def test_a_bad_item_metadata_setting_names_where_it_came_from(team, tmp_path):
+    """'item metadata of 2026-01-30: item metadata delimiter must be one character' named neither the run config
+    nor the settings file."""
+    (team / "items.csv").write_text("item_id,title\na,A\n")
+    config = {"ops": {"raw_interactions": {"config": {"item_metadata_path": str(team / "items.csv"),
+                                                      "item_metadata_delimiter": "||"}}}}
+    result = ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-30", config)
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert (f"item metadata of 2026-01-30 (source settings (run config (item_metadata_path, item_metadata_delimiter) "
+            f"over {team / 'source.yaml'})): item metadata delimiter must be one character"
+            in failure.event_specific_data.error.message)
+
+
 def test_a_file_with_other_column_names_says_which_settings_name_them(team, tmp_path):
     (team / "logs" / "2026-01-30.csv").write_text("customer,sku,ts\nu1,a,2026-01-30T10:00:00Z\n")
     result = ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-30")
