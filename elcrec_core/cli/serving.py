@@ -27,6 +27,7 @@ from elcrec_core.data.sequences import (
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 
 SEQUENCES_FILE = "sequences.parquet"  # in each day folder of the pipeline's sequences
+RUN_CONFIG = "ELCREC_RUN_CONFIG"  # the run config file of the schedule's and the sensor's runs (elcrec_pipeline.jobs)
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
@@ -263,14 +264,13 @@ def _intents_note(intents: ModelRecord | None, rolled_back_from: ModelRecord | N
 def refresh_command(data_dir: Path) -> str | None:
     """The command that recomputes the served tables (user_recommendations, user_intents, intent_profiles) of
     the pipeline's data folder ``data_dir`` for its newest day with sequences, from the model that serves now, and
-    that day's report where it has a judged candidate (the report names the model that serves); None
-    where no day has sequences. It names the environment the pipeline's runs need: the data folder, the first
+    that day's report where it has a judged candidate (the report names the model that serves); None where no day
+    has sequences. It names the environment the pipeline's runs need: the data folder, the first
     day of the partitions (``ELCREC_START_DATE`` as set here, else the folder's oldest day, so that the day is a
     partition), ``DAGSTER_HOME`` where it is set (its pools keep the warehouse's writers one at a time, and the
-    UI shows the run) and the source's ``ELCREC_SOURCE`` and ``ELCREC_INPUT_DIRS`` where they are set (as the
-    pipeline's runs have them; absolute, as the data folder), and gives it the run config file of
-    ``ELCREC_RUN_CONFIG`` where that is set (``-c``, as the schedule's and the sensor's runs have it: the team's
-    settings, such as ``top_k``)."""
+    UI shows the run), ``ELCREC_SOURCE``, ``ELCREC_INPUT_DIRS`` and ``ELCREC_RUN_CONFIG`` where they are set
+    (absolute, as the data folder), and gives it the run config file (``-c``, as the schedule's and the sensor's
+    runs have it: the team's settings, such as ``top_k``)."""
     days = [folder.name for folder in sequence_day_folders(data_dir)]
     if not days:
         return None
@@ -279,9 +279,9 @@ def refresh_command(data_dir: Path) -> str | None:
     env = {"DAGSTER_HOME": os.environ.get("DAGSTER_HOME"), "ELCREC_DATA_DIR": str(data_dir.resolve()),
            "ELCREC_START_DATE": os.environ.get("ELCREC_START_DATE") or days[0],
            **{name: os.pathsep.join(str(Path(part).resolve()) for part in value.split(os.pathsep) if part)
-              for name in ("ELCREC_SOURCE", "ELCREC_INPUT_DIRS") if (value := os.environ.get(name))}}
+              for name in ("ELCREC_SOURCE", "ELCREC_INPUT_DIRS", RUN_CONFIG) if (value := os.environ.get(name))}}
     settings = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items() if value)
-    run_config = os.environ.get("ELCREC_RUN_CONFIG")
+    run_config = os.environ.get(RUN_CONFIG)
     config = f" -c {shlex.quote(str(Path(run_config).resolve()))}" if run_config else ""
     newest = _newest_day(data_dir)
     store = ModelStore(data_dir)

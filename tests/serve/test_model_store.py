@@ -434,8 +434,10 @@ def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys, monkeypatch
     assert main(["rollback", "--data-dir", str(tmp_path), "--json"]) == 0
     assert main(["rollback", "--data-dir", str(tmp_path), "--json"]) == 0  # twice: b serves again
     config = f"-m elcrec_pipeline.definitions -c '{Path('team run.yaml').resolve()}' --select"
+    # the variable too, absolute: the shell's relative one stopped the code location's load of the printed command
+    absolute = f"ELCREC_START_DATE=2026-05-01 ELCREC_RUN_CONFIG='{Path('team run.yaml').resolve()}' "
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["refresh"] == refresh.replace(
-        "-m elcrec_pipeline.definitions --select", config)
+        "-m elcrec_pipeline.definitions --select", config).replace("ELCREC_START_DATE=2026-05-01 ", absolute)
     monkeypatch.delenv("ELCREC_RUN_CONFIG")
     # the source's environment, as the pipeline's runs have it, goes with the command
     monkeypatch.setenv("ELCREC_SOURCE", "/srv/team/source.yaml")
