@@ -18,6 +18,8 @@ LOOKBACK_DAYS = 7  # the days a tick looks at: older days are a backfill's work
 # copied in over several ticks) would otherwise start a run, and another each time it grew
 SETTLE_SECONDS = 60
 LOADS_LOOKED_AT = 20  # a day's latest loads (and models) that retrained_since reads
+GOING = (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+         dg.DagsterRunStatus.STARTED)  # a run queued or going: it has not loaded the day's files yet, or it trains
 
 
 @dg.sensor(
@@ -58,29 +60,40 @@ def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceF
 
 
 def retrained_since(instance: dg.DagsterInstance, day: str, files: list[Path]) -> bool:
-    """Whether a run that retrains (:func:`retrains`) loaded ``files`` of ``day`` as they are now (its
-    ``raw_interactions``' ``files_version``, taken before it read them) and trained on them: ``elcrec_model`` of
-    the day materialized by that run, or after that load by a later one (such as its re-execution), or the run is
-    still going. Such a day is done, as when the schedule or a backfill ran it before the sensor was turned on (a
-    sensor's run keys are its own: it requested every day of its window again); a load alone is not (a later
-    ``raw_interactions`` of the same files, or ``ingestion_job``), nor is a run whose training failed: the sensor
-    requests the day, and its run key (day and files) starts one run of them, not one a tick. A day whose files
-    changed, arrived or went since is not done (a file moved into place with an old modification time too: its
-    path or size differ). Looks at the day's last :data:`LOADS_LOOKED_AT` loads and models."""
+    """Whether ``day`` needs no run for ``files`` as they are now: a run that retrains it (:func:`retrains`) is
+    queued or going (the schedule's, a re-execution: it reads the files when it loads them), or one loaded them as
+    they are (its ``raw_interactions``' ``files_version``, taken before it read them) and trained on them:
+    ``elcrec_model`` of the day materialized by that run, or after that load by a run that loaded no other files
+    (such as its re-execution). Such a day is done, as when the schedule or a backfill ran it before the sensor was
+    turned on (a sensor's run keys are its own: it requested every day of its window again); a load alone is not (a
+    later ``raw_interactions`` of the same files, or ``ingestion_job``), nor is a run whose training failed: the
+    sensor requests the day, and its run key (day and files) starts one run of them, not one a tick. A day whose
+    files changed, arrived or went since is not done (a file moved into place with an old modification time too:
+    its path or size differ). Looks at the day's last :data:`LOADS_LOOKED_AT` loads and models."""
+    going = instance.get_runs(dg.RunsFilter(tags={"dagster/partition": day}, statuses=list(GOING)))
+    if any(retrains(run) for run in going):
+        return True
     version = files_version(files)
     loads = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey("raw_interactions"),
                                                                   asset_partitions=[day]), limit=LOADS_LOOKED_AT)
+    loaded = {load.run_id: _version(load) for load in reversed(loads.records)}  # each run's last load of the day
     models = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=elcrec_model.key,
                                                                    asset_partitions=[day]), limit=LOADS_LOOKED_AT)
     for load in loads.records:
-        loaded = load.asset_materialization.metadata.get("files_version")
         run = instance.get_run_by_id(load.run_id)
-        if loaded is None or loaded.value != version or run is None or not retrains(run):
+        if _version(load) != version or run is None or not retrains(run):
             continue
-        if not run.is_finished or any(model.run_id == run.run_id or model.storage_id > load.storage_id
-                                      for model in models.records):
+        if any(model.run_id == run.run_id or (model.storage_id > load.storage_id
+                                              and loaded.get(model.run_id, version) == version)
+               for model in models.records):
             return True
     return False
+
+
+def _version(load: dg.EventLogRecord) -> str | None:
+    """The ``files_version`` that a ``raw_interactions`` materialization recorded (None: none)."""
+    value = load.asset_materialization.metadata.get("files_version")
+    return value.value if value is not None else None
 
 
 def retrains(run: dg.DagsterRun) -> bool:

@@ -369,6 +369,7 @@ def test_the_sensor_leaves_a_day_that_a_run_trained_on_after_its_files_last_chan
         monkeypatch.setenv("ELCREC_DATA_DIR", str(tmp_path / "data"))  # the job's own resources: a subset of
         monkeypatch.setenv("ELCREC_SOURCE", str(tmp_path / "source.yaml"))  # the job takes no others
         daily, every_asset = defs().resolve_job_def("daily_retrain_job"), defs().resolve_implicit_global_asset_job_def()
+        ingestion_job = defs().resolve_job_def("ingestion_job")
 
         def load(job: dg.JobDefinition, day: str, selected: list[dg.AssetKey]) -> dg.ExecuteInProcessResult:
             return job.execute_in_process(partition_key=day, asset_selection=selected, instance=instance,
@@ -381,6 +382,15 @@ def test_the_sensor_leaves_a_day_that_a_run_trained_on_after_its_files_last_chan
             monkeypatch.setattr(assets.training, "_train", training)
             return load(daily, day, [raw_interactions.key, elcrec_model.key])
 
+        # a run of the whole job created for a day, not started yet (the schedule's, launching): it will load the
+        # files and train, the sensor leaves the day; one of ingestion_job does not train
+        queued = [instance.create_run_for_job(job_def=job, tags={"dagster/partition": days[1]},
+                                              status=dg.DagsterRunStatus.NOT_STARTED) for job in (daily, ingestion_job)]
+        assert instance.get_run_by_id(queued[0].run_id).asset_selection in (None, frozenset())  # the whole job
+        assert requested() == days[:1]
+        instance.delete_run(queued[0].run_id)
+        assert requested() == days
+        instance.delete_run(queued[1].run_id)
         # the ingestion assets alone (dagster asset materialize --select, the UI on one asset, a subset of the job)
         assert load(every_asset, days[0], [raw_interactions.key]).success
         assert requested() == days
