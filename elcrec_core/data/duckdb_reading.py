@@ -173,7 +173,7 @@ def read_delimited(
     columns = (list(names) if names else _header_names(path, first, delimiter, quote, header)) if first else []
     # a record of the columns' names, or of the header's own that the names replace: a header line again
     own = [_renamed_header(path, first, delimiter, quote, names)] if first and names and header else []
-    headers = [columns, *own]
+    headers = [columns, *own] if header or names else []  # column0, column1, ...: no names to repeat
     picks = [f"{quote_identifier(c)} AS {a}" for a, c in wanted.items() if c is not None]
     if not columns:  # an empty file
         empty = ", ".join(f"NULL::VARCHAR AS {a}" for a, c in wanted.items() if c is not None)

@@ -8,7 +8,9 @@ from collections.abc import Mapping, Sequence
 
 from elcrec_core.data.warehouse import quote_identifier
 
-_WHITESPACE = "' ' || chr(9) || chr(13)"  # around a name: spaces, tabs, the CR of a CR LF line end
+# around a name: spaces, tabs, the CR of a CR LF line end, and the byte order mark that a second file's header keeps
+# where files were joined (an Excel "CSV UTF-8" export starts with one; only the first file's is the file's)
+_WHITESPACE = "' ' || chr(9) || chr(13) || chr(65279)"
 
 
 def repeated_header_sql(wanted: Mapping[str, str | None], columns: Sequence[str],
@@ -16,9 +18,11 @@ def repeated_header_sql(wanted: Mapping[str, str | None], columns: Sequence[str]
     """SQL for the ``error`` and ``detail`` columns of a record of delimited text: ``'repeated_header'`` and the
     names where each ``wanted`` column (alias -> its name in ``columns``, the file's columns) holds that column's
     name in one of ``headers`` (each a name per column: the names given, the file's own header that they replace),
-    white space around it aside; NULL and NULL otherwise. The other columns are not compared: the file's header
-    names them, or a line may hold anything there."""
+    white space around it aside; NULL and NULL otherwise, or with no ``headers`` (a file without a header whose
+    columns nobody named). The other columns are not compared: a line may hold anything there."""
     picked = [column for column in wanted.values() if column is not None]
+    if not headers:
+        return "NULL::VARCHAR AS error, NULL::VARCHAR AS detail"
     error, detail = [], []
     for names in headers:
         texts = [names[columns.index(column)] for column in picked]

@@ -137,6 +137,6 @@ def _omp_threads() -> int:
     ValueError naming the variable for a value that is no count."""
     value = os.environ.get("OMP_NUM_THREADS", "")
     first = value.split(",")[0].strip()
-    if first and not first.isdigit():
+    if first and not first.isdecimal():  # not isdigit: "²" is a digit that int() refuses
         raise ValueError(f"OMP_NUM_THREADS={value!r}: expected a number of threads, such as 4")
     return int(first or 0)

@@ -116,6 +116,19 @@ def test_a_header_line_inside_the_data_is_rejected_even_where_no_time_would_refu
                                "joined with their headers"),
         (5, "repeated_header", "the column names again (customer, sku): a header line inside the data, as where "
                                "files were joined with their headers")]
+    # files joined as Excel writes them: the second header keeps its byte order mark
+    path.write_text("\ufeffuser_id,item_id\nu,a\n\ufeffuser_id,item_id\nv,b\n")
+    marked = check_rows(read_source(SourceConfig(format="csv", path=str(path),
+                                                 columns=ColumnMap(timestamp=None))), RULES)
+    assert marked.accepted.select("user_id", "item_id").rows() == [("u", "a"), ("v", "b")]
+    assert marked.rejected.select("source_row", "reason").cast({"reason": pl.String}).rows() == [
+        (3, "repeated_header")]
+    # a file without a header whose columns nobody named has no names to repeat: column0,column1 is data
+    path.write_text("u,a\ncolumn0,column1\n")
+    plain = check_rows(read_source(SourceConfig(format="csv", path=str(path), header=False,
+                                                columns=ColumnMap(user="column0", item="column1", timestamp=None))),
+                       RULES)
+    assert plain.accepted.select("user_id", "item_id").rows() == [("u", "a"), ("column0", "column1")]
     # JSON Lines have no header: an object whose values are its keys is an event
     path = tmp_path / "events.jsonl"
     path.write_text('{"customer": "customer", "sku": "sku"}\n')

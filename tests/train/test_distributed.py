@@ -181,10 +181,11 @@ def test_omp_num_threads_gives_each_process_its_threads_and_a_bad_one_is_named(m
         assert launch._omp_threads() == threads
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert launch._omp_threads() == 0
-    monkeypatch.setenv("OMP_NUM_THREADS", "four")
-    with pytest.raises(ValueError) as refused:
-        train_distributed(2, None, None, tmp_path)
-    assert str(refused.value) == "OMP_NUM_THREADS='four': expected a number of threads, such as 4"
+    for value in ("four", "²"):  # a digit that int() refuses
+        monkeypatch.setenv("OMP_NUM_THREADS", value)
+        with pytest.raises(ValueError) as refused:
+            train_distributed(2, None, None, tmp_path)
+        assert str(refused.value) == f"OMP_NUM_THREADS={value!r}: expected a number of threads, such as 4"
 
 
 @pytest.mark.slow
