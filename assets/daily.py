@@ -54,6 +54,10 @@ def require_a_partition(context: dg.AssetExecutionContext) -> None:
     (naming the partitions): a day that has not ended yet (``dagster job execute --tags '{"dagster/partition":
     "<today>"}'`` took a partial day's events and trained on them) or one before ``ELCREC_START_DATE``. Dagster's UI,
     schedule, sensor and backfills offer partitions only; a key given by hand is not checked against them."""
+    if context.has_partition_key_range and not context.has_partition_key:
+        raise dg.Failure(f"{context.asset_key.to_user_string()} is built one day at a time, not for a range of "
+                         f"days ({context.partition_key_range.start} .. {context.partition_key_range.end}): run each "
+                         "day (a backfill of the days does)", allow_retries=False)
     if not context.has_partition_key:  # Dagster's own words: "Cannot access partition_key for a non-partitioned run"
         raise dg.Failure(f"{context.asset_key.to_user_string()} is built for one day: give it, as in dagster job "
                          "execute ... --tags '{\"dagster/partition\": \"2026-01-31\"}' (the UI, the schedule, the "
@@ -61,8 +65,10 @@ def require_a_partition(context: dg.AssetExecutionContext) -> None:
     partitions, day = context.assets_def.partitions_def, context.partition_key
     if not partitions.has_partition_key(day):
         first, last = partitions.get_first_partition_key(), partitions.get_last_partition_key()
-        raise dg.Failure(f"{day} is no partition: the partitions are the days from {first} ({START_DATE_ENV}) to "
-                         f"{last}, each once it has ended in UTC, so that its events are complete", allow_retries=False)
+        which = (f"the partitions are the days from {first} ({START_DATE_ENV}) to {last}, each" if last is not None
+                 else f"there is none yet, for {START_DATE_ENV}={partitions.start.date()} has not ended (a day is one")
+        raise dg.Failure(f"{day} is no partition: {which} once it has ended in UTC, so that its events are complete"
+                         + ")" * (last is None), allow_retries=False)
 
 
 def daily_asset(**settings: Any) -> Any:

@@ -284,6 +284,23 @@ def test_a_day_that_is_no_partition_fails_at_once_naming_the_partitions(tmp_path
                 f"dagster._core.definitions.events.Failure: {day} is no partition: the partitions are the days "
                 f"from 2026-01-01 (ELCREC_START_DATE) to {yesterday}, each once it has ended in UTC, so that its "
                 "events are complete")
+    # a range of days at once (Dagster's range tags), and a start date that is still to come (no partition yet)
+    result = defs().resolve_job_def("ingestion_job").execute_in_process(raise_on_error=False, tags={
+        "dagster/asset_partition_range_start": "2026-01-02", "dagster/asset_partition_range_end": "2026-01-04"})
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert failure.event_specific_data.error.message.startswith(
+        "dagster._core.definitions.events.Failure: raw_interactions is built one day at a time, not for a range of "
+        "days (2026-01-02 .. 2026-01-04): run each day (a backfill of the days does)")
+    start = (datetime.now(timezone.utc).date() + timedelta(days=2)).isoformat()
+    monkeypatch.setenv("ELCREC_START_DATE", start)
+    result = defs().resolve_job_def("ingestion_job").execute_in_process(tags={"dagster/partition": start},
+                                                                        raise_on_error=False)
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert failure.event_specific_data.error.message.startswith(
+        f"dagster._core.definitions.events.Failure: {start} is no partition: there is none yet, for "
+        f"ELCREC_START_DATE={start} has not ended (a day is one once it has ended in UTC, so that its events are "
+        "complete)")
+    monkeypatch.setenv("ELCREC_START_DATE", "2026-01-01")
     # no day at all (the tag forgotten): Dagster's "Cannot access partition_key for a non-partitioned run"
     result = defs().resolve_job_def("daily_retrain_job").execute_in_process(raise_on_error=False)
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
