@@ -45,7 +45,7 @@ class SourceSettings(dg.Config):
                                                              "true) or of a file without header")
     quote: str | None = Field(None, description="quote character of delimited text: default \"; '' for no quoting "
                                                 "(a quote is then data)")
-    max_line_bytes: int | None = Field(None, ge=1, description=f"a text file with a longer line is refused "
+    max_line_bytes: int | None = Field(None, description=f"a text file with a longer line is refused "
                                                          f"(default {MAX_LINE_BYTES})")
     encoding: str | None = Field(None, description="of text files: default utf-8; latin-1, cp1252, ... (any Python "
                                                    "codec)")
@@ -53,9 +53,9 @@ class SourceSettings(dg.Config):
     max_timestamp: str | None = Field(None, description="ISO time: later events are rejected")
     min_rating: float | None = None
     max_rating: float | None = None
-    max_rejected_share: float | None = Field(None, ge=0, le=1,
+    max_rejected_share: float | None = Field(None,
                                              description="the expectations fail above it (default 0.05)")
-    min_rows: int | None = Field(None, ge=0, description="the expectations fail for a load with fewer accepted rows "
+    min_rows: int | None = Field(None, description="the expectations fail for a load with fewer accepted rows "
                                                          "(default 1); 0 lets an empty delivery through: a day "
                                                          "without events, or a day's file emptied to withdraw them")
     item_metadata_path: str | None = Field(None, description="item metadata: Parquet (.parquet) or delimited text "
@@ -77,18 +77,25 @@ class SourceSettings(dg.Config):
                                                                     "(with header true) or of a file without header")
     item_metadata_encoding: str | None = Field(None, description="default utf-8; latin-1 for MovieLens' u.item")
     item_metadata_quote: str | None = Field(None, description="default \"; '' for no quoting")
-    synthetic_users: int | None = Field(None, ge=1, description="default 5000")
-    synthetic_items: int | None = Field(None, ge=1, description="default 1000")
-    synthetic_intents: int | None = Field(None, ge=1, description="default 8")
+    synthetic_users: int | None = Field(None, description="default 5000")
+    synthetic_items: int | None = Field(None, description="default 1000")
+    synthetic_intents: int | None = Field(None, description="default 8")
     synthetic_seed: int | None = Field(None, description="default 0")
 
     def resolved(self, file_settings: Mapping[str, Any]) -> "SourceSettings":
         """Every field set: this run's value where given, else the source settings file's, else the default.
-        Raises ValueError for a setting of the file that is no field (a typo must not pass silently)."""
+        Raises ValueError for a setting of the file that is no field (a typo must not pass silently), and for a
+        value outside its bounds (checked here, where the caller names the run config and the file: a bound on
+        the field would fail when Dagster builds the run config, naming neither)."""
         if unknown := sorted(set(file_settings) - set(SourceSettings.model_fields)):
             raise ValueError(f"unknown source setting(s) {unknown}; known: {sorted(SourceSettings.model_fields)}")
         given = {name: value for name, value in self.model_dump().items() if value is not None}
-        return SourceSettings(**{**_SOURCE_DEFAULTS, **file_settings, **given})
+        settings = SourceSettings(**{**_SOURCE_DEFAULTS, **file_settings, **given})
+        for name, (low, high) in _SOURCE_BOUNDS.items():  # here, not in the fields: the error names the origin
+            value = getattr(settings, name)
+            if value < low or (high is not None and value > high):
+                raise ValueError(f"{name} = {value!r}: must be {low} or more" + (f", at most {high}" if high else ""))
+        return settings
 
     def origin(self, file: Path | None) -> str:
         """Where these (unresolved) settings come from, for an error about them: the source settings ``file``,
@@ -163,6 +170,10 @@ def _naive_utc(name: str, text: str | None) -> datetime | None:
     return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo is not None else moment
 
 
+# (lowest, highest or None) of the numbers among the source settings
+_SOURCE_BOUNDS: dict[str, tuple[float, float | None]] = {
+    "max_line_bytes": (1, None), "max_rejected_share": (0, 1), "min_rows": (0, None), "synthetic_users": (1, None),
+    "synthetic_items": (1, None), "synthetic_intents": (1, None)}
 _SOURCE_DEFAULTS: dict[str, Any] = {
     "format": "synthetic", "user_column": "user_id", "item_column": "item_id", "timestamp_column": "timestamp",
     "timestamp_format": "epoch_s", "quote": '"', "max_line_bytes": MAX_LINE_BYTES, "encoding": "utf-8",

@@ -589,6 +589,10 @@ def test_a_load_under_other_row_rules_counts_the_stored_files_they_left_as_they_
     ({"min_timestamp": "yesterday"}, "min_timestamp"),
     # it read as "no column(s) ['']" with advice naming no setting
     ({"user_column": ""}, "user_column is empty: name the file's column (default user_id)"),
+    # from the run config, pydantic's "1 validation error for SourceSettings" named neither the run config nor the file
+    ({"min_rows": -1}, "min_rows = -1: must be 0 or more"),
+    ({"max_rejected_share": 2}, "max_rejected_share = 2.0: must be 0 or more, at most 1"),
+    ({"max_line_bytes": 0}, "max_line_bytes = 0: must be 1 or more"),
 ])
 def test_a_bad_value_in_the_source_settings_fails_at_once_naming_the_file(team, tmp_path, setting, message,
                                                                           monkeypatch):
