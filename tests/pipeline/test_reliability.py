@@ -272,9 +272,9 @@ def test_a_day_that_is_no_partition_fails_at_once_naming_the_partitions(tmp_path
     monkeypatch.setenv("ELCREC_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("ELCREC_SOURCE", raising=False)
     today = datetime.now(timezone.utc).date()
-    yesterday = (today - timedelta(days=1)).isoformat()
     for day in (today.isoformat(), (today + timedelta(days=3)).isoformat(), "2025-12-31"):
         for job in ("ingestion_job", "daily_retrain_job"):
+            yesterday = (datetime.now(timezone.utc).date() - timedelta(days=1)).isoformat()  # at each run (midnight)
             result = defs().resolve_job_def(job).execute_in_process(tags={"dagster/partition": day},
                                                                     raise_on_error=False)
             assert [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY] == []
