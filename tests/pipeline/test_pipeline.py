@@ -1489,13 +1489,24 @@ def test_the_device_resources_threads_apply_to_training_and_the_challengers(firs
     (SequenceSettings, "keep_days", -1), (SequenceSettings, "k_core", -1), (SequenceSettings, "min_length", 0),
     (EvaluationSettings, "split", "tset"), (ProfileSettings, "map_method", "umap"), (ProfileSettings, "map_sample", -1),
     (PromotionSettings, "tolerance", -0.001), (RecommendationSettings, "top_k", 0), (ComputeDevice, "threads", -2),
-    (SourceSettings, "max_rejected_share", 1.5), (TrainingSettings, "nproc", 0),
+    (TrainingSettings, "nproc", 0),
 ])
 def test_run_config_values_out_of_range_are_refused_naming_the_field(settings, field, value) -> None:
     """A value that cannot work is refused when the run config is read, naming the field (a negative keep_days
     deleted the day just built, a negative tolerance crashed the gate, top_k 0 emptied the recommendations)."""
     with pytest.raises(ValueError, match=rf"(?s){field}\b.*(greater|less|Input should be)"):
         settings(**{field: value})
+
+
+def test_source_settings_out_of_range_are_refused_as_they_are_resolved() -> None:
+    """The source settings come from the run config and a file: they are checked once merged, where the asset names
+    where each value came from (tests/pipeline/test_source_file.py)."""
+    with pytest.raises(ValueError) as refused:
+        SourceSettings(max_rejected_share=1.5).resolved({})
+    assert str(refused.value) == "max_rejected_share = 1.5: must be 0 or more, at most 1"
+    with pytest.raises(ValueError) as refused:
+        SourceSettings().resolved({"min_rows": -1})
+    assert str(refused.value) == "min_rows = -1: must be 0 or more"
 
 
 def test_the_backtest_scores_a_serving_baseline_as_it_served(first_run, tmp_path):
