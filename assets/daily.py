@@ -65,10 +65,12 @@ def require_a_partition(context: dg.AssetExecutionContext) -> None:
     partitions, day = context.assets_def.partitions_def, context.partition_key
     if not partitions.has_partition_key(day):
         first, last = partitions.get_first_partition_key(), partitions.get_last_partition_key()
-        which = (f"the partitions are the days from {first} ({START_DATE_ENV}) to {last}, each" if last is not None
-                 else f"there is none yet, for {START_DATE_ENV}={partitions.start.date()} has not ended (a day is one")
-        raise dg.Failure(f"{day} is no partition: {which} once it has ended in UTC, so that its events are complete"
-                         + ")" * (last is None), allow_retries=False)
+        complete = "once it has ended in UTC, so that its events are complete"
+        which = (f"the partitions are the days from {first} ({START_DATE_ENV}) to {last}, each {complete}"
+                 if last is not None else
+                 f"there is none yet, for {START_DATE_ENV}={partitions.start.date()} has not ended (a day is one "
+                 f"{complete})")
+        raise dg.Failure(f"{day} is no partition: {which}", allow_retries=False)
 
 
 def daily_asset(**settings: Any) -> Any:

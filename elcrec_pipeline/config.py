@@ -46,18 +46,17 @@ class SourceSettings(dg.Config):
     quote: str | None = Field(None, description="quote character of delimited text: default \"; '' for no quoting "
                                                 "(a quote is then data)")
     max_line_bytes: int | None = Field(None, description=f"a text file with a longer line is refused "
-                                                         f"(default {MAX_LINE_BYTES})")
+                                                     f"(default {MAX_LINE_BYTES})")
     encoding: str | None = Field(None, description="of text files: default utf-8; latin-1, cp1252, ... (any Python "
                                                    "codec)")
     min_timestamp: str | None = Field(None, description="ISO time: earlier events are rejected")
     max_timestamp: str | None = Field(None, description="ISO time: later events are rejected")
     min_rating: float | None = None
     max_rating: float | None = None
-    max_rejected_share: float | None = Field(None,
-                                             description="the expectations fail above it (default 0.05)")
+    max_rejected_share: float | None = Field(None, description="the expectations fail above it (default 0.05)")
     min_rows: int | None = Field(None, description="the expectations fail for a load with fewer accepted rows "
-                                                         "(default 1); 0 lets an empty delivery through: a day "
-                                                         "without events, or a day's file emptied to withdraw them")
+                                                   "(default 1); 0 lets an empty delivery through: a day "
+                                                   "without events, or a day's file emptied to withdraw them")
     item_metadata_path: str | None = Field(None, description="item metadata: Parquet (.parquet) or delimited text "
                                                              "with item id, title and categories")
     item_metadata_item_column: str | None = Field(None, description="default item_id")

@@ -30,8 +30,8 @@ GOING = (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.Dagster
                 f"path (a file, a folder or a glob such as */{{date}}.csv) names files for it (one of the last "
                 f"{LOOKBACK_DAYS} days) once they have been unchanged for {SETTLE_SECONDS} s, and again when one "
                 "of them changes, arrives or goes (a new size or modification time), unless a run that retrains "
-                "has loaded them as they are (raw_interactions' files_version) and trained on them (or is still "
-                "going), with the run config of "
+                "has loaded them as they are (raw_interactions' files_version) and trained on them, or one is "
+                "queued or running for the day, with the run config of "
                 f"{RUN_CONFIG_ENV} where set. Off until turned on in the UI.",
 )
 def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceFile) -> dg.SensorResult:

@@ -73,7 +73,7 @@ def build_config(args: argparse.Namespace, seqs: Sequences | None = None) -> Exp
         exp = ExperimentConfig.from_dict(config)
         if missing := _left_to_defaults(exp, config):
             left = f"{', '.join(missing[:4])}{', ...' if len(missing) > 4 else ''}"
-            if (BASE_PRESET if exp.preset == AUTO else exp.preset) not in preset_names():
+            if exp.preset not in (AUTO, *preset_names()):
                 raise ValueError(f"--config {args.config}: its preset {exp.preset!r} is none of "
                                  f"{sorted([AUTO, *preset_names()])}, and it leaves out settings ({left}) that would "
                                  "take the schema's defaults: give every setting (a model folder's config.json has "

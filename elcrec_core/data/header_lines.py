@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from elcrec_core.data.event_normalisation import sql_text
 from elcrec_core.data.warehouse import quote_identifier
 
 # around a name: spaces, tabs, the CR of a CR LF line end, and the byte order mark that a second file's header keeps
@@ -26,14 +27,10 @@ def repeated_header_sql(wanted: Mapping[str, str | None], columns: Sequence[str]
     error, detail = [], []
     for names in headers:
         texts = [names[columns.index(column)] for column in picked]
-        same = " AND ".join(f"trim({quote_identifier(column)}, {_WHITESPACE}) = {_sql_text(text)}"
+        same = " AND ".join(f"trim({quote_identifier(column)}, {_WHITESPACE}) = {sql_text(text)}"
                             for column, text in zip(picked, texts))
         error.append(f"WHEN {same} THEN 'repeated_header'")
         said = f"the column names again ({', '.join(texts)}): a header line inside the data, as where files were " \
                "joined with their headers"
-        detail.append(f"WHEN {same} THEN {_sql_text(said)}")
+        detail.append(f"WHEN {same} THEN {sql_text(said)}")
     return f"CASE {' '.join(error)} END AS error, CASE {' '.join(detail)} END AS detail"
-
-
-def _sql_text(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
