@@ -102,12 +102,12 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         raise dg.Failure(f"ingestion of {context.partition_key} failed: {err}.{unit} The partitions start at "
                          f"{START_DATE_ENV}={start.date()}: set {START_DATE_ENV}={err.earliest.date()} (or earlier) "
                          "for the code location, the daemon and the CLI, and load again." + ("" if unit else (
-                             f" Where those times are wrong, not history, the source settings' min_timestamp: "
-                             f"'{start.date()}' rejects each such row instead (reason timestamp_out_of_window, kept "
+                             f" Where those times are wrong, not history, min_timestamp: '{start.date()}' in the "
+                             f"{settings} rejects each such row instead (reason timestamp_out_of_window, kept "
                              "with the rejected rows) and loads the rest, as long as the rejected rows stay within "
                              "max_rejected_share.")), allow_retries=False) from err
     except (ValueError, FileNotFoundError) as err:  # bad input: retrying cannot help
-        raise dg.Failure(f"ingestion of {context.partition_key} failed: {err}{_advice(err, config)}",
+        raise dg.Failure(f"ingestion of {context.partition_key} failed: {err}{_advice(err, config, settings)}",
                          allow_retries=False) from err
     # read before anything is written, as the events are: a bad file leaves the warehouse as it was
     with fails_at_once(f"item metadata of {context.partition_key} ({settings})", ValueError, FileNotFoundError):
@@ -125,7 +125,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
             f"refused: the load of {', '.join(batch.files)} fails its expectations "
             f"({failed_expectations(expectations)}; the check interaction_expectations has them all); nothing was "
             "written, and the warehouse keeps what earlier loads of these "
-            f"files stored. {_rejected_note(check, batch.files, source.format, source.timestamp_format)}",
+            f"files stored. {_rejected_note(check, source.format, source.timestamp_format, settings)}",
             {**_counts(check), "files": dg.MetadataValue.text(", ".join(batch.files))},
             context.run.run_id)
     with fails_at_once(f"ingestion of {context.partition_key}", MixedSources):
@@ -277,20 +277,21 @@ ITEM_METADATA_COUNTS = {"rows_in": "rows read from the item metadata file", "sto
 COLUMN_SETTINGS = ("user_column", "item_column", "timestamp_column", "rating_column", "event_type_column")
 
 
-def _advice(err: Exception, config: SourceSettings) -> str:
+def _advice(err: Exception, config: SourceSettings, settings: str) -> str:
     """What to set in the source settings for a file that could not be read: the settings of the columns it lacks,
-    or the format its content looks like where the one given cannot read it."""
+    or the format its content looks like where the one given cannot read it. ``settings`` names the settings and
+    where they come from (:meth:`SourceSettings.origin`)."""
     if not isinstance(err, SourceReadError):
         return ""
     if err.cause.startswith("no column(s)"):
         lacking = err.cause.split("; the file has")[0]
         keys = [key for key in COLUMN_SETTINGS if getattr(config, key) and repr(getattr(config, key)) in lacking]
         names = "" if config.format in ("jsonl", "parquet") else " (or header: false with names)"
-        return f"; name the file's columns in the source settings: {', '.join(keys)}{names}"
+        return f"; name the file's columns in the {settings}: {', '.join(keys)}{names}"
     if err.cause.startswith("not a Parquet file") or "NUL byte" in err.cause:
         content = looks_like(Path(err.path))
         if content not in (None, config.format):
-            return f"; it looks like {content}: set format: {content} in the source settings"
+            return f"; it looks like {content}: set format: {content} in the {settings}"
     return ""
 
 
@@ -300,16 +301,17 @@ _REASON_SETTINGS = {"bad_timestamp": f"timestamp_format ({', '.join(TimestampFor
                     "missing_user": "user_column", "missing_item": "item_column"}
 
 
-def _rejected_note(check: RowCheck, files: list[str], fmt: str, timestamp_format: str) -> str:
+def _rejected_note(check: RowCheck, fmt: str, timestamp_format: str, where: str) -> str:
     """A refused load's rows for its message: the counts by reason, the first rejected rows (file, row, reason,
-    field and value), and the settings to check for the reasons that they decide."""
+    field and value), and the settings to check for the reasons that they decide, in ``where`` (the settings and
+    their origin)."""
     if not len(check.rejected):
         return count_text(check.rows_in, len(check.accepted), check.by_reason)
     first = rejected_examples(check.rejected, 3, True, fmt)
     settings = [setting for reason, setting in _REASON_SETTINGS.items() if reason in check.by_reason]
     read_as = f" (the timestamps were read as {timestamp_format})" if "bad_timestamp" in check.by_reason else ""
     return (f"{count_text(check.rows_in, len(check.accepted), check.by_reason)}; the first rejected: "
-            f"{'; '.join(first)}" + (f". Is the source settings' {', '.join(settings)} right for these files"
+            f"{'; '.join(first)}" + (f". Is {', '.join(settings)} in the {where} right for these files"
                                      f"{read_as}?" if settings else ""))
 
 

@@ -188,9 +188,10 @@ def test_a_refused_load_names_its_rejected_rows_and_the_setting_to_check(team, t
     message = failure.event_specific_data.error.message
     assert "3 rows read, 0 accepted, 3 rejected (bad_timestamp: 3); the first rejected: 2026-01-31.csv line 2: " \
            "bad_timestamp (timestamp: 2026-01-31T09:00:00Z); 2026-01-31.csv line 3: bad_timestamp (timestamp: " \
-           "2026-01-30T23:59:00Z); 2026-01-31.csv line 4: bad_timestamp (timestamp: 2026-01-31T10:00:00Z). Is the " \
-           "source settings' timestamp_format (epoch_s, epoch_ms, epoch_us, iso8601) right for these files (the " \
-           "timestamps were read as epoch_s)?" in message
+           "2026-01-30T23:59:00Z); 2026-01-31.csv line 4: bad_timestamp (timestamp: 2026-01-31T10:00:00Z). Is " \
+           "timestamp_format (epoch_s, epoch_ms, epoch_us, iso8601) in the source settings (run config " \
+           f"(timestamp_format) over {team / 'source.yaml'}) right for these files (the timestamps were read as " \
+           "epoch_s)?" in message
     (team / "logs" / "2026-01-31.csv").write_text("user_id,item_id,timestamp\n")  # nothing rejected: counts alone
     result = ingest(tmp_path / "data", source, "2026-01-31")
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
@@ -450,9 +451,9 @@ def test_the_sensor_sees_the_files_of_a_glob_and_each_one_that_arrives(tmp_path)
     ("u,a,2018-09-24T08:00:00Z\nu,b,2026-01-02T08:00:00Z\nv,c,2019-03-01T00:00:00Z\n", "iso8601",
      ["2 events are before the first day 2026-01-01: the earliest is 2018-09-24 08:00:00",
       "set ELCREC_START_DATE=2018-09-24 (or earlier)",
-      "Where those times are wrong, not history, the source settings' min_timestamp: '2026-01-01' rejects each such "
-      "row instead (reason timestamp_out_of_window, kept with the rejected rows) and loads the rest, as long as the "
-      "rejected rows stay within max_rejected_share."]),
+      "Where those times are wrong, not history, min_timestamp: '2026-01-01' in the source settings ({source}) "
+      "rejects each such row instead (reason timestamp_out_of_window, kept with the rejected rows) and loads the "
+      "rest, as long as the rejected rows stay within max_rejected_share."]),
     # epoch seconds of 2026-01-02 read as milliseconds fall in January 1970: it asked to start the partitions in
     # 1970; it now asks first whether timestamp_format fits the file
     ("u,a,1767312000\nu,b,1767315600\n", "epoch_ms",
@@ -466,6 +467,7 @@ def test_history_before_the_first_partition_fails_before_anything_is_written(tmp
     (tmp_path / "source.yaml").write_text(f"format: csv\npath: events.csv\ntimestamp_format: {timestamp_format}\n")
     result = ingest(tmp_path / "data", SourceFile(path=str(tmp_path / "source.yaml")), "2026-01-02")
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    expected = [part.replace("{source}", str(tmp_path / "source.yaml")) for part in expected]
     assert all(part in failure.event_specific_data.error.message for part in expected), expected
     # times in the wrong unit are all early: min_timestamp would reject every row, and is not offered for them
     assert ("min_timestamp" in failure.event_specific_data.error.message) == (timestamp_format != "epoch_ms")
@@ -481,7 +483,7 @@ def test_the_advice_for_wrong_times_before_the_first_partition_loads_the_rest(tm
     (tmp_path / "source.yaml").write_text("format: csv\npath: events.csv\n")
     failed = ingest(tmp_path / "data", SourceFile(path=str(tmp_path / "source.yaml")), "2026-01-02")
     (failure,) = [e for e in failed.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
-    assert "the source settings' min_timestamp: '2026-01-01' rejects each such row" in \
+    assert f"min_timestamp: '2026-01-01' in the source settings ({tmp_path / 'source.yaml'}) rejects each such row" in \
         failure.event_specific_data.error.message
     (tmp_path / "source.yaml").write_text("format: csv\npath: events.csv\nmin_timestamp: '2026-01-01'\n")
     loaded = ingest(tmp_path / "data", SourceFile(path=str(tmp_path / "source.yaml")), "2026-01-02")
@@ -629,25 +631,33 @@ def test_a_bad_item_metadata_setting_names_where_it_came_from(team, tmp_path):
 
 
 def test_a_file_with_other_column_names_says_which_settings_name_them(team, tmp_path):
+    """The advice names the settings to set and where they come from (the settings file, or the run config over
+    it): it said "the source settings" alone."""
     (team / "logs" / "2026-01-30.csv").write_text("customer,sku,ts\nu1,a,2026-01-30T10:00:00Z\n")
     result = ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-30")
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     assert failure.event_specific_data.error.message.endswith(
         "no column(s) ['user_id', 'item_id', 'timestamp']; the file has ['customer', 'sku', 'ts']; name the file's "
-        "columns in the source settings: user_column, item_column, timestamp_column (or header: false with names)\n")
+        f"columns in the source settings ({team / 'source.yaml'}): user_column, item_column, timestamp_column (or "
+        "header: false with names)\n")
     settings = {**yaml.safe_load((team / "source.yaml").read_text()), "user_column": "customer", "item_column": "sku",
                 "timestamp_column": "ts", "rating_column": "stars"}  # only the rating is lacking
     (team / "rating.yaml").write_text(yaml.safe_dump(settings))
     result = ingest(tmp_path / "data", SourceFile(path=str(team / "rating.yaml")), "2026-01-30")
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
-    assert "name the file's columns in the source settings: rating_column (or header" in \
+    assert f"name the file's columns in the source settings ({team / 'rating.yaml'}): rating_column (or header" in \
         failure.event_specific_data.error.message
+    config = {"ops": {"raw_interactions": {"config": {"rating_column": "score"}}}}  # the run config's, over the file
+    result = ingest(tmp_path / "data", SourceFile(path=str(team / "rating.yaml")), "2026-01-30", config)
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert (f"name the file's columns in the source settings (run config (rating_column) over {team / 'rating.yaml'}"
+            "): rating_column (or header" in failure.event_specific_data.error.message)
     pl.DataFrame({"user_id": ["u"], "item_id": ["a"], "timestamp": ["2026-01-30T10:00:00Z"]}).write_parquet(
         team / "logs" / "2026-01-30.csv")  # a Parquet file read as the settings' csv
     result = ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-30")
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     assert failure.event_specific_data.error.message.rstrip().endswith(
-        "; it looks like parquet: set format: parquet in the source settings")
+        f"; it looks like parquet: set format: parquet in the source settings ({team / 'source.yaml'})")
 
 
 def test_a_load_names_the_stored_files_no_longer_on_disk_whose_rows_stay(team, tmp_path):
