@@ -9,8 +9,9 @@ import dagster as dg
 from assets import challengers, evaluation, ingestion, profiling, recommendations, sequences, serving, training
 from assets.daily import configured_partitions
 from elcrec_core.data.warehouse import lock_wait_seconds
-from elcrec_pipeline.jobs import daily_retrain_job, ingestion_job, retrain_schedule, run_config_file
+from elcrec_pipeline.jobs import daily_retrain_job, ingestion_job, run_config_file
 from elcrec_pipeline.resources import ComputeDevice, SourceFile, Storage
+from elcrec_pipeline.schedules import retrain_schedule
 from elcrec_pipeline.sensors import source_file_sensor
 
 _modules = [ingestion, sequences, training, challengers, serving, evaluation, profiling, recommendations]

@@ -1,15 +1,13 @@
-"""Jobs and the daily retraining schedule."""
+"""Jobs, and the run config and time that the daily schedule and the sensor give their runs."""
 
 from __future__ import annotations
 
-from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import yaml
 
-from assets.daily import START_DATE_ENV, configured_partitions
 from assets.ingestion import raw_interactions, rejected_interactions
 
 RETRAIN_CRON_ENV = "ELCREC_RETRAIN_CRON"
@@ -66,22 +64,3 @@ def run_config_file() -> dict[str, Any]:
         raise ValueError(f"{RUN_CONFIG_ENV}={name!r}: {file} must hold a run config, a mapping of "
                          f"{sorted(RUN_CONFIG_SECTIONS)}")
     return config
-
-
-def retrain_schedule() -> dg.ScheduleDefinition:
-    """The daily schedule of :data:`daily_retrain_job` at the time of ``ELCREC_RETRAIN_CRON`` (default 02:00 UTC),
-    read when called (the code location loads). Each tick runs the partition of the day that has just ended,
-    with the run config of ``ELCREC_RUN_CONFIG`` (:func:`run_config_file`); a day before the partitions' start
-    is skipped."""
-    minute, hour = retrain_time(dg.EnvVar(RETRAIN_CRON_ENV).get_value() or "0 2 * * *")
-
-    @dg.schedule(job=daily_retrain_job, cron_schedule=f"{minute} {hour} * * *", name="daily_retrain_schedule",
-                 execution_timezone="UTC", description="daily_retrain_job for the day that has just ended (UTC), "
-                 f"with the run config of {RUN_CONFIG_ENV} where set.")
-    def daily_retrain_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-        day = (context.scheduled_execution_time.astimezone(timezone.utc) - timedelta(days=1)).date().isoformat()
-        if not configured_partitions().has_partition_key(day):
-            return dg.SkipReason(f"{day} is before the partitions' start ({START_DATE_ENV})")
-        return dg.RunRequest(run_key=day, partition_key=day, run_config=run_config_file())
-
-    return daily_retrain_schedule

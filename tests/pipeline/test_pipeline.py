@@ -984,10 +984,11 @@ def test_schedule_runs_the_previous_day_at_two():
     assert schedule.cron_schedule == "0 2 * * *" and schedule.job_name == "daily_retrain_job"
     tick = datetime(2026, 2, 1, 2, 0, tzinfo=timezone.utc)
     repository = location.get_repository_def()
-    context = dg.build_schedule_context(scheduled_execution_time=tick, repository_def=repository)
+    context = dg.build_schedule_context(scheduled_execution_time=tick, repository_def=repository,
+                                        resources={"source_file": SourceFile()})
     (request,) = schedule.evaluate_tick(context).run_requests
     assert (request.partition_key, request.run_key) == ("2026-01-31", "2026-01-31")
-    before_start = dg.build_schedule_context(repository_def=repository,
+    before_start = dg.build_schedule_context(repository_def=repository, resources={"source_file": SourceFile()},
                                              scheduled_execution_time=datetime(2025, 6, 1, 2, tzinfo=timezone.utc))
     assert "before the partitions' start" in schedule.evaluate_tick(before_start).skip_message
 
@@ -1002,7 +1003,7 @@ def test_schedule_runs_the_previous_day_at_two():
 def test_a_bad_environment_variable_is_named(monkeypatch, variable, value, message):
     """What the code location reads when it loads (the partitions, the schedule): a bad value names its variable."""
     from assets.daily import configured_partitions
-    from elcrec_pipeline.jobs import retrain_schedule
+    from elcrec_pipeline.schedules import retrain_schedule
 
     monkeypatch.setenv(variable, value)
     with pytest.raises(ValueError, match=re.escape(message)):

@@ -279,7 +279,7 @@ def test_the_schedule_and_the_sensor_carry_the_run_config_file_where_one_is_set(
     repository = location.get_repository_def()
 
     def scheduled() -> dg.RunRequest:
-        context = dg.build_schedule_context(repository_def=repository,
+        context = dg.build_schedule_context(repository_def=repository, resources={"source_file": SourceFile()},
                                             scheduled_execution_time=datetime(2026, 2, 1, 2, tzinfo=timezone.utc))
         (request,) = schedule.evaluate_tick(context).run_requests
         return request
@@ -348,7 +348,8 @@ def test_the_sensor_leaves_a_day_that_a_run_trained_on_after_its_files_last_chan
     window again (full retrains: its run keys are its own); a day that a run loaded as its files are and trained on
     is done, and it is requested again once they change. A load without training (ingestion_job, the ingestion assets
     materialized alone) leaves the day to request, and so does a run whose training failed (it counted as done: the
-    day then never got a model); a load alone after the training does not undo it."""
+    day then never got a model); a load alone after the training does not undo it. The schedule, on beside the
+    sensor, leaves such a day too (it trained every day a second time), and runs one without files (to fail)."""
     monkeypatch.setenv("ELCREC_START_DATE", (date.today() - timedelta(days=10)).isoformat())
     days = [(date.today() - timedelta(days=n)).isoformat() for n in (3, 2)]
     logs = tmp_path / "logs"
@@ -363,6 +364,16 @@ def test_the_sensor_leaves_a_day_that_a_run_trained_on_after_its_files_last_chan
     with dg.instance_for_test() as instance:
         def requested() -> list[str]:
             return sorted(r.partition_key for r in sensor_tick(source, instance).run_requests)
+
+        schedule, repository = defs().resolve_schedule_def("daily_retrain_schedule"), defs().get_repository_def()
+
+        def scheduled() -> list[str]:  # each day's tick of the schedule, the next day at 02:00
+            ticks = [dg.build_schedule_context(instance=instance, resources={"source_file": source},
+                                               repository_def=repository,
+                                               scheduled_execution_time=datetime.fromisoformat(day).replace(
+                                                   hour=2, tzinfo=timezone.utc) + timedelta(days=1))
+                     for day in [*days, (date.today() - timedelta(days=1)).isoformat()]]  # the last: no file
+            return [r.partition_key for tick in ticks for r in schedule.evaluate_tick(tick).run_requests]
 
         assert requested() == days
         assert ingest(tmp_path / "data", source, days[0], instance=instance).success  # ingestion_job: not retrained
@@ -401,9 +412,17 @@ def test_the_sensor_leaves_a_day_that_a_run_trained_on_after_its_files_last_chan
         assert [e.step_key for e in failed.get_step_failure_events()] == ["elcrec_model"]
         assert raw_interactions.key in {e.asset_key for e in failed.get_asset_materialization_events()}
         assert requested() == days  # loaded by a run that retrains, but not trained on
+        assert scheduled() == [*days, (date.today() - timedelta(days=1)).isoformat()]
         trained = retrain(days[0], lambda *_args: dg.MaterializeResult())  # a model of the day, however made
         assert elcrec_model.key in {e.asset_key for e in trained.get_asset_materialization_events()}
         assert requested() == days[1:]
+        assert scheduled() == [days[1], (date.today() - timedelta(days=1)).isoformat()]
+        skip = schedule.evaluate_tick(dg.build_schedule_context(
+            instance=instance, resources={"source_file": source}, repository_def=repository,
+            scheduled_execution_time=datetime.fromisoformat(days[1]).replace(hour=2, tzinfo=timezone.utc)))
+        assert skip.skip_message == (f"{days[0]}: a run that retrains has trained on its files as they are, or is "
+                                     "queued or running for the day (the sensor's, a backfill's): "
+                                     f"{logs / (days[0] + '.csv')}")
         assert load(every_asset, days[0], [raw_interactions.key]).success  # the same files loaded again, alone
         assert requested() == days[1:]
         assert elcrec_model.key in {e.asset_key for e in retrain(days[1], lambda *_: dg.MaterializeResult())

@@ -1,0 +1,41 @@
+"""The daily retraining schedule."""
+
+from __future__ import annotations
+
+from datetime import timedelta, timezone
+
+import dagster as dg
+
+from assets.daily import START_DATE_ENV, configured_partitions
+from elcrec_core.data.source_config import day_files
+from elcrec_pipeline.jobs import RETRAIN_CRON_ENV, RUN_CONFIG_ENV, daily_retrain_job, retrain_time, run_config_file
+from elcrec_pipeline.resources import SourceFile
+from elcrec_pipeline.sensors import retrained_since
+
+
+def retrain_schedule() -> dg.ScheduleDefinition:
+    """The daily schedule of :data:`daily_retrain_job` at the time of ``ELCREC_RETRAIN_CRON`` (default 02:00 UTC),
+    read when called (the code location loads). Each tick runs the partition of the day that has just ended,
+    with the run config of ``ELCREC_RUN_CONFIG`` (:func:`run_config_file`). It skips a day before the partitions'
+    start, and a day whose ``{date}`` files (the source settings' path) a run that retrains has trained on as they
+    are now, or is queued or running for (:func:`retrained_since`: the sensor's, a backfill's), so that with the
+    sensor on too a day is not trained twice. A day whose file has not come is run, and fails by name."""
+    minute, hour = retrain_time(dg.EnvVar(RETRAIN_CRON_ENV).get_value() or "0 2 * * *")
+
+    @dg.schedule(job=daily_retrain_job, cron_schedule=f"{minute} {hour} * * *", name="daily_retrain_schedule",
+                 execution_timezone="UTC", description="daily_retrain_job for the day that has just ended (UTC), "
+                 f"with the run config of {RUN_CONFIG_ENV} where set; skips a day whose {{date}} files a run has "
+                 "already trained on as they are (the sensor's), or one queued or running for the day.")
+    def daily_retrain_schedule(context: dg.ScheduleEvaluationContext,
+                               source_file: SourceFile) -> dg.RunRequest | dg.SkipReason:
+        day = (context.scheduled_execution_time.astimezone(timezone.utc) - timedelta(days=1)).date().isoformat()
+        if not configured_partitions().has_partition_key(day):
+            return dg.SkipReason(f"{day} is before the partitions' start ({START_DATE_ENV})")
+        pattern = source_file.settings().get("path") or ""
+        files = day_files(pattern, day) if "{date}" in pattern else []
+        if files and retrained_since(context.instance, day, files):
+            return dg.SkipReason(f"{day}: a run that retrains has trained on its files as they are, or is queued or "
+                                 f"running for the day (the sensor's, a backfill's): {', '.join(map(str, files))}")
+        return dg.RunRequest(run_key=day, partition_key=day, run_config=run_config_file())
+
+    return daily_retrain_schedule
