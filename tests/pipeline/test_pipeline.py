@@ -984,13 +984,13 @@ def test_schedule_runs_the_previous_day_at_two():
     assert schedule.cron_schedule == "0 2 * * *" and schedule.job_name == "daily_retrain_job"
     tick = datetime(2026, 2, 1, 2, 0, tzinfo=timezone.utc)
     repository = location.get_repository_def()
-    context = dg.build_schedule_context(scheduled_execution_time=tick, repository_def=repository,
-                                        resources={"source_file": SourceFile()})
-    (request,) = schedule.evaluate_tick(context).run_requests
+    with dg.build_schedule_context(scheduled_execution_time=tick, repository_def=repository,
+                                   resources={"source_file": SourceFile()}) as context:
+        (request,) = schedule.evaluate_tick(context).run_requests
     assert (request.partition_key, request.run_key) == ("2026-01-31", "2026-01-31")
-    before_start = dg.build_schedule_context(repository_def=repository, resources={"source_file": SourceFile()},
-                                             scheduled_execution_time=datetime(2025, 6, 1, 2, tzinfo=timezone.utc))
-    assert "before the partitions' start" in schedule.evaluate_tick(before_start).skip_message
+    with dg.build_schedule_context(repository_def=repository, resources={"source_file": SourceFile()},
+                                   scheduled_execution_time=datetime(2025, 6, 1, 2, tzinfo=timezone.utc)) as early:
+        assert "before the partitions' start" in schedule.evaluate_tick(early).skip_message
 
 
 @pytest.mark.parametrize("variable, value, message", [

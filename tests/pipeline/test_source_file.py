@@ -279,9 +279,9 @@ def test_the_schedule_and_the_sensor_carry_the_run_config_file_where_one_is_set(
     repository = location.get_repository_def()
 
     def scheduled() -> dg.RunRequest:
-        context = dg.build_schedule_context(repository_def=repository, resources={"source_file": SourceFile()},
-                                            scheduled_execution_time=datetime(2026, 2, 1, 2, tzinfo=timezone.utc))
-        (request,) = schedule.evaluate_tick(context).run_requests
+        with dg.build_schedule_context(repository_def=repository, resources={"source_file": SourceFile()},
+                                       scheduled_execution_time=datetime(2026, 2, 1, 2, tzinfo=timezone.utc)) as tick:
+            (request,) = schedule.evaluate_tick(tick).run_requests
         return request
 
     assert scheduled().partition_key == "2026-01-31" and not scheduled().run_config
@@ -367,13 +367,15 @@ def test_the_sensor_leaves_a_day_that_a_run_trained_on_after_its_files_last_chan
 
         schedule, repository = defs().resolve_schedule_def("daily_retrain_schedule"), defs().get_repository_def()
 
-        def scheduled() -> list[str]:  # each day's tick of the schedule, the next day at 02:00
-            ticks = [dg.build_schedule_context(instance=instance, resources={"source_file": source},
-                                               repository_def=repository,
-                                               scheduled_execution_time=datetime.fromisoformat(day).replace(
-                                                   hour=2, tzinfo=timezone.utc) + timedelta(days=1))
-                     for day in [*days, (date.today() - timedelta(days=1)).isoformat()]]  # the last: no file
-            return [r.partition_key for tick in ticks for r in schedule.evaluate_tick(tick).run_requests]
+        def tick(day: str) -> dg.ScheduleExecutionData:  # the schedule's tick of the day, the next day at 02:00
+            at = datetime.fromisoformat(day).replace(hour=2, tzinfo=timezone.utc) + timedelta(days=1)
+            with dg.build_schedule_context(instance=instance, resources={"source_file": source},
+                                           repository_def=repository, scheduled_execution_time=at) as context:
+                return schedule.evaluate_tick(context)
+
+        def scheduled() -> list[str]:  # the days, and yesterday (no file)
+            return [r.partition_key for day in [*days, (date.today() - timedelta(days=1)).isoformat()]
+                    for r in tick(day).run_requests]
 
         assert requested() == days
         assert ingest(tmp_path / "data", source, days[0], instance=instance).success  # ingestion_job: not retrained
@@ -417,9 +419,7 @@ def test_the_sensor_leaves_a_day_that_a_run_trained_on_after_its_files_last_chan
         assert elcrec_model.key in {e.asset_key for e in trained.get_asset_materialization_events()}
         assert requested() == days[1:]
         assert scheduled() == [days[1], (date.today() - timedelta(days=1)).isoformat()]
-        skip = schedule.evaluate_tick(dg.build_schedule_context(
-            instance=instance, resources={"source_file": source}, repository_def=repository,
-            scheduled_execution_time=datetime.fromisoformat(days[1]).replace(hour=2, tzinfo=timezone.utc)))
+        skip = tick(days[0])
         assert skip.skip_message == (f"{days[0]}: a run that retrains has trained on its files as they are, or is "
                                      "queued or running for the day (the sensor's, a backfill's): "
                                      f"{logs / (days[0] + '.csv')}")
