@@ -35,7 +35,7 @@ from elcrec_core.data.item_metadata import categories_from_text, read_item_metad
 from elcrec_core.data.rejections import count_text, rejected_examples
 from elcrec_core.data.source_config import ItemMetadataConfig, TimestampFormat, day_files, resolve_files
 from elcrec_core.data.synthetic import generate
-from elcrec_core.data.validation import RowCheck, expect_interactions
+from elcrec_core.data.validation import ExpectationReport, RowCheck, expect_interactions
 from elcrec_pipeline.config import SourceSettings
 from elcrec_pipeline.resources import SourceFile, Storage, digest, files_version
 
@@ -125,7 +125,8 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
             f"refused: the load of {', '.join(batch.files)} fails its expectations "
             f"({failed_expectations(expectations)}; the check interaction_expectations has them all); nothing was "
             "written, and the warehouse keeps what earlier loads of these "
-            f"files stored. {_rejected_note(check, source.format, source.timestamp_format, settings)}",
+            f"files stored. {_threshold_note(expectations, config, settings)}"
+            f"{_rejected_note(check, source.format, source.timestamp_format, settings)}",
             {**_counts(check), "files": dg.MetadataValue.text(", ".join(batch.files))},
             context.run.run_id)
     with fails_at_once(f"ingestion of {context.partition_key}", MixedSources):
@@ -313,6 +314,20 @@ def _rejected_note(check: RowCheck, fmt: str, timestamp_format: str, where: str)
     return (f"{count_text(check.rows_in, len(check.accepted), check.by_reason)}; the first rejected: "
             f"{'; '.join(first)}" + (f". Is {', '.join(settings)} in the {where} right for these files"
                                      f"{read_as}?" if settings else ""))
+
+
+def _threshold_note(expectations: ExpectationReport, config: SourceSettings, where: str) -> str:
+    """The source settings that set the failed thresholds of a refused load (``where``: the settings and their
+    origin), with their values: ``max_rejected_share`` for the rejected share, ``min_rows`` for the row count."""
+    failed = {outcome.column or outcome.expectation for outcome in expectations.failed}
+    notes = []
+    if "rejected_share" in failed:
+        notes.append(f"max_rejected_share ({config.max_rejected_share}) sets the share of rejected rows a load may "
+                     "have: raise it to load the accepted rows (the rejected ones are kept with their reasons)")
+    if "expect_table_row_count_to_be_between" in failed:
+        notes.append(f"min_rows ({config.min_rows}) sets the rows a load needs: 0 lets an empty delivery through (a "
+                     "day without events)")
+    return f"In the {where}: {'; '.join(notes)}. " if notes else ""
 
 
 def _other_rules_note(other_rules: dict[str, list[str]]) -> str:

@@ -114,6 +114,8 @@ def test_a_delivery_that_fails_its_checks_replaces_nothing(team, tmp_path):
     # the message names what failed, with the observed value and what is accepted (the run's log shows it)
     assert ("fails its expectations (expect_table_row_count_to_be_between: observed 0, accepts ≥ 1; "
             in failure.event_specific_data.error.message)
+    assert (f"In the source settings ({team / 'source.yaml'}): min_rows (1) sets the rows a load needs: 0 lets an "
+            "empty delivery through (a day without events). 0 rows read" in failure.event_specific_data.error.message)
     assert failure.event_specific_data.user_failure_data.metadata["rows_in"].value == 0
     assert not [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
     assert raw_rows(data_dir) == before and len(before) == 3
@@ -192,10 +194,16 @@ def test_a_refused_load_names_its_rejected_rows_and_the_setting_to_check(team, t
            "timestamp_format (epoch_s, epoch_ms, epoch_us, iso8601) in the source settings (run config " \
            f"(timestamp_format) over {team / 'source.yaml'}) right for these files (the timestamps were read as " \
            "epoch_s)?" in message
+    assert (f"files stored. In the source settings (run config (timestamp_format) over {team / 'source.yaml'}): "
+            "max_rejected_share (0.05) sets the share of rejected rows a load may have: raise it to load the accepted "
+            "rows (the rejected ones are kept with their reasons); min_rows (1) sets the rows a load needs: 0 lets an "
+            "empty delivery through (a day without events). 3 rows read, 0 accepted, 3 rejected" in message)
     (team / "logs" / "2026-01-31.csv").write_text("user_id,item_id,timestamp\n")  # nothing rejected: counts alone
     result = ingest(tmp_path / "data", source, "2026-01-31")
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
-    assert failure.event_specific_data.error.message.rstrip().endswith("stored. 0 rows read, 0 accepted, 0 rejected")
+    assert failure.event_specific_data.error.message.rstrip().endswith(
+        f"stored. In the source settings ({team / 'source.yaml'}): min_rows (1) sets the rows a load needs: 0 lets an "
+        "empty delivery through (a day without events). 0 rows read, 0 accepted, 0 rejected")
 
 
 def test_sequences_that_fail_their_checks_replace_nothing(team, tmp_path):
