@@ -194,7 +194,10 @@ class ExperimentConfig:
         preset = raw.get("preset", "")
         if not isinstance(preset, str):
             raise ValueError(f"preset: the name of the preset the settings started from, not {preset!r}")
-        return cls(model=model, train=_checked(TrainConfig, "train", train), preset=preset)
+        problems = _problems(ModelConfig, "model", {"n_items": 1, **model}) + _problems(TrainConfig, "train", train)
+        if problems:  # both sections' at once
+            raise ValueError("invalid setting(s): " + "; ".join(problems))
+        return cls(model=model, train=TrainConfig(**train), preset=preset)
 
 
 def check_keys(values: dict[str, Any], kind: type, section: str) -> None:
@@ -247,12 +250,19 @@ def overrides(values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
 
 
 def _checked(kind: type, section: str, values: dict[str, Any]) -> Any:
-    """``kind(**values)``; raises ValueError naming, for each wrong value, its section and field, what is wrong
-    and the value given."""
+    """``kind(**values)``; raises ValueError naming each wrong value (:func:`_problems`)."""
+    if problems := _problems(kind, section, values):
+        raise ValueError("invalid setting(s): " + "; ".join(problems))
+    return kind(**values)
+
+
+def _problems(kind: type, section: str, values: dict[str, Any]) -> list[str]:
+    """What is wrong with ``kind(**values)``, one entry per wrong value (:func:`_problem`); empty if nothing."""
     try:
-        return kind(**values)
+        kind(**values)
     except ValidationError as err:
-        raise ValueError("invalid setting(s): " + "; ".join(_problem(section, e) for e in err.errors())) from None
+        return [_problem(section, e) for e in err.errors()]
+    return []
 
 
 def _problem(section: str, error: dict[str, Any]) -> str:

@@ -126,6 +126,10 @@ def test_every_wrong_value_of_a_config_is_named_with_its_section() -> None:
                 r"train\.precision: Input should be 'auto', 'fp32' or 'bf16' \(given 'fp16'\)$")
     with pytest.raises(ValueError, match=expected):
         ExperimentConfig.from_dict({"train": {"precision": "fp16", "lr": -1}})
+    # both sections' at once: the model's were named only once the train section's were right
+    with pytest.raises(ValueError, match=r"^invalid setting\(s\): model\.dropout: Input should be less than 1 \(given "
+                                         r"1\.5\); train\.lr: Input should be greater than 0 \(given -1\)$"):
+        ExperimentConfig.from_dict({"model": {"dropout": 1.5}, "train": {"lr": -1}})
     with pytest.raises(ValueError, match=r"^invalid setting\(s\): model\.n_layers \(layers\): Input should be greater "
                                          r"than or equal to 1 \(given 0\)$"):  # also the name users type
         ExperimentConfig(model={"n_layers": 0})
