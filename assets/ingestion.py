@@ -38,6 +38,7 @@ from elcrec_core.data.synthetic import generate
 from elcrec_core.data.validation import ExpectationReport, RowCheck, expect_interactions
 from elcrec_pipeline.config import SourceSettings
 from elcrec_pipeline.resources import SourceFile, Storage, digest, files_version
+from elcrec_pipeline.run_config_check import refuse_bad_run_config
 
 LATE_DAYS = 31  # how far back earlier_days_loaded looks for files that no load has read
 MIN_METADATA_COVERAGE = 0.5  # item_metadata_matches_items warns where a smaller share of the events' items has metadata
@@ -87,6 +88,7 @@ MIN_METADATA_COVERAGE = 0.5  # item_metadata_matches_items warns where a smaller
 def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, storage: Storage,
                      source_file: SourceFile) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     require_a_partition(context)
+    refuse_bad_run_config(context)  # the later stages' too: a bad top_k failed after the training
     settings = f"source settings ({config.origin(source_file.location())})"  # where a bad setting came from
     with fails_at_once(settings, ValueError):  # pydantic's too
         config = config.resolved(source_file.settings())

@@ -23,6 +23,7 @@ from elcrec_core.data.events_to_sequences import build_sequences, write_sequence
 from elcrec_core.data.validation import expect_sequences
 from elcrec_pipeline.config import SequenceSettings, partition_end
 from elcrec_pipeline.resources import Storage, digest
+from elcrec_pipeline.run_config_check import refuse_bad_run_config
 
 
 @daily_asset(
@@ -49,6 +50,7 @@ from elcrec_pipeline.resources import Storage, digest
 def interaction_sequences(context: dg.AssetExecutionContext, config: SequenceSettings,
                           storage: Storage) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     require_a_partition(context)
+    refuse_bad_run_config(context)
     wait_for_the_day_before(context, dg.AssetKey("raw_interactions"),
                             "it is still to load that day, whose events belong in this day's sequences",
                             "building this day's sequences from the events loaded now")

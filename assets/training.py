@@ -30,6 +30,7 @@ from elcrec_core.train.run_log import keep_run
 from elcrec_core.train.state import code_digest, data_digest
 from elcrec_pipeline.config import TrainingSettings
 from elcrec_pipeline.resources import ComputeDevice, Storage, digest
+from elcrec_pipeline.run_config_check import refuse_bad_run_config
 
 GATE = dg.AssetKey("serving_model")  # the day before's gate decides the model a day warm-starts from
 
@@ -52,6 +53,7 @@ GATE = dg.AssetKey("serving_model")  # the day before's gate decides the model a
 )
 def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, storage: Storage,
                  device: ComputeDevice) -> dg.MaterializeResult:
+    refuse_bad_run_config(context)  # the first step of a run that starts here
     if config.warm_start:  # Dagster cannot order the two (serving_model depends on elcrec_model: a cycle)
         wait_for_the_day_before(context, GATE, "its gate decides the model this day warm-starts from",
                                 "warm-starting from the model that serves now",

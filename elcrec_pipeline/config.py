@@ -19,7 +19,7 @@ from elcrec_core.data.sequences import Sequences
 from elcrec_core.data.source_config import ColumnMap, ItemMetadataConfig, SourceConfig
 from elcrec_core.data.synthetic import SyntheticConfig
 from elcrec_core.data.validation import ExpectationConfig, RowRules
-from elcrec_core.train.auto_preset import preset_experiment
+from elcrec_core.train.auto_preset import AUTO, BASE_PRESET, preset_experiment
 from elcrec_pipeline.resources import Storage
 
 
@@ -231,6 +231,13 @@ class _PipelineTraining(dg.Config):
             values["epochs"] = self.warm_start_epochs
         model, train = overrides(values)
         return preset_experiment(self.preset, seqs, model, train, log)
+
+    def checked(self) -> ExperimentConfig:
+        """The settings checked before the day's data is read (a run's first steps): the preset's with the settings
+        given over it; for ``auto``, its base preset's (the values it derives from the data change no check across
+        fields). Raises ValueError for an unknown preset and naming each wrong value, as :meth:`experiment` does."""
+        model, train = overrides(self.model_dump())
+        return preset_experiment(BASE_PRESET if self.preset == AUTO else self.preset, None, model, train)
 
 
 def _run_config_type(annotation: Any) -> Any:

@@ -1,6 +1,7 @@
 """The Dagster code location of elcrec-pipeline (loaded by workspace.yaml), built when Dagster loads it: the
 partitions' start date (``ELCREC_START_DATE``) and the schedule's time (``ELCREC_RETRAIN_CRON``) are read then,
-not when this module is imported; a bad ``ELCREC_WAREHOUSE_LOCK_WAIT`` or ``ELCREC_RUN_CONFIG`` stops the load."""
+not when this module is imported; a bad ``ELCREC_WAREHOUSE_LOCK_WAIT``, or an ``ELCREC_RUN_CONFIG`` that is no run
+config of ``daily_retrain_job`` (a misspelt setting, a value out of bounds), stops the load."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import dagster as dg
 from assets import challengers, evaluation, ingestion, profiling, recommendations, sequences, serving, training
 from assets.daily import configured_partitions
 from elcrec_core.data.warehouse import lock_wait_seconds
-from elcrec_pipeline.jobs import daily_retrain_job, ingestion_job, run_config_file
+from elcrec_pipeline.jobs import check_run_config_file, daily_retrain_job, ingestion_job
 from elcrec_pipeline.resources import ComputeDevice, SourceFile, Storage
 from elcrec_pipeline.schedules import retrain_schedule
 from elcrec_pipeline.sensors import source_file_sensor
@@ -23,8 +24,7 @@ def defs() -> dg.Definitions:
     sensor and the resources."""
     partitions = configured_partitions()
     lock_wait_seconds()  # checked before a run starts: a bad value would fail each step that opens the warehouse
-    run_config_file()  # and before the schedule's or the sensor's first tick (which read it again each time)
-    return dg.Definitions(
+    definitions = dg.Definitions(
         assets=dg.map_asset_specs(lambda spec: spec.replace_attributes(partitions_def=partitions),
                                   dg.load_assets_from_modules(_modules)),
         asset_checks=dg.load_asset_checks_from_modules(_modules),
@@ -33,3 +33,6 @@ def defs() -> dg.Definitions:
         sensors=[source_file_sensor],
         resources={"storage": Storage(), "device": ComputeDevice(), "source_file": SourceFile()},
     )
+    # before the schedule's or the sensor's first tick (which read the file again each time)
+    check_run_config_file(definitions)
+    return definitions

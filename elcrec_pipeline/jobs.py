@@ -9,6 +9,7 @@ import dagster as dg
 import yaml
 
 from assets.ingestion import raw_interactions, rejected_interactions
+from elcrec_pipeline.run_config_check import run_config_problems
 
 RETRAIN_CRON_ENV = "ELCREC_RETRAIN_CRON"
 RUN_CONFIG_ENV = "ELCREC_RUN_CONFIG"
@@ -64,3 +65,23 @@ def run_config_file() -> dict[str, Any]:
         raise ValueError(f"{RUN_CONFIG_ENV}={name!r}: {file} must hold a run config, a mapping of "
                          f"{sorted(RUN_CONFIG_SECTIONS)}")
     return config
+
+
+def check_run_config_file(definitions: dg.Definitions) -> None:
+    """Check the run config of ``ELCREC_RUN_CONFIG`` (:func:`run_config_file`) for :data:`daily_retrain_job` of
+    ``definitions`` when the code location loads: Dagster's check of the names and types (``epoch`` for ``epochs``
+    failed each run that the schedule or the sensor started) and :func:`run_config_problems`. Raises ValueError
+    naming the variable and each problem."""
+    config = run_config_file()
+    if not config:
+        return
+    job = definitions.resolve_job_def(daily_retrain_job.name)
+    try:
+        dg.validate_run_config(job, config)
+    except dg.DagsterInvalidConfigError as err:
+        problems = [error.message for error in err.errors]
+    else:
+        problems = run_config_problems(config)
+    if problems:
+        raise ValueError(f"{RUN_CONFIG_ENV}={dg.EnvVar(RUN_CONFIG_ENV).get_value()!r}: its run config does not fit "
+                         f"{job.name}: {'; '.join(problems)}")

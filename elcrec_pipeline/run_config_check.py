@@ -1,0 +1,78 @@
+"""A run's whole run config checked before its first steps (the day's load, sequences and training): each
+stage's settings are otherwise checked only when that stage starts, after hours of training for the last ones."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+from pydantic import ValidationError
+
+from elcrec_core.train.device import select_device
+from elcrec_pipeline.config import (
+    ChallengerSettings,
+    EvaluationSettings,
+    ProfileSettings,
+    PromotionSettings,
+    RecommendationSettings,
+    SequenceSettings,
+    SourceSettings,
+    TrainingSettings,
+)
+from elcrec_pipeline.resources import ComputeDevice
+
+# each asset's run config class (tests/pipeline/test_run_config_check.py checks it against the assets), and the
+# resources whose settings have bounds
+OP_SETTINGS: dict[str, type[dg.Config]] = {
+    "raw_interactions": SourceSettings, "interaction_sequences": SequenceSettings, "elcrec_model": TrainingSettings,
+    "challengers": ChallengerSettings, "serving_model": PromotionSettings, "evaluation_report": EvaluationSettings,
+    "intent_profiles": ProfileSettings, "user_recommendations": RecommendationSettings}
+RESOURCE_SETTINGS: dict[str, type[dg.ConfigurableResource]] = {"device": ComputeDevice}
+
+
+def run_config_problems(run_config: Mapping[str, Any]) -> list[str]:
+    """Every wrong value of ``run_config`` (``ops``, ``resources``: as ``dagster job execute -c`` reads it) that
+    Dagster's own check of its types and choices lets through: each stage's bounds (``top_k: 0``, ``tolerance:
+    -1``), the training settings over their preset (``epochs: -3``, a preset that does not exist) and a device that
+    this machine lacks. One entry per problem, as ``ops.serving_model.config.tolerance: Input should be greater
+    than or equal to 0 (given -1)``; empty where there is none. A value read from an environment variable
+    (``{"env": ...}``) is left to the stage. The source settings' bounds need the settings file: ``raw_interactions``
+    checks them first thing."""
+    problems = []
+    for section, classes in (("ops", OP_SETTINGS), ("resources", RESOURCE_SETTINGS)):
+        for name, kind in classes.items():
+            given = ((run_config.get(section) or {}).get(name) or {}).get("config") or {}
+            values = {key: value for key, value in given.items() if not (isinstance(value, Mapping) and "env" in value)}
+            where = f"{section}.{name}.config"
+            try:
+                settings = kind(**values)
+            except ValidationError as err:
+                problems += [f"{where}.{'.'.join(map(str, e['loc']))}: {e['msg']} (given {e['input']!r})"
+                             for e in err.errors()]
+                continue
+            problems += [f"{where}: {problem}" for problem in _own_problems(settings)]
+    return problems
+
+
+def _own_problems(settings: Any) -> list[str]:
+    """What the settings' own checks refuse: the training settings over their preset and their device, the
+    device resource's device."""
+    devices = [settings.device] if isinstance(settings, ComputeDevice) else []
+    try:
+        if isinstance(settings, TrainingSettings):
+            settings.checked()
+            devices = [settings.device] if settings.device else []
+        for device in devices:
+            select_device(device)
+    except ValueError as err:
+        return [str(err)]
+    return []
+
+
+def refuse_bad_run_config(context: dg.AssetExecutionContext) -> None:
+    """Fail the step at once, without retries, naming every problem of the run's run config
+    (:func:`run_config_problems`): called by the first steps of a run, before anything is loaded or trained."""
+    if problems := run_config_problems(context.run.run_config):
+        raise dg.Failure(f"the run config of run {context.run.run_id} has {len(problems)} wrong value(s), so nothing "
+                         f"was run: {'; '.join(problems)}", allow_retries=False)

@@ -1,0 +1,81 @@
+"""A run's whole run config is checked before its first steps, and ELCREC_RUN_CONFIG when the code location loads:
+a wrong value of a later stage (top_k: 0, tolerance: -1) failed that stage only, after the load and hours of
+training, and a misspelt setting in ELCREC_RUN_CONFIG passed `dagster definitions validate` and failed every run
+that the schedule or the sensor started."""
+
+from __future__ import annotations
+
+import typing
+
+import dagster as dg
+import pytest
+import yaml
+
+from elcrec_pipeline.definitions import defs
+from elcrec_pipeline.resources import ComputeDevice, Storage
+from elcrec_pipeline.run_config_check import OP_SETTINGS, run_config_problems
+
+BAD = {"ops": {"serving_model": {"config": {"tolerance": -1}},
+               "user_recommendations": {"config": {"top_k": 0}},
+               "elcrec_model": {"config": {"epochs": -3, "dropout": 1.5}},
+               "intent_profiles": {"config": {"map_sample": 1}}},
+       "resources": {"device": {"config": {"device": "gpu", "threads": 1}}}}
+
+
+def test_each_assets_run_config_class_is_the_one_checked():
+    """OP_SETTINGS names each asset that takes run config with the class of its ``config`` parameter."""
+    location = defs()
+    taken = {}
+    for node in location.resolve_job_def("daily_retrain_job").graph.node_defs:
+        hints = typing.get_type_hints(node.compute_fn.decorated_fn)
+        if "config" in hints:
+            taken[node.name] = hints["config"]
+    assert taken == OP_SETTINGS
+
+
+def test_every_wrong_value_of_a_run_config_is_named_with_its_path():
+    assert run_config_problems(BAD) == [
+        "ops.elcrec_model.config: invalid setting(s): model.dropout: Input should be less than 1 (given 1.5); "
+        "train.epochs: Input should be greater than or equal to 1 (given -3)",
+        "ops.serving_model.config.tolerance: Input should be greater than or equal to 0 (given -1)",
+        "ops.intent_profiles.config.map_sample: Input should be greater than or equal to 2 (given 1)",
+        "ops.user_recommendations.config.top_k: Input should be greater than or equal to 1 (given 0)",
+        "resources.device.config: device 'gpu' is not a device name: auto, cpu, cuda or cuda:N"]
+    assert run_config_problems({"ops": {"elcrec_model": {"config": {"preset": "fast", "device": "cuda:7"}}}}) == [
+        "ops.elcrec_model.config: unknown preset 'fast'; choose one of ['auto', 'beauty', 'general', 'sports', "
+        "'synthetic', 'toys', 'yelp']"]
+    good = {"ops": {"elcrec_model": {"config": {"preset": "beauty", "epochs": 2, "device": "cpu"}},
+                    "serving_model": {"config": {"tolerance": {"env": "TOLERANCE"}}}},  # left to the stage
+            "resources": {"device": {"config": {"threads": 1}}}}
+    assert run_config_problems(good) == [] and run_config_problems({}) == []
+
+
+def test_a_run_with_a_wrong_later_setting_fails_before_it_loads_anything(tmp_path):
+    job = defs().resolve_job_def("daily_retrain_job")
+    config = {"ops": {"raw_interactions": {"config": {"synthetic_users": 100, "synthetic_items": 40}},
+                      "user_recommendations": {"config": {"top_k": 0}}}}
+    result = job.execute_in_process(run_config=config, partition_key="2026-01-31", raise_on_error=False,
+                                    resources={"storage": Storage(data_dir=str(tmp_path / "data")),
+                                               "device": ComputeDevice(device="cpu", threads=1)})
+    (failure,) = result.get_step_failure_events()
+    assert failure.step_key == "raw_interactions" and not result.get_asset_materialization_events()
+    assert (f"the run config of run {result.run_id} has 1 wrong value(s), so nothing was run: "
+            "ops.user_recommendations.config.top_k: Input should be greater than or equal to 1 (given 0)"
+            in failure.event_specific_data.error.message)
+    assert not [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+    assert not (tmp_path / "data" / "warehouse.duckdb").exists()
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"ops": {"elcrec_model": {"config": {"epoch": 3}}}},
+     'Received unexpected config entry "epoch" at path root:ops:elcrec_model:config'),
+    (BAD, "ops.serving_model.config.tolerance: Input should be greater than or equal to 0 (given -1); "),
+])
+def test_a_run_config_file_that_does_not_fit_the_job_stops_the_code_locations_load(tmp_path, monkeypatch, config,
+                                                                                   message):
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("ELCREC_RUN_CONFIG", str(tmp_path / "run.yaml"))
+    with pytest.raises(ValueError) as refused:
+        defs()
+    assert str(refused.value).startswith(f"ELCREC_RUN_CONFIG='{tmp_path / 'run.yaml'}': its run config does not fit "
+                                         "daily_retrain_job: ") and message in str(refused.value)
