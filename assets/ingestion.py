@@ -132,7 +132,8 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
             {**_counts(check), "files": dg.MetadataValue.text(", ".join(batch.files))},
             context.run.run_id)
     with fails_at_once(f"ingestion of {context.partition_key}", MixedSources):
-        report = store_checked(batch, storage.warehouse)
+        file_day = date.fromisoformat(context.partition_key) if "{date}" in (config.path or "") else None
+        report = store_checked(batch, storage.warehouse, file_day)  # the day of a {date} file's untimed events
     context.log.info(f"loaded {report.accepted} events, rejected {report.rejected} of {report.rows_in}")
     other_rules = files_under_other_rules(batch, storage.warehouse)
     if other_rules:  # a changed min_rating (say) applies to the files loaded from now on, not to the stored ones
@@ -259,7 +260,8 @@ def _late_note(late: list[Path], partition: str) -> str:
 
 
 RAW_COLUMNS = {
-    "event_date": "UTC day of the event", "user_id": "as in the source, as text",
+    "event_date": "UTC day of the event (without a time: its {date} file's day, else empty)",
+    "user_id": "as in the source, as text",
     "item_id": "as in the source, as text", "timestamp": "UTC", "rating": "when the source has one",
     "event_type": "when the source has one",
     "source_file": "the file that the row came from", "source_row": "its row in that file",

@@ -35,8 +35,11 @@ def event_type_condition(event_types: Sequence[str] | None) -> tuple[str, list[A
     return "(?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], lower(trim(event_type))))", [types, types]
 
 
-# stored events before a time (its two parameters; NULL: every event), and every event without a time
-BEFORE_UNTIL = "(?::TIMESTAMP IS NULL OR timestamp IS NULL OR timestamp < ?::TIMESTAMP)"
+# stored events before a time (its two parameters; NULL: every event); an event without a time counts as at the
+# start of its file's day where it has one (a {date} source's: a later day's file is not in an earlier day's data),
+# else as before every time
+_WHEN = "coalesce(timestamp, CAST(event_date AS TIMESTAMP))"
+BEFORE_UNTIL = f"(?::TIMESTAMP IS NULL OR {_WHEN} IS NULL OR {_WHEN} < ?::TIMESTAMP)"
 _UNTIMED_ROW = ("concat_ws(chr(9), source_row, user_id, item_id, coalesce(CAST(rating AS VARCHAR), ''),"
                 " coalesce(event_type, ''))")  # one event without a time as text, for its file's digest
 

@@ -76,11 +76,13 @@ class LoadReport:
 
 
 def load_interactions(check: RowCheck, source: str, path: str | Path = warehouse.DEFAULT_WAREHOUSE,
-                      files: Sequence[str] = ()) -> LoadReport:
+                      files: Sequence[str] = (), file_day: date | None = None) -> LoadReport:
     """Store a checked batch in one transaction, replacing what earlier loads stored for its files.
 
-    The batch's files are those of its rows plus ``files`` (an empty file still clears what an earlier version
-    of it left). Their raw and rejected rows are deleted, whatever days they fall on, and the batch's rows
+    The batch's files are those of its rows plus ``files`` (an empty file still clears what an earlier version of it
+    left). ``file_day`` is the day the files hold (a ``{date}`` source's): the ``event_date`` of their events
+    without a time, which the days before it then leave out (None: such events belong to every day). Their raw and
+    rejected rows are deleted, whatever days they fall on, and the batch's rows
     inserted; other files' rows are untouched. ``source`` describes the load in the ``loads`` table. Raises
     :class:`MixedSources` (and writes nothing) for a synthetic batch when the warehouse holds rows of real files,
     and for a batch of real files when it holds the synthetic demo's.
@@ -101,8 +103,9 @@ def load_interactions(check: RowCheck, source: str, path: str | Path = warehouse
         replaced_files, replaced, replaced_rejected = _delete_files(con, batch_files)
         con.register("batch_accepted", accepted)
         con.execute(
-            "INSERT INTO raw_interactions SELECT CAST(timestamp AS DATE), user_id, item_id, timestamp, rating,"
-            " event_type, CAST(source_file AS VARCHAR), source_row, ? FROM batch_accepted", [load_id])
+            "INSERT INTO raw_interactions SELECT coalesce(CAST(timestamp AS DATE), ?::DATE), user_id, item_id,"
+            " timestamp, rating, event_type, CAST(source_file AS VARCHAR), source_row, ? FROM batch_accepted",
+            [file_day, load_id])
         con.register("batch_rejected", rejected)
         con.execute(
             "INSERT INTO rejected_interactions SELECT CAST(source_file AS VARCHAR), source_row,"
@@ -206,11 +209,12 @@ def never_loaded(files: list[Path], path: str | Path = warehouse.DEFAULT_WAREHOU
     return [file for file in files if str(file) not in loaded]
 
 
-def store_checked(batch: CheckedBatch, path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> LoadReport:
+def store_checked(batch: CheckedBatch, path: str | Path = warehouse.DEFAULT_WAREHOUSE,
+                  file_day: date | None = None) -> LoadReport:
     """Store a checked batch in the warehouse at ``path``, replacing what earlier loads stored for each of its
-    files (even a file that is now empty) and nothing else (:func:`load_interactions`; :class:`MixedSources` for a
-    load that would mix the synthetic demo data with real files)."""
-    return load_interactions(batch.check, batch.description, path, files=batch.files)
+    files (even a file that is now empty) and nothing else (:func:`load_interactions`, which reads ``file_day``;
+    :class:`MixedSources` for a load that would mix the synthetic demo data with real files)."""
+    return load_interactions(batch.check, batch.description, path, files=batch.files, file_day=file_day)
 
 
 def ingest(source: SourceConfig, rules: RowRules = RowRules(), path: str | Path = warehouse.DEFAULT_WAREHOUSE,

@@ -2,9 +2,10 @@
 
 Tables (names are fixed; every value reaches SQL as a parameter or a registered frame):
 
-- ``raw_interactions``: accepted events with their ``event_date`` (the UTC date of the timestamp; NULL for
-  sources without timestamps), ``source_file`` and ``source_row``. A load is keyed by source file (a file's
-  absolute path; :data:`SYNTHETIC_SOURCE_FILE` for the generator): it replaces exactly the rows that earlier
+- ``raw_interactions``: accepted events with their ``event_date`` (the UTC date of the timestamp; for an
+  event without a time, its file's day in a ``{date}`` source, else NULL), ``source_file`` and ``source_row``.
+  A load is keyed by source file (a file's absolute path; :data:`SYNTHETIC_SOURCE_FILE` for the generator): it
+  replaces exactly the rows that earlier
   loads stored for the files it reads, whatever days their events fall on, and never another file's rows. So
   the tables hold the latest loaded version of every file, and re-running loads, in any order, leaves the same
   rows (a file's rows depend on its content alone: see :func:`elcrec_core.data.validation.check_rows`). An event

@@ -152,6 +152,38 @@ def test_with_min_rows_0_an_emptied_days_file_withdraws_its_events(team, tmp_pat
             for n, user in enumerate(seqs.user_ids)} == {"u1": ["a", "b"], "u2": ["a", "c"]}
 
 
+def built_sequences(data_dir: Path, day: str) -> dict[str, list[str]]:
+    """The items of each user in ``day``'s sequences (built with k-core off)."""
+    assert dg.materialize([interaction_sequences], partition_key=day, resources={"storage": Storage(
+        data_dir=str(data_dir))}, run_config={"ops": {"interaction_sequences": {"config": {"k_core": 0}}}}).success
+    seqs, item_ids = read_sequence_parquet(data_dir / f"sequences/{day}/sequences.parquet")
+    return {user: [str(item_ids[i - 1]) for i in seqs.items[seqs.offsets[n]:seqs.offsets[n + 1]]]
+            for n, user in enumerate(seqs.user_ids)}
+
+
+def test_a_days_events_without_times_are_in_no_earlier_days_sequences(tmp_path):
+    """A {date} source without times: 2026-01-21's file was in 2026-01-20's sequences (built after the later day
+    was loaded, as in a backfill), and its items in that day's history; a file's events now count from its day.
+    A source without {date} (one file for every day) still gives its events to every day."""
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "2026-01-20.csv").write_text("user_id,item_id\nu1,i1\nu1,i2\nu2,i1\n")
+    (tmp_path / "logs" / "2026-01-21.csv").write_text("user_id,item_id\nu1,i9\nu3,i9\n")
+    (tmp_path / "source.yaml").write_text(yaml.safe_dump({"format": "csv", "path": "logs/{date}.csv",
+                                                           "timestamp_column": ""}))
+    source, data_dir = SourceFile(path=str(tmp_path / "source.yaml")), tmp_path / "data"
+    for day in ("2026-01-20", "2026-01-21"):
+        assert ingest(data_dir, source, day).success
+    assert built_sequences(data_dir, "2026-01-20") == {"u1": ["i1", "i2"], "u2": ["i1"]}
+    assert built_sequences(data_dir, "2026-01-21") == {"u1": ["i1", "i2", "i9"], "u2": ["i1"], "u3": ["i9"]}
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT DISTINCT event_date FROM raw_interactions WHERE item_id = 'i9'").fetchall() == [
+            (date(2026, 1, 21),)]
+    (tmp_path / "source.yaml").write_text(yaml.safe_dump({"format": "csv", "path": "logs/2026-01-21.csv",
+                                                           "timestamp_column": ""}))
+    assert ingest(tmp_path / "one-file", source, "2026-01-20").success
+    assert built_sequences(tmp_path / "one-file", "2026-01-20") == {"u1": ["i9"], "u3": ["i9"]}
+
+
 def test_another_days_file_delivered_under_this_days_name_warns(team, tmp_path):
     """2026-01-31's file holds 2026-01-30's events again (a redelivery under the wrong name): the load goes
     through (its events are used once) and the warning check events_on_their_day fails, naming the file and the
