@@ -102,12 +102,19 @@ def intent_map(representation: np.ndarray, intents: np.ndarray, path: str | Path
     return _save(fig, path)
 
 
+MAX_SIZE_LABELS = 64  # intents whose ids label the size chart's bars; more would overlap
+
+
 def intent_sizes_chart(sizes: np.ndarray, path: str | Path) -> Path:
-    """Users per intent, largest first."""
-    order = np.argsort(-sizes)
+    """Users per intent (``sizes[i]``: intent i's), largest first (ties: the lower id first); each bar is labelled
+    with its intent's id, as the intent tables and the map name it (up to :data:`MAX_SIZE_LABELS` intents)."""
+    order = np.argsort(-sizes, kind="stable")
     fig, ax = plt.subplots(figsize=(7, 3))
     ax.bar(np.arange(len(sizes)), sizes[order], color="tab:blue")
-    ax.set(xlabel="intent (by size)", ylabel="users", title=f"intent sizes ({int((sizes > 0).sum())} used)")
+    labelled = len(sizes) <= MAX_SIZE_LABELS
+    ax.set_xticks(np.arange(len(sizes)) if labelled else [], [str(i) for i in order] if labelled else [],
+                  fontsize=8 if len(sizes) <= 16 else 6)
+    ax.set(xlabel="intent id, largest first", ylabel="users", title=f"intent sizes ({int((sizes > 0).sum())} used)")
     return _save(fig, path)
 
 

@@ -247,3 +247,18 @@ def test_when_no_user_has_an_item_the_model_knows_none_has_an_intent():
     assert np.isnan(assigned.distance).all()
     empty = SequenceTensors.from_sequences(seqs.known(5))
     assert empty.window(torch.tensor([1, 0]), 0, 3).tolist() == [[0, 0, 0], [0, 0, 0]]
+
+
+def test_the_size_charts_bars_carry_their_intents_ids(tmp_path, monkeypatch):
+    """The bars were numbered by size rank (bar 0 the largest intent, whichever it was), while the intent tables
+    and the map name intents by id: bar "0" of ml-100k's chart was intent 4."""
+    from elcrec_core.report import plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.append(fig) or path)
+    plots.intent_sizes_chart(np.array([0, 5, 313, 5, 40]), tmp_path / "sizes.png")
+    (ax,) = drawn[0].axes
+    assert [label.get_text() for label in ax.get_xticklabels()] == ["2", "4", "1", "3", "0"]
+    assert [bar.get_height() for bar in ax.patches] == [313, 40, 5, 5, 0]
+    plots.intent_sizes_chart(np.arange(100), tmp_path / "many.png")  # too many to label
+    assert [label.get_text() for label in drawn[1].axes[0].get_xticklabels()] == []
