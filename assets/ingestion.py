@@ -1,5 +1,6 @@
 """Stage 1: raw interaction ingestion into the warehouse, with the quarantine of rejected rows."""
 
+import re
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -288,6 +289,8 @@ def _advice(err: Exception, config: SourceSettings, settings: str) -> str:
     where they come from (:meth:`SourceSettings.origin`)."""
     if not isinstance(err, SourceReadError):
         return ""
+    if delimiter := re.search(r"the header holds ('.'): is that the delimiter\?", err.cause):
+        return f"; set delimiter: {delimiter[1]} in the {settings}"  # not the columns: they are all there
     if err.cause.startswith("no column(s)"):
         lacking = err.cause.split("; the file has")[0]
         keys = [key for key in COLUMN_SETTINGS if getattr(config, key) and repr(getattr(config, key)) in lacking]

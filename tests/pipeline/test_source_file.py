@@ -711,6 +711,12 @@ def test_a_file_with_other_column_names_says_which_settings_name_them(team, tmp_
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     assert (f"name the file's columns in the source settings (run config (rating_column) over {team / 'rating.yaml'}"
             "): rating_column (or header" in failure.event_specific_data.error.message)
+    (team / "logs" / "2026-01-30.csv").write_text("user_id;item_id;timestamp\nu1;a;2026-01-30T10:00:00Z\n")
+    result = ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-30")
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert failure.event_specific_data.error.message.rstrip().endswith(  # the columns are there: the delimiter
+        "the header holds ';': is that the delimiter?; set delimiter: ';' in the source settings "
+        f"({team / 'source.yaml'})")
     pl.DataFrame({"user_id": ["u"], "item_id": ["a"], "timestamp": ["2026-01-30T10:00:00Z"]}).write_parquet(
         team / "logs" / "2026-01-30.csv")  # a Parquet file read as the settings' csv
     result = ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-30")
