@@ -150,6 +150,8 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     metadata_counts = {}
     if item_metadata is not None:
         metadata_counts = warehouse.load_item_metadata(items, rejected_items, item_metadata.path, storage.warehouse)
+        if len(rejected_items):  # a green run must not hide items that lost their titles and categories
+            context.log.warning(_rejected_items_note(rejected_items, len(items), item_metadata.path))
     metadata = {
         **_counts(check),
         "days_covered": _days(report.days),
@@ -321,6 +323,14 @@ def _rejected_note(check: RowCheck, fmt: str, timestamp_format: str, where: str)
     return (f"{count_text(check.rows_in, len(check.accepted), check.by_reason)}; the first rejected: "
             f"{'; '.join(first)}" + (f". Is {', '.join(settings)} in the {where} right for these files"
                                      f"{read_as}?" if settings else ""))
+
+
+def _rejected_items_note(rejected: pl.DataFrame, stored: int, path: str) -> str:
+    """The warning of a load that rejected rows of item metadata: counts by reason and the first rows."""
+    reasons = ", ".join(f"{reason}: {n}" for reason, n in rejected["reason"].value_counts(sort=True).iter_rows())
+    return (f"item metadata {path}: {len(rejected)} of {stored + len(rejected)} rows rejected ({reasons}); those "
+            "items have no title or categories in the profiles (rows kept in rejected_item_metadata). The first: "
+            f"{'; '.join(rejected_examples(rejected, 3, False, 'parquet' if path.endswith('.parquet') else 'csv'))}")
 
 
 def _threshold_note(expectations: ExpectationReport, config: SourceSettings, where: str) -> str:

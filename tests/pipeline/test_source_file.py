@@ -786,6 +786,28 @@ def test_a_source_in_another_encoding_loads_with_its_encoding_setting(team, tmp_
     assert raw_rows(tmp_path / "data") == [("José", "café", "31 09:00")]
 
 
+def test_rejected_rows_of_item_metadata_are_a_warning_of_the_load(team, tmp_path):
+    """MovieLens' u.item read as UTF-8: 9 rows were rejected (invalid encoding) and those films lost their titles
+    and genres in a green run whose log said nothing of it; the load now warns with the counts and the rows."""
+    (team / "items.csv").write_bytes("item_id,title,categories\na,Caf\u00e9,x\nb,Tea,y\nc,Cr\u00e8me,x\n"
+                                     .encode("latin-1"))
+    settings = {**yaml.safe_load((team / "source.yaml").read_text()), "item_metadata_path": "items.csv"}
+    (team / "source.yaml").write_text(yaml.safe_dump(settings))
+    instance = dg.DagsterInstance.ephemeral()
+    result = ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-30", instance=instance)
+    assert result.success
+    warnings = [entry.user_message for entry in instance.all_logs(result.run_id) if entry.level == logging.WARNING]
+    (warning,) = [message for message in warnings if message.startswith("item metadata")]
+    assert warning.startswith(f"item metadata {team / 'items.csv'}: 2 of 3 rows rejected (malformed_line: 2); those "
+                              "items have no title or categories in the profiles (rows kept in "
+                              "rejected_item_metadata). The first: line 2: malformed_line (INVALID ENCODING")
+    assert "; line 4: malformed_line (INVALID ENCODING" in warning
+    (team / "source.yaml").write_text(yaml.safe_dump({**settings, "item_metadata_encoding": "latin-1"}))
+    result = ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-30", instance=instance)
+    assert not [entry for entry in instance.all_logs(result.run_id)
+                if entry.level == logging.WARNING and entry.user_message.startswith("item metadata")]
+
+
 def test_the_other_row_rules_warning_names_the_rules_that_differ() -> None:
     rating = _other_rules_note({"a.csv": ["min_rating"], "b.csv": ["min_rating", "reject_future"]})
     assert rating.startswith("2 stored file(s) were checked under other row rules than this load's "
