@@ -244,8 +244,11 @@ def test_the_synthetic_demo_and_real_files_never_share_a_data_folder(tmp_path):
 
 
 @pytest.mark.parametrize("asset, config, message", [
-    (training.elcrec_model, {"preset": "beuaty"}, "no readable sequences for 2026-01-20 (materialize "
+    (training.elcrec_model, {"preset": "beauty"}, "no readable sequences for 2026-01-20 (materialize "
                                                   "interaction_sequences first)"),
+    # a wrong setting is named first, before the stage looks at its inputs
+    (training.elcrec_model, {"preset": "beuaty"}, "has 1 wrong value(s), so nothing was run: ops.elcrec_model.config: "
+                                                  "unknown preset 'beuaty'"),
     (challengers.challengers, {}, "no model has been trained for 2026-01-20: materialize elcrec_model first"),
     (serving.serving_model, {}, "no model has been trained for 2026-01-20: materialize elcrec_model first"),
     (sequences.interaction_sequences, {}, "sequences of 2026-01-20: no warehouse at"),
