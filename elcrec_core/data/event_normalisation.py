@@ -103,7 +103,7 @@ def normalise_events(
     types = dict(zip(raw.columns, (str(t) for t in raw.types)))
     texts = {}  # trimmed text of timestamp and rating, NULL when empty
     parsed = {"user_id": id_text("u", types["u"]), "item_id": id_text("i", types["i"])}
-    checks = [  # (condition, reason, detail), after the reader's own error; an empty id names its column
+    checks = [  # (condition, reason, detail), after the reader's own error; each detail names the file's column
         (f"{field} IS NULL OR NOT regexp_matches({field}, '\\S')", reason,
          sql_text(f"{fields[alias]} is empty"))
         for alias, field, reason in (("u", "user_id", "missing_user"), ("i", "item_id", "missing_item"))]
@@ -111,12 +111,13 @@ def normalise_events(
         texts["t_raw"] = f"NULLIF(trim(CAST(t AS VARCHAR), {_WHITESPACE}), '')"
         parsed |= {"timestamp": _timestamp_sql(types["t"], fmt, path), "t_raw": "t_raw"}
         checks += [("t_raw IS NULL", "missing_timestamp", sql_text(f"{fields['t']} is empty")),
-                   ("timestamp IS NULL", "bad_timestamp", "'timestamp: ' || t_raw")]
+                   ("timestamp IS NULL", "bad_timestamp", f"{sql_text(fields['t'] + ': ')} || t_raw")]
     if fields["r"]:
         texts["r_raw"] = f"NULLIF(trim(CAST(r AS VARCHAR), {_WHITESPACE}), '')"
         number = "CAST(r AS DOUBLE)" if _is_number_type(types["r"]) else _number("r_raw")
         parsed |= {"rating": f"CASE WHEN isfinite({number}) THEN {number} END", "r_raw": "r_raw"}
-        checks.append(("r_raw IS NOT NULL AND rating IS NULL", "bad_rating", "'rating: ' || r_raw"))
+        checks.append(("r_raw IS NOT NULL AND rating IS NULL", "bad_rating",
+                       f"{sql_text(fields['r'] + ': ')} || r_raw"))
     if fields["e"]:
         parsed["event_type"] = "CAST(e AS VARCHAR)"
     if "source_row" in types:

@@ -113,6 +113,21 @@ def test_a_rating_with_a_digit_separator_is_a_bad_rating(tmp_path: Path) -> None
     assert frame.select("rating", "error", "detail").rows() == [(None, "bad_rating", "rating: 1_0"), (4.0, None, None)]
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_bad_value_is_named_by_the_files_own_column(tmp_path: Path, fmt: str) -> None:
+    """bad_timestamp and bad_rating said "timestamp: x" and "rating: y" where the file's columns are ts and stars,
+    while missing_user named the file's column."""
+    rows = [{"customer": "u", "sku": "i", "ts": "not-a-time", "stars": "4"},
+            {"customer": "u", "sku": "j", "ts": "2", "stars": "four"}]
+    text = ("customer,sku,ts,stars\n" + "".join(",".join(row.values()) + "\n" for row in rows) if fmt == "csv"
+            else "".join(json.dumps(row) + "\n" for row in rows))
+    path = _write(tmp_path / f"e.{fmt}", text)
+    columns = ColumnMap(user="customer", item="sku", timestamp="ts", rating="stars")
+    frame = read_source(SourceConfig(format=fmt, path=str(path), columns=columns))
+    assert frame.select("error", "detail").rows() == [("bad_timestamp", "ts: not-a-time"),
+                                                      ("bad_rating", "stars: four")]
+
+
 def test_parquet_times_outside_the_years_1_to_9999_are_bad_timestamps(tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
