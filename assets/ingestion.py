@@ -116,7 +116,10 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     with fails_at_once(f"item metadata of {context.partition_key} ({settings})", ValueError, FileNotFoundError):
         item_metadata, items = config.item_metadata(storage, source_file.folders()), None
         if item_metadata is not None:
-            items, rejected_items = read_item_metadata(item_metadata)
+            try:
+                items, rejected_items = read_item_metadata(item_metadata)
+            except SourceReadError as err:
+                raise ValueError(f"{err}{_metadata_advice(err, item_metadata)}") from err
     files = [Path(f) for f in batch.files if Path(f).is_file()]  # the synthetic source: its settings alone
     files += [Path(item_metadata.path)] if item_metadata is not None else []
     check = batch.check
@@ -294,15 +297,34 @@ def _advice(err: Exception, config: SourceSettings, settings: str) -> str:
     if delimiter := re.search(r"the header holds ('.'): is that the delimiter\?", err.cause):
         return f"; set delimiter: {delimiter[1]} in the {settings}"  # not the columns: they are all there
     if err.cause.startswith("no column(s)"):
-        lacking = err.cause.split("; the file has")[0]
-        keys = [key for key in COLUMN_SETTINGS if getattr(config, key) and repr(getattr(config, key)) in lacking]
         names = "" if config.format in ("jsonl", "parquet") else " (or header: false with names)"
+        keys = _naming(err, {key: [getattr(config, key)] for key in COLUMN_SETTINGS})
         return f"; name the file's columns in the {settings}: {', '.join(keys)}{names}"
     if err.cause.startswith("not a Parquet file") or "NUL byte" in err.cause:
         content = looks_like(Path(err.path))
         if content not in (None, config.format):
             return f"; it looks like {content}: set format: {content} in the {settings}"
     return ""
+
+
+def _metadata_advice(err: SourceReadError, config: ItemMetadataConfig) -> str:
+    """The settings that name the columns an item metadata file lacks (its title and categories may be '')."""
+    if not err.cause.startswith("no column(s)"):
+        return ""
+    named = {"item_metadata_item_column": [config.item], "item_metadata_title_column": [config.title],
+             "item_metadata_categories_column": [config.categories],
+             "item_metadata_category_flags": [column for column, _ in config.category_flags or ()]}
+    keys = _naming(err, named)
+    optional = [key for key in keys if key in ("item_metadata_title_column", "item_metadata_categories_column")]
+    return (f"; name the file's columns with {', '.join(keys)}" + (f" ({' or '.join(optional)}: '' for none)"
+                                                                 if optional else ""))
+
+
+def _naming(err: SourceReadError, columns: dict[str, list[str | None]]) -> list[str]:
+    """The settings (keys of ``columns``, which give the columns each names) that name a column that the file of
+    ``err`` (no column(s) ...) lacks."""
+    lacking = err.cause.split("; the file has")[0]
+    return [key for key, names in columns.items() if any(name and repr(name) in lacking for name in names)]
 
 
 # what to look at in the source settings where rows were rejected for a reason that they decide

@@ -689,6 +689,25 @@ def test_a_bad_item_metadata_setting_names_where_it_came_from(team, tmp_path):
             in failure.event_specific_data.error.message)
 
 
+def test_item_metadata_with_other_column_names_says_which_settings_name_them(team, tmp_path):
+    """The error named the columns the file lacks but not the item_metadata_*_column settings (the events' did)."""
+    (team / "items.csv").write_text("sku_id,name,genres\na,A,x\n")
+    settings = {**yaml.safe_load((team / "source.yaml").read_text()), "item_metadata_path": "items.csv"}
+    (team / "source.yaml").write_text(yaml.safe_dump(settings))
+    result = ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-30")
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert failure.event_specific_data.error.message.rstrip().endswith(
+        "no column(s) ['item_id', 'title', 'categories']; the file has ['sku_id', 'name', 'genres']; name the file's "
+        "columns with item_metadata_item_column, item_metadata_title_column, item_metadata_categories_column "
+        "(item_metadata_title_column or item_metadata_categories_column: '' for none)")
+    (team / "items.csv").write_text("item_id,title,Action\na,A,1\n")  # flags: one of them lacking
+    (team / "source.yaml").write_text(yaml.safe_dump({**settings, "item_metadata_category_flags": ["Action", "Drama"]}))
+    result = ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-30")
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert failure.event_specific_data.error.message.rstrip().endswith(
+        "; name the file's columns with item_metadata_category_flags")
+
+
 def test_a_file_with_other_column_names_says_which_settings_name_them(team, tmp_path):
     """The advice names the settings to set and where they come from (the settings file, or the run config over
     it): it said "the source settings" alone."""
