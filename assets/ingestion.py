@@ -33,7 +33,7 @@ from elcrec_core.data.ingestion import (
     stored_files_gone,
 )
 from elcrec_core.data.item_metadata import categories_from_text, read_item_metadata, separator_advice
-from elcrec_core.data.rejections import count_text, rejected_examples
+from elcrec_core.data.rejections import count_text, padded_ids_note, rejected_examples
 from elcrec_core.data.source_config import ItemMetadataConfig, TimestampFormat, day_files, resolve_files
 from elcrec_core.data.synthetic import generate
 from elcrec_core.data.validation import ExpectationReport, RowCheck, expect_interactions
@@ -139,6 +139,8 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         file_day = date.fromisoformat(context.partition_key) if "{date}" in (config.path or "") else None
         report = store_checked(batch, storage.warehouse, file_day)  # the day of a {date} file's untimed events
     context.log.info(f"loaded {report.accepted} events, rejected {report.rejected} of {report.rows_in}")
+    if padded := padded_ids_note(check.accepted, len(batch.files) > 1, source.format):
+        context.log.warning(padded)
     other_rules = files_under_other_rules(batch, storage.warehouse)
     if other_rules:  # a changed min_rating (say) applies to the files loaded from now on, not to the stored ones
         context.log.warning(_other_rules_note(other_rules))

@@ -38,7 +38,7 @@ from elcrec_core.cli.read_advice import read_advice
 from elcrec_core.data.events_to_sequences import SequenceConfig, build_sequences
 from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.ingestion import LoadReport, ingest
-from elcrec_core.data.rejections import count_text, rejected_examples
+from elcrec_core.data.rejections import count_text, padded_ids_note, rejected_examples
 from elcrec_core.data.sequences import MAX_ITEM_ID, Sequences, read_sequence_parquet
 from elcrec_core.data.source_config import SourceConfig, resolve_files
 from elcrec_core.data.synthetic import SyntheticConfig
@@ -60,6 +60,7 @@ class LoadedData:
     rejected: pl.DataFrame | None = None  # the rejected rows (validation's REJECTED_COLUMNS)
     k_core_removed: int = 0
     repeated_across_files: int = 0  # events that another file of the data holds too: used once
+    padded_ids: str = ""  # the notice of ids with white space around them (rejections.padded_ids_note)
 
     def item_names(self, indices: np.ndarray) -> list[str]:
         """The item id (text) of each of the item ``indices`` (1..n_items)."""
@@ -88,6 +89,7 @@ class LoadedData:
         what = "" if self.format == SYNTHETIC else f" as {self.format}"
         lines = [f"reading {self.path}{what}{how}", "data: " + counts(self.report)]
         lines += [f"  {example}" for example in self.rejected_examples]
+        lines += [self.padded_ids] if self.padded_ids else []
         if self.report.days:  # a wrong epoch unit shows here (seconds read as milliseconds: January 1970)
             lines.append(f"events from {min(self.report.days)} to {max(self.report.days)} (UTC days)")
         if self.repeated_across_files:
@@ -168,7 +170,8 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
         notes = [*notes, f"item ids are integers: used as the item indices 1..{seqs.n_items}"]
     return LoadedData(seqs, item_ids, name, fmt, notes, report, _examples(check.rejected, report, fmt, 3),
                       check.rejected,
-                      build.summary.k_core_removed, build.summary.repeated_across_files)
+                      build.summary.k_core_removed, build.summary.repeated_across_files,
+                      padded_ids_note(check.accepted, len(report.files) > 1, fmt))
 
 
 # integer item ids of the sequence format are the item indices (the benchmarks' ids run 1..n): ids this much

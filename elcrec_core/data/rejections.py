@@ -1,5 +1,6 @@
 """How a load's rejected rows are told to a person: the counts by reason, and the first rejected rows with their
-file, row and field. The CLI prints them; the pipeline puts them in the message of a load it refuses."""
+file, row and field. The CLI prints them; the pipeline puts them in the message of a load it refuses. Also the
+accepted rows whose ids a person may not mean as given (white space around them)."""
 
 from __future__ import annotations
 
@@ -38,3 +39,21 @@ def rejected_examples(rejected: pl.DataFrame, n: int, several_files: bool, fmt: 
         text = (f"{Path(file).name} " if several_files else "") + f"{where} {row}: {reason}"
         out.append(text + (f" ({shorten(detail)})" if detail else ""))
     return out
+
+
+def padded_ids_note(accepted: pl.DataFrame, several_files: bool, fmt: str, n: int = 3) -> str:
+    """A notice of the ``accepted`` rows (validation's ``EVENT_COLUMNS``) whose user or item id has white space
+    around it, kept as given (``' i1'`` and ``'i1'`` are two items, as an export written with ", " gives them), with
+    the first ``n`` (``line 2: item_id ' i1'``, as :func:`rejected_examples` names rows); empty where there are
+    none."""
+    padded = [pl.col(column).str.contains(r"^\s|\s$") for column in ("user_id", "item_id")]
+    rows = accepted.filter(padded[0] | padded[1])
+    if not len(rows):
+        return ""
+    where, out = "row" if fmt in ("parquet", "synthetic") else "line", []
+    for file, row, user, item in rows.head(n).select("source_file", "source_row", "user_id", "item_id").iter_rows():
+        ids = [f"{name} {value!r}" for name, value in (("user_id", user), ("item_id", item)) if value != value.strip()]
+        out.append((f"{Path(file).name} " if several_files else "") + f"{where} {row}: {', '.join(ids)}")
+    return (f"{len(rows)} accepted row(s) have an id with white space around it, kept as given (' i1' and 'i1' are "
+            f"two items): {'; '.join(out)}{'; ...' if len(rows) > n else ''}")
+

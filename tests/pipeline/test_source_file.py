@@ -827,6 +827,17 @@ def test_rejected_rows_of_item_metadata_are_a_warning_of_the_load(team, tmp_path
                 if entry.level == logging.WARNING and entry.user_message.startswith("item metadata")]
 
 
+def test_a_load_with_ids_padded_by_white_space_warns(team, tmp_path):
+    (team / "logs" / "2026-01-30.csv").write_text("user_id,item_id,timestamp\nu1, a,2026-01-30T10:00:00Z\n"
+                                                   "u1,a,2026-01-30T11:00:00Z\n")
+    instance = dg.DagsterInstance.ephemeral()
+    result = ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-30", instance=instance)
+    assert result.success and raw_rows(tmp_path / "data") == [("u1", " a", "30 10:00"), ("u1", "a", "30 11:00")]
+    warnings = [entry.user_message for entry in instance.all_logs(result.run_id) if entry.level == logging.WARNING]
+    assert ("1 accepted row(s) have an id with white space around it, kept as given (' i1' and 'i1' are two items): "
+            "line 2: item_id ' a'") in warnings
+
+
 def test_the_other_row_rules_warning_names_the_rules_that_differ() -> None:
     rating = _other_rules_note({"a.csv": ["min_rating"], "b.csv": ["min_rating", "reject_future"]})
     assert rating.startswith("2 stored file(s) were checked under other row rules than this load's "
