@@ -43,12 +43,13 @@ from elcrec_pipeline.resources import Storage, digest
                 "purity against shuffled assignments of the same sizes (table intent_category_purity); a 2-D "
                 "map and the size chart (in `profiles/<day>/`); agreement with the planted intents on synthetic "
                 "data. The tables belong to the newest day: a day older than the newest sequences (a backfill) "
-                "leaves them as they are.",
+                "leaves them as they are (one without a model of its own fails, as its report does).",
 )
 def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
                     storage: Storage) -> dg.MaterializeResult:
     partition = context.partition_key
     if newer := storage.newer_day(partition):  # the tables describe the newest day's users
+        storage.require_candidate(partition, run_lineage(context))  # a day without a model is not done
         context.log.info(f"the intent tables hold {newer}'s profiles, a newer day: left as they are")
         return dg.MaterializeResult(data_version=dg.DataVersion(digest({"left_to": newer})),
                                     metadata={"written": False, "newer_day": newer})

@@ -40,12 +40,14 @@ from elcrec_pipeline.resources import Storage, digest
                 "user_recommendations. "
                 "The intent is the user's nearest centre under the ELCRec model of intent_profiles (null for a user "
                 "with no item that model knows). The table "
-                "belongs to the newest day: a day older than the newest sequences (a backfill) leaves it as it is.",
+                "belongs to the newest day: a day older than the newest sequences (a backfill) leaves it as it is "
+                "(one without a model of its own fails, as its report does).",
 )
 def user_recommendations(context: dg.AssetExecutionContext, config: RecommendationSettings,
                          storage: Storage) -> dg.MaterializeResult:
     partition = context.partition_key
     if newer := storage.newer_day(partition):  # the table serves the newest day's users and histories
+        storage.require_candidate(partition, run_lineage(context))  # a day without a model is not done
         context.log.info(f"user_recommendations holds {newer}'s recommendations, a newer day: left as it is")
         return dg.MaterializeResult(data_version=dg.DataVersion(digest({"left_to": newer})),
                                     metadata={"written": False, "newer_day": newer},

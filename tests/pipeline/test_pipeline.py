@@ -765,6 +765,14 @@ def test_a_day_run_again_after_a_newer_day_leaves_the_live_tables_to_the_newer_d
     assert saved["serving"] == "current" and saved["models"]["current"] is None and saved["day"] == "2026-01-25"
     markdown = Path(str(report["markdown"])).read_text()
     assert f"served before ({PARTITION}/" in markdown and ", a later day: not ranked) serves" in markdown
+    # an older day that has no model fails, as its report does (it was recorded as done, with nothing computed)
+    for asset in (intent_profiles, user_recommendations):
+        none = dg.materialize([asset], partition_key="2026-01-05", raise_on_error=False,
+                              resources={"storage": storage, "device": ComputeDevice(device="cpu")})
+        (failure,) = none.get_step_failure_events()
+        assert "no model has been trained for 2026-01-05: materialize elcrec_model first" in \
+            failure.event_specific_data.error.message and not none.get_asset_materialization_events()
+    assert live() == before
 
 
 def test_users_that_the_serving_model_gives_nan_scores_fail_the_complete_lists_check(first_run, tmp_path,
