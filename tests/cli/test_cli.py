@@ -488,6 +488,11 @@ def test_every_rejected_row_can_be_kept_in_a_file(tmp_path: Path, capsys) -> Non
     clean = _write(tmp_path / "clean.csv", f"user_id,item_id,timestamp\nu,a,{T0}\nu,b,{T0 + 1}\n")
     assert _run(capsys, "sequences", "--data", str(clean), "--rejected-out", str(out))[0] == 0
     assert out.read_text().splitlines() == [",".join(REJECTED_COLUMNS)]
+    # a folder that does not exist: said before the data is read (it was "No such file or directory (os error 2)",
+    # after reading the whole file)
+    code, _, err = _run(capsys, "sequences", "--data", str(path), "--rejected-out", str(tmp_path / "no" / "r.csv"))
+    assert code == 2 and err.strip().splitlines() == [
+        f"elcrec: error: --rejected-out {tmp_path / 'no' / 'r.csv'}: the folder {tmp_path / 'no'} does not exist"]
 
 
 def test_k_core_is_off_unless_asked_for(tmp_path: Path, capsys) -> None:
