@@ -327,7 +327,7 @@ def test_a_bad_training_setting_fails_at_once_naming_it(tmp_path):
     assert [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY] == []
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     names = sorted(["auto", *preset_names()])  # auto too: the default, which the preset file does not hold
-    assert (f"training settings of 2026-01-20: unknown preset 'beuaty'; choose one of {names}"
+    assert (f"so nothing was run: ops.elcrec_model.config: unknown preset 'beuaty'; choose one of {names}"
             in failure.event_specific_data.error.message) and "auto" in names
     result = dg.materialize([training.elcrec_model], partition_key=PARTITION, raise_on_error=False,
                             run_config={"ops": {"elcrec_model": {"config": {"intents": 4096}}}},  # > the sequences
