@@ -90,11 +90,16 @@ class SourceSettings(dg.Config):
             raise ValueError(f"unknown source setting(s) {unknown}; known: {sorted(SourceSettings.model_fields)}")
         given = {name: value for name, value in self.model_dump().items() if value is not None}
         settings = SourceSettings(**{**_SOURCE_DEFAULTS, **file_settings, **given})
-        for name, (low, high) in _SOURCE_BOUNDS.items():  # here, not in the fields: the error names the origin
-            value = getattr(settings, name)
-            if value < low or (high is not None and value > high):
-                raise ValueError(f"{name} = {value!r}: must be {low} or more" + (f", at most {high}" if high else ""))
+        if problems := settings.bound_problems():  # here, not in the fields: the error names the origin
+            raise ValueError(problems[0])
         return settings
+
+    def bound_problems(self) -> list[str]:
+        """The values set that are out of their bounds (``min_rows = -1: must be 0 or more``); unset ones pass."""
+        values = {name: getattr(self, name) for name in _SOURCE_BOUNDS if getattr(self, name) is not None}
+        return [f"{name} = {value!r}: must be {low} or more" + (f", at most {high}" if high else "")
+                for name, value in values.items() for low, high in [_SOURCE_BOUNDS[name]]
+                if value < low or (high is not None and value > high)]
 
     def origin(self, file: Path | None) -> str:
         """Where these (unresolved) settings come from, for an error about them: the source settings ``file``,

@@ -70,18 +70,19 @@ def run_config_file() -> dict[str, Any]:
 def check_run_config_file(definitions: dg.Definitions) -> None:
     """Check the run config of ``ELCREC_RUN_CONFIG`` (:func:`run_config_file`) for :data:`daily_retrain_job` of
     ``definitions`` when the code location loads: Dagster's check of the names and types (``epoch`` for ``epochs``
-    failed each run that the schedule or the sensor started) and :func:`run_config_problems`. Raises ValueError
-    naming the variable and each problem."""
+    failed each run that the schedule or the sensor started) and :func:`run_config_problems` but the devices (the
+    runs may go to other machines: their first step checks them). Raises ValueError naming the variable and each
+    problem."""
     config = run_config_file()
     if not config:
         return
     job = definitions.resolve_job_def(daily_retrain_job.name)
     try:
-        dg.validate_run_config(job, config)
-    except dg.DagsterInvalidConfigError as err:
-        problems = [error.message for error in err.errors]
+        resolved = dg.validate_run_config(job, config)  # with the values of {env: NAME}
+    except dg.DagsterInvalidConfigError as err:  # an {env: NAME} not set here too: its message without the trace
+        problems = [" ".join(error.message.split("\n\nStack Trace")[0].split()) for error in err.errors]
     else:
-        problems = run_config_problems(config)
+        problems = run_config_problems(resolved, devices=False)  # runs may go to machines with other devices
     if problems:
         raise ValueError(f"{RUN_CONFIG_ENV}={dg.EnvVar(RUN_CONFIG_ENV).get_value()!r}: its run config does not fit "
                          f"{job.name}: {'; '.join(problems)}")

@@ -3,6 +3,7 @@ stage's settings are otherwise checked only when that stage starts, after hours 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,40 +32,54 @@ OP_SETTINGS: dict[str, type[dg.Config]] = {
 RESOURCE_SETTINGS: dict[str, type[dg.ConfigurableResource]] = {"device": ComputeDevice}
 
 
-def run_config_problems(run_config: Mapping[str, Any]) -> list[str]:
+def run_config_problems(run_config: Mapping[str, Any], devices: bool = True) -> list[str]:
     """Every wrong value of ``run_config`` (``ops``, ``resources``: as ``dagster job execute -c`` reads it) that
     Dagster's own check of its types and choices lets through: each stage's bounds (``top_k: 0``, ``tolerance:
-    -1``), the training settings over their preset (``epochs: -3``, a preset that does not exist) and a device that
-    this machine lacks. One entry per problem, as ``ops.serving_model.config.tolerance: Input should be greater
-    than or equal to 0 (given -1)``; empty where there is none. A value read from an environment variable
-    (``{"env": ...}``) is left to the stage. The source settings' bounds need the settings file: ``raw_interactions``
-    checks them first thing."""
+    -1``, the source settings' that the run config sets), the training settings over their preset (``epochs: -3``,
+    a preset that does not exist) and, with ``devices``, a device that this machine lacks (not where the code
+    location loads: its runs may go to other machines). One entry per problem, as
+    ``ops.serving_model.config.tolerance: Input should be greater than or equal to 0 (given -1)``; empty where there
+    is none. A value read from an environment variable (``{"env": NAME}``) is checked with this process's value of
+    it (left out where it is not set: Dagster names it)."""
     problems = []
     for section, classes in (("ops", OP_SETTINGS), ("resources", RESOURCE_SETTINGS)):
         for name, kind in classes.items():
             given = ((run_config.get(section) or {}).get(name) or {}).get("config") or {}
-            values = {key: value for key, value in given.items() if not (isinstance(value, Mapping) and "env" in value)}
+            values = {key: _from_environment(value) for key, value in given.items()}
             where = f"{section}.{name}.config"
             try:
-                settings = kind(**values)
+                settings = kind(**{key: value for key, value in values.items() if value is not _UNSET})
             except ValidationError as err:
                 problems += [f"{where}.{'.'.join(map(str, e['loc']))}: {e['msg']} (given {e['input']!r})"
                              for e in err.errors()]
                 continue
-            problems += [f"{where}: {problem}" for problem in _own_problems(settings)]
+            problems += [f"{where}: {problem}" for problem in _own_problems(settings, devices)]
     return problems
 
 
-def _own_problems(settings: Any) -> list[str]:
-    """What the settings' own checks refuse: the training settings over their preset and their device, the
-    device resource's device."""
-    devices = [settings.device] if isinstance(settings, ComputeDevice) else []
+_UNSET = object()  # an {"env": NAME} value whose variable is not set here
+
+
+def _from_environment(value: Any) -> Any:
+    """A run config value, with ``{"env": NAME}`` read from this process's environment (:data:`_UNSET` where the
+    variable is not set)."""
+    if isinstance(value, Mapping) and set(value) == {"env"}:
+        return os.environ.get(str(value["env"]), _UNSET)
+    return value
+
+
+def _own_problems(settings: Any, devices: bool) -> list[str]:
+    """What the settings' own checks refuse: the source settings' bounds, the training settings over their preset,
+    and with ``devices`` the training settings' and the device resource's device."""
+    if isinstance(settings, SourceSettings):
+        return settings.bound_problems()
+    names = [settings.device] if isinstance(settings, ComputeDevice) else []
     try:
         if isinstance(settings, TrainingSettings):
             settings.checked()
-            devices = [settings.device] if settings.device else []
-        for device in devices:
-            select_device(device)
+            names = [settings.device] if settings.device else []
+        for name in names if devices else []:
+            select_device(name)
     except ValueError as err:
         return [str(err)]
     return []
@@ -72,7 +87,13 @@ def _own_problems(settings: Any) -> list[str]:
 
 def refuse_bad_run_config(context: dg.AssetExecutionContext) -> None:
     """Fail the step at once, without retries, naming every problem of the run's run config
-    (:func:`run_config_problems`): called by the first steps of a run, before anything is loaded or trained."""
-    if problems := run_config_problems(context.run.run_config):
+    (:func:`run_config_problems`): called by the first steps of a run, before anything is loaded or trained. An
+    asset invoked directly (a test's ``build_asset_context``) has no run config: its settings were given as
+    objects."""
+    try:
+        run_config = context.run.run_config
+    except dg.DagsterError:  # invoked directly: no run
+        return
+    if problems := run_config_problems(run_config):
         raise dg.Failure(f"the run config of run {context.run.run_id} has {len(problems)} wrong value(s), so nothing "
                          f"was run: {'; '.join(problems)}", allow_retries=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta, timezone
+from pathlib import Path
 
 import dagster as dg
 
@@ -19,7 +20,8 @@ def retrain_schedule() -> dg.ScheduleDefinition:
     with the run config of ``ELCREC_RUN_CONFIG`` (:func:`run_config_file`). It skips a day before the partitions'
     start, and a day whose ``{date}`` files (the source settings' path) a run that retrains has trained on as they
     are now, or is queued or running for (:func:`retrained_since`: the sensor's, a backfill's), so that with the
-    sensor on too a day is not trained twice. A day whose file has not come is run, and fails by name."""
+    sensor on too a day is not trained twice. A day whose file has not come is run, and fails by name, and so is
+    every day where the source settings file cannot be read."""
     minute, hour = retrain_time(dg.EnvVar(RETRAIN_CRON_ENV).get_value() or "0 2 * * *")
 
     @dg.schedule(job=daily_retrain_job, cron_schedule=f"{minute} {hour} * * *", name="daily_retrain_schedule",
@@ -31,11 +33,20 @@ def retrain_schedule() -> dg.ScheduleDefinition:
         day = (context.scheduled_execution_time.astimezone(timezone.utc) - timedelta(days=1)).date().isoformat()
         if not configured_partitions().has_partition_key(day):
             return dg.SkipReason(f"{day} is before the partitions' start ({START_DATE_ENV})")
-        pattern = source_file.settings().get("path") or ""
-        files = day_files(pattern, day) if "{date}" in pattern else []
-        if files and retrained_since(context.instance, day, files):
+        if (files := _day_files(source_file, day)) and retrained_since(context.instance, day, files):
             return dg.SkipReason(f"{day}: a run that retrains has trained on its files as they are, or is queued or "
                                  f"running for the day (the sensor's, a backfill's): {', '.join(map(str, files))}")
         return dg.RunRequest(run_key=day, partition_key=day, run_config=run_config_file())
 
     return daily_retrain_schedule
+
+
+def _day_files(source_file: SourceFile, day: str) -> list[Path]:
+    """The files of ``day`` that the source settings' ``{date}`` path names; none where there is no such path, or
+    where the settings file cannot be read (the day's run then fails, naming it, as a run does)."""
+    try:
+        pattern = source_file.settings().get("path")
+    except dg.Failure:
+        return []
+    return day_files(pattern, day) if isinstance(pattern, str) and "{date}" in pattern else []
+

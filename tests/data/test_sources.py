@@ -58,7 +58,7 @@ def test_rating_and_event_type_columns(tmp_path: Path) -> None:
     assert frame["rating"].to_list() == [4.5, None, None]
     assert frame["event_type"].to_list() == ["view", "buy", None]
     assert frame["error"].to_list() == [None, None, "bad_rating"]
-    assert frame["detail"].to_list() == [None, None, "rating: good"]
+    assert frame["detail"].to_list() == [None, None, "r: good"]  # the file's own column
 
 
 @pytest.mark.parametrize(

@@ -986,7 +986,7 @@ def test_digest_is_sha256_of_the_settings_then_each_input(tmp_path):
     assert digest({"a": 1}) != digest({"a": 2}) and digest({}, [frame]) != digest({}, [frame.reverse()])
 
 
-def test_schedule_runs_the_previous_day_at_two():
+def test_schedule_runs_the_previous_day_at_two(tmp_path):
     location = defs()
     schedule = location.resolve_schedule_def("daily_retrain_schedule")
     assert schedule.cron_schedule == "0 2 * * *" and schedule.job_name == "daily_retrain_job"
@@ -996,6 +996,14 @@ def test_schedule_runs_the_previous_day_at_two():
                                    resources={"source_file": SourceFile()}) as context:
         (request,) = schedule.evaluate_tick(context).run_requests
     assert (request.partition_key, request.run_key) == ("2026-01-31", "2026-01-31")
+    # a source settings file that cannot be read, or whose path is no text: the day is run, and its run fails by
+    # name (the tick failed, and no run named the file)
+    (tmp_path / "bad.yaml").write_text("path: [\n")
+    (tmp_path / "number.yaml").write_text("path: 5\n")
+    for name in ("missing.yaml", "bad.yaml", "number.yaml"):
+        with dg.build_schedule_context(scheduled_execution_time=tick, repository_def=repository,
+                                       resources={"source_file": SourceFile(path=str(tmp_path / name))}) as context:
+            assert [r.partition_key for r in schedule.evaluate_tick(context).run_requests] == ["2026-01-31"], name
     with dg.build_schedule_context(repository_def=repository, resources={"source_file": SourceFile()},
                                    scheduled_execution_time=datetime(2025, 6, 1, 2, tzinfo=timezone.utc)) as early:
         assert "before the partitions' start" in schedule.evaluate_tick(early).skip_message

@@ -15,7 +15,8 @@ from elcrec_pipeline.definitions import defs
 from elcrec_pipeline.resources import ComputeDevice, Storage
 from elcrec_pipeline.run_config_check import OP_SETTINGS, run_config_problems
 
-BAD = {"ops": {"serving_model": {"config": {"tolerance": -1}},
+BAD = {"ops": {"raw_interactions": {"config": {"min_rows": -1, "max_rejected_share": 2}},
+               "serving_model": {"config": {"tolerance": -1}},
                "user_recommendations": {"config": {"top_k": 0}},
                "elcrec_model": {"config": {"epochs": -3, "dropout": 1.5}},
                "intent_profiles": {"config": {"map_sample": 1}}},
@@ -33,8 +34,10 @@ def test_each_assets_run_config_class_is_the_one_checked():
     assert taken == OP_SETTINGS
 
 
-def test_every_wrong_value_of_a_run_config_is_named_with_its_path():
+def test_every_wrong_value_of_a_run_config_is_named_with_its_path(monkeypatch):
     assert run_config_problems(BAD) == [
+        "ops.raw_interactions.config: max_rejected_share = 2.0: must be 0 or more, at most 1",
+        "ops.raw_interactions.config: min_rows = -1: must be 0 or more",
         "ops.elcrec_model.config: invalid setting(s): model.dropout: Input should be less than 1 (given 1.5); "
         "train.epochs: Input should be greater than or equal to 1 (given -3)",
         "ops.serving_model.config.tolerance: Input should be greater than or equal to 0 (given -1)",
@@ -44,10 +47,16 @@ def test_every_wrong_value_of_a_run_config_is_named_with_its_path():
     assert run_config_problems({"ops": {"elcrec_model": {"config": {"preset": "fast", "device": "cuda:7"}}}}) == [
         "ops.elcrec_model.config: unknown preset 'fast'; choose one of ['auto', 'beauty', 'general', 'sports', "
         "'synthetic', 'toys', 'yelp']"]
+    assert run_config_problems(BAD, devices=False)[-1] == "ops.user_recommendations.config.top_k: Input should be " \
+                                                          "greater than or equal to 1 (given 0)"  # no device check
     good = {"ops": {"elcrec_model": {"config": {"preset": "beauty", "epochs": 2, "device": "cpu"}},
-                    "serving_model": {"config": {"tolerance": {"env": "TOLERANCE"}}}},  # left to the stage
+                    "user_recommendations": {"config": {"top_k": {"env": "ELCREC_TEST_TOP_K"}}}},
             "resources": {"device": {"config": {"threads": 1}}}}
+    monkeypatch.delenv("ELCREC_TEST_TOP_K", raising=False)  # not set here: left to Dagster, which names it
     assert run_config_problems(good) == [] and run_config_problems({}) == []
+    monkeypatch.setenv("ELCREC_TEST_TOP_K", "0")  # read from the environment: it got past the check, unchecked
+    assert run_config_problems(good) == [
+        "ops.user_recommendations.config.top_k: Input should be greater than or equal to 1 (given '0')"]
 
 
 def test_a_run_with_a_wrong_later_setting_fails_before_it_loads_anything(tmp_path):
@@ -69,7 +78,11 @@ def test_a_run_with_a_wrong_later_setting_fails_before_it_loads_anything(tmp_pat
 @pytest.mark.parametrize("config, message", [
     ({"ops": {"elcrec_model": {"config": {"epoch": 3}}}},
      'Received unexpected config entry "epoch" at path root:ops:elcrec_model:config'),
-    (BAD, "ops.serving_model.config.tolerance: Input should be greater than or equal to 0 (given -1); "),
+    (BAD, "ops.serving_model.config.tolerance: Input should be greater than or equal to 0 (given -1.0); "),
+    ({"ops": {"user_recommendations": {"config": {"top_k": {"env": "ELCREC_TEST_UNSET"}}}}},
+     'failed: dagster._config.errors.PostProcessingError: You have attempted to fetch the environment variable '
+     '"ELCREC_TEST_UNSET" which is not set. In order for this execution to succeed it must be set in this '
+     'environment.'),  # one line, without Dagster's stack trace
 ])
 def test_a_run_config_file_that_does_not_fit_the_job_stops_the_code_locations_load(tmp_path, monkeypatch, config,
                                                                                    message):
@@ -79,3 +92,13 @@ def test_a_run_config_file_that_does_not_fit_the_job_stops_the_code_locations_lo
         defs()
     assert str(refused.value).startswith(f"ELCREC_RUN_CONFIG='{tmp_path / 'run.yaml'}': its run config does not fit "
                                          "daily_retrain_job: ") and message in str(refused.value)
+    assert "Stack Trace" not in str(refused.value)
+
+
+def test_a_device_that_the_loading_machine_lacks_is_left_to_the_runs(tmp_path, monkeypatch):
+    """The webserver and the daemon may run where the runs' GPUs are not: the code location loads; a run's first
+    step (on its own machine) checks the device."""
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump({"resources": {"device": {"config": {"device": "cuda:7"}}}}))
+    monkeypatch.setenv("ELCREC_RUN_CONFIG", str(tmp_path / "run.yaml"))
+    assert defs().resolve_job_def("daily_retrain_job")
+    assert run_config_problems({"resources": {"device": {"config": {"device": "cuda:7"}}}})  # where a run starts
