@@ -125,14 +125,14 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     check = batch.check
     expectations = expect_interactions(check.accepted, check, config.expectations())
     if not expectations.success:  # checked before anything is written: a bad delivery never replaces a good load
+        notes = _sentences(_rejected_note(check, source.format, source.timestamp_format, settings),
+                           _threshold_note(expectations, check, config, settings))
         yield from refused(
             dg.AssetCheckResult(check_name="interaction_expectations", passed=False,
                                 metadata=expectation_results(expectations)),
             f"refused: the load of {', '.join(batch.files)} fails its expectations "
             f"({failed_expectations(expectations)}; the check interaction_expectations has them all); nothing was "
-            "written, and the warehouse keeps what earlier loads of these "
-            f"files stored. {_threshold_note(expectations, config, settings)}"
-            f"{_rejected_note(check, source.format, source.timestamp_format, settings)}",
+            f"written, and the warehouse keeps what earlier loads of these files stored. {notes}",
             {**_counts(check), "files": dg.MetadataValue.text(", ".join(batch.files))},
             context.run.run_id)
     with fails_at_once(f"ingestion of {context.partition_key}", MixedSources):
@@ -296,8 +296,8 @@ def _advice(err: Exception, config: SourceSettings, settings: str) -> str:
     where they come from (:meth:`SourceSettings.origin`)."""
     if not isinstance(err, SourceReadError):
         return ""
-    if delimiter := re.search(r"the header holds ('.'): is that the delimiter\?", err.cause):
-        return f"; set delimiter: {delimiter[1]} in the {settings}"  # not the columns: they are all there
+    if delimiter := _delimiter(err, "delimiter"):  # not the columns: they are all there
+        return f"; set {'format: tsv' if delimiter == _TAB else delimiter} in the {settings}"
     if err.cause.startswith("no column(s)"):
         names = "" if config.format in ("jsonl", "parquet") else " (or header: false with names)"
         keys = _naming(err, {key: [getattr(config, key)] for key in COLUMN_SETTINGS})
@@ -309,8 +309,22 @@ def _advice(err: Exception, config: SourceSettings, settings: str) -> str:
     return ""
 
 
+_TAB = 'delimiter: "\\t"'  # as YAML writes a tab (in double quotes)
+
+
+def _delimiter(err: SourceReadError, key: str) -> str | None:
+    """The setting ``key: <delimiter>`` (YAML) for a header read as one column that holds another common delimiter
+    (the reader's hint in ``err``), else None."""
+    if hint := re.search(r"the header holds '(.+?)': is that the delimiter\?", err.cause):
+        return f"{key}: " + ('"\\t"' if hint[1] == "\\t" else f"'{hint[1]}'")
+    return None
+
+
 def _metadata_advice(err: SourceReadError, config: ItemMetadataConfig) -> str:
-    """The settings that name the columns an item metadata file lacks (its title and categories may be '')."""
+    """The settings that name the columns an item metadata file lacks (its title and categories may be ''), or its
+    delimiter where its header holds another."""
+    if delimiter := _delimiter(err, "item_metadata_delimiter"):
+        return f"; set {delimiter}"
     if not err.cause.startswith("no column(s)"):
         return ""
     named = {"item_metadata_item_column": [config.item], "item_metadata_title_column": [config.title],
@@ -357,18 +371,26 @@ def _rejected_items_note(rejected: pl.DataFrame, stored: int, path: str) -> str:
             f"{'; '.join(rejected_examples(rejected, 3, False, 'parquet' if path.endswith('.parquet') else 'csv'))}")
 
 
-def _threshold_note(expectations: ExpectationReport, config: SourceSettings, where: str) -> str:
+def _threshold_note(expectations: ExpectationReport, check: RowCheck, config: SourceSettings, where: str) -> str:
     """The source settings that set the failed thresholds of a refused load (``where``: the settings and their
-    origin), with their values: ``max_rejected_share`` for the rejected share, ``min_rows`` for the row count."""
+    origin), with their values, where changing them would load something: ``max_rejected_share`` where some rows
+    were accepted, ``min_rows`` for an empty delivery (no row read); empty where neither."""
     failed = {outcome.column or outcome.expectation for outcome in expectations.failed}
     notes = []
-    if "rejected_share" in failed:
+    if "rejected_share" in failed and len(check.accepted):
         notes.append(f"max_rejected_share ({config.max_rejected_share}) sets the share of rejected rows a load may "
                      "have: raise it to load the accepted rows (the rejected ones are kept with their reasons)")
-    if "expect_table_row_count_to_be_between" in failed:
+    if "expect_table_row_count_to_be_between" in failed and check.rows_in == 0:
         notes.append(f"min_rows ({config.min_rows}) sets the rows a load needs: 0 lets an empty delivery through (a "
                      "day without events)")
-    return f"In the {where}: {'; '.join(notes)}. " if notes else ""
+    return f"In the {where}: {'; '.join(notes)}." if notes else ""
+
+
+def _sentences(first: str, *more: str) -> str:
+    """``first`` and the non-empty ``more`` joined, each but the last ending in a full stop or a question mark."""
+    parts = [first, *filter(None, more)]
+    return " ".join(part if i == len(parts) - 1 or part.endswith((".", "?")) else part + "."
+                    for i, part in enumerate(parts))
 
 
 def _other_rules_note(other_rules: dict[str, list[str]]) -> str:

@@ -114,7 +114,8 @@ def intent_sizes_chart(sizes: np.ndarray, path: str | Path) -> Path:
     labelled = len(sizes) <= MAX_SIZE_LABELS
     ax.set_xticks(np.arange(len(sizes)) if labelled else [], [str(i) for i in order] if labelled else [],
                   fontsize=8 if len(sizes) <= 16 else 6)
-    ax.set(xlabel="intent id, largest first", ylabel="users", title=f"intent sizes ({int((sizes > 0).sum())} used)")
+    ax.set(xlabel="intent id, largest first" if labelled else "intents, largest first (ids: the intent tables)",
+           ylabel="users", title=f"intent sizes ({int((sizes > 0).sum())} used)")
     return _save(fig, path)
 
 

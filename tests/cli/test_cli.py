@@ -493,6 +493,9 @@ def test_every_rejected_row_can_be_kept_in_a_file(tmp_path: Path, capsys) -> Non
     code, _, err = _run(capsys, "sequences", "--data", str(path), "--rejected-out", str(tmp_path / "no" / "r.csv"))
     assert code == 2 and err.strip().splitlines() == [
         f"elcrec: error: --rejected-out {tmp_path / 'no' / 'r.csv'}: the folder {tmp_path / 'no'} does not exist"]
+    code, _, err = _run(capsys, "sequences", "--data", str(path), "--rejected-out", str(tmp_path))
+    assert code == 2 and err.strip().splitlines() == [
+        f"elcrec: error: --rejected-out {tmp_path} is a folder: give a file in it, such as {tmp_path / 'rejected.csv'}"]
 
 
 def test_k_core_is_off_unless_asked_for(tmp_path: Path, capsys) -> None:

@@ -262,3 +262,5 @@ def test_the_size_charts_bars_carry_their_intents_ids(tmp_path, monkeypatch):
     assert [bar.get_height() for bar in ax.patches] == [313, 40, 5, 5, 0]
     plots.intent_sizes_chart(np.arange(100), tmp_path / "many.png")  # too many to label
     assert [label.get_text() for label in drawn[1].axes[0].get_xticklabels()] == []
+    assert (ax.get_xlabel(), drawn[1].axes[0].get_xlabel()) == ("intent id, largest first",
+                                                               "intents, largest first (ids: the intent tables)")

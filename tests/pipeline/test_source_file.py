@@ -114,8 +114,9 @@ def test_a_delivery_that_fails_its_checks_replaces_nothing(team, tmp_path):
     # the message names what failed, with the observed value and what is accepted (the run's log shows it)
     assert ("fails its expectations (expect_table_row_count_to_be_between: observed 0, accepts ≥ 1; "
             in failure.event_specific_data.error.message)
-    assert (f"In the source settings ({team / 'source.yaml'}): min_rows (1) sets the rows a load needs: 0 lets an "
-            "empty delivery through (a day without events). 0 rows read" in failure.event_specific_data.error.message)
+    assert failure.event_specific_data.error.message.rstrip().endswith(
+        f"0 rows read, 0 accepted, 0 rejected. In the source settings ({team / 'source.yaml'}): min_rows (1) sets the "
+        "rows a load needs: 0 lets an empty delivery through (a day without events).")
     assert failure.event_specific_data.user_failure_data.metadata["rows_in"].value == 0
     assert not [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
     assert raw_rows(data_dir) == before and len(before) == 3
@@ -226,16 +227,23 @@ def test_a_refused_load_names_its_rejected_rows_and_the_setting_to_check(team, t
            "timestamp_format (epoch_s, epoch_ms, epoch_us, iso8601) in the source settings (run config " \
            f"(timestamp_format) over {team / 'source.yaml'}) right for these files (the timestamps were read as " \
            "epoch_s)?" in message
-    assert (f"files stored. In the source settings (run config (timestamp_format) over {team / 'source.yaml'}): "
-            "max_rejected_share (0.05) sets the share of rejected rows a load may have: raise it to load the accepted "
-            "rows (the rejected ones are kept with their reasons); min_rows (1) sets the rows a load needs: 0 lets an "
-            "empty delivery through (a day without events). 3 rows read, 0 accepted, 3 rejected" in message)
+    # every row rejected: neither threshold would load anything (the rows are not empty, and none was accepted)
+    assert message.rstrip().endswith("(the timestamps were read as epoch_s)?")
+    # 1 row in 3 rejected: over max_rejected_share, which would load the accepted rows
+    (team / "logs" / "2026-01-31.csv").write_text("user_id,item_id,timestamp\nu1,c,1769850000\nu3,a,later\n"
+                                                   "u3,b,1769853600\n")
+    result = ingest(tmp_path / "data", source, "2026-01-31", config)
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert failure.event_specific_data.error.message.rstrip().endswith(
+        "(the timestamps were read as epoch_s)? In the source settings (run config (timestamp_format) over "
+        f"{team / 'source.yaml'}): max_rejected_share (0.05) sets the share of rejected rows a load may have: raise "
+        "it to load the accepted rows (the rejected ones are kept with their reasons).")
     (team / "logs" / "2026-01-31.csv").write_text("user_id,item_id,timestamp\n")  # nothing rejected: counts alone
     result = ingest(tmp_path / "data", source, "2026-01-31")
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     assert failure.event_specific_data.error.message.rstrip().endswith(
-        f"stored. In the source settings ({team / 'source.yaml'}): min_rows (1) sets the rows a load needs: 0 lets an "
-        "empty delivery through (a day without events). 0 rows read, 0 accepted, 0 rejected")
+        f"stored. 0 rows read, 0 accepted, 0 rejected. In the source settings ({team / 'source.yaml'}): min_rows (1) "
+        "sets the rows a load needs: 0 lets an empty delivery through (a day without events).")
 
 
 def test_sequences_that_fail_their_checks_replace_nothing(team, tmp_path):
@@ -706,6 +714,12 @@ def test_item_metadata_with_other_column_names_says_which_settings_name_them(tea
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     assert failure.event_specific_data.error.message.rstrip().endswith(
         "; name the file's columns with item_metadata_category_flags")
+    for separator, setting in ((";", "item_metadata_delimiter: ';'"), ("\t", 'item_metadata_delimiter: "\\t"')):
+        (team / "items.csv").write_text(separator.join(["item_id", "title", "categories"]) + "\na" + separator + "A\n")
+        (team / "source.yaml").write_text(yaml.safe_dump(settings))
+        result = ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-30")
+        (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+        assert failure.event_specific_data.error.message.rstrip().endswith(f"is that the delimiter?; set {setting}")
 
 
 def test_a_file_with_other_column_names_says_which_settings_name_them(team, tmp_path):
@@ -736,6 +750,11 @@ def test_a_file_with_other_column_names_says_which_settings_name_them(team, tmp_
     assert failure.event_specific_data.error.message.rstrip().endswith(  # the columns are there: the delimiter
         "the header holds ';': is that the delimiter?; set delimiter: ';' in the source settings "
         f"({team / 'source.yaml'})")
+    (team / "logs" / "2026-01-30.csv").write_text("user_id\titem_id\ttimestamp\nu1\ta\t2026-01-30T10:00:00Z\n")
+    result = ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-30")
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert failure.event_specific_data.error.message.rstrip().endswith(  # tab-separated: the format
+        f"is that the delimiter?; set format: tsv in the source settings ({team / 'source.yaml'})")
     pl.DataFrame({"user_id": ["u"], "item_id": ["a"], "timestamp": ["2026-01-30T10:00:00Z"]}).write_parquet(
         team / "logs" / "2026-01-30.csv")  # a Parquet file read as the settings' csv
     result = ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-30")
