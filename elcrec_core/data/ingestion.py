@@ -218,7 +218,7 @@ def store_checked(batch: CheckedBatch, path: str | Path = warehouse.DEFAULT_WARE
 
 
 def ingest(source: SourceConfig, rules: RowRules = RowRules(), path: str | Path = warehouse.DEFAULT_WAREHOUSE,
-           not_before: datetime | None = None) -> tuple[LoadReport, RowCheck]:
+           not_before: datetime | None = None, file_day: date | None = None) -> tuple[LoadReport, RowCheck]:
     """Load a source into the warehouse at ``path``: every row is stored as accepted or rejected
     (:func:`read_checked`, then :func:`store_checked`).
 
@@ -229,8 +229,9 @@ def ingest(source: SourceConfig, rules: RowRules = RowRules(), path: str | Path 
     previous synthetic load (the settings are recorded in the ``loads`` table's ``source``). Every file is read before
     anything is written, so a file that cannot be read (:class:`elcrec_core.data.files.SourceReadError`) leaves the
     warehouse untouched, and so do accepted events before ``not_before`` (naive UTC; the pipeline's first partition):
-    :class:`EventsBeforeStart` names the earliest. Returns the load report and the row check (its accepted events feed
-    :func:`elcrec_core.data.validation.expect_interactions`; the pipeline runs those before it stores anything).
+    :class:`EventsBeforeStart` names the earliest. ``file_day``: see :func:`load_interactions`. Returns the load
+    report and the row check (its accepted events feed :func:`elcrec_core.data.validation.expect_interactions`; the
+    pipeline runs those before it stores anything).
     """
     batch = read_checked(source, rules, not_before)
-    return store_checked(batch, path), batch.check
+    return store_checked(batch, path, file_day), batch.check

@@ -24,8 +24,8 @@ from elcrec_core.data.sequences import Sequences
 def seen_items(path: str | Path, until: datetime | None, user_ids: np.ndarray, item_ids: np.ndarray,
                event_types: Sequence[str] | None = None) -> Sequences:
     """Every item each of ``user_ids`` has an accepted event with in the warehouse at ``path`` before ``until``
-    (and every event without a time, as the sequences take them), of one of ``event_types`` (None: any type; the
-    sequence settings' ``event_types``), whatever else the sequences left out (``min_rating``, k-core): a
+    (:data:`BEFORE_UNTIL`, as the sequences take them), of one of ``event_types`` (None: any type; the sequence
+    settings' ``event_types``), whatever else the sequences left out (``min_rating``, k-core): a
     :class:`~elcrec_core.data.sequences.Sequences` of the same users in the same order, each user's items once, in
     index order, as indices of ``item_ids`` (``item_ids[i - 1]`` is the id of index i; an id not in it is left
     out: no model scores it). Ids compare as text, as the warehouse stores them."""
@@ -44,8 +44,8 @@ def seen_items(path: str | Path, until: datetime | None, user_ids: np.ndarray, i
 
 
 def users_with_events(path: str | Path, until: datetime | None) -> int:
-    """How many users have an accepted event in the warehouse at ``path`` before ``until`` (and every event
-    without a time): those the sequences left out (filters, k-core) get no recommendations, and are counted so."""
+    """How many users have an accepted event in the warehouse at ``path`` before ``until`` (:data:`BEFORE_UNTIL`):
+    those the sequences left out (filters, k-core) get no recommendations, and are counted so."""
     with warehouse.connect(path, read_only=True) as con:
         ((count,),) = con.execute(f"SELECT count(DISTINCT user_id) FROM raw_interactions WHERE {BEFORE_UNTIL}",
                                   [until, until]).fetchall()

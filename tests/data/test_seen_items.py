@@ -66,3 +66,27 @@ def test_unrated_files_count_the_events_that_min_rating_drops_for_having_no_rati
     assert unrated_files(db, None, ["buy"]).rows() == [(name, 2)]
     assert unrated_files(db).rows() == [(name, 3)]
     assert unrated_files(db, datetime(2026, 3, 1)).rows() == []  # before the first event: none
+
+
+def test_events_without_a_time_count_from_their_files_day(tmp_path: Path) -> None:
+    """``ingest(..., file_day=...)``: the day a {date} file holds is its untimed events' event_date; a day before it
+    neither sees them in its history nor counts their users; without a file day they belong to every day."""
+    from datetime import date
+
+    from elcrec_core.data.ingestion import ingest
+    from elcrec_core.data.source_config import ColumnMap, SourceConfig
+    from tests.data.test_events_to_sequences import RULES
+
+    db = tmp_path / "w.duckdb"
+    for name, text, day in (("d21.csv", "u,i\nv,b\nw,b\n", date(2026, 1, 21)), ("all.csv", "u,i\nx,c\n", None)):
+        (tmp_path / name).write_text(text)
+        ingest(SourceConfig(format="csv", path=str(tmp_path / name), columns=ColumnMap("u", "i", None)), RULES, db,
+               file_day=day)
+    with warehouse.connect(db, read_only=True) as con:
+        assert con.execute("SELECT user_id, event_date FROM raw_interactions ORDER BY 1").fetchall() == [
+            ("v", date(2026, 1, 21)), ("w", date(2026, 1, 21)), ("x", None)]
+    users, items = np.array(["v", "x"]), np.array(["b", "c"])
+    for until, seen, count in ((datetime(2026, 1, 21), [[], [2]], 1), (datetime(2026, 1, 22), [[1], [2]], 3),
+                               (None, [[1], [2]], 3)):
+        history = seen_items(db, until, users, items)
+        assert [history.sequence(n) for n in range(2)] == seen and users_with_events(db, until) == count
