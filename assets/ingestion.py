@@ -365,10 +365,10 @@ def _rejected_note(check: RowCheck, fmt: str, timestamp_format: str, where: str)
 
 def _rejected_items_note(rejected: pl.DataFrame, stored: int, path: str) -> str:
     """The warning of a load that rejected rows of item metadata: counts by reason and the first rows."""
-    reasons = ", ".join(f"{reason}: {n}" for reason, n in rejected["reason"].value_counts(sort=True).iter_rows())
-    return (f"item metadata {path}: {len(rejected)} of {stored + len(rejected)} rows rejected ({reasons}); those "
-            "items have no title or categories in the profiles (rows kept in rejected_item_metadata). The first: "
-            f"{'; '.join(rejected_examples(rejected, 3, False, 'parquet' if path.endswith('.parquet') else 'csv'))}")
+    counts = count_text(stored + len(rejected), stored, dict(rejected["reason"].value_counts().iter_rows()))
+    fmt = "parquet" if Path(path).suffix.lower() == ".parquet" else "csv"
+    return (f"item metadata {path}: {counts}; the rejected items have no title or categories in the profiles (rows "
+            f"kept in rejected_item_metadata). The first: {'; '.join(rejected_examples(rejected, 3, False, fmt))}")
 
 
 def _threshold_note(expectations: ExpectationReport, check: RowCheck, config: SourceSettings, where: str) -> str:

@@ -32,13 +32,16 @@ def rejected_examples(rejected: pl.DataFrame, n: int, several_files: bool, fmt: 
     """The first ``n`` rejected rows (``REJECTED_COLUMNS``) as ``line 5: bad_timestamp (timestamp: x)``, with the
     file's name first where the load read ``several_files``; a ``line`` of a text file, a ``row`` of the
     source format ``fmt`` where that is Parquet or generated data."""
+    return [f"{_row_name(file, row, several_files, fmt)}: {reason}" + (f" ({shorten(detail)})" if detail else "")
+            for file, row, reason, detail in rejected.head(n).select("source_file", "source_row", "reason",
+                                                                     "detail").iter_rows()]
+
+
+def _row_name(file: str, row: int, several_files: bool, fmt: str) -> str:
+    """``line 5`` of a text file, ``row 5`` of a Parquet file or of generated data (``fmt``), after the file's name
+    where the load read ``several_files``."""
     where = "row" if fmt in ("parquet", "synthetic") else "line"
-    out = []
-    for file, row, reason, detail in rejected.head(n).select("source_file", "source_row", "reason",
-                                                             "detail").iter_rows():
-        text = (f"{Path(file).name} " if several_files else "") + f"{where} {row}: {reason}"
-        out.append(text + (f" ({shorten(detail)})" if detail else ""))
-    return out
+    return (f"{Path(file).name} " if several_files else "") + f"{where} {row}"
 
 
 def padded_ids_note(accepted: pl.DataFrame, several_files: bool, fmt: str, n: int = 3) -> str:
@@ -50,10 +53,9 @@ def padded_ids_note(accepted: pl.DataFrame, several_files: bool, fmt: str, n: in
     rows = accepted.filter(padded[0] | padded[1])
     if not len(rows):
         return ""
-    where, out = "row" if fmt in ("parquet", "synthetic") else "line", []
+    out = []
     for file, row, user, item in rows.head(n).select("source_file", "source_row", "user_id", "item_id").iter_rows():
         ids = [f"{name} {value!r}" for name, value in (("user_id", user), ("item_id", item)) if value != value.strip()]
-        out.append((f"{Path(file).name} " if several_files else "") + f"{where} {row}: {', '.join(ids)}")
+        out.append(f"{_row_name(file, row, several_files, fmt)}: {', '.join(ids)}")
     return (f"{len(rows)} accepted row(s) have an id with white space around it, kept as given (' i1' and 'i1' are "
             f"two items): {'; '.join(out)}{'; ...' if len(rows) > n else ''}")
-

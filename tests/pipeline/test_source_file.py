@@ -839,9 +839,10 @@ def test_rejected_rows_of_item_metadata_are_a_warning_of_the_load(team, tmp_path
     assert result.success
     warnings = [entry.user_message for entry in instance.all_logs(result.run_id) if entry.level == logging.WARNING]
     (warning,) = [message for message in warnings if message.startswith("item metadata")]
-    assert warning.startswith(f"item metadata {team / 'items.csv'}: 2 of 3 rows rejected (malformed_line: 2); those "
-                              "items have no title or categories in the profiles (rows kept in "
-                              "rejected_item_metadata). The first: line 2: malformed_line (INVALID ENCODING")
+    assert warning.startswith(f"item metadata {team / 'items.csv'}: 3 rows read, 1 accepted, 2 rejected "
+                              "(malformed_line: 2); the rejected items have no title or categories in the profiles "
+                              "(rows kept in rejected_item_metadata). The first: line 2: malformed_line (INVALID "
+                              "ENCODING")
     assert "; line 4: malformed_line (INVALID ENCODING" in warning
     (team / "source.yaml").write_text(yaml.safe_dump({**settings, "item_metadata_encoding": "latin-1"}))
     result = ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-30", instance=instance)
