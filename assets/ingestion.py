@@ -1,6 +1,5 @@
 """Stage 1: raw interaction ingestion into the warehouse, with the quarantine of rejected rows."""
 
-import re
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -18,8 +17,16 @@ from assets.daily import (
     refused,
     require_a_partition,
 )
+from assets.load_advice import (
+    metadata_read_advice,
+    other_rules_note,
+    read_advice,
+    rejected_items_note,
+    rejected_note,
+    sentences,
+    threshold_note,
+)
 from assets.metadata import expectation_results, failed_expectations, metric, table, warehouse_table
-from elcrec_core.cli.format_guessing import looks_like
 from elcrec_core.data import warehouse
 from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.ingestion import (
@@ -33,10 +40,10 @@ from elcrec_core.data.ingestion import (
     stored_files_gone,
 )
 from elcrec_core.data.item_metadata import categories_from_text, read_item_metadata, separator_advice
-from elcrec_core.data.rejections import count_text, padded_ids_note, rejected_examples
-from elcrec_core.data.source_config import ItemMetadataConfig, TimestampFormat, day_files, resolve_files
+from elcrec_core.data.rejections import padded_ids_note
+from elcrec_core.data.source_config import ItemMetadataConfig, day_files, resolve_files
 from elcrec_core.data.synthetic import generate
-from elcrec_core.data.validation import ExpectationReport, RowCheck, expect_interactions
+from elcrec_core.data.validation import RowCheck, expect_interactions
 from elcrec_pipeline.config import SourceSettings
 from elcrec_pipeline.resources import SourceFile, Storage, digest, files_version
 from elcrec_pipeline.run_config_check import refuse_bad_run_config
@@ -110,7 +117,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
                              "with the rejected rows) and loads the rest, as long as the rejected rows stay within "
                              "max_rejected_share.")), allow_retries=False) from err
     except (ValueError, FileNotFoundError) as err:  # bad input: retrying cannot help
-        raise dg.Failure(f"ingestion of {context.partition_key} failed: {err}{_advice(err, config, settings)}",
+        raise dg.Failure(f"ingestion of {context.partition_key} failed: {err}{read_advice(err, config, settings)}",
                          allow_retries=False) from err
     # read before anything is written, as the events are: a bad file leaves the warehouse as it was
     with fails_at_once(f"item metadata of {context.partition_key} ({settings})", ValueError, FileNotFoundError):
@@ -119,14 +126,14 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
             try:
                 items, rejected_items = read_item_metadata(item_metadata)
             except SourceReadError as err:
-                raise ValueError(f"{err}{_metadata_advice(err, item_metadata)}") from err
+                raise ValueError(f"{err}{metadata_read_advice(err, item_metadata)}") from err
     files = [Path(f) for f in batch.files if Path(f).is_file()]  # the synthetic source: its settings alone
     files += [Path(item_metadata.path)] if item_metadata is not None else []
     check = batch.check
     expectations = expect_interactions(check.accepted, check, config.expectations())
     if not expectations.success:  # checked before anything is written: a bad delivery never replaces a good load
-        notes = _sentences(_rejected_note(check, source.format, source.timestamp_format, settings),
-                           _threshold_note(expectations, check, config, settings))
+        notes = sentences(rejected_note(check, source.format, source.timestamp_format, settings),
+                           threshold_note(expectations, check, config, settings))
         yield from refused(
             dg.AssetCheckResult(check_name="interaction_expectations", passed=False,
                                 metadata=expectation_results(expectations)),
@@ -143,7 +150,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         context.log.warning(padded)
     other_rules = files_under_other_rules(batch, storage.warehouse)
     if other_rules:  # a changed min_rating (say) applies to the files loaded from now on, not to the stored ones
-        context.log.warning(_other_rules_note(other_rules))
+        context.log.warning(other_rules_note(other_rules))
     gone = stored_files_gone(storage.warehouse)
     if gone:  # a delivery withdrawn from the folder: its events are still used
         context.log.warning(f"{len(gone)} stored file(s) are no longer on disk, and their rows stay in the warehouse "
@@ -156,7 +163,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     if item_metadata is not None:
         metadata_counts = warehouse.load_item_metadata(items, rejected_items, item_metadata.path, storage.warehouse)
         if len(rejected_items):  # a green run must not hide items that lost their titles and categories
-            context.log.warning(_rejected_items_note(rejected_items, len(items), item_metadata.path))
+            context.log.warning(rejected_items_note(rejected_items, len(items), item_metadata.path))
     metadata = {
         **_counts(check),
         "days_covered": _days(report.days),
@@ -285,122 +292,6 @@ ITEM_METADATA_COUNTS = {"rows_in": "rows read from the item metadata file", "sto
                         "rejected": "rows kept in rejected_item_metadata (rows in = stored + rejected)",
                         "kept": "items of earlier loads that this file does not update (it lacks them or rejects "
                                 "their row): their earlier row stays"}
-
-
-COLUMN_SETTINGS = ("user_column", "item_column", "timestamp_column", "rating_column", "event_type_column")
-
-
-def _advice(err: Exception, config: SourceSettings, settings: str) -> str:
-    """What to set in the source settings for a file that could not be read: the settings of the columns it lacks,
-    or the format its content looks like where the one given cannot read it. ``settings`` names the settings and
-    where they come from (:meth:`SourceSettings.origin`)."""
-    if not isinstance(err, SourceReadError):
-        return ""
-    if delimiter := _delimiter(err, "delimiter"):  # not the columns: they are all there
-        return f"; set {'format: tsv' if delimiter == _TAB else delimiter} in the {settings}"
-    if err.cause.startswith("no column(s)"):
-        names = "" if config.format in ("jsonl", "parquet") else " (or header: false with names)"
-        keys = _naming(err, {key: [getattr(config, key)] for key in COLUMN_SETTINGS})
-        return f"; name the file's columns in the {settings}: {', '.join(keys)}{names}"
-    if err.cause.startswith("not a Parquet file") or "NUL byte" in err.cause:
-        content = looks_like(Path(err.path))
-        if content not in (None, config.format):
-            return f"; it looks like {content}: set format: {content} in the {settings}"
-    return ""
-
-
-_TAB = 'delimiter: "\\t"'  # as YAML writes a tab (in double quotes)
-
-
-def _delimiter(err: SourceReadError, key: str) -> str | None:
-    """The setting ``key: <delimiter>`` (YAML) for a header read as one column that holds another common delimiter
-    (the reader's hint in ``err``), else None."""
-    if hint := re.search(r"the header holds '(.+?)': is that the delimiter\?", err.cause):
-        return f"{key}: " + ('"\\t"' if hint[1] == "\\t" else f"'{hint[1]}'")
-    return None
-
-
-def _metadata_advice(err: SourceReadError, config: ItemMetadataConfig) -> str:
-    """The settings that name the columns an item metadata file lacks (its title and categories may be ''), or its
-    delimiter where its header holds another."""
-    if delimiter := _delimiter(err, "item_metadata_delimiter"):
-        return f"; set {delimiter}"
-    if not err.cause.startswith("no column(s)"):
-        return ""
-    named = {"item_metadata_item_column": [config.item], "item_metadata_title_column": [config.title],
-             "item_metadata_categories_column": [config.categories],
-             "item_metadata_category_flags": [column for column, _ in config.category_flags or ()]}
-    keys = _naming(err, named)
-    optional = [key for key in keys if key in ("item_metadata_title_column", "item_metadata_categories_column")]
-    return (f"; name the file's columns with {', '.join(keys)}" + (f" ({' or '.join(optional)}: '' for none)"
-                                                                 if optional else ""))
-
-
-def _naming(err: SourceReadError, columns: dict[str, list[str | None]]) -> list[str]:
-    """The settings (keys of ``columns``, which give the columns each names) that name a column that the file of
-    ``err`` (no column(s) ...) lacks."""
-    lacking = err.cause.split("; the file has")[0]
-    return [key for key, names in columns.items() if any(name and repr(name) in lacking for name in names)]
-
-
-# what to look at in the source settings where rows were rejected for a reason that they decide
-_REASON_SETTINGS = {"bad_timestamp": f"timestamp_format ({', '.join(TimestampFormat.__args__)})",
-                    "missing_timestamp": "timestamp_column ('' for a source without times)",
-                    "missing_user": "user_column", "missing_item": "item_column"}
-
-
-def _rejected_note(check: RowCheck, fmt: str, timestamp_format: str, where: str) -> str:
-    """A refused load's rows for its message: the counts by reason, the first rejected rows (file, row, reason,
-    field and value), and the settings to check for the reasons that they decide, in ``where`` (the settings and
-    their origin)."""
-    if not len(check.rejected):
-        return count_text(check.rows_in, len(check.accepted), check.by_reason)
-    first = rejected_examples(check.rejected, 3, True, fmt)
-    settings = [setting for reason, setting in _REASON_SETTINGS.items() if reason in check.by_reason]
-    read_as = f" (the timestamps were read as {timestamp_format})" if "bad_timestamp" in check.by_reason else ""
-    return (f"{count_text(check.rows_in, len(check.accepted), check.by_reason)}; the first rejected: "
-            f"{'; '.join(first)}" + (f". Is {', '.join(settings)} in the {where} right for these files"
-                                     f"{read_as}?" if settings else ""))
-
-
-def _rejected_items_note(rejected: pl.DataFrame, stored: int, path: str) -> str:
-    """The warning of a load that rejected rows of item metadata: counts by reason and the first rows."""
-    counts = count_text(stored + len(rejected), stored, dict(rejected["reason"].value_counts().iter_rows()))
-    fmt = "parquet" if Path(path).suffix.lower() == ".parquet" else "csv"
-    return (f"item metadata {path}: {counts}; the rejected items have no title or categories in the profiles (rows "
-            f"kept in rejected_item_metadata). The first: {'; '.join(rejected_examples(rejected, 3, False, fmt))}")
-
-
-def _threshold_note(expectations: ExpectationReport, check: RowCheck, config: SourceSettings, where: str) -> str:
-    """The source settings that set the failed thresholds of a refused load (``where``: the settings and their
-    origin), with their values, where changing them would load something: ``max_rejected_share`` where some rows
-    were accepted, ``min_rows`` for an empty delivery (no row read); empty where neither."""
-    failed = {outcome.column or outcome.expectation for outcome in expectations.failed}
-    notes = []
-    if "rejected_share" in failed and len(check.accepted):
-        notes.append(f"max_rejected_share ({config.max_rejected_share}) sets the share of rejected rows a load may "
-                     "have: raise it to load the accepted rows (the rejected ones are kept with their reasons)")
-    if "expect_table_row_count_to_be_between" in failed and check.rows_in == 0:
-        notes.append(f"min_rows ({config.min_rows}) sets the rows a load needs: 0 lets an empty delivery through (a "
-                     "day without events)")
-    return f"In the {where}: {'; '.join(notes)}." if notes else ""
-
-
-def _sentences(first: str, *more: str) -> str:
-    """``first`` and the non-empty ``more`` joined, each but the last ending in a full stop or a question mark."""
-    parts = [first, *filter(None, more)]
-    return " ".join(part if i == len(parts) - 1 or part.endswith((".", "?")) else part + "."
-                    for i, part in enumerate(parts))
-
-
-def _other_rules_note(other_rules: dict[str, list[str]]) -> str:
-    """The warning of a load whose row rules differ from those the stored files were checked under."""
-    files, differ = list(other_rules), sorted({name for names in other_rules.values() for name in names})
-    rating = ". To apply a rating filter to every day, use the sequence settings' min_rating" if any(
-        "rating" in name for name in differ) else ""
-    return (f"{len(files)} stored file(s) were checked under other row rules than this load's ({', '.join(differ)}), "
-            f"and their rows stay as those rules decided until they are loaded again: {', '.join(files[:5])}"
-            f"{', ...' if len(files) > 5 else ''}{rating}")
 
 
 def _counts(check: RowCheck) -> dict[str, object]:

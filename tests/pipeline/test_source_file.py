@@ -18,7 +18,8 @@ import pytest
 import yaml
 
 import assets.training
-from assets.ingestion import _other_rules_note, raw_interactions, rejected_interactions
+from assets.ingestion import raw_interactions, rejected_interactions
+from assets.load_advice import other_rules_note
 from assets.sequences import interaction_sequences
 from assets.training import elcrec_model
 from elcrec_core.data import warehouse
@@ -862,11 +863,11 @@ def test_a_load_with_ids_padded_by_white_space_warns(team, tmp_path):
 
 
 def test_the_other_row_rules_warning_names_the_rules_that_differ() -> None:
-    rating = _other_rules_note({"a.csv": ["min_rating"], "b.csv": ["min_rating", "reject_future"]})
+    rating = other_rules_note({"a.csv": ["min_rating"], "b.csv": ["min_rating", "reject_future"]})
     assert rating.startswith("2 stored file(s) were checked under other row rules than this load's "
                              "(min_rating, reject_future)")
     assert ": a.csv, b.csv. To apply a rating filter to every day, use the sequence settings' min_rating" in rating
-    timestamps = _other_rules_note({f"{day}.csv": ["min_timestamp"] for day in range(7)})
+    timestamps = other_rules_note({f"{day}.csv": ["min_timestamp"] for day in range(7)})
     assert "(min_timestamp)" in timestamps and timestamps.endswith(": 0.csv, 1.csv, 2.csv, 3.csv, 4.csv, ...")
     assert "min_rating" not in timestamps  # no rating advice where only a timestamp bound changed
 

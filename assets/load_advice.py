@@ -1,0 +1,133 @@
+"""What a load's messages advise: the source settings to set for a file that could not be read (the columns it
+lacks, its delimiter, its format), the rejected rows of a refused load with the settings that decide them, the
+thresholds that refused it, and the warnings of rejected item metadata and of files under other row rules. Text
+only: :mod:`assets.ingestion` puts it in its failures and its log."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import polars as pl
+
+from elcrec_core.cli.format_guessing import looks_like
+from elcrec_core.data.files import SourceReadError
+from elcrec_core.data.rejections import count_text, rejected_examples
+from elcrec_core.data.source_config import ItemMetadataConfig, TimestampFormat
+from elcrec_core.data.validation import ExpectationReport, RowCheck
+from elcrec_pipeline.config import SourceSettings
+
+COLUMN_SETTINGS = ("user_column", "item_column", "timestamp_column", "rating_column", "event_type_column")
+
+
+def read_advice(err: Exception, config: SourceSettings, settings: str) -> str:
+    """What to set in the source settings for a file that could not be read: the settings of the columns it lacks,
+    or the format its content looks like where the one given cannot read it. ``settings`` names the settings and
+    where they come from (:meth:`SourceSettings.origin`)."""
+    if not isinstance(err, SourceReadError):
+        return ""
+    if delimiter := _delimiter(err, "delimiter"):  # not the columns: they are all there
+        return f"; set {'format: tsv' if delimiter == _TAB else delimiter} in the {settings}"
+    if err.cause.startswith("no column(s)"):
+        names = "" if config.format in ("jsonl", "parquet") else " (or header: false with names)"
+        keys = _naming(err, {key: [getattr(config, key)] for key in COLUMN_SETTINGS})
+        return f"; name the file's columns in the {settings}: {', '.join(keys)}{names}"
+    if err.cause.startswith("not a Parquet file") or "NUL byte" in err.cause:
+        content = looks_like(Path(err.path))
+        if content not in (None, config.format):
+            return f"; it looks like {content}: set format: {content} in the {settings}"
+    return ""
+
+
+_TAB = 'delimiter: "\\t"'  # as YAML writes a tab (in double quotes)
+
+
+def _delimiter(err: SourceReadError, key: str) -> str | None:
+    """The setting ``key: <delimiter>`` (YAML) for a header read as one column that holds another common delimiter
+    (the reader's hint in ``err``), else None."""
+    if hint := re.search(r"the header holds '(.+?)': is that the delimiter\?", err.cause):
+        return f"{key}: " + ('"\\t"' if hint[1] == "\\t" else f"'{hint[1]}'")
+    return None
+
+
+def metadata_read_advice(err: SourceReadError, config: ItemMetadataConfig) -> str:
+    """The settings that name the columns an item metadata file lacks (its title and categories may be ''), or its
+    delimiter where its header holds another."""
+    if delimiter := _delimiter(err, "item_metadata_delimiter"):
+        return f"; set {delimiter}"
+    if not err.cause.startswith("no column(s)"):
+        return ""
+    named = {"item_metadata_item_column": [config.item], "item_metadata_title_column": [config.title],
+             "item_metadata_categories_column": [config.categories],
+             "item_metadata_category_flags": [column for column, _ in config.category_flags or ()]}
+    keys = _naming(err, named)
+    optional = [key for key in keys if key in ("item_metadata_title_column", "item_metadata_categories_column")]
+    return (f"; name the file's columns with {', '.join(keys)}" + (f" ({' or '.join(optional)}: '' for none)"
+                                                                 if optional else ""))
+
+
+def _naming(err: SourceReadError, columns: dict[str, list[str | None]]) -> list[str]:
+    """The settings (keys of ``columns``, which give the columns each names) that name a column that the file of
+    ``err`` (no column(s) ...) lacks."""
+    lacking = err.cause.split("; the file has")[0]
+    return [key for key, names in columns.items() if any(name and repr(name) in lacking for name in names)]
+
+
+# what to look at in the source settings where rows were rejected for a reason that they decide
+_REASON_SETTINGS = {"bad_timestamp": f"timestamp_format ({', '.join(TimestampFormat.__args__)})",
+                    "missing_timestamp": "timestamp_column ('' for a source without times)",
+                    "missing_user": "user_column", "missing_item": "item_column"}
+
+
+def rejected_note(check: RowCheck, fmt: str, timestamp_format: str, where: str) -> str:
+    """A refused load's rows for its message: the counts by reason, the first rejected rows (file, row, reason,
+    field and value), and the settings to check for the reasons that they decide, in ``where`` (the settings and
+    their origin)."""
+    if not len(check.rejected):
+        return count_text(check.rows_in, len(check.accepted), check.by_reason)
+    first = rejected_examples(check.rejected, 3, True, fmt)
+    settings = [setting for reason, setting in _REASON_SETTINGS.items() if reason in check.by_reason]
+    read_as = f" (the timestamps were read as {timestamp_format})" if "bad_timestamp" in check.by_reason else ""
+    return (f"{count_text(check.rows_in, len(check.accepted), check.by_reason)}; the first rejected: "
+            f"{'; '.join(first)}" + (f". Is {', '.join(settings)} in the {where} right for these files"
+                                     f"{read_as}?" if settings else ""))
+
+
+def rejected_items_note(rejected: pl.DataFrame, stored: int, path: str) -> str:
+    """The warning of a load that rejected rows of item metadata: counts by reason and the first rows."""
+    counts = count_text(stored + len(rejected), stored, dict(rejected["reason"].value_counts().iter_rows()))
+    fmt = "parquet" if Path(path).suffix.lower() == ".parquet" else "csv"
+    return (f"item metadata {path}: {counts}; the rejected items have no title or categories in the profiles (rows "
+            f"kept in rejected_item_metadata). The first: {'; '.join(rejected_examples(rejected, 3, False, fmt))}")
+
+
+def threshold_note(expectations: ExpectationReport, check: RowCheck, config: SourceSettings, where: str) -> str:
+    """The source settings that set the failed thresholds of a refused load (``where``: the settings and their
+    origin), with their values, where changing them would load something: ``max_rejected_share`` where some rows
+    were accepted, ``min_rows`` for an empty delivery (no row read); empty where neither."""
+    failed = {outcome.column or outcome.expectation for outcome in expectations.failed}
+    notes = []
+    if "rejected_share" in failed and len(check.accepted):
+        notes.append(f"max_rejected_share ({config.max_rejected_share}) sets the share of rejected rows a load may "
+                     "have: raise it to load the accepted rows (the rejected ones are kept with their reasons)")
+    if "expect_table_row_count_to_be_between" in failed and check.rows_in == 0:
+        notes.append(f"min_rows ({config.min_rows}) sets the rows a load needs: 0 lets an empty delivery through (a "
+                     "day without events)")
+    return f"In the {where}: {'; '.join(notes)}." if notes else ""
+
+
+def sentences(first: str, *more: str) -> str:
+    """``first`` and the non-empty ``more`` joined, each but the last ending in a full stop or a question mark."""
+    parts = [first, *filter(None, more)]
+    return " ".join(part if i == len(parts) - 1 or part.endswith((".", "?")) else part + "."
+                    for i, part in enumerate(parts))
+
+
+def other_rules_note(other_rules: dict[str, list[str]]) -> str:
+    """The warning of a load whose row rules differ from those the stored files were checked under."""
+    files, differ = list(other_rules), sorted({name for names in other_rules.values() for name in names})
+    rating = ". To apply a rating filter to every day, use the sequence settings' min_rating" if any(
+        "rating" in name for name in differ) else ""
+    return (f"{len(files)} stored file(s) were checked under other row rules than this load's ({', '.join(differ)}), "
+            f"and their rows stay as those rules decided until they are loaded again: {', '.join(files[:5])}"
+            f"{', ...' if len(files) > 5 else ''}{rating}")
