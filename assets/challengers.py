@@ -9,6 +9,7 @@ from assets.training import elcrec_model
 from elcrec_core.serve.challengers import fit_challengers
 from elcrec_pipeline.config import ChallengerSettings
 from elcrec_pipeline.resources import ComputeDevice, Storage, digest
+from elcrec_pipeline.run_config_check import refuse_bad_run_config
 
 
 @daily_asset(
@@ -28,6 +29,7 @@ from elcrec_pipeline.resources import ComputeDevice, Storage, digest
 )
 def challengers(context: dg.AssetExecutionContext, config: ChallengerSettings, storage: Storage,
                 device: ComputeDevice) -> dg.MaterializeResult:
+    refuse_bad_run_config(context)  # a run may start here (one asset materialized again)
     device.setup()  # the CPU threads of SASRec's training and EASE's solve (the device is the candidate's)
     candidate = storage.require_candidate(context.partition_key, run_lineage(context))
     seqs, _ = storage.read_candidate_sequences(context.partition_key, candidate)

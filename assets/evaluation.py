@@ -44,6 +44,7 @@ from elcrec_core.serve.recommenders import load_recommender
 from elcrec_core.train.checkpoint import load_model
 from elcrec_pipeline.config import EvaluationSettings
 from elcrec_pipeline.resources import Storage, digest
+from elcrec_pipeline.run_config_check import refuse_bad_run_config
 
 
 @daily_asset(
@@ -65,6 +66,7 @@ from elcrec_pipeline.resources import Storage, digest
 )
 def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSettings,
                       storage: Storage) -> dg.MaterializeResult:
+    refuse_bad_run_config(context)  # a run may start here (one asset materialized again)
     partition, split = context.partition_key, config.split
     store = storage.store
     candidate = storage.require_candidate(partition, run_lineage(context))

@@ -23,6 +23,7 @@ from elcrec_core.report.plots import intent_map, intent_sizes_chart
 from elcrec_core.train.checkpoint import load_model
 from elcrec_pipeline.config import ProfileSettings
 from elcrec_pipeline.resources import Storage, digest
+from elcrec_pipeline.run_config_check import refuse_bad_run_config
 
 
 @daily_asset(
@@ -47,6 +48,7 @@ from elcrec_pipeline.resources import Storage, digest
 )
 def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
                     storage: Storage) -> dg.MaterializeResult:
+    refuse_bad_run_config(context)  # a run may start here (one asset materialized again)
     partition = context.partition_key
     if newer := storage.newer_day(partition):  # the tables describe the newest day's users
         storage.require_candidate(partition, run_lineage(context))  # a day without a model is not done

@@ -18,6 +18,7 @@ from elcrec_core.serve.recommenders import load_recommender
 from elcrec_core.train.checkpoint import item_catalogue, load_model
 from elcrec_pipeline.config import RecommendationSettings, partition_end
 from elcrec_pipeline.resources import Storage, digest
+from elcrec_pipeline.run_config_check import refuse_bad_run_config
 
 
 @daily_asset(
@@ -45,6 +46,7 @@ from elcrec_pipeline.resources import Storage, digest
 )
 def user_recommendations(context: dg.AssetExecutionContext, config: RecommendationSettings,
                          storage: Storage) -> dg.MaterializeResult:
+    refuse_bad_run_config(context)  # a run may start here (one asset materialized again)
     partition = context.partition_key
     if newer := storage.newer_day(partition):  # the table serves the newest day's users and histories
         storage.require_candidate(partition, run_lineage(context))  # a day without a model is not done

@@ -20,6 +20,7 @@ from elcrec_core.serve.promotion import CANDIDATE, CHAMPION, FLOOR, Contender, g
 from elcrec_core.serve.recommenders import load_recommender
 from elcrec_pipeline.config import PromotionSettings
 from elcrec_pipeline.resources import Storage, digest
+from elcrec_pipeline.run_config_check import refuse_bad_run_config
 
 
 @daily_asset(
@@ -47,6 +48,7 @@ from elcrec_pipeline.resources import Storage, digest
 )
 def serving_model(context: dg.AssetExecutionContext, config: PromotionSettings,
                   storage: Storage) -> dg.MaterializeResult:
+    refuse_bad_run_config(context)  # a run may start here (one asset materialized again)
     store = storage.store
     candidate = storage.require_candidate(context.partition_key, run_lineage(context))
     before = store.serving()

@@ -16,7 +16,7 @@ from elcrec_core.config.settings import ExperimentConfig, SettingField, override
 from elcrec_core.data.events_to_sequences import SequenceConfig
 from elcrec_core.data.files import MAX_LINE_BYTES
 from elcrec_core.data.sequences import Sequences
-from elcrec_core.data.source_config import ColumnMap, ItemMetadataConfig, SourceConfig
+from elcrec_core.data.source_config import ColumnMap, ItemMetadataConfig, SourceConfig, SourceFormat, TimestampFormat
 from elcrec_core.data.synthetic import SyntheticConfig
 from elcrec_core.data.validation import ExpectationConfig, RowRules
 from elcrec_core.train.auto_preset import AUTO, BASE_PRESET, preset_experiment
@@ -90,16 +90,20 @@ class SourceSettings(dg.Config):
             raise ValueError(f"unknown source setting(s) {unknown}; known: {sorted(SourceSettings.model_fields)}")
         given = {name: value for name, value in self.model_dump().items() if value is not None}
         settings = SourceSettings(**{**_SOURCE_DEFAULTS, **file_settings, **given})
-        if problems := settings.bound_problems():  # here, not in the fields: the error names the origin
-            raise ValueError(problems[0])
+        if problems := settings.value_problems():  # here, not in the fields: the error names the origin
+            raise ValueError("; ".join(problems))
         return settings
 
-    def bound_problems(self) -> list[str]:
-        """The values set that are out of their bounds (``min_rows = -1: must be 0 or more``); unset ones pass."""
+    def value_problems(self) -> list[str]:
+        """The values set that are out of their bounds (``min_rows = -1: must be 0 or more``) or none of their
+        choices (``format``, ``timestamp_format``); unset ones pass."""
         values = {name: getattr(self, name) for name in _SOURCE_BOUNDS if getattr(self, name) is not None}
-        return [f"{name} = {value!r}: must be {low} or more" + (f", at most {high}" if high else "")
-                for name, value in values.items() for low, high in [_SOURCE_BOUNDS[name]]
-                if value < low or (high is not None and value > high)]
+        problems = [f"{name} = {value!r}: must be {low} or more" + (f", at most {high}" if high else "")
+                    for name, value in values.items() for low, high in [_SOURCE_BOUNDS[name]]
+                    if value < low or (high is not None and value > high)]
+        return problems + [f"{name} = {value!r}: one of {', '.join(choices.__args__)}"
+                           for name, choices in (("format", SourceFormat), ("timestamp_format", TimestampFormat))
+                           if (value := getattr(self, name)) is not None and value not in choices.__args__]
 
     def origin(self, file: Path | None) -> str:
         """Where these (unresolved) settings come from, for an error about them: the source settings ``file``,

@@ -72,7 +72,7 @@ def _own_problems(settings: Any, devices: bool) -> list[str]:
     """What the settings' own checks refuse: the source settings' bounds, the training settings over their preset,
     and with ``devices`` the training settings' and the device resource's device."""
     if isinstance(settings, SourceSettings):
-        return settings.bound_problems()
+        return settings.value_problems()
     names = [settings.device] if isinstance(settings, ComputeDevice) else []
     try:
         if isinstance(settings, TrainingSettings):
@@ -95,5 +95,5 @@ def refuse_bad_run_config(context: dg.AssetExecutionContext) -> None:
     except dg.DagsterError:  # invoked directly: no run
         return
     if problems := run_config_problems(run_config):
-        raise dg.Failure(f"the run config of run {context.run.run_id} has {len(problems)} wrong value(s), so nothing "
-                         f"was run: {'; '.join(problems)}", allow_retries=False)
+        raise dg.Failure(f"the run config of run {context.run.run_id} has wrong values, so nothing was run: "
+                         f"{'; '.join(problems)}", allow_retries=False)

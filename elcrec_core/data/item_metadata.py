@@ -56,7 +56,7 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
     if is_utf8(config.encoding):
         malformed = malformed.with_columns(
             pl.when(pl.col("detail").str.starts_with("INVALID ENCODING"))
-            .then(pl.col("detail") + " (not UTF-8 text: set the encoding, such as latin-1)")
+            .then(pl.col("detail") + " (not UTF-8 text: set its encoding, item_metadata_encoding, such as latin-1)")
             .otherwise(pl.col("detail")).alias("detail"))
     lists = []
     if config.categories is not None:

@@ -61,7 +61,7 @@ def test_the_same_file_read_as_utf8_rejects_the_latin1_line_with_a_hint(tmp_path
         str(path), delimiter="|", header=False, names=U_ITEM_NAMES, categories=None, category_flags=MOVIELENS_GENRES))
     assert meta["item_id"].to_list() == ["1", "267"]
     line = rejected.filter(source_row=2).row(0, named=True)
-    assert line["reason"] == "malformed_line" and "set the encoding, such as latin-1" in line["detail"]
+    assert line["reason"] == "malformed_line" and "set its encoding, item_metadata_encoding, such as latin-1" in line["detail"]
 
 
 def test_flags_with_category_names_and_a_list_column_together(tmp_path: Path) -> None:

@@ -247,7 +247,7 @@ def test_the_synthetic_demo_and_real_files_never_share_a_data_folder(tmp_path):
     (training.elcrec_model, {"preset": "beauty"}, "no readable sequences for 2026-01-20 (materialize "
                                                   "interaction_sequences first)"),
     # a wrong setting is named first, before the stage looks at its inputs
-    (training.elcrec_model, {"preset": "beuaty"}, "has 1 wrong value(s), so nothing was run: ops.elcrec_model.config: "
+    (training.elcrec_model, {"preset": "beuaty"}, "has wrong values, so nothing was run: ops.elcrec_model.config: "
                                                   "unknown preset 'beuaty'"),
     (challengers.challengers, {}, "no model has been trained for 2026-01-20: materialize elcrec_model first"),
     (serving.serving_model, {}, "no model has been trained for 2026-01-20: materialize elcrec_model first"),

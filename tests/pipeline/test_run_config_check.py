@@ -15,7 +15,8 @@ from elcrec_pipeline.definitions import defs
 from elcrec_pipeline.resources import ComputeDevice, Storage
 from elcrec_pipeline.run_config_check import OP_SETTINGS, run_config_problems
 
-BAD = {"ops": {"raw_interactions": {"config": {"min_rows": -1, "max_rejected_share": 2}},
+BAD = {"ops": {"raw_interactions": {"config": {"min_rows": -1, "max_rejected_share": 2, "format": "xls",
+                                                "timestamp_format": "epochs"}},
                "serving_model": {"config": {"tolerance": -1}},
                "user_recommendations": {"config": {"top_k": 0}},
                "elcrec_model": {"config": {"epochs": -3, "dropout": 1.5}},
@@ -38,6 +39,8 @@ def test_every_wrong_value_of_a_run_config_is_named_with_its_path(monkeypatch):
     assert run_config_problems(BAD) == [
         "ops.raw_interactions.config: max_rejected_share = 2.0: must be 0 or more, at most 1",
         "ops.raw_interactions.config: min_rows = -1: must be 0 or more",
+        "ops.raw_interactions.config: format = 'xls': one of csv, tsv, parquet, jsonl, sequence, synthetic",
+        "ops.raw_interactions.config: timestamp_format = 'epochs': one of epoch_s, epoch_ms, epoch_us, iso8601",
         "ops.elcrec_model.config: invalid setting(s): model.dropout: Input should be less than 1 (given 1.5); "
         "train.epochs: Input should be greater than or equal to 1 (given -3)",
         "ops.serving_model.config.tolerance: Input should be greater than or equal to 0 (given -1)",
@@ -68,7 +71,7 @@ def test_a_run_with_a_wrong_later_setting_fails_before_it_loads_anything(tmp_pat
                                                "device": ComputeDevice(device="cpu", threads=1)})
     (failure,) = result.get_step_failure_events()
     assert failure.step_key == "raw_interactions" and not result.get_asset_materialization_events()
-    assert (f"the run config of run {result.run_id} has 1 wrong value(s), so nothing was run: "
+    assert (f"the run config of run {result.run_id} has wrong values, so nothing was run: "
             "ops.user_recommendations.config.top_k: Input should be greater than or equal to 1 (given 0)"
             in failure.event_specific_data.error.message)
     assert not [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
@@ -102,3 +105,29 @@ def test_a_device_that_the_loading_machine_lacks_is_left_to_the_runs(tmp_path, m
     monkeypatch.setenv("ELCREC_RUN_CONFIG", str(tmp_path / "run.yaml"))
     assert defs().resolve_job_def("daily_retrain_job")
     assert run_config_problems({"resources": {"device": {"config": {"device": "cuda:7"}}}})  # where a run starts
+
+
+def test_every_wrong_value_of_a_source_settings_file_is_named_at_once():
+    """It named one per run: the next appeared once the first was mended."""
+    from elcrec_pipeline.config import SourceSettings
+
+    with pytest.raises(ValueError) as refused:
+        SourceSettings().resolved({"min_rows": -1, "max_rejected_share": 3, "format": "xls"})
+    assert str(refused.value) == ("max_rejected_share = 3.0: must be 0 or more, at most 1; min_rows = -1: must be 0 or "
+                                  "more; format = 'xls': one of csv, tsv, parquet, jsonl, sequence, synthetic")
+
+
+@pytest.mark.parametrize("asset", ["challengers", "serving_model", "evaluation_report", "intent_profiles",
+                                   "user_recommendations"])
+def test_a_run_that_starts_at_a_later_stage_checks_the_whole_run_config(tmp_path, monkeypatch, asset):
+    """One asset materialized again (the README's evaluation_report): the other stages' wrong values were not named
+    (and a device 'gpu' was silently left unused)."""
+    monkeypatch.setenv("ELCREC_DATA_DIR", str(tmp_path))  # the code location's own resources
+    monkeypatch.delenv("ELCREC_SOURCE", raising=False)
+    every_asset = defs().resolve_implicit_global_asset_job_def()  # as `dagster asset materialize --select` runs
+    result = every_asset.execute_in_process(run_config={"ops": {"elcrec_model": {"config": {"epochs": -3}}}},
+                                            partition_key="2026-01-31", raise_on_error=False,
+                                            asset_selection=[dg.AssetKey(asset)])
+    (failure,) = result.get_step_failure_events()
+    assert ("has wrong values, so nothing was run: ops.elcrec_model.config: invalid setting(s): train.epochs: Input "
+            "should be greater than or equal to 1 (given -3)" in failure.event_specific_data.error.message)
