@@ -26,8 +26,8 @@ def read_advice(err: Exception, config: SourceSettings, settings: str) -> str:
     where they come from (:meth:`SourceSettings.origin`)."""
     if not isinstance(err, SourceReadError):
         return ""
-    if delimiter := _delimiter(err, "delimiter"):  # not the columns: they are all there
-        return f"; set {'format: tsv' if delimiter == _TAB else delimiter} in the {settings}"
+    if delimiter := _delimiter(err, "delimiter"):  # not the columns: they are all there (after the reader's "?")
+        return f" Set {'format: tsv' if delimiter == _TAB else delimiter} in the {settings}."
     if err.cause.startswith("no column(s)"):
         names = "" if config.format in ("jsonl", "parquet") else " (or header: false with names)"
         keys = _naming(err, {key: [getattr(config, key)] for key in COLUMN_SETTINGS})
@@ -54,7 +54,7 @@ def metadata_read_advice(err: SourceReadError, config: ItemMetadataConfig) -> st
     """The settings that name the columns an item metadata file lacks (its title and categories may be ''), or its
     delimiter where its header holds another."""
     if delimiter := _delimiter(err, "item_metadata_delimiter"):
-        return f"; set {delimiter}"
+        return f" Set {delimiter}."
     if not err.cause.startswith("no column(s)"):
         return ""
     named = {"item_metadata_item_column": [config.item], "item_metadata_title_column": [config.title],
@@ -97,8 +97,10 @@ def rejected_items_note(rejected: pl.DataFrame, stored: int, path: str) -> str:
     """The warning of a load that rejected rows of item metadata: counts by reason and the first rows."""
     counts = count_text(stored + len(rejected), stored, dict(rejected["reason"].value_counts().iter_rows()))
     fmt = "parquet" if Path(path).suffix.lower() == ".parquet" else "csv"
-    return (f"item metadata {path}: {counts}; the rejected items have no title or categories in the profiles (rows "
-            f"kept in rejected_item_metadata). The first: {'; '.join(rejected_examples(rejected, 3, False, fmt))}")
+    first = rejected_examples(rejected.sort("source_row"), 3, False, fmt)
+    return (f"item metadata {path}: {counts}; the profiles use no title or categories of a rejected row (rows kept in "
+            f"rejected_item_metadata; an item's superseded row gives way to its later one). The first: "
+            f"{'; '.join(first)}")
 
 
 def threshold_note(expectations: ExpectationReport, check: RowCheck, config: SourceSettings, where: str) -> str:

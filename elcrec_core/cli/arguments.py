@@ -50,10 +50,11 @@ def data_options(args: argparse.Namespace, seed: int = 0) -> DataOptions:
 def load_data(args: argparse.Namespace, seed: int = 0, report: bool = True) -> LoadedData:
     """``--data`` read with the data options; what was read, and the rejected rows, go to stderr. Raises ValueError
     before reading where ``--rejected-out`` names a folder, or a file in a folder that does not exist."""
-    if (out := getattr(args, "rejected_out", None)) and not Path(out).resolve().parent.is_dir():
-        raise ValueError(f"--rejected-out {out}: the folder {Path(out).resolve().parent} does not exist")
-    if out and Path(out).is_dir():
-        raise ValueError(f"--rejected-out {out} is a folder: give a file in it, such as {Path(out) / 'rejected.csv'}")
+    if (out := getattr(args, "rejected_out", None)) is not None:
+        if not out or out.endswith(("/", "\\")) or Path(out).is_dir():
+            raise ValueError(f"--rejected-out {out!r} is no file: give a file, such as {Path(out) / 'rejected.csv'}")
+        if not Path(out).resolve().parent.is_dir():
+            raise ValueError(f"--rejected-out {out}: {Path(out).resolve().parent} is no folder")
     data = load(args.data, data_options(args, seed))
     if report:
         for line in data.describe():

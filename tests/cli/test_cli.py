@@ -492,10 +492,14 @@ def test_every_rejected_row_can_be_kept_in_a_file(tmp_path: Path, capsys) -> Non
     # after reading the whole file)
     code, _, err = _run(capsys, "sequences", "--data", str(path), "--rejected-out", str(tmp_path / "no" / "r.csv"))
     assert code == 2 and err.strip().splitlines() == [
-        f"elcrec: error: --rejected-out {tmp_path / 'no' / 'r.csv'}: the folder {tmp_path / 'no'} does not exist"]
-    code, _, err = _run(capsys, "sequences", "--data", str(path), "--rejected-out", str(tmp_path))
+        f"elcrec: error: --rejected-out {tmp_path / 'no' / 'r.csv'}: {tmp_path / 'no'} is no folder"]
+    code, _, err = _run(capsys, "sequences", "--data", str(path), "--rejected-out", str(path / "r.csv"))  # a file
     assert code == 2 and err.strip().splitlines() == [
-        f"elcrec: error: --rejected-out {tmp_path} is a folder: give a file in it, such as {tmp_path / 'rejected.csv'}"]
+        f"elcrec: error: --rejected-out {path / 'r.csv'}: {path} is no folder"]
+    for out in (str(tmp_path), f"{tmp_path / 'new'}/", ""):  # a folder, one to come, nothing
+        code, _, err = _run(capsys, "sequences", "--data", str(path), "--rejected-out", out)
+        assert code == 2 and err.strip().splitlines() == [
+            f"elcrec: error: --rejected-out {out!r} is no file: give a file, such as {Path(out) / 'rejected.csv'}"]
 
 
 def test_k_core_is_off_unless_asked_for(tmp_path: Path, capsys) -> None:

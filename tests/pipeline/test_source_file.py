@@ -724,7 +724,7 @@ def test_item_metadata_with_other_column_names_says_which_settings_name_them(tea
         (team / "source.yaml").write_text(yaml.safe_dump(settings))
         result = ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-30")
         (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
-        assert failure.event_specific_data.error.message.rstrip().endswith(f"is that the delimiter?; set {setting}")
+        assert failure.event_specific_data.error.message.rstrip().endswith(f"is that the delimiter? Set {setting}.")
 
 
 def test_a_file_with_other_column_names_says_which_settings_name_them(team, tmp_path):
@@ -753,13 +753,13 @@ def test_a_file_with_other_column_names_says_which_settings_name_them(team, tmp_
     result = ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-30")
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     assert failure.event_specific_data.error.message.rstrip().endswith(  # the columns are there: the delimiter
-        "the header holds ';': is that the delimiter?; set delimiter: ';' in the source settings "
-        f"({team / 'source.yaml'})")
+        "the header holds ';': is that the delimiter? Set delimiter: ';' in the source settings "
+        f"({team / 'source.yaml'}).")
     (team / "logs" / "2026-01-30.csv").write_text("user_id\titem_id\ttimestamp\nu1\ta\t2026-01-30T10:00:00Z\n")
     result = ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-30")
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     assert failure.event_specific_data.error.message.rstrip().endswith(  # tab-separated: the format
-        f"is that the delimiter?; set format: tsv in the source settings ({team / 'source.yaml'})")
+        f"is that the delimiter? Set format: tsv in the source settings ({team / 'source.yaml'}).")
     pl.DataFrame({"user_id": ["u"], "item_id": ["a"], "timestamp": ["2026-01-30T10:00:00Z"]}).write_parquet(
         team / "logs" / "2026-01-30.csv")  # a Parquet file read as the settings' csv
     result = ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-30")
@@ -842,9 +842,9 @@ def test_rejected_rows_of_item_metadata_are_a_warning_of_the_load(team, tmp_path
     warnings = [entry.user_message for entry in instance.all_logs(result.run_id) if entry.level == logging.WARNING]
     (warning,) = [message for message in warnings if message.startswith("item metadata")]
     assert warning.startswith(f"item metadata {team / 'items.csv'}: 3 rows read, 1 accepted, 2 rejected "
-                              "(malformed_line: 2); the rejected items have no title or categories in the profiles "
-                              "(rows kept in rejected_item_metadata). The first: line 2: malformed_line (INVALID "
-                              "ENCODING")
+                              "(malformed_line: 2); the profiles use no title or categories of a rejected row (rows "
+                              "kept in rejected_item_metadata; an item's superseded row gives way to its later one). "
+                              "The first: line 2: malformed_line (INVALID ENCODING")
     assert "; line 4: malformed_line (INVALID ENCODING" in warning
     (team / "source.yaml").write_text(yaml.safe_dump({**settings, "item_metadata_encoding": "latin-1"}))
     result = ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-30", instance=instance)
