@@ -32,6 +32,7 @@ from elcrec_core.train.run_log import METRICS_FILE, TENSORBOARD_DIR
 def cmd_train(args: argparse.Namespace) -> int:
     from elcrec_core.train import distributed
     from elcrec_core.train.checkpoint import require_checkpoint
+    from elcrec_core.train.device import select_device
     from elcrec_core.train.launch import train_distributed
     from elcrec_core.train.loop import train
 
@@ -42,6 +43,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     exp = build_config(args)
     if args.init_from:  # a wrong path: refused before the data is read
         require_checkpoint(args.init_from)
+    select_device(exp.train.device)  # and a device this machine lacks
     with distributed.process_group(exp.train.device):  # under torchrun (several machines): every rank runs this
         main_rank = distributed.is_main()
         data = load_data(args, seed=exp.train.seed, report=main_rank)

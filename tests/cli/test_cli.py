@@ -808,6 +808,7 @@ def test_bad_counts_files_and_json_are_named_errors_not_tracebacks(tmp_path: Pat
             assert code == 2 and f"elcrec: error: {tmp_path / 'models' / 'aliases.json'} {said}" in err, err
     code, _, err = _run(capsys, "train", "--data", "synthetic", "--out", str(tmp_path / "run"), "--device", "gpu")
     assert code == 2 and "elcrec: error: device 'gpu' is not a device name: auto, cpu, cuda or cuda:N" in err
+    assert "reading" not in err  # refused before the data is read (it was read whole first)
     code, _, err = _run(capsys, "evaluate", "--data", "synthetic", "--checkpoint", "x.pt", "--device", "cuda:64")
     assert code == 2 and "elcrec: error: device 'cuda:64': this machine has " in err  # no machine has 65 GPUs
     from elcrec_core.train.device import select_device
