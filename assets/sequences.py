@@ -68,12 +68,15 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
     with fails_at_once(f"sequences of {context.partition_key}", ValueError, FileNotFoundError):  # no warehouse yet
         build = build_sequences(config.sequence_config(), storage.warehouse, until=partition_end(context.partition_key))
     summary = build.summary
+    if summary.events_in == 0:  # nothing loaded yet: not the settings' doing
+        raise dg.Failure(f"no sequences for {context.partition_key}: the warehouse holds no event up to its end: "
+                         "materialize raw_interactions of the day (or of an earlier day) first", allow_retries=False)
     if len(build.sequences) == 0:  # the settings or the data: retrying gives the same
         raise dg.Failure(f"no sequences left for {context.partition_key}: {summary.events_in} events in; the "
                          f"filters (event_types, min_rating) removed {summary.filtered_out}, events stored by "
                          f"another file too {summary.repeated_across_files}, de-duplication "
-                         f"{summary.duplicates_removed}, k-core {config.k_core} {summary.k_core_removed} (run config "
-                         "ops.interaction_sequences.config: event_types, min_rating, k_core)" + UNRATED * (
+                         f"{summary.duplicates_removed}, k-core with k = {config.k_core}: {summary.k_core_removed} "
+                         "(run config ops.interaction_sequences.config: event_types, min_rating, k_core)" + UNRATED * (
                              config.min_rating is not None and summary.filtered_out > 0),
                          allow_retries=False)
     unrated = unrated_files(storage.warehouse, partition_end(context.partition_key), config.event_types) \
