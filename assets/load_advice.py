@@ -26,8 +26,8 @@ def read_advice(err: Exception, config: SourceSettings, settings: str) -> str:
     where they come from (:meth:`SourceSettings.origin`)."""
     if not isinstance(err, SourceReadError):
         return ""
-    if delimiter := _delimiter(err, "delimiter"):  # not the columns: they are all there (after the reader's "?")
-        return f" Set {'format: tsv' if delimiter == _TAB else delimiter} in the {settings}."
+    if delimiter := _delimiter(err):  # not the columns: they are all there (after the reader's "?")
+        return f" Set {'format: tsv' if delimiter == _TAB else f'delimiter: {delimiter}'} in the {settings}."
     if err.cause.startswith("no column(s)"):
         names = "" if config.format in ("jsonl", "parquet") else " (or header: false with names)"
         keys = _naming(err, {key: [getattr(config, key)] for key in COLUMN_SETTINGS})
@@ -39,22 +39,21 @@ def read_advice(err: Exception, config: SourceSettings, settings: str) -> str:
     return ""
 
 
-_TAB = 'delimiter: "\\t"'  # as YAML writes a tab (in double quotes)
+_TAB = '"\\t"'  # a tab as YAML writes it (in double quotes)
 
 
-def _delimiter(err: SourceReadError, key: str) -> str | None:
-    """The setting ``key: <delimiter>`` (YAML) for a header read as one column that holds another common delimiter
-    (the reader's hint in ``err``), else None."""
-    if hint := re.search(r"the header holds '(.+?)': is that the delimiter\?", err.cause):
-        return f"{key}: " + ('"\\t"' if hint[1] == "\\t" else f"'{hint[1]}'")
-    return None
+def _delimiter(err: SourceReadError) -> str | None:
+    """The other common delimiter that a header read as one column holds (the reader's hint in ``err``), as YAML
+    writes it, else None."""
+    hint = re.search(r"the header holds '(.+?)': is that the delimiter\?", err.cause)
+    return None if hint is None else _TAB if hint[1] == "\\t" else f"'{hint[1]}'"
 
 
 def metadata_read_advice(err: SourceReadError, config: ItemMetadataConfig) -> str:
     """The settings that name the columns an item metadata file lacks (its title and categories may be ''), or its
     delimiter where its header holds another."""
-    if delimiter := _delimiter(err, "item_metadata_delimiter"):
-        return f" Set {delimiter}."
+    if delimiter := _delimiter(err):
+        return f" Set item_metadata_delimiter: {delimiter}."
     if not err.cause.startswith("no column(s)"):
         return ""
     named = {"item_metadata_item_column": [config.item], "item_metadata_title_column": [config.title],

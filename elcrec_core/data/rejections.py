@@ -49,8 +49,7 @@ def padded_ids_note(accepted: pl.DataFrame, several_files: bool, fmt: str, n: in
     around it, kept as given (``' i1'`` and ``'i1'`` are two items, as an export written with ", " gives them), with
     the first ``n`` (``line 2: item_id ' i1'``, as :func:`rejected_examples` names rows); empty where there are
     none."""
-    padded = [pl.col(column).str.contains(r"^\s|\s$") for column in ("user_id", "item_id")]
-    rows = accepted.filter(padded[0] | padded[1])
+    rows = accepted.filter(pl.any_horizontal(pl.col("user_id", "item_id").str.contains(r"^\s|\s$")))
     if not len(rows):
         return ""
     out = []
