@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 
 from elcrec_core.cli import commands, serving
 from elcrec_core.cli.arguments import add_data_options
@@ -15,6 +16,8 @@ from elcrec_core.config.settings import preset_names
 from elcrec_core.train.auto_preset import AUTO
 from elcrec_core.train.checkpoint import CheckpointError
 from elcrec_core.train.malloc import keep_freed_memory
+
+THREADS_HELP = "CPU threads for torch (not given, or 0: torch's choice, as the pipeline's `threads: 0`)"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -30,7 +33,7 @@ def parser() -> argparse.ArgumentParser:
                            "named settings from presets.toml (beauty, sports, toys, yelp: the paper's)")
     base.add_argument("--config", help="settings from a JSON file, such as a model folder's config.json")
     add_settings_options(t)
-    t.add_argument("--threads", type=positive, help="CPU threads for torch (default: torch's choice)")
+    t.add_argument("--threads", type=at_least(0), help=THREADS_HELP)
     t.add_argument("--fresh", action="store_true", help="start over: remove the folder's last.pt and best.pt "
                                                            "instead of resuming")
     t.add_argument("--init-from", help="warm-start from this checkpoint, ours or the authors' state dict (instead "
@@ -67,7 +70,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--lambdas", help="EASE's L2 weights, comma-separated, to choose from on the valid split "
                                      "(default 10,50,100,200,500,1000)")
     c.add_argument("--json", action="store_true", help="print one JSON object {model: {metric: value}}")
-    c.add_argument("--threads", type=positive, help="CPU threads for torch (default: torch's choice)")
+    c.add_argument("--threads", type=at_least(0), help=THREADS_HELP)
     c.set_defaults(func=commands.cmd_baselines)
 
     r = sub.add_parser("recommend", help="top-K items for one user, from a stored model")
@@ -130,10 +133,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def positive(text: str) -> int:
-    """An argparse type: an integer of at least 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
+def at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: an integer of at least ``low``."""
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, not {value}")
+        return value
+    return parse
+
+
+positive = at_least(1)
 

@@ -776,11 +776,15 @@ def test_bad_counts_files_and_json_are_named_errors_not_tracebacks(tmp_path: Pat
 
     for argv in (["recommend", "--checkpoint", "x.pt", "--data", "x", "--user", "1", "--k", "0"],
                  ["synth", "--out", str(tmp_path / "s.csv"), "--users", "0"],
-                 ["train", "--out", str(tmp_path / "t"), "--nproc", "0"],
-                 ["train", "--out", str(tmp_path / "t"), "--threads", "0"]):
+                 ["train", "--out", str(tmp_path / "t"), "--nproc", "0"]):
         with pytest.raises(SystemExit) as info:
             parser().parse_args(argv)
         assert info.value.code == 2 and "must be at least 1, not 0" in capsys.readouterr().err
+    for command in (["train", "--out", str(tmp_path / "t")], ["baselines", "--data", "x"]):  # 0: torch's choice,
+        assert parser().parse_args([*command, "--threads", "0"]).threads == 0  # as the pipeline's threads: 0
+        with pytest.raises(SystemExit) as info:
+            parser().parse_args([*command, "--threads", "-1"])
+        assert info.value.code == 2 and "must be at least 0, not -1" in capsys.readouterr().err
     code, _, err = _run(capsys, "synth", "--out", str(tmp_path), "--users", "5", "--items", "9", "--intents", "2")
     assert code == 2 and err.startswith("elcrec: error: ") and str(tmp_path) in err
     code, _, err = _run(capsys, "rollback", "--data-dir", str(tmp_path / "nope"))
