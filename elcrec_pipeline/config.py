@@ -12,7 +12,7 @@ from typing import Any, Literal, get_args, get_origin
 import dagster as dg
 from pydantic import Field, create_model
 
-from elcrec_core.config.settings import ExperimentConfig, SettingField, overrides, settings_fields
+from elcrec_core.config.settings import ExperimentConfig, SettingField, overrides, preset_names, settings_fields
 from elcrec_core.data.events_to_sequences import SequenceConfig
 from elcrec_core.data.files import MAX_LINE_BYTES
 from elcrec_core.data.sequences import Sequences
@@ -244,9 +244,19 @@ class _PipelineTraining(dg.Config):
     def checked(self) -> ExperimentConfig:
         """The settings checked before the day's data is read (a run's first steps): the preset's with the settings
         given over it; for ``auto``, its base preset's (the values it derives from the data change no check across
-        fields). Raises ValueError for an unknown preset and naming each wrong value, as :meth:`experiment` does."""
+        fields). Raises ValueError naming an unknown preset and each wrong value (over ``auto``'s base preset where
+        the preset is unknown), as :meth:`experiment` does."""
         model, train = overrides(self.model_dump())
-        return preset_experiment(BASE_PRESET if self.preset == AUTO else self.preset, None, model, train)
+        try:
+            return preset_experiment(BASE_PRESET if self.preset == AUTO else self.preset, None, model, train)
+        except ValueError as unknown:
+            if self.preset in (AUTO, *preset_names()):
+                raise
+            try:  # the other values too, so that mending the preset does not reveal them one run later
+                preset_experiment(BASE_PRESET, None, model, train)
+            except ValueError as values:
+                raise ValueError(f"{unknown}; {values}") from None
+            raise
 
 
 def _run_config_type(annotation: Any) -> Any:

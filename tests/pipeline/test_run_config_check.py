@@ -50,6 +50,10 @@ def test_every_wrong_value_of_a_run_config_is_named_with_its_path(monkeypatch):
     assert run_config_problems({"ops": {"elcrec_model": {"config": {"preset": "fast", "device": "cuda:7"}}}}) == [
         "ops.elcrec_model.config: unknown preset 'fast'; choose one of ['auto', 'beauty', 'general', 'sports', "
         "'synthetic', 'toys', 'yelp']"]
+    assert run_config_problems({"ops": {"elcrec_model": {"config": {"preset": "fast", "epochs": 0}}}}) == [
+        "ops.elcrec_model.config: unknown preset 'fast'; choose one of ['auto', 'beauty', 'general', 'sports', "
+        "'synthetic', 'toys', 'yelp']; invalid setting(s): train.epochs: Input should be greater than or equal to 1 "
+        "(given 0)"]  # the other values too, over auto's base preset
     assert run_config_problems(BAD, devices=False)[-1] == "ops.user_recommendations.config.top_k: Input should be " \
                                                           "greater than or equal to 1 (given 0)"  # no device check
     good = {"ops": {"elcrec_model": {"config": {"preset": "beauty", "epochs": 2, "device": "cpu"}},
