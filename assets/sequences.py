@@ -18,7 +18,7 @@ from assets.daily import (
 )
 from assets.ingestion import raw_interactions
 from assets.metadata import expectation_results, failed_expectations, metric, table, warehouse_table
-from elcrec_core.data.event_selection import unmodelled_event_types, unrated_files
+from elcrec_core.data.event_selection import absent_event_types, unmodelled_event_types, unrated_files
 from elcrec_core.data.events_to_sequences import build_sequences, write_sequences
 from elcrec_core.data.validation import expect_sequences
 from elcrec_pipeline.config import SequenceSettings, partition_end
@@ -41,7 +41,8 @@ from elcrec_pipeline.run_config_check import refuse_bad_run_config
             description="Warns (never blocks) where an event type that the sequence settings' event_types leave out "
                         "first occurs on this day: a new name for a modelled type (buy after purchase) leaves its "
                         "events out of the sequences and its items among the users' candidates. Lists every type "
-                        "left out, with its rows and first day.")],
+                        "left out, with its rows and first day. Warns too where event_types names a type that no "
+                        "event up to the day has (a misspelling: purchases for purchase).")],
     description="One row per user (id, item index list, length, last timestamp) from all accepted events up to "
                 "the end of the partition's day: filters, an event stored by two files used once, de-duplication, "
                 "iterative k-core, chronological order, and the stable item index (known items keep their index; new "
@@ -83,6 +84,9 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
         if config.min_rating is not None else pl.DataFrame(schema={"source_file": pl.String, "rows": pl.Int64})
     if len(unrated):  # the history of files loaded before the source named a rating column: all of it dropped
         context.log.warning(_unrated_note(config.min_rating, unrated))
+    absent = absent_event_types(storage.warehouse, config.event_types, partition_end(context.partition_key))
+    if absent:  # a misspelt type leaves its events out: said in the log too, not only in the check
+        context.log.warning(_absent_note(absent, context.partition_key))
     expectations = expect_sequences(build.profile(), config.expectations())
     check = dg.AssetCheckResult(check_name="sequence_expectations", passed=expectations.success,
                                 metadata=expectation_results(expectations))
@@ -120,7 +124,7 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
             **(warehouse_table(storage.warehouse, "sequences", SEQUENCE_COLUMNS) if not newer
                else {"dagster/row_count": dg.MetadataValue.int(summary.users)}),
         },
-        check_results=[check, _new_event_types(config, storage, context.partition_key)],
+        check_results=[check, _new_event_types(config, storage, context.partition_key, absent)],
     )
 
 
@@ -133,9 +137,19 @@ def _unrated_note(min_rating: float, unrated: pl.DataFrame) -> str:
             "to keep their events), and a blank rating is none; or leave min_rating unset")
 
 
-def _new_event_types(config: SequenceSettings, storage: Storage, partition: str) -> dg.AssetCheckResult:
+def _absent_note(absent: dict[str, list[str]], partition: str) -> str:
+    """What to do about the types of event_types that no stored event up to the day has."""
+    names = ", ".join(f"{name!r}" + (f" (the log has {', '.join(map(repr, close))})" if close else "")
+                      for name, close in absent.items())
+    return (f"event_types names types that no event up to {partition} has: {names}. Mend a misspelt one in "
+            "event_types (run config ops.interaction_sequences.config): its events are left out of the sequences")
+
+
+def _new_event_types(config: SequenceSettings, storage: Storage, partition: str,
+                     absent: dict[str, list[str]]) -> dg.AssetCheckResult:
     """The check ``new_event_types_modelled``: fails (a warning) where a type left out first occurs on the
-    partition's day (not the first day of the events)."""
+    partition's day (not the first day of the events), or where ``event_types`` names a type that no event up to
+    the day has (``absent``: :func:`absent_event_types`)."""
     left_out = unmodelled_event_types(storage.warehouse, config.event_types, partition_end(partition))
     new = left_out.filter("new")
     modelled = ", ".join(config.event_types) if config.event_types is not None else "every type"
@@ -143,9 +157,11 @@ def _new_event_types(config: SequenceSettings, storage: Storage, partition: str)
         f"{name!r} ({rows} rows)" for name, rows in new.select("event_type", "rows").iter_rows())
         + ". If it names a modelled type, add it to event_types (run config ops.interaction_sequences.config)"
         if len(new) else f"modelled: {modelled}; no type left out is new on {partition}")
-    return dg.AssetCheckResult(check_name="new_event_types_modelled", passed=not len(new),
-                               severity=dg.AssetCheckSeverity.WARN, description=description,
-                               metadata={"left_out": table(left_out.drop("new"))})
+    return dg.AssetCheckResult(check_name="new_event_types_modelled", passed=not len(new) and not absent,
+                               severity=dg.AssetCheckSeverity.WARN,
+                               description=description + (f". {_absent_note(absent, partition)}" if absent else ""),
+                               metadata={"left_out": table(left_out.drop("new")),
+                                         "absent": dg.MetadataValue.text(", ".join(absent) or "none")})
 
 
 SEQUENCE_COLUMNS = {"user_id": "as in the source", "items": "item indexes (table item_index), oldest first",

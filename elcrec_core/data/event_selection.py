@@ -5,6 +5,7 @@ path and keeps every file's rows, see :mod:`elcrec_core.data.warehouse`)."""
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -86,6 +87,25 @@ def unmodelled_event_types(path: str | Path, event_types: Sequence[str] | None,
     day = (until - timedelta(microseconds=1)).date() if until is not None else last
     is_new = pl.col("first_day") == day if day is not None and first != day else pl.lit(False)
     return left_out.with_columns(new=is_new.fill_null(False))
+
+
+def absent_event_types(path: str | Path, event_types: Sequence[str] | None,
+                       until: datetime | None = None) -> dict[str, list[str]]:
+    """The types of ``event_types`` (as given) that no stored event before ``until`` (:data:`BEFORE_UNTIL`) has,
+    compared as :func:`event_type_condition` compares them, each with the stored types it may be a misspelling of
+    (:func:`difflib.get_close_matches`, the closest first; possibly none). Empty where ``event_types`` is None, or
+    where every one of them occurs: a misspelt type (``purchases`` for ``purchase``) would leave its events out of
+    the sequences, and a type not yet written by the log (``refund``) is no error."""
+    if event_types is None:
+        return {}
+    with warehouse.connect(path, read_only=True) as con:
+        stored = [name for (name,) in con.execute(
+            "SELECT lower(trim(event_type)) AS name FROM raw_interactions"
+            f" WHERE {BEFORE_UNTIL} AND event_type IS NOT NULL GROUP BY name ORDER BY count(*) DESC, name",
+            [until, until]).fetchall()]
+    known = set(stored)
+    return {name: difflib.get_close_matches(name.strip().lower(), stored, n=3, cutoff=0.6)
+            for name in event_types if name.strip().lower() not in known}
 
 
 def unrated_files(path: str | Path, until: datetime | None = None,

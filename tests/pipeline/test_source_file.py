@@ -909,6 +909,17 @@ def test_an_event_type_first_seen_on_the_day_and_left_out_warns(tmp_path):
     seqs, item_ids = read_sequence_parquet(tmp_path / "data/sequences/2026-01-31/sequences.parquet")
     assert [[str(item_ids[i - 1]) for i in seqs.items[seqs.offsets[n]:seqs.offsets[n + 1]]]
             for n in range(len(seqs))] == [["a"], ["a", "b"]]  # u2's Purchase is a purchase
+    # a misspelt type, and one the log has yet to write: the build goes on, the warning names both
+    config = {"ops": {"interaction_sequences": {"config": {"event_types": ["Purchases ", "buy", "refund"],
+                                                           "k_core": 0}}}}
+    result = dg.materialize([interaction_sequences], partition_key="2026-01-31", run_config=config,
+                            resources=resources, selection=[interaction_sequences])
+    (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "new_event_types_modelled"]
+    assert result.success and not check.passed and check.metadata["absent"].text == "Purchases , refund"
+    assert check.description.endswith(
+        "event_types names types that no event up to 2026-01-31 has: 'Purchases ' (the log has 'purchase'), "
+        "'refund'. Mend a misspelt one in event_types (run config ops.interaction_sequences.config): its events "
+        "are left out of the sequences")
 
 
 def test_min_rating_over_files_loaded_without_ratings_warns_with_their_count(tmp_path):
