@@ -190,22 +190,33 @@ MOVIELENS_GENRES: tuple[str, ...] = (
 """The genre flags of MovieLens 100K's ``u.item``, in its column order (its ``u.genre``)."""
 
 
+def _listed(name: str) -> bool:
+    """Whether a folder's or a glob's file is data: not hidden (``.``) nor a writer's marker or temporary file
+    (``_``: Spark's ``_SUCCESS``, Hadoop's ``_temporary``), which Spark, pyarrow and DuckDB's Hive reading skip."""
+    return not name.startswith((".", "_"))
+
+
 def resolve_files(path: str | Path) -> list[Path]:
     """The files a source path names, as absolute paths with links resolved: the file itself (also where its name
-    holds ``*``, ``?`` or ``[``), a folder's non-hidden files, or a glob's matches, in name order, each file once (a
-    link to a file beside it, such as latest.csv, is that file)."""
+    holds ``*``, ``?`` or ``[``), a folder's files, or a glob's matches, in name order, each file once (a link to a
+    file beside it, such as latest.csv, is that file); of a folder or glob, not those whose names start with ``.``
+    or ``_`` (:func:`_listed`). Raises SourceReadError where it names no file, naming a folder's subfolders."""
     text = str(path)
     p = Path(text)
     if p.is_dir():
-        files = sorted({f.resolve() for f in p.iterdir() if f.is_file() and not f.name.startswith(".")})
+        files = sorted({f.resolve() for f in p.iterdir() if f.is_file() and _listed(f.name)})
     elif p.is_file():
         files = [p.resolve()]
     elif any(c in text for c in "*?["):
-        files = sorted({Path(f).resolve() for f in globlib.glob(text, recursive=True) if Path(f).is_file()})
+        files = sorted({Path(f).resolve() for f in globlib.glob(text, recursive=True)
+                        if Path(f).is_file() and _listed(Path(f).name)})
     else:
         raise SourceReadError(text, "no such file or folder")
     if not files:
-        raise SourceReadError(text, "no files found")
+        folders = sorted(f.name for f in p.iterdir() if f.is_dir()) if p.is_dir() else []
+        raise SourceReadError(text, "no files found" + (
+            f"; its subfolders ({', '.join(folders[:3])}{', ...' if len(folders) > 3 else ''}) are read only through "
+            f"a glob, such as {(p / '*' / '*').as_posix()}" if folders else ""))
     return files
 
 

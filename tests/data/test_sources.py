@@ -396,9 +396,17 @@ def test_folder_of_daily_files_and_glob(tmp_path: Path) -> None:
     for day in (2, 1):
         _write(folder / f"2026-03-0{day}.csv", f"user_id,item_id,timestamp\nu,i{day},{EPOCH0 + day}\n")
     _write(folder / ".hidden.csv", "junk")
+    _write(folder / "_SUCCESS", "")  # a writer's markers (Spark, Hadoop), skipped as Spark and pyarrow skip them
+    _write(folder / "_temporary.csv", "junk")
     by_folder = read_source(SourceConfig(format="csv", path=str(folder)))
     assert by_folder["item_id"].to_list() == ["i1", "i2"]
     assert [p.name for p in resolve_files(str(folder / "*.csv"))] == ["2026-03-01.csv", "2026-03-02.csv"]
+    assert [p.name for p in resolve_files(str(folder / "*"))] == ["2026-03-01.csv", "2026-03-02.csv"]
+    assert [p.name for p in resolve_files(str(folder / "_SUCCESS"))] == ["_SUCCESS"]  # named itself: that file
+    (tmp_path / "events" / "dt=2026-03-01").mkdir(parents=True)  # Hive-style day folders: a glob reads them
+    with pytest.raises(SourceReadError, match=r"events: no files found; its subfolders \(dt=2026-03-01\) are read "
+                                              r"only through a glob, such as .*/events/\*/\*$"):
+        resolve_files(tmp_path / "events")
     assert read_source(SourceConfig(format="csv", path=str(folder / "*-02.csv")))["item_id"].to_list() == ["i2"]
 
 
