@@ -144,8 +144,13 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
             context.run.run_id)
     with fails_at_once(f"ingestion of {context.partition_key}", MixedSources):
         file_day = date.fromisoformat(context.partition_key) if "{date}" in (config.path or "") else None
-        report = store_checked(batch, storage.warehouse, file_day)  # the day of a {date} file's untimed events
+        report = store_checked(batch, storage.warehouse, file_day,  # the day of a {date} file's untimed events
+                               overwrite_day=config.overwrite_day)
     context.log.info(f"loaded {report.accepted} events, rejected {report.rejected} of {report.rows_in}")
+    if report.withdrawn_files:  # the day rewritten under new names: its old files' rows go
+        context.log.info(f"overwrite_day: withdrew the rows of {len(report.withdrawn_files)} file(s) that an earlier "
+                         f"load of {context.partition_key} read and that are gone from disk: "
+                         f"{', '.join(report.withdrawn_files[:5])}{', ...' if len(report.withdrawn_files) > 5 else ''}")
     if padded := padded_ids_note(check.accepted, len(batch.files) > 1, source.format):
         context.log.warning(padded)
     other_rules = files_under_other_rules(batch, storage.warehouse)
@@ -155,7 +160,11 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     if gone:  # a delivery withdrawn from the folder: its events are still used
         context.log.warning(f"{len(gone)} stored file(s) are no longer on disk, and their rows stay in the warehouse "
                             f"(the sequences use them): {', '.join(gone[:5])}{', ...' if len(gone) > 5 else ''}. To "
-                            "withdraw a file's events, empty the file and load it again")
+                            "withdraw a file's events, empty the file and load it again" + (
+                                "; or, where a writer rewrites a day under new file names (Spark), set "
+                                "overwrite_day: true in the source settings and load the day again: the files an "
+                                "earlier load of the day read and that are gone are then withdrawn"
+                                if file_day is not None and not config.overwrite_day else ""))
     if source.format == "synthetic":  # keep the planted intents: the profiles measure how well they are found
         planted = generate(source.synthetic).user_intents.with_columns(pl.col("user_id").cast(pl.String))
         warehouse.replace_table(storage.warehouse, "planted_intents", planted)
@@ -168,6 +177,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         **_counts(check),
         "days_covered": _days(report.days),
         "files": dg.MetadataValue.text(", ".join(report.files)),
+        "files_withdrawn": dg.MetadataValue.text(", ".join(report.withdrawn_files) or "none"),
         "rows_replaced": report.replaced,
         "rejected_rows_replaced": report.replaced_rejected,
         "files_under_other_row_rules": dg.MetadataValue.int(len(other_rules)),

@@ -57,6 +57,11 @@ class SourceSettings(dg.Config):
     min_rows: int | None = Field(None, description="the expectations fail for a load with fewer accepted rows "
                                                    "(default 1); 0 lets an empty delivery through: a day "
                                                    "without events, or a day's file emptied to withdraw them")
+    overwrite_day: bool | None = Field(None, description="a {date} source: a day's load withdraws the rows of the "
+                                                         "files that earlier loads of the day read and that are gone "
+                                                         "from disk (a writer that rewrites a day under new file "
+                                                         "names, as Spark does); default false: they stay (an inbox "
+                                                         "that moves loaded files away)")
     item_metadata_path: str | None = Field(None, description="item metadata: Parquet (.parquet) or delimited text "
                                                              "with item id, title and categories")
     item_metadata_item_column: str | None = Field(None, description="default item_id")
@@ -185,7 +190,7 @@ _SOURCE_BOUNDS: dict[str, tuple[float, float | None]] = {
 _SOURCE_DEFAULTS: dict[str, Any] = {
     "format": "synthetic", "user_column": "user_id", "item_column": "item_id", "timestamp_column": "timestamp",
     "timestamp_format": "epoch_s", "quote": '"', "max_line_bytes": MAX_LINE_BYTES, "encoding": "utf-8",
-    "max_rejected_share": 0.05, "min_rows": 1,
+    "max_rejected_share": 0.05, "min_rows": 1, "overwrite_day": False,
     "synthetic_users": 5000, "synthetic_items": 1000, "synthetic_intents": 8, "synthetic_seed": 0,
     "item_metadata_item_column": "item_id", "item_metadata_title_column": "title",
     "item_metadata_categories_separator": "|", "item_metadata_delimiter": ",",

@@ -54,9 +54,11 @@ class MixedSources(ValueError):
 @dataclasses.dataclass
 class LoadReport:
     """What one load did. ``files`` are the files it read, each of which replaced what earlier loads stored for
-    it; ``replaced_files`` are those of them that had stored rows, ``replaced`` and ``replaced_rejected`` count
-    the raw and rejected rows removed. ``days`` are the event dates of its accepted rows and ``undated`` the
-    accepted rows without a timestamp. ``rows_in == accepted + rejected``."""
+    it; ``replaced_files`` are those of them that had stored rows, and ``withdrawn_files`` (also in
+    ``replaced_files``) the files gone from disk whose rows an ``overwrite_day`` load withdrew
+    (:func:`load_interactions`); ``replaced`` and ``replaced_rejected`` count the raw and rejected rows removed
+    from all of them. ``days`` are the event dates of
+    its accepted rows and ``undated`` the accepted rows without a timestamp. ``rows_in == accepted + rejected``."""
 
     load_id: int
     source: str
@@ -70,20 +72,25 @@ class LoadReport:
     replaced: int
     replaced_rejected: int
     replaced_files: list[str]
+    withdrawn_files: list[str] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "days": [d.isoformat() for d in self.days]}
 
 
 def load_interactions(check: RowCheck, source: str, path: str | Path = warehouse.DEFAULT_WAREHOUSE,
-                      files: Sequence[str] = (), file_day: date | None = None) -> LoadReport:
+                      files: Sequence[str] = (), file_day: date | None = None,
+                      overwrite_day: bool = False) -> LoadReport:
     """Store a checked batch in one transaction, replacing what earlier loads stored for its files.
 
     The batch's files are those of its rows plus ``files`` (an empty file still clears what an earlier version of it
     left). ``file_day`` is the day the files hold (a ``{date}`` source's): the ``event_date`` of their events
     without a time, which the days before it then leave out (None: such events belong to every day). Their raw and
     rejected rows are deleted, whatever days they fall on, and the batch's rows
-    inserted; other files' rows are untouched. ``source`` describes the load in the ``loads`` table. Raises
+    inserted; with ``file_day`` and ``overwrite_day``, so are the rows of the files that earlier loads of that day
+    read and that are gone from disk now (the day's delivery is what its files hold now: a writer that rewrites a
+    day under new file names, as Spark does; not where an inbox moves loaded files away and delivers more later);
+    other files' rows are untouched. ``source`` describes the load in the ``loads`` table. Raises
     :class:`MixedSources` (and writes nothing) for a synthetic batch when the warehouse holds rows of real files,
     and for a batch of real files when it holds the synthetic demo's.
     """
@@ -100,7 +107,9 @@ def load_interactions(check: RowCheck, source: str, path: str | Path = warehouse
         if (DEMO in batch_files and real) or (DEMO not in batch_files and DEMO in stored):
             raise MixedSources(path, real)
         ((load_id,),) = con.execute("SELECT nextval('load_ids')").fetchall()
-        replaced_files, replaced, replaced_rejected = _delete_files(con, batch_files)
+        gone = _gone_files_of_the_day(con, file_day, batch_files) if file_day is not None and overwrite_day else []
+        replaced_files, replaced, replaced_rejected = _delete_files(con, batch_files + gone)
+        withdrawn = [file for file in gone if file in replaced_files]
         con.register("batch_accepted", accepted)
         con.execute(
             "INSERT INTO raw_interactions SELECT coalesce(CAST(timestamp AS DATE), ?::DATE), user_id, item_id,"
@@ -112,15 +121,23 @@ def load_interactions(check: RowCheck, source: str, path: str | Path = warehouse
             " CAST(reason AS VARCHAR), detail, user_id, item_id, timestamp, rating, event_type, ?"
             " FROM batch_rejected", [load_id])
         report = LoadReport(int(load_id), source, batch_files, check.rows_in, len(accepted), len(rejected),
-                            dict(check.by_reason), days, undated, replaced, replaced_rejected, replaced_files)
+                            dict(check.by_reason), days, undated, replaced, replaced_rejected, replaced_files,
+                            withdrawn)
         con.execute(
             "INSERT INTO loads (load_id, loaded_at, source, files, rows_in, accepted, rejected, by_reason, days,"
-            " undated, replaced, replaced_rejected, replaced_files)"
-            " VALUES (?, now()::TIMESTAMP, ?, ?, ?, ?, ?, MAP(?::VARCHAR[], ?::BIGINT[]), ?, ?, ?, ?, ?)",
+            " undated, replaced, replaced_rejected, replaced_files, file_day)"
+            " VALUES (?, now()::TIMESTAMP, ?, ?, ?, ?, ?, MAP(?::VARCHAR[], ?::BIGINT[]), ?, ?, ?, ?, ?, ?)",
             [load_id, source, batch_files, report.rows_in, report.accepted, report.rejected,
              list(report.by_reason), list(report.by_reason.values()), days, undated, replaced, replaced_rejected,
-             replaced_files])
+             replaced_files, file_day])
     return report
+
+
+def _gone_files_of_the_day(con: duckdb.DuckDBPyConnection, day: date, files: list[str]) -> list[str]:
+    """The files that earlier loads of ``day``'s ``{date}`` files read, that are not among ``files`` and are gone
+    from disk, sorted (their rows may have been withdrawn already)."""
+    read = con.execute("SELECT DISTINCT unnest(files) FROM loads WHERE file_day = ?", [day]).fetchall()
+    return sorted(file for (file,) in read if file not in files and not Path(file).is_file())
 
 
 def _delete_files(con: duckdb.DuckDBPyConnection, files: list[str]) -> tuple[list[str], int, int]:
@@ -210,11 +227,13 @@ def never_loaded(files: list[Path], path: str | Path = warehouse.DEFAULT_WAREHOU
 
 
 def store_checked(batch: CheckedBatch, path: str | Path = warehouse.DEFAULT_WAREHOUSE,
-                  file_day: date | None = None) -> LoadReport:
+                  file_day: date | None = None, overwrite_day: bool = False) -> LoadReport:
     """Store a checked batch in the warehouse at ``path``, replacing what earlier loads stored for each of its
-    files (even a file that is now empty) and nothing else (:func:`load_interactions`, which reads ``file_day``;
-    :class:`MixedSources` for a load that would mix the synthetic demo data with real files)."""
-    return load_interactions(batch.check, batch.description, path, files=batch.files, file_day=file_day)
+    files (even a file that is now empty), and with ``overwrite_day`` the day's files gone from disk, and nothing
+    else (:func:`load_interactions`, which reads ``file_day`` and ``overwrite_day``; :class:`MixedSources` for a
+    load that would mix the synthetic demo data with real files)."""
+    return load_interactions(batch.check, batch.description, path, files=batch.files, file_day=file_day,
+                             overwrite_day=overwrite_day)
 
 
 def ingest(source: SourceConfig, rules: RowRules = RowRules(), path: str | Path = warehouse.DEFAULT_WAREHOUSE,

@@ -15,7 +15,8 @@ Tables (names are fixed; every value reaches SQL as a parameter or a registered 
   rule (a load replaces the rejected rows of its files).
 - ``loads``: one row per load: its counts (rows in = accepted + rejected), the files it replaced (``files``;
   ``replaced_files``: those of them that had rows stored before), the raw and rejected rows it replaced
-  (``replaced``, ``replaced_rejected``) and the event days it covers (``days``, informative).
+  (``replaced``, ``replaced_rejected``), the event days it covers (``days``, informative) and the day whose
+  ``{date}`` files it read (``file_day``; NULL for other sources, and for loads before this column).
 - The embedded synthetic data set is a demo and never mixes with real files: a load of the one into a warehouse
   of the other is refused (:class:`elcrec_core.data.ingestion.MixedSources`).
 - ``item_index``: the stable item id -> index mapping (1..n; 0 is padding), only ever appended to.
@@ -59,6 +60,7 @@ CREATE TABLE IF NOT EXISTS loads (
 -- warehouses written before loads were keyed by source file lack these columns (NULL for their old loads)
 ALTER TABLE loads ADD COLUMN IF NOT EXISTS replaced_rejected BIGINT;
 ALTER TABLE loads ADD COLUMN IF NOT EXISTS replaced_files VARCHAR[];
+ALTER TABLE loads ADD COLUMN IF NOT EXISTS file_day DATE;
 CREATE TABLE IF NOT EXISTS raw_interactions (
     event_date DATE, user_id VARCHAR NOT NULL, item_id VARCHAR NOT NULL, timestamp TIMESTAMP, rating DOUBLE,
     event_type VARCHAR, source_file VARCHAR NOT NULL, source_row BIGINT NOT NULL, load_id BIGINT NOT NULL);

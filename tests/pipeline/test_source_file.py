@@ -789,6 +789,42 @@ def test_a_load_names_the_stored_files_no_longer_on_disk_whose_rows_stay(team, t
                                   f"(the sequences use them): {withdrawn.resolve()}") for message in warnings)
 
 
+def test_overwrite_day_withdraws_the_files_of_a_day_rewritten_under_new_names(tmp_path):
+    """Spark's overwrite rewrites a day's folder under new file names. The old file's rows stayed, so a bot removed
+    from the day was still trained on. With overwrite_day, a day's load withdraws the rows of the files that an
+    earlier load of that day read and that are gone; without it (an inbox that moves loaded files away) they stay,
+    and the warning names the setting. Another day's gone file is not touched."""
+    team = tmp_path / "team"
+    for day, name, text in (("2026-01-30", "part-aaaa.csv", "u1,a,2026-01-30T10:00:00Z\nbot,b,2026-01-30T11:00:00Z\n"
+                                                            "u2,c,x\n"),
+                            ("2026-01-31", "part-cccc.csv", "u3,a,2026-01-31T10:00:00Z\n")):
+        (team / "events" / f"dt={day}").mkdir(parents=True)
+        (team / "events" / f"dt={day}" / name).write_text(f"user_id,item_id,timestamp\n{text}")
+    settings = {"format": "csv", "path": "events/dt={date}/*.csv", "timestamp_format": "iso8601",
+                "max_rejected_share": 0.5}
+    (team / "source.yaml").write_text(yaml.safe_dump(settings))
+    source, data_dir = SourceFile(path=str(team / "source.yaml")), tmp_path / "data"
+    assert ingest(data_dir, source, "2026-01-30").success and ingest(data_dir, source, "2026-01-31").success
+    (team / "events" / "dt=2026-01-31" / "part-cccc.csv").unlink()  # another day's file, gone: it stays
+    old = team / "events" / "dt=2026-01-30" / "part-aaaa.csv"
+    old.unlink()  # the day rewritten without the bot, under a new name
+    (old.parent / "part-bbbb.csv").write_text("user_id,item_id,timestamp\nu1,a,2026-01-30T10:00:00Z\n")
+    instance = dg.DagsterInstance.ephemeral()
+    kept = ingest(data_dir, source, "2026-01-30", instance=instance)
+    assert raw_rows(data_dir) == [("bot", "b", "30 11:00"), ("u1", "a", "30 10:00"), ("u1", "a", "30 10:00"),
+                                  ("u3", "a", "31 10:00")]  # by default the old file's rows stay
+    warnings = [entry.user_message for entry in instance.all_logs(kept.run_id) if entry.level == logging.WARNING]
+    assert any("set overwrite_day: true in the source settings and load the day again" in w for w in warnings)
+    result = ingest(data_dir, source, "2026-01-30", {"ops": {"raw_interactions": {"config": {"overwrite_day": True}}}})
+    (event,) = result.asset_materializations_for_node("raw_interactions")
+    assert event.metadata["files_withdrawn"].value == str(old.resolve())
+    assert raw_rows(data_dir) == [("u1", "a", "30 10:00"), ("u3", "a", "31 10:00")]
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM rejected_interactions").fetchall() == [(0,)]  # u2's bad time too
+        assert con.execute("SELECT file_day, replaced, replaced_rejected FROM loads ORDER BY load_id").fetchall()[-1] \
+            == (date(2026, 1, 30), 3, 1)  # bbbb's row of the load before, aaaa's 2 rows and its rejected one
+
+
 def test_a_delivery_that_came_after_its_days_run_is_flagged_until_its_day_runs(team, tmp_path):
     """The schedule's run of a day whose {date} file had not come failed (no retries, and the schedule asks once);
     the file then came, and no later day loaded it or said so: its events were in no day's sequences."""
