@@ -70,7 +70,7 @@ class SequenceSummary:
     items: int  # distinct items in the sequences
     interactions: int
     density: float  # interactions / (users * items)
-    n_items: int  # size of the item index (items ever indexed)
+    n_items: int  # size of the catalogue: the item index up to its largest present item (SequenceBuild)
     new_items: int  # appended to the index by this build
     items_with_metadata: int  # items in the sequences that have stored metadata
     length: dict[str, float]  # min, quantiles, max, mean of the sequence lengths
@@ -81,13 +81,17 @@ class SequenceSummary:
 
 @dataclass
 class SequenceBuild:
-    """Built sequences, the item id of each index (``item_ids[i - 1]`` for index i) and per-user facts."""
+    """Built sequences, the item id of each index of their catalogue (``item_ids[i - 1]`` for index i) and per-user
+    facts. The catalogue is the item index up to the largest index of the items present, so that a day built again
+    after later days (a re-run, a backfill) has the catalogue it had, without the later days' items;
+    ``index_size`` is the whole index, its stored rows and ``new_index``."""
 
     sequences: Sequences
     item_ids: np.ndarray
     last_timestamps: np.ndarray  # datetime64[us] per user; NaT for events without time
     timestamps_monotonic: np.ndarray  # per user: timestamps never decrease along the sequence
     summary: SequenceSummary
+    index_size: int
     config: SequenceConfig = field(default_factory=SequenceConfig)  # the settings it was built with
     new_index: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=INDEX_SCHEMA))  # to be stored
 
@@ -161,6 +165,7 @@ def build_sequences(config: SequenceConfig = SequenceConfig(), path: str | Path 
 
     present = np.flatnonzero(np.bincount(i, minlength=len(items)))
     item_ids, indices, new_index, with_metadata = _index_items(items["item_id"].gather(present), path)
+    index_size, item_ids = len(item_ids), item_ids[:int(indices.max(initial=0))]  # the catalogue: SequenceBuild
     index_of = np.zeros(len(items), dtype=np.int64)
     index_of[present] = indices
 
@@ -186,7 +191,7 @@ def build_sequences(config: SequenceConfig = SequenceConfig(), path: str | Path 
         items_with_metadata=with_metadata,
         length=_length_stats(seqs.lengths),
     )
-    return SequenceBuild(seqs, item_ids, ts[offsets[1:] - 1], monotonic, summary, config, new_index)
+    return SequenceBuild(seqs, item_ids, ts[offsets[1:] - 1], monotonic, summary, index_size, config, new_index)
 
 
 def _ordered_events(config: SequenceConfig, path: str | Path,
@@ -241,9 +246,9 @@ def store_item_index(build: SequenceBuild, path: str | Path = warehouse.DEFAULT_
     when the stored index has changed since the build (another build stored its new items first: build again)."""
     with warehouse.transaction(path) as con:
         stored = len(warehouse.read_item_index(con))
-        if stored + len(build.new_index) != len(build.item_ids):
+        if stored + len(build.new_index) != build.index_size:
             raise ValueError(f"the item index of {path} holds {stored} items, not the "
-                             f"{len(build.item_ids) - len(build.new_index)} these sequences were built on: build "
+                             f"{build.index_size - len(build.new_index)} these sequences were built on: build "
                              "them again")
         warehouse.append_item_index(con, build.new_index)
 

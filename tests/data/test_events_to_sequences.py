@@ -216,6 +216,25 @@ def test_item_indices_are_stable_across_runs(tmp_path: Path) -> None:
     assert again.summary.new_items == 0 and np.array_equal(again.sequences.items, second.sequences.items)
 
 
+def test_a_day_built_again_after_a_later_day_has_the_catalogue_it_had(tmp_path: Path) -> None:
+    """A re-run or backfill of an older day after a newer one: its catalogue held the newer day's items (untrained
+    rows of its model, ranked in its lists and figures), so it trained another model than the day built in order.
+    The catalogue ends at the largest index of the day's items; the index itself still grows only."""
+    db = _load_csv(tmp_path, [("u", "b", T0), ("v", "a", T0 + 10), ("u", "c", T0 + 86_400), ("v", "d", T0 + 86_401)])
+    day1 = build_sequences(SequenceConfig(k_core=0), db, until=datetime(2026, 3, 2))
+    write_sequences(day1, tmp_path / "1", db)
+    day2 = build_sequences(SequenceConfig(k_core=0), db)
+    write_sequences(day2, tmp_path / "2", db)
+    again = build_sequences(SequenceConfig(k_core=0), db, until=datetime(2026, 3, 2))
+    assert again.item_ids.tolist() == day1.item_ids.tolist() == ["a", "b"] and day2.item_ids.tolist()[2:] == ["c", "d"]
+    assert again.sequences.n_items == day1.sequences.n_items < day2.sequences.n_items
+    assert np.array_equal(again.sequences.items, day1.sequences.items) and again.index_size == 4
+    write_sequences(again, tmp_path / "1-again", db)  # the index is as the build found it: nothing refused
+    with warehouse.connect(db, read_only=True) as con:
+        assert warehouse.read_item_index(con)["item_id"].to_list() == ["a", "b", "c", "d"]
+    assert read_sequence_parquet(tmp_path / "1-again" / "sequences.parquet")[1].tolist() == ["a", "b"]
+
+
 def test_a_build_stores_its_new_items_only_when_written(tmp_path: Path) -> None:
     """The pipeline checks a build's expectations before it writes anything: a build that fails them had already
     appended its new items to the warehouse's item index (items of a bad delivery stayed in every later model's
