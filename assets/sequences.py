@@ -18,7 +18,12 @@ from assets.daily import (
 )
 from assets.ingestion import raw_interactions
 from assets.metadata import expectation_results, failed_expectations, metric, table, warehouse_table
-from elcrec_core.data.event_selection import absent_event_types, unmodelled_event_types, unrated_files
+from elcrec_core.data.event_selection import (
+    absent_event_types,
+    absent_types_text,
+    unmodelled_event_types,
+    unrated_files,
+)
 from elcrec_core.data.events_to_sequences import build_sequences, write_sequences
 from elcrec_core.data.validation import expect_sequences
 from elcrec_pipeline.config import SequenceSettings, partition_end
@@ -139,10 +144,9 @@ def _unrated_note(min_rating: float, unrated: pl.DataFrame) -> str:
 
 def _absent_note(absent: dict[str, list[str]], partition: str) -> str:
     """What to do about the types of event_types that no stored event up to the day has."""
-    names = ", ".join(f"{name!r}" + (f" (the log has {', '.join(map(repr, close))})" if close else "")
-                      for name, close in absent.items())
-    return (f"event_types names types that no event up to {partition} has: {names}. Mend a misspelt one in "
-            "event_types (run config ops.interaction_sequences.config): its events are left out of the sequences")
+    return (f"event_types names types that no event up to {partition} has: {absent_types_text(absent, 'the log')}. "
+            "Mend a misspelt one in event_types (run config ops.interaction_sequences.config): its events are left "
+            "out of the sequences")
 
 
 def _new_event_types(config: SequenceSettings, storage: Storage, partition: str,

@@ -43,7 +43,9 @@ def data_options(args: argparse.Namespace, seed: int = 0) -> DataOptions:
         timestamp_column=args.timestamp_column, timestamp_format=args.timestamp_format, delimiter=args.delimiter,
         header=not args.no_header, names=tuple(args.names.split(",")) if args.names else None,
         quote=None if args.no_quote else '"', encoding=args.encoding,
-        rating_column=args.rating_column, min_rating=args.min_rating, k_core=args.k_core, seed=seed,
+        rating_column=args.rating_column, min_rating=args.min_rating, event_type_column=args.event_type_column,
+        event_types=tuple(args.event_types.split(",")) if args.event_types is not None else None,
+        k_core=args.k_core, seed=seed,
     )
 
 
@@ -135,6 +137,12 @@ def add_data_options(p: argparse.ArgumentParser, data_help: str, default: str | 
     g.add_argument("--min-rating", type=float, help="reject rows rated below this as rating_out_of_range (needs "
                                                     "--rating-column; a row without a rating is kept), as the "
                                                     "source settings' min_rating")
+    g.add_argument("--event-type-column", help="column of the event type (view, purchase, ...; default: none "
+                                               "read), as the source settings' event_type_column")
+    g.add_argument("--event-types", help="comma-separated event types modelled (compared without case and outer "
+                                         "spaces; needs --event-type-column; default: every event), as the sequence "
+                                         "settings' event_types: the others stay out of the sequences, and of a "
+                                         "user's history in recommend")
     g.add_argument("--k-core", type=int, default=0, help="keep only users and items with at least K events, "
                                                          "as the pipeline can (default 0: off)")
     g.add_argument("--rejected-out", metavar="CSV", help="write every rejected row to this CSV file: its file, row, "

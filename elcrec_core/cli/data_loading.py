@@ -35,6 +35,7 @@ from elcrec_core.cli.format_guessing import (
     is_sequences_parquet,
 )
 from elcrec_core.cli.read_advice import read_advice
+from elcrec_core.data.event_selection import absent_event_types, absent_types_text
 from elcrec_core.data.events_to_sequences import SequenceConfig, build_sequences
 from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.ingestion import LoadReport, ingest
@@ -61,6 +62,7 @@ class LoadedData:
     k_core_removed: int = 0
     repeated_across_files: int = 0  # events that another file of the data holds too: used once
     padded_ids: str = ""  # the notice of ids with white space around them (rejections.padded_ids_note)
+    event_types: list[str] = field(default_factory=list)  # what --event-types left out (_event_type_notes)
 
     def item_names(self, indices: np.ndarray) -> list[str]:
         """The item id (text) of each of the item ``indices`` (1..n_items)."""
@@ -95,6 +97,7 @@ class LoadedData:
         if self.repeated_across_files:
             lines.append(f"events that another file holds too: {self.repeated_across_files}, used once (copies, "
                          "overlapping exports)")
+        lines += self.event_types
         if self.k_core_removed:
             lines.append(f"k-core: {self.k_core_removed} events removed")
         return lines
@@ -154,9 +157,12 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
                                             + "".join(f"; {e}" for e in _examples(check.rejected, report, fmt, 1)))
         except SourceReadError as exc:
             raise SourceReadError(exc.path, exc.cause + advice(exc)) from None
-        build = build_sequences(SequenceConfig(k_core=options.k_core), db)
+        build = build_sequences(SequenceConfig(k_core=options.k_core, event_types=options.event_types), db)
+        types = _event_type_notes(options.event_types, absent_event_types(db, options.event_types),
+                                  build.summary.filtered_out)
     if not len(build.sequences):
-        raise ValueError(f"{name}: --k-core {options.k_core} removed every one of its {report.accepted} events")
+        raise ValueError(f"{name}: " + ("; ".join(types) if build.summary.filtered_out == report.accepted else
+                                        f"--k-core {options.k_core} removed every one of its {report.accepted} events"))
     seqs, item_ids = build.sequences, build.item_ids
     if fmt == "sequence" and (as_integers := _integer_ids(item_ids)) is not None:
         largest = int(as_integers.max())
@@ -171,7 +177,18 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
     return LoadedData(seqs, item_ids, name, fmt, notes, report, _examples(check.rejected, report, fmt, 3),
                       check.rejected,
                       build.summary.k_core_removed, build.summary.repeated_across_files,
-                      padded_ids_note(check.accepted, len(report.files) > 1, fmt))
+                      padded_ids_note(check.accepted, len(report.files) > 1, fmt), types)
+
+
+def _event_type_notes(event_types: tuple[str, ...] | None, absent: dict[str, list[str]], left_out: int) -> list[str]:
+    """The lines that say what ``--event-types`` left out, and which of its types no event has (``absent``:
+    :func:`~elcrec_core.data.event_selection.absent_event_types`), with the data's close types."""
+    if event_types is None:
+        return []
+    lines = [f"--event-types {','.join(event_types)}: {left_out} events of other types left out"]
+    if absent:
+        lines.append(f"--event-types names types that no event has: {absent_types_text(absent, 'the data')}")
+    return lines
 
 
 # integer item ids of the sequence format are the item indices (the benchmarks' ids run 1..n): ids this much

@@ -20,7 +20,7 @@ FORMAT_CHOICES = ("auto", *FORMATS, *ALIASES)
 class DataOptions:
     """How to read ``--data``: the format (None: guess), the columns of event files (None: the defaults
     user_id, item_id, timestamp; no rating), the timestamp format (None: detect), delimited-text settings, the
-    lowest rating kept (None: every rating) and the k-core."""
+    lowest rating kept (None: every rating), the event types modelled (None: every event) and the k-core."""
 
     format: str | None = None
     user_column: str | None = None
@@ -34,6 +34,8 @@ class DataOptions:
     encoding: str = "utf-8"  # of text files
     rating_column: str | None = None
     min_rating: float | None = None
+    event_type_column: str | None = None
+    event_types: tuple[str, ...] | None = None  # as the sequence settings' event_types
     k_core: int = 0
     seed: int = 0  # of the synthetic data
 
@@ -44,6 +46,8 @@ class DataOptions:
             raise ValueError(f"--k-core must be >= 0, not {self.k_core}")
         if self.min_rating is not None and self.rating_column is None:
             raise ValueError("--min-rating needs --rating-column: the column that holds the ratings")
+        if self.event_types is not None and self.event_type_column is None:
+            raise ValueError("--event-types needs --event-type-column: the column that holds the event types")
 
     @property
     def event_options(self) -> list[str]:
@@ -51,7 +55,8 @@ class DataOptions:
         given = {"--user-column": self.user_column, "--item-column": self.item_column,
                  "--timestamp-column": self.timestamp_column, "--timestamp-format": self.timestamp_format,
                  "--delimiter": self.delimiter, "--names": self.names, "--rating-column": self.rating_column,
-                 "--min-rating": self.min_rating}
+                 "--min-rating": self.min_rating, "--event-type-column": self.event_type_column,
+                 "--event-types": self.event_types}
         return [name for name, value in given.items() if value is not None] + ([] if self.header else ["--no-header"]) \
             + ([] if self.quote else ["--no-quote"])
 

@@ -145,7 +145,8 @@ def event_source(path: str, files: list[Path], fmt: str, options: DataOptions) -
     defaults = ColumnMap()
     timestamp = options.timestamp_column if options.timestamp_column is not None else defaults.timestamp
     columns = ColumnMap(user=options.user_column or defaults.user, item=options.item_column or defaults.item,
-                        timestamp=None if timestamp in ("none", "") else timestamp, rating=options.rating_column)
+                        timestamp=None if timestamp in ("none", "") else timestamp, rating=options.rating_column,
+                        event_type=options.event_type_column)
     delimiter = _delimiter(options.delimiter)
     if fmt in ("csv", "tsv") and delimiter is None:
         delimiter = _guess_delimiter(first, fmt)

@@ -108,6 +108,13 @@ def absent_event_types(path: str | Path, event_types: Sequence[str] | None,
             for name in event_types if name.strip().lower() not in known}
 
 
+def absent_types_text(absent: dict[str, list[str]], holder: str) -> str:
+    """The types of :func:`absent_event_types` as a list for a message: ``'purchases' (the log has 'purchase'),
+    'refund'``, where ``holder`` (``the log``) names what holds the close types."""
+    return ", ".join(f"{name!r}" + (f" ({holder} has {', '.join(map(repr, close))})" if close else "")
+                     for name, close in absent.items())
+
+
 def unrated_files(path: str | Path, until: datetime | None = None,
                   event_types: Sequence[str] | None = None) -> pl.DataFrame:
     """Per source file, its stored events before ``until`` (:data:`BEFORE_UNTIL`) of ``event_types`` (None:

@@ -54,7 +54,7 @@ class ColumnMap:
 class SourceConfig:
     """Where interactions come from and how to read them.
 
-    ``path`` is a file, a folder (every non-hidden file in it, in name order) or a glob. Delimited text is
+    ``path`` is a file, a folder (its files in name order, not ``.*`` nor ``_*``) or a glob. Delimited text is
     ``csv`` or ``tsv``; for it ``delimiter`` (default ``,`` for csv and tab for tsv: any one character),
     ``header`` (whether the first line that is not empty is a header; default true, or false where ``names``
     are given), ``names`` (the column names, instead of the header's, or of a file without header; default the

@@ -697,6 +697,32 @@ def test_a_rating_column_is_read_checked_and_filtered_as_the_pipeline_does(tmp_p
     assert code == 2 and "--min-rating needs --rating-column" in err
 
 
+def test_event_types_are_modelled_as_the_pipeline_models_them(tmp_path: Path, capsys) -> None:
+    """The command line had no event types: it modelled views with purchases, and recommend excluded every viewed
+    item from a raw log's history, unlike the pipeline. --event-types keeps the listed types (without case and
+    outer spaces), names a type that no event has with the data's close ones, and says when it leaves nothing."""
+    path = _write(tmp_path / "e.csv", f"user_id,item_id,timestamp,kind\nu1,a,{T0},view\nu1,b,{T0 + 1},purchase\n"
+                                      f"u1,c,{T0 + 2},Purchase \nu2,a,{T0},view\nu2,b,{T0 + 1},add_to_cart\n")
+    assert _sequences(capsys, path) == [{"user": "u1", "items": ["a", "b", "c"]}, {"user": "u2", "items": ["a", "b"]}]
+    code, out, err = _run(capsys, "sequences", "--data", str(path), "--json", "--event-type-column", "kind",
+                          "--event-types", "purchase,add_to_cart")
+    assert code == 0 and [json.loads(line) for line in out.splitlines()] == [
+        {"user": "u1", "items": ["b", "c"]}, {"user": "u2", "items": ["b"]}]
+    assert "--event-types purchase,add_to_cart: 2 events of other types left out" in err
+    assert "no event has" not in err
+    code, out, err = _run(capsys, "sequences", "--data", str(path), "--json", "--event-type-column", "kind",
+                          "--event-types", "view,purchases,refund")
+    assert code == 0 and [json.loads(line) for line in out.splitlines()] == [
+        {"user": "u1", "items": ["a"]}, {"user": "u2", "items": ["a"]}]
+    assert "--event-types names types that no event has: 'purchases' (the data has 'purchase'), 'refund'" in err
+    code, _, err = _run(capsys, "sequences", "--data", str(path), "--event-type-column", "kind", "--event-types",
+                        "refund")
+    assert code == 2 and err.startswith(f"elcrec: error: {path}: --event-types refund: 5 events of other types left "
+                                        "out; --event-types names types that no event has: 'refund'")
+    code, _, err = _run(capsys, "sequences", "--data", str(path), "--event-types", "purchase")
+    assert code == 2 and "--event-types needs --event-type-column" in err
+
+
 def test_evaluate_json_gives_null_for_a_model_whose_scores_are_not_finite(tmp_path: Path, capsys) -> None:
     """A model with a NaN item embedding has no figure: evaluate --json writes null (NaN is not JSON)."""
     import torch
