@@ -151,7 +151,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         context.log.info(f"overwrite_day: withdrew the rows of {len(report.withdrawn_files)} file(s) that an earlier "
                          f"load of {context.partition_key} read and that are gone from disk: "
                          f"{', '.join(report.withdrawn_files[:5])}{', ...' if len(report.withdrawn_files) > 5 else ''}")
-    if padded := padded_ids_note(check.accepted, len(batch.files) > 1, source.format):
+    if padded := padded_ids_note(check.accepted, batch.files if len(batch.files) > 1 else None, source.format):
         context.log.warning(padded)
     other_rules = files_under_other_rules(batch, storage.warehouse)
     if other_rules:  # a changed min_rating (say) applies to the files loaded from now on, not to the stored ones

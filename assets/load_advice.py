@@ -84,7 +84,8 @@ def rejected_note(check: RowCheck, fmt: str, timestamp_format: str, where: str) 
     their origin)."""
     if not len(check.rejected):
         return count_text(check.rows_in, len(check.accepted), check.by_reason)
-    first = rejected_examples(check.rejected, 3, True, fmt)
+    files = sorted({*check.accepted["source_file"].unique(), *check.rejected["source_file"].unique()})
+    first = rejected_examples(check.rejected, 3, files, fmt)
     settings = [setting for reason, setting in _REASON_SETTINGS.items() if reason in check.by_reason]
     read_as = f" (the timestamps were read as {timestamp_format})" if "bad_timestamp" in check.by_reason else ""
     return (f"{count_text(check.rows_in, len(check.accepted), check.by_reason)}; the first rejected: "
@@ -96,7 +97,7 @@ def rejected_items_note(rejected: pl.DataFrame, stored: int, path: str) -> str:
     """The warning of a load that rejected rows of item metadata: counts by reason and the first rows."""
     counts = count_text(stored + len(rejected), stored, dict(rejected["reason"].value_counts().iter_rows()))
     fmt = "parquet" if Path(path).suffix.lower() == ".parquet" else "csv"
-    first = rejected_examples(rejected.sort("source_row"), 3, False, fmt)
+    first = rejected_examples(rejected.sort("source_row"), 3, None, fmt)
     return (f"item metadata {path}: {counts}; the profiles use no title or categories of a rejected row (rows kept in "
             f"rejected_item_metadata; an item's superseded row gives way to its later one). The first: "
             f"{'; '.join(first)}")

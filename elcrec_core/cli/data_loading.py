@@ -43,7 +43,7 @@ from elcrec_core.data.rejections import count_text, padded_ids_note, rejected_ex
 from elcrec_core.data.sequences import MAX_ITEM_ID, Sequences, read_sequence_parquet
 from elcrec_core.data.source_config import SourceConfig, resolve_files
 from elcrec_core.data.synthetic import SyntheticConfig
-from elcrec_core.data.validation import RowRules
+from elcrec_core.data.validation import ExpectationConfig, RowRules
 
 
 @dataclass
@@ -91,6 +91,10 @@ class LoadedData:
         what = "" if self.format == SYNTHETIC else f" as {self.format}"
         lines = [f"reading {self.path}{what}{how}", "data: " + counts(self.report)]
         lines += [f"  {example}" for example in self.rejected_examples]
+        share, limit = self.report.rejected / max(self.report.rows_in, 1), ExpectationConfig().max_rejected_share
+        if share > limit:  # read all the same: the command line has no threshold, the pipeline's load would fail
+            lines.append(f"{share:.1%} of the rows were rejected: the pipeline refuses a load of more than "
+                         f"max_rejected_share ({limit:g} by default); read all the same")
         lines += [self.padded_ids] if self.padded_ids else []
         if self.report.days:  # a wrong epoch unit shows here (seconds read as milliseconds: January 1970)
             lines.append(f"events from {min(self.report.days)} to {max(self.report.days)} (UTC days)")
@@ -177,7 +181,7 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
     return LoadedData(seqs, item_ids, name, fmt, notes, report, _examples(check.rejected, report, fmt, 3),
                       check.rejected,
                       build.summary.k_core_removed, build.summary.repeated_across_files,
-                      padded_ids_note(check.accepted, len(report.files) > 1, fmt), types)
+                      padded_ids_note(check.accepted, report.files if len(report.files) > 1 else None, fmt), types)
 
 
 def _event_type_notes(event_types: tuple[str, ...] | None, absent: dict[str, list[str]], left_out: int) -> list[str]:
@@ -207,6 +211,6 @@ def _integer_ids(item_ids: np.ndarray) -> np.ndarray | None:
 
 
 def _examples(rejected: pl.DataFrame, report: LoadReport, fmt: str, n: int) -> list[str]:
-    """The first ``n`` rejected rows as ``line 5: bad_timestamp (timestamp: x)`` (with the file's name first
-    when the load read several files)."""
-    return rejected_examples(rejected, n, len(report.files) > 1, fmt)
+    """The first ``n`` rejected rows as ``line 5: bad_timestamp (timestamp: x)`` (with the file first when the load
+    read several files: its path in their common folder)."""
+    return rejected_examples(rejected, n, report.files if len(report.files) > 1 else None, fmt)

@@ -4,7 +4,8 @@ accepted rows whose ids a person may not mean as given (white space around them)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import polars as pl
@@ -28,23 +29,29 @@ def count_text(rows_in: int, accepted: int, by_reason: Mapping[str, int]) -> str
     return text
 
 
-def rejected_examples(rejected: pl.DataFrame, n: int, several_files: bool, fmt: str) -> list[str]:
+def rejected_examples(rejected: pl.DataFrame, n: int, files: Sequence[str] | None, fmt: str) -> list[str]:
     """The first ``n`` rejected rows (``REJECTED_COLUMNS``) as ``line 5: bad_timestamp (timestamp: x)``, with the
-    file's name first where the load read ``several_files``; a ``line`` of a text file, a ``row`` of the
-    source format ``fmt`` where that is Parquet or generated data."""
-    return [f"{_row_name(file, row, several_files, fmt)}: {reason}" + (f" ({shorten(detail)})" if detail else "")
+    file first where ``files`` (the load's) are given, as :func:`_row_name` names it; a ``line`` of a text file, a
+    ``row`` of the source format ``fmt`` where that is Parquet or generated data."""
+    return [f"{_row_name(file, row, files, fmt)}: {reason}" + (f" ({shorten(detail)})" if detail else "")
             for file, row, reason, detail in rejected.head(n).select("source_file", "source_row", "reason",
                                                                      "detail").iter_rows()]
 
 
-def _row_name(file: str, row: int, several_files: bool, fmt: str) -> str:
-    """``line 5`` of a text file, ``row 5`` of a Parquet file or of generated data (``fmt``), after the file's name
-    where the load read ``several_files``."""
+def _row_name(file: str, row: int, files: Sequence[str] | None, fmt: str) -> str:
+    """``line 5`` of a text file, ``row 5`` of a Parquet file or of generated data (``fmt``), after the file's path
+    in the folder that holds all of ``files`` (``dt=2026-03-01/part-0.parquet row 5``, where every day's file is
+    ``part-0.parquet``; a file alone: its name); without ``files``, no file."""
     where = "row" if fmt in ("parquet", "synthetic") else "line"
-    return (f"{Path(file).name} " if several_files else "") + f"{where} {row}"
+    if not files:
+        return f"{where} {row}"
+    if len(files) == 1 or file not in files:
+        return f"{Path(file).name} {where} {row}"
+    folder = os.path.commonpath([str(Path(f).parent) for f in files])  # one load's files: all absolute
+    return f"{Path(os.path.relpath(file, folder)).as_posix()} {where} {row}"
 
 
-def padded_ids_note(accepted: pl.DataFrame, several_files: bool, fmt: str, n: int = 3) -> str:
+def padded_ids_note(accepted: pl.DataFrame, files: Sequence[str] | None, fmt: str, n: int = 3) -> str:
     """A notice of the ``accepted`` rows (validation's ``EVENT_COLUMNS``) whose user or item id has white space
     around it, kept as given (``' i1'`` and ``'i1'`` are two items, as an export written with ", " gives them), with
     the first ``n`` (``line 2: item_id ' i1'``, as :func:`rejected_examples` names rows); empty where there are
@@ -55,6 +62,6 @@ def padded_ids_note(accepted: pl.DataFrame, several_files: bool, fmt: str, n: in
     out = []
     for file, row, user, item in rows.head(n).select("source_file", "source_row", "user_id", "item_id").iter_rows():
         ids = [f"{name} {value!r}" for name, value in (("user_id", user), ("item_id", item)) if value != value.strip()]
-        out.append(f"{_row_name(file, row, several_files, fmt)}: {', '.join(ids)}")
+        out.append(f"{_row_name(file, row, files, fmt)}: {', '.join(ids)}")
     return (f"{len(rows)} accepted row(s) have an id with white space around it, kept as given (' i1' and 'i1' are "
             f"two items): {'; '.join(out)}{'; ...' if len(rows) > n else ''}")

@@ -465,6 +465,8 @@ def test_rejected_rows_are_counted_on_stderr(tmp_path: Path, capsys) -> None:
         "  line 3: bad_timestamp (timestamp: soon)",
         "  line 4: missing_user (user_id is empty)",
         "  line 5: duplicate_event (the same event as source_row 2)",
+        "66.7% of the rows were rejected: the pipeline refuses a load of more than max_rejected_share (0.05 by "
+        "default); read all the same",
         "events from 2026-03-01 to 2026-03-01 (UTC days)",
     ]
     # epoch seconds read as milliseconds: the days say so
@@ -721,6 +723,21 @@ def test_event_types_are_modelled_as_the_pipeline_models_them(tmp_path: Path, ca
                                         "out; --event-types names types that no event has: 'refund'")
     code, _, err = _run(capsys, "sequences", "--data", str(path), "--event-types", "purchase")
     assert code == 2 and "--event-types needs --event-type-column" in err
+
+
+def test_rejected_rows_name_the_file_within_the_loads_folder_and_a_share_the_pipeline_refuses(tmp_path, capsys):
+    """Every day's file of a Spark-style layout is part-0.csv: the first rejected rows named only that. They now
+    name the file's path in the folder of the load's files. A rejected share above the pipeline's default
+    max_rejected_share was read without a word: the command line reads it all the same, and says so."""
+    for day, rows in (("01", f"u1,a,{T0}\nu1,b,{T0 + 1}\n"), ("02", f"u2,a,{T0}\nu2,b,x\n")):
+        _write((tmp_path / f"dt=2026-03-{day}").mkdir() or tmp_path / f"dt=2026-03-{day}" / "part-0.csv",
+               f"user_id,item_id,timestamp\n{rows}")
+    code, _, err = _run(capsys, "sequences", "--data", str(tmp_path / "*" / "part-0.csv"))
+    assert code == 0 and "\n  dt=2026-03-02/part-0.csv line 3: bad_timestamp (timestamp: x)\n" in err
+    assert "25.0% of the rows were rejected: the pipeline refuses a load of more than max_rejected_share (0.05 by " \
+           "default); read all the same" in err
+    code, _, err = _run(capsys, "sequences", "--data", str(tmp_path / "dt=2026-03-02" / "part-0.csv"))
+    assert code == 0 and "\n  line 3: bad_timestamp (timestamp: x)\n" in err  # one file: no name
 
 
 def test_evaluate_json_gives_null_for_a_model_whose_scores_are_not_finite(tmp_path: Path, capsys) -> None:
