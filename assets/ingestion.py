@@ -28,7 +28,7 @@ from assets.load_advice import (
 )
 from assets.metadata import expectation_results, failed_expectations, metric, table, warehouse_table
 from elcrec_core.data import warehouse
-from elcrec_core.data.files import SourceReadError
+from elcrec_core.data.files import SourceReadError, byte_copies
 from elcrec_core.data.ingestion import (
     EventsBeforeStart,
     LoadReport,
@@ -151,6 +151,12 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         context.log.info(f"overwrite_day: withdrew the rows of {len(report.withdrawn_files)} file(s) that an earlier "
                          f"load of {context.partition_key} read and that are gone from disk: "
                          f"{', '.join(report.withdrawn_files[:5])}{', ...' if len(report.withdrawn_files) > 5 else ''}")
+    if copies := byte_copies([Path(file) for file in batch.files if file != warehouse.SYNTHETIC_SOURCE_FILE]):
+        context.log.warning(  # right for the sequences, which use an event once, but likely not meant
+            f"{len(copies)} file(s) of this load are byte copies of another: " + ", ".join(
+                f"{copy} (of {first.name})" for copy, first in list(copies.items())[:5])
+            + ". Each file's rows are stored (raw_interactions counts them twice); the sequences use each event once. "
+              "Remove the copy where it is not meant")
     if padded := padded_ids_note(check.accepted, batch.files if len(batch.files) > 1 else None, source.format):
         context.log.warning(padded)
     other_rules = files_under_other_rules(batch, storage.warehouse)

@@ -4,7 +4,9 @@ lines before a parser sees them and notes where each record starts."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -200,3 +202,28 @@ def delimiter_hint(columns: list[str], delimiter: str) -> str:
         return ""
     found = [d for d in _DELIMITERS if d != delimiter and d in columns[0]]
     return f"; the header holds {found[0]!r}: is that the delimiter?" if found else ""
+
+
+def byte_copies(files: list[Path]) -> dict[Path, Path]:
+    """Each of ``files`` whose bytes equal those of a file before it in the list (a delivery copied under a second
+    name), with that first file. Only files of equal size are read, once each (SHA-256); a file that cannot be
+    read (gone since) is none."""
+    by_size: dict[int, list[Path]] = {}
+    for file in files:
+        with contextlib.suppress(OSError):
+            by_size.setdefault(file.stat().st_size, []).append(file)
+    copies: dict[Path, Path] = {}
+    for same_size in (group for group in by_size.values() if len(group) > 1):
+        first_of: dict[bytes, Path] = {}
+        for file in same_size:
+            try:
+                with file.open("rb") as handle:
+                    digest = hashlib.file_digest(handle, "sha256").digest()
+            except OSError:
+                continue
+            if digest in first_of:
+                copies[file] = first_of[digest]
+            else:
+                first_of[digest] = file
+    return copies
+

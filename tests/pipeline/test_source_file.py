@@ -825,6 +825,27 @@ def test_overwrite_day_withdraws_the_files_of_a_day_rewritten_under_new_names(tm
             == (date(2026, 1, 30), 3, 1)  # bbbb's row of the load before, aaaa's 2 rows and its rejected one
 
 
+def test_a_byte_copy_of_a_file_in_the_same_load_warns(tmp_path):
+    """A day's part-1 that is a byte copy of its part-0 was stored for each with no word (the sequences use an event
+    once, but raw_interactions counts it twice): the load warns, naming the copy and its original."""
+    day = tmp_path / "team" / "events" / "dt=2026-01-31"
+    day.mkdir(parents=True)
+    text = "user_id,item_id,timestamp\nu1,a,2026-01-31T10:00:00Z\nu2,b,2026-01-31T11:00:00Z\n"
+    for name in ("part-0.csv", "part-1.csv"):
+        (day / name).write_text(text)
+    (day / "part-2.csv").write_text(text.replace("u2", "u3"))  # the same size, other bytes: no copy
+    settings = {"format": "csv", "path": "events/dt={date}/*.csv", "timestamp_format": "iso8601"}
+    (tmp_path / "team" / "source.yaml").write_text(yaml.safe_dump(settings))
+    instance = dg.DagsterInstance.ephemeral()
+    result = ingest(tmp_path / "data", SourceFile(path=str(tmp_path / "team" / "source.yaml")), "2026-01-31",
+                    instance=instance)
+    warnings = [entry.user_message for entry in instance.all_logs(result.run_id) if entry.level == logging.WARNING]
+    assert result.success and [w for w in warnings if "byte copies" in w] == [
+        f"1 file(s) of this load are byte copies of another: {(day / 'part-1.csv').resolve()} (of part-0.csv). Each "
+        "file's rows are stored (raw_interactions counts them twice); the sequences use each event once. Remove the "
+        "copy where it is not meant"]
+
+
 def test_a_delivery_that_came_after_its_days_run_is_flagged_until_its_day_runs(team, tmp_path):
     """The schedule's run of a day whose {date} file had not come failed (no retries, and the schedule asks once);
     the file then came, and no later day loaded it or said so: its events were in no day's sequences."""
