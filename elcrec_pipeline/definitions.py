@@ -10,7 +10,7 @@ import dagster as dg
 from assets import challengers, evaluation, ingestion, profiling, recommendations, sequences, serving, training
 from assets.daily import configured_partitions
 from elcrec_core.data.warehouse import lock_wait_seconds
-from elcrec_pipeline.jobs import check_run_config_file, daily_retrain_job, ingestion_job
+from elcrec_pipeline.jobs import check_run_config_file, ingestion_job, retrain_job
 from elcrec_pipeline.resources import ComputeDevice, SourceFile, Storage
 from elcrec_pipeline.schedules import retrain_schedule
 from elcrec_pipeline.sensors import source_file_sensor
@@ -28,7 +28,7 @@ def defs() -> dg.Definitions:
         assets=dg.map_asset_specs(lambda spec: spec.replace_attributes(partitions_def=partitions),
                                   dg.load_assets_from_modules(_modules)),
         asset_checks=dg.load_asset_checks_from_modules(_modules),
-        jobs=[daily_retrain_job, ingestion_job],
+        jobs=[retrain_job(partitions), ingestion_job],
         schedules=[retrain_schedule()],
         sensors=[source_file_sensor],
         resources={"storage": Storage(), "device": ComputeDevice(), "source_file": SourceFile()},

@@ -15,15 +15,25 @@ RETRAIN_CRON_ENV = "ELCREC_RETRAIN_CRON"
 RUN_CONFIG_ENV = "ELCREC_RUN_CONFIG"
 RUN_CONFIG_SECTIONS = frozenset({"ops", "resources", "execution", "loggers"})
 
-# One process per run: the stages are sequential and share the warehouse, so separate step processes only add
-# start-up time (about 5 s instead of 12 s for a small job).
-daily_retrain_job = dg.define_asset_job(
-    "daily_retrain_job",
-    selection=dg.AssetSelection.all(),
-    executor_def=dg.in_process_executor,
-    description="Ingest the day, rebuild sequences, retrain (warm start), fit the challengers, choose the serving "
-                "model, evaluate, profile intents, recommend.",
-)
+RETRAIN_JOB = "daily_retrain_job"
+
+
+def retrain_job(partitions: dg.DailyPartitionsDefinition) -> dg.UnresolvedAssetJobDefinition:
+    """The job that runs every asset for a day of ``partitions``. A run made for a day by Dagster (a job backfill,
+    ``dagster job backfill``, the launchpad) starts from the run config of ``ELCREC_RUN_CONFIG``
+    (:func:`run_config_file`, read then), as the schedule's and the sensor's runs do; ``dagster job execute`` takes
+    it with ``-c``."""
+    # One process per run: the stages are sequential and share the warehouse, so separate step processes only add
+    # start-up time (about 5 s instead of 12 s for a small job).
+    return dg.define_asset_job(
+        RETRAIN_JOB,
+        selection=dg.AssetSelection.all(),
+        executor_def=dg.in_process_executor,
+        config=dg.PartitionedConfig(partitions, run_config_for_partition_key_fn=lambda _day: run_config_file()),
+        description="Ingest the day, rebuild sequences, retrain (warm start), fit the challengers, choose the "
+                    f"serving model, evaluate, profile intents, recommend; with the run config of {RUN_CONFIG_ENV} "
+                    "where set.",
+    )
 
 ingestion_job = dg.define_asset_job(
     "ingestion_job",
@@ -68,7 +78,7 @@ def run_config_file() -> dict[str, Any]:
 
 
 def check_run_config_file(definitions: dg.Definitions) -> None:
-    """Check the run config of ``ELCREC_RUN_CONFIG`` (:func:`run_config_file`) for :data:`daily_retrain_job` of
+    """Check the run config of ``ELCREC_RUN_CONFIG`` (:func:`run_config_file`) for :func:`retrain_job` of
     ``definitions`` when the code location loads: Dagster's check of the names and types (``epoch`` for ``epochs``
     failed each run that the schedule or the sensor started) and :func:`run_config_problems` but the devices (the
     runs may go to other machines: their first step checks them). Raises ValueError naming the variable and each
@@ -76,7 +86,7 @@ def check_run_config_file(definitions: dg.Definitions) -> None:
     config = run_config_file()
     if not config:
         return
-    job = definitions.resolve_job_def(daily_retrain_job.name)
+    job = definitions.resolve_job_def(RETRAIN_JOB)
     try:
         resolved = dg.validate_run_config(job, config)  # with the values of {env: NAME}
     except dg.DagsterInvalidConfigError as err:  # an {env: NAME} not set here too: its message without the trace

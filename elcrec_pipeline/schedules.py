@@ -9,13 +9,13 @@ import dagster as dg
 
 from assets.daily import START_DATE_ENV, configured_partitions
 from elcrec_core.data.source_config import day_files
-from elcrec_pipeline.jobs import RETRAIN_CRON_ENV, RUN_CONFIG_ENV, daily_retrain_job, retrain_time, run_config_file
+from elcrec_pipeline.jobs import RETRAIN_CRON_ENV, RETRAIN_JOB, RUN_CONFIG_ENV, retrain_time, run_config_file
 from elcrec_pipeline.resources import SourceFile
 from elcrec_pipeline.sensors import retrained_since
 
 
 def retrain_schedule() -> dg.ScheduleDefinition:
-    """The daily schedule of :data:`daily_retrain_job` at the time of ``ELCREC_RETRAIN_CRON`` (default 02:00 UTC),
+    """The daily schedule of ``daily_retrain_job`` (:func:`~elcrec_pipeline.jobs.retrain_job`) at the time of ``ELCREC_RETRAIN_CRON`` (default 02:00 UTC),
     read when called (the code location loads). Each tick runs the partition of the day that has just ended,
     with the run config of ``ELCREC_RUN_CONFIG`` (:func:`run_config_file`). It skips a day before the partitions'
     start, and a day whose ``{date}`` files (the source settings' path) a run that retrains has trained on as they
@@ -24,7 +24,7 @@ def retrain_schedule() -> dg.ScheduleDefinition:
     every day where the source settings file cannot be read."""
     minute, hour = retrain_time(dg.EnvVar(RETRAIN_CRON_ENV).get_value() or "0 2 * * *")
 
-    @dg.schedule(job=daily_retrain_job, cron_schedule=f"{minute} {hour} * * *", name="daily_retrain_schedule",
+    @dg.schedule(job_name=RETRAIN_JOB, cron_schedule=f"{minute} {hour} * * *", name="daily_retrain_schedule",
                  execution_timezone="UTC", description="daily_retrain_job for the day that has just ended (UTC), "
                  f"with the run config of {RUN_CONFIG_ENV} where set; skips a day whose {{date}} files a run has "
                  "already trained on as they are (the sensor's), or one queued or running for the day.")

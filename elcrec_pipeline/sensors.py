@@ -10,7 +10,7 @@ import dagster as dg
 from assets.daily import configured_partitions
 from assets.training import elcrec_model
 from elcrec_core.data.source_config import day_files
-from elcrec_pipeline.jobs import RUN_CONFIG_ENV, daily_retrain_job, run_config_file
+from elcrec_pipeline.jobs import RETRAIN_JOB, RUN_CONFIG_ENV, run_config_file
 from elcrec_pipeline.resources import SourceFile, files_version
 
 LOOKBACK_DAYS = 7  # the days a tick looks at: older days are a backfill's work
@@ -23,7 +23,7 @@ GOING = (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.Dagster
 
 
 @dg.sensor(
-    job=daily_retrain_job,
+    job_name=RETRAIN_JOB,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.STOPPED,
     description=f"Requests the day's partition of daily_retrain_job when the source settings file's '{{date}}' "
@@ -103,7 +103,7 @@ def retrains(run: dg.DagsterRun) -> bool:
     --select raw_interactions``, the UI on one asset, ``daily_retrain_job`` with a subset that leaves training out)."""
     if run.asset_selection:
         return elcrec_model.key in run.asset_selection
-    return run.job_name == daily_retrain_job.name
+    return run.job_name == RETRAIN_JOB
 
 
 def settled(files: list[Path]) -> bool:

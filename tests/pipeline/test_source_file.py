@@ -321,7 +321,7 @@ def test_a_bad_source_file_fails_at_once_and_names_the_file_or_field(team, tmp_p
 def test_the_schedule_and_the_sensor_carry_the_run_config_file_where_one_is_set(tmp_path, monkeypatch):
     """Without ELCREC_RUN_CONFIG a scheduled run carries no config (the source file applies); with it, the
     schedule and the sensor give each run that file's run config (a preset, the device's threads), read at each
-    tick. A missing file, or a relative path, is an error that names the variable, there and when the code location
+    tick, and so does a job backfill. A missing file, or a relative path, is an error that names the variable, there and when the code location
     loads."""
     location = defs()
     schedule = location.resolve_schedule_def("daily_retrain_schedule")
@@ -333,12 +333,17 @@ def test_the_schedule_and_the_sensor_carry_the_run_config_file_where_one_is_set(
             (request,) = schedule.evaluate_tick(tick).run_requests
         return request
 
+    # a run that Dagster makes for a day (dagster job backfill, a job backfill in the UI, the launchpad) starts from
+    # the job's config for the day: it carried none, so a backfill trained with the defaults on every core
+    job = location.resolve_job_def("daily_retrain_job")
     assert scheduled().partition_key == "2026-01-31" and not scheduled().run_config
+    assert job.partitioned_config.get_run_config_for_partition_key("2026-01-30") == {}
     run_config = {"ops": {"elcrec_model": {"config": {"preset": "beauty"}}},
                   "resources": {"device": {"config": {"threads": 1}}}}
     (tmp_path / "run.yaml").write_text(yaml.safe_dump(run_config))
     monkeypatch.setenv("ELCREC_RUN_CONFIG", str(tmp_path / "run.yaml"))
     assert scheduled().run_config == run_config
+    assert job.partitioned_config.get_run_config_for_partition_key("2026-01-30") == run_config  # read then
     logs = tmp_path / "logs"
     logs.mkdir()
     yesterday = (date.today() - timedelta(days=1)).isoformat()
