@@ -147,6 +147,11 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         report = store_checked(batch, storage.warehouse, file_day,  # the day of a {date} file's untimed events
                                overwrite_day=config.overwrite_day)
     context.log.info(f"loaded {report.accepted} events, rejected {report.rejected} of {report.rows_in}")
+    if 0 < 2 * report.rows_in <= (before := report.replaced + report.replaced_rejected):  # not all there yet?
+        context.log.warning(f"this load's files hold {report.rows_in} rows, where their earlier loads stored {before}: "
+                            "a file cut short (still being written) or a partial delivery replaces the whole one "
+                            "(write files under a temporary name and rename them when complete); load the day again "
+                            "once they are whole")
     if report.withdrawn_files:  # the day rewritten under new names: its old files' rows go
         context.log.info(f"overwrite_day: withdrew the rows of {len(report.withdrawn_files)} file(s) that an earlier "
                          f"load of {context.partition_key} read and that are gone from disk: "

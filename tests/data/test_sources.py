@@ -76,6 +76,8 @@ def test_rating_and_event_type_columns(tmp_path: Path) -> None:
         ("iso8601", "2026-03-01T12:00:00.5-0000", datetime(2026, 3, 1, 12, 0, 0, 500000)),
         ("iso8601", "2026-03-31", datetime(2026, 3, 31)),  # no time, no offset: -31 is the day
         ("iso8601", "2026-03-01T17:30:00.123456+05:30:00", datetime(2026, 3, 1, 12, 0, 0, 123456)),
+        ("iso8601", "2026-03-01 12:00", T0),  # no seconds: a whole time
+        ("iso8601", "2026-03-01 13:00:00 CET", T0),  # a zone's name
     ],
 )
 def test_timestamp_formats(tmp_path: Path, fmt: str, raw: str, expected: datetime) -> None:
@@ -99,7 +101,11 @@ def test_timestamp_formats(tmp_path: Path, fmt: str, raw: str, expected: datetim
                                           ("iso8601", "2026-01-01 10:00:00.5+2500"),
                                           ("iso8601", "2026-01-01T10:00+24"),
                                           ("iso8601", "2026-01-01T10:00:00+05:99:00"),
-                                          ("iso8601", "2026-01-01T10:00:00+05:30:99")])
+                                          ("iso8601", "2026-01-01T10:00:00+05:30:99"),
+                                          # a time cut short (a file still being written) read as 09:00, 09:03
+                                          # and 09:27:05 where 09:27:51+01:00 was meant
+                                          ("iso8601", "2026-12-03T09:"), ("iso8601", "2026-12-03T09:3"),
+                                          ("iso8601", "2026-12-03T09:27:5"), ("iso8601", "2026-12-03 09:27:51.")])
 def test_unparseable_timestamps_are_flagged_not_dropped(tmp_path: Path, fmt: str, raw: str) -> None:
     path = _write(tmp_path / "e.csv", f"user_id,item_id,timestamp\nu,i,{raw}\nu,i,\n")
     frame = read_source(SourceConfig(format="csv", path=str(path), timestamp_format=fmt))

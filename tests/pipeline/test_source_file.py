@@ -830,6 +830,19 @@ def test_overwrite_day_withdraws_the_files_of_a_day_rewritten_under_new_names(tm
             == (date(2026, 1, 30), 3, 1)  # bbbb's row of the load before, aaaa's 2 rows and its rejected one
 
 
+def test_a_file_cut_short_since_its_last_load_warns(team, tmp_path):
+    """A file caught while still being written replaced its whole earlier load with no word (the day shrank from 694
+    rows to 278): a load whose files hold half the rows or fewer that their earlier loads stored warns."""
+    source, day = SourceFile(path=str(team / "source.yaml")), team / "logs" / "2026-01-30.csv"
+    assert ingest(tmp_path / "data", source, "2026-01-30").success
+    day.write_text("\n".join(day.read_text().splitlines()[:3]) + "\n")  # 2 of its 4 rows
+    instance = dg.DagsterInstance.ephemeral()
+    result = ingest(tmp_path / "data", source, "2026-01-30", instance=instance)
+    warnings = [entry.user_message for entry in instance.all_logs(result.run_id) if entry.level == logging.WARNING]
+    assert result.success and "this load's files hold 2 rows, where their earlier loads stored 4: a file cut short " \
+                              "(still being written) or a partial delivery replaces the whole one" in " ".join(warnings)
+
+
 def test_a_byte_copy_of_a_file_in_the_same_load_warns(tmp_path):
     """A day's part-1 that is a byte copy of its part-0 was stored for each with no word (the sequences use an event
     once, but raw_interactions counts it twice): the load warns, naming the copy and its original."""
