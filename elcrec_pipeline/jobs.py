@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -78,21 +80,39 @@ def run_config_file() -> dict[str, Any]:
 
 
 def check_run_config_file(definitions: dg.Definitions) -> None:
-    """Check the run config of ``ELCREC_RUN_CONFIG`` (:func:`run_config_file`) for :func:`retrain_job` of
-    ``definitions`` when the code location loads: Dagster's check of the names and types (``epoch`` for ``epochs``
-    failed each run that the schedule or the sensor started) and :func:`run_config_problems` but the devices (the
-    runs may go to other machines: their first step checks them). Raises ValueError naming the variable and each
-    problem."""
+    """Check the run config of ``ELCREC_RUN_CONFIG`` for :func:`retrain_job` of ``definitions`` when the code
+    location loads (:func:`checked_run_config`). Raises ValueError naming the variable and each problem."""
+    checked_run_config(definitions.resolve_job_def(RETRAIN_JOB))
+
+
+def checked_run_config(job: dg.JobDefinition) -> dict[str, Any]:
+    """The run config of ``ELCREC_RUN_CONFIG`` (:func:`run_config_file`), checked for ``job``: Dagster's check of the
+    names and types (``epoch`` for ``epochs`` failed each run that the schedule or the sensor started) and
+    :func:`run_config_problems` but the devices (the runs may go to other machines: their first step checks them).
+    Raises ValueError naming the variable and each problem: when the code location loads, and at each tick of the
+    schedule and the sensor (the file may change while they run)."""
     config = run_config_file()
     if not config:
-        return
-    job = definitions.resolve_job_def(RETRAIN_JOB)
+        return config
     try:
         resolved = dg.validate_run_config(job, config)  # with the values of {env: NAME}
     except dg.DagsterInvalidConfigError as err:  # an {env: NAME} not set here too: its message without the trace
-        problems = [" ".join(error.message.split("\n\nStack Trace")[0].split()) for error in err.errors]
+        problems = [_without_schema(" ".join(error.message.split("\n\nStack Trace")[0].split()))
+                    for error in err.errors]
     else:
         problems = run_config_problems(resolved, devices=False)  # runs may go to machines with other devices
     if problems:
         raise ValueError(f"{RUN_CONFIG_ENV}={dg.EnvVar(RUN_CONFIG_ENV).get_value()!r}: its run config does not fit "
                          f"{job.name}: {'; '.join(problems)}")
+    return config
+
+
+def _without_schema(message: str) -> str:
+    """Dagster's message of an unexpected config entry without the whole schema it lists (2 KB for
+    ``elcrec_model``): the entry, its path, and the known name closest to it."""
+    found = re.fullmatch(r'(Received unexpected config entry "([^"]*)" at path [^.]*)\. Expected: "(.*)"\.?', message)
+    if found is None:
+        return message
+    names = re.findall(r"([A-Za-z_][A-Za-z0-9_]*)\?:", found[3])
+    close = difflib.get_close_matches(found[2], names, n=1)
+    return f"{found[1]}: did you mean {close[0]!r}?" if close else f"{found[1]}; known: {', '.join(names)}"

@@ -9,15 +9,16 @@ import dagster as dg
 
 from assets.daily import START_DATE_ENV, configured_partitions
 from elcrec_core.data.source_config import day_files
-from elcrec_pipeline.jobs import RETRAIN_CRON_ENV, RETRAIN_JOB, RUN_CONFIG_ENV, retrain_time, run_config_file
+from elcrec_pipeline.jobs import RETRAIN_CRON_ENV, RETRAIN_JOB, RUN_CONFIG_ENV, checked_run_config, retrain_time
 from elcrec_pipeline.resources import SourceFile
 from elcrec_pipeline.sensors import retrained_since
 
 
 def retrain_schedule() -> dg.ScheduleDefinition:
-    """The daily schedule of ``daily_retrain_job`` (:func:`~elcrec_pipeline.jobs.retrain_job`) at the time of ``ELCREC_RETRAIN_CRON`` (default 02:00 UTC),
-    read when called (the code location loads). Each tick runs the partition of the day that has just ended,
-    with the run config of ``ELCREC_RUN_CONFIG`` (:func:`run_config_file`). It skips a day before the partitions'
+    """The daily schedule of ``daily_retrain_job`` (:func:`~elcrec_pipeline.jobs.retrain_job`) at the time of
+    ``ELCREC_RETRAIN_CRON`` (default 02:00 UTC), read when called (the code location loads). Each tick runs the
+    partition of the day that has just ended, with the run config of ``ELCREC_RUN_CONFIG``, checked
+    (:func:`~elcrec_pipeline.jobs.checked_run_config`: a tick fails naming the variable). It skips a day before the partitions'
     start, and a day whose ``{date}`` files (the source settings' path) a run that retrains has trained on as they
     are now, or is queued or running for (:func:`retrained_since`: the sensor's, a backfill's), so that with the
     sensor on too a day is not trained twice. A day whose file has not come is run, and fails by name, and so is
@@ -36,7 +37,8 @@ def retrain_schedule() -> dg.ScheduleDefinition:
         if (files := _day_files(source_file, day)) and retrained_since(context.instance, day, files):
             return dg.SkipReason(f"{day}: a run that retrains has trained on its files as they are, or is queued or "
                                  f"running for the day (the sensor's, a backfill's): {', '.join(map(str, files))}")
-        return dg.RunRequest(run_key=day, partition_key=day, run_config=run_config_file())
+        return dg.RunRequest(run_key=day, partition_key=day,
+                             run_config=checked_run_config(context.repository_def.get_job(RETRAIN_JOB)))
 
     return daily_retrain_schedule
 

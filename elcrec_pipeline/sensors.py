@@ -10,7 +10,7 @@ import dagster as dg
 from assets.daily import configured_partitions
 from assets.training import elcrec_model
 from elcrec_core.data.source_config import day_files
-from elcrec_pipeline.jobs import RETRAIN_JOB, RUN_CONFIG_ENV, run_config_file
+from elcrec_pipeline.jobs import RETRAIN_JOB, RUN_CONFIG_ENV, checked_run_config
 from elcrec_pipeline.resources import SourceFile, files_version
 
 LOOKBACK_DAYS = 7  # the days a tick looks at: older days are a backfill's work
@@ -48,7 +48,7 @@ def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceF
             settling.append(day)
         elif files and not retrained_since(context.instance, day, files):
             requests.append(dg.RunRequest(partition_key=day, run_key=f"{day}:{files_version(files)}",
-                                          run_config=run_config_file(),
+                                          run_config=checked_run_config(context.repository_def.get_job(RETRAIN_JOB)),
                                           tags={"elcrec/source_file": ", ".join(map(str, files))}))
     if settling and not requests:
         return dg.SensorResult(skip_reason=f"files changed in the last {SETTLE_SECONDS} s, waiting: "

@@ -69,6 +69,7 @@ def ingest(data_dir: Path, source: SourceFile, day: str, run_config: dict | None
 
 def sensor_tick(source: SourceFile, instance: dg.DagsterInstance | None = None) -> dg.SensorResult:
     return source_file_sensor(dg.build_sensor_context(resources={"source_file": source},
+                                                      repository_def=defs().get_repository_def(),
                                                       instance=instance or dg.DagsterInstance.ephemeral()))
 
 
@@ -352,6 +353,17 @@ def test_the_schedule_and_the_sensor_carry_the_run_config_file_where_one_is_set(
     source = SourceFile(path=str(tmp_path / "source.yaml"))
     (request,) = sensor_tick(source).run_requests
     assert request.partition_key == yesterday and request.run_config == run_config
+    # edited while the code location runs (its load checked the file): each tick checks it again, in a line
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump({"ops": {"elcrec_model": {"config": {"epoch": 2}}}}))
+    with pytest.raises(ValueError) as refused:
+        source_file_sensor(dg.build_sensor_context(resources={"source_file": source}, repository_def=repository,
+                                                   instance=dg.DagsterInstance.ephemeral()))
+    assert str(refused.value) == (f"ELCREC_RUN_CONFIG='{tmp_path / 'run.yaml'}': its run config does not fit "
+                                  "daily_retrain_job: Received unexpected config entry \"epoch\" at path "
+                                  "root:ops:elcrec_model:config: did you mean 'epochs'?")
+    with pytest.raises(Exception) as info:  # Dagster wraps the schedule's
+        scheduled()
+    assert str(info.value.__cause__) == str(refused.value)
     monkeypatch.setenv("ELCREC_RUN_CONFIG", str(tmp_path / "missing.yaml"))
     with pytest.raises(Exception) as info:  # Dagster wraps it in an error of the schedule's evaluation
         scheduled()
