@@ -203,8 +203,14 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         metadata["item_metadata"] = table([metadata_counts], ITEM_METADATA_COUNTS)
     late = _late_deliveries(config.path, start.date(), context.partition_key, storage,
                             days_in_progress(context.instance))
-    if late:
-        context.log.warning(_late_note(late, context.partition_key))
+    missing = _days_without_files(config.path, start.date(), context.partition_key, context.instance
+                                  .get_materialized_partitions(context.asset_key) - {context.partition_key},
+                                  days_in_progress(context.instance))
+    notes = [note for note in (late and _late_note(late, context.partition_key),
+                               missing and _missing_note(missing, context.partition_key)) if note]
+    unloaded = sentences(*notes) if notes else ""
+    if unloaded:
+        context.log.warning(unloaded)
     metadata["earlier_days_not_loaded"] = dg.MetadataValue.int(len(late))
     yield dg.MaterializeResult(
         data_version=dg.DataVersion(digest(config.model_dump(), files)),
@@ -212,10 +218,11 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         check_results=[dg.AssetCheckResult(check_name="interaction_expectations", passed=True,
                                            metadata=expectation_results(expectations)),
                        dg.AssetCheckResult(
-                           check_name="earlier_days_loaded", passed=not late, severity=dg.AssetCheckSeverity.WARN,
-                           description=_late_note(late, context.partition_key) if late else None,
+                           check_name="earlier_days_loaded", passed=not unloaded,
+                           severity=dg.AssetCheckSeverity.WARN, description=unloaded or None,
                            metadata={"files_not_loaded": dg.MetadataValue.int(len(late)),
-                                     "first_files": dg.MetadataValue.text(", ".join(map(str, late[:10])) or "none")}),
+                                     "first_files": dg.MetadataValue.text(", ".join(map(str, late[:10])) or "none"),
+                                     "days_without_files": dg.MetadataValue.text(", ".join(missing) or "none")}),
                        _events_on_their_day(config.path, report, context.partition_key),
                        _metadata_matches(warehouse.item_metadata_coverage(storage.warehouse)),
                        _categories_split(items, item_metadata)],
@@ -287,12 +294,32 @@ def _late_deliveries(pattern: str | None, first: date, partition: str, storage: 
     return never_loaded([file for day in days for file in day_files(pattern, day)], storage.warehouse)
 
 
+def _days_without_files(pattern: str | None, first: date, partition: str, loaded: set[str],
+                        busy: set[str]) -> list[str]:
+    """The days of the :data:`LATE_DAYS` before ``partition`` (from ``first``, the partitions' start), after the
+    first day ``loaded`` (those with a load of ``raw_interactions``) and but the days ``busy``, for which
+    ``pattern`` (a source path with ``{date}``) names no file and that no load has read: a delivery that never came;
+    none for a path without ``{date}``, or before a first load."""
+    if not pattern or "{date}" not in pattern or not loaded:
+        return []
+    last, since = date.fromisoformat(partition), min(loaded)
+    days = [(last - timedelta(days=n)).isoformat() for n in range(min(LATE_DAYS, (last - first).days), 0, -1)]
+    return [day for day in days if day > since and day not in loaded | busy and not day_files(pattern, day)]
+
+
 def _late_note(late: list[Path], partition: str) -> str:
     shown = ", ".join(map(str, late[:5])) + (f", ... ({len(late)} in all)" if len(late) > 5 else "")
     return (f"{len(late)} file(s) of the {LATE_DAYS} days before {partition} are on disk but no load has read them "
             f"(a delivery that came after its day's run, which failed without it; one refused by its checks; a day "
             f"never run): their events are in no day's sequences. Run their days (daily_retrain_job, or a "
             f"backfill), then this day again: {shown}")
+
+
+def _missing_note(missing: list[str], partition: str) -> str:
+    shown = ", ".join(missing[:5]) + (f", ... ({len(missing)} in all)" if len(missing) > 5 else "")
+    return (f"{len(missing)} day(s) before {partition} have no file and no load (a delivery that never came): "
+            f"{shown}. Their events, if any, are in no day's sequences: deliver them (a day without events: an empty "
+            "file, with min_rows: 0) and run their days, then this day again")
 
 
 RAW_COLUMNS = {

@@ -907,6 +907,31 @@ def test_a_delivery_that_came_after_its_days_run_is_flagged_until_its_day_runs(t
     assert (check.passed, count) == (True, 0)
 
 
+def test_a_day_whose_file_never_came_is_flagged_by_the_days_after_it(team, tmp_path):
+    """12-01 ran while 11-30 had no file, and every check passed: earlier_days_loaded counted only the files that
+    exist. A day after the first load with neither a file nor a load of its own is now named, until it loads; the
+    days before the first load are not (a log that starts after the partitions)."""
+    source = SourceFile(path=str(team / "source.yaml"))
+    (team / "logs" / "2026-01-28.csv").write_text("user_id,item_id,timestamp\nu9,a,2026-01-28T10:00:00Z\n")
+    with dg.instance_for_test() as instance:
+        def check_of(day: str) -> dg.AssetCheckEvaluation:
+            result = ingest(tmp_path / "data", source, day, instance=instance)
+            return next(e for e in result.get_asset_check_evaluations() if e.check_name == "earlier_days_loaded")
+
+        assert check_of("2026-01-28").passed  # the first load: the days before it are not missed
+        first = check_of("2026-01-31")
+        assert not first.passed and first.metadata["days_without_files"].value == "2026-01-29"
+        assert first.description.startswith("1 file(s) of the 31 days before 2026-01-31 are on disk but no load has "
+                                            "read them")  # 01-30's
+        assert first.description.endswith(
+            "1 day(s) before 2026-01-31 have no file and no load (a delivery that never came): 2026-01-29. Their "
+            "events, if any, are in no day's sequences: deliver them (a day without events: an empty file, with "
+            "min_rows: 0) and run their days, then this day again")
+        assert check_of("2026-01-30").metadata["days_without_files"].value == "2026-01-29"
+        (team / "logs" / "2026-01-29.csv").write_text("user_id,item_id,timestamp\nu9,b,2026-01-29T10:00:00Z\n")
+        assert check_of("2026-01-29").passed and check_of("2026-01-31").passed
+
+
 def test_a_source_in_another_encoding_loads_with_its_encoding_setting(team, tmp_path):
     (team / "logs" / "2026-01-31.csv").write_bytes("user_id,item_id,timestamp\nJosé,café,2026-01-31T09:00:00Z\n"
                                                    .encode("latin-1"))
