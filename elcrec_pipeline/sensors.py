@@ -17,6 +17,7 @@ LOOKBACK_DAYS = 7  # the days a tick looks at: older days are a backfill's work
 # a day's files must have been left unchanged this long before its run starts: a file still being written (or
 # copied in over several ticks) would otherwise start a run, and another each time it grew
 SETTLE_SECONDS = 60
+RUN_KEY_TAG = "dagster/run_key"  # the tag of a sensor's run: its run key
 LOADS_LOOKED_AT = 20  # a day's latest loads (and models) that retrained_since reads
 GOING = (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
          dg.DagsterRunStatus.STARTED)  # a run queued or going: it has not loaded the day's files yet, or it trains
@@ -41,22 +42,28 @@ def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceF
         return dg.SensorResult(skip_reason=f"the source settings ({source_file.location() or 'none'}) name no "
                                            "path with '{date}'")
     days = configured_partitions().get_partition_keys()[-LOOKBACK_DAYS:]
-    requests, settling = [], []
+    requests, settling, failed = [], [], []
     for day in days:
         files = day_files(pattern, day)
         if files and not settled(files):
             settling.append(day)
         elif files and not retrained_since(context.instance, day, files):
-            requests.append(dg.RunRequest(partition_key=day, run_key=f"{day}:{files_version(files)}",
+            key = f"{day}:{files_version(files)}"
+            if context.instance.get_run_ids(dg.RunsFilter(tags={RUN_KEY_TAG: key}), limit=1):
+                failed.append(day)  # its run of these files ended without a model: Dagster would skip it, each tick
+                continue
+            requests.append(dg.RunRequest(partition_key=day, run_key=key,
                                           run_config=checked_run_config(context.repository_def.get_job(RETRAIN_JOB)),
                                           tags={"elcrec/source_file": ", ".join(map(str, files))}))
-    if settling and not requests:
+    if requests:
+        return dg.SensorResult(run_requests=requests)
+    failed_note = (f"; the sensor's run of the files of {', '.join(failed)} ended without a model: run the day again, "
+                   "or change its files" if failed else "")
+    if settling:
         return dg.SensorResult(skip_reason=f"files changed in the last {SETTLE_SECONDS} s, waiting: "
-                                           f"{', '.join(settling)} ({pattern})")
-    if not requests:
-        return dg.SensorResult(skip_reason=f"no file for the last {LOOKBACK_DAYS} days that a run has not trained "
-                                           f"on since it last changed: {pattern}")
-    return dg.SensorResult(run_requests=requests)
+                                           f"{', '.join(settling)} ({pattern}){failed_note}")
+    return dg.SensorResult(skip_reason=f"no file for the last {LOOKBACK_DAYS} days that a run has not trained on "
+                                       f"since it last changed: {pattern}{failed_note}")
 
 
 def retrained_since(instance: dg.DagsterInstance, day: str, files: list[Path]) -> bool:

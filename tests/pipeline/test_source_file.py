@@ -505,6 +505,25 @@ def test_the_sensor_leaves_a_day_that_a_run_trained_on_after_its_files_last_chan
         assert requested() == days
 
 
+def test_the_sensor_leaves_a_day_whose_run_of_its_files_failed_and_says_so(tmp_path):
+    """The sensor requested a day whose run of the same files had failed, at each tick, and Dagster logged that it
+    skipped the run key, every minute, for good: the day is now left, and the skip reason names it."""
+    day = (date.today() - timedelta(days=2)).isoformat()
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / f"{day}.csv").write_text("user_id,item_id,timestamp\nu,i,1\n")
+    (tmp_path / "source.yaml").write_text(yaml.safe_dump({"format": "csv", "path": "logs/{date}.csv"}))
+    source = SourceFile(path=str(tmp_path / "source.yaml"))
+    with dg.instance_for_test() as instance:
+        (request,) = sensor_tick(source, instance).run_requests
+        instance.add_run(dg.DagsterRun(job_name="daily_retrain_job", run_id="f" * 32, status=dg.DagsterRunStatus.FAILURE,
+                                       tags={"dagster/partition": day, "dagster/run_key": request.run_key}))
+        result = sensor_tick(source, instance)
+        assert not result.run_requests and result.skip_reason.skip_message.endswith(
+            f"; the sensor's run of the files of {day} ended without a model: run the day again, or change its files")
+        (tmp_path / "logs" / f"{day}.csv").write_text("user_id,item_id,timestamp\nu,i,1\nu,j,2\n")  # mended
+        assert [r.partition_key for r in sensor_tick(source, instance).run_requests] == [day]
+
+
 def test_the_sensor_sees_the_files_of_a_glob_and_each_one_that_arrives(tmp_path):
     """The README's several sources for one day, ``*/{date}.csv``: the web file starts the day; the app file,
     arriving later, starts it again (a new run key); the tag names both files."""
