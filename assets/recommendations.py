@@ -62,13 +62,13 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
     # every item a user has an event with up to the day (of the sequences' event types), also those min_rating or
     # k-core left out of the sequences
     event_types = read_sequence_settings(storage.sequences_dir(partition)).event_types
-    seen = SequenceTensors.from_sequences(seen_items(storage.warehouse, partition_end(partition), seqs.user_ids,
-                                                     item_ids, event_types))
     with fails_at_once(f"the serving model {serving.name} cannot score the data of {partition} (materialize "
                        "serving_model for the day: the gate replaces a model that cannot)", ValueError):
         rec = load_recommender(store, serving, SequenceTensors.from_sequences(seqs), "all")
-    if serving.trained:  # a checkpoint knows the items of its day: newer items are left out of its input
-        item_ids = item_catalogue(store.checkpoint(serving), rec.n_items, item_ids)
+    if serving.trained:  # a checkpoint knows the items of its day: newer items are left out of its input, and
+        item_ids = item_catalogue(store.checkpoint(serving), rec.n_items, item_ids)  # it may know more than the day
+    seen = SequenceTensors.from_sequences(seen_items(storage.warehouse, partition_end(partition), seqs.user_ids,
+                                                     item_ids, event_types))  # of every item the model scores
     data = SequenceTensors.from_sequences(seqs.known(rec.n_items))
     items, scores = recommend(rec, data, torch.arange(len(seqs)), k=config.top_k, seen=seen)
     missing = missing_recommendations(scores, data, torch.arange(len(seqs)), rec.n_items, seen=seen).numpy()

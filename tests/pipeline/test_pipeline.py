@@ -855,6 +855,38 @@ def test_an_item_the_user_had_an_event_with_outside_the_sequences_is_never_recom
         u: items for u, items in before.items() if u != user}
 
 
+def test_an_item_beyond_the_days_catalogue_that_the_serving_model_knows_is_never_recommended_again(first_run,
+                                                                                                    tmp_path):
+    """A day's catalogue ends at its largest item: where the newest item left the day's sequences (k-core, a
+    filter, a file withdrawn) while an older model that knows it serves, the items a user had events with were
+    taken over the day's shorter catalogue, so that item could be recommended again to a user who had it."""
+    import shutil
+
+    from assets.recommendations import user_recommendations
+    from elcrec_core.data.sequences import write_item_index_file
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    storage = Storage(data_dir=str(data_dir))
+    seqs, item_ids = storage.read_sequences(PARTITION)
+    last = len(item_ids)  # the serving model knows it; the day's sequences below no longer do
+    holders = {str(u) for n, u in enumerate(seqs.user_ids) if last in seqs.sequence(n)}
+    folder = storage.sequences_dir(PARTITION)
+    frame = pl.read_parquet(folder / "sequences.parquet").with_columns(pl.col("items").list.eval(
+        pl.element().filter(pl.element() != last)))
+    frame.with_columns(pl.col("items").list.len().cast(pl.Int32).alias("length")).filter(
+        pl.col("length") > 0).write_parquet(folder / "sequences.parquet")
+    write_item_index_file(folder / "item_index.parquet", item_ids[:-1])
+    result = dg.materialize([user_recommendations], partition_key=PARTITION,
+                            resources={"storage": storage, "device": ComputeDevice(device="cpu")},
+                            run_config={"ops": {"user_recommendations": {"config": {"top_k": last}}}})
+    assert result.success and holders
+    with duckdb.connect(str(storage.warehouse), read_only=True) as con:
+        given = {user for (user,) in con.execute("SELECT DISTINCT user_id FROM user_recommendations WHERE item_id = ?",
+                                                 [str(item_ids[-1])]).fetchall()}
+    assert given and not given & holders  # every list holds every other unseen item: the item, but not to them
+
+
 def test_a_user_with_only_items_newer_than_the_intent_model_gets_no_intent(first_run, tmp_path):
     """A later day's sequences hold a new user whose two items are both newer than the serving model (no day was
     trained since): that user was put on the intent nearest to an empty history (one for all such users) and
