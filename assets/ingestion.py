@@ -147,7 +147,8 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         report = store_checked(batch, storage.warehouse, file_day,  # the day of a {date} file's untimed events
                                overwrite_day=config.overwrite_day)
     context.log.info(f"loaded {report.accepted} events, rejected {report.rejected} of {report.rows_in}")
-    if 0 < 2 * report.rows_in <= (before := report.replaced + report.replaced_rejected):  # not all there yet?
+    before = report.replaced + report.replaced_rejected  # what its files stored before (a withdrawal is meant)
+    if 0 < 2 * report.rows_in <= before and not report.withdrawn_files:  # not all there yet?
         context.log.warning(f"this load's files hold {report.rows_in} rows, where their earlier loads stored {before}: "
                             "a file cut short (still being written) or a partial delivery replaces the whole one "
                             "(write files under a temporary name and rename them when complete); load the day again "
@@ -156,7 +157,8 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         context.log.info(f"overwrite_day: withdrew the rows of {len(report.withdrawn_files)} file(s) that an earlier "
                          f"load of {context.partition_key} read and that are gone from disk: "
                          f"{', '.join(report.withdrawn_files[:5])}{', ...' if len(report.withdrawn_files) > 5 else ''}")
-    if copies := byte_copies([Path(file) for file in batch.files if file != warehouse.SYNTHETIC_SOURCE_FILE]):
+    with_rows = {*check.accepted["source_file"], *check.rejected["source_file"]} - {warehouse.SYNTHETIC_SOURCE_FILE}
+    if copies := byte_copies([Path(file) for file in batch.files if file in with_rows]):  # not two empty files
         context.log.warning(  # right for the sequences, which use an event once, but likely not meant
             f"{len(copies)} file(s) of this load are byte copies of another: " + ", ".join(
                 f"{copy} (of {first.name})" for copy, first in list(copies.items())[:5])

@@ -112,7 +112,8 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
             "items": summary.items,
             "interactions": summary.interactions,
             "density": metric(summary.density),
-            "item_index_size": summary.n_items,
+            "item_index_size": build.index_size,  # every item ever indexed
+            "catalogue_size": summary.n_items,  # the day's: the index up to its largest item
             "new_items": summary.new_items,
             # events in = filtered out + repeated across files + duplicates removed + k-core removed + interactions
             "events_in": summary.events_in,

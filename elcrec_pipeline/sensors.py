@@ -20,7 +20,7 @@ SETTLE_SECONDS = 60
 RUN_KEY_TAG = "dagster/run_key"  # the tag of a sensor's run: its run key
 LOADS_LOOKED_AT = 20  # a day's latest loads (and models) that retrained_since reads
 GOING = (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
-         dg.DagsterRunStatus.STARTED)  # a run queued or going: it has not loaded the day's files yet, or it trains
+         dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING)  # a run queued or going: it has not loaded the day's files yet, or it trains
 
 
 @dg.sensor(

@@ -190,10 +190,11 @@ MOVIELENS_GENRES: tuple[str, ...] = (
 """The genre flags of MovieLens 100K's ``u.item``, in its column order (its ``u.genre``)."""
 
 
-def _listed(name: str) -> bool:
+def _listed(name: str, pattern: str = "") -> bool:
     """Whether a folder's or a glob's file is data: not hidden (``.``) nor a writer's marker or temporary file
-    (``_``: Spark's ``_SUCCESS``, Hadoop's ``_temporary``), which Spark, pyarrow and DuckDB's Hive reading skip."""
-    return not name.startswith((".", "_"))
+    (``_``: Spark's ``_SUCCESS``, Hadoop's ``_temporary``), which Spark, pyarrow and DuckDB's Hive reading skip;
+    but where the glob's own ``pattern`` for the name starts so (``_events_*.csv``)."""
+    return not name.startswith((".", "_")) or pattern.startswith(name[0])
 
 
 def resolve_files(path: str | Path) -> list[Path]:
@@ -209,7 +210,7 @@ def resolve_files(path: str | Path) -> list[Path]:
         files = [p.resolve()]
     elif any(c in text for c in "*?["):
         files = sorted({Path(f).resolve() for f in globlib.glob(text, recursive=True)
-                        if Path(f).is_file() and _listed(Path(f).name)})
+                        if Path(f).is_file() and _listed(Path(f).name, p.name)})
     else:
         raise SourceReadError(text, "no such file or folder")
     if not files:

@@ -409,6 +409,7 @@ def test_folder_of_daily_files_and_glob(tmp_path: Path) -> None:
     assert [p.name for p in resolve_files(str(folder / "*.csv"))] == ["2026-03-01.csv", "2026-03-02.csv"]
     assert [p.name for p in resolve_files(str(folder / "*"))] == ["2026-03-01.csv", "2026-03-02.csv"]
     assert [p.name for p in resolve_files(str(folder / "_SUCCESS"))] == ["_SUCCESS"]  # named itself: that file
+    assert [p.name for p in resolve_files(str(folder / "_*.csv"))] == ["_temporary.csv"]  # a glob that names them
     (tmp_path / "events" / "dt=2026-03-01").mkdir(parents=True)  # Hive-style day folders: a glob reads them
     with pytest.raises(SourceReadError, match=r"events: no files found; its subfolders \(dt=2026-03-01\) are read "
                                               r"only through a glob, such as .*/events/\*/\*$"):

@@ -143,6 +143,9 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
         len(events), described)
     seqs = metadata(result, "interaction_sequences")
     assert seqs["users"] > 300 and seqs["items"] <= 80
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:  # the index, the day's part
+        assert seqs["item_index_size"] == con.execute("SELECT count(*) FROM item_index").fetchone()[0]
+    assert seqs["catalogue_size"] == len(pl.read_parquet(data_dir / "sequences" / PARTITION / "item_index.parquet"))
     assert seqs["events_in"] == sum(seqs[part] for part in ("filtered_out", "repeated_across_files",
                                                             "duplicates_removed", "k_core_removed", "interactions"))
     model = metadata(result, "elcrec_model")

@@ -515,6 +515,11 @@ def test_the_sensor_leaves_a_day_whose_run_of_its_files_failed_and_says_so(tmp_p
     source = SourceFile(path=str(tmp_path / "source.yaml"))
     with dg.instance_for_test() as instance:
         (request,) = sensor_tick(source, instance).run_requests
+        instance.add_run(dg.DagsterRun(job_name="daily_retrain_job", run_id="c" * 32,
+                                       status=dg.DagsterRunStatus.CANCELING, tags={"dagster/partition": day}))
+        canceling = sensor_tick(source, instance)  # still going: neither requested nor said to have ended
+        assert not canceling.run_requests and "ended without a model" not in canceling.skip_reason.skip_message
+        instance.delete_run("c" * 32)
         instance.add_run(dg.DagsterRun(job_name="daily_retrain_job", run_id="f" * 32, status=dg.DagsterRunStatus.FAILURE,
                                        tags={"dagster/partition": day, "dagster/run_key": request.run_key}))
         result = sensor_tick(source, instance)
@@ -851,7 +856,9 @@ def test_overwrite_day_withdraws_the_files_of_a_day_rewritten_under_new_names(tm
                                   ("u3", "a", "31 10:00")]  # by default the old file's rows stay
     warnings = [entry.user_message for entry in instance.all_logs(kept.run_id) if entry.level == logging.WARNING]
     assert any("set overwrite_day: true in the source settings and load the day again" in w for w in warnings)
-    result = ingest(data_dir, source, "2026-01-30", {"ops": {"raw_interactions": {"config": {"overwrite_day": True}}}})
+    result = ingest(data_dir, source, "2026-01-30", {"ops": {"raw_interactions": {"config": {"overwrite_day": True}}}},
+                    instance=instance)
+    assert not any("cut short" in entry.user_message for entry in instance.all_logs(result.run_id))  # it is meant
     (event,) = result.asset_materializations_for_node("raw_interactions")
     assert event.metadata["files_withdrawn"].value == str(old.resolve())
     assert raw_rows(data_dir) == [("u1", "a", "30 10:00"), ("u3", "a", "31 10:00")]
@@ -883,6 +890,8 @@ def test_a_byte_copy_of_a_file_in_the_same_load_warns(tmp_path):
     for name in ("part-0.csv", "part-1.csv"):
         (day / name).write_text(text)
     (day / "part-2.csv").write_text(text.replace("u2", "u3"))  # the same size, other bytes: no copy
+    for name in ("part-3.csv", "part-4.csv"):  # two files of a header only: no rows stored twice
+        (day / name).write_text("user_id,item_id,timestamp\n")
     settings = {"format": "csv", "path": "events/dt={date}/*.csv", "timestamp_format": "iso8601"}
     (tmp_path / "team" / "source.yaml").write_text(yaml.safe_dump(settings))
     instance = dg.DagsterInstance.ephemeral()
