@@ -19,8 +19,9 @@ LOOKBACK_DAYS = 7  # the days a tick looks at: older days are a backfill's work
 SETTLE_SECONDS = 60
 RUN_KEY_TAG = "dagster/run_key"  # the tag of a sensor's run: its run key
 LOADS_LOOKED_AT = 20  # a day's latest loads (and models) that retrained_since reads
+# a run queued or going: it has not loaded the day's files yet, or it trains (or is being canceled)
 GOING = (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
-         dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING)  # a run queued or going: it has not loaded the day's files yet, or it trains
+         dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING)
 
 
 @dg.sensor(

@@ -322,8 +322,8 @@ def test_a_bad_source_file_fails_at_once_and_names_the_file_or_field(team, tmp_p
 def test_the_schedule_and_the_sensor_carry_the_run_config_file_where_one_is_set(tmp_path, monkeypatch):
     """Without ELCREC_RUN_CONFIG a scheduled run carries no config (the source file applies); with it, the
     schedule and the sensor give each run that file's run config (a preset, the device's threads), read at each
-    tick, and so does a job backfill. A missing file, or a relative path, is an error that names the variable, there and when the code location
-    loads."""
+    tick, and so does a job backfill. A missing file, or a relative path, is an error that names the variable,
+    there and when the code location loads."""
     location = defs()
     schedule = location.resolve_schedule_def("daily_retrain_schedule")
     repository = location.get_repository_def()
@@ -520,7 +520,8 @@ def test_the_sensor_leaves_a_day_whose_run_of_its_files_failed_and_says_so(tmp_p
         canceling = sensor_tick(source, instance)  # still going: neither requested nor said to have ended
         assert not canceling.run_requests and "ended without a model" not in canceling.skip_reason.skip_message
         instance.delete_run("c" * 32)
-        instance.add_run(dg.DagsterRun(job_name="daily_retrain_job", run_id="f" * 32, status=dg.DagsterRunStatus.FAILURE,
+        instance.add_run(dg.DagsterRun(job_name="daily_retrain_job", run_id="f" * 32,
+                                       status=dg.DagsterRunStatus.FAILURE,
                                        tags={"dagster/partition": day, "dagster/run_key": request.run_key}))
         result = sensor_tick(source, instance)
         assert not result.run_requests and result.skip_reason.skip_message.endswith(
