@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from elcrec_core.data.events_to_sequences import SequenceConfig
+
 SYNTHETIC = "synthetic"
 
 
@@ -64,3 +66,15 @@ class DataOptions:
     def delimited_text_options(self) -> list[str]:
         """The options given that only delimited text (csv, tsv) has."""
         return [name for name in self.event_options if name in ("--delimiter", "--names", "--no-header", "--no-quote")]
+
+
+def sequence_settings_note(options: DataOptions, built: SequenceConfig, day: str) -> str:
+    """The line that says which options read events as the pipeline built the sequences of ``day`` (``built``,
+    their ``settings.json``): its k-core and event types, where ``options`` differ; empty where they agree. A
+    user's history, and so the list, differs otherwise (the pipeline's k-core 5 drops rare items and users)."""
+    types = (lambda given: None if given is None else sorted({t.strip().lower() for t in given}))
+    differ = ([f"--k-core {built.k_core}"] if options.k_core != built.k_core else []) + (
+        [f"--event-types {','.join(built.event_types)}" if built.event_types is not None else "no --event-types"]
+        if types(options.event_types) != types(built.event_types) else [])
+    return (f"the pipeline built the sequences of {day} with other settings (sequences/{day}/settings.json): give "
+            f"{' and '.join(differ)} to read --data as it did" if differ else "")

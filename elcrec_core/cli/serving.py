@@ -15,15 +15,12 @@ import duckdb
 import numpy as np
 import torch
 
-from elcrec_core.cli.arguments import load_data
+from elcrec_core.cli.arguments import data_options, load_data
 from elcrec_core.cli.commands import synthetic_seed
 from elcrec_core.data import warehouse
-from elcrec_core.data.sequences import (
-    Sequences,
-    SequenceTensors,
-    read_sequence_parquet,
-    sequence_day_folders,
-)
+from elcrec_core.cli.data_options import sequence_settings_note
+from elcrec_core.data.events_to_sequences import read_sequence_settings
+from elcrec_core.data.sequences import Sequences, SequenceTensors, read_sequence_parquet, sequence_day_folders
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 
 SEQUENCES_FILE = "sequences.parquet"  # in each day folder of the pipeline's sequences
@@ -63,7 +60,10 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     else:  # any model may serve: a trained one, or a baseline refitted as the pipeline fits it
         store, record = serving_record(args.serving)
         name = f"{record.name} ({record.kind})"
-        intent_record = store.intent_model(_newest_day(args.serving) or record.day)  # the tables' day
+        intent_record = store.intent_model((day := _newest_day(args.serving)) or record.day)  # the tables' day
+        if day and data.format != "sequences-parquet" and (note := sequence_settings_note(  # events read alike?
+                data_options(args), read_sequence_settings(Path(args.serving) / "sequences" / day), day)):
+            warn(note)
         if intent_record is not None:
             intents = store.checkpoint(intent_record), load_model(store.checkpoint(intent_record))[0]
         checkpoint = store.checkpoint(record) if record.trained else None

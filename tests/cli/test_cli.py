@@ -740,6 +740,20 @@ def test_rejected_rows_name_the_file_within_the_loads_folder_and_a_share_the_pip
     assert code == 0 and "\n  line 3: bad_timestamp (timestamp: x)\n" in err  # one file: no name
 
 
+def test_the_note_names_the_options_that_read_events_as_the_pipeline_built_its_sequences() -> None:
+    from elcrec_core.cli.data_options import DataOptions, sequence_settings_note
+    from elcrec_core.data.events_to_sequences import SequenceConfig
+
+    built = SequenceConfig(k_core=5, event_types=("purchase", "add_to_cart"))
+    assert sequence_settings_note(DataOptions(event_type_column="kind", event_types=("Purchase ",)), built, "d") == (
+        "the pipeline built the sequences of d with other settings (sequences/d/settings.json): give --k-core 5 and "
+        "--event-types purchase,add_to_cart to read --data as it did")
+    alike = DataOptions(k_core=5, event_type_column="kind", event_types=("ADD_TO_CART", "purchase"))
+    assert sequence_settings_note(alike, built, "d") == ""  # types compared without case and outer spaces
+    assert sequence_settings_note(alike, SequenceConfig(k_core=5), "d").endswith("give no --event-types to read "
+                                                                                 "--data as it did")
+
+
 def test_evaluate_json_gives_null_for_a_model_whose_scores_are_not_finite(tmp_path: Path, capsys) -> None:
     """A model with a NaN item embedding has no figure: evaluate --json writes null (NaN is not JSON)."""
     import torch

@@ -1169,6 +1169,19 @@ def test_recommend_cli_answers_for_one_user_from_the_stored_model(first_run, cap
     assert answer["model"] == f"{serving.name} ({serving.kind})" and by_checkpoint["model"] == checkpoint
     assert {**by_checkpoint, "model": answer["model"]} == answer  # --serving is the serving model's checkpoint
     assert main(["recommend", "--checkpoint", checkpoint, "--data", str(sequences), "--user", "nobody"]) == 2
+    # the raw events read otherwise than the pipeline read them (its k-core 5): a user's history differs, so the
+    # list did, with no word; the line names the options that read them alike, and is gone once they are given
+    events = data_dir.parent / f"{data_dir.name}-events.csv"
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        con.execute(f"COPY (SELECT user_id, item_id, epoch(timestamp)::BIGINT AS timestamp FROM raw_interactions"
+                    f" ORDER BY ALL) TO '{events}' (HEADER)")
+    capsys.readouterr()
+    assert main(["recommend", "--serving", str(data_dir), "--data", str(events), "--user", "7", "--json"]) == 0
+    assert (f"the pipeline built the sequences of {PARTITION} with other settings (sequences/{PARTITION}/settings"
+            ".json): give --k-core 5 to read --data as it did") in capsys.readouterr().err
+    assert main(["recommend", "--serving", str(data_dir), "--data", str(events), "--user", "7", "--k-core", "5",
+                 "--json"]) == 0
+    assert "other settings" not in capsys.readouterr().err
 
 
 def test_warm_start_needs_the_same_shapes_not_the_same_dropout(tmp_path):
