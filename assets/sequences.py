@@ -77,19 +77,20 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
     if summary.events_in == 0:  # nothing loaded yet: not the settings' doing
         raise dg.Failure(f"no sequences for {context.partition_key}: the warehouse holds no event up to its end: "
                          "materialize raw_interactions of the day (or of an earlier day) first", allow_retries=False)
+    absent = absent_event_types(storage.warehouse, config.event_types, partition_end(context.partition_key))
     if len(build.sequences) == 0:  # the settings or the data: retrying gives the same
         raise dg.Failure(f"no sequences left for {context.partition_key}: {summary.events_in} events in; the "
                          f"filters (event_types, min_rating) removed {summary.filtered_out}, events stored by "
                          f"another file too {summary.repeated_across_files}, de-duplication "
                          f"{summary.duplicates_removed}, k-core with k = {config.k_core}: {summary.k_core_removed} "
                          "(run config ops.interaction_sequences.config: event_types, min_rating, k_core)" + UNRATED * (
-                             config.min_rating is not None and summary.filtered_out > 0),
+                             config.min_rating is not None and summary.filtered_out > 0)
+                         + (f". {_absent_note(absent, context.partition_key)}" if absent else ""),
                          allow_retries=False)
     unrated = unrated_files(storage.warehouse, partition_end(context.partition_key), config.event_types) \
         if config.min_rating is not None else pl.DataFrame(schema={"source_file": pl.String, "rows": pl.Int64})
     if len(unrated):  # the history of files loaded before the source named a rating column: all of it dropped
         context.log.warning(_unrated_note(config.min_rating, unrated))
-    absent = absent_event_types(storage.warehouse, config.event_types, partition_end(context.partition_key))
     if absent:  # a misspelt type leaves its events out: said in the log too, not only in the check
         context.log.warning(_absent_note(absent, context.partition_key))
     expectations = expect_sequences(build.profile(), config.expectations())
@@ -147,7 +148,8 @@ def _absent_note(absent: dict[str, list[str]], partition: str) -> str:
     """What to do about the types of event_types that no stored event up to the day has."""
     return (f"event_types names types that no event up to {partition} has: {absent_types_text(absent, 'the log')}. "
             "Mend a misspelt one in event_types (run config ops.interaction_sequences.config): its events are left "
-            "out of the sequences")
+            "out of the sequences; where the log has no types, the source settings' event_type_column names their "
+            "column")
 
 
 def _new_event_types(config: SequenceSettings, storage: Storage, partition: str,

@@ -57,6 +57,8 @@ def event_fields(columns: ColumnMap) -> dict[str, str | None]:
 _BAD_OFFSET = (r"[Tt ][0-9]{2}[0-9:.,]* *[+-]((2[4-9]|[3-9][0-9])(:?[0-9]{2}){0,2}|[0-9]{2}:?[6-9][0-9](:?[0-9]{2})?"
                r"|[0-9]{2}:?[0-9]{2}:?[6-9][0-9])$")
 
+# a date of RFC 3339's digits (2026-01-2, a line cut short, read as 2026-01-02), then a time or nothing
+_ISO_DATE = "^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ]|$)"
 # a time cut short, as the last line of a file still being written (09: for 09:27:51+01:00): DuckDB reads 09: as
 # 09:00, 09:3 as 09:03 and 09:27:5 as 09:27:05; RFC 3339 has two digits for every field
 _CUT_TIME = r"[Tt ][0-9]{1,2}(:[0-9]{2})*(:[0-9]?|\.)([^0-9]|$)"
@@ -71,7 +73,7 @@ def _timestamp_sql(column_type: str, fmt: TimestampFormat, path: Path) -> str:
     if fmt == "iso8601":
         if column_type != "VARCHAR":
             raise SourceReadError(path, f"timestamp column is {column_type}, but the format is iso8601")
-        return _in_years("CASE WHEN regexp_matches(t_raw, '^[+-]?[0-9]')"
+        return _in_years(f"CASE WHEN regexp_matches(t_raw, '{_ISO_DATE}')"
                          f" AND NOT regexp_matches(t_raw, '{_BAD_OFFSET}') AND NOT regexp_matches(t_raw, '{_CUT_TIME}')"
                          " THEN CAST(TRY_CAST(t_raw AS TIMESTAMPTZ) AS TIMESTAMP) END")
     if column_type != "VARCHAR" and not _is_number_type(column_type):

@@ -105,7 +105,9 @@ def test_timestamp_formats(tmp_path: Path, fmt: str, raw: str, expected: datetim
                                           # a time cut short (a file still being written) read as 09:00, 09:03
                                           # and 09:27:05 where 09:27:51+01:00 was meant
                                           ("iso8601", "2026-12-03T09:"), ("iso8601", "2026-12-03T09:3"),
-                                          ("iso8601", "2026-12-03T09:27:5"), ("iso8601", "2026-12-03 09:27:51.")])
+                                          ("iso8601", "2026-12-03T09:27:5"), ("iso8601", "2026-12-03 09:27:51."),
+                                          # a date cut short, read as 2026-01-02, 19 days before its file's day
+                                          ("iso8601", "2026-01-2"), ("iso8601", "2026-1-21T10:00:00Z")])
 def test_unparseable_timestamps_are_flagged_not_dropped(tmp_path: Path, fmt: str, raw: str) -> None:
     path = _write(tmp_path / "e.csv", f"user_id,item_id,timestamp\nu,i,{raw}\nu,i,\n")
     frame = read_source(SourceConfig(format="csv", path=str(path), timestamp_format=fmt))

@@ -1060,7 +1060,15 @@ def test_an_event_type_first_seen_on_the_day_and_left_out_warns(tmp_path):
     assert check.description.endswith(
         "event_types names types that no event up to 2026-01-31 has: 'Purchases ' (the log has 'purchase'), "
         "'refund'. Mend a misspelt one in event_types (run config ops.interaction_sequences.config): its events "
-        "are left out of the sequences")
+        "are left out of the sequences; where the log has no types, the source settings' event_type_column names "
+        "their column")
+    # the misspelt type alone leaves no sequence: the failure names it too (it named only the filters' count)
+    config["ops"]["interaction_sequences"]["config"]["event_types"] = ["purchases"]
+    result = dg.materialize([interaction_sequences], partition_key="2026-01-31", run_config=config,
+                            resources=resources, selection=[interaction_sequences], raise_on_error=False)
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert "event_types names types that no event up to 2026-01-31 has: 'purchases' (the log has 'purchase')" \
+        in failure.event_specific_data.error.message
 
 
 def test_min_rating_over_files_loaded_without_ratings_warns_with_their_count(tmp_path):
