@@ -45,7 +45,7 @@ from elcrec_core.data.source_config import ItemMetadataConfig, day_files, resolv
 from elcrec_core.data.synthetic import generate
 from elcrec_core.data.validation import RowCheck, expect_interactions
 from elcrec_pipeline.config import SourceSettings
-from elcrec_pipeline.resources import SourceFile, Storage, digest, files_version
+from elcrec_pipeline.resources import SourceFile, Storage, digest, files_content, files_shape, files_version
 from elcrec_pipeline.run_config_check import refuse_bad_run_config
 
 LATE_DAYS = 31  # how far back earlier_days_loaded looks for files that no load has read
@@ -104,7 +104,9 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         rules = config.row_rules()
     start = context.assets_def.partitions_def.start.replace(tzinfo=None)  # the code location's partitions
     try:  # the files' version as they are before they are read: the sensor compares it (a change after: again)
-        version = files_version(resolve_files(source.path)) if source.format != "synthetic" else None
+        listed = resolve_files(source.path) if source.format != "synthetic" else None
+        version = files_version(listed) if listed is not None else None  # a touch changes it; the content, not:
+        content = (files_shape(listed), files_content(listed)) if listed is not None else None  # the sensor asks
         batch = read_checked(source, rules, not_before=start)
     except EventsBeforeStart as err:
         unit = (f" Events in 1970 are mostly times in the wrong unit: is timestamp_format ({config.timestamp_format}) "
@@ -196,7 +198,8 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         "files_under_other_row_rules": dg.MetadataValue.int(len(other_rules)),
         "stored_files_not_on_disk": dg.MetadataValue.text(  # an inbox that archives its files: many, each day
             ", ".join(gone[:10]) + (f", ... ({len(gone)} in all)" if len(gone) > 10 else "") or "none"),
-        **({"files_version": dg.MetadataValue.text(version)} if version else {}),
+        **({"files_version": dg.MetadataValue.text(version), "files_shape": dg.MetadataValue.text(content[0]),
+            "files_content": dg.MetadataValue.text(content[1])} if version and content else {}),
         "tables": _tables(storage),
         "warehouse": dg.MetadataValue.path(str(storage.warehouse)),
         **warehouse_table(storage.warehouse, "raw_interactions", RAW_COLUMNS, partition_rows=report.accepted),

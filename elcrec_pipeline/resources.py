@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,33 @@ def digest(settings: Any, inputs: Sequence[Path | pl.DataFrame] = ()) -> str:
         else:
             with open(item, "rb") as f:
                 sha.update(hashlib.file_digest(f, "sha256").digest())
+    return sha.hexdigest()[:16]
+
+
+def files_shape(files: list[Path]) -> str:
+    """A short digest of the files' paths and sizes (a stat each): equal where only their modification times
+    differ (a file touched, or copied again without its time), when :func:`files_content` may be equal too."""
+    return _digest_of(files, lambda file: str(file.stat().st_size))
+
+
+def files_content(files: list[Path]) -> str:
+    """A short digest of the files' paths and bytes (each file read once): it changes only when what they hold
+    does, or a file arrives or goes."""
+    def content(file: Path) -> str:
+        with open(file, "rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    return _digest_of(files, content)
+
+
+def _digest_of(files: list[Path], fact: Callable[[Path], str]) -> str:
+    """A short digest of each file's path and ``fact``; a file gone since it was listed (an upload renamed into
+    place) counts as gone."""
+    sha = hashlib.sha256()
+    for file in files:
+        try:
+            sha.update(f"{file}:{fact(file)}\n".encode())
+        except OSError:
+            continue
     return sha.hexdigest()[:16]
 
 

@@ -11,7 +11,7 @@ from assets.daily import configured_partitions
 from assets.training import elcrec_model
 from elcrec_core.data.source_config import day_files
 from elcrec_pipeline.jobs import RETRAIN_JOB, RUN_CONFIG_ENV, checked_run_config
-from elcrec_pipeline.resources import SourceFile, files_version
+from elcrec_pipeline.resources import SourceFile, files_content, files_shape, files_version
 
 LOOKBACK_DAYS = 7  # the days a tick looks at: older days are a backfill's work
 # a day's files must have been left unchanged this long before its run starts: a file still being written (or
@@ -31,8 +31,9 @@ GOING = (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.Dagster
     description=f"Requests the day's partition of daily_retrain_job when the source settings file's '{{date}}' "
                 f"path (a file, a folder or a glob such as */{{date}}.csv) names files for it (one of the last "
                 f"{LOOKBACK_DAYS} days) once they have been unchanged for {SETTLE_SECONDS} s, and again when one "
-                "of them changes, arrives or goes (a new size or modification time), unless a run that retrains "
-                "has loaded them as they are (raw_interactions' files_version) and trained on them, or one is "
+                "of them changes, arrives or goes (a new size or modification time, and other bytes), unless a "
+                "run that retrains has loaded them as they are (raw_interactions' files_version, or the same "
+                "bytes: a file touched or copied again is not new) and trained on them, or one is "
                 "queued or running for the day, with the run config of "
                 f"{RUN_CONFIG_ENV} where set. Off until turned on in the UI.",
 )
@@ -70,7 +71,8 @@ def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceF
 def retrained_since(instance: dg.DagsterInstance, day: str, files: list[Path]) -> bool:
     """Whether ``day`` needs no run for ``files`` as they are now: a run that retrains it (:func:`retrains`) is
     queued or going (the schedule's, a re-execution: it reads the files when it loads them), or one loaded them as
-    they are (its ``raw_interactions``' ``files_version``, taken before it read them) and trained on them:
+    they are (its ``raw_interactions``' ``files_version``, taken before it read them, or else the same paths,
+    sizes and bytes: ``files_shape`` and ``files_content``, read only where the sizes agree) and trained on them:
     ``elcrec_model`` of the day materialized by that run, or after that load by a run that loaded no other files
     (such as its re-execution). Such a day is done, as when the schedule or a backfill ran it before the sensor was
     turned on (a sensor's run keys are its own: it requested every day of its window again); a load alone is not (a
@@ -81,26 +83,37 @@ def retrained_since(instance: dg.DagsterInstance, day: str, files: list[Path]) -
     going = instance.get_runs(dg.RunsFilter(tags={"dagster/partition": day}, statuses=list(GOING)))
     if any(retrains(run) for run in going):
         return True
-    version = files_version(files)
+    version, shape, content = files_version(files), files_shape(files), None
+
+    def as_now(load: dg.EventLogRecord) -> bool:  # loaded the files as they are now: same times, or same bytes
+        nonlocal content
+        if _fact(load, "files_version") == version:
+            return True
+        if _fact(load, "files_shape") != shape:  # cheap: a size or a file differs, so the content does
+            return False
+        content = content or files_content(files)  # read once a tick, only for a file touched or copied again
+        return _fact(load, "files_content") == content
+
     loads = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey("raw_interactions"),
                                                                   asset_partitions=[day]), limit=LOADS_LOOKED_AT)
-    loaded = {load.run_id: _version(load) for load in reversed(loads.records)}  # each run's last load of the day
+    loaded = {load.run_id: load for load in reversed(loads.records)}  # each run's last load of the day
     models = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=elcrec_model.key,
                                                                    asset_partitions=[day]), limit=LOADS_LOOKED_AT)
     for load in loads.records:
         run = instance.get_run_by_id(load.run_id)
-        if _version(load) != version or run is None or not retrains(run):
+        if run is None or not retrains(run) or not as_now(load):
             continue
         if any(model.run_id == run.run_id or (model.storage_id > load.storage_id
-                                              and loaded.get(model.run_id, version) == version)
+                                              and (model.run_id not in loaded or as_now(loaded[model.run_id])))
                for model in models.records):
             return True
     return False
 
 
-def _version(load: dg.EventLogRecord) -> str | None:
-    """The ``files_version`` that a ``raw_interactions`` materialization recorded (None: none)."""
-    value = load.asset_materialization.metadata.get("files_version")
+def _fact(load: dg.EventLogRecord, name: str) -> str | None:
+    """What a ``raw_interactions`` materialization recorded of its files (``files_version``, ``files_shape``,
+    ``files_content``; None: not recorded, as by loads before it was)."""
+    value = load.asset_materialization.metadata.get(name)
     return value.value if value is not None else None
 
 

@@ -496,6 +496,16 @@ def test_the_sensor_leaves_a_day_that_a_run_trained_on_after_its_files_last_chan
         assert requested() == []
         skipped = sensor_tick(source, instance).skip_reason.skip_message
         assert "that a run has not trained on since it last changed" in skipped
+        # touched, or written again with the same bytes (a copy that does not keep times): the day was retrained
+        # on its size and time alone; now the bytes decide, read only where the sizes agree
+        day_file = logs / f"{days[1]}.csv"
+        os.utime(day_file)
+        assert requested() == []
+        day_file.write_text(day_file.read_text())
+        assert requested() == []
+        day_file.write_text(day_file.read_text().replace("u,i,", "u,j,"))  # the same size, other bytes
+        assert requested() == days[1:]
+        day_file.write_text(day_file.read_text().replace("u,j,", "u,i,"))
         (logs / f"{days[0]}.csv").write_text((logs / f"{days[0]}.csv").read_text() + "v,i,0\n")  # re-delivered
         assert requested() == days[:1]
         upload = tmp_path / "upload.csv"  # moved into place keeping an old modification time (mv, rsync -t, cp -p)
