@@ -33,6 +33,7 @@ from elcrec_core.data.ingestion import (
     EventsBeforeStart,
     LoadReport,
     MixedSources,
+    days_with_data,
     files_under_other_rules,
     never_loaded,
     read_checked,
@@ -208,8 +209,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         metadata["item_metadata"] = table([metadata_counts], ITEM_METADATA_COUNTS)
     late = _late_deliveries(config.path, start.date(), context.partition_key, storage,
                             days_in_progress(context.instance))
-    missing = _days_without_files(config.path, start.date(), context.partition_key, context.instance
-                                  .get_materialized_partitions(context.asset_key) - {context.partition_key},
+    missing = _days_without_files(config.path, start.date(), context.partition_key, *days_with_data(storage.warehouse),
                                   days_in_progress(context.instance))
     notes = [note for note in (late and _late_note(late, context.partition_key),
                                missing and _missing_note(missing, context.partition_key)) if note]
@@ -299,17 +299,20 @@ def _late_deliveries(pattern: str | None, first: date, partition: str, storage: 
     return never_loaded([file for day in days for file in day_files(pattern, day)], storage.warehouse)
 
 
-def _days_without_files(pattern: str | None, first: date, partition: str, loaded: set[str],
-                        busy: set[str]) -> list[str]:
+def _days_without_files(pattern: str | None, first: date, partition: str, loaded: set[date],
+                        first_file_day: date | None, busy: set[str]) -> list[str]:
     """The days of the :data:`LATE_DAYS` before ``partition`` (from ``first``, the partitions' start), after the
-    first day ``loaded`` (those with a load of ``raw_interactions``) and but the days ``busy``, for which
-    ``pattern`` (a source path with ``{date}``) names no file and that no load has read: a delivery that never came;
-    none for a path without ``{date}``, or before a first load."""
-    if not pattern or "{date}" not in pattern or not loaded:
+    data folder's first ``{date}`` day loaded (``first_file_day``, else its first day with events: the days
+    ``loaded``, :func:`~elcrec_core.data.ingestion.days_with_data`) and but the days ``busy``, for which
+    ``pattern`` (a source path with ``{date}``) names no file and of which the warehouse holds nothing: a delivery
+    that never came; none for a path without ``{date}``."""
+    if not pattern or "{date}" not in pattern:
         return []
-    last, since = date.fromisoformat(partition), min(loaded)
-    days = [(last - timedelta(days=n)).isoformat() for n in range(min(LATE_DAYS, (last - first).days), 0, -1)]
-    return [day for day in days if day > since and day not in loaded | busy and not day_files(pattern, day)]
+    last = date.fromisoformat(partition)
+    since = first_file_day or min(loaded, default=last)
+    days = [last - timedelta(days=n) for n in range(min(LATE_DAYS, (last - first).days), 0, -1)]
+    return [day.isoformat() for day in days if day > since and day not in loaded and day.isoformat() not in busy
+            and not day_files(pattern, day.isoformat())]
 
 
 def _late_note(late: list[Path], partition: str) -> str:

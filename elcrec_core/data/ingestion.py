@@ -226,6 +226,18 @@ def never_loaded(files: list[Path], path: str | Path = warehouse.DEFAULT_WAREHOU
     return [file for file in files if str(file) not in loaded]
 
 
+def days_with_data(path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> tuple[set[date], date | None]:
+    """The days that the warehouse at ``path`` holds events of (``event_date``) or whose ``{date}`` files a load
+    read (``loads.file_day``: a day of an empty file too), and the first such file day (None: no load recorded its
+    day, as loads before the column did not): this data folder's own, whatever else the Dagster instance ran."""
+    with warehouse.connect(path, read_only=True) as con:
+        days = {day for (day,) in con.execute("SELECT DISTINCT event_date FROM raw_interactions WHERE event_date IS"
+                                              " NOT NULL UNION SELECT file_day FROM loads WHERE file_day IS NOT NULL"
+                                              ).fetchall()}
+        ((first,),) = con.execute("SELECT min(file_day) FROM loads").fetchall()
+    return days, first
+
+
 def store_checked(batch: CheckedBatch, path: str | Path = warehouse.DEFAULT_WAREHOUSE,
                   file_day: date | None = None, overwrite_day: bool = False) -> LoadReport:
     """Store a checked batch in the warehouse at ``path``, replacing what earlier loads stored for each of its

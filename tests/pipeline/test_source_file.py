@@ -948,16 +948,19 @@ def test_a_delivery_that_came_after_its_days_run_is_flagged_until_its_day_runs(t
 
 def test_a_day_whose_file_never_came_is_flagged_by_the_days_after_it(team, tmp_path):
     """12-01 ran while 11-30 had no file, and every check passed: earlier_days_loaded counted only the files that
-    exist. A day after the first load with neither a file nor a load of its own is now named, until it loads; the
-    days before the first load are not (a log that starts after the partitions)."""
+    exist. A day after the data folder's first load with neither a file nor anything stored of its own is now
+    named, until it loads; the days before the first load are not (a log that starts after the partitions), nor are
+    those of another data folder that shares the Dagster instance (the README's demo first)."""
     source = SourceFile(path=str(team / "source.yaml"))
     (team / "logs" / "2026-01-28.csv").write_text("user_id,item_id,timestamp\nu9,a,2026-01-28T10:00:00Z\n")
     with dg.instance_for_test() as instance:
-        def check_of(day: str) -> dg.AssetCheckEvaluation:
-            result = ingest(tmp_path / "data", source, day, instance=instance)
+        def check_of(day: str, data: str = "data") -> dg.AssetCheckEvaluation:
+            result = ingest(tmp_path / data, source, day, instance=instance)
             return next(e for e in result.get_asset_check_evaluations() if e.check_name == "earlier_days_loaded")
 
         assert check_of("2026-01-28").passed  # the first load: the days before it are not missed
+        other = check_of("2026-01-31", "other-data")  # another folder's first load: its own days only
+        assert other.metadata["days_without_files"].value == "none"
         first = check_of("2026-01-31")
         assert not first.passed and first.metadata["days_without_files"].value == "2026-01-29"
         assert first.description.startswith("1 file(s) of the 31 days before 2026-01-31 are on disk but no load has "
