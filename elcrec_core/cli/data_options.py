@@ -74,7 +74,8 @@ def sequence_settings_note(options: DataOptions, built: SequenceConfig, day: str
     user's history, and so the list, differs otherwise (the pipeline's k-core 5 drops rare items and users)."""
     types = (lambda given: None if given is None else sorted({t.strip().lower() for t in given}))
     differ = ([f"--k-core {built.k_core}"] if options.k_core != built.k_core else []) + (
-        [f"--event-types {','.join(built.event_types)}" if built.event_types is not None else "no --event-types"]
+        [("" if options.event_type_column else "--event-type-column COLUMN ")  # the source's: not in the settings
+         + f"--event-types {','.join(built.event_types)}" if built.event_types is not None else "no --event-types"]
         if types(options.event_types) != types(built.event_types) else [])
     return (f"the pipeline built the sequences of {day} with other settings (sequences/{day}/settings.json): give "
             f"{' and '.join(differ)} to read --data as it did" if differ else "")

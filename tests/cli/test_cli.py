@@ -748,6 +748,8 @@ def test_the_note_names_the_options_that_read_events_as_the_pipeline_built_its_s
     assert sequence_settings_note(DataOptions(event_type_column="kind", event_types=("Purchase ",)), built, "d") == (
         "the pipeline built the sequences of d with other settings (sequences/d/settings.json): give --k-core 5 and "
         "--event-types purchase,add_to_cart to read --data as it did")
+    assert sequence_settings_note(DataOptions(k_core=5), built, "d").endswith(
+        "give --event-type-column COLUMN --event-types purchase,add_to_cart to read --data as it did")
     alike = DataOptions(k_core=5, event_type_column="kind", event_types=("ADD_TO_CART", "purchase"))
     assert sequence_settings_note(alike, built, "d") == ""  # types compared without case and outer spaces
     assert sequence_settings_note(alike, SequenceConfig(k_core=5), "d").endswith("give no --event-types to read "
