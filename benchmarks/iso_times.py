@@ -1,6 +1,7 @@
 """What reading ISO 8601 times costs with the checks of RFC 3339's digits (a date or time cut short, as the last line
-of a file still being written, is rejected, not read as another time), against the expression before them, in the
-same run: the SQL that turns the timestamp column into UTC times, over N texts in DuckDB.
+of a file still being written, is rejected, not read as another time) and its lower-case t and z, against the
+expression before them, in the same run: the SQL that turns the timestamp column into UTC times, over N texts in
+DuckDB.
 
     .venv/bin/python benchmarks/iso_times.py [--rows 10000000]
 

@@ -75,7 +75,7 @@ def _timestamp_sql(column_type: str, fmt: TimestampFormat, path: Path) -> str:
             raise SourceReadError(path, f"timestamp column is {column_type}, but the format is iso8601")
         return _in_years(f"CASE WHEN regexp_matches(t_raw, '{_ISO_DATE}')"
                          f" AND NOT regexp_matches(t_raw, '{_BAD_OFFSET}') AND NOT regexp_matches(t_raw, '{_CUT_TIME}')"
-                         " THEN CAST(TRY_CAST(t_raw AS TIMESTAMPTZ) AS TIMESTAMP) END")
+                         " THEN CAST(TRY_CAST(upper(t_raw) AS TIMESTAMPTZ) AS TIMESTAMP) END")  # RFC 3339's t, z
     if column_type != "VARCHAR" and not _is_number_type(column_type):
         raise SourceReadError(path, f"timestamp column is {column_type}, not an epoch number")
     number = _number("t_raw") if column_type == "VARCHAR" else "CAST(t AS DOUBLE)"

@@ -78,6 +78,8 @@ def test_rating_and_event_type_columns(tmp_path: Path) -> None:
         ("iso8601", "2026-03-01T17:30:00.123456+05:30:00", datetime(2026, 3, 1, 12, 0, 0, 123456)),
         ("iso8601", "2026-03-01 12:00", T0),  # no seconds: a whole time
         ("iso8601", "2026-03-01 13:00:00 CET", T0),  # a zone's name
+        ("iso8601", "2026-03-01t12:00:00z", T0),  # RFC 3339 allows lower case: DuckDB refused it
+        ("iso8601", "2026-03-01T07:00:00 America/New_York", T0),
     ],
 )
 def test_timestamp_formats(tmp_path: Path, fmt: str, raw: str, expected: datetime) -> None:
