@@ -126,5 +126,5 @@ SAMPLE_USERS = 3
 RECOMMENDATION_COLUMNS = {"user_id": "as in the source", "rank": "1 = the best", "item_id": "as in the source",
                           "score": "the serving model's score (higher is better)",
                           "intent": "the user's nearest intent under the intent model (null: no item it knows)",
-                          "model": "the model that served them: <day>/<run id> (<kind>)",
+                          "model": "the model that served them: <day>/<run id>[/<challenger>] (<kind>)",
                           "partition": "the day whose sequences (every history up to its end) they were made from"}
