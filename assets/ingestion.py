@@ -209,7 +209,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         metadata["item_metadata"] = table([metadata_counts], ITEM_METADATA_COUNTS)
     late = _late_deliveries(config.path, start.date(), context.partition_key, storage,
                             days_in_progress(context.instance))
-    missing = _days_without_files(config.path, start.date(), context.partition_key, *days_with_data(storage.warehouse),
+    missing = _days_without_files(config.path, start.date(), context.partition_key, storage,
                                   days_in_progress(context.instance))
     notes = [note for note in (late and _late_note(late, context.partition_key),
                                missing and _missing_note(missing, context.partition_key)) if note]
@@ -299,15 +299,16 @@ def _late_deliveries(pattern: str | None, first: date, partition: str, storage: 
     return never_loaded([file for day in days for file in day_files(pattern, day)], storage.warehouse)
 
 
-def _days_without_files(pattern: str | None, first: date, partition: str, loaded: set[date],
-                        first_file_day: date | None, busy: set[str]) -> list[str]:
+def _days_without_files(pattern: str | None, first: date, partition: str, storage: Storage,
+                        busy: set[str]) -> list[str]:
     """The days of the :data:`LATE_DAYS` before ``partition`` (from ``first``, the partitions' start), after the
-    data folder's first ``{date}`` day loaded (``first_file_day``, else its first day with events: the days
-    ``loaded``, :func:`~elcrec_core.data.ingestion.days_with_data`) and but the days ``busy``, for which
-    ``pattern`` (a source path with ``{date}``) names no file and of which the warehouse holds nothing: a delivery
-    that never came; none for a path without ``{date}``."""
+    data folder's first ``{date}`` day loaded (else its first day with events:
+    :func:`~elcrec_core.data.ingestion.days_with_data`) and but the days ``busy``, for which ``pattern`` (a source
+    path with ``{date}``) names no file and of which the warehouse holds nothing: a delivery that never came; none
+    for a path without ``{date}``."""
     if not pattern or "{date}" not in pattern:
         return []
+    loaded, first_file_day = days_with_data(storage.warehouse)
     last = date.fromisoformat(partition)
     since = first_file_day or min(loaded, default=last)
     days = [last - timedelta(days=n) for n in range(min(LATE_DAYS, (last - first).days), 0, -1)]
