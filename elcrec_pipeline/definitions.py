@@ -10,7 +10,7 @@ import dagster as dg
 from assets import challengers, evaluation, ingestion, profiling, recommendations, sequences, serving, training
 from assets.daily import configured_partitions
 from elcrec_core.data.warehouse import lock_wait_seconds
-from elcrec_pipeline.jobs import check_run_config_file, ingestion_job, retrain_job
+from elcrec_pipeline.jobs import RETRAIN_JOB, checked_run_config, ingestion_job, retrain_job
 from elcrec_pipeline.resources import ComputeDevice, SourceFile, Storage
 from elcrec_pipeline.schedules import retrain_schedule
 from elcrec_pipeline.sensors import source_file_sensor
@@ -33,6 +33,6 @@ def defs() -> dg.Definitions:
         sensors=[source_file_sensor],
         resources={"storage": Storage(), "device": ComputeDevice(), "source_file": SourceFile()},
     )
-    # before the schedule's or the sensor's first tick (which read the file again each time)
-    check_run_config_file(definitions)
+    # ELCREC_RUN_CONFIG, before the schedule's or the sensor's first tick (which check it again each time)
+    checked_run_config(definitions.resolve_job_def(RETRAIN_JOB))
     return definitions

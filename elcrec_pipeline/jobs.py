@@ -79,12 +79,6 @@ def run_config_file() -> dict[str, Any]:
     return config
 
 
-def check_run_config_file(definitions: dg.Definitions) -> None:
-    """Check the run config of ``ELCREC_RUN_CONFIG`` for :func:`retrain_job` of ``definitions`` when the code
-    location loads (:func:`checked_run_config`). Raises ValueError naming the variable and each problem."""
-    checked_run_config(definitions.resolve_job_def(RETRAIN_JOB))
-
-
 def checked_run_config(job: dg.JobDefinition) -> dict[str, Any]:
     """The run config of ``ELCREC_RUN_CONFIG`` (:func:`run_config_file`), checked for ``job``: Dagster's check of the
     names and types (``epoch`` for ``epochs`` failed each run that the schedule or the sensor started) and

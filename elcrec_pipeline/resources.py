@@ -17,7 +17,7 @@ import polars as pl
 import yaml
 from pydantic import Field
 
-from elcrec_core.data.files import SourceReadError
+from elcrec_core.data.files import SourceReadError, file_sha256
 from elcrec_core.data.sequences import Sequences, read_sequence_parquet, sequence_day_folders
 from elcrec_core.data.source_config import resolve_files
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
@@ -37,8 +37,7 @@ def digest(settings: Any, inputs: Sequence[Path | pl.DataFrame] = ()) -> str:
         if isinstance(item, pl.DataFrame):
             sha.update(item.hash_rows(seed=0).to_numpy().tobytes())
         else:
-            with open(item, "rb") as f:
-                sha.update(hashlib.file_digest(f, "sha256").digest())
+            sha.update(file_sha256(item))
     return sha.hexdigest()[:16]
 
 
@@ -51,36 +50,25 @@ def files_shape(files: list[Path]) -> str:
 def files_content(files: list[Path]) -> str:
     """A short digest of the files' paths and bytes (each file read once): it changes only when what they hold
     does, or a file arrives or goes."""
-    def content(file: Path) -> str:
-        with open(file, "rb") as f:
-            return hashlib.file_digest(f, "sha256").hexdigest()
-    return _digest_of(files, content)
-
-
-def _digest_of(files: list[Path], fact: Callable[[Path], str]) -> str:
-    """A short digest of each file's path and ``fact``; a file gone since it was listed (an upload renamed into
-    place) counts as gone."""
-    sha = hashlib.sha256()
-    for file in files:
-        try:
-            sha.update(f"{file}:{fact(file)}\n".encode())
-        except OSError:
-            continue
-    return sha.hexdigest()[:16]
+    return _digest_of(files, lambda file: file_sha256(file).hex())
 
 
 def files_version(files: list[Path]) -> str:
     """A short digest of the files' paths, sizes and modification times: it changes when any of them changes,
-    arrives or goes, and so does the run key. A file gone since it was listed (an upload renamed into place)
-    counts as gone."""
-    stats = []
+    arrives or goes, and so does the run key."""
+    return _digest_of(files, lambda file: f"{(stat := file.stat()).st_size}:{stat.st_mtime_ns}")
+
+
+def _digest_of(files: list[Path], fact: Callable[[Path], str]) -> str:
+    """A short digest of each file's ``path:fact`` line; a file gone since it was listed (an upload renamed into
+    place) counts as gone."""
+    lines = []
     for file in files:
         try:
-            stat = file.stat()
+            lines.append(f"{file}:{fact(file)}")
         except OSError:
             continue
-        stats.append(f"{file}:{stat.st_size}:{stat.st_mtime_ns}")
-    return hashlib.sha256("\n".join(stats).encode()).hexdigest()[:16]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
 
 
 class Storage(dg.ConfigurableResource):

@@ -19,11 +19,10 @@ def retrain_schedule() -> dg.ScheduleDefinition:
     ``ELCREC_RETRAIN_CRON`` (default 02:00 UTC), read when called (the code location loads). Each tick runs the
     partition of the day that has just ended, with the run config of ``ELCREC_RUN_CONFIG``, checked
     (:func:`~elcrec_pipeline.jobs.checked_run_config`: a tick fails naming the variable). It skips a day before the
-    partitions'
-    start, and a day whose ``{date}`` files (the source settings' path) a run that retrains has trained on as they
-    are now, or is queued or running for (:func:`retrained_since`: the sensor's, a backfill's), so that with the
-    sensor on too a day is not trained twice. A day whose file has not come is run, and fails by name, and so is
-    every day where the source settings file cannot be read."""
+    partitions' start, and a day whose ``{date}`` files (the source settings' path) a run that retrains has trained
+    on as they are now, or is queued or running for (:func:`retrained_since`: the sensor's, a backfill's), so that
+    with the sensor on too a day is not trained twice. A day whose file has not come is run, and fails by name, and
+    so is every day where the source settings file cannot be read."""
     minute, hour = retrain_time(dg.EnvVar(RETRAIN_CRON_ENV).get_value() or "0 2 * * *")
 
     @dg.schedule(job_name=RETRAIN_JOB, cron_schedule=f"{minute} {hour} * * *", name="daily_retrain_schedule",

@@ -204,6 +204,12 @@ def delimiter_hint(columns: list[str], delimiter: str) -> str:
     return f"; the header holds {found[0]!r}: is that the delimiter?" if found else ""
 
 
+def file_sha256(path: str | Path) -> bytes:
+    """The SHA-256 of the file's bytes (read once, in chunks). Raises OSError where it cannot be read."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").digest()
+
+
 def byte_copies(files: list[Path]) -> dict[Path, Path]:
     """Each of ``files`` whose bytes equal those of a file before it in the list (a delivery copied under a second
     name), with that first file. Only files of equal size are read, once each (SHA-256); a file that cannot be
@@ -217,8 +223,7 @@ def byte_copies(files: list[Path]) -> dict[Path, Path]:
         first_of: dict[bytes, Path] = {}
         for file in same_size:
             try:
-                with file.open("rb") as handle:
-                    digest = hashlib.file_digest(handle, "sha256").digest()
+                digest = file_sha256(file)
             except OSError:
                 continue
             if digest in first_of:
