@@ -36,13 +36,23 @@ def event_type_condition(event_types: Sequence[str] | None) -> tuple[str, list[A
     return "(?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], lower(trim(event_type))))", [types, types]
 
 
-# stored events before a time (its two parameters, the same; NULL: every event); an event without a time counts as
-# at the start of its file's day where it has one (a {date} source's: a later day's file is not in an earlier day's
-# data), else as before every time. Written so that DuckDB skips the row groups of later times (a backfill's early
-# day: 25 ms instead of 105 ms for 10M events, BENCHMARKS.md "Events before a day")
+# stored events before a time (its parameters: :func:`until_params`; NULL: every event), of the files of a day before
+# it: an event without a time counts as at the start of its file's day where it has one (a {date} source's), else as
+# before every time; and a later day's {date} file adds none of its events (a file in local time holds some of the
+# day before's last hours in UTC): a day's data is the same whichever day's file loaded first. Written so that DuckDB
+# skips the row groups of later times (a backfill's early day: 25 ms instead of 105 ms for 10M events, BENCHMARKS.md
+# "Events before a day")
 _UNTIL = "coalesce(?::TIMESTAMP, 'infinity'::TIMESTAMP)"
-BEFORE_UNTIL = (f"(timestamp < {_UNTIL} OR (timestamp IS NULL AND (event_date IS NULL"
-                f" OR CAST(event_date AS TIMESTAMP) < {_UNTIL})))")
+BEFORE_UNTIL = (f"((timestamp < {_UNTIL} OR (timestamp IS NULL AND (event_date IS NULL"
+                f" OR CAST(event_date AS TIMESTAMP) < {_UNTIL})))"
+                f" AND load_id NOT IN (SELECT load_id FROM loads WHERE CAST(file_day AS TIMESTAMP) >= {_UNTIL}))")
+
+
+def until_params(until: datetime | None) -> list[datetime | None]:
+    """The parameters of :data:`BEFORE_UNTIL` for the time ``until`` (naive UTC; None: every event)."""
+    return [until] * BEFORE_UNTIL.count("?")
+
+
 _UNTIMED_ROW = ("concat_ws(chr(9), source_row, user_id, item_id, coalesce(CAST(rating AS VARCHAR), ''),"
                 " coalesce(event_type, ''))")  # one event without a time as text, for its file's digest
 
@@ -64,7 +74,7 @@ def selected_events(config: SequenceConfig, until: datetime | None = None) -> tu
              " copies AS (SELECT source_file FROM untimed"
              "            QUALIFY row_number() OVER (PARTITION BY digest ORDER BY source_file) > 1)"
              " SELECT * FROM passed WHERE timestamp IS NOT NULL OR source_file NOT IN (SELECT source_file FROM copies)")
-    return query, [until, until, *keep_params]
+    return query, [*until_params(until), *keep_params]
 
 
 def unmodelled_event_types(path: str | Path, event_types: Sequence[str] | None,
@@ -78,12 +88,12 @@ def unmodelled_event_types(path: str | Path, event_types: Sequence[str] | None,
     types, params = event_type_condition(event_types)
     with warehouse.connect(path, read_only=True) as con:
         ((first, last),) = con.execute("SELECT CAST(min(timestamp) AS DATE), CAST(max(timestamp) AS DATE)"
-                                       f" FROM raw_interactions WHERE {BEFORE_UNTIL}", [until, until]).fetchall()
+                                       f" FROM raw_interactions WHERE {BEFORE_UNTIL}", until_params(until)).fetchall()
         left_out = con.sql(
             "SELECT mode(event_type) AS event_type, count(*) AS rows, CAST(min(timestamp) AS DATE) AS first_day"
             f" FROM raw_interactions WHERE {BEFORE_UNTIL} AND NOT coalesce({types}, false)"
             " GROUP BY lower(trim(event_type)) ORDER BY first_day DESC NULLS LAST, rows DESC, event_type",
-            params=[until, until, *params]).pl()
+            params=[*until_params(until), *params]).pl()
     day = (until - timedelta(microseconds=1)).date() if until is not None else last
     is_new = pl.col("first_day") == day if day is not None and first != day else pl.lit(False)
     return left_out.with_columns(new=is_new.fill_null(False))
@@ -102,7 +112,7 @@ def absent_event_types(path: str | Path, event_types: Sequence[str] | None,
         stored = [name for (name,) in con.execute(
             "SELECT lower(trim(event_type)) AS name FROM raw_interactions"
             f" WHERE {BEFORE_UNTIL} AND event_type IS NOT NULL GROUP BY name ORDER BY count(*) DESC, name",
-            [until, until]).fetchall()]
+            until_params(until)).fetchall()]
     known = set(stored)
     return {name: difflib.get_close_matches(name.strip().lower(), stored, n=3, cutoff=0.6)
             for name in event_types if name.strip().lower() not in known}
@@ -124,7 +134,7 @@ def unrated_files(path: str | Path, until: datetime | None = None,
     with warehouse.connect(path, read_only=True) as con:
         return con.sql(f"SELECT source_file, count(*) AS rows FROM raw_interactions WHERE {BEFORE_UNTIL} AND {types}"
                        " AND rating IS NULL GROUP BY source_file ORDER BY rows DESC, source_file",
-                       params=[until, until, *params]).pl()
+                       params=[*until_params(until), *params]).pl()
 
 
 def repeated_events(events: pl.DataFrame, user: str, item: str) -> np.ndarray:

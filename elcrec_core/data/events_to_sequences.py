@@ -26,7 +26,8 @@ import pyarrow as pa
 
 from elcrec_core.config.settings import check_keys
 from elcrec_core.data import warehouse
-from elcrec_core.data.event_selection import BEFORE_UNTIL, event_filter, repeated_events, selected_events
+from elcrec_core.data.event_selection import (BEFORE_UNTIL, event_filter, repeated_events, selected_events,
+                                              until_params)
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, Sequences, write_item_index_file
 
 INDEX_SCHEMA = {"item_id": pl.String, "item_index": pl.Int64}  # rows of the warehouse's item index
@@ -206,7 +207,7 @@ def _ordered_events(config: SequenceConfig, path: str | Path,
     with warehouse.connect(path, read_only=True) as con:
         ((events_in, passed),) = con.execute(
             f"SELECT count(*), count(*) FILTER ({keep_row}) FROM raw_interactions WHERE {BEFORE_UNTIL}",
-            [*keep_params, until, until]).fetchall()
+            [*keep_params, *until_params(until)]).fetchall()
         users = natural_order(con.sql(f"SELECT DISTINCT user_id FROM ({selected})", params=params).pl()["user_id"])
         users = users.to_frame().with_row_index("u")
         items = con.sql(f"SELECT DISTINCT item_id FROM ({selected})", params=params).pl().with_row_index("i")

@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from elcrec_core.data import warehouse
-from elcrec_core.data.event_selection import BEFORE_UNTIL, event_type_condition
+from elcrec_core.data.event_selection import BEFORE_UNTIL, event_type_condition, until_params
 from elcrec_core.data.sequences import Sequences
 
 
@@ -37,7 +37,7 @@ def seen_items(path: str | Path, until: datetime | None, user_ids: np.ndarray, i
         con.register("seen_items", items)
         pairs = con.sql(
             "SELECT DISTINCT u, i FROM raw_interactions JOIN seen_users USING (user_id) JOIN seen_items USING (item_id)"
-            f" WHERE {BEFORE_UNTIL} AND {types} ORDER BY u, i", params=[until, until, *types_params]).pl()
+            f" WHERE {BEFORE_UNTIL} AND {types} ORDER BY u, i", params=[*until_params(until), *types_params]).pl()
     counts = np.bincount(pairs["u"].to_numpy().astype(np.int64), minlength=len(users))
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     return Sequences(np.asarray(user_ids), pairs["i"].to_numpy().astype(np.int64), offsets, len(item_ids))
@@ -48,5 +48,5 @@ def users_with_events(path: str | Path, until: datetime | None) -> int:
     those the sequences left out (filters, k-core) get no recommendations, and are counted so."""
     with warehouse.connect(path, read_only=True) as con:
         ((count,),) = con.execute(f"SELECT count(DISTINCT user_id) FROM raw_interactions WHERE {BEFORE_UNTIL}",
-                                  [until, until]).fetchall()
+                                  until_params(until)).fetchall()
     return int(count)

@@ -305,3 +305,32 @@ def test_build_up_to_a_point_in_time(tmp_path: Path) -> None:
     db = _load_csv(tmp_path, rows)
     build = build_sequences(SequenceConfig(k_core=0), db, until=datetime(2026, 3, 2))
     assert _lists(build) == {"u": ["a"], "v": ["a"]} and build.summary.events_in == 2
+
+
+def test_a_day_holds_no_event_of_a_later_days_file_whichever_loaded_first(tmp_path: Path) -> None:
+    """Daily {date} files in local time (+01:00): the 2nd's file holds an event at 00:30 that is 23:30 UTC of the
+    1st. Loaded before the 1st's build (several days started at once), it was in the 1st's sequences, its history
+    and its user count, which a build before that load lacked. Now the 1st's data are its own and earlier files'
+    events, in either order; the 2nd's build has the event."""
+    from datetime import date
+
+    from elcrec_core.data.seen_items import seen_items, users_with_events
+
+    files = {1: "u,i,t\nu,a,2026-03-01T10:00:00+01:00\nv,a,2026-03-01T11:00:00+01:00\n",
+             2: "u,i,t\nw,c,2026-03-02T00:30:00+01:00\nu,b,2026-03-02T09:00:00+01:00\n"}
+    end_of_1st = datetime(2026, 3, 2)
+    built = {}
+    for order in ((1, 2), (2, 1)):
+        db = tmp_path / f"{order}.duckdb"
+        for day in order:
+            (tmp_path / f"{day}.csv").write_text(files[day])
+            ingest(SourceConfig(format="csv", path=str(tmp_path / f"{day}.csv"), columns=ColumnMap("u", "i", "t"),
+                                timestamp_format="iso8601"),
+                   RULES, db, file_day=date(2026, 3, day))
+        first = build_sequences(SequenceConfig(k_core=0), db, until=end_of_1st)
+        seen = seen_items(db, end_of_1st, np.array(["u", "w"]), np.array(["a", "b", "c"]))
+        built[order] = (_lists(first), first.summary.events_in, [list(seen.sequence(n)) for n in range(2)],
+                        users_with_events(db, end_of_1st))
+        assert _lists(build_sequences(SequenceConfig(k_core=0), db, until=datetime(2026, 3, 3))) == {
+            "u": ["a", "b"], "v": ["a"], "w": ["c"]}
+    assert built[(2, 1)] == built[(1, 2)] == ({"u": ["a"], "v": ["a"]}, 2, [[1], []], 2)
