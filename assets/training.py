@@ -26,7 +26,7 @@ from elcrec_core.train.auto_preset import MODEL_FIELDS, TRAIN_FIELDS
 from elcrec_core.train.checkpoint import LAST, CheckpointError
 from elcrec_core.train.launch import train_distributed
 from elcrec_core.train.loop import train
-from elcrec_core.train.run_log import keep_run
+from elcrec_core.train.run_log import keep_run, precision_used
 from elcrec_core.train.state import code_digest, data_digest
 from elcrec_pipeline.config import TrainingSettings
 from elcrec_pipeline.resources import ComputeDevice, Storage, digest
@@ -117,7 +117,8 @@ def _train(context: dg.AssetExecutionContext, config: TrainingSettings, storage:
                          test=result.test, best_epoch=result.best_epoch, epochs=len(result.history),
                          seconds=result.seconds, warm_start=bool(warm), warm_start_from=base.dir if warm else None,
                          sequences=sequences, recipe=digest({"training": work.name, "code": code_digest()}))
-    store.add_candidate(record, {"history": result.history})
+    precision = precision_used(result.history)
+    store.add_candidate(record, {"history": result.history, "precision": precision})
     plot = training_curve(result.history, out / "training_curve.png")
     curve = [{k: row[k] for k in ("epoch", "loss", "rec", "valid_HR@20", "valid_NDCG@20", "seconds") if k in row}
              for row in result.history]
@@ -132,6 +133,7 @@ def _train(context: dg.AssetExecutionContext, config: TrainingSettings, storage:
         "epochs_run": len(result.history),
         "steps": int(result.history[-1]["steps"]) if result.history else 0,
         "train_seconds": metric(result.seconds),
+        "precision": precision,
         "warm_start": bool(warm),
         "warm_start_from": base.name if warm else "none",
         "preset": config.preset,

@@ -81,7 +81,7 @@ class TrainConfig:
     ``seq_cl_view``, ``aux_scale``, ``aux_warmup_steps``, ``centre_lr``, ``train_windows``, ``max_steps``,
     ``centre_init``, ``kmeans_sample``, ``precision``, ``compile`` and ``eval_batch_size``; each default is the
     reference's behaviour, except ``precision`` auto (bf16 autocast where the hardware has it; the reference trains
-    in fp32) and ``kmeans_sample`` (which only matters above 100,000 sequences, more than the paper's data sets)."""
+    in fp32) and ``kmeans_sample`` (above 100,000 sequences, more than the paper's). ``seed``: ours (theirs: 1)."""
 
     epochs: int = Field(300, ge=1, description="epoch budget")
     batch_size: int = Field(256, ge=1, description="training samples per optimiser step: users, or windows with "
@@ -126,7 +126,7 @@ class TrainConfig:
     kmeans_sample: int = Field(100_000, ge=1, description="k-means runs on a seeded sample of at most this many "
                                                           "sequences")
     seed: int = Field(2024, ge=0, le=2**32 - 1, description="seed of the initialisation, batches, views and "
-                                                           "negatives")
+                                                           "negatives (ours; the authors' code: 1)")
     device: str = Field("auto", description="auto (CUDA where present), cpu, cuda, cuda:1, ...")
     precision: Precision = Field("auto", description="auto: bf16 autocast on GPUs (Ampere and later) and CPUs "
                                                      "with native bf16, else fp32")

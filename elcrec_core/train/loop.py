@@ -33,7 +33,7 @@ from elcrec_core.train.objective import (
     loss_parts,
     uses_centres,
 )
-from elcrec_core.train.run_log import RunLog
+from elcrec_core.train.run_log import RunLog, precision_used
 from elcrec_core.train.state import (
     EarlyStopping,
     complete_best_checkpoint,
@@ -150,7 +150,7 @@ def train(
         row = {"epoch": epoch, **sums, **{f"valid_{k}": v for k, v in valid.items()},
                "train_seconds": train_seconds, "seconds": seconds,
                "seq_per_s": min(len(samples), steps * cfg.batch_size * distributed.world_size()) / train_seconds,
-               "steps": steps_done}
+               "steps": steps_done, "precision": precision}
         history.append(row)
         improved = stopper.update(epoch, valid[SELECTION_METRIC])
         # last.pt first: a run killed before best.pt is written gets it from last.pt on resume
@@ -178,7 +178,8 @@ def train(
     result = TrainResult(best_epoch, best["valid"], test, history, resumed_seconds + time.perf_counter() - began,
                          out_dir / BEST)
     run_log.finish({"best_epoch": result.best_epoch, "epochs": len(history), "seconds": result.seconds,
-                    "valid": result.valid, "test": result.test, "history": history})
+                    "precision": precision_used(history), "valid": result.valid, "test": result.test,
+                    "history": history})
     return result
 
 

@@ -62,8 +62,9 @@ class RunLog:
         self.writer.flush()
 
     def finish(self, metrics: dict[str, Any]) -> None:
-        """Write ``metrics.json`` (``metrics``: best_epoch, epochs, seconds, valid, test, history) and the
-        settings as TensorBoard hyper-parameters with the valid and test metrics (``final/<split>/<metric>``)."""
+        """Write ``metrics.json`` (``metrics``: best_epoch, epochs, seconds, precision (:func:`precision_used`),
+        valid, test, history) and the settings as TensorBoard hyper-parameters with the valid and test metrics
+        (``final/<split>/<metric>``)."""
         if self.writer is None:
             return
         (self.out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
@@ -86,6 +87,24 @@ def keep_run(work: Path, folder: Path) -> None:
                 shutil.rmtree(folder / name)
             shutil.move(work / name, folder / name)
     shutil.rmtree(work)
+
+
+def precision_used(history: list[dict[str, Any]]) -> str:
+    """How the epochs of a run's ``history`` computed, as its rows' ``precision`` gives it (``fp32``, ``bf16
+    autocast``): the one value, or, where a resumed run computed otherwise (``precision`` auto on another machine),
+    each in turn with its epochs, such as ``bf16 autocast (epochs 0-4), fp32 (epochs 5-9)``. An epoch of a run
+    resumed from a version that did not record it is ``not recorded``; a run without epochs, ``none``."""
+    spans: list[list[Any]] = []  # [precision, first epoch, last epoch]
+    for row in history:
+        used = row.get("precision", "not recorded")
+        if spans and spans[-1][0] == used:
+            spans[-1][2] = row["epoch"]
+        else:
+            spans.append([used, row["epoch"], row["epoch"]])
+    if len(spans) == 1:
+        return spans[0][0]
+    return ", ".join(f"{used} (epoch {first})" if first == last else f"{used} (epochs {first}-{last})"
+                     for used, first, last in spans) or "none"
 
 
 def flat_settings(config: dict[str, Any]) -> dict[str, Any]:

@@ -192,6 +192,7 @@ def check_metadata_matches_files(port: int, folder: Path) -> None:
     assert model["best_epoch"]["intValue"] == metrics["best_epoch"]
     assert model["epochs_run"]["intValue"] == metrics["epochs"] == len(metrics["history"])
     assert same(model["train_seconds"], metrics["seconds"])
+    assert model["precision"]["text"] == metrics["precision"] in ("fp32", "bf16 autocast")
     assert [row["epoch"] for row in table_cells(model["training_curve"], ["epoch"], "curve")] == [
         row["epoch"] for row in metrics["history"]]
 

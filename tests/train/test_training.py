@@ -69,6 +69,25 @@ def test_resume_continues_exactly_where_it_stopped(seqs, tmp_path):
     assert again.seconds >= sum(row["seconds"] for row in resumed.history) and again.history == resumed.history
 
 
+def test_metrics_record_the_precision_each_epoch_computed_in(seqs, tmp_path):
+    """``precision`` auto is a choice, not a record (config.json keeps ``auto``), and a resumed run may compute
+    otherwise: each history row and metrics.json say how its epochs computed; a run resumed from a version that did
+    not record it says so for those epochs."""
+    import json
+
+    from elcrec_core.train.run_log import precision_used
+
+    train(seqs, small_config(epochs=2, device="cpu", precision="fp32"), tmp_path, log=lambda _: None)
+    resumed = train(seqs, small_config(epochs=3, device="cpu", precision="bf16"), tmp_path, log=lambda _: None)
+    assert [row["precision"] for row in resumed.history] == ["fp32", "fp32", "bf16 autocast"]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["precision"] == "fp32 (epochs 0-1), bf16 autocast (epoch 2)"
+    assert json.loads((tmp_path / "config.json").read_text())["train"]["precision"] == "bf16"
+    assert precision_used(resumed.history[2:]) == "bf16 autocast" and precision_used([]) == "none"
+    older = [{"epoch": 0}, {"epoch": 1, "precision": "fp32"}]
+    assert precision_used(older) == "not recorded (epoch 0), fp32 (epoch 1)"
+
+
 class Killed(Exception):
     """The process dies here."""
 
