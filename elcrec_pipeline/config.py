@@ -18,7 +18,7 @@ from elcrec_core.data.files import MAX_LINE_BYTES
 from elcrec_core.data.sequences import Sequences
 from elcrec_core.data.source_config import ColumnMap, ItemMetadataConfig, SourceConfig, SourceFormat, TimestampFormat
 from elcrec_core.data.synthetic import SyntheticConfig
-from elcrec_core.data.validation import ExpectationConfig, RowRules
+from elcrec_core.data.validation import NULL_IDS, ExpectationConfig, RowRules
 from elcrec_core.train.auto_preset import AUTO, BASE_PRESET, preset_experiment
 from elcrec_pipeline.resources import Storage
 
@@ -53,6 +53,9 @@ class SourceSettings(dg.Config):
     max_timestamp: str | None = Field(None, description="ISO time: later events are rejected")
     min_rating: float | None = None
     max_rating: float | None = None
+    null_ids: list[str] | None = Field(None, description="user or item ids that mean no value (missing_user, "
+                                                         "missing_item), compared without case and outer spaces; "
+                                                         f"default {', '.join(NULL_IDS)}; [] for none")
     max_rejected_share: float | None = Field(None, description="the expectations fail above it (default 0.05)")
     min_rows: int | None = Field(None, description="the expectations fail for a load with fewer accepted rows "
                                                    "(default 1); 0 lets an empty delivery through: a day "
@@ -139,7 +142,8 @@ class SourceSettings(dg.Config):
         naming ``min_timestamp`` or ``max_timestamp`` for a value that is no ISO 8601 time."""
         window = [_naive_utc(name, getattr(self, name)) for name in ("min_timestamp", "max_timestamp")]
         return RowRules(min_timestamp=window[0], max_timestamp=window[1], min_rating=self.min_rating,
-                        max_rating=self.max_rating)
+                        max_rating=self.max_rating,
+                        null_ids=NULL_IDS if self.null_ids is None else tuple(self.null_ids))
 
     def item_metadata(self, storage: Storage, extra_dirs: Sequence[Path] = ()) -> ItemMetadataConfig | None:
         """The item metadata source, if any; its path is checked by :meth:`Storage.input_path`. Raises
@@ -190,7 +194,7 @@ _SOURCE_BOUNDS: dict[str, tuple[float, float | None]] = {
 _SOURCE_DEFAULTS: dict[str, Any] = {
     "format": "synthetic", "user_column": "user_id", "item_column": "item_id", "timestamp_column": "timestamp",
     "timestamp_format": "epoch_s", "quote": '"', "max_line_bytes": MAX_LINE_BYTES, "encoding": "utf-8",
-    "max_rejected_share": 0.05, "min_rows": 1, "overwrite_day": False,
+    "max_rejected_share": 0.05, "min_rows": 1, "overwrite_day": False, "null_ids": list(NULL_IDS),
     "synthetic_users": 5000, "synthetic_items": 1000, "synthetic_intents": 8, "synthetic_seed": 0,
     "item_metadata_item_column": "item_id", "item_metadata_title_column": "title",
     "item_metadata_categories_separator": "|", "item_metadata_delimiter": ",",

@@ -5,13 +5,18 @@ day2.csv``): the SQL with which :func:`elcrec_core.data.duckdb_reading.read_deli
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import polars as pl
 
 from elcrec_core.data.event_normalisation import sql_text
+from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.warehouse import quote_identifier
 
 # around a name: spaces, tabs, the CR of a CR LF line end, and the byte order mark that a second file's header keeps
 # where files were joined (an Excel "CSV UTF-8" export starts with one; only the first file's is the file's)
 _WHITESPACE = "' ' || chr(9) || chr(13) || chr(65279)"
+REORDERED = "the column names in another order ("  # the detail of such a record, before its names
 
 
 def repeated_header_sql(wanted: Mapping[str, str | None], columns: Sequence[str],
@@ -25,12 +30,32 @@ def repeated_header_sql(wanted: Mapping[str, str | None], columns: Sequence[str]
     if not headers:
         return "NULL::VARCHAR AS error, NULL::VARCHAR AS detail"
     error, detail = [], []
+    values = [f"trim({quote_identifier(column)}, {_WHITESPACE})" for column in picked]
     for names in headers:
         texts = [names[columns.index(column)] for column in picked]
-        same = " AND ".join(f"trim({quote_identifier(column)}, {_WHITESPACE}) = {sql_text(text)}"
-                            for column, text in zip(picked, texts))
-        error.append(f"WHEN {same} THEN 'repeated_header'")
+        same = " AND ".join(f"{value} = {sql_text(text)}" for value, text in zip(values, texts))
         said = f"the column names again ({', '.join(texts)}): a header line inside the data, as where files were " \
                "joined with their headers"
-        detail.append(f"WHEN {same} THEN {sql_text(said)}")
+        # the same names in another order: a header of a file whose columns were in another order
+        listed = f"list_value({', '.join(values)})"
+        others = (f"len(list_distinct({listed})) = {len(values)} AND "
+                  + " AND ".join(f"{value} IN ({', '.join(map(sql_text, texts))})" for value in values))
+        error += [f"WHEN {same} THEN 'repeated_header'", f"WHEN {others} THEN 'repeated_header'"]
+        detail += [f"WHEN {same} THEN {sql_text(said)}",
+                   f"WHEN {others} THEN {sql_text(REORDERED)} || array_to_string({listed}, ', ') || ')'"]
     return f"CASE {' '.join(error)} END AS error, CASE {' '.join(detail)} END AS detail"
+
+
+def refuse_reordered_header(path: Path, frame: pl.DataFrame, columns: Sequence[str]) -> None:
+    """Raise :class:`~elcrec_core.data.files.SourceReadError` naming the first record of ``frame`` (read
+    with :func:`repeated_header_sql`: ``detail``, ``source_row``) that holds the column names in another order
+    than the header (``columns``, as the file names them): files whose columns were in other orders were joined
+    (``cat``), and the rows after it would be read into the wrong columns (an item id as the user), which no row
+    rule can tell."""
+    reordered = frame.filter(pl.col("detail").str.starts_with(REORDERED).fill_null(False))
+    if len(reordered):
+        row, said = reordered["source_row"][0], reordered["detail"][0]
+        raise SourceReadError(path, f"line {row} holds {said} than the "
+                                    f"header ({', '.join(columns)}): files whose columns were in other orders were "
+                                    "joined, and the rows after it would be read into the wrong columns; split the "
+                                    "file there and load each part as its own file")

@@ -18,6 +18,7 @@ from elcrec_core.data.duckdb_reading import (
 )
 from elcrec_core.data.event_normalisation import EXACT_INTEGERS
 from elcrec_core.data.files import SourceReadError, is_nested, refuse_non_id_columns
+from elcrec_core.data.header_lines import refuse_reordered_header
 from elcrec_core.data.source_config import ItemMetadataConfig
 from elcrec_core.data.validation import blank
 
@@ -53,6 +54,7 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
             with as_utf8(path, config.encoding) as text:
                 raw, malformed = read_delimited(con, text, wanted, config.delimiter, config.header, config.names,
                                                  config.quote, None)
+            refuse_reordered_header(path, raw, [column for column in wanted.values() if column is not None])
     if is_utf8(config.encoding):
         malformed = malformed.with_columns(
             pl.when(pl.col("detail").str.starts_with("INVALID ENCODING"))

@@ -32,6 +32,7 @@ from elcrec_core.data.event_normalisation import (
     with_rejects,
 )
 from elcrec_core.data.files import SourceReadError, refuse_non_id_columns
+from elcrec_core.data.header_lines import refuse_reordered_header
 from elcrec_core.data.source_config import SourceConfig, resolve_files
 from elcrec_core.data.synthetic import SyntheticConfig, generate
 
@@ -79,6 +80,7 @@ def _read_delimited_events(con: duckdb.DuckDBPyConnection, path: Path, config: S
         build=lambda raw: normalise_events(raw, fields, config.timestamp_format, path),
         max_line_bytes=config.max_line_bytes,
     )
+    refuse_reordered_header(path, good, [column for column in fields.values() if column is not None])
     return finish_events(with_rejects(good, rejects), path)
 
 

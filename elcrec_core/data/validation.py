@@ -32,10 +32,16 @@ REJECTED_COLUMNS = ["source_file", "source_row", "reason", "detail", "user_id", 
                     "event_type"]
 
 
+# the texts that exports write for a missing value (pandas' read_csv defaults, MySQL's and PostgreSQL's \N, nil,
+# undefined, -): as a user or item id they mean none, not a user or item of that name
+NULL_IDS: tuple[str, ...] = ("null", "none", "nan", "na", "n/a", "#n/a", "<na>", "\\n", "nil", "undefined", "-")
+
+
 @dataclass(frozen=True)
 class RowRules:
     """Row-level rules. Timestamps are naive UTC; ``now`` (default: the current time) anchors the future check,
-    which allows ``future_tolerance`` of clock skew. Rating bounds apply to rows that have a rating."""
+    which allows ``future_tolerance`` of clock skew. Rating bounds apply to rows that have a rating. A user or item
+    id that is one of ``null_ids`` (compared without case and outer spaces; default :data:`NULL_IDS`) is missing."""
 
     min_timestamp: datetime | None = None
     max_timestamp: datetime | None = None
@@ -43,6 +49,7 @@ class RowRules:
     future_tolerance: timedelta = timedelta(minutes=5)
     min_rating: float | None = None
     max_rating: float | None = None
+    null_ids: tuple[str, ...] = NULL_IDS
     now: datetime | None = None
 
 
@@ -79,8 +86,8 @@ def check_rows(frame: pl.DataFrame, rules: RowRules = RowRules()) -> RowCheck:
     broken = {  # reason -> condition; the reader's own errors are in ``error``
         "malformed_line": error == "malformed_line",
         "repeated_header": error == "repeated_header",
-        "missing_user": blank("user_id"),
-        "missing_item": blank("item_id"),
+        "missing_user": blank("user_id") | _null_id("user_id", rules),
+        "missing_item": blank("item_id") | _null_id("item_id", rules),
         "missing_timestamp": error == "missing_timestamp",
         "bad_timestamp": error == "bad_timestamp",
         "timestamp_out_of_window": _outside(ts, rules.min_timestamp, rules.max_timestamp),
@@ -124,11 +131,24 @@ def _rule_details(rules: RowRules, now: datetime) -> pl.Expr:
     reason, ts = pl.col("reason"), pl.col("timestamp").dt.to_string("%Y-%m-%d %H:%M:%S")
     return (pl.when(reason == "timestamp_out_of_window").then(pl.format(f"timestamp {{}} is outside {window}", ts))
             .when(reason == "timestamp_in_future").then(pl.format(f"timestamp {{}} is after {latest}", ts))
-            .when(reason == "missing_user").then(pl.col("detail").fill_null(pl.lit("user_id is empty")))
-            .when(reason == "missing_item").then(pl.col("detail").fill_null(pl.lit("item_id is empty")))
+            .when(reason == "missing_user").then(pl.col("detail").fill_null(_missing_id("user_id", rules)))
+            .when(reason == "missing_item").then(pl.col("detail").fill_null(_missing_id("item_id", rules)))
             .when(reason == "rating_out_of_range")
             .then(pl.format(f"rating {{}} is outside {ratings}", pl.col("rating").cast(pl.String)))
             .otherwise(pl.col("detail")).alias("detail"))
+
+
+def _null_id(column: str, rules: RowRules) -> pl.Expr:
+    """Whether the id in ``column`` is one of ``rules.null_ids`` (without case and outer spaces)."""
+    markers = sorted({marker.strip().lower() for marker in rules.null_ids})
+    return pl.col(column).str.strip_chars().str.to_lowercase().is_in(markers).fill_null(False)
+
+
+def _missing_id(column: str, rules: RowRules) -> pl.Expr:
+    """The detail of a row whose id in ``column`` is missing: empty, or a text of ``rules.null_ids``."""
+    return (pl.when(_null_id(column, rules))
+            .then(pl.format(f"{column} '{{}}' means no value (source setting null_ids)", pl.col(column)))
+            .otherwise(pl.lit(f"{column} is empty")))
 
 
 def _outside(column: pl.Expr, low: Any, high: Any) -> pl.Expr:

@@ -321,6 +321,11 @@ def test_a_header_line_inside_item_metadata_is_rejected_not_read_as_an_item(tmp_
     assert rejected.select("source_row", "reason", "detail").rows() == [
         (3, "repeated_header", "the column names again (id, name, cats): a header line inside the data, as where "
                                "files were joined with their headers")]
+    # a file of other column order joined: its rows would have titles for ids; refused at the line
+    path.write_text("item_id,title,categories\n1,Toy,a\ntitle,item_id,categories\nHeat,2,c\n")
+    with pytest.raises(SourceReadError, match=r"items\.csv: line 3 holds the column names in another order \(title, "
+                                              r"item_id, categories\) than the header \(item_id, title, categories\)"):
+        read_item_metadata(ItemMetadataConfig(str(path)))
 
 
 @pytest.mark.parametrize(("column", "values", "settings", "kind", "wanted"), [

@@ -21,7 +21,7 @@ from elcrec_core.data import ingestion, warehouse
 from elcrec_core.data.ingestion import ingest
 from elcrec_core.data.source_config import SourceConfig
 from elcrec_core.data.synthetic import SyntheticConfig
-from elcrec_core.data.validation import RowRules
+from elcrec_core.data.validation import NULL_IDS, RowRules
 
 RULES = RowRules(now=datetime(2026, 11, 27))
 HEADER = "user_id,item_id,timestamp"
@@ -406,7 +406,8 @@ def test_an_event_at_the_first_day_loads_and_the_load_records_its_source_setting
     assert (report.rows_in, report.accepted, len(check.accepted)) == (2, 2, 2)
     settings = {k: v for k, v in dataclasses.asdict(source).items() if k != "synthetic"}
     settings["row_rules"] = {"future_tolerance": "0:05:00", "max_rating": None, "max_timestamp": None,
-                             "min_rating": None, "min_timestamp": None, "reject_future": True}
+                             "min_rating": None, "min_timestamp": None, "null_ids": list(NULL_IDS),
+                             "reject_future": True}
     assert report.source == json.dumps(settings, sort_keys=True)
     assert list(json.loads(report.source)) == sorted(settings) != list(settings)
 

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from elcrec_core.data import warehouse
 from elcrec_core.data.ingestion import ingest
 from elcrec_core.data.source_config import ColumnMap, SourceConfig
+from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.sources import read_source
 from elcrec_core.data.validation import (
     REASONS,
@@ -93,14 +94,61 @@ def test_every_reason_code(tmp_path: Path) -> None:
                                                                 "t is empty")  # the last one's detail was empty
 
 
+def test_a_header_in_another_column_order_refuses_the_file_at_its_line(tmp_path: Path) -> None:
+    """Two exports with their columns in other orders, joined with cat: the second header (item_id,user_id,...)
+    was one rejected row (bad_timestamp), and every row after it loaded with user and item swapped (user 177 item
+    158 for user 158 item 177; a trial of 2026-12-04). No row rule can tell such a row: the file is refused at that
+    line, before anything is stored. Names that repeat one another (sku,sku) are data, as before."""
+    e = EPOCH
+    text = (f"user_id,item_id,rating,timestamp\n158,177,4,{e}\n item_id ,user_id,rating,timestamp\r\n"
+            f"177,158,4,{e}\n")
+    with pytest.raises(SourceReadError, match=r"e\.csv: line 3 holds the column names in another order \(item_id, "
+                       r"user_id, timestamp, rating\) than the header \(user_id, item_id, timestamp, rating\): files "
+                       r"whose columns were in other orders were joined"):
+        _read(tmp_path, text, user="user_id", item="item_id", timestamp="timestamp", rating="rating")
+    swapped_rating = text.replace(" item_id ,user_id,rating,timestamp", "user_id,item_id,timestamp,rating")
+    with pytest.raises(SourceReadError, match=r"line 3 holds the column names in another order \(user_id, item_id, "
+                       r"rating, timestamp\)"):
+        _read(tmp_path, swapped_rating, user="user_id", item="item_id", timestamp="timestamp", rating="rating")
+    # columns not read may hold anything, and a name in a column of its own is the header again (rejected)
+    fine = _check(tmp_path, f"u,i,t,note\n1,2,{e},x\nu,i,t,i\n3,4,{e},u\n", user="u", item="i", timestamp="t")
+    assert fine.accepted["user_id"].to_list() == ["1", "3"] and fine.by_reason == {"repeated_header": 1}
+
+
+def test_ids_that_exports_write_for_no_value_are_missing(tmp_path: Path) -> None:
+    """An export's NULL, \\N, N/A, NaN or - for a missing id was accepted as a user or item of that name: 6% of
+    item ids NULL made 'NULL' the most popular item, recommended to 23 users (a trial of 2026-12-04). They are
+    missing ids, in any case and with outer spaces; a longer id holding one (NULLABLE, NA-1) is an id; and
+    ``null_ids`` () keeps every text as an id (a shop whose item is called NA)."""
+    e = EPOCH
+    text = "\n".join(["u,i,t", f"a,NULL,{e}", f" null ,x,{e}", f"b,\\N,{e}", f"c, N/A ,{e}", f"NaN,x,{e}", f"d,-,{e}",
+                      f"None,y,{e}", f"e,NULLABLE,{e}", f"f,NA-1,{e}", f"g,undefined,{e}"]) + "\n"
+    result = _check(tmp_path, text, user="u", item="i", timestamp="t")
+    assert result.rejected.select("source_row", "reason", "detail").cast({"reason": pl.String}).rows() == [
+        (2, "missing_item", "item_id 'NULL' means no value (source setting null_ids)"),
+        (3, "missing_user", "user_id ' null ' means no value (source setting null_ids)"),
+        (4, "missing_item", "item_id '\\N' means no value (source setting null_ids)"),
+        (5, "missing_item", "item_id ' N/A ' means no value (source setting null_ids)"),
+        (6, "missing_user", "user_id 'NaN' means no value (source setting null_ids)"),
+        (7, "missing_item", "item_id '-' means no value (source setting null_ids)"),
+        (8, "missing_user", "user_id 'None' means no value (source setting null_ids)"),
+        (11, "missing_item", "item_id 'undefined' means no value (source setting null_ids)"),
+    ]
+    assert result.accepted["item_id"].to_list() == ["NULLABLE", "NA-1"]
+    kept = check_rows(_read(tmp_path, text, user="u", item="i", timestamp="t"), RowRules(null_ids=(), now=NOW))
+    assert len(kept.rejected) == 0 and "NULL" in kept.accepted["item_id"].to_list()
+    only = check_rows(_read(tmp_path, text, user="u", item="i", timestamp="t"), RowRules(null_ids=(" NA ",), now=NOW))
+    assert len(only.rejected) == 0  # N/A is not NA
+
+
 def test_a_header_line_inside_the_data_is_rejected_even_where_no_time_would_refuse_it(tmp_path: Path) -> None:
     """Daily files joined with their headers: without a timestamp column the repeated header 'customer,sku' was
     accepted as an event of user 'customer' and item 'sku'. A row where only some columns hold their names is
     data."""
-    result = _check(tmp_path, "customer,sku\nu1,a\ncustomer,sku\nu2,b\ncustomer,x\nsku,customer\n",
+    result = _check(tmp_path, "customer,sku\nu1,a\ncustomer,sku\nu2,b\ncustomer,x\nsku,sku\n",
                     user="customer", item="sku", timestamp=None)
     assert result.accepted.select("user_id", "item_id").rows() == [("u1", "a"), ("u2", "b"), ("customer", "x"),
-                                                                   ("sku", "customer")]
+                                                                   ("sku", "sku")]
     assert result.rejected.select("source_row", "reason", "detail").cast({"reason": pl.String}).rows() == [
         (3, "repeated_header", "the column names again (customer, sku): a header line inside the data, as where "
                                "files were joined with their headers")]

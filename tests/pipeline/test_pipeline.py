@@ -30,7 +30,7 @@ from assets.training import elcrec_model
 from elcrec_core.data import warehouse
 from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.data.sources import read_source
-from elcrec_core.data.validation import check_rows
+from elcrec_core.data.validation import NULL_IDS, check_rows
 from elcrec_core.evaluate.ranking import eligible_users
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_core.serve.recommend import recommend
@@ -1118,6 +1118,9 @@ def test_source_settings_map_to_the_data_layer(tmp_path):
         assert given.source_config("2026-01-31", Storage(data_dir=str(tmp_path))).header is expected
     rules = settings.row_rules()
     assert rules.min_timestamp == datetime(2026, 1, 1) and rules.max_rating == 5.0 and rules.max_timestamp is None
+    assert rules.null_ids == NULL_IDS and "null" in NULL_IDS  # the default, and a team's own (none: [])
+    assert SourceSettings(null_ids=[]).resolved({"null_ids": ["-"]}).row_rules().null_ids == ()
+    assert SourceSettings().resolved({"null_ids": ["-", "?"]}).row_rules().null_ids == ("-", "?")
     # quoting: '"' by default; '' reads quotes as data (what the error for a quote that never closes advises)
     assert source.quote == '"'
     (tmp_path / "logs" / "2026-01-31.csv").write_text('u,i,t\nu1,12" TV,1\nu2,b,2\n')
