@@ -18,12 +18,14 @@ from assets.daily import (
     require_a_partition,
 )
 from assets.load_advice import (
+    load_line,
     metadata_read_advice,
     other_rules_note,
     read_advice,
     rejected_items_note,
     rejected_note,
     sentences,
+    shrunk_files_note,
     threshold_note,
 )
 from assets.metadata import expectation_results, failed_expectations, metric, table, warehouse_table
@@ -39,9 +41,10 @@ from elcrec_core.data.ingestion import (
     read_checked,
     store_checked,
     stored_files_gone,
+    stored_rows,
 )
 from elcrec_core.data.item_metadata import categories_from_text, read_item_metadata, separator_advice
-from elcrec_core.data.rejections import padded_ids_note
+from elcrec_core.data.rejections import padded_ids_note, rejected_files_note
 from elcrec_core.data.source_config import ItemMetadataConfig, day_files, resolve_files
 from elcrec_core.data.synthetic import generate
 from elcrec_core.data.validation import RowCheck, expect_interactions
@@ -145,17 +148,18 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
             f"written, and the warehouse keeps what earlier loads of these files stored. {notes}",
             {**_counts(check), "files": dg.MetadataValue.text(", ".join(batch.files))},
             context.run.run_id)
+    before = stored_rows(batch.files, storage.warehouse)  # per file: what this load replaces
     with fails_at_once(f"ingestion of {context.partition_key}", MixedSources):
         file_day = date.fromisoformat(context.partition_key) if "{date}" in (config.path or "") else None
         report = store_checked(batch, storage.warehouse, file_day,  # the day of a {date} file's untimed events
                                overwrite_day=config.overwrite_day)
-    context.log.info(f"loaded {report.accepted} events, rejected {report.rejected} of {report.rows_in}")
-    before = report.replaced + report.replaced_rejected  # what its files stored before (a withdrawal is meant)
-    if 0 < 2 * report.rows_in <= before and not report.withdrawn_files:  # not all there yet?
-        context.log.warning(f"this load's files hold {report.rows_in} rows, where their earlier loads stored {before}: "
-                            "a file cut short (still being written) or a partial delivery replaces the whole one "
-                            "(write files under a temporary name and rename them when complete); load the day again "
-                            "once they are whole")
+    context.log.info(load_line(report.accepted, check, source.format))
+    rows = dict.fromkeys(batch.files, 0) | dict(pl.concat([check.accepted["source_file"], check.rejected[
+        "source_file"]]).cast(pl.String).value_counts().iter_rows())
+    for note in (shrunk_files_note(rows, before),  # not all there yet?
+                 rejected_files_note(check, config.max_rejected_share, source.format)):
+        if note:
+            context.log.warning(note)
     if report.withdrawn_files:  # the day rewritten under new names: its old files' rows go
         context.log.info(f"overwrite_day: withdrew the rows of {len(report.withdrawn_files)} file(s) that an earlier "
                          f"load of {context.partition_key} read and that are gone from disk: "

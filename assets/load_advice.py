@@ -6,13 +6,14 @@ only: :mod:`assets.ingestion` puts it in its failures and its log."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import polars as pl
 
 from elcrec_core.cli.format_guessing import looks_like
 from elcrec_core.data.files import SourceReadError
-from elcrec_core.data.rejections import count_text, rejected_examples
+from elcrec_core.data.rejections import count_text, file_name, reason_counts, rejected_examples
 from elcrec_core.data.source_config import ItemMetadataConfig, TimestampFormat
 from elcrec_core.data.validation import ExpectationReport, RowCheck
 from elcrec_pipeline.config import SourceSettings
@@ -116,6 +117,33 @@ def threshold_note(expectations: ExpectationReport, check: RowCheck, config: Sou
         notes.append(f"min_rows ({config.min_rows}) sets the rows a load needs: 0 lets an empty delivery through (a "
                      "day without events)")
     return f"In the {where}: {'; '.join(notes)}." if notes else ""
+
+
+def load_line(stored: int, check: RowCheck, fmt: str) -> str:
+    """The log line of a load that stored ``stored`` events of ``check``: ``loaded A events, rejected R of N``, and
+    where rows were rejected their counts by reason and the first three (file, line and detail)."""
+    line = f"loaded {stored} events, rejected {len(check.rejected)} of {check.rows_in}"
+    if not len(check.rejected):
+        return line
+    files = sorted({*check.accepted["source_file"].cast(pl.String), *check.rejected["source_file"].cast(pl.String)})
+    return (f"{line} ({reason_counts(check.by_reason)}), kept in rejected_interactions with file, line and detail; the first: "
+            f"{'; '.join(rejected_examples(check.rejected, 3, files, fmt))}")
+
+
+def shrunk_files_note(rows: Mapping[str, int], before: Mapping[str, int]) -> str:
+    """The warning of a load with files that hold half the rows or fewer that earlier loads stored for them
+    (``rows``: this load's rows per file, every file it read; ``before``: the rows stored for each before it),
+    named with their counts; empty where there are none. A file emptied by a failed transfer among good ones
+    leaves the load's total above half."""
+    files = list(rows)
+    shrunk = [file for file in files if before.get(file, 0) > 0 and 2 * rows[file] <= before[file]]
+    if not shrunk:
+        return ""
+    listed = ", ".join(f"{file_name(file, files)} {rows[file]} rows ({before[file]} before)" for file in shrunk[:5])
+    return (f"{len(shrunk)} file(s) of this load hold half the rows or fewer that their earlier loads stored: "
+            f"{listed}{', ...' if len(shrunk) > 5 else ''}. A file cut short (still being written), emptied by a failed"
+            " transfer, or a partial delivery replaces the whole one (write files under a temporary name and rename "
+            "them when complete); load the day again once they are whole")
 
 
 def sentences(first: str, *more: str) -> str:

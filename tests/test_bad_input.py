@@ -207,6 +207,29 @@ def test_a_line_that_is_not_utf8_is_one_rejected_row(tmp_path: Path, fmt: str, g
     assert (row, reason) == (2 + bool(header), "malformed_line") and detail.startswith("INVALID ENCODING: ")
 
 
+@pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl", "parquet", "sequence"])
+def test_an_id_an_export_writes_for_no_value_is_missing_in_every_format(tmp_path: Path, fmt: str) -> None:
+    """``NULL`` (csv, tsv, and as a JSON or Parquet string) or ``\\N`` as a user or item is no user or item of
+    that name: missing_item / missing_user; counts reconcile. JSON null was missing already."""
+    rows = [("u1", "a"), ("u1", "NULL"), ("\\N", "b"), ("u2", " n/a ")]
+    path = tmp_path / f"e.{fmt}"
+    if fmt == "parquet":
+        pl.DataFrame({"user_id": [u for u, _ in rows], "item_id": [i for _, i in rows],
+                      "timestamp": [T0] * len(rows)}).write_parquet(path)
+    elif fmt == "jsonl":
+        path.write_text("".join(json.dumps({"user_id": u, "item_id": i, "timestamp": T0}) + "\n" for u, i in rows))
+    elif fmt == "sequence":  # one user a line: its items
+        path.write_text("u1 a NULL\n\\N b\n")
+    else:
+        sep = "," if fmt == "csv" else "\t"
+        path.write_text(f"user_id{sep}item_id{sep}timestamp\n" + "".join(f"{u}{sep}{i}{sep}{T0}\n" for u, i in rows))
+    check = check_rows(read_source(SourceConfig(format=fmt, path=str(path))), RULES)
+    assert check.rows_in == len(check.accepted) + len(check.rejected)
+    assert check.accepted.select("user_id", "item_id").rows() == [("u1", "a")]
+    assert check.by_reason == ({"missing_item": 1, "missing_user": 1} if fmt == "sequence" else
+                               {"missing_item": 2, "missing_user": 1})
+
+
 def test_the_cli_names_the_file_and_line_of_text_that_is_not_utf8(tmp_path: Path, capsys) -> None:
     path = _write(tmp_path / "seq.txt", "1 2 3\ncaf\xe9 1\n".encode("latin-1"))
     with pytest.raises(SourceReadError) as info:

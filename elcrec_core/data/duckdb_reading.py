@@ -4,7 +4,6 @@ name."""
 
 from __future__ import annotations
 
-import codecs
 import csv
 import logging
 import tempfile
@@ -17,7 +16,6 @@ import numpy as np
 import polars as pl
 
 from elcrec_core.data.files import (
-    CHUNK_BYTES,
     MAX_LINE_BYTES,
     LineScan,
     SourceReadError,
@@ -32,38 +30,6 @@ from elcrec_core.data.warehouse import quote_identifier
 log = logging.getLogger(__name__)
 
 _BOM = b"\xef\xbb\xbf"
-
-
-def is_utf8(encoding: str) -> bool:
-    """Whether ``encoding`` names UTF-8 (with or without a byte order mark), by any of its Python names."""
-    return codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
-
-
-@contextmanager
-def as_utf8(path: Path, encoding: str) -> Iterator[Path]:
-    """``path`` itself for UTF-8, else a UTF-8 copy in a temporary folder, converted chunk by chunk (same lines,
-    so the same line numbers); an error names ``path``."""
-    if is_utf8(encoding):
-        yield path
-        return
-    decoder = codecs.getincrementaldecoder(encoding)()
-    offset = 0
-    with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / path.name
-        with path.open("rb") as src, copy.open("w", encoding="utf-8", newline="") as out:
-            while True:
-                chunk = src.read(CHUNK_BYTES)
-                try:
-                    out.write(decoder.decode(chunk, final=not chunk))
-                except UnicodeDecodeError as err:
-                    raise SourceReadError(path, f"byte {offset + err.start} is not {encoding} text") from None
-                if not chunk:
-                    break
-                offset += len(chunk)
-        try:
-            yield copy
-        except SourceReadError as err:  # name the file, not its copy
-            raise SourceReadError(path, err.cause) from None
 
 
 def literal_path(path: str | Path) -> str:

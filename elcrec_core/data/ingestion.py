@@ -218,6 +218,21 @@ def stored_files_gone(path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> list[st
     return sorted(file for (file,) in stored if file != warehouse.SYNTHETIC_SOURCE_FILE and not Path(file).is_file())
 
 
+def stored_rows(files: Sequence[str], path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> dict[str, int]:
+    """The rows (accepted and rejected) that the warehouse at ``path`` stores for each of ``files`` (0 for a file
+    it holds none of, and for every file where there is no warehouse yet): what a load of them replaces."""
+    if not Path(path).exists():
+        return dict.fromkeys(files, 0)
+    frame = pl.DataFrame({"source_file": pl.Series(list(files), dtype=pl.String)})
+    with warehouse.connect(path, read_only=True) as con:
+        con.register("load_files", frame)
+        counts = dict(con.execute(
+            "SELECT source_file, count(*) FROM (SELECT source_file FROM raw_interactions UNION ALL SELECT"
+            " source_file FROM rejected_interactions) JOIN load_files USING (source_file) GROUP BY source_file"
+        ).fetchall())
+    return {file: int(counts.get(file, 0)) for file in files}
+
+
 def never_loaded(files: list[Path], path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> list[Path]:
     """Those of ``files`` (resolved paths) that no load of the warehouse at ``path`` read (table ``loads``), in
     the order given."""

@@ -8,18 +8,12 @@ from pathlib import Path
 
 import polars as pl
 
-from elcrec_core.data.duckdb_reading import (
-    as_utf8,
-    connection_for,
-    empty_rejects,
-    is_utf8,
-    parquet_relation,
-    read_delimited,
-)
+from elcrec_core.data.duckdb_reading import connection_for, empty_rejects, parquet_relation, read_delimited
 from elcrec_core.data.event_normalisation import EXACT_INTEGERS
 from elcrec_core.data.files import SourceReadError, is_nested, refuse_non_id_columns
 from elcrec_core.data.header_lines import refuse_reordered_header
 from elcrec_core.data.source_config import ItemMetadataConfig
+from elcrec_core.data.text_encoding import as_utf8, is_utf8
 from elcrec_core.data.validation import blank
 
 

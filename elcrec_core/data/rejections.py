@@ -10,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 
-from elcrec_core.data.validation import REASONS
+from elcrec_core.data.validation import REASONS, RowCheck
 
 
 def shorten(text: str, limit: int = 120) -> str:
@@ -23,10 +23,13 @@ def count_text(rows_in: int, accepted: int, by_reason: Mapping[str, int]) -> str
     """``N rows read, A accepted, R rejected (reason: count, ...)``, reasons in order of precedence
     (:data:`~elcrec_core.data.validation.REASONS`)."""
     text = f"{rows_in} rows read, {accepted} accepted, {rows_in - accepted} rejected"
-    if by_reason:
-        ordered = sorted(by_reason.items(), key=lambda kv: REASONS.index(kv[0]) if kv[0] in REASONS else 99)
-        text += " (" + ", ".join(f"{reason}: {n}" for reason, n in ordered) + ")"
-    return text
+    return f"{text} ({reason_counts(by_reason)})" if by_reason else text
+
+
+def reason_counts(by_reason: Mapping[str, int]) -> str:
+    """``bad_timestamp: 12, duplicate_event: 5``: reasons in order of precedence (:data:`REASONS`)."""
+    ordered = sorted(by_reason.items(), key=lambda kv: REASONS.index(kv[0]) if kv[0] in REASONS else 99)
+    return ", ".join(f"{reason}: {n}" for reason, n in ordered)
 
 
 def rejected_examples(rejected: pl.DataFrame, n: int, files: Sequence[str] | None, fmt: str) -> list[str]:
@@ -39,16 +42,41 @@ def rejected_examples(rejected: pl.DataFrame, n: int, files: Sequence[str] | Non
 
 
 def _row_name(file: str, row: int, files: Sequence[str] | None, fmt: str) -> str:
-    """``line 5`` of a text file, ``row 5`` of a Parquet file or of generated data (``fmt``), after the file's path
-    in the folder that holds all of ``files`` (``dt=2026-03-01/part-0.parquet row 5``, where every day's file is
-    ``part-0.parquet``; a file alone: its name); without ``files``, no file."""
+    """``line 5`` of a text file, ``row 5`` of a Parquet file or of generated data (``fmt``), after the file's
+    :func:`file_name` among ``files``; without ``files``, no file."""
     where = "row" if fmt in ("parquet", "synthetic") else "line"
-    if not files:
-        return f"{where} {row}"
+    return f"{file_name(file, files)} {where} {row}" if files else f"{where} {row}"
+
+
+def file_name(file: str, files: Sequence[str]) -> str:
+    """``file``'s path in the folder that holds all of ``files``, one load's (``dt=2026-03-01/part-0.parquet``,
+    where every day's file is ``part-0.parquet``); a file alone, or one not among them: its name."""
     if len(files) == 1 or file not in files:
-        return f"{Path(file).name} {where} {row}"
+        return Path(file).name
     folder = os.path.commonpath([str(Path(f).parent) for f in files])  # one load's files: all absolute
-    return f"{Path(os.path.relpath(file, folder)).as_posix()} {where} {row}"
+    return Path(os.path.relpath(file, folder)).as_posix()
+
+
+def rejected_files_note(check: RowCheck, share: float, fmt: str) -> str:
+    """A notice of the files of ``check`` (a load of several) whose own share of rejected rows is above ``share``
+    (the load's ``max_rejected_share``), which the load's share hides (a whole file in the wrong time unit among
+    good files): each with its counts by reason and first rejected row; empty where there are none."""
+    names = pl.concat([check.accepted.select(pl.col("source_file").cast(pl.String)),
+                       check.rejected.select(pl.col("source_file").cast(pl.String))])["source_file"]
+    rows = dict(names.value_counts().iter_rows())
+    if len(rows) < 2:  # a file alone: its share is the load's, which the expectations judge
+        return ""
+    notes = []
+    for (file,), part in check.rejected.group_by(pl.col("source_file").cast(pl.String), maintain_order=True):
+        if len(part) > share * rows[file]:
+            by_reason = dict(part["reason"].cast(pl.String).value_counts().iter_rows())
+            notes.append(f"{file_name(file, sorted(rows))}: {count_text(rows[file], rows[file] - len(part), by_reason)}"
+                         f"; the first: {rejected_examples(part, 1, None, fmt)[0]}")
+    if not notes:
+        return ""
+    return (f"{len(notes)} file(s) of this load have more rejected rows than max_rejected_share ({share}) allows a "
+            f"load, hidden by its other files: {'; '.join(notes)}. The rejected rows are kept in "
+            "rejected_interactions")
 
 
 def padded_ids_note(accepted: pl.DataFrame, files: Sequence[str] | None, fmt: str, n: int = 3) -> str:

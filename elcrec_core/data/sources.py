@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from elcrec_core.data.duckdb_reading import as_utf8, connection_for, parquet_relation, read_delimited
+from elcrec_core.data.duckdb_reading import connection_for, parquet_relation, read_delimited
 from elcrec_core.data.event_normalisation import (
     event_fields,
     finish_events,
@@ -35,6 +35,7 @@ from elcrec_core.data.files import SourceReadError, refuse_non_id_columns
 from elcrec_core.data.header_lines import refuse_reordered_header
 from elcrec_core.data.source_config import SourceConfig, resolve_files
 from elcrec_core.data.synthetic import SyntheticConfig, generate
+from elcrec_core.data.text_encoding import as_utf8
 
 
 def read_source(config: SourceConfig) -> pl.DataFrame:

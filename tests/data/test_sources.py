@@ -400,6 +400,24 @@ def test_a_text_file_in_another_encoding_is_read_with_its_encoding(tmp_path: Pat
         SourceConfig(format="csv", path=str(path), encoding="latin-9x")
 
 
+def test_a_utf8_file_read_with_another_encoding_is_refused_not_garbled(tmp_path: Path) -> None:
+    """Settings with latin-1 for a team whose day-2 export came in UTF-8: its user café was stored as cafÃ©, one
+    person as two users, with no word (a trial of 2026-12-04). A file that is UTF-8 text beyond ASCII is refused,
+    naming its first such line and what the encoding would make of it; an ASCII file, and a latin-1 one, read."""
+    text = f"user_id,item_id,timestamp\nu1,a,{EPOCH0}\ncafé,b,{EPOCH0}\n"
+    utf8 = _write(tmp_path / "day2.csv", text.encode("utf-8"))
+    for encoding in ("latin-1", "cp1252"):
+        with pytest.raises(SourceReadError, match=re.escape(
+                f"day2.csv: it is UTF-8 text (line 3: 'café,b,{EPOCH0}'), which encoding {encoding} would read as "
+                f"'cafÃ©,b,{EPOCH0}': give it encoding utf-8 (the source setting encoding, elcrec --encoding)")):
+            read_source(SourceConfig(format="csv", path=str(utf8), encoding=encoding))
+    latin = _write(tmp_path / "day1.csv", text.encode("latin-1"))
+    assert read_source(SourceConfig(format="csv", path=str(latin), encoding="latin-1"))["user_id"].to_list() == [
+        "u1", "café"]
+    plain = _write(tmp_path / "ascii.csv", text.replace("é", "e").encode())
+    assert len(read_source(SourceConfig(format="csv", path=str(plain), encoding="latin-1"))) == 2
+
+
 def test_folder_of_daily_files_and_glob(tmp_path: Path) -> None:
     folder = tmp_path / "daily"
     folder.mkdir()

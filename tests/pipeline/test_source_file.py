@@ -888,8 +888,44 @@ def test_a_file_cut_short_since_its_last_load_warns(team, tmp_path):
     instance = dg.DagsterInstance.ephemeral()
     result = ingest(tmp_path / "data", source, "2026-01-30", instance=instance)
     warnings = [entry.user_message for entry in instance.all_logs(result.run_id) if entry.level == logging.WARNING]
-    assert result.success and "this load's files hold 2 rows, where their earlier loads stored 4: a file cut short " \
-                              "(still being written) or a partial delivery replaces the whole one" in " ".join(warnings)
+    assert result.success and "1 file(s) of this load hold half the rows or fewer that their earlier loads stored: " \
+                              "2026-01-30.csv 2 rows (4 before). A file cut short (still being written), emptied by " \
+                              "a failed transfer, or a partial delivery replaces the whole one" in " ".join(warnings)
+
+
+def test_a_file_emptied_or_wholly_rejected_among_good_files_warns_naming_it(tmp_path):
+    """A glob's day of several files: app's file emptied by a failed transfer while web's grew wiped app's 300 events
+    and the load's total stayed above half: no word. ios's file, all in the wrong time unit, was 25 rows among 625,
+    under the load's max_rejected_share: the log said 'rejected 25 of 625', no reason, no file. Each file is judged
+    on its own now, and the load's log line gives the reasons and the first rejected rows."""
+    team = tmp_path / "team"
+    for name in ("web", "app", "ios"):
+        (team / name).mkdir(parents=True)
+    rows = [f"u{n},i{n % 7},2026-01-30T{n % 24:02d}:{n % 60:02d}:00Z" for n in range(60)]
+    header = "user_id,item_id,timestamp\n"
+    (team / "web" / "2026-01-30.csv").write_text(header + "\n".join(rows[:40]) + "\n")
+    (team / "app" / "2026-01-30.csv").write_text(header + "\n".join(rows[40:]) + "\n")
+    (team / "source.yaml").write_text(yaml.safe_dump({"format": "csv", "path": "*/{date}.csv",
+                                                      "timestamp_format": "iso8601"}))
+    source = SourceFile(path=str(team / "source.yaml"))
+    assert ingest(tmp_path / "data", source, "2026-01-30").success
+    (team / "app" / "2026-01-30.csv").write_text(header)
+    (team / "web" / "2026-01-30.csv").write_text(header + "\n".join(rows) + "\n")
+    (team / "ios" / "2026-01-30.csv").write_text(header + "u1,a,1769767200000\nu2,b,1769767260000\n")
+    instance = dg.DagsterInstance.ephemeral()
+    result = ingest(tmp_path / "data", source, "2026-01-30", instance=instance)
+    assert result.success
+    logs = [(entry.level, entry.user_message) for entry in instance.all_logs(result.run_id)]
+    warnings = " ".join(message for level, message in logs if level == logging.WARNING)
+    assert "1 file(s) of this load hold half the rows or fewer that their earlier loads stored: " \
+           "app/2026-01-30.csv 0 rows (20 before)." in warnings
+    assert "1 file(s) of this load have more rejected rows than max_rejected_share (0.05) allows a load, hidden by " \
+           "its other files: ios/2026-01-30.csv: 2 rows read, 0 accepted, 2 rejected (bad_timestamp: 2); the first: " \
+           "line 2: bad_timestamp (timestamp: 1769767200000)" in warnings
+    assert "loaded 60 events, rejected 2 of 62 (bad_timestamp: 2), kept in rejected_interactions with file, line and " \
+           "detail; the first: ios/2026-01-30.csv line 2: bad_timestamp (timestamp: 1769767200000); " \
+           "ios/2026-01-30.csv line 3" in " ".join(message for level, message in logs if level == logging.INFO)
+    assert "web/" not in warnings  # it grew; its rows are all accepted
 
 
 def test_a_byte_copy_of_a_file_in_the_same_load_warns(tmp_path):

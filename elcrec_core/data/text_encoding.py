@@ -1,0 +1,68 @@
+"""Text files in an encoding other than UTF-8: a UTF-8 copy for DuckDB's readers (same lines, same line numbers),
+and the refusal of a UTF-8 file that another encoding would garble."""
+
+from __future__ import annotations
+
+import codecs
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from elcrec_core.data.files import CHUNK_BYTES, SourceReadError
+
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
+
+
+def is_utf8(encoding: str) -> bool:
+    """Whether ``encoding`` names UTF-8 (with or without a byte order mark), by any of its Python names."""
+    return codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")
+
+
+@contextmanager
+def as_utf8(path: Path, encoding: str) -> Iterator[Path]:
+    """``path`` itself for UTF-8, else a UTF-8 copy in a temporary folder, converted chunk by chunk (same lines,
+    so the same line numbers); an error names ``path``. Raises :class:`SourceReadError` for a byte that is not
+    ``encoding`` text, and for a file that is UTF-8 text with characters beyond ASCII, which ``encoding`` would
+    read as other characters (``café`` as ``cafÃ©`` in latin-1: one user as two, where the other days' files are
+    in ``encoding``): such a file is not in ``encoding``, however many of its bytes that can decode."""
+    if is_utf8(encoding):
+        yield path
+        return
+    decoder, utf8 = codecs.getincrementaldecoder(encoding)(), codecs.getincrementaldecoder("utf-8")()
+    offset, lines, is_utf8_text, first = 0, 0, True, None  # first: the first line beyond ASCII (number, bytes)
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / path.name
+        with path.open("rb") as src, copy.open("w", encoding="utf-8", newline="") as out:
+            while True:
+                chunk = src.read(CHUNK_BYTES)
+                try:
+                    out.write(decoder.decode(chunk, final=not chunk))
+                except UnicodeDecodeError as err:
+                    raise SourceReadError(path, f"byte {offset + err.start} is not {encoding} text") from None
+                is_utf8_text = is_utf8_text and _decodes(utf8, chunk)
+                if first is None and (beyond := _NON_ASCII.search(chunk)):
+                    start, end = chunk.rfind(b"\n", 0, beyond.start()) + 1, chunk.find(b"\n", beyond.start())
+                    first = (lines + chunk.count(b"\n", 0, beyond.start()) + 1, chunk[start:end if end >= 0 else len(chunk)])
+                if not chunk:
+                    break
+                offset, lines = offset + len(chunk), lines + chunk.count(b"\n")
+        if is_utf8_text and first is not None:
+            line, text = first[0], first[1].rstrip(b"\r")
+            raise SourceReadError(path, f"it is UTF-8 text (line {line}: {text.decode('utf-8', 'replace')!r}), which "
+                                        f"encoding {encoding} would read as {text.decode(encoding, 'replace')!r}: "
+                                        "give it encoding utf-8 (the source setting encoding, elcrec --encoding)")
+        try:
+            yield copy
+        except SourceReadError as err:  # name the file, not its copy
+            raise SourceReadError(path, err.cause) from None
+
+
+def _decodes(decoder: codecs.IncrementalDecoder, chunk: bytes) -> bool:
+    """Whether ``chunk`` continues the text that ``decoder`` (strict) has read so far; an empty chunk ends it."""
+    try:
+        decoder.decode(chunk, final=not chunk)
+    except UnicodeDecodeError:
+        return False
+    return True
