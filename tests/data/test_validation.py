@@ -20,6 +20,7 @@ from elcrec_core.data.source_config import ColumnMap, SourceConfig
 from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.sources import read_source
 from elcrec_core.data.validation import (
+    NULL_IDS,
     REASONS,
     ExpectationConfig,
     RowCheck,
@@ -314,7 +315,7 @@ def test_rejected_rows_are_in_file_then_row_order_with_reasons_of_the_reason_typ
 # --- generated malformed rows: never a crash, never a lost row, counts reconcile --------------------------
 
 _ID = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters=',"'),
-              max_size=5) | st.sampled_from(["", " ", "\t", "007", "7"])
+              max_size=5) | st.sampled_from(["", " ", "\t", "007", "7", "NULL", " n/a ", "-"])
 _TS = st.one_of(
     st.tuples(st.just("ok"), st.integers(MIN_EPOCH, NOW_EPOCH).map(str)),
     st.tuples(st.just("ok"), st.sampled_from([f"{EPOCH}", f"{EPOCH}.25", f" {EPOCH} "])),
@@ -348,8 +349,8 @@ def _lines(draw) -> list[tuple[bytes, str | None, tuple]]:
             raw = raw[:1] + b"\xff" + raw[1:]  # not UTF-8
         broken = {  # in the order of REASONS
             "malformed_line": len(fields) != 4 or b"\xff" in raw,
-            "missing_user": not user.strip(),
-            "missing_item": not item.strip(),
+            "missing_user": not user.strip() or user.strip().lower() in NULL_IDS,
+            "missing_item": not item.strip() or item.strip().lower() in NULL_IDS,
             "missing_timestamp": kind == "missing",
             "bad_timestamp": kind == "bad",
             "timestamp_out_of_window": kind == "window",
