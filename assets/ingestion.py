@@ -18,6 +18,7 @@ from assets.daily import (
     require_a_partition,
 )
 from assets.load_advice import (
+    byte_copies_note,
     load_line,
     metadata_read_advice,
     other_rules_note,
@@ -166,11 +167,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
                          f"{', '.join(report.withdrawn_files[:5])}{', ...' if len(report.withdrawn_files) > 5 else ''}")
     with_rows = {*check.accepted["source_file"], *check.rejected["source_file"]} - {warehouse.SYNTHETIC_SOURCE_FILE}
     if copies := byte_copies([Path(file) for file in batch.files if file in with_rows]):  # not two empty files
-        context.log.warning(  # right for the sequences, which use an event once, but likely not meant
-            f"{len(copies)} file(s) of this load are byte copies of another: " + ", ".join(
-                f"{copy} (of {first.name})" for copy, first in list(copies.items())[:5])
-            + ". Each file's rows are stored (raw_interactions counts them twice); the sequences use each event once. "
-              "Remove the copy where it is not meant")
+        context.log.warning(byte_copies_note(copies, batch.files))  # right for the sequences, but likely not meant
     if padded := padded_ids_note(check.accepted, batch.files if len(batch.files) > 1 else None, source.format):
         context.log.warning(padded)
     other_rules = files_under_other_rules(batch, storage.warehouse)
@@ -221,6 +218,12 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     if unloaded:
         context.log.warning(unloaded)
     metadata["earlier_days_not_loaded"] = dg.MetadataValue.int(len(late))
+    warned = [_events_on_their_day(config.path, report, context.partition_key),
+              _metadata_matches(warehouse.item_metadata_coverage(storage.warehouse)),
+              _categories_split(items, item_metadata)]
+    for check_result in warned:  # in the run's log too: `dagster job execute` shows a failed check at DEBUG only
+        if not check_result.passed:
+            context.log.warning(f"check {check_result.check_name} failed: {check_result.description}")
     yield dg.MaterializeResult(
         data_version=dg.DataVersion(digest(config.model_dump(), files)),
         metadata=metadata,
@@ -232,9 +235,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
                            metadata={"files_not_loaded": dg.MetadataValue.int(len(late)),
                                      "first_files": dg.MetadataValue.text(", ".join(map(str, late[:10])) or "none"),
                                      "days_without_files": dg.MetadataValue.text(", ".join(missing) or "none")}),
-                       _events_on_their_day(config.path, report, context.partition_key),
-                       _metadata_matches(warehouse.item_metadata_coverage(storage.warehouse)),
-                       _categories_split(items, item_metadata)],
+                       *warned],
     )
 
 

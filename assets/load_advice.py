@@ -6,7 +6,8 @@ only: :mod:`assets.ingestion` puts it in its failures and its log."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import polars as pl
@@ -32,12 +33,24 @@ def read_advice(err: Exception, config: SourceSettings, settings: str) -> str:
     if err.cause.startswith("no column(s)"):
         names = "" if config.format in ("jsonl", "parquet") else " (or header: false with names)"
         keys = _naming(err, {key: [getattr(config, key)] for key in COLUMN_SETTINGS})
-        return f"; name the file's columns in the {settings}: {', '.join(keys)}{names}"
+        return f"{_odd_file(Path(err.path))}; name the file's columns in the {settings}: {', '.join(keys)}{names}"
     if err.cause.startswith("not a Parquet file") or "NUL byte" in err.cause:
         content = looks_like(Path(err.path))
         if content not in (None, config.format):
             return f"; it looks like {content}: set format: {content} in the {settings}"
     return ""
+
+
+def _odd_file(path: Path) -> str:
+    """Where ``path``'s suffix is not the one of most other files in its folder (a README.txt among the .csv files
+    of a folder source): that it may be no data file, and a glob that reads only the others; else empty."""
+    suffixes = Counter(file.suffix.lower() for file in path.parent.iterdir()
+                       if file.is_file() and not file.name.startswith((".", "_")))
+    (common, count), = suffixes.most_common(1) or [("", 0)]
+    if count < 2 or path.suffix.lower() == common:
+        return ""
+    return (f"; is {path.name} a data file? It is not a {common} file as {count} others of its folder are: a folder "
+            f"source reads every file in it, and a glob such as {path.parent.name}/*{common} reads those alone")
 
 
 _TAB = '"\\t"'  # a tab as YAML writes it (in double quotes)
@@ -128,6 +141,17 @@ def load_line(stored: int, check: RowCheck, fmt: str) -> str:
     files = sorted({*check.accepted["source_file"].cast(pl.String), *check.rejected["source_file"].cast(pl.String)})
     return (f"{line} ({reason_counts(check.by_reason)}), kept in rejected_interactions with file, line and detail; the first: "
             f"{'; '.join(rejected_examples(check.rejected, 3, files, fmt))}")
+
+
+def byte_copies_note(copies: Mapping[Path, Path], files: Sequence[str]) -> str:
+    """The warning of a load with files that are byte copies of another of its ``files`` (``copies``: copy ->
+    the first file of its bytes, as :func:`~elcrec_core.data.files.byte_copies` finds them), the first five named:
+    the copy by its path, the original by its path in the load's folder (``app/2026-03-01.csv``, not a name that
+    both share)."""
+    named = ", ".join(f"{copy} (of {file_name(str(first), files)})" for copy, first in list(copies.items())[:5])
+    return (f"{len(copies)} file(s) of this load are byte copies of another: {named}. Each file's rows are stored "
+            "(raw_interactions counts them twice); the sequences use each event once. Remove the copy where it is "
+            "not meant")
 
 
 def shrunk_files_note(rows: Mapping[str, int], before: Mapping[str, int]) -> str:

@@ -78,6 +78,10 @@ def test_ids_with_white_space_around_them_are_kept_and_named(tmp_path: Path, cap
            "line 2: item_id ' i1'; line 3: item_id 'i1 '; line 5: user_id 'u2 '; ...\n" in err
     _write(tmp_path / "e.csv", f"user_id,item_id,timestamp\nu1,i1,{T0}\n")
     assert "white space" not in _run(capsys, "sequences", "--data", str(path))[2]
+    # a zero-width space shows as nothing, and makes another id all the same
+    _write(tmp_path / "e.csv", f"user_id,item_id,timestamp\nu1,i1\u200b,{T0}\nu1,i1,{T0 + 1}\n")
+    assert "1 accepted row(s) have an id with white space around it, kept as given (' i1' and 'i1' are two " \
+           "items): line 2: item_id 'i1\\u200b'\n" in _run(capsys, "sequences", "--data", str(path))[2]
 
 
 def test_a_text_id_after_many_numeric_ones(tmp_path: Path, capsys) -> None:

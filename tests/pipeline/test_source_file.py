@@ -198,10 +198,13 @@ def test_another_days_file_delivered_under_this_days_name_warns(team, tmp_path):
     assert {e.check_name: e.passed for e in right.get_asset_check_evaluations()}["events_on_their_day"]
     day31 = team / "logs" / "2026-01-31.csv"
     day31.write_text((team / "logs" / "2026-01-30.csv").read_text())
-    result = ingest(data_dir, source, "2026-01-31")
+    instance = dg.DagsterInstance.ephemeral()
+    result = ingest(data_dir, source, "2026-01-31", instance=instance)
     assert result.success
     (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "events_on_their_day"]
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+    warnings = [entry.user_message for entry in instance.all_logs(result.run_id) if entry.level == logging.WARNING]
+    assert f"check events_on_their_day failed: {evaluation.description}" in warnings  # not at DEBUG alone
     assert evaluation.description == (
         f"the file of 2026-01-31 ({day31}) has 4 events, none on 2026-01-31: they fall on 2026-01-30, 1 day. "
         "Another day's file delivered again under this day's name? Its events are used once, and this day's "
@@ -779,6 +782,23 @@ def test_item_metadata_with_other_column_names_says_which_settings_name_them(tea
         assert failure.event_specific_data.error.message.rstrip().endswith(f"is that the delimiter? Set {setting}.")
 
 
+def test_a_readme_in_a_folder_source_is_named_as_maybe_no_data_file(tmp_path):
+    """A folder source with a README.txt beside its CSV files failed with advice to set user_column and
+    item_column alone (a trial of 2026-12-04): the advice now asks whether it is a data file and gives the glob."""
+    inbox = tmp_path / "team" / "inbox"
+    inbox.mkdir(parents=True)
+    for name in ("a.csv", "b.csv"):
+        (inbox / name).write_text("user_id,item_id,timestamp\nu1,a,2026-01-30T10:00:00Z\n")
+    (inbox / "README.txt").write_text("Exports of the shop, one file a day.\n")
+    (tmp_path / "team" / "source.yaml").write_text(yaml.safe_dump({"format": "csv", "path": "inbox",
+                                                                   "timestamp_format": "iso8601"}))
+    result = ingest(tmp_path / "data", SourceFile(path=str(tmp_path / "team" / "source.yaml")), "2026-01-30")
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert "; the file has ['Exports of the shop', ' one file a day.']; is README.txt a data file? It is not a .csv " \
+           "file as 2 others of its folder are: a folder source reads every file in it, and a glob such as " \
+           "inbox/*.csv reads those alone; name the file's columns" in failure.event_specific_data.error.message
+
+
 def test_a_file_with_other_column_names_says_which_settings_name_them(team, tmp_path):
     """The advice names the settings to set and where they come from (the settings file, or the run config over
     it): it said "the source settings" alone."""
@@ -926,6 +946,16 @@ def test_a_file_emptied_or_wholly_rejected_among_good_files_warns_naming_it(tmp_
            "detail; the first: ios/2026-01-30.csv line 2: bad_timestamp (timestamp: 1769767200000); " \
            "ios/2026-01-30.csv line 3" in " ".join(message for level, message in logs if level == logging.INFO)
     assert "web/" not in warnings  # it grew; its rows are all accepted
+
+
+def test_a_byte_copy_in_another_folder_names_its_original_by_folder_too():
+    """A glob's web/2026-03-01.csv and its copy app/2026-03-01.csv: '(of 2026-03-01.csv)' named both."""
+    from assets.load_advice import byte_copies_note
+
+    files = ["/in/web/2026-03-01.csv", "/in/app/2026-03-01.csv"]
+    note = byte_copies_note({Path(files[1]): Path(files[0])}, files)
+    assert note.startswith("1 file(s) of this load are byte copies of another: /in/app/2026-03-01.csv (of "
+                           "web/2026-03-01.csv). Each file's rows are stored")
 
 
 def test_a_byte_copy_of_a_file_in_the_same_load_warns(tmp_path):
