@@ -418,6 +418,22 @@ def test_a_utf8_file_read_with_another_encoding_is_refused_not_garbled(tmp_path:
     assert len(read_source(SourceConfig(format="csv", path=str(plain), encoding="latin-1"))) == 2
 
 
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 29, 30, 31, 1 << 20])
+def test_the_utf8_check_holds_across_chunk_boundaries(tmp_path: Path, monkeypatch, chunk: int) -> None:
+    """A character of two bytes split over two chunks (and ASCII chunks around it) is still UTF-8; a latin-1 é
+    followed by ASCII is not, wherever the chunks end."""
+    from elcrec_core.data import text_encoding
+
+    monkeypatch.setattr(text_encoding, "CHUNK_BYTES", chunk)
+    text = f"user_id,item_id,timestamp\nu1,a,{EPOCH0}\ncafé,b,{EPOCH0}\n"
+    utf8 = _write(tmp_path / "u.csv", text.encode("utf-8"))
+    with pytest.raises(SourceReadError, match=re.escape(f"it is UTF-8 text (line 3: 'café,b,{EPOCH0}')")):
+        read_source(SourceConfig(format="csv", path=str(utf8), encoding="latin-1"))
+    latin = _write(tmp_path / "l.csv", text.encode("latin-1"))
+    assert read_source(SourceConfig(format="csv", path=str(latin), encoding="latin-1"))["user_id"].to_list() == [
+        "u1", "café"]
+
+
 def test_folder_of_daily_files_and_glob(tmp_path: Path) -> None:
     folder = tmp_path / "daily"
     folder.mkdir()
