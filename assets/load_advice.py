@@ -139,8 +139,8 @@ def load_line(stored: int, check: RowCheck, fmt: str) -> str:
     if not len(check.rejected):
         return line
     files = sorted({*check.accepted["source_file"].cast(pl.String), *check.rejected["source_file"].cast(pl.String)})
-    return (f"{line} ({reason_counts(check.by_reason)}), kept in rejected_interactions with file, line and detail; the first: "
-            f"{'; '.join(rejected_examples(check.rejected, 3, files, fmt))}")
+    return (f"{line} ({reason_counts(check.by_reason)}), kept in rejected_interactions with file, line and detail; "
+            f"the first: {'; '.join(rejected_examples(check.rejected, 3, files, fmt))}")
 
 
 def byte_copies_note(copies: Mapping[Path, Path], files: Sequence[str]) -> str:

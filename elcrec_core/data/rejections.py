@@ -87,8 +87,8 @@ _SPACE = f"[\\s{_INVISIBLE}]"
 def padded_ids_note(accepted: pl.DataFrame, files: Sequence[str] | None, fmt: str, n: int = 3) -> str:
     """A notice of the ``accepted`` rows (validation's ``EVENT_COLUMNS``) whose user or item id has white space
     (or a character that shows as nothing, such as a zero-width space) around it, kept as given (``' i1'`` and
-    ``'i1'`` are two items, as an export written with ", " gives them), with the first ``n`` (``line 2: item_id ' i1'``, as :func:`rejected_examples` names rows); empty where there are
-    none."""
+    ``'i1'`` are two items, as an export written with ", " gives them), with the first ``n`` (``line 2: item_id
+    ' i1'``, as :func:`rejected_examples` names rows); empty where there are none."""
     rows = accepted.filter(pl.any_horizontal(pl.col("user_id", "item_id").str.contains(f"^{_SPACE}|{_SPACE}$")))
     if not len(rows):
         return ""
