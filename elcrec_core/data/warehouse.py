@@ -50,6 +50,8 @@ LOCK_WAIT_ENV = "ELCREC_WAREHOUSE_LOCK_WAIT"
 _LOADED_TABLES = {"loads", "raw_interactions", "rejected_interactions", "item_index", "item_metadata",
                   "rejected_item_metadata"}
 
+# columns of loads that later versions added: warehouses written before lack them (NULL for their old loads)
+_ADDED_LOAD_COLUMNS = {"replaced_rejected": "BIGINT", "replaced_files": "VARCHAR[]", "file_day": "DATE"}
 _SCHEMA = """
 CREATE SEQUENCE IF NOT EXISTS load_ids START 1;
 CREATE TABLE IF NOT EXISTS loads (
@@ -57,10 +59,6 @@ CREATE TABLE IF NOT EXISTS loads (
     rows_in BIGINT NOT NULL, accepted BIGINT NOT NULL, rejected BIGINT NOT NULL, by_reason MAP(VARCHAR, BIGINT),
     days DATE[], undated BIGINT NOT NULL, replaced BIGINT NOT NULL, replaced_rejected BIGINT,
     replaced_files VARCHAR[]);
--- warehouses written before loads were keyed by source file lack these columns (NULL for their old loads)
-ALTER TABLE loads ADD COLUMN IF NOT EXISTS replaced_rejected BIGINT;
-ALTER TABLE loads ADD COLUMN IF NOT EXISTS replaced_files VARCHAR[];
-ALTER TABLE loads ADD COLUMN IF NOT EXISTS file_day DATE;
 CREATE TABLE IF NOT EXISTS raw_interactions (
     event_date DATE, user_id VARCHAR NOT NULL, item_id VARCHAR NOT NULL, timestamp TIMESTAMP, rating DOUBLE,
     event_type VARCHAR, source_file VARCHAR NOT NULL, source_row BIGINT NOT NULL, load_id BIGINT NOT NULL);
@@ -72,7 +70,8 @@ CREATE TABLE IF NOT EXISTS item_index (
 CREATE TABLE IF NOT EXISTS item_metadata (item_id VARCHAR PRIMARY KEY, title VARCHAR, categories VARCHAR[]);
 CREATE TABLE IF NOT EXISTS rejected_item_metadata (
     source_file VARCHAR NOT NULL, source_row BIGINT, reason VARCHAR NOT NULL, detail VARCHAR);
-"""
+""" + "".join(f"ALTER TABLE loads ADD COLUMN IF NOT EXISTS {name} {kind};\n"
+                  for name, kind in _ADDED_LOAD_COLUMNS.items())
 
 
 @contextmanager
@@ -85,11 +84,26 @@ def connect(path: str | Path = DEFAULT_WAREHOUSE, read_only: bool = False) -> It
     con = _open(path, read_only, lock_wait_seconds())
     try:
         con.execute("SET TimeZone = 'UTC'")
-        if not read_only:
+        if read_only:
+            _read_as_migrated(con)
+        else:
             con.execute(_SCHEMA)
         yield con
     finally:
         con.close()
+
+
+def _read_as_migrated(con: duckdb.DuckDBPyConnection) -> None:
+    """On a read-only connection to a warehouse written before ``loads`` had the :data:`_ADDED_LOAD_COLUMNS` (the
+    next write adds them), a temporary view ``loads`` with those columns as NULL, as the migration would make
+    them: the read paths that use them (:data:`~elcrec_core.data.event_selection.BEFORE_UNTIL`) work on it."""
+    have = {name for (name,) in con.execute("SELECT column_name FROM information_schema.columns WHERE table_name ="
+                                            " 'loads' AND table_schema = 'main'").fetchall()}
+    missing = [f"NULL::{kind} AS {name}" for name, kind in _ADDED_LOAD_COLUMNS.items() if name not in have]
+    if have and missing:  # no table at all: a file of something else, left to fail as before
+        ((catalog,),) = con.execute("SELECT current_database()").fetchall()
+        con.execute(f"CREATE TEMP VIEW loads AS SELECT *, {', '.join(missing)} FROM {quote_identifier(catalog)}.main"
+                    ".loads")
 
 
 def lock_wait_seconds() -> float:

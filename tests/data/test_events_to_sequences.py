@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import polars as pl
 import pytest
@@ -334,3 +335,21 @@ def test_a_day_holds_no_event_of_a_later_days_file_whichever_loaded_first(tmp_pa
         assert _lists(build_sequences(SequenceConfig(k_core=0), db, until=datetime(2026, 3, 3))) == {
             "u": ["a", "b"], "v": ["a"], "w": ["c"]}
     assert built[(2, 1)] == built[(1, 2)] == ({"u": ["a"], "v": ["a"]}, 2, [[1], []], 2)
+
+
+def test_a_warehouse_of_an_older_version_is_read_before_any_write_migrates_it(tmp_path: Path) -> None:
+    """The day's data read loads.file_day, which a warehouse written before the column lacks until a write adds it:
+    building a day's sequences again after an upgrade (a read-only connection) failed with 'Referenced column
+    "file_day" not found'. A read-only connection sees the missing columns as NULL: every load is of no day."""
+    db = _load_csv(tmp_path, [("u", "a", T0), ("u", "b", T0 + 10), ("v", "a", T0 + 20)])
+    with duckdb.connect(str(db)) as con:  # as an older version left it
+        for column in ("file_day", "replaced_files", "replaced_rejected"):
+            con.execute(f"ALTER TABLE loads DROP COLUMN {column}")
+    expected = {"u": ["a", "b"], "v": ["a"]}
+    assert _lists(build_sequences(SequenceConfig(k_core=0), db, until=datetime(2026, 3, 2))) == expected
+    with warehouse.connect(db, read_only=True) as con:
+        assert con.execute("SELECT file_day, replaced_files, replaced_rejected FROM loads").fetchall() == [
+            (None, None, None)]
+    with warehouse.connect(db) as con:  # a write migrates it
+        assert "file_day" in [row[0] for row in con.execute("DESCRIBE loads").fetchall()]
+    assert _lists(build_sequences(SequenceConfig(k_core=0), db, until=datetime(2026, 3, 2))) == expected
