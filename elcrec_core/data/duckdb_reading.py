@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import logging
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -119,9 +119,12 @@ def read_delimited(
     escape: str | None,
     build: Callable[[duckdb.DuckDBPyRelation], pl.DataFrame] = duckdb.DuckDBPyRelation.pl,
     max_line_bytes: int = MAX_LINE_BYTES,
+    typed: Sequence[str] = (),
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Read the ``wanted`` columns (alias -> column name) of a delimited file as text, through ``build``; with
-    ``delimiter`` None, every line is one field (split on a control character the file does not hold).
+    ``delimiter`` None, every line is one field (split on a control character the file does not hold). ``typed``:
+    the aliases of columns of times, numbers or flags, where a column's name is no value
+    (:func:`~elcrec_core.data.header_lines.repeated_header_sql`).
 
     A streamed pass (:func:`elcrec_core.data.files.scan_lines`) first refuses binary files and lines longer than
     ``max_line_bytes``; then DuckDB's strict reader scans the file once, inside ``build`` (which turns the
@@ -154,7 +157,7 @@ def read_delimited(
     def scan(file: Path) -> pl.DataFrame:
         con.execute("DROP TABLE IF EXISTS csv_rejects; DROP TABLE IF EXISTS csv_reject_scans")
         return build(con.sql(
-            f"SELECT {', '.join(picks)}, {repeated_header_sql(wanted, columns, headers)}"
+            f"SELECT {', '.join(picks)}, {repeated_header_sql(wanted, columns, headers, typed)}"
             " FROM read_csv(?, auto_detect = false, header = ?, skip = ?, columns = ?, delim = ?, quote = ?,"
             " escape = ?, max_line_size = ?, store_rejects = true, rejects_table = 'csv_rejects',"
             f" rejects_scan = 'csv_reject_scans', hive_partitioning = false){where}",

@@ -1,6 +1,8 @@
 """A header line again inside delimited text, as where daily files were joined with their headers (``cat day1.csv
 day2.csv``): the SQL with which :func:`elcrec_core.data.duckdb_reading.read_delimited` marks such a record
-``repeated_header`` (a rejected row that names the header, not an event of user ``user_id``)."""
+``repeated_header`` (a rejected row that names the header, not an event of user ``user_id``), and the refusal of a
+file that holds the header in another column order (files of other column orders joined: the rows after it would
+be read into the wrong columns)."""
 
 from __future__ import annotations
 
@@ -20,42 +22,48 @@ REORDERED = "the column names in another order ("  # the detail of such a record
 
 
 def repeated_header_sql(wanted: Mapping[str, str | None], columns: Sequence[str],
-                        headers: Sequence[Sequence[str]]) -> str:
+                        headers: Sequence[Sequence[str]], typed: Sequence[str] = ()) -> str:
     """SQL for the ``error`` and ``detail`` columns of a record of delimited text: ``'repeated_header'`` and the
     names where each ``wanted`` column (alias -> its name in ``columns``, the file's columns) holds that column's
     name in one of ``headers`` (each a name per column: the names given, the file's own header that they replace),
     white space around it aside; NULL and NULL otherwise, or with no ``headers`` (a file without a header whose
-    columns nobody named). The other columns are not compared: a line may hold anything there."""
-    picked = [column for column in wanted.values() if column is not None]
+    columns nobody named). The other columns are not compared: a line may hold anything there.
+
+    Where the wanted columns hold those names in another order, and one of them is of the aliases ``typed`` (a
+    time, a rating, a 0/1 flag: a name there is no value, so the line is no record of data), the detail is
+    :data:`REORDERED` with the line's names and the header's, in the file's column order, which
+    :func:`refuse_reordered_header` refuses. Ids alone in another order (``sku,customer``) may be data."""
     if not headers:
         return "NULL::VARCHAR AS error, NULL::VARCHAR AS detail"
-    error, detail = [], []
+    picked = sorted((column for column in wanted.values() if column is not None), key=columns.index)
     values = [f"trim({quote_identifier(column)}, {_WHITESPACE})" for column in picked]
+    listed = f"list_value({', '.join(values)})"
+    same, others = [], []  # every header's own order first: a line of the file's own header is that header again
     for names in headers:
         texts = [names[columns.index(column)] for column in picked]
-        same = " AND ".join(f"{value} = {sql_text(text)}" for value, text in zip(values, texts))
         said = f"the column names again ({', '.join(texts)}): a header line inside the data, as where files were " \
                "joined with their headers"
-        # the same names in another order: a header of a file whose columns were in another order
-        listed = f"list_value({', '.join(values)})"
-        others = (f"len(list_distinct({listed})) = {len(values)} AND "
-                  + " AND ".join(f"{value} IN ({', '.join(map(sql_text, texts))})" for value in values))
-        error += [f"WHEN {same} THEN 'repeated_header'", f"WHEN {others} THEN 'repeated_header'"]
-        detail += [f"WHEN {same} THEN {sql_text(said)}",
-                   f"WHEN {others} THEN {sql_text(REORDERED)} || array_to_string({listed}, ', ') || ')'"]
-    return f"CASE {' '.join(error)} END AS error, CASE {' '.join(detail)} END AS detail"
+        same.append((" AND ".join(f"{value} = {sql_text(text)}" for value, text in zip(values, texts)), sql_text(said)))
+        if any(wanted.get(alias) is not None for alias in typed):
+            condition = (f"len(list_distinct({listed})) = {len(values)} AND "
+                         + " AND ".join(f"{value} IN ({', '.join(map(sql_text, texts))})" for value in values))
+            others.append((condition, f"{sql_text(REORDERED)} || array_to_string({listed}, ', ') || "
+                                      f"{sql_text('; the header: ' + ', '.join(texts) + ')')}"))
+    error = " ".join(f"WHEN {condition} THEN 'repeated_header'" for condition, _ in same + others)
+    detail = " ".join(f"WHEN {condition} THEN {said}" for condition, said in same + others)
+    return f"CASE {error} END AS error, CASE {detail} END AS detail"
 
 
-def refuse_reordered_header(path: Path, frame: pl.DataFrame, columns: Sequence[str]) -> None:
-    """Raise :class:`~elcrec_core.data.files.SourceReadError` naming the first record of ``frame`` (read
-    with :func:`repeated_header_sql`: ``detail``, ``source_row``) that holds the column names in another order
-    than the header (``columns``, as the file names them): files whose columns were in other orders were joined
-    (``cat``), and the rows after it would be read into the wrong columns (an item id as the user), which no row
-    rule can tell."""
+def refuse_reordered_header(path: Path, frame: pl.DataFrame) -> None:
+    """Raise :class:`~elcrec_core.data.files.SourceReadError` naming the first record of ``frame`` (read with
+    :func:`repeated_header_sql`: ``detail``, ``source_row``) that holds the column names in another order than the
+    header: files whose columns were in other orders were joined (``cat``), or names were given in another order
+    than the file's header, and the rows after it would be read into the wrong columns (an item id as the user),
+    which no row rule can tell."""
     reordered = frame.filter(pl.col("detail").str.starts_with(REORDERED).fill_null(False))
     if len(reordered):
         row, said = reordered["source_row"][0], reordered["detail"][0]
-        raise SourceReadError(path, f"line {row} holds {said} than the "
-                                    f"header ({', '.join(columns)}): files whose columns were in other orders were "
-                                    "joined, and the rows after it would be read into the wrong columns; split the "
-                                    "file there and load each part as its own file")
+        raise SourceReadError(path, f"line {row} holds {said}: files whose columns were in other orders were joined, "
+                                    "or the names given are not in the file's order, and the rows after it would be "
+                                    "read into the wrong columns; split the file there and load each part as its "
+                                    "own file, or give the names in the file's order")

@@ -47,8 +47,8 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
         else:
             with as_utf8(path, config.encoding) as text:
                 raw, malformed = read_delimited(con, text, wanted, config.delimiter, config.header, config.names,
-                                                 config.quote, None)
-            refuse_reordered_header(path, raw, [column for column in wanted.values() if column is not None])
+                                                 config.quote, None, typed=[f"flag{i}" for i in range(len(flags))])
+            refuse_reordered_header(path, raw)
     if is_utf8(config.encoding):
         malformed = malformed.with_columns(
             pl.when(pl.col("detail").str.starts_with("INVALID ENCODING"))

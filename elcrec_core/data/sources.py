@@ -79,9 +79,9 @@ def _read_delimited_events(con: duckdb.DuckDBPyConnection, path: Path, config: S
     good, rejects = read_delimited(
         con, path, fields, config.separator, config.header, config.names, config.quote, config.escape,
         build=lambda raw: normalise_events(raw, fields, config.timestamp_format, path),
-        max_line_bytes=config.max_line_bytes,
+        max_line_bytes=config.max_line_bytes, typed=("t", "r"),
     )
-    refuse_reordered_header(path, good, [column for column in fields.values() if column is not None])
+    refuse_reordered_header(path, good)
     return finish_events(with_rejects(good, rejects), path)
 
 

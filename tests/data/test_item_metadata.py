@@ -321,11 +321,12 @@ def test_a_header_line_inside_item_metadata_is_rejected_not_read_as_an_item(tmp_
     assert rejected.select("source_row", "reason", "detail").rows() == [
         (3, "repeated_header", "the column names again (id, name, cats): a header line inside the data, as where "
                                "files were joined with their headers")]
-    # a file of other column order joined: its rows would have titles for ids; refused at the line
-    path.write_text("item_id,title,categories\n1,Toy,a\ntitle,item_id,categories\nHeat,2,c\n")
+    # a file of other column order joined, with a flag column (a name there is no 0/1): its rows would have titles
+    # for ids; refused at the line
+    path.write_text("item_id,title,Drama\n1,Toy,1\ntitle,item_id,Drama\nHeat,2,0\n")
     with pytest.raises(SourceReadError, match=r"items\.csv: line 3 holds the column names in another order \(title, "
-                                              r"item_id, categories\) than the header \(item_id, title, categories\)"):
-        read_item_metadata(ItemMetadataConfig(str(path)))
+                                              r"item_id, Drama; the header: item_id, title, Drama\)"):
+        read_item_metadata(ItemMetadataConfig(str(path), categories=None, category_flags=["Drama"]))
 
 
 @pytest.mark.parametrize(("column", "values", "settings", "kind", "wanted"), [

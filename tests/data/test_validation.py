@@ -99,21 +99,34 @@ def test_a_header_in_another_column_order_refuses_the_file_at_its_line(tmp_path:
     """Two exports with their columns in other orders, joined with cat: the second header (item_id,user_id,...)
     was one rejected row (bad_timestamp), and every row after it loaded with user and item swapped (user 177 item
     158 for user 158 item 177; a trial of 2026-12-04). No row rule can tell such a row: the file is refused at that
-    line, before anything is stored. Names that repeat one another (sku,sku) are data, as before."""
+    line, before anything is stored, naming both orders as the file has them. Only where a time or a rating column
+    holds a name, which is no value there: ids alone in another order may be data (sku,customer above; 1,0 under a
+    header 0,1)."""
     e = EPOCH
     text = (f"user_id,item_id,rating,timestamp\n158,177,4,{e}\n item_id ,user_id,rating,timestamp\r\n"
             f"177,158,4,{e}\n")
+    joined = r"\): files whose columns were in other orders were joined, or the names given are not in the file's order"
     with pytest.raises(SourceReadError, match=r"e\.csv: line 3 holds the column names in another order \(item_id, "
-                       r"user_id, timestamp, rating\) than the header \(user_id, item_id, timestamp, rating\): files "
-                       r"whose columns were in other orders were joined"):
+                       r"user_id, rating, timestamp; the header: user_id, item_id, rating, timestamp" + joined):
         _read(tmp_path, text, user="user_id", item="item_id", timestamp="timestamp", rating="rating")
     swapped_rating = text.replace(" item_id ,user_id,rating,timestamp", "user_id,item_id,timestamp,rating")
     with pytest.raises(SourceReadError, match=r"line 3 holds the column names in another order \(user_id, item_id, "
-                       r"rating, timestamp\)"):
+                       r"timestamp, rating; the header: user_id, item_id, rating, timestamp\)"):
         _read(tmp_path, swapped_rating, user="user_id", item="item_id", timestamp="timestamp", rating="rating")
     # columns not read may hold anything, and a name in a column of its own is the header again (rejected)
     fine = _check(tmp_path, f"u,i,t,note\n1,2,{e},x\nu,i,t,i\n3,4,{e},u\n", user="u", item="i", timestamp="t")
     assert fine.accepted["user_id"].to_list() == ["1", "3"] and fine.by_reason == {"repeated_header": 1}
+    pandas = _check(tmp_path, "0,1\n0,1\n1,0\n", user="0", item="1", timestamp=None)  # to_csv of a bare frame
+    assert pandas.accepted.select("user_id", "item_id").rows() == [("1", "0")] and pandas.by_reason == {
+        "repeated_header": 1}
+    # names that fix a mislabelled header, in a file of days joined with their headers: its own header again is a
+    # header line (rejected), not a header in another order
+    path = tmp_path / "named.csv"
+    path.write_text(f"item_id,user_id,timestamp\nu1,a,{e}\nitem_id,user_id,timestamp\nu2,b,{e}\n")
+    named = check_rows(read_source(SourceConfig(format="csv", path=str(path), header=True,
+                                                names=("user_id", "item_id", "timestamp"))), RULES)
+    assert named.accepted.select("user_id", "item_id").rows() == [("u1", "a"), ("u2", "b")]
+    assert named.by_reason == {"repeated_header": 1}
 
 
 def test_ids_that_exports_write_for_no_value_are_missing(tmp_path: Path) -> None:
@@ -146,10 +159,10 @@ def test_a_header_line_inside_the_data_is_rejected_even_where_no_time_would_refu
     """Daily files joined with their headers: without a timestamp column the repeated header 'customer,sku' was
     accepted as an event of user 'customer' and item 'sku'. A row where only some columns hold their names is
     data."""
-    result = _check(tmp_path, "customer,sku\nu1,a\ncustomer,sku\nu2,b\ncustomer,x\nsku,sku\n",
+    result = _check(tmp_path, "customer,sku\nu1,a\ncustomer,sku\nu2,b\ncustomer,x\nsku,customer\n",
                     user="customer", item="sku", timestamp=None)
     assert result.accepted.select("user_id", "item_id").rows() == [("u1", "a"), ("u2", "b"), ("customer", "x"),
-                                                                   ("sku", "sku")]
+                                                                   ("sku", "customer")]
     assert result.rejected.select("source_row", "reason", "detail").cast({"reason": pl.String}).rows() == [
         (3, "repeated_header", "the column names again (customer, sku): a header line inside the data, as where "
                                "files were joined with their headers")]
