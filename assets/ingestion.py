@@ -157,7 +157,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     context.log.info(load_line(report.accepted, check, source.format))
     rows = dict.fromkeys(batch.files, 0) | dict(pl.concat([check.accepted["source_file"], check.rejected[
         "source_file"]]).cast(pl.String).value_counts().iter_rows())
-    for note in (shrunk_files_note(rows, before),  # not all there yet?
+    for note in (shrunk_files_note(rows, before) if report.rows_in else "",  # not all there yet? (none: withdrawn)
                  rejected_files_note(check, config.max_rejected_share, source.format)):
         if note:
             context.log.warning(note)

@@ -158,7 +158,8 @@ def shrunk_files_note(rows: Mapping[str, int], before: Mapping[str, int]) -> str
     """The warning of a load with files that hold half the rows or fewer that earlier loads stored for them
     (``rows``: this load's rows per file, every file it read; ``before``: the rows stored for each before it),
     named with their counts; empty where there are none. A file emptied by a failed transfer among good ones
-    leaves the load's total above half."""
+    leaves the load's total above half. (A load of no rows at all, which only ``min_rows: 0`` lets through, is a
+    withdrawal: the caller leaves it out.)"""
     files = list(rows)
     shrunk = [file for file in files if before.get(file, 0) > 0 and 2 * rows[file] <= before[file]]
     if not shrunk:
@@ -167,7 +168,8 @@ def shrunk_files_note(rows: Mapping[str, int], before: Mapping[str, int]) -> str
     return (f"{len(shrunk)} file(s) of this load hold half the rows or fewer that their earlier loads stored: "
             f"{listed}{', ...' if len(shrunk) > 5 else ''}. A file cut short (still being written), emptied by a failed"
             " transfer, or a partial delivery replaces the whole one (write files under a temporary name and rename "
-            "them when complete); load the day again once they are whole")
+            "them when complete); load the day again once they are whole. A file emptied on purpose has withdrawn its"
+            " events, as meant")
 
 
 def sentences(first: str, *more: str) -> str:

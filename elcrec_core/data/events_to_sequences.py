@@ -150,8 +150,9 @@ def assign_item_indices(known: pl.DataFrame, item_ids: pl.Series) -> pl.DataFram
 
 def build_sequences(config: SequenceConfig = SequenceConfig(), path: str | Path = warehouse.DEFAULT_WAREHOUSE,
                     until: datetime | None = None) -> SequenceBuild:
-    """Build sequences from the accepted events in the warehouse at ``path`` (those before ``until`` when
-    given, and every event without a time), their new items indexed after the stored item index. It writes
+    """Build sequences from the accepted events in the warehouse at ``path`` (those before ``until`` when given,
+    less those of later days' ``{date}`` files: :data:`~elcrec_core.data.event_selection.BEFORE_UNTIL`), their
+    new items indexed after the stored item index. It writes
     nothing: :func:`write_sequences` stores the new index rows (``new_index``), so that a build refused by its
     expectations leaves the warehouse as it was."""
     events_in, passed, users, items, ordered = _ordered_events(config, path, until)

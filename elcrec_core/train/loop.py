@@ -54,7 +54,7 @@ class TrainResult:
     best_epoch: int
     valid: dict[str, float]
     test: dict[str, float]
-    history: list[dict[str, float]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     checkpoint: Path | None = None
 
@@ -271,7 +271,7 @@ def fmt(metrics: dict[str, float]) -> str:
     return " ".join(f"{k} {v:.4f}" for k, v in metrics.items())
 
 
-def format_epoch(row: dict[str, float], stopper: EarlyStopping) -> str:
+def format_epoch(row: dict[str, Any], stopper: EarlyStopping) -> str:
     parts = " ".join(f"{k} {row[k]:.4f}" for k in ("loss", "rec", "seq_cl", "intent_cl", "cluster") if k in row)
     return (f"epoch {int(row['epoch']):3d} | {parts} | valid HR@20 {row['valid_HR@20']:.4f} "
             f"NDCG@20 {row['valid_NDCG@20']:.4f} | {row['seconds']:.1f}s {row['seq_per_s']:.0f} seq/s"

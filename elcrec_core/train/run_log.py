@@ -46,7 +46,7 @@ class RunLog:
             (self.out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
             self.writer = SummaryWriter(str(self.out_dir / TENSORBOARD_DIR))
 
-    def epoch(self, row: dict[str, float]) -> None:
+    def epoch(self, row: dict[str, Any]) -> None:
         """Log one epoch's history row (:func:`elcrec_core.train.loop.train`): ``train/<part>`` for each loss part,
         ``valid/<metric>`` (HR@K, NDCG@K), ``speed/seq_per_s`` and ``speed/seconds``, at step = the epoch."""
         if self.writer is None:

@@ -143,7 +143,7 @@ def restore_training_state(path: Path, model: ELCRec, optimizer: torch.optim.Opt
 
 
 def complete_best_checkpoint(path: Path, model: ELCRec, exp: ExperimentConfig, stopper: EarlyStopping,
-                             history: list[dict[str, float]], extra: dict[str, Any]) -> bool:
+                             history: list[dict[str, Any]], extra: dict[str, Any]) -> bool:
     """Write ``best.pt`` at ``path`` from ``model`` (restored from ``last.pt``) where the last epoch of ``history``
     was the best (``stopper``) and ``best.pt`` does not hold it (another epoch, or another run's: its epoch and
     validation score both tell): the trainer writes ``last.pt`` before ``best.pt``, so a run killed between the two

@@ -416,6 +416,15 @@ def test_a_utf8_file_read_with_another_encoding_is_refused_not_garbled(tmp_path:
         "u1", "café"]
     plain = _write(tmp_path / "ascii.csv", text.replace("é", "e").encode())
     assert len(read_source(SourceConfig(format="csv", path=str(plain), encoding="latin-1"))) == 2
+    # cp1252 has no character for the second byte of UTF-8's Á (0x81): it failed on that byte with no word of UTF-8
+    accent = _write(tmp_path / "day3.csv", text.replace("café", "Álvaro").encode("utf-8"))
+    with pytest.raises(SourceReadError, match=r"day3\.csv: byte 43 is not cp1252 text; the file reads as UTF-8 text: "
+                                              "give it encoding utf-8"):
+        read_source(SourceConfig(format="csv", path=str(accent), encoding="cp1252"))
+    # a byte order mark says UTF-8 too
+    marked = _write(tmp_path / "bom.csv", b"\xef\xbb\xbf" + text.replace("é", "e").encode())
+    with pytest.raises(SourceReadError, match=r"it is UTF-8 text \(line 1: '\\ufeffuser_id,item_id,timestamp'\)"):
+        read_source(SourceConfig(format="csv", path=str(marked), encoding="latin-1"))
 
 
 @pytest.mark.parametrize("chunk", [1, 2, 3, 5, 29, 30, 31, 1 << 20])

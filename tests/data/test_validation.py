@@ -153,6 +153,9 @@ def test_ids_that_exports_write_for_no_value_are_missing(tmp_path: Path) -> None
     assert len(kept.rejected) == 0 and "NULL" in kept.accepted["item_id"].to_list()
     only = check_rows(_read(tmp_path, text, user="u", item="i", timestamp="t"), RowRules(null_ids=(" NA ",), now=NOW))
     assert len(only.rejected) == 0  # N/A is not NA
+    own = check_rows(_read(tmp_path, f"u,i,t\na, na ,{e}\nb,x,{e}\n", user="u", item="i", timestamp="t"),
+                     RowRules(null_ids=(" NA ",), now=NOW))  # a team's own, without case and outer spaces
+    assert own.rejected["detail"].to_list() == ["item_id ' na ' means no value (source setting null_ids)"]
 
 
 def test_a_header_line_inside_the_data_is_rejected_even_where_no_time_would_refuse_it(tmp_path: Path) -> None:

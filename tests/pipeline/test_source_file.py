@@ -140,8 +140,11 @@ def test_with_min_rows_0_an_emptied_days_file_withdraws_its_events(team, tmp_pat
     assert ingest(data_dir, source, "2026-01-30").success and ingest(data_dir, source, "2026-01-31").success
     assert len(raw_rows(data_dir)) == 7
     (team / "logs" / "2026-01-31.csv").write_text("user_id,item_id,timestamp\n")
-    result = ingest(data_dir, source, "2026-01-31")
+    instance = dg.DagsterInstance.ephemeral()
+    result = ingest(data_dir, source, "2026-01-31", instance=instance)
     assert result.success
+    assert not [entry for entry in instance.all_logs(result.run_id)  # a withdrawal, as meant: no word of a cut file
+                if entry.level == logging.WARNING and "half the rows or fewer" in entry.user_message]
     loaded = result.asset_materializations_for_node("raw_interactions")[0].metadata
     assert (loaded["rows_in"].value, loaded["accepted"].value, loaded["rows_replaced"].value) == (0, 0, 3)
     assert raw_rows(data_dir) == [("u1", "a", "30 10:00"), ("u1", "b", "30 11:00"), ("u2", "a", "30 12:00"),
