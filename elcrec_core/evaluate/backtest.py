@@ -25,15 +25,19 @@ def next_day_sequences(path: str | Path, day: date, config: SequenceConfig = Seq
     ``day`` (item indices from the warehouse's stable index; an item without an index yet is n + 1, which no
     model knows: a miss). Events of the history without an index are left out. The events are those the
     sequences select (:func:`elcrec_core.data.event_selection.selected_events`: ``config``'s filters, an event
-    that two files stored once; with ``dedupe``, each user's first event per item only), those with a time; the
-    k-core, which shapes the training data, is not applied."""
+    that two files stored once; with ``dedupe``, each user's first event per item only), those with a time: the
+    history as the day before's sequences held it (not the events of ``day``'s own file before the day, in a file
+    of local times, which the model that served then never had), the day's events as ``day``'s sequences hold
+    them; the k-core, which shapes the training data, is not applied."""
     start = datetime.combine(day, datetime.min.time())
-    selected, params = selected_events(config, start + timedelta(days=1))
+    before, before_params = selected_events(config, start)  # what the day before's sequences held
+    through, through_params = selected_events(config, start + timedelta(days=1))
     with warehouse.connect(path, read_only=True) as con:
         events = con.sql(
-            f"SELECT user_id, item_id, timestamp, rating, event_type, item_index FROM ({selected}) LEFT JOIN"
-            " item_index USING (item_id) WHERE timestamp IS NOT NULL ORDER BY user_id, timestamp, source_file,"
-            " source_row", params=params).pl()
+            f"SELECT user_id, item_id, timestamp, rating, event_type, item_index FROM (({before}) UNION ALL"
+            f" (SELECT * FROM ({through}) WHERE timestamp >= ?)) LEFT JOIN item_index USING (item_id)"
+            " WHERE timestamp IS NOT NULL ORDER BY user_id, timestamp, source_file, source_row",
+            params=[*before_params, *through_params, start]).pl()
         ((n_items,),) = con.execute("SELECT count(*) FROM item_index").fetchall()
     events = events.filter(~repeated_events(events, "user_id", "item_id"))
     if config.dedupe:

@@ -94,6 +94,24 @@ def test_the_backtest_uses_an_event_stored_by_two_files_once(tmp_path: Path):
         "a": [x, unknown], "b": [x, w, w]}
 
 
+def test_the_backtest_history_is_what_the_day_before_held_with_local_time_files(tmp_path: Path):
+    """Daily {date} files in local time (+01:00): day 2's file begins at 00:30, 23:30 UTC of day 1 (item z). The
+    model that served after day 1 never had z (day 1's sequences leave out day 2's file), but the backtest's
+    history held it. Now the history is day 1's sequences' events, and the day's first item is y."""
+    from datetime import date as day_of
+
+    for n, text in ((1, "a,x,2026-01-01T10:00:00+01:00\n"),
+                    (2, "a,z,2026-01-02T00:30:00+01:00\na,y,2026-01-02T10:00:00+01:00\n")):
+        (tmp_path / f"{n}.csv").write_text("user_id,item_id,timestamp\n" + text)
+        ingest(SourceConfig(format="csv", path=str(tmp_path / f"{n}.csv"), timestamp_format="iso8601"),
+               path=tmp_path / "w.duckdb", file_day=day_of(2026, 1, n))
+    db = tmp_path / "w.duckdb"
+    write_sequences(build_sequences(SequenceConfig(k_core=0), db, until=date(2026, 1, 3)), tmp_path / "day", db)
+    seqs = next_day_sequences(db, date(2026, 1, 2))
+    x, y = 1, 2  # natural order of the indexed items x, y, z
+    assert {user: seqs.sequence(n) for n, user in enumerate(seqs.user_ids.tolist())} == {"a": [x, y]}
+
+
 def test_the_backtest_excludes_every_item_seen_before_the_day_as_the_served_lists_did(tmp_path: Path):
     """With min_rating 4 and purchases modelled, user a's history is y alone, but a also rated x low before the day:
     the lists served after the day before left x out (as y), so the backtest excludes it too. What a only viewed
