@@ -45,7 +45,7 @@ from elcrec_core.data.ingestion import (
     stored_rows,
 )
 from elcrec_core.data.item_metadata import categories_from_text, read_item_metadata, separator_advice
-from elcrec_core.data.rejections import padded_ids_note, rejected_files_note
+from elcrec_core.data.rejections import padded_ids_note, rejected_files_note, rows_per_file
 from elcrec_core.data.source_config import ItemMetadataConfig, day_files, resolve_files
 from elcrec_core.data.synthetic import generate
 from elcrec_core.data.validation import RowCheck, expect_interactions
@@ -154,11 +154,10 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         file_day = date.fromisoformat(context.partition_key) if "{date}" in (config.path or "") else None
         report = store_checked(batch, storage.warehouse, file_day,  # the day of a {date} file's untimed events
                                overwrite_day=config.overwrite_day)
-    context.log.info(load_line(report.accepted, check, source.format))
-    rows = dict.fromkeys(batch.files, 0) | dict(pl.concat([check.accepted["source_file"], check.rejected[
-        "source_file"]]).cast(pl.String).value_counts().iter_rows())
-    for note in (shrunk_files_note(rows, before) if report.rows_in else "",  # not all there yet? (none: withdrawn)
-                 rejected_files_note(check, config.max_rejected_share, source.format)):
+    context.log.info(load_line(report.accepted, check, source.format, batch.files))
+    for note in (shrunk_files_note(rows_per_file(check, batch.files), before)  # not all there yet?
+                 if report.rows_in else "",  # a load of no rows: a withdrawal, as meant
+                 rejected_files_note(check, config.max_rejected_share, source.format, batch.files)):
         if note:
             context.log.warning(note)
     if report.withdrawn_files:  # the day rewritten under new names: its old files' rows go

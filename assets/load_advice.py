@@ -132,13 +132,12 @@ def threshold_note(expectations: ExpectationReport, check: RowCheck, config: Sou
     return f"In the {where}: {'; '.join(notes)}." if notes else ""
 
 
-def load_line(stored: int, check: RowCheck, fmt: str) -> str:
-    """The log line of a load that stored ``stored`` events of ``check``: ``loaded A events, rejected R of N``, and
-    where rows were rejected their counts by reason and the first three (file, line and detail)."""
+def load_line(stored: int, check: RowCheck, fmt: str, files: Sequence[str]) -> str:
+    """The log line of a load of ``files`` that stored ``stored`` events of ``check``: ``loaded A events, rejected
+    R of N``, and where rows were rejected their counts by reason and the first three (file, line and detail)."""
     line = f"loaded {stored} events, rejected {len(check.rejected)} of {check.rows_in}"
     if not len(check.rejected):
         return line
-    files = sorted({*check.accepted["source_file"].cast(pl.String), *check.rejected["source_file"].cast(pl.String)})
     return (f"{line} ({reason_counts(check.by_reason)}), kept in rejected_interactions with file, line and detail; "
             f"the first: {'; '.join(rejected_examples(check.rejected, 3, files, fmt))}")
 

@@ -57,20 +57,25 @@ def file_name(file: str, files: Sequence[str]) -> str:
     return Path(os.path.relpath(file, folder)).as_posix()
 
 
-def rejected_files_note(check: RowCheck, share: float, fmt: str) -> str:
-    """A notice of the files of ``check`` (a load of several) whose own share of rejected rows is above ``share``
-    (the load's ``max_rejected_share``), which the load's share hides (a whole file in the wrong time unit among
-    good files): each with its counts by reason and first rejected row; empty where there are none."""
-    names = pl.concat([check.accepted.select(pl.col("source_file").cast(pl.String)),
-                       check.rejected.select(pl.col("source_file").cast(pl.String))])["source_file"]
-    rows = dict(names.value_counts().iter_rows())
+def rows_per_file(check: RowCheck, files: Sequence[str]) -> dict[str, int]:
+    """The rows that each of ``files`` (a load's, every file it read) holds in ``check``, accepted or rejected (0
+    for an empty one)."""
+    names = pl.concat([check.accepted["source_file"], check.rejected["source_file"]]).cast(pl.String)
+    return dict.fromkeys(files, 0) | dict(names.value_counts().iter_rows())
+
+
+def rejected_files_note(check: RowCheck, share: float, fmt: str, files: Sequence[str]) -> str:
+    """A notice of the files of ``check`` (a load of several, ``files``) whose own share of rejected rows is above
+    ``share`` (the load's ``max_rejected_share``), which the load's share hides (a whole file in the wrong time
+    unit among good files): each with its counts by reason and first rejected row; empty where there are none."""
+    rows = rows_per_file(check, files)
     if len(rows) < 2:  # a file alone: its share is the load's, which the expectations judge
         return ""
     notes = []
     for (file,), part in check.rejected.group_by(pl.col("source_file").cast(pl.String), maintain_order=True):
         if len(part) > share * rows[file]:
             by_reason = dict(part["reason"].cast(pl.String).value_counts().iter_rows())
-            notes.append(f"{file_name(file, sorted(rows))}: {count_text(rows[file], rows[file] - len(part), by_reason)}"
+            notes.append(f"{file_name(file, files)}: {count_text(rows[file], rows[file] - len(part), by_reason)}"
                          f"; the first: {rejected_examples(part, 1, None, fmt)[0]}")
     if not notes:
         return ""
