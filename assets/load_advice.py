@@ -163,7 +163,8 @@ def shrunk_files_note(rows: Mapping[str, int], before: Mapping[str, int]) -> str
     shrunk = [file for file in files if before.get(file, 0) > 0 and 2 * rows[file] <= before[file]]
     if not shrunk:
         return ""
-    listed = ", ".join(f"{file_name(file, files)} {rows[file]} rows ({before[file]} before)" for file in shrunk[:5])
+    listed = ", ".join(f"{file_name(file, files)} {rows[file]} row{'s' * (rows[file] != 1)} ({before[file]} before)"
+                       for file in shrunk[:5])
     return (f"{len(shrunk)} file(s) of this load hold half the rows or fewer that their earlier loads stored: "
             f"{listed}{', ...' if len(shrunk) > 5 else ''}. A file cut short (still being written), emptied by a failed"
             " transfer, or a partial delivery replaces the whole one (write files under a temporary name and rename "

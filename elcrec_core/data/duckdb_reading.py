@@ -24,7 +24,7 @@ from elcrec_core.data.files import (
     reading,
     scan_lines,
 )
-from elcrec_core.data.header_lines import repeated_header_sql
+from elcrec_core.data.header_lines import refuse_glued_header, repeated_header_sql
 from elcrec_core.data.warehouse import quote_identifier
 
 log = logging.getLogger(__name__)
@@ -208,6 +208,7 @@ def read_delimited(
     else:  # a quoted field over several lines and a quote inside a field: number the good rows in order
         log.warning("%s: could not match records to lines; numbering %d good rows in order", path, len(good))
         rows = pl.int_range(1, len(good) + 1, dtype=pl.Int64, eager=True).alias("source_row") + int(header)
+    refuse_glued_header(path, rejects, columns, delimiter)
     return good.with_columns(rows), rejects.select("source_row", "reason", "detail")
 
 

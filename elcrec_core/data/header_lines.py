@@ -29,10 +29,11 @@ def repeated_header_sql(wanted: Mapping[str, str | None], columns: Sequence[str]
     white space around it aside; NULL and NULL otherwise, or with no ``headers`` (a file without a header whose
     columns nobody named). The other columns are not compared: a line may hold anything there.
 
-    Where the wanted columns hold those names in another order, and one of them is of the aliases ``typed`` (a
-    time, a rating, a 0/1 flag: a name there is no value, so the line is no record of data), the detail is
-    :data:`REORDERED` with the line's names and the header's, in the file's column order, which
-    :func:`refuse_reordered_header` refuses. Ids alone in another order (``sku,customer``) may be data."""
+    Where the wanted columns hold names of the header's columns (of any, in any case) in another order, and one of
+    them is of the aliases ``typed`` (a time, a rating, a 0/1 flag: a name there is no value, so the line is no
+    record of data), the detail is :data:`REORDERED` with the line's names and the header's, in the file's column
+    order, which :func:`refuse_reordered_header` refuses. Ids alone in another order (``sku,customer``) may be
+    data."""
     if not headers:
         return "NULL::VARCHAR AS error, NULL::VARCHAR AS detail"
     picked = sorted((column for column in wanted.values() if column is not None), key=columns.index)
@@ -45,8 +46,12 @@ def repeated_header_sql(wanted: Mapping[str, str | None], columns: Sequence[str]
                "joined with their headers"
         same.append((" AND ".join(f"{value} = {sql_text(text)}" for value, text in zip(values, texts)), sql_text(said)))
         if any(wanted.get(alias) is not None for alias in typed):
-            condition = (f"len(list_distinct({listed})) = {len(values)} AND "
-                         + " AND ".join(f"{value} IN ({', '.join(map(sql_text, texts))})" for value in values))
+            lower = [f"lower({value})" for value in values]
+            every = ", ".join(sql_text(name.strip().lower()) for name in names)  # a column not read may be swapped in
+            condition = (f"len(list_distinct(list_value({', '.join(lower)}))) = {len(values)} AND "
+                         + " AND ".join(f"{value} IN ({every})" for value in lower)
+                         + " AND NOT (" + " AND ".join(f"{value} = {sql_text(text.strip().lower())}"
+                                                      for value, text in zip(lower, texts)) + ")")
             others.append((condition, f"{sql_text(REORDERED)} || array_to_string({listed}, ', ') || "
                                       f"{sql_text('; the header: ' + ', '.join(texts) + ')')}"))
     error = " ".join(f"WHEN {condition} THEN 'repeated_header'" for condition, _ in same + others)
@@ -67,3 +72,27 @@ def refuse_reordered_header(path: Path, frame: pl.DataFrame) -> None:
                                     "or the names given are not in the file's order, and the rows after it would be "
                                     "read into the wrong columns; split the file there and load each part as its "
                                     "own file, or give the names in the file's order")
+
+
+def refuse_glued_header(path: Path, rejects: pl.DataFrame, columns: Sequence[str], delimiter: str) -> None:
+    """Raise :class:`~elcrec_core.data.files.SourceReadError` for the first malformed record of ``rejects``
+    (``source_row``, ``detail``: DuckDB's ``TOO MANY COLUMNS: <line>``) that ends with a header of ``columns`` (3
+    or more) in another order, glued to its last value: a file without a line end at its end joined (``cat``) with
+    one whose columns are in another order (``...,1772324075item_id,user_id,rating,timestamp``). The record is one
+    rejected row either way; the rows after it would be read into the wrong columns."""
+    names = [name.strip().lower() for name in columns]
+    if len(names) < 3 or delimiter is None:
+        return
+    glued = rejects.filter(pl.col("detail").str.starts_with("TOO MANY COLUMNS: "))
+    for row, detail in glued.select("source_row", "detail").iter_rows():
+        fields = [field.strip().lower() for field in detail.split(": ", 1)[1].split(delimiter)]
+        tail = fields[-(len(names) - 1):]
+        rest = [name for name in names if name not in tail]
+        if (len(fields) > len(names) and len(set(tail)) == len(tail) and len(rest) == 1 and tail != names[1:]
+                and fields[-len(names)].endswith(rest[0])):
+            said = f"{rest[0]}, {', '.join(tail)}; the header: {', '.join(columns)}"
+            raise SourceReadError(path, f"line {row} ends with the column names in another order ({said}) glued to "
+                                        "its last value: a file without a line end at its end was joined with one "
+                                        "whose columns are in another order, and the rows after it would be read "
+                                        "into the wrong columns; split the file there and load each part as its own "
+                                        "file")

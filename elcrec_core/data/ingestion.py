@@ -19,13 +19,14 @@ from elcrec_core.data.validation import RowCheck, RowRules, check_rows
 
 
 class EventsBeforeStart(ValueError):
-    """Accepted events older than the first day the warehouse's consumer covers; nothing was written."""
+    """Accepted events (``count`` of the load's ``accepted``) older than the first day the warehouse's consumer
+    covers; nothing was written."""
 
-    def __init__(self, earliest: datetime, start: datetime, count: int, where: str = "") -> None:
+    def __init__(self, earliest: datetime, start: datetime, count: int, where: str = "", accepted: int = 0) -> None:
         at = f", {where}" if where else ""
         super().__init__(f"{count} events are before the first day {start.date()}: the earliest is {earliest} "
                          f"(UTC{at}); nothing was loaded")
-        self.earliest, self.start, self.count = earliest, start, count
+        self.earliest, self.start, self.count, self.accepted = earliest, start, count, accepted
 
 
 DEMO = warehouse.SYNTHETIC_SOURCE_FILE  # the synthetic generator's rows: a demo, never mixed with real files
@@ -180,7 +181,7 @@ def read_checked(source: SourceConfig, rules: RowRules = RowRules(),
         if len(early):
             first = early.sort("timestamp", "source_file", "source_row").row(0, named=True)
             raise EventsBeforeStart(first["timestamp"], not_before, len(early),
-                                    f"{first['source_file']} row {first['source_row']}")
+                                    f"{first['source_file']} row {first['source_row']}", len(check.accepted))
     settings = dataclasses.asdict(source)
     if source.format != "synthetic":
         del settings["synthetic"]

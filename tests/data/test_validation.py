@@ -113,6 +113,28 @@ def test_a_header_in_another_column_order_refuses_the_file_at_its_line(tmp_path:
     with pytest.raises(SourceReadError, match=r"line 3 holds the column names in another order \(user_id, item_id, "
                        r"timestamp, rating; the header: user_id, item_id, rating, timestamp\)"):
         _read(tmp_path, swapped_rating, user="user_id", item="item_id", timestamp="timestamp", rating="rating")
+    # in another case (ITEM_ID), and with a column not read swapped in (the CLI without --rating-column): refused
+    upper = text.replace(" item_id ,user_id", "ITEM_ID,USER_ID")
+    with pytest.raises(SourceReadError, match=r"line 3 holds the column names in another order \(ITEM_ID, USER_ID, "
+                       r"timestamp; the header: user_id, item_id, timestamp\)"):
+        _read(tmp_path, upper, user="user_id", item="item_id", timestamp="timestamp")
+    with pytest.raises(SourceReadError, match=r"line 3 holds the column names in another order \(user_id, item_id, "
+                       r"rating; the header: user_id, item_id, timestamp\)"):
+        _read(tmp_path, swapped_rating, user="user_id", item="item_id", timestamp="timestamp")
+    # glued to the last line of a file without a line end at its end: one record of too many columns
+    glued = (f"user_id,item_id,rating,timestamp\n158,177,4,{e}\n159,178,3,{e}item_id,user_id,rating,timestamp\n"
+             f"177,158,4,{e}\n")
+    with pytest.raises(SourceReadError, match=r"line 3 ends with the column names in another order \(item_id, "
+                       r"user_id, rating, timestamp; the header: user_id, item_id, rating, timestamp\) glued to its "
+                       r"last value: a file without a line end at its end was joined"):
+        _read(tmp_path, glued, user="user_id", item="item_id", timestamp="timestamp", rating="rating")
+    same_order = _check(tmp_path, glued.replace("item_id,user_id,rating", "user_id,item_id,rating").replace(
+        "177,158", "160,179"), user="user_id", item="item_id", timestamp="timestamp", rating="rating")
+    assert same_order.by_reason == {"malformed_line": 1} and len(same_order.accepted) == 2  # the rows after: right
+    # the header again in its own order but another case: one rejected row, as before (the rows after it are right)
+    again = _check(tmp_path, text.replace(" item_id ,user_id,rating,timestamp", "USER_ID,ITEM_ID,RATING,TIMESTAMP"),
+                   user="user_id", item="item_id", timestamp="timestamp", rating="rating")
+    assert again.by_reason == {"bad_timestamp": 1} and len(again.accepted) == 2
     # columns not read may hold anything, and a name in a column of its own is the header again (rejected)
     fine = _check(tmp_path, f"u,i,t,note\n1,2,{e},x\nu,i,t,i\n3,4,{e},u\n", user="u", item="i", timestamp="t")
     assert fine.accepted["user_id"].to_list() == ["1", "3"] and fine.by_reason == {"repeated_header": 1}

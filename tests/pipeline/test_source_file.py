@@ -585,6 +585,10 @@ def test_the_sensor_sees_the_files_of_a_glob_and_each_one_that_arrives(tmp_path)
     ("u,a,1767312000\nu,b,1767315600\n", "epoch_ms",
      ["the earliest is 1970-01-21", "Events in 1970 are mostly times in the wrong unit: is timestamp_format "
                                     "(epoch_ms) right"]),
+    # a few times of 0 among good ones (a trial of 2026-12-04): no wrong unit; min_timestamp rejects them
+    ("u,a,0\nu,b,1767315600\nv,c,1767315700\n", "epoch_s",
+     ["1 events are before the first day 2026-01-01: the earliest is 1970-01-01 00:00:00",
+      "Where those times are wrong, not history, min_timestamp: '2026-01-01' in the source settings ({source})"]),
 ])
 def test_history_before_the_first_partition_fails_before_anything_is_written(tmp_path, events, timestamp_format,
                                                                              expected):
@@ -597,6 +601,7 @@ def test_history_before_the_first_partition_fails_before_anything_is_written(tmp
     assert all(part in failure.event_specific_data.error.message for part in expected), expected
     # times in the wrong unit are all early: min_timestamp would reject every row, and is not offered for them
     assert ("min_timestamp" in failure.event_specific_data.error.message) == (timestamp_format != "epoch_ms")
+    assert ("wrong unit" in failure.event_specific_data.error.message) == (timestamp_format == "epoch_ms")
     assert not (tmp_path / "data" / "warehouse.duckdb").exists()  # checked before the warehouse is opened
 
 
