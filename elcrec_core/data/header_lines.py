@@ -78,14 +78,20 @@ def refuse_glued_header(path: Path, rejects: pl.DataFrame, columns: Sequence[str
     """Raise :class:`~elcrec_core.data.files.SourceReadError` for the first malformed record of ``rejects``
     (``source_row``, ``detail``: DuckDB's ``TOO MANY COLUMNS: <line>``) that ends with a header of ``columns`` (3
     or more) in another order, glued to its last value: a file without a line end at its end joined (``cat``) with
-    one whose columns are in another order (``...,1772324075item_id,user_id,rating,timestamp``). The record is one
-    rejected row either way; the rows after it would be read into the wrong columns."""
+    one whose columns are in another order (``...,1772324075item_id,user_id,rating,timestamp``), or that holds every
+    name of ``columns`` and more (a header of a wider schema: a file with another column appended joined). The record
+    is one rejected row either way; the rows after it would be read into the wrong columns, or not at all."""
     names = [name.strip().lower() for name in columns]
     if len(names) < 3 or delimiter is None:
         return
     glued = rejects.filter(pl.col("detail").str.starts_with("TOO MANY COLUMNS: "))
     for row, detail in glued.select("source_row", "detail").iter_rows():
         fields = [field.strip().lower() for field in detail.split(": ", 1)[1].split(delimiter)]
+        if set(names) <= set(fields) and len(set(fields)) == len(fields):  # every name, and more: a wider header
+            raise SourceReadError(path, f"line {row} holds the column names with more columns "
+                                        f"({detail.split(': ', 1)[1].strip()}; the header: {', '.join(columns)}): a "
+                                        "file of a wider schema was joined, and none of the rows after it would "
+                                        "load; split the file there and load each part as its own file")
         tail = fields[-(len(names) - 1):]
         rest = [name for name in names if name not in tail]
         if (len(fields) > len(names) and len(set(tail)) == len(tail) and len(rest) == 1 and tail != names[1:]

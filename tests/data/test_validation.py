@@ -131,6 +131,11 @@ def test_a_header_in_another_column_order_refuses_the_file_at_its_line(tmp_path:
     same_order = _check(tmp_path, glued.replace("item_id,user_id,rating", "user_id,item_id,rating").replace(
         "177,158", "160,179"), user="user_id", item="item_id", timestamp="timestamp", rating="rating")
     assert same_order.by_reason == {"malformed_line": 1} and len(same_order.accepted) == 2  # the rows after: right
+    # a header of a wider schema (a column appended): every row after it was one TOO MANY COLUMNS rejection
+    wider = (f"user_id,item_id,timestamp\n158,177,{e}\nuser_id,item_id,timestamp,event_type\n177,158,{e},view\n")
+    with pytest.raises(SourceReadError, match=r"line 3 holds the column names with more columns \(user_id,item_id,"
+                       r"timestamp,event_type; the header: user_id, item_id, timestamp\): a file of a wider schema"):
+        _read(tmp_path, wider, user="user_id", item="item_id", timestamp="timestamp")
     # the header again in its own order but another case: one rejected row, as before (the rows after it are right)
     again = _check(tmp_path, text.replace(" item_id ,user_id,rating,timestamp", "USER_ID,ITEM_ID,RATING,TIMESTAMP"),
                    user="user_id", item="item_id", timestamp="timestamp", rating="rating")
