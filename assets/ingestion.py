@@ -42,7 +42,6 @@ from elcrec_core.data.ingestion import (
     read_checked,
     store_checked,
     stored_files_gone,
-    stored_rows,
 )
 from elcrec_core.data.item_metadata import categories_from_text, read_item_metadata, separator_advice
 from elcrec_core.data.rejections import padded_ids_note, rejected_files_note, rows_per_file
@@ -150,14 +149,12 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
             f"written, and the warehouse keeps what earlier loads of these files stored. {notes}",
             {**_counts(check), "files": dg.MetadataValue.text(", ".join(batch.files))},
             context.run.run_id)
-    before = stored_rows(batch.files, storage.warehouse)  # per file: what this load replaces
     with fails_at_once(f"ingestion of {context.partition_key}", MixedSources):
         file_day = date.fromisoformat(context.partition_key) if "{date}" in (config.path or "") else None
         report = store_checked(batch, storage.warehouse, file_day,  # the day of a {date} file's untimed events
                                overwrite_day=config.overwrite_day)
     context.log.info(load_line(report.accepted, check, source.format, batch.files))
-    for note in (shrunk_files_note(rows_per_file(check, batch.files), before)  # not all there yet?
-                 if report.rows_in else "",  # a load of no rows: a withdrawal, as meant
+    for note in (shrunk_files_note(rows_per_file(check, batch.files), report.replaced_by_file),  # not all there?
                  rejected_files_note(check, config.max_rejected_share, source.format, batch.files)):
         if note:
             context.log.warning(note)

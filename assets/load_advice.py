@@ -157,8 +157,10 @@ def shrunk_files_note(rows: Mapping[str, int], before: Mapping[str, int]) -> str
     """The warning of a load with files that hold half the rows or fewer that earlier loads stored for them
     (``rows``: this load's rows per file, every file it read; ``before``: the rows stored for each before it),
     named with their counts; empty where there are none. A file emptied by a failed transfer among good ones
-    leaves the load's total above half. (A load of no rows at all, which only ``min_rows: 0`` lets through, is a
-    withdrawal: the caller leaves it out.)"""
+    leaves the load's total above half. A load of no rows at all, which only ``min_rows: 0`` lets through, is a
+    withdrawal, as meant: none."""
+    if not any(rows.values()):
+        return ""
     files = list(rows)
     shrunk = [file for file in files if before.get(file, 0) > 0 and 2 * rows[file] <= before[file]]
     if not shrunk:

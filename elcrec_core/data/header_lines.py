@@ -86,10 +86,11 @@ def refuse_glued_header(path: Path, rejects: pl.DataFrame, columns: Sequence[str
         return
     glued = rejects.filter(pl.col("detail").str.starts_with("TOO MANY COLUMNS: "))
     for row, detail in glued.select("source_row", "detail").iter_rows():
-        fields = [field.strip().lower() for field in detail.split(": ", 1)[1].split(delimiter)]
+        line = detail.split(": ", 1)[1].strip()
+        fields = [field.strip().lower() for field in line.split(delimiter)]
         if set(names) <= set(fields) and len(set(fields)) == len(fields):  # every name, and more: a wider header
             raise SourceReadError(path, f"line {row} holds the column names with more columns "
-                                        f"({detail.split(': ', 1)[1].strip()}; the header: {', '.join(columns)}): a "
+                                        f"({line}; the header: {', '.join(columns)}): a "
                                         "file of a wider schema was joined, and none of the rows after it would "
                                         "load; split the file there and load each part as its own file")
         tail = fields[-(len(names) - 1):]

@@ -58,7 +58,7 @@ class LoadReport:
     it; ``replaced_files`` are those of them that had stored rows, and ``withdrawn_files`` (also in
     ``replaced_files``) the files gone from disk whose rows an ``overwrite_day`` load withdrew
     (:func:`load_interactions`); ``replaced`` and ``replaced_rejected`` count the raw and rejected rows removed
-    from all of them. ``days`` are the event dates of
+    from all of them, ``replaced_by_file`` both together for each file that had rows. ``days`` are the event dates of
     its accepted rows and ``undated`` the accepted rows without a timestamp. ``rows_in == accepted + rejected``."""
 
     load_id: int
@@ -74,6 +74,7 @@ class LoadReport:
     replaced_rejected: int
     replaced_files: list[str]
     withdrawn_files: list[str] = dataclasses.field(default_factory=list)
+    replaced_by_file: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "days": [d.isoformat() for d in self.days]}
@@ -109,8 +110,9 @@ def load_interactions(check: RowCheck, source: str, path: str | Path = warehouse
             raise MixedSources(path, real)
         ((load_id,),) = con.execute("SELECT nextval('load_ids')").fetchall()
         gone = _gone_files_of_the_day(con, file_day, batch_files) if file_day is not None and overwrite_day else []
-        replaced_files, replaced, replaced_rejected = _delete_files(con, batch_files + gone)
-        withdrawn = [file for file in gone if file in replaced_files]
+        by_file, replaced, replaced_rejected = _delete_files(con, batch_files + gone)
+        replaced_files = sorted(by_file)
+        withdrawn = [file for file in gone if file in by_file]
         con.register("batch_accepted", accepted)
         con.execute(
             "INSERT INTO raw_interactions SELECT coalesce(CAST(timestamp AS DATE), ?::DATE), user_id, item_id,"
@@ -123,7 +125,7 @@ def load_interactions(check: RowCheck, source: str, path: str | Path = warehouse
             " FROM batch_rejected", [load_id])
         report = LoadReport(int(load_id), source, batch_files, check.rows_in, len(accepted), len(rejected),
                             dict(check.by_reason), days, undated, replaced, replaced_rejected, replaced_files,
-                            withdrawn)
+                            withdrawn, by_file)
         con.execute(
             "INSERT INTO loads (load_id, loaded_at, source, files, rows_in, accepted, rejected, by_reason, days,"
             " undated, replaced, replaced_rejected, replaced_files, file_day)"
@@ -141,18 +143,20 @@ def _gone_files_of_the_day(con: duckdb.DuckDBPyConnection, day: date, files: lis
     return sorted(file for (file,) in read if file not in files and not Path(file).is_file())
 
 
-def _delete_files(con: duckdb.DuckDBPyConnection, files: list[str]) -> tuple[list[str], int, int]:
-    """Delete the raw and rejected rows of ``files``; returns the files that had rows and both row counts."""
-    had_rows: set[str] = set()
+def _delete_files(con: duckdb.DuckDBPyConnection, files: list[str]) -> tuple[dict[str, int], int, int]:
+    """Delete the raw and rejected rows of ``files``; returns the rows (raw and rejected) of each file that had
+    rows, and the raw and the rejected rows in all."""
+    by_file: dict[str, int] = {}
     counts = []
     for table in ("raw_interactions", "rejected_interactions"):
         per_file = con.execute(
             f"SELECT source_file, count(*) FROM {table} WHERE source_file IN (SELECT unnest(?::VARCHAR[]))"
             " GROUP BY source_file", [files]).fetchall()
-        had_rows.update(f for f, _ in per_file)
+        for file, n in per_file:
+            by_file[file] = by_file.get(file, 0) + int(n)
         counts.append(sum(n for _, n in per_file))
         con.execute(f"DELETE FROM {table} WHERE source_file IN (SELECT unnest(?::VARCHAR[]))", [files])
-    return sorted(had_rows), counts[0], counts[1]
+    return by_file, counts[0], counts[1]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,21 +221,6 @@ def stored_files_gone(path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> list[st
         stored = con.execute("SELECT source_file FROM raw_interactions UNION SELECT source_file FROM "
                              "rejected_interactions").fetchall()
     return sorted(file for (file,) in stored if file != warehouse.SYNTHETIC_SOURCE_FILE and not Path(file).is_file())
-
-
-def stored_rows(files: Sequence[str], path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> dict[str, int]:
-    """The rows (accepted and rejected) that the warehouse at ``path`` stores for each of ``files`` (0 for a file
-    it holds none of, and for every file where there is no warehouse yet): what a load of them replaces."""
-    if not Path(path).exists():
-        return dict.fromkeys(files, 0)
-    frame = pl.DataFrame({"source_file": pl.Series(list(files), dtype=pl.String)})
-    with warehouse.connect(path, read_only=True) as con:
-        con.register("load_files", frame)
-        counts = dict(con.execute(
-            "SELECT source_file, count(*) FROM (SELECT source_file FROM raw_interactions UNION ALL SELECT"
-            " source_file FROM rejected_interactions) JOIN load_files USING (source_file) GROUP BY source_file"
-        ).fetchall())
-    return {file: int(counts.get(file, 0)) for file in files}
 
 
 def never_loaded(files: list[Path], path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> list[Path]:

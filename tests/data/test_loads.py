@@ -187,6 +187,7 @@ def test_a_new_version_of_a_file_replaces_exactly_its_rows(tmp_path: Path) -> No
     second = _load(path, db)
     assert (second.rows_in, second.accepted, second.rejected) == (3, 2, 1)
     assert (second.replaced, second.replaced_rejected, second.replaced_files) == (3, 2, [str(path)])
+    assert second.replaced_by_file == {str(path): 5}  # raw and rejected rows of each file, as it had them
     assert second.days == [date(2026, 1, 29), date(2026, 1, 30)]
     assert _raw(db) == other_raw + _expected(path, v2, {2, 3})
     assert _rejected(db) == other_rejected + Counter({(str(path), 4, "missing_user"): 1})
