@@ -53,9 +53,10 @@ class SourceSettings(dg.Config):
     max_timestamp: str | None = Field(None, description="ISO time: later events are rejected")
     min_rating: float | None = None
     max_rating: float | None = None
-    null_ids: list[str] | None = Field(None, description="user or item ids that mean no value (missing_user, "
-                                                         "missing_item), compared without case and outer spaces; "
-                                                         f"default {', '.join(NULL_IDS)}; [] for none")
+    null_ids: list[str] | None = Field(None, description="texts that mean no value: as a user or item id "
+                                                         "(missing_user, missing_item), a time (missing_timestamp) "
+                                                         "or a rating (none), compared without case and outer "
+                                                         f"spaces; default {', '.join(NULL_IDS)}; [] for none")
     max_rejected_share: float | None = Field(None, description="the expectations fail above it (default 0.05)")
     min_rows: int | None = Field(None, description="the expectations fail for a load with fewer accepted rows "
                                                    "(default 1); 0 lets an empty delivery through: a day "

@@ -230,6 +230,38 @@ def test_an_id_an_export_writes_for_no_value_is_missing_in_every_format(tmp_path
                                {"missing_item": 2, "missing_user": 1})
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_a_time_or_rating_that_an_export_writes_for_no_value_is_no_value(tmp_path: Path, fmt: str) -> None:
+    """A rating of NULL or N/A was a bad_rating that dropped its event, where an empty rating keeps it; a time of
+    \\N (MySQL's and PostgreSQL's NULL) was a bad_timestamp "ts: \\N" (a trial of 2026-12-04). Each is no value,
+    as an empty one, with the source setting null_ids (without case and outer spaces); the reader given none (that
+    setting []) reads them as before; a word that is no null text stays a bad value."""
+    rows = [("a", "1700000000", "NULL"), ("b", "\\N", "4"), ("c", "1700000000", " n/a "), ("d", "N/A", "2"),
+            ("e", "1700000000", "five"), ("f", "soon", "3"), ("g", "1700000000", "-")]
+    frame = pl.DataFrame(rows, schema=["customer", "ts", "stars"], orient="row").with_columns(sku=pl.lit("i"))
+    path = tmp_path / f"e.{fmt}"
+    if fmt == "parquet":
+        frame.write_parquet(path)
+    else:
+        frame.write_csv(path) if fmt == "csv" else frame.write_ndjson(path)
+    config = SourceConfig(format=fmt, path=str(path), columns=ColumnMap(user="customer", item="sku", timestamp="ts",
+                                                                       rating="stars"))
+    read = read_source(config).select("user_id", "rating", "error", "detail").cast({"error": pl.String})
+    assert read.rows() == [
+        ("a", None, None, None),
+        ("b", 4.0, "missing_timestamp", "ts '\\N' means no value (source setting null_ids)"),
+        ("c", None, None, None),
+        ("d", 2.0, "missing_timestamp", "ts 'N/A' means no value (source setting null_ids)"),
+        ("e", None, "bad_rating", "stars: five"),
+        ("f", 3.0, "bad_timestamp", "ts: soon"),
+        ("g", None, None, None),
+    ]
+    as_before = read_source(config, null_values=()).select("error", "detail").cast({"error": pl.String})
+    assert as_before.rows() == [("bad_rating", "stars: NULL"), ("bad_timestamp", "ts: \\N"),
+                                ("bad_rating", "stars: n/a"), ("bad_timestamp", "ts: N/A"), ("bad_rating", "stars: five"),
+                                ("bad_timestamp", "ts: soon"), ("bad_rating", "stars: -")]
+
+
 def test_the_cli_names_the_file_and_line_of_text_that_is_not_utf8(tmp_path: Path, capsys) -> None:
     path = _write(tmp_path / "seq.txt", "1 2 3\ncaf\xe9 1\n".encode("latin-1"))
     with pytest.raises(SourceReadError) as info:

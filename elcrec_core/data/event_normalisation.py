@@ -4,7 +4,7 @@ each row that cannot be parsed (a missing or unparseable timestamp, an unparseab
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import duckdb
@@ -14,7 +14,7 @@ from elcrec_core.data.files import (
     SourceReadError,
 )
 from elcrec_core.data.source_config import NORMALISED_SCHEMA, ColumnMap, TimestampFormat
-from elcrec_core.data.validation import REASONS
+from elcrec_core.data.validation import NULL_IDS, REASONS
 
 _EPOCH_SCALE = {"epoch_s": 1_000_000, "epoch_ms": 1_000, "epoch_us": 1}  # to microseconds
 
@@ -102,11 +102,17 @@ def _number(text: str) -> str:
 
 
 def normalise_events(
-    raw: duckdb.DuckDBPyRelation, fields: Mapping[str, str | None], fmt: TimestampFormat, path: Path
+    raw: duckdb.DuckDBPyRelation, fields: Mapping[str, str | None], fmt: TimestampFormat, path: Path,
+    null_values: tuple[str, ...] = NULL_IDS,
 ) -> pl.DataFrame:
     """Parse raw columns u, i (and t, r, e where mapped), error, detail and an optional source_row (passed
-    through) into normalised columns. Unmapped fields are left out (:func:`finish_events` adds them as nulls)."""
+    through) into normalised columns. Unmapped fields are left out (:func:`finish_events` adds them as nulls).
+
+    A time or rating that is one of ``null_values`` (an export's NULL, \\N, N/A, ...: the source setting
+    ``null_ids``, compared without case and outer spaces) is no value, as an empty one: a missing timestamp, no
+    rating; ids are left as given (:func:`elcrec_core.data.validation.check_rows` applies ``null_ids`` to them)."""
     types = dict(zip(raw.columns, (str(t) for t in raw.types)))
+    is_null = _is_null_value(null_values)
     texts = {}  # trimmed text of timestamp and rating, NULL when empty
     parsed = {"user_id": id_text("u", types["u"]), "item_id": id_text("i", types["i"])}
     checks = [  # (condition, reason, detail), after the reader's own error; each detail names the file's column
@@ -117,9 +123,12 @@ def normalise_events(
         texts["t_raw"] = f"NULLIF(trim(CAST(t AS VARCHAR), {_WHITESPACE}), '')"
         parsed |= {"timestamp": _timestamp_sql(types["t"], fmt, path), "t_raw": "t_raw"}
         checks += [("t_raw IS NULL", "missing_timestamp", sql_text(f"{fields['t']} is empty")),
+                   (is_null("t_raw"), "missing_timestamp",
+                    f"{sql_text(fields['t'] + QUOTE)} || t_raw || {sql_text(_MEANS_NO_VALUE)}"),
                    ("timestamp IS NULL", "bad_timestamp", f"{sql_text(fields['t'] + ': ')} || t_raw")]
     if fields["r"]:
-        texts["r_raw"] = f"NULLIF(trim(CAST(r AS VARCHAR), {_WHITESPACE}), '')"
+        trimmed = f"NULLIF(trim(CAST(r AS VARCHAR), {_WHITESPACE}), '')"
+        texts["r_raw"] = f"CASE WHEN NOT {is_null(trimmed)} THEN {trimmed} END"
         number = "CAST(r AS DOUBLE)" if _is_number_type(types["r"]) else _number("r_raw")
         parsed |= {"rating": f"CASE WHEN isfinite({number}) THEN {number} END", "r_raw": "r_raw"}
         checks.append(("r_raw IS NOT NULL AND rating IS NULL", "bad_rating",
@@ -138,6 +147,15 @@ def normalise_events(
         FROM (SELECT {", ".join(f"{sql} AS {name}" for name, sql in parsed.items())}, error, detail
               FROM (SELECT *{with_texts} FROM raw))
     """).pl()
+
+
+QUOTE, _MEANS_NO_VALUE = " '", "' means no value (source setting null_ids)"  # as validation's ids' detail
+
+
+def _is_null_value(null_values: tuple[str, ...]) -> Callable[[str], str]:
+    """SQL of whether a trimmed text is one of ``null_values`` (without case and outer spaces): a NULL text is not."""
+    markers = ", ".join(sql_text(m) for m in sorted({v.strip().lower() for v in null_values}))
+    return lambda text: f"coalesce(lower({text}) IN ({markers}), FALSE)" if markers else "FALSE"
 
 
 def with_rejects(frame: pl.DataFrame, rejects: pl.DataFrame) -> pl.DataFrame:

@@ -178,7 +178,7 @@ def read_checked(source: SourceConfig, rules: RowRules = RowRules(),
         files, events = [warehouse.SYNTHETIC_SOURCE_FILE], read_source(source)
     else:  # the files are named once: those read are those the load replaces
         paths = resolve_files(source.path)
-        files, events = [str(f) for f in paths], read_files(paths, source)
+        files, events = [str(f) for f in paths], read_files(paths, source, rules.null_ids)
     check = check_rows(events, rules)
     if not_before is not None:
         early = check.accepted.filter(pl.col("timestamp") < not_before)

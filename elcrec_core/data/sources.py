@@ -36,31 +36,34 @@ from elcrec_core.data.header_lines import refuse_reordered_header
 from elcrec_core.data.source_config import SourceConfig, resolve_files
 from elcrec_core.data.synthetic import SyntheticConfig, generate
 from elcrec_core.data.text_encoding import as_utf8
+from elcrec_core.data.validation import NULL_IDS
 
 
-def read_source(config: SourceConfig) -> pl.DataFrame:
-    """Read every file of a source into one normalised frame (files in name order, rows in file order)."""
+def read_source(config: SourceConfig, null_values: tuple[str, ...] = NULL_IDS) -> pl.DataFrame:
+    """Read every file of a source into one normalised frame (files in name order, rows in file order); a time or
+    rating that is one of ``null_values`` is no value (see
+    :func:`elcrec_core.data.event_normalisation.normalise_events`)."""
     if config.format == "synthetic":
         return _synthetic_frame(config.synthetic)
-    return read_files(resolve_files(config.path), config)
+    return read_files(resolve_files(config.path), config, null_values)
 
 
-def read_files(files: list[Path], config: SourceConfig) -> pl.DataFrame:
+def read_files(files: list[Path], config: SourceConfig, null_values: tuple[str, ...] = NULL_IDS) -> pl.DataFrame:
     """Read ``files`` (at least one) of a source into one normalised frame, in the order given."""
-    frames = [read_file(f, config) for f in files]
+    frames = [read_file(f, config, null_values) for f in files]
     return pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
 
 
-def read_file(path: Path, config: SourceConfig) -> pl.DataFrame:
+def read_file(path: Path, config: SourceConfig, null_values: tuple[str, ...] = NULL_IDS) -> pl.DataFrame:
     """Read one file of a source into the normalised frame; raises
     :class:`~elcrec_core.data.files.SourceReadError` if unreadable."""
-    readers = {"csv": _read_delimited_events, "tsv": _read_delimited_events, "jsonl": _read_jsonl,
-               "parquet": _read_parquet, "sequence": _read_sequence_file}
+    readers = {"csv": _read_delimited_events, "tsv": _read_delimited_events, "jsonl": _read_jsonl}
     if config.format == "parquet":
         with connection_for(path) as con:
-            return readers[config.format](con, path, config)
+            return _read_parquet(con, path, config, null_values)
     with connection_for(path) as con, as_utf8(path, config.encoding) as text:  # a UTF-8 copy of another encoding
-        frame = readers[config.format](con, text, config)
+        frame = (_read_sequence_file(con, text, config) if config.format == "sequence"
+                 else readers[config.format](con, text, config, null_values))
     if text != path:  # the rows name the file, not its copy
         frame = frame.with_columns(source_file=pl.lit(str(path)).cast(pl.Categorical))
     else:
@@ -74,11 +77,12 @@ def read_file(path: Path, config: SourceConfig) -> pl.DataFrame:
 # --- delimited text ----------------------------------------------------------------------------------------
 
 
-def _read_delimited_events(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig) -> pl.DataFrame:
+def _read_delimited_events(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig,
+                           null_values: tuple[str, ...]) -> pl.DataFrame:
     fields = event_fields(config.columns)
     good, rejects = read_delimited(
         con, path, fields, config.separator, config.header, config.names, config.quote, config.escape,
-        build=lambda raw: normalise_events(raw, fields, config.timestamp_format, path),
+        build=lambda raw: normalise_events(raw, fields, config.timestamp_format, path, null_values),
         max_line_bytes=config.max_line_bytes, typed=("t", "r"),
     )
     refuse_reordered_header(path, good)
@@ -88,7 +92,8 @@ def _read_delimited_events(con: duckdb.DuckDBPyConnection, path: Path, config: S
 # --- JSON Lines ------------------------------------------------------------------------------------------
 
 
-def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig) -> pl.DataFrame:
+def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig,
+                null_values: tuple[str, ...]) -> pl.DataFrame:
     fields = event_fields(config.columns)
     valid = "json_type(CASE WHEN json_valid(line) THEN line ELSE 'null' END) = 'OBJECT'"
     picks = ", ".join(
@@ -107,7 +112,7 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig
              f" FROM (SELECT *, CASE WHEN {valid} THEN json_keys(line) END AS keys FROM lines)")  # keys: parsed once
     def build(raw: duckdb.DuckDBPyRelation) -> pl.DataFrame:
         _require_keys(raw, fields, path)
-        return normalise_events(raw.query("lines", parse), fields, config.timestamp_format, path)
+        return normalise_events(raw.query("lines", parse), fields, config.timestamp_format, path, null_values)
 
     good, rejects = read_delimited(con, path, {"line": "line"}, None, False, ("line",), None, None, build=build,
                                    max_line_bytes=config.max_line_bytes)
@@ -149,14 +154,15 @@ def _json_pointer(key: str) -> str:
 # --- Parquet ---------------------------------------------------------------------------------------------
 
 
-def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig) -> pl.DataFrame:
+def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig,
+                  null_values: tuple[str, ...]) -> pl.DataFrame:
     fields = event_fields(config.columns)
     relation = parquet_relation(con, path, fields)
     refuse_non_id_columns(path, {fields[alias]: str(column_type) for alias, column_type
                                  in zip(relation.columns, relation.types) if alias in ("u", "i")})
     raw = relation.query(
         "events", "SELECT *, NULL::VARCHAR AS error, NULL::VARCHAR AS detail FROM events")
-    return finish_events(normalise_events(raw, fields, config.timestamp_format, path), path)
+    return finish_events(normalise_events(raw, fields, config.timestamp_format, path, null_values), path)
 
 
 # --- sequence format and the generator -------------------------------------------------------------------

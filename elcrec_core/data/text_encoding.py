@@ -43,7 +43,8 @@ def as_utf8(path: Path, encoding: str) -> Iterator[Path]:
                 except UnicodeDecodeError as err:
                     utf8_hint = ("; the file reads as UTF-8 text: give it encoding utf-8" if is_utf8_text and
                                  _decodes(utf8, chunk) else "")  # cp1252 lacks 5 bytes that UTF-8's Á, Í, ... hold
-                    raise SourceReadError(path, f"byte {offset + err.start} is not {encoding} text{utf8_hint}") from None
+                    raise SourceReadError(path,
+                                          f"byte {offset + err.start} is not {encoding} text{utf8_hint}") from None
                 is_utf8_text = is_utf8_text and _decodes(utf8, chunk)
                 if first is None and not chunk.isascii() and (beyond := _NON_ASCII.search(chunk)):
                     first = lines + chunk.count(b"\n", 0, beyond.start()) + 1

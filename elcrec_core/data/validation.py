@@ -41,7 +41,9 @@ NULL_IDS: tuple[str, ...] = ("null", "none", "nan", "na", "n/a", "#n/a", "<na>",
 class RowRules:
     """Row-level rules. Timestamps are naive UTC; ``now`` (default: the current time) anchors the future check,
     which allows ``future_tolerance`` of clock skew. Rating bounds apply to rows that have a rating. A user or item
-    id that is one of ``null_ids`` (compared without case and outer spaces; default :data:`NULL_IDS`) is missing."""
+    id that is one of ``null_ids`` (compared without case and outer spaces; default :data:`NULL_IDS`) is missing;
+    the readers take a time or rating of ``null_ids`` for none (:func:`elcrec_core.data.ingestion.read_checked`
+    passes them on)."""
 
     min_timestamp: datetime | None = None
     max_timestamp: datetime | None = None

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from elcrec_core.data import warehouse
-from elcrec_core.data.ingestion import ingest
+from elcrec_core.data.ingestion import ingest, read_checked
 from elcrec_core.data.source_config import ColumnMap, SourceConfig
 from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.sources import read_source
@@ -183,6 +183,22 @@ def test_ids_that_exports_write_for_no_value_are_missing(tmp_path: Path) -> None
     own = check_rows(_read(tmp_path, f"u,i,t\na, na ,{e}\nb,x,{e}\n", user="u", item="i", timestamp="t"),
                      RowRules(null_ids=(" NA ",), now=NOW))  # a team's own, without case and outer spaces
     assert own.rejected["detail"].to_list() == ["item_id ' na ' means no value (source setting null_ids)"]
+
+
+def test_the_null_ids_setting_reaches_the_reader_of_times_and_ratings(tmp_path: Path) -> None:
+    """A load reads a time or rating of ``null_ids`` as no value: the rules' own markers, not the reader's default
+    (a team's [] keeps NULL a bad rating, its own "?" makes "?" none)."""
+    path = tmp_path / "e.csv"
+    path.write_text(f"u,i,t,r\na,x,{EPOCH},NULL\nb,y,{EPOCH},?\nc,z,?,3\n")
+    source = SourceConfig(format="csv", path=str(path), columns=ColumnMap(user="u", item="i", timestamp="t",
+                                                                         rating="r"))
+    def outcome(null_ids: tuple[str, ...]) -> list[tuple[int, str]]:
+        check = read_checked(source, RowRules(null_ids=null_ids, now=NOW)).check
+        return check.rejected.select("source_row", "reason").cast({"reason": pl.String}).rows()
+
+    assert outcome(NULL_IDS) == [(3, "bad_rating"), (4, "bad_timestamp")]
+    assert outcome(()) == [(2, "bad_rating"), (3, "bad_rating"), (4, "bad_timestamp")]
+    assert outcome(("?",)) == [(2, "bad_rating"), (4, "missing_timestamp")]
 
 
 def test_a_header_line_inside_the_data_is_rejected_even_where_no_time_would_refuse_it(tmp_path: Path) -> None:
