@@ -1,5 +1,6 @@
 """How long a text file in another encoding takes to become the UTF-8 copy that DuckDB reads
-(:func:`elcrec_core.data.text_encoding.as_utf8`, which also tells a UTF-8 file that the encoding would garble),
+(:func:`elcrec_core.data.text_encoding.as_utf8`, which also tells a UTF-8 file that the encoding would garble, and
+a text with C1 control characters: Windows text read as latin-1),
 against the conversion alone as it was before 2026-12-04, in the same run, on a latin-1 CSV of about 100 MB
 whose ids hold accented letters, and on one of ASCII alone (the costlier case: every chunk is also decoded as
 UTF-8 and searched for a byte beyond ASCII).

@@ -27,24 +27,31 @@ def as_utf8(path: Path, encoding: str) -> Iterator[Path]:
     so the same line numbers); an error names ``path``. Raises :class:`SourceReadError` for a byte that is not
     ``encoding`` text, and for a file that is UTF-8 text with characters beyond ASCII, which ``encoding`` would
     read as other characters (``café`` as ``cafÃ©`` in latin-1: one user as two, where the other days' files are
-    in ``encoding``): such a file is not in ``encoding``, however many of its bytes that can decode."""
+    in ``encoding``): such a file is not in ``encoding``, however many of its bytes that can decode. Raises it too for a
+    text that holds a C1 control character (U+0080-U+009F), which no text holds: Windows' cp1252 text read as latin-1
+    (its ’ as U+0092), naming the line and what cp1252 reads there."""
     if is_utf8(encoding):
         yield path
         return
     decoder, utf8 = codecs.getincrementaldecoder(encoding)(), codecs.getincrementaldecoder("utf-8")()
     offset, lines, is_utf8_text, first = 0, 0, True, None  # first: the number of the first line beyond ASCII
+    other_bytes = bytes(b for b in range(256) if b not in _c1_control_bytes(encoding))  # what translate deletes
+    control: tuple[int, bytes] | None = None  # the line of the first byte read as a C1 control character, the byte
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / path.name
         with path.open("rb") as src, copy.open("w", encoding="utf-8", newline="") as out:
             while True:
                 chunk = src.read(CHUNK_BYTES)
                 try:
-                    out.write(decoder.decode(chunk, final=not chunk))
+                    text = decoder.decode(chunk, final=not chunk)
                 except UnicodeDecodeError as err:
                     utf8_hint = ("; the file reads as UTF-8 text: give it encoding utf-8" if is_utf8_text and
                                  _decodes(utf8, chunk) else "")  # cp1252 lacks 5 bytes that UTF-8's Á, Í, ... hold
                     raise SourceReadError(path,
                                           f"byte {offset + err.start} is not {encoding} text{utf8_hint}") from None
+                out.write(text)
+                if control is None and not chunk.isascii() and (found := chunk.translate(None, other_bytes)):
+                    control = lines + chunk.count(b"\n", 0, chunk.index(found[:1])) + 1, found[:1]  # the first
                 is_utf8_text = is_utf8_text and _decodes(utf8, chunk)
                 if first is None and not chunk.isascii() and (beyond := _NON_ASCII.search(chunk)):
                     first = lines + chunk.count(b"\n", 0, beyond.start()) + 1
@@ -57,10 +64,34 @@ def as_utf8(path: Path, encoding: str) -> Iterator[Path]:
             raise SourceReadError(path, f"it is UTF-8 text (line {first}: {text.decode('utf-8', 'replace')!r}), which "
                                         f"encoding {encoding} would read as {text.decode(encoding, 'replace')!r}: "
                                         "give it encoding utf-8 (the source setting encoding, elcrec --encoding)")
+        if control is not None:
+            raise SourceReadError(path, _control_message(path, encoding, *control))
         try:
             yield copy
         except SourceReadError as err:  # name the file, not its copy
             raise SourceReadError(path, err.cause) from None
+
+
+def _c1_control_bytes(encoding: str) -> bytes:
+    """The bytes that ``encoding``, a code of one byte a character, reads as a C1 control character (U+0080-U+009F,
+    which no text holds): latin-1's 0x80-0x9F; none for cp1252 and for a code of several bytes a character
+    (shift_jis: its bytes 0x80-0x9F begin two-byte characters)."""
+    every = bytes(range(256)).decode(encoding, errors="replace")
+    return bytes(b for b in range(0x80, 0xA0) if len(every) == 256 and "\x80" <= every[b] <= "\x9f")
+
+
+def _control_message(path: Path, encoding: str, line: int, byte: bytes) -> str:
+    """Why a text whose ``byte`` on ``line`` ``encoding`` reads as a C1 control character is refused, with what cp1252
+    reads there if it can."""
+    said = (f"line {line} holds U+{ord(byte.decode(encoding)):04X}, a control character that no text holds, as "
+            f"{encoding} reads the file")
+    try:
+        with path.open("rb") as lines_of:
+            text = next(itertools.islice(lines_of, line - 1, None)).rstrip(b"\r\n")[:200].decode("cp1252")
+    except UnicodeError:
+        return f"{said}: is it in another encoding? (the source setting encoding, elcrec --encoding)"
+    return (f"{said}: is it Windows text (cp1252), where byte 0x{byte.hex().upper()} is {byte.decode('cp1252')!r} "
+            f"(line {line}: {text!r})? Give it encoding cp1252 (the source setting encoding, elcrec --encoding)")
 
 
 def _decodes(decoder: codecs.IncrementalDecoder, chunk: bytes) -> bool:

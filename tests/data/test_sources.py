@@ -427,6 +427,30 @@ def test_a_utf8_file_read_with_another_encoding_is_refused_not_garbled(tmp_path:
         read_source(SourceConfig(format="csv", path=str(marked), encoding="latin-1"))
 
 
+@pytest.mark.parametrize("encoding", ["latin-1", "iso8859-15"])
+def test_windows_text_read_as_latin1_is_refused_not_stored_with_control_characters(tmp_path: Path,
+                                                                                   encoding: str) -> None:
+    """A cp1252 export (Windows' ’ is byte 0x92) read with encoding latin-1 stored "Schindler\x92s List", a
+    control character in an item id, with no word (a trial of 2026-12-04): latin-1 reads every byte. A text with a
+    character U+0080-U+009F is refused, naming the line and what cp1252 reads; cp1252 reads the file."""
+    text = f"user_id,item_id,timestamp\nu1,a,{EPOCH0}\nu2,Schindler’s List,{EPOCH0}\n"
+    path = _write(tmp_path / "e.csv", text.encode("cp1252"))
+    with pytest.raises(SourceReadError, match=re.escape(
+            f"e.csv: line 3 holds U+0092, a control character that no text holds, as {encoding} reads the file: is "
+            f"it Windows text (cp1252), where byte 0x92 is '’' (line 3: 'u2,Schindler’s List,{EPOCH0}')? Give it "
+            "encoding cp1252 (the source setting encoding, elcrec --encoding)")):
+        read_source(SourceConfig(format="csv", path=str(path), encoding=encoding))
+    assert read_source(SourceConfig(format="csv", path=str(path), encoding="cp1252"))["item_id"].to_list() == [
+        "a", "Schindler’s List"]
+    undefined = _write(tmp_path / "f.csv", f"user_id,item_id,timestamp\nu1,a\x81b,{EPOCH0}\n".encode("latin-1"))
+    with pytest.raises(SourceReadError, match=r"f\.csv: line 2 holds U\+0081, a control character that no text "
+                                              r"holds, as latin-1 reads the file: is it in another encoding\?"):
+        read_source(SourceConfig(format="csv", path=str(undefined), encoding="latin-1"))
+    metadata = _write(tmp_path / "items.csv", "item_id,title\na,Schindler’s List\n".encode("cp1252"))
+    with pytest.raises(SourceReadError, match="line 2 holds U\\+0092"):
+        read_item_metadata(ItemMetadataConfig(path=str(metadata), encoding="latin-1"))
+
+
 @pytest.mark.parametrize("chunk", [1, 2, 3, 5, 29, 30, 31, 1 << 20])
 def test_the_utf8_check_holds_across_chunk_boundaries(tmp_path: Path, monkeypatch, chunk: int) -> None:
     """A character of two bytes split over two chunks (and ASCII chunks around it) is still UTF-8; a latin-1 é
