@@ -1,9 +1,9 @@
 """The evaluation report: models side by side on one split, with intervals, segments and curves.
 
-Every model is ranked on the same users and split by :func:`elcrec_core.evaluate.ranking.evaluate_ranks` (or the
-popularity baseline); the report turns those per-user ranks into headline metrics with bootstrap intervals and
-paired differences (:mod:`elcrec_core.report.comparisons`) and per-segment metrics (history length; popularity of
-the target item), and renders Markdown and HTML.
+Every model is ranked on the same users and split through the scoring interface that the models and baselines
+share (:func:`elcrec_core.evaluate.scoring.ranks_and_non_finite`); the report turns those per-user ranks into
+headline metrics with bootstrap intervals and paired differences (:mod:`elcrec_core.report.comparisons`) and
+per-segment metrics (history length; popularity of the target item), and renders Markdown and HTML.
 """
 
 from __future__ import annotations
@@ -35,14 +35,14 @@ def history_segments(data: SequenceTensors, users: torch.Tensor, split: Split) -
 
 
 def popularity_segments(data: SequenceTensors, users: torch.Tensor, split: Split) -> np.ndarray:
-    """Each user's target-item popularity bucket: head / torso / tail, the items that make up the top 20%,
-    the next 30% and the last 50% of the interactions of the split's inputs."""
+    """Each user's target-item popularity bucket, by the share of the interactions of the split's inputs that the
+    items more popular than the target hold: head under 20% (the most popular item is head), torso under 50%, tail
+    otherwise; items of equal popularity share a bucket. Shape [len(users)], text."""
     counts = input_counts(data, split).numpy()
-    order = np.argsort(-counts, kind="stable")
-    share = np.cumsum(counts[order]) / max(counts.sum(), 1.0)
-    bucket = np.empty(data.n_items, dtype=object)
-    bucket[order] = np.where(share <= 0.2, "head", np.where(share <= 0.5, "torso", "tail"))
-    bucket[order[0]] = "head"  # the most popular item is head even when it alone exceeds 20%
+    ascending = np.sort(counts)
+    at_most = np.concatenate([[0.0], np.cumsum(ascending)])[np.searchsorted(ascending, counts, side="right")]
+    before = (counts.sum() - at_most) / max(counts.sum(), 1.0)  # the share of the items more popular than each
+    bucket = np.where(before < 0.2, "head", np.where(before < 0.5, "torso", "tail")).astype(object)
     targets = data.window(users, DROP_AFTER[split], 1)[:, 0].numpy()
     return bucket[targets - 1]
 

@@ -145,6 +145,15 @@ def test_segments_and_headline_on_hand_data():
     # inputs: 1; 1..5; 3 x11; 2 x25 -> counts 1:2, 2:26, 3:11, 4:1, 5:1 of 41. Item 2 alone is 63% (head, as
     # the most popular item); with item 3 the cumulative share is 90% > 50%: tail, and so is everything after
     assert popularity_segments(data, users, "test").tolist() == ["head", "tail", "tail", "tail"]
+    # items of equal popularity share a bucket (item 2 was tail beside item 1, both 5 of 14; a trial of
+    # 2026-12-04): an item's bucket is the share the items more popular than it hold: 1 and 2: 0; 3: 10/14; 5: 13/14
+    tied = SequenceTensors.from_sequences(Sequences.from_lists(
+        [0, 1, 2, 3], [[1] * 5 + [2] * 5 + [3] * 3 + [5, 1], [2], [3], [5]], n_items=5))
+    assert popularity_segments(tied, users, "test").tolist() == ["head", "head", "tail", "tail"]
+    # 1: 8 of 20 (head, 0 before it); 2, 3, 4: 4 each, 8/20 = 40% before each: torso, all three (was tail, tail, tail)
+    torso = SequenceTensors.from_sequences(Sequences.from_lists(
+        [0, 1, 2, 3], [[1] * 8 + [2] * 4 + [3] * 4 + [4] * 4 + [1], [2], [3], [4]], n_items=4))
+    assert popularity_segments(torso, users, "test").tolist() == ["head", "torso", "torso", "torso"]
     ranks = {"m": torch.tensor([0, 3, 25, 100])}
     rows = {r["history"]: r for r in segment_rows(ranks, history_segments(data, users, "test"), "history")}
     assert rows["1-4"]["m HR@20"] == 1.0 and rows["10-19"]["m HR@20"] == 0.0 and rows["5-9"]["users"] == 1
