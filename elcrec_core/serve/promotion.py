@@ -37,8 +37,8 @@ CHALLENGER_NAMES = {"sasrec": "SASRec", "most_popular": "most popular", "transit
 @dataclass(frozen=True)
 class Contender:
     """A model that may serve: ``role`` is ``candidate``, ``serving`` (the champion) or the challenger's name
-    (``sasrec``, ``most_popular``, ``transition``, ``ease``); ``recommender`` is fitted on the training part
-    (items[:-2]) as the candidate was trained."""
+    (``sasrec``, ``most_popular``, ``transition``, ``ease``, ``item_knn``); ``recommender`` is fitted on the training
+    part (items[:-2]) as the candidate was trained."""
 
     role: str
     record: ModelRecord
@@ -119,6 +119,9 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
             again = ", or is trained again as one that was (the same recipe)" if c.record.recipe else ""
             return f"{c.record.name} was withdrawn by elcrec rollback{again} (roll back again to restore it)"
         if floor is not None and FLOOR not in (c.role, c.record.kind) and not scores[c.role] > floor:
+            if not len(scored[c.role][0]):  # every metric NaN
+                return ("no user has a validation target to judge it on (a user needs 3 items: items[:-2] to fit "
+                        "on, a validation and a test target)")
             return (f"validation {SELECTION_METRIC} {scores[c.role]:.4f} does not beat most popular's "
                     f"{floor:.4f}")
         return None
@@ -145,7 +148,7 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
                                     f"{_name(champion)} on newer data (an older day never replaces a newer day's "
                                     "choice)")
 
-    eligible = [c for c in finite if not is_withdrawn(c)]  # the best is one of them: a withdrawn model may win
+    eligible = [c for c in finite if not is_withdrawn(c)]  # the best is one of them: a withdrawn model is none
     if not eligible:
         return decide(None, "refused: every contender gives NaN or infinite scores" if not finite else
                             "refused: every contender with finite scores was withdrawn by elcrec rollback",

@@ -294,6 +294,18 @@ def test_a_candidate_must_beat_most_popular_and_a_baseline_may_serve():
             gate(_contender(CANDIDATE, weak), None, challengers, data, bad)
 
 
+def test_without_validation_users_the_gate_says_so_and_most_popular_serves():
+    """Users of two items alone have no validation target: every score is NaN, and the reason read "validation
+    NDCG@20 nan does not beat most popular's nan" (a review of 2026-12-04); it now says why there is no score."""
+    data = SequenceTensors.from_sequences(Sequences.from_lists([0, 1, 2], [[1, 2], [2, 3], [3, 1]], n_items=3))
+    popular = _contender("most_popular", MostPopular().fit(data, "valid"))
+    decision = gate(_contender(CANDIDATE, _Favourite([3.0, 2.0, 1.0])), None, [popular], data, tolerance=0.002)
+    assert (decision.promote, decision.serves) == (False, "most_popular")
+    assert decision.reason == ("refused: no user has a validation target to judge it on (a user needs 3 items: "
+                               "items[:-2] to fit on, a validation and a test target); most popular serves "
+                               "(validation NDCG@20 nan)")
+
+
 def test_a_qualifying_champion_keeps_serving_before_a_better_challenger():
     """When the candidate fails, the champion stays if it beats most popular and is within the tolerance of the
     best, even where a challenger scores higher (serving does not flap); outside the tolerance the best serves."""
