@@ -388,7 +388,8 @@ _TS = st.one_of(
 _RATING = st.one_of(
     st.tuples(st.just("ok"), st.sampled_from(["1", "3", "4.5", "5", " 2 "])),
     st.tuples(st.just("none"), st.just("")),
-    st.tuples(st.just("bad"), st.sampled_from(["five", "x", "nan", "inf", "*"])),
+    st.tuples(st.just("bad"), st.sampled_from(["five", "x", "inf", "*"])),
+    st.tuples(st.just("none"), st.sampled_from(["nan", " NULL ", "-"])),  # an export's text for no value
     st.tuples(st.just("range"), st.sampled_from(["0", "9", "-1", "5.01"])),
 )
 
@@ -400,6 +401,8 @@ def _lines(draw) -> list[tuple[bytes, str | None, tuple]]:
     out = []
     for _ in range(draw(st.integers(1, 25))):
         user, item, (kind, ts), (rating_kind, rating) = draw(_ID), draw(_ID), draw(_TS), draw(_RATING)
+        if kind == "bad" and ts.strip().lower() in NULL_IDS:  # "-", "nan": a time of no value
+            kind = "missing"
         fields = [user, item, ts, rating] + draw(st.sampled_from([[], [], [], ["extra"]]))
         if draw(st.integers(0, 9)) == 0:
             fields = fields[:3]
