@@ -64,6 +64,35 @@ _ISO_DATE = "^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ]|$)"
 _CUT_TIME = r"[Tt ][0-9]{1,2}(:[0-9]{2})*(:[0-9]?|\.)([^0-9]|$)"
 
 
+# the form of an ISO time that parsed (t_form): a date alone, a time of day without a UTC offset, or one with it
+_DATE, _LOCAL, _OFFSET = 1, 2, 3
+_WITH_TIME = "(length(t_raw) > 10 AND substr(t_raw, 11, 1) IN ('T', 't', ' '))"  # after a date (_ISO_DATE)
+_FORM = (f"CASE WHEN timestamp IS NULL THEN NULL WHEN length(t_raw) = 10 THEN {_DATE} WHEN NOT {_WITH_TIME} THEN NULL"
+         f" WHEN upper(right(t_raw, 1)) = 'Z' OR contains(substr(t_raw, 12), '+') OR contains(substr(t_raw, 12), '-')"
+         f" THEN {_OFFSET} ELSE {_LOCAL} END")  # string functions: a pattern took 3x as long
+
+
+def _times_cut_short(frame: pl.DataFrame, column: str) -> pl.DataFrame:
+    """``frame`` (with ``t_form``, dropped) where a time shorter than most of its file's parsed times is a
+    bad_timestamp: a date alone where most have a time of day (read as midnight), a time without a UTC offset where
+    most have one (read as UTC), as the last line of a file still being written, cut short."""
+    form = frame["t_form"]
+    times, with_time, with_offset = form.is_not_null().sum(), (form >= _LOCAL).sum(), (form == _OFFSET).sum()
+    cut = ((form == _DATE) & (2 * with_time > times)) | ((form == _LOCAL) & (2 * with_offset > times))
+    if not cut.any():
+        return frame.drop("t_form")
+    shown = (pl.when(pl.col("t_form") == _DATE).then(pl.col("timestamp").dt.to_string("%Y-%m-%d"))
+             .otherwise(pl.col("timestamp").dt.to_string("%Y-%m-%dT%H:%M:%S%.f")))
+    why = (pl.when(pl.col("t_form") == _DATE)
+           .then(pl.lit(" (a date alone, where most of the file's times have a time of day: a line cut short?)"))
+           .otherwise(pl.lit(" without a UTC offset, where most of the file's times have one: a line cut short?")))
+    return frame.with_columns(
+        pl.when(cut).then(pl.lit("bad_timestamp")).otherwise(pl.col("error").cast(pl.String))
+        .cast(frame.schema["error"]).alias("error"),
+        pl.when(cut).then(pl.lit(f"{column}: ") + shown + why).otherwise(pl.col("detail")).alias("detail"),
+    ).drop("t_form")
+
+
 def _timestamp_sql(column_type: str, fmt: TimestampFormat, path: Path) -> str:
     """SQL that turns raw column ``t`` (its trimmed text ``t_raw``) into a UTC TIMESTAMP, NULL where it cannot
     be parsed: also a time outside the years 1-9999 or an infinite one (DuckDB's -infinity), a word that DuckDB
@@ -126,6 +155,8 @@ def normalise_events(
                    (is_null("t_raw"), "missing_timestamp",
                     f"{sql_text(fields['t'] + QUOTE)} || t_raw || {sql_text(_MEANS_NO_VALUE)}"),
                    ("timestamp IS NULL", "bad_timestamp", f"{sql_text(fields['t'] + ': ')} || t_raw")]
+        if fmt == "iso8601" and types["t"] == "VARCHAR":
+            parsed["t_form"] = _FORM
     if fields["r"]:
         trimmed = f"NULLIF(trim(CAST(r AS VARCHAR), {_WHITESPACE}), '')"
         texts["r_raw"] = f"CASE WHEN NOT {is_null(trimmed)} THEN {trimmed} END"
@@ -142,11 +173,12 @@ def normalise_events(
     reasons = ", ".join(f"'{r}'" for r in REASONS)
     outputs = ", ".join(c for c in parsed if not c.endswith("_raw"))
     with_texts = "".join(f", {sql} AS {name}" for name, sql in texts.items())
-    return raw.query("raw", f"""
+    frame = raw.query("raw", f"""
         SELECT {outputs}, CAST({error} AS ENUM({reasons})) AS error, {detail} AS detail
         FROM (SELECT {", ".join(f"{sql} AS {name}" for name, sql in parsed.items())}, error, detail
               FROM (SELECT *{with_texts} FROM raw))
     """).pl()
+    return _times_cut_short(frame, fields["t"]) if "t_form" in frame.columns else frame
 
 
 QUOTE, _MEANS_NO_VALUE = " '", "' means no value (source setting null_ids)"  # as validation's ids' detail

@@ -117,6 +117,35 @@ def test_unparseable_timestamps_are_flagged_not_dropped(tmp_path: Path, fmt: str
     assert frame["detail"].to_list() == [f"timestamp: {raw}", "timestamp is empty"]
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_time_cut_short_before_its_offset_or_after_its_date_is_a_bad_timestamp(tmp_path: Path, fmt: str) -> None:
+    """The last line of a file still being written, cut after its date or before its UTC offset, was read as
+    midnight or as UTC (an hour off for +01:00), where the file's other times have both: such a time, shorter than
+    most of its file's, is a bad_timestamp; a file of dates alone, or of times without offsets, reads as before."""
+    times = ["2026-12-03T09:27:51+01:00", "2026-12-03T10:00:00Z", "2026-12-03 11:00:00.5-02:00",
+             "2026-12-03T09:27:51", "2026-12-03"]
+    def read(values: list[str]) -> pl.DataFrame:
+        rows = [{"user_id": "u", "item_id": f"i{n}", "ts": t} for n, t in enumerate(values)]
+        text = ("user_id,item_id,ts\n" + "".join(f"u,{r['item_id']},{r['ts']}\n" for r in rows) if fmt == "csv"
+                else "".join(json.dumps(r) + "\n" for r in rows))
+        path = _write(tmp_path / f"e.{fmt}", text)
+        return read_source(SourceConfig(format=fmt, path=str(path), timestamp_format="iso8601",
+                                        columns=ColumnMap(timestamp="ts"))).cast({"error": pl.String})
+    frame = read(times)
+    assert frame.select("error", "detail").rows() == [(None, None)] * 3 + [
+        ("bad_timestamp", "ts: 2026-12-03T09:27:51 without a UTC offset, where most of the file's times have one: a "
+                          "line cut short?"),
+        ("bad_timestamp", "ts: 2026-12-03 (a date alone, where most of the file's times have a time of day: a line "
+                          "cut short?)")]
+    assert frame["timestamp"][:3].to_list() == [datetime(2026, 12, 3, 8, 27, 51), datetime(2026, 12, 3, 10),
+                                                datetime(2026, 12, 3, 13, 0, 0, 500000)]
+    local = read(["2026-12-03 09:00:00", "2026-12-03T10:00:00", "2026-12-03"])  # no offsets: a date alone is cut
+    assert local["error"].to_list() == [None, None, "bad_timestamp"]
+    assert read(["2026-12-03", "2026-12-04", "2026-12-04T10:00:00+01:00"])["error"].to_list() == [None] * 3
+    assert read(["2026-12-03T09:00:00", "2026-12-03T10:00:00", "2026-12-03T11:00:00Z"])["error"].to_list() == [
+        None] * 3  # most without an offset: those are the file's form
+
+
 def test_a_rating_with_a_digit_separator_is_a_bad_rating(tmp_path: Path) -> None:
     path = _write(tmp_path / "e.csv", "user_id,item_id,timestamp,rating\nu,i,1,1_0\nu,j,2,4\n")
     frame = read_source(SourceConfig(format="csv", path=str(path), columns=ColumnMap(rating="rating")))
