@@ -73,6 +73,12 @@ MIN_METADATA_COVERAGE = 0.5  # item_metadata_matches_items warns where a smaller
                         "after its day's run (which failed without it), or a day never run, is in no day's "
                         "sequences until its day runs"),
         dg.AssetCheckSpec(
+            "later_days_trained_after", asset="raw_interactions",
+            description="A warning where this load changed a {date} source's day (other bytes than its last load "
+                        "read, or a first load: a corrected or late delivery) after later days were trained: their "
+                        "sequences, and the model that serves, lack the change until the newest of them runs again "
+                        "(the sensor runs it where it is among its last days). Names those days"),
+        dg.AssetCheckSpec(
             "events_on_their_day", asset="raw_interactions",
             description="A warning where a source path with {date} gave this day a file without any event on the "
                         "day: another day's file delivered again under this day's name (its events are used once, "
@@ -215,7 +221,10 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     if unloaded:
         context.log.warning(unloaded)
     metadata["earlier_days_not_loaded"] = dg.MetadataValue.int(len(late))
-    warned = [_events_on_their_day(config.path, report, context.partition_key),
+    changed = content is not None and file_day is not None and _content_changed(context, content[1])
+    metadata["content_changed"] = dg.MetadataValue.bool(changed)  # the sensor runs the newest later day again
+    warned = [_later_days_trained_after(context, changed),
+              _events_on_their_day(config.path, report, context.partition_key),
               _metadata_matches(warehouse.item_metadata_coverage(storage.warehouse)),
               _categories_split(items, item_metadata)]
     for check_result in warned:  # in the run's log too: `dagster job execute` shows a failed check at DEBUG only
@@ -234,6 +243,31 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
                                      "days_without_files": dg.MetadataValue.text(", ".join(missing) or "none")}),
                        *warned],
     )
+
+
+def _content_changed(context: dg.AssetExecutionContext, content: str) -> bool:
+    """Whether the day's files hold other bytes (``files_content``) than its last load read, or it has none."""
+    last = context.instance.fetch_materializations(dg.AssetRecordsFilter(
+        asset_key=context.asset_key, asset_partitions=[context.partition_key]), limit=1).records
+    before = last[0].asset_materialization.metadata.get("files_content") if last else None
+    return before is None or before.value != content
+
+
+def _later_days_trained_after(context: dg.AssetExecutionContext, changed: bool) -> dg.AssetCheckResult:
+    """The check ``later_days_trained_after``: fails (a warning) where this load ``changed`` the day's events and
+    later days have models (trained before it, without the change)."""
+    day = context.partition_key
+    later = sorted(d for d in context.instance.get_materialized_partitions(dg.AssetKey("elcrec_model"))
+                   if d > day) if changed else []
+    shown = ", ".join(later[-5:]) + (f" ({len(later)} in all)" if len(later) > 5 else "")
+    return dg.AssetCheckResult(
+        check_name="later_days_trained_after", passed=not later, severity=dg.AssetCheckSeverity.WARN,
+        description=(f"this load changed the events of {day} after later days were trained: {shown}. Their "
+                     "sequences lack the change, and so does the model that serves: run "
+                     f"{later[-1]} again (daily_retrain_job; the sensor does where {later[-1]} is among its last "
+                     "days)") if later else None,
+        metadata={"content_changed": dg.MetadataValue.bool(changed),
+                  "later_days_trained": dg.MetadataValue.text(", ".join(later) or "none")})
 
 
 def _metadata_matches(coverage: warehouse.MetadataCoverage) -> dg.AssetCheckResult:

@@ -34,7 +34,9 @@ GOING = (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.Dagster
                 "of them changes, arrives or goes (a new size or modification time, and other bytes), unless a "
                 "run that retrains has loaded them as they are (raw_interactions' files_version, or the same "
                 "bytes: a file touched or copied again is not new) and trained on them, or one is "
-                "queued or running for the day, with the run config of "
+                "queued or running for the day; and the newest of those days that has a model again when a load of "
+                "an earlier day changed its events after that model was trained (a corrected or late delivery: "
+                "the model that serves lacked it). With the run config of "
                 f"{RUN_CONFIG_ENV} where set. Off until turned on in the UI.",
 )
 def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceFile) -> dg.SensorResult:
@@ -44,19 +46,28 @@ def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceF
         return dg.SensorResult(skip_reason=f"the source settings ({source_file.location() or 'none'}) name no "
                                            "path with '{date}'")
     days = configured_partitions().get_partition_keys()[-LOOKBACK_DAYS:]
+    newest = next((day for day in reversed(days) if _last_model(context.instance, day) is not None), None)
     requests, settling, failed = [], [], []
     for day in days:
         files = day_files(pattern, day)
         if files and not settled(files):
             settling.append(day)
-        elif files and not retrained_since(context.instance, day, files):
-            key = f"{day}:{files_version(files)}"
-            if context.instance.get_run_ids(dg.RunsFilter(tags={RUN_KEY_TAG: key}), limit=1):
-                failed.append(day)  # its run of these files ended without a model: Dagster would skip it, each tick
+            continue
+        if not files:
+            continue
+        why = {}  # why a retrained day runs again: an earlier day's files changed after its model
+        if retrained_since(context.instance, day, files):
+            change = earlier_change_since(context.instance, day) if day == newest else None
+            if change is None or retraining(context.instance, day):
                 continue
-            requests.append(dg.RunRequest(partition_key=day, run_key=key,
-                                          run_config=checked_run_config(context.repository_def.get_job(RETRAIN_JOB)),
-                                          tags={"elcrec/source_file": ", ".join(map(str, files))}))
+            why = {"elcrec/earlier_day_changed": change.partition_key}
+        key = f"{day}:{files_version(files)}" + (f":after load {change.storage_id}" if why else "")
+        if context.instance.get_run_ids(dg.RunsFilter(tags={RUN_KEY_TAG: key}), limit=1):
+            failed.append(day)  # its run of these files ended without a model: Dagster would skip it, each tick
+            continue
+        requests.append(dg.RunRequest(partition_key=day, run_key=key,
+                                      run_config=checked_run_config(context.repository_def.get_job(RETRAIN_JOB)),
+                                      tags={"elcrec/source_file": ", ".join(map(str, files)), **why}))
     if requests:
         return dg.SensorResult(run_requests=requests)
     failed_note = (f"; the sensor's run of the files of {', '.join(failed)} ended without a model: run the day again, "
@@ -80,8 +91,7 @@ def retrained_since(instance: dg.DagsterInstance, day: str, files: list[Path]) -
     sensor requests the day, and its run key (day and files) starts one run of them, not one a tick. A day whose
     files changed, arrived or went since is not done (a file moved into place with an old modification time too:
     its path or size differ). Looks at the day's last :data:`LOADS_LOOKED_AT` loads and models."""
-    going = instance.get_runs(dg.RunsFilter(tags={"dagster/partition": day}, statuses=list(GOING)))
-    if any(retrains(run) for run in going):
+    if retraining(instance, day):
         return True
     version, shape, content = files_version(files), files_shape(files), None
 
@@ -110,7 +120,36 @@ def retrained_since(instance: dg.DagsterInstance, day: str, files: list[Path]) -
     return False
 
 
-def _fact(load: dg.EventLogRecord, name: str) -> str | None:
+def retraining(instance: dg.DagsterInstance, day: str) -> bool:
+    """Whether a run that retrains ``day`` (:func:`retrains`) is queued or going."""
+    going = instance.get_runs(dg.RunsFilter(tags={"dagster/partition": day}, statuses=list(GOING)))
+    return any(retrains(run) for run in going)
+
+
+def earlier_change_since(instance: dg.DagsterInstance, day: str) -> dg.EventLogRecord | None:
+    """The newest load of a day before ``day`` that changed that day's events (``raw_interactions``'
+    ``content_changed``: other bytes than its day's load before, or its first load: a corrected or late delivery)
+    after ``day``'s last model was trained, or None: ``day``'s sequences lack that change, and so does its model.
+    Looks at the last :data:`LOADS_LOOKED_AT` loads since that model."""
+    model = _last_model(instance, day)
+    if model is None:
+        return None
+    loads = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey("raw_interactions"),
+                                                                  after_storage_id=model.storage_id),
+                                            limit=LOADS_LOOKED_AT)
+    return next((load for load in loads.records
+                 if load.partition_key is not None and load.partition_key < day and _fact(load, "content_changed")),
+                None)
+
+
+def _last_model(instance: dg.DagsterInstance, day: str) -> dg.EventLogRecord | None:
+    """The last ``elcrec_model`` materialization of ``day``, or None."""
+    models = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=elcrec_model.key,
+                                                                   asset_partitions=[day]), limit=1)
+    return models.records[0] if models.records else None
+
+
+def _fact(load: dg.EventLogRecord, name: str) -> str | bool | None:
     """What a ``raw_interactions`` materialization recorded of its files (``files_version``, ``files_shape``,
     ``files_content``; None: not recorded, as by loads before it was)."""
     value = load.asset_materialization.metadata.get(name)

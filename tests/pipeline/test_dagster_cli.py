@@ -151,6 +151,7 @@ def test_ui_lists_assets_launches_the_job_and_shows_results(env, tmp_path):
                   for check in node["assetChecksOrError"]["checks"]}
         assert checks == {("raw_interactions", "interaction_expectations"): "SUCCEEDED",
                           ("raw_interactions", "earlier_days_loaded"): "SUCCEEDED",
+                          ("raw_interactions", "later_days_trained_after"): "SUCCEEDED",
                           ("raw_interactions", "events_on_their_day"): "SUCCEEDED",
                           ("raw_interactions", "item_metadata_matches_items"): "SUCCEEDED",
                           ("raw_interactions", "item_categories_split"): "SUCCEEDED",

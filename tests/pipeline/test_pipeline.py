@@ -120,7 +120,7 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
     data_dir, result = first_run
     assert result.success
     assert checks(result) == {"interaction_expectations": True, "earlier_days_loaded": True,
-                              "events_on_their_day": True, "item_metadata_matches_items": False,
+                              "later_days_trained_after": True, "events_on_their_day": True, "item_metadata_matches_items": False,
                               "item_categories_split": True,
                               "sequence_expectations": True, "new_event_types_modelled": True,
                               "promotion_gate": True, "complete_lists": True}
@@ -1214,7 +1214,7 @@ def test_sequences_that_fail_their_expectations_stop_the_job_before_training(tmp
     result = materialize_all(tmp_path, config)
     assert not result.success
     assert checks(result) == {"interaction_expectations": True, "earlier_days_loaded": True,
-                              "events_on_their_day": True, "item_metadata_matches_items": True,
+                              "later_days_trained_after": True, "events_on_their_day": True, "item_metadata_matches_items": True,
                               "item_categories_split": True,
                               "sequence_expectations": False}
     materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}

@@ -521,6 +521,59 @@ def test_the_sensor_leaves_a_day_that_a_run_trained_on_after_its_files_last_chan
         assert requested() == days
 
 
+def test_a_changed_earlier_day_warns_and_the_sensor_runs_the_newest_trained_day_again(tmp_path, monkeypatch):
+    """A corrected file for a day before the newest trained one was loaded and its day trained (the gate refused
+    it: older than the serving model's day), while the model that serves, trained before, lacked the correction,
+    with no warning, and the sensor never ran the newer day again (its own file had not changed; a trial of
+    2026-12-04). Such a load now fails the warning check later_days_trained_after, naming the later days, and the
+    sensor requests the newest trained day again, once; a load of the same bytes changes nothing."""
+    monkeypatch.setenv("ELCREC_START_DATE", (date.today() - timedelta(days=10)).isoformat())
+    days = [(date.today() - timedelta(days=n)).isoformat() for n in (3, 2)]
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for day in days:
+        noon = int(datetime.fromisoformat(day).replace(hour=12, tzinfo=timezone.utc).timestamp())
+        (logs / f"{day}.csv").write_text(f"user_id,item_id,timestamp\nu,i,{noon}\nv,j,{noon}\n")
+    (tmp_path / "source.yaml").write_text(yaml.safe_dump({"format": "csv", "path": "logs/{date}.csv"}))
+    source = SourceFile(path=str(tmp_path / "source.yaml"))
+    monkeypatch.setenv("ELCREC_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ELCREC_SOURCE", str(tmp_path / "source.yaml"))
+    monkeypatch.setattr(assets.training, "_train", lambda *_args: dg.MaterializeResult())  # a model, however made
+    daily, every_asset = defs().resolve_job_def("daily_retrain_job"), defs().resolve_implicit_global_asset_job_def()
+    with dg.instance_for_test() as instance:
+        def run(day: str, *selected: dg.AssetKey) -> dg.ExecuteInProcessResult:
+            return (daily if elcrec_model.key in selected else every_asset).execute_in_process(
+                partition_key=day, asset_selection=list(selected), instance=instance, raise_on_error=False)
+
+        def later_check(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
+            (evaluation,) = [e for e in result.get_asset_check_evaluations()
+                             if e.check_name == "later_days_trained_after"]
+            return evaluation
+
+        def requested() -> dict[str, str | None]:
+            return {r.partition_key: r.tags.get("elcrec/earlier_day_changed")
+                    for r in sensor_tick(source, instance).run_requests}
+
+        for day in days:
+            assert later_check(run(day, raw_interactions.key, elcrec_model.key)).passed
+        assert requested() == {}
+        again = run(days[0], raw_interactions.key)  # the same bytes loaded again: nothing changed
+        assert later_check(again).passed and requested() == {}
+        (logs / f"{days[0]}.csv").write_text((logs / f"{days[0]}.csv").read_text() + f"w,k,{noon - 86400}\n")
+        corrected = run(days[0], raw_interactions.key)
+        evaluation = later_check(corrected)
+        assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+        assert evaluation.description == (
+            f"this load changed the events of {days[0]} after later days were trained: {days[1]}. Their sequences "
+            f"lack the change, and so does the model that serves: run {days[1]} again (daily_retrain_job; the sensor "
+            f"does where {days[1]} is among its last days)")
+        assert requested() == {days[0]: None, days[1]: days[0]}  # its own day (loaded, not trained), and the newest
+        assert run(days[1], raw_interactions.key, elcrec_model.key).success
+        assert requested() == {days[0]: None}
+        assert later_check(run(days[0], raw_interactions.key, elcrec_model.key)).passed  # as loaded: no change
+        assert requested() == {}
+
+
 def test_the_sensor_leaves_a_day_whose_run_of_its_files_failed_and_says_so(tmp_path):
     """The sensor requested a day whose run of the same files had failed, at each tick, and Dagster logged that it
     skipped the run key, every minute, for good: the day is now left, and the skip reason names it."""
@@ -667,6 +720,7 @@ def test_the_beauty_preset_reads_a_sequence_file_into_its_sequences(tmp_path):
                                        "source_file": SourceFile()})
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert result.success and checks == {"interaction_expectations": True, "earlier_days_loaded": True,
+                                         "later_days_trained_after": True,
                                          "events_on_their_day": True, "item_metadata_matches_items": True,
                                          "item_categories_split": True,
                                          "sequence_expectations": True, "new_event_types_modelled": True}
