@@ -159,7 +159,8 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         file_day = date.fromisoformat(context.partition_key) if "{date}" in (config.path or "") else None
         report = store_checked(batch, storage.warehouse, file_day,  # the day of a {date} file's untimed events
                                overwrite_day=config.overwrite_day)
-    context.log.info(load_line(report.accepted, check, source.format, batch.files))
+    context.log.info(load_line(report.accepted, check, source.format, batch.files,
+                               (report.replaced, report.replaced_rejected)))
     for note in (shrunk_files_note(rows_per_file(check, batch.files), report.replaced_by_file),  # not all there?
                  rejected_files_note(check, config.max_rejected_share, source.format, batch.files)):
         if note:

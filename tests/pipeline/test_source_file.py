@@ -1007,6 +1007,9 @@ def test_a_file_emptied_or_wholly_rejected_among_good_files_warns_naming_it(tmp_
     assert "loaded 60 events, rejected 2 of 62 (bad_timestamp: 2), kept in rejected_interactions with file, line and " \
            "detail; the first: ios/2026-01-30.csv line 2: bad_timestamp (timestamp: 1769767200000); " \
            "ios/2026-01-30.csv line 3" in " ".join(message for level, message in logs if level == logging.INFO)
+    # what the re-delivery replaced (loads.replaced had it alone; a trial of 2026-12-04): web's 40 and app's 20 events
+    assert "; it replaced 60 events and 0 rejected rows that earlier loads of these files stored" in " ".join(
+        message for level, message in logs if level == logging.INFO)
     assert "web/" not in warnings  # it grew; its rows are all accepted
 
 
