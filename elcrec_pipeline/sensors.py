@@ -58,8 +58,8 @@ def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceF
         why = {}  # why a retrained day runs again: an earlier day's files changed after its model
         if retrained_since(context.instance, day, files):
             change = earlier_change_since(context.instance, day) if day == newest else None
-            if change is None or retraining(context.instance, day):
-                continue
+            if change is None or retraining(context.instance, day) or _later_day_to_train(days, day, pattern):
+                continue  # a later day's run trains on the change too
             why = {"elcrec/earlier_day_changed": change.partition_key}
         key = f"{day}:{files_version(files)}" + (f":after load {change.storage_id}" if why else "")
         if context.instance.get_run_ids(dg.RunsFilter(tags={RUN_KEY_TAG: key}), limit=1):
@@ -118,6 +118,13 @@ def retrained_since(instance: dg.DagsterInstance, day: str, files: list[Path]) -
                for model in models.records):
             return True
     return False
+
+
+def _later_day_to_train(days: list[str], day: str, pattern: str) -> bool:
+    """Whether a day of ``days`` after ``day`` has files (and no model, ``day`` being the newest with one): its run,
+    requested or to come once its files settle (or run again by hand, where its run failed), trains on every earlier
+    day's change."""
+    return any(later > day and day_files(pattern, later) for later in days)
 
 
 def retraining(instance: dg.DagsterInstance, day: str) -> bool:

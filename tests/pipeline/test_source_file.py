@@ -572,6 +572,11 @@ def test_a_changed_earlier_day_warns_and_the_sensor_runs_the_newest_trained_day_
         assert requested() == {days[0]: None}
         assert later_check(run(days[0], raw_interactions.key, elcrec_model.key)).passed  # as loaded: no change
         assert requested() == {}
+        # a later day with a file and no model yet: its run trains on the change, the trained day is not run again
+        (logs / f"{date.today() - timedelta(days=1)}.csv").write_text(f"user_id,item_id,timestamp\nu,k,{noon}\n")
+        (logs / f"{days[0]}.csv").write_text((logs / f"{days[0]}.csv").read_text() + f"x,k,{noon - 86400}\n")
+        assert not later_check(run(days[0], raw_interactions.key)).passed
+        assert requested() == {days[0]: None, (date.today() - timedelta(days=1)).isoformat(): None}
 
 
 def test_the_sensor_leaves_a_day_whose_run_of_its_files_failed_and_says_so(tmp_path):
