@@ -1,14 +1,13 @@
 """What reading ISO 8601 times costs with the checks of RFC 3339's digits (a date or time cut short, as the last line
 of a file still being written, is rejected, not read as another time) and its lower-case t and z, against the
 expression before them, in the same run: the SQL that turns the timestamp column into UTC times, over N texts in
-DuckDB. Then what the check of times shorter than most of their file's adds (a date alone, or a time without UTC
-offset, where most have one: ``_FORM`` in the SQL, then ``_times_cut_short`` on the frame): here a third of the
-times have no offset where two thirds have one, so that check rejects a third of the rows (its costlier case).
+DuckDB. Then what the check of a last time shorter than most of its file's adds (a date alone, or a time without UTC
+offset, where most have one: ``_FORM`` in the SQL, then ``_times_cut_short`` on the frame): here the last time has
+its offset, the common case (a file with a last time cut short also counts the forms: a fraction of a second more).
 
     .venv/bin/python benchmarks/iso_times.py [--rows 10000000]
 
-Prints the best of 3 of each and the times each reads (the same, but for the cut ones: none for the first two,
-a third with the forms).
+Prints the best of 3 of each and the times each reads (the same, but for the cut ones: none here).
 """
 
 from __future__ import annotations

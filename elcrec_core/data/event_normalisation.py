@@ -4,6 +4,7 @@ each row that cannot be parsed (a missing or unparseable timestamp, an unparseab
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -64,28 +65,37 @@ _ISO_DATE = "^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ]|$)"
 _CUT_TIME = r"[Tt ][0-9]{1,2}(:[0-9]{2})*(:[0-9]?|\.)([^0-9]|$)"
 
 
-# the form of an ISO time that parsed (t_form): a date alone, a time of day without a UTC offset, or one with it
+# the form of an ISO time that parsed (t_form): a date alone, a time of day without a UTC offset or zone, or one with
+# it (whatever follows the time's digits: Z, +01:00, UTC, Europe/Paris)
 _DATE, _LOCAL, _OFFSET = 1, 2, 3
-_WITH_TIME = "(length(t_raw) > 10 AND substr(t_raw, 11, 1) IN ('T', 't', ' '))"  # after a date (_ISO_DATE)
-_FORM = (f"CASE WHEN timestamp IS NULL THEN NULL WHEN length(t_raw) = 10 THEN {_DATE} WHEN NOT {_WITH_TIME} THEN NULL"
-         f" WHEN upper(right(t_raw, 1)) = 'Z' OR contains(substr(t_raw, 12), '+') OR contains(substr(t_raw, 12), '-')"
-         f" THEN {_OFFSET} ELSE {_LOCAL} END")  # string functions: a pattern took 3x as long
+_FORM = (f"CASE WHEN timestamp IS NULL THEN NULL WHEN length(t_raw) = 10 THEN {_DATE}"
+         " WHEN length(t_raw) < 12 OR substr(t_raw, 11, 1) NOT IN ('T', 't', ' ') THEN NULL"
+         " WHEN contains(substr(t_raw, 12), '+') OR contains(substr(t_raw, 12), '-')"  # string functions: a pattern
+         f" OR NOT right(t_raw, 1) BETWEEN '0' AND '9' THEN {_OFFSET} ELSE {_LOCAL} END")  # took 3x as long
 
 
 def _times_cut_short(frame: pl.DataFrame, column: str) -> pl.DataFrame:
-    """``frame`` (with ``t_form``, dropped) where a time shorter than most of its file's parsed times is a
-    bad_timestamp: a date alone where most have a time of day (read as midnight), a time without a UTC offset where
-    most have one (read as UTC), as the last line of a file still being written, cut short."""
+    """``frame`` (with ``t_form``, dropped) where the file's last record holds a time shorter than most of the
+    file's parsed times, a bad_timestamp: a date alone where most have a time of day (read as midnight), a time
+    without a UTC offset where most have one (read as UTC), as the last line of a file still being written, cut short.
+    Only the last record: a file may mix forms by design (events of a day alone among timed ones)."""
     form = frame["t_form"]
+    if not len(form) or form[-1] not in (_DATE, _LOCAL):  # the common case: nothing to count
+        return frame.drop("t_form")
     times, with_time, with_offset = form.is_not_null().sum(), (form >= _LOCAL).sum(), (form == _OFFSET).sum()
-    cut = ((form == _DATE) & (2 * with_time > times)) | ((form == _LOCAL) & (2 * with_offset > times))
+    last = pl.int_range(pl.len()) == pl.len() - 1  # the readers keep the file's order
+    cut = frame.select(last & pl.col("error").is_null()
+                       & (((pl.col("t_form") == _DATE) & (2 * with_time > times))
+                          | ((pl.col("t_form") == _LOCAL) & (2 * with_offset > times)))).to_series()
     if not cut.any():
         return frame.drop("t_form")
     shown = (pl.when(pl.col("t_form") == _DATE).then(pl.col("timestamp").dt.to_string("%Y-%m-%d"))
              .otherwise(pl.col("timestamp").dt.to_string("%Y-%m-%dT%H:%M:%S%.f")))
     why = (pl.when(pl.col("t_form") == _DATE)
-           .then(pl.lit(" (a date alone, where most of the file's times have a time of day: a line cut short?)"))
-           .otherwise(pl.lit(" without a UTC offset, where most of the file's times have one: a line cut short?")))
+           .then(pl.lit(" (a date alone, where most of the file's times have a time of day: the last line cut "
+                        "short?)"))
+           .otherwise(pl.lit(" without a UTC offset, where most of the file's times have one: the last line cut "
+                             "short?")))
     return frame.with_columns(
         pl.when(cut).then(pl.lit("bad_timestamp")).otherwise(pl.col("error").cast(pl.String))
         .cast(frame.schema["error"]).alias("error"),
@@ -141,7 +151,7 @@ def normalise_events(
     ``null_ids``, compared without case and outer spaces) is no value, as an empty one: a missing timestamp, no
     rating; ids are left as given (:func:`elcrec_core.data.validation.check_rows` applies ``null_ids`` to them)."""
     types = dict(zip(raw.columns, (str(t) for t in raw.types)))
-    is_null = _is_null_value(null_values)
+    is_null, forms = _is_null_value(null_values), ""
     texts = {}  # trimmed text of timestamp and rating, NULL when empty
     parsed = {"user_id": id_text("u", types["u"]), "item_id": id_text("i", types["i"])}
     checks = [  # (condition, reason, detail), after the reader's own error; each detail names the file's column
@@ -156,7 +166,7 @@ def normalise_events(
                     f"{sql_text(fields['t'] + QUOTE)} || t_raw || {sql_text(_MEANS_NO_VALUE)}"),
                    ("timestamp IS NULL", "bad_timestamp", f"{sql_text(fields['t'] + ': ')} || t_raw")]
         if fmt == "iso8601" and types["t"] == "VARCHAR":
-            parsed["t_form"] = _FORM
+            forms = f", {_FORM} AS t_form"  # over the parsed time: DuckDB would parse it again for an alias
     if fields["r"]:
         trimmed = f"NULLIF(trim(CAST(r AS VARCHAR), {_WHITESPACE}), '')"
         texts["r_raw"] = f"CASE WHEN NOT {is_null(trimmed)} THEN {trimmed} END"
@@ -174,7 +184,7 @@ def normalise_events(
     outputs = ", ".join(c for c in parsed if not c.endswith("_raw"))
     with_texts = "".join(f", {sql} AS {name}" for name, sql in texts.items())
     frame = raw.query("raw", f"""
-        SELECT {outputs}, CAST({error} AS ENUM({reasons})) AS error, {detail} AS detail
+        SELECT {outputs}, CAST({error} AS ENUM({reasons})) AS error, {detail} AS detail{forms}
         FROM (SELECT {", ".join(f"{sql} AS {name}" for name, sql in parsed.items())}, error, detail
               FROM (SELECT *{with_texts} FROM raw))
     """).pl()
@@ -185,9 +195,21 @@ QUOTE, _MEANS_NO_VALUE = " '", "' means no value (source setting null_ids)"  # a
 
 
 def _is_null_value(null_values: tuple[str, ...]) -> Callable[[str], str]:
-    """SQL of whether a trimmed text is one of ``null_values`` (without case and outer spaces): a NULL text is not."""
-    markers = ", ".join(sql_text(m) for m in sorted({v.strip().lower() for v in null_values}))
+    """SQL of whether a trimmed text is one of ``null_values`` (without case and outer spaces), leaving out those
+    that are finite numbers (a team's null id 0 or -1 is a rating or time there): a NULL text is not."""
+    texts = {value.strip().lower() for value in null_values} - _finite_numbers(null_values)
+    markers = ", ".join(sql_text(text) for text in sorted(texts))
     return lambda text: f"coalesce(lower({text}) IN ({markers}), FALSE)" if markers else "FALSE"
+
+
+def _finite_numbers(texts: tuple[str, ...]) -> set[str]:
+    """Those of ``texts`` (stripped, lower case) that spell a finite number."""
+    def finite(text: str) -> bool:
+        try:
+            return math.isfinite(float(text))
+        except ValueError:
+            return False
+    return {t.strip().lower() for t in texts if finite(t.strip())}
 
 
 def with_rejects(frame: pl.DataFrame, rejects: pl.DataFrame) -> pl.DataFrame:

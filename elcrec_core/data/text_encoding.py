@@ -35,7 +35,8 @@ def as_utf8(path: Path, encoding: str) -> Iterator[Path]:
         return
     decoder, utf8 = codecs.getincrementaldecoder(encoding)(), codecs.getincrementaldecoder("utf-8")()
     offset, lines, is_utf8_text, first = 0, 0, True, None  # first: the number of the first line beyond ASCII
-    other_bytes = bytes(b for b in range(256) if b not in _c1_control_bytes(encoding))  # what translate deletes
+    control_bytes = _c1_control_bytes(encoding)
+    other_bytes = bytes(b for b in range(256) if b not in control_bytes)  # what translate deletes
     control: tuple[int, bytes] | None = None  # the line of the first byte read as a C1 control character, the byte
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / path.name
@@ -80,18 +81,27 @@ def _c1_control_bytes(encoding: str) -> bytes:
     return bytes(b for b in range(0x80, 0xA0) if len(every) == 256 and "\x80" <= every[b] <= "\x9f")
 
 
+# the Windows code page of each ISO 8859 code that reads its bytes 0x80-0x9F as C1 control characters
+_WINDOWS_CODE = {"iso8859-1": "cp1252", "iso8859-15": "cp1252", "iso8859-2": "cp1250", "iso8859-5": "cp1251",
+                 "iso8859-7": "cp1253", "iso8859-9": "cp1254", "iso8859-8": "cp1255", "iso8859-6": "cp1256",
+                 "iso8859-13": "cp1257", "iso8859-4": "cp1257"}
+
+
 def _control_message(path: Path, encoding: str, line: int, byte: bytes) -> str:
-    """Why a text whose ``byte`` on ``line`` ``encoding`` reads as a C1 control character is refused, with what cp1252
-    reads there if it can."""
+    """Why a text whose ``byte`` on ``line`` ``encoding`` reads as a C1 control character is refused, with what the
+    Windows code page of ``encoding``'s script (latin-1: cp1252) reads there, if it can."""
     said = (f"line {line} holds U+{ord(byte.decode(encoding)):04X}, a control character that no text holds, as "
             f"{encoding} reads the file")
+    windows, other = _WINDOWS_CODE.get(codecs.lookup(encoding).name), "is it in another encoding?"
+    if windows is None:
+        return f"{said}: {other} (the source setting encoding, elcrec --encoding)"
     try:
         with path.open("rb") as lines_of:
-            text = next(itertools.islice(lines_of, line - 1, None)).rstrip(b"\r\n")[:200].decode("cp1252")
+            text = next(itertools.islice(lines_of, line - 1, None)).rstrip(b"\r\n")[:200].decode(windows)
     except UnicodeError:
-        return f"{said}: is it in another encoding? (the source setting encoding, elcrec --encoding)"
-    return (f"{said}: is it Windows text (cp1252), where byte 0x{byte.hex().upper()} is {byte.decode('cp1252')!r} "
-            f"(line {line}: {text!r})? Give it encoding cp1252 (the source setting encoding, elcrec --encoding)")
+        return f"{said}: {other} (the source setting encoding, elcrec --encoding)"
+    return (f"{said}: is it Windows text ({windows}), where byte 0x{byte.hex().upper()} is {byte.decode(windows)!r} "
+            f"(line {line}: {text!r})? Give it encoding {windows} (the source setting encoding, elcrec --encoding)")
 
 
 def _decodes(decoder: codecs.IncrementalDecoder, chunk: bytes) -> bool:

@@ -120,30 +120,37 @@ def test_unparseable_timestamps_are_flagged_not_dropped(tmp_path: Path, fmt: str
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_a_time_cut_short_before_its_offset_or_after_its_date_is_a_bad_timestamp(tmp_path: Path, fmt: str) -> None:
     """The last line of a file still being written, cut after its date or before its UTC offset, was read as
-    midnight or as UTC (an hour off for +01:00), where the file's other times have both: such a time, shorter than
-    most of its file's, is a bad_timestamp; a file of dates alone, or of times without offsets, reads as before."""
-    times = ["2026-12-03T09:27:51+01:00", "2026-12-03T10:00:00Z", "2026-12-03 11:00:00.5-02:00",
-             "2026-12-03T09:27:51", "2026-12-03"]
-    def read(values: list[str]) -> pl.DataFrame:
-        rows = [{"user_id": "u", "item_id": f"i{n}", "ts": t} for n, t in enumerate(values)]
-        text = ("user_id,item_id,ts\n" + "".join(f"u,{r['item_id']},{r['ts']}\n" for r in rows) if fmt == "csv"
-                else "".join(json.dumps(r) + "\n" for r in rows))
+    midnight or as UTC (an hour off for +01:00), where the file's other times have both: such a last time, shorter
+    than most of its file's, is a bad_timestamp. Other lines may mix forms (events of a day alone among timed ones);
+    a zone name counts as an offset; a file of dates alone, or of times without offsets, reads as before; a last
+    line rejected for another reason keeps it."""
+    def read(values: list[str], users: list[str] | None = None) -> pl.DataFrame:
+        rows = [{"user_id": (users or ["u"] * len(values))[n], "item_id": f"i{n}", "ts": t}
+                for n, t in enumerate(values)]
+        text = ("user_id,item_id,ts\n" + "".join(f"{r['user_id']},{r['item_id']},{r['ts']}\n" for r in rows)
+                if fmt == "csv" else "".join(json.dumps(r) + "\n" for r in rows))
         path = _write(tmp_path / f"e.{fmt}", text)
         return read_source(SourceConfig(format=fmt, path=str(path), timestamp_format="iso8601",
                                         columns=ColumnMap(timestamp="ts"))).cast({"error": pl.String})
-    frame = read(times)
+    timed = ["2026-12-03T09:27:51+01:00", "2026-12-03T10:00:00Z", "2026-12-03 11:00:00.5-02:00"]
+    frame = read([*timed, "2026-12-03T09:27:51"])
     assert frame.select("error", "detail").rows() == [(None, None)] * 3 + [
-        ("bad_timestamp", "ts: 2026-12-03T09:27:51 without a UTC offset, where most of the file's times have one: a "
-                          "line cut short?"),
-        ("bad_timestamp", "ts: 2026-12-03 (a date alone, where most of the file's times have a time of day: a line "
-                          "cut short?)")]
+        ("bad_timestamp", "ts: 2026-12-03T09:27:51 without a UTC offset, where most of the file's times have one: the "
+                          "last line cut short?")]
     assert frame["timestamp"][:3].to_list() == [datetime(2026, 12, 3, 8, 27, 51), datetime(2026, 12, 3, 10),
                                                 datetime(2026, 12, 3, 13, 0, 0, 500000)]
+    dated = read([*timed, "2026-12-04", "2026-12-03T12:00:00", "2026-12-03"])  # a day alone, a time without offset
+    assert dated.select("error", "detail").rows() == [(None, None)] * 5 + [
+        ("bad_timestamp", "ts: 2026-12-03 (a date alone, where most of the file's times have a time of day: the last "
+                          "line cut short?)")]
+    assert read([*timed, "2026-12-03T12:00:00 UTC"])["error"].to_list() == [None] * 4  # a zone: an offset
     local = read(["2026-12-03 09:00:00", "2026-12-03T10:00:00", "2026-12-03"])  # no offsets: a date alone is cut
     assert local["error"].to_list() == [None, None, "bad_timestamp"]
     assert read(["2026-12-03", "2026-12-04", "2026-12-04T10:00:00+01:00"])["error"].to_list() == [None] * 3
     assert read(["2026-12-03T09:00:00", "2026-12-03T10:00:00", "2026-12-03T11:00:00Z"])["error"].to_list() == [
         None] * 3  # most without an offset: those are the file's form
+    assert read([*timed, "2026-12-03"], users=["u", "u", "u", " "])["error"].to_list() == [None] * 3 + [
+        "missing_user"]
 
 
 def test_a_rating_with_a_digit_separator_is_a_bad_rating(tmp_path: Path) -> None:
@@ -475,6 +482,10 @@ def test_windows_text_read_as_latin1_is_refused_not_stored_with_control_characte
     with pytest.raises(SourceReadError, match=r"f\.csv: line 2 holds U\+0081, a control character that no text "
                                               r"holds, as latin-1 reads the file: is it in another encoding\?"):
         read_source(SourceConfig(format="csv", path=str(undefined), encoding="latin-1"))
+    central = _write(tmp_path / "g.csv", f"user_id,item_id,timestamp\nu1,Łódź’s,{EPOCH0}\n".encode("cp1250"))
+    with pytest.raises(SourceReadError, match=re.escape(  # iso8859-2's Windows code is cp1250, not cp1252
+            "is it Windows text (cp1250), where byte 0x9F is 'ź' (line 2: 'u1,Łódź’s,")):
+        read_source(SourceConfig(format="csv", path=str(central), encoding="iso8859-2"))
     metadata = _write(tmp_path / "items.csv", "item_id,title\na,Schindler’s List\n".encode("cp1252"))
     with pytest.raises(SourceReadError, match="line 2 holds U\\+0092"):
         read_item_metadata(ItemMetadataConfig(path=str(metadata), encoding="latin-1"))

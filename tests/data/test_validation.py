@@ -199,6 +199,10 @@ def test_the_null_ids_setting_reaches_the_reader_of_times_and_ratings(tmp_path: 
     assert outcome(NULL_IDS) == [(3, "bad_rating"), (4, "bad_timestamp")]
     assert outcome(()) == [(2, "bad_rating"), (3, "bad_rating"), (4, "bad_timestamp")]
     assert outcome(("?",)) == [(2, "bad_rating"), (4, "missing_timestamp")]
+    # a team's null ids that are numbers (user 0 is anonymous) are values as a rating or time: -1 and 0 were lost
+    path.write_text(f"u,i,t,r\na,x,{EPOCH},-1\nb,y,{EPOCH},0\nc,z,{EPOCH},1\n")
+    check = read_checked(source, RowRules(null_ids=("0", "-1", "?"), now=NOW)).check
+    assert check.accepted["rating"].to_list() == [-1.0, 0.0, 1.0] and len(check.rejected) == 0
 
 
 def test_a_header_line_inside_the_data_is_rejected_even_where_no_time_would_refuse_it(tmp_path: Path) -> None:
