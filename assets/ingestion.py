@@ -75,9 +75,10 @@ MIN_METADATA_COVERAGE = 0.5  # item_metadata_matches_items warns where a smaller
         dg.AssetCheckSpec(
             "later_days_trained_after", asset="raw_interactions",
             description="A warning where this load changed a {date} source's day (other bytes than its last load "
-                        "read, or a first load: a corrected or late delivery) after later days were trained: their "
-                        "sequences, and the model that serves, lack the change until the newest of them runs again "
-                        "(the sensor runs it where it is among its last days). Names those days"),
+                        "read, or a first load: a corrected or late delivery) after the sequences of later days were "
+                        "built: they, their models and the model that serves lack the change until the newest of "
+                        "them runs again (the sensor runs it where its files are among its last days). Names those "
+                        "days"),
         dg.AssetCheckSpec(
             "events_on_their_day", asset="raw_interactions",
             description="A warning where a source path with {date} gave this day a file without any event on the "
@@ -256,19 +257,20 @@ def _content_changed(context: dg.AssetExecutionContext, content: str) -> bool:
 
 def _later_days_trained_after(context: dg.AssetExecutionContext, changed: bool) -> dg.AssetCheckResult:
     """The check ``later_days_trained_after``: fails (a warning) where this load ``changed`` the day's events and
-    later days have models (trained before it, without the change)."""
+    later days have sequences built before it (their models trained, or training, without the change)."""
     day = context.partition_key
-    later = sorted(d for d in context.instance.get_materialized_partitions(dg.AssetKey("elcrec_model"))
-                   if d > day) if changed else []
+    built = context.instance.get_materialized_partitions(dg.AssetKey("interaction_sequences")) if changed else set()
+    later = sorted(d for d in built if d > day)  # their models trained, or train, without the change
     shown = ", ".join(later[-5:]) + (f" ({len(later)} in all)" if len(later) > 5 else "")
     return dg.AssetCheckResult(
         check_name="later_days_trained_after", passed=not later, severity=dg.AssetCheckSeverity.WARN,
-        description=(f"this load changed the events of {day} after later days were trained: {shown}. Their "
-                     "sequences lack the change, and so does the model that serves: run "
-                     f"{later[-1]} again (daily_retrain_job; the sensor does where {later[-1]} is among its last "
-                     "days)") if later else None,
+        description=(f"this load changed the events of {day} after the sequences of later days were built: {shown}. "
+                     "They lack the change, and so do their models and the model that serves: run "
+                     f"{later[-1]} again (daily_retrain_job; the sensor does where {later[-1]}'s files are among its "
+                     "last 7 days, once no run of an earlier day is going, unless a later day's files are there "
+                     "for their own run)") if later else None,
         metadata={"content_changed": dg.MetadataValue.bool(changed),
-                  "later_days_trained": dg.MetadataValue.text(", ".join(later) or "none")})
+                  "later_days_built": dg.MetadataValue.text(", ".join(later) or "none")})
 
 
 def _metadata_matches(coverage: warehouse.MetadataCoverage) -> dg.AssetCheckResult:

@@ -135,14 +135,15 @@ def threshold_note(expectations: ExpectationReport, check: RowCheck, config: Sou
 def load_line(stored: int, check: RowCheck, fmt: str, files: Sequence[str], replaced: tuple[int, int]) -> str:
     """The log line of a load of ``files`` that stored ``stored`` events of ``check``: ``loaded A events, rejected
     R of N``, where rows were rejected their counts by reason and the first three (file, line and detail), and where
-    it replaced rows that earlier loads of its files stored (``replaced``: events, rejected rows), their counts."""
+    it replaced rows that earlier loads stored (``replaced``: events, rejected rows; of its files, and of files that
+    ``overwrite_day`` withdrew), their counts."""
     line = f"loaded {stored} events, rejected {len(check.rejected)} of {check.rows_in}"
     if len(check.rejected):
         line = (f"{line} ({reason_counts(check.by_reason)}), kept in rejected_interactions with file, line and "
                 f"detail; the first: {'; '.join(rejected_examples(check.rejected, 3, files, fmt))}")
     events, rejected = replaced
-    return line + (f"; it replaced {events} events and {rejected} rejected rows that earlier loads of these files "
-                   "stored" if events or rejected else "")
+    return line + (f"; it replaced {events} event(s) and {rejected} rejected row(s) that earlier loads stored"
+                   if events or rejected else "")
 
 
 def byte_copies_note(copies: Mapping[Path, Path], files: Sequence[str]) -> str:

@@ -58,8 +58,9 @@ def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceF
         why = {}  # why a retrained day runs again: an earlier day's files changed after its model
         if retrained_since(context.instance, day, files):
             change = earlier_change_since(context.instance, day) if day == newest else None
-            if change is None or retraining(context.instance, day) or _later_day_to_train(days, day, pattern):
-                continue  # a later day's run trains on the change too
+            if (change is None or retraining(context.instance, day) or _later_day_to_train(days, day, pattern)
+                    or _earlier_day_running(context.instance, day)):
+                continue  # a later day's run trains on the change too; a backfill's: wait for its last load
             why = {"elcrec/earlier_day_changed": change.partition_key}
         key = f"{day}:{files_version(files)}" + (f":after load {change.storage_id}" if why else "")
         if context.instance.get_run_ids(dg.RunsFilter(tags={RUN_KEY_TAG: key}), limit=1):
@@ -127,6 +128,13 @@ def _later_day_to_train(days: list[str], day: str, pattern: str) -> bool:
     return any(later > day and day_files(pattern, later) for later in days)
 
 
+def _earlier_day_running(instance: dg.DagsterInstance, day: str) -> bool:
+    """Whether a run of a day before ``day`` is queued or going (a backfill of earlier days: each of its loads would
+    ask for ``day`` again; it runs once they are done)."""
+    return any(run.tags.get("dagster/partition", day) < day
+               for run in instance.get_runs(dg.RunsFilter(statuses=list(GOING))))
+
+
 def retraining(instance: dg.DagsterInstance, day: str) -> bool:
     """Whether a run that retrains ``day`` (:func:`retrains`) is queued or going."""
     going = instance.get_runs(dg.RunsFilter(tags={"dagster/partition": day}, statuses=list(GOING)))
@@ -136,13 +144,17 @@ def retraining(instance: dg.DagsterInstance, day: str) -> bool:
 def earlier_change_since(instance: dg.DagsterInstance, day: str) -> dg.EventLogRecord | None:
     """The newest load of a day before ``day`` that changed that day's events (``raw_interactions``'
     ``content_changed``: other bytes than its day's load before, or its first load: a corrected or late delivery)
-    after ``day``'s last model was trained, or None: ``day``'s sequences lack that change, and so does its model.
-    Looks at the last :data:`LOADS_LOOKED_AT` loads since that model."""
+    after the sequences that ``day``'s last model trained on were built (also while it trained), or None: those
+    sequences lack that change, and so does the model. Looks at the last :data:`LOADS_LOOKED_AT` loads since."""
     model = _last_model(instance, day)
     if model is None:
         return None
+    built = instance.fetch_materializations(dg.AssetRecordsFilter(
+        asset_key=dg.AssetKey("interaction_sequences"), asset_partitions=[day], before_storage_id=model.storage_id),
+        limit=1).records
+    since = built[0].storage_id if built else model.storage_id
     loads = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey("raw_interactions"),
-                                                                  after_storage_id=model.storage_id),
+                                                                  after_storage_id=since),
                                             limit=LOADS_LOOKED_AT)
     return next((load for load in loads.records
                  if load.partition_key is not None and load.partition_key < day and _fact(load, "content_changed")),

@@ -525,25 +525,31 @@ def test_a_changed_earlier_day_warns_and_the_sensor_runs_the_newest_trained_day_
     """A corrected file for a day before the newest trained one was loaded and its day trained (the gate refused
     it: older than the serving model's day), while the model that serves, trained before, lacked the correction,
     with no warning, and the sensor never ran the newer day again (its own file had not changed; a trial of
-    2026-12-04). Such a load now fails the warning check later_days_trained_after, naming the later days, and the
-    sensor requests the newest trained day again, once; a load of the same bytes changes nothing."""
+    2026-12-04). Such a load now fails the warning check later_days_trained_after, naming the later days whose
+    sequences were built, and the sensor requests the newest trained day again, once; also for a change loaded
+    while that day trained (after its sequences were built); not while a run of an earlier day is going (a
+    backfill), nor where a later day has files; a load of the same bytes changes nothing."""
     monkeypatch.setenv("ELCREC_START_DATE", (date.today() - timedelta(days=10)).isoformat())
     days = [(date.today() - timedelta(days=n)).isoformat() for n in (3, 2)]
     logs = tmp_path / "logs"
     logs.mkdir()
-    for day in days:
+    for day in days:  # 6 users of 5 items: a 5-core
         noon = int(datetime.fromisoformat(day).replace(hour=12, tzinfo=timezone.utc).timestamp())
-        (logs / f"{day}.csv").write_text(f"user_id,item_id,timestamp\nu,i,{noon}\nv,j,{noon}\n")
+        (logs / f"{day}.csv").write_text("user_id,item_id,timestamp\n" + "".join(
+            f"u{u},i{i},{noon + 60 * i}\n" for u in range(6) for i in range(5)))
     (tmp_path / "source.yaml").write_text(yaml.safe_dump({"format": "csv", "path": "logs/{date}.csv"}))
     source = SourceFile(path=str(tmp_path / "source.yaml"))
     monkeypatch.setenv("ELCREC_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("ELCREC_SOURCE", str(tmp_path / "source.yaml"))
     monkeypatch.setattr(assets.training, "_train", lambda *_args: dg.MaterializeResult())  # a model, however made
     daily, every_asset = defs().resolve_job_def("daily_retrain_job"), defs().resolve_implicit_global_asset_job_def()
+    built = interaction_sequences.key
     with dg.instance_for_test() as instance:
         def run(day: str, *selected: dg.AssetKey) -> dg.ExecuteInProcessResult:
-            return (daily if elcrec_model.key in selected else every_asset).execute_in_process(
+            result = (daily if elcrec_model.key in selected else every_asset).execute_in_process(
                 partition_key=day, asset_selection=list(selected), instance=instance, raise_on_error=False)
+            assert result.success
+            return result
 
         def later_check(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
             (evaluation,) = [e for e in result.get_asset_check_evaluations()
@@ -554,28 +560,41 @@ def test_a_changed_earlier_day_warns_and_the_sensor_runs_the_newest_trained_day_
             return {r.partition_key: r.tags.get("elcrec/earlier_day_changed")
                     for r in sensor_tick(source, instance).run_requests}
 
+        def correct(day: str, row: str) -> dg.AssetCheckEvaluation:  # a corrected file, loaded alone
+            (logs / f"{day}.csv").write_text((logs / f"{day}.csv").read_text() + row)
+            return later_check(run(day, raw_interactions.key))
+
         for day in days:
-            assert later_check(run(day, raw_interactions.key, elcrec_model.key)).passed
+            assert later_check(run(day, raw_interactions.key, built, elcrec_model.key)).passed
         assert requested() == {}
-        again = run(days[0], raw_interactions.key)  # the same bytes loaded again: nothing changed
-        assert later_check(again).passed and requested() == {}
-        (logs / f"{days[0]}.csv").write_text((logs / f"{days[0]}.csv").read_text() + f"w,k,{noon - 86400}\n")
-        corrected = run(days[0], raw_interactions.key)
-        evaluation = later_check(corrected)
+        assert later_check(run(days[0], raw_interactions.key)).passed and requested() == {}  # the same bytes
+        evaluation = correct(days[0], f"w,k,{noon - 86400}\n")
         assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
         assert evaluation.description == (
-            f"this load changed the events of {days[0]} after later days were trained: {days[1]}. Their sequences "
-            f"lack the change, and so does the model that serves: run {days[1]} again (daily_retrain_job; the sensor "
-            f"does where {days[1]} is among its last days)")
+            f"this load changed the events of {days[0]} after the sequences of later days were built: {days[1]}. They "
+            f"lack the change, and so do their models and the model that serves: run {days[1]} again "
+            f"(daily_retrain_job; the sensor does where {days[1]}'s files are among its last 7 days, once no run of "
+            "an earlier day is going, unless a later day's files are there for their own run)")
         assert requested() == {days[0]: None, days[1]: days[0]}  # its own day (loaded, not trained), and the newest
-        assert run(days[1], raw_interactions.key, elcrec_model.key).success
+        going = instance.create_run_for_job(job_def=every_asset, tags={"dagster/partition": days[0]},
+                                            status=dg.DagsterRunStatus.STARTED)  # a backfill of earlier days
+        assert requested() == {days[0]: None}  # the newest trained day waits for it
+        instance.delete_run(going.run_id)
+        run(days[1], raw_interactions.key, built, elcrec_model.key)
         assert requested() == {days[0]: None}
-        assert later_check(run(days[0], raw_interactions.key, elcrec_model.key)).passed  # as loaded: no change
+        assert later_check(run(days[0], raw_interactions.key, built, elcrec_model.key)).passed  # no change
+        assert requested() == {}
+        # a change loaded while the newest day trains: after its sequences were built, before its model
+        run(days[1], raw_interactions.key, built)
+        assert not correct(days[0], f"x,k,{noon - 86400}\n").passed
+        run(days[1], elcrec_model.key)
+        assert requested() == {days[0]: None, days[1]: days[0]}
+        run(days[1], raw_interactions.key, built, elcrec_model.key)
+        run(days[0], raw_interactions.key, built, elcrec_model.key)
         assert requested() == {}
         # a later day with a file and no model yet: its run trains on the change, the trained day is not run again
         (logs / f"{date.today() - timedelta(days=1)}.csv").write_text(f"user_id,item_id,timestamp\nu,k,{noon}\n")
-        (logs / f"{days[0]}.csv").write_text((logs / f"{days[0]}.csv").read_text() + f"x,k,{noon - 86400}\n")
-        assert not later_check(run(days[0], raw_interactions.key)).passed
+        assert not correct(days[0], f"y,k,{noon - 86400}\n").passed
         assert requested() == {days[0]: None, (date.today() - timedelta(days=1)).isoformat(): None}
 
 
@@ -1013,7 +1032,7 @@ def test_a_file_emptied_or_wholly_rejected_among_good_files_warns_naming_it(tmp_
            "detail; the first: ios/2026-01-30.csv line 2: bad_timestamp (timestamp: 1769767200000); " \
            "ios/2026-01-30.csv line 3" in " ".join(message for level, message in logs if level == logging.INFO)
     # what the re-delivery replaced (loads.replaced had it alone; a trial of 2026-12-04): web's 40 and app's 20 events
-    assert "; it replaced 60 events and 0 rejected rows that earlier loads of these files stored" in " ".join(
+    assert "; it replaced 60 event(s) and 0 rejected row(s) that earlier loads stored" in " ".join(
         message for level, message in logs if level == logging.INFO)
     assert "web/" not in warnings  # it grew; its rows are all accepted
 
