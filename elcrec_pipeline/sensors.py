@@ -47,9 +47,9 @@ def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceF
                                            "path with '{date}'")
     days = configured_partitions().get_partition_keys()[-LOOKBACK_DAYS:]
     newest = next((day for day in reversed(days) if _last_model(context.instance, day) is not None), None)
+    files_of = {day: day_files(pattern, day) for day in days}
     requests, settling, failed = [], [], []
-    for day in days:
-        files = day_files(pattern, day)
+    for day, files in files_of.items():
         if files and not settled(files):
             settling.append(day)
             continue
@@ -58,9 +58,12 @@ def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceF
         why = {}  # why a retrained day runs again: an earlier day's files changed after its model
         if retrained_since(context.instance, day, files):
             change = earlier_change_since(context.instance, day) if day == newest else None
-            if (change is None or retraining(context.instance, day) or _later_day_to_train(days, day, pattern)
+            # a later day with files (no model: ``day`` is the newest with one) trains on the change in its own run,
+            # requested or to come once its files settle (or run again by hand, where its run failed); a backfill of
+            # earlier days: wait for its last load
+            if (change is None or retraining(context.instance, day) or any(files_of[d] for d in days if d > day)
                     or _earlier_day_running(context.instance, day)):
-                continue  # a later day's run trains on the change too; a backfill's: wait for its last load
+                continue
             why = {"elcrec/earlier_day_changed": change.partition_key}
         key = f"{day}:{files_version(files)}" + (f":after load {change.storage_id}" if why else "")
         if context.instance.get_run_ids(dg.RunsFilter(tags={RUN_KEY_TAG: key}), limit=1):
@@ -119,13 +122,6 @@ def retrained_since(instance: dg.DagsterInstance, day: str, files: list[Path]) -
                for model in models.records):
             return True
     return False
-
-
-def _later_day_to_train(days: list[str], day: str, pattern: str) -> bool:
-    """Whether a day of ``days`` after ``day`` has files (and no model, ``day`` being the newest with one): its run,
-    requested or to come once its files settle (or run again by hand, where its run failed), trains on every earlier
-    day's change."""
-    return any(later > day and day_files(pattern, later) for later in days)
 
 
 def _earlier_day_running(instance: dg.DagsterInstance, day: str) -> bool:

@@ -15,7 +15,7 @@ from elcrec_core.data.files import (
     SourceReadError,
 )
 from elcrec_core.data.source_config import NORMALISED_SCHEMA, ColumnMap, TimestampFormat
-from elcrec_core.data.validation import NULL_IDS, REASONS
+from elcrec_core.data.validation import NO_VALUE, NULL_IDS, REASONS, null_texts
 
 _EPOCH_SCALE = {"epoch_s": 1_000_000, "epoch_ms": 1_000, "epoch_us": 1}  # to microseconds
 
@@ -162,8 +162,8 @@ def normalise_events(
         texts["t_raw"] = f"NULLIF(trim(CAST(t AS VARCHAR), {_WHITESPACE}), '')"
         parsed |= {"timestamp": _timestamp_sql(types["t"], fmt, path), "t_raw": "t_raw"}
         checks += [("t_raw IS NULL", "missing_timestamp", sql_text(f"{fields['t']} is empty")),
-                   (is_null("t_raw"), "missing_timestamp",
-                    f"{sql_text(fields['t'] + QUOTE)} || t_raw || {sql_text(_MEANS_NO_VALUE)}"),
+                   (is_null("t_raw"), "missing_timestamp",  # as validation names an id of null_ids
+                    f"{sql_text(fields['t'] + _OPEN)} || t_raw || {sql_text(_CLOSE + NO_VALUE)}"),
                    ("timestamp IS NULL", "bad_timestamp", f"{sql_text(fields['t'] + ': ')} || t_raw")]
         if fmt == "iso8601" and types["t"] == "VARCHAR":
             forms = f", {_FORM} AS t_form"  # over the parsed time: DuckDB would parse it again for an alias
@@ -191,25 +191,21 @@ def normalise_events(
     return _times_cut_short(frame, fields["t"]) if "t_form" in frame.columns else frame
 
 
-QUOTE, _MEANS_NO_VALUE = " '", "' means no value (source setting null_ids)"  # as validation's ids' detail
+_OPEN, _CLOSE = " '", "' "  # around a text in a detail
 
 
 def _is_null_value(null_values: tuple[str, ...]) -> Callable[[str], str]:
-    """SQL of whether a trimmed text is one of ``null_values`` (without case and outer spaces), leaving out those
-    that are finite numbers (a team's null id 0 or -1 is a rating or time there): a NULL text is not."""
-    texts = {value.strip().lower() for value in null_values} - _finite_numbers(null_values)
-    markers = ", ".join(sql_text(text) for text in sorted(texts))
+    """SQL of whether a trimmed text is one of ``null_values`` (:func:`null_texts`), leaving out those that are
+    finite numbers (a team's null id 0 or -1 is a rating or time there): a NULL text is not."""
+    markers = ", ".join(sql_text(text) for text in null_texts(null_values) if not _is_finite_number(text))
     return lambda text: f"coalesce(lower({text}) IN ({markers}), FALSE)" if markers else "FALSE"
 
 
-def _finite_numbers(texts: tuple[str, ...]) -> set[str]:
-    """Those of ``texts`` (stripped, lower case) that spell a finite number."""
-    def finite(text: str) -> bool:
-        try:
-            return math.isfinite(float(text))
-        except ValueError:
-            return False
-    return {t.strip().lower() for t in texts if finite(t.strip())}
+def _is_finite_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
 
 
 def with_rejects(frame: pl.DataFrame, rejects: pl.DataFrame) -> pl.DataFrame:

@@ -54,14 +54,13 @@ def as_utf8(path: Path, encoding: str) -> Iterator[Path]:
                 if control is None and not chunk.isascii() and (found := chunk.translate(None, other_bytes)):
                     control = lines + chunk.count(b"\n", 0, chunk.index(found[:1])) + 1, found[:1]  # the first
                 is_utf8_text = is_utf8_text and _decodes(utf8, chunk)
-                if first is None and not chunk.isascii() and (beyond := _NON_ASCII.search(chunk)):
-                    first = lines + chunk.count(b"\n", 0, beyond.start()) + 1
+                if first is None and not chunk.isascii():
+                    first = lines + chunk.count(b"\n", 0, _NON_ASCII.search(chunk).start()) + 1
                 if not chunk:
                     break
                 offset, lines = offset + len(chunk), lines + chunk.count(b"\n")
         if is_utf8_text and first is not None:
-            with path.open("rb") as lines_of:
-                text = next(itertools.islice(lines_of, first - 1, None)).rstrip(b"\r\n")[:200]
+            text = _line(path, first)
             raise SourceReadError(path, f"it is UTF-8 text (line {first}: {text.decode('utf-8', 'replace')!r}), which "
                                         f"encoding {encoding} would read as {text.decode(encoding, 'replace')!r}: "
                                         "give it encoding utf-8 (the source setting encoding, elcrec --encoding)")
@@ -92,16 +91,21 @@ def _control_message(path: Path, encoding: str, line: int, byte: bytes) -> str:
     Windows code page of ``encoding``'s script (latin-1: cp1252) reads there, if it can."""
     said = (f"line {line} holds U+{ord(byte.decode(encoding)):04X}, a control character that no text holds, as "
             f"{encoding} reads the file")
-    windows, other = _WINDOWS_CODE.get(codecs.lookup(encoding).name), "is it in another encoding?"
-    if windows is None:
-        return f"{said}: {other} (the source setting encoding, elcrec --encoding)"
+    windows = _WINDOWS_CODE.get(codecs.lookup(encoding).name)
     try:
-        with path.open("rb") as lines_of:
-            text = next(itertools.islice(lines_of, line - 1, None)).rstrip(b"\r\n")[:200].decode(windows)
+        text = _line(path, line).decode(windows) if windows else None
     except UnicodeError:
-        return f"{said}: {other} (the source setting encoding, elcrec --encoding)"
+        text = None
+    if text is None:
+        return f"{said}: is it in another encoding? (the source setting encoding, elcrec --encoding)"
     return (f"{said}: is it Windows text ({windows}), where byte 0x{byte.hex().upper()} is {byte.decode(windows)!r} "
             f"(line {line}: {text!r})? Give it encoding {windows} (the source setting encoding, elcrec --encoding)")
+
+
+def _line(path: Path, number: int) -> bytes:
+    """The first 200 bytes of line ``number`` (1-based) of ``path``, without its line end."""
+    with path.open("rb") as lines_of:
+        return next(itertools.islice(lines_of, number - 1, None)).rstrip(b"\r\n")[:200]
 
 
 def _decodes(decoder: codecs.IncrementalDecoder, chunk: bytes) -> bool:

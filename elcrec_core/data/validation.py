@@ -35,6 +35,12 @@ REJECTED_COLUMNS = ["source_file", "source_row", "reason", "detail", "user_id", 
 # the texts that exports write for a missing value (pandas' read_csv defaults, MySQL's and PostgreSQL's \N, nil,
 # undefined, -): as a user or item id they mean none, not a user or item of that name
 NULL_IDS: tuple[str, ...] = ("null", "none", "nan", "na", "n/a", "#n/a", "<na>", "\\n", "nil", "undefined", "-")
+NO_VALUE = "means no value (source setting null_ids)"  # a detail's end, after the field and its text in quotes
+
+
+def null_texts(null_ids: tuple[str, ...]) -> list[str]:
+    """``null_ids`` as they are compared: without outer spaces, in lower case, each once, sorted."""
+    return sorted({text.strip().lower() for text in null_ids})
 
 
 @dataclass(frozen=True)
@@ -142,14 +148,13 @@ def _rule_details(rules: RowRules, now: datetime) -> pl.Expr:
 
 def _null_id(column: str, rules: RowRules) -> pl.Expr:
     """Whether the id in ``column`` is one of ``rules.null_ids`` (without case and outer spaces)."""
-    markers = sorted({marker.strip().lower() for marker in rules.null_ids})
-    return pl.col(column).str.strip_chars().str.to_lowercase().is_in(markers).fill_null(False)
+    return pl.col(column).str.strip_chars().str.to_lowercase().is_in(null_texts(rules.null_ids)).fill_null(False)
 
 
 def _missing_id(column: str, rules: RowRules) -> pl.Expr:
     """The detail of a row whose id in ``column`` is missing: empty, or a text of ``rules.null_ids``."""
     return (pl.when(_null_id(column, rules))
-            .then(pl.format(f"{column} '{{}}' means no value (source setting null_ids)", pl.col(column)))
+            .then(pl.format(f"{column} '{{}}' {NO_VALUE}", pl.col(column)))
             .otherwise(pl.lit(f"{column} is empty")))
 
 
