@@ -32,8 +32,7 @@ REJECTED_COLUMNS = ["source_file", "source_row", "reason", "detail", "user_id", 
                     "event_type"]
 
 
-# the texts that exports write for a missing value (pandas' read_csv defaults, MySQL's and PostgreSQL's \N, nil,
-# undefined, -): as a user or item id they mean none, not a user or item of that name
+# what exports write for no value (pandas' defaults, MySQL's \N, nil, undefined, -): as an id, none, not an id
 NULL_IDS: tuple[str, ...] = ("null", "none", "nan", "na", "n/a", "#n/a", "<na>", "\\n", "nil", "undefined", "-")
 NO_VALUE = "means no value (source setting null_ids)"  # a detail's end, after the field and its text in quotes
 
@@ -46,10 +45,8 @@ def null_texts(null_ids: tuple[str, ...]) -> list[str]:
 @dataclass(frozen=True)
 class RowRules:
     """Row-level rules. Timestamps are naive UTC; ``now`` (default: the current time) anchors the future check,
-    which allows ``future_tolerance`` of clock skew. Rating bounds apply to rows that have a rating. A user or item
-    id that is one of ``null_ids`` (compared without case and outer spaces; default :data:`NULL_IDS`) is missing;
-    the readers take a time or rating of ``null_ids`` for none (:func:`elcrec_core.data.ingestion.read_checked`
-    passes them on)."""
+    which allows ``future_tolerance`` of clock skew. Rating bounds apply to rows that have a rating. An id of
+    ``null_ids`` (:func:`null_texts`) is missing; the readers take a time or rating of them for none."""
 
     min_timestamp: datetime | None = None
     max_timestamp: datetime | None = None
@@ -147,7 +144,7 @@ def _rule_details(rules: RowRules, now: datetime) -> pl.Expr:
 
 
 def _null_id(column: str, rules: RowRules) -> pl.Expr:
-    """Whether the id in ``column`` is one of ``rules.null_ids`` (without case and outer spaces)."""
+    """Whether the id in ``column`` is one of ``rules.null_ids``."""
     return pl.col(column).str.strip_chars().str.to_lowercase().is_in(null_texts(rules.null_ids)).fill_null(False)
 
 
