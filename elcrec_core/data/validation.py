@@ -44,9 +44,8 @@ def null_texts(null_ids: tuple[str, ...]) -> list[str]:
 
 @dataclass(frozen=True)
 class RowRules:
-    """Row-level rules. Timestamps are naive UTC; ``now`` (default: the current time) anchors the future check,
-    which allows ``future_tolerance`` of clock skew. Rating bounds apply to rows that have a rating. An id of
-    ``null_ids`` (:func:`null_texts`) is missing; the readers take a time or rating of them for none."""
+    """Row-level rules. Timestamps are naive UTC; ``now`` (default: the current time) anchors the future check, with
+    ``future_tolerance`` of clock skew. Rating bounds apply to rows with a rating; an id of ``null_ids`` is none."""
 
     min_timestamp: datetime | None = None
     max_timestamp: datetime | None = None
