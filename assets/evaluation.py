@@ -168,8 +168,11 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     else:
         tail = backtest.tail(30)
         sections.append(("Next-day backtest (the model that served after the previous day, scored on the first "
-                         "item of the day; model_day: its training day)",
-                         markdown_table(tail.to_dicts()) + EARLIER_BACKTEST * tail["without_list"].has_nulls()))
+                         "item of the day; model_day: its training day; new_users: first events on the day, so no "
+                         "list, not scored)",
+                         markdown_table(tail.with_columns(  # rows of an earlier version did not count them
+                             pl.col("new_users").cast(pl.String).fill_null("not counted")).to_dicts())
+                         + EARLIER_BACKTEST * tail["without_list"].has_nulls()))
         images["backtest_plot"] = ("next-day backtest, last 30 days", backtest_trend(
             tail["day"].to_list(), tail["HR@20"].to_list(), tail["NDCG@20"].to_list(), out / "backtest.png"))
     report = Report(f"Evaluation report {partition}",
@@ -208,7 +211,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
         metadata["backtest"] = table(backtest.tail(30), {
             "model_day": "the day of the model scored (it served after that day)",
             "users": "users of the day with earlier events and a list served after the day before, scored",
-            "without_list": "users of the day with earlier events but no list (their events left no sequence)"})
+            "without_list": "users of the day with earlier events but no list (their events left no sequence)",
+            "new_users": "users whose first events are on the day: no list made before the day knew them, not scored"})
     if purity is not None:
         metadata |= {"category_purity": metric(purity.purity), "shuffled_category_purity": metric(purity.shuffled)}
     metadata |= {name: figure(path, caption) for name, (caption, path) in images.items()}
@@ -312,7 +316,8 @@ def _backtest(storage: Storage, partition: str,
     day's first items (of the events that the day's sequence
     settings select; every item the user had before the day excluded, as the served lists exclude it:
     :func:`seen_before_day`), for the users who had a list after the previous day (those of the newest day judged
-    since the model's; the others, whose events left no sequence, are counted as ``without_list``), store the row
+    since the model's; the others, whose events left no sequence, are counted as ``without_list``, and the users
+    whose first events are on the day, who had no list, as ``new_users``), store the row
     in the warehouse table ``backtest`` (one row per day, replaced on re-runs) and return the trend up to this day
     (its last row is this day's, also when later days have run), and "". (None, why) without such a model,
     without the sequences whose users got the lists it served (pruned), for a baseline whose sequences are gone
@@ -335,7 +340,8 @@ def _backtest(storage: Storage, partition: str,
     if not storage.sequences_file(listed).exists():
         return None, f"the sequences of {listed}, whose users got the lists served after {before}, were removed"
     settings = read_sequence_settings(storage.sequences_dir(partition))
-    active = next_day_sequences(storage.warehouse, day, settings)
+    next_day = next_day_sequences(storage.warehouse, day, settings)
+    active = next_day.seqs
     listed_users = pl.read_parquet(storage.sequences_file(listed), columns=["user_id"])["user_id"]
     with_list = np.isin(active.user_ids.astype(str), listed_users.cast(pl.String).to_numpy())
     seqs = active.take(with_list)
@@ -343,17 +349,18 @@ def _backtest(storage: Storage, partition: str,
     if len(seqs) == 0:  # no user of the day with earlier events (now): an earlier run's row of the day goes
         if history is not None and partition in history["day"].to_list():
             warehouse.replace_table(storage.warehouse, "backtest", history.filter(pl.col("day") != partition))
-        return None, (f"no events on {partition} of users with earlier events (the day's data has none to score)"
+        return None, (f"no events on {partition} of users with earlier events (the day's data has none to score"
+                      f"{f'; {next_day.new_users} new user(s), who had no list' if next_day.new_users else ''})"
                       if len(active) == 0 else f"none of the {len(active)} users of {partition} with earlier events"
                       f" had a list served after {before} (their events left no sequence)")
     data = SequenceTensors.from_sequences(seqs)  # test inputs: each user's items up to the previous day
     seen = SequenceTensors.from_sequences(seen_before_day(storage.warehouse, day, seqs, settings))
     metrics = recommender_metrics(served, data, "test", seen)  # the items the served lists left out, excluded too
     row = pl.DataFrame({"day": [partition], "model_day": [previous.day], "users": [len(seqs)],
-                        "without_list": [len(active) - len(seqs)],
+                        "without_list": [len(active) - len(seqs)], "new_users": [next_day.new_users],
                         "HR@20": [metrics["HR@20"]], "NDCG@20": [metrics["NDCG@20"]]})
     history = row.clear() if history is None else history
-    # a table of an earlier version lacks without_list: its rows keep a null there
+    # a table of an earlier version lacks without_list or new_users: its rows keep a null there
     trend = pl.concat([history.filter(pl.col("day") != partition), row], how="diagonal_relaxed").sort("day")
     warehouse.replace_table(storage.warehouse, "backtest", trend.select(row.columns))
     return trend.filter(pl.col("day") <= partition), ""

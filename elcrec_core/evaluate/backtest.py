@@ -2,11 +2,13 @@
 
 A model trained on the data up to day D-1 ranks, for every user active on day D who has history before it, the
 user's first item of day D, with every item the user had before D excluded, as the lists served after D-1 excluded
-them (full ranking, as the leave-one-out evaluator).
+them (full ranking, as the leave-one-out evaluator). The users whose first events are on day D got no list (the
+lists of D-1 are made from the histories up to D-1): they are counted, not scored.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +22,17 @@ from elcrec_core.data.seen_items import seen_items
 from elcrec_core.data.sequences import Sequences
 
 
-def next_day_sequences(path: str | Path, day: date, config: SequenceConfig = SequenceConfig()) -> Sequences:
+@dataclass(frozen=True)
+class NextDay:
+    """The users active on a day: ``seqs`` holds those with earlier events (:func:`next_day_sequences`);
+    ``new_users`` counts the others, whose first events (of those the sequences select, with an item index) are on
+    the day: no list made before the day knew them."""
+
+    seqs: Sequences
+    new_users: int
+
+
+def next_day_sequences(path: str | Path, day: date, config: SequenceConfig = SequenceConfig()) -> NextDay:
     """Per user active on ``day`` with earlier events: the items before ``day`` followed by the first item of
     ``day`` (item indices from the warehouse's stable index; an item without an index yet is n + 1, which no
     model knows: a miss). Events of the history without an index are left out. The events are those the
@@ -55,7 +67,8 @@ def next_day_sequences(path: str | Path, day: date, config: SequenceConfig = Seq
     per_user = rows.group_by("user_id", maintain_order=True).len()
     offsets = np.concatenate([[0], np.cumsum(per_user["len"].to_numpy())]).astype(np.int64)
     items = rows["item_index"].to_numpy().astype(np.int64)
-    return Sequences(per_user["user_id"].to_numpy(), items, offsets, int(n_items) + 1)
+    seqs = Sequences(per_user["user_id"].to_numpy(), items, offsets, int(n_items) + 1)
+    return NextDay(seqs, len(first_today) - len(seqs))
 
 
 def seen_before_day(path: str | Path, day: date, seqs: Sequences,

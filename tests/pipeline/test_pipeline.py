@@ -699,7 +699,7 @@ def test_a_report_made_again_for_a_day_shows_that_days_backtest(first_run, tmp_p
     storage = Storage(data_dir=str(data_dir))
     trend = warehouse.read_table(storage.warehouse, "backtest")
     later = pl.DataFrame({"day": ["2026-01-27"], "model_day": [PARTITION], "users": [1], "without_list": [0],
-                          "HR@20": [0.999], "NDCG@20": [0.999]}, schema=trend.schema)
+                          "new_users": [0], "HR@20": [0.999], "NDCG@20": [0.999]}, schema=trend.schema)
     warehouse.replace_table(storage.warehouse, "backtest", pl.concat([trend, later]))
     result = dg.materialize([evaluation_report], partition_key=PARTITION,
                             resources={"storage": storage, "device": ComputeDevice(device="cpu")})
@@ -1449,14 +1449,15 @@ def test_the_backtest_scores_the_lists_that_served_and_counts_the_users_without_
     shutil.copytree(first_run[0], data_dir)
     storage = Storage(data_dir=str(data_dir))
     before = "2026-01-25"
-    active = next_day_sequences(storage.warehouse, date.fromisoformat(PARTITION)).user_ids.tolist()
+    next_day = next_day_sequences(storage.warehouse, date.fromisoformat(PARTITION))
+    active = next_day.seqs.user_ids.tolist()
     listed = storage.sequences_file(before)
     frame = pl.read_parquet(listed)
     dropped = active[::3]  # as if their events had left no sequence on the day before
     frame.filter(~pl.col("user_id").is_in(dropped)).write_parquet(listed)
     first_report = (storage.store.folder(storage.store.candidate(PARTITION)) / "report.md").read_text()
     assert "## Next-day backtest (" in first_report and EARLIER_BACKTEST not in first_report
-    old = warehouse.read_table(storage.warehouse, "backtest").drop("without_list")
+    old = warehouse.read_table(storage.warehouse, "backtest").drop("without_list", "new_users")
     warehouse.replace_table(storage.warehouse, "backtest", pl.concat([old, old.with_columns(day=pl.lit("2026-01-20"))]))
     result = dg.materialize([evaluation_report], partition_key=PARTITION,
                             resources={"storage": storage, "device": ComputeDevice(device="cpu")})
@@ -1464,9 +1465,10 @@ def test_the_backtest_scores_the_lists_that_served_and_counts_the_users_without_
     trend = warehouse.read_table(storage.warehouse, "backtest")
     assert trend["day"].to_list() == ["2026-01-20", PARTITION] and \
         trend["without_list"].to_list() == [None, len(dropped)]
-    # the report says that the earlier version's row was measured otherwise
-    assert EARLIER_BACKTEST in (storage.store.folder(storage.store.candidate(PARTITION, (result.run_id,)))
-                                / "report.md").read_text()
+    assert trend["new_users"].to_list() == [None, next_day.new_users]
+    # the report says that the earlier version's row was measured otherwise, and did not count the new users
+    report = (storage.store.folder(storage.store.candidate(PARTITION, (result.run_id,))) / "report.md").read_text()
+    assert EARLIER_BACKTEST in report and "| not counted |" in report.split("| 2026-01-20 |")[1].split("\n")[0]
     (row,) = trend.filter(pl.col("day") == PARTITION).to_dicts()
     assert row["users"] == len(active) - len(dropped) > 5
     # the lists as served: the model that served after the day before, on that day's sequences, seen items excluded
@@ -1477,7 +1479,7 @@ def test_the_backtest_scores_the_lists_that_served_and_counts_the_users_without_
     scored = [user for user in active if user not in dropped]
     lists, _ = recommend(served, SequenceTensors.from_sequences(seqs), torch.tensor([rows[u] for u in scored]), k=20,
                          seen=SequenceTensors.from_sequences(seen))
-    day = next_day_sequences(storage.warehouse, date.fromisoformat(PARTITION))
+    day = next_day_sequences(storage.warehouse, date.fromisoformat(PARTITION)).seqs
     first = {user: day.sequence(n)[-1] for n, user in enumerate(day.user_ids.tolist())}
     hits = [first[user] in items for user, items in zip(scored, lists.tolist())]
     assert row["HR@20"] == pytest.approx(sum(hits) / len(hits)) and 0 < sum(hits) < len(hits)

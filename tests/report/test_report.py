@@ -47,9 +47,10 @@ def test_next_day_backtest_takes_the_history_and_the_first_item_of_the_day(tmp_p
     db = tmp_path / "warehouse.duckdb"
     ingest(SourceConfig(format="csv", path=str(events), timestamp_format="iso8601"), path=db)
     write_sequences(build_sequences(SequenceConfig(k_core=0), db, until=date(2026, 1, 2)), tmp_path / "day", db)
-    seqs = next_day_sequences(db, date(2026, 1, 2))
+    day = next_day_sequences(db, date(2026, 1, 2))
+    seqs = day.seqs
     index = {item: i for i, item in enumerate(["w", "x"], start=1)}  # natural order of the indexed items
-    assert seqs.user_ids.tolist() == ["a", "d"]
+    assert seqs.user_ids.tolist() == ["a", "d"] and day.new_users == 1  # b: counted, not scored
     assert seqs.sequence(0)[0] == index["x"] and seqs.sequence(1) == [index["w"], seqs.n_items]
     assert seqs.n_items == 2 + 1  # target y of user a is unknown before the day too: index n + 1
 
@@ -69,7 +70,7 @@ def test_the_backtest_selects_the_events_that_the_sequences_select(tmp_path: Pat
     w, x, unknown = 1, 2, 3  # natural order of the indexed items w, x; y has no index: n + 1
 
     def targets(config: SequenceConfig) -> dict[str, list[int]]:
-        seqs = next_day_sequences(db, date(2026, 1, 2), config)
+        seqs = next_day_sequences(db, date(2026, 1, 2), config).seqs
         return {user: seqs.sequence(n) for n, user in enumerate(seqs.user_ids.tolist())}
 
     assert targets(SequenceConfig()) == {"a": [x, unknown], "e": [w, w]}
@@ -88,7 +89,7 @@ def test_the_backtest_uses_an_event_stored_by_two_files_once(tmp_path: Path):
     db = tmp_path / "warehouse.duckdb"
     ingest(SourceConfig(format="csv", path=str(folder), timestamp_format="iso8601"), path=db)
     write_sequences(build_sequences(SequenceConfig(k_core=0), db, until=date(2026, 1, 2)), tmp_path / "day", db)
-    seqs = next_day_sequences(db, date(2026, 1, 2))
+    seqs = next_day_sequences(db, date(2026, 1, 2)).seqs
     w, x, unknown = 1, 2, 3
     assert {user: seqs.sequence(n) for n, user in enumerate(seqs.user_ids.tolist())} == {
         "a": [x, unknown], "b": [x, w, w]}
@@ -107,7 +108,7 @@ def test_the_backtest_history_is_what_the_day_before_held_with_local_time_files(
                path=tmp_path / "w.duckdb", file_day=day_of(2026, 1, n))
     db = tmp_path / "w.duckdb"
     write_sequences(build_sequences(SequenceConfig(k_core=0), db, until=date(2026, 1, 3)), tmp_path / "day", db)
-    seqs = next_day_sequences(db, date(2026, 1, 2))
+    seqs = next_day_sequences(db, date(2026, 1, 2)).seqs
     x, y = 1, 2  # natural order of the indexed items x, y, z
     assert {user: seqs.sequence(n) for n, user in enumerate(seqs.user_ids.tolist())} == {"a": [x, y]}
 
@@ -127,7 +128,7 @@ def test_the_backtest_excludes_every_item_seen_before_the_day_as_the_served_list
                         columns=ColumnMap(rating="rating", event_type="event_type")), path=db)
     write_sequences(build_sequences(SequenceConfig(k_core=0), db, until=date(2026, 1, 2)), tmp_path / "day", db)
     config = SequenceConfig(min_rating=4, event_types=("purchase",), k_core=0)
-    seqs = next_day_sequences(db, date(2026, 1, 2), config)
+    seqs = next_day_sequences(db, date(2026, 1, 2), config).seqs
     u, v, x, y, z = range(1, 6)  # natural order of the indexed items; z has no index yet: n + 1
     assert {user: seqs.sequence(n) for n, user in enumerate(seqs.user_ids.tolist())} == {"a": [y, z], "b": [u, x]}
     seen = seen_before_day(db, date(2026, 1, 2), seqs, config)
