@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from elcrec_core.cli import commands, serving
+from elcrec_core.cli import commands, rollback, serving
 from elcrec_core.cli.arguments import add_data_options
 from elcrec_core.cli.data_options import SYNTHETIC
 from elcrec_core.cli.settings_options import add_settings_options
@@ -101,8 +101,10 @@ def parser() -> argparse.ArgumentParser:
                    "without it. Judging it scores every validation user on the CPU (minutes for millions): "
                    "--force also skips that")
     b.add_argument("--json", action="store_true", help='one JSON object {"serving", "previous", "tables_from", '
-                                                      '"intents_from", "refresh"}')
-    b.set_defaults(func=serving.cmd_rollback)
+                                                      '"intents_from", "refresh", "validation"} (validation: '
+                                                      '{"day", "NDCG@20", "most_popular_NDCG@20"} of the newest '
+                                                      'sequences, null where not judged)')
+    b.set_defaults(func=rollback.cmd_rollback)
 
     m = sub.add_parser("compare", help="training runs side by side: the settings that differ, best epoch, time, "
                                        "valid and test HR@K / NDCG@K (from each run's config.json and metrics.json)")

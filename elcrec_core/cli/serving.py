@@ -1,30 +1,26 @@
-"""The ``elcrec`` subcommands of serving: recommend (from a checkpoint, or from the model that serves in a pipeline's
-data folder) and rollback. Each takes the parsed arguments and returns the exit code."""
+"""The ``elcrec recommend`` subcommand (from a checkpoint, or from the model that serves in a pipeline's data folder)
+and what it and ``elcrec rollback`` (:mod:`elcrec_core.cli.rollback`) read of a pipeline's data folder. The command
+takes the parsed arguments and returns the exit code."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import math
-import os
-import shlex
 import sys
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import torch
 
 from elcrec_core.cli.arguments import data_options, load_data
 from elcrec_core.cli.commands import synthetic_seed
-from elcrec_core.data import warehouse
 from elcrec_core.cli.data_options import sequence_settings_note
 from elcrec_core.data.events_to_sequences import read_sequence_settings
 from elcrec_core.data.sequences import Sequences, SequenceTensors, read_sequence_parquet, sequence_day_folders
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 
 SEQUENCES_FILE = "sequences.parquet"  # in each day folder of the pipeline's sequences
-RUN_CONFIG = "ELCREC_RUN_CONFIG"  # the run config file of the schedule's and the sensor's runs (elcrec_pipeline.jobs)
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
@@ -60,7 +56,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     else:  # any model may serve: a trained one, or a baseline refitted as the pipeline fits it
         store, record = serving_record(args.serving)
         name = f"{record.name} ({record.kind})"
-        intent_record = store.intent_model((day := _newest_day(args.serving)) or record.day)  # the tables' day
+        intent_record = store.intent_model((day := newest_day(args.serving)) or record.day)  # the tables' day
         if day and data.format != "sequences-parquet" and (note := sequence_settings_note(  # events read alike?
                 data_options(args), read_sequence_settings(Path(args.serving) / "sequences" / day), day)):
             warn(note)
@@ -147,7 +143,7 @@ def newest_sequences_folder(data_dir: str) -> Path:
     return days[-1]
 
 
-def _newest_day(data_dir: str | Path) -> str | None:
+def newest_day(data_dir: str | Path) -> str | None:
     """The newest day folder of the pipeline's data folder ``data_dir`` (the day its served tables belong to),
     or None."""
     days = sequence_day_folders(data_dir)
@@ -157,141 +153,14 @@ def _newest_day(data_dir: str | Path) -> str | None:
 def serving_record(data_dir: str) -> tuple[ModelStore, ModelRecord]:
     """The model store of the pipeline's data folder ``data_dir`` and the record of the model that serves;
     raises FileNotFoundError when none serves."""
-    store = ModelStore(_data_folder(data_dir))
+    store = ModelStore(data_folder(data_dir))
     serving = store.serving()
     if serving is None:
         raise FileNotFoundError(f"no model serves in {store.models} (no aliases.json): run the pipeline first")
     return store, serving
 
 
-def cmd_rollback(args: argparse.Namespace) -> int:
-    store = ModelStore(_data_folder(args.data_dir))
-    tables = _recommendations_model(Path(args.data_dir))  # read before anything changes
-    newest = _newest_day(args.data_dir)
-    restored = store.previous()
-    if restored is not None and not args.force and (why := _unfit_for_newest(store, restored, args.data_dir)):
-        raise ValueError(f"{restored.name} ({restored.kind}) may not serve on the newest sequences ({why[0]}): "
-                         f"{why[1]}; nothing changed (--force rolls back all the same)")
-    if not args.force and store.previous() != restored:  # judging takes a while: a promotion may come between
-        raise ValueError(f"the previous model changed while {restored.name} was judged: nothing changed; roll back "
-                         "again")
-    try:
-        rolled_back_from = store.serving()
-        serving = store.rollback(args.reason)
-    except LookupError as exc:
-        raise FileNotFoundError(str(exc)) from None
-    intents = store.intent_model(newest) if newest else None  # what a refresh takes the intents from
-    result = {"serving": serving.name, "previous": rolled_back_from.name if rolled_back_from else None,
-              "tables_from": tables[0] if tables else None,
-              "intents_from": intents.name if intents else None, "refresh": refresh_command(Path(args.data_dir))}
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(f"serving {serving.name} again (previous: {result['previous']})")
-        if result["refresh"]:
-            held = (f"hold what {tables[0]} ({tables[1]}) served" if tables
-                    else "are as the last run left them")
-            todo = (f"they are {serving.name}'s already; to compute them again on the newest day's data"
-                    if tables and tables[0] == serving.name else f"to serve {serving.name}'s now")
-            report = (", and the newest day's report names the model that served when it was made" if
-                      "evaluation_report" in result["refresh"] else "")
-            print(f"the tables user_recommendations, user_intents and intent_profiles {held}{report}, until the "
-                  f"next run; {todo} (intents: "
-                  f"{result['intents_from']}{_intents_note(intents, rolled_back_from, store.withdrawn())}):\n"
-                  f"  {result['refresh']}")
-    return 0
-
-
-def _unfit_for_newest(store: ModelStore, record: ModelRecord, data_dir: str) -> tuple[str, str] | None:
-    """(the day, why) where ``record`` may not serve on the pipeline's newest sequences (the promotion gate's
-    floor: :func:`elcrec_core.serve.promotion.unfit_to_serve`; or its checkpoint cannot be read, is of another item
-    catalogue, or it cannot score them), else None; None too without sequences to judge it on."""
-    from elcrec_core.serve.promotion import unfit_to_serve
-    from elcrec_core.serve.recommenders import load_recommender
-    from elcrec_core.train.checkpoint import CheckpointError, item_catalogue
-
-    try:
-        day = newest_sequences_folder(data_dir)
-    except FileNotFoundError:
-        return None
-    seqs, item_ids = read_sequence_parquet(day / SEQUENCES_FILE)
-    data = SequenceTensors.from_sequences(seqs)
-    try:
-        recommender = load_recommender(store, record, data, "valid")
-        if record.trained:
-            item_catalogue(store.checkpoint(record), recommender.n_items, item_ids)
-    except (OSError, CheckpointError) as err:
-        return day.name, f"its checkpoint cannot be used ({err})"
-    except ValueError as err:  # an EASE past its item limit
-        return day.name, f"it cannot score them ({err})"
-    why = unfit_to_serve(record, recommender, data)
-    return (day.name, why) if why else None
-
-
-def _recommendations_model(data_dir: Path) -> tuple[str, str] | None:
-    """The name (``<day>/<run>``) and kind of the model that the warehouse's user_recommendations name (their
-    ``model`` column: ``<day>/<run> (<kind>)``), or None: no such table, several models, or a warehouse that
-    cannot be read now (a run holds it)."""
-    path = data_dir / "warehouse.duckdb"
-    if not path.is_file():
-        return None
-    try:
-        with warehouse.connect(path, read_only=True) as con:
-            if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'user_recommendations'"
-                               ).fetchone()[0]:
-                return None
-            models = [row[0] for row in con.execute("SELECT DISTINCT model FROM user_recommendations LIMIT 2")
-                      .fetchall()]
-    except (RuntimeError, duckdb.Error):  # locked by a run, or damaged: the message says less, the rollback stands
-        return None
-    if len(models) != 1 or not models[0].endswith(")") or " (" not in models[0]:
-        return None
-    name, kind = models[0][:-1].rsplit(" (", 1)
-    return name, kind
-
-
-def _intents_note(intents: ModelRecord | None, rolled_back_from: ModelRecord | None, withdrawn: set[str]) -> str:
-    """What to know of the intent model of a refresh: where it is the model rolled back from and withdrawn (not where a
-    rollback undid a rollback: that restores it), no other ELCRec model has served, and its intents stay (the day's
-    candidate, :meth:`ModelStore.intent_model`)."""
-    if (intents is None or rolled_back_from is None or intents.name != rolled_back_from.name
-            or rolled_back_from.identity not in withdrawn):
-        return ""
-    return (", the model rolled back from: no ELCRec model that still stands has served, and the intents are the "
-            "day's model's")
-
-
-def refresh_command(data_dir: Path) -> str | None:
-    """The command that recomputes the served tables (user_recommendations, user_intents, intent_profiles) of
-    the pipeline's data folder ``data_dir`` for its newest day with sequences, from the model that serves now, and
-    that day's report where it has a judged candidate (the report names the model that serves); None where no day
-    has sequences. It names the environment the pipeline's runs need: the data folder, the first
-    day of the partitions (``ELCREC_START_DATE`` as set here, else the folder's oldest day, so that the day is a
-    partition), ``DAGSTER_HOME`` where it is set (its pools keep the warehouse's writers one at a time, and the
-    UI shows the run), ``ELCREC_SOURCE``, ``ELCREC_INPUT_DIRS`` and ``ELCREC_RUN_CONFIG`` where they are set
-    (absolute, as the data folder), and gives it the run config file (``-c``, as the schedule's and the sensor's
-    runs have it: the team's settings, such as ``top_k``)."""
-    days = [folder.name for folder in sequence_day_folders(data_dir)]
-    if not days:
-        return None
-    beside = Path(sys.executable).parent / "dagster"  # the dagster of this environment
-    dagster = str(beside) if beside.exists() else "dagster"
-    env = {"DAGSTER_HOME": os.environ.get("DAGSTER_HOME"), "ELCREC_DATA_DIR": str(data_dir.resolve()),
-           "ELCREC_START_DATE": os.environ.get("ELCREC_START_DATE") or days[0],
-           **{name: os.pathsep.join(str(Path(part).resolve()) for part in value.split(os.pathsep) if part)
-              for name in ("ELCREC_SOURCE", "ELCREC_INPUT_DIRS", RUN_CONFIG) if (value := os.environ.get(name))}}
-    settings = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items() if value)
-    run_config = os.environ.get(RUN_CONFIG)
-    config = f" -c {shlex.quote(str(Path(run_config).resolve()))}" if run_config else ""
-    newest = _newest_day(data_dir)
-    store = ModelStore(data_dir)
-    judged = (candidate := store.candidate(newest)) is not None and store.decision(candidate) is not None
-    report = ",evaluation_report" if judged else ""  # a day without a judged candidate has no report to make again
-    return (f"{settings} {shlex.quote(dagster)} asset materialize -m elcrec_pipeline.definitions{config} "
-            f"--select user_recommendations,intent_profiles{report} --partition {newest}")
-
-
-def _data_folder(data_dir: str) -> str:
+def data_folder(data_dir: str) -> str:
     """``data_dir`` where it is a folder; FileNotFoundError otherwise (a mistyped path is not a folder without
     models)."""
     if not Path(data_dir).is_dir():

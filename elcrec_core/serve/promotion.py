@@ -179,14 +179,16 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
                          f"{scores[stays.role]:.4f})", why_not)
 
 
-def unfit_to_serve(record: ModelRecord, recommender: Recommender, data: SequenceTensors) -> str | None:
-    """Why the model of ``record`` (``recommender``: fitted as :class:`Contender` says) may not serve on ``data``
-    whatever else is there, or None: the gate's rules for a model judged against the floor alone (a validation user
-    with a NaN or infinite score, validation NDCG@20 not above most popular's, fitted on ``data`` as the
-    pipeline's challenger is). For ``elcrec rollback``, which restores a model without a gate: "nothing non-finite
-    or worse than most popular serves" holds for it too."""
+def judge_alone(record: ModelRecord, recommender: Recommender, data: SequenceTensors) -> GateDecision:
+    """The gate's rules for the model of ``record`` (``recommender``: fitted as :class:`Contender` says) judged
+    against the floor alone on ``data`` (most popular, fitted on it as the pipeline's challenger is): its
+    ``refusal`` says why the model may not serve whatever else is there (a validation user with a NaN or infinite
+    score, validation NDCG@20 not above most popular's), None where it may; its ``scores`` hold the validation
+    NDCG@20 of ``candidate`` (the model, where its scores are finite) and ``most_popular``. For ``elcrec
+    rollback``, which restores a model without a gate: "nothing non-finite or worse than most popular serves" holds
+    for it too."""
     floor = Contender(FLOOR, ModelRecord(record.day, FLOOR, "", kind=FLOOR), MostPopular().fit(data, "valid"))
-    return gate(Contender(CANDIDATE, record, recommender), None, [floor], data, math.inf).refusal
+    return gate(Contender(CANDIDATE, record, recommender), None, [floor], data, math.inf)
 
 
 def _name(c: Contender) -> str:

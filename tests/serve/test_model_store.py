@@ -28,7 +28,7 @@ from elcrec_core.serve.promotion import (
     Contender,
     GateDecision,
     gate,
-    unfit_to_serve,
+    judge_alone,
 )
 
 
@@ -327,22 +327,26 @@ def test_a_qualifying_champion_keeps_serving_before_a_better_challenger():
     assert (replaced.serves, replaced.serving) == ("transition", contenders[1].record)
 
 
-def test_unfit_to_serve_is_the_gates_floor_for_one_model_alone():
+def test_judge_alone_is_the_gates_floor_for_one_model_alone():
     """What may not serve whatever else is there: NaN or infinite validation scores, or validation NDCG@20 not above
-    most popular's (fitted on the same data); most popular itself is always fit."""
+    most popular's (fitted on the same data); most popular itself is always fit. The scores come with the verdict."""
     data, chains = _data(), _chains()
     weak = _Favourite([-float(i) for i in range(30)])
     floor = _score(MostPopular().fit(data, "valid"), data)
-    assert unfit_to_serve(_rec("a"), weak, data) == (f"validation NDCG@20 {_score(weak, data):.4f} does not beat "
-                                                     f"most popular's {floor:.4f}")
-    assert unfit_to_serve(_rec("a", kind="transition"), ItemTransition().fit(chains, "valid"), chains) is None
-    assert unfit_to_serve(_rec("a", kind="most_popular"), MostPopular().fit(data, "valid"), data) is None
+    judged = judge_alone(_rec("a"), weak, data)
+    assert judged.refusal == f"validation NDCG@20 {_score(weak, data):.4f} does not beat most popular's {floor:.4f}"
+    assert judged.scores == pytest.approx({CANDIDATE: _score(weak, data), "most_popular": floor})
+    transition = ItemTransition().fit(chains, "valid")
+    judged = judge_alone(_rec("a", kind="transition"), transition, chains)
+    assert judged.refusal is None and judged.scores[CANDIDATE] == pytest.approx(_score(transition, chains))
+    assert judged.scores[CANDIDATE] > judged.scores["most_popular"]
+    assert judge_alone(_rec("a", kind="most_popular"), MostPopular().fit(data, "valid"), data).refusal is None
     broken = _model(0)
     with torch.no_grad():
         broken.item_emb.weight[3] = float("nan")
     users = len(eligible_users(data, "valid"))
-    assert unfit_to_serve(_rec("a"), ELCRecRecommender(broken), data) == (
-        f"{users} validation users get a NaN or infinite score")
+    judged = judge_alone(_rec("a"), ELCRecRecommender(broken), data)
+    assert judged.refusal == f"{users} validation users get a NaN or infinite score" and CANDIDATE not in judged.scores
 
 
 def test_elcrec_rollback_refuses_a_model_that_the_gate_would_refuse_on_the_newest_sequences(tmp_path, capsys,
@@ -377,8 +381,19 @@ def test_elcrec_rollback_refuses_a_model_that_the_gate_would_refuse_on_the_newes
         "back all the same)\n")
     assert (store.serving(), store.previous()) == (popular, transition)
     assert main(["rollback", "--data-dir", str(tmp_path), "--force", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["serving"] == transition.name
+    forced = json.loads(capsys.readouterr().out)
+    assert forced["serving"] == transition.name and forced["validation"] is None  # --force judges nothing
     assert main(["rollback", "--data-dir", str(tmp_path)]) == 0  # most popular, the floor, may always serve
+    assert store.serving() == popular
+    # the restored model's score on the newest sequences, beside most popular's (here the same model)
+    assert capsys.readouterr().out.splitlines()[0] == (
+        f"serving {popular.name} again (previous: {transition.name}); validation NDCG@20 on the newest sequences "
+        f"(2026-05-02) {floor:.4f}, most popular {floor:.4f}")
+    assert main(["rollback", "--data-dir", str(tmp_path), "--force"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].endswith("; not judged (--force)")
+    assert main(["rollback", "--data-dir", str(tmp_path), "--json"]) == 0  # a model above the floor: its score
+    assert json.loads(capsys.readouterr().out)["validation"] == pytest.approx(
+        {"day": "2026-05-02", "NDCG@20": floor, "most_popular_NDCG@20": floor})
     assert store.serving() == popular
     trained = record(store, "2026-05-02", "no-checkpoint")  # its folder holds no best.pt
     store.promote(trained, "third")
@@ -391,11 +406,11 @@ def test_elcrec_rollback_refuses_a_model_that_the_gate_would_refuse_on_the_newes
 
     def promoted_meanwhile(record, recommender, data):  # a day's run promotes while the rollback judges
         store.promote(transition, "a run's gate")
-        return None
+        return GateDecision(True, CANDIDATE, record, "promoted", {}, {}, 0.0)
 
     store.promote(transition, "fifth")
     store.promote(popular, "sixth")
-    monkeypatch.setattr(promotion_module, "unfit_to_serve", promoted_meanwhile)
+    monkeypatch.setattr(promotion_module, "judge_alone", promoted_meanwhile)
     assert main(["rollback", "--data-dir", str(tmp_path)]) == 2
     assert capsys.readouterr().err == (f"elcrec: error: the previous model changed while {transition.name} was "
                                        "judged: nothing changed; roll back again\n")
@@ -417,7 +432,7 @@ def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys, monkeypatch
     store.promote(b, "second")
     assert main(["rollback", "--data-dir", str(tmp_path), "--reason", "b recommends stale items", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"serving": a.name, "previous": b.name, "tables_from": None,
-                                                   "intents_from": None, "refresh": None}
+                                                   "intents_from": None, "refresh": None, "validation": None}
     assert (store.serving(), store.previous()) == (a, b)
     assert store.serving_log()[-1]["reason"] == "b recommends stale items"
     for folder in ("2026-05-01", "2026-05-02", "notes"):  # "notes" is not a day
@@ -434,7 +449,7 @@ def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys, monkeypatch
                "--select user_recommendations,intent_profiles --partition 2026-05-02")
     # no gate judged the day's candidate (its run failed after training): evaluation_report would fail, left out
     assert json.loads(capsys.readouterr().out) == {"serving": b.name, "previous": a.name, "tables_from": None,
-                                                   "intents_from": b.name, "refresh": refresh}
+                                                   "intents_from": b.name, "refresh": refresh, "validation": None}
     store.record_decision(b, {"serving": b.to_dict(), "promote": True, "reason": "promoted"})
     refresh = refresh.replace("intent_profiles --partition", "intent_profiles,evaluation_report --partition")
     assert main(["rollback", "--data-dir", str(tmp_path), "--json"]) == 0  # the report names what serves now
@@ -468,7 +483,8 @@ def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys, monkeypatch
     assert main(["rollback", "--data-dir", str(tmp_path)]) == 0
     refresh = refresh.replace("ELCREC_START_DATE=2026-05-01", "ELCREC_START_DATE=2026-04-01")
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == f"serving {a.name} again (previous: {b.name})" and lines[-1].strip() == refresh
+    assert lines[0] == f"serving {a.name} again (previous: {b.name}); no sequences to judge it on" and \
+        lines[-1].strip() == refresh
     # it said "to serve a's now", as if they were not
     assert (f"user_recommendations, user_intents and intent_profiles hold what {a.name} (elcrec) served, and the "
             f"newest day's report names the model that served when it was made, until the next run; they are "
