@@ -44,7 +44,14 @@ from elcrec_core.data.ingestion import (
     stored_files_gone,
 )
 from elcrec_core.data.item_metadata import categories_from_text, read_item_metadata, separator_advice
-from elcrec_core.data.rejections import padded_ids_note, rejected_files_note, rows_per_file
+from elcrec_core.data.rejections import (
+    REFUSED_COUNTS,
+    REFUSED_ROWS,
+    keep_refused_load,
+    padded_ids_note,
+    rejected_files_note,
+    rows_per_file,
+)
 from elcrec_core.data.source_config import ItemMetadataConfig, day_files, resolve_files
 from elcrec_core.data.synthetic import generate
 from elcrec_core.data.validation import RowCheck, expect_interactions
@@ -148,13 +155,18 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     if not expectations.success:  # checked before anything is written: a bad delivery never replaces a good load
         notes = sentences(rejected_note(check, source.format, source.timestamp_format, settings),
                            threshold_note(expectations, check, config, settings))
+        kept = storage.refused_dir(context.partition_key, context.run.run_id)
+        keep_refused_load(kept, check, batch.files, failed_expectations(expectations))
         yield from refused(
             dg.AssetCheckResult(check_name="interaction_expectations", passed=False,
                                 metadata=expectation_results(expectations)),
             f"refused: the load of {', '.join(batch.files)} fails its expectations "
             f"({failed_expectations(expectations)}; the check interaction_expectations has them all); nothing was "
-            f"written, and the warehouse keeps what earlier loads of these files stored. {notes}",
-            {**_counts(check), "files": dg.MetadataValue.text(", ".join(batch.files))},
+            f"written to the warehouse, which keeps what earlier loads of these files stored, and {kept} keeps "
+            + (f"this load's {len(check.rejected)} rejected rows with their reasons ({REFUSED_ROWS}) and its counts "
+               if len(check.rejected) else "this load's counts ") + f"({REFUSED_COUNTS}). {notes}",
+            {**_counts(check), "files": dg.MetadataValue.text(", ".join(batch.files)),
+             "refused_rows": dg.MetadataValue.path(str(kept / REFUSED_ROWS))},
             context.run.run_id)
     with fails_at_once(f"ingestion of {context.partition_key}", MixedSources):
         file_day = date.fromisoformat(context.partition_key) if "{date}" in (config.path or "") else None

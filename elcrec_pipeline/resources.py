@@ -125,6 +125,11 @@ class Storage(dg.ConfigurableResource):
     def sequences_dir(self, partition: str) -> Path:
         return self.root / "sequences" / partition
 
+    def refused_dir(self, partition: str, run_id: str) -> Path:
+        """Where a load of ``partition`` that its expectations refused in run ``run_id`` keeps its rejected rows
+        and counts (:func:`elcrec_core.data.rejections.keep_refused_load`)."""
+        return self.root / "refused" / partition / run_id
+
     def prune_sequences(self, newest: str, keep_days: int, busy: Collection[str] = ()) -> list[str]:
         """Delete the sequence folders of days more than ``keep_days`` before ``newest`` whose model the gate has
         judged, except the days of the serving and the previous model and the days ``busy`` (those of runs in

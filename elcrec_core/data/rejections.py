@@ -1,16 +1,20 @@
 """How a load's rejected rows are told to a person: the counts by reason, and the first rejected rows with their
-file, row and field. The CLI prints them; the pipeline puts them in the message of a load it refuses. Also the
-accepted rows whose ids a person may not mean as given (white space around them)."""
+file, row and field. The CLI prints them; the pipeline puts them in the message of a load it refuses, and keeps
+that load's rows and counts in a folder of their own. Also the accepted rows whose ids a person may not mean as
+given (white space around them)."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import polars as pl
 
-from elcrec_core.data.validation import REASONS, RowCheck
+from elcrec_core.data.validation import REASONS, REJECTED_COLUMNS, RowCheck
+
+REFUSED_ROWS, REFUSED_COUNTS = "rejected.csv", "load.json"  # the files of a refused load's folder
 
 
 def shorten(text: str, limit: int = 120) -> str:
@@ -104,3 +108,19 @@ def padded_ids_note(accepted: pl.DataFrame, files: Sequence[str] | None, fmt: st
         out.append(f"{_row_name(file, row, files, fmt)}: {', '.join(ids)}")
     return (f"{len(rows)} accepted row(s) have an id with white space around it, kept as given (' i1' and 'i1' are "
             f"two items): {'; '.join(out)}{'; ...' if len(rows) > n else ''}")
+
+
+def keep_refused_load(folder: Path, check: RowCheck, files: Sequence[str], failed: str) -> None:
+    """Keep what a refused load read in ``folder`` (created), since the warehouse stores none of it:
+    :data:`REFUSED_ROWS`, every rejected row (:data:`~elcrec_core.data.validation.REJECTED_COLUMNS`: file, row,
+    reason, detail and the fields as read; a header alone where none), and :data:`REFUSED_COUNTS`, the load's files,
+    counts (rows in = accepted + rejected), rejected rows by reason and ``failed``, the expectations it failed.
+    Raises OSError where the folder cannot be written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = check.rejected.select(REJECTED_COLUMNS) if len(check.rejected) else \
+        pl.DataFrame(schema=dict.fromkeys(REJECTED_COLUMNS, pl.String))
+    rows.write_csv(folder / REFUSED_ROWS)
+    counts = {"files": list(files), "rows_in": check.rows_in, "accepted": len(check.accepted),
+              "rejected": len(check.rejected), "rejected_by_reason": dict(check.by_reason),
+              "failed_expectations": failed}
+    (folder / REFUSED_COUNTS).write_text(json.dumps(counts, indent=1) + "\n")

@@ -4,6 +4,7 @@ arrives."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -237,11 +238,30 @@ def test_a_refused_load_names_its_rejected_rows_and_the_setting_to_check(team, t
            "epoch_s)?" in message
     # every row rejected: neither threshold would load anything (the rows are not empty, and none was accepted)
     assert message.rstrip().endswith("(the timestamps were read as epoch_s)?")
+    # the warehouse stores nothing of it: every rejected row, with its reason, and the counts are kept beside it
+    kept = tmp_path / "data" / "refused" / "2026-01-31" / result.run_id
+    assert f"and {kept} keeps this load's 3 rejected rows with their reasons (rejected.csv) and its counts " \
+           "(load.json)." in message
+    rows = pl.read_csv(kept / "rejected.csv", infer_schema=False)
+    assert rows.columns == ["source_file", "source_row", "reason", "detail", "user_id", "item_id", "timestamp",
+                            "rating", "event_type"]
+    assert rows.select("source_row", "reason", "detail", "user_id").rows() == [
+        ("2", "bad_timestamp", "timestamp: 2026-01-31T09:00:00Z", "u1"),
+        ("3", "bad_timestamp", "timestamp: 2026-01-30T23:59:00Z", "u3"),
+        ("4", "bad_timestamp", "timestamp: 2026-01-31T10:00:00Z", "u3")]
+    counts = json.loads((kept / "load.json").read_text())
+    assert {key: counts[key] for key in ("rows_in", "accepted", "rejected", "rejected_by_reason")} == {
+        "rows_in": 3, "accepted": 0, "rejected": 3, "rejected_by_reason": {"bad_timestamp": 3}}
+    assert counts["files"] == [str(team / "logs" / "2026-01-31.csv")] and "row_count" in counts["failed_expectations"]
     # 1 row in 3 rejected: over max_rejected_share, which would load the accepted rows
     (team / "logs" / "2026-01-31.csv").write_text("user_id,item_id,timestamp\nu1,c,1769850000\nu3,a,later\n"
                                                    "u3,b,1769853600\n")
     result = ingest(tmp_path / "data", source, "2026-01-31", config)
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    kept = tmp_path / "data" / "refused" / "2026-01-31" / result.run_id  # each refused run its own folder
+    assert pl.read_csv(kept / "rejected.csv", infer_schema=False).select("source_row", "reason").rows() == [
+        ("3", "bad_timestamp")]
+    assert json.loads((kept / "load.json").read_text())["accepted"] == 2
     assert failure.event_specific_data.error.message.rstrip().endswith(
         "(the timestamps were read as epoch_s)? In the source settings (run config (timestamp_format) over "
         f"{team / 'source.yaml'}): max_rejected_share (0.05) sets the share of rejected rows a load may have: raise "
@@ -249,8 +269,10 @@ def test_a_refused_load_names_its_rejected_rows_and_the_setting_to_check(team, t
     (team / "logs" / "2026-01-31.csv").write_text("user_id,item_id,timestamp\n")  # nothing rejected: counts alone
     result = ingest(tmp_path / "data", source, "2026-01-31")
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    kept = tmp_path / "data" / "refused" / "2026-01-31" / result.run_id
     assert failure.event_specific_data.error.message.rstrip().endswith(
-        f"stored. 0 rows read, 0 accepted, 0 rejected. In the source settings ({team / 'source.yaml'}): min_rows (1) "
+        f"stored, and {kept} keeps this load's counts (load.json). 0 rows read, 0 accepted, 0 rejected. In the "
+        f"source settings ({team / 'source.yaml'}): min_rows (1) "
         "sets the rows a load needs: 0 lets an empty delivery through (a day without events).")
 
 
