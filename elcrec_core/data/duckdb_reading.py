@@ -27,6 +27,8 @@ from elcrec_core.data.files import (
 from elcrec_core.data.header_lines import refuse_glued_header, repeated_header_sql
 from elcrec_core.data.warehouse import quote_identifier
 
+INVALID_ENCODING = "INVALID ENCODING"  # DuckDB's error type of a line that is not UTF-8
+
 log = logging.getLogger(__name__)
 
 _BOM = b"\xef\xbb\xbf"
@@ -204,6 +206,11 @@ def read_delimited(
     if data is not None:
         _refuse_records_over_lines(path, lines, at, rejects["detail"], max_line_bytes)
         rejects = rejects.with_columns(source_row=pl.Series(lines.starts[at], dtype=pl.Int64))
+        if (undecoded := np.flatnonzero(rejects["detail"].str.starts_with(INVALID_ENCODING).to_numpy())).size:
+            details = rejects["detail"].to_list()  # DuckDB's text of such a line drops the byte after a bad one
+            for k, text in zip(undecoded, lines.record_texts(path, at[undecoded])):
+                details[k] = f"{INVALID_ENCODING}: {text}"
+            rejects = rejects.with_columns(detail=pl.Series(details, dtype=pl.String))
         rows = pl.Series("source_row", data[~np.isin(data, lines.starts[at])], dtype=pl.Int64)
     else:  # a quoted field over several lines and a quote inside a field: number the good rows in order
         log.warning("%s: could not match records to lines; numbering %d good rows in order", path, len(good))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -84,6 +85,21 @@ class LineScan:
     def spans(self) -> np.ndarray:
         """How many lines each record takes (more than one where a quoted field holds line ends)."""
         return np.diff(np.append(self.starts, self.line_count + 1))
+
+    def record_texts(self, path: Path, records: np.ndarray) -> list[str]:
+        """The text of the records ``records`` (indices into ``starts``) of ``path``, the file scanned: line ends
+        dropped (a record over several lines joined by ``\\n``), a byte that is not UTF-8 written as ``\\xNN``,
+        as a rejected row's detail shows a line that DuckDB could not decode (its own rendering also drops the
+        byte after each bad one). One pass over the file."""
+        first, spans = self.starts[records], self.spans()[records]
+        record_of = {int(line): n for n, (start, span) in enumerate(zip(first, spans))
+                     for line in range(int(start), int(start + span))}
+        parts: list[list[bytes]] = [[] for _ in range(len(records))]
+        with path.open("rb") as lines:
+            for number, line in enumerate(itertools.islice(lines, max(record_of, default=0)), start=1):
+                if number in record_of:
+                    parts[record_of[number]].append(line.rstrip(b"\r\n"))
+        return [b"\n".join(part).decode("utf-8", "backslashreplace") for part in parts]
 
     def absent_control_character(self) -> str | None:
         """An ASCII control character the file does not hold: a field delimiter that never splits a line."""

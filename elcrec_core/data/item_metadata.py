@@ -8,7 +8,13 @@ from pathlib import Path
 
 import polars as pl
 
-from elcrec_core.data.duckdb_reading import connection_for, empty_rejects, parquet_relation, read_delimited
+from elcrec_core.data.duckdb_reading import (
+    INVALID_ENCODING,
+    connection_for,
+    empty_rejects,
+    parquet_relation,
+    read_delimited,
+)
 from elcrec_core.data.event_normalisation import EXACT_INTEGERS
 from elcrec_core.data.files import SourceReadError, is_nested, refuse_non_id_columns
 from elcrec_core.data.header_lines import refuse_reordered_header
@@ -51,7 +57,7 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
             refuse_reordered_header(path, raw)
     if is_utf8(config.encoding):
         malformed = malformed.with_columns(
-            pl.when(pl.col("detail").str.starts_with("INVALID ENCODING"))
+            pl.when(pl.col("detail").str.starts_with(INVALID_ENCODING))
             .then(pl.col("detail") + " (not UTF-8 text: set its encoding, item_metadata_encoding, such as latin-1)")
             .otherwise(pl.col("detail")).alias("detail"))
     lists = []

@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from elcrec_core.data.duckdb_reading import connection_for, parquet_relation, read_delimited
+from elcrec_core.data.duckdb_reading import INVALID_ENCODING, connection_for, parquet_relation, read_delimited
 from elcrec_core.data.event_normalisation import (
     event_fields,
     finish_events,
@@ -67,7 +67,7 @@ def read_file(path: Path, config: SourceConfig, null_values: tuple[str, ...] = N
     if text != path:  # the rows name the file, not its copy
         frame = frame.with_columns(source_file=pl.lit(str(path)).cast(pl.Categorical))
     else:
-        frame = frame.with_columns(pl.when(pl.col("detail").str.starts_with("INVALID ENCODING"))
+        frame = frame.with_columns(pl.when(pl.col("detail").str.starts_with(INVALID_ENCODING))
                                    .then(pl.col("detail") + " (not UTF-8 text: give its encoding, such as latin-1: "
                                          "the source setting encoding, elcrec --encoding)")
                                    .otherwise(pl.col("detail")).alias("detail"))
