@@ -14,6 +14,10 @@ from pathlib import Path
 from elcrec_core.data.files import CHUNK_BYTES, SourceReadError
 
 _NON_ASCII = re.compile(rb"[\x80-\xff]")
+# a character of UTF-8 beyond ASCII: in latin-1 or cp1252 text, a capital letter or ß-ÿ followed by punctuation
+# such as © or ¹ (é is Ã©), which text in those codes all but never holds
+_UTF8_CHARACTER = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+_LATIN_CODES = {"iso8859-1", "iso8859-15", "cp1252"}  # where _UTF8_CHARACTER tells UTF-8 lines among the others
 
 
 def is_utf8(encoding: str) -> bool:
@@ -27,7 +31,9 @@ def as_utf8(path: Path, encoding: str) -> Iterator[Path]:
     so the same line numbers); an error names ``path``. Raises :class:`SourceReadError` for a byte that is not
     ``encoding`` text, and for a file that is UTF-8 text with characters beyond ASCII, which ``encoding`` would
     read as other characters (``café`` as ``cafÃ©`` in latin-1: one user as two, where the other days' files are
-    in ``encoding``): such a file is not in ``encoding``, however many of its bytes that can decode. Raises it too for a
+    in ``encoding``): such a file is not in ``encoding``, however many of its bytes that can decode; in latin-1,
+    iso8859-15 or cp1252, also for a file of which some lines are UTF-8 text beyond ASCII and others not (two exports
+    joined), naming the first such line. Raises it too for a
     text that holds a C1 control character (U+0080-U+009F), which no text holds: Windows' cp1252 text read as latin-1
     (its ’ as U+0092), naming the line and what cp1252 reads there."""
     if is_utf8(encoding):
@@ -38,6 +44,7 @@ def as_utf8(path: Path, encoding: str) -> Iterator[Path]:
     control_bytes = _c1_control_bytes(encoding)
     other_bytes = bytes(b for b in range(256) if b not in control_bytes)  # what translate deletes
     control: tuple[int, bytes] | None = None  # the line of the first byte read as a C1 control character, the byte
+    latin, tail, utf8_line = codecs.lookup(encoding).name in _LATIN_CODES, b"", None  # the first line of UTF-8 text
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / path.name
         with path.open("rb") as src, copy.open("w", encoding="utf-8", newline="") as out:
@@ -56,6 +63,10 @@ def as_utf8(path: Path, encoding: str) -> Iterator[Path]:
                 is_utf8_text = is_utf8_text and _decodes(utf8, chunk)
                 if first is None and not chunk.isascii():
                     first = lines + chunk.count(b"\n", 0, _NON_ASCII.search(chunk).start()) + 1
+                if latin and utf8_line is None and not chunk.isascii() and (
+                        found := _UTF8_CHARACTER.search(joined := tail + chunk)):  # tail: a character cut in two
+                    utf8_line = lines - tail.count(b"\n") + joined.count(b"\n", 0, found.start()) + 1
+                tail = chunk[-3:]
                 if not chunk:
                     break
                 offset, lines = offset + len(chunk), lines + chunk.count(b"\n")
@@ -64,6 +75,13 @@ def as_utf8(path: Path, encoding: str) -> Iterator[Path]:
             raise SourceReadError(path, f"it is UTF-8 text (line {first}: {text.decode('utf-8', 'replace')!r}), which "
                                         f"encoding {encoding} would read as {text.decode(encoding, 'replace')!r}: "
                                         "give it encoding utf-8 (the source setting encoding, elcrec --encoding)")
+        if utf8_line is not None and not is_utf8_text:
+            text = _line(path, utf8_line)
+            raise SourceReadError(path, f"line {utf8_line} is UTF-8 text ({text.decode('utf-8', 'replace')!r}), which "
+                                        f"encoding {encoding} would read as {text.decode(encoding, 'replace')!r}, "
+                                        "but the file is not UTF-8 as a whole: it mixes two encodings (two exports "
+                                        f"joined?); convert it to one (its UTF-8 lines to {encoding}, or the rest to "
+                                        "UTF-8 and give encoding utf-8) and load it again")
         if control is not None:
             raise SourceReadError(path, _control_message(path, encoding, *control))
         try:

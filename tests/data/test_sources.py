@@ -463,6 +463,30 @@ def test_a_utf8_file_read_with_another_encoding_is_refused_not_garbled(tmp_path:
         read_source(SourceConfig(format="csv", path=str(marked), encoding="latin-1"))
 
 
+@pytest.mark.parametrize("chunk", [1, 2, 7, 1 << 20])
+@pytest.mark.parametrize("encoding", ["latin-1", "iso8859-15", "cp1252"])
+def test_a_file_of_latin1_and_utf8_lines_is_refused_not_garbled(tmp_path: Path, monkeypatch, encoding: str,
+                                                                chunk: int) -> None:
+    """Two exports joined, one in latin-1 and one in UTF-8: the file is not UTF-8 as a whole, so latin-1 read every
+    line, and the UTF-8 line's user café was stored as cafÃ©, one person as two users, with no word. Refused,
+    naming the first UTF-8 line and what the encoding makes of it; latin-1 text whose accented letters stand
+    before ASCII or other letters (Zoë, Ñandú, ÀÉÎ) reads, wherever the chunks end."""
+    from elcrec_core.data import text_encoding
+
+    monkeypatch.setattr(text_encoding, "CHUNK_BYTES", chunk)
+    latin = f"user_id,item_id,timestamp\nZoë,Ñandú,{EPOCH0}\nu2,ÀÉÎ,{EPOCH0}\n".encode(encoding)
+    path = _write(tmp_path / "joined.csv", latin + f"u3,a,{EPOCH0}\ncafé,b,{EPOCH0}\n".encode("utf-8"))
+    with pytest.raises(SourceReadError, match=re.escape(
+            f"joined.csv: line 5 is UTF-8 text ('café,b,{EPOCH0}'), which encoding {encoding} would read as "
+            f"'cafÃ©,b,{EPOCH0}', but the file is not UTF-8 as a whole: it mixes two encodings (two exports joined?); "
+            f"convert it to one (its UTF-8 lines to {encoding}, or the rest to UTF-8 and give encoding utf-8) and load "
+            "it again")):
+        read_source(SourceConfig(format="csv", path=str(path), encoding=encoding))
+    alone = _write(tmp_path / "latin.csv", latin)
+    assert read_source(SourceConfig(format="csv", path=str(alone), encoding=encoding))["user_id"].to_list() == [
+        "Zoë", "u2"]
+
+
 @pytest.mark.parametrize("encoding", ["latin-1", "iso8859-15"])
 def test_windows_text_read_as_latin1_is_refused_not_stored_with_control_characters(tmp_path: Path,
                                                                                    encoding: str) -> None:
