@@ -2,8 +2,9 @@
 (:func:`elcrec_core.data.text_encoding.as_utf8`, which also tells a UTF-8 file that the encoding would garble, and
 a text with C1 control characters: Windows text read as latin-1),
 against the conversion alone as it was before 2026-12-04, in the same run, on a latin-1 CSV of about 100 MB
-whose ids hold accented letters, and on one of ASCII alone (the costlier case: every chunk is also decoded as
-UTF-8 and searched for a byte beyond ASCII).
+whose ids hold accented letters, one whose ids also hold latin-1's signs (° £ ½ © ®: bytes 0xA0-0xBF, which
+UTF-8 characters hold too, so every chunk is searched for one), and one of ASCII alone (every chunk is also decoded
+as UTF-8 and searched for a byte beyond ASCII).
 
     .venv/bin/python benchmarks/transcoding.py [--mb 100]
 
@@ -39,6 +40,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         print(f"{cpu_model()}; latin-1 CSVs of {args.mb} MB; best of 3")
         for kind, text in (("accented", "José Müller,café crème,1772366400\n"),
+                           ("symbols", "José Müller,crème à 20°C £5 ½ © ®,1772366400\n"),
                            ("ASCII", "Jose Muller,cafe creme,1772366400\n")):
             path = Path(folder) / "events.csv"
             line = text.encode("latin-1")
