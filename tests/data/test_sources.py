@@ -478,8 +478,8 @@ def test_a_file_of_latin1_and_utf8_lines_is_refused_not_garbled(tmp_path: Path, 
     path = _write(tmp_path / "joined.csv", latin + f"u3,a,{EPOCH0}\ncafé,b,{EPOCH0}\n".encode("utf-8"))
     with pytest.raises(SourceReadError, match=re.escape(
             f"joined.csv: line 5 is UTF-8 text ('café,b,{EPOCH0}'), which encoding {encoding} would read as "
-            f"'cafÃ©,b,{EPOCH0}', but the file is not UTF-8 as a whole: it mixes two encodings (two exports joined?); "
-            f"convert it to one (its UTF-8 lines to {encoding}, or the rest to UTF-8 and give encoding utf-8) and load "
+            f"'cafÃ©,b,{EPOCH0}', but the file is not UTF-8 as a whole: it mixes two encodings (two exports "
+            f"joined?); convert it to one (its UTF-8 lines to {encoding}, or the rest to UTF-8 and give encoding utf-8) and load "
             "it again")):
         read_source(SourceConfig(format="csv", path=str(path), encoding=encoding))
     alone = _write(tmp_path / "latin.csv", latin)
