@@ -35,7 +35,7 @@ from elcrec_core.config.settings import ModelConfig, load_preset, merge_override
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.ranking import evaluate_ranks
 from elcrec_core.evaluate.statistics import bootstrap_mean
-from elcrec_core.report.comparisons import per_user
+from elcrec_core.evaluate.ranking import per_user
 from elcrec_core.train.checkpoint import load_model
 
 SHARED = Path("/work/shared/data")

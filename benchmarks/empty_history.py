@@ -22,7 +22,7 @@ import torch
 
 from elcrec_core.data.sequences import read_sequence_file, read_sequence_parquet
 from elcrec_core.evaluate.statistics import bootstrap_mean
-from elcrec_core.report.comparisons import per_user
+from elcrec_core.evaluate.ranking import per_user
 from elcrec_core.train.checkpoint import load_model
 
 

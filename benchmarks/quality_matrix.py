@@ -72,7 +72,8 @@ from elcrec_core.evaluate.item_knn import tune_item_knn
 from elcrec_core.evaluate.ranking import metrics_from_ranks
 from elcrec_core.evaluate.scoring import ELCRecRecommender, evaluate_recommender, recommender_metrics
 from elcrec_core.evaluate.statistics import bootstrap_mean
-from elcrec_core.report.comparisons import paired_differences, per_user
+from elcrec_core.evaluate.ranking import per_user
+from elcrec_core.report.comparisons import paired_differences
 from elcrec_core.train.auto_preset import AUTO, auto_experiment
 from elcrec_core.train.checkpoint import BEST, LAST, CheckpointError, load_checkpoint, load_model
 from elcrec_core.train.device import cpu_model, select_device

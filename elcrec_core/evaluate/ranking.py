@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -61,6 +62,14 @@ def metrics_from_ranks(ranks: torch.Tensor, ks: tuple[int, ...] = KS) -> dict[st
         out[f"HR@{k}"] = hit.double().mean().item()
         out[f"NDCG@{k}"] = torch.where(hit, 1.0 / torch.log2(ranks + 2.0), 0.0).mean().item()
     return out
+
+
+def per_user(ranks: torch.Tensor, k: int) -> dict[str, np.ndarray]:
+    """Per-user HR@k and NDCG@k (0 or 1/log2(rank + 2)) from 0-based ranks: arrays [U] of the users' values, whose
+    means :func:`metrics_from_ranks` gives."""
+    r = ranks.double().cpu().numpy()
+    hit = r < k
+    return {f"HR@{k}": hit.astype(float), f"NDCG@{k}": np.where(hit, 1.0 / np.log2(r + 2.0), 0.0)}
 
 
 def rank_scores(

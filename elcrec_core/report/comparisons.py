@@ -8,21 +8,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
+from elcrec_core.evaluate.ranking import per_user
 from elcrec_core.evaluate.statistics import (
     FEWEST_USERS_FOR_AN_INTERVAL,
     Interval,
     bootstrap_mean,
 )
-
-
-def per_user(ranks: torch.Tensor, k: int) -> dict[str, np.ndarray]:
-    """Per-user HR@k and NDCG@k (0 or 1/log2(rank + 2)) from 0-based ranks."""
-    r = ranks.double().numpy()
-    hit = r < k
-    return {f"HR@{k}": hit.astype(float), f"NDCG@{k}": np.where(hit, 1.0 / np.log2(r + 2.0), 0.0)}
 
 
 def headline(ranks: Mapping[str, torch.Tensor], k: int = 20, n_boot: int = 1000) -> list[dict]:

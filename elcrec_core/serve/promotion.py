@@ -23,9 +23,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.baselines import MostPopular
-from elcrec_core.evaluate.ranking import SELECTION_METRIC, metrics_from_ranks
+from elcrec_core.evaluate.ranking import SELECTION_METRIC, metrics_from_ranks, per_user
 from elcrec_core.evaluate.scoring import Recommender, ranks_and_non_finite
 from elcrec_core.serve.model_store import ModelRecord
 
@@ -161,7 +163,8 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
             return why
         if scores[c.role] < scores[best.role] - tolerance:
             return (f"validation {SELECTION_METRIC} {scores[c.role]:.4f} is below the best, {_name(best)}'s "
-                    f"{scores[best.role]:.4f}, by more than the tolerance {tolerance:g}")
+                    f"{scores[best.role]:.4f}, by more than the tolerance {tolerance:g}"
+                    f"{_noise(scored[c.role][0], scored[best.role][0])}")
         return None
 
     why_not = fails(candidate)
@@ -189,6 +192,19 @@ def judge_alone(record: ModelRecord, recommender: Recommender, data: SequenceTen
     for it too."""
     floor = Contender(FLOOR, ModelRecord(record.day, FLOOR, "", kind=FLOOR), MostPopular().fit(data, "valid"))
     return gate(Contender(CANDIDATE, record, recommender), None, [floor], data, math.inf)
+
+
+def _noise(ranks: torch.Tensor, best_ranks: torch.Tensor) -> str:
+    """How the gap between two contenders' validation scores (their 0-based ranks of the same users) compares with
+    its noise: the paired standard error of the per-user difference in NDCG@20, and, where the gap is within two
+    of them, that it is within the noise (which of two near-equal models serves is then chance)."""
+    metric, k = SELECTION_METRIC, int(SELECTION_METRIC.split("@")[1])
+    diff = per_user(best_ranks, k)[metric] - per_user(ranks, k)[metric]
+    if len(diff) < 2:
+        return ""
+    error = float(diff.std(ddof=1) / math.sqrt(len(diff)))
+    within = ": within the noise" if diff.mean() <= 2 * error else ""
+    return f" (by {diff.mean():.4f}; paired standard error over {len(diff)} users {error:.4f}{within})"
 
 
 def _name(c: Contender) -> str:

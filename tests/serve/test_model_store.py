@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import shutil
 import time
@@ -261,6 +262,38 @@ def test_the_tolerance_boundary_against_the_best_challenger():
     assert outside.promote is False and outside.serves == "transition"
     assert outside.reason.startswith(f"refused: validation NDCG@20 {_score(candidate, data):.4f} is below the best, "
                                      f"item transition's {_score(best, data):.4f}, by more than the tolerance")
+
+
+def _paired_noise(rec, best, data: SequenceTensors) -> tuple[float, float, int]:
+    """The gap best minus rec in validation NDCG@20, its paired standard error and the users, computed here."""
+    def ndcg(model) -> list[float]:
+        return [1 / math.log2(r + 2) if r < 20 else 0.0 for r in evaluate_recommender(model, data, "valid").tolist()]
+
+    diff = [b - a for a, b in zip(ndcg(rec), ndcg(best))]
+    mean = sum(diff) / len(diff)
+    error = math.sqrt(sum((d - mean) ** 2 for d in diff) / (len(diff) - 1) / len(diff))
+    return mean, error, len(diff)
+
+
+def test_a_refusal_by_the_tolerance_says_whether_the_gap_is_within_the_noise():
+    """Refused for being below the best by more than the tolerance: the reason gives the gap, its paired standard
+    error over the validation users, and, where the gap is within two of them, that it is within the noise (which
+    of near-equal models serves is then chance); a clear gap says no such thing."""
+    chains = _chains()
+    popular, transition = MostPopular().fit(chains, "valid"), ItemTransition().fit(chains, "valid")
+    clear = gate(_contender(CANDIDATE, popular), None, [_contender("transition", transition)], chains, tolerance=0.0)
+    gap, error, users = _paired_noise(popular, transition, chains)
+    assert gap > 2 * error > 0 and clear.reason == (
+        f"refused: validation NDCG@20 {_score(popular, chains):.4f} is below the best, item transition's "
+        f"{_score(transition, chains):.4f}, by more than the tolerance 0 (by {gap:.4f}; paired standard error over "
+        f"{users} users {error:.4f}); item transition serves (validation NDCG@20 {_score(transition, chains):.4f})")
+    data = _data()  # random items: two weak models, near-equal
+    weak, other = ELCRecRecommender(_model(1)), ELCRecRecommender(_model(2))
+    near = gate(_contender(CANDIDATE, weak), None, [_contender("sasrec", other)], data, tolerance=0.0)
+    gap, error, users = _paired_noise(weak, other, data)
+    assert 0 < gap <= 2 * error, (gap, error)  # the models' seeds are chosen for this
+    assert near.reason.startswith(f"refused: validation NDCG@20 {_score(weak, data):.4f} is below the best") and (
+        f"(by {gap:.4f}; paired standard error over {users} users {error:.4f}: within the noise)" in near.reason)
 
 
 def _chains(every: int = 1) -> SequenceTensors:
@@ -796,9 +829,11 @@ def test_a_reason_names_a_challenger_without_a_display_name_by_its_role():
     popular, transition = MostPopular().fit(data, "valid"), ItemTransition().fit(data, "valid")
     decision = gate(_contender(CANDIDATE, popular), None, [_contender("slim", transition)], data, tolerance=0.0)
     assert decision.serves == "slim"
+    gap, error, users = _paired_noise(popular, transition, data)
     assert decision.reason == (f"refused: validation NDCG@20 {_score(popular, data):.4f} is below the best, "
-                               f"slim's {_score(transition, data):.4f}, by more than the tolerance 0; slim "
-                               f"serves (validation NDCG@20 {_score(transition, data):.4f})")
+                               f"slim's {_score(transition, data):.4f}, by more than the tolerance 0 (by {gap:.4f}; "
+                               f"paired standard error over {users} users {error:.4f}); slim serves (validation "
+                               f"NDCG@20 {_score(transition, data):.4f})")
 
 
 def test_store_files_are_indented_sorted_json_written_into_new_folders(tmp_path):
