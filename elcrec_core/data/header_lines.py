@@ -2,7 +2,7 @@
 day2.csv``): the SQL with which :func:`elcrec_core.data.duckdb_reading.read_delimited` marks such a record
 ``repeated_header`` (a rejected row that names the header, not an event of user ``user_id``), and the refusal of a
 file that holds the header in another column order (files of other column orders joined: the rows after it would
-be read into the wrong columns)."""
+be read into the wrong columns). Also a header read as data, in a file that the settings say has none."""
 
 from __future__ import annotations
 
@@ -103,3 +103,31 @@ def refuse_glued_header(path: Path, rejects: pl.DataFrame, columns: Sequence[str
                                         "whose columns are in another order, and the rows after it would be read "
                                         "into the wrong columns; split the file there and load each part as its own "
                                         "file")
+
+
+_WHOLE_NUMBER = r"^\s*-?\d+\s*$"
+FEWEST_ROWS_AFTER_A_HEADER = 2  # the other rows whose ids must all be numbers before a first line is taken for one
+
+
+def header_read_as_data(frame: pl.DataFrame) -> pl.DataFrame:
+    """Mark ``repeated_header`` the first row of ``frame`` (a file read without a header: normalised events, with
+    ``error`` and ``detail``) where it looks like a header: its user and its item are not whole numbers, while those
+    of every other row read (at least :data:`FEWEST_ROWS_AFTER_A_HEADER`) are. Such a line, the header of a file
+    that the source settings say has none (header: false, as MovieLens' ``u.data``), was stored as an event of user
+    ``customer`` and item ``product`` where no time or rating column rejected it; ids that are names anywhere else
+    in the file leave it as it is (it may be data)."""
+    read = frame.filter(pl.col("user_id").is_not_null() & pl.col("item_id").is_not_null())
+    if len(read) <= FEWEST_ROWS_AFTER_A_HEADER:
+        return frame
+    first = int(read["source_row"].min())
+    numbers = pl.col("user_id").str.contains(_WHOLE_NUMBER) & pl.col("item_id").str.contains(_WHOLE_NUMBER)
+    head, rest = read.filter(pl.col("source_row") == first), read.filter(pl.col("source_row") != first)
+    if len(head) != 1 or head.select(numbers.any()).item() or not rest.select(numbers.all()).item():
+        return frame
+    user, item = head["user_id"][0], head["item_id"][0]
+    said = (f"the first line looks like a header (user {user!r}, item {item!r}: not numbers, as every other row's "
+            "ids are), and the source settings say the file has none (header: false; header: true reads it as one)")
+    at = pl.col("source_row") == first
+    return frame.with_columns(error=pl.when(at).then(pl.lit("repeated_header", frame.schema["error"]))
+                              .otherwise("error"),
+                              detail=pl.when(at).then(pl.lit(said)).otherwise("detail"))

@@ -32,7 +32,7 @@ from elcrec_core.data.event_normalisation import (
     with_rejects,
 )
 from elcrec_core.data.files import SourceReadError, refuse_non_id_columns
-from elcrec_core.data.header_lines import refuse_reordered_header
+from elcrec_core.data.header_lines import header_read_as_data, refuse_reordered_header
 from elcrec_core.data.source_config import SourceConfig, resolve_files
 from elcrec_core.data.synthetic import SyntheticConfig, generate
 from elcrec_core.data.text_encoding import as_utf8
@@ -86,7 +86,8 @@ def _read_delimited_events(con: duckdb.DuckDBPyConnection, path: Path, config: S
         max_line_bytes=config.max_line_bytes, typed=("t", "r"),
     )
     refuse_reordered_header(path, good)
-    return finish_events(with_rejects(good, rejects), path)
+    frame = finish_events(with_rejects(good, rejects), path)
+    return frame if config.header else header_read_as_data(frame)
 
 
 # --- JSON Lines ------------------------------------------------------------------------------------------

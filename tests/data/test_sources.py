@@ -812,6 +812,39 @@ def test_names_mean_the_file_has_no_header(tmp_path: Path) -> None:
     assert _events(read_source(config)) == [("u1", "i1", T0, 1), ("u2", "i2", T0, 2)]
 
 
+@pytest.mark.parametrize("fmt", ["csv", "tsv"])
+def test_a_header_in_a_file_said_to_have_none_is_a_rejected_row_not_an_event(tmp_path: Path, fmt: str) -> None:
+    """MovieLens' settings (header: false, names) copied for a team's export that has a header: without a time or
+    rating column to reject it, the header line was stored as an event of user 'customer' and item 'product'. A
+    first line whose ids are not numbers, where every other row's are, is rejected as repeated_header, kept with the
+    reason; the counts reconcile. With a time column too (it was bad_timestamp); ids that are names elsewhere, and
+    a file with header: true, are read as before."""
+    sep = "," if fmt == "csv" else "\t"
+    path = _write(tmp_path / f"e.{fmt}", sep.join(["customer", "product"]) + "\n" + "".join(
+        f"{u}{sep}{i}\n" for u, i in ((1, 10), (1, 11), (2, 10), (-3, 12))))
+    config = SourceConfig(format=fmt, path=str(path), names=("user_id", "item_id"), columns=ColumnMap(timestamp=None))
+    check = check_rows(read_source(config))
+    assert (check.rows_in, len(check.accepted), len(check.rejected)) == (5, 4, 1)
+    assert check.rejected.select("source_row", "reason", "detail", "user_id", "item_id").rows() == [(
+        1, "repeated_header", "the first line looks like a header (user 'customer', item 'product': not numbers, "
+        "as every other row's ids are), and the source settings say the file has none (header: false; header: true "
+        "reads it as one)", "customer", "product")]
+    assert check.accepted["user_id"].to_list() == ["1", "1", "2", "-3"]
+    timed = _write(tmp_path / "t.csv", f"user,item,ts\n1,10,{EPOCH0}\n2,11,{EPOCH0}\n3,12,{EPOCH0}\n")
+    check = check_rows(read_source(SourceConfig(format="csv", path=str(timed), names=("user_id", "item_id",
+                                                                                      "timestamp"))))
+    assert check.by_reason == {"repeated_header": 1} and len(check.accepted) == 3
+    names = _write(tmp_path / "n.csv", "alice,apple\nbob,pear\ncarol,plum\n")  # names everywhere: data
+    assert len(check_rows(read_source(SourceConfig(format="csv", path=str(names), names=("user_id", "item_id"),
+                                                   columns=ColumnMap(timestamp=None)))).accepted) == 3
+    mixed = _write(tmp_path / "m.csv", "u9,10\n1,11\nu7,12\n2,13\n")  # another row's user is a name too: data
+    assert len(check_rows(read_source(SourceConfig(format="csv", path=str(mixed), names=("user_id", "item_id"),
+                                                   columns=ColumnMap(timestamp=None)))).accepted) == 4
+    headed = SourceConfig(format=fmt, path=str(path), header=True, names=("user_id", "item_id"),
+                          columns=ColumnMap(timestamp=None))
+    assert check_rows(read_source(headed)).accepted["user_id"].to_list() == ["1", "1", "2", "-3"]
+
+
 def test_names_with_header_true_replace_the_header_names(tmp_path: Path) -> None:
     """An explicit ``header`` true with ``names``: the header line is skipped and the names replace its names; a
     count that differs from the header's is refused (every record would be rejected)."""
