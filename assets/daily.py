@@ -4,9 +4,10 @@ policy, the warehouse pool, and ``daily_asset``, the decorator that applies them
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -123,6 +124,25 @@ BACKFILL_TAG = "dagster/backfill"  # the tag of a backfill's runs: the backfill'
 WILL_RETRY_TAG = "dagster/will_retry"  # "true" on a failed run that Dagster's run retries start again
 UNFINISHED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
               dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+
+
+WAREHOUSE_KEY = "warehouse"  # the metadata of a load, a sequence build and a model: the warehouse of its data folder
+RECORDS_LOOKED_AT = 20  # a day's latest materializations of an asset that are read back, of every data folder
+
+
+def warehouse_entry(path: Path) -> dict[str, dg.MetadataValue]:
+    """The metadata entry that tells which data folder (its warehouse at ``path``) a materialization was made for."""
+    return {WAREHOUSE_KEY: dg.MetadataValue.path(str(path))}
+
+
+def of_this_folder(records: Iterable[dg.EventLogRecord], warehouse: Path) -> list[dg.EventLogRecord]:
+    """The materializations of ``records`` made for the data folder whose warehouse is ``warehouse``, and those that
+    do not say (made before this was recorded; a test's stand-in): one Dagster instance (``DAGSTER_HOME``) may run
+    the pipeline on several data folders (the demo data, ml-100k, a team's), whose days would otherwise be taken for
+    one another's (a load in a new folder warned that later days, built in another, lacked it)."""
+    return [record for record in records
+            if (entry := record.asset_materialization.metadata.get(WAREHOUSE_KEY)) is None
+            or entry.value == str(warehouse)]
 
 
 def day_before(partition: str) -> str:

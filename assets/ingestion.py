@@ -8,14 +8,17 @@ import dagster as dg
 import polars as pl
 
 from assets.daily import (
+    RECORDS_LOOKED_AT,
     RETRY,
     START_DATE_ENV,
     WAREHOUSE_POOL,
     daily_asset,
     days_in_progress,
     fails_at_once,
+    of_this_folder,
     refused,
     require_a_partition,
+    warehouse_entry,
 )
 from assets.load_advice import (
     byte_copies_note,
@@ -52,6 +55,7 @@ from elcrec_core.data.rejections import (
     rejected_files_note,
     rows_per_file,
 )
+from elcrec_core.data.sequences import sequence_day_folders
 from elcrec_core.data.source_config import ItemMetadataConfig, day_files, resolve_files
 from elcrec_core.data.synthetic import generate
 from elcrec_core.data.validation import RowCheck, expect_interactions
@@ -220,7 +224,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         **({"files_version": dg.MetadataValue.text(version), "files_shape": dg.MetadataValue.text(content[0]),
             "files_content": dg.MetadataValue.text(content[1])} if version and content else {}),
         "tables": _tables(storage),
-        "warehouse": dg.MetadataValue.path(str(storage.warehouse)),
+        **warehouse_entry(storage.warehouse),  # the sensor and _content_changed read this folder's loads alone
         **warehouse_table(storage.warehouse, "raw_interactions", RAW_COLUMNS, partition_rows=report.accepted),
     }
     if metadata_counts:
@@ -235,9 +239,10 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     if unloaded:
         context.log.warning(unloaded)
     metadata["earlier_days_not_loaded"] = dg.MetadataValue.int(len(late))
-    changed = content is not None and file_day is not None and _content_changed(context, content[1])
+    changed = content is not None and file_day is not None and _content_changed(context, content[1],
+                                                                                  storage.warehouse)
     metadata["content_changed"] = dg.MetadataValue.bool(changed)  # the sensor runs the newest later day again
-    warned = [_later_days_trained_after(context, changed),
+    warned = [_later_days_trained_after(context, changed, storage),
               _events_on_their_day(config.path, report, context.partition_key),
               _metadata_matches(warehouse.item_metadata_coverage(storage.warehouse)),
               _categories_split(items, item_metadata)]
@@ -259,19 +264,23 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     )
 
 
-def _content_changed(context: dg.AssetExecutionContext, content: str) -> bool:
-    """Whether the day's files hold other bytes (``files_content``) than its last load read, or it has none."""
-    last = context.instance.fetch_materializations(dg.AssetRecordsFilter(
-        asset_key=context.asset_key, asset_partitions=[context.partition_key]), limit=1).records
+def _content_changed(context: dg.AssetExecutionContext, content: str, warehouse_path: Path) -> bool:
+    """Whether the day's files hold other bytes (``files_content``) than this data folder's (its warehouse at
+    ``warehouse_path``) last load of the day read, or it has none."""
+    loads = context.instance.fetch_materializations(dg.AssetRecordsFilter(
+        asset_key=context.asset_key, asset_partitions=[context.partition_key]), limit=RECORDS_LOOKED_AT).records
+    last = of_this_folder(loads, warehouse_path)
     before = last[0].asset_materialization.metadata.get("files_content") if last else None
     return before is None or before.value != content
 
 
-def _later_days_trained_after(context: dg.AssetExecutionContext, changed: bool) -> dg.AssetCheckResult:
+def _later_days_trained_after(context: dg.AssetExecutionContext, changed: bool,
+                              storage: Storage) -> dg.AssetCheckResult:
     """The check ``later_days_trained_after``: fails (a warning) where this load ``changed`` the day's events and
-    later days have sequences built before it (their models trained, or training, without the change)."""
+    later days have sequences built before it in this data folder (their models trained, or training, without the
+    change)."""
     day = context.partition_key
-    built = context.instance.get_materialized_partitions(dg.AssetKey("interaction_sequences")) if changed else set()
+    built = [folder.name for folder in sequence_day_folders(storage.root)] if changed else []
     later = sorted(d for d in built if d > day)  # their models trained, or train, without the change
     shown = ", ".join(later[-5:]) + (f" ({len(later)} in all)" if len(later) > 5 else "")
     return dg.AssetCheckResult(

@@ -15,6 +15,7 @@ from assets.daily import (
     require_a_partition,
     retried_despite_waits,
     wait_for_the_day_before,
+    warehouse_entry,
 )
 from assets.ingestion import raw_interactions
 from assets.metadata import expectation_results, failed_expectations, metric, table, warehouse_table
@@ -109,6 +110,7 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
     yield dg.MaterializeResult(
         data_version=dg.DataVersion(digest(config.model_dump(), [paths["sequences"], paths["item_index"]])),
         metadata={
+            **warehouse_entry(storage.warehouse),  # the sensor reads this data folder's builds alone
             "users": summary.users,
             "items": summary.items,
             "interactions": summary.interactions,

@@ -15,6 +15,7 @@ from assets.daily import (
     fails_at_once,
     retried_despite_waits,
     wait_for_the_day_before,
+    warehouse_entry,
 )
 from assets.metadata import figure, metric, table
 from assets.sequences import interaction_sequences
@@ -123,6 +124,7 @@ def _train(context: dg.AssetExecutionContext, config: TrainingSettings, storage:
     curve = [{k: row[k] for k in ("epoch", "loss", "rec", "valid_HR@20", "valid_NDCG@20", "seconds") if k in row}
              for row in result.history]
     return dg.MaterializeResult(data_version=dg.DataVersion(work.name), metadata={  # settings and sequences
+        **warehouse_entry(storage.warehouse),  # the sensor reads this data folder's models alone
         "model": record.name,
         "valid_HR@20": metric(result.valid["HR@20"]),
         "valid_NDCG@20": metric(result.valid["NDCG@20"]),

@@ -10,7 +10,7 @@ import dagster as dg
 from assets.daily import START_DATE_ENV, configured_partitions
 from elcrec_core.data.source_config import day_files
 from elcrec_pipeline.jobs import RETRAIN_CRON_ENV, RETRAIN_JOB, RUN_CONFIG_ENV, checked_run_config, retrain_time
-from elcrec_pipeline.resources import SourceFile
+from elcrec_pipeline.resources import SourceFile, Storage
 from elcrec_pipeline.sensors import retrained_since
 
 
@@ -29,12 +29,13 @@ def retrain_schedule() -> dg.ScheduleDefinition:
                  execution_timezone="UTC", description="daily_retrain_job for the day that has just ended (UTC), "
                  f"with the run config of {RUN_CONFIG_ENV} where set; skips a day whose {{date}} files a run has "
                  "already trained on as they are (the sensor's), or one queued or running for the day.")
-    def daily_retrain_schedule(context: dg.ScheduleEvaluationContext,
-                               source_file: SourceFile) -> dg.RunRequest | dg.SkipReason:
+    def daily_retrain_schedule(context: dg.ScheduleEvaluationContext, source_file: SourceFile,
+                               storage: Storage) -> dg.RunRequest | dg.SkipReason:
         day = (context.scheduled_execution_time.astimezone(timezone.utc) - timedelta(days=1)).date().isoformat()
         if not configured_partitions().has_partition_key(day):
             return dg.SkipReason(f"{day} is before the partitions' start ({START_DATE_ENV})")
-        if (files := _day_files(source_file, day)) and retrained_since(context.instance, day, files):
+        files = _day_files(source_file, day)
+        if files and retrained_since(context.instance, day, files, storage.warehouse):
             return dg.SkipReason(f"{day}: a run that retrains has trained on its files as they are, or is queued or "
                                  f"running for the day (the sensor's, a backfill's): {', '.join(map(str, files))}")
         return dg.RunRequest(run_key=day, partition_key=day,

@@ -7,18 +7,17 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.daily import configured_partitions
+from assets.daily import RECORDS_LOOKED_AT, configured_partitions, of_this_folder
 from assets.training import elcrec_model
 from elcrec_core.data.source_config import day_files
 from elcrec_pipeline.jobs import RETRAIN_JOB, RUN_CONFIG_ENV, checked_run_config
-from elcrec_pipeline.resources import SourceFile, files_content, files_shape, files_version
+from elcrec_pipeline.resources import SourceFile, Storage, files_content, files_shape, files_version
 
 LOOKBACK_DAYS = 7  # the days a tick looks at: older days are a backfill's work
 # a day's files must have been left unchanged this long before its run starts: a file still being written (or
 # copied in over several ticks) would otherwise start a run, and another each time it grew
 SETTLE_SECONDS = 60
 RUN_KEY_TAG = "dagster/run_key"  # the tag of a sensor's run: its run key
-LOADS_LOOKED_AT = 20  # a day's latest loads (and models) that retrained_since reads
 # a run queued or going: it has not loaded the day's files yet, or it trains (or is being canceled)
 GOING = (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
          dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING)
@@ -39,14 +38,16 @@ GOING = (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.Dagster
                 "the model that serves lacked it). With the run config of "
                 f"{RUN_CONFIG_ENV} where set. Off until turned on in the UI.",
 )
-def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceFile) -> dg.SensorResult:
+def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceFile,
+                       storage: Storage) -> dg.SensorResult:
     settings = source_file.settings()
     pattern = settings.get("path")
     if not pattern or "{date}" not in pattern:
         return dg.SensorResult(skip_reason=f"the source settings ({source_file.location() or 'none'}) name no "
                                            "path with '{date}'")
     days = configured_partitions().get_partition_keys()[-LOOKBACK_DAYS:]
-    newest = next((day for day in reversed(days) if _last_model(context.instance, day) is not None), None)
+    warehouse = storage.warehouse  # the loads, builds and models of this data folder (an instance may have several)
+    newest = next((day for day in reversed(days) if _last_model(context.instance, day, warehouse) is not None), None)
     files_of = {day: day_files(pattern, day) for day in days}
     requests, settling, failed = [], [], []
     for day, files in files_of.items():
@@ -56,8 +57,8 @@ def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceF
         if not files:
             continue
         why = {}  # why a retrained day runs again: an earlier day's files changed after its model
-        if retrained_since(context.instance, day, files):
-            change = earlier_change_since(context.instance, day) if day == newest else None
+        if retrained_since(context.instance, day, files, warehouse):
+            change = earlier_change_since(context.instance, day, warehouse) if day == newest else None
             # a later day with files (no model: ``day`` is the newest with one) trains on the change in its own run,
             # requested or to come once its files settle (or run again by hand, where its run failed); a backfill of
             # earlier days: wait for its last load
@@ -83,7 +84,7 @@ def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceF
                                        f"since it last changed: {pattern}{failed_note}")
 
 
-def retrained_since(instance: dg.DagsterInstance, day: str, files: list[Path]) -> bool:
+def retrained_since(instance: dg.DagsterInstance, day: str, files: list[Path], warehouse: Path) -> bool:
     """Whether ``day`` needs no run for ``files`` as they are now: a run that retrains it (:func:`retrains`) is
     queued or going (the schedule's, a re-execution: it reads the files when it loads them), or one loaded them as
     they are (its ``raw_interactions``' ``files_version``, taken before it read them, or else the same paths,
@@ -94,7 +95,8 @@ def retrained_since(instance: dg.DagsterInstance, day: str, files: list[Path]) -
     later ``raw_interactions`` of the same files, or ``ingestion_job``), nor is a run whose training failed: the
     sensor requests the day, and its run key (day and files) starts one run of them, not one a tick. A day whose
     files changed, arrived or went since is not done (a file moved into place with an old modification time too:
-    its path or size differ). Looks at the day's last :data:`LOADS_LOOKED_AT` loads and models."""
+    its path or size differ). Looks at the day's last :data:`RECORDS_LOOKED_AT` loads and models, of them those of
+    the data folder whose warehouse is ``warehouse`` (:func:`assets.daily.of_this_folder`)."""
     if retraining(instance, day):
         return True
     version, shape, content = files_version(files), files_shape(files), None
@@ -108,18 +110,18 @@ def retrained_since(instance: dg.DagsterInstance, day: str, files: list[Path]) -
         content = content or files_content(files)  # read once a tick, only for a file touched or copied again
         return _fact(load, "files_content") == content
 
-    loads = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey("raw_interactions"),
-                                                                  asset_partitions=[day]), limit=LOADS_LOOKED_AT)
-    loaded = {load.run_id: load for load in reversed(loads.records)}  # each run's last load of the day
-    models = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=elcrec_model.key,
-                                                                   asset_partitions=[day]), limit=LOADS_LOOKED_AT)
-    for load in loads.records:
+    loads = of_this_folder(instance.fetch_materializations(dg.AssetRecordsFilter(
+        asset_key=dg.AssetKey("raw_interactions"), asset_partitions=[day]), limit=RECORDS_LOOKED_AT).records, warehouse)
+    loaded = {load.run_id: load for load in reversed(loads)}  # each run's last load of the day
+    models = of_this_folder(instance.fetch_materializations(dg.AssetRecordsFilter(
+        asset_key=elcrec_model.key, asset_partitions=[day]), limit=RECORDS_LOOKED_AT).records, warehouse)
+    for load in loads:
         run = instance.get_run_by_id(load.run_id)
         if run is None or not retrains(run) or not as_now(load):
             continue
         if any(model.run_id == run.run_id or (model.storage_id > load.storage_id
                                               and (model.run_id not in loaded or as_now(loaded[model.run_id])))
-               for model in models.records):
+               for model in models):
             return True
     return False
 
@@ -137,31 +139,33 @@ def retraining(instance: dg.DagsterInstance, day: str) -> bool:
     return any(retrains(run) for run in going)
 
 
-def earlier_change_since(instance: dg.DagsterInstance, day: str) -> dg.EventLogRecord | None:
+def earlier_change_since(instance: dg.DagsterInstance, day: str, warehouse: Path) -> dg.EventLogRecord | None:
     """The newest load of a day before ``day`` that changed that day's events (``raw_interactions``'
     ``content_changed``: other bytes than its day's load before, or its first load: a corrected or late delivery)
     after the sequences that ``day``'s last model trained on were built (also while it trained), or None: those
-    sequences lack that change, and so does the model. Looks at the last :data:`LOADS_LOOKED_AT` loads since."""
-    model = _last_model(instance, day)
+    sequences lack that change, and so does the model. Loads, builds and models of the data folder whose warehouse
+    is ``warehouse`` alone; looks at the last :data:`RECORDS_LOOKED_AT` loads since."""
+    model = _last_model(instance, day, warehouse)
     if model is None:
         return None
-    built = instance.fetch_materializations(dg.AssetRecordsFilter(
+    built = of_this_folder(instance.fetch_materializations(dg.AssetRecordsFilter(
         asset_key=dg.AssetKey("interaction_sequences"), asset_partitions=[day], before_storage_id=model.storage_id),
-        limit=1).records
+        limit=RECORDS_LOOKED_AT).records, warehouse)
     since = built[0].storage_id if built else model.storage_id
     loads = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey("raw_interactions"),
                                                                   after_storage_id=since),
-                                            limit=LOADS_LOOKED_AT)
-    return next((load for load in loads.records
+                                            limit=RECORDS_LOOKED_AT)
+    return next((load for load in of_this_folder(loads.records, warehouse)
                  if load.partition_key is not None and load.partition_key < day and _fact(load, "content_changed")),
                 None)
 
 
-def _last_model(instance: dg.DagsterInstance, day: str) -> dg.EventLogRecord | None:
-    """The last ``elcrec_model`` materialization of ``day``, or None."""
+def _last_model(instance: dg.DagsterInstance, day: str, warehouse: Path) -> dg.EventLogRecord | None:
+    """The last ``elcrec_model`` materialization of ``day`` in the data folder whose warehouse is ``warehouse``, or
+    None."""
     models = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=elcrec_model.key,
-                                                                   asset_partitions=[day]), limit=1)
-    return models.records[0] if models.records else None
+                                                                   asset_partitions=[day]), limit=RECORDS_LOOKED_AT)
+    return next(iter(of_this_folder(models.records, warehouse)), None)
 
 
 def _fact(load: dg.EventLogRecord, name: str) -> str | bool | None:

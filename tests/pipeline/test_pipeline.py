@@ -1028,7 +1028,7 @@ def test_schedule_runs_the_previous_day_at_two(tmp_path):
     tick = datetime(2026, 2, 1, 2, 0, tzinfo=timezone.utc)
     repository = location.get_repository_def()
     with dg.build_schedule_context(scheduled_execution_time=tick, repository_def=repository,
-                                   resources={"source_file": SourceFile()}) as context:
+                                   resources={"source_file": SourceFile(), "storage": Storage()}) as context:
         (request,) = schedule.evaluate_tick(context).run_requests
     assert (request.partition_key, request.run_key) == ("2026-01-31", "2026-01-31")
     # a source settings file that cannot be read, or whose path is no text: the day is run, and its run fails by
@@ -1037,9 +1037,11 @@ def test_schedule_runs_the_previous_day_at_two(tmp_path):
     (tmp_path / "number.yaml").write_text("path: 5\n")
     for name in ("missing.yaml", "bad.yaml", "number.yaml"):
         with dg.build_schedule_context(scheduled_execution_time=tick, repository_def=repository,
-                                       resources={"source_file": SourceFile(path=str(tmp_path / name))}) as context:
+                                       resources={"source_file": SourceFile(path=str(tmp_path / name)),
+                                                  "storage": Storage()}) as context:
             assert [r.partition_key for r in schedule.evaluate_tick(context).run_requests] == ["2026-01-31"], name
-    with dg.build_schedule_context(repository_def=repository, resources={"source_file": SourceFile()},
+    with dg.build_schedule_context(repository_def=repository,
+                                   resources={"source_file": SourceFile(), "storage": Storage()},
                                    scheduled_execution_time=datetime(2025, 6, 1, 2, tzinfo=timezone.utc)) as early:
         assert "before the partitions' start" in schedule.evaluate_tick(early).skip_message
 

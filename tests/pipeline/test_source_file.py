@@ -68,8 +68,12 @@ def ingest(data_dir: Path, source: SourceFile, day: str, run_config: dict | None
                                   instance=instance)
 
 
-def sensor_tick(source: SourceFile, instance: dg.DagsterInstance | None = None) -> dg.SensorResult:
-    return source_file_sensor(dg.build_sensor_context(resources={"source_file": source},
+def sensor_tick(source: SourceFile, instance: dg.DagsterInstance | None = None,
+                data_dir: Path | None = None) -> dg.SensorResult:
+    """A tick of the sensor, with the data folder ``data_dir`` (default: the environment's, as the code location's
+    Storage resource)."""
+    storage = Storage(data_dir=str(data_dir)) if data_dir is not None else Storage()
+    return source_file_sensor(dg.build_sensor_context(resources={"source_file": source, "storage": storage},
                                                       repository_def=defs().get_repository_def(),
                                                       instance=instance or dg.DagsterInstance.ephemeral()))
 
@@ -357,7 +361,8 @@ def test_the_schedule_and_the_sensor_carry_the_run_config_file_where_one_is_set(
     repository = location.get_repository_def()
 
     def scheduled() -> dg.RunRequest:
-        with dg.build_schedule_context(repository_def=repository, resources={"source_file": SourceFile()},
+        with dg.build_schedule_context(repository_def=repository,
+                                   resources={"source_file": SourceFile(), "storage": Storage()},
                                        scheduled_execution_time=datetime(2026, 2, 1, 2, tzinfo=timezone.utc)) as tick:
             (request,) = schedule.evaluate_tick(tick).run_requests
         return request
@@ -384,7 +389,8 @@ def test_the_schedule_and_the_sensor_carry_the_run_config_file_where_one_is_set(
     # edited while the code location runs (its load checked the file): each tick checks it again, in a line
     (tmp_path / "run.yaml").write_text(yaml.safe_dump({"ops": {"elcrec_model": {"config": {"epoch": 2}}}}))
     with pytest.raises(ValueError) as refused:
-        source_file_sensor(dg.build_sensor_context(resources={"source_file": source}, repository_def=repository,
+        source_file_sensor(dg.build_sensor_context(resources={"source_file": source, "storage": Storage()},
+                                                   repository_def=repository,
                                                    instance=dg.DagsterInstance.ephemeral()))
     assert str(refused.value) == (f"ELCREC_RUN_CONFIG='{tmp_path / 'run.yaml'}': its run config does not fit "
                                   "daily_retrain_job: Received unexpected config entry \"epoch\" at path "
@@ -463,7 +469,7 @@ def test_the_sensor_leaves_a_day_that_a_run_trained_on_after_its_files_last_chan
 
         def tick(day: str) -> dg.ScheduleExecutionData:  # the schedule's tick of the day, the next day at 02:00
             at = datetime.fromisoformat(day).replace(hour=2, tzinfo=timezone.utc) + timedelta(days=1)
-            with dg.build_schedule_context(instance=instance, resources={"source_file": source},
+            with dg.build_schedule_context(instance=instance, resources={"source_file": source, "storage": Storage()},
                                            repository_def=repository, scheduled_execution_time=at) as context:
                 return schedule.evaluate_tick(context)
 
@@ -564,19 +570,10 @@ def test_a_changed_earlier_day_warns_and_the_sensor_runs_the_newest_trained_day_
     monkeypatch.setenv("ELCREC_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("ELCREC_SOURCE", str(tmp_path / "source.yaml"))
     monkeypatch.setattr(assets.training, "_train", lambda *_args: dg.MaterializeResult())  # a model, however made
-    daily, every_asset = defs().resolve_job_def("daily_retrain_job"), defs().resolve_implicit_global_asset_job_def()
     built = interaction_sequences.key
     with dg.instance_for_test() as instance:
         def run(day: str, *selected: dg.AssetKey) -> dg.ExecuteInProcessResult:
-            result = (daily if elcrec_model.key in selected else every_asset).execute_in_process(
-                partition_key=day, asset_selection=list(selected), instance=instance, raise_on_error=False)
-            assert result.success
-            return result
-
-        def later_check(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
-            (evaluation,) = [e for e in result.get_asset_check_evaluations()
-                             if e.check_name == "later_days_trained_after"]
-            return evaluation
+            return _materialize(instance, day, *selected)
 
         def requested() -> dict[str, str | None]:
             return {r.partition_key: r.tags.get("elcrec/earlier_day_changed")
@@ -584,12 +581,12 @@ def test_a_changed_earlier_day_warns_and_the_sensor_runs_the_newest_trained_day_
 
         def correct(day: str, row: str) -> dg.AssetCheckEvaluation:  # a corrected file, loaded alone
             (logs / f"{day}.csv").write_text((logs / f"{day}.csv").read_text() + row)
-            return later_check(run(day, raw_interactions.key))
+            return _later_check(run(day, raw_interactions.key))
 
         for day in days:
-            assert later_check(run(day, raw_interactions.key, built, elcrec_model.key)).passed
+            assert _later_check(run(day, raw_interactions.key, built, elcrec_model.key)).passed
         assert requested() == {}
-        assert later_check(run(days[0], raw_interactions.key)).passed and requested() == {}  # the same bytes
+        assert _later_check(run(days[0], raw_interactions.key)).passed and requested() == {}  # the same bytes
         evaluation = correct(days[0], f"w,k,{noon - 86400}\n")
         assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
         assert evaluation.description == (
@@ -598,13 +595,14 @@ def test_a_changed_earlier_day_warns_and_the_sensor_runs_the_newest_trained_day_
             f"(daily_retrain_job; the sensor does where {days[1]}'s files are among its last 7 days, once no run of "
             "an earlier day is going, unless a later day's files are there for their own run)")
         assert requested() == {days[0]: None, days[1]: days[0]}  # its own day (loaded, not trained), and the newest
-        going = instance.create_run_for_job(job_def=every_asset, tags={"dagster/partition": days[0]},
+        going = instance.create_run_for_job(job_def=defs().resolve_implicit_global_asset_job_def(),
+                                            tags={"dagster/partition": days[0]},
                                             status=dg.DagsterRunStatus.STARTED)  # a backfill of earlier days
         assert requested() == {days[0]: None}  # the newest trained day waits for it
         instance.delete_run(going.run_id)
         run(days[1], raw_interactions.key, built, elcrec_model.key)
         assert requested() == {days[0]: None}
-        assert later_check(run(days[0], raw_interactions.key, built, elcrec_model.key)).passed  # no change
+        assert _later_check(run(days[0], raw_interactions.key, built, elcrec_model.key)).passed  # no change
         assert requested() == {}
         # a change loaded while the newest day trains: after its sequences were built, before its model
         run(days[1], raw_interactions.key, built)
@@ -618,6 +616,56 @@ def test_a_changed_earlier_day_warns_and_the_sensor_runs_the_newest_trained_day_
         (logs / f"{date.today() - timedelta(days=1)}.csv").write_text(f"user_id,item_id,timestamp\nu,k,{noon}\n")
         assert not correct(days[0], f"y,k,{noon - 86400}\n").passed
         assert requested() == {days[0]: None, (date.today() - timedelta(days=1)).isoformat(): None}
+
+
+def _materialize(instance: dg.DagsterInstance, day: str, *selected: dg.AssetKey) -> dg.ExecuteInProcessResult:
+    """``selected`` of ``day``, with the environment's resources: by daily_retrain_job where training is among
+    them, else as the UI's Materialize; the run must succeed."""
+    job = (defs().resolve_job_def("daily_retrain_job") if elcrec_model.key in selected
+           else defs().resolve_implicit_global_asset_job_def())
+    result = job.execute_in_process(partition_key=day, asset_selection=list(selected), instance=instance,
+                                    raise_on_error=False)
+    assert result.success
+    return result
+
+
+def _later_check(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
+    (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "later_days_trained_after"]
+    return evaluation
+
+
+def test_two_data_folders_under_one_instance_do_not_take_each_others_days(tmp_path, monkeypatch):
+    """One DAGSTER_HOME for the team's data folder and a probe's (as the README's examples share .dagster_home): a
+    load of an edited copy of a day into a new, empty folder warned that later days (built in the team's folder)
+    lacked it, and the team's reload of its unchanged file then warned too (compared with the probe's load), and
+    the sensor ran the team's newest day again. Each folder's loads, builds and models are now its own."""
+    monkeypatch.setenv("ELCREC_START_DATE", (date.today() - timedelta(days=10)).isoformat())
+    days = [(date.today() - timedelta(days=n)).isoformat() for n in (3, 2)]
+    for folder, user in (("logs", "u"), ("probe_logs", "p")):
+        (tmp_path / folder).mkdir()
+        for day in days[: 2 if folder == "logs" else 1]:  # 6 users of 5 items: a 5-core
+            noon = int(datetime.fromisoformat(day).replace(hour=12, tzinfo=timezone.utc).timestamp())
+            (tmp_path / folder / f"{day}.csv").write_text("user_id,item_id,timestamp\n" + "".join(
+                f"{user}{u},i{i},{noon + 60 * i}\n" for u in range(6) for i in range(5)))
+        (tmp_path / f"{folder}.yaml").write_text(yaml.safe_dump({"format": "csv", "path": folder + "/{date}.csv"}))
+    team, probe = SourceFile(path=str(tmp_path / "logs.yaml")), SourceFile(path=str(tmp_path / "probe_logs.yaml"))
+    monkeypatch.setattr(assets.training, "_train", lambda *_args: dg.MaterializeResult())  # a model, however made
+    with dg.instance_for_test() as instance:
+        def in_folder(name: str, source: str) -> None:
+            monkeypatch.setenv("ELCREC_DATA_DIR", str(tmp_path / name))
+            monkeypatch.setenv("ELCREC_SOURCE", str(tmp_path / source))
+
+        in_folder("data", "logs.yaml")
+        for day in days:
+            _materialize(instance, day, raw_interactions.key, interaction_sequences.key, elcrec_model.key)
+        in_folder("probe", "probe_logs.yaml")
+        probed = _later_check(_materialize(instance, days[0], raw_interactions.key))
+        assert probed.passed and probed.metadata["later_days_built"].value == "none"  # the probe has no later day
+        assert [r.partition_key for r in sensor_tick(probe, instance, tmp_path / "probe").run_requests] == days[:1]
+        in_folder("data", "logs.yaml")
+        again = _later_check(_materialize(instance, days[0], raw_interactions.key))  # the same bytes as before
+        assert again.passed and again.metadata["content_changed"].value is False
+        assert sensor_tick(team, instance, tmp_path / "data").run_requests == []
 
 
 def test_the_sensor_leaves_a_day_whose_run_of_its_files_failed_and_says_so(tmp_path):
