@@ -129,7 +129,9 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
                  for role, score in decision.get("scores", {}).items()]
     gate_rows += [{"model": gate_labels[role], f"valid {SELECTION_METRIC}": f"none: {n} users get NaN or infinite "
                    "scores", "serves": ""} for role, n in decision.get("non_finite", {}).items() if n]
-    pays = (pays_answer(differences, labels, "elcrec") if "elcrec" in ranks else
+    gate_scores = decision.get("scores", {})
+    valid = {("elcrec" if role == "candidate" else role): score for role, score in gate_scores.items()}
+    pays = (pays_answer(differences, labels, "elcrec", valid=valid) if "elcrec" in ranks else
             f"No answer: ELCRec (new) gives {no_figure['elcrec']} {split} users a NaN or infinite score, so it has no "
             "figure (and may not serve).")
     difference_rows = [d.row(labels[d.model]) for d in differences]

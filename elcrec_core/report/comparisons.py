@@ -138,12 +138,14 @@ def paired_differences(ranks: Mapping[str, torch.Tensor], reference: str, k: int
 
 
 def pays_answer(differences: list[PairedDifference], labels: Mapping[str, str], reference: str,
-                ablation: str = "sasrec") -> str:
+                ablation: str = "sasrec", valid: Mapping[str, float] | None = None) -> str:
     """A plain answer to "does ELCRec pay here?" from :func:`paired_differences` of the ELCRec model
     ``reference``: first against its own ablation (the same encoder and budget without the ELCRec parts, the model
     named ``ablation``), then against the other models, on NDCG@k. ``labels`` maps model names to the labels
-    that people read. Raises ValueError for differences from another reference or at several cut-offs, KeyError
-    naming a model without a label."""
+    that people read. ``valid``: the promotion gate's validation NDCG@20 by model name, where known; a verdict
+    "better" or "worse" against the ablation that the validation split contradicts (the ablation scored there at
+    least as well, or no better) is said to be no settled gain or loss. Raises ValueError for differences from
+    another reference or at several cut-offs, KeyError naming a model without a label."""
     if any(d.reference != reference for d in differences) or len({d.k for d in differences}) > 1:
         raise ValueError(f"pays_answer needs the differences of {reference!r} at one cut-off")
     missing = sorted({reference, *(d.model for d in differences)} - set(labels))
@@ -159,6 +161,8 @@ def pays_answer(differences: list[PairedDifference], labels: Mapping[str, str], 
                    else "too few test users to tell what the learned intents are worth")
         parts.append(f"Against its own ablation, {labels[ablation]}: {d.verdict} (NDCG@{d.k} "
                      f"{_signed(d.ndcg.estimate)}, 95% paired interval {d.interval_text(d.ndcg)}): {meaning}.")
+        if (note := _valid_disagrees(d, labels, valid or {})) is not None:
+            parts.append(note)
     else:
         parts.append("No ablation without the ELCRec parts was ranked, so the intents' own share is not measured.")
     others = [d for d in differences if d.model != ablation]
@@ -172,6 +176,20 @@ def pays_answer(differences: list[PairedDifference], labels: Mapping[str, str], 
                      f"is claimed: even if all of them favoured one model, a sign test could not tell at the 95% "
                      f"level (that needs {FEWEST_USERS_FOR_AN_INTERVAL}).")
     return " ".join(parts)
+
+
+def _valid_disagrees(d: PairedDifference, labels: Mapping[str, str], valid: Mapping[str, float]) -> str | None:
+    """Where the verdict of ``d`` (ELCRec against its ablation, on test) is "better" or "worse" and the
+    validation scores in ``valid`` point the other way or are equal, a sentence that says so; else None."""
+    if d.verdict == "level" or d.reference not in valid or d.model not in valid:
+        return None
+    ours, theirs = valid[d.reference], valid[d.model]
+    if (ours > theirs) == (d.verdict == "better") and ours != theirs:
+        return None
+    return (f"On the validation split, on which the promotion gate decides, {labels[d.model]} scored "
+            f"{theirs:.4f} against {labels[d.reference]}'s {ours:.4f}: the two splits disagree, so this is no "
+            f"settled {'gain' if d.verdict == 'better' else 'loss'} (a single comparison at the 95% level, and "
+            "near-equal models trade places from one split to the other).")
 
 
 def _listed(names: list[str]) -> str:

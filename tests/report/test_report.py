@@ -242,6 +242,20 @@ def test_pays_answer_says_what_the_intents_are_worth_and_where_elcrec_stands():
     answer = pays_answer(paired_differences(ranks, "elcrec", n_boot=200), labels, "elcrec")
     assert answer.startswith("Against its own ablation, SASRec: better (NDCG@20 +0.")
     assert "the learned intents pay on this data." in answer
+    # the gate, on validation, had SASRec ahead (it served): the report said "pay" with no word of it
+    differences = paired_differences(ranks, "elcrec", n_boot=200)
+    contradicted = pays_answer(differences, labels, "elcrec", valid={"elcrec": 0.2862, "sasrec": 0.3057})
+    assert contradicted == answer.replace(
+        "the learned intents pay on this data.", "the learned intents pay on this data. On the validation split, on "
+        "which the promotion gate decides, SASRec scored 0.3057 against ELCRec (new)'s 0.2862: the two splits "
+        "disagree, so this is no settled gain (a single comparison at the 95% level, and near-equal models trade "
+        "places from one split to the other).")
+    for agreeing in ({"elcrec": 0.30, "sasrec": 0.29}, {"elcrec": 0.30}, {}):  # agrees, or no validation figure
+        assert pays_answer(differences, labels, "elcrec", valid=agreeing) == answer
+    assert "no settled gain" in pays_answer(differences, labels, "elcrec", valid={"elcrec": 0.3, "sasrec": 0.3})
+    worse = paired_differences({**ranks, "sasrec": reference - reference.clamp(max=1)}, "elcrec", n_boot=200)
+    assert "no settled loss" in pays_answer(worse, labels, "elcrec", valid={"elcrec": 0.31, "sasrec": 0.30})
+    assert "no settled" not in pays_answer(worse, labels, "elcrec", valid={"elcrec": 0.29, "sasrec": 0.30})
     del ranks["sasrec"]
     differences = paired_differences(ranks, "elcrec", n_boot=200)
     assert pays_answer(differences, labels, "elcrec").startswith("No ablation without the ELCRec parts was ranked")
