@@ -25,7 +25,7 @@ from elcrec_core.data.event_selection import (
     unmodelled_event_types,
     unrated_files,
 )
-from elcrec_core.data.events_to_sequences import build_sequences, write_sequences
+from elcrec_core.data.events_to_sequences import SequenceSummary, build_sequences, write_sequences
 from elcrec_core.data.validation import expect_sequences
 from elcrec_pipeline.config import SequenceSettings, partition_end
 from elcrec_pipeline.resources import Storage, digest
@@ -107,6 +107,10 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
     paths = write_sequences(build, storage.sequences_dir(context.partition_key), storage.warehouse, table=not newer)
     pruned = storage.prune_sequences(context.partition_key, config.keep_days,
                                      busy=days_in_progress(context.instance)) if config.keep_days else []
+    if summary.k_core_removed:  # users without a sequence get no recommendations: said, not only counted
+        note = _k_core_note(summary, config.k_core)
+        (context.log.warning if summary.k_core_users_removed > K_CORE_WARN_SHARE * (
+            summary.users + summary.k_core_users_removed) else context.log.info)(note)
     yield dg.MaterializeResult(
         data_version=dg.DataVersion(digest(config.model_dump(), [paths["sequences"], paths["item_index"]])),
         metadata={
@@ -124,6 +128,7 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
             "repeated_across_files": summary.repeated_across_files,
             "duplicates_removed": summary.duplicates_removed,
             "k_core_removed": summary.k_core_removed,
+            "k_core_users_removed": summary.k_core_users_removed,
             "unrated_events_dropped": dg.MetadataValue.int(int(unrated["rows"].sum())),
             "length": table([summary.length]),
             "parquet": dg.MetadataValue.path(str(paths["sequences"])),
@@ -135,6 +140,22 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
         },
         check_results=[check, _new_event_types(config, storage, context.partition_key, absent)],
     )
+
+
+K_CORE_WARN_SHARE = 0.2  # above this share of the users removed by the k-core, the run's log warns
+
+
+def _k_core_note(summary: SequenceSummary, k: int) -> str:
+    """What the k-core removed, for the run's log; with the setting to lower where it removed many users."""
+    users = summary.users + summary.k_core_users_removed
+    note = (f"k-core (k = {k}) removed {summary.k_core_removed:,} of {summary.interactions + summary.k_core_removed:,}"
+            f" events and {summary.k_core_users_removed:,} of {users:,} users "
+            f"({summary.k_core_users_removed / users:.0%}): a user without a sequence gets no recommendations")
+    if summary.k_core_users_removed <= K_CORE_WARN_SHARE * users:
+        return note
+    return note + (" (user_recommendations counts them as users_without_sequence), and the models learn from the "
+                   "rest alone; where the data is young or sparse, a lower k_core keeps more (run config "
+                   "ops.interaction_sequences.config.k_core; 0: off)")
 
 
 def _unrated_note(min_rating: float, unrated: pl.DataFrame) -> str:

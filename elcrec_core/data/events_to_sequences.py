@@ -66,6 +66,7 @@ class SequenceSummary:
     repeated_across_files: int  # the same event stored by two files, used once (module event_selection)
     duplicates_removed: int
     k_core_removed: int
+    k_core_users_removed: int  # users whose every event the k-core removed: no sequence, no recommendations
     k_core_rounds: int
     users: int
     items: int  # distinct items in the sequences
@@ -163,6 +164,7 @@ def build_sequences(config: SequenceConfig = SequenceConfig(), path: str | Path 
     u, i, ts = (ordered[c].to_numpy() for c in ("u", "i", "timestamp"))
     del ordered
     keep, rounds = k_core_filter(u, i, config.k_core)
+    users_before = np.count_nonzero(np.bincount(u, minlength=len(users)))
     u, i, ts = u[keep], i[keep], ts[keep]
 
     present = np.flatnonzero(np.bincount(i, minlength=len(items)))
@@ -183,6 +185,7 @@ def build_sequences(config: SequenceConfig = SequenceConfig(), path: str | Path 
         repeated_across_files=passed - n_selected,
         duplicates_removed=n_selected - after_dedupe,
         k_core_removed=after_dedupe - len(seqs.items),
+        k_core_users_removed=int(users_before) - len(seqs),
         k_core_rounds=rounds,
         users=len(seqs),
         items=len(present),

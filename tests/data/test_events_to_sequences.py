@@ -119,6 +119,7 @@ def test_k_core_through_the_builder(tmp_path: Path) -> None:
     build = build_sequences(SequenceConfig(k_core=2), db)
     assert _lists(build) == {"u4": ["x", "y"], "u5": ["x", "y"]}
     assert build.summary.k_core_removed == 5 and build.summary.users == 2 and build.summary.items == 2
+    assert build.summary.k_core_users_removed == 3  # u1, u2, u3: no sequence, no recommendations
 
 
 def test_order_is_chronological_with_a_deterministic_tie_break(tmp_path: Path) -> None:

@@ -668,6 +668,35 @@ def test_two_data_folders_under_one_instance_do_not_take_each_others_days(tmp_pa
         assert sensor_tick(team, instance, tmp_path / "data").run_requests == []
 
 
+def test_the_run_log_says_how_many_users_the_k_core_removed(tmp_path, monkeypatch):
+    """A young team log: the 5-core removed most users, who then got no recommendations, with no line in the run's
+    log (the counts were in the asset's metadata alone). It says so now: a warning, naming the setting, where more
+    than a fifth of the users went; a line of information otherwise."""
+    day = "2026-03-01"
+    monkeypatch.setenv("ELCREC_START_DATE", day)
+    monkeypatch.setenv("ELCREC_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ELCREC_SOURCE", str(tmp_path / "source.yaml"))
+    (tmp_path / "source.yaml").write_text(yaml.safe_dump({"format": "csv", "path": "log.csv",
+                                                          "timestamp_format": "iso8601"}))
+    core = [f"u{u},i{i},{day}T10:0{i}:00Z" for u in range(6) for i in range(5)]  # 6 users of 5 items: a 5-core
+
+    def messages(sparse: int) -> list[tuple[int, str]]:
+        (tmp_path / "log.csv").write_text("user_id,item_id,timestamp\n" + "\n".join(
+            core + [f"s{n},i{n % 5},{day}T11:00:00Z" for n in range(sparse)]) + "\n")
+        with dg.instance_for_test() as instance:
+            result = _materialize(instance, day, raw_interactions.key, interaction_sequences.key)
+            return [(entry.level, entry.user_message) for entry in instance.all_logs(result.run_id)
+                    if "k-core" in entry.user_message]
+
+    assert messages(3) == [(logging.WARNING, (
+        "k-core (k = 5) removed 3 of 33 events and 3 of 9 users (33%): a user without a sequence gets no "
+        "recommendations (user_recommendations counts them as users_without_sequence), and the models learn from "
+        "the rest alone; where the data is young or sparse, a lower k_core keeps more (run config "
+        "ops.interaction_sequences.config.k_core; 0: off)"))]
+    assert messages(1) == [(logging.INFO, "k-core (k = 5) removed 1 of 31 events and 1 of 7 users (14%): a user "
+                                          "without a sequence gets no recommendations")]
+
+
 def test_the_sensor_leaves_a_day_whose_run_of_its_files_failed_and_says_so(tmp_path):
     """The sensor requested a day whose run of the same files had failed, at each tick, and Dagster logged that it
     skipped the run key, every minute, for good: the day is now left, and the skip reason names it."""
