@@ -452,16 +452,20 @@ def _days(days: list[date]) -> dg.TextMetadataValue:
     code_version="1",
     kinds={"duckdb"},
     description="Rows that failed the row rules (missing ids, bad or out-of-window timestamps, rating out of "
-                "range, exact duplicates, malformed lines), kept with source file, row and reason.",
+                "range, exact duplicates, malformed lines), kept with source file, row and reason. Its counts and "
+                "sample are the day's files' rows (a {date} source; all rows otherwise); the table holds every "
+                "file's (dagster/row_count).",
 )
-def rejected_interactions(storage: Storage) -> dg.MaterializeResult:
+def rejected_interactions(context: dg.AssetExecutionContext, storage: Storage) -> dg.MaterializeResult:
+    day = date.fromisoformat(context.partition_key) if context.has_partition_key else None
     with fails_at_once("rejected_interactions (materialize raw_interactions first)", FileNotFoundError):
-        by_reason, sample = warehouse.rejected_summary(storage.warehouse)
+        by_reason, sample = warehouse.rejected_summary(storage.warehouse, day=day)  # the day's, as its load's
         rejected = warehouse.read_table(storage.warehouse, "rejected_interactions").sort("source_file", "source_row")
     rows = rejected.drop("load_id")  # the rows, not which load stored them: loading again changes no version
     return dg.MaterializeResult(data_version=dg.DataVersion(digest({}, [rows])), metadata={
         "rejected": sum(by_reason.values()),
         "by_reason": _by_reason(by_reason),
         "sample": table(sample, {name: REJECTED_COLUMNS[name] for name in sample.columns}),
-        **warehouse_table(storage.warehouse, "rejected_interactions", REJECTED_COLUMNS),
+        **warehouse_table(storage.warehouse, "rejected_interactions", REJECTED_COLUMNS,
+                          partition_rows=sum(by_reason.values())),
     })

@@ -206,6 +206,20 @@ def test_replace_table_writes_derived_tables_only(tmp_path: Path) -> None:
         warehouse.replace_table(db, "raw_interactions", pl.DataFrame({"x": [1]}))
 
 
+def test_the_quarantine_of_a_day_is_its_files_rows(tmp_path: Path, daily: Path) -> None:
+    """rejected_interactions is a daily asset: its counts for a day were the whole table's (7, 14, 51, 51 for loads
+    that rejected 7, 7, 37 and 0 rows). With ``day``, the rows of the files that the day's newest load read."""
+    db = tmp_path / "w.duckdb"
+    for name, day in (("2026-03-01.csv", date(2026, 3, 1)), ("2026-03-02.csv", date(2026, 3, 2))):
+        ingest(SourceConfig(format="csv", path=str(daily / name)), RULES, db, file_day=day)
+    assert warehouse.rejected_summary(db, day=date(2026, 3, 1))[0] == {"missing_item": 2}
+    by_reason, sample = warehouse.rejected_summary(db, day=date(2026, 3, 2))
+    assert by_reason == {"missing_item": 1} and sample["source_file"].to_list() == [
+        str((daily / "2026-03-02.csv").resolve())]
+    assert warehouse.rejected_summary(db)[0] == {"missing_item": 3}  # the table
+    assert warehouse.rejected_summary(db, day=date(2026, 3, 5))[0] == {"missing_item": 3}  # no load of the day
+
+
 def test_reading_tables_schemas_and_the_quarantine(tmp_path: Path, daily: Path) -> None:
     db = tmp_path / "w.duckdb"
     (daily / "2026-03-03.csv").write_text(f"user_id,item_id,timestamp\n,i1,{DAY2}\nu1,i2,{DAY2}\n")

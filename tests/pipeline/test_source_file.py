@@ -668,6 +668,24 @@ def test_two_data_folders_under_one_instance_do_not_take_each_others_days(tmp_pa
         assert sensor_tick(team, instance, tmp_path / "data").run_requests == []
 
 
+def test_each_days_rejected_interactions_counts_that_days_rows(team, tmp_path):
+    """Daily loads that rejected 1 and 2 rows: rejected_interactions of each day said 1 and 3 (the table's total),
+    which did not reconcile with the day's raw_interactions and drew a running total in the UI's plots by
+    partition. Each day's now counts its own files' rows; the table's total stays dagster/row_count."""
+    source = SourceFile(path=str(team / "source.yaml"))
+    days = {"2026-01-30": 1, "2026-01-31": 2}
+    counts = {}
+    for day, bad in days.items():
+        good = "".join(f"u{n % 7},i{n},{day}T10:{n:02d}:00Z\n" for n in range(50))  # 1-2 bad rows in 52: loaded
+        (team / "logs" / f"{day}.csv").write_text("user_id,item_id,timestamp\n" + good + f"u9,,{day}T12:00:00Z\n" * bad)
+        result = ingest(tmp_path / "data", source, day)
+        raw, rejected = (result.asset_materializations_for_node(node)[0].metadata
+                         for node in ("raw_interactions", "rejected_interactions"))
+        counts[day] = (raw["rejected"].value, rejected["rejected"].value,
+                       rejected["dagster/partition_row_count"].value, rejected["dagster/row_count"].value)
+    assert counts == {"2026-01-30": (1, 1, 1, 1), "2026-01-31": (2, 2, 2, 3)}
+
+
 def test_the_run_log_says_how_many_users_the_k_core_removed(tmp_path, monkeypatch):
     """A young team log: the 5-core removed most users, who then got no recommendations, with no line in the run's
     log (the counts were in the asset's metadata alone). It says so now: a warning, naming the setting, where more
