@@ -120,7 +120,9 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     require_a_partition(context)
     refuse_bad_run_config(context)  # the later stages' too: a bad top_k failed after the training
     settings = f"source settings ({config.origin(source_file.location())})"  # where a bad setting came from
+    given = {name for name, value in config.model_dump().items() if value is not None}  # by the run config
     with fails_at_once(settings, ValueError):  # pydantic's too
+        given |= set(source_file.settings())  # and by the file
         config = config.resolved(source_file.settings())
         source = config.source_config(context.partition_key, storage, source_file.folders())  # a format, ...
         rules = config.row_rules()
@@ -158,7 +160,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     expectations = expect_interactions(check.accepted, check, config.expectations())
     if not expectations.success:  # checked before anything is written: a bad delivery never replaces a good load
         notes = sentences(rejected_note(check, source.format, source.timestamp_format, settings),
-                           threshold_note(expectations, check, config, settings))
+                           threshold_note(expectations, check, config, settings, given))
         kept = storage.refused_dir(context.partition_key, context.run.run_id)
         keep_refused_load(kept, check, batch.files, failed_expectations(expectations))
         yield from refused(

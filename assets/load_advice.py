@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 import polars as pl
@@ -94,15 +94,23 @@ _REASON_SETTINGS = {"bad_timestamp": f"timestamp_format ({', '.join(TimestampFor
 
 def rejected_note(check: RowCheck, fmt: str, timestamp_format: str, where: str) -> str:
     """A refused load's rows for its message: the counts by reason, the first rejected rows (file, row, reason,
-    field and value), and the settings to check for the reasons that they decide, in ``where`` (the settings and
-    their origin)."""
+    field and value; of several reasons, the first of each, the most frequent first, so that the rows that made the
+    load fail come before a few stray ones), and the settings to check for the reasons that they decide and that
+    hold a tenth of the rejected rows or more (one empty id among wrong times is no reason to doubt user_column), in
+    ``where`` (the settings and their origin)."""
     if not len(check.rejected):
         return count_text(check.rows_in, len(check.accepted), check.by_reason)
     files = sorted({*check.accepted["source_file"].unique(), *check.rejected["source_file"].unique()})
-    first = rejected_examples(check.rejected, 3, files, fmt)
-    settings = [setting for reason, setting in _REASON_SETTINGS.items() if reason in check.by_reason]
-    read_as = f" (the timestamps were read as {timestamp_format})" if "bad_timestamp" in check.by_reason else ""
-    return (f"{count_text(check.rows_in, len(check.accepted), check.by_reason)}; the first rejected: "
+    reasons = sorted(check.by_reason, key=lambda reason: -check.by_reason[reason])  # stable: ties in REASONS order
+    if len(reasons) == 1:
+        first, said = rejected_examples(check.rejected, 3, files, fmt), "the first rejected"
+    else:
+        firsts = pl.concat([check.rejected.filter(pl.col("reason") == reason).head(1) for reason in reasons[:3]])
+        first, said = rejected_examples(firsts, 3, files, fmt), "the first rejected of each reason, most frequent first"
+    many = {reason for reason, n in check.by_reason.items() if n * 10 >= len(check.rejected)}
+    settings = [setting for reason, setting in _REASON_SETTINGS.items() if reason in many]
+    read_as = f" (the timestamps were read as {timestamp_format})" if "bad_timestamp" in many else ""
+    return (f"{count_text(check.rows_in, len(check.accepted), check.by_reason)}; {said}: "
             f"{'; '.join(first)}" + (f". Is {', '.join(settings)} in the {where} right for these files"
                                      f"{read_as}?" if settings else ""))
 
@@ -117,18 +125,24 @@ def rejected_items_note(rejected: pl.DataFrame, stored: int, path: str) -> str:
             f"{'; '.join(first)}")
 
 
-def threshold_note(expectations: ExpectationReport, check: RowCheck, config: SourceSettings, where: str) -> str:
+def threshold_note(expectations: ExpectationReport, check: RowCheck, config: SourceSettings, where: str,
+                   given: Collection[str] = ()) -> str:
     """The source settings that set the failed thresholds of a refused load (``where``: the settings and their
-    origin), with their values, where changing them would load something: ``max_rejected_share`` where some rows
-    were accepted, ``min_rows`` for an empty delivery (no row read); empty where neither."""
+    origin), with their values (", the default" where none of ``given``, the settings that the run config or the
+    file set), where changing them would load something: ``max_rejected_share`` where some rows were accepted,
+    ``min_rows`` for an empty delivery (no row read); empty where neither."""
     failed = {outcome.column or outcome.expectation for outcome in expectations.failed}
+
+    def value(name: str) -> str:
+        return f"{getattr(config, name)}{'' if name in given else ', the default'}"
+
     notes = []
     if "rejected_share" in failed and len(check.accepted):
-        notes.append(f"max_rejected_share ({config.max_rejected_share}) sets the share of rejected rows a load may "
-                     "have: raise it to load the accepted rows (the rejected ones are kept with their reasons)")
+        notes.append(f"max_rejected_share ({value('max_rejected_share')}) sets the share of rejected rows a load "
+                     "may have: raise it to load the accepted rows (the rejected ones are kept with their reasons)")
     if "expect_table_row_count_to_be_between" in failed and check.rows_in == 0:
-        notes.append(f"min_rows ({config.min_rows}) sets the rows a load needs: 0 lets an empty delivery through (a "
-                     "day without events)")
+        notes.append(f"min_rows ({value('min_rows')}) sets the rows a load needs: 0 lets an empty delivery through "
+                     "(a day without events)")
     return f"In the {where}: {'; '.join(notes)}." if notes else ""
 
 

@@ -122,8 +122,8 @@ def test_a_delivery_that_fails_its_checks_replaces_nothing(team, tmp_path):
     assert ("fails its expectations (expect_table_row_count_to_be_between: observed 0, accepts ≥ 1; "
             in failure.event_specific_data.error.message)
     assert failure.event_specific_data.error.message.rstrip().endswith(
-        f"0 rows read, 0 accepted, 0 rejected. In the source settings ({team / 'source.yaml'}): min_rows (1) sets the "
-        "rows a load needs: 0 lets an empty delivery through (a day without events).")
+        f"0 rows read, 0 accepted, 0 rejected. In the source settings ({team / 'source.yaml'}): min_rows (1, the "
+        "default) sets the rows a load needs: 0 lets an empty delivery through (a day without events).")
     assert failure.event_specific_data.user_failure_data.metadata["rows_in"].value == 0
     assert not [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
     assert raw_rows(data_dir) == before and len(before) == 3
@@ -268,15 +268,28 @@ def test_a_refused_load_names_its_rejected_rows_and_the_setting_to_check(team, t
     assert json.loads((kept / "load.json").read_text())["accepted"] == 2
     assert failure.event_specific_data.error.message.rstrip().endswith(
         "(the timestamps were read as epoch_s)? In the source settings (run config (timestamp_format) over "
-        f"{team / 'source.yaml'}): max_rejected_share (0.05) sets the share of rejected rows a load may have: raise "
-        "it to load the accepted rows (the rejected ones are kept with their reasons).")
+        f"{team / 'source.yaml'}): max_rejected_share (0.05, the default) sets the share of rejected rows a load may "
+        "have: raise it to load the accepted rows (the rejected ones are kept with their reasons).")
+    # 30 wrong times made the load fail, and one empty user: the wrong times come first, and only their setting is
+    # asked about (it listed the stray rows first, and user_column); a threshold set in the file is no default
+    (team / "source.yaml").write_text((team / "source.yaml").read_text() + "max_rejected_share: 0.1\n")
+    (team / "logs" / "2026-01-31.csv").write_text("user_id,item_id,timestamp\n,a,1769850000\n" + "".join(
+        f"u{n},b,{'later' if n < 30 else 1769850000 + n}\n" for n in range(60)))
+    result = ingest(tmp_path / "data", source, "2026-01-31", config)
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    message = failure.event_specific_data.error.message
+    assert ("61 rows read, 30 accepted, 31 rejected (missing_user: 1, bad_timestamp: 30); the first rejected of each "
+            "reason, most frequent first: 2026-01-31.csv line 3: bad_timestamp (timestamp: later); 2026-01-31.csv "
+            "line 2: missing_user (user_id is empty). Is timestamp_format (epoch_s, epoch_ms, epoch_us, iso8601) in "
+            "the source settings") in message
+    assert "user_column" not in message and "max_rejected_share (0.1) sets" in message
     (team / "logs" / "2026-01-31.csv").write_text("user_id,item_id,timestamp\n")  # nothing rejected: counts alone
     result = ingest(tmp_path / "data", source, "2026-01-31")
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     kept = tmp_path / "data" / "refused" / "2026-01-31" / result.run_id
     assert failure.event_specific_data.error.message.rstrip().endswith(
         f"stored, and {kept} keeps this load's counts (load.json). 0 rows read, 0 accepted, 0 rejected. In the "
-        f"source settings ({team / 'source.yaml'}): min_rows (1) "
+        f"source settings ({team / 'source.yaml'}): min_rows (1, the default) "
         "sets the rows a load needs: 0 lets an empty delivery through (a day without events).")
 
 
