@@ -102,8 +102,9 @@ def parser() -> argparse.ArgumentParser:
                    "--force also skips that")
     b.add_argument("--json", action="store_true", help='one JSON object {"serving", "previous", "tables_from", '
                                                       '"intents_from", "refresh", "validation"} (validation: '
-                                                      '{"day", "NDCG@20", "most_popular_NDCG@20"} of the newest '
-                                                      'sequences, null where not judged)')
+                                                      '{"day", "NDCG@20", "most_popular_NDCG@20", '
+                                                      '"previous_NDCG@20"} of the newest sequences, null where not '
+                                                      'judged)')
     b.set_defaults(func=rollback.cmd_rollback)
 
     m = sub.add_parser("compare", help="training runs side by side: the settings that differ, best epoch, time, "

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 
 from elcrec_core.cli.serving import SEQUENCES_FILE, data_folder, newest_day, newest_sequences_folder
 from elcrec_core.data import warehouse
 from elcrec_core.data.sequences import SequenceTensors, read_sequence_parquet, sequence_day_folders
+from elcrec_core.evaluate.scoring import Recommender
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 
 RUN_CONFIG = "ELCREC_RUN_CONFIG"  # the run config file of the schedule's and the sensor's runs (elcrec_pipeline.jobs)
@@ -30,7 +32,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     tables = _recommendations_model(Path(args.data_dir))  # read before anything changes
     newest = newest_day(args.data_dir)
     restored = store.previous()
-    judged = _judge_on_newest(store, restored, args.data_dir) if restored is not None and not args.force else None
+    judged = (_judge_on_newest(store, restored, store.serving(), args.data_dir)
+              if restored is not None and not args.force else None)
     if judged is not None and judged.refusal:
         raise ValueError(f"{restored.name} ({restored.kind}) may not serve on the newest sequences ({judged.day}): "
                          f"{judged.refusal}; nothing changed (--force rolls back all the same)")
@@ -70,28 +73,35 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 class Judgement:
     """The restored model on the validation split of the newest sequences (``day``), judged by the promotion gate's
     floor alone: ``refusal`` says why it may not serve (None: it may); ``ndcg``: its validation NDCG@20 (None where
-    it gives no finite scores or cannot be used), ``most_popular``: most popular's there (None where unused)."""
+    it gives no finite scores or cannot be used), ``most_popular``: most popular's there (None where unused);
+    ``withdrawn``: the name of the model rolled back from and its validation NDCG@20 there (None: it cannot be
+    scored there), where one serves."""
 
     day: str
     refusal: str | None
     ndcg: float | None = None
     most_popular: float | None = None
+    withdrawn: tuple[str, float | None] | None = None
 
     def to_dict(self) -> dict[str, str | float | None]:
-        return {"day": self.day, "NDCG@20": self.ndcg, "most_popular_NDCG@20": self.most_popular}
+        return {"day": self.day, "NDCG@20": self.ndcg, "most_popular_NDCG@20": self.most_popular,
+                "previous_NDCG@20": self.withdrawn[1] if self.withdrawn else None}
 
     def text(self) -> str:
+        name, score = self.withdrawn or (None, None)
+        before = ("" if name is None else f"; {name}, rolled back from, {score:.4f}" if score is not None
+                  else f"; {name}, rolled back from, cannot be scored there")
         return f"validation NDCG@20 on the newest sequences ({self.day}) {self.ndcg:.4f}, most popular " \
-               f"{self.most_popular:.4f}"
+               f"{self.most_popular:.4f}{before}"
 
 
-def _judge_on_newest(store: ModelStore, record: ModelRecord, data_dir: str) -> Judgement | None:
+def _judge_on_newest(store: ModelStore, record: ModelRecord, serving: ModelRecord | None,
+                     data_dir: str) -> Judgement | None:
     """``record`` judged on the pipeline's newest sequences (the promotion gate's floor:
     :func:`elcrec_core.serve.promotion.judge_alone`; refused too where its checkpoint cannot be read, is of another
-    item catalogue, or it cannot score them); None without sequences to judge it on."""
+    item catalogue, or it cannot score them), with the score there of ``serving``, the model it replaces, where it
+    may serve; None without sequences to judge it on."""
     from elcrec_core.serve.promotion import CANDIDATE, FLOOR, judge_alone
-    from elcrec_core.serve.recommenders import load_recommender
-    from elcrec_core.train.checkpoint import CheckpointError, item_catalogue
 
     try:
         day = newest_sequences_folder(data_dir)
@@ -99,16 +109,32 @@ def _judge_on_newest(store: ModelStore, record: ModelRecord, data_dir: str) -> J
         return None
     seqs, item_ids = read_sequence_parquet(day / SEQUENCES_FILE)
     data = SequenceTensors.from_sequences(seqs)
+    recommender = _usable(store, record, data, item_ids)
+    if isinstance(recommender, str):
+        return Judgement(day.name, recommender)
+    decision = judge_alone(record, recommender, data)
+    if decision.refusal is not None or serving is None:
+        return Judgement(day.name, decision.refusal, decision.scores.get(CANDIDATE), decision.scores.get(FLOOR))
+    current = _usable(store, serving, data, item_ids)
+    score = None if isinstance(current, str) else judge_alone(serving, current, data).scores.get(CANDIDATE)
+    return Judgement(day.name, None, decision.scores.get(CANDIDATE), decision.scores.get(FLOOR), (serving.name, score))
+
+
+def _usable(store: ModelStore, record: ModelRecord, data: SequenceTensors, item_ids: np.ndarray) -> Recommender | str:
+    """The recommender of ``record`` fitted as the gate fits it on ``data`` (items ``item_ids``), or why it cannot
+    score them: its checkpoint cannot be read or is of another item catalogue, or an EASE past its item limit."""
+    from elcrec_core.serve.recommenders import load_recommender
+    from elcrec_core.train.checkpoint import CheckpointError, item_catalogue
+
     try:
         recommender = load_recommender(store, record, data, "valid")
         if record.trained:
             item_catalogue(store.checkpoint(record), recommender.n_items, item_ids)
     except (OSError, CheckpointError) as err:
-        return Judgement(day.name, f"its checkpoint cannot be used ({err})")
+        return f"its checkpoint cannot be used ({err})"
     except ValueError as err:  # an EASE past its item limit
-        return Judgement(day.name, f"it cannot score them ({err})")
-    decision = judge_alone(record, recommender, data)
-    return Judgement(day.name, decision.refusal, decision.scores.get(CANDIDATE), decision.scores.get(FLOOR))
+        return f"it cannot score them ({err})"
+    return recommender
 
 
 def _recommendations_model(data_dir: Path) -> tuple[str, str] | None:

@@ -418,15 +418,16 @@ def test_elcrec_rollback_refuses_a_model_that_the_gate_would_refuse_on_the_newes
     assert forced["serving"] == transition.name and forced["validation"] is None  # --force judges nothing
     assert main(["rollback", "--data-dir", str(tmp_path)]) == 0  # most popular, the floor, may always serve
     assert store.serving() == popular
-    # the restored model's score on the newest sequences, beside most popular's (here the same model)
+    # the restored model's score on the newest sequences, beside most popular's (here the same model) and that of
+    # the model it replaces (the user restored a worse model without being told)
     assert capsys.readouterr().out.splitlines()[0] == (
         f"serving {popular.name} again (previous: {transition.name}); validation NDCG@20 on the newest sequences "
-        f"(2026-05-02) {floor:.4f}, most popular {floor:.4f}")
+        f"(2026-05-02) {floor:.4f}, most popular {floor:.4f}; {transition.name}, rolled back from, {weak:.4f}")
     assert main(["rollback", "--data-dir", str(tmp_path), "--force"]) == 0
     assert capsys.readouterr().out.splitlines()[0].endswith("; not judged (--force)")
     assert main(["rollback", "--data-dir", str(tmp_path), "--json"]) == 0  # a model above the floor: its score
     assert json.loads(capsys.readouterr().out)["validation"] == pytest.approx(
-        {"day": "2026-05-02", "NDCG@20": floor, "most_popular_NDCG@20": floor})
+        {"day": "2026-05-02", "NDCG@20": floor, "most_popular_NDCG@20": floor, "previous_NDCG@20": weak})
     assert store.serving() == popular
     trained = record(store, "2026-05-02", "no-checkpoint")  # its folder holds no best.pt
     store.promote(trained, "third")
@@ -435,6 +436,10 @@ def test_elcrec_rollback_refuses_a_model_that_the_gate_would_refuse_on_the_newes
     assert capsys.readouterr().err.startswith(f"elcrec: error: {trained.name} (elcrec) may not serve on the newest "
                                               "sequences (2026-05-02): its checkpoint cannot be used (")
     assert store.serving() == popular
+    store.promote(trained, "a model whose checkpoint went since")  # rolled back from: no score, and said so
+    assert main(["rollback", "--data-dir", str(tmp_path)]) == 0 and store.serving() == popular
+    assert capsys.readouterr().out.splitlines()[0].endswith(f"; {trained.name}, rolled back from, cannot be scored "
+                                                            "there")
     import elcrec_core.serve.promotion as promotion_module
 
     def promoted_meanwhile(record, recommender, data):  # a day's run promotes while the rollback judges
