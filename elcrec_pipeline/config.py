@@ -161,7 +161,8 @@ class SourceSettings(dg.Config):
         if categories is None:
             categories = None if flags else "categories"
         return ItemMetadataConfig(
-            path=storage.input_path(s.item_metadata_path, extra_dirs), item=s.item_metadata_item_column,
+            path=storage.input_path(s.item_metadata_path, extra_dirs, "item_metadata_path"),
+            item=s.item_metadata_item_column,
             title=s.item_metadata_title_column or None, categories=categories or None,
             categories_separator=s.item_metadata_categories_separator, delimiter=s.item_metadata_delimiter,
             header=s.item_metadata_header, names=tuple(s.item_metadata_names) if s.item_metadata_names else None,

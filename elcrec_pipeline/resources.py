@@ -93,24 +93,24 @@ class Storage(dg.ConfigurableResource):
             dirs = (dg.EnvVar(INPUT_DIRS_ENV).get_value() or "").split(os.pathsep)
         return [Path(d).resolve() for d in dirs if d]
 
-    def input_path(self, path: str, extra_dirs: Sequence[Path] = ()) -> str:
+    def input_path(self, path: str, extra_dirs: Sequence[Path] = (), setting: str = "source path") -> str:
         """A source path from run config as an absolute path (a relative one is relative to the working
         directory), once it and every file it names, links followed, are found inside the data folder, an
         input folder or one of ``extra_dirs``; otherwise (or when it names no file) a :class:`dagster.Failure`
-        says why."""
+        says why, naming the ``setting`` that gave the path."""
         roots = [self.root, *self.source_dirs, *(Path(d).resolve() for d in extra_dirs)]
         allowed = (f"outside the folders sources are read from ({', '.join(map(str, roots))}); add its folder to "
                    f"the storage resource's input_dirs ({INPUT_DIRS_ENV}) to read it")
         full = Path(path).resolve()
         if not any(full.is_relative_to(root) for root in roots):
-            raise dg.Failure(f"source path {path!r} is {full}, {allowed}", allow_retries=False)
+            raise dg.Failure(f"{setting} {path!r} is {full}, {allowed}", allow_retries=False)
         try:
             files = resolve_files(full)
         except SourceReadError as exc:
-            raise dg.Failure(f"source path {path!r}: {exc}", allow_retries=False) from exc
+            raise dg.Failure(f"{setting} {path!r}: {exc}", allow_retries=False) from exc
         for file in files:
             if not any(file.is_relative_to(root) for root in roots):
-                raise dg.Failure(f"source path {path!r} leads to {file} through a link, {allowed}",
+                raise dg.Failure(f"{setting} {path!r} leads to {file} through a link, {allowed}",
                                  allow_retries=False)
         return str(full)
 

@@ -973,6 +973,16 @@ def test_a_bad_item_metadata_setting_names_where_it_came_from(team, tmp_path):
             in failure.event_specific_data.error.message)
 
 
+def test_a_missing_item_metadata_file_names_its_setting(team, tmp_path):
+    """The README's team example had item_metadata_path: items.csv active; copied as written, the load failed on a
+    missing file without naming the setting."""
+    (team / "source.yaml").write_text((team / "source.yaml").read_text() + "item_metadata_path: items.csv\n")
+    result = ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-30")
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert failure.event_specific_data.error.message.startswith(
+        f"dagster._core.definitions.events.Failure: item_metadata_path '{team / 'items.csv'}': ")
+
+
 def test_item_metadata_with_other_column_names_says_which_settings_name_them(team, tmp_path):
     """The error named the columns the file lacks but not the item_metadata_*_column settings (the events' did)."""
     (team / "items.csv").write_text("sku_id,name,genres\na,A,x\n")
