@@ -181,7 +181,8 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
     return LoadedData(seqs, item_ids, name, fmt, notes, report, _examples(check.rejected, report, fmt, 3),
                       check.rejected,
                       build.summary.k_core_removed, build.summary.repeated_across_files,
-                      padded_ids_note(check.accepted, report.files if len(report.files) > 1 else None, fmt), types)
+                      padded_ids_note(check.accepted, report.files if len(report.files) > 1 else None, fmt,
+                                      columns=(source.columns.user, source.columns.item)), types)
 
 
 def _event_type_notes(event_types: tuple[str, ...] | None, absent: dict[str, list[str]], left_out: int) -> list[str]:

@@ -93,17 +93,19 @@ _INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
 _SPACE = f"[\\s{_INVISIBLE}]"
 
 
-def padded_ids_note(accepted: pl.DataFrame, files: Sequence[str] | None, fmt: str, n: int = 3) -> str:
+def padded_ids_note(accepted: pl.DataFrame, files: Sequence[str] | None, fmt: str, n: int = 3,
+                    columns: tuple[str, str] = ("user_id", "item_id")) -> str:
     """A notice of the ``accepted`` rows (validation's ``EVENT_COLUMNS``) whose user or item id has white space
     (or a character that shows as nothing, such as a zero-width space) around it, kept as given (``' i1'`` and
-    ``'i1'`` are two items, as an export written with ", " gives them), with the first ``n`` (``line 2: item_id
-    ' i1'``, as :func:`rejected_examples` names rows); empty where there are none."""
+    ``'i1'`` are two items, as an export written with ", " gives them), with the first ``n`` (``line 2: sku
+    ' i1'``, as :func:`rejected_examples` names rows, each id by ``columns``: the file's user and item columns);
+    empty where there are none."""
     rows = accepted.filter(pl.any_horizontal(pl.col("user_id", "item_id").str.contains(f"^{_SPACE}|{_SPACE}$")))
     if not len(rows):
         return ""
     out = []
     for file, row, user, item in rows.head(n).select("source_file", "source_row", "user_id", "item_id").iter_rows():
-        ids = [f"{name} {value!r}" for name, value in (("user_id", user), ("item_id", item))
+        ids = [f"{name} {value!r}" for name, value in zip(columns, (user, item))
                if value != value.strip(_INVISIBLE).strip()]
         out.append(f"{_row_name(file, row, files, fmt)}: {', '.join(ids)}")
     return (f"{len(rows)} accepted row(s) have an id with white space around it, kept as given (' i1' and 'i1' are "

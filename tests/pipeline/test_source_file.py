@@ -1310,6 +1310,15 @@ def test_a_load_with_ids_padded_by_white_space_warns(team, tmp_path):
     warnings = [entry.user_message for entry in instance.all_logs(result.run_id) if entry.level == logging.WARNING]
     assert ("1 accepted row(s) have an id with white space around it, kept as given (' i1' and 'i1' are two items): "
             "line 2: item_id ' a'") in warnings
+    # named by the file's own columns (item_id ' sku-A11' named a column the team's file lacks)
+    settings = yaml.safe_load((team / "source.yaml").read_text())
+    (team / "source.yaml").write_text(yaml.safe_dump({**settings, "user_column": "customer", "item_column": "sku"}))
+    (team / "logs" / "2026-01-31.csv").write_text("customer,sku,timestamp\nu1,b,2026-01-31T10:00:00Z\n"
+                                                   "u1 ,b,2026-01-31T11:00:00Z\n")
+    result = ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-31", instance=instance)
+    assert result.success and ("1 accepted row(s) have an id with white space around it, kept as given (' i1' and "
+                               "'i1' are two items): line 3: customer 'u1 '") in [
+        entry.user_message for entry in instance.all_logs(result.run_id) if entry.level == logging.WARNING]
 
 
 def test_the_other_row_rules_warning_names_the_rules_that_differ() -> None:
