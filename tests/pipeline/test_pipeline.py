@@ -674,6 +674,17 @@ def test_the_same_source_gives_the_same_data_version_and_another_source_another(
     assert first["interaction_sequences"] != other["interaction_sequences"]
 
 
+def test_the_report_says_when_the_catalogue_is_too_small_for_its_cut_off():
+    """A young log of 11 items: every model showed HR@20 1.0000, with no word that a list of 20 holds nearly every
+    item a user has not had."""
+    from assets.evaluation import small_catalogue_note
+
+    assert small_catalogue_note(11) == (" With 11 items, a list of 20 holds nearly every item a user has not had: "
+                                        "HR@20 and NDCG@20 tell the models little apart here (the cut-offs 5 and 10 "
+                                        "more).")
+    assert small_catalogue_note(40) != "" and small_catalogue_note(41) == small_catalogue_note(1000) == ""
+
+
 def test_report_rematerializes_from_stored_inputs(first_run):
     data_dir, _ = first_run
     resources = {"storage": Storage(data_dir=str(data_dir)), "device": ComputeDevice(device="cpu")}
