@@ -16,11 +16,9 @@ import numpy as np
 from elcrec_core.data.files import CHUNK_BYTES, SourceReadError
 
 _NON_ASCII = re.compile(rb"[\x80-\xff]")
-# a character of UTF-8 beyond ASCII: in latin-1 or cp1252 text, a capital letter or ß-ÿ followed by punctuation
-# such as © or ¹ (é is Ã©), which text in those codes all but never holds
-_UTF8_CHARACTER = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
-_LATIN_CODES = {"iso8859-1", "iso8859-15", "cp1252"}  # where _UTF8_CHARACTER tells UTF-8 lines among the others
+_LATIN_CODES = {"iso8859-1", "iso8859-15", "cp1252"}  # where a UTF-8 letter tells UTF-8 lines among the others
 _NOT_CONTINUATION = bytes(b for b in range(256) if not 0x80 <= b <= 0xBF)  # what translate deletes
+_TAIL_BYTES = 1 << 16  # of a line cut by the chunks, what the next chunk's search sees before it
 
 
 def is_utf8(encoding: str) -> bool:
@@ -35,7 +33,8 @@ def as_utf8(path: Path, encoding: str) -> Iterator[Path]:
     ``encoding`` text, and for a file that is UTF-8 text with characters beyond ASCII, which ``encoding`` would
     read as other characters (``café`` as ``cafÃ©`` in latin-1: one user as two, where the other days' files are
     in ``encoding``): such a file is not in ``encoding``, however many of its bytes that can decode; in latin-1,
-    iso8859-15 or cp1252, also for a file of which some lines are UTF-8 text beyond ASCII and others not (two exports
+    iso8859-15 or cp1252, where it holds a UTF-8 letter (:func:`_first_utf8_character`) or a byte order mark (a
+    cp1252 NESCAFÉ™ is valid UTF-8 too), and also where some lines are UTF-8 text and others not (two exports
     joined), naming the first such line. Raises it too for a
     text that holds a C1 control character (U+0080-U+009F), which no text holds: Windows' cp1252 text read as latin-1
     (its ’ as U+0092), naming the line and what cp1252 reads there."""
@@ -68,15 +67,20 @@ def as_utf8(path: Path, encoding: str) -> Iterator[Path]:
                 if first is None and not chunk.isascii():
                     first = lines + chunk.count(b"\n", 0, _NON_ASCII.search(chunk).start()) + 1
                 if latin and utf8_line is None and high and (  # every UTF-8 character beyond ASCII holds such bytes
-                        (found := _first_utf8_character(joined := tail + chunk)) is not None):  # tail: one cut in two
-                    utf8_line = lines - tail.count(b"\n") + joined.count(b"\n", 0, found) + 1
-                tail = chunk[-3:]
+                        (found := _first_utf8_character(tail + chunk)) is not None):  # tail: the line cut in two
+                    utf8_line = lines + (tail + chunk).count(b"\n", 0, found) + 1
+                if latin:  # the last line's start, for the next chunk (a longer line: its last bytes)
+                    cut = chunk.rfind(b"\n")
+                    tail = chunk[cut + 1:] if cut >= 0 else (tail + chunk)[-_TAIL_BYTES:]
                 if not chunk:
                     break
                 offset, lines = offset + len(chunk), lines + chunk.count(b"\n")
-        if is_utf8_text and first is not None:
-            text = _line(path, first)
-            raise SourceReadError(path, f"it is UTF-8 text (line {first}: {text.decode('utf-8', 'replace')!r}), which "
+        if latin and first == 1 and _line(path, 1).startswith(codecs.BOM_UTF8):  # a byte order mark says UTF-8
+            utf8_line = 1
+        # in a Latin code, a UTF-8 letter says it (a cp1252 file whose É™ alone pairs as UTF-8 is no UTF-8 text)
+        if is_utf8_text and (shown := utf8_line if latin else first) is not None:
+            text = _line(path, shown)
+            raise SourceReadError(path, f"it is UTF-8 text (line {shown}: {text.decode('utf-8', 'replace')!r}), which "
                                         f"encoding {encoding} would read as {text.decode(encoding, 'replace')!r}: "
                                         "give it encoding utf-8 (the source setting encoding, elcrec --encoding)")
         if utf8_line is not None and not is_utf8_text:
@@ -95,13 +99,23 @@ def as_utf8(path: Path, encoding: str) -> Iterator[Path]:
 
 
 def _first_utf8_character(data: bytes) -> int | None:
-    """The offset in ``data`` of the first UTF-8 character beyond ASCII (a byte 0xC2-0xF4 and the 1-3 bytes
-    0x80-0xBF that continue it), or None. numpy finds the pairs that may begin one (a regular expression over every
-    chunk made the conversion 15x slower); the caller searches only data with bytes 0x80-0xBF, which every such
-    character holds (latin-1's accented letters are 0xC0-0xFF)."""
+    """The offset in ``data`` of the first UTF-8 letter of Latin-1 Supplement or Latin Extended-A (U+00C0-U+017F:
+    é as the bytes C3 A9, which latin-1 reads Ã©; ł, ő, ...) on a line that is UTF-8 text as a whole, or None. In
+    latin-1 or cp1252 text those bytes are Ã, Ä or Å before a sign (©, ’, ™, «), all but never written, and such a
+    line is rarely UTF-8 as a whole; other pairs are common there (É™, ß“, à before a no-break space and », which
+    are UTF-8 sequences too). numpy finds the pairs (a regular expression over every chunk made the conversion 15x
+    slower); the caller searches only data with bytes 0x80-0xBF, which every such letter holds."""
     codes = np.frombuffer(data, np.uint8)
-    pairs = np.flatnonzero((codes[:-1] >= 0xC2) & (codes[:-1] <= 0xF4) & ((codes[1:] & 0xC0) == 0x80))
-    return next((int(at) for at in pairs if _UTF8_CHARACTER.match(data, int(at))), None)
+    pairs = np.flatnonzero((codes[:-1] >= 0xC3) & (codes[:-1] <= 0xC5) & ((codes[1:] & 0xC0) == 0x80))
+    for at in map(int, pairs):
+        start, end = data.rfind(b"\n", 0, at) + 1, data.find(b"\n", at)
+        try:
+            line = data[start:end if end >= 0 else len(data)].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if line[len(data[start:at].decode("utf-8"))].isalpha():  # not × or ÷
+            return at
+    return None
 
 
 def _c1_control_bytes(encoding: str) -> bytes:

@@ -479,12 +479,27 @@ def test_a_file_of_latin1_and_utf8_lines_is_refused_not_garbled(tmp_path: Path, 
     with pytest.raises(SourceReadError, match=re.escape(
             f"joined.csv: line 5 is UTF-8 text ('café,b,{EPOCH0}'), which encoding {encoding} would read as "
             f"'cafÃ©,b,{EPOCH0}', but the file is not UTF-8 as a whole: it mixes two encodings (two exports "
-            f"joined?); convert it to one (its UTF-8 lines to {encoding}, or the rest to UTF-8 and give encoding utf-8) and load "
-            "it again")):
+            f"joined?); convert it to one (its UTF-8 lines to {encoding}, or the rest to UTF-8 and give encoding "
+            "utf-8) and load it again")):
         read_source(SourceConfig(format="csv", path=str(path), encoding=encoding))
     alone = _write(tmp_path / "latin.csv", latin)
     assert read_source(SourceConfig(format="csv", path=str(alone), encoding=encoding))["user_id"].to_list() == [
         "Zoë", "u2"]
+
+
+@pytest.mark.parametrize(("encoding", "text"), [
+    ("cp1252", "NESCAFÉ™ Gold"), ("cp1252", "JOSÉ’S TACOS"), ("cp1252", "„Spaß“"), ("cp1252", "“Un café…”"),
+    ("cp1252", "ÉTÉ€5"), ("latin-1", "»Spaß«"), ("latin-1", "«Y TÚ»"), ("latin-1", "«\u00a0déjà\u00a0»"),
+    ("latin-1", "SÃO JOÃOº"), ("iso8859-15", "ÉTÉ€5"),
+])
+def test_latin1_and_cp1252_text_whose_bytes_pair_as_utf8_reads(tmp_path: Path, encoding: str, text: str) -> None:
+    """The check for UTF-8 lines refused ordinary text whose bytes happen to form UTF-8 sequences (É™ is C9 99,
+    ß“ DF 93, à before a no-break space and » E0 A0 BB): it now looks for UTF-8 letters of Latin-1 and Latin
+    Extended-A (é as C3 A9) on a line that is UTF-8 as a whole."""
+    path = _write(tmp_path / "e.csv", f"user_id,item_id,timestamp\nu1,{text},{EPOCH0}\nu2,b,{EPOCH0}\n"
+                  .encode(encoding))
+    assert read_source(SourceConfig(format="csv", path=str(path), encoding=encoding))["item_id"].to_list() == [
+        text, "b"]
 
 
 @pytest.mark.parametrize("encoding", ["latin-1", "iso8859-15"])
