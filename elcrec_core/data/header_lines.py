@@ -106,27 +106,32 @@ def refuse_glued_header(path: Path, rejects: pl.DataFrame, columns: Sequence[str
 
 
 _WHOLE_NUMBER = r"^\s*-?\d+\s*$"
-FEWEST_ROWS_AFTER_A_HEADER = 2  # the other rows whose ids must all be numbers before a first line is taken for one
+# the other rows that must be read before a first line is taken for a header: its row alone, rejected, is then at
+# most 5% of the load (the default max_rejected_share), so that data taken for a header never refuses a load
+FEWEST_ROWS_AFTER_A_HEADER = 19
 
 
 def header_read_as_data(frame: pl.DataFrame) -> pl.DataFrame:
     """Mark ``repeated_header`` the first row of ``frame`` (a file read without a header: normalised events, with
-    ``error`` and ``detail``) where it looks like a header: its user and its item are not whole numbers, while those
-    of every other row read (at least :data:`FEWEST_ROWS_AFTER_A_HEADER`) are. Such a line, the header of a file
-    that the source settings say has none (header: false, as MovieLens' ``u.data``), was stored as an event of user
-    ``customer`` and item ``product`` where no time or rating column rejected it; ids that are names anywhere else
-    in the file leave it as it is (it may be data)."""
+    ``error`` and ``detail``) where it looks like a header: in each id column (user, item) whose every other row is
+    a whole number (one of them at least), its value is not (``User-ID`` over numbers, whatever ISBNs the item
+    column holds). Such a line, the header of a file that the source settings say has none (header: false, as
+    MovieLens' ``u.data``), was stored as an event of user ``customer`` and item ``product`` where no time or rating
+    column rejected it. Read only where at least :data:`FEWEST_ROWS_AFTER_A_HEADER` other rows are; ids that are
+    names in other rows leave it as it is (it may be data)."""
     read = frame.filter(pl.col("user_id").is_not_null() & pl.col("item_id").is_not_null())
     if len(read) <= FEWEST_ROWS_AFTER_A_HEADER:
         return frame
     first = int(read["source_row"].min())
-    numbers = pl.col("user_id").str.contains(_WHOLE_NUMBER) & pl.col("item_id").str.contains(_WHOLE_NUMBER)
     head, rest = read.filter(pl.col("source_row") == first), read.filter(pl.col("source_row") != first)
-    if len(head) != 1 or head.select(numbers.any()).item() or not rest.select(numbers.all()).item():
+    numeric = [column for column in ("user_id", "item_id") if rest[column].str.contains(_WHOLE_NUMBER).all()]
+    if len(head) != 1 or not numeric or any(head[column].str.contains(_WHOLE_NUMBER).any() for column in numeric):
         return frame
     user, item = head["user_id"][0], head["item_id"][0]
-    said = (f"the first line looks like a header (user {user!r}, item {item!r}: not numbers, as every other row's "
-            "ids are), and the source settings say the file has none (header: false; header: true reads it as one)")
+    ids = " and ".join(column.split("_")[0] for column in numeric)
+    said = (f"the first line looks like a header (user {user!r}, item {item!r}: its {ids} id not a number, as every "
+            "other row's), and the source settings say the file has none (header: false; header: true reads it as "
+            "one)")
     at = pl.col("source_row") == first
     return frame.with_columns(error=pl.when(at).then(pl.lit("repeated_header", frame.schema["error"]))
                               .otherwise("error"),
