@@ -106,7 +106,9 @@ def rejected_note(check: RowCheck, fmt: str, timestamp_format: str, where: str) 
         first, said = rejected_examples(check.rejected, 3, files, fmt), "the first rejected"
     else:
         firsts = pl.concat([check.rejected.filter(pl.col("reason") == reason).head(1) for reason in reasons[:3]])
-        first, said = rejected_examples(firsts, 3, files, fmt), "the first rejected of each reason, most frequent first"
+        first = rejected_examples(firsts, 3, files, fmt)
+        said = ("the first rejected of each reason, most frequent first" if len(reasons) <= 3
+                else "the first rejected of the 3 most frequent reasons")
     many = {reason for reason, n in check.by_reason.items() if n * 10 >= len(check.rejected)}
     settings = [setting for reason, setting in _REASON_SETTINGS.items() if reason in many]
     read_as = f" (the timestamps were read as {timestamp_format})" if "bad_timestamp" in many else ""

@@ -264,6 +264,23 @@ def test_a_time_or_rating_that_an_export_writes_for_no_value_is_no_value(tmp_pat
                                 ("bad_timestamp", "ts: soon"), ("bad_rating", "stars: -")]
 
 
+
+def test_a_missing_id_is_named_by_the_files_column() -> None:
+    """Every detail named the file's columns (customer is empty, ts 'N/A' ...) but an id of null_ids: user_id 'NA'
+    means no value, a column the team's file lacks (a trial of 2026-12-05)."""
+    from elcrec_core.data.ingestion import read_checked
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "e.csv"
+        path.write_text("customer,sku,ts\nNA,a,1769850000\n,b,1769850000\nu1, null ,1769850000\nu2,c,1769850000\n")
+        check = read_checked(SourceConfig(format="csv", path=str(path),
+                                          columns=ColumnMap(user="customer", item="sku", timestamp="ts"))).check
+    assert check.rejected.select("source_row", "reason", "detail").cast({"reason": pl.String}).rows() == [
+        (2, "missing_user", "customer 'NA' means no value (source setting null_ids)"),
+        (3, "missing_user", "customer is empty"),
+        (4, "missing_item", "sku ' null ' means no value (source setting null_ids)")]
+
+
 def test_the_cli_names_the_file_and_line_of_text_that_is_not_utf8(tmp_path: Path, capsys) -> None:
     path = _write(tmp_path / "seq.txt", "1 2 3\ncaf\xe9 1\n".encode("latin-1"))
     with pytest.raises(SourceReadError) as info:

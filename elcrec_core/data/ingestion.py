@@ -13,7 +13,7 @@ import duckdb
 import polars as pl
 
 from elcrec_core.data import warehouse
-from elcrec_core.data.source_config import SourceConfig, resolve_files
+from elcrec_core.data.source_config import ColumnMap, SourceConfig, resolve_files
 from elcrec_core.data.sources import read_files, read_source
 from elcrec_core.data.validation import RowCheck, RowRules, check_rows
 
@@ -169,6 +169,16 @@ class CheckedBatch:
     description: str
 
 
+def _ids_named_by_columns(check: RowCheck, columns: ColumnMap) -> RowCheck:
+    """``check`` with the details of its missing ids that the row rules gave (``user_id 'NA' means no value``)
+    naming the source's own columns (``customer 'NA' ...``), as the readers' details do (``customer is empty``)."""
+    detail = pl.col("detail")
+    for reason, field, column in (("missing_user", "user_id", columns.user), ("missing_item", "item_id", columns.item)):
+        detail = pl.when((pl.col("reason") == reason) & pl.col("detail").str.starts_with(f"{field} ")).then(
+            pl.lit(column) + pl.col("detail").str.slice(len(field))).otherwise(detail)
+    return dataclasses.replace(check, rejected=check.rejected.with_columns(detail.alias("detail")))
+
+
 def read_checked(source: SourceConfig, rules: RowRules = RowRules(),
                  not_before: datetime | None = None) -> CheckedBatch:
     """Read every file of ``source`` and apply the row rules; nothing is written. Raises
@@ -179,7 +189,7 @@ def read_checked(source: SourceConfig, rules: RowRules = RowRules(),
     else:  # the files are named once: those read are those the load replaces
         paths = resolve_files(source.path)
         files, events = [str(f) for f in paths], read_files(paths, source, rules.null_ids)
-    check = check_rows(events, rules)
+    check = _ids_named_by_columns(check_rows(events, rules), source.columns)
     if not_before is not None:
         early = check.accepted.filter(pl.col("timestamp") < not_before)
         if len(early):

@@ -283,6 +283,16 @@ def test_a_refused_load_names_its_rejected_rows_and_the_setting_to_check(team, t
             "line 2: missing_user (user_id is empty). Is timestamp_format (epoch_s, epoch_ms, epoch_us, iso8601) in "
             "the source settings") in message
     assert "user_column" not in message and "max_rejected_share (0.1) sets" in message
+    # of more than 3 reasons, the 3 most frequent (it said "of each reason" and gave 3 of 6)
+    (team / "logs" / "2026-01-31.csv").write_text("user_id,item_id,timestamp\n,a,1769850000\nu1,,1769850000\n"
+                                                   "u2,b,\n" + "".join(f"u{n},b,{'later' if n < 30 else 1769850000 + n}"
+                                                                       "\n" for n in range(60)))
+    result = ingest(tmp_path / "data", source, "2026-01-31", config)
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert ("(missing_user: 1, missing_item: 1, missing_timestamp: 1, bad_timestamp: 30); the first rejected of the 3 "
+            "most frequent reasons: 2026-01-31.csv line 5: bad_timestamp (timestamp: later); 2026-01-31.csv line 2: "
+            "missing_user (user_id is empty); 2026-01-31.csv line 3: missing_item (item_id is empty).") in (
+        failure.event_specific_data.error.message)
     (team / "logs" / "2026-01-31.csv").write_text("user_id,item_id,timestamp\n")  # nothing rejected: counts alone
     result = ingest(tmp_path / "data", source, "2026-01-31")
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
