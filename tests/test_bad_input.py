@@ -260,8 +260,8 @@ def test_a_time_or_rating_that_an_export_writes_for_no_value_is_no_value(tmp_pat
     ]
     as_before = read_source(config, null_values=()).select("error", "detail").cast({"error": pl.String})
     assert as_before.rows() == [("bad_rating", "stars: NULL"), ("bad_timestamp", "ts: \\N"),
-                                ("bad_rating", "stars: n/a"), ("bad_timestamp", "ts: N/A"), ("bad_rating", "stars: five"),
-                                ("bad_timestamp", "ts: soon"), ("bad_rating", "stars: -")]
+                                ("bad_rating", "stars: n/a"), ("bad_timestamp", "ts: N/A"),
+                                ("bad_rating", "stars: five"), ("bad_timestamp", "ts: soon"), ("bad_rating", "stars: -")]
 
 
 
