@@ -135,6 +135,15 @@ def warehouse_entry(path: Path) -> dict[str, dg.MetadataValue]:
     return {WAREHOUSE_KEY: dg.MetadataValue.path(str(path))}
 
 
+WAREHOUSE_TAG = "elcrec/warehouse"  # the tag of a run, once its load starts: the warehouse of its data folder
+
+
+def of_this_folder_runs(runs: Iterable[dg.DagsterRun], warehouse: Path) -> list[dg.DagsterRun]:
+    """The runs of ``runs`` that are for the data folder whose warehouse is ``warehouse`` (their load tags them:
+    :data:`WAREHOUSE_TAG`), and those that do not say yet (queued, or not past their load: they may be)."""
+    return [run for run in runs if run.tags.get(WAREHOUSE_TAG, str(warehouse)) == str(warehouse)]
+
+
 def of_this_folder(records: Iterable[dg.EventLogRecord], warehouse: Path) -> list[dg.EventLogRecord]:
     """The materializations of ``records`` made for the data folder whose warehouse is ``warehouse``, and those that
     do not say (made before this was recorded; a test's stand-in): one Dagster instance (``DAGSTER_HOME``) may run

@@ -12,6 +12,7 @@ from assets.daily import (
     RETRY,
     START_DATE_ENV,
     WAREHOUSE_POOL,
+    WAREHOUSE_TAG,
     daily_asset,
     days_in_progress,
     fails_at_once,
@@ -119,6 +120,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
                      source_file: SourceFile) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     require_a_partition(context)
     refuse_bad_run_config(context)  # the later stages' too: a bad top_k failed after the training
+    context.instance.add_run_tags(context.run.run_id, {WAREHOUSE_TAG: str(storage.warehouse)})  # the sensor's
     settings = f"source settings ({config.origin(source_file.location())})"  # where a bad setting came from
     given = {name for name, value in config.model_dump().items() if value is not None}  # by the run config
     with fails_at_once(settings, ValueError):  # pydantic's too

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.daily import RECORDS_LOOKED_AT, configured_partitions, of_this_folder
+from assets.daily import RECORDS_LOOKED_AT, configured_partitions, of_this_folder, of_this_folder_runs
 from assets.training import elcrec_model
 from elcrec_core.data.source_config import day_files
 from elcrec_pipeline.jobs import RETRAIN_JOB, RUN_CONFIG_ENV, checked_run_config
@@ -62,8 +62,9 @@ def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceF
             # a later day with files (no model: ``day`` is the newest with one) trains on the change in its own run,
             # requested or to come once its files settle (or run again by hand, where its run failed); a backfill of
             # earlier days: wait for its last load
-            if (change is None or retraining(context.instance, day) or any(files_of[d] for d in days if d > day)
-                    or _earlier_day_running(context.instance, day)):
+            if (change is None or retraining(context.instance, day, warehouse)
+                    or any(files_of[d] for d in days if d > day) or _earlier_day_running(context.instance, day,
+                                                                                         warehouse)):
                 continue
             why = {"elcrec/earlier_day_changed": change.partition_key}
         key = f"{day}:{files_version(files)}" + (f":after load {change.storage_id}" if why else "")
@@ -97,7 +98,7 @@ def retrained_since(instance: dg.DagsterInstance, day: str, files: list[Path], w
     files changed, arrived or went since is not done (a file moved into place with an old modification time too:
     its path or size differ). Looks at the day's last :data:`RECORDS_LOOKED_AT` loads and models, of them those of
     the data folder whose warehouse is ``warehouse`` (:func:`assets.daily.of_this_folder`)."""
-    if retraining(instance, day):
+    if retraining(instance, day, warehouse):
         return True
     version, shape, content = files_version(files), files_shape(files), None
 
@@ -126,17 +127,18 @@ def retrained_since(instance: dg.DagsterInstance, day: str, files: list[Path], w
     return False
 
 
-def _earlier_day_running(instance: dg.DagsterInstance, day: str) -> bool:
-    """Whether a run of a day before ``day`` is queued or going (a backfill of earlier days: each of its loads would
-    ask for ``day`` again; it runs once they are done)."""
+def _earlier_day_running(instance: dg.DagsterInstance, day: str, warehouse: Path) -> bool:
+    """Whether a run of a day before ``day`` for the data folder whose warehouse is ``warehouse`` is queued or going
+    (a backfill of earlier days: each of its loads would ask for ``day`` again; it runs once they are done)."""
     return any(run.tags.get("dagster/partition", day) < day
-               for run in instance.get_runs(dg.RunsFilter(statuses=list(GOING))))
+               for run in of_this_folder_runs(instance.get_runs(dg.RunsFilter(statuses=list(GOING))), warehouse))
 
 
-def retraining(instance: dg.DagsterInstance, day: str) -> bool:
-    """Whether a run that retrains ``day`` (:func:`retrains`) is queued or going."""
+def retraining(instance: dg.DagsterInstance, day: str, warehouse: Path) -> bool:
+    """Whether a run that retrains ``day`` (:func:`retrains`) for the data folder whose warehouse is ``warehouse`` is
+    queued or going (a run of another folder that day is not: :func:`assets.daily.of_this_folder_runs`)."""
     going = instance.get_runs(dg.RunsFilter(tags={"dagster/partition": day}, statuses=list(GOING)))
-    return any(retrains(run) for run in going)
+    return any(retrains(run) for run in of_this_folder_runs(going, warehouse))
 
 
 def earlier_change_since(instance: dg.DagsterInstance, day: str, warehouse: Path) -> dg.EventLogRecord | None:

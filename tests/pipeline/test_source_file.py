@@ -682,13 +682,28 @@ def test_two_data_folders_under_one_instance_do_not_take_each_others_days(tmp_pa
         for day in days:
             _materialize(instance, day, raw_interactions.key, interaction_sequences.key, elcrec_model.key)
         in_folder("probe", "probe_logs.yaml")
-        probed = _later_check(_materialize(instance, days[0], raw_interactions.key))
+        probe_run = _materialize(instance, days[0], raw_interactions.key)
+        probed = _later_check(probe_run)
+        assert instance.get_run_by_id(probe_run.run_id).tags["elcrec/warehouse"] == str(
+            (tmp_path / "probe" / "warehouse.duckdb").resolve())  # its load tags the run with its folder
         assert probed.passed and probed.metadata["later_days_built"].value == "none"  # the probe has no later day
         assert [r.partition_key for r in sensor_tick(probe, instance, tmp_path / "probe").run_requests] == days[:1]
         in_folder("data", "logs.yaml")
         again = _later_check(_materialize(instance, days[0], raw_interactions.key))  # the same bytes as before
         assert again.passed and again.metadata["content_changed"].value is False
         assert sensor_tick(team, instance, tmp_path / "data").run_requests == []
+        # the team's newest file changes while a run of the probe's folder goes for that day: the team's day is
+        # still requested (the other folder's run was taken for its own); a run that has not loaded yet may be it
+        day_file = tmp_path / "logs" / f"{days[1]}.csv"
+        day_file.write_text(day_file.read_text() + f"u9,i0,{noon}\n")
+        os.utime(day_file, (time.time() - 120, time.time() - 120))  # settled
+        daily = defs().resolve_job_def("daily_retrain_job")
+        for warehouse_of, requested in ((tmp_path / "probe", [days[1]]), (None, [])):
+            tags = {"dagster/partition": days[1], **({"elcrec/warehouse": str(warehouse_of / "warehouse.duckdb")}
+                                                      if warehouse_of else {})}
+            going = instance.create_run_for_job(job_def=daily, tags=tags, status=dg.DagsterRunStatus.STARTED)
+            assert [r.partition_key for r in sensor_tick(team, instance, tmp_path / "data").run_requests] == requested
+            instance.delete_run(going.run_id)
 
 
 def test_each_days_rejected_interactions_counts_that_days_rows(team, tmp_path):
