@@ -89,7 +89,10 @@ class Judgement:
 
     def text(self) -> str:
         name, score = self.withdrawn or (None, None)
-        before = ("" if name is None else f"; {name}, rolled back from, {score:.4f}" if score is not None
+        than = "" if score is None or self.ndcg is None else (
+            " (the restored model is lower)" if self.ndcg < score else " (the restored model is higher)"
+            if self.ndcg > score else " (level)")
+        before = ("" if name is None else f"; {name}, rolled back from, {score:.4f}{than}" if score is not None
                   else f"; {name}, rolled back from, cannot be scored there")
         return f"validation NDCG@20 on the newest sequences ({self.day}) {self.ndcg:.4f}, most popular " \
                f"{self.most_popular:.4f}{before}"

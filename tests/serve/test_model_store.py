@@ -422,7 +422,8 @@ def test_elcrec_rollback_refuses_a_model_that_the_gate_would_refuse_on_the_newes
     # the model it replaces (the user restored a worse model without being told)
     assert capsys.readouterr().out.splitlines()[0] == (
         f"serving {popular.name} again (previous: {transition.name}); validation NDCG@20 on the newest sequences "
-        f"(2026-05-02) {floor:.4f}, most popular {floor:.4f}; {transition.name}, rolled back from, {weak:.4f}")
+        f"(2026-05-02) {floor:.4f}, most popular {floor:.4f}; {transition.name}, rolled back from, {weak:.4f} (the "
+        f"restored model is {'higher' if floor > weak else 'lower'})")
     assert main(["rollback", "--data-dir", str(tmp_path), "--force"]) == 0
     assert capsys.readouterr().out.splitlines()[0].endswith("; not judged (--force)")
     assert main(["rollback", "--data-dir", str(tmp_path), "--json"]) == 0  # a model above the floor: its score
