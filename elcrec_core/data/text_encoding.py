@@ -57,8 +57,9 @@ def as_utf8(path: Path, encoding: str) -> Iterator[Path]:
                 except UnicodeDecodeError as err:
                     utf8_hint = ("; the file reads as UTF-8 text: give it encoding utf-8" if is_utf8_text and
                                  _decodes(utf8, chunk) else "")  # cp1252 lacks 5 bytes that UTF-8's Á, Í, ... hold
-                    raise SourceReadError(path,
-                                          f"byte {offset + err.start} is not {encoding} text{utf8_hint}") from None
+                    line = lines + chunk.count(b"\n", 0, err.start) + 1
+                    raise SourceReadError(path, f"byte {offset + err.start} (line {line}) is not {encoding} text"
+                                                f"{utf8_hint}") from None
                 out.write(text)
                 high = chunk.translate(None, _NOT_CONTINUATION) if not chunk.isascii() else b""  # 0x80-0xBF
                 if control is None and (found := high.translate(None, other_bytes)):  # C1 bytes are among them

@@ -115,7 +115,7 @@ def test_a_flag_column_the_file_lacks_is_named(tmp_path: Path) -> None:
 def test_a_file_not_in_its_encoding_is_refused_with_the_byte(tmp_path: Path) -> None:
     path = tmp_path / "items.csv"
     path.write_bytes(b"item_id,title\n1,\x81\n")
-    with pytest.raises(SourceReadError, match=f"{path}: byte 16 is not cp1252 text"):
+    with pytest.raises(SourceReadError, match=f"{path}: byte 16 \\(line 2\\) is not cp1252 text"):
         read_item_metadata(ItemMetadataConfig(str(path), categories=None, encoding="cp1252"))
 
 

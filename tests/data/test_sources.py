@@ -454,7 +454,7 @@ def test_a_utf8_file_read_with_another_encoding_is_refused_not_garbled(tmp_path:
     assert len(read_source(SourceConfig(format="csv", path=str(plain), encoding="latin-1"))) == 2
     # cp1252 has no character for the second byte of UTF-8's Á (0x81): it failed on that byte with no word of UTF-8
     accent = _write(tmp_path / "day3.csv", text.replace("café", "Álvaro").encode("utf-8"))
-    with pytest.raises(SourceReadError, match=r"day3\.csv: byte 43 is not cp1252 text; the file reads as UTF-8 text: "
+    with pytest.raises(SourceReadError, match=r"day3\.csv: byte 43 \(line 3\) is not cp1252 text; the file reads as UTF-8 text: "
                                               "give it encoding utf-8"):
         read_source(SourceConfig(format="csv", path=str(accent), encoding="cp1252"))
     # a byte order mark says UTF-8 too
