@@ -16,7 +16,7 @@ from elcrec_core.cli.format_guessing import looks_like
 from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.rejections import count_text, file_name, reason_counts, rejected_examples
 from elcrec_core.data.source_config import ItemMetadataConfig, TimestampFormat
-from elcrec_core.data.validation import ExpectationReport, RowCheck
+from elcrec_core.data.validation import REASONS, ExpectationReport, RowCheck
 from elcrec_pipeline.config import SourceSettings
 
 COLUMN_SETTINGS = ("user_column", "item_column", "timestamp_column", "rating_column", "event_type_column")
@@ -101,7 +101,7 @@ def rejected_note(check: RowCheck, fmt: str, timestamp_format: str, where: str) 
     if not len(check.rejected):
         return count_text(check.rows_in, len(check.accepted), check.by_reason)
     files = sorted({*check.accepted["source_file"].unique(), *check.rejected["source_file"].unique()})
-    reasons = sorted(check.by_reason, key=lambda reason: -check.by_reason[reason])  # stable: ties in REASONS order
+    reasons = sorted(check.by_reason, key=lambda reason: (-check.by_reason[reason], REASONS.index(reason)))
     if len(reasons) == 1:
         first, said = rejected_examples(check.rejected, 3, files, fmt), "the first rejected"
     else:
