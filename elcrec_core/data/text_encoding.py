@@ -68,8 +68,8 @@ def as_utf8(path: Path, encoding: str) -> Iterator[Path]:
                 if first is None and not chunk.isascii():
                     first = lines + chunk.count(b"\n", 0, _NON_ASCII.search(chunk).start()) + 1
                 if latin and utf8_line is None and high and (  # every UTF-8 character beyond ASCII holds such bytes
-                        (found := _first_utf8_character(tail + chunk)) is not None):  # tail: the line cut in two
-                    utf8_line = lines + (tail + chunk).count(b"\n", 0, found) + 1
+                        (found := _first_utf8_character(joined := tail + chunk)) is not None):  # tail: the line cut
+                    utf8_line = lines + joined.count(b"\n", 0, found) + 1
                 if latin:  # the last line's start, for the next chunk (a longer line: its last bytes)
                     cut = chunk.rfind(b"\n")
                     tail = chunk[cut + 1:] if cut >= 0 else (tail + chunk)[-_TAIL_BYTES:]
@@ -80,17 +80,16 @@ def as_utf8(path: Path, encoding: str) -> Iterator[Path]:
             utf8_line = 1
         # in a Latin code, a UTF-8 letter says it (a cp1252 file whose É™ alone pairs as UTF-8 is no UTF-8 text)
         if is_utf8_text and (shown := utf8_line if latin else first) is not None:
-            text = _line(path, shown)
-            raise SourceReadError(path, f"it is UTF-8 text (line {shown}: {text.decode('utf-8', 'replace')!r}), which "
-                                        f"encoding {encoding} would read as {text.decode(encoding, 'replace')!r}: "
-                                        "give it encoding utf-8 (the source setting encoding, elcrec --encoding)")
+            utf8, read = _both_readings(path, shown, encoding)
+            raise SourceReadError(path, f"it is UTF-8 text (line {shown}: {utf8}), which encoding {encoding} would "
+                                        f"read as {read}: give it encoding utf-8 (the source setting encoding, elcrec "
+                                        "--encoding)")
         if utf8_line is not None and not is_utf8_text:
-            text = _line(path, utf8_line)
-            raise SourceReadError(path, f"line {utf8_line} is UTF-8 text ({text.decode('utf-8', 'replace')!r}), which "
-                                        f"encoding {encoding} would read as {text.decode(encoding, 'replace')!r}, "
-                                        "but the file is not UTF-8 as a whole: it mixes two encodings (two exports "
-                                        f"joined?); convert it to one (its UTF-8 lines to {encoding}, or the rest to "
-                                        "UTF-8 and give encoding utf-8) and load it again")
+            utf8, read = _both_readings(path, utf8_line, encoding)
+            raise SourceReadError(path, f"line {utf8_line} is UTF-8 text ({utf8}), which encoding {encoding} would "
+                                        f"read as {read}, but the file is not UTF-8 as a whole: it mixes two "
+                                        f"encodings (two exports joined?); convert it to one (its UTF-8 lines to "
+                                        f"{encoding}, or the rest to UTF-8 and give encoding utf-8) and load it again")
         if control is not None:
             raise SourceReadError(path, _control_message(path, encoding, *control))
         try:
@@ -147,6 +146,12 @@ def _control_message(path: Path, encoding: str, line: int, byte: bytes) -> str:
         return f"{said}: is it in another encoding? (the source setting encoding, elcrec --encoding)"
     return (f"{said}: is it Windows text ({windows}), where byte 0x{byte.hex().upper()} is {byte.decode(windows)!r} "
             f"(line {line}: {text!r})? Give it encoding {windows} (the source setting encoding, elcrec --encoding)")
+
+
+def _both_readings(path: Path, number: int, encoding: str) -> tuple[str, str]:
+    """Line ``number`` of ``path`` read as UTF-8 and as ``encoding`` reads it, each quoted (``repr``)."""
+    text = _line(path, number)
+    return repr(text.decode("utf-8", "replace")), repr(text.decode(encoding, "replace"))
 
 
 def _line(path: Path, number: int) -> bytes:
