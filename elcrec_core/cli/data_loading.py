@@ -10,6 +10,8 @@ its ``item_index.parquet``) is read as it is.
 One rule is the command line's own: in the ``sequence`` format, when every item id is a positive integer in
 canonical form (``7``, not ``007``), the item index is the integer itself (``n_items`` = the largest id), as the
 benchmark files and the paper's checkpoints expect; the item ids are then the indices (``item_ids`` is None).
+Integer ids far sparser than the items that occur (:data:`SPARSE_ITEM_IDS`) are refused where the format was guessed
+and, given ``--format sequence``, indexed in id order as other ids.
 
 The format is guessed when not given: from a Parquet file's magic bytes, from the name (``.csv``, ``.tsv``,
 ``.jsonl``, ``.parquet``), else from the first line (``{`` jsonl, a tab tsv, a comma csv, whitespace-separated
@@ -170,14 +172,22 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
     seqs, item_ids = build.sequences, build.item_ids
     if fmt == "sequence" and (as_integers := _integer_ids(item_ids)) is not None:
         largest = int(as_integers.max())
-        if options.format in (None, "auto") and largest > SPARSE_ITEM_IDS * len(as_integers) + 100_000:
+        if largest <= SPARSE_ITEM_IDS * len(as_integers) + 100_000:
+            seqs = Sequences(seqs.user_ids, as_integers[seqs.items - 1], seqs.offsets, largest)
+            item_ids = None
+            notes = [*notes, f"item ids are integers: used as the item indices 1..{seqs.n_items}"]
+        elif options.format in (None, "auto"):
             raise SourceReadError(name, f"its item ids are integers, used as the item indices: the largest, "
                                         f"{largest:,}, would give the model {largest:,} items for the "
                                         f"{len(as_integers):,} that occur. Is it a table of events separated by "
-                                        "spaces? Give --delimiter ' ' and --names (user, item, timestamp columns)")
-        seqs = Sequences(seqs.user_ids, as_integers[seqs.items - 1], seqs.offsets, largest)
-        item_ids = None
-        notes = [*notes, f"item ids are integers: used as the item indices 1..{seqs.n_items}"]
+                                        "spaces? Give --delimiter ' ' and --names (user, item, timestamp columns); "
+                                        "a sequence file of such ids: --format sequence (they are then indexed in "
+                                        "id order)")
+        else:
+            notes = [*notes, f"item ids are integers far sparser than the {len(as_integers):,} items that occur "
+                             f"(the largest: {largest:,}): indexed in id order 1..{len(as_integers):,}, not used "
+                             "as the indices; timestamps or ratings of a table of events separated by spaces? "
+                             "give --delimiter ' ' with --names, not --format sequence"]
     return LoadedData(seqs, item_ids, name, fmt, notes, report, _examples(check.rejected, report, fmt, 3),
                       check.rejected,
                       build.summary.k_core_removed, build.summary.repeated_across_files,
@@ -197,8 +207,8 @@ def _event_type_notes(event_types: tuple[str, ...] | None, absent: dict[str, lis
 
 
 # integer item ids of the sequence format are the item indices (the benchmarks' ids run 1..n): ids this much
-# sparser than the items that occur (plus 100,000), in a file guessed to be of that format, are refused (given
-# --format sequence, they are read as indices all the same)
+# sparser than the items that occur (plus 100,000) are refused in a file guessed to be of that format (a table of
+# events separated by spaces, whose timestamps would become items) and, given --format sequence, indexed in id order
 SPARSE_ITEM_IDS = 10
 
 
