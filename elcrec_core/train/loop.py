@@ -95,7 +95,7 @@ def train(
     optimizer = make_optimizer(model, cfg)
     extra = dict(extra_payload or {})
     size = {"users": len(seqs), "items": seqs.n_items, "interactions": len(seqs.items),
-            "training_sequences": len(samples)}
+            "training_users": len(users), "training_windows": len(samples)}
     start, stopper, history = 0, EarlyStopping(cfg.patience), []
     digest = data_digest(seqs)  # last.pt records it: a run is resumed on the data it trained on only
     if resume and (out_dir / LAST).exists():

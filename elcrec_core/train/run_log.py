@@ -24,12 +24,16 @@ METRICS_FILE = "metrics.json"
 TENSORBOARD_DIR = "tensorboard"
 LOSS_PARTS = ("loss", "rec", "seq_cl", "intent_cl", "cluster")
 DATA = "data"  # config.json's section with the data's size, beside the settings
-RUN_FIELDS = ("preset", f"{DATA}.users", f"{DATA}.items", f"{DATA}.interactions", f"{DATA}.training_sequences")
+RUN_FIELDS = ("preset", f"{DATA}.users", f"{DATA}.items", f"{DATA}.interactions", f"{DATA}.training_users",
+              f"{DATA}.training_windows")
+# the name of data.training_windows in the config.json of runs before training_users (it counted the windows)
+_OLD_NAMES = {f"{DATA}.training_sequences": f"{DATA}.training_windows"}
 
 
 class RunLog:
     """The files of one training run in ``out_dir``: ``config.json`` at once (the settings, with the preset's
-    name and ``data``: the data's size, such as ``{"users": 22363, "items": 12101}``), a TensorBoard scalar per
+    name and ``data``: the data's size, such as ``{"users": 22363, "items": 12101, ...}``, with the users that have
+    the items of a training sample and their training windows), a TensorBoard scalar per
     loss part, validation metric and speed figure each epoch (:meth:`epoch`), ``metrics.json`` and the HParams
     entry at the end (:meth:`finish`). With ``enabled`` False (the other ranks of a distributed run) it writes
     nothing. A resumed run appends to the same event files' folder."""
@@ -132,7 +136,9 @@ def read_run(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     for path, what in ((config, CONFIG_FILE), (metrics, METRICS_FILE)):
         if not path.exists():
             raise FileNotFoundError(f"{folder} is not a finished training run: it has no {what}")
-    return _with_defaults(flat_settings(json.loads(config.read_text()))), json.loads(metrics.read_text())
+    written = flat_settings(json.loads(config.read_text()))
+    settings = {_OLD_NAMES.get(name, name): value for name, value in written.items()}
+    return _with_defaults(settings), json.loads(metrics.read_text())
 
 
 def _with_defaults(settings: dict[str, Any]) -> dict[str, Any]:

@@ -40,7 +40,7 @@ def test_a_run_writes_its_settings_metrics_and_tensorboard_scalars(runs, capsys)
     seqs = load(str(a.parent / "events.csv"), DataOptions()).sequences
     windows = derive_settings(seqs, {"max_len": 6, "n_intents": 2}).samples  # the auto preset's windows: all
     assert config["data"] == {"users": 300, "items": seqs.n_items, "interactions": len(seqs.items),
-                              "training_sequences": windows}
+                              "training_users": 300, "training_windows": windows}
     assert len(seqs.items) == len((a.parent / "events.csv").read_text().splitlines()) - 1 and windows > 300
     assert metrics["epochs"] == 2 == len(metrics["history"]) and metrics["best_epoch"] in (0, 1)
     best = metrics["history"][metrics["best_epoch"]]
@@ -119,6 +119,20 @@ def test_compare_counts_a_setting_a_config_leaves_out_at_its_default(tmp_path: P
     assert compare_runs(folders[:2])["settings"] == {}
     assert compare_runs(folders)["settings"] == {"model.max_len": [50, 50, 30]}
     assert compare_runs(folders)["run"]["preset"] == [None] * 3  # written before config.json named it: unknown
+
+
+def test_compare_names_the_training_windows_as_windows_also_for_a_run_that_called_them_sequences(
+        tmp_path: Path) -> None:
+    """The data's training_sequences counted the windows (2412 for ml-100k's 943 users): now training_windows
+    beside training_users, and an older run's count shows under training_windows, not as a setting."""
+    for name, data in (("old", {"users": 943, "training_sequences": 2412}),
+                       ("new", {"users": 943, "training_users": 943, "training_windows": 2412})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text(json.dumps({"model": {}, "train": {}, "data": data}))
+        (tmp_path / name / "metrics.json").write_text(json.dumps({"best_epoch": 0, "epochs": 1, "seconds": 1.0}))
+    comparison = compare_runs([tmp_path / "old", tmp_path / "new"])
+    assert comparison["run"]["data.training_windows"] == [2412, 2412]
+    assert comparison["run"]["data.training_users"] == [None, 943] and comparison["settings"] == {}
 
 
 
