@@ -25,7 +25,8 @@ from elcrec_core.data.event_selection import (
     unmodelled_event_types,
     unrated_files,
 )
-from elcrec_core.data.events_to_sequences import SequenceSummary, build_sequences, write_sequences
+from elcrec_core.data.events_to_sequences import build_sequences, write_sequences
+from elcrec_core.data.sequence_summary import SequenceSummary
 from elcrec_core.data.validation import expect_sequences
 from elcrec_pipeline.config import SequenceSettings, partition_end
 from elcrec_pipeline.resources import Storage, digest
@@ -147,11 +148,8 @@ K_CORE_WARN_SHARE = 0.2  # above this share of the users removed by the k-core, 
 
 def _k_core_note(summary: SequenceSummary, k: int) -> str:
     """What the k-core removed, for the run's log; with the setting to lower where it removed many users."""
-    users = summary.users + summary.k_core_users_removed
-    note = (f"k-core (k = {k}) removed {summary.k_core_removed:,} of {summary.interactions + summary.k_core_removed:,}"
-            f" events and {summary.k_core_users_removed:,} of {users:,} users "
-            f"({summary.k_core_users_removed / users:.0%}): a user without a sequence gets no recommendations")
-    if summary.k_core_users_removed <= K_CORE_WARN_SHARE * users:
+    note = f"{summary.k_core_text(k)}: a user without a sequence gets no recommendations"
+    if summary.k_core_users_removed <= K_CORE_WARN_SHARE * (summary.users + summary.k_core_users_removed):
         return note
     return note + (" (user_recommendations counts them as users_without_sequence), and the models learn from the "
                    "rest alone; where the data is young or sparse, a lower k_core keeps more (run config "

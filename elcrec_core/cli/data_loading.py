@@ -65,6 +65,7 @@ class LoadedData:
     repeated_across_files: int = 0  # events that another file of the data holds too: used once
     padded_ids: str = ""  # the notice of ids with white space around them (rejections.padded_ids_note)
     event_types: list[str] = field(default_factory=list)  # what --event-types left out (_event_type_notes)
+    k_core: str = ""  # what the k-core removed (SequenceSummary.k_core_text), where it removed events
 
     def item_names(self, indices: np.ndarray) -> list[str]:
         """The item id (text) of each of the item ``indices`` (1..n_items)."""
@@ -104,9 +105,7 @@ class LoadedData:
             lines.append(f"events that another file holds too: {self.repeated_across_files}, used once (copies, "
                          "overlapping exports)")
         lines += self.event_types
-        if self.k_core_removed:
-            lines.append(f"k-core: {self.k_core_removed} events removed")
-        return lines
+        return lines + ([self.k_core] if self.k_core else [])
 
 
 def counts(report: LoadReport) -> str:
@@ -192,7 +191,8 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
                       check.rejected,
                       build.summary.k_core_removed, build.summary.repeated_across_files,
                       padded_ids_note(check.accepted, report.files if len(report.files) > 1 else None, fmt,
-                                      columns=(source.columns.user, source.columns.item)), types)
+                                      columns=(source.columns.user, source.columns.item)), types,
+                      build.summary.k_core_text(options.k_core) if build.summary.k_core_removed else "")
 
 
 def _event_type_notes(event_types: tuple[str, ...] | None, absent: dict[str, list[str]], left_out: int) -> list[str]:

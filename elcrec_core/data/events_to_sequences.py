@@ -1,5 +1,5 @@
-"""From the warehouse's accepted events to training sequences: filters, de-duplication, k-core, ordering,
-stable item indices, and the outputs (Parquet, warehouse table, summary statistics).
+"""From the warehouse's accepted events to training sequences: filters, de-duplication, k-core, ordering, stable
+item indices, and the outputs (Parquet, warehouse table, summary statistics).
 
 Each step runs where it measured fastest (see BENCHMARKS.md): one DuckDB query filters the events, replaces user
 and item ids by integer codes (users in natural id order: numerically where the id is an integer) and orders every
@@ -28,6 +28,7 @@ from elcrec_core.config.settings import check_keys
 from elcrec_core.data import warehouse
 from elcrec_core.data.event_selection import (BEFORE_UNTIL, event_filter, repeated_events, selected_events,
                                               until_params)
+from elcrec_core.data.sequence_summary import SequenceSummary
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, Sequences, write_item_index_file
 
 INDEX_SCHEMA = {"item_id": pl.String, "item_index": pl.Int64}  # rows of the warehouse's item index
@@ -55,30 +56,6 @@ class SequenceConfig:
         if config.get("event_types") is not None:
             config["event_types"] = tuple(config["event_types"])
         return cls(**config)
-
-
-@dataclass
-class SequenceSummary:
-    """Counts of what each step removed, and statistics of the result."""
-
-    events_in: int
-    filtered_out: int
-    repeated_across_files: int  # the same event stored by two files, used once (module event_selection)
-    duplicates_removed: int
-    k_core_removed: int
-    k_core_users_removed: int  # users whose every event the k-core removed: no sequence, no recommendations
-    k_core_rounds: int
-    users: int
-    items: int  # distinct items in the sequences
-    interactions: int
-    density: float  # interactions / (users * items)
-    n_items: int  # size of the catalogue: the item index up to its largest present item (SequenceBuild)
-    new_items: int  # appended to the index by this build
-    items_with_metadata: int  # items in the sequences that have stored metadata
-    length: dict[str, float]  # min, quantiles, max, mean of the sequence lengths
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass

@@ -1,0 +1,38 @@
+"""What a build of sequences removed at each step, and statistics of the sequences it made
+(:func:`elcrec_core.data.events_to_sequences.build_sequences` fills it; ``summary.json`` and the asset's metadata
+show it)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass
+class SequenceSummary:
+    """Counts of what each step removed, and statistics of the result."""
+
+    events_in: int
+    filtered_out: int
+    repeated_across_files: int  # the same event stored by two files, used once (module event_selection)
+    duplicates_removed: int
+    k_core_removed: int
+    k_core_users_removed: int  # users whose every event the k-core removed: no sequence, no recommendations
+    k_core_rounds: int
+    users: int
+    items: int  # distinct items in the sequences
+    interactions: int
+    density: float  # interactions / (users * items)
+    n_items: int  # size of the catalogue: the item index up to its largest present item (SequenceBuild)
+    new_items: int  # appended to the index by this build
+    items_with_metadata: int  # items in the sequences that have stored metadata
+    length: dict[str, float]  # min, quantiles, max, mean of the sequence lengths
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def k_core_text(self, k: int) -> str:
+        """``k-core (k = 5) removed 3 of 33 events and 3 of 9 users (33%)``: what the k-core of ``k`` removed."""
+        users = self.users + self.k_core_users_removed
+        return (f"k-core (k = {k}) removed {self.k_core_removed:,} of {self.interactions + self.k_core_removed:,} "
+                f"events and {self.k_core_users_removed:,} of {users:,} users ({self.k_core_users_removed / users:.0%})")
