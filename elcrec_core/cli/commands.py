@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from elcrec_core.cli.arguments import build_config, load_data
 from elcrec_core.cli.data_options import SYNTHETIC
@@ -36,8 +35,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     from elcrec_core.train.launch import train_distributed
     from elcrec_core.train.loop import train
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise ValueError(f"--out {args.out} is a file: give a folder for the run's checkpoints")
     exp = build_config(args)
@@ -148,8 +145,6 @@ def cmd_baselines(args: argparse.Namespace) -> int:
 
     from elcrec_core.evaluate.baselines import EASE_LAMBDAS, SASRec, compare
 
-    if args.threads:  # EASE's solve and SASRec's training: fewer threads than cores can be faster on shared cores
-        torch.set_num_threads(args.threads)
     overrides = {"epochs": args.epochs, "seed": args.seed, "device": args.device}
     exp = load_preset(BASE_PRESET if args.preset == AUTO else args.preset)
     exp = merge_overrides(exp, {}, overrides)

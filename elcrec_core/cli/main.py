@@ -8,6 +8,8 @@ import os
 import sys
 from collections.abc import Callable
 
+import torch
+
 from elcrec_core.cli import commands, rollback, serving
 from elcrec_core.cli.arguments import add_data_options
 from elcrec_core.cli.data_options import SYNTHETIC
@@ -17,7 +19,8 @@ from elcrec_core.train.auto_preset import AUTO
 from elcrec_core.train.checkpoint import CheckpointError
 from elcrec_core.train.malloc import keep_freed_memory
 
-THREADS_HELP = "CPU threads for torch (not given, or 0: torch's choice, as the pipeline's `threads: 0`)"
+THREADS_HELP = ("CPU threads for torch (not given, or 0: torch's choice, as the pipeline's `threads: 0`; on cores "
+                "that other work shares, 1 can be several times faster)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -54,6 +57,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto", help="auto (the default: CUDA when present, else the CPU), cpu, "
                                                     "cuda, ...")
     e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.add_argument("--threads", type=at_least(0), help=THREADS_HELP)
     e.set_defaults(func=commands.cmd_evaluate)
 
     c = sub.add_parser("baselines", help="test-split HR@K / NDCG@K of the baselines: most popular, item "
@@ -84,6 +88,7 @@ def parser() -> argparse.ArgumentParser:
                    help='one JSON object: {"user", "model", "intent", "history_length" (the user\'s items in the '
                         'data; stderr says how many of them the model does not know), "items": [{"rank", "item", '
                         '"score"}]}')
+    r.add_argument("--threads", type=at_least(0), help=THREADS_HELP)
     r.set_defaults(func=serving.cmd_recommend)
 
     q = sub.add_parser("sequences", help="show the sequences the model sees: each user's items in time order")
@@ -105,6 +110,7 @@ def parser() -> argparse.ArgumentParser:
                                                       '{"day", "NDCG@20", "most_popular_NDCG@20", '
                                                       '"previous_NDCG@20"} of the newest sequences, null where not '
                                                       'judged)')
+    b.add_argument("--threads", type=at_least(0), help=THREADS_HELP)
     b.set_defaults(func=rollback.cmd_rollback)
 
     m = sub.add_parser("compare", help="training runs side by side: the settings that differ, best epoch, time, "
@@ -129,6 +135,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     keep_freed_memory()
+    if getattr(args, "threads", None):  # the commands that compute with torch (EASE's solve included)
+        torch.set_num_threads(args.threads)
     try:
         return args.func(args)
     except (OSError, ValueError, CheckpointError) as exc:  # a missing or unwritable file, bad data or settings

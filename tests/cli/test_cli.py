@@ -836,7 +836,7 @@ def test_a_settings_file_whose_preset_would_not_apply_is_refused(tmp_path: Path,
     assert build_config(args).train == dataclasses.replace(beauty.train, epochs=2)
 
 
-def test_bad_counts_files_and_json_are_named_errors_not_tracebacks(tmp_path: Path, capsys) -> None:
+def test_bad_counts_files_and_json_are_named_errors_not_tracebacks(tmp_path: Path, capsys, monkeypatch) -> None:
     """--k 0 and synth --users 0 are refused by argparse; a folder where a file is to be written, a --config that is
     not JSON and a damaged aliases.json end in 'elcrec: error:' naming the file (they raised tracebacks, or
     errors without the file)."""
@@ -848,11 +848,20 @@ def test_bad_counts_files_and_json_are_named_errors_not_tracebacks(tmp_path: Pat
         with pytest.raises(SystemExit) as info:
             parser().parse_args(argv)
         assert info.value.code == 2 and "must be at least 1, not 0" in capsys.readouterr().err
-    for command in (["train", "--out", str(tmp_path / "t")], ["baselines", "--data", "x"]):  # 0: torch's choice,
-        assert parser().parse_args([*command, "--threads", "0"]).threads == 0  # as the pipeline's threads: 0
+    computing = (["train", "--out", str(tmp_path / "t")], ["baselines", "--data", "x"],
+                 ["evaluate", "--data", "x", "--checkpoint", "x.pt"],  # evaluate, recommend, rollback: refused
+                 ["recommend", "--checkpoint", "x.pt", "--data", "x", "--user", "1"],
+                 ["rollback", "--data-dir", str(tmp_path / "nope")])
+    for command in computing:  # 0: torch's choice, as the pipeline's threads: 0
+        assert parser().parse_args([*command, "--threads", "0"]).threads == 0
         with pytest.raises(SystemExit) as info:
             parser().parse_args([*command, "--threads", "-1"])
         assert info.value.code == 2 and "must be at least 0, not -1" in capsys.readouterr().err
+    threads = []
+    monkeypatch.setattr(torch, "set_num_threads", threads.append)
+    for command in computing[2:]:  # failing on the missing files, with torch's threads set first
+        assert _run(capsys, *command, "--threads", "1")[0] == 2
+    assert threads == [1, 1, 1]
     code, _, err = _run(capsys, "synth", "--out", str(tmp_path), "--users", "5", "--items", "9", "--intents", "2")
     assert code == 2 and err.startswith("elcrec: error: ") and str(tmp_path) in err
     code, _, err = _run(capsys, "rollback", "--data-dir", str(tmp_path / "nope"))
