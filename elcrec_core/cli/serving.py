@@ -36,8 +36,10 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         require_checkpoint,
     )
 
-    if args.checkpoint:  # a wrong path: refused before the data is read
+    if args.checkpoint:  # a wrong path, or a folder where no model serves: refused before the data is read
         require_checkpoint(args.checkpoint)
+    else:
+        store, record = serving_record(args.serving)
     data = load_data(args, seed=synthetic_seed(args))
     own = data.sequences  # the data's items, numbered as it numbers them
     matches = np.flatnonzero(own.user_ids.astype(str) == str(args.user))
@@ -54,7 +56,6 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         if _learned_intents(payload):  # not a SASRec: its centres never trained
             intents = checkpoint, model
     else:  # any model may serve: a trained one, or a baseline refitted as the pipeline fits it
-        store, record = serving_record(args.serving)
         name = f"{record.name} ({record.kind})"
         intent_record = store.intent_model((day := newest_day(args.serving)) or record.day)  # the tables' day
         if day and data.format != "sequences-parquet" and (note := sequence_settings_note(  # events read alike?

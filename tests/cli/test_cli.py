@@ -866,6 +866,10 @@ def test_bad_counts_files_and_json_are_named_errors_not_tracebacks(tmp_path: Pat
     assert code == 2 and err.startswith("elcrec: error: ") and str(tmp_path) in err
     code, _, err = _run(capsys, "rollback", "--data-dir", str(tmp_path / "nope"))
     assert code == 2 and f"elcrec: error: {tmp_path / 'nope'}: no such data folder" in err
+    big = _write(tmp_path / "big.csv", "user_id,item_id,timestamp\n" + f"u,i,{T0}\n" * 3)  # not read: the folder first
+    for folder, said in ((tmp_path / "nope", "no such data folder"), (tmp_path, "no model serves in")):
+        code, _, err = _run(capsys, "recommend", "--serving", str(folder), "--data", str(big), "--user", "u")
+        assert code == 2 and said in err and "reading" not in err
     (tmp_path / "a.csv").write_text("user_id,item_id\n")
     code, _, err = _run(capsys, "train", "--data", "synthetic", "--out", str(tmp_path / "a.csv"))
     assert code == 2 and f"elcrec: error: --out {tmp_path / 'a.csv'} is a file" in err
