@@ -240,6 +240,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
     if out.suffix.lower() in COMPRESSED_SUFFIXES:  # polars refused a .gz; a .bz2 was written as plain text
         raise ValueError(f"--out {out}: synth writes uncompressed files (the readers read no compressed file); name "
                          "it .csv, .tsv, .jsonl or .parquet")
+    if out.suffix.lower() in OTHER_FORMAT_SUFFIXES:  # written as CSV under a name that promised another format
+        raise ValueError(f"--out {out}: synth writes CSV, TSV, JSON Lines or Parquet, not {out.suffix} (that would be "
+                         "CSV under its name): name it .csv, .tsv, .jsonl or .parquet")
     data = generate(SyntheticConfig(n_users=args.users, n_items=args.items, n_intents=args.intents, seed=args.seed))
     out.parent.mkdir(parents=True, exist_ok=True)
     fmt = SUFFIX_FORMATS.get(out.suffix.lower(), "csv")  # as the readers guess it (a .jsonl of CSV was refused)
@@ -254,6 +257,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 COMPRESSED_SUFFIXES = {".gz", ".gzip", ".bz2", ".xz", ".zst", ".zstd", ".zip", ".lz4", ".7z"}
+OTHER_FORMAT_SUFFIXES = {".json", ".xlsx", ".xls", ".avro", ".orc", ".feather", ".arrow", ".ipc", ".xml"}
 
 
 def _rounded(metrics: dict[str, float]) -> dict[str, float | None]:

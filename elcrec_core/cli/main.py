@@ -123,7 +123,8 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("synth", help="write the synthetic events (CSV, TSV, JSON Lines or Parquet)")
     s.add_argument("--out", required=True,
-                   help="the file to write: .parquet (.pq), .jsonl (.ndjson), .tsv (.tab), else CSV")
+                   help="the file to write: .parquet (.pq), .jsonl (.ndjson), .tsv (.tab), else CSV (.json, .xlsx "
+                        "and other formats' names are refused)")
     s.add_argument("--users", type=positive, default=5000, help="(default: 5000)")
     s.add_argument("--items", type=positive, default=1000, help="(default: 1000)")
     s.add_argument("--intents", type=positive, default=8, help="planted intents (default: 8)")

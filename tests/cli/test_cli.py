@@ -622,6 +622,12 @@ def test_synth_writes_the_format_its_name_says_and_every_one_reads_back_alike(tm
         assert (code, err) == (2, f"elcrec: error: --out {tmp_path / name}: synth writes uncompressed files (the "
                                   "readers read no compressed file); name it .csv, .tsv, .jsonl or .parquet\n")
         assert not (tmp_path / name).exists()
+    for name in ("e.json", "e.XLSX"):  # CSV was written under these names
+        code, _, err = _run(capsys, "synth", "--out", str(tmp_path / name))
+        assert (code, err) == (2, f"elcrec: error: --out {tmp_path / name}: synth writes CSV, TSV, JSON Lines or "
+                                  f"Parquet, not {Path(name).suffix} (that would be CSV under its name): name it "
+                                  ".csv, .tsv, .jsonl or .parquet\n")
+        assert not (tmp_path / name).exists()
 
 
 # ------------------------------------------------------------------------------------------ train and evaluate
