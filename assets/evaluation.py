@@ -34,6 +34,8 @@ from elcrec_core.report.evaluation_report import (
     history_segments,
     popularity_segments,
     purity_text,
+    repeat_target_note,
+    repeat_targets,
     segment_rows,
 )
 from elcrec_core.report.markdown import markdown_table
@@ -177,9 +179,11 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
                          + EARLIER_BACKTEST * tail["without_list"].has_nulls()))
         images["backtest_plot"] = ("next-day backtest, last 30 days", backtest_trend(
             tail["day"].to_list(), tail["HR@20"].to_list(), tail["NDCG@20"].to_list(), out / "backtest.png"))
+    repeats = repeat_targets(data, users, split)
     report = Report(f"Evaluation report {partition}",
                     f"{len(users)} users, {seqs.n_items} items; full ranking over all items, history excluded, "
-                    f"leave-one-out {split} split; ties count against the target.{small_catalogue_note(seqs.n_items)}",
+                    f"leave-one-out {split} split; ties count against the target.{small_catalogue_note(seqs.n_items)}"
+                    + (f" {note}" if (note := repeat_target_note(repeats, split)) else ""),
                     sections, list(images.values()))
     paths = report.write(out)
     figures = ", ".join(f"{labels[name]} {values['NDCG@20']:.4f}" for name, values in metrics.items())
@@ -189,6 +193,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
         "serving_model": serving_record.name if serving_record else "none",
         **({"withdrawn": withdrawn.name} if withdrawn else {}),
         "promoted": bool(decision["promote"]),
+        "targets_in_history": dg.MetadataValue.int(int(repeats.sum())),  # no model can rank them: misses
         "decision": decision["reason"],
         **({f"{split}_{name}": metric(metrics["elcrec"][name]) for name in ("HR@20", "NDCG@20")}
            if "elcrec" in metrics else {}),  # none: the new model has no figure

@@ -131,13 +131,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _require_targets(name: str, seqs: Sequences, data: SequenceTensors, split: str) -> None:
     """Raise ValueError when no user of ``seqs`` (as ``data``) has a ``split`` target: every metric would be NaN
-    (JSON's null), which reads as a model without a finite score."""
+    (JSON's null), which reads as a model without a finite score. Else say on stderr how many targets are items the
+    user had before, which no model ranks (:func:`~elcrec_core.report.evaluation_report.repeat_target_note`)."""
     from elcrec_core.evaluate.ranking import eligible_users
+    from elcrec_core.report.evaluation_report import repeat_target_note, repeat_targets
 
-    if len(eligible_users(data, split)) == 0:
+    users = eligible_users(data, split)
+    if len(users) == 0:
         need = 3 if split == "valid" else 2
         raise ValueError(f"{name}: no user has a {split} target to rank (that takes at least {need} items; the "
                          f"longest history has {int(seqs.lengths.max(initial=0))})")
+    if note := repeat_target_note(repeat_targets(data, users, split), split):
+        print(note, file=sys.stderr)
 
 
 def cmd_baselines(args: argparse.Namespace) -> int:

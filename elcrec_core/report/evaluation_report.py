@@ -47,6 +47,31 @@ def popularity_segments(data: SequenceTensors, users: torch.Tensor, split: Split
     return bucket[targets - 1]
 
 
+def repeat_targets(data: SequenceTensors, users: torch.Tensor, split: Split) -> np.ndarray:
+    """Whether each of ``users``' ``split`` target is an item of the user's history before it (shape [len(users)],
+    bool). History excluded, as the evaluator (and the paper's protocol) ranks, no model can rank such a target: it
+    counts as a miss."""
+    starts = data.starts[users].cpu().numpy()
+    targets_at = data.ends[users].cpu().numpy() - DROP_AFTER[split] - 1
+    lengths = targets_at - starts  # the history before each target
+    owner = np.repeat(np.arange(len(starts)), lengths)
+    first = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    items, width = data.items.cpu().numpy(), data.n_items + 1
+    history = owner * width + items[np.arange(len(owner)) - first + np.repeat(starts, lengths)]
+    return np.isin(np.arange(len(starts)) * width + items[targets_at], history)
+
+
+def repeat_target_note(repeats: np.ndarray, split: Split) -> str:
+    """The sentence that says how many users' targets (:func:`repeat_targets`) no model can rank, and the bound this
+    puts on every HR@K; empty where there is none."""
+    if not repeats.any():
+        return ""
+    share = repeats.mean()
+    return (f"{int(repeats.sum())} of {len(repeats)} users' {split} targets ({share:.1%}) are items they had before: "
+            f"with history excluded no model ranks them (they count as misses), so no HR@K can exceed "
+            f"{1 - share:.4f} here.")
+
+
 def segment_rows(ranks: Mapping[str, torch.Tensor], segments: np.ndarray, name: str, k: int = 20) -> list[dict]:
     """HR@k and NDCG@k of each model within each segment (with the number of users)."""
     rows = []

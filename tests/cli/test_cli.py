@@ -803,6 +803,14 @@ def test_evaluate_json_gives_null_for_a_model_whose_scores_are_not_finite(tmp_pa
         assert (code, stdout) == (2, "") and err.endswith(f"elcrec: error: {singles}: no user has a test target to "
                                                           "rank (that takes at least 2 items; the longest history has "
                                                           "1)\n")
+    repeats = _write(tmp_path / "repeats.txt", "1 1 2 1\n2 3 4 5\n")  # user 1's test target is an item it had
+    note = ("1 of 2 users' test targets (50.0%) are items they had before: with history excluded no model ranks "
+            "them (they count as misses), so no HR@K can exceed 0.5000 here.\n")
+    for command in (("evaluate", "--checkpoint", str(tmp_path / "nan.pt")), ("baselines", "--no-sasrec")):
+        code, stdout, err = _run(capsys, *command, "--data", str(repeats), "--format", "sequence", "--json")
+        assert code == 0 and note in err
+    assert "had before" not in _run(capsys, "evaluate", "--checkpoint", str(tmp_path / "nan.pt"), "--data",
+                                    str(repeats), "--format", "sequence", "--split", "valid")[2]  # 2 after 1; 4
 
 
 def test_a_settings_file_whose_preset_would_not_apply_is_refused(tmp_path: Path, capsys) -> None:

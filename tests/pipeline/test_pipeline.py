@@ -28,7 +28,7 @@ from assets.sequences import interaction_sequences
 from assets.serving import serving_model
 from assets.training import elcrec_model
 from elcrec_core.data import warehouse
-from elcrec_core.data.sequences import Sequences, SequenceTensors
+from elcrec_core.data.sequences import Sequences, SequenceTensors, read_sequence_parquet
 from elcrec_core.data.sources import read_source
 from elcrec_core.data.validation import NULL_IDS, check_rows
 from elcrec_core.evaluate.ranking import eligible_users
@@ -165,6 +165,12 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
     assert 0 <= report["backtest_HR@20"] <= 1 and "next-day backtest" in report["backtest_plot"]
     html = Path(report["html"]).read_text()
     assert "<table>" in html and 'src="training_curve.png"' in html and Path(report["markdown"]).is_file()
+    built = read_sequence_parquet(data_dir / "sequences" / PARTITION / "sequences.parquet")[0]
+    lists = [built.sequence(u) for u in range(len(built)) if built.lengths[u] >= 2]  # test users
+    had = sum(items[-1] in items[:-1] for items in lists)  # targets no model can rank, history excluded
+    assert report["targets_in_history"] == had > 0 and (f"{had} of {len(lists)} users' test targets "
+                                                         f"({had / len(lists):.1%}) are items they had before"
+                                                         in Path(report["markdown"]).read_text())
     assert (model_dir / "challengers" / "sasrec" / "best.pt").is_file()
     summary = json.loads((model_dir / "report.json").read_text())
     assert summary["day"] == PARTITION and summary["split"] == "test"
