@@ -24,8 +24,8 @@ METRICS_FILE = "metrics.json"
 TENSORBOARD_DIR = "tensorboard"
 LOSS_PARTS = ("loss", "rec", "seq_cl", "intent_cl", "cluster")
 DATA = "data"  # config.json's section with the data's size, beside the settings
-RUN_FIELDS = ("preset", f"{DATA}.users", f"{DATA}.items", f"{DATA}.interactions", f"{DATA}.training_users",
-              f"{DATA}.training_windows")
+_DATA_SIZES = (f"{DATA}.users", f"{DATA}.items", f"{DATA}.interactions")  # equal for runs on the same data
+RUN_FIELDS = ("preset", *_DATA_SIZES, f"{DATA}.training_users", f"{DATA}.training_windows")
 # the name of data.training_windows in the config.json of runs before training_users (it counted the windows)
 _OLD_NAMES = {f"{DATA}.training_sequences": f"{DATA}.training_windows"}
 
@@ -185,6 +185,10 @@ def format_comparison(comparison: dict[str, Any]) -> str:
     lines = [f"run {i + 1}: {folder}" for i, folder in enumerate(runs)]
     if not comparison["settings"]:
         lines.append("the runs have the same settings")
+    sizes = [values for name, values in comparison.get("run", {}).items() if name in _DATA_SIZES]
+    if any(len({value for value in values if value is not None}) > 1 for values in sizes):
+        lines.append("the runs trained on data of different sizes (the data rows): their metrics rank other users "
+                     "and items, not comparable as a change of settings")
     for label, values in cells:
         lines.append(f"{label:<{width}}  " + "  ".join(f"{v:>{w}}" for v, w in zip(values, widths)))
     return "\n".join(lines)

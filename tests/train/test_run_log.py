@@ -133,6 +133,14 @@ def test_compare_names_the_training_windows_as_windows_also_for_a_run_that_calle
     comparison = compare_runs([tmp_path / "old", tmp_path / "new"])
     assert comparison["run"]["data.training_windows"] == [2412, 2412]
     assert comparison["run"]["data.training_users"] == [None, 943] and comparison["settings"] == {}
+    assert "data of different sizes" not in format_comparison(comparison)  # a size one run lacks: no difference
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps({"model": {}, "train": {}, "data": {"users": 3000}}))
+    (other / "metrics.json").write_text(json.dumps({"best_epoch": 0, "epochs": 1, "seconds": 1.0}))
+    text = format_comparison(compare_runs([tmp_path / "old", other]))  # a subset of the data: metrics side by side
+    assert ("the runs have the same settings\nthe runs trained on data of different sizes (the data rows): their "
+            "metrics rank other users and items, not comparable as a change of settings\n") in text
 
 
 
