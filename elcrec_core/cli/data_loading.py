@@ -174,7 +174,9 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
         if largest <= SPARSE_ITEM_IDS * len(as_integers) + 100_000:
             seqs = Sequences(seqs.user_ids, as_integers[seqs.items - 1], seqs.offsets, largest)
             item_ids = None
-            notes = [*notes, f"item ids are integers: used as the item indices 1..{seqs.n_items}"]
+            absent = (f", of which {len(as_integers):,} occur (the others, which no event names, are ranked all "
+                      "the same: a part of a benchmark file keeps its numbering)" if len(as_integers) < largest else "")
+            notes = [*notes, f"item ids are integers: used as the item indices 1..{seqs.n_items}{absent}"]
         elif options.format in (None, "auto"):
             raise SourceReadError(name, f"its item ids are integers, used as the item indices: the largest, "
                                         f"{largest:,}, would give the model {largest:,} items for the "
