@@ -98,19 +98,11 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     rank("elcrec", "ELCRec (new)", ELCRecRecommender(candidate_model))
     before = ModelRecord.from_dict(decision["serving_before"]) if decision["serving_before"] else None
     if before is not None and before != candidate:
-        why, rec = "a later day: not ranked", None  # this day run again: it has trained on this day's test items
-        if before.day <= partition:
-            try:  # the gate left out a model that cannot score the day (an EASE past its item limit)
-                why, rec = "", load_recommender(store, before, data, "valid")
-            except ValueError:
-                why = "cannot score this day's data: not ranked"
-        rank("current", f"served before ({before.name}, {before.kind}{f', {why}' if why else ''})", rec)
+        rank("current", *_earlier_model("served before", store, before, partition, data))
     challengers = {record.kind: record for record in store.challengers(candidate)}
     for name in CHALLENGER_ORDER:
         if name in challengers:
             rank(name, _label(challengers[name]), load_recommender(store, challengers[name], data, "valid"))
-    metrics = {name: metrics_from_ranks(r) for name, r in ranks.items()}
-    differences = paired_differences(ranks, "elcrec") if "elcrec" in ranks else []
     serving_record = ModelRecord.from_dict(decision["serving"]) if decision["serving"] else None
     serving = _report_name(decision.get("serves"), before, candidate)
     withdrawn = None  # the gate's choice, taken out of serving since by elcrec rollback: the report names what serves
@@ -119,6 +111,12 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
         reported = {"elcrec": candidate, "current": before, **challengers}
         serving = next((name for name, record in reported.items() if record is not None and serving_record is not None
                         and record.name == serving_record.name), "none")
+        if serving == "none" and serving_record is not None:  # none of the day's models: ranked beside them
+            serving = "restored"
+            rank(serving, *_earlier_model("serves now, restored by elcrec rollback", store, serving_record,
+                                          partition, data))
+    metrics = {name: metrics_from_ranks(r) for name, r in ranks.items()}
+    differences = paired_differences(ranks, "elcrec") if "elcrec" in ranks else []
     (out / "report.json").write_text(json.dumps({"day": partition, "split": split, "serving": serving,
                                                  "serving_model": serving_record.name if serving_record else None,
                                                  "withdrawn": withdrawn.name if withdrawn else None,
@@ -255,6 +253,20 @@ def _label(record: ModelRecord) -> str:
     if record.kind == "item_knn":
         return f"{name} (k = {record.params['k']}, shrink {record.params['shrink']:g}, chosen on valid)"
     return f"{name} (no ELCRec parts, same budget)" if record.kind == "sasrec" else name
+
+
+def _earlier_model(role: str, store: ModelStore, record: ModelRecord, partition: str,
+                   data: SequenceTensors) -> tuple[str, Recommender | None]:
+    """The report's label and the recommender of ``record``, a model of another run than the day's candidate, as
+    ``role``: no recommender for a model of a later day than ``partition`` (a day run again: it has trained on this
+    day's test items) or one that cannot score the day's data (an EASE past its item limit), as the label says."""
+    why, rec = "a later day: not ranked", None
+    if record.day <= partition:
+        try:
+            why, rec = "", load_recommender(store, record, data, "valid")
+        except ValueError:
+            why = "cannot score this day's data: not ranked"
+    return f"{role} ({record.name}, {record.kind}{f', {why}' if why else ''})", rec
 
 
 def _rolled_back_since(store: ModelStore, decision: dict, chosen: ModelRecord) -> bool:

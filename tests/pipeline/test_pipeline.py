@@ -1727,6 +1727,33 @@ def test_the_report_after_a_rollback_names_the_model_that_serves(first_run, tmp_
             in (store.folder(candidate) / "report.md").read_text())
 
 
+def test_a_model_a_rollback_restored_that_the_day_did_not_rank_is_ranked_as_restored(first_run, tmp_path):
+    """A rollback to a model of none of the day's roles (an older day's, neither the candidate, what served before
+    the gate nor a challenger) left report.json saying serving "none", though that model served and could be
+    ranked (a trial: 1998-04-16's model restored while 04-17's served before the gate)."""
+    ran = Storage(data_dir=str(first_run[0])).store
+    day_before = ModelRecord.from_dict(ran.decision(ran.candidate(PARTITION, [first_run[1].run_id]))["serving_before"])
+    storage, candidate, base = served_after_most_popular(first_run, tmp_path)
+    store = storage.store
+    first = json.loads((store.folder(candidate) / "report.json").read_text())  # the day before's model: current
+    resources = {"storage": storage, "device": ComputeDevice(device="cpu", threads=1)}
+    assert dg.materialize([serving_model], partition_key=PARTITION, resources=resources,
+                          run_config={"ops": {"serving_model": {"config": {"tolerance": 1.0}}}}).success
+    chosen = ModelRecord.from_dict(store.decision(candidate)["serving"])
+    assert day_before.day < PARTITION and day_before not in (candidate, chosen, base)
+    store.promote(day_before, "an older model")
+    store.promote(chosen, "the gate's choice again")
+    assert store.rollback("the day's model recommends stale items") == day_before
+    assert dg.materialize([evaluation_report], partition_key=PARTITION, resources=resources).success
+    summary = json.loads((store.folder(candidate) / "report.json").read_text())
+    assert (summary["serving"], summary["serving_model"], summary["withdrawn"]) == ("restored", day_before.name,
+                                                                                    chosen.name)
+    assert summary["models"]["restored"] == first["models"]["current"]  # ranked on the same users as before
+    assert set(summary["elcrec_vs"]) == set(summary["models"]) - {"elcrec"}
+    assert (f"| serves now, restored by elcrec rollback ({day_before.name}, {day_before.kind}) |"
+            in (store.folder(candidate) / "report.md").read_text())
+
+
 def test_the_report_after_a_rollback_undone_names_the_model_it_restored(first_run, tmp_path):
     """elcrec rollback withdrew the candidate; the day's gate then refused it and kept what served; a second
     rollback (undoing the first) restored the candidate. The day's report, materialized again (the command the
