@@ -61,7 +61,15 @@ from elcrec_core.data.source_config import ItemMetadataConfig, day_files, resolv
 from elcrec_core.data.synthetic import generate
 from elcrec_core.data.validation import RowCheck, expect_interactions
 from elcrec_pipeline.config import SourceSettings
-from elcrec_pipeline.resources import SourceFile, Storage, digest, files_content, files_shape, files_version
+from elcrec_pipeline.resources import (
+    SourceFile,
+    Storage,
+    digest,
+    events_content,
+    files_content,
+    files_shape,
+    files_version,
+)
 from elcrec_pipeline.run_config_check import refuse_bad_run_config
 
 LATE_DAYS = 31  # how far back earlier_days_loaded looks for files that no load has read
@@ -86,8 +94,8 @@ MIN_METADATA_COVERAGE = 0.5  # item_metadata_matches_items warns where a smaller
                         "sequences until its day runs"),
         dg.AssetCheckSpec(
             "later_days_trained_after", asset="raw_interactions",
-            description="A warning where this load changed a {date} source's day (other bytes than its last load "
-                        "read, or a first load: a corrected or late delivery) after the sequences of later days were "
+            description="A warning where this load changed a {date} source's day (other events than its last load "
+                        "stored, or a first load: a corrected or late delivery) after the sequences of later days were "
                         "built: they, their models and the model that serves lack the change until the newest of "
                         "them runs again (the sensor runs it where its files are among its last days). Names those "
                         "days"),
@@ -244,7 +252,9 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     if unloaded:
         context.log.warning(unloaded)
     metadata["earlier_days_not_loaded"] = dg.MetadataValue.int(len(late))
-    changed = content is not None and file_day is not None and _content_changed(context, content[1],
+    events = events_content(check.accepted)
+    metadata["events_content"] = dg.MetadataValue.text(events)
+    changed = content is not None and file_day is not None and _content_changed(context, events, content[1],
                                                                                   storage.warehouse)
     metadata["content_changed"] = dg.MetadataValue.bool(changed)  # the sensor runs the newest later day again
     warned = [_later_days_trained_after(context, changed, storage),
@@ -269,14 +279,18 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     )
 
 
-def _content_changed(context: dg.AssetExecutionContext, content: str, warehouse_path: Path) -> bool:
-    """Whether the day's files hold other bytes (``files_content``) than this data folder's (its warehouse at
-    ``warehouse_path``) last load of the day read, or it has none."""
+def _content_changed(context: dg.AssetExecutionContext, events: str, content: str, warehouse_path: Path) -> bool:
+    """Whether the day's files hold other events (``events_content``) than this data folder's (its warehouse at
+    ``warehouse_path``) last load of the day stored, or it has none; against a load recorded before events_content
+    was, other bytes (``files_content``). The same events written otherwise (another column order, line ends, a byte
+    order mark) are no change: the later days' sequences have them."""
     loads = context.instance.fetch_materializations(dg.AssetRecordsFilter(
         asset_key=context.asset_key, asset_partitions=[context.partition_key]), limit=RECORDS_LOOKED_AT).records
     last = of_this_folder(loads, warehouse_path)
-    before = last[0].asset_materialization.metadata.get("files_content") if last else None
-    return before is None or before.value != content
+    recorded = last[0].asset_materialization.metadata if last else {}
+    if "events_content" in recorded:
+        return recorded["events_content"].value != events
+    return "files_content" not in recorded or recorded["files_content"].value != content
 
 
 def _later_days_trained_after(context: dg.AssetExecutionContext, changed: bool,

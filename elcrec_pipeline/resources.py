@@ -41,6 +41,17 @@ def digest(settings: Any, inputs: Sequence[Path | pl.DataFrame] = ()) -> str:
     return sha.hexdigest()[:16]
 
 
+EVENT_FIELDS = ["user_id", "item_id", "timestamp", "rating", "event_type"]  # what makes an event, as sequences read it
+
+
+def events_content(events: pl.DataFrame) -> str:
+    """16 hex digits of SHA-256 over the sorted row hashes (polars, seed 0: stable within a polars version) of the
+    ``events``' :data:`EVENT_FIELDS`: equal for the same events whatever their order, files and rows and however
+    the files wrote them (columns in another order, line ends, quotes, a byte order mark)."""
+    hashes = np.sort(events.select(EVENT_FIELDS).hash_rows(seed=0).to_numpy())
+    return hashlib.sha256(hashes.tobytes()).hexdigest()[:16]
+
+
 def files_shape(files: list[Path]) -> str:
     """A short digest of the files' paths and sizes (a stat each): equal where only their modification times
     differ (a file touched, or copied again without its time), when :func:`files_content` may be equal too."""

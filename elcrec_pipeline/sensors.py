@@ -143,7 +143,7 @@ def retraining(instance: dg.DagsterInstance, day: str, warehouse: Path) -> bool:
 
 def earlier_change_since(instance: dg.DagsterInstance, day: str, warehouse: Path) -> dg.EventLogRecord | None:
     """The newest load of a day before ``day`` that changed that day's events (``raw_interactions``'
-    ``content_changed``: other bytes than its day's load before, or its first load: a corrected or late delivery)
+    ``content_changed``: other events than its day's load before, or its first load: a corrected or late delivery)
     after the sequences that ``day``'s last model trained on were built (also while it trained), or None: those
     sequences lack that change, and so does the model. Loads, builds and models of the data folder whose warehouse
     is ``warehouse`` alone; looks at the last :data:`RECORDS_LOOKED_AT` loads since."""

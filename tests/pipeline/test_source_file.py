@@ -610,6 +610,15 @@ def test_a_changed_earlier_day_warns_and_the_sensor_runs_the_newest_trained_day_
             assert _later_check(run(day, raw_interactions.key, built, elcrec_model.key)).passed
         assert requested() == {}
         assert _later_check(run(days[0], raw_interactions.key)).passed and requested() == {}  # the same bytes
+        original = (logs / f"{days[0]}.csv").read_text()  # the same events written otherwise: no change (it warned)
+        lines = original.splitlines()
+        (logs / f"{days[0]}.csv").write_bytes(("\ufefftimestamp,user_id,item_id\r\n" + "".join(
+            "{2},{0},{1}\r\n".format(*line.split(",")) for line in reversed(lines[1:]))).encode())
+        again = _later_check(run(days[0], raw_interactions.key))
+        assert again.passed and again.metadata["content_changed"].value is False
+        assert requested() == {days[0]: None}  # its own day's bytes changed since it trained; not the later day
+        (logs / f"{days[0]}.csv").write_text(original)
+        assert _later_check(run(days[0], raw_interactions.key, built, elcrec_model.key)).passed and requested() == {}
         evaluation = correct(days[0], f"w,k,{noon - 86400}\n")
         assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
         assert evaluation.description == (
