@@ -13,7 +13,9 @@ from assets.daily import WAREHOUSE_POOL, daily_asset, day_before, run_lineage
 from assets.metadata import figure, metric, table
 from assets.serving import first_gate, serving_model
 from elcrec_core.data import warehouse
+from elcrec_core.data.day_loads import newest_day_load
 from elcrec_core.data.events_to_sequences import read_sequence_settings
+from elcrec_core.data.sequence_summary import read_summary
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.backtest import next_day_sequences, seen_before_day
 from elcrec_core.evaluate.ranking import (
@@ -31,6 +33,7 @@ from elcrec_core.intents.profiles import intent_category_purity
 from elcrec_core.report.comparisons import headline, paired_differences, pays_answer
 from elcrec_core.report.evaluation_report import (
     Report,
+    data_text,
     history_segments,
     popularity_segments,
     purity_text,
@@ -158,6 +161,9 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
         ("All cut-offs", markdown_table(all_k)),
         ("By history length", markdown_table(by_history)),
         (f"By target popularity ({POPULARITY})", markdown_table(by_popularity)),
+        ("Data", data_text(partition, newest_day_load(date.fromisoformat(partition), storage.warehouse),
+                           read_summary(storage.sequences_dir(partition) / "summary.json"),
+                           read_sequence_settings(storage.sequences_dir(partition)).k_core)),
     ]
     purity = intent_category_purity(candidate_model, seqs, item_ids, storage.warehouse)
     if purity is not None:

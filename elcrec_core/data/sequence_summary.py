@@ -4,7 +4,9 @@ show it)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 
@@ -36,3 +38,14 @@ class SequenceSummary:
         users = self.users + self.k_core_users_removed
         return (f"k-core (k = {k}) removed {self.k_core_removed:,} of {self.interactions + self.k_core_removed:,} "
                 f"events and {self.k_core_users_removed:,} of {users:,} users ({self.k_core_users_removed / users:.0%})")
+
+
+def read_summary(path: str | Path) -> SequenceSummary | None:
+    """The summary a build wrote to ``path`` (``summary.json``); None where there is none, or it lacks a count of
+    this version (written by an earlier one)."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    written = json.loads(path.read_text())
+    names = {field.name for field in fields(SequenceSummary)}
+    return SequenceSummary(**{k: v for k, v in written.items() if k in names}) if names <= set(written) else None

@@ -16,6 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from elcrec_core.data.day_loads import DayLoad
+from elcrec_core.data.rejections import count_text
+from elcrec_core.data.sequence_summary import SequenceSummary
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.fitted_inputs import input_counts
 from elcrec_core.evaluate.ranking import DROP_AFTER, Split, metrics_from_ranks
@@ -70,6 +73,26 @@ def repeat_target_note(repeats: np.ndarray, split: Split) -> str:
     return (f"{int(repeats.sum())} of {len(repeats)} users' {split} targets ({share:.1%}) are items they had before: "
             f"with history excluded no model ranks them (they count as misses), so no HR@K can exceed "
             f"{1 - share:.4f} here.")
+
+
+def data_text(day: str, load: DayLoad | None, summary: SequenceSummary | None, k_core: int) -> str:
+    """The report's account of the data: what the newest load of ``day`` read (rows in = accepted + rejected, the
+    rejected rows by reason) and what the day's sequences hold of the stored events (what the k-core of ``k_core``
+    removed, where it removed any)."""
+    if load is None:
+        parts = [f"No load of {day}'s files is recorded in the warehouse."]
+    else:
+        files = ", ".join(Path(file).name for file in load.files[:3]) + (", ..." if len(load.files) > 3 else "")
+        parts = [f"The newest load of {day} ({len(load.files)} file(s): {files}): "
+                 f"{count_text(load.rows_in, load.accepted, load.by_reason)}"
+                 + ("; each rejected row is kept with its reason in rejected_interactions." if load.by_reason
+                    else ".")]
+    if summary is not None:
+        parts.append(f"The day's sequences: {summary.users} users, {summary.items} items and {summary.interactions} "
+                     f"of the {summary.events_in} events stored up to the day"
+                     + (f"; {summary.k_core_text(k_core)}: a user without a sequence gets no recommendations."
+                        if summary.k_core_removed else "."))
+    return " ".join(parts)
 
 
 def segment_rows(ranks: Mapping[str, torch.Tensor], segments: np.ndarray, name: str, k: int = 20) -> list[dict]:

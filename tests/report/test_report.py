@@ -30,6 +30,7 @@ from elcrec_core.report.comparisons import (
 )
 from elcrec_core.report.evaluation_report import (
     Report,
+    data_text,
     history_segments,
     popularity_segments,
     repeat_target_note,
@@ -182,6 +183,38 @@ def test_targets_the_user_had_before_are_counted_with_the_bound_they_put_on_hr()
                     "ranks them (they count as misses), so no HR@K can exceed 0.5000 here.")
     assert repeat_target_note(np.zeros(3, dtype=bool), "test") == ""
     assert repeat_targets(data, users[:0], "test").size == 0  # no user: nothing
+
+
+def test_the_report_says_what_the_days_load_read_and_what_the_sequences_hold(tmp_path: Path) -> None:
+    """report.md never mentioned the loads: a day with rejected rows showed only an INFO line in the run's log."""
+    from elcrec_core.data.day_loads import newest_day_load
+    from elcrec_core.data.sequence_summary import read_summary
+
+    db = tmp_path / "warehouse.duckdb"
+    rows = "user_id,item_id,timestamp\n" + "".join(f"u{u},i{i},2026-01-0{1 + u % 2}T10:0{i}:00\n"
+                                                    for u in range(6) for i in range(5))
+    for name, day, text in (("a.csv", 1, rows), ("a.csv", 1, rows + "u9,,2026-01-01T10:00:00\nu9,i1,x\n"),
+                            ("b.csv", 2, rows[:60])):
+        (tmp_path / name).write_text(text)
+        ingest(SourceConfig(format="csv", path=str(tmp_path / name), timestamp_format="iso8601"), path=db,
+               file_day=date(2026, 1, day))
+    load = newest_day_load(date(2026, 1, 1), db)  # the second load of a.csv: 32 rows, 2 rejected
+    assert (load.rows_in, load.accepted, load.by_reason) == (32, 30, {"missing_item": 1, "bad_timestamp": 1})
+    assert newest_day_load(date(2026, 1, 2), db).files == [str(tmp_path / "b.csv")]
+    assert newest_day_load(date(2026, 1, 3), db) is None
+    build = build_sequences(SequenceConfig(k_core=5), db)
+    write_sequences(build, tmp_path / "day", db)
+    summary = read_summary(tmp_path / "day" / "summary.json")
+    assert summary == build.summary and read_summary(tmp_path / "nowhere.json") is None
+    assert data_text("2026-01-01", load, summary, 5) == (
+        "The newest load of 2026-01-01 (1 file(s): a.csv): 32 rows read, 30 accepted, 2 rejected (missing_item: 1, "
+        "bad_timestamp: 1); each rejected row is kept with its reason in rejected_interactions. The day's "
+        "sequences: 6 users, 5 items and 30 of the 31 events stored up to the day.")  # b.csv's u0,i0 once
+    summary.k_core_removed, summary.k_core_users_removed = 4, 1  # as a k-core that removed a user would say
+    assert data_text("2026-01-01", load, summary, 5).endswith(
+        "; k-core (k = 5) removed 4 of 34 events and 1 of 7 users (14%): a user without a sequence gets no "
+        "recommendations.")
+    assert data_text("2026-01-03", None, None, 5) == "No load of 2026-01-03's files is recorded in the warehouse."
 
 
 def test_report_writes_markdown_and_html(tmp_path: Path):
