@@ -1734,26 +1734,30 @@ def test_a_model_a_rollback_restored_that_the_day_did_not_rank_is_ranked_as_rest
     """A rollback to a model of none of the day's roles (an older day's, neither the candidate, what served before
     the gate nor a challenger) left report.json saying serving "none", though that model served and could be
     ranked (a trial: 1998-04-16's model restored while 04-17's served before the gate)."""
-    ran = Storage(data_dir=str(first_run[0])).store
-    day_before = ModelRecord.from_dict(ran.decision(ran.candidate(PARTITION, [first_run[1].run_id]))["serving_before"])
+    from elcrec_core.evaluate.ranking import metrics_from_ranks
+    from elcrec_core.evaluate.scoring import ELCRecRecommender, evaluate_recommender
+    from elcrec_core.train.checkpoint import load_model
+
     storage, candidate, base = served_after_most_popular(first_run, tmp_path)
     store = storage.store
-    first = json.loads((store.folder(candidate) / "report.json").read_text())  # the day before's model: current
     resources = {"storage": storage, "device": ComputeDevice(device="cpu", threads=1)}
     assert dg.materialize([serving_model], partition_key=PARTITION, resources=resources,
                           run_config={"ops": {"serving_model": {"config": {"tolerance": 1.0}}}}).success
     chosen = ModelRecord.from_dict(store.decision(candidate)["serving"])
-    assert day_before.day < PARTITION and day_before not in (candidate, chosen, base)
-    store.promote(day_before, "an older model")
+    older = store.candidate("2026-01-25")  # the day before's model: of no role in this day's report
+    assert older is not None and older.day < PARTITION and older not in (candidate, chosen, base)
+    store.promote(older, "an older model")
     store.promote(chosen, "the gate's choice again")
-    assert store.rollback("the day's model recommends stale items") == day_before
+    assert store.rollback("the day's model recommends stale items") == older
     assert dg.materialize([evaluation_report], partition_key=PARTITION, resources=resources).success
     summary = json.loads((store.folder(candidate) / "report.json").read_text())
-    assert (summary["serving"], summary["serving_model"], summary["withdrawn"]) == ("restored", day_before.name,
+    assert (summary["serving"], summary["serving_model"], summary["withdrawn"]) == ("restored", older.name,
                                                                                     chosen.name)
-    assert summary["models"]["restored"] == first["models"]["current"]  # ranked on the same users as before
+    data = SequenceTensors.from_sequences(storage.read_candidate_sequences(PARTITION, candidate)[0])
+    ranks = evaluate_recommender(ELCRecRecommender(load_model(store.checkpoint(older))[0]), data, "test")
+    assert summary["models"]["restored"] == pytest.approx(metrics_from_ranks(ranks))  # the test users, as the rest
     assert set(summary["elcrec_vs"]) == set(summary["models"]) - {"elcrec"}
-    assert (f"| serves now, restored by elcrec rollback ({day_before.name}, {day_before.kind}) |"
+    assert (f"| serves now, restored by elcrec rollback ({older.name}, elcrec) |"
             in (store.folder(candidate) / "report.md").read_text())
 
 
