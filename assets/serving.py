@@ -41,7 +41,9 @@ from elcrec_pipeline.run_config_check import refuse_bad_run_config
                 "serving model's nor the newest day whose gate kept or chose it (unless that model gives "
                 "non-finite scores, cannot score this data or does not beat most popular on it), it was not "
                 "withdrawn by elcrec rollback, it beats most popular and it "
-                "is within the tolerance of the best of them. Otherwise the serving model stays if it meets the "
+                "is within the tolerance of the best of them (of the others where it is newer than the serving "
+                "model and below it within the noise: two paired standard errors). Otherwise the serving model "
+                "stays if it meets the "
                 "same conditions, else the best challenger serves (a baseline may serve); the run still "
                 "succeeds, and the promotion_gate check and the report say why. The model that served before "
                 "becomes 'previous' (elcrec rollback restores it).",

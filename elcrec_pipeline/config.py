@@ -321,7 +321,9 @@ class PromotionSettings(dg.Config):
     """When a new model (the candidate) replaces the serving one."""
 
     tolerance: float = Field(0.002, ge=0, description="how far below the best model's validation NDCG@20 the "
-                                                      "candidate (or the serving model) may be and still serve")
+                                                      "candidate (or the serving model) may be and still serve (a "
+                                                      "newer candidate within the noise below the serving model: "
+                                                      "below the best of the others)")
 
 
 class RecommendationSettings(dg.Config):

@@ -6,7 +6,11 @@ validation split of the day's sequences (NDCG@20, the models' selection metric).
 every validation user's scores are finite, it was not trained on an older day than the champion (nor than the
 newest day whose gate kept or chose the champion: a day run again after newer days changes nothing), its score
 beats most-popular and is within ``tolerance`` of the best contender's; otherwise the champion keeps serving when it
-meets the same conditions, else the best challenger serves (a baseline may serve). Most popular, the floor, may
+meets the same conditions, else the best challenger serves (a baseline may serve). Where the best is the champion,
+a candidate of a newer day than the champion's whose score is below it by no more than the noise (:data:`NOISE`
+paired standard errors over the validation users) is judged against the best of the others instead: the champion's
+score is on validation targets that its own training was chosen on (a lucky score kept a trial's model serving for
+five days while each newer candidate, level or better on test, was refused), and it lacks the newer events and items. Most popular, the floor, may
 always serve, also as the champion (a most-popular model that serves ties the floor, and is fit all the same).
 Without most popular among the challengers there is no floor: the pipeline's ``serving_model`` refuses to judge
 a candidate whose challengers lack it. The older-day rule protects a champion only while it is fit for the day's
@@ -156,21 +160,35 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
                             "refused: every contender with finite scores was withdrawn by elcrec rollback",
                       unfit(candidate))
     best = max(eligible, key=lambda c: scores[c.role])
+    # a newer candidate within the noise below the champion is judged against the others: the champion's score is
+    # on targets that its own training was chosen on, and it lacks the newer events and items
+    fresher = (best is champion and candidate in eligible and candidate.record.day > champion.record.day
+               and (gap := _paired_gap(scored[CANDIDATE][0], scored[CHAMPION][0])) is not None
+               and gap[0] <= NOISE * gap[1])
+    rest = [c for c in eligible if c not in (champion, candidate)] + [candidate]  # a tie names the other
+    against = max(rest, key=lambda c: scores[c.role]) if fresher else best
 
     def fails(c: Contender) -> str | None:
         """Why ``c`` may not serve, or None."""
         if (why := unfit(c)) is not None:
             return why
-        if scores[c.role] < scores[best.role] - tolerance:
-            return (f"validation {SELECTION_METRIC} {scores[c.role]:.4f} is below the best, {_name(best)}'s "
-                    f"{scores[best.role]:.4f}, by more than the tolerance {tolerance:g}"
-                    f"{_noise(scored[c.role][0], scored[best.role][0])}")
+        top = against if c is candidate else best
+        if scores[c.role] < scores[top.role] - tolerance:
+            return (f"validation {SELECTION_METRIC} {scores[c.role]:.4f} is below the best, {_name(top)}'s "
+                    f"{scores[top.role]:.4f}, by more than the tolerance {tolerance:g}"
+                    f"{_noise(scored[c.role][0], scored[top.role][0])}")
         return None
 
     why_not = fails(candidate)
     if why_not is None:
         level = [_name(c) for c in eligible if c is not candidate and scores[c.role] == scores[CANDIDATE]]
-        beside = (f"; the best: {_name(best)} {scores[best.role]:.4f} (tolerance {tolerance:g})"
+        beside = (f"; the best: {_name(best)} {scores[best.role]:.4f}, higher"
+                  f"{_noise(scored[CANDIDATE][0], scored[CHAMPION][0])}, and the newer model serves (the serving "
+                  "model's score is on targets its training was chosen on, and it lacks the newer events)"
+                  + (f"; of the others: {_name(against)} {scores[against.role]:.4f} (tolerance {tolerance:g})"
+                     if against is not candidate else "; it is the best of the others")
+                  if fresher else
+                  f"; the best: {_name(best)} {scores[best.role]:.4f} (tolerance {tolerance:g})"
                   if best is not candidate else f"; level with {', '.join(level)}, the best of the others"
                   if level else "; it is the best of all")
         return decide(candidate, f"promoted: validation {SELECTION_METRIC} {scores[CANDIDATE]:.4f}"
@@ -194,17 +212,28 @@ def judge_alone(record: ModelRecord, recommender: Recommender, data: SequenceTen
     return gate(Contender(CANDIDATE, record, recommender), None, [floor], data, math.inf)
 
 
-def _noise(ranks: torch.Tensor, best_ranks: torch.Tensor) -> str:
-    """How the gap between two contenders' validation scores (their 0-based ranks of the same users) compares with
-    its noise: the paired standard error of the per-user difference in NDCG@20, and, where the gap is within two
-    of them, that it is within the noise (which of two near-equal models serves is then chance)."""
+NOISE = 2  # a gap of at most this many paired standard errors is within the noise
+
+
+def _paired_gap(ranks: torch.Tensor, best_ranks: torch.Tensor) -> tuple[float, float, int] | None:
+    """The gap in validation NDCG@20 of two contenders (their 0-based ranks of the same users), ``best_ranks``'
+    minus ``ranks``', its paired standard error and the users; None from fewer than 2 users."""
     metric, k = SELECTION_METRIC, int(SELECTION_METRIC.split("@")[1])
     diff = per_user(best_ranks, k)[metric] - per_user(ranks, k)[metric]
     if len(diff) < 2:
+        return None
+    return float(diff.mean()), float(diff.std(ddof=1) / math.sqrt(len(diff))), len(diff)
+
+
+def _noise(ranks: torch.Tensor, best_ranks: torch.Tensor) -> str:
+    """How the gap between two contenders' validation scores (:func:`_paired_gap`) compares with its noise: the
+    paired standard error of the per-user difference in NDCG@20, and, where the gap is within :data:`NOISE` of
+    them, that it is within the noise (which of two near-equal models serves is then chance)."""
+    if (gap := _paired_gap(ranks, best_ranks)) is None:
         return ""
-    error = float(diff.std(ddof=1) / math.sqrt(len(diff)))
-    within = ": within the noise" if diff.mean() <= 2 * error else ""
-    return f" (by {diff.mean():.4f}; paired standard error over {len(diff)} users {error:.4f}{within})"
+    mean, error, users = gap
+    within = ": within the noise" if mean <= NOISE * error else ""
+    return f" (by {mean:.4f}; paired standard error over {users} users {error:.4f}{within})"
 
 
 def _name(c: Contender) -> str:

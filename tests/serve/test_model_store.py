@@ -232,7 +232,7 @@ def test_the_gate_compares_validation_ndcg_with_the_tolerance_and_refuses_older_
     score, old_score = (evaluate(m, data, "valid")["NDCG@20"] for m in (new, old))
     assert score != old_score
     margin = old_score - score  # the candidate is this much worse (negative: better)
-    champion = _contender(CHAMPION, old, "2026-01-01")
+    champion = _contender(CHAMPION, old, "2026-01-02")  # of the same day: the tolerance alone (an older one: below)
     inside = gate(_contender(CANDIDATE, new), champion, [], data, tolerance=max(0.0, margin) + 0.001)
     outside = gate(_contender(CANDIDATE, new), champion, [], data, tolerance=margin - 0.001)
     assert (inside.promote, outside.promote) == (True, margin - 0.001 < 0)
@@ -294,6 +294,37 @@ def test_a_refusal_by_the_tolerance_says_whether_the_gap_is_within_the_noise():
     assert 0 < gap <= 2 * error, (gap, error)  # the models' seeds are chosen for this
     assert near.reason.startswith(f"refused: validation NDCG@20 {_score(weak, data):.4f} is below the best") and (
         f"(by {gap:.4f}; paired standard error over {users} users {error:.4f}: within the noise)" in near.reason)
+
+
+def test_a_newer_candidate_within_the_noise_below_the_serving_model_serves():
+    """A trial's model served five days: each newer candidate (level or better on test) was refused for a
+    validation score below it by 0.006-0.008, within two paired standard errors, on targets the serving model's
+    training was chosen on. A newer candidate within the noise below the champion is now judged against the
+    others; the tolerance still holds against a challenger, against a champion of its own day, and outside the
+    noise."""
+    data = _data()  # random items: two weak models, near-equal
+    weak, other = ELCRecRecommender(_model(1)), ELCRecRecommender(_model(2))
+    gap, error, users = _paired_noise(weak, other, data)
+    assert 0 < gap <= 2 * error, (gap, error)
+    popular = _contender("most_popular", _Favourite([0.0] * 30))  # the floor 0: both beat it
+    newer = gate(_contender(CANDIDATE, weak), _contender(CHAMPION, other, "2026-01-01"), [popular], data, 0.0)
+    assert newer.promote is True and newer.reason == (
+        f"promoted: validation NDCG@20 {_score(weak, data):.4f} beats most popular 0.0000; the best: the serving model "
+        f"2026-01-01/serving {_score(other, data):.4f}, higher (by {gap:.4f}; paired standard error over {users} users "
+        f"{error:.4f}: within the noise), and the newer model serves (the serving model's score is on targets its "
+        "training was chosen on, and it lacks the newer events); it is the best of the others")
+    for champion, challengers in ((_contender(CHAMPION, other, "2026-01-02"), [popular]),  # of its own day
+                                  (None, [_contender("sasrec", other), popular])):  # a challenger: the tolerance
+        kept = gate(_contender(CANDIDATE, weak), champion, challengers, data, 0.0)
+        assert kept.promote is False and "by more than the tolerance 0" in kept.reason
+    sasrec = _contender("sasrec", ELCRecRecommender(_model(1)))  # the candidate's equal: the best of the others
+    beside = gate(_contender(CANDIDATE, weak), _contender(CHAMPION, other, "2026-01-01"), [sasrec, popular], data, 0.0)
+    assert beside.promote is True and beside.reason.endswith(f"; of the others: SASRec {_score(weak, data):.4f} "
+                                                             "(tolerance 0)")
+    chains = _chains()  # a clear gap: the serving model keeps serving
+    popular_model, transition = MostPopular().fit(chains, "valid"), ItemTransition().fit(chains, "valid")
+    clear = gate(_contender(CANDIDATE, popular_model), _contender(CHAMPION, transition, "2026-01-01"), [], chains, 0.0)
+    assert clear.promote is False and clear.serves == CHAMPION and "within the noise" not in clear.reason
 
 
 def _chains(every: int = 1) -> SequenceTensors:
