@@ -10,9 +10,9 @@ meets the same conditions, else the best challenger serves (a baseline may serve
 a candidate of a newer day than the champion's whose score is below it by no more than the noise (:data:`NOISE`
 paired standard errors over the validation users) is judged against the best of the others instead: the champion's
 score is on validation targets that its own training was chosen on (a lucky score kept a trial's model serving for
-five days while each newer candidate, level or better on test, was refused), and it lacks the newer events and items. Most popular, the floor, may
-always serve, also as the champion (a most-popular model that serves ties the floor, and is fit all the same).
-Without most popular among the challengers there is no floor: the pipeline's ``serving_model`` refuses to judge
+five days while each newer candidate, level or better on test, was refused), and it lacks the newer events and
+items. Most popular, the floor, may always serve, also as the champion (a most-popular model that serves ties the
+floor, and is fit all the same). Without most popular among the challengers there is no floor: the pipeline's ``serving_model`` refuses to judge
 a candidate whose challengers lack it. The older-day rule protects a champion only while it is fit for the day's
 data (finite scores that beat most popular): a model that fails there, such as one trained on another source
 before a team described its own, never keeps serving, whatever its day. A model that ``elcrec rollback`` withdrew
