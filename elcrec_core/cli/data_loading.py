@@ -11,7 +11,7 @@ One rule is the command line's own: in the ``sequence`` format, when every item 
 canonical form (``7``, not ``007``), the item index is the integer itself (``n_items`` = the largest id), as the
 benchmark files and the paper's checkpoints expect; the item ids are then the indices (``item_ids`` is None).
 Integer ids far sparser than the items that occur (:data:`SPARSE_ITEM_IDS`) are refused where the format was guessed
-and, given ``--format sequence``, indexed in id order as other ids.
+and, given ``--format sequence``, above :data:`MAX_INDEXED_ITEMS`.
 
 The format is guessed when not given: from a Parquet file's magic bytes, from the name (``.csv``, ``.tsv``,
 ``.jsonl``, ``.parquet``), else from the first line (``{`` jsonl, a tab tsv, a comma csv, whitespace-separated
@@ -170,25 +170,20 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
                                         f"--k-core {options.k_core} removed every one of its {report.accepted} events"))
     seqs, item_ids = build.sequences, build.item_ids
     if fmt == "sequence" and (as_integers := _integer_ids(item_ids)) is not None:
-        largest = int(as_integers.max())
-        if largest <= SPARSE_ITEM_IDS * len(as_integers) + 100_000:
-            seqs = Sequences(seqs.user_ids, as_integers[seqs.items - 1], seqs.offsets, largest)
-            item_ids = None
-            absent = (f", of which {len(as_integers):,} occur (the others, which no event names, are ranked all "
-                      "the same: a part of a benchmark file keeps its numbering)" if len(as_integers) < largest else "")
-            notes = [*notes, f"item ids are integers: used as the item indices 1..{seqs.n_items}{absent}"]
-        elif options.format in (None, "auto"):
-            raise SourceReadError(name, f"its item ids are integers, used as the item indices: the largest, "
-                                        f"{largest:,}, would give the model {largest:,} items for the "
-                                        f"{len(as_integers):,} that occur. Is it a table of events separated by "
-                                        "spaces? Give --delimiter ' ' and --names (user, item, timestamp columns); "
-                                        "a sequence file of such ids: --format sequence (they are then indexed in "
-                                        "id order)")
-        else:
-            notes = [*notes, f"item ids are integers far sparser than the {len(as_integers):,} items that occur "
-                             f"(the largest: {largest:,}): indexed in id order 1..{len(as_integers):,}, not used "
-                             "as the indices; timestamps or ratings of a table of events separated by spaces? "
-                             "give --delimiter ' ' with --names, not --format sequence"]
+        largest, given = int(as_integers.max()), options.format not in (None, "auto")
+        if largest > (MAX_INDEXED_ITEMS if given else SPARSE_ITEM_IDS * len(as_integers) + 100_000):
+            raise SourceReadError(name, f"its item ids are integers, used as the item indices"
+                                        f"{' as --format sequence asks' if given else ''}: the largest, {largest:,}, "
+                                        f"would give the model {largest:,} items for the {len(as_integers):,} that "
+                                        "occur. Is it a table of events separated by spaces? Give --delimiter ' ' "
+                                        "and --names (user, item, timestamp columns)"
+                                        + (", not --format sequence" if given else
+                                           "; a sequence file of such ids: --format sequence"))
+        seqs = Sequences(seqs.user_ids, as_integers[seqs.items - 1], seqs.offsets, largest)
+        item_ids = None
+        absent = (f", of which {len(as_integers):,} occur (the others, which no event names, are ranked all "
+                  "the same: a part of a benchmark file keeps its numbering)" if len(as_integers) < largest else "")
+        notes = [*notes, f"item ids are integers: used as the item indices 1..{seqs.n_items}{absent}"]
     return LoadedData(seqs, item_ids, name, fmt, notes, report, _examples(check.rejected, report, fmt, 3),
                       check.rejected,
                       build.summary.k_core_removed, build.summary.repeated_across_files,
@@ -210,8 +205,10 @@ def _event_type_notes(event_types: tuple[str, ...] | None, absent: dict[str, lis
 
 # integer item ids of the sequence format are the item indices (the benchmarks' ids run 1..n): ids this much
 # sparser than the items that occur (plus 100,000) are refused in a file guessed to be of that format (a table of
-# events separated by spaces, whose timestamps would become items) and, given --format sequence, indexed in id order
+# events separated by spaces, whose timestamps would become items); given --format sequence, ids above
+# MAX_INDEXED_ITEMS (an item table of gigabytes: ml-100k read so asked for 228 GB)
 SPARSE_ITEM_IDS = 10
+MAX_INDEXED_ITEMS = 10_000_000
 
 
 def _integer_ids(item_ids: np.ndarray) -> np.ndarray | None:
