@@ -46,9 +46,12 @@ EVENT_FIELDS = ["user_id", "item_id", "timestamp", "rating", "event_type"]  # wh
 
 def events_content(events: pl.DataFrame) -> str:
     """16 hex digits of SHA-256 over the sorted row hashes (polars, seed 0: stable within a polars version) of the
-    ``events``' :data:`EVENT_FIELDS`: equal for the same events whatever their order, files and rows and however
-    the files wrote them (columns in another order, line ends, quotes, a byte order mark)."""
-    hashes = np.sort(events.select(EVENT_FIELDS).hash_rows(seed=0).to_numpy())
+    ``events``' :data:`EVENT_FIELDS` and each event's place among the user's events of the same time, in file and
+    row order (the order the sequences give them): equal for the same events in the same order however the files
+    wrote them (columns in another order, line ends, quotes, a byte order mark, blank lines)."""
+    placed = events.sort("user_id", "timestamp", "source_file", "source_row", nulls_last=False).with_columns(
+        pl.int_range(pl.len()).over("user_id", "timestamp").alias("tie"))
+    hashes = np.sort(placed.select(*EVENT_FIELDS, "tie").hash_rows(seed=0).to_numpy())
     return hashlib.sha256(hashes.tobytes()).hexdigest()[:16]
 
 

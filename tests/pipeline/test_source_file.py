@@ -31,7 +31,7 @@ from elcrec_core.data.sources import read_source
 from elcrec_pipeline import sensors
 from elcrec_pipeline.config import SourceSettings
 from elcrec_pipeline.definitions import defs
-from elcrec_pipeline.resources import SOURCE_ENV, SourceFile, Storage
+from elcrec_pipeline.resources import SOURCE_ENV, SourceFile, Storage, events_content
 from elcrec_pipeline.sensors import files_version, source_file_sensor
 
 
@@ -648,6 +648,28 @@ def test_a_changed_earlier_day_warns_and_the_sensor_runs_the_newest_trained_day_
         (logs / f"{date.today() - timedelta(days=1)}.csv").write_text(f"user_id,item_id,timestamp\nu,k,{noon}\n")
         assert not correct(days[0], f"y,k,{noon - 86400}\n").passed
         assert requested() == {days[0]: None, (date.today() - timedelta(days=1)).isoformat(): None}
+
+
+def test_events_content_changes_with_the_events_and_their_order_among_events_of_the_same_time(tmp_path) -> None:
+    """The same events written otherwise (columns reordered, CRLF, a byte order mark, other rows) are no change; two
+    events of one user and time in the other order are (the sequences take them in file and row order), and so is
+    another rating or event type."""
+    from elcrec_core.data.ingestion import read_checked
+    from elcrec_core.data.source_config import ColumnMap, SourceConfig
+
+    def content(name: str, text: str) -> str:
+        (tmp_path / name).write_bytes(text.encode())
+        source = SourceConfig(format="csv", path=str(tmp_path / name), columns=ColumnMap(rating="stars"))
+        return events_content(read_checked(source).check.accepted)
+
+    base = content("a.csv", f"user_id,item_id,timestamp,stars\nu1,a,{T},5\nu1,b,{T},4\nu2,c,{T + 60},3\n")
+    assert content("b.csv", f"\ufeffstars,timestamp,item_id,user_id\r\n3,{T + 60},c,u2\r\n\r\n5,{T},a,u1\r\n"
+                            f"4,{T},b,u1\r\n") == base
+    assert content("c.csv", f"user_id,item_id,timestamp,stars\nu1,b,{T},4\nu1,a,{T},5\nu2,c,{T + 60},3\n") != base
+    assert content("d.csv", f"user_id,item_id,timestamp,stars\nu1,a,{T},5\nu1,b,{T},4\nu2,c,{T + 60},2\n") != base
+
+
+T = 1_772_366_400  # 2026-03-01 12:00 UTC
 
 
 def _materialize(instance: dg.DagsterInstance, day: str, *selected: dg.AssetKey) -> dg.ExecuteInProcessResult:
