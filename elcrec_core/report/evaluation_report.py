@@ -83,7 +83,8 @@ def data_text(day: str, load: DayLoad | None, summary: SequenceSummary | None, k
         parts = [f"No load of {day}'s files is recorded in the warehouse."]
     else:
         files = ", ".join(Path(file).name for file in load.files[:3]) + (", ..." if len(load.files) > 3 else "")
-        parts = [f"The newest load of {day} ({len(load.files)} file(s): {files}): "
+        which = f"of {day}" if load.day is not None else "(of a source without {date}, which may be after the day)"
+        parts = [f"The newest load {which} ({len(load.files)} file(s): {files}): "
                  f"{count_text(load.rows_in, load.accepted, load.by_reason)}"
                  + ("; each rejected row is kept with its reason in rejected_interactions." if load.by_reason
                     else ".")]

@@ -1,5 +1,6 @@
 """The evaluation report's parts and the next-day backtest, on hand-checkable inputs."""
 
+import dataclasses
 from datetime import date
 from pathlib import Path
 
@@ -199,7 +200,8 @@ def test_the_report_says_what_the_days_load_read_and_what_the_sequences_hold(tmp
         ingest(SourceConfig(format="csv", path=str(tmp_path / name), timestamp_format="iso8601"), path=db,
                file_day=date(2026, 1, day))
     load = newest_day_load(date(2026, 1, 1), db)  # the second load of a.csv: 32 rows, 2 rejected
-    assert (load.rows_in, load.accepted, load.by_reason) == (32, 30, {"missing_item": 1, "bad_timestamp": 1})
+    assert (load.rows_in, load.accepted, load.by_reason, load.day) == (32, 30, {"missing_item": 1,
+                                                                              "bad_timestamp": 1}, date(2026, 1, 1))
     assert newest_day_load(date(2026, 1, 2), db).files == [str(tmp_path / "b.csv")]
     assert newest_day_load(date(2026, 1, 3), db) is None
     build = build_sequences(SequenceConfig(k_core=5), db)
@@ -215,6 +217,9 @@ def test_the_report_says_what_the_days_load_read_and_what_the_sequences_hold(tmp
         "; k-core (k = 5) removed 4 of 34 events and 1 of 7 users (14%): a user without a sequence gets no "
         "recommendations.")
     assert data_text("2026-01-03", None, None, 5) == "No load of 2026-01-03's files is recorded in the warehouse."
+    undated = dataclasses.replace(load, day=None)  # a source without {date}: its newest load may be a later day's
+    assert data_text("2026-01-01", undated, None, 5).startswith(
+        "The newest load (of a source without {date}, which may be after the day) (1 file(s): a.csv): 32 rows read")
 
 
 def test_report_writes_markdown_and_html(tmp_path: Path):
