@@ -49,7 +49,8 @@ NOT_RUN = {
     "2026-01-31": "needs the main job's run: test_dagster_cli materializes assets",
     ".venv/bin/dagster job execute -m elcrec_pipeline.definitions -j daily_retrain_job -c "
     "elcrec_pipeline/presets/beauty.yaml --tags '{\"dagster/partition\": \"2026-01-31\"}'": "hours (paper settings)",
-    ".venv/bin/elcrec rollback --data-dir data": "needs two served models: test_model_store and test_cli cover it",
+    ".venv/bin/elcrec rollback --data-dir data --reason \"the new model recommends sold-out items\"":
+        "needs two served models: test_model_store and test_cli cover it",
     "export ELCREC_SOURCE=$PWD/team/source.yaml ELCREC_DATA_DIR=$PWD/data-team DAGSTER_HOME=$PWD/.dagster_home":
         "environment only",
     ".venv/bin/dagster job execute -m elcrec_pipeline.definitions -j daily_retrain_job --tags "
