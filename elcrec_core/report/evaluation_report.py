@@ -83,14 +83,14 @@ def data_text(day: str, load: DayLoad | None, summary: SequenceSummary | None, k
         parts = [f"No load of {day}'s files is recorded in the warehouse."]
     else:
         files = ", ".join(Path(file).name for file in load.files[:3]) + (", ..." if len(load.files) > 3 else "")
-        which = f"of {day}" if load.day is not None else "(of a source without {date}, which may be after the day)"
-        parts = [f"The newest load {which} ({len(load.files)} file(s): {files}): "
+        which = f"of {day}" if load.day is not None else "of this source without {date} (it may be after the day)"
+        parts = [f"The newest load {which} read {len(load.files)} file(s) ({files}): "
                  f"{count_text(load.rows_in, load.accepted, load.by_reason)}"
                  + ("; each rejected row is kept with its reason in rejected_interactions." if load.by_reason
                     else ".")]
     if summary is not None:
-        parts.append(f"The day's sequences: {summary.users} users, {summary.items} items and {summary.interactions} "
-                     f"of the {summary.events_in} events stored up to the day"
+        parts.append(f"The day's sequences: {summary.users:,} users, {summary.items:,} items and "
+                     f"{summary.interactions:,} of the {summary.events_in:,} events stored up to the day"
                      + (f"; {summary.k_core_text(k_core)}: a user without a sequence gets no recommendations."
                         if summary.k_core_removed else "."))
     return " ".join(parts)

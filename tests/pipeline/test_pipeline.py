@@ -172,8 +172,8 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
                                                          f"({had / len(lists):.1%}) are items they had before"
                                                          in Path(report["markdown"]).read_text())
     loaded = f"{raw['rows_in']} rows read, {raw['accepted']} accepted, {raw['rejected']} rejected"  # the day's load
-    assert f"## Data\n\nThe newest load (of a source without {{date}}, which may be after the day) (1 file(s): " \
-           f"synthetic): {loaded}" in Path(
+    assert f"## Data\n\nThe newest load of this source without {{date}} (it may be after the day) read 1 file(s) " \
+           f"(synthetic): {loaded}" in Path(
         report["markdown"]).read_text()
     assert (model_dir / "challengers" / "sasrec" / "best.pt").is_file()
     summary = json.loads((model_dir / "report.json").read_text())

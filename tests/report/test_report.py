@@ -209,7 +209,7 @@ def test_the_report_says_what_the_days_load_read_and_what_the_sequences_hold(tmp
     summary = read_summary(tmp_path / "day" / "summary.json")
     assert summary == build.summary and read_summary(tmp_path / "nowhere.json") is None
     assert data_text("2026-01-01", load, summary, 5) == (
-        "The newest load of 2026-01-01 (1 file(s): a.csv): 32 rows read, 30 accepted, 2 rejected (missing_item: 1, "
+        "The newest load of 2026-01-01 read 1 file(s) (a.csv): 32 rows read, 30 accepted, 2 rejected (missing_item: 1, "
         "bad_timestamp: 1); each rejected row is kept with its reason in rejected_interactions. The day's "
         "sequences: 6 users, 5 items and 30 of the 31 events stored up to the day.")  # b.csv's u0,i0 once
     summary.k_core_removed, summary.k_core_users_removed = 4, 1  # as a k-core that removed a user would say
@@ -219,7 +219,8 @@ def test_the_report_says_what_the_days_load_read_and_what_the_sequences_hold(tmp
     assert data_text("2026-01-03", None, None, 5) == "No load of 2026-01-03's files is recorded in the warehouse."
     undated = dataclasses.replace(load, day=None)  # a source without {date}: its newest load may be a later day's
     assert data_text("2026-01-01", undated, None, 5).startswith(
-        "The newest load (of a source without {date}, which may be after the day) (1 file(s): a.csv): 32 rows read")
+        "The newest load of this source without {date} (it may be after the day) read 1 file(s) (a.csv): 32 rows "
+        "read")
 
 
 def test_report_writes_markdown_and_html(tmp_path: Path):
