@@ -110,8 +110,7 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
                                      busy=days_in_progress(context.instance)) if config.keep_days else []
     if summary.k_core_removed:  # users without a sequence get no recommendations: said, not only counted
         note = _k_core_note(summary, config.k_core)
-        (context.log.warning if summary.k_core_users_removed > K_CORE_WARN_SHARE * (
-            summary.users + summary.k_core_users_removed) else context.log.info)(note)
+        (context.log.warning if _k_core_removed_many(summary) else context.log.info)(note)
     yield dg.MaterializeResult(
         data_version=dg.DataVersion(digest(config.model_dump(), [paths["sequences"], paths["item_index"]])),
         metadata={
@@ -146,10 +145,15 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
 K_CORE_WARN_SHARE = 0.2  # above this share of the users removed by the k-core, the run's log warns
 
 
+def _k_core_removed_many(summary: SequenceSummary) -> bool:
+    """Whether the k-core removed more than :data:`K_CORE_WARN_SHARE` of the users: the run's log warns."""
+    return summary.k_core_users_removed > K_CORE_WARN_SHARE * summary.users_before_k_core
+
+
 def _k_core_note(summary: SequenceSummary, k: int) -> str:
     """What the k-core removed, for the run's log; with the setting to lower where it removed many users."""
     note = f"{summary.k_core_text(k)}: a user without a sequence gets no recommendations"
-    if summary.k_core_users_removed <= K_CORE_WARN_SHARE * (summary.users + summary.k_core_users_removed):
+    if not _k_core_removed_many(summary):
         return note
     return note + (" (user_recommendations counts them as users_without_sequence), and the models learn from the "
                    "rest alone; where the data is young or sparse, a lower k_core keeps more (run config "

@@ -20,6 +20,7 @@ from pydantic import Field
 from elcrec_core.data.files import SourceReadError, file_sha256
 from elcrec_core.data.sequences import Sequences, read_sequence_parquet, sequence_day_folders
 from elcrec_core.data.source_config import resolve_files
+from elcrec_core.data.validation import EVENT_COLUMNS
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_core.train.state import data_digest
 
@@ -41,18 +42,15 @@ def digest(settings: Any, inputs: Sequence[Path | pl.DataFrame] = ()) -> str:
     return sha.hexdigest()[:16]
 
 
-EVENT_FIELDS = ["user_id", "item_id", "timestamp", "rating", "event_type"]  # what makes an event, as sequences read it
-
-
 def events_content(events: pl.DataFrame) -> str:
-    """16 hex digits of SHA-256 over the sorted row hashes (polars, seed 0: stable within a polars version) of the
-    ``events``' :data:`EVENT_FIELDS` and each event's place among the user's events of the same time, in file and
-    row order (the order the sequences give them): equal for the same events in the same order however the files
-    wrote them (columns in another order, line ends, quotes, a byte order mark, blank lines)."""
-    placed = events.sort("user_id", "timestamp", "source_file", "source_row", nulls_last=False).with_columns(
-        pl.int_range(pl.len()).over("user_id", "timestamp").alias("tie"))
-    hashes = np.sort(placed.select(*EVENT_FIELDS, "tie").hash_rows(seed=0).to_numpy())
-    return hashlib.sha256(hashes.tobytes()).hexdigest()[:16]
+    """:func:`digest` of the ``events`` (validation's ``EVENT_COLUMNS``) as the sequences read them: each event's
+    user, item, time, rating and type, and its place among the user's events of the same time in file and row
+    order, in a canonical order: equal for the same events in the same order however the files wrote them (columns
+    in another order, line ends, quotes, a byte order mark, blank lines)."""
+    fields = [column for column in EVENT_COLUMNS if column not in ("source_file", "source_row")]
+    placed = events.sort("user_id", "timestamp", "source_file", "source_row", nulls_last=False).select(
+        *fields, tie=pl.int_range(pl.len()).over("user_id", "timestamp"))
+    return digest("events", [placed.sort(pl.all(), nulls_last=False)])
 
 
 def files_shape(files: list[Path]) -> str:

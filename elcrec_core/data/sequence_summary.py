@@ -33,10 +33,13 @@ class SequenceSummary:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def users_before_k_core(self) -> int:
+        return self.users + self.k_core_users_removed
+
     def k_core_text(self, k: int) -> str:
         """``k-core (k = 5) removed 3 of 33 events and 3 of 9 users (33%)``: what the k-core of ``k`` removed."""
-        users = self.users + self.k_core_users_removed
-        removed = self.k_core_users_removed
+        users, removed = self.users_before_k_core, self.k_core_users_removed
         return (f"k-core (k = {k}) removed {self.k_core_removed:,} of {self.interactions + self.k_core_removed:,} "
                 f"events and {removed:,} of {users:,} users ({removed / users:.0%})")
 

@@ -183,7 +183,7 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
     if why_not is None:
         level = [_name(c) for c in eligible if c is not candidate and scores[c.role] == scores[CANDIDATE]]
         beside = (f"; the best: {_name(best)} {scores[best.role]:.4f}, higher"
-                  f"{_noise(scored[CANDIDATE][0], scored[CHAMPION][0])}, and the newer model serves (the serving "
+                  f"{_noise_text(gap)}, and the newer model serves (the serving "
                   "model's score is on targets its training was chosen on, and it lacks the newer events)"
                   + (f"; of the others: {_name(against)} {scores[against.role]:.4f} (tolerance {tolerance:g})"
                      if against is not candidate else "; it is the best of the others")
@@ -226,10 +226,15 @@ def _paired_gap(ranks: torch.Tensor, best_ranks: torch.Tensor) -> tuple[float, f
 
 
 def _noise(ranks: torch.Tensor, best_ranks: torch.Tensor) -> str:
+    """:func:`_noise_text` of the two contenders' :func:`_paired_gap`."""
+    return _noise_text(_paired_gap(ranks, best_ranks))
+
+
+def _noise_text(gap: tuple[float, float, int] | None) -> str:
     """How the gap between two contenders' validation scores (:func:`_paired_gap`) compares with its noise: the
     paired standard error of the per-user difference in NDCG@20, and, where the gap is within :data:`NOISE` of
-    them, that it is within the noise (which of two near-equal models serves is then chance)."""
-    if (gap := _paired_gap(ranks, best_ranks)) is None:
+    them, that it is within the noise (which of two near-equal models serves is then chance); empty without one."""
+    if gap is None:
         return ""
     mean, error, users = gap
     within = ": within the noise" if mean <= NOISE * error else ""
