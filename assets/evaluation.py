@@ -10,6 +10,7 @@ import polars as pl
 import torch
 
 from assets.daily import WAREHOUSE_POOL, daily_asset, day_before, run_lineage
+from assets.ingestion import earlier_days_note
 from assets.metadata import figure, metric, table
 from assets.serving import first_gate, serving_model
 from elcrec_core.data import warehouse
@@ -163,7 +164,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
         (f"By target popularity ({POPULARITY})", markdown_table(by_popularity)),
         ("Data", data_text(partition, newest_day_load(date.fromisoformat(partition), storage.warehouse),
                            read_summary(storage.sequences_dir(partition) / "summary.json"),
-                           read_sequence_settings(storage.sequences_dir(partition)).k_core)),
+                           read_sequence_settings(storage.sequences_dir(partition)).k_core,
+                           earlier_days_note(context.instance, partition, storage.warehouse))),
     ]
     purity = intent_category_purity(candidate_model, seqs, item_ids, storage.warehouse)
     if purity is not None:

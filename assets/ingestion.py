@@ -1,6 +1,6 @@
 """Stage 1: raw interaction ingestion into the warehouse, with the quarantine of rejected rows."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -73,6 +73,7 @@ from elcrec_pipeline.resources import (
 from elcrec_pipeline.run_config_check import refuse_bad_run_config
 
 LATE_DAYS = 31  # how far back earlier_days_loaded looks for files that no load has read
+EARLIER_DAYS_NOTE = "earlier_days_note"  # metadata: the warning of earlier_days_loaded, empty where it passed
 MIN_METADATA_COVERAGE = 0.5  # item_metadata_matches_items warns where a smaller share of the events' items has metadata
 
 
@@ -252,6 +253,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     if unloaded:
         context.log.warning(unloaded)
     metadata["earlier_days_not_loaded"] = dg.MetadataValue.int(len(late))
+    metadata[EARLIER_DAYS_NOTE] = dg.MetadataValue.text(unloaded)  # the day's report repeats it
     events = events_content(check.accepted)
     metadata["events_content"] = dg.MetadataValue.text(events)
     changed = content is not None and file_day is not None and _content_changed(context, events, content[1],
@@ -279,15 +281,29 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     )
 
 
+def earlier_days_note(instance: dg.DagsterInstance, partition: str, warehouse_path: Path) -> str:
+    """What the check ``earlier_days_loaded`` said of the newest load of ``partition`` into the data folder of
+    ``warehouse_path`` (files of earlier days no load has read, days without a delivery); empty where it passed or
+    no load is recorded."""
+    note = _newest_load_metadata(instance, partition, warehouse_path).get(EARLIER_DAYS_NOTE)
+    return note.value if note is not None else ""
+
+
+def _newest_load_metadata(instance: dg.DagsterInstance, partition: str,
+                          warehouse_path: Path) -> Mapping[str, dg.MetadataValue]:
+    """The metadata of the newest load of ``partition`` into the data folder of ``warehouse_path`` (empty: none)."""
+    loads = instance.fetch_materializations(dg.AssetRecordsFilter(
+        asset_key=raw_interactions.key, asset_partitions=[partition]), limit=RECORDS_LOOKED_AT).records
+    last = of_this_folder(loads, warehouse_path)
+    return last[0].asset_materialization.metadata if last else {}
+
+
 def _content_changed(context: dg.AssetExecutionContext, events: str, content: str, warehouse_path: Path) -> bool:
     """Whether the day's files hold other events (``events_content``) than this data folder's (its warehouse at
     ``warehouse_path``) last load of the day stored, or it has none; against a load recorded before events_content
     was, other bytes (``files_content``). The same events written otherwise (another column order, line ends, a byte
     order mark) are no change: the later days' sequences have them."""
-    loads = context.instance.fetch_materializations(dg.AssetRecordsFilter(
-        asset_key=context.asset_key, asset_partitions=[context.partition_key]), limit=RECORDS_LOOKED_AT).records
-    last = of_this_folder(loads, warehouse_path)
-    recorded = last[0].asset_materialization.metadata if last else {}
+    recorded = _newest_load_metadata(context.instance, context.partition_key, warehouse_path)
     if "events_content" in recorded:
         return recorded["events_content"].value != events
     return "files_content" not in recorded or recorded["files_content"].value != content

@@ -75,10 +75,12 @@ def repeat_target_note(repeats: np.ndarray, split: Split) -> str:
             f"{1 - share:.4f} here.")
 
 
-def data_text(day: str, load: DayLoad | None, summary: SequenceSummary | None, k_core: int) -> str:
+def data_text(day: str, load: DayLoad | None, summary: SequenceSummary | None, k_core: int,
+              earlier_days: str = "") -> str:
     """The report's account of the data: what the newest load of ``day`` read (rows in = accepted + rejected, the
-    rejected rows by reason) and what the day's sequences hold of the stored events (what the k-core of ``k_core``
-    removed, where it removed any)."""
+    rejected rows by reason), what its check of the earlier days found (``earlier_days``: files no load has read,
+    days without a delivery; empty: none) and what the day's sequences hold of the stored events (what the k-core
+    of ``k_core`` removed, where it removed any)."""
     if load is None:
         parts = [f"No load of {day}'s files is recorded in the warehouse."]
     else:
@@ -88,6 +90,8 @@ def data_text(day: str, load: DayLoad | None, summary: SequenceSummary | None, k
                  f"{count_text(load.rows_in, load.accepted, load.by_reason)}"
                  + ("; each rejected row is kept with its reason in rejected_interactions." if load.by_reason
                     else ".")]
+    if earlier_days:
+        parts.append(f"When the day was loaded, {earlier_days[0].lower()}{earlier_days[1:].rstrip('.')}.")
     if summary is not None:
         parts.append(f"The day's sequences: {summary.users:,} users, {summary.items:,} items and "
                      f"{summary.interactions:,} of the {summary.events_in:,} events stored up to the day"

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 import assets.training
-from assets.ingestion import raw_interactions, rejected_interactions
+from assets.ingestion import earlier_days_note, raw_interactions, rejected_interactions
 from assets.load_advice import other_rules_note
 from assets.sequences import interaction_sequences
 from assets.training import elcrec_model
@@ -1320,9 +1320,15 @@ def test_a_day_whose_file_never_came_is_flagged_by_the_days_after_it(team, tmp_p
             "1 day(s) before 2026-01-31 have no file and no load (a delivery that never came): 2026-01-29. Their "
             "events, if any, are in no day's sequences: deliver them (a day without events: an empty file, with "
             "min_rows: 0) and run their days, then this day again")
+        # the day's report repeats what the check said of its folder's newest load of the day
+        assert earlier_days_note(instance, "2026-01-31", tmp_path / "data" / "warehouse.duckdb") == first.description
+        assert earlier_days_note(instance, "2026-01-31", tmp_path / "other-data" / "warehouse.duckdb") == \
+            other.description != first.description
+        assert earlier_days_note(instance, "2026-01-27", tmp_path / "data" / "warehouse.duckdb") == ""  # no load
         assert check_of("2026-01-30").metadata["days_without_files"].value == "2026-01-29"
         (team / "logs" / "2026-01-29.csv").write_text("user_id,item_id,timestamp\nu9,b,2026-01-29T10:00:00Z\n")
         assert check_of("2026-01-29").passed and check_of("2026-01-31").passed
+        assert earlier_days_note(instance, "2026-01-31", tmp_path / "data" / "warehouse.duckdb") == ""
 
 
 def test_a_source_in_another_encoding_loads_with_its_encoding_setting(team, tmp_path):

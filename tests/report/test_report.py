@@ -217,6 +217,15 @@ def test_the_report_says_what_the_days_load_read_and_what_the_sequences_hold(tmp
         "; k-core (k = 5) removed 4 of 34 events and 1 of 7 users (14%): a user without a sequence gets no "
         "recommendations.")
     assert data_text("2026-01-03", None, None, 5) == "No load of 2026-01-03's files is recorded in the warehouse."
+    late = ("1 day(s) before 2026-01-01 have no file and no load (a delivery that never came): 2025-12-31. Their "
+            "events, if any, are in no day's sequences: deliver them and run their days, then this day again")
+    assert data_text("2026-01-01", load, summary, 5, late) == (
+        "The newest load of 2026-01-01 read 1 file(s) (a.csv): 32 rows read, 30 accepted, 2 rejected (missing_item: 1, "
+        "bad_timestamp: 1); each rejected row is kept with its reason in rejected_interactions. When the day was "
+        "loaded, 1 day(s) before 2026-01-01 have no file and no load (a delivery that never came): 2025-12-31. Their "
+        "events, if any, are in no day's sequences: deliver them and run their days, then this day again. The day's "
+        "sequences: 6 users, 5 items and 30 of the 31 events stored up to the day; k-core (k = 5) removed 4 of 34 "
+        "events and 1 of 7 users (14%): a user without a sequence gets no recommendations.")
     undated = dataclasses.replace(load, day=None)  # a source without {date}: its newest load may be a later day's
     assert data_text("2026-01-01", undated, None, 5).startswith(
         "The newest load of this source without {date} (it may be after the day) read 1 file(s) (a.csv): 32 rows "
