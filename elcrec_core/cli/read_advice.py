@@ -7,7 +7,7 @@ import csv
 from pathlib import Path
 
 from elcrec_core.cli.format_guessing import FORMAT_OPTION, first_lines, is_number, looks_like
-from elcrec_core.data.files import SourceReadError
+from elcrec_core.data.files import HEADER_IS_DATA, SourceReadError
 from elcrec_core.data.source_config import SourceConfig, TimestampFormat
 
 
@@ -30,6 +30,8 @@ def read_advice(exc: SourceReadError, first: Path, source: SourceConfig, how: st
                         + ("" if source.format in ("jsonl", "parquet") else ", or --no-header and --names"))
         if exc.cause.startswith(f"no column(s) [{source.columns.timestamp!r}]"):  # CSV's "; the file", JSONL's " ("
             tips.append("a file without times: --timestamp-column none (each user's events in file order)")
+    if HEADER_IS_DATA in exc.cause:
+        tips.append("give --no-header and --names with a name for each of its columns")
     if "bad_timestamp" in exc.cause or "missing_timestamp" in exc.cause:
         tips.append(f"the timestamps were read as {source.timestamp_format}: give --timestamp-format "
                     f"{'|'.join(TimestampFormat.__args__)}, or --timestamp-column (none: the file has no times)")

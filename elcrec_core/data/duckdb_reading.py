@@ -21,6 +21,8 @@ from elcrec_core.data.files import (
     SourceReadError,
     copy_without_crlf,
     delimiter_hint,
+    fields_delimiter_hint,
+    header_data_hint,
     reading,
     scan_lines,
 )
@@ -63,9 +65,10 @@ def _header_names(path: Path, line_no: int, delimiter: str, quote: str | None, h
     if len(first) > 1 and first[-1] == "":
         first = first[:-1]
     if "" in first:
-        raise SourceReadError(path, f"line {line_no}: header field {first.index('') + 1} has no name: {first}")
+        raise SourceReadError(path, f"line {line_no}: header field {first.index('') + 1} has no name: {first}"
+                                    + header_data_hint(first))
     if len(set(first)) != len(first):
-        raise SourceReadError(path, f"header has repeated column names: {first}")
+        raise SourceReadError(path, f"header has repeated column names: {first}" + header_data_hint(first))
     return first
 
 
@@ -193,8 +196,10 @@ def read_delimited(
     ).pl().with_columns(pl.col("source_row").cast(pl.Int64), reason=pl.lit("malformed_line"))
     counts = rejects["detail"].str.contains("^(TOO MANY|MISSING) COLUMNS: ")  # every record: names that do not fit
     if names and not header and len(good) == 0 and len(rejects) and counts.all():
+        line = _first_line(path).decode("utf-8", errors="replace")
         raise SourceReadError(path, f"none of its {len(rejects)} records has the {len(names)} columns that the names "
-                                    f"give ({list(names)}); line {first}: {rejects['detail'][0][:200]}")
+                                    f"give ({list(names)}); line {first}: {rejects['detail'][0][:200]}"
+                                    + fields_delimiter_hint(line, delimiter, len(names)))
     # DuckDB numbers the records as lines, empty ones included: the scan's records tell on which line each starts.
     # DuckDB reads a quote inside an unquoted field (12" TV) as data, where the scan opened a quoted field: then
     # the lines of a scan without quoting are its records

@@ -8,6 +8,7 @@ import contextlib
 import csv
 import hashlib
 import itertools
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -218,6 +219,23 @@ def delimiter_hint(columns: list[str], delimiter: str) -> str:
         return ""
     found = [d for d in _DELIMITERS if d != delimiter and d in columns[0]]
     return f"; the header holds {found[0]!r}: is that the delimiter?" if found else ""
+
+
+def fields_delimiter_hint(line: str, delimiter: str, fields: int) -> str:
+    """For a line that ``delimiter`` does not split into the ``fields`` columns that names give: the other common
+    delimiter that does (a trailing one aside), as advice (else empty)."""
+    found = [d for d in _DELIMITERS if d != delimiter and len(line.removesuffix(d).split(d)) == fields]
+    return f"; the line holds {found[0]!r} between as many fields: is that the delimiter?" if found else ""
+
+
+HEADER_IS_DATA = "is it data? A file without a header line needs names for its columns"
+
+
+def header_data_hint(names: list[str]) -> str:
+    """For a header line that cannot be one (a field without a name, a name twice) and holds a number: that it may
+    be the first line of data (:data:`HEADER_IS_DATA`), as advice (else empty)."""
+    numbers = any(re.fullmatch(r"[-+]?\d+(\.\d*)?", name.strip()) for name in names)
+    return f"; {HEADER_IS_DATA}" if numbers else ""
 
 
 def file_sha256(path: str | Path) -> bytes:

@@ -23,6 +23,9 @@ from elcrec_core.data.text_encoding import as_utf8, is_utf8
 from elcrec_core.data.validation import blank
 
 
+ENCODING_ADVICE = "not UTF-8 text: set its encoding, item_metadata_encoding, such as latin-1"
+
+
 def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Item metadata as (item_id, title, categories: list of text), and its unusable rows with a reason.
 
@@ -58,7 +61,7 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
     if is_utf8(config.encoding):
         malformed = malformed.with_columns(
             pl.when(pl.col("detail").str.starts_with(INVALID_ENCODING))
-            .then(pl.col("detail") + " (not UTF-8 text: set its encoding, item_metadata_encoding, such as latin-1)")
+            .then(pl.col("detail") + f" ({ENCODING_ADVICE})")
             .otherwise(pl.col("detail")).alias("detail"))
     lists = []
     if config.categories is not None:

@@ -215,9 +215,15 @@ def resolve_files(path: str | Path) -> list[Path]:
         raise SourceReadError(text, "no such file or folder")
     if not files:
         folders = sorted(f.name for f in p.iterdir() if f.is_dir()) if p.is_dir() else []
+        where = p if p.is_dir() else p.parent
+        skipped = sorted(f.name for f in where.iterdir() if f.is_file() and not _listed(f.name)) \
+            if where.is_dir() else []
         raise SourceReadError(text, "no files found" + (
             f"; its subfolders ({', '.join(folders[:3])}{', ...' if len(folders) > 3 else ''}) are read only through "
-            f"a glob, such as {(p / '*' / '*').as_posix()}" if folders else ""))
+            f"a glob, such as {(p / '*' / '*').as_posix()}" if folders else "") + (
+            f"; {', '.join(skipped[:3])}{', ...' if len(skipped) > 3 else ''} in {where.name or where}: not data (a "
+            "name that starts with _ or ., such as Spark's _SUCCESS; a day without events needs an empty data "
+            "file, and min_rows: 0)" if skipped else ""))
     return files
 
 

@@ -232,6 +232,10 @@ def test_names_that_fit_no_line_and_ids_that_are_no_value_are_refused(tmp_path: 
             "items.csv: none of its 2 records has the 3 columns that the names give (['item_id', 'title', "
             "'categories']); line 1: TOO MANY COLUMNS: 1,Soap,Bath,x")):
         read_item_metadata(ItemMetadataConfig(str(path), names=("item_id", "title", "categories")))
+    path.write_text("1|Soap|Bath\n2|Comb|Hair\n")  # the names fit the fields of another delimiter: it says so
+    with pytest.raises(SourceReadError, match=re.escape(
+            "line 1: MISSING COLUMNS: 1|Soap|Bath; the line holds '|' between as many fields: is that the delimiter?")):
+        read_item_metadata(ItemMetadataConfig(str(path), names=("item_id", "title", "categories")))
     path.write_text("1,Soap,Bath,x\n2,Comb\n")  # one record fits: the other is a rejected row, as before
     meta, rejected = read_item_metadata(ItemMetadataConfig(str(path), names=("item_id", "title", "categories", "x")))
     assert meta.rows() == [("1", "Soap", ["Bath"])] and rejected["reason"].to_list() == ["malformed_line"]

@@ -565,6 +565,12 @@ def test_folder_of_daily_files_and_glob(tmp_path: Path) -> None:
                                               r"only through a glob, such as .*/events/\*/\*$"):
         resolve_files(tmp_path / "events")
     assert read_source(SourceConfig(format="csv", path=str(folder / "*-02.csv")))["item_id"].to_list() == ["i2"]
+    _write(tmp_path / "events" / "dt=2026-03-01" / "_SUCCESS", "")  # a day that Spark wrote with no part file
+    for given in ("dt=2026-03-01", "dt=2026-03-01/*.parquet"):
+        with pytest.raises(SourceReadError, match=re.escape(
+                "no files found; _SUCCESS in dt=2026-03-01: not data (a name that starts with _ or ., such as "
+                "Spark's _SUCCESS; a day without events needs an empty data file, and min_rows: 0)")):
+            resolve_files(tmp_path / "events" / given)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl", "parquet", "sequence"])
@@ -816,6 +822,13 @@ def test_a_header_with_a_trailing_delimiter_has_no_empty_column(tmp_path: Path, 
     with pytest.raises(SourceReadError) as info:
         read_source(SourceConfig(format=fmt, path=str(path)))
     assert str(info.value) == f"{path}: line 1: header field 2 has no name: ['user_id', '', 'timestamp']"
+    hint = "; is it data? A file without a header line needs names for its columns"  # where a name is a number
+    for first, said in ((f"u1{sep}{sep}{EPOCH0}", f"line 1: header field 2 has no name: ['u1', '', '{EPOCH0}']"),
+                        (f"u1{sep}7{sep}7", "header has repeated column names: ['u1', '7', '7']")):
+        _write(path, f"{first}\nu2{sep}i2{sep}{EPOCH0}\n")
+        with pytest.raises(SourceReadError) as info:
+            read_source(SourceConfig(format=fmt, path=str(path)))
+        assert str(info.value) == f"{path}: {said}{hint}"
 
 
 def test_names_mean_the_file_has_no_header(tmp_path: Path) -> None:
