@@ -45,7 +45,7 @@ def data_options(args: argparse.Namespace, seed: int = 0) -> DataOptions:
         quote=None if args.no_quote else '"', encoding=args.encoding,
         rating_column=args.rating_column, min_rating=args.min_rating, event_type_column=args.event_type_column,
         event_types=tuple(args.event_types.split(",")) if args.event_types is not None else None,
-        k_core=args.k_core, seed=seed,
+        sequence_min_rating=args.sequence_min_rating, dedupe=args.dedupe, k_core=args.k_core, seed=seed,
     )
 
 
@@ -143,6 +143,12 @@ def add_data_options(p: argparse.ArgumentParser, data_help: str, default: str | 
                                          "spaces; needs --event-type-column; default: every event), as the sequence "
                                          "settings' event_types: the others stay out of the sequences, and of a "
                                          "user's history in recommend")
+    g.add_argument("--sequence-min-rating", type=float, metavar="R",
+                   help="leave events rated below R, or without a rating, out of the sequences, as the sequence "
+                        "settings' min_rating (needs --rating-column; unlike --min-rating, no row is rejected: in "
+                        "recommend their items stay out of the list)")
+    g.add_argument("--dedupe", action="store_true", help="keep each user's first event of an item only, as the "
+                                                         "sequence settings' dedupe")
     g.add_argument("--k-core", type=int, default=0, help="keep only users and items with at least K events, "
                                                          "as the pipeline can (default 0: off)")
     g.add_argument("--rejected-out", metavar="CSV", help="write every rejected row to this CSV file: its file, row, "

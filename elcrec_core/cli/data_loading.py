@@ -38,10 +38,12 @@ from elcrec_core.cli.format_guessing import (
 )
 from elcrec_core.cli.read_advice import read_advice
 from elcrec_core.data.event_selection import absent_event_types, absent_types_text
-from elcrec_core.data.events_to_sequences import SequenceConfig, build_sequences
+from elcrec_core.data import warehouse
+from elcrec_core.data.events_to_sequences import SequenceBuild, SequenceConfig, build_sequences
 from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.ingestion import LoadReport, ingest
 from elcrec_core.data.rejections import count_text, padded_ids_note, rejected_examples
+from elcrec_core.data.seen_items import seen_items
 from elcrec_core.data.sequences import MAX_ITEM_ID, Sequences, read_sequence_parquet
 from elcrec_core.data.source_config import SourceConfig, resolve_files
 from elcrec_core.data.synthetic import SyntheticConfig
@@ -66,6 +68,11 @@ class LoadedData:
     padded_ids: str = ""  # the notice of ids with white space around them (rejections.padded_ids_note)
     event_types: list[str] = field(default_factory=list)  # what --event-types left out (_event_type_notes)
     k_core: str = ""  # what the k-core removed (SequenceSummary.k_core_text), where it removed events
+    # every item of each user's events of the modelled types, where the sequence filters (--sequence-min-rating,
+    # --dedupe, --k-core) may have left some out (seen_items; the same users), and the id of each of its item
+    # indices (None: the indices are the ids, as item_ids): None otherwise
+    seen: Sequences | None = None
+    seen_item_ids: np.ndarray | None = None
 
     def item_names(self, indices: np.ndarray) -> list[str]:
         """The item id (text) of each of the item ``indices`` (1..n_items)."""
@@ -130,8 +137,9 @@ def load(path: str, options: DataOptions = DataOptions()) -> LoadedData:
         check_one_format(path, files)
     fmt, notes = choose_format(first, options)
     if fmt == "parquet" and len(files) == 1 and is_sequences_parquet(first):
-        if options.event_options or options.k_core:
-            extra = [*options.event_options, *(["--k-core"] if options.k_core else [])]
+        if options.event_options or options.k_core or options.dedupe:
+            extra = [*options.event_options, *(["--k-core"] if options.k_core else []),
+                     *(["--dedupe"] if options.dedupe else [])]
             raise ValueError(f"{', '.join(extra)}: {name} is the pipeline's sequences.parquet, built already")
         seqs, item_ids = read_sequence_parquet(first)
         return LoadedData(seqs, item_ids, name, "sequences-parquet", notes)
@@ -162,7 +170,10 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
                                             + "".join(f"; {e}" for e in _examples(check.rejected, report, fmt, 1)))
         except SourceReadError as exc:
             raise SourceReadError(exc.path, exc.cause + advice(exc)) from None
-        build = build_sequences(SequenceConfig(k_core=options.k_core, event_types=options.event_types), db)
+        build = build_sequences(SequenceConfig(min_rating=options.sequence_min_rating, event_types=options.event_types,
+                                               dedupe=options.dedupe, k_core=options.k_core), db)
+        filtered = options.sequence_min_rating is not None or options.dedupe or options.k_core
+        seen, seen_ids = (_every_item_seen(db, build, options.event_types) if filtered else (None, None))
         types = _event_type_notes(options.event_types, absent_event_types(db, options.event_types),
                                   build.summary.filtered_out)
     if not len(build.sequences):
@@ -180,6 +191,11 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
                                         + (", not --format sequence" if given else
                                            "; a sequence file of such ids: --format sequence"))
         seqs = Sequences(seqs.user_ids, as_integers[seqs.items - 1], seqs.offsets, largest)
+        if seen is not None and (seen_integers := _integer_ids(seen_ids)) is not None:
+            seen = Sequences(seen.user_ids, seen_integers[seen.items - 1], seen.offsets, int(seen_integers.max()))
+        else:  # an item the k-core removed whose id is no index: no model scores it
+            seen = None
+        seen_ids = None
         item_ids = None
         absent = (f", of which {len(as_integers):,} occur (the others, which no event names, are ranked all "
                   "the same: a part of a benchmark file keeps its numbering)" if len(as_integers) < largest else "")
@@ -189,7 +205,8 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
                       build.summary.k_core_removed, build.summary.repeated_across_files,
                       padded_ids_note(check.accepted, report.files if len(report.files) > 1 else None, fmt,
                                       columns=(source.columns.user, source.columns.item)), types,
-                      build.summary.k_core_text(options.k_core) if build.summary.k_core_removed else "")
+                      build.summary.k_core_text(options.k_core) if build.summary.k_core_removed else "", seen,
+                      seen_ids)
 
 
 def _event_type_notes(event_types: tuple[str, ...] | None, absent: dict[str, list[str]], left_out: int) -> list[str]:
@@ -209,6 +226,17 @@ def _event_type_notes(event_types: tuple[str, ...] | None, absent: dict[str, lis
 # MAX_INDEXED_ITEMS (an item table of gigabytes: ml-100k read so asked for 228 GB)
 SPARSE_ITEM_IDS = 10
 MAX_INDEXED_ITEMS = 10_000_000
+
+
+def _every_item_seen(db: Path, build: SequenceBuild, event_types: tuple[str, ...] | None,
+                     ) -> tuple[Sequences, np.ndarray]:
+    """Every item of each user of ``build``'s events of ``event_types`` in the warehouse ``db``, whatever the
+    sequences left out (:func:`~elcrec_core.data.seen_items.seen_items`), and the id of each of its item indices:
+    the build's catalogue (numbered as it is), then the stored events' other items."""
+    with warehouse.connect(db, read_only=True) as con:
+        stored = con.sql("SELECT DISTINCT item_id FROM raw_interactions ORDER BY item_id").pl()["item_id"]
+    ids = np.concatenate([build.item_ids, stored.filter(~stored.is_in(build.item_ids.tolist())).to_numpy()])
+    return seen_items(db, None, build.sequences.user_ids, ids, event_types), ids
 
 
 def _integer_ids(item_ids: np.ndarray) -> np.ndarray | None:

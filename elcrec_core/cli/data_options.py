@@ -38,6 +38,8 @@ class DataOptions:
     min_rating: float | None = None
     event_type_column: str | None = None
     event_types: tuple[str, ...] | None = None  # as the sequence settings' event_types
+    sequence_min_rating: float | None = None  # as the sequence settings' min_rating: out of the sequences alone
+    dedupe: bool = False  # as the sequence settings' dedupe
     k_core: int = 0
     seed: int = 0  # of the synthetic data
 
@@ -48,6 +50,8 @@ class DataOptions:
             raise ValueError(f"--k-core must be >= 0, not {self.k_core}")
         if self.min_rating is not None and self.rating_column is None:
             raise ValueError("--min-rating needs --rating-column: the column that holds the ratings")
+        if self.sequence_min_rating is not None and self.rating_column is None:
+            raise ValueError("--sequence-min-rating needs --rating-column: the column that holds the ratings")
         if self.event_types is not None and self.event_type_column is None:
             raise ValueError("--event-types needs --event-type-column: the column that holds the event types")
 
@@ -58,7 +62,7 @@ class DataOptions:
                  "--timestamp-column": self.timestamp_column, "--timestamp-format": self.timestamp_format,
                  "--delimiter": self.delimiter, "--names": self.names, "--rating-column": self.rating_column,
                  "--min-rating": self.min_rating, "--event-type-column": self.event_type_column,
-                 "--event-types": self.event_types}
+                 "--event-types": self.event_types, "--sequence-min-rating": self.sequence_min_rating}
         return [name for name, value in given.items() if value is not None] + ([] if self.header else ["--no-header"]) \
             + ([] if self.quote else ["--no-quote"])
 
@@ -70,12 +74,17 @@ class DataOptions:
 
 def sequence_settings_note(options: DataOptions, built: SequenceConfig, day: str) -> str:
     """The line that says which options read events as the pipeline built the sequences of ``day`` (``built``,
-    their ``settings.json``): its k-core and event types, where ``options`` differ; empty where they agree. A
-    user's history, and so the list, differs otherwise (the pipeline's k-core 5 drops rare items and users)."""
+    their ``settings.json``): its k-core, event types, min_rating and dedupe, where ``options`` differ; empty where
+    they agree. A user's history, and so the list, differs otherwise (the pipeline's k-core 5 drops rare items and
+    users)."""
     types = (lambda given: None if given is None else sorted({t.strip().lower() for t in given}))
     differ = ([f"--k-core {built.k_core}"] if options.k_core != built.k_core else []) + (
         [("" if options.event_type_column else "--event-type-column COLUMN ")  # the source's: not in the settings
          + f"--event-types {','.join(built.event_types)}" if built.event_types is not None else "no --event-types"]
-        if types(options.event_types) != types(built.event_types) else [])
+        if types(options.event_types) != types(built.event_types) else []) + (
+        [("" if options.rating_column else "--rating-column COLUMN ")
+         + f"--sequence-min-rating {built.min_rating:g}" if built.min_rating is not None
+         else "no --sequence-min-rating"] if options.sequence_min_rating != built.min_rating else []) + (
+        [("--dedupe" if built.dedupe else "no --dedupe")] if options.dedupe != built.dedupe else [])
     return (f"the pipeline built the sequences of {day} with other settings (sequences/{day}/settings.json): give "
             f"{' and '.join(differ)} to read --data as it did" if differ else "")

@@ -8,6 +8,7 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -70,16 +71,25 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         else:  # fitted on every item of the pipeline's newest sequences, as user_recommendations fits it
             fitted_on, fitted_ids = newest_pipeline_sequences(args.serving)
             rec = load_recommender(store, record, SequenceTensors.from_sequences(fitted_on), "all")
-    if checkpoint is not None:  # the data's items as the model numbers them
-        seqs, item_ids = onto_catalogue(checkpoint, rec.n_items, own, data.item_ids, warn)
-    else:
-        seqs, item_ids = onto_item_ids(fitted_ids, own, data.item_ids, f"the sequences {name} is fitted on")
+    def as_the_model_numbers(given: Sequences, ids: np.ndarray | None, say: Callable[[str], None] | None = None,
+                             ) -> tuple[Sequences, np.ndarray | None]:
+        """``given`` (items numbered as ``ids`` number them) as the model numbers its items, and the id of each
+        index."""
+        if checkpoint is not None:
+            return onto_catalogue(checkpoint, rec.n_items, given, ids, say)
+        return onto_item_ids(fitted_ids, given, ids, f"the sequences {name} is fitted on")
+
+    seqs, item_ids = as_the_model_numbers(own, data.item_ids, warn)
+    # the items of events the sequence filters left out of the history are no less the user's: not recommended
+    seen = None if data.seen is None else SequenceTensors.from_sequences(
+        as_the_model_numbers(data.seen, data.seen_item_ids)[0])
     popularity = None if fitted_on is None else SequenceTensors.from_sequences(fitted_on.known(rec.n_items))
     known = seqs.known(rec.n_items)  # the history the model reads: items it does not know are left out
     if unknown := int(seqs.lengths[matches[0]] - known.lengths[matches[0]]):
         warn(f"{unknown} of the user's {int(seqs.lengths[matches[0]])} items are unknown to the model: left out of "
              "the history it reads")
-    items, scores = recommend(rec, SequenceTensors.from_sequences(known), user, k=args.k, popularity=popularity)
+    items, scores = recommend(rec, SequenceTensors.from_sequences(known), user, k=args.k, popularity=popularity,
+                              seen=seen)
     intent = None
     if intents is not None:  # the intent model numbers the items as its own training did
         intent_checkpoint, intent_model = intents

@@ -582,7 +582,7 @@ def test_sequences_of_the_pipelines_parquet_and_of_beauty(tmp_path: Path, capsys
     assert err.splitlines() == [
         f"reading {beauty.resolve()} as sequence (guessed from its first line; item ids are integers: used as the "
         "item indices 1..12101)",
-        "data: 198502 rows read, 198502 accepted, 0 rejected"]
+        "data: 198,502 rows read, 198,502 accepted, 0 rejected"]
 
 
 def test_load_of_a_missing_file_names_it(tmp_path: Path, capsys) -> None:
@@ -774,6 +774,10 @@ def test_the_note_names_the_options_that_read_events_as_the_pipeline_built_its_s
     assert sequence_settings_note(alike, built, "d") == ""  # types compared without case and outer spaces
     assert sequence_settings_note(alike, SequenceConfig(k_core=5), "d").endswith("give no --event-types to read "
                                                                                  "--data as it did")
+    rated = DataOptions(rating_column="stars", sequence_min_rating=3.5, dedupe=True)
+    assert sequence_settings_note(rated, SequenceConfig(k_core=0), "d").endswith(
+        "give no --sequence-min-rating and no --dedupe to read --data as it did")
+    assert sequence_settings_note(rated, SequenceConfig(k_core=0, min_rating=3.5, dedupe=True), "d") == ""
 
 
 def test_evaluate_json_gives_null_for_a_model_whose_scores_are_not_finite(tmp_path: Path, capsys) -> None:
@@ -1121,6 +1125,44 @@ def test_recommend_serving_breaks_ties_by_the_pipeline_s_popularity_not_the_user
                           "--user", "me", "--k", "4", "--json")
     assert code == 0, err
     assert [row["item"] for row in json.loads(out)["items"]] == ["f", "e", "c", "d"]
+
+
+def test_recommend_reads_events_with_the_sequence_settings_and_never_lists_an_item_they_left_out(tmp_path: Path,
+                                                                                                 capsys) -> None:
+    """The pipeline's sequences leave out events rated below their min_rating, and its lists leave out their items
+    too (seen); recommend had no such option (--min-rating rejects the rows: the items came back into the list) and
+    its note named k-core and event types alone (a trial of 2026-12-05: a purchase rated 1 recommended again)."""
+    from elcrec_core.data.events_to_sequences import SETTINGS_FILE, SequenceConfig
+    from elcrec_core.data.sequences import write_item_index_file
+    from elcrec_core.serve.model_store import ModelRecord, ModelStore
+
+    day = tmp_path / "data" / "sequences" / "2026-05-02"
+    day.mkdir(parents=True)
+    pl.DataFrame({"user_id": ["q", "r", "s", "t"], "items": [[6, 5], [6, 5, 2], [6, 3], [4, 1]]}) \
+        .write_parquet(day / "sequences.parquet")
+    write_item_index_file(day / "item_index.parquet", np.array(list("abcdef")))
+    (day / SETTINGS_FILE).write_text(json.dumps(dataclasses.asdict(SequenceConfig(min_rating=3.0, dedupe=True,
+                                                                                    k_core=0))))
+    ModelStore(tmp_path / "data").promote(ModelRecord(day="2026-05-02", run_id="a/ease", kind="ease",
+                                                      dir="models/2026-05-02/a/challengers/ease",
+                                                      params={"lam": 10.0}), "EASE serves")
+    _write(tmp_path / "me.csv", f"user_id,item_id,timestamp,rating\nme,a,{T0},5\nme,b,{T0 + 1},1\nme,a,{T0 + 2},4\n")
+    argv = ("recommend", "--serving", str(tmp_path / "data"), "--data", str(tmp_path / "me.csv"), "--user", "me",
+            "--k", "6", "--json")
+    code, out, err = _run(capsys, *argv)
+    assert code == 0 and ("the pipeline built the sequences of 2026-05-02 with other settings (sequences/2026-05-02/"
+                          "settings.json): give --rating-column COLUMN --sequence-min-rating 3 and --dedupe to read "
+                          "--data as it did") in err
+    code, out, err = _run(capsys, *argv, "--rating-column", "rating", "--sequence-min-rating", "3", "--dedupe")
+    assert code == 0 and "other settings" not in err, err
+    answer = json.loads(out)
+    assert answer["history_length"] == 1  # a once; b rated 1 is out of the history, and out of the list
+    assert sorted(row["item"] for row in answer["items"]) == ["c", "d", "e", "f"]
+    code, out, err = _run(capsys, "sequences", "--data", str(tmp_path / "me.csv"), "--rating-column", "rating",
+                          "--sequence-min-rating", "3", "--dedupe", "--json")
+    assert json.loads(out) == {"user": "me", "items": ["a"]}
+    code, _, err = _run(capsys, "sequences", "--data", str(tmp_path / "me.csv"), "--sequence-min-rating", "3")
+    assert code == 2 and "--sequence-min-rating needs --rating-column" in err
 
 
 @pytest.mark.parametrize("command", ["evaluate", "recommend", "train"])
