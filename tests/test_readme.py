@@ -23,7 +23,7 @@ RUN = {
     ".venv/bin/elcrec sequences --data data/events.csv --user 42 --json": '"user": "42"',
     ".venv/bin/elcrec train --data data/events.csv --out runs/events": '"best_epoch"',
     ".venv/bin/elcrec sequences --data ../shared/data/ml-100k/u.data --no-header --names "
-    "user_id,item_id,rating,timestamp": "data: 100003 rows read",
+    "user_id,item_id,rating,timestamp": "data: 100,003 rows read",
     ".venv/bin/elcrec evaluate --data ../shared/data/Beauty.txt --checkpoint ../shared/reference/ELCRec-Beauty-1.pt "
     "--json": '"NDCG@20"',
     ".venv/bin/dagster definitions validate -m elcrec_pipeline.definitions": "Validation successful",

@@ -26,14 +26,14 @@ def shorten(text: str, limit: int = 120) -> str:
 def count_text(rows_in: int, accepted: int, by_reason: Mapping[str, int]) -> str:
     """``N rows read, A accepted, R rejected (reason: count, ...)``, reasons in order of precedence
     (:data:`~elcrec_core.data.validation.REASONS`)."""
-    text = f"{rows_in} rows read, {accepted} accepted, {rows_in - accepted} rejected"
+    text = f"{rows_in:,} rows read, {accepted:,} accepted, {rows_in - accepted:,} rejected"
     return f"{text} ({reason_counts(by_reason)})" if by_reason else text
 
 
 def reason_counts(by_reason: Mapping[str, int]) -> str:
     """``bad_timestamp: 12, duplicate_event: 5``: reasons in order of precedence (:data:`REASONS`)."""
     ordered = sorted(by_reason.items(), key=lambda kv: REASONS.index(kv[0]) if kv[0] in REASONS else 99)
-    return ", ".join(f"{reason}: {n}" for reason, n in ordered)
+    return ", ".join(f"{reason}: {n:,}" for reason, n in ordered)
 
 
 def rejected_examples(rejected: pl.DataFrame, n: int, files: Sequence[str] | None, fmt: str) -> list[str]:

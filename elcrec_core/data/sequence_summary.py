@@ -41,7 +41,12 @@ class SequenceSummary:
         """``k-core (k = 5) removed 3 of 33 events and 3 of 9 users (33%)``: what the k-core of ``k`` removed."""
         users, removed = self.users_before_k_core, self.k_core_users_removed
         return (f"k-core (k = {k}) removed {self.k_core_removed:,} of {self.interactions + self.k_core_removed:,} "
-                f"events and {removed:,} of {users:,} users ({removed / users:.0%})")
+                f"events and {removed:,} of {users:,} users ({_percent(removed / users)})")
+
+
+def _percent(share: float) -> str:
+    """``share`` as a whole percentage, or to a tenth below 1% (1 of 944 is 0.1%, not 0%)."""
+    return f"{share:.1%}" if 0 < share < 0.01 else f"{share:.0%}"
 
 
 def read_summary(path: str | Path) -> SequenceSummary | None:

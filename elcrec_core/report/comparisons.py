@@ -155,13 +155,16 @@ def pays_answer(differences: list[PairedDifference], labels: Mapping[str, str], 
     parts = []
     if ablation in by_name:
         d = by_name[ablation]
+        note = _valid_disagrees(d, labels, valid or {})
         meaning = ({"better": "the learned intents pay on this data",
                     "level": "the learned intents neither help nor hurt measurably on this data",
                     "worse": "the learned intents cost accuracy on this data"}[d.verdict] if d.enough_users
                    else "too few test users to tell what the learned intents are worth")
+        if note is not None:  # no claim for the data: the test users' verdict alone
+            meaning = f"the learned intents did {d.verdict} on these test users"
         parts.append(f"Against its own ablation, {labels[ablation]}: {d.verdict} (NDCG@{d.k} "
                      f"{_signed(d.ndcg.estimate)}, 95% paired interval {d.interval_text(d.ndcg)}): {meaning}.")
-        if (note := _valid_disagrees(d, labels, valid or {})) is not None:
+        if note is not None:
             parts.append(note)
     else:
         parts.append("No ablation without the ELCRec parts was ranked, so the intents' own share is not measured.")
