@@ -90,6 +90,15 @@ def fails_at_once(what: str, *errors: type[Exception]) -> Iterator[None]:
         raise dg.Failure(f"{what}: {err}", allow_retries=False) from err
 
 
+def log_failed_checks(context: dg.AssetExecutionContext, results: Iterable[dg.AssetCheckResult]) -> None:
+    """Each failed check of ``results`` in the run's log too, at its severity (a warning; an error for
+    ``ERROR``): `dagster job execute` shows a check's evaluation at DEBUG only, before a run that succeeds."""
+    for result in results:
+        if not result.passed:
+            say = context.log.error if result.severity == dg.AssetCheckSeverity.ERROR else context.log.warning
+            say(f"check {result.check_name} failed: {result.description}")
+
+
 def refused(check: dg.AssetCheckResult, message: str, metadata: dict[str, Any],
             run_id: str) -> Iterator[dg.AssetCheckResult]:
     """Yield the failed blocking ``check``, then fail the step at once with ``message`` and ``metadata``: nothing was

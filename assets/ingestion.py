@@ -16,6 +16,7 @@ from assets.daily import (
     daily_asset,
     days_in_progress,
     fails_at_once,
+    log_failed_checks,
     of_this_folder,
     refused,
     require_a_partition,
@@ -32,6 +33,7 @@ from assets.load_advice import (
     sentences,
     shrunk_files_note,
     threshold_note,
+    withdrawn_note,
 )
 from assets.metadata import expectation_results, failed_expectations, metric, table, warehouse_table
 from elcrec_core.data import warehouse
@@ -196,9 +198,9 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         if note:
             context.log.warning(note)
     if report.withdrawn_files:  # the day rewritten under new names: its old files' rows go
-        context.log.info(f"overwrite_day: withdrew the rows of {len(report.withdrawn_files)} file(s) that an earlier "
-                         f"load of {context.partition_key} read and that are gone from disk: "
-                         f"{', '.join(report.withdrawn_files[:5])}{', ...' if len(report.withdrawn_files) > 5 else ''}")
+        warn, note = withdrawn_note(context.partition_key, report.withdrawn_files, check.rows_in,
+                                    report.replaced + report.replaced_rejected)
+        (context.log.warning if warn else context.log.info)(note)
     with_rows = {*check.accepted["source_file"], *check.rejected["source_file"]} - {warehouse.SYNTHETIC_SOURCE_FILE}
     if copies := byte_copies([Path(file) for file in batch.files if file in with_rows]):  # not two empty files
         context.log.warning(byte_copies_note(copies, batch.files))  # right for the sequences, but likely not meant
@@ -263,9 +265,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
               _events_on_their_day(config.path, report, context.partition_key),
               _metadata_matches(warehouse.item_metadata_coverage(storage.warehouse)),
               _categories_split(items, item_metadata)]
-    for check_result in warned:  # in the run's log too: `dagster job execute` shows a failed check at DEBUG only
-        if not check_result.passed:
-            context.log.warning(f"check {check_result.check_name} failed: {check_result.description}")
+    log_failed_checks(context, warned)
     yield dg.MaterializeResult(
         data_version=dg.DataVersion(digest(config.model_dump(), files)),
         metadata=metadata,

@@ -13,7 +13,8 @@ from pathlib import Path
 import polars as pl
 
 from elcrec_core.cli.format_guessing import looks_like
-from elcrec_core.data.files import SourceReadError
+from elcrec_core.data.files import HEADER_IS_DATA, SourceReadError
+from elcrec_core.data.item_metadata import ENCODING_ADVICE
 from elcrec_core.data.rejections import count_text, file_name, reason_counts, rejected_examples
 from elcrec_core.data.source_config import ItemMetadataConfig, TimestampFormat
 from elcrec_core.data.validation import REASONS, ExpectationReport, RowCheck
@@ -30,6 +31,8 @@ def read_advice(err: Exception, config: SourceSettings, settings: str) -> str:
         return ""
     if delimiter := _delimiter(err):  # not the columns: they are all there (after the reader's "?")
         return f" Set {'format: tsv' if delimiter == _TAB else f'delimiter: {delimiter}'} in the {settings}."
+    if HEADER_IS_DATA in err.cause:
+        return f". Set header: false and names (a name for each column, in order) in the {settings}."
     if err.cause.startswith("no column(s)"):
         names = "" if config.format in ("jsonl", "parquet") else " (or header: false with names)"
         keys = _naming(err, {key: [getattr(config, key)] for key in COLUMN_SETTINGS})
@@ -57,9 +60,9 @@ _TAB = '"\\t"'  # a tab as YAML writes it (in double quotes)
 
 
 def _delimiter(err: SourceReadError) -> str | None:
-    """The other common delimiter that a header read as one column holds (the reader's hint in ``err``), as YAML
-    writes it, else None."""
-    hint = re.search(r"the header holds '(.+?)': is that the delimiter\?", err.cause)
+    """The other common delimiter that a header read as one column holds, or that splits a line into the columns
+    that the names give (the reader's hint in ``err``), as YAML writes it, else None."""
+    hint = re.search(r"holds '(.+?)'(?: between as many fields)?: is that the delimiter\?", err.cause)
     return None if hint is None else _TAB if hint[1] == "\\t" else f"'{hint[1]}'"
 
 
@@ -68,6 +71,8 @@ def metadata_read_advice(err: SourceReadError, config: ItemMetadataConfig) -> st
     delimiter where its header holds another."""
     if delimiter := _delimiter(err):
         return f" Set item_metadata_delimiter: {delimiter}."
+    if HEADER_IS_DATA in err.cause:
+        return ". Set item_metadata_header: false and item_metadata_names (a name for each column, in order)."
     if not err.cause.startswith("no column(s)"):
         return ""
     named = {"item_metadata_item_column": [config.item], "item_metadata_title_column": [config.title],
@@ -122,9 +127,10 @@ def rejected_items_note(rejected: pl.DataFrame, stored: int, path: str) -> str:
     counts = count_text(stored + len(rejected), stored, dict(rejected["reason"].value_counts().iter_rows()))
     fmt = "parquet" if Path(path).suffix.lower() == ".parquet" else "csv"
     first = rejected_examples(rejected.sort("source_row"), 3, None, fmt)
+    encoding = rejected["detail"].str.ends_with(f"({ENCODING_ADVICE})").any()  # the advice is past the shortening
     return (f"item metadata {path}: {counts}; the profiles use no title or categories of a rejected row (rows kept in "
             f"rejected_item_metadata; an item's superseded row gives way to its later one). The first: "
-            f"{'; '.join(first)}")
+            f"{'; '.join(first)}" + (f". Some of its lines are {ENCODING_ADVICE}" if encoding else ""))
 
 
 def threshold_note(expectations: ExpectationReport, check: RowCheck, config: SourceSettings, where: str,
@@ -171,6 +177,22 @@ def byte_copies_note(copies: Mapping[Path, Path], files: Sequence[str]) -> str:
     return (f"{len(copies)} file(s) of this load are byte copies of another: {named}. Each file's rows are stored "
             "(raw_interactions counts them twice); the sequences use each event once. Remove the copy where it is "
             "not meant")
+
+
+def withdrawn_note(day: str, withdrawn: Sequence[str], rows_in: int, before: int) -> tuple[bool, str]:
+    """What an ``overwrite_day`` load of ``day`` that withdrew the rows of the files ``withdrawn`` (gone from
+    disk) did, and whether it is a warning: where its ``rows_in`` are half or fewer of the ``before`` rows (events
+    and rejected) that the day's replaced files had stored, a rewrite cut short or partial withdrew the rest. A
+    load of no rows at all, which only ``min_rows: 0`` lets through, withdraws the day as meant: no warning."""
+    listed = f"{', '.join(withdrawn[:5])}{', ...' if len(withdrawn) > 5 else ''}"
+    text = (f"overwrite_day: withdrew the rows of {len(withdrawn)} file(s) that an earlier load of {day} read and "
+            f"that are gone from disk: {listed}")
+    if not rows_in or 2 * rows_in > before:
+        return False, text
+    return True, (f"{text}. This load read {rows_in:,} row(s), where the day's files stored {before:,} before: a "
+                  "rewrite of the day cut short (a job still writing it: the load does not wait for a marker such as "
+                  "Spark's _SUCCESS) or a partial one withdraws the rest; load the day again once it is whole. A "
+                  "rewrite that removed them on purpose has withdrawn them, as meant")
 
 
 def shrunk_files_note(rows: Mapping[str, int], before: Mapping[str, int]) -> str:

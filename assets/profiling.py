@@ -50,7 +50,7 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
                     storage: Storage) -> dg.MaterializeResult:
     refuse_bad_run_config(context)  # a run may start here (one asset materialized again)
     partition = context.partition_key
-    if newer := storage.newer_day(partition):  # the tables describe the newest day's users
+    if newer := storage.newer_day_in("user_intents", partition):  # the tables describe the newest day's users
         storage.require_candidate(partition, run_lineage(context))  # a day without a model is not done
         context.log.info(f"the intent tables hold {newer}'s profiles, a newer day: left as they are")
         return dg.MaterializeResult(data_version=dg.DataVersion(digest({"left_to": newer})),

@@ -5,7 +5,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from assets.daily import WAREHOUSE_POOL, daily_asset, fails_at_once, run_lineage
+from assets.daily import WAREHOUSE_POOL, daily_asset, fails_at_once, log_failed_checks, run_lineage
 from assets.metadata import metric, table, warehouse_table
 from assets.serving import serving_model
 from elcrec_core.data import warehouse
@@ -48,7 +48,8 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
                          storage: Storage) -> dg.MaterializeResult:
     refuse_bad_run_config(context)  # a run may start here (one asset materialized again)
     partition = context.partition_key
-    if newer := storage.newer_day(partition):  # the table serves the newest day's users and histories
+    # the table serves the newest day's users and histories
+    if newer := storage.newer_day_in("user_recommendations", partition):
         storage.require_candidate(partition, run_lineage(context))  # a day without a model is not done
         context.log.info(f"user_recommendations holds {newer}'s recommendations, a newer day: left as it is")
         return dg.MaterializeResult(data_version=dg.DataVersion(digest({"left_to": newer})),
@@ -90,6 +91,8 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
     first_users = frame["user_id"].unique(maintain_order=True).head(SAMPLE_USERS)  # their lists: the sample
     inputs = {"settings": config.model_dump(), "model": serving.name, "intent_model": intent_record.name}
     version = dg.DataVersion(digest(inputs, [storage.sequences_file(partition)]))
+    complete = _complete_lists(seqs.user_ids, missing, serving.name)
+    log_failed_checks(context, [complete])
     return dg.MaterializeResult(data_version=version, metadata={
         "written": True,
         "model": serving.name,
@@ -106,7 +109,7 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
         "sample": table(frame.filter(pl.col("user_id").is_in(first_users.implode())), RECOMMENDATION_COLUMNS),
         **warehouse_table(storage.warehouse, "user_recommendations", RECOMMENDATION_COLUMNS),
         "users_missing_recommendations": int((missing > 0).sum()),
-    }, check_results=[_complete_lists(seqs.user_ids, missing, serving.name)])
+    }, check_results=[complete])
 
 
 def _complete_lists(user_ids: np.ndarray, missing: np.ndarray, model: str) -> dg.AssetCheckResult:

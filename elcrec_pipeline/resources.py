@@ -17,6 +17,7 @@ import polars as pl
 import yaml
 from pydantic import Field
 
+from elcrec_core.data import warehouse
 from elcrec_core.data.files import SourceReadError, file_sha256
 from elcrec_core.data.sequences import Sequences, read_sequence_parquet, sequence_day_folders
 from elcrec_core.data.source_config import resolve_files
@@ -169,6 +170,18 @@ class Storage(dg.ConfigurableResource):
         again later (a backfill, a re-materialization) must not put its older histories in them."""
         newest = max((folder.name for folder in sequence_day_folders(self.root)), default=None)
         return newest if newest is not None and newest > partition else None
+
+    def newer_day_in(self, table: str, partition: str) -> str | None:
+        """The day (its ``partition`` column) whose rows the warehouse's live ``table`` (user_recommendations,
+        user_intents) holds when it is after ``partition``, else None (no such table, or an older day's rows). A
+        newer day with sequences only (its run failed after them, or is going) leaves the table to this day: it
+        writes its own rows when they come."""
+        with warehouse.connect(self.warehouse, read_only=True) as con:
+            if not con.execute("SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND column_name = "
+                               "'partition'", [table]).fetchone()[0]:  # none yet, or of a version without it
+                return None
+            held = con.execute(f"SELECT max(partition) FROM {table}").fetchone()[0]
+        return held if held is not None and held > partition else None
 
     def newest_sequences(self, first: str, last: str) -> str | None:
         """The newest day from ``first`` to ``last`` (ISO dates, both included) whose sequences are stored, or None."""

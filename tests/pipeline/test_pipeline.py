@@ -4,11 +4,12 @@ the serving model and its gate, warm start, and re-materializing one asset from 
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import re
 import subprocess
 import sys
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import dagster as dg
@@ -171,7 +172,8 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
     assert report["targets_in_history"] == had > 0 and (f"{had} of {len(lists)} users' test targets "
                                                          f"({had / len(lists):.1%}) are items they had before"
                                                          in Path(report["markdown"]).read_text())
-    loaded = f"{raw['rows_in']} rows read, {raw['accepted']} accepted, {raw['rejected']} rejected"  # the day's load
+    # the day's load
+    loaded = f"{raw['rows_in']:,} rows read, {raw['accepted']:,} accepted, {raw['rejected']:,} rejected"
     assert f"## Data\n\nThe newest load of this source without {{date}} (it may be after the day) read 1 file(s) " \
            f"(synthetic): {loaded}" in Path(
         report["markdown"]).read_text()
@@ -824,12 +826,18 @@ def test_users_that_the_serving_model_gives_nan_scores_fail_the_complete_lists_c
 
     load = recommendations_module.load_recommender
     monkeypatch.setattr(recommendations_module, "load_recommender", lambda *args: NaNForSome(load(*args)))
+    instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize([recommendations_module.user_recommendations], partition_key=PARTITION,
-                            resources={"storage": storage, "device": ComputeDevice(device="cpu")})
+                            resources={"storage": storage, "device": ComputeDevice(device="cpu")}, instance=instance)
     assert result.success  # the finite rows are served; the check is an error for people to see
     seqs, _ = storage.read_sequences(PARTITION)
     names = seqs.user_ids[:3].astype(str).tolist()
     unseen = [seqs.n_items - len(set(seqs.sequence(u))) for u in range(3)]
+    missing = sum(min(20, n) for n in unseen)
+    # in the run's log too (`dagster job execute` showed its evaluation at DEBUG only, then RUN_SUCCESS)
+    assert [entry.user_message for entry in instance.all_logs(result.run_id) if entry.level == logging.ERROR] == [
+        f"check complete_lists failed: 3 users get fewer recommendations than they should ({missing} missing): "
+        f"{storage.store.serving().name} gives them NaN or infinite scores"]
     (check,) = result.get_asset_check_evaluations()
     assert check.check_name == "complete_lists" and not check.passed
     assert check.severity == dg.AssetCheckSeverity.ERROR
@@ -1208,6 +1216,41 @@ def test_recommend_cli_answers_for_one_user_from_the_stored_model(first_run, cap
     assert main(["recommend", "--serving", str(data_dir), "--data", str(events), "--user", "7", "--k-core", "5",
                  "--json"]) == 0
     assert "other settings" not in capsys.readouterr().err
+
+
+def test_a_newer_day_with_sequences_alone_does_not_keep_an_older_days_lists(first_run, tmp_path):
+    """A later day's run built its sequences and stopped (a failed training); an earlier day's run then promoted
+    its model, and user_recommendations and the intent tables kept the lists of the model before it, with a log
+    line that said they held the later day's (a trial of 2026-12-05). Only rows of a later day are left alone."""
+    import shutil
+
+    from assets.profiling import intent_profiles
+    from assets.recommendations import user_recommendations
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    storage = Storage(data_dir=str(data_dir))
+    later = (date.fromisoformat(PARTITION) + timedelta(days=3)).isoformat()
+    shutil.copytree(storage.sequences_dir(PARTITION), storage.sequences_dir(later))  # its sequences, no more
+    with duckdb.connect(str(storage.warehouse)) as con:  # the tables as an older day's run left them
+        for table in ("user_recommendations", "user_intents"):
+            con.execute(f"UPDATE {table} SET partition = '2026-01-25'")
+    result = dg.materialize([intent_profiles, user_recommendations], partition_key=PARTITION,
+                            resources={"storage": storage, "device": ComputeDevice(device="cpu")})
+    assert result.success
+    assert metadata(result, "user_recommendations")["written"] is True and metadata(result, "intent_profiles")[
+        "written"] is True
+    with duckdb.connect(str(storage.warehouse), read_only=True) as con:
+        assert {table: con.execute(f"SELECT DISTINCT partition FROM {table}").fetchall()
+                for table in ("user_recommendations", "user_intents")} == {
+            "user_recommendations": [(PARTITION,)], "user_intents": [(PARTITION,)]}
+    with duckdb.connect(str(storage.warehouse)) as con:  # the later day's own run wrote them: left alone
+        for table in ("user_recommendations", "user_intents"):
+            con.execute(f"UPDATE {table} SET partition = '{later}'")
+    result = dg.materialize([intent_profiles, user_recommendations], partition_key=PARTITION,
+                            resources={"storage": storage, "device": ComputeDevice(device="cpu")})
+    assert metadata(result, "user_recommendations")["newer_day"] == later
+    assert metadata(result, "intent_profiles")["written"] is False
 
 
 def test_warm_start_needs_the_same_shapes_not_the_same_dropout(tmp_path):

@@ -1064,6 +1064,30 @@ def test_item_metadata_with_other_column_names_says_which_settings_name_them(tea
         assert failure.event_specific_data.error.message.rstrip().endswith(f"is that the delimiter? Set {setting}.")
 
 
+def test_an_item_file_without_a_header_says_which_settings_read_it(team, tmp_path):
+    """MovieLens' u.item ('|', no header, an empty field, 0/1 flags) read with the settings one at a time (a trial of
+    2026-12-05): with '|' but a header expected, "header field 4 has no name" said nothing of the header setting;
+    with the names but ',' left, every record lacked columns and the delimiter went unsaid."""
+    (team / "items.csv").write_text("1|Toy Story (1995)|01-Jan-1995||0|1\n2|GoldenEye (1995)|01-Jan-1995||1|0\n")
+    settings = {**yaml.safe_load((team / "source.yaml").read_text()), "item_metadata_path": "items.csv"}
+    names = ["item_id", "title", "released", "video", "Action", "Comedy"]
+
+    def failure(**given) -> str:
+        (team / "source.yaml").write_text(yaml.safe_dump({**settings, **given}))
+        result = ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-30")
+        (event,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+        return event.event_specific_data.error.message.rstrip()
+
+    assert failure().endswith("the header holds '|': is that the delimiter? Set item_metadata_delimiter: '|'.")
+    assert failure(item_metadata_delimiter="|").endswith(
+        "line 1: header field 4 has no name: ['1', 'Toy Story (1995)', '01-Jan-1995', '', '0', '1']; is it data? A "
+        "file without a header line needs names for its columns. Set item_metadata_header: false and "
+        "item_metadata_names (a name for each column, in order).")
+    assert failure(item_metadata_names=names, item_metadata_categories_column="").endswith(
+        "line 1: MISSING COLUMNS: 1|Toy Story (1995)|01-Jan-1995||0|1; the line holds '|' between as many fields: is "
+        "that the delimiter? Set item_metadata_delimiter: '|'.")
+
+
 def test_a_readme_in_a_folder_source_is_named_as_maybe_no_data_file(tmp_path):
     """A folder source with a README.txt beside its CSV files failed with advice to set user_column and
     item_column alone (a trial of 2026-12-04): the advice now asks whether it is a data file and gives the glob."""
@@ -1171,7 +1195,14 @@ def test_overwrite_day_withdraws_the_files_of_a_day_rewritten_under_new_names(tm
     assert any("set overwrite_day: true in the source settings and load the day again" in w for w in warnings)
     result = ingest(data_dir, source, "2026-01-30", {"ops": {"raw_interactions": {"config": {"overwrite_day": True}}}},
                     instance=instance)
-    assert not any("cut short" in entry.user_message for entry in instance.all_logs(result.run_id))  # it is meant
+    # 1 row for the day's 4 (3 events, 1 rejected): a warning, as for a file that shrank, which says it may be meant
+    (warning,) = [entry.user_message for entry in instance.all_logs(result.run_id) if entry.level == logging.WARNING
+                  and entry.user_message.startswith("overwrite_day")]
+    assert warning == (f"overwrite_day: withdrew the rows of 1 file(s) that an earlier load of 2026-01-30 read and "
+                       f"that are gone from disk: {old.resolve()}. This load read 1 row(s), where the day's files "
+                       "stored 4 before: a rewrite of the day cut short (a job still writing it: the load does not "
+                       "wait for a marker such as Spark's _SUCCESS) or a partial one withdraws the rest; load the day "
+                       "again once it is whole. A rewrite that removed them on purpose has withdrawn them, as meant")
     (event,) = result.asset_materializations_for_node("raw_interactions")
     assert event.metadata["files_withdrawn"].value == str(old.resolve())
     assert raw_rows(data_dir) == [("u1", "a", "30 10:00"), ("u3", "a", "31 10:00")]
@@ -1179,6 +1210,17 @@ def test_overwrite_day_withdraws_the_files_of_a_day_rewritten_under_new_names(tm
         assert con.execute("SELECT count(*) FROM rejected_interactions").fetchall() == [(0,)]  # u2's bad time too
         assert con.execute("SELECT file_day, replaced, replaced_rejected FROM loads ORDER BY load_id").fetchall()[-1] \
             == (date(2026, 1, 30), 3, 1)  # bbbb's row of the load before, aaaa's 2 rows and its rejected one
+    (old.parent / "part-bbbb.csv").write_text("user_id,item_id,timestamp\nu1,a,2026-01-30T10:00:00Z\n"
+                                              "u4,d,2026-01-30T12:00:00Z\n")
+    (old.parent / "part-dddd.csv").write_text("user_id,item_id,timestamp\nu5,d,2026-01-30T12:00:00Z\n")
+    again = ingest(data_dir, source, "2026-01-30", {"ops": {"raw_interactions": {"config": {"overwrite_day": True}}}},
+                   instance=instance)  # no file withdrawn: no word of it
+    assert not any(entry.user_message.startswith("overwrite_day") for entry in instance.all_logs(again.run_id))
+    (old.parent / "part-dddd.csv").unlink()  # 2 rows of the 3: more than half stay
+    again = ingest(data_dir, source, "2026-01-30", {"ops": {"raw_interactions": {"config": {"overwrite_day": True}}}},
+                   instance=instance)
+    assert [entry.level for entry in instance.all_logs(again.run_id)
+            if entry.user_message.startswith("overwrite_day")] == [logging.INFO]
 
 
 def test_a_file_cut_short_since_its_last_load_warns(team, tmp_path):
@@ -1357,6 +1399,8 @@ def test_rejected_rows_of_item_metadata_are_a_warning_of_the_load(team, tmp_path
                               "kept in rejected_item_metadata; an item's superseded row gives way to its later one). "
                               "The first: line 2: malformed_line (INVALID ENCODING")
     assert "; line 4: malformed_line (INVALID ENCODING" in warning
+    assert warning.endswith(". Some of its lines are not UTF-8 text: set its encoding, item_metadata_encoding, such "
+                            "as latin-1")  # past the rows' shortened details
     (team / "source.yaml").write_text(yaml.safe_dump({**settings, "item_metadata_encoding": "latin-1"}))
     result = ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-30", instance=instance)
     assert not [entry for entry in instance.all_logs(result.run_id)
