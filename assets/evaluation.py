@@ -187,7 +187,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
             tail["day"].to_list(), tail["HR@20"].to_list(), tail["NDCG@20"].to_list(), out / "backtest.png"))
     repeats = repeat_targets(data, users, split)
     report = Report(f"Evaluation report {partition}",
-                    f"{len(users)} users, {seqs.n_items} items; full ranking over all items, history excluded, "
+                    f"{len(users):,} users, {seqs.n_items:,} items; full ranking over all items, history excluded, "
                     f"leave-one-out {split} split; ties count against the target.{small_catalogue_note(seqs.n_items)}"
                     + (f" {note}" if (note := repeat_target_note(repeats, split)) else ""),
                     sections, list(images.values()))
