@@ -1088,6 +1088,27 @@ def test_an_item_file_without_a_header_says_which_settings_read_it(team, tmp_pat
         "that the delimiter? Set item_metadata_delimiter: '|'.")
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_a_part_file_whose_columns_differ_from_its_siblings_is_named_so(tmp_path, fmt):
+    """One part file of a Spark day with userId where the others have user_id: the advice to set user_column would
+    have broken the other files (a trial of 2026-12-05); it now says that the folder's other files have them."""
+    day = tmp_path / "team" / "events" / "dt=2026-01-30"
+    day.mkdir(parents=True)
+    for name, user in (("part-0000", "user_id"), ("part-0001", "userId"), ("part-0002", "user_id")):
+        frame = pl.DataFrame({user: ["u1"], "item_id": ["a"], "timestamp": ["2026-01-30T10:00:00Z"]})
+        frame.write_parquet(day / f"{name}.parquet") if fmt == "parquet" else frame.write_csv(day / f"{name}.csv")
+    (tmp_path / "team" / "source.yaml").write_text(yaml.safe_dump({"format": fmt, "path": f"events/dt={{date}}/*.{fmt}",
+                                                                   "timestamp_format": "iso8601"}))
+    result = ingest(tmp_path / "data", SourceFile(path=str(tmp_path / "team" / "source.yaml")), "2026-01-30")
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert failure.event_specific_data.error.message.rstrip().endswith(
+        f"part-0001.{fmt}: no column(s) ['user_id']; the file has ['userId', 'item_id', 'timestamp']; name the "
+        f"file's columns in the source settings ({tmp_path / 'team' / 'source.yaml'}): user_column"
+        f"{' (or header: false with names)' if fmt == 'csv' else ''}; but the other file(s) of its folder have them "
+        f"(part-0000.{fmt}, part-0002.{fmt}): this file's columns differ from theirs (a changed schema, or a file of "
+        "another export), and settings that name its columns would miss theirs: deliver it with their columns")
+
+
 def test_a_readme_in_a_folder_source_is_named_as_maybe_no_data_file(tmp_path):
     """A folder source with a README.txt beside its CSV files failed with advice to set user_column and
     item_column alone (a trial of 2026-12-04): the advice now asks whether it is a data file and gives the glob."""
@@ -1114,7 +1135,9 @@ def test_a_file_with_other_column_names_says_which_settings_name_them(team, tmp_
     assert failure.event_specific_data.error.message.endswith(
         "no column(s) ['user_id', 'item_id', 'timestamp']; the file has ['customer', 'sku', 'ts']; name the file's "
         f"columns in the source settings ({team / 'source.yaml'}): user_column, item_column, timestamp_column (or "
-        "header: false with names)\n")
+        "header: false with names); but the other file(s) of its folder have them (2026-01-31.csv): this file's "
+        "columns differ from theirs (a changed schema, or a file of another export), and settings that name its "
+        "columns would miss theirs: deliver it with their columns\n")
     settings = {**yaml.safe_load((team / "source.yaml").read_text()), "user_column": "customer", "item_column": "sku",
                 "timestamp_column": "ts", "rating_column": "stars"}  # only the rating is lacking
     (team / "rating.yaml").write_text(yaml.safe_dump(settings))
