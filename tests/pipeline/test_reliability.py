@@ -202,6 +202,36 @@ def test_warehouse_assets_share_one_pool_and_ingestion_and_training_retry():
     assert "default_limit: 1" in instance
 
 
+def test_the_pool_slot_of_a_killed_run_is_freed_by_the_daemon(tmp_path, monkeypatch):
+    """A run whose process was killed kept the pool slot of its step: every later run that needs the pool (all of
+    them: each loads into the warehouse) stayed queued for good (a trial of 2026-12-05, dagster dev). The
+    project's instance settings have the daemon's run monitoring free a finished run's slots 30 s after it ended."""
+    import logging
+    from types import SimpleNamespace
+
+    import dagster._daemon.monitoring.concurrency as slots
+
+    shutil.copy(REPO / "elcrec_pipeline" / "dagster.yaml", tmp_path / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert "MONITORING" in instance.get_required_daemon_types()  # dagster dev's daemon runs it
+        storage, killed = instance.event_log_storage, "a" * 32
+        instance.add_run(dg.DagsterRun(job_name="daily_retrain_job", run_id=killed,
+                                       status=dg.DagsterRunStatus.STARTED))
+        assert storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)  # 1, as a run's first step makes it
+        storage.claim_concurrency_slot(WAREHOUSE_POOL, killed, "raw_interactions")
+        instance.report_run_failed(instance.get_run_by_id(killed))  # its process was killed: the run failed
+
+        def claimed_after(seconds: int) -> list[str]:
+            monkeypatch.setattr(slots, "get_current_datetime",
+                                lambda: datetime.now(timezone.utc) + timedelta(seconds=seconds))
+            list(slots.execute_concurrency_slots_iteration(SimpleNamespace(instance=instance),
+                                                           logging.getLogger(__name__)))
+            return [slot.run_id for slot in storage.get_concurrency_info(WAREHOUSE_POOL).claimed_slots]
+
+        assert claimed_after(10) == [killed]  # not yet: a run that ends releases its own slots
+        assert claimed_after(45) == []
+
+
 def test_bad_input_fails_without_retries(tmp_path):
     config = {"ops": {"raw_interactions": {"config": {"format": "csv", "path": str(tmp_path / "missing.csv")}}}}
     result = dg.materialize([ingestion.raw_interactions], partition_key=PARTITION, run_config=config,
