@@ -337,6 +337,7 @@ def _metadata_matches(coverage: warehouse.MetadataCoverage) -> dg.AssetCheckResu
               "metadata_items": dg.MetadataValue.int(coverage.metadata_items)}
     if not coverage.metadata_items and not coverage.described:
         return dg.AssetCheckResult(check_name="item_metadata_matches_items", passed=True, metadata=counts,
+                                   severity=dg.AssetCheckSeverity.WARN,
                                    description="no item metadata is stored")
     found = (f"{coverage.described:,} of the {coverage.event_items:,} items of the stored events "
              f"({coverage.share:.1%}) have item metadata ({coverage.metadata_items:,} items stored)")
@@ -354,7 +355,8 @@ def _categories_split(items: pl.DataFrame | None, config: ItemMetadataConfig | N
     """The check ``item_categories_split``: fails (a warning) where this load's item metadata seems split on the
     wrong separator (:func:`separator_advice`)."""
     if items is None or config is None or not categories_from_text(config):
-        return dg.AssetCheckResult(check_name="item_categories_split", passed=True, description=(
+        return dg.AssetCheckResult(check_name="item_categories_split", passed=True,
+                                   severity=dg.AssetCheckSeverity.WARN, description=(
             "no item metadata in this load" if config is None else "not checked: the categories do not come from "
             "a text column (a list column, flag columns or none), which the separator would split"))
     advice = separator_advice(items, config, "item_metadata_categories_separator")

@@ -1109,6 +1109,16 @@ def test_a_part_file_whose_columns_differ_from_its_siblings_is_named_so(tmp_path
         "another export), and settings that name its columns would miss theirs: deliver it with their columns")
 
 
+def test_the_loads_warning_checks_that_pass_say_warn_not_error(team, tmp_path):
+    """item_metadata_matches_items and item_categories_split passed without a severity where no metadata was given,
+    so the UI showed Dagster's default, ERROR, for checks that can only warn (a trial of 2026-12-05)."""
+    result = ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-30")
+    severities = {e.check_name: e.severity for e in result.get_asset_check_evaluations()}
+    assert severities.pop("interaction_expectations") == dg.AssetCheckSeverity.ERROR  # a refusal: the load fails
+    assert set(severities.values()) == {dg.AssetCheckSeverity.WARN} and {"item_metadata_matches_items",
+                                                                          "item_categories_split"} <= set(severities)
+
+
 def test_a_readme_in_a_folder_source_is_named_as_maybe_no_data_file(tmp_path):
     """A folder source with a README.txt beside its CSV files failed with advice to set user_column and
     item_column alone (a trial of 2026-12-04): the advice now asks whether it is a data file and gives the glob."""
