@@ -38,8 +38,8 @@ TrainWindows = Literal["last", "all"]
 MAX_CE_LOGITS = 1 << 30
 
 _CHECKED = ConfigDict(extra="forbid", allow_inf_nan=False)  # unknown names, infinities and NaN are refused too
-# the top-level keys of a settings file (ExperimentConfig.to_dict; "data", which training adds, is a record)
-SETTINGS_FILE_KEYS = ("preset", "model", "train", "data")
+# the top-level keys of a settings file (ExperimentConfig.to_dict; "data" and "run", which training adds: records)
+SETTINGS_FILE_KEYS = ("preset", "model", "train", "data", "run")
 
 # the ModelConfig fields that fix the parameters' shapes (besides the item count, which warm start handles)
 SHAPE_FIELDS = ("hidden", "n_layers", "n_heads", "max_len", "n_intents")

@@ -33,7 +33,7 @@ from elcrec_core.train.objective import (
     loss_parts,
     uses_centres,
 )
-from elcrec_core.train.run_log import RunLog, precision_used
+from elcrec_core.train.run_log import RunLog, precision_used, recorded_run
 from elcrec_core.train.state import (
     EarlyStopping,
     complete_best_checkpoint,
@@ -98,9 +98,14 @@ def train(
             "training_users": len(users), "training_windows": len(samples)}
     start, stopper, history = 0, EarlyStopping(cfg.patience), []
     digest = data_digest(seqs)  # last.pt records it: a run is resumed on the data it trained on only
+    started_from = None if init_from is None else str(init_from)  # what the run's record says it started from
     if resume and (out_dir / LAST).exists():
         start, stopper, history = restore_training_state(out_dir / LAST, model, optimizer, generator, cfg, digest)
         log(f"resumed from {out_dir / LAST} after epoch {start - 1}")
+        started_from = recorded_run(out_dir).get("init_from")  # the run's own: a resumed run warm-starts from nothing
+        if init_from is not None and str(init_from) != started_from:
+            log(f"init_from {init_from} is not used: the run resumed started from "
+                f"{started_from or 'no checkpoint'} (a fresh run in another folder starts from it)")
         if rank == 0 and complete_best_checkpoint(out_dir / BEST, model, exp, stopper, history, extra):
             log(f"{out_dir / BEST}: written from {LAST}, whose epoch {start - 1} was the best")
     elif init_from is not None:
@@ -112,7 +117,8 @@ def train(
         log(f"centres initialised ({cfg.centre_init}, K={model.cfg.n_intents}) in {time.perf_counter() - t0:.1f}s")
     # after what may refuse the run (other settings to resume, another architecture to warm-start from, too few
     # sequences for the centres): a refused run leaves the folder's config.json as it was
-    run_log = RunLog(out_dir, exp, enabled=rank == 0, data=size)
+    run_log = RunLog(out_dir, exp, enabled=rank == 0, data=size,
+                     run={"processes": distributed.world_size(), "init_from": started_from})
 
     precision = "bf16 autocast" if uses_bf16(device, cfg.precision) else "fp32"
     windows = f", {len(samples)} windows" if cfg.train_windows != "last" else ""

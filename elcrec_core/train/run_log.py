@@ -24,6 +24,10 @@ METRICS_FILE = "metrics.json"
 TENSORBOARD_DIR = "tensorboard"
 LOSS_PARTS = ("loss", "rec", "seq_cl", "intent_cl", "cluster")
 DATA = "data"  # config.json's section with the data's size, beside the settings
+RUN = "run"  # config.json's section with how the run ran: its processes and the checkpoint it started from
+# a run's record where a config.json written before it lacks it (such runs ran in one process, from scratch or
+# from a checkpoint not recorded)
+_RUN_DEFAULTS = {RUN: {"processes": 1, "init_from": None}}
 _DATA_SIZES = (f"{DATA}.users", f"{DATA}.items", f"{DATA}.interactions")  # equal for runs on the same data
 RUN_FIELDS = ("preset", *_DATA_SIZES, f"{DATA}.training_users", f"{DATA}.training_windows")
 # the name of data.training_windows in the config.json of runs before training_users (it counted the windows)
@@ -33,20 +37,22 @@ _OLD_NAMES = {f"{DATA}.training_sequences": f"{DATA}.training_windows"}
 class RunLog:
     """The files of one training run in ``out_dir``: ``config.json`` at once (the settings, with the preset's
     name and ``data``: the data's size, such as ``{"users": 22363, "items": 12101, ...}``, with the users that have
-    the items of a training sample and their training windows), a TensorBoard scalar per
+    the items of a training sample and their training windows; ``run``: ``{"processes": 2, "init_from":
+    "runs/a/best.pt"}``, the processes that trained it and the checkpoint it warm-started from, or null), a
+    TensorBoard scalar per
     loss part, validation metric and speed figure each epoch (:meth:`epoch`), ``metrics.json`` and the HParams
     entry at the end (:meth:`finish`). With ``enabled`` False (the other ranks of a distributed run) it writes
     nothing. A resumed run appends to the same event files' folder."""
 
     def __init__(self, out_dir: Path, exp: ExperimentConfig, enabled: bool = True,
-                 data: dict[str, int] | None = None) -> None:
+                 data: dict[str, int] | None = None, run: dict[str, Any] | None = None) -> None:
         self.out_dir, self.exp, self.enabled = Path(out_dir), exp, enabled
         self.writer = None
         if enabled:
             from torch.utils.tensorboard import SummaryWriter  # imports tensorboard: only where a run writes
 
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            config = {**exp.to_dict(), DATA: dict(data or {})}
+            config = {**exp.to_dict(), DATA: dict(data or {}), RUN: dict(run or {})}
             (self.out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
             self.writer = SummaryWriter(str(self.out_dir / TENSORBOARD_DIR))
 
@@ -76,6 +82,12 @@ class RunLog:
                   for name, value in metrics[split].items()}
         self.writer.add_hparams(flat_settings(self.exp.to_dict()), scores, run_name=".")
         self.writer.close()
+
+
+def recorded_run(out_dir: Path) -> dict[str, Any]:
+    """The ``run`` section of the ``config.json`` in ``out_dir`` (:class:`RunLog`), empty where there is none."""
+    path = Path(out_dir) / CONFIG_FILE
+    return json.loads(path.read_text()).get(RUN, {}) if path.exists() else {}
 
 
 def keep_run(work: Path, folder: Path) -> None:
@@ -148,14 +160,15 @@ def _with_defaults(settings: dict[str, Any]) -> dict[str, Any]:
     defaults = {}
     for setting in settings_fields():
         defaults.setdefault(setting.section, {})[setting.name] = setting.default
-    return {**flat_settings(defaults), **settings}
+    return {**flat_settings({**defaults, **_RUN_DEFAULTS}), **settings}
 
 
 def compare_runs(folders: list[Path]) -> dict[str, Any]:
     """The runs in ``folders`` side by side: ``{"runs": [folder names], "run": {name: [value per run]}`` (the
     preset each started from and the data's size, :data:`RUN_FIELDS`, always; None where a run's config.json
     predates them), ``"settings": {name: [value per run]}`` (only the settings that differ between them),
-    ``"metrics": {name: [value per run]}}`` with best_epoch, epochs, seconds, and every ``valid`` and ``test``
+    ``"metrics": {name: [value per run]}}`` with best_epoch, epochs, seconds, the precision the epochs computed in
+    (``train.precision`` auto is bf16 on one CPU and fp32 on another), and every ``valid`` and ``test``
     metric (``valid HR@20``, ...; None where a run lacks it). Raises FileNotFoundError as :func:`read_run`."""
     runs = [read_run(folder) for folder in folders]
     about = {name: [s.get(name) for s, _ in runs] for name in RUN_FIELDS}
@@ -163,7 +176,7 @@ def compare_runs(folders: list[Path]) -> dict[str, Any]:
     settings = {name: [s.get(name) for s, _ in runs] for name in names}
     differing = {name: values for name, values in settings.items() if len({json.dumps(v) for v in values}) > 1}
     metrics: dict[str, list[Any]] = {
-        name: [m.get(name) for _, m in runs] for name in ("best_epoch", "epochs", "seconds")}
+        name: [m.get(name) for _, m in runs] for name in ("best_epoch", "epochs", "seconds", "precision")}
     for split in ("valid", "test"):
         keys = sorted({key for _, m in runs for key in (m.get(split) or {})}, key=_metric_order)
         for key in keys:

@@ -105,7 +105,7 @@ def test_an_unknown_setting_is_refused_with_the_known_ones() -> None:
 @pytest.mark.parametrize(("raw", "message"), [
     # dropped, its settings with it: 41 epochs of the defaults
     ({"trian": {"epochs": 1}}, r"unknown section\(s\) \['trian'\] of the settings; known: \['preset', 'model', "
-                               r"'train', 'data'\]"),
+                               r"'train', 'data', 'run'\]"),
     ([1, 2], r"settings: an object with the sections"),  # AttributeError: 'list' object has no attribute 'get'
     ({"train": "fast"}, r"^train: a mapping of settings, not 'fast'$"),  # "dictionary update sequence element #0"
     ({"model": None}, r"^model: a mapping of settings, not None$"),  # TypeError

@@ -41,6 +41,7 @@ def test_a_run_writes_its_settings_metrics_and_tensorboard_scalars(runs, capsys)
     windows = derive_settings(seqs, {"max_len": 6, "n_intents": 2}).samples  # the auto preset's windows: all
     assert config["data"] == {"users": 300, "items": seqs.n_items, "interactions": len(seqs.items),
                               "training_users": 300, "training_windows": windows}
+    assert config["run"] == {"processes": 1, "init_from": None}  # one process, from k-means centres
     assert len(seqs.items) == len((a.parent / "events.csv").read_text().splitlines()) - 1 and windows > 300
     assert metrics["epochs"] == 2 == len(metrics["history"]) and metrics["best_epoch"] in (0, 1)
     best = metrics["history"][metrics["best_epoch"]]
@@ -68,7 +69,7 @@ def test_compare_shows_the_settings_that_differ_and_each_runs_metrics(runs, caps
     assert comparison["run"] == {"preset": ["auto", "auto"], **{f"data.{k}": [v, v] for k, v in size.items()}}
     assert comparison["metrics"]["test NDCG@20"] == [first["test"]["NDCG@20"], second["test"]["NDCG@20"]]
     assert comparison["metrics"]["best_epoch"] == [first["best_epoch"], second["best_epoch"]]
-    assert list(comparison["metrics"])[3:6] == ["valid HR@5", "valid HR@10", "valid HR@20"]
+    assert list(comparison["metrics"])[4:7] == ["valid HR@5", "valid HR@10", "valid HR@20"]
 
     assert main(["compare", str(a), str(b)]) == 0
     text = capsys.readouterr().out
@@ -81,6 +82,37 @@ def test_compare_shows_the_settings_that_differ_and_each_runs_metrics(runs, caps
 
     assert main(["compare", str(a), str(b), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(comparison))
+
+
+def test_compare_shows_the_processes_the_warm_start_and_the_precision_of_each_run(runs, tmp_path: Path,
+                                                                                  capsys) -> None:
+    """A 1-process and a 2-process run (twice the users per step) were "the same settings", so were a run from
+    scratch and one warm-started with --init-from (config.json said centre_init kmeans), and two runs of precision
+    auto that computed in bf16 and in fp32 (a trial of 2026-12-05)."""
+    a, b, first, _ = runs
+    warm = tmp_path / "warm"
+    assert main(["train", "--data", str(a.parent / "events.csv"), "--out", str(warm), "--lr", "0.001",
+                 "--init-from", str(a / "best.pt"), *SMALL]) == 0
+    assert json.loads((warm / "config.json").read_text())["run"] == {"processes": 1, "init_from": str(a / "best.pt")}
+    older = tmp_path / "older"  # a run of a version that recorded neither: one process, no warm start known
+    older.mkdir()
+    config = json.loads((a / "config.json").read_text())
+    (older / "config.json").write_text(json.dumps({k: v for k, v in config.items() if k != "run"}))
+    (older / "metrics.json").write_text(json.dumps({**first, "precision": "bf16 autocast"}))
+    comparison = compare_runs([a, warm, older])
+    assert comparison["settings"] == {"run.init_from": ["null", str(a / "best.pt"), "null"]}  # JSON's null
+    assert comparison["metrics"]["precision"] == [first["precision"], first["precision"], "bf16 autocast"]
+    (older / "config.json").write_text(json.dumps({**config, "run": {"processes": 2, "init_from": None}}))
+    assert compare_runs([a, older])["settings"] == {"run.processes": [1, 2]}
+    # resumed with another --init-from: the run goes on from its own epochs, and says the option is not used
+    (tmp_path / "resumed").mkdir()
+    for name in ("last.pt", "best.pt", "config.json", "metrics.json"):
+        (tmp_path / "resumed" / name).write_bytes((warm / name).read_bytes())
+    assert main(["train", "--data", str(a.parent / "events.csv"), "--out", str(tmp_path / "resumed"), "--lr",
+                 "0.001", "--init-from", str(b / "best.pt"), *SMALL, "--epochs", "3"]) == 0
+    assert (f"init_from {b / 'best.pt'} is not used: the run resumed started from {a / 'best.pt'}"
+            in capsys.readouterr().out)
+    assert json.loads((tmp_path / "resumed" / "config.json").read_text())["run"]["init_from"] == str(a / "best.pt")
 
 
 def test_compare_of_a_folder_without_a_finished_run_names_the_folder_and_the_file(tmp_path: Path, capsys) -> None:
