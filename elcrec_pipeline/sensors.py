@@ -81,8 +81,10 @@ def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceF
     if settling:
         return dg.SensorResult(skip_reason=f"files changed in the last {SETTLE_SECONDS} s, waiting: "
                                            f"{', '.join(settling)} ({pattern}){failed_note}")
-    return dg.SensorResult(skip_reason=f"no file for the last {LOOKBACK_DAYS} days that a run has not trained on "
-                                       f"since it last changed: {pattern}{failed_note}")
+    window = f" ({days[0]} to {days[-1]}, by the clock)" if days else ""
+    return dg.SensorResult(skip_reason=f"no file for the last {LOOKBACK_DAYS} days{window} that a run has not "
+                                       f"trained on since it last changed: {pattern} (the days before are run by "
+                                       f"hand or as a backfill){failed_note}")
 
 
 def retrained_since(instance: dg.DagsterInstance, day: str, files: list[Path], warehouse: Path) -> bool:

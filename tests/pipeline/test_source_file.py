@@ -553,6 +553,10 @@ def test_the_sensor_leaves_a_day_that_a_run_trained_on_after_its_files_last_chan
         assert requested() == []
         skipped = sensor_tick(source, instance).skip_reason.skip_message
         assert "that a run has not trained on since it last changed" in skipped
+        # the window by the clock: the days of a historical log fall outside it (a trial of 2026-12-05)
+        window = [(date.today() - timedelta(days=n)).isoformat() for n in (7, 1)]
+        assert (f"no file for the last 7 days ({window[0]} to {window[1]}, by the clock) that a run" in skipped
+                and skipped.endswith(" (the days before are run by hand or as a backfill)"))
         # touched, or written again with the same bytes (a copy that does not keep times): the day was retrained
         # on its size and time alone; now the bytes decide, read only where the sizes agree
         day_file = logs / f"{days[1]}.csv"
