@@ -34,6 +34,7 @@ from elcrec_core.cli.format_guessing import (
     check_one_format,
     choose_format,
     event_source,
+    first_lines,
     is_sequences_parquet,
 )
 from elcrec_core.cli.read_advice import read_advice
@@ -182,12 +183,14 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
     seqs, item_ids = build.sequences, build.item_ids
     if fmt == "sequence" and (as_integers := _integer_ids(item_ids)) is not None:
         largest, given = int(as_integers.max()), options.format not in (None, "auto")
+        tabs = "\t" in next(iter(first_lines(resolve_files(source.path)[0], source.encoding)), "")
+        table, option = ("tabs", "--format tsv") if tabs else ("spaces", "--delimiter ' '")
         if largest > (MAX_INDEXED_ITEMS if given else SPARSE_ITEM_IDS * len(as_integers) + 100_000):
             raise SourceReadError(name, f"its item ids are integers, used as the item indices"
                                         f"{' as --format sequence asks' if given else ''}: the largest, {largest:,}, "
                                         f"would give the model {largest:,} items for the {len(as_integers):,} that "
-                                        "occur. Is it a table of events separated by spaces? Give --delimiter ' ' "
-                                        "and --names (user, item, timestamp columns)"
+                                        f"occur. Is it a table of events separated by {table}? Give "
+                                        f"{option} and --names (user, item, timestamp columns)"
                                         + (", not --format sequence" if given else
                                            "; a sequence file of such ids: --format sequence"))
         seqs = Sequences(seqs.user_ids, as_integers[seqs.items - 1], seqs.offsets, largest)

@@ -129,6 +129,10 @@ def test_a_table_separated_by_spaces_is_not_taken_for_the_sequence_format(tmp_pa
         f"the largest, {T0 + 1:,}, would give the model {T0 + 1:,} items for the 4 that occur. Is it a table of events "
         "separated by spaces? Give --delimiter ' ' and --names (user, item, timestamp columns), not --format "
         "sequence\n")
+    tabbed = _write(tmp_path / "u.data", f"1\t5\t3\t{T0}\n2\t6\t4\t{T0 + 1}\n")  # ml-100k's: tabs, not spaces
+    code, _, err = _run(capsys, "sequences", "--data", str(tabbed), "--format", "sequence")
+    assert code == 2 and err.endswith("Is it a table of events separated by tabs? Give --format tsv and --names "
+                                      "(user, item, timestamp columns), not --format sequence\n")
 
 
 
