@@ -9,14 +9,18 @@ training"); :func:`elcrec_core.train.distributed.process_group` joins that group
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import multiprocessing
 import os
 import queue
+import signal
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from multiprocessing.managers import SyncManager
 from pathlib import Path
 
 import torch
@@ -49,7 +53,7 @@ def train_distributed(nproc: int, seqs: Sequences, exp: ExperimentConfig, out_di
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=f"elcrec-{uuid.uuid4().hex}",
                           rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, start_method="spawn")
     began = time.perf_counter()
-    with multiprocessing.get_context("spawn").Manager() as manager:
+    with _manager() as manager:
         lines, raised = manager.Queue(), manager.Queue()
         relay = threading.Thread(target=_relay, args=(lines, log), daemon=True)
         relay.start()
@@ -68,6 +72,27 @@ def train_distributed(nproc: int, seqs: Sequences, exp: ExperimentConfig, out_di
             lines.put(None)
             relay.join()
     return dataclasses.replace(results[0], seconds=time.perf_counter() - began)
+
+
+def _manager() -> SyncManager:
+    """A started manager (the queues of the ranks' log lines and errors) whose server process ends with this one:
+    a ``kill -9`` of ``elcrec train --nproc 2`` left it (half a GB) and its resource tracker running for good."""
+    manager = SyncManager(ctx=multiprocessing.get_context("spawn"))
+    manager.start(initializer=_end_with_parent)
+    return manager
+
+
+def _end_with_parent() -> None:
+    """In a child process: have Linux kill it when its parent ends (``PR_SET_PDEATHSIG``), and end now where the
+    parent has already gone; nothing elsewhere (the manager's server then outlives a killed caller, as before)."""
+    if not sys.platform.startswith("linux"):
+        return
+    ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() == 1:  # the parent died before the request: no signal comes
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def _rank(seqs: Sequences, exp: ExperimentConfig, out_dir: str, resume: bool, init_from: str | Path | None,

@@ -3,9 +3,12 @@ as well as one process, keeps the replicas bitwise identical, and writes checkpo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -216,3 +219,42 @@ def test_the_replica_check_raises_when_a_rank_holds_other_parameters(monkeypatch
         else:
             with pytest.raises(RuntimeError, match=f"model replicas differ across ranks: .*{own}.*{other}"):
                 distributed.check_replicas(model)
+
+
+def _descendants(pid: int) -> set[int]:
+    """The processes below ``pid`` (read from /proc: their parent ids)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the server ends with its caller on Linux")
+def test_a_killed_launch_leaves_no_process_behind(events, tmp_path):
+    """kill -9 of `elcrec train --nproc 2` left the launch's manager server (half a GB) and its resource tracker
+    running for good (a trial of 2026-12-05); the ranks ended. Now nothing of it stays."""
+    process = subprocess.Popen([sys.executable, "-m", "elcrec_core.cli", *train_args(events, tmp_path / "run", 50,
+                                                                                    "--nproc", "2")],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        for line in process.stdout:  # rank 0's lines come through the manager's queue: it is up
+            if line.startswith("epoch"):
+                break
+        below = _descendants(process.pid)
+        assert len(below) >= 3, below  # two ranks (under torch's agent), the manager's server, ...
+    finally:
+        process.kill()
+        process.wait()
+    deadline = time.monotonic() + 30
+    while (left := {pid for pid in below if Path(f"/proc/{pid}").exists()
+                    and "(Z)" not in (Path(f"/proc/{pid}/stat").read_text() if Path(f"/proc/{pid}").exists() else "")})\
+            and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not left, [Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:120] for pid in left]
+
