@@ -42,6 +42,7 @@ from elcrec_core.data.ingestion import (
     EventsBeforeStart,
     LoadReport,
     MixedSources,
+    changed_since_loaded,
     days_with_data,
     files_under_other_rules,
     never_loaded,
@@ -245,11 +246,13 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     }
     if metadata_counts:
         metadata["item_metadata"] = table([metadata_counts], ITEM_METADATA_COUNTS)
-    late = _late_deliveries(config.path, start.date(), context.partition_key, storage,
-                            days_in_progress(context.instance))
+    earlier = _earlier_days_files(config.path, start.date(), context.partition_key, days_in_progress(context.instance))
+    late = never_loaded([file for files in earlier.values() for file in files], storage.warehouse)
+    corrected = _corrected_files(context.instance, earlier, storage.warehouse)
     missing = _days_without_files(config.path, start.date(), context.partition_key, storage,
                                   days_in_progress(context.instance))
     notes = [note for note in (late and _late_note(late, context.partition_key),
+                               corrected and _corrected_note(corrected, context.partition_key),
                                missing and _missing_note(missing, context.partition_key)) if note]
     unloaded = sentences(*notes) if notes else ""
     if unloaded:
@@ -275,6 +278,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
                            check_name="earlier_days_loaded", passed=not unloaded,
                            severity=dg.AssetCheckSeverity.WARN, description=unloaded or None,
                            metadata={"files_not_loaded": dg.MetadataValue.int(len(late)),
+                                     "files_changed_since_loaded": dg.MetadataValue.int(len(corrected)),
                                      "first_files": dg.MetadataValue.text(", ".join(map(str, late[:10])) or "none"),
                                      "days_without_files": dg.MetadataValue.text(", ".join(missing) or "none")}),
                        *warned],
@@ -383,17 +387,30 @@ def _events_on_their_day(pattern: str | None, report: LoadReport, partition: str
         metadata={"days_covered": _days(report.days)})
 
 
-def _late_deliveries(pattern: str | None, first: date, partition: str, storage: Storage,
-                     busy: set[str]) -> list[Path]:
-    """The files that ``pattern`` (a source path with ``{date}``) names for the :data:`LATE_DAYS` days before
-    ``partition`` (from ``first``, the partitions' start), but for the days ``busy`` (runs in progress: a backfill's
-    days load in any order), that no load has read, oldest day first; none for a path without ``{date}``."""
+def _earlier_days_files(pattern: str | None, first: date, partition: str, busy: set[str]) -> dict[str, list[Path]]:
+    """The files that ``pattern`` (a source path with ``{date}``) names for each of the :data:`LATE_DAYS` days
+    before ``partition`` (from ``first``, the partitions' start), but for the days ``busy`` (runs in progress: a
+    backfill's days load in any order), oldest day first; none for a path without ``{date}``."""
     if not pattern or "{date}" not in pattern:
-        return []
+        return {}
     last = date.fromisoformat(partition)
     days = [day for n in range(min(LATE_DAYS, (last - first).days), 0, -1)
             if (day := (last - timedelta(days=n)).isoformat()) not in busy]
-    return never_loaded([file for day in days for file in day_files(pattern, day)], storage.warehouse)
+    return {day: day_files(pattern, day) for day in days}
+
+
+def _corrected_files(instance: dg.DagsterInstance, earlier: dict[str, list[Path]], warehouse_path: Path) -> list[Path]:
+    """The files of ``earlier`` (day -> its files) written after their last load (:func:`changed_since_loaded`)
+    whose day's files differ from what the day's newest load in this data folder read (their sizes, then their
+    bytes): a corrected delivery. A copy that does not keep times is none."""
+    corrected = []
+    for day, files in earlier.items():
+        if newer := changed_since_loaded(files, warehouse_path):
+            recorded = _newest_load_metadata(instance, day, warehouse_path)
+            same = ("files_content" in recorded and recorded["files_shape"].value == files_shape(files)
+                    and recorded["files_content"].value == files_content(files))
+            corrected += [] if same else newer
+    return corrected
 
 
 def _days_without_files(pattern: str | None, first: date, partition: str, storage: Storage,
@@ -419,6 +436,13 @@ def _late_note(late: list[Path], partition: str) -> str:
             f"(a delivery that came after its day's run, which failed without it; one refused by its checks; a day "
             f"never run): their events are in no day's sequences. Run their days (daily_retrain_job, or a "
             f"backfill), then this day again: {shown}")
+
+
+def _corrected_note(corrected: list[Path], partition: str) -> str:
+    shown = ", ".join(map(str, corrected[:5])) + (f", ... ({len(corrected)} in all)" if len(corrected) > 5 else "")
+    return (f"{len(corrected)} file(s) of the {LATE_DAYS} days before {partition} were written after their last load "
+            f"(a corrected delivery): the warehouse holds their earlier rows, and no day's sequences the change. Run "
+            f"their days again (daily_retrain_job), then this day again: {shown}")
 
 
 def _missing_note(missing: list[str], partition: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -239,6 +239,18 @@ def never_loaded(files: list[Path], path: str | Path = warehouse.DEFAULT_WAREHOU
     with warehouse.connect(path, read_only=True) as con:
         loaded = {file for (file,) in con.execute("SELECT DISTINCT unnest(files) FROM loads").fetchall()}
     return [file for file in files if str(file) not in loaded]
+
+
+def changed_since_loaded(files: list[Path], path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> list[Path]:
+    """Those of ``files`` (resolved paths) that a load of the warehouse at ``path`` read and that were written
+    after the newest such load (their modification time, in UTC, after its ``loaded_at``): a corrected delivery
+    under the same name, whose earlier rows the warehouse still holds. A file touched without a change counts too.
+    In the order given."""
+    with warehouse.connect(path, read_only=True) as con:
+        newest = dict(con.execute("SELECT file, max(loaded_at) FROM (SELECT unnest(files) AS file, loaded_at FROM "
+                                  "loads) GROUP BY file").fetchall())
+    return [file for file in files if (loaded := newest.get(str(file))) is not None
+            and datetime.fromtimestamp(file.stat().st_mtime, timezone.utc).replace(tzinfo=None) > loaded]
 
 
 def days_with_data(path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> tuple[set[date], date | None]:

@@ -1374,6 +1374,26 @@ def test_a_delivery_that_came_after_its_days_run_is_flagged_until_its_day_runs(t
     assert ingest(data_dir, source, "2026-01-30").success  # its day runs
     check, count = earlier_days_loaded(ingest(data_dir, source, "2026-01-31"))
     assert (check.passed, count) == (True, 0)
+    # a corrected delivery of the day, under its name, after its load: the warehouse kept the earlier rows, and only
+    # the sensor (its last 7 days by the clock) noticed (a trial of 2026-12-05)
+    instance = dg.DagsterInstance.ephemeral()  # one instance: it keeps what each load read
+    assert ingest(data_dir, source, "2026-01-30", instance=instance).success
+    late.write_text(text.replace("\n", "\nu77,z,2026-01-30T23:00:00Z\n", 1))
+    os.utime(late, (time.time() + 5, time.time() + 5))  # written after the load, whatever the clock's resolution
+    check, _ = earlier_days_loaded(ingest(data_dir, source, "2026-01-31", instance=instance))
+    assert not check.passed and check.metadata["files_changed_since_loaded"].value == 1
+    assert check.description == (
+        "1 file(s) of the 31 days before 2026-01-31 were written after their last load (a corrected delivery): the "
+        "warehouse holds their earlier rows, and no day's sequences the change. Run their days again "
+        f"(daily_retrain_job), then this day again: {late.resolve()}")
+    os.utime(late, (time.time() - 5, time.time() - 5))
+    assert ingest(data_dir, source, "2026-01-30", instance=instance).success  # loaded again: nothing to say
+    check, _ = earlier_days_loaded(ingest(data_dir, source, "2026-01-31", instance=instance))
+    assert check.passed and check.metadata["files_changed_since_loaded"].value == 0
+    late.write_bytes(late.read_bytes())  # copied again without its time (the same bytes): no correction
+    os.utime(late, (time.time() + 5, time.time() + 5))
+    check, _ = earlier_days_loaded(ingest(data_dir, source, "2026-01-31", instance=instance))
+    assert check.passed and check.metadata["files_changed_since_loaded"].value == 0
 
 
 def test_a_day_whose_file_never_came_is_flagged_by_the_days_after_it(team, tmp_path):
