@@ -43,8 +43,8 @@ from elcrec_pipeline.run_config_check import refuse_bad_run_config
                 "(genres) also its top categories by lift and its category purity, and the intents' category "
                 "purity against shuffled assignments of the same sizes (table intent_category_purity); a 2-D "
                 "map and the size chart (in `profiles/<day>/`); agreement with the planted intents on synthetic "
-                "data. The tables belong to the newest day: a day older than the newest sequences (a backfill) "
-                "leaves them as they are (one without a model of its own fails, as its report does).",
+                "data. The tables belong to the newest day: a day older than the day whose rows they hold (a "
+                "backfill) leaves them as they are (one without a model of its own fails, as its report does).",
 )
 def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
                     storage: Storage) -> dg.MaterializeResult:

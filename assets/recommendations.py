@@ -41,8 +41,8 @@ from elcrec_pipeline.run_config_check import refuse_bad_run_config
                 "user_recommendations. "
                 "The intent is the user's nearest centre under the ELCRec model of intent_profiles (null for a user "
                 "with no item that model knows). The table "
-                "belongs to the newest day: a day older than the newest sequences (a backfill) leaves it as it is "
-                "(one without a model of its own fails, as its report does).",
+                "belongs to the newest day: a day older than the day whose rows it holds (a backfill) leaves it as it "
+                "is (one without a model of its own fails, as its report does).",
 )
 def user_recommendations(context: dg.AssetExecutionContext, config: RecommendationSettings,
                          storage: Storage) -> dg.MaterializeResult:

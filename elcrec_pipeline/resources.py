@@ -173,15 +173,17 @@ class Storage(dg.ConfigurableResource):
 
     def newer_day_in(self, table: str, partition: str) -> str | None:
         """The day (its ``partition`` column) whose rows the warehouse's live ``table`` (user_recommendations,
-        user_intents) holds when it is after ``partition``, else None (no such table, or an older day's rows). A
-        newer day with sequences only (its run failed after them, or is going) leaves the table to this day: it
-        writes its own rows when they come."""
+        user_intents) holds when it is after ``partition``, else None (an older day's rows). A newer day with
+        sequences only (its run failed after them, or is going) leaves the table to this day: it writes its own
+        rows when they come. A table without rows of a day (none yet, empty, or of a version without the column)
+        belongs to the newest day with sequences (:meth:`newer_day`)."""
         with warehouse.connect(self.warehouse, read_only=True) as con:
-            if not con.execute("SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND column_name = "
-                               "'partition'", [table]).fetchone()[0]:  # none yet, or of a version without it
-                return None
-            held = con.execute(f"SELECT max(partition) FROM {table}").fetchone()[0]
-        return held if held is not None and held > partition else None
+            held = con.execute(f"SELECT max(partition) FROM {table}").fetchone()[0] if con.execute(
+                "SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND column_name = 'partition'",
+                [table]).fetchone()[0] else None
+        if held is None:
+            return self.newer_day(partition)
+        return held if held > partition else None
 
     def newest_sequences(self, first: str, last: str) -> str | None:
         """The newest day from ``first`` to ``last`` (ISO dates, both included) whose sequences are stored, or None."""

@@ -194,11 +194,7 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
                                         + (", not --format sequence" if given else
                                            "; a sequence file of such ids: --format sequence"))
         seqs = Sequences(seqs.user_ids, as_integers[seqs.items - 1], seqs.offsets, largest)
-        if seen is not None and (seen_integers := _integer_ids(seen_ids)) is not None:
-            seen = Sequences(seen.user_ids, seen_integers[seen.items - 1], seen.offsets, int(seen_integers.max()))
-        else:  # an item the k-core removed whose id is no index: no model scores it
-            seen = None
-        seen_ids = None
+        seen, seen_ids = None if seen is None else _integer_items(seen, seen_ids), None
         item_ids = None
         absent = (f", of which {len(as_integers):,} occur (the others, which no event names, are ranked all "
                   "the same: a part of a benchmark file keeps its numbering)" if len(as_integers) < largest else "")
@@ -240,6 +236,18 @@ def _every_item_seen(db: Path, build: SequenceBuild, event_types: tuple[str, ...
         stored = con.sql("SELECT DISTINCT item_id FROM raw_interactions ORDER BY item_id").pl()["item_id"]
     ids = np.concatenate([build.item_ids, stored.filter(~stored.is_in(build.item_ids.tolist())).to_numpy()])
     return seen_items(db, None, build.sequences.user_ids, ids, event_types), ids
+
+
+def _integer_items(seqs: Sequences, item_ids: np.ndarray) -> Sequences:
+    """``seqs`` with each item (an index of ``item_ids``) as its integer id, where that id is one
+    (:func:`_integer_ids`'s form), and without the others (an item the k-core removed, ``007``: no model of
+    integer ids scores it)."""
+    ids = pl.Series(np.asarray(item_ids).astype(str))
+    integer = ids.str.contains(r"^[1-9][0-9]{0,9}$").to_numpy()
+    values = np.where(integer, ids.str.to_integer(strict=False).fill_null(0).to_numpy(), 0)
+    kept = integer[seqs.items - 1]
+    offsets = np.concatenate([[0], np.cumsum(kept)]).astype(np.int64)[seqs.offsets]  # each user's kept items
+    return Sequences(seqs.user_ids, values[seqs.items - 1][kept], offsets, int(max(values.max(initial=0), 1)))
 
 
 def _integer_ids(item_ids: np.ndarray) -> np.ndarray | None:

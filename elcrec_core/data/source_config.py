@@ -216,8 +216,8 @@ def resolve_files(path: str | Path) -> list[Path]:
     if not files:
         folders = sorted(f.name for f in p.iterdir() if f.is_dir()) if p.is_dir() else []
         where = p if p.is_dir() else p.parent
-        skipped = sorted(f.name for f in where.iterdir() if f.is_file() and not _listed(f.name)) \
-            if where.is_dir() else []
+        skipped = sorted(f.name for f in where.iterdir() if not _listed(f.name) and f.is_file()) \
+            if where.is_dir() else []  # the name first: a stat of each of a large folder's files is slow
         raise SourceReadError(text, "no files found" + (
             f"; its subfolders ({', '.join(folders[:3])}{', ...' if len(folders) > 3 else ''}) are read only through "
             f"a glob, such as {(p / '*' / '*').as_posix()}" if folders else "") + (

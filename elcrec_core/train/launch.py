@@ -78,17 +78,18 @@ def _manager() -> SyncManager:
     """A started manager (the queues of the ranks' log lines and errors) whose server process ends with this one:
     a ``kill -9`` of ``elcrec train --nproc 2`` left it (half a GB) and its resource tracker running for good."""
     manager = SyncManager(ctx=multiprocessing.get_context("spawn"))
-    manager.start(initializer=_end_with_parent)
+    manager.start(initializer=_end_with_parent, initargs=(os.getpid(),))
     return manager
 
 
-def _end_with_parent() -> None:
-    """In a child process: have Linux kill it when its parent ends (``PR_SET_PDEATHSIG``), and end now where the
-    parent has already gone; nothing elsewhere (the manager's server then outlives a killed caller, as before)."""
+def _end_with_parent(parent: int) -> None:
+    """In a child process of ``parent`` (its pid): have Linux kill it when the parent ends (``PR_SET_PDEATHSIG``),
+    and end now where the parent has already gone (it has another parent: init, or a subreaper); nothing elsewhere
+    (the manager's server then outlives a killed caller, as before)."""
     if not sys.platform.startswith("linux"):
         return
     ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() == 1:  # the parent died before the request: no signal comes
+    if os.getppid() != parent:  # the parent died before the request: no signal comes
         os._exit(1)
 
 

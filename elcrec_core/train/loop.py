@@ -102,10 +102,12 @@ def train(
     if resume and (out_dir / LAST).exists():
         start, stopper, history = restore_training_state(out_dir / LAST, model, optimizer, generator, cfg, digest)
         log(f"resumed from {out_dir / LAST} after epoch {start - 1}")
-        started_from = recorded_run(out_dir).get("init_from")  # the run's own: a resumed run warm-starts from nothing
-        if init_from is not None and str(init_from) != started_from:
-            log(f"init_from {init_from} is not used: the run resumed started from "
-                f"{started_from or 'no checkpoint'} (a fresh run in another folder starts from it)")
+        recorded = recorded_run(out_dir) if rank == 0 else {}  # rank 0 rewrites config.json below: it alone reads it
+        if "init_from" in recorded:  # the run's own (a resumed run warm-starts from nothing); else not recorded
+            started_from = recorded["init_from"]
+            if init_from is not None and str(init_from) != started_from:
+                log(f"init_from {init_from} is not used: the run resumed started from "
+                    f"{started_from or 'no checkpoint'} (a fresh run in another folder starts from it)")
         if rank == 0 and complete_best_checkpoint(out_dir / BEST, model, exp, stopper, history, extra):
             log(f"{out_dir / BEST}: written from {LAST}, whose epoch {start - 1} was the best")
     elif init_from is not None:

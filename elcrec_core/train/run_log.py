@@ -25,9 +25,7 @@ TENSORBOARD_DIR = "tensorboard"
 LOSS_PARTS = ("loss", "rec", "seq_cl", "intent_cl", "cluster")
 DATA = "data"  # config.json's section with the data's size, beside the settings
 RUN = "run"  # config.json's section with how the run ran: its processes and the checkpoint it started from
-# a run's record where a config.json written before it lacks it (such runs ran in one process, from scratch or
-# from a checkpoint not recorded)
-_RUN_DEFAULTS = {RUN: {"processes": 1, "init_from": None}}
+# (a config.json written before it lacks it: not recorded, shown as "-")
 _DATA_SIZES = (f"{DATA}.users", f"{DATA}.items", f"{DATA}.interactions")  # equal for runs on the same data
 RUN_FIELDS = ("preset", *_DATA_SIZES, f"{DATA}.training_users", f"{DATA}.training_windows")
 # the name of data.training_windows in the config.json of runs before training_users (it counted the windows)
@@ -160,7 +158,7 @@ def _with_defaults(settings: dict[str, Any]) -> dict[str, Any]:
     defaults = {}
     for setting in settings_fields():
         defaults.setdefault(setting.section, {})[setting.name] = setting.default
-    return {**flat_settings({**defaults, **_RUN_DEFAULTS}), **settings}
+    return {**flat_settings(defaults), **settings}
 
 
 def compare_runs(folders: list[Path]) -> dict[str, Any]:

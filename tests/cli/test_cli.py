@@ -1169,6 +1169,16 @@ def test_recommend_reads_events_with_the_sequence_settings_and_never_lists_an_it
     assert code == 2 and "--sequence-min-rating needs --rating-column" in err
 
 
+def test_the_items_the_k_core_removed_stay_seen_in_a_sequence_file_of_integer_ids(tmp_path: Path) -> None:
+    """A sequence file of integer ids (the ids are the indices): the items the k-core removed are still the users'
+    (recommend leaves them out), each as its integer id; one id that is no index (007) dropped every user's."""
+    path = _write(tmp_path / "seq.txt", "1 1 2 3\n2 1 2 9\n3 1 3 007\n4 2 3 1\n")
+    data = load(str(path), DataOptions(format="sequence", k_core=2))  # 9 and 007: once each, removed
+    assert data.item_ids is None and data.seen_item_ids is None
+    assert {str(data.seen.user_ids[u]): sorted(data.seen.sequence(u)) for u in range(len(data.seen))} == {
+        "1": [1, 2, 3], "2": [1, 2, 9], "3": [1, 3], "4": [1, 2, 3]}  # 007 is no model's item: left out
+
+
 @pytest.mark.parametrize("command", ["evaluate", "recommend", "train"])
 def test_a_missing_checkpoint_is_refused_before_the_data_is_read(tmp_path: Path, capsys, command: str) -> None:
     """evaluate, recommend and train --init-from read all of --data (minutes for a large log) before they found the

@@ -1251,6 +1251,14 @@ def test_a_newer_day_with_sequences_alone_does_not_keep_an_older_days_lists(firs
                             resources={"storage": storage, "device": ComputeDevice(device="cpu")})
     assert metadata(result, "user_recommendations")["newer_day"] == later
     assert metadata(result, "intent_profiles")["written"] is False
+    with duckdb.connect(str(storage.warehouse)) as con:  # tables of a version without the column: the folders' rule
+        for table in ("user_recommendations", "user_intents"):
+            con.execute(f"UPDATE {table} SET partition = '2026-01-25'")
+            con.execute(f"ALTER TABLE {table} DROP COLUMN partition")
+    result = dg.materialize([intent_profiles, user_recommendations], partition_key=PARTITION,
+                            resources={"storage": storage, "device": ComputeDevice(device="cpu")})
+    assert metadata(result, "user_recommendations")["newer_day"] == later
+    assert metadata(result, "intent_profiles")["written"] is False
 
 
 def test_warm_start_needs_the_same_shapes_not_the_same_dropout(tmp_path):

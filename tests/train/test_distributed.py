@@ -236,6 +236,17 @@ def _descendants(pid: int) -> set[int]:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the server ends with its caller on Linux")
+def test_the_manager_server_ends_only_where_its_caller_is_gone():
+    """The server's check for a caller gone before it asked Linux to end with it took a parent pid 1 for gone: a
+    caller that is itself pid 1 (a container's `elcrec train --nproc 2`) could not start a launch."""
+    check = "import os, sys; from elcrec_core.train.launch import _end_with_parent; _end_with_parent({}); print('on')"
+    alive = subprocess.run([sys.executable, "-c", check.format("os.getppid()")], capture_output=True, text=True)
+    assert (alive.returncode, alive.stdout) == (0, "on\n")  # its parent, whatever its pid (1 in a container)
+    gone = subprocess.run([sys.executable, "-c", check.format("os.getppid() + 1")], capture_output=True, text=True)
+    assert (gone.returncode, gone.stdout) == (1, "")  # another parent than its caller: the caller has gone
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the server ends with its caller on Linux")
 def test_a_killed_launch_leaves_no_process_behind(events, tmp_path):
     """kill -9 of `elcrec train --nproc 2` left the launch's manager server (half a GB) and its resource tracker
     running for good (a trial of 2026-12-05); the ranks ended. Now nothing of it stays."""

@@ -100,7 +100,8 @@ def test_compare_shows_the_processes_the_warm_start_and_the_precision_of_each_ru
     (older / "config.json").write_text(json.dumps({k: v for k, v in config.items() if k != "run"}))
     (older / "metrics.json").write_text(json.dumps({**first, "precision": "bf16 autocast"}))
     comparison = compare_runs([a, warm, older])
-    assert comparison["settings"] == {"run.init_from": ["null", str(a / "best.pt"), "null"]}  # JSON's null
+    assert comparison["settings"] == {"run.init_from": ["null", str(a / "best.pt"), None],  # JSON's null; None:
+                                      "run.processes": [1, 1, None]}  # not recorded, shown as "-"
     assert comparison["metrics"]["precision"] == [first["precision"], first["precision"], "bf16 autocast"]
     (older / "config.json").write_text(json.dumps({**config, "run": {"processes": 2, "init_from": None}}))
     assert compare_runs([a, older])["settings"] == {"run.processes": [1, 2]}
