@@ -404,8 +404,9 @@ def _corrected_files(instance: dg.DagsterInstance, earlier: dict[str, list[Path]
     whose day's files differ from what the day's newest load in this data folder read (their sizes, then their
     bytes): a corrected delivery. A copy that does not keep times is none."""
     corrected = []
+    written = set(changed_since_loaded([file for files in earlier.values() for file in files], warehouse_path))
     for day, files in earlier.items():
-        if newer := changed_since_loaded(files, warehouse_path):
+        if newer := [file for file in files if file in written]:
             recorded = _newest_load_metadata(instance, day, warehouse_path)
             same = ("files_content" in recorded and recorded["files_shape"].value == files_shape(files)
                     and recorded["files_content"].value == files_content(files))
