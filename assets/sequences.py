@@ -185,9 +185,13 @@ def _new_event_types(config: SequenceSettings, storage: Storage, partition: str,
     left_out = unmodelled_event_types(storage.warehouse, config.event_types, partition_end(partition))
     new = left_out.filter("new")
     modelled = ", ".join(config.event_types) if config.event_types is not None else "every type"
+    untyped = any(not name for name in new["event_type"])  # events without a type: no event_types lists them
     description = (f"modelled: {modelled}; first seen on {new['first_day'][0]} and left out: " + ", ".join(
-        f"{name!r} ({rows} rows)" for name, rows in new.select("event_type", "rows").iter_rows())
+        f"{name!r} ({rows} rows)" if name is not None else f"no type ({rows} rows)"
+        for name, rows in new.select("event_type", "rows").iter_rows())
         + ". If it names a modelled type, add it to event_types (run config ops.interaction_sequences.config)"
+        + (". Events without a type (none, or '') are never of event_types: give them one in the source's event "
+           "type column" if untyped else "")
         if len(new) else f"modelled: {modelled}; no type left out is new on {partition}")
     return dg.AssetCheckResult(check_name="new_event_types_modelled", passed=not len(new) and not absent,
                                severity=dg.AssetCheckSeverity.WARN,

@@ -70,8 +70,8 @@ def repeat_target_note(repeats: np.ndarray, split: Split) -> str:
     if not repeats.any():
         return ""
     share = repeats.mean()
-    return (f"{int(repeats.sum())} of {len(repeats)} users' {split} targets ({share:.1%}) are items they had before: "
-            f"with history excluded no model ranks them (they count as misses), so no HR@K can exceed "
+    return (f"{int(repeats.sum()):,} of {len(repeats):,} users' {split} targets ({share:.1%}) are items they had "
+            f"before: with history excluded no model ranks them (they count as misses), so no HR@K can exceed "
             f"{1 - share:.4f} here.")
 
 

@@ -169,7 +169,7 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
     built = read_sequence_parquet(data_dir / "sequences" / PARTITION / "sequences.parquet")[0]
     lists = [built.sequence(u) for u in range(len(built)) if built.lengths[u] >= 2]  # test users
     had = sum(items[-1] in items[:-1] for items in lists)  # targets no model can rank, history excluded
-    assert report["targets_in_history"] == had > 0 and (f"{had} of {len(lists)} users' test targets "
+    assert report["targets_in_history"] == had > 0 and (f"{had:,} of {len(lists):,} users' test targets "
                                                          f"({had / len(lists):.1%}) are items they had before"
                                                          in Path(report["markdown"]).read_text())
     # the day's load

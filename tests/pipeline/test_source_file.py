@@ -1544,6 +1544,16 @@ def test_an_event_type_first_seen_on_the_day_and_left_out_warns(tmp_path):
     left_out = second.metadata["left_out"].records
     assert [(r.data["event_type"], r.data["rows"], r.data["first_day"]) for r in left_out] == [
         ("buy", 2, "2026-01-31"), ("view", 2, "2026-01-30")]
+    # events without a type: named so, not as None, and with what to do (a trial of 2026-12-05)
+    (logs / "2026-02-01.csv").write_text("user_id,item_id,timestamp,kind\nu1,d,2026-02-01T09:00:00Z,\n"
+                                         "u2,d,2026-02-01T10:00:00Z,purchase\n")
+    result = dg.materialize([raw_interactions, interaction_sequences], partition_key="2026-02-01", run_config=config,
+                            resources=resources)
+    (third,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "new_event_types_modelled"]
+    assert third.description == ("modelled: purchase; first seen on 2026-02-01 and left out: no type (1 rows). If it "
+                                 "names a modelled type, add it to event_types (run config "
+                                 "ops.interaction_sequences.config). Events without a type (none, or '') are never "
+                                 "of event_types: give them one in the source's event type column")
     seqs, item_ids = read_sequence_parquet(tmp_path / "data/sequences/2026-01-31/sequences.parquet")
     assert [[str(item_ids[i - 1]) for i in seqs.items[seqs.offsets[n]:seqs.offsets[n + 1]]]
             for n in range(len(seqs))] == [["a"], ["a", "b"]]  # u2's Purchase is a purchase
