@@ -65,6 +65,7 @@ from elcrec_core.data.synthetic import generate
 from elcrec_core.data.validation import RowCheck, expect_interactions
 from elcrec_pipeline.config import SourceSettings
 from elcrec_pipeline.resources import (
+    FilesNow,
     SourceFile,
     Storage,
     digest,
@@ -402,15 +403,14 @@ def _earlier_days_files(pattern: str | None, first: date, partition: str, busy: 
 def _corrected_files(instance: dg.DagsterInstance, earlier: dict[str, list[Path]], warehouse_path: Path) -> list[Path]:
     """The files of ``earlier`` (day -> its files) written after their last load (:func:`changed_since_loaded`)
     whose day's files differ from what the day's newest load in this data folder read (their sizes, then their
-    bytes): a corrected delivery. A copy that does not keep times is none."""
+    bytes: :class:`~elcrec_pipeline.resources.FilesNow`): a corrected delivery. A copy that does not keep times is
+    none."""
     corrected = []
     written = set(changed_since_loaded([file for files in earlier.values() for file in files], warehouse_path))
     for day, files in earlier.items():
         if newer := [file for file in files if file in written]:
-            recorded = _newest_load_metadata(instance, day, warehouse_path)
-            same = ("files_content" in recorded and recorded["files_shape"].value == files_shape(files)
-                    and recorded["files_content"].value == files_content(files))
-            corrected += [] if same else newer
+            corrected += [] if FilesNow(files).loaded_by(_newest_load_metadata(instance, day, warehouse_path)) \
+                else newer
     return corrected
 
 

@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,27 @@ def files_version(files: list[Path]) -> str:
     """A short digest of the files' paths, sizes and modification times: it changes when any of them changes,
     arrives or goes, and so does the run key."""
     return _digest_of(files, lambda file: f"{(stat := file.stat()).st_size}:{stat.st_mtime_ns}")
+
+
+class FilesNow:
+    """Files as they are now, beside what a load of them recorded in its metadata: its ``files_version`` (taken
+    before it read them), or else the same paths, sizes and bytes (``files_shape``, then ``files_content``, read
+    once and only where the sizes agree: a file touched, or copied again without its time, is the same)."""
+
+    def __init__(self, files: list[Path]) -> None:
+        self.files, self.version, self.shape = files, files_version(files), files_shape(files)
+        self._content: str | None = None
+
+    def loaded_by(self, metadata: Mapping[str, dg.MetadataValue]) -> bool:
+        """Whether the load whose materialization ``metadata`` this is read the files as they are now (not where
+        it recorded none of these facts, as loads before them did not)."""
+        recorded = {name: value.value for name, value in metadata.items()}
+        if recorded.get("files_version") == self.version:
+            return True
+        if recorded.get("files_shape") != self.shape:  # cheap: a size or a file differs, so the content does
+            return False
+        self._content = self._content or files_content(self.files)
+        return recorded.get("files_content") == self._content
 
 
 def _digest_of(files: list[Path], fact: Callable[[Path], str]) -> str:

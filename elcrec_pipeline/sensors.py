@@ -11,7 +11,7 @@ from assets.daily import RECORDS_LOOKED_AT, configured_partitions, of_this_folde
 from assets.training import elcrec_model
 from elcrec_core.data.source_config import day_files
 from elcrec_pipeline.jobs import RETRAIN_JOB, RUN_CONFIG_ENV, checked_run_config
-from elcrec_pipeline.resources import SourceFile, Storage, files_content, files_shape, files_version
+from elcrec_pipeline.resources import FilesNow, SourceFile, Storage, files_version
 
 LOOKBACK_DAYS = 7  # the days a tick looks at: older days are a backfill's work
 # a day's files must have been left unchanged this long before its run starts: a file still being written (or
@@ -102,16 +102,10 @@ def retrained_since(instance: dg.DagsterInstance, day: str, files: list[Path], w
     the data folder whose warehouse is ``warehouse`` (:func:`assets.daily.of_this_folder`)."""
     if retraining(instance, day, warehouse):
         return True
-    version, shape, content = files_version(files), files_shape(files), None
+    now = FilesNow(files)  # the bytes read once a tick, only for a file touched or copied again
 
     def as_now(load: dg.EventLogRecord) -> bool:  # loaded the files as they are now: same times, or same bytes
-        nonlocal content
-        if _fact(load, "files_version") == version:
-            return True
-        if _fact(load, "files_shape") != shape:  # cheap: a size or a file differs, so the content does
-            return False
-        content = content or files_content(files)  # read once a tick, only for a file touched or copied again
-        return _fact(load, "files_content") == content
+        return now.loaded_by(load.asset_materialization.metadata)
 
     loads = of_this_folder(instance.fetch_materializations(dg.AssetRecordsFilter(
         asset_key=dg.AssetKey("raw_interactions"), asset_partitions=[day]), limit=RECORDS_LOOKED_AT).records, warehouse)
