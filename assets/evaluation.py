@@ -31,7 +31,7 @@ from elcrec_core.evaluate.scoring import (
     recommender_metrics,
 )
 from elcrec_core.intents.profiles import intent_category_purity
-from elcrec_core.report.comparisons import headline, paired_differences, pays_answer
+from elcrec_core.report.comparisons import headline, paired_differences, pays_answer, validation_agrees
 from elcrec_core.report.evaluation_report import (
     Report,
     data_text,
@@ -121,16 +121,10 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
                                           partition, data))
     metrics = {name: metrics_from_ranks(r) for name, r in ranks.items()}
     differences = paired_differences(ranks, "elcrec") if "elcrec" in ranks else []
-    (out / "report.json").write_text(json.dumps({"day": partition, "split": split, "serving": serving,
-                                                 "serving_model": serving_record.name if serving_record else None,
-                                                 "withdrawn": withdrawn.name if withdrawn else None,
-                                                 "models": {name: metrics.get(name) for name in labels},
-                                                 "elcrec_vs": {d.model: d.to_dict() for d in differences}},
-                                                indent=2) + "\n")
     gate_labels = {"candidate": labels["elcrec"], "serving": labels.get("current", labels["elcrec"]), **labels}
     gate_rows = [{"model": gate_labels[role], f"valid {SELECTION_METRIC}": round(score, 4),
                   "serves": "yes" if role == decision.get("serves") else ""}
-                 for role, score in decision.get("scores", {}).items()]
+                 for role, score in sorted(decision.get("scores", {}).items(), key=lambda item: -item[1])]
     gate_rows += [{"model": gate_labels[role], f"valid {SELECTION_METRIC}": f"none: {n} users get NaN or infinite "
                    "scores", "serves": ""} for role, n in decision.get("non_finite", {}).items() if n]
     gate_scores = decision.get("scores", {})
@@ -138,6 +132,12 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     pays = (pays_answer(differences, labels, "elcrec", valid=valid) if "elcrec" in ranks else
             f"No answer: ELCRec (new) gives {no_figure['elcrec']} {split} users a NaN or infinite score, so it has no "
             "figure (and may not serve).")
+    (out / "report.json").write_text(json.dumps({
+        "day": partition, "split": split, "serving": serving,
+        "serving_model": serving_record.name if serving_record else None,
+        "withdrawn": withdrawn.name if withdrawn else None, "models": {name: metrics.get(name) for name in labels},
+        "elcrec_vs": {d.model: d.to_dict() | {"validation_agrees": validation_agrees(d, valid)} for d in differences},
+        "elcrec_pays": pays}, indent=2) + "\n")
     difference_rows = [d.row(labels[d.model]) for d in differences]
     signed_rows = [d.row(labels[d.model], signed=True) for d in differences]
     ranks = {labels[name]: r for name, r in ranks.items()}
@@ -188,7 +188,10 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     repeats = repeat_targets(data, users, split)
     report = Report(f"Evaluation report {partition}",
                     f"{len(users):,} users, {seqs.n_items:,} items; full ranking over all items, history excluded, "
-                    f"leave-one-out {split} split; ties count against the target.{small_catalogue_note(seqs.n_items)}"
+                    f"leave-one-out {split} split; ties count against the target (most popular and item "
+                    "transition have none: they order equal counts by popularity, then item index, as they serve "
+                    "them)."
+                    f"{small_catalogue_note(seqs.n_items)}"
                     + (f" {note}" if (note := repeat_target_note(repeats, split)) else ""),
                     sections, list(images.values()))
     paths = report.write(out)

@@ -142,6 +142,7 @@ def build_sequences(config: SequenceConfig = SequenceConfig(), path: str | Path 
     del ordered
     keep, rounds = k_core_filter(u, i, config.k_core)
     users_before = np.count_nonzero(np.bincount(u, minlength=len(users)))
+    items_before = np.count_nonzero(np.bincount(i, minlength=len(items)))
     u, i, ts = u[keep], i[keep], ts[keep]
 
     present = np.flatnonzero(np.bincount(i, minlength=len(items)))
@@ -172,8 +173,17 @@ def build_sequences(config: SequenceConfig = SequenceConfig(), path: str | Path 
         new_items=len(new_index),
         items_with_metadata=with_metadata,
         length=_length_stats(seqs.lengths),
+        k_core_items_removed=int(items_before) - len(present),
+        last_two_same_time=_last_two_same_time(ts, offsets),
     )
     return SequenceBuild(seqs, item_ids, ts[offsets[1:] - 1], monotonic, summary, index_size, config, new_index)
+
+
+def _last_two_same_time(times: np.ndarray, offsets: np.ndarray) -> int:
+    """The users (sequences ``offsets`` [U + 1] into the event ``times``) whose last two events have the same time
+    (events without a time have none)."""
+    ends = offsets[1:][np.diff(offsets) >= 2]
+    return int(np.count_nonzero(times[ends - 1] == times[ends - 2]))
 
 
 def _ordered_events(config: SequenceConfig, path: str | Path,

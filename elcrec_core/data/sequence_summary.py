@@ -5,7 +5,7 @@ show it)."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,11 @@ class SequenceSummary:
     new_items: int  # appended to the index by this build
     items_with_metadata: int  # items in the sequences that have stored metadata
     length: dict[str, float]  # min, quantiles, max, mean of the sequence lengths
+    # items whose every event the k-core removed; users whose last two events (the test and validation targets of
+    # leave-one-out) have the same time, so that the order of the rows decides which is the test target. None: a
+    # summary of an earlier version, which did not count them
+    k_core_items_removed: int | None = None
+    last_two_same_time: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -38,10 +43,15 @@ class SequenceSummary:
         return self.users + self.k_core_users_removed
 
     def k_core_text(self, k: int) -> str:
-        """``k-core (k = 5) removed 3 of 33 events and 3 of 9 users (33%)``: what the k-core of ``k`` removed."""
+        """``k-core (k = 5) removed 3 of 33 events, 3 of 9 users (33%) and 2 of 12 items (17%)``: what the k-core
+        of ``k`` removed (the items where it removed any, of a summary that counts them)."""
         users, removed = self.users_before_k_core, self.k_core_users_removed
-        return (f"k-core (k = {k}) removed {self.k_core_removed:,} of {self.interactions + self.k_core_removed:,} "
-                f"events and {removed:,} of {users:,} users ({_percent(removed / users)})")
+        parts = [f"{self.k_core_removed:,} of {self.interactions + self.k_core_removed:,} events",
+                 f"{removed:,} of {users:,} users ({_percent(removed / users)})"]
+        if self.k_core_items_removed:
+            items, gone = self.items + self.k_core_items_removed, self.k_core_items_removed
+            parts.append(f"{gone:,} of {items:,} items ({_percent(gone / items)})")
+        return f"k-core (k = {k}) removed {', '.join(parts[:-1])} and {parts[-1]}"
 
 
 def _percent(share: float) -> str:
@@ -57,4 +67,5 @@ def read_summary(path: str | Path) -> SequenceSummary | None:
         return None
     written = json.loads(path.read_text())
     names = {field.name for field in fields(SequenceSummary)}
-    return SequenceSummary(**{k: v for k, v in written.items() if k in names}) if names <= set(written) else None
+    required = {field.name for field in fields(SequenceSummary) if field.default is MISSING}
+    return SequenceSummary(**{k: v for k, v in written.items() if k in names}) if required <= set(written) else None

@@ -181,18 +181,27 @@ def pays_answer(differences: list[PairedDifference], labels: Mapping[str, str], 
     return " ".join(parts)
 
 
-def _valid_disagrees(d: PairedDifference, labels: Mapping[str, str], valid: Mapping[str, float]) -> str | None:
-    """Where the verdict of ``d`` (ELCRec against its ablation, on test) is "better" or "worse" and the
-    validation scores in ``valid`` point the other way or are equal, a sentence that says so; else None."""
+def validation_agrees(d: PairedDifference, valid: Mapping[str, float]) -> bool | None:
+    """Whether the validation scores in ``valid`` (the promotion gate's NDCG@20 by model name) bear out the test
+    verdict of ``d``: True where it is "better" and the reference scored above the other model there, or "worse"
+    and below; False where they point the other way or are equal; None where the verdict is "level" or a score is
+    missing (nothing to bear out, or no figure to tell)."""
     if d.verdict == "level" or d.reference not in valid or d.model not in valid:
         return None
     ours, theirs = valid[d.reference], valid[d.model]
-    if (ours > theirs) == (d.verdict == "better") and ours != theirs:
+    return ours != theirs and (ours > theirs) == (d.verdict == "better")
+
+
+def _valid_disagrees(d: PairedDifference, labels: Mapping[str, str], valid: Mapping[str, float]) -> str | None:
+    """Where the verdict of ``d`` (ELCRec against its ablation, on test) is "better" or "worse" and the
+    validation scores in ``valid`` point the other way or are equal, a sentence that says so; else None."""
+    if validation_agrees(d, valid) is not False:
         return None
     return (f"On the validation split, on which the promotion gate decides, {labels[d.model]} scored "
-            f"{theirs:.4f} against {labels[d.reference]}'s {ours:.4f}: the two splits disagree, so this is no "
-            f"settled {'gain' if d.verdict == 'better' else 'loss'} (a single comparison at the 95% level, and "
-            "near-equal models trade places from one split to the other).")
+            f"{valid[d.model]:.4f} against {labels[d.reference]}'s {valid[d.reference]:.4f}: the validation split "
+            f"does not bear the test verdict out, so this is no settled {'gain' if d.verdict == 'better' else 'loss'}"
+            " (a single comparison at the 95% level, and near-equal models trade places from one split to the "
+            "other).")
 
 
 def _listed(names: list[str]) -> str:

@@ -80,7 +80,8 @@ def data_text(day: str, load: DayLoad | None, summary: SequenceSummary | None, k
     """The report's account of the data: what the newest load of ``day`` read (rows in = accepted + rejected, the
     rejected rows by reason), what its check of the earlier days found (``earlier_days``: files no load has read,
     days without a delivery; empty: none) and what the day's sequences hold of the stored events (what the k-core
-    of ``k_core`` removed, where it removed any, and how many of its items have item metadata)."""
+    of ``k_core`` removed, where it removed any, the users whose two targets have the same time, and how many of its
+    items have item metadata)."""
     if load is None:
         parts = [f"No load of {day}'s files is recorded in the warehouse."]
     else:
@@ -97,6 +98,11 @@ def data_text(day: str, load: DayLoad | None, summary: SequenceSummary | None, k
                      f"{summary.interactions:,} of the {summary.events_in:,} events stored up to the day"
                      + (f"; {summary.k_core_text(k_core)}: a user without a sequence gets no recommendations."
                         if summary.k_core_removed else "."))
+        if summary.last_two_same_time:  # None: a summary of an earlier version
+            parts.append(f"For {summary.last_two_same_time:,} of the {summary.users:,} users "
+                         f"({summary.last_two_same_time / summary.users:.0%}) the last two events, the test and "
+                         "validation targets, have the same time: the order of their rows in the files decides "
+                         "which is the test target.")
         if summary.items_with_metadata:  # none: the source describes no items
             parts.append(f"{summary.items_with_metadata:,} of its {summary.items:,} items have item metadata"
                          + ("." if summary.items_with_metadata == summary.items else

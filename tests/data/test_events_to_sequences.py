@@ -67,6 +67,7 @@ def test_beauty_sequence_file_round_trips_exactly(shared: Path, tmp_path: Path) 
     _assert_same(build.sequences, reference)
     assert build.item_ids.astype(np.int64).tolist() == list(range(1, reference.n_items + 1))
     assert build.timestamps_monotonic.all() and np.isnat(build.last_timestamps).all()
+    assert build.summary.last_two_same_time == 0  # no times: none the same
 
 
 def test_beauty_events_with_5_core_give_the_same_sequences(shared: Path, tmp_path: Path) -> None:
@@ -120,6 +121,13 @@ def test_k_core_through_the_builder(tmp_path: Path) -> None:
     assert _lists(build) == {"u4": ["x", "y"], "u5": ["x", "y"]}
     assert build.summary.k_core_removed == 5 and build.summary.users == 2 and build.summary.items == 2
     assert build.summary.k_core_users_removed == 3  # u1, u2, u3: no sequence, no recommendations
+    assert build.summary.k_core_items_removed == 3  # a, b, c: none of their events is left
+    # u4's last two events have the same time: which is the test target, the rows' order decides
+    assert build.summary.last_two_same_time == 0
+    rows[6] = ("u4", "y", T0)
+    (tmp_path / "tied").mkdir()
+    tied = build_sequences(SequenceConfig(k_core=2), _load_csv(tmp_path / "tied", rows))
+    assert (tied.summary.last_two_same_time, tied.summary.k_core_items_removed) == (1, 3)
 
 
 def test_order_is_chronological_with_a_deterministic_tie_break(tmp_path: Path) -> None:

@@ -194,6 +194,14 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
         low, high = versus["NDCG@20"]["95ci"]
         assert versus["verdict"] == ("better" if low > 0 else "worse" if high < 0 else "level")
     verdict = summary["elcrec_vs"]["sasrec"]["verdict"]
+    decision = json.loads((model_dir / "decision.json").read_text())
+    candidate, ablation = decision["scores"]["candidate"], decision["scores"]["sasrec"]
+    assert summary["elcrec_vs"]["sasrec"]["validation_agrees"] == (  # the gate's scores bear the verdict out?
+        None if verdict == "level" else candidate != ablation and (candidate > ablation) == (verdict == "better"))
+    assert summary["elcrec_pays"] == report["elcrec_pays"]
+    gate = Path(report["markdown"]).read_text().split("scored each on the validation users:")[1].split("##")[0]
+    shown = [float(line.split("|")[2]) for line in gate.strip().splitlines()[2:]]
+    assert shown == sorted(shown, reverse=True) and len(shown) == len(decision["scores"])  # best first
     assert report["elcrec_pays"].startswith(f"Against its own ablation, SASRec (no ELCRec parts, same budget): "
                                             f"{verdict} (NDCG@20 ")
     assert "## Does ELCRec pay here?" in Path(report["markdown"]).read_text() and "most popular" in text(
