@@ -442,8 +442,8 @@ def _late_note(late: list[Path], partition: str) -> str:
 def _corrected_note(corrected: list[Path], partition: str) -> str:
     shown = ", ".join(map(str, corrected[:5])) + (f", ... ({len(corrected)} in all)" if len(corrected) > 5 else "")
     return (f"{len(corrected)} file(s) of the {LATE_DAYS} days before {partition} were written after their last load "
-            f"(a corrected delivery): the warehouse holds their earlier rows, and no day's sequences the change. Run "
-            f"their days again (daily_retrain_job), then this day again: {shown}")
+            f"(a corrected delivery): the warehouse holds their earlier rows and no day's sequences hold the change. "
+            f"Run their days again (daily_retrain_job), then this day again: {shown}")
 
 
 def _missing_note(missing: list[str], partition: str) -> str:

@@ -109,7 +109,7 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig
     errors = "".join(f" WHEN {test} THEN 'malformed_line'" for test, _ in repeated + not_ids)
     details = "".join(f" WHEN {test} THEN {sql_text(detail)} || line" for test, detail in repeated + not_ids)
     parse = (f"SELECT {picks}, CASE WHEN NOT ({valid}) THEN 'malformed_line'{errors} END AS error,"
-             f" CASE WHEN NOT ({valid}) THEN 'not a JSON object: ' || line{details} END AS detail"
+             f" CASE WHEN NOT ({valid}) THEN {_NOT_AN_OBJECT} || line{details} END AS detail"
              f" FROM (SELECT *, CASE WHEN {valid} THEN json_keys(line) END AS keys FROM lines)")  # keys: parsed once
     def build(raw: duckdb.DuckDBPyRelation) -> pl.DataFrame:
         _require_keys(raw, fields, path)
@@ -118,6 +118,12 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig
     good, rejects = read_delimited(con, path, {"line": "line"}, None, False, ("line",), None, None, build=build,
                                    max_line_bytes=config.max_line_bytes)
     return finish_events(with_rejects(good, rejects), path)
+
+
+# the detail of a line that is no JSON object; of one that opens an array, what JSON Lines is: a file written as one
+# JSON array (of objects, one a line or pretty-printed) gives a rejected row for each of its lines
+_NOT_AN_OBJECT = ("CASE WHEN starts_with(ltrim(line), '[') THEN 'a JSON array, not an object (JSON Lines holds one "
+                  "object a line; a file that is one JSON array is no JSON Lines): ' ELSE 'not a JSON object: ' END")
 
 
 def _require_keys(lines: duckdb.DuckDBPyRelation, fields: dict[str, str | None], path: Path) -> None:

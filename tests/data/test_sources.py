@@ -352,6 +352,10 @@ def test_jsonl_with_malformed_lines(tmp_path: Path) -> None:
         (5, None, "y", None, "missing_user"),
     ]
     assert frame["detail"][3] == "u is empty"  # the configured key, not the field's name
+    # a file written as one JSON array (pretty-printed, 142 rejected lines a file) said only "not a JSON object: ["
+    assert frame["detail"][:3].to_list() == [None, "not a JSON object: {not json", "a JSON array, not an object "
+                                             "(JSON Lines holds one object a line; a file that is one JSON array is "
+                                             "no JSON Lines): [1, 2]"]
 
 
 def test_a_json_key_that_no_line_has_refuses_the_file_naming_the_keys_it_has(tmp_path: Path) -> None:

@@ -1384,7 +1384,7 @@ def test_a_delivery_that_came_after_its_days_run_is_flagged_until_its_day_runs(t
     assert not check.passed and check.metadata["files_changed_since_loaded"].value == 1
     assert check.description == (
         "1 file(s) of the 31 days before 2026-01-31 were written after their last load (a corrected delivery): the "
-        "warehouse holds their earlier rows, and no day's sequences the change. Run their days again "
+        "warehouse holds their earlier rows and no day's sequences hold the change. Run their days again "
         f"(daily_retrain_job), then this day again: {late.resolve()}")
     os.utime(late, (time.time() - 5, time.time() - 5))
     assert ingest(data_dir, source, "2026-01-30", instance=instance).success  # loaded again: nothing to say
