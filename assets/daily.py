@@ -3,8 +3,10 @@ policy, the warehouse pool, and ``daily_asset``, the decorator that applies them
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
@@ -76,8 +78,39 @@ def require_a_partition(context: dg.AssetExecutionContext) -> None:
 
 def daily_asset(**settings: Any) -> Any:
     """``dg.asset`` with what every stage shares: the daily partitions and the owners; ``settings`` are the rest
-    of the decorator's arguments (group, pool, retries, code version, description, ...)."""
-    return dg.asset(partitions_def=daily_partitions, owners=OWNERS, **settings)
+    of the decorator's arguments (group, pool, retries, code version, description, ...). An asset with a
+    ``retry_policy`` stops when its run is terminated (:func:`not_retried_when_terminated`)."""
+    asset = dg.asset(partitions_def=daily_partitions, owners=OWNERS, **settings)
+    if settings.get("retry_policy") is None:
+        return asset
+    return lambda compute: asset(not_retried_when_terminated(compute))
+
+
+TERMINATED = ("the run was terminated (the UI's Terminate, or Ctrl-C of dagster job execute) during this step: it "
+              "stops without a retry, and the run's later steps do not run")
+
+
+def not_retried_when_terminated(compute: Callable[..., Any]) -> Callable[..., Any]:
+    """``compute`` (an asset's function, a generator or not), whose interruption by the run's termination fails the
+    step without a retry. Dagster retries a step with a retry policy when the run is interrupted; in the in-process
+    executor of the daily jobs the retry ran in the terminated run itself, which then went on to succeed and could
+    promote the model it was terminated while training (dagster-io/dagster#15026, open)."""
+    if inspect.isgeneratorfunction(compute):
+        @functools.wraps(compute)
+        def each(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            try:
+                yield from compute(*args, **kwargs)
+            except (dg.DagsterExecutionInterruptedError, KeyboardInterrupt) as err:
+                raise dg.Failure(TERMINATED, allow_retries=False) from err
+        return each
+
+    @functools.wraps(compute)
+    def once(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return compute(*args, **kwargs)
+        except (dg.DagsterExecutionInterruptedError, KeyboardInterrupt) as err:
+            raise dg.Failure(TERMINATED, allow_retries=False) from err
+    return once
 
 
 @contextmanager

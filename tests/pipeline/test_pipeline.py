@@ -633,6 +633,40 @@ def test_the_waits_for_the_day_before_leave_an_error_its_retries(first_run, tmp_
             assert str(error) in failure[0].to_string()
 
 
+@pytest.mark.parametrize("interrupt", [dg.DagsterExecutionInterruptedError, KeyboardInterrupt])
+def test_a_run_terminated_during_training_stops_and_promotes_nothing(first_run, tmp_path, monkeypatch, interrupt):
+    """Terminate in the UI (or Ctrl-C of dagster job execute) interrupts the step; Dagster retried it by the retry
+    policy in the same process (the daily jobs' in-process executor), and the terminated run went on to succeed and
+    promote its model. Now the step fails at once, and no later step runs: the model that served still serves."""
+    import shutil
+
+    import assets.sequences as sequences
+    import assets.training as training
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(first_run[0], data_dir)
+    before = ModelStore(data_dir).serving()
+    for module, name in ((training, "train"), (sequences, "build_sequences")):  # a generator's step, and not
+        calls = []
+        real = getattr(module, name)
+
+        def interrupted(*args, calls=calls, real=real, **kwargs):
+            calls.append(1)
+            if len(calls) == 1:
+                raise interrupt()
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, interrupted)
+        result = materialize_all(data_dir, run_config(epochs=1), partition="2026-02-01")
+        retried = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+        (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+        assert (result.success, retried, len(calls)) == (False, [], 1)
+        assert "the run was terminated" in failure.event_specific_data.error.message
+        assert "serving_model" not in {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+        assert ModelStore(data_dir).serving() == before
+        monkeypatch.setattr(module, name, real)
+
+
 def data_versions(result: dg.ExecuteInProcessResult) -> dict[str, str]:
     return {e.asset_key.to_user_string(): e.materialization.tags["dagster/data_version"]
             for e in result.get_asset_materialization_events()}
