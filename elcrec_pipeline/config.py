@@ -34,11 +34,14 @@ class SourceSettings(dg.Config):
     user_column: str | None = Field(None, description="default user_id")
     item_column: str | None = Field(None, description="default item_id")
     timestamp_column: str | None = Field(None, description="default timestamp; '' for a source without times")
-    rating_column: str | None = None
-    event_type_column: str | None = None
+    rating_column: str | None = Field(None, description="column of the rating (default: none read); ratings are "
+                                                        "read only from the column named here")
+    event_type_column: str | None = Field(None, description="column of the event type (view, purchase, ...; default: "
+                                                            "none read), for the sequence settings' event_types")
     timestamp_format: str | None = Field(None, description="epoch_s (the default), epoch_ms, epoch_us "
                                                                     "or iso8601")
-    delimiter: str | None = None
+    delimiter: str | None = Field(None, description="field delimiter of csv/tsv, one character (default , for csv, "
+                                                    "tab for tsv)")
     header: bool | None = Field(None, description="whether delimited text has a header line (default true, "
                                                       "or false where names are given)")
     names: list[str] | None = Field(None, description="the column names, instead of the header's (with header "
@@ -51,8 +54,9 @@ class SourceSettings(dg.Config):
                                                    "codec)")
     min_timestamp: str | None = Field(None, description="ISO time: earlier events are rejected")
     max_timestamp: str | None = Field(None, description="ISO time: later events are rejected")
-    min_rating: float | None = None
-    max_rating: float | None = None
+    min_rating: float | None = Field(None, description="a lower rating is rejected (rating_out_of_range); a row "
+                                                       "without a rating is kept")
+    max_rating: float | None = Field(None, description="a higher rating is rejected (rating_out_of_range)")
     null_ids: list[str] | None = Field(None, description="texts that mean no value: as a user or item id "
                                                          "(missing_user, missing_item), a time (missing_timestamp) "
                                                          "or a rating (none), compared without case and outer "
@@ -207,10 +211,12 @@ _SOURCE_DEFAULTS: dict[str, Any] = {
 class SequenceSettings(dg.Config):
     """Filters, de-duplication and k-core of the sequence building."""
 
-    min_rating: float | None = None
+    min_rating: float | None = Field(None, description="events with a lower rating, or none, are left out of the "
+                                                       "sequences (kept in the warehouse); the source's min_rating "
+                                                       "rejects rows instead")
     event_types: list[str] | None = Field(None, description="the event types modelled, compared without case and outer "
                                                             "spaces (Purchase is purchase); None: every event")
-    dedupe: bool = False
+    dedupe: bool = Field(False, description="each user's first event of an item only (repeats left out)")
     k_core: int = Field(5, ge=0, description="iterative k-core of users and items; 0 turns it off")
     min_length: int = Field(1, ge=1, description="the expectations fail for a shorter sequence")
     max_length: int | None = Field(None, ge=1, description="the expectations fail for a longer sequence")
@@ -327,6 +333,8 @@ class PromotionSettings(dg.Config):
 
 
 class RecommendationSettings(dg.Config):
+    """The lists user_recommendations writes."""
+
     top_k: int = Field(20, ge=1, description="recommendations per user")
 
 

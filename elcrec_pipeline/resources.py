@@ -313,7 +313,7 @@ class SourceFile(dg.ConfigurableResource):
 class ComputeDevice(dg.ConfigurableResource):
     """Where training runs: ``auto`` is CUDA when present (bf16 autocast where native), else the CPU."""
 
-    device: str = "auto"
+    device: str = Field("auto", description="auto (CUDA when present, else the CPU), cpu, cuda or cuda:N")
     threads: int = Field(0, ge=0, description="CPU threads for torch; 0 keeps torch's default")
 
     def setup(self) -> str:

@@ -41,7 +41,10 @@ def run_config_problems(run_config: Mapping[str, Any], devices: bool = True) -> 
     ``ops.serving_model.config.tolerance: Input should be greater than or equal to 0 (given -1)``; empty where there
     is none. A value read from an environment variable (``{"env": NAME}``) is checked with this process's value of
     it (left out where it is not set: Dagster names it)."""
-    problems = []
+    problems = [f"ops.{name}.config: {name} takes no settings (given {', '.join(map(str, given['config']))}): those "
+                f"of the load go under ops.raw_interactions.config"
+                for name, given in (run_config.get("ops") or {}).items()  # Dagster lets any value through for it
+                if name not in OP_SETTINGS and isinstance(given, Mapping) and given.get("config")]
     for section, classes in (("ops", OP_SETTINGS), ("resources", RESOURCE_SETTINGS)):
         for name, kind in classes.items():
             given = ((run_config.get(section) or {}).get(name) or {}).get("config") or {}

@@ -35,6 +35,34 @@ def test_each_assets_run_config_class_is_the_one_checked():
     assert taken == OP_SETTINGS
 
 
+def test_settings_given_to_an_asset_that_takes_none_are_named():
+    """Dagster's schema takes any value as the config of an asset without settings: a source setting put under
+    rejected_interactions (ingestion's other asset) was accepted and did nothing."""
+    given = {"ops": {"rejected_interactions": {"config": {"max_rejected_share": 0.5}}}}
+    assert run_config_problems(given) == [
+        "ops.rejected_interactions.config: rejected_interactions takes no settings (given max_rejected_share): "
+        "those of the load go under ops.raw_interactions.config"]
+    assert run_config_problems({"ops": {"rejected_interactions": {"config": {}}}}) == []
+    job = defs().resolve_job_def("daily_retrain_job")  # the assets whose config is not checked: those without any
+    unchecked = {node.name for node in job.graph.node_defs} - set(OP_SETTINGS)
+    assert unchecked == {"rejected_interactions"} and all(
+        job.run_config_schema.config_type.fields["ops"].config_type.fields[name].config_type.fields["config"]
+        .config_type.kind.name == "ANY" for name in unchecked)
+
+
+def test_every_config_field_of_the_jobs_is_described():
+    """The UI's launchpad shows each field's description: the columns of ratings and event types, the source's and
+    the sequences' min_rating, dedupe and the device had none."""
+    for name in ("daily_retrain_job", "ingestion_job"):
+        root = defs().resolve_job_def(name).run_config_schema.config_type
+        blocks = {f"{section}.{key}": field.config_type.fields["config"] for section in ("ops", "resources")
+                  for key, field in root.fields[section].config_type.fields.items()
+                  if key != "io_manager" and field.config_type.fields["config"].config_type.kind.name != "ANY"}
+        assert {where for where, block in blocks.items() if not block.description} == set()
+        assert {f"{where}.{key}" for where, block in blocks.items()
+                for key, field in block.config_type.fields.items() if not field.description} == set()
+
+
 def test_every_wrong_value_of_a_run_config_is_named_with_its_path(monkeypatch):
     assert run_config_problems(BAD) == [
         "ops.raw_interactions.config: max_rejected_share = 2.0: must be 0 or more, at most 1",
