@@ -32,8 +32,12 @@ def retrain_schedule() -> dg.ScheduleDefinition:
     def daily_retrain_schedule(context: dg.ScheduleEvaluationContext, source_file: SourceFile,
                                storage: Storage) -> dg.RunRequest | dg.SkipReason:
         day = (context.scheduled_execution_time.astimezone(timezone.utc) - timedelta(days=1)).date().isoformat()
-        if not configured_partitions().has_partition_key(day):
-            return dg.SkipReason(f"{day} is before the partitions' start ({START_DATE_ENV})")
+        partitions = configured_partitions()
+        if not partitions.has_partition_key(day):
+            if day < partitions.start.date().isoformat():
+                return dg.SkipReason(f"{day} is before the partitions' start ({START_DATE_ENV})")
+            return dg.SkipReason(f"{day} has not ended yet, so it is no partition yet (a test of a later tick "
+                                 "evaluates it now; the tick itself, once the day has ended, runs it)")
         files = _day_files(source_file, day)
         if files and retrained_since(context.instance, day, files, storage.warehouse):
             return dg.SkipReason(f"{day}: a run that retrains has trained on its files as they are, or is queued or "

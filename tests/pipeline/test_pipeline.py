@@ -1115,6 +1115,15 @@ def test_schedule_runs_the_previous_day_at_two(tmp_path):
                                    resources={"source_file": SourceFile(), "storage": Storage()},
                                    scheduled_execution_time=datetime(2025, 6, 1, 2, tzinfo=timezone.utc)) as early:
         assert "before the partitions' start" in schedule.evaluate_tick(early).skip_message
+    # the UI's test of the next tick evaluates it before its day has ended: that day is no partition yet, and it
+    # was said to be before the start
+    tomorrow = datetime.now(timezone.utc).replace(hour=2, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    with dg.build_schedule_context(repository_def=repository, scheduled_execution_time=tomorrow,
+                                   resources={"source_file": SourceFile(), "storage": Storage()}) as next_tick:
+        today = datetime.now(timezone.utc).date().isoformat()
+        assert schedule.evaluate_tick(next_tick).skip_message == (
+            f"{today} has not ended yet, so it is no partition yet (a test of a later tick evaluates it now; the "
+            "tick itself, once the day has ended, runs it)")
 
 
 @pytest.mark.parametrize("variable, value, message", [
