@@ -89,12 +89,18 @@ def _train(context: dg.AssetExecutionContext, config: TrainingSettings, storage:
     on, derived = config.device or chosen, []
     with fails_at_once(f"training settings of {partition}", ValueError):  # a misspelled preset, a bad value
         exp = config.experiment(on, base is not None, seqs, log=derived.append)  # a warm start's budget if a base
-        warm = base is not None and _same_architecture(store.folder(base), exp.model)
-        if base is not None and not warm:  # the serving model's shapes differ from this run's: a cold start
+        changed = _shape_changes(store.folder(base), exp.model) if base is not None else []
+        warm = base is not None and not changed
+        if changed:  # the serving model's shapes differ from this run's: a cold start
             derived.clear()
             exp = config.experiment(on, False, seqs, log=derived.append)
     for line in derived:  # preset auto's settings, as this run uses them
         context.log.info(line)
+    cold = ("" if warm else "warm_start is false in the run config" if not config.warm_start
+            else f"no ELCRec model that has served was trained on data up to {partition}" if base is None
+            else f"the serving model {base.name} has other shapes than this run's settings make ({', '.join(changed)})")
+    if cold:
+        context.log.info(f"training from scratch: {cold}")
     init_from = store.checkpoint(base) if warm else None
     sequences = data_digest(seqs)
     work = storage.training_dir(partition, {"experiment": exp.to_dict(), "init_from": base.dir if warm else None,
@@ -138,6 +144,7 @@ def _train(context: dg.AssetExecutionContext, config: TrainingSettings, storage:
         "precision": precision,
         "warm_start": bool(warm),
         "warm_start_from": base.name if warm else "none",
+        **({"cold_start": cold} if cold else {}),  # why not warm
         "preset": config.preset,
         "settings": _settings(exp),
         "users": len(seqs),
@@ -156,10 +163,12 @@ def _settings(exp: ExperimentConfig) -> dict[str, int | str]:
             **{name: getattr(exp.train, name) for name in TRAIN_FIELDS}}
 
 
-def _same_architecture(folder: Path, model: dict) -> bool:
-    """Whether the parameter shapes of the model in ``folder`` fit this run's ``model`` settings (else the run
-    starts cold: with preset ``auto``, also when the derived max_len or number of intents changed). Other
-    settings, such as dropout, may change between days: the weights still carry over."""
+def _shape_changes(folder: Path, model: dict) -> list[str]:
+    """How the parameter shapes of the model in ``folder`` differ from those of this run's ``model`` settings, as
+    ``max_len 50 (this run 10)``; none where they fit, and the run warm-starts from it (with preset ``auto`` the
+    derived max_len or number of intents may change from day to day). Other settings, such as dropout, may change
+    between days: the weights still carry over."""
     saved = ModelConfig(n_items=1, **json.loads((folder / "config.json").read_text())["model"])
     wanted = ModelConfig(n_items=1, **model)
-    return all(getattr(saved, name) == getattr(wanted, name) for name in SHAPE_FIELDS)
+    return [f"{name} {getattr(saved, name)} (this run {getattr(wanted, name)})" for name in SHAPE_FIELDS
+            if getattr(saved, name) != getattr(wanted, name)]

@@ -258,7 +258,7 @@ def test_second_run_warm_starts_from_the_serving_model(first_run):
     result = materialize_all(data_dir, run_config(epochs=2, lr=1e-3, tolerance=1.0))  # fine-tuning: a smaller step
     model = metadata(result, "elcrec_model")
     assert model["warm_start"] is True and result.success
-    assert model["warm_start_from"] == before.name
+    assert model["warm_start_from"] == before.name and "cold_start" not in model
     serving = ModelStore(data_dir).serving()
     assert serving.warm_start is True  # promoted: it beats most popular (tolerance 1: any distance from the best)
 
@@ -273,7 +273,7 @@ def test_a_worse_model_stays_a_candidate_and_the_run_succeeds(first_run):
     config = run_config(epochs=1, lr=1e-7, tolerance=1.0)  # a cold start that barely moves: an untrained model
     config["ops"]["elcrec_model"]["config"]["warm_start"] = False
     result = materialize_all(data_dir, config)
-    assert result.success
+    assert result.success and metadata(result, "elcrec_model")["cold_start"] == "warm_start is false in the run config"
     (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "promotion_gate"]
     assert evaluation.passed is False and evaluation.severity == dg.AssetCheckSeverity.WARN
     assert "refused: validation NDCG@20" in evaluation.description
@@ -354,6 +354,8 @@ def test_an_older_day_never_replaces_a_newer_serving_model(first_run):
     result = materialize_all(data_dir, run_config(epochs=2), partition="2026-01-24")
     assert result.success
     assert metadata(result, "elcrec_model")["warm_start"] is False
+    assert metadata(result, "elcrec_model")["cold_start"] == (  # it said nothing of why
+        "no ELCRec model that has served was trained on data up to 2026-01-24")
     gate = metadata(result, "serving_model")
     assert gate["promoted"] is False and "older than the serving model's day 2026-01-26" in gate["reason"]
     assert store.serving() == before
@@ -1312,8 +1314,25 @@ def test_a_newer_day_with_sequences_alone_does_not_keep_an_older_days_lists(firs
     assert metadata(result, "intent_profiles")["written"] is False
 
 
+def test_a_cold_start_for_other_shapes_says_which(first_run, tmp_path):
+    """A run whose settings make other shapes than the serving model's trained from scratch without a word."""
+    import shutil
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(first_run[0], data_dir)
+    serving = ModelStore(data_dir).serving()
+    config = {**run_config()["ops"]["elcrec_model"]["config"], "epochs": 1, "hidden": 8}
+    result = dg.materialize([elcrec_model], partition_key=PARTITION, run_config={
+        "ops": {"elcrec_model": {"config": config}}}, resources={
+        "storage": Storage(data_dir=str(data_dir)), "device": ComputeDevice(device="cpu", threads=1)})
+    model = metadata(result, "elcrec_model")
+    assert (model["warm_start"], model["cold_start"]) == (False, f"the serving model {serving.name} has other "
+                                                                 "shapes than this run's settings make (hidden 16 "
+                                                                 "(this run 8))")
+
+
 def test_warm_start_needs_the_same_shapes_not_the_same_dropout(tmp_path):
-    from assets.training import _same_architecture
+    from assets.training import _shape_changes
 
     def current(**model) -> Path:
         folder = tmp_path / str(len(list(tmp_path.iterdir())))
@@ -1324,10 +1343,10 @@ def test_warm_start_needs_the_same_shapes_not_the_same_dropout(tmp_path):
     # the default preset, auto: on 100 histories of 8 items a window (max_len) of 10; dropout 0.2, pooling "items"
     seqs = Sequences.from_lists(list(range(100)), [[1 + (u + k) % 20 for k in range(8)] for u in range(100)])
     wanted = TrainingSettings(hidden=64, intents=16).experiment("cpu", warm=True, seqs=seqs).model
-    assert _same_architecture(current(max_len=10, dropout=0.5, pooling="all"), wanted)
-    assert not _same_architecture(current(max_len=10, hidden=32), wanted)
-    assert not _same_architecture(current(max_len=10, n_intents=8), wanted)
-    assert not _same_architecture(current(), wanted)  # max_len 50, not the derived 10
+    assert _shape_changes(current(max_len=10, dropout=0.5, pooling="all"), wanted) == []
+    assert _shape_changes(current(max_len=10, hidden=32), wanted) == ["hidden 32 (this run 64)"]
+    assert _shape_changes(current(max_len=10, n_intents=8), wanted) == ["n_intents 8 (this run 16)"]
+    assert _shape_changes(current(), wanted) == ["max_len 50 (this run 10)"]  # not the derived 10
 
 
 def test_sequences_that_fail_their_expectations_stop_the_job_before_training(tmp_path):
