@@ -113,9 +113,9 @@ def expectation_results(report: ExpectationReport) -> dict[str, dg.MetadataValue
 
 def failed_expectations(report: ExpectationReport) -> str:
     """The expectations of ``report`` that failed, for a failure message: ``expectation (column): observed X,
-    accepts Y``, separated by semicolons."""
+    accepts Y`` and, where a setting gives the threshold, ``(setting NAME)``, separated by semicolons."""
     return "; ".join(f"{o.expectation}{f' ({o.column})' if o.column else ''}: observed {_observed(o)}, accepts "
-                     f"{_threshold(o.kwargs)}" for o in report.failed)
+                     f"{_threshold(o.kwargs)}{f' (setting {o.setting})' if o.setting else ''}" for o in report.failed)
 
 
 def _cell(value: Any) -> Cell:

@@ -209,6 +209,7 @@ class ExpectationOutcome:
     observed: Any
     unexpected_count: int | None
     kwargs: dict[str, Any]
+    setting: str | None = None  # the setting that gives the threshold, where one does (min_rows, max_length, ...)
 
 
 @dataclass
@@ -235,15 +236,17 @@ def expect_interactions(events: pl.DataFrame, check: RowCheck,
     import great_expectations as gx
 
     event_checks = [
-        gx.expectations.ExpectTableRowCountToBeBetween(min_value=config.min_rows),
+        gx.expectations.ExpectTableRowCountToBeBetween(min_value=config.min_rows, meta={"setting": "min_rows"}),
         *(gx.expectations.ExpectColumnProportionOfNonNullValuesToBeBetween(column=c, min_value=1.0 - rate)
           for c, rate in config.max_null_rate.items() if len(events)),
-        gx.expectations.ExpectColumnUniqueValueCountToBeBetween(column="user_id", min_value=config.min_users),
-        gx.expectations.ExpectColumnUniqueValueCountToBeBetween(column="item_id", min_value=config.min_items),
+        *(gx.expectations.ExpectColumnUniqueValueCountToBeBetween(column=column, min_value=least,
+                                                                  meta={"setting": "min_rows"})  # 0 or 1 by it
+          for column, least in (("user_id", config.min_users), ("item_id", config.min_items))),
     ]
     load = pl.DataFrame({"rejected_share": [check.rejected_share]})
     load_checks = [gx.expectations.ExpectColumnMaxToBeBetween(column="rejected_share",
-                                                              max_value=config.max_rejected_share)]
+                                                              max_value=config.max_rejected_share,
+                                                              meta={"setting": "max_rejected_share"})]
     return _run_suite("interactions", [
         ("events", events.select(sorted({*config.max_null_rate, "user_id", "item_id"})), event_checks),
         ("load", load, load_checks),
@@ -261,7 +264,8 @@ def expect_sequences(per_user: pl.DataFrame, config: ExpectationConfig = Expecta
     checks = [
         gx.expectations.ExpectTableRowCountToBeBetween(min_value=1),
         gx.expectations.ExpectColumnValuesToBeBetween(column="length", min_value=config.min_length,
-                                                      max_value=config.max_length),
+                                                      max_value=config.max_length,
+                                                      meta={"setting": "min_length and max_length"}),
         gx.expectations.ExpectColumnValuesToBeInSet(column="timestamps_monotonic", value_set=[True]),
     ]
     return _run_suite("sequences", [("sequences", per_user.select("length", "timestamps_monotonic"), checks)])
@@ -286,7 +290,7 @@ def _run_suite(name: str, batches: list[tuple[str, pl.DataFrame, list[Any]]]) ->
             kwargs = {k: _plain(v) for k, v in cfg.kwargs.items() if k != "batch_id"}
             outcomes.append(ExpectationOutcome(
                 cfg.type, kwargs.get("column"), bool(result.success), _plain(result.result.get("observed_value")),
-                _plain(result.result.get("unexpected_count")), kwargs))
+                _plain(result.result.get("unexpected_count")), kwargs, (cfg.meta or {}).get("setting")))
     return ExpectationReport(name, all(o.success for o in outcomes), outcomes)
 
 

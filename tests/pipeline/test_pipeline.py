@@ -1364,6 +1364,9 @@ def test_sequences_that_fail_their_expectations_stop_the_job_before_training(tmp
     materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
     assert materialized == {"raw_interactions", "rejected_interactions"}
     assert not (tmp_path / "models").exists()
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert re.search(r"expect_column_values_to_be_between \(length\): observed \d+ unexpected rows, accepts 1 to 10 "
+                     r"\(setting min_length and max_length\)", failure.event_specific_data.error.message)  # which one
 
 
 def test_recommendations_refuse_a_serving_model_from_another_item_catalogue(first_run, tmp_path):

@@ -119,7 +119,8 @@ def test_a_delivery_that_fails_its_checks_replaces_nothing(team, tmp_path):
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     assert "refused: the load of" in failure.event_specific_data.error.message
     # the message names what failed, with the observed value and what is accepted (the run's log shows it)
-    assert ("fails its expectations (expect_table_row_count_to_be_between: observed 0, accepts ≥ 1; "
+    assert ("fails its expectations (expect_table_row_count_to_be_between: observed 0, accepts ≥ 1 (setting "
+            "min_rows); "
             in failure.event_specific_data.error.message)
     assert failure.event_specific_data.error.message.rstrip().endswith(
         f"0 rows read, 0 accepted, 0 rejected. In the source settings ({team / 'source.yaml'}): min_rows (1, the "
