@@ -92,7 +92,7 @@ def _train_sasrec(store: ModelStore, candidate: ModelRecord, seqs: Sequences,
     if candidate.warm_start and init_from is None:
         log("sasrec: starts cold beside a warm-started candidate (the model it started from has no SASRec "
             "challenger): the comparison favours ELCRec by its earlier training")
-    result = train(seqs, exp, work, log=log, init_from=init_from)
+    result = train(seqs, exp, work, log=lambda line: log(f"sasrec: {line}"), init_from=init_from)
     keep_run(work, folder)
     shutil.rmtree(work.parent)  # with the epochs of any run on other sequences: never resumed
     index = store.folder(candidate) / "item_index.parquet"

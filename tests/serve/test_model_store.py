@@ -912,6 +912,7 @@ def test_sasrec_beside_a_candidate_of_another_next_item_loss_says_so(tmp_path, m
 
     def no_training(seqs, exp, out_dir, **kwargs):
         trained.append(exp.train.rec_loss)
+        kwargs["log"]("best epoch 3")  # its lines are the SASRec's: the run log did not say whose they were
         # its epochs are kept by the sequences' digest: a run on sequences built again differently starts afresh
         assert (out_dir.parent.name, out_dir.name) == ("training", data_digest(seqs)[:16])
         raise NonFiniteLoss("not trained here")
@@ -925,7 +926,7 @@ def test_sasrec_beside_a_candidate_of_another_next_item_loss_says_so(tmp_path, m
         (store.folder(candidate) / "config.json").write_text(json.dumps(config.to_dict()))
         lines: list[str] = []
         challengers.fit_challengers(store, candidate, seqs, log=lines.append)
-        assert trained[-1] == "ce"
+        assert trained[-1] == "ce" and "sasrec: best epoch 3" in lines
         assert any("the candidate with sampled_softmax" in line for line in lines) is said
     # a catalogue too large for full softmax (the bound made small here): SASRec keeps the candidate's loss (the
     # ablation's full softmax was refused, and the challengers and the day's gate failed with it)
