@@ -232,7 +232,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
             "new_users": "users whose first events are on the day: no list made before the day knew them, not scored"})
     if purity is not None:
         metadata |= {"category_purity": metric(purity.purity), "shuffled_category_purity": metric(purity.shuffled)}
-    metadata |= {name: figure(path, caption) for name, (caption, path) in images.items()}
+    metadata |= {name: figure(path, caption) for name, (caption, path) in images.items()
+                 if name != "training_plot"}  # elcrec_model's own metadata holds it: not each day's twice
     metadata |= {"markdown": dg.MetadataValue.path(str(paths["markdown"])),
                  "json": dg.MetadataValue.path(str(out / "report.json")),
                  "html": dg.MetadataValue.path(str(paths["html"]))}
