@@ -21,7 +21,7 @@ from assets.metadata import figure, metric, table
 from assets.sequences import interaction_sequences
 from elcrec_core.config.settings import SHAPE_FIELDS, ExperimentConfig, ModelConfig
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, write_item_index_file
-from elcrec_core.report.plots import training_curve
+from elcrec_core.report.plots import LOSS_PARTS, training_curve
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_core.train.auto_preset import MODEL_FIELDS, TRAIN_FIELDS
 from elcrec_core.train.checkpoint import LAST, CheckpointError
@@ -127,8 +127,8 @@ def _train(context: dg.AssetExecutionContext, config: TrainingSettings, storage:
     precision = precision_used(result.history)
     store.add_candidate(record, {"history": result.history, "precision": precision})
     plot = training_curve(result.history, out / "training_curve.png")
-    curve = [{k: row[k] for k in ("epoch", "loss", "rec", "valid_HR@20", "valid_NDCG@20", "seconds") if k in row}
-             for row in result.history]
+    curve = [{k: row[k] for k in ("epoch", *LOSS_PARTS, "valid_HR@20", "valid_NDCG@20", "seconds") if k in row}
+             for row in result.history]  # the parts the plot shows
     return dg.MaterializeResult(data_version=dg.DataVersion(work.name), metadata={  # settings and sequences
         **warehouse_entry(storage.warehouse),  # the sensor reads this data folder's models alone
         "model": record.name,

@@ -229,7 +229,7 @@ TABLES = {  # asset: {table entry: its first columns}
                               "sample": ["source_file", "source_row", "reason", "detail"]},
     "interaction_sequences": {"length": ["min", "p10", "p25", "p50", "p75", "p90", "p99", "max", "mean"]},
     "elcrec_model": {"metrics": ["split", "HR@5", "NDCG@5", "HR@10", "NDCG@10", "HR@20", "NDCG@20"],
-                     "training_curve": ["epoch", "loss"]},
+                     "training_curve": ["epoch", "loss", "rec", "seq_cl", "intent_cl", "cluster"]},  # as plotted
     "challengers": {"challengers": ["model", "valid_NDCG@20", "test_HR@20", "test_NDCG@20", "params", "seconds"]},
     "serving_model": {"scores": ["model", "valid_NDCG@20", "serves"]},
     "evaluation_report": {
