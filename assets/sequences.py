@@ -129,6 +129,8 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
             "duplicates_removed": summary.duplicates_removed,
             "k_core_removed": summary.k_core_removed,
             "k_core_users_removed": summary.k_core_users_removed,
+            "k_core_items_removed": summary.k_core_items_removed,
+            "last_two_same_time": summary.last_two_same_time,  # users whose test target the rows' order picks
             "unrated_events_dropped": dg.MetadataValue.int(int(unrated["rows"].sum())),
             "length": table([summary.length]),
             "parquet": dg.MetadataValue.path(str(paths["sequences"])),

@@ -528,7 +528,8 @@ def test_k_core_is_off_unless_asked_for(tmp_path: Path, capsys) -> None:
     assert [s["user"] for s in _sequences(capsys, path)] == ["lone", "u0", "u1", "u2"]
     code, out, err = _run(capsys, "sequences", "--data", str(path), "--k-core", "2", "--json")
     assert [json.loads(line)["user"] for line in out.splitlines()] == ["u0", "u1", "u2"]
-    assert err.splitlines()[-1] == "k-core (k = 2) removed 1 of 10 events and 1 of 4 users (25%)"  # no users
+    assert err.splitlines()[-1] == ("k-core (k = 2) removed 1 of 10 events, 1 of 4 users (25%) and 1 of 4 items "
+                                    "(25%)")  # no users, and i9 with lone
 
 
 def test_a_folder_with_a_copied_file_uses_each_event_once_and_says_so(tmp_path: Path, capsys) -> None:

@@ -146,6 +146,10 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
     assert seqs["users"] > 300 and seqs["items"] <= 80
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:  # the index, the day's part
         assert seqs["item_index_size"] == con.execute("SELECT count(*) FROM item_index").fetchone()[0]
+        stored = con.execute("SELECT count(DISTINCT item_id) FROM raw_interactions WHERE timestamp < ?",
+                             [partition_end(PARTITION)]).fetchone()[0]
+    assert seqs["k_core_items_removed"] == stored - seqs["items"]  # no filters: the k-core removed the others
+    assert seqs["last_two_same_time"] == 0  # the generator's events of a user have distinct times
     assert seqs["catalogue_size"] == len(pl.read_parquet(data_dir / "sequences" / PARTITION / "item_index.parquet"))
     assert seqs["events_in"] == sum(seqs[part] for part in ("filtered_out", "repeated_across_files",
                                                             "duplicates_removed", "k_core_removed", "interactions"))
