@@ -3,7 +3,7 @@ same sequences and stored beside it (:func:`elcrec_core.serve.challengers.fit_ch
 
 import dagster as dg
 
-from assets.daily import MODEL_STORE_POOL, RETRY, daily_asset, run_lineage
+from assets.daily import MODEL_STORE_POOL, daily_asset, run_lineage
 from assets.metadata import metric, table
 from assets.training import elcrec_model
 from elcrec_core.serve.challengers import fit_challengers
@@ -16,7 +16,7 @@ from elcrec_pipeline.run_config_check import refuse_bad_run_config
     deps=[elcrec_model],
     pool=MODEL_STORE_POOL,
     group_name="training",
-    retry_policy=RETRY,
+    retried=True,
     code_version="4",
     kinds={"pytorch", "scipy"},
     description="The models the day's candidate competes with for serving (champion / challenger): SASRec (the "

@@ -27,8 +27,9 @@ daily_partitions = dg.DailyPartitionsDefinition(start_date=DEFAULT_START_DATE)
 PREVIOUS_DAY = dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
 OWNERS = ["team:recommendations"]
 
-# Transient failures (a warehouse lock held past its wait, a killed worker, a full disk freed later) are retried
-# with backoff; bad input raises dg.Failure(allow_retries=False) and fails at once.
+# Transient failures (a warehouse lock held past its wait, a full disk freed later) are retried with backoff by
+# the steps' own code (retried_on_error: no step takes this as its Dagster retry policy); bad input raises
+# dg.Failure(allow_retries=False) and fails at once.
 RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL)
 # Every asset that opens the DuckDB warehouse is in this pool; dagster.yaml limits it to one step at a time
 # across runs, so writers queue in Dagster instead of meeting DuckDB's single-writer lock.
@@ -76,40 +77,31 @@ def require_a_partition(context: dg.AssetExecutionContext) -> None:
         raise dg.Failure(f"{day} is no partition: {which}", allow_retries=False)
 
 
-def daily_asset(**settings: Any) -> Any:
+def daily_asset(retried: bool = False, **settings: Any) -> Any:
     """``dg.asset`` with what every stage shares: the daily partitions and the owners; ``settings`` are the rest
-    of the decorator's arguments (group, pool, retries, code version, description, ...). An asset with a
-    ``retry_policy`` stops when its run is terminated (:func:`not_retried_when_terminated`)."""
+    of the decorator's arguments (group, pool, code version, description, ...). ``retried``: an unexpected error of
+    the step is retried, twice (:func:`retried_on_error`)."""
     asset = dg.asset(partitions_def=daily_partitions, owners=OWNERS, **settings)
-    if settings.get("retry_policy") is None:
-        return asset
-    return lambda compute: asset(not_retried_when_terminated(compute))
+    return (lambda compute: asset(retried_on_error(compute))) if retried else asset
 
 
-TERMINATED = ("the run was terminated (the UI's Terminate, or Ctrl-C of dagster job execute) during this step: it "
-              "stops without a retry, and the run's later steps do not run")
-
-
-def not_retried_when_terminated(compute: Callable[..., Any]) -> Callable[..., Any]:
-    """``compute`` (an asset's function, a generator or not), whose interruption by the run's termination fails the
-    step without a retry. Dagster retries a step with a retry policy when the run is interrupted; in the in-process
-    executor of the daily jobs the retry ran in the terminated run itself, which then went on to succeed and could
-    promote the model it was terminated while training (dagster-io/dagster#15026, open)."""
+def retried_on_error(compute: Callable[..., Any]) -> Callable[..., Any]:
+    """``compute`` (an asset's function, a generator or not, whose first argument is its context) with its
+    unexpected errors retried by :func:`retried_despite_waits`. The steps take no Dagster retry policy: Dagster
+    retries a step with one when its run is terminated (the UI's Terminate, Ctrl-C), and in the in-process executor
+    of the daily jobs the retry ran in the terminated run itself, which went on to succeed and promote the model it
+    was terminated while training (dagster-io/dagster#15026, open). Without one, the interruption ends the run."""
     if inspect.isgeneratorfunction(compute):
         @functools.wraps(compute)
-        def each(*args: Any, **kwargs: Any) -> Iterator[Any]:
-            try:
-                yield from compute(*args, **kwargs)
-            except (dg.DagsterExecutionInterruptedError, KeyboardInterrupt) as err:
-                raise dg.Failure(TERMINATED, allow_retries=False) from err
+        def each(context: dg.AssetExecutionContext, *args: Any, **kwargs: Any) -> Iterator[Any]:
+            with retried_despite_waits(context):
+                yield from compute(context, *args, **kwargs)
         return each
 
     @functools.wraps(compute)
-    def once(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return compute(*args, **kwargs)
-        except (dg.DagsterExecutionInterruptedError, KeyboardInterrupt) as err:
-            raise dg.Failure(TERMINATED, allow_retries=False) from err
+    def once(context: dg.AssetExecutionContext, *args: Any, **kwargs: Any) -> Any:
+        with retried_despite_waits(context):
+            return compute(context, *args, **kwargs)
     return once
 
 
@@ -226,9 +218,10 @@ def days_in_progress(instance: dg.DagsterInstance) -> set[str]:
 
 @contextmanager
 def retried_despite_waits(context: dg.AssetExecutionContext) -> Iterator[None]:
-    """Retry an unexpected error of the block as :data:`RETRY` does (twice, after 10 s then 30 s), counting only
+    """Retry an unexpected error of the block as :data:`RETRY` says (twice, after 10 s then 30 s), counting only
     this step's attempts that an error ended: the waits of :func:`wait_for_the_day_before` are retries too, and
-    Dagster's policy counts them, so two waits left an error no retry. Failures and retries pass as they are."""
+    Dagster's policy counted them, so two waits left an error no retry. Failures and retries pass as they are, and
+    so does an interruption of the run (not an Exception): :func:`retried_on_error`."""
     try:
         yield
     except (dg.Failure, dg.RetryRequested, dg.DagsterError):  # Dagster's own errors: its policy never retries them

@@ -9,7 +9,6 @@ import polars as pl
 
 from assets.daily import (
     RECORDS_LOOKED_AT,
-    RETRY,
     START_DATE_ENV,
     WAREHOUSE_POOL,
     WAREHOUSE_TAG,
@@ -83,7 +82,7 @@ MIN_METADATA_COVERAGE = 0.5  # item_metadata_matches_items warns where a smaller
 
 @daily_asset(
     pool=WAREHOUSE_POOL,
-    retry_policy=RETRY,
+    retried=True,
     group_name="ingestion",
     code_version="1",
     kinds={"duckdb", "polars"},
@@ -508,7 +507,7 @@ def _days(days: list[date]) -> dg.TextMetadataValue:
 
 @daily_asset(
     pool=WAREHOUSE_POOL,
-    retry_policy=RETRY,
+    retried=True,
     deps=[raw_interactions],
     group_name="ingestion",
     code_version="1",

@@ -6,14 +6,12 @@ import dagster as dg
 import polars as pl
 
 from assets.daily import (
-    RETRY,
     WAREHOUSE_POOL,
     daily_asset,
     days_in_progress,
     fails_at_once,
     refused,
     require_a_partition,
-    retried_despite_waits,
     wait_for_the_day_before,
     warehouse_entry,
 )
@@ -35,7 +33,7 @@ from elcrec_pipeline.run_config_check import refuse_bad_run_config
 
 @daily_asset(
     pool=WAREHOUSE_POOL,
-    retry_policy=RETRY,
+    retried=True,
     deps=[raw_interactions],
     group_name="sequences",
     code_version="3",
@@ -62,8 +60,7 @@ def interaction_sequences(context: dg.AssetExecutionContext, config: SequenceSet
     wait_for_the_day_before(context, dg.AssetKey("raw_interactions"),
                             "it is still to load that day, whose events belong in this day's sequences",
                             "building this day's sequences from the events loaded now")
-    with retried_despite_waits(context):
-        yield from _build(context, config, storage)
+    yield from _build(context, config, storage)
 
 
 UNRATED = ("; min_rating drops every event without a rating, and ratings are read only from the column that the "

@@ -8,12 +8,10 @@ import dagster as dg
 from assets.daily import (
     MODEL_STORE_POOL,
     PREVIOUS_DAY,
-    RETRY,
     backfill_still_to_run_the_day_before,
     daily_asset,
     day_before,
     fails_at_once,
-    retried_despite_waits,
     wait_for_the_day_before,
     warehouse_entry,
 )
@@ -40,7 +38,7 @@ GATE = dg.AssetKey("serving_model")  # the day before's gate decides the model a
     deps=[interaction_sequences, dg.AssetDep("elcrec_model", partition_mapping=PREVIOUS_DAY)],
     pool=MODEL_STORE_POOL,
     group_name="training",
-    retry_policy=RETRY,
+    retried=True,
     code_version="2",
     kinds={"pytorch"},
     description="ELCRec trained on the partition's sequences: a candidate for serving. It warm-starts from the "
@@ -59,8 +57,7 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
         wait_for_the_day_before(context, GATE, "its gate decides the model this day warm-starts from",
                                 "warm-starting from the model that serves now",
                                 still_to_come=_gate_to_come(context, storage.store))
-    with retried_despite_waits(context):
-        return _train(context, config, storage, device)
+    return _train(context, config, storage, device)
 
 
 def _gate_to_come(context: dg.AssetExecutionContext, store: ModelStore) -> str | None:

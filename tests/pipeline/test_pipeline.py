@@ -640,21 +640,27 @@ def test_the_waits_for_the_day_before_leave_an_error_its_retries(first_run, tmp_
 
 
 @pytest.mark.parametrize("interrupt", [dg.DagsterExecutionInterruptedError, KeyboardInterrupt])
-def test_a_run_terminated_during_training_stops_and_promotes_nothing(first_run, tmp_path, monkeypatch, interrupt):
+def test_a_terminated_run_stops_and_promotes_nothing(first_run, tmp_path, monkeypatch, interrupt):
     """Terminate in the UI (or Ctrl-C of dagster job execute) interrupts the step; Dagster retried it by the retry
     policy in the same process (the daily jobs' in-process executor), and the terminated run went on to succeed and
-    promote its model. Now the step fails at once, and no later step runs: the model that served still serves."""
+    promote its model. Now the interruption ends the run, wherever it lands: in training, in a generator's step, or
+    in rejected_interactions, beside which the sequences and training ran on (with the step failed instead)."""
     import shutil
 
     import assets.sequences as sequences
     import assets.training as training
+    from elcrec_core.data import warehouse as warehouse_module
 
     data_dir = tmp_path / "data"
     shutil.copytree(first_run[0], data_dir)
     before = ModelStore(data_dir).serving()
-    for module, name in ((training, "train"), (sequences, "build_sequences")):  # a generator's step, and not
-        calls = []
-        real = getattr(module, name)
+    trained = []
+    real_train = training.train
+    monkeypatch.setattr(training, "train", lambda *a, **k: trained.append(1) or real_train(*a, **k))
+    for module, name, step in ((training, "train", "elcrec_model"),
+                               (sequences, "build_sequences", "interaction_sequences"),
+                               (warehouse_module, "rejected_summary", "rejected_interactions")):
+        calls, real = [], getattr(module, name)
 
         def interrupted(*args, calls=calls, real=real, **kwargs):
             calls.append(1)
@@ -662,13 +668,15 @@ def test_a_run_terminated_during_training_stops_and_promotes_nothing(first_run, 
                 raise interrupt()
             return real(*args, **kwargs)
 
+        trained.clear()
         monkeypatch.setattr(module, name, interrupted)
         result = materialize_all(data_dir, run_config(epochs=1), partition="2026-02-01")
         retried = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
         (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
-        assert (result.success, retried, len(calls)) == (False, [], 1)
-        assert "the run was terminated" in failure.event_specific_data.error.message
+        assert (result.success, retried, len(calls)) == (False, [], 1), name  # no retry
+        assert (trained if name != "train" else []) == [], name  # and no training after it
         assert "serving_model" not in {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+        assert failure.step_key == step and result.get_run_failure_event() is not None
         assert ModelStore(data_dir).serving() == before
         monkeypatch.setattr(module, name, real)
 
