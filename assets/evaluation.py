@@ -1,6 +1,7 @@
 """Stage 4: the evaluation report of the partition's new model."""
 
 import json
+import math
 from collections.abc import Iterable
 from datetime import date
 
@@ -124,11 +125,13 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     gate_labels = {"candidate": labels["elcrec"], "serving": labels.get("current", labels["elcrec"]), **labels}
     gate_rows = [{"model": gate_labels[role], f"valid {SELECTION_METRIC}": round(score, 4),
                   "serves": "yes" if role == decision.get("serves") else ""}
-                 for role, score in sorted(decision.get("scores", {}).items(), key=lambda item: -item[1])]
+                 for role, score in sorted(decision.get("scores", {}).items(),
+                                           key=lambda item: (math.isnan(item[1]), -item[1]))]  # NaN: no users
     gate_rows += [{"model": gate_labels[role], f"valid {SELECTION_METRIC}": f"none: {n} users get NaN or infinite "
                    "scores", "serves": ""} for role, n in decision.get("non_finite", {}).items() if n]
     gate_scores = decision.get("scores", {})
-    valid = {("elcrec" if role == "candidate" else role): score for role, score in gate_scores.items()}
+    valid = {{"candidate": "elcrec", "serving": "current"}.get(role, role): score  # the gate's roles: the report's
+             for role, score in gate_scores.items()}
     pays = (pays_answer(differences, labels, "elcrec", valid=valid) if "elcrec" in ranks else
             f"No answer: ELCRec (new) gives {no_figure['elcrec']} {split} users a NaN or infinite score, so it has no "
             "figure (and may not serve).")

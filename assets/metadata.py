@@ -115,7 +115,12 @@ def failed_expectations(report: ExpectationReport) -> str:
     """The expectations of ``report`` that failed, for a failure message: ``expectation (column): observed X,
     accepts Y`` and, where a setting gives the threshold, ``(setting NAME)``, separated by semicolons."""
     return "; ".join(f"{o.expectation}{f' ({o.column})' if o.column else ''}: observed {_observed(o)}, accepts "
-                     f"{_threshold(o.kwargs)}{f' (setting {o.setting})' if o.setting else ''}" for o in report.failed)
+                     f"{_threshold(o.kwargs)}{_setting(o.setting)}" for o in report.failed)
+
+
+def _setting(setting: str | None) -> str:
+    """`` (setting min_rows)``, `` (settings min_length and max_length)``, or '' for none."""
+    return "" if setting is None else f" (setting{'s' * (' and ' in setting)} {setting})"
 
 
 def _cell(value: Any) -> Cell:

@@ -151,7 +151,7 @@ def _k_core_removed_many(summary: SequenceSummary) -> bool:
 
 def _k_core_note(summary: SequenceSummary, k: int) -> str:
     """What the k-core removed, for the run's log; with the setting to lower where it removed many users."""
-    note = f"{summary.k_core_text(k)}: a user without a sequence gets no recommendations"
+    note = f"{summary.k_core_text(k)}{summary.without_sequence_note}"
     if not _k_core_removed_many(summary):
         return note
     return note + (" (user_recommendations counts them as users_without_sequence), and the models learn from the "

@@ -94,8 +94,9 @@ def _train(context: dg.AssetExecutionContext, config: TrainingSettings, storage:
     for line in derived:  # preset auto's settings, as this run uses them
         context.log.info(line)
     cold = ("" if warm else "warm_start is false in the run config" if not config.warm_start
-            else f"no ELCRec model that has served was trained on data up to {partition}" if base is None
-            else f"the serving model {base.name} has other shapes than this run's settings make ({', '.join(changed)})")
+            else f"no ELCRec model that has served (and was not withdrawn) was trained on data up to {partition}"
+            if base is None else f"the model it would warm-start from, {base.name}, has other shapes than this run's "
+            f"settings make ({', '.join(changed)})")
     if cold:
         context.log.info(f"training from scratch: {cold}")
     init_from = store.checkpoint(base) if warm else None

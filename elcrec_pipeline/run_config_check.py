@@ -41,8 +41,8 @@ def run_config_problems(run_config: Mapping[str, Any], devices: bool = True) -> 
     ``ops.serving_model.config.tolerance: Input should be greater than or equal to 0 (given -1)``; empty where there
     is none. A value read from an environment variable (``{"env": NAME}``) is checked with this process's value of
     it (left out where it is not set: Dagster names it)."""
-    problems = [f"ops.{name}.config: {name} takes no settings (given {', '.join(map(str, given['config']))}): those "
-                f"of the load go under ops.raw_interactions.config"
+    problems = [f"ops.{name}.config: {name} takes no settings (given {_given(given['config'])}): those of the load "
+                "go under ops.raw_interactions.config"
                 for name, given in (run_config.get("ops") or {}).items()  # Dagster lets any value through for it
                 if name not in OP_SETTINGS and isinstance(given, Mapping) and given.get("config")]
     for section, classes in (("ops", OP_SETTINGS), ("resources", RESOURCE_SETTINGS)):
@@ -58,6 +58,11 @@ def run_config_problems(run_config: Mapping[str, Any], devices: bool = True) -> 
                 continue
             problems += [f"{where}: {problem}" for problem in _own_problems(settings, devices)]
     return problems
+
+
+def _given(config: Any) -> str:
+    """The names of the settings of ``config``, or the value itself where it is no mapping (Dagster takes any)."""
+    return ", ".join(map(str, config)) if isinstance(config, Mapping) else repr(config)
 
 
 _UNSET = object()  # an {"env": NAME} value whose variable is not set here

@@ -44,24 +44,28 @@ class SequenceSummary:
 
     def k_core_text(self, k: int) -> str:
         """``k-core (k = 5) removed 3 of 33 events, 3 of 9 users (33%) and 2 of 12 items (17%)``: what the k-core
-        of ``k`` removed (the items where it removed any, of a summary that counts them)."""
-        users, removed = self.users_before_k_core, self.k_core_users_removed
-        parts = [f"{self.k_core_removed:,} of {self.interactions + self.k_core_removed:,} events",
-                 f"{removed:,} of {users:,} users ({_percent(removed / users)})"]
-        if self.k_core_items_removed:
-            items, gone = self.items + self.k_core_items_removed, self.k_core_items_removed
-            parts.append(f"{gone:,} of {items:,} items ({_percent(gone / items)})")
-        return f"k-core (k = {k}) removed {', '.join(parts[:-1])} and {parts[-1]}"
+        of ``k`` removed (users and items where it removed any; items of a summary that counts them)."""
+        parts = [f"{self.k_core_removed:,} of {self.interactions + self.k_core_removed:,} events"]
+        for gone, left, name in ((self.k_core_users_removed, self.users, "users"),
+                                 (self.k_core_items_removed, self.items, "items")):
+            if gone:
+                parts.append(f"{gone:,} of {left + gone:,} {name} ({percent(gone / (left + gone))})")
+        return f"k-core (k = {k}) removed {', '.join(parts[:-1])}{' and ' if len(parts) > 1 else ''}{parts[-1]}"
+
+    @property
+    def without_sequence_note(self) -> str:
+        """What the k-core's removal of users means (after :meth:`k_core_text`), or '' where it removed none."""
+        return ": a user without a sequence gets no recommendations" if self.k_core_users_removed else ""
 
 
-def _percent(share: float) -> str:
+def percent(share: float) -> str:
     """``share`` as a whole percentage, or to a tenth below 1% (1 of 944 is 0.1%, not 0%)."""
     return f"{share:.1%}" if 0 < share < 0.01 else f"{share:.0%}"
 
 
 def read_summary(path: str | Path) -> SequenceSummary | None:
-    """The summary a build wrote to ``path`` (``summary.json``); None where there is none, or it lacks a count of
-    this version (written by an earlier one)."""
+    """The summary a build wrote to ``path`` (``summary.json``); None where there is none, or it lacks a count that
+    every version wrote (the counts added since, of a summary of an earlier version, are None: not counted)."""
     path = Path(path)
     if not path.exists():
         return None

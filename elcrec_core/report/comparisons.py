@@ -5,6 +5,7 @@ ELCRec pay here?" that the evaluation report prints (:mod:`elcrec_core.report.ev
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -185,10 +186,12 @@ def validation_agrees(d: PairedDifference, valid: Mapping[str, float]) -> bool |
     """Whether the validation scores in ``valid`` (the promotion gate's NDCG@20 by model name) bear out the test
     verdict of ``d``: True where it is "better" and the reference scored above the other model there, or "worse"
     and below; False where they point the other way or are equal; None where the verdict is "level" or a score is
-    missing (nothing to bear out, or no figure to tell)."""
+    missing or NaN (nothing to bear out, or no figure to tell)."""
     if d.verdict == "level" or d.reference not in valid or d.model not in valid:
         return None
     ours, theirs = valid[d.reference], valid[d.model]
+    if math.isnan(ours) or math.isnan(theirs):  # no validation user
+        return None
     return ours != theirs and (ours > theirs) == (d.verdict == "better")
 
 

@@ -18,7 +18,7 @@ import torch
 
 from elcrec_core.data.day_loads import DayLoad
 from elcrec_core.data.rejections import count_text
-from elcrec_core.data.sequence_summary import SequenceSummary
+from elcrec_core.data.sequence_summary import SequenceSummary, percent
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.fitted_inputs import input_counts
 from elcrec_core.evaluate.ranking import DROP_AFTER, Split, metrics_from_ranks
@@ -96,11 +96,11 @@ def data_text(day: str, load: DayLoad | None, summary: SequenceSummary | None, k
     if summary is not None:
         parts.append(f"The day's sequences: {summary.users:,} users, {summary.items:,} items and "
                      f"{summary.interactions:,} of the {summary.events_in:,} events stored up to the day"
-                     + (f"; {summary.k_core_text(k_core)}: a user without a sequence gets no recommendations."
+                     + (f"; {summary.k_core_text(k_core)}{summary.without_sequence_note}."
                         if summary.k_core_removed else "."))
         if summary.last_two_same_time:  # None: a summary of an earlier version
             parts.append(f"For {summary.last_two_same_time:,} of the {summary.users:,} users "
-                         f"({summary.last_two_same_time / summary.users:.0%}) the last two events, the test and "
+                         f"({percent(summary.last_two_same_time / summary.users)}) the last two events, the test and "
                          "validation targets, have the same time: the order of their rows in the files decides "
                          "which is the test target.")
         if summary.items_with_metadata:  # none: the source describes no items

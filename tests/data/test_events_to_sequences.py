@@ -122,9 +122,8 @@ def test_k_core_through_the_builder(tmp_path: Path) -> None:
     assert build.summary.k_core_removed == 5 and build.summary.users == 2 and build.summary.items == 2
     assert build.summary.k_core_users_removed == 3  # u1, u2, u3: no sequence, no recommendations
     assert build.summary.k_core_items_removed == 3  # a, b, c: none of their events is left
-    # u4's last two events have the same time: which is the test target, the rows' order decides
     assert build.summary.last_two_same_time == 0
-    rows[6] = ("u4", "y", T0)
+    rows[6] = ("u4", "y", T0)  # u4's last two events at the same time: the rows' order picks its test target
     (tmp_path / "tied").mkdir()
     tied = build_sequences(SequenceConfig(k_core=2), _load_csv(tmp_path / "tied", rows))
     assert (tied.summary.last_two_same_time, tied.summary.k_core_items_removed) == (1, 3)

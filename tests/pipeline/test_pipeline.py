@@ -199,9 +199,11 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
         assert versus["verdict"] == ("better" if low > 0 else "worse" if high < 0 else "level")
     verdict = summary["elcrec_vs"]["sasrec"]["verdict"]
     decision = json.loads((model_dir / "decision.json").read_text())
-    candidate, ablation = decision["scores"]["candidate"], decision["scores"]["sasrec"]
-    assert summary["elcrec_vs"]["sasrec"]["validation_agrees"] == (  # the gate's scores bear the verdict out?
-        None if verdict == "level" else candidate != ablation and (candidate > ablation) == (verdict == "better"))
+    candidate = decision["scores"]["candidate"]
+    for name, versus in summary["elcrec_vs"].items():  # the gate's scores bear the verdict out? (current: "serving")
+        other = decision["scores"]["serving" if name == "current" else name]
+        assert versus["validation_agrees"] == (None if versus["verdict"] == "level" else candidate != other and (
+            candidate > other) == (versus["verdict"] == "better")), name
     assert summary["elcrec_pays"] == report["elcrec_pays"]
     gate = Path(report["markdown"]).read_text().split("scored each on the validation users:")[1].split("##")[0]
     shown = [float(line.split("|")[2]) for line in gate.strip().splitlines()[2:]]
@@ -359,7 +361,7 @@ def test_an_older_day_never_replaces_a_newer_serving_model(first_run):
     assert result.success
     assert metadata(result, "elcrec_model")["warm_start"] is False
     assert metadata(result, "elcrec_model")["cold_start"] == (  # it said nothing of why
-        "no ELCRec model that has served was trained on data up to 2026-01-24")
+        "no ELCRec model that has served (and was not withdrawn) was trained on data up to 2026-01-24")
     gate = metadata(result, "serving_model")
     assert gate["promoted"] is False and "older than the serving model's day 2026-01-26" in gate["reason"]
     assert store.serving() == before
@@ -1338,9 +1340,9 @@ def test_a_cold_start_for_other_shapes_says_which(first_run, tmp_path):
         "ops": {"elcrec_model": {"config": config}}}, resources={
         "storage": Storage(data_dir=str(data_dir)), "device": ComputeDevice(device="cpu", threads=1)})
     model = metadata(result, "elcrec_model")
-    assert (model["warm_start"], model["cold_start"]) == (False, f"the serving model {serving.name} has other "
-                                                                 "shapes than this run's settings make (hidden 16 "
-                                                                 "(this run 8))")
+    assert (model["warm_start"], model["cold_start"]) == (False, f"the model it would warm-start from, "
+                                                                 f"{serving.name}, has other shapes than this run's "
+                                                                 "settings make (hidden 16 (this run 8))")
 
 
 def test_warm_start_needs_the_same_shapes_not_the_same_dropout(tmp_path):
@@ -1378,7 +1380,7 @@ def test_sequences_that_fail_their_expectations_stop_the_job_before_training(tmp
     assert not (tmp_path / "models").exists()
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     assert re.search(r"expect_column_values_to_be_between \(length\): observed \d+ unexpected rows, accepts 1 to 10 "
-                     r"\(setting min_length and max_length\)", failure.event_specific_data.error.message)  # which one
+                     r"\(settings min_length and max_length\)", failure.event_specific_data.error.message)  # which one
 
 
 def test_recommendations_refuse_a_serving_model_from_another_item_catalogue(first_run, tmp_path):

@@ -43,6 +43,10 @@ def test_settings_given_to_an_asset_that_takes_none_are_named():
         "ops.rejected_interactions.config: rejected_interactions takes no settings (given max_rejected_share): "
         "those of the load go under ops.raw_interactions.config"]
     assert run_config_problems({"ops": {"rejected_interactions": {"config": {}}}}) == []
+    for value, shown in ((5, "5"), ("abc", "'abc'"), ([1, 2], "[1, 2]")):  # Dagster takes any value: no crash
+        assert run_config_problems({"ops": {"rejected_interactions": {"config": value}}}) == [
+            f"ops.rejected_interactions.config: rejected_interactions takes no settings (given {shown}): those of "
+            "the load go under ops.raw_interactions.config"]
     job = defs().resolve_job_def("daily_retrain_job")  # the assets whose config is not checked: those without any
     unchecked = {node.name for node in job.graph.node_defs} - set(OP_SETTINGS)
     assert unchecked == {"rejected_interactions"} and all(

@@ -30,6 +30,7 @@ from elcrec_core.report.comparisons import (
     paired_differences,
     pays_answer,
     per_user,
+    validation_agrees,
 )
 from elcrec_core.report.evaluation_report import (
     Report,
@@ -227,6 +228,13 @@ def test_the_report_says_what_the_days_load_read_and_what_the_sequences_hold(tmp
     # ml-100k: the k-core also removed a fifth of the catalogue, which the report did not say
     assert dataclasses.replace(few, items=1_349, k_core_items_removed=333).k_core_text(5) == (
         "k-core (k = 5) removed 716 of 100,003 events, 1 of 944 users (0.1%) and 333 of 1,682 items (20%)")
+    # items alone: no "0 of 944 users (0%)", nor what a removed user means
+    items_only = dataclasses.replace(few, k_core_users_removed=0, items=1_349, k_core_items_removed=333)
+    assert items_only.k_core_text(5) == "k-core (k = 5) removed 716 of 100,003 events and 333 of 1,682 items (20%)"
+    assert data_text("2026-01-01", None, items_only, 5).endswith("and 333 of 1,682 items (20%).")
+    assert data_text("2026-01-01", None, dataclasses.replace(few, last_two_same_time=1), 5).endswith(
+        "For 1 of the 943 users (0.1%) the last two events, the test and validation targets, have the same time: the "
+        "order of their rows in the files decides which is the test target.")  # not (0%)
     # the last two events of 416 of ml-100k's 943 users have the same time: the rows' order picks the test target
     assert data_text("2026-01-01", None, dataclasses.replace(few, last_two_same_time=416), 5).endswith(
         "recommendations. For 416 of the 943 users (44%) the last two events, the test and validation targets, have "
@@ -342,6 +350,11 @@ def test_pays_answer_says_what_the_intents_are_worth_and_where_elcrec_stands():
         "which the promotion gate decides, SASRec scored 0.3057 against ELCRec (new)'s 0.2862: the validation "
         "split does not bear the test verdict out, so this is no settled gain (a single comparison at the 95% "
         "level, and near-equal models trade places from one split to the other).")
+    ablation = next(d for d in differences if d.model == "sasrec")  # verdict "better"
+    assert [validation_agrees(ablation, v) for v in ({"elcrec": 0.30, "sasrec": 0.29}, {"elcrec": 0.29, "sasrec": 0.30},
+                                                     {"elcrec": 0.3, "sasrec": 0.3}, {"elcrec": 0.3},
+                                                     {"elcrec": float("nan"), "sasrec": 0.3})] == [
+        True, False, False, None, None]  # NaN: no validation user, no figure to tell
     for agreeing in ({"elcrec": 0.30, "sasrec": 0.29}, {"elcrec": 0.30}, {}):  # agrees, or no validation figure
         assert pays_answer(differences, labels, "elcrec", valid=agreeing) == answer
     assert "no settled gain" in pays_answer(differences, labels, "elcrec", valid={"elcrec": 0.3, "sasrec": 0.3})
