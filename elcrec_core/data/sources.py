@@ -106,8 +106,12 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig
     not_ids = [(f"json_type(line, {_json_pointer(key)}) IN {types}", f"{key} is a JSON {kind}, not an id: ")
                for alias, key in fields.items() if alias in ("u", "i") and key is not None
                for types, kind in (("('OBJECT', 'ARRAY')", "object or array"), ("('BOOLEAN')", "true or false"))]
-    errors = "".join(f" WHEN {test} THEN 'malformed_line'" for test, _ in repeated + not_ids)
-    details = "".join(f" WHEN {test} THEN {sql_text(detail)} || line" for test, detail in repeated + not_ids)
+    absent = [(f"NOT json_exists(line, {_json_pointer(key)})", f"{key} is no key of the object: ", reason)
+              for alias, reason in (("u", "missing_user"), ("i", "missing_item"), ("t", "missing_timestamp"))
+              if (key := fields.get(alias)) is not None]  # not "is empty": a key renamed upstream is no empty value
+    tests = [(test, detail, "malformed_line") for test, detail in repeated + not_ids] + absent
+    errors = "".join(f" WHEN {test} THEN '{reason}'" for test, _, reason in tests)
+    details = "".join(f" WHEN {test} THEN {sql_text(detail)} || line" for test, detail, _ in tests)
     parse = (f"SELECT {picks}, CASE WHEN NOT ({valid}) THEN 'malformed_line'{errors} END AS error,"
              f" CASE WHEN NOT ({valid}) THEN {_NOT_AN_OBJECT} || line{details} END AS detail"
              f" FROM (SELECT *, CASE WHEN {valid} THEN json_keys(line) END AS keys FROM lines)")  # keys: parsed once

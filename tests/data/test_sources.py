@@ -352,6 +352,16 @@ def test_jsonl_with_malformed_lines(tmp_path: Path) -> None:
         (5, None, "y", None, "missing_user"),
     ]
     assert frame["detail"][3] == "u is empty"  # the configured key, not the field's name
+    # a key that the object lacks read "i is empty" too, as if its value were empty (a key renamed upstream)
+    lacking = _write(tmp_path / "lacking.jsonl", "".join(json.dumps(row) + "\n" for row in (
+        {"u": 1, "i": "x", "t": "2026-03-01T12:00:00Z"}, {"u": 2, "t": "2026-03-01T12:00:00Z"},
+        {"i": "y", "t": "2026-03-01T12:00:00Z"}, {"u": 3, "i": "z"}, {"u": 4, "i": None, "t": "2026-03-01T12:00:00Z"})))
+    read = read_source(SourceConfig(format="jsonl", path=str(lacking), timestamp_format="iso8601",
+                                    columns=ColumnMap("u", "i", "t")))
+    assert read.select("error", "detail").rows() == [
+        (None, None), ("missing_item", 'i is no key of the object: {"u": 2, "t": "2026-03-01T12:00:00Z"}'),
+        ("missing_user", 'u is no key of the object: {"i": "y", "t": "2026-03-01T12:00:00Z"}'),
+        ("missing_timestamp", 't is no key of the object: {"u": 3, "i": "z"}'), ("missing_item", "i is empty")]
     # a file written as one JSON array (pretty-printed, 142 rejected lines a file) said only "not a JSON object: ["
     assert frame["detail"][:3].to_list() == [None, "not a JSON object: {not json", "a JSON array, not an object "
                                              "(JSON Lines holds one object a line; a file that is one JSON array is "
