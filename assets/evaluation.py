@@ -123,13 +123,13 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     metrics = {name: metrics_from_ranks(r) for name, r in ranks.items()}
     differences = paired_differences(ranks, "elcrec") if "elcrec" in ranks else []
     gate_labels = {"candidate": labels["elcrec"], "serving": labels.get("current", labels["elcrec"]), **labels}
+    gate_scores = decision.get("scores", {})
     gate_rows = [{"model": gate_labels[role], f"valid {SELECTION_METRIC}": round(score, 4),
                   "serves": "yes" if role == decision.get("serves") else ""}
-                 for role, score in sorted(decision.get("scores", {}).items(),
+                 for role, score in sorted(gate_scores.items(),
                                            key=lambda item: (math.isnan(item[1]), -item[1]))]  # NaN: no users
     gate_rows += [{"model": gate_labels[role], f"valid {SELECTION_METRIC}": f"none: {n} users get NaN or infinite "
                    "scores", "serves": ""} for role, n in decision.get("non_finite", {}).items() if n]
-    gate_scores = decision.get("scores", {})
     valid = {{"candidate": "elcrec", "serving": "current"}.get(role, role): score  # the gate's roles: the report's
              for role, score in gate_scores.items()}
     pays = (pays_answer(differences, labels, "elcrec", valid=valid) if "elcrec" in ranks else

@@ -246,11 +246,11 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     }
     if metadata_counts:
         metadata["item_metadata"] = table([metadata_counts], ITEM_METADATA_COUNTS)
-    earlier = _earlier_days_files(config.path, start.date(), context.partition_key, days_in_progress(context.instance))
+    busy = days_in_progress(context.instance)
+    earlier = _earlier_days_files(config.path, start.date(), context.partition_key, busy)
     late = never_loaded([file for files in earlier.values() for file in files], storage.warehouse)
     corrected = _corrected_files(context.instance, earlier, storage.warehouse)
-    missing = _days_without_files(config.path, start.date(), context.partition_key, storage,
-                                  days_in_progress(context.instance))
+    missing = _days_without_files(config.path, start.date(), context.partition_key, storage, busy)
     notes = [note for note in (late and _late_note(late, context.partition_key),
                                corrected and _corrected_note(corrected, context.partition_key),
                                missing and _missing_note(missing, context.partition_key)) if note]
@@ -407,9 +407,9 @@ def _corrected_files(instance: dg.DagsterInstance, earlier: dict[str, list[Path]
     corrected = []
     written = set(changed_since_loaded([file for files in earlier.values() for file in files], warehouse_path))
     for day, files in earlier.items():
-        if newer := [file for file in files if file in written]:
-            corrected += [] if FilesNow(files).loaded_by(_newest_load_metadata(instance, day, warehouse_path)) \
-                else newer
+        newer = [file for file in files if file in written]
+        if newer and not FilesNow(files).loaded_by(_newest_load_metadata(instance, day, warehouse_path)):
+            corrected += newer
     return corrected
 
 
@@ -430,8 +430,13 @@ def _days_without_files(pattern: str | None, first: date, partition: str, storag
             and not day_files(pattern, day.isoformat())]
 
 
+def _first_five(names: list) -> str:
+    """The first five of ``names``, and how many there are in all where there are more."""
+    return ", ".join(map(str, names[:5])) + (f", ... ({len(names)} in all)" if len(names) > 5 else "")
+
+
 def _late_note(late: list[Path], partition: str) -> str:
-    shown = ", ".join(map(str, late[:5])) + (f", ... ({len(late)} in all)" if len(late) > 5 else "")
+    shown = _first_five(late)
     return (f"{len(late)} file(s) of the {LATE_DAYS} days before {partition} are on disk but no load has read them "
             f"(a delivery that came after its day's run, which failed without it; one refused by its checks; a day "
             f"never run): their events are in no day's sequences. Run their days (daily_retrain_job, or a "
@@ -439,14 +444,14 @@ def _late_note(late: list[Path], partition: str) -> str:
 
 
 def _corrected_note(corrected: list[Path], partition: str) -> str:
-    shown = ", ".join(map(str, corrected[:5])) + (f", ... ({len(corrected)} in all)" if len(corrected) > 5 else "")
+    shown = _first_five(corrected)
     return (f"{len(corrected)} file(s) of the {LATE_DAYS} days before {partition} were written after their last load "
             f"(a corrected delivery): the warehouse holds their earlier rows and no day's sequences hold the change. "
             f"Run their days again (daily_retrain_job), then this day again: {shown}")
 
 
 def _missing_note(missing: list[str], partition: str) -> str:
-    shown = ", ".join(missing[:5]) + (f", ... ({len(missing)} in all)" if len(missing) > 5 else "")
+    shown = _first_five(missing)
     return (f"{len(missing)} day(s) before {partition} have no file and no load (a delivery that never came): "
             f"{shown}. Their events, if any, are in no day's sequences: deliver them (a day without events: an empty "
             "file, with min_rows: 0) and run their days, then this day again")
