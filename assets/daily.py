@@ -194,19 +194,21 @@ def day_before(partition: str) -> str:
 
 
 def unfinished_runs_of_the_day_before(instance: dg.DagsterInstance, partition: str, own_run: str | None = None,
-                                      still_to: dg.AssetKey | None = None) -> list[str]:
+                                      still_to: Iterable[dg.AssetKey] | None = None) -> list[str]:
     """The ids of the runs of the day before ``partition`` (ISO date) that are queued or in progress, other than
-    ``own_run`` (None: none excluded); with ``still_to``, only those that are still to materialize that asset for
-    the day (select it and have not materialized it: a run past it, writing the day's report, is no reason)."""
+    ``own_run`` (None: none excluded); with ``still_to``, only those that are still to materialize one of those
+    assets for the day (select it and have not materialized it: a run past it, writing the day's report, is no
+    reason)."""
     before = day_before(partition)
     runs = [run for run in instance.get_runs(filters=dg.RunsFilter(statuses=UNFINISHED,
                                                                     tags={"dagster/partition": before}))
             if run.run_id != own_run]
     if still_to is not None and runs:
-        done = {record.run_id for record in instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=still_to, asset_partitions=[before]), limit=100).records}
-        runs = [run for run in runs if run.run_id not in done
-                and (run.asset_selection is None or still_to in run.asset_selection)]
+        still = {key: {record.run_id for record in instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, asset_partitions=[before]), limit=100).records} for key in still_to}
+        runs = [run for run in runs if any(run.run_id not in done and (run.asset_selection is None
+                                                                       or key in run.asset_selection)
+                                           for key, done in still.items())]
     return [run.run_id for run in runs]
 
 
@@ -273,12 +275,12 @@ def backfill_still_to_run_the_day_before(context: dg.AssetExecutionContext, asse
     return backfill_id
 
 
-def wait_for_the_day_before(context: dg.AssetExecutionContext, needs: dg.AssetKey, why: str, otherwise: str,
-                            still_to_come: str | None = None) -> None:
-    """Retry later while a run of the day before is still to materialize ``needs`` for that day (``why``: what this
-    step needs of it), or while ``still_to_come`` (what the step needs of the day before that no run has started
-    yet, such as a backfill's next step; None: nothing) says so: runs of several days (a sensor's tick after an
-    outage, a backfill from the UI) start in any order, and declared dependencies do not order separate runs.
+def wait_for_the_day_before(context: dg.AssetExecutionContext, needs: Iterable[dg.AssetKey], why: str,
+                            otherwise: str, still_to_come: str | None = None) -> None:
+    """Retry later while a run of the day before is still to materialize one of ``needs`` for that day (``why``:
+    what this step needs of it), or while ``still_to_come`` (what the step needs of the day before that no run has
+    started yet, such as a backfill's next step; None: nothing) says so: runs of several days (a sensor's tick after
+    an outage, a backfill from the UI) start in any order, and declared dependencies do not order separate runs.
     After :data:`DAY_BEFORE_WAIT_RETRIES` tries the step goes on (``otherwise``: how), with a warning."""
     waiting = unfinished_runs_of_the_day_before(context.instance, context.partition_key, still_to=needs)
     if waiting:  # the run is read only then: a step invoked directly (a test) has none

@@ -57,8 +57,10 @@ def interaction_sequences(context: dg.AssetExecutionContext, config: SequenceSet
                           storage: Storage) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     require_a_partition(context)
     refuse_bad_run_config(context)
-    wait_for_the_day_before(context, dg.AssetKey("raw_interactions"),
-                            "it is still to load that day, whose events belong in this day's sequences",
+    wait_for_the_day_before(context, [dg.AssetKey("raw_interactions"), dg.AssetKey("interaction_sequences")],
+                            "it is still to load that day, whose events belong in this day's sequences, or to build "
+                            "its sequences, which number the items that day brings first (numbered after this day's "
+                            "new items, they would join its catalogue as untrained items)",
                             "building this day's sequences from the events loaded now")
     yield from _build(context, config, storage)
 

@@ -54,7 +54,7 @@ def elcrec_model(context: dg.AssetExecutionContext, config: TrainingSettings, st
                  device: ComputeDevice) -> dg.MaterializeResult:
     refuse_bad_run_config(context)  # the first step of a run that starts here
     if config.warm_start:  # Dagster cannot order the two (serving_model depends on elcrec_model: a cycle)
-        wait_for_the_day_before(context, GATE, "its gate decides the model this day warm-starts from",
+        wait_for_the_day_before(context, [GATE], "its gate decides the model this day warm-starts from",
                                 "warm-starting from the model that serves now",
                                 still_to_come=_gate_to_come(context, storage.store))
     return _train(context, config, storage, device)

@@ -62,18 +62,20 @@ def selected_events(config: SequenceConfig, until: datetime | None = None) -> tu
     ``until`` (naive UTC; those without a time: of their file's day or earlier, :data:`BEFORE_UNTIL`), passing
     ``config``'s filters, less the events without a time of a file whose untimed events equal, row by row, those of
     a file earlier in name order (a whole copy: ordered events such as the ``sequence`` format repeat items
-    legitimately). Columns: user_id, item_id,
+    legitimately), compared before the filters (two files that differ only in events the filters leave out are
+    no copies). Columns: user_id, item_id,
     timestamp, rating, event_type, source_file, source_row. Timed events that two files stored are left to
     :func:`repeated_events`, which finds them faster once the events are ordered."""
     keep_row, keep_params = event_filter(config)
-    passed = (f"SELECT user_id, item_id, timestamp, rating, event_type, source_file, source_row FROM raw_interactions"
-              f" WHERE {BEFORE_UNTIL} AND {keep_row}")
-    query = (f"WITH passed AS ({passed}),"
+    stored = (f"SELECT user_id, item_id, timestamp, rating, event_type, source_file, source_row FROM raw_interactions"
+              f" WHERE {BEFORE_UNTIL}")
+    query = (f"WITH stored AS ({stored}),"  # a copy is judged on every event, before the filters
              f" untimed AS (SELECT source_file, md5(string_agg({_UNTIMED_ROW}, chr(10) ORDER BY source_row)) AS digest"
-             "             FROM passed WHERE timestamp IS NULL GROUP BY source_file),"
+             "             FROM stored WHERE timestamp IS NULL GROUP BY source_file),"
              " copies AS (SELECT source_file FROM untimed"
              "            QUALIFY row_number() OVER (PARTITION BY digest ORDER BY source_file) > 1)"
-             " SELECT * FROM passed WHERE timestamp IS NOT NULL OR source_file NOT IN (SELECT source_file FROM copies)")
+             f" SELECT * FROM stored WHERE {keep_row}"
+             "  AND (timestamp IS NOT NULL OR source_file NOT IN (SELECT source_file FROM copies))")
     return query, [*until_params(until), *keep_params]
 
 

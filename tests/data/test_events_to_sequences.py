@@ -205,6 +205,23 @@ def test_a_folder_moved_and_loaded_again_gives_the_same_sequences(tmp_path: Path
                                                                       "3": ["7", "7"]}
 
 
+def test_untimed_files_that_differ_only_in_filtered_events_are_no_copies(tmp_path: Path) -> None:
+    """Whether a file without times is a whole copy of another is judged on all its events: two days' files that
+    differ in a low-rated event left each an equal row after min_rating, and the second day's was dropped as a
+    copy (helper-130)."""
+    (tmp_path / "d1.csv").write_text("u,i,r\nu1,a,5\nu1,b,1\n")
+    (tmp_path / "d2.csv").write_text("u,i,r\nu1,a,5\nu1,c,1\n")
+    db = tmp_path / "w.duckdb"
+    ingest(SourceConfig(format="csv", path=str(tmp_path / "d*.csv"), columns=ColumnMap("u", "i", None, "r")), RULES, db)
+    rated = build_sequences(SequenceConfig(k_core=0, min_rating=3), db)
+    assert _lists(rated) == {"u1": ["a", "a"]} and rated.summary.repeated_across_files == 0
+    assert _lists(build_sequences(SequenceConfig(k_core=0), db)) == {"u1": ["a", "b", "a", "c"]}
+    (tmp_path / "d3.csv").write_text("u,i,r\nu1,a,5\nu1,c,1\n")  # a whole copy of d2 is still one
+    ingest(SourceConfig(format="csv", path=str(tmp_path / "d3.csv"), columns=ColumnMap("u", "i", None, "r")), RULES, db)
+    again = build_sequences(SequenceConfig(k_core=0, min_rating=3), db)
+    assert _lists(again) == {"u1": ["a", "a"]} and again.summary.repeated_across_files == 1
+
+
 def test_item_indices_are_stable_across_runs(tmp_path: Path) -> None:
     db = _load_csv(tmp_path, [("u1", "b", T0), ("u1", "a", T0 + 1), ("u2", "c", T0)])
     first = build_sequences(SequenceConfig(k_core=0), db)

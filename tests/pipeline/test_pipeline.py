@@ -466,14 +466,23 @@ def test_sequences_and_training_wait_while_a_run_of_the_day_before_is_unfinished
         assert daily.unfinished_runs_of_the_day_before(instance, "2026-01-27", "c" * 32) == ["a" * 32]
         assert daily.unfinished_runs_of_the_day_before(instance, "2026-01-27", "a" * 32) == []
         assert daily.unfinished_runs_of_the_day_before(instance, PARTITION, "c" * 32) == []
-        # the sequences wait only for a run that is still to load the day before, the training for one still to
-        # run its gate: one that selects neither, or is past it, is no reason (each waited for the whole run:
-        # training, report, profiles and recommendations included)
-        loads, gate = dg.AssetKey("raw_interactions"), dg.AssetKey("serving_model")
+        # the sequences wait only for a run that is still to load the day before or build its sequences, the
+        # training for one still to run its gate: one that selects neither, or is past it, is no reason (each waited
+        # for the whole run: training, report, profiles and recommendations included)
+        loads = [dg.AssetKey("raw_interactions"), dg.AssetKey("interaction_sequences")]
+        gate = [dg.AssetKey("serving_model")]
         instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", run_id="d" * 32, status=dg.DagsterRunStatus.STARTED,
                                        tags={"dagster/partition": PARTITION},
                                        asset_selection=frozenset({dg.AssetKey("elcrec_model")})))
         assert daily.unfinished_runs_of_the_day_before(instance, "2026-01-27", "c" * 32, still_to=loads) == ["a" * 32]
+        # and for one still to build the day before's sequences alone: they number that day's new items first
+        built = dg.AssetKey("interaction_sequences")
+        instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", run_id="e" * 32, status=dg.DagsterRunStatus.STARTED,
+                                       tags={"dagster/partition": PARTITION}, asset_selection=frozenset({built})))
+        assert sorted(daily.unfinished_runs_of_the_day_before(instance, "2026-01-27", "c" * 32, still_to=loads)) == [
+            "a" * 32, "e" * 32]
+        assert daily.unfinished_runs_of_the_day_before(instance, "2026-01-27", "c" * 32, still_to=gate) == ["a" * 32]
+        instance.report_run_canceled(instance.get_run_by_id("e" * 32))
         assert daily.unfinished_runs_of_the_day_before(instance, "2026-01-27", "c" * 32, still_to=gate) == ["a" * 32]
         judged = dg.materialize([serving_model], partition_key=PARTITION, instance=instance, resources={
             "storage": Storage(data_dir=str(data_dir))}).run_id
