@@ -107,6 +107,9 @@ def _timestamp_sql(column_type: str, fmt: TimestampFormat, path: Path) -> str:
     """SQL that turns raw column ``t`` (its trimmed text ``t_raw``) into a UTC TIMESTAMP, NULL where it cannot
     be parsed: also a time outside the years 1-9999 or an infinite one (DuckDB's -infinity), a word that DuckDB
     reads as a time (epoch, infinity) and an epoch number written with DuckDB's digit separator (1_000)."""
+    if column_type in ("TIMESTAMP_NS", "TIMESTAMPTZ_NS"):  # cut to the microsecond, as ISO text is: DuckDB's cast
+        ns = "epoch_ns(t)"                               # rounds, and 23:59:59.9999999 went to the next day
+        return _in_years(f"make_timestamp(({ns} - ({ns} % 1000 + 1000) % 1000) // 1000)")
     if column_type.startswith("TIMESTAMP") or column_type == "DATE":
         return _in_years("CAST(t AS TIMESTAMP)")  # TIMESTAMPTZ converts to UTC (the session time zone)
     if fmt == "iso8601":

@@ -187,6 +187,23 @@ def test_parquet_times_outside_the_years_1_to_9999_are_bad_timestamps(tmp_path: 
     assert check.rejected.select("item_id", "reason").cast({"reason": pl.String}).rows() == [("j", "bad_timestamp")]
 
 
+@pytest.mark.parametrize("zone", [None, "UTC"])
+def test_parquet_nanosecond_times_are_cut_to_the_microsecond(tmp_path: Path, zone: str | None) -> None:
+    """As ISO text is read: DuckDB's cast rounded 23:59:59.9999999 to the next day's midnight (helper-130), and
+    two events 100 ns apart into one time."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "e.parquet"
+    last = 1_767_657_599_999_999_900  # 2026-01-05 23:59:59.9999999 UTC
+    pq.write_table(pa.table({"user_id": ["u"] * 3, "item_id": ["i", "j", "k"],
+                             "timestamp": pa.array([last, last - 500, -100], pa.timestamp("ns", tz=zone))}), path)
+    frame = read_source(SourceConfig(format="parquet", path=str(path)))
+    assert frame["timestamp"].to_list() == [datetime(2026, 1, 5, 23, 59, 59, 999999),
+                                            datetime(2026, 1, 5, 23, 59, 59, 999999),
+                                            datetime(1969, 12, 31, 23, 59, 59, 999999)]
+
+
 def test_malformed_lines_become_rows_with_their_line_number(tmp_path: Path) -> None:
     path = _write(tmp_path / "e.csv", f"user_id,item_id,timestamp\nu1,i1,{EPOCH0}\nu2,i2\n\n"
                                       f"u3,i3,{EPOCH0},extra\nu4,\"i\n4\",{EPOCH0}\nu5,i5,{EPOCH0}\n")
