@@ -45,7 +45,7 @@ def id_text(column: str, column_type: str, otherwise: str | None = None, missing
             f" THEN CAST(CAST({column} AS BIGINT) AS VARCHAR) ELSE {otherwise} END")
 
 
-_WHITESPACE = "' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)"  # SQL: what trim() removes
+WHITESPACE = "' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)"  # SQL: what trim() removes
 
 
 def event_fields(columns: ColumnMap) -> dict[str, str | None]:
@@ -162,7 +162,7 @@ def normalise_events(
          sql_text(f"{fields[alias]} is empty"))
         for alias, field, reason in (("u", "user_id", "missing_user"), ("i", "item_id", "missing_item"))]
     if fields["t"]:
-        texts["t_raw"] = f"NULLIF(trim(CAST(t AS VARCHAR), {_WHITESPACE}), '')"
+        texts["t_raw"] = f"NULLIF(trim(CAST(t AS VARCHAR), {WHITESPACE}), '')"
         parsed |= {"timestamp": _timestamp_sql(types["t"], fmt, path), "t_raw": "t_raw"}
         checks += [("t_raw IS NULL", "missing_timestamp", sql_text(f"{fields['t']} is empty")),
                    (is_null("t_raw"), "missing_timestamp",  # as validation names an id of null_ids
@@ -171,7 +171,7 @@ def normalise_events(
         if fmt == "iso8601" and types["t"] == "VARCHAR":
             forms = f", {_FORM} AS t_form"  # over the parsed time: DuckDB would parse it again for an alias
     if fields["r"]:
-        trimmed = f"NULLIF(trim(CAST(r AS VARCHAR), {_WHITESPACE}), '')"
+        trimmed = f"NULLIF(trim(CAST(r AS VARCHAR), {WHITESPACE}), '')"
         texts["r_raw"] = f"CASE WHEN NOT {is_null(trimmed)} THEN {trimmed} END"
         number = "CAST(r AS DOUBLE)" if _is_number_type(types["r"]) else _number("r_raw")
         parsed |= {"rating": f"CASE WHEN isfinite({number}) THEN {number} END", "r_raw": "r_raw"}

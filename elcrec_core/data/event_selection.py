@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from elcrec_core.data import warehouse
+from elcrec_core.data.event_normalisation import WHITESPACE
 
 if TYPE_CHECKING:
     from elcrec_core.data.events_to_sequences import SequenceConfig
@@ -28,12 +29,17 @@ def event_filter(config: SequenceConfig) -> tuple[str, list[Any]]:
                                                                      *types_params]
 
 
+# a stored event type as compared: without case and outer white space (spaces, tabs, line ends), as Python's
+# str.strip() takes it off the types of the settings
+TYPE_KEY = f"lower(trim(event_type, {WHITESPACE}))"
+
+
 def event_type_condition(event_types: Sequence[str] | None) -> tuple[str, list[Any]]:
     """The SQL condition that a ``raw_interactions`` row's event type is one of ``event_types`` (None: any, also
-    none), compared without case and outer spaces (a log that writes ``Purchase`` one day and ``purchase`` the
+    none), compared without case and outer white space (a log that writes ``Purchase`` one day and ``purchase`` the
     next means one type), and its parameters."""
     types = sorted({name.strip().lower() for name in event_types}) if event_types is not None else None
-    return "(?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], lower(trim(event_type))))", [types, types]
+    return f"(?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], {TYPE_KEY}))", [types, types]
 
 
 # stored events before a time (its parameters: :func:`until_params`; NULL: every event), of the files of a day before
@@ -94,7 +100,7 @@ def unmodelled_event_types(path: str | Path, event_types: Sequence[str] | None,
         left_out = con.sql(
             "SELECT mode(event_type) AS event_type, count(*) AS rows, CAST(min(timestamp) AS DATE) AS first_day"
             f" FROM raw_interactions WHERE {BEFORE_UNTIL} AND NOT coalesce({types}, false)"
-            " GROUP BY lower(trim(event_type)) ORDER BY first_day DESC NULLS LAST, rows DESC, event_type",
+            f" GROUP BY {TYPE_KEY} ORDER BY first_day DESC NULLS LAST, rows DESC, event_type",
             params=[*until_params(until), *params]).pl()
     day = (until - timedelta(microseconds=1)).date() if until is not None else last
     is_new = pl.col("first_day") == day if day is not None and first != day else pl.lit(False)
@@ -112,7 +118,7 @@ def absent_event_types(path: str | Path, event_types: Sequence[str] | None,
         return {}
     with warehouse.connect(path, read_only=True) as con:
         stored = [name for (name,) in con.execute(
-            "SELECT lower(trim(event_type)) AS name FROM raw_interactions"
+            f"SELECT {TYPE_KEY} AS name FROM raw_interactions"
             f" WHERE {BEFORE_UNTIL} AND event_type IS NOT NULL GROUP BY name ORDER BY count(*) DESC, name",
             until_params(until)).fetchall()]
     known = set(stored)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from elcrec_core.data import warehouse
-from elcrec_core.data.event_selection import unrated_files
+from elcrec_core.data.event_selection import absent_event_types, unmodelled_event_types, unrated_files
 from elcrec_core.data.events_to_sequences import SequenceConfig, build_sequences
 from elcrec_core.data.seen_items import seen_items, users_with_events
 from tests.data.test_events_to_sequences import T0, _lists, _load_csv
@@ -45,15 +45,18 @@ def test_seen_items_are_every_event_before_until_whatever_the_filters(tmp_path: 
 def test_an_event_type_is_matched_without_case_and_outer_spaces(tmp_path: Path) -> None:
     """A log that writes ``buy`` on one day and ``Buy`` or `` BUY`` on the next means one type: the sequences
     keep all three events, and all three items are seen (bought items were recommended again when the spelling
-    changed); a view stays out, and so does a type that only contains the name."""
+    changed); a view stays out, and so does a type that only contains the name. A tab is white space too, in the
+    data as in the settings (``buy<TAB>`` was never selected: helper-130)."""
     rows = [("u", "a", T0, 5, "buy"), ("u", "b", T0 + 1, 5, "Buy"), ("u", "c", T0 + 2, 5, " BUY "),
-            ("u", "d", T0 + 3, 5, "view"), ("u", "e", T0 + 4, 5, "buy_again")]
+            ("u", "d", T0 + 3, 5, "view"), ("u", "e", T0 + 4, 5, "buy_again"), ("u", "f", T0 + 5, 5, "buy\t")]
     db = _load_csv(tmp_path, rows, header="u,i,t,r,k")
-    for types in (["buy"], ["Buy "]):
+    for types in (["buy"], ["Buy "], ["buy\t"]):
         build = build_sequences(SequenceConfig.from_dict({"k_core": 0, "event_types": types}), db)
-        assert _lists(build) == {"u": ["a", "b", "c"]} and build.summary.filtered_out == 2
-        seen = seen_items(db, None, np.array(["u"]), np.array(["a", "b", "c", "d", "e"]), types)
-        assert seen.sequence(0) == [1, 2, 3]
+        assert _lists(build) == {"u": ["a", "b", "c", "f"]} and build.summary.filtered_out == 2
+        seen = seen_items(db, None, np.array(["u"]), np.array(["a", "b", "c", "d", "e", "f"]), types)
+        assert seen.sequence(0) == [1, 2, 3, 6]
+    assert absent_event_types(db, ["buy\t"]) == {}
+    assert unmodelled_event_types(db, ["buy"])["rows"].to_list() == [1, 1]  # view and buy_again only
 
 
 def test_unrated_files_count_the_events_that_min_rating_drops_for_having_no_rating(tmp_path: Path) -> None:
