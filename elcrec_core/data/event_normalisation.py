@@ -63,6 +63,9 @@ _ISO_DATE = "^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ]|$)"
 # a time cut short, as the last line of a file still being written (09: for 09:27:51+01:00): DuckDB reads 09: as
 # 09:00, 09:3 as 09:03 and 09:27:5 as 09:27:05; RFC 3339 has two digits for every field
 _CUT_TIME = r"[Tt ][0-9]{1,2}(:[0-9]{2})*(:[0-9]?|\.)([^0-9]|$)"
+# an ISO time in upper case (RFC 3339's t and z) without the one space before its UTC offset, which DuckDB does not
+# read: git's and Ruby's times (2026-01-05 10:00:00 +0100)
+_SPACED_OFFSET = r"regexp_replace(upper(t_raw), ' ([+-][0-9]{2}(:?[0-9]{2})?)$', '\1')"
 
 
 # the form of an ISO time that parsed (t_form): a date alone, a time of day without a UTC offset or zone, or one with
@@ -117,7 +120,7 @@ def _timestamp_sql(column_type: str, fmt: TimestampFormat, path: Path) -> str:
             raise SourceReadError(path, f"timestamp column is {column_type}, but the format is iso8601")
         return _in_years(f"CASE WHEN regexp_matches(t_raw, '{_ISO_DATE}')"
                          f" AND NOT regexp_matches(t_raw, '{_BAD_OFFSET}') AND NOT regexp_matches(t_raw, '{_CUT_TIME}')"
-                         " THEN CAST(TRY_CAST(upper(t_raw) AS TIMESTAMPTZ) AS TIMESTAMP) END")  # RFC 3339's t, z
+                         f" THEN CAST(TRY_CAST({_SPACED_OFFSET} AS TIMESTAMPTZ) AS TIMESTAMP) END")
     if column_type != "VARCHAR" and not _is_number_type(column_type):
         raise SourceReadError(path, f"timestamp column is {column_type}, not an epoch number")
     number = _number("t_raw") if column_type == "VARCHAR" else "CAST(t AS DOUBLE)"

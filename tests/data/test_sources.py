@@ -104,6 +104,8 @@ def test_timestamp_formats(tmp_path: Path, fmt: str, raw: str, expected: datetim
                                           ("iso8601", "2026-01-01T10:00+24"),
                                           ("iso8601", "2026-01-01T10:00:00+05:99:00"),
                                           ("iso8601", "2026-01-01T10:00:00+05:30:99"),
+                                          ("iso8601", "2026-01-01 10:00:00 +99:00"),
+                                          ("iso8601", "2026-01-01 10:00:00 + 0100"),
                                           # a time cut short (a file still being written) read as 09:00, 09:03
                                           # and 09:27:05 where 09:27:51+01:00 was meant
                                           ("iso8601", "2026-12-03T09:"), ("iso8601", "2026-12-03T09:3"),
@@ -151,6 +153,17 @@ def test_a_time_cut_short_before_its_offset_or_after_its_date_is_a_bad_timestamp
         None] * 3  # most without an offset: those are the file's form
     assert read([*timed, "2026-12-03"], users=["u", "u", "u", " "])["error"].to_list() == [None] * 3 + [
         "missing_user"]
+
+
+def test_an_iso_time_with_a_space_before_its_offset_is_read(tmp_path: Path) -> None:
+    """git's and Ruby's times (``2026-12-03 10:00:00 +0100``) were bad timestamps: DuckDB reads no space there."""
+    times = ["2026-12-03 10:00:00 +0100", "2026-12-03 10:00:00 -05:30", "2026-12-03T10:00:00.5 +01"]
+    lines = "".join(f"u,i{n},{t}\n" for n, t in enumerate(times))
+    path = _write(tmp_path / "e.csv", f"user_id,item_id,timestamp\n{lines}")
+    frame = read_source(SourceConfig(format="csv", path=str(path), timestamp_format="iso8601"))
+    assert frame["error"].to_list() == [None] * 3
+    assert frame["timestamp"].to_list() == [datetime(2026, 12, 3, 9), datetime(2026, 12, 3, 15, 30),
+                                            datetime(2026, 12, 3, 9, 0, 0, 500000)]
 
 
 def test_a_rating_with_a_digit_separator_is_a_bad_rating(tmp_path: Path) -> None:
