@@ -140,7 +140,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
         "serving_model": serving_record.name if serving_record else None,
         "withdrawn": withdrawn.name if withdrawn else None, "models": {name: metrics.get(name) for name in labels},
         "elcrec_vs": {d.model: d.to_dict() | {"validation_agrees": validation_agrees(d, valid)} for d in differences},
-        "elcrec_pays": pays}, indent=2) + "\n")
+        "elcrec_pays": pays}, indent=2) + "\n", encoding="utf-8")
     difference_rows = [d.row(labels[d.model]) for d in differences]
     signed_rows = [d.row(labels[d.model], signed=True) for d in differences]
     ranks = {labels[name]: r for name, r in ranks.items()}
@@ -330,7 +330,7 @@ def _served_at_first_gate(store: ModelStore, partition: str) -> ModelRecord | No
     also where the day ran again after its own model was promoted, a candidate was judged again, or a rollback
     came since."""
     paths = sorted((store.models / partition).glob("*/decision.json"), key=lambda path: path.stat().st_mtime)
-    gates = [first_gate(json.loads(path.read_text())) for path in paths]
+    gates = [first_gate(json.loads(path.read_text(encoding="utf-8"))) for path in paths]
     first = min(gates, key=lambda gate: gate["serving_log_length"] or -1, default=None)  # stable: time breaks ties
     return ModelRecord.from_dict(first["serving_before"]) if first and first["serving_before"] else None
 

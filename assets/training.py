@@ -166,7 +166,7 @@ def _shape_changes(folder: Path, model: dict) -> list[str]:
     ``max_len 50 (this run 10)``; none where they fit, and the run warm-starts from it (with preset ``auto`` the
     derived max_len or number of intents may change from day to day). Other settings, such as dropout, may change
     between days: the weights still carry over."""
-    saved = ModelConfig(n_items=1, **json.loads((folder / "config.json").read_text())["model"])
+    saved = ModelConfig(n_items=1, **json.loads((folder / "config.json").read_text(encoding="utf-8"))["model"])
     wanted = ModelConfig(n_items=1, **model)
     return [f"{name} {getattr(saved, name)} (this run {getattr(wanted, name)})" for name in SHAPE_FIELDS
             if getattr(saved, name) != getattr(wanted, name)]

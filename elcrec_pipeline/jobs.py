@@ -70,7 +70,7 @@ def run_config_file() -> dict[str, Any]:
                          "daemon and the webserver read it from folders of their own)")
     file = Path(name).expanduser()
     try:
-        config = yaml.safe_load(file.read_text()) or {}
+        config = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as err:
         raise ValueError(f"{RUN_CONFIG_ENV}={name!r}: cannot read run config {file}: {err}") from None
     if not isinstance(config, dict) or not set(config) <= RUN_CONFIG_SECTIONS:

@@ -293,7 +293,7 @@ class SourceFile(dg.ConfigurableResource):
         if not file.is_file():
             raise dg.Failure(f"source settings file {file} ({SOURCE_ENV}) does not exist", allow_retries=False)
         try:
-            data = yaml.safe_load(file.read_text()) or {}
+            data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
             raise dg.Failure(f"source settings file {file} is not valid YAML: {exc}", allow_retries=False) from exc
         if not isinstance(data, dict):

@@ -75,7 +75,7 @@ def build_config(args: argparse.Namespace, seqs: Sequences | None = None) -> Exp
     model, train = overrides(vars(args))
     if args.config:
         try:
-            config = json.loads(Path(args.config).read_text())
+            config = json.loads(Path(args.config).read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
             raise ValueError(f"--config {args.config} is not JSON: {err}") from None
         exp = ExperimentConfig.from_dict(config)

@@ -295,5 +295,5 @@ def merge_overrides(cfg: ExperimentConfig, model: dict[str, Any], train: dict[st
 
 
 def _presets() -> dict[str, dict[str, Any]]:
-    text = resources.files("elcrec_core.config").joinpath("presets.toml").read_text()
+    text = resources.files("elcrec_core.config").joinpath("presets.toml").read_text(encoding="utf-8")
     return tomllib.loads(text)

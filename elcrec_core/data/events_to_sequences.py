@@ -267,8 +267,8 @@ def write_sequences(build: SequenceBuild, out_dir: str | Path,
              "summary": out_dir / "summary.json", "settings": out_dir / SETTINGS_FILE}
     frame.write_parquet(paths["sequences"])
     write_item_index_file(paths["item_index"], build.item_ids)
-    paths["summary"].write_text(json.dumps(build.summary.to_dict(), indent=2) + "\n")
-    paths["settings"].write_text(json.dumps(asdict(build.config), indent=2) + "\n")
+    paths["summary"].write_text(json.dumps(build.summary.to_dict(), indent=2) + "\n", encoding="utf-8")
+    paths["settings"].write_text(json.dumps(asdict(build.config), indent=2) + "\n", encoding="utf-8")
     if table:
         warehouse.replace_table(path, "sequences", frame)
     return paths
@@ -281,4 +281,4 @@ def read_sequence_settings(out_dir: str | Path) -> SequenceConfig:
     """The :class:`SequenceConfig` that built the sequences in ``out_dir`` (``settings.json``); the defaults for a
     folder written before the file was (their filters select every event, as the builds of that time did)."""
     path = Path(out_dir) / SETTINGS_FILE
-    return SequenceConfig.from_dict(json.loads(path.read_text())) if path.exists() else SequenceConfig()
+    return SequenceConfig.from_dict(json.loads(path.read_text(encoding="utf-8"))) if path.exists() else SequenceConfig()

@@ -125,4 +125,4 @@ def keep_refused_load(folder: Path, check: RowCheck, files: Sequence[str], faile
     counts = {"files": list(files), "rows_in": check.rows_in, "accepted": len(check.accepted),
               "rejected": len(check.rejected), "rejected_by_reason": dict(check.by_reason),
               "failed_expectations": failed}
-    (folder / REFUSED_COUNTS).write_text(json.dumps(counts, indent=1) + "\n")
+    (folder / REFUSED_COUNTS).write_text(json.dumps(counts, indent=1) + "\n", encoding="utf-8")

@@ -69,7 +69,7 @@ def read_summary(path: str | Path) -> SequenceSummary | None:
     path = Path(path)
     if not path.exists():
         return None
-    written = json.loads(path.read_text())
+    written = json.loads(path.read_text(encoding="utf-8"))
     names = {field.name for field in fields(SequenceSummary)}
     required = {field.name for field in fields(SequenceSummary) if field.default is MISSING}
     return SequenceSummary(**{k: v for k, v in written.items() if k in names}) if required <= set(written) else None

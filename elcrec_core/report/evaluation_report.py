@@ -156,8 +156,8 @@ class Report:
 
     def write(self, folder: Path, stem: str = "report") -> dict[str, Path]:
         paths = {"markdown": folder / f"{stem}.md", "html": folder / f"{stem}.html"}
-        paths["markdown"].write_text(self.markdown())
-        paths["html"].write_text(self.html())
+        paths["markdown"].write_text(self.markdown(), encoding="utf-8")
+        paths["html"].write_text(self.html(), encoding="utf-8")
         return paths
 
 

@@ -77,7 +77,8 @@ def _train_sasrec(store: ModelStore, candidate: ModelRecord, seqs: Sequences,
     """SASRec with the candidate's settings and budget, in its challenger folder; warm-started as the candidate
     was (:func:`_warm_sasrec`)."""
     folder = store.challenger_dir(candidate, "sasrec")
-    settings = ExperimentConfig.from_dict(json.loads((store.folder(candidate) / "config.json").read_text()))
+    written = (store.folder(candidate) / "config.json").read_text(encoding="utf-8")
+    settings = ExperimentConfig.from_dict(json.loads(written))
     exp = sasrec_config(settings, seqs.n_items)
     if settings.train.rec_loss != exp.train.rec_loss:  # preset auto, a catalogue where sampled softmax does better
         log(f"sasrec: trains with the full-softmax next-item loss, the candidate with {settings.train.rec_loss}: "

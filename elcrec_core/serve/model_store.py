@@ -32,8 +32,7 @@ from elcrec_core.train.checkpoint import BEST
 SERVING, PREVIOUS = "serving", "previous"
 RETIRED = "retired"  # the marker of a challenger that a later fit left out
 
-# what a record holds: a trained checkpoint (best.pt) or a baseline's recipe, refitted on the data it scores
-TRAINED_KINDS = ("elcrec", "sasrec")
+TRAINED_KINDS = ("elcrec", "sasrec")  # with a checkpoint (best.pt); others: a recipe, refitted on what it scores
 
 
 @dataclass(frozen=True)
@@ -148,7 +147,7 @@ class ModelStore:
         its folder (its record's other fields, such as the fit's seconds, change when it is fitted again)."""
         served = {entry[key]["dir"] for entry in self.serving_log() for key in (SERVING, PREVIOUS) if entry[key]}
         if record.dir in served | {alias.dir for alias in self.aliases().values()}:
-            (self.folder(record) / RETIRED).write_text("left out by a later fit of the challengers\n")
+            (self.folder(record) / RETIRED).write_text("left out by a later fit of the challengers\n", encoding="utf-8")
             return True
         shutil.rmtree(self.folder(record))
         return False
@@ -259,13 +258,14 @@ class ModelStore:
     def serving_log(self) -> list[dict[str, Any]]:
         """Every change of the serving alias, oldest first: time, action, reason, serving, previous."""
         path = self.models / "serving_log.jsonl"
-        return [_read_json(path, line) for line in path.read_text().splitlines() if line] if path.exists() else []
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        return [_read_json(path, line) for line in text.splitlines() if line]
 
     def _set_aliases(self, serving: ModelRecord, previous: ModelRecord | None, action: str, reason: str) -> None:
         entry = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "action": action,
                  "reason": reason, SERVING: serving.to_dict(), PREVIOUS: previous.to_dict() if previous else None}
         self.models.mkdir(parents=True, exist_ok=True)
-        with (self.models / "serving_log.jsonl").open("a") as log:  # first: what serves is always in the log
+        with (self.models / "serving_log.jsonl").open("a", encoding="utf-8") as log:  # first: it says what serves
             log.write(json.dumps(entry, sort_keys=True) + "\n")
         _write_json(self.models / "aliases.json", {SERVING: entry[SERVING], PREVIOUS: entry[PREVIOUS]})
 
@@ -286,7 +286,7 @@ def _read_json(path: Path, text: str | None = None) -> Any:
     """The JSON of ``path`` (or of ``text``, one of its lines); ValueError naming the file where it is not JSON
     (a file cut short by a full disk, an edit by hand)."""
     try:
-        return json.loads(path.read_text() if text is None else text)
+        return json.loads(path.read_text(encoding="utf-8") if text is None else text)
     except json.JSONDecodeError as err:
         raise ValueError(f"{path} is not valid JSON ({err}): repair or remove it") from None
 
@@ -295,5 +295,5 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     """Write atomically (temporary file, rename), so that a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     tmp.replace(path)

@@ -56,7 +56,7 @@ def _cpuinfo_fields(cpuinfo: Path) -> dict[str, str] | None:
     """The first value of each field of ``cpuinfo`` (the first CPU's), or None where it cannot be read."""
     info: dict[str, str] = {}
     try:
-        for line in cpuinfo.read_text().splitlines():
+        for line in cpuinfo.read_text(encoding="utf-8").splitlines():
             key, _, value = line.partition(":")
             info.setdefault(key.strip(), value.strip())
     except OSError:

@@ -51,7 +51,7 @@ class RunLog:
 
             self.out_dir.mkdir(parents=True, exist_ok=True)
             config = {**exp.to_dict(), DATA: dict(data or {}), RUN: dict(run or {})}
-            (self.out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+            (self.out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
             self.writer = SummaryWriter(str(self.out_dir / TENSORBOARD_DIR))
 
     def epoch(self, row: dict[str, Any]) -> None:
@@ -75,7 +75,7 @@ class RunLog:
         (``final/<split>/<metric>``)."""
         if self.writer is None:
             return
-        (self.out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        (self.out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         scores = {f"final/{split}/{name}": value for split in ("valid", "test")
                   for name, value in metrics[split].items()}
         self.writer.add_hparams(flat_settings(self.exp.to_dict()), scores, run_name=".")
@@ -85,7 +85,7 @@ class RunLog:
 def recorded_run(out_dir: Path) -> dict[str, Any]:
     """The ``run`` section of the ``config.json`` in ``out_dir`` (:class:`RunLog`), empty where there is none."""
     path = Path(out_dir) / CONFIG_FILE
-    return json.loads(path.read_text()).get(RUN, {}) if path.exists() else {}
+    return json.loads(path.read_text(encoding="utf-8")).get(RUN, {}) if path.exists() else {}
 
 
 def keep_run(work: Path, folder: Path) -> None:
@@ -146,9 +146,9 @@ def read_run(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     for path, what in ((config, CONFIG_FILE), (metrics, METRICS_FILE)):
         if not path.exists():
             raise FileNotFoundError(f"{folder} is not a finished training run: it has no {what}")
-    written = flat_settings(json.loads(config.read_text()))
+    written = flat_settings(json.loads(config.read_text(encoding="utf-8")))
     settings = {_OLD_NAMES.get(name, name): value for name, value in written.items()}
-    return _with_defaults(settings), json.loads(metrics.read_text())
+    return _with_defaults(settings), json.loads(metrics.read_text(encoding="utf-8"))
 
 
 def _with_defaults(settings: dict[str, Any]) -> dict[str, Any]:
