@@ -38,8 +38,9 @@ def event_type_condition(event_types: Sequence[str] | None) -> tuple[str, list[A
     """The SQL condition that a ``raw_interactions`` row's event type is one of ``event_types`` (None: any, also
     none), compared without case and outer white space (a log that writes ``Purchase`` one day and ``purchase`` the
     next means one type), and its parameters."""
-    types = sorted({name.strip().lower() for name in event_types}) if event_types is not None else None
-    return f"(?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], {TYPE_KEY}))", [types, types]
+    types = sorted({name.strip() for name in event_types}) if event_types is not None else None
+    return (f"(?::VARCHAR[] IS NULL OR list_contains(list_transform(?::VARCHAR[], lambda t: lower(t)), {TYPE_KEY}))",
+            [types, types])  # both lowered by DuckDB: Python's lower of the Turkish İ is two characters, DuckDB's one
 
 
 # stored events before a time (its parameters: :func:`until_params`; NULL: every event), of the files of a day before
@@ -121,9 +122,11 @@ def absent_event_types(path: str | Path, event_types: Sequence[str] | None,
             f"SELECT {TYPE_KEY} AS name FROM raw_interactions"
             f" WHERE {BEFORE_UNTIL} AND event_type IS NOT NULL GROUP BY name ORDER BY count(*) DESC, name",
             until_params(until)).fetchall()]
+        ((keys,),) = con.execute(f"SELECT list_transform(?::VARCHAR[], lambda event_type: {TYPE_KEY})",
+                                 [list(event_types)]).fetchall()  # as the stored types are compared
     known = set(stored)
-    return {name: difflib.get_close_matches(name.strip().lower(), stored, n=3, cutoff=0.6)
-            for name in event_types if name.strip().lower() not in known}
+    return {name: difflib.get_close_matches(key, stored, n=3, cutoff=0.6)
+            for name, key in zip(event_types, keys) if key not in known}
 
 
 def absent_types_text(absent: dict[str, list[str]], holder: str) -> str:

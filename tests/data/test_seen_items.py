@@ -59,6 +59,20 @@ def test_an_event_type_is_matched_without_case_and_outer_spaces(tmp_path: Path) 
     assert unmodelled_event_types(db, ["buy"])["rows"].to_list() == [1, 1]  # view and buy_again only
 
 
+def test_an_event_type_given_as_stored_matches_whatever_its_letters(tmp_path: Path) -> None:
+    """``İade`` (Turkish dotted İ) given as the log writes it: Python lower-cases İ to two characters and DuckDB to
+    one, so the type matched no event, was called absent, and the users' returned items were recommended to them
+    (helper-131)."""
+    rows = [("u", "a", T0, 5, "İade"), ("u", "b", T0 + 1, 5, "KÄUFE"), ("u", "c", T0 + 2, 5, "view")]
+    db = _load_csv(tmp_path, rows, header="u,i,t,r,k")
+    for types in (["İade", "KÄUFE"], ["İADE ", "käufe"]):
+        build = build_sequences(SequenceConfig.from_dict({"k_core": 0, "event_types": types}), db)
+        assert _lists(build) == {"u": ["a", "b"]}
+        assert seen_items(db, None, np.array(["u"]), np.array(["a", "b", "c"]), types).sequence(0) == [1, 2]
+        assert absent_event_types(db, types) == {}
+    assert absent_event_types(db, ["İadeler"]) == {"İadeler": ["iade"]}
+
+
 def test_unrated_files_count_the_events_that_min_rating_drops_for_having_no_rating(tmp_path: Path) -> None:
     """Of u's events without a rating, 2 are buys and 1 a view: with buys modelled, min_rating drops 2 for having
     no rating (the view is left out by its type anyway); with every type, 3; a rated event is not counted."""
