@@ -305,12 +305,19 @@ def _newest_load_metadata(instance: dg.DagsterInstance, partition: str,
 def _content_changed(context: dg.AssetExecutionContext, events: str, content: str, warehouse_path: Path) -> bool:
     """Whether the day's files hold other events (``events_content``) than this data folder's (its warehouse at
     ``warehouse_path``) last load of the day stored, or it has none; against a load recorded before events_content
-    was, other bytes (``files_content``). The same events written otherwise (another column order, line ends, a byte
-    order mark) are no change: the later days' sequences have them."""
+    was, other bytes (``files_content``); against a load of a version that recorded neither (before 2026-12-04),
+    no change, which cannot be told (it was taken as a first load, and every day loaded again after an upgrade
+    warned that later days lack its change). The same events written otherwise (another column order, line ends, a
+    byte order mark) are no change: the later days' sequences have them."""
     recorded = _newest_load_metadata(context.instance, context.partition_key, warehouse_path)
     if "events_content" in recorded:
         return recorded["events_content"].value != events
-    return "files_content" not in recorded or recorded["files_content"].value != content
+    if "files_content" in recorded:
+        return recorded["files_content"].value != content
+    if recorded:
+        context.log.info(f"the last load of {context.partition_key} was recorded by an earlier version, without what "
+                         "its files held: this load is taken as no change of the day's events")
+    return not recorded
 
 
 def _later_days_trained_after(context: dg.AssetExecutionContext, changed: bool,

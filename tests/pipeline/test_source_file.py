@@ -577,6 +577,35 @@ def test_the_sensor_leaves_a_day_that_a_run_trained_on_after_its_files_last_chan
         assert requested() == days
 
 
+def test_a_load_after_one_of_an_earlier_version_is_no_change_of_the_day(tmp_path: Path) -> None:
+    """A day's last load recorded by a version before events_content and files_content (upgraded from 2026-12-01):
+    the day loaded again after the upgrade was taken as a first load, a changed day, and warned that the later
+    days lack its change (helper-129). No load at all is a first load; a recorded content is compared."""
+    from types import SimpleNamespace
+
+    from assets.daily import warehouse_entry
+    from assets.ingestion import _content_changed
+
+    store = tmp_path / "warehouse.duckdb"
+    with dg.instance_for_test() as instance:
+        context = SimpleNamespace(instance=instance, partition_key="2026-12-01", log=logging.getLogger("test"))
+
+        def loaded(**facts: str) -> None:
+            instance.report_runless_asset_event(dg.AssetMaterialization(
+                raw_interactions.key, partition="2026-12-01", metadata={
+                    **warehouse_entry(store), "rows": 3, **{k: dg.MetadataValue.text(v) for k, v in facts.items()}}))
+
+        assert _content_changed(context, "e1", "c1", store) is True  # a first load
+        loaded()  # an earlier version's
+        assert _content_changed(context, "e1", "c1", store) is False
+        loaded(files_content="c1")
+        assert (_content_changed(context, "e1", "c1", store), _content_changed(context, "e1", "c2", store)) == (
+            False, True)
+        loaded(files_content="c1", events_content="e1")
+        assert (_content_changed(context, "e1", "c2", store), _content_changed(context, "e2", "c1", store)) == (
+            False, True)
+
+
 def test_a_changed_earlier_day_warns_and_the_sensor_runs_the_newest_trained_day_again(tmp_path, monkeypatch):
     """A corrected file for a day before the newest trained one was loaded and its day trained (the gate refused
     it: older than the serving model's day), while the model that serves, trained before, lacked the correction,
