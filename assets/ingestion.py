@@ -35,7 +35,7 @@ from assets.load_advice import (
     withdrawn_note,
 )
 from assets.metadata import expectation_results, failed_expectations, metric, table, warehouse_table
-from elcrec_core.data import warehouse
+from elcrec_core.data import day_loads, warehouse
 from elcrec_core.data.files import SourceReadError, byte_copies
 from elcrec_core.data.ingestion import (
     EventsBeforeStart,
@@ -532,7 +532,7 @@ def _days(days: list[date]) -> dg.TextMetadataValue:
 def rejected_interactions(context: dg.AssetExecutionContext, storage: Storage) -> dg.MaterializeResult:
     day = date.fromisoformat(context.partition_key) if context.has_partition_key else None
     with fails_at_once("rejected_interactions (materialize raw_interactions first)", FileNotFoundError):
-        by_reason, sample = warehouse.rejected_summary(storage.warehouse, day=day)  # the day's, as its load's
+        by_reason, sample = day_loads.rejected_summary(storage.warehouse, day=day)  # the day's, as its load's
         rejected = warehouse.read_table(storage.warehouse, "rejected_interactions").sort("source_file", "source_row")
     rows = rejected.drop("load_id")  # the rows, not which load stored them: loading again changes no version
     return dg.MaterializeResult(data_version=dg.DataVersion(digest({}, [rows])), metadata={

@@ -1,5 +1,5 @@
 """What the warehouse's ``loads`` table says of one day's delivery: the newest load of the day's ``{date}`` files,
-for the evaluation report's account of the data a day's model learned from."""
+for the evaluation report's account of the data a day's model learned from, and the rejected rows of its files."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+import polars as pl
+
 from elcrec_core.data import warehouse
+
+# the loads of one day's {date} files (the day: the query's parameter, twice); a load recorded before file_day was
+# (before 2026-12-04) has none: its files, each of whose paths holds the day, say it
+LOADS_OF_THE_DAY = ("(file_day = ? OR (file_day IS NULL AND len(files) > 0 AND list_bool_and(list_transform("
+                    "files, lambda f: contains(f, strftime(?::DATE, '%Y-%m-%d'))))))")
 
 
 @dataclass(frozen=True)
@@ -27,11 +34,29 @@ def newest_day_load(day: date, path: str | Path = warehouse.DEFAULT_WAREHOUSE) -
     (its loads have no day), the newest load of all; None where there is none."""
     with warehouse.connect(path, read_only=True) as con:
         row = con.execute("SELECT files, rows_in, accepted, map_keys(by_reason), map_values(by_reason), file_day"
-                          " FROM loads"
-                          " WHERE file_day = ? OR NOT EXISTS (SELECT 1 FROM loads WHERE file_day IS NOT NULL)"
-                          " ORDER BY load_id DESC LIMIT 1", [day]).fetchone()
+                          f" FROM loads WHERE {LOADS_OF_THE_DAY}"
+                          " OR NOT EXISTS (SELECT 1 FROM loads WHERE file_day IS NOT NULL)"
+                          " ORDER BY load_id DESC LIMIT 1", [day, day]).fetchone()
     if row is None:
         return None
     files, rows_in, accepted, reasons, counts, file_day = row
+    if file_day is None and files and all(day.isoformat() in file for file in files):  # recorded without its day
+        file_day = day
     return DayLoad(list(files), int(rows_in), int(accepted), dict(zip(reasons or [], map(int, counts or []))),
                    file_day)
+
+
+def rejected_summary(path: str | Path = warehouse.DEFAULT_WAREHOUSE, sample: int = 20,
+                     day: date | None = None) -> tuple[dict[str, int], pl.DataFrame]:
+    """The quarantine at a glance: rejected rows per reason code (most frequent first) and the first ``sample``
+    rejected rows (source_file, source_row, reason, detail) in file and row order; with ``day``, those of the files
+    that the newest load of that day's ``{date}`` files read (every row where no load has the day)."""
+    with warehouse.connect(path, read_only=True) as con:
+        files = con.execute(f"SELECT files FROM loads WHERE {LOADS_OF_THE_DAY} ORDER BY load_id DESC LIMIT 1",
+                            [day, day]).fetchone() if day else None
+        where, params = ("WHERE list_contains(?, source_file)", [files[0]]) if files else ("", [])
+        by_reason = dict(con.execute(f"SELECT reason, count(*) FROM rejected_interactions {where} GROUP BY reason"
+                                     " ORDER BY 2 DESC", params).fetchall())
+        rows = con.sql(f"SELECT source_file, source_row, reason, detail FROM rejected_interactions {where}"
+                       " ORDER BY source_file, source_row LIMIT ?", params=[*params, sample]).pl()
+    return by_reason, rows

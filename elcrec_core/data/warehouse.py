@@ -248,22 +248,6 @@ def table_schema(path: str | Path, name: str) -> tuple[list[tuple[str, str, bool
     return [(column, kind, nullable == "YES") for column, kind, nullable in columns], rows
 
 
-def rejected_summary(path: str | Path = DEFAULT_WAREHOUSE, sample: int = 20,
-                     day: date | None = None) -> tuple[dict[str, int], pl.DataFrame]:
-    """The quarantine at a glance: rejected rows per reason code (most frequent first) and the first ``sample``
-    rejected rows (source_file, source_row, reason, detail) in file and row order; with ``day``, those of the files
-    that the newest load of that day's ``{date}`` files read (every row where no load has the day)."""
-    with connect(path, read_only=True) as con:
-        files = con.execute("SELECT files FROM loads WHERE file_day = ? ORDER BY load_id DESC LIMIT 1",
-                            [day]).fetchone() if day else None
-        where, params = ("WHERE list_contains(?, source_file)", [files[0]]) if files else ("", [])
-        by_reason = dict(con.execute(f"SELECT reason, count(*) FROM rejected_interactions {where} GROUP BY reason"
-                                     " ORDER BY 2 DESC", params).fetchall())
-        rows = con.sql(f"SELECT source_file, source_row, reason, detail FROM rejected_interactions {where}"
-                       " ORDER BY source_file, source_row LIMIT ?", params=[*params, sample]).pl()
-    return by_reason, rows
-
-
 @dataclass(frozen=True)
 class MetadataCoverage:
     """How many of the stored events' distinct items have a row in ``item_metadata`` (ids compared as exact text),

@@ -10,7 +10,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from elcrec_core.data import warehouse
+from elcrec_core.data import day_loads, warehouse
+from elcrec_core.data.day_loads import newest_day_load
 from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.ingestion import ingest
 from elcrec_core.data.item_metadata import read_item_metadata
@@ -212,19 +213,34 @@ def test_the_quarantine_of_a_day_is_its_files_rows(tmp_path: Path, daily: Path) 
     db = tmp_path / "w.duckdb"
     for name, day in (("2026-03-01.csv", date(2026, 3, 1)), ("2026-03-02.csv", date(2026, 3, 2))):
         ingest(SourceConfig(format="csv", path=str(daily / name)), RULES, db, file_day=day)
-    assert warehouse.rejected_summary(db, day=date(2026, 3, 1))[0] == {"missing_item": 2}
-    by_reason, sample = warehouse.rejected_summary(db, day=date(2026, 3, 2))
+    assert day_loads.rejected_summary(db, day=date(2026, 3, 1))[0] == {"missing_item": 2}
+    by_reason, sample = day_loads.rejected_summary(db, day=date(2026, 3, 2))
     assert by_reason == {"missing_item": 1} and sample["source_file"].to_list() == [
         str((daily / "2026-03-02.csv").resolve())]
-    assert warehouse.rejected_summary(db)[0] == {"missing_item": 3}  # the table
-    assert warehouse.rejected_summary(db, day=date(2026, 3, 5))[0] == {"missing_item": 3}  # no load of the day
+    assert day_loads.rejected_summary(db)[0] == {"missing_item": 3}  # the table
+    assert day_loads.rejected_summary(db, day=date(2026, 3, 5))[0] == {"missing_item": 3}  # no load of the day
+
+
+def test_a_days_load_recorded_before_file_day_is_found_by_its_files(tmp_path: Path, daily: Path) -> None:
+    """A load of 2026-03-01.csv by a version before file_day (2026-12-04) has none: the report said no load of the
+    day was recorded, and the day's quarantine was the whole table's (helper-129). Its files, each named with the
+    day, say it."""
+    db = tmp_path / "w.duckdb"
+    ingest(SourceConfig(format="csv", path=str(daily / "2026-03-01.csv")), RULES, db)  # as an older version did
+    ingest(SourceConfig(format="csv", path=str(daily / "2026-03-02.csv")), RULES, db, file_day=date(2026, 3, 2))
+    old = newest_day_load(date(2026, 3, 1), db)
+    assert old is not None and old.day == date(2026, 3, 1) and old.files == [str((daily / "2026-03-01.csv").resolve())]
+    assert (old.rows_in - old.accepted, old.by_reason) == (2, {"missing_item": 2})
+    assert day_loads.rejected_summary(db, day=date(2026, 3, 1))[0] == {"missing_item": 2}
+    assert newest_day_load(date(2026, 3, 2), db).day == date(2026, 3, 2)
+    assert newest_day_load(date(2026, 3, 3), db) is None
 
 
 def test_reading_tables_schemas_and_the_quarantine(tmp_path: Path, daily: Path) -> None:
     db = tmp_path / "w.duckdb"
     (daily / "2026-03-03.csv").write_text(f"user_id,item_id,timestamp\n,i1,{DAY2}\nu1,i2,{DAY2}\n")
     ingest(SourceConfig(format="csv", path=str(daily)), RULES, db)
-    by_reason, sample = warehouse.rejected_summary(db, sample=3)
+    by_reason, sample = day_loads.rejected_summary(db, sample=3)
     assert list(by_reason.items()) == [("missing_item", 3), ("missing_user", 1)]  # most frequent first
     first = str((daily / "2026-03-01.csv").resolve())
     empty = "item_id is empty"
