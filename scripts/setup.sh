@@ -35,5 +35,6 @@ if [ ! -f .dagster_home/dagster.yaml ]; then
     cp elcrec_pipeline/dagster.yaml .dagster_home/dagster.yaml
 elif ! cmp -s elcrec_pipeline/dagster.yaml .dagster_home/dagster.yaml; then
     echo "note: .dagster_home/dagster.yaml differs from the project's elcrec_pipeline/dagster.yaml (kept as it is; compare them)"
+    .venv/bin/python -m elcrec_pipeline.instance_settings .dagster_home/dagster.yaml  # what an earlier version's lacks
 fi
 echo "installed into $(pwd)/.venv; DAGSTER_HOME=$(pwd)/.dagster_home"
