@@ -10,6 +10,7 @@ import csv
 import re
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
+from datetime import time as dt_time
 from pathlib import Path
 
 import polars as pl
@@ -153,7 +154,35 @@ def rejected_note(check: RowCheck, fmt: str, timestamp_format: str, where: str) 
     read_as = f" (the timestamps were read as {timestamp_format})" if "bad_timestamp" in many else ""
     return (f"{count_text(check.rows_in, len(check.accepted), check.by_reason)}; {said}: "
             f"{'; '.join(first)}" + (f". Is {', '.join(settings)} in the {where} right for these files"
-                                     f"{read_as}?" if settings else ""))
+                                     f"{read_as}?" if settings else "")
+            + (f". {_quote_note(check.rejected)}" if "malformed_line" in many and fmt in ("csv", "tsv") else "")
+            + (f". {_duplicates_note(check)}" if "duplicate_event" in many else ""))
+
+
+def _quote_note(rejected: pl.DataFrame) -> str:
+    """Where malformed lines hold a quote character inside a value (``"Weird Al" Yankovic``, which DuckDB calls an
+    unquoted value): that the file may not quote its values, and the setting that reads quotes as data. Empty
+    otherwise."""
+    quoted = rejected.filter((pl.col("reason") == "malformed_line") & pl.col("detail").str.contains("QUOTE"))
+    if not len(quoted):
+        return ""
+    return (f"{len(quoted)} malformed line(s) hold a quote character inside a value: a file that does not quote its "
+            "values (a tab-separated export, as most are) reads them as data with the source setting quote: '' "
+            "(--no-quote); with quoting on, a value in quotes loses them")
+
+
+def _duplicates_note(check: RowCheck) -> str:
+    """What makes rows ``duplicate_event`` (equal to an earlier row of their file in user, item, time, rating and
+    event type), and where the file's times are dates alone (each at midnight), that two events of a user with an
+    item on one day are one there."""
+    times = check.accepted["timestamp"] if "timestamp" in check.accepted.columns else pl.Series(dtype=pl.Datetime)
+    dates = times.drop_nulls()
+    at_midnight = len(dates) > 0 and bool((dates.dt.time() == dt_time(0)).all())
+    return ("duplicate_event: a row equal to an earlier row of its file in user, item, time, rating and event type" + (
+        "; the file's times are dates alone, so two events of a user with an item on one day are one: the repeats "
+        "are kept as rejected rows, and the sequences would lose only an item's repeat on its day (never "
+        "recommended to its user anyway)" if at_midnight else "; a file whose rows repeat (a delivery appended "
+        "twice) keeps each event once"))
 
 
 def rejected_items_note(rejected: pl.DataFrame, stored: int, path: str) -> str:

@@ -1531,6 +1531,38 @@ def test_a_refused_loads_reasons_tie_in_the_order_of_the_rules() -> None:
                "f.csv line 3: missing_item (sku is empty); f.csv line 2: missing_timestamp (ts is empty)" in note
 
 
+def test_a_refused_load_says_what_its_duplicates_and_quotes_are(tmp_path: Path) -> None:
+    """A log of dates alone repeats a user's item on one day: 454 duplicate_event rows refused the load, with no word
+    on why; a tab-separated file with a quote inside a value ("Weird Al" Yankovic) gave malformed lines, with no word
+    of the quote setting (helper-131)."""
+    from assets.load_advice import rejected_note
+    from elcrec_core.data.source_config import SourceConfig
+    from elcrec_core.data.validation import RowCheck, RowRules, check_rows
+
+    def checked(name: str, text: str, fmt: str = "csv", **settings) -> RowCheck:
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        return check_rows(read_source(SourceConfig(format=fmt, path=str(tmp_path / name), **settings)),
+                          RowRules(now=datetime(2026, 12, 5)))
+
+    dated = checked("d.csv", "user_id,item_id,timestamp\n" + "u,a,2026-01-20\n" * 3 + "v,b,2026-01-21\n",
+                    timestamp_format="iso8601")
+    assert dated.by_reason == {"duplicate_event": 2}
+    assert "the file's times are dates alone, so two events of a user with an item on one day are one" in \
+        rejected_note(dated, "csv", "iso8601", "source settings")
+    timed = checked("t.csv", "user_id,item_id,timestamp\n" + "u,a,1768900000\n" * 2)
+    note = rejected_note(timed, "csv", "epoch_s", "source settings")
+    assert "a file whose rows repeat (a delivery appended twice) keeps each event once" in note
+    assert "dates alone" not in note and "quote" not in note
+    quoted = checked("q.tsv", "user_id\titem_id\ttimestamp\nu\t\"Weird Al\" Yankovic\t1768900000\nv\ta\t1768900000\n",
+                     "tsv")
+    assert quoted.by_reason == {"malformed_line": 1}
+    assert ("1 malformed line(s) hold a quote character inside a value: a file that does not quote its values (a "
+            "tab-separated export, as most are) reads them as data with the source setting quote: ''") in \
+        rejected_note(quoted, "tsv", "epoch_s", "source settings")
+    assert check_rows(read_source(SourceConfig(path=str(tmp_path / "q.tsv"), format="tsv", quote=None)),
+                      RowRules(now=datetime(2026, 12, 5))).by_reason == {}
+
+
 def test_the_other_row_rules_warning_names_the_rules_that_differ() -> None:
     rating = other_rules_note({"a.csv": ["min_rating"], "b.csv": ["min_rating", "reject_future"]})
     assert rating.startswith("2 stored file(s) were checked under other row rules than this load's "
