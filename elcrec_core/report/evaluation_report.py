@@ -94,8 +94,13 @@ def data_text(day: str, load: DayLoad | None, summary: SequenceSummary | None, k
     if earlier_days:
         parts.append(f"When the day was loaded, {earlier_days[0].lower()}{earlier_days[1:].rstrip('.')}.")
     if summary is not None:
+        left = [f"{count:,} {what}" for count, what in (
+            (summary.filtered_out, "left out by the filters (event_types, min_rating)"),
+            (summary.repeated_across_files, "stored by another file too, used once"),
+            (summary.duplicates_removed, "repeats that dedupe removed")) if count]
         parts.append(f"The day's sequences: {summary.users:,} users, {summary.items:,} items and "
                      f"{summary.interactions:,} of the {summary.events_in:,} events stored up to the day"
+                     + (f" ({'; '.join(left)})" if left else "")
                      + (f"; {summary.k_core_text(k_core)}{summary.without_sequence_note}."
                         if summary.k_core_removed else "."))
         if summary.last_two_same_time:  # None: a summary of an earlier version

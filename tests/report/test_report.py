@@ -214,7 +214,12 @@ def test_the_report_says_what_the_days_load_read_and_what_the_sequences_hold(tmp
     assert data_text("2026-01-01", load, summary, 5) == (
         "The newest load of 2026-01-01 read 1 file(s) (a.csv): 32 rows read, 30 accepted, 2 rejected (missing_item: 1, "
         "bad_timestamp: 1); each rejected row is kept with its reason in rejected_interactions. The day's "
-        "sequences: 6 users, 5 items and 30 of the 31 events stored up to the day.")  # b.csv's u0,i0 once
+        "sequences: 6 users, 5 items and 30 of the 31 events stored up to the day (1 stored by another file too, used "
+        "once).")  # b.csv's u0,i0 once: the sentence did not say where the 31st went (helper-131)
+    assert data_text("2026-01-01", None, dataclasses.replace(summary, filtered_out=7, duplicates_removed=2), 5) == (
+        "No load of 2026-01-01's files is recorded in the warehouse. The day's sequences: 6 users, 5 items and 30 of "
+        "the 31 events stored up to the day (7 left out by the filters (event_types, min_rating); 1 stored by another "
+        "file too, used once; 2 repeats that dedupe removed).")
     summary.k_core_removed, summary.k_core_users_removed = 4, 1  # as a k-core that removed a user would say
     assert data_text("2026-01-01", load, summary, 5).endswith(
         "; k-core (k = 5) removed 4 of 34 events and 1 of 7 users (14%): a user without a sequence gets no "
@@ -257,7 +262,8 @@ def test_the_report_says_what_the_days_load_read_and_what_the_sequences_hold(tmp
         "bad_timestamp: 1); each rejected row is kept with its reason in rejected_interactions. When the day was "
         "loaded, 1 day(s) before 2026-01-01 have no file and no load (a delivery that never came): 2025-12-31. Their "
         "events, if any, are in no day's sequences: deliver them and run their days, then this day again. The day's "
-        "sequences: 6 users, 5 items and 30 of the 31 events stored up to the day; k-core (k = 5) removed 4 of 34 "
+        "sequences: 6 users, 5 items and 30 of the 31 events stored up to the day (1 stored by another file too, used "
+        "once); k-core (k = 5) removed 4 of 34 "
         "events and 1 of 7 users (14%): a user without a sequence gets no recommendations.")
     undated = dataclasses.replace(load, day=None)  # a source without {date}: its newest load may be a later day's
     assert data_text("2026-01-01", undated, None, 5).startswith(
