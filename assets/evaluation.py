@@ -184,7 +184,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
                          "item of the day; model_day: its training day; new_users: first events on the day, so no "
                          "list, not scored)",
                          markdown_table(tail.with_columns(  # rows of an earlier version did not count them
-                             pl.col("new_users").cast(pl.String).fill_null("not counted")).to_dicts())
+                             pl.col("without_list", "new_users").cast(pl.String).fill_null("not counted")).to_dicts())
                          + EARLIER_BACKTEST * tail["without_list"].has_nulls()))
         images["backtest_plot"] = ("next-day backtest, last 30 days", backtest_trend(
             tail["day"].to_list(), tail["HR@20"].to_list(), tail["NDCG@20"].to_list(), out / "backtest.png"))

@@ -1639,6 +1639,7 @@ def test_the_backtest_scores_the_lists_that_served_and_counts_the_users_without_
     # the report says that the earlier version's row was measured otherwise, and did not count the new users
     report = (storage.store.folder(storage.store.candidate(PARTITION, (result.run_id,))) / "report.md").read_text()
     assert EARLIER_BACKTEST in report and "| not counted |" in report.split("| 2026-01-20 |")[1].split("\n")[0]
+    assert "None" not in report.split("| 2026-01-20 |")[1].split("\n")[0]  # without_list read None (helper-129)
     (row,) = trend.filter(pl.col("day") == PARTITION).to_dicts()
     assert row["users"] == len(active) - len(dropped) > 5
     # the lists as served: the model that served after the day before, on that day's sequences, seen items excluded
