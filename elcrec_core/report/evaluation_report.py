@@ -103,7 +103,11 @@ def data_text(day: str, load: DayLoad | None, summary: SequenceSummary | None, k
                      + (f" ({'; '.join(left)})" if left else "")
                      + (f"; {summary.k_core_text(k_core)}{summary.without_sequence_note}."
                         if summary.k_core_removed else "."))
-        if summary.last_two_same_time:  # None: a summary of an earlier version
+        if summary.last_two_same_time is None:  # a summary of an earlier version (before 2026-12-05)
+            parts.append("The version that built the day's sequences did not count the users whose test and "
+                         "validation targets have the same time, nor the items the k-core removed: materialize "
+                         "interaction_sequences of the day again to count them.")
+        elif summary.last_two_same_time:
             parts.append(f"For {summary.last_two_same_time:,} of the {summary.users:,} users "
                          f"({percent(summary.last_two_same_time / summary.users)}) the last two events, the test and "
                          "validation targets, have the same time: the order of their rows in the files decides "

@@ -249,6 +249,10 @@ def test_the_report_says_what_the_days_load_read_and_what_the_sequences_hold(tmp
     (tmp_path / "legacy.json").write_text(json.dumps(legacy))  # the summary of a version before these counts
     assert read_summary(tmp_path / "legacy.json") == dataclasses.replace(
         build.summary, k_core_items_removed=None, last_two_same_time=None)
+    assert data_text("2026-01-01", None, read_summary(tmp_path / "legacy.json"), 5).endswith(
+        "used once). The version that built the day's sequences did not count the users whose test and validation "
+        "targets have the same time, nor the items the k-core removed: materialize interaction_sequences of the day "
+        "again to count them.")  # it left them out, unsaid (helper-129)
     described = dataclasses.replace(few, items=1_349, items_with_metadata=1_340)  # u.item read as UTF-8: 9 lost
     assert data_text("2026-01-01", None, described, 5).endswith(
         "1,340 of its 1,349 items have item metadata (the profiles and the category purity of the intents know only "
