@@ -146,13 +146,13 @@ def _largest(profiles: pl.DataFrame, with_categories: bool, n: int = 10) -> dg.T
     first). An intent without users, or without items frequent enough for a lift, says so instead of an empty
     cell."""
     columns = [pl.when(pl.col("users") == 0).then(pl.lit(NO_USERS))
-               .otherwise(pl.col("top_items").list.join(", ").fill_null(NO_TOP_ITEMS)).alias("top_items")]
+               .otherwise(pl.col("top_items").list.join(LISTED).fill_null(NO_TOP_ITEMS)).alias("top_items")]
     if profiles["top_titles"].list.drop_nulls().list.len().fill_null(0).sum() > 0:
         titles = pl.col("top_titles").list.head(5).list.eval(pl.element().fill_null("(no title)"))
-        columns.append(titles.list.join(", ").fill_null(""))
+        columns.append(titles.list.join(LISTED).fill_null(""))
     if with_categories:  # sorted by lift: the first ones, as many as have a lift above 1
         above_1 = pl.col("top_category_lift").list.eval(pl.element() > 1).list.sum()
-        columns.append(pl.col("top_categories").list.head(above_1).list.join(", ").fill_null(""))
+        columns.append(pl.col("top_categories").list.head(above_1).list.join(LISTED).fill_null(""))
     largest = profiles.sort(["users", "intent"], descending=[True, False]).head(n).select(
         "intent", "users", "cohesion", "nearest_intent", *columns)
     return table(largest, {name: LARGEST_COLUMNS.get(name, PROFILE_COLUMNS[name]) for name in largest.columns})
@@ -165,6 +165,7 @@ LARGEST_COLUMNS = {  # where the largest_intents table shows less than intent_pr
 
 
 NO_TOP_ITEMS = "(no item frequent enough)"
+LISTED = " | "  # between the items, titles or categories of a cell: a title holds commas (ml-100k's "Godfather, The")
 NO_USERS = "(no users)"
 
 

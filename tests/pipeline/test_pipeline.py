@@ -1051,27 +1051,28 @@ def test_the_largest_intents_table_is_largest_first_then_by_intent_and_names_wha
     }, schema_overrides={"top_titles": pl.List(pl.String)})
     rows = [dict(record.data) for record in _largest(profiles, with_categories=False).records]
     assert [(row["intent"], row["top_items"]) for row in rows] == [
-        (2, "w"), (1, "z"), (3, "x, y"), (4, NO_TOP_ITEMS), (0, NO_USERS)]
+        (2, "w"), (1, "z"), (3, "x | y"), (4, NO_TOP_ITEMS), (0, NO_USERS)]
     assert [dict(r.data)["intent"] for r in _largest(profiles, with_categories=False, n=2).records] == [2, 1]
 
 
 
 def test_the_largest_intents_table_shows_five_titles_and_the_categories_of_lift_above_1():
     """Categories come sorted by lift; the table keeps those the intent's users pick more often than everybody
-    (an intent with none above 1 shows none), and the titles of the first 5 top items, described as such."""
+    (an intent with none above 1 shows none), and the titles of the first 5 top items, described as such. A cell's
+    entries are apart by " | ": a title holds commas (helper-131)."""
     from assets.profiling import _largest
 
     profiles = pl.DataFrame({
         "intent": [0, 1, 2], "users": [9, 8, 7], "cohesion": [0.5] * 3, "nearest_intent": [1, 0, 0],
         "top_items": [[str(i) for i in range(7)], ["z"], None],
-        "top_titles": [[f"t{i}" for i in range(6)] + [None], [None], None],
+        "top_titles": [["t0", "Godfather, The (1972)", "t2", "t3", "t4", "t5", None], [None], None],
         "top_categories": [["Drama", "War", "Comedy"], ["Action"], None],
         "top_category_lift": [[2.5, 1.25, 0.75], [0.9], None],
     }, schema_overrides={"top_titles": pl.List(pl.String)})
     largest = _largest(profiles, with_categories=True)
     rows = [dict(record.data) for record in largest.records]
     assert [(row["top_titles"], row["top_categories"]) for row in rows] == [
-        ("t0, t1, t2, t3, t4", "Drama, War"), ("(no title)", ""), ("", "")]
+        ("t0 | Godfather, The (1972) | t2 | t3 | t4", "Drama | War"), ("(no title)", ""), ("", "")]
     described = {column.name: column.description for column in largest.schema.columns}
     assert described["top_titles"] == "the titles of its first 5 top items (item metadata)"
     assert described["top_categories"].startswith("its top categories with a lift above 1")
