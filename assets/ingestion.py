@@ -54,7 +54,7 @@ from elcrec_core.data.rejections import (
     REFUSED_COUNTS,
     REFUSED_ROWS,
     keep_refused_load,
-    padded_ids_note,
+    id_notes,
     rejected_files_note,
     rows_per_file,
 )
@@ -205,9 +205,9 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     with_rows = {*check.accepted["source_file"], *check.rejected["source_file"]} - {warehouse.SYNTHETIC_SOURCE_FILE}
     if copies := byte_copies([Path(file) for file in batch.files if file in with_rows]):  # not two empty files
         context.log.warning(byte_copies_note(copies, batch.files))  # right for the sequences, but likely not meant
-    if padded := padded_ids_note(check.accepted, batch.files if len(batch.files) > 1 else None, source.format,
-                                 columns=(source.columns.user, source.columns.item)):
-        context.log.warning(padded)
+    for note in id_notes(check.accepted, batch.files if len(batch.files) > 1 else None, source.format,
+                         columns=(source.columns.user, source.columns.item)):
+        context.log.warning(note)
     other_rules = files_under_other_rules(batch, storage.warehouse)
     if other_rules:  # a changed min_rating (say) applies to the files loaded from now on, not to the stored ones
         context.log.warning(other_rules_note(other_rules))

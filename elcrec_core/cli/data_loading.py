@@ -43,7 +43,7 @@ from elcrec_core.data import warehouse
 from elcrec_core.data.events_to_sequences import SequenceBuild, SequenceConfig, build_sequences
 from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.ingestion import LoadReport, ingest
-from elcrec_core.data.rejections import count_text, padded_ids_note, rejected_examples
+from elcrec_core.data.rejections import count_text, id_notes, rejected_examples
 from elcrec_core.data.seen_items import seen_items
 from elcrec_core.data.sequences import MAX_ITEM_ID, Sequences, read_sequence_parquet
 from elcrec_core.data.source_config import SourceConfig, resolve_files
@@ -66,7 +66,7 @@ class LoadedData:
     rejected: pl.DataFrame | None = None  # the rejected rows (validation's REJECTED_COLUMNS)
     k_core_removed: int = 0
     repeated_across_files: int = 0  # events that another file of the data holds too: used once
-    padded_ids: str = ""  # the notice of ids with white space around them (rejections.padded_ids_note)
+    id_notes: list[str] = field(default_factory=list)  # ids kept as given, likely not as meant (rejections.id_notes)
     event_types: list[str] = field(default_factory=list)  # what --event-types left out (_event_type_notes)
     k_core: str = ""  # what the k-core removed (SequenceSummary.k_core_text), where it removed events
     # every item of each user's events of the modelled types, where the sequence filters (--sequence-min-rating,
@@ -106,7 +106,7 @@ class LoadedData:
         if share > limit:  # read all the same: the command line has no threshold, the pipeline's load would fail
             lines.append(f"{share:.1%} of the rows were rejected: the pipeline refuses a load of more than "
                          f"max_rejected_share ({limit:g} by default); read all the same")
-        lines += [self.padded_ids] if self.padded_ids else []
+        lines += self.id_notes
         if self.report.days:  # a wrong epoch unit shows here (seconds read as milliseconds: January 1970)
             lines.append(f"events from {min(self.report.days)} to {max(self.report.days)} (UTC days)")
         if self.repeated_across_files:
@@ -202,8 +202,8 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
     return LoadedData(seqs, item_ids, name, fmt, notes, report, _examples(check.rejected, report, fmt, 3),
                       check.rejected,
                       build.summary.k_core_removed, build.summary.repeated_across_files,
-                      padded_ids_note(check.accepted, report.files if len(report.files) > 1 else None, fmt,
-                                      columns=(source.columns.user, source.columns.item)), types,
+                      id_notes(check.accepted, report.files if len(report.files) > 1 else None, fmt,
+                               columns=(source.columns.user, source.columns.item)), types,
                       build.summary.k_core_text(options.k_core) if build.summary.k_core_removed else "", seen,
                       seen_ids)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -93,23 +94,35 @@ _INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
 _SPACE = f"[\\s{_INVISIBLE}]"
 
 
-def padded_ids_note(accepted: pl.DataFrame, files: Sequence[str] | None, fmt: str, n: int = 3,
-                    columns: tuple[str, str] = ("user_id", "item_id")) -> str:
-    """A notice of the ``accepted`` rows (validation's ``EVENT_COLUMNS``) whose user or item id has white space
-    (or a character that shows as nothing, such as a zero-width space) around it, kept as given (``' i1'`` and
-    ``'i1'`` are two items, as an export written with ", " gives them), with the first ``n`` (``line 2: sku
-    ' i1'``, as :func:`rejected_examples` names rows, each id by ``columns``: the file's user and item columns);
-    empty where there are none."""
-    rows = accepted.filter(pl.any_horizontal(pl.col("user_id", "item_id").str.contains(f"^{_SPACE}|{_SPACE}$")))
-    if not len(rows):
-        return ""
-    out = []
-    for file, row, user, item in rows.head(n).select("source_file", "source_row", "user_id", "item_id").iter_rows():
-        ids = [f"{name} {value!r}" for name, value in zip(columns, (user, item))
-               if value != value.strip(_INVISIBLE).strip()]
-        out.append(f"{_row_name(file, row, files, fmt)}: {', '.join(ids)}")
-    return (f"{len(rows)} accepted row(s) have an id with white space around it, kept as given (' i1' and 'i1' are "
-            f"two items): {'; '.join(out)}{'; ...' if len(rows) > n else ''}")
+# an id as a float column's value of 2**53 or more reads (event_normalisation.id_text): 9007199254740992.0, 1e+20
+_INEXACT = r"^-?([0-9]{16,}\.0|[0-9](\.[0-9]+)?e\+[0-9]+)$"
+
+
+def id_notes(accepted: pl.DataFrame, files: Sequence[str] | None, fmt: str, n: int = 3,
+             columns: tuple[str, str] = ("user_id", "item_id")) -> list[str]:
+    """Notices of the ``accepted`` rows (validation's ``EVENT_COLUMNS``) whose ids are kept as given but likely not
+    as meant, each with its first ``n`` rows (``line 2: sku ' i1'``, as :func:`rejected_examples` names rows, each
+    id by ``columns``: the file's user and item columns): a user or item id with white space (or a character that
+    shows as nothing, such as a zero-width space) around it (``' i1'`` and ``'i1'`` are two items, as an export
+    written with ", " gives them); an id of a float column of 2^53 or more, where a float no longer holds every
+    integer (pandas writes an integer id column with a missing value as floats), so that ids that differ may have
+    become one. None where there are none."""
+    notes = []
+    for pattern, said in ((f"^{_SPACE}|{_SPACE}$", "have an id with white space around it, kept as given (' i1' and "
+                                                   "'i1' are two items)"),
+                          (_INEXACT, "have an id that a float column held at 2^53 or more, where a float no longer "
+                                     "holds every integer (pandas writes an integer id column with a missing value "
+                                     "as floats): ids that differ may have become one; write the column as integers "
+                                     "or text")):
+        rows = accepted.filter(pl.any_horizontal(pl.col("user_id", "item_id").str.contains(pattern)))
+        if not len(rows):
+            continue
+        out = []
+        for file, row, *ids in rows.head(n).select("source_file", "source_row", "user_id", "item_id").iter_rows():
+            named = [f"{name} {value!r}" for name, value in zip(columns, ids) if re.search(pattern, value)]
+            out.append(f"{_row_name(file, row, files, fmt)}: {', '.join(named)}")
+        notes.append(f"{len(rows)} accepted row(s) {said}: {'; '.join(out)}{'; ...' if len(rows) > n else ''}")
+    return notes
 
 
 def keep_refused_load(folder: Path, check: RowCheck, files: Sequence[str], failed: str) -> None:

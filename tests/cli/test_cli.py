@@ -84,6 +84,23 @@ def test_ids_with_white_space_around_them_are_kept_and_named(tmp_path: Path, cap
            "items): line 2: item_id 'i1\\u200b'\n" in _run(capsys, "sequences", "--data", str(path))[2]
 
 
+def test_float_ids_past_exact_integers_are_named(tmp_path: Path, capsys) -> None:
+    """pandas writes an integer id column with a missing value as floats: ids of 2^53 or more are no longer exact
+    there, and four items became one, silently (helper-131). Smaller whole floats read as the integers."""
+    path = tmp_path / "e.parquet"
+    big = [1234567890123456789.0 + k for k in range(4)]  # one float, 1.2345678901234568e+18
+    pl.DataFrame({"user_id": ["u"] * 6, "item_id": [*big, 7.0, 9007199254740992.0],
+                  "timestamp": [T0 + k for k in range(6)]}).write_parquet(path)
+    code, _, err = _run(capsys, "sequences", "--data", str(path))
+    assert code == 0
+    assert ("\n5 accepted row(s) have an id that a float column held at 2^53 or more, where a float no longer holds "
+            "every integer (pandas writes an integer id column with a missing value as floats): ids that differ may "
+            "have become one; write the column as integers or text: row 1: item_id '1.2345678901234568e+18'; row 2: "
+            "item_id '1.2345678901234568e+18'; row 3: item_id '1.2345678901234568e+18'; ...\n") in err
+    assert "white space" not in err
+    assert load(str(path)).item_ids.tolist() == ["7", "1.2345678901234568e+18", "9007199254740992.0"]
+
+
 def test_a_text_id_after_many_numeric_ones(tmp_path: Path, capsys) -> None:
     rows = "".join(f"u,{k},{T0 + k}\n" for k in range(150)) + f"u,B1,{T0 + 150}\nv,B1,{T0}\n"
     path = _write(tmp_path / "e.csv", "user_id,item_id,timestamp\n" + rows)
