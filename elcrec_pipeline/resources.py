@@ -133,9 +133,13 @@ class Storage(dg.ConfigurableResource):
         input folder or one of ``extra_dirs``; otherwise (or when it names no file) a :class:`dagster.Failure`
         says why, naming the ``setting`` that gave the path."""
         roots = [self.root, *self.source_dirs, *(Path(d).resolve() for d in extra_dirs)]
-        allowed = (f"outside the folders sources are read from ({', '.join(map(str, roots))}); add its folder to "
-                   f"the storage resource's input_dirs ({INPUT_DIRS_ENV}) to read it")
         full = Path(path).resolve()
+        split = [] if self.input_dirs is not None else [  # a folder named with the separator, taken as two
+            folder for folder in full.parents if os.pathsep in folder.name]
+        allowed = (f"outside the folders sources are read from ({', '.join(map(str, roots))}); add its folder to "
+                   f"the storage resource's input_dirs ({INPUT_DIRS_ENV}) to read it" + (
+                       f" ({INPUT_DIRS_ENV} separates folders by {os.pathsep!r}, which the name of {split[-1]} "
+                       f"holds: name a folder above it, or list the folders in input_dirs)" if split else ""))
         if not any(full.is_relative_to(root) for root in roots):
             raise dg.Failure(f"{setting} {path!r} is {full}, {allowed}", allow_retries=False)
         try:

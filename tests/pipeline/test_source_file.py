@@ -949,6 +949,24 @@ def test_the_readme_ml_100k_source_reads_as_the_readme_lays_it_out(shared, tmp_p
         settings.source_config("1998-04-22", Storage(data_dir=str(tmp_path / "other")), source.folders())
 
 
+def test_an_input_folder_named_with_the_separator_is_named_as_the_cause(tmp_path, monkeypatch):
+    """ELCREC_INPUT_DIRS separates folders by ':': a folder co:lon was taken as co and lon, and the refusal's advice
+    was to add the folder, as done (helper-131)."""
+    folder = tmp_path / "co:lon"
+    folder.mkdir()
+    (folder / "e.csv").write_text("user_id,item_id,timestamp\nu,i,1\n")
+    monkeypatch.setenv("ELCREC_INPUT_DIRS", str(folder))
+    with pytest.raises(dg.Failure) as refused:
+        Storage(data_dir=str(tmp_path / "data")).input_path(str(folder / "e.csv"))
+    assert refused.value.description.endswith(
+        f"(ELCREC_INPUT_DIRS separates folders by ':', which the name of {folder} holds: name a folder above it, or "
+        "list the folders in input_dirs)")
+    assert Storage(data_dir=str(tmp_path / "data"), input_dirs=[str(folder)]).input_path(str(folder / "e.csv")) == \
+        str(folder / "e.csv")
+    monkeypatch.setenv("ELCREC_INPUT_DIRS", str(tmp_path))
+    assert Storage(data_dir=str(tmp_path / "data")).input_path(str(folder / "e.csv")) == str(folder / "e.csv")
+
+
 def test_the_beauty_preset_reads_a_sequence_file_into_its_sequences(tmp_path):
     """elcrec_pipeline/presets/beauty.yaml's source (the benchmark line format, which has no timestamps) on a small
     file of that format: the blocking checks pass and each user's sequence is its line, in order (the check once
