@@ -82,7 +82,7 @@ def parser() -> argparse.ArgumentParser:
     model.add_argument("--checkpoint", help="a model's best.pt")
     model.add_argument("--serving", metavar="DATA_DIR", help="the model that serves in the pipeline's data folder")
     add_data_options(r, "the user's history: the pipeline's sequences.parquet, or any data file")
-    r.add_argument("--user", required=True, help="the user id as in the data")
+    r.add_argument("--user", required=True, help="the user id as in the data (one that starts with -: --user=-x)")
     r.add_argument("--k", type=positive, default=20, help="how many items (default: 20)")
     r.add_argument("--json", action="store_true",
                    help='one JSON object: {"user", "model", "intent", "history_length" (the user\'s items in the '
@@ -93,7 +93,8 @@ def parser() -> argparse.ArgumentParser:
 
     q = sub.add_parser("sequences", help="show the sequences the model sees: each user's items in time order")
     add_data_options(q, "data file, folder or glob")
-    q.add_argument("--user", action="append", help="only this user (the id as in the data; may repeat)")
+    q.add_argument("--user", action="append",
+                   help="only this user (the id as in the data, one that starts with -: --user=-x; may repeat)")
     q.add_argument("--json", action="store_true", help='one JSON object a line: {"user": ..., "items": [...]}')
     q.set_defaults(func=commands.cmd_sequences)
 

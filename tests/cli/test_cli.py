@@ -101,6 +101,15 @@ def test_float_ids_past_exact_integers_are_named(tmp_path: Path, capsys) -> None
     assert load(str(path)).item_ids.tolist() == ["7", "1.2345678901234568e+18", "9007199254740992.0"]
 
 
+def test_a_user_id_that_starts_with_a_dash_is_given_with_an_equals_sign(tmp_path: Path, capsys) -> None:
+    """argparse takes ``--user -x`` for two options; the help says how (helper-131)."""
+    path = _write(tmp_path / "e.csv", f"user_id,item_id,timestamp\n-x,i1,{T0}\n-x,i2,{T0 + 1}\ny,i1,{T0}\n")
+    assert _sequences(capsys, path, "--user=-x") == [{"user": "-x", "items": ["i1", "i2"]}]
+    with pytest.raises(SystemExit):
+        main(["sequences", "--help"])
+    assert "one that starts with -: --user=-x" in " ".join(capsys.readouterr().out.split())
+
+
 def test_a_text_id_after_many_numeric_ones(tmp_path: Path, capsys) -> None:
     rows = "".join(f"u,{k},{T0 + k}\n" for k in range(150)) + f"u,B1,{T0 + 150}\nv,B1,{T0}\n"
     path = _write(tmp_path / "e.csv", "user_id,item_id,timestamp\n" + rows)
