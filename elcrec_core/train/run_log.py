@@ -202,6 +202,8 @@ def format_comparison(comparison: dict[str, Any]) -> str:
                      "and items, not comparable as a change of settings")
     for label, values in cells:
         lines.append(f"{label:<{width}}  " + "  ".join(f"{v:>{w}}" for v, w in zip(values, widths)))
+    if any(value is None for _, values in rows for value in values):  # not "none": a warm start read as none
+        lines.append("-: not recorded (by the version that trained the run, or not measured)")
     return "\n".join(lines)
 
 

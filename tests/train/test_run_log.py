@@ -131,7 +131,10 @@ def test_compare_of_a_folder_without_a_finished_run_names_the_folder_and_the_fil
 def test_identical_settings_are_said_plainly() -> None:
     comparison = {"runs": ["x", "y"], "settings": {}, "metrics": {"best_epoch": [1, None]}}
     text = format_comparison(comparison)
-    assert "the runs have the same settings" in text and text.splitlines()[-1].split()[-2:] == ["1", "-"]
+    assert "the runs have the same settings" in text and text.splitlines()[-2].split()[-2:] == ["1", "-"]
+    # an earlier version's run: its "-" read as a run that started from no checkpoint (helper-129)
+    assert text.splitlines()[-1] == "-: not recorded (by the version that trained the run, or not measured)"
+    assert "not recorded" not in format_comparison({**comparison, "metrics": {"best_epoch": [1, 2]}})
 
 
 def test_settings_flatten_one_level_with_lists_as_json_text() -> None:
