@@ -35,13 +35,14 @@ def main(argv: list[str]) -> int:
     instance = Path(argv[0])
     try:
         missing = missing_settings(instance)
-    except yaml.YAMLError as err:
-        print(f"note: {instance} is not valid YAML: {err}")
+    except (yaml.YAMLError, UnicodeDecodeError) as err:  # a note, never a failed set-up
+        print(f"note: {instance} is not valid YAML in UTF-8: {err}")
         return 0
     if missing:
         print(f"note: {instance} lacks the project's settings {', '.join(missing)}: copy them from {PROJECT_SETTINGS}"
-              " (without run_monitoring, a run killed in a step of a pool keeps its slot, and later runs wait for it"
-              " for good; their log says so only at DEBUG level: 'Step blocked by limit for pool')")
+              + (" (without run_monitoring, a run killed in a step of a pool keeps its slot, and later runs wait for"
+                 " it for good; their log says so only at DEBUG level: 'Step blocked by limit for pool')"
+                 if any(path.startswith("run_monitoring.") for path in missing) else ""))
     return 0
 
 

@@ -135,7 +135,7 @@ class Storage(dg.ConfigurableResource):
         roots = [self.root, *self.source_dirs, *(Path(d).resolve() for d in extra_dirs)]
         full = Path(path).resolve()
         split = [] if self.input_dirs is not None else [  # a folder named with the separator, taken as two
-            folder for folder in full.parents if os.pathsep in folder.name]
+            folder for folder in (full, *full.parents) if os.pathsep in folder.name]
         allowed = (f"outside the folders sources are read from ({', '.join(map(str, roots))}); add its folder to "
                    f"the storage resource's input_dirs ({INPUT_DIRS_ENV}) to read it" + (
                        f" ({INPUT_DIRS_ENV} separates folders by {os.pathsep!r}, which the name of {split[-1]} "

@@ -35,8 +35,8 @@ def newest_day_load(day: date, path: str | Path = warehouse.DEFAULT_WAREHOUSE) -
     with warehouse.connect(path, read_only=True) as con:
         row = con.execute("SELECT files, rows_in, accepted, map_keys(by_reason), map_values(by_reason), file_day"
                           f" FROM loads WHERE {LOADS_OF_THE_DAY}"
-                          " OR NOT EXISTS (SELECT 1 FROM loads WHERE file_day IS NOT NULL)"
-                          " ORDER BY load_id DESC LIMIT 1", [day, day]).fetchone()
+                          " OR NOT EXISTS (SELECT 1 FROM loads WHERE file_day IS NOT NULL)"  # the day's first
+                          f" ORDER BY {LOADS_OF_THE_DAY} DESC, load_id DESC LIMIT 1", [day, day, day, day]).fetchone()
     if row is None:
         return None
     files, rows_in, accepted, reasons, counts, file_day = row

@@ -25,12 +25,13 @@ _MIN_EPOCH_S, _MAX_EPOCH_S = -62_135_596_800, 253_402_300_799  # 0001-01-01 .. 9
 
 _NUMERIC_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
                   "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE"}
-EXACT_INTEGERS = 2**53  # a float of smaller magnitude holds an integer exactly
+# a float of smaller magnitude holds every integer exactly: 32 bits (FLOAT) from 2**24, 64 bits (DOUBLE) from 2**53
+EXACT_INTEGERS = {"FLOAT": 2**24, "DOUBLE": 2**53}
 
 
 def id_text(column: str, column_type: str, otherwise: str | None = None, missing: str | None = None) -> str:
     """SQL for the id in ``column`` as text: as given (or ``otherwise``, SQL text), except that a whole number in
-    a FLOAT or DOUBLE column reads as an integer ("7", not "7.0") where a double holds it exactly (pandas writes
+    a FLOAT or DOUBLE column reads as an integer ("7", not "7.0") where the float holds it exactly (pandas writes
     an integer id column with a missing value as floats), and one where ``missing`` (SQL; default: a NaN or
     infinite value) as NULL: a missing id, not the id "nan" that every such row would share. A whole number in a
     DECIMAL column reads as an integer too ("7", not "7.00"): the id it is in an integer or float column."""
@@ -41,11 +42,11 @@ def id_text(column: str, column_type: str, otherwise: str | None = None, missing
     if column_type not in ("FLOAT", "DOUBLE"):
         return otherwise
     return (f"CASE WHEN {missing or f'NOT isfinite({column})'} THEN NULL"
-            f" WHEN isfinite({column}) AND {column} = trunc({column}) AND abs({column}) < {EXACT_INTEGERS}"
+            f" WHEN isfinite({column}) AND {column} = trunc({column}) AND abs({column}) < {EXACT_INTEGERS[column_type]}"
             f" THEN CAST(CAST({column} AS BIGINT) AS VARCHAR) ELSE {otherwise} END")
 
 
-WHITESPACE = "' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)"  # SQL: what trim() removes
+_WHITESPACE = "' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)"  # SQL: ASCII white space, for trim()
 
 
 def event_fields(columns: ColumnMap) -> dict[str, str | None]:
@@ -165,7 +166,7 @@ def normalise_events(
          sql_text(f"{fields[alias]} is empty"))
         for alias, field, reason in (("u", "user_id", "missing_user"), ("i", "item_id", "missing_item"))]
     if fields["t"]:
-        texts["t_raw"] = f"NULLIF(trim(CAST(t AS VARCHAR), {WHITESPACE}), '')"
+        texts["t_raw"] = f"NULLIF(trim(CAST(t AS VARCHAR), {_WHITESPACE}), '')"
         parsed |= {"timestamp": _timestamp_sql(types["t"], fmt, path), "t_raw": "t_raw"}
         checks += [("t_raw IS NULL", "missing_timestamp", sql_text(f"{fields['t']} is empty")),
                    (is_null("t_raw"), "missing_timestamp",  # as validation names an id of null_ids
@@ -174,7 +175,7 @@ def normalise_events(
         if fmt == "iso8601" and types["t"] == "VARCHAR":
             forms = f", {_FORM} AS t_form"  # over the parsed time: DuckDB would parse it again for an alias
     if fields["r"]:
-        trimmed = f"NULLIF(trim(CAST(r AS VARCHAR), {WHITESPACE}), '')"
+        trimmed = f"NULLIF(trim(CAST(r AS VARCHAR), {_WHITESPACE}), '')"
         texts["r_raw"] = f"CASE WHEN NOT {is_null(trimmed)} THEN {trimmed} END"
         number = "CAST(r AS DOUBLE)" if _is_number_type(types["r"]) else _number("r_raw")
         parsed |= {"rating": f"CASE WHEN isfinite({number}) THEN {number} END", "r_raw": "r_raw"}

@@ -15,7 +15,6 @@ import numpy as np
 import polars as pl
 
 from elcrec_core.data import warehouse
-from elcrec_core.data.event_normalisation import WHITESPACE
 
 if TYPE_CHECKING:
     from elcrec_core.data.events_to_sequences import SequenceConfig
@@ -29,9 +28,10 @@ def event_filter(config: SequenceConfig) -> tuple[str, list[Any]]:
                                                                      *types_params]
 
 
-# a stored event type as compared: without case and outer white space (spaces, tabs, line ends), as Python's
-# str.strip() takes it off the types of the settings
-TYPE_KEY = f"lower(trim(event_type, {WHITESPACE}))"
+# a stored event type as compared: without case and outer white space, every character that Python's str.strip()
+# takes off the types of the settings (spaces of any kind, such as U+00A0 and U+3000, tabs, line ends)
+_OUTER_SPACE = r"[\s\pZ\x{0b}\x{1c}-\x{1f}\x{85}]+"
+TYPE_KEY = f"lower(regexp_replace(event_type, '^{_OUTER_SPACE}|{_OUTER_SPACE}$', '', 'g'))"
 
 
 def event_type_condition(event_types: Sequence[str] | None) -> tuple[str, list[Any]]:

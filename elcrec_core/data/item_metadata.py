@@ -184,6 +184,7 @@ def _id_text(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
             .otherwise(column.cast(pl.String))
     if not dtype.is_float():
         return column.cast(pl.String)
-    whole = column.is_finite() & (column == column.floor()) & (column.abs() < EXACT_INTEGERS)
+    exact = EXACT_INTEGERS["FLOAT" if dtype == pl.Float32 else "DOUBLE"]
+    whole = column.is_finite() & (column == column.floor()) & (column.abs() < exact)
     return (pl.when(column.is_finite().not_()).then(None).when(whole).then(column.cast(pl.Int64).cast(pl.String))
             .otherwise(column.cast(pl.String)))

@@ -94,8 +94,9 @@ _INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
 _SPACE = f"[\\s{_INVISIBLE}]"
 
 
-# an id as a float column's value of 2**53 or more reads (event_normalisation.id_text): 9007199254740992.0, 1e+20
-_INEXACT = r"^-?([0-9]{16,}\.0|[0-9](\.[0-9]+)?e\+[0-9]+)$"
+# an id as a float column's value past its exact integers reads (event_normalisation.id_text): 16777216.0 of a 32-bit
+# column, 9007199254740992.0 of a 64-bit one, 1e+20 (a whole float below them reads without .0)
+_INEXACT = r"^-?([0-9]{8,}\.0|[0-9](\.[0-9]+)?e\+[0-9]+)$"
 
 
 def id_notes(accepted: pl.DataFrame, files: Sequence[str] | None, fmt: str, n: int = 3,
@@ -104,16 +105,16 @@ def id_notes(accepted: pl.DataFrame, files: Sequence[str] | None, fmt: str, n: i
     as meant, each with its first ``n`` rows (``line 2: sku ' i1'``, as :func:`rejected_examples` names rows, each
     id by ``columns``: the file's user and item columns): a user or item id with white space (or a character that
     shows as nothing, such as a zero-width space) around it (``' i1'`` and ``'i1'`` are two items, as an export
-    written with ", " gives them); an id of a float column of 2^53 or more, where a float no longer holds every
-    integer (pandas writes an integer id column with a missing value as floats), so that ids that differ may have
-    become one. None where there are none."""
+    written with ", " gives them); an id of a float column of 2^53 or more (2^24 of a 32-bit one), where a float no
+    longer holds every integer (pandas writes an integer id column with a missing value as floats), so that ids
+    that differ may have become one. None where there are none."""
     notes = []
     for pattern, said in ((f"^{_SPACE}|{_SPACE}$", "have an id with white space around it, kept as given (' i1' and "
                                                    "'i1' are two items)"),
-                          (_INEXACT, "have an id that a float column held at 2^53 or more, where a float no longer "
-                                     "holds every integer (pandas writes an integer id column with a missing value "
-                                     "as floats): ids that differ may have become one; write the column as integers "
-                                     "or text")):
+                          (_INEXACT, "have an id that a float column held at 2^53 or more (2^24 for 32 bits), "
+                                     "where a float no longer holds every integer (pandas writes an integer id "
+                                     "column with a missing value as floats): ids that differ may have become one; "
+                                     "write the column as integers or text")):
         rows = accepted.filter(pl.any_horizontal(pl.col("user_id", "item_id").str.contains(pattern)))
         if not len(rows):
             continue

@@ -93,12 +93,19 @@ def test_float_ids_past_exact_integers_are_named(tmp_path: Path, capsys) -> None
                   "timestamp": [T0 + k for k in range(6)]}).write_parquet(path)
     code, _, err = _run(capsys, "sequences", "--data", str(path))
     assert code == 0
-    assert ("\n5 accepted row(s) have an id that a float column held at 2^53 or more, where a float no longer holds "
-            "every integer (pandas writes an integer id column with a missing value as floats): ids that differ may "
-            "have become one; write the column as integers or text: row 1: item_id '1.2345678901234568e+18'; row 2: "
-            "item_id '1.2345678901234568e+18'; row 3: item_id '1.2345678901234568e+18'; ...\n") in err
+    assert ("\n5 accepted row(s) have an id that a float column held at 2^53 or more (2^24 for 32 bits), where a "
+            "float no longer holds every integer (pandas writes an integer id column with a missing value as floats): "
+            "ids that differ may have become one; write the column as integers or text: row 1: item_id "
+            "'1.2345678901234568e+18'; row 2: item_id '1.2345678901234568e+18'; row 3: item_id "
+            "'1.2345678901234568e+18'; ...\n") in err
     assert "white space" not in err
     assert load(str(path)).item_ids.tolist() == ["7", "1.2345678901234568e+18", "9007199254740992.0"]
+    # a 32-bit float column holds every integer only below 2^24: 16777217 is 16777216 there (helper-133)
+    pl.DataFrame({"user_id": ["u"] * 3, "item_id": pl.Series([16777215.0, 16777216.0, 16777217.0], dtype=pl.Float32),
+                  "timestamp": [T0 + k for k in range(3)]}).write_parquet(path)
+    assert "2 accepted row(s) have an id that a float column held at 2^53 or more (2^24 for 32 bits)" in \
+        _run(capsys, "sequences", "--data", str(path))[2]
+    assert load(str(path)).item_ids.tolist() == ["16777215", "16777216.0"]
 
 
 def test_a_user_id_that_starts_with_a_dash_is_given_with_an_equals_sign(tmp_path: Path, capsys) -> None:

@@ -48,15 +48,16 @@ def test_an_event_type_is_matched_without_case_and_outer_spaces(tmp_path: Path) 
     changed); a view stays out, and so does a type that only contains the name. A tab is white space too, in the
     data as in the settings (``buy<TAB>`` was never selected: helper-130)."""
     rows = [("u", "a", T0, 5, "buy"), ("u", "b", T0 + 1, 5, "Buy"), ("u", "c", T0 + 2, 5, " BUY "),
-            ("u", "d", T0 + 3, 5, "view"), ("u", "e", T0 + 4, 5, "buy_again"), ("u", "f", T0 + 5, 5, "buy\t")]
+            ("u", "d", T0 + 3, 5, "view"), ("u", "e", T0 + 4, 5, "buy_again"), ("u", "f", T0 + 5, 5, "buy\t"),
+            ("u", "g", T0 + 6, 5, "\u3000buy\u00a0"), ("u", "h", T0 + 7, 5, "b uy")]  # other spaces (helper-133)
     db = _load_csv(tmp_path, rows, header="u,i,t,r,k")
-    for types in (["buy"], ["Buy "], ["buy\t"]):
+    for types in (["buy"], ["Buy "], ["buy\t"], ["buy\u00a0"]):
         build = build_sequences(SequenceConfig.from_dict({"k_core": 0, "event_types": types}), db)
-        assert _lists(build) == {"u": ["a", "b", "c", "f"]} and build.summary.filtered_out == 2
-        seen = seen_items(db, None, np.array(["u"]), np.array(["a", "b", "c", "d", "e", "f"]), types)
-        assert seen.sequence(0) == [1, 2, 3, 6]
-    assert absent_event_types(db, ["buy\t"]) == {}
-    assert unmodelled_event_types(db, ["buy"])["rows"].to_list() == [1, 1]  # view and buy_again only
+        assert _lists(build) == {"u": ["a", "b", "c", "f", "g"]} and build.summary.filtered_out == 3
+        seen = seen_items(db, None, np.array(["u"]), np.array(["a", "b", "c", "d", "e", "f", "g", "h"]), types)
+        assert seen.sequence(0) == [1, 2, 3, 6, 7]
+        assert absent_event_types(db, types) == {}
+    assert unmodelled_event_types(db, ["buy"])["rows"].to_list() == [1, 1, 1]  # view, buy_again and b uy only
 
 
 def test_an_event_type_given_as_stored_matches_whatever_its_letters(tmp_path: Path) -> None:

@@ -234,6 +234,13 @@ def test_a_days_load_recorded_before_file_day_is_found_by_its_files(tmp_path: Pa
     assert day_loads.rejected_summary(db, day=date(2026, 3, 1))[0] == {"missing_item": 2}
     assert newest_day_load(date(2026, 3, 2), db).day == date(2026, 3, 2)
     assert newest_day_load(date(2026, 3, 3), db) is None
+    # right after the upgrade no load has file_day yet: the day's own, not the newest load of all (helper-133)
+    older = tmp_path / "older.duckdb"
+    for name in ("2026-03-01.csv", "2026-03-02.csv"):
+        ingest(SourceConfig(format="csv", path=str(daily / name)), RULES, older)
+    assert (newest_day_load(date(2026, 3, 1), older).day, newest_day_load(date(2026, 3, 1), older).by_reason) == (
+        date(2026, 3, 1), {"missing_item": 2})
+    assert newest_day_load(date(2026, 3, 5), older).files == [str((daily / "2026-03-02.csv").resolve())]  # newest
 
 
 def test_reading_tables_schemas_and_the_quarantine(tmp_path: Path, daily: Path) -> None:

@@ -21,8 +21,13 @@ def test_the_settings_an_earlier_instance_lacks_are_named(tmp_path: Path, capsys
     assert missing_settings(PROJECT_SETTINGS) == []
     old.write_text(PROJECT_SETTINGS.read_text(encoding="utf-8") + "run_queue:\n  max_concurrent_runs: 4\n")
     assert missing_settings(old) == [] and main([str(old)]) == 0 and capsys.readouterr().out == ""  # more is fine
-    old.write_text("telemetry: [", encoding="utf-8")
-    assert main([str(old)]) == 0 and "is not valid YAML" in capsys.readouterr().out
+    old.write_text(PROJECT_SETTINGS.read_text(encoding="utf-8").replace("telemetry:\n  enabled: false\n", ""),
+                   encoding="utf-8")  # run_monitoring's reason only where it lacks some of run_monitoring
+    assert main([str(old)]) == 0 and capsys.readouterr().out == (
+        f"note: {old} lacks the project's settings telemetry.enabled: copy them from {PROJECT_SETTINGS}\n")
+    for broken in (b"telemetry: [", b"telemetry:\n  enabled: \xff\n"):  # a note, never a failed set-up
+        old.write_bytes(broken)
+        assert main([str(old)]) == 0 and "is not valid YAML in UTF-8" in capsys.readouterr().out
 
 
 def test_setting_paths_are_the_leaves_of_the_mapping() -> None:

@@ -483,6 +483,7 @@ def test_sequences_and_training_wait_while_a_run_of_the_day_before_is_unfinished
             "a" * 32, "e" * 32]
         assert daily.unfinished_runs_of_the_day_before(instance, "2026-01-27", "c" * 32, still_to=gate) == ["a" * 32]
         instance.report_run_canceled(instance.get_run_by_id("e" * 32))
+        assert daily.unfinished_runs_of_the_day_before(instance, "2026-01-27", "c" * 32, still_to=loads) == ["a" * 32]
         assert daily.unfinished_runs_of_the_day_before(instance, "2026-01-27", "c" * 32, still_to=gate) == ["a" * 32]
         judged = dg.materialize([serving_model], partition_key=PARTITION, instance=instance, resources={
             "storage": Storage(data_dir=str(data_dir))}).run_id
@@ -660,7 +661,7 @@ def test_a_terminated_run_stops_and_promotes_nothing(first_run, tmp_path, monkey
 
     import assets.sequences as sequences
     import assets.training as training
-    from elcrec_core.data import warehouse as warehouse_module
+    from elcrec_core.data import day_loads
 
     data_dir = tmp_path / "data"
     shutil.copytree(first_run[0], data_dir)
@@ -670,7 +671,7 @@ def test_a_terminated_run_stops_and_promotes_nothing(first_run, tmp_path, monkey
     monkeypatch.setattr(training, "train", lambda *a, **k: trained.append(1) or real_train(*a, **k))
     for module, name, step in ((training, "train", "elcrec_model"),
                                (sequences, "build_sequences", "interaction_sequences"),
-                               (warehouse_module, "rejected_summary", "rejected_interactions")):
+                               (day_loads, "rejected_summary", "rejected_interactions")):
         calls, real = [], getattr(module, name)
 
         def interrupted(*args, calls=calls, real=real, **kwargs):
