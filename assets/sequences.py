@@ -6,6 +6,7 @@ import dagster as dg
 import polars as pl
 
 from assets.daily import (
+    PREVIOUS_DAY,
     WAREHOUSE_POOL,
     daily_asset,
     days_in_progress,
@@ -34,7 +35,7 @@ from elcrec_pipeline.run_config_check import refuse_bad_run_config
 @daily_asset(
     pool=WAREHOUSE_POOL,
     retried=True,
-    deps=[raw_interactions],
+    deps=[raw_interactions, dg.AssetDep("interaction_sequences", partition_mapping=PREVIOUS_DAY)],
     group_name="sequences",
     code_version="3",
     kinds={"duckdb", "polars", "parquet"},

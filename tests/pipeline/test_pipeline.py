@@ -607,6 +607,17 @@ def test_an_asset_backfill_of_days_targets_those_days_only():
         == {key.to_user_string(): days for key in keys}
 
 
+def test_the_steps_that_read_their_day_before_declare_it():
+    """An asset backfill runs a day's step once its declared inputs are done: the sequences declare their day before
+    (which numbers the items it brings first: built after a later day, it had that day's new items in its
+    catalogue; helper-130/133), as the training and the gate do."""
+    graph = defs().resolve_asset_graph()
+    for name in ("interaction_sequences", "elcrec_model", "serving_model"):
+        key = dg.AssetKey(name)
+        assert key in graph.get(key).parent_keys, name
+        assert graph.get_partition_mapping(key, key) == dg.TimeWindowPartitionMapping(start_offset=-1, end_offset=-1)
+
+
 def test_the_waits_for_the_day_before_leave_an_error_its_retries(first_run, tmp_path, monkeypatch):
     """Each wait is a retry, and Dagster's policy counted them: after two waits an unexpected error (a warehouse
     lock held too long) failed the step at once, where the policy retries twice. Now two errors are retried and a
