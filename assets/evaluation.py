@@ -132,7 +132,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
                    "scores", "serves": ""} for role, n in decision.get("non_finite", {}).items() if n]
     valid = {{"candidate": "elcrec", "serving": "current"}.get(role, role): score  # the gate's roles: the report's
              for role, score in gate_scores.items()}
-    pays = (pays_answer(differences, labels, "elcrec", valid=valid) if "elcrec" in ranks else
+    pays = (pays_answer(differences, labels, "elcrec", valid=valid,
+                        unlike=_losses_differ(store, candidate, challengers.get("sasrec"))) if "elcrec" in ranks else
             f"No answer: ELCRec (new) gives {no_figure['elcrec']} {split} users a NaN or infinite score, so it has no "
             "figure (and may not serve).")
     (out / "report.json").write_text(json.dumps({
@@ -258,6 +259,24 @@ def _per_model(rows: list[dict], segment: str, models: Iterable[str], k: int = 2
 
 
 CHALLENGER_ORDER = ("sasrec", "most_popular", "transition", "ease", "item_knn")
+
+
+def _losses_differ(store: ModelStore, candidate: ModelRecord, sasrec: ModelRecord | None) -> str | None:
+    """Where the SASRec challenger trained with another next-item loss than the candidate (preset auto gives a
+    large catalogue sampled softmax, the ablation full softmax where it fits), the sentence that says so; else
+    None (also where either's settings are not on disk)."""
+    if sasrec is None:
+        return None
+    losses = []
+    for record in (sasrec, candidate):
+        config = store.folder(record) / "config.json"
+        if not config.exists():
+            return None
+        losses.append(json.loads(config.read_text(encoding="utf-8")).get("train", {}).get("rec_loss", "ce"))
+    named = {"ce": "full softmax (ce)"}
+    return None if losses[0] == losses[1] else (
+        f"SASRec trained with the next-item loss {named.get(losses[0], losses[0])}, ELCRec with "
+        f"{named.get(losses[1], losses[1])}")
 
 
 def _label(record: ModelRecord) -> str:

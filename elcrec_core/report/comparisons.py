@@ -139,13 +139,15 @@ def paired_differences(ranks: Mapping[str, torch.Tensor], reference: str, k: int
 
 
 def pays_answer(differences: list[PairedDifference], labels: Mapping[str, str], reference: str,
-                ablation: str = "sasrec", valid: Mapping[str, float] | None = None) -> str:
+                ablation: str = "sasrec", valid: Mapping[str, float] | None = None, unlike: str | None = None) -> str:
     """A plain answer to "does ELCRec pay here?" from :func:`paired_differences` of the ELCRec model
     ``reference``: first against its own ablation (the same encoder and budget without the ELCRec parts, the model
     named ``ablation``), then against the other models, on NDCG@k. ``labels`` maps model names to the labels
     that people read. ``valid``: the promotion gate's validation NDCG@20 by model name, where known; a verdict
     "better" or "worse" against the ablation that the validation split contradicts (the ablation scored there at
-    least as well, or no better) is said to be no settled gain or loss. Raises ValueError for differences from
+    least as well, or no better) is said to be no settled gain or loss. ``unlike``: what else than the ELCRec parts
+    tells the two apart (the next-item loss, where preset auto gave ELCRec sampled softmax and the ablation full
+    softmax), which the verdict then does not put on the intents alone. Raises ValueError for differences from
     another reference or at several cut-offs, KeyError naming a model without a label."""
     if any(d.reference != reference for d in differences) or len({d.k for d in differences}) > 1:
         raise ValueError(f"pays_answer needs the differences of {reference!r} at one cut-off")
@@ -163,6 +165,8 @@ def pays_answer(differences: list[PairedDifference], labels: Mapping[str, str], 
                    else "too few test users to tell what the learned intents are worth")
         if note is not None:  # no claim for the data: the test users' verdict alone
             meaning = f"the learned intents did {d.verdict} on these test users"
+        if unlike is not None and d.enough_users:  # not the intents alone
+            meaning = f"not the learned intents' alone: {unlike}, so the loss differs as well as the intents"
         parts.append(f"Against its own ablation, {labels[ablation]}: {d.verdict} (NDCG@{d.k} "
                      f"{_signed(d.ndcg.estimate)}, 95% paired interval {d.interval_text(d.ndcg)}): {meaning}.")
         if note is not None:

@@ -1617,6 +1617,24 @@ def test_a_day_run_again_without_users_to_backtest_removes_its_old_backtest_row(
         (storage.store.folder(candidate) / "report.md").read_text()
 
 
+def test_the_report_says_where_elcrec_and_its_ablation_trained_with_other_losses(tmp_path):
+    """Preset auto gives a large catalogue sampled softmax, the SASRec challenger full softmax where it fits: the
+    report put the difference on the intents (helper-132). Named only where the two losses differ."""
+    from assets.evaluation import _losses_differ
+
+    store = ModelStore(tmp_path)
+    candidate = ModelRecord("2026-01-31", "r", "models/2026-01-31/r")
+    sasrec = ModelRecord("2026-01-31", "r", "models/2026-01-31/r/challengers/sasrec", kind="sasrec")
+    assert _losses_differ(store, candidate, sasrec) is None  # settings not on disk
+    for record, loss in ((candidate, "sampled_softmax"), (sasrec, "ce")):
+        store.folder(record).mkdir(parents=True, exist_ok=True)
+        (store.folder(record) / "config.json").write_text(json.dumps({"train": {"rec_loss": loss}}))
+    assert _losses_differ(store, candidate, sasrec) == (
+        "SASRec trained with the next-item loss full softmax (ce), ELCRec with sampled_softmax")
+    (store.folder(candidate) / "config.json").write_text(json.dumps({"train": {"rec_loss": "ce"}}))
+    assert _losses_differ(store, candidate, sasrec) is None and _losses_differ(store, candidate, None) is None
+
+
 def test_the_backtest_scores_the_lists_that_served_and_counts_the_users_without_one(first_run, tmp_path):
     """The backtest replays the lists served after the day before: the users whose events left no sequence that
     day got no list, and are counted, not scored (one of them was scored as if served); each scored user's hit is
