@@ -175,8 +175,7 @@ def _duplicates_note(check: RowCheck) -> str:
     """What makes rows ``duplicate_event`` (equal to an earlier row of their file in user, item, time, rating and
     event type), and where the file's times are dates alone (each at midnight), that two events of a user with an
     item on one day are one there."""
-    times = check.accepted["timestamp"] if "timestamp" in check.accepted.columns else pl.Series(dtype=pl.Datetime)
-    dates = times.drop_nulls()
+    dates = check.accepted["timestamp"].drop_nulls()
     at_midnight = len(dates) > 0 and bool((dates.dt.time() == dt_time(0)).all())
     return ("duplicate_event: a row equal to an earlier row of its file in user, item, time, rating and event type" + (
         "; the file's times are dates alone, so two events of a user with an item on one day are one: the repeats "

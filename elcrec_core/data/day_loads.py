@@ -33,17 +33,15 @@ def newest_day_load(day: date, path: str | Path = warehouse.DEFAULT_WAREHOUSE) -
     """The newest load of ``day``'s ``{date}`` files in the warehouse at ``path``; for a source without ``{date}``
     (its loads have no day), the newest load of all; None where there is none."""
     with warehouse.connect(path, read_only=True) as con:
-        row = con.execute("SELECT files, rows_in, accepted, map_keys(by_reason), map_values(by_reason), file_day"
-                          f" FROM loads WHERE {LOADS_OF_THE_DAY}"
-                          " OR NOT EXISTS (SELECT 1 FROM loads WHERE file_day IS NOT NULL)"  # the day's first
-                          f" ORDER BY {LOADS_OF_THE_DAY} DESC, load_id DESC LIMIT 1", [day, day, day, day]).fetchone()
+        row = con.execute("SELECT files, rows_in, accepted, map_keys(by_reason), map_values(by_reason), file_day,"
+                          f" {LOADS_OF_THE_DAY} AS of_the_day FROM loads"
+                          " WHERE of_the_day OR NOT EXISTS (SELECT 1 FROM loads WHERE file_day IS NOT NULL)"
+                          " ORDER BY of_the_day DESC, load_id DESC LIMIT 1", [day, day]).fetchone()  # the day's first
     if row is None:
         return None
-    files, rows_in, accepted, reasons, counts, file_day = row
-    if file_day is None and files and all(day.isoformat() in file for file in files):  # recorded without its day
-        file_day = day
+    files, rows_in, accepted, reasons, counts, file_day, of_the_day = row
     return DayLoad(list(files), int(rows_in), int(accepted), dict(zip(reasons or [], map(int, counts or []))),
-                   file_day)
+                   day if of_the_day else file_day)  # a load recorded without its day: its files say it
 
 
 def rejected_summary(path: str | Path = warehouse.DEFAULT_WAREHOUSE, sample: int = 20,
