@@ -262,8 +262,8 @@ CHALLENGER_ORDER = ("sasrec", "most_popular", "transition", "ease", "item_knn")
 
 
 def _losses_differ(store: ModelStore, candidate: ModelRecord, sasrec: ModelRecord | None) -> str | None:
-    """Where the SASRec challenger trained with another next-item loss than the candidate (preset auto gives a
-    large catalogue sampled softmax, the ablation full softmax where it fits), the sentence that says so; else
+    """Where the SASRec challenger trained with another next-item loss than the candidate (settings that give
+    ELCRec sampled softmax or BCE; the ablation takes full softmax where it fits), the sentence that says so; else
     None (also where either's settings are not on disk)."""
     if sasrec is None:
         return None

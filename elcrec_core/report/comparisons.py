@@ -146,8 +146,8 @@ def pays_answer(differences: list[PairedDifference], labels: Mapping[str, str], 
     that people read. ``valid``: the promotion gate's validation NDCG@20 by model name, where known; a verdict
     "better" or "worse" against the ablation that the validation split contradicts (the ablation scored there at
     least as well, or no better) is said to be no settled gain or loss. ``unlike``: what else than the ELCRec parts
-    tells the two apart (the next-item loss, where preset auto gave ELCRec sampled softmax and the ablation full
-    softmax), which the verdict then does not put on the intents alone. Raises ValueError for differences from
+    tells the two apart (the next-item loss, where the settings gave ELCRec sampled softmax or BCE and the ablation
+    full softmax), which the verdict then does not put on the intents alone. Raises ValueError for differences from
     another reference or at several cut-offs, KeyError naming a model without a label."""
     if any(d.reference != reference for d in differences) or len({d.k for d in differences}) > 1:
         raise ValueError(f"pays_answer needs the differences of {reference!r} at one cut-off")

@@ -80,7 +80,7 @@ def _train_sasrec(store: ModelStore, candidate: ModelRecord, seqs: Sequences,
     written = (store.folder(candidate) / "config.json").read_text(encoding="utf-8")
     settings = ExperimentConfig.from_dict(json.loads(written))
     exp = sasrec_config(settings, seqs.n_items)
-    if settings.train.rec_loss != exp.train.rec_loss:  # preset auto, a catalogue where sampled softmax does better
+    if settings.train.rec_loss != exp.train.rec_loss:  # a loss given in the settings (auto takes full softmax here)
         log(f"sasrec: trains with the full-softmax next-item loss, the candidate with {settings.train.rec_loss}: "
             "the comparison includes the loss as well as the intents")
     elif exp.train.rec_loss != "ce":  # full softmax is refused for a catalogue this large

@@ -14,8 +14,11 @@ later rules use it):
    are targets (see :func:`elcrec_core.train.batches.training_windows`); else "last" (the reference).
 3. ``batch_size`` = 256 (the reference), halved while an epoch would have fewer than :data:`MIN_STEPS_PER_EPOCH`
    steps, not below 64: small data gets more updates per pass (ml-100k: 943 users).
-4. ``rec_loss`` = "ce" (full softmax) while one batch's logits, batch x ``max_len`` x items, stay within
-   :data:`MAX_AUTO_CE_LOGITS` (0.5 GiB in fp32), else "sampled_softmax" (a large catalogue).
+4. ``rec_loss`` = "ce" (full softmax) wherever the model accepts it: one batch's logits, batch x ``max_len`` x
+   items, within :data:`~elcrec_core.config.settings.MAX_CE_LOGITS`, the bound that the SASRec challenger (the
+   ablation, full softmax) has too; else "sampled_softmax" (a catalogue too large for either). Full softmax learns
+   more per epoch than sampled softmax, and more per second: on Sports and Beauty with a window of 50, one of its
+   epochs beats three of sampled softmax (BENCHMARKS.md, "Full softmax or sampled softmax for a large catalogue").
 5. ``n_intents`` = the power of two nearest to sqrt(users) / 4 on a log scale (23 gives 32), within [8, 256]:
    about 4 sqrt(users) users per intent, so that each centre is estimated from many sequences and the intents
    stay few enough to read in the profiles; 256 is the paper's Beauty/Yelp value (22k-31k users, the paper's
@@ -27,12 +30,12 @@ later rules use it):
    ``epochs`` given (``max_steps`` not): those epochs bound training, up to :data:`MAX_STEPS` steps (the bound
    on a run's time, which a daily run's ``warm_start_epochs`` keeps; ``max_steps`` 0 lifts it).
 
-The cost of a step does not grow with the number of users, so the step bounds bound the time: 200 steps are
-about a minute on 2 AVX2 cores for the embedded synthetic data and ml-100k; 20,000 steps (1M users and more)
-are hours there and minutes on a GPU. Steps and epochs are counted for one process: under DistributedDataParallel
-with N processes (``batch_size`` per process) an epoch has 1/N of the steps, so ``epochs`` ends training after
-about ``max_steps`` / N steps, over the same number of samples. Ours, not the paper's; measured in BENCHMARKS.md
-("Settings derived from the data").
+The cost of a step does not grow with the number of users, so the step bounds bound the time for a catalogue (with
+full softmax a step's cost grows with the items): 200 steps are about a minute on 2 AVX2 cores for the embedded
+synthetic data and ml-100k; 20,000 steps (1M users and more) are hours there and minutes on a GPU. Steps and epochs
+are counted for one process: under DistributedDataParallel with N processes (``batch_size`` per process) an epoch
+has 1/N of the steps, so ``epochs`` ends training after about ``max_steps`` / N steps, over the same number of
+samples. Ours, not the paper's; measured in BENCHMARKS.md ("Settings derived from the data").
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from elcrec_core.config.settings import ExperimentConfig, load_preset, merge_overrides, preset_names
+from elcrec_core.config.settings import MAX_CE_LOGITS, ExperimentConfig, load_preset, merge_overrides, preset_names
 from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.train.batches import trainable_users, training_windows
 
@@ -54,7 +57,6 @@ LENGTH_PERCENTILE = 95
 MAX_LEN_STEP, MIN_MAX_LEN, MAX_MAX_LEN = 10, 10, 50
 BATCH_SIZE, MIN_BATCH_SIZE = 256, 64
 MIN_STEPS_PER_EPOCH = 16
-MAX_AUTO_CE_LOGITS = 1 << 27
 MIN_INTENTS, MAX_INTENTS = 8, 256
 BUDGET_EPOCHS = 10
 MIN_STEPS, MAX_STEPS = 200, 20_000
@@ -116,7 +118,7 @@ def derive_settings(seqs: Sequences, given: Mapping[str, Any] | None = None) -> 
     samples = len(training_windows(data, users, max_len, windows)[0])
     batch = given.get("batch_size", _batch_size(samples))
     logits = batch * max_len * seqs.n_items
-    rec_loss = given.get("rec_loss", "ce" if logits <= MAX_AUTO_CE_LOGITS else "sampled_softmax")
+    rec_loss = given.get("rec_loss", "ce" if logits <= MAX_CE_LOGITS else "sampled_softmax")
     intents = given.get("n_intents", min(_nearest_power_of_two(math.sqrt(len(seqs)) / 4, MIN_INTENTS, MAX_INTENTS),
                                          1 << (len(users).bit_length() - 1)))  # k-means: a sequence per centre
     steps_per_epoch = math.ceil(samples / batch)

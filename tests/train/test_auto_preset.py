@@ -62,12 +62,17 @@ def test_the_window_is_the_95th_percentile_rounded_up_to_tens() -> None:
     assert (settings.length_percentile, settings.max_len, settings.train_windows) == (12, 20, "last")
 
 
-def test_a_large_catalogue_uses_sampled_softmax() -> None:
-    """256 x 10 x 200,000 logits a batch are over the bound of 2^27: sampled softmax."""
-    settings = derive_settings(shaped([5] * 5000, n_items=200_000))
-    assert (settings.batch_size, settings.max_len, settings.rec_loss) == (256, 10, "sampled_softmax")
+def test_full_softmax_wherever_the_sasrec_ablation_gets_it() -> None:
+    """256 x 10 x 400,000 logits a batch (1.02G) are within the bound of 2^30 (1.07G) that the
+    model (and so the SASRec challenger) accepts full softmax under: ELCRec trains with it too (under the old bound of
+    2^27 it got sampled softmax, which at 2M events of a shop log left it far below the ablation). Past the bound,
+    where neither may use it: sampled softmax."""
+    settings = derive_settings(shaped([5] * 5000, n_items=400_000))
+    assert (settings.batch_size, settings.max_len, settings.rec_loss) == (256, 10, "ce")
     assert (settings.n_intents, settings.steps_per_epoch, settings.max_steps, settings.epochs) == (16, 20, 200, 10)
-    assert derive_settings(shaped([5] * 5000, n_items=50_000)).rec_loss == "ce"  # 128M logits: within the bound
+    exp = auto_experiment(shaped([5] * 5000, n_items=400_000), {}, {})
+    assert exp.model_config(400_000).max_len == 10  # accepted: batch x max_len x items is within MAX_CE_LOGITS
+    assert derive_settings(shaped([5] * 5000, n_items=420_000)).rec_loss == "sampled_softmax"  # 1.08G logits
 
 
 def test_large_data_gets_ten_epochs_of_steps_up_to_the_cap() -> None:
