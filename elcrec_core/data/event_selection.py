@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import numpy as np
 import polars as pl
 
@@ -32,6 +33,15 @@ def event_filter(config: SequenceConfig) -> tuple[str, list[Any]]:
 # takes off the types of the settings (spaces of any kind, such as U+00A0 and U+3000, tabs, line ends)
 _OUTER_SPACE = r"[\s\pZ\x{0b}\x{1c}-\x{1f}\x{85}]+"
 TYPE_KEY = f"lower(regexp_replace(event_type, '^{_OUTER_SPACE}|{_OUTER_SPACE}$', '', 'g'))"
+
+
+def type_keys(types: Sequence[str | None]) -> list[str | None]:
+    """Each of ``types`` as the filters compare event types (:data:`TYPE_KEY`, computed by DuckDB as for the stored
+    events: ``' View'`` gives ``'view'``; None stays None), in the same order."""
+    with duckdb.connect() as con:
+        ((keys,),) = con.execute(f"SELECT list_transform(?::VARCHAR[], lambda event_type: {TYPE_KEY})",
+                                 [list(types)]).fetchall()
+    return keys
 
 
 def event_type_condition(event_types: Sequence[str] | None) -> tuple[str, list[Any]]:
@@ -122,8 +132,7 @@ def absent_event_types(path: str | Path, event_types: Sequence[str] | None,
             f"SELECT {TYPE_KEY} AS name FROM raw_interactions"
             f" WHERE {BEFORE_UNTIL} AND event_type IS NOT NULL GROUP BY name ORDER BY count(*) DESC, name",
             until_params(until)).fetchall()]
-        ((keys,),) = con.execute(f"SELECT list_transform(?::VARCHAR[], lambda event_type: {TYPE_KEY})",
-                                 [list(event_types)]).fetchall()  # as the stored types are compared
+    keys = type_keys(list(event_types))  # as the stored types are compared
     known = set(stored)
     return {name: difflib.get_close_matches(key, stored, n=3, cutoff=0.6)
             for name, key in zip(event_types, keys) if key not in known}
@@ -150,18 +159,22 @@ def unrated_files(path: str | Path, until: datetime | None = None,
 
 def repeated_events(events: pl.DataFrame, user: str, item: str) -> np.ndarray:
     """The timed events equal to an earlier row in user, item, timestamp, rating and event type (True), of
-    ``events`` ordered by user, timestamp, then source file and row (so the copy of the file first in name order
-    is the one kept). Within a file such rows are already rejected (``duplicate_event``,
-    :func:`elcrec_core.data.validation.check_rows`), and the warehouse keeps every file's rows: a repeat is an
-    event that two files stored (exports whose windows overlap, a folder moved and loaded again under its new
-    path, a copy), to be used once. Only rows that share user and time with a neighbour are compared."""
+    ``events`` ordered by user, timestamp, then source file and row (so the copy of the file first in name order is
+    the one kept); event types compared as the filters compare them (:func:`type_keys`: ``View`` is ``view``).
+    Within a file such rows are already rejected (``duplicate_event``,
+    :func:`elcrec_core.data.validation.check_rows`; a file loaded by a version before 2026-12-05 kept those that
+    differ in the case of their type), and the warehouse keeps every file's rows: a repeat is an event that two
+    files stored (exports whose windows overlap, a folder moved and loaded again under its new path, a copy), to be
+    used once. Only rows that share user and time with a neighbour are compared."""
     same = np.zeros(len(events), dtype=bool)
     if len(events) < 2:
         return same
     users, times = events[user], events["timestamp"]
     neighbour = ((users.head(-1) == users.tail(-1)) & (times.head(-1) == times.tail(-1))).fill_null(False).to_numpy()
     candidates = np.flatnonzero(np.concatenate([[False], neighbour]) | np.concatenate([neighbour, [False]]))
-    key = pl.struct(user, item, "timestamp", "rating", "event_type")
-    first = events[candidates].select(key.is_first_distinct())[:, 0].to_numpy()
+    compared = events[candidates].with_columns(
+        pl.Series("event_type", type_keys(events["event_type"][candidates].to_list()), pl.String))
+    first = compared.select(pl.struct(user, item, "timestamp", "rating", "event_type").is_first_distinct())
+    first = first[:, 0].to_numpy()
     same[candidates[~first]] = True
     return same

@@ -20,6 +20,8 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
+from elcrec_core.data.event_selection import type_keys
+
 Reason = Literal[
     "malformed_line", "repeated_header", "missing_user", "missing_item", "missing_timestamp", "bad_timestamp",
     "timestamp_out_of_window", "timestamp_in_future", "bad_rating", "rating_out_of_range", "duplicate_event",
@@ -79,10 +81,9 @@ def blank(column: str) -> pl.Expr:
 def check_rows(frame: pl.DataFrame, rules: RowRules = RowRules()) -> RowCheck:
     """Apply the row rules in order of :data:`REASONS`; the first broken rule is a rejected row's reason.
 
-    A duplicate is a row equal in user, item, timestamp, rating and event type to an earlier valid row of the
-    same source file; the same event in two files is two rows, one per file (the sequences use it once:
-    :func:`elcrec_core.data.event_selection.repeated_events`). Rows without a timestamp (as from
-    the sequence format) are ordered events and never duplicates.
+    A duplicate is a row equal in user, item, timestamp, rating and event type (``View`` is ``view``) to an earlier
+    valid row of the same source file; the same event in two files is two rows, one per file (the sequences use it
+    once: :func:`~elcrec_core.data.event_selection.repeated_events`). Rows without a timestamp are never duplicates.
     """
     now = rules.now or datetime.now(timezone.utc).replace(tzinfo=None)
     ts, error = pl.col("timestamp"), pl.col("error")
@@ -155,24 +156,22 @@ def _missing_id(column: str, rules: RowRules) -> pl.Expr:
 
 def _outside(column: pl.Expr, low: Any, high: Any) -> pl.Expr:
     """Below ``low`` or above ``high``; a bound that is None does not apply, nor does a null value."""
-    below = column < low if low is not None else pl.lit(False)
-    above = column > high if high is not None else pl.lit(False)
-    return below | above
+    return (column < low if low is not None else pl.lit(False)) | (column > high if high is not None else pl.lit(False))
 
 
 def _duplicates(flagged: pl.DataFrame) -> pl.DataFrame:
-    """For each row, ``duplicate``: whether it equals an earlier valid row of the same source file in every event
-    field, and ``original``: that row's ``source_row`` (null when not a duplicate, or when that row has none); only
-    valid timed rows count. A 64-bit hash finds the few candidates fast; the exact comparison runs on those alone,
-    so a hash collision never rejects a row."""
+    """For each row, ``duplicate``: whether it equals an earlier valid timed row of its source file in every event
+    field (the type as the filters compare it, :func:`type_keys`), and ``original``: that row's ``source_row`` (or
+    null). A 64-bit hash of the other fields finds the few candidates; the exact comparison runs on those alone."""
     fields = ["source_file", "user_id", "item_id", "timestamp", "rating", "event_type"]
     hashed = flagged.select(
-        pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"), pl.struct(fields).hash().alias("hash"),
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"), pl.struct(fields[:-1]).hash().alias("hash"),
         (pl.col("reason").is_null() & pl.col("timestamp").is_not_null()).alias("candidate"),
     ).filter("candidate")
     repeated = hashed.filter(pl.col("hash").is_duplicated())["row"]
-    found = flagged[repeated].select(pl.struct(fields).is_first_distinct().alias("first"),
-                                     pl.col("source_row").first().over(fields).alias("original"))
+    types = pl.Series("event_type", type_keys(flagged["event_type"][repeated].to_list()), pl.String)
+    found = flagged[repeated].with_columns(types).select(pl.struct(fields).is_first_distinct().alias("first"),
+                                                         pl.col("source_row").first().over(fields).alias("original"))
     later = repeated.filter(~found["first"])
     original = pl.repeat(None, len(flagged), dtype=pl.Int64, eager=True).alias("original")
     duplicate = pl.repeat(False, len(flagged), dtype=pl.Boolean, eager=True).alias("duplicate")

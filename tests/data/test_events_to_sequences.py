@@ -177,6 +177,21 @@ def test_an_event_stored_by_two_files_is_used_once(tmp_path: Path) -> None:
     assert _lists(build_sequences(SequenceConfig(k_core=0), db))["w"] == ["x", "y"]
 
 
+def test_an_event_in_two_files_is_one_whatever_the_case_of_its_event_type(tmp_path: Path) -> None:
+    """Day 2's export writes the event types in capitals: the filters take ``VIEW`` for ``view``, and so do the
+    repeats (before, the overlapping events were used twice)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "day1.csv").write_text(f"u,i,t,k\nu,a,{T0},view\nu,b,{T0 + 1},view\n", encoding="utf-8")
+    (folder / "day2.csv").write_text(f"u,i,t,k\nu,b,{T0 + 1}, VIEW\nu,c,{T0 + 2},VIEW\n", encoding="utf-8")
+    db = tmp_path / "w.duckdb"
+    ingest(SourceConfig(format="csv", path=str(folder), columns=ColumnMap("u", "i", "t", None, "k")), RULES, db)
+    for config in (SequenceConfig(k_core=0), SequenceConfig(k_core=0, event_types=("view",))):
+        build = build_sequences(config, db)
+        assert _lists(build) == {"u": ["a", "b", "c"]}
+        assert (build.summary.events_in, build.summary.repeated_across_files) == (4, 1)
+
+
 def test_a_folder_moved_and_loaded_again_gives_the_same_sequences(tmp_path: Path) -> None:
     """Files are keyed by path: the moved folder's files are new files to the warehouse, whose events are all
     stored twice. Timed events (csv) and a whole copy of untimed ones (the sequence format) are used once; a

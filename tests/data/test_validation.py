@@ -266,6 +266,20 @@ def test_duplicates_keep_the_first_and_ignore_rejected_rows(tmp_path: Path) -> N
         "the same event as source_row 2", "u is empty", "the same event as source_row 6"]
 
 
+def test_a_duplicate_may_differ_in_the_case_and_outer_space_of_its_event_type(tmp_path: Path) -> None:
+    """The filters take ``View`` and ``view`` for one type (event_types: [view] selects both), so they are one
+    event where everything else agrees: before, both rows were kept and the sequences held the item twice."""
+    e = EPOCH
+    text = f"u,i,t,k\na,x,{e},view\na,x,{e},View\na,x,{e},\u3000VIEW\u3000\na,x,{e},buy\nb,x,{e},İade\nb,x,{e},iade\n"
+    result = _check(tmp_path, text, user="u", item="i", timestamp="t", event_type="k")
+    assert result.accepted["source_row"].to_list() == [2, 5, 6]
+    assert result.rejected.select("source_row", "reason", "detail").cast({"reason": pl.String}).rows() == [
+        (3, "duplicate_event", "the same event as source_row 2"),
+        (4, "duplicate_event", "the same event as source_row 2"),
+        (7, "duplicate_event", "the same event as source_row 6")]  # DuckDB's lower, as the filters': İ is i
+    assert result.rejected["event_type"].to_list() == ["View", "\u3000VIEW\u3000", "iade"]  # kept as written
+
+
 def test_a_duplicate_of_a_row_without_source_row_is_still_rejected(tmp_path: Path) -> None:
     e = EPOCH
     frame = _read(tmp_path, f"u,i,t\na,x,{e}\na,x,{e}\nb,x,{e}\n", user="u", item="i", timestamp="t")
