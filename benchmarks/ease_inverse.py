@@ -4,16 +4,18 @@
     .venv/bin/python benchmarks/ease_inverse.py --data ../shared/data/Beauty.txt --threads 1
 
 Builds X^T X + lambda I of the data's training part (items[:-2]) as EASE does, then inverts it once per backend
-("scipy": SciPy's OpenBLAS; "torch": torch's LAPACK, MKL in the CPU wheel), each in a child process so that a
-crash (a signal) is reported rather than ending the benchmark. Prints, per backend, the wall seconds of the inverse
-or how the child ended, the inverse's first diagonal entry (the backends agree), this CPU's torch capability and the
-backend `lapack_backend` picks here, then a JSON line.
+("scipy": SciPy's OpenBLAS; "torch": torch's LAPACK, MKL in the CPU wheel), each in a child process so that a crash
+(a signal) is reported rather than ending the benchmark. Prints, per backend, the wall seconds of the inverse or how
+the child ended, the inverse's first diagonal entry (the backends agree), the child's peak RSS and how much the
+inverse raised it beside the size of one n x n matrix (X^T X in float32 and its float64 copy were alive before),
+this CPU's torch capability and the backend `lapack_backend` picks here, then a JSON line.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import signal
 import subprocess
 import sys
@@ -35,9 +37,14 @@ def invert(data: str, backend: str, lam: float, threads: int) -> dict:
     p = gram.to(torch.float64, memory_format=torch.contiguous_format, copy=True)
     del gram
     p.diagonal().add_(lam)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB: the peak so far (X^T X beside its copy)
     began = time.perf_counter()
     inverse = spd_inverse_(p, backend)
-    return {"seconds": time.perf_counter() - began, "inverse_00": float(inverse[0, 0]), "items": p.shape[0]}
+    seconds = time.perf_counter() - began
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"seconds": seconds, "inverse_00": float(inverse[0, 0]), "items": p.shape[0],
+            "peak_gib": peak / 2**20, "inverse_added_gib": (peak - before) / 2**20,
+            "matrix_gib": p.numel() * p.element_size() / 2**30}
 
 
 def main() -> None:
@@ -57,8 +64,10 @@ def main() -> None:
                                str(args.lam), "--threads", str(args.threads)], capture_output=True, text=True)
         if done.returncode == 0:
             results[backend] = json.loads(done.stdout.strip().splitlines()[-1])
-            print(f"{backend}: {results[backend]['seconds']:.1f} s for {results[backend]['items']:,} items, "
-                  f"inverse[0, 0] {results[backend]['inverse_00']!r}", flush=True)
+            got = results[backend]
+            print(f"{backend}: {got['seconds']:.1f} s for {got['items']:,} items, inverse[0, 0] "
+                  f"{got['inverse_00']!r}; peak RSS {got['peak_gib']:.2f} GiB, {got['inverse_added_gib']:.2f} GiB "
+                  f"above the peak before the inverse (one matrix: {got['matrix_gib']:.2f} GiB)", flush=True)
         else:
             how = (f"killed by {signal.Signals(-done.returncode).name}" if done.returncode < 0
                    else f"exit code {done.returncode}")

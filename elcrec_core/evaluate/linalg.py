@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from scipy.linalg import lapack
 from threadpoolctl import threadpool_limits
@@ -13,13 +15,13 @@ def spd_inverse_(a: torch.Tensor, backend: str | None = None) -> torch.Tensor:
     through SciPy's OpenBLAS (``backend`` "scipy", with as many threads as torch uses, then the triangle it writes
     mirrored) or torch's LAPACK (``backend`` "torch": Intel MKL in the CPU wheel). None: :func:`lapack_backend`.
 
-    Why two: torch's MKL takes a slow path on AMD CPUs (1.7x slower for EASE on Beauty's 12,101 items in float64
-    on an EPYC with AVX2; BENCHMARKS.md "Simple baselines"), and keeps three n x n matrices alive where OpenBLAS
-    keeps two; and SciPy's OpenBLAS (0.3.30) crashed the process (SIGSEGV in its AVX-512 "SkylakeX" kernels)
-    inverting Sports' 18,357 x 18,357 matrix with 2 threads on a Xeon, where torch's MKL took 53 s
-    (BENCHMARKS.md "EASE's inverse on an AVX-512 CPU"). Raises torch.linalg.LinAlgError where ``a`` is not
-    positive definite (LAPACK's ``info`` names the failing minor) or not finite, ValueError for another shape,
-    dtype, layout or device, a tensor that needs gradients, or an unknown backend. An empty (0 x 0) ``a`` is
+    Why two: torch's MKL takes a slow path on AMD CPUs (1.7x slower for EASE on Beauty's 12,101 items in float64 on
+    an EPYC with AVX2; BENCHMARKS.md "Simple baselines"); and SciPy's OpenBLAS (0.3.30) crashed the process (SIGSEGV
+    in its AVX-512 "SkylakeX" kernels) inverting Sports' 18,357 x 18,357 matrix with 2 threads on a Xeon, where
+    torch's MKL took 53 s (BENCHMARKS.md "EASE's inverse on an AVX-512 CPU"). Raises torch.linalg.LinAlgError where
+    ``a`` is not positive definite (LAPACK's ``info`` names the failing minor) or not finite, ValueError for another
+    shape, dtype, layout or device, a tensor that needs gradients, or an unknown backend. Besides ``a``, either
+    backend holds one n x n temporary at most (torch's factor is written into ``a`` too). An empty (0 x 0) ``a`` is
     returned as it is.
     """
     backend = backend or lapack_backend()
@@ -31,12 +33,13 @@ def spd_inverse_(a: torch.Tensor, backend: str | None = None) -> torch.Tensor:
                          f"not {tuple(a.shape)} {a.dtype} on {a.device}")
     if a.numel() == 0:
         return a
-    if not bool(torch.isfinite(a).all()):
+    if not all(map(math.isfinite, torch.aminmax(a))):  # NaN propagates to both; no n x n temporary (isfinite's)
         raise torch.linalg.LinAlgError("the matrix holds NaN or infinite values")
     if backend == "torch":
-        factor, info = torch.linalg.cholesky_ex(a)
+        info = torch.empty((), dtype=torch.int32)
+        torch.linalg.cholesky_ex(a, out=(a, info))  # the factor in a's memory: no third n x n matrix
         _check(int(info))
-        return torch.cholesky_inverse(factor, out=a)
+        return torch.cholesky_inverse(a, out=a)
     # the row-major buffer read column-major is a.T = a: LAPACK works in place on it (lower triangle in its
     # column-major terms = upper triangle of a), with no copy into Fortran order
     fortran = a.numpy().T

@@ -30,6 +30,20 @@ def test_inverse_in_place(n: int, dtype: torch.dtype, backend: str) -> None:
     torch.testing.assert_close(inverse.double(), expected, **tol)
 
 
+def test_torchs_factor_is_written_into_the_matrix() -> None:
+    """EASE at 24,813 items held 13.5 GB: each n x n matrix counts. torch's path allocates one n x n temporary (in
+    cholesky_inverse), not also the Cholesky factor beside ``a`` nor a copy for the check that ``a`` is finite
+    (before: four), as the profiler sees them."""
+    n = 200
+    a = _spd(n, torch.float64)
+    expected = torch.linalg.inv(a)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
+        spd_inverse_(a, "torch")
+    matrices = [e.name for e in prof.events() if e.cpu_memory_usage >= n * n * a.element_size()]
+    assert len(matrices) == 1, matrices
+    torch.testing.assert_close(a, expected, rtol=1e-9, atol=1e-12)
+
+
 @pytest.mark.parametrize("backend", ["scipy", "torch"])
 def test_not_positive_definite_is_refused(backend: str) -> None:
     a = torch.tensor([[1.0, 2.0], [2.0, 1.0]], dtype=torch.float64)  # eigenvalues 3 and -1
@@ -48,7 +62,7 @@ def test_the_lapack_is_torchs_on_an_avx512_cpu_and_scipys_on_avx2(monkeypatch: p
         assert linalg.lapack_backend() == backend
     used: list[str] = []
     cholesky = torch.linalg.cholesky_ex
-    monkeypatch.setattr(torch.linalg, "cholesky_ex", lambda a: used.append("torch") or cholesky(a))
+    monkeypatch.setattr(torch.linalg, "cholesky_ex", lambda a, **kw: used.append("torch") or cholesky(a, **kw))
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX512")
     a = _spd(20, torch.float64)
     torch.testing.assert_close(spd_inverse_(a.clone()), spd_inverse_(a.clone(), "scipy"), rtol=1e-9, atol=1e-12)
@@ -99,10 +113,12 @@ def test_other_dtypes_and_autograd_are_refused(a: torch.Tensor) -> None:
 def test_empty_matrix_is_its_own_inverse_and_nan_is_refused() -> None:
     empty = torch.empty(0, 0, dtype=torch.float64)
     assert spd_inverse_(empty) is empty
-    a = _spd(4, torch.float64)
-    a[1, 2] = a[2, 1] = float("nan")
-    with pytest.raises(torch.linalg.LinAlgError, match="NaN or infinite"):
-        spd_inverse_(a)
+    for value in (float("nan"), float("inf"), -float("inf")):
+        for dtype in (torch.float64, torch.float32):
+            a = _spd(4, dtype)
+            a[1, 2] = a[2, 1] = value
+            with pytest.raises(torch.linalg.LinAlgError, match="NaN or infinite"):
+                spd_inverse_(a)
 
 
 @pytest.mark.parametrize("backend", ["scipy", "torch"])
