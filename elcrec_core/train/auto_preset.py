@@ -16,7 +16,9 @@ later rules use it):
    steps, not below 64: small data gets more updates per pass (ml-100k: 943 users).
 4. ``rec_loss`` = "ce" (full softmax) wherever the model accepts it: one batch's logits, batch x ``max_len`` x
    items, within :data:`~elcrec_core.config.settings.MAX_CE_LOGITS`, the bound that the SASRec challenger (the
-   ablation, full softmax) has too; else "sampled_softmax" (a catalogue too large for either). Full softmax learns
+   ablation, full softmax) has too; else "sampled_softmax" with ``n_negatives`` = :data:`SAMPLED_NEGATIVES` shared
+   uniform negatives a batch (a catalogue too large for either; 2048 negatives closed about three quarters of the gap
+   between the reference's 128 and full softmax on Sports for about a sixth more CPU time). Full softmax learns
    more per epoch than sampled softmax, and more per second: on Sports and Beauty with a window of 50, one of its
    epochs beats three of sampled softmax (BENCHMARKS.md, "Full softmax or sampled softmax for a large catalogue").
 5. ``n_intents`` = the power of two nearest to sqrt(users) / 4 on a log scale (23 gives 32), within [8, 256]:
@@ -57,6 +59,7 @@ LENGTH_PERCENTILE = 95
 MAX_LEN_STEP, MIN_MAX_LEN, MAX_MAX_LEN = 10, 10, 50
 BATCH_SIZE, MIN_BATCH_SIZE = 256, 64
 MIN_STEPS_PER_EPOCH = 16
+SAMPLED_NEGATIVES = 2048
 MIN_INTENTS, MAX_INTENTS = 8, 256
 BUDGET_EPOCHS = 10
 MIN_STEPS, MAX_STEPS = 200, 20_000
@@ -64,7 +67,7 @@ MIN_PATIENCE = 3
 
 # the model and train settings that derive_settings chooses
 MODEL_FIELDS = ("max_len", "n_intents")
-TRAIN_FIELDS = ("train_windows", "batch_size", "rec_loss", "max_steps", "epochs", "patience")
+TRAIN_FIELDS = ("train_windows", "batch_size", "rec_loss", "n_negatives", "max_steps", "epochs", "patience")
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ class DerivedSettings:
     train_windows: str
     batch_size: int
     rec_loss: str
+    n_negatives: int  # of sampled softmax; with another loss, the base preset's (unused)
     n_intents: int
     max_steps: int
     epochs: int
@@ -93,11 +97,11 @@ class DerivedSettings:
         return {name: getattr(self, name) for name in TRAIN_FIELDS}
 
     def describe(self) -> str:
-        """One line for a log: the data figures and the settings chosen."""
+        """One line for a log: the data figures and the settings chosen (``n_negatives`` with sampled softmax only)."""
         values = asdict(self)
         return ", ".join(f"{name} {values[name]}" for name in (
             "users", "items", "interactions", "length_percentile", *MODEL_FIELDS, *TRAIN_FIELDS, "samples",
-            "steps_per_epoch"))
+            "steps_per_epoch") if name != "n_negatives" or self.rec_loss == "sampled_softmax")
 
 
 def derive_settings(seqs: Sequences, given: Mapping[str, Any] | None = None) -> DerivedSettings:
@@ -119,6 +123,8 @@ def derive_settings(seqs: Sequences, given: Mapping[str, Any] | None = None) -> 
     batch = given.get("batch_size", _batch_size(samples))
     logits = batch * max_len * seqs.n_items
     rec_loss = given.get("rec_loss", "ce" if logits <= MAX_CE_LOGITS else "sampled_softmax")
+    negatives = given.get("n_negatives", SAMPLED_NEGATIVES if rec_loss == "sampled_softmax"
+                          else load_preset(BASE_PRESET).train.n_negatives)
     intents = given.get("n_intents", min(_nearest_power_of_two(math.sqrt(len(seqs)) / 4, MIN_INTENTS, MAX_INTENTS),
                                          1 << (len(users).bit_length() - 1)))  # k-means: a sequence per centre
     steps_per_epoch = math.ceil(samples / batch)
@@ -128,7 +134,8 @@ def derive_settings(seqs: Sequences, given: Mapping[str, Any] | None = None) -> 
     epochs = given.get("epochs", math.ceil(max_steps / steps_per_epoch) if max_steps else BUDGET_EPOCHS)
     patience = given.get("patience", max(MIN_PATIENCE, math.ceil(epochs / 4)))
     return DerivedSettings(max_len=max_len, train_windows=windows, batch_size=batch, rec_loss=rec_loss,
-                           n_intents=intents, max_steps=max_steps, epochs=epochs, patience=patience,
+                           n_negatives=negatives, n_intents=intents, max_steps=max_steps, epochs=epochs,
+                           patience=patience,
                            users=len(seqs), items=seqs.n_items, interactions=int(lengths.sum()),
                            length_percentile=percentile, samples=samples, steps_per_epoch=steps_per_epoch)
 

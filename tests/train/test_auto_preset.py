@@ -32,8 +32,8 @@ def test_short_histories_of_a_small_data_set() -> None:
     epoch, 8 intents, full softmax, the minimum of 200 steps over 13 epochs, patience a quarter of them."""
     settings = derive_settings(shaped([6] * 1000, n_items=50))
     assert settings == DerivedSettings(
-        max_len=10, train_windows="last", batch_size=64, rec_loss="ce", n_intents=8, max_steps=200, epochs=13,
-        patience=4, users=1000, items=50, interactions=6000, length_percentile=6, samples=1000, steps_per_epoch=16)
+        max_len=10, train_windows="last", batch_size=64, rec_loss="ce", n_negatives=128, n_intents=8, max_steps=200,
+        epochs=13, patience=4, users=1000, items=50, interactions=6000, length_percentile=6, samples=1000, steps_per_epoch=16)
 
 
 def test_no_more_intents_than_users_with_a_training_sample() -> None:
@@ -66,13 +66,19 @@ def test_full_softmax_wherever_the_sasrec_ablation_gets_it() -> None:
     """256 x 10 x 400,000 logits a batch (1.02G) are within the bound of 2^30 (1.07G) that the
     model (and so the SASRec challenger) accepts full softmax under: ELCRec trains with it too (under the old bound of
     2^27 it got sampled softmax, which at 2M events of a shop log left it far below the ablation). Past the bound,
-    where neither may use it: sampled softmax."""
+    where neither may use it: sampled softmax, with 2048 negatives a batch."""
     settings = derive_settings(shaped([5] * 5000, n_items=400_000))
     assert (settings.batch_size, settings.max_len, settings.rec_loss) == (256, 10, "ce")
     assert (settings.n_intents, settings.steps_per_epoch, settings.max_steps, settings.epochs) == (16, 20, 200, 10)
     exp = auto_experiment(shaped([5] * 5000, n_items=400_000), {}, {})
     assert exp.model_config(400_000).max_len == 10  # accepted: batch x max_len x items is within MAX_CE_LOGITS
-    assert derive_settings(shaped([5] * 5000, n_items=420_000)).rec_loss == "sampled_softmax"  # 1.08G logits
+    assert "n_negatives" not in settings.describe()  # unused by full softmax
+    sampled = derive_settings(shaped([5] * 5000, n_items=420_000))  # 1.08G logits
+    assert (sampled.rec_loss, sampled.n_negatives) == ("sampled_softmax", 2048)  # not the reference's 128
+    assert "rec_loss sampled_softmax, n_negatives 2048, max_steps 200" in sampled.describe()
+    exp = auto_experiment(shaped([5] * 5000, n_items=420_000), {}, {})
+    assert (exp.train.rec_loss, exp.train.n_negatives) == ("sampled_softmax", 2048)
+    assert derive_settings(shaped([5] * 5000, n_items=420_000), {"n_negatives": 256}).n_negatives == 256
 
 
 def test_large_data_gets_ten_epochs_of_steps_up_to_the_cap() -> None:
