@@ -155,10 +155,11 @@ def _train(context: dg.AssetExecutionContext, config: TrainingSettings, storage:
 
 def _settings(exp: ExperimentConfig) -> dict[str, int | str]:
     """The settings that the ``auto`` preset derives from the data (see :mod:`elcrec_core.train.auto_preset`), as
-    this run has them (derived or given)."""
+    this run has them (derived or given; ``n_negatives`` with sampled softmax only, the loss that uses it)."""
     model = ModelConfig(n_items=1, **exp.model)
     return {**{name: getattr(model, name) for name in MODEL_FIELDS},
-            **{name: getattr(exp.train, name) for name in TRAIN_FIELDS}}
+            **{name: getattr(exp.train, name) for name in TRAIN_FIELDS
+               if name != "n_negatives" or exp.train.rec_loss == "sampled_softmax"}}
 
 
 def _shape_changes(folder: Path, model: dict) -> list[str]:

@@ -37,11 +37,13 @@ TYPE_KEY = f"lower(regexp_replace(event_type, '^{_OUTER_SPACE}|{_OUTER_SPACE}$',
 
 def type_keys(types: Sequence[str | None]) -> list[str | None]:
     """Each of ``types`` as the filters compare event types (:data:`TYPE_KEY`, computed by DuckDB as for the stored
-    events: ``' View'`` gives ``'view'``; None stays None), in the same order."""
+    events: ``' View'`` gives ``'view'``; None stays None), in the same order. DuckDB sees each distinct type once."""
+    distinct = list(dict.fromkeys(types))
     with duckdb.connect() as con:
         ((keys,),) = con.execute(f"SELECT list_transform(?::VARCHAR[], lambda event_type: {TYPE_KEY})",
-                                 [list(types)]).fetchall()
-    return keys
+                                 [distinct]).fetchall()
+    key = dict(zip(distinct, keys))
+    return [key[name] for name in types]
 
 
 def event_type_condition(event_types: Sequence[str] | None) -> tuple[str, list[Any]]:

@@ -16,11 +16,14 @@ later rules use it):
    steps, not below 64: small data gets more updates per pass (ml-100k: 943 users).
 4. ``rec_loss`` = "ce" (full softmax) wherever the model accepts it: one batch's logits, batch x ``max_len`` x
    items, within :data:`~elcrec_core.config.settings.MAX_CE_LOGITS`, the bound that the SASRec challenger (the
-   ablation, full softmax) has too; else "sampled_softmax" with ``n_negatives`` = :data:`SAMPLED_NEGATIVES` shared
-   uniform negatives a batch (a catalogue too large for either; 2048 negatives closed about three quarters of the gap
-   between the reference's 128 and full softmax on Sports for about a sixth more CPU time). Full softmax learns
+   ablation, full softmax) has too; else "sampled_softmax" (a catalogue too large for either). Full softmax learns
    more per epoch than sampled softmax, and more per second: on Sports and Beauty with a window of 50, one of its
    epochs beats three of sampled softmax (BENCHMARKS.md, "Full softmax or sampled softmax for a large catalogue").
+   Its memory: on CPU in fp32 a 16 MiB block of logits at a time; under bf16 autocast (a CPU with native bf16, a
+   GPU) the whole [positions x items] matrix, up to 4 GiB in fp32 at the bound and about three times that with the
+   backward pass, as for the SASRec challenger. With sampled softmax, derived or given, ``n_negatives`` =
+   :data:`SAMPLED_NEGATIVES` shared uniform negatives a batch: 2048 closed about three quarters of the gap between
+   the reference's 128 and full softmax on Sports for about a sixth more CPU time.
 5. ``n_intents`` = the power of two nearest to sqrt(users) / 4 on a log scale (23 gives 32), within [8, 256]:
    about 4 sqrt(users) users per intent, so that each centre is estimated from many sequences and the intents
    stay few enough to read in the profiles; 256 is the paper's Beauty/Yelp value (22k-31k users, the paper's

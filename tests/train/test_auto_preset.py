@@ -33,7 +33,8 @@ def test_short_histories_of_a_small_data_set() -> None:
     settings = derive_settings(shaped([6] * 1000, n_items=50))
     assert settings == DerivedSettings(
         max_len=10, train_windows="last", batch_size=64, rec_loss="ce", n_negatives=128, n_intents=8, max_steps=200,
-        epochs=13, patience=4, users=1000, items=50, interactions=6000, length_percentile=6, samples=1000, steps_per_epoch=16)
+        epochs=13, patience=4, users=1000, items=50, interactions=6000, length_percentile=6, samples=1000,
+        steps_per_epoch=16)
 
 
 def test_no_more_intents_than_users_with_a_training_sample() -> None:
@@ -148,7 +149,9 @@ def test_the_pipeline_trains_with_the_derived_settings_by_default(tmp_path: Path
     assert {k: saved["model"][k] for k in ("max_len", "n_intents")} == derived.model()
     assert {k: saved["train"][k] for k in derived.train()} == derived.train()
     assert (saved["model"]["hidden"], saved["train"]["lr"]) == (16, 0.005)  # the explicit one; general's lr
-    assert metadata["preset"] == AUTO and metadata["settings"] == {**derived.model(), **derived.train()}
+    assert derived.rec_loss == "ce" and saved["train"]["n_negatives"] == 128  # in config.json, unused by ce
+    assert metadata["preset"] == AUTO and metadata["settings"] == {  # which shows sampled softmax's setting only
+        k: v for k, v in {**derived.model(), **derived.train()}.items() if k != "n_negatives"}
     assert saved["preset"] == AUTO and (saved["data"]["users"], saved["data"]["items"]) == (len(seqs), seqs.n_items)
     assert metadata["epochs_run"] == 2 and metadata["steps"] == 2 * derived.steps_per_epoch
 
