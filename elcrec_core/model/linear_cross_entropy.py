@@ -26,12 +26,18 @@ def linear_cross_entropy(hidden: torch.Tensor, table: torch.Tensor, targets: tor
 
     ``hidden`` [T, d], ``table`` [n, d], ``targets`` [T] class indices (int64) in 0..n-1; returns a scalar.
     Row-blocked with the gradients that are needed computed in the forward pass, on CPU in float32 when a gradient
-    is needed (outside autocast and torch.compile: bf16 autocast on CPUs with native bf16 takes the plain path);
-    otherwise, and for anything else F.cross_entropy handles its own way (T = 0: NaN; ignore_index -100 and
-    out-of-range targets; other shapes and dtypes), the plain expression, with its errors. Values and first
-    gradients agree with it to float32 rounding; the blocked path has no second derivative.
+    is needed (outside torch.compile); under CPU autocast too, with ``hidden`` and ``table`` taken to float32: bf16
+    autocast's whole [T, n] matrix took 3.1x the time a step and 1.1 GiB more at 5,800 x 19,024 on a CPU with
+    native bf16, much of it in page faults (BENCHMARKS.md "Full softmax under bf16 autocast"). Otherwise, and for
+    anything else F.cross_entropy handles its own way (T = 0: NaN; ignore_index -100 and out-of-range targets;
+    other shapes and dtypes), the plain expression, with its errors. Values and first gradients agree with it to
+    float32 rounding; the blocked path has no second derivative.
     """
     needs_grad = torch.is_grad_enabled() and (hidden.requires_grad or table.requires_grad)
+    if (needs_grad and hidden.device.type == "cpu" and torch.is_autocast_enabled("cpu")
+            and not torch.compiler.is_compiling() and hidden.is_floating_point() and table.is_floating_point()):
+        with torch.autocast("cpu", enabled=False):  # the blocks in float32, not the whole matrix in bf16
+            return linear_cross_entropy(hidden.float(), table.float(), targets)
     blocked = (needs_grad and hidden.device.type == "cpu" and hidden.dtype == table.dtype == torch.float32
                and hidden.ndim == table.ndim == 2 and hidden.shape[0] > 0 and hidden.shape[1] > 0
                and targets.dtype == torch.long and targets.shape == hidden.shape[:1]
