@@ -19,9 +19,9 @@ later rules use it):
    ablation, full softmax) has too; else "sampled_softmax" (a catalogue too large for either). Full softmax learns
    more per epoch than sampled softmax, and more per second: on Sports and Beauty with a window of 50, one of its
    epochs beats three of sampled softmax (BENCHMARKS.md, "Full softmax or sampled softmax for a large catalogue").
-   Its memory: on CPU in fp32 a 16 MiB block of logits at a time; under bf16 autocast (a CPU with native bf16, a
-   GPU) the whole [positions x items] matrix, up to 4 GiB in fp32 at the bound and about three times that with the
-   backward pass, as for the SASRec challenger. With sampled softmax, derived or given, ``n_negatives`` =
+   Its memory: on CPU a 16 MiB block of logits at a time (in float32, also under bf16 autocast); on a GPU the
+   whole [positions x items] matrix, up to 4 GiB in fp32 at the bound and about three times that with the backward
+   pass, as for the SASRec challenger. With sampled softmax, derived or given, ``n_negatives`` =
    :data:`SAMPLED_NEGATIVES` shared uniform negatives a batch: 2048 closed about three quarters of the gap between
    the reference's 128 and full softmax on Sports for about a sixth more CPU time.
 5. ``n_intents`` = the power of two nearest to sqrt(users) / 4 on a log scale (23 gives 32), within [8, 256]:
