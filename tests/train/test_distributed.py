@@ -263,9 +263,22 @@ def test_a_killed_launch_leaves_no_process_behind(events, tmp_path):
         process.kill()
         process.wait()
     deadline = time.monotonic() + 30
-    while (left := {pid for pid in below if Path(f"/proc/{pid}").exists()
-                    and "(Z)" not in (Path(f"/proc/{pid}/stat").read_text() if Path(f"/proc/{pid}").exists() else "")})\
-            and time.monotonic() < deadline:
+    while (left := {pid for pid in below if _running(pid)}) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert not left, [Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:120] for pid in left]
+    assert not left, [_command(pid) for pid in left]
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a process that has not ended (nor ends while /proc is read: a zombie, state Z, has)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):  # gone between the listing and the read
+        return False
+
+
+def _command(pid: int) -> bytes:
+    """The command line of ``pid``, for a message (empty where it has ended meanwhile)."""
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:120]
+    return b""
 
