@@ -21,7 +21,7 @@ from elcrec_core.config.settings import SHAPE_FIELDS, ExperimentConfig, ModelCon
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, write_item_index_file
 from elcrec_core.report.plots import LOSS_PARTS, training_curve
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
-from elcrec_core.train.auto_preset import MODEL_FIELDS, TRAIN_FIELDS
+from elcrec_core.train.auto_preset import MODEL_FIELDS, shown_train_fields
 from elcrec_core.train.checkpoint import LAST, CheckpointError
 from elcrec_core.train.launch import train_distributed
 from elcrec_core.train.loop import train
@@ -158,8 +158,7 @@ def _settings(exp: ExperimentConfig) -> dict[str, int | str]:
     this run has them (derived or given; ``n_negatives`` with sampled softmax only, the loss that uses it)."""
     model = ModelConfig(n_items=1, **exp.model)
     return {**{name: getattr(model, name) for name in MODEL_FIELDS},
-            **{name: getattr(exp.train, name) for name in TRAIN_FIELDS
-               if name != "n_negatives" or exp.train.rec_loss == "sampled_softmax"}}
+            **{name: getattr(exp.train, name) for name in shown_train_fields(exp.train.rec_loss)}}
 
 
 def _shape_changes(folder: Path, model: dict) -> list[str]:

@@ -46,6 +46,11 @@ def type_keys(types: Sequence[str | None]) -> list[str | None]:
     return [key[name] for name in types]
 
 
+def with_type_keys(events: pl.DataFrame) -> pl.DataFrame:
+    """``events`` with their ``event_type`` column replaced by its :func:`type_keys`, to compare events by."""
+    return events.with_columns(pl.Series("event_type", type_keys(events["event_type"].to_list()), pl.String))
+
+
 def event_type_condition(event_types: Sequence[str] | None) -> tuple[str, list[Any]]:
     """The SQL condition that a ``raw_interactions`` row's event type is one of ``event_types`` (None: any, also
     none), compared without case and outer white space (a log that writes ``Purchase`` one day and ``purchase`` the
@@ -174,9 +179,7 @@ def repeated_events(events: pl.DataFrame, user: str, item: str) -> np.ndarray:
     users, times = events[user], events["timestamp"]
     neighbour = ((users.head(-1) == users.tail(-1)) & (times.head(-1) == times.tail(-1))).fill_null(False).to_numpy()
     candidates = np.flatnonzero(np.concatenate([[False], neighbour]) | np.concatenate([neighbour, [False]]))
-    compared = events[candidates].with_columns(
-        pl.Series("event_type", type_keys(events["event_type"][candidates].to_list()), pl.String))
-    first = compared.select(pl.struct(user, item, "timestamp", "rating", "event_type").is_first_distinct())
-    first = first[:, 0].to_numpy()
+    key = pl.struct(user, item, "timestamp", "rating", "event_type")
+    first = with_type_keys(events[candidates]).select(key.is_first_distinct())[:, 0].to_numpy()
     same[candidates[~first]] = True
     return same

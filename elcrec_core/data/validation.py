@@ -20,7 +20,7 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
-from elcrec_core.data.event_selection import type_keys
+from elcrec_core.data.event_selection import with_type_keys
 
 Reason = Literal[
     "malformed_line", "repeated_header", "missing_user", "missing_item", "missing_timestamp", "bad_timestamp",
@@ -161,7 +161,7 @@ def _outside(column: pl.Expr, low: Any, high: Any) -> pl.Expr:
 
 def _duplicates(flagged: pl.DataFrame) -> pl.DataFrame:
     """For each row, ``duplicate``: whether it equals an earlier valid timed row of its source file in every event
-    field (the type as the filters compare it, :func:`type_keys`), and ``original``: that row's ``source_row`` (or
+    field (the type as the filters compare it, :func:`with_type_keys`), and ``original``: that row's ``source_row`` (or
     null). A 64-bit hash of the other fields finds the few candidates; the exact comparison runs on those alone."""
     fields = ["source_file", "user_id", "item_id", "timestamp", "rating", "event_type"]
     hashed = flagged.select(
@@ -169,9 +169,8 @@ def _duplicates(flagged: pl.DataFrame) -> pl.DataFrame:
         (pl.col("reason").is_null() & pl.col("timestamp").is_not_null()).alias("candidate"),
     ).filter("candidate")
     repeated = hashed.filter(pl.col("hash").is_duplicated())["row"]
-    types = pl.Series("event_type", type_keys(flagged["event_type"][repeated].to_list()), pl.String)
-    found = flagged[repeated].with_columns(types).select(pl.struct(fields).is_first_distinct().alias("first"),
-                                                         pl.col("source_row").first().over(fields).alias("original"))
+    found = with_type_keys(flagged[repeated]).select(pl.struct(fields).is_first_distinct().alias("first"),
+                                                     pl.col("source_row").first().over(fields).alias("original"))
     later = repeated.filter(~found["first"])
     original = pl.repeat(None, len(flagged), dtype=pl.Int64, eager=True).alias("original")
     duplicate = pl.repeat(False, len(flagged), dtype=pl.Boolean, eager=True).alias("duplicate")

@@ -73,6 +73,12 @@ MODEL_FIELDS = ("max_len", "n_intents")
 TRAIN_FIELDS = ("train_windows", "batch_size", "rec_loss", "n_negatives", "max_steps", "epochs", "patience")
 
 
+def shown_train_fields(rec_loss: str) -> tuple[str, ...]:
+    """The :data:`TRAIN_FIELDS` that a log or metadata shows for a run of ``rec_loss``: ``n_negatives`` with sampled
+    softmax only, the loss that uses it."""
+    return tuple(name for name in TRAIN_FIELDS if name != "n_negatives" or rec_loss == "sampled_softmax")
+
+
 @dataclass(frozen=True)
 class DerivedSettings:
     """The data-dependent settings of the ``auto`` preset, and the data figures they come from."""
@@ -103,8 +109,8 @@ class DerivedSettings:
         """One line for a log: the data figures and the settings chosen (``n_negatives`` with sampled softmax only)."""
         values = asdict(self)
         return ", ".join(f"{name} {values[name]}" for name in (
-            "users", "items", "interactions", "length_percentile", *MODEL_FIELDS, *TRAIN_FIELDS, "samples",
-            "steps_per_epoch") if name != "n_negatives" or self.rec_loss == "sampled_softmax")
+            "users", "items", "interactions", "length_percentile", *MODEL_FIELDS, *shown_train_fields(self.rec_loss),
+            "samples", "steps_per_epoch"))
 
 
 def derive_settings(seqs: Sequences, given: Mapping[str, Any] | None = None) -> DerivedSettings:
