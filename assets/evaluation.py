@@ -232,7 +232,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
         metadata["backtest"] = table(backtest.tail(30), {
             "model_day": "the day of the model scored (it served after that day)",
             "users": "users of the day with earlier events and a list served after the day before, scored",
-            "without_list": "users of the day with earlier events but no list (their events left no sequence)",
+            "without_list": "users of the day with earlier events but no list (their events left no sequence "
+                            "nor short history)",
             "new_users": "users whose first events are on the day: no list made before the day knew them, not scored"})
     if purity is not None:
         metadata |= {"category_purity": metric(purity.purity), "shuffled_category_purity": metric(purity.shuffled)}
@@ -383,8 +384,8 @@ def _backtest(storage: Storage, partition: str,
     day's first items (of the events that the day's sequence
     settings select; every item the user had before the day excluded, as the served lists exclude it:
     :func:`seen_before_day`), for the users who had a list after the previous day (those of the newest day judged
-    since the model's; the others, whose events left no sequence, are counted as ``without_list``, and the users
-    whose first events are on the day, who had no list, as ``new_users``), store the row
+    since the model's; the others, whose events left no sequence nor short history, are counted as
+    ``without_list``, and the users whose first events are on the day, who had no list, as ``new_users``), store the row
     in the warehouse table ``backtest`` (one row per day, replaced on re-runs) and return the trend up to this day
     (its last row is this day's, also when later days have run), and "". (None, why) without such a model,
     without the sequences whose users got the lists it served (pruned), for a baseline whose sequences are gone
@@ -409,8 +410,7 @@ def _backtest(storage: Storage, partition: str,
     settings = read_sequence_settings(storage.sequences_dir(partition))
     next_day = next_day_sequences(storage.warehouse, day, settings)
     active = next_day.seqs
-    listed_users = pl.read_parquet(storage.sequences_file(listed), columns=["user_id"])["user_id"]
-    with_list = np.isin(active.user_ids.astype(str), listed_users.cast(pl.String).to_numpy())
+    with_list = np.isin(active.user_ids.astype(str), storage.listed_user_ids(listed).to_numpy())
     seqs = active.take(with_list)
     history = warehouse.read_table(storage.warehouse, "backtest")
     if len(seqs) == 0:  # no user of the day with earlier events (now): an earlier run's row of the day goes
@@ -419,7 +419,7 @@ def _backtest(storage: Storage, partition: str,
         return None, (f"no events on {partition} of users with earlier events (the day's data has none to score"
                       f"{f'; {next_day.new_users} new user(s), who had no list' if next_day.new_users else ''})"
                       if len(active) == 0 else f"none of the {len(active)} users of {partition} with earlier events"
-                      f" had a list served after {before} (their events left no sequence)")
+                      f" had a list served after {before} (their events left no sequence nor short history)")
     data = SequenceTensors.from_sequences(seqs)  # test inputs: each user's items up to the previous day
     seen = SequenceTensors.from_sequences(seen_before_day(storage.warehouse, day, seqs, settings))
     metrics = recommender_metrics(served, data, "test", seen)  # the items the served lists left out, excluded too

@@ -9,7 +9,7 @@ from assets.daily import WAREHOUSE_POOL, daily_asset, fails_at_once, log_failed_
 from assets.metadata import metric, table, warehouse_table
 from assets.serving import serving_model
 from elcrec_core.data import warehouse
-from elcrec_core.data.events_to_sequences import read_sequence_settings
+from elcrec_core.data.events_to_sequences import SHORT_HISTORIES_FILE, read_sequence_settings
 from elcrec_core.data.seen_items import seen_items, users_with_events
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.intents.profiles import assign_user_intents, intent_column
@@ -25,7 +25,7 @@ from elcrec_pipeline.run_config_check import refuse_bad_run_config
     pool=WAREHOUSE_POOL,
     deps=[serving_model],
     group_name="recommendations",
-    code_version="4",
+    code_version="5",
     kinds={"pytorch", "duckdb"},
     check_specs=[dg.AssetCheckSpec(
         "complete_lists", asset="user_recommendations",
@@ -36,9 +36,10 @@ from elcrec_pipeline.run_config_check import refuse_bad_run_config
                     "restores the one that served before.")],
     description="Top-K items per user (history excluded: every item the user has an event with up to the day, of "
                 "the sequences' event types, also those min_rating or k-core left out) with scores and the user's "
-                "intent, from the serving model over the partition's sequences (whether or not the day's candidate "
-                "was promoted; a baseline that serves is refitted on every item of the day), in the warehouse table "
-                "user_recommendations. "
+                "intent, from the serving model over the partition's sequences and the short histories of the users "
+                "its k-core removed (their events on items of the sequences), whether or not the day's candidate "
+                "was promoted (a baseline that serves is refitted on every item of the sequences), in the warehouse "
+                "table user_recommendations. "
                 "The intent is the user's nearest centre under the ELCRec model of intent_profiles (null for a user "
                 "with no item that model knows). The table "
                 "belongs to the newest day: a day older than the day whose rows it holds (a backfill) leaves it as it "
@@ -60,6 +61,7 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
     store = storage.store
     serving = storage.require_serving()
     seqs, item_ids = storage.read_sequences(partition)
+    users = seqs.concat(storage.read_short_histories(partition))  # and the users the k-core removed
     # every item a user has an event with up to the day (of the sequences' event types), also those min_rating or
     # k-core left out of the sequences
     event_types = read_sequence_settings(storage.sequences_dir(partition)).event_types
@@ -68,30 +70,31 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
         rec = load_recommender(store, serving, SequenceTensors.from_sequences(seqs), "all")
     if serving.trained:  # a checkpoint knows the items of its day: newer items are left out of its input, and
         item_ids = item_catalogue(store.checkpoint(serving), rec.n_items, item_ids)  # it may know more than the day
-    seen = SequenceTensors.from_sequences(seen_items(storage.warehouse, partition_end(partition), seqs.user_ids,
+    seen = SequenceTensors.from_sequences(seen_items(storage.warehouse, partition_end(partition), users.user_ids,
                                                      item_ids, event_types))  # of every item the model scores
-    data = SequenceTensors.from_sequences(seqs.known(rec.n_items))
-    items, scores = recommend(rec, data, torch.arange(len(seqs)), k=config.top_k, seen=seen)
-    missing = missing_recommendations(scores, data, torch.arange(len(seqs)), rec.n_items, seen=seen).numpy()
+    data = SequenceTensors.from_sequences(users.known(rec.n_items))
+    items, scores = recommend(rec, data, torch.arange(len(users)), k=config.top_k, seen=seen)
+    missing = missing_recommendations(scores, data, torch.arange(len(users)), rec.n_items, seen=seen).numpy()
     intent_record = storage.intent_model(partition, run_lineage(context))
     intent_model = load_model(store.checkpoint(intent_record))[0]
-    intents = assign_user_intents(intent_model, seqs)
+    intents = assign_user_intents(intent_model, users)
     k = items.shape[1]
     frame = pl.DataFrame({
-        "user_id": pl.Series(np.repeat(seqs.user_ids, k), dtype=pl.String),
-        "rank": np.tile(np.arange(1, k + 1, dtype=np.int32), len(seqs)),
+        "user_id": pl.Series(np.repeat(users.user_ids, k), dtype=pl.String),
+        "rank": np.tile(np.arange(1, k + 1, dtype=np.int32), len(users)),
         "item_id": pl.Series(item_ids[items.flatten().numpy() - 1], dtype=pl.String),
         "score": scores.flatten().numpy().astype(np.float64),
         "intent": intent_column(np.repeat(intents.intent, k)),  # null: no item the intent model knows
-        "model": pl.Series([f"{serving.name} ({serving.kind})"] * (len(seqs) * k), dtype=pl.String),
-        "partition": pl.Series([partition] * (len(seqs) * k), dtype=pl.String),
+        "model": pl.Series([f"{serving.name} ({serving.kind})"] * (len(users) * k), dtype=pl.String),
+        "partition": pl.Series([partition] * (len(users) * k), dtype=pl.String),
     }).filter(pl.col("score").is_finite())  # a user who has seen all but j < k items gets those j
     warehouse.replace_table(storage.warehouse, "user_recommendations", frame)
     distinct = frame["item_id"].n_unique()
     first_users = frame["user_id"].unique(maintain_order=True).head(SAMPLE_USERS)  # their lists: the sample
     inputs = {"settings": config.model_dump(), "model": serving.name, "intent_model": intent_record.name}
-    version = dg.DataVersion(digest(inputs, [storage.sequences_file(partition)]))
-    complete = _complete_lists(seqs.user_ids, missing, serving.name)
+    short_file = storage.sequences_dir(partition) / SHORT_HISTORIES_FILE  # none: a day built by an earlier version
+    version = dg.DataVersion(digest(inputs, [storage.sequences_file(partition)] + [short_file] * short_file.exists()))
+    complete = _complete_lists(users.user_ids, missing, serving.name)
     log_failed_checks(context, [complete])
     return dg.MaterializeResult(data_version=version, metadata={
         "written": True,
@@ -99,9 +102,11 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
         "model_kind": serving.kind,
         "model_day": serving.day,
         "intent_model": intent_record.name,
-        "users": len(seqs),
-        # users with events whose events left no sequence (filters, k-core): they get no list
-        "users_without_sequence": max(0, users_with_events(storage.warehouse, partition_end(partition)) - len(seqs)),
+        "users": len(users),
+        # of them, the users the k-core removed: their lists come from their events on items of the sequences
+        "users_from_short_histories": len(users) - len(seqs),
+        # users with events whose events left no sequence (filters, k-core) and no short history: they get no list
+        "users_without_sequence": max(0, users_with_events(storage.warehouse, partition_end(partition)) - len(users)),
         "rows": len(frame),
         "top_k": k,
         "distinct_items_recommended": distinct,

@@ -37,7 +37,7 @@ from elcrec_pipeline.run_config_check import refuse_bad_run_config
     retried=True,
     deps=[raw_interactions, dg.AssetDep("interaction_sequences", partition_mapping=PREVIOUS_DAY)],
     group_name="sequences",
-    code_version="3",
+    code_version="4",
     kinds={"duckdb", "polars", "parquet"},
     check_specs=[dg.AssetCheckSpec(
         "sequence_expectations", asset="interaction_sequences", blocking=True,
@@ -108,11 +108,12 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
     paths = write_sequences(build, storage.sequences_dir(context.partition_key), storage.warehouse, table=not newer)
     pruned = storage.prune_sequences(context.partition_key, config.keep_days,
                                      busy=days_in_progress(context.instance)) if config.keep_days else []
-    if summary.k_core_removed:  # users without a sequence get no recommendations: said, not only counted
+    if summary.k_core_removed:  # users without a sequence get lists from their short histories: said, not only counted
         note = _k_core_note(summary, config.k_core)
         (context.log.warning if _k_core_removed_many(summary) else context.log.info)(note)
     yield dg.MaterializeResult(
-        data_version=dg.DataVersion(digest(config.model_dump(), [paths["sequences"], paths["item_index"]])),
+        data_version=dg.DataVersion(digest(config.model_dump(), [paths["sequences"], paths["item_index"],
+                                                                 paths["short_histories"]])),
         metadata={
             **warehouse_entry(storage.warehouse),  # the sensor reads this data folder's builds alone
             "users": summary.users,
@@ -130,6 +131,9 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
             "k_core_removed": summary.k_core_removed,
             "k_core_users_removed": summary.k_core_users_removed,
             "k_core_items_removed": summary.k_core_items_removed,
+            # of the users it removed, those with a short history (their events on the sequences' items): they get
+            # recommendations from it (short_histories.parquet)
+            "short_history_users": summary.short_history_users,
             "last_two_same_time": summary.last_two_same_time,  # users whose test target the rows' order picks
             "unrated_events_dropped": dg.MetadataValue.int(int(unrated["rows"].sum())),
             "length": table([summary.length]),
@@ -157,9 +161,9 @@ def _k_core_note(summary: SequenceSummary, k: int) -> str:
     note = f"{summary.k_core_text(k)}{summary.without_sequence_note}"
     if not _k_core_removed_many(summary):
         return note
-    return note + (" (user_recommendations counts them as users_without_sequence), and the models learn from the "
-                   "rest alone; where the data is young or sparse, a lower k_core keeps more (run config "
-                   "ops.interaction_sequences.config.k_core; 0: off)")
+    counted = " (user_recommendations counts them as users_without_sequence)" if summary.users_without_list else ""
+    return note + (f"{counted}, and the models learn from the rest alone; where the data is young or sparse, a lower "
+                   "k_core keeps more (run config ops.interaction_sequences.config.k_core; 0: off)")
 
 
 def _unrated_note(min_rating: float, unrated: pl.DataFrame) -> str:

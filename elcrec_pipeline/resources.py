@@ -19,7 +19,8 @@ from pydantic import Field
 
 from elcrec_core.data import warehouse
 from elcrec_core.data.files import SourceReadError, file_sha256
-from elcrec_core.data.sequences import Sequences, read_sequence_parquet, sequence_day_folders
+from elcrec_core.data.events_to_sequences import SHORT_HISTORIES_FILE
+from elcrec_core.data.sequences import ITEM_INDEX_FILE, Sequences, read_sequence_parquet, sequence_day_folders
 from elcrec_core.data.source_config import resolve_files
 from elcrec_core.data.validation import EVENT_COLUMNS
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
@@ -263,6 +264,26 @@ class Storage(dg.ConfigurableResource):
                              "(another run of the day): it is not judged on other data; the run that built them "
                              "trains and judges its own candidate", allow_retries=False)
         return seqs, item_ids
+
+    def read_short_histories(self, partition: str) -> Sequences:
+        """The partition's short histories (``short_histories.parquet``: the users its k-core removed, with their
+        events on items of the sequences), over its item index; none where the day was built by an earlier version,
+        which wrote none. A failure without retries when the file is unreadable."""
+        path = self.sequences_dir(partition) / SHORT_HISTORIES_FILE
+        if not path.exists():
+            return Sequences.from_lists([], [], 0)
+        try:
+            return read_sequence_parquet(path, self.sequences_dir(partition) / ITEM_INDEX_FILE)[0]
+        except (SourceReadError, OSError) as err:
+            raise dg.Failure(f"the short histories of {partition} are unreadable (materialize interaction_sequences "
+                             f"again): {err}", allow_retries=False) from err
+
+    def listed_user_ids(self, partition: str) -> pl.Series:
+        """The users whose recommendations were made from the partition's sequences: those of its sequences and of
+        its short histories (:meth:`read_short_histories`), as strings."""
+        files = [self.sequences_file(partition), self.sequences_dir(partition) / SHORT_HISTORIES_FILE]
+        return pl.concat([pl.read_parquet(path, columns=["user_id"])["user_id"].cast(pl.String)
+                          for path in files if path.exists()])
 
     def read_sequences(self, partition: str) -> tuple[Sequences, np.ndarray]:
         """The partition's stored sequences and the item id of each index; a failure without retries (a retry

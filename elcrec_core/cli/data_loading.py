@@ -70,10 +70,13 @@ class LoadedData:
     event_types: list[str] = field(default_factory=list)  # what --event-types left out (_event_type_notes)
     k_core: str = ""  # what the k-core removed (SequenceSummary.k_core_text), where it removed events
     # every item of each user's events of the modelled types, where the sequence filters (--sequence-min-rating,
-    # --dedupe, --k-core) may have left some out (seen_items; the same users), and the id of each of its item
-    # indices (None: the indices are the ids, as item_ids): None otherwise
+    # --dedupe, --k-core) may have left some out (seen_items; the users of sequences, then those of short_histories),
+    # and the id of each of its item indices (None: the indices are the ids, as item_ids): None otherwise
     seen: Sequences | None = None
     seen_item_ids: np.ndarray | None = None
+    # the users --k-core removed, with their events on the sequences' items (SequenceBuild.short_histories, numbered
+    # as sequences): recommend makes their lists from them, as the pipeline does; no command trains on them
+    short_histories: Sequences | None = None
 
     def item_names(self, indices: np.ndarray) -> list[str]:
         """The item id (text) of each of the item ``indices`` (1..n_items)."""
@@ -180,7 +183,7 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
     if not len(build.sequences):
         raise ValueError(f"{name}: " + ("; ".join(types) if build.summary.filtered_out == report.accepted else
                                         f"--k-core {options.k_core} removed every one of its {report.accepted} events"))
-    seqs, item_ids = build.sequences, build.item_ids
+    seqs, item_ids, short = build.sequences, build.item_ids, build.short_histories
     if fmt == "sequence" and (as_integers := _integer_ids(item_ids)) is not None:
         largest, given = int(as_integers.max()), options.format not in (None, "auto")
         tabs = "\t" in next(iter(first_lines(resolve_files(source.path)[0], source.encoding)), "")
@@ -194,6 +197,7 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
                                         + (", not --format sequence" if given else
                                            "; a sequence file of such ids: --format sequence"))
         seqs = Sequences(seqs.user_ids, as_integers[seqs.items - 1], seqs.offsets, largest)
+        short = Sequences(short.user_ids, as_integers[short.items - 1], short.offsets, largest)
         seen, seen_ids = None if seen is None else _integer_items(seen, seen_ids), None
         item_ids = None
         absent = (f", of which {len(as_integers):,} occur (the others, which no event names, are ranked all "
@@ -205,7 +209,7 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
                       id_notes(check.accepted, report.files if len(report.files) > 1 else None, fmt,
                                columns=(source.columns.user, source.columns.item)), types,
                       build.summary.k_core_text(options.k_core) if build.summary.k_core_removed else "", seen,
-                      seen_ids)
+                      seen_ids, short if len(short) else None)
 
 
 def _event_type_notes(event_types: tuple[str, ...] | None, absent: dict[str, list[str]], left_out: int) -> list[str]:
@@ -230,12 +234,14 @@ MAX_INDEXED_ITEMS = 10_000_000
 def _every_item_seen(db: Path, build: SequenceBuild, event_types: tuple[str, ...] | None,
                      ) -> tuple[Sequences, np.ndarray]:
     """Every item of each user of ``build``'s events of ``event_types`` in the warehouse ``db``, whatever the
-    sequences left out (:func:`~elcrec_core.data.seen_items.seen_items`), and the id of each of its item indices:
-    the build's catalogue (numbered as it is), then the stored events' other items."""
+    sequences left out (:func:`~elcrec_core.data.seen_items.seen_items`; the users of its sequences, then those of its
+    short histories), and the id of each of its item indices: the build's catalogue (numbered as it is), then the
+    stored events' other items."""
     with warehouse.connect(db, read_only=True) as con:
         stored = con.sql("SELECT DISTINCT item_id FROM raw_interactions ORDER BY item_id").pl()["item_id"]
     ids = np.concatenate([build.item_ids, stored.filter(~stored.is_in(build.item_ids.tolist())).to_numpy()])
-    return seen_items(db, None, build.sequences.user_ids, ids, event_types), ids
+    users = np.concatenate([build.sequences.user_ids, build.short_histories.user_ids])
+    return seen_items(db, None, users, ids, event_types), ids
 
 
 def _integer_items(seqs: Sequences, item_ids: np.ndarray) -> Sequences:

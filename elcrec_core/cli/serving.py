@@ -43,11 +43,17 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         store, record = serving_record(args.serving)
     data = load_data(args, seed=synthetic_seed(args))
     own = data.sequences  # the data's items, numbered as it numbers them
+    if data.short_histories is not None:  # and the users --k-core removed, as the pipeline serves them
+        own = own.concat(data.short_histories)
     matches = np.flatnonzero(own.user_ids.astype(str) == str(args.user))
     if len(matches) == 0:
         raise data.no_such_user(str(args.user), args.data)
     user = torch.as_tensor(matches[:1])
     warn = lambda line: print(line, file=sys.stderr)  # noqa: E731
+    if matches[0] >= len(data.sequences):
+        warn(f"--k-core {args.k_core} removed the user's events: the list comes from their "
+             f"{int(own.lengths[matches[0]])} event(s) on the sequences' items (a short history), as the "
+             "pipeline's user_recommendations makes it")
     intents = None  # the checkpoint and model of the intents shown
     fitted_on = None  # with --serving: the pipeline's newest sequences, whose popularity breaks ties there too
     if args.checkpoint:

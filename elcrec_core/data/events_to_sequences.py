@@ -6,9 +6,10 @@ and item ids by integer codes (users in natural id order: numerically where the 
 user's events by (timestamp, source file, source row), a total and deterministic order; an event that two files
 stored is used once (:mod:`elcrec_core.data.event_selection`); Polars drops repeated (user, item) events
 (with ``dedupe``), keeping the first; the iterative k-core runs on the codes with numpy ``bincount`` until no user or
-item has fewer than k interactions; items get their stored index (new items are appended in natural id order and the
-mapping is stored in the warehouse, so an index never changes). The result is one flat index array with offsets
-(:class:`elcrec_core.data.sequences.Sequences`).
+item has fewer than k interactions (:mod:`elcrec_core.data.k_core`; the users it removes keep their events on the
+items it keeps as short histories, which their recommendations are made from); items get their stored index (new
+items are appended in natural id order and the mapping is stored in the warehouse, so an index never changes). The
+result is one flat index array with offsets (:class:`elcrec_core.data.sequences.Sequences`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from elcrec_core.config.settings import check_keys
 from elcrec_core.data import warehouse
 from elcrec_core.data.event_selection import (BEFORE_UNTIL, event_filter, repeated_events, selected_events,
                                               until_params)
+from elcrec_core.data.k_core import k_core_filter, short_histories
 from elcrec_core.data.sequence_summary import SequenceSummary
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, Sequences, write_item_index_file
 
@@ -73,17 +75,18 @@ class SequenceBuild:
     index_size: int
     config: SequenceConfig = field(default_factory=SequenceConfig)  # the settings it was built with
     new_index: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=INDEX_SCHEMA))  # to be stored
+    # the users the k-core removed, each with their events on items of the sequences (same order and filters), and
+    # the time of each one's newest such event: the histories their recommendations are made from
+    short_histories: Sequences = field(default_factory=lambda: Sequences.from_lists([], [], 0))
+    short_last_timestamps: np.ndarray = field(default_factory=lambda: np.array([], dtype="datetime64[us]"))
 
     def frame(self) -> pl.DataFrame:
         """One row per user: user_id, items (index list), length, last_timestamp."""
-        seqs = self.sequences
-        items = pa.LargeListArray.from_arrays(pa.array(seqs.offsets), pa.array(seqs.items))
-        return pl.DataFrame({
-            "user_id": pl.Series(seqs.user_ids, dtype=pl.String),
-            "items": pl.from_arrow(items),
-            "length": pl.Series(seqs.lengths, dtype=pl.Int32),
-            "last_timestamp": pl.Series(self.last_timestamps, dtype=pl.Datetime("us")),
-        })
+        return sequence_frame(self.sequences, self.last_timestamps)
+
+    def short_frame(self) -> pl.DataFrame:
+        """:meth:`frame` of ``short_histories``."""
+        return sequence_frame(self.short_histories, self.short_last_timestamps)
 
     def profile(self) -> pl.DataFrame:
         """One row per user for the sequence expectations: user_id, length, timestamps_monotonic."""
@@ -94,27 +97,21 @@ class SequenceBuild:
         })
 
 
+def sequence_frame(seqs: Sequences, last_timestamps: np.ndarray) -> pl.DataFrame:
+    """One row per user of ``seqs``: user_id, items (index list), length, last_timestamp (``last_timestamps``)."""
+    items = pa.LargeListArray.from_arrays(pa.array(seqs.offsets), pa.array(seqs.items))
+    return pl.DataFrame({
+        "user_id": pl.Series(seqs.user_ids, dtype=pl.String),
+        "items": pl.from_arrow(items),
+        "length": pl.Series(seqs.lengths, dtype=pl.Int32),
+        "last_timestamp": pl.Series(last_timestamps, dtype=pl.Datetime("us")),
+    })
+
+
 def natural_order(ids: pl.Series) -> pl.Series:
     """Ids sorted numerically where they are integers (first), then as text: ``2 < 10 < a``."""
     frame = ids.to_frame("id")
     return frame.sort(pl.col("id").cast(pl.Int64, strict=False), "id", nulls_last=True)["id"].rename(ids.name)
-
-
-def k_core_filter(users: np.ndarray, items: np.ndarray, k: int) -> tuple[np.ndarray, int]:
-    """Iterative k-core on interaction codes: the mask of interactions whose user and item both keep at least
-    ``k`` interactions once every removal has cascaded, and the number of rounds that removed something."""
-    keep = np.ones(len(users), dtype=bool)
-    if k <= 1:
-        return keep, 0
-    n_users, n_items = int(users.max(initial=0)) + 1, int(items.max(initial=0)) + 1
-    rounds = 0
-    while True:
-        u, i = users[keep], items[keep]
-        ok = (np.bincount(u, minlength=n_users) >= k)[u] & (np.bincount(i, minlength=n_items) >= k)[i]
-        if ok.all():
-            return keep, rounds
-        keep[np.flatnonzero(keep)[~ok]] = False
-        rounds += 1
 
 
 def assign_item_indices(known: pl.DataFrame, item_ids: pl.Series) -> pl.DataFrame:
@@ -143,6 +140,7 @@ def build_sequences(config: SequenceConfig = SequenceConfig(), path: str | Path 
     keep, rounds = k_core_filter(u, i, config.k_core)
     users_before = np.count_nonzero(np.bincount(u, minlength=len(users)))
     items_before = np.count_nonzero(np.bincount(i, minlength=len(items)))
+    before_k_core = (u, i, ts)
     u, i, ts = u[keep], i[keep], ts[keep]
 
     present = np.flatnonzero(np.bincount(i, minlength=len(items)))
@@ -155,6 +153,7 @@ def build_sequences(config: SequenceConfig = SequenceConfig(), path: str | Path 
     kept_users = np.flatnonzero(counts)
     offsets = np.concatenate([[0], np.cumsum(counts[kept_users])]).astype(np.int64)
     seqs = Sequences(users["user_id"].gather(kept_users).to_numpy(), index_of[i], offsets, len(item_ids))
+    short, short_last = short_histories(*before_k_core, counts == 0, index_of, users["user_id"], len(item_ids))
     backwards = (u[1:] == u[:-1]) & (ts[1:] < ts[:-1])
     monotonic = np.bincount(u[1:][backwards], minlength=len(users))[kept_users] == 0
     summary = SequenceSummary(
@@ -175,8 +174,10 @@ def build_sequences(config: SequenceConfig = SequenceConfig(), path: str | Path 
         length=_length_stats(seqs.lengths),
         k_core_items_removed=int(items_before) - len(present),
         last_two_same_time=_last_two_same_time(ts, offsets),
+        short_history_users=len(short),
     )
-    return SequenceBuild(seqs, item_ids, ts[offsets[1:] - 1], monotonic, summary, index_size, config, new_index)
+    return SequenceBuild(seqs, item_ids, ts[offsets[1:] - 1], monotonic, summary, index_size, config, new_index,
+                         short, short_last)
 
 
 def _last_two_same_time(times: np.ndarray, offsets: np.ndarray) -> int:
@@ -256,16 +257,19 @@ def _length_stats(lengths: np.ndarray) -> dict[str, float]:
 def write_sequences(build: SequenceBuild, out_dir: str | Path,
                     path: str | Path = warehouse.DEFAULT_WAREHOUSE, table: bool = True) -> dict[str, Path]:
     """Store the build's new items in the warehouse's item index (:func:`store_item_index`), write
-    ``sequences.parquet`` (one row per user), ``item_index.parquet`` (item_index, item_id), ``summary.json`` and
+    ``sequences.parquet`` (one row per user), ``short_histories.parquet`` (the same for the users the k-core
+    removed: :meth:`SequenceBuild.short_frame`), ``item_index.parquet`` (item_index, item_id), ``summary.json`` and
     ``settings.json`` (the build's :class:`SequenceConfig`) to ``out_dir``, and, with ``table``, replace the
-    warehouse's ``sequences`` table."""
+    warehouse's ``sequences`` table (the k-core's sequences only)."""
     store_item_index(build, path)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     frame = build.frame()
     paths = {"sequences": out_dir / "sequences.parquet", "item_index": out_dir / ITEM_INDEX_FILE,
-             "summary": out_dir / "summary.json", "settings": out_dir / SETTINGS_FILE}
+             "summary": out_dir / "summary.json", "settings": out_dir / SETTINGS_FILE,
+             "short_histories": out_dir / SHORT_HISTORIES_FILE}
     frame.write_parquet(paths["sequences"])
+    build.short_frame().write_parquet(paths["short_histories"])
     write_item_index_file(paths["item_index"], build.item_ids)
     paths["summary"].write_text(json.dumps(build.summary.to_dict(), indent=2) + "\n", encoding="utf-8")
     paths["settings"].write_text(json.dumps(asdict(build.config), indent=2) + "\n", encoding="utf-8")
@@ -275,6 +279,7 @@ def write_sequences(build: SequenceBuild, out_dir: str | Path,
 
 
 SETTINGS_FILE = "settings.json"
+SHORT_HISTORIES_FILE = "short_histories.parquet"  # SequenceBuild.short_frame: the users the k-core removed
 
 
 def read_sequence_settings(out_dir: str | Path) -> SequenceConfig:

@@ -19,7 +19,7 @@ class SequenceSummary:
     repeated_across_files: int  # the same event stored by two files, used once (module event_selection)
     duplicates_removed: int
     k_core_removed: int
-    k_core_users_removed: int  # users whose every event the k-core removed: no sequence, no recommendations
+    k_core_users_removed: int  # users whose every event the k-core removed: no sequence to train on
     k_core_rounds: int
     users: int
     items: int  # distinct items in the sequences
@@ -34,6 +34,10 @@ class SequenceSummary:
     # summary of an earlier version, which did not count them
     k_core_items_removed: int | None = None
     last_two_same_time: int | None = None
+    # of the users the k-core removed, those with an event on an item of the sequences: their recommendations are made
+    # from those events (short_histories.parquet); the others get none. None: a summary of an earlier version, whose
+    # removed users got no recommendations
+    short_history_users: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,7 +59,23 @@ class SequenceSummary:
     @property
     def without_sequence_note(self) -> str:
         """What the k-core's removal of users means (after :meth:`k_core_text`), or '' where it removed none."""
-        return ": a user without a sequence gets no recommendations" if self.k_core_users_removed else ""
+        if not self.k_core_users_removed:
+            return ""
+        if self.short_history_users is None:
+            return ": a user without a sequence gets no recommendations"
+        served, without = self.short_history_users, self.users_without_list
+        return ": " + "; ".join(
+            ([f"recommendations come from their events on the sequences' items (a short history) for {served:,} of "
+              "these users"] if served else [])
+            + ([f"{without:,} without such an event get none" if served else
+                "none of them has an event on the sequences' items (a short history): they get no recommendations"]
+               if without else []))
+
+    @property
+    def users_without_list(self) -> int:
+        """The users the k-core removed who have no short history: they get no recommendations (all of them where
+        the summary does not count short histories)."""
+        return self.k_core_users_removed - (self.short_history_users or 0)
 
 
 def percent(share: float) -> str:

@@ -58,6 +58,12 @@ class Sequences:
         offsets = np.concatenate([[0], np.cumsum(self.lengths[keep])]).astype(np.int64)
         return Sequences(self.user_ids[keep], self.items[keep[owner]], offsets, self.n_items)
 
+    def concat(self, other: "Sequences") -> "Sequences":
+        """These users followed by ``other``'s, over the larger of the two catalogues."""
+        offsets = np.concatenate([self.offsets, self.offsets[-1] + other.offsets[1:]]).astype(np.int64)
+        return Sequences(np.concatenate([self.user_ids, other.user_ids]), np.concatenate([self.items, other.items]),
+                         offsets, max(self.n_items, other.n_items))
+
     @classmethod
     def from_lists(cls, user_ids: list, lists: list[list[int]], n_items: int | None = None) -> "Sequences":
         lengths = np.array([len(s) for s in lists], dtype=np.int64)

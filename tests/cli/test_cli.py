@@ -1203,6 +1203,47 @@ def test_recommend_reads_events_with_the_sequence_settings_and_never_lists_an_it
     assert code == 2 and "--sequence-min-rating needs --rating-column" in err
 
 
+def test_recommend_makes_the_list_of_a_user_the_k_core_removed_from_their_short_history(tmp_path: Path,
+                                                                                         capsys) -> None:
+    """As the pipeline's user_recommendations: a user whom --k-core removed gets the list of their events on the
+    sequences' items (the same items and scores as a user with only those events), every item of theirs excluded;
+    it said the user was not in the data."""
+    from elcrec_core.data.events_to_sequences import SETTINGS_FILE, SequenceConfig
+    from elcrec_core.data.sequences import write_item_index_file
+    from elcrec_core.serve.model_store import ModelRecord, ModelStore
+
+    day = tmp_path / "data" / "sequences" / "2026-05-02"
+    day.mkdir(parents=True)
+    pl.DataFrame({"user_id": ["q", "r", "s", "t"], "items": [[6, 5], [6, 5, 2], [6, 3], [4, 1]]}) \
+        .write_parquet(day / "sequences.parquet")
+    write_item_index_file(day / "item_index.parquet", np.array(list("abcdef")))
+    (day / SETTINGS_FILE).write_text(json.dumps(dataclasses.asdict(SequenceConfig(k_core=2))))
+    ModelStore(tmp_path / "data").promote(ModelRecord(day="2026-05-02", run_id="a/ease", kind="ease",
+                                                      dir="models/2026-05-02/a/challengers/ease",
+                                                      params={"lam": 10.0}), "EASE serves")
+    # lone's z has one event: the 2-core removes it, then lone, whose f the core keeps
+    _write(tmp_path / "log.csv", "user_id,item_id,timestamp\n" + "".join(
+        f"{user},{item},{T0 + n}\n" for n, (user, item) in enumerate(
+            [("u", "f"), ("u", "b"), ("v", "f"), ("v", "b"), ("lone", "f"), ("lone", "z")])))
+    argv = ("recommend", "--serving", str(tmp_path / "data"), "--user", "lone", "--k", "6", "--json")
+    code, out, err = _run(capsys, *argv, "--data", str(tmp_path / "log.csv"), "--k-core", "2")
+    assert code == 0, err
+    assert ("--k-core 2 removed the user's events: the list comes from their 1 event(s) on the sequences' items (a "
+            "short history), as the pipeline's user_recommendations makes it") in err
+    answer = json.loads(out)
+    _write(tmp_path / "alone.csv", f"user_id,item_id,timestamp\nlone,f,{T0}\n")
+    alone = json.loads(_run(capsys, *argv, "--data", str(tmp_path / "alone.csv"), "--k-core", "0")[1])
+    assert answer["history_length"] == alone["history_length"] == 1
+    assert answer["items"] == alone["items"] and len(alone["items"]) == 5  # every item but f
+    # a removed user without an event on the sequences' items gets none: not in the data
+    _write(tmp_path / "stray.csv", "user_id,item_id,timestamp\n" + "".join(
+        f"{user},{item},{T0 + n}\n" for n, (user, item) in enumerate(
+            [("u", "f"), ("u", "b"), ("v", "f"), ("v", "b"), ("lone", "z")])))
+    assert _run(capsys, *argv, "--data", str(tmp_path / "stray.csv"), "--k-core", "2")[2].endswith(
+        f"elcrec: error: user 'lone' is not in {tmp_path / 'stray.csv'} (or the k-core removed their events: it "
+        "removed 1 of the data's)\n")
+
+
 def test_the_items_the_k_core_removed_stay_seen_in_a_sequence_file_of_integer_ids(tmp_path: Path) -> None:
     """A sequence file of integer ids (the ids are the indices): the items the k-core removed are still the users'
     (recommend leaves them out), each as its integer id; one id that is no index (007) dropped every user's."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from datetime import datetime, timezone
@@ -19,12 +20,12 @@ from elcrec_core.data.events_to_sequences import (
     SequenceConfig,
     assign_item_indices,
     build_sequences,
-    k_core_filter,
     natural_order,
     read_sequence_settings,
     write_sequences,
 )
 from elcrec_core.data.ingestion import ingest
+from elcrec_core.data.k_core import k_core_filter
 from elcrec_core.data.item_metadata import read_item_metadata
 from elcrec_core.data.sequences import read_sequence_file, read_sequence_parquet
 from elcrec_core.data.source_config import ColumnMap, ItemMetadataConfig, SourceConfig
@@ -127,6 +128,37 @@ def test_k_core_through_the_builder(tmp_path: Path) -> None:
     (tmp_path / "tied").mkdir()
     tied = build_sequences(SequenceConfig(k_core=2), _load_csv(tmp_path / "tied", rows))
     assert (tied.summary.last_two_same_time, tied.summary.k_core_items_removed) == (1, 3)
+
+
+def test_users_the_k_core_removes_keep_their_events_on_its_items_as_short_histories(tmp_path: Path) -> None:
+    rows = [(f"u{u}", item, T0 + t) for u in (1, 2, 3) for t, item in enumerate("xyz")]
+    rows += [("u4", "z", T0 + 5), ("u4", "a", T0), ("u4", "x", T0 + 1),  # a: one event; then u4 has two
+             ("u5", "b", T0), ("u5", "c", T0 + 1)]  # no item of the sequences
+    db = _load_csv(tmp_path, rows)
+    build = build_sequences(SequenceConfig(k_core=3), db)
+    assert _lists(build) == {f"u{u}": ["x", "y", "z"] for u in (1, 2, 3)}
+    short = build.short_histories
+    assert short.user_ids.tolist() == ["u4"] and [build.item_ids[i - 1] for i in short.sequence(0)] == ["x", "z"]
+    assert short.n_items == build.sequences.n_items
+    assert build.short_last_timestamps.tolist() == [datetime(2026, 3, 1, 0, 0, 5)]
+    assert (build.summary.k_core_users_removed, build.summary.short_history_users) == (2, 1)
+    assert build.summary.without_sequence_note == (
+        ": recommendations come from their events on the sequences' items (a short history) for 1 of these users; "
+        "1 without such an event get none")
+    every = dataclasses.replace(build.summary, short_history_users=2)
+    assert (every.users_without_list, every.without_sequence_note) == (
+        0, ": recommendations come from their events on the sequences' items (a short history) for 2 of these users")
+    earlier = dataclasses.replace(build.summary, short_history_users=None)  # a summary of an earlier version
+    assert (earlier.users_without_list, earlier.without_sequence_note) == (
+        2, ": a user without a sequence gets no recommendations")
+    paths = write_sequences(build, tmp_path / "out", db)
+    written, item_ids = read_sequence_parquet(paths["short_histories"], paths["item_index"])
+    assert written.user_ids.tolist() == ["u4"] and item_ids[written.items - 1].tolist() == ["x", "z"]
+    assert pl.read_parquet(paths["short_histories"])["last_timestamp"].to_list() == [datetime(2026, 3, 1, 0, 0, 5)]
+    with warehouse.connect(db, read_only=True) as con:  # the warehouse table holds the training sequences only
+        assert con.execute("SELECT count(*) FROM sequences").fetchall() == [(3,)]
+    # with the k-core off, nobody is removed
+    assert len(build_sequences(SequenceConfig(k_core=0), db).short_histories) == 0
 
 
 def test_order_is_chronological_with_a_deterministic_tie_break(tmp_path: Path) -> None:

@@ -719,7 +719,8 @@ def test_every_stage_has_the_data_version_of_its_settings_and_inputs(first_run):
     storage = Storage(data_dir=str(data_dir))
     sequences = storage.sequences_dir(PARTITION)
     assert versions["interaction_sequences"] == digest(
-        SequenceSettings().model_dump(), [sequences / "sequences.parquet", sequences / "item_index.parquet"])
+        SequenceSettings().model_dump(), [sequences / "sequences.parquet", sequences / "item_index.parquet",
+                                          sequences / "short_histories.parquet"])
     candidate = metadata(result, "challengers")["candidate"]
     assert versions["challengers"] == digest({"settings": ChallengerSettings().model_dump(), "candidate": candidate},
                                              [sequences / "sequences.parquet"])
@@ -1691,6 +1692,61 @@ def test_the_backtest_scores_the_lists_that_served_and_counts_the_users_without_
                            resources={"storage": storage, "device": ComputeDevice(device="cpu")})
     assert metadata(again, "evaluation_report")["backtest"] == (
         f"none: the sequences of {before}, whose users got the lists served after {before}, were removed")
+
+
+def test_users_the_k_core_removes_get_lists_from_their_short_histories(first_run, tmp_path):
+    """A user the k-core removed got no list. Now their events on the sequences' items (a short history, in time
+    order) make one: the serving model ranks its items from that history, every item the user has an event with
+    excluded; the metadata counts them, and the next day's backtest counts them as listed."""
+    import shutil
+
+    from assets.recommendations import user_recommendations
+    from elcrec_core.data.seen_items import seen_items
+    from elcrec_core.train.checkpoint import item_catalogue
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    storage = Storage(data_dir=str(data_dir))
+    resources = {"storage": storage, "device": ComputeDevice(device="cpu")}
+    k = int(pl.read_parquet(storage.sequences_file(PARTITION))["length"].quantile(0.2))  # removes about a fifth
+    built = metadata(dg.materialize([interaction_sequences], partition_key=PARTITION, resources=resources,
+                                    run_config={"ops": {"interaction_sequences": {"config": {"k_core": k}}}}),
+                     "interaction_sequences")
+    assert built["k_core_users_removed"] > 10 and built["short_history_users"] == built["k_core_users_removed"]
+    recs = metadata(dg.materialize([user_recommendations], partition_key=PARTITION, resources=resources),
+                    "user_recommendations")
+    assert recs["users_from_short_histories"] == built["short_history_users"]
+    assert recs["users"] == built["users"] + built["short_history_users"]
+    seqs, item_ids = storage.read_sequences(PARTITION)
+    kept = set(item_ids[np.unique(seqs.items) - 1].tolist())
+    with duckdb.connect(str(storage.warehouse), read_only=True) as con:
+        everyone = con.execute("SELECT count(DISTINCT user_id) FROM raw_interactions WHERE timestamp < ?",
+                               [partition_end(PARTITION)]).fetchone()[0]
+        events = pl.DataFrame(con.execute("SELECT user_id, item_id FROM raw_interactions WHERE timestamp < ? ORDER BY "
+                                          "user_id, timestamp, source_file, source_row",
+                                          [partition_end(PARTITION)]).fetchall(), schema=["user_id", "item_id"],
+                              orient="row")
+        served = dict(con.execute("SELECT user_id, list(item_id ORDER BY rank) FROM user_recommendations "
+                                  "GROUP BY user_id").fetchall())
+    assert recs["users"] + recs["users_without_sequence"] == everyone == len(served)
+    removed = events.filter(~pl.col("user_id").is_in(seqs.user_ids.tolist()) & pl.col("item_id").is_in(list(kept)))
+    histories = removed.group_by("user_id", maintain_order=True).agg("item_id")
+    index = {item: n + 1 for n, item in enumerate(item_ids.tolist())}
+    short = Sequences.from_lists(histories["user_id"].to_list(),
+                                 [[index[i] for i in items] for items in histories["item_id"].to_list()], seqs.n_items)
+    assert len(short) == built["short_history_users"]
+    # the lists as the serving model makes them from those histories
+    store, serving = storage.store, storage.require_serving()
+    rec = load_recommender(store, serving, SequenceTensors.from_sequences(seqs), "all")
+    catalogue = item_catalogue(store.checkpoint(serving), rec.n_items, item_ids) if serving.trained else item_ids
+    seen = seen_items(storage.warehouse, partition_end(PARTITION), short.user_ids, catalogue)
+    lists, _ = recommend(rec, SequenceTensors.from_sequences(short.known(rec.n_items)), torch.arange(len(short)),
+                         k=recs["top_k"], seen=SequenceTensors.from_sequences(seen))
+    for user, items in zip(short.user_ids.tolist(), lists.tolist()):
+        assert served[user] == [str(catalogue[i - 1]) for i in items], user
+        assert not set(served[user]) & set(events.filter(pl.col("user_id") == user)["item_id"].to_list())
+    # the next day's backtest takes them for users with a list
+    assert sorted(storage.listed_user_ids(PARTITION).to_list()) == sorted(served)
 
 
 def test_a_report_made_again_after_a_rollback_keeps_the_days_backtest(first_run, tmp_path):

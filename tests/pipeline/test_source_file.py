@@ -790,9 +790,10 @@ def test_each_days_rejected_interactions_counts_that_days_rows(team, tmp_path):
 
 
 def test_the_run_log_says_how_many_users_the_k_core_removed(tmp_path, monkeypatch):
-    """A young team log: the 5-core removed most users, who then got no recommendations, with no line in the run's
-    log (the counts were in the asset's metadata alone). It says so now: a warning, naming the setting, where more
-    than a fifth of the users went; a line of information otherwise."""
+    """A young team log: the 5-core removed most users, with no line in the run's log (the counts were in the
+    asset's metadata alone). It says so now: a warning, naming the setting, where more than a fifth of the users
+    went; a line of information otherwise. Their recommendations come from their short histories (an item of the
+    5-core each here); a user without one gets none."""
     day = "2026-03-01"
     monkeypatch.setenv("ELCREC_START_DATE", day)
     monkeypatch.setenv("ELCREC_DATA_DIR", str(tmp_path / "data"))
@@ -803,19 +804,21 @@ def test_the_run_log_says_how_many_users_the_k_core_removed(tmp_path, monkeypatc
 
     def messages(sparse: int) -> list[tuple[int, str]]:
         (tmp_path / "log.csv").write_text("user_id,item_id,timestamp\n" + "\n".join(
-            core + [f"s{n},i{n % 5},{day}T11:00:00Z" for n in range(sparse)]) + "\n")
+            core + [f"s{n},i{n % 5},{day}T11:00:00Z" for n in range(sparse)] + [f"x,y,{day}T12:00:00Z"]) + "\n")
         with dg.instance_for_test() as instance:
             result = _materialize(instance, day, raw_interactions.key, interaction_sequences.key)
             return [(entry.level, entry.user_message) for entry in instance.all_logs(result.run_id)
                     if "k-core" in entry.user_message]
 
     assert messages(3) == [(logging.WARNING, (
-        "k-core (k = 5) removed 3 of 33 events and 3 of 9 users (33%): a user without a sequence gets no "
-        "recommendations (user_recommendations counts them as users_without_sequence), and the models learn from "
-        "the rest alone; where the data is young or sparse, a lower k_core keeps more (run config "
+        "k-core (k = 5) removed 4 of 34 events, 4 of 10 users (40%) and 1 of 6 items (17%): recommendations come "
+        "from their events on the sequences' items (a short history) for 3 of these users; 1 without such an event "
+        "get none (user_recommendations counts them as users_without_sequence), and the models learn from the rest "
+        "alone; where the data is young or sparse, a lower k_core keeps more (run config "
         "ops.interaction_sequences.config.k_core; 0: off)"))]
-    assert messages(1) == [(logging.INFO, "k-core (k = 5) removed 1 of 31 events and 1 of 7 users (14%): a user "
-                                          "without a sequence gets no recommendations")]
+    assert messages(0) == [(logging.INFO, "k-core (k = 5) removed 1 of 31 events, 1 of 7 users (14%) and 1 of 6 "
+                                          "items (17%): none of them has an event on the sequences' items (a short "
+                                          "history): they get no recommendations")]
 
 
 def test_the_sensor_leaves_a_day_whose_run_of_its_files_failed_and_says_so(tmp_path):

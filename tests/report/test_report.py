@@ -222,8 +222,11 @@ def test_the_report_says_what_the_days_load_read_and_what_the_sequences_hold(tmp
         "file too, used once; 2 repeats that dedupe removed).")
     summary.k_core_removed, summary.k_core_users_removed = 4, 1  # as a k-core that removed a user would say
     assert data_text("2026-01-01", load, summary, 5).endswith(
-        "; k-core (k = 5) removed 4 of 34 events and 1 of 7 users (14%): a user without a sequence gets no "
-        "recommendations.")
+        "; k-core (k = 5) removed 4 of 34 events and 1 of 7 users (14%): none of them has an event on the sequences' "
+        "items (a short history): they get no recommendations.")
+    assert data_text("2026-01-01", load, dataclasses.replace(summary, short_history_users=1), 5).endswith(
+        "; k-core (k = 5) removed 4 of 34 events and 1 of 7 users (14%): recommendations come from their events on "
+        "the sequences' items (a short history) for 1 of these users.")
     assert data_text("2026-01-03", None, None, 5) == "No load of 2026-01-03's files is recorded in the warehouse."
     # counts with thousands separators; a share below 1% to a tenth (ml-100k's user 0 of 944 was "(0%)")
     assert count_text(101_203, 100_000, {"bad_timestamp": 3, "missing_item": 1_200}) == (
@@ -267,8 +270,8 @@ def test_the_report_says_what_the_days_load_read_and_what_the_sequences_hold(tmp
         "loaded, 1 day(s) before 2026-01-01 have no file and no load (a delivery that never came): 2025-12-31. Their "
         "events, if any, are in no day's sequences: deliver them and run their days, then this day again. The day's "
         "sequences: 6 users, 5 items and 30 of the 31 events stored up to the day (1 stored by another file too, used "
-        "once); k-core (k = 5) removed 4 of 34 "
-        "events and 1 of 7 users (14%): a user without a sequence gets no recommendations.")
+        "once); k-core (k = 5) removed 4 of 34 events and 1 of 7 users (14%): none of them has an event on the "
+        "sequences' items (a short history): they get no recommendations.")
     undated = dataclasses.replace(load, day=None)  # a source without {date}: its newest load may be a later day's
     assert data_text("2026-01-01", undated, None, 5).startswith(
         "The newest load of this source without {date} (it may be after the day) read 1 file(s) (a.csv): 32 rows "

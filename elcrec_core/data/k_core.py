@@ -1,0 +1,44 @@
+"""The iterative k-core of the interactions, and the histories of the users it removes.
+
+The k-core keeps the users and items with at least k interactions once every removal has cascaded: the training
+data of the sequences (:func:`elcrec_core.data.events_to_sequences.build_sequences`). A user it removes keeps a
+short history, their events on the items it keeps, from which their recommendations are made.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from elcrec_core.data.sequences import Sequences
+
+
+def k_core_filter(users: np.ndarray, items: np.ndarray, k: int) -> tuple[np.ndarray, int]:
+    """Iterative k-core on interaction codes: the mask of interactions whose user and item both keep at least
+    ``k`` interactions once every removal has cascaded, and the number of rounds that removed something."""
+    keep = np.ones(len(users), dtype=bool)
+    if k <= 1:
+        return keep, 0
+    n_users, n_items = int(users.max(initial=0)) + 1, int(items.max(initial=0)) + 1
+    rounds = 0
+    while True:
+        u, i = users[keep], items[keep]
+        ok = (np.bincount(u, minlength=n_users) >= k)[u] & (np.bincount(i, minlength=n_items) >= k)[i]
+        if ok.all():
+            return keep, rounds
+        keep[np.flatnonzero(keep)[~ok]] = False
+        rounds += 1
+
+
+def short_histories(u: np.ndarray, i: np.ndarray, ts: np.ndarray, removed: np.ndarray, index_of: np.ndarray,
+                     user_ids: pl.Series, n_items: int) -> tuple[Sequences, np.ndarray]:
+    """The histories of the users the k-core removed: of the ordered events (user code ``u``, item code ``i``, time
+    ``ts``), those of users where ``removed`` [users] is true on items with an index (``index_of`` [items] > 0: the
+    items of the sequences), as :class:`Sequences` (ids from ``user_ids``), and the time of each user's last one. A
+    removed user without such an event has none."""
+    on_items = removed[u] & (index_of[i] > 0)
+    u, i, ts = u[on_items], i[on_items], ts[on_items]
+    counts = np.bincount(u, minlength=len(user_ids))
+    owners = np.flatnonzero(counts)
+    offsets = np.concatenate([[0], np.cumsum(counts[owners])]).astype(np.int64)
+    return Sequences(user_ids.gather(owners).to_numpy(), index_of[i], offsets, n_items), ts[offsets[1:] - 1]
