@@ -17,7 +17,7 @@ from elcrec_pipeline.run_config_check import refuse_bad_run_config
     pool=MODEL_STORE_POOL,
     group_name="training",
     retried=True,
-    code_version="4",
+    code_version="5",
     kinds={"pytorch", "scipy"},
     description="The models the day's candidate competes with for serving (champion / challenger): SASRec (the "
                 "candidate's settings and budget without the intent parts, warm-started as the candidate was), "

@@ -45,10 +45,12 @@ from elcrec_core.report.evaluation_report import (
 )
 from elcrec_core.report.markdown import markdown_table
 from elcrec_core.report.plots import backtest_trend
+from elcrec_core.serve.challengers import stored_ranks
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_core.serve.promotion import CHALLENGER_NAMES
 from elcrec_core.serve.recommenders import load_recommender
 from elcrec_core.train.checkpoint import load_model
+from elcrec_core.train.state import data_digest
 from elcrec_pipeline.config import EvaluationSettings
 from elcrec_pipeline.resources import Storage, digest
 from elcrec_pipeline.run_config_check import refuse_bad_run_config
@@ -90,11 +92,12 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     ranks: dict[str, torch.Tensor] = {}
     no_figure: dict[str, int] = {}  # models with a NaN or infinite score for some user: no figure, no verdict
 
-    def rank(name: str, label: str, rec: Recommender | None) -> None:
+    def rank(name: str, label: str, rec: Recommender | None, stored: tuple[torch.Tensor, int] | None = None) -> None:
+        """Rank ``rec`` (None: it cannot score the data), or take the ranks its fit ``stored``."""
         labels[name] = label
-        if rec is None:
+        if rec is None and stored is None:
             return
-        model_ranks, bad = ranks_and_non_finite(rec, data, split, users)
+        model_ranks, bad = stored if stored is not None else ranks_and_non_finite(rec, data, split, users)
         if bad:
             labels[name], no_figure[name] = f"{label}: {bad} {split} users get a NaN or infinite score, no figure", bad
         else:
@@ -105,9 +108,13 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     if before is not None and before != candidate:
         rank("current", *_earlier_model("served before", store, before, partition, data))
     challengers = {record.kind: record for record in store.challengers(candidate)}
+    fitted_on = data_digest(seqs)
     for name in CHALLENGER_ORDER:
-        if name in challengers:
-            rank(name, _label(challengers[name]), load_recommender(store, challengers[name], data, "valid"))
+        if name in challengers:  # a baseline's ranks as its fit stored them, else fitted and ranked
+            if (stored := stored_ranks(store, challengers[name], fitted_on, split)) is not None:
+                rank(name, _label(challengers[name]), None, stored)
+            else:
+                rank(name, _label(challengers[name]), load_recommender(store, challengers[name], data, "valid"))
     serving_record = ModelRecord.from_dict(decision["serving"]) if decision["serving"] else None
     serving = _report_name(decision.get("serves"), before, candidate)
     withdrawn = None  # the gate's choice, taken out of serving since by elcrec rollback: the report names what serves

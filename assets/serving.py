@@ -15,9 +15,11 @@ from assets.daily import MODEL_STORE_POOL, PREVIOUS_DAY, daily_asset, run_lineag
 from assets.metadata import metric, table
 from assets.training import elcrec_model
 from elcrec_core.data.sequences import SequenceTensors
+from elcrec_core.serve.challengers import stored_ranks
 from elcrec_core.serve.model_store import ModelRecord
 from elcrec_core.serve.promotion import CANDIDATE, CHAMPION, FLOOR, Contender, gate
 from elcrec_core.serve.recommenders import load_recommender
+from elcrec_core.train.state import data_digest
 from elcrec_pipeline.config import PromotionSettings
 from elcrec_pipeline.resources import Storage, digest
 from elcrec_pipeline.run_config_check import refuse_bad_run_config
@@ -57,8 +59,18 @@ def serving_model(context: dg.AssetExecutionContext, config: PromotionSettings,
     seqs, _ = storage.read_candidate_sequences(context.partition_key, candidate)
     data = SequenceTensors.from_sequences(seqs)
 
+    sequences = data_digest(seqs)
+
     def contender(role: str, record: ModelRecord) -> Contender:
         return Contender(role, record, load_recommender(store, record, data, "valid"))
+
+    def rival(record: ModelRecord) -> Contender:
+        """A challenger of the candidate, judged by the validation ranks its fit stored on these sequences (a
+        baseline: not fitted again), else fitted. The serving model is fitted whatever it stored: it must fit the
+        day's data to serve on."""
+        if (stored := stored_ranks(store, record, sequences, "valid")) is not None:
+            return Contender(record.kind, record, None, stored)
+        return contender(record.kind, record)
 
     rivals = store.challengers(candidate)
     if FLOOR not in {record.kind for record in rivals}:
@@ -73,7 +85,7 @@ def serving_model(context: dg.AssetExecutionContext, config: PromotionSettings,
             left_out = f" (the serving model {before.name} was left out: it cannot score this day's data: {err})"
             context.log.warning(left_out.strip(" ()"))
     decision = gate(contender(CANDIDATE, candidate), champion,
-                    [contender(record.kind, record) for record in rivals], data, config.tolerance,
+                    [rival(record) for record in rivals], data, config.tolerance,
                     frozenset(store.withdrawn()),
                     max(store.judged_days(champion.record), default=None) if champion is not None else None)
     decision = dataclasses.replace(decision, reason=decision.reason + left_out)

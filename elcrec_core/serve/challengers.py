@@ -9,22 +9,29 @@ same epoch budget, warm-started from the SASRec of the day the candidate warm-st
 :data:`~elcrec_core.evaluate.baselines.EASE_LAMBDAS` on ``valid``; above
 :data:`~elcrec_core.evaluate.baselines.EASE_MAX_ITEMS` items item-kNN stands in for it, its k and shrink chosen on
 ``valid``
-(:mod:`elcrec_core.evaluate.item_knn`). Records hold valid and test HR@K / NDCG@K.
+(:mod:`elcrec_core.evaluate.item_knn`). Records hold valid and test HR@K / NDCG@K; each baseline's folder keeps the
+ranks of its valid and test targets (:data:`RANKS_FILE`), which the gate and the report read
+(:func:`stored_ranks`) rather than fit it again (an EASE of 20,000 items: minutes and gigabytes each time).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from elcrec_core.config.settings import ExperimentConfig
 from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.evaluate.baselines import ItemTransition, MostPopular, sasrec_config
 from elcrec_core.evaluate.item_knn import tune_item_baseline
-from elcrec_core.evaluate.scoring import Recommender, recommender_metrics
+from elcrec_core.evaluate.ranking import metrics_from_ranks
+from elcrec_core.evaluate.scoring import Recommender, Split, ranks_and_non_finite
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_core.serve.recommenders import baseline_params
 from elcrec_core.train.checkpoint import BEST
@@ -53,15 +60,18 @@ def fit_challengers(store: ModelStore, candidate: ModelRecord, seqs: Sequences, 
     fits: list[Callable[[], Recommender]] = [lambda: MostPopular().fit(data, "valid"),
                                              lambda: ItemTransition().fit(data, "valid"),
                                              lambda: tune_item_baseline(data, log=log)]
+    digest = data_digest(seqs)
     for fit in fits:
         t0 = time.perf_counter()  # a record's seconds: fitting, choosing on valid, and scoring valid and test
         rec = fit()
-        metrics = {split: recommender_metrics(rec, data, split) for split in ("valid", "test")}
+        ranked = {split: ranks_and_non_finite(rec, data, split) for split in SPLITS}
+        metrics = {split: _metrics(*ranked[split]) for split in SPLITS}
         record = ModelRecord(day=candidate.day, run_id=f"{candidate.run_id}/{rec.name}",
                              dir=store.relative(store.challenger_dir(candidate, rec.name)), valid=metrics["valid"],
                              test=metrics["test"], seconds=time.perf_counter() - t0, kind=rec.name,
                              params=baseline_params(rec), recipe=_recipe(candidate, rec.name))
         store.add_challenger(candidate, record)
+        _store_ranks(store.folder(record), digest, ranked)
         records.append(record)
     fitted = {record.kind for record in records}
     for stale in store.challengers(candidate):  # an earlier fit's (say SASRec, now switched off): it no longer competes
@@ -70,6 +80,39 @@ def fit_challengers(store: ModelStore, candidate: ModelRecord, seqs: Sequences, 
             log(f"{stale.kind}: an earlier challenger of {candidate.name} left out (not fitted this time)"
                 f"{'; its folder stays: it has served' if kept else ''}")
     return records
+
+
+SPLITS: tuple[Split, ...] = ("valid", "test")
+RANKS_FILE = "ranks.npz"  # in a baseline's folder: the ranks of the targets of SPLITS and the data it was fitted on
+
+
+def _metrics(ranks: torch.Tensor, non_finite: int) -> dict[str, float]:
+    """HR@K / NDCG@K from ``ranks``; every one NaN where some user got a non-finite score (no figure, as
+    :func:`elcrec_core.evaluate.scoring.recommender_metrics` gives)."""
+    metrics = metrics_from_ranks(ranks)
+    return dict.fromkeys(metrics, math.nan) if non_finite else metrics
+
+
+def _store_ranks(folder: Path, digest: str, ranked: dict[str, tuple[torch.Tensor, int]]) -> None:
+    """Write ``folder``/:data:`RANKS_FILE`: per split the 0-based ranks of its eligible users' targets and the users
+    with a non-finite score (``ranked``), and ``digest``, the :func:`data_digest` of the sequences fitted on."""
+    np.savez(folder / RANKS_FILE, data=np.array(digest),
+             **{split: ranks.numpy() for split, (ranks, _) in ranked.items()},
+             **{f"{split}_non_finite": np.array(bad) for split, (_, bad) in ranked.items()})
+
+
+def stored_ranks(store: ModelStore, record: ModelRecord, digest: str, split: Split) -> tuple[torch.Tensor, int] | None:
+    """What :func:`~elcrec_core.evaluate.scoring.ranks_and_non_finite` gives the baseline challenger ``record`` on
+    ``split`` (its eligible users, in order) of the sequences whose :func:`data_digest` is ``digest``, as its fit
+    stored it: the ranks [users] and the users with a non-finite score. None where it stored none (a trained
+    challenger, one fitted by an earlier version) or was fitted on other sequences: fit and rank it then."""
+    path = store.folder(record) / RANKS_FILE
+    if not path.exists():
+        return None
+    with np.load(path, allow_pickle=False) as stored:
+        if str(stored["data"]) != digest or split not in stored:
+            return None
+        return torch.from_numpy(stored[split]).long(), int(stored[f"{split}_non_finite"])
 
 
 def _train_sasrec(store: ModelStore, candidate: ModelRecord, seqs: Sequences,

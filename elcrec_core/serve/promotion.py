@@ -44,11 +44,24 @@ CHALLENGER_NAMES = {"sasrec": "SASRec", "most_popular": "most popular", "transit
 class Contender:
     """A model that may serve: ``role`` is ``candidate``, ``serving`` (the champion) or the challenger's name
     (``sasrec``, ``most_popular``, ``transition``, ``ease``, ``item_knn``); ``recommender`` is fitted on the training
-    part (items[:-2]) as the candidate was trained."""
+    part (items[:-2]) as the candidate was trained. ``valid_ranks``, where given, stand for the recommender: its
+    ranks of the validation targets and the users with a non-finite score, as its fit on the same data stored them
+    (:func:`elcrec_core.serve.challengers.stored_ranks`); raises ValueError without either."""
 
     role: str
     record: ModelRecord
-    recommender: Recommender
+    recommender: Recommender | None
+    valid_ranks: tuple[torch.Tensor, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.recommender is None and self.valid_ranks is None:
+            raise ValueError(f"the contender {self.role} needs a recommender or its validation ranks")
+
+    def ranks(self, data: SequenceTensors) -> tuple[torch.Tensor, int]:
+        """The ranks of the validation targets of ``data`` and the users with a non-finite score."""
+        if self.recommender is None:
+            return self.valid_ranks  # given (__post_init__)
+        return self.valid_ranks or ranks_and_non_finite(self.recommender, data, "valid")
 
 
 @dataclass(frozen=True)
@@ -108,7 +121,7 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
     roles = [c.role for c in contenders]
     if len(set(roles)) != len(roles):
         raise ValueError(f"contenders need distinct roles, not {roles}")
-    scored = {c.role: ranks_and_non_finite(c.recommender, data, "valid") for c in contenders}  # one pass each
+    scored = {c.role: c.ranks(data) for c in contenders}  # one pass each
     non_finite = {role: bad for role, (_, bad) in scored.items()}
     finite = [c for c in contenders if not non_finite[c.role]]
     scores = {c.role: metrics_from_ranks(scored[c.role][0])[SELECTION_METRIC] for c in finite}

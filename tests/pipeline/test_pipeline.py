@@ -417,6 +417,7 @@ def test_a_gate_that_finds_every_contender_non_finite_succeeds_and_keeps_no_olde
             return torch.full_like(self.inner.score(users, history), float("nan"))
 
     monkeypatch.setattr(serving_asset, "load_recommender", lambda *args: NaNScores(load(*args)))
+    monkeypatch.setattr(serving_asset, "stored_ranks", lambda *args: None)  # the baselines too: fitted, NaN
     nothing = materialize_all(tmp_path, config)
     assert nothing.success
     gate = metadata(nothing, "serving_model")
@@ -1747,6 +1748,41 @@ def test_users_the_k_core_removes_get_lists_from_their_short_histories(first_run
         assert not set(served[user]) & set(events.filter(pl.col("user_id") == user)["item_id"].to_list())
     # the next day's backtest takes them for users with a list
     assert sorted(storage.listed_user_ids(PARTITION).to_list()) == sorted(served)
+
+
+def test_the_gate_and_the_report_take_the_baselines_ranks_from_their_fit(first_run, tmp_path, monkeypatch):
+    """serving_model and evaluation_report fitted every baseline challenger again (an EASE of 20,000 items: minutes
+    and gigabytes each time); they read the ranks its fit stored instead, with the same scores and figures."""
+    import shutil
+
+    import elcrec_core.serve.recommenders as recommenders
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    storage = Storage(data_dir=str(data_dir))
+    candidate = storage.store.candidate(PARTITION)
+    before = json.loads((storage.store.folder(candidate) / "decision.json").read_text())
+    report_before = json.loads((storage.store.folder(candidate) / "report.json").read_text())
+
+    class Unfittable:
+        def __init__(self, **params):
+            pass
+
+        def fit(self, data, fit):
+            raise AssertionError("a baseline was fitted again")
+
+    monkeypatch.setattr(recommenders, "BASELINES", dict.fromkeys(recommenders.BASELINES, Unfittable))
+    result = dg.materialize([serving_model, evaluation_report], partition_key=PARTITION,
+                            resources={"storage": storage, "device": ComputeDevice(device="cpu")})
+    assert result.success
+    after = json.loads((storage.store.folder(candidate) / "decision.json").read_text())
+    # the champion now is the candidate, promoted by the first run; every other contender scores as it did
+    assert {role: score for role, score in after["scores"].items() if role != "serving"} == {
+        role: score for role, score in before["scores"].items() if role != "serving"}
+    report = json.loads((storage.store.folder(candidate) / "report.json").read_text())
+    assert {"most_popular", "transition", "ease"} <= set(report["models"])  # and "current" no more: the candidate
+    assert {name: report["models"][name] for name in report["models"] if name != "current"} == {
+        name: report_before["models"][name] for name in report["models"] if name != "current"}
 
 
 def test_a_report_made_again_after_a_rollback_keeps_the_days_backtest(first_run, tmp_path):

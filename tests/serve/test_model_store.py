@@ -900,6 +900,40 @@ def test_a_baseline_challenger_records_the_seconds_of_its_fit(tmp_path, monkeypa
     assert seconds["ease"] >= 0.3
 
 
+def test_a_baseline_challenger_keeps_its_ranks_for_the_gate_and_the_report(tmp_path):
+    """The gate and the report fitted each baseline again (an EASE of 20,000 items: minutes and gigabytes each time):
+    its fit now keeps the ranks of the valid and test targets, exactly those a new fit gives, for the sequences it
+    was fitted on only; a contender judged by them gets the decision a fitted one gets."""
+    import elcrec_core.serve.challengers as challengers
+    from elcrec_core.evaluate.scoring import ranks_and_non_finite
+    from elcrec_core.serve.recommenders import load_recommender
+    from elcrec_core.train.state import data_digest
+
+    store = ModelStore(tmp_path)
+    seqs = Sequences.from_lists(list(range(40)), [[1 + (u * i + u) % 9 for i in range(6)] for u in range(40)],
+                                n_items=9)
+    data, digest = SequenceTensors.from_sequences(seqs), data_digest(seqs)
+    candidate = record(store, "2026-02-01", "r1")
+    records = {r.kind: r for r in challengers.fit_challengers(store, candidate, seqs, sasrec=False,
+                                                               log=lambda _: None)}
+    for kind, rec in records.items():
+        for split in ("valid", "test"):
+            ranks, bad = challengers.stored_ranks(store, rec, digest, split)
+            fresh, fresh_bad = ranks_and_non_finite(load_recommender(store, rec, data, "valid"), data, split)
+            assert torch.equal(ranks, fresh) and bad == fresh_bad == 0, (kind, split)
+            assert getattr(rec, split)["NDCG@20"] == pytest.approx(metrics_from_ranks(ranks)["NDCG@20"])
+        other = data_digest(Sequences.from_lists(list(range(40)), [[1 + u % 9, 2] * 3 for u in range(40)], n_items=9))
+        assert challengers.stored_ranks(store, rec, other, "valid") is None  # fitted on other sequences
+    assert challengers.stored_ranks(store, candidate, digest, "valid") is None  # a trained model keeps none
+    fitted = [Contender(kind, rec, load_recommender(store, rec, data, "valid")) for kind, rec in records.items()]
+    stored = [Contender(kind, rec, None, challengers.stored_ranks(store, rec, digest, "valid"))
+              for kind, rec in records.items()]
+    transition = Contender(CANDIDATE, candidate, ItemTransition().fit(data, "valid"))
+    assert gate(transition, None, stored, data, 0.002) == gate(transition, None, fitted, data, 0.002)
+    with pytest.raises(ValueError, match="the contender ease needs a recommender or its validation ranks"):
+        Contender("ease", records["ease"], None)
+
+
 def test_sasrec_beside_a_candidate_of_another_next_item_loss_says_so(tmp_path, monkeypatch):
     """SASRec, the ablation, trains with full softmax; a candidate trained with sampled softmax (preset auto on a
     large catalogue) differs from it in the loss too, and the log says so."""
