@@ -60,7 +60,7 @@ from elcrec_pipeline.run_config_check import refuse_bad_run_config
     pool=WAREHOUSE_POOL,
     deps=[serving_model],  # and so the day before's serving_model, which the backtest scores
     group_name="reports",
-    code_version="9",
+    code_version="10",
     kinds={"pytorch", "markdown", "html"},
     description="Is today's model better, and for whom? Which model serves, and why? Full-ranking "
                 "leave-one-out HR@K and NDCG@K (K = 5, 10, 20) of the new model beside the model that served "
@@ -189,8 +189,9 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     else:
         tail = backtest.tail(30)
         sections.append(("Next-day backtest (the model that served after the previous day, scored on the first "
-                         "item of the day; model_day: its training day; new_users: first events on the day, so no "
-                         "list, not scored)",
+                         "item of the day; model_day: its training day; users: those with a list, also from a short "
+                         "history; without_list: no sequence nor short history; new_users: first events on the day, "
+                         "so no list, not scored)",
                          markdown_table(tail.with_columns(  # rows of an earlier version did not count them
                              pl.col("without_list", "new_users").cast(pl.String).fill_null("not counted")).to_dicts())
                          + EARLIER_BACKTEST * tail["without_list"].has_nulls()))

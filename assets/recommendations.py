@@ -3,7 +3,6 @@
 import dagster as dg
 import numpy as np
 import polars as pl
-import torch
 
 from assets.daily import WAREHOUSE_POOL, daily_asset, fails_at_once, log_failed_checks, run_lineage
 from assets.metadata import metric, table, warehouse_table
@@ -13,7 +12,7 @@ from elcrec_core.data.events_to_sequences import SHORT_HISTORIES_FILE, read_sequ
 from elcrec_core.data.seen_items import seen_items, users_with_events
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.intents.profiles import assign_user_intents, intent_column
-from elcrec_core.serve.recommend import missing_recommendations, recommend
+from elcrec_core.serve.recommend import recommend_day
 from elcrec_core.serve.recommenders import load_recommender
 from elcrec_core.train.checkpoint import item_catalogue, load_model
 from elcrec_pipeline.config import RecommendationSettings, partition_end
@@ -61,7 +60,8 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
     store = storage.store
     serving = storage.require_serving()
     seqs, item_ids = storage.read_sequences(partition)
-    users = seqs.concat(storage.read_short_histories(partition))  # and the users the k-core removed
+    short = storage.read_short_histories(partition)  # the users the k-core removed
+    users = seqs.concat(short)
     # every item a user has an event with up to the day (of the sequences' event types), also those min_rating or
     # k-core left out of the sequences
     event_types = read_sequence_settings(storage.sequences_dir(partition)).event_types
@@ -72,9 +72,8 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
         item_ids = item_catalogue(store.checkpoint(serving), rec.n_items, item_ids)  # it may know more than the day
     seen = SequenceTensors.from_sequences(seen_items(storage.warehouse, partition_end(partition), users.user_ids,
                                                      item_ids, event_types))  # of every item the model scores
-    data = SequenceTensors.from_sequences(users.known(rec.n_items))
-    items, scores = recommend(rec, data, torch.arange(len(users)), k=config.top_k, seen=seen)
-    missing = missing_recommendations(scores, data, torch.arange(len(users)), rec.n_items, seen=seen).numpy()
+    items, scores, missing = recommend_day(rec, seqs, short, config.top_k, seen)
+    missing = missing.numpy()
     intent_record = storage.intent_model(partition, run_lineage(context))
     intent_model = load_model(store.checkpoint(intent_record))[0]
     intents = assign_user_intents(intent_model, users)

@@ -40,7 +40,7 @@ from elcrec_core.cli.format_guessing import (
 from elcrec_core.cli.read_advice import read_advice
 from elcrec_core.data.event_selection import absent_event_types, absent_types_text
 from elcrec_core.data import warehouse
-from elcrec_core.data.events_to_sequences import SequenceBuild, SequenceConfig, build_sequences
+from elcrec_core.data.events_to_sequences import SHORT_HISTORIES_FILE, SequenceBuild, SequenceConfig, build_sequences
 from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.ingestion import LoadReport, ingest
 from elcrec_core.data.rejections import count_text, id_notes, rejected_examples
@@ -146,7 +146,9 @@ def load(path: str, options: DataOptions = DataOptions()) -> LoadedData:
                      *(["--dedupe"] if options.dedupe else [])]
             raise ValueError(f"{', '.join(extra)}: {name} is the pipeline's sequences.parquet, built already")
         seqs, item_ids = read_sequence_parquet(first)
-        return LoadedData(seqs, item_ids, name, "sequences-parquet", notes)
+        beside = first.with_name(SHORT_HISTORIES_FILE)  # the users its k-core removed, as the pipeline serves them
+        short = read_sequence_parquet(beside)[0] if beside.is_file() and beside != first else None
+        return LoadedData(seqs, item_ids, name, "sequences-parquet", notes, short_histories=short)
     if fmt == "sequence":
         if options.event_options:
             raise ValueError(f"{', '.join(options.event_options)}: only for event files (csv, tsv, jsonl, "

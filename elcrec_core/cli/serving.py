@@ -89,7 +89,10 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     # the items of events the sequence filters left out of the history are no less the user's: not recommended
     seen = None if data.seen is None else SequenceTensors.from_sequences(
         as_the_model_numbers(data.seen, data.seen_item_ids)[0])
-    popularity = None if fitted_on is None else SequenceTensors.from_sequences(fitted_on.known(rec.n_items))
+    # ties broken by the popularity in what the model was fitted on: the pipeline's sequences, else the data's
+    # sequences (not the short histories, which no model learns from)
+    ties = fitted_on if fitted_on is not None else seqs.take(np.arange(len(seqs)) < len(data.sequences))
+    popularity = SequenceTensors.from_sequences(ties.known(rec.n_items))
     known = seqs.known(rec.n_items)  # the history the model reads: items it does not know are left out
     if unknown := int(seqs.lengths[matches[0]] - known.lengths[matches[0]]):
         warn(f"{unknown} of the user's {int(seqs.lengths[matches[0]])} items are unknown to the model: left out of "

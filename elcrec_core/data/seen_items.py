@@ -45,7 +45,8 @@ def seen_items(path: str | Path, until: datetime | None, user_ids: np.ndarray, i
 
 def users_with_events(path: str | Path, until: datetime | None) -> int:
     """How many users have an accepted event in the warehouse at ``path`` before ``until`` (:data:`BEFORE_UNTIL`):
-    those the sequences left out (filters, k-core) get no recommendations, and are counted so."""
+    those the sequences left out (filters, k-core) without a short history get no recommendations, and are counted
+    so."""
     with warehouse.connect(path, read_only=True) as con:
         ((count,),) = con.execute(f"SELECT count(DISTINCT user_id) FROM raw_interactions WHERE {BEFORE_UNTIL}",
                                   until_params(until)).fetchall()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from elcrec_core.data.sequences import SequenceTensors, user_batches
+from elcrec_core.data.sequences import Sequences, SequenceTensors, user_batches
 from elcrec_core.evaluate.fitted_inputs import input_counts, popularity_rank_order
 from elcrec_core.evaluate.ranking import MAX_SCORE_ELEMENTS, known_items
 from elcrec_core.evaluate.scoring import Recommender, excluded_items
@@ -45,6 +45,20 @@ def recommend(
     if not top_items:
         return torch.zeros(0, k, dtype=torch.long), torch.zeros(0, k)
     return torch.cat(top_items), torch.cat(top_scores)
+
+
+def recommend_day(rec: Recommender, fitted: Sequences, short: Sequences, k: int, seen: SequenceTensors | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The day's lists (:func:`recommend`): for every user of ``fitted`` (the sequences that ``rec`` was fitted on
+    or trained with) and then of ``short`` (the short histories of the users their k-core removed), the ``k`` best
+    items from the items ``rec`` knows, every item of the user's row of ``seen`` (same users, same order) excluded,
+    ties broken by popularity in ``fitted`` alone (no model learns from the short histories). Returns [U, k] items
+    and scores, and [U] recommendations lost to non-finite scores (:func:`missing_recommendations`)."""
+    data = SequenceTensors.from_sequences(fitted.concat(short).known(rec.n_items))
+    users = torch.arange(len(fitted) + len(short))
+    items, scores = recommend(rec, data, users, k=k, seen=seen,
+                              popularity=SequenceTensors.from_sequences(fitted.known(rec.n_items)))
+    return items, scores, missing_recommendations(scores, data, users, rec.n_items, seen=seen)
 
 
 def missing_recommendations(scores: torch.Tensor, data: SequenceTensors, users: torch.Tensor, n_items: int,

@@ -1235,6 +1235,10 @@ def test_recommend_makes_the_list_of_a_user_the_k_core_removed_from_their_short_
     alone = json.loads(_run(capsys, *argv, "--data", str(tmp_path / "alone.csv"), "--k-core", "0")[1])
     assert answer["history_length"] == alone["history_length"] == 1
     assert answer["items"] == alone["items"] and len(alone["items"]) == 5  # every item but f
+    # the pipeline's day folder: its short histories beside its sequences (the README's recommend --data example)
+    pl.DataFrame({"user_id": ["lone"], "items": [[6]]}).write_parquet(day / "short_histories.parquet")
+    code, out, err = _run(capsys, *argv, "--data", str(day / "sequences.parquet"))
+    assert code == 0 and json.loads(out)["items"] == alone["items"], err
     # a removed user without an event on the sequences' items gets none: not in the data
     _write(tmp_path / "stray.csv", "user_id,item_id,timestamp\n" + "".join(
         f"{user},{item},{T0 + n}\n" for n, (user, item) in enumerate(

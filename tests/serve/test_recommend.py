@@ -152,3 +152,19 @@ def test_items_the_user_has_seen_outside_the_sequences_are_never_recommended() -
     assert missing(scores, data, users, 6, seen=seen).tolist() == [0, 0, 0]
     assert missing(scores, data, users, 6).tolist() == [0, 2, 0]  # without seen, user 1 seems short of 2
     assert recommend(fixed, data, users, k=3)[0].tolist()[0] == [2, 3, 4]  # without seen: the old lists
+
+
+def test_the_days_lists_break_ties_by_the_popularity_of_the_fitted_sequences_alone() -> None:
+    """The short histories of the users the k-core removed (item 6, three times) changed the lists of the users
+    with a sequence: EASE gives 0 to every item that shares no user with the history, and their popularity broke
+    those ties. No model learns from them: the sequences' popularity breaks ties (items 3 and 4 twice, 5 and 6
+    once each)."""
+    from elcrec_core.evaluate.baselines import EASE
+    from elcrec_core.serve.recommend import recommend_day
+
+    fitted = Sequences.from_lists(list("abcde"), [[1, 2], [1, 2], [3, 4], [3, 4], [5, 6]], n_items=6)
+    short = Sequences.from_lists(list("xyz"), [[6], [6], [6]], n_items=6)
+    ease = EASE(lam=100.0).fit(SequenceTensors.from_sequences(fitted), "all")
+    items, scores, missing = recommend_day(ease, fitted, short, k=3)
+    assert items[0].tolist() == [3, 4, 5] and scores[0].tolist() == [0.0, 0.0, 0.0]  # user a: every score 0
+    assert items[5][0].item() == 5 and missing.tolist() == [0] * 8  # x, from item 6: item 5, its neighbour
