@@ -38,7 +38,8 @@ from elcrec_pipeline.run_config_check import refuse_bad_run_config
                     "is in the metadata.")],
     description="The registry entry that recommendations read: the model store's serving alias after the "
                 "promotion gate (champion / challenger) has judged the day's candidate against the serving model "
-                "and the challengers, all scored now on the same validation users (NDCG@20). The candidate serves "
+                "and the challengers, all scored on the same validation users (NDCG@20; a baseline challenger by "
+                "the ranks its fit kept). The candidate serves "
                 "when every validation user's scores are finite, it was trained on a day not older than the "
                 "serving model's nor the newest day whose gate kept or chose it (unless that model gives "
                 "non-finite scores, cannot score this data or does not beat most popular on it), it was not "

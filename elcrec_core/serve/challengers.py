@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -70,8 +72,8 @@ def fit_challengers(store: ModelStore, candidate: ModelRecord, seqs: Sequences, 
                              dir=store.relative(store.challenger_dir(candidate, rec.name)), valid=metrics["valid"],
                              test=metrics["test"], seconds=time.perf_counter() - t0, kind=rec.name,
                              params=baseline_params(rec), recipe=_recipe(candidate, rec.name))
+        _store_ranks(store.folder(record), digest, record, ranked)  # before the record: a record never meets older ones
         store.add_challenger(candidate, record)
-        _store_ranks(store.folder(record), digest, ranked)
         records.append(record)
     fitted = {record.kind for record in records}
     for stale in store.challengers(candidate):  # an earlier fit's (say SASRec, now switched off): it no longer competes
@@ -93,26 +95,42 @@ def _metrics(ranks: torch.Tensor, non_finite: int) -> dict[str, float]:
     return dict.fromkeys(metrics, math.nan) if non_finite else metrics
 
 
-def _store_ranks(folder: Path, digest: str, ranked: dict[str, tuple[torch.Tensor, int]]) -> None:
-    """Write ``folder``/:data:`RANKS_FILE`: per split the 0-based ranks of its eligible users' targets and the users
-    with a non-finite score (``ranked``), and ``digest``, the :func:`data_digest` of the sequences fitted on."""
-    np.savez(folder / RANKS_FILE, data=np.array(digest),
-             **{split: ranks.numpy() for split, (ranks, _) in ranked.items()},
-             **{f"{split}_non_finite": np.array(bad) for split, (_, bad) in ranked.items()})
+def _fit_key(record: ModelRecord) -> str:
+    """What a baseline's ranks were made by: its kind and params (λ, k, shrink), as stored ranks record it."""
+    return json.dumps({"kind": record.kind, "params": record.params}, sort_keys=True)
+
+
+def _store_ranks(folder: Path, fitted_on: str, record: ModelRecord,
+                 ranked: dict[str, tuple[torch.Tensor, int]]) -> None:
+    """Write ``folder``/:data:`RANKS_FILE` atomically (a temporary file, renamed: a reader never sees half of
+    it): per split the 0-based ranks of its eligible users' targets and the users with a non-finite score
+    (``ranked``), ``fitted_on``, the :func:`data_digest` of the sequences fitted on, and ``record``'s
+    :func:`_fit_key`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{RANKS_FILE}.tmp-{os.getpid()}"
+    with tmp.open("wb") as out:
+        np.savez(out, data=np.array(fitted_on), fit=np.array(_fit_key(record)),
+                 **{split: ranks.numpy() for split, (ranks, _) in ranked.items()},
+                 **{f"{split}_non_finite": np.array(bad) for split, (_, bad) in ranked.items()})
+    tmp.replace(folder / RANKS_FILE)
 
 
 def stored_ranks(store: ModelStore, record: ModelRecord, digest: str, split: Split) -> tuple[torch.Tensor, int] | None:
     """What :func:`~elcrec_core.evaluate.scoring.ranks_and_non_finite` gives the baseline challenger ``record`` on
     ``split`` (its eligible users, in order) of the sequences whose :func:`data_digest` is ``digest``, as its fit
-    stored it: the ranks [users] and the users with a non-finite score. None where it stored none (a trained
-    challenger, one fitted by an earlier version) or was fitted on other sequences: fit and rank it then."""
+    stored it: the ranks [users] and the users with a non-finite score. None (fit and rank it then) where it stored
+    none (a trained challenger, one fitted by an earlier version), where they were made on other sequences or by
+    another kind or params than the record's (a record edited since), or where the file is unreadable."""
     path = store.folder(record) / RANKS_FILE
     if not path.exists():
         return None
-    with np.load(path, allow_pickle=False) as stored:
-        if str(stored["data"]) != digest or split not in stored:
-            return None
-        return torch.from_numpy(stored[split]).long(), int(stored[f"{split}_non_finite"])
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            if str(stored["data"]) != digest or str(stored["fit"]) != _fit_key(record) or split not in stored:
+                return None
+            return torch.from_numpy(stored[split]).long(), int(stored[f"{split}_non_finite"])
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile):  # a damaged file: fitted again, as none
+        return None
 
 
 def _train_sasrec(store: ModelStore, candidate: ModelRecord, seqs: Sequences,

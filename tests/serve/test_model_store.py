@@ -925,6 +925,15 @@ def test_a_baseline_challenger_keeps_its_ranks_for_the_gate_and_the_report(tmp_p
         other = data_digest(Sequences.from_lists(list(range(40)), [[1 + u % 9, 2] * 3 for u in range(40)], n_items=9))
         assert challengers.stored_ranks(store, rec, other, "valid") is None  # fitted on other sequences
     assert challengers.stored_ranks(store, candidate, digest, "valid") is None  # a trained model keeps none
+    # a record whose params differ from the fit's (edited since) is fitted again; a damaged file likewise
+    edited = dataclasses.replace(records["ease"], params={"lam": 0.01})
+    assert challengers.stored_ranks(store, edited, digest, "valid") is None
+    ranks_file = store.folder(records["transition"]) / challengers.RANKS_FILE
+    for damaged in (b"", b"PK\x03\x04 cut short", b"garbage"):
+        ranks_file.write_bytes(damaged)
+        assert challengers.stored_ranks(store, records["transition"], digest, "valid") is None
+    assert not [p.name for p in tmp_path.rglob(".*.tmp-*")]  # written whole, then renamed
+    records.pop("transition")  # its file damaged above
     fitted = [Contender(kind, rec, load_recommender(store, rec, data, "valid")) for kind, rec in records.items()]
     stored = [Contender(kind, rec, None, challengers.stored_ranks(store, rec, digest, "valid"))
               for kind, rec in records.items()]
