@@ -4,6 +4,7 @@ import json
 import math
 from collections.abc import Iterable
 from datetime import date
+from typing import Any
 
 import dagster as dg
 import numpy as np
@@ -190,10 +191,10 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
         tail = backtest.tail(30)
         sections.append(("Next-day backtest (the model that served after the previous day, scored on the first "
                          "item of the day; model_day: its training day; users: those with a list, also from a short "
-                         "history; without_list: no sequence nor short history; new_users: first events on the day, "
-                         "so no list, not scored)",
-                         markdown_table(tail.with_columns(  # rows of an earlier version did not count them
-                             pl.col("without_list", "new_users").cast(pl.String).fill_null("not counted")).to_dicts())
+                         "history, as short_history_users; without_list: no sequence nor short history; new_users: "
+                         "first events on the day, so no list, not scored)",
+                         markdown_table([{name: _cell(name, row) for name in row}
+                                         for row in tail.to_dicts()])
                          + EARLIER_BACKTEST * tail["without_list"].has_nulls()))
         images["backtest_plot"] = ("next-day backtest, last 30 days", backtest_trend(
             tail["day"].to_list(), tail["HR@20"].to_list(), tail["NDCG@20"].to_list(), out / "backtest.png"))
@@ -242,7 +243,10 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
             "users": "users of the day with earlier events and a list served after the day before, scored",
             "without_list": "users of the day with earlier events but no list (their events left no sequence "
                             "nor short history)",
-            "new_users": "users whose first events are on the day: no list made before the day knew them, not scored"})
+            "new_users": "users whose first events are on the day: no list made before the day knew them, not scored",
+            "short_history_users": "of the users scored, those whose list came from a short history (the k-core "
+                                   "removed them)",
+            "short_history_HR@20": "their HR@20 (null: none)"})
     if purity is not None:
         metadata |= {"category_purity": metric(purity.purity), "shuffled_category_purity": metric(purity.shuffled)}
     metadata |= {name: figure(path, caption) for name, (caption, path) in images.items()
@@ -383,6 +387,14 @@ def small_catalogue_note(n_items: int) -> str:
             f"HR@{HEADLINE_K} and NDCG@{HEADLINE_K} tell the models little apart here (the cut-offs 5 and 10 more).")
 
 
+def _cell(name: str, row: dict[str, Any]) -> Any:
+    """A backtest row's value of ``name`` for the report; null: none (short_history_HR@20 without such users), or
+    not counted (a row of an earlier version, which lacked the column)."""
+    if row[name] is not None:
+        return row[name]
+    return "none" if name == "short_history_HR@20" and row["short_history_users"] == 0 else "not counted"
+
+
 def _backtest(storage: Storage, partition: str,
               serving_before: ModelRecord | None) -> tuple[pl.DataFrame | None, str]:
     """Score the model that served after the previous day (``serving_before``, what served when the day's first
@@ -418,7 +430,8 @@ def _backtest(storage: Storage, partition: str,
     settings = read_sequence_settings(storage.sequences_dir(partition))
     next_day = next_day_sequences(storage.warehouse, day, settings)
     active = next_day.seqs
-    with_list = np.isin(active.user_ids.astype(str), storage.listed_user_ids(listed).to_numpy())
+    listed_users = storage.listed_users(listed)
+    with_list = np.isin(active.user_ids.astype(str), listed_users["user_id"].to_numpy())
     seqs = active.take(with_list)
     history = warehouse.read_table(storage.warehouse, "backtest")
     if len(seqs) == 0:  # no user of the day with earlier events (now): an earlier run's row of the day goes
@@ -431,11 +444,20 @@ def _backtest(storage: Storage, partition: str,
     data = SequenceTensors.from_sequences(seqs)  # test inputs: each user's items up to the previous day
     seen = SequenceTensors.from_sequences(seen_before_day(storage.warehouse, day, seqs, settings))
     metrics = recommender_metrics(served, data, "test", seen)  # the items the served lists left out, excluded too
+    # of them, the users whose list came from a short history (the k-core removed them)
+    short = np.isin(seqs.user_ids.astype(str), listed_users.filter("short")["user_id"].to_numpy())
+    users = eligible_users(data, "test")
+    short_ranks, bad = ranks_and_non_finite(served, data, "test", users[torch.from_numpy(short)[users]], seen=seen)
     row = pl.DataFrame({"day": [partition], "model_day": [previous.day], "users": [len(seqs)],
                         "without_list": [len(active) - len(seqs)], "new_users": [next_day.new_users],
-                        "HR@20": [metrics["HR@20"]], "NDCG@20": [metrics["NDCG@20"]]})
+                        "HR@20": [metrics["HR@20"]], "NDCG@20": [metrics["NDCG@20"]],
+                        "short_history_users": [len(short_ranks)],
+                        "short_history_HR@20": [None if not len(short_ranks) else math.nan if bad
+                                                else metrics_from_ranks(short_ranks)["HR@20"]]},
+                       schema_overrides={"short_history_HR@20": pl.Float64})
     history = row.clear() if history is None else history
     # a table of an earlier version lacks without_list or new_users: its rows keep a null there
     trend = pl.concat([history.filter(pl.col("day") != partition), row], how="diagonal_relaxed").sort("day")
-    warehouse.replace_table(storage.warehouse, "backtest", trend.select(row.columns))
+    trend = trend.select(row.columns)  # in this version's order, also after rows of an earlier version
+    warehouse.replace_table(storage.warehouse, "backtest", trend)
     return trend.filter(pl.col("day") <= partition), ""

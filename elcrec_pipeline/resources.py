@@ -278,12 +278,13 @@ class Storage(dg.ConfigurableResource):
             raise dg.Failure(f"the short histories of {partition} are unreadable (materialize interaction_sequences "
                              f"again): {err}", allow_retries=False) from err
 
-    def listed_user_ids(self, partition: str) -> pl.Series:
-        """The users whose recommendations were made from the partition's sequences: those of its sequences and of
-        its short histories (:meth:`read_short_histories`), as strings."""
-        files = [self.sequences_file(partition), self.sequences_dir(partition) / SHORT_HISTORIES_FILE]
-        return pl.concat([pl.read_parquet(path, columns=["user_id"])["user_id"].cast(pl.String)
-                          for path in files if path.exists()])
+    def listed_users(self, partition: str) -> pl.DataFrame:
+        """The users whose recommendations were made from the partition's sequences (``user_id`` as a string;
+        ``short``: false) and from its short histories (:meth:`read_short_histories`; true)."""
+        files = {False: self.sequences_file(partition), True: self.sequences_dir(partition) / SHORT_HISTORIES_FILE}
+        return pl.concat([pl.read_parquet(path, columns=["user_id"]).select(pl.col("user_id").cast(pl.String),
+                                                                              short=pl.lit(short))
+                          for short, path in files.items() if path.exists()])
 
     def read_sequences(self, partition: str) -> tuple[Sequences, np.ndarray]:
         """The partition's stored sequences and the item id of each index; a failure without retries (a retry

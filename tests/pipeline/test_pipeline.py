@@ -803,7 +803,8 @@ def test_a_report_made_again_for_a_day_shows_that_days_backtest(first_run, tmp_p
     storage = Storage(data_dir=str(data_dir))
     trend = warehouse.read_table(storage.warehouse, "backtest")
     later = pl.DataFrame({"day": ["2026-01-27"], "model_day": [PARTITION], "users": [1], "without_list": [0],
-                          "new_users": [0], "HR@20": [0.999], "NDCG@20": [0.999]}, schema=trend.schema)
+                          "new_users": [0], "HR@20": [0.999], "NDCG@20": [0.999], "short_history_users": [0],
+                          "short_history_HR@20": [float("nan")]}, schema=trend.schema)
     warehouse.replace_table(storage.warehouse, "backtest", pl.concat([trend, later]))
     result = dg.materialize([evaluation_report], partition_key=PARTITION,
                             resources={"storage": storage, "device": ComputeDevice(device="cpu")})
@@ -1673,6 +1674,7 @@ def test_the_backtest_scores_the_lists_that_served_and_counts_the_users_without_
     report = (storage.store.folder(storage.store.candidate(PARTITION, (result.run_id,))) / "report.md").read_text()
     assert EARLIER_BACKTEST in report and "| not counted |" in report.split("| 2026-01-20 |")[1].split("\n")[0]
     assert "None" not in report.split("| 2026-01-20 |")[1].split("\n")[0]  # without_list read None (helper-129)
+    assert "| 0 | none |" in report.split(f"| {PARTITION} |")[1].split("\n")[0]  # no short history here
     (row,) = trend.filter(pl.col("day") == PARTITION).to_dicts()
     assert row["users"] == len(active) - len(dropped) > 5
     # the lists as served: the model that served after the day before, on that day's sequences, seen items excluded
@@ -1747,7 +1749,9 @@ def test_users_the_k_core_removes_get_lists_from_their_short_histories(first_run
         assert served[user] == [str(catalogue[i - 1]) for i in items], user
         assert not set(served[user]) & set(events.filter(pl.col("user_id") == user)["item_id"].to_list())
     # the next day's backtest takes them for users with a list
-    assert sorted(storage.listed_user_ids(PARTITION).to_list()) == sorted(served)
+    listed = storage.listed_users(PARTITION)
+    assert sorted(listed["user_id"].to_list()) == sorted(served)
+    assert sorted(listed.filter("short")["user_id"].to_list()) == sorted(short.user_ids.tolist())
 
 
 def test_the_gate_and_the_report_take_the_baselines_ranks_from_their_fit(first_run, tmp_path, monkeypatch):
@@ -1783,6 +1787,39 @@ def test_the_gate_and_the_report_take_the_baselines_ranks_from_their_fit(first_r
     assert {"most_popular", "transition", "ease"} <= set(report["models"])  # and "current" no more: the candidate
     assert {name: report["models"][name] for name in report["models"] if name != "current"} == {
         name: report_before["models"][name] for name in report["models"] if name != "current"}
+
+
+def test_the_backtest_scores_the_users_served_from_short_histories_apart(first_run, tmp_path):
+    """The users the k-core removed got lists from their short histories: the next day's backtest scores them
+    with the others, and counts them and their HR@20 apart."""
+    import shutil
+
+    from assets.evaluation import served_recommender
+    from elcrec_core.evaluate.backtest import next_day_sequences, seen_before_day
+    from elcrec_core.evaluate.scoring import recommender_metrics
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    storage = Storage(data_dir=str(data_dir))
+    resources = {"storage": storage, "device": ComputeDevice(device="cpu")}
+    before = "2026-01-25"
+    k = int(pl.read_parquet(storage.sequences_file(before))["length"].quantile(0.8))  # most users: short
+    assert dg.materialize([interaction_sequences], partition_key=before, resources=resources,
+                          run_config={"ops": {"interaction_sequences": {"config": {"k_core": k}}}}).success
+    short_ids = set(storage.read_short_histories(before).user_ids.tolist())
+    result = dg.materialize([evaluation_report], partition_key=PARTITION, resources=resources)
+    (row,) = warehouse.read_table(storage.warehouse, "backtest").filter(pl.col("day") == PARTITION).to_dicts()
+    active = next_day_sequences(storage.warehouse, date.fromisoformat(PARTITION)).seqs
+    theirs = np.array([str(user) in short_ids for user in active.user_ids])
+    assert row["short_history_users"] == theirs.sum() > 3 and row["users"] > theirs.sum()  # and sequence users
+    served = served_recommender(storage, storage.store.served_up_to(before), before)
+    mine = active.take(theirs)
+    seen = seen_before_day(storage.warehouse, date.fromisoformat(PARTITION), mine)
+    expected = recommender_metrics(served, SequenceTensors.from_sequences(mine), "test",
+                                   SequenceTensors.from_sequences(seen))
+    assert row["short_history_HR@20"] == pytest.approx(expected["HR@20"])
+    assert "| short_history_users | short_history_HR@20 |" in \
+        (storage.store.folder(storage.store.candidate(PARTITION, (result.run_id,))) / "report.md").read_text()
 
 
 def test_a_report_made_again_after_a_rollback_keeps_the_days_backtest(first_run, tmp_path):
