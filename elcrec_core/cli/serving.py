@@ -51,9 +51,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     user = torch.as_tensor(matches[:1])
     warn = lambda line: print(line, file=sys.stderr)  # noqa: E731
     if matches[0] >= len(data.sequences):
-        warn(f"--k-core {args.k_core} removed the user's events: the list comes from their "
-             f"{int(own.lengths[matches[0]])} event(s) on the sequences' items (a short history), as the "
-             "pipeline's user_recommendations makes it")
+        warn(f"the k-core removed the user's events: the list comes from their {int(own.lengths[matches[0]])} "
+             "event(s) on the sequences' items (a short history), as the pipeline's user_recommendations makes it")
     intents = None  # the checkpoint and model of the intents shown
     fitted_on = None  # with --serving: the pipeline's newest sequences, whose popularity breaks ties there too
     if args.checkpoint:
