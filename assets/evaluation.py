@@ -24,6 +24,7 @@ from elcrec_core.evaluate.backtest import next_day_sequences, seen_before_day
 from elcrec_core.evaluate.ranking import (
     SELECTION_METRIC,
     eligible_users,
+    figures_from_ranks,
     metrics_from_ranks,
 )
 from elcrec_core.evaluate.scoring import (
@@ -452,8 +453,8 @@ def _backtest(storage: Storage, partition: str,
                         "without_list": [len(active) - len(seqs)], "new_users": [next_day.new_users],
                         "HR@20": [metrics["HR@20"]], "NDCG@20": [metrics["NDCG@20"]],
                         "short_history_users": [len(short_ranks)],
-                        "short_history_HR@20": [None if not len(short_ranks) else math.nan if bad
-                                                else metrics_from_ranks(short_ranks)["HR@20"]]},
+                        "short_history_HR@20": [figures_from_ranks(short_ranks, bad)["HR@20"] if len(short_ranks)
+                                                else None]},
                        schema_overrides={"short_history_HR@20": pl.Float64})
     history = row.clear() if history is None else history
     # a table of an earlier version lacks without_list or new_users: its rows keep a null there

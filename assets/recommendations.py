@@ -8,7 +8,7 @@ from assets.daily import WAREHOUSE_POOL, daily_asset, fails_at_once, log_failed_
 from assets.metadata import metric, table, warehouse_table
 from assets.serving import serving_model
 from elcrec_core.data import warehouse
-from elcrec_core.data.events_to_sequences import SHORT_HISTORIES_FILE, read_sequence_settings
+from elcrec_core.data.events_to_sequences import read_sequence_settings
 from elcrec_core.data.seen_items import seen_items, users_with_events
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.intents.profiles import assign_user_intents, intent_column
@@ -91,7 +91,7 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
     distinct = frame["item_id"].n_unique()
     first_users = frame["user_id"].unique(maintain_order=True).head(SAMPLE_USERS)  # their lists: the sample
     inputs = {"settings": config.model_dump(), "model": serving.name, "intent_model": intent_record.name}
-    short_file = storage.sequences_dir(partition) / SHORT_HISTORIES_FILE  # none: a day built by an earlier version
+    short_file = storage.short_histories_file(partition)  # none: a day built by an earlier version
     version = dg.DataVersion(digest(inputs, [storage.sequences_file(partition)] + [short_file] * short_file.exists()))
     complete = _complete_lists(users.user_ids, missing, serving.name)
     log_failed_checks(context, [complete])

@@ -227,6 +227,10 @@ class Storage(dg.ConfigurableResource):
     def sequences_file(self, partition: str) -> Path:
         return self.sequences_dir(partition) / "sequences.parquet"
 
+    def short_histories_file(self, partition: str) -> Path:
+        """The partition's short histories (none for a day built by an earlier version)."""
+        return self.sequences_dir(partition) / SHORT_HISTORIES_FILE
+
     @property
     def store(self) -> ModelStore:
         """The model folders, candidates and serving aliases (:mod:`elcrec_core.serve.model_store`)."""
@@ -269,7 +273,7 @@ class Storage(dg.ConfigurableResource):
         """The partition's short histories (``short_histories.parquet``: the users its k-core removed, with their
         events on items of the sequences), over its item index; none where the day was built by an earlier version,
         which wrote none. A failure without retries when the file is unreadable."""
-        path = self.sequences_dir(partition) / SHORT_HISTORIES_FILE
+        path = self.short_histories_file(partition)
         if not path.exists():
             return Sequences.from_lists([], [], 0)
         try:
@@ -281,7 +285,7 @@ class Storage(dg.ConfigurableResource):
     def listed_users(self, partition: str) -> pl.DataFrame:
         """The users whose recommendations were made from the partition's sequences (``user_id`` as a string;
         ``short``: false) and from its short histories (:meth:`read_short_histories`; true)."""
-        files = {False: self.sequences_file(partition), True: self.sequences_dir(partition) / SHORT_HISTORIES_FILE}
+        files = {False: self.sequences_file(partition), True: self.short_histories_file(partition)}
         return pl.concat([pl.read_parquet(path, columns=["user_id"]).select(pl.col("user_id").cast(pl.String),
                                                                               short=pl.lit(short))
                           for short, path in files.items() if path.exists()])

@@ -64,6 +64,13 @@ def metrics_from_ranks(ranks: torch.Tensor, ks: tuple[int, ...] = KS) -> dict[st
     return out
 
 
+def figures_from_ranks(ranks: torch.Tensor, non_finite: int) -> dict[str, float]:
+    """:func:`metrics_from_ranks`, every metric NaN where ``non_finite`` users got a NaN or infinite score: a model
+    that cannot score every user has no figure (its ranks alone would read such a score as a plain miss)."""
+    metrics = metrics_from_ranks(ranks)
+    return dict.fromkeys(metrics, math.nan) if non_finite else metrics
+
+
 def per_user(ranks: torch.Tensor, k: int) -> dict[str, np.ndarray]:
     """Per-user HR@k and NDCG@k (0 or 1/log2(rank + 2)) from 0-based ranks: arrays [U] of the users' values, whose
     means :func:`metrics_from_ranks` gives."""
@@ -218,7 +225,4 @@ def evaluate(model: ELCRec, data: SequenceTensors, split: Split, batch_size: int
     a torch.distributed process group every rank must call it: each scores its shard of the users and the metrics
     are all-reduced."""
     ranks, finite = _ranks_and_finite(model, data, split, distributed.shard(eligible_users(data, split)), batch_size)
-    metrics = metrics_from_ranks(ranks)
-    if not finite:
-        metrics = dict.fromkeys(metrics, math.nan)
-    return distributed.mean_over_ranks(metrics, len(ranks))
+    return distributed.mean_over_ranks(figures_from_ranks(ranks, not finite), len(ranks))

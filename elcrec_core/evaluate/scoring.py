@@ -13,7 +13,6 @@ tune on the ``valid`` split, report the ``test`` split (its history items[:-1] i
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from typing import Literal, Protocol, runtime_checkable
 
@@ -29,7 +28,7 @@ from elcrec_core.evaluate.ranking import (
     _eval_mode,
     eligible_users,
     known_items,
-    metrics_from_ranks,
+    figures_from_ranks,
     rank_score_matrix,
 )
 from elcrec_core.model.elcrec import ELCRec
@@ -129,9 +128,7 @@ def recommender_metrics(rec: Recommender, data: SequenceTensors, split: Split,
     excluded beside each input history, as :func:`ranks_and_non_finite` takes them); every metric NaN
     where some user gets a NaN or infinite score (no figure, as :func:`elcrec_core.evaluate.ranking.evaluate`
     gives a model: its ranks alone would read a score that cannot rank as a plain miss)."""
-    ranks, non_finite = ranks_and_non_finite(rec, data, split, seen=seen)
-    metrics = metrics_from_ranks(ranks)
-    return dict.fromkeys(metrics, math.nan) if non_finite else metrics
+    return figures_from_ranks(*ranks_and_non_finite(rec, data, split, seen=seen))
 
 
 class ELCRecRecommender:

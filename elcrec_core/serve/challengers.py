@@ -17,7 +17,6 @@ ranks of its valid and test targets (:data:`RANKS_FILE`), which the gate and the
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import time
@@ -32,7 +31,7 @@ from elcrec_core.config.settings import ExperimentConfig
 from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.evaluate.baselines import ItemTransition, MostPopular, sasrec_config
 from elcrec_core.evaluate.item_knn import tune_item_baseline
-from elcrec_core.evaluate.ranking import metrics_from_ranks
+from elcrec_core.evaluate.ranking import figures_from_ranks
 from elcrec_core.evaluate.scoring import Recommender, Split, ranks_and_non_finite
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_core.serve.recommenders import baseline_params
@@ -67,7 +66,7 @@ def fit_challengers(store: ModelStore, candidate: ModelRecord, seqs: Sequences, 
         t0 = time.perf_counter()  # a record's seconds: fitting, choosing on valid, and scoring valid and test
         rec = fit()
         ranked = {split: ranks_and_non_finite(rec, data, split) for split in SPLITS}
-        metrics = {split: _metrics(*ranked[split]) for split in SPLITS}
+        metrics = {split: figures_from_ranks(*ranked[split]) for split in SPLITS}
         record = ModelRecord(day=candidate.day, run_id=f"{candidate.run_id}/{rec.name}",
                              dir=store.relative(store.challenger_dir(candidate, rec.name)), valid=metrics["valid"],
                              test=metrics["test"], seconds=time.perf_counter() - t0, kind=rec.name,
@@ -86,13 +85,6 @@ def fit_challengers(store: ModelStore, candidate: ModelRecord, seqs: Sequences, 
 
 SPLITS: tuple[Split, ...] = ("valid", "test")
 RANKS_FILE = "ranks.npz"  # in a baseline's folder: the ranks of the targets of SPLITS and the data it was fitted on
-
-
-def _metrics(ranks: torch.Tensor, non_finite: int) -> dict[str, float]:
-    """HR@K / NDCG@K from ``ranks``; every one NaN where some user got a non-finite score (no figure, as
-    :func:`elcrec_core.evaluate.scoring.recommender_metrics` gives)."""
-    metrics = metrics_from_ranks(ranks)
-    return dict.fromkeys(metrics, math.nan) if non_finite else metrics
 
 
 def _fit_key(record: ModelRecord) -> str:
