@@ -670,3 +670,32 @@ def test_cli_readers_turn_any_bytes_into_data_or_a_clear_error(data: bytes, fmt:
         report, seqs = result.report, result.sequences
         assert report.rows_in == report.accepted + report.rejected and report.accepted == len(seqs.items) > 0
         assert seqs.items.min() >= 1 and seqs.items.max() <= seqs.n_items
+
+
+@pytest.mark.parametrize("first", [f"196\t242\t3\t{T0}", "196\t242\t3\t2026-03-01 12:00:00",
+                                   "196\t242\t3.5\t03/01/2026"])
+def test_header_true_with_names_refuses_a_first_line_of_data(tmp_path: Path, first: str) -> None:
+    """``header: true`` with names skipped the first line as the header whatever it held: a file without a header
+    (MovieLens' ``u.data``) lost its first event without a word. A time or a rating in the time or rating column
+    is no column name: the load is refused, naming the line, the value and the setting that fixes it; so where the
+    columns are picked by such a line's values. A header of pandas' column numbers (``0,1,2,3``: a frame without
+    names) stays a header."""
+    path = _write(tmp_path / "u.data", f"{first}\n186\t302\t3\t{T0 + 1}\n")
+    names = ["user_id", "item_id", "rating", "timestamp"]
+    config = {"format": "tsv", "path": str(path), "header": True, "names": names}
+    value = first.split("\t")[3]
+    with pytest.raises(SourceReadError) as info:
+        read_source(SourceConfig.from_dict(config))
+    assert str(info.value) == (
+        f"{path}: line 1, which header: true reads as the header, holds {value!r} in the column of times: a value, "
+        "not a column name. It is the first record of data, which would be lost: set header: false (with names for "
+        "the columns of a file without a header)")
+    # without names, columns picked by the first line's values: the same
+    picked = {"format": "tsv", "path": str(path), "columns": dict(zip(("user", "item", "timestamp"),
+                                                                      first.split("\t")[:2] + [value]))}
+    with pytest.raises(SourceReadError, match="holds .* in the column of times: a value, not a column name"):
+        read_source(SourceConfig.from_dict(picked))
+    assert len(read_source(SourceConfig.from_dict({**config, "header": False}))) == 2  # the fix loads both rows
+    pandas = _write(tmp_path / "p.tsv", f"0\t1\t2\t3\n196\t242\t3\t{T0}\n")  # df.to_csv of unnamed columns
+    frame = read_source(SourceConfig.from_dict({**config, "path": str(pandas)}))
+    assert frame.select("user_id", "item_id", "source_row").rows() == [("196", "242", 2)]

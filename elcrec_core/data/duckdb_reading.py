@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import logging
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from elcrec_core.data.files import (
     reading,
     scan_lines,
 )
-from elcrec_core.data.header_lines import refuse_glued_header, repeated_header_sql
+from elcrec_core.data.header_lines import refuse_data_as_header, refuse_glued_header, repeated_header_sql
 from elcrec_core.data.warehouse import quote_identifier
 
 INVALID_ENCODING = "INVALID ENCODING"  # DuckDB's error type of a line that is not UTF-8
@@ -124,11 +124,12 @@ def read_delimited(
     escape: str | None,
     build: Callable[[duckdb.DuckDBPyRelation], pl.DataFrame] = duckdb.DuckDBPyRelation.pl,
     max_line_bytes: int = MAX_LINE_BYTES,
-    typed: Sequence[str] = (),
+    typed: Mapping[str, str] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Read the ``wanted`` columns (alias -> column name) of a delimited file as text, through ``build``; with
     ``delimiter`` None, every line is one field (split on a control character the file does not hold). ``typed``:
-    the aliases of columns of times, numbers or flags, where a column's name is no value
+    the aliases of columns of times, numbers or flags, where a column's name is no value, and what they hold
+    (``{"t": "times"}``, for messages)
     (:func:`~elcrec_core.data.header_lines.repeated_header_sql`).
 
     A streamed pass (:func:`elcrec_core.data.files.scan_lines`) first refuses binary files and lines longer than
@@ -147,6 +148,7 @@ def read_delimited(
     columns = (list(names) if names else _header_names(path, first, delimiter, quote, header)) if first else []
     # a record of the columns' names, or of the header's own that the names replace: a header line again
     own = [_renamed_header(path, first, delimiter, quote, names)] if first and names and header else []
+    typed = typed or {}
     headers = [columns, *own] if header or names else []  # column0, column1, ...: no names to repeat
     picks = [f"{quote_identifier(c)} AS {a}" for a, c in wanted.items() if c is not None]
     if not columns:  # an empty file
@@ -156,6 +158,8 @@ def read_delimited(
     if missing := [c for c in wanted.values() if c is not None and c not in columns]:
         raise SourceReadError(path, f"no column(s) {missing}; the file has {columns}"
                                     + delimiter_hint(columns, delimiter))
+    if header:
+        refuse_data_as_header(path, first, own[0] if own else columns, columns, wanted, typed)
     # with one column DuckDB reads an empty line as a record of one empty field: skip those, as it does otherwise
     where = f" WHERE rtrim({quote_identifier(columns[0])}, chr(13)) <> ''" if len(columns) == 1 else ""
 

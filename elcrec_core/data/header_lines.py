@@ -6,6 +6,7 @@ be read into the wrong columns). Also a header read as data, in a file that the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -22,7 +23,7 @@ REORDERED = "the column names in another order ("  # the detail of such a record
 
 
 def repeated_header_sql(wanted: Mapping[str, str | None], columns: Sequence[str],
-                        headers: Sequence[Sequence[str]], typed: Sequence[str] = ()) -> str:
+                        headers: Sequence[Sequence[str]], typed: Mapping[str, str] | None = None) -> str:
     """SQL for the ``error`` and ``detail`` columns of a record of delimited text: ``'repeated_header'`` and the
     names where each ``wanted`` column (alias -> its name in ``columns``, the file's columns) holds that column's
     name in one of ``headers`` (each a name per column: the names given, the file's own header that they replace),
@@ -45,7 +46,7 @@ def repeated_header_sql(wanted: Mapping[str, str | None], columns: Sequence[str]
         said = f"the column names again ({', '.join(texts)}): a header line inside the data, as where files were " \
                "joined with their headers"
         same.append((" AND ".join(f"{value} = {sql_text(text)}" for value, text in zip(values, texts)), sql_text(said)))
-        if any(wanted.get(alias) is not None for alias in typed):
+        if any(wanted.get(alias) is not None for alias in typed or {}):
             lower = [f"lower({value})" for value in values]
             every = ", ".join(sql_text(name.strip().lower()) for name in names)  # a column not read may be swapped in
             condition = (f"len(list_distinct(list_value({', '.join(lower)}))) = {len(values)} AND "
@@ -72,6 +73,31 @@ def refuse_reordered_header(path: Path, frame: pl.DataFrame) -> None:
                                     "or the names given are not in the file's order, and the rows after it would be "
                                     "read into the wrong columns; split the file there and load each part as its "
                                     "own file, or give the names in the file's order")
+
+
+# a time (epoch seconds or milliseconds, 20260301, 2026-03-01..., 03/01/2026) or a rating: no column's name
+_VALUE = re.compile(r"[-+]?\d+([.,]\d+)?|\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}\b.*")
+
+
+def refuse_data_as_header(path: Path, line_no: int, header: Sequence[str], columns: Sequence[str],
+                          wanted: Mapping[str, str | None], typed: Mapping[str, str]) -> None:
+    """Raise :class:`~elcrec_core.data.files.SourceReadError` where the line ``line_no`` that ``header: true`` takes
+    for the header (``header``: its fields, one per name of ``columns``, the names given or these fields) holds a
+    value, a time or a number, in the column of one of the aliases ``typed`` (alias -> what its column holds, as
+    ``{"t": "times"}``; ``wanted``: alias -> name of
+    ``columns``): it is the first record of a file without a header, and skipping it would lose an event without a
+    word. A header of pandas' column numbers (``0,1,2,3``, with or without an empty index name first: a frame
+    without names) is a header, and so is one of the column numbers from 1."""
+    fields = [field.strip() for field in header]
+    numbers = fields[1:] if fields[:1] == [""] else fields
+    if numbers in ([str(k) for k in range(len(numbers))], [str(k + 1) for k in range(len(numbers))]):
+        return
+    for alias, holding in typed.items():
+        if (column := wanted.get(alias)) is not None and _VALUE.fullmatch(value := fields[columns.index(column)]):
+            raise SourceReadError(path, f"line {line_no}, which header: true reads as the header, holds {value!r} in "
+                                        f"the column of {holding}: a value, not a column name. "
+                                        "It is the first record of data, which would be lost: set header: false "
+                                        "(with names for the columns of a file without a header)")
 
 
 def refuse_glued_header(path: Path, rejects: pl.DataFrame, columns: Sequence[str], delimiter: str) -> None:

@@ -55,8 +55,9 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
             raw, malformed = relation.pl(), empty_rejects()
         else:
             with as_utf8(path, config.encoding) as text:
+                flagged = {f"flag{i}": "flags" for i in range(len(flags))}
                 raw, malformed = read_delimited(con, text, wanted, config.delimiter, config.header, config.names,
-                                                 config.quote, None, typed=[f"flag{i}" for i in range(len(flags))])
+                                                 config.quote, None, typed=flagged)
             refuse_reordered_header(path, raw)
     if is_utf8(config.encoding):
         malformed = malformed.with_columns(

@@ -83,7 +83,7 @@ def _read_delimited_events(con: duckdb.DuckDBPyConnection, path: Path, config: S
     good, rejects = read_delimited(
         con, path, fields, config.separator, config.header, config.names, config.quote, config.escape,
         build=lambda raw: normalise_events(raw, fields, config.timestamp_format, path, null_values),
-        max_line_bytes=config.max_line_bytes, typed=("t", "r"),
+        max_line_bytes=config.max_line_bytes, typed={"t": "times", "r": "ratings"},
     )
     refuse_reordered_header(path, good)
     frame = finish_events(with_rejects(good, rejects), path)

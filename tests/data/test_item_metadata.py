@@ -3,6 +3,7 @@ flag columns (MovieLens 100K's u.item as it is), and the source settings that ma
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -53,6 +54,19 @@ def test_u_item_layout_reads_latin1_titles_and_genre_flags(tmp_path: Path) -> No
     assert meta.rows() == EXPECTED
     assert rejected.rows() == [(str(path), 4, "missing_item", "item_id is empty"),
                                (str(path), 5, "bad_category_flag", "unknown: x")]
+
+
+def test_u_item_read_with_header_true_is_refused_not_missing_toy_story(tmp_path: Path) -> None:
+    """u.item has no header: ``header: true`` with its names skipped Toy Story without a word. A 0 or 1 in a flag
+    column is no column name: refused, naming the line, the value and the fix."""
+    path = _u_item(tmp_path / "u.item")
+    config = dataclasses.replace(_u_item_config(path), header=True)
+    with pytest.raises(SourceReadError) as info:
+        read_item_metadata(config)
+    assert str(info.value) == (
+        f"{path}: line 1, which header: true reads as the header, holds '0' in the column of flags: a value, not a "
+        "column name. It is the first record of data, which would be lost: set header: false (with names for the "
+        "columns of a file without a header)")
 
 
 def test_the_same_file_read_as_utf8_rejects_the_latin1_line_with_a_hint(tmp_path: Path) -> None:
