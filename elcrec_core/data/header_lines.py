@@ -144,7 +144,7 @@ def header_read_as_data(frame: pl.DataFrame) -> pl.DataFrame:
     column holds). Such a line, the header of a file that the source settings say has none (header: false, as
     MovieLens' ``u.data``), was stored as an event of user ``customer`` and item ``product`` where no time or rating
     column rejected it. Read only where at least :data:`FEWEST_ROWS_AFTER_A_HEADER` other rows are; ids that are
-    names in other rows leave it as it is (it may be data)."""
+    names in other rows, or a time or rating read from the line (no column's name is one), leave it as it is: data."""
     read = frame.filter(pl.col("user_id").is_not_null() & pl.col("item_id").is_not_null())
     if len(read) <= FEWEST_ROWS_AFTER_A_HEADER:
         return frame
@@ -152,6 +152,8 @@ def header_read_as_data(frame: pl.DataFrame) -> pl.DataFrame:
     head, rest = read.filter(pl.col("source_row") == first), read.filter(pl.col("source_row") != first)
     numeric = [column for column in ("user_id", "item_id") if rest[column].str.contains(_WHOLE_NUMBER).all()]
     if len(head) != 1 or not numeric or any(head[column].str.contains(_WHOLE_NUMBER).any() for column in numeric):
+        return frame
+    if head["timestamp"].is_not_null().any() or head["rating"].is_not_null().any():  # a time or a rating: data
         return frame
     user, item = head["user_id"][0], head["item_id"][0]
     ids = " and ".join(column.split("_")[0] for column in numeric)

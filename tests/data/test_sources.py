@@ -912,6 +912,14 @@ def test_a_header_in_a_file_said_to_have_none_is_a_rejected_row_not_an_event(tmp
     check = check_rows(read_source(SourceConfig(format="csv", path=str(timed), names=("user_id", "item_id",
                                                                                       "timestamp"))))
     assert check.by_reason == {"repeated_header": 1} and len(check.accepted) == 19
+    # a first user that is a name, with a time or a rating read from its line: an event, not a header
+    for first, reasons in ((f"ACME Co,x1,{EPOCH0},\n", {}), ("ACME Co,x1,,4\n", {"missing_timestamp": 1})):
+        named = _write(tmp_path / "a.csv", first + "".join(f"{n},{n + 1},{EPOCH0},3\n" for n in range(19)))
+        check = check_rows(read_source(SourceConfig(format="csv", path=str(named), timestamp_format="epoch_s",
+                                                    names=("user_id", "item_id", "timestamp", "rating"),
+                                                    columns=ColumnMap(rating="rating"))))
+        assert check.by_reason == reasons and check.rows_in == 20
+        assert "ACME Co" in [*check.accepted["user_id"], *check.rejected["user_id"]]
 
     def accepted(text: str) -> int:
         file = _write(tmp_path / "n.csv", text)
