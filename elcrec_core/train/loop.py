@@ -169,6 +169,7 @@ def train(
         if ddp is not None:
             distributed.check_replicas(model)
         log(format_epoch(row, stopper))
+    log(why_training_ended(cfg, stopper, steps_done))
 
     if ddp is not None:
         log(f"parameters identical on all {distributed.world_size()} ranks: sha256 "
@@ -277,6 +278,17 @@ def _silent(line: str) -> None:
 
 def fmt(metrics: dict[str, float]) -> str:
     return " ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+
+
+def why_training_ended(cfg: TrainConfig, stopper: EarlyStopping, steps_done: int) -> str:
+    """One line for the log: early stopping (``patience`` epochs without a better validation NDCG@20), the step
+    budget (``max_steps``) or the ``epochs``, in that order where several hold."""
+    if stopper.should_stop:
+        return (f"training ended: validation NDCG@20 has not improved for {stopper.bad_epochs} epochs since epoch "
+                f"{stopper.best_epoch} (patience {cfg.patience})")
+    if cfg.max_steps and steps_done >= cfg.max_steps:
+        return f"training ended: the step budget, {steps_done} optimiser steps (max_steps {cfg.max_steps})"
+    return f"training ended: the {cfg.epochs} epochs ran"
 
 
 def format_epoch(row: dict[str, Any], stopper: EarlyStopping) -> str:

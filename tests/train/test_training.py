@@ -26,6 +26,22 @@ from tests.train.small import SMALL_MODEL, small_config
 needs_a_cpp_compiler = pytest.mark.skipif(bool(_compiler_missing()), reason=_compiler_missing() or "a compiler")
 
 
+def test_the_log_says_why_training_ended(seqs, tmp_path):
+    """Early stopping and the step budget ended a run without a word (a resumed run with more epochs that ran one
+    and stopped looked broken): the last line says which of patience, max_steps and epochs ended it."""
+    stopper = EarlyStopping(2, best_score=0.1, best_epoch=3, bad_epochs=2)
+    assert loop.why_training_ended(TrainConfig(patience=2, max_steps=0), stopper, 40) == (
+        "training ended: validation NDCG@20 has not improved for 2 epochs since epoch 3 (patience 2)")
+    running = EarlyStopping(5, best_score=0.1, best_epoch=3, bad_epochs=1)
+    assert loop.why_training_ended(TrainConfig(max_steps=40), running, 40) == (
+        "training ended: the step budget, 40 optimiser steps (max_steps 40)")
+    assert loop.why_training_ended(TrainConfig(epochs=7, max_steps=0), running, 12) == (
+        "training ended: the 7 epochs ran")
+    logs: list[str] = []
+    train(seqs, small_config(epochs=2, max_steps=3), tmp_path, log=logs.append)
+    assert logs[-2].startswith("training ended: the step budget, 3 optimiser steps (max_steps 3)")
+
+
 def test_training_learns_more_than_popularity(seqs, tmp_path):
     result = train(seqs, small_config(epochs=12, lr=3e-3, rec_loss="ce"), tmp_path, log=lambda _: None)
     popular = popularity_metrics(SequenceTensors.from_sequences(seqs), "test")
