@@ -16,7 +16,8 @@ def read_advice(exc: SourceReadError, first: Path, source: SourceConfig, how: st
     where no time could be read, and, where another format may read the file, the format where it was guessed
     (``how``) or the first line looks like another format."""
     tips = []
-    if exc.cause.startswith("no column(s)"):
+    # a header that holds another delimiter: the reader asks whether that is it, and no column option would help
+    if exc.cause.startswith("no column(s)") and not exc.cause.endswith(": is that the delimiter?"):
         header = _first_fields(first, source) if source.header else []
         if header and all(is_number(f) or not f.strip() for f in header):
             read = [c for c in (source.columns.user, source.columns.item, source.columns.timestamp) if c]

@@ -409,6 +409,12 @@ def test_advice_for_a_file_without_times_or_separated_by_spaces_and_times_of_ano
     assert code == 2 and ("; its first line has no ',' but spaces between names: give --delimiter ' ' if spaces "
                           "separate its fields;") in err
     assert _sequences(capsys, spaced, "--delimiter", " ") == [{"user": "u", "items": ["a"]}]
+    # a wrong --delimiter: the header's own delimiter is the advice, not the space inside a name
+    semicolons = _write(tmp_path / "x.csv", f"Customer ID;Product;When\nu;a;{T0}\n")
+    assert _run(capsys, "sequences", "--data", str(semicolons), "--delimiter", ",")[2] == (
+        f"elcrec: error: {semicolons}: no column(s) ['user_id', 'item_id', 'timestamp']; the file has ['Customer "
+        "ID;Product;When']; the header holds ';': is that the delimiter?; it was read as csv, guessed from the name "
+        f".csv: give --format {FORMATS} if that is wrong\n")
     wide = _write(tmp_path / "w.tsv", "user_id\titem_id\ttimestamp\r\nu\ta\t2024-01-02\r\nu\tb\t2024-01-01\r\n"
                   .encode("utf-16"))
     assert _sequences(capsys, wide, "--encoding", "utf-16") == [{"user": "u", "items": ["b", "a"]}]
