@@ -100,7 +100,10 @@ class SourceSettings(dg.Config):
         value outside its bounds (checked here, where the caller names the run config and the file: a bound on
         the field would fail when Dagster builds the run config, naming neither)."""
         if unknown := sorted(set(file_settings) - set(SourceSettings.model_fields)):
-            raise ValueError(f"unknown source setting(s) {unknown}; known: {sorted(SourceSettings.model_fields)}")
+            built = [name for name in unknown if name in SequenceSettings.model_fields]  # event_types, k_core, ...
+            raise ValueError(f"unknown source setting(s) {unknown}; known: {sorted(SourceSettings.model_fields)}"
+                             + (f"; {', '.join(built)}: how the sequences are built, not what the source holds: "
+                                "give it in the run config, ops.interaction_sequences.config" if built else ""))
         given = {name: value for name, value in self.model_dump().items() if value is not None}
         settings = SourceSettings(**{**_SOURCE_DEFAULTS, **file_settings, **given})
         if problems := settings.value_problems():  # here, not in the fields: the error names the origin
