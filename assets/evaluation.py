@@ -440,7 +440,8 @@ def _backtest(storage: Storage, partition: str,
             warehouse.replace_table(storage.warehouse, "backtest", history.filter(pl.col("day") != partition))
         return None, (f"no events on {partition} of users with earlier events (the day's data has none to score"
                       f"{f'; {next_day.new_users} new user(s), who had no list' if next_day.new_users else ''})"
-                      if len(active) == 0 else f"none of the {len(active)} users of {partition} with earlier events"
+                      if len(active) + next_day.unindexed == 0 else
+                      f"none of the {len(active) + next_day.unindexed} users of {partition} with earlier events"
                       f" had a list served after {before} (their events left no sequence nor short history)")
     data = SequenceTensors.from_sequences(seqs)  # test inputs: each user's items up to the previous day
     seen = SequenceTensors.from_sequences(seen_before_day(storage.warehouse, day, seqs, settings))
@@ -450,7 +451,8 @@ def _backtest(storage: Storage, partition: str,
     users = eligible_users(data, "test")
     short_ranks, bad = ranks_and_non_finite(served, data, "test", users[torch.from_numpy(short)[users]], seen=seen)
     row = pl.DataFrame({"day": [partition], "model_day": [previous.day], "users": [len(seqs)],
-                        "without_list": [len(active) - len(seqs)], "new_users": [next_day.new_users],
+                        "without_list": [len(active) - len(seqs) + next_day.unindexed],
+                        "new_users": [next_day.new_users],
                         "HR@20": [metrics["HR@20"]], "NDCG@20": [metrics["NDCG@20"]],
                         "short_history_users": [len(short_ranks)],
                         "short_history_HR@20": [figures_from_ranks(short_ranks, bad)["HR@20"] if len(short_ranks)

@@ -24,12 +24,14 @@ from elcrec_core.data.sequences import Sequences
 
 @dataclass(frozen=True)
 class NextDay:
-    """The users active on a day: ``seqs`` holds those with earlier events (:func:`next_day_sequences`);
-    ``new_users`` counts the others, whose first events (of those the sequences select, with an item index) are on
-    the day: no list made before the day knew them."""
+    """The users active on a day: ``seqs`` holds those with earlier events on items with an index
+    (:func:`next_day_sequences`); ``unindexed`` counts those whose earlier events are all on items without one (the
+    k-core removed the items from every sequence: no list was made for them); ``new_users`` the others, whose first
+    events (of those the sequences select) are on the day: no list made before the day knew them."""
 
     seqs: Sequences
     new_users: int
+    unindexed: int
 
 
 def next_day_sequences(path: str | Path, day: date, config: SequenceConfig = SequenceConfig()) -> NextDay:
@@ -68,7 +70,8 @@ def next_day_sequences(path: str | Path, day: date, config: SequenceConfig = Seq
     offsets = np.concatenate([[0], np.cumsum(per_user["len"].to_numpy())]).astype(np.int64)
     items = rows["item_index"].to_numpy().astype(np.int64)
     seqs = Sequences(per_user["user_id"].to_numpy(), items, offsets, int(n_items) + 1)
-    return NextDay(seqs, len(first_today) - len(seqs))
+    returning = first_today.join(events.filter(~pl.col("today")), on="user_id", how="semi")
+    return NextDay(seqs, len(first_today) - len(returning), len(returning) - len(seqs))
 
 
 def seen_before_day(path: str | Path, day: date, seqs: Sequences,

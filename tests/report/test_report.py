@@ -58,8 +58,16 @@ def test_next_day_backtest_takes_the_history_and_the_first_item_of_the_day(tmp_p
     seqs = day.seqs
     index = {item: i for i, item in enumerate(["w", "x"], start=1)}  # natural order of the indexed items
     assert seqs.user_ids.tolist() == ["a", "d"] and day.new_users == 1  # b: counted, not scored
+    assert day.unindexed == 0
     assert seqs.sequence(0)[0] == index["x"] and seqs.sequence(1) == [index["w"], seqs.n_items]
     assert seqs.n_items == 2 + 1  # target y of user a is unknown before the day too: index n + 1
+    # e's only earlier item has no index (loaded after the sequences, as one the k-core removed): no list, and
+    # not a new user
+    late = tmp_path / "late.csv"
+    late.write_text("user_id,item_id,timestamp\ne,v,2026-01-01T07:00:00\ne,y,2026-01-02T07:00:00\n")
+    ingest(SourceConfig(format="csv", path=str(late), timestamp_format="iso8601"), path=db)
+    day = next_day_sequences(db, date(2026, 1, 2))
+    assert day.seqs.user_ids.tolist() == ["a", "d"] and (day.new_users, day.unindexed) == (1, 1)
 
 
 def test_the_backtest_selects_the_events_that_the_sequences_select(tmp_path: Path):
