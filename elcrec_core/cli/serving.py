@@ -17,7 +17,7 @@ import torch
 from elcrec_core.cli.arguments import data_options, load_data
 from elcrec_core.cli.commands import synthetic_seed
 from elcrec_core.cli.data_options import sequence_settings_note
-from elcrec_core.data.events_to_sequences import read_sequence_settings
+from elcrec_core.data.events_to_sequences import SHORT_HISTORIES_FILE, read_sequence_settings
 from elcrec_core.data.sequences import Sequences, SequenceTensors, read_sequence_parquet, sequence_day_folders
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 
@@ -66,6 +66,9 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         intent_record = store.intent_model((day := newest_day(args.serving)) or record.day)  # the tables' day
         if day and data.format != "sequences-parquet" and (note := sequence_settings_note(  # events read alike?
                 data_options(args), read_sequence_settings(Path(args.serving) / "sequences" / day), day)):
+            warn(note)
+        elif day and data.format != "sequences-parquet" and (note := history_note(  # the same history?
+                Path(args.serving) / "sequences" / day, str(args.user), data.item_names(own.sequence(matches[0])))):
             warn(note)
         if intent_record is not None:
             intents = store.checkpoint(intent_record), load_model(store.checkpoint(intent_record))[0]
@@ -145,6 +148,28 @@ def _ties_for(checkpoint: Path, n_items: int, data_dir: str) -> Sequences | None
     except (FileNotFoundError, CheckpointError):
         return None
     return newest
+
+
+def history_note(folder: Path, user: str, history: list[str]) -> str:
+    """The line that says where a user's ``history`` (item ids, in order) read from ``--data`` differs from the
+    user's in the pipeline's sequences (or short histories) in the day ``folder``, whose lists user_recommendations
+    holds; empty where they agree, or where the pipeline has no history of the user. Rows that the source settings'
+    rules rejected (``min_timestamp``, ``max_rating``, ``null_ids``: no command-line option) or files loaded since
+    change the history, and so the list."""
+    for name in (SEQUENCES_FILE, SHORT_HISTORIES_FILE):
+        if not (folder / name).is_file():
+            continue
+        seqs, item_ids = read_sequence_parquet(folder / name)
+        if len(row := np.flatnonzero(seqs.user_ids.astype(str) == user)):
+            built = item_ids[np.asarray(seqs.sequence(int(row[0]))) - 1].astype(str).tolist()
+            if built == history:
+                return ""
+            at = next((k for k, (a, b) in enumerate(zip(built, history)) if a != b), min(len(built), len(history)))
+            return (f"the user's history read from --data ({len(history)} items) is not the one the pipeline built "
+                    f"({len(built)} items; {folder.name}/{name}), from item {at + 1} on: the list differs from "
+                    "user_recommendations' (rows that the source settings' rules rejected, such as min_timestamp, "
+                    f"or files loaded since); give --data {folder / SEQUENCES_FILE} for the pipeline's history")
+    return ""
 
 
 def newest_pipeline_sequences(data_dir: str) -> tuple[Sequences, np.ndarray]:

@@ -1312,7 +1312,21 @@ def test_recommend_cli_answers_for_one_user_from_the_stored_model(first_run, cap
             ".json): give --k-core 5 to read --data as it did") in capsys.readouterr().err
     assert main(["recommend", "--serving", str(data_dir), "--data", str(events), "--user", "7", "--k-core", "5",
                  "--json"]) == 0
-    assert "other settings" not in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "other settings" not in err and "not the one the pipeline built" not in err
+    # a row of the user that the pipeline rejected (a source rule that no option gives, such as min_timestamp) and
+    # this read accepts: the history, so the list, differs from user_recommendations', with no word; the line says so
+    _, item, first = min((line.split(",") for line in events.read_text().splitlines() if line.startswith("7,")),
+                         key=lambda fields: int(fields[2]))
+    with events.open("a") as out:  # an event before the user's first, which the pipeline lacks
+        out.write(f"7,{item},{int(first) - 1}\n")
+    assert main(["recommend", "--serving", str(data_dir), "--data", str(events), "--user", "7", "--k-core", "5",
+                 "--json"]) == 0
+    built = len(pl.read_parquet(sequences).filter(pl.col("user_id") == "7")["items"][0])
+    assert (f"the user's history read from --data ({built + 1} items) is not the one the pipeline built ({built} "
+            f"items; {PARTITION}/sequences.parquet), from item 2 on: the list differs from user_recommendations' "
+            "(rows that the source settings' rules rejected, such as min_timestamp, or files loaded since); give "
+            f"--data {sequences} for the pipeline's history") in capsys.readouterr().err
 
 
 def test_a_newer_day_with_sequences_alone_does_not_keep_an_older_days_lists(first_run, tmp_path):
