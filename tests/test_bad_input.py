@@ -699,3 +699,19 @@ def test_header_true_with_names_refuses_a_first_line_of_data(tmp_path: Path, fir
     pandas = _write(tmp_path / "p.tsv", f"0\t1\t2\t3\n196\t242\t3\t{T0}\n")  # df.to_csv of unnamed columns
     frame = read_source(SourceConfig.from_dict({**config, "path": str(pandas)}))
     assert frame.select("user_id", "item_id", "source_row").rows() == [("196", "242", 2)]
+
+
+def test_a_spreadsheets_blank_columns_at_the_end_of_every_line_are_read_past(tmp_path: Path) -> None:
+    """Excel pads every line of a CSV export to its used range: a header ``...;Stars;;`` with rows ending ``;;``
+    was refused (header field 5 has no name) where one trailing delimiter was read. Empty names at the end are
+    columns that no setting reads; an empty name between names is still refused."""
+    path = _write(tmp_path / "e.csv", f"Customer ID;Product;When;Stars;;\n00042;SKU-1;{T0};4;;\n7;SKU-2;{T0};;;\n")
+    config = SourceConfig(format="csv", path=str(path), delimiter=";",
+                          columns=ColumnMap(user="Customer ID", item="Product", timestamp="When", rating="Stars"))
+    check = check_rows(read_source(config), RULES)
+    assert check.accepted.select("user_id", "item_id", "rating", "source_row").rows() == [
+        ("00042", "SKU-1", 4.0, 2), ("7", "SKU-2", None, 3)]
+    assert check.rejected.is_empty()
+    gap = _write(tmp_path / "g.csv", f"user_id;;item_id;timestamp\nu;x;i;{T0}\n")
+    with pytest.raises(SourceReadError, match="line 1: header field 2 has no name"):
+        read_source(SourceConfig(format="csv", path=str(gap), delimiter=";"))

@@ -58,12 +58,16 @@ def connection_for(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 
 def _header_names(path: Path, line_no: int, delimiter: str, quote: str | None, header: bool) -> list[str]:
     """The names in the header, the first line that is not empty (line ``line_no``; an empty last field, a
-    trailing delimiter, is no column), or ``column0..`` for as many fields as that line has."""
+    trailing delimiter, is no column; more empty fields before it, the blank columns that a spreadsheet's export
+    pads every line with (``a;b;c;;``), are columns ``column<i>`` that no setting reads), or ``column0..`` for as
+    many fields as that line has."""
     first = _first_fields(path, line_no, delimiter, quote)
     if not header:
         return [f"column{i}" for i in range(len(first))]
-    if len(first) > 1 and first[-1] == "":
-        first = first[:-1]
+    named = len(first)
+    while named > 1 and first[named - 1] == "":
+        named -= 1
+    first = first[:named] + [f"column{i}" for i in range(named, len(first) - 1)]
     if "" in first:
         raise SourceReadError(path, f"line {line_no}: header field {first.index('') + 1} has no name: {first}"
                                     + header_data_hint(first))
