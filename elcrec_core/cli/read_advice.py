@@ -33,6 +33,9 @@ def read_advice(exc: SourceReadError, first: Path, source: SourceConfig, how: st
             tips.append("a file without times: --timestamp-column none (each user's events in file order)")
     if HEADER_IS_DATA in exc.cause:
         tips.append("give --no-header and --names with a name for each of its columns")
+    if source.format in ("csv", "tsv") and source.quote is None and '"' in exc.cause.partition("TOO MANY COLUMNS: ")[2]:
+        tips.append("its fields are quoted, with the delimiter inside: leave out --no-quote (quotes then group a "
+                    "field's text)")
     if "bad_timestamp" in exc.cause or "missing_timestamp" in exc.cause:
         tips.append(f"the timestamps were read as {source.timestamp_format}: give --timestamp-format "
                     f"{'|'.join(TimestampFormat.__args__)}, or --timestamp-column (none: the file has no times)")
