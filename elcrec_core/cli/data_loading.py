@@ -92,10 +92,23 @@ class LoadedData:
         if theirs is None or not len(theirs) or self.report is None:
             removed = (f" (or the k-core removed their events: it removed {self.k_core_removed} of the data's)"
                        if self.k_core_removed else "")
-            return ValueError(f"user {user!r} is not in {where}{removed}")
+            return ValueError(f"user {user!r} is not in {where}{removed}{self._near(user)}")
         rows = _examples(theirs, self.report, self.format, 3)
         return ValueError(f"user {user!r} has no accepted row in {where}: its {len(theirs)} row(s) were rejected "
                           f"({'; '.join(rows)}{'; ...' if len(theirs) > len(rows) else ''})")
+
+    def _near(self, user: str) -> str:
+        """``; did you mean '00042'?``: the data's user ids (up to 3) that are ``user`` but for case, outer white
+        space and leading zeros (an id typed as a number, ``42`` for ``00042``); else empty."""
+        def key(ids: np.ndarray) -> np.ndarray:
+            text = np.char.lower(np.char.strip(ids.astype(str)))
+            stripped = np.char.lstrip(text, "0")
+            return np.where((stripped == "") & (text != ""), "0", stripped)
+
+        ids = [self.sequences.user_ids] + ([] if self.short_histories is None else [self.short_histories.user_ids])
+        every = np.concatenate(ids).astype(str)
+        near = every[key(every) == key(np.array([user]))[0]][:3]
+        return f"; did you mean {' or '.join(repr(str(u)) for u in near)}?" if len(near) else ""
 
     def describe(self) -> list[str]:
         """Lines for stderr: what was read as what, and the row counts with the reasons for rejected rows."""

@@ -604,6 +604,9 @@ def test_sequences_command_shows_users_in_natural_order_and_one_user_on_request(
     assert _sequences(capsys, path, "--user", "10") == [{"user": "10", "items": ["q", "z z"]}]
     assert _run(capsys, "sequences", "--data", str(path), "--user", "3")[2].endswith(
         f"elcrec: error: user '3' is not in {path}\n")
+    # an id typed as a number, or in another case: the ids it may mean
+    assert _run(capsys, "sequences", "--data", str(path), "--user", "010")[2].endswith(
+        f"elcrec: error: user '010' is not in {path}; did you mean '10'?\n")
     # a user whose rows were all rejected is in the file: the error said it was not
     with path.open("a") as out:
         out.write("7\ta\tsoon\n7\tb\t\n")
