@@ -18,9 +18,9 @@ import polars as pl
 from elcrec_core.cli.format_guessing import first_lines, looks_like, parquet_schema
 from elcrec_core.data.files import HEADER_IS_DATA, SourceReadError
 from elcrec_core.data.item_metadata import ENCODING_ADVICE
-from elcrec_core.data.rejections import count_text, file_name, reason_counts, rejected_examples
+from elcrec_core.data.rejections import count_text, example_rows, file_name, reason_counts, rejected_examples
 from elcrec_core.data.source_config import ItemMetadataConfig, TimestampFormat
-from elcrec_core.data.validation import REASONS, ExpectationReport, RowCheck
+from elcrec_core.data.validation import ExpectationReport, RowCheck
 from elcrec_pipeline.config import SourceSettings
 
 COLUMN_SETTINGS = ("user_column", "item_column", "timestamp_column", "rating_column", "event_type_column")
@@ -141,14 +141,8 @@ def rejected_note(check: RowCheck, fmt: str, timestamp_format: str, where: str) 
     if not len(check.rejected):
         return count_text(check.rows_in, len(check.accepted), check.by_reason)
     files = sorted({*check.accepted["source_file"].unique(), *check.rejected["source_file"].unique()})
-    reasons = sorted(check.by_reason, key=lambda reason: (-check.by_reason[reason], REASONS.index(reason)))
-    if len(reasons) == 1:
-        first, said = rejected_examples(check.rejected, 3, files, fmt), "the first rejected"
-    else:
-        firsts = pl.concat([check.rejected.filter(pl.col("reason") == reason).head(1) for reason in reasons[:3]])
-        first = rejected_examples(firsts, 3, files, fmt)
-        said = ("the first rejected of each reason, most frequent first" if len(reasons) <= 3
-                else "the first rejected of the 3 most frequent reasons")
+    shown, said = example_rows(check.rejected)
+    first = rejected_examples(shown, 3, files, fmt)
     many = {reason for reason, n in check.by_reason.items() if n * 10 >= len(check.rejected)}
     settings = [setting for reason, setting in _REASON_SETTINGS.items() if reason in many]
     read_as = f" (the timestamps were read as {timestamp_format})" if "bad_timestamp" in many else ""

@@ -43,7 +43,7 @@ from elcrec_core.data import warehouse
 from elcrec_core.data.events_to_sequences import SHORT_HISTORIES_FILE, SequenceBuild, SequenceConfig, build_sequences
 from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.ingestion import LoadReport, ingest
-from elcrec_core.data.rejections import count_text, id_notes, rejected_examples
+from elcrec_core.data.rejections import count_text, example_rows, id_notes, rejected_examples
 from elcrec_core.data.seen_items import seen_items
 from elcrec_core.data.sequences import MAX_ITEM_ID, Sequences, read_sequence_parquet
 from elcrec_core.data.source_config import SourceConfig, resolve_files
@@ -93,7 +93,7 @@ class LoadedData:
             removed = (f" (or the k-core removed their events: it removed {self.k_core_removed} of the data's)"
                        if self.k_core_removed else "")
             return ValueError(f"user {user!r} is not in {where}{removed}{self._near(user)}")
-        rows = _examples(theirs, self.report, self.format, 3)
+        rows = _examples(theirs, self.report, self.format, 3, each_reason=False)  # one user's: in file order
         return ValueError(f"user {user!r} has no accepted row in {where}: its {len(theirs)} row(s) were rejected "
                           f"({'; '.join(rows)}{'; ...' if len(theirs) > len(rows) else ''})")
 
@@ -280,7 +280,9 @@ def _integer_ids(item_ids: np.ndarray) -> np.ndarray | None:
     return values if values.max() <= MAX_ITEM_ID else None
 
 
-def _examples(rejected: pl.DataFrame, report: LoadReport, fmt: str, n: int) -> list[str]:
-    """The first ``n`` rejected rows as ``line 5: bad_timestamp (timestamp: x)`` (with the file first when the load
-    read several files: its path in their common folder)."""
-    return rejected_examples(rejected, n, report.files if len(report.files) > 1 else None, fmt)
+def _examples(rejected: pl.DataFrame, report: LoadReport, fmt: str, n: int, each_reason: bool = True) -> list[str]:
+    """``n`` rejected rows as ``line 5: bad_timestamp (timestamp: x)`` (with the file first when the load read
+    several files: its path in their common folder): the first, or with ``each_reason``, of several reasons the
+    first of each (:func:`~elcrec_core.data.rejections.example_rows`)."""
+    shown = example_rows(rejected, n)[0] if each_reason else rejected
+    return rejected_examples(shown, n, report.files if len(report.files) > 1 else None, fmt)

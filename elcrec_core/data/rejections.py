@@ -46,6 +46,20 @@ def rejected_examples(rejected: pl.DataFrame, n: int, files: Sequence[str] | Non
                                                                      "detail").iter_rows()]
 
 
+def example_rows(rejected: pl.DataFrame, n: int = 3) -> tuple[pl.DataFrame, str]:
+    """The rejected rows to show a person, and what they are: the first ``n`` where one reason holds them all;
+    else the first of each reason, most frequent first (ties in the order of :data:`REASONS`), of the ``n`` most
+    frequent, so that the rows that decide a load come before a few stray ones and no reason hides behind
+    another."""
+    counts = dict(rejected["reason"].cast(pl.String).value_counts().iter_rows())
+    reasons = sorted(counts, key=lambda reason: (-counts[reason], REASONS.index(reason)))
+    if len(reasons) <= 1:
+        return rejected.head(n), "the first rejected"
+    firsts = pl.concat([rejected.filter(pl.col("reason").cast(pl.String) == reason).head(1) for reason in reasons[:n]])
+    return firsts, ("the first rejected of each reason, most frequent first" if len(reasons) <= n
+                    else f"the first rejected of the {n} most frequent reasons")
+
+
 def _row_name(file: str, row: int, files: Sequence[str] | None, fmt: str) -> str:
     """``line 5`` of a text file, ``row 5`` of a Parquet file or of generated data (``fmt``), after the file's
     :func:`file_name` among ``files``; without ``files``, no file."""

@@ -526,13 +526,19 @@ def test_rejected_rows_are_counted_on_stderr(tmp_path: Path, capsys) -> None:
         f"reading {path} as csv (guessed from the name .csv; timestamps: epoch_s, detected from the first rows)",
         "data: 6 rows read, 2 accepted, 4 rejected (malformed_line: 1, missing_user: 1, bad_timestamp: 1, "
         "duplicate_event: 1)",
-        "  line 3: bad_timestamp (timestamp: soon)",
-        "  line 4: missing_user (user_id is empty)",
-        "  line 5: duplicate_event (the same event as source_row 2)",
+        "  line 7: malformed_line (TOO MANY COLUMNS: u,e,1772366400,extra)",  # the first of each reason, as
+        "  line 4: missing_user (user_id is empty)",  # the pipeline's message shows them: the most frequent
+        "  line 3: bad_timestamp (timestamp: soon)",  # first, ties in the order of the counts
         "66.7% of the rows were rejected: the pipeline refuses a load of more than max_rejected_share (0.05 by "
         "default); read all the same",
         "events from 2026-03-01 to 2026-03-01 (UTC days)",
     ]
+    # three rows of one reason hid the two of another: the first of each is shown, the most frequent first
+    many = _write(tmp_path / "m.csv", "user_id,item_id,timestamp\n" + f"u,a,{T0}\n" + "u,b,soon\n" * 3
+                  + f",c,{T0}\n" * 2)
+    assert [line for line in _run(capsys, "sequences", "--data", str(many))[2].splitlines()
+            if line.startswith("  line")] == ["  line 3: bad_timestamp (timestamp: soon)",
+                                              "  line 6: missing_user (user_id is empty)"]
     # epoch seconds read as milliseconds: the days say so
     code, _, err = _run(capsys, "sequences", "--data", str(path), "--timestamp-format", "epoch_ms")
     assert code == 0 and err.splitlines()[-1] == "events from 1970-01-21 to 1970-01-21 (UTC days)"
