@@ -5,7 +5,7 @@ synthetic data set (5,000 users, 1,000 items) with training settings derived fro
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -16,7 +16,14 @@ from elcrec_core.config.settings import ExperimentConfig, SettingField, override
 from elcrec_core.data.events_to_sequences import SequenceConfig
 from elcrec_core.data.files import MAX_LINE_BYTES
 from elcrec_core.data.sequences import Sequences
-from elcrec_core.data.source_config import ColumnMap, ItemMetadataConfig, SourceConfig, SourceFormat, TimestampFormat
+from elcrec_core.data.source_config import (
+    ColumnMap,
+    ItemMetadataConfig,
+    SourceConfig,
+    SourceFormat,
+    TimestampFormat,
+    naive_utc,
+)
 from elcrec_core.data.synthetic import SyntheticConfig
 from elcrec_core.data.validation import NULL_IDS, ExpectationConfig, RowRules
 from elcrec_core.train.auto_preset import AUTO, BASE_PRESET, preset_experiment
@@ -148,7 +155,7 @@ class SourceSettings(dg.Config):
     def row_rules(self) -> RowRules:
         """The row rules of these settings; the time window in naive UTC, as the events' times. Raises ValueError
         naming ``min_timestamp`` or ``max_timestamp`` for a value that is no ISO 8601 time."""
-        window = [_naive_utc(name, getattr(self, name)) for name in ("min_timestamp", "max_timestamp")]
+        window = [naive_utc(name, getattr(self, name)) for name in ("min_timestamp", "max_timestamp")]
         return RowRules(min_timestamp=window[0], max_timestamp=window[1], min_rating=self.min_rating,
                         max_rating=self.max_rating,
                         null_ids=NULL_IDS if self.null_ids is None else tuple(self.null_ids))
@@ -183,17 +190,6 @@ class SourceSettings(dg.Config):
         nulls = {"user_id": 0.0, "item_id": 0.0, "timestamp": 0.0 if timed else 1.0}
         return ExpectationConfig(min_rows=self.min_rows, max_null_rate=nulls, min_users=min(1, self.min_rows),
                                  min_items=min(1, self.min_rows), max_rejected_share=self.max_rejected_share)
-
-
-def _naive_utc(name: str, text: str | None) -> datetime | None:
-    """``text`` (ISO 8601; with an offset such as ``Z`` or ``+01:00``, or naive, read as UTC) as a naive UTC time."""
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{name}: {text!r} is no ISO 8601 time (such as 2026-01-01 or 2026-01-01T00:00:00Z)") from None
-    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo is not None else moment
 
 
 # (lowest, highest or None) of the numbers among the source settings

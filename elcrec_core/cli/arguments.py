@@ -43,7 +43,10 @@ def data_options(args: argparse.Namespace, seed: int = 0) -> DataOptions:
         timestamp_column=args.timestamp_column, timestamp_format=args.timestamp_format, delimiter=args.delimiter,
         header=not args.no_header, names=tuple(args.names.split(",")) if args.names else None,
         quote=None if args.no_quote else '"', encoding=args.encoding,
-        rating_column=args.rating_column, min_rating=args.min_rating, event_type_column=args.event_type_column,
+        rating_column=args.rating_column, min_rating=args.min_rating, max_rating=args.max_rating,
+        min_timestamp=args.min_timestamp, max_timestamp=args.max_timestamp,
+        null_ids=None if args.null_ids is None else tuple(t for t in args.null_ids.split(",") if t),
+        event_type_column=args.event_type_column,
         event_types=tuple(args.event_types.split(",")) if args.event_types is not None else None,
         sequence_min_rating=args.sequence_min_rating, dedupe=args.dedupe, k_core=args.k_core, seed=seed,
     )
@@ -137,6 +140,16 @@ def add_data_options(p: argparse.ArgumentParser, data_help: str, default: str | 
     g.add_argument("--min-rating", type=float, help="reject rows rated below this as rating_out_of_range (needs "
                                                     "--rating-column; a row without a rating is kept), as the "
                                                     "source settings' min_rating")
+    g.add_argument("--max-rating", type=float, help="reject rows rated above this as rating_out_of_range (needs "
+                                                    "--rating-column), as the source settings' max_rating")
+    g.add_argument("--min-timestamp", metavar="ISO", help="reject rows before this time (ISO 8601; without an "
+                                                          "offset, UTC) as timestamp_out_of_window, as the source "
+                                                          "settings' min_timestamp")
+    g.add_argument("--max-timestamp", metavar="ISO", help="reject rows after this time as timestamp_out_of_window, "
+                                                          "as the source settings' max_timestamp")
+    g.add_argument("--null-ids", metavar="TEXTS", help="comma-separated texts that mean no id (default: NULL, "
+                                                       "null, None, NaN, NA, N/A, ..., as the source settings' "
+                                                       "null_ids; '' for none: an item named NA or - is an id)")
     g.add_argument("--event-type-column", help="column of the event type (view, purchase, ...; default: none "
                                                "read), as the source settings' event_type_column")
     g.add_argument("--event-types", help="comma-separated event types modelled (compared without case and outer "

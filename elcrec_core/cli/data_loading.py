@@ -2,7 +2,8 @@
 
 Event files (csv, tsv, jsonl, Parquet events) and the benchmark ``sequence`` format go through the pipeline's
 own steps: :func:`elcrec_core.data.ingestion.ingest` (the readers of :mod:`elcrec_core.data.sources`, ids as text, and
-the default :class:`~elcrec_core.data.validation.RowRules`) into a temporary warehouse, then
+the row rules of the options: :meth:`~elcrec_core.cli.data_options.DataOptions.row_rules`) into a temporary
+warehouse, then
 :func:`elcrec_core.data.events_to_sequences.build_sequences` (events ordered by timestamp, source file and source row;
 items indexed in natural id order; k-core off unless asked for). The pipeline's own ``sequences.parquet`` (with
 its ``item_index.parquet``) is read as it is.
@@ -48,7 +49,7 @@ from elcrec_core.data.seen_items import seen_items
 from elcrec_core.data.sequences import MAX_ITEM_ID, Sequences, read_sequence_parquet
 from elcrec_core.data.source_config import SourceConfig, resolve_files
 from elcrec_core.data.synthetic import SyntheticConfig
-from elcrec_core.data.validation import ExpectationConfig, RowRules
+from elcrec_core.data.validation import ExpectationConfig
 
 
 @dataclass
@@ -183,7 +184,7 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
     with tempfile.TemporaryDirectory(prefix="elcrec-data-") as tmp:
         db = Path(tmp) / "warehouse.duckdb"
         try:
-            report, check = ingest(source, RowRules(min_rating=options.min_rating), db)
+            report, check = ingest(source, options.row_rules(), db)
             if report.accepted == 0:
                 raise SourceReadError(name, f"no rows accepted: {counts(report)}"
                                             + "".join(f"; {e}" for e in _examples(check.rejected, report, fmt, 1)))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from elcrec_core.data.events_to_sequences import SequenceConfig
+from elcrec_core.data.source_config import naive_utc
+from elcrec_core.data.validation import NULL_IDS, RowRules
 
 SYNTHETIC = "synthetic"
 
@@ -36,6 +38,10 @@ class DataOptions:
     encoding: str = "utf-8"  # of text files
     rating_column: str | None = None
     min_rating: float | None = None
+    max_rating: float | None = None
+    min_timestamp: str | None = None  # ISO 8601, as the source settings' min_timestamp and max_timestamp
+    max_timestamp: str | None = None
+    null_ids: tuple[str, ...] | None = None  # None: the source settings' default (NULL_IDS)
     event_type_column: str | None = None
     event_types: tuple[str, ...] | None = None  # as the sequence settings' event_types
     sequence_min_rating: float | None = None  # as the sequence settings' min_rating: out of the sequences alone
@@ -48,12 +54,21 @@ class DataOptions:
             raise ValueError(f"unknown format {self.format!r}; known: {', '.join(FORMAT_CHOICES)}")
         if self.k_core < 0:
             raise ValueError(f"--k-core must be >= 0, not {self.k_core}")
-        if self.min_rating is not None and self.rating_column is None:
-            raise ValueError("--min-rating needs --rating-column: the column that holds the ratings")
+        for option, value in (("--min-rating", self.min_rating), ("--max-rating", self.max_rating)):
+            if value is not None and self.rating_column is None:
+                raise ValueError(f"{option} needs --rating-column: the column that holds the ratings")
+        self.row_rules()  # a time that is none: refused before reading
         if self.sequence_min_rating is not None and self.rating_column is None:
             raise ValueError("--sequence-min-rating needs --rating-column: the column that holds the ratings")
         if self.event_types is not None and self.event_type_column is None:
             raise ValueError("--event-types needs --event-type-column: the column that holds the event types")
+
+    def row_rules(self) -> RowRules:
+        """The row rules that these options give, as the source settings' of the same names give the pipeline's.
+        Raises ValueError naming ``--min-timestamp`` or ``--max-timestamp`` for a value that is no ISO 8601 time."""
+        return RowRules(min_timestamp=naive_utc("--min-timestamp", self.min_timestamp),
+                        max_timestamp=naive_utc("--max-timestamp", self.max_timestamp), min_rating=self.min_rating,
+                        max_rating=self.max_rating, null_ids=NULL_IDS if self.null_ids is None else self.null_ids)
 
     @property
     def event_options(self) -> list[str]:
@@ -61,7 +76,9 @@ class DataOptions:
         given = {"--user-column": self.user_column, "--item-column": self.item_column,
                  "--timestamp-column": self.timestamp_column, "--timestamp-format": self.timestamp_format,
                  "--delimiter": self.delimiter, "--names": self.names, "--rating-column": self.rating_column,
-                 "--min-rating": self.min_rating, "--event-type-column": self.event_type_column,
+                 "--min-rating": self.min_rating, "--max-rating": self.max_rating,
+                 "--min-timestamp": self.min_timestamp, "--max-timestamp": self.max_timestamp,
+                 "--null-ids": self.null_ids, "--event-type-column": self.event_type_column,
                  "--event-types": self.event_types, "--sequence-min-rating": self.sequence_min_rating}
         return [name for name, value in given.items() if value is not None] + ([] if self.header else ["--no-header"]) \
             + ([] if self.quote else ["--no-quote"])

@@ -7,6 +7,7 @@ import codecs
 import glob as globlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
@@ -234,3 +235,14 @@ def day_files(pattern: str, day: str) -> list[Path]:
         return resolve_files(pattern.replace("{date}", day))
     except (SourceReadError, OSError):  # none yet, or a folder that cannot be read now: the next tick looks again
         return []
+
+
+def naive_utc(name: str, text: str | None) -> datetime | None:
+    """``text`` (ISO 8601; with an offset such as ``Z`` or ``+01:00``, or naive, read as UTC) as a naive UTC time."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{name}: {text!r} is no ISO 8601 time (such as 2026-01-01 or 2026-01-01T00:00:00Z)") from None
+    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo is not None else moment

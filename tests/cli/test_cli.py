@@ -601,6 +601,26 @@ def test_a_folder_with_a_copied_file_uses_each_event_once_and_says_so(tmp_path: 
 # --- elcrec sequences ------------------------------------------------------------------------------------------
 
 
+def test_the_source_settings_row_rules_have_options(tmp_path: Path, capsys) -> None:
+    """min_timestamp, max_timestamp, max_rating and null_ids had no option: a shop whose item is named NA could
+    not be read, a rating of 11 on a 1-5 scale was kept, and a 1970 time that the pipeline rejected was a user's
+    first event in recommend. Each option rejects as the source setting of its name does."""
+    path = _write(tmp_path / "e.csv", "user_id,item_id,timestamp,stars\n"
+                                      f"u,NA,{T0},5\nu,-,{T0 + 1},4\nu,b,0,3\nu,c,{T0 + 2},11\nu,d,{T0 + 3},2\n")
+    assert _sequences(capsys, path, "--rating-column", "stars") == [{"user": "u", "items": ["b", "c", "d"]}]
+    code, _, err = _run(capsys, "sequences", "--data", str(path), "--rating-column", "stars", "--null-ids", "",
+                        "--min-timestamp", "2026-01-01", "--max-rating", "5", "--json")
+    assert code == 0 and "data: 5 rows read, 3 accepted, 2 rejected (timestamp_out_of_window: 1, " \
+        "rating_out_of_range: 1)" in err
+    assert _sequences(capsys, path, "--rating-column", "stars", "--null-ids", "NA,N/A", "--max-timestamp",
+                      "2026-03-01T12:00:01Z") == [{"user": "u", "items": ["b", "-"]}]
+    assert _run(capsys, "sequences", "--data", str(path), "--min-timestamp", "yesterday")[2] == (
+        "elcrec: error: --min-timestamp: 'yesterday' is no ISO 8601 time (such as 2026-01-01 or "
+        "2026-01-01T00:00:00Z)\n")
+    assert _run(capsys, "sequences", "--data", str(path), "--max-rating", "5")[2] == (
+        "elcrec: error: --max-rating needs --rating-column: the column that holds the ratings\n")
+
+
 def test_sequences_command_shows_users_in_natural_order_and_one_user_on_request(tmp_path: Path, capsys) -> None:
     path = _write(tmp_path / "e.tsv", "user_id\titem_id\ttimestamp\n"
                                       f"10\tz z\t{T0 + 5}\n2\tb\t{T0 + 1}\n10\tq\t{T0}\n2\ta\t{T0}\n")

@@ -1325,8 +1325,13 @@ def test_recommend_cli_answers_for_one_user_from_the_stored_model(first_run, cap
     built = len(pl.read_parquet(sequences).filter(pl.col("user_id") == "7")["items"][0])
     assert (f"the user's history read from --data ({built + 1} items) is not the one the pipeline built ({built} "
             f"items; {PARTITION}/sequences.parquet), from item 2 on: the list differs from user_recommendations' "
-            "(rows that the source settings' rules rejected, such as min_timestamp, or files loaded since); give "
-            f"--data {sequences} for the pipeline's history") in capsys.readouterr().err
+            "(rows that the source settings' rules rejected: give --min-timestamp, --max-timestamp, --max-rating, "
+            f"--null-ids as they have them; or files loaded since); give --data {sequences} for the pipeline's "
+            "history") in capsys.readouterr().err
+    # the source's rule given as its option: the same history, and no line
+    assert main(["recommend", "--serving", str(data_dir), "--data", str(events), "--user", "7", "--k-core", "5",
+                 "--min-timestamp", datetime.fromtimestamp(int(first), timezone.utc).isoformat(), "--json"]) == 0
+    assert "not the one the pipeline built" not in capsys.readouterr().err
 
 
 def test_a_newer_day_with_sequences_alone_does_not_keep_an_older_days_lists(first_run, tmp_path):
