@@ -673,13 +673,14 @@ def test_cli_readers_turn_any_bytes_into_data_or_a_clear_error(data: bytes, fmt:
 
 
 @pytest.mark.parametrize("first", [f"196\t242\t3\t{T0}", "196\t242\t3\t2026-03-01 12:00:00",
-                                   "196\t242\t3.5\t03/01/2026"])
+                                   "196\t242\t3.5\t03/01/2026", "196\t242\t3\t2026-03-01T12:00:00Z",
+                                   f"196\t242\t3\t{T0}000"])
 def test_header_true_with_names_refuses_a_first_line_of_data(tmp_path: Path, first: str) -> None:
     """``header: true`` with names skipped the first line as the header whatever it held: a file without a header
     (MovieLens' ``u.data``) lost its first event without a word. A time or a rating in the time or rating column
     is no column name: the load is refused, naming the line, the value and the setting that fixes it; so where the
-    columns are picked by such a line's values. A header of pandas' column numbers (``0,1,2,3``: a frame without
-    names) stays a header."""
+    columns are picked by such a line's values. A header of pandas' column numbers (``0,1,2,3``, or some of them:
+    a frame without names) stays a header, and so does a rating column's name where the time column's is no time."""
     path = _write(tmp_path / "u.data", f"{first}\n186\t302\t3\t{T0 + 1}\n")
     names = ["user_id", "item_id", "rating", "timestamp"]
     config = {"format": "tsv", "path": str(path), "header": True, "names": names}
@@ -696,8 +697,12 @@ def test_header_true_with_names_refuses_a_first_line_of_data(tmp_path: Path, fir
     with pytest.raises(SourceReadError, match="holds .* in the column of times: a value, not a column name"):
         read_source(SourceConfig.from_dict(picked))
     assert len(read_source(SourceConfig.from_dict({**config, "header": False}))) == 2  # the fix loads both rows
-    pandas = _write(tmp_path / "p.tsv", f"0\t1\t2\t3\n196\t242\t3\t{T0}\n")  # df.to_csv of unnamed columns
-    frame = read_source(SourceConfig.from_dict({**config, "path": str(pandas)}))
+    for numbers in ("0\t1\t2\t3", "0\t1\t4\t7"):  # df.to_csv of unnamed columns, or of df[[0, 1, 4, 7]]
+        pandas = _write(tmp_path / "p.tsv", f"{numbers}\n196\t242\t3\t{T0}\n")
+        frame = read_source(SourceConfig.from_dict({**config, "path": str(pandas)}))
+        assert frame.select("user_id", "item_id", "source_row").rows() == [("196", "242", 2)]
+    columns = {"user": "0", "item": "1", "timestamp": "7"}  # the columns picked by those numbers
+    frame = read_source(SourceConfig.from_dict({"format": "tsv", "path": str(pandas), "columns": columns}))
     assert frame.select("user_id", "item_id", "source_row").rows() == [("196", "242", 2)]
 
 
@@ -715,3 +720,13 @@ def test_a_spreadsheets_blank_columns_at_the_end_of_every_line_are_read_past(tmp
     gap = _write(tmp_path / "g.csv", f"user_id;;item_id;timestamp\nu;x;i;{T0}\n")
     with pytest.raises(SourceReadError, match="line 1: header field 2 has no name"):
         read_source(SourceConfig(format="csv", path=str(gap), delimiter=";"))
+    # rows without the padding (a padded header alone), a padding wider than the rows', Excel's default names
+    # Column1..: the rows load, and a row short of a named column is rejected for it
+    excel = _write(tmp_path / "x.csv", f"Column1;Column2;Column3;;;\nu;i;{T0}\nv;j;{T0};\nw;k;{T0};;;\nz;l\n")
+    check = check_rows(read_source(SourceConfig(format="csv", path=str(excel), delimiter=";", columns=ColumnMap(
+        user="Column1", item="Column2", timestamp="Column3"))), RULES)
+    assert check.accepted["user_id"].to_list() == ["u", "v", "w"] and check.by_reason == {"missing_timestamp": 1}
+    # names given for a padded header: they replace its names, the padding stays unread
+    named = SourceConfig(format="csv", path=str(path), delimiter=";", header=True,
+                         names=("user_id", "item_id", "timestamp", "rating"), columns=ColumnMap(rating="rating"))
+    assert check_rows(read_source(named), RULES).accepted["user_id"].to_list() == ["00042", "7"]

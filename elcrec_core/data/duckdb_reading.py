@@ -4,7 +4,6 @@ name."""
 
 from __future__ import annotations
 
-import csv
 import logging
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -22,18 +21,17 @@ from elcrec_core.data.files import (
     copy_without_crlf,
     delimiter_hint,
     fields_delimiter_hint,
-    header_data_hint,
     reading,
     scan_lines,
 )
 from elcrec_core.data.header_lines import refuse_data_as_header, refuse_glued_header, repeated_header_sql
+from elcrec_core.data.header_names import blank_columns, first_line, header_names, renamed_header
 from elcrec_core.data.warehouse import quote_identifier
 
 INVALID_ENCODING = "INVALID ENCODING"  # DuckDB's error type of a line that is not UTF-8
 
 log = logging.getLogger(__name__)
 
-_BOM = b"\xef\xbb\xbf"
 
 
 def literal_path(path: str | Path) -> str:
@@ -54,67 +52,6 @@ def connection_for(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     with reading(path), duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")  # TIMESTAMPTZ -> TIMESTAMP gives UTC wall time
         yield con
-
-
-def _header_names(path: Path, line_no: int, delimiter: str, quote: str | None, header: bool) -> list[str]:
-    """The names in the header, the first line that is not empty (line ``line_no``; an empty last field, a
-    trailing delimiter, is no column; more empty fields before it, the blank columns that a spreadsheet's export
-    pads every line with (``a;b;c;;``), are columns ``column<i>`` that no setting reads), or ``column0..`` for as
-    many fields as that line has."""
-    first = _first_fields(path, line_no, delimiter, quote)
-    if not header:
-        return [f"column{i}" for i in range(len(first))]
-    named = len(first)
-    while named > 1 and first[named - 1] == "":
-        named -= 1
-    first = first[:named] + [f"column{i}" for i in range(named, len(first) - 1)]
-    if "" in first:
-        raise SourceReadError(path, f"line {line_no}: header field {first.index('') + 1} has no name: {first}"
-                                    + header_data_hint(first))
-    if len(set(first)) != len(first):
-        raise SourceReadError(path, f"header has repeated column names: {first}" + header_data_hint(first))
-    return first
-
-
-def _first_fields(path: Path, line_no: int, delimiter: str, quote: str | None) -> list[str]:
-    """The fields of the first line that is not empty (line ``line_no``)."""
-    line = _first_line(path)
-    try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError:
-        raise SourceReadError(path, f"the first line is not UTF-8 text{f' (line {line_no})' * (line_no > 1)}: give "
-                                    "its encoding, such as latin-1") from None
-    quoting = csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE
-    return next(csv.reader([text], delimiter=delimiter, quotechar=quote or None, quoting=quoting))
-
-
-def _first_line(path: Path, chunk: int = 1 << 16) -> bytes:
-    """The first line of ``path`` that is not empty, without its byte order mark and line end: LF, CR LF or a CR
-    alone (the line ends of old Mac exports, which DuckDB reads too); b"" for a file of empty lines."""
-    buffer = b""
-    with path.open("rb") as fh:
-        while True:
-            more = fh.read(chunk)
-            buffer = (buffer + more).removeprefix(_BOM)
-            for line in buffer.splitlines(keepends=True):
-                text = line.rstrip(b"\r\n")
-                if text and (text != line or not more):  # a whole line (one at the end of the file has no end)
-                    return text
-                if text:
-                    break  # the line goes on in the next chunk
-            if not more:
-                return b""
-
-
-def _renamed_header(path: Path, line_no: int, delimiter: str, quote: str | None, names: tuple[str, ...]) -> list[str]:
-    """The header's own names on line ``line_no``, which ``names`` replace; raises :class:`SourceReadError` where
-    their counts differ (every record would be rejected)."""
-    found = _first_fields(path, line_no, delimiter, quote)
-    count = len(found) - (len(found) > 1 and found[-1] == "")  # a trailing delimiter is no column
-    if count != len(names):
-        raise SourceReadError(path, f"line {line_no}: the header has {count} columns but {len(names)} names are "
-                                    f"given: {list(names)}")
-    return found[:count]
 
 
 def read_delimited(
@@ -149,9 +86,15 @@ def read_delimited(
     if delimiter is None and (delimiter := lines.absent_control_character()) is None:
         raise SourceReadError(path, "it holds every ASCII control character: not a file of text lines")
     first = int(lines.record_lines[0]) if len(lines.record_lines) else 0  # empty lines before it are skipped
-    columns = (list(names) if names else _header_names(path, first, delimiter, quote, header)) if first else []
-    # a record of the columns' names, or of the header's own that the names replace: a header line again
-    own = [_renamed_header(path, first, delimiter, quote, names)] if first and names and header else []
+    columns, own, blank = [], [], 0  # own: a record of the header's own names, which the names replace
+    if first and names:
+        columns = list(names)
+        if header:
+            renamed, blank = renamed_header(path, first, delimiter, quote, names)
+            own, columns = [renamed], columns + blank_columns(columns, blank)
+    elif first:
+        columns, blank = header_names(path, first, delimiter, quote, header)
+    # a record of the columns' names, or of the header's own: a header line again
     typed = typed or {}
     headers = [columns, *own] if header or names else []  # column0, column1, ...: no names to repeat
     picks = [f"{quote_identifier(c)} AS {a}" for a, c in wanted.items() if c is not None]
@@ -172,10 +115,11 @@ def read_delimited(
         return build(con.sql(
             f"SELECT {', '.join(picks)}, {repeated_header_sql(wanted, columns, headers, typed)}"
             " FROM read_csv(?, auto_detect = false, header = ?, skip = ?, columns = ?, delim = ?, quote = ?,"
-            " escape = ?, max_line_size = ?, store_rejects = true, rejects_table = 'csv_rejects',"
+            " escape = ?, max_line_size = ?, null_padding = ?, store_rejects = true, rejects_table = 'csv_rejects',"
             f" rejects_scan = 'csv_reject_scans', hive_partitioning = false){where}",
             params=[literal_path(file), header, max(first - 1, 0) if header else 0, {c: "VARCHAR" for c in columns},
-                    delimiter, quote or "", (escape if escape is not None else quote) or "", max_line_bytes],
+                    delimiter, quote or "", (escape if escape is not None else quote) or "", max_line_bytes,
+                    blank > 0],  # a row without the header's blank columns: their fields are empty
         ))
 
     def scan_lf_ends() -> pl.DataFrame:
@@ -204,7 +148,7 @@ def read_delimited(
     ).pl().with_columns(pl.col("source_row").cast(pl.Int64), reason=pl.lit("malformed_line"))
     counts = rejects["detail"].str.contains("^(TOO MANY|MISSING) COLUMNS: ")  # every record: names that do not fit
     if names and not header and len(good) == 0 and len(rejects) and counts.all():
-        line = _first_line(path).decode("utf-8", errors="replace")
+        line = first_line(path).decode("utf-8", errors="replace")
         raise SourceReadError(path, f"none of its {len(rejects)} records has the {len(names)} columns that the names "
                                     f"give ({list(names)}); line {first}: {rejects['detail'][0][:200]}"
                                     + fields_delimiter_hint(line, delimiter, len(names)))

@@ -6,6 +6,7 @@ be read into the wrong columns). Also a header read as data, in a file that the 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -75,29 +76,52 @@ def refuse_reordered_header(path: Path, frame: pl.DataFrame) -> None:
                                     "own file, or give the names in the file's order")
 
 
-# a time (epoch seconds or milliseconds, 20260301, 2026-03-01..., 03/01/2026) or a rating: no column's name
-_VALUE = re.compile(r"[-+]?\d+([.,]\d+)?|\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}\b.*")
+# a date or time as exports write them (2026-03-01, 2026-03-01T12:00:00Z, 20260301T120000, 03/01/2026 12:00)
+_DATE = re.compile(r"(19|20)\d\d-?\d{1,2}-?\d{1,2}([T ].*)?|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}([ T].*)?")
+EPOCH_1980 = 315_532_800  # 1980-01-01 in epoch seconds (in a finer unit, a larger number): no column's number
+_FLAG_VALUES = {"0", "1", "0.0", "1.0", "true", "false"}
 
 
 def refuse_data_as_header(path: Path, line_no: int, header: Sequence[str], columns: Sequence[str],
                           wanted: Mapping[str, str | None], typed: Mapping[str, str]) -> None:
     """Raise :class:`~elcrec_core.data.files.SourceReadError` where the line ``line_no`` that ``header: true`` takes
     for the header (``header``: its fields, one per name of ``columns``, the names given or these fields) holds a
-    value, a time or a number, in the column of one of the aliases ``typed`` (alias -> what its column holds, as
-    ``{"t": "times"}``; ``wanted``: alias -> name of
-    ``columns``): it is the first record of a file without a header, and skipping it would lose an event without a
-    word. A header of pandas' column numbers (``0,1,2,3``, with or without an empty index name first: a frame
-    without names) is a header, and so is one of the column numbers from 1."""
+    value in the column of one of the aliases ``typed`` (alias -> what its column holds: ``"times"``, ``"ratings"``
+    or ``"flags"``; ``wanted``: alias -> name of ``columns``): it is the first record of a file without a header,
+    and skipping it would lose an event without a word. A value: a date or time, or a number from 1980 on as epoch
+    seconds (or a finer unit); a number where the other fields are not column numbers (pandas' ``0,1,3``: a frame
+    without names, or a subset of its columns); 0, 1, true or false. A name that is a number (pandas' ``12,16,28``
+    of a one-hot frame, ``1990,2000``) is no such value."""
     fields = [field.strip() for field in header]
-    numbers = fields[1:] if fields[:1] == [""] else fields
-    if numbers in ([str(k) for k in range(len(numbers))], [str(k + 1) for k in range(len(numbers))]):
-        return
     for alias, holding in typed.items():
-        if (column := wanted.get(alias)) is not None and _VALUE.fullmatch(value := fields[columns.index(column)]):
+        if (column := wanted.get(alias)) is not None and _holds_value(holding, value := fields[columns.index(column)],
+                                                                      fields):
             raise SourceReadError(path, f"line {line_no}, which header: true reads as the header, holds {value!r} in "
                                         f"the column of {holding}: a value, not a column name. "
                                         "It is the first record of data, which would be lost: set header: false "
                                         "(with names for the columns of a file without a header)")
+
+
+def _holds_value(holding: str, value: str, fields: Sequence[str]) -> bool:
+    """Whether ``value``, a field of a header line's column of ``holding`` (times, ratings, flags), is a value of
+    such a column rather than a name (:func:`refuse_data_as_header`; ``fields``: the line's)."""
+    if holding == "flags":
+        return value.lower() in _FLAG_VALUES
+    number = _number(value)
+    if holding == "times":
+        return bool(_DATE.fullmatch(value)) or (number is not None and abs(number) >= EPOCH_1980)
+    numbers = [_number(field) for field in fields if field]  # pandas' column numbers: 0,1,3 (ascending, whole)
+    names = all(n is not None and n >= 0 and n == int(n) for n in numbers) and numbers == sorted(set(numbers))
+    return number is not None and not names
+
+
+def _number(text: str) -> float | None:
+    """``text`` as a finite number (a decimal comma too), or None."""
+    try:
+        number = float(text.replace(",", "."))
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def refuse_glued_header(path: Path, rejects: pl.DataFrame, columns: Sequence[str], delimiter: str) -> None:

@@ -69,6 +69,22 @@ def test_u_item_read_with_header_true_is_refused_not_missing_toy_story(tmp_path:
         "columns of a file without a header)")
 
 
+def test_flag_columns_named_by_numbers_are_a_header_and_flags_of_true_and_false_are_data(tmp_path: Path) -> None:
+    """A one-hot frame of genre ids (pandas' get_dummies: columns 12, 16, 28) has a header of numbers that are no
+    flag values: it is read as the header. A first line of true and false flags, with header: true, is data."""
+    path = tmp_path / "items.csv"
+    path.write_text("item_id,title,12,16,28\n1,Toy Story,1,1,0\n2,Heat,0,0,1\n")
+    config = ItemMetadataConfig(str(path), categories=None,
+                                category_flags={"12": "Adventure", "16": "Animation", "28": "Action"})
+    assert read_item_metadata(config)[0].rows() == [("1", "Toy Story", ["Adventure", "Animation"]),
+                                                     ("2", "Heat", ["Action"])]
+    path.write_text("1,Toy Story,false,true\n2,Heat,true,false\n")
+    config = ItemMetadataConfig(str(path), header=True, names=("item_id", "title", "Action", "Comedy"),
+                                categories=None, category_flags=("Action", "Comedy"))
+    with pytest.raises(SourceReadError, match="holds 'false' in the column of flags: a value, not a column name"):
+        read_item_metadata(config)
+
+
 def test_the_same_file_read_as_utf8_rejects_the_latin1_line_with_a_hint(tmp_path: Path) -> None:
     path = _u_item(tmp_path / "u.item")
     meta, rejected = read_item_metadata(ItemMetadataConfig(
