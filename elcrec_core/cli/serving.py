@@ -12,13 +12,22 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import torch
 
 from elcrec_core.cli.arguments import data_options, load_data
 from elcrec_core.cli.commands import synthetic_seed
 from elcrec_core.cli.data_options import sequence_settings_note
 from elcrec_core.data.events_to_sequences import SHORT_HISTORIES_FILE, read_sequence_settings
-from elcrec_core.data.sequences import Sequences, SequenceTensors, read_sequence_parquet, sequence_day_folders
+from elcrec_core.data.files import reading
+from elcrec_core.data.sequences import (
+    ITEM_INDEX_FILE,
+    Sequences,
+    SequenceTensors,
+    read_item_index_file,
+    read_sequence_parquet,
+    sequence_day_folders,
+)
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 
 SEQUENCES_FILE = "sequences.parquet"  # in each day folder of the pipeline's sequences
@@ -159,9 +168,11 @@ def history_note(folder: Path, user: str, history: list[str]) -> str:
     for name in (SEQUENCES_FILE, SHORT_HISTORIES_FILE):
         if not (folder / name).is_file():
             continue
-        seqs, item_ids = read_sequence_parquet(folder / name)
-        if len(row := np.flatnonzero(seqs.user_ids.astype(str) == user)):
-            built = item_ids[np.asarray(seqs.sequence(int(row[0]))) - 1].astype(str).tolist()
+        with reading(folder / name):  # the user's row alone: a million users' sequences are not read
+            rows = pl.scan_parquet(folder / name).filter(pl.col("user_id").cast(pl.String) == user).collect()
+        if len(rows):
+            item_ids = read_item_index_file(folder / ITEM_INDEX_FILE)
+            built = item_ids[np.asarray(rows["items"][0], dtype=np.int64) - 1].astype(str).tolist()
             if built == history:
                 return ""
             at = next((k for k, (a, b) in enumerate(zip(built, history)) if a != b), min(len(built), len(history)))
