@@ -33,7 +33,7 @@ def read_advice(exc: SourceReadError, first: Path, source: SourceConfig, how: st
             tips.append("a file without times: --timestamp-column none (each user's events in file order)")
     if HEADER_IS_DATA in exc.cause:
         tips.append("give --no-header and --names with a name for each of its columns")
-    if source.format in ("csv", "tsv") and source.quote is None and '"' in exc.cause.partition("TOO MANY COLUMNS: ")[2]:
+    if source.quote is None and "TOO MANY COLUMNS: " in exc.cause and _quotes_fit(first, source):
         tips.append("its fields are quoted, with the delimiter inside: leave out --no-quote (quotes then group a "
                     "field's text)")
     if "bad_timestamp" in exc.cause or "missing_timestamp" in exc.cause:
@@ -57,6 +57,22 @@ def _first_fields(path: Path, source: SourceConfig) -> list[str]:
         return next(csv.reader([lines[0]], delimiter=source.separator)) if lines else []
     except (OSError, csv.Error):
         return []
+
+
+def _quotes_fit(path: Path, source: SourceConfig) -> bool:
+    """Whether read with quotes, a line of the file's first that has more fields than its first line without them
+    has as many (``u,"Soap, big",1``): its quotes group fields that hold the delimiter. A quote inside a value
+    (``TV 55", black``) groups nothing."""
+    try:
+        lines = first_lines(path, source.encoding)
+    except (OSError, LookupError):
+        return False
+    if len(lines) < 2 or source.format not in ("csv", "tsv"):
+        return False
+    count = (lambda line, quoting: len(next(csv.reader([line], delimiter=source.separator, quoting=quoting))))
+    width = count(lines[0], csv.QUOTE_NONE)
+    wide = [line for line in lines[1:] if count(line, csv.QUOTE_NONE) > width]
+    return bool(wide) and all(count(line, csv.QUOTE_MINIMAL) == width for line in wide)
 
 
 def _format_may_be_at_fault(cause: str, content: str | None) -> bool:

@@ -416,6 +416,8 @@ def test_advice_for_a_file_without_times_or_separated_by_spaces_and_times_of_ano
         f'malformed_line (TOO MANY COLUMNS: u,"Soap, big",{T0}); its fields are quoted, with the delimiter inside: '
         "leave out --no-quote (quotes then group a field's text); it was read as csv, guessed from the name .csv: "
         f"give --format {FORMATS} if that is wrong\n")
+    inches = _write(tmp_path / "i.csv", f'user_id,item_id,timestamp\nu,TV 55", black,{T0}\n')  # no quoting: no tip
+    assert "--no-quote" not in _run(capsys, "sequences", "--data", str(inches), "--no-quote")[2]
     # a wrong --delimiter: the header's own delimiter is the advice, not the space inside a name
     semicolons = _write(tmp_path / "x.csv", f"Customer ID;Product;When\nu;a;{T0}\n")
     assert _run(capsys, "sequences", "--data", str(semicolons), "--delimiter", ",")[2] == (
