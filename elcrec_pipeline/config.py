@@ -110,7 +110,8 @@ class SourceSettings(dg.Config):
             built = [name for name in unknown if name in SequenceSettings.model_fields]  # event_types, k_core, ...
             raise ValueError(f"unknown source setting(s) {unknown}; known: {sorted(SourceSettings.model_fields)}"
                              + (f"; {', '.join(built)}: how the sequences are built, not what the source holds: "
-                                "give it in the run config, ops.interaction_sequences.config" if built else ""))
+                                f"give {'them' if len(built) > 1 else 'it'} in the run config, "
+                                "ops.interaction_sequences.config" if built else ""))
         given = {name: value for name, value in self.model_dump().items() if value is not None}
         settings = SourceSettings(**{**_SOURCE_DEFAULTS, **file_settings, **given})
         if problems := settings.value_problems():  # here, not in the fields: the error names the origin

@@ -57,7 +57,8 @@ def example_rows(rejected: pl.DataFrame, n: int = 3) -> tuple[pl.DataFrame, str]
         return rejected.head(n), "the first rejected"
     firsts = pl.concat([rejected.filter(pl.col("reason").cast(pl.String) == reason).head(1) for reason in reasons[:n]])
     return firsts, ("the first rejected of each reason, most frequent first" if len(reasons) <= n
-                    else f"the first rejected of the {n} most frequent reasons")
+                    else f"the first rejected of the {n} most frequent reasons" if n > 1
+                    else "the first rejected of the most frequent reason")
 
 
 def _row_name(file: str, row: int, files: Sequence[str] | None, fmt: str) -> str:

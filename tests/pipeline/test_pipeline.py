@@ -1246,7 +1246,7 @@ def test_source_settings_map_to_the_data_layer(tmp_path):
     assert SourceSettings().resolved({"null_ids": ["-", "?"]}).row_rules().null_ids == ("-", "?")
     # a sequence setting in the source settings file: refused, saying where it belongs
     with pytest.raises(ValueError, match=re.escape(
-            "; event_types, k_core: how the sequences are built, not what the source holds: give it in the run "
+            "; event_types, k_core: how the sequences are built, not what the source holds: give them in the run "
             "config, ops.interaction_sequences.config")):
         SourceSettings().resolved({"event_types": ["purchase"], "k_core": 3, "user_column": "u"})
     # quoting: '"' by default; '' reads quotes as data (what the error for a quote that never closes advises)
