@@ -85,7 +85,9 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
                          f"filters (event_types, min_rating) removed {summary.filtered_out}, events stored by "
                          f"another file too {summary.repeated_across_files}, de-duplication "
                          f"{summary.duplicates_removed}, k-core with k = {config.k_core}: {summary.k_core_removed} "
-                         "(run config ops.interaction_sequences.config: event_types, min_rating, k_core)" + UNRATED * (
+                         "(run config ops.interaction_sequences.config: event_types, min_rating, k_core)"
+                         + (f"; k_core {smaller['k']} keeps {smaller['users']:,} users ({smaller['events']:,} events)"
+                            if (smaller := summary.smaller_k_core) and summary.k_core_removed else "") + UNRATED * (
                              config.min_rating is not None and summary.filtered_out > 0)
                          + (f". {_absent_note(absent, context.partition_key)}" if absent else ""),
                          allow_retries=False)

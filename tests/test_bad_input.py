@@ -414,7 +414,7 @@ def test_a_k_core_that_removes_every_user_fails_the_sequences_asset(tmp_path: Pa
     assert info.value.description == ("no sequences left for 2026-03-01: 24 events in; the filters (event_types, "
                                       "min_rating) removed 0, events stored by another file too 0, de-duplication 0, "
                                       "k-core with k = 5: 24 (run config ops.interaction_sequences.config: "
-                                      "event_types, min_rating, k_core)")
+                                      "event_types, min_rating, k_core); k_core 4 keeps 6 users (24 events)")
     with pytest.raises(dg.Failure) as info:  # a typo in the event types: the filters removed them, not the k-core
         list(interaction_sequences(dg.build_asset_context(partition_key="2026-03-01"),
                                    storage=Storage(data_dir=str(data)),

@@ -30,6 +30,16 @@ def k_core_filter(users: np.ndarray, items: np.ndarray, k: int) -> tuple[np.ndar
         rounds += 1
 
 
+def largest_k_keeping(users: np.ndarray, items: np.ndarray, k: int) -> dict[str, int] | None:
+    """The largest k-core below ``k`` that keeps some interaction (user codes ``users``, item codes ``items``), as
+    ``{"k", "users", "events"}`` (what it keeps), for a k-core of ``k`` that kept none; None where no interaction."""
+    for smaller in range(k - 1, 0, -1):
+        keep, _ = k_core_filter(users, items, smaller)
+        if keep.any():
+            return {"k": smaller, "users": len(np.unique(users[keep])), "events": int(keep.sum())}
+    return None
+
+
 def short_histories(u: np.ndarray, i: np.ndarray, ts: np.ndarray, removed: np.ndarray, index_of: np.ndarray,
                      user_ids: pl.Series, n_items: int) -> tuple[Sequences, np.ndarray]:
     """The histories of the users the k-core removed: of the ordered events (user code ``u``, item code ``i``, time

@@ -38,6 +38,8 @@ class SequenceSummary:
     # from those events (short_histories.parquet); the others get none. None: a summary of an earlier version, whose
     # removed users got no recommendations
     short_history_users: int | None = None
+    # where the k-core kept no user: the largest smaller k that keeps some, {"k", "users", "events"} (None otherwise)
+    smaller_k_core: dict[str, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
