@@ -14,8 +14,7 @@ from typing import Any
 
 import dagster as dg
 
-START_DATE_ENV = "ELCREC_START_DATE"
-DEFAULT_START_DATE = "2026-01-01"
+from elcrec_core.config.partitions import DEFAULT_START_DATE, START_DATE_ENV
 
 # The assets' partitions as imported (tests, a materialization in process); the code location replaces them with
 # configured_partitions() when Dagster loads it (elcrec_pipeline.definitions), so nothing is read at import.

@@ -16,6 +16,7 @@ import duckdb
 import numpy as np
 
 from elcrec_core.cli.serving import SEQUENCES_FILE, data_folder, newest_day, newest_sequences_folder
+from elcrec_core.config import partitions
 from elcrec_core.data import warehouse
 from elcrec_core.data.sequences import SequenceTensors, read_sequence_parquet, sequence_day_folders
 from elcrec_core.evaluate.scoring import Recommender
@@ -178,7 +179,8 @@ def refresh_command(data_dir: Path) -> str | None:
     the pipeline's data folder ``data_dir`` for its newest day with sequences, from the model that serves now, and
     that day's report where it has a judged candidate (the report names the model that serves); None where no day
     has sequences. It names the environment the pipeline's runs need: the data folder, the first
-    day of the partitions (``ELCREC_START_DATE`` as set here, else the folder's oldest day, so that the day is a
+    day of the partitions (``ELCREC_START_DATE`` as set here; else none, the pipeline's default, where the folder's
+    oldest day is not before it, as the runs most likely had it, or else that oldest day, so that the day is a
     partition), ``DAGSTER_HOME`` where it is set (its pools keep the warehouse's writers one at a time, and the
     UI shows the run), ``ELCREC_SOURCE``, ``ELCREC_INPUT_DIRS`` and ``ELCREC_RUN_CONFIG`` where they are set
     (absolute, as the data folder), and gives it the run config file (``-c``, as the schedule's and the sensor's
@@ -189,7 +191,8 @@ def refresh_command(data_dir: Path) -> str | None:
     beside = Path(sys.executable).parent / "dagster"  # the dagster of this environment
     dagster = str(beside) if beside.exists() else "dagster"
     env = {"DAGSTER_HOME": os.environ.get("DAGSTER_HOME"), "ELCREC_DATA_DIR": str(data_dir.resolve()),
-           "ELCREC_START_DATE": os.environ.get("ELCREC_START_DATE") or days[0],
+           partitions.START_DATE_ENV: os.environ.get(partitions.START_DATE_ENV)
+           or (days[0] if days[0] < partitions.DEFAULT_START_DATE else None),
            **{name: os.pathsep.join(str(Path(part).resolve()) for part in value.split(os.pathsep) if part)
               for name in ("ELCREC_SOURCE", "ELCREC_INPUT_DIRS", RUN_CONFIG) if (value := os.environ.get(name))}}
     settings = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items() if value)

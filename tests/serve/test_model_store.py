@@ -14,6 +14,7 @@ import polars as pl
 import pytest
 import torch
 
+from elcrec_core.config import partitions
 from elcrec_core.config.settings import ModelConfig
 from elcrec_core.data import warehouse
 from elcrec_core.data.sequences import Sequences, SequenceTensors, write_item_index_file
@@ -509,6 +510,7 @@ def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys, monkeypatch
         (tmp_path / "sequences" / folder).mkdir(parents=True)
     monkeypatch.setenv("DAGSTER_HOME", "/srv/dagster")
     monkeypatch.delenv("ELCREC_START_DATE", raising=False)  # the folder's oldest day: 2026-05-02 is a partition
+    monkeypatch.setattr(partitions, "DEFAULT_START_DATE", "2026-06-01")  # where the default is after its days
     monkeypatch.delenv("ELCREC_RUN_CONFIG", raising=False)
     for name in ("ELCREC_SOURCE", "ELCREC_INPUT_DIRS"):
         monkeypatch.delenv(name, raising=False)
@@ -520,6 +522,14 @@ def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys, monkeypatch
     # no gate judged the day's candidate (its run failed after training): evaluation_report would fail, left out
     assert json.loads(capsys.readouterr().out) == {"serving": b.name, "previous": a.name, "tables_from": None,
                                                    "intents_from": b.name, "refresh": refresh, "validation": None}
+    # the pipeline's default start before the folder's days: none given, as the runs most likely had it (the
+    # oldest day changed the partitions of the refresh's run)
+    monkeypatch.setattr(partitions, "DEFAULT_START_DATE", "2026-01-01")
+    assert main(["rollback", "--data-dir", str(tmp_path), "--json"]) == 0
+    assert main(["rollback", "--data-dir", str(tmp_path), "--json"]) == 0  # twice: b serves again
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["refresh"] == refresh.replace(
+        "ELCREC_START_DATE=2026-05-01 ", "")
+    monkeypatch.setattr(partitions, "DEFAULT_START_DATE", "2026-06-01")
     store.record_decision(b, {"serving": b.to_dict(), "promote": True, "reason": "promoted"})
     refresh = refresh.replace("intent_profiles --partition", "intent_profiles,evaluation_report --partition")
     assert main(["rollback", "--data-dir", str(tmp_path), "--json"]) == 0  # the report names what serves now
