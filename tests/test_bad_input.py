@@ -720,13 +720,31 @@ def test_a_spreadsheets_blank_columns_at_the_end_of_every_line_are_read_past(tmp
     gap = _write(tmp_path / "g.csv", f"user_id;;item_id;timestamp\nu;x;i;{T0}\n")
     with pytest.raises(SourceReadError, match="line 1: header field 2 has no name"):
         read_source(SourceConfig(format="csv", path=str(gap), delimiter=";"))
-    # rows without the padding (a padded header alone), a padding wider than the rows', Excel's default names
-    # Column1..: the rows load, and a row short of a named column is rejected for it
-    excel = _write(tmp_path / "x.csv", f"Column1;Column2;Column3;;;\nu;i;{T0}\nv;j;{T0};\nw;k;{T0};;;\nz;l\n")
+    # rows without the padding (a padded header alone; the first row tells), Excel's default names Column1..: the
+    # rows load, and a row short of a named column is malformed, as without the padding
+    excel = _write(tmp_path / "x.csv", f"Column1;Column2;Column3;;;\nu;i;{T0}\nv;j;{T0};\nz;l\n")
     check = check_rows(read_source(SourceConfig(format="csv", path=str(excel), delimiter=";", columns=ColumnMap(
         user="Column1", item="Column2", timestamp="Column3"))), RULES)
-    assert check.accepted["user_id"].to_list() == ["u", "v", "w"] and check.by_reason == {"missing_timestamp": 1}
-    # names given for a padded header: they replace its names, the padding stays unread
-    named = SourceConfig(format="csv", path=str(path), delimiter=";", header=True,
-                         names=("user_id", "item_id", "timestamp", "rating"), columns=ColumnMap(rating="rating"))
-    assert check_rows(read_source(named), RULES).accepted["user_id"].to_list() == ["00042", "7"]
+    assert check.accepted["user_id"].to_list() == ["u", "v"] and check.by_reason == {"malformed_line": 1}
+    # padded rows: a row cut short is malformed too (not read with empty fields), a quoted field over two lines
+    # loads, and a header glued to a row's last value is refused as without the padding
+    cut = _write(tmp_path / "c.csv", f'user_id,item_id,timestamp,rating,,\nu1,"i\n1",{T0},4,,\nu2,i2,{T0},5,,\n'
+                                     f"u3,i3,{T0}\nu4,i4\n")
+    check = check_rows(read_source(SourceConfig(format="csv", path=str(cut), columns=ColumnMap(rating="rating"))),
+                       RULES)
+    assert check.accepted.select("user_id", "item_id", "source_row").rows() == [("u1", "i\n1", 2), ("u2", "i2", 4)]
+    assert check.rejected.select("source_row", "reason").cast({"reason": pl.String}).rows() == [
+        (5, "malformed_line"), (6, "malformed_line")]
+    glued = _write(tmp_path / "gl.csv", f"user_id,item_id,timestamp,rating,,\nu1,i1,{T0},4,,\n"
+                                        f"u2,i2,{T0},5item_id,user_id,timestamp,rating\ni3,u3,{T0},1\n")
+    with pytest.raises(SourceReadError, match="line 3 ends with the column names in another order"):
+        read_source(SourceConfig(format="csv", path=str(glued), columns=ColumnMap(rating="rating")))
+    # names given for a padded header: they replace its names (and may name its blank columns), never read
+    for given in (("user_id", "item_id", "timestamp", "rating"), ("user_id", "item_id", "timestamp", "rating", "x")):
+        named = SourceConfig(format="csv", path=str(path), delimiter=";", header=True, names=given,
+                             columns=ColumnMap(rating="rating"))
+        assert check_rows(read_source(named), RULES).accepted["user_id"].to_list() == ["00042", "7"]
+    # pandas' column numbers with blank columns: a header
+    numbers = _write(tmp_path / "n.csv", f"0,1,2,3,,\nu,i,4,{T0},,\n")
+    frame = read_source(SourceConfig(format="csv", path=str(numbers), columns=ColumnMap("0", "1", "3", rating="2")))
+    assert frame.select("user_id", "rating", "source_row").rows() == [("u", 4.0, 2)]

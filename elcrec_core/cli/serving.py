@@ -169,7 +169,8 @@ def history_note(folder: Path, user: str, history: list[str]) -> str:
         if not (folder / name).is_file():
             continue
         with reading(folder / name):  # the user's row alone: a million users' sequences are not read
-            rows = pl.scan_parquet(folder / name).filter(pl.col("user_id").cast(pl.String) == user).collect()
+            rows = pl.scan_parquet(folder / name, glob=False).filter(
+                pl.col("user_id").cast(pl.String) == user).collect()
         if len(rows):
             item_ids = read_item_index_file(folder / ITEM_INDEX_FILE)
             built = item_ids[np.asarray(rows["items"][0], dtype=np.int64) - 1].astype(str).tolist()

@@ -25,7 +25,14 @@ from elcrec_core.data.files import (
     scan_lines,
 )
 from elcrec_core.data.header_lines import refuse_data_as_header, refuse_glued_header, repeated_header_sql
-from elcrec_core.data.header_names import blank_columns, first_line, header_names, renamed_header
+from elcrec_core.data.header_names import (
+    blank_columns,
+    first_fields,
+    first_line,
+    first_record_width,
+    header_names,
+    renamed_header,
+)
 from elcrec_core.data.warehouse import quote_identifier
 
 INVALID_ENCODING = "INVALID ENCODING"  # DuckDB's error type of a line that is not UTF-8
@@ -86,14 +93,17 @@ def read_delimited(
     if delimiter is None and (delimiter := lines.absent_control_character()) is None:
         raise SourceReadError(path, "it holds every ASCII control character: not a file of text lines")
     first = int(lines.record_lines[0]) if len(lines.record_lines) else 0  # empty lines before it are skipped
-    columns, own, blank = [], [], 0  # own: a record of the header's own names, which the names replace
-    if first and names:
-        columns = list(names)
-        if header:
-            renamed, blank = renamed_header(path, first, delimiter, quote, names)
-            own, columns = [renamed], columns + blank_columns(columns, blank)
+    columns, own, found, named = [], [], [], []  # own: a record of the header's own names, which the names replace
+    if first and header:
+        found, blank = renamed_header(path, first, delimiter, quote, names) if names else \
+            header_names(path, first, delimiter, quote)
+        # the blank columns that the rows have too (the first record after the header tells): named, never read
+        width = first_record_width(lines.record_texts(path, np.flatnonzero(lines.filled)[1:2]), delimiter, quote)
+        blank = blank if width is None else min(blank, max(width - len(found) - 1, 0))
+        own, named = ([found] if names else []), list(names or found)
+        columns = named + blank_columns(named, len(found) + blank - len(named))
     elif first:
-        columns, blank = header_names(path, first, delimiter, quote, header)
+        columns = list(names or (f"column{i}" for i in range(len(first_fields(path, first, delimiter, quote)))))
     # a record of the columns' names, or of the header's own: a header line again
     typed = typed or {}
     headers = [columns, *own] if header or names else []  # column0, column1, ...: no names to repeat
@@ -106,7 +116,7 @@ def read_delimited(
         raise SourceReadError(path, f"no column(s) {missing}; the file has {columns}"
                                     + delimiter_hint(columns, delimiter))
     if header:
-        refuse_data_as_header(path, first, own[0] if own else columns, columns, wanted, typed)
+        refuse_data_as_header(path, first, found, columns, wanted, typed)
     # with one column DuckDB reads an empty line as a record of one empty field: skip those, as it does otherwise
     where = f" WHERE rtrim({quote_identifier(columns[0])}, chr(13)) <> ''" if len(columns) == 1 else ""
 
@@ -115,11 +125,10 @@ def read_delimited(
         return build(con.sql(
             f"SELECT {', '.join(picks)}, {repeated_header_sql(wanted, columns, headers, typed)}"
             " FROM read_csv(?, auto_detect = false, header = ?, skip = ?, columns = ?, delim = ?, quote = ?,"
-            " escape = ?, max_line_size = ?, null_padding = ?, store_rejects = true, rejects_table = 'csv_rejects',"
+            " escape = ?, max_line_size = ?, store_rejects = true, rejects_table = 'csv_rejects',"
             f" rejects_scan = 'csv_reject_scans', hive_partitioning = false){where}",
             params=[literal_path(file), header, max(first - 1, 0) if header else 0, {c: "VARCHAR" for c in columns},
-                    delimiter, quote or "", (escape if escape is not None else quote) or "", max_line_bytes,
-                    blank > 0],  # a row without the header's blank columns: their fields are empty
+                    delimiter, quote or "", (escape if escape is not None else quote) or "", max_line_bytes],
         ))
 
     def scan_lf_ends() -> pl.DataFrame:
@@ -172,7 +181,7 @@ def read_delimited(
     else:  # a quoted field over several lines and a quote inside a field: number the good rows in order
         log.warning("%s: could not match records to lines; numbering %d good rows in order", path, len(good))
         rows = pl.int_range(1, len(good) + 1, dtype=pl.Int64, eager=True).alias("source_row") + int(header)
-    refuse_glued_header(path, rejects, columns, delimiter)
+    refuse_glued_header(path, rejects, named or columns, delimiter)  # the names, not the blank columns
     return good.with_columns(rows), rejects.select("source_row", "reason", "detail")
 
 

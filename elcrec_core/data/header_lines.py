@@ -77,7 +77,8 @@ def refuse_reordered_header(path: Path, frame: pl.DataFrame) -> None:
 
 
 # a date or time as exports write them (2026-03-01, 2026-03-01T12:00:00Z, 20260301T120000, 03/01/2026 12:00)
-_DATE = re.compile(r"(19|20)\d\d-?\d{1,2}-?\d{1,2}([T ].*)?|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}([ T].*)?")
+_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}([T ].*)?|(19|20)\d{6}(T.*)?|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}([ T].*)?",
+                   re.IGNORECASE)
 EPOCH_1980 = 315_532_800  # 1980-01-01 in epoch seconds (in a finer unit, a larger number): no column's number
 _FLAG_VALUES = {"0", "1", "0.0", "1.0", "true", "false"}
 
@@ -85,17 +86,21 @@ _FLAG_VALUES = {"0", "1", "0.0", "1.0", "true", "false"}
 def refuse_data_as_header(path: Path, line_no: int, header: Sequence[str], columns: Sequence[str],
                           wanted: Mapping[str, str | None], typed: Mapping[str, str]) -> None:
     """Raise :class:`~elcrec_core.data.files.SourceReadError` where the line ``line_no`` that ``header: true`` takes
-    for the header (``header``: its fields, one per name of ``columns``, the names given or these fields) holds a
-    value in the column of one of the aliases ``typed`` (alias -> what its column holds: ``"times"``, ``"ratings"``
-    or ``"flags"``; ``wanted``: alias -> name of ``columns``): it is the first record of a file without a header,
-    and skipping it would lose an event without a word. A value: a date or time, or a number from 1980 on as epoch
-    seconds (or a finer unit); a number where the other fields are not column numbers (pandas' ``0,1,3``: a frame
-    without names, or a subset of its columns); 0, 1, true or false. A name that is a number (pandas' ``12,16,28``
-    of a one-hot frame, ``1990,2000``) is no such value."""
+    for the header (``header``: its fields, in the order of ``columns``, the names given or these fields) holds
+    values in the columns of the aliases ``typed`` (alias -> what its column holds: ``"times"``, ``"ratings"`` or
+    ``"flags"``; ``wanted``: alias -> name of ``columns``): it is the first record of a file without a header, and
+    skipping it would lose an event without a word. Values: a date or time, or a number from 1980 on as epoch
+    seconds (or a finer unit); a number where the line's fields are not column numbers (pandas' ``0,1,3``: a frame
+    without names, or some of its columns); flags that are all 0, 1, true or false. Names that are numbers
+    (pandas' ``12,16,28`` or ``1,2,3`` of a one-hot frame, ``1990,2000``) are no such values."""
     fields = [field.strip() for field in header]
-    for alias, holding in typed.items():
-        if (column := wanted.get(alias)) is not None and _holds_value(holding, value := fields[columns.index(column)],
-                                                                      fields):
+    values = {alias: fields[i] if (i := columns.index(column)) < len(fields) else ""  # a blank column's: empty
+              for alias, column in wanted.items() if column is not None and alias in typed}
+    flags = [value for alias, value in values.items() if typed[alias] == "flags" and value]
+    all_flags = bool(flags) and all(value.lower() in _FLAG_VALUES for value in flags)
+    for alias, value in values.items():
+        holding = typed[alias]
+        if (all_flags and value) if holding == "flags" else _holds_value(holding, value, fields):
             raise SourceReadError(path, f"line {line_no}, which header: true reads as the header, holds {value!r} in "
                                         f"the column of {holding}: a value, not a column name. "
                                         "It is the first record of data, which would be lost: set header: false "
@@ -103,10 +108,8 @@ def refuse_data_as_header(path: Path, line_no: int, header: Sequence[str], colum
 
 
 def _holds_value(holding: str, value: str, fields: Sequence[str]) -> bool:
-    """Whether ``value``, a field of a header line's column of ``holding`` (times, ratings, flags), is a value of
-    such a column rather than a name (:func:`refuse_data_as_header`; ``fields``: the line's)."""
-    if holding == "flags":
-        return value.lower() in _FLAG_VALUES
+    """Whether ``value``, a field of a header line's column of times or ratings (``holding``), is a value of such
+    a column rather than a name (:func:`refuse_data_as_header`; ``fields``: the line's)."""
     number = _number(value)
     if holding == "times":
         return bool(_DATE.fullmatch(value)) or (number is not None and abs(number) >= EPOCH_1980)
@@ -138,6 +141,8 @@ def refuse_glued_header(path: Path, rejects: pl.DataFrame, columns: Sequence[str
     for row, detail in glued.select("source_row", "detail").iter_rows():
         line = detail.split(": ", 1)[1].strip()
         fields = [field.strip().lower() for field in line.split(delimiter)]
+        while len(fields) > 1 and not fields[-1]:  # a trailing delimiter, a spreadsheet's blank columns
+            fields.pop()
         if set(names) <= set(fields) and len(set(fields)) == len(fields):  # every name, and more: a wider header
             raise SourceReadError(path, f"line {row} holds the column names with more columns "
                                         f"({line}; the header: {', '.join(columns)}): a "

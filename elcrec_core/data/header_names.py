@@ -34,18 +34,16 @@ def blank_columns(names: list[str], count: int) -> list[str]:
     return blank
 
 
-def header_names(path: Path, line_no: int, delimiter: str, quote: str | None, header: bool) -> tuple[list[str], int]:
-    """The names in the header (line ``line_no``), then names for its blank columns (:func:`header_fields`),
-    and how many of those there are; without a header, ``column0..`` for as many fields as that line has."""
-    if not header:
-        return [f"column{i}" for i in range(len(first_fields(path, line_no, delimiter, quote)))], 0
+def header_names(path: Path, line_no: int, delimiter: str, quote: str | None) -> tuple[list[str], int]:
+    """The names in the header (line ``line_no``) and how many blank columns follow them (:func:`header_fields`);
+    raises :class:`SourceReadError` for a name that is empty or repeated."""
     first, blank = header_fields(path, line_no, delimiter, quote)
     if "" in first:
         raise SourceReadError(path, f"line {line_no}: header field {first.index('') + 1} has no name: {first}"
                                     + header_data_hint(first))
     if len(set(first)) != len(first):
         raise SourceReadError(path, f"header has repeated column names: {first}" + header_data_hint(first))
-    return first + blank_columns(first, blank), blank
+    return first, blank
 
 
 def first_fields(path: Path, line_no: int, delimiter: str, quote: str | None) -> list[str]:
@@ -81,10 +79,22 @@ def first_line(path: Path, chunk: int = 1 << 16) -> bytes:
 def renamed_header(path: Path, line_no: int, delimiter: str, quote: str | None,
                     names: tuple[str, ...]) -> tuple[list[str], int]:
     """The header's own names on line ``line_no``, which ``names`` replace, and how many blank columns follow them
-    (:func:`header_fields`); raises :class:`SourceReadError` where the counts of names differ (every record would
-    be rejected)."""
+    (:func:`header_fields`); raises :class:`SourceReadError` where the names are fewer than its names or more than
+    its columns, blank ones included (every record would be rejected)."""
     found, blank = header_fields(path, line_no, delimiter, quote)
-    if len(found) != len(names):
-        raise SourceReadError(path, f"line {line_no}: the header has {len(found)} columns but {len(names)} names are "
-                                    f"given: {list(names)}")
+    if not len(found) <= len(names) <= len(found) + blank:
+        blanks = f" (and {blank} blank one{'s' * (blank > 1)} at its end)" if blank else ""
+        raise SourceReadError(path, f"line {line_no}: the header has {len(found)} columns{blanks} but {len(names)} "
+                                    f"names are given: {list(names)}")
     return found, blank
+
+
+def first_record_width(records: list[str], delimiter: str, quote: str | None) -> int | None:
+    """How many fields the first of ``records`` (the texts of the records after the header) has; None without
+    one, or where Python's reader cannot split it (a line end in a field it does not see quoted)."""
+    quoting = csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE
+    try:
+        return len(next(csv.reader(records[:1][0].splitlines(keepends=True), delimiter=delimiter,
+                                   quotechar=quote or None, quoting=quoting))) if records else None
+    except (csv.Error, StopIteration):
+        return None
