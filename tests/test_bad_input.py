@@ -720,12 +720,14 @@ def test_a_spreadsheets_blank_columns_at_the_end_of_every_line_are_read_past(tmp
     gap = _write(tmp_path / "g.csv", f"user_id;;item_id;timestamp\nu;x;i;{T0}\n")
     with pytest.raises(SourceReadError, match="line 1: header field 2 has no name"):
         read_source(SourceConfig(format="csv", path=str(gap), delimiter=";"))
-    # rows without the padding (a padded header alone; the first row tells), Excel's default names Column1..: the
-    # rows load, and a row short of a named column is malformed, as without the padding
-    excel = _write(tmp_path / "x.csv", f"Column1;Column2;Column3;;;\nu;i;{T0}\nv;j;{T0};\nz;l\n")
-    check = check_rows(read_source(SourceConfig(format="csv", path=str(excel), delimiter=";", columns=ColumnMap(
-        user="Column1", item="Column2", timestamp="Column3"))), RULES)
-    assert check.accepted["user_id"].to_list() == ["u", "v"] and check.by_reason == {"malformed_line": 1}
+    # rows with and without the padding, in any order and with any line ends, Excel's default names Column1..: the
+    # rows load, and a row short of a named column, or with a value where the header has none, is malformed
+    for end in ("\n", "\r\n", "\r"):
+        lines = ["Column1;Column2;Column3;;;", f"u;i;{T0};;;", f"v;j;{T0}", f"w;k;{T0};", "z;l", f"y;m;{T0};x"]
+        excel = _write(tmp_path / "x.csv", end.join(lines) + end)
+        check = check_rows(read_source(SourceConfig(format="csv", path=str(excel), delimiter=";", columns=ColumnMap(
+            user="Column1", item="Column2", timestamp="Column3"))), RULES)
+        assert check.accepted["user_id"].to_list() == ["u", "v", "w"] and check.by_reason == {"malformed_line": 2}
     # padded rows: a row cut short is malformed too (not read with empty fields), a quoted field over two lines
     # loads, and a header glued to a row's last value is refused as without the padding
     cut = _write(tmp_path / "c.csv", f'user_id,item_id,timestamp,rating,,\nu1,"i\n1",{T0},4,,\nu2,i2,{T0},5,,\n'

@@ -25,14 +25,7 @@ from elcrec_core.data.files import (
     scan_lines,
 )
 from elcrec_core.data.header_lines import refuse_data_as_header, refuse_glued_header, repeated_header_sql
-from elcrec_core.data.header_names import (
-    blank_columns,
-    first_fields,
-    first_line,
-    first_record_width,
-    header_names,
-    renamed_header,
-)
+from elcrec_core.data.header_names import first_fields, first_line, header_names, renamed_header
 from elcrec_core.data.warehouse import quote_identifier
 
 INVALID_ENCODING = "INVALID ENCODING"  # DuckDB's error type of a line that is not UTF-8
@@ -93,15 +86,13 @@ def read_delimited(
     if delimiter is None and (delimiter := lines.absent_control_character()) is None:
         raise SourceReadError(path, "it holds every ASCII control character: not a file of text lines")
     first = int(lines.record_lines[0]) if len(lines.record_lines) else 0  # empty lines before it are skipped
-    columns, own, found, named = [], [], [], []  # own: a record of the header's own names, which the names replace
+    columns, own, found = [], [], []  # own: a record of the header's own names, which the names replace
     if first and header:
-        found, blank = renamed_header(path, first, delimiter, quote, names) if names else \
+        # the blank columns at the header's end are no columns (DuckDB reads past empty fields at a line's end),
+        # unless names given name them
+        found = renamed_header(path, first, delimiter, quote, names) if names else \
             header_names(path, first, delimiter, quote)
-        # the blank columns that the rows have too (the first record after the header tells): named, never read
-        width = first_record_width(lines.record_texts(path, np.flatnonzero(lines.filled)[1:2]), delimiter, quote)
-        blank = blank if width is None else min(blank, max(width - len(found) - 1, 0))
-        own, named = ([found] if names else []), list(names or found)
-        columns = named + blank_columns(named, len(found) + blank - len(named))
+        own, columns = ([found] if names else []), list(names or found)
     elif first:
         columns = list(names or (f"column{i}" for i in range(len(first_fields(path, first, delimiter, quote)))))
     # a record of the columns' names, or of the header's own: a header line again
@@ -116,7 +107,7 @@ def read_delimited(
         raise SourceReadError(path, f"no column(s) {missing}; the file has {columns}"
                                     + delimiter_hint(columns, delimiter))
     if header:
-        refuse_data_as_header(path, first, found, columns, wanted, typed)
+        refuse_data_as_header(path, first, found, columns, wanted, typed, renamed=bool(names))
     # with one column DuckDB reads an empty line as a record of one empty field: skip those, as it does otherwise
     where = f" WHERE rtrim({quote_identifier(columns[0])}, chr(13)) <> ''" if len(columns) == 1 else ""
 
@@ -181,7 +172,7 @@ def read_delimited(
     else:  # a quoted field over several lines and a quote inside a field: number the good rows in order
         log.warning("%s: could not match records to lines; numbering %d good rows in order", path, len(good))
         rows = pl.int_range(1, len(good) + 1, dtype=pl.Int64, eager=True).alias("source_row") + int(header)
-    refuse_glued_header(path, rejects, named or columns, delimiter)  # the names, not the blank columns
+    refuse_glued_header(path, rejects, columns, delimiter)
     return good.with_columns(rows), rejects.select("source_row", "reason", "detail")
 
 

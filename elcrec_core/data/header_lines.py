@@ -84,20 +84,22 @@ _FLAG_VALUES = {"0", "1", "0.0", "1.0", "true", "false"}
 
 
 def refuse_data_as_header(path: Path, line_no: int, header: Sequence[str], columns: Sequence[str],
-                          wanted: Mapping[str, str | None], typed: Mapping[str, str]) -> None:
+                          wanted: Mapping[str, str | None], typed: Mapping[str, str], renamed: bool) -> None:
     """Raise :class:`~elcrec_core.data.files.SourceReadError` where the line ``line_no`` that ``header: true`` takes
     for the header (``header``: its fields, in the order of ``columns``, the names given or these fields) holds
     values in the columns of the aliases ``typed`` (alias -> what its column holds: ``"times"``, ``"ratings"`` or
     ``"flags"``; ``wanted``: alias -> name of ``columns``): it is the first record of a file without a header, and
     skipping it would lose an event without a word. Values: a date or time, or a number from 1980 on as epoch
     seconds (or a finer unit); a number where the line's fields are not column numbers (pandas' ``0,1,3``: a frame
-    without names, or some of its columns); flags that are all 0, 1, true or false. Names that are numbers
-    (pandas' ``12,16,28`` or ``1,2,3`` of a one-hot frame, ``1990,2000``) are no such values."""
+    without names, or some of its columns); flags that are all 0, 1, true or false, where names given replace the
+    header's (``renamed``: without them, the settings pick flag columns by the header's names, and a one-hot frame
+    of a 0/1 column is named ``0,1``). Names that are numbers (pandas' ``12,16,28`` or ``1,2,3`` of a one-hot
+    frame, ``1990,2000``) are no such values."""
     fields = [field.strip() for field in header]
     values = {alias: fields[i] if (i := columns.index(column)) < len(fields) else ""  # a blank column's: empty
               for alias, column in wanted.items() if column is not None and alias in typed}
     flags = [value for alias, value in values.items() if typed[alias] == "flags" and value]
-    all_flags = bool(flags) and all(value.lower() in _FLAG_VALUES for value in flags)
+    all_flags = renamed and bool(flags) and all(value.lower() in _FLAG_VALUES for value in flags)
     for alias, value in values.items():
         holding = typed[alias]
         if (all_flags and value) if holding == "flags" else _holds_value(holding, value, fields):

@@ -1,5 +1,6 @@
-"""The header line of delimited text: its fields (the first line that is not empty, without a byte order mark),
-the names of its columns, and the blank columns at its end that a spreadsheet's export pads every line with."""
+"""The header line of delimited text: its fields (the first line that is not empty, without a byte order mark)
+and the names of its columns, without the blank columns at its end that a spreadsheet's export pads every line
+with."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ _BOM = b"\xef\xbb\xbf"
 
 def header_fields(path: Path, line_no: int, delimiter: str, quote: str | None) -> tuple[list[str], int]:
     """The fields of the header, the first line that is not empty (line ``line_no``), without the empty ones at its
-    end, and how many of those are columns: an empty last field, a trailing delimiter, is none; the empty fields
-    before it are the blank columns that a spreadsheet's export pads every line with (``a;b;c;;``: one)."""
+    end, and how many of those are blank columns: an empty last field, a trailing delimiter, is none; the empty
+    fields before it are the blank columns that a spreadsheet's export pads every line with (``a;b;c;;``: one).
+    They are no columns to read: DuckDB reads past empty fields at a line's end."""
     fields = first_fields(path, line_no, delimiter, quote)
     named = len(fields)
     while named > 1 and fields[named - 1] == "":
@@ -22,28 +24,16 @@ def header_fields(path: Path, line_no: int, delimiter: str, quote: str | None) -
     return fields[:named], max(len(fields) - named - 1, 0)
 
 
-def blank_columns(names: list[str], count: int) -> list[str]:
-    """Names for ``count`` blank columns after ``names``: ``column<i>`` by position, each unlike every name
-    without case (DuckDB compares names so)."""
-    taken, blank = {name.lower() for name in names}, []
-    position = len(names)
-    while len(blank) < count:
-        if (name := f"column{position}") not in taken:
-            blank.append(name)
-        position += 1
-    return blank
-
-
-def header_names(path: Path, line_no: int, delimiter: str, quote: str | None) -> tuple[list[str], int]:
-    """The names in the header (line ``line_no``) and how many blank columns follow them (:func:`header_fields`);
+def header_names(path: Path, line_no: int, delimiter: str, quote: str | None) -> list[str]:
+    """The names in the header (line ``line_no``), the blank columns at its end left out (:func:`header_fields`);
     raises :class:`SourceReadError` for a name that is empty or repeated."""
-    first, blank = header_fields(path, line_no, delimiter, quote)
+    first, _ = header_fields(path, line_no, delimiter, quote)
     if "" in first:
         raise SourceReadError(path, f"line {line_no}: header field {first.index('') + 1} has no name: {first}"
                                     + header_data_hint(first))
     if len(set(first)) != len(first):
         raise SourceReadError(path, f"header has repeated column names: {first}" + header_data_hint(first))
-    return first, blank
+    return first
 
 
 def first_fields(path: Path, line_no: int, delimiter: str, quote: str | None) -> list[str]:
@@ -76,25 +66,13 @@ def first_line(path: Path, chunk: int = 1 << 16) -> bytes:
                 return b""
 
 
-def renamed_header(path: Path, line_no: int, delimiter: str, quote: str | None,
-                    names: tuple[str, ...]) -> tuple[list[str], int]:
-    """The header's own names on line ``line_no``, which ``names`` replace, and how many blank columns follow them
-    (:func:`header_fields`); raises :class:`SourceReadError` where the names are fewer than its names or more than
+def renamed_header(path: Path, line_no: int, delimiter: str, quote: str | None, names: tuple[str, ...]) -> list[str]:
+    """The header's own names on line ``line_no``, which ``names`` replace (they may name its blank columns too:
+    :func:`header_fields`); raises :class:`SourceReadError` where the names are fewer than its names or more than
     its columns, blank ones included (every record would be rejected)."""
     found, blank = header_fields(path, line_no, delimiter, quote)
     if not len(found) <= len(names) <= len(found) + blank:
         blanks = f" (and {blank} blank one{'s' * (blank > 1)} at its end)" if blank else ""
         raise SourceReadError(path, f"line {line_no}: the header has {len(found)} columns{blanks} but {len(names)} "
                                     f"names are given: {list(names)}")
-    return found, blank
-
-
-def first_record_width(records: list[str], delimiter: str, quote: str | None) -> int | None:
-    """How many fields the first of ``records`` (the texts of the records after the header) has; None without
-    one, or where Python's reader cannot split it (a line end in a field it does not see quoted)."""
-    quoting = csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE
-    try:
-        return len(next(csv.reader(records[:1][0].splitlines(keepends=True), delimiter=delimiter,
-                                   quotechar=quote or None, quoting=quoting))) if records else None
-    except (csv.Error, StopIteration):
-        return None
+    return found

@@ -78,9 +78,11 @@ def test_flag_columns_named_by_numbers_are_a_header_and_flags_of_true_and_false_
                                 category_flags={"12": "Adventure", "16": "Animation", "28": "Action"})
     assert read_item_metadata(config)[0].rows() == [("1", "Toy Story", ["Adventure", "Animation"]),
                                                      ("2", "Heat", ["Action"])]
-    path.write_text("item_id,title,1,2\n1,Toy Story,1,0\n")  # one-hot codes from 1: names, as 2 is no flag
-    config = ItemMetadataConfig(str(path), categories=None, category_flags={"1": "Adventure", "2": "Action"})
-    assert read_item_metadata(config)[0].rows() == [("1", "Toy Story", ["Adventure"])]
+    for codes in ("1,2", "0,1"):  # one-hot codes (get_dummies of a 0/1 column: 0,1), picked by these names: names
+        path.write_text(f"item_id,title,{codes}\n1,Toy Story,1,0\n")
+        flags = dict(zip(codes.split(","), ("Adventure", "Action")))
+        config = ItemMetadataConfig(str(path), categories=None, category_flags=flags)
+        assert read_item_metadata(config)[0].rows() == [("1", "Toy Story", ["Adventure"])]
     path.write_text("1,Toy Story,false,true\n2,Heat,true,false\n")
     config = ItemMetadataConfig(str(path), header=True, names=("item_id", "title", "Action", "Comedy"),
                                 categories=None, category_flags=("Action", "Comedy"))
