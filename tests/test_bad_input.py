@@ -742,8 +742,9 @@ def test_a_spreadsheets_blank_columns_at_the_end_of_every_line_are_read_past(tmp
     with pytest.raises(SourceReadError, match="line 3 ends with the column names in another order"):
         read_source(SourceConfig(format="csv", path=str(glued), columns=ColumnMap(rating="rating")))
     # names given for a padded header: they replace its names (and may name its blank columns), never read
-    for given in (("user_id", "item_id", "timestamp", "rating"), ("user_id", "item_id", "timestamp", "rating", "x")):
-        named = SourceConfig(format="csv", path=str(path), delimiter=";", header=True, names=given,
+    four = ("user_id", "item_id", "timestamp", "rating")
+    for names in (four, (*four, "x")):
+        named = SourceConfig(format="csv", path=str(path), delimiter=";", header=True, names=names,
                              columns=ColumnMap(rating="rating"))
         assert check_rows(read_source(named), RULES).accepted["user_id"].to_list() == ["00042", "7"]
     # pandas' column numbers with blank columns: a header
