@@ -434,14 +434,14 @@ def _backtest(storage: Storage, partition: str,
     listed_users = storage.listed_users(listed)
     with_list = np.isin(active.user_ids.astype(str), listed_users["user_id"].to_numpy())
     seqs = active.take(with_list)
+    returning = len(active) + next_day.unindexed  # the day's users with earlier events, with an indexed item or not
     history = warehouse.read_table(storage.warehouse, "backtest")
     if len(seqs) == 0:  # no user of the day with earlier events (now): an earlier run's row of the day goes
         if history is not None and partition in history["day"].to_list():
             warehouse.replace_table(storage.warehouse, "backtest", history.filter(pl.col("day") != partition))
         return None, (f"no events on {partition} of users with earlier events (the day's data has none to score"
                       f"{f'; {next_day.new_users} new user(s), who had no list' if next_day.new_users else ''})"
-                      if len(active) + next_day.unindexed == 0 else
-                      f"none of the {len(active) + next_day.unindexed} users of {partition} with earlier events"
+                      if returning == 0 else f"none of the {returning} users of {partition} with earlier events"
                       f" had a list served after {before} (their events left no sequence nor short history)")
     data = SequenceTensors.from_sequences(seqs)  # test inputs: each user's items up to the previous day
     seen = SequenceTensors.from_sequences(seen_before_day(storage.warehouse, day, seqs, settings))
@@ -451,7 +451,7 @@ def _backtest(storage: Storage, partition: str,
     users = eligible_users(data, "test")
     short_ranks, bad = ranks_and_non_finite(served, data, "test", users[torch.from_numpy(short)[users]], seen=seen)
     row = pl.DataFrame({"day": [partition], "model_day": [previous.day], "users": [len(seqs)],
-                        "without_list": [len(active) - len(seqs) + next_day.unindexed],
+                        "without_list": [returning - len(seqs)],
                         "new_users": [next_day.new_users],
                         "HR@20": [metrics["HR@20"]], "NDCG@20": [metrics["NDCG@20"]],
                         "short_history_users": [len(short_ranks)],

@@ -73,12 +73,11 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     else:  # any model may serve: a trained one, or a baseline refitted as the pipeline fits it
         name = f"{record.name} ({record.kind})"
         intent_record = store.intent_model((day := newest_day(args.serving)) or record.day)  # the tables' day
-        if day and data.format != "sequences-parquet" and (note := sequence_settings_note(  # events read alike?
-                data_options(args), read_sequence_settings(Path(args.serving) / "sequences" / day), day)):
-            warn(note)
-        elif day and data.format != "sequences-parquet" and (note := history_note(  # the same history?
-                Path(args.serving) / "sequences" / day, str(args.user), data.item_names(own.sequence(matches[0])))):
-            warn(note)
+        if day and data.format != "sequences-parquet":  # events read alike, and then the same history?
+            folder = Path(args.serving) / "sequences" / day
+            if note := (sequence_settings_note(data_options(args), read_sequence_settings(folder), day)
+                        or history_note(folder, str(args.user), data.item_names(own.sequence(matches[0])))):
+                warn(note)
         if intent_record is not None:
             intents = store.checkpoint(intent_record), load_model(store.checkpoint(intent_record))[0]
         checkpoint = store.checkpoint(record) if record.trained else None
