@@ -779,16 +779,24 @@ def test_the_report_says_when_the_catalogue_is_too_small_for_its_cut_off():
 
 
 def test_report_rematerializes_from_stored_inputs(first_run):
+    """The report made again from the stored models and sequences: the same figures, nothing retrained. It holds
+    whichever tests ran before on ``first_run``'s folder (alone, the day's candidate is the one that served)."""
     data_dir, _ = first_run
     resources = {"storage": Storage(data_dir=str(data_dir)), "device": ComputeDevice(device="cpu")}
     models = sorted((data_dir / "models" / PARTITION).glob("*/best.pt"))
-    result = dg.materialize([evaluation_report], partition_key=PARTITION, resources=resources)
-    assert result.success
-    report = metadata(result, "evaluation_report")
-    # the latest candidate (the untrained one above) beside the model that served before it and popularity
-    assert f"served before ({PARTITION}/" in text(report["headline"]) and "most popular" in text(report["headline"])
+    store = ModelStore(data_dir)
+    candidate = store.candidate(PARTITION)  # the day's latest candidate: the report's ELCRec (new)
+    before = store.serving() if store.serving() != candidate else store.previous()
+    results = [dg.materialize([evaluation_report], partition_key=PARTITION, resources=resources) for _ in range(2)]
+    assert all(result.success for result in results)
+    report, again = (metadata(result, "evaluation_report") for result in results)
+    assert Path(report["markdown"]).parent.name == candidate.run_id
+    # the candidate beside the model that served when it was judged, and popularity
+    assert f"served before ({before.name}, elcrec)" in text(report["headline"])
+    assert "most popular" in text(report["headline"])
     assert report["backtest_HR@20"] >= 0  # the model of the previous day exists (see first_run)
-    assert report["test_HR@20"] < report["popularity_HR@20"]
+    assert "EASE" in text(report["all_cut_offs"]) and text(report["all_cut_offs"]) == text(again["all_cut_offs"])
+    assert report["test_NDCG@20"] == again["test_NDCG@20"]
     assert sorted((data_dir / "models" / PARTITION).glob("*/best.pt")) == models  # nothing retrained
 
 
