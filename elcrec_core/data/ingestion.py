@@ -254,13 +254,16 @@ def changed_since_loaded(files: list[Path], path: str | Path = warehouse.DEFAULT
 
 
 def days_with_data(path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> tuple[set[date], date | None]:
-    """The days that the warehouse at ``path`` holds events of (``event_date``) or whose ``{date}`` files a load
-    read (``loads.file_day``: a day of an empty file too), and the first such file day (None: no load recorded its
-    day, as loads before the column did not): this data folder's own, whatever else the Dagster instance ran."""
+    """The days whose ``{date}`` files a load of the warehouse at ``path`` read (``loads.file_day``: a day of an
+    empty file too) and, for loads recorded without their day (before that column), the days their events fall on
+    (``event_date``); and the first file day (None: no load recorded its day): this data folder's own, whatever else
+    the Dagster instance ran. A day whose file never came is none of them even where other days' files hold events
+    on it (a log written in local time has events on the UTC days beside its own)."""
     with warehouse.connect(path, read_only=True) as con:
-        days = {day for (day,) in con.execute("SELECT DISTINCT event_date FROM raw_interactions WHERE event_date IS"
-                                              " NOT NULL UNION SELECT file_day FROM loads WHERE file_day IS NOT NULL"
-                                              ).fetchall()}
+        days = {day for (day,) in con.execute(
+            "SELECT file_day FROM loads WHERE file_day IS NOT NULL UNION SELECT DISTINCT event_date FROM "
+            "raw_interactions WHERE event_date IS NOT NULL AND load_id IN (SELECT load_id FROM loads WHERE file_day "
+            "IS NULL)").fetchall()}
         ((first,),) = con.execute("SELECT min(file_day) FROM loads").fetchall()
     return days, first
 

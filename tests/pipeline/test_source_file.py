@@ -1455,6 +1455,9 @@ def test_a_day_whose_file_never_came_is_flagged_by_the_days_after_it(team, tmp_p
     those of another data folder that shares the Dagster instance (the README's demo first)."""
     source = SourceFile(path=str(team / "source.yaml"))
     (team / "logs" / "2026-01-28.csv").write_text("user_id,item_id,timestamp\nu9,a,2026-01-28T10:00:00Z\n")
+    # a log in local time: 01-30's file has an event on 01-29 in UTC, which hid the missing day (a trial of 12-06)
+    late = team / "logs" / "2026-01-30.csv"
+    late.write_text(late.read_text() + "u9,c,2026-01-30T00:30:00+01:00\n")
     with dg.instance_for_test() as instance:
         def check_of(day: str, data: str = "data") -> dg.AssetCheckEvaluation:
             result = ingest(tmp_path / data, source, day, instance=instance)
