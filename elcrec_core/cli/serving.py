@@ -162,8 +162,8 @@ def history_note(folder: Path, user: str, history: list[str]) -> str:
     """The line that says where a user's ``history`` (item ids, in order) read from ``--data`` differs from the
     user's in the pipeline's sequences (or short histories) in the day ``folder``, whose lists user_recommendations
     holds; empty where they agree, or where the pipeline has no history of the user. Rows that the source settings'
-    rules rejected (``min_timestamp``, ``max_rating``, ``null_ids``: the options of those names give them) or files
-    loaded since change the history, and so the list."""
+    rules rejected (``min_timestamp``, ``max_rating``, ``null_ids``: the options of those names give them), events
+    after the day in UTC (a day file's past midnight) or files loaded since change the history, and so the list."""
     for name in (SEQUENCES_FILE, SHORT_HISTORIES_FILE):
         if not (folder / name).is_file():
             continue
@@ -176,11 +176,15 @@ def history_note(folder: Path, user: str, history: list[str]) -> str:
             if built == history:
                 return ""
             at = next((k for k, (a, b) in enumerate(zip(built, history)) if a != b), min(len(built), len(history)))
+            why = ("rows that the source settings' rules rejected: give --min-timestamp, --max-timestamp, "
+                   "--max-rating, --null-ids as they have them; or files loaded since")
+            if at == len(built):  # the pipeline's history, and more after it
+                why = (f"its last {len(history) - at} are newer than the day's sequences, which hold the events "
+                       f"before the day's end in UTC: a later day's, as a day file's events past midnight UTC "
+                       f"(--max-timestamp {folder.name}T23:59:59.999999 leaves them out), or files loaded since")
             return (f"the user's history read from --data ({len(history)} items) is not the one the pipeline built "
                     f"({len(built)} items; {folder.name}/{name}), from item {at + 1} on: the list differs from "
-                    "user_recommendations' (rows that the source settings' rules rejected: give --min-timestamp, "
-                    "--max-timestamp, --max-rating, --null-ids as they have them; or files loaded since); give "
-                    f"--data {folder / SEQUENCES_FILE} for the pipeline's history")
+                    f"user_recommendations' ({why}); give --data {folder / SEQUENCES_FILE} for the pipeline's history")
     return ""
 
 

@@ -1337,8 +1337,23 @@ def test_recommend_cli_answers_for_one_user_from_the_stored_model(first_run, cap
             f"--null-ids as they have them; or files loaded since); give --data {sequences} for the pipeline's "
             "history") in capsys.readouterr().err
     # the source's rule given as its option: the same history, and no line
+    since = ["--min-timestamp", datetime.fromtimestamp(int(first), timezone.utc).isoformat()]
     assert main(["recommend", "--serving", str(data_dir), "--data", str(events), "--user", "7", "--k-core", "5",
-                 "--min-timestamp", datetime.fromtimestamp(int(first), timezone.utc).isoformat(), "--json"]) == 0
+                 *since, "--json"]) == 0
+    assert "not the one the pipeline built" not in capsys.readouterr().err
+    # events after the day in UTC (a day file's past midnight UTC, a trial of 12-06) were put down to rules or files
+    # loaded since; the line names them and the option that leaves them out
+    next_day = int(datetime.fromisoformat(f"{PARTITION}T00:00:00+00:00").timestamp()) + 86400 + 3600
+    with events.open("a") as out:
+        out.write(f"7,{item},{next_day}\n7,{item},{next_day + 1}\n")
+    assert main(["recommend", "--serving", str(data_dir), "--data", str(events), "--user", "7", "--k-core", "5",
+                 *since, "--json"]) == 0
+    assert (f"from item {built + 1} on: the list differs from user_recommendations' (its last 2 are newer than the "
+            "day's sequences, which hold the events before the day's end in UTC: a later day's, as a day file's "
+            f"events past midnight UTC (--max-timestamp {PARTITION}T23:59:59.999999 leaves them out), or files "
+            "loaded since)") in capsys.readouterr().err
+    assert main(["recommend", "--serving", str(data_dir), "--data", str(events), "--user", "7", "--k-core", "5",
+                 *since, "--max-timestamp", f"{PARTITION}T23:59:59.999999", "--json"]) == 0
     assert "not the one the pipeline built" not in capsys.readouterr().err
 
 
