@@ -11,7 +11,8 @@ a candidate of a newer day than the champion's whose score is below it by no mor
 paired standard errors over the validation users) is judged against the best of the others instead: the champion's
 score is on validation targets that its own training was chosen on (a lucky score kept a trial's model serving for
 five days while each newer candidate, level or better on test, was refused), and it lacks the newer events and
-items. Most popular, the floor, may always serve, also as the champion (a most-popular model that serves ties the
+items. So is a candidate of the champion's own day trained on that day's sequences since they changed (a corrected
+or late delivery, its day run again: the champion, trained before, lacks the change). Most popular, the floor, may always serve, also as the champion (a most-popular model that serves ties the
 floor, and is fit all the same). Without most popular among the challengers there is no floor: the pipeline's ``serving_model`` refuses to judge
 a candidate whose challengers lack it. The older-day rule protects a champion only while it is fit for the day's
 data (finite scores that beat most popular): a model that fails there, such as one trained on another source
@@ -175,7 +176,7 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
     best = max(eligible, key=lambda c: scores[c.role])
     # a newer candidate within the noise below the champion is judged against the others: the champion's score is
     # on targets that its own training was chosen on, and it lacks the newer events and items
-    fresher = (best is champion and candidate in eligible and candidate.record.day > champion.record.day
+    fresher = (best is champion and candidate in eligible and _newer_data(candidate.record, champion.record)
                and (gap := _paired_gap(scored[CANDIDATE][0], scored[CHAMPION][0])) is not None
                and gap[0] <= NOISE * gap[1])
     rest = [c for c in eligible if c not in (champion, candidate)] + [candidate]  # a tie names the other
@@ -226,6 +227,14 @@ def judge_alone(record: ModelRecord, recommender: Recommender, data: SequenceTen
 
 
 NOISE = 2  # a gap of at most this many paired standard errors is within the noise
+
+
+def _newer_data(candidate: ModelRecord, champion: ModelRecord) -> bool:
+    """Whether ``candidate`` trained on newer data than ``champion``: a newer day's, or its own day's sequences
+    since they changed (a corrected or late delivery of a day up to it, run again: both digests known and unlike)."""
+    return candidate.day > champion.day or (candidate.day == champion.day and "" not in (candidate.sequences,
+                                                                                         champion.sequences)
+                                            and candidate.sequences != champion.sequences)
 
 
 def _paired_gap(ranks: torch.Tensor, best_ranks: torch.Tensor) -> tuple[float, float, int] | None:

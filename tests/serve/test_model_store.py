@@ -318,6 +318,16 @@ def test_a_newer_candidate_within_the_noise_below_the_serving_model_serves():
                                   (None, [_contender("sasrec", other), popular])):  # a challenger: the tolerance
         kept = gate(_contender(CANDIDATE, weak), champion, challengers, data, 0.0)
         assert kept.promote is False and "by more than the tolerance 0" in kept.reason
+    # its own day run again on sequences that changed since the champion trained (a corrected delivery, a trial of
+    # 12-06): the champion lacks the change, as an older day's would; on the same sequences it is the day's rerun
+    def of_sequences(contender: Contender, digest: str) -> Contender:
+        return dataclasses.replace(contender, record=dataclasses.replace(contender.record, sequences=digest))
+
+    same_day = _contender(CHAMPION, other, "2026-01-02")
+    for champion_digest, promoted in (("before", True), ("after", False), ("", False)):
+        rerun = gate(of_sequences(_contender(CANDIDATE, weak), "after"), of_sequences(same_day, champion_digest),
+                     [popular], data, 0.0)
+        assert rerun.promote is promoted and ("within the noise), and the newer model serves" in rerun.reason) is promoted
     sasrec = _contender("sasrec", ELCRecRecommender(_model(1)))  # the candidate's equal: the best of the others
     beside = gate(_contender(CANDIDATE, weak), _contender(CHAMPION, other, "2026-01-01"), [sasrec, popular], data, 0.0)
     assert beside.promote is True and beside.reason.endswith(f"; of the others: SASRec {_score(weak, data):.4f} "
