@@ -11,6 +11,7 @@ from assets.daily import (
     daily_asset,
     days_in_progress,
     fails_at_once,
+    log_failed_checks,
     refused,
     require_a_partition,
     wait_for_the_day_before,
@@ -24,8 +25,15 @@ from elcrec_core.data.event_selection import (
     unmodelled_event_types,
     unrated_files,
 )
-from elcrec_core.data.events_to_sequences import build_sequences, write_sequences
+from elcrec_core.data.events_to_sequences import (
+    SETTINGS_FILE,
+    build_sequences,
+    read_sequence_settings,
+    write_sequences,
+)
+from elcrec_core.data.sequence_settings import setting_changes
 from elcrec_core.data.sequence_summary import SequenceSummary
+from elcrec_core.data.sequences import sequence_day_folders
 from elcrec_core.data.validation import expect_sequences
 from elcrec_pipeline.config import SequenceSettings, partition_end
 from elcrec_pipeline.resources import Storage, digest
@@ -48,7 +56,14 @@ from elcrec_pipeline.run_config_check import refuse_bad_run_config
                         "first occurs on this day: a new name for a modelled type (buy after purchase) leaves its "
                         "events out of the sequences and its items among the users' candidates. Lists every type "
                         "left out, with its rows and first day. Warns too where event_types names a type that no "
-                        "event up to the day has (a misspelling: purchases for purchase).")],
+                        "event up to the day has (a misspelling: purchases for purchase)."),
+        dg.AssetCheckSpec(
+            "settings_as_the_day_before", asset="interaction_sequences",
+            description="Warns (never blocks) where the day's sequence settings (event_types, min_rating, dedupe, "
+                        "k_core) differ from those that built the newest earlier day's sequences: a run without the "
+                        "run config that sets them (a backfill, the sensor's or the schedule's runs without "
+                        "ELCREC_RUN_CONFIG) builds with the defaults, and its model learns another selection of "
+                        "events, with no other word.")],
     description="One row per user (id, item index list, length, last timestamp) from all accepted events up to "
                 "the end of the partition's day: filters, an event stored by two files used once, de-duplication, "
                 "iterative k-core, chronological order, and the stable item index (known items keep their index; new "
@@ -113,6 +128,8 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
     if summary.k_core_removed:  # users without a sequence get lists from their short histories: said, not only counted
         note = _k_core_note(summary, config.k_core)
         (context.log.warning if _k_core_removed_many(summary) else context.log.info)(note)
+    settings_check = _settings_as_the_day_before(config, storage, context.partition_key)
+    log_failed_checks(context, [settings_check])
     yield dg.MaterializeResult(
         data_version=dg.DataVersion(digest(config.model_dump(), [paths["sequences"], paths["item_index"],
                                                                  paths["short_histories"]])),
@@ -146,7 +163,7 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
             **(warehouse_table(storage.warehouse, "sequences", SEQUENCE_COLUMNS) if not newer
                else {"dagster/row_count": dg.MetadataValue.int(summary.users)}),
         },
-        check_results=[check, _new_event_types(config, storage, context.partition_key, absent)],
+        check_results=[check, _new_event_types(config, storage, context.partition_key, absent), settings_check],
     )
 
 
@@ -206,6 +223,28 @@ def _new_event_types(config: SequenceSettings, storage: Storage, partition: str,
                                description=description + (f". {_absent_note(absent, partition)}" if absent else ""),
                                metadata={"left_out": table(left_out.drop("new")),
                                          "absent": dg.MetadataValue.text(", ".join(absent) or "none")})
+
+
+def _settings_as_the_day_before(config: SequenceSettings, storage: Storage, partition: str) -> dg.AssetCheckResult:
+    """The check ``settings_as_the_day_before``: fails (a warning) where the sequence settings of ``config`` differ
+    from those that built the newest earlier day's sequences (their ``settings.json``; none: nothing to compare)."""
+    earlier = [folder for folder in sequence_day_folders(storage.root)
+               if folder.name < partition and (folder / SETTINGS_FILE).is_file()]
+    if not earlier:
+        return dg.AssetCheckResult(check_name="settings_as_the_day_before", passed=True,
+                                   description="no earlier day's sequences to compare with")
+    day = earlier[-1].name
+    changes = setting_changes(read_sequence_settings(earlier[-1]), config.sequence_config())
+    description = (f"the sequence settings differ from those that built the sequences of {day} (sequences/{day}/"
+                   f"{SETTINGS_FILE}): {'; '.join(changes)}. A run takes them from its run config "
+                   "(ops.interaction_sequences.config); one without it (a backfill, the sensor's or the schedule's "
+                   "runs where ELCREC_RUN_CONFIG is not set) builds with the defaults, and the day's model learns "
+                   "another selection of events: run the day again with the run config, unless the change is meant"
+                   if changes else f"as those that built the sequences of {day}")
+    return dg.AssetCheckResult(check_name="settings_as_the_day_before", passed=not changes,
+                               severity=dg.AssetCheckSeverity.WARN, description=description,
+                               metadata={"compared_with": dg.MetadataValue.text(day),
+                                         "changes": dg.MetadataValue.text("; ".join(changes) or "none")})
 
 
 SEQUENCE_COLUMNS = {"user_id": "as in the source", "items": "item indexes (table item_index), oldest first",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from elcrec_core.data.events_to_sequences import SequenceConfig
+from elcrec_core.data.sequence_settings import event_type_set
 from elcrec_core.data.source_config import naive_utc
 from elcrec_core.data.validation import NULL_IDS, RowRules
 
@@ -94,11 +95,10 @@ def sequence_settings_note(options: DataOptions, built: SequenceConfig, day: str
     their ``settings.json``): its k-core, event types, min_rating and dedupe, where ``options`` differ; empty where
     they agree. A user's history, and so the list, differs otherwise (the pipeline's k-core 5 drops rare items and
     users)."""
-    types = (lambda given: None if given is None else sorted({t.strip().lower() for t in given}))
     differ = ([f"--k-core {built.k_core}"] if options.k_core != built.k_core else []) + (
         [("" if options.event_type_column else "--event-type-column COLUMN ")  # the source's: not in the settings
          + f"--event-types {','.join(built.event_types)}" if built.event_types is not None else "no --event-types"]
-        if types(options.event_types) != types(built.event_types) else []) + (
+        if event_type_set(options.event_types) != event_type_set(built.event_types) else []) + (
         [("" if options.rating_column else "--rating-column COLUMN ")
          + f"--sequence-min-rating {built.min_rating:g}" if built.min_rating is not None
          else "no --sequence-min-rating"] if options.sequence_min_rating != built.min_rating else []) + (

@@ -124,6 +124,7 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
                               "later_days_trained_after": True, "events_on_their_day": True, "item_metadata_matches_items": False,
                               "item_categories_split": True,
                               "sequence_expectations": True, "new_event_types_modelled": True,
+                              "settings_as_the_day_before": True,
                               "promotion_gate": True, "complete_lists": True}
     raw = metadata(result, "raw_interactions")
     assert raw["rows_in"] == raw["accepted"] + raw["rejected"] and raw["accepted"] > 4000

@@ -989,7 +989,8 @@ def test_the_beauty_preset_reads_a_sequence_file_into_its_sequences(tmp_path):
                                          "later_days_trained_after": True,
                                          "events_on_their_day": True, "item_metadata_matches_items": True,
                                          "item_categories_split": True,
-                                         "sequence_expectations": True, "new_event_types_modelled": True}
+                                         "sequence_expectations": True, "new_event_types_modelled": True,
+                                         "settings_as_the_day_before": True}
     seqs, item_ids = read_sequence_parquet(tmp_path / "data/sequences/2026-01-31/sequences.parquet")
     built = {int(user): [int(item_ids[i - 1]) for i in seqs.items[seqs.offsets[n]:seqs.offsets[n + 1]]]
              for n, user in enumerate(seqs.user_ids)}
@@ -1596,6 +1597,46 @@ def test_the_other_row_rules_warning_names_the_rules_that_differ() -> None:
     timestamps = other_rules_note({f"{day}.csv": ["min_timestamp"] for day in range(7)})
     assert "(min_timestamp)" in timestamps and timestamps.endswith(": 0.csv, 1.csv, 2.csv, 3.csv, 4.csv, ...")
     assert "min_rating" not in timestamps  # no rating advice where only a timestamp bound changed
+
+
+def test_a_day_built_with_other_sequence_settings_than_the_day_before_warns(tmp_path):
+    """A trial's backfill ran without the run config that set event_types (play and like, not skip): the day's
+    sequences modelled skips too, its model served, and every check passed. The check settings_as_the_day_before
+    now names each setting that differs from the newest earlier day's sequences (log and check); the same run
+    config, or an earlier day without sequences, passes."""
+    logs = tmp_path / "team" / "logs"
+    logs.mkdir(parents=True)
+    for day in ("2026-01-29", "2026-01-30", "2026-01-31"):
+        (logs / f"{day}.csv").write_text(f"user_id,item_id,timestamp,kind\nu1,a,{day}T10:00:00Z,play\n"
+                                         f"u1,b,{day}T11:00:00Z,skip\nu2,a,{day}T12:00:00Z,Like\n")
+    settings = {"format": "csv", "path": "logs/{date}.csv", "timestamp_format": "iso8601", "event_type_column": "kind"}
+    (tmp_path / "team" / "source.yaml").write_text(yaml.safe_dump(settings))
+    resources = {"storage": Storage(data_dir=str(tmp_path / "data")),
+                 "source_file": SourceFile(path=str(tmp_path / "team" / "source.yaml"))}
+
+    def check_of(day: str, sequences: dict) -> dg.AssetCheckEvaluation:
+        result = dg.materialize([raw_interactions, interaction_sequences], partition_key=day, resources=resources,
+                                run_config={"ops": {"interaction_sequences": {"config": sequences}}})
+        assert result.success
+        return next(e for e in result.get_asset_check_evaluations() if e.check_name == "settings_as_the_day_before")
+
+    chosen = {"event_types": ["play", "like"], "k_core": 0}
+    first = check_of("2026-01-29", chosen)
+    assert first.passed and first.description == "no earlier day's sequences to compare with"
+    same = check_of("2026-01-30", {"event_types": ["LIKE ", "play", "play"], "k_core": 0})  # as the filters read it
+    assert same.passed and same.description == "as those that built the sequences of 2026-01-29"
+    defaults = check_of("2026-01-31", {"k_core": 0})  # event_types left to its default
+    assert not defaults.passed and defaults.severity == dg.AssetCheckSeverity.WARN
+    assert defaults.description == (
+        "the sequence settings differ from those that built the sequences of 2026-01-30 (sequences/2026-01-30/"
+        "settings.json): event_types LIKE , play, play then, every type now. A run takes them "
+        "from its run config (ops.interaction_sequences.config); one without it (a backfill, the sensor's or the "
+        "schedule's runs where ELCREC_RUN_CONFIG is not set) builds with the defaults, and the day's model learns "
+        "another selection of events: run the day again with the run config, unless the change is meant")
+    assert defaults.metadata["compared_with"].text == "2026-01-30"
+    assert check_of("2026-01-31", chosen).passed  # run again with the run config
+    assert check_of("2026-01-30", {**chosen, "dedupe": True}).metadata["changes"].text == (
+        "dedupe false then, true now")  # compared with the newest earlier day, 01-29
 
 
 def test_an_event_type_first_seen_on_the_day_and_left_out_warns(tmp_path):
