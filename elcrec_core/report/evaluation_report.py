@@ -192,7 +192,8 @@ def purity_text(purity: CategoryPurity, n_intents: int) -> str:
     category_purity`) of a model of ``n_intents`` intents: the purity beside the shuffled assignments', and how
     many intents have each main category. Where every intent has the same main category, a purity above the
     shuffled one cannot come from intents that separate categories (on ml-100k all are Drama: the intents split
-    the users by how much they watch, and light users' shares of Drama are higher), and the text says so; where
+    the users by how much they watch, and light users' shares of Drama are higher), and the text says so, also where
+    only intents of fewer than :data:`SMALL_INTENT_SHARE` of the users have another (one user's Thriller); where
     intents hold no user or fewer than :data:`SMALL_INTENT_SHARE` of them (ml-100k: 2 of 8 empty, 2 with 1 and 2
     users of 943), it says that too, which the main categories' counts of intents hide."""
     mains = purity.per_intent["main_category"].value_counts(sort=True, name="intents").sort(
@@ -202,8 +203,14 @@ def purity_text(purity: CategoryPurity, n_intents: int) -> str:
             f"category, weighted by users); shuffled assignments of the same sizes {purity.shuffled:.3f} ± "
             f"{purity.shuffled_std:.4f} (mean ± standard deviation of {purity.shuffles} shuffles). Main categories: "
             f"{listed}.")
-    if len(mains) == 1 and len(purity.per_intent) > 1:
-        text += (f" Every intent's main category is {mains['main_category'][0]}: a purity above the shuffled one "
+    users = purity.per_intent["users"]
+    large = purity.per_intent.filter(users >= SMALL_INTENT_SHARE * users.sum())  # a user or two decide no caveat
+    if len(large) > 1 and large["main_category"].n_unique() == 1:
+        main = large["main_category"][0]
+        which = (f"Every intent's main category is {main}" if len(mains) == 1 else
+                 f"The main category of every intent of at least {SMALL_INTENT_SHARE:.0%} of the users "
+                 f"({large['users'].sum()} of {users.sum()} users) is {main}")
+        text += (f" {which}: a purity above the shuffled one "
                  "comes from how the intents split the users (such as by how much they interact), not from intents "
                  "of different categories; their top categories by lift tell them apart (intent_profiles lists them "
                  "for the model whose intents are served: this one, unless the gate refused it and an ELCRec model "

@@ -12,9 +12,10 @@ paired standard errors over the validation users) is judged against the best of 
 score is on validation targets that its own training was chosen on (a lucky score kept a trial's model serving for
 five days while each newer candidate, level or better on test, was refused), and it lacks the newer events and
 items. So is a candidate of the champion's own day trained on that day's sequences since they changed (a corrected
-or late delivery, its day run again: the champion, trained before, lacks the change). Most popular, the floor, may always serve, also as the champion (a most-popular model that serves ties the
-floor, and is fit all the same). Without most popular among the challengers there is no floor: the pipeline's ``serving_model`` refuses to judge
-a candidate whose challengers lack it. The older-day rule protects a champion only while it is fit for the day's
+or late delivery, its day run again: the champion, trained before, lacks the change). Most popular, the floor, may
+always serve, also as the champion (a most-popular model that serves ties the floor, and is fit all the same).
+Without most popular among the challengers there is no floor: the pipeline's ``serving_model`` refuses to judge a
+candidate whose challengers lack it. The older-day rule protects a champion only while it is fit for the day's
 data (finite scores that beat most popular): a model that fails there, such as one trained on another source
 before a team described its own, never keeps serving, whatever its day. A model that ``elcrec rollback`` withdrew
 (``withdrawn``) may not serve again until a rollback restores it, except most popular, the floor. A pure function

@@ -327,7 +327,8 @@ def test_a_newer_candidate_within_the_noise_below_the_serving_model_serves():
     for champion_digest, promoted in (("before", True), ("after", False), ("", False)):
         rerun = gate(of_sequences(_contender(CANDIDATE, weak), "after"), of_sequences(same_day, champion_digest),
                      [popular], data, 0.0)
-        assert rerun.promote is promoted and ("within the noise), and the newer model serves" in rerun.reason) is promoted
+        served = "within the noise), and the newer model serves" in rerun.reason
+        assert rerun.promote is promoted and served is promoted
     sasrec = _contender("sasrec", ELCRecRecommender(_model(1)))  # the candidate's equal: the best of the others
     beside = gate(_contender(CANDIDATE, weak), _contender(CHAMPION, other, "2026-01-01"), [sasrec, popular], data, 0.0)
     assert beside.promote is True and beside.reason.endswith(f"; of the others: SASRec {_score(weak, data):.4f} "
