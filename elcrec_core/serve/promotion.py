@@ -211,8 +211,12 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
     # never empty: the best eligible contender qualifies, or most popular when the best only ties with it
     others = [c for c in contenders[1:] if fails(c) is None]
     stays = champion if champion in others else max(others, key=lambda c: scores[c.role])
+    stale = (stays is champion and champion.record.day == candidate.record.day
+             and _newer_data(candidate.record, champion.record))  # said: the report names no day's change else
     return decide(stays, f"refused: {why_not}; {_name(stays)} serves (validation {SELECTION_METRIC} "
-                         f"{scores[stays.role]:.4f})", why_not)
+                         f"{scores[stays.role]:.4f}" + (f"; trained on the sequences of {champion.record.day} before "
+                                                        "they changed, it lacks the change" if stale else "") + ")",
+                  why_not)
 
 
 def judge_alone(record: ModelRecord, recommender: Recommender, data: SequenceTensors) -> GateDecision:

@@ -329,6 +329,14 @@ def test_a_newer_candidate_within_the_noise_below_the_serving_model_serves():
                      [popular], data, 0.0)
         served = "within the noise), and the newer model serves" in rerun.reason
         assert rerun.promote is promoted and served is promoted
+    # outside the noise the champion trained before the change keeps serving, and the reason says what it lacks
+    chains = _chains()
+    popular_model, transition = MostPopular().fit(chains, "valid"), ItemTransition().fit(chains, "valid")
+    stale = gate(of_sequences(_contender(CANDIDATE, popular_model), "after"),
+                 of_sequences(_contender(CHAMPION, transition, "2026-01-02"), "before"), [], chains, 0.0)
+    assert stale.promote is False and stale.reason.endswith(
+        f"the serving model 2026-01-02/serving serves (validation NDCG@20 {_score(transition, chains):.4f}; trained on "
+        "the sequences of 2026-01-02 before they changed, it lacks the change)")
     sasrec = _contender("sasrec", ELCRecRecommender(_model(1)))  # the candidate's equal: the best of the others
     beside = gate(_contender(CANDIDATE, weak), _contender(CHAMPION, other, "2026-01-01"), [sasrec, popular], data, 0.0)
     assert beside.promote is True and beside.reason.endswith(f"; of the others: SASRec {_score(weak, data):.4f} "
