@@ -1,15 +1,18 @@
 """Stage 6: top-K recommendations per user from the serving model."""
 
+from datetime import timedelta
+
 import dagster as dg
 import numpy as np
 import polars as pl
+import torch
 
 from assets.daily import WAREHOUSE_POOL, daily_asset, fails_at_once, log_failed_checks, run_lineage
 from assets.metadata import metric, table, warehouse_table
 from assets.serving import serving_model
 from elcrec_core.data import warehouse
 from elcrec_core.data.events_to_sequences import read_sequence_settings
-from elcrec_core.data.seen_items import seen_items, users_with_events
+from elcrec_core.data.seen_items import active_items, seen_items, users_with_events
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.intents.profiles import assign_user_intents, intent_column
 from elcrec_core.serve.recommend import recommend_day
@@ -38,7 +41,8 @@ from elcrec_pipeline.run_config_check import refuse_bad_run_config
                 "intent, from the serving model over the partition's sequences and the short histories of the users "
                 "its k-core removed (their events on items of the sequences), whether or not the day's candidate "
                 "was promoted (a baseline that serves is refitted on every item of the sequences), in the warehouse "
-                "table user_recommendations. "
+                "table user_recommendations; with active_days, only items with an event in that many days up to the "
+                "day's end (still on offer). "
                 "The intent is the user's nearest centre under the ELCRec model of intent_profiles (null for a user "
                 "with no item that model knows). The table "
                 "belongs to the newest day: a day older than the day whose rows it holds (a backfill) leaves it as it "
@@ -72,7 +76,9 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
         item_ids = item_catalogue(store.checkpoint(serving), rec.n_items, item_ids)  # it may know more than the day
     seen = SequenceTensors.from_sequences(seen_items(storage.warehouse, partition_end(partition), users.user_ids,
                                                      item_ids, event_types))  # of every item the model scores
-    items, scores, missing = recommend_day(rec, seqs, short, config.top_k, seen)
+    offered = _items_on_offer(config.active_days, storage, partition, item_ids, event_types)
+    items, scores, missing = recommend_day(rec, seqs, short, config.top_k, seen,
+                                           None if offered is None else torch.from_numpy(offered))
     missing = missing.numpy()
     intent_record = storage.intent_model(partition, run_lineage(context))
     intent_model = load_model(store.checkpoint(intent_record))[0]
@@ -109,11 +115,30 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
         "rows": len(frame),
         "top_k": k,
         "distinct_items_recommended": distinct,
+        # the model's items that may be recommended: all, or those with an event in the last active_days days
+        "items_on_offer": dg.MetadataValue.int(len(item_ids) if offered is None else int(offered.sum())),
         "catalogue_coverage": metric(distinct / seqs.n_items),
         "sample": table(frame.filter(pl.col("user_id").is_in(first_users.implode())), RECOMMENDATION_COLUMNS),
         **warehouse_table(storage.warehouse, "user_recommendations", RECOMMENDATION_COLUMNS),
         "users_missing_recommendations": int((missing > 0).sum()),
     }, check_results=[complete])
+
+
+def _items_on_offer(days: int | None, storage: Storage, partition: str, item_ids: np.ndarray,
+                    event_types: list[str] | tuple[str, ...] | None) -> np.ndarray | None:
+    """Which of the model's ``item_ids`` may be recommended under the setting ``active_days`` (``days``): those with
+    an event of ``event_types`` in the ``days`` days up to the end of ``partition``; None (every item) without it.
+    A setting that leaves no item fails the step, naming it: no list would be served."""
+    if days is None:
+        return None
+    end = partition_end(partition)
+    offered = active_items(storage.warehouse, end - timedelta(days=days), end, item_ids, event_types)
+    if not offered.any():
+        raise dg.Failure(f"active_days {days}: none of the model's {len(item_ids)} items has an event in the {days} "
+                         f"day(s) up to the end of {partition}, so no item could be recommended; a larger "
+                         "active_days (run config ops.user_recommendations.config), or none, serves lists",
+                         allow_retries=False)
+    return offered
 
 
 def _complete_lists(user_ids: np.ndarray, missing: np.ndarray, model: str) -> dg.AssetCheckResult:

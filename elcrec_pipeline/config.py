@@ -336,6 +336,11 @@ class RecommendationSettings(dg.Config):
     """The lists user_recommendations writes."""
 
     top_k: int = Field(20, ge=1, description="recommendations per user")
+    active_days: int | None = Field(None, ge=1, description="recommend only items with an event (of the sequences' "
+                                                            "event types) in this many days up to the day's end: "
+                                                            "items still on offer, where they stop getting events "
+                                                            "when they expire (listings, sold-out products); None: "
+                                                            "every item the model knows")
 
 
 def partition_end(partition: str) -> datetime:

@@ -84,6 +84,9 @@ def parser() -> argparse.ArgumentParser:
     add_data_options(r, "the user's history: the pipeline's sequences.parquet, or any data file")
     r.add_argument("--user", required=True, help="the user id as in the data (one that starts with -: --user=-x)")
     r.add_argument("--k", type=positive, default=20, help="how many items (default: 20)")
+    r.add_argument("--active-days", type=positive, metavar="N",
+                   help="with --serving: only items with an event in the N days up to the end of the folder's newest "
+                        "day (its warehouse), as user_recommendations' active_days")
     r.add_argument("--json", action="store_true",
                    help='one JSON object: {"user", "model", "intent", "history_length" (the user\'s items in the '
                         'data; stderr says how many of them the model does not know), "items": [{"rank", "item", '

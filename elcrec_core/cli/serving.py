@@ -9,6 +9,7 @@ import json
 import math
 import sys
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         require_checkpoint,
     )
 
+    if args.active_days and not args.serving:
+        raise ValueError("--active-days reads the pipeline's warehouse: give --serving DATA_DIR")
     if args.checkpoint:  # a wrong path, or a folder where no model serves: refused before the data is read
         require_checkpoint(args.checkpoint)
     else:
@@ -107,8 +110,9 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     if unknown := int(seqs.lengths[matches[0]] - known.lengths[matches[0]]):
         warn(f"{unknown} of the user's {int(seqs.lengths[matches[0]])} items are unknown to the model: left out of "
              "the history it reads")
+    offered = _items_on_offer(args, item_ids)
     items, scores = recommend(rec, SequenceTensors.from_sequences(known), user, k=args.k, popularity=popularity,
-                              seen=seen)
+                              seen=seen, candidates=offered)
     intent = None
     if intents is not None:  # the intent model numbers the items as its own training did
         intent_checkpoint, intent_model = intents
@@ -143,6 +147,24 @@ def _learned_intents(payload: dict) -> bool:
     from elcrec_core.train.objective import uses_centres
 
     return "config" not in payload or uses_centres(ExperimentConfig.from_dict(payload["config"]).train)
+
+
+def _items_on_offer(args: argparse.Namespace, item_ids: np.ndarray | None) -> torch.Tensor | None:
+    """With ``--active-days N``: which of the model's items (``item_ids``, by index) have an event in the N days up to
+    the end of the newest day of the ``--serving`` folder, of its sequences' event types, read from its warehouse as
+    user_recommendations' ``active_days`` reads it; None without the option."""
+    from elcrec_core.data.seen_items import active_items
+
+    if not args.active_days:
+        return None
+    day = newest_day(args.serving)
+    if day is None or item_ids is None:
+        raise ValueError(f"--active-days: {args.serving} has no day's sequences to count the days from, or the "
+                         "data no item ids to look up")
+    end = datetime.fromisoformat(day) + timedelta(days=1)
+    event_types = read_sequence_settings(Path(args.serving) / "sequences" / day).event_types
+    since = end - timedelta(days=args.active_days)
+    return torch.from_numpy(active_items(Path(args.serving) / "warehouse.duckdb", since, end, item_ids, event_types))
 
 
 def _ties_for(checkpoint: Path, n_items: int, data_dir: str) -> Sequences | None:

@@ -43,6 +43,25 @@ def seen_items(path: str | Path, until: datetime | None, user_ids: np.ndarray, i
     return Sequences(np.asarray(user_ids), pairs["i"].to_numpy().astype(np.int64), offsets, len(item_ids))
 
 
+def active_items(path: str | Path, since: datetime, until: datetime, item_ids: np.ndarray,
+                 event_types: Sequence[str] | None = None) -> np.ndarray:
+    """Which of ``item_ids`` (index i - 1 for item index i) have an accepted event in the warehouse at ``path`` at or
+    after ``since`` and before ``until`` (naive UTC; an event without a time counts on its ``{date}`` file's day), of
+    one of ``event_types`` (None: any type): the items still on offer, where items stop getting events when they
+    expire (a listing, a sold-out product). Ids compare as text. bool [len(item_ids)]."""
+    types, types_params = event_type_condition(event_types)
+    items = pl.DataFrame({"item_id": pl.Series(item_ids, dtype=pl.String)}).with_row_index("i")
+    with warehouse.connect(path, read_only=True) as con:
+        con.register("offered_items", items)
+        active = con.sql(
+            "SELECT DISTINCT i FROM raw_interactions JOIN offered_items USING (item_id) WHERE coalesce(timestamp, "
+            "CAST(event_date AS TIMESTAMP)) >= ?::TIMESTAMP AND coalesce(timestamp, CAST(event_date AS TIMESTAMP)) < "
+            f"?::TIMESTAMP AND {types}", params=[since, until, *types_params]).pl()
+    mask = np.zeros(len(item_ids), dtype=bool)
+    mask[active["i"].to_numpy().astype(np.int64)] = True
+    return mask
+
+
 def users_with_events(path: str | Path, until: datetime | None) -> int:
     """How many users have an accepted event in the warehouse at ``path`` before ``until`` (:data:`BEFORE_UNTIL`):
     those the sequences left out (filters, k-core) without a short history get no recommendations, and are counted

@@ -14,6 +14,7 @@ from elcrec_core.evaluate.scoring import Recommender, excluded_items
 def recommend(
     rec: Recommender, data: SequenceTensors, users: torch.Tensor, k: int = 20, batch_size: int = 2048,
     popularity: SequenceTensors | None = None, seen: SequenceTensors | None = None,
+    candidates: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The k best items (indices 1..rec.n_items) and their scores for each of ``users`` (row indices of ``data``)
     under the fitted ``rec``, from the whole history (a model reads its last max_len items); items of the history,
@@ -24,7 +25,8 @@ def recommend(
     pipeline's day, also for one user's recommendations), so that a
     baseline's ties (EASE gives 0 to every item that shares no user with the history) serve the most popular items
     rather than arbitrary ones; a NaN or infinite score counts as -inf (no score: dropped, after the finite ones,
-    so the ranks of those served stay 1, 2, ...). Returns ([U, k] items,
+    so the ranks of those served stay 1, 2, ...). ``candidates``, bool [rec.n_items] (item i at i - 1), where given:
+    the only items that may be recommended (those still on offer), the others scored -inf too. Returns ([U, k] items,
     [U, k] scores in the recommender's dtype; float32 for no users). A batch holds at most ``batch_size`` users and
     2^25 scores (fewer users for a large catalogue)."""
     n_items = rec.n_items
@@ -39,6 +41,8 @@ def recommend(
         scores = torch.cat([scores, scores.new_zeros(len(batch), 1)], 1)  # last column: padding slot
         excluded = excluded_items(history, seen, batch, n_items).to(scores.device)
         scores.scatter_(1, torch.where(excluded > 0, excluded - 1, n_items), float("-inf"))
+        if candidates is not None:
+            scores[:, :n_items].masked_fill_(~candidates.to(scores.device), float("-inf"))
         values, indices = top_k_by_score_then(scores[:, :n_items], tie_break.to(scores), k)
         top_items.append(indices.cpu() + 1)
         top_scores.append(values.cpu())
@@ -47,35 +51,41 @@ def recommend(
     return torch.cat(top_items), torch.cat(top_scores)
 
 
-def recommend_day(rec: Recommender, fitted: Sequences, short: Sequences, k: int, seen: SequenceTensors | None = None
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def recommend_day(rec: Recommender, fitted: Sequences, short: Sequences, k: int, seen: SequenceTensors | None = None,
+                  candidates: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The day's lists (:func:`recommend`): for every user of ``fitted`` (the sequences that ``rec`` was fitted on
     or trained with) and then of ``short`` (the short histories of the users their k-core removed), the ``k`` best
     items from the items ``rec`` knows, every item of the user's row of ``seen`` (same users, same order) excluded,
-    ties broken by popularity in ``fitted`` alone (no model learns from the short histories). Returns [U, k] items
-    and scores, and [U] recommendations lost to non-finite scores (:func:`missing_recommendations`)."""
+    ties broken by popularity in ``fitted`` alone (no model learns from the short histories), from ``candidates``
+    alone where given (:func:`recommend`). Returns [U, k] items and scores, and [U] recommendations lost to
+    non-finite scores (:func:`missing_recommendations`)."""
     data = SequenceTensors.from_sequences(fitted.concat(short).known(rec.n_items))
     users = torch.arange(len(fitted) + len(short))
-    items, scores = recommend(rec, data, users, k=k, seen=seen,
+    items, scores = recommend(rec, data, users, k=k, seen=seen, candidates=candidates,
                               popularity=SequenceTensors.from_sequences(fitted.known(rec.n_items)))
-    return items, scores, missing_recommendations(scores, data, users, rec.n_items, seen=seen)
+    return items, scores, missing_recommendations(scores, data, users, rec.n_items, seen=seen, candidates=candidates)
 
 
 def missing_recommendations(scores: torch.Tensor, data: SequenceTensors, users: torch.Tensor, n_items: int,
-                            batch_size: int = 2048, seen: SequenceTensors | None = None) -> torch.Tensor:
+                            batch_size: int = 2048, seen: SequenceTensors | None = None,
+                            candidates: torch.Tensor | None = None) -> torch.Tensor:
     """Per user of ``users``, how many of its recommendations are missing: the slots of its row of ``scores``
     [U, k] (from :func:`recommend` over items 1..``n_items``) without a finite score, beyond those that its
-    history in ``data`` and its row of ``seen`` leave nothing to fill (it has seen all but j < k of the items).
+    history in ``data`` and its row of ``seen`` leave nothing to fill (it has seen all but j < k of the items, of
+    ``candidates`` where given: bool [n_items], the items that may be recommended).
     Non-zero only where the recommender gave an item the user has not seen a NaN or infinite score, which
     :func:`recommend` never serves: the user gets fewer than k items, or none. The histories are read
     ``batch_size`` users at a time, as :func:`recommend` reads them. int64 [U]."""
     missing = []
+    offered = torch.cat([torch.zeros(1, dtype=torch.bool),  # by item index; 0, the padding, is none
+                         torch.ones(n_items, dtype=torch.bool) if candidates is None else candidates.cpu()])
     for batch, rows in zip(user_batches(users, batch_size), scores.cpu().split(batch_size)):
         width = max(1, int(data.lengths(batch).max()))  # a batch of users without items: one padding column
         history = known_items(data.window(batch, 0, width), n_items)
         ordered = excluded_items(history, seen, batch, n_items).cpu().sort(1).values
-        distinct = ((ordered[:, 1:] != ordered[:, :-1]) & (ordered[:, 1:] > 0)).sum(1) + (ordered[:, 0] > 0)
-        could = (n_items - distinct).clamp(max=scores.shape[1])
+        first = torch.cat([torch.ones_like(ordered[:, :1], dtype=torch.bool), ordered[:, 1:] != ordered[:, :-1]], 1)
+        distinct = (first & offered[ordered]).sum(1)  # the excluded items that could be offered, each once
+        could = (int(offered.sum()) - distinct).clamp(max=scores.shape[1])
         missing.append((could - torch.isfinite(rows).sum(1)).clamp(min=0))
     return torch.cat(missing) if missing else torch.zeros(0, dtype=torch.long)
 

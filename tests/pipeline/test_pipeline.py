@@ -978,6 +978,57 @@ def test_an_item_the_user_had_an_event_with_outside_the_sequences_is_never_recom
         u: items for u, items in before.items() if u != user}
 
 
+def test_with_active_days_only_items_still_on_offer_are_recommended(first_run, tmp_path, capsys):
+    """A marketplace's expired listings kept being recommended, 14% of the rows, with no setting to stop it (a trial
+    of 12-06). With active_days 1 the lists hold only items with an event on the day (counted here in SQL), still
+    top_k long; a day whose window holds no event fails, naming the setting."""
+    import shutil
+
+    from assets.recommendations import user_recommendations
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    storage = Storage(data_dir=str(data_dir))
+    resources = {"storage": storage, "device": ComputeDevice(device="cpu")}
+
+    def run(active_days: int | None) -> dg.ExecuteInProcessResult:
+        return dg.materialize([user_recommendations], partition_key=PARTITION, resources=resources,
+                              raise_on_error=False, run_config={"ops": {"user_recommendations": {"config": {
+                                  "top_k": 5, "active_days": active_days}}}})
+
+    with duckdb.connect(str(storage.warehouse), read_only=True) as con:
+        today = {i for (i,) in con.execute("SELECT DISTINCT item_id FROM raw_interactions WHERE timestamp::DATE = "
+                                           "?::DATE", [PARTITION]).fetchall()}  # the log runs on after the day
+    assert run(None).success
+    with duckdb.connect(str(storage.warehouse), read_only=True) as con:
+        everything = con.execute("SELECT DISTINCT item_id FROM user_recommendations").fetchall()
+    assert {i for (i,) in everything} - today  # without the setting, items without an event on the day are served
+    result = run(1)
+    assert result.success and metadata(result, "user_recommendations")["items_on_offer"] == len(today) < 80
+    with duckdb.connect(str(storage.warehouse), read_only=True) as con:
+        rows = con.execute("SELECT item_id, count(*) OVER (PARTITION BY user_id) FROM user_recommendations").fetchall()
+    assert {item for item, _ in rows} <= today and {n for _, n in rows} == {5}
+    # the command line reads the folder's warehouse alike: the table's list
+    from elcrec_core.cli.main import main
+
+    user = str(storage.read_sequences(PARTITION)[0].user_ids[0])
+    with duckdb.connect(str(storage.warehouse), read_only=True) as con:
+        table_list = [i for (i,) in con.execute("SELECT item_id FROM user_recommendations WHERE user_id = ? ORDER BY "
+                                                "rank", [user]).fetchall()]
+    sequences = storage.sequences_dir(PARTITION) / "sequences.parquet"
+    assert main(["recommend", "--serving", str(data_dir), "--data", str(sequences), "--user", user, "--k", "5",
+                 "--active-days", "1", "--json"]) == 0
+    assert [row["item"] for row in json.loads(capsys.readouterr().out)["items"]] == table_list
+    assert main(["recommend", "--checkpoint", str(storage.store.checkpoint(storage.store.serving())), "--data",
+                 str(sequences), "--user", user, "--active-days", "1"]) == 2
+    assert "--active-days reads the pipeline's warehouse: give --serving DATA_DIR" in capsys.readouterr().err
+    with duckdb.connect(str(storage.warehouse)) as con:
+        con.execute("DELETE FROM raw_interactions WHERE timestamp::DATE = ?::DATE", [PARTITION])
+    failed = run(1)
+    assert not failed.success and "active_days 1: none of the model's" in str(failed.get_step_failure_events()[0]
+                                                                               .event_specific_data.error)
+
+
 def test_an_item_beyond_the_days_catalogue_that_the_serving_model_knows_is_never_recommended_again(first_run,
                                                                                                     tmp_path):
     """A day's catalogue ends at its largest item: where the newest item left the day's sequences (k-core, a

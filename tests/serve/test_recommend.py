@@ -154,6 +154,27 @@ def test_items_the_user_has_seen_outside_the_sequences_are_never_recommended() -
     assert recommend(fixed, data, users, k=3)[0].tolist()[0] == [2, 3, 4]  # without seen: the old lists
 
 
+def test_only_the_items_on_offer_are_recommended_and_fewer_of_them_are_no_missing_slots() -> None:
+    """A marketplace's expired listings kept being recommended (a trial of 12-06: 14% of the rows). With
+    ``candidates`` (items 2, 4, 5, 6 on offer), user 0 (item 1 seen) gets 2, 4, 5, not 3; user 1, who has seen 2, 4
+    and 5, gets 6 alone, and no slot counts missing: nothing else is on offer. A NaN for an item on offer still
+    counts (user 2)."""
+    lists = [[1], [2, 4, 5], [1]]
+    data = SequenceTensors.from_sequences(Sequences.from_lists([0, 1, 2], lists, n_items=6))
+    offer = torch.tensor([False, True, False, True, True, True])
+    fixed = _Fixed({0: [6.0, 5.0, 4.0, 3.0, 2.0, 1.0], 1: [6.0, 5.0, 4.0, 3.0, 2.0, 1.0],
+                    2: [6.0, float("nan"), 4.0, 3.0, 2.0, 1.0]})
+    users = torch.arange(3)
+    items, scores = recommend(fixed, data, users, k=3, candidates=offer)
+    finite = torch.isfinite(scores)
+    assert [row[ok].tolist() for row, ok in zip(items, finite)] == [[2, 4, 5], [6], [4, 5, 6]]
+    missing = recommend_module.missing_recommendations
+    assert missing(scores, data, users, 6, candidates=offer).tolist() == [0, 0, 0]
+    items, scores = recommend(fixed, data, users, k=4, candidates=offer)  # user 2: 4 on offer, 3 finite
+    assert missing(scores, data, users, 6, candidates=offer).tolist() == [0, 0, 1]
+    assert missing(scores, data, users, 6).tolist() == [0, 2, 1]  # without candidates, user 1 seems short of two
+
+
 def test_the_days_lists_break_ties_by_the_popularity_of_the_fitted_sequences_alone() -> None:
     """The short histories of the users the k-core removed (item 6, three times) changed the lists of the users
     with a sequence: EASE gives 0 to every item that shares no user with the history, and their popularity broke
