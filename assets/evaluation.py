@@ -193,7 +193,9 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
         sections.append(("Next-day backtest (the model that served after the previous day, scored on the first "
                          "item of the day; model_day: its training day; users: those with a list, also from a short "
                          "history, as short_history_users; without_list: no sequence nor short history; new_users: "
-                         "first events on the day, so no list, not scored)",
+                         "first events on the day, so no list, not scored; new_item_targets: users scored whose item "
+                         "is new to the model, which no list held: misses, so HR@20 is at most 1 - new_item_targets / "
+                         "users)",
                          markdown_table([{name: _cell(name, row) for name in row}
                                          for row in tail.to_dicts()])
                          + EARLIER_BACKTEST * tail["without_list"].has_nulls()))
@@ -245,6 +247,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
             "without_list": "users of the day with earlier events but no list (their events left no sequence "
                             "nor short history)",
             "new_users": "users whose first events are on the day: no list made before the day knew them, not scored",
+            "new_item_targets": "of the users scored, those whose first item of the day is new to the model (it "
+                                "trained before the item's first event): no list held it, a miss",
             "short_history_users": "of the users scored, those whose list came from a short history (the k-core "
                                    "removed them)",
             "short_history_HR@20": "their HR@20 (null: none)"})
@@ -449,10 +453,13 @@ def _backtest(storage: Storage, partition: str,
     # of them, the users whose list came from a short history (the k-core removed them)
     short = np.isin(seqs.user_ids.astype(str), listed_users.filter("short")["user_id"].to_numpy())
     users = eligible_users(data, "test")
+    targets = torch.from_numpy(seqs.items[seqs.offsets[1:] - 1])[users]  # each user's first item of the day
+    new_items = int((targets > served.n_items).sum())  # new to the model: no list it made held them
     short_ranks, bad = ranks_and_non_finite(served, data, "test", users[torch.from_numpy(short)[users]], seen=seen)
     row = pl.DataFrame({"day": [partition], "model_day": [previous.day], "users": [len(seqs)],
                         "without_list": [returning - len(seqs)],
                         "new_users": [next_day.new_users],
+                        "new_item_targets": [new_items],
                         "HR@20": [metrics["HR@20"]], "NDCG@20": [metrics["NDCG@20"]],
                         "short_history_users": [len(short_ranks)],
                         "short_history_HR@20": [figures_from_ranks(short_ranks, bad)["HR@20"] if len(short_ranks)

@@ -812,7 +812,8 @@ def test_a_report_made_again_for_a_day_shows_that_days_backtest(first_run, tmp_p
     storage = Storage(data_dir=str(data_dir))
     trend = warehouse.read_table(storage.warehouse, "backtest")
     later = pl.DataFrame({"day": ["2026-01-27"], "model_day": [PARTITION], "users": [1], "without_list": [0],
-                          "new_users": [0], "HR@20": [0.999], "NDCG@20": [0.999], "short_history_users": [0],
+                          "new_users": [0], "new_item_targets": [0], "HR@20": [0.999], "NDCG@20": [0.999],
+                          "short_history_users": [0],
                           "short_history_HR@20": [float("nan")]}, schema=trend.schema)
     warehouse.replace_table(storage.warehouse, "backtest", pl.concat([trend, later]))
     result = dg.materialize([evaluation_report], partition_key=PARTITION,
@@ -1758,6 +1759,9 @@ def test_the_backtest_scores_the_lists_that_served_and_counts_the_users_without_
     frame = pl.read_parquet(listed)
     dropped = active[::3]  # as if their events had left no sequence on the day before
     frame.filter(~pl.col("user_id").is_in(dropped)).write_parquet(listed)
+    with duckdb.connect(str(storage.warehouse)) as con:  # a scored user's first item of the day is a new listing
+        con.execute("INSERT INTO raw_interactions VALUES (?::DATE, ?, 'brand-new', ?::TIMESTAMP, 1.0, 'view', 'test', "
+                    "1, 0)", [PARTITION, active[1], f"{PARTITION} 00:00:00"])
     first_report = (storage.store.folder(storage.store.candidate(PARTITION)) / "report.md").read_text()
     assert "## Next-day backtest (" in first_report and EARLIER_BACKTEST not in first_report
     old = warehouse.read_table(storage.warehouse, "backtest").drop("without_list", "new_users")
@@ -1788,6 +1792,10 @@ def test_the_backtest_scores_the_lists_that_served_and_counts_the_users_without_
     first = {user: day.sequence(n)[-1] for n, user in enumerate(day.user_ids.tolist())}
     hits = [first[user] in items for user, items in zip(scored, lists.tolist())]
     assert row["HR@20"] == pytest.approx(sum(hits) / len(hits)) and 0 < sum(hits) < len(hits)
+    # the new listing: no list could hold it, and the row counts it (a trial's growing catalogue, 12-06)
+    assert first[active[1]] > served.n_items and row["new_item_targets"] == 1 == sum(
+        first[user] > served.n_items for user in scored)
+    assert "new_item_targets: users scored whose item is new to the model" in report
     # those sequences removed (pruned): no backtest, rather than one of another day's users
     shutil.rmtree(storage.sequences_dir(before))
     again = dg.materialize([evaluation_report], partition_key=PARTITION,
