@@ -1455,7 +1455,8 @@ def test_a_day_whose_file_never_came_is_flagged_by_the_days_after_it(team, tmp_p
     named, until it loads; the days before the first load are not (a log that starts after the partitions), nor are
     those of another data folder that shares the Dagster instance (the README's demo first)."""
     source = SourceFile(path=str(team / "source.yaml"))
-    (team / "logs" / "2026-01-28.csv").write_text("user_id,item_id,timestamp\nu9,a,2026-01-28T10:00:00Z\n")
+    (team / "logs" / "2026-01-28.csv").write_text("user_id,item_id,timestamp\n" + "".join(
+        f"u9,{item},2026-01-28T1{n}:00:00Z\n" for n, item in enumerate("abcd")))  # a typical day: 4 events
     # a log in local time: 01-30's file has an event on 01-29 in UTC, which hid the missing day (a trial of 12-06)
     late = team / "logs" / "2026-01-30.csv"
     late.write_text(late.read_text() + "u9,c,2026-01-30T00:30:00+01:00\n")
@@ -1473,7 +1474,8 @@ def test_a_day_whose_file_never_came_is_flagged_by_the_days_after_it(team, tmp_p
                                             "read them")  # 01-30's
         assert first.description.endswith(
             "1 day(s) before 2026-01-31 have no file and no load (a delivery that never came): 2026-01-29. Their "
-            "events, if any, are in no day's sequences: deliver them (a day without events: an empty file, with "
+            "events, if any, are in no day's sequences but for the few that other days' files hold (fewer than half "
+            "a typical day's, as a log in local time has): deliver them (a day without events: an empty file, with "
             "min_rows: 0) and run their days, then this day again")
         # the day's report repeats what the check said of its folder's newest load of the day
         assert earlier_days_note(instance, "2026-01-31", tmp_path / "data" / "warehouse.duckdb") == first.description
@@ -1484,6 +1486,27 @@ def test_a_day_whose_file_never_came_is_flagged_by_the_days_after_it(team, tmp_p
         (team / "logs" / "2026-01-29.csv").write_text("user_id,item_id,timestamp\nu9,b,2026-01-29T10:00:00Z\n")
         assert check_of("2026-01-29").passed and check_of("2026-01-31").passed
         assert earlier_days_note(instance, "2026-01-31", tmp_path / "data" / "warehouse.duckdb") == ""
+
+
+def test_a_day_delivered_whole_in_the_next_days_file_is_not_missing(team, tmp_path):
+    """A source that batches days (a weekend's events in Monday's file): the day without a file of its own has its
+    events, at least half a typical day's, in another file, and is not named as missing (a review of 12-06: every
+    run warned for a month that its events were in no day's sequences)."""
+    source = SourceFile(path=str(team / "source.yaml"))
+    for day in ("2026-01-27", "2026-01-28"):
+        (team / "logs" / f"{day}.csv").write_text("user_id,item_id,timestamp\n" + "".join(
+            f"u9,{item},{day}T1{n}:00:00Z\n" for n, item in enumerate("abcd")))
+    batched = team / "logs" / "2026-01-30.csv"  # 01-29's two events (half of 4) in 01-30's file
+    batched.write_text(batched.read_text() + "u8,a,2026-01-29T10:00:00Z\nu8,b,2026-01-29T11:00:00Z\n")
+    with dg.instance_for_test() as instance:
+        for day in ("2026-01-27", "2026-01-28", "2026-01-30"):
+            result = ingest(tmp_path / "data", source, day, instance=instance)
+        check = next(e for e in result.get_asset_check_evaluations() if e.check_name == "earlier_days_loaded")
+        assert check.passed and check.metadata["days_without_files"].value == "none"
+        batched.write_text(batched.read_text().replace("u8,b,2026-01-29T11:00:00Z\n", ""))  # one: fewer than half
+        result = ingest(tmp_path / "data", source, "2026-01-30", instance=instance)
+        check = next(e for e in result.get_asset_check_evaluations() if e.check_name == "earlier_days_loaded")
+        assert not check.passed and check.metadata["days_without_files"].value == "2026-01-29"
 
 
 def test_a_source_in_another_encoding_loads_with_its_encoding_setting(team, tmp_path):
