@@ -200,10 +200,10 @@ def history_note(folder: Path, user: str, history: list[str]) -> str:
             at = next((k for k, (a, b) in enumerate(zip(built, history)) if a != b), min(len(built), len(history)))
             why = ("rows that the source settings' rules rejected: give --min-timestamp, --max-timestamp, "
                    "--max-rating, --null-ids as they have them; or files loaded since")
-            if at == len(built):  # the pipeline's history, and more after it
-                why = (f"its last {len(history) - at} are newer than the day's sequences, which hold the events "
-                       f"before the day's end in UTC: a later day's, as a day file's events past midnight UTC "
-                       f"(--max-timestamp {folder.name}T23:59:59.999999 leaves them out), or files loaded since")
+            if at == len(built):  # the pipeline's history, and more after it: newer events, most often
+                why = (f"its last {len(history) - at}: events after the day's end in UTC, which the day's sequences do "
+                       f"not hold, as a day file's past midnight UTC (--max-timestamp {folder.name}T23:59:59.999999 "
+                       f"leaves them out), or {why}")
             return (f"the user's history read from --data ({len(history)} items) is not the one the pipeline built "
                     f"({len(built)} items; {folder.name}/{name}), from item {at + 1} on: the list differs from "
                     f"user_recommendations' ({why}); give --data {folder / SEQUENCES_FILE} for the pipeline's history")
