@@ -18,6 +18,8 @@ from assets.daily import (
 from assets.metadata import figure, metric, table
 from assets.sequences import interaction_sequences
 from elcrec_core.config.settings import SHAPE_FIELDS, ExperimentConfig, ModelConfig
+from elcrec_core.data.events_to_sequences import read_sequence_settings
+from elcrec_core.data.sequence_settings import comparable_settings
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, write_item_index_file
 from elcrec_core.report.plots import LOSS_PARTS, training_curve
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
@@ -121,7 +123,9 @@ def _train(context: dg.AssetExecutionContext, config: TrainingSettings, storage:
     record = ModelRecord(day=partition, run_id=context.run.run_id, dir=store.relative(out), valid=result.valid,
                          test=result.test, best_epoch=result.best_epoch, epochs=len(result.history),
                          seconds=result.seconds, warm_start=bool(warm), warm_start_from=base.dir if warm else None,
-                         sequences=sequences, recipe=digest({"training": work.name, "code": code_digest()}))
+                         sequences=sequences, recipe=digest({"training": work.name, "code": code_digest()}),
+                         sequence_settings=digest(comparable_settings(read_sequence_settings(
+                             storage.sequences_dir(partition)))))
     precision = precision_used(result.history)
     store.add_candidate(record, {"history": result.history, "precision": precision})
     plot = training_curve(result.history, out / "training_curve.png")

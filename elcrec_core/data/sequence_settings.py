@@ -3,6 +3,9 @@ run without its run config (a backfill, the sensor's or the schedule's runs) sil
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from typing import Any
+
 from elcrec_core.data.event_selection import type_keys
 from elcrec_core.data.events_to_sequences import SequenceConfig
 
@@ -11,6 +14,12 @@ def event_type_set(event_types: tuple[str, ...] | None) -> list[str | None] | No
     """``event_types`` as the filters compare them (:func:`type_keys`: without case and outer space), sorted and
     without repeats; None (every type) stays None."""
     return None if event_types is None else sorted(set(type_keys(list(event_types))), key=str)
+
+
+def comparable_settings(config: SequenceConfig) -> dict[str, Any]:
+    """``config``'s settings as plain data, its event types as the filters compare them (:func:`event_type_set`):
+    equal for two builds that select the same events, to digest (a model's ``sequence_settings``)."""
+    return {**asdict(config), "event_types": event_type_set(config.event_types)}
 
 
 def setting_changes(before: SequenceConfig, now: SequenceConfig) -> list[str]:

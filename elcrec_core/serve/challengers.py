@@ -157,6 +157,7 @@ def _train_sasrec(store: ModelStore, candidate: ModelRecord, seqs: Sequences,
                          epochs=len(result.history), seconds=result.seconds, kind="sasrec",
                          warm_start=init_from is not None,
                          warm_start_from=store.relative(init_from.parent) if init_from is not None else None,
+                         sequences=candidate.sequences, sequence_settings=candidate.sequence_settings,
                          recipe=_recipe(candidate, "sasrec"))
     store.add_challenger(candidate, record)
     return record

@@ -56,6 +56,7 @@ class ModelRecord:
     kind: str = "elcrec"
     params: dict[str, Any] = field(default_factory=dict)
     sequences: str = ""  # the digest of the sequences it trained on (elcrec_core.train.state.data_digest); "": unknown
+    sequence_settings: str = ""  # the digest of the sequence settings that built them; "": unknown
     # the digest of what made it (a training's settings, start, sequences and code; a challenger's: its candidate's
     # and its kind): a model made again from the same recipe (the day's run again) is the same model; "": unknown
     recipe: str = ""
@@ -283,8 +284,7 @@ def _record(value: Any, path: Path) -> ModelRecord:
 
 
 def _read_json(path: Path, text: str | None = None) -> Any:
-    """The JSON of ``path`` (or of ``text``, one of its lines); ValueError naming the file where it is not JSON
-    (a file cut short by a full disk, an edit by hand)."""
+    """The JSON of ``path`` (or of ``text``, one of its lines); ValueError naming the file where it is not JSON."""
     try:
         return json.loads(path.read_text(encoding="utf-8") if text is None else text)
     except json.JSONDecodeError as err:

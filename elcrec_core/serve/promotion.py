@@ -236,9 +236,12 @@ NOISE = 2  # a gap of at most this many paired standard errors is within the noi
 
 def _newer_data(candidate: ModelRecord, champion: ModelRecord) -> bool:
     """Whether ``candidate`` trained on newer data than ``champion``: a newer day's, or its own day's sequences
-    since they changed (a corrected or late delivery of a day up to it, run again: both digests known and unlike)."""
-    return candidate.day > champion.day or (candidate.day == champion.day and "" not in (candidate.sequences,
-                                                                                         champion.sequences)
+    since they changed (a corrected or late delivery of a day up to it, run again): built with the same sequence
+    settings, but other sequences (each digest known; a day built again with other settings is not newer data)."""
+    known = "" not in (candidate.sequences, champion.sequences, candidate.sequence_settings,
+                       champion.sequence_settings)
+    return candidate.day > champion.day or (candidate.day == champion.day and known
+                                            and candidate.sequence_settings == champion.sequence_settings
                                             and candidate.sequences != champion.sequences)
 
 

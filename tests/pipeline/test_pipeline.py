@@ -163,6 +163,15 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
     candidate = store.candidate(PARTITION)
     (sasrec,) = [record for record in store.challengers(candidate) if record.kind == "sasrec"]
     assert sasrec.warm_start and sasrec.warm_start_from == f"{candidate.warm_start_from}/challengers/sasrec"
+    # what both trained on, for the gate's rule on a day run again: the sequences and the settings that built them
+    from elcrec_core.data.events_to_sequences import read_sequence_settings
+    from elcrec_core.data.sequence_settings import comparable_settings
+    from elcrec_core.train.state import data_digest
+    from elcrec_pipeline.resources import digest
+
+    settings = digest(comparable_settings(read_sequence_settings(data_dir / "sequences" / PARTITION)))
+    assert (sasrec.sequences, sasrec.sequence_settings) == (candidate.sequences, candidate.sequence_settings) == (
+        data_digest(read_sequence_parquet(data_dir / "sequences" / PARTITION / "sequences.parquet")[0]), settings)
     report = metadata(result, "evaluation_report")
     for row in ("ELCRec (new)", "SASRec (no ELCRec parts, same budget)", "most popular", "item transition",
                 "EASE (λ = ", "95% CI"):

@@ -320,13 +320,17 @@ def test_a_newer_candidate_within_the_noise_below_the_serving_model_serves():
         assert kept.promote is False and "by more than the tolerance 0" in kept.reason
     # its own day run again on sequences that changed since the champion trained (a corrected delivery, a trial of
     # 12-06): the champion lacks the change, as an older day's would; on the same sequences it is the day's rerun
-    def of_sequences(contender: Contender, digest: str) -> Contender:
-        return dataclasses.replace(contender, record=dataclasses.replace(contender.record, sequences=digest))
+    def of_sequences(contender: Contender, digest: str, settings: str = "s") -> Contender:
+        return dataclasses.replace(contender, record=dataclasses.replace(contender.record, sequences=digest,
+                                                                         sequence_settings=settings))
 
     same_day = _contender(CHAMPION, other, "2026-01-02")
-    for champion_digest, promoted in (("before", True), ("after", False), ("", False)):
-        rerun = gate(of_sequences(_contender(CANDIDATE, weak), "after"), of_sequences(same_day, champion_digest),
-                     [popular], data, 0.0)
+    # other sequences of the same settings: newer data; the same sequences, or unknown ones: the day's rerun; other
+    # settings (a run without its run config, say): not newer data either (a review of 12-06)
+    for champion, promoted in ((of_sequences(same_day, "before"), True), (of_sequences(same_day, "after"), False),
+                               (of_sequences(same_day, ""), False), (of_sequences(same_day, "before", ""), False),
+                               (of_sequences(same_day, "before", "other"), False)):
+        rerun = gate(of_sequences(_contender(CANDIDATE, weak), "after"), champion, [popular], data, 0.0)
         served = "within the noise), and the newer model serves" in rerun.reason
         assert rerun.promote is promoted and served is promoted
     # outside the noise the champion trained before the change keeps serving, and the reason says what it lacks
