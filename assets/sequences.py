@@ -60,7 +60,8 @@ from elcrec_pipeline.run_config_check import refuse_bad_run_config
         dg.AssetCheckSpec(
             "settings_as_the_day_before", asset="interaction_sequences",
             description="Warns (never blocks) where the day's sequence settings (event_types, min_rating, dedupe, "
-                        "k_core) differ from those that built the newest earlier day's sequences: a run without the "
+                        "k_core) differ from those that built the newest earlier day's sequences (pruned: the next "
+                        "later day's): a run without the "
                         "run config that sets them (a backfill, the sensor's or the schedule's runs without "
                         "ELCREC_RUN_CONFIG) builds with the defaults, and its model learns another selection of "
                         "events, with no other word.")],
@@ -121,6 +122,7 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
                                   "all); nothing was written",
                            {"users": summary.users, "items": summary.items, "interactions": summary.interactions,
                             "length": table([summary.length])}, context.run.run_id)
+    settings_check = _settings_as_the_day_before(config, storage, context.partition_key)  # before any is pruned
     newer = storage.newer_day(context.partition_key)  # the warehouse table belongs to the newest day
     paths = write_sequences(build, storage.sequences_dir(context.partition_key), storage.warehouse, table=not newer)
     pruned = storage.prune_sequences(context.partition_key, config.keep_days,
@@ -128,7 +130,6 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
     if summary.k_core_removed:  # users without a sequence get lists from their short histories: said, not only counted
         note = _k_core_note(summary, config.k_core)
         (context.log.warning if _k_core_removed_many(summary) else context.log.info)(note)
-    settings_check = _settings_as_the_day_before(config, storage, context.partition_key)
     log_failed_checks(context, [settings_check])
     yield dg.MaterializeResult(
         data_version=dg.DataVersion(digest(config.model_dump(), [paths["sequences"], paths["item_index"],
@@ -227,20 +228,27 @@ def _new_event_types(config: SequenceSettings, storage: Storage, partition: str,
 
 def _settings_as_the_day_before(config: SequenceSettings, storage: Storage, partition: str) -> dg.AssetCheckResult:
     """The check ``settings_as_the_day_before``: fails (a warning) where the sequence settings of ``config`` differ
-    from those that built the newest earlier day's sequences (their ``settings.json``; none: nothing to compare)."""
-    earlier = [folder for folder in sequence_day_folders(storage.root)
-               if folder.name < partition and (folder / SETTINGS_FILE).is_file()]
-    if not earlier:
+    from those that built the newest earlier day's sequences (their ``settings.json``), or where keep_days pruned
+    every earlier one, the next later day's (none: nothing to compare; one that cannot be read: said, and passed)."""
+    built = [folder for folder in sequence_day_folders(storage.root)
+             if folder.name != partition and (folder / SETTINGS_FILE).is_file()]
+    earlier = [folder for folder in built if folder.name < partition]
+    if not built:
         return dg.AssetCheckResult(check_name="settings_as_the_day_before", passed=True,
-                                   description="no earlier day's sequences to compare with")
-    day = earlier[-1].name
-    changes = setting_changes(read_sequence_settings(earlier[-1]), config.sequence_config())
+                                   description="no other day's sequences to compare with")
+    other = earlier[-1] if earlier else built[0]  # the newest earlier day; else, those pruned, the next later one
+    day = other.name
+    try:
+        changes = setting_changes(read_sequence_settings(other), config.sequence_config())
+    except (OSError, ValueError, TypeError) as err:  # a file cut short, edited by hand: said, never a failure
+        return dg.AssetCheckResult(check_name="settings_as_the_day_before", passed=True,
+                                   description=f"sequences/{day}/{SETTINGS_FILE} cannot be read ({err}): not compared")
     description = (f"the sequence settings differ from those that built the sequences of {day} (sequences/{day}/"
                    f"{SETTINGS_FILE}): {'; '.join(changes)}. A run takes them from its run config "
                    "(ops.interaction_sequences.config); one without it (a backfill, the sensor's or the schedule's "
                    "runs where ELCREC_RUN_CONFIG is not set) builds with the defaults, and the day's model learns "
-                   "another selection of events: run the day again with the run config, unless the change is meant"
-                   if changes else f"as those that built the sequences of {day}")
+                   "another selection of events: run the day built without the settings meant again with them, "
+                   "unless the change is meant" if changes else f"as those that built the sequences of {day}")
     return dg.AssetCheckResult(check_name="settings_as_the_day_before", passed=not changes,
                                severity=dg.AssetCheckSeverity.WARN, description=description,
                                metadata={"compared_with": dg.MetadataValue.text(day),

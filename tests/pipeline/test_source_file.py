@@ -1645,7 +1645,7 @@ def test_a_day_built_with_other_sequence_settings_than_the_day_before_warns(tmp_
 
     chosen = {"event_types": ["play", "like"], "k_core": 0}
     first = check_of("2026-01-29", chosen)
-    assert first.passed and first.description == "no earlier day's sequences to compare with"
+    assert first.passed and first.description == "no other day's sequences to compare with"
     same = check_of("2026-01-30", {"event_types": ["LIKE ", "play", "play"], "k_core": 0})  # as the filters read it
     assert same.passed and same.description == "as those that built the sequences of 2026-01-29"
     defaults = check_of("2026-01-31", {"k_core": 0})  # event_types left to its default
@@ -1655,11 +1655,22 @@ def test_a_day_built_with_other_sequence_settings_than_the_day_before_warns(tmp_
         "settings.json): event_types LIKE , play, play then, every type now. A run takes them "
         "from its run config (ops.interaction_sequences.config); one without it (a backfill, the sensor's or the "
         "schedule's runs where ELCREC_RUN_CONFIG is not set) builds with the defaults, and the day's model learns "
-        "another selection of events: run the day again with the run config, unless the change is meant")
+        "another selection of events: run the day built without the settings meant again with them, unless the "
+        "change is meant")
     assert defaults.metadata["compared_with"].text == "2026-01-30"
     assert check_of("2026-01-31", chosen).passed  # run again with the run config
     assert check_of("2026-01-30", {**chosen, "dedupe": True}).metadata["changes"].text == (
         "dedupe false then, true now")  # compared with the newest earlier day, 01-29
+    # the earlier days pruned (keep_days): the next later day's settings (a review of 12-06: it passed, silent)
+    import shutil
+
+    shutil.rmtree(tmp_path / "data" / "sequences" / "2026-01-29")
+    pruned = check_of("2026-01-30", {"k_core": 0})
+    assert not pruned.passed and pruned.metadata["compared_with"].text == "2026-01-31"
+    # a settings file that cannot be read: said, and the build goes on (it failed the step)
+    (tmp_path / "data" / "sequences" / "2026-01-31" / "settings.json").write_text("{")
+    unread = check_of("2026-01-30", chosen)
+    assert unread.passed and unread.description.startswith("sequences/2026-01-31/settings.json cannot be read (")
 
 
 def test_an_event_type_first_seen_on_the_day_and_left_out_warns(tmp_path):
