@@ -205,8 +205,8 @@ def purity_text(purity: CategoryPurity, n_intents: int) -> str:
             f"{listed}.")
     users = purity.per_intent["users"]
     large = purity.per_intent.filter(users >= SMALL_INTENT_SHARE * users.sum())  # a user or two decide no caveat
-    if len(large) > 1 and large["main_category"].n_unique() == 1:
-        main = large["main_category"][0]
+    if (len(mains) == 1 and len(purity.per_intent) > 1) or (len(large) > 1 and large["main_category"].n_unique() == 1):
+        main = mains["main_category"][0] if len(mains) == 1 else large["main_category"][0]
         which = (f"Every intent's main category is {main}" if len(mains) == 1 else
                  f"The main category of every intent of at least {SMALL_INTENT_SHARE:.0%} of the users "
                  f"({large['users'].sum()} of {users.sum()} users) is {main}")

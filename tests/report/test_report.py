@@ -469,6 +469,10 @@ def test_purity_text_lists_the_main_categories_and_says_when_every_intent_has_th
            "split the users" in purity_text(lone, 8)
     assert "comes from how" not in purity_text(CategoryPurity(0.412, 0.398, 0.0003, 5, lone.per_intent.with_columns(
         users=pl.Series([321, 10, 220, 206, 195]))), 8)  # 10 of 952: an intent of its own category
+    one_large = CategoryPurity(0.412, 0.398, 0.0003, 5, pl.DataFrame({  # every intent Drama, one of 1% or more
+        "intent": [0, 1], "users": [942, 5], "interactions": [50] * 2, "main_category": ["Drama"] * 2,
+        "purity": [0.4] * 2}))
+    assert "Every intent's main category is Drama: a purity above" in purity_text(one_large, 2)  # a review, 12-06
 
 
 def test_purity_text_says_how_many_intents_hold_no_user_or_fewer_than_1_percent():
