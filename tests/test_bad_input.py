@@ -521,7 +521,9 @@ def test_data_numbered_otherwise_is_matched_by_item_id_and_another_catalogue_is_
     for command in (["recommend", "--user", "u"], ["evaluate"]):
         assert main([*command, "--checkpoint", str(checkpoint), "--data", str(unrelated), "--format", "parquet"]) == 2
         assert capsys.readouterr().err == (f"elcrec: error: checkpoint {checkpoint} is from another item catalogue: "
-                                           "none of the data's 3 items is among its 5\n")
+                                           "none of the data's 3 items is among its 5 (or every one is newer "
+                                           "than the model: an item first seen after it trained, as a new "
+                                           "listing)\n")
 
 
 def test_item_catalogue_without_an_index_beside_the_checkpoint(tmp_path: Path) -> None:

@@ -191,7 +191,8 @@ def onto_item_ids(model_ids: np.ndarray, seqs: Sequences, data_item_ids: np.ndar
     new = list(dict.fromkeys(item for item in ids if item not in index))
     if ids and len(new) == len(set(ids)):
         raise CheckpointError(f"{model} is from another item catalogue: none of the data's "
-                              f"{len(set(ids))} items is among its {len(model_ids)}")
+                              f"{len(set(ids))} items is among its {len(model_ids)} (or every one is newer than "
+                              "the model: an item first seen after it trained, as a new listing)")
     index.update({item: len(model_ids) + i for i, item in enumerate(new, start=1)})
     lookup = np.array([index[item] for item in ids], dtype=np.int64)
     return (Sequences(seqs.user_ids, lookup[position].reshape(np.shape(seqs.items)), seqs.offsets,
