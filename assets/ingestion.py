@@ -78,6 +78,7 @@ from elcrec_pipeline.run_config_check import refuse_bad_run_config
 LATE_DAYS = 31  # how far back earlier_days_loaded looks for files that no load has read
 EARLIER_DAYS_NOTE = "earlier_days_note"  # metadata: the warning of earlier_days_loaded, empty where it passed
 MIN_METADATA_COVERAGE = 0.5  # item_metadata_matches_items warns where a smaller share of the events' items has metadata
+MIN_NEW_ITEMS = 5  # ... or of the day's new items, where there are at least this many
 
 
 @daily_asset(
@@ -266,7 +267,8 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     metadata["content_changed"] = dg.MetadataValue.bool(changed)  # the sensor runs the newest later day again
     warned = [_later_days_trained_after(context, changed, storage),
               _events_on_their_day(config.path, report, context.partition_key),
-              _metadata_matches(warehouse.item_metadata_coverage(storage.warehouse)),
+              _metadata_matches(warehouse.item_metadata_coverage(storage.warehouse,
+                                                                  day=date.fromisoformat(context.partition_key))),
               _categories_split(items, item_metadata)]
     log_failed_checks(context, warned)
     yield dg.MaterializeResult(
@@ -353,13 +355,21 @@ def _metadata_matches(coverage: warehouse.MetadataCoverage) -> dg.AssetCheckResu
     found = (f"{coverage.described:,} of the {coverage.event_items:,} items of the stored events "
              f"({coverage.share:.1%}) have item metadata ({coverage.metadata_items:,} items stored)")
     passed = coverage.share >= MIN_METADATA_COVERAGE
+    # a growing catalogue whose metadata file stopped growing: the day's new items undescribed, the share still high
+    stale = (coverage.new_items >= MIN_NEW_ITEMS and coverage.new_described < MIN_METADATA_COVERAGE
+             * coverage.new_items)
+    counts |= {"new_items": dg.MetadataValue.int(coverage.new_items),
+               "new_items_with_metadata": dg.MetadataValue.int(coverage.new_described)}
     return dg.AssetCheckResult(
-        check_name="item_metadata_matches_items", passed=passed, severity=dg.AssetCheckSeverity.WARN,
+        check_name="item_metadata_matches_items", passed=passed and not stale, severity=dg.AssetCheckSeverity.WARN,
         metadata=counts, description=found + ("" if passed else (
             f". Items of events without metadata: {', '.join(map(repr, coverage.events_only)) or 'none'}; items "
             f"of the metadata in no event: {', '.join(map(repr, coverage.metadata_only)) or 'none'}. Ids are "
             "compared as exact text (07, 7.0 and 7 differ): is the item metadata's item column the events' item "
-            "id, written alike? Its rows rejected are in rejected_item_metadata")))
+            "id, written alike? Its rows rejected are in rejected_item_metadata")) + (
+            f". Of the {coverage.new_items:,} items first seen on the day, {coverage.new_described:,} have item "
+            "metadata: is the item metadata file delivered with the new items? (a file's rows replace the stored "
+            "ones item by item; an item it lacks keeps an earlier load's row, or none)" if stale else ""))
 
 
 def _categories_split(items: pl.DataFrame | None, config: ItemMetadataConfig | None) -> dg.AssetCheckResult:

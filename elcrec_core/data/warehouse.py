@@ -258,6 +258,8 @@ class MetadataCoverage:
     metadata_items: int
     events_only: list[str]  # event items without metadata
     metadata_only: list[str]  # metadata items of no event
+    new_items: int = 0  # items whose first event is on the day asked for (none asked: 0)
+    new_described: int = 0  # of them, those with metadata
 
     @property
     def share(self) -> float:
@@ -265,9 +267,14 @@ class MetadataCoverage:
         return self.described / self.event_items if self.event_items else 1.0
 
 
-def item_metadata_coverage(path: str | Path = DEFAULT_WAREHOUSE, sample: int = 3) -> MetadataCoverage:
-    """The :class:`MetadataCoverage` of the warehouse at ``path``: all its stored events against its item metadata."""
+def item_metadata_coverage(path: str | Path = DEFAULT_WAREHOUSE, sample: int = 3,
+                           day: date | None = None) -> MetadataCoverage:
+    """The :class:`MetadataCoverage` of the warehouse at ``path``: all its stored events against its item metadata;
+    with ``day``, also the items whose first event (``event_date``) is on it, and how many of them have metadata."""
     with connect(path, read_only=True) as con:
+        ((new, new_described),) = con.execute(
+            "SELECT count(*), count(m.item_id) FROM (SELECT item_id FROM raw_interactions GROUP BY item_id HAVING "
+            "min(event_date) = ?) LEFT JOIN item_metadata m USING (item_id)", [day]).fetchall()
         ((events, described, items),) = con.execute(
             "SELECT (SELECT count(DISTINCT item_id) FROM raw_interactions),"
             " (SELECT count(DISTINCT item_id) FROM raw_interactions SEMI JOIN item_metadata USING (item_id)),"
@@ -279,4 +286,4 @@ def item_metadata_coverage(path: str | Path = DEFAULT_WAREHOUSE, sample: int = 3
             "SELECT item_id FROM item_metadata ANTI JOIN (SELECT DISTINCT item_id FROM raw_interactions)"
             " USING (item_id) ORDER BY item_id LIMIT ?", [sample]).fetchall()
     return MetadataCoverage(int(events), int(described), int(items), [i for (i,) in events_only],
-                            [i for (i,) in metadata_only])
+                            [i for (i,) in metadata_only], int(new), int(new_described))

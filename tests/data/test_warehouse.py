@@ -197,6 +197,35 @@ def test_item_metadata_coverage_compares_ids_as_exact_text(tmp_path: Path) -> No
     assert coverage == warehouse.MetadataCoverage(4, 1, 4, ["10", "7"], ["07", "08"]) and coverage.share == 0.25
 
 
+def test_item_metadata_coverage_counts_the_days_new_items_and_the_check_warns_where_they_lack_it(
+        tmp_path: Path) -> None:
+    """A marketplace's metadata file stopped growing: the share of described items stayed above half while none of
+    each day's new listings had metadata, and the check passed (a trial of 12-06). The coverage of a day counts the
+    items first seen on it and those of them with metadata; the check warns where 5 or more new items are mostly
+    undescribed, beside a passing share."""
+    from assets.ingestion import _metadata_matches
+
+    db = tmp_path / "w.duckdb"
+    events = tmp_path / "e.csv"
+    day2 = DAY1 + 86400
+    events.write_text("user_id,item_id,timestamp\n" + "".join(f"u1,{item},{DAY1 + k}\n" for k, item in
+                                                              enumerate(range(1, 21))) +
+                      "".join(f"u2,{item},{day2 + k}\n" for k, item in enumerate([1, 2, 21, 22, 23, 24, 25])))
+    ingest(SourceConfig(format="csv", path=str(events)), RULES, db)
+    items = tmp_path / "items.csv"
+    items.write_text("item_id,title,categories\n" + "".join(f"{i},Item {i},a\n" for i in range(1, 22)))
+    warehouse.load_item_metadata(*read_item_metadata(ItemMetadataConfig(str(items))), items, db)
+    coverage = warehouse.item_metadata_coverage(db, day=date(2026, 3, 2))
+    assert (coverage.event_items, coverage.described, coverage.new_items, coverage.new_described) == (25, 21, 5, 1)
+    check = _metadata_matches(coverage)  # 84% of all items described: the share alone passes
+    assert not check.passed and check.description == (
+        "21 of the 25 items of the stored events (84.0%) have item metadata (21 items stored). Of the 5 items first "
+        "seen on the day, 1 have item metadata: is the item metadata file delivered with the new items? (a file's "
+        "rows replace the stored ones item by item; an item it lacks keeps an earlier load's row, or none)")
+    assert _metadata_matches(warehouse.item_metadata_coverage(db, day=date(2026, 3, 1))).passed  # 20 new, described
+    assert _metadata_matches(warehouse.item_metadata_coverage(db)).passed  # no day: the share alone
+
+
 def test_replace_table_writes_derived_tables_only(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     warehouse.replace_table(db, "user intents", pl.DataFrame({"user_id": ["a", "b"], "intent": [1, 2]}))
