@@ -134,6 +134,11 @@ def test_missing_recommendations_count_the_slots_lost_to_non_finite_scores_only(
     assert missing(scores[[2, 5]], data, users[[2, 5]], 6).tolist() == [1, 4]
 
 
+def _served(items: torch.Tensor, scores: torch.Tensor) -> list[list[int]]:
+    """Each user's items with a finite score, as user_recommendations keeps them."""
+    return [row[ok].tolist() for row, ok in zip(items, torch.isfinite(scores))]
+
+
 def test_items_the_user_has_seen_outside_the_sequences_are_never_recommended() -> None:
     """6 items, k = 3, scores 6 > 5 > ... > 1 for items 1..6. User 0's sequence holds item 1, and ``seen`` (every
     item of its events: the sequences' filters dropped 2 and 3) items 1, 2, 3: it gets 4, 5, 6, not 2, 3, 4.
@@ -146,8 +151,7 @@ def test_items_the_user_has_seen_outside_the_sequences_are_never_recommended() -
     fixed = _Fixed([6.0, 5.0, 4.0, 3.0, 2.0, 1.0])
     users = torch.arange(3)
     items, scores = recommend(fixed, data, users, k=3, seen=seen)
-    finite = torch.isfinite(scores)
-    assert [row[ok].tolist() for row, ok in zip(items, finite)] == [[4, 5, 6], [6], [2, 3, 4]]
+    assert _served(items, scores) == [[4, 5, 6], [6], [2, 3, 4]]
     missing = recommend_module.missing_recommendations
     assert missing(scores, data, users, 6, seen=seen).tolist() == [0, 0, 0]
     assert missing(scores, data, users, 6).tolist() == [0, 2, 0]  # without seen, user 1 seems short of 2
@@ -166,8 +170,7 @@ def test_only_the_items_on_offer_are_recommended_and_fewer_of_them_are_no_missin
                     2: [6.0, float("nan"), 4.0, 3.0, 2.0, 1.0]})
     users = torch.arange(3)
     items, scores = recommend(fixed, data, users, k=3, candidates=offer)
-    finite = torch.isfinite(scores)
-    assert [row[ok].tolist() for row, ok in zip(items, finite)] == [[2, 4, 5], [6], [4, 5, 6]]
+    assert _served(items, scores) == [[2, 4, 5], [6], [4, 5, 6]]
     missing = recommend_module.missing_recommendations
     assert missing(scores, data, users, 6, candidates=offer).tolist() == [0, 0, 0]
     items, scores = recommend(fixed, data, users, k=4, candidates=offer)  # user 2: 4 on offer, 3 finite
