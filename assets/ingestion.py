@@ -41,14 +41,12 @@ from elcrec_core.data.ingestion import (
     EventsBeforeStart,
     LoadReport,
     MixedSources,
-    changed_since_loaded,
-    days_with_data,
     files_under_other_rules,
-    never_loaded,
     read_checked,
     store_checked,
     stored_files_gone,
 )
+from elcrec_core.data.load_history import changed_since_loaded, days_with_data, never_loaded
 from elcrec_core.data.item_metadata import categories_from_text, read_item_metadata, separator_advice
 from elcrec_core.data.rejections import (
     REFUSED_COUNTS,
@@ -434,7 +432,7 @@ def _days_without_files(pattern: str | None, first: date, partition: str, storag
                         busy: set[str]) -> list[str]:
     """The days of the :data:`LATE_DAYS` before ``partition`` (from ``first``, the partitions' start), after the
     data folder's first ``{date}`` day loaded (else its first day with events:
-    :func:`~elcrec_core.data.ingestion.days_with_data`) and but the days ``busy``, for which ``pattern`` (a source
+    :func:`~elcrec_core.data.load_history.days_with_data`) and but the days ``busy``, for which ``pattern`` (a source
     path with ``{date}``) names no file and of which the warehouse holds nothing: a delivery that never came; none
     for a path without ``{date}``."""
     if not pattern or "{date}" not in pattern:
