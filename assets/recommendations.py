@@ -76,7 +76,7 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
         item_ids = item_catalogue(store.checkpoint(serving), rec.n_items, item_ids)  # it may know more than the day
     seen = SequenceTensors.from_sequences(seen_items(storage.warehouse, partition_end(partition), users.user_ids,
                                                      item_ids, event_types))  # of every item the model scores
-    offered = _items_on_offer(config.active_days, storage, partition, item_ids, event_types)
+    offered = _items_on_offer(config.active_days, storage, partition, item_ids[:rec.n_items], event_types)
     items, scores, missing = recommend_day(rec, seqs, short, config.top_k, seen,
                                            None if offered is None else torch.from_numpy(offered))
     missing = missing.numpy()
@@ -136,8 +136,9 @@ def _items_on_offer(days: int | None, storage: Storage, partition: str, item_ids
     if not offered.any():
         raise dg.Failure(f"active_days {days}: none of the model's {len(item_ids)} items has an event in the {days} "
                          f"day(s) up to the end of {partition}, so no item could be recommended; a larger "
-                         "active_days (run config ops.user_recommendations.config), or none, serves lists",
-                         allow_retries=False)
+                         "active_days (run config ops.user_recommendations.config), or none, serves lists (events "
+                         "without a time count on their {date} file's day: a source with neither has no days, and "
+                         "active_days cannot apply to it)", allow_retries=False)
     return offered
 
 

@@ -1,6 +1,7 @@
 """Stage 2: validated user sequences built from all accepted events up to the partition's day."""
 
 from collections.abc import Iterator
+from datetime import date
 
 import dagster as dg
 import polars as pl
@@ -60,8 +61,8 @@ from elcrec_pipeline.run_config_check import refuse_bad_run_config
         dg.AssetCheckSpec(
             "settings_as_the_day_before", asset="interaction_sequences",
             description="Warns (never blocks) where the day's sequence settings (event_types, min_rating, dedupe, "
-                        "k_core) differ from those that built the newest earlier day's sequences (pruned: the next "
-                        "later day's): a run without the "
+                        "k_core) differ from those that built the nearest other day's sequences (the day before; "
+                        "pruned, the nearest kept): a run without the "
                         "run config that sets them (a backfill, the sensor's or the schedule's runs without "
                         "ELCREC_RUN_CONFIG) builds with the defaults, and its model learns another selection of "
                         "events, with no other word.")],
@@ -228,15 +229,17 @@ def _new_event_types(config: SequenceSettings, storage: Storage, partition: str,
 
 def _settings_as_the_day_before(config: SequenceSettings, storage: Storage, partition: str) -> dg.AssetCheckResult:
     """The check ``settings_as_the_day_before``: fails (a warning) where the sequence settings of ``config`` differ
-    from those that built the newest earlier day's sequences (their ``settings.json``), or where keep_days pruned
-    every earlier one, the next later day's (none: nothing to compare; one that cannot be read: said, and passed)."""
+    from those that built the nearest other day's sequences (their ``settings.json``; the day before, or where
+    keep_days pruned it the nearest kept day; none: nothing to compare; one that cannot be read: said, passed)."""
     built = [folder for folder in sequence_day_folders(storage.root)
              if folder.name != partition and (folder / SETTINGS_FILE).is_file()]
-    earlier = [folder for folder in built if folder.name < partition]
     if not built:
         return dg.AssetCheckResult(check_name="settings_as_the_day_before", passed=True,
                                    description="no other day's sequences to compare with")
-    other = earlier[-1] if earlier else built[0]  # the newest earlier day; else, those pruned, the next later one
+    # the nearest day, the earlier of two as near: the day before; a day run again after pruning (which keeps the
+    # serving models' days, however old), the next later one
+    at = date.fromisoformat(partition)
+    other = min(built, key=lambda folder: (abs((date.fromisoformat(folder.name) - at).days), folder.name > partition))
     day = other.name
     try:
         changes = setting_changes(read_sequence_settings(other), config.sequence_config())

@@ -110,7 +110,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     if unknown := int(seqs.lengths[matches[0]] - known.lengths[matches[0]]):
         warn(f"{unknown} of the user's {int(seqs.lengths[matches[0]])} items are unknown to the model: left out of "
              "the history it reads")
-    offered = _items_on_offer(args, item_ids)
+    offered = _items_on_offer(args, None if item_ids is None else item_ids[:rec.n_items])  # the model's alone
     items, scores = recommend(rec, SequenceTensors.from_sequences(known), user, k=args.k, popularity=popularity,
                               seen=seen, candidates=offered)
     intent = None

@@ -46,7 +46,8 @@ def seen_items(path: str | Path, until: datetime | None, user_ids: np.ndarray, i
 def active_items(path: str | Path, since: datetime, until: datetime, item_ids: np.ndarray,
                  event_types: Sequence[str] | None = None) -> np.ndarray:
     """Which of ``item_ids`` (index i - 1 for item index i) have an accepted event in the warehouse at ``path`` at or
-    after ``since`` and before ``until`` (naive UTC; an event without a time counts on its ``{date}`` file's day), of
+    after ``since`` and before ``until`` (naive UTC; an event without a time counts on its ``{date}`` file's day; not
+    from a later day's file: :data:`BEFORE_UNTIL`, as the sequences take them), of
     one of ``event_types`` (None: any type): the items still on offer, where items stop getting events when they
     expire (a listing, a sold-out product). Ids compare as text. bool [len(item_ids)]."""
     types, types_params = event_type_condition(event_types)
@@ -55,8 +56,8 @@ def active_items(path: str | Path, since: datetime, until: datetime, item_ids: n
         con.register("offered_items", items)
         active = con.sql(
             "SELECT DISTINCT i FROM raw_interactions JOIN offered_items USING (item_id) WHERE coalesce(timestamp, "
-            "CAST(event_date AS TIMESTAMP)) >= ?::TIMESTAMP AND coalesce(timestamp, CAST(event_date AS TIMESTAMP)) < "
-            f"?::TIMESTAMP AND {types}", params=[since, until, *types_params]).pl()
+            f"CAST(event_date AS TIMESTAMP)) >= ?::TIMESTAMP AND {BEFORE_UNTIL} AND {types}",
+            params=[since, *until_params(until), *types_params]).pl()
     mask = np.zeros(len(item_ids), dtype=bool)
     mask[active["i"].to_numpy().astype(np.int64)] = True
     return mask

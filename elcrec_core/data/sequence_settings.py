@@ -19,7 +19,8 @@ def event_type_set(event_types: tuple[str, ...] | None) -> list[str | None] | No
 def comparable_settings(config: SequenceConfig) -> dict[str, Any]:
     """``config``'s settings as plain data, its event types as the filters compare them (:func:`event_type_set`):
     equal for two builds that select the same events, to digest (a model's ``sequence_settings``)."""
-    return {**asdict(config), "event_types": event_type_set(config.event_types)}
+    return {**asdict(config), "event_types": event_type_set(config.event_types),
+            "min_rating": None if config.min_rating is None else float(config.min_rating)}  # 4 is 4.0
 
 
 def setting_changes(before: SequenceConfig, now: SequenceConfig) -> list[str]:

@@ -26,10 +26,13 @@ def recommend(
     baseline's ties (EASE gives 0 to every item that shares no user with the history) serve the most popular items
     rather than arbitrary ones; a NaN or infinite score counts as -inf (no score: dropped, after the finite ones,
     so the ranks of those served stay 1, 2, ...). ``candidates``, bool [rec.n_items] (item i at i - 1), where given:
-    the only items that may be recommended (those still on offer), the others scored -inf too. Returns ([U, k] items,
+    the only items that may be recommended (those still on offer), the others scored -inf too (ValueError for another
+    length). Returns ([U, k] items,
     [U, k] scores in the recommender's dtype; float32 for no users). A batch holds at most ``batch_size`` users and
     2^25 scores (fewer users for a large catalogue)."""
     n_items = rec.n_items
+    if candidates is not None and len(candidates) != n_items:
+        raise ValueError(f"candidates holds {len(candidates)} items, the recommender scores {n_items}")
     k = min(k, n_items)
     batch_size = min(batch_size, max(1, MAX_SCORE_ELEMENTS // n_items))
     tie_break = popularity_order(data if popularity is None else popularity, n_items)

@@ -1032,6 +1032,17 @@ def test_with_active_days_only_items_still_on_offer_are_recommended(first_run, t
     assert main(["recommend", "--checkpoint", str(storage.store.checkpoint(storage.store.serving())), "--data",
                  str(sequences), "--user", user, "--active-days", "1"]) == 2
     assert "--active-days reads the pipeline's warehouse: give --serving DATA_DIR" in capsys.readouterr().err
+    # a newer day whose index holds an item the model never saw: the command line failed with a traceback (a review
+    # of 12-06): the items on offer are the model's
+    from elcrec_core.data.sequences import read_item_index_file, write_item_index_file
+
+    later = storage.sequences_dir("2026-01-27")
+    shutil.copytree(storage.sequences_dir(PARTITION), later)
+    write_item_index_file(later / "item_index.parquet", [*read_item_index_file(later / "item_index.parquet"), "new-1"])
+    assert main(["recommend", "--serving", str(data_dir), "--data", str(later / "sequences.parquet"), "--user", user,
+                 "--k", "5", "--active-days", "30", "--json"]) == 0
+    assert "new-1" not in {row["item"] for row in json.loads(capsys.readouterr().out)["items"]}
+    shutil.rmtree(later)
     with duckdb.connect(str(storage.warehouse)) as con:
         con.execute("DELETE FROM raw_interactions WHERE timestamp::DATE = ?::DATE", [PARTITION])
     failed = run(1)

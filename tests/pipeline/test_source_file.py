@@ -1496,14 +1496,20 @@ def test_a_day_delivered_whole_in_the_next_days_file_is_not_missing(team, tmp_pa
     for day in ("2026-01-27", "2026-01-28"):
         (team / "logs" / f"{day}.csv").write_text("user_id,item_id,timestamp\n" + "".join(
             f"u9,{item},{day}T1{n}:00:00Z\n" for n, item in enumerate("abcd")))
-    batched = team / "logs" / "2026-01-30.csv"  # 01-29's two events (half of 4) in 01-30's file
-    batched.write_text(batched.read_text() + "u8,a,2026-01-29T10:00:00Z\nu8,b,2026-01-29T11:00:00Z\n")
+    batched = team / "logs" / "2026-01-30.csv"  # 01-29's two events (half of 4), morning and night, in 01-30's file
+    batched.write_text(batched.read_text() + "u8,a,2026-01-29T01:00:00Z\nu8,b,2026-01-29T23:00:00Z\n")
     with dg.instance_for_test() as instance:
         for day in ("2026-01-27", "2026-01-28", "2026-01-30"):
             result = ingest(tmp_path / "data", source, day, instance=instance)
         check = next(e for e in result.get_asset_check_evaluations() if e.check_name == "earlier_days_loaded")
         assert check.passed and check.metadata["days_without_files"].value == "none"
-        batched.write_text(batched.read_text().replace("u8,b,2026-01-29T11:00:00Z\n", ""))  # one: fewer than half
+        batched.write_text(batched.read_text().replace("u8,b,2026-01-29T23:00:00Z\n", ""))  # one: fewer than half
+        result = ingest(tmp_path / "data", source, "2026-01-30", instance=instance)
+        check = next(e for e in result.get_asset_check_evaluations() if e.check_name == "earlier_days_loaded")
+        assert not check.passed and check.metadata["days_without_files"].value == "2026-01-29"
+        # many events but only the day's last hours: the next file's local evening, not 01-29's delivery (a review)
+        batched.write_text(batched.read_text().replace("u8,a,2026-01-29T01:00:00Z\n", "") + "".join(
+            f"u8,{item},2026-01-29T2{n}:00:00Z\n" for n, item in enumerate("bcd")))
         result = ingest(tmp_path / "data", source, "2026-01-30", instance=instance)
         check = next(e for e in result.get_asset_check_evaluations() if e.check_name == "earlier_days_loaded")
         assert not check.passed and check.metadata["days_without_files"].value == "2026-01-29"
