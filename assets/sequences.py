@@ -250,8 +250,10 @@ def _settings_as_the_day_before(config: SequenceSettings, storage: Storage, part
                    f"{SETTINGS_FILE}): {'; '.join(changes)}. A run takes them from its run config "
                    "(ops.interaction_sequences.config); one without it (a backfill, the sensor's or the schedule's "
                    "runs where ELCREC_RUN_CONFIG is not set) builds with the defaults, and the day's model learns "
-                   "another selection of events: run the day built without the settings meant again with them, "
-                   "unless the change is meant" if changes else f"as those that built the sequences of {day}")
+                   "another selection of events: run the day built without the settings meant again with them "
+                   "(where its model serves, the new one replaces it only if clearly better: elcrec rollback restores "
+                   "the model before it), unless the change is meant" if changes
+                   else f"as those that built the sequences of {day}")
     return dg.AssetCheckResult(check_name="settings_as_the_day_before", passed=not changes,
                                severity=dg.AssetCheckSeverity.WARN, description=description,
                                metadata={"compared_with": dg.MetadataValue.text(day),

@@ -199,7 +199,8 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
         level = [_name(c) for c in eligible if c is not candidate and scores[c.role] == scores[CANDIDATE]]
         beside = (f"; the best: {_name(best)} {scores[best.role]:.4f}, higher"
                   f"{_noise_text(gap)}, and the newer model serves (the serving "
-                  "model's score is on targets its training was chosen on, and it lacks the newer events)"
+                  "model's score is on targets its training was chosen on, and it lacks the newer events"
+                  + (" and the day's changed ones" if candidate.record.day == champion.record.day else "") + ")"
                   + (f"; of the others: {_name(against)} {scores[against.role]:.4f} (tolerance {tolerance:g})"
                      if against is not candidate else "; it is the best of the others")
                   if fresher else
@@ -211,12 +212,24 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
     # never empty: the best eligible contender qualifies, or most popular when the best only ties with it
     others = [c for c in contenders[1:] if fails(c) is None]
     stays = champion if champion in others else max(others, key=lambda c: scores[c.role])
-    stale = (stays is champion and champion.record.day == candidate.record.day
-             and _newer_data(candidate.record, champion.record))  # said: the report names no day's change else
     return decide(stays, f"refused: {why_not}; {_name(stays)} serves (validation {SELECTION_METRIC} "
-                         f"{scores[stays.role]:.4f}" + (f"; trained on the sequences of {champion.record.day} before "
-                                                        "they changed, it lacks the change" if stale else "") + ")",
-                  why_not)
+                         f"{scores[stays.role]:.4f}{_same_day_note(candidate.record, stays.record)})", why_not)
+
+
+def _same_day_note(candidate: ModelRecord, stays: ModelRecord) -> str:
+    """What a refusal says of a serving model of the candidate's own day that keeps serving and trained on other
+    sequences (the report names no day's change otherwise): built before they changed, or with other sequence
+    settings, whose model serves on unless clearly worse, whichever settings are the ones meant."""
+    if stays.day != candidate.day:
+        return ""
+    if _newer_data(candidate, stays):
+        return f"; trained on the sequences of {stays.day} before they changed, it lacks the change"
+    settings = (stays.sequence_settings, candidate.sequence_settings)
+    if "" in settings or settings[0] == settings[1]:
+        return ""
+    return (f"; it was trained on sequences of {stays.day} built with other sequence settings than this candidate's "
+            "(a run without its run config?): where this run's are the ones meant, elcrec rollback restores the "
+            "model that served before it")
 
 
 def judge_alone(record: ModelRecord, recommender: Recommender, data: SequenceTensors) -> GateDecision:

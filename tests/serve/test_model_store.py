@@ -341,6 +341,17 @@ def test_a_newer_candidate_within_the_noise_below_the_serving_model_serves():
     assert stale.promote is False and stale.reason.endswith(
         f"the serving model 2026-01-02/serving serves (validation NDCG@20 {_score(transition, chains):.4f}; trained on "
         "the sequences of 2026-01-02 before they changed, it lacks the change)")
+    # built with other settings (a run without its run config served, then the day ran again with it): said, with
+    # the way back, which the gate cannot know is meant (a replay of 12-06)
+    otherwise = gate(of_sequences(_contender(CANDIDATE, popular_model), "after"),
+                     of_sequences(_contender(CHAMPION, transition, "2026-01-02"), "before", "other"), [], chains, 0.0)
+    assert otherwise.promote is False and otherwise.reason.endswith(
+        "; it was trained on sequences of 2026-01-02 built with other sequence settings than this candidate's (a run "
+        "without its run config?): where this run's are the ones meant, elcrec rollback restores the model that "
+        "served before it)")
+    assert gate(of_sequences(_contender(CANDIDATE, popular_model), "after"), of_sequences(
+        _contender(CHAMPION, transition, "2026-01-02"), "after"), [], chains, 0.0).reason.endswith(
+        f"serves (validation NDCG@20 {_score(transition, chains):.4f})")  # the day's rerun: nothing to say
     sasrec = _contender("sasrec", ELCRecRecommender(_model(1)))  # the candidate's equal: the best of the others
     beside = gate(_contender(CANDIDATE, weak), _contender(CHAMPION, other, "2026-01-01"), [sasrec, popular], data, 0.0)
     assert beside.promote is True and beside.reason.endswith(f"; of the others: SASRec {_score(weak, data):.4f} "
