@@ -468,9 +468,9 @@ def _corrected_note(corrected: list[Path], partition: str) -> str:
 def _missing_note(missing: list[str], partition: str) -> str:
     shown = _first_five(missing)
     return (f"{len(missing)} day(s) before {partition} have no file and no load (a delivery that never came): "
-            f"{shown}. Their events, if any, are in no day's sequences but for the few that other days' files hold "
-            "(fewer than half a typical day's, as a log in local time has): deliver them (a day without events: an "
-            "empty file, with min_rows: 0) and run their days, then this day again")
+            f"{shown}. Their events, if any, are in no day's sequences but for those that other days' files hold (a "
+            "few, or the edge hours of a neighbouring day's file, as a log in local time has): deliver them (a day "
+            "without events: an empty file, with min_rows: 0) and run their days, then this day again")
 
 
 RAW_COLUMNS = {

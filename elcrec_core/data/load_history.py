@@ -31,24 +31,33 @@ def changed_since_loaded(files: list[Path], path: str | Path = warehouse.DEFAULT
 
 
 SPILL_HOURS = 14  # a day file in local time holds at most this many hours of a neighbouring UTC day (UTC-12..+14)
+# per UTC day with events: how many, from how many files (their {date} day), the first and last time, and whether
+# every time is the day's midnight (dates alone: no time of day, so nothing spilt over from a time zone)
+_DAY_EVENTS = ("SELECT event_date AS day, count(*) AS n, count(DISTINCT file_day) AS files, any_value(file_day) AS f, "
+               "min(timestamp) AS first, max(timestamp) AS last, bool_and(timestamp = CAST(event_date AS TIMESTAMP)) "
+               "AS dates_only FROM raw_interactions JOIN loads USING (load_id) WHERE event_date IS NOT NULL GROUP BY "
+               "event_date")
+# its events are one neighbouring file's edge: the first hours of the day after that file's, the last before it
+_SPILL = (f"(files = 1 AND NOT coalesce(dates_only, true) AND ((f = day - 1 AND last < day + INTERVAL {SPILL_HOURS} HOURS) OR "
+          f"(f = day + 1 AND first >= day + INTERVAL {24 - SPILL_HOURS} HOURS)))")
 
 
 def days_with_data(path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> tuple[set[date], date | None]:
     """The days whose ``{date}`` files a load of the warehouse at ``path`` read (``loads.file_day``: a day of an
     empty file too), the days that other files hold at least half a typical day's events of (the median events on
-    a file's day), spread over more than :data:`SPILL_HOURS` (a delivery that batches days, a weekend's events in
-    Monday's file; not the evening of a busy day before, in local time) and, for loads recorded
+    a file's day), unless they are the edge of one neighbouring day's file, within :data:`SPILL_HOURS` of it (a
+    delivery that batches days, a weekend's events in Monday's file, delivers them; a file in local time holds the
+    evening of a busy day before, which does not), and, for loads recorded
     without their day (before that column), the days their events fall on (``event_date``); and the first file day
     (None: no load recorded its day): this data folder's own, whatever else the Dagster instance ran. A day whose
     file never came is none of them where other days' files hold only a few events on it (a log written in local
     time has events on the UTC days beside its own)."""
     with warehouse.connect(path, read_only=True) as con:
         days = {day for (day,) in con.execute(
-            "WITH counts AS (SELECT event_date AS day, count(*) AS n, max(timestamp) - min(timestamp) AS span FROM "
-            "raw_interactions WHERE event_date IS NOT NULL GROUP BY ALL), typical AS (SELECT median(n) AS n FROM "
-            "counts WHERE day IN (SELECT file_day FROM loads)) SELECT file_day FROM loads WHERE file_day IS NOT NULL "
-            "UNION SELECT counts.day FROM counts, typical WHERE counts.n >= typical.n / 2 AND counts.span >= "
-            f"INTERVAL {SPILL_HOURS} HOURS UNION SELECT DISTINCT event_date FROM raw_interactions WHERE event_date IS "
-            "NOT NULL AND load_id IN (SELECT load_id FROM loads WHERE file_day IS NULL)").fetchall()}
+            f"WITH counts AS ({_DAY_EVENTS}), typical AS (SELECT median(n) AS n FROM counts WHERE day IN (SELECT "
+            "file_day FROM loads)) SELECT file_day FROM loads WHERE file_day IS NOT NULL UNION SELECT counts.day FROM "
+            f"counts, typical WHERE counts.n >= typical.n / 2 AND NOT {_SPILL} UNION SELECT DISTINCT event_date FROM "
+            "raw_interactions WHERE event_date IS NOT NULL AND load_id IN (SELECT load_id FROM loads WHERE file_day "
+            "IS NULL)").fetchall()}
         ((first,),) = con.execute("SELECT min(file_day) FROM loads").fetchall()
     return days, first

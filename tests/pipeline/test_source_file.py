@@ -1474,9 +1474,9 @@ def test_a_day_whose_file_never_came_is_flagged_by_the_days_after_it(team, tmp_p
                                             "read them")  # 01-30's
         assert first.description.endswith(
             "1 day(s) before 2026-01-31 have no file and no load (a delivery that never came): 2026-01-29. Their "
-            "events, if any, are in no day's sequences but for the few that other days' files hold (fewer than half "
-            "a typical day's, as a log in local time has): deliver them (a day without events: an empty file, with "
-            "min_rows: 0) and run their days, then this day again")
+            "events, if any, are in no day's sequences but for those that other days' files hold (a few, or the edge "
+            "hours of a neighbouring day's file, as a log in local time has): deliver them (a day without events: an "
+            "empty file, with min_rows: 0) and run their days, then this day again")
         # the day's report repeats what the check said of its folder's newest load of the day
         assert earlier_days_note(instance, "2026-01-31", tmp_path / "data" / "warehouse.duckdb") == first.description
         assert earlier_days_note(instance, "2026-01-31", tmp_path / "other-data" / "warehouse.duckdb") == \
@@ -1508,11 +1508,17 @@ def test_a_day_delivered_whole_in_the_next_days_file_is_not_missing(team, tmp_pa
         check = next(e for e in result.get_asset_check_evaluations() if e.check_name == "earlier_days_loaded")
         assert not check.passed and check.metadata["days_without_files"].value == "2026-01-29"
         # many events but only the day's last hours: the next file's local evening, not 01-29's delivery (a review)
-        batched.write_text(batched.read_text().replace("u8,a,2026-01-29T01:00:00Z\n", "") + "".join(
-            f"u8,{item},2026-01-29T2{n}:00:00Z\n" for n, item in enumerate("bcd")))
-        result = ingest(tmp_path / "data", source, "2026-01-30", instance=instance)
-        check = next(e for e in result.get_asset_check_evaluations() if e.check_name == "earlier_days_loaded")
-        assert not check.passed and check.metadata["days_without_files"].value == "2026-01-29"
+        own = batched.read_text().replace("u8,a,2026-01-29T01:00:00Z\n", "")
+        for extra, missing in (("".join(f"u8,{item},2026-01-29T2{n}:00:00Z\n" for n, item in enumerate("bcd")),
+                                "2026-01-29"),
+                               # a whole day of a shop open 08-17 UTC, and one of dates alone: batched (a review)
+                               ("".join(f"u8,{item},2026-01-29T{8 + 3 * n:02d}:00:00Z\n" for n, item in
+                                        enumerate("abcd")), "none"),
+                               ("".join(f"u8,{item},2026-01-29\n" for item in "abcd"), "none")):
+            batched.write_text(own + extra)
+            result = ingest(tmp_path / "data", source, "2026-01-30", instance=instance)
+            check = next(e for e in result.get_asset_check_evaluations() if e.check_name == "earlier_days_loaded")
+            assert check.metadata["days_without_files"].value == missing, extra
 
 
 def test_a_source_in_another_encoding_loads_with_its_encoding_setting(team, tmp_path):
@@ -1678,6 +1684,10 @@ def test_a_day_built_with_other_sequence_settings_than_the_day_before_warns(tmp_
     (tmp_path / "data" / "sequences" / "2026-01-31" / "settings.json").write_text("{")
     unread = check_of("2026-01-30", chosen)
     assert unread.passed and unread.description.startswith("sequences/2026-01-31/settings.json cannot be read (")
+    odd = tmp_path / "data" / "sequences" / "2026-02-30"  # a folder named like a day that is none: left out
+    odd.mkdir()
+    (odd / "settings.json").write_text("{}")
+    assert check_of("2026-01-30", chosen).description.startswith("sequences/2026-01-31/settings.json cannot be read")
 
 
 def test_an_event_type_first_seen_on_the_day_and_left_out_warns(tmp_path):
