@@ -200,7 +200,8 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
         beside = (f"; the best: {_name(best)} {scores[best.role]:.4f}, higher"
                   f"{_noise_text(gap)}, and the newer model serves (the serving "
                   "model's score is on targets its training was chosen on, and it lacks the newer events"
-                  + (" and the day's changed ones" if candidate.record.day == champion.record.day else "") + ")"
+                  + (f", or the changes since it trained to the events up to {champion.record.day} (a corrected or "
+                     "late delivery of a day)" if candidate.record.day == champion.record.day else "") + ")"
                   + (f"; of the others: {_name(against)} {scores[against.role]:.4f} (tolerance {tolerance:g})"
                      if against is not candidate else "; it is the best of the others")
                   if fresher else
