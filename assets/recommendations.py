@@ -1,7 +1,5 @@
 """Stage 6: top-K recommendations per user from the serving model."""
 
-from datetime import timedelta
-
 import dagster as dg
 import numpy as np
 import polars as pl
@@ -131,8 +129,7 @@ def _items_on_offer(days: int | None, storage: Storage, partition: str, item_ids
     A setting that leaves no item fails the step, naming it: no list would be served."""
     if days is None:
         return None
-    end = partition_end(partition)
-    offered = active_items(storage.warehouse, end - timedelta(days=days), end, item_ids, event_types)
+    offered = active_items(storage.warehouse, partition_end(partition), days, item_ids, event_types)
     if not offered.any():
         raise dg.Failure(f"active_days {days}: none of the model's {len(item_ids)} items has an event in the {days} "
                          f"day(s) up to the end of {partition}, so no item could be recommended; a larger "

@@ -163,8 +163,8 @@ def _items_on_offer(args: argparse.Namespace, item_ids: np.ndarray | None) -> to
                          "data no item ids to look up")
     end = datetime.fromisoformat(day) + timedelta(days=1)
     event_types = read_sequence_settings(Path(args.serving) / "sequences" / day).event_types
-    since = end - timedelta(days=args.active_days)
-    return torch.from_numpy(active_items(Path(args.serving) / "warehouse.duckdb", since, end, item_ids, event_types))
+    return torch.from_numpy(active_items(Path(args.serving) / "warehouse.duckdb", end, args.active_days, item_ids,
+                                         event_types))
 
 
 def _ties_for(checkpoint: Path, n_items: int, data_dir: str) -> Sequences | None:

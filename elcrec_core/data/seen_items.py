@@ -10,7 +10,7 @@ stay candidates: a team that models purchases still recommends what a user only 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -43,10 +43,10 @@ def seen_items(path: str | Path, until: datetime | None, user_ids: np.ndarray, i
     return Sequences(np.asarray(user_ids), pairs["i"].to_numpy().astype(np.int64), offsets, len(item_ids))
 
 
-def active_items(path: str | Path, since: datetime, until: datetime, item_ids: np.ndarray,
+def active_items(path: str | Path, until: datetime, days: int, item_ids: np.ndarray,
                  event_types: Sequence[str] | None = None) -> np.ndarray:
-    """Which of ``item_ids`` (index i - 1 for item index i) have an accepted event in the warehouse at ``path`` at or
-    after ``since`` and before ``until`` (naive UTC; an event without a time counts on its ``{date}`` file's day; not
+    """Which of ``item_ids`` (index i - 1 for item index i) have an accepted event in the warehouse at ``path`` in
+    the ``days`` days before ``until`` (naive UTC; an event without a time counts on its ``{date}`` file's day; not
     from a later day's file: :data:`BEFORE_UNTIL`, as the sequences take them), of
     one of ``event_types`` (None: any type): the items still on offer, where items stop getting events when they
     expire (a listing, a sold-out product). Ids compare as text. bool [len(item_ids)]."""
@@ -57,7 +57,7 @@ def active_items(path: str | Path, since: datetime, until: datetime, item_ids: n
         active = con.sql(
             "SELECT DISTINCT i FROM raw_interactions JOIN offered_items USING (item_id) WHERE coalesce(timestamp, "
             f"CAST(event_date AS TIMESTAMP)) >= ?::TIMESTAMP AND {BEFORE_UNTIL} AND {types}",
-            params=[since, *until_params(until), *types_params]).pl()
+            params=[until - timedelta(days=days), *until_params(until), *types_params]).pl()
     mask = np.zeros(len(item_ids), dtype=bool)
     mask[active["i"].to_numpy().astype(np.int64)] = True
     return mask
