@@ -152,6 +152,7 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
             "k_core_removed": summary.k_core_removed,
             "k_core_users_removed": summary.k_core_users_removed,
             "k_core_items_removed": summary.k_core_items_removed,
+            "k_core_new_items_removed": summary.k_core_new_items_removed,  # of them first seen on the day
             # of the users it removed, those with a short history (their events on the sequences' items): they get
             # recommendations from it (short_histories.parquet)
             "short_history_users": summary.short_history_users,

@@ -29,7 +29,7 @@ from elcrec_core.config.settings import check_keys
 from elcrec_core.data import warehouse
 from elcrec_core.data.event_selection import (BEFORE_UNTIL, event_filter, repeated_events, selected_events,
                                               until_params)
-from elcrec_core.data.k_core import k_core_filter, largest_k_keeping, short_histories
+from elcrec_core.data.k_core import k_core_filter, largest_k_keeping, new_items_removed, short_histories
 from elcrec_core.data.sequence_summary import SequenceSummary
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, Sequences, write_item_index_file
 
@@ -173,6 +173,7 @@ def build_sequences(config: SequenceConfig = SequenceConfig(), path: str | Path 
         items_with_metadata=with_metadata,
         length=_length_stats(seqs.lengths),
         k_core_items_removed=int(items_before) - len(present),
+        k_core_new_items_removed=new_items_removed(before_k_core[1], before_k_core[2], keep, until),
         last_two_same_time=_last_two_same_time(ts, offsets),
         short_history_users=len(short),
         smaller_k_core=largest_k_keeping(*before_k_core[:2], config.k_core) if not len(seqs) else None,

@@ -40,6 +40,26 @@ def largest_k_keeping(users: np.ndarray, items: np.ndarray, k: int) -> dict[str,
     return None
 
 
+def new_items_removed(items: np.ndarray, times: np.ndarray, keep: np.ndarray, until: np.datetime64 | None) -> int:
+    """Of the items whose every interaction the k-core removed (``keep`` false: :func:`k_core_filter`'s mask over
+    item codes ``items`` and times ``times``, datetime64[us], NaT for none), those first seen on the day that ends at
+    ``until`` (naive UTC; None: the newest day of ``times``): their first timed interaction is on that day. None
+    counts where every timed interaction is on that day (a log of one day: no item is new in it)."""
+    timed = ~np.isnat(times)
+    if not timed.any():
+        return 0
+    moments = times[timed].astype("datetime64[us]").astype(np.int64)
+    end = (np.datetime64(until, "us") if until is not None
+           else np.datetime64(times[timed].max(), "D") + np.timedelta64(1, "D")).astype("datetime64[us]")
+    day_start = (end - np.timedelta64(1, "us")).astype("datetime64[D]").astype("datetime64[us]").astype(np.int64)
+    if moments.min() >= day_start:
+        return 0
+    first = np.full(int(items.max(initial=0)) + 1, np.iinfo(np.int64).max)
+    np.minimum.at(first, items[timed], moments)
+    removed = (np.bincount(items, minlength=len(first)) > 0) & (np.bincount(items[keep], minlength=len(first)) == 0)
+    return int(np.count_nonzero(removed & (first >= day_start) & (first < end.astype(np.int64))))
+
+
 def short_histories(u: np.ndarray, i: np.ndarray, ts: np.ndarray, removed: np.ndarray, index_of: np.ndarray,
                      user_ids: pl.Series, n_items: int) -> tuple[Sequences, np.ndarray]:
     """The histories of the users the k-core removed: of the ordered events (user code ``u``, item code ``i``, time

@@ -40,6 +40,9 @@ class SequenceSummary:
     short_history_users: int | None = None
     # where the k-core kept no user: the largest smaller k that keeps some, {"k", "users", "events"} (None otherwise)
     smaller_k_core: dict[str, int] | None = None
+    # of the items the k-core removed, those first seen on the day (new listings: modelled once they have k events);
+    # None: a summary of an earlier version, which did not count them
+    k_core_new_items_removed: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,13 +52,16 @@ class SequenceSummary:
         return self.users + self.k_core_users_removed
 
     def k_core_text(self, k: int) -> str:
-        """``k-core (k = 5) removed 3 of 33 events, 3 of 9 users (33%) and 2 of 12 items (17%)``: what the k-core
-        of ``k`` removed (users and items where it removed any; items of a summary that counts them)."""
+        """``k-core (k = 5) removed 3 of 33 events, 3 of 9 users (33%) and 2 of 12 items (17%; 1 of them first seen
+        on the day)``: what the k-core of ``k`` removed (users and items where it removed any; items, and the new
+        ones among them, of a summary that counts them)."""
         parts = [f"{self.k_core_removed:,} of {self.interactions + self.k_core_removed:,} events"]
-        for gone, left, name in ((self.k_core_users_removed, self.users, "users"),
-                                 (self.k_core_items_removed, self.items, "items")):
+        new = (f"; {self.k_core_new_items_removed:,} of them first seen on the day" if self.k_core_new_items_removed
+               else "")
+        for gone, left, name, more in ((self.k_core_users_removed, self.users, "users", ""),
+                                       (self.k_core_items_removed, self.items, "items", new)):
             if gone:
-                parts.append(f"{gone:,} of {left + gone:,} {name} ({percent(gone / (left + gone))})")
+                parts.append(f"{gone:,} of {left + gone:,} {name} ({percent(gone / (left + gone))}{more})")
         return f"k-core (k = {k}) removed {', '.join(parts[:-1])}{' and ' if len(parts) > 1 else ''}{parts[-1]}"
 
     @property

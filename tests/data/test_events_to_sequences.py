@@ -130,6 +130,22 @@ def test_k_core_through_the_builder(tmp_path: Path) -> None:
     assert (tied.summary.last_two_same_time, tied.summary.k_core_items_removed) == (1, 3)
 
 
+def test_the_k_core_counts_the_items_it_removed_that_are_first_seen_on_the_day(tmp_path: Path) -> None:
+    day = 86_400
+    rows = [(u, item, T0 + t) for u in ("u1", "u2") for t, item in enumerate("xy")]
+    rows += [("u1", "a", T0 + 2), ("u1", "n", T0 + day + 5), ("u2", "m", T0 + day + 6), ("u2", "m", T0 + day + 7),
+             ("u1", "o", T0 + 3), ("u2", "o", T0 + day + 8)]  # a, o: seen before the day; n, m: new on it
+    db = _load_csv(tmp_path, rows)
+    end_of_day_two = datetime(2026, 3, 3)
+    build = build_sequences(SequenceConfig(k_core=2, dedupe=False), db, until=end_of_day_two)
+    assert _lists(build) == {"u1": ["x", "y", "o"], "u2": ["x", "y", "m", "m", "o"]}  # m has 2 events: kept
+    assert (build.summary.k_core_items_removed, build.summary.k_core_new_items_removed) == (2, 1)  # a; n is new
+    assert build_sequences(SequenceConfig(k_core=2, dedupe=False), db).summary.k_core_new_items_removed == 1
+    day_one = build_sequences(SequenceConfig(k_core=2, dedupe=False), db, until=datetime(2026, 3, 2))
+    # a and o (one event up to then) are first seen on the day, but so is every item: a log of one day has no new one
+    assert (day_one.summary.k_core_items_removed, day_one.summary.k_core_new_items_removed) == (2, 0)
+
+
 def test_users_the_k_core_removes_keep_their_events_on_its_items_as_short_histories(tmp_path: Path) -> None:
     rows = [(f"u{u}", item, T0 + t) for u in (1, 2, 3) for t, item in enumerate("xyz")]
     rows += [("u4", "z", T0 + 5), ("u4", "a", T0), ("u4", "x", T0 + 1),  # a: one event; then u4 has two

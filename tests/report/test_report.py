@@ -248,6 +248,11 @@ def test_the_report_says_what_the_days_load_read_and_what_the_sequences_hold(tmp
     items_only = dataclasses.replace(few, k_core_users_removed=0, items=1_349, k_core_items_removed=333)
     assert items_only.k_core_text(5) == "k-core (k = 5) removed 716 of 100,003 events and 333 of 1,682 items (20%)"
     assert data_text("2026-01-01", None, items_only, 5).endswith("and 333 of 1,682 items (20%).")
+    # a growing catalogue: the new listings among them (a helper's trial: 30% of a day's, not said)
+    new = dataclasses.replace(few, k_core_users_removed=0, items=1_349, k_core_items_removed=333,
+                              k_core_new_items_removed=40)
+    assert new.k_core_text(5) == ("k-core (k = 5) removed 716 of 100,003 events and 333 of 1,682 items (20%; 40 of "
+                                  "them first seen on the day)")
     assert data_text("2026-01-01", None, dataclasses.replace(few, last_two_same_time=1), 5).endswith(
         "For 1 of the 943 users (0.1%) the last two events, the test and validation targets, have the same time: the "
         "order of their rows in the files decides which is the test target.")  # not (0%)
