@@ -233,7 +233,7 @@ def _settings_as_the_day_before(config: SequenceSettings, storage: Storage, part
     from those that built the nearest other day's sequences (their ``settings.json``; the day before, or where
     keep_days pruned it the nearest kept day; none: nothing to compare; one that cannot be read: said, passed)."""
     built = [folder for folder in sequence_day_folders(storage.root) if folder.name != partition
-             and _is_day(folder.name) and (folder / SETTINGS_FILE).is_file()]
+             and (folder / SETTINGS_FILE).is_file()]
     if not built:
         return dg.AssetCheckResult(check_name="settings_as_the_day_before", passed=True,
                                    description="no other day's sequences to compare with")
@@ -259,15 +259,6 @@ def _settings_as_the_day_before(config: SequenceSettings, storage: Storage, part
                                severity=dg.AssetCheckSeverity.WARN, description=description,
                                metadata={"compared_with": dg.MetadataValue.text(day),
                                          "changes": dg.MetadataValue.text("; ".join(changes) or "none")})
-
-
-def _is_day(name: str) -> bool:
-    """Whether a folder's name is a day (``2026-02-30`` is not, nor ``2026-01-3x``)."""
-    try:
-        date.fromisoformat(name)
-    except ValueError:
-        return False
-    return True
 
 
 SEQUENCE_COLUMNS = {"user_id": "as in the source", "items": "item indexes (table item_index), oldest first",

@@ -7,6 +7,7 @@ array with offsets, so that batches are cut with vectorised gathers and no per-u
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -206,5 +207,16 @@ def read_item_index_file(path: str | Path) -> np.ndarray:
 
 
 def sequence_day_folders(data_dir: str | Path) -> list[Path]:
-    """The day folders (``sequences/YYYY-MM-DD``) of a pipeline data folder, oldest first; none without any."""
-    return sorted(folder for folder in (Path(data_dir) / "sequences").glob("????-??-??") if folder.is_dir())
+    """The day folders (``sequences/YYYY-MM-DD``) of a pipeline data folder, oldest first; none without any. A
+    folder named like a day that is none (``2026-02-30``, ``2026-13-01``: made by hand) is no day's: left out, so that
+    it is never taken for the newest day, compared with or pruned."""
+    return sorted(folder for folder in (Path(data_dir) / "sequences").glob("????-??-??")
+                  if folder.is_dir() and _is_date(folder.name))
+
+
+def _is_date(name: str) -> bool:
+    try:
+        date.fromisoformat(name)
+    except ValueError:
+        return False
+    return True

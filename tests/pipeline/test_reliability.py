@@ -20,6 +20,7 @@ from assets import challengers, evaluation, ingestion, profiling, recommendation
 from assets.daily import MODEL_STORE_POOL, RETRY, WAREHOUSE_POOL
 from elcrec_core.config.settings import preset_names
 from elcrec_core.data import warehouse
+from elcrec_core.data.sequences import sequence_day_folders
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_pipeline.definitions import defs
 from elcrec_pipeline.resources import ComputeDevice, SourceFile, Storage
@@ -391,6 +392,21 @@ def test_old_sequence_folders_are_pruned_but_the_serving_and_previous_models_day
     assert left == ["2026-01-02", "2026-01-05", "2026-01-08", "2026-01-17", "2026-01-30"]
     with pytest.raises(ValueError, match="keep_days must be >= 0, not -1"):
         storage.prune_sequences("2026-01-30", keep_days=-1)
+
+
+def test_a_folder_named_like_a_day_that_is_none_is_no_days_sequences(tmp_path):
+    """A folder made by hand, ``sequences/2026-13-01`` (after every real day by name) or ``2026-02-30``, is no day:
+    taken for the newest day, it kept every later run's sequences out of the warehouse's live tables, and pruning
+    read its name as a date."""
+    storage = Storage(data_dir=str(tmp_path))
+    for day in ("2026-01-01", "2026-01-30", "2026-02-30", "2026-13-01"):
+        storage.sequences_dir(day).mkdir(parents=True)
+    storage.store.record_decision(ModelRecord(day="2026-02-30", run_id="j", dir="models/2026-02-30/j"), {})
+    assert [folder.name for folder in sequence_day_folders(tmp_path)] == ["2026-01-01", "2026-01-30"]
+    assert storage.newer_day("2026-01-30") is None and storage.newer_day("2026-01-01") == "2026-01-30"
+    assert storage.prune_sequences("2026-01-30", keep_days=0) == []  # the odd folders stay: not the pipeline's
+    assert sorted(p.name for p in (tmp_path / "sequences").iterdir()) == [
+        "2026-01-01", "2026-01-30", "2026-02-30", "2026-13-01"]
 
 
 def test_building_a_days_sequences_prunes_the_folders_older_than_keep_days(tmp_path):
