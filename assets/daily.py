@@ -154,6 +154,8 @@ def run_lineage(context: dg.AssetExecutionContext) -> tuple[str, ...]:
 DAY_BEFORE_WAIT_SECONDS = 30
 DAY_BEFORE_WAIT_RETRIES = 120  # an hour; then the step goes on, with a warning
 BACKFILL_TAG = "dagster/backfill"  # the tag of a backfill's runs: the backfill's id
+# on the sensor's run of a day again after a load of an earlier day changed its events: that day
+EARLIER_DAY_CHANGED_TAG = "elcrec/earlier_day_changed"
 WILL_RETRY_TAG = "dagster/will_retry"  # "true" on a failed run that Dagster's run retries start again
 UNFINISHED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
               dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]

@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from assets.daily import WAREHOUSE_POOL, daily_asset, day_before, run_lineage
+from assets.daily import EARLIER_DAY_CHANGED_TAG, WAREHOUSE_POOL, daily_asset, day_before, run_lineage
 from assets.ingestion import earlier_days_note
 from assets.metadata import figure, metric, table
 from assets.serving import first_gate, serving_model
@@ -178,7 +178,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
         ("Data", data_text(partition, newest_day_load(date.fromisoformat(partition), storage.warehouse),
                            read_summary(storage.sequences_dir(partition) / "summary.json"),
                            read_sequence_settings(storage.sequences_dir(partition)).k_core,
-                           earlier_days_note(context.instance, partition, storage.warehouse))),
+                           earlier_days_note(context.instance, partition, storage.warehouse),
+                           context.run.tags.get(EARLIER_DAY_CHANGED_TAG, ""))),
     ]
     purity = intent_category_purity(candidate_model, seqs, item_ids, storage.warehouse)
     if purity is not None:

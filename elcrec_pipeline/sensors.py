@@ -7,7 +7,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.daily import RECORDS_LOOKED_AT, configured_partitions, of_this_folder, of_this_folder_runs
+from assets.daily import (EARLIER_DAY_CHANGED_TAG, RECORDS_LOOKED_AT, configured_partitions, of_this_folder,
+                          of_this_folder_runs)
 from assets.training import elcrec_model
 from elcrec_core.data.source_config import day_files
 from elcrec_pipeline.jobs import RETRAIN_JOB, RUN_CONFIG_ENV, checked_run_config
@@ -66,7 +67,7 @@ def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceF
                     or any(files_of[d] for d in days if d > day) or _earlier_day_running(context.instance, day,
                                                                                          warehouse)):
                 continue
-            why = {"elcrec/earlier_day_changed": change.partition_key}
+            why = {EARLIER_DAY_CHANGED_TAG: change.partition_key}
         key = f"{day}:{files_version(files)}" + (f":after load {change.storage_id}" if why else "")
         if context.instance.get_run_ids(dg.RunsFilter(tags={RUN_KEY_TAG: key}), limit=1):
             failed.append(day)  # its run of these files ended without a model: Dagster would skip it, each tick

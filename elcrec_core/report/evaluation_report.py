@@ -76,21 +76,24 @@ def repeat_target_note(repeats: np.ndarray, split: Split) -> str:
 
 
 def data_text(day: str, load: DayLoad | None, summary: SequenceSummary | None, k_core: int,
-              earlier_days: str = "") -> str:
-    """The report's account of the data: what the newest load of ``day`` read (rows in = accepted + rejected, the
-    rejected rows by reason), what its check of the earlier days found (``earlier_days``: files no load has read,
-    days without a delivery; empty: none) and what the day's sequences hold of the stored events (what the k-core
-    of ``k_core`` removed, where it removed any, the users whose two targets have the same time, and how many of its
-    items have item metadata)."""
+              earlier_days: str = "", rerun_after: str = "") -> str:
+    """The report's account of the data: why the sensor ran the day again, where it did (``rerun_after``: the
+    earlier day whose load changed the day's events after its model was trained; empty: not such a run), what the
+    newest load of ``day`` read (rows in = accepted + rejected, the rejected rows by reason), what its check of the
+    earlier days found (``earlier_days``: files no load has read, days without a delivery; empty: none) and what the
+    day's sequences hold of the stored events (what the k-core of ``k_core`` removed, where it removed any, the users
+    whose two targets have the same time, and how many of its items have item metadata)."""
+    parts = [f"The sensor ran {day} again: a load of {rerun_after}'s files (a corrected or late delivery) changed the "
+             "events up to the day after the day's model was trained."] if rerun_after else []
     if load is None:
-        parts = [f"No load of {day}'s files is recorded in the warehouse."]
+        parts.append(f"No load of {day}'s files is recorded in the warehouse.")
     else:
         files = ", ".join(Path(file).name for file in load.files[:3]) + (", ..." if len(load.files) > 3 else "")
         which = f"of {day}" if load.day is not None else "of this source without {date} (it may be after the day)"
-        parts = [f"The newest load {which} read {len(load.files)} file(s) ({files}): "
-                 f"{count_text(load.rows_in, load.accepted, load.by_reason)}"
-                 + ("; each rejected row is kept with its reason in rejected_interactions." if load.by_reason
-                    else ".")]
+        parts.append(f"The newest load {which} read {len(load.files)} file(s) ({files}): "
+                     f"{count_text(load.rows_in, load.accepted, load.by_reason)}"
+                     + ("; each rejected row is kept with its reason in rejected_interactions." if load.by_reason
+                        else "."))
     if earlier_days:
         parts.append(f"When the day was loaded, {earlier_days[0].lower()}{earlier_days[1:].rstrip('.')}.")
     if summary is not None:

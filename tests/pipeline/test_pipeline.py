@@ -22,6 +22,7 @@ import yaml
 from sklearn.metrics import normalized_mutual_info_score
 
 from assets.challengers import challengers
+from assets.daily import EARLIER_DAY_CHANGED_TAG
 from assets.evaluation import evaluation_report
 from assets.ingestion import raw_interactions
 from assets.metadata import significant
@@ -797,9 +798,14 @@ def test_report_rematerializes_from_stored_inputs(first_run):
     store = ModelStore(data_dir)
     candidate = store.candidate(PARTITION)  # the day's latest candidate: the report's ELCRec (new)
     before = store.serving() if store.serving() != candidate else store.previous()
-    results = [dg.materialize([evaluation_report], partition_key=PARTITION, resources=resources) for _ in range(2)]
+    results, markdowns = [], []
+    for tags in ({}, {EARLIER_DAY_CHANGED_TAG: "2026-01-25"}):  # the second as the sensor's run after a correction
+        results.append(dg.materialize([evaluation_report], partition_key=PARTITION, resources=resources, tags=tags))
+        markdowns.append(Path(metadata(results[-1], "evaluation_report")["markdown"]).read_text())
     assert all(result.success for result in results)
     report, again = (metadata(result, "evaluation_report") for result in results)
+    rerun = f"The sensor ran {PARTITION} again: a load of 2026-01-25's files (a corrected or late delivery) changed"
+    assert rerun not in markdowns[0] and f"## Data\n\n{rerun}" in markdowns[1]
     assert Path(report["markdown"]).parent.name == candidate.run_id
     # the candidate beside the model that served when it was judged, and popularity
     assert f"served before ({before.name}, elcrec)" in text(report["headline"])
