@@ -12,6 +12,7 @@ from elcrec_core.data import warehouse
 from elcrec_core.evaluate.statistics import category_lift, category_purity, item_lift, planted_agreement
 from elcrec_core.intents.profiles import (
     NO_INTENT,
+    UserIntents,
     assign_user_intents,
     intent_column,
     intent_sizes,
@@ -30,12 +31,14 @@ from elcrec_pipeline.run_config_check import refuse_bad_run_config
     pool=WAREHOUSE_POOL,
     deps=[serving_model],
     group_name="reports",
-    code_version="6",
+    code_version="7",
     kinds={"pytorch", "duckdb"},
     description="Each user's intent under the serving ELCRec model (when a challenger serves: the newest "
                 "ELCRec model that served, else the day's candidate): the nearest learned centre to the sequence "
                 "representation, its squared distance (0 to 4, both normalised), the runner-up, in the warehouse "
-                "table user_intents (nulls for a user with no item the model knows: left out of every figure); per "
+                "table user_intents (nulls for a user with no item the model knows: left out of every figure; "
+                "history: sequence, or short for a user the k-core removed, from their events on the sequences' "
+                "items as their recommendations are made, left out of the profiles' figures); per "
                 "intent its users, cohesion, nearest other intent and the items that characterise it (by the "
                 "lower bound of the 95% interval of their lift over global popularity, with titles when item "
                 "metadata exists) in "
@@ -59,6 +62,8 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
     model, _ = load_model(storage.store.checkpoint(profiled))
     seqs, item_ids = storage.read_sequences(partition)
     assigned = assign_user_intents(model, seqs)  # users with no item the model knows: no intent, counted nowhere
+    short = storage.read_short_histories(partition)  # the users the k-core removed: in user_intents alone
+    short_assigned = assign_user_intents(model, short)
     summary = summarise_intents(assigned, F.normalize(model.centres.detach().float(), dim=1).numpy())
     users, items = placed_interactions(assigned, seqs)
     lift = item_lift(assigned.intent, users, items)
@@ -79,11 +84,9 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
     user_ids = pl.Series(seqs.user_ids, dtype=pl.String)
     whose = [pl.lit(partition, pl.String).alias("partition"),  # which day and model the intents are of
              pl.lit(profiled.name, pl.String).alias("model")]
-    warehouse.replace_table(storage.warehouse, "user_intents", pl.DataFrame({
-        "user_id": user_ids, "intent": intent_column(assigned.intent),
-        "distance": pl.Series(assigned.distance.astype(np.float64), nan_to_null=True),
-        "runner_up": intent_column(assigned.runner_up),
-    }).with_columns(whose))
+    warehouse.replace_table(storage.warehouse, "user_intents", pl.concat([
+        _intent_rows(seqs.user_ids, assigned, "sequence"), _intent_rows(short.user_ids, short_assigned, "short")
+    ]).with_columns(whose))
     warehouse.replace_table(storage.warehouse, "intent_profiles", profiles.with_columns(whose))
     # one row for these profiles; none without item categories (no stale numbers of an earlier model)
     warehouse.replace_table(storage.warehouse, "intent_category_purity", pl.DataFrame([] if purity is None else [{
@@ -100,6 +103,7 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
         "model": profiled.name,
         "users": len(seqs),
         "users_without_intent": int((~assigned.placed).sum()),  # no item the model knows
+        "short_history_users": len(short),  # in user_intents, not in the profiles' figures
         "intents": model.cfg.n_intents,
         "intents_used": summary.used,
         "dead_intents": summary.dead,
@@ -116,8 +120,9 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
                      "shuffled_NMI": metric(planted.shuffled_nmi), "shuffled_ARI": metric(planted.shuffled_ari)}
     metadata |= {"intent_map": figure(map_png, "Users by intent"), "intent_sizes": figure(sizes_png, "Intent sizes"),
                  **warehouse_table(storage.warehouse, "intent_profiles", PROFILE_COLUMNS)}
-    version = dg.DataVersion(digest({"settings": config.model_dump(), "model": profiled.name},
-                                    [storage.sequences_file(partition), item_metadata]))
+    short_file = storage.short_histories_file(partition)  # none: a day built by an earlier version
+    inputs = [storage.sequences_file(partition), item_metadata] + [short_file] * short_file.exists()
+    version = dg.DataVersion(digest({"settings": config.model_dump(), "model": profiled.name}, inputs))
     return dg.MaterializeResult(data_version=version, metadata=metadata)
 
 
@@ -138,6 +143,17 @@ PROFILE_COLUMNS = {
     "main_category": "its most frequent category",
     "category_purity": "share of its described interactions (with an item that has a category) in main_category",
 }
+
+
+def _intent_rows(user_ids: np.ndarray, assigned: UserIntents, history: str) -> pl.DataFrame:
+    """Rows of the table user_intents for ``user_ids`` and their ``assigned`` intents, from a ``history`` of each
+    user (``sequence``; ``short``: the short history of a user the k-core removed)."""
+    return pl.DataFrame({
+        "user_id": pl.Series(user_ids, dtype=pl.String), "intent": intent_column(assigned.intent),
+        "distance": pl.Series(assigned.distance.astype(np.float64), nan_to_null=True),
+        "runner_up": intent_column(assigned.runner_up),
+        "history": pl.Series([history] * len(user_ids), dtype=pl.String),
+    })
 
 
 def _largest(profiles: pl.DataFrame, with_categories: bool, n: int = 10) -> dg.TableMetadataValue:

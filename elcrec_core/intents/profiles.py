@@ -51,12 +51,16 @@ def assign_user_intents(model: ELCRec, seqs: Sequences, users: torch.Tensor | No
     recommender leaves them out (:meth:`Sequences.known`), so that a user's intent is the same in the profiles,
     the recommendations and ``elcrec recommend``. A user left with no item gets :data:`NO_INTENT`, a NaN distance
     and runner-up :data:`NO_INTENT` (see there); so does a user whose distances are not finite (a model with NaN
-    weights: argmin of NaNs would name an arbitrary intent)."""
+    weights: argmin of NaNs would name an arbitrary intent). No users (an empty ``seqs``): empty arrays."""
     model.eval()
     data = SequenceTensors.from_sequences(seqs.known(model.cfg.n_items))
     centres = F.normalize(model.centres.float(), dim=1)
+    users = torch.arange(len(data)) if users is None else users
+    if not len(users):  # the model cannot run on no rows
+        none = np.zeros(0, dtype=np.int64)
+        return UserIntents(none, np.zeros(0, dtype=np.float32), none, np.zeros((0, centres.shape[1]), np.float32))
     parts: list[tuple[torch.Tensor, ...]] = []
-    for batch in (torch.arange(len(data)) if users is None else users).split(batch_size):
+    for batch in users.split(batch_size):
         items = data.window(batch, 0, model.cfg.max_len).to(centres.device)  # the model's device (CUDA or CPU)
         pooled = F.normalize(model.pool(model(items), items).float(), dim=1)
         dist = torch.cdist(pooled, centres).square()

@@ -176,6 +176,8 @@ def test_a_user_with_no_item_the_model_knows_has_no_intent_and_counts_nowhere(tm
     assert assigned.intent.tolist() == [alone.intent[0], NO_INTENT, alone.intent[1]]
     assert assigned.runner_up[1] == NO_INTENT and np.isnan(assigned.distance[1])
     assert assigned.placed.tolist() == [True, False, True]
+    nobody = assign_user_intents(model, Sequences.from_lists([], [], n_items=7))  # a day whose k-core removed none
+    assert (len(nobody.intent), len(nobody.distance), nobody.representation.shape) == (0, 0, (0, 8))
     assert intent_sizes(assigned.intent, 3).tolist() == intent_sizes(alone.intent, 3).tolist()
     assert intent_sizes(assigned.intent, 3).sum() == 2
     centres = torch.nn.functional.normalize(model.centres.detach(), dim=1).numpy()

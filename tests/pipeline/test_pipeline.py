@@ -1838,6 +1838,7 @@ def test_users_the_k_core_removes_get_lists_from_their_short_histories(first_run
     excluded; the metadata counts them, and the next day's backtest counts them as listed."""
     import shutil
 
+    from assets.profiling import intent_profiles
     from assets.recommendations import user_recommendations
     from elcrec_core.data.seen_items import seen_items
     from elcrec_core.train.checkpoint import item_catalogue
@@ -1855,6 +1856,16 @@ def test_users_the_k_core_removes_get_lists_from_their_short_histories(first_run
                     "user_recommendations")
     assert recs["users_from_short_histories"] == built["short_history_users"]
     assert recs["users"] == built["users"] + built["short_history_users"]
+    # their intents, from the same short histories, in user_intents as in their lists (user_intents lacked them)
+    profiles = metadata(dg.materialize([intent_profiles], partition_key=PARTITION, resources=resources),
+                        "intent_profiles")
+    assert (profiles["users"], profiles["short_history_users"]) == (built["users"], built["short_history_users"])
+    with duckdb.connect(str(storage.warehouse), read_only=True) as con:
+        intents = con.sql("SELECT user_id, intent, history FROM user_intents").pl()
+        listed = con.sql("SELECT DISTINCT user_id, intent FROM user_recommendations").pl()
+    assert intents.group_by("history").len().sort("history").rows() == [
+        ("sequence", built["users"]), ("short", built["short_history_users"])]
+    assert intents.drop("history").sort("user_id").equals(listed.sort("user_id"))
     seqs, item_ids = storage.read_sequences(PARTITION)
     kept = set(item_ids[np.unique(seqs.items) - 1].tolist())
     with duckdb.connect(str(storage.warehouse), read_only=True) as con:
