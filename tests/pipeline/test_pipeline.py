@@ -1120,8 +1120,8 @@ def test_a_user_with_only_items_newer_than_the_intent_model_gets_no_intent(first
         sizes = con.execute("SELECT sum(users) FROM intent_profiles").fetchone()[0]
     row = intents.filter(pl.col("user_id") == "newcomer").to_dicts()
     profiles = metadata(result, "intent_profiles")
-    assert row == [{"user_id": "newcomer", "intent": None, "distance": None, "runner_up": None, "partition": later,
-                    "model": profiles["model"]}]
+    assert row == [{"user_id": "newcomer", "intent": None, "distance": None, "runner_up": None, "history": "sequence",
+                    "partition": later, "model": profiles["model"]}]
     assert intents["intent"].null_count() == 1 and len(intents) == len(frame) + 1
     nulls = recommended.group_by("new").agg(rows=pl.len(), nulls=pl.col("intent").null_count())
     assert sorted(nulls.rows()) == [(False, 20 * len(frame), 0), (True, 20, 20)]  # top 20: the default
