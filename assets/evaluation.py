@@ -129,6 +129,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
             serving = "restored"
             rank(serving, *_earlier_model("serves now, restored by elcrec rollback", store, serving_record,
                                           partition, data))
+    now = store.serving()  # another model than the gate's choice where a later day's gate or a rollback chose it
+    superseded = withdrawn is None and (now.name if now else None) != (serving_record.name if serving_record else None)
     metrics = {name: metrics_from_ranks(r) for name, r in ranks.items()}
     differences = paired_differences(ranks, "elcrec") if "elcrec" in ranks else []
     gate_labels = {"candidate": labels["elcrec"], "serving": labels.get("current", labels["elcrec"]), **labels}
@@ -148,6 +150,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     (out / "report.json").write_text(json.dumps({
         "day": partition, "split": split, "serving": serving,
         "serving_model": serving_record.name if serving_record else None,
+        "serving_now": now.name if now else None,  # when the report was made: aliases.json's
         "withdrawn": withdrawn.name if withdrawn else None, "models": {name: metrics.get(name) for name in labels},
         "elcrec_vs": {d.model: d.to_dict() | {"validation_agrees": validation_agrees(d, valid)} for d in differences},
         "elcrec_pays": pays}, indent=2) + "\n", encoding="utf-8")
@@ -155,10 +158,16 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     signed_rows = [d.row(labels[d.model], signed=True) for d in differences]
     ranks = {labels[name]: r for name, r in ranks.items()}
     all_k = [{"model": labels[name], **values} for name, values in metrics.items()]
-    who = (f"The model that {labels[serving]} serves on" if serving == "current" and serving in labels
-           else f"{labels[serving]} serves ({serving_record.name})" if serving in labels and serving_record
-           else f"{serving_record.name} ({serving_record.kind}) serves, a model this report does not rank"
-           if serving_record else "No model serves")
+    tense = "served after this day's gate" if superseded else "serves"
+    who = (f"The model that {labels[serving]} {'served on after this day' if superseded else 'serves on'}"
+           if serving == "current" and serving in labels
+           else f"{labels[serving]} {tense} ({serving_record.name})" if serving in labels and serving_record
+           else f"{serving_record.name} ({serving_record.kind}) {tense}, a model this report does not rank"
+           if serving_record else f"No model {tense}")
+    if superseded:  # a report made again after later days: what serves now is said, as aliases.json has it
+        change = store.serving_log()[-1] if now else None
+        who += (f"; {now.name} ({now.kind}) serves now, since {change['time']} ({change['action']}, "
+                "models/serving_log.jsonl)" if now and change else "; no model serves now")
     if withdrawn is not None:
         who += (f"; the gate chose {withdrawn.name} ({withdrawn.kind}), which elcrec rollback has taken out of "
                 "serving since (the gate's table below is the day's decision)")

@@ -839,6 +839,32 @@ def test_a_report_made_again_for_a_day_shows_that_days_backtest(first_run, tmp_p
     assert "2026-01-27" in warehouse.read_table(storage.warehouse, "backtest")["day"].to_list()  # kept
 
 
+def test_a_report_made_again_after_a_later_promotion_says_what_serves_now(first_run, tmp_path):
+    """A day's report made again once a later day's gate has promoted another model said that the day's choice
+    serves (an upgrade trial, helper-157): it says what the day's gate chose and what serves now, and report.json
+    has serving_now."""
+    import shutil
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    storage = Storage(data_dir=str(data_dir))
+    store = storage.store
+    chosen = store.serving()
+    later = next(record for record in store.challengers(storage.require_candidate(PARTITION))
+                 if record.kind == "most_popular" and record.name != chosen.name)
+    store.promote(later, "a later day's gate")  # as a later day's gate would
+    result = dg.materialize([evaluation_report], partition_key=PARTITION,
+                            resources={"storage": storage, "device": ComputeDevice(device="cpu")})
+    report = metadata(result, "evaluation_report")
+    folder = Path(report["markdown"]).parent
+    written = json.loads((folder / "report.json").read_text())
+    assert (written["serving_model"], written["serving_now"], written["withdrawn"]) == (chosen.name, later.name, None)
+    serving = Path(report["markdown"]).read_text().split("## Serving\n\n")[1]
+    changed = store.serving_log()[-1]["time"]
+    assert f"served after this day's gate ({chosen.name}); {later.name} (most_popular) serves now, since {changed} " \
+           "(promote, models/serving_log.jsonl)." in serving.split("\n")[0]
+
+
 def test_challengers_fitted_again_without_sasrec_leave_no_sasrec_behind(first_run, tmp_path):
     """The day's challengers fitted again with sasrec off: the earlier SASRec no longer competes (its folder is
     gone), and the baselines are there."""
