@@ -161,3 +161,7 @@ def at_least(low: int) -> Callable[[str], int]:
 
 positive = at_least(1)
 
+
+
+if __name__ == "__main__":  # python -m elcrec_core.cli.main, the module pyproject.toml names, runs it too
+    sys.exit(main())

@@ -1334,3 +1334,15 @@ def test_recommend_serving_a_trained_model_needs_no_pipeline_sequences(tmp_path:
     assert code == 0, err
     own = _run(capsys, *argv, "--checkpoint", str(store.path(record.dir) / "best.pt"))[1]
     assert json.loads(out)["items"] == json.loads(own)["items"]
+
+
+@pytest.mark.parametrize("module", ["elcrec_core.cli", "elcrec_core.cli.main"])
+def test_the_command_runs_as_a_module(module: str) -> None:
+    """``python -m elcrec_core.cli.main rollback ...`` (the module pyproject.toml names) exited 0 and did nothing
+    (an upgrade trial, helper-157): it runs the command, as ``python -m elcrec_core.cli`` does."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", module, "rollback", "--help"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0 and "usage: elcrec rollback" in done.stdout, done.stderr
