@@ -64,7 +64,7 @@ from elcrec_pipeline.run_config_check import refuse_bad_run_config
                         "k_core) differ from those that built the nearest other day's sequences (the day before; "
                         "pruned, the nearest kept): a run without the "
                         "run config that sets them (a backfill, the sensor's or the schedule's runs without "
-                        "ELCREC_RUN_CONFIG) builds with the defaults, and its model learns another selection of "
+                        "ELCREC_RUN_CONFIG) builds with the defaults, and its model may learn another selection of "
                         "events, with no other word.")],
     description="One row per user (id, item index list, length, last timestamp) from all accepted events up to "
                 "the end of the partition's day: filters, an event stored by two files used once, de-duplication, "
@@ -250,7 +250,7 @@ def _settings_as_the_day_before(config: SequenceSettings, storage: Storage, part
     description = (f"the sequence settings differ from those that built the sequences of {day} (sequences/{day}/"
                    f"{SETTINGS_FILE}): {'; '.join(changes)}. A run takes them from its run config "
                    "(ops.interaction_sequences.config); one without it (a backfill, the sensor's or the schedule's "
-                   "runs where ELCREC_RUN_CONFIG is not set) builds with the defaults, and the day's model learns "
+                   "runs where ELCREC_RUN_CONFIG is not set) builds with the defaults, and the day's model may learn "
                    "another selection of events: run the day built without the settings meant again with them "
                    "(where its model serves, the new one replaces it only if clearly better: elcrec rollback restores "
                    "the model before it), unless the change is meant" if changes

@@ -199,9 +199,10 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
         level = [_name(c) for c in eligible if c is not candidate and scores[c.role] == scores[CANDIDATE]]
         beside = (f"; the best: {_name(best)} {scores[best.role]:.4f}, higher"
                   f"{_noise_text(gap)}, and the newer model serves (the serving "
-                  "model's score is on targets its training was chosen on, and it lacks the newer events"
-                  + (f", or the changes since it trained to the events up to {champion.record.day} (a corrected or "
-                     "late delivery of a day)" if candidate.record.day == champion.record.day else "") + ")"
+                  "model's score is on targets its training was chosen on, and it lacks "
+                  + (f"the changes since it trained to the events up to {champion.record.day} (a corrected or "
+                     "late delivery of a day)" if candidate.record.day == champion.record.day else "the newer events")
+                  + ")"
                   + (f"; of the others: {_name(against)} {scores[against.role]:.4f} (tolerance {tolerance:g})"
                      if against is not candidate else "; it is the best of the others")
                   if fresher else
@@ -220,17 +221,19 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
 def _same_day_note(candidate: ModelRecord, stays: ModelRecord) -> str:
     """What a refusal says of a serving model of the candidate's own day that keeps serving and trained on other
     sequences (the report names no day's change otherwise): built before they changed, or with other sequence
-    settings, whose model serves on unless clearly worse, whichever settings are the ones meant."""
+    settings, whose model serves on unless clearly worse, whichever settings are the ones meant (nothing where the
+    sequences are the same: other settings that select the same events)."""
     if stays.day != candidate.day:
         return ""
     if _newer_data(candidate, stays):
         return f"; trained on the sequences of {stays.day} before they changed, it lacks the change"
     settings = (stays.sequence_settings, candidate.sequence_settings)
-    if "" in settings or settings[0] == settings[1]:
-        return ""
+    if "" in settings or settings[0] == settings[1] or stays.sequences == candidate.sequences != "":
+        return ""  # the same sequences whatever the settings (a k-core that removed nothing either way)
     return (f"; it was trained on sequences of {stays.day} built with other sequence settings than this candidate's "
-            "(a run without its run config?): where this run's are the ones meant, elcrec rollback restores the "
-            "model that served before it")
+            "(a run without its run config builds with the defaults): where this run's are the ones meant, the next "
+            "day's candidate, built with them, replaces it unless clearly worse, and elcrec rollback restores the "
+            "model that served before it now (where that one was built with them)")
 
 
 def judge_alone(record: ModelRecord, recommender: Recommender, data: SequenceTensors) -> GateDecision:

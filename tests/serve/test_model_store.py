@@ -334,8 +334,8 @@ def test_a_newer_candidate_within_the_noise_below_the_serving_model_serves():
         served = "within the noise), and the newer model serves" in rerun.reason
         assert rerun.promote is promoted and served is promoted
         assert not promoted or rerun.reason.endswith(  # not "the day's changed ones": another day's (helper-156)
-            "it lacks the newer events, or the changes since it trained to the events up to 2026-01-02 (a corrected "
-            "or late delivery of a day)); it is the best of the others")
+            "it lacks the changes since it trained to the events up to 2026-01-02 (a corrected or late delivery of a "
+            "day)); it is the best of the others")  # not also "the newer events": of its own day (helper-157)
     # outside the noise the champion trained before the change keeps serving, and the reason says what it lacks
     chains = _chains()
     popular_model, transition = MostPopular().fit(chains, "valid"), ItemTransition().fit(chains, "valid")
@@ -350,8 +350,15 @@ def test_a_newer_candidate_within_the_noise_below_the_serving_model_serves():
                      of_sequences(_contender(CHAMPION, transition, "2026-01-02"), "before", "other"), [], chains, 0.0)
     assert otherwise.promote is False and otherwise.reason.endswith(
         "; it was trained on sequences of 2026-01-02 built with other sequence settings than this candidate's (a run "
-        "without its run config?): where this run's are the ones meant, elcrec rollback restores the model that "
-        "served before it)")
+        "without its run config builds with the defaults): where this run's are the ones meant, the next day's "
+        "candidate, built with them, replaces it unless clearly worse, and elcrec rollback restores the model that "
+        "served before it now (where that one was built with them))")
+    # other settings that select the same events (a k-core of 3 where every user has 5): the same sequences, no note
+    # (helper-157: the note told of other sequences and a rollback to a model of the same settings as the serving one)
+    same = gate(of_sequences(_contender(CANDIDATE, popular_model), "after"),
+                of_sequences(_contender(CHAMPION, transition, "2026-01-02"), "after", "other"), [], chains, 0.0)
+    assert same.promote is False and same.reason.endswith(
+        f"serves (validation NDCG@20 {_score(transition, chains):.4f})")
     assert gate(of_sequences(_contender(CANDIDATE, popular_model), "after"), of_sequences(
         _contender(CHAMPION, transition, "2026-01-02"), "after"), [], chains, 0.0).reason.endswith(
         f"serves (validation NDCG@20 {_score(transition, chains):.4f})")  # the day's rerun: nothing to say
