@@ -248,7 +248,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     busy = days_in_progress(context.instance)
     earlier = _earlier_days_files(config.path, start.date(), context.partition_key, busy)
     late = never_loaded([file for files in earlier.values() for file in files], storage.warehouse)
-    corrected = _corrected_files(context.instance, earlier, storage.warehouse)
+    corrected = _corrected_files(context.instance, earlier, late, storage.warehouse)
     missing = _days_without_files(config.path, start.date(), context.partition_key, storage, busy)
     notes = [note for note in (late and _late_note(late, context.partition_key),
                                corrected and _corrected_note(corrected, context.partition_key),
@@ -414,17 +414,21 @@ def _earlier_days_files(pattern: str | None, first: date, partition: str, busy: 
     return {day: day_files(pattern, day) for day in days}
 
 
-def _corrected_files(instance: dg.DagsterInstance, earlier: dict[str, list[Path]], warehouse_path: Path) -> list[Path]:
-    """The files of ``earlier`` (day -> its files) written after their last load (:func:`changed_since_loaded`)
-    whose day's files differ from what the day's newest load in this data folder read (their sizes, then their
-    bytes: :class:`~elcrec_pipeline.resources.FilesNow`): a corrected delivery. A copy that does not keep times is
-    none."""
+def _corrected_files(instance: dg.DagsterInstance, earlier: dict[str, list[Path]], late: list[Path],
+                     warehouse_path: Path) -> list[Path]:
+    """The files of ``earlier`` (day -> its files) of a day whose files differ from what the day's newest load in
+    this data folder read (their paths, sizes and times, then their bytes:
+    :class:`~elcrec_pipeline.resources.FilesNow`): a corrected delivery. Those written after their last load
+    (:func:`changed_since_loaded`), else, where that load recorded what it read, every file of the day that a load
+    read (not those of ``late``, which none has): a backup put back with its older time (``cp -p``) is one too, as
+    the sensor finds. A copy of the same bytes is none."""
     corrected = []
     written = set(changed_since_loaded([file for files in earlier.values() for file in files], warehouse_path))
     for day, files in earlier.items():
         newer = [file for file in files if file in written]
-        if newer and not FilesNow(files).loaded_by(_newest_load_metadata(instance, day, warehouse_path)):
-            corrected += newer
+        recorded = _newest_load_metadata(instance, day, warehouse_path) if files else {}
+        if (newer or "files_version" in recorded) and not FilesNow(files).loaded_by(recorded):
+            corrected += newer or [file for file in files if file not in late]
     return corrected
 
 
@@ -460,7 +464,7 @@ def _late_note(late: list[Path], partition: str) -> str:
 
 def _corrected_note(corrected: list[Path], partition: str) -> str:
     shown = _first_five(corrected)
-    return (f"{len(corrected)} file(s) of the {LATE_DAYS} days before {partition} were written after their last load "
+    return (f"{len(corrected)} file(s) of the {LATE_DAYS} days before {partition} changed since their last load "
             f"(a corrected delivery): the warehouse holds their earlier rows and no day's sequences hold the change. "
             f"Run their days again (daily_retrain_job), then this day again: {shown}")
 

@@ -1436,7 +1436,7 @@ def test_a_delivery_that_came_after_its_days_run_is_flagged_until_its_day_runs(t
     check, _ = earlier_days_loaded(ingest(data_dir, source, "2026-01-31", instance=instance))
     assert not check.passed and check.metadata["files_changed_since_loaded"].value == 1
     assert check.description == (
-        "1 file(s) of the 31 days before 2026-01-31 were written after their last load (a corrected delivery): the "
+        "1 file(s) of the 31 days before 2026-01-31 changed since their last load (a corrected delivery): the "
         "warehouse holds their earlier rows and no day's sequences hold the change. Run their days again "
         f"(daily_retrain_job), then this day again: {late.resolve()}")
     os.utime(late, (time.time() - 5, time.time() - 5))
@@ -1447,6 +1447,13 @@ def test_a_delivery_that_came_after_its_days_run_is_flagged_until_its_day_runs(t
     os.utime(late, (time.time() + 5, time.time() + 5))
     check, _ = earlier_days_loaded(ingest(data_dir, source, "2026-01-31", instance=instance))
     assert check.passed and check.metadata["files_changed_since_loaded"].value == 0
+    # the earlier version put back from a backup with its older time (cp -p): the sensor ran the day again, the
+    # check said nothing (an upgrade trial, helper-157)
+    late.write_text(text)
+    os.utime(late, (time.time() - 3600, time.time() - 3600))
+    check, _ = earlier_days_loaded(ingest(data_dir, source, "2026-01-31", instance=instance))
+    assert not check.passed and check.metadata["files_changed_since_loaded"].value == 1
+    assert check.description.endswith(f"then this day again: {late.resolve()}")
 
 
 def test_a_day_whose_file_never_came_is_flagged_by_the_days_after_it(team, tmp_path):
