@@ -112,6 +112,7 @@ _SPACE = f"[\\s{_INVISIBLE}]"
 # an id as a float column's value past its exact integers reads (event_normalisation.id_text): 16777216.0 of a 32-bit
 # column, 9007199254740992.0 of a 64-bit one, 1e+20 (a whole float below them reads without .0)
 _INEXACT = r"^-?([0-9]{8,}\.0|[0-9](\.[0-9]+)?e\+[0-9]+)$"
+_EXCEL_NUMBER = r"^-?[0-9](\.[0-9]+)?E\+[0-9]+$"  # a long number as Excel shows and saves it: 1.23457E+29
 
 
 def id_notes(accepted: pl.DataFrame, files: Sequence[str] | None, fmt: str, n: int = 3,
@@ -122,14 +123,18 @@ def id_notes(accepted: pl.DataFrame, files: Sequence[str] | None, fmt: str, n: i
     shows as nothing, such as a zero-width space) around it (``' i1'`` and ``'i1'`` are two items, as an export
     written with ", " gives them); an id of a float column of 2^53 or more (2^24 of a 32-bit one), where a float no
     longer holds every integer (pandas writes an integer id column with a missing value as floats), so that ids
-    that differ may have become one. None where there are none."""
+    that differ may have become one; an id in Excel's scientific notation (``1.23457E+29``), which kept six digits.
+    None where there are none."""
     notes = []
     for pattern, said in ((f"^{_SPACE}|{_SPACE}$", "have an id with white space around it, kept as given (' i1' and "
                                                    "'i1' are two items)"),
                           (_INEXACT, "have an id that a float column held at 2^53 or more (2^24 for 32 bits), "
                                      "where a float no longer holds every integer (pandas writes an integer id "
                                      "column with a missing value as floats): ids that differ may have become one; "
-                                     "write the column as integers or text")):
+                                     "write the column as integers or text"),
+                          (_EXCEL_NUMBER, "have an id in scientific notation, as Excel shows and saves a long number "
+                                          "(1.23457E+29: its digits past the sixth are lost): ids that differ may "
+                                          "have become one; format the column as text before saving")):
         rows = accepted.filter(pl.any_horizontal(pl.col("user_id", "item_id").str.contains(pattern)))
         if not len(rows):
             continue

@@ -108,6 +108,19 @@ def test_float_ids_past_exact_integers_are_named(tmp_path: Path, capsys) -> None
     assert load(str(path)).item_ids.tolist() == ["16777215", "16777216.0"]
 
 
+def test_ids_in_excels_scientific_notation_are_named(tmp_path: Path, capsys) -> None:
+    """Excel saves a long number as 1.23457E+29: two items became one, and only the lower-case form (a float's) was
+    named (helper-159's trial)."""
+    path = _write(tmp_path / "e.csv", "user_id,item_id,timestamp\n" + "".join(
+        f"u{k},{item},{T0 + k}\n" for k, item in enumerate(["1.23457E+29", "1.23457E+29", "12345678901", "E+1"])))
+    code, _, err = _run(capsys, "sequences", "--data", str(path))
+    assert code == 0 and ("\n2 accepted row(s) have an id in scientific notation, as Excel shows and saves a long "
+                          "number (1.23457E+29: its digits past the sixth are lost): ids that differ may have become "
+                          "one; format the column as text before saving: line 2: item_id '1.23457E+29'; line 3: "
+                          "item_id '1.23457E+29'\n") in err
+    assert "float column" not in err
+
+
 def test_a_user_id_that_starts_with_a_dash_is_given_with_an_equals_sign(tmp_path: Path, capsys) -> None:
     """argparse takes ``--user -x`` for two options; the help says how (helper-131)."""
     path = _write(tmp_path / "e.csv", f"user_id,item_id,timestamp\n-x,i1,{T0}\n-x,i2,{T0 + 1}\ny,i1,{T0}\n")
