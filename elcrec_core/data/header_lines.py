@@ -28,7 +28,7 @@ def repeated_header_sql(wanted: Mapping[str, str | None], columns: Sequence[str]
     """SQL for the ``error`` and ``detail`` columns of a record of delimited text: ``'repeated_header'`` and the
     names where each ``wanted`` column (alias -> its name in ``columns``, the file's columns) holds that column's
     name in one of ``headers`` (each a name per column: the names given, the file's own header that they replace),
-    white space around it aside; NULL and NULL otherwise, or with no ``headers`` (a file without a header whose
+    white space around it and case aside; NULL and NULL otherwise, or with no ``headers`` (a file without a header whose
     columns nobody named). The other columns are not compared: a line may hold anything there.
 
     Where the wanted columns hold names of the header's columns (of any, in any case) in another order, and one of
@@ -46,7 +46,8 @@ def repeated_header_sql(wanted: Mapping[str, str | None], columns: Sequence[str]
         texts = [names[columns.index(column)] for column in picked]
         said = f"the column names again ({', '.join(texts)}): a header line inside the data, as where files were " \
                "joined with their headers"
-        same.append((" AND ".join(f"{value} = {sql_text(text)}" for value, text in zip(values, texts)), sql_text(said)))
+        same.append((" AND ".join(f"lower({value}) = {sql_text(text.lower())}" for value, text in zip(values, texts)),
+                     sql_text(said)))  # in any case: CUSTOMER,SKU where the header is customer,sku
         if any(wanted.get(alias) is not None for alias in typed or {}):
             lower = [f"lower({value})" for value in values]
             every = ", ".join(sql_text(name.strip().lower()) for name in names)  # a column not read may be swapped in
