@@ -12,7 +12,9 @@ paired standard errors over the validation users) is judged against the best of 
 score is on validation targets that its own training was chosen on (a lucky score kept a trial's model serving for
 five days while each newer candidate, level or better on test, was refused), and it lacks the newer events and
 items. So is a candidate of the champion's own day trained on that day's sequences since they changed (a corrected
-or late delivery, its day run again: the champion, trained before, lacks the change). Most popular, the floor, may
+or late delivery, its day run again: the champion, trained before, lacks the change). Its day run again on the
+sequences it trained on (the same digest), the champion serves on unless a contender is above it by more than the
+noise: each trained on what it trained on, so a smaller gap is chance. Most popular, the floor, may
 always serve, also as the champion (a most-popular model that serves ties the floor, and is fit all the same).
 Without most popular among the challengers there is no floor: the pipeline's ``serving_model`` refuses to judge a
 candidate whose challengers lack it. The older-day rule protects a champion only while it is fit for the day's
@@ -33,9 +35,10 @@ import torch
 
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.baselines import MostPopular
-from elcrec_core.evaluate.ranking import SELECTION_METRIC, metrics_from_ranks, per_user
+from elcrec_core.evaluate.ranking import SELECTION_METRIC, metrics_from_ranks
 from elcrec_core.evaluate.scoring import Recommender, ranks_and_non_finite
 from elcrec_core.serve.model_store import ModelRecord
+from elcrec_core.serve.validation_gap import NOISE, gap_text, noise, noise_text, paired_gap
 
 CANDIDATE, CHAMPION, FLOOR = "candidate", "serving", "most_popular"
 CHALLENGER_NAMES = {"sasrec": "SASRec", "most_popular": "most popular", "transition": "item transition",
@@ -178,27 +181,42 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
     # a newer candidate within the noise below the champion is judged against the others: the champion's score is
     # on targets that its own training was chosen on, and it lacks the newer events and items
     fresher = (best is champion and candidate in eligible and _newer_data(candidate.record, champion.record)
-               and (gap := _paired_gap(scored[CANDIDATE][0], scored[CHAMPION][0])) is not None
+               and (gap := paired_gap(scored[CANDIDATE][0], scored[CHAMPION][0])) is not None
                and gap[0] <= NOISE * gap[1])
     rest = [c for c in eligible if c not in (champion, candidate)] + [candidate]  # a tie names the other
     against = max(rest, key=lambda c: scores[c.role]) if fresher else best
+    # the champion's own day run again on the same sequences: every contender trained on what it trained on, so
+    # what serves changes only for a model above it by more than the noise (a trial's rerun replaced it so by a
+    # challenger level on validation and worse on test)
+    rerun = champion in eligible and _same_data(candidate.record, champion.record)
+
+    def above_champion(c: Contender) -> tuple[float, float, int] | None:
+        """How far ``c`` is above the champion (:func:`~elcrec_core.serve.validation_gap.paired_gap`) where that is within the noise, else None."""
+        gap = paired_gap(scored[CHAMPION][0], scored[c.role][0])
+        return gap if gap is not None and gap[0] <= NOISE * gap[1] else None
 
     def fails(c: Contender) -> str | None:
         """Why ``c`` may not serve, or None."""
         if (why := unfit(c)) is not None:
             return why
+        if rerun and c is champion and above_champion(best) is not None:
+            return None
         top = against if c is candidate else best
         if scores[c.role] < scores[top.role] - tolerance:
             return (f"validation {SELECTION_METRIC} {scores[c.role]:.4f} is below the best, {_name(top)}'s "
                     f"{scores[top.role]:.4f}, by more than the tolerance {tolerance:g}"
-                    f"{_noise(scored[c.role][0], scored[top.role][0])}")
+                    f"{noise(scored[c.role][0], scored[top.role][0])}")
+        if rerun and c is candidate and (gap := above_champion(candidate)) is not None:
+            return (f"validation {SELECTION_METRIC} {scores[CANDIDATE]:.4f} is not above the serving model "
+                    f"{champion.record.name}'s {scores[CHAMPION]:.4f} by more than the noise, on the sequences it "
+                    f"trained on (its day run again){gap_text(gap)}")
         return None
 
     why_not = fails(candidate)
     if why_not is None:
         level = [_name(c) for c in eligible if c is not candidate and scores[c.role] == scores[CANDIDATE]]
         beside = (f"; the best: {_name(best)} {scores[best.role]:.4f}, higher"
-                  f"{_noise_text(gap)}, and the newer model serves (the serving "
+                  f"{noise_text(gap)}, and the newer model serves (the serving "
                   "model's score is on targets its training was chosen on, and it lacks "
                   + (f"the changes since it trained to the events up to {champion.record.day} (a corrected or "
                      "late delivery of a day)" if candidate.record.day == champion.record.day else "the newer events")
@@ -214,8 +232,17 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
     # never empty: the best eligible contender qualifies, or most popular when the best only ties with it
     others = [c for c in contenders[1:] if fails(c) is None]
     stays = champion if champion in others else max(others, key=lambda c: scores[c.role])
+    held = (f"; {_name(best)}'s {scores[best.role]:.4f} is above it by no more than the noise"
+            f"{gap_text(above_champion(best))}, and on the sequences it trained on (its day run again) it serves on"
+            if rerun and stays is champion and best not in (champion, candidate) else "")
     return decide(stays, f"refused: {why_not}; {_name(stays)} serves (validation {SELECTION_METRIC} "
-                         f"{scores[stays.role]:.4f}{_same_day_note(candidate.record, stays.record)})", why_not)
+                         f"{scores[stays.role]:.4f}{_same_day_note(candidate.record, stays.record)}{held})", why_not)
+
+
+def _same_data(candidate: ModelRecord, champion: ModelRecord) -> bool:
+    """Whether ``candidate`` trained on the sequences ``champion`` trained on: its day's, the same (each digest
+    known)."""
+    return candidate.day == champion.day and "" != champion.sequences == candidate.sequences
 
 
 def _same_day_note(candidate: ModelRecord, stays: ModelRecord) -> str:
@@ -248,9 +275,6 @@ def judge_alone(record: ModelRecord, recommender: Recommender, data: SequenceTen
     return gate(Contender(CANDIDATE, record, recommender), None, [floor], data, math.inf)
 
 
-NOISE = 2  # a gap of at most this many paired standard errors is within the noise
-
-
 def _newer_data(candidate: ModelRecord, champion: ModelRecord) -> bool:
     """Whether ``candidate`` trained on newer data than ``champion``: a newer day's, or its own day's sequences
     since they changed (a corrected or late delivery of a day up to it, run again): built with the same sequence
@@ -260,32 +284,6 @@ def _newer_data(candidate: ModelRecord, champion: ModelRecord) -> bool:
     return candidate.day > champion.day or (candidate.day == champion.day and known
                                             and candidate.sequence_settings == champion.sequence_settings
                                             and candidate.sequences != champion.sequences)
-
-
-def _paired_gap(ranks: torch.Tensor, best_ranks: torch.Tensor) -> tuple[float, float, int] | None:
-    """The gap in validation NDCG@20 of two contenders (their 0-based ranks of the same users), ``best_ranks``'
-    minus ``ranks``', its paired standard error and the users; None from fewer than 2 users."""
-    metric, k = SELECTION_METRIC, int(SELECTION_METRIC.split("@")[1])
-    diff = per_user(best_ranks, k)[metric] - per_user(ranks, k)[metric]
-    if len(diff) < 2:
-        return None
-    return float(diff.mean()), float(diff.std(ddof=1) / math.sqrt(len(diff))), len(diff)
-
-
-def _noise(ranks: torch.Tensor, best_ranks: torch.Tensor) -> str:
-    """:func:`_noise_text` of the two contenders' :func:`_paired_gap`."""
-    return _noise_text(_paired_gap(ranks, best_ranks))
-
-
-def _noise_text(gap: tuple[float, float, int] | None) -> str:
-    """How the gap between two contenders' validation scores (:func:`_paired_gap`) compares with its noise: the
-    paired standard error of the per-user difference in NDCG@20, and, where the gap is within :data:`NOISE` of
-    them, that it is within the noise (which of two near-equal models serves is then chance); empty without one."""
-    if gap is None:
-        return ""
-    mean, error, users = gap
-    within = ": within the noise" if mean <= NOISE * error else ""
-    return f" (by {mean:.4f}; paired standard error over {users} users {error:.4f}{within})"
 
 
 def _name(c: Contender) -> str:

@@ -276,6 +276,45 @@ def _paired_noise(rec, best, data: SequenceTensors) -> tuple[float, float, int]:
     return mean, error, len(diff)
 
 
+def test_a_day_run_again_on_the_same_sequences_changes_what_serves_only_for_a_clearly_better_model():
+    """A trial ran an unchanged day again: SASRec, trained again, came out above the serving ELCRec by 0.0063 on
+    validation (one paired standard error) and replaced it, worse on test (helper-158). On the sequences the serving
+    model trained on, a contender replaces it only where it is above it by more than the noise."""
+    data = _data()
+    weak, other = _model(1), _model(2)  # other above weak within the noise (the test above)
+    gap, error, users = _paired_noise(ELCRecRecommender(weak), ELCRecRecommender(other), data)
+    assert 0 < gap <= 2 * error
+
+    def same(role: str, model, digest: str = "s") -> Contender:
+        contender = _contender(role, model)
+        return dataclasses.replace(contender, record=dataclasses.replace(contender.record, sequences=digest))
+
+    kept = gate(same(CANDIDATE, _model(1)), same(CHAMPION, weak), [same("sasrec", other)], data, 0.0)
+    assert kept.promote is False and kept.serves == CHAMPION and kept.reason == (
+        f"refused: validation NDCG@20 {_score(ELCRecRecommender(weak), data):.4f} is below the best, SASRec's "
+        f"{_score(ELCRecRecommender(other), data):.4f}, by more than the tolerance 0 (by {gap:.4f}; paired standard "
+        f"error over {users} users {error:.4f}: within the noise); the serving model 2026-01-02/serving serves "
+        f"(validation NDCG@20 {_score(ELCRecRecommender(weak), data):.4f}; SASRec's "
+        f"{_score(ELCRecRecommender(other), data):.4f} is above it by no more than the noise (by +{gap:.4f}; paired "
+        f"standard error over {users} users {error:.4f}), and on the sequences it trained on (its day run again) it "
+        "serves on)")
+    level = gate(same(CANDIDATE, other), same(CHAMPION, weak), [], data, 0.0)  # the candidate itself, as near
+    assert level.promote is False and level.serves == CHAMPION and level.refusal == (
+        f"validation NDCG@20 {_score(ELCRecRecommender(other), data):.4f} is not above the serving model "
+        f"2026-01-02/serving's {_score(ELCRecRecommender(weak), data):.4f} by more than the noise, on the sequences "
+        f"it trained on (its day run again) (by +{gap:.4f}; paired standard error over {users} users {error:.4f})")
+    # other sequences (a corrected day), or unknown ones: the rules as before, the nearest above serves
+    for digest in ("t", ""):
+        assert gate(same(CANDIDATE, _model(1)), same(CHAMPION, weak, digest), [same("sasrec", other)], data,
+                    0.0).serves == "sasrec"
+    assert gate(same(CANDIDATE, other), same(CHAMPION, weak, ""), [], data, 0.0).promote is True
+    # clearly better, beyond the noise: it serves on a rerun too
+    chains = _chains()
+    clear = gate(same(CANDIDATE, _model(1)), same(CHAMPION, weak), [same("transition", ItemTransition().fit(
+        chains, "valid"))], chains, 0.0)
+    assert clear.serves == "transition"
+
+
 def test_a_refusal_by_the_tolerance_says_whether_the_gap_is_within_the_noise():
     """Refused for being below the best by more than the tolerance: the reason gives the gap, its paired standard
     error over the validation users, and, where the gap is within two of them, that it is within the noise (which
