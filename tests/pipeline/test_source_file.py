@@ -1604,7 +1604,7 @@ def test_a_refused_load_says_what_its_duplicates_and_quotes_are(tmp_path: Path) 
     on why; a tab-separated file with a quote inside a value ("Weird Al" Yankovic) gave malformed lines, with no word
     of the quote setting (helper-131)."""
     from assets.load_advice import rejected_note
-    from elcrec_core.data.source_config import SourceConfig
+    from elcrec_core.data.source_config import ColumnMap, SourceConfig
     from elcrec_core.data.validation import RowCheck, RowRules, check_rows
 
     def checked(name: str, text: str, fmt: str = "csv", **settings) -> RowCheck:
@@ -1629,6 +1629,17 @@ def test_a_refused_load_says_what_its_duplicates_and_quotes_are(tmp_path: Path) 
         rejected_note(quoted, "tsv", "epoch_s", "source settings")
     assert check_rows(read_source(SourceConfig(path=str(tmp_path / "q.tsv"), format="tsv", quote=None)),
                       RowRules(now=datetime(2026, 12, 5))).by_reason == {}
+    # ratings with a decimal comma (a spreadsheet's 4,5): the advice to raise max_rejected_share alone would load the
+    # unrated rows, which min_rating then drops (helper-158's day was lost so)
+    comma = checked("r.csv", "user_id,item_id,timestamp,stars\n" + "".join(
+        f"u{n},a,1768900000,\"{n},5\"\n" for n in range(3)) + "v,b,1768900000,x\nw,c,1768900000,\n",
+                    columns=ColumnMap(rating="stars"))
+    assert comma.by_reason == {"bad_rating": 4}
+    assert rejected_note(comma, "csv", "epoch_s", "source settings").endswith(
+        ". 3 of the 4 bad_rating rows hold a number with a decimal comma (0,5), which is no number here: write the "
+        "ratings with a decimal point, or as a number column (a higher max_rejected_share would load the rows without "
+        "a rating alone, which min_rating leaves out)")
+    assert "decimal comma" not in rejected_note(timed, "csv", "epoch_s", "source settings")
 
 
 def test_the_other_row_rules_warning_names_the_rules_that_differ() -> None:
