@@ -39,7 +39,7 @@ from elcrec_core.cli.format_guessing import (
     is_sequences_parquet,
 )
 from elcrec_core.cli.read_advice import read_advice
-from elcrec_core.data.event_selection import absent_event_types, absent_types_text
+from elcrec_core.data.event_selection import absent_event_types, absent_types_text, unmodelled_event_types
 from elcrec_core.data import warehouse
 from elcrec_core.data.events_to_sequences import SHORT_HISTORIES_FILE, SequenceBuild, SequenceConfig, build_sequences
 from elcrec_core.data.files import SourceReadError
@@ -68,7 +68,7 @@ class LoadedData:
     k_core_removed: int = 0
     repeated_across_files: int = 0  # events that another file of the data holds too: used once
     id_notes: list[str] = field(default_factory=list)  # ids kept as given, likely not as meant (rejections.id_notes)
-    event_types: list[str] = field(default_factory=list)  # what --event-types left out (_event_type_notes)
+    filter_notes: list[str] = field(default_factory=list)  # what the sequence filters left out (_filter_notes)
     k_core: str = ""  # what the k-core removed (SequenceSummary.k_core_text), where it removed events
     # every item of each user's events of the modelled types, where the sequence filters (--sequence-min-rating,
     # --dedupe, --k-core) may have left some out (seen_items; the users of sequences, then those of short_histories),
@@ -129,7 +129,7 @@ class LoadedData:
         if self.repeated_across_files:
             lines.append(f"events that another file holds too: {self.repeated_across_files}, used once (copies, "
                          "overlapping exports)")
-        lines += self.event_types
+        lines += self.filter_notes
         return lines + ([self.k_core] if self.k_core else [])
 
 
@@ -194,8 +194,9 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
                                                dedupe=options.dedupe, k_core=options.k_core), db)
         filtered = options.sequence_min_rating is not None or options.dedupe or options.k_core
         seen, seen_ids = (_every_item_seen(db, build, options.event_types) if filtered else (None, None))
-        types = _event_type_notes(options.event_types, absent_event_types(db, options.event_types),
-                                  build.summary.filtered_out)
+        other_types = int(unmodelled_event_types(db, options.event_types)["rows"].sum()) if options.event_types else 0
+        types = _filter_notes(options, absent_event_types(db, options.event_types), other_types,
+                              build.summary.filtered_out)
     if not len(build.sequences):
         raise ValueError(f"{name}: " + ("; ".join(types) if build.summary.filtered_out == report.accepted else
                                         f"--k-core {options.k_core} removed every one of its {report.accepted} events"))
@@ -228,14 +229,20 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
                       seen_ids, short if len(short) else None)
 
 
-def _event_type_notes(event_types: tuple[str, ...] | None, absent: dict[str, list[str]], left_out: int) -> list[str]:
-    """The lines that say what ``--event-types`` left out, and which of its types no event has (``absent``:
-    :func:`~elcrec_core.data.event_selection.absent_event_types`), with the data's close types."""
-    if event_types is None:
-        return []
-    lines = [f"--event-types {','.join(event_types)}: {left_out} events of other types left out"]
-    if absent:
-        lines.append(f"--event-types names types that no event has: {absent_types_text(absent, 'the data')}")
+def _filter_notes(options: DataOptions, absent: dict[str, list[str]], other_types: int, left_out: int) -> list[str]:
+    """The lines that say what ``--event-types`` left out (``other_types``: the events of other types), which of its
+    types no event has (``absent``: :func:`~elcrec_core.data.event_selection.absent_event_types`, with the data's
+    close types), and what ``--sequence-min-rating`` left out of the rest (of ``left_out``, what both filters left
+    out: a trial's recommend counted all of it as other types)."""
+    lines = []
+    if options.event_types is not None:
+        lines.append(f"--event-types {','.join(options.event_types)}: {other_types} events of other types left out")
+        if absent:
+            lines.append(f"--event-types names types that no event has: {absent_types_text(absent, 'the data')}")
+    if options.sequence_min_rating is not None:
+        lines.append(f"--sequence-min-rating {options.sequence_min_rating:g}: {left_out - other_types} events "
+                     f"{'of those types ' if options.event_types is not None else ''}rated below it or without a "
+                     "rating left out")
     return lines
 
 

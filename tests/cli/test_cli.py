@@ -838,6 +838,16 @@ def test_event_types_are_modelled_as_the_pipeline_models_them(tmp_path: Path, ca
                                         "out; --event-types names types that no event has: 'refund'")
     code, _, err = _run(capsys, "sequences", "--data", str(path), "--event-types", "purchase")
     assert code == 2 and "--event-types needs --event-type-column" in err
+    # with --sequence-min-rating: the events below it are not counted as of other types (helper-158: 6,470 were
+    # said to be of other types, of which 1,843 were)
+    rated = _write(tmp_path / "r.csv", "user_id,item_id,timestamp,kind,stars\n" + "".join(
+        f"u1,{item},{T0 + n},{kind},{stars}\n" for n, (item, kind, stars) in enumerate(
+            [("a", "view", 5), ("b", "purchase", 5), ("c", "purchase", 1), ("d", "purchase", ""), ("e", "view", 1)])))
+    code, _, err = _run(capsys, "sequences", "--data", str(rated), "--event-type-column", "kind", "--event-types",
+                        "purchase", "--rating-column", "stars", "--sequence-min-rating", "3", "--k-core", "0")
+    assert code == 0, err
+    assert "--event-types purchase: 2 events of other types left out" in err
+    assert "--sequence-min-rating 3: 2 events of those types rated below it or without a rating left out" in err
 
 
 def test_rejected_rows_name_the_file_within_the_loads_folder_and_a_share_the_pipeline_refuses(tmp_path, capsys):
