@@ -109,9 +109,11 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
                          + (f". {_absent_note(absent, context.partition_key)}" if absent else ""),
                          allow_retries=False)
     unrated = unrated_files(storage.warehouse, partition_end(context.partition_key), config.event_types) \
-        if config.min_rating is not None else pl.DataFrame(schema={"source_file": pl.String, "rows": pl.Int64})
-    if len(unrated):  # the history of files loaded before the source named a rating column: all of it dropped
-        context.log.warning(_unrated_note(config.min_rating, unrated))
+        if config.min_rating is not None else pl.DataFrame(schema={"source_file": pl.String, "rows": pl.Int64,
+                                                                   "events": pl.Int64})
+    if len(unrated):  # a warning for files without any rating (loaded before the source named a rating column)
+        unrated_any = unrated.filter(pl.col("rows") == pl.col("events"))
+        (context.log.warning if len(unrated_any) else context.log.info)(_unrated_note(config.min_rating, unrated))
     if absent:  # a misspelt type leaves its events out: said in the log too, not only in the check
         context.log.warning(_absent_note(absent, context.partition_key))
     expectations = expect_sequences(build.profile(), config.expectations())
@@ -189,12 +191,26 @@ def _k_core_note(summary: SequenceSummary, k: int) -> str:
 
 
 def _unrated_note(min_rating: float, unrated: pl.DataFrame) -> str:
-    """The warning of a build whose min_rating drops stored events that have no rating."""
-    files = unrated["source_file"].to_list()
-    return (f"min_rating {min_rating:g} drops {unrated['rows'].sum()} stored events without a rating, of {len(files)} "
-            f"file(s): {', '.join(files[:5])}{', ...' if len(files) > 5 else ''}. Files loaded before the source "
-            "settings named a rating_column hold no ratings (load them again, by their days' runs or ingestion_job, "
-            "to keep their events), and a blank rating is none; or leave min_rating unset")
+    """What a build whose min_rating drops stored events that have no rating says (``unrated``:
+    :func:`~elcrec_core.data.event_selection.unrated_files`): the files that hold no rating at all, which a load
+    before the source settings named a rating_column stored so, and those whose blank ratings are none."""
+    whole = unrated.filter(pl.col("rows") == pl.col("events"))
+    blank = unrated.filter(pl.col("rows") < pl.col("events"))
+    parts = []
+    if len(whole):
+        parts.append(f"{len(whole)} file(s) hold no rating at all ({whole['rows'].sum():,} events): "
+                     f"{_first_files(whole)}: where they were loaded before the source settings named a "
+                     "rating_column, load them again (by their days' runs or ingestion_job) to keep their events")
+    if len(blank):
+        parts.append(f"{blank['rows'].sum():,} event(s) of {len(blank)} file(s) have a blank rating, which is none: "
+                     f"{_first_files(blank)}")
+    return (f"min_rating {min_rating:g} drops {unrated['rows'].sum():,} stored events without a rating; "
+            f"{'; '.join(parts)} (or leave min_rating unset)")
+
+
+def _first_files(files: pl.DataFrame) -> str:
+    names = files["source_file"].to_list()
+    return ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
 
 
 def _absent_note(absent: dict[str, list[str]], partition: str) -> str:

@@ -155,13 +155,14 @@ def absent_types_text(absent: dict[str, list[str]], holder: str) -> str:
 def unrated_files(path: str | Path, until: datetime | None = None,
                   event_types: Sequence[str] | None = None) -> pl.DataFrame:
     """Per source file, its stored events before ``until`` (:data:`BEFORE_UNTIL`) of ``event_types`` (None:
-    any) that have no rating, which a ``min_rating`` filter drops every one of: ``source_file``, ``rows``, most
-    first (a file loaded before the source settings named a rating_column holds only such events)."""
+    any) that have no rating, which a ``min_rating`` filter drops every one of: ``source_file``, ``rows`` and
+    ``events`` (all its events of those types: ``rows`` of them where the file holds no rating at all, as one loaded
+    before the source settings named a rating_column; fewer where its ratings are blank for some), most first."""
     types, params = event_type_condition(event_types)
     with warehouse.connect(path, read_only=True) as con:
-        return con.sql(f"SELECT source_file, count(*) AS rows FROM raw_interactions WHERE {BEFORE_UNTIL} AND {types}"
-                       " AND rating IS NULL GROUP BY source_file ORDER BY rows DESC, source_file",
-                       params=[*until_params(until), *params]).pl()
+        return con.sql(f"SELECT source_file, count(*) FILTER (WHERE rating IS NULL) AS rows, count(*) AS events FROM "
+                       f"raw_interactions WHERE {BEFORE_UNTIL} AND {types} GROUP BY source_file HAVING rows > 0 "
+                       "ORDER BY rows DESC, source_file", params=[*until_params(until), *params]).pl()
 
 
 def repeated_events(events: pl.DataFrame, user: str, item: str) -> np.ndarray:

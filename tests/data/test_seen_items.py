@@ -89,8 +89,9 @@ def test_unrated_files_count_the_events_that_min_rating_drops_for_having_no_rati
             ("u", "d", T0 + 3, 2, "buy")]
     db = _load_csv(tmp_path, rows, header="u,i,t,r,k")
     name = str((tmp_path / "e.csv").resolve())
-    assert unrated_files(db, None, ["buy"]).rows() == [(name, 2)]
-    assert unrated_files(db).rows() == [(name, 3)]
+    assert unrated_files(db, None, ["buy"]).rows() == [(name, 2, 3)]  # of its 3 buys: blank ratings
+    assert unrated_files(db).rows() == [(name, 3, 4)]
+    assert unrated_files(db, None, ["view"]).rows() == [(name, 1, 1)]  # every view unrated: no rating at all
     assert unrated_files(db, datetime(2026, 3, 1)).rows() == []  # before the first event: none
 
 
