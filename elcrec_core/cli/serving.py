@@ -18,6 +18,7 @@ import torch
 
 from elcrec_core.cli.arguments import data_options, load_data
 from elcrec_core.cli.commands import synthetic_seed
+from elcrec_core.cli.data_loading import LoadedData
 from elcrec_core.cli.data_options import sequence_settings_note
 from elcrec_core.data.events_to_sequences import SHORT_HISTORIES_FILE, read_sequence_settings
 from elcrec_core.data.files import reading
@@ -102,6 +103,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     # the items of events the sequence filters left out of the history are no less the user's: not recommended
     seen = None if data.seen is None else SequenceTensors.from_sequences(
         as_the_model_numbers(data.seen, data.seen_item_ids)[0])
+    if seen is None and (stored := _seen_in_the_warehouse(args, data, own, matches[0])) is not None:
+        seen = SequenceTensors.from_sequences(as_the_model_numbers(stored, data.item_ids)[0])
     # ties broken by the popularity in what the model was fitted on: the pipeline's sequences, else the data's
     # sequences (not the short histories, which no model learns from)
     ties = fitted_on if fitted_on is not None else seqs.take(np.arange(len(seqs)) < len(data.sequences))
@@ -165,6 +168,27 @@ def _items_on_offer(args: argparse.Namespace, item_ids: np.ndarray | None) -> to
     event_types = read_sequence_settings(Path(args.serving) / "sequences" / day).event_types
     return torch.from_numpy(active_items(Path(args.serving) / "warehouse.duckdb", end, args.active_days, item_ids,
                                          event_types))
+
+
+def _seen_in_the_warehouse(args: argparse.Namespace, data: LoadedData, own: Sequences, at: int) -> Sequences | None:
+    """Where ``--data`` is a day's ``sequences.parquet`` of the ``--serving`` folder: every item the user at ``at``
+    (of ``own``) has an event with up to the day's end, of the sequences' event types, read from the folder's
+    warehouse as user_recommendations reads them (:func:`~elcrec_core.data.seen_items.seen_items`: also those
+    that min_rating left out of the sequences, a trial's list held an item the user had rated low), numbered as
+    the data numbers its items; the other users have none. None for other data."""
+    from elcrec_core.data.seen_items import seen_items
+
+    if args.checkpoint or data.format != "sequences-parquet" or data.item_ids is None:
+        return None
+    folder, stored = Path(args.data).resolve().parent, Path(args.serving) / "warehouse.duckdb"
+    if not stored.is_file() or folder.parent != (Path(args.serving) / "sequences").resolve():
+        return None
+    try:
+        end = datetime.fromisoformat(folder.name) + timedelta(days=1)
+    except ValueError:  # a folder made by hand: no day's
+        return None
+    users = np.where(np.arange(len(own)) == at, own.user_ids.astype(str), "")  # "": no user's id (none is empty)
+    return seen_items(stored, end, users, data.item_ids, read_sequence_settings(folder).event_types)
 
 
 def _ties_for(checkpoint: Path, n_items: int, data_dir: str) -> Sequences | None:
