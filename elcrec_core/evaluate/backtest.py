@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from elcrec_core.data import warehouse
-from elcrec_core.data.event_selection import repeated_events, selected_events
+from elcrec_core.data.event_selection import BEFORE_UNTIL, repeated_events, selected_events, until_params
 from elcrec_core.data.events_to_sequences import SequenceConfig
 from elcrec_core.data.seen_items import seen_items
 from elcrec_core.data.sequences import Sequences
@@ -25,9 +25,10 @@ from elcrec_core.data.sequences import Sequences
 @dataclass(frozen=True)
 class NextDay:
     """The users active on a day: ``seqs`` holds those with earlier events on items with an index
-    (:func:`next_day_sequences`); ``unindexed`` counts those whose earlier events are all on items without one (the
-    k-core removed the items from every sequence: no list was made for them); ``new_users`` the others, whose first
-    events (of those the sequences select) are on the day: no list made before the day knew them."""
+    (:func:`next_day_sequences`); ``unindexed`` counts those with earlier stored events but none of them both
+    selected by the sequences' filters and on an item with an index (the filters, such as min_rating, or the k-core
+    left them out of every sequence: no list was made for them); ``new_users`` the others, whose first stored
+    events are on the day: no list made before the day knew them."""
 
     seqs: Sequences
     new_users: int
@@ -70,8 +71,11 @@ def next_day_sequences(path: str | Path, day: date, config: SequenceConfig = Seq
     offsets = np.concatenate([[0], np.cumsum(per_user["len"].to_numpy())]).astype(np.int64)
     items = rows["item_index"].to_numpy().astype(np.int64)
     seqs = Sequences(per_user["user_id"].to_numpy(), items, offsets, int(n_items) + 1)
-    returning = first_today.join(events.filter(~pl.col("today")), on="user_id", how="semi")
-    return NextDay(seqs, len(first_today) - len(returning), len(returning) - len(seqs))
+    with warehouse.connect(path, read_only=True) as con:  # an earlier event of any kind: no new user
+        con.register("active_today", first_today.select("user_id"))
+        ((returning,),) = con.execute("SELECT count(DISTINCT user_id) FROM raw_interactions JOIN active_today USING "
+                                      f"(user_id) WHERE {BEFORE_UNTIL}", until_params(start)).fetchall()
+    return NextDay(seqs, len(first_today) - returning, returning - len(seqs))
 
 
 def seen_before_day(path: str | Path, day: date, seqs: Sequences,

@@ -68,6 +68,14 @@ def test_next_day_backtest_takes_the_history_and_the_first_item_of_the_day(tmp_p
     ingest(SourceConfig(format="csv", path=str(late), timestamp_format="iso8601"), path=db)
     day = next_day_sequences(db, date(2026, 1, 2))
     assert day.seqs.user_ids.tolist() == ["a", "d"] and (day.new_users, day.unindexed) == (1, 1)
+    # f's earlier events are all rated below min_rating: no list, and not a new user either (helper-158's trial
+    # counted such a user as new)
+    rated = tmp_path / "rated.csv"
+    rated.write_text("user_id,item_id,timestamp,rating\nf,x,2026-01-01T06:00:00,1\nf,y,2026-01-02T06:00:00,5\n")
+    ingest(SourceConfig(format="csv", path=str(rated), timestamp_format="iso8601", columns=ColumnMap(rating="rating")),
+           path=db)
+    day = next_day_sequences(db, date(2026, 1, 2), SequenceConfig(min_rating=3))  # f alone is rated
+    assert day.seqs.user_ids.tolist() == [] and (day.new_users, day.unindexed) == (0, 1)
 
 
 def test_the_backtest_selects_the_events_that_the_sequences_select(tmp_path: Path):
@@ -238,8 +246,9 @@ def test_the_report_says_what_the_days_load_read_and_what_the_sequences_hold(tmp
     assert data_text("2026-01-03", None, None, 5) == "No load of 2026-01-03's files is recorded in the warehouse."
     # the sensor's run of the day again after an earlier day's correction: why, first (helper-156's trial: not said)
     assert data_text("2026-01-03", None, None, 5, rerun_after="2026-01-01") == (
-        "The sensor ran 2026-01-03 again: a load of 2026-01-01's files (a corrected or late delivery) changed the events "
-        "up to the day after the day's model was trained. No load of 2026-01-03's files is recorded in the warehouse.")
+        "The sensor ran 2026-01-03 again: a load of 2026-01-01's files (a corrected or late delivery) changed the "
+        "events up to the day after the day's model was trained. No load of 2026-01-03's files is recorded in the "
+        "warehouse.")
     # counts with thousands separators; a share below 1% to a tenth (ml-100k's user 0 of 944 was "(0%)")
     assert count_text(101_203, 100_000, {"bad_timestamp": 3, "missing_item": 1_200}) == (
         "101,203 rows read, 100,000 accepted, 1,203 rejected (missing_item: 1,200, bad_timestamp: 3)")
