@@ -252,6 +252,7 @@ def _settings_as_the_day_before(config: SequenceSettings, storage: Storage, part
              and (folder / SETTINGS_FILE).is_file()]
     if not built:
         return dg.AssetCheckResult(check_name="settings_as_the_day_before", passed=True,
+                                   severity=dg.AssetCheckSeverity.WARN,  # the check's severity, passed or not
                                    description="no other day's sequences to compare with")
     # the nearest day, the earlier of two as near: the day before; a day run again after pruning (which keeps the
     # serving models' days, however old), the next later one
@@ -262,6 +263,7 @@ def _settings_as_the_day_before(config: SequenceSettings, storage: Storage, part
         changes = setting_changes(read_sequence_settings(other), config.sequence_config())
     except (OSError, ValueError, TypeError) as err:  # a file cut short, edited by hand: said, never a failure
         return dg.AssetCheckResult(check_name="settings_as_the_day_before", passed=True,
+                                   severity=dg.AssetCheckSeverity.WARN,
                                    description=f"sequences/{day}/{SETTINGS_FILE} cannot be read ({err}): not compared")
     description = (f"the sequence settings differ from those that built the sequences of {day} (sequences/{day}/"
                    f"{SETTINGS_FILE}): {'; '.join(changes)}. A run takes them from its run config "

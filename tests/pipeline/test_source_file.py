@@ -1676,6 +1676,7 @@ def test_a_day_built_with_other_sequence_settings_than_the_day_before_warns(tmp_
     chosen = {"event_types": ["play", "like"], "k_core": 0}
     first = check_of("2026-01-29", chosen)
     assert first.passed and first.description == "no other day's sequences to compare with"
+    assert first.severity == dg.AssetCheckSeverity.WARN  # the check's own, passed too (it read ERROR: helper-158)
     same = check_of("2026-01-30", {"event_types": ["LIKE ", "play", "play"], "k_core": 0})  # as the filters read it
     assert same.passed and same.description == "as those that built the sequences of 2026-01-29"
     defaults = check_of("2026-01-31", {"k_core": 0})  # event_types left to its default
