@@ -123,8 +123,8 @@ def id_notes(accepted: pl.DataFrame, files: Sequence[str] | None, fmt: str, n: i
     shows as nothing, such as a zero-width space) around it (``' i1'`` and ``'i1'`` are two items, as an export
     written with ", " gives them); an id of a float column of 2^53 or more (2^24 of a 32-bit one), where a float no
     longer holds every integer (pandas writes an integer id column with a missing value as floats), so that ids
-    that differ may have become one; an id in Excel's scientific notation (``1.23457E+29``), which kept six digits.
-    None where there are none."""
+    that differ may have become one; an id in Excel's scientific notation (``1.23457E+29``), which kept six digits;
+    ids that another id equals but for case (``c0005`` and ``C0005``: two users). None where there are none."""
     notes = []
     for pattern, said in ((f"^{_SPACE}|{_SPACE}$", "have an id with white space around it, kept as given (' i1' and "
                                                    "'i1' are two items)"),
@@ -143,7 +143,23 @@ def id_notes(accepted: pl.DataFrame, files: Sequence[str] | None, fmt: str, n: i
             named = [f"{name} {value!r}" for name, value in zip(columns, ids) if re.search(pattern, value)]
             out.append(f"{_row_name(file, row, files, fmt)}: {', '.join(named)}")
         notes.append(f"{len(rows)} accepted row(s) {said}: {'; '.join(out)}{'; ...' if len(rows) > n else ''}")
-    return notes
+    return notes + [note for column, name in zip(("user_id", "item_id"), ("users", "items"))
+                    if (note := _case_note(accepted[column], name, n))]
+
+
+def _case_note(ids: pl.Series, name: str, n: int) -> str:
+    """``2 user ids differ from another only in case ...``: the ids of ``ids`` (of ``name``, users or items) that
+    another id equals but for case, kept as given (an export that changed the case of an id splits a user in two),
+    with the first ``n`` of them; empty where none."""
+    distinct = ids.unique().to_frame("id").with_columns(key=pl.col("id").str.to_lowercase())
+    groups = distinct.group_by("key").agg(pl.col("id").sort()).filter(pl.col("id").list.len() > 1).sort("key")
+    if not len(groups):
+        return ""
+    shown = "; ".join(" and ".join(repr(i) for i in group) for group in groups["id"].head(n).to_list())
+    one = {"users": "a user", "items": "an item"}[name]
+    return (f"{int(groups['id'].list.len().sum())} {name[:-1]} ids differ from another only in case, kept as given "
+            f"(each {one} of its own): {shown}{'; ...' if len(groups) > n else ''}; where an export changed their "
+            "case, write them alike")
 
 
 def keep_refused_load(folder: Path, check: RowCheck, files: Sequence[str], failed: str) -> None:

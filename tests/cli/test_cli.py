@@ -121,6 +121,20 @@ def test_ids_in_excels_scientific_notation_are_named(tmp_path: Path, capsys) -> 
     assert "float column" not in err
 
 
+def test_ids_that_differ_only_in_case_are_named(tmp_path: Path, capsys) -> None:
+    """c0005 and C0005 became two users, with no word (helper-159's trial: their lists recommended what the same
+    person had under the other spelling): kept as given, and named."""
+    path = _write(tmp_path / "e.csv", "user_id,item_id,timestamp\n" + "".join(
+        f"{user},{item},{T0 + k}\n" for k, (user, item) in enumerate(
+            [("c0005", "a"), ("C0005", "b"), ("u1", "SKU-1"), ("u1", "sku-1"), ("U1", "x"), ("u2", "a")])))
+    code, _, err = _run(capsys, "sequences", "--data", str(path))
+    assert code == 0
+    assert ("\n4 user ids differ from another only in case, kept as given (each a user of its own): 'C0005' and "
+            "'c0005'; 'U1' and 'u1'; where an export changed their case, write them alike\n") in err
+    assert ("\n2 item ids differ from another only in case, kept as given (each an item of its own): 'SKU-1' and "
+            "'sku-1'; where an export changed their case, write them alike\n") in err
+
+
 def test_a_user_id_that_starts_with_a_dash_is_given_with_an_equals_sign(tmp_path: Path, capsys) -> None:
     """argparse takes ``--user -x`` for two options; the help says how (helper-131)."""
     path = _write(tmp_path / "e.csv", f"user_id,item_id,timestamp\n-x,i1,{T0}\n-x,i2,{T0 + 1}\ny,i1,{T0}\n")
