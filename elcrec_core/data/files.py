@@ -145,8 +145,12 @@ def scan_lines(path: Path, quote: str | None = None, max_line_bytes: int = MAX_L
             lf = np.flatnonzero(buf == eol)
             if len(nul := np.flatnonzero(buf == _NUL)):
                 line = lines_before + int(np.searchsorted(lf, nul[0])) + 1
+                utf16 = offset == 0 and chunk[:2] in (b"\xff\xfe", b"\xfe\xff")  # UTF-16's byte order mark
                 raise SourceReadError(path, f"line {line} holds a NUL byte: binary or compressed data, or text in "
-                                            "another encoding than UTF-8 (such as UTF-16)")
+                                            "another encoding than UTF-8 (such as UTF-16)"
+                                      + ("; it starts with UTF-16's byte order mark: UTF-16 text, as a spreadsheet's "
+                                         "Unicode Text export writes it (the source setting encoding: utf-16 reads "
+                                         "it)" if utf16 else ""))
             ends = np.concatenate([lf + offset, [offset + len(buf) - 1]])  # the open line, as if it ended here
             lengths = ends - np.concatenate([[last_end], ends[:-1]]) - 1
             lengths[-1] += 1
