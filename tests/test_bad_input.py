@@ -155,6 +155,28 @@ def test_a_wrong_delimiter_is_named(tmp_path: Path, fmt: str, delimiter: str | N
                                f"the header holds {seen!r}: is that the delimiter?")
 
 
+@pytest.mark.parametrize(("fmt", "text", "hint"), [
+    ("csv", "User_ID, item_id,timestamp\nu,i,1\n", "; 'user_id' is 'User_ID' there, 'item_id' is ' item_id' there: "
+                                                    "names compare exactly, give them as the file has them"),
+    ("jsonl", '{"USER_ID": "u", "item_id": "i", "timestamp": 1}\n', "; 'user_id' is 'USER_ID' there: names compare "
+                                                                   "exactly, give them as the file has them"),
+    ("csv", "sep=,\nuser_id,item_id,timestamp\nu,i,1\n", "; its first line (sep=...) is Excel's delimiter line: "
+                                                          "remove it, the header is the next line"),
+])
+def test_names_that_differ_only_in_case_or_an_excel_delimiter_line_are_named(tmp_path: Path, fmt: str, text: str,
+                                                                             hint: str) -> None:
+    """A header in other case (Customer for customer) or with a space after the comma was refused naming both lists,
+    not why; Excel's sep=, line was read as the header (helper-159's trial)."""
+    path = _write(tmp_path / f"e.{fmt}", text)
+    with pytest.raises(SourceReadError) as info:
+        read_source(SourceConfig(format=fmt, path=str(path)))
+    assert str(info.value).startswith(f"{path}: no column(s) ") and str(info.value).endswith(hint)
+    parquet = tmp_path / "e.parquet"
+    pl.DataFrame({"User_Id": ["u"], "item_id": ["i"], "timestamp": [1]}).write_parquet(parquet)
+    with pytest.raises(SourceReadError, match="; 'user_id' is 'User_Id' there: names compare exactly"):
+        read_source(SourceConfig(format="parquet", path=str(parquet)))
+
+
 def test_a_sequence_file_with_another_delimiter_is_rejected_line_by_line(tmp_path: Path) -> None:
     path = _write(tmp_path / "seq.txt", "1,5,6\n2,7\n")
     check = check_rows(read_source(SourceConfig(format="sequence", path=str(path))), RULES)

@@ -21,6 +21,7 @@ from elcrec_core.data.files import (
     copy_without_crlf,
     delimiter_hint,
     fields_delimiter_hint,
+    names_hint,
     reading,
     scan_lines,
 )
@@ -105,7 +106,7 @@ def read_delimited(
         return frame.with_columns(source_row=pl.lit(None, pl.Int64)), empty_rejects()
     if missing := [c for c in wanted.values() if c is not None and c not in columns]:
         raise SourceReadError(path, f"no column(s) {missing}; the file has {columns}"
-                                    + delimiter_hint(columns, delimiter))
+                                    + delimiter_hint(columns, delimiter) + names_hint(missing, columns))
     if header:
         refuse_data_as_header(path, first, found, columns, wanted, typed, renamed=bool(names))
     # with one column DuckDB reads an empty line as a record of one empty field: skip those, as it does otherwise
@@ -219,7 +220,8 @@ def parquet_relation(con: duckdb.DuckDBPyConnection, path: Path, wanted: Mapping
     except duckdb.InvalidInputException as err:  # text, or a damaged file: "No magic bytes found at end of file"
         raise SourceReadError(path, f"not a Parquet file ({str(err).splitlines()[0]})") from None
     if missing := [c for c in wanted.values() if c is not None and c not in rel.columns]:
-        raise SourceReadError(path, f"no column(s) {missing}; the file has {rel.columns[:-1]}")
+        raise SourceReadError(path, f"no column(s) {missing}; the file has {rel.columns[:-1]}"
+                                    + names_hint(missing, rel.columns[:-1]))
     types = dict(zip(rel.columns, (str(t) for t in rel.types)))
 
     def pick(column: str) -> str:

@@ -225,6 +225,17 @@ def delimiter_hint(columns: list[str], delimiter: str) -> str:
     return f"; the header holds {found[0]!r}: is that the delimiter?" if found else ""
 
 
+def names_hint(missing: list[str], columns: list[str]) -> str:
+    """For the column names ``missing`` of a file whose columns are ``columns``: those of its names that are the same
+    but for case and white space around them, or Excel's delimiter line (``sep=,``) read as the header, as advice
+    (else empty)."""
+    if columns and str(columns[0]).lower().startswith("sep="):
+        return f"; its first line ({columns[0]}...) is Excel's delimiter line: remove it, the header is the next line"
+    near = [f"{name!r} is {column!r} there" for name in missing for column in map(str, columns)
+            if column != name and column.strip().lower() == name.strip().lower()]
+    return f"; {', '.join(near)}: names compare exactly, give them as the file has them" if near else ""
+
+
 def fields_delimiter_hint(line: str, delimiter: str, fields: int) -> str:
     """For a line that ``delimiter`` does not split into the ``fields`` columns that names give: the other common
     delimiter that does (a trailing one aside), as advice (else empty)."""

@@ -31,7 +31,7 @@ from elcrec_core.data.event_normalisation import (
     sql_text,
     with_rejects,
 )
-from elcrec_core.data.files import SourceReadError, refuse_non_id_columns
+from elcrec_core.data.files import SourceReadError, names_hint, refuse_non_id_columns
 from elcrec_core.data.header_lines import header_read_as_data, refuse_reordered_header
 from elcrec_core.data.source_config import SourceConfig, resolve_files
 from elcrec_core.data.synthetic import SyntheticConfig, generate
@@ -141,7 +141,7 @@ def _require_keys(lines: duckdb.DuckDBPyRelation, fields: dict[str, str | None],
     counts, first = row[:-1], row[-1]
     if missing := [key for key, n in zip(keys, counts) if n == 0 and first is not None]:
         raise SourceReadError(path, f"no column(s) {missing} (keys of no line); the file has {first} (the keys of "
-                                    "its first object)")
+                                    "its first object)" + names_hint(missing, list(first)))
 
 
 def _json_id(key: str) -> str:
