@@ -149,7 +149,8 @@ def rejected_note(check: RowCheck, fmt: str, timestamp_format: str, where: str) 
     return (f"{count_text(check.rows_in, len(check.accepted), check.by_reason)}; {said}: "
             f"{'; '.join(first)}" + (f". Is {', '.join(settings)} in the {where} right for these files"
                                      f"{read_as}?" if settings else "")
-            + (f". {_quote_note(check.rejected)}" if "malformed_line" in many and fmt in ("csv", "tsv") else "")
+            + (f". {quoted}" if "malformed_line" in many and fmt in ("csv", "tsv")
+               and (quoted := _quote_note(check.rejected)) else "")
             + (f". {_duplicates_note(check)}" if "duplicate_event" in many else "")
             + (f". {note}" if "bad_rating" in many and (note := _decimal_comma_note(check.rejected)) else ""))
 

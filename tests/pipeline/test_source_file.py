@@ -1629,6 +1629,10 @@ def test_a_refused_load_says_what_its_duplicates_and_quotes_are(tmp_path: Path) 
         rejected_note(quoted, "tsv", "epoch_s", "source settings")
     assert check_rows(read_source(SourceConfig(path=str(tmp_path / "q.tsv"), format="tsv", quote=None)),
                       RowRules(now=datetime(2026, 12, 5))).by_reason == {}
+    # malformed lines without a quote: no empty sentence (a refusal read "...). . In the source settings": helper-159)
+    short = checked("s.csv", "user_id,item_id,timestamp\nu,a,1768900000\nv\n")
+    assert short.by_reason == {"malformed_line": 1}
+    assert not rejected_note(short, "csv", "epoch_s", "source settings").endswith(". ")
     # ratings with a decimal comma (a spreadsheet's 4,5): the advice to raise max_rejected_share alone would load the
     # unrated rows, which min_rating then drops (helper-158's day was lost so)
     comma = checked("r.csv", "user_id,item_id,timestamp,stars\n" + "".join(
