@@ -107,6 +107,33 @@ def _times_cut_short(frame: pl.DataFrame, column: str) -> pl.DataFrame:
     ).drop("t_form")
 
 
+MIN_IDS_TO_COMPARE = 10  # other rows of the file before an id is judged shorter than every other
+
+
+def ids_cut_short(frame: pl.DataFrame, fields: Mapping[str, str | None]) -> pl.DataFrame:
+    """``frame`` (normalised events of one delimited file, in file order, whose last row is the file's last line and
+    has no line end) where that row's user or item id is shorter than every other of the file (of at least
+    :data:`MIN_IDS_TO_COMPARE` rows) and none of theirs: ``malformed_line``, as the last line of a file still being
+    written or copied, cut short (``C00`` for ``C0017``: a user who does not exist). Ids of many lengths (``u7`` among
+    ``u12``) are not judged."""
+    if len(frame) <= MIN_IDS_TO_COMPARE or frame["error"][-1] is not None:
+        return frame
+    others = frame.head(-1).filter(pl.col("error").is_null())
+    if len(others) < MIN_IDS_TO_COMPARE:
+        return frame
+    for alias, column in (("u", "user_id"), ("i", "item_id")):
+        value, shortest = frame[column][-1], others[column].str.len_chars().min()
+        if value is not None and len(value) < shortest and value not in set(others[column].to_list()):
+            detail = (f"{fields[alias]} {value!r} is shorter than every other of the file ({shortest} characters or "
+                      "more), on its last line, which has no line end: the file cut short?")
+            last = pl.int_range(pl.len()) == pl.len() - 1
+            return frame.with_columns(
+                pl.when(last).then(pl.lit("malformed_line")).otherwise(pl.col("error").cast(pl.String))
+                .cast(frame.schema["error"]).alias("error"),
+                pl.when(last).then(pl.lit(detail)).otherwise(pl.col("detail")).alias("detail"))
+    return frame
+
+
 def _timestamp_sql(column_type: str, fmt: TimestampFormat, path: Path) -> str:
     """SQL that turns raw column ``t`` (its trimmed text ``t_raw``) into a UTC TIMESTAMP, NULL where it cannot
     be parsed: also a time outside the years 1-9999 or an infinite one (DuckDB's -infinity), a word that DuckDB

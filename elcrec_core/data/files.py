@@ -225,6 +225,15 @@ def delimiter_hint(columns: list[str], delimiter: str) -> str:
     return f"; the header holds {found[0]!r}: is that the delimiter?" if found else ""
 
 
+def ends_with_line_end(path: Path) -> bool:
+    """Whether the last byte of the file at ``path`` ends a line (LF, or CR); an empty file leaves no line open."""
+    with path.open("rb") as fh:
+        if fh.seek(0, 2) == 0:
+            return True
+        fh.seek(-1, 2)
+        return fh.read(1) in (b"\n", b"\r")
+
+
 def names_hint(missing: list[str], columns: list[str]) -> str:
     """For the column names ``missing`` of a file whose columns are ``columns``: those of its names that are the same
     but for case and white space around them, or Excel's delimiter line (``sep=,``) read as the header, as advice

@@ -27,11 +27,12 @@ from elcrec_core.data.event_normalisation import (
     event_fields,
     finish_events,
     id_text,
+    ids_cut_short,
     normalise_events,
     sql_text,
     with_rejects,
 )
-from elcrec_core.data.files import SourceReadError, names_hint, refuse_non_id_columns
+from elcrec_core.data.files import SourceReadError, ends_with_line_end, names_hint, refuse_non_id_columns
 from elcrec_core.data.header_lines import header_read_as_data, refuse_reordered_header
 from elcrec_core.data.source_config import SourceConfig, resolve_files
 from elcrec_core.data.synthetic import SyntheticConfig, generate
@@ -86,6 +87,9 @@ def _read_delimited_events(con: duckdb.DuckDBPyConnection, path: Path, config: S
         max_line_bytes=config.max_line_bytes, typed={"t": "times", "r": "ratings"},
     )
     refuse_reordered_header(path, good)
+    last_good = len(good) and (not len(rejects) or good["source_row"].max() > rejects["source_row"].max())
+    if last_good and not ends_with_line_end(path):  # the last line, without a line end: cut short?
+        good = ids_cut_short(good, fields)
     frame = finish_events(with_rejects(good, rejects), path)
     return frame if config.header else header_read_as_data(frame)
 

@@ -52,6 +52,26 @@ def _check(tmp_path: Path, text: str, **columns: str) -> RowCheck:
     return result
 
 
+def test_a_last_line_cut_short_in_an_id_is_malformed(tmp_path: Path) -> None:
+    """A file copied while still being written ended in ``1005,2026-03-02T23:59:00,C00`` without a line end: C00
+    (for C0017) was loaded as a user who does not exist (helper-159's trial). An id of its last line, without a line
+    end, shorter than every other of the file and none of theirs is a malformed_line; with a line end, or ids of
+    many lengths, it is data."""
+    e = EPOCH
+    rows = "sku,ts,customer\n" + "".join(f"{1000 + n},{e + n},C{n:04d}\n" for n in range(12))
+    cut = _check(tmp_path, rows + f"1005,{e + 99},C00", user="customer", item="sku", timestamp="ts")
+    assert len(cut.accepted) == 12 and cut.rejected.select("source_row", "reason", "detail").cast(
+        {"reason": pl.String}).rows() == [(14, "malformed_line", "customer 'C00' is shorter than every other of the "
+                                                                 "file (5 characters or more), on its last line, which "
+                                                                 "has no line end: the file cut short?")]
+    item = _check(tmp_path, rows + f"10,{e + 99},C0001", user="customer", item="sku", timestamp="ts")
+    assert item.by_reason == {"malformed_line": 1} and item.rejected["detail"][0].startswith("sku '10' is shorter")
+    for whole in (rows + f"1005,{e + 99},C00\n",  # a line end: the line is whole
+                  rows + f"1005,{e + 99},C0001",  # an id of the others
+                  rows.replace("C0000", "C0") + f"1005,{e + 99},C00"):  # ids of many lengths
+        assert _check(tmp_path, whole, user="customer", item="sku", timestamp="ts").by_reason == {}
+
+
 def test_every_reason_code(tmp_path: Path) -> None:
     e = EPOCH
     text = "\n".join([
