@@ -185,13 +185,16 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
                and gap[0] <= NOISE * gap[1])
     rest = [c for c in eligible if c not in (champion, candidate)] + [candidate]  # a tie names the other
     against = max(rest, key=lambda c: scores[c.role]) if fresher else best
-    # the champion's own day run again on the same sequences: every contender trained on what it trained on, so
-    # what serves changes only for a model above it by more than the noise (a trial's rerun replaced it so by a
-    # challenger level on validation and worse on test)
-    rerun = champion in eligible and _same_data(candidate.record, champion.record)
+    # a trained champion's own day run again on the same sequences (not the same model judged again): every
+    # contender trained on what it trained on, so what serves changes only for a model above it by more than the
+    # noise (a trial's rerun replaced it so by a challenger level on validation and worse on test); a baseline that
+    # served as a fallback gets no such hold
+    rerun = (champion in eligible and champion.record.trained and candidate.record != champion.record
+             and _same_data(candidate.record, champion.record))
 
     def above_champion(c: Contender) -> tuple[float, float, int] | None:
-        """How far ``c`` is above the champion (:func:`~elcrec_core.serve.validation_gap.paired_gap`) where that is within the noise, else None."""
+        """How far ``c`` is above the champion (:func:`~elcrec_core.serve.validation_gap.paired_gap`) where that
+        is within the noise, else None."""
         gap = paired_gap(scored[CHAMPION][0], scored[c.role][0])
         return gap if gap is not None and gap[0] <= NOISE * gap[1] else None
 
@@ -206,7 +209,8 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
             return (f"validation {SELECTION_METRIC} {scores[c.role]:.4f} is below the best, {_name(top)}'s "
                     f"{scores[top.role]:.4f}, by more than the tolerance {tolerance:g}"
                     f"{noise(scored[c.role][0], scored[top.role][0])}")
-        if rerun and c is candidate and (gap := above_champion(candidate)) is not None:
+        if (rerun and c is candidate and (gap := above_champion(candidate)) is not None
+                and fails(champion) is None):  # the champion serves on: else the candidate, not a challenger
             return (f"validation {SELECTION_METRIC} {scores[CANDIDATE]:.4f} is not above the serving model "
                     f"{champion.record.name}'s {scores[CHAMPION]:.4f} by more than the noise, on the sequences it "
                     f"trained on (its day run again){gap_text(gap)}")
@@ -232,9 +236,10 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
     # never empty: the best eligible contender qualifies, or most popular when the best only ties with it
     others = [c for c in contenders[1:] if fails(c) is None]
     stays = champion if champion in others else max(others, key=lambda c: scores[c.role])
-    held = (f"; {_name(best)}'s {scores[best.role]:.4f} is above it by no more than the noise"
-            f"{gap_text(above_champion(best))}, and on the sequences it trained on (its day run again) it serves on"
-            if rerun and stays is champion and best not in (champion, candidate) else "")
+    held = (f"; {_name(best)}'s {scores[best.role]:.4f} is above it by no more than the noise{gap_text(gap)}, and "
+            "on the sequences it trained on (its day run again) it serves on"
+            if rerun and stays is champion and best not in (champion, candidate)
+            and (gap := above_champion(best)) is not None else "")
     return decide(stays, f"refused: {why_not}; {_name(stays)} serves (validation {SELECTION_METRIC} "
                          f"{scores[stays.role]:.4f}{_same_day_note(candidate.record, stays.record)}{held})", why_not)
 

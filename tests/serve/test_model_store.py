@@ -313,6 +313,25 @@ def test_a_day_run_again_on_the_same_sequences_changes_what_serves_only_for_a_cl
     clear = gate(same(CANDIDATE, _model(1)), same(CHAMPION, weak), [same("transition", ItemTransition().fit(
         chains, "valid"))], chains, 0.0)
     assert clear.serves == "transition"
+    # a review's cases (helper-160). Most popular as "ease" (no floor): above weak beyond the noise, 0.101
+    popular = MostPopular().fit(data, "valid")
+    far = (_score(popular, data) - _score(ELCRecRecommender(weak), data), _paired_noise(ELCRecRecommender(weak),
+                                                                                       popular, data)[1])
+    assert far[0] > 2 * far[1]
+    # the champion kept by a wide tolerance, the best beyond the noise: the reason had it within (a TypeError)
+    wide = gate(same(CANDIDATE, _model(1)), same(CHAMPION, weak), [same("ease", popular)], data, 1.0)
+    assert wide.serves == CHAMPION and "no more than the noise" not in wide.reason
+    # the serving model judged again as the candidate (serving_model materialized again): not a rerun against itself
+    again = _contender(CANDIDATE, weak)
+    assert gate(again, dataclasses.replace(again, role=CHAMPION), [], data, 0.0).promote is True
+    # the champion fails the tolerance, the candidate (within the noise above it) passes: the candidate serves, not
+    # the challenger
+    between = (_score(popular, data) - _score(ELCRecRecommender(other), data) + far[0]) / 2
+    assert gate(same(CANDIDATE, other), same(CHAMPION, weak), [same("ease", popular)], data, between).promote is True
+    # a baseline that served as a fallback gets no hold: the rules as before
+    fallback = dataclasses.replace(same(CHAMPION, weak), record=dataclasses.replace(same(CHAMPION, weak).record,
+                                                                                     kind="ease"))
+    assert gate(same(CANDIDATE, other), fallback, [], data, 0.0).promote is True
 
 
 def test_a_refusal_by_the_tolerance_says_whether_the_gap_is_within_the_noise():
