@@ -46,7 +46,7 @@ from elcrec_core.data.ingestion import (
     store_checked,
     stored_files_gone,
 )
-from elcrec_core.data.load_history import changed_since_loaded, days_with_data, never_loaded
+from elcrec_core.data.load_history import changed_since_loaded, days_with_data, never_loaded, newest_load_files
 from elcrec_core.data.item_metadata import categories_from_text, read_item_metadata, separator_advice
 from elcrec_core.data.rejections import (
     REFUSED_COUNTS,
@@ -248,7 +248,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     busy = days_in_progress(context.instance)
     earlier = _earlier_days_files(config.path, start.date(), context.partition_key, busy)
     late = never_loaded([file for files in earlier.values() for file in files], storage.warehouse)
-    corrected = _corrected_files(context.instance, earlier, late, storage.warehouse)
+    corrected = _corrected_files(context.instance, earlier, storage.warehouse)
     missing = _days_without_files(config.path, start.date(), context.partition_key, storage, busy)
     notes = [note for note in (late and _late_note(late, context.partition_key),
                                corrected and _corrected_note(corrected, context.partition_key),
@@ -414,21 +414,23 @@ def _earlier_days_files(pattern: str | None, first: date, partition: str, busy: 
     return {day: day_files(pattern, day) for day in days}
 
 
-def _corrected_files(instance: dg.DagsterInstance, earlier: dict[str, list[Path]], late: list[Path],
-                     warehouse_path: Path) -> list[Path]:
+def _corrected_files(instance: dg.DagsterInstance, earlier: dict[str, list[Path]], warehouse_path: Path) -> list[Path]:
     """The files of ``earlier`` (day -> its files) of a day whose files differ from what the day's newest load in
     this data folder read (their paths, sizes and times, then their bytes:
     :class:`~elcrec_pipeline.resources.FilesNow`): a corrected delivery. Those written after their last load
-    (:func:`changed_since_loaded`), else, where that load recorded what it read, every file of the day that a load
-    read (not those of ``late``, which none has): a backup put back with its older time (``cp -p``) is one too, as
-    the sensor finds. A copy of the same bytes is none."""
+    (:func:`changed_since_loaded`), else, where that load read the same paths and recorded what it read, every file
+    of the day: a backup put back with its older time (``cp -p``) is one too, as the sensor finds. A copy of the same
+    bytes is none; a file that came since (``never_loaded``) makes none of the others one."""
     corrected = []
     written = set(changed_since_loaded([file for files in earlier.values() for file in files], warehouse_path))
+    read = newest_load_files(warehouse_path)
     for day, files in earlier.items():
         newer = [file for file in files if file in written]
-        recorded = _newest_load_metadata(instance, day, warehouse_path) if files else {}
-        if (newer or "files_version" in recorded) and not FilesNow(files).loaded_by(recorded):
-            corrected += newer or [file for file in files if file not in late]
+        # the same paths as that load read: a file that came or went since is no file changed (the late note says)
+        same = {str(file) for file in files} == read.get(date.fromisoformat(day))
+        recorded = _newest_load_metadata(instance, day, warehouse_path) if newer or same else {}
+        if (newer or same and "files_version" in recorded) and not FilesNow(files).loaded_by(recorded):
+            corrected += newer or files
     return corrected
 
 

@@ -30,6 +30,14 @@ def changed_since_loaded(files: list[Path], path: str | Path = warehouse.DEFAULT
             and datetime.fromtimestamp(file.stat().st_mtime, timezone.utc).replace(tzinfo=None) > loaded]
 
 
+def newest_load_files(path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> dict[date, set[str]]:
+    """Per ``{date}`` day, the files its newest load read (table ``loads``; days of loads that recorded their day)."""
+    with warehouse.connect(path, read_only=True) as con:
+        return {day: set(files) for day, files in con.execute(
+            "SELECT file_day, arg_max(files, loaded_at) FROM loads WHERE file_day IS NOT NULL GROUP BY file_day"
+        ).fetchall()}
+
+
 SPILL_HOURS = 14  # a day file in local time holds at most this many hours of a neighbouring UTC day (UTC-12..+14)
 # per UTC day with events: how many, from how many files (their {date} day), the first and last time, and whether
 # every time is the day's midnight (dates alone: no time of day, so nothing spilt over from a time zone)

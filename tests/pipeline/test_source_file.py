@@ -1456,6 +1456,26 @@ def test_a_delivery_that_came_after_its_days_run_is_flagged_until_its_day_runs(t
     assert check.description.endswith(f"then this day again: {late.resolve()}")
 
 
+def test_a_late_part_of_an_earlier_day_is_no_corrected_file(tmp_path):
+    """A day of several parts whose late part came after the day's load: the check named the new part as never
+    loaded, and each of the day's other parts, unchanged, as a corrected delivery (a review of 12-06)."""
+    team = tmp_path / "team"
+    for day, text in DAY_FILES.items():
+        (team / "logs" / day).mkdir(parents=True)
+        (team / "logs" / day / "part-0.csv").write_text(text)
+    (team / "source.yaml").write_text(yaml.safe_dump({"format": "csv", "path": "logs/{date}/*.csv",
+                                                      "timestamp_format": "iso8601"}))
+    source = SourceFile(path=str(team / "source.yaml"))
+    instance = dg.DagsterInstance.ephemeral()
+    assert ingest(tmp_path / "data", source, "2026-01-30", instance=instance).success
+    late = team / "logs" / "2026-01-30" / "part-1.csv"
+    late.write_text("user_id,item_id,timestamp\nu9,a,2026-01-30T15:00:00Z\n")
+    result = ingest(tmp_path / "data", source, "2026-01-31", instance=instance)
+    (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "earlier_days_loaded"]
+    assert check.metadata["files_changed_since_loaded"].value == 0
+    assert check.metadata["first_files"].value == str(late.resolve())  # the late part alone
+
+
 def test_a_day_whose_file_never_came_is_flagged_by_the_days_after_it(team, tmp_path):
     """12-01 ran while 11-30 had no file, and every check passed: earlier_days_loaded counted only the files that
     exist. A day after the data folder's first load with neither a file nor anything stored of its own is now
