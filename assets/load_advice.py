@@ -158,13 +158,13 @@ def rejected_note(check: RowCheck, fmt: str, timestamp_format: str, where: str) 
 def _decimal_comma_note(rejected: pl.DataFrame) -> str:
     """Where most ``bad_rating`` rows hold a number with a decimal comma (``4,5``, as a spreadsheet of a German or
     French locale writes it): that it is no number here, and how to write it. Empty otherwise."""
-    values = rejected.filter(pl.col("reason") == "bad_rating")["detail"].str.extract(r": (.*)$")
+    values = rejected.filter(pl.col("reason") == "bad_rating")["detail"].str.extract(r".*: (.*)$")  # the last ": "
     commas = values.filter(values.str.contains(r"^[+-]?[0-9]+,[0-9]+$"))
     if not len(commas) or len(commas) * 2 < len(values):
         return ""
     return (f"{len(commas):,} of the {len(values):,} bad_rating rows hold a number with a decimal comma ({commas[0]}), "
             "which is no number here: write the ratings with a decimal point, or as a number column (a higher "
-            "max_rejected_share would load the rows without a rating alone, which min_rating leaves out)")
+            "max_rejected_share would load the other rows alone, and a min_rating then drops the unrated ones)")
 
 
 def _quote_note(rejected: pl.DataFrame) -> str:

@@ -211,10 +211,11 @@ def sequence_day_folders(data_dir: str | Path) -> list[Path]:
     folder named like a day that is none (``2026-02-30``, ``2026-13-01``: made by hand) is no day's: left out, so that
     it is never taken for the newest day, compared with or pruned."""
     return sorted(folder for folder in (Path(data_dir) / "sequences").glob("????-??-??")
-                  if folder.is_dir() and _is_date(folder.name))
+                  if folder.is_dir() and is_day(folder.name))
 
 
-def _is_date(name: str) -> bool:
+def is_day(name: str) -> bool:
+    """Whether ``name`` is an ISO date (``2026-02-30`` is none, nor ``2026-01-3x``)."""
     try:
         date.fromisoformat(name)
     except ValueError:

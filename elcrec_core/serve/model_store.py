@@ -27,10 +27,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from elcrec_core.data.sequences import is_day
 from elcrec_core.train.checkpoint import BEST
 
-SERVING, PREVIOUS = "serving", "previous"
-RETIRED = "retired"  # the marker of a challenger that a later fit left out
+SERVING, PREVIOUS, RETIRED = "serving", "previous", "retired"  # RETIRED: marks a challenger a later fit left out
 
 TRAINED_KINDS = ("elcrec", "sasrec")  # with a checkpoint (best.pt); others: a recipe, refitted on what it scores
 
@@ -38,10 +38,9 @@ TRAINED_KINDS = ("elcrec", "sasrec")  # with a checkpoint (best.pt); others: a r
 @dataclass(frozen=True)
 class ModelRecord:
     """One model that may serve. ``day`` is the partition (ISO date) whose data it was trained on, ``dir`` its
-    folder relative to the data folder; ``valid``/``test`` hold HR@K and NDCG@K of its training run (of its fit,
-    for a baseline). ``kind`` is ``elcrec``, ``sasrec`` (both with a ``best.pt``) or a baseline of
-    :mod:`elcrec_core.evaluate.baselines` (``most_popular``, ``transition``, ``ease``, ``item_knn``) whose ``params``
-    (EASE's ``lam``, item-kNN's ``k`` and ``shrink``) refit it on the data it scores."""
+    folder relative to the data folder; ``valid``/``test`` hold HR@K and NDCG@K of its training run (of its fit, for
+    a baseline). ``kind``: ``elcrec``, ``sasrec`` (both with a ``best.pt``) or a baseline (``most_popular``,
+    ``transition``, ``ease``, ``item_knn``: :mod:`elcrec_core.evaluate.baselines`) that its ``params`` refit."""
 
     day: str
     run_id: str
@@ -172,10 +171,11 @@ class ModelStore:
         _write_json(self.folder(record) / "decision.json", decision)
 
     def judged_days(self, serving: ModelRecord | None = None) -> set[str]:
-        """The days of the models that the gate has judged (their folders hold ``decision.json``); with ``serving``,
-        only the days whose gate kept or chose that model (it ``serves``; not a gate that found nothing fit)."""
-        return {path.parent.parent.name for path in self.models.glob("????-??-??/*/decision.json") if serving is None
-                or (kept := _read_json(path)).get("serves") and (kept.get(SERVING) or {}).get("dir") == serving.dir}
+        """The days (folders named by a real date) of the models that the gate has judged (their folders hold
+        ``decision.json``); with ``serving``, only those whose gate kept or chose that model (it ``serves``)."""
+        return {path.parent.parent.name for path in self.models.glob("????-??-??/*/decision.json")
+                if is_day(path.parent.parent.name) and (serving is None or (kept := _read_json(path)).get("serves")
+                                                        and (kept.get(SERVING) or {}).get("dir") == serving.dir)}
 
     def decision(self, record: ModelRecord) -> dict[str, Any] | None:
         path = self.folder(record) / "decision.json"

@@ -403,6 +403,7 @@ def test_a_folder_named_like_a_day_that_is_none_is_no_days_sequences(tmp_path):
         storage.sequences_dir(day).mkdir(parents=True)
     storage.store.record_decision(ModelRecord(day="2026-02-30", run_id="j", dir="models/2026-02-30/j"), {})
     assert [folder.name for folder in sequence_day_folders(tmp_path)] == ["2026-01-01", "2026-01-30"]
+    assert storage.store.judged_days() == set()  # nor a model folder so named (a review of 12-06)
     assert storage.newer_day("2026-01-30") is None and storage.newer_day("2026-01-01") == "2026-01-30"
     assert storage.prune_sequences("2026-01-30", keep_days=0) == []  # the odd folders stay: not the pipeline's
     assert sorted(p.name for p in (tmp_path / "sequences").iterdir()) == [

@@ -1661,8 +1661,8 @@ def test_a_refused_load_says_what_its_duplicates_and_quotes_are(tmp_path: Path) 
     assert comma.by_reason == {"bad_rating": 4}
     assert rejected_note(comma, "csv", "epoch_s", "source settings").endswith(
         ". 3 of the 4 bad_rating rows hold a number with a decimal comma (0,5), which is no number here: write the "
-        "ratings with a decimal point, or as a number column (a higher max_rejected_share would load the rows without "
-        "a rating alone, which min_rating leaves out)")
+        "ratings with a decimal point, or as a number column (a higher max_rejected_share would load the other rows "
+        "alone, and a min_rating then drops the unrated ones)")
     assert "decimal comma" not in rejected_note(timed, "csv", "epoch_s", "source settings")
 
 
