@@ -205,6 +205,18 @@ def test_binary_data_is_refused_with_its_line(tmp_path: Path, fmt: str, content:
 UTF16_TIP = "; give --encoding utf-16 if it is UTF-16 text (as some spreadsheets export it)"
 
 
+def test_utf16_and_utf32_text_is_named_by_its_byte_order_mark(tmp_path: Path) -> None:
+    """A UTF-32 file starts with UTF-16's mark and more: it was called UTF-16, whose setting cannot read it; the
+    command line added a second tip for the same cause (a review of 12-06)."""
+    for encoding, name in (("utf-32", "UTF-32"), ("utf-16-be", "UTF-16")):
+        path = _write(tmp_path / f"{encoding}.csv", ("\ufeffuser_id,item_id\nu,i\n").encode(encoding))
+        with pytest.raises(SourceReadError) as info:
+            load(str(path), DataOptions(format="events"))
+        assert str(info.value).endswith(f"it starts with {name}'s byte order mark: {name} text, as a spreadsheet's "
+                                        f"Unicode Text export writes it (the source setting encoding: {name.lower()} "
+                                        f"reads it); give --encoding {name.lower()}")
+
+
 @pytest.mark.parametrize(("reader", "advice"), [
     (read_sequence_file, ""), (lambda path: load(str(path), DataOptions(format="sequence")), UTF16_TIP),
     (lambda path: load(str(path), DataOptions(format="events")), UTF16_TIP)])

@@ -4,6 +4,7 @@ at fault: which options to give, and what the file looks like instead."""
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 from elcrec_core.cli.format_guessing import FORMAT_OPTION, first_lines, is_number, looks_like
@@ -41,7 +42,9 @@ def read_advice(exc: SourceReadError, first: Path, source: SourceConfig, how: st
                     f"{'|'.join(TimestampFormat.__args__)}, or --timestamp-column (none: the file has no times)")
     content = looks_like(first)
     if "NUL byte" in exc.cause and content != "parquet":
-        tips.append("give --encoding utf-16 if it is UTF-16 text (as some spreadsheets export it)")
+        wide = re.search(r"the source setting encoding: (utf-\d+) reads it", exc.cause)  # its byte order mark
+        tips.append(f"give --encoding {wide[1]}" if wide else
+                    "give --encoding utf-16 if it is UTF-16 text (as some spreadsheets export it)")
     if _format_may_be_at_fault(exc.cause, content):
         if how is not None:
             tips.append(f"it was read as {source.format}, {how}: give {FORMAT_OPTION} if that is wrong")

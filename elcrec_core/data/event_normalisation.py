@@ -110,22 +110,32 @@ def _times_cut_short(frame: pl.DataFrame, column: str) -> pl.DataFrame:
 MIN_IDS_TO_COMPARE = 10  # other rows of the file before an id is judged shorter than every other
 
 
+def _shape(text: str) -> str:
+    """The form of an id: each digit 9, each letter a, anything else itself (``C0017``: ``a9999``)."""
+    return "".join("9" if c.isdigit() else "a" if c.isalpha() else c for c in text)
+
+
 def ids_cut_short(frame: pl.DataFrame, fields: Mapping[str, str | None]) -> pl.DataFrame:
     """``frame`` (normalised events of one delimited file, in file order, whose last row is the file's last line and
     has no line end) where that row's user or item id is shorter than every other of the file (of at least
-    :data:`MIN_IDS_TO_COMPARE` rows) and none of theirs: ``malformed_line``, as the last line of a file still being
-    written or copied, cut short (``C00`` for ``C0017``: a user who does not exist). Ids of many lengths (``u7`` among
-    ``u12``) are not judged."""
+    :data:`MIN_IDS_TO_COMPARE` rows), which are all of one length and one form (letters and digits in the same
+    places), and the start of that form: ``malformed_line``, as the last line of a file still being written or
+    copied, cut short (``C00`` for ``C0017``: a user who does not exist). Ids of many lengths or forms (``u7`` among
+    ``u12``, ``guest`` among UUIDs) and a number (user 9 among 907) are not judged."""
     if len(frame) <= MIN_IDS_TO_COMPARE or frame["error"][-1] is not None:
         return frame
     others = frame.head(-1).filter(pl.col("error").is_null())
     if len(others) < MIN_IDS_TO_COMPARE:
         return frame
     for alias, column in (("u", "user_id"), ("i", "item_id")):
-        value, shortest = frame[column][-1], others[column].str.len_chars().min()
-        if value is not None and len(value) < shortest and value not in set(others[column].to_list()):
-            detail = (f"{fields[alias]} {value!r} is shorter than every other of the file ({shortest} characters or "
-                      "more), on its last line, which has no line end: the file cut short?")
+        value, lengths = frame[column][-1], others[column].str.len_chars()
+        if value is None or value.isdigit() or not len(value) < lengths.min() == lengths.max():
+            continue  # a number of fewer digits may be an id (user 9 beside 907)
+        shapes = others[column].str.replace_all("[0-9]", "9").str.replace_all("[^0-9\\W_]", "a").unique()
+        if len(shapes) == 1 and shapes[0].startswith(_shape(value)):  # C00: a prefix of C9999, every id's form
+            width = lengths.min()
+            detail = (f"{fields[alias]} {value!r} is shorter than every other of the file, all {width} characters of "
+                      "one form, on its last line, which has no line end: the file cut short?")
             last = pl.int_range(pl.len()) == pl.len() - 1
             return frame.with_columns(
                 pl.when(last).then(pl.lit("malformed_line")).otherwise(pl.col("error").cast(pl.String))
@@ -155,6 +165,18 @@ def _timestamp_sql(column_type: str, fmt: TimestampFormat, path: Path) -> str:
     seconds = f"{number} * {_EPOCH_SCALE[fmt] / 1e6!r}"
     return (f"CASE WHEN isfinite({seconds}) AND {seconds} BETWEEN {_MIN_EPOCH_S} AND {_MAX_EPOCH_S}"
             f" THEN make_timestamp(CAST(round({number} * {_EPOCH_SCALE[fmt]}) AS BIGINT)) END")
+
+
+def _form_hint(fmt: TimestampFormat) -> str:
+    """SQL: why a time ``t_raw`` that ``fmt`` could not read may be of another form, as a detail's end (a helper's
+    trial read ``ts: 1772452800`` of an iso8601 column without a word why); '' where it has no other form."""
+    number, iso = "regexp_matches(t_raw, '^[+-]?[0-9]+([.][0-9]+)?$')", "regexp_matches(t_raw, '^[0-9]{4}-[0-9]{2}')"
+    if fmt == "iso8601":
+        return f"CASE WHEN {number} THEN ' (a number, no ISO 8601 time: an epoch time? timestamp_format)' ELSE '' END"
+    longer = {"epoch_s": ("epoch_ms", 13), "epoch_ms": ("epoch_us", 16)}.get(fmt)
+    digits = (f"WHEN {number} AND length(regexp_extract(t_raw, '[0-9]+')) >= {longer[1]} THEN ' ({longer[1]} "
+              f"digits or more: {longer[0]}? timestamp_format)' " if longer else "")
+    return f"CASE WHEN {iso} THEN ' (an ISO 8601 time, no number: timestamp_format iso8601?)' {digits}ELSE '' END"
 
 
 def _in_years(timestamp: str) -> str:
@@ -198,7 +220,8 @@ def normalise_events(
         checks += [("t_raw IS NULL", "missing_timestamp", sql_text(f"{fields['t']} is empty")),
                    (is_null("t_raw"), "missing_timestamp",  # as validation names an id of null_ids
                     f"{sql_text(fields['t'] + _OPEN)} || t_raw || {sql_text(_CLOSE + NO_VALUE)}"),
-                   ("timestamp IS NULL", "bad_timestamp", f"{sql_text(fields['t'] + ': ')} || t_raw")]
+                   ("timestamp IS NULL", "bad_timestamp",
+                    f"{sql_text(fields['t'] + ': ')} || t_raw || {_form_hint(fmt)}")]
         if fmt == "iso8601" and types["t"] == "VARCHAR":
             forms = f", {_FORM} AS t_form"  # over the parsed time: DuckDB would parse it again for an alias
     if fields["r"]:

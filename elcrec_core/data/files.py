@@ -22,6 +22,7 @@ CHUNK_BYTES = 1 << 20
 MAX_LINE_BYTES = 1 << 21  # 2 MiB: DuckDB's default max_line_size
 _LF, _CR, _NUL = 10, 13, 0
 _BOM = b"\xef\xbb\xbf"
+_WIDE_BOMS = (("UTF-32", (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")), ("UTF-16", (b"\xff\xfe", b"\xfe\xff")))
 _CONTROL = [*range(1, 9), *range(14, 32)]  # ASCII control characters other than NUL and whitespace
 _DELIMITERS = ",;\t|"
 
@@ -145,12 +146,12 @@ def scan_lines(path: Path, quote: str | None = None, max_line_bytes: int = MAX_L
             lf = np.flatnonzero(buf == eol)
             if len(nul := np.flatnonzero(buf == _NUL)):
                 line = lines_before + int(np.searchsorted(lf, nul[0])) + 1
-                utf16 = offset == 0 and chunk[:2] in (b"\xff\xfe", b"\xfe\xff")  # UTF-16's byte order mark
+                wide = offset == 0 and next((name for name, marks in _WIDE_BOMS if chunk.startswith(marks)), None)
                 raise SourceReadError(path, f"line {line} holds a NUL byte: binary or compressed data, or text in "
                                             "another encoding than UTF-8 (such as UTF-16)"
-                                      + ("; it starts with UTF-16's byte order mark: UTF-16 text, as a spreadsheet's "
-                                         "Unicode Text export writes it (the source setting encoding: utf-16 reads "
-                                         "it)" if utf16 else ""))
+                                      + (f"; it starts with {wide}'s byte order mark: {wide} text, as a spreadsheet's "
+                                         f"Unicode Text export writes it (the source setting encoding: {wide.lower()} "
+                                         "reads it)" if wide else ""))
             ends = np.concatenate([lf + offset, [offset + len(buf) - 1]])  # the open line, as if it ended here
             lengths = ends - np.concatenate([[last_end], ends[:-1]]) - 1
             lengths[-1] += 1

@@ -150,8 +150,11 @@ def id_notes(accepted: pl.DataFrame, files: Sequence[str] | None, fmt: str, n: i
 def _case_note(ids: pl.Series, name: str, n: int) -> str:
     """``2 user ids differ from another only in case ...``: the ids of ``ids`` (of ``name``, users or items) that
     another id equals but for case, kept as given (an export that changed the case of an id splits a user in two),
-    with the first ``n`` of them; empty where none."""
+    with the first ``n`` of them; empty where none, and where most ids hold both cases (keys whose case is theirs)."""
     distinct = ids.unique().to_frame("id").with_columns(key=pl.col("id").str.to_lowercase())
+    mixed = distinct["id"].str.contains("[a-z]") & distinct["id"].str.contains("[A-Z]")
+    if mixed.sum() * 2 > len(distinct):  # ids in both cases by design (random base62 keys): case is part of them
+        return ""
     groups = distinct.group_by("key").agg(pl.col("id").sort()).filter(pl.col("id").list.len() > 1).sort("key")
     if not len(groups):
         return ""

@@ -13,8 +13,9 @@ score is on validation targets that its own training was chosen on (a lucky scor
 five days while each newer candidate, level or better on test, was refused), and it lacks the newer events and
 items. So is a candidate of the champion's own day trained on that day's sequences since they changed (a corrected
 or late delivery, its day run again: the champion, trained before, lacks the change). Its day run again on the
-sequences it trained on (the same digest), the champion serves on unless a contender is above it by more than the
-noise: each trained on what it trained on, so a smaller gap is chance. Most popular, the floor, may
+sequences it trained on (the same digest), a trained champion that meets the conditions itself (fit, within the
+tolerance of the best or within the noise of it) serves on unless the candidate is above it by more than the noise:
+each trained on what it trained on, so a smaller gap is chance. Most popular, the floor, may
 always serve, also as the champion (a most-popular model that serves ties the floor, and is fit all the same).
 Without most popular among the challengers there is no floor: the pipeline's ``serving_model`` refuses to judge a
 candidate whose challengers lack it. The older-day rule protects a champion only while it is fit for the day's
@@ -189,7 +190,7 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
     # contender trained on what it trained on, so what serves changes only for a model above it by more than the
     # noise (a trial's rerun replaced it so by a challenger level on validation and worse on test); a baseline that
     # served as a fallback gets no such hold
-    rerun = (champion in eligible and champion.record.trained and candidate.record != champion.record
+    rerun = (champion in eligible and champion.record.trained and candidate.record.dir != champion.record.dir
              and _same_data(candidate.record, champion.record))
 
     def above_champion(c: Contender) -> tuple[float, float, int] | None:

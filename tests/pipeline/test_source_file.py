@@ -235,9 +235,11 @@ def test_a_refused_load_names_its_rejected_rows_and_the_setting_to_check(team, t
     result = ingest(tmp_path / "data", source, "2026-01-31", config)
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     message = failure.event_specific_data.error.message
+    iso = " (an ISO 8601 time, no number: timestamp_format iso8601?)"  # each row says so too (helper-159)
     assert "3 rows read, 0 accepted, 3 rejected (bad_timestamp: 3); the first rejected: 2026-01-31.csv line 2: " \
-           "bad_timestamp (timestamp: 2026-01-31T09:00:00Z); 2026-01-31.csv line 3: bad_timestamp (timestamp: " \
-           "2026-01-30T23:59:00Z); 2026-01-31.csv line 4: bad_timestamp (timestamp: 2026-01-31T10:00:00Z). Is " \
+           f"bad_timestamp (timestamp: 2026-01-31T09:00:00Z{iso}); 2026-01-31.csv line 3: bad_timestamp (timestamp: " \
+           f"2026-01-30T23:59:00Z{iso}); 2026-01-31.csv line 4: bad_timestamp (timestamp: 2026-01-31T10:00:00Z" \
+           f"{iso}). Is " \
            "timestamp_format (epoch_s, epoch_ms, epoch_us, iso8601) in the source settings (run config " \
            f"(timestamp_format) over {team / 'source.yaml'}) right for these files (the timestamps were read as " \
            "epoch_s)?" in message
@@ -251,9 +253,9 @@ def test_a_refused_load_names_its_rejected_rows_and_the_setting_to_check(team, t
     assert rows.columns == ["source_file", "source_row", "reason", "detail", "user_id", "item_id", "timestamp",
                             "rating", "event_type"]
     assert rows.select("source_row", "reason", "detail", "user_id").rows() == [
-        ("2", "bad_timestamp", "timestamp: 2026-01-31T09:00:00Z", "u1"),
-        ("3", "bad_timestamp", "timestamp: 2026-01-30T23:59:00Z", "u3"),
-        ("4", "bad_timestamp", "timestamp: 2026-01-31T10:00:00Z", "u3")]
+        ("2", "bad_timestamp", f"timestamp: 2026-01-31T09:00:00Z{iso}", "u1"),
+        ("3", "bad_timestamp", f"timestamp: 2026-01-30T23:59:00Z{iso}", "u3"),
+        ("4", "bad_timestamp", f"timestamp: 2026-01-31T10:00:00Z{iso}", "u3")]
     counts = json.loads((kept / "load.json").read_text())
     assert {key: counts[key] for key in ("rows_in", "accepted", "rejected", "rejected_by_reason")} == {
         "rows_in": 3, "accepted": 0, "rejected": 3, "rejected_by_reason": {"bad_timestamp": 3}}
@@ -1351,13 +1353,14 @@ def test_a_file_emptied_or_wholly_rejected_among_good_files_warns_naming_it(tmp_
     assert result.success
     logs = [(entry.level, entry.user_message) for entry in instance.all_logs(result.run_id)]
     warnings = " ".join(message for level, message in logs if level == logging.WARNING)
+    number = " (a number, no ISO 8601 time: an epoch time? timestamp_format)"  # the detail says why
     assert "1 file(s) of this load hold half the rows or fewer that their earlier loads stored: " \
            "app/2026-01-30.csv 0 rows (20 before)." in warnings
     assert "1 file(s) of this load have more rejected rows than max_rejected_share (0.05) allows a load, hidden by " \
            "its other files: ios/2026-01-30.csv: 2 rows read, 0 accepted, 2 rejected (bad_timestamp: 2); the first: " \
-           "line 2: bad_timestamp (timestamp: 1769767200000)" in warnings
+           f"line 2: bad_timestamp (timestamp: 1769767200000{number})" in warnings
     assert "loaded 60 events, rejected 2 of 62 (bad_timestamp: 2), kept in rejected_interactions with file, line and " \
-           "detail; the first: ios/2026-01-30.csv line 2: bad_timestamp (timestamp: 1769767200000); " \
+           f"detail; the first: ios/2026-01-30.csv line 2: bad_timestamp (timestamp: 1769767200000{number}); " \
            "ios/2026-01-30.csv line 3" in " ".join(message for level, message in logs if level == logging.INFO)
     # what the re-delivery replaced (loads.replaced had it alone; a trial of 2026-12-04): web's 40 and app's 20 events
     assert "; it replaced 60 event(s) and 0 rejected row(s) that earlier loads stored" in " ".join(
