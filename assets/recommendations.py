@@ -8,6 +8,7 @@ import torch
 from assets.daily import WAREHOUSE_POOL, daily_asset, fails_at_once, log_failed_checks, run_lineage
 from assets.metadata import metric, table, warehouse_table
 from assets.serving import serving_model
+from elcrec_core.config.partitions import partition_end
 from elcrec_core.data import warehouse
 from elcrec_core.data.events_to_sequences import read_sequence_settings
 from elcrec_core.data.seen_items import active_items, seen_items, users_with_events
@@ -16,7 +17,7 @@ from elcrec_core.intents.profiles import assign_user_intents, intent_column
 from elcrec_core.serve.recommend import recommend_day
 from elcrec_core.serve.recommenders import load_recommender
 from elcrec_core.train.checkpoint import item_catalogue, load_model
-from elcrec_pipeline.config import RecommendationSettings, partition_end
+from elcrec_pipeline.config import RecommendationSettings
 from elcrec_pipeline.resources import Storage, digest
 from elcrec_pipeline.run_config_check import refuse_bad_run_config
 

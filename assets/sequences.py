@@ -20,6 +20,7 @@ from assets.daily import (
 )
 from assets.ingestion import raw_interactions
 from assets.metadata import expectation_results, failed_expectations, metric, table, warehouse_table
+from elcrec_core.config.partitions import partition_end
 from elcrec_core.data.event_selection import (
     absent_event_types,
     absent_types_text,
@@ -36,7 +37,7 @@ from elcrec_core.data.sequence_settings import setting_changes
 from elcrec_core.data.sequence_summary import SequenceSummary
 from elcrec_core.data.sequences import sequence_day_folders
 from elcrec_core.data.validation import expect_sequences
-from elcrec_pipeline.config import SequenceSettings, partition_end
+from elcrec_pipeline.config import SequenceSettings
 from elcrec_pipeline.resources import Storage, digest
 from elcrec_pipeline.run_config_check import refuse_bad_run_config
 

@@ -5,7 +5,6 @@ synthetic data set (5,000 users, 1,000 items) with training settings derived fro
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -341,8 +340,3 @@ class RecommendationSettings(dg.Config):
                                                             "items still on offer, where they stop getting events "
                                                             "when they expire (listings, sold-out products); None: "
                                                             "every item the model knows")
-
-
-def partition_end(partition: str) -> datetime:
-    """The first instant after the partition's day: the events before it are the partition's history."""
-    return datetime.fromisoformat(partition) + timedelta(days=1)

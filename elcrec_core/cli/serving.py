@@ -9,7 +9,6 @@ import json
 import math
 import sys
 from collections.abc import Callable
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ from elcrec_core.cli.arguments import data_options, load_data
 from elcrec_core.cli.commands import synthetic_seed
 from elcrec_core.cli.data_loading import LoadedData
 from elcrec_core.cli.data_options import sequence_settings_note
+from elcrec_core.config.partitions import partition_end
 from elcrec_core.data.events_to_sequences import SHORT_HISTORIES_FILE, read_sequence_settings
 from elcrec_core.data.files import reading
 from elcrec_core.data.sequences import (
@@ -164,10 +164,9 @@ def _items_on_offer(args: argparse.Namespace, item_ids: np.ndarray | None) -> to
     if day is None or item_ids is None:
         raise ValueError(f"--active-days: {args.serving} has no day's sequences to count the days from, or the "
                          "data no item ids to look up")
-    end = datetime.fromisoformat(day) + timedelta(days=1)
     event_types = read_sequence_settings(Path(args.serving) / "sequences" / day).event_types
-    return torch.from_numpy(active_items(Path(args.serving) / "warehouse.duckdb", end, args.active_days, item_ids,
-                                         event_types))
+    return torch.from_numpy(active_items(Path(args.serving) / "warehouse.duckdb", partition_end(day), args.active_days,
+                                         item_ids, event_types))
 
 
 def _seen_in_the_warehouse(args: argparse.Namespace, data: LoadedData, own: Sequences, at: int) -> Sequences | None:
@@ -184,7 +183,7 @@ def _seen_in_the_warehouse(args: argparse.Namespace, data: LoadedData, own: Sequ
     if not stored.is_file() or folder.parent != (Path(args.serving) / "sequences").resolve():
         return None
     try:
-        end = datetime.fromisoformat(folder.name) + timedelta(days=1)
+        end = partition_end(folder.name)
     except ValueError:  # a folder made by hand: no day's
         return None
     users = np.where(np.arange(len(own)) == at, own.user_ids.astype(str), "")  # "": no user's id (none is empty)

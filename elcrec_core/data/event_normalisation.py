@@ -100,19 +100,23 @@ def _times_cut_short(frame: pl.DataFrame, column: str) -> pl.DataFrame:
                         "short?)"))
            .otherwise(pl.lit(" without a UTC offset, where most of the file's times have one: the last line cut "
                              "short?")))
+    return _rejected_where(frame, cut, "bad_timestamp", pl.lit(f"{column}: ") + shown + why).drop("t_form")
+
+
+def _rejected_where(frame: pl.DataFrame, rows: pl.Series | pl.Expr, reason: str, detail: pl.Expr) -> pl.DataFrame:
+    """``frame`` with the ``rows`` (a mask) rejected for ``reason`` with ``detail``; the others as they were."""
     return frame.with_columns(
-        pl.when(cut).then(pl.lit("bad_timestamp")).otherwise(pl.col("error").cast(pl.String))
+        pl.when(rows).then(pl.lit(reason)).otherwise(pl.col("error").cast(pl.String))
         .cast(frame.schema["error"]).alias("error"),
-        pl.when(cut).then(pl.lit(f"{column}: ") + shown + why).otherwise(pl.col("detail")).alias("detail"),
-    ).drop("t_form")
+        pl.when(rows).then(detail).otherwise(pl.col("detail")).alias("detail"))
 
 
 MIN_IDS_TO_COMPARE = 10  # other rows of the file before an id is judged shorter than every other
 
 
-def _shape(text: str) -> str:
-    """The form of an id: each digit 9, each letter a, anything else itself (``C0017``: ``a9999``)."""
-    return "".join("9" if c.isdigit() else "a" if c.isalpha() else c for c in text)
+def _shapes(ids: pl.Series) -> pl.Series:
+    """The form of each id: each digit 9, each letter a, anything else itself (``C0017``: ``a9999``)."""
+    return ids.str.replace_all("[0-9]", "9").str.replace_all("[^0-9\\W_]", "a")
 
 
 def ids_cut_short(frame: pl.DataFrame, fields: Mapping[str, str | None]) -> pl.DataFrame:
@@ -131,16 +135,11 @@ def ids_cut_short(frame: pl.DataFrame, fields: Mapping[str, str | None]) -> pl.D
         value, lengths = frame[column][-1], others[column].str.len_chars()
         if value is None or value.isdigit() or not len(value) < lengths.min() == lengths.max():
             continue  # a number of fewer digits may be an id (user 9 beside 907)
-        shapes = others[column].str.replace_all("[0-9]", "9").str.replace_all("[^0-9\\W_]", "a").unique()
-        if len(shapes) == 1 and shapes[0].startswith(_shape(value)):  # C00: a prefix of C9999, every id's form
-            width = lengths.min()
-            detail = (f"{fields[alias]} {value!r} is shorter than every other of the file, all {width} characters of "
-                      "one form, on its last line, which has no line end: the file cut short?")
-            last = pl.int_range(pl.len()) == pl.len() - 1
-            return frame.with_columns(
-                pl.when(last).then(pl.lit("malformed_line")).otherwise(pl.col("error").cast(pl.String))
-                .cast(frame.schema["error"]).alias("error"),
-                pl.when(last).then(pl.lit(detail)).otherwise(pl.col("detail")).alias("detail"))
+        shapes = _shapes(others[column]).unique()
+        if len(shapes) == 1 and shapes[0].startswith(_shapes(pl.Series([value]))[0]):  # C00: C9999's start
+            detail = (f"{fields[alias]} {value!r} is shorter than every other of the file, all {lengths.min()} "
+                      "characters of one form, on its last line, which has no line end: the file cut short?")
+            return _rejected_where(frame, pl.int_range(pl.len()) == pl.len() - 1, "malformed_line", pl.lit(detail))
     return frame
 
 

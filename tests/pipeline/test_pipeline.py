@@ -29,6 +29,7 @@ from assets.metadata import significant
 from assets.sequences import interaction_sequences
 from assets.serving import serving_model
 from assets.training import elcrec_model
+from elcrec_core.config.partitions import partition_end
 from elcrec_core.data import warehouse
 from elcrec_core.data.sequences import Sequences, SequenceTensors, read_sequence_parquet
 from elcrec_core.data.sources import read_source
@@ -46,7 +47,6 @@ from elcrec_pipeline.config import (
     SequenceSettings,
     SourceSettings,
     TrainingSettings,
-    partition_end,
 )
 from elcrec_pipeline.definitions import defs
 from elcrec_pipeline.jobs import retrain_time
