@@ -23,6 +23,8 @@ from elcrec_core.evaluate.scoring import Recommender
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 
 RUN_CONFIG = "ELCREC_RUN_CONFIG"  # the run config file of the schedule's and the sensor's runs (elcrec_pipeline.jobs)
+DATA_DIR = "ELCREC_DATA_DIR"  # the data folder of the pipeline's runs (elcrec_pipeline.resources)
+TEAM_SETTINGS = ("ELCREC_SOURCE", "ELCREC_INPUT_DIRS", RUN_CONFIG, partitions.START_DATE_ENV)  # a folder's own
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
@@ -67,6 +69,10 @@ def cmd_rollback(args: argparse.Namespace) -> int:
                   f"next run; {todo} (intents: "
                   f"{result['intents_from']}{_intents_note(intents, rolled_back_from, store.withdrawn())}):\n"
                   f"  {result['refresh']}")
+    if result["refresh"] and (other := another_folders_environment(Path(args.data_dir))):
+        print(f"warning: this environment's {DATA_DIR} names another data folder ({other}): its "
+              f"{', '.join(name for name in TEAM_SETTINGS if os.environ.get(name))} are left out of the command; "
+              f"add those of the runs of {Path(args.data_dir).resolve()}", file=sys.stderr)
     return 0
 
 
@@ -174,6 +180,14 @@ def _intents_note(intents: ModelRecord | None, rolled_back_from: ModelRecord | N
             "day's model's")
 
 
+def another_folders_environment(data_dir: Path) -> Path | None:
+    """The data folder that this environment's ``ELCREC_DATA_DIR`` names, where it is set and is not ``data_dir``:
+    then its source, input folders, run config and first day (:data:`TEAM_SETTINGS`) are most likely that folder's
+    (two teams' data folders on one Dagster instance, README "Several data folders, one instance"); else None."""
+    here = os.environ.get(DATA_DIR)
+    return Path(here).resolve() if here and Path(here).resolve() != data_dir.resolve() else None
+
+
 def refresh_command(data_dir: Path) -> str | None:
     """The command that recomputes the served tables (user_recommendations, user_intents, intent_profiles) of
     the pipeline's data folder ``data_dir`` for its newest day with sequences, from the model that serves now, and
@@ -184,19 +198,21 @@ def refresh_command(data_dir: Path) -> str | None:
     partition), ``DAGSTER_HOME`` where it is set (its pools keep the warehouse's writers one at a time, and the
     UI shows the run), ``ELCREC_SOURCE``, ``ELCREC_INPUT_DIRS`` and ``ELCREC_RUN_CONFIG`` where they are set
     (absolute, as the data folder), and gives it the run config file (``-c``, as the schedule's and the sensor's
-    runs have it: the team's settings, such as ``top_k``)."""
+    runs have it: the team's settings, such as ``top_k``); none of these four (:data:`TEAM_SETTINGS`) where this
+    environment's ``ELCREC_DATA_DIR`` names another folder (:func:`another_folders_environment`): they are its."""
     days = [folder.name for folder in sequence_day_folders(data_dir)]
     if not days:
         return None
     beside = Path(sys.executable).parent / "dagster"  # the dagster of this environment
     dagster = str(beside) if beside.exists() else "dagster"
-    env = {"DAGSTER_HOME": os.environ.get("DAGSTER_HOME"), "ELCREC_DATA_DIR": str(data_dir.resolve()),
-           partitions.START_DATE_ENV: os.environ.get(partitions.START_DATE_ENV)
+    own = {name: os.environ.get(name) for name in TEAM_SETTINGS if not another_folders_environment(data_dir)}
+    env = {"DAGSTER_HOME": os.environ.get("DAGSTER_HOME"), DATA_DIR: str(data_dir.resolve()),
+           partitions.START_DATE_ENV: own.get(partitions.START_DATE_ENV)
            or (days[0] if days[0] < partitions.DEFAULT_START_DATE else None),
            **{name: os.pathsep.join(str(Path(part).resolve()) for part in value.split(os.pathsep) if part)
-              for name in ("ELCREC_SOURCE", "ELCREC_INPUT_DIRS", RUN_CONFIG) if (value := os.environ.get(name))}}
+              for name in TEAM_SETTINGS[:3] if (value := own.get(name))}}
     settings = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items() if value)
-    run_config = os.environ.get(RUN_CONFIG)
+    run_config = own.get(RUN_CONFIG)
     config = f" -c {shlex.quote(str(Path(run_config).resolve()))}" if run_config else ""
     newest = newest_day(data_dir)
     store = ModelStore(data_dir)

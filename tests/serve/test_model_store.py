@@ -614,7 +614,7 @@ def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys, monkeypatch
     monkeypatch.delenv("ELCREC_START_DATE", raising=False)  # the folder's oldest day: 2026-05-02 is a partition
     monkeypatch.setattr(partitions, "DEFAULT_START_DATE", "2026-06-01")  # where the default is after its days
     monkeypatch.delenv("ELCREC_RUN_CONFIG", raising=False)
-    for name in ("ELCREC_SOURCE", "ELCREC_INPUT_DIRS"):
+    for name in ("ELCREC_SOURCE", "ELCREC_INPUT_DIRS", "ELCREC_DATA_DIR"):
         monkeypatch.delenv(name, raising=False)
     assert main(["rollback", "--data-dir", str(tmp_path), "--json"]) == 0  # undone: b serves again
     dagster = Path(sys.executable).parent / "dagster"
@@ -656,6 +656,20 @@ def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys, monkeypatch
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["refresh"] == refresh.replace(
         "ELCREC_START_DATE=2026-05-01 ", "ELCREC_START_DATE=2026-05-01 ELCREC_SOURCE=/srv/team/source.yaml "
         f"ELCREC_INPUT_DIRS=/srv/in{os.pathsep}{Path('in').resolve()} ")
+    # another team's environment (its ELCREC_DATA_DIR names another folder): its settings are not this folder's
+    other = tmp_path / "other-team"
+    monkeypatch.setenv("ELCREC_DATA_DIR", str(other))
+    monkeypatch.setenv("ELCREC_RUN_CONFIG", "team run.yaml")
+    monkeypatch.setenv("ELCREC_START_DATE", "2026-04-01")
+    assert main(["rollback", "--data-dir", str(tmp_path), "--json"]) == 0
+    assert main(["rollback", "--data-dir", str(tmp_path), "--json"]) == 0  # twice: b serves again
+    out = capsys.readouterr()
+    assert json.loads(out.out.splitlines()[-1])["refresh"] == refresh  # the folder's own first day, 2026-05-01
+    assert (f"warning: this environment's ELCREC_DATA_DIR names another data folder ({other.resolve()}): its "
+            "ELCREC_SOURCE, ELCREC_INPUT_DIRS, ELCREC_RUN_CONFIG, ELCREC_START_DATE are left out of the command; "
+            f"add those of the runs of {tmp_path.resolve()}") in out.err
+    monkeypatch.setenv("ELCREC_DATA_DIR", str(tmp_path))  # the folder's own environment: no warning
+    monkeypatch.delenv("ELCREC_RUN_CONFIG")
     monkeypatch.delenv("ELCREC_SOURCE")
     monkeypatch.delenv("ELCREC_INPUT_DIRS")
     monkeypatch.setenv("ELCREC_START_DATE", "2026-04-01")  # as the pipeline's runs have it
