@@ -3,7 +3,7 @@ same sequences and stored beside it (:func:`elcrec_core.serve.challengers.fit_ch
 
 import dagster as dg
 
-from assets.daily import MODEL_STORE_POOL, daily_asset, run_lineage
+from assets.daily import MODEL_STORE_POOL, daily_asset, run_lineage, warehouse_entry
 from assets.metadata import metric, table
 from assets.training import elcrec_model
 from elcrec_core.serve.challengers import fit_challengers
@@ -40,6 +40,7 @@ def challengers(context: dg.AssetExecutionContext, config: ChallengerSettings, s
     inputs = {"settings": config.model_dump(), "candidate": candidate.name}
     version = dg.DataVersion(digest(inputs, [storage.sequences_file(context.partition_key)]))
     return dg.MaterializeResult(data_version=version, metadata={
+        **warehouse_entry(storage.warehouse),  # which data folder's (one instance may run several)
         "candidate": candidate.name,
         "challengers": table(rows, {"params": "chosen on valid (EASE: its L2 weight λ; item-kNN: its neighbours k "
                                               "and shrink)",

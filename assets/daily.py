@@ -15,6 +15,7 @@ from typing import Any
 import dagster as dg
 
 from elcrec_core.config.partitions import DEFAULT_START_DATE, START_DATE_ENV
+from elcrec_pipeline.resources import WAREHOUSE_TAG
 
 # The assets' partitions as imported (tests, a materialization in process); the code location replaces them with
 # configured_partitions() when Dagster loads it (elcrec_pipeline.definitions), so nothing is read at import.
@@ -170,12 +171,10 @@ def warehouse_entry(path: Path) -> dict[str, dg.MetadataValue]:
     return {WAREHOUSE_KEY: dg.MetadataValue.path(str(path))}
 
 
-WAREHOUSE_TAG = "elcrec/warehouse"  # the tag of a run, once its load starts: the warehouse of its data folder
-
-
 def of_this_folder_runs(runs: Iterable[dg.DagsterRun], warehouse: Path) -> list[dg.DagsterRun]:
     """The runs of ``runs`` that are for the data folder whose warehouse is ``warehouse`` (their load tags them:
-    :data:`WAREHOUSE_TAG`), and those that do not say yet (queued, or not past their load: they may be)."""
+    :data:`elcrec_pipeline.resources.WAREHOUSE_TAG`), and those that do not say yet (queued, or not started: they
+    may be)."""
     return [run for run in runs if run.tags.get(WAREHOUSE_TAG, str(warehouse)) == str(warehouse)]
 
 

@@ -11,7 +11,8 @@ import numpy as np
 import polars as pl
 import torch
 
-from assets.daily import EARLIER_DAY_CHANGED_TAG, WAREHOUSE_POOL, daily_asset, day_before, run_lineage
+from assets.daily import (EARLIER_DAY_CHANGED_TAG, WAREHOUSE_POOL, daily_asset, day_before, run_lineage,
+                          warehouse_entry)
 from assets.ingestion import earlier_days_note
 from assets.metadata import figure, metric, table
 from assets.serving import first_gate, serving_model
@@ -266,7 +267,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
         metadata |= {"category_purity": metric(purity.purity), "shuffled_category_purity": metric(purity.shuffled)}
     metadata |= {name: figure(path, caption) for name, (caption, path) in images.items()
                  if name != "training_plot"}  # elcrec_model's own metadata holds it: not each day's twice
-    metadata |= {"markdown": dg.MetadataValue.path(str(paths["markdown"])),
+    metadata |= {**warehouse_entry(storage.warehouse),  # which data folder's (one instance may run several)
+                 "markdown": dg.MetadataValue.path(str(paths["markdown"])),
                  "json": dg.MetadataValue.path(str(out / "report.json")),
                  "html": dg.MetadataValue.path(str(paths["html"]))}
     # its inputs are many (the decision, the models, the next day's events, item categories): the version is

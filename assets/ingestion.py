@@ -11,7 +11,6 @@ from assets.daily import (
     RECORDS_LOOKED_AT,
     START_DATE_ENV,
     WAREHOUSE_POOL,
-    WAREHOUSE_TAG,
     daily_asset,
     days_in_progress,
     fails_at_once,
@@ -131,7 +130,6 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
                      source_file: SourceFile) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     require_a_partition(context)
     refuse_bad_run_config(context)  # the later stages' too: a bad top_k failed after the training
-    context.instance.add_run_tags(context.run.run_id, {WAREHOUSE_TAG: str(storage.warehouse)})  # the sensor's
     settings = f"source settings ({config.origin(source_file.location())})"  # where a bad setting came from
     given = {name for name, value in config.model_dump().items() if value is not None}  # by the run config
     with fails_at_once(settings, ValueError):  # pydantic's too
@@ -556,4 +554,5 @@ def rejected_interactions(context: dg.AssetExecutionContext, storage: Storage) -
         "sample": table(sample, {name: REJECTED_COLUMNS[name] for name in sample.columns}),
         **warehouse_table(storage.warehouse, "rejected_interactions", REJECTED_COLUMNS,
                           partition_rows=sum(by_reason.values())),
+        **warehouse_entry(storage.warehouse),  # which data folder's (one instance may run several)
     })

@@ -5,7 +5,7 @@ import numpy as np
 import polars as pl
 import torch.nn.functional as F
 
-from assets.daily import WAREHOUSE_POOL, daily_asset, run_lineage
+from assets.daily import WAREHOUSE_POOL, daily_asset, run_lineage, warehouse_entry
 from assets.metadata import figure, metric, table, warehouse_table
 from assets.serving import serving_model
 from elcrec_core.data import warehouse
@@ -57,7 +57,8 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
         storage.require_candidate(partition, run_lineage(context))  # a day without a model is not done
         context.log.info(f"the intent tables hold {newer}'s profiles, a newer day: left as they are")
         return dg.MaterializeResult(data_version=dg.DataVersion(digest({"left_to": newer})),
-                                    metadata={"written": False, "newer_day": newer})
+                                    metadata={"written": False, "newer_day": newer,
+                                              **warehouse_entry(storage.warehouse)})
     profiled = storage.intent_model(partition, run_lineage(context))  # the serving ELCRec model, or the newest served
     model, _ = load_model(storage.store.checkpoint(profiled))
     seqs, item_ids = storage.read_sequences(partition)
@@ -119,7 +120,8 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
         metadata |= {"planted_NMI": metric(planted.nmi), "planted_ARI": metric(planted.ari),
                      "shuffled_NMI": metric(planted.shuffled_nmi), "shuffled_ARI": metric(planted.shuffled_ari)}
     metadata |= {"intent_map": figure(map_png, "Users by intent"), "intent_sizes": figure(sizes_png, "Intent sizes"),
-                 **warehouse_table(storage.warehouse, "intent_profiles", PROFILE_COLUMNS)}
+                 **warehouse_table(storage.warehouse, "intent_profiles", PROFILE_COLUMNS),
+                 **warehouse_entry(storage.warehouse)}  # which data folder's (one instance may run several)
     short_file = storage.short_histories_file(partition)  # none: a day built by an earlier version
     inputs = [storage.sequences_file(partition), item_metadata] + [short_file] * short_file.exists()
     version = dg.DataVersion(digest({"settings": config.model_dump(), "model": profiled.name}, inputs))

@@ -5,7 +5,8 @@ import numpy as np
 import polars as pl
 import torch
 
-from assets.daily import WAREHOUSE_POOL, daily_asset, fails_at_once, log_failed_checks, run_lineage
+from assets.daily import (WAREHOUSE_POOL, daily_asset, fails_at_once, log_failed_checks, run_lineage,
+                          warehouse_entry)
 from assets.metadata import metric, table, warehouse_table
 from assets.serving import serving_model
 from elcrec_core.config.partitions import partition_end
@@ -56,7 +57,8 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
         storage.require_candidate(partition, run_lineage(context))  # a day without a model is not done
         context.log.info(f"user_recommendations holds {newer}'s recommendations, a newer day: left as it is")
         return dg.MaterializeResult(data_version=dg.DataVersion(digest({"left_to": newer})),
-                                    metadata={"written": False, "newer_day": newer},
+                                    metadata={"written": False, "newer_day": newer,
+                                              **warehouse_entry(storage.warehouse)},
                                     check_results=[dg.AssetCheckResult(
                                         check_name="complete_lists", passed=True,
                                         metadata={"written": False, "newer_day": newer})])
@@ -101,6 +103,7 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
     complete = _complete_lists(users.user_ids, missing, serving.name)
     log_failed_checks(context, [complete])
     return dg.MaterializeResult(data_version=version, metadata={
+        **warehouse_entry(storage.warehouse),  # which data folder's (one instance may run several)
         "written": True,
         "model": serving.name,
         "model_kind": serving.kind,

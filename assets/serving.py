@@ -11,7 +11,7 @@ from typing import Any
 import dagster as dg
 
 from assets.challengers import challengers
-from assets.daily import MODEL_STORE_POOL, PREVIOUS_DAY, daily_asset, run_lineage
+from assets.daily import MODEL_STORE_POOL, PREVIOUS_DAY, daily_asset, run_lineage, warehouse_entry
 from assets.metadata import metric, table
 from assets.training import elcrec_model
 from elcrec_core.data.sequences import SequenceTensors
@@ -108,6 +108,7 @@ def serving_model(context: dg.AssetExecutionContext, config: PromotionSettings,
               "challengers": sorted(record.name for record in store.challengers(candidate))}
     version = dg.DataVersion(digest(inputs, [storage.sequences_file(context.partition_key)]))
     return dg.MaterializeResult(data_version=version, metadata={
+        **warehouse_entry(storage.warehouse),  # which data folder's gate (one instance may run several)
         "serving": serving.name if serving is not None else "none",
         "serving_kind": serving.kind if serving is not None else "none",
         "serving_day": serving.day if serving is not None else "none",

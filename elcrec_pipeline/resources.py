@@ -29,6 +29,7 @@ from elcrec_core.train.state import data_digest
 DATA_DIR_ENV = "ELCREC_DATA_DIR"
 INPUT_DIRS_ENV = "ELCREC_INPUT_DIRS"
 SOURCE_ENV = "ELCREC_SOURCE"
+WAREHOUSE_TAG = "elcrec/warehouse"  # the tag of a run that uses a data folder: the folder's warehouse
 
 
 def digest(settings: Any, inputs: Sequence[Path | pl.DataFrame] = ()) -> str:
@@ -119,6 +120,14 @@ class Storage(dg.ConfigurableResource):
     @property
     def root(self) -> Path:
         return Path(self.data_dir or dg.EnvVar(DATA_DIR_ENV).get_value() or "data").resolve()
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Tags the run that uses this folder with its warehouse (:data:`WAREHOUSE_TAG`) as its first step starts,
+        so that the UI's runs say which data folder each was for (one Dagster instance may run several) and the
+        sensor tells the runs of its folder from the others'; nothing in a sensor's or a test's context (no run)."""
+        run = context.dagster_run
+        if context.instance is not None and run is not None and run.tags.get(WAREHOUSE_TAG) != str(self.warehouse):
+            context.instance.add_run_tags(run.run_id, {WAREHOUSE_TAG: str(self.warehouse)})
 
     @property
     def source_dirs(self) -> list[Path]:

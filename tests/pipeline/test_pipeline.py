@@ -118,6 +118,19 @@ def first_run(tmp_path_factory) -> tuple[Path, dg.ExecuteInProcessResult]:
     return data_dir, materialize_all(data_dir, config)
 
 
+def test_every_materialization_names_its_data_folder(first_run):
+    """One Dagster instance may run several data folders, and the UI shows a partition's latest materialization of
+    any: each says whose it is (serving_model, challengers, the report, intent_profiles and user_recommendations
+    did not, so one team opening its day saw another's recommendations without a sign)."""
+    data_dir, result = first_run
+    folders = {e.asset_key.to_user_string(): e.materialization.metadata["warehouse"].value
+               for e in result.get_asset_materialization_events() if "warehouse" in e.materialization.metadata}
+    assets = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert set(folders) == assets >= {"serving_model", "challengers", "evaluation_report", "intent_profiles",
+                                      "user_recommendations", "raw_interactions", "elcrec_model"}
+    assert set(folders.values()) == {str((data_dir / "warehouse.duckdb").resolve())}
+
+
 def test_daily_job_materializes_every_stage_with_metadata(first_run):
     data_dir, result = first_run
     assert result.success

@@ -753,6 +753,9 @@ def test_two_data_folders_under_one_instance_do_not_take_each_others_days(tmp_pa
         probed = _later_check(probe_run)
         assert instance.get_run_by_id(probe_run.run_id).tags["elcrec/warehouse"] == str(
             (tmp_path / "probe" / "warehouse.duckdb").resolve())  # its load tags the run with its folder
+        rebuilt = _materialize(instance, days[0], interaction_sequences.key)  # a run without a load, as a refresh
+        assert instance.get_run_by_id(rebuilt.run_id).tags["elcrec/warehouse"] == str(
+            (tmp_path / "probe" / "warehouse.duckdb").resolve())  # the UI's runs say whose each is
         assert probed.passed and probed.metadata["later_days_built"].value == "none"  # the probe has no later day
         assert [r.partition_key for r in sensor_tick(probe, instance, tmp_path / "probe").run_requests] == days[:1]
         in_folder("data", "logs.yaml")
