@@ -105,20 +105,21 @@ def _train(context: dg.AssetExecutionContext, config: TrainingSettings, storage:
     sequences = data_digest(seqs)
     work = storage.training_dir(partition, {"experiment": exp.to_dict(), "init_from": base.dir if warm else None,
                                             "nproc": config.nproc, "sequences": sequences})
-    if (work / LAST).exists():
-        context.log.info(f"an earlier attempt left {work / LAST}: resuming after its last complete epoch")
-    # NonFiniteLoss, settings that do not fit the data (more intents than sequences), a damaged checkpoint to
-    # warm-start or resume from: a retry meets the same
-    with fails_at_once(f"training of {partition}", ValueError, CheckpointError):
-        if config.nproc > 1:
-            result = train_distributed(config.nproc, seqs, exp, work, log=context.log.info, init_from=init_from,
-                                       threads=device.threads or None)
-        else:
-            result = train(seqs, exp, work, log=context.log.info, init_from=init_from)
-    out = store.run_dir(partition, context.run.run_id)
-    keep_run(work, out)  # done: the next materialization trains a new version
-    if not any(work.parent.iterdir()):
-        work.parent.rmdir()
+    with storage.training_lock(partition, context.log.info):  # a run of another Dagster instance may train it
+        if (work / LAST).exists():
+            context.log.info(f"an earlier attempt left {work / LAST}: resuming after its last complete epoch")
+        # NonFiniteLoss, settings that do not fit the data (more intents than sequences), a damaged checkpoint to
+        # warm-start or resume from: a retry meets the same
+        with fails_at_once(f"training of {partition}", ValueError, CheckpointError):
+            if config.nproc > 1:
+                result = train_distributed(config.nproc, seqs, exp, work, log=context.log.info,
+                                           init_from=init_from, threads=device.threads or None)
+            else:
+                result = train(seqs, exp, work, log=context.log.info, init_from=init_from)
+        out = store.run_dir(partition, context.run.run_id)
+        keep_run(work, out)  # done: the next materialization trains a new version
+        if not any(work.parent.iterdir()):
+            work.parent.rmdir()
     write_item_index_file(out / ITEM_INDEX_FILE, item_ids)
     record = ModelRecord(day=partition, run_id=context.run.run_id, dir=store.relative(out), valid=result.valid,
                          test=result.test, best_epoch=result.best_epoch, epochs=len(result.history),

@@ -6,7 +6,8 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 import yaml
+from filelock import FileLock, Timeout
 from pydantic import Field
 
 from elcrec_core.data import warehouse
@@ -232,6 +234,26 @@ class Storage(dg.ConfigurableResource):
         digest, so that a run started again after a crash (or a retry) finds ``last.pt`` and resumes, while other
         settings or data start afresh."""
         return self.root / "models" / partition / "training" / digest(settings)
+
+    @contextmanager
+    def training_lock(self, partition: str, log: Callable[[str], None]) -> Iterator[None]:
+        """Held while a training of ``partition`` runs in this data folder: ``models/<day>/.training.lock``, locked
+        by the operating system (freed when its process ends, killed or not), so that the runs of two Dagster
+        instances (another ``DAGSTER_HOME``, whose pools do not see this one's runs) never train in one training
+        folder at once (the first to finish removed it under the other, whose retry then failed for good). The
+        second waits for the first to end, saying so through ``log``."""
+        path = self.root / "models" / partition / ".training.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(path)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            log(f"another process trains {partition} in this data folder ({path} is locked): waiting for it to end")
+            lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
 
     def sequences_file(self, partition: str) -> Path:
         return self.sequences_dir(partition) / "sequences.parquet"

@@ -38,6 +38,7 @@ from elcrec_core.train.state import (
     EarlyStopping,
     complete_best_checkpoint,
     data_digest,
+    lost_best,
     model_payload,
     restore_training_state,
     save_training_state,
@@ -99,7 +100,7 @@ def train(
     start, stopper, history = 0, EarlyStopping(cfg.patience), []
     digest = data_digest(seqs)  # last.pt records it: a run is resumed on the data it trained on only
     started_from = None if init_from is None else str(init_from)  # what the run's record says it started from
-    if resume and (out_dir / LAST).exists():
+    if resume and (out_dir / LAST).exists() and not lost_best(out_dir, log):
         start, stopper, history = restore_training_state(out_dir / LAST, model, optimizer, generator, cfg, digest)
         log(f"resumed from {out_dir / LAST} after epoch {start - 1}")
         recorded = recorded_run(out_dir) if rank == 0 else {}  # rank 0 rewrites config.json below: it alone reads it

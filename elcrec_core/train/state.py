@@ -7,6 +7,7 @@ import functools
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from elcrec_core.data.sequences import Sequences
 from elcrec_core.evaluate.ranking import SELECTION_METRIC
 from elcrec_core.model.elcrec import ELCRec
 from elcrec_core.train import distributed
-from elcrec_core.train.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
+from elcrec_core.train.checkpoint import BEST, FORMAT_VERSION, LAST, load_checkpoint, save_checkpoint
 
 
 @dataclass
@@ -140,6 +141,21 @@ def restore_training_state(path: Path, model: ELCRec, optimizer: torch.optim.Opt
         torch.cuda.set_rng_state_all(rng["cuda"])
     stopper = EarlyStopping(**{**state["early_stopping"], "patience": cfg.patience})  # a changed patience applies
     return state["epoch"] + 1, stopper, state["history"]
+
+
+def lost_best(out_dir: Path, log: Callable[[str], None]) -> bool:
+    """Whether the run in ``out_dir`` cannot be resumed to its best model: its ``last.pt`` records a best epoch
+    before its last that ``best.pt`` does not hold (missing, or of another epoch), so neither file has the best
+    weights (a finished run of another process removed the folder while this one wrote ``last.pt`` again), and a
+    resume failed at every attempt on the missing ``best.pt``. Says so through ``log``: the run trains afresh."""
+    state = load_checkpoint(out_dir / LAST)
+    best = state["early_stopping"].get("best_epoch", -1)
+    if best < 0 or best == state["epoch"]:  # none yet, or last.pt's own (complete_best_checkpoint writes it)
+        return False
+    if (out_dir / BEST).exists() and load_checkpoint(out_dir / BEST).get("epoch") == best:
+        return False
+    log(f"{out_dir / LAST} records epoch {best} as the best, which {out_dir / BEST} does not hold: training afresh")
+    return True
 
 
 def complete_best_checkpoint(path: Path, model: ELCRec, exp: ExperimentConfig, stopper: EarlyStopping,

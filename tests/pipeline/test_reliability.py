@@ -115,6 +115,22 @@ def test_training_killed_mid_epoch_resumes_and_ends_like_an_uninterrupted_run(se
     assert not (killed / "models" / PARTITION / "training").exists()  # training state dropped at the end
 
 
+def test_two_instances_training_one_day_at_once_train_one_after_the_other(sequences_built, tmp_path):
+    """Two runs of one day from two Dagster instances (another DAGSTER_HOME: the pool does not see the other's
+    run) trained in one training folder at once: the first to finish removed it, the other failed, and its retry left
+    a last.pt without best.pt that failed every later run of the day. The second now waits for the first."""
+    data_dir = tmp_path / "shared"
+    shutil.copytree(sequences_built, data_dir)
+    both = [materialize(data_dir, "elcrec_model", stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]
+    logs = [finish(proc) for proc in both]
+    lock = data_dir / "models" / PARTITION / ".training.lock"
+    assert sum(f"another process trains {PARTITION} in this data folder ({lock} is locked): waiting for it to end"
+               in log for log in logs) == 1, logs[0][-3000:]
+    assert not (data_dir / "models" / PARTITION / "training").exists()  # each run's training state dropped
+    runs = sorted((data_dir / "models" / PARTITION).glob("*/record.json"))
+    assert len(runs) == 2 and all((run.parent / "best.pt").exists() for run in runs)
+
+
 def test_same_partition_twice_at_once_and_again_leaves_the_same_warehouse(sequences_built, tmp_path):
     expected = counts(sequences_built)
     assert expected["raw_interactions"] > 0 and expected["sequences"] > 0

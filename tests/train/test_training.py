@@ -150,6 +150,26 @@ def test_a_run_killed_between_an_epochs_two_checkpoints_resumes_with_that_epoch_
     assert all(torch.equal(tensor, expected[name]) for name, tensor in best["model"].items())
 
 
+def test_a_run_whose_best_pt_is_lost_trains_afresh(seqs, tmp_path, monkeypatch):
+    """A last.pt whose best epoch is not its own, beside no best.pt (a finished run of another process removed the
+    folder while this one wrote last.pt again): resuming failed on the missing best.pt at every attempt, for good.
+    The run trains afresh and ends as a fresh run in another folder."""
+    real_evaluate = loop.evaluate
+    monkeypatch.setattr(loop, "evaluate", lambda model, data, split, **kw: (  # no epoch improves on epoch 0
+        {name: 0.5 for name in real_evaluate(model, data, split, **kw)} if split == "valid"
+        else real_evaluate(model, data, split, **kw)))
+    config = small_config(epochs=4, patience=1, device="cpu")
+    first = train(seqs, config, tmp_path / "a", log=lambda _: None)
+    assert first.best_epoch == 0 and len(first.history) == 2  # stopped early after epoch 1
+    (tmp_path / "a" / "best.pt").unlink()
+    logs: list[str] = []
+    again = train(seqs, config, tmp_path / "a", log=logs.append)
+    assert (f"{tmp_path / 'a' / 'last.pt'} records epoch 0 as the best, which {tmp_path / 'a' / 'best.pt'} does "
+            "not hold: training afresh") in logs
+    assert (again.best_epoch, again.test, len(again.history)) == (0, first.test, 2)
+    assert load_checkpoint(tmp_path / "a" / "best.pt")["epoch"] == 0
+
+
 def test_a_fresh_run_killed_before_its_first_best_pt_does_not_keep_another_runs(seqs, tmp_path, monkeypatch):
     """Run A leaves best.pt (epoch 0) in the folder; run B starts there afresh (resume=False, another seed) and is
     killed after its epoch 0's last.pt: resumed, B's best.pt is B's epoch 0 (same epoch number as A's, another
