@@ -3,8 +3,10 @@ policy, the warehouse pool, and ``daily_asset``, the decorator that applies them
 
 from __future__ import annotations
 
+import errno
 import functools
 import inspect
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -229,12 +231,30 @@ def retried_despite_waits(context: dg.AssetExecutionContext) -> Iterator[None]:
     except (dg.Failure, dg.RetryRequested, dg.DagsterError):  # Dagster's own errors: its policy never retries them
         raise
     except Exception as err:
+        if permanent := _lasting_file_system_error(err):
+            raise dg.Failure(f"{type(err).__name__}: {err} (not retried: {permanent}, which a retry meets the same)",
+                             allow_retries=False) from err
         failed = _attempts_an_error_ended(context)
         if failed >= RETRY.max_retries:
             raise
         context.log.warning(f"retrying after {type(err).__name__}: {err}")
         raise dg.RetryRequested(max_retries=context.retry_number + 1,
                                 seconds_to_wait=RETRY.delay * (2 ** (failed + 1) - 1)) from err
+
+
+LASTING_ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM)  # a read-only file system, permission denied: they stay
+
+
+def _lasting_file_system_error(err: BaseException) -> str | None:
+    """What of :data:`LASTING_ERRNOS` ``err`` or its causes say (an OSError's errno, or its text in the message of
+    another library's error, such as DuckDB's IOException on a read-only data folder); None where none."""
+    while err is not None:
+        if isinstance(err, OSError) and err.errno in LASTING_ERRNOS:
+            return os.strerror(err.errno).lower()
+        if said := next((os.strerror(code) for code in LASTING_ERRNOS if os.strerror(code) in str(err)), None):
+            return said.lower()
+        err = err.__cause__
+    return None
 
 
 def _attempts_an_error_ended(context: dg.AssetExecutionContext) -> int:
