@@ -24,11 +24,14 @@ from elcrec_core.evaluate.fitted_inputs import input_counts
 from elcrec_core.evaluate.ranking import DROP_AFTER, Split, metrics_from_ranks
 from elcrec_core.evaluate.statistics import CategoryPurity
 
-HISTORY_BUCKETS = ((1, 4), (5, 9), (10, 19), (20, None))
+# the history lengths of the report's segments: those of a music service's listeners (hundreds to thousands of
+# plays) fell in one "20+" with everyone else's (a trial of 2026-12-06)
+HISTORY_BUCKETS = ((1, 4), (5, 9), (10, 19), (20, 49), (50, 99), (100, 499), (500, None))
 
 
 def history_segments(data: SequenceTensors, users: torch.Tensor, split: Split) -> np.ndarray:
-    """Each user's history-length bucket ("1-4", "5-9", "10-19", "20+") for the split."""
+    """Each user's history-length bucket for the split: "1-4", "5-9", "10-19", "20-49", "50-99", "100-499", "500+"
+    (:data:`HISTORY_BUCKETS`); shape [len(users)], text."""
     lengths = (data.lengths(users) - DROP_AFTER[split] - 1).numpy()
     labels = np.empty(len(lengths), dtype=object)
     for low, high in HISTORY_BUCKETS:

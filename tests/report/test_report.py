@@ -165,7 +165,10 @@ def test_segments_and_headline_on_hand_data():
     lists = [[1, 2], [1, 2, 3, 4, 5, 6], [3] * 11 + [1], [2] * 25 + [3]]
     data = SequenceTensors.from_sequences(Sequences.from_lists([0, 1, 2, 3], lists, n_items=6))
     users = torch.arange(4)
-    assert history_segments(data, users, "test").tolist() == ["1-4", "5-9", "10-19", "20+"]
+    assert history_segments(data, users, "test").tolist() == ["1-4", "5-9", "10-19", "20-49"]
+    long = SequenceTensors.from_sequences(Sequences.from_lists(  # a listener's hundreds and thousands of plays
+        [0, 1, 2, 3], [[1] * 51, [2] * 101, [3] * 500, [4] * 501], n_items=4))
+    assert history_segments(long, users, "test").tolist() == ["50-99", "100-499", "100-499", "500+"]
     # inputs: 1; 1..5; 3 x11; 2 x25 -> counts 1:2, 2:26, 3:11, 4:1, 5:1 of 41. Item 2 alone is 63% (head, as
     # the most popular item); with item 3 the cumulative share is 90% > 50%: tail, and so is everything after
     assert popularity_segments(data, users, "test").tolist() == ["head", "tail", "tail", "tail"]
