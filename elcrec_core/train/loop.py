@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from elcrec_core.train.objective import (
     loss_parts,
     uses_centres,
 )
+from elcrec_core.train.pace import Pace, progress
 from elcrec_core.train.run_log import RunLog, precision_used, recorded_run
 from elcrec_core.train.state import (
     EarlyStopping,
@@ -140,6 +140,8 @@ def train(
     # the optimiser steps taken so far: a resumed run whose last epoch the step budget cut short continues from
     # there (with a larger budget, its next epoch starts afresh), and its budget counts the steps really taken
     steps_done = int(history[-1].get("steps", start * steps_per_epoch)) if history else 0
+    pace = Pace(log, int(min((cfg.epochs - start) * steps_per_epoch, cfg.max_steps - steps_done if cfg.max_steps
+                             else math.inf)))
     for epoch in range(start, cfg.epochs):
         if stopper.should_stop:
             break
@@ -150,7 +152,7 @@ def train(
         sums = train_epoch(model, optimizer, data, samples, cfg, generator, device, desc=f"epoch {epoch}",
                            ddp=ddp, epoch=epoch, drops=drops, first_step=steps_done,
                            max_batches=steps if cfg.max_steps else None,
-                           step_losses=step_losses)
+                           step_losses=step_losses, pace=pace)
         steps_done += steps
         train_seconds = time.perf_counter() - t0
         valid = evaluate(model, eval_data, "valid", batch_size=cfg.eval_batch_size)
@@ -229,12 +231,13 @@ def train_epoch(model: ELCRec, optimizer: torch.optim.Optimizer, data: SequenceT
                 cfg: TrainConfig, generator: torch.Generator, device: torch.device,
                 desc: str = "", ddp: DistributedDataParallel | None = None, epoch: int = 0,
                 drops: torch.Tensor | None = None, first_step: int = 0,
-                max_batches: int | None = None, step_losses: StepLosses | None = None) -> dict[str, float]:
+                max_batches: int | None = None, step_losses: StepLosses | None = None,
+                pace: Pace | None = None) -> dict[str, float]:
     """One pass over the training samples in shuffled batches; returns the mean of each loss part and of the
     joint loss. ``users`` (with ``drops``, see :func:`training_windows`: one sample per pair; None: the last
     window of each user) are the samples; ``first_step`` numbers the optimiser steps for the warm-up, and
     ``max_batches`` ends the epoch early (a budget in steps). ``step_losses`` computes the loss parts (a
-    compiled step, see :class:`StepLosses`); None: :func:`loss_parts`, eager.
+    compiled step, see :class:`StepLosses`); None: :func:`loss_parts`, eager. ``pace`` times the steps (:class:`Pace`).
     With ``ddp`` (:class:`LossParts` of ``model`` under DistributedDataParallel) this rank takes its shard of
     epoch ``epoch``'s permutation, gradients are averaged over the ranks, and the means are over all ranks."""
     model.train()
@@ -247,7 +250,7 @@ def train_epoch(model: ELCRec, optimizer: torch.optim.Optimizer, data: SequenceT
     if max_batches is not None:
         batches = batches[:max(1, max_batches)]
     sums: dict[str, torch.Tensor] = {}
-    for number, idx in enumerate(progress(batches, desc)):
+    for number, idx in enumerate(pace.steps(batches, desc) if pace else progress(batches, desc)):
         batch = make_train_batch(data, users[idx], model.cfg.max_len, cfg, generator, batch_negatives(cfg),
                                  cfg.n_negatives, 3 if drops is None else drops[idx]).to(device)
         with autocast_for(device, cfg.precision):
@@ -262,15 +265,6 @@ def train_epoch(model: ELCRec, optimizer: torch.optim.Optimizer, data: SequenceT
             sums[name] = sums.get(name, 0.0) + value.detach().float()
     means = {name: total.item() / len(batches) for name, total in sums.items()}
     return distributed.mean_over_ranks(means, len(batches))
-
-
-def progress(items, desc: str):
-    """A progress bar on a terminal (rank 0's), the plain iterable elsewhere."""
-    if sys.stderr.isatty() and distributed.is_main():
-        from tqdm import tqdm
-
-        return tqdm(items, desc=desc, leave=False)
-    return items
 
 
 def _silent(line: str) -> None:
