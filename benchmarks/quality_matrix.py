@@ -77,6 +77,7 @@ from elcrec_core.report.comparisons import paired_differences
 from elcrec_core.train.auto_preset import AUTO, auto_experiment
 from elcrec_core.train.checkpoint import BEST, LAST, CheckpointError, load_checkpoint, load_model
 from elcrec_core.train.device import cpu_model, select_device
+from elcrec_core.train.pace import duration
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 OUT = Path("runs/quality_matrix")
@@ -407,14 +408,6 @@ def _cell(result: dict[str, Any], metric: str) -> str:
     return f"{result['test'][metric]:.4f} [{low:.4f}, {high:.4f}]"
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 def _note(folder: Path, model: str, result: dict[str, Any], results: dict[str, dict[str, Any]]) -> str:
     """The last column: elcrec_ours's test NDCG@20 over the best other model's (the best by valid NDCG@20: the
     comparator is chosen on valid, as every model's settings are), with the paired difference to it and to
@@ -471,7 +464,7 @@ def table(out: Path) -> str:
             epochs = result["epochs"]
             cells = [data_name, model, result["label"], *(_cell(result, m) for m in METRICS),
                      f"{result['valid_NDCG@20']:.4f}", f"{epochs['best']} / {epochs['run']} / {epochs['max']}"
-                     if epochs else "-", f"{_duration(result['wall_seconds'])}, {result['threads']} thr",
+                     if epochs else "-", f"{duration(result['wall_seconds'])}, {result['threads']} thr",
                      _note(out / data_name, model, result, results)]
             lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
             machines.add(f"{result['cpu']}, torch {result['torch']}")

@@ -17,11 +17,11 @@ SAY_AFTER_SECONDS = 30.0  # a run whose first steps take this long says how long
 
 
 def duration(seconds: float) -> str:
-    """``seconds`` as a person reads them: ``45 s``, ``14 min``, ``2.3 h``."""
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
+    """``seconds`` as a person reads them: ``45.0 s`` (under 2 min), ``14.0 min`` (under 2 h), ``2.3 h``."""
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
     return f"{seconds / 3600:.1f} h"
 
 

@@ -8,7 +8,8 @@ from tests.train.small import small_config
 
 
 def test_durations_read_as_a_person_reads_them():
-    assert [duration(s) for s in (45, 89.4, 840, 5399, 8280)] == ["45 s", "89 s", "14 min", "90 min", "2.3 h"]
+    assert [duration(s) for s in (45, 119.94, 840, 7199, 8280)] == ["45.0 s", "119.9 s", "14.0 min", "120.0 min",
+                                                                   "2.3 h"]
 
 
 def test_a_run_says_once_how_long_its_budget_takes(seqs, tmp_path, monkeypatch):
