@@ -38,10 +38,10 @@ from elcrec_core.train.state import (
     EarlyStopping,
     complete_best_checkpoint,
     data_digest,
-    lost_best,
     model_payload,
     restore_training_state,
     save_training_state,
+    without_lost_best,
 )
 from elcrec_core.train.warm_start import warm_start
 
@@ -100,8 +100,9 @@ def train(
     start, stopper, history = 0, EarlyStopping(cfg.patience), []
     digest = data_digest(seqs)  # last.pt records it: a run is resumed on the data it trained on only
     started_from = None if init_from is None else str(init_from)  # what the run's record says it started from
-    if resume and (out_dir / LAST).exists() and not lost_best(out_dir, log):
+    if resume and (out_dir / LAST).exists():
         start, stopper, history = restore_training_state(out_dir / LAST, model, optimizer, generator, cfg, digest)
+        stopper = without_lost_best(out_dir / BEST, stopper, history, log)  # its best.pt removed: the last is best
         log(f"resumed from {out_dir / LAST} after epoch {start - 1}")
         recorded = recorded_run(out_dir) if rank == 0 else {}  # rank 0 rewrites config.json below: it alone reads it
         if "init_from" in recorded:  # the run's own (a resumed run warm-starts from nothing); else not recorded

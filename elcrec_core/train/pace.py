@@ -26,25 +26,32 @@ def duration(seconds: float) -> str:
 
 
 class Pace:
-    """Says through ``log``, once, ``after`` seconds (default :data:`SAY_AFTER_SECONDS`) into a run's first epoch (started or resumed), the seconds a
-    step has taken and how long the ``steps_left`` optimiser steps of its budget (epochs x steps a epoch, or
-    ``max_steps``, less those done) take at that pace, validation apart; early stopping may end it sooner."""
+    """Says through ``log``, once, :data:`SAY_AFTER_SECONDS` into a run (started or resumed; from its first step),
+    the seconds a step takes, the first apart (a compiled step compiles then), and how long the steps left of the
+    ``steps_left`` optimiser steps of its budget (epochs x steps an epoch, or ``max_steps``, less those done) take
+    at that pace; validation, between the epochs, is not counted, and early stopping may end the run sooner."""
 
-    def __init__(self, log: Callable[[str], None], steps_left: int, after: float | None = None) -> None:
+    def __init__(self, log: Callable[[str], None], steps_left: int) -> None:
         self.log, self.steps_left, self.said = log, steps_left, False
-        self.after = SAY_AFTER_SECONDS if after is None else after
+        self.taken, self.timed = 0, 0.0  # the steps taken, and their seconds (the first apart)
+        self.began: float | None = None  # when the run's first step began
 
     def steps(self, batches: Sequence[T], desc: str) -> Iterator[T]:
-        """``batches`` (a progress bar on a terminal: :func:`progress`), timing them until the pace is said."""
-        began = time.perf_counter()
-        for number, batch in enumerate(progress(batches, desc), start=1):
-            yield batch  # the step runs before the next item is asked for
-            if not self.said and (elapsed := time.perf_counter() - began) >= self.after:
+        """``batches`` (a progress bar on a terminal: :func:`progress`), timing the step that each is for."""
+        for batch in progress(batches, desc):
+            started = time.perf_counter()
+            if self.began is None:
+                self.began = started
+            yield batch  # the step runs before the next batch is asked for
+            self.taken += 1
+            if self.taken > 1:
+                self.timed += time.perf_counter() - started
+            if not self.said and self.taken > 1 and time.perf_counter() - self.began >= SAY_AFTER_SECONDS:
                 self.said = True
-                each = elapsed / number
-                self.log(f"{desc}: {number} step{'s' * (number > 1)} in {elapsed:.0f} s ({each:.2f} s a step): the {self.steps_left} "
-                         f"steps of this run's budget take about {duration(each * self.steps_left)} at this pace, "
-                         "validation apart (early stopping may end it sooner; max_steps sets the budget)")
+                each, left = self.timed / (self.taken - 1), self.steps_left - self.taken
+                self.log(f"{desc}: {self.taken} steps done, {each:.2f} s a step (the first apart): the {left} "
+                         f"step{'s' * (left != 1)} left of this run's budget take about {duration(each * left)} at "
+                         "this pace, validation apart (early stopping may end it sooner; max_steps sets the budget)")
 
 
 def progress(items: Sequence[T], desc: str) -> Sequence[T] | Iterator[T]:

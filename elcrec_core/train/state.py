@@ -20,7 +20,7 @@ from elcrec_core.data.sequences import Sequences
 from elcrec_core.evaluate.ranking import SELECTION_METRIC
 from elcrec_core.model.elcrec import ELCRec
 from elcrec_core.train import distributed
-from elcrec_core.train.checkpoint import BEST, FORMAT_VERSION, LAST, load_checkpoint, save_checkpoint
+from elcrec_core.train.checkpoint import FORMAT_VERSION, LAST, load_checkpoint, save_checkpoint
 
 
 @dataclass
@@ -143,19 +143,24 @@ def restore_training_state(path: Path, model: ELCRec, optimizer: torch.optim.Opt
     return state["epoch"] + 1, stopper, state["history"]
 
 
-def lost_best(out_dir: Path, log: Callable[[str], None]) -> bool:
-    """Whether the run in ``out_dir`` cannot be resumed to its best model: its ``last.pt`` records a best epoch
-    before its last that ``best.pt`` does not hold (missing, or of another epoch), so neither file has the best
-    weights (a finished run of another process removed the folder while this one wrote ``last.pt`` again), and a
-    resume failed at every attempt on the missing ``best.pt``. Says so through ``log``: the run trains afresh."""
-    state = load_checkpoint(out_dir / LAST)
-    best = state["early_stopping"].get("best_epoch", -1)
-    if best < 0 or best == state["epoch"]:  # none yet, or last.pt's own (complete_best_checkpoint writes it)
-        return False
-    if (out_dir / BEST).exists() and load_checkpoint(out_dir / BEST).get("epoch") == best:
-        return False
-    log(f"{out_dir / LAST} records epoch {best} as the best, which {out_dir / BEST} does not hold: training afresh")
-    return True
+def without_lost_best(path: Path, stopper: EarlyStopping, history: list[dict[str, Any]],
+                      log: Callable[[str], None]) -> EarlyStopping:
+    """``stopper`` as restored from ``last.pt``, or, where the best epoch it records is before the last and
+    ``best.pt`` at ``path`` does not hold it (missing, or of another epoch or score: a finished run of another
+    process removed the folder while this one wrote ``last.pt`` again), one whose best is the last epoch, whose
+    weights ``last.pt`` holds (:func:`complete_best_checkpoint` writes ``best.pt`` from them): the run goes on from
+    there, where every resume failed on the missing ``best.pt``. Says so through ``log``."""
+    if stopper.best_epoch < 0 or not history or stopper.best_epoch == history[-1]["epoch"]:
+        return stopper
+    if path.exists():
+        best = load_checkpoint(path)
+        if (best.get("epoch"), best.get("valid", {}).get(SELECTION_METRIC)) == (stopper.best_epoch,
+                                                                                stopper.best_score):
+            return stopper
+    last = history[-1]
+    log(f"{path} does not hold epoch {stopper.best_epoch}, the best: the best is now epoch {last['epoch']}, the "
+        f"last, whose weights {LAST} holds")
+    return EarlyStopping(stopper.patience, best_score=last[f"valid_{SELECTION_METRIC}"], best_epoch=last["epoch"])
 
 
 def complete_best_checkpoint(path: Path, model: ELCRec, exp: ExperimentConfig, stopper: EarlyStopping,

@@ -150,24 +150,33 @@ def test_a_run_killed_between_an_epochs_two_checkpoints_resumes_with_that_epoch_
     assert all(torch.equal(tensor, expected[name]) for name, tensor in best["model"].items())
 
 
-def test_a_run_whose_best_pt_is_lost_trains_afresh(seqs, tmp_path, monkeypatch):
+def test_a_run_whose_best_pt_is_lost_goes_on_from_its_last_epoch(seqs, tmp_path, monkeypatch):
     """A last.pt whose best epoch is not its own, beside no best.pt (a finished run of another process removed the
     folder while this one wrote last.pt again): resuming failed on the missing best.pt at every attempt, for good.
-    The run trains afresh and ends as a fresh run in another folder."""
+    The run goes on from last.pt with its last epoch as the best (best.pt written from last.pt's weights): its
+    patience counts from there. A best.pt of the right epoch but another score (another run's) is no better."""
     real_evaluate = loop.evaluate
     monkeypatch.setattr(loop, "evaluate", lambda model, data, split, **kw: (  # no epoch improves on epoch 0
         {name: 0.5 for name in real_evaluate(model, data, split, **kw)} if split == "valid"
         else real_evaluate(model, data, split, **kw)))
-    config = small_config(epochs=4, patience=1, device="cpu")
+    config = small_config(epochs=6, patience=1, device="cpu")
     first = train(seqs, config, tmp_path / "a", log=lambda _: None)
     assert first.best_epoch == 0 and len(first.history) == 2  # stopped early after epoch 1
+    last = load_checkpoint(tmp_path / "a" / "last.pt")["model"]  # epoch 1's weights
     (tmp_path / "a" / "best.pt").unlink()
     logs: list[str] = []
     again = train(seqs, config, tmp_path / "a", log=logs.append)
-    assert (f"{tmp_path / 'a' / 'last.pt'} records epoch 0 as the best, which {tmp_path / 'a' / 'best.pt'} does "
-            "not hold: training afresh") in logs
-    assert (again.best_epoch, again.test, len(again.history)) == (0, first.test, 2)
-    assert load_checkpoint(tmp_path / "a" / "best.pt")["epoch"] == 0
+    assert (f"{tmp_path / 'a' / 'best.pt'} does not hold epoch 0, the best: the best is now epoch 1, the last, whose "
+            "weights last.pt holds") in logs
+    assert (again.best_epoch, len(again.history)) == (1, 3)  # epoch 2 did not improve on it: patience 1 ended it
+    other = load_checkpoint(tmp_path / "a" / "best.pt")
+    assert other["epoch"] == 1 and all(torch.equal(tensor, last[name]) for name, tensor in other["model"].items())
+    other["valid"]["NDCG@20"] = 0.25  # epoch 1 of another run
+    torch.save(other, tmp_path / "a" / "best.pt")
+    monkeypatch.setattr(loop, "save_checkpoint", lambda *args: None)  # as a killed run: last.pt alone written
+    logs.clear()
+    train(seqs, small_config(epochs=6, patience=2, device="cpu"), tmp_path / "a", log=logs.append)
+    assert any("does not hold epoch 1, the best: the best is now epoch 2" in line for line in logs), logs
 
 
 def test_a_fresh_run_killed_before_its_first_best_pt_does_not_keep_another_runs(seqs, tmp_path, monkeypatch):
