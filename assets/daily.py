@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import duckdb
 
 from elcrec_core.config.partitions import DEFAULT_START_DATE, START_DATE_ENV
+from elcrec_core.data.warehouse import WarehouseLocked
 from elcrec_pipeline.resources import WAREHOUSE_TAG
 
 # The assets' partitions as imported (tests, a materialization in process); the code location replaces them with
@@ -247,13 +249,21 @@ LASTING_ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM)  # a read-only file sy
 
 def _lasting_file_system_error(err: BaseException) -> str | None:
     """What of :data:`LASTING_ERRNOS` ``err`` or its causes say (an OSError's errno, or its text in the message of
-    another library's error, such as DuckDB's IOException on a read-only data folder); None where none."""
+    DuckDB's error, such as its IOException on a read-only data folder); None where none, and where any of them is
+    about a lock (a lock held by another process is a wait, however the system words it: a held fcntl lock may be
+    reported as permission denied)."""
+    chain = []
     while err is not None:
-        if isinstance(err, OSError) and err.errno in LASTING_ERRNOS:
-            return os.strerror(err.errno).lower()
-        if said := next((os.strerror(code) for code in LASTING_ERRNOS if os.strerror(code) in str(err)), None):
-            return said.lower()
+        chain.append(err)
         err = err.__cause__
+    if any(isinstance(e, WarehouseLocked) or "lock" in str(e).lower() for e in chain):
+        return None
+    for e in chain:
+        if isinstance(e, OSError) and e.errno in LASTING_ERRNOS:
+            return os.strerror(e.errno).lower()
+        if isinstance(e, duckdb.Error) and (said := next((os.strerror(code) for code in LASTING_ERRNOS
+                                                          if os.strerror(code) in str(e)), None)):
+            return said.lower()
     return None
 
 

@@ -105,7 +105,8 @@ def _train(context: dg.AssetExecutionContext, config: TrainingSettings, storage:
     sequences = data_digest(seqs)
     work = storage.training_dir(partition, {"experiment": exp.to_dict(), "init_from": base.dir if warm else None,
                                             "nproc": config.nproc, "sequences": sequences})
-    with storage.training_lock(partition, context.log.info):  # a run of another Dagster instance may train it
+    # a run of another Dagster instance (another DAGSTER_HOME) may train the day in this folder
+    with storage.training_lock(partition, context.log.info, f"run {context.run.run_id}"):
         if (work / LAST).exists():
             context.log.info(f"an earlier attempt left {work / LAST}: resuming after its last complete epoch")
         # NonFiniteLoss, settings that do not fit the data (more intents than sequences), a damaged checkpoint to

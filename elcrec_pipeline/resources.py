@@ -6,9 +6,10 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ DATA_DIR_ENV = "ELCREC_DATA_DIR"
 INPUT_DIRS_ENV = "ELCREC_INPUT_DIRS"
 SOURCE_ENV = "ELCREC_SOURCE"
 WAREHOUSE_TAG = "elcrec/warehouse"  # the tag of a run that uses a data folder: the folder's warehouse
+TRAINING_LOCK_NOTE_SECONDS = 300  # how often a training that waits for another's lock says so
 
 
 def digest(settings: Any, inputs: Sequence[Path | pl.DataFrame] = ()) -> str:
@@ -236,23 +238,33 @@ class Storage(dg.ConfigurableResource):
         return self.root / "models" / partition / "training" / digest(settings)
 
     @contextmanager
-    def training_lock(self, partition: str, log: Callable[[str], None]) -> Iterator[None]:
+    def training_lock(self, partition: str, log: Callable[[str], None], holder: str) -> Iterator[None]:
         """Held while a training of ``partition`` runs in this data folder: ``models/<day>/.training.lock``, locked
         by the operating system (freed when its process ends, killed or not), so that the runs of two Dagster
         instances (another ``DAGSTER_HOME``, whose pools do not see this one's runs) never train in one training
         folder at once (the first to finish removed it under the other, whose retry then failed for good). The
-        second waits for the first to end, saying so through ``log``."""
-        path = self.root / "models" / partition / ".training.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(path)
+        second waits for the first to end, saying so through ``log`` every :data:`TRAINING_LOCK_NOTE_SECONDS`
+        with who holds it: ``holder`` (such as ``run <id>``), the process and since when, in ``.training.holder``
+        beside the lock."""
+        folder = self.root / "models" / partition
+        folder.mkdir(parents=True, exist_ok=True)
+        path, held_by = folder / ".training.lock", folder / ".training.holder"
+        lock = FileLock(path, preserve_lock_file=True)  # never unlinked: a waiter and a newcomer lock one file
+        wait = 0  # seconds: none at first; then a note each TRAINING_LOCK_NOTE_SECONDS
+        while True:
+            try:
+                lock.acquire(timeout=wait)
+                break
+            except Timeout:
+                who = held_by.read_text(encoding="utf-8").strip() if held_by.exists() else "another process"
+                log(f"{who} trains {partition} in this data folder ({path} is locked): waiting for it to end")
+                wait = TRAINING_LOCK_NOTE_SECONDS
         try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            log(f"another process trains {partition} in this data folder ({path} is locked): waiting for it to end")
-            lock.acquire()
-        try:
+            held_by.write_text(f"{holder} (process {os.getpid()} on {socket.gethostname()}, since "
+                               f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC)", encoding="utf-8")
             yield
         finally:
+            held_by.unlink(missing_ok=True)
             lock.release()
 
     def sequences_file(self, partition: str) -> Path:

@@ -70,9 +70,13 @@ def cmd_rollback(args: argparse.Namespace) -> int:
                   f"{result['intents_from']}{_intents_note(intents, rolled_back_from, store.withdrawn())}):\n"
                   f"  {result['refresh']}")
     if result["refresh"] and (other := another_folders_environment(Path(args.data_dir))):
-        print(f"warning: this environment's {DATA_DIR} names another data folder ({other}): its "
-              f"{', '.join(name for name in TEAM_SETTINGS if os.environ.get(name))} are left out of the command; "
-              f"add those of the runs of {Path(args.data_dir).resolve()}", file=sys.stderr)
+        left_out = [name for name in TEAM_SETTINGS if os.environ.get(name)]
+        home = os.environ.get("DAGSTER_HOME")
+        print(f"warning: this environment's {DATA_DIR} names another data folder ({other})"
+              + (f": its {', '.join(left_out)} are left out of the command; add those of the runs of "
+                 f"{Path(args.data_dir).resolve()}" if left_out else "")
+              + (f"; its DAGSTER_HOME ({home}) stays: check that it is the instance of that folder's runs" if home
+                 else ""), file=sys.stderr)
     return 0
 
 

@@ -675,9 +675,11 @@ def test_the_waits_for_the_day_before_leave_an_error_its_retries(first_run, tmp_
     # without write permission): not retried, where it was twice, 40 s in all, for nothing
     read_only = duckdb.IOException('IO Error: Cannot open file "warehouse.duckdb": Read-only file system')
     denied = PermissionError(errno.EACCES, "Permission denied", "warehouse.duckdb")
+    # a lock held by another process, however the system words it, stays a wait: retried
+    held = duckdb.IOException('IO Error: Could not set lock on file "warehouse.duckdb": Permission denied')
     for error, failing, succeeds, retried in ((lock, 2, True, 2), (lock, 3, False, 2),
                                               (dg.DagsterInvariantViolationError("broken"), 1, False, 0),
-                                              (read_only, 1, False, 0), (denied, 1, False, 0)):
+                                              (read_only, 1, False, 0), (denied, 1, False, 0), (held, 2, True, 2)):
         errors.clear()
         with dg.instance_for_test() as instance:
             instance.add_run(dg.DagsterRun(job_name="daily_retrain_job", run_id="a" * 32,

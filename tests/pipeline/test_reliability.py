@@ -3,6 +3,7 @@ leave the same warehouse, and a held warehouse lock gives a short wait then a cl
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -124,8 +125,12 @@ def test_two_instances_training_one_day_at_once_train_one_after_the_other(sequen
     both = [materialize(data_dir, "elcrec_model", stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]
     logs = [finish(proc) for proc in both]
     lock = data_dir / "models" / PARTITION / ".training.lock"
-    assert sum(f"another process trains {PARTITION} in this data folder ({lock} is locked): waiting for it to end"
-               in log for log in logs) == 1, logs[0][-3000:]
+    waited = [re.search(rf"run (\S+) \(process \d+ on \S+, since [-\d]+ [:\d]+ UTC\) trains {PARTITION} in "
+                        rf"this data folder \({re.escape(str(lock))} is locked\): waiting for it to end", log)
+              for log in logs]
+    (waiting,) = [n for n, found in enumerate(waited) if found]
+    assert f" - {waited[waiting].group(1)} - " in logs[1 - waiting]  # the other run's id, as its own log gives it
+    assert not (lock.parent / ".training.holder").exists()  # the holder's note goes with its lock
     assert not (data_dir / "models" / PARTITION / "training").exists()  # each run's training state dropped
     runs = sorted((data_dir / "models" / PARTITION).glob("*/record.json"))
     assert len(runs) == 2 and all((run.parent / "best.pt").exists() for run in runs)

@@ -667,7 +667,8 @@ def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys, monkeypatch
     assert json.loads(out.out.splitlines()[-1])["refresh"] == refresh  # the folder's own first day, 2026-05-01
     assert (f"warning: this environment's ELCREC_DATA_DIR names another data folder ({other.resolve()}): its "
             "ELCREC_SOURCE, ELCREC_INPUT_DIRS, ELCREC_RUN_CONFIG, ELCREC_START_DATE are left out of the command; "
-            f"add those of the runs of {tmp_path.resolve()}") in out.err
+            f"add those of the runs of {tmp_path.resolve()}; its DAGSTER_HOME (/srv/dagster) stays: check that it is "
+            "the instance of that folder's runs") in out.err
     monkeypatch.setenv("ELCREC_DATA_DIR", str(tmp_path))  # the folder's own environment: no warning
     monkeypatch.delenv("ELCREC_RUN_CONFIG")
     monkeypatch.delenv("ELCREC_SOURCE")
