@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import polars as pl
 import torch
@@ -20,6 +21,7 @@ from elcrec_core.cli.commands import synthetic_seed
 from elcrec_core.cli.data_loading import LoadedData
 from elcrec_core.cli.data_options import sequence_settings_note
 from elcrec_core.config.partitions import partition_end
+from elcrec_core.data import warehouse
 from elcrec_core.data.events_to_sequences import SHORT_HISTORIES_FILE, read_sequence_settings
 from elcrec_core.data.files import reading
 from elcrec_core.data.sequences import (
@@ -125,9 +127,11 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         except CheckpointError:  # no item of the data is the intent model's: no intent, as in the pipeline
             intent = NO_INTENT
     names = [str(item_ids[i - 1]) if item_ids is not None else str(i) for i in items[0].tolist()]
+    titles = _titles(args.serving, names) if args.serving else {}
     result = {"user": str(args.user), "model": name, "intent": None if intent == NO_INTENT else intent,
               "history_length": int(seqs.lengths[matches[0]]),
-              "items": [{"rank": r + 1, "item": item, "score": round(float(score), 6)}
+              "items": [{"rank": r + 1, "item": item, "score": round(float(score), 6),
+                         **({"title": titles[item]} if item in titles else {})}
                         for r, (item, score) in enumerate(zip(names, scores[0].tolist())) if math.isfinite(score)]}
     if len(result["items"]) < args.k:
         print(f"{len(result['items'])} items, not {args.k}: the model scores {rec.n_items} items, and the others are "
@@ -139,8 +143,22 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         items_word = "item" if result["history_length"] == 1 else "items"
         print(f"user {result['user']} ({about}{result['history_length']} {items_word} of history; model {name})")
         for row in result["items"]:
-            print(f"{row['rank']:3d}. {row['item']}  {row['score']:.4f}")
+            title = f"  {row['title']}" if "title" in row else ""
+            print(f"{row['rank']:3d}. {row['item']}  {row['score']:.4f}{title}")
     return 0
+
+
+def _titles(data_dir: str, items: list[str]) -> dict[str, str]:
+    """The titles of ``items`` in the item metadata that the pipeline's data folder ``data_dir`` stored (its
+    warehouse's table item_metadata, from the source settings' item_metadata_path); none where it has none, or its
+    warehouse cannot be read now (a run writes it)."""
+    try:
+        stored = warehouse.read_table(Path(data_dir) / "warehouse.duckdb", "item_metadata", ["item_id", "title"])
+    except (RuntimeError, duckdb.Error, OSError):
+        return {}
+    if stored is None:
+        return {}
+    return dict(stored.filter(pl.col("item_id").is_in(items) & pl.col("title").is_not_null()).iter_rows())
 
 
 def _learned_intents(payload: dict) -> bool:
