@@ -73,7 +73,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         left_out = [name for name in TEAM_SETTINGS if os.environ.get(name)]
         home = os.environ.get("DAGSTER_HOME")
         print(f"warning: this environment's {DATA_DIR} names another data folder ({other})"
-              + (f": its {', '.join(left_out)} are left out of the command; add those of the runs of "
+              + (f": its {', '.join(left_out)} are unset in the command; add those of the runs of "
                  f"{Path(args.data_dir).resolve()}" if left_out else "")
               + (f"; its DAGSTER_HOME ({home}) stays: check that it is the instance of that folder's runs" if home
                  else ""), file=sys.stderr)
@@ -203,13 +203,17 @@ def refresh_command(data_dir: Path) -> str | None:
     UI shows the run), ``ELCREC_SOURCE``, ``ELCREC_INPUT_DIRS`` and ``ELCREC_RUN_CONFIG`` where they are set
     (absolute, as the data folder), and gives it the run config file (``-c``, as the schedule's and the sensor's
     runs have it: the team's settings, such as ``top_k``); none of these four (:data:`TEAM_SETTINGS`) where this
-    environment's ``ELCREC_DATA_DIR`` names another folder (:func:`another_folders_environment`): they are its."""
+    environment's ``ELCREC_DATA_DIR`` names another folder (:func:`another_folders_environment`): they are its,
+    and the command unsets them (``env -u``), as this shell may export them."""
     days = [folder.name for folder in sequence_day_folders(data_dir)]
     if not days:
         return None
     beside = Path(sys.executable).parent / "dagster"  # the dagster of this environment
     dagster = str(beside) if beside.exists() else "dagster"
-    own = {name: os.environ.get(name) for name in TEAM_SETTINGS if not another_folders_environment(data_dir)}
+    another = another_folders_environment(data_dir)
+    own = {name: os.environ.get(name) for name in TEAM_SETTINGS if not another}
+    # the other folder's settings, exported in this shell, would reach the command: unset there
+    unset = "".join(f"-u {name} " for name in TEAM_SETTINGS if another and os.environ.get(name))
     env = {"DAGSTER_HOME": os.environ.get("DAGSTER_HOME"), DATA_DIR: str(data_dir.resolve()),
            partitions.START_DATE_ENV: own.get(partitions.START_DATE_ENV)
            or (days[0] if days[0] < partitions.DEFAULT_START_DATE else None),
@@ -222,5 +226,6 @@ def refresh_command(data_dir: Path) -> str | None:
     store = ModelStore(data_dir)
     judged = (candidate := store.candidate(newest)) is not None and store.decision(candidate) is not None
     report = ",evaluation_report" if judged else ""  # a day without a judged candidate has no report to make again
-    return (f"{settings} {shlex.quote(dagster)} asset materialize -m elcrec_pipeline.definitions{config} "
+    unset = f"env {unset}" if unset else ""
+    return (f"{unset}{settings} {shlex.quote(dagster)} asset materialize -m elcrec_pipeline.definitions{config} "
             f"--select user_recommendations,intent_profiles{report} --partition {newest}")

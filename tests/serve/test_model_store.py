@@ -664,9 +664,11 @@ def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys, monkeypatch
     assert main(["rollback", "--data-dir", str(tmp_path), "--json"]) == 0
     assert main(["rollback", "--data-dir", str(tmp_path), "--json"]) == 0  # twice: b serves again
     out = capsys.readouterr()
-    assert json.loads(out.out.splitlines()[-1])["refresh"] == refresh  # the folder's own first day, 2026-05-01
+    # the folder's own first day, 2026-05-01; the shell's exported settings, the other folder's, unset
+    assert json.loads(out.out.splitlines()[-1])["refresh"] == (
+        "env -u ELCREC_SOURCE -u ELCREC_INPUT_DIRS -u ELCREC_RUN_CONFIG -u ELCREC_START_DATE " + refresh)
     assert (f"warning: this environment's ELCREC_DATA_DIR names another data folder ({other.resolve()}): its "
-            "ELCREC_SOURCE, ELCREC_INPUT_DIRS, ELCREC_RUN_CONFIG, ELCREC_START_DATE are left out of the command; "
+            "ELCREC_SOURCE, ELCREC_INPUT_DIRS, ELCREC_RUN_CONFIG, ELCREC_START_DATE are unset in the command; "
             f"add those of the runs of {tmp_path.resolve()}; its DAGSTER_HOME (/srv/dagster) stays: check that it is "
             "the instance of that folder's runs") in out.err
     monkeypatch.setenv("ELCREC_DATA_DIR", str(tmp_path))  # the folder's own environment: no warning
