@@ -128,7 +128,10 @@ class Storage(dg.ConfigurableResource):
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """Tags the run that uses this folder with its warehouse (:data:`WAREHOUSE_TAG`) as its first step starts,
         so that the UI's runs say which data folder each was for (one Dagster instance may run several) and the
-        sensor tells the runs of its folder from the others'; nothing in a sensor's or a test's context (no run)."""
+        sensor tells the runs of its folder from the others'; nothing in a sensor's or a test's context (no run).
+        Raises ValueError for a folder whose warehouse DuckDB cannot open
+        (:func:`elcrec_core.data.warehouse.require_openable`)."""
+        warehouse.require_openable(self.warehouse)  # before any step's work, without retries
         run = context.dagster_run
         if context.instance is not None and run is not None and run.tags.get(WAREHOUSE_TAG) != str(self.warehouse):
             context.instance.add_run_tags(run.run_id, {WAREHOUSE_TAG: str(self.warehouse)})
@@ -329,8 +332,8 @@ class Storage(dg.ConfigurableResource):
         """The users whose recommendations were made from the partition's sequences (``user_id`` as a string;
         ``short``: false) and from its short histories (:meth:`read_short_histories`; true)."""
         files = {False: self.sequences_file(partition), True: self.short_histories_file(partition)}
-        return pl.concat([pl.read_parquet(path, columns=["user_id"]).select(pl.col("user_id").cast(pl.String),
-                                                                              short=pl.lit(short))
+        return pl.concat([pl.read_parquet(path, columns=["user_id"], glob=False).select(  # a [ in the folder's name
+                              pl.col("user_id").cast(pl.String), short=pl.lit(short))
                           for short, path in files.items() if path.exists()])
 
     def read_sequences(self, partition: str) -> tuple[Sequences, np.ndarray]:

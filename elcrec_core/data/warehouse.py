@@ -76,8 +76,10 @@ CREATE TABLE IF NOT EXISTS rejected_item_metadata (
 
 @contextmanager
 def connect(path: str | Path = DEFAULT_WAREHOUSE, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the warehouse (creating file and tables when writing), in UTC; closed on exit."""
+    """Open the warehouse (creating file and tables when writing), in UTC; closed on exit. Raises ValueError for a
+    path that DuckDB cannot open (:func:`require_openable`)."""
     path = Path(path)
+    require_openable(path)
     if read_only and not path.exists():
         raise FileNotFoundError(f"no warehouse at {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,6 +93,14 @@ def connect(path: str | Path = DEFAULT_WAREHOUSE, read_only: bool = False) -> It
         yield con
     finally:
         con.close()
+
+
+def require_openable(path: Path) -> None:
+    """Raise ValueError, naming the path, where it holds a ``?``: DuckDB reads what follows as options (a data
+    folder ``data 1?`` failed each load after two retries, DuckDB naming a file ``data 1.wal?/warehouse.duckdb``)."""
+    if "?" in str(path):
+        raise ValueError(f"the warehouse {path}: DuckDB cannot open a database whose path holds '?' (it reads what "
+                         "follows as options); give the data folder a name without it (ELCREC_DATA_DIR)")
 
 
 def _read_as_migrated(con: duckdb.DuckDBPyConnection) -> None:

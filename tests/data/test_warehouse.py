@@ -3,6 +3,7 @@ half-written (tests/data/test_loads.py has the cases of late events, local time 
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -292,3 +293,13 @@ def test_reading_tables_schemas_and_the_quarantine(tmp_path: Path, daily: Path) 
     assert events.columns == ["item_id", "user_id"] and events.row(0) == ("i0", "u0") and len(events) == 10
     warehouse.replace_table(db, "backtest", pl.DataFrame({"day": ["2026-03-02"], "NDCG@20": [0.5]}))
     assert warehouse.read_table(db, "backtest").rows() == [("2026-03-02", 0.5)]
+
+
+def test_a_path_with_a_question_mark_is_refused_by_name(tmp_path: Path) -> None:
+    """DuckDB reads what follows a "?" as options: it failed with a message about another file."""
+    path = tmp_path / "data 1?" / "warehouse.duckdb"
+    with pytest.raises(ValueError, match=re.escape(f"the warehouse {path}: DuckDB cannot open a database whose "
+                                                   "path holds '?'")):
+        with warehouse.connect(path):
+            pass
+    assert not path.parent.exists()

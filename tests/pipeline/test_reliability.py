@@ -475,3 +475,24 @@ def test_a_re_execution_of_a_re_execution_judges_the_model_of_the_nearest_run_th
         assert run_lineage(SimpleNamespace(run=runs[d], instance=instance)) == (d, c, b, a)
         instance.delete_run(c)
         assert run_lineage(SimpleNamespace(run=runs[d], instance=instance)) == (d, c, a)
+
+
+def test_a_data_folder_named_with_brackets_or_a_question_mark(sequences_built, tmp_path):
+    """A data folder whose name holds "[" failed the report from its second day on (one Parquet read of the
+    folder's sequences took the name for a glob pattern and found no file); one whose name holds "?" failed every
+    load after two retries, DuckDB naming a file that does not exist. Now the first reads as the others do, and the
+    second is refused at once, naming the folder."""
+    bracketed = tmp_path / "data [v2] {x}"
+    shutil.copytree(sequences_built, bracketed)
+    users = Storage(data_dir=str(bracketed)).listed_users(PARTITION)
+    assert len(users) > 0 and users["short"].sum() < len(users)
+    asked = tmp_path / "data 1?"
+    result = dg.materialize([ingestion.raw_interactions], partition_key=PARTITION, raise_on_error=False,
+                            run_config=run_config("raw_interactions"),
+                            resources={"storage": Storage(data_dir=str(asked)), "source_file": SourceFile()})
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.RESOURCE_INIT_FAILURE]
+    retries = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
+    assert not result.success and not retries  # the storage resource refuses it before the step starts
+    assert (f"the warehouse {asked.resolve() / 'warehouse.duckdb'}: DuckDB cannot open a database whose path holds "
+            "'?'") in failure.event_specific_data.error.to_string()
+    assert not asked.exists()  # nothing made
