@@ -224,7 +224,7 @@ def cmd_sequences(args: argparse.Namespace) -> int:
                 line = json.dumps({"user": users[n], "items": items}, ensure_ascii=False)
             else:
                 count = f"{len(items)} item{'' if len(items) == 1 else 's'}"
-                line = f"{_shown(users[n])} ({count}): " + " ".join(_shown(i) for i in items)
+                line = f"{shown_id(users[n])} ({count}): " + " ".join(shown_id(i) for i in items)
             sys.stdout.write(line + "\n")
         sys.stdout.flush()
     except BrokenPipeError:  # elcrec sequences ... | head
@@ -232,8 +232,9 @@ def cmd_sequences(args: argparse.Namespace) -> int:
     return 0
 
 
-def _shown(item: str) -> str:
-    """An id as it is, or JSON-quoted where it is empty or holds whitespace or quotes."""
+def shown_id(item: str) -> str:
+    """An id as it is, or JSON-quoted where it is empty or holds whitespace or quotes (a line of ids stays
+    readable: ``"has space"``, ``"tab\tin"``)."""
     return item if item and not any(c.isspace() or c in "\"'" for c in item) else json.dumps(item, ensure_ascii=False)
 
 

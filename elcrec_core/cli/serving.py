@@ -17,7 +17,7 @@ import polars as pl
 import torch
 
 from elcrec_core.cli.arguments import data_options, load_data
-from elcrec_core.cli.commands import synthetic_seed
+from elcrec_core.cli.commands import shown_id, synthetic_seed
 from elcrec_core.cli.data_loading import LoadedData
 from elcrec_core.cli.data_options import sequence_settings_note
 from elcrec_core.config.partitions import partition_end
@@ -141,10 +141,11 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     else:
         about = {None: "", NO_INTENT: "no intent: no item the intent model knows, "}.get(intent, f"intent {intent}, ")
         items_word = "item" if result["history_length"] == 1 else "items"
-        print(f"user {result['user']} ({about}{result['history_length']} {items_word} of history; model {name})")
+        print(f"user {shown_id(result['user'])} ({about}{result['history_length']} {items_word} of history; model {name})")
         for row in result["items"]:
-            title = f"  {row['title']}" if "title" in row else ""
-            print(f"{row['rank']:3d}. {row['item']}  {row['score']:.4f}{title}")
+            title = row.get("title", "")  # one line: a title's line breaks and tabs written as \n, \t
+            title = f"  {json.dumps(title, ensure_ascii=False) if not title.isprintable() else title}" if title else ""
+            print(f"{row['rank']:3d}. {shown_id(row['item'])}  {row['score']:.4f}{title}")
     return 0
 
 

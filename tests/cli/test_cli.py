@@ -1252,15 +1252,16 @@ def test_recommend_serving_breaks_ties_by_the_pipeline_s_popularity_not_the_user
     # the folder's item metadata gives the items' titles (ids alone said nothing to a person; a trial of 2026-12-06)
     with duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb")) as con:
         con.execute("CREATE TABLE item_metadata AS SELECT * FROM (VALUES ('f', 'Dumbo (1941)', 'Animation'), "
-                    "('c', 'Heat (1995)', NULL), ('e', NULL, 'Drama')) AS t(item_id, title, categories)")
+                    "('c', 'Heat' || chr(10) || '(1995)', NULL), ('e', NULL, 'Drama')) AS t(item_id, title, categories)")
     code, out, err = _run(capsys, "recommend", "--serving", str(tmp_path / "data"), "--data", str(tmp_path / "me.csv"),
                           "--user", "me", "--k", "4", "--json")
     assert [(row["item"], row.get("title")) for row in json.loads(out)["items"]] == [
-        ("f", "Dumbo (1941)"), ("e", None), ("c", "Heat (1995)"), ("d", None)]
+        ("f", "Dumbo (1941)"), ("e", None), ("c", "Heat\n(1995)"), ("d", None)]
     code, out, err = _run(capsys, "recommend", "--serving", str(tmp_path / "data"), "--data", str(tmp_path / "me.csv"),
                           "--user", "me", "--k", "4")
     assert re.fullmatch(r"  1\. f  -?\d+\.\d{4}  Dumbo \(1941\)", out.splitlines()[1]), out
     assert re.fullmatch(r"  2\. e  -?\d+\.\d{4}", out.splitlines()[2]), out
+    assert re.fullmatch(r'  3\. c  -?\d+\.\d{4}  "Heat\\n\(1995\)"', out.splitlines()[3]), out  # one line a row
 
 
 def test_recommend_reads_events_with_the_sequence_settings_and_never_lists_an_item_they_left_out(tmp_path: Path,
