@@ -149,9 +149,10 @@ def id_notes(accepted: pl.DataFrame, files: Sequence[str] | None, fmt: str, n: i
 
 def _case_note(ids: pl.Series, name: str, n: int) -> str:
     """``2 user ids differ from another only in case ...``: the ids of ``ids`` (of ``name``, users or items) that
-    another id equals but for case, kept as given (an export that changed the case of an id splits a user in two),
-    with the first ``n`` of them; empty where none, and where most ids hold both cases (keys whose case is theirs)."""
-    distinct = ids.unique().to_frame("id").with_columns(key=pl.col("id").str.to_lowercase())
+    another id equals but for case or Unicode form (NFKC: ``é`` as one character or as ``e`` and an accent), kept as
+    given (an export that changed the case of an id splits a user in two), with the first ``n`` of them; empty
+    where none, and where most ids hold both cases (keys whose case is theirs)."""
+    distinct = ids.unique().to_frame("id").with_columns(key=pl.col("id").str.normalize("NFKC").str.to_lowercase())
     mixed = distinct["id"].str.contains("[a-z]") & distinct["id"].str.contains("[A-Z]")
     if mixed.sum() * 2 > len(distinct):  # ids in both cases by design (random base62 keys): case is part of them
         return ""
@@ -160,9 +161,9 @@ def _case_note(ids: pl.Series, name: str, n: int) -> str:
         return ""
     shown = "; ".join(" and ".join(repr(i) for i in group) for group in groups["id"].head(n).to_list())
     one = {"users": "a user", "items": "an item"}[name]
-    return (f"{int(groups['id'].list.len().sum())} {name[:-1]} ids differ from another only in case, kept as given "
-            f"(each {one} of its own): {shown}{'; ...' if len(groups) > n else ''}; where an export changed their "
-            "case, write them alike")
+    return (f"{int(groups['id'].list.len().sum())} {name[:-1]} ids differ from another only in case or Unicode "
+            f"form, kept as given (each {one} of its own): {shown}{'; ...' if len(groups) > n else ''}; where an "
+            "export changed them, write them alike")
 
 
 def keep_refused_load(folder: Path, check: RowCheck, files: Sequence[str], failed: str) -> None:

@@ -128,13 +128,15 @@ def test_ids_that_differ_only_in_case_are_named(tmp_path: Path, capsys) -> None:
     person had under the other spelling): kept as given, and named."""
     path = _write(tmp_path / "e.csv", "user_id,item_id,timestamp\n" + "".join(
         f"{user},{item},{T0 + k}\n" for k, (user, item) in enumerate(
-            [("c0005", "a"), ("C0005", "b"), ("u1", "SKU-1"), ("u1", "sku-1"), ("U1", "x"), ("u2", "a")])))
+            [("c0005", "a"), ("C0005", "b"), ("u1", "SKU-1"), ("u1", "sku-1"), ("U1", "x"), ("u2", "a"),
+             ("u2", "caf\u00e9"), ("u2", "cafe\u0301")])))  # é as one character, and as e with an accent
     code, _, err = _run(capsys, "sequences", "--data", str(path))
     assert code == 0
-    assert ("\n4 user ids differ from another only in case, kept as given (each a user of its own): 'C0005' and "
-            "'c0005'; 'U1' and 'u1'; where an export changed their case, write them alike\n") in err
-    assert ("\n2 item ids differ from another only in case, kept as given (each an item of its own): 'SKU-1' and "
-            "'sku-1'; where an export changed their case, write them alike\n") in err
+    assert ("\n4 user ids differ from another only in case or Unicode form, kept as given (each a user of its own): "
+            "'C0005' and 'c0005'; 'U1' and 'u1'; where an export changed them, write them alike\n") in err
+    assert ("\n4 item ids differ from another only in case or Unicode form, kept as given (each an item of its "
+            "own): 'cafe\u0301' and 'caf\u00e9'; 'SKU-1' and 'sku-1'; where an export changed them, write them "
+            "alike\n") in err
     # keys of both cases by design (base62): their case is theirs, no notice (a review of 12-06)
     keys = _write(tmp_path / "k.csv", "user_id,item_id,timestamp\n" + "".join(
         f"u,{key},{T0 + k}\n" for k, key in enumerate(["aB3x", "Ab3X", "qRs9", "ZzY1"])))
@@ -1252,7 +1254,8 @@ def test_recommend_serving_breaks_ties_by_the_pipeline_s_popularity_not_the_user
     # the folder's item metadata gives the items' titles (ids alone said nothing to a person; a trial of 2026-12-06)
     with duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb")) as con:
         con.execute("CREATE TABLE item_metadata AS SELECT * FROM (VALUES ('f', 'Dumbo (1941)', 'Animation'), "
-                    "('c', 'Heat' || chr(10) || '(1995)', NULL), ('e', NULL, 'Drama')) AS t(item_id, title, categories)")
+                    "('c', 'Heat' || chr(10) || '(1995)', NULL), ('e', NULL, 'Drama')) "
+                    "AS t(item_id, title, categories)")
     code, out, err = _run(capsys, "recommend", "--serving", str(tmp_path / "data"), "--data", str(tmp_path / "me.csv"),
                           "--user", "me", "--k", "4", "--json")
     assert [(row["item"], row.get("title")) for row in json.loads(out)["items"]] == [
