@@ -1444,7 +1444,11 @@ def test_recommend_cli_answers_for_one_user_from_the_stored_model(first_run, cap
                  "--json"]) == 0
     by_checkpoint = json.loads(capsys.readouterr().out)
     assert answer["model"] == f"{serving.name} ({serving.kind})" and by_checkpoint["model"] == checkpoint
-    assert {**by_checkpoint, "model": answer["model"]} == answer  # --serving is the serving model's checkpoint
+    # the folder's item metadata (items 1 to 10: "Item <id>") gives titles with --serving
+    assert [row.get("title") for row in answer["items"]] == [
+        f"Item {row['item']}" if int(row["item"]) <= 10 else None for row in answer["items"]]
+    untitled = [{name: value for name, value in row.items() if name != "title"} for row in answer["items"]]
+    assert {**by_checkpoint, "model": answer["model"]} == {**answer, "items": untitled}  # the serving checkpoint's
     assert main(["recommend", "--checkpoint", checkpoint, "--data", str(sequences), "--user", "nobody"]) == 2
     # the raw events read otherwise than the pipeline read them (its k-core 5): a user's history differs, so the
     # list did, with no word; the line names the options that read them alike, and is gone once they are given
