@@ -16,6 +16,7 @@ from typing import Any
 
 import dagster as dg
 import duckdb
+from filelock import Timeout
 
 from elcrec_core.config.partitions import DEFAULT_START_DATE, START_DATE_ENV
 from elcrec_core.data.warehouse import WarehouseLocked
@@ -245,24 +246,25 @@ def retried_despite_waits(context: dg.AssetExecutionContext) -> Iterator[None]:
 
 
 LASTING_ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM)  # a read-only file system, permission denied: they stay
+HELD_LOCK = r"Could not set lock|Conflicting lock"  # DuckDB's words for a lock another process holds
 
 
 def _lasting_file_system_error(err: BaseException) -> str | None:
     """What of :data:`LASTING_ERRNOS` ``err`` or its causes say (an OSError's errno, or its text in the message of
-    DuckDB's error, such as its IOException on a read-only data folder); None where none, and where any of them is
-    about a lock (a lock held by another process is a wait, however the system words it: a held fcntl lock may be
-    reported as permission denied)."""
+    DuckDB's error, such as its IOException on a read-only data folder, or of an OSError without an errno, as
+    polars raises); None where none, and where any of them is about a lock held by another process, a wait however
+    the system words it (a held fcntl lock may be reported as permission denied)."""
     chain = []
     while err is not None:
         chain.append(err)
         err = err.__cause__
-    if any(isinstance(e, WarehouseLocked) or "lock" in str(e).lower() for e in chain):
+    if any(isinstance(e, WarehouseLocked | Timeout) or re.search(HELD_LOCK, str(e)) for e in chain):
         return None
     for e in chain:
         if isinstance(e, OSError) and e.errno in LASTING_ERRNOS:
             return os.strerror(e.errno).lower()
-        if isinstance(e, duckdb.Error) and (said := next((os.strerror(code) for code in LASTING_ERRNOS
-                                                          if os.strerror(code) in str(e)), None)):
+        if (isinstance(e, duckdb.Error) or isinstance(e, OSError) and e.errno is None) and (
+                said := next((os.strerror(code) for code in LASTING_ERRNOS if os.strerror(code) in str(e)), None)):
             return said.lower()
     return None
 

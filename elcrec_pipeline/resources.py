@@ -259,12 +259,17 @@ class Storage(dg.ConfigurableResource):
                 lock.acquire(timeout=wait)
                 break
             except Timeout:
-                who = held_by.read_text(encoding="utf-8").strip() if held_by.exists() else "another process"
+                try:  # the holder may finish meanwhile
+                    who = held_by.read_text(encoding="utf-8").strip() or "another process"
+                except OSError:
+                    who = "another process"
                 log(f"{who} trains {partition} in this data folder ({path} is locked): waiting for it to end")
                 wait = TRAINING_LOCK_NOTE_SECONDS
         try:
-            held_by.write_text(f"{holder} (process {os.getpid()} on {socket.gethostname()}, since "
-                               f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC)", encoding="utf-8")
+            note = held_by.with_name(f"{held_by.name}.{os.getpid()}.tmp")  # whole or not at all, for a waiter
+            note.write_text(f"{holder} (process {os.getpid()} on {socket.gethostname()}, since "
+                            f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC)", encoding="utf-8")
+            os.replace(note, held_by)
             yield
         finally:
             held_by.unlink(missing_ok=True)

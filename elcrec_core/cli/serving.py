@@ -8,6 +8,7 @@ import argparse
 import json
 import math
 import sys
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
@@ -141,12 +142,18 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     else:
         about = {None: "", NO_INTENT: "no intent: no item the intent model knows, "}.get(intent, f"intent {intent}, ")
         items_word = "item" if result["history_length"] == 1 else "items"
-        print(f"user {shown_id(result['user'])} ({about}{result['history_length']} {items_word} of history; model {name})")
+        user = shown_id(result["user"])
+        print(f"user {user} ({about}{result['history_length']} {items_word} of history; model {name})")
         for row in result["items"]:
-            title = row.get("title", "")  # one line: a title's line breaks and tabs written as \n, \t
-            title = f"  {json.dumps(title, ensure_ascii=False) if not title.isprintable() else title}" if title else ""
+            title = f"  {_one_line(row['title'])}" if "title" in row else ""
             print(f"{row['rank']:3d}. {shown_id(row['item'])}  {row['score']:.4f}{title}")
     return 0
+
+
+def _one_line(text: str) -> str:
+    """``text`` with control characters and line separators escaped (``\\n``, ``\\u2028``): one line, no controls."""
+    return "".join(c.encode("unicode_escape").decode("ascii") if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c
+                   for c in text)
 
 
 def _titles(data_dir: str, items: list[str]) -> dict[str, str]:

@@ -210,7 +210,9 @@ def resolve_files(path: str | Path) -> list[Path]:
     elif p.is_file():
         files = [p.resolve()]
     elif any(c in text for c in "*?["):
-        files = sorted({Path(f).resolve() for f in globlib.glob(text, recursive=True)
+        base = next((parent for parent in p.parents if parent.is_dir()), Path("."))  # its folders that exist are
+        pattern = str(Path(globlib.escape(str(base))) / p.relative_to(base))  # named, not patterns: "data [v2]"
+        files = sorted({Path(f).resolve() for f in globlib.glob(pattern, recursive=True)
                         if Path(f).is_file() and _listed(Path(f).name, p.name)})
     else:
         raise SourceReadError(text, "no such file or folder")

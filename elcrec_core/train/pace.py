@@ -4,6 +4,7 @@ ended, 14 minutes in: a trial of 2026-12-06 on 3,000 listeners of 32,000 tracks)
 
 from __future__ import annotations
 
+import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -27,13 +28,14 @@ def duration(seconds: float) -> str:
 
 class Pace:
     """Says through ``log``, once, :data:`SAY_AFTER_SECONDS` into a run (started or resumed; from its first step),
-    the seconds a step takes, the first apart (a compiled step compiles then), and how long the steps left of the
-    ``steps_left`` optimiser steps of its budget (epochs x steps an epoch, or ``max_steps``, less those done) take
-    at that pace; validation, between the epochs, is not counted, and early stopping may end the run sooner."""
+    the seconds a step takes (the median of those after the first: a compiled step compiles in the first, and again
+    for an epoch's last, smaller batch), and how long the steps left of the ``steps_left`` optimiser steps of its
+    budget (epochs x steps an epoch, or ``max_steps``, less those done) take at that pace; validation, between the
+    epochs, is not counted, and early stopping may end the run sooner."""
 
     def __init__(self, log: Callable[[str], None], steps_left: int) -> None:
         self.log, self.steps_left, self.said = log, steps_left, False
-        self.taken, self.timed = 0, 0.0  # the steps taken, and their seconds (the first apart)
+        self.taken, self.seconds = 0, list[float]()  # the steps taken, and the seconds of each after the first
         self.began: float | None = None  # when the run's first step began
 
     def steps(self, batches: Sequence[T], desc: str) -> Iterator[T]:
@@ -44,14 +46,15 @@ class Pace:
                 self.began = started
             yield batch  # the step runs before the next batch is asked for
             self.taken += 1
-            if self.taken > 1:
-                self.timed += time.perf_counter() - started
+            if self.taken > 1 and not self.said:
+                self.seconds.append(time.perf_counter() - started)
             if not self.said and self.taken > 1 and time.perf_counter() - self.began >= SAY_AFTER_SECONDS:
                 self.said = True
-                each, left = self.timed / (self.taken - 1), self.steps_left - self.taken
-                self.log(f"{desc}: {self.taken} steps done, {each:.2f} s a step (the first apart): the {left} "
-                         f"step{'s' * (left != 1)} left of this run's budget take about {duration(each * left)} at "
-                         "this pace, validation apart (early stopping may end it sooner; max_steps sets the budget)")
+                each, left = statistics.median(self.seconds), self.steps_left - self.taken
+                self.log(f"{desc}: {self.taken} steps done, {each:.2f} s a step (the median, the first apart): "
+                         f"the {left} step{'s' * (left != 1)} left of this run's budget take about "
+                         f"{duration(each * left)} at this pace, validation apart (early stopping may end it sooner; "
+                         "max_steps sets the budget)")
 
 
 def progress(items: Sequence[T], desc: str) -> Sequence[T] | Iterator[T]:

@@ -1264,7 +1264,7 @@ def test_recommend_serving_breaks_ties_by_the_pipeline_s_popularity_not_the_user
                           "--user", "me", "--k", "4")
     assert re.fullmatch(r"  1\. f  -?\d+\.\d{4}  Dumbo \(1941\)", out.splitlines()[1]), out
     assert re.fullmatch(r"  2\. e  -?\d+\.\d{4}", out.splitlines()[2]), out
-    assert re.fullmatch(r'  3\. c  -?\d+\.\d{4}  "Heat\\n\(1995\)"', out.splitlines()[3]), out  # one line a row
+    assert re.fullmatch(r"  3\. c  -?\d+\.\d{4}  Heat\\n\(1995\)", out.splitlines()[3]), out  # one line a row
 
 
 def test_recommend_reads_events_with_the_sequence_settings_and_never_lists_an_item_they_left_out(tmp_path: Path,

@@ -617,6 +617,17 @@ def test_folder_of_daily_files_and_glob(tmp_path: Path) -> None:
             resolve_files(tmp_path / "events" / given)
 
 
+def test_a_glob_under_a_folder_whose_name_holds_glob_characters(tmp_path: Path) -> None:
+    """A glob in a folder named "data [v2]" found no file (the folder's own name was read as a pattern), and the
+    sensor, given no file, launched no run, without a word: the folders that exist are taken as named."""
+    folder = tmp_path / "data [v2] {x}" / "incoming"
+    folder.mkdir(parents=True)
+    for day in (1, 2):
+        _write(folder / f"2026-03-0{day}.csv", f"user_id,item_id,timestamp\nu,i{day},{EPOCH0 + day}\n")
+    assert [p.name for p in resolve_files(str(folder / "*.csv"))] == ["2026-03-01.csv", "2026-03-02.csv"]
+    assert [p.name for p in resolve_files(str(folder.parent / "*" / "*-02.csv"))] == ["2026-03-02.csv"]
+
+
 @pytest.mark.parametrize("fmt", ["csv", "tsv", "jsonl", "parquet", "sequence"])
 def test_a_file_whose_name_holds_glob_characters_is_that_file(tmp_path: Path, fmt: str) -> None:
     """DuckDB's readers expand *, ? and [...] in a name: day[1].csv read day1.csv beside it (its rows lost, the

@@ -675,11 +675,15 @@ def test_the_waits_for_the_day_before_leave_an_error_its_retries(first_run, tmp_
     # without write permission): not retried, where it was twice, 40 s in all, for nothing
     read_only = duckdb.IOException('IO Error: Cannot open file "warehouse.duckdb": Read-only file system')
     denied = PermissionError(errno.EACCES, "Permission denied", "warehouse.duckdb")
-    # a lock held by another process, however the system words it, stays a wait: retried
+    # a lock held by another process, however the system words it, stays a wait: retried; "lock" in a path is no
+    # lock, and polars' errors carry no errno
     held = duckdb.IOException('IO Error: Could not set lock on file "warehouse.duckdb": Permission denied')
+    blocked = PermissionError(errno.EACCES, "Permission denied", "/srv/blockstore/data/warehouse.duckdb")
+    unnumbered = PermissionError("failed to write sequences.parquet: Permission denied (os error 13)")
     for error, failing, succeeds, retried in ((lock, 2, True, 2), (lock, 3, False, 2),
                                               (dg.DagsterInvariantViolationError("broken"), 1, False, 0),
-                                              (read_only, 1, False, 0), (denied, 1, False, 0), (held, 2, True, 2)):
+                                              (read_only, 1, False, 0), (denied, 1, False, 0), (held, 2, True, 2),
+                                              (blocked, 1, False, 0), (unnumbered, 1, False, 0)):
         errors.clear()
         with dg.instance_for_test() as instance:
             instance.add_run(dg.DagsterRun(job_name="daily_retrain_job", run_id="a" * 32,
@@ -693,7 +697,7 @@ def test_the_waits_for_the_day_before_leave_an_error_its_retries(first_run, tmp_
         assert (result.success, retries, len(errors)) == (succeeds, 2 + retried, failing)
         if not succeeds:  # the error itself, not a retry request, ends the step
             assert str(error) in failure[0].to_string()
-        if error in (read_only, denied):
+        if error in (read_only, denied, blocked, unnumbered):
             said = "read-only file system" if error is read_only else "permission denied"
             assert f"(not retried: {said}, which a retry meets the same)" in failure[0].to_string()
 

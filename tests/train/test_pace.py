@@ -26,9 +26,9 @@ def test_a_run_says_once_how_long_its_budget_takes(seqs, tmp_path, monkeypatch):
         train(seqs, small_config(epochs=50, max_steps=max_steps, batch_size=64), tmp_path, log=logs.append)
         said = [line for line in logs if "of this run's budget" in line]
         assert len(said) == 1 and re.fullmatch(
-            rf"epoch {epoch}: 2 steps done, \d+\.\d\d s a step \(the first apart\): the {left} left of this run's "
-            r"budget take about \d+\.\d s at this pace, validation apart \(early stopping may end it sooner; "
-            r"max_steps sets the budget\)", said[0]), logs
+            rf"epoch {epoch}: 2 steps done, \d+\.\d\d s a step \(the median, the first apart\): the {left} left of "
+            r"this run's budget take about \d+\.\d s at this pace, validation apart \(early stopping may end it "
+            r"sooner; max_steps sets the budget\)", said[0]), logs
     monkeypatch.setattr(pace, "SAY_AFTER_SECONDS", 3600.0)  # a run shorter than that says nothing
     logs = []
     train(seqs, small_config(epochs=1, max_steps=2), tmp_path / "short", log=logs.append)
@@ -47,6 +47,6 @@ def test_the_pace_counts_the_steps_of_every_epoch_and_leaves_the_first_out(monke
     timed = pace.Pace(logs.append, steps_left=1000)
     assert list(timed.steps([1, 2], "epoch 0")) == [1, 2] and logs == []  # 40.1 s since the first step began
     assert list(timed.steps([3], "epoch 1")) == [3]
-    assert logs == ["epoch 1: 3 steps done, 0.10 s a step (the first apart): the 997 steps left of this run's budget "
-                    "take about 99.7 s at this pace, validation apart (early stopping may end it sooner; max_steps "
-                    "sets the budget)"]
+    assert logs == ["epoch 1: 3 steps done, 0.10 s a step (the median, the first apart): the 997 steps left of this "
+                    "run's budget take about 99.7 s at this pace, validation apart (early stopping may end it "
+                    "sooner; max_steps sets the budget)"]
