@@ -143,6 +143,15 @@ def restore_training_state(path: Path, model: ELCRec, optimizer: torch.optim.Opt
     return state["epoch"] + 1, stopper, state["history"]
 
 
+def holds_best(path: Path, stopper: EarlyStopping) -> bool:
+    """Whether ``best.pt`` at ``path`` holds the best epoch of ``stopper``: its epoch and validation score both tell
+    (another run's best.pt may have the same epoch number)."""
+    if not path.exists():
+        return False
+    best = load_checkpoint(path)
+    return (best.get("epoch"), best.get("valid", {}).get(SELECTION_METRIC)) == (stopper.best_epoch, stopper.best_score)
+
+
 def without_lost_best(path: Path, stopper: EarlyStopping, history: list[dict[str, Any]],
                       log: Callable[[str], None]) -> EarlyStopping:
     """``stopper`` as restored from ``last.pt``, or, where the best epoch it records is before the last and
@@ -152,11 +161,8 @@ def without_lost_best(path: Path, stopper: EarlyStopping, history: list[dict[str
     there, where every resume failed on the missing ``best.pt``. Says so through ``log``."""
     if stopper.best_epoch < 0 or not history or stopper.best_epoch == history[-1]["epoch"]:
         return stopper
-    if path.exists():
-        best = load_checkpoint(path)
-        if (best.get("epoch"), best.get("valid", {}).get(SELECTION_METRIC)) == (stopper.best_epoch,
-                                                                                stopper.best_score):
-            return stopper
+    if holds_best(path, stopper):
+        return stopper
     last = history[-1]
     log(f"{path} does not hold epoch {stopper.best_epoch}, the best: the best is now epoch {last['epoch']}, the "
         f"last, whose weights {LAST} holds")
@@ -172,11 +178,8 @@ def complete_best_checkpoint(path: Path, model: ELCRec, exp: ExperimentConfig, s
     what the trainer adds to its payload."""
     if not history or stopper.best_epoch != history[-1]["epoch"]:
         return False
-    if path.exists():
-        best = load_checkpoint(path)
-        if (best.get("epoch"), best.get("valid", {}).get(SELECTION_METRIC)) == (stopper.best_epoch,
-                                                                                stopper.best_score):
-            return False
+    if holds_best(path, stopper):
+        return False
     valid = {name.removeprefix("valid_"): value for name, value in history[-1].items() if name.startswith("valid_")}
     save_checkpoint(path, model_payload(model, exp, {"epoch": stopper.best_epoch, "valid": valid, **extra}))
     return True
