@@ -70,7 +70,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
                   f"{result['intents_from']}{_intents_note(intents, rolled_back_from, store.withdrawn())}):\n"
                   f"  {result['refresh']}")
     if result["refresh"] and (other := another_folders_environment(Path(args.data_dir))):
-        left_out = [name for name in TEAM_SETTINGS if os.environ.get(name)]
+        left_out = other_folders_settings(Path(args.data_dir))
         home = os.environ.get("DAGSTER_HOME")
         print(f"warning: this environment's {DATA_DIR} names another data folder ({other})"
               + (f": its {', '.join(left_out)} are unset in the command; add those of the runs of "
@@ -192,6 +192,13 @@ def another_folders_environment(data_dir: Path) -> Path | None:
     return Path(here).resolve() if here and Path(here).resolve() != data_dir.resolve() else None
 
 
+def other_folders_settings(data_dir: Path) -> list[str]:
+    """The names of :data:`TEAM_SETTINGS` that this environment sets where its ``ELCREC_DATA_DIR`` names another
+    folder than ``data_dir`` (:func:`another_folders_environment`): that folder's, which the refresh command of
+    ``data_dir`` unsets; none otherwise."""
+    return [name for name in TEAM_SETTINGS if os.environ.get(name)] if another_folders_environment(data_dir) else []
+
+
 def refresh_command(data_dir: Path) -> str | None:
     """The command that recomputes the served tables (user_recommendations, user_intents, intent_profiles) of
     the pipeline's data folder ``data_dir`` for its newest day with sequences, from the model that serves now, and
@@ -210,10 +217,9 @@ def refresh_command(data_dir: Path) -> str | None:
         return None
     beside = Path(sys.executable).parent / "dagster"  # the dagster of this environment
     dagster = str(beside) if beside.exists() else "dagster"
-    another = another_folders_environment(data_dir)
-    own = {name: os.environ.get(name) for name in TEAM_SETTINGS if not another}
+    own = {name: os.environ.get(name) for name in TEAM_SETTINGS if not another_folders_environment(data_dir)}
     # the other folder's settings, exported in this shell, would reach the command: unset there
-    unset = "".join(f"-u {name} " for name in TEAM_SETTINGS if another and os.environ.get(name))
+    unset = "".join(["env ", *(f"-u {name} " for name in names)]) if (names := other_folders_settings(data_dir)) else ""
     env = {"DAGSTER_HOME": os.environ.get("DAGSTER_HOME"), DATA_DIR: str(data_dir.resolve()),
            partitions.START_DATE_ENV: own.get(partitions.START_DATE_ENV)
            or (days[0] if days[0] < partitions.DEFAULT_START_DATE else None),
@@ -226,6 +232,5 @@ def refresh_command(data_dir: Path) -> str | None:
     store = ModelStore(data_dir)
     judged = (candidate := store.candidate(newest)) is not None and store.decision(candidate) is not None
     report = ",evaluation_report" if judged else ""  # a day without a judged candidate has no report to make again
-    unset = f"env {unset}" if unset else ""
     return (f"{unset}{settings} {shlex.quote(dagster)} asset materialize -m elcrec_pipeline.definitions{config} "
             f"--select user_recommendations,intent_profiles{report} --partition {newest}")
