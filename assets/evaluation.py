@@ -277,8 +277,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     return dg.MaterializeResult(data_version=version, metadata=metadata)
 
 
-POPULARITY = ("head: the items more popular than the target hold under 20% of the interactions, torso: under 50%, "
-              "tail: the rest (equally popular items share a bucket)")
+POPULARITY = ("head: the items more popular than the target hold under 20% of the interactions before the users' "
+              "targets, torso: under 50%, tail: the rest (equally popular items share a bucket)")
 
 
 def _per_model(rows: list[dict], segment: str, models: Iterable[str], k: int = 20) -> list[dict]:

@@ -947,6 +947,8 @@ def test_the_readme_ml_100k_source_reads_as_the_readme_lays_it_out(shared, tmp_p
     storage = Storage(data_dir=str(tmp_path / "data-ml-100k"), input_dirs=[str(shared / "data")])
     events = read_source(settings.source_config("1998-04-22", storage, source.folders()))
     assert events.height == 100_003
+    assert events["rating"].value_counts().sort("rating").rows() == [(1.0, 6111), (2.0, 11370), (3.0, 27145),
+                                                                       (4.0, 34174), (5.0, 21203)]
     items, rejected = read_item_metadata(settings.item_metadata(storage, source.folders()))
     assert (items.height, rejected.height) == (1682, 0)
     genres = dict(zip(items["item_id"].cast(str), items["categories"].to_list()))
