@@ -146,13 +146,12 @@ def rejected_note(check: RowCheck, fmt: str, timestamp_format: str, where: str) 
     many = {reason for reason, n in check.by_reason.items() if n * 10 >= len(check.rejected)}
     settings = [setting for reason, setting in _REASON_SETTINGS.items() if reason in many]
     read_as = f" (the timestamps were read as {timestamp_format})" if "bad_timestamp" in many else ""
-    return (f"{count_text(check.rows_in, len(check.accepted), check.by_reason)}; {said}: "
-            f"{'; '.join(first)}" + (f". Is {', '.join(settings)} in the {where} right for these files"
-                                     f"{read_as}?" if settings else "")
-            + (f". {quoted}" if "malformed_line" in many and fmt in ("csv", "tsv")
-               and (quoted := _quote_note(check.rejected)) else "")
-            + (f". {_duplicates_note(check)}" if "duplicate_event" in many else "")
-            + (f". {note}" if "bad_rating" in many and (note := _decimal_comma_note(check.rejected)) else ""))
+    return sentences(
+        f"{count_text(check.rows_in, len(check.accepted), check.by_reason)}; {said}: {'; '.join(first)}",
+        f"Is {', '.join(settings)} in the {where} right for these files{read_as}?" if settings else "",
+        _quote_note(check.rejected) if "malformed_line" in many and fmt in ("csv", "tsv") else "",
+        _duplicates_note(check) if "duplicate_event" in many else "",
+        _decimal_comma_note(check.rejected) if "bad_rating" in many else "")
 
 
 def _decimal_comma_note(rejected: pl.DataFrame) -> str:

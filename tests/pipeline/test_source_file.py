@@ -1672,6 +1672,12 @@ def test_a_refused_load_says_what_its_duplicates_and_quotes_are(tmp_path: Path) 
         "ratings with a decimal point, or as a number column (a higher max_rejected_share would load the other rows "
         "alone, and a min_rating then drops the unrated ones)")
     assert "decimal comma" not in rejected_note(timed, "csv", "epoch_s", "source settings")
+    # anonymous events and repeats: the question about user_column ended in "?." before the next sentence (helper-172)
+    anonymous = checked("a.csv", "user_id,item_id,timestamp\n" + ",a,1768900000\n" * 2 + "u,a,1768900000\n" * 3)
+    assert anonymous.by_reason == {"missing_user": 2, "duplicate_event": 2}
+    note = rejected_note(anonymous, "csv", "epoch_s", "source settings")
+    assert "Is user_column in the source settings right for these files? duplicate_event: a row equal" in note
+    assert "?." not in note
 
 
 def test_the_other_row_rules_warning_names_the_rules_that_differ() -> None:
