@@ -17,6 +17,7 @@ format and the synthetic generator are built in Polars.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import duckdb
@@ -154,11 +155,29 @@ def _json_id(key: str) -> str:
     ("7"), as in a Parquet file of the same frame, where a double holds it exactly (below 2^53); any other value
     (text, an integer, a fraction, a larger number: 1e17 reads "100000000000000000.0") as DuckDB's JSON gives it,
     so that distinct ids stay distinct; NaN and Infinity (which Python's json writes) are a missing id, a number past
-    the doubles' range (1e400) keeps its text."""
-    value = f"line ->> {_json_pointer(key)}"
+    the doubles' range (1e400) keeps its text. A fraction with more digits than a double holds keeps the line's
+    text: DuckDB's double read 1234567890.1700000001 and ...02 (Google Analytics' client ids) as one id,
+    1234567890.17."""
+    pointer = _json_pointer(key)
+    value = f"line ->> {pointer}"
     whole = id_text(f"TRY_CAST({value} AS DOUBLE)", "DOUBLE", otherwise=value,
                     missing=f"lower({value}) IN ('nan', '-nan', 'infinity', '-infinity')")
-    return f"CASE WHEN json_type(line, {_json_pointer(key)}) = 'DOUBLE' THEN {whole} ELSE {value} END"
+    raw, lost = _number_text(key, value)
+    return f"CASE WHEN json_type(line, {pointer}) = 'DOUBLE' THEN (CASE WHEN {lost} THEN {raw} ELSE {whole} END)" \
+           f" ELSE {value} END"
+
+
+def _number_text(key: str, value: str) -> tuple[str, str]:
+    """SQL for the text of top-level ``key``'s number as ``line`` writes it (digits, a point, digits), and the
+    condition that the double ``value`` (SQL: DuckDB's text of it) lost some of its digits. The line's text is found
+    by the key's name where the line names it once (where a nested object names it too, or the line escapes the
+    name, the condition is false)."""
+    name = f'"{re.escape(key)}"' + r"\s*:"
+    number = sql_text(name + r"\s*(-?[0-9]+\.[0-9]+)([^0-9eE.]|$)")  # an exponent (1.5e3): the double's text
+    raw = f"regexp_extract(line, {number}, 1)"
+    exact = "DECIMAL(38, 18)"  # every digit of a fraction that a double can be near (past it: the double's text)
+    return raw, (f"len(regexp_extract_all(line, {sql_text(name)})) = 1 AND TRY_CAST({raw} AS {exact}) <> "
+                 f"TRY_CAST({value} AS {exact}) AND TRY_CAST({raw} AS DOUBLE) = TRY_CAST({value} AS DOUBLE)")
 
 
 def _json_pointer(key: str) -> str:

@@ -295,6 +295,16 @@ def test_whole_numbers_of_a_float_id_column_read_as_integers(tmp_path: Path) -> 
     assert read_source(SourceConfig(format="jsonl", path=str(lines))).select("user_id", "item_id").rows() == [
         ("1", "7"), ("2.5", "100000000000000000.0"), ("3", "10"), ("4", "7.0"), ("5", "123456789012345678901234"),
         ("5", "123456789012345678901235"), (None, "x"), (None, "1e400")]  # past the doubles: its text
+    # fractions with more digits than a double holds keep the line's text: two Google Analytics client ids were one
+    # visitor, 1234567890.17, and 1.000000000000000001 was the item 1 (helper-172)
+    lines.write_text("".join(f'{{"visitor": {u}, "sku": {i}, "ts": {EPOCH0}}}\n' for u, i in (
+        ("1234567890.1700000001", "1.000000000000000001"), ("1234567890.1700000002", "2.50"),
+        ("1234567890.17", "7.0"), ("-0.12345678901234567890", "0.5"))) + f'{{"ctx": {{"visitor": 1}}, "visitor": '
+                     f'1.23456789012345678, "sku": 1, "ts": {EPOCH0}}}\n')  # named twice: the double's text
+    read = read_source(SourceConfig(format="jsonl", path=str(lines), columns=ColumnMap("visitor", "sku", "ts")))
+    assert read.select("user_id", "item_id").rows() == [
+        ("1234567890.1700000001", "1.000000000000000001"), ("1234567890.1700000002", "2.5"), ("1234567890.17", "7"),
+        ("-0.12345678901234567890", "0.5"), ("1.2345678901234567", "1")]
     items = tmp_path / "items.parquet"
     pl.DataFrame({"item_id": [7.0, None, 9.5, float("inf")], "title": ["a", "b", "c", "d"]}).write_parquet(items)
     stored, rejected = read_item_metadata(ItemMetadataConfig(path=str(items), categories=None))
