@@ -121,6 +121,8 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig
              f" CASE WHEN NOT ({valid}) THEN {_NOT_AN_OBJECT} || line{details} END AS detail"
              f" FROM (SELECT *, CASE WHEN {valid} THEN json_keys(line) END AS keys FROM lines)")  # keys: parsed once
     def build(raw: duckdb.DuckDBPyRelation) -> pl.DataFrame:
+        # a byte order mark inside the file, where files were joined (cat): as at its start, not part of the line
+        raw = raw.query("lines", "SELECT * REPLACE (ltrim(line, chr(65279)) AS line) FROM lines")
         _require_keys(raw, fields, path)
         return normalise_events(raw.query("lines", parse), fields, config.timestamp_format, path, null_values)
 
@@ -208,7 +210,8 @@ def _read_sequence_file(con: duckdb.DuckDBPyConnection, path: Path, config: Sour
     line is skipped) is one rejected row with its line number."""
     lines, rejects = read_delimited(con, path, {"line": "line"}, None, False, ("line",), None, None,
                                      max_line_bytes=config.max_line_bytes)
-    tokens = lines.with_columns(pl.col("line").str.extract_all(r"\S+").alias("tokens"))
+    tokens = lines.with_columns(pl.col("line").str.strip_chars_start("\ufeff").str.extract_all(r"\S+")  # files
+                                .alias("tokens"))  # joined (cat): a byte order mark inside, as at the start
     no_items = tokens.filter(pl.col("tokens").list.len() <= 1).select(
         "source_row", reason=pl.lit("malformed_line"),
         detail=pl.when(pl.col("tokens").list.len() == 1).then(pl.lit("no items: ") + pl.col("line"))

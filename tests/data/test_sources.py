@@ -517,6 +517,23 @@ def test_a_utf8_file_read_with_another_encoding_is_refused_not_garbled(tmp_path:
         read_source(SourceConfig(format="csv", path=str(marked), encoding="latin-1"))
 
 
+def test_a_byte_order_mark_inside_a_file_of_joined_exports_is_skipped(tmp_path: Path) -> None:
+    """Two exports joined with cat, each with a byte order mark: JSON Lines rejected the second's first line as no
+    JSON object (the mark shows as nothing: the detail looked like valid JSON), and the sequence format took the mark
+    into the user id; csv reads the second header as a repeated_header row (helper-172)."""
+    mark = "\ufeff"
+    jsonl = _write(tmp_path / "joined.jsonl", "".join(
+        f'{mark}{{"user_id": "{u}", "item_id": "i", "timestamp": {EPOCH0}}}\n' for u in "ab").encode())
+    assert read_source(SourceConfig(format="jsonl", path=str(jsonl))).select("user_id", "error").rows() == [
+        ("a", None), ("b", None)]
+    lines = _write(tmp_path / "joined.txt", f"{mark}1 5 6\n{mark}2 7 8\n".encode())
+    assert read_source(SourceConfig(format="sequence", path=str(lines))).select("user_id", "item_id").rows() == [
+        ("1", "5"), ("1", "6"), ("2", "7"), ("2", "8")]
+    csv = _write(tmp_path / "joined.csv", f"{mark}user_id,item_id,timestamp\na,i,{EPOCH0}\n".encode() * 2)
+    assert read_source(SourceConfig(format="csv", path=str(csv))).select("user_id", "error").rows() == [
+        ("a", None), (f"{mark}user_id", "repeated_header"), ("a", None)]
+
+
 @pytest.mark.parametrize("chunk", [1, 2, 7, 1 << 20])
 @pytest.mark.parametrize("encoding", ["latin-1", "iso8859-15", "cp1252"])
 def test_a_file_of_latin1_and_utf8_lines_is_refused_not_garbled(tmp_path: Path, monkeypatch, encoding: str,
