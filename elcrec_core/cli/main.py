@@ -82,7 +82,8 @@ def parser() -> argparse.ArgumentParser:
     model.add_argument("--checkpoint", help="a model's best.pt")
     model.add_argument("--serving", metavar="DATA_DIR", help="the model that serves in the pipeline's data folder")
     add_data_options(r, "the user's history: the pipeline's sequences.parquet, or any data file")
-    r.add_argument("--user", required=True, help="the user id as in the data (one that starts with -: --user=-x)")
+    r.add_argument("--user", required=True, action=_OneUser,
+                   help="the user id as in the data (one that starts with -: --user=-x); one user a command")
     r.add_argument("--k", type=positive, default=20, help="how many items (default: 20)")
     r.add_argument("--active-days", type=positive, metavar="N",
                    help="with --serving: only items with an event in the N days up to the end of the folder's newest "
@@ -160,6 +161,18 @@ def at_least(low: int) -> Callable[[str], int]:
 
 
 positive = at_least(1)
+
+
+class _OneUser(argparse.Action):
+    """recommend's ``--user``, refused where given again: the last one alone was answered, without a word, where
+    ``sequences --user`` takes each (helper-172)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        if getattr(namespace, self.dest) is not None:
+            parser.error(f"{option_string} given twice: recommend answers one user a command (run it for each user; "
+                         "the pipeline's warehouse table user_recommendations holds every user's list)")
+        setattr(namespace, self.dest, values)
 
 
 

@@ -1177,6 +1177,10 @@ def test_recommend_gives_no_intent_for_a_model_that_learned_none(tmp_path: Path,
     assert code == 0 and stdout.startswith("user 77 (no intent: no item the intent model knows, 2 items of"), err
     assert "2 of the user's 2 items are unknown to the model: left out of the history it reads" in err
     assert json.loads(_run(capsys, *argv[:-3], "1", "--json")[1])["intent"] == intents["elcrec"]  # user 1 keeps it
+    # --user again: the last one alone was answered, without a word (sequences --user takes each; helper-172)
+    with pytest.raises(SystemExit):
+        _run(capsys, *argv, "--user", "1")
+    assert "--user given twice: recommend answers one user a command" in capsys.readouterr().err
 
 
 def test_evaluate_and_recommend_read_the_synthetic_data_a_checkpoint_trained_on(tmp_path: Path, capsys) -> None:
