@@ -301,6 +301,24 @@ def test_a_time_or_rating_that_an_export_writes_for_no_value_is_no_value(tmp_pat
                                 ("bad_rating", "stars: five"), ("bad_timestamp", "ts: soon"), ("bad_rating", "stars: -")]
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_times_of_two_forms_in_one_source_reject_the_other_forms_rows_naming_it(tmp_path: Path, fmt: str) -> None:
+    """An analytics export mixing ISO times and epoch milliseconds: the source has one timestamp_format, and the
+    rows of the other form are bad_timestamp rows whose detail says what they look like (helper-172, README's Bad
+    input). A JSON object with a trailing comma, which Python's json refuses, is read (DuckDB's reader takes it)."""
+    rows = [("a", "2026-03-01T10:00:00+01:00"), ("b", "1772383706693"), ("c", "2026-03-01T10:00:00Z")]
+    path = tmp_path / f"e.{fmt}"
+    path.write_text("user_id,item_id,timestamp\n" + "".join(f"{u},i,{t}\n" for u, t in rows) if fmt == "csv" else
+                    "".join(f'{{"user_id": "{u}", "item_id": "i", "timestamp": {t if t.isdigit() else repr(t)},}}\n'
+                            .replace("'", '"') for u, t in rows))
+    read = read_source(SourceConfig(format=fmt, path=str(path), timestamp_format="iso8601"))
+    assert read.select("user_id", "timestamp", "error", "detail").cast({"error": pl.String}).rows() == [
+        ("a", datetime(2026, 3, 1, 9), None, None),
+        ("b", None, "bad_timestamp", "timestamp: 1772383706693 (a number, no ISO 8601 time: an epoch time? "
+                                     "timestamp_format)"),
+        ("c", datetime(2026, 3, 1, 10), None, None)]
+
+
 
 def test_a_missing_id_is_named_by_the_files_column() -> None:
     """Every detail named the file's columns (customer is empty, ts 'N/A' ...) but an id of null_ids: user_id 'NA'
