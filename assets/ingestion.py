@@ -58,7 +58,8 @@ from elcrec_core.data.rejections import (
 from elcrec_core.data.sequences import sequence_day_folders
 from elcrec_core.data.source_config import ItemMetadataConfig, day_files, resolve_files
 from elcrec_core.data.synthetic import generate
-from elcrec_core.data.validation import RowCheck, expect_interactions
+from elcrec_core.data.expectations import expect_interactions
+from elcrec_core.data.validation import RowCheck
 from elcrec_pipeline.config import SourceSettings
 from elcrec_pipeline.resources import (
     FilesNow,

@@ -20,7 +20,8 @@ from elcrec_core.data.files import HEADER_IS_DATA, SourceReadError
 from elcrec_core.data.item_metadata import ENCODING_ADVICE
 from elcrec_core.data.rejections import count_text, example_rows, file_name, reason_counts, rejected_examples
 from elcrec_core.data.source_config import ItemMetadataConfig, TimestampFormat
-from elcrec_core.data.validation import ExpectationReport, RowCheck
+from elcrec_core.data.expectations import ExpectationReport
+from elcrec_core.data.validation import RowCheck
 from elcrec_pipeline.config import SourceSettings
 
 COLUMN_SETTINGS = ("user_column", "item_column", "timestamp_column", "rating_column", "event_type_column")

@@ -15,7 +15,7 @@ import dagster as dg
 import polars as pl
 
 from elcrec_core.data import warehouse
-from elcrec_core.data.validation import ExpectationOutcome, ExpectationReport
+from elcrec_core.data.expectations import ExpectationOutcome, ExpectationReport
 from elcrec_core.report.plots import markdown_image
 
 SIGNIFICANT = 4

@@ -36,7 +36,7 @@ from elcrec_core.data.events_to_sequences import (
 from elcrec_core.data.sequence_settings import setting_changes
 from elcrec_core.data.sequence_summary import SequenceSummary
 from elcrec_core.data.sequences import sequence_day_folders
-from elcrec_core.data.validation import expect_sequences
+from elcrec_core.data.expectations import expect_sequences
 from elcrec_pipeline.config import SequenceSettings
 from elcrec_pipeline.resources import Storage, digest
 from elcrec_pipeline.run_config_check import refuse_bad_run_config

@@ -63,7 +63,8 @@ def run_ours(path: Path, fmt: str, workdir: Path) -> dict[str, float]:
     from elcrec_core.data.ingestion import load_interactions
     from elcrec_core.data.source_config import SourceConfig
     from elcrec_core.data.sources import read_source
-    from elcrec_core.data.validation import check_rows, expect_interactions, expect_sequences
+    from elcrec_core.data.expectations import expect_interactions, expect_sequences
+    from elcrec_core.data.validation import check_rows
 
     db = workdir / "warehouse.duckdb"
     times: dict[str, float] = {}

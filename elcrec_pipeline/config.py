@@ -24,7 +24,8 @@ from elcrec_core.data.source_config import (
     naive_utc,
 )
 from elcrec_core.data.synthetic import SyntheticConfig
-from elcrec_core.data.validation import NULL_IDS, ExpectationConfig, RowRules
+from elcrec_core.data.expectations import ExpectationConfig
+from elcrec_core.data.validation import NULL_IDS, RowRules
 from elcrec_core.train.auto_preset import AUTO, BASE_PRESET, preset_experiment
 from elcrec_pipeline.resources import Storage
 

@@ -41,7 +41,8 @@ from elcrec_core.data.sequences import (
 )
 from elcrec_core.data.source_config import ColumnMap, SourceConfig
 from elcrec_core.data.sources import read_source
-from elcrec_core.data.validation import ExpectationConfig, RowRules, check_rows, expect_interactions
+from elcrec_core.data.expectations import ExpectationConfig, expect_interactions
+from elcrec_core.data.validation import RowRules, check_rows
 from elcrec_core.model.elcrec import ELCRec
 from elcrec_core.train.checkpoint import CheckpointError, item_catalogue, save_checkpoint
 from elcrec_pipeline.config import SequenceSettings, SourceSettings

@@ -49,7 +49,7 @@ from elcrec_core.data.seen_items import seen_items
 from elcrec_core.data.sequences import MAX_ITEM_ID, Sequences, read_sequence_parquet
 from elcrec_core.data.source_config import SourceConfig, resolve_files
 from elcrec_core.data.synthetic import SyntheticConfig
-from elcrec_core.data.validation import ExpectationConfig
+from elcrec_core.data.expectations import ExpectationConfig
 
 
 @dataclass

@@ -256,7 +256,7 @@ def ingest(source: SourceConfig, rules: RowRules = RowRules(), path: str | Path 
     anything is written, so a file that cannot be read (:class:`elcrec_core.data.files.SourceReadError`) leaves the
     warehouse untouched, and so do accepted events before ``not_before`` (naive UTC; the pipeline's first partition):
     :class:`EventsBeforeStart` names the earliest. ``file_day``: see :func:`load_interactions`. Returns the load
-    report and the row check (its accepted events feed :func:`elcrec_core.data.validation.expect_interactions`; the
+    report and the row check (its accepted events feed :func:`elcrec_core.data.expectations.expect_interactions`; the
     pipeline runs those before it stores anything).
     """
     batch = read_checked(source, rules, not_before)

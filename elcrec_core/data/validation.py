@@ -1,23 +1,19 @@
-"""Validation: row rules that quarantine bad events with a reason code, and data-set expectations (GX 1.x).
+"""Validation: row rules that quarantine bad events with a reason code (the data-set expectations, Great
+Expectations suites over what the rows give, are :mod:`elcrec_core.data.expectations`).
 
 :func:`check_rows` splits a normalised frame (see :mod:`elcrec_core.data.sources`) into accepted and rejected rows;
 every input row lands in exactly one of them. A row's outcome depends only on the rows of its own source file
 (duplicates are found within a file), so a file's contribution is a function of its content alone, whichever
 files share its load: the warehouse keeps each file's rows from its latest load (:mod:`elcrec_core.data.warehouse`),
 and loading files together or one by one stores the same rows.
-
-:func:`expect_interactions` and :func:`expect_sequences` run Great Expectations suites over the accepted events
-and the built sequences and return a plain :class:`ExpectationReport` that asset checks can show.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
-import numpy as np
 import polars as pl
 
 from elcrec_core.data.event_selection import with_type_keys
@@ -176,122 +172,3 @@ def _duplicates(flagged: pl.DataFrame) -> pl.DataFrame:
     duplicate = pl.repeat(False, len(flagged), dtype=pl.Boolean, eager=True).alias("duplicate")
     return pl.DataFrame([duplicate.scatter(later, True),
                          original.scatter(later, found["original"].filter(~found["first"]))])
-
-
-# --- data-set expectations (Great Expectations) -----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ExpectationConfig:
-    """Data-set thresholds. ``max_null_rate`` per column (set timestamp to 1.0 for sources without times)."""
-
-    min_rows: int = 1
-    max_null_rate: Mapping[str, float] = field(
-        default_factory=lambda: {"user_id": 0.0, "item_id": 0.0, "timestamp": 0.0})
-    min_users: int = 1
-    min_items: int = 1
-    max_rejected_share: float = 0.05
-    min_length: int = 1
-    max_length: int | None = None
-
-
-@dataclass
-class ExpectationOutcome:
-    """One expectation's result: the observed value of an aggregate expectation, or for a per-row one the
-    number of rows that break it (``unexpected_count``)."""
-
-    expectation: str
-    column: str | None
-    success: bool
-    observed: Any
-    unexpected_count: int | None
-    kwargs: dict[str, Any]
-    setting: str | None = None  # the setting that gives the threshold, where one does (min_rows, max_length, ...)
-
-
-@dataclass
-class ExpectationReport:
-    """The outcome of one suite: overall success and one entry per expectation (JSON-ready via ``to_dict``)."""
-
-    suite: str
-    success: bool
-    outcomes: list[ExpectationOutcome]
-
-    @property
-    def failed(self) -> list[ExpectationOutcome]:
-        return [o for o in self.outcomes if not o.success]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def expect_interactions(events: pl.DataFrame, check: RowCheck,
-                        config: ExpectationConfig = ExpectationConfig()) -> ExpectationReport:
-    """Row count, null rates, distinct users and items of the accepted ``events``; the rejected share of the
-    load that ``check`` describes (usually ``events`` is ``check.accepted``). The null rates of no rows are not
-    checked (no value is null): ``min_rows`` decides whether an empty load passes."""
-    import great_expectations as gx
-
-    event_checks = [
-        gx.expectations.ExpectTableRowCountToBeBetween(min_value=config.min_rows, meta={"setting": "min_rows"}),
-        *(gx.expectations.ExpectColumnProportionOfNonNullValuesToBeBetween(column=c, min_value=1.0 - rate)
-          for c, rate in config.max_null_rate.items() if len(events)),
-        gx.expectations.ExpectColumnUniqueValueCountToBeBetween(column="user_id", min_value=config.min_users),
-        gx.expectations.ExpectColumnUniqueValueCountToBeBetween(column="item_id", min_value=config.min_items),
-    ]
-    load = pl.DataFrame({"rejected_share": [check.rejected_share]})
-    load_checks = [gx.expectations.ExpectColumnMaxToBeBetween(
-        column="rejected_share", max_value=config.max_rejected_share, meta={"setting": "max_rejected_share"})]
-    return _run_suite("interactions", [
-        ("events", events.select(sorted({*config.max_null_rate, "user_id", "item_id"})), event_checks),
-        ("load", load, load_checks),
-    ])
-
-
-def expect_sequences(per_user: pl.DataFrame, config: ExpectationConfig = ExpectationConfig()) -> ExpectationReport:
-    """Sequence lengths within bounds and timestamps non-decreasing within every user's ordered sequence.
-
-    ``per_user`` has one row per user with ``length`` and ``timestamps_monotonic`` (see
-    :meth:`elcrec_core.data.events_to_sequences.SequenceBuild.profile`)."""
-    import great_expectations as gx
-
-    checks = [
-        gx.expectations.ExpectTableRowCountToBeBetween(min_value=1),
-        gx.expectations.ExpectColumnValuesToBeBetween(column="length", min_value=config.min_length,
-                                                      max_value=config.max_length,
-                                                      meta={"setting": "min_length and max_length"}),
-        gx.expectations.ExpectColumnValuesToBeInSet(column="timestamps_monotonic", value_set=[True]),
-    ]
-    return _run_suite("sequences", [("sequences", per_user.select("length", "timestamps_monotonic"), checks)])
-
-
-def _run_suite(name: str, batches: list[tuple[str, pl.DataFrame, list[Any]]]) -> ExpectationReport:
-    """Validate each (asset name, frame, expectations) with an ephemeral GX context."""
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    source = context.data_sources.add_pandas(name)
-    outcomes = []
-    for asset_name, frame, expectations in batches:
-        definition = source.add_dataframe_asset(name=asset_name).add_batch_definition_whole_dataframe(asset_name)
-        suite = context.suites.add(gx.ExpectationSuite(name=f"{name}.{asset_name}", expectations=expectations))
-        validation = context.validation_definitions.add(
-            gx.ValidationDefinition(name=f"{name}.{asset_name}", data=definition, suite=suite))
-        for result in validation.run(batch_parameters={"dataframe": frame.to_pandas()}).results:
-            cfg = result.expectation_config
-            kwargs = {k: _plain(v) for k, v in cfg.kwargs.items() if k != "batch_id"}
-            outcomes.append(ExpectationOutcome(
-                cfg.type, kwargs.get("column"), bool(result.success), _plain(result.result.get("observed_value")),
-                _plain(result.result.get("unexpected_count")), kwargs, (cfg.meta or {}).get("setting")))
-    return ExpectationReport(name, all(o.success for o in outcomes), outcomes)
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars and lists or tuples of them as plain Python values (GX's observed values and settings)."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value

@@ -29,7 +29,8 @@ from elcrec_core.data.k_core import k_core_filter
 from elcrec_core.data.item_metadata import read_item_metadata
 from elcrec_core.data.sequences import read_sequence_file, read_sequence_parquet
 from elcrec_core.data.source_config import ColumnMap, ItemMetadataConfig, SourceConfig
-from elcrec_core.data.validation import RowRules, expect_sequences
+from elcrec_core.data.expectations import expect_sequences
+from elcrec_core.data.validation import RowRules
 
 RULES = RowRules(now=datetime(2026, 11, 27))
 T0 = int(datetime(2026, 3, 1, tzinfo=timezone.utc).timestamp())

@@ -19,16 +19,8 @@ from elcrec_core.data.ingestion import ingest, read_checked
 from elcrec_core.data.source_config import ColumnMap, SourceConfig
 from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.sources import read_source
-from elcrec_core.data.validation import (
-    NULL_IDS,
-    REASONS,
-    ExpectationConfig,
-    RowCheck,
-    RowRules,
-    check_rows,
-    expect_interactions,
-    expect_sequences,
-)
+from elcrec_core.data.expectations import ExpectationConfig, expect_interactions, expect_sequences
+from elcrec_core.data.validation import NULL_IDS, REASONS, RowCheck, RowRules, check_rows
 
 NOW = datetime(2026, 11, 27, 12, 0, 0)
 RULES = RowRules(min_timestamp=datetime(2020, 1, 1), max_timestamp=datetime(2030, 1, 1), now=NOW,

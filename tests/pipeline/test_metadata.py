@@ -11,7 +11,8 @@ import pytest
 
 from assets.metadata import expectation_results, figure, metric, significant, table, warehouse_table
 from elcrec_core.data import warehouse
-from elcrec_core.data.validation import ExpectationConfig, ExpectationOutcome, ExpectationReport, expect_sequences
+from elcrec_core.data.expectations import (ExpectationConfig, ExpectationOutcome, ExpectationReport,
+                                          expect_sequences)
 
 
 def columns(value: dg.TableMetadataValue) -> dict[str, str]:
