@@ -193,7 +193,8 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     context.log.info(load_line(report.accepted, check, source.format, batch.files,
                                (report.replaced, report.replaced_rejected)))
     for note in (shrunk_files_note(rows_per_file(check, batch.files), report.replaced_by_file),  # not all there?
-                 rejected_files_note(check, config.max_rejected_share, source.format, batch.files)):
+                 rejected_files_note(check, config.max_rejected_share, source.format, batch.files,
+                                     apart=config.max_rejected_share_by_reason or {})):
         if note:
             context.log.warning(note)
     if report.withdrawn_files:  # the day rewritten under new names: its old files' rows go

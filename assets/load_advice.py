@@ -215,9 +215,21 @@ def threshold_note(expectations: ExpectationReport, check: RowCheck, config: Sou
         return f"{getattr(config, name)}{'' if name in given else ', the default'}"
 
     notes = []
+    own = config.max_rejected_share_by_reason or {}
     if "rejected_share" in failed and len(check.accepted):
+        apart = "" if not own else f" for the reasons without a share of their own ({', '.join(own)} {'has' if len(own) == 1 else 'have'} one)"
+        by_design = [reason for reason in ("missing_user", "duplicate_event") if reason not in own
+                     and check.by_reason.get(reason, 0) * 10 >= len(check.rejected)]  # anonymous events, repeats
         notes.append(f"max_rejected_share ({value('max_rejected_share')}) sets the share of rejected rows a load "
-                     "may have: raise it to load the accepted rows (the rejected ones are kept with their reasons)")
+                     f"may have{apart}: raise it to load the accepted rows (the rejected ones are kept with their "
+                     "reasons)" + (f", or, where the data holds {' and '.join(by_design)} rows by design (a "
+                                   "clickstream's anonymous events, repeats), give them a share of their own, "
+                                   f"max_rejected_share_by_reason: {{{by_design[0]}: 0.4}}, and the other reasons "
+                                   "keep max_rejected_share" if by_design else ""))
+    for reason, share in own.items():
+        if f"{reason}_share" in failed and len(check.accepted):
+            notes.append(f"max_rejected_share_by_reason gives {reason} rows a share of {share}: raise it to load "
+                         "the accepted rows")
     if "expect_table_row_count_to_be_between" in failed and check.rows_in == 0:
         notes.append(f"min_rows ({value('min_rows')}) sets the rows a load needs: 0 lets an empty delivery through "
                      "(a day without events)")

@@ -24,7 +24,7 @@ from elcrec_core.data.source_config import (
     naive_utc,
 )
 from elcrec_core.data.synthetic import SyntheticConfig
-from elcrec_core.data.expectations import ExpectationConfig
+from elcrec_core.data.expectations import ExpectationConfig, reason_share_problems
 from elcrec_core.data.validation import NULL_IDS, RowRules
 from elcrec_core.train.auto_preset import AUTO, BASE_PRESET, preset_experiment
 from elcrec_pipeline.resources import Storage
@@ -68,7 +68,13 @@ class SourceSettings(dg.Config):
                                                          "(missing_user, missing_item), a time (missing_timestamp) "
                                                          "or a rating (none), compared without case and outer "
                                                          f"spaces; default {', '.join(NULL_IDS)}; [] for none")
-    max_rejected_share: float | None = Field(None, description="the expectations fail above it (default 0.05)")
+    max_rejected_share: float | None = Field(None, description="the expectations fail above it (default 0.05): the "
+                                                               "share of a load's rows rejected for the reasons "
+                                                               "without a share of their own")
+    max_rejected_share_by_reason: dict[str, float] | None = Field(
+        None, description="a share of their own for some rejection reasons, {reason: share} (a clickstream's "
+                          "anonymous events: {missing_user: 0.4}); their rows count against it, not against "
+                          "max_rejected_share")
     min_rows: int | None = Field(None, description="the expectations fail for a load with fewer accepted rows "
                                                    "(default 1); 0 lets an empty delivery through: a day "
                                                    "without events, or a day's file emptied to withdraw them")
@@ -120,11 +126,13 @@ class SourceSettings(dg.Config):
 
     def value_problems(self) -> list[str]:
         """The values set that are out of their bounds (``min_rows = -1: must be 0 or more``) or none of their
-        choices (``format``, ``timestamp_format``); unset ones pass."""
+        choices (``format``, ``timestamp_format``, the reasons of ``max_rejected_share_by_reason``); unset ones
+        pass."""
         values = {name: getattr(self, name) for name in _SOURCE_BOUNDS if getattr(self, name) is not None}
         problems = [f"{name} = {value!r}: must be {low} or more" + (f", at most {high}" if high else "")
                     for name, value in values.items() for low, high in [_SOURCE_BOUNDS[name]]
                     if value < low or (high is not None and value > high)]
+        problems += reason_share_problems(self.max_rejected_share_by_reason or {})
         return problems + [f"{name} = {value!r}: one of {', '.join(choices.__args__)}"
                            for name, choices in (("format", SourceFormat), ("timestamp_format", TimestampFormat))
                            if (value := getattr(self, name)) is not None and value not in choices.__args__]
@@ -190,7 +198,8 @@ class SourceSettings(dg.Config):
         timed = bool(self.timestamp_column) and self.format != "sequence"
         nulls = {"user_id": 0.0, "item_id": 0.0, "timestamp": 0.0 if timed else 1.0}
         return ExpectationConfig(min_rows=self.min_rows, max_null_rate=nulls, min_users=min(1, self.min_rows),
-                                 min_items=min(1, self.min_rows), max_rejected_share=self.max_rejected_share)
+                                 min_items=min(1, self.min_rows), max_rejected_share=self.max_rejected_share,
+                                 max_rejected_share_by_reason=dict(self.max_rejected_share_by_reason or {}))
 
 
 # (lowest, highest or None) of the numbers among the source settings

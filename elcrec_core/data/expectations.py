@@ -11,11 +11,16 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from elcrec_core.data.validation import RowCheck
+from elcrec_core.data.validation import REASONS, RowCheck
+
 
 @dataclass(frozen=True)
 class ExpectationConfig:
-    """Data-set thresholds. ``max_null_rate`` per column (set timestamp to 1.0 for sources without times)."""
+    """Data-set thresholds. ``max_null_rate`` per column (set timestamp to 1.0 for sources without times).
+    ``max_rejected_share`` bounds the share of a load's rows rejected for any reason but those of
+    ``max_rejected_share_by_reason``, each of which has a share of its own (``{"missing_user": 0.4}``: a
+    clickstream's anonymous events). Raises ValueError for a reason that is none of
+    :data:`~elcrec_core.data.validation.REASONS`, or a share outside [0, 1]."""
 
     min_rows: int = 1
     max_null_rate: Mapping[str, float] = field(
@@ -23,8 +28,23 @@ class ExpectationConfig:
     min_users: int = 1
     min_items: int = 1
     max_rejected_share: float = 0.05
+    max_rejected_share_by_reason: Mapping[str, float] = field(default_factory=dict)
     min_length: int = 1
     max_length: int | None = None
+
+    def __post_init__(self) -> None:
+        if problems := reason_share_problems(self.max_rejected_share_by_reason):
+            raise ValueError("; ".join(problems))
+
+
+def reason_share_problems(shares: Mapping[str, float]) -> list[str]:
+    """What is wrong with the setting ``max_rejected_share_by_reason`` (a reason that is no rejection reason, a
+    share outside [0, 1]); none where it is right."""
+    unknown = sorted(set(shares) - set(REASONS))
+    return ([f"max_rejected_share_by_reason names no rejection reason: {', '.join(unknown)} (the reasons: "
+             f"{', '.join(REASONS)})"] if unknown else []) + [
+        f"max_rejected_share_by_reason.{reason} = {share!r}: must be 0 or more, at most 1"
+        for reason, share in shares.items() if not isinstance(share, (int, float)) or not 0 <= share <= 1]
 
 
 @dataclass
@@ -59,8 +79,9 @@ class ExpectationReport:
 
 def expect_interactions(events: pl.DataFrame, check: RowCheck,
                         config: ExpectationConfig = ExpectationConfig()) -> ExpectationReport:
-    """Row count, null rates, distinct users and items of the accepted ``events``; the rejected share of the
-    load that ``check`` describes (usually ``events`` is ``check.accepted``). The null rates of no rows are not
+    """Row count, null rates, distinct users and items of the accepted ``events``; the rejected shares of the
+    load that ``check`` describes (usually ``events`` is ``check.accepted``): ``rejected_share`` of the reasons
+    without a share of their own, ``<reason>_share`` of each that has one. The null rates of no rows are not
     checked (no value is null): ``min_rows`` decides whether an empty load passes."""
     import great_expectations as gx
 
@@ -71,9 +92,15 @@ def expect_interactions(events: pl.DataFrame, check: RowCheck,
         gx.expectations.ExpectColumnUniqueValueCountToBeBetween(column="user_id", min_value=config.min_users),
         gx.expectations.ExpectColumnUniqueValueCountToBeBetween(column="item_id", min_value=config.min_items),
     ]
-    load = pl.DataFrame({"rejected_share": [check.rejected_share]})
+    own = config.max_rejected_share_by_reason  # reasons with a share of their own: not in rejected_share
+    rows = max(check.rows_in, 1)
+    load = pl.DataFrame({"rejected_share": [sum(n for r, n in check.by_reason.items() if r not in own) / rows],
+                         **{f"{reason}_share": [check.by_reason.get(reason, 0) / rows] for reason in own}})
     load_checks = [gx.expectations.ExpectColumnMaxToBeBetween(
-        column="rejected_share", max_value=config.max_rejected_share, meta={"setting": "max_rejected_share"})]
+        column="rejected_share", max_value=config.max_rejected_share, meta={"setting": "max_rejected_share"}),
+        *(gx.expectations.ExpectColumnMaxToBeBetween(
+            column=f"{reason}_share", max_value=share, meta={"setting": f"max_rejected_share_by_reason.{reason}"})
+          for reason, share in own.items())]
     return _run_suite("interactions", [
         ("events", events.select(sorted({*config.max_null_rate, "user_id", "item_id"})), event_checks),
         ("load", load, load_checks),

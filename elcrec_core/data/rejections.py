@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 import polars as pl
@@ -84,16 +84,18 @@ def rows_per_file(check: RowCheck, files: Sequence[str]) -> dict[str, int]:
     return dict.fromkeys(files, 0) | dict(names.value_counts().iter_rows())
 
 
-def rejected_files_note(check: RowCheck, share: float, fmt: str, files: Sequence[str]) -> str:
-    """A notice of the files of ``check`` (a load of several, ``files``) whose own share of rejected rows is above
-    ``share`` (the load's ``max_rejected_share``), which the load's share hides (a whole file in the wrong time
-    unit among good files): each with its counts by reason and first rejected row; empty where there are none."""
+def rejected_files_note(check: RowCheck, share: float, fmt: str, files: Sequence[str],
+                        apart: Collection[str] = ()) -> str:
+    """A notice of the files of ``check`` (a load of several, ``files``) whose own share of rejected rows, but those
+    of the reasons ``apart`` (which have a share of their own: ``max_rejected_share_by_reason``), is above ``share``
+    (the load's ``max_rejected_share``), which the load's share hides (a whole file in the wrong time unit among
+    good files): each with its counts by reason and first rejected row; empty where there are none."""
     rows = rows_per_file(check, files)
     if len(rows) < 2:  # a file alone: its share is the load's, which the expectations judge
         return ""
     notes = []
     for (file,), part in check.rejected.group_by(pl.col("source_file").cast(pl.String), maintain_order=True):
-        if len(part) > share * rows[file]:
+        if part.filter(~pl.col("reason").cast(pl.String).is_in(list(apart))).height > share * rows[file]:
             by_reason = dict(part["reason"].cast(pl.String).value_counts().iter_rows())
             notes.append(f"{file_name(file, files)}: {count_text(rows[file], rows[file] - len(part), by_reason)}"
                          f"; the first: {rejected_examples(part, 1, None, fmt)[0]}")

@@ -531,6 +531,46 @@ def test_interaction_expectations_pass_and_fail() -> None:
     assert bad.to_dict()["success"] is False
 
 
+def test_a_reason_with_a_share_of_its_own_is_measured_apart_from_max_rejected_share() -> None:
+    """A clickstream's anonymous events (missing_user) and its repeats refused the load through max_rejected_share,
+    whose only remedy, a higher share, let every reason through (helper-172): a reason of
+    max_rejected_share_by_reason is measured against its own share, the others together against
+    max_rejected_share."""
+    accepted = _row_check(10, 6, rejected=0).accepted  # 60 rows
+    check = RowCheck(accepted, pl.DataFrame({"reason": ["missing_user"] * 30 + ["bad_timestamp"] * 4}), 94,
+                     {"missing_user": 30, "bad_timestamp": 4})
+
+    def failed(**config) -> dict:
+        report = expect_interactions(accepted, check, ExpectationConfig(**config))
+        return {(o.column, o.setting): o.observed for o in report.failed}
+
+    assert failed() == {("rejected_share", "max_rejected_share"): pytest.approx(34 / 94)}
+    assert failed(max_rejected_share_by_reason={"missing_user": 0.4}) == {}  # 4 / 94 bad times: within 0.05
+    assert failed(max_rejected_share_by_reason={"missing_user": 0.3}) == {
+        ("missing_user_share", "max_rejected_share_by_reason.missing_user"): pytest.approx(30 / 94)}
+    assert failed(max_rejected_share=0.04, max_rejected_share_by_reason={"missing_user": 0.4,
+                                                                         "duplicate_event": 0.0}) == {
+        ("rejected_share", "max_rejected_share"): pytest.approx(4 / 94)}  # a reason without rows: share 0
+    with pytest.raises(ValueError, match=r"max_rejected_share_by_reason names no rejection reason: anonymous \(the "
+                                         r"reasons: malformed_line, .*\); max_rejected_share_by_reason.missing_user = "
+                                         r"1.5: must be 0 or more, at most 1"):
+        ExpectationConfig(max_rejected_share_by_reason={"anonymous": 0.4, "missing_user": 1.5})
+
+
+def test_a_files_rejected_rows_of_a_reason_with_a_share_of_its_own_do_not_count_against_max_rejected_share() -> None:
+    """The notice of a file whose own share of rejected rows is above max_rejected_share, hidden by the load's other
+    files: rows of a reason with a share of its own (anonymous events) do not count (helper-172)."""
+    from elcrec_core.data.rejections import rejected_files_note
+
+    accepted = pl.DataFrame({"source_file": ["a.csv"] * 90 + ["b.csv"] * 7})
+    rejected = pl.DataFrame({"source_file": ["b.csv"] * 3, "source_row": [2, 3, 4],
+                             "reason": ["missing_user"] * 3, "detail": ["user_id is empty"] * 3})
+    check = RowCheck(accepted, rejected, 100, {"missing_user": 3})
+    assert "b.csv: 10 rows read, 7 accepted, 3 rejected (missing_user: 3)" in rejected_files_note(
+        check, 0.05, "csv", ["a.csv", "b.csv"])
+    assert rejected_files_note(check, 0.05, "csv", ["a.csv", "b.csv"], apart={"missing_user": 0.4}) == ""
+
+
 def test_sequence_expectations_pass_and_fail() -> None:
     profile = pl.DataFrame({"user_id": ["a", "b", "c"], "length": [5, 7, 300],
                             "timestamps_monotonic": [True, True, False]})

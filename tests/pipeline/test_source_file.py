@@ -306,6 +306,39 @@ def test_a_refused_load_names_its_rejected_rows_and_the_setting_to_check(team, t
         "sets the rows a load needs: 0 lets an empty delivery through (a day without events).")
 
 
+def test_anonymous_events_of_a_clickstream_may_have_a_share_of_their_own(team, tmp_path):
+    """3 in 10 events without a visitor (a clickstream's anonymous traffic) refused the load, and the message asked
+    whether user_column was right; the only remedy, max_rejected_share 0.3, let 3 in 10 bad times through as well
+    (helper-172). The refusal now names max_rejected_share_by_reason; with {missing_user: 0.4} the load goes on,
+    its counts reconcile, and the other reasons keep max_rejected_share: a few bad times more refuse it."""
+    source = SourceFile(path=str(team / "source.yaml"))
+    day = team / "logs" / "2026-01-31.csv"
+    day.write_text("user_id,item_id,timestamp\n" + "".join(
+        f"{'' if n % 10 < 3 else f'v{n}'},i{n % 7},2026-01-31T09:{n % 60:02d}:00Z\n" for n in range(100)))
+    result = ingest(tmp_path / "data", source, "2026-01-31")
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert ("or, where the data holds missing_user rows by design (a clickstream's anonymous events, repeats), give "
+            "them a share of their own, max_rejected_share_by_reason: {missing_user: 0.4}, and the other reasons keep "
+            "max_rejected_share.") in failure.event_specific_data.error.message
+    (team / "source.yaml").write_text((team / "source.yaml").read_text()
+                                      + "max_rejected_share_by_reason: {missing_user: 0.4}\n")
+    result = ingest(tmp_path / "data", source, "2026-01-31")
+    assert result.success
+    (loaded,) = [m for m in result.get_asset_materialization_events() if m.asset_key == dg.AssetKey("raw_interactions")]
+    meta = loaded.materialization.metadata
+    assert (meta["rows_in"].value, meta["accepted"].value, meta["rejected"].value) == (100, 70, 30)
+    day.write_text(day.read_text() + "v1,i1,later\n" * 6)  # 6 in 106 bad times: over max_rejected_share's 0.05
+    result = ingest(tmp_path / "data", source, "2026-01-31")
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    message = failure.event_specific_data.error.message
+    assert "expect_column_max_to_be_between (rejected_share): observed 0.0566, accepts ≤ 0.05 (setting " \
+           "max_rejected_share)" in message
+    assert "max_rejected_share (0.05, the default) sets the share of rejected rows a load may have for the reasons " \
+           "without a share of their own (missing_user has one)" in message
+    with pytest.raises(ValueError, match="max_rejected_share_by_reason names no rejection reason: anonymous"):
+        SourceSettings().resolved({"max_rejected_share_by_reason": {"anonymous": 0.4}})
+
+
 def test_sequences_that_fail_their_checks_replace_nothing(team, tmp_path):
     """The day's sequences built, then, after the day before is loaded too, built again under a bound they break
     (max_length 1): the blocking check fails, and the day's Parquet file, the warehouse's sequences table and its
