@@ -148,6 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, CheckpointError) as exc:  # a missing or unwritable file, bad data or settings
         print(f"elcrec: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: a line, not a traceback of where it fell (helper-170)
+        resume = (f": the same command again resumes after the last complete epoch in {args.out} (--fresh starts "
+                  "over)" if args.command == "train" else "")
+        print(f"elcrec: interrupted{resume}", file=sys.stderr)
+        return 130  # as a shell reports a process that SIGINT ended
 
 
 def at_least(low: int) -> Callable[[str], int]:

@@ -284,7 +284,7 @@ def why_training_ended(cfg: TrainConfig, stopper: EarlyStopping, steps_done: int
                 f"{stopper.best_epoch} (patience {cfg.patience})")
     if cfg.max_steps and steps_done >= cfg.max_steps:
         return f"training ended: the step budget, {steps_done} optimiser steps (max_steps {cfg.max_steps})"
-    return f"training ended: the {cfg.epochs} epochs ran"
+    return f"training ended: the {cfg.epochs} epochs ran" if cfg.epochs != 1 else "training ended: the 1 epoch ran"
 
 
 def format_epoch(row: dict[str, Any], stopper: EarlyStopping) -> str:

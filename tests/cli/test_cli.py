@@ -1408,3 +1408,19 @@ def test_the_command_runs_as_a_module(module: str) -> None:
     done = subprocess.run([sys.executable, "-m", module, "rollback", "--help"], capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0 and "usage: elcrec rollback" in done.stdout, done.stderr
+
+
+def test_ctrl_c_ends_a_command_with_a_line_not_a_traceback(tmp_path: Path, capsys, monkeypatch) -> None:
+    """Ctrl-C in elcrec train printed a traceback of where it fell, with no word that the run resumes (helper-170):
+    one line, how to resume a training run, and the exit status a shell gives a process SIGINT ended."""
+    from elcrec_core.cli import commands
+
+    def interrupted(args) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(commands, "cmd_train", interrupted)
+    monkeypatch.setattr(commands, "cmd_sequences", interrupted)
+    assert _run(capsys, "train", "--out", str(tmp_path / "run")) == (
+        130, "", f"elcrec: interrupted: the same command again resumes after the last complete epoch in "
+                 f"{tmp_path / 'run'} (--fresh starts over)\n")
+    assert _run(capsys, "sequences", "--data", "synthetic") == (130, "", "elcrec: interrupted\n")
