@@ -118,21 +118,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
               "than the checkpoint: their targets count as misses and the inputs leave them out", file=sys.stderr)
     model.to(device)
     data_tensors = SequenceTensors.from_sequences(seqs, device)
-    _require_targets(args.data, seqs, data_tensors, args.split)
+    ranked = _require_targets(args.data, seqs, data_tensors, args.split)
     metrics = evaluate(model, data_tensors, args.split)
+    users = (f"{ranked} of the {len(seqs)} users ranked (a {args.split} target takes at least "
+             f"{3 if args.split == 'valid' else 2} items)")  # a subset's run is told from a whole one (helper-170)
     if args.json:
+        print(users, file=sys.stderr)
         print(json.dumps(_rounded(metrics)))
     else:
-        print(f"{args.split} split: full ranking over the model's {model.cfg.n_items} items, history excluded")
+        print(f"{args.split} split: {users}; full ranking over the model's {model.cfg.n_items} items, history "
+              "excluded")
         for name, value in metrics.items():
             print(f"{name:8s} {value:.4f}")
     return 0
 
 
-def _require_targets(name: str, seqs: Sequences, data: SequenceTensors, split: str) -> None:
-    """Raise ValueError when no user of ``seqs`` (as ``data``) has a ``split`` target: every metric would be NaN
-    (JSON's null), which reads as a model without a finite score. Else say on stderr how many targets are items the
-    user had before, which no model ranks (:func:`~elcrec_core.report.evaluation_report.repeat_target_note`)."""
+def _require_targets(name: str, seqs: Sequences, data: SequenceTensors, split: str) -> int:
+    """The number of users of ``seqs`` (as ``data``) with a ``split`` target. Raise ValueError where there is none:
+    every metric would be NaN (JSON's null), which reads as a model without a finite score. Else say on stderr how
+    many targets are items the user had before, which no model ranks
+    (:func:`~elcrec_core.report.evaluation_report.repeat_target_note`)."""
     from elcrec_core.evaluate.ranking import eligible_users
     from elcrec_core.report.evaluation_report import repeat_target_note, repeat_targets
 
@@ -143,6 +148,7 @@ def _require_targets(name: str, seqs: Sequences, data: SequenceTensors, split: s
                          f"longest history has {int(seqs.lengths.max(initial=0))})")
     if note := repeat_target_note(repeat_targets(data, users, split), split):
         print(note, file=sys.stderr)
+    return len(users)
 
 
 def cmd_baselines(args: argparse.Namespace) -> int:

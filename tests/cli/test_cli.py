@@ -360,12 +360,19 @@ def test_train_evaluate_and_recommend_without_format_on_csv_and_parquet(tmp_path
     assert err.splitlines() == [f"reading {parquet_path.resolve()} as parquet (guessed from the name .parquet; "
                                 "timestamps: epoch_s, detected from the first rows)",
                                 "data: 240 rows read, 240 accepted, 0 rejected",
-                                "events from 2026-03-01 to 2026-03-01 (UTC days)"]
+                                "events from 2026-03-01 to 2026-03-01 (UTC days)",
+                                "40 of the 40 users ranked (a test target takes at least 2 items)"]
+    # how many users it ranked: a subset's run was not told from a whole one (helper-170)
     code, stdout, err = _run(capsys, "evaluate", "--data", str(csv_path), "--checkpoint", str(out / "best.pt"),
                              "--split", "valid")
     assert code == 0, err
     lines = stdout.splitlines()  # the split it ranked, then one metric a line
-    assert lines[0] == "valid split: full ranking over the model's 9 items, history excluded"
+    assert lines[0] == ("valid split: 40 of the 40 users ranked (a valid target takes at least 3 items); full ranking "
+                        "over the model's 9 items, history excluded")
+    with csv_path.open("a") as more:  # a user of one event has no test target
+        more.write(f"one,{events['item_id'][0]},{events['timestamp'][0]}\n")
+    code, stdout, err = _run(capsys, "evaluate", "--data", str(csv_path), "--checkpoint", str(out / "best.pt"))
+    assert code == 0 and stdout.startswith("test split: 40 of the 41 users ranked"), err
     assert lines[1].startswith("HR@5 ")
     code, stdout, err = _run(capsys, "recommend", "--data", str(parquet_path), "--checkpoint", str(out / "best.pt"),
                              "--user", "3", "--k", "2", "--json")
