@@ -114,8 +114,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     seqs, _ = onto_catalogue(args.checkpoint, model.cfg.n_items, data.sequences, data.item_ids,
                              lambda line: print(line, file=sys.stderr))
     if seqs.n_items > model.cfg.n_items:  # new items: the evaluator misses their targets and leaves them out of inputs
-        print(f"{args.data}: {seqs.n_items - model.cfg.n_items} of its {len(np.unique(seqs.items))} items are newer "
-              "than the checkpoint: their targets count as misses and the inputs leave them out", file=sys.stderr)
+        new, used = seqs.n_items - model.cfg.n_items, len(np.unique(seqs.items))
+        print(f"{args.data}: {new} of its {used} items are newer than the checkpoint: their targets count as misses "
+              "and the inputs leave them out" + ("; that is most of them: is the checkpoint a model of other data? "
+                                                 "(its config.json gives the data it trained on)" if 2 * new > used
+                                                 else ""), file=sys.stderr)
     model.to(device)
     data_tensors = SequenceTensors.from_sequences(seqs, device)
     ranked = _require_targets(args.data, seqs, data_tensors, args.split)

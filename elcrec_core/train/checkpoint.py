@@ -144,7 +144,10 @@ def item_catalogue(checkpoint: str | Path, n_items: int, data_item_ids: np.ndarr
     if not beside.is_file():
         if data_item_ids is not None and len(data_item_ids) < n_items:
             raise CheckpointError(f"checkpoint {checkpoint} knows {n_items} items, the data's item index only "
-                                  f"{len(data_item_ids)}: it is from another item catalogue")
+                                  f"{len(data_item_ids)}: without an {ITEM_INDEX_FILE} beside it, the data's items "
+                                  "are matched to the model's by position, so the data must hold the catalogue "
+                                  "the model was trained on (a part of it cannot be matched: give the data as the "
+                                  "training read it, such as the sequence file whose integer ids are its indices)")
         return data_item_ids
     model_ids = read_item_index_file(beside).astype(str)
     if len(model_ids) != n_items:
@@ -174,7 +177,9 @@ def onto_catalogue(checkpoint: str | Path, n_items: int, seqs: Sequences, data_i
     if data_item_ids is not None and warn is not None:
         warn(f"no {ITEM_INDEX_FILE} beside {checkpoint}: the data's items are matched to the model's by position "
              "(its i-th item id in sorted order is the model's item i), which is right only for data with the "
-             "item catalogue the model was trained on; keep the index its training wrote beside the checkpoint")
+             "item catalogue the model was trained on (elcrec train and the pipeline write the index beside a "
+             "model of data with item ids: keep it there; a model of the sequence format, whose integer ids are "
+             "its indices, has none: give it data in that format)")
     return seqs, item_catalogue(checkpoint, n_items, data_item_ids)
 
 

@@ -1076,6 +1076,12 @@ def test_evaluate_data_with_items_newer_than_the_checkpoint(tmp_path: Path, caps
                              str(out / "best.pt"), "--json", "--format", "csv")
     assert code == 0, err
     assert "1 of its 10 items are newer than the checkpoint: their targets count as misses" in err
+    assert "most of them" not in err
+    # a model of other data: most items unknown, said so (helper-170 evaluated a Beauty model on Sports silently)
+    other = pl.concat([events.filter(pl.col("item_id") < 3), events.with_columns(pl.col("item_id") + 100)])
+    other.write_csv(tmp_path / "other.csv")
+    err = _run(capsys, "evaluate", "--data", str(tmp_path / "other.csv"), "--checkpoint", str(out / "best.pt"))[2]
+    assert "that is most of them: is the checkpoint a model of other data?" in err
     old = _run(capsys, "evaluate", "--data", str(tmp_path / "events.csv"), "--checkpoint", str(out / "best.pt"),
                "--json", "--format", "csv")[1]
     # 9 items, so every target that is no miss is a hit at 20; user 0's (item 5, a hit before) is now the new item
@@ -1106,6 +1112,11 @@ def test_train_into_a_run_of_other_items_is_refused_and_a_lone_checkpoint_warns(
             code, _, err = _run(capsys, *command, "--checkpoint", str(folder / "best.pt"), "--data",
                                 str(tmp_path / "other.csv"))
             assert code == 0 and (warning in err) is warned, err
+    # a part of the catalogue cannot be matched by position: said so (it said "another item catalogue"; helper-170)
+    _events().filter(pl.col("item_id") < 5).write_csv(tmp_path / "part.csv")
+    code, _, err = _run(capsys, "evaluate", "--checkpoint", str(lone / "best.pt"), "--data", str(tmp_path / "part.csv"))
+    assert code == 2 and "without an item_index.parquet beside it, the data's items are matched to the model's by " \
+        "position, so the data must hold the catalogue the model was trained on" in err
 
 
 def test_init_from_gives_each_item_its_own_embedding_and_fresh_drops_the_old_model(tmp_path: Path, capsys,
