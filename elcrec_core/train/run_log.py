@@ -72,13 +72,15 @@ class RunLog:
     def finish(self, metrics: dict[str, Any]) -> None:
         """Write ``metrics.json`` (``metrics``: best_epoch, epochs, seconds, precision (:func:`precision_used`),
         valid, test, history) and the settings as TensorBoard hyper-parameters with the valid and test metrics
-        (``final/<split>/<metric>``)."""
+        (``final/<split>/<metric>``), at step = the epochs run: a run continued with more epochs adds its figures
+        at a later step, where both were at step 0 (helper-170)."""
         if self.writer is None:
             return
         (self.out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         scores = {f"final/{split}/{name}": value for split in ("valid", "test")
                   for name, value in metrics[split].items()}
-        self.writer.add_hparams(flat_settings(self.exp.to_dict()), scores, run_name=".")
+        self.writer.add_hparams(flat_settings(self.exp.to_dict()), scores, run_name=".",
+                                global_step=metrics["epochs"])
         self.writer.close()
 
 

@@ -61,6 +61,24 @@ def test_a_run_writes_its_settings_metrics_and_tensorboard_scalars(runs, capsys)
     assert events.Scalars("final/test/NDCG@20")[0].value == pytest.approx(metrics["test"]["NDCG@20"], rel=1e-6)
 
 
+def test_a_run_continued_with_more_epochs_adds_its_final_figures_at_a_later_step(runs, tmp_path) -> None:
+    """A finished 2-epoch run continued to 3 epochs left two final/test/NDCG@20 values at step 0, the old and the
+    new (helper-170): each run's final figures are at the step of the epochs it ran."""
+    import shutil
+
+    a, _, first, _ = runs
+    shutil.copytree(a, tmp_path / "a")
+    options = [option if option != "2" or SMALL[i - 1] != "--epochs" else "3" for i, option in enumerate(SMALL)]
+    assert main(["train", "--data", str(a.parent / "events.csv"), "--out", str(tmp_path / "a"), "--lr", "0.001",
+                 *options]) == 0
+    events = EventAccumulator(str(tmp_path / "a" / "tensorboard"))
+    events.Reload()
+    final = events.Scalars("final/test/NDCG@20")
+    continued = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert [(e.step, e.value) for e in final] == [(2, pytest.approx(first["test"]["NDCG@20"], rel=1e-6)),
+                                                  (3, pytest.approx(continued["test"]["NDCG@20"], rel=1e-6))]
+
+
 def test_compare_shows_the_settings_that_differ_and_each_runs_metrics(runs, capsys) -> None:
     a, b, first, second = runs
     comparison = compare_runs([a, b])
