@@ -34,7 +34,7 @@ from elcrec_core.data.events_to_sequences import (
     write_sequences,
 )
 from elcrec_core.data.sequence_settings import setting_changes
-from elcrec_core.data.sequence_summary import SequenceSummary
+from elcrec_core.data.sequence_summary import SequenceSummary, long_histories_note
 from elcrec_core.data.sequences import sequence_day_folders
 from elcrec_core.data.expectations import expect_sequences
 from elcrec_pipeline.config import SequenceSettings
@@ -62,7 +62,7 @@ from elcrec_pipeline.run_config_check import refuse_bad_run_config
         dg.AssetCheckSpec(
             "settings_as_the_day_before", asset="interaction_sequences",
             description="Warns (never blocks) where the day's sequence settings (event_types, min_rating, dedupe, "
-                        "k_core) differ from those that built the nearest other day's sequences (the day before; "
+                        "k_core, max_user_events) differ from those that built the nearest other day's sequences (the day before; "
                         "pruned, the nearest kept): a run without the "
                         "run config that sets them (a backfill, the sensor's or the schedule's runs without "
                         "ELCREC_RUN_CONFIG) builds with the defaults, and its model may learn another selection of "
@@ -102,8 +102,12 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
         raise dg.Failure(f"no sequences left for {context.partition_key}: {summary.events_in} events in; the "
                          f"filters (event_types, min_rating) removed {summary.filtered_out}, events stored by "
                          f"another file too {summary.repeated_across_files}, de-duplication "
-                         f"{summary.duplicates_removed}, k-core with k = {config.k_core}: {summary.k_core_removed} "
-                         "(run config ops.interaction_sequences.config: event_types, min_rating, k_core)"
+                         f"{summary.duplicates_removed}, "
+                         + (f"users over max_user_events {summary.max_user_events_removed}, "
+                            if config.max_user_events is not None else "")
+                         + f"k-core with k = {config.k_core}: {summary.k_core_removed} (run config "
+                         "ops.interaction_sequences.config: event_types, min_rating, "
+                         + ("max_user_events, " if config.max_user_events is not None else "") + "k_core)"
                          + (f"; k_core {smaller['k']} keeps {smaller['users']:,} users ({smaller['events']:,} events)"
                             if (smaller := summary.smaller_k_core) and summary.k_core_removed else "") + UNRATED * (
                              config.min_rating is not None and summary.filtered_out > 0)
@@ -131,6 +135,11 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
     paths = write_sequences(build, storage.sequences_dir(context.partition_key), storage.warehouse, table=not newer)
     pruned = storage.prune_sequences(context.partition_key, config.keep_days,
                                      busy=days_in_progress(context.instance)) if config.keep_days else []
+    if summary.max_user_events_users:
+        context.log.info(f"max_user_events ({config.max_user_events}) left out {summary.max_user_events_users:,} "
+                         f"users with {summary.max_user_events_removed:,} events: no sequence, no list")
+    elif note := long_histories_note(build.sequences.lengths):  # a few users hold much of the data: bots?
+        context.log.warning(note)
     if summary.k_core_removed:  # users without a sequence get lists from their short histories: said, not only counted
         note = _k_core_note(summary, config.k_core)
         (context.log.warning if _k_core_removed_many(summary) else context.log.info)(note)
@@ -147,11 +156,14 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
             "item_index_size": build.index_size,  # every item ever indexed
             "catalogue_size": summary.n_items,  # the day's: the index up to its largest item
             "new_items": summary.new_items,
-            # events in = filtered out + repeated across files + duplicates removed + k-core removed + interactions
+            # events in = filtered out + repeated across files + duplicates removed + max_user_events removed +
+            # k-core removed + interactions
             "events_in": summary.events_in,
             "filtered_out": summary.filtered_out,
             "repeated_across_files": summary.repeated_across_files,
             "duplicates_removed": summary.duplicates_removed,
+            "max_user_events_removed": summary.max_user_events_removed,  # the events of users with more (bots?)
+            "max_user_events_users": summary.max_user_events_users,
             "k_core_removed": summary.k_core_removed,
             "k_core_users_removed": summary.k_core_users_removed,
             "k_core_items_removed": summary.k_core_items_removed,

@@ -227,6 +227,10 @@ class SequenceSettings(dg.Config):
                                                             "spaces (Purchase is purchase); None: every event")
     dedupe: bool = Field(False, description="each user's first event of an item only (repeats left out)")
     k_core: int = Field(5, ge=0, description="iterative k-core of users and items; 0 turns it off")
+    max_user_events: int | None = Field(None, ge=1, description="a user with more events (of the types modelled, "
+                                                                "after dedupe) is left out of the sequences and "
+                                                                "the lists, kept in the warehouse: bots, shared "
+                                                                "accounts; default none")
     min_length: int = Field(1, ge=1, description="the expectations fail for a shorter sequence")
     max_length: int | None = Field(None, ge=1, description="the expectations fail for a longer sequence")
     keep_days: int = Field(14, ge=0, description="sequence folders of days more than this before the newest are "
@@ -235,7 +239,8 @@ class SequenceSettings(dg.Config):
 
     def sequence_config(self) -> SequenceConfig:
         types = tuple(self.event_types) if self.event_types is not None else None
-        return SequenceConfig(min_rating=self.min_rating, event_types=types, dedupe=self.dedupe, k_core=self.k_core)
+        return SequenceConfig(min_rating=self.min_rating, event_types=types, dedupe=self.dedupe, k_core=self.k_core,
+                              max_user_events=self.max_user_events)
 
     def expectations(self) -> ExpectationConfig:
         return ExpectationConfig(min_length=self.min_length, max_length=self.max_length)

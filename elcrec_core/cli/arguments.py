@@ -48,7 +48,8 @@ def data_options(args: argparse.Namespace, seed: int = 0) -> DataOptions:
         null_ids=None if args.null_ids is None else tuple(t for t in args.null_ids.split(",") if t),
         event_type_column=args.event_type_column,
         event_types=tuple(args.event_types.split(",")) if args.event_types is not None else None,
-        sequence_min_rating=args.sequence_min_rating, dedupe=args.dedupe, k_core=args.k_core, seed=seed,
+        sequence_min_rating=args.sequence_min_rating, dedupe=args.dedupe, k_core=args.k_core,
+        max_user_events=args.max_user_events, seed=seed,
     )
 
 
@@ -164,6 +165,9 @@ def add_data_options(p: argparse.ArgumentParser, data_help: str, default: str | 
                                                          "sequence settings' dedupe")
     g.add_argument("--k-core", type=int, default=0, help="keep only users and items with at least K events, "
                                                          "as the pipeline can (default 0: off)")
+    g.add_argument("--max-user-events", type=int, metavar="N", help="leave out users with more than N events (bots, "
+                                                                     "shared accounts), as the sequence settings' "
+                                                                     "max_user_events")
     g.add_argument("--rejected-out", metavar="CSV", help="write every rejected row to this CSV file: its file, row, "
                                                          "reason and detail, and its fields as read (stderr shows "
                                                          "the first 3)")

@@ -46,6 +46,7 @@ from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.ingestion import LoadReport, ingest
 from elcrec_core.data.rejections import count_text, example_rows, id_notes, rejected_examples
 from elcrec_core.data.seen_items import seen_items
+from elcrec_core.data.sequence_summary import SequenceSummary
 from elcrec_core.data.sequences import MAX_ITEM_ID, Sequences, read_sequence_parquet
 from elcrec_core.data.source_config import SourceConfig, resolve_files
 from elcrec_core.data.synthetic import SyntheticConfig
@@ -191,12 +192,12 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
         except SourceReadError as exc:
             raise SourceReadError(exc.path, exc.cause + advice(exc)) from None
         build = build_sequences(SequenceConfig(min_rating=options.sequence_min_rating, event_types=options.event_types,
-                                               dedupe=options.dedupe, k_core=options.k_core), db)
+                                               dedupe=options.dedupe, k_core=options.k_core,
+                                               max_user_events=options.max_user_events), db)
         filtered = options.sequence_min_rating is not None or options.dedupe or options.k_core
         seen, seen_ids = (_every_item_seen(db, build, options.event_types) if filtered else (None, None))
         other_types = int(unmodelled_event_types(db, options.event_types)["rows"].sum()) if options.event_types else 0
-        types = _filter_notes(options, absent_event_types(db, options.event_types), other_types,
-                              build.summary.filtered_out)
+        types = _filter_notes(options, absent_event_types(db, options.event_types), other_types, build.summary)
     if not len(build.sequences):
         raise ValueError(f"{name}: " + ("; ".join(types) if build.summary.filtered_out == report.accepted else
                                         f"--k-core {options.k_core} removed every one of its {report.accepted} events"))
@@ -229,12 +230,14 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
                       seen_ids, short if len(short) else None)
 
 
-def _filter_notes(options: DataOptions, absent: dict[str, list[str]], other_types: int, left_out: int) -> list[str]:
-    """The lines that say what ``--event-types`` left out (``other_types``: the events of other types), which of its
-    types no event has (``absent``: :func:`~elcrec_core.data.event_selection.absent_event_types`, with the data's
-    close types), and what ``--sequence-min-rating`` left out of the rest (of ``left_out``, what both filters left
-    out: a trial's recommend counted all of it as other types)."""
-    lines = []
+def _filter_notes(options: DataOptions, absent: dict[str, list[str]], other_types: int,
+                  summary: SequenceSummary) -> list[str]:
+    """What ``--max-user-events`` and ``--event-types`` left out (``other_types``: events of other types), its types
+    that no event has (``absent``: :func:`~elcrec_core.data.event_selection.absent_event_types`), and what
+    ``--sequence-min-rating`` left out of the rest (the ``summary``'s ``filtered_out`` less ``other_types``)."""
+    left_out = summary.filtered_out
+    lines = [f"--max-user-events {options.max_user_events}: {summary.max_user_events_users} users with "
+             f"{summary.max_user_events_removed} events left out"] if summary.max_user_events_users else []
     if options.event_types is not None:
         lines.append(f"--event-types {','.join(options.event_types)}: {other_types} events of other types left out")
         if absent:

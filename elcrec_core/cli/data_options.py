@@ -48,6 +48,7 @@ class DataOptions:
     sequence_min_rating: float | None = None  # as the sequence settings' min_rating: out of the sequences alone
     dedupe: bool = False  # as the sequence settings' dedupe
     k_core: int = 0
+    max_user_events: int | None = None  # as the sequence settings' max_user_events
     seed: int = 0  # of the synthetic data
 
     def __post_init__(self) -> None:
@@ -55,6 +56,8 @@ class DataOptions:
             raise ValueError(f"unknown format {self.format!r}; known: {', '.join(FORMAT_CHOICES)}")
         if self.k_core < 0:
             raise ValueError(f"--k-core must be >= 0, not {self.k_core}")
+        if self.max_user_events is not None and self.max_user_events < 1:
+            raise ValueError(f"--max-user-events must be >= 1, not {self.max_user_events}")
         for option, value in (("--min-rating", self.min_rating), ("--max-rating", self.max_rating)):
             if value is not None and self.rating_column is None:
                 raise ValueError(f"{option} needs --rating-column: the column that holds the ratings")
@@ -92,7 +95,8 @@ class DataOptions:
 
 def sequence_settings_note(options: DataOptions, built: SequenceConfig, day: str) -> str:
     """The line that says which options read events as the pipeline built the sequences of ``day`` (``built``,
-    their ``settings.json``): its k-core, event types, min_rating and dedupe, where ``options`` differ; empty where
+    their ``settings.json``): its k-core, event types, min_rating, dedupe and max_user_events, where ``options``
+    differ; empty where
     they agree. A user's history, and so the list, differs otherwise (the pipeline's k-core 5 drops rare items and
     users)."""
     differ = ([f"--k-core {built.k_core}"] if options.k_core != built.k_core else []) + (
@@ -102,6 +106,8 @@ def sequence_settings_note(options: DataOptions, built: SequenceConfig, day: str
         [("" if options.rating_column else "--rating-column COLUMN ")
          + f"--sequence-min-rating {built.min_rating:g}" if built.min_rating is not None
          else "no --sequence-min-rating"] if options.sequence_min_rating != built.min_rating else []) + (
-        [("--dedupe" if built.dedupe else "no --dedupe")] if options.dedupe != built.dedupe else [])
+        [("--dedupe" if built.dedupe else "no --dedupe")] if options.dedupe != built.dedupe else []) + (
+        [f"--max-user-events {built.max_user_events}" if built.max_user_events else "no --max-user-events"]
+        if options.max_user_events != built.max_user_events else [])
     return (f"the pipeline built the sequences of {day} with other settings (sequences/{day}/settings.json): give "
             f"{' and '.join(differ)} to read --data as it did" if differ else "")

@@ -39,16 +39,19 @@ _QUANTILES = {"p10": 0.1, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p90": 0.9, "p99
 
 @dataclass(frozen=True)
 class SequenceConfig:
-    """Optional filters, de-duplication of repeated (user, item) events, and the k of the k-core (0: off)."""
+    """Optional filters, de-duplication of repeated (user, item) events, ``max_user_events`` and the k-core's k."""
 
     min_rating: float | None = None  # events without a rating fail this filter
     event_types: tuple[str, ...] | None = None
     dedupe: bool = False  # keep only each user's first event per item
     k_core: int = 5
+    max_user_events: int | None = None  # a user with more events (after the filters and dedupe) is left out
 
     def __post_init__(self) -> None:
         if self.k_core < 0:
             raise ValueError(f"k_core must be >= 0, not {self.k_core}")
+        if self.max_user_events is not None and self.max_user_events < 1:
+            raise ValueError(f"max_user_events must be >= 1 (or none), not {self.max_user_events}")
 
     @classmethod
     def from_dict(cls, config: Mapping[str, Any]) -> "SequenceConfig":
@@ -137,6 +140,9 @@ def build_sequences(config: SequenceConfig = SequenceConfig(), path: str | Path 
     after_dedupe = len(ordered)
     u, i, ts = (ordered[c].to_numpy() for c in ("u", "i", "timestamp"))
     del ordered
+    per_user = np.bincount(u, minlength=len(users))  # users with more events (bots?) go, kept in the warehouse
+    heavy = per_user > (config.max_user_events or np.iinfo(np.int64).max)
+    u, i, ts = (column[~heavy[u]] for column in (u, i, ts)) if heavy.any() else (u, i, ts)
     keep, rounds = k_core_filter(u, i, config.k_core)
     users_before = np.count_nonzero(np.bincount(u, minlength=len(users)))
     items_before = np.count_nonzero(np.bincount(i, minlength=len(items)))
@@ -161,7 +167,9 @@ def build_sequences(config: SequenceConfig = SequenceConfig(), path: str | Path 
         filtered_out=events_in - passed,
         repeated_across_files=passed - n_selected,
         duplicates_removed=n_selected - after_dedupe,
-        k_core_removed=after_dedupe - len(seqs.items),
+        max_user_events_removed=int(per_user[heavy].sum()),
+        max_user_events_users=int(np.count_nonzero(heavy)),
+        k_core_removed=after_dedupe - int(per_user[heavy].sum()) - len(seqs.items),
         k_core_users_removed=int(users_before) - len(seqs),
         k_core_rounds=rounds,
         users=len(seqs),

@@ -18,9 +18,11 @@ def event_type_set(event_types: tuple[str, ...] | None) -> list[str | None] | No
 
 def comparable_settings(config: SequenceConfig) -> dict[str, Any]:
     """``config``'s settings as plain data, its event types as the filters compare them (:func:`event_type_set`):
-    equal for two builds that select the same events, to digest (a model's ``sequence_settings``)."""
-    return {**asdict(config), "event_types": event_type_set(config.event_types),
-            "min_rating": None if config.min_rating is None else float(config.min_rating)}  # 4 is 4.0
+    equal for two builds that select the same events, to digest (a model's ``sequence_settings``). A
+    ``max_user_events`` of None is left out: the settings of the builds before it existed digest as they did."""
+    settings = {**asdict(config), "event_types": event_type_set(config.event_types),
+                "min_rating": None if config.min_rating is None else float(config.min_rating)}  # 4 is 4.0
+    return {name: value for name, value in settings.items() if name != "max_user_events" or value is not None}
 
 
 def setting_changes(before: SequenceConfig, now: SequenceConfig) -> list[str]:
@@ -33,7 +35,7 @@ def setting_changes(before: SequenceConfig, now: SequenceConfig) -> list[str]:
             return "every type" if value is None else ", ".join(value)
         return "none" if value is None else str(value).lower() if isinstance(value, bool) else f"{value:g}"
 
-    differ = [name for name in ("min_rating", "event_types", "dedupe", "k_core")
+    differ = [name for name in ("min_rating", "event_types", "dedupe", "k_core", "max_user_events")
               if (event_type_set(before.event_types) != event_type_set(now.event_types) if name == "event_types"
                   else getattr(before, name) != getattr(now, name))]
     return [f"{name} {shown(before, name)} then, {shown(now, name)} now" for name in differ]

@@ -103,7 +103,9 @@ def data_text(day: str, load: DayLoad | None, summary: SequenceSummary | None, k
         left = [f"{count:,} {what}" for count, what in (
             (summary.filtered_out, "left out by the filters (event_types, min_rating)"),
             (summary.repeated_across_files, "stored by another file too, used once"),
-            (summary.duplicates_removed, "repeats that dedupe removed")) if count]
+            (summary.duplicates_removed, "repeats that dedupe removed"),
+            (summary.max_user_events_removed,
+             f"of {summary.max_user_events_users:,} users with more than max_user_events, left out")) if count]
         parts.append(f"The day's sequences: {summary.users:,} users, {summary.items:,} items and "
                      f"{summary.interactions:,} of the {summary.events_in:,} events stored up to the day"
                      + (f" ({'; '.join(left)})" if left else "")

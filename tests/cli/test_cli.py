@@ -1442,3 +1442,18 @@ def test_ctrl_c_ends_a_command_with_a_line_not_a_traceback(tmp_path: Path, capsy
         130, "", f"elcrec: interrupted: the same command again resumes after the last complete epoch in "
                  f"{tmp_path / 'run'} (--fresh starts over)\n")
     assert _run(capsys, "sequences", "--data", "synthetic") == (130, "", "elcrec: interrupted\n")
+
+
+def test_max_user_events_leaves_a_bot_out_of_the_sequences_as_the_pipeline_can(tmp_path: Path, capsys) -> None:
+    """--max-user-events N, as the sequence settings' max_user_events: users with more events are left out, and
+    stderr says how many, with their events (helper-172's bots)."""
+    events = pl.concat([_events(), pl.DataFrame({"user_id": [999] * 30, "item_id": [1, 2, 3] * 10,
+                                                 "timestamp": [T0 + n for n in range(30)]})])
+    events.write_csv(tmp_path / "events.csv")
+    code, out, err = _run(capsys, "sequences", "--data", str(tmp_path / "events.csv"), "--json",
+                          "--max-user-events", "20")
+    users = [json.loads(line)["user"] for line in out.splitlines()]
+    assert code == 0 and "999" not in users and len(users) == 40, err
+    assert "--max-user-events 20: 1 users with 30 events left out" in err
+    code, out, _ = _run(capsys, "sequences", "--data", str(tmp_path / "events.csv"), "--json")
+    assert "999" in [json.loads(line)["user"] for line in out.splitlines()]

@@ -201,6 +201,46 @@ def test_filters_and_dedupe(tmp_path: Path) -> None:
     assert only.summary.filtered_out == 3 and only.summary.events_in == 5
 
 
+def test_max_user_events_leaves_out_users_with_more_events_before_the_k_core(tmp_path: Path) -> None:
+    """A bot with thousands of events shaped the training windows and an intent of its own, and nothing could leave
+    it out (helper-172): max_user_events leaves out users with more events (after the filters and dedupe), before
+    the k-core, counted in the summary so that events in still reconcile; the settings of a build without it digest
+    as before it existed."""
+    from elcrec_core.data.sequence_settings import comparable_settings, setting_changes
+
+    rows = [(u, i, T0 + n, "", "view") for n, (u, i) in enumerate(
+        [("bot", f"i{k % 3}") for k in range(8)] + [("u", "i0"), ("u", "i1"), ("v", "i1"), ("v", "i2"), ("v", "i0")])]
+    db = _load_csv(tmp_path, rows + [("bot", "i2", T0 + 99, "", "skip")], header="u,i,t,r,k")
+    build = build_sequences(SequenceConfig(k_core=0, event_types=("view",), max_user_events=5), db)
+    assert _lists(build) == {"u": ["i0", "i1"], "v": ["i1", "i2", "i0"]}
+    summary = build.summary
+    assert (summary.max_user_events_users, summary.max_user_events_removed, summary.filtered_out) == (1, 8, 1)
+    assert summary.events_in == summary.filtered_out + summary.repeated_across_files + summary.duplicates_removed \
+        + summary.max_user_events_removed + summary.k_core_removed + summary.interactions
+    kept = build_sequences(SequenceConfig(k_core=2, max_user_events=3), db)  # the k-core after it: v's i2 goes
+    assert _lists(kept) == {"u": ["i0", "i1"], "v": ["i1", "i0"]} and kept.summary.k_core_removed == 1
+    assert len(kept.short_histories) == 0  # the bot has no short history either: it gets no list
+    assert _lists(build_sequences(SequenceConfig(k_core=0, max_user_events=9), db))["bot"][:3] == ["i0", "i1", "i2"]
+    assert "max_user_events" not in comparable_settings(SequenceConfig())
+    assert comparable_settings(SequenceConfig(max_user_events=5))["max_user_events"] == 5
+    assert setting_changes(SequenceConfig(), SequenceConfig(max_user_events=5)) == [
+        "max_user_events none then, 5 now"]
+    with pytest.raises(ValueError, match="max_user_events must be >= 1"):
+        SequenceConfig(max_user_events=0)
+
+
+def test_a_few_users_that_hold_much_of_the_data_are_named() -> None:
+    """The longest 0.1% of the users' sequences holding a tenth of the events or more (30 bots among 42,151 users
+    held 19%: helper-172) gives a warning with the setting that leaves them out; fewer than 1,000 users, none."""
+    from elcrec_core.data.sequence_summary import long_histories_note
+
+    bots = long_histories_note(np.array([5] * 42_121 + [10_000] * 30))
+    assert bots.startswith("the 42 longest sequences (0.1% of the users) hold 59% of the events, the longest 10,000: "
+                           "bots or shared accounts?") and "max_user_events" in bots
+    assert long_histories_note(np.array([5] * 2_000)) == ""
+    assert long_histories_note(np.array([5] * 998 + [10_000])) == ""  # 999 users: no 0.1% to speak of
+
+
 def test_an_event_stored_by_two_files_is_used_once(tmp_path: Path) -> None:
     """Daily exports whose windows overlap: day 2's file repeats day 1's last events. The warehouse keeps both
     files' rows; the sequences use each event once (the same user, item, time, rating and event type), and an

@@ -339,6 +339,26 @@ def test_anonymous_events_of_a_clickstream_may_have_a_share_of_their_own(team, t
         SourceSettings().resolved({"max_rejected_share_by_reason": {"anonymous": 0.4}})
 
 
+def test_max_user_events_leaves_users_with_more_events_out_of_the_days_sequences(team, tmp_path):
+    """The run config's max_user_events (bots, shared accounts: helper-172): u1's 3 events are left out at 2, counted
+    in the metadata beside the other removals, said in the log, and kept in settings.json."""
+    source = SourceFile(path=str(team / "source.yaml"))
+    data_dir = tmp_path / "data"
+    assert ingest(data_dir, source, "2026-01-30").success and ingest(data_dir, source, "2026-01-31").success
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([interaction_sequences], partition_key="2026-01-31", instance=instance,
+                            resources={"storage": Storage(data_dir=str(data_dir))}, run_config={"ops": {
+                                "interaction_sequences": {"config": {"k_core": 0, "max_user_events": 2}}}})
+    meta = result.get_asset_materialization_events()[0].materialization.metadata
+    assert {key: meta[key].value for key in ("users", "interactions", "max_user_events_users",
+                                             "max_user_events_removed", "events_in")} == {
+        "users": 2, "interactions": 4, "max_user_events_users": 1, "max_user_events_removed": 3, "events_in": 7}
+    assert "max_user_events (2) left out 1 users with 3 events: no sequence, no list" in [
+        entry.user_message for entry in instance.all_logs(result.run_id)]
+    settings = json.loads((data_dir / "sequences" / "2026-01-31" / "settings.json").read_text())
+    assert settings["max_user_events"] == 2
+
+
 def test_sequences_that_fail_their_checks_replace_nothing(team, tmp_path):
     """The day's sequences built, then, after the day before is loaded too, built again under a bound they break
     (max_length 1): the blocking check fails, and the day's Parquet file, the warehouse's sequences table and its
