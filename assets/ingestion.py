@@ -171,7 +171,8 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     check = batch.check
     expectations = expect_interactions(check.accepted, check, config.expectations())
     if not expectations.success:  # checked before anything is written: a bad delivery never replaces a good load
-        notes = sentences(rejected_note(check, source.format, source.timestamp_format, settings),
+        notes = sentences(rejected_note(check, source.format, source.timestamp_format, settings,
+                                        apart=config.max_rejected_share_by_reason or {}),
                            threshold_note(expectations, check, config, settings, given))
         kept = storage.refused_dir(context.partition_key, context.run.run_id)
         keep_refused_load(kept, check, batch.files, failed_expectations(expectations))

@@ -133,19 +133,20 @@ _REASON_SETTINGS = {"bad_timestamp": f"timestamp_format ({', '.join(TimestampFor
                     "missing_user": "user_column", "missing_item": "item_column"}
 
 
-def rejected_note(check: RowCheck, fmt: str, timestamp_format: str, where: str) -> str:
+def rejected_note(check: RowCheck, fmt: str, timestamp_format: str, where: str, apart: Collection[str] = ()) -> str:
     """A refused load's rows for its message: the counts by reason, the first rejected rows (file, row, reason,
     field and value; of several reasons, the first of each, the most frequent first, so that the rows that made the
     load fail come before a few stray ones), and the settings to check for the reasons that they decide and that
     hold a tenth of the rejected rows or more (one empty id among wrong times is no reason to doubt user_column), in
-    ``where`` (the settings and their origin)."""
+    ``where`` (the settings and their origin), but those ``apart``, which have a share of their own (anonymous
+    events: no doubt of user_column)."""
     if not len(check.rejected):
         return count_text(check.rows_in, len(check.accepted), check.by_reason)
     files = sorted({*check.accepted["source_file"].unique(), *check.rejected["source_file"].unique()})
     shown, said = example_rows(check.rejected)
     first = rejected_examples(shown, 3, files, fmt)
     many = {reason for reason, n in check.by_reason.items() if n * 10 >= len(check.rejected)}
-    settings = [setting for reason, setting in _REASON_SETTINGS.items() if reason in many]
+    settings = [setting for reason, setting in _REASON_SETTINGS.items() if reason in many and reason not in apart]
     read_as = f" (the timestamps were read as {timestamp_format})" if "bad_timestamp" in many else ""
     return sentences(
         f"{count_text(check.rows_in, len(check.accepted), check.by_reason)}; {said}: {'; '.join(first)}",
@@ -217,15 +218,18 @@ def threshold_note(expectations: ExpectationReport, check: RowCheck, config: Sou
     notes = []
     own = config.max_rejected_share_by_reason or {}
     if "rejected_share" in failed and len(check.accepted):
-        apart = "" if not own else f" for the reasons without a share of their own ({', '.join(own)} {'has' if len(own) == 1 else 'have'} one)"
-        by_design = [reason for reason in ("missing_user", "duplicate_event") if reason not in own
-                     and check.by_reason.get(reason, 0) * 10 >= len(check.rejected)]  # anonymous events, repeats
+        apart = "" if not own else (f" for the reasons without a share of their own ({', '.join(own)} "
+                                    f"{'has' if len(own) == 1 else 'have'} one)")
+        by_design = {reason: _share_above(check.by_reason[reason] / check.rows_in) for reason in
+                     ("missing_user", "duplicate_event") if reason not in own
+                     and check.by_reason.get(reason, 0) * 10 >= len(check.rejected)}  # anonymous events, repeats
+        shares = ", ".join(f"{reason}: {share:g}" for reason, share in by_design.items())
         notes.append(f"max_rejected_share ({value('max_rejected_share')}) sets the share of rejected rows a load "
                      f"may have{apart}: raise it to load the accepted rows (the rejected ones are kept with their "
                      "reasons)" + (f", or, where the data holds {' and '.join(by_design)} rows by design (a "
                                    "clickstream's anonymous events, repeats), give them a share of their own, "
-                                   f"max_rejected_share_by_reason: {{{by_design[0]}: 0.4}}, and the other reasons "
-                                   "keep max_rejected_share" if by_design else ""))
+                                   f"max_rejected_share_by_reason: {{{shares}}}, and the other reasons keep "
+                                   "max_rejected_share" if by_design else ""))
     for reason, share in own.items():
         if f"{reason}_share" in failed and len(check.accepted):
             notes.append(f"max_rejected_share_by_reason gives {reason} rows a share of {share}: raise it to load "
@@ -234,6 +238,11 @@ def threshold_note(expectations: ExpectationReport, check: RowCheck, config: Sou
         notes.append(f"min_rows ({value('min_rows')}) sets the rows a load needs: 0 lets an empty delivery through "
                      "(a day without events)")
     return f"In the {where}: {'; '.join(notes)}." if notes else ""
+
+
+def _share_above(share: float) -> float:
+    """The tenth above ``share`` (0.3 gives 0.4, 0.34 gives 0.4), at most 1: a share that loads the rows seen."""
+    return min(1.0, (int(share * 10 + 1e-9) + 1) / 10)
 
 
 def load_line(stored: int, check: RowCheck, fmt: str, files: Sequence[str], replaced: tuple[int, int]) -> str:

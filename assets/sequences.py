@@ -34,7 +34,7 @@ from elcrec_core.data.events_to_sequences import (
     write_sequences,
 )
 from elcrec_core.data.sequence_settings import setting_changes
-from elcrec_core.data.sequence_summary import SequenceSummary, long_histories_note
+from elcrec_core.data.sequence_summary import SequenceSummary, long_histories_note, users_text
 from elcrec_core.data.sequences import sequence_day_folders
 from elcrec_core.data.expectations import expect_sequences
 from elcrec_pipeline.config import SequenceSettings
@@ -62,8 +62,8 @@ from elcrec_pipeline.run_config_check import refuse_bad_run_config
         dg.AssetCheckSpec(
             "settings_as_the_day_before", asset="interaction_sequences",
             description="Warns (never blocks) where the day's sequence settings (event_types, min_rating, dedupe, "
-                        "k_core, max_user_events) differ from those that built the nearest other day's sequences (the day before; "
-                        "pruned, the nearest kept): a run without the "
+                        "k_core, max_user_events) differ from those that built the nearest other day's sequences "
+                        "(the day before; pruned, the nearest kept): a run without the "
                         "run config that sets them (a backfill, the sensor's or the schedule's runs without "
                         "ELCREC_RUN_CONFIG) builds with the defaults, and its model may learn another selection of "
                         "events, with no other word.")],
@@ -136,8 +136,9 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
     pruned = storage.prune_sequences(context.partition_key, config.keep_days,
                                      busy=days_in_progress(context.instance)) if config.keep_days else []
     if summary.max_user_events_users:
-        context.log.info(f"max_user_events ({config.max_user_events}) left out {summary.max_user_events_users:,} "
-                         f"users with {summary.max_user_events_removed:,} events: no sequence, no list")
+        context.log.info(f"max_user_events ({config.max_user_events}) left out "
+                         f"{users_text(summary.max_user_events_users)} with {summary.max_user_events_removed:,} "
+                         "events: no sequence, no list")
     elif note := long_histories_note(build.sequences.lengths):  # a few users hold much of the data: bots?
         context.log.warning(note)
     if summary.k_core_removed:  # users without a sequence get lists from their short histories: said, not only counted

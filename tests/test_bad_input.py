@@ -588,8 +588,11 @@ def test_item_catalogue_without_an_index_beside_the_checkpoint(tmp_path: Path) -
     assert item_catalogue(bare, N_MODEL, np.array(list("abcdefg"))).tolist() == list("abcdefg")
     with pytest.raises(CheckpointError) as info:
         item_catalogue(bare, N_MODEL, np.array(list("abc")))
-    assert str(info.value) == (f"checkpoint {bare} knows 5 items, the data's item index only 3: it is from another "
-                               "item catalogue")
+    assert str(info.value) == (f"checkpoint {bare} knows 5 items, the data's item index only 3: without an "
+                               "item_index.parquet beside it, the data's items are matched to the model's by position, "
+                               "so the data must hold the catalogue the model was trained on (a part of it cannot be "
+                               "matched: give the data as the training read it, such as the sequence file whose "
+                               "integer ids are its indices)")
     wrong = _checkpoint(tmp_path / "wrong", N_MODEL, np.array(list("abc")))
     with pytest.raises(CheckpointError) as info:
         item_catalogue(wrong, N_MODEL, None)

@@ -46,7 +46,7 @@ from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.ingestion import LoadReport, ingest
 from elcrec_core.data.rejections import count_text, example_rows, id_notes, rejected_examples
 from elcrec_core.data.seen_items import seen_items
-from elcrec_core.data.sequence_summary import SequenceSummary
+from elcrec_core.data.sequence_summary import SequenceSummary, users_text
 from elcrec_core.data.sequences import MAX_ITEM_ID, Sequences, read_sequence_parquet
 from elcrec_core.data.source_config import SourceConfig, resolve_files
 from elcrec_core.data.synthetic import SyntheticConfig
@@ -93,7 +93,8 @@ class LoadedData:
         theirs = self.rejected.filter(pl.col("user_id") == user) if self.rejected is not None else None
         if theirs is None or not len(theirs) or self.report is None:
             removed = (f" (or the k-core removed their events: it removed {self.k_core_removed} of the data's)"
-                       if self.k_core_removed else "")
+                       if self.k_core_removed else "") + "".join(  # a user with more events than the option lets in
+                f" (or {note})" for note in self.filter_notes if note.startswith("--max-user"))
             return ValueError(f"user {user!r} is not in {where}{removed}{self._near(user)}")
         rows = _examples(theirs, self.report, self.format, 3, each_reason=False)  # one user's: in file order
         return ValueError(f"user {user!r} has no accepted row in {where}: its {len(theirs)} row(s) were rejected "
@@ -156,9 +157,7 @@ def load(path: str, options: DataOptions = DataOptions()) -> LoadedData:
         check_one_format(path, files)
     fmt, notes = choose_format(first, options)
     if fmt == "parquet" and len(files) == 1 and is_sequences_parquet(first):
-        if options.event_options or options.k_core or options.dedupe:
-            extra = [*options.event_options, *(["--k-core"] if options.k_core else []),
-                     *(["--dedupe"] if options.dedupe else [])]
+        if extra := [*options.event_options, *options.built_options]:
             raise ValueError(f"{', '.join(extra)}: {name} is the pipeline's sequences.parquet, built already")
         seqs, item_ids = read_sequence_parquet(first)
         beside = first.with_name(SHORT_HISTORIES_FILE)  # the users its k-core removed, as the pipeline serves them
@@ -198,9 +197,10 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
         seen, seen_ids = (_every_item_seen(db, build, options.event_types) if filtered else (None, None))
         other_types = int(unmodelled_event_types(db, options.event_types)["rows"].sum()) if options.event_types else 0
         types = _filter_notes(options, absent_event_types(db, options.event_types), other_types, build.summary)
-    if not len(build.sequences):
-        raise ValueError(f"{name}: " + ("; ".join(types) if build.summary.filtered_out == report.accepted else
-                                        f"--k-core {options.k_core} removed every one of its {report.accepted} events"))
+    if not len(build.sequences):  # what each filter, then the k-core, removed
+        raise ValueError(f"{name}: " + "; ".join(types + ([f"--k-core {options.k_core} removed " + (
+            f"the other {build.summary.k_core_removed}" if types else f"every one of its {report.accepted}")
+            + " events"] if build.summary.k_core_removed else [])))
     seqs, item_ids, short = build.sequences, build.item_ids, build.short_histories
     if fmt == "sequence" and (as_integers := _integer_ids(item_ids)) is not None:
         largest, given = int(as_integers.max()), options.format not in (None, "auto")
@@ -236,8 +236,8 @@ def _filter_notes(options: DataOptions, absent: dict[str, list[str]], other_type
     that no event has (``absent``: :func:`~elcrec_core.data.event_selection.absent_event_types`), and what
     ``--sequence-min-rating`` left out of the rest (the ``summary``'s ``filtered_out`` less ``other_types``)."""
     left_out = summary.filtered_out
-    lines = [f"--max-user-events {options.max_user_events}: {summary.max_user_events_users} users with "
-             f"{summary.max_user_events_removed} events left out"] if summary.max_user_events_users else []
+    lines = [f"--max-user-events {options.max_user_events} left out {users_text(summary.max_user_events_users)} "
+             f"with {summary.max_user_events_removed} events"] if summary.max_user_events_users else []
     if options.event_types is not None:
         lines.append(f"--event-types {','.join(options.event_types)}: {other_types} events of other types left out")
         if absent:

@@ -88,6 +88,13 @@ class DataOptions:
             + ([] if self.quote else ["--no-quote"])
 
     @property
+    def built_options(self) -> list[str]:
+        """The options given that build sequences from events (--k-core, --dedupe, --max-user-events): refused for
+        the pipeline's sequences.parquet, built already."""
+        return [name for name, given in (("--k-core", self.k_core), ("--dedupe", self.dedupe),
+                                         ("--max-user-events", self.max_user_events)) if given]
+
+    @property
     def delimited_text_options(self) -> list[str]:
         """The options given that only delimited text (csv, tsv) has."""
         return [name for name in self.event_options if name in ("--delimiter", "--names", "--no-header", "--no-quote")]

@@ -7,6 +7,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -16,7 +17,7 @@ from elcrec_core.cli.data_options import SYNTHETIC
 from elcrec_core.cli.settings_options import add_settings_options
 from elcrec_core.config.settings import preset_names
 from elcrec_core.train.auto_preset import AUTO
-from elcrec_core.train.checkpoint import CheckpointError
+from elcrec_core.train.checkpoint import LAST, CheckpointError
 from elcrec_core.train.malloc import keep_freed_memory
 
 THREADS_HELP = ("CPU threads for torch (not given, or 0: torch's choice, as the pipeline's `threads: 0`; on cores "
@@ -149,10 +150,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"elcrec: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl-C: a line, not a traceback of where it fell (helper-170)
-        resume = (f": the same command again resumes after the last complete epoch in {args.out} (--fresh starts "
-                  "over)" if args.command == "train" else "")
-        print(f"elcrec: interrupted{resume}", file=sys.stderr)
+        print(f"elcrec: interrupted{_resume_text(args) if args.command == 'train' else ''}", file=sys.stderr)
         return 130  # as a shell reports a process that SIGINT ended
+
+
+def _resume_text(args: argparse.Namespace) -> str:
+    """How an interrupted ``elcrec train`` goes on: from its last complete epoch (``last.pt`` in ``--out``; with
+    ``--fresh`` the same command would start over), or over, where no epoch was complete."""
+    if not (Path(args.out) / LAST).is_file():
+        return ": no epoch was complete, so the same command again starts over"
+    again = "the same command without --fresh" if args.fresh else "the same command again"
+    return f": {again} resumes after the last complete epoch in {args.out} (--fresh starts over)"
 
 
 def at_least(low: int) -> Callable[[str], int]:

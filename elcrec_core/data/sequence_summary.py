@@ -120,8 +120,14 @@ def long_histories_note(lengths: np.ndarray, share: float = 0.001, warn_at: floa
     if top < 1 or ordered[:top].sum() < warn_at * ordered.sum():
         return ""
     held = ordered[:top].sum() / ordered.sum()
-    return (f"the {top:,} longest sequences ({top / len(ordered):.1%} of the users) hold {held:.0%} of the events, "
+    return (f"the {top:,} longest sequence{'s' if top > 1 else ''} ({top / len(ordered):.1%} of the users) "
+            f"hold{'' if top > 1 else 's'} {held:.0%} of the events, "
             f"the longest {int(ordered[0]):,}: bots or shared accounts? They shape the training windows and the "
             "intents; max_user_events (run config ops.interaction_sequences.config) leaves users with more events "
             "out of the sequences and the lists")
+
+
+def users_text(n: int) -> str:
+    """``1 user``, ``2,000 users``."""
+    return f"{n:,} user{'' if n == 1 else 's'}"
 

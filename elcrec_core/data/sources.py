@@ -25,6 +25,7 @@ import polars as pl
 
 from elcrec_core.data.duckdb_reading import INVALID_ENCODING, connection_for, parquet_relation, read_delimited
 from elcrec_core.data.event_normalisation import (
+    EXACT_INTEGERS,
     event_fields,
     finish_events,
     id_text,
@@ -155,31 +156,35 @@ def _json_id(key: str) -> str:
     """SQL for the id at top-level ``key`` of JSON ``line`` as text: a whole JSON number written with a fraction or
     an exponent (pandas writes an integer id column with a missing value as floats: 7.0) reads as the integer
     ("7"), as in a Parquet file of the same frame, where a double holds it exactly (below 2^53); any other value
-    (text, an integer, a fraction, a larger number: 1e17 reads "100000000000000000.0") as DuckDB's JSON gives it,
-    so that distinct ids stay distinct; NaN and Infinity (which Python's json writes) are a missing id, a number past
-    the doubles' range (1e400) keeps its text. A fraction with more digits than a double holds keeps the line's
-    text: DuckDB's double read 1234567890.1700000001 and ...02 (Google Analytics' client ids) as one id,
+    (text, an integer, a larger number: 1e17 reads "100000000000000000.0") as DuckDB's JSON gives it, so that
+    distinct ids stay distinct; NaN and Infinity (which Python's json writes) are a missing id, a number past the
+    doubles' range (1e400) keeps its text. Any other number written with a point and no exponent keeps the line's
+    digits, but the fraction's trailing zeros (2.50 is 2.5, 12345678901234567.0 is 12345678901234567): a double
+    holds 17 digits, and DuckDB's read 1234567890.1700000001 and ...02 (Google Analytics' client ids) as one id,
     1234567890.17."""
     pointer = _json_pointer(key)
     value = f"line ->> {pointer}"
     whole = id_text(f"TRY_CAST({value} AS DOUBLE)", "DOUBLE", otherwise=value,
                     missing=f"lower({value}) IN ('nan', '-nan', 'infinity', '-infinity')")
-    raw, lost = _number_text(key, value)
-    return f"CASE WHEN json_type(line, {pointer}) = 'DOUBLE' THEN (CASE WHEN {lost} THEN {raw} ELSE {whole} END)" \
+    raw, written = _number_text(key, value)
+    return f"CASE WHEN json_type(line, {pointer}) = 'DOUBLE' THEN (CASE WHEN {written} THEN {raw} ELSE {whole} END)" \
            f" ELSE {value} END"
 
 
 def _number_text(key: str, value: str) -> tuple[str, str]:
-    """SQL for the text of top-level ``key``'s number as ``line`` writes it (digits, a point, digits), and the
-    condition that the double ``value`` (SQL: DuckDB's text of it) lost some of its digits. The line's text is found
-    by the key's name where the line names it once (where a nested object names it too, or the line escapes the
-    name, the condition is false)."""
+    """SQL for the text of top-level ``key``'s number as ``line`` writes it (digits, a point, digits; without the
+    fraction's trailing zeros, nor a point left alone), and the condition to take it: the line names the key once
+    (where a nested object names it too, or the line escapes the name, no), the text reads as the double ``value``
+    (SQL: DuckDB's text of it), and it has a fraction (1.000000000000000001, which the double reads as 1) or is
+    no whole number below 2^53 (those read as integers: 7.0 is 7)."""
     name = f'"{re.escape(key)}"' + r"\s*:"
     number = sql_text(name + r"\s*(-?[0-9]+\.[0-9]+)([^0-9eE.]|$)")  # an exponent (1.5e3): the double's text
-    raw = f"regexp_extract(line, {number}, 1)"
-    exact = "DECIMAL(38, 18)"  # every digit of a fraction that a double can be near (past it: the double's text)
-    return raw, (f"len(regexp_extract_all(line, {sql_text(name)})) = 1 AND TRY_CAST({raw} AS {exact}) <> "
-                 f"TRY_CAST({value} AS {exact}) AND TRY_CAST({raw} AS DOUBLE) = TRY_CAST({value} AS DOUBLE)")
+    found = f"regexp_extract(line, {number}, 1)"
+    raw = f"regexp_replace(regexp_replace({found}, '(\\.[0-9]*?)0+$', '\\1'), '\\.$', '')"
+    double = f"TRY_CAST({value} AS DOUBLE)"
+    return raw, (f"len(regexp_extract_all(line, {sql_text(name)})) = 1 AND TRY_CAST({found} AS DOUBLE) = {double} "
+                 f"AND (contains({raw}, '.') OR NOT ({double} = trunc({double}) "
+                 f"AND abs({double}) < {EXACT_INTEGERS['DOUBLE']}))")
 
 
 def _json_pointer(key: str) -> str:

@@ -18,7 +18,7 @@ import torch
 
 from elcrec_core.data.day_loads import DayLoad
 from elcrec_core.data.rejections import count_text
-from elcrec_core.data.sequence_summary import SequenceSummary, percent
+from elcrec_core.data.sequence_summary import SequenceSummary, percent, users_text
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.fitted_inputs import input_counts
 from elcrec_core.evaluate.ranking import DROP_AFTER, Split, metrics_from_ranks
@@ -104,8 +104,8 @@ def data_text(day: str, load: DayLoad | None, summary: SequenceSummary | None, k
             (summary.filtered_out, "left out by the filters (event_types, min_rating)"),
             (summary.repeated_across_files, "stored by another file too, used once"),
             (summary.duplicates_removed, "repeats that dedupe removed"),
-            (summary.max_user_events_removed,
-             f"of {summary.max_user_events_users:,} users with more than max_user_events, left out")) if count]
+            (summary.max_user_events_removed, f"events of {users_text(summary.max_user_events_users)} with more "
+                                              "than max_user_events, left out")) if count]
         parts.append(f"The day's sequences: {summary.users:,} users, {summary.items:,} items and "
                      f"{summary.interactions:,} of the {summary.events_in:,} events stored up to the day"
                      + (f" ({'; '.join(left)})" if left else "")

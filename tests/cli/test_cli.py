@@ -1439,8 +1439,14 @@ def test_ctrl_c_ends_a_command_with_a_line_not_a_traceback(tmp_path: Path, capsy
     monkeypatch.setattr(commands, "cmd_train", interrupted)
     monkeypatch.setattr(commands, "cmd_sequences", interrupted)
     assert _run(capsys, "train", "--out", str(tmp_path / "run")) == (
+        130, "", "elcrec: interrupted: no epoch was complete, so the same command again starts over\n")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "last.pt").write_bytes(b"")  # an epoch complete
+    assert _run(capsys, "train", "--out", str(tmp_path / "run")) == (
         130, "", f"elcrec: interrupted: the same command again resumes after the last complete epoch in "
                  f"{tmp_path / 'run'} (--fresh starts over)\n")
+    assert _run(capsys, "train", "--out", str(tmp_path / "run"), "--fresh")[2].startswith(
+        "elcrec: interrupted: the same command without --fresh resumes")  # again with --fresh, it starts over
     assert _run(capsys, "sequences", "--data", "synthetic") == (130, "", "elcrec: interrupted\n")
 
 
@@ -1454,6 +1460,17 @@ def test_max_user_events_leaves_a_bot_out_of_the_sequences_as_the_pipeline_can(t
                           "--max-user-events", "20")
     users = [json.loads(line)["user"] for line in out.splitlines()]
     assert code == 0 and "999" not in users and len(users) == 40, err
-    assert "--max-user-events 20: 1 users with 30 events left out" in err
+    assert "--max-user-events 20 left out 1 user with 30 events" in err
     code, out, _ = _run(capsys, "sequences", "--data", str(tmp_path / "events.csv"), "--json")
     assert "999" in [json.loads(line)["user"] for line in out.splitlines()]
+    # the user asked for, left out: said so (it was "not in" the data); every user left out: the option named, not
+    # --k-core; the pipeline's sequences.parquet, built already: refused, as --k-core is (helper-174)
+    code, _, err = _run(capsys, "sequences", "--data", str(tmp_path / "events.csv"), "--max-user-events", "20",
+                        "--user", "999")
+    assert code == 2 and err.endswith(f"user '999' is not in {tmp_path / 'events.csv'} (or --max-user-events 20 left "
+                                      "out 1 user with 30 events)\n"), err
+    code, _, err = _run(capsys, "sequences", "--data", str(tmp_path / "events.csv"), "--max-user-events", "1")
+    assert code == 2 and err.endswith("--max-user-events 1 left out 41 users with 270 events\n"), err
+    pl.DataFrame({"user_id": ["a"], "items": [[1, 2]]}).write_parquet(tmp_path / "sequences.parquet")
+    code, _, err = _run(capsys, "sequences", "--data", str(tmp_path / "sequences.parquet"), "--max-user-events", "5")
+    assert code == 2 and "--max-user-events: " in err and "is the pipeline's sequences.parquet, built already" in err

@@ -297,14 +297,20 @@ def test_whole_numbers_of_a_float_id_column_read_as_integers(tmp_path: Path) -> 
         ("5", "123456789012345678901235"), (None, "x"), (None, "1e400")]  # past the doubles: its text
     # fractions with more digits than a double holds keep the line's text: two Google Analytics client ids were one
     # visitor, 1234567890.17, and 1.000000000000000001 was the item 1 (helper-172)
+    # (20 digits past the point too, and a whole number past 2^53 written with .0 is the one written without;
+    # trailing zeros of a fraction are no digits: helper-174)
     lines.write_text("".join(f'{{"visitor": {u}, "sku": {i}, "ts": {EPOCH0}}}\n' for u, i in (
         ("1234567890.1700000001", "1.000000000000000001"), ("1234567890.1700000002", "2.50"),
-        ("1234567890.17", "7.0"), ("-0.12345678901234567890", "0.5"))) + f'{{"ctx": {{"visitor": 1}}, "visitor": '
-                     f'1.23456789012345678, "sku": 1, "ts": {EPOCH0}}}\n')  # named twice: the double's text
-    read = read_source(SourceConfig(format="jsonl", path=str(lines), columns=ColumnMap("visitor", "sku", "ts")))
+        ("1234567890.17", "7.0"), ("-0.12345678901234567890", "0.5"), ("1234567890.17000000000000000001", "1.5e3"),
+        ("1234567890.1700000010", "12345678901234567.0"), ("1234567890.170000001", "12345678901234567"))) +
+        f'{{"ctx": {{"visitor": 1}}, "visitor": 1.23456789012345678, "sku": 1, "ts": {EPOCH0}}}\n')  # named twice:
+    read = read_source(SourceConfig(format="jsonl", path=str(lines),  # the double's text
+                                    columns=ColumnMap("visitor", "sku", "ts")))
     assert read.select("user_id", "item_id").rows() == [
         ("1234567890.1700000001", "1.000000000000000001"), ("1234567890.1700000002", "2.5"), ("1234567890.17", "7"),
-        ("-0.12345678901234567890", "0.5"), ("1.2345678901234567", "1")]
+        ("-0.1234567890123456789", "0.5"), ("1234567890.17000000000000000001", "1500"),
+        ("1234567890.170000001", "12345678901234567"), ("1234567890.170000001", "12345678901234567"),
+        ("1.2345678901234567", "1")]
     items = tmp_path / "items.parquet"
     pl.DataFrame({"item_id": [7.0, None, 9.5, float("inf")], "title": ["a", "b", "c", "d"]}).write_parquet(items)
     stored, rejected = read_item_metadata(ItemMetadataConfig(path=str(items), categories=None))

@@ -339,6 +339,33 @@ def test_anonymous_events_of_a_clickstream_may_have_a_share_of_their_own(team, t
         SourceSettings().resolved({"max_rejected_share_by_reason": {"anonymous": 0.4}})
 
 
+def test_the_advice_of_a_share_of_its_own_gives_a_share_that_loads_the_rows_seen():
+    """The advice named {missing_user: 0.4} whatever the share: 60% anonymous rows were refused again when followed
+    (helper-174). It gives the tenth above the share seen; where missing_user has a share of its own, a refusal for
+    other reasons no longer asks whether user_column is right, nor names the setting for it again."""
+    from assets.load_advice import rejected_note, threshold_note
+    from elcrec_core.data.expectations import ExpectationConfig, expect_interactions
+    from elcrec_core.data.validation import REJECTED_COLUMNS, RowCheck
+
+    def check(by_reason: dict[str, int]) -> RowCheck:
+        rejected = pl.DataFrame([("f.csv", n + 2, reason, "x") + (None,) * 5 for n, reason in enumerate(
+            r for r, count in by_reason.items() for _ in range(count))], schema=REJECTED_COLUMNS, orient="row")
+        accepted = pl.DataFrame({"user_id": ["u"] * 40, "item_id": ["i"] * 40, "timestamp": [None] * 40,
+                                 "source_file": ["f.csv"] * 40})
+        return RowCheck(accepted, rejected, 40 + sum(by_reason.values()), by_reason)
+
+    many = check({"missing_user": 60})
+    failed = expect_interactions(many.accepted, many, ExpectationConfig(max_null_rate={}))
+    assert "max_rejected_share_by_reason: {missing_user: 0.7}" in threshold_note(failed, many, SourceSettings(), "s")
+    own = SourceSettings(max_rejected_share_by_reason={"missing_user": 0.7}).resolved({})
+    mixed = check({"missing_user": 50, "bad_timestamp": 10})
+    assert "user_column" not in rejected_note(mixed, "csv", "iso8601", "s", apart={"missing_user": 0.7})
+    assert "user_column in the s right" in rejected_note(mixed, "csv", "iso8601", "s")
+    failed = expect_interactions(mixed.accepted, mixed, own.expectations())
+    after = threshold_note(failed, mixed, own, "s").split("(missing_user has one)")[1]
+    assert "max_rejected_share_by_reason" not in after  # named once: the reason has its share
+
+
 def test_max_user_events_leaves_users_with_more_events_out_of_the_days_sequences(team, tmp_path):
     """The run config's max_user_events (bots, shared accounts: helper-172): u1's 3 events are left out at 2, counted
     in the metadata beside the other removals, said in the log, and kept in settings.json."""
@@ -353,7 +380,7 @@ def test_max_user_events_leaves_users_with_more_events_out_of_the_days_sequences
     assert {key: meta[key].value for key in ("users", "interactions", "max_user_events_users",
                                              "max_user_events_removed", "events_in")} == {
         "users": 2, "interactions": 4, "max_user_events_users": 1, "max_user_events_removed": 3, "events_in": 7}
-    assert "max_user_events (2) left out 1 users with 3 events: no sequence, no list" in [
+    assert "max_user_events (2) left out 1 user with 3 events: no sequence, no list" in [
         entry.user_message for entry in instance.all_logs(result.run_id)]
     settings = json.loads((data_dir / "sequences" / "2026-01-31" / "settings.json").read_text())
     assert settings["max_user_events"] == 2

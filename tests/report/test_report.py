@@ -239,6 +239,9 @@ def test_the_report_says_what_the_days_load_read_and_what_the_sequences_hold(tmp
         "No load of 2026-01-01's files is recorded in the warehouse. The day's sequences: 6 users, 5 items and 30 of "
         "the 31 events stored up to the day (7 left out by the filters (event_types, min_rating); 1 stored by another "
         "file too, used once; 2 repeats that dedupe removed).")
+    bots = dataclasses.replace(summary, max_user_events_removed=300, max_user_events_users=1)
+    assert "(1 stored by another file too, used once; 300 events of 1 user with more than max_user_events, left " \
+           "out)." in data_text("2026-01-01", None, bots, 5)  # max_user_events: the users it left out counted
     summary.k_core_removed, summary.k_core_users_removed = 4, 1  # as a k-core that removed a user would say
     assert data_text("2026-01-01", load, summary, 5).endswith(
         "; k-core (k = 5) removed 4 of 34 events and 1 of 7 users (14%): none of them has an event on the sequences' "
