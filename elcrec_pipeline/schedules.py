@@ -31,6 +31,8 @@ def retrain_schedule() -> dg.ScheduleDefinition:
                  "already trained on as they are (the sensor's), or one queued or running for the day.")
     def daily_retrain_schedule(context: dg.ScheduleEvaluationContext, source_file: SourceFile,
                                storage: Storage) -> dg.RunRequest | dg.SkipReason:
+        # first: a run config file edited wrong fails each tick, naming it, not only one that would start a run
+        run_config = checked_run_config(context.repository_def.get_job(RETRAIN_JOB))
         day = (context.scheduled_execution_time.astimezone(timezone.utc) - timedelta(days=1)).date().isoformat()
         partitions = configured_partitions()
         if not partitions.has_partition_key(day):
@@ -42,8 +44,7 @@ def retrain_schedule() -> dg.ScheduleDefinition:
         if files and retrained_since(context.instance, day, files, storage.warehouse):
             return dg.SkipReason(f"{day}: a run that retrains has trained on its files as they are, or is queued or "
                                  f"running for the day (the sensor's, a backfill's): {', '.join(map(str, files))}")
-        return dg.RunRequest(run_key=day, partition_key=day,
-                             run_config=checked_run_config(context.repository_def.get_job(RETRAIN_JOB)))
+        return dg.RunRequest(run_key=day, partition_key=day, run_config=run_config)
 
     return daily_retrain_schedule
 

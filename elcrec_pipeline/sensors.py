@@ -42,6 +42,8 @@ GOING = (dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.Dagster
 def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceFile,
                        storage: Storage) -> dg.SensorResult:
     settings = source_file.settings()
+    # a run config file edited wrong fails each tick, naming it, not only a tick that would start a run (helper-171)
+    run_config = checked_run_config(context.repository_def.get_job(RETRAIN_JOB))
     pattern = settings.get("path")
     if not pattern or "{date}" not in pattern:
         return dg.SensorResult(skip_reason=f"the source settings ({source_file.location() or 'none'}) name no "
@@ -73,7 +75,7 @@ def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceF
             failed.append(day)  # its run of these files ended without a model: Dagster would skip it, each tick
             continue
         requests.append(dg.RunRequest(partition_key=day, run_key=key,
-                                      run_config=checked_run_config(context.repository_def.get_job(RETRAIN_JOB)),
+                                      run_config=run_config,
                                       tags={"elcrec/source_file": ", ".join(map(str, files)), **why}))
     if requests:
         return dg.SensorResult(run_requests=requests)

@@ -504,6 +504,12 @@ def test_the_schedule_and_the_sensor_carry_the_run_config_file_where_one_is_set(
     with pytest.raises(Exception) as info:  # Dagster wraps the schedule's
         scheduled()
     assert str(info.value.__cause__) == str(refused.value)
+    # a tick with nothing to run fails too: it skipped, and the operator learnt of the file at the next delivery
+    (tmp_path / "quiet.yaml").write_text(yaml.safe_dump({"format": "csv", "path": "none/{date}.csv"}))
+    with pytest.raises(ValueError, match="its run config does not fit daily_retrain_job"):
+        source_file_sensor(dg.build_sensor_context(
+            resources={"source_file": SourceFile(path=str(tmp_path / "quiet.yaml")), "storage": Storage()},
+            repository_def=repository, instance=dg.DagsterInstance.ephemeral()))  # (helper-171)
     monkeypatch.setenv("ELCREC_RUN_CONFIG", str(tmp_path / "missing.yaml"))
     with pytest.raises(Exception) as info:  # Dagster wraps it in an error of the schedule's evaluation
         scheduled()
