@@ -81,6 +81,8 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
     items, scores, missing = recommend_day(rec, seqs, short, config.top_k, seen,
                                            None if offered is None else torch.from_numpy(offered))
     missing = missing.numpy()
+    listed = torch.isfinite(scores).sum(dim=1).numpy()  # each user's list: a user who has seen all but j < k items
+    # of those on offer gets j, none where they have seen them all (without a word: helper-171)
     intent_record = storage.intent_model(partition, run_lineage(context))
     intent_model = load_model(store.checkpoint(intent_record))[0]
     intents = assign_user_intents(intent_model, users)
@@ -123,6 +125,10 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
         "sample": table(frame.filter(pl.col("user_id").is_in(first_users.implode())), RECOMMENDATION_COLUMNS),
         **warehouse_table(storage.warehouse, "user_recommendations", RECOMMENDATION_COLUMNS),
         "users_missing_recommendations": int((missing > 0).sum()),
+        # users with a list; users with fewer than top_k items because they have seen all but fewer of those on
+        # offer (none where they have seen every one), apart from the non-finite scores above
+        "users_listed": int((listed > 0).sum()),
+        "users_with_short_lists": int((listed + missing < k).sum()),
     }, check_results=[complete])
 
 

@@ -142,7 +142,7 @@ def train(
     # there (with a larger budget, its next epoch starts afresh), and its budget counts the steps really taken
     steps_done = int(history[-1].get("steps", start * steps_per_epoch)) if history else 0
     pace = Pace(log, int(min((cfg.epochs - start) * steps_per_epoch, cfg.max_steps - steps_done if cfg.max_steps
-                             else math.inf)))
+                             else math.inf)), done_before=steps_done)
     for epoch in range(start, cfg.epochs):
         if stopper.should_stop:
             break

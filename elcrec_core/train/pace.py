@@ -31,10 +31,12 @@ class Pace:
     the seconds a step takes (the median of those after the first: a compiled step compiles in the first, and again
     for an epoch's last, smaller batch), and how long the steps left of the ``steps_left`` optimiser steps of its
     budget (epochs x steps an epoch, or ``max_steps``, less those done) take at that pace; validation, between the
-    epochs, is not counted, and early stopping may end the run sooner."""
+    epochs, is not counted, and early stopping may end the run sooner. The steps done it names count the
+    ``done_before`` of a resumed run's earlier attempts too (those done and those left made the budget: helper-171
+    read 492 done and 1,928 left of 3,000)."""
 
-    def __init__(self, log: Callable[[str], None], steps_left: int) -> None:
-        self.log, self.steps_left, self.said = log, steps_left, False
+    def __init__(self, log: Callable[[str], None], steps_left: int, done_before: int = 0) -> None:
+        self.log, self.steps_left, self.done_before, self.said = log, steps_left, done_before, False
         self.taken, self.seconds = 0, list[float]()  # the steps taken, and the seconds of each after the first
         self.began: float | None = None  # when the run's first step began
 
@@ -51,7 +53,9 @@ class Pace:
             if not self.said and self.taken > 1 and time.perf_counter() - self.began >= SAY_AFTER_SECONDS:
                 self.said = True
                 each, left = statistics.median(self.seconds), self.steps_left - self.taken
-                self.log(f"{desc}: {self.taken} steps done, {each:.2f} s a step (the median, the first apart): "
+                self.log(f"{desc}: {self.done_before + self.taken} steps done"
+                         + (f" ({self.taken} since it resumed)" if self.done_before else "")
+                         + f", {each:.2f} s a step (the median, the first apart): "
                          f"the {left} step{'s' * (left != 1)} left of this run's budget take about "
                          f"{duration(each * left)} at this pace, validation apart (early stopping may end it sooner; "
                          "max_steps sets the budget)")

@@ -1007,9 +1007,21 @@ def test_users_that_the_serving_model_gives_nan_scores_fail_the_complete_lists_c
         "users_missing_recommendations": 3, "recommendations_missing": sum(min(20, n) for n in unseen),
         "first_users": ", ".join(names)}
     assert metadata(result, "user_recommendations")["users_missing_recommendations"] == 3
+    listed = {key: metadata(result, "user_recommendations")[key] for key in ("users", "users_listed",
+                                                                              "users_with_short_lists")}
+    users = listed["users"]
+    assert listed == {"users": users, "users_listed": users - 3, "users_with_short_lists": 0}
     with duckdb.connect(str(storage.warehouse), read_only=True) as con:
         served = {row[0] for row in con.execute("SELECT DISTINCT user_id FROM user_recommendations").fetchall()}
     assert served == set(seqs.user_ids.astype(str).tolist()) - set(names)
+    # a list as long as the catalogue: every user has seen some of it, so each list is short, and said so (a user who
+    # had seen every item got no list, and no count said so: helper-171)
+    monkeypatch.setattr(recommendations_module, "load_recommender", load)
+    result = dg.materialize([recommendations_module.user_recommendations], partition_key=PARTITION,
+                            resources={"storage": storage, "device": ComputeDevice(device="cpu")},
+                            run_config={"ops": {"user_recommendations": {"config": {"top_k": seqs.n_items}}}})
+    meta = metadata(result, "user_recommendations")
+    assert (meta["users_listed"], meta["users_with_short_lists"]) == (users, users)
 
 
 def test_an_item_the_user_had_an_event_with_outside_the_sequences_is_never_recommended(first_run, tmp_path, capsys):
