@@ -103,9 +103,8 @@ class DataOptions:
 def sequence_settings_note(options: DataOptions, built: SequenceConfig, day: str) -> str:
     """The line that says which options read events as the pipeline built the sequences of ``day`` (``built``,
     their ``settings.json``): its k-core, event types, min_rating, dedupe and max_user_events, where ``options``
-    differ; empty where
-    they agree. A user's history, and so the list, differs otherwise (the pipeline's k-core 5 drops rare items and
-    users)."""
+    differ; empty where they agree. A user's history, and so the list, differs otherwise (the pipeline's k-core 5
+    drops rare items and users)."""
     differ = ([f"--k-core {built.k_core}"] if options.k_core != built.k_core else []) + (
         [("" if options.event_type_column else "--event-type-column COLUMN ")  # the source's: not in the settings
          + f"--event-types {','.join(built.event_types)}" if built.event_types is not None else "no --event-types"]

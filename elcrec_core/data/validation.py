@@ -64,10 +64,6 @@ class RowCheck:
     rows_in: int
     by_reason: dict[str, int]
 
-    @property
-    def rejected_share(self) -> float:
-        return len(self.rejected) / self.rows_in if self.rows_in else 0.0
-
 
 def blank(column: str) -> pl.Expr:
     """Null, empty or whitespace-only text."""
