@@ -139,7 +139,7 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
         context.log.info(f"max_user_events ({config.max_user_events}) left out "
                          f"{users_text(summary.max_user_events_users)} with {summary.max_user_events_removed:,} "
                          "events: no sequence, no list")
-    elif note := long_histories_note(build.sequences.lengths):  # a few users hold much of the data: bots?
+    elif config.max_user_events is None and (note := long_histories_note(build.sequences.lengths)):  # bots?
         context.log.warning(note)
     if summary.k_core_removed:  # users without a sequence get lists from their short histories: said, not only counted
         note = _k_core_note(summary, config.k_core)
