@@ -42,7 +42,7 @@ def data_options(args: argparse.Namespace, seed: int = 0) -> DataOptions:
         format=args.format, user_column=args.user_column, item_column=args.item_column,
         timestamp_column=args.timestamp_column, timestamp_format=args.timestamp_format, delimiter=args.delimiter,
         header=not args.no_header, names=tuple(args.names.split(",")) if args.names else None,
-        quote=None if args.no_quote else '"', encoding=args.encoding,
+        quote=None if args.no_quote else '"', encoding=args.encoding or "utf-8",
         rating_column=args.rating_column, min_rating=args.min_rating, max_rating=args.max_rating,
         min_timestamp=args.min_timestamp, max_timestamp=args.max_timestamp,
         null_ids=None if args.null_ids is None else tuple(t for t in args.null_ids.split(",") if t),
@@ -116,7 +116,12 @@ def _left_to_defaults(exp: ExperimentConfig, raw: dict) -> list[str]:
 def add_data_options(p: argparse.ArgumentParser, data_help: str, default: str | None = None) -> None:
     g = p.add_argument_group("data", "--data is read as the pipeline reads it: its readers and row rules (the "
                                      "counts go to stderr), events ordered by time, ids as text")
-    g.add_argument("--data", required=default is None, default=default, help=data_help)
+    g.add_argument("--data", default=default, help=data_help + (" (default: the --source file's path)"
+                                                                 if default is None else ""))
+    g.add_argument("--source", metavar="YAML", help="the pipeline's source settings file (ELCREC_SOURCE): its format, "
+                                                    "columns, reading settings and row rules for the options not "
+                                                    "given, and its path for --data (a {date} path: every day's "
+                                                    "files)")
     g.add_argument("--format", choices=FORMAT_CHOICES, default="auto",
                    help="auto (default: from the name or the first line); sequence: the benchmark lines 'user "
                         "item item ...'; csv, tsv, jsonl: events; parquet: events, or the pipeline's "
@@ -134,7 +139,7 @@ def add_data_options(p: argparse.ArgumentParser, data_help: str, default: str | 
     g.add_argument("--names", help="comma-separated column names of a file without a header (implies --no-header)")
     g.add_argument("--no-quote", action="store_true", help="csv/tsv without quoting: a quote character is data "
                                                            "(for a file whose stray quotes open fields)")
-    g.add_argument("--encoding", default="utf-8", help="of a text file (default utf-8; latin-1, cp1252, ...: any "
+    g.add_argument("--encoding", help="of a text file (default utf-8; latin-1, cp1252, ...: any "
                                                        "Python codec), as the source settings' encoding")
     g.add_argument("--rating-column", help="column of a rating (default: none read); a row whose rating is not a "
                                            "number is rejected as bad_rating")

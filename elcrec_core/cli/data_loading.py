@@ -110,7 +110,7 @@ class LoadedData:
 
         ids = [self.sequences.user_ids] + ([] if self.short_histories is None else [self.short_histories.user_ids])
         every = np.concatenate(ids).astype(str)
-        near = every[key(every) == key(np.array([user]))[0]][:3]
+        near = every[(key(every) == key(np.array([user]))[0]) & (every != user)][:3]  # not itself: a short history
         return f"; did you mean {' or '.join(repr(str(u)) for u in near)}?" if len(near) else ""
 
     def describe(self) -> list[str]:

@@ -15,6 +15,7 @@ from elcrec_core.cli import commands, rollback, serving
 from elcrec_core.cli.arguments import add_data_options
 from elcrec_core.cli.data_options import SYNTHETIC
 from elcrec_core.cli.settings_options import add_settings_options
+from elcrec_core.cli.source_file import apply_source_file
 from elcrec_core.config.settings import preset_names
 from elcrec_core.train.auto_preset import AUTO
 from elcrec_core.train.checkpoint import LAST, CheckpointError
@@ -140,7 +141,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    commands_parser = parser()
+    args = commands_parser.parse_args(argv)
+    if hasattr(args, "source"):  # a command that reads --data
+        apply_source_file(commands_parser, args)
     keep_freed_memory()
     if getattr(args, "threads", None):  # the commands that compute with torch (EASE's solve included)
         torch.set_num_threads(args.threads)

@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
+import yaml
 
 from elcrec_core.cli.data_loading import load
 from elcrec_core.cli.data_options import DataOptions
@@ -1474,3 +1475,43 @@ def test_max_user_events_leaves_a_bot_out_of_the_sequences_as_the_pipeline_can(t
     pl.DataFrame({"user_id": ["a"], "items": [[1, 2]]}).write_parquet(tmp_path / "sequences.parquet")
     code, _, err = _run(capsys, "sequences", "--data", str(tmp_path / "sequences.parquet"), "--max-user-events", "5")
     assert code == 2 and "--max-user-events: " in err and "is the pipeline's sequences.parquet, built already" in err
+
+
+def test_source_reads_data_as_the_pipelines_source_settings_file_describes_it(tmp_path: Path, capsys) -> None:
+    """elcrec baselines did not read the pipeline's source settings: a team typed its columns again as options
+    (helper-165). --source FILE reads --data as the file describes it (format, columns, header and names, row rules),
+    its path for --data (relative to the file; a {date} path: every day's files); options given win; the settings
+    the command line does not use are named."""
+    logs = tmp_path / "team" / "logs"
+    logs.mkdir(parents=True)
+    for day, rows in (("2026-03-01", _events().head(120)), ("2026-03-02", _events().tail(120))):
+        rows.select("timestamp", "user_id", "item_id").write_csv(logs / f"{day}.csv", separator=";",
+                                                                  include_header=False)
+    source = tmp_path / "team" / "source.yaml"
+    source.write_text(yaml.safe_dump({"format": "csv", "path": "logs/{date}.csv", "delimiter": ";", "header": False,
+                                      "names": ["ts", "customer", "sku"], "user_column": "customer",
+                                      "item_column": "sku", "timestamp_column": "ts", "min_rows": 0}))
+    code, out, err = _run(capsys, "sequences", "--source", str(source), "--json")
+    assert code == 0, err
+    assert sorted(json.loads(line)["user"] for line in out.splitlines()) == sorted(
+        str(u) for u in _events()["user_id"].unique())
+    assert "data: 240 rows read, 240 accepted, 0 rejected" in err
+    assert f"--source {source}: the command line does not use min_rows (the pipeline's own settings" in err
+    code, out, err = _run(capsys, "sequences", "--source", str(source), "--data", str(logs / "2026-03-01.csv"))
+    assert code == 0 and "data: 120 rows read" in err, err  # --data given wins
+    code, _, err = _run(capsys, "sequences", "--source", str(source), "--user-column", "sku", "--item-column",
+                        "customer", "--json")
+    assert code == 0 and "data: 240 rows read" in err  # the options given win
+    with pytest.raises(SystemExit):
+        _run(capsys, "sequences", "--json")
+    assert "the following arguments are required: --data (or --source, a source settings file)" in \
+        capsys.readouterr().err
+
+
+def test_a_user_of_a_short_history_is_not_offered_as_its_own_near_id(tmp_path: Path, capsys) -> None:
+    """sequences --user 0 of a user the k-core removed (a short history) said "did you mean '0'?"."""
+    events = pl.concat([_events(), pl.DataFrame({"user_id": [555], "item_id": [1], "timestamp": [T0]})])
+    events.write_csv(tmp_path / "events.csv")
+    code, _, err = _run(capsys, "sequences", "--data", str(tmp_path / "events.csv"), "--k-core", "2", "--user",
+                        "555")
+    assert code == 2 and "did you mean" not in err and "the k-core removed their events" in err, err
