@@ -230,15 +230,25 @@ def test_max_user_events_leaves_out_users_with_more_events_before_the_k_core(tmp
 
 
 def test_a_few_users_that_hold_much_of_the_data_are_named() -> None:
-    """The longest 0.1% of the users' sequences holding a tenth of the events or more (30 bots among 42,151 users
-    held 19%: helper-172) gives a warning with the setting that leaves them out; fewer than 1,000 users, none."""
+    """Users whose sequences are more than 50 times the median long holding a tenth of the events or more (30 bots
+    among 42,151 users held 19%: helper-172; 3 bots among 1,200, 36%, where the longest 0.1% looked at was one
+    user: helper-175) give a warning with the setting that leaves them out, at that line; ml-100k's longest users,
+    long tails and data of fewer than 100 users give none."""
     from elcrec_core.data.sequence_summary import long_histories_note
 
-    bots = long_histories_note(np.array([5] * 42_121 + [10_000] * 30))
-    assert bots.startswith("the 42 longest sequences (0.1% of the users) hold 59% of the events, the longest 10,000: "
-                           "bots or shared accounts?") and "max_user_events" in bots
-    assert long_histories_note(np.array([5] * 2_000)) == ""
-    assert long_histories_note(np.array([5] * 998 + [10_000])) == ""  # 999 users: no 0.1% to speak of
+    normal = np.random.default_rng(0).integers(6, 21, 1_500)
+    bots = long_histories_note(np.concatenate([normal, [2_500] * 30]))
+    median = int(np.median(np.concatenate([normal, [2_500] * 30])))
+    assert bots == (f"30 users with more than {50 * median:,} events (50 times the median sequence) hold 79% of the "
+                    "events, the longest 2,500: bots or shared accounts? They shape the training windows and the "
+                    f"intents; max_user_events: {50 * median} (run config ops.interaction_sequences.config) leaves "
+                    "users with more events out of the sequences and the lists")
+    assert long_histories_note(np.array([5] * 42_121 + [10_000] * 30)).startswith("30 users with more than 250 events")
+    assert long_histories_note(np.concatenate([normal, [1_500] * 2])).startswith("2 users")  # 13% of the events
+    assert long_histories_note(np.concatenate([normal, [400] * 2])) == ""  # 3% of the events
+    assert long_histories_note(np.array([5] * 50 + [10_000])) == ""  # 51 users: no median to speak of
+    ml_100k = np.random.default_rng(1).integers(20, 738, 943)  # ml-100k's range: no outlier
+    assert long_histories_note(ml_100k) == ""
 
 
 def test_an_event_stored_by_two_files_is_used_once(tmp_path: Path) -> None:
