@@ -224,12 +224,15 @@ def threshold_note(expectations: ExpectationReport, check: RowCheck, config: Sou
                      ("missing_user", "duplicate_event") if reason not in own
                      and check.by_reason.get(reason, 0) * 10 >= len(check.rejected)}  # anonymous events, repeats
         shares = ", ".join(f"{reason}: {share:g}" for reason, share in by_design.items())
+        kinds = " and ".join({"missing_user": "anonymous events", "duplicate_event": "repeats"}[r] for r in by_design)
+        rest = sum(n for r, n in check.by_reason.items() if r not in own and r not in by_design) / check.rows_in
         notes.append(f"max_rejected_share ({value('max_rejected_share')}) sets the share of rejected rows a load "
                      f"may have{apart}: raise it to load the accepted rows (the rejected ones are kept with their "
-                     "reasons)" + (f", or, where the data holds {' and '.join(by_design)} rows by design (a "
-                                   "clickstream's anonymous events, repeats), give them a share of their own, "
-                                   f"max_rejected_share_by_reason: {{{shares}}}, and the other reasons keep "
-                                   "max_rejected_share" if by_design else ""))
+                     "reasons)" + (f", or, where the data holds {' and '.join(by_design)} rows by design ({kinds}), "
+                                   f"give them a share of their own, max_rejected_share_by_reason: {{{shares}}}, and "
+                                   "the other reasons keep max_rejected_share" + (
+                                       f" (their rows, {rest:.1%} of the load, are above it too)"
+                                       if rest > config.max_rejected_share else "") if by_design else ""))
     for reason, share in own.items():
         if f"{reason}_share" in failed and len(check.accepted):
             notes.append(f"max_rejected_share_by_reason gives {reason} rows a share of {share}: raise it to load "

@@ -123,7 +123,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     data_tensors = SequenceTensors.from_sequences(seqs, device)
     ranked = _require_targets(args.data, seqs, data_tensors, args.split)
     metrics = evaluate(model, data_tensors, args.split)
-    users = (f"{ranked} of the {len(seqs)} users ranked (a {args.split} target takes at least "
+    users = (f"{ranked:,} of the {len(seqs):,} users ranked (a {args.split} target takes at least "
              f"{3 if args.split == 'valid' else 2} items)")  # a subset's run is told from a whole one (helper-170)
     if args.json:
         print(users, file=sys.stderr)

@@ -124,7 +124,7 @@ class LoadedData:
         share, limit = self.report.rejected / max(self.report.rows_in, 1), ExpectationConfig().max_rejected_share
         if share > limit:  # read all the same: the command line has no threshold, the pipeline's load would fail
             lines.append(f"{share:.1%} of the rows were rejected: the pipeline refuses a load of more than "
-                         f"max_rejected_share ({limit:g} by default); read all the same")
+                         f"max_rejected_share ({limit:g} by default; see max_rejected_share_by_reason); read anyway")
         lines += self.id_notes
         if self.report.days:  # a wrong epoch unit shows here (seconds read as milliseconds: January 1970)
             lines.append(f"events from {min(self.report.days)} to {max(self.report.days)} (UTC days)")
@@ -237,7 +237,7 @@ def _filter_notes(options: DataOptions, absent: dict[str, list[str]], other_type
     ``--sequence-min-rating`` left out of the rest (the ``summary``'s ``filtered_out`` less ``other_types``)."""
     left_out = summary.filtered_out
     lines = [f"--max-user-events {options.max_user_events} left out {users_text(summary.max_user_events_users)} "
-             f"with {summary.max_user_events_removed} events"] if summary.max_user_events_users else []
+             f"with {summary.max_user_events_removed:,} events"] if summary.max_user_events_users else []
     if options.event_types is not None:
         lines.append(f"--event-types {','.join(options.event_types)}: {other_types} events of other types left out")
         if absent:

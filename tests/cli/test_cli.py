@@ -574,7 +574,7 @@ def test_rejected_rows_are_counted_on_stderr(tmp_path: Path, capsys) -> None:
         "  line 4: missing_user (user_id is empty)",  # the pipeline's message shows them: the most frequent
         "  line 3: bad_timestamp (timestamp: soon)",  # first, ties in the order of the counts
         "66.7% of the rows were rejected: the pipeline refuses a load of more than max_rejected_share (0.05 by "
-        "default); read all the same",
+        "default; see max_rejected_share_by_reason); read anyway",
         "events from 2026-03-01 to 2026-03-01 (UTC days)",
     ]
     # three rows of one reason hid the two of another: the first of each is shown, the most frequent first
@@ -889,7 +889,7 @@ def test_rejected_rows_name_the_file_within_the_loads_folder_and_a_share_the_pip
     code, _, err = _run(capsys, "sequences", "--data", str(tmp_path / "*" / "part-0.csv"))
     assert code == 0 and "\n  dt=2026-03-02/part-0.csv line 3: bad_timestamp (timestamp: x)\n" in err
     assert "25.0% of the rows were rejected: the pipeline refuses a load of more than max_rejected_share (0.05 by " \
-           "default); read all the same" in err
+           "default; see max_rejected_share_by_reason); read anyway" in err
     code, _, err = _run(capsys, "sequences", "--data", str(tmp_path / "dt=2026-03-02" / "part-0.csv"))
     assert code == 0 and "\n  line 3: bad_timestamp (timestamp: x)\n" in err  # one file: no name
 

@@ -317,9 +317,9 @@ def test_anonymous_events_of_a_clickstream_may_have_a_share_of_their_own(team, t
         f"{'' if n % 10 < 3 else f'v{n}'},i{n % 7},2026-01-31T09:{n % 60:02d}:00Z\n" for n in range(100)))
     result = ingest(tmp_path / "data", source, "2026-01-31")
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
-    assert ("or, where the data holds missing_user rows by design (a clickstream's anonymous events, repeats), give "
-            "them a share of their own, max_rejected_share_by_reason: {missing_user: 0.4}, and the other reasons keep "
-            "max_rejected_share.") in failure.event_specific_data.error.message
+    assert ("or, where the data holds missing_user rows by design (anonymous events), give them a share of their "
+            "own, max_rejected_share_by_reason: {missing_user: 0.4}, and the other reasons keep max_rejected_share.") \
+        in failure.event_specific_data.error.message
     (team / "source.yaml").write_text((team / "source.yaml").read_text()
                                       + "max_rejected_share_by_reason: {missing_user: 0.4}\n")
     result = ingest(tmp_path / "data", source, "2026-01-31")
@@ -356,7 +356,14 @@ def test_the_advice_of_a_share_of_its_own_gives_a_share_that_loads_the_rows_seen
 
     many = check({"missing_user": 60})
     failed = expect_interactions(many.accepted, many, ExpectationConfig(max_null_rate={}))
-    assert "max_rejected_share_by_reason: {missing_user: 0.7}" in threshold_note(failed, many, SourceSettings(), "s")
+    defaults = SourceSettings().resolved({})
+    assert "max_rejected_share_by_reason: {missing_user: 0.7}, and the other reasons keep max_rejected_share." in \
+        threshold_note(failed, many, defaults, "s")
+    # the other reasons above max_rejected_share too: said, or the advice followed met a second refusal (helper-175)
+    both = check({"missing_user": 50, "bad_timestamp": 10})
+    failed = expect_interactions(both.accepted, both, ExpectationConfig(max_null_rate={}))
+    assert "{missing_user: 0.6}, and the other reasons keep max_rejected_share (their rows, 10.0% of the load, are " \
+           "above it too)." in threshold_note(failed, both, defaults, "s")
     own = SourceSettings(max_rejected_share_by_reason={"missing_user": 0.7}).resolved({})
     mixed = check({"missing_user": 50, "bad_timestamp": 10})
     assert "user_column" not in rejected_note(mixed, "csv", "iso8601", "s", apart={"missing_user": 0.7})
