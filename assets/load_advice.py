@@ -223,7 +223,7 @@ def threshold_note(expectations: ExpectationReport, check: RowCheck, config: Sou
         by_design = {reason: _share_above(check.by_reason[reason] / check.rows_in) for reason in
                      ("missing_user", "duplicate_event") if reason not in own
                      and check.by_reason.get(reason, 0) * 10 >= len(check.rejected)}  # anonymous events, repeats
-        shares = ", ".join(f"{reason}: {share:g}" for reason, share in by_design.items())
+        shares = ", ".join(f"{reason}: {share:g}" for reason, share in {**own, **by_design}.items())  # the whole map
         kinds = " and ".join({"missing_user": "anonymous events", "duplicate_event": "repeats"}[r] for r in by_design)
         rest = sum(n for r, n in check.by_reason.items() if r not in own and r not in by_design) / check.rows_in
         notes.append(f"max_rejected_share ({value('max_rejected_share')}) sets the share of rejected rows a load "

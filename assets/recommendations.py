@@ -128,6 +128,7 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
         # users with a list; users with fewer than top_k items because they have seen all but fewer of those on
         # offer (none where they have seen every one), apart from the non-finite scores above
         "users_listed": int((listed > 0).sum()),
+        "users_without_list": int((listed == 0).sum()),  # every item on offer seen, or no finite score
         "users_with_short_lists": int((listed + missing < k).sum()),
     }, check_results=[complete])
 

@@ -1007,10 +1007,10 @@ def test_users_that_the_serving_model_gives_nan_scores_fail_the_complete_lists_c
         "users_missing_recommendations": 3, "recommendations_missing": sum(min(20, n) for n in unseen),
         "first_users": ", ".join(names)}
     assert metadata(result, "user_recommendations")["users_missing_recommendations"] == 3
-    listed = {key: metadata(result, "user_recommendations")[key] for key in ("users", "users_listed",
-                                                                              "users_with_short_lists")}
+    listed = {key: metadata(result, "user_recommendations")[key] for key in (
+        "users", "users_listed", "users_without_list", "users_with_short_lists")}
     users = listed["users"]
-    assert listed == {"users": users, "users_listed": users - 3, "users_with_short_lists": 0}
+    assert listed == {"users": users, "users_listed": users - 3, "users_without_list": 3, "users_with_short_lists": 0}
     with duckdb.connect(str(storage.warehouse), read_only=True) as con:
         served = {row[0] for row in con.execute("SELECT DISTINCT user_id FROM user_recommendations").fetchall()}
     assert served == set(seqs.user_ids.astype(str).tolist()) - set(names)

@@ -368,6 +368,10 @@ def test_the_advice_of_a_share_of_its_own_gives_a_share_that_loads_the_rows_seen
     mixed = check({"missing_user": 50, "bad_timestamp": 10})
     assert "user_column" not in rejected_note(mixed, "csv", "iso8601", "s", apart={"missing_user": 0.7})
     assert "user_column in the s right" in rejected_note(mixed, "csv", "iso8601", "s")
+    dupes = check({"missing_user": 50, "duplicate_event": 10})  # a map of the run config replaces the file's whole:
+    failed = expect_interactions(dupes.accepted, dupes, own.expectations())  # the advice gives the whole map
+    assert "max_rejected_share_by_reason: {missing_user: 0.7, duplicate_event: 0.2}" in threshold_note(
+        failed, dupes, own, "s")
     failed = expect_interactions(mixed.accepted, mixed, own.expectations())
     after = threshold_note(failed, mixed, own, "s").split("(missing_user has one)")[1]
     assert "max_rejected_share_by_reason" not in after  # named once: the reason has its share
