@@ -42,6 +42,7 @@ def data_options(args: argparse.Namespace, seed: int = 0) -> DataOptions:
         format=args.format, user_column=args.user_column, item_column=args.item_column,
         timestamp_column=args.timestamp_column, timestamp_format=args.timestamp_format, delimiter=args.delimiter,
         header=not args.no_header, names=tuple(args.names.split(",")) if args.names else None,
+        header_names=args.header_names,
         quote=None if args.no_quote else '"', encoding=args.encoding or "utf-8",
         rating_column=args.rating_column, min_rating=args.min_rating, max_rating=args.max_rating,
         min_timestamp=args.min_timestamp, max_timestamp=args.max_timestamp,
@@ -116,8 +117,10 @@ def _left_to_defaults(exp: ExperimentConfig, raw: dict) -> list[str]:
 def add_data_options(p: argparse.ArgumentParser, data_help: str, default: str | None = None) -> None:
     g = p.add_argument_group("data", "--data is read as the pipeline reads it: its readers and row rules (the "
                                      "counts go to stderr), events ordered by time, ids as text")
-    g.add_argument("--data", default=default, help=data_help + (" (default: the --source file's path)"
-                                                                 if default is None else ""))
+    g.add_argument("--data", default=default, help=data_help + (
+        " (default: the --source file's path)" if default is None else f" (default: the --source file's path, else "
+                                                                       f"{default})"))
+    p.set_defaults(data_default=default)  # taken where no --source gives a path (train: the synthetic data)
     g.add_argument("--source", metavar="YAML", help="the pipeline's source settings file (ELCREC_SOURCE): its format, "
                                                     "columns, reading settings and row rules for the options not "
                                                     "given, and its path for --data (a {date} path: every day's "
@@ -137,6 +140,9 @@ def add_data_options(p: argparse.ArgumentParser, data_help: str, default: str | 
     g.add_argument("--no-header", action="store_true", help="the first line is data (columns column0, column1, "
                                                             "... unless --names)")
     g.add_argument("--names", help="comma-separated column names of a file without a header (implies --no-header)")
+    g.add_argument("--header-names", action="store_true", help="with --names: the first line is a header, whose "
+                                                               "names they replace (the source settings' header: true "
+                                                               "with names)")
     g.add_argument("--no-quote", action="store_true", help="csv/tsv without quoting: a quote character is data "
                                                            "(for a file whose stray quotes open fields)")
     g.add_argument("--encoding", help="of a text file (default utf-8; latin-1, cp1252, ...: any "

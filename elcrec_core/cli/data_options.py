@@ -35,6 +35,7 @@ class DataOptions:
     delimiter: str | None = None
     header: bool = True
     names: tuple[str, ...] | None = None
+    header_names: bool = False  # with names: the first line is a header, whose names they replace
     quote: str | None = '"'  # None: --no-quote
     encoding: str = "utf-8"  # of text files
     rating_column: str | None = None

@@ -153,9 +153,10 @@ def event_source(path: str, files: list[Path], fmt: str, options: DataOptions) -
         if delimiter is not None:
             notes.append(f"delimiter {delimiter!r} guessed from the first line")
     source = SourceConfig(format=fmt, path=path, columns=columns, delimiter=delimiter,
-                          header=options.header and options.names is None, names=options.names, quote=options.quote,
+                          header=options.header and (options.names is None or options.header_names),
+                          names=options.names, quote=options.quote,
                           timestamp_format=options.timestamp_format or "epoch_s", encoding=options.encoding)
-    if options.names is not None and fmt in ("csv", "tsv"):
+    if options.names is not None and not options.header_names and fmt in ("csv", "tsv"):
         check_names(first, first_lines(first, options.encoding), options.names, (columns.user, columns.item),
                     source.separator, options.quote)
     if columns.timestamp is not None and options.timestamp_format is None:

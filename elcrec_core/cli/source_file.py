@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from glob import glob
 from pathlib import Path
 from typing import Any
 
@@ -23,37 +24,53 @@ _READ = {"format", "path", "timestamp_column", "header", "names", "quote", "enco
 def apply_source_file(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Fill the data options of ``args`` that the command line left unset from the source settings file
     ``args.source`` (options given win), and ``args.data`` from its ``path`` (relative to the file's folder; a
-    ``{date}`` path as a glob of every day's files) or ``format: synthetic``. Says on stderr which of its settings
-    the command line does not use (the pipeline's own, such as ``min_rows``; a misspelt one too). Without a source
-    file, a command without ``--data`` is refused by ``parser``; a file that cannot be read is refused naming it."""
-    if args.source is None:
-        if args.data is None:
-            parser.error("the following arguments are required: --data (or --source, a source settings file)")
-        return
-    settings = _read(parser, Path(args.source))
+    ``{date}`` path as a glob of every day's files, or folders) or ``format: synthetic``; without a source file or
+    a path, the command's default ``--data`` (train: the synthetic data), else ``parser`` refuses the command. Says
+    on stderr which of its settings the command line does not use (the pipeline's own, such as ``min_rows``; a
+    misspelt one too); ``parser`` refuses a file that cannot be read, a setting of the wrong type and a quote
+    character other than ``"`` (the command line has none other)."""
+    settings = _read(parser, Path(args.source)) if args.source is not None else {}
+    given = {name: value for name, value in settings.items() if value is not None}
+    for name in ("names", "null_ids"):
+        if name in given and not (isinstance(given[name], list) and all(isinstance(v, str) for v in given[name])):
+            parser.error(f"--source {args.source}: {name} is a list of texts, not {given[name]!r}")
+    if given.get("quote") not in (None, "", '"'):
+        parser.error(f"--source {args.source}: quote {given['quote']!r}: the command line reads '\"' or no quoting "
+                     "(--no-quote) alone")
     for setting, attribute in _OPTIONS.items():
-        if settings.get(setting) is not None and getattr(args, attribute) is None:
-            setattr(args, attribute, settings[setting])
-    if args.format == "auto" and settings.get("format") not in (None, "synthetic"):
-        args.format = settings["format"]
-    if args.timestamp_column is None and settings.get("timestamp_column") is not None:
-        args.timestamp_column = settings["timestamp_column"] or "none"  # '': a source without times
-    if args.names is None and settings.get("names"):
-        args.names = ",".join(settings["names"])
-    args.no_header = args.no_header or settings.get("header") is False
-    args.no_quote = args.no_quote or settings.get("quote") in ("", None) and "quote" in settings
-    args.encoding = args.encoding or settings.get("encoding")
-    if args.null_ids is None and settings.get("null_ids") is not None:
-        args.null_ids = ",".join(settings["null_ids"])
+        if setting in given and getattr(args, attribute) is None:  # YAML's dates and numbers as the options' text
+            setattr(args, attribute, given[setting] if "rating" in setting and setting != "rating_column"
+                    else str(given[setting]))
+    if args.format == "auto" and given.get("format") not in (None, "synthetic"):
+        args.format = given["format"]
+    if args.timestamp_column is None and "timestamp_column" in given:
+        args.timestamp_column = given["timestamp_column"] or "none"  # '': a source without times
+    if args.names is None and given.get("names"):
+        args.names = ",".join(given["names"])
+        args.header_names = args.header_names or given.get("header") is True  # header: true, names replace its
+    args.no_header = args.no_header or given.get("header") is False
+    args.no_quote = args.no_quote or given.get("quote") == "" or "quote" in settings and settings["quote"] is None
+    args.encoding = args.encoding or given.get("encoding")
+    if args.null_ids is None and "null_ids" in given:
+        args.null_ids = ",".join(given["null_ids"])
+    if args.source is not None and args.data == args.data_default:  # not given (train's default: synthetic)
+        args.data = _data_path(Path(args.source), given)
     if args.data is None:
-        path = settings.get("path")
-        if settings.get("format") == "synthetic" or not path:
-            args.data = "synthetic"
-        else:
-            args.data = str(Path(args.source).parent / path).replace("{date}", "*")
+        parser.error("the following arguments are required: --data (or --source, a source settings file)")
     if unused := sorted(set(settings) - _READ):
         print(f"--source {args.source}: the command line does not use {', '.join(unused)} (the pipeline's own "
               "settings, or a misspelt one)", file=sys.stderr)
+
+
+def _data_path(source: Path, settings: dict[str, Any]) -> str:
+    """The ``path`` of the source settings file ``source`` (relative to its folder) as ``--data``: a ``{date}`` path
+    as the glob of every day's (``logs/{date}.csv``: ``logs/*.csv``; a folder a day, ``days/{date}``: their files);
+    ``synthetic`` for the synthetic source, or one without a path."""
+    path = settings.get("path")
+    if settings.get("format") == "synthetic" or not path:
+        return "synthetic"
+    pattern = str(source.parent / path).replace("{date}", "*")
+    return pattern + "/*" if "{date}" in path and any(Path(f).is_dir() for f in glob(pattern)) else pattern
 
 
 def _read(parser: argparse.ArgumentParser, path: Path) -> dict[str, Any]:

@@ -1506,6 +1506,26 @@ def test_source_reads_data_as_the_pipelines_source_settings_file_describes_it(tm
         _run(capsys, "sequences", "--json")
     assert "the following arguments are required: --data (or --source, a source settings file)" in \
         capsys.readouterr().err
+    # read as the pipeline reads them (helper-176): names that replace a header's (header: true), a folder a day,
+    # a date of YAML as min_timestamp; train's data is the file's, not the synthetic data
+    days = tmp_path / "team" / "days" / "2026-03-01"
+    days.mkdir(parents=True)
+    _events().rename({"user_id": "u", "item_id": "i", "timestamp": "t"}).write_csv(days / "part-0.csv")
+    (tmp_path / "team" / "days.yaml").write_text(
+        "format: csv\npath: days/{date}\nheader: true\nnames: [customer, sku, ts]\nuser_column: customer\n"
+        "item_column: sku\ntimestamp_column: ts\nmin_timestamp: 2026-01-01\n")
+    code, out, err = _run(capsys, "sequences", "--source", str(tmp_path / "team" / "days.yaml"), "--json")
+    assert code == 0 and "data: 240 rows read, 240 accepted, 0 rejected" in err and len(out.splitlines()) == 40, err
+    code, out, err = _run(capsys, "train", "--source", str(tmp_path / "team" / "days.yaml"), "--out",
+                          str(tmp_path / "run"), "--epochs", "1", "--intents", "2", "--hidden", "8", "--max-len", "6",
+                          "--device", "cpu")
+    assert code == 0 and "data: 40 users" in out, err
+    for setting, refused in (("names: a,b,c", "names is a list of texts, not 'a,b,c'"),
+                             ("quote: \"'\"", "quote \"'\": the command line reads '\"' or no quoting")):
+        (tmp_path / "team" / "bad.yaml").write_text(f"format: csv\npath: logs/{{date}}.csv\n{setting}\n")
+        with pytest.raises(SystemExit):
+            _run(capsys, "sequences", "--source", str(tmp_path / "team" / "bad.yaml"))
+        assert refused in capsys.readouterr().err
 
 
 def test_a_user_of_a_short_history_is_not_offered_as_its_own_near_id(tmp_path: Path, capsys) -> None:
