@@ -38,16 +38,15 @@ def apply_source_file(parser: argparse.ArgumentParser, args: argparse.Namespace)
         parser.error(f"--source {args.source}: quote {given['quote']!r}: the command line reads '\"' or no quoting "
                      "(--no-quote) alone")
     for setting, attribute in _OPTIONS.items():
-        if setting in given and getattr(args, attribute) is None:  # YAML's dates and numbers as the options' text
-            setattr(args, attribute, given[setting] if "rating" in setting and setting != "rating_column"
-                    else str(given[setting]))
+        if setting in given and getattr(args, attribute) is None:  # YAML's dates, ids as numbers: the options' text
+            setattr(args, attribute, given[setting] if setting in ("min_rating", "max_rating") else str(given[setting]))
     if args.format == "auto" and given.get("format") not in (None, "synthetic"):
         args.format = given["format"]
     if args.timestamp_column is None and "timestamp_column" in given:
         args.timestamp_column = given["timestamp_column"] or "none"  # '': a source without times
     if args.names is None and given.get("names"):
         args.names = ",".join(given["names"])
-        args.header_names = args.header_names or given.get("header") is True  # header: true, names replace its
+        args.header_names = args.header_names or given.get("header") is True  # header: true: they replace its names
     args.no_header = args.no_header or given.get("header") is False
     args.no_quote = args.no_quote or given.get("quote") == "" or "quote" in settings and settings["quote"] is None
     args.encoding = args.encoding or given.get("encoding")
