@@ -24,7 +24,7 @@ from elcrec_core.data import warehouse
 from elcrec_core.data.files import SourceReadError, file_sha256
 from elcrec_core.data.events_to_sequences import SHORT_HISTORIES_FILE
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, Sequences, read_sequence_parquet, sequence_day_folders
-from elcrec_core.data.source_config import resolve_files
+from elcrec_core.data.source_config import read_settings_file, resolve_files
 from elcrec_core.data.validation import EVENT_COLUMNS
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_core.train.state import data_digest
@@ -374,16 +374,12 @@ class SourceFile(dg.ConfigurableResource):
         if not file.is_file():
             raise dg.Failure(f"source settings file {file} ({SOURCE_ENV}) does not exist", allow_retries=False)
         try:
-            data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+            return read_settings_file(file)
         except yaml.YAMLError as exc:
             raise dg.Failure(f"source settings file {file} is not valid YAML: {exc}", allow_retries=False) from exc
-        if not isinstance(data, dict):
-            raise dg.Failure(f"source settings file {file} must hold a mapping of settings, not "
-                             f"{type(data).__name__}", allow_retries=False)
-        for key in ("path", "item_metadata_path"):
-            if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
-                data[key] = str(file.parent / data[key])
-        return data
+        except TypeError as held:
+            raise dg.Failure(f"source settings file {file} must hold a mapping of settings, not {held}",
+                             allow_retries=False) from None
 
     def folders(self) -> list[Path]:
         """The folder of the settings file (sources may be read from it), if there is a file."""

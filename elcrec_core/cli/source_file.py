@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from elcrec_core.data.source_config import read_settings_file
+
 # the source settings that name the command line's data options: {setting: option's attribute}
 _OPTIONS = {"user_column": "user_column", "item_column": "item_column", "timestamp_format": "timestamp_format",
             "delimiter": "delimiter", "rating_column": "rating_column", "min_rating": "min_rating",
@@ -53,7 +55,7 @@ def apply_source_file(parser: argparse.ArgumentParser, args: argparse.Namespace)
     if args.null_ids is None and "null_ids" in given:
         args.null_ids = ",".join(given["null_ids"])
     if args.source is not None and args.data == args.data_default:  # not given (train's default: synthetic)
-        args.data = _data_path(Path(args.source), given)
+        args.data = _data_path(given)
     if args.data is None:
         parser.error("the following arguments are required: --data (or --source, a source settings file)")
     if unused := sorted(set(settings) - _READ):
@@ -61,24 +63,22 @@ def apply_source_file(parser: argparse.ArgumentParser, args: argparse.Namespace)
               "settings, or a misspelt one)", file=sys.stderr)
 
 
-def _data_path(source: Path, settings: dict[str, Any]) -> str:
-    """The ``path`` of the source settings file ``source`` (relative to its folder) as ``--data``: a ``{date}`` path
-    as the glob of every day's (``logs/{date}.csv``: ``logs/*.csv``; a folder a day, ``days/{date}``: their files);
-    ``synthetic`` for the synthetic source, or one without a path."""
+def _data_path(settings: dict[str, Any]) -> str:
+    """The ``path`` of the source settings (made absolute against the file's folder: :func:`read_settings_file`) as
+    ``--data``: a ``{date}`` path as the glob of every day's (``logs/{date}.csv``: ``logs/*.csv``; a folder a day,
+    ``days/{date}``: their files); ``synthetic`` for the synthetic source, or one without a path."""
     path = settings.get("path")
     if settings.get("format") == "synthetic" or not path:
         return "synthetic"
-    pattern = str(source.parent / path).replace("{date}", "*")
+    pattern = str(path).replace("{date}", "*")
     return pattern + "/*" if "{date}" in path and any(Path(f).is_dir() for f in glob(pattern)) else pattern
 
 
 def _read(parser: argparse.ArgumentParser, path: Path) -> dict[str, Any]:
     """The mapping of settings in the YAML file ``path``; ``parser`` refuses a file that cannot be read."""
     try:
-        settings = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return read_settings_file(path)
     except (OSError, yaml.YAMLError) as exc:
         parser.error(f"--source {path}: cannot read source settings: {exc}")
-    if not isinstance(settings, dict):
-        parser.error(f"--source {path}: a source settings file holds a mapping of settings, not "
-                     f"{type(settings).__name__}")
-    return settings
+    except TypeError as held:
+        parser.error(f"--source {path}: a source settings file holds a mapping of settings, not {held}")

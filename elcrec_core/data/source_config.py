@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
+import yaml
 
 from elcrec_core.config.settings import check_keys
 from elcrec_core.data.files import (
@@ -237,6 +238,20 @@ def day_files(pattern: str, day: str) -> list[Path]:
         return resolve_files(pattern.replace("{date}", day))
     except (SourceReadError, OSError):  # none yet, or a folder that cannot be read now: the next tick looks again
         return []
+
+
+def read_settings_file(file: Path) -> dict[str, Any]:
+    """The settings in the source settings file ``file`` (YAML holding a mapping: the pipeline's ``ELCREC_SOURCE``,
+    the command line's ``--source``), its ``path`` and ``item_metadata_path`` made absolute against the file's
+    folder. Raises OSError where it cannot be read, ``yaml.YAMLError`` where it is no YAML, and TypeError, naming
+    what it holds, where that is no mapping."""
+    data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise TypeError(type(data).__name__)
+    for key in ("path", "item_metadata_path"):
+        if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
+            data[key] = str(file.parent / data[key])
+    return data
 
 
 def naive_utc(name: str, text: str | None) -> datetime | None:
