@@ -133,9 +133,13 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig
 
 
 # the detail of a line that is no JSON object; of one that opens an array, what JSON Lines is: a file written as one
-# JSON array (of objects, one a line or pretty-printed) gives a rejected row for each of its lines
+# JSON array (of objects, one a line or pretty-printed) gives a rejected row for each of its lines; of objects one
+# after another on a line, how that comes about: an export without a line end at its end joined (cat) with the next
 _NOT_AN_OBJECT = ("CASE WHEN starts_with(ltrim(line), '[') THEN 'a JSON array, not an object (JSON Lines holds one "
-                  "object a line; a file that is one JSON array is no JSON Lines): ' ELSE 'not a JSON object: ' END")
+                  "object a line; a file that is one JSON array is no JSON Lines): ' "
+                  "WHEN regexp_matches(line, '^\\s*\\{.*}\\s*\\{.*}\\s*$') THEN 'JSON objects one after another "
+                  "on a line, not one object (a file without a line end at its end joined with the next?): ' "
+                  "ELSE 'not a JSON object: ' END")
 
 
 def _require_keys(lines: duckdb.DuckDBPyRelation, fields: dict[str, str | None], path: Path) -> None:

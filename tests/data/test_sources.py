@@ -414,6 +414,22 @@ def test_jsonl_with_malformed_lines(tmp_path: Path) -> None:
                                              "no JSON Lines): [1, 2]"]
 
 
+def test_json_objects_glued_on_one_line_say_how_that_comes_about(tmp_path: Path) -> None:
+    """Two exports joined (cat), the first without a line end at its end: the line holding the first's last object
+    and the second's first said only "not a JSON object"; it now names what happened. A cut-short object whose text
+    holds "} {" is no such line."""
+    first, second = (json.dumps({"u": u, "i": "x", "t": "2026-03-01T12:00:00Z"}) for u in (1, 2))
+    path = _write(tmp_path / "e.jsonl", f"{first}\n{first}{second}\n{first} {second}\n" + first[:-1]
+                  + ', "note": "a } { b"\n')
+    frame = read_source(SourceConfig(format="jsonl", path=str(path), timestamp_format="iso8601",
+                                     columns=ColumnMap("u", "i", "t")))
+    glued = ("JSON objects one after another on a line, not one object (a file without a line end at its end joined "
+             "with the next?): ")
+    assert frame.select("error", "detail").rows() == [
+        (None, None), ("malformed_line", glued + first + second), ("malformed_line", f"{glued}{first} {second}"),
+        ("malformed_line", "not a JSON object: " + first[:-1] + ', "note": "a } { b"')]
+
+
 def test_a_json_key_that_no_line_has_refuses_the_file_naming_the_keys_it_has(tmp_path: Path) -> None:
     """A misspelt key (userId for user_id) rejected every row as missing_user, "user_id is empty"; CSV and Parquet
     name the missing column and the file's own. A key that only some lines lack rejects those rows, as before."""
