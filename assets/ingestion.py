@@ -118,7 +118,8 @@ MIN_NEW_ITEMS = 5  # ... or of the day's new items, where there are at least thi
             description="A warning where the categories text of this load's item metadata looks split on the wrong "
                         "separator: at most 1% of the items have two categories, while at least half of those with "
                         "one hold another separator (, ; or |), as 'Action, Comedy' read with the default | is one "
-                        "category 'Action, Comedy' (the profiles' categories and the category purity would count "
+                        "category 'Action, Comedy', or a fifth are categories that other items hold alone, separated "
+                        "by spaces (RecBole's lists: 'Action Adventure') (the profiles' categories and the category purity would count "
                         "such combinations). Names the separator")],
     description="Interaction events of the day loaded into the DuckDB warehouse (table raw_interactions). The "
                 "source is the run config over the source settings file (resource source_file, ELCREC_SOURCE), "

@@ -123,6 +123,10 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
 OTHER_SEPARATORS = (",", ";", "|")  # separators of category lists that separator_advice looks for ("/": paths)
 ADVICE_SHARE = 0.5  # the share of the items with one category that holds another separator
 SPLIT_SHARE = 0.01  # at most this share of the items with a category has several: the separator hardly splits
+# the share of the items with one category whose text is words that other items hold alone as their category, split
+# by spaces ("Action Adventure" beside "Action" and "Adventure"): RecBole's token_seq fields; a category of words
+# ("Home Decor") is no such text unless its every word is a category of its own
+COMPOSED_SHARE = 0.2
 
 
 def separator_advice(items: pl.DataFrame, config: ItemMetadataConfig,
@@ -132,8 +136,9 @@ def separator_advice(items: pl.DataFrame, config: ItemMetadataConfig,
     list column, not flags), at most :data:`SPLIT_SHARE` of the items with a category have two or more, and of
     those with one, at least :data:`ADVICE_SHARE` hold one of :data:`OTHER_SEPARATORS` other than the configured
     one (the most frequent is named, with the share and an example), as ``Action, Comedy`` read with the default
-    ``|`` gives each item one category ``Action, Comedy``. The advice says to set ``setting`` (the name of the
-    setting where the caller has one)."""
+    ``|`` gives each item one category ``Action, Comedy``; or, where none does, at least :data:`COMPOSED_SHARE`
+    hold categories that other items hold alone, separated by spaces (``Action Adventure``: RecBole's lists). The
+    advice says to set ``setting`` (the name of the setting where the caller has one)."""
     if not categories_from_text(config):
         return None
     counts = items["categories"].list.len().fill_null(0)
@@ -142,16 +147,29 @@ def separator_advice(items: pl.DataFrame, config: ItemMetadataConfig,
         return None
     single = items.filter(counts == 1)["categories"].list.first()
     separator = config.categories_separator
-    found = {other: int(single.str.contains(other, literal=True).sum())
+    found = {other: single.str.contains(other, literal=True)
              for other in OTHER_SEPARATORS if other != separator}
-    other, share = max(found.items(), key=lambda kv: kv[1])
-    if share < ADVICE_SHARE * len(single):
-        return None
-    example = single.filter(single.str.contains(other, literal=True))[0]
+    other, holding = max(found.items(), key=lambda kv: kv[1].sum())
+    if holding.sum() < ADVICE_SHARE * len(single):
+        if separator == " ":
+            return None
+        other, holding = " ", _composed_of_categories(single)
+        if holding.sum() < COMPOSED_SHARE * len(single):
+            return None
+    share, example = int(holding.sum()), single.filter(holding)[0]
+    held = ("hold categories that other items hold alone, separated by ' '" if other == " " else f"hold {other!r}")
     split = f"only {several:,} of the {described:,} items with a category have" if several else "no item has"
     return (f"{split} two categories or more: the categories text was split on {separator!r}, which it hardly "
             f"holds, while {share:,} of the {len(single):,} items with one category ({share / len(single):.0%}) "
-            f"hold {other!r}, such as {example!r}. If these are lists, set {setting} to {other!r}")
+            f"{held}, such as {example!r}. If these are lists, set {setting} to {other!r}")
+
+
+def _composed_of_categories(single: pl.Series) -> pl.Series:
+    """Per category text of ``single`` (an item's one category): whether it is two or more words, separated by
+    single spaces, each of which is the whole category text of some item."""
+    alone = single.filter(~single.str.contains(" ", literal=True)).unique()
+    words = single.str.split(" ")
+    return (words.list.len() > 1) & words.list.eval(pl.element().is_in(alone.implode())).list.all()
 
 
 def categories_from_text(config: ItemMetadataConfig) -> bool:

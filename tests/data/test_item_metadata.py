@@ -436,6 +436,23 @@ def test_categories_split_on_the_wrong_separator_get_advice_naming_the_right_one
                              "text was split on '|', which it hardly holds, while 149 of the 149 items with one")
 
 
+def test_categories_of_words_that_other_items_hold_alone_get_advice_to_split_on_spaces(tmp_path: Path) -> None:
+    """RecBole's atomic files write genres space-separated (``Action Adventure``): read with the default ``|`` every
+    item had one category, 215 combinations of 18 genres, and the category purity fell from 0.41 to 0.14, unsaid
+    (helper-178). A category of several words that are no categories alone (``Home Decor``) gets no advice."""
+    genres = [["Action Adventure"], ["Action"], ["Adventure"], ["Drama"], ["Comedy Drama"], ["Action Comedy War"],
+              ["War"], ["Comedy"], ["Home Decor"], ["Drama"]]
+    config = ItemMetadataConfig(str(tmp_path / "ml-100k.item"), categories="class")
+    assert separator_advice(_items(genres), config, "item_metadata_categories_separator") == (
+        "no item has two categories or more: the categories text was split on '|', which it hardly holds, while 3 of "
+        "the 10 items with one category (30%) hold categories that other items hold alone, separated by ' ', such as "
+        "'Action Adventure'. If these are lists, set item_metadata_categories_separator to ' '")
+    spaced = ItemMetadataConfig(str(tmp_path / "ml-100k.item"), categories="class", categories_separator=" ")
+    assert separator_advice(_items(genres), spaced) is None
+    assert separator_advice(_items([["Home Decor"], ["Skin Care"], ["Books"], ["Home"]]), config) is None
+    assert separator_advice(_items([["Action Adventure"], *[[g] for g in "ABCDEFGHI"]]), config) is None  # 10%
+
+
 def _items(categories: list):
     import polars as pl
 
