@@ -161,6 +161,9 @@ def test_a_wrong_delimiter_is_named(tmp_path: Path, fmt: str, delimiter: str | N
                                                     "names compare exactly, give them as the file has them"),
     ("jsonl", '{"USER_ID": "u", "item_id": "i", "timestamp": 1}\n', "; 'user_id' is 'USER_ID' there: names compare "
                                                                    "exactly, give them as the file has them"),
+    ("tsv", "user_id:token\titem_id:token\ttimestamp:float\nu\ti\t1\n", "; 'user_id' is 'user_id:token' there, "
+     "'item_id' is 'item_id:token' there, 'timestamp' is 'timestamp:float' there: names compare exactly, give them as "
+     "the file has them"),  # RecBole's atomic files type their columns (helper-178): the refusal named no setting
     ("csv", "sep=,\nuser_id,item_id,timestamp\nu,i,1\n", "; its first line (sep=...) is Excel's delimiter line: "
                                                           "remove it, the header is the next line"),
 ])

@@ -29,7 +29,9 @@ def read_advice(exc: SourceReadError, first: Path, source: SourceConfig, how: st
                         "if spaces separate its fields")
         else:
             tips.append("name the columns with --user-column, --item-column, --timestamp-column"
-                        + ("" if source.format in ("jsonl", "parquet") else ", or --no-header and --names"))
+                        + ("" if source.format in ("jsonl", "parquet") else
+                           ", or --names with --header-names (names that replace the header's; --no-header and "
+                           "--names for a file without one)"))
         if exc.cause.startswith(f"no column(s) [{source.columns.timestamp!r}]"):  # CSV's "; the file", JSONL's " ("
             tips.append("a file without times: --timestamp-column none (each user's events in file order)")
     if HEADER_IS_DATA in exc.cause:

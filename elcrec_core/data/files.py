@@ -237,13 +237,19 @@ def ends_with_line_end(path: Path) -> bool:
 
 def names_hint(missing: list[str], columns: list[str]) -> str:
     """For the column names ``missing`` of a file whose columns are ``columns``: those of its names that are the same
-    but for case and white space around them, or Excel's delimiter line (``sep=,``) read as the header, as advice
-    (else empty)."""
+    but for case and white space around them, or for a type after a colon (RecBole's atomic files: ``user_id:token``),
+    or Excel's delimiter line (``sep=,``) read as the header, as advice (else empty)."""
     if columns and str(columns[0]).lower().startswith("sep="):
         return f"; its first line ({columns[0]}...) is Excel's delimiter line: remove it, the header is the next line"
     near = [f"{name!r} is {column!r} there" for name in missing for column in map(str, columns)
-            if column != name and column.strip().lower() == name.strip().lower()]
+            if column != name and name.strip().lower() in (column.strip().lower(), _typed_name(column))]
     return f"; {', '.join(near)}: names compare exactly, give them as the file has them" if near else ""
+
+
+def _typed_name(column: str) -> str | None:
+    """``name`` of a typed column name ``name:type`` (RecBole's ``user_id:token``), in lower case; else None."""
+    name, colon, kind = column.partition(":")
+    return name.strip().lower() if colon and re.fullmatch(r"[a-z_]+", kind.strip().lower()) else None
 
 
 def fields_delimiter_hint(line: str, delimiter: str, fields: int) -> str:

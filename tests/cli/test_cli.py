@@ -428,10 +428,14 @@ def test_a_wrong_guess_names_the_guess_and_the_options(tmp_path: Path, capsys) -
     other = _write(tmp_path / "e.csv", f"user,item,time\nu,i,{T0}\n")
     assert _run(capsys, "sequences", "--data", str(other))[2] == (
         f"elcrec: error: {other}: no column(s) ['user_id', 'item_id', 'timestamp']; the file has ['user', 'item', "
-        "'time']; name the columns with --user-column, --item-column, --timestamp-column, or --no-header and "
-        f"--names; it was read as csv, guessed from the name .csv: give --format {FORMATS} if that is wrong\n")
+        "'time']; name the columns with --user-column, --item-column, --timestamp-column, or --names with "
+        "--header-names (names that replace the header's; --no-header and --names for a file without one); it was "
+        f"read as csv, guessed from the name .csv: give --format {FORMATS} if that is wrong\n")
     assert _sequences(capsys, other, "--user-column", "user", "--item-column", "item", "--timestamp-column",
                       "time") == [{"user": "u", "items": ["i"]}]
+    # the advice's second way; --no-header and --names, which it gave before, read the header as a rejected row
+    assert _sequences(capsys, other, "--names", "user_id,item_id,timestamp", "--header-names") == [
+        {"user": "u", "items": ["i"]}]
 
 
 
