@@ -794,11 +794,11 @@ def test_a_spreadsheets_blank_columns_at_the_end_of_every_line_are_read_past(tmp
         assert check.accepted["user_id"].to_list() == ["u", "v", "w"] and check.by_reason == {"malformed_line": 2}
     # padded rows: a row cut short is malformed too (not read with empty fields), a quoted field over two lines
     # loads, and a header glued to a row's last value is refused as without the padding
-    cut = _write(tmp_path / "c.csv", f'user_id,item_id,timestamp,rating,,\nu1,"i\n1",{T0},4,,\nu2,i2,{T0},5,,\n'
-                                     f"u3,i3,{T0}\nu4,i4\n")
+    cut = _write(tmp_path / "c.csv", f'user_id,item_id,timestamp,rating,note,,\nu1,i1,{T0},4,"a\nb",,\n'
+                                     f"u2,i2,{T0},5,,,\nu3,i3,{T0}\nu4,i4\n")
     check = check_rows(read_source(SourceConfig(format="csv", path=str(cut), columns=ColumnMap(rating="rating"))),
                        RULES)
-    assert check.accepted.select("user_id", "item_id", "source_row").rows() == [("u1", "i\n1", 2), ("u2", "i2", 4)]
+    assert check.accepted.select("user_id", "item_id", "source_row").rows() == [("u1", "i1", 2), ("u2", "i2", 4)]
     assert check.rejected.select("source_row", "reason").cast({"reason": pl.String}).rows() == [
         (5, "malformed_line"), (6, "malformed_line")]
     glued = _write(tmp_path / "gl.csv", f"user_id,item_id,timestamp,rating,,\nu1,i1,{T0},4,,\n"

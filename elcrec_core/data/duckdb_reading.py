@@ -185,6 +185,22 @@ def _data_records(lines: LineScan, header: bool, good: int, at: np.ndarray) -> n
     return data if known and len(data) == good + len(at) and np.isin(lines.starts[at], data).all() else None
 
 
+QUOTING_FIX = "fix the quoting, or read the file without quoting (source setting quote: '', elcrec --no-quote)"
+
+
+def refuse_ids_over_lines(path: Path, good: pl.DataFrame, ids: Mapping[str, str]) -> None:
+    """Raise :class:`SourceReadError` where an id of a record read (``ids``: a column of ``good`` and what it holds,
+    ``{"user_id": "user"}``) holds a line end: a stray quote that another closes lines later at a field's end
+    (``u2,"b,...`` and, two lines on, ``u4,d",...``) makes one well-formed quoted field of those lines, and their
+    events one event of an id over several lines, unsaid. No id holds a line end."""
+    for column, name in ids.items():
+        held = good.filter(pl.col(column).str.contains("\n", literal=True))
+        if len(held):
+            start, text = int(held["source_row"][0]), held[column][0]
+            raise SourceReadError(path, f"lines {start}-{start + text.count(chr(10))}: a quoted field takes them into "
+                                        f"one {name} id ({text[:80]!r}): does a quote not close? {QUOTING_FIX}")
+
+
 def _refuse_records_over_lines(path: Path, lines: LineScan, at: np.ndarray, details: pl.Series,
                                max_line_bytes: int) -> None:
     """Raise :class:`SourceReadError` for the first malformed record (scan record ``at``, DuckDB's ``details``)
@@ -195,7 +211,7 @@ def _refuse_records_over_lines(path: Path, lines: LineScan, at: np.ndarray, deta
     reason (too many columns, a bad value) is one record, and stays one rejected row."""
     spans = lines.spans()[at]
     last = len(lines.starts) - 1
-    fix = "fix the quoting, or read the file without quoting (source setting quote: '', elcrec --no-quote)"
+    fix = QUOTING_FIX
     for k in np.flatnonzero(spans > 1):
         start, n, error = int(lines.starts[at[k]]), int(spans[k]), details[int(k)].split(":", 1)[0]
         if lines.open_quote and at[k] == last:

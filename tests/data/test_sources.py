@@ -218,13 +218,14 @@ def test_parquet_nanosecond_times_are_cut_to_the_microsecond(tmp_path: Path, zon
 
 
 def test_malformed_lines_become_rows_with_their_line_number(tmp_path: Path) -> None:
-    path = _write(tmp_path / "e.csv", f"user_id,item_id,timestamp\nu1,i1,{EPOCH0}\nu2,i2\n\n"
-                                      f"u3,i3,{EPOCH0},extra\nu4,\"i\n4\",{EPOCH0}\nu5,i5,{EPOCH0}\n")
+    path = _write(tmp_path / "e.csv", f"user_id,item_id,timestamp,note\nu1,i1,{EPOCH0},a\nu2,i2\n\n"
+                                      f"u3,i3,{EPOCH0},b,extra\nu4,i4,{EPOCH0},\"a note\nover two lines\"\n"
+                                      f"u5,i5,{EPOCH0},c\n")
     frame = read_source(SourceConfig(format="csv", path=str(path))).sort("source_row")
     assert frame.select("source_row", "error", "item_id").rows() == [
-        (2, None, "i1"), (3, "malformed_line", None), (5, "malformed_line", None), (6, None, "i\n4"), (8, None, "i5"),
+        (2, None, "i1"), (3, "malformed_line", None), (5, "malformed_line", None), (6, None, "i4"), (8, None, "i5"),
     ]
-    assert frame["detail"].to_list()[1:3] == ["MISSING COLUMNS: u2,i2", f"TOO MANY COLUMNS: u3,i3,{EPOCH0},extra"]
+    assert frame["detail"].to_list()[1:3] == ["MISSING COLUMNS: u2,i2", f"TOO MANY COLUMNS: u3,i3,{EPOCH0},b,extra"]
 
 
 def test_mixed_line_ends_and_bad_encoding(tmp_path: Path) -> None:
@@ -261,7 +262,7 @@ def test_a_quoted_record_over_several_lines_longer_than_the_limit_is_refused(tmp
     """Each of its lines is within max_line_bytes, the record is not: DuckDB rejects it without a column, and
     reading its reject crashed (AttributeError). It is refused as one long line is, naming its lines."""
     field = "\n".join(("a" * 30, "b" * 36, "c" * 28))
-    text = f'user_id,item_id,timestamp\nu0,i0,{EPOCH0}\nu1,"{field}",{EPOCH0}\nu2,i2,{EPOCH0}\n'
+    text = f'user_id,item_id,timestamp,note\nu0,i0,{EPOCH0},a\nu1,i1,{EPOCH0},"{field}"\nu2,i2,{EPOCH0},b\n'
     path = _write(tmp_path / "e.csv", text)
     with pytest.raises(SourceReadError, match=r"lines 3-5: a record over 3 lines is longer than the limit of 60 "
                                               r"bytes \(max_line_bytes\)"):
@@ -890,10 +891,35 @@ def test_a_well_quoted_record_over_two_lines_with_a_bad_field_count_is_one_rejec
 
 def test_rows_after_a_field_over_several_lines_keep_their_line_numbers(tmp_path: Path) -> None:
     """DuckDB numbers records, not lines: a rejected row after a quoted line end is still named by its line."""
-    path = _write(tmp_path / "e.csv", f'user_id,item_id,timestamp\nu1,"i\n\n1",{EPOCH0}\n\nu2,i2\nu3,i3,{EPOCH0}\n')
+    path = _write(tmp_path / "e.csv", f'user_id,item_id,timestamp,note\nu1,i1,{EPOCH0},"a\n\nb"\n\nu2,i2\n'
+                                      f"u3,i3,{EPOCH0},c\n")
     frame = read_source(SourceConfig(format="csv", path=str(path))).sort("source_row")
     assert frame.select("source_row", "item_id", "error").rows() == [
-        (2, "i\n\n1", None), (6, None, "malformed_line"), (7, "i3", None)]
+        (2, "i1", None), (6, None, "malformed_line"), (7, "i3", None)]
+
+
+def test_a_stray_quote_closed_lines_later_at_a_fields_end_refuses_the_id_it_makes(tmp_path: Path) -> None:
+    """A stray quote that another closes lines later at a field's end makes one well-formed quoted field: lines 3-5
+    were one event of item 'b,...\\nu3,c,...\\nu4,d' (3 rows read of 5, 0 rejected: helper-180). No id holds a line
+    end: the file is refused, as where the closing quote is mid-field; the same in item metadata."""
+    path = _write(tmp_path / "e.csv", f'user_id,item_id,timestamp\nu1,a,{EPOCH0}\nu2,"b,{EPOCH0}\nu3,c,{EPOCH0}\n'
+                                      f'u4,d",{EPOCH0}\nu5,e,{EPOCH0}\n')
+    with pytest.raises(SourceReadError) as info:
+        read_source(SourceConfig(format="csv", path=str(path)))
+    assert str(info.value) == (f"{path}: lines 3-5: a quoted field takes them into one item id ('b,{EPOCH0}\\nu3,c,"
+                               f"{EPOCH0}\\nu4,d'): does a quote not close? fix the quoting, or read the file without "
+                               "quoting (source setting quote: '', elcrec --no-quote)")
+    assert len(read_source(SourceConfig(format="csv", path=str(path), quote=None))) == 5  # the advice reads it
+    _write(path, f'user_id,item_id,timestamp\n"u1,a,{EPOCH0}\nu2",b,{EPOCH0}\n')
+    with pytest.raises(SourceReadError, match=r": lines 2-3: a quoted field takes them into one user id \('u1,a,"):
+        read_source(SourceConfig(format="csv", path=str(path)))
+    items = _write(tmp_path / "items.csv", 'item_id,title\n1,A\n"2,B\n3",C\n4,"a title\nover two lines"\n')
+    with pytest.raises(SourceReadError, match=r"items.csv: lines 3-4: a quoted field takes them into one item id "
+                                              r"\('2,B\\n3'\)"):
+        read_item_metadata(ItemMetadataConfig(str(items), categories=None))
+    _write(items, 'item_id,title\n1,A\n4,"a title\nover two lines"\n')  # a title may: it is no id
+    assert read_item_metadata(ItemMetadataConfig(str(items), categories=None))[0]["title"].to_list() == [
+        "A", "a title\nover two lines"]
 
 
 @pytest.mark.parametrize("eol", ["\n", "\r\n"])
