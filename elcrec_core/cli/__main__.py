@@ -2,6 +2,6 @@
 
 import sys
 
-from elcrec_core.cli.main import main
+from elcrec_core.cli.entry import main
 
 sys.exit(main())

@@ -50,7 +50,7 @@ def data_options(args: argparse.Namespace, seed: int = 0) -> DataOptions:
         event_type_column=args.event_type_column,
         event_types=tuple(args.event_types.split(",")) if args.event_types is not None else None,
         sequence_min_rating=args.sequence_min_rating, dedupe=args.dedupe, k_core=args.k_core,
-        max_user_events=args.max_user_events, seed=seed,
+        max_user_events=args.max_user_events, seed=seed, rejected_shares=getattr(args, "rejected_shares", None),
     )
 
 

@@ -44,7 +44,7 @@ from elcrec_core.data import warehouse
 from elcrec_core.data.events_to_sequences import SHORT_HISTORIES_FILE, SequenceBuild, SequenceConfig, build_sequences
 from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.ingestion import LoadReport, ingest
-from elcrec_core.data.rejections import count_text, example_rows, id_notes, rejected_examples
+from elcrec_core.data.rejections import count_text, example_rows, id_notes, rejected_examples, rejected_share_notes
 from elcrec_core.data.seen_items import seen_items
 from elcrec_core.data.sequence_summary import SequenceSummary, users_text
 from elcrec_core.data.sequences import MAX_ITEM_ID, Sequences, read_sequence_parquet
@@ -79,6 +79,7 @@ class LoadedData:
     # the users --k-core removed, with their events on the sequences' items (SequenceBuild.short_histories, numbered
     # as sequences): recommend makes their lists from them, as the pipeline does; no command trains on them
     short_histories: Sequences | None = None
+    limits: ExpectationConfig | None = None  # the pipeline's bounds on rejected rows, where --source gives them
 
     def item_names(self, indices: np.ndarray) -> list[str]:
         """The item id (text) of each of the item ``indices`` (1..n_items)."""
@@ -121,10 +122,8 @@ class LoadedData:
         what = "" if self.format == SYNTHETIC else f" as {self.format}"
         lines = [f"reading {self.path}{what}{how}", "data: " + counts(self.report)]
         lines += [f"  {example}" for example in self.rejected_examples]
-        share, limit = self.report.rejected / max(self.report.rows_in, 1), ExpectationConfig().max_rejected_share
-        if share > limit:  # read all the same: the command line has no threshold, the pipeline's load would fail
-            lines.append(f"{share:.1%} of the rows were rejected: the pipeline refuses a load of more than "
-                         f"max_rejected_share ({limit:g} by default; see max_rejected_share_by_reason); read anyway")
+        lines += rejected_share_notes(self.report.by_reason, self.report.rows_in, self.limits or ExpectationConfig(),
+                                      "in the --source file")
         lines += self.id_notes
         if self.report.days:  # a wrong epoch unit shows here (seconds read as milliseconds: January 1970)
             lines.append(f"events from {min(self.report.days)} to {max(self.report.days)} (UTC days)")
@@ -163,14 +162,10 @@ def load(path: str, options: DataOptions = DataOptions()) -> LoadedData:
         beside = first.with_name(SHORT_HISTORIES_FILE)  # the users its k-core removed, as the pipeline serves them
         short = read_sequence_parquet(beside)[0] if beside.is_file() and beside != first else None
         return LoadedData(seqs, item_ids, name, "sequences-parquet", notes, short_histories=short)
+    if fmt in ("sequence", "jsonl", "parquet") and (refused := options.unused_for(fmt)):
+        raise ValueError(refused)
     if fmt == "sequence":
-        if options.event_options:
-            raise ValueError(f"{', '.join(options.event_options)}: only for event files (csv, tsv, jsonl, "
-                             "parquet), not the sequence format")
         source = SourceConfig(format="sequence", path=path, encoding=options.encoding)
-    elif fmt in ("jsonl", "parquet") and options.delimited_text_options:
-        raise ValueError(f"{', '.join(options.delimited_text_options)}: only for delimited text (csv, tsv), not "
-                         f"{fmt}")
     else:
         source, more = event_source(path, files, fmt, options)
         notes += more
@@ -227,7 +222,7 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
                       id_notes(check.accepted, report.files if len(report.files) > 1 else None, fmt,
                                columns=(source.columns.user, source.columns.item)), types,
                       build.summary.k_core_text(options.k_core) if build.summary.k_core_removed else "", seen,
-                      seen_ids, short if len(short) else None)
+                      seen_ids, short if len(short) else None, options.rejected_shares)
 
 
 def _filter_notes(options: DataOptions, absent: dict[str, list[str]], other_types: int,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from elcrec_core.data.events_to_sequences import SequenceConfig
+from elcrec_core.data.expectations import ExpectationConfig
 from elcrec_core.data.sequence_settings import event_type_set
 from elcrec_core.data.source_config import naive_utc
 from elcrec_core.data.validation import NULL_IDS, RowRules
@@ -51,6 +52,7 @@ class DataOptions:
     k_core: int = 0
     max_user_events: int | None = None  # as the sequence settings' max_user_events
     seed: int = 0  # of the synthetic data
+    rejected_shares: ExpectationConfig | None = None  # the --source file's bounds on rejected rows (None: defaults)
 
     def __post_init__(self) -> None:
         if self.format is not None and self.format != "auto" and self.format not in FORMAT_CHOICES:
@@ -99,6 +101,16 @@ class DataOptions:
     def delimited_text_options(self) -> list[str]:
         """The options given that only delimited text (csv, tsv) has."""
         return [name for name in self.event_options if name in ("--delimiter", "--names", "--no-header", "--no-quote")]
+
+    def unused_for(self, fmt: str) -> str:
+        """The refusal of the options given that a file of ``fmt`` (sequence, jsonl, parquet) has no use for, each
+        named with the formats that have (``--no-header: only for delimited text (csv, tsv), not the sequence
+        format``); empty where none is."""
+        delimited = self.delimited_text_options
+        events = [name for name in self.event_options if name not in delimited] if fmt == "sequence" else []
+        parts = ([f"{', '.join(events)}: only for event files (csv, tsv, jsonl, parquet)"] if events else []) + (
+            [f"{', '.join(delimited)}: only for delimited text (csv, tsv)"] if delimited else [])
+        return f"{'; '.join(parts)}, not {'the sequence format' if fmt == 'sequence' else fmt}" if parts else ""
 
 
 def sequence_settings_note(options: DataOptions, built: SequenceConfig, day: str) -> str:

@@ -193,5 +193,5 @@ class _OneUser(argparse.Action):
 
 
 
-if __name__ == "__main__":  # python -m elcrec_core.cli.main, the module pyproject.toml names, runs it too
+if __name__ == "__main__":  # python -m elcrec_core.cli.main runs it too (as the entry point: cli.entry)
     sys.exit(main())

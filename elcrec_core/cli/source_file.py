@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from elcrec_core.data.expectations import ExpectationConfig
 from elcrec_core.data.source_config import read_settings_file
 
 # the source settings that name the command line's data options: {setting: option's attribute}
@@ -19,8 +20,10 @@ _OPTIONS = {"user_column": "user_column", "item_column": "item_column", "timesta
             "delimiter": "delimiter", "rating_column": "rating_column", "min_rating": "min_rating",
             "max_rating": "max_rating", "min_timestamp": "min_timestamp", "max_timestamp": "max_timestamp",
             "event_type_column": "event_type_column"}
+# the pipeline's bounds on a load's rejected rows: the command line reads a load all the same, and says so
+_BOUNDS = ("max_rejected_share", "max_rejected_share_by_reason")
 # read here in a form of their own (format, path, timestamp_column '', header, names, quote '', encoding, null_ids)
-_READ = {"format", "path", "timestamp_column", "header", "names", "quote", "encoding", "null_ids", *_OPTIONS}
+_READ = {"format", "path", "timestamp_column", "header", "names", "quote", "encoding", "null_ids", *_OPTIONS, *_BOUNDS}
 
 
 def apply_source_file(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -52,6 +55,11 @@ def apply_source_file(parser: argparse.ArgumentParser, args: argparse.Namespace)
     args.no_header = args.no_header or given.get("header") is False
     args.no_quote = args.no_quote or given.get("quote") == "" or "quote" in settings and settings["quote"] is None
     args.encoding = args.encoding or given.get("encoding")
+    if bounds := {name: given[name] for name in _BOUNDS if name in given}:
+        try:
+            args.rejected_shares = ExpectationConfig(**bounds)
+        except ValueError as err:
+            parser.error(f"--source {args.source}: {err}")
     if args.null_ids is None and "null_ids" in given:
         args.null_ids = ",".join(given["null_ids"])
     if args.source is not None and args.data == args.data_default:  # not given (train's default: synthetic)

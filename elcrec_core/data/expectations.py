@@ -92,10 +92,9 @@ def expect_interactions(events: pl.DataFrame, check: RowCheck,
         gx.expectations.ExpectColumnUniqueValueCountToBeBetween(column="user_id", min_value=config.min_users),
         gx.expectations.ExpectColumnUniqueValueCountToBeBetween(column="item_id", min_value=config.min_items),
     ]
-    own = config.max_rejected_share_by_reason  # reasons with a share of their own: not in rejected_share
-    rows = max(check.rows_in, 1)
-    load = pl.DataFrame({"rejected_share": [sum(n for r, n in check.by_reason.items() if r not in own) / rows],
-                         **{f"{reason}_share": [check.by_reason.get(reason, 0) / rows] for reason in own}})
+    own = config.max_rejected_share_by_reason
+    load = pl.DataFrame({name: [share] for name, (share, _) in rejected_shares(check.by_reason, check.rows_in,
+                                                                                config).items()})
     load_checks = [gx.expectations.ExpectColumnMaxToBeBetween(
         column="rejected_share", max_value=config.max_rejected_share, meta={"setting": "max_rejected_share"}),
         *(gx.expectations.ExpectColumnMaxToBeBetween(
@@ -105,6 +104,17 @@ def expect_interactions(events: pl.DataFrame, check: RowCheck,
         ("events", events.select(sorted({*config.max_null_rate, "user_id", "item_id"})), event_checks),
         ("load", load, load_checks),
     ])
+
+
+def rejected_shares(by_reason: Mapping[str, int], rows_in: int,
+                    config: ExpectationConfig) -> dict[str, tuple[float, float]]:
+    """The shares of a load's ``rows_in`` rows rejected (counts ``by_reason``) that ``config`` bounds, each with its
+    bound: ``rejected_share``, of the reasons without a share of their own (``max_rejected_share``), and
+    ``<reason>_share`` for each reason of ``max_rejected_share_by_reason``."""
+    own, rows = config.max_rejected_share_by_reason, max(rows_in, 1)
+    return {"rejected_share": (sum(n for r, n in by_reason.items() if r not in own) / rows,
+                               config.max_rejected_share),
+            **{f"{reason}_share": (by_reason.get(reason, 0) / rows, share) for reason, share in own.items()}}
 
 
 def expect_sequences(per_user: pl.DataFrame, config: ExpectationConfig = ExpectationConfig()) -> ExpectationReport:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
+from elcrec_core.data.expectations import ExpectationConfig, rejected_shares
 from elcrec_core.data.validation import REASONS, REJECTED_COLUMNS, RowCheck
 
 REFUSED_ROWS, REFUSED_COUNTS = "rejected.csv", "load.json"  # the files of a refused load's folder
@@ -115,6 +116,21 @@ _SPACE = f"[\\s{_INVISIBLE}]"
 # column, 9007199254740992.0 of a 64-bit one, 1e+20 (a whole float below them reads without .0)
 _INEXACT = r"^-?([0-9]{8,}\.0|[0-9](\.[0-9]+)?e\+[0-9]+)$"
 _EXCEL_NUMBER = r"^-?[0-9](\.[0-9]+)?E\+[0-9]+$"  # a long number as Excel shows and saves it: 1.23457E+29
+
+
+def rejected_share_notes(by_reason: Mapping[str, int], rows_in: int, limits: ExpectationConfig = ExpectationConfig(),
+                         given: str = "given") -> list[str]:
+    """A line for each share of a load's rejected rows over its bound under ``limits`` (:func:`rejected_shares`),
+    for a reader that keeps a load the pipeline refuses; a bound other than the default is said to be ``given``
+    (``in the --source file``)."""
+    default = ExpectationConfig().max_rejected_share
+    return [f"{share:.1%} of the rows were rejected{'' if name == 'rejected_share' else ' as ' + name[:-6]}: the "
+            f"pipeline refuses a load of more than {setting} ({limit:g} "
+            f"{'by default' if (name, limit) == ('rejected_share', default) else given}; see "
+            "max_rejected_share_by_reason); read anyway"
+            for name, (share, limit) in rejected_shares(by_reason, rows_in, limits).items() if share > limit
+            for setting in ["max_rejected_share" if name == "rejected_share"
+                            else f"max_rejected_share_by_reason.{name[:-6]}"]]
 
 
 def id_notes(accepted: pl.DataFrame, files: Sequence[str] | None, fmt: str, n: int = 3,

@@ -540,9 +540,15 @@ def test_no_quote_reads_a_stray_quote_as_data(tmp_path: Path, capsys) -> None:
 
 
 def test_event_options_are_refused_for_the_sequence_format(tmp_path: Path, capsys) -> None:
+    """Each named with the formats that have it: --no-header was said to be for jsonl and parquet too (helper-180)."""
     path = _write(tmp_path / "seq.txt", "1 5 6\n")
     assert _run(capsys, "sequences", "--data", str(path), "--user-column", "u")[2] == (
         "elcrec: error: --user-column: only for event files (csv, tsv, jsonl, parquet), not the sequence format\n")
+    assert _run(capsys, "sequences", "--data", str(path), "--no-header", "--names", "u,i")[2] == (
+        "elcrec: error: --names, --no-header: only for delimited text (csv, tsv), not the sequence format\n")
+    assert _run(capsys, "sequences", "--data", str(path), "--user-column", "u", "--no-quote")[2] == (
+        "elcrec: error: --user-column: only for event files (csv, tsv, jsonl, parquet); --no-quote: only for "
+        "delimited text (csv, tsv), not the sequence format\n")
 
 
 @pytest.mark.parametrize("name", ["e.jsonl", "e.parquet"])
@@ -1421,9 +1427,9 @@ def test_recommend_serving_a_trained_model_needs_no_pipeline_sequences(tmp_path:
     assert json.loads(out)["items"] == json.loads(own)["items"]
 
 
-@pytest.mark.parametrize("module", ["elcrec_core.cli", "elcrec_core.cli.main"])
+@pytest.mark.parametrize("module", ["elcrec_core.cli", "elcrec_core.cli.main", "elcrec_core.cli.entry"])
 def test_the_command_runs_as_a_module(module: str) -> None:
-    """``python -m elcrec_core.cli.main rollback ...`` (the module pyproject.toml names) exited 0 and did nothing
+    """``python -m elcrec_core.cli.main rollback ...`` (the module pyproject.toml named) exited 0 and did nothing
     (an upgrade trial, helper-157): it runs the command, as ``python -m elcrec_core.cli`` does."""
     import subprocess
     import sys
@@ -1453,6 +1459,27 @@ def test_ctrl_c_ends_a_command_with_a_line_not_a_traceback(tmp_path: Path, capsy
     assert _run(capsys, "train", "--out", str(tmp_path / "run"), "--fresh")[2].startswith(
         "elcrec: interrupted: the same command without --fresh resumes")  # again with --fresh, it starts over
     assert _run(capsys, "sequences", "--data", "synthetic") == (130, "", "elcrec: interrupted\n")
+
+
+def test_ctrl_c_while_the_command_imports_ends_with_a_line_too(capsys, monkeypatch) -> None:
+    """Ctrl-C in the first second of a command, while torch imports, printed a traceback of the import (helper-170's
+    lead): the executable's entry point imports the command line inside the same catch."""
+    import builtins
+    import sys
+
+    from elcrec_core.cli import entry
+
+    real_import = builtins.__import__
+
+    def interrupted(name, *args, **kwargs):
+        if name == "elcrec_core.cli.main":
+            raise KeyboardInterrupt
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.delitem(sys.modules, "elcrec_core.cli.main")
+    monkeypatch.setattr(builtins, "__import__", interrupted)
+    assert entry.main() == 130
+    assert capsys.readouterr() == ("", "elcrec: interrupted\n")
 
 
 def test_max_user_events_leaves_a_bot_out_of_the_sequences_as_the_pipeline_can(tmp_path: Path, capsys) -> None:
@@ -1530,6 +1557,35 @@ def test_source_reads_data_as_the_pipelines_source_settings_file_describes_it(tm
         with pytest.raises(SystemExit):
             _run(capsys, "sequences", "--source", str(tmp_path / "team" / "bad.yaml"))
         assert refused in capsys.readouterr().err
+
+
+def test_source_bounds_on_rejected_rows_are_the_ones_the_note_names(tmp_path: Path, capsys) -> None:
+    """A source file with max_rejected_share 0.5 still got "the pipeline refuses a load of more than
+    max_rejected_share (0.05 by default ...)" for a third of the rows rejected, a load its pipeline accepts
+    (helper-180): the note uses the file's bounds, those of max_rejected_share_by_reason too."""
+    (tmp_path / "team").mkdir()
+    _write(tmp_path / "team" / "e.csv", "user_id,item_id,timestamp\n"
+                  f"u,a,{T0}\nu,b,soon\n,c,{T0}\nu,d,{T0 + 1}\nu,e,{T0 + 2}\nu,f,{T0 + 3}\n")
+    source = tmp_path / "team" / "source.yaml"
+    for bounds, *note in (({"max_rejected_share": 0.5}, None),
+                         ({"max_rejected_share": 0.1}, "33.3% of the rows were rejected: the pipeline refuses a load of "
+                                                       "more than max_rejected_share (0.1 in the --source file; see "
+                                                       "max_rejected_share_by_reason); read anyway"),
+                         # the other reasons keep max_rejected_share's default: bad_timestamp's 1 row of 6
+                         ({"max_rejected_share_by_reason": {"missing_user": 0.1}},
+                          "16.7% of the rows were rejected: the pipeline refuses a load of more than "
+                          "max_rejected_share (0.05 by default; see max_rejected_share_by_reason); read anyway",
+                          "16.7% of the rows were rejected as missing_user: the pipeline refuses a load of more than "
+                          "max_rejected_share_by_reason.missing_user (0.1 in the --source file; see "
+                          "max_rejected_share_by_reason); read anyway")):
+        source.write_text(yaml.safe_dump({"format": "csv", "path": "e.csv", **bounds}))
+        code, _, err = _run(capsys, "sequences", "--source", str(source))
+        assert code == 0 and "does not use" not in err, err
+        assert [line for line in err.splitlines() if "refuses" in line] == [n for n in note if n]
+    source.write_text(yaml.safe_dump({"format": "csv", "path": "e.csv", "max_rejected_share_by_reason": {"late": 1}}))
+    with pytest.raises(SystemExit):
+        _run(capsys, "sequences", "--source", str(source))
+    assert "max_rejected_share_by_reason names no rejection reason: late" in capsys.readouterr().err
 
 
 def test_a_user_of_a_short_history_is_not_offered_as_its_own_near_id(tmp_path: Path, capsys) -> None:
