@@ -207,7 +207,8 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
             return None
         top = against if c is candidate else best
         if scores[c.role] < scores[top.role] - tolerance:
-            return (f"validation {SELECTION_METRIC} {scores[c.role]:.4f} is below the best, {_name(top)}'s "
+            others = "" if top is best else " of the others (the serving model's score is within the noise above)"
+            return (f"validation {SELECTION_METRIC} {scores[c.role]:.4f} is below the best{others}, {_name(top)}'s "
                     f"{scores[top.role]:.4f}, by more than the tolerance {tolerance:g}"
                     f"{noise(scored[c.role][0], scored[top.role][0])}")
         if (rerun and c is candidate and (gap := above_champion(candidate)) is not None

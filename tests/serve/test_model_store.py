@@ -376,6 +376,13 @@ def test_a_newer_candidate_within_the_noise_below_the_serving_model_serves():
                                   (None, [_contender("sasrec", other), popular])):  # a challenger: the tolerance
         kept = gate(_contender(CANDIDATE, weak), champion, challengers, data, 0.0)
         assert kept.promote is False and "by more than the tolerance 0" in kept.reason
+    # below another beside the champion: that one is the best of the others, not "the best", which the report's table
+    # showed to be the serving model (helper-179)
+    beside = gate(_contender(CANDIDATE, weak), _contender(CHAMPION, other, "2026-01-01"),
+                  [_contender("sasrec", other), popular], data, 0.0)
+    assert beside.promote is False and beside.reason.startswith(
+        f"refused: validation NDCG@20 {_score(weak, data):.4f} is below the best of the others (the serving model's "
+        f"score is within the noise above), SASRec's {_score(other, data):.4f}, by more than the tolerance 0")
     # its own day run again on sequences that changed since the champion trained (a corrected delivery, a trial of
     # 12-06): the champion lacks the change, as an older day's would; on the same sequences it is the day's rerun
     def of_sequences(contender: Contender, digest: str, settings: str = "s") -> Contender:
