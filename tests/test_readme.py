@@ -126,3 +126,31 @@ def test_the_readme_names_every_warehouse_table() -> None:
     readme = (REPO / "README.md").read_text()
     listed = readme[readme.index("- `data/warehouse.duckdb`"):readme.index("- `data/sequences/<day>/`")]
     assert sorted(name for name in created if f"`{name}`" not in listed) == []
+
+
+def _python_block(heading: str) -> str:
+    """The first ```python block of the README after ``heading``."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    return re.search(r"```python\n(.*?)```", text[text.index(heading):], re.S)[1]
+
+
+def test_the_data_layer_example_stores_a_load_only_once_its_checks_pass(tmp_path: Path, monkeypatch) -> None:
+    """The Data layer example stored every load (``ingest``) and ran the expectations after: a load of half rejected
+    rows was stored, and a file emptied by mistake cleared the stored rows (helper-180). It reads, checks, then
+    stores; it runs as written on a team's files of its columns."""
+    import duckdb
+
+    block = _python_block("## Data layer")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "logs").mkdir()
+    rows = [f"c{u},s{(u * 7 + k) % 40},2026-11-0{1 + k % 3}T0{k}:00:00Z" for u in range(30) for k in range(6)]
+    (tmp_path / "logs" / "2026-11-01.csv").write_text("customer,sku,ts\n" + "\n".join(rows) + "\n")
+    exec(compile(block, "README.md", "exec"), {})
+    with duckdb.connect("data/warehouse.duckdb", read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM raw_interactions").fetchone() == (180,)
+    assert (tmp_path / "data" / "sequences" / "sequences.parquet").is_file()
+    (tmp_path / "logs" / "2026-11-01.csv").write_text("customer,sku,ts\n")  # emptied by mistake
+    with pytest.raises(SystemExit, match=r"^refused: \['expect_table_row_count_to_be_between', "):
+        exec(compile(block, "README.md", "exec"), {})
+    with duckdb.connect("data/warehouse.duckdb", read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM raw_interactions").fetchone() == (180,)  # kept
