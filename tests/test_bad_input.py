@@ -714,7 +714,8 @@ def test_readers_turn_any_bytes_into_reconciled_rows_or_a_clear_error(data: byte
     with tempfile.TemporaryDirectory() as tmp:
         path = _write(Path(tmp) / "f", data)
         columns = ColumnMap("a", "b", "c") if header else ColumnMap("column0", "column1", "column2")
-        config = SourceConfig(format=fmt, path=str(path), header=header, columns=columns)
+        delimited = {"header": header} if fmt in ("csv", "tsv") else {}  # no header setting for the others
+        config = SourceConfig(format=fmt, path=str(path), columns=columns, **delimited)
         frame = _read_or_refuse(path, lambda: read_source(config))
     if frame is not None:
         check = check_rows(frame, RULES)

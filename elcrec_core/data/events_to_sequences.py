@@ -25,6 +25,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from elcrec_core.config.field_types import check_field_types
 from elcrec_core.config.settings import check_keys
 from elcrec_core.data import warehouse
 from elcrec_core.data.event_selection import (BEFORE_UNTIL, event_filter, repeated_events, selected_events,
@@ -48,6 +49,7 @@ class SequenceConfig:
     max_user_events: int | None = None  # a user with more events (after the filters and dedupe) is left out
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.k_core < 0:
             raise ValueError(f"k_core must be >= 0, not {self.k_core}")
         if self.max_user_events is not None and self.max_user_events < 1:
@@ -55,11 +57,9 @@ class SequenceConfig:
 
     @classmethod
     def from_dict(cls, config: Mapping[str, Any]) -> "SequenceConfig":
-        """Build from plain data (TOML, YAML, Dagster run config)."""
-        config = dict(config)
-        check_keys(config, cls, "sequence")
-        if config.get("event_types") is not None:
-            config["event_types"] = tuple(config["event_types"])
+        """Build from plain data (TOML, YAML, Dagster run config). Raises ValueError naming an unknown setting, and
+        a value of the wrong type (:func:`check_field_types`: ``event_types`` is a list, not text)."""
+        check_keys(dict(config), cls, "sequence")
         return cls(**config)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from elcrec_core.config.field_types import check_field_types
 from elcrec_core.data.validation import REASONS, RowCheck
 
 
@@ -33,6 +34,7 @@ class ExpectationConfig:
     max_length: int | None = None
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if problems := reason_share_problems(self.max_rejected_share_by_reason):
             raise ValueError("; ".join(problems))
 

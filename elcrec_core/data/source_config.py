@@ -13,7 +13,9 @@ from typing import Any, Literal
 
 import polars as pl
 import yaml
+from pydantic import SkipValidation
 
+from elcrec_core.config.field_types import check_field_types
 from elcrec_core.config.settings import check_keys
 from elcrec_core.data.files import (
     MAX_LINE_BYTES,
@@ -51,16 +53,20 @@ class ColumnMap:
     rating: str | None = None
     event_type: str | None = None
 
+    def __post_init__(self) -> None:
+        check_field_types(self)
+
 
 @dataclass(frozen=True)
 class SourceConfig:
     """Where interactions come from and how to read them.
 
     ``path`` is a file, a folder (its files in name order, not ``.*`` nor ``_*``) or a glob. Delimited text is
-    ``csv`` or ``tsv``; for it ``delimiter`` (default ``,`` for csv and tab for tsv: any one character),
+    ``csv`` or ``tsv``; for it alone ``delimiter`` (default ``,`` for csv and tab for tsv: any one character),
     ``header`` (whether the first line that is not empty is a header; default true, or false where ``names``
     are given), ``names`` (the column names, instead of the header's, or of a file without header; default the
-    header's, or ``column0``, ``column1``, ...), ``quote`` (``None``: no quoting) and ``escape`` apply. The
+    header's, or ``column0``, ``column1``, ...), ``quote`` (``None``: no quoting) and ``escape`` apply (another
+    format refuses them, where given otherwise than their defaults: ValueError naming them). The
     sequence format is the benchmark line format ``user item item ...`` (no timestamps: the order is the line
     order). A text file with a line longer than ``max_line_bytes`` is refused. ``encoding`` (any Python codec
     name, such as ``latin-1`` or ``cp1252``; default ``utf-8``) is that of text files, read as UTF-8 copies of the
@@ -81,16 +87,13 @@ class SourceConfig:
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         try:
             codecs.lookup(self.encoding)
         except LookupError:
             raise ValueError(f"unknown encoding {self.encoding!r}") from None
-        if self.format not in SourceFormat.__args__:
-            raise ValueError(f"unknown source format {self.format!r}; known: {SourceFormat.__args__}")
         if self.format != "synthetic" and not self.path:
             raise ValueError(f"a {self.format} source needs a path")
-        if self.timestamp_format not in TimestampFormat.__args__:
-            raise ValueError(f"unknown timestamp format {self.timestamp_format!r}; known: {TimestampFormat.__args__}")
         if self.delimiter is not None and len(self.delimiter) != 1:
             raise ValueError(f"delimiter must be one character, not {self.delimiter!r}")
         if self.max_line_bytes < 1:
@@ -99,8 +102,16 @@ class SourceConfig:
             raise ValueError(f"quote must be one character or None (no quoting), not {self.quote!r}")
         if self.names is not None and len(set(self.names)) != len(tuple(self.names)):
             raise ValueError(f"names repeat a column: {list(self.names)}")
+        if self.format not in ("csv", "tsv") and (given := self._delimited_settings()):
+            raise ValueError(f"{', '.join(given)}: settings of delimited text (csv, tsv) that a {self.format} source "
+                             "has no use for; leave them out")
         if self.header is None:  # names given alone name the columns of a file without header
             object.__setattr__(self, "header", self.names is None)
+
+    def _delimited_settings(self) -> list[str]:
+        """The settings of delimited text given other than their defaults (``header`` false: no header line)."""
+        given = [name for name in ("delimiter", "names", "escape") if getattr(self, name) is not None]
+        return given + (["header"] if self.header is False else []) + (["quote"] if self.quote != '"' else [])
 
     @property
     def separator(self) -> str:
@@ -109,15 +120,9 @@ class SourceConfig:
 
     @classmethod
     def from_dict(cls, config: Mapping[str, Any]) -> "SourceConfig":
-        """Build from plain data (TOML, YAML, Dagster run config); ``columns`` and ``synthetic`` are mappings."""
-        config = dict(config)
-        check_keys(config, cls, "source")
-        if isinstance(config.get("columns"), Mapping):
-            config["columns"] = ColumnMap(**config["columns"])
-        if isinstance(config.get("synthetic"), Mapping):
-            config["synthetic"] = SyntheticConfig(**config["synthetic"])
-        if config.get("names") is not None:
-            config["names"] = tuple(config["names"])
+        """Build from plain data (TOML, YAML, Dagster run config); ``columns`` and ``synthetic`` are mappings. Raises
+        ValueError naming an unknown setting or a value of the wrong type (:func:`check_field_types`)."""
+        check_keys(dict(config), cls, "source")
         return cls(**config)
 
 
@@ -153,9 +158,11 @@ class ItemMetadataConfig:
     names: tuple[str, ...] | None = None
     encoding: str = "utf-8"
     quote: str | None = '"'
-    category_flags: tuple[tuple[str, str], ...] | Mapping[str, str] | Sequence[str] | None = None
+    # checked below, with messages of its own (pydantic's for a union of three forms name none of them plainly)
+    category_flags: SkipValidation[tuple[tuple[str, str], ...] | Mapping[str, str] | Sequence[str] | None] = None
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if len(self.delimiter) != 1:
             raise ValueError(f"item metadata delimiter must be one character, not {self.delimiter!r}")
         if self.quote is not None and len(self.quote) != 1:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from elcrec_core.config.field_types import check_field_types
+
 
 @dataclass
 class SyntheticConfig:
@@ -28,6 +30,9 @@ class SyntheticConfig:
     start: int = 1_767_225_600  # 2026-01-01T00:00:00Z, epoch seconds
     days: int = 30
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_field_types(self)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import polars as pl
 
+from elcrec_core.config.field_types import check_field_types
 from elcrec_core.data.event_selection import with_type_keys
 
 Reason = Literal[
@@ -52,6 +53,9 @@ class RowRules:
     max_rating: float | None = None
     null_ids: tuple[str, ...] = NULL_IDS
     now: datetime | None = None
+
+    def __post_init__(self) -> None:
+        check_field_types(self)
 
 
 @dataclass

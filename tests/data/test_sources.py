@@ -11,12 +11,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from elcrec_core.data.events_to_sequences import SequenceConfig
 from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.item_metadata import read_item_metadata
 from elcrec_core.data.source_config import NORMALISED_SCHEMA, ColumnMap, ItemMetadataConfig, SourceConfig, resolve_files
 from elcrec_core.data.sources import read_source
 from elcrec_core.data.synthetic import SyntheticConfig
-from elcrec_core.data.validation import check_rows
+from elcrec_core.data.validation import RowRules, check_rows
 
 T0 = datetime(2026, 3, 1, 12, 0, 0)  # 1772366400 epoch seconds
 EPOCH0 = 1_772_366_400
@@ -773,8 +774,50 @@ def test_config_from_plain_data() -> None:
     assert cfg.separator == "\t" and cfg.names == ("a", "b", "c") and cfg.columns.user == "a"
     with pytest.raises(ValueError, match="unknown source setting"):
         SourceConfig.from_dict({"format": "csv", "path": "x", "sep": ";"})
-    with pytest.raises(ValueError, match="unknown source format"):
+    with pytest.raises(ValueError, match=r"^SourceConfig.format: Input should be 'csv', 'tsv', 'parquet', 'jsonl', "
+                                         r"'sequence' or 'synthetic' \(given 'xml'\)$"):
         SourceConfig(format="xml", path="x")
+
+
+def test_settings_of_the_wrong_type_are_refused_naming_the_field_or_read_as_meant(tmp_path: Path) -> None:
+    """The library's settings classes took any value (helper-177): dedupe "false" was true and removed 12 of 42
+    events, event_types "purchase" became the letters p, u, r, ... and no event was left, header "false" was a
+    header, a fractional k-core passed and a text one failed later naming no field; now they are checked as the
+    run config is (pydantic's lax mode: "false" is false, "5" is 5; no fraction for an int, no text for a list). A
+    reading setting of delimited text given to another format, which ignored it, is refused."""
+    assert SequenceConfig.from_dict({"dedupe": "false", "k_core": "3"}) == SequenceConfig(dedupe=False, k_core=3)
+    assert SequenceConfig.from_dict({"event_types": ["purchase"]}).event_types == ("purchase",)
+    for wrong, problem in (({"event_types": "purchase"}, "event_types: Input should be a valid tuple (given "
+                                                         "'purchase')"),
+                           ({"k_core": 5.5}, "k_core: Input should be a valid integer, got a number with a fractional "
+                                             "part (given 5.5)"),
+                           ({"min_rating": "four"}, "min_rating: Input should be a valid number, unable to parse "
+                                                    "string as a number (given 'four')")):
+        with pytest.raises(ValueError) as info:
+            SequenceConfig.from_dict(wrong)
+        assert str(info.value) == f"SequenceConfig.{problem}"
+    source = SourceConfig.from_dict({"format": "tsv", "path": tmp_path / "u.data", "header": "false",
+                                     "columns": {"user": "u"}, "max_line_bytes": "10"})
+    assert (source.path, source.header, source.columns, source.max_line_bytes) == (
+        str(tmp_path / "u.data"), False, ColumnMap(user="u"), 10)
+    for wrong, problem in (({"columns": {"usr": "u"}}, "columns: ColumnMap.__init__() got an unexpected keyword "
+                                                       "argument 'usr'"),
+                           ({"header": "maybe"}, "header: Input should be a valid boolean, unable to interpret input "
+                                                 "(given 'maybe')"),
+                           ({"names": "a,b"}, "names: Input should be a valid tuple (given 'a,b')"),
+                           ({"synthetic": {"n_users": 1.5}}, "synthetic: SyntheticConfig.n_users: Input should be a "
+                                                             "valid integer, got a number with a fractional part "
+                                                             "(given 1.5)")):
+        with pytest.raises(ValueError) as info:
+            SourceConfig.from_dict({"format": "tsv", "path": "x", **wrong})
+        assert str(info.value) == f"SourceConfig.{problem}"
+    with pytest.raises(ValueError, match=r"^RowRules.min_rating: Input should be a finite number \(given nan\)$"):
+        RowRules(min_rating=float("nan"))
+    for fmt, given, named in (("parquet", {"delimiter": ";"}, "delimiter"), ("jsonl", {"quote": None}, "quote"),
+                              ("sequence", {"names": ["u", "i"], "header": False}, "names, header")):
+        with pytest.raises(ValueError, match=f"^{named}: settings of delimited text \\(csv, tsv\\) that a {fmt} "
+                                             "source has no use for; leave them out$"):
+            SourceConfig.from_dict({"format": fmt, "path": "x", **given})
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,58 @@
+"""Type checks for the data's settings classes (plain dataclasses: the source, item metadata, row rules,
+expectations, sequence building and the synthetic data), as the settings schema's pydantic dataclasses check theirs:
+a library caller's ``dedupe="false"`` was true, ``event_types="purchase"`` the letters p, u, r, ... (helper-177).
+
+:func:`check_field_types` reads each field through pydantic's lax mode against its annotation: a value that
+converts exactly is kept converted (``"false"`` is false, ``"5"`` is 5, a list a tuple, a mapping of a nested
+settings class that class, a ``pathlib`` path given as text where text is wanted), anything else raises
+ValueError naming the class, the field and the value."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import typing
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ConfigDict, TypeAdapter, ValidationError
+
+_LAX = ConfigDict(allow_inf_nan=False)
+
+
+def check_field_types(settings: Any) -> None:
+    """Check and convert every field of the dataclass instance ``settings`` in place (frozen ones too); a field
+    annotated ``pydantic.SkipValidation[...]`` is left to the class's own checks. Raises ValueError such as
+    ``SequenceConfig.k_core: Input should be a valid integer, got a number with a fractional part (given 5.5)``,
+    naming every wrong field."""
+    problems, kind = [], type(settings).__name__
+    for name, (hint, adapter) in _adapters(type(settings)).items():
+        value = getattr(settings, name)
+        try:
+            if isinstance(value, Mapping) and dataclasses.is_dataclass(hint):  # a nested settings class: its checks
+                checked = hint(**value)
+            else:
+                checked = adapter.validate_python(os.fspath(value) if isinstance(value, os.PathLike) else value)
+        except ValidationError as err:
+            problems += [_problem(kind, name, error) for error in err.errors()]
+        except (TypeError, ValueError) as err:  # the nested class's: a name that is none of its fields, ...
+            problems.append(f"{kind}.{name}: {err}")
+        else:
+            object.__setattr__(settings, name, checked)
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
+@functools.cache
+def _adapters(kind: type) -> dict[str, tuple[Any, TypeAdapter]]:
+    hints = typing.get_type_hints(kind, include_extras=True)
+    # pydantic refuses a config for a dataclass's own adapter (a nested settings class, given as an instance)
+    return {field.name: (hint, TypeAdapter(hint, config=None if dataclasses.is_dataclass(hint) else _LAX))
+            for field in dataclasses.fields(kind) for hint in [hints[field.name]]}
+
+
+def _problem(kind: str, name: str, error: dict[str, Any]) -> str:
+    """``Class.field[.inner]: what is wrong (given value)``."""
+    inner = "".join(f".{part}" for part in error["loc"] if not isinstance(part, int) and "[" not in str(part))
+    return f"{kind}.{name}{inner}: {error['msg']} (given {error['input']!r})"
