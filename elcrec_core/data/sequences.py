@@ -44,6 +44,8 @@ class Sequences:
         return np.diff(self.offsets)
 
     def sequence(self, user: int) -> list[int]:
+        """The item indices of the user at row ``user`` (0..len - 1: a position, not a user id; its id is
+        ``user_ids[user]``), oldest first."""
         return self.items[self.offsets[user] : self.offsets[user + 1]].tolist()
 
     def known(self, n_items: int) -> "Sequences":

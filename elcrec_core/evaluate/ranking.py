@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Literal
 
 import numpy as np
@@ -21,14 +20,26 @@ import torch
 import torch.nn.functional as F
 
 from elcrec_core.data.sequences import SequenceTensors, user_batches
-from elcrec_core.model.elcrec import ELCRec
+from elcrec_core.model.elcrec import ELCRec, eval_mode
 from elcrec_core.model.products import user_item_scores
 from elcrec_core.train import distributed
 
 KS = (5, 10, 20)
 SELECTION_METRIC = "NDCG@20"  # what early stopping and the promotion gate compare, on the validation split
 Split = Literal["valid", "test"]
-DROP_AFTER = {"valid": 1, "test": 0}  # items after the target
+
+
+class SplitTable(dict):
+    """A value per split name; a name that is none of them raises ValueError naming the splits (not a bare
+    KeyError: ``fit(data, "train")``)."""
+
+    def __missing__(self, split: object) -> int:
+        raise ValueError(f"unknown split {split!r}: one of {', '.join(map(repr, self))}")
+
+
+DROP_AFTER = SplitTable(valid=1, test=0)  # items after the target
+# the items a user needs to be ranked on a split (valid: 3, so that training has one too)
+MIN_ITEMS = SplitTable(valid=3, test=2)
 MISS_RANK = 1 << 31  # the rank of a miss: beyond every K, also where the catalogue has K items or fewer
 MAX_SCORE_ELEMENTS = 1 << 25  # per chunk of users x items (128 MiB of fp32)
 # users x items scored and ranked at once by rank_scores: 32 MiB of fp32, about the size of the CPU's last-level
@@ -171,7 +182,7 @@ def _ranks_and_finite(model: ELCRec, data: SequenceTensors, split: Split, users:
         users = eligible_users(data, split)
     order = torch.argsort(data.lengths(users), stable=True)
     ranks, finite = [], True
-    with _eval_mode(model):
+    with eval_mode(model):
         table = model.item_table().float()
         for targets, history, vecs in _split_batches(model, data, split, users[order], batch_size):
             known = targets <= n_items  # an item added after training cannot be ranked: a miss
@@ -184,17 +195,6 @@ def _ranks_and_finite(model: ELCRec, data: SequenceTensors, split: Split, users:
     by_user = torch.empty_like(by_length)
     by_user[order.to(by_length.device)] = by_length
     return by_user, finite
-
-
-@contextmanager
-def _eval_mode(model: ELCRec) -> Iterator[None]:
-    """The model in eval mode (no dropout) for the block, its training mode restored after."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
 
 
 def _split_batches(model: ELCRec, data: SequenceTensors, split: Split, users: torch.Tensor,
@@ -213,9 +213,9 @@ def _split_batches(model: ELCRec, data: SequenceTensors, split: Split, users: to
 
 
 def eligible_users(data: SequenceTensors, split: Split) -> torch.Tensor:
-    """Users with a non-empty input for the split (valid: >= 3 items, so that training has one too)."""
-    need = 3 if split == "valid" else 2
-    return torch.nonzero(data.ends - data.starts >= need).flatten()
+    """Users with a non-empty input for the split (:data:`MIN_ITEMS`; valid: >= 3 items, so that training has one
+    too)."""
+    return torch.nonzero(data.ends - data.starts >= MIN_ITEMS[split]).flatten()
 
 
 def evaluate(model: ELCRec, data: SequenceTensors, split: Split, batch_size: int = 2048) -> dict[str, float]:

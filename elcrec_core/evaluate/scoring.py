@@ -23,21 +23,22 @@ from elcrec_core.data.sequences import SequenceTensors, user_batches
 from elcrec_core.evaluate.ranking import (
     DROP_AFTER,
     MAX_SCORE_ELEMENTS,
+    MIN_ITEMS,
     MISS_RANK,
     Split,
-    _eval_mode,
+    SplitTable,
     eligible_users,
     known_items,
     figures_from_ranks,
     rank_score_matrix,
 )
-from elcrec_core.model.elcrec import ELCRec
+from elcrec_core.model.elcrec import ELCRec, eval_mode
 from elcrec_core.model.products import user_item_scores
 
 # what a recommender is fitted on: each user's items before the split's target (``valid``: items[:-2], the
 # training part; ``test``: items[:-1]) or, to serve, every item (``all``)
 Fit = Literal["valid", "test", "all"]
-HELD_OUT: dict[Fit, int] = {"valid": 2, "test": 1, "all": 0}  # items after the fitted part
+HELD_OUT = SplitTable(valid=2, test=1, all=0)  # items after the fitted part
 
 
 @runtime_checkable
@@ -127,8 +128,14 @@ def recommender_metrics(rec: Recommender, data: SequenceTensors, split: Split,
     """HR@K / NDCG@K (K = 5, 10, 20) of a fitted recommender over the split's eligible users (``seen``: items
     excluded beside each input history, as :func:`ranks_and_non_finite` takes them); every metric NaN
     where some user gets a NaN or infinite score (no figure, as :func:`elcrec_core.evaluate.ranking.evaluate`
-    gives a model: its ranks alone would read a score that cannot rank as a plain miss)."""
-    return figures_from_ranks(*ranks_and_non_finite(rec, data, split, seen=seen))
+    gives a model: its ranks alone would read a score that cannot rank as a plain miss). Raises ValueError for a
+    split that is neither, and where no user has the split's target (a mean over no user is no figure)."""
+    ranks, non_finite = ranks_and_non_finite(rec, data, split, seen=seen)
+    if not len(ranks):
+        raise ValueError(f"no user to rank on the {split} split: none of the data's {len(data)} users has the "
+                         f"{MIN_ITEMS[split]} items it needs (test: an input and its target; valid: a training item "
+                         "too)")
+    return figures_from_ranks(ranks, non_finite)
 
 
 class ELCRecRecommender:
@@ -149,6 +156,6 @@ class ELCRecRecommender:
         items = history[:, -max_len:]
         items = F.pad(items, (max_len - items.shape[1], 0))  # left padding, as SequenceTensors.window gives
         device = self.model.item_emb.weight.device
-        with _eval_mode(self.model):
+        with eval_mode(self.model):
             vecs = self.model.user_representation(items.to(device)).float()
             return user_item_scores(vecs, self.model.item_table().float())

@@ -14,7 +14,7 @@ from sklearn.metrics import silhouette_score
 from elcrec_core.data import warehouse
 from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.evaluate.statistics import CategoryPurity, category_purity
-from elcrec_core.model.elcrec import ELCRec
+from elcrec_core.model.elcrec import ELCRec, eval_mode
 
 NO_INTENT = -1
 """The intent of a user with no item the model knows: the representation of an empty history is the same for every
@@ -51,8 +51,8 @@ def assign_user_intents(model: ELCRec, seqs: Sequences, users: torch.Tensor | No
     recommender leaves them out (:meth:`Sequences.known`), so that a user's intent is the same in the profiles,
     the recommendations and ``elcrec recommend``. A user left with no item gets :data:`NO_INTENT`, a NaN distance
     and runner-up :data:`NO_INTENT` (see there); so does a user whose distances are not finite (a model with NaN
-    weights: argmin of NaNs would name an arbitrary intent). No users (an empty ``seqs``): empty arrays."""
-    model.eval()
+    weights: argmin of NaNs would name an arbitrary intent). No users (an empty ``seqs``): empty arrays. The model
+    runs in eval mode; its mode is restored after."""
     data = SequenceTensors.from_sequences(seqs.known(model.cfg.n_items))
     centres = F.normalize(model.centres.float(), dim=1)
     users = torch.arange(len(data)) if users is None else users
@@ -60,15 +60,17 @@ def assign_user_intents(model: ELCRec, seqs: Sequences, users: torch.Tensor | No
         none = np.zeros(0, dtype=np.int64)
         return UserIntents(none, np.zeros(0, dtype=np.float32), none, np.zeros((0, centres.shape[1]), np.float32))
     parts: list[tuple[torch.Tensor, ...]] = []
-    for batch in users.split(batch_size):
-        items = data.window(batch, 0, model.cfg.max_len).to(centres.device)  # the model's device (CUDA or CPU)
-        pooled = F.normalize(model.pool(model(items), items).float(), dim=1)
-        dist = torch.cdist(pooled, centres).square()
-        best = dist.topk(min(2, len(centres)), dim=1, largest=False)
-        runner_up = best.indices[:, -1] if len(centres) > 1 else torch.full_like(best.indices[:, 0], NO_INTENT)
-        empty = ~(items > 0).any(1) | ~torch.isfinite(best.values[:, 0])  # a NaN representation: no nearest centre
-        parts.append((best.indices[:, 0].masked_fill(empty, NO_INTENT), best.values[:, 0].masked_fill(empty, np.nan),
-                      runner_up.masked_fill(empty, NO_INTENT), pooled))
+    with eval_mode(model):
+        for batch in users.split(batch_size):
+            items = data.window(batch, 0, model.cfg.max_len).to(centres.device)  # the model's device (CUDA or CPU)
+            pooled = F.normalize(model.pool(model(items), items).float(), dim=1)
+            dist = torch.cdist(pooled, centres).square()
+            best = dist.topk(min(2, len(centres)), dim=1, largest=False)
+            runner_up = best.indices[:, -1] if len(centres) > 1 else torch.full_like(best.indices[:, 0], NO_INTENT)
+            empty = ~(items > 0).any(1) | ~torch.isfinite(best.values[:, 0])  # a NaN representation: no centre
+            nearest, nearest_distance = best.indices[:, 0], best.values[:, 0]
+            parts.append((nearest.masked_fill(empty, NO_INTENT), nearest_distance.masked_fill(empty, np.nan),
+                          runner_up.masked_fill(empty, NO_INTENT), pooled))
     intent, distance, runner_up, rep = (torch.cat(p).cpu().numpy() for p in zip(*parts))
     return UserIntents(intent, distance, runner_up, rep)
 

@@ -9,7 +9,7 @@ from sklearn.cluster import KMeans
 
 from elcrec_core.config.settings import TrainConfig
 from elcrec_core.data.sequences import SequenceTensors
-from elcrec_core.model.elcrec import ELCRec
+from elcrec_core.model.elcrec import ELCRec, eval_mode
 
 
 @torch.no_grad()
@@ -27,14 +27,12 @@ def init_centres(
     if len(users) > cfg.kmeans_sample:
         pick = torch.randperm(len(users), generator=torch.Generator().manual_seed(cfg.seed))[: cfg.kmeans_sample]
         users = users[pick.sort().values]
-    was_training = model.training
-    model.eval()
     device = model.centres.device
     pooled = []
-    for batch in users.split(batch_size):
-        items = data.window(batch, 3, model.cfg.max_len).to(device)
-        pooled.append(model.pool(model(items), items).float().cpu())
-    model.train(was_training)
+    with eval_mode(model):
+        for batch in users.split(batch_size):
+            items = data.window(batch, 3, model.cfg.max_len).to(device)
+            pooled.append(model.pool(model(items), items).float().cpu())
     x = torch.cat(pooled).numpy().astype(np.float32)
     if len(x) < k:
         raise ValueError(f"k-means needs at least n_intents = {k} training sequences, got {len(x)}")

@@ -8,6 +8,8 @@ padding-masked multi-head self-attention, dense, dropout, LayerNorm(x + attn); F
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -197,3 +199,14 @@ class ELCRec(nn.Module):
     def normalise_centres_(self) -> None:
         """Write the L2-normalised centres back into the parameter (the reference does this every step)."""
         self.centres.copy_(F.normalize(self.centres, dim=1))
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """The model in eval mode (no dropout) for the block, its training mode restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)

@@ -52,7 +52,8 @@ from typing import Any
 
 import numpy as np
 
-from elcrec_core.config.settings import MAX_CE_LOGITS, ExperimentConfig, load_preset, merge_overrides, preset_names
+from elcrec_core.config.settings import (MAX_CE_LOGITS, ExperimentConfig, ModelConfig, load_preset, merge_overrides,
+                                         preset_names)
 from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.train.batches import trainable_users, training_windows
 
@@ -153,19 +154,24 @@ def auto_experiment(seqs: Sequences, model: Mapping[str, Any], train: Mapping[st
                     log: Callable[[str], None] | None = None) -> ExperimentConfig:
     """The ``auto`` preset for ``seqs``: :data:`BASE_PRESET` with the derived settings, then the explicit
     ``model`` and ``train`` settings (None values are not given) over both. ``log`` gets one line with the data
-    figures and the settings (:meth:`DerivedSettings.describe`)."""
+    figures and the settings (:meth:`DerivedSettings.describe`). Raises ValueError naming each wrong explicit setting
+    (checked over the base preset first, and used as checked: ``"3"`` epochs are 3), and :func:`derive_settings`'."""
+    checked = merge_overrides(load_preset(BASE_PRESET), dict(model), dict(train))
+    shapes = ModelConfig(n_items=1, **checked.model)  # the model settings as the schema reads them
+    model = {name: getattr(shapes, name) for name, value in model.items() if value is not None}
+    train = {name: getattr(checked.train, name) for name, value in train.items() if value is not None}
     derived = derive_settings(seqs, {**model, **train})
     if log is not None:
         log(f"preset auto: {derived.describe()}")
     base = merge_overrides(load_preset(BASE_PRESET), derived.model(), derived.train())
-    return replace(merge_overrides(base, dict(model), dict(train)), preset=AUTO)
+    return replace(merge_overrides(base, model, train), preset=AUTO)
 
 
 def preset_experiment(preset: str, seqs: Sequences | None, model: Mapping[str, Any], train: Mapping[str, Any],
                       log: Callable[[str], None] | None = None) -> ExperimentConfig:
     """The named preset with the explicit settings over it; ``auto`` derives its settings from ``seqs``
-    (:func:`auto_experiment`, which logs them to ``log``). Raises ValueError for ``auto`` without sequences and
-    for an unknown preset."""
+    (:func:`auto_experiment`, which logs them to ``log``). Raises ValueError for ``auto`` without sequences, for
+    an unknown preset, and naming each wrong explicit setting."""
     if preset == AUTO:
         if seqs is None:
             raise ValueError("preset 'auto' derives its settings from the data: give the sequences")

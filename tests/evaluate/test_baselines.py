@@ -386,6 +386,21 @@ def test_compare_leaves_ease_out_where_no_user_has_a_valid_target():
             in lines)
 
 
+def test_a_split_that_is_none_or_has_no_user_is_refused_by_name():
+    """A bare KeyError: 'train' came from fit(data, "train") and recommender_metrics(..., "all"); metrics over no
+    user were NaN, read as "some user got a non-finite score" (helper-177)."""
+    data = tensors([[1, 2], [2, 3], [3, 1]], 3)
+    with pytest.raises(ValueError, match="unknown split 'train': one of 'valid', 'test', 'all'"):
+        MostPopular().fit(data, "train")
+    with pytest.raises(ValueError, match="unknown split 'all': one of 'valid', 'test'$"):
+        scoring.recommender_metrics(MostPopular().fit(data, "test"), data, "all")
+    with pytest.raises(ValueError, match=r"^no user to rank on the valid split: none of the data's 3 users has the 3 "
+                                         r"items it needs \(test: an input and its target; valid: a training item "
+                                         r"too\)$"):
+        scoring.recommender_metrics(MostPopular().fit(data, "valid"), data, "valid")
+    assert scoring.recommender_metrics(MostPopular().fit(data, "test"), data, "test")["HR@5"] == 1.0
+
+
 def test_compare_tunes_ease_over_the_given_lambdas_up_to_the_item_limit(monkeypatch):
     """EASE is in at exactly EASE_MAX_ITEMS items; its lambda is the best of the given ones (on valid), and
     the tuning time it logs is no more than the call took."""

@@ -115,6 +115,9 @@ def test_a_history_with_items_newer_than_the_model_is_assigned_on_the_items_it_k
     assigned = assign_user_intents(model, seqs)
     assert assigned.intent.tolist() == [int(distances.argmin())]
     assert assigned.distance[0] == pytest.approx(float(distances.min()), rel=1e-5)
+    training = model.train()
+    assert assign_user_intents(training, seqs).intent.tolist() == [int(distances.argmin())]  # dropout off
+    assert training.training  # as it came: it was left in eval mode (helper-177)
 
 
 def test_a_user_whose_representation_is_not_finite_has_no_intent():

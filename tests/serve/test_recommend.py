@@ -36,6 +36,20 @@ def test_recommend_excludes_the_history_and_batches_by_the_score_budget(monkeypa
     assert torch.allclose(small_scores, scores)
 
 
+def test_recommend_refuses_a_user_outside_the_data_and_k_below_one() -> None:
+    """User -1 got the last user's list (torch reads a negative index from the end), and k 0 or -1 empty lists,
+    without a word (helper-177)."""
+    data = SequenceTensors.from_sequences(Sequences.from_lists(["a", "b"], [[1, 2], [2, 3]], n_items=4))
+    popular = MostPopular().fit(data, "all")
+    for users, wrong in ((torch.tensor([0, -1]), -1), (torch.tensor([2]), 2)):
+        with pytest.raises(ValueError, match=f"users are row indices of the data, 0 to 1: not {wrong}$"):
+            recommend(popular, data, users)
+    for k in (0, -1):
+        with pytest.raises(ValueError, match=f"k: the number of items to recommend, 1 or more, not {k}$"):
+            recommend(popular, data, torch.tensor([0]), k=k)
+    assert recommend(popular, data, torch.tensor([1]), k=1)[0].tolist() == [[1]]
+
+
 def test_recommend_ranks_the_model_scores_of_the_last_max_len_items() -> None:
     """The right lists, not only consistent ones: each user's top 5 are the best-scoring unseen items under
     user_representation(the last max_len = 4 items) @ item_table, with those scores."""

@@ -121,6 +121,29 @@ def test_auto_is_general_with_the_derived_settings_and_the_explicit_ones_over_bo
     assert lines == [f"preset auto: {derived.describe()}"] and "max_steps 200" in lines[0]
 
 
+@pytest.mark.parametrize(("model", "train", "named"), [
+    ({}, {"batch_size": 0}, "train.batch_size: Input should be greater than or equal to 1 (given 0)"),
+    ({"max_len": 0}, {}, "model.max_len: Input should be greater than or equal to 1 (given 0)"),
+    ({}, {"max_steps": -1}, "invalid setting(s): train.max_steps: Input should be greater than or equal to 0 (given "
+                            "-1)"),  # alone: it named the epochs it derived from it, 0, too
+])
+def test_auto_refuses_a_wrong_explicit_setting_naming_it_before_deriving(model: dict, train: dict, named: str) -> None:
+    """The library's auto preset derived its settings from the values given before checking them: batch_size 0
+    raised ZeroDivisionError, max_len 0 a RuntimeError from torch (helper-177); the command line and the pipeline
+    checked them first."""
+    with pytest.raises(ValueError) as info:
+        preset_experiment(AUTO, shaped([6] * 300, n_items=50), model, train)
+    assert str(info.value).endswith(named)
+
+
+def test_auto_reads_the_explicit_settings_as_the_schema_does() -> None:
+    """Epochs "3" (text, as from a form) raised TypeError in the rules; they are 3, as under the other presets."""
+    seqs = shaped([6] * 300, n_items=50)
+    exp = preset_experiment(AUTO, seqs, {"max_len": "20"}, {"epochs": "3"})
+    assert (exp.model["max_len"], exp.train.epochs) == (20, 3)
+    assert exp.to_dict() == preset_experiment(AUTO, seqs, {"max_len": 20}, {"epochs": 3}).to_dict()
+
+
 def test_the_paper_presets_stay_the_papers() -> None:
     seqs = shaped([6] * 1000, n_items=50)
     for name in ("beauty", "sports", "toys", "yelp"):
