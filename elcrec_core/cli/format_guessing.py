@@ -76,8 +76,11 @@ def guess_format(path: Path) -> tuple[str, str]:
         raise SourceReadError(path, f"cannot tell the format of an empty file; give {FORMAT_OPTION}")
     found = _format_of_line(lines[0])
     if found is None:
+        after = next((fmt for line in lines[1:] if (fmt := _format_of_line(line))), None)
+        title = (f" (the lines after it look like {after}: is it a title above the data? Remove it: no option "
+                 "skips lines)" if after else "")
         raise SourceReadError(path, f"cannot tell its format from the name or the first line "
-                                    f"{shorten(lines[0], 80)!r}; give {FORMAT_OPTION}")
+                                    f"{shorten(lines[0], 80)!r}{title}; give {FORMAT_OPTION}")
     return found, "guessed from its first line"
 
 

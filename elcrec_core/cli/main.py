@@ -30,7 +30,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a model")
-    add_data_options(t, "data file, folder or glob, or 'synthetic' (default)", default=SYNTHETIC)
+    add_data_options(t, "data file, folder or glob, or 'synthetic'", default=SYNTHETIC)
     t.add_argument("--out", required=True, help="output folder (checkpoints, best.pt)")
     base = t.add_mutually_exclusive_group()
     base.add_argument("--preset", choices=[*preset_names(), AUTO], default=AUTO,

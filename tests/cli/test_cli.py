@@ -407,6 +407,12 @@ def test_a_format_that_cannot_be_guessed_asks_for_format(tmp_path: Path, capsys)
     assert _run(capsys, "sequences", "--data", str(path)) == (
         2, "", f"elcrec: error: {path}: cannot tell its format from the name or the first line 'abc'; give --format "
                f"{FORMATS}\n")
+    # a title above a table: the lines after it tell, and no --format would read it (helper-180)
+    titled = _write(tmp_path / "ratings.txt", f"Ratings\n1,5,{T0}\n2,6,{T0}\n")
+    assert _run(capsys, "sequences", "--data", str(titled))[2] == (
+        f"elcrec: error: {titled}: cannot tell its format from the name or the first line 'Ratings' (the lines after "
+        "it look like csv: is it a title above the data? Remove it: no option skips lines); give --format "
+        f"{FORMATS}\n")
     binary = _write(tmp_path / "blob", bytes(range(256)))
     assert _run(capsys, "sequences", "--data", str(binary))[2] == (
         f"elcrec: error: {binary}: cannot tell its format: it holds NUL bytes (binary or compressed data, or UTF-16 "
