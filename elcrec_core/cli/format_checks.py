@@ -42,8 +42,8 @@ _GIVEN = "--format sequence if it is of that format"
 
 def check_names(path: Path, lines: list[str], names: tuple[str, ...], columns: tuple[str, str], delimiter: str,
                 quote: str | None) -> None:
-    """Refuse ``--names`` for the delimited text ``path`` when its first ``lines`` (non-blank) have another number
-    of fields than ``names`` (the count most of them have, a trailing delimiter being no field, as the reader
+    """Refuse ``--names`` for the delimited text ``path`` when none of its first ``lines`` (non-blank) has as many
+    fields as ``names`` (naming the count most of them have, a trailing delimiter being no field, as the reader
     counts them), or when its first line holds the names of the user and item ``columns`` where ``names`` puts
     them (a header, which ``--names`` would read as an event)."""
     try:
@@ -54,8 +54,9 @@ def check_names(path: Path, lines: list[str], names: tuple[str, ...], columns: t
     if not rows:
         return
     rows = [row[:-1] if len(row) > 1 and row[-1] == "" else row for row in rows]  # a trailing delimiter: no field
-    fields = Counter(len(row) for row in rows).most_common(1)[0][0]
-    if fields != len(names):
+    counts = Counter(len(row) for row in rows)
+    if len(names) not in counts:  # where some are as many, those read and the others are rejected rows
+        fields = counts.most_common(1)[0][0]
         raise SourceReadError(path, f"--names gives {len(names)} names ({', '.join(names)}), but its lines have "
                                     f"{fields} fields separated by {delimiter!r}: give a name for each field")
     first = [field.strip().casefold() for field in rows[0]]

@@ -246,6 +246,10 @@ def test_names_of_another_count_than_the_fields_or_that_the_first_line_holds_are
         assert code == 2 and err == (f"elcrec: error: {tabs}: --names gives {count} names ({given.replace(',', ', ')})"
                                      ", but its lines have 4 fields separated by '\\t': give a name for each field\n")
     assert len(_sequences(capsys, tabs, "--names", "user_id,item_id,rating,timestamp")) == 3  # the extra tab: one of 3
+    # lines of 2 and 3 fields, half and half: the names fit the second, which is read; the first is a rejected row
+    # (it was refused: "its lines have 2 fields", false of line 2; the reader reads where some records fit: helper-180)
+    mixed = _write(tmp_path / "m.csv", f"u1,a\nu2,b,{T0}\n")
+    assert _sequences(capsys, mixed, "--names", "user_id,item_id,timestamp") == [{"user": "u2", "items": ["b"]}]
     trailing = _write(tmp_path / "t.csv", f"1,10,{T0},\n1,11,{T0 + 1},\n2,12,{T0 + 2}\n")
     assert _sequences(capsys, trailing, "--names", "user_id,item_id,timestamp") == [  # a trailing delimiter is no
         {"user": "1", "items": ["10", "11"]}, {"user": "2", "items": ["12"]}]  # field, as the reader has it
