@@ -188,17 +188,17 @@ def _data_records(lines: LineScan, header: bool, good: int, at: np.ndarray) -> n
 QUOTING_FIX = "fix the quoting, or read the file without quoting (source setting quote: '', elcrec --no-quote)"
 
 
-def refuse_ids_over_lines(path: Path, good: pl.DataFrame, ids: Mapping[str, str]) -> None:
-    """Raise :class:`SourceReadError` where an id of a record read (``ids``: a column of ``good`` and what it holds,
-    ``{"user_id": "user"}``) holds a line end: a stray quote that another closes lines later at a field's end
-    (``u2,"b,...`` and, two lines on, ``u4,d",...``) makes one well-formed quoted field of those lines, and their
-    events one event of an id over several lines, unsaid. No id holds a line end."""
-    for column, name in ids.items():
+def refuse_values_over_lines(path: Path, good: pl.DataFrame, values: Mapping[str, str]) -> None:
+    """Raise :class:`SourceReadError` where a value of a record read (``values``: a text column of ``good`` and what
+    it holds, ``{"user_id": "user id"}``) holds a line end: a stray quote that another closes lines later at a
+    field's end (``u2,"b,...`` and, two lines on, ``u4,d",...``) makes one well-formed quoted field of those lines,
+    and their events one event, or one rejected row, unsaid. No id, time, rating or event type holds a line end."""
+    for column, name in values.items():
         held = good.filter(pl.col(column).str.contains("\n", literal=True))
         if len(held):
             start, text = int(held["source_row"][0]), held[column][0]
             raise SourceReadError(path, f"lines {start}-{start + text.count(chr(10))}: a quoted field takes them into "
-                                        f"one {name} id ({text[:80]!r}): does a quote not close? {QUOTING_FIX}")
+                                        f"one {name} ({text[:80]!r}): does a quote not close? {QUOTING_FIX}")
 
 
 def _refuse_records_over_lines(path: Path, lines: LineScan, at: np.ndarray, details: pl.Series,

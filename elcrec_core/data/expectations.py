@@ -35,7 +35,9 @@ class ExpectationConfig:
 
     def __post_init__(self) -> None:
         check_field_types(self)
-        if problems := reason_share_problems(self.max_rejected_share_by_reason):
+        share = [] if 0 <= self.max_rejected_share <= 1 else [
+            f"max_rejected_share = {self.max_rejected_share!r}: must be 0 or more, at most 1"]
+        if problems := share + reason_share_problems(self.max_rejected_share_by_reason):
             raise ValueError("; ".join(problems))
 
 

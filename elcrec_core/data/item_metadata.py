@@ -14,7 +14,7 @@ from elcrec_core.data.duckdb_reading import (
     empty_rejects,
     parquet_relation,
     read_delimited,
-    refuse_ids_over_lines,
+    refuse_values_over_lines,
 )
 from elcrec_core.data.event_normalisation import EXACT_INTEGERS
 from elcrec_core.data.files import SourceReadError, is_nested, refuse_non_id_columns
@@ -60,7 +60,7 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
                 raw, malformed = read_delimited(con, text, wanted, config.delimiter, config.header, config.names,
                                                  config.quote, None, typed=flagged)
             refuse_reordered_header(path, raw)
-            refuse_ids_over_lines(path, raw, {"item": "item"})
+            refuse_values_over_lines(path, raw, {"item": "item id"})
     if is_utf8(config.encoding):
         malformed = malformed.with_columns(
             pl.when(pl.col("detail").str.starts_with(INVALID_ENCODING))

@@ -173,11 +173,8 @@ class ItemMetadataConfig:
             codecs.lookup(self.encoding)
         except LookupError:
             raise ValueError(f"unknown item metadata encoding {self.encoding!r}") from None
-        if self.names is not None:
-            names = tuple(self.names)
-            if len(set(names)) != len(names):
-                raise ValueError(f"item metadata names repeat a column: {list(names)}")
-            object.__setattr__(self, "names", names)
+        if self.names is not None and len(set(self.names)) != len(self.names):
+            raise ValueError(f"item metadata names repeat a column: {list(self.names)}")
         if self.header is None:  # names given alone name the columns of a file without header
             object.__setattr__(self, "header", self.names is None)
         flags = self.category_flags

@@ -56,6 +56,9 @@ class RowRules:
 
     def __post_init__(self) -> None:
         check_field_types(self)
+        for name in ("min_timestamp", "max_timestamp", "now"):  # naive UTC, as the events' times ("...Z": aware)
+            if (value := getattr(self, name)) is not None and value.tzinfo is not None:
+                object.__setattr__(self, name, value.astimezone(timezone.utc).replace(tzinfo=None))
 
 
 @dataclass

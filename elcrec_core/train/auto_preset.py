@@ -157,8 +157,9 @@ def auto_experiment(seqs: Sequences, model: Mapping[str, Any], train: Mapping[st
     figures and the settings (:meth:`DerivedSettings.describe`). Raises ValueError naming each wrong explicit setting
     (checked over the base preset first, and used as checked: ``"3"`` epochs are 3), and :func:`derive_settings`'."""
     checked = merge_overrides(load_preset(BASE_PRESET), dict(model), dict(train))
-    shapes = ModelConfig(n_items=1, **checked.model)  # the model settings as the schema reads them
-    model = {name: getattr(shapes, name) for name, value in model.items() if value is not None}
+    shapes = ModelConfig(**{**checked.model, "n_items": 1})  # the model settings as the schema reads them
+    model = {name: value if name in ("n_items", "vocab_size") else getattr(shapes, name)  # those: of the data
+             for name, value in model.items() if value is not None}
     train = {name: getattr(checked.train, name) for name, value in train.items() if value is not None}
     derived = derive_settings(seqs, {**model, **train})
     if log is not None:

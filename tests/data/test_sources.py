@@ -5,13 +5,14 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 from elcrec_core.data.events_to_sequences import SequenceConfig
+from elcrec_core.data.expectations import ExpectationConfig
 from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.item_metadata import read_item_metadata
 from elcrec_core.data.source_config import NORMALISED_SCHEMA, ColumnMap, ItemMetadataConfig, SourceConfig, resolve_files
@@ -813,6 +814,17 @@ def test_settings_of_the_wrong_type_are_refused_naming_the_field_or_read_as_mean
         assert str(info.value) == f"SourceConfig.{problem}"
     with pytest.raises(ValueError, match=r"^RowRules.min_rating: Input should be a finite number \(given nan\)$"):
         RowRules(min_rating=float("nan"))
+    # a time of another zone (text with Z, an aware datetime) is held in naive UTC, as the events' times: the row
+    # rules' comparison failed with a SchemaError naming no setting (helper-181)
+    rules = RowRules(min_timestamp="2026-03-01T01:00:00+01:00", now=datetime(2026, 3, 2, tzinfo=timezone.utc))
+    assert (rules.min_timestamp, rules.now) == (datetime(2026, 3, 1), datetime(2026, 3, 2))
+    events = pl.DataFrame({"user_id": ["u", "v"], "item_id": ["a", "b"],
+                           "timestamp": [datetime(2026, 2, 28, 23), datetime(2026, 3, 1, 1)]})
+    events.write_parquet(tmp_path / "e.parquet")
+    check = check_rows(read_source(SourceConfig(format="parquet", path=str(tmp_path / "e.parquet"))), rules)
+    assert check.accepted["user_id"].to_list() == ["v"] and check.by_reason == {"timestamp_out_of_window": 1}
+    with pytest.raises(ValueError, match=r"^max_rejected_share = 5\.0: must be 0 or more, at most 1$"):
+        ExpectationConfig(max_rejected_share=5)
     for fmt, given, named in (("parquet", {"delimiter": ";"}, "delimiter"), ("jsonl", {"quote": None}, "quote"),
                               ("sequence", {"names": ["u", "i"], "header": False}, "names, header")):
         with pytest.raises(ValueError, match=f"^{named}: settings of delimited text \\(csv, tsv\\) that a {fmt} "
@@ -956,6 +968,17 @@ def test_a_stray_quote_closed_lines_later_at_a_fields_end_refuses_the_id_it_make
     _write(path, f'user_id,item_id,timestamp\n"u1,a,{EPOCH0}\nu2",b,{EPOCH0}\n')
     with pytest.raises(SourceReadError, match=r": lines 2-3: a quoted field takes them into one user id \('u1,a,"):
         read_source(SourceConfig(format="csv", path=str(path)))
+    # in the event type, the time or the rating alike: one event, or one rejected row, hid the lines (helper-181)
+    _write(path, f'u,i,t,kind\nu1,a,{EPOCH0},view\nu2,b,{EPOCH0},"view\nu3,c,{EPOCH0},view\nu4,d,{EPOCH0},view"\n')
+    with pytest.raises(SourceReadError, match=r": lines 3-5: a quoted field takes them into one event type \('view"):
+        read_source(SourceConfig(format="csv", path=str(path), columns=ColumnMap("u", "i", "t", event_type="kind")))
+    rated = ColumnMap("u", "i", "t", rating="stars")
+    for text, value in ((f'u2,b,"{EPOCH0}\nu3,c,{EPOCH0}",5', f"t: {EPOCH0}\\\\nu3,c,{EPOCH0}"),
+                        (f'u2,b,{EPOCH0},"5\nu3,c,{EPOCH0},5"', f"stars: 5\\\\nu3,c,{EPOCH0},5")):
+        _write(path, f"u,i,t,stars\nu1,a,{EPOCH0},4\n{text}\nu4,d,{EPOCH0},3\n")
+        with pytest.raises(SourceReadError, match=rf": lines 3-4: a quoted field takes them into one rejected value "
+                                                  rf"\('{value}'\)"):
+            read_source(SourceConfig(format="csv", path=str(path), columns=rated))
     items = _write(tmp_path / "items.csv", 'item_id,title\n1,A\n"2,B\n3",C\n4,"a title\nover two lines"\n')
     with pytest.raises(SourceReadError, match=r"items.csv: lines 3-4: a quoted field takes them into one item id "
                                               r"\('2,B\\n3'\)"):

@@ -392,6 +392,8 @@ def test_a_split_that_is_none_or_has_no_user_is_refused_by_name():
     data = tensors([[1, 2], [2, 3], [3, 1]], 3)
     with pytest.raises(ValueError, match="unknown split 'train': one of 'valid', 'test', 'all'"):
         MostPopular().fit(data, "train")
+    with pytest.raises(ValueError, match="unknown split 'train': one of 'valid', 'test', 'all'"):
+        ELCRecRecommender(ELCRec(ModelConfig(n_items=3, hidden=8, n_heads=1, n_intents=2))).fit(data, "train")
     with pytest.raises(ValueError, match="unknown split 'all': one of 'valid', 'test'$"):
         scoring.recommender_metrics(MostPopular().fit(data, "test"), data, "all")
     with pytest.raises(ValueError, match=r"^no user to rank on the valid split: none of the data's 3 users has the 3 "

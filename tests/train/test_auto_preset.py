@@ -142,6 +142,8 @@ def test_auto_reads_the_explicit_settings_as_the_schema_does() -> None:
     exp = preset_experiment(AUTO, seqs, {"max_len": "20"}, {"epochs": "3"})
     assert (exp.model["max_len"], exp.train.epochs) == (20, 3)
     assert exp.to_dict() == preset_experiment(AUTO, seqs, {"max_len": 20}, {"epochs": 3}).to_dict()
+    # the settings of the data are kept as given: vocab_size 0 (n_items + 1) was read as 2 and refused (helper-181)
+    assert preset_experiment(AUTO, seqs, {"vocab_size": 0}, {}).model_config(50).vocab_size == 51
 
 
 def test_the_paper_presets_stay_the_papers() -> None:
