@@ -39,6 +39,12 @@ def apply_source_file(parser: argparse.ArgumentParser, args: argparse.Namespace)
     for name in ("names", "null_ids"):
         if name in given and not (isinstance(given[name], list) and all(isinstance(v, str) for v in given[name])):
             parser.error(f"--source {args.source}: {name} is a list of texts, not {given[name]!r}")
+    delimited = [name for name in ("delimiter", "names") if name in given] + (
+        ["header"] if given.get("header") is False else []) + (["quote"] if "quote" in settings and
+                                                              settings["quote"] != '"' else [])
+    if given.get("format") in ("jsonl", "parquet", "sequence") and delimited:  # not the options they stand for
+        parser.error(f"--source {args.source}: {', '.join(delimited)}: settings of delimited text (csv, tsv) that a "
+                     f"{given['format']} source has no use for; leave them out (the pipeline refuses them too)")
     if given.get("quote") not in (None, "", '"'):
         parser.error(f"--source {args.source}: quote {given['quote']!r}: the command line reads '\"' or no quoting "
                      "(--no-quote) alone")

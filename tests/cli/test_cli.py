@@ -1569,6 +1569,21 @@ def test_source_reads_data_as_the_pipelines_source_settings_file_describes_it(tm
         assert refused in capsys.readouterr().err
 
 
+def test_source_delimited_settings_for_another_format_are_named_as_settings(tmp_path: Path, capsys) -> None:
+    """A JSON Lines source file with header: false was refused as "--no-header: only for delimited text", an option
+    nobody typed (helper-181): the settings are named, as the pipeline names them."""
+    _write(tmp_path / "e.jsonl", json.dumps({"user_id": "u", "item_id": "i", "timestamp": T0}) + "\n")
+    source = tmp_path / "source.yaml"
+    source.write_text(yaml.safe_dump({"format": "jsonl", "path": "e.jsonl", "header": False, "quote": ""}))
+    with pytest.raises(SystemExit):
+        _run(capsys, "sequences", "--source", str(source))
+    assert capsys.readouterr().err.endswith(
+        f"--source {source}: header, quote: settings of delimited text (csv, tsv) that a jsonl source has no use "
+        "for; leave them out (the pipeline refuses them too)\n")
+    source.write_text(yaml.safe_dump({"format": "jsonl", "path": "e.jsonl", "header": True, "quote": '"'}))
+    assert _run(capsys, "sequences", "--source", str(source))[:2] == (0, "u (1 item): i\n")  # their defaults
+
+
 def test_source_bounds_on_rejected_rows_are_the_ones_the_note_names(tmp_path: Path, capsys) -> None:
     """A source file with max_rejected_share 0.5 still got "the pipeline refuses a load of more than
     max_rejected_share (0.05 by default ...)" for a third of the rows rejected, a load its pipeline accepts
