@@ -52,6 +52,7 @@ from elcrec_core.serve.challengers import stored_ranks
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_core.serve.promotion import CHALLENGER_NAMES
 from elcrec_core.serve.recommenders import load_recommender
+from elcrec_core.serve.training_data import other_settings
 from elcrec_core.train.checkpoint import load_model
 from elcrec_core.train.state import data_digest
 from elcrec_pipeline.config import EvaluationSettings
@@ -109,7 +110,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     rank("elcrec", "ELCRec (new)", ELCRecRecommender(candidate_model))
     before = ModelRecord.from_dict(decision["serving_before"]) if decision["serving_before"] else None
     if before is not None and before != candidate:
-        rank("current", *_earlier_model("served before", store, before, partition, data))
+        rank("current", *_earlier_model("served before", store, before, candidate, data))
     challengers = {record.kind: record for record in store.challengers(candidate)}
     fitted_on = data_digest(seqs)
     for name in CHALLENGER_ORDER:
@@ -129,7 +130,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
         if serving == "none" and serving_record is not None:  # none of the day's models: ranked beside them
             serving = "restored"
             rank(serving, *_earlier_model("serves now, restored by elcrec rollback", store, serving_record,
-                                          partition, data))
+                                          candidate, data))
     now = store.serving()  # another model than the gate's choice where a later day's gate or a rollback chose it
     superseded = withdrawn is None and (now.name if now else None) != (serving_record.name if serving_record else None)
     metrics = {name: metrics_from_ranks(r) for name, r in ranks.items()}
@@ -319,13 +320,18 @@ def _label(record: ModelRecord) -> str:
     return f"{name} (no ELCRec parts, same budget)" if record.kind == "sasrec" else name
 
 
-def _earlier_model(role: str, store: ModelStore, record: ModelRecord, partition: str,
+def _earlier_model(role: str, store: ModelStore, record: ModelRecord, candidate: ModelRecord,
                    data: SequenceTensors) -> tuple[str, Recommender | None]:
-    """The report's label and the recommender of ``record``, a model of another run than the day's candidate, as
-    ``role``: no recommender for a model of a later day than ``partition`` (a day run again: it has trained on this
-    day's test items) or one that cannot score the day's data (an EASE past its item limit), as the label says."""
+    """The report's label and the recommender of ``record``, a model of another run than the day's ``candidate``,
+    as ``role``: no recommender for a model of a later day (a day run again: it has trained on this day's test
+    items), for one trained on sequences built with other sequence settings (whose training items may be them:
+    :func:`~elcrec_core.serve.training_data.other_settings`), or one that cannot score the day's data (an EASE past
+    its item limit), as the label says."""
     why, rec = "a later day: not ranked", None
-    if record.day <= partition:
+    if other_settings(record, candidate):
+        why = "trained on sequences built with other sequence settings, which may hold this day's test items: not " \
+              "ranked"
+    elif record.day <= candidate.day:
         try:
             why, rec = "", load_recommender(store, record, data, "valid")
         except ValueError:

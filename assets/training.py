@@ -23,6 +23,7 @@ from elcrec_core.data.sequence_settings import comparable_settings
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, write_item_index_file
 from elcrec_core.report.plots import LOSS_PARTS, training_curve
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
+from elcrec_core.serve.training_data import other_settings
 from elcrec_core.train.auto_preset import MODEL_FIELDS, shown_train_fields
 from elcrec_core.train.checkpoint import LAST, CheckpointError
 from elcrec_core.train.launch import train_distributed
@@ -83,14 +84,18 @@ def _train(context: dg.AssetExecutionContext, config: TrainingSettings, storage:
     # read once, after the wait: what it trains on, names its folder and gives the model its item index (a run of
     # the same day that builds the sequences again meanwhile must not relabel this model)
     seqs, item_ids = storage.read_sequences(partition)
+    sequences = data_digest(seqs)
+    built = ModelRecord(partition, "", "", sequences=sequences, sequence_settings=digest(comparable_settings(
+        read_sequence_settings(storage.sequences_dir(partition)))))  # what this run trains on, to compare
     base = store.served_up_to(partition, kinds=("elcrec",)) if config.warm_start else None
+    unlike = base is not None and other_settings(base, built)  # its training items may be this day's targets
     chosen = device.setup()  # the resource's device, with its CPU threads applied (run config may name another)
     on, derived = config.device or chosen, []
     with fails_at_once(f"training settings of {partition}", ValueError):  # a misspelled preset, a bad value
         exp = config.experiment(on, base is not None, seqs, log=derived.append)  # a warm start's budget if a base
         changed = _shape_changes(store.folder(base), exp.model) if base is not None else []
-        warm = base is not None and not changed
-        if changed:  # the serving model's shapes differ from this run's: a cold start
+        warm = base is not None and not changed and not unlike
+        if changed or unlike:  # the serving model's shapes or sequences differ from this run's: a cold start
             derived.clear()
             exp = config.experiment(on, False, seqs, log=derived.append)
     for line in derived:  # preset auto's settings, as this run uses them
@@ -98,11 +103,12 @@ def _train(context: dg.AssetExecutionContext, config: TrainingSettings, storage:
     cold = ("" if warm else "warm_start is false in the run config" if not config.warm_start
             else f"no ELCRec model that has served (and was not withdrawn) was trained on data up to {partition}"
             if base is None else f"the model it would warm-start from, {base.name}, has other shapes than this run's "
-            f"settings make ({', '.join(changed)})")
+            f"settings make ({', '.join(changed)})" if changed else f"the model it would warm-start from, {base.name}, "
+            "was trained on sequences built with other sequence settings, whose training items may be this day's "
+            "validation and test targets")
     if cold:
         context.log.info(f"training from scratch: {cold}")
     init_from = store.checkpoint(base) if warm else None
-    sequences = data_digest(seqs)
     work = storage.training_dir(partition, {"experiment": exp.to_dict(), "init_from": base.dir if warm else None,
                                             "nproc": config.nproc, "sequences": sequences})
     # a run of another Dagster instance (another DAGSTER_HOME) may train the day in this folder
@@ -126,8 +132,7 @@ def _train(context: dg.AssetExecutionContext, config: TrainingSettings, storage:
                          test=result.test, best_epoch=result.best_epoch, epochs=len(result.history),
                          seconds=result.seconds, warm_start=bool(warm), warm_start_from=base.dir if warm else None,
                          sequences=sequences, recipe=digest({"training": work.name, "code": code_digest()}),
-                         sequence_settings=digest(comparable_settings(read_sequence_settings(
-                             storage.sequences_dir(partition)))))
+                         sequence_settings=built.sequence_settings)
     precision = precision_used(result.history)
     store.add_candidate(record, {"history": result.history, "precision": precision})
     plot = training_curve(result.history, out / "training_curve.png")

@@ -39,6 +39,7 @@ from elcrec_core.evaluate.baselines import MostPopular
 from elcrec_core.evaluate.ranking import SELECTION_METRIC, metrics_from_ranks
 from elcrec_core.evaluate.scoring import Recommender, ranks_and_non_finite
 from elcrec_core.serve.model_store import ModelRecord
+from elcrec_core.serve.training_data import newer_data, other_settings, same_data, serving_on_note
 from elcrec_core.serve.validation_gap import NOISE, gap_text, noise, noise_text, paired_gap
 
 CANDIDATE, CHAMPION, FLOOR = "candidate", "serving", "most_popular"
@@ -181,17 +182,20 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
     best = max(eligible, key=lambda c: scores[c.role])
     # a newer candidate within the noise below the champion is judged against the others: the champion's score is
     # on targets that its own training was chosen on, and it lacks the newer events and items
-    fresher = (best is champion and candidate in eligible and _newer_data(candidate.record, champion.record)
+    fresher = (best is champion and candidate in eligible and newer_data(candidate.record, champion.record)
                and (gap := paired_gap(scored[CANDIDATE][0], scored[CHAMPION][0])) is not None
                and gap[0] <= NOISE * gap[1])
+    # a champion trained on sequences built with other settings is no measure on these (its training items may be
+    # their targets: after dedupe turned on, a trial's serving model scored 0.24 on them, against 0.01 on its own)
+    unlike = champion in eligible and candidate in eligible and other_settings(champion.record, candidate.record)
     rest = [c for c in eligible if c not in (champion, candidate)] + [candidate]  # a tie names the other
-    against = max(rest, key=lambda c: scores[c.role]) if fresher else best
+    against = max(rest, key=lambda c: scores[c.role]) if fresher or unlike else best
     # a trained champion's own day run again on the same sequences (not the same model judged again): every
     # contender trained on what it trained on, so what serves changes only for a model above it by more than the
     # noise (a trial's rerun replaced it so by a challenger level on validation and worse on test); a baseline that
     # served as a fallback gets no such hold
     rerun = (champion in eligible and champion.record.trained and candidate.record.dir != champion.record.dir
-             and _same_data(candidate.record, champion.record))
+             and same_data(candidate.record, champion.record))
 
     def above_champion(c: Contender) -> tuple[float, float, int] | None:
         """How far ``c`` is above the champion (:func:`~elcrec_core.serve.validation_gap.paired_gap`) where that
@@ -207,7 +211,8 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
             return None
         top = against if c is candidate else best
         if scores[c.role] < scores[top.role] - tolerance:
-            others = "" if top is best else " of the others (the serving model's score is within the noise above)"
+            others = "" if top is best else " of the others (the serving model's score is " + (
+                "no measure: other sequence settings)" if unlike else "within the noise above)")
             return (f"validation {SELECTION_METRIC} {scores[c.role]:.4f} is below the best{others}, {_name(top)}'s "
                     f"{scores[top.role]:.4f}, by more than the tolerance {tolerance:g}"
                     f"{noise(scored[c.role][0], scored[top.role][0])}")
@@ -221,14 +226,17 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
     why_not = fails(candidate)
     if why_not is None:
         level = [_name(c) for c in eligible if c is not candidate and scores[c.role] == scores[CANDIDATE]]
-        beside = (f"; the best: {_name(best)} {scores[best.role]:.4f}, higher"
+        of_others = (f"; of the others: {_name(against)} {scores[against.role]:.4f} (tolerance {tolerance:g})"
+                     if against is not candidate else "; it is the best of the others")
+        beside = (f"; {_name(champion)}'s {scores[CHAMPION]:.4f} is no measure: it was trained on sequences built "
+                  "with other sequence settings, whose training items may be these sequences' targets" + of_others
+                  if unlike else
+                  f"; the best: {_name(best)} {scores[best.role]:.4f}, higher"
                   f"{noise_text(gap)}, and the newer model serves (the serving "
                   "model's score is on targets its training was chosen on, and it lacks "
                   + (f"the changes since it trained to the events up to {champion.record.day} (a corrected or "
                      "late delivery of a day)" if candidate.record.day == champion.record.day else "the newer events")
-                  + ")"
-                  + (f"; of the others: {_name(against)} {scores[against.role]:.4f} (tolerance {tolerance:g})"
-                     if against is not candidate else "; it is the best of the others")
+                  + ")" + of_others
                   if fresher else
                   f"; the best: {_name(best)} {scores[best.role]:.4f} (tolerance {tolerance:g})"
                   if best is not candidate else f"; level with {', '.join(level)}, the best of the others"
@@ -243,31 +251,7 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
             if rerun and stays is champion and best not in (champion, candidate)
             and (gap := above_champion(best)) is not None else "")
     return decide(stays, f"refused: {why_not}; {_name(stays)} serves (validation {SELECTION_METRIC} "
-                         f"{scores[stays.role]:.4f}{_same_day_note(candidate.record, stays.record)}{held})", why_not)
-
-
-def _same_data(candidate: ModelRecord, champion: ModelRecord) -> bool:
-    """Whether ``candidate`` trained on the sequences ``champion`` trained on: its day's, the same (each digest
-    known)."""
-    return candidate.day == champion.day and "" != champion.sequences == candidate.sequences
-
-
-def _same_day_note(candidate: ModelRecord, stays: ModelRecord) -> str:
-    """What a refusal says of a serving model of the candidate's own day that keeps serving and trained on other
-    sequences (the report names no day's change otherwise): built before they changed, or with other sequence
-    settings, whose model serves on unless clearly worse, whichever settings are the ones meant (nothing where the
-    sequences are the same: other settings that select the same events)."""
-    if stays.day != candidate.day:
-        return ""
-    if _newer_data(candidate, stays):
-        return f"; trained on the sequences of {stays.day} before they changed, it lacks the change"
-    settings = (stays.sequence_settings, candidate.sequence_settings)
-    if "" in settings or settings[0] == settings[1] or stays.sequences == candidate.sequences != "":
-        return ""  # the same sequences whatever the settings (a k-core that removed nothing either way)
-    return (f"; it was trained on sequences of {stays.day} built with other sequence settings than this candidate's "
-            "(a run without its run config builds with the defaults): where this run's are the ones meant, the next "
-            "day's candidate, built with them, replaces it unless clearly worse, and elcrec rollback restores the "
-            "model that served before it now (where that one was built with them)")
+                         f"{scores[stays.role]:.4f}{serving_on_note(candidate.record, stays.record)}{held})", why_not)
 
 
 def judge_alone(record: ModelRecord, recommender: Recommender, data: SequenceTensors) -> GateDecision:
@@ -280,17 +264,6 @@ def judge_alone(record: ModelRecord, recommender: Recommender, data: SequenceTen
     for it too."""
     floor = Contender(FLOOR, ModelRecord(record.day, FLOOR, "", kind=FLOOR), MostPopular().fit(data, "valid"))
     return gate(Contender(CANDIDATE, record, recommender), None, [floor], data, math.inf)
-
-
-def _newer_data(candidate: ModelRecord, champion: ModelRecord) -> bool:
-    """Whether ``candidate`` trained on newer data than ``champion``: a newer day's, or its own day's sequences
-    since they changed (a corrected or late delivery of a day up to it, run again): built with the same sequence
-    settings, but other sequences (each digest known; a day built again with other settings is not newer data)."""
-    known = "" not in (candidate.sequences, champion.sequences, candidate.sequence_settings,
-                       champion.sequence_settings)
-    return candidate.day > champion.day or (candidate.day == champion.day and known
-                                            and candidate.sequence_settings == champion.sequence_settings
-                                            and candidate.sequences != champion.sequences)
 
 
 def _name(c: Contender) -> str:

@@ -1577,6 +1577,37 @@ def test_a_cold_start_for_other_shapes_says_which(first_run, tmp_path):
                                                                  "settings make (hidden 16 (this run 8))")
 
 
+def test_a_day_built_again_with_other_sequence_settings_neither_starts_from_nor_is_judged_by_the_model_before(
+        first_run, tmp_path):
+    """The day run again with dedupe turned on: the serving model, trained on the day's sequences with repeats, holds
+    the new sequences' validation and test items in its training part (a trial's scored 0.24 on them, 0.01 on its
+    own; helper-182). It warm-started the candidate and SASRec (leaking into them), kept serving on its leaked score,
+    and the report ranked it. Now the candidate trains from scratch, is judged without it, and the report does not
+    rank it, each saying why."""
+    import shutil
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(first_run[0], data_dir)
+    before = ModelStore(data_dir).serving()
+    config = run_config(tolerance=1.0)  # a cold start's budget, as the first day's
+    config["ops"]["interaction_sequences"] = {"config": {"dedupe": True}}
+    result = materialize_all(data_dir, config)
+    assert result.success
+    candidate = ModelStore(data_dir).candidate(PARTITION, [result.run_id])
+    assert candidate.sequence_settings != before.sequence_settings and candidate.sequences != before.sequences
+    model = metadata(result, "elcrec_model")
+    assert (model["warm_start"], model["cold_start"]) == (False, f"the model it would warm-start from, {before.name}, "
+                                                                 "was trained on sequences built with other sequence "
+                                                                 "settings, whose training items may be this day's "
+                                                                 "validation and test targets")
+    reason = metadata(result, "serving_model")["reason"]
+    assert f"the serving model {before.name}'s" in reason and "is no measure: it was trained on sequences built " \
+        "with other sequence settings" in reason, reason
+    report = (ModelStore(data_dir).folder(candidate) / "report.md").read_text()
+    assert "trained on sequences built with other sequence settings, which may hold this day's test items: not " \
+           "ranked" in report
+
+
 def test_warm_start_needs_the_same_shapes_not_the_same_dropout(tmp_path):
     from assets.training import _shape_changes
 

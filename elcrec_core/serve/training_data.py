@@ -1,0 +1,49 @@
+"""Which data two models trained on, for the promotion gate and the report: the same sequences (a day run again),
+newer data (a later day, or the day's sequences since they changed), or sequences built with other sequence
+settings, on which one model's training items may be the other's validation and test targets."""
+
+from __future__ import annotations
+
+from elcrec_core.serve.model_store import ModelRecord
+
+
+def other_settings(record: ModelRecord, candidate: ModelRecord) -> bool:
+    """Whether ``record`` trained on sequences built with other sequence settings than ``candidate``'s (each
+    known), not the same ones: its training items may be ``candidate``'s validation and test targets (``dedupe``
+    leaves a user's repeats out, which moves their last items; another k-core or event types keep other items), so
+    its scores on ``candidate``'s sequences are no measure of it, and no model should start from it."""
+    settings = (record.sequence_settings, candidate.sequence_settings)
+    return "" not in settings and settings[0] != settings[1] and not "" != record.sequences == candidate.sequences
+
+
+def same_data(candidate: ModelRecord, champion: ModelRecord) -> bool:
+    """Whether ``candidate`` trained on the sequences ``champion`` trained on: its day's, the same (each digest
+    known)."""
+    return candidate.day == champion.day and "" != champion.sequences == candidate.sequences
+
+
+def serving_on_note(candidate: ModelRecord, stays: ModelRecord) -> str:
+    """What a refusal says of a serving model that keeps serving and trained on other sequences than the candidate
+    (the report names no day's change otherwise): of the candidate's own day, built before they changed; or built
+    with other sequence settings (:func:`other_settings`), whose scores on the candidate's sequences were no
+    measure of it, so the candidate was judged without it (nothing where the sequences are the same: other settings
+    that select the same events)."""
+    if stays.day == candidate.day and newer_data(candidate, stays):
+        return f"; trained on the sequences of {stays.day} before they changed, it lacks the change"
+    if not other_settings(stays, candidate):
+        return ""
+    return (f"; it was trained on sequences of {stays.day} built with other sequence settings than this candidate's "
+            "(a run without its run config builds with the defaults), whose training items may be these sequences' "
+            "targets: its score on them is no measure of it, and the candidate was judged without it; it serves on "
+            "as the candidate failed by itself")
+
+
+def newer_data(candidate: ModelRecord, champion: ModelRecord) -> bool:
+    """Whether ``candidate`` trained on newer data than ``champion``: a newer day's, or its own day's sequences
+    since they changed (a corrected or late delivery of a day up to it, run again): built with the same sequence
+    settings, but other sequences (each digest known; a day built again with other settings is not newer data)."""
+    known = "" not in (candidate.sequences, champion.sequences, candidate.sequence_settings,
+                       champion.sequence_settings)
+    return candidate.day > champion.day or (candidate.day == champion.day and known
+                                            and candidate.sequence_settings == champion.sequence_settings
+                                            and candidate.sequences != champion.sequences)
