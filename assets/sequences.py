@@ -119,8 +119,6 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
     if len(unrated):  # a warning for files without any rating (loaded before the source named a rating column)
         unrated_any = unrated.filter(pl.col("rows") == pl.col("events"))
         (context.log.warning if len(unrated_any) else context.log.info)(_unrated_note(config.min_rating, unrated))
-    if absent:  # a misspelt type leaves its events out: said in the log too, not only in the check
-        context.log.warning(_absent_note(absent, context.partition_key))
     expectations = expect_sequences(build.profile(), config.expectations())
     check = dg.AssetCheckResult(check_name="sequence_expectations", passed=expectations.success,
                                 metadata=expectation_results(expectations))
@@ -131,6 +129,7 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
                            {"users": summary.users, "items": summary.items, "interactions": summary.interactions,
                             "length": table([summary.length])}, context.run.run_id)
     settings_check = _settings_as_the_day_before(config, storage, context.partition_key)  # before any is pruned
+    types_check = _new_event_types(config, storage, context.partition_key, absent)
     newer = storage.newer_day(context.partition_key)  # the warehouse table belongs to the newest day
     paths = write_sequences(build, storage.sequences_dir(context.partition_key), storage.warehouse, table=not newer)
     pruned = storage.prune_sequences(context.partition_key, config.keep_days,
@@ -144,7 +143,9 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
     if summary.k_core_removed:  # users without a sequence get lists from their short histories: said, not only counted
         note = _k_core_note(summary, config.k_core)
         (context.log.warning if _k_core_removed_many(summary) else context.log.info)(note)
-    log_failed_checks(context, [settings_check])
+    # a type new on the day that the settings leave out, a misspelt type: said in the run's log too (helper-182: a
+    # new make_offer type's 300 rows were left out, said at DEBUG only)
+    log_failed_checks(context, [settings_check, types_check])
     yield dg.MaterializeResult(
         data_version=dg.DataVersion(digest(config.model_dump(), [paths["sequences"], paths["item_index"],
                                                                  paths["short_histories"]])),
@@ -182,7 +183,7 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
             **(warehouse_table(storage.warehouse, "sequences", SEQUENCE_COLUMNS) if not newer
                else {"dagster/row_count": dg.MetadataValue.int(summary.users)}),
         },
-        check_results=[check, _new_event_types(config, storage, context.partition_key, absent), settings_check],
+        check_results=[check, types_check, settings_check],
     )
 
 
@@ -199,7 +200,8 @@ def _k_core_note(summary: SequenceSummary, k: int) -> str:
     note = f"{summary.k_core_text(k)}{summary.without_sequence_note}"
     if not _k_core_removed_many(summary):
         return note
-    counted = " (user_recommendations counts them as users_without_sequence)" if summary.users_without_list else ""
+    counted = (" (user_recommendations counts them in users_without_sequence, with the users whose events the "
+               "filters all left out, such as those of event types not modelled)" if summary.users_without_list else "")
     return note + (f"{counted}, and the models learn from the rest alone; where the data is young or sparse, a lower "
                    "k_core keeps more (run config ops.interaction_sequences.config.k_core; 0: off)")
 

@@ -94,8 +94,8 @@ class LoadedData:
         theirs = self.rejected.filter(pl.col("user_id") == user) if self.rejected is not None else None
         if theirs is None or not len(theirs) or self.report is None:
             removed = (f" (or the k-core removed their events: it removed {self.k_core_removed} of the data's)"
-                       if self.k_core_removed else "") + "".join(  # a user with more events than the option lets in
-                f" (or {note})" for note in self.filter_notes if note.startswith("--max-user"))
+                       if self.k_core_removed else "") + "".join(  # what --max-user-events, --event-types, ... left out
+                f" (or {note})" for note in self.filter_notes if "left out" in note)
             return ValueError(f"user {user!r} is not in {where}{removed}{self._near(user)}")
         rows = _examples(theirs, self.report, self.format, 3, each_reason=False)  # one user's: in file order
         return ValueError(f"user {user!r} has no accepted row in {where}: its {len(theirs)} row(s) were rejected "
@@ -234,7 +234,8 @@ def _filter_notes(options: DataOptions, absent: dict[str, list[str]], other_type
     lines = [f"--max-user-events {options.max_user_events} left out {users_text(summary.max_user_events_users)} "
              f"with {summary.max_user_events_removed:,} events"] if summary.max_user_events_users else []
     if options.event_types is not None:
-        lines.append(f"--event-types {','.join(options.event_types)}: {other_types} events of other types left out")
+        lines.append(f"--event-types {','.join(options.event_types)}: {other_types} event{'s' * (other_types != 1)} of "
+                     "other types left out")
         if absent:
             lines.append(f"--event-types names types that no event has: {absent_types_text(absent, 'the data')}")
     if options.sequence_min_rating is not None:

@@ -876,6 +876,12 @@ def test_event_types_are_modelled_as_the_pipeline_models_them(tmp_path: Path, ca
         {"user": "u1", "items": ["b", "c"]}, {"user": "u2", "items": ["b"]}]
     assert "--event-types purchase,add_to_cart: 2 events of other types left out" in err
     assert "no event has" not in err
+    # a user whose events are all of other types is in the data: said why they have no sequence (helper-182)
+    viewer = _write(tmp_path / "v.csv", f"user_id,item_id,timestamp,kind\nu1,b,{T0},purchase\nu3,a,{T0},view\n")
+    code, _, err = _run(capsys, "sequences", "--data", str(viewer), "--event-type-column", "kind", "--event-types",
+                        "purchase", "--user", "u3")
+    assert code == 2 and err.endswith(f"user 'u3' is not in {viewer} (or --event-types purchase: 1 event of other "
+                                      "types left out)\n"), err
     code, out, err = _run(capsys, "sequences", "--data", str(path), "--json", "--event-type-column", "kind",
                           "--event-types", "view,purchases,refund")
     assert code == 0 and [json.loads(line) for line in out.splitlines()] == [

@@ -915,7 +915,8 @@ def test_the_run_log_says_how_many_users_the_k_core_removed(tmp_path, monkeypatc
     assert messages(3) == [(logging.WARNING, (
         "k-core (k = 5) removed 4 of 34 events, 4 of 10 users (40%) and 1 of 6 items (17%): recommendations come "
         "from their events on the sequences' items (a short history) for 3 of these users; 1 without such an event "
-        "get none (user_recommendations counts them as users_without_sequence), and the models learn from the rest "
+        "get none (user_recommendations counts them in users_without_sequence, with the users whose events the "
+        "filters all left out, such as those of event types not modelled), and the models learn from the rest "
         "alone; where the data is young or sparse, a lower k_core keeps more (run config "
         "ops.interaction_sequences.config.k_core; 0: off)"))]
     assert messages(0) == [(logging.INFO, "k-core (k = 5) removed 1 of 31 events, 1 of 7 users (14%) and 1 of 6 "
@@ -1893,10 +1894,13 @@ def test_an_event_type_first_seen_on_the_day_and_left_out_warns(tmp_path):
     # a misspelt type, and one the log has yet to write: the build goes on, the warning names both
     config = {"ops": {"interaction_sequences": {"config": {"event_types": ["Purchases ", "buy", "refund"],
                                                            "k_core": 0}}}}
+    instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize([interaction_sequences], partition_key="2026-01-31", run_config=config,
-                            resources=resources, selection=[interaction_sequences])
+                            resources=resources, selection=[interaction_sequences], instance=instance)
     (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "new_event_types_modelled"]
     assert result.success and not check.passed and check.metadata["absent"].text == "Purchases , refund"
+    warnings = [entry.user_message for entry in instance.all_logs(result.run_id) if entry.level == logging.WARNING]
+    assert f"check new_event_types_modelled failed: {check.description}" in warnings  # not at DEBUG alone (helper-182)
     assert check.description.endswith(
         "event_types names types that no event up to 2026-01-31 has: 'Purchases ' (the log has 'purchase'), "
         "'refund'. Mend a misspelt one in event_types (run config ops.interaction_sequences.config): its events "
