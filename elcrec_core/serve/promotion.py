@@ -13,9 +13,9 @@ score is on validation targets that its own training was chosen on (a lucky scor
 five days while each newer candidate, level or better on test, was refused), and it lacks the newer events and
 items. So is a candidate of the champion's own day trained on that day's sequences since they changed (a corrected
 or late delivery, its day run again: the champion, trained before, lacks the change); and any candidate where the
-champion was trained on sequences built with other sequence settings (:func:`~elcrec_core.serve.training_data.
-other_settings`: its training items may be the candidate's validation targets, so its score is no measure). Its
-day run again on the
+champion was trained on sequences built with other sequence settings
+(:func:`~elcrec_core.serve.training_data.other_settings`: its training items may be the candidate's validation
+targets, so its score is no measure). Its day run again on the
 sequences it trained on (the same digest), a trained champion that meets the conditions itself (fit, within the
 tolerance of the best or within the noise of it) serves on unless the candidate is above it by more than the noise:
 each trained on what it trained on, so a smaller gap is chance. Most popular, the floor, may
