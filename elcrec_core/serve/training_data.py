@@ -8,12 +8,14 @@ from elcrec_core.serve.model_store import ModelRecord
 
 
 def other_settings(record: ModelRecord, candidate: ModelRecord) -> bool:
-    """Whether ``record`` trained on sequences built with other sequence settings than ``candidate``'s (each
-    known), not the same ones: its training items may be ``candidate``'s validation and test targets (``dedupe``
-    leaves a user's repeats out, which moves their last items; another k-core or event types keep other items), so
-    its scores on ``candidate``'s sequences are no measure of it, and no model should start from it."""
+    """Whether ``record``, a trained model, trained on sequences built with other sequence settings than
+    ``candidate``'s (each known), not the same ones: its training items may be ``candidate``'s validation and test
+    targets (``dedupe`` leaves a user's repeats out, which moves their last items; another k-core or event types
+    keep other items), so its scores on ``candidate``'s sequences are no measure of it, and no model should start
+    from it. A baseline is no such model: it is refitted on the sequences it is scored on."""
     settings = (record.sequence_settings, candidate.sequence_settings)
-    return "" not in settings and settings[0] != settings[1] and not "" != record.sequences == candidate.sequences
+    return (record.trained and "" not in settings and settings[0] != settings[1]
+            and not "" != record.sequences == candidate.sequences)
 
 
 def same_data(candidate: ModelRecord, champion: ModelRecord) -> bool:

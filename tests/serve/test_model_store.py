@@ -417,6 +417,11 @@ def test_a_newer_candidate_within_the_noise_below_the_serving_model_serves():
         f"promoted: validation NDCG@20 {_score(popular_model, chains):.4f}; the serving model 2026-01-02/serving's "
         f"{_score(transition, chains):.4f} is no measure: it was trained on sequences built with other sequence "
         "settings, whose training items may be these sequences' targets; it is the best of the others")
+    # a baseline that serves is refitted on the sequences it is scored on: no leak, a measure as ever
+    refitted = dataclasses.replace(built_otherwise, record=dataclasses.replace(built_otherwise.record,
+                                                                               kind="transition"))
+    kept = gate(of_sequences(_contender(CANDIDATE, popular_model), "after"), refitted, [], chains, 0.0)
+    assert kept.promote is False and "no measure" not in kept.reason
     below = gate(of_sequences(_contender(CANDIDATE, popular_model), "after"), built_otherwise,
                  [_contender("sasrec", transition)], chains, 0.0)
     assert below.promote is False and below.reason.startswith(
