@@ -3,9 +3,10 @@ same sequences and stored beside it (:func:`elcrec_core.serve.challengers.fit_ch
 
 import dagster as dg
 
-from assets.daily import MODEL_STORE_POOL, daily_asset, run_lineage, warehouse_entry
+from assets.daily import MODEL_STORE_POOL, daily_asset, fails_at_once, run_lineage, warehouse_entry
 from assets.metadata import metric, table
 from assets.training import elcrec_model
+from elcrec_core.evaluate.baselines import ease_lambdas
 from elcrec_core.serve.challengers import fit_challengers
 from elcrec_pipeline.config import ChallengerSettings
 from elcrec_pipeline.resources import ComputeDevice, Storage, digest
@@ -33,7 +34,10 @@ def challengers(context: dg.AssetExecutionContext, config: ChallengerSettings, s
     device.setup()  # the CPU threads of SASRec's training and EASE's solve (the device is the candidate's)
     candidate = storage.require_candidate(context.partition_key, run_lineage(context))
     seqs, _ = storage.read_candidate_sequences(context.partition_key, candidate)
-    records = fit_challengers(storage.store, candidate, seqs, sasrec=config.sasrec, log=context.log.info)
+    with fails_at_once("challenger settings", ValueError):  # before any fit: SASRec's training takes long
+        lambdas = ease_lambdas(config.ease_lambdas)
+    records = fit_challengers(storage.store, candidate, seqs, sasrec=config.sasrec, log=context.log.info,
+                              lambdas=lambdas)
     rows = [{"model": r.kind, "valid_NDCG@20": r.valid["NDCG@20"], "test_HR@20": r.test["HR@20"],
              "test_NDCG@20": r.test["NDCG@20"], "params": ", ".join(f"{k} {v:g}" for k, v in r.params.items()),
              "seconds": float(r.seconds)} for r in records]

@@ -13,6 +13,7 @@ from pydantic import Field, create_model
 
 from elcrec_core.config.settings import ExperimentConfig, SettingField, overrides, preset_names, settings_fields
 from elcrec_core.data.events_to_sequences import SequenceConfig
+from elcrec_core.evaluate.baselines import EASE_LAMBDAS
 from elcrec_core.data.files import MAX_LINE_BYTES
 from elcrec_core.data.sequences import Sequences
 from elcrec_core.data.source_config import (
@@ -327,6 +328,9 @@ class ChallengerSettings(dg.Config):
 
     sasrec: bool = Field(True, description="train SASRec (ELCRec without its intent parts) with the candidate's "
                                            "settings and budget")
+    ease_lambdas: list[float] = Field(list(EASE_LAMBDAS), description="EASE's L2 weights λ, one chosen on valid; "
+                                                                      "fewer for a large catalogue (one fit of 18,000 "
+                                                                      "items takes minutes and 10 GB)")
 
 
 class ProfileSettings(dg.Config):

@@ -617,7 +617,7 @@ def test_cli_training_writes_its_item_index_so_data_is_matched_to_it_by_id(tmp_p
     renamed.write_text(events.read_text().replace("i2,", "i2x,"))  # i2 is gone, i2x a new item
     assert main(["evaluate", "--data", str(renamed), "--format", "events", "--checkpoint", str(out / "best.pt")]) == 0
     # i0..i8 with i2 renamed: 9 items, 1 of them new (the catalogue's 9 and the new one make 10 indices)
-    assert "1 of its 9 items are newer than the checkpoint" in capsys.readouterr().err
+    assert "1 of its 9 items are beyond the checkpoint's 9 (newer than it)" in capsys.readouterr().err
     one_user = tmp_path / "one_user.csv"  # its 6 items numbered 1..6 on their own: matched by id
     one_user.write_text("user_id,item_id,timestamp\n" + "".join(f"u5,i{(5 + k) % 9},{k}\n" for k in range(6)))
     assert main(["recommend", "--data", str(one_user), "--format", "events", "--checkpoint", str(out / "best.pt"),

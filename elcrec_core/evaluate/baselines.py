@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -134,6 +134,14 @@ class EASE:
         return torch.sparse.mm(x, self.weights)
 
 
+def ease_lambdas(values: Iterable[float]) -> tuple[float, ...]:
+    """``values`` as EASE's grid of L2 weights λ; raises ValueError for none, or one not finite and > 0."""
+    lambdas = tuple(float(value) for value in values)
+    if not lambdas or not all(0 < lam < math.inf for lam in lambdas):
+        raise ValueError(f"EASE needs one or more finite lambdas > 0, not {list(lambdas)}")
+    return lambdas
+
+
 def tune_ease(data: SequenceTensors, lambdas: tuple[float, ...] = EASE_LAMBDAS,
               log: Callable[[str], None] = print) -> tuple[EASE, dict[float, dict[str, float]]]:
     """EASE fitted on the training part (items[:-2]) for each lambda, scored on the ``valid`` split (never on
@@ -141,8 +149,7 @@ def tune_ease(data: SequenceTensors, lambdas: tuple[float, ...] = EASE_LAMBDAS,
     every lambda's valid metrics (the first lambda where none has a figure: its scores are not finite for some user,
     so it never serves). Raises ValueError for no lambda or one not finite and > 0, and when no user has a valid
     target (3 items or more): nothing to tune on."""
-    if not lambdas or not all(0 < lam < math.inf for lam in lambdas):
-        raise ValueError(f"EASE needs one or more finite lambdas > 0, not {lambdas}")
+    lambdas = ease_lambdas(lambdas)
     if len(eligible_users(data, "valid")) == 0:
         raise ValueError(f"EASE's lambda is tuned on the valid split, and none of the {len(data)} users has the 3 "
                          "items it needs")

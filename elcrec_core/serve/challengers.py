@@ -29,7 +29,7 @@ import torch
 
 from elcrec_core.config.settings import ExperimentConfig
 from elcrec_core.data.sequences import Sequences, SequenceTensors
-from elcrec_core.evaluate.baselines import ItemTransition, MostPopular, sasrec_config
+from elcrec_core.evaluate.baselines import EASE_LAMBDAS, ItemTransition, MostPopular, sasrec_config
 from elcrec_core.evaluate.item_knn import tune_item_baseline
 from elcrec_core.evaluate.ranking import figures_from_ranks
 from elcrec_core.evaluate.scoring import Recommender, Split, ranks_and_non_finite
@@ -43,11 +43,12 @@ from elcrec_core.train.state import data_digest
 
 
 def fit_challengers(store: ModelStore, candidate: ModelRecord, seqs: Sequences, sasrec: bool = True,
-                    log: Callable[[str], None] = print) -> list[ModelRecord]:
+                    log: Callable[[str], None] = print, lambdas: tuple[float, ...] = EASE_LAMBDAS) -> list[ModelRecord]:
     """Fit the challengers of ``candidate`` on ``seqs`` (the sequences it was trained on) and store each under
     ``<candidate folder>/challengers/<name>`` (:meth:`ModelStore.challenger_dir`): ``sasrec`` (when ``sasrec``;
     trained from the candidate's ``config.json``, resuming an interrupted run), ``most_popular``, ``transition``
-    and ``ease`` (``item_knn`` for a catalogue too large for EASE). A SASRec whose loss turns non-finite is left
+    and ``ease`` (its λ chosen on valid from ``lambdas``; ``item_knn`` for a catalogue too large for EASE). A
+    SASRec whose loss turns non-finite is left
     out (logged). A challenger stored by an earlier fit and not fitted now is retired
     (:meth:`ModelStore.retire_challenger`), so that the gate and the report see this fit's only. Returns their
     records."""
@@ -60,7 +61,7 @@ def fit_challengers(store: ModelStore, candidate: ModelRecord, seqs: Sequences, 
             log(f"sasrec: left out: {err}")
     fits: list[Callable[[], Recommender]] = [lambda: MostPopular().fit(data, "valid"),
                                              lambda: ItemTransition().fit(data, "valid"),
-                                             lambda: tune_item_baseline(data, log=log)]
+                                             lambda: tune_item_baseline(data, lambdas, log=log)]
     digest = data_digest(seqs)
     for fit in fits:
         t0 = time.perf_counter()  # a record's seconds: fitting, choosing on valid, and scoring valid and test

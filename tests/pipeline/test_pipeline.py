@@ -910,6 +910,19 @@ def test_challengers_fitted_again_without_sasrec_leave_no_sasrec_behind(first_ru
     kinds = {record.kind for record in storage.store.challengers(candidate)}
     assert kinds == {"most_popular", "transition", "ease"}
     assert not storage.store.challenger_dir(candidate, "sasrec").exists()
+    # EASE's λ grid from the run config (six fits of Sports' 18,357 items took 23 minutes: helper-183); a value
+    # that is none fails before any fit, without retries
+    result = dg.materialize([challengers], partition_key=PARTITION, run_config={"ops": {"challengers": {
+        "config": {"sasrec": False, "ease_lambdas": [500]}}}}, resources={"storage": storage,
+                                                                       "device": ComputeDevice(device="cpu")})
+    (ease,) = [record for record in storage.store.challengers(candidate) if record.kind == "ease"]
+    assert result.success and ease.params == {"lam": 500.0}
+    result = dg.materialize([challengers], partition_key=PARTITION, run_config={"ops": {"challengers": {
+        "config": {"ease_lambdas": [0]}}}}, resources={"storage": storage, "device": ComputeDevice(device="cpu")},
+        raise_on_error=False)
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert "challenger settings: EASE needs one or more finite lambdas > 0, not [0.0]" in \
+        failure.event_specific_data.error.message
 
 
 def test_a_day_run_again_after_a_newer_day_leaves_the_live_tables_to_the_newer_day(first_run, tmp_path):
