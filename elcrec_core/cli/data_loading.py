@@ -95,7 +95,7 @@ class LoadedData:
         if theirs is None or not len(theirs) or self.report is None:
             removed = (f" (or the k-core removed their events: it removed {self.k_core_removed} of the data's)"
                        if self.k_core_removed else "") + "".join(  # what --max-user-events, --event-types, ... left out
-                f" (or {note})" for note in self.filter_notes if "left out" in note)
+                f" (or {note})" for note in self.filter_notes if "left out" in note and ": 0 event" not in note)
             return ValueError(f"user {user!r} is not in {where}{removed}{self._near(user)}")
         rows = _examples(theirs, self.report, self.format, 3, each_reason=False)  # one user's: in file order
         return ValueError(f"user {user!r} has no accepted row in {where}: its {len(theirs)} row(s) were rejected "

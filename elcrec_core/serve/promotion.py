@@ -12,10 +12,10 @@ paired standard errors over the validation users) is judged against the best of 
 score is on validation targets that its own training was chosen on (a lucky score kept a trial's model serving for
 five days while each newer candidate, level or better on test, was refused), and it lacks the newer events and
 items. So is a candidate of the champion's own day trained on that day's sequences since they changed (a corrected
-or late delivery, its day run again: the champion, trained before, lacks the change); and any candidate where the
-champion was trained on sequences built with other sequence settings
-(:func:`~elcrec_core.serve.training_data.other_settings`: its training items may be the candidate's validation
-targets, so its score is no measure). Its day run again on the
+or late delivery, its day run again: the champion, trained before, lacks the change). A trained champion of
+sequences built with other sequence settings (:func:`~elcrec_core.serve.training_data.other_settings`: its training
+items may be the candidate's validation targets, so its score is no measure) is left out, as a withdrawn one is: the
+day's models alone are judged. Its day run again on the
 sequences it trained on (the same digest), a trained champion that meets the conditions itself (fit, within the
 tolerance of the best or within the noise of it) serves on unless the candidate is above it by more than the noise:
 each trained on what it trained on, so a smaller gap is chance. Most popular, the floor, may
@@ -182,17 +182,19 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
         return decide(None, "refused: every contender gives NaN or infinite scores" if not finite else
                             "refused: every contender with finite scores was withdrawn by elcrec rollback",
                       unfit(candidate))
+    # a champion trained on sequences built with other settings is no measure on these (its training items may be
+    # their targets: after dedupe turned on, a trial's serving model scored 0.24 on them, against 0.01 on its own):
+    # left out, as a withdrawn one is, so that the day's models alone are judged
+    unlike = champion in eligible and candidate in eligible and other_settings(champion.record, candidate.record)
+    eligible = [c for c in eligible if not (unlike and c is champion)]
     best = max(eligible, key=lambda c: scores[c.role])
     # a newer candidate within the noise below the champion is judged against the others: the champion's score is
     # on targets that its own training was chosen on, and it lacks the newer events and items
     fresher = (best is champion and candidate in eligible and newer_data(candidate.record, champion.record)
                and (gap := paired_gap(scored[CANDIDATE][0], scored[CHAMPION][0])) is not None
                and gap[0] <= NOISE * gap[1])
-    # a champion trained on sequences built with other settings is no measure on these (its training items may be
-    # their targets: after dedupe turned on, a trial's serving model scored 0.24 on them, against 0.01 on its own)
-    unlike = champion in eligible and candidate in eligible and other_settings(champion.record, candidate.record)
     rest = [c for c in eligible if c not in (champion, candidate)] + [candidate]  # a tie names the other
-    against = max(rest, key=lambda c: scores[c.role]) if fresher or unlike else best
+    against = max(rest, key=lambda c: scores[c.role]) if fresher else best
     # a trained champion's own day run again on the same sequences (not the same model judged again): every
     # contender trained on what it trained on, so what serves changes only for a model above it by more than the
     # noise (a trial's rerun replaced it so by a challenger level on validation and worse on test); a baseline that
@@ -214,8 +216,7 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
             return None
         top = against if c is candidate else best
         if scores[c.role] < scores[top.role] - tolerance:
-            others = "" if top is best else " of the others (the serving model's score is " + (
-                "no measure: other sequence settings)" if unlike else "within the noise above)")
+            others = "" if top is best else " of the others (the serving model's score is within the noise above)"
             return (f"validation {SELECTION_METRIC} {scores[c.role]:.4f} is below the best{others}, {_name(top)}'s "
                     f"{scores[top.role]:.4f}, by more than the tolerance {tolerance:g}"
                     f"{noise(scored[c.role][0], scored[top.role][0])}")
@@ -226,15 +227,14 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
                     f"trained on (its day run again){gap_text(gap)}")
         return None
 
+    left_out = (f"; {_name(champion)} was left out: trained on sequences built with other sequence settings, whose "
+                "training items may be these sequences' targets, its score on them is no measure" if unlike else "")
     why_not = fails(candidate)
     if why_not is None:
         level = [_name(c) for c in eligible if c is not candidate and scores[c.role] == scores[CANDIDATE]]
         of_others = (f"; of the others: {_name(against)} {scores[against.role]:.4f} (tolerance {tolerance:g})"
                      if against is not candidate else "; it is the best of the others")
-        beside = (f"; {_name(champion)}'s {scores[CHAMPION]:.4f} is no measure: it was trained on sequences built "
-                  "with other sequence settings, whose training items may be these sequences' targets" + of_others
-                  if unlike else
-                  f"; the best: {_name(best)} {scores[best.role]:.4f}, higher"
+        beside = (f"; the best: {_name(best)} {scores[best.role]:.4f}, higher"
                   f"{noise_text(gap)}, and the newer model serves (the serving "
                   "model's score is on targets its training was chosen on, and it lacks "
                   + (f"the changes since it trained to the events up to {champion.record.day} (a corrected or "
@@ -245,16 +245,17 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
                   if best is not candidate else f"; level with {', '.join(level)}, the best of the others"
                   if level else "; it is the best of all")
         return decide(candidate, f"promoted: validation {SELECTION_METRIC} {scores[CANDIDATE]:.4f}"
-                                 f"{f' beats most popular {floor:.4f}' if floor is not None else ''}{beside}")
+                                 f"{f' beats most popular {floor:.4f}' if floor is not None else ''}{beside}{left_out}")
     # never empty: the best eligible contender qualifies, or most popular when the best only ties with it
-    others = [c for c in contenders[1:] if fails(c) is None]
+    others = [c for c in contenders[1:] if not (unlike and c is champion) and fails(c) is None]
     stays = champion if champion in others else max(others, key=lambda c: scores[c.role])
     held = (f"; {_name(best)}'s {scores[best.role]:.4f} is above it by no more than the noise{gap_text(gap)}, and "
             "on the sequences it trained on (its day run again) it serves on"
             if rerun and stays is champion and best not in (champion, candidate)
             and (gap := above_champion(best)) is not None else "")
     return decide(stays, f"refused: {why_not}; {_name(stays)} serves (validation {SELECTION_METRIC} "
-                         f"{scores[stays.role]:.4f}{serving_on_note(candidate.record, stays.record)}{held})", why_not)
+                         f"{scores[stays.role]:.4f}{serving_on_note(candidate.record, stays.record)}{held})"
+                         f"{left_out}", why_not)
 
 
 def judge_alone(record: ModelRecord, recommender: Recommender, data: SequenceTensors) -> GateDecision:

@@ -25,19 +25,11 @@ def same_data(candidate: ModelRecord, champion: ModelRecord) -> bool:
 
 
 def serving_on_note(candidate: ModelRecord, stays: ModelRecord) -> str:
-    """What a refusal says of a serving model that keeps serving and trained on other sequences than the candidate
-    (the report names no day's change otherwise): of the candidate's own day, built before they changed; or built
-    with other sequence settings (:func:`other_settings`), whose scores on the candidate's sequences were no
-    measure of it, so the candidate was judged without it (nothing where the sequences are the same: other settings
-    that select the same events)."""
+    """What a refusal says of a serving model of the candidate's own day that keeps serving, trained on the day's
+    sequences before they changed (the report names no day's change otherwise); else nothing."""
     if stays.day == candidate.day and newer_data(candidate, stays):
         return f"; trained on the sequences of {stays.day} before they changed, it lacks the change"
-    if not other_settings(stays, candidate):
-        return ""
-    return (f"; it was trained on sequences of {stays.day} built with other sequence settings than this candidate's "
-            "(a run without its run config builds with the defaults), whose training items may be these sequences' "
-            "targets: its score on them is no measure of it, and the candidate was judged without it; it serves on "
-            "as the candidate failed by itself")
+    return ""
 
 
 def newer_data(candidate: ModelRecord, champion: ModelRecord) -> bool:

@@ -882,6 +882,9 @@ def test_event_types_are_modelled_as_the_pipeline_models_them(tmp_path: Path, ca
                         "purchase", "--user", "u3")
     assert code == 2 and err.endswith(f"user 'u3' is not in {viewer} (or --event-types purchase: 1 event of other "
                                       "types left out)\n"), err
+    code, _, err = _run(capsys, "sequences", "--data", str(viewer), "--event-type-column", "kind", "--event-types",
+                        "purchase,view", "--user", "u9")  # a filter that left nothing out is no cause (helper-184)
+    assert code == 2 and err.endswith(f"user 'u9' is not in {viewer}\n"), err
     code, out, err = _run(capsys, "sequences", "--data", str(path), "--json", "--event-type-column", "kind",
                           "--event-types", "view,purchases,refund")
     assert code == 0 and [json.loads(line) for line in out.splitlines()] == [

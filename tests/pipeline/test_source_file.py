@@ -1913,6 +1913,17 @@ def test_an_event_type_first_seen_on_the_day_and_left_out_warns(tmp_path):
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     assert "event_types names types that no event up to 2026-01-31 has: 'purchases' (the log has 'purchase')" \
         in failure.event_specific_data.error.message
+    # sequences refused by their expectations (too short without the misspelt type's events): the log still names
+    # the misspelling, which may be the cause (helper-184: it was logged after the refusal point, so never)
+    config["ops"]["interaction_sequences"]["config"] = {"event_types": ["purchase", "veiw"], "k_core": 0,
+                                                        "min_length": 5}
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([interaction_sequences], partition_key="2026-01-31", run_config=config,
+                            resources=resources, selection=[interaction_sequences], raise_on_error=False,
+                            instance=instance)
+    warnings = [entry.user_message for entry in instance.all_logs(result.run_id) if entry.level == logging.WARNING]
+    assert not result.success and any(message.startswith("check new_event_types_modelled failed: ") and "'veiw'" in
+                                      message for message in warnings), warnings
 
 
 def test_min_rating_over_files_loaded_without_ratings_warns_with_their_count(tmp_path):
