@@ -119,8 +119,8 @@ MIN_NEW_ITEMS = 5  # ... or of the day's new items, where there are at least thi
                         "separator: at most 1% of the items have two categories, while at least half of those with "
                         "one hold another separator (, ; or |), as 'Action, Comedy' read with the default | is one "
                         "category 'Action, Comedy', or a fifth are categories that other items hold alone, separated "
-                        "by spaces (RecBole's lists: 'Action Adventure') (the profiles' categories and the category purity would count "
-                        "such combinations). Names the separator")],
+                        "by spaces (RecBole's lists: 'Action Adventure') (the profiles' categories and the "
+                        "category purity would count such combinations). Names the separator")],
     description="Interaction events of the day loaded into the DuckDB warehouse (table raw_interactions). The "
                 "source is the run config over the source settings file (resource source_file, ELCREC_SOURCE), "
                 "else the embedded synthetic data set. Every row is accepted or quarantined in "

@@ -1602,9 +1602,9 @@ def test_source_bounds_on_rejected_rows_are_the_ones_the_note_names(tmp_path: Pa
                   f"u,a,{T0}\nu,b,soon\n,c,{T0}\nu,d,{T0 + 1}\nu,e,{T0 + 2}\nu,f,{T0 + 3}\n")
     source = tmp_path / "team" / "source.yaml"
     for bounds, *note in (({"max_rejected_share": 0.5}, None),
-                         ({"max_rejected_share": 0.1}, "33.3% of the rows were rejected: the pipeline refuses a load of "
-                                                       "more than max_rejected_share (0.1 in the --source file; see "
-                                                       "max_rejected_share_by_reason); read anyway"),
+                         ({"max_rejected_share": 0.1}, "33.3% of the rows were rejected: the pipeline refuses a load "
+                                                       "of more than max_rejected_share (0.1 in the --source file; "
+                                                       "see max_rejected_share_by_reason); read anyway"),
                          # the other reasons keep max_rejected_share's default: bad_timestamp's 1 row of 6
                          ({"max_rejected_share_by_reason": {"missing_user": 0.1}},
                           "16.7% of the rows were rejected: the pipeline refuses a load of more than "
