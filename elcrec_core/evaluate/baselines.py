@@ -138,7 +138,7 @@ def ease_lambdas(values: Iterable[float]) -> tuple[float, ...]:
     """``values`` as EASE's grid of L2 weights λ; raises ValueError for none, or one not finite and > 0."""
     lambdas = tuple(float(value) for value in values)
     if not lambdas or not all(0 < lam < math.inf for lam in lambdas):
-        raise ValueError(f"EASE needs one or more finite lambdas > 0, not {list(lambdas)}")
+        raise ValueError(f"EASE needs one or more finite lambdas > 0, not {lambdas}")
     return lambdas
 
 

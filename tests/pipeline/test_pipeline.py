@@ -921,7 +921,7 @@ def test_challengers_fitted_again_without_sasrec_leave_no_sasrec_behind(first_ru
         "config": {"ease_lambdas": [0]}}}}, resources={"storage": storage, "device": ComputeDevice(device="cpu")},
         raise_on_error=False)
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
-    assert "challenger settings: EASE needs one or more finite lambdas > 0, not [0.0]" in \
+    assert "challenger settings: EASE needs one or more finite lambdas > 0, not (0.0,)" in \
         failure.event_specific_data.error.message
 
 
