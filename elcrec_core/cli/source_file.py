@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from elcrec_core.data.expectations import ExpectationConfig
-from elcrec_core.data.source_config import read_settings_file
+from elcrec_core.data.source_config import delimited_refusal, delimited_settings, read_settings_file
 
 # the source settings that name the command line's data options: {setting: option's attribute}
 _OPTIONS = {"user_column": "user_column", "item_column": "item_column", "timestamp_format": "timestamp_format",
@@ -39,12 +39,9 @@ def apply_source_file(parser: argparse.ArgumentParser, args: argparse.Namespace)
     for name in ("names", "null_ids"):
         if name in given and not (isinstance(given[name], list) and all(isinstance(v, str) for v in given[name])):
             parser.error(f"--source {args.source}: {name} is a list of texts, not {given[name]!r}")
-    delimited = [name for name in ("delimiter", "names") if name in given] + (
-        ["header"] if given.get("header") is False else []) + (["quote"] if "quote" in settings and
-                                                              settings["quote"] != '"' else [])
-    if given.get("format") in ("jsonl", "parquet", "sequence") and delimited:  # not the options they stand for
-        parser.error(f"--source {args.source}: {', '.join(delimited)}: settings of delimited text (csv, tsv) that a "
-                     f"{given['format']} source has no use for; leave them out (the pipeline refuses them too)")
+    if given.get("format") in ("jsonl", "parquet", "sequence") and (delimited := delimited_settings(settings)):
+        parser.error(f"--source {args.source}: {delimited_refusal(delimited, given['format'])} (the pipeline "
+                     "refuses them too)")  # named as settings, not as the options they stand for
     if given.get("quote") not in (None, "", '"'):
         parser.error(f"--source {args.source}: quote {given['quote']!r}: the command line reads '\"' or no quoting "
                      "(--no-quote) alone")

@@ -102,16 +102,10 @@ class SourceConfig:
             raise ValueError(f"quote must be one character or None (no quoting), not {self.quote!r}")
         if self.names is not None and len(set(self.names)) != len(tuple(self.names)):
             raise ValueError(f"names repeat a column: {list(self.names)}")
-        if self.format not in ("csv", "tsv") and (given := self._delimited_settings()):
-            raise ValueError(f"{', '.join(given)}: settings of delimited text (csv, tsv) that a {self.format} source "
-                             "has no use for; leave them out")
+        if self.format not in ("csv", "tsv") and (given := delimited_settings(vars(self))):
+            raise ValueError(delimited_refusal(given, self.format))
         if self.header is None:  # names given alone name the columns of a file without header
             object.__setattr__(self, "header", self.names is None)
-
-    def _delimited_settings(self) -> list[str]:
-        """The settings of delimited text given other than their defaults (``header`` false: no header line)."""
-        given = [name for name in ("delimiter", "names", "escape") if getattr(self, name) is not None]
-        return given + (["header"] if self.header is False else []) + (["quote"] if self.quote != '"' else [])
 
     @property
     def separator(self) -> str:
@@ -124,6 +118,20 @@ class SourceConfig:
         ValueError naming an unknown setting or a value of the wrong type (:func:`check_field_types`)."""
         check_keys(dict(config), cls, "source")
         return cls(**config)
+
+
+def delimited_settings(settings: Mapping[str, Any]) -> list[str]:
+    """The settings of delimited text that ``settings`` (a source's, by name) give otherwise than their defaults:
+    ``delimiter``, ``names``, ``escape``, ``header`` false (no header line), a ``quote`` other than ``"``."""
+    given = [name for name in ("delimiter", "names", "escape") if settings.get(name) is not None]
+    return given + (["header"] if settings.get("header") is False else []) + (
+        ["quote"] if settings.get("quote", '"') != '"' else [])
+
+
+def delimited_refusal(given: list[str], fmt: str) -> str:
+    """Why a source of format ``fmt`` (not csv or tsv) refuses the delimited-text settings ``given``."""
+    return (f"{', '.join(given)}: settings of delimited text (csv, tsv) that a {fmt} source has no use for; leave "
+            "them out")
 
 
 @dataclass(frozen=True)
