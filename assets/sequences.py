@@ -287,8 +287,9 @@ def _settings_as_the_day_before(config: SequenceSettings, storage: Storage, part
                    "(ops.interaction_sequences.config); one without it (a backfill, the sensor's or the schedule's "
                    "runs where ELCREC_RUN_CONFIG is not set) builds with the defaults, and the day's model may learn "
                    "another selection of events: run the day built without the settings meant again with them "
-                   "(where its model serves, the new one replaces it unless clearly worse: elcrec rollback restores "
-                   "the model before it), unless the change is meant" if changes
+                   "(where its model serves, the promotion gate leaves it out, as trained on sequences of other "
+                   "settings, and judges the day's models alone: elcrec rollback restores the model before it), "
+                   "unless the change is meant" if changes
                    else f"as those that built the sequences of {day}")
     return dg.AssetCheckResult(check_name="settings_as_the_day_before", passed=not changes,
                                severity=dg.AssetCheckSeverity.WARN, description=description,

@@ -47,9 +47,10 @@ from elcrec_pipeline.run_config_check import refuse_bad_run_config
                 "is within the tolerance of the best of them (of the others where it is newer than the serving "
                 "model and below it within the noise: two paired standard errors), and, where it is the serving "
                 "trained model's own day run again on the sequences it trained on, it is above that model by more "
-                "than the noise. Otherwise the serving model "
-                "stays if it meets the "
-                "same conditions, else the best challenger serves (a baseline may serve); the run still "
+                "than the noise. A trained serving model of sequences built with other sequence settings (its "
+                "training items may be these sequences' targets) is left out, as a withdrawn one is: the day's models "
+                "alone are judged. Otherwise the serving model stays if it meets the same conditions, else the best "
+                "challenger serves (a baseline may serve); the run still "
                 "succeeds, and the promotion_gate check and the report say why. The model that served before "
                 "becomes 'previous' (elcrec rollback restores it).",
 )

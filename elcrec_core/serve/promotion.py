@@ -177,16 +177,20 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
                                     f"{_name(champion)} on newer data (an older day never replaces a newer day's "
                                     "choice)")
 
-    eligible = [c for c in finite if not is_withdrawn(c)]  # the best is one of them: a withdrawn model is none
-    if not eligible:
-        return decide(None, "refused: every contender gives NaN or infinite scores" if not finite else
-                            "refused: every contender with finite scores was withdrawn by elcrec rollback",
-                      unfit(candidate))
     # a champion trained on sequences built with other settings is no measure on these (its training items may be
     # their targets: after dedupe turned on, a trial's serving model scored 0.24 on them, against 0.01 on its own):
-    # left out, as a withdrawn one is, so that the day's models alone are judged
-    unlike = champion in eligible and candidate in eligible and other_settings(champion.record, candidate.record)
-    eligible = [c for c in eligible if not (unlike and c is champion)]
+    # left out, as a withdrawn one is, so that the day's models alone are judged, whether or not the candidate is
+    # fit (helper-188: behind a candidate with a NaN score it served on by its leaked score over a SASRec)
+    unlike = (champion in finite and not is_withdrawn(champion)
+              and other_settings(champion.record, candidate.record))
+    left_out = (f"; {_name(champion)} was left out: trained on sequences built with other sequence settings, whose "
+                "training items may be these sequences' targets, its score on them is no measure" if unlike else "")
+    eligible = [c for c in finite if not is_withdrawn(c) and not (unlike and c is champion)]  # the best is one
+    if not eligible:
+        return decide(None, ("refused: every contender gives NaN or infinite scores" if not finite else
+                             "refused: every contender with finite scores was withdrawn by elcrec rollback"
+                             if not unlike else f"refused: {unfit(candidate)}; no other contender may serve")
+                      + left_out, unfit(candidate))
     best = max(eligible, key=lambda c: scores[c.role])
     # a newer candidate within the noise below the champion is judged against the others: the champion's score is
     # on targets that its own training was chosen on, and it lacks the newer events and items
@@ -227,8 +231,6 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
                     f"trained on (its day run again){gap_text(gap)}")
         return None
 
-    left_out = (f"; {_name(champion)} was left out: trained on sequences built with other sequence settings, whose "
-                "training items may be these sequences' targets, its score on them is no measure" if unlike else "")
     why_not = fails(candidate)
     if why_not is None:
         level = [_name(c) for c in eligible if c is not candidate and scores[c.role] == scores[CANDIDATE]]

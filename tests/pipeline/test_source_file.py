@@ -1823,8 +1823,8 @@ def test_a_day_built_with_other_sequence_settings_than_the_day_before_warns(tmp_
         "from its run config (ops.interaction_sequences.config); one without it (a backfill, the sensor's or the "
         "schedule's runs where ELCREC_RUN_CONFIG is not set) builds with the defaults, and the day's model may learn "
         "another selection of events: run the day built without the settings meant again with them (where its "
-        "model serves, the new one replaces it unless clearly worse: elcrec rollback restores the model before "
-        "it), unless the change is meant")
+        "model serves, the promotion gate leaves it out, as trained on sequences of other settings, and judges the "
+        "day's models alone: elcrec rollback restores the model before it), unless the change is meant")
     assert defaults.metadata["compared_with"].text == "2026-01-30"
     assert check_of("2026-01-31", chosen).passed  # run again with the run config
     assert check_of("2026-01-30", {**chosen, "dedupe": True}).metadata["changes"].text == (

@@ -429,6 +429,19 @@ def test_a_newer_candidate_within_the_noise_below_the_serving_model_serves():
         f"refused: validation NDCG@20 {_score(popular_model, chains):.4f} is below the best, SASRec's "
         f"{_score(transition, chains):.4f}, by more than the tolerance 0 (by ") and below.reason.endswith(
         f"; SASRec serves (validation NDCG@20 {_score(transition, chains):.4f}){left_out}")
+    # left out as well behind a candidate that may not serve (a NaN score): the champion's leaked score neither
+    # serves nor sets the bar that SASRec must meet (helper-188: it served on, and SASRec was "below the best")
+    nan_order = [math.nan] + [-float(i) for i in range(1, chains.n_items)]
+    unfit = of_sequences(_contender(CANDIDATE, _Favourite(nan_order)), "after")
+    sasrec_below = _contender("sasrec", popular_model)  # below the champion's leaked score
+    behind = gate(unfit, built_otherwise, [sasrec_below], chains, 0.0)
+    assert behind.serves == "sasrec" and behind.reason == (
+        f"refused: {len(eligible_users(chains, 'valid'))} validation users get a NaN or infinite score; SASRec serves "
+        f"(validation NDCG@20 {_score(popular_model, chains):.4f}){left_out}")
+    alone = gate(unfit, built_otherwise, [], chains, 0.0)  # nothing else may serve: no model, and the reason says so
+    assert alone.serves is None and alone.reason == (
+        f"refused: {len(eligible_users(chains, 'valid'))} validation users get a NaN or infinite score; no other "
+        f"contender may serve{left_out}")
     # other settings that select the same events (a k-core of 3 where every user has 5): the same sequences, no note
     # (helper-157: the note told of other sequences and a rollback to a model of the same settings as the serving one)
     same = gate(of_sequences(_contender(CANDIDATE, popular_model), "after"),
