@@ -39,7 +39,9 @@ def apply_source_file(parser: argparse.ArgumentParser, args: argparse.Namespace)
     for name in ("names", "null_ids"):
         if name in given and not (isinstance(given[name], list) and all(isinstance(v, str) for v in given[name])):
             parser.error(f"--source {args.source}: {name} is a list of texts, not {given[name]!r}")
-    if given.get("format") in ("jsonl", "parquet", "sequence") and (delimited := delimited_settings(settings)):
+    # escape: the library's alone (the pipeline and the command line have no such setting: said unused below)
+    delimited = delimited_settings({name: value for name, value in settings.items() if name != "escape"})
+    if given.get("format") in ("jsonl", "parquet", "sequence", "synthetic") and delimited:
         parser.error(f"--source {args.source}: {delimited_refusal(delimited, given['format'])} (the pipeline "
                      "refuses them too)")  # named as settings, not as the options they stand for
     if given.get("quote") not in (None, "", '"'):

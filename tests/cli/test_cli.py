@@ -1591,6 +1591,18 @@ def test_source_delimited_settings_for_another_format_are_named_as_settings(tmp_
         "for; leave them out (the pipeline refuses them too)\n")
     source.write_text(yaml.safe_dump({"format": "jsonl", "path": "e.jsonl", "header": True, "quote": '"'}))
     assert _run(capsys, "sequences", "--source", str(source))[:2] == (0, "u (1 item): i\n")  # their defaults
+    # the synthetic source alike, not as options nobody typed; escape is no setting of the pipeline's nor of the
+    # command line's: said unused, as any other, not "a setting of delimited text" (helper-188)
+    source.write_text(yaml.safe_dump({"format": "synthetic", "header": False, "delimiter": ";"}))
+    with pytest.raises(SystemExit):
+        _run(capsys, "sequences", "--source", str(source))
+    assert capsys.readouterr().err.endswith(
+        f"--source {source}: delimiter, header: settings of delimited text (csv, tsv) that a synthetic source has no "
+        "use for; leave them out (the pipeline refuses them too)\n")
+    source.write_text(yaml.safe_dump({"format": "jsonl", "path": "e.jsonl", "escape": "\\"}))
+    code, out, err = _run(capsys, "sequences", "--source", str(source))
+    assert (code, out) == (0, "u (1 item): i\n") and err.startswith(
+        f"--source {source}: the command line does not use escape (the pipeline's own settings, or a misspelt one)\n")
 
 
 def test_source_bounds_on_rejected_rows_are_the_ones_the_note_names(tmp_path: Path, capsys) -> None:
