@@ -67,12 +67,14 @@ def read_delimited(
     build: Callable[[duckdb.DuckDBPyRelation], pl.DataFrame] = duckdb.DuckDBPyRelation.pl,
     max_line_bytes: int = MAX_LINE_BYTES,
     typed: Mapping[str, str] | None = None,
+    quoting_fix: str | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Read the ``wanted`` columns (alias -> column name) of a delimited file as text, through ``build``; with
     ``delimiter`` None, every line is one field (split on a control character the file does not hold). ``typed``:
     the aliases of columns of times, numbers or flags, where a column's name is no value, and what they hold
     (``{"t": "times"}``, for messages)
-    (:func:`~elcrec_core.data.header_lines.repeated_header_sql`).
+    (:func:`~elcrec_core.data.header_lines.repeated_header_sql`); ``quoting_fix``: what a refusal of a stray quote
+    advises (default :data:`QUOTING_FIX`).
 
     A streamed pass (:func:`elcrec_core.data.files.scan_lines`) first refuses binary files and lines longer than
     ``max_line_bytes``; then DuckDB's strict reader scans the file once, inside ``build`` (which turns the
@@ -162,7 +164,7 @@ def read_delimited(
         lines = scan_lines(path, None, max_line_bytes)
         data = _data_records(lines, header, len(good), at)
     if data is not None:
-        _refuse_records_over_lines(path, lines, at, rejects["detail"], max_line_bytes)
+        _refuse_records_over_lines(path, lines, at, rejects["detail"], max_line_bytes, quoting_fix or QUOTING_FIX)
         rejects = rejects.with_columns(source_row=pl.Series(lines.starts[at], dtype=pl.Int64))
         if (undecoded := np.flatnonzero(rejects["detail"].str.starts_with(INVALID_ENCODING).to_numpy())).size:
             details = rejects["detail"].to_list()  # DuckDB's text of such a line drops the byte after a bad one
@@ -188,21 +190,23 @@ def _data_records(lines: LineScan, header: bool, good: int, at: np.ndarray) -> n
 QUOTING_FIX = "fix the quoting, or read the file without quoting (source setting quote: '', elcrec --no-quote)"
 
 
-def refuse_values_over_lines(path: Path, good: pl.DataFrame, values: Mapping[str, str]) -> None:
+def refuse_values_over_lines(path: Path, good: pl.DataFrame, values: Mapping[str, str],
+                             fix: str = QUOTING_FIX) -> None:
     """Raise :class:`SourceReadError` where a value of a record read (``values``: a text column of ``good`` and what
     it holds, ``{"user_id": "user id"}``) holds a line end: a stray quote that another closes lines later at a
     field's end (``u2,"b,...`` and, two lines on, ``u4,d",...``) makes one well-formed quoted field of those lines,
-    and their events one event, or one rejected row, unsaid. No id, time, rating or event type holds a line end."""
+    and their events one event, or one rejected row, unsaid. No id, time, rating or event type holds a line end.
+    ``fix``: what the refusal advises."""
     for column, name in values.items():
         held = good.filter(pl.col(column).str.contains("\n", literal=True))
         if len(held):
             start, text = int(held["source_row"][0]), held[column][0]
             raise SourceReadError(path, f"lines {start}-{start + text.count(chr(10))}: a quoted field takes them into "
-                                        f"one {name} ({text[:80]!r}): does a quote not close? {QUOTING_FIX}")
+                                        f"one {name} ({text[:80]!r}): does a quote not close? {fix}")
 
 
 def _refuse_records_over_lines(path: Path, lines: LineScan, at: np.ndarray, details: pl.Series,
-                               max_line_bytes: int) -> None:
+                               max_line_bytes: int, fix: str) -> None:
     """Raise :class:`SourceReadError` for the first malformed record (scan record ``at``, DuckDB's ``details``)
     that takes several lines because of its quoting: a quote that never closes, a record DuckDB could not
     unquote (``UNQUOTED VALUE``: a quote that closes lines later, in the middle of a field), or one longer than
@@ -211,7 +215,6 @@ def _refuse_records_over_lines(path: Path, lines: LineScan, at: np.ndarray, deta
     reason (too many columns, a bad value) is one record, and stays one rejected row."""
     spans = lines.spans()[at]
     last = len(lines.starts) - 1
-    fix = QUOTING_FIX
     for k in np.flatnonzero(spans > 1):
         start, n, error = int(lines.starts[at[k]]), int(spans[k]), details[int(k)].split(":", 1)[0]
         if lines.open_quote and at[k] == last:

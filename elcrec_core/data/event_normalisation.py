@@ -230,6 +230,11 @@ def normalise_events(
         parsed |= {"rating": f"CASE WHEN isfinite({number}) THEN {number} END", "r_raw": "r_raw"}
         checks.append(("r_raw IS NOT NULL AND rating IS NULL", "bad_rating",
                        f"{sql_text(fields['r'] + ': ')} || r_raw"))
+    # a line end in a time or a rating (a stray quote closed lines later) is said first, whatever else the row lacks:
+    # read_source refuses the file by this detail, where its lines would be lost in one row (helper-188)
+    checks[:0] = [(f"contains({text}, chr(10))", reason, f"{sql_text(fields[alias] + ': ')} || {text}")
+                  for alias, text, reason in (("t", "t_raw", "bad_timestamp"), ("r", "r_raw", "bad_rating"))
+                  if fields[alias]]
     if fields["e"]:
         parsed["event_type"] = "CAST(e AS VARCHAR)"
     if "source_row" in types:

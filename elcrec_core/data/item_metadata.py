@@ -25,6 +25,7 @@ from elcrec_core.data.validation import blank
 
 
 ENCODING_ADVICE = "not UTF-8 text: set its encoding, item_metadata_encoding, such as latin-1"
+QUOTING_FIX = "fix the quoting, or read the file without quoting (source setting item_metadata_quote: '')"
 
 
 def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -58,9 +59,11 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
             with as_utf8(path, config.encoding) as text:
                 flagged = {f"flag{i}": "flags" for i in range(len(flags))}
                 raw, malformed = read_delimited(con, text, wanted, config.delimiter, config.header, config.names,
-                                                 config.quote, None, typed=flagged)
+                                                 config.quote, None, typed=flagged, quoting_fix=QUOTING_FIX)
             refuse_reordered_header(path, raw)
-            refuse_values_over_lines(path, raw, {"item": "item id"})
+            refuse_values_over_lines(path, raw, {"item": "item id", **({"categories": "categories value"} if
+                                                  config.categories is not None else {}), **{
+                f"flag{i}": f"category flag {column}" for i, column in enumerate(flags)}}, QUOTING_FIX)  # not titles
     if is_utf8(config.encoding):
         malformed = malformed.with_columns(
             pl.when(pl.col("detail").str.starts_with(INVALID_ENCODING))

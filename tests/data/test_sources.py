@@ -979,10 +979,26 @@ def test_a_stray_quote_closed_lines_later_at_a_fields_end_refuses_the_id_it_make
         with pytest.raises(SourceReadError, match=rf": lines 3-4: a quoted field takes them into one rejected value "
                                                   rf"\('{value}'\)"):
             read_source(SourceConfig(format="csv", path=str(path), columns=rated))
+    # also in a row rejected for an earlier check: its detail named the empty user, and the lines went unseen
+    _write(path, f'u,i,t,stars\nu1,a,{EPOCH0},4\n,b,{EPOCH0},"5\nu3,c,{EPOCH0},5"\nu4,d,{EPOCH0},3\n')  # helper-188
+    with pytest.raises(SourceReadError, match=rf": lines 3-4: a quoted field takes them into one rejected value "
+                                              rf"\('stars: 5\\nu3,c,{EPOCH0},5'\)"):
+        read_source(SourceConfig(format="csv", path=str(path), columns=rated))
     items = _write(tmp_path / "items.csv", 'item_id,title\n1,A\n"2,B\n3",C\n4,"a title\nover two lines"\n')
-    with pytest.raises(SourceReadError, match=r"items.csv: lines 3-4: a quoted field takes them into one item id "
-                                              r"\('2,B\\n3'\)"):
+    with pytest.raises(SourceReadError) as info:
         read_item_metadata(ItemMetadataConfig(str(items), categories=None))
+    assert str(info.value) == (f"{items}: lines 3-4: a quoted field takes them into one item id ('2,B\\n3'): does a "
+                               "quote not close? fix the quoting, or read the file without quoting (source setting "
+                               "item_metadata_quote: '')")  # the item metadata's setting, not the events'
+    # categories and category flags alike: item 3 was lost into item 2's categories, unsaid (helper-188)
+    _write(items, 'item_id,title,categories\n1,A,x\n2,B,"Action\n3,C,Comedy"\n4,D,Drama\n')
+    with pytest.raises(SourceReadError, match=r"lines 3-4: a quoted field takes them into one categories value "
+                                              r"\('Action\\n3,C,Comedy'\)"):
+        read_item_metadata(ItemMetadataConfig(str(items)))
+    _write(items, 'item_id,title,Action,Comedy\n1,A,1,0\n2,B,1,"0\n3,C,0,1"\n4,D,0,1\n')
+    with pytest.raises(SourceReadError, match=r"lines 3-4: a quoted field takes them into one category flag Comedy "
+                                              r"\('0\\n3,C,0,1'\)"):
+        read_item_metadata(ItemMetadataConfig(str(items), categories=None, category_flags=("Action", "Comedy")))
     _write(items, 'item_id,title\n1,A\n4,"a title\nover two lines"\n')  # a title may: it is no id
     assert read_item_metadata(ItemMetadataConfig(str(items), categories=None))[0]["title"].to_list() == [
         "A", "a title\nover two lines"]
