@@ -5,7 +5,9 @@ a library caller's ``dedupe="false"`` was true, ``event_types="purchase"`` the l
 :func:`check_field_types` reads each field through pydantic's lax mode against its annotation: a value that
 converts exactly is kept converted (``"false"`` is false, ``"5"`` is 5, a list a tuple, a mapping of a nested
 settings class that class, a ``pathlib`` path given as text where text is wanted), anything else raises
-ValueError naming the class, the field and the value."""
+ValueError naming the class, the field and the value. True or false is no number (lax mode reads them as 1 and 0:
+``k_core=True`` was a k-core of 1: helper-188): refused where the field takes no bool, here and in the settings
+schema's classes (:class:`NoBoolAsNumber`)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import ConfigDict, TypeAdapter, ValidationError
+from pydantic import ConfigDict, TypeAdapter, ValidationError, ValidationInfo, field_validator
+from pydantic.dataclasses import dataclass
 
 _LAX = ConfigDict(allow_inf_nan=False)
 
@@ -33,7 +36,8 @@ def check_field_types(settings: Any) -> None:
             if isinstance(value, Mapping) and dataclasses.is_dataclass(hint):  # a nested settings class: its checks
                 checked = hint(**value)
             else:
-                checked = adapter.validate_python(os.fspath(value) if isinstance(value, os.PathLike) else value)
+                checked = adapter.validate_python(os.fspath(value) if isinstance(value, os.PathLike) else value,
+                                                  strict=isinstance(value, bool) or None)  # no bool as a number
         except ValidationError as err:
             problems += [_problem(kind, name, error) for error in err.errors()]
         except (TypeError, ValueError) as err:  # the nested class's: a name that is none of its fields, ...
@@ -42,6 +46,22 @@ def check_field_types(settings: Any) -> None:
             object.__setattr__(settings, name, checked)
     if problems:
         raise ValueError("; ".join(problems))
+
+
+@dataclass
+class NoBoolAsNumber:
+    """The base of the settings schema's pydantic dataclasses: true or false given for a field that takes no bool
+    (a number, a choice) raises ValueError, where lax mode read it as 1 or 0."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_as_number(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool):
+            try:
+                TypeAdapter(cls.__pydantic_fields__[info.field_name].annotation).validate_python(value, strict=True)
+            except ValidationError:
+                raise ValueError(f"{value} is no value of this field (a number or a choice)") from None
+        return value
 
 
 @functools.cache

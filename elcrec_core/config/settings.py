@@ -1,12 +1,11 @@
 """The experiment's settings: one schema for the presets, the ``elcrec train`` flags and the pipeline's run config.
 
 :class:`ModelConfig` and :class:`TrainConfig` are pydantic dataclasses: every value is checked when a config is
-built, from a preset, a JSON file, the command line or Dagster's run config alike. A wrong type, a value outside a
-field's choices or range, or an unknown name raises ValueError naming the field (pydantic's ``ValidationError``,
-a ValueError, where a :class:`ModelConfig` or :class:`TrainConfig` is built directly).
-:func:`settings_fields` lists the fields a run may override, with the name users type (``layers`` for
-``n_layers``), the type and the description: the command line's flags (:mod:`elcrec_core.cli.settings_options`)
-and the Dagster ``TrainingSettings`` (``elcrec_pipeline.config``) are generated from it.
+built, from a preset, a JSON file, the command line or Dagster's run config alike. A wrong type (true for a number
+too), a value outside a field's choices or range, or an unknown name raises ValueError naming the field (pydantic's
+``ValidationError`` where one is built directly). :func:`settings_fields` lists the fields a run may override,
+with the name users type (``layers`` for ``n_layers``), the type and the description: the command line's flags
+(:mod:`elcrec_core.cli.settings_options`) and the pipeline's ``TrainingSettings`` are generated from it.
 
 The defaults are the reference hyper-parameters of the ELCRec paper. Per-data-set values live in
 ``presets.toml`` and are chosen by the user (``--preset beauty``), never inferred from a data set's name.
@@ -24,6 +23,8 @@ from typing import Any, Literal, NamedTuple
 from pydantic import ConfigDict, Field, ValidationError, field_validator
 from pydantic.dataclasses import dataclass
 
+from elcrec_core.config.field_types import NoBoolAsNumber
+
 Prototype = Literal["shift", "concat"]
 RecLoss = Literal["bce", "ce", "sampled_softmax"]
 CentreInit = Literal["kmeans", "random"]
@@ -34,7 +35,7 @@ SeqClView = Literal["flatten", "pooled", "last"]
 AuxScale = Literal["fixed", "relative"]
 TrainWindows = Literal["last", "all"]
 # scores per batch that rec_loss "ce" may compute: 4 GiB of fp32 logits held whole (on a GPU; about three times that
-# with the backward), and as many products and exponentials on CPU, which in fp32 holds them a 16 MiB block at a time
+# with the backward), and as many products and exponentials on CPU, which in fp32 holds 16 MiB of them at a time
 MAX_CE_LOGITS = 1 << 30
 
 _CHECKED = ConfigDict(extra="forbid", allow_inf_nan=False)  # unknown names, infinities and NaN are refused too
@@ -46,7 +47,7 @@ SHAPE_FIELDS = ("hidden", "n_layers", "n_heads", "max_len", "n_intents")
 
 
 @dataclass(config=_CHECKED)
-class ModelConfig:
+class ModelConfig(NoBoolAsNumber):
     """Shape of the SASRec encoder and the intent centres (paper Section 3.1; the reference's ``SASRecModel``)."""
 
     n_items: int = Field(ge=1, description="real items have ids 1..n_items; 0 is padding")
@@ -75,7 +76,7 @@ class ModelConfig:
 
 
 @dataclass(config=_CHECKED)
-class TrainConfig:
+class TrainConfig(NoBoolAsNumber):
     """Optimisation, loss weights, augmentation and stopping (paper Sections 3.2-3.4 and its Appendix settings).
     Choices beyond the paper: ``rec_loss`` ce and sampled_softmax with ``n_negatives``, ``cl_similarity``,
     ``seq_cl_view``, ``aux_scale``, ``aux_warmup_steps``, ``centre_lr``, ``train_windows``, ``max_steps``,
@@ -145,10 +146,9 @@ class TrainConfig:
 @dataclasses.dataclass
 class ExperimentConfig:
     """Everything one training run needs, apart from the data. ``model`` holds the :class:`ModelConfig` fields a
-    run sets (the item count comes from the data); they are checked here, as ``train``'s are. Raises ValueError
-    naming the field for an unknown name or a wrong value. ``preset`` names the preset the settings started from
-    (:func:`load_preset`; ``auto`` for settings derived from the data; empty for the schema's defaults): a record
-    for comparing runs, with no effect on training."""
+    run sets (the item count comes from the data), checked here as ``train``'s are: ValueError naming the field for
+    an unknown name or a wrong value. ``preset`` names the preset the settings started from (:func:`load_preset`;
+    ``auto``: derived from the data; empty: the schema's defaults): a record, with no effect on training."""
 
     model: dict[str, Any] = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)

@@ -95,6 +95,20 @@ def test_a_wrong_value_is_refused_naming_its_field(build, field: str) -> None:
         build()
 
 
+def test_true_or_false_is_no_number_nor_choice() -> None:
+    """pydantic's lax mode read true as 1 (epochs: yes trained one epoch, a YAML n_intents: true one intent:
+    helper-188); a bool is refused naming the field, where the field takes no bool; a bool field keeps it."""
+    for build, field in ((lambda: TrainConfig(epochs=True), "epochs"), (lambda: TrainConfig(lr=False), "lr"),
+                         (lambda: ExperimentConfig.from_dict({"model": {"n_intents": True}}), "n_intents"),
+                         (lambda: TrainConfig(train_windows=True), "train_windows")):
+        with pytest.raises(ValueError, match=rf"\b{field}\b[\s\S]*True is no value of this field|"
+                                             rf"\b{field}\b[\s\S]*False is no value of this field"):
+            build()
+    assert TrainConfig(epochs=3).epochs == 3 and TrainConfig(epochs="3").epochs == 3  # as before
+    bools = [name for name, info in TrainConfig.__pydantic_fields__.items() if info.annotation in (bool, "bool")]
+    assert bools and all(getattr(TrainConfig(**{name: True}), name) is True for name in bools)
+
+
 def test_an_unknown_setting_is_refused_with_the_known_ones() -> None:
     with pytest.raises(ValueError, match=r"unknown train setting\(s\) \['learning_rate'\]; known: .*'lr'"):
         ExperimentConfig.from_dict({"train": {"learning_rate": 0.1}})
