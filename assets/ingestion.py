@@ -44,6 +44,7 @@ from elcrec_core.data.ingestion import (
     read_checked,
     store_checked,
     stored_files_gone,
+    times_in_1970_hint,
 )
 from elcrec_core.data.load_history import changed_since_loaded, days_with_data, never_loaded, newest_load_files
 from elcrec_core.data.item_metadata import categories_from_text, read_item_metadata, separator_advice
@@ -147,8 +148,8 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         batch = read_checked(source, rules, not_before=start)
     except EventsBeforeStart as err:
         # most of a file in 1970: times in the wrong unit, which min_timestamp would reject all (a few: zeros)
-        unit = (f" Events in 1970 are mostly times in the wrong unit: is timestamp_format ({config.timestamp_format}) "
-                "right for this file?" if err.earliest.year == 1970 and 2 * err.count > err.accepted else "")
+        unit = (f" Events in 1970 are mostly {times_in_1970_hint(f'timestamp_format ({config.timestamp_format})')}."
+                if err.earliest.year == 1970 and 2 * err.count > err.accepted else "")
         raise dg.Failure(f"ingestion of {context.partition_key} failed: {err}.{unit} The partitions start at "
                          f"{START_DATE_ENV}={start.date()}: set {START_DATE_ENV}={err.earliest.date()} (or earlier) "
                          "for the code location, the daemon and the CLI, and load again." + ("" if unit else (

@@ -110,9 +110,10 @@ class SourceSettings(dg.Config):
 
     def resolved(self, file_settings: Mapping[str, Any]) -> "SourceSettings":
         """Every field set: this run's value where given, else the source settings file's, else the default.
-        Raises ValueError for a setting of the file that is no field (a typo must not pass silently), and for a
-        value outside its bounds (checked here, where the caller names the run config and the file: a bound on
-        the field would fail when Dagster builds the run config, naming neither)."""
+        Raises ValueError for a setting of the file that is no field (a typo must not pass silently), for a
+        ``path`` without a format that reads it (the default, synthetic, loaded demo data in its place: helper-187),
+        and for a value outside its bounds (checked here, where the caller names the run config and the file: a
+        bound on the field would fail when Dagster builds the run config, naming neither)."""
         if unknown := sorted(set(file_settings) - set(SourceSettings.model_fields)):
             built = [name for name in unknown if name in SequenceSettings.model_fields]  # event_types, k_core, ...
             raise ValueError(f"unknown source setting(s) {unknown}; known: {sorted(SourceSettings.model_fields)}"
@@ -120,7 +121,13 @@ class SourceSettings(dg.Config):
                                 f"give {'them' if len(built) > 1 else 'it'} in the run config, "
                                 "ops.interaction_sequences.config" if built else ""))
         given = {name: value for name, value in self.model_dump().items() if value is not None}
-        settings = SourceSettings(**{**_SOURCE_DEFAULTS, **file_settings, **given})
+        chosen = {**file_settings, **given}
+        if chosen.get("path") is not None and chosen.get("format") in (None, "synthetic"):  # its default reads none
+            raise ValueError(f"path {chosen['path']!r} is given, but " + (
+                "no format: give the file's format (format: csv, tsv, parquet, jsonl or sequence); without it the "
+                "source is the synthetic data, which reads no file" if chosen.get("format") is None else
+                "format synthetic reads no file: give the file's format (csv, tsv, parquet, jsonl or sequence)"))
+        settings = SourceSettings(**{**_SOURCE_DEFAULTS, **chosen})
         if problems := settings.value_problems():  # here, not in the fields: the error names the origin
             raise ValueError("; ".join(problems))
         return settings

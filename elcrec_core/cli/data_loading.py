@@ -43,7 +43,7 @@ from elcrec_core.data.event_selection import absent_event_types, absent_types_te
 from elcrec_core.data import warehouse
 from elcrec_core.data.events_to_sequences import SHORT_HISTORIES_FILE, SequenceBuild, SequenceConfig, build_sequences
 from elcrec_core.data.files import SourceReadError
-from elcrec_core.data.ingestion import LoadReport, ingest
+from elcrec_core.data.ingestion import LoadReport, ingest, times_in_1970_hint
 from elcrec_core.data.rejections import count_text, example_rows, id_notes, rejected_examples, rejected_share_notes
 from elcrec_core.data.seen_items import seen_items
 from elcrec_core.data.sequence_summary import SequenceSummary, users_text
@@ -126,7 +126,9 @@ class LoadedData:
                                       "in the --source file")
         lines += self.id_notes
         if self.report.days:  # a wrong epoch unit shows here (seconds read as milliseconds: January 1970)
-            lines.append(f"events from {min(self.report.days)} to {max(self.report.days)} (UTC days)")
+            lines.append(f"events from {min(self.report.days)} to {max(self.report.days)} (UTC days)"
+                         + (f": {times_in_1970_hint('--timestamp-format')}" if max(self.report.days).year == 1970
+                            else ""))
         if self.repeated_across_files:
             lines.append(f"events that another file holds too: {self.repeated_across_files}, used once (copies, "
                          "overlapping exports)")

@@ -29,6 +29,15 @@ class EventsBeforeStart(ValueError):
         self.earliest, self.start, self.count, self.accepted = earliest, start, count, accepted
 
 
+def times_in_1970_hint(setting: str) -> str:
+    """What times that fall in 1970 mostly are, for a load's message (``setting`` names the timestamp format
+    setting, and its value): a wrong unit, or Excel's serial dates read as epoch seconds (helper-187: 35795.89 was
+    read as 1970-01-01 09:56, every event accepted)."""
+    return (f"times in the wrong unit (is {setting} right for this file?), or Excel serial dates (days since "
+            "1899-12-30, such as 35795.89: epoch seconds of 1970-01-01), which no timestamp format reads: save the "
+            "times as ISO 8601 text or epoch seconds")
+
+
 DEMO = warehouse.SYNTHETIC_SOURCE_FILE  # the synthetic generator's rows: a demo, never mixed with real files
 
 

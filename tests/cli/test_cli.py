@@ -603,9 +603,16 @@ def test_rejected_rows_are_counted_on_stderr(tmp_path: Path, capsys) -> None:
     assert [line for line in _run(capsys, "sequences", "--data", str(many))[2].splitlines()
             if line.startswith("  line")] == ["  line 3: bad_timestamp (timestamp: soon)",
                                               "  line 6: missing_user (user_id is empty)"]
-    # epoch seconds read as milliseconds: the days say so
+    # epoch seconds read as milliseconds: the days say so, and what such times may be (Excel's serial dates,
+    # detected as epoch seconds, were every one accepted on 1970-01-01, the days' line alone telling: helper-187)
     code, _, err = _run(capsys, "sequences", "--data", str(path), "--timestamp-format", "epoch_ms")
-    assert code == 0 and err.splitlines()[-1] == "events from 1970-01-21 to 1970-01-21 (UTC days)"
+    assert code == 0 and err.splitlines()[-1] == (
+        "events from 1970-01-21 to 1970-01-21 (UTC days): times in the wrong unit (is --timestamp-format right for "
+        "this file?), or Excel serial dates (days since 1899-12-30, such as 35795.89: epoch seconds of 1970-01-01), "
+        "which no timestamp format reads: save the times as ISO 8601 text or epoch seconds")
+    serial = _write(tmp_path / "x.csv", "user_id,item_id,timestamp\nu,a,35795.886725\nu,b,35796.5\n")
+    assert _run(capsys, "sequences", "--data", str(serial))[2].splitlines()[-1].startswith(
+        "events from 1970-01-01 to 1970-01-01 (UTC days): times in the wrong unit")
 
 
 def test_every_rejected_row_can_be_kept_in_a_file(tmp_path: Path, capsys) -> None:

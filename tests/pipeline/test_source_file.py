@@ -458,8 +458,15 @@ def test_a_bad_source_file_fails_at_once_and_names_the_file_or_field(team, tmp_p
         "missing.yaml": "missing.yaml (ELCREC_SOURCE) does not exist",
         "list.yaml": "must hold a mapping of settings",
         "unknown.yaml": "user_colum",
+        # a path without a format loaded the synthetic demo data in its place, silently (helper-187)
+        "no_format.yaml": f"source settings ({team / 'no_format.yaml'}): path '{team / 'logs'}/{{date}}.csv' is "
+                          "given, but no format: give the file's format (format: csv, tsv, parquet, jsonl or sequence); without it "
+                          "the source is the synthetic data, which reads no file",
+        "synthetic.yaml": "but format synthetic reads no file: give the file's format",
     }
     (team / "list.yaml").write_text("- csv\n")
+    (team / "no_format.yaml").write_text("path: logs/{date}.csv\nrating_column: rating\n")
+    (team / "synthetic.yaml").write_text("format: synthetic\npath: logs/{date}.csv\n")
     (team / "unknown.yaml").write_text("format: csv\npath: logs/{date}.csv\nuser_colum: customer\n")
     for name, message in cases.items():
         result = ingest(tmp_path / name, SourceFile(path=str(team / name)), "2026-01-30")
@@ -986,8 +993,14 @@ def test_the_sensor_sees_the_files_of_a_glob_and_each_one_that_arrives(tmp_path)
     # epoch seconds of 2026-01-02 read as milliseconds fall in January 1970: it asked to start the partitions in
     # 1970; it now asks first whether timestamp_format fits the file
     ("u,a,1767312000\nu,b,1767315600\n", "epoch_ms",
-     ["the earliest is 1970-01-21", "Events in 1970 are mostly times in the wrong unit: is timestamp_format "
-                                    "(epoch_ms) right"]),
+     ["the earliest is 1970-01-21", "Events in 1970 are mostly times in the wrong unit (is timestamp_format "
+                                    "(epoch_ms) right for this file?), or Excel"]),
+    # Excel's serial dates (days since 1899-12-30) read as epoch seconds: 1970-01-01; no format reads them, and
+    # the error says so (helper-187: starting the partitions in 1970, as it advised, loaded every time wrong)
+    ("u,a,35795.886725\nu,b,35796.5\n", "epoch_s",
+     ["the earliest is 1970-01-01 09:56:35", "or Excel serial dates (days since 1899-12-30, such as 35795.89: epoch "
+                                             "seconds of 1970-01-01), which no timestamp format reads: save the times "
+                                             "as ISO 8601 text or epoch seconds."]),
     # a few times of 0 among good ones (a trial of 2026-12-04): no wrong unit; min_timestamp rejects them
     ("u,a,0\nu,b,1767315600\nv,c,1767315700\n", "epoch_s",
      ["1 events are before the first day 2026-01-01: the earliest is 1970-01-01 00:00:00",
@@ -1003,8 +1016,9 @@ def test_history_before_the_first_partition_fails_before_anything_is_written(tmp
     expected = [part.replace("{source}", str(tmp_path / "source.yaml")) for part in expected]
     assert all(part in failure.event_specific_data.error.message for part in expected), expected
     # times in the wrong unit are all early: min_timestamp would reject every row, and is not offered for them
-    assert ("min_timestamp" in failure.event_specific_data.error.message) == (timestamp_format != "epoch_ms")
-    assert ("wrong unit" in failure.event_specific_data.error.message) == (timestamp_format == "epoch_ms")
+    wrong_unit = "wrong unit" in failure.event_specific_data.error.message
+    assert ("min_timestamp" in failure.event_specific_data.error.message) is not wrong_unit
+    assert wrong_unit is (timestamp_format == "epoch_ms" or "Excel" in expected[1])
     assert not (tmp_path / "data" / "warehouse.duckdb").exists()  # checked before the warehouse is opened
 
 
