@@ -23,6 +23,7 @@ from elcrec_core.data.source_config import (
     SourceFormat,
     TimestampFormat,
     naive_utc,
+    path_without_format,
 )
 from elcrec_core.data.synthetic import SyntheticConfig
 from elcrec_core.data.expectations import ExpectationConfig, reason_share_problems
@@ -121,13 +122,9 @@ class SourceSettings(dg.Config):
                                 f"give {'them' if len(built) > 1 else 'it'} in the run config, "
                                 "ops.interaction_sequences.config" if built else ""))
         given = {name: value for name, value in self.model_dump().items() if value is not None}
-        chosen = {**file_settings, **given}
-        if chosen.get("path") is not None and chosen.get("format") in (None, "synthetic"):  # its default reads none
-            raise ValueError(f"path {chosen['path']!r} is given, but " + (
-                "no format: give the file's format (format: csv, tsv, parquet, jsonl or sequence); without it the "
-                "source is the synthetic data, which reads no file" if chosen.get("format") is None else
-                "format synthetic reads no file: give the file's format (csv, tsv, parquet, jsonl or sequence)"))
-        settings = SourceSettings(**{**_SOURCE_DEFAULTS, **chosen})
+        if refusal := path_without_format({**file_settings, **given}):
+            raise ValueError(refusal)
+        settings = SourceSettings(**{**_SOURCE_DEFAULTS, **file_settings, **given})
         if problems := settings.value_problems():  # here, not in the fields: the error names the origin
             raise ValueError("; ".join(problems))
         return settings

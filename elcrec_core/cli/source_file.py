@@ -13,7 +13,8 @@ from typing import Any
 import yaml
 
 from elcrec_core.data.expectations import ExpectationConfig
-from elcrec_core.data.source_config import delimited_refusal, delimited_settings, read_settings_file
+from elcrec_core.data.source_config import (delimited_refusal, delimited_settings, path_without_format,
+                                             read_settings_file)
 
 # the source settings that name the command line's data options: {setting: option's attribute}
 _OPTIONS = {"user_column": "user_column", "item_column": "item_column", "timestamp_format": "timestamp_format",
@@ -39,6 +40,8 @@ def apply_source_file(parser: argparse.ArgumentParser, args: argparse.Namespace)
     for name in ("names", "null_ids"):
         if name in given and not (isinstance(given[name], list) and all(isinstance(v, str) for v in given[name])):
             parser.error(f"--source {args.source}: {name} is a list of texts, not {given[name]!r}")
+    if refusal := path_without_format(given):
+        parser.error(f"--source {args.source}: {refusal} (the pipeline refuses it too)")
     # escape: the library's alone (the pipeline and the command line have no such setting: said unused below)
     delimited = delimited_settings({name: value for name, value in settings.items() if name != "escape"})
     if given.get("format") in ("jsonl", "parquet", "sequence", "synthetic") and delimited:

@@ -128,6 +128,17 @@ def delimited_settings(settings: Mapping[str, Any]) -> list[str]:
         ["quote"] if settings.get("quote", '"') != '"' else [])
 
 
+def path_without_format(settings: Mapping[str, Any]) -> str | None:
+    """Why source ``settings`` (by name) that give a ``path`` but no format that reads it (none: the default,
+    synthetic, which loaded demo data in the file's place, helper-187; or synthetic) are refused; None where not."""
+    if settings.get("path") is None or settings.get("format") not in (None, "synthetic"):
+        return None
+    return f"path {settings['path']!r} is given, but " + (
+        "no format: give the file's format (format: csv, tsv, parquet, jsonl or sequence); without it the source is "
+        "the synthetic data, which reads no file" if settings.get("format") is None else
+        "format synthetic reads no file: give the file's format (csv, tsv, parquet, jsonl or sequence)")
+
+
 def delimited_refusal(given: list[str], fmt: str) -> str:
     """Why a source of format ``fmt`` (not csv or tsv) refuses the delimited-text settings ``given``."""
     return (f"{', '.join(given)}: settings of delimited text (csv, tsv) that a {fmt} source has no use for; leave "

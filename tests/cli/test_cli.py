@@ -1606,6 +1606,13 @@ def test_source_delimited_settings_for_another_format_are_named_as_settings(tmp_
     assert capsys.readouterr().err.endswith(
         f"--source {source}: delimiter, header: settings of delimited text (csv, tsv) that a synthetic source has no "
         "use for; leave them out (the pipeline refuses them too)\n")
+    source.write_text(yaml.safe_dump({"path": "e.jsonl"}))  # no format: the pipeline's default reads no file
+    with pytest.raises(SystemExit):
+        _run(capsys, "sequences", "--source", str(source))
+    assert capsys.readouterr().err.endswith(
+        f"--source {source}: path '{tmp_path / 'e.jsonl'}' is given, but no format: give the file's format (format: "
+        "csv, tsv, parquet, jsonl or sequence); without it the source is the synthetic data, which reads no file (the "
+        "pipeline refuses it too)\n")
     source.write_text(yaml.safe_dump({"format": "jsonl", "path": "e.jsonl", "escape": "\\"}))
     code, out, err = _run(capsys, "sequences", "--source", str(source))
     assert (code, out) == (0, "u (1 item): i\n") and err.startswith(
