@@ -43,8 +43,8 @@ _GIVEN = "--format sequence if it is of that format"
 def check_names(path: Path, lines: list[str], names: tuple[str, ...], columns: tuple[str, str], delimiter: str,
                 quote: str | None) -> None:
     """Refuse ``--names`` for the delimited text ``path`` when none of its first ``lines`` (non-blank) has as many
-    fields as ``names`` (naming the count most of them have, a trailing delimiter being no field, as the reader
-    counts them), or when its first line holds the names of the user and item ``columns`` where ``names`` puts
+    fields as ``names`` (empty fields at a line's end named or not, as the reader reads past them; naming the count
+    of fields up to the last that is not empty that most of them have), or when its first line holds the names of the user and item ``columns`` where ``names`` puts
     them (a header, which ``--names`` would read as an event)."""
     try:
         rows = list(csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter, quotechar=quote or None,
@@ -53,14 +53,16 @@ def check_names(path: Path, lines: list[str], names: tuple[str, ...], columns: t
         return
     if not rows:
         return
-    rows = [row[:-1] if len(row) > 1 and row[-1] == "" else row for row in rows]  # a trailing delimiter: no field
-    counts = Counter(len(row) for row in rows)
-    if len(names) not in counts:  # where some are as many, those read and the others are rejected rows
-        fields = counts.most_common(1)[0][0]
+    # the reader reads past empty fields at a line's end (;;; of a spreadsheet's export): names may name them, or
+    # not (helper-187: 4 names for lines of 4 values and 2 empty fields were refused here, read by the pipeline)
+    filled = [max((i + 1 for i, field in enumerate(row) if field != ""), default=1) for row in rows]
+    fits = [filled_fields <= len(names) <= len(row) for filled_fields, row in zip(filled, rows)]
+    if not any(fits):  # where some are as many, those read and the others are rejected rows
+        fields = Counter(filled).most_common(1)[0][0]
         raise SourceReadError(path, f"--names gives {len(names)} names ({', '.join(names)}), but its lines have "
                                     f"{fields} fields separated by {delimiter!r}: give a name for each field")
-    first = [field.strip().casefold() for field in rows[0]]
-    if len(first) == len(names) and all(column in names and first[names.index(column)] == column.casefold()
+    first = [field.strip().casefold() for field in rows[0][:len(names)]]
+    if fits[0] and all(column in names and first[names.index(column)] == column.casefold()
                                         for column in columns):
         raise SourceReadError(path, f"its first line {shorten(lines[0], 40)!r} is a header (it names the columns "
                                     f"{' and '.join(columns)} where --names puts them), which --names would read "

@@ -241,11 +241,18 @@ def test_names_of_another_count_than_the_fields_or_that_the_first_line_holds_are
         "and item_id where --names puts them), which --names would read as an event: leave out --names (and "
         "--no-header) and name the columns with --user-column, --item-column, --timestamp-column\n")
     tabs = _write(tmp_path / "u.data", f"1\t50\t5\t{T0}\n2\t51\t3\t{T0 + 1}\t\n3\t52\t4\t{T0 + 2}\n")
-    for given, count in (("user_id,item_id,rating,timestamp,extra", 5), ("user_id,item_id,rating", 3)):
+    for given, count in (("user_id,item_id,rating,timestamp,extra,more", 6), ("user_id,item_id,rating", 3)):
         code, _, err = _run(capsys, "sequences", "--data", str(tabs), "--names", given)
         assert code == 2 and err == (f"elcrec: error: {tabs}: --names gives {count} names ({given.replace(',', ', ')})"
                                      ", but its lines have 4 fields separated by '\\t': give a name for each field\n")
     assert len(_sequences(capsys, tabs, "--names", "user_id,item_id,rating,timestamp")) == 3  # the extra tab: one of 3
+    # a name for line 2's empty last field fits it, as the reader has it: line 2 is read, the others are rejected
+    code, _, err = _run(capsys, "sequences", "--data", str(tabs), "--names", "user_id,item_id,rating,timestamp,x")
+    assert code == 0 and "data: 3 rows read, 1 accepted, 2 rejected (malformed_line: 2)" in err, err
+    # a spreadsheet's export pads each line with empty fields (;;;): as many names as values read every line, as the
+    # pipeline reads them (helper-187: refused, "its lines have 6 fields")
+    padded = _write(tmp_path / "p.csv", f"0;50;5;{T0};;\n1;51;3;{T0 + 1};;\n")
+    assert len(_sequences(capsys, padded, "--names", "user_id,item_id,rating,timestamp", "--delimiter", ";")) == 2
     # lines of 2 and 3 fields, half and half: the names fit the second, which is read; the first is a rejected row
     # (it was refused: "its lines have 2 fields", false of line 2; the reader reads where some records fit: helper-180)
     mixed = _write(tmp_path / "m.csv", f"u1,a\nu2,b,{T0}\n")
