@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 
 from elcrec_core.cli.data_loading import LoadedData, load
 from elcrec_core.cli.data_options import FORMAT_CHOICES, DataOptions
@@ -22,9 +21,9 @@ from elcrec_core.config.settings import (
     overrides,
     preset_names,
 )
+from elcrec_core.data.rejections import write_rejected
 from elcrec_core.data.sequences import Sequences
 from elcrec_core.data.source_config import TimestampFormat
-from elcrec_core.data.validation import REJECTED_COLUMNS
 from elcrec_core.train.auto_preset import AUTO, BASE_PRESET, preset_experiment
 
 TRAIN_FIELDS = {field.name for field in dataclasses.fields(TrainConfig)}
@@ -51,6 +50,7 @@ def data_options(args: argparse.Namespace, seed: int = 0) -> DataOptions:
         event_types=tuple(args.event_types.split(",")) if args.event_types is not None else None,
         sequence_min_rating=args.sequence_min_rating, dedupe=args.dedupe, k_core=args.k_core,
         max_user_events=args.max_user_events, seed=seed, rejected_shares=getattr(args, "rejected_shares", None),
+        rejected_out=getattr(args, "rejected_out", None),
     )
 
 
@@ -67,9 +67,7 @@ def load_data(args: argparse.Namespace, seed: int = 0, report: bool = True) -> L
         for line in data.describe():
             print(line, file=sys.stderr, flush=True)
     if getattr(args, "rejected_out", None):
-        rejected = data.rejected if data.rejected is not None else pl.DataFrame(schema=dict.fromkeys(REJECTED_COLUMNS))
-        rejected.write_csv(args.rejected_out)
-        print(f"rejected rows: {len(rejected)} written to {args.rejected_out}", file=sys.stderr, flush=True)
+        print(write_rejected(data.rejected, args.rejected_out), file=sys.stderr, flush=True)
     return data
 
 

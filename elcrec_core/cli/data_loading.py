@@ -44,7 +44,8 @@ from elcrec_core.data import warehouse
 from elcrec_core.data.events_to_sequences import SHORT_HISTORIES_FILE, SequenceBuild, SequenceConfig, build_sequences
 from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.ingestion import LoadReport, ingest, times_in_1970_hint
-from elcrec_core.data.rejections import count_text, example_rows, id_notes, rejected_examples, rejected_share_notes
+from elcrec_core.data.rejections import (count_text, example_rows, id_notes, rejected_examples, rejected_share_notes,
+                                        write_rejected)
 from elcrec_core.data.seen_items import seen_items
 from elcrec_core.data.sequence_summary import SequenceSummary, users_text
 from elcrec_core.data.sequences import MAX_ITEM_ID, Sequences, read_sequence_parquet
@@ -182,9 +183,10 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
         db = Path(tmp) / "warehouse.duckdb"
         try:
             report, check = ingest(source, options.row_rules(), db)
-            if report.accepted == 0:
-                raise SourceReadError(name, f"no rows accepted: {counts(report)}"
-                                            + "".join(f"; {e}" for e in _examples(check.rejected, report, fmt, 1)))
+            if report.accepted == 0:  # --rejected-out: its rows are the ones wanted most (helper-187: none written)
+                written = f"; {write_rejected(check.rejected, options.rejected_out)}" if options.rejected_out else ""
+                raise SourceReadError(name, f"no rows accepted: {counts(report)}" + "".join(
+                    f"; {e}" for e in _examples(check.rejected, report, fmt, 1)) + written)
         except SourceReadError as exc:
             raise SourceReadError(exc.path, exc.cause + advice(exc)) from None
         build = build_sequences(SequenceConfig(min_rating=options.sequence_min_rating, event_types=options.event_types,

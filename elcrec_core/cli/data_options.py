@@ -53,6 +53,7 @@ class DataOptions:
     max_user_events: int | None = None  # as the sequence settings' max_user_events
     seed: int = 0  # of the synthetic data
     rejected_shares: ExpectationConfig | None = None  # the --source file's bounds on rejected rows (None: defaults)
+    rejected_out: str | None = None  # --rejected-out: written by the load where it accepts no row, else by the caller
 
     def __post_init__(self) -> None:
         if self.format is not None and self.format != "auto" and self.format not in FORMAT_CHOICES:

@@ -44,8 +44,8 @@ def check_names(path: Path, lines: list[str], names: tuple[str, ...], columns: t
                 quote: str | None) -> None:
     """Refuse ``--names`` for the delimited text ``path`` when none of its first ``lines`` (non-blank) has as many
     fields as ``names`` (empty fields at a line's end named or not, as the reader reads past them; naming the count
-    of fields up to the last that is not empty that most of them have), or when its first line holds the names of the user and item ``columns`` where ``names`` puts
-    them (a header, which ``--names`` would read as an event)."""
+    of fields up to the last that is not empty that most of them have), or when its first line holds the names of
+    the user and item ``columns`` where ``names`` puts them (a header, which ``--names`` would read as an event)."""
     try:
         rows = list(csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter, quotechar=quote or None,
                                quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE))

@@ -184,6 +184,16 @@ def _case_note(ids: pl.Series, name: str, n: int) -> str:
             "export changed them, write them alike")
 
 
+def write_rejected(rejected: pl.DataFrame | None, path: str | Path) -> str:
+    """Write the rejected rows ``rejected`` (None: none) to the CSV file ``path``, every one with its file, row,
+    reason, detail and fields (:data:`~elcrec_core.data.validation.REJECTED_COLUMNS`; a header alone where none);
+    returns ``rejected rows: N written to PATH``. Raises OSError where it cannot be written."""
+    rows = rejected.select(REJECTED_COLUMNS) if rejected is not None and len(rejected) else \
+        pl.DataFrame(schema=dict.fromkeys(REJECTED_COLUMNS, pl.String))
+    rows.write_csv(path)
+    return f"rejected rows: {len(rows)} written to {path}"
+
+
 def keep_refused_load(folder: Path, check: RowCheck, files: Sequence[str], failed: str) -> None:
     """Keep what a refused load read in ``folder`` (created), since the warehouse stores none of it:
     :data:`REFUSED_ROWS`, every rejected row (:data:`~elcrec_core.data.validation.REJECTED_COLUMNS`: file, row,
@@ -191,9 +201,7 @@ def keep_refused_load(folder: Path, check: RowCheck, files: Sequence[str], faile
     counts (rows in = accepted + rejected), rejected rows by reason and ``failed``, the expectations it failed.
     Raises OSError where the folder cannot be written."""
     folder.mkdir(parents=True, exist_ok=True)
-    rows = check.rejected.select(REJECTED_COLUMNS) if len(check.rejected) else \
-        pl.DataFrame(schema=dict.fromkeys(REJECTED_COLUMNS, pl.String))
-    rows.write_csv(folder / REFUSED_ROWS)
+    write_rejected(check.rejected, folder / REFUSED_ROWS)
     counts = {"files": list(files), "rows_in": check.rows_in, "accepted": len(check.accepted),
               "rejected": len(check.rejected), "rejected_by_reason": dict(check.by_reason),
               "failed_expectations": failed}

@@ -638,6 +638,14 @@ def test_every_rejected_row_can_be_kept_in_a_file(tmp_path: Path, capsys) -> Non
     clean = _write(tmp_path / "clean.csv", f"user_id,item_id,timestamp\nu,a,{T0}\nu,b,{T0 + 1}\n")
     assert _run(capsys, "sequences", "--data", str(clean), "--rejected-out", str(out))[0] == 0
     assert out.read_text().splitlines() == [",".join(REJECTED_COLUMNS)]
+    # a load that accepts no row is refused, and its rows are kept all the same: they are the ones wanted most
+    # (helper-187: decimal-comma ratings, every row rejected, and no file written)
+    refused = _write(tmp_path / "none.csv", f"user_id,item_id,timestamp\nu,a,soon\n,b,{T0}\n")
+    code, _, err = _run(capsys, "sequences", "--data", str(refused), "--rejected-out", str(out))
+    assert code == 2 and (f"(user_id is empty); rejected rows: 2 written to {out}; the timestamps were read as "
+                          "epoch_s") in err, err
+    assert pl.read_csv(out, infer_schema=False).select("source_row", "reason").rows() == [
+        ("2", "bad_timestamp"), ("3", "missing_user")]
     # a folder that does not exist: said before the data is read (it was "No such file or directory (os error 2)",
     # after reading the whole file)
     code, _, err = _run(capsys, "sequences", "--data", str(path), "--rejected-out", str(tmp_path / "no" / "r.csv"))
