@@ -17,7 +17,8 @@ import polars as pl
 from elcrec_core.cli.data_options import ALIASES, FORMATS, DataOptions
 from elcrec_core.cli.format_checks import check_names, check_sequence_guess
 from elcrec_core.data.rejections import shorten
-from elcrec_core.data.files import SourceReadError, compression
+from elcrec_core.data.files import SourceReadError
+from elcrec_core.data.packed_files import packed_refusal
 from elcrec_core.data.source_config import ColumnMap, SourceConfig
 
 SNIFF_BYTES = 1 << 16
@@ -66,8 +67,8 @@ def guess_format(path: Path) -> tuple[str, str]:
         return "parquet", "guessed from its content"
     if fmt:
         return fmt, f"guessed from the name {path.suffix}"
-    if packed := compression(head):
-        raise SourceReadError(path, f"a {packed} file: compressed files are not read; decompress it first")
+    if refusal := packed_refusal(head):
+        raise SourceReadError(path, refusal)
     if b"\x00" in head:
         raise SourceReadError(path, "cannot tell its format: it holds NUL bytes (binary or compressed data, or "
                                     f"UTF-16 text?); give {FORMAT_OPTION}")

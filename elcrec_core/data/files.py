@@ -18,6 +18,8 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from elcrec_core.data.packed_files import packed_refusal
+
 CHUNK_BYTES = 1 << 20
 MAX_LINE_BYTES = 1 << 21  # 2 MiB: DuckDB's default max_line_size
 _LF, _CR, _NUL = 10, 13, 0
@@ -109,16 +111,6 @@ class LineScan:
         return chr(absent[0]) if absent else None
 
 
-# the first bytes of compressed files (none of them text), which the text readers met as a NUL byte
-_COMPRESSED = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "Zstandard", b"PK\x03\x04": "zip", b"\xfd7zXZ\x00": "xz"}
-
-
-def compression(head: bytes) -> str | None:
-    """The compression whose magic bytes ``head`` (a file's first bytes) starts with (gzip, Zstandard, zip, xz), or
-    None."""
-    return next((name for magic, name in _COMPRESSED.items() if head.startswith(magic)), None)
-
-
 def scan_lines(path: Path, quote: str | None = None, max_line_bytes: int = MAX_LINE_BYTES) -> LineScan:
     """Scan ``path`` in chunks of :data:`CHUNK_BYTES`. Raises :class:`SourceReadError` at the first NUL byte
     (binary or compressed data, or UTF-16 text) and as soon as a line grows past ``max_line_bytes``; a record
@@ -135,8 +127,8 @@ def scan_lines(path: Path, quote: str | None = None, max_line_bytes: int = MAX_L
     counts = np.zeros(256, dtype=np.int64)
     with path.open("rb") as fh:
         chunk = fh.read(CHUNK_BYTES)
-        if packed := compression(chunk):
-            raise SourceReadError(path, f"a {packed} file: compressed files are not read; decompress it first")
+        if refusal := packed_refusal(chunk):  # the text readers met them as a NUL byte
+            raise SourceReadError(path, refusal)
         eol = _CR if _CR in chunk and _LF not in chunk else _LF
         if chunk.startswith(_BOM):  # not content: the first record starts after it
             record_end = len(_BOM) - 1

@@ -846,6 +846,10 @@ def test_settings_of_the_wrong_type_are_refused_naming_the_field_or_read_as_mean
         ("e.csv.gz", gzip.compress(b"user_id,item_id,timestamp\nu,i,1\n"), {"format": "csv"},
          "a gzip file: compressed files are not read; decompress it first"),
         ("e.jsonl", b"PK\x03\x04\x14\x00", {"format": "jsonl"}, "a zip file: compressed files are not read"),
+        # a spreadsheet's workbook is no archive to decompress (helper-187: "decompress it first", no help)
+        ("e.csv", b"PK\x03\x04\x14\x00\x00\x00\x00\x00" + b"\x00" * 20 + b"[Content_Types].xml<?xml", {"format": "csv"},
+         "a spreadsheet's workbook (Excel, LibreOffice), not text: save its sheet as CSV (UTF-8) and read that"),
+        ("e.csv", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00", {"format": "csv"}, "a spreadsheet's workbook"),  # xls
         ("e.csv", "user_id,item_id,timestamp\nu,i,x\n", {"format": "csv", "timestamp_format": "iso8601",
                                                           "columns": {"timestamp": "timestamp"}}, None),
     ],
