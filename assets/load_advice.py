@@ -18,12 +18,16 @@ import polars as pl
 from elcrec_core.cli.format_guessing import first_lines, looks_like, parquet_schema
 from elcrec_core.data.files import HEADER_IS_DATA, SourceReadError
 from elcrec_core.data.item_metadata import ENCODING_ADVICE
-from elcrec_core.data.rejections import count_text, example_rows, file_name, reason_counts, rejected_examples
+from elcrec_core.data.rejections import (count_text, decimal_comma_note, example_rows, file_name, reason_counts,
+                                        rejected_examples)
 from elcrec_core.data.source_config import ItemMetadataConfig, TimestampFormat
 from elcrec_core.data.expectations import ExpectationReport
 from elcrec_core.data.validation import RowCheck
 from elcrec_pipeline.config import SourceSettings
 
+# what the pipeline adds to decimal_comma_note: its settings that load the other rows
+_DECIMAL_COMMA_TAIL = (" (a higher max_rejected_share would load the other rows alone, and a min_rating then drops the "
+                       "unrated ones)")
 COLUMN_SETTINGS = ("user_column", "item_column", "timestamp_column", "rating_column", "event_type_column")
 
 
@@ -153,19 +157,7 @@ def rejected_note(check: RowCheck, fmt: str, timestamp_format: str, where: str, 
         f"Is {', '.join(settings)} in the {where} right for these files{read_as}?" if settings else "",
         _quote_note(check.rejected) if "malformed_line" in many and fmt in ("csv", "tsv") else "",
         _duplicates_note(check) if "duplicate_event" in many else "",
-        _decimal_comma_note(check.rejected) if "bad_rating" in many else "")
-
-
-def _decimal_comma_note(rejected: pl.DataFrame) -> str:
-    """Where most ``bad_rating`` rows hold a number with a decimal comma (``4,5``, as a spreadsheet of a German or
-    French locale writes it): that it is no number here, and how to write it. Empty otherwise."""
-    values = rejected.filter(pl.col("reason") == "bad_rating")["detail"].str.extract(r".*: (.*)$")  # the last ": "
-    commas = values.filter(values.str.contains(r"^[+-]?[0-9]+,[0-9]+$"))
-    if not len(commas) or len(commas) * 2 < len(values):
-        return ""
-    return (f"{len(commas):,} of the {len(values):,} bad_rating rows hold a number with a decimal comma ({commas[0]}), "
-            "which is no number here: write the ratings with a decimal point, or as a number column (a higher "
-            "max_rejected_share would load the other rows alone, and a min_rating then drops the unrated ones)")
+        note + _DECIMAL_COMMA_TAIL if "bad_rating" in many and (note := decimal_comma_note(check.rejected)) else "")
 
 
 def _quote_note(rejected: pl.DataFrame) -> str:

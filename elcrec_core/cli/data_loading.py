@@ -3,10 +3,9 @@
 Event files (csv, tsv, jsonl, Parquet events) and the benchmark ``sequence`` format go through the pipeline's
 own steps: :func:`elcrec_core.data.ingestion.ingest` (the readers of :mod:`elcrec_core.data.sources`, ids as text, and
 the row rules of the options: :meth:`~elcrec_core.cli.data_options.DataOptions.row_rules`) into a temporary
-warehouse, then
-:func:`elcrec_core.data.events_to_sequences.build_sequences` (events ordered by timestamp, source file and source row;
-items indexed in natural id order; k-core off unless asked for). The pipeline's own ``sequences.parquet`` (with
-its ``item_index.parquet``) is read as it is.
+warehouse, then :func:`elcrec_core.data.events_to_sequences.build_sequences` (events ordered by timestamp, source
+file and source row; items indexed in natural id order; k-core off unless asked for). The pipeline's own
+``sequences.parquet`` (with its ``item_index.parquet``) is read as it is.
 
 One rule is the command line's own: in the ``sequence`` format, when every item id is a positive integer in
 canonical form (``7``, not ``007``), the item index is the integer itself (``n_items`` = the largest id), as the
@@ -17,8 +16,7 @@ and, given ``--format sequence``, above :data:`MAX_INDEXED_ITEMS`.
 The format is guessed when not given: from a Parquet file's magic bytes, from the name (``.csv``, ``.tsv``,
 ``.jsonl``, ``.parquet``), else from the first line (``{`` jsonl, a tab tsv, a comma csv, whitespace-separated
 tokens the sequence format). The timestamp format (epoch seconds, epoch milliseconds or ISO 8601) is detected
-from the first rows when not given. Files are sniffed through their first
-:data:`~elcrec_core.cli.format_guessing.SNIFF_BYTES` only.
+from the first rows when not given. Files are sniffed through their first :data:`~.format_guessing.SNIFF_BYTES`.
 """
 
 from __future__ import annotations
@@ -44,8 +42,8 @@ from elcrec_core.data import warehouse
 from elcrec_core.data.events_to_sequences import SHORT_HISTORIES_FILE, SequenceBuild, SequenceConfig, build_sequences
 from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.ingestion import LoadReport, ingest, times_in_1970_hint
-from elcrec_core.data.rejections import (count_text, example_rows, id_notes, rejected_examples, rejected_share_notes,
-                                        write_rejected)
+from elcrec_core.data.rejections import (count_text, decimal_comma_note, example_rows, id_notes, rejected_examples,
+                                        rejected_share_notes, write_rejected)
 from elcrec_core.data.seen_items import seen_items
 from elcrec_core.data.sequence_summary import SequenceSummary, users_text
 from elcrec_core.data.sequences import MAX_ITEM_ID, Sequences, read_sequence_parquet
@@ -122,7 +120,7 @@ class LoadedData:
         how = f" ({'; '.join(self.notes)})" if self.notes else ""
         what = "" if self.format == SYNTHETIC else f" as {self.format}"
         lines = [f"reading {self.path}{what}{how}", "data: " + counts(self.report)]
-        lines += [f"  {example}" for example in self.rejected_examples]
+        lines += [f"  {example}" for example in self.rejected_examples] + [decimal_comma_note(self.rejected)]
         lines += rejected_share_notes(self.report.by_reason, self.report.rows_in, self.limits or ExpectationConfig(),
                                       "in the --source file")
         lines += self.id_notes
@@ -134,7 +132,7 @@ class LoadedData:
             lines.append(f"events that another file holds too: {self.repeated_across_files}, used once (copies, "
                          "overlapping exports)")
         lines += self.filter_notes
-        return lines + ([self.k_core] if self.k_core else [])
+        return [line for line in lines if line] + ([self.k_core] if self.k_core else [])
 
 
 def counts(report: LoadReport) -> str:
@@ -186,7 +184,8 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
             if report.accepted == 0:  # --rejected-out: its rows are the ones wanted most (helper-187: none written)
                 written = f"; {write_rejected(check.rejected, options.rejected_out)}" if options.rejected_out else ""
                 raise SourceReadError(name, f"no rows accepted: {counts(report)}" + "".join(
-                    f"; {e}" for e in _examples(check.rejected, report, fmt, 1)) + written)
+                    f"; {e}" for e in [*_examples(check.rejected, report, fmt, 1), decimal_comma_note(check.rejected)]
+                    if e) + written)
         except SourceReadError as exc:
             raise SourceReadError(exc.path, exc.cause + advice(exc)) from None
         build = build_sequences(SequenceConfig(min_rating=options.sequence_min_rating, event_types=options.event_types,

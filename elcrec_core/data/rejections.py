@@ -184,6 +184,19 @@ def _case_note(ids: pl.Series, name: str, n: int) -> str:
             "export changed them, write them alike")
 
 
+def decimal_comma_note(rejected: pl.DataFrame | None) -> str:
+    """Where most ``bad_rating`` rows of ``rejected`` (None: none) hold a number with a decimal comma (``4,5``, as a
+    spreadsheet of a German or French locale writes it): that it is no number here, and how to write it; else
+    empty."""
+    values = (rejected if rejected is not None else pl.DataFrame(schema={"reason": pl.String, "detail": pl.String})
+              ).filter(pl.col("reason") == "bad_rating")["detail"].str.extract(r".*: (.*)$")  # after the last ": "
+    commas = values.filter(values.str.contains(r"^[+-]?[0-9]+,[0-9]+$"))
+    if not len(commas) or len(commas) * 2 < len(values):
+        return ""
+    return (f"{len(commas):,} of the {len(values):,} bad_rating rows hold a number with a decimal comma ({commas[0]}), "
+            "which is no number here: write the ratings with a decimal point, or as a number column")
+
+
 def write_rejected(rejected: pl.DataFrame | None, path: str | Path) -> str:
     """Write the rejected rows ``rejected`` (None: none) to the CSV file ``path``, every one with its file, row,
     reason, detail and fields (:data:`~elcrec_core.data.validation.REJECTED_COLUMNS`; a header alone where none);

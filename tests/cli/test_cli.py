@@ -646,6 +646,15 @@ def test_every_rejected_row_can_be_kept_in_a_file(tmp_path: Path, capsys) -> Non
                           "epoch_s") in err, err
     assert pl.read_csv(out, infer_schema=False).select("source_row", "reason").rows() == [
         ("2", "bad_timestamp"), ("3", "missing_user")]
+    # ratings with a decimal comma (a European spreadsheet's): said, as the pipeline says it (helper-187: the
+    # command line said "bad_rating (rating: 5,0)" alone)
+    comma = _write(tmp_path / "c.csv", f"user_id,item_id,timestamp,rating\nu,a,{T0},\"5,0\"\nu,b,{T0},\"3,5\"\n")
+    code, _, err = _run(capsys, "sequences", "--data", str(comma), "--rating-column", "rating")
+    assert code == 2 and "; 2 of the 2 bad_rating rows hold a number with a decimal comma (5,0), which is no number " \
+                         "here: write the ratings with a decimal point, or as a number column" in err, err
+    _write(comma, f"user_id,item_id,timestamp,rating\nu,a,{T0},4\nu,b,{T0},\"3,5\"\n")
+    code, _, err = _run(capsys, "sequences", "--data", str(comma), "--rating-column", "rating")
+    assert code == 0 and "\n1 of the 1 bad_rating rows hold a number with a decimal comma (3,5)" in err, err
     # a folder that does not exist: said before the data is read (it was "No such file or directory (os error 2)",
     # after reading the whole file)
     code, _, err = _run(capsys, "sequences", "--data", str(path), "--rejected-out", str(tmp_path / "no" / "r.csv"))
