@@ -25,6 +25,13 @@ _OPTIONS = {"user_column": "user_column", "item_column": "item_column", "timesta
 _BOUNDS = ("max_rejected_share", "max_rejected_share_by_reason")
 # read here in a form of their own (format, path, timestamp_column '', header, names, quote '', encoding, null_ids)
 _READ = {"format", "path", "timestamp_column", "header", "names", "quote", "encoding", "null_ids", *_OPTIONS, *_BOUNDS}
+# the pipeline's source settings that the command line has no use for (of a load, item metadata, the synthetic data)
+_PIPELINE_OWN = {"max_line_bytes", "min_rows", "overwrite_day", "synthetic_users", "synthetic_items",
+                 "synthetic_intents", "synthetic_seed", *(f"item_metadata_{name}" for name in (
+                     "path", "item_column", "title_column", "categories_column", "categories_separator",
+                     "category_flags", "category_names", "delimiter", "header", "names", "encoding", "quote"))}
+# the pipeline's sequence settings (its run config's), which it refuses in a source settings file
+_SEQUENCE_SETTINGS = ("event_types", "dedupe", "k_core", "max_user_events", "min_length", "max_length", "keep_days")
 
 
 def apply_source_file(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -74,9 +81,14 @@ def apply_source_file(parser: argparse.ArgumentParser, args: argparse.Namespace)
         args.data = _data_path(given)
     if args.data is None:
         parser.error("the following arguments are required: --data (or --source, a source settings file)")
-    if unused := sorted(set(settings) - _READ):
+    if unknown := sorted(set(settings) - _READ - _PIPELINE_OWN):  # helper-187: a note alone, the pipeline refuses
+        built = [name for name in unknown if name in _SEQUENCE_SETTINGS]
+        parser.error(f"--source {args.source}: unknown source setting(s) {unknown}, which the pipeline refuses too"
+                     + (f"; {', '.join(built)}: how the sequences are built, not what the source holds: options of "
+                        "the command line (such as --k-core), the run config of the pipeline" if built else ""))
+    if unused := sorted(set(settings) & _PIPELINE_OWN):
         print(f"--source {args.source}: the command line does not use {', '.join(unused)} (the pipeline's own "
-              "settings, or a misspelt one)", file=sys.stderr)
+              "settings)", file=sys.stderr)
 
 
 def _data_path(settings: dict[str, Any]) -> str:

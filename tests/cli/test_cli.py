@@ -1637,10 +1637,27 @@ def test_source_delimited_settings_for_another_format_are_named_as_settings(tmp_
         f"--source {source}: path '{tmp_path / 'e.jsonl'}' is given, but no format: give the file's format (format: "
         "csv, tsv, parquet, jsonl or sequence); without it the source is the synthetic data, which reads no file (the "
         "pipeline refuses it too)\n")
-    source.write_text(yaml.safe_dump({"format": "jsonl", "path": "e.jsonl", "escape": "\\"}))
-    code, out, err = _run(capsys, "sequences", "--source", str(source))
-    assert (code, out) == (0, "u (1 item): i\n") and err.startswith(
-        f"--source {source}: the command line does not use escape (the pipeline's own settings, or a misspelt one)\n")
+    # a setting the pipeline does not know is refused, as it refuses it (helper-187: a note, and the command read the
+    # file the pipeline refuses); escape is none of the pipeline's, whatever the format (helper-188)
+    for unknown, refused in ((["escape"], "['escape'], which the pipeline refuses too"),
+                             (["decimal", "item_metadata_encodng"], "['decimal', 'item_metadata_encodng'], which"),
+                             (["k_core"], "['k_core'], which the pipeline refuses too; k_core: how the sequences are "
+                                          "built, not what the source holds: options of the command line (such as "
+                                          "--k-core), the run config of the pipeline")):
+        source.write_text(yaml.safe_dump({"format": "jsonl", "path": "e.jsonl", **dict.fromkeys(unknown, 3)}))
+        with pytest.raises(SystemExit):
+            _run(capsys, "sequences", "--source", str(source))
+        assert f"--source {source}: unknown source setting(s) {refused}" in capsys.readouterr().err
+
+
+def test_source_settings_the_command_line_knows_are_the_pipelines() -> None:
+    """What --source reads, notes as the pipeline's own, or refuses as unknown is the pipeline's source settings'
+    partition: a new setting of the pipeline's must be read or named here (it would be refused as unknown)."""
+    from elcrec_core.cli.source_file import _PIPELINE_OWN, _READ, _SEQUENCE_SETTINGS
+    from elcrec_pipeline.config import SequenceSettings, SourceSettings
+
+    assert _READ | _PIPELINE_OWN == set(SourceSettings.model_fields) and not _READ & _PIPELINE_OWN
+    assert set(_SEQUENCE_SETTINGS) == set(SequenceSettings.model_fields) - {"min_rating"}  # a row rule's name too
 
 
 def test_source_bounds_on_rejected_rows_are_the_ones_the_note_names(tmp_path: Path, capsys) -> None:
