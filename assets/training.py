@@ -109,8 +109,9 @@ def _train(context: dg.AssetExecutionContext, config: TrainingSettings, storage:
     if cold:
         context.log.info(f"training from scratch: {cold}")
     init_from = store.checkpoint(base) if warm else None
+    # the code too: a run killed under other code (an upgrade) starts again, not resumed from its epochs (helper-185)
     work = storage.training_dir(partition, {"experiment": exp.to_dict(), "init_from": base.dir if warm else None,
-                                            "nproc": config.nproc, "sequences": sequences})
+                                            "nproc": config.nproc, "sequences": sequences, "code": code_digest()})
     # a run of another Dagster instance (another DAGSTER_HOME) may train the day in this folder
     with storage.training_lock(partition, context.log.info, f"run {context.run.run_id}"):
         if (work / LAST).exists():

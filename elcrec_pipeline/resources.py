@@ -235,9 +235,9 @@ class Storage(dg.ConfigurableResource):
 
     def training_dir(self, partition: str, settings: dict[str, Any]) -> Path:
         """Where a training of ``partition`` with ``settings`` (which name the sequences it trains on, as read:
-        :func:`elcrec_core.train.state.data_digest`) keeps its epoch checkpoints until it ends: named by their
-        digest, so that a run started again after a crash (or a retry) finds ``last.pt`` and resumes, while other
-        settings or data start afresh."""
+        :func:`elcrec_core.train.state.data_digest`, and the code: :func:`~elcrec_core.train.state.code_digest`)
+        keeps its epoch checkpoints until it ends: named by their digest, so that a run started again after a crash
+        (or a retry) finds ``last.pt`` and resumes, while other settings, data or code start afresh."""
         return self.root / "models" / partition / "training" / digest(settings)
 
     @contextmanager

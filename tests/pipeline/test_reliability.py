@@ -101,6 +101,16 @@ def test_training_killed_mid_epoch_resumes_and_ends_like_an_uninterrupted_run(se
     assert proc.returncode == -signal.SIGKILL, "".join(seen)[-2000:]
     (work,) = (killed / "models" / PARTITION / "training").iterdir()
     assert (work / "last.pt").exists() and not list(work.glob("*.tmp*"))  # atomic writes: no half-written file
+    # under other code (an upgrade) the run starts again from its first epoch: it resumed the old code's epochs,
+    # a model of two versions under the new one's recipe (helper-185)
+    upgraded = tmp_path / "upgraded"
+    shutil.copytree(killed, upgraded)
+    other_code = "import elcrec_core.train.state as state; state.code_digest = lambda: 'other code'\n" + MATERIALIZE
+    other = subprocess.run([sys.executable, "-c", other_code, str(upgraded), PARTITION,
+                            json.dumps(run_config("elcrec_model")), "elcrec_model"], cwd=REPO, text=True,
+                           env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, timeout=600)
+    assert other.returncode == 0 and "epoch   0 |" in other.stderr + other.stdout, other.stderr[-2000:]
+    assert "resum" not in other.stderr + other.stdout
 
     log = finish(materialize(killed, "elcrec_model", stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
     assert "resuming after its last complete epoch" in log
