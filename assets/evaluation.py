@@ -110,7 +110,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     rank("elcrec", "ELCRec (new)", ELCRecRecommender(candidate_model))
     before = ModelRecord.from_dict(decision["serving_before"]) if decision["serving_before"] else None
     if before is not None and before != candidate:
-        rank("current", *_earlier_model("served before", store, before, candidate, data))
+        rank("current", *_earlier_model("served before", store, storage.with_recorded_settings(before), candidate,
+                                        data))
     challengers = {record.kind: record for record in store.challengers(candidate)}
     fitted_on = data_digest(seqs)
     for name in CHALLENGER_ORDER:
@@ -129,8 +130,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
                         and record.name == serving_record.name), "none")
         if serving == "none" and serving_record is not None:  # none of the day's models: ranked beside them
             serving = "restored"
-            rank(serving, *_earlier_model("serves now, restored by elcrec rollback", store, serving_record,
-                                          candidate, data))
+            rank(serving, *_earlier_model("serves now, restored by elcrec rollback", store,
+                                          storage.with_recorded_settings(serving_record), candidate, data))
     now = store.serving()  # another model than the gate's choice where a later day's gate or a rollback chose it
     superseded = withdrawn is None and (now.name if now else None) != (serving_record.name if serving_record else None)
     metrics = {name: metrics_from_ranks(r) for name, r in ranks.items()}

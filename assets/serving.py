@@ -84,7 +84,7 @@ def serving_model(context: dg.AssetExecutionContext, config: PromotionSettings,
     champion, left_out = None, ""
     if before is not None:
         try:  # a baseline that serves is refitted on the day: an EASE whose catalogue grew past its limit cannot be
-            champion = contender(CHAMPION, before)
+            champion = contender(CHAMPION, storage.with_recorded_settings(before))  # an earlier version's: settings
         except ValueError as err:  # unfit, as a model with non-finite scores: the others are judged without it
             left_out = f" (the serving model {before.name} was left out: it cannot score this day's data: {err})"
             context.log.warning(left_out.strip(" ()"))
@@ -92,7 +92,8 @@ def serving_model(context: dg.AssetExecutionContext, config: PromotionSettings,
                     [rival(record) for record in rivals], data, config.tolerance,
                     frozenset(store.withdrawn()),
                     max(store.judged_days(champion.record), default=None) if champion is not None else None)
-    decision = dataclasses.replace(decision, reason=decision.reason + left_out)
+    decision = dataclasses.replace(decision, reason=decision.reason + left_out, serving=before if champion is not None
+                                   and decision.serving is champion.record else decision.serving)  # as stored
     if decision.serving is not None and decision.serving != before:
         store.promote(decision.serving, decision.reason)
     serving = store.serving()

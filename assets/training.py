@@ -87,7 +87,8 @@ def _train(context: dg.AssetExecutionContext, config: TrainingSettings, storage:
     sequences = data_digest(seqs)
     built = ModelRecord(partition, "", "", sequences=sequences, sequence_settings=digest(comparable_settings(
         read_sequence_settings(storage.sequences_dir(partition)))))  # what this run trains on, to compare
-    base = store.served_up_to(partition, kinds=("elcrec",)) if config.warm_start else None
+    base = storage.with_recorded_settings(store.served_up_to(partition, kinds=("elcrec",))) if config.warm_start \
+        else None  # an earlier version's record: the settings of its day's sequences, where it trained on them
     unlike = base is not None and other_settings(base, built)  # its training items may be this day's targets
     chosen = device.setup()  # the resource's device, with its CPU threads applied (run config may name another)
     on, derived = config.device or chosen, []

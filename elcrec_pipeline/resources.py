@@ -22,11 +22,13 @@ from pydantic import Field
 
 from elcrec_core.data import warehouse
 from elcrec_core.data.files import SourceReadError, file_sha256
-from elcrec_core.data.events_to_sequences import SHORT_HISTORIES_FILE
+from elcrec_core.data.events_to_sequences import SHORT_HISTORIES_FILE, read_sequence_settings
+from elcrec_core.data.sequence_settings import comparable_settings
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, Sequences, read_sequence_parquet, sequence_day_folders
 from elcrec_core.data.source_config import read_settings_file, resolve_files
 from elcrec_core.data.validation import EVENT_COLUMNS
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
+from elcrec_core.serve.training_data import with_day_settings
 from elcrec_core.train.state import data_digest
 
 DATA_DIR_ENV = "ELCREC_DATA_DIR"
@@ -232,6 +234,19 @@ class Storage(dg.ConfigurableResource):
         days = [folder.name for folder in sequence_day_folders(self.root)
                 if first <= folder.name <= last and self.sequences_file(folder.name).exists()]
         return max(days, default=None)
+
+    def with_recorded_settings(self, record: ModelRecord | None) -> ModelRecord | None:
+        """``record`` with the sequence settings it trained with where it holds none (a model of an earlier
+        version): those of its day's stored sequences where it trained on them, else unknown, taken as other ones
+        (:func:`elcrec_core.serve.training_data.with_day_settings`). None for None."""
+        if record is None or record.sequence_settings or not record.trained:
+            return record
+        try:
+            seqs, _ = read_sequence_parquet(self.sequences_file(record.day))
+            day = data_digest(seqs), digest(comparable_settings(read_sequence_settings(self.sequences_dir(record.day))))
+        except (OSError, ValueError):  # gone (pruned), unreadable: unknown
+            day = None, ""
+        return with_day_settings(record, *day)
 
     def training_dir(self, partition: str, settings: dict[str, Any]) -> Path:
         """Where a training of ``partition`` with ``settings`` (which name the sequences it trains on, as read:

@@ -4,7 +4,11 @@ settings, on which one model's training items may be the other's validation and 
 
 from __future__ import annotations
 
+import dataclasses
+
 from elcrec_core.serve.model_store import ModelRecord
+
+UNRECORDED = "unrecorded"  # the sequence settings of a model whose record holds none, nor its day's sequences
 
 
 def other_settings(record: ModelRecord, candidate: ModelRecord) -> bool:
@@ -16,6 +20,19 @@ def other_settings(record: ModelRecord, candidate: ModelRecord) -> bool:
     settings = (record.sequence_settings, candidate.sequence_settings)
     return (record.trained and "" not in settings and settings[0] != settings[1]
             and not "" != record.sequences == candidate.sequences)
+
+
+def with_day_settings(record: ModelRecord, day_sequences: str | None, day_settings: str) -> ModelRecord:
+    """``record`` where it holds its sequence settings, or is no trained model; else (recorded by a version before
+    commit 720fcc3 of 2026-12-06, which kept none: helper-185) with those of its day's sequences as stored
+    (``day_sequences``: their digest, None where they are gone; ``day_settings``: the digest of the settings that
+    built them) where it trained on them, else :data:`UNRECORDED`, which :func:`other_settings` takes as other
+    than any candidate's (its day built again since, or no sequences digest recorded: cautious, as its training
+    items may be the candidate's targets)."""
+    if record.sequence_settings or not record.trained:
+        return record
+    known = "" != record.sequences == day_sequences
+    return dataclasses.replace(record, sequence_settings=day_settings if known else UNRECORDED)
 
 
 def same_data(candidate: ModelRecord, champion: ModelRecord) -> bool:

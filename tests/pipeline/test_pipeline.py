@@ -1590,18 +1590,29 @@ def test_a_cold_start_for_other_shapes_says_which(first_run, tmp_path):
                                                                  "settings make (hidden 16 (this run 8))")
 
 
+@pytest.mark.parametrize("recorded", [True, False])
 def test_a_day_built_again_with_other_sequence_settings_neither_starts_from_nor_is_judged_by_the_model_before(
-        first_run, tmp_path):
+        first_run, tmp_path, recorded):
     """The day run again with dedupe turned on: the serving model, trained on the day's sequences with repeats, holds
     the new sequences' validation and test items in its training part (a trial's scored 0.24 on them, 0.01 on its
     own; helper-182). It warm-started the candidate and SASRec (leaking into them), kept serving on its leaked score,
     and the report ranked it. Now the candidate trains from scratch, the gate leaves it out, and the report does not
-    rank it, each saying why."""
+    rank it, each saying why; so too for a model of an earlier version, whose record holds no sequence settings
+    (helper-185: it warm-started both and served on): those of its day's sequences where it trained on them, else
+    taken as other ones."""
+    import re
     import shutil
 
     data_dir = tmp_path / "data"
     shutil.copytree(first_run[0], data_dir)
     before = ModelStore(data_dir).serving()
+    if not recorded:  # as a version before commit 720fcc3 wrote the records
+        for path in (data_dir / "models").rglob("*.json"):
+            path.write_text(re.sub(r'"sequence_settings": "[0-9a-f]*"', '"sequence_settings": ""', path.read_text()))
+        unrecorded = ModelStore(data_dir).serving()
+        assert unrecorded.sequence_settings == "" and before.sequence_settings != ""
+        # the day's sequences as it trained on them: their settings are its own
+        assert Storage(data_dir=str(data_dir)).with_recorded_settings(unrecorded) == before
     config = run_config(tolerance=1.0)  # a cold start's budget, as the first day's
     config["ops"]["interaction_sequences"] = {"config": {"dedupe": True}}
     result = materialize_all(data_dir, config)

@@ -32,6 +32,7 @@ from elcrec_core.serve.promotion import (
     gate,
     judge_alone,
 )
+from elcrec_core.serve.training_data import UNRECORDED, other_settings, with_day_settings
 
 
 def record(store: ModelStore, day: str, run: str, ndcg: float = 0.1) -> ModelRecord:
@@ -181,6 +182,25 @@ def _data() -> SequenceTensors:
 
 def _rec(role: str, day: str = "2026-01-02", kind: str = "elcrec") -> ModelRecord:
     return ModelRecord(day=day, run_id=role, dir=f"models/{day}/{role}", kind=kind)
+
+
+def test_a_record_without_sequence_settings_takes_its_days_or_counts_as_other_ones() -> None:
+    """A model recorded by a version before 720fcc3 holds no sequence settings: it warm-started a day built with
+    other ones and was judged on targets it trained on (helper-185). It takes those of its day's sequences where it
+    trained on them (the same digest); else, its day built again since, pruned, or no digest recorded (SASRec's),
+    they are unknown and taken as other than any candidate's."""
+    old = dataclasses.replace(_rec("serving"), sequences="day-digest")
+    candidate = dataclasses.replace(_rec("candidate", "2026-01-03"), sequences="next", sequence_settings="s")
+    assert with_day_settings(old, "day-digest", "s").sequence_settings == "s"
+    assert not other_settings(with_day_settings(old, "day-digest", "s"), candidate)
+    digestless = dataclasses.replace(old, sequences="")
+    for day_sequences, record in (("rebuilt", old), (None, old), ("day-digest", digestless)):
+        unknown = with_day_settings(record, day_sequences, "s")
+        assert unknown.sequence_settings == UNRECORDED and other_settings(unknown, candidate)
+    assert not other_settings(with_day_settings(old, "rebuilt", "s"), dataclasses.replace(
+        candidate, sequences="day-digest"))  # the very sequences it trained on: the same data, whatever the record
+    recorded, baseline = dataclasses.replace(old, sequence_settings="t"), _rec("most_popular", kind="most_popular")
+    assert with_day_settings(recorded, "rebuilt", "s") is recorded and with_day_settings(baseline, None, "") is baseline
 
 
 def _contender(role: str, rec, day: str = "2026-01-02") -> Contender:
