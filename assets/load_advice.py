@@ -256,13 +256,14 @@ def load_line(stored: int, check: RowCheck, fmt: str, files: Sequence[str], repl
 
 def byte_copies_note(copies: Mapping[Path, Path], files: Sequence[str]) -> str:
     """The warning of a load with files that are byte copies of another of its ``files`` (``copies``: copy ->
-    the first file of its bytes, as :func:`~elcrec_core.data.files.byte_copies` finds them), the first five named:
+    the older file of its bytes, as :func:`~elcrec_core.data.files.byte_copies` finds them), the first five named:
     the copy by its path, the original by its path in the load's folder (``app/2026-03-01.csv``, not a name that
-    both share)."""
+    both share); removing the copy withdraws its rows only under ``overwrite_day`` (helper-186)."""
     named = ", ".join(f"{copy} (of {file_name(str(first), files)})" for copy, first in list(copies.items())[:5])
     return (f"{len(copies)} file(s) of this load are byte copies of another: {named}. Each file's rows are stored "
             "(raw_interactions counts them twice); the sequences use each event once. Remove the copy where it is "
-            "not meant")
+            "not meant (its stored rows stay unless the source sets overwrite_day: true, and the day is loaded "
+            "again)")
 
 
 def withdrawn_note(day: str, withdrawn: Sequence[str], rows_in: int, before: int) -> tuple[bool, str]:

@@ -268,17 +268,19 @@ def file_sha256(path: str | Path) -> bytes:
 
 
 def byte_copies(files: list[Path]) -> dict[Path, Path]:
-    """Each of ``files`` whose bytes equal those of a file before it in the list (a delivery copied under a second
-    name), with that first file. Only files of equal size are read, once each (SHA-256); a file that cannot be
-    read (gone since) is none."""
-    by_size: dict[int, list[Path]] = {}
-    for file in files:
+    """Each of ``files`` whose bytes equal those of an older file (a delivery copied under a second name), with
+    that file: the oldest by modification time, else the first in the list (``events (1).csv`` sorts first, and
+    was named the original: helper-186). Only files of equal size are read, once each (SHA-256); a file that
+    cannot be read (gone since) is none."""
+    by_size: dict[int, list[tuple[int, int, Path]]] = {}
+    for order, file in enumerate(files):
         with contextlib.suppress(OSError):
-            by_size.setdefault(file.stat().st_size, []).append(file)
+            stat = file.stat()
+            by_size.setdefault(stat.st_size, []).append((stat.st_mtime_ns, order, file))
     copies: dict[Path, Path] = {}
     for same_size in (group for group in by_size.values() if len(group) > 1):
         first_of: dict[bytes, Path] = {}
-        for file in same_size:
+        for _, _, file in sorted(same_size):  # the oldest first
             try:
                 digest = file_sha256(file)
             except OSError:

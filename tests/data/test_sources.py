@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 from elcrec_core.data.events_to_sequences import SequenceConfig
 from elcrec_core.data.expectations import ExpectationConfig
-from elcrec_core.data.files import SourceReadError
+from elcrec_core.data.files import SourceReadError, byte_copies
 from elcrec_core.data.item_metadata import read_item_metadata
 from elcrec_core.data.source_config import NORMALISED_SCHEMA, ColumnMap, ItemMetadataConfig, SourceConfig, resolve_files
 from elcrec_core.data.sources import read_source
@@ -1122,3 +1123,17 @@ def test_names_with_header_true_replace_the_header_names(tmp_path: Path) -> None
         read_source(SourceConfig(format="csv", path=str(path), header=True, names=("user_id", "item_id")))
     assert str(info.value) == (f"{path}: line 1: the header has 3 columns but 2 names are given: "
                                "['user_id', 'item_id']")
+
+
+def test_a_byte_copy_is_the_newer_file_not_the_one_whose_name_sorts_later(tmp_path: Path) -> None:
+    """``events (1).csv`` (a browser's second download) sorts before ``events.csv``: the load named the real file
+    the copy and advised its removal (helper-186). The older file is the original; of files of one time, the first
+    listed."""
+    original = _write(tmp_path / "events.csv", f"user_id,item_id,timestamp\nu,a,{EPOCH0}\n")
+    copy = _write(tmp_path / "events (1).csv", original.read_bytes())
+    os.utime(original, ns=(10**18, 10**18))
+    os.utime(copy, ns=(2 * 10**18, 2 * 10**18))
+    listed = sorted([original, copy])  # the name order the loads list them in
+    assert listed[0] == copy and byte_copies(listed) == {copy: original}
+    os.utime(copy, ns=(10**18, 10**18))
+    assert byte_copies(listed) == {original: copy}  # one time: the first listed

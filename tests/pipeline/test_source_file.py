@@ -1515,7 +1515,8 @@ def test_a_byte_copy_of_a_file_in_the_same_load_warns(tmp_path):
     assert result.success and [w for w in warnings if "byte copies" in w] == [
         f"1 file(s) of this load are byte copies of another: {(day / 'part-1.csv').resolve()} (of part-0.csv). Each "
         "file's rows are stored (raw_interactions counts them twice); the sequences use each event once. Remove the "
-        "copy where it is not meant"]
+        "copy where it is not meant (its stored rows stay unless the source sets overwrite_day: true, and the day is "
+        "loaded again)"]
 
 
 def test_a_delivery_that_came_after_its_days_run_is_flagged_until_its_day_runs(team, tmp_path):
