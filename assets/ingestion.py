@@ -323,6 +323,12 @@ def _content_changed(context: dg.AssetExecutionContext, events: str, content: st
     return not recorded
 
 
+def newest_days_text(days: list[str]) -> str:
+    """``days`` (sorted) for a message: the newest five after ``...,``, with the count and the oldest, where there
+    are more (the newest five alone made the oldest look unaffected: helper-186)."""
+    return ", ".join(days) if len(days) <= 5 else f"..., {', '.join(days[-5:])} ({len(days)} in all, from {days[0]})"
+
+
 def _later_days_trained_after(context: dg.AssetExecutionContext, changed: bool,
                               storage: Storage) -> dg.AssetCheckResult:
     """The check ``later_days_trained_after``: fails (a warning) where this load ``changed`` the day's events and
@@ -331,7 +337,7 @@ def _later_days_trained_after(context: dg.AssetExecutionContext, changed: bool,
     day = context.partition_key
     built = [folder.name for folder in sequence_day_folders(storage.root)] if changed else []
     later = sorted(d for d in built if d > day)  # their models trained, or train, without the change
-    shown = ", ".join(later[-5:]) + (f" ({len(later)} in all)" if len(later) > 5 else "")
+    shown = newest_days_text(later)
     return dg.AssetCheckResult(
         check_name="later_days_trained_after", passed=not later, severity=dg.AssetCheckSeverity.WARN,
         description=(f"this load changed the events of {day} after the sequences of later days were built: {shown}. "

@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 import assets.training
-from assets.ingestion import earlier_days_note, raw_interactions, rejected_interactions
+from assets.ingestion import earlier_days_note, newest_days_text, raw_interactions, rejected_interactions
 from assets.load_advice import other_rules_note
 from assets.sequences import interaction_sequences
 from assets.training import elcrec_model
@@ -766,6 +766,10 @@ def test_a_changed_earlier_day_warns_and_the_sensor_runs_the_newest_trained_day_
             f"lack the change, and so do their models and the model that serves: run {days[1]} again "
             f"(daily_retrain_job; the sensor does where {days[1]}'s files are among its last 7 days, once no run of "
             "an earlier day is going, unless a later day's files are there for their own run)")
+        # of more than five later days, the newest five, the count and the oldest (five alone hid it: helper-186)
+        week = [f"2026-03-0{n}" for n in range(2, 9)]
+        assert (newest_days_text(week[:2]), newest_days_text(week)) == ("2026-03-02, 2026-03-03", (
+            "..., 2026-03-04, 2026-03-05, 2026-03-06, 2026-03-07, 2026-03-08 (7 in all, from 2026-03-02)"))
         assert requested() == {days[0]: None, days[1]: days[0]}  # its own day (loaded, not trained), and the newest
         going = instance.create_run_for_job(job_def=defs().resolve_implicit_global_asset_job_def(),
                                             tags={"dagster/partition": days[0]},
