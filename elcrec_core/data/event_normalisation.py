@@ -119,13 +119,17 @@ def _shapes(ids: pl.Series) -> pl.Series:
     return ids.str.replace_all("[0-9]", "9").str.replace_all("[^0-9\\W_]", "a")
 
 
-def ids_cut_short(frame: pl.DataFrame, fields: Mapping[str, str | None]) -> pl.DataFrame:
+def last_line_cut_short(frame: pl.DataFrame, fields: Mapping[str, str | None]) -> pl.DataFrame:
     """``frame`` (normalised events of one delimited file, in file order, whose last row is the file's last line and
     has no line end) where that row's user or item id is shorter than every other of the file (of at least
     :data:`MIN_IDS_TO_COMPARE` rows), which are all of one length and one form (letters and digits in the same
     places), and the start of that form: ``malformed_line``, as the last line of a file still being written or
     copied, cut short (``C00`` for ``C0017``: a user who does not exist). Ids of many lengths or forms (``u7`` among
-    ``u12``, ``guest`` among UUIDs) and a number (user 9 among 907) are not judged."""
+    ``u12``, ``guest`` among UUIDs) and a number (user 9 among 907) are not judged. A time or rating on that line
+    that cannot be read (``21:4`` for ``21:45``) keeps its reason, and its detail says where it is (helper-186)."""
+    if frame["error"][-1] in ("bad_timestamp", "bad_rating"):
+        return frame.with_columns(detail=pl.when(pl.int_range(pl.len()) == pl.len() - 1).then(
+            pl.col("detail") + " (on the last line, which has no line end: the file cut short?)").otherwise("detail"))
     if len(frame) <= MIN_IDS_TO_COMPARE or frame["error"][-1] is not None:
         return frame
     others = frame.head(-1).filter(pl.col("error").is_null())

@@ -30,7 +30,7 @@ from elcrec_core.data.event_normalisation import (
     event_fields,
     finish_events,
     id_text,
-    ids_cut_short,
+    last_line_cut_short,
     normalise_events,
     sql_text,
     with_rejects,
@@ -94,7 +94,7 @@ def _read_delimited_events(con: duckdb.DuckDBPyConnection, path: Path, config: S
         {"event_type": "event type"} if fields.get("e") else {}), "detail": "rejected value"})  # a time, a rating
     last_good = len(good) and (not len(rejects) or good["source_row"].max() > rejects["source_row"].max())
     if last_good and not ends_with_line_end(path):  # the last line, without a line end: cut short?
-        good = ids_cut_short(good, fields)
+        good = last_line_cut_short(good, fields)
     frame = finish_events(with_rejects(good, rejects), path)
     return frame if config.header else header_read_as_data(frame)
 

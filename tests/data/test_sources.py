@@ -156,6 +156,15 @@ def test_a_time_cut_short_before_its_offset_or_after_its_date_is_a_bad_timestamp
         None] * 3  # most without an offset: those are the file's form
     assert read([*timed, "2026-12-03"], users=["u", "u", "u", " "])["error"].to_list() == [None] * 3 + [
         "missing_user"]
+    if fmt == "csv":  # a time cut inside its hours, with no line end after it: the detail says where (helper-186)
+        path = _write(tmp_path / "cut.csv", "user_id,item_id,ts\nu,a,2026-11-29T21:40:00Z\nu,b,2026-11-29T21:4")
+        cut = read_source(SourceConfig(format="csv", path=str(path), timestamp_format="iso8601",
+                                       columns=ColumnMap(timestamp="ts")))
+        assert cut["detail"].to_list()[-1].startswith("ts: 2026-11-29T21:4") and cut["detail"][-1].endswith(
+            " (on the last line, which has no line end: the file cut short?)")
+        _write(path, "user_id,item_id,ts\nu,a,2026-11-29T21:40:00Z\nu,b,2026-11-29T21:4\n")  # a line end: no guess
+        assert "cut short" not in read_source(SourceConfig(format="csv", path=str(path), timestamp_format="iso8601",
+                                                           columns=ColumnMap(timestamp="ts")))["detail"][-1]
 
 
 def test_an_iso_time_with_a_space_before_its_offset_is_read(tmp_path: Path) -> None:
