@@ -251,10 +251,11 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     busy = days_in_progress(context.instance)
     earlier = _earlier_days_files(config.path, start.date(), context.partition_key, busy)
     late = never_loaded([file for files in earlier.values() for file in files], storage.warehouse)
-    corrected = _corrected_files(context.instance, earlier, storage.warehouse)
+    corrected, corrected_days = _corrected_files(context.instance, earlier, storage.warehouse)
     missing = _days_without_files(config.path, start.date(), context.partition_key, storage, busy)
     notes = [note for note in (late and _late_note(late, context.partition_key),
-                               corrected and _corrected_note(corrected, context.partition_key),
+                               (corrected or corrected_days) and _corrected_note(corrected, corrected_days,
+                                                                                 context.partition_key),
                                missing and _missing_note(missing, context.partition_key)) if note]
     unloaded = sentences(*notes) if notes else ""
     if unloaded:
@@ -282,6 +283,8 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
                            severity=dg.AssetCheckSeverity.WARN, description=unloaded or None,
                            metadata={"files_not_loaded": dg.MetadataValue.int(len(late)),
                                      "files_changed_since_loaded": dg.MetadataValue.int(len(corrected)),
+                                     "days_with_a_file_changed": dg.MetadataValue.text(", ".join(corrected_days)
+                                                                                       or "none"),
                                      "first_files": dg.MetadataValue.text(", ".join(map(str, late[:10])) or "none"),
                                      "days_without_files": dg.MetadataValue.text(", ".join(missing) or "none")}),
                        *warned],
@@ -423,14 +426,16 @@ def _earlier_days_files(pattern: str | None, first: date, partition: str, busy: 
     return {day: day_files(pattern, day) for day in days}
 
 
-def _corrected_files(instance: dg.DagsterInstance, earlier: dict[str, list[Path]], warehouse_path: Path) -> list[Path]:
+def _corrected_files(instance: dg.DagsterInstance, earlier: dict[str, list[Path]],
+                     warehouse_path: Path) -> tuple[list[Path], list[str]]:
     """The files of ``earlier`` (day -> its files) of a day whose files differ from what the day's newest load in
     this data folder read (their paths, sizes and times, then their bytes:
     :class:`~elcrec_pipeline.resources.FilesNow`): a corrected delivery. Those written after their last load
-    (:func:`changed_since_loaded`), else, where that load read the same paths and recorded what it read, every file
-    of the day: a backup put back with its older time (``cp -p``) is one too, as the sensor finds. A copy of the same
-    bytes is none; a file that came since (``never_loaded``) makes none of the others one."""
-    corrected = []
+    (:func:`changed_since_loaded`), else, where that load read the same paths and recorded what it read, the day's
+    file, or the day where it has several (a backup put back with its older time, ``cp -p``, is one too, as the sensor
+    finds; the load recorded digests of all its files, which cannot tell which: each was named, helper-186): (files,
+    days). A copy of the same bytes is none; a file that came since (``never_loaded``) makes none of the others one."""
+    corrected, days = [], []
     written = set(changed_since_loaded([file for files in earlier.values() for file in files], warehouse_path))
     read = newest_load_files(warehouse_path)
     for day, files in earlier.items():
@@ -439,8 +444,9 @@ def _corrected_files(instance: dg.DagsterInstance, earlier: dict[str, list[Path]
         same = {str(file) for file in files} == read.get(date.fromisoformat(day))
         recorded = _newest_load_metadata(instance, day, warehouse_path) if newer or same else {}
         if (newer or same and "files_version" in recorded) and not FilesNow(files).loaded_by(recorded):
-            corrected += newer or files
-    return corrected
+            corrected, days = (corrected + (newer or files), days) if newer or len(files) == 1 else \
+                (corrected, days + [day])
+    return corrected, days
 
 
 def _days_without_files(pattern: str | None, first: date, partition: str, storage: Storage,
@@ -468,16 +474,21 @@ def _first_five(names: list) -> str:
 def _late_note(late: list[Path], partition: str) -> str:
     shown = _first_five(late)
     return (f"{len(late)} file(s) of the {LATE_DAYS} days before {partition} are on disk but no load has read them "
-            f"(a delivery that came after its day's run, which failed without it; one refused by its checks; a day "
-            f"never run): their events are in no day's sequences. Run their days (daily_retrain_job, or a "
+            f"(a delivery that came after its day's run, which read the day's other files or failed without it; one "
+            f"refused by its checks; a day never run): their events are in no day's sequences. Run their days (daily_retrain_job, or a "
             f"backfill), then this day again: {shown}")
 
 
-def _corrected_note(corrected: list[Path], partition: str) -> str:
-    shown = _first_five(corrected)
-    return (f"{len(corrected)} file(s) of the {LATE_DAYS} days before {partition} changed since their last load "
+def _corrected_note(corrected: list[Path], days: list[str], partition: str) -> str:
+    """The note of files changed since their day's last load: ``corrected`` by name, and the ``days`` of several
+    files one of which changed, with its time older than the load (which one, the load's record cannot tell)."""
+    named = [f"{len(corrected)} file(s)"] if corrected else []
+    named += [f"a file of each of {_first_five(days)} (its time not after the day's load, as a copy that keeps it "
+              "writes it: which of the day's files, the load's record cannot tell)"] if days else []
+    return (f"{' and '.join(named)} of the {LATE_DAYS} days before {partition} changed since their last load "
             f"(a corrected delivery): the warehouse holds their earlier rows and no day's sequences hold the change. "
-            f"Run their days again (daily_retrain_job), then this day again: {shown}")
+            f"Run their days again (daily_retrain_job), then this day again" + (
+                f": {_first_five(corrected)}" if corrected else ""))
 
 
 def _missing_note(missing: list[str], partition: str) -> str:

@@ -1599,6 +1599,21 @@ def test_a_late_part_of_an_earlier_day_is_no_corrected_file(tmp_path):
     (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "earlier_days_loaded"]
     assert check.metadata["files_changed_since_loaded"].value == 0
     assert check.metadata["first_files"].value == str(late.resolve())  # the late part alone
+    # of a day of several files, one put back with its older time: the day is named, not each of its files as
+    # changed (helper-186: 16 hourly files named for one)
+    assert ingest(tmp_path / "data", source, "2026-01-30", instance=instance).success
+    part = team / "logs" / "2026-01-30" / "part-0.csv"
+    part.write_text(DAY_FILES["2026-01-30"].replace("\n", "\nu78,w,2026-01-30T22:00:00Z\n", 1))
+    os.utime(part, (time.time() - 3600, time.time() - 3600))
+    result = ingest(tmp_path / "data", source, "2026-01-31", instance=instance)
+    (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "earlier_days_loaded"]
+    assert check.metadata["files_changed_since_loaded"].value == 0
+    assert check.metadata["days_with_a_file_changed"].value == "2026-01-30"
+    assert check.description == (
+        "a file of each of 2026-01-30 (its time not after the day's load, as a copy that keeps it writes it: which of "
+        "the day's files, the load's record cannot tell) of the 31 days before 2026-01-31 changed since their last "
+        "load (a corrected delivery): the warehouse holds their earlier rows and no day's sequences hold the change. "
+        "Run their days again (daily_retrain_job), then this day again")
 
 
 def test_a_day_whose_file_never_came_is_flagged_by_the_days_after_it(team, tmp_path):
