@@ -24,7 +24,7 @@ from elcrec_core.data.text_encoding import as_utf8, is_utf8
 from elcrec_core.data.validation import blank
 
 
-ENCODING_ADVICE = "not UTF-8 text: set its encoding, item_metadata_encoding, such as latin-1"
+ENCODING_ADVICE = "not UTF-8 text: set its encoding, item_metadata_encoding, such as cp1252 (Windows) or latin-1"
 QUOTING_FIX = "fix the quoting, or read the file without quoting (source setting item_metadata_quote: '')"
 
 
@@ -56,7 +56,7 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
             _refuse_nested_columns(path, types, config.categories)
             raw, malformed = relation.pl(), empty_rejects()
         else:
-            with as_utf8(path, config.encoding) as text:
+            with as_utf8(path, config.encoding, "the source setting item_metadata_encoding") as text:
                 flagged = {f"flag{i}": "flags" for i in range(len(flags))}
                 raw, malformed = read_delimited(con, text, wanted, config.delimiter, config.header, config.names,
                                                  config.quote, None, typed=flagged, quoting_fix=QUOTING_FIX)

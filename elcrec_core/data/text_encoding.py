@@ -19,6 +19,7 @@ _NON_ASCII = re.compile(rb"[\x80-\xff]")
 _LATIN_CODES = {"iso8859-1", "iso8859-15", "cp1252"}  # where a UTF-8 letter tells UTF-8 lines among the others
 _NOT_CONTINUATION = bytes(b for b in range(256) if not 0x80 <= b <= 0xBF)  # what translate deletes
 _TAIL_BYTES = 1 << 16  # of a line cut by the chunks, what the next chunk's search sees before it
+EVENTS_ENCODING = "the source setting encoding, elcrec --encoding"  # where the events' encoding is given
 
 
 def is_utf8(encoding: str) -> bool:
@@ -27,7 +28,7 @@ def is_utf8(encoding: str) -> bool:
 
 
 @contextmanager
-def as_utf8(path: Path, encoding: str) -> Iterator[Path]:
+def as_utf8(path: Path, encoding: str, setting: str = EVENTS_ENCODING) -> Iterator[Path]:
     """``path`` itself for UTF-8, else a UTF-8 copy in a temporary folder, converted chunk by chunk (same lines,
     so the same line numbers); an error names ``path``. Raises :class:`SourceReadError` for a byte that is not
     ``encoding`` text, and for a file that is UTF-8 text with characters beyond ASCII, which ``encoding`` would
@@ -37,7 +38,8 @@ def as_utf8(path: Path, encoding: str) -> Iterator[Path]:
     cp1252 NESCAFÉ™ is valid UTF-8 too), and also where some lines are UTF-8 text and others not (two exports
     joined), naming the first such line. Raises it too for a
     text that holds a C1 control character (U+0080-U+009F), which no text holds: Windows' cp1252 text read as latin-1
-    (its ’ as U+0092), naming the line and what cp1252 reads there."""
+    (its ’ as U+0092), naming the line and what cp1252 reads there. ``setting`` names the setting of ``encoding``
+    in the messages (item metadata's is its own: helper-187)."""
     if is_utf8(encoding):
         yield path
         return
@@ -82,8 +84,7 @@ def as_utf8(path: Path, encoding: str) -> Iterator[Path]:
         if is_utf8_text and (shown := utf8_line if latin else first) is not None:
             utf8, read = _both_readings(path, shown, encoding)
             raise SourceReadError(path, f"it is UTF-8 text (line {shown}: {utf8}), which encoding {encoding} would "
-                                        f"read as {read}: give it encoding utf-8 (the source setting encoding, elcrec "
-                                        "--encoding)")
+                                        f"read as {read}: give it encoding utf-8 ({setting})")
         if utf8_line is not None and not is_utf8_text:
             utf8, read = _both_readings(path, utf8_line, encoding)
             raise SourceReadError(path, f"line {utf8_line} is UTF-8 text ({utf8}), which encoding {encoding} would "
@@ -91,7 +92,7 @@ def as_utf8(path: Path, encoding: str) -> Iterator[Path]:
                                         f"encodings (two exports joined?); convert it to one (its UTF-8 lines to "
                                         f"{encoding}, or the rest to UTF-8 and give encoding utf-8) and load it again")
         if control is not None:
-            raise SourceReadError(path, _control_message(path, encoding, *control))
+            raise SourceReadError(path, _control_message(path, encoding, *control, setting))
         try:
             yield copy
         except SourceReadError as err:  # name the file, not its copy
@@ -132,7 +133,7 @@ _WINDOWS_CODE = {"iso8859-1": "cp1252", "iso8859-15": "cp1252", "iso8859-2": "cp
                  "iso8859-13": "cp1257", "iso8859-4": "cp1257"}
 
 
-def _control_message(path: Path, encoding: str, line: int, byte: bytes) -> str:
+def _control_message(path: Path, encoding: str, line: int, byte: bytes, setting: str) -> str:
     """Why a text whose ``byte`` on ``line`` ``encoding`` reads as a C1 control character is refused, with what the
     Windows code page of ``encoding``'s script (latin-1: cp1252) reads there, if it can."""
     said = (f"line {line} holds U+{ord(byte.decode(encoding)):04X}, a control character that no text holds, as "
@@ -143,9 +144,9 @@ def _control_message(path: Path, encoding: str, line: int, byte: bytes) -> str:
     except UnicodeError:
         text = None
     if text is None:
-        return f"{said}: is it in another encoding? (the source setting encoding, elcrec --encoding)"
+        return f"{said}: is it in another encoding? ({setting})"
     return (f"{said}: is it Windows text ({windows}), where byte 0x{byte.hex().upper()} is {byte.decode(windows)!r} "
-            f"(line {line}: {text!r})? Give it encoding {windows} (the source setting encoding, elcrec --encoding)")
+            f"(line {line}: {text!r})? Give it encoding {windows} ({setting})")
 
 
 def _both_readings(path: Path, number: int, encoding: str) -> tuple[str, str]:
