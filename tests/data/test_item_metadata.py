@@ -100,7 +100,8 @@ def test_the_same_file_read_as_utf8_rejects_the_latin1_line_with_a_hint(tmp_path
         "set its encoding, item_metadata_encoding, such as cp1252 (Windows) or latin-1" in line["detail"])
     # read as latin-1, cp1252 text is refused naming the item metadata's setting, not the events' (helper-187)
     path.write_bytes("item_id|title\n1|Don’t Look\n".encode("cp1252"))
-    with pytest.raises(SourceReadError, match=r"Give it encoding cp1252 \(the source setting item_metadata_encoding\)$"):
+    with pytest.raises(SourceReadError, match=r"Give it encoding cp1252 \(the source setting "
+                                              r"item_metadata_encoding\)$"):
         read_item_metadata(ItemMetadataConfig(str(path), delimiter="|", encoding="latin-1", categories=None))
 
 
