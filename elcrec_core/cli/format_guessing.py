@@ -20,6 +20,7 @@ from elcrec_core.data.rejections import shorten
 from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.packed_files import packed_refusal
 from elcrec_core.data.source_config import ColumnMap, SourceConfig
+from elcrec_core.data.text_encoding import is_utf8
 
 SNIFF_BYTES = 1 << 16
 
@@ -58,9 +59,10 @@ def first_lines(path: Path, encoding: str = "utf-8") -> list[str]:
     return _lines(_head(path), encoding)
 
 
-def guess_format(path: Path) -> tuple[str, str]:
-    """(format, how it was guessed) from the file's magic bytes, name or first line; raises
-    :class:`SourceReadError` when none of these tells."""
+def guess_format(path: Path, encoding: str = "utf-8") -> tuple[str, str]:
+    """(format, how it was guessed) from the file's magic bytes, name or first line (in ``encoding``: UTF-16 text
+    was refused for its NUL bytes, ``--encoding utf-16`` or not, helper-187); raises :class:`SourceReadError` when
+    none of these tells."""
     head = _head(path)
     fmt = SUFFIX_FORMATS.get(path.suffix.lower())
     if head.startswith(_PARQUET_MAGIC) and fmt != "parquet":
@@ -69,9 +71,11 @@ def guess_format(path: Path) -> tuple[str, str]:
         return fmt, f"guessed from the name {path.suffix}"
     if refusal := packed_refusal(head):
         raise SourceReadError(path, refusal)
+    if not is_utf8(encoding):
+        head = head.decode(encoding, errors="replace").encode("utf-8")
     if b"\x00" in head:
         raise SourceReadError(path, "cannot tell its format: it holds NUL bytes (binary or compressed data, or "
-                                    f"UTF-16 text?); give {FORMAT_OPTION}")
+                                    f"UTF-16 text? give --encoding utf-16); give {FORMAT_OPTION}")
     lines = _lines(head)
     if not lines:
         raise SourceReadError(path, f"cannot tell the format of an empty file; give {FORMAT_OPTION}")
@@ -115,7 +119,7 @@ def choose_format(first: Path, options: DataOptions) -> tuple[str, list[str]]:
             return "parquet", ["--format events: Parquet by its content"]
         fmt = SUFFIX_FORMATS.get(first.suffix.lower(), "csv")
         return fmt, [f"--format events: {fmt} by its name"]
-    fmt, how = guess_format(first)
+    fmt, how = guess_format(first, options.encoding)
     if options.delimiter is not None and fmt == "sequence":  # such as a space-delimited file with a header
         return "csv", ["delimited text: --delimiter given"]
     if fmt == "sequence" and _space_separated_header(lines := first_lines(first)):

@@ -427,7 +427,12 @@ def test_a_format_that_cannot_be_guessed_asks_for_format(tmp_path: Path, capsys)
     binary = _write(tmp_path / "blob", bytes(range(256)))
     assert _run(capsys, "sequences", "--data", str(binary))[2] == (
         f"elcrec: error: {binary}: cannot tell its format: it holds NUL bytes (binary or compressed data, or UTF-16 "
-        f"text?); give --format {FORMATS}\n")
+        f"text? give --encoding utf-16); give --format {FORMATS}\n")
+    # UTF-16 text (Excel's "Unicode text") with its encoding given: its format is guessed from the text, as read
+    # (helper-187: refused for its NUL bytes, --encoding or not)
+    wide = _write(tmp_path / "export", f"user_id\titem_id\ttimestamp\nu\ta\t{T0}\n".encode("utf-16"))
+    code, out, err = _run(capsys, "sequences", "--data", str(wide), "--encoding", "utf-16")
+    assert (code, out) == (0, "u (1 item): a\n") and "as tsv (guessed from its first line" in err, err
 
 
 def test_a_wrong_guess_names_the_guess_and_the_options(tmp_path: Path, capsys) -> None:
