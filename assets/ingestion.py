@@ -24,6 +24,7 @@ from assets.load_advice import (
     byte_copies_note,
     load_line,
     metadata_read_advice,
+    not_utf8_note,
     other_rules_note,
     read_advice,
     rejected_items_note,
@@ -196,6 +197,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     context.log.info(load_line(report.accepted, check, source.format, batch.files,
                                (report.replaced, report.replaced_rejected)))
     for note in (shrunk_files_note(rows_per_file(check, batch.files), report.replaced_by_file),  # not all there?
+                 not_utf8_note(check, batch.files),
                  rejected_files_note(check, config.max_rejected_share, source.format, batch.files,
                                      apart=config.max_rejected_share_by_reason or {})):
         if note:

@@ -21,6 +21,7 @@ from elcrec_core.data.item_metadata import ENCODING_ADVICE
 from elcrec_core.data.rejections import (count_text, decimal_comma_note, example_rows, file_name, reason_counts,
                                         rejected_examples)
 from elcrec_core.data.source_config import ItemMetadataConfig, TimestampFormat
+from elcrec_core.data.sources import NOT_UTF8_ADVICE
 from elcrec_core.data.expectations import ExpectationReport
 from elcrec_core.data.validation import RowCheck
 from elcrec_pipeline.config import SourceSettings
@@ -183,6 +184,20 @@ def _duplicates_note(check: RowCheck) -> str:
         "are kept as rejected rows, and the sequences would lose only an item's repeat on its day (never "
         "recommended to its user anyway)" if at_midnight else "; a file whose rows repeat (a delivery appended "
         "twice) keeps each event once"))
+
+
+def not_utf8_note(check: RowCheck, files: Sequence[str]) -> str:
+    """The warning of a load that rejected lines that are not UTF-8 text (a file of another encoding, read as
+    UTF-8: its every line with a letter beyond ASCII, whole users' histories where their names hold one, under the
+    share that refuses a load and with no warning: helper-187); empty where none."""
+    bad = check.rejected.filter(pl.col("detail").str.ends_with(f"({NOT_UTF8_ADVICE})"))
+    if not len(bad):
+        return ""
+    named = sorted({file_name(str(file), files) for file in bad["source_file"].cast(pl.String)})
+    return (f"{len(bad):,} line(s) of {', '.join(named[:5])}{', ...' if len(named) > 5 else ''} are not UTF-8 text and "
+            f"were rejected (malformed_line): a file in another encoding loses every line with a letter beyond ASCII "
+            f"(a user's whole history, where their id holds one). Give the source setting encoding (such as cp1252 "
+            f"or latin-1) and load the day again")
 
 
 def rejected_items_note(rejected: pl.DataFrame, stored: int, path: str) -> str:

@@ -43,6 +43,11 @@ from elcrec_core.data.text_encoding import as_utf8
 from elcrec_core.data.validation import NULL_IDS
 
 
+# what a line that is not UTF-8 text advises (a file of another encoding: each line with a letter beyond ASCII)
+NOT_UTF8_ADVICE = "not UTF-8 text: give its encoding, such as cp1252 or latin-1: the source setting encoding, elcrec " \
+    "--encoding"
+
+
 def read_source(config: SourceConfig, null_values: tuple[str, ...] = NULL_IDS) -> pl.DataFrame:
     """Read every file of a source into one normalised frame (files in name order, rows in file order); a time or
     rating that is one of ``null_values`` is no value (see
@@ -72,8 +77,7 @@ def read_file(path: Path, config: SourceConfig, null_values: tuple[str, ...] = N
         frame = frame.with_columns(source_file=pl.lit(str(path)).cast(pl.Categorical))
     else:
         frame = frame.with_columns(pl.when(pl.col("detail").str.starts_with(INVALID_ENCODING))
-                                   .then(pl.col("detail") + " (not UTF-8 text: give its encoding, such as latin-1: "
-                                         "the source setting encoding, elcrec --encoding)")
+                                   .then(pl.col("detail") + f" ({NOT_UTF8_ADVICE})")
                                    .otherwise(pl.col("detail")).alias("detail"))
     return frame
 

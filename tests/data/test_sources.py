@@ -516,8 +516,8 @@ def test_a_text_file_in_another_encoding_is_read_with_its_encoding(tmp_path: Pat
     assert frame["error"].to_list() == [None, None]
     as_utf8 = read_source(SourceConfig(format="csv", path=str(path)))
     assert as_utf8["error"].to_list() == ["malformed_line"] * 2
-    assert as_utf8["detail"][0].endswith("(not UTF-8 text: give its encoding, such as latin-1: the source setting "
-                                         "encoding, elcrec --encoding)")
+    assert as_utf8["detail"][0].endswith("(not UTF-8 text: give its encoding, such as cp1252 or latin-1: the source "
+                                         "setting encoding, elcrec --encoding)")
     sequence = _write(tmp_path / "s.txt", "José café thé\n".encode("cp1252"))
     assert read_source(SourceConfig(format="sequence", path=str(sequence), encoding="cp1252"))[
         "item_id"].to_list() == ["café", "thé"]

@@ -2036,3 +2036,23 @@ def test_item_categories_split_on_the_wrong_separator_warn_naming_the_setting(tm
                             run_config={"ops": {"raw_interactions": {"config": flags}}})
     (unchecked,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "item_categories_split"]
     assert unchecked.passed and unchecked.description.startswith("not checked: the categories do not come from a text")
+
+
+def test_lines_of_another_encoding_within_the_rejected_share_warn(tmp_path):
+    """A cp1252 export read as UTF-8 lost every line with a letter beyond ASCII (users Müller, François: their whole
+    histories), under the share that refuses a load and with no warning (helper-187): the load warns, naming the
+    file and the setting."""
+    (tmp_path / "team" / "logs").mkdir(parents=True)
+    rows = [f"u{n},i{n % 7},2026-01-31T10:{n % 60:02d}:00Z" for n in range(40)] + ["Müller,a,2026-01-31T11:00:00Z"]
+    (tmp_path / "team" / "logs" / "2026-01-31.csv").write_bytes(
+        ("user_id,item_id,timestamp\n" + "\n".join(rows) + "\n").encode("cp1252"))
+    (tmp_path / "team" / "source.yaml").write_text(yaml.safe_dump({"format": "csv", "path": "logs/{date}.csv",
+                                                                   "timestamp_format": "iso8601"}))
+    instance = dg.DagsterInstance.ephemeral()
+    result = ingest(tmp_path / "data", SourceFile(path=str(tmp_path / "team" / "source.yaml")), "2026-01-31",
+                    instance=instance)
+    warnings = [entry.user_message for entry in instance.all_logs(result.run_id) if entry.level == logging.WARNING]
+    assert result.success and [w for w in warnings if "UTF-8" in w] == [
+        "1 line(s) of 2026-01-31.csv are not UTF-8 text and were rejected (malformed_line): a file in another "
+        "encoding loses every line with a letter beyond ASCII (a user's whole history, where their id holds one). "
+        "Give the source setting encoding (such as cp1252 or latin-1) and load the day again"]
