@@ -106,11 +106,12 @@ class DerivedSettings:
     def train(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in TRAIN_FIELDS}
 
-    def describe(self) -> str:
-        """One line for a log: the data figures and the settings chosen (``n_negatives`` with sampled softmax only)."""
-        values = asdict(self)
+    def describe(self, intents: bool = True) -> str:
+        """One line for a log: the data figures and the settings chosen (``n_negatives`` with sampled softmax only;
+        ``n_intents`` where ``intents``, not for a run without intent losses: the SASRec ablation's said 16)."""
+        values, model = asdict(self), [name for name in MODEL_FIELDS if intents or name != "n_intents"]
         return ", ".join(f"{name} {values[name]}" for name in (
-            "users", "items", "interactions", "length_percentile", *MODEL_FIELDS, *shown_train_fields(self.rec_loss),
+            "users", "items", "interactions", "length_percentile", *model, *shown_train_fields(self.rec_loss),
             "samples", "steps_per_epoch"))
 
 
@@ -162,10 +163,11 @@ def auto_experiment(seqs: Sequences, model: Mapping[str, Any], train: Mapping[st
              for name, value in model.items() if value is not None}
     train = {name: getattr(checked.train, name) for name, value in train.items() if value is not None}
     derived = derive_settings(seqs, {**model, **train})
-    if log is not None:
-        log(f"preset auto: {derived.describe()}")
     base = merge_overrides(load_preset(BASE_PRESET), derived.model(), derived.train())
-    return replace(merge_overrides(base, model, train), preset=AUTO)
+    exp = replace(merge_overrides(base, model, train), preset=AUTO)
+    if log is not None:
+        log(f"preset auto: {derived.describe(exp.train.trade_off > 0 or exp.train.intent_cf_weight > 0)}")
+    return exp
 
 
 def preset_experiment(preset: str, seqs: Sequences | None, model: Mapping[str, Any], train: Mapping[str, Any],

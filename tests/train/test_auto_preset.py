@@ -119,6 +119,10 @@ def test_auto_is_general_with_the_derived_settings_and_the_explicit_ones_over_bo
                                {**derived.train(), "lr": 0.001})
     assert exp.to_dict() == {**expected.to_dict(), "preset": "auto"}  # the record names auto, not general
     assert lines == [f"preset auto: {derived.describe()}"] and "max_steps 200" in lines[0]
+    assert ", n_intents 8," in lines[0]
+    # the SASRec ablation has no intent losses: its line names no intents (it named the candidate's)
+    auto_experiment(seqs, {}, {"cf_weight": 0.0, "intent_cf_weight": 0.0, "trade_off": 0.0}, log=lines.append)
+    assert "n_intents" not in lines[1] and lines[1] == f"preset auto: {derived.describe(intents=False)}"
 
 
 @pytest.mark.parametrize(("model", "train", "named"), [
