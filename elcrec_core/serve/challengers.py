@@ -16,6 +16,7 @@ ranks of its valid and test targets (:data:`RANKS_FILE`), which the gate and the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -39,7 +40,7 @@ from elcrec_core.train.checkpoint import BEST
 from elcrec_core.train.loop import train
 from elcrec_core.train.objective import NonFiniteLoss
 from elcrec_core.train.run_log import keep_run
-from elcrec_core.train.state import data_digest
+from elcrec_core.train.state import code_digest, data_digest
 
 
 def fit_challengers(store: ModelStore, candidate: ModelRecord, seqs: Sequences, sasrec: bool = True,
@@ -140,9 +141,10 @@ def _train_sasrec(store: ModelStore, candidate: ModelRecord, seqs: Sequences,
     elif exp.train.rec_loss != "ce":  # full softmax is refused for a catalogue this large
         log(f"sasrec: trains with the candidate's next-item loss, {exp.train.rec_loss}: full softmax over "
             f"{seqs.n_items:,} items is too large a batch")
-    # epoch checkpoints, by the data: a retried run resumes after its last complete epoch, one on sequences built
-    # again differently starts afresh (resuming it on them is refused)
-    work = folder / "training" / data_digest(seqs)[:16]
+    # epoch checkpoints, by the data and the code: a retried run resumes after its last complete epoch, one on
+    # sequences built again differently starts afresh (resuming it on them is refused), and so does one under other
+    # code (an upgrade: it resumed the old code's epochs, helper-189)
+    work = folder / "training" / hashlib.sha256(f"{data_digest(seqs)}:{code_digest()}".encode()).hexdigest()[:16]
     init_from = _warm_sasrec(store, candidate)
     if candidate.warm_start and init_from is None:
         log("sasrec: starts cold beside a warm-started candidate (the model it started from has no SASRec "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -1129,15 +1130,18 @@ def test_sasrec_beside_a_candidate_of_another_next_item_loss_says_so(tmp_path, m
     import elcrec_core.serve.challengers as challengers
     from elcrec_core.config.settings import load_preset, merge_overrides
     from elcrec_core.train.objective import NonFiniteLoss
-    from elcrec_core.train.state import data_digest
+    from elcrec_core.train.state import code_digest, data_digest
 
-    trained = []
+    trained, folders = [], []
 
     def no_training(seqs, exp, out_dir, **kwargs):
         trained.append(exp.train.rec_loss)
         kwargs["log"]("best epoch 3")  # its lines are the SASRec's: the run log did not say whose they were
-        # its epochs are kept by the sequences' digest: a run on sequences built again differently starts afresh
-        assert (out_dir.parent.name, out_dir.name) == ("training", data_digest(seqs)[:16])
+        # its epochs are kept by the sequences' and the code's digest: a run on sequences built again differently
+        # starts afresh, and so does one under other code (an upgrade: it resumed the old code's epochs, helper-189)
+        folders.append(out_dir)
+        assert (out_dir.parent.name, out_dir.name) == ("training", hashlib.sha256(
+            f"{data_digest(seqs)}:{challengers.code_digest()}".encode()).hexdigest()[:16])
         raise NonFiniteLoss("not trained here")
 
     monkeypatch.setattr(challengers, "train", no_training)
@@ -1151,6 +1155,10 @@ def test_sasrec_beside_a_candidate_of_another_next_item_loss_says_so(tmp_path, m
         challengers.fit_challengers(store, candidate, seqs, log=lines.append)
         assert trained[-1] == "ce" and "sasrec: best epoch 3" in lines
         assert any("the candidate with sampled_softmax" in line for line in lines) is said
+    monkeypatch.setattr(challengers, "code_digest", lambda: "other code")
+    challengers.fit_challengers(store, candidate, seqs, log=lines.append)
+    assert folders[-1].name != folders[-2].name and code_digest() != "other code"
+    monkeypatch.setattr(challengers, "code_digest", code_digest)
     # a catalogue too large for full softmax (the bound made small here): SASRec keeps the candidate's loss (the
     # ablation's full softmax was refused, and the challengers and the day's gate failed with it)
     monkeypatch.setattr("elcrec_core.config.settings.MAX_CE_LOGITS", 256 * 50 * 8)
