@@ -52,7 +52,7 @@ from elcrec_core.serve.challengers import stored_ranks
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_core.serve.promotion import CHALLENGER_NAMES
 from elcrec_core.serve.recommenders import load_recommender
-from elcrec_core.serve.training_data import other_settings
+from elcrec_core.serve.training_data import other_settings, sequences_words
 from elcrec_core.train.checkpoint import load_model
 from elcrec_core.train.state import data_digest
 from elcrec_pipeline.config import EvaluationSettings
@@ -330,8 +330,7 @@ def _earlier_model(role: str, store: ModelStore, record: ModelRecord, candidate:
     its item limit), as the label says."""
     why, rec = "a later day: not ranked", None
     if other_settings(record, candidate):
-        why = "trained on sequences built with other sequence settings, which may hold this day's test items: not " \
-              "ranked"
+        why = f"trained on sequences {sequences_words(record)}, which may hold this day's test items: not ranked"
     elif record.day <= candidate.day:
         try:
             why, rec = "", load_recommender(store, record, data, "valid")

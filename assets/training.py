@@ -23,7 +23,7 @@ from elcrec_core.data.sequence_settings import comparable_settings
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, write_item_index_file
 from elcrec_core.report.plots import LOSS_PARTS, training_curve
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
-from elcrec_core.serve.training_data import other_settings
+from elcrec_core.serve.training_data import other_settings, sequences_words
 from elcrec_core.train.auto_preset import MODEL_FIELDS, shown_train_fields
 from elcrec_core.train.checkpoint import LAST, CheckpointError
 from elcrec_core.train.launch import train_distributed
@@ -105,8 +105,8 @@ def _train(context: dg.AssetExecutionContext, config: TrainingSettings, storage:
             else f"no ELCRec model that has served (and was not withdrawn) was trained on data up to {partition}"
             if base is None else f"the model it would warm-start from, {base.name}, has other shapes than this run's "
             f"settings make ({', '.join(changed)})" if changed else f"the model it would warm-start from, {base.name}, "
-            "was trained on sequences built with other sequence settings, whose training items may be this day's "
-            "validation and test targets")
+            f"was trained on sequences {sequences_words(base)}, whose training items may be this day's validation and "
+            "test targets")
     if cold:
         context.log.info(f"training from scratch: {cold}")
     init_from = store.checkpoint(base) if warm else None

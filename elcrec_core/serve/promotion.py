@@ -42,7 +42,7 @@ from elcrec_core.evaluate.baselines import MostPopular
 from elcrec_core.evaluate.ranking import SELECTION_METRIC, metrics_from_ranks
 from elcrec_core.evaluate.scoring import Recommender, ranks_and_non_finite
 from elcrec_core.serve.model_store import ModelRecord
-from elcrec_core.serve.training_data import newer_data, other_settings, same_data, serving_on_note
+from elcrec_core.serve.training_data import newer_data, other_settings, same_data, sequences_words, serving_on_note
 from elcrec_core.serve.validation_gap import NOISE, gap_text, noise, noise_text, paired_gap
 
 CANDIDATE, CHAMPION, FLOOR = "candidate", "serving", "most_popular"
@@ -183,7 +183,7 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
     # fit (helper-188: behind a candidate with a NaN score it served on by its leaked score over a SASRec)
     unlike = (champion in finite and not is_withdrawn(champion)
               and other_settings(champion.record, candidate.record))
-    left_out = (f"; {_name(champion)} was left out: trained on sequences built with other sequence settings, whose "
+    left_out = (f"; {_name(champion)} was left out: trained on sequences {sequences_words(champion.record)}, whose "
                 "training items may be these sequences' targets, its score on them is no measure" if unlike else "")
     eligible = [c for c in finite if not is_withdrawn(c) and not (unlike and c is champion)]  # the best is one
     if not eligible:

@@ -22,6 +22,13 @@ def other_settings(record: ModelRecord, candidate: ModelRecord) -> bool:
             and not "" != record.sequences == candidate.sequences)
 
 
+def sequences_words(record: ModelRecord) -> str:
+    """How a message names the sequences that ``record`` trained on where :func:`other_settings` holds: built with
+    other sequence settings, or of settings unknown (:data:`UNRECORDED`: they may be the same, helper-189)."""
+    return ("whose sequence settings are not recorded (an earlier version's model, its day's sequences built again or "
+            "removed since)" if record.sequence_settings == UNRECORDED else "built with other sequence settings")
+
+
 def with_day_settings(record: ModelRecord, day_sequences: str | None, day_settings: str) -> ModelRecord:
     """``record`` where it holds its sequence settings, or is no trained model; else (recorded by a version before
     commit 720fcc3 of 2026-12-06, which kept none: helper-185) with those of its day's sequences as stored
