@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 import dagster as dg
-from pydantic import Field, create_model
+from pydantic import Field, ValidationInfo, create_model, field_validator
 
+from elcrec_core.config.field_types import refuse_bool_as_number
 from elcrec_core.config.settings import ExperimentConfig, SettingField, overrides, preset_names, settings_fields
 from elcrec_core.data.events_to_sequences import SequenceConfig
 from elcrec_core.evaluate.baselines import EASE_LAMBDAS
@@ -32,7 +33,18 @@ from elcrec_core.train.auto_preset import AUTO, BASE_PRESET, preset_experiment
 from elcrec_pipeline.resources import Storage
 
 
-class SourceSettings(dg.Config):
+class CheckedConfig(dg.Config):
+    """The base of the pipeline's run config classes: true or false given for a field that takes no bool (a number,
+    a choice) raises ValueError naming the field, where lax mode read ``tolerance: true`` as 1.0 and a source
+    file's ``max_rejected_share: true`` as 1.0 (helper-189)."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_as_number(cls, value: Any, info: ValidationInfo) -> Any:
+        return refuse_bool_as_number(cls.model_fields[info.field_name].annotation, value)
+
+
+class SourceSettings(CheckedConfig):
     """Where the interactions come from. Every field is optional: one left out takes its value from the source
     settings file (the ``source_file`` resource: ``ELCREC_SOURCE``), else its default. With neither, the embedded
     synthetic data set is loaded."""
@@ -222,7 +234,7 @@ _SOURCE_DEFAULTS: dict[str, Any] = {
 }
 
 
-class SequenceSettings(dg.Config):
+class SequenceSettings(CheckedConfig):
     """Filters, de-duplication and k-core of the sequence building."""
 
     min_rating: float | None = Field(None, description="events with a lower rating, or none, are left out of the "
@@ -251,7 +263,7 @@ class SequenceSettings(dg.Config):
         return ExpectationConfig(min_length=self.min_length, max_length=self.max_length)
 
 
-class _PipelineTraining(dg.Config):
+class _PipelineTraining(CheckedConfig):
     """The run config of training that is the pipeline's own; :data:`TrainingSettings` adds the settings of the
     schema."""
 
@@ -321,13 +333,13 @@ TrainingSettings = create_model(
        for setting in settings_fields() if setting.option != "device"})
 
 
-class EvaluationSettings(dg.Config):
+class EvaluationSettings(CheckedConfig):
     """What the evaluation report compares (always the new model beside the model that served before it)."""
 
     split: Literal["test", "valid"] = Field("test", description="test (leave-one-out, as the paper) or valid")
 
 
-class ChallengerSettings(dg.Config):
+class ChallengerSettings(CheckedConfig):
     """What the day's candidate competes with (the baselines always: most popular, item transition, EASE)."""
 
     sasrec: bool = Field(True, description="train SASRec (ELCRec without its intent parts) with the candidate's "
@@ -337,7 +349,7 @@ class ChallengerSettings(dg.Config):
                                                                       "items takes minutes and 10 GB)")
 
 
-class ProfileSettings(dg.Config):
+class ProfileSettings(CheckedConfig):
     """How the intent profiles are drawn."""
 
     map_method: Literal["pca", "tsne"] = Field("pca", description="the 2-D user map: pca (all users' directions, "
@@ -345,7 +357,7 @@ class ProfileSettings(dg.Config):
     map_sample: int = Field(3000, ge=2, description="users drawn on the map")
 
 
-class PromotionSettings(dg.Config):
+class PromotionSettings(CheckedConfig):
     """When a new model (the candidate) replaces the serving one."""
 
     tolerance: float = Field(0.002, ge=0, description="how far below the best model's validation NDCG@20 the "
@@ -354,7 +366,7 @@ class PromotionSettings(dg.Config):
                                                       "below the best of the others)")
 
 
-class RecommendationSettings(dg.Config):
+class RecommendationSettings(CheckedConfig):
     """The lists user_recommendations writes."""
 
     top_k: int = Field(20, ge=1, description="recommendations per user")

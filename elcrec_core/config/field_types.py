@@ -36,32 +36,41 @@ def check_field_types(settings: Any) -> None:
             if isinstance(value, Mapping) and dataclasses.is_dataclass(hint):  # a nested settings class: its checks
                 checked = hint(**value)
             else:
-                checked = adapter.validate_python(os.fspath(value) if isinstance(value, os.PathLike) else value,
-                                                  strict=isinstance(value, bool) or None)  # no bool as a number
+                given = refuse_bool_as_number(hint, value)
+                checked = adapter.validate_python(os.fspath(given) if isinstance(given, os.PathLike) else given)
         except ValidationError as err:
             problems += [_problem(kind, name, error) for error in err.errors()]
         except (TypeError, ValueError) as err:  # the nested class's: a name that is none of its fields, ...
-            problems.append(f"{kind}.{name}: {err}")
+            problems.append(f"{kind}.{name}: {err}" + (f" (given {value!r})" if "true or false" in str(err) else ""))
         else:
             object.__setattr__(settings, name, checked)
     if problems:
         raise ValueError("; ".join(problems))
 
 
+def refuse_bool_as_number(annotation: Any, value: Any) -> Any:
+    """``value`` for a field of ``annotation``; raises ValueError where it is true or false, or a list, tuple or
+    mapping that holds one, and the field takes no bool there (lax mode reads true as 1: ``tolerance: true`` of a
+    run config was 1.0, helper-189)."""
+    held = value.values() if isinstance(value, Mapping) else value if isinstance(value, (list, tuple)) else ()
+    if (isinstance(value, bool) or any(isinstance(v, bool) for v in held)) and not _mentions_bool(annotation):
+        raise ValueError("true or false is no value of this field, a number or a choice")  # callers name the value
+    return value
+
+
+def _mentions_bool(annotation: Any) -> bool:
+    return annotation is bool or any(_mentions_bool(arg) for arg in typing.get_args(annotation))
+
+
 @dataclass
 class NoBoolAsNumber:
     """The base of the settings schema's pydantic dataclasses: true or false given for a field that takes no bool
-    (a number, a choice) raises ValueError, where lax mode read it as 1 or 0."""
+    (:func:`refuse_bool_as_number`) raises ValueError, where lax mode read it as 1 or 0."""
 
     @field_validator("*", mode="before")
     @classmethod
     def _no_bool_as_number(cls, value: Any, info: ValidationInfo) -> Any:
-        if isinstance(value, bool):
-            try:
-                TypeAdapter(cls.__pydantic_fields__[info.field_name].annotation).validate_python(value, strict=True)
-            except ValidationError:
-                raise ValueError(f"{value} is no value of this field (a number or a choice)") from None
-        return value
+        return refuse_bool_as_number(cls.__pydantic_fields__[info.field_name].annotation, value)
 
 
 @functools.cache

@@ -167,3 +167,23 @@ def test_a_run_that_starts_at_a_later_stage_checks_the_whole_run_config(tmp_path
     (failure,) = result.get_step_failure_events()
     assert ("has wrong values, so nothing was run: ops.elcrec_model.config: invalid setting(s): train.epochs: Input "
             "should be greater than or equal to 1 (given -3)" in failure.event_specific_data.error.message)
+
+
+def test_true_or_false_for_a_number_of_the_run_config_or_the_source_file_is_named():
+    """Dagster's Float and pydantic's lax mode took true as 1.0: tolerance: true promoted any candidate that beat
+    most popular, a source file's max_rejected_share: true refused no load (helper-189). Each run config class
+    refuses a bool for a field that takes none, inside a list or mapping too; a bool field keeps its bool."""
+    given = {"ops": {"serving_model": {"config": {"tolerance": True}},
+                     "elcrec_model": {"config": {"lr": True, "betas": [False, 0.9], "warm_start": False}},
+                     "interaction_sequences": {"config": {"min_rating": True, "dedupe": True}}}}
+    assert run_config_problems(given, devices=False) == [
+        f"ops.{name}.config.{field}: Value error, true or false is no value of this field, a number or a choice "
+        f"(given {value!r})" for name, field, value in (("interaction_sequences", "min_rating", True),
+                                                        ("elcrec_model", "lr", True),
+                                                        ("elcrec_model", "betas", [False, 0.9]),
+                                                        ("serving_model", "tolerance", True))]
+    from elcrec_pipeline.config import SourceSettings
+
+    with pytest.raises(ValueError, match=r"max_rejected_share\n.*true or false is no value of this field"):
+        SourceSettings().resolved({"format": "csv", "path": "e.csv", "max_rejected_share": True})
+    assert SourceSettings().resolved({"format": "csv", "path": "e.csv", "header": False}).header is False
