@@ -861,6 +861,9 @@ def test_settings_of_the_wrong_type_are_refused_naming_the_field_or_read_as_mean
         ("e.csv", b"PK\x03\x04\x14\x00\x00\x00\x00\x00" + b"\x00" * 20 + b"[Content_Types].xml<?xml", {"format": "csv"},
          "a spreadsheet's workbook (Excel, LibreOffice), not text: save its sheet as CSV (UTF-8) and read that"),
         ("e.csv", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00", {"format": "csv"}, "a spreadsheet's workbook"),  # xls
+        # as openpyxl (pandas) writes one: docProps/app.xml first, its workbook's parts after (helper-189)
+        ("e.csv", b"PK\x03\x04" + b"\x00" * 26 + b"docProps/app.xml" + b"\x01" * 400 + b"PK\x03\x04" + b"\x00" * 26
+         + b"xl/workbook.xml", {"format": "csv"}, "a spreadsheet's workbook"),
         ("e.csv", "user_id,item_id,timestamp\nu,i,x\n", {"format": "csv", "timestamp_format": "iso8601",
                                                           "columns": {"timestamp": "timestamp"}}, None),
     ],
