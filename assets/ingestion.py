@@ -284,7 +284,9 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
                            check_name="earlier_days_loaded", passed=not unloaded,
                            severity=dg.AssetCheckSeverity.WARN, description=unloaded or None,
                            metadata={"files_not_loaded": dg.MetadataValue.int(len(late)),
-                                     "files_changed_since_loaded": dg.MetadataValue.int(len(corrected)),
+                                     # a day whose changed file cannot be told counts one
+                                     "files_changed_since_loaded": dg.MetadataValue.int(len(corrected)
+                                                                                        + len(corrected_days)),
                                      "days_with_a_file_changed": dg.MetadataValue.text(", ".join(corrected_days)
                                                                                        or "none"),
                                      "first_files": dg.MetadataValue.text(", ".join(map(str, late[:10])) or "none"),

@@ -39,9 +39,10 @@ def apply_source_file(parser: argparse.ArgumentParser, args: argparse.Namespace)
     ``args.source`` (options given win), and ``args.data`` from its ``path`` (relative to the file's folder; a
     ``{date}`` path as a glob of every day's files, or folders) or ``format: synthetic``; without a source file or
     a path, the command's default ``--data`` (train: the synthetic data), else ``parser`` refuses the command. Says
-    on stderr which of its settings the command line does not use (the pipeline's own, such as ``min_rows``; a
-    misspelt one too); ``parser`` refuses a file that cannot be read, a setting of the wrong type and a quote
-    character other than ``"`` (the command line has none other)."""
+    on stderr which of its settings the command line does not use (the pipeline's own, such as ``min_rows``);
+    ``parser`` refuses a file that cannot be read, a setting the pipeline does not know (a misspelt one), a path
+    without a format, a setting of the wrong type and a quote character other than ``"`` (the command line has none
+    other)."""
     settings = _read(parser, Path(args.source)) if args.source is not None else {}
     given = {name: value for name, value in settings.items() if value is not None}
     for name in ("names", "null_ids"):
@@ -49,7 +50,7 @@ def apply_source_file(parser: argparse.ArgumentParser, args: argparse.Namespace)
             parser.error(f"--source {args.source}: {name} is a list of texts, not {given[name]!r}")
     if refusal := path_without_format(given):
         parser.error(f"--source {args.source}: {refusal} (the pipeline refuses it too)")
-    # escape: the library's alone (the pipeline and the command line have no such setting: said unused below)
+    # escape: the library's alone (the pipeline and the command line have no such setting: refused as unknown below)
     delimited = delimited_settings({name: value for name, value in settings.items() if name != "escape"})
     if given.get("format") in ("jsonl", "parquet", "sequence", "synthetic") and delimited:
         parser.error(f"--source {args.source}: {delimited_refusal(delimited, given['format'])} (the pipeline "

@@ -1628,7 +1628,7 @@ def test_source_delimited_settings_for_another_format_are_named_as_settings(tmp_
     source.write_text(yaml.safe_dump({"format": "jsonl", "path": "e.jsonl", "header": True, "quote": '"'}))
     assert _run(capsys, "sequences", "--source", str(source))[:2] == (0, "u (1 item): i\n")  # their defaults
     # the synthetic source alike, not as options nobody typed; escape is no setting of the pipeline's nor of the
-    # command line's: said unused, as any other, not "a setting of delimited text" (helper-188)
+    # command line's: refused as unknown below, as any other, not as "a setting of delimited text" (helper-188)
     source.write_text(yaml.safe_dump({"format": "synthetic", "header": False, "delimiter": ";"}))
     with pytest.raises(SystemExit):
         _run(capsys, "sequences", "--source", str(source))
