@@ -174,8 +174,11 @@ def _form_hint(fmt: TimestampFormat) -> str:
     """SQL: why a time ``t_raw`` that ``fmt`` could not read may be of another form, as a detail's end (a helper's
     trial read ``ts: 1772452800`` of an iso8601 column without a word why); '' where it has no other form."""
     number, iso = "regexp_matches(t_raw, '^[+-]?[0-9]+([.][0-9]+)?$')", "regexp_matches(t_raw, '^[0-9]{4}-[0-9]{2}')"
+    local = "regexp_matches(t_raw, '^[0-9]{1,2}[./-][0-9]{1,2}[./-][0-9]{2,4}')"  # 31.12.1997, 12/31/1997 9:16 PM
     if fmt == "iso8601":
-        return f"CASE WHEN {number} THEN ' (a number, no ISO 8601 time: an epoch time? timestamp_format)' ELSE '' END"
+        return (f"CASE WHEN {number} THEN ' (a number, no ISO 8601 time: an epoch time? timestamp_format)' WHEN {local}"
+                " THEN ' (a date of a locale, which no timestamp_format reads: write the times as ISO 8601, "
+                "1997-12-31T21:16:00)' ELSE '' END")
     longer = {"epoch_s": ("epoch_ms", 13), "epoch_ms": ("epoch_us", 16)}.get(fmt)
     digits = (f"WHEN {number} AND length(regexp_extract(t_raw, '[0-9]+')) >= {longer[1]} THEN ' ({longer[1]} "
               f"digits or more: {longer[0]}? timestamp_format)' " if longer else "")
