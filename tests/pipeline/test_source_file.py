@@ -1715,7 +1715,7 @@ def test_rejected_rows_of_item_metadata_are_a_warning_of_the_load(team, tmp_path
                               "The first: line 2: malformed_line (INVALID ENCODING")
     assert "; line 4: malformed_line (INVALID ENCODING" in warning
     assert warning.endswith(". Some of its lines are not UTF-8 text: set its encoding, item_metadata_encoding, such "
-                            "as latin-1")  # past the rows' shortened details
+                            "as cp1252 (Windows) or latin-1")  # past the rows' shortened details
     (team / "source.yaml").write_text(yaml.safe_dump({**settings, "item_metadata_encoding": "latin-1"}))
     result = ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-30", instance=instance)
     assert not [entry for entry in instance.all_logs(result.run_id)
