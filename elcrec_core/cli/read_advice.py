@@ -27,8 +27,8 @@ def read_advice(exc: SourceReadError, first: Path, source: SourceConfig, how: st
         elif len(header) == 1 and len(header[0].split()) > 1:
             tips.append(f"its first line has no {source.separator!r} but spaces between names: give --delimiter ' ' "
                         "if spaces separate its fields")
-        else:
-            tips.append("name the columns with --user-column, --item-column, --timestamp-column"
+        else:  # the options of the columns missing (--event-type-column's was never named: helper-190)
+            tips.append(f"name the columns with {', '.join(_column_options(exc.cause, source))}"
                         + ("" if source.format in ("jsonl", "parquet") else
                            ", or --names with --header-names (names that replace the header's; --no-header and "
                            "--names for a file without one)"))
@@ -47,13 +47,27 @@ def read_advice(exc: SourceReadError, first: Path, source: SourceConfig, how: st
         wide = re.search(r"the source setting encoding: (utf-\d+) reads it", exc.cause)  # its byte order mark
         tips.append(f"give --encoding {wide[1]}" if wide else
                     "give --encoding utf-16 if it is UTF-16 text (as some spreadsheets export it)")
-    if _format_may_be_at_fault(exc.cause, content):
+    if _format_may_be_at_fault(exc.cause, content) and not (content == source.format == "parquet"):  # its magic
         if how is not None:
             tips.append(f"it was read as {source.format}, {how}: give {FORMAT_OPTION} if that is wrong")
         elif content not in (None, source.format):
             tips.append(f"{'it is' if content == 'parquet' else 'its first line looks like'} {content}: try "
                         f"--format {content}")
     return "".join(f"; {tip}" for tip in tips)
+
+
+def _column_options(cause: str, source: SourceConfig) -> list[str]:
+    """The options of the columns that ``cause`` (``no column(s) ['a', 'b']; ...``) names as missing; those of the
+    user, item and time where it names none of them."""
+    missing = re.findall(r"'((?:[^'\\]|\\.)*)'", cause.split("]", 1)[0])
+    columns = source.columns
+    options = {name: option for name, option in ((columns.event_type, "--event-type-column"),
+                                                 (columns.rating, "--rating-column"),
+                                                 (columns.timestamp, "--timestamp-column"),
+                                                 (columns.item, "--item-column"), (columns.user, "--user-column"))
+               if name is not None}
+    named = [options[name] for name in missing if name in options]
+    return named or ["--user-column", "--item-column", "--timestamp-column"]
 
 
 def _first_fields(path: Path, source: SourceConfig) -> list[str]:

@@ -458,6 +458,14 @@ def test_a_wrong_guess_names_the_guess_and_the_options(tmp_path: Path, capsys) -
     # the advice's second way; --no-header and --names, which it gave before, read the header as a rejected row
     assert _sequences(capsys, other, "--names", "user_id,item_id,timestamp", "--header-names") == [
         {"user": "u", "items": ["i"]}]
+    # the options of the columns missing, an event type's too, and no format advice for a Parquet file by its bytes
+    # (helper-190: it named the user, item and time options, and the format)
+    code, _, err = _run(capsys, "sequences", "--data", str(other), "--user-column", "user", "--item-column", "item",
+                        "--timestamp-column", "time", "--event-type-column", "kind", "--rating-column", "stars")
+    assert code == 2 and "; name the columns with --rating-column, --event-type-column, or --names" in err, err
+    pl.DataFrame({"user_id": ["u"], "item_id": ["i"], "timestamp": [T0]}).write_parquet(tmp_path / "e.parquet")
+    code, _, err = _run(capsys, "sequences", "--data", str(tmp_path / "e.parquet"), "--event-type-column", "kind")
+    assert code == 2 and err.rstrip().endswith("; name the columns with --event-type-column"), err
 
 
 
