@@ -479,8 +479,8 @@ def _late_note(late: list[Path], partition: str) -> str:
     shown = _first_five(late)
     return (f"{len(late)} file(s) of the {LATE_DAYS} days before {partition} are on disk but no load has read them "
             f"(a delivery that came after its day's run, which read the day's other files or failed without it; one "
-            f"refused by its checks; a day never run): their events are in no day's sequences. Run their days (daily_retrain_job, or a "
-            f"backfill), then this day again: {shown}")
+            f"refused by its checks; a day never run): their events are in no day's sequences. Run their days "
+            f"(daily_retrain_job, or a backfill), then this day again: {shown}")
 
 
 def _corrected_note(corrected: list[Path], days: list[str], partition: str) -> str:

@@ -805,8 +805,8 @@ def test_settings_of_the_wrong_type_are_refused_naming_the_field_or_read_as_mean
                            ({"min_rating": "four"}, "min_rating: Input should be a valid number, unable to parse "
                                                     "string as a number (given 'four')"),
                            # true is no number: lax mode read k_core true as a k-core of 1 (helper-188)
-                           ({"k_core": True}, "k_core: true or false is no value of this field, a number or a choice (given "
-                                              "True)")):
+                           ({"k_core": True}, "k_core: true or false is no value of this field, a number or a "
+                                              "choice (given True)")):
         with pytest.raises(ValueError) as info:
             SequenceConfig.from_dict(wrong)
         assert str(info.value) == f"SequenceConfig.{problem}"

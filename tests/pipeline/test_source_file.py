@@ -460,8 +460,8 @@ def test_a_bad_source_file_fails_at_once_and_names_the_file_or_field(team, tmp_p
         "unknown.yaml": "user_colum",
         # a path without a format loaded the synthetic demo data in its place, silently (helper-187)
         "no_format.yaml": f"source settings ({team / 'no_format.yaml'}): path '{team / 'logs'}/{{date}}.csv' is "
-                          "given, but no format: give the file's format (format: csv, tsv, parquet, jsonl or sequence); without it "
-                          "the source is the synthetic data, which reads no file",
+                          "given, but no format: give the file's format (format: csv, tsv, parquet, jsonl or "
+                          "sequence); without it the source is the synthetic data, which reads no file",
         "synthetic.yaml": "but format synthetic reads no file: give the file's format",
     }
     (team / "list.yaml").write_text("- csv\n")
