@@ -93,6 +93,11 @@ def checked_run_config(job: dg.JobDefinition) -> dict[str, Any]:
     except dg.DagsterInvalidConfigError as err:  # an {env: NAME} not set here too: its message without the trace
         problems = [_without_schema(" ".join(error.message.split("\n\nStack Trace")[0].split()))
                     for error in err.errors]
+        # and the bounds of the other values at once (a misspelt name hid top_k: 0 until it was mended: helper-191),
+        # but those of a value that Dagster named
+        named = " ".join(problems)
+        problems += [problem for problem in run_config_problems(config, devices=False)
+                     if f"root:{problem.split(':')[0].replace('.', ':')}" not in named]
     else:
         problems = run_config_problems(resolved, devices=False)  # runs may go to machines with other devices
     if problems:

@@ -522,6 +522,18 @@ def test_the_schedule_and_the_sensor_carry_the_run_config_file_where_one_is_set(
     with pytest.raises(Exception) as info:  # Dagster wraps the schedule's
         scheduled()
     assert str(info.value.__cause__) == str(refused.value)
+    # a misspelt name and a value out of bounds: each named at once (helper-191: top_k: 0 only once epoch was mended)
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump({"ops": {"elcrec_model": {"config": {"epoch": 2}},
+                                                               "user_recommendations": {"config": {"top_k": 0}}}}))
+    with pytest.raises(Exception) as info:
+        scheduled()
+    assert str(info.value.__cause__) == str(refused.value) + (
+        "; ops.user_recommendations.config.top_k: Input should be greater than or equal to 1 (given 0)")
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump({"ops": {"elcrec_model": {"config": {"epochs": "x"}}}}))
+    with pytest.raises(Exception) as info:  # a type Dagster names: named once
+        scheduled()
+    assert str(info.value.__cause__).count("epochs") == 1
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump({"ops": {"elcrec_model": {"config": {"epoch": 2}}}}))
     # a tick with nothing to run fails too: it skipped, and the operator learnt of the file at the next delivery
     (tmp_path / "quiet.yaml").write_text(yaml.safe_dump({"format": "csv", "path": "none/{date}.csv"}))
     with pytest.raises(ValueError, match="its run config does not fit daily_retrain_job"):
