@@ -448,8 +448,10 @@ def _corrected_files(instance: dg.DagsterInstance, earlier: dict[str, list[Path]
         same = {str(file) for file in files} == read.get(date.fromisoformat(day))
         recorded = _newest_load_metadata(instance, day, warehouse_path) if newer or same else {}
         if (newer or same and "files_version" in recorded) and not FilesNow(files).loaded_by(recorded):
-            corrected, days = (corrected + (newer or files), days) if newer or len(files) == 1 else \
-                (corrected, days + [day])
+            if newer or len(files) == 1:
+                corrected += newer or files
+            else:
+                days.append(day)
     return corrected, days
 
 

@@ -40,21 +40,27 @@ def check_field_types(settings: Any) -> None:
                 checked = adapter.validate_python(os.fspath(given) if isinstance(given, os.PathLike) else given)
         except ValidationError as err:
             problems += [_problem(kind, name, error) for error in err.errors()]
+        except BoolAsNumber as err:
+            problems.append(f"{kind}.{name}: {err} (given {value!r})")
         except (TypeError, ValueError) as err:  # the nested class's: a name that is none of its fields, ...
-            problems.append(f"{kind}.{name}: {err}" + (f" (given {value!r})" if "true or false" in str(err) else ""))
+            problems.append(f"{kind}.{name}: {err}")
         else:
             object.__setattr__(settings, name, checked)
     if problems:
         raise ValueError("; ".join(problems))
 
 
+class BoolAsNumber(ValueError):
+    """True or false given for a field that takes no bool (the message does not name the value: callers do)."""
+
+
 def refuse_bool_as_number(annotation: Any, value: Any) -> Any:
-    """``value`` for a field of ``annotation``; raises ValueError where it is true or false, or a list, tuple or
-    mapping that holds one, and the field takes no bool there (lax mode reads true as 1: ``tolerance: true`` of a
-    run config was 1.0, helper-189)."""
+    """``value`` for a field of ``annotation``; raises :class:`BoolAsNumber` where it is true or false, or a list,
+    tuple or mapping that holds one, and the field takes no bool there (lax mode reads true as 1: ``tolerance:
+    true`` of a run config was 1.0, helper-189)."""
     held = value.values() if isinstance(value, Mapping) else value if isinstance(value, (list, tuple)) else ()
     if (isinstance(value, bool) or any(isinstance(v, bool) for v in held)) and not _mentions_bool(annotation):
-        raise ValueError("true or false is no value of this field, a number or a choice")  # callers name the value
+        raise BoolAsNumber("true or false is no value of this field, a number or a choice")
     return value
 
 
