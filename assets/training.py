@@ -18,8 +18,6 @@ from assets.daily import (
 from assets.metadata import figure, metric, table
 from assets.sequences import interaction_sequences
 from elcrec_core.config.settings import SHAPE_FIELDS, ExperimentConfig, ModelConfig
-from elcrec_core.data.events_to_sequences import read_sequence_settings
-from elcrec_core.data.sequence_settings import comparable_settings
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, write_item_index_file
 from elcrec_core.report.plots import LOSS_PARTS, training_curve
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
@@ -85,8 +83,8 @@ def _train(context: dg.AssetExecutionContext, config: TrainingSettings, storage:
     # the same day that builds the sequences again meanwhile must not relabel this model)
     seqs, item_ids = storage.read_sequences(partition)
     sequences = data_digest(seqs)
-    built = ModelRecord(partition, "", "", sequences=sequences, sequence_settings=digest(comparable_settings(
-        read_sequence_settings(storage.sequences_dir(partition)))))  # what this run trains on, to compare
+    built = ModelRecord(partition, "", "", sequences=sequences, sequence_settings=storage.sequence_settings_digest(
+        partition))  # what this run trains on, to compare
     base = storage.with_recorded_settings(store.served_up_to(partition, kinds=("elcrec",))) if config.warm_start \
         else None  # an earlier version's record: the settings of its day's sequences, where it trained on them
     unlike = base is not None and other_settings(base, built)  # its training items may be this day's targets

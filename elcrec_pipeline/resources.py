@@ -235,6 +235,11 @@ class Storage(dg.ConfigurableResource):
                 if first <= folder.name <= last and self.sequences_file(folder.name).exists()]
         return max(days, default=None)
 
+    def sequence_settings_digest(self, partition: str) -> str:
+        """The digest of the settings that built the partition's stored sequences, as a model's record keeps it
+        (:attr:`~elcrec_core.serve.model_store.ModelRecord.sequence_settings`)."""
+        return digest(comparable_settings(read_sequence_settings(self.sequences_dir(partition))))
+
     def with_recorded_settings(self, record: ModelRecord | None) -> ModelRecord | None:
         """``record`` with the sequence settings it trained with where it holds none (a model of an earlier
         version): those of its day's stored sequences where it trained on them, else unknown, taken as other ones
@@ -243,7 +248,7 @@ class Storage(dg.ConfigurableResource):
             return record
         try:
             seqs, _ = read_sequence_parquet(self.sequences_file(record.day))
-            day = data_digest(seqs), digest(comparable_settings(read_sequence_settings(self.sequences_dir(record.day))))
+            day = data_digest(seqs), self.sequence_settings_digest(record.day)
         except (OSError, ValueError):  # gone (pruned), unreadable: unknown
             day = None, ""
         return with_day_settings(record, *day)

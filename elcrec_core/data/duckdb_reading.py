@@ -55,6 +55,15 @@ def connection_for(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
         yield con
 
 
+def quoting_fix(setting: str, option: str = "") -> str:
+    """What a refusal of a stray quote advises: the source ``setting`` that reads a file without quoting (and the
+    command line's ``option``, where it has one)."""
+    return f"fix the quoting, or read the file without quoting (source setting {setting}: ''{option})"
+
+
+QUOTING_FIX = quoting_fix("quote", ", elcrec --no-quote")  # the events'
+
+
 def read_delimited(
     con: duckdb.DuckDBPyConnection,
     path: Path,
@@ -67,14 +76,14 @@ def read_delimited(
     build: Callable[[duckdb.DuckDBPyRelation], pl.DataFrame] = duckdb.DuckDBPyRelation.pl,
     max_line_bytes: int = MAX_LINE_BYTES,
     typed: Mapping[str, str] | None = None,
-    quoting_fix: str | None = None,
+    refusal_fix: str = QUOTING_FIX,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Read the ``wanted`` columns (alias -> column name) of a delimited file as text, through ``build``; with
     ``delimiter`` None, every line is one field (split on a control character the file does not hold). ``typed``:
     the aliases of columns of times, numbers or flags, where a column's name is no value, and what they hold
     (``{"t": "times"}``, for messages)
-    (:func:`~elcrec_core.data.header_lines.repeated_header_sql`); ``quoting_fix``: what a refusal of a stray quote
-    advises (default :data:`QUOTING_FIX`).
+    (:func:`~elcrec_core.data.header_lines.repeated_header_sql`); ``refusal_fix``: what a refusal of a stray quote
+    advises (:func:`quoting_fix`).
 
     A streamed pass (:func:`elcrec_core.data.files.scan_lines`) first refuses binary files and lines longer than
     ``max_line_bytes``; then DuckDB's strict reader scans the file once, inside ``build`` (which turns the
@@ -164,7 +173,7 @@ def read_delimited(
         lines = scan_lines(path, None, max_line_bytes)
         data = _data_records(lines, header, len(good), at)
     if data is not None:
-        _refuse_records_over_lines(path, lines, at, rejects["detail"], max_line_bytes, quoting_fix or QUOTING_FIX)
+        _refuse_records_over_lines(path, lines, at, rejects["detail"], max_line_bytes, refusal_fix)
         rejects = rejects.with_columns(source_row=pl.Series(lines.starts[at], dtype=pl.Int64))
         if (undecoded := np.flatnonzero(rejects["detail"].str.starts_with(INVALID_ENCODING).to_numpy())).size:
             details = rejects["detail"].to_list()  # DuckDB's text of such a line drops the byte after a bad one
@@ -185,9 +194,6 @@ def _data_records(lines: LineScan, header: bool, good: int, at: np.ndarray) -> n
     data = lines.record_lines[int(header):]
     known = bool(((at >= 0) & (at < len(lines.starts))).all())
     return data if known and len(data) == good + len(at) and np.isin(lines.starts[at], data).all() else None
-
-
-QUOTING_FIX = "fix the quoting, or read the file without quoting (source setting quote: '', elcrec --no-quote)"
 
 
 def refuse_values_over_lines(path: Path, good: pl.DataFrame, values: Mapping[str, str],

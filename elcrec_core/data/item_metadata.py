@@ -13,6 +13,7 @@ from elcrec_core.data.duckdb_reading import (
     connection_for,
     empty_rejects,
     parquet_relation,
+    quoting_fix,
     read_delimited,
     refuse_values_over_lines,
 )
@@ -25,7 +26,7 @@ from elcrec_core.data.validation import blank
 
 
 ENCODING_ADVICE = "not UTF-8 text: set its encoding, item_metadata_encoding, such as cp1252 (Windows) or latin-1"
-QUOTING_FIX = "fix the quoting, or read the file without quoting (source setting item_metadata_quote: '')"
+QUOTING_FIX = quoting_fix("item_metadata_quote")
 
 
 def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -59,7 +60,7 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
             with as_utf8(path, config.encoding, "the source setting item_metadata_encoding") as text:
                 flagged = {f"flag{i}": "flags" for i in range(len(flags))}
                 raw, malformed = read_delimited(con, text, wanted, config.delimiter, config.header, config.names,
-                                                 config.quote, None, typed=flagged, quoting_fix=QUOTING_FIX)
+                                                 config.quote, None, typed=flagged, refusal_fix=QUOTING_FIX)
             refuse_reordered_header(path, raw)
             refuse_values_over_lines(path, raw, {"item": "item id", **({"categories": "categories value"} if
                                                   config.categories is not None else {}), **{

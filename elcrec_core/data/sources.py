@@ -39,13 +39,12 @@ from elcrec_core.data.files import SourceReadError, ends_with_line_end, names_hi
 from elcrec_core.data.header_lines import header_read_as_data, refuse_reordered_header
 from elcrec_core.data.source_config import SourceConfig, resolve_files
 from elcrec_core.data.synthetic import SyntheticConfig, generate
-from elcrec_core.data.text_encoding import as_utf8
+from elcrec_core.data.text_encoding import EVENTS_ENCODING, as_utf8
 from elcrec_core.data.validation import NULL_IDS
 
 
 # what a line that is not UTF-8 text advises (a file of another encoding: each line with a letter beyond ASCII)
-NOT_UTF8_ADVICE = "not UTF-8 text: give its encoding, such as cp1252 or latin-1: the source setting encoding, elcrec " \
-    "--encoding"
+NOT_UTF8_ADVICE = f"not UTF-8 text: give its encoding, such as cp1252 or latin-1: {EVENTS_ENCODING}"
 
 
 def read_source(config: SourceConfig, null_values: tuple[str, ...] = NULL_IDS) -> pl.DataFrame:
