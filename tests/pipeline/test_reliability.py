@@ -55,8 +55,9 @@ def run_config(*names: str) -> dict:
     return {"ops": {name: ops[name] for name in names if name in ops}}
 
 
-def materialize(data_dir: Path, *names: str, **popen) -> subprocess.Popen:
-    cmd = [sys.executable, "-c", MATERIALIZE, str(data_dir), PARTITION, json.dumps(run_config(*names)), *names]
+def materialize(data_dir: Path, *names: str, config: dict | None = None, **popen) -> subprocess.Popen:
+    cmd = [sys.executable, "-c", MATERIALIZE, str(data_dir), PARTITION, json.dumps(config or run_config(*names)),
+           *names]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(cmd, cwd=REPO, env=env, text=True, **popen)
 
@@ -132,7 +133,11 @@ def test_two_instances_training_one_day_at_once_train_one_after_the_other(sequen
     a last.pt without best.pt that failed every later run of the day. The second now waits for the first."""
     data_dir = tmp_path / "shared"
     shutil.copytree(sequences_built, data_dir)
-    both = [materialize(data_dir, "elcrec_model", stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]
+    # a training of 40 epochs (some seconds): longer than the two processes' start may differ by on busy cores (with
+    # 6 epochs one run once ended before the other had started to train, and neither waited)
+    longer = {"ops": {"elcrec_model": {"config": {**TRAINING, "epochs": 40, "patience": 40}}}}
+    both = [materialize(data_dir, "elcrec_model", config=longer, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            for _ in range(2)]
     logs = [finish(proc) for proc in both]
     lock = data_dir / "models" / PARTITION / ".training.lock"
     waited = [re.search(rf"run (\S+) \(process \d+ on \S+, since [-\d]+ [:\d]+ UTC\) trains {PARTITION} in "
