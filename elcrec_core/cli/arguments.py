@@ -4,6 +4,7 @@ the experiment's settings (a preset, a config file and the flags); the data opti
 from __future__ import annotations
 
 import argparse
+import codecs
 import dataclasses
 import json
 import sys
@@ -27,6 +28,16 @@ from elcrec_core.data.source_config import TimestampFormat
 from elcrec_core.train.auto_preset import AUTO, BASE_PRESET, preset_experiment
 
 TRAIN_FIELDS = {field.name for field in dataclasses.fields(TrainConfig)}
+
+
+def _encoding(name: str) -> str:
+    """``name`` where Python knows it as a codec; else argparse's error, before any file is read (helper-195)."""
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        raise argparse.ArgumentTypeError(f"unknown encoding {name!r} (a Python codec: utf-8, latin-1, cp1252, "
+                                         "utf-16, ...)") from None
+    return name
 
 
 def load_data_with_ids(path: str, fmt: str | None = None, seed: int = 0) -> tuple[Sequences, np.ndarray | None]:
@@ -143,7 +154,7 @@ def add_data_options(p: argparse.ArgumentParser, data_help: str, default: str | 
                                                                "with names)")
     g.add_argument("--no-quote", action="store_true", help="csv/tsv without quoting: a quote character is data "
                                                            "(for a file whose stray quotes open fields)")
-    g.add_argument("--encoding", help="of a text file (default utf-8; latin-1, cp1252, ...: any "
+    g.add_argument("--encoding", type=_encoding, help="of a text file (default utf-8; latin-1, cp1252, ...: any "
                                                        "Python codec), as the source settings' encoding")
     g.add_argument("--rating-column", help="column of a rating (default: none read); a row whose rating is not a "
                                            "number is rejected as bad_rating")

@@ -298,6 +298,13 @@ def test_encoding_reads_a_text_file_in_another_encoding(tmp_path: Path, capsys) 
     path = tmp_path / "e.csv"
     path.write_bytes(f"user_id,item_id,timestamp\nJosé,café,{T0}\n".encode("latin-1"))
     assert _sequences(capsys, path, "--encoding", "latin-1") == [{"user": "José", "items": ["café"]}]
+    # an unknown one is refused before the file is read, whatever its name says of its format (a file without a
+    # suffix gave a LookupError's traceback, helper-195)
+    for name in (path, _write(tmp_path / "noext", f"user_id,item_id,timestamp\nu,i,{T0}\n")):
+        with pytest.raises(SystemExit) as info:
+            main(["sequences", "--data", str(name), "--encoding", "foo"])
+        err = capsys.readouterr().err
+        assert info.value.code == 2 and "argument --encoding: unknown encoding 'foo' (a Python codec: utf-8" in err
 
 
 def test_a_folder_whose_files_are_of_several_formats_by_name_is_refused(tmp_path: Path, capsys) -> None:
