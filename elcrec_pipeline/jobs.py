@@ -94,8 +94,9 @@ def checked_run_config(job: dg.JobDefinition) -> dict[str, Any]:
         problems = [_without_schema(" ".join(error.message.split("\n\nStack Trace")[0].split()))
                     for error in err.errors]
         # and the bounds of the other values at once (a misspelt name hid top_k: 0 until it was mended: helper-191),
-        # but those of a value that Dagster named
-        named = " ".join(problems)
+        # but those of a value that Dagster named (not the mapping that holds a misspelt name: helper-195)
+        named = {found[1] for error in err.errors if error.reason.value not in _ENTRY_ERRORS
+                 and (found := re.search(r"at path (root(?::[\w\[\]]+)*)", error.message))}
         problems += [problem for problem in run_config_problems(config, devices=False)
                      if f"root:{problem.split(':')[0].replace('.', ':')}" not in named]
     else:
@@ -104,6 +105,11 @@ def checked_run_config(job: dg.JobDefinition) -> dict[str, Any]:
         raise ValueError(f"{RUN_CONFIG_ENV}={dg.EnvVar(RUN_CONFIG_ENV).get_value()!r}: its run config does not fit "
                          f"{job.name}: {'; '.join(problems)}")
     return config
+
+
+# Dagster's errors of a mapping's entries (a name misspelt or missing), at the path of the mapping, not of a value
+_ENTRY_ERRORS = {"FIELD_NOT_DEFINED", "FIELDS_NOT_DEFINED", "MISSING_REQUIRED_FIELD", "MISSING_REQUIRED_FIELDS",
+                 "FIELD_ALIAS_COLLISION"}
 
 
 def _without_schema(message: str) -> str:

@@ -529,6 +529,14 @@ def test_the_schedule_and_the_sensor_carry_the_run_config_file_where_one_is_set(
         scheduled()
     assert str(info.value.__cause__) == str(refused.value) + (
         "; ops.user_recommendations.config.top_k: Input should be greater than or equal to 1 (given 0)")
+    # in the same op too: the misspelt name's path (its mapping's) hid the op's bounds (helper-195)
+    (tmp_path / "run.yaml").write_text(yaml.safe_dump({"ops": {"elcrec_model": {"config": {"epoch": 2,
+                                                                                           "patience": -3}}}}))
+    with pytest.raises(Exception) as info:
+        scheduled()
+    assert str(info.value.__cause__) == str(refused.value) + (
+        "; ops.elcrec_model.config: invalid setting(s): train.patience: Input should be greater than or equal to 1 "
+        "(given -3)")
     (tmp_path / "run.yaml").write_text(yaml.safe_dump({"ops": {"elcrec_model": {"config": {"epochs": "x"}}}}))
     with pytest.raises(Exception) as info:  # a type Dagster names: named once
         scheduled()
