@@ -325,9 +325,10 @@ def test_times_of_two_forms_in_one_source_reject_the_other_forms_rows_naming_it(
     # (helper-187: "give --timestamp-format", which none fits)
     local = tmp_path / "local.csv"
     local.write_text("user_id,item_id,timestamp\nu,a,31.12.1997 21:16\nu,b,12/31/1997 9:16 PM\n")
-    assert read_source(SourceConfig(format="csv", path=str(local), timestamp_format="iso8601"))["detail"].to_list() == [
-        f"timestamp: {value} (a date of a locale, which no timestamp_format reads: write the times as ISO 8601, "
-        "1997-12-31T21:16:00)" for value in ("31.12.1997 21:16", "12/31/1997 9:16 PM")]
+    for fmt in ("iso8601", "epoch_s", "epoch_ms"):  # under every format: epoch_s (the default) had no word (helper-195)
+        assert read_source(SourceConfig(format="csv", path=str(local), timestamp_format=fmt))["detail"].to_list() == [
+            f"timestamp: {value} (a date of a locale, which no timestamp_format reads: write the times as ISO 8601, "
+            "1997-12-31T21:16:00)" for value in ("31.12.1997 21:16", "12/31/1997 9:16 PM")], fmt
 
 
 

@@ -15,7 +15,7 @@ from elcrec_core.data.files import (
     SourceReadError,
 )
 from elcrec_core.data.source_config import NORMALISED_SCHEMA, ColumnMap, TimestampFormat
-from elcrec_core.data.validation import NO_VALUE, NULL_IDS, REASONS, null_texts
+from elcrec_core.data.validation import CUT_SHORT, NO_VALUE, NULL_IDS, REASONS, null_texts
 
 _EPOCH_SCALE = {"epoch_s": 1_000_000, "epoch_ms": 1_000, "epoch_us": 1}  # to microseconds
 
@@ -126,11 +126,13 @@ def last_line_cut_short(frame: pl.DataFrame, fields: Mapping[str, str | None]) -
     places), and the start of that form: ``malformed_line``, as the last line of a file still being written or
     copied, cut short (``C00`` for ``C0017``: a user who does not exist). Ids of many lengths or forms (``u7`` among
     ``u12``, ``guest`` among UUIDs) and a number (user 9 among 907) are not judged. A time or rating on that line
-    that cannot be read (``21:4`` for ``21:45``) keeps its reason, and its detail says where it is (helper-186)."""
-    if frame["error"][-1] in ("bad_timestamp", "bad_rating"):
-        return frame.with_columns(detail=pl.when(pl.int_range(pl.len()) == pl.len() - 1).then(
-            pl.col("detail") + " (on the last line, which has no line end: the file cut short?)").otherwise("detail"))
-    if len(frame) <= MIN_IDS_TO_COMPARE or frame["error"][-1] is not None:
+    that cannot be read (``21:4`` for ``21:45``) keeps its reason, and its detail says where it is (helper-186) where
+    it is the file's only one of that reason: not ``4,5`` where each rating is written so (helper-195)."""
+    if (reason := frame["error"][-1]) in ("bad_timestamp", "bad_rating"):
+        alone = (frame["error"] == reason).sum() == 1
+        return frame.with_columns(detail=pl.when((pl.int_range(pl.len()) == pl.len() - 1) & alone).then(
+            pl.col("detail") + CUT_SHORT).otherwise("detail"))
+    if len(frame) <= MIN_IDS_TO_COMPARE or reason is not None:
         return frame
     others = frame.head(-1).filter(pl.col("error").is_null())
     if len(others) < MIN_IDS_TO_COMPARE:
@@ -175,14 +177,14 @@ def _form_hint(fmt: TimestampFormat) -> str:
     trial read ``ts: 1772452800`` of an iso8601 column without a word why); '' where it has no other form."""
     number, iso = "regexp_matches(t_raw, '^[+-]?[0-9]+([.][0-9]+)?$')", "regexp_matches(t_raw, '^[0-9]{4}-[0-9]{2}')"
     local = "regexp_matches(t_raw, '^[0-9]{1,2}[./-][0-9]{1,2}[./-][0-9]{2,4}')"  # 31.12.1997, 12/31/1997 9:16 PM
+    locale = (f"WHEN {local} THEN ' (a date of a locale, which no timestamp_format reads: write the times as ISO 8601, "
+              "1997-12-31T21:16:00)' ELSE '' END")  # under every format (helper-195: epoch_s, the default, had none)
     if fmt == "iso8601":
-        return (f"CASE WHEN {number} THEN ' (a number, no ISO 8601 time: an epoch time? timestamp_format)' WHEN {local}"
-                " THEN ' (a date of a locale, which no timestamp_format reads: write the times as ISO 8601, "
-                "1997-12-31T21:16:00)' ELSE '' END")
+        return f"CASE WHEN {number} THEN ' (a number, no ISO 8601 time: an epoch time? timestamp_format)' {locale}"
     longer = {"epoch_s": ("epoch_ms", 13), "epoch_ms": ("epoch_us", 16)}.get(fmt)
     digits = (f"WHEN {number} AND length(regexp_extract(t_raw, '[0-9]+')) >= {longer[1]} THEN ' ({longer[1]} "
               f"digits or more: {longer[0]}? timestamp_format)' " if longer else "")
-    return f"CASE WHEN {iso} THEN ' (an ISO 8601 time, no number: timestamp_format iso8601?)' {digits}ELSE '' END"
+    return f"CASE WHEN {iso} THEN ' (an ISO 8601 time, no number: timestamp_format iso8601?)' {digits}{locale}"
 
 
 def _in_years(timestamp: str) -> str:

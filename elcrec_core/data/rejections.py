@@ -14,7 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from elcrec_core.data.expectations import ExpectationConfig, rejected_shares
-from elcrec_core.data.validation import REASONS, REJECTED_COLUMNS, RowCheck
+from elcrec_core.data.validation import CUT_SHORT, REASONS, REJECTED_COLUMNS, RowCheck
 
 REFUSED_ROWS, REFUSED_COUNTS = "rejected.csv", "load.json"  # the files of a refused load's folder
 
@@ -189,7 +189,8 @@ def decimal_comma_note(rejected: pl.DataFrame | None) -> str:
     spreadsheet of a German or French locale writes it): that it is no number here, and how to write it; else
     empty."""
     values = (rejected if rejected is not None else pl.DataFrame(schema={"reason": pl.String, "detail": pl.String})
-              ).filter(pl.col("reason") == "bad_rating")["detail"].str.extract(r".*: (.*)$")  # after the last ": "
+              ).filter(pl.col("reason") == "bad_rating")["detail"].str.strip_suffix(CUT_SHORT).str.extract(
+        r".*: (.*)$")  # after the last ": "
     commas = values.filter(values.str.contains(r"^[+-]?[0-9]+,[0-9]+$"))
     if not len(commas) or len(commas) * 2 < len(values):
         return ""

@@ -33,6 +33,7 @@ REJECTED_COLUMNS = ["source_file", "source_row", "reason", "detail", "user_id", 
 # what exports write for no value (pandas' defaults, MySQL's \N, nil, undefined, -): as an id, none, not an id
 NULL_IDS: tuple[str, ...] = ("null", "none", "nan", "na", "n/a", "#n/a", "<na>", "\\n", "nil", "undefined", "-")
 NO_VALUE = "means no value (source setting null_ids)"  # a detail's end, after the field and its text in quotes
+CUT_SHORT = " (on the last line, which has no line end: the file cut short?)"  # a bad time's or rating's detail's end
 
 
 def null_texts(null_ids: tuple[str, ...]) -> list[str]:

@@ -19,7 +19,8 @@ from elcrec_core.data.item_metadata import read_item_metadata
 from elcrec_core.data.source_config import NORMALISED_SCHEMA, ColumnMap, ItemMetadataConfig, SourceConfig, resolve_files
 from elcrec_core.data.sources import read_source
 from elcrec_core.data.synthetic import SyntheticConfig
-from elcrec_core.data.validation import RowRules, check_rows
+from elcrec_core.data.rejections import decimal_comma_note
+from elcrec_core.data.validation import CUT_SHORT, RowRules, check_rows
 
 T0 = datetime(2026, 3, 1, 12, 0, 0)  # 1772366400 epoch seconds
 EPOCH0 = 1_772_366_400
@@ -165,6 +166,19 @@ def test_a_time_cut_short_before_its_offset_or_after_its_date_is_a_bad_timestamp
         _write(path, "user_id,item_id,ts\nu,a,2026-11-29T21:40:00Z\nu,b,2026-11-29T21:4\n")  # a line end: no guess
         assert "cut short" not in read_source(SourceConfig(format="csv", path=str(path), timestamp_format="iso8601",
                                                            columns=ColumnMap(timestamp="ts")))["detail"][-1]
+        # nor where other lines' times are of its form: a form of the file, no cut (helper-195: each "4,5" rating)
+        _write(path, "user_id,item_id,ts,r\nu,a,2026-11-29T21:4,4\nu,b,2026-11-29T21:40:00Z,\"4,5\"\n"
+                     "u,c,2026-11-29T21:4,\"3,5\"")
+        rows = read_source(SourceConfig(format="csv", path=str(path), timestamp_format="iso8601",
+                                        columns=ColumnMap(timestamp="ts", rating="r")))
+        assert rows["detail"].to_list() == ["ts: 2026-11-29T21:4", "r: 4,5", "ts: 2026-11-29T21:4"]
+        _write(path, "user_id,item_id,ts,r\nu,a,2026-11-29T21:40:00Z,4\nu,b,2026-11-29T21:41:00Z,\"4,5\"")
+        rows = read_source(SourceConfig(format="csv", path=str(path), timestamp_format="iso8601",
+                                        columns=ColumnMap(timestamp="ts", rating="r")))
+        assert rows["detail"].to_list() == [None, "r: 4,5" + CUT_SHORT]  # alone: a cut "4,5x"? it may be
+        rejected = rows.rename({"error": "reason"}).cast({"reason": pl.String})
+        assert decimal_comma_note(rejected).startswith("1 of the 1 bad_rating rows hold a number with a decimal comma "
+                                                       "(4,5)")  # its value, not the note's end (none: helper-195)
 
 
 def test_an_iso_time_with_a_space_before_its_offset_is_read(tmp_path: Path) -> None:
