@@ -208,7 +208,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         (context.log.warning if warn else context.log.info)(note)
     with_rows = {*check.accepted["source_file"], *check.rejected["source_file"]} - {warehouse.SYNTHETIC_SOURCE_FILE}
     if copies := byte_copies([Path(file) for file in batch.files if file in with_rows]):  # not two empty files
-        context.log.warning(byte_copies_note(copies, batch.files))  # right for the sequences, but likely not meant
+        context.log.warning(byte_copies_note(copies, batch.files, dated=file_day is not None))  # likely not meant
     for note in id_notes(check.accepted, batch.files if len(batch.files) > 1 else None, source.format,
                          columns=(source.columns.user, source.columns.item)):
         context.log.warning(note)

@@ -269,16 +269,18 @@ def load_line(stored: int, check: RowCheck, fmt: str, files: Sequence[str], repl
                    if events or rejected else "")
 
 
-def byte_copies_note(copies: Mapping[Path, Path], files: Sequence[str]) -> str:
+def byte_copies_note(copies: Mapping[Path, Path], files: Sequence[str], dated: bool) -> str:
     """The warning of a load with files that are byte copies of another of its ``files`` (``copies``: copy ->
     the older file of its bytes, as :func:`~elcrec_core.data.files.byte_copies` finds them), the first five named:
     the copy by its path, the original by its path in the load's folder (``app/2026-03-01.csv``, not a name that
-    both share); removing the copy withdraws its rows only under ``overwrite_day`` (helper-186)."""
+    both share). Removing the copy withdraws its rows only under ``overwrite_day`` (helper-186), which acts on a
+    source whose path holds ``{date}`` (``dated``); emptying it and loading again withdraws them from any source."""
     named = ", ".join(f"{copy} (of {file_name(str(first), files)})" for copy, first in list(copies.items())[:5])
+    withdraw = ("Remove the copy where it is not meant (its stored rows stay unless the source sets overwrite_day: "
+                "true, and the day is loaded again)" if dated else
+                "Where the copy is not meant, empty it and load again (a removed file's stored rows stay)")
     return (f"{len(copies)} file(s) of this load are byte copies of another: {named}. Each file's rows are stored "
-            "(raw_interactions counts them twice); the sequences use each event once. Remove the copy where it is "
-            "not meant (its stored rows stay unless the source sets overwrite_day: true, and the day is loaded "
-            "again)")
+            f"(raw_interactions counts them twice); the sequences use each event once. {withdraw}")
 
 
 def withdrawn_note(day: str, withdrawn: Sequence[str], rows_in: int, before: int) -> tuple[bool, str]:

@@ -1514,9 +1514,13 @@ def test_a_byte_copy_in_another_folder_names_its_original_by_folder_too():
     from assets.load_advice import byte_copies_note
 
     files = ["/in/web/2026-03-01.csv", "/in/app/2026-03-01.csv"]
-    note = byte_copies_note({Path(files[1]): Path(files[0])}, files)
+    note = byte_copies_note({Path(files[1]): Path(files[0])}, files, dated=True)
     assert note.startswith("1 file(s) of this load are byte copies of another: /in/app/2026-03-01.csv (of "
                            "web/2026-03-01.csv). Each file's rows are stored")
+    # a source without {date}: overwrite_day withdraws nothing there, emptying the copy does (helper-195)
+    assert byte_copies_note({Path(files[1]): Path(files[0])}, files, dated=False).endswith(
+        "the sequences use each event once. Where the copy is not meant, empty it and load again (a removed file's "
+        "stored rows stay)")
 
 
 def test_a_byte_copy_of_a_file_in_the_same_load_warns(tmp_path):
