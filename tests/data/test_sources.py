@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import re
+import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -859,6 +861,16 @@ def test_settings_of_the_wrong_type_are_refused_naming_the_field_or_read_as_mean
             SourceConfig.from_dict({"format": fmt, "path": "x", **given})
 
 
+def _zipped(*parts: str) -> bytes:
+    """A zip file of ``parts``, each ``name`` or ``name:content``, stored in that order."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as packed:
+        for part in parts:
+            name, _, content = part.partition(":")
+            packed.writestr(name, content or "<x/>")
+    return buffer.getvalue()
+
+
 @pytest.mark.parametrize(
     ("name", "content", "cfg", "cause"),
     [
@@ -871,13 +883,20 @@ def test_settings_of_the_wrong_type_are_refused_naming_the_field_or_read_as_mean
         ("e.csv.gz", gzip.compress(b"user_id,item_id,timestamp\nu,i,1\n"), {"format": "csv"},
          "a gzip file: compressed files are not read; decompress it first"),
         ("e.jsonl", b"PK\x03\x04\x14\x00", {"format": "jsonl"}, "a zip file: compressed files are not read"),
-        # a spreadsheet's workbook is no archive to decompress (helper-187: "decompress it first", no help)
-        ("e.csv", b"PK\x03\x04\x14\x00\x00\x00\x00\x00" + b"\x00" * 20 + b"[Content_Types].xml<?xml", {"format": "csv"},
+        # a spreadsheet's workbook is no archive to decompress (helper-187: "decompress it first", no help), as Excel
+        # writes one and as openpyxl (pandas) does: docProps/app.xml first, its workbook's parts after (helper-189)
+        ("e.csv", _zipped("[Content_Types].xml", "_rels/.rels", "xl/workbook.xml"), {"format": "csv"},
          "a spreadsheet's workbook (Excel, LibreOffice), not text: save its sheet as CSV (UTF-8) and read that"),
-        ("e.csv", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00", {"format": "csv"}, "a spreadsheet's workbook"),  # xls
-        # as openpyxl (pandas) writes one: docProps/app.xml first, its workbook's parts after (helper-189)
-        ("e.csv", b"PK\x03\x04" + b"\x00" * 26 + b"docProps/app.xml" + b"\x01" * 400 + b"PK\x03\x04" + b"\x00" * 26
-         + b"xl/workbook.xml", {"format": "csv"}, "a spreadsheet's workbook"),
+        ("e.csv", _zipped("docProps/app.xml", "docProps/core.xml", "xl/theme/theme1.xml"), {"format": "csv"},
+         "a spreadsheet's workbook"),
+        ("e.csv", _zipped("mimetype:application/vnd.oasis.opendocument.spreadsheet", "content.xml"),
+         {"format": "csv"}, "a spreadsheet's workbook"),  # ods
+        ("e.csv", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00", {"format": "csv"},
+         "an OLE2 file (an Excel 97-2003 workbook, .xls, or another office document: .doc), not text: save its sheet"),
+        # a Word or PowerPoint file is no workbook, nor a zip whose folder's name holds xl/ (helper-195)
+        ("e.csv", _zipped("[Content_Types].xml", "word/document.xml"), {"format": "csv"},
+         "an office document (Word, PowerPoint, LibreOffice), not text: export its events as CSV (UTF-8)"),
+        ("e.csv", _zipped("data_xl/events.csv"), {"format": "csv"}, "a zip file: compressed files are not read"),
         ("e.csv", "user_id,item_id,timestamp\nu,i,x\n", {"format": "csv", "timestamp_format": "iso8601",
                                                           "columns": {"timestamp": "timestamp"}}, None),
     ],
