@@ -30,8 +30,10 @@ _PIPELINE_OWN = {"max_line_bytes", "min_rows", "overwrite_day", "synthetic_users
                  "synthetic_intents", "synthetic_seed", *(f"item_metadata_{name}" for name in (
                      "path", "item_column", "title_column", "categories_column", "categories_separator",
                      "category_flags", "category_names", "delimiter", "header", "names", "encoding", "quote"))}
-# the pipeline's sequence settings (its run config's), which it refuses in a source settings file
-_SEQUENCE_SETTINGS = ("event_types", "dedupe", "k_core", "max_user_events", "min_length", "max_length", "keep_days")
+# the pipeline's sequence settings (its run config's), which it refuses in a source settings file, and the command
+# line's options for them (None: the pipeline's alone, its expectations and its pruning)
+_SEQUENCE_SETTINGS = {"event_types": "--event-types", "dedupe": "--dedupe", "k_core": "--k-core",
+                      "max_user_events": "--max-user-events", "min_length": None, "max_length": None, "keep_days": None}
 
 
 def apply_source_file(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -83,10 +85,11 @@ def apply_source_file(parser: argparse.ArgumentParser, args: argparse.Namespace)
     if args.data is None:
         parser.error("the following arguments are required: --data (or --source, a source settings file)")
     if unknown := sorted(set(settings) - _READ - _PIPELINE_OWN):  # helper-187: a note alone, the pipeline refuses
-        built = [name for name in unknown if name in _SEQUENCE_SETTINGS]
+        built = [f"{name} ({_SEQUENCE_SETTINGS[name] or 'none'})" for name in unknown if name in _SEQUENCE_SETTINGS]
         parser.error(f"--source {args.source}: unknown source setting(s) {unknown}, which the pipeline refuses too"
-                     + (f"; {', '.join(built)}: how the sequences are built, not what the source holds: options of "
-                        "the command line (such as --k-core), the run config of the pipeline" if built else ""))
+                     + (f"; {', '.join(built)}: how the sequences are built, not what the source holds: the run config "
+                        "of the pipeline (ops.interaction_sequences.config), and the command line's option named "
+                        "beside each" if built else ""))
     if unused := sorted(set(settings) & _PIPELINE_OWN):
         print(f"--source {args.source}: the command line does not use {', '.join(unused)} (the pipeline's own "
               "settings)", file=sys.stderr)

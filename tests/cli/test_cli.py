@@ -1661,16 +1661,18 @@ def test_source_delimited_settings_for_another_format_are_named_as_settings(tmp_
     # file the pipeline refuses); escape is none of the pipeline's, whatever the format (helper-188)
     for unknown, refused in ((["escape"], "['escape'], which the pipeline refuses too"),
                              (["decimal", "item_metadata_encodng"], "['decimal', 'item_metadata_encodng'], which"),
-                             (["k_core"], "['k_core'], which the pipeline refuses too; k_core: how the sequences are "
-                                          "built, not what the source holds: options of the command line (such as "
-                                          "--k-core), the run config of the pipeline")):
+                             (["k_core", "keep_days"], "['keep_days', 'k_core'], which the pipeline refuses too; "
+                                                       "keep_days (none), k_core (--k-core): how the sequences are "
+                                                       "built, not what the source holds: the run config of the "
+                                                       "pipeline (ops.interaction_sequences.config), and the command "
+                                                       "line's option named beside each")):
         source.write_text(yaml.safe_dump({"format": "jsonl", "path": "e.jsonl", **dict.fromkeys(unknown, 3)}))
         with pytest.raises(SystemExit):
             _run(capsys, "sequences", "--source", str(source))
         assert f"--source {source}: unknown source setting(s) {refused}" in capsys.readouterr().err
 
 
-def test_source_settings_the_command_line_knows_are_the_pipelines() -> None:
+def test_source_settings_the_command_line_knows_are_the_pipelines(capsys) -> None:
     """What --source reads, notes as the pipeline's own, or refuses as unknown is the pipeline's source settings'
     partition: a new setting of the pipeline's must be read or named here (it would be refused as unknown)."""
     from elcrec_core.cli.source_file import _PIPELINE_OWN, _READ, _SEQUENCE_SETTINGS
@@ -1678,6 +1680,12 @@ def test_source_settings_the_command_line_knows_are_the_pipelines() -> None:
 
     assert _READ | _PIPELINE_OWN == set(SourceSettings.model_fields) and not _READ & _PIPELINE_OWN
     assert set(_SEQUENCE_SETTINGS) == set(SequenceSettings.model_fields) - {"min_rating"}  # a row rule's name too
+    # the options named for them are the command line's (keep_days was said to be one, helper-195)
+    with pytest.raises(SystemExit):
+        main(["sequences", "--help"])
+    options = set(re.findall(r"--[a-z-]+", capsys.readouterr().out))
+    assert {option for option in _SEQUENCE_SETTINGS.values() if option} <= options
+    assert not {f"--{name.replace('_', '-')}" for name, option in _SEQUENCE_SETTINGS.items() if not option} & options
 
 
 def test_source_bounds_on_rejected_rows_are_the_ones_the_note_names(tmp_path: Path, capsys) -> None:
