@@ -12,6 +12,11 @@ from elcrec_core.data.files import SourceReadError, header_data_hint
 _BOM = b"\xef\xbb\xbf"
 
 
+class NotUtf8Header(SourceReadError):
+    """The header (the first line that is not empty) is not UTF-8 text: :func:`~elcrec_core.data.text_encoding.as_utf8`
+    names the setting of the file's encoding (the events' or the item metadata's: helper-195)."""
+
+
 def header_fields(path: Path, line_no: int, delimiter: str, quote: str | None) -> tuple[list[str], int]:
     """The fields of the header, the first line that is not empty (line ``line_no``), without the empty ones at its
     end, and how many of those are blank columns: an empty last field, a trailing delimiter, is none; the empty
@@ -42,7 +47,7 @@ def first_fields(path: Path, line_no: int, delimiter: str, quote: str | None) ->
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
-        raise SourceReadError(path, f"the first line is not UTF-8 text{f' (line {line_no})' * (line_no > 1)}: give "
+        raise NotUtf8Header(path, f"the first line is not UTF-8 text{f' (line {line_no})' * (line_no > 1)}: give "
                                     "its encoding, such as latin-1") from None
     quoting = csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE
     return next(csv.reader([text], delimiter=delimiter, quotechar=quote or None, quoting=quoting))

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from elcrec_core.data.files import CHUNK_BYTES, SourceReadError
+from elcrec_core.data.header_names import NotUtf8Header
 
 _NON_ASCII = re.compile(rb"[\x80-\xff]")
 _LATIN_CODES = {"iso8859-1", "iso8859-15", "cp1252"}  # where a UTF-8 letter tells UTF-8 lines among the others
@@ -41,7 +42,10 @@ def as_utf8(path: Path, encoding: str, setting: str = EVENTS_ENCODING) -> Iterat
     (its ’ as U+0092), naming the line and what cp1252 reads there. ``setting`` names the setting of ``encoding``
     in the messages (item metadata's is its own: helper-187)."""
     if is_utf8(encoding):
-        yield path
+        try:
+            yield path
+        except NotUtf8Header as err:
+            raise SourceReadError(path, f"{err.cause} ({setting})") from None
         return
     decoder, utf8 = codecs.getincrementaldecoder(encoding)(), codecs.getincrementaldecoder("utf-8")()
     offset, lines, is_utf8_text, first = 0, 0, True, None  # first: the number of the first line beyond ASCII
@@ -61,7 +65,7 @@ def as_utf8(path: Path, encoding: str, setting: str = EVENTS_ENCODING) -> Iterat
                                  _decodes(utf8, chunk) else "")  # cp1252 lacks 5 bytes that UTF-8's Á, Í, ... hold
                     line = lines + chunk.count(b"\n", 0, err.start) + 1
                     raise SourceReadError(path, f"byte {offset + err.start} (line {line}) is not {encoding} text"
-                                                f"{utf8_hint}") from None
+                                                f"{utf8_hint} ({setting})") from None
                 out.write(text)
                 high = chunk.translate(None, _NOT_CONTINUATION) if not chunk.isascii() else b""  # 0x80-0xBF
                 if control is None and (found := high.translate(None, other_bytes)):  # C1 bytes are among them

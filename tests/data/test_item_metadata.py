@@ -103,6 +103,15 @@ def test_the_same_file_read_as_utf8_rejects_the_latin1_line_with_a_hint(tmp_path
     with pytest.raises(SourceReadError, match=r"Give it encoding cp1252 \(the source setting "
                                               r"item_metadata_encoding\)$"):
         read_item_metadata(ItemMetadataConfig(str(path), delimiter="|", encoding="latin-1", categories=None))
+    # so are a header that is not UTF-8 and a byte that is not of the encoding given (they named none: helper-195)
+    path.write_bytes("item_id|t\xedtle\n1|Heat\n".encode("latin-1"))
+    with pytest.raises(SourceReadError, match=r"the first line is not UTF-8 text: give its encoding, such as latin-1 "
+                                              r"\(the source setting item_metadata_encoding\)$"):
+        read_item_metadata(ItemMetadataConfig(str(path), delimiter="|", title="t\xedtle", categories=None))
+    path.write_text("item_id|title\n1|\xc1lmos\n", encoding="utf-8")  # cp1252 lacks the byte 0x81 of its Á
+    with pytest.raises(SourceReadError, match=r"\(line 2\) is not cp1252 text; the file reads as UTF-8 text: give it "
+                                              r"encoding utf-8 \(the source setting item_metadata_encoding\)$"):
+        read_item_metadata(ItemMetadataConfig(str(path), delimiter="|", encoding="cp1252", categories=None))
 
 
 def test_flags_with_category_names_and_a_list_column_together(tmp_path: Path) -> None:
