@@ -21,6 +21,7 @@ from elcrec_core.intents.profiles import (
     summarise_intents,
 )
 from elcrec_core.report.plots import intent_map, intent_sizes_chart
+from elcrec_core.serve.promotion import below_floor
 from elcrec_core.train.checkpoint import load_model
 from elcrec_pipeline.config import ProfileSettings
 from elcrec_pipeline.resources import Storage, digest
@@ -60,6 +61,10 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
                                     metadata={"written": False, "newer_day": newer,
                                               **warehouse_entry(storage.warehouse)})
     profiled = storage.intent_model(partition, run_lineage(context))  # the serving ELCRec model, or the newest served
+    if unfit := below_floor(storage.store.decision(profiled)):  # no ELCRec model that stands has served
+        context.log.warning(f"the intents are those of {profiled.name}, the day's candidate (no ELCRec model that still "
+                            f"stands has served), which the gate found unfit: {unfit}; they tell little of the users' "
+                            "interests")
     model, _ = load_model(storage.store.checkpoint(profiled))
     seqs, item_ids = storage.read_sequences(partition)
     assigned = assign_user_intents(model, seqs)  # users with no item the model knows: no intent, counted nowhere
@@ -102,6 +107,7 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
     metadata = {
         "written": True,
         "model": profiled.name,
+        "model_unfit": unfit or "no",  # below the gate's floor (helper-194)
         "users": len(seqs),
         "users_without_intent": int((~assigned.placed).sum()),  # no item the model knows
         "short_history_users": len(short),  # in user_intents, not in the profiles' figures

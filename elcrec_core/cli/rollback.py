@@ -67,7 +67,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
                       "evaluation_report" in result["refresh"] else "")
             print(f"the tables user_recommendations, user_intents and intent_profiles {held}{report}, until the "
                   f"next run; {todo} (intents: "
-                  f"{result['intents_from']}{_intents_note(intents, rolled_back_from, store.withdrawn())}):\n"
+                  f"{result['intents_from']}{_intents_note(intents, rolled_back_from, store)}):\n"
                   f"  {result['refresh']}")
     if result["refresh"] and (other := another_folders_environment(Path(args.data_dir))):
         left_out = other_folders_settings(Path(args.data_dir))
@@ -173,12 +173,20 @@ def _recommendations_model(data_dir: Path) -> tuple[str, str] | None:
     return name, kind
 
 
-def _intents_note(intents: ModelRecord | None, rolled_back_from: ModelRecord | None, withdrawn: set[str]) -> str:
+def _intents_note(intents: ModelRecord | None, rolled_back_from: ModelRecord | None, store: ModelStore) -> str:
     """What to know of the intent model of a refresh: where it is the model rolled back from and withdrawn (not where a
     rollback undid a rollback: that restores it), no other ELCRec model has served, and its intents stay (the day's
-    candidate, :meth:`ModelStore.intent_model`)."""
-    if (intents is None or rolled_back_from is None or intents.name != rolled_back_from.name
-            or rolled_back_from.identity not in withdrawn):
+    candidate, :meth:`ModelStore.intent_model`); where it is a candidate that the gate found unfit
+    (:func:`below_floor`), that (helper-194: an untrained model's intents, without a word)."""
+    from elcrec_core.serve.promotion import below_floor
+
+    if intents is None:
+        return ""
+    if unfit := below_floor(store.decision(intents)):
+        return (f", the day's candidate, which the gate found unfit ({unfit}): no ELCRec model that still stands has "
+                "served, and its intents tell little of the users' interests")
+    if rolled_back_from is None or intents.name != rolled_back_from.name or rolled_back_from.identity not in \
+            store.withdrawn():
         return ""
     return (", the model rolled back from: no ELCRec model that still stands has served, and the intents are the "
             "day's model's")

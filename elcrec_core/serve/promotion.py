@@ -32,6 +32,7 @@ of the contenders and the data: the pipeline's ``promotion_gate`` check reports 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -270,6 +271,21 @@ def judge_alone(record: ModelRecord, recommender: Recommender, data: SequenceTen
     for it too."""
     floor = Contender(FLOOR, ModelRecord(record.day, FLOOR, "", kind=FLOOR), MostPopular().fit(data, "valid"))
     return gate(Contender(CANDIDATE, record, recommender), None, [floor], data, math.inf)
+
+
+def below_floor(decision: Mapping[str, Any] | None) -> str:
+    """Why the model that a gate's ``decision`` (``decision.json``: :meth:`ModelStore.decision`; None: none) judged
+    as its candidate was unfit whatever else was there: no finite validation NDCG@20, or one not above most
+    popular's; '' where it was fit or was not judged. Its intents are then no user's interests: the profiles and a
+    rollback that take them say so (helper-194: an untrained candidate's, without a word)."""
+    scores = (decision or {}).get("scores") or {}
+    if CANDIDATE not in scores:
+        return ""
+    own, floor = scores[CANDIDATE], scores.get(FLOOR)
+    if not isinstance(own, (int, float)) or not math.isfinite(own):
+        return f"the gate found no finite validation {SELECTION_METRIC} for it"
+    return (f"its validation {SELECTION_METRIC} {own:.4f} does not beat most popular's {floor:.4f}"
+            if isinstance(floor, (int, float)) and not own > floor else "")
 
 
 def _name(c: Contender) -> str:

@@ -340,6 +340,10 @@ def test_a_baseline_serves_when_it_beats_the_candidate(tmp_path, capsys):
     assert serving.dir == f"{candidate.dir}/challengers/{best}" and not serving.trained
     recs = metadata(result, "user_recommendations")
     assert (recs["model"], recs["model_kind"], recs["intent_model"]) == (serving.name, best, candidate.name)
+    # the intents are that unfit candidate's: the profiles say so (they did not, helper-194)
+    unfit = (f"its validation NDCG@20 {decision['scores']['candidate']:.4f} does not beat most popular's "
+             f"{decision['scores']['most_popular']:.4f}")
+    assert metadata(result, "intent_profiles")["model_unfit"] == unfit
     seqs, item_ids = Storage(data_dir=str(tmp_path)).read_sequences(PARTITION)
     data = SequenceTensors.from_sequences(seqs)
     items, _ = recommend(load_recommender(store, serving, data, "all"), data, torch.arange(len(seqs)), k=5)

@@ -1198,6 +1198,32 @@ def test_a_rollback_from_the_only_elcrec_model_says_its_intents_stay(tmp_path, c
             "the intents are the day's model's)") in message
 
 
+def test_a_rollback_whose_intents_are_a_candidate_the_gate_found_unfit_says_so(tmp_path, capsys):
+    """Baselines served; the day's ELCRec candidate, untrained, was refused below most popular. A rollback's refresh
+    takes the intents from it (no ELCRec model has served): the message named it and no more (helper-194); the
+    profiles' run warns too (below_floor)."""
+    from elcrec_core.cli.main import main
+    from elcrec_core.serve.promotion import below_floor
+
+    store = ModelStore(tmp_path)
+    b, transition = _elcrec_and_its_transition(store)
+    store.promote(ModelRecord(day="2026-05-01", run_id="a/most_popular", dir="models/2026-05-01/a/challengers/mp",
+                              kind="most_popular"), "first")
+    store.promote(transition, "second")
+    refused = {"scores": {"candidate": 0.0348, "most_popular": 0.0933, "transition": 0.4625}, "serves": "serving"}
+    store.record_decision(b, refused)
+    (tmp_path / "sequences" / "2026-05-02").mkdir(parents=True)
+    assert main(["rollback", "--data-dir", str(tmp_path), "--force"]) == 0
+    message = capsys.readouterr().out
+    assert store.intent_model("2026-05-02") == b
+    assert (f"(intents: {b.name}, the day's candidate, which the gate found unfit (its validation NDCG@20 0.0348 "
+            "does not beat most popular's 0.0933): no ELCRec model that still stands has served, and its intents "
+            "tell little of the users' interests)") in message
+    assert below_floor({"scores": {"candidate": float("nan"), "most_popular": 0.09}}) == (
+        "the gate found no finite validation NDCG@20 for it")
+    assert below_floor({"scores": {"candidate": 0.2, "most_popular": 0.09}}) == "" == below_floor(None)
+
+
 def test_a_rollback_that_undoes_a_rollback_to_an_elcrec_model_says_no_more_of_its_intents(tmp_path, capsys):
     """The transition model served after ELCRec b; a rollback made b serve (withdrawing the transition model), and a
     second undid it: b, rolled back from, still stands (nothing withdrew it) and gives the intents, but the message
