@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import os
+import pickle
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -62,10 +65,39 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             raise CheckpointError(f"{path} is not a PyTorch checkpoint (such as the best.pt or last.pt that elcrec "
                                   f"train writes): it begins {head!r}, not as torch.save's zip archive or pickle "
                                   "does") from None
+        if isinstance(exc, pickle.UnpicklingError) and (unsafe := _refused_object(exc)):  # not damaged: unsafe
+            raise CheckpointError(f"{path} holds {unsafe}, which a checkpoint's safe load (weights_only) refuses: "
+                                  "a whole pickled model or another Python object, not a checkpoint's tensors and "
+                                  "plain values (loading it would run the code it names; nothing is unpickled). Save "
+                                  "a model's state: save_checkpoint(path, model_payload(model, exp, {}))") from None
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {exc}") from None
     if not isinstance(payload, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(payload).__name__}, not a dict")
     return payload
+
+
+def refuse_unsafe_payload(payload: dict[str, Any], what: str) -> None:
+    """Raise ValueError where a value of ``payload`` would make its checkpoint one that :func:`load_checkpoint`
+    refuses (an object that a ``weights_only`` load refuses, such as a numpy array of texts): before a training
+    writes it (helper-193: every epoch trained, then its own best.pt was called corrupt); ``what`` names the
+    payload in the message."""
+    for key, value in payload.items():
+        buffer = io.BytesIO()
+        torch.save(value, buffer)
+        buffer.seek(0)
+        try:
+            torch.load(buffer, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            raise ValueError(f"{what}[{key!r}] holds {_refused_object(exc) or type(value).__name__}, which a "
+                             "checkpoint's safe load (weights_only) refuses: give tensors, numbers, texts, and "
+                             "lists and dicts of them (a numpy array as a tensor or a list)") from None
+
+
+def _refused_object(exc: pickle.UnpicklingError) -> str | None:
+    """What torch's ``weights_only`` unpickler refused, from its error (``numpy.dtypes.ObjectDType``); None for an
+    error of a damaged file."""
+    found = re.search(r"Unsupported (?:global: GLOBAL (\S+)|(operand \d+|class \S+))", str(exc))
+    return f"an object it does not allow ({found[1] or found[2]})" if found else None
 
 
 def is_reference_state_dict(state: dict[str, Any]) -> bool:

@@ -20,7 +20,7 @@ from elcrec_core.model.centres import init_centres
 from elcrec_core.model.elcrec import ELCRec
 from elcrec_core.train import distributed
 from elcrec_core.train.batches import make_train_batch, trainable_users, training_windows
-from elcrec_core.train.checkpoint import BEST, LAST, load_checkpoint, save_checkpoint
+from elcrec_core.train.checkpoint import BEST, LAST, load_checkpoint, refuse_unsafe_payload, save_checkpoint
 from elcrec_core.train.compiled_step import StepLosses, compiles_step
 from elcrec_core.train.device import autocast_for, select_device, uses_bf16
 from elcrec_core.train.objective import (
@@ -73,7 +73,8 @@ def train(
     """Train ELCRec on ``seqs``; checkpoints go to ``out_dir`` (``last.pt`` each epoch, ``best.pt`` for the
     best validation NDCG@20), with ``config.json``, ``metrics.json`` and TensorBoard event files
     (:class:`~elcrec_core.train.run_log.RunLog`). With ``resume`` an existing ``last.pt`` is continued; ``init_from``
-    warm-starts a fresh run from a previous checkpoint instead of k-means centres.
+    warm-starts a fresh run from a previous checkpoint instead of k-means centres. ``extra_payload``: values that
+    ``best.pt`` keeps beside the model (tensors, numbers, texts, lists and dicts of them; ValueError for others).
 
     Under an initialised torch.distributed process group (see :mod:`elcrec_core.train.distributed`) every rank calls
     this: the model trains under DistributedDataParallel with ``batch_size`` users per rank and step, each rank
@@ -95,6 +96,7 @@ def train(
     samples, drops = training_windows(data, users, model.cfg.max_len, cfg.train_windows)
     optimizer = make_optimizer(model, cfg)
     extra = dict(extra_payload or {})
+    refuse_unsafe_payload(extra, "extra_payload")  # before any epoch: its best.pt would not load
     size = {"users": len(seqs), "items": seqs.n_items, "interactions": len(seqs.items),
             "training_users": len(users), "training_windows": len(samples)}
     start, stopper, history = 0, EarlyStopping(cfg.patience), []

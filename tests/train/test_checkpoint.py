@@ -5,10 +5,17 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from elcrec_core.train.checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
+from elcrec_core.train.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_model,
+    refuse_unsafe_payload,
+    save_checkpoint,
+)
 
 V, L, D, K, HEADS = 9, 6, 8, 3, 2  # reference item table rows (n_items = V - 2), positions, hidden, intents
 
@@ -85,6 +92,31 @@ def test_a_data_file_given_as_checkpoint_says_it_is_no_checkpoint_and_a_cut_one_
     legacy = tmp_path / "legacy.pt"  # torch.save's format before 1.6 still loads
     torch.save({"w": torch.arange(3.0)}, legacy, _use_new_zipfile_serialization=False)
     assert torch.equal(load_checkpoint(legacy)["w"], torch.arange(3.0))
+
+
+def test_a_pickled_object_is_named_so_and_a_payload_that_would_make_one_is_refused_before_training(
+        tmp_path: Path) -> None:
+    """torch.save(model) read "corrupt or truncated" and quoted torch's advice to load it with weights_only=False;
+    train(extra_payload={"item_ids": <numpy array>}) trained every epoch, then called its own best.pt corrupt
+    (helper-193)."""
+    path = tmp_path / "whole.pt"
+    torch.save(torch.nn.Linear(2, 2), path)
+    with pytest.raises(CheckpointError) as refused:
+        load_checkpoint(path)
+    assert str(refused.value).startswith(f"{path} holds an object it does not allow (torch.nn.modules.linear.Linear), "
+                                         "which a checkpoint's safe load (weights_only) refuses: a whole pickled model")
+    assert "weights_only` set to `False`" not in str(refused.value)
+    refuse_unsafe_payload({"item_ids": ["a", "b"], "n": 3, "w": torch.ones(2)}, "extra_payload")  # all loadable
+    with pytest.raises(ValueError, match=r"^extra_payload\['item_ids'\] holds an object it does not allow \(numpy\."):
+        refuse_unsafe_payload({"n": 3, "item_ids": np.array(["a", "b"], dtype=object)}, "extra_payload")
+    from elcrec_core.data.sequences import Sequences
+    from elcrec_core.train.loop import train
+    from tests.train.small import small_config
+
+    seqs = Sequences.from_lists(list(range(8)), [[1, 2, 3, 4, 5]] * 8)
+    with pytest.raises(ValueError, match=r"^extra_payload\['ids'\] holds"):
+        train(seqs, small_config(epochs=1), tmp_path / "run", log=lambda _: None, extra_payload={"ids": np.arange(3)})
+    assert not (tmp_path / "run" / "last.pt").exists()  # refused before its first epoch
 
 
 def test_missing_checkpoint_raises_checkpoint_error(tmp_path: Path) -> None:
