@@ -226,6 +226,31 @@ def test_another_days_file_delivered_under_this_days_name_warns(team, tmp_path):
     assert {e.check_name: e.passed for e in untimed.get_asset_check_evaluations()}["events_on_their_day"]
 
 
+def test_one_of_a_days_files_with_another_days_events_warns_naming_it(tmp_path):
+    """Two systems' files of a day (``*/{date}.csv``: web/ and app/): the app's file of 2026-01-31 is its file of
+    2026-01-30 again. The check passed on the web shop's events of the day, and the app's were missing without a word
+    (helper-192); it names that file now."""
+    for folder, user in (("web", "w"), ("app", "a")):
+        (tmp_path / "team" / folder).mkdir(parents=True)
+        for day in (30, 31):
+            (tmp_path / "team" / folder / f"2026-01-{day}.csv").write_text("user_id,item_id,timestamp\n" + "".join(
+                f"{user}{n},i{n},2026-01-{day}T1{n}:00:00Z\n" for n in range(3)))
+    app31 = tmp_path / "team" / "app" / "2026-01-31.csv"
+    app31.write_text((tmp_path / "team" / "app" / "2026-01-30.csv").read_text())
+    settings = {"format": "csv", "path": "*/{date}.csv", "timestamp_format": "iso8601"}
+    (tmp_path / "team" / "source.yaml").write_text(yaml.safe_dump(settings))
+    result = ingest(tmp_path / "data", SourceFile(path=str(tmp_path / "team" / "source.yaml")), "2026-01-31")
+    assert result.success
+    (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "events_on_their_day"]
+    assert not evaluation.passed and evaluation.description == (
+        "1 of the 2 files of 2026-01-31: app/2026-01-31.csv has 3 events, none on 2026-01-31: they fall on "
+        "2026-01-30, 1 day. Another day's file delivered again under this day's name? Its events are used once, and "
+        "this day's own are missing until its file is delivered and loaded again")
+    app31.write_text(app31.read_text().replace("01-30", "01-31"))  # its own events: passes
+    result = ingest(tmp_path / "data", SourceFile(path=str(tmp_path / "team" / "source.yaml")), "2026-01-31")
+    assert {e.check_name: e.passed for e in result.get_asset_check_evaluations()}["events_on_their_day"]
+
+
 def test_a_refused_load_names_its_rejected_rows_and_the_setting_to_check(team, tmp_path):
     """Times in ISO 8601 read as epoch seconds: every row is rejected and the load refused. Its message gives the
     counts by reason, the first rejected rows (file, line, reason, field and value) and the setting that decides
