@@ -59,6 +59,7 @@ from elcrec_core.data.rejections import (
     rows_per_file,
 )
 from elcrec_core.data.sequences import sequence_day_folders
+from elcrec_core.data.source_folders import missing_beside_others
 from elcrec_core.data.source_config import ItemMetadataConfig, day_files, resolve_files
 from elcrec_core.data.synthetic import generate
 from elcrec_core.data.expectations import expect_interactions
@@ -256,10 +257,12 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     late = never_loaded([file for files in earlier.values() for file in files], storage.warehouse)
     corrected, corrected_days = _corrected_files(context.instance, earlier, storage.warehouse)
     missing = _days_without_files(config.path, start.date(), context.partition_key, storage, busy)
+    beside = _missing_beside_others(config.path, start.date(), context.partition_key)
     notes = [note for note in (late and _late_note(late, context.partition_key),
                                (corrected or corrected_days) and _corrected_note(corrected, corrected_days,
                                                                                  context.partition_key),
-                               missing and _missing_note(missing, context.partition_key)) if note]
+                               missing and _missing_note(missing, context.partition_key),
+                               beside and _beside_note(beside, context.partition_key)) if note]
     unloaded = sentences(*notes) if notes else ""
     if unloaded:
         context.log.warning(unloaded)
@@ -291,7 +294,9 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
                                      "days_with_a_file_changed": dg.MetadataValue.text(", ".join(corrected_days)
                                                                                        or "none"),
                                      "first_files": dg.MetadataValue.text(", ".join(map(str, late[:10])) or "none"),
-                                     "days_without_files": dg.MetadataValue.text(", ".join(missing) or "none")}),
+                                     "days_without_files": dg.MetadataValue.text(", ".join(missing) or "none"),
+                                     "files_missing_beside_others": dg.MetadataValue.text(", ".join(beside)
+                                                                                          or "none")}),
                        *warned],
     )
 
@@ -482,6 +487,25 @@ def _days_without_files(pattern: str | None, first: date, partition: str, storag
     days = [last - timedelta(days=n) for n in range(min(LATE_DAYS, (last - first).days), 0, -1)]
     return [day.isoformat() for day in days if day > since and day not in loaded and day.isoformat() not in busy
             and not day_files(pattern, day.isoformat())]
+
+
+def _missing_beside_others(pattern: str | None, first: date, partition: str) -> list[str]:
+    """The files of the :data:`LATE_DAYS` days before ``partition`` and of the day itself (from ``first``, the
+    partitions' start) that one of the sources of ``pattern`` (``*/{date}.csv``: web/, app/) lacks where the others
+    delivered (:func:`~elcrec_core.data.source_folders.missing_beside_others`; helper-192: one system's delivery that
+    never came passed every check); none for a path without ``{date}``."""
+    if not pattern or "{date}" not in pattern:
+        return []
+    last = date.fromisoformat(partition)
+    return missing_beside_others(pattern, [(last - timedelta(days=n)).isoformat()
+                                           for n in range(min(LATE_DAYS, (last - first).days), -1, -1)])
+
+
+def _beside_note(missing: list[str], partition: str) -> str:
+    return (f"{len(missing)} file(s) of {partition} and the {LATE_DAYS} days before are not on disk, where the day's "
+            f"other sources delivered and theirs did on an earlier day (a delivery of one system that never came?): "
+            f"{_first_five(missing)}. Their events are in no day's sequences: deliver them and run their days, then "
+            "this day again (a source that stopped delivering is named for the days after it stopped)")
 
 
 def _first_five(names: list) -> str:

@@ -436,3 +436,26 @@ def test_a_load_names_the_stored_files_checked_under_other_row_rules(tmp_path: P
     with warehouse.connect(db) as con:  # a load recorded before the rules were: not compared
         con.execute("UPDATE loads SET source = '{}' WHERE list_contains(files, ?)", [str(a)])
     assert load(b, RULES) == {}
+
+
+def test_a_sources_file_missing_beside_the_others_is_named_by_its_folder(tmp_path: Path) -> None:
+    """``*/{date}.csv`` (a web shop's and an app's exports): a day with the web shop's file alone, where the app
+    delivered before, lacks the app's (helper-192). A day without any file, a source's days before its first file, a
+    path without a glob before {date} and one source's many parts (a Spark day's part files) name none."""
+    from elcrec_core.data.source_folders import missing_beside_others
+
+    days = ["2026-01-29", "2026-01-30", "2026-01-31", "2026-02-01"]
+    delivered = {"web": days[:2] + days[3:], "app": days[1:2] + days[3:]}  # none on 01-31; the app from 01-30
+    for source, its_days in delivered.items():
+        (tmp_path / source).mkdir()
+        for day in its_days:
+            (tmp_path / source / f"{day}.csv").write_text("user_id,item_id,timestamp\n")
+    (tmp_path / "web" / "2026-02-02.csv").write_text("")
+    assert missing_beside_others(f"{tmp_path}/*/{{date}}.csv", days + ["2026-02-02"]) == ["app/2026-02-02.csv"]
+    assert missing_beside_others(f"{tmp_path}/web/{{date}}.csv", days + ["2026-02-02"]) == []  # one source
+    for n, day in enumerate(days):  # a Spark day: parts 0..n
+        (tmp_path / "spark" / f"dt={day}").mkdir(parents=True)
+        for part in range(n + 1):
+            (tmp_path / "spark" / f"dt={day}" / f"part-{part}.csv").write_text("")
+    assert missing_beside_others(f"{tmp_path}/spark/dt={{date}}/*.csv", days) == []
+    assert missing_beside_others(f"{tmp_path}/*/dt={{date}}/*.csv", days) == []  # the one source spark/

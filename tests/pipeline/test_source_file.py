@@ -249,6 +249,16 @@ def test_one_of_a_days_files_with_another_days_events_warns_naming_it(tmp_path):
     app31.write_text(app31.read_text().replace("01-30", "01-31"))  # its own events: passes
     result = ingest(tmp_path / "data", SourceFile(path=str(tmp_path / "team" / "source.yaml")), "2026-01-31")
     assert {e.check_name: e.passed for e in result.get_asset_check_evaluations()}["events_on_their_day"]
+    # the app's file of the day never came: every check passed on the web shop's (helper-192); earlier_days_loaded
+    # names the file the app's folder lacks (its files of earlier days say it delivers)
+    app31.unlink()
+    result = ingest(tmp_path / "data", SourceFile(path=str(tmp_path / "team" / "source.yaml")), "2026-01-31")
+    (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "earlier_days_loaded"]
+    assert result.success and not evaluation.passed
+    assert evaluation.metadata["files_missing_beside_others"].value == "app/2026-01-31.csv"
+    assert ("1 file(s) of 2026-01-31 and the 31 days before are not on disk, where the day's other sources delivered "
+            "and theirs did on an earlier day (a delivery of one system that never came?): app/2026-01-31.csv. Their "
+            "events are in no day's sequences") in evaluation.description
 
 
 def test_a_refused_load_names_its_rejected_rows_and_the_setting_to_check(team, tmp_path):
