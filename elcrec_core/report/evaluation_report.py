@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from elcrec_core.data.day_loads import DayLoad
-from elcrec_core.data.rejections import count_text
+from elcrec_core.data.rejections import count_text, file_name
 from elcrec_core.data.sequence_summary import SequenceSummary, percent, users_text
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.fitted_inputs import input_counts
@@ -91,7 +91,9 @@ def data_text(day: str, load: DayLoad | None, summary: SequenceSummary | None, k
     if load is None:
         parts.append(f"No load of {day}'s files is recorded in the warehouse.")
     else:
-        files = ", ".join(Path(file).name for file in load.files[:3]) + (", ..." if len(load.files) > 3 else "")
+        # by their paths in their common folder (web/2026-12-02.csv, app/2026-12-02.csv: not the name twice, helper-192)
+        files = ", ".join(file_name(file, load.files) for file in load.files[:3]) + (", ..." if len(load.files) > 3
+                                                                                     else "")
         which = f"of {day}" if load.day is not None else "of this source without {date} (it may be after the day)"
         parts.append(f"The newest load {which} read {len(load.files)} file(s) ({files}): "
                      f"{count_text(load.rows_in, load.accepted, load.by_reason)}"

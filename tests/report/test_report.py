@@ -235,6 +235,9 @@ def test_the_report_says_what_the_days_load_read_and_what_the_sequences_hold(tmp
         "bad_timestamp: 1); each rejected row is kept with its reason in rejected_interactions. The day's "
         "sequences: 6 users, 5 items and 30 of the 31 events stored up to the day (1 stored by another file too, used "
         "once).")  # b.csv's u0,i0 once: the sentence did not say where the 31st went (helper-131)
+    two = dataclasses.replace(load, files=["/in/web/2026-01-01.csv", "/in/app/2026-01-01.csv"])
+    assert data_text("2026-01-01", two, summary, 5).startswith(  # not 2026-01-01.csv twice (helper-192)
+        "The newest load of 2026-01-01 read 2 file(s) (web/2026-01-01.csv, app/2026-01-01.csv): ")
     assert data_text("2026-01-01", None, dataclasses.replace(summary, filtered_out=7, duplicates_removed=2), 5) == (
         "No load of 2026-01-01's files is recorded in the warehouse. The day's sequences: 6 users, 5 items and 30 of "
         "the 31 events stored up to the day (7 left out by the filters (event_types, min_rating); 1 stored by another "
