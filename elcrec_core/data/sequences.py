@@ -81,12 +81,12 @@ def read_sequence_file(path: str | Path) -> Sequences:
     a UTF-8 byte order mark before the first line is skipped.
 
     A binary file, a line longer than :data:`~elcrec_core.data.files.MAX_LINE_BYTES` (checked in a streamed pass,
-    so memory stays bounded) or a line that is not a user and its items raises :class:`SourceReadError` with the
-    file and line. The benchmarks read with it; the ``elcrec`` command reads every format through the pipeline's
+    so memory stays bounded), a line that is not a user and its items, or a user's second line (one line per user:
+    the pipeline's sequence reader joins them, helper-193) raises :class:`SourceReadError` with the file and line. The benchmarks read with it; the ``elcrec`` command reads every format through the pipeline's
     readers (:mod:`elcrec_core.cli.data_loading`).
     """
     path = Path(path)
-    user_ids, lists = [], []
+    user_ids, lists, begun = [], [], {}
     with reading(path):
         scan_lines(path)
         with path.open("rb") as fh:
@@ -104,6 +104,9 @@ def read_sequence_file(path: str | Path) -> Sequences:
                     raise SourceReadError(path, f"line {line_no}: a user without items")
                 if not 1 <= min(ids[1:]) <= max(ids[1:]) <= MAX_ITEM_ID:
                     raise SourceReadError(path, f"line {line_no}: item ids must be integers in 1..{MAX_ITEM_ID}")
+                if (first := begun.setdefault(ids[0], line_no)) != line_no:
+                    raise SourceReadError(path, f"line {line_no}: user {ids[0]} again (line {first}): one line per "
+                                                "user (SourceConfig(format='sequence') joins a user's lines)")
                 user_ids.append(ids[0])
                 lists.append(ids[1:])
     if not lists:

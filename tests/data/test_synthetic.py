@@ -179,6 +179,10 @@ def test_read_sequence_file_round_trip_and_bad_token(tmp_path: Path) -> None:
     zero.write_text("1 5\n2 0 3\n")
     with pytest.raises(ValueError, match=re.escape(f"{zero}: line 2: item ids must be")):
         read_sequence_file(zero)
+    again = tmp_path / "again.txt"  # two histories of user 1, two test targets (helper-193)
+    again.write_text("1 1 2 3\n2 2 3\n1 4 5\n")
+    with pytest.raises(ValueError, match=re.escape(f"{again}: line 3: user 1 again (line 1): one line per user")):
+        read_sequence_file(again)
 
 
 def test_lengths_follow_the_config_and_times_fit_the_window() -> None:
