@@ -31,8 +31,15 @@ class Sequences:
     n_items: int
 
     def __post_init__(self) -> None:
+        """Raises ValueError for items or offsets that are not integers (floats were cut, NaN let through:
+        helper-193), offsets that do not run from 0 up to ``len(items)``, or an item outside 1..n_items."""
+        for name in ("items", "offsets"):
+            if not np.issubdtype(getattr(self, name).dtype, np.integer):
+                raise ValueError(f"{name} must be integers, not {getattr(self, name).dtype}")
         if len(self.offsets) != len(self.user_ids) + 1:
             raise ValueError("offsets must have one entry more than user_ids")
+        if self.offsets[0] != 0 or self.offsets[-1] != len(self.items) or (np.diff(self.offsets) < 0).any():
+            raise ValueError(f"offsets must rise from 0 to len(items) = {len(self.items)}")
         if len(self.items) and (self.items.min() < 1 or self.items.max() > self.n_items):
             raise ValueError(f"item indices must lie in 1..{self.n_items}")
 
@@ -45,7 +52,9 @@ class Sequences:
 
     def sequence(self, user: int) -> list[int]:
         """The item indices of the user at row ``user`` (0..len - 1: a position, not a user id; its id is
-        ``user_ids[user]``), oldest first."""
+        ``user_ids[user]``), oldest first. Raises IndexError outside 0..len - 1 (-1 gave an empty list)."""
+        if not 0 <= user < len(self):
+            raise IndexError(f"row {user} is not in 0..{len(self) - 1}")
         return self.items[self.offsets[user] : self.offsets[user + 1]].tolist()
 
     def known(self, n_items: int) -> "Sequences":
@@ -69,9 +78,14 @@ class Sequences:
 
     @classmethod
     def from_lists(cls, user_ids: list, lists: list[list[int]], n_items: int | None = None) -> "Sequences":
+        """Sequences of ``user_ids`` and their ``lists`` of item indices (integers: ValueError for others, which
+        were cut, 1.7 to 1); ``n_items``: the largest index where None."""
         lengths = np.array([len(s) for s in lists], dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        items = np.fromiter((i for s in lists for i in s), dtype=np.int64, count=int(offsets[-1]))
+        items = np.asarray([i for s in lists for i in s])
+        if len(items) and not np.issubdtype(items.dtype, np.integer):
+            raise ValueError(f"item indices must be integers, not {items.dtype} ({items[:3].tolist()}, ...)")
+        items = items.astype(np.int64)
         n = int(items.max()) if n_items is None and len(items) else (n_items or 0)
         return cls(np.asarray(user_ids), items, offsets, n)
 
@@ -82,7 +96,8 @@ def read_sequence_file(path: str | Path) -> Sequences:
 
     A binary file, a line longer than :data:`~elcrec_core.data.files.MAX_LINE_BYTES` (checked in a streamed pass,
     so memory stays bounded), a line that is not a user and its items, or a user's second line (one line per user:
-    the pipeline's sequence reader joins them, helper-193) raises :class:`SourceReadError` with the file and line. The benchmarks read with it; the ``elcrec`` command reads every format through the pipeline's
+    the pipeline's sequence reader joins them, helper-193) raises :class:`SourceReadError` with the file and line.
+    The benchmarks read with it; the ``elcrec`` command reads every format through the pipeline's
     readers (:mod:`elcrec_core.cli.data_loading`).
     """
     path = Path(path)

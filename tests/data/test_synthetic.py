@@ -194,3 +194,22 @@ def test_lengths_follow_the_config_and_times_fit_the_window() -> None:
     assert abs(per_user["n"].mean() - (cfg.min_len + cfg.mean_extra_len)) < 0.5
     assert events["timestamp"].min() >= cfg.start
     assert events["timestamp"].max() <= cfg.start + cfg.days * 86400
+
+
+def test_sequences_refuse_items_or_offsets_that_are_no_integer_indices() -> None:
+    """Floats were cut (1.7 to 1) and NaN let through, decreasing offsets gave a length of -1, and row -1 an empty
+    history (helper-193): each is refused, naming what is wrong."""
+    from elcrec_core.data.sequences import Sequences
+
+    with pytest.raises(ValueError, match=r"^item indices must be integers, not float64 \(\[1\.7, 2\.2, 3\.9\], "):
+        Sequences.from_lists([1], [[1.7, 2.2, 3.9]])
+    with pytest.raises(ValueError, match="^items must be integers, not float64$"):
+        Sequences(np.array([1]), np.array([1.0, np.nan]), np.array([0, 2]), 3)
+    with pytest.raises(ValueError, match=r"^offsets must rise from 0 to len\(items\) = 3$"):
+        Sequences(np.array([1, 2]), np.array([1, 2, 3]), np.array([0, 3, 2]), 3)
+    with pytest.raises(ValueError, match=r"^offsets must rise from 0 to len\(items\) = 3$"):
+        Sequences(np.array([1]), np.array([1, 2, 3]), np.array([0, 2]), 3)  # an item of no user
+    seqs = Sequences.from_lists(["u", "v"], [[1, 2], [3]])
+    assert seqs.sequence(1) == [3] and Sequences.from_lists([], []).items.dtype == np.int64
+    with pytest.raises(IndexError, match=r"^row -1 is not in 0\.\.1$"):
+        seqs.sequence(-1)
