@@ -154,8 +154,23 @@ def sequences_from_events(events: pl.DataFrame) -> tuple[Sequences, np.ndarray]:
 
 def user_batches(users: torch.Tensor, size: int) -> tuple[torch.Tensor, ...]:
     """``users`` [U] in consecutive batches of at most ``size``, and no batch at all for no users
-    (``Tensor.split`` gives one empty batch, whose longest history a caller could not take)."""
+    (``Tensor.split`` gives one empty batch, whose longest history a caller could not take). Raises ValueError
+    for a ``size`` below 1 (torch's split named none: helper-193)."""
+    if size < 1:
+        raise ValueError(f"batch_size: users a batch, 1 or more, not {size}")
     return users.split(size) if len(users) else ()
+
+
+def check_user_rows(users: object, n_rows: int) -> None:
+    """Raise ValueError where ``users`` is not a 1-D integer tensor of row indices 0..``n_rows`` - 1 (a list, a
+    float or bool tensor or a 2-D one gave TypeError, IndexError or RuntimeError; a negative index would read
+    another user's row)."""
+    if not isinstance(users, torch.Tensor) or users.dim() != 1 or users.dtype.is_floating_point or \
+            users.dtype.is_complex or users.dtype == torch.bool:
+        shown = f"a {users.dim()}-D {users.dtype} tensor" if isinstance(users, torch.Tensor) else type(users).__name__
+        raise ValueError(f"users are a 1-D tensor of row indices (torch.long), not {shown}")
+    if len(outside := users[(users < 0) | (users >= n_rows)]):
+        raise ValueError(f"users are row indices of the data, 0 to {n_rows - 1}: not {int(outside[0])}")
 
 
 @dataclass

@@ -19,7 +19,7 @@ from typing import Literal, Protocol, runtime_checkable
 import torch
 import torch.nn.functional as F
 
-from elcrec_core.data.sequences import SequenceTensors, user_batches
+from elcrec_core.data.sequences import SequenceTensors, check_user_rows, user_batches
 from elcrec_core.evaluate.ranking import (
     DROP_AFTER,
     MAX_SCORE_ELEMENTS,
@@ -66,7 +66,8 @@ def evaluate_recommender(rec: Recommender, data: SequenceTensors, split: Split, 
     batches of ``batch_size`` (as
     :func:`~elcrec_core.evaluate.ranking.evaluate_ranks`), each scored in groups of at most 2^25 user-item scores; a
     target beyond ``rec.n_items`` is a miss and history items beyond it are left out of the input
-    (:func:`~elcrec_core.evaluate.ranking.known_items`)."""
+    (:func:`~elcrec_core.evaluate.ranking.known_items`). Raises ValueError for ``users`` that are no rows of
+    ``data`` or have too few items for ``split``, and for a ``batch_size`` below 1."""
     return ranks_and_non_finite(rec, data, split, users, batch_size)[0]
 
 
@@ -96,6 +97,11 @@ def _scored_groups(rec: Recommender, data: SequenceTensors, split: Split, users:
     raises ValueError for scores of the wrong shape."""
     if users is None:
         users = eligible_users(data, split)
+    else:  # a user of too few items was ranked on an empty or a training-less input, or failed (helper-193)
+        check_user_rows(users, len(data))
+        if len(short := users[(data.ends - data.starts)[users] < MIN_ITEMS[split]]):
+            raise ValueError(f"users {short[:5].tolist()} have fewer than {MIN_ITEMS[split]} items, the least of a "
+                             f"{split} target (eligible_users)")
     n_items, drop = rec.n_items, DROP_AFTER[split]
     group = max(1, MAX_SCORE_ELEMENTS // max(1, n_items))
     for batch in user_batches(users, batch_size):

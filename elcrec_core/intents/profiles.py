@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from sklearn.metrics import silhouette_score
 
 from elcrec_core.data import warehouse
-from elcrec_core.data.sequences import Sequences, SequenceTensors
+from elcrec_core.data.sequences import Sequences, SequenceTensors, check_user_rows, user_batches
 from elcrec_core.evaluate.statistics import CategoryPurity, category_purity
 from elcrec_core.model.elcrec import ELCRec, eval_mode
 
@@ -56,12 +56,13 @@ def assign_user_intents(model: ELCRec, seqs: Sequences, users: torch.Tensor | No
     data = SequenceTensors.from_sequences(seqs.known(model.cfg.n_items))
     centres = F.normalize(model.centres.float(), dim=1)
     users = torch.arange(len(data)) if users is None else users
+    check_user_rows(users, len(data))  # an out-of-range row raised a bare IndexError (helper-193)
     if not len(users):  # the model cannot run on no rows
         none = np.zeros(0, dtype=np.int64)
         return UserIntents(none, np.zeros(0, dtype=np.float32), none, np.zeros((0, centres.shape[1]), np.float32))
     parts: list[tuple[torch.Tensor, ...]] = []
     with eval_mode(model):
-        for batch in users.split(batch_size):
+        for batch in user_batches(users, batch_size):
             items = data.window(batch, 0, model.cfg.max_len).to(centres.device)  # the model's device (CUDA or CPU)
             pooled = F.normalize(model.pool(model(items), items).float(), dim=1)
             dist = torch.cdist(pooled, centres).square()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from elcrec_core.data.sequences import Sequences, SequenceTensors, user_batches
+from elcrec_core.data.sequences import Sequences, SequenceTensors, check_user_rows, user_batches
 from elcrec_core.evaluate.fitted_inputs import input_counts, popularity_rank_order
 from elcrec_core.evaluate.ranking import MAX_SCORE_ELEMENTS, known_items
 from elcrec_core.evaluate.scoring import Recommender, excluded_items
@@ -27,15 +27,14 @@ def recommend(
     rather than arbitrary ones; a NaN or infinite score counts as -inf (no score: dropped, after the finite ones,
     so the ranks of those served stay 1, 2, ...). ``candidates``, bool [rec.n_items] (item i at i - 1), where given:
     the only items that may be recommended (those still on offer), the others scored -inf too (ValueError for another
-    length). Raises ValueError for a ``k`` below 1 and for a user that is no row of ``data`` (a negative index would
-    read another user's row). Returns ([U, k] items,
-    [U, k] scores in the recommender's dtype; float32 for no users). A batch holds at most ``batch_size`` users and
-    2^25 scores (fewer users for a large catalogue)."""
+    length). Raises ValueError for a ``k`` below 1, for ``users`` that are no 1-D tensor of rows of ``data``
+    (:func:`~elcrec_core.data.sequences.check_user_rows`) and for a ``batch_size`` below 1. Returns ([U, k'] items,
+    [U, k'] scores in the recommender's dtype; float32 for no users), k' = min(k, rec.n_items). A batch holds at most
+    ``batch_size`` users and 2^25 scores (fewer users for a large catalogue)."""
     n_items = rec.n_items
     if k < 1:
         raise ValueError(f"k: the number of items to recommend, 1 or more, not {k}")
-    if len(outside := users[(users < 0) | (users >= len(data))]):
-        raise ValueError(f"users are row indices of the data, 0 to {len(data) - 1}: not {int(outside[0])}")
+    check_user_rows(users, len(data))
     if candidates is not None and len(candidates) != n_items:
         raise ValueError(f"candidates holds {len(candidates)} items, the recommender scores {n_items}")
     k = min(k, n_items)

@@ -1661,8 +1661,8 @@ def test_source_delimited_settings_for_another_format_are_named_as_settings(tmp_
     # file the pipeline refuses); escape is none of the pipeline's, whatever the format (helper-188)
     for unknown, refused in ((["escape"], "['escape'], which the pipeline refuses too"),
                              (["decimal", "item_metadata_encodng"], "['decimal', 'item_metadata_encodng'], which"),
-                             (["k_core", "keep_days"], "['keep_days', 'k_core'], which the pipeline refuses too; "
-                                                       "keep_days (none), k_core (--k-core): how the sequences are "
+                             (["k_core", "keep_days"], "['k_core', 'keep_days'], which the pipeline refuses too; "
+                                                       "k_core (--k-core), keep_days (none): how the sequences are "
                                                        "built, not what the source holds: the run config of the "
                                                        "pipeline (ops.interaction_sequences.config), and the command "
                                                        "line's option named beside each")):

@@ -92,6 +92,9 @@ def test_hand_example():
     assert popularity_ranks(data, "test", torch.tensor([2])).tolist() == [1]
     rec = MostPopular().fit(data, "test")
     assert evaluate_recommender(rec, data, "test", torch.tensor([2])).tolist() == [1]
+    # a user of too few items for the split is refused, not ranked on an empty input (helper-193)
+    with pytest.raises(ValueError, match=r"^users \[2\] have fewer than 3 items, the least of a valid target"):
+        evaluate_recommender(rec, data, "valid", torch.tensor([0, 2, 1]))
     served = SequenceTensors.from_sequences(Sequences.from_lists([1, 2, 3], [[1, 2, 3], [1, 3, 2], [1]], n_items=3))
     assert recommend(MostPopular().fit(served, "all"), served, torch.tensor([2]), k=2)[0].tolist() == [[2, 3]]
 

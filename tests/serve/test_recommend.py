@@ -11,6 +11,7 @@ from elcrec_core.config.settings import ModelConfig
 from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.evaluate.baselines import ItemTransition, MostPopular
 from elcrec_core.evaluate.scoring import ELCRecRecommender
+from elcrec_core.intents.profiles import assign_user_intents
 from elcrec_core.model.elcrec import ELCRec
 from elcrec_core.serve.recommend import recommend
 
@@ -48,6 +49,19 @@ def test_recommend_refuses_a_user_outside_the_data_and_k_below_one() -> None:
         with pytest.raises(ValueError, match=f"k: the number of items to recommend, 1 or more, not {k}$"):
             recommend(popular, data, torch.tensor([0]), k=k)
     assert recommend(popular, data, torch.tensor([1]), k=1)[0].tolist() == [[1]]
+    # users of another kind, a batch of no users, an intent of a row outside (helper-193: TypeError, IndexError,
+    # RuntimeError or torch's split, none naming the argument); k beyond the catalogue: the catalogue
+    for users, shown in (([0], "list"), (torch.tensor([0.0]), "a 1-D torch.float32 tensor"),
+                         (torch.tensor([True]), "a 1-D torch.bool tensor"),
+                         (torch.tensor([[0]]), "a 2-D torch.int64 tensor")):
+        with pytest.raises(ValueError, match=rf"^users are a 1-D tensor of row indices \(torch.long\), not {shown}$"):
+            recommend(popular, data, users)
+    with pytest.raises(ValueError, match="^batch_size: users a batch, 1 or more, not 0$"):
+        recommend(popular, data, torch.tensor([0]), batch_size=0)
+    assert recommend(popular, data, torch.tensor([0, 1], dtype=torch.int32), k=9)[0].shape == (2, 4)
+    model = ELCRec(ModelConfig(n_items=4, hidden=8, n_heads=1, n_layers=1, max_len=3, n_intents=2))
+    with pytest.raises(ValueError, match="^users are row indices of the data, 0 to 1: not 5$"):
+        assign_user_intents(model, Sequences.from_lists(["a", "b"], [[1, 2], [2, 3]], n_items=4), torch.tensor([5]))
 
 
 def test_recommend_ranks_the_model_scores_of_the_last_max_len_items() -> None:
