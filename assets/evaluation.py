@@ -114,7 +114,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
                                         data))
     challengers = {record.kind: record for record in store.challengers(candidate)}
     fitted_on = data_digest(seqs)
-    for name in CHALLENGER_ORDER:
+    for name in [*CHALLENGER_ORDER, *sorted(set(challengers) - set(CHALLENGER_ORDER))]:  # a new kind: after them
         if name in challengers:  # a baseline's ranks as its fit stored them, else fitted and ranked
             if (stored := stored_ranks(store, challengers[name], fitted_on, split)) is not None:
                 rank(name, _label(challengers[name]), None, stored)
@@ -136,7 +136,10 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     superseded = withdrawn is None and (now.name if now else None) != (serving_record.name if serving_record else None)
     metrics = {name: metrics_from_ranks(r) for name, r in ranks.items()}
     differences = paired_differences(ranks, "elcrec") if "elcrec" in ranks else []
-    gate_labels = {"candidate": labels["elcrec"], "serving": labels.get("current", labels["elcrec"]), **labels}
+    # and a model the gate judged that the day's challengers no longer hold (run again without it: helper-196)
+    gate_labels = {role: f"{CHALLENGER_NAMES.get(role, role)} (judged by the gate; not among the challengers now)"
+                   for role in decision.get("scores", {})}
+    gate_labels |= {"candidate": labels["elcrec"], "serving": labels.get("current", labels["elcrec"]), **labels}
     gate_scores = decision.get("scores", {})
     gate_rows = [{"model": gate_labels[role], f"valid {SELECTION_METRIC}": round(score, 4),
                   "serves": "yes" if role == decision.get("serves") else ""}

@@ -848,6 +848,24 @@ def test_report_rematerializes_from_stored_inputs(first_run):
     assert sorted((data_dir / "models" / PARTITION).glob("*/best.pt")) == models  # nothing retrained
 
 
+def test_a_report_made_again_after_the_challengers_changed_names_every_model_the_gate_judged(first_run, tmp_path):
+    """The challengers made again without SASRec, then the report again (README: re-materialize one asset): the gate's
+    decision still scores sasrec, which the report had no label for: KeyError (helper-196)."""
+    import shutil
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    resources = {"storage": Storage(data_dir=str(data_dir)), "device": ComputeDevice(device="cpu", threads=1)}
+    store = ModelStore(data_dir)
+    assert "sasrec" in store.decision(store.candidate(PARTITION))["scores"]
+    assert dg.materialize([challengers], partition_key=PARTITION, resources=resources,
+                          run_config={"ops": {"challengers": {"config": {"sasrec": False}}}}).success
+    result = dg.materialize([evaluation_report], partition_key=PARTITION, resources=resources)
+    assert result.success
+    markdown = Path(metadata(result, "evaluation_report")["markdown"]).read_text()
+    assert "| SASRec (judged by the gate; not among the challengers now) |" in markdown
+
+
 def test_a_report_made_again_for_a_day_shows_that_days_backtest(first_run, tmp_path):
     """The report of a day made again after a later day has run: its backtest figure and table are the day's
     and the days before it, not the later day's."""
