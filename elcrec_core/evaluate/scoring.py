@@ -47,13 +47,17 @@ class Recommender(Protocol):
 
     ``n_items``: the items it scores (ids 1..n_items; items of the data beyond them are unknown to it: padding in
     the history, a miss as a target). ``fit(data, split)`` learns from each user's items before the split's
-    target and returns the recommender. ``score(users, history)`` returns [B, n_items] scores (column i - 1 for
-    item i; higher is better) for the ``users`` [B] (row indices of the data) with input ``history`` [B, L] (item
-    ids, right-aligned, 0 = padding; the most recent item in the last column)."""
+    target (``valid``, ``test``: :data:`HELD_OUT`) or from every item (``all``: to
+    serve) and returns the recommender. ``score(users, history)`` returns [B, n_items] float scores (column i - 1
+    for item i; higher is better; integers are taken as float64, :func:`scores_of`) for the ``users`` [B] with
+    input ``history`` [B, L] (item ids, right-aligned, 0 = padding; the most recent item in the last column). The
+    ``users`` are rows of the data that ``history`` is read from, which need not be the data it was fitted on
+    (served users of another day, the short histories after them, one user's own file): a recommender scores from
+    ``history`` and never looks a user up in its fitted data (helper-196)."""
 
     n_items: int
 
-    def fit(self, data: SequenceTensors, split: Split) -> "Recommender": ...
+    def fit(self, data: SequenceTensors, split: Fit) -> "Recommender": ...
 
     def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor: ...
 
@@ -111,11 +115,18 @@ def _scored_groups(rec: Recommender, data: SequenceTensors, split: Split, users:
         excluded = excluded_items(history, seen, batch, n_items)
         for lo in range(0, len(batch), group):
             part = slice(lo, lo + group)
-            scores = rec.score(batch[part], history[part])
-            if scores.shape != (len(batch[part]), n_items):
-                raise ValueError(f"{type(rec).__name__}.score gave shape {tuple(scores.shape)}, "
-                                 f"not ({len(batch[part])}, {n_items})")
-            yield targets[part], excluded[part], scores
+            yield targets[part], excluded[part], scores_of(rec, batch[part], history[part])
+
+
+def scores_of(rec: Recommender, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+    """``rec.score(users, history)``, [B, n_items] as floats: integer scores (counts) as float64, which ranking
+    needs (their overflow's error named no model: helper-196). Raises ValueError, naming ``rec``'s class, for
+    something that is not a tensor of that shape."""
+    scores = rec.score(users, history)
+    if not isinstance(scores, torch.Tensor) or scores.shape != (len(users), rec.n_items):
+        shown = f"shape {tuple(scores.shape)}" if isinstance(scores, torch.Tensor) else type(scores).__name__
+        raise ValueError(f"{type(rec).__name__}.score gave {shown}, not a tensor of ({len(users)}, {rec.n_items})")
+    return scores if scores.is_floating_point() else scores.double()
 
 
 def excluded_items(history: torch.Tensor, seen: SequenceTensors | None, batch: torch.Tensor,

@@ -7,7 +7,7 @@ import torch
 from elcrec_core.data.sequences import Sequences, SequenceTensors, check_user_rows, user_batches
 from elcrec_core.evaluate.fitted_inputs import input_counts, popularity_rank_order
 from elcrec_core.evaluate.ranking import MAX_SCORE_ELEMENTS, known_items
-from elcrec_core.evaluate.scoring import Recommender, excluded_items
+from elcrec_core.evaluate.scoring import Recommender, excluded_items, scores_of
 
 
 @torch.no_grad()
@@ -44,7 +44,7 @@ def recommend(
     for batch in user_batches(users, batch_size):
         history = known_items(data.window(batch, 0, int(data.lengths(batch).max())), n_items)
         no_score = float("-inf")  # nan_to_num would make -inf the dtype's lowest finite value, served as a score
-        scores = torch.nan_to_num(rec.score(batch, history), nan=no_score, posinf=no_score, neginf=no_score)
+        scores = torch.nan_to_num(scores_of(rec, batch, history), nan=no_score, posinf=no_score, neginf=no_score)
         scores = torch.cat([scores, scores.new_zeros(len(batch), 1)], 1)  # last column: padding slot
         excluded = excluded_items(history, seen, batch, n_items).to(scores.device)
         scores.scatter_(1, torch.where(excluded > 0, excluded - 1, n_items), float("-inf"))

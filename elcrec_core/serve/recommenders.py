@@ -20,11 +20,16 @@ BASELINES: dict[str, type[MostPopular] | type[ItemTransition] | type[EASE] | typ
 
 
 def baseline_params(rec: MostPopular | ItemTransition | EASE | ItemKNN) -> dict[str, float]:
-    """What refits ``rec`` as it was chosen (EASE's ``lam``, item-kNN's ``k`` and ``shrink``; nothing for the
-    others)."""
+    """What refits ``rec`` as it was chosen (EASE's ``lam``, item-kNN's ``k`` and ``shrink``; nothing for most
+    popular and item transition). Raises ValueError for a class of :data:`BASELINES`' kinds that it does not know:
+    a new baseline refitted to serve with its defaults, not the settings the gate measured (helper-196)."""
     if isinstance(rec, EASE):
         return {"lam": rec.lam}
-    return {"k": rec.k, "shrink": rec.shrink} if isinstance(rec, ItemKNN) else {}
+    if isinstance(rec, ItemKNN):
+        return {"k": rec.k, "shrink": rec.shrink}
+    if type(rec) in (MostPopular, ItemTransition):
+        return {}
+    raise ValueError(f"baseline_params knows no settings of {type(rec).__name__}: name those that refit it")
 
 
 def load_recommender(store: ModelStore, record: ModelRecord, data: SequenceTensors | None, fit: Fit) -> Recommender:

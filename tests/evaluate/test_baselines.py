@@ -656,7 +656,18 @@ def test_a_recommender_whose_scores_have_the_wrong_shape_is_refused_by_name():
     users = eligible_users(data, "test")
     with pytest.raises(ValueError) as refused:
         evaluate_recommender(rec, data, "test")
-    assert str(refused.value) == f"OneShort.score gave shape ({len(users)}, 5), not ({len(users)}, 6)"
+    assert str(refused.value) == f"OneShort.score gave shape ({len(users)}, 5), not a tensor of ({len(users)}, 6)"
+    with pytest.raises(ValueError, match=r"^OneShort.score gave shape \(1, 5\), not a tensor of \(1, 6\)$"):
+        recommend(rec, data, torch.tensor([0]))  # served lists too: it said nothing of the model
+
+    class Counts(MostPopular):  # a count-based baseline's integer scores (helper-196: an overflow error)
+        def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+            return (super().score(users, history) * 1000).round().long()
+
+    counted = Counts().fit(data, "valid")
+    popular = MostPopular().fit(data, "valid")
+    assert torch.equal(evaluate_recommender(counted, data, "test"), evaluate_recommender(popular, data, "test"))
+    assert recommend(counted, data, torch.tensor([0]), k=3)[1].dtype == torch.float64
 
 
 def test_ease_scores_every_row_of_a_large_batch_from_its_own_history():

@@ -220,3 +220,22 @@ def test_the_days_lists_break_ties_by_the_popularity_of_the_fitted_sequences_alo
     items, scores, missing = recommend_day(ease, fitted, short, k=3)
     assert items[0].tolist() == [3, 4, 5] and scores[0].tolist() == [0.0, 0.0, 0.0]  # user a: every score 0
     assert items[5][0].item() == 5 and missing.tolist() == [0] * 8  # x, from item 6: item 5, its neighbour
+
+
+def test_baseline_params_are_those_that_refit_each_baseline_and_none_are_guessed() -> None:
+    """A baseline that baseline_params did not know got {}: refitted to serve with its defaults, not the settings the
+    gate measured (helper-196)."""
+    from elcrec_core.evaluate.baselines import EASE
+    from elcrec_core.evaluate.item_knn import ItemKNN
+    from elcrec_core.serve.recommenders import baseline_params
+
+    assert [baseline_params(rec) for rec in (MostPopular(), ItemTransition(), EASE(50.0), ItemKNN(k=20, shrink=5.0))] \
+        == [{}, {}, {"lam": 50.0}, {"k": 20, "shrink": 5.0}]
+
+    class RecentPopular(MostPopular):
+        def __init__(self, window: int = 5) -> None:
+            super().__init__()
+            self.window = window
+
+    with pytest.raises(ValueError, match="^baseline_params knows no settings of RecentPopular: name those that"):
+        baseline_params(RecentPopular())
