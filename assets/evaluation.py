@@ -21,7 +21,7 @@ from elcrec_core.data.day_loads import newest_day_load
 from elcrec_core.data.events_to_sequences import read_sequence_settings
 from elcrec_core.data.sequence_summary import read_summary
 from elcrec_core.data.sequences import SequenceTensors
-from elcrec_core.evaluate.backtest import next_day_sequences, seen_before_day
+from elcrec_core.evaluate.backtest import had_every_item, next_day_sequences, seen_before_day
 from elcrec_core.evaluate.ranking import (
     SELECTION_METRIC,
     eligible_users,
@@ -430,7 +430,8 @@ def _backtest(storage: Storage, partition: str,
     day's first items (of the events that the day's sequence
     settings select; every item the user had before the day excluded, as the served lists exclude it:
     :func:`seen_before_day`), for the users who had a list after the previous day (those of the newest day judged
-    since the model's; the others, whose events left no sequence nor short history, are counted as
+    since the model's who had not had every item of the model; the others, whose events left no sequence nor short
+    history or who had every item, are counted as
     ``without_list``, and the users whose first events are on the day, who had no list, as ``new_users``), store the row
     in the warehouse table ``backtest`` (one row per day, replaced on re-runs) and return the trend up to this day
     (its last row is this day's, also when later days have run), and "". (None, why) without such a model,
@@ -459,6 +460,10 @@ def _backtest(storage: Storage, partition: str,
     listed_users = storage.listed_users(listed)
     with_list = np.isin(active.user_ids.astype(str), listed_users["user_id"].to_numpy())
     seqs = active.take(with_list)
+    if len(seqs):  # and a user who had every item of the model got no list either (helper-197)
+        seen_items = seen_before_day(storage.warehouse, day, seqs, settings)
+        listed_now = ~had_every_item(seen_items, served.n_items)
+        seqs, seen_items = seqs.take(listed_now), seen_items.take(listed_now)
     returning = len(active) + next_day.unindexed  # the day's users with earlier events, with an indexed item or not
     history = warehouse.read_table(storage.warehouse, "backtest")
     if len(seqs) == 0:  # no user of the day with earlier events (now): an earlier run's row of the day goes
@@ -467,9 +472,10 @@ def _backtest(storage: Storage, partition: str,
         return None, (f"no events on {partition} of users with earlier events (the day's data has none to score"
                       f"{f'; {next_day.new_users} new user(s), who had no list' if next_day.new_users else ''})"
                       if returning == 0 else f"none of the {returning} users of {partition} with earlier events"
-                      f" had a list served after {before} (their events left no sequence nor short history)")
+                      f" had a list served after {before} (their events left no sequence nor short history, or they "
+                      "had every item)")
     data = SequenceTensors.from_sequences(seqs)  # test inputs: each user's items up to the previous day
-    seen = SequenceTensors.from_sequences(seen_before_day(storage.warehouse, day, seqs, settings))
+    seen = SequenceTensors.from_sequences(seen_items)
     metrics = recommender_metrics(served, data, "test", seen)  # the items the served lists left out, excluded too
     # of them, the users whose list came from a short history (the k-core removed them)
     short = np.isin(seqs.user_ids.astype(str), listed_users.filter("short")["user_id"].to_numpy())

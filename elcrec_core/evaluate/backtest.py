@@ -88,3 +88,13 @@ def seen_before_day(path: str | Path, day: date, seqs: Sequences,
     with warehouse.connect(path, read_only=True) as con:
         item_ids = warehouse.read_item_index(con)["item_id"].to_numpy()
     return seen_items(path, datetime.combine(day, datetime.min.time()), seqs.user_ids, item_ids, config.event_types)
+
+
+def had_every_item(seen: Sequences, n_items: int) -> np.ndarray:
+    """bool [U]: the users of ``seen`` (:func:`seen_before_day`) who had every item 1..``n_items`` (the served
+    model's) before the day. The served lists exclude what a user had, so theirs held nothing: they got no list, and
+    the backtest does not score them (their targets could only be misses: helper-197)."""
+    owner = np.repeat(np.arange(len(seen)), seen.lengths)
+    known = (seen.items >= 1) & (seen.items <= n_items)
+    pairs = np.unique(np.stack([owner[known], seen.items[known]]), axis=1)
+    return np.bincount(pairs[0], minlength=len(seen)) >= n_items
