@@ -220,8 +220,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     repeats = repeat_targets(data, users, split)
     report = Report(f"Evaluation report {partition}",
                     f"{len(users):,} users, {seqs.n_items:,} items; full ranking over all items, history excluded, "
-                    f"leave-one-out {split} split; ties count against the target (most popular and item "
-                    "transition have none: they order equal counts by popularity, then item index, as they serve "
+                    f"leave-one-out {split} split; ties count against the target (most popular, item transition "
+                    "and item-kNN have none: they order equal scores by popularity, then item index, as they serve "
                     "them)."
                     f"{small_catalogue_note(seqs.n_items)}"
                     + (f" {note}" if (note := repeat_target_note(repeats, split)) else ""),
