@@ -43,7 +43,9 @@ class PairedDifference:
     """The ``reference`` model's mean per-user HR@k and NDCG@k minus ``model``'s, on the same ``users`` users,
     each with a 95% paired bootstrap interval (:func:`paired_differences`). From fewer than
     :data:`~elcrec_core.evaluate.statistics.FEWEST_USERS_FOR_AN_INTERVAL` users no interval is shown and no
-    difference claimed: even when every user favours one model, a sign test cannot tell at the 95% level."""
+    difference claimed: even when every user favours one model, a sign test cannot tell at the 95% level. Nor where
+    neither model ranks any of their targets in its top k (``hits`` 0: a tiny shop whose targets are all items the
+    users had before): the interval [0, 0] would read as certainty where nothing was measured (helper-197)."""
 
     reference: str
     model: str
@@ -51,15 +53,18 @@ class PairedDifference:
     hr: Interval
     ndcg: Interval
     users: int
+    hits: int | None = None  # users whose target either model ranks in its top k (None: not counted)
 
     @property
     def enough_users(self) -> bool:
-        return self.users >= FEWEST_USERS_FOR_AN_INTERVAL
+        return self.users >= FEWEST_USERS_FOR_AN_INTERVAL and self.hits != 0
 
     @property
     def verdict(self) -> str:
         """On NDCG@k only: "better" (the reference; the interval lies above 0), "worse" (below 0) or "level"
-        (the interval holds 0, or too few users for one)."""
+        (the interval holds 0, or too few users for one); "none" where no target is in either's top k."""
+        if self.hits == 0:
+            return "none"
         if not self.enough_users:
             return "level"
         return "better" if self.ndcg.low > 0 else "worse" if self.ndcg.high < 0 else "level"
@@ -84,6 +89,8 @@ class PairedDifference:
 
     def interval_text(self, interval: Interval) -> str:
         """``interval`` (one of this difference's) as signed text "[+0.0006, +0.0031]", or "none (3 users; ...)"."""
+        if self.hits == 0:
+            return f"none (no target of the {self.users} users is in either model's top {self.k})"
         return _signed_interval(interval) if self.enough_users else _too_few(self.users)
 
     def to_dict(self) -> dict:
@@ -134,7 +141,8 @@ def paired_differences(ranks: Mapping[str, torch.Tensor], reference: str, k: int
         if name != reference:
             other = per_user(r, k)
             hr, ndcg = (bootstrap_mean(base[m] - other[m], n_boot=n_boot) for m in (f"HR@{k}", f"NDCG@{k}"))
-            differences.append(PairedDifference(reference, name, k, hr, ndcg, users))
+            hits = int(((base[f"HR@{k}"] > 0) | (other[f"HR@{k}"] > 0)).sum())
+            differences.append(PairedDifference(reference, name, k, hr, ndcg, users, hits))
     return differences
 
 
@@ -162,7 +170,8 @@ def pays_answer(differences: list[PairedDifference], labels: Mapping[str, str], 
         meaning = ({"better": "the learned intents pay on this data",
                     "level": "the learned intents neither help nor hurt measurably on this data",
                     "worse": "the learned intents cost accuracy on this data"}[d.verdict] if d.enough_users
-                   else "too few test users to tell what the learned intents are worth")
+                   else f"neither ranks any test target in its top {d.k}, so nothing tells what the learned intents "
+                   "are worth" if d.hits == 0 else "too few test users to tell what the learned intents are worth")
         if note is not None:  # no claim for the data: the test users' verdict alone
             meaning = f"the learned intents did {d.verdict} on these test users"
         if unlike is not None and d.enough_users:  # not the intents alone
@@ -179,7 +188,10 @@ def pays_answer(differences: list[PairedDifference], labels: Mapping[str, str], 
                  if any(d.verdict == verdict for d in others)]
     if standings:
         parts.append(f"On NDCG@{others[0].k} (paired), {labels[reference]} is {'; '.join(standings)}.")
-    if differences and not differences[0].enough_users:
+    if differences and all(d.hits == 0 for d in differences):
+        parts.append(f"No model ranks any of the {differences[0].users} test users' targets in its top "
+                     f"{differences[0].k}, so no difference is measured.")
+    elif differences and differences[0].users < FEWEST_USERS_FOR_AN_INTERVAL:
         parts.append(f"With {differences[0].users} test user{'s' if differences[0].users != 1 else ''} no difference "
                      f"is claimed: even if all of them favoured one model, a sign test could not tell at the 95% "
                      f"level (that needs {FEWEST_USERS_FOR_AN_INTERVAL}).")
@@ -189,9 +201,9 @@ def pays_answer(differences: list[PairedDifference], labels: Mapping[str, str], 
 def validation_agrees(d: PairedDifference, valid: Mapping[str, float]) -> bool | None:
     """Whether the validation scores in ``valid`` (the promotion gate's NDCG@20 by model name) bear out the test
     verdict of ``d``: True where it is "better" and the reference scored above the other model there, or "worse"
-    and below; False where they point the other way or are equal; None where the verdict is "level" or a score is
-    missing or NaN (nothing to bear out, or no figure to tell)."""
-    if d.verdict == "level" or d.reference not in valid or d.model not in valid:
+    and below; False where they point the other way or are equal; None where the verdict is "level" or "none", or a
+    score is missing or NaN (nothing to bear out, or no figure to tell)."""
+    if d.verdict in ("level", "none") or d.reference not in valid or d.model not in valid:
         return None
     ours, theirs = valid[d.reference], valid[d.model]
     if math.isnan(ours) or math.isnan(theirs):  # no validation user

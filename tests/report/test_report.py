@@ -370,6 +370,25 @@ def test_paired_differences_refuse_what_they_cannot_compare(ranks, k, error, mes
         paired_differences(ranks, "elcrec", k=k)
 
 
+def test_where_no_model_ranks_a_target_in_its_top_k_no_difference_is_measured():
+    """A tiny shop whose test targets are all items the users had: every model misses every target, and the report
+    gave "level (NDCG@20 +0.0000, 95% paired interval [+0.0000, +0.0000])" (helper-197); a pair in which one model
+    hits some target keeps its interval."""
+    misses = torch.full((8,), 25, dtype=torch.long)
+    labels = {"elcrec": "ELCRec (new)", "sasrec": "SASRec", "most_popular": "most popular"}
+    differences = paired_differences({"elcrec": misses, "sasrec": misses, "most_popular": misses + 5}, "elcrec")
+    assert [(d.hits, d.verdict, d.interval_text(d.ndcg)) for d in differences] == [
+        (0, "none", "none (no target of the 8 users is in either model's top 20)")] * 2
+    assert differences[0].to_dict()["NDCG@20"]["95ci"] is None
+    assert pays_answer(differences, labels, "elcrec") == (
+        "Against its own ablation, SASRec: none (NDCG@20 +0.0000, 95% paired interval none (no target of the 8 users "
+        "is in either model's top 20)): neither ranks any test target in its top 20, so nothing tells what the "
+        "learned intents are worth. No model ranks any of the 8 test users' targets in its top 20, so no difference "
+        "is measured.")
+    one_hit = paired_differences({"elcrec": misses, "sasrec": torch.tensor([0] + [25] * 7)}, "elcrec", n_boot=200)
+    assert one_hit[0].hits == 1 and one_hit[0].interval_text(one_hit[0].ndcg).startswith("[-")
+
+
 def test_pays_answer_says_what_the_intents_are_worth_and_where_elcrec_stands():
     rng = np.random.default_rng(1)
     reference = torch.as_tensor(rng.integers(0, 15, 300))
