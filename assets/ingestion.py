@@ -47,7 +47,13 @@ from elcrec_core.data.ingestion import (
     stored_files_gone,
     times_in_1970_hint,
 )
-from elcrec_core.data.load_history import changed_since_loaded, days_with_data, never_loaded, newest_load_files
+from elcrec_core.data.load_history import (
+    changed_since_loaded,
+    days_with_data,
+    ids_of_other_files,
+    never_loaded,
+    newest_load_files,
+)
 from elcrec_core.data.item_metadata import categories_from_text, read_item_metadata, separator_advice
 from elcrec_core.data.rejections import (
     REFUSED_COUNTS,
@@ -212,7 +218,8 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     if copies := byte_copies([Path(file) for file in batch.files if file in with_rows]):  # not two empty files
         context.log.warning(byte_copies_note(copies, batch.files, dated=file_day is not None))  # likely not meant
     for note in id_notes(check.accepted, batch.files if len(batch.files) > 1 else None, source.format,
-                         columns=(source.columns.user, source.columns.item)):
+                         columns=(source.columns.user, source.columns.item),  # and beside earlier days' ids
+                         stored=ids_of_other_files(batch.files, storage.warehouse)):
         context.log.warning(note)
     other_rules = files_under_other_rules(batch, storage.warehouse)
     if other_rules:  # a changed min_rating (say) applies to the files loaded from now on, not to the stored ones

@@ -1,11 +1,13 @@
 """What the warehouse's ``loads`` table says of a ``{date}`` source's files and days: files no load has read, files
 written since their last load (a corrected delivery), and the days delivered; for the pipeline's check
-``earlier_days_loaded``."""
+``earlier_days_loaded``. And the ids that other files stored, beside which a load's ids are checked."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
 from pathlib import Path
+
+import polars as pl
 
 from elcrec_core.data import warehouse
 
@@ -69,3 +71,14 @@ def days_with_data(path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> tuple[set[
             "IS NULL)").fetchall()}
         ((first,),) = con.execute("SELECT min(file_day) FROM loads").fetchall()
     return days, first
+
+
+def ids_of_other_files(files: list[str], path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> dict[str, pl.Series]:
+    """The distinct ``user_id`` and ``item_id`` values that the warehouse at ``path`` stores from files other than
+    ``files`` (a load's): earlier days' ids, beside which a load's may differ in case alone (an export that changed
+    the case of its ids: helper-197)."""
+    with warehouse.connect(path, read_only=True) as con:
+        con.register("this_load", pl.DataFrame({"file": files}, schema={"file": pl.String}))
+        return {column: pl.Series(column, [value for (value,) in con.execute(
+                    f"SELECT DISTINCT {column} FROM raw_interactions WHERE source_file NOT IN (SELECT file FROM "
+                    "this_load)").fetchall()], dtype=pl.String) for column in ("user_id", "item_id")}

@@ -134,7 +134,8 @@ def rejected_share_notes(by_reason: Mapping[str, int], rows_in: int, limits: Exp
 
 
 def id_notes(accepted: pl.DataFrame, files: Sequence[str] | None, fmt: str, n: int = 3,
-             columns: tuple[str, str] = ("user_id", "item_id")) -> list[str]:
+             columns: tuple[str, str] = ("user_id", "item_id"),
+             stored: Mapping[str, pl.Series] | None = None) -> list[str]:
     """Notices of the ``accepted`` rows (validation's ``EVENT_COLUMNS``) whose ids are kept as given but likely not
     as meant, each with its first ``n`` rows (``line 2: sku ' i1'``, as :func:`rejected_examples` names rows, each
     id by ``columns``: the file's user and item columns): a user or item id with white space (or a character that
@@ -142,7 +143,9 @@ def id_notes(accepted: pl.DataFrame, files: Sequence[str] | None, fmt: str, n: i
     written with ", " gives them); an id of a float column of 2^53 or more (2^24 of a 32-bit one), where a float no
     longer holds every integer (pandas writes an integer id column with a missing value as floats), so that ids
     that differ may have become one; an id in Excel's scientific notation (``1.23457E+29``), which kept six digits;
-    ids that another id equals but for case (``c0005`` and ``C0005``: two users). None where there are none."""
+    ids that another id equals but for case (``c0005`` and ``C0005``: two users), of the load or, in ``stored``
+    (``user_id`` and ``item_id``: the ids that other files stored, :func:`~elcrec_core.data.load_history.
+    ids_of_other_files`), of earlier loads (a daily export that changed their case). None where there are none."""
     notes = []
     for pattern, said in ((f"^{_SPACE}|{_SPACE}$", "have an id with white space around it, kept as given (' i1' and "
                                                    "'i1' are two items)"),
@@ -162,22 +165,28 @@ def id_notes(accepted: pl.DataFrame, files: Sequence[str] | None, fmt: str, n: i
             out.append(f"{_row_name(file, row, files, fmt)}: {', '.join(named)}")
         notes.append(f"{len(rows)} accepted row(s) {said}: {'; '.join(out)}{'; ...' if len(rows) > n else ''}")
     return notes + [note for column, name in zip(("user_id", "item_id"), ("users", "items"))
-                    if (note := _case_note(accepted[column], name, n))]
+                    if (note := _case_note(accepted[column], name, n, (stored or {}).get(column)))]
 
 
-def _case_note(ids: pl.Series, name: str, n: int) -> str:
+def _case_note(ids: pl.Series, name: str, n: int, stored: pl.Series | None = None) -> str:
     """``2 user ids differ from another only in case ...``: the ids of ``ids`` (of ``name``, users or items) that
     another id equals but for case or Unicode form (NFKC: ``é`` as one character or as ``e`` and an accent), kept as
-    given (an export that changed the case of an id splits a user in two), with the first ``n`` of them; empty
-    where none, and where most ids hold both cases (keys whose case is theirs)."""
-    distinct = ids.unique().to_frame("id").with_columns(key=pl.col("id").str.normalize("NFKC").str.to_lowercase())
+    given (an export that changed the case of an id splits a user in two), with the first ``n`` of them; beside
+    ``stored`` (earlier loads' ids), those that equal one of them so (not two stored ids alike, named by their own
+    load). Empty where none, and where most ids hold both cases (keys whose case is theirs)."""
+    own = ids.unique()
+    earlier = pl.Series([], dtype=pl.String) if stored is None else stored.filter(~stored.is_in(own))
+    distinct = pl.concat([own.to_frame("id").with_columns(new=True), earlier.rename("id").to_frame().with_columns(
+        new=False)]).with_columns(key=pl.col("id").str.normalize("NFKC").str.to_lowercase())
     mixed = distinct["id"].str.contains("[a-z]") & distinct["id"].str.contains("[A-Z]")
     if mixed.sum() * 2 > len(distinct):  # ids in both cases by design (random base62 keys): case is part of them
         return ""
-    groups = distinct.group_by("key").agg(pl.col("id").sort()).filter(pl.col("id").list.len() > 1).sort("key")
+    groups = (distinct.group_by("key").agg(pl.col("id").sort_by("id"), pl.col("new").sort_by("id"))
+              .filter((pl.col("id").list.len() > 1) & pl.col("new").list.any()).sort("key"))
     if not len(groups):
         return ""
-    shown = "; ".join(" and ".join(repr(i) for i in group) for group in groups["id"].head(n).to_list())
+    shown = "; ".join(" and ".join(f"{i!r}{'' if new else ' (stored before)'}" for i, new in zip(*group))
+                      for group in groups.select("id", "new").head(n).rows())
     one = {"users": "a user", "items": "an item"}[name]
     return (f"{int(groups['id'].list.len().sum())} {name[:-1]} ids differ from another only in case or Unicode "
             f"form, kept as given (each {one} of its own): {shown}{'; ...' if len(groups) > n else ''}; where an "

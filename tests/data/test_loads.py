@@ -459,3 +459,27 @@ def test_a_sources_file_missing_beside_the_others_is_named_by_its_folder(tmp_pat
             (tmp_path / "spark" / f"dt={day}" / f"part-{part}.csv").write_text("")
     assert missing_beside_others(f"{tmp_path}/spark/dt={{date}}/*.csv", days) == []
     assert missing_beside_others(f"{tmp_path}/*/dt={{date}}/*.csv", days) == []  # the one source spark/
+
+
+def test_ids_that_differ_from_earlier_loads_ids_only_in_case_are_named(tmp_path: Path) -> None:
+    """A daily export that lower-cased its ids split every user and item in two with no word: the case check
+    compared the ids of one load alone (helper-197). Ids stored by other files now count beside the load's; two
+    stored ids alike are their own load's to name, and a load's own pair is named as before."""
+    from elcrec_core.data.load_history import ids_of_other_files
+    from elcrec_core.data.rejections import id_notes
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    db = tmp_path / "w.duckdb"
+    (logs / "d1.csv").write_text("user_id,item_id,timestamp\nCUST-1,SKU-1,1\nCUST-2,SKU-2,2\nOLD,old,3\nold,x,4\n")
+    ingest(SourceConfig(format="csv", path=str(logs / "d1.csv")), path=db)
+    (logs / "d2.csv").write_text("user_id,item_id,timestamp\ncust-1,sku-1,5\nCUST-2,SKU-2,6\nnew,N,7\nNEW,n,8\n")
+    batch = ingestion.read_checked(SourceConfig(format="csv", path=str(logs / "d2.csv")))
+    stored = ids_of_other_files(batch.files, db)
+    assert sorted(stored["user_id"].to_list()) == ["CUST-1", "CUST-2", "OLD", "old"]
+    assert id_notes(batch.check.accepted, None, "csv", stored=stored) == [
+        "4 user ids differ from another only in case or Unicode form, kept as given (each a user of its own): "
+        "'CUST-1' (stored before) and 'cust-1'; 'NEW' and 'new'; where an export changed them, write them alike",
+        "4 item ids differ from another only in case or Unicode form, kept as given (each an item of its own): "
+        "'N' and 'n'; 'SKU-1' (stored before) and 'sku-1'; where an export changed them, write them alike"]
+    assert [note for note in id_notes(batch.check.accepted, None, "csv") if "stored before" in note] == []
