@@ -208,7 +208,9 @@ def refuse_values_over_lines(path: Path, good: pl.DataFrame, values: Mapping[str
         if len(held):
             start, text = int(held["source_row"][0]), held[column][0]
             raise SourceReadError(path, f"lines {start}-{start + text.count(chr(10))}: a quoted field takes them into "
-                                        f"one {name} ({text[:80]!r}): does a quote not close? {fix}")
+                                        f"one {name} ({text[:80]!r}): does a quote not close? {fix} (a value "
+                                        "written with a line break in it, as a quoted field may hold one, is "
+                                        "refused: no id holds one; remove it from the export)")
 
 
 def _refuse_records_over_lines(path: Path, lines: LineScan, at: np.ndarray, details: pl.Series,

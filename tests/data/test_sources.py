@@ -1016,7 +1016,9 @@ def test_a_stray_quote_closed_lines_later_at_a_fields_end_refuses_the_id_it_make
         read_source(SourceConfig(format="csv", path=str(path)))
     assert str(info.value) == (f"{path}: lines 3-5: a quoted field takes them into one item id ('b,{EPOCH0}\\nu3,c,"
                                f"{EPOCH0}\\nu4,d'): does a quote not close? fix the quoting, or read the file without "
-                               "quoting (source setting quote: '', elcrec --no-quote)")
+                               "quoting (source setting quote: '', elcrec --no-quote) (a value written with a line "
+                               "break in it, as a quoted field may hold one, is refused: no id holds one; remove it "
+                               "from the export)")  # the advice alone would break its other quoted ids (helper-197)
     assert len(read_source(SourceConfig(format="csv", path=str(path), quote=None))) == 5  # the advice reads it
     _write(path, f'user_id,item_id,timestamp\n"u1,a,{EPOCH0}\nu2",b,{EPOCH0}\n')
     with pytest.raises(SourceReadError, match=r": lines 2-3: a quoted field takes them into one user id \('u1,a,"):
@@ -1042,7 +1044,8 @@ def test_a_stray_quote_closed_lines_later_at_a_fields_end_refuses_the_id_it_make
         read_item_metadata(ItemMetadataConfig(str(items), categories=None))
     assert str(info.value) == (f"{items}: lines 3-4: a quoted field takes them into one item id ('2,B\\n3'): does a "
                                "quote not close? fix the quoting, or read the file without quoting (source setting "
-                               "item_metadata_quote: '')")  # the item metadata's setting, not the events'
+                               "item_metadata_quote: '') (a value written with a line break in it, as a quoted field "
+                               "may hold one, is refused: no id holds one; remove it from the export)")  # its setting
     # categories and category flags alike: item 3 was lost into item 2's categories, unsaid (helper-188)
     _write(items, 'item_id,title,categories\n1,A,x\n2,B,"Action\n3,C,Comedy"\n4,D,Drama\n')
     with pytest.raises(SourceReadError, match=r"lines 3-4: a quoted field takes them into one categories value "
