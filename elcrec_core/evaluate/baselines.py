@@ -104,8 +104,8 @@ class EASE:
     name = "ease"
 
     def __init__(self, lam: float = 100.0, dtype: torch.dtype | None = None) -> None:
-        if not lam > 0:
-            raise ValueError(f"EASE's lambda must be > 0, not {lam}")
+        if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not 0 < lam < math.inf:
+            raise ValueError(f"EASE's lambda must be a finite number > 0, not {lam!r}")  # inf failed in fit only
         self.lam, self.dtype = float(lam), dtype
 
     def fit(self, data: SequenceTensors, split: Fit) -> "EASE":

@@ -21,7 +21,10 @@ from elcrec_core.evaluate.statistics import (
 
 def headline(ranks: Mapping[str, torch.Tensor], k: int = 20, n_boot: int = 1000) -> list[dict]:
     """HR@k and NDCG@k of each model with a 95% bootstrap interval over users (text; none from fewer than
-    :data:`~elcrec_core.evaluate.statistics.FEWEST_USERS_FOR_AN_INTERVAL` users)."""
+    :data:`~elcrec_core.evaluate.statistics.FEWEST_USERS_FOR_AN_INTERVAL` users). Raises ValueError for k < 1, as
+    :func:`paired_differences` does (it gave "HR@0": helper-193)."""
+    if k < 1:
+        raise ValueError(f"the cut-off k must be at least 1, got {k}")
     rows = []
     for name, r in ranks.items():
         row: dict = {"model": name}

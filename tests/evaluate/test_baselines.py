@@ -697,3 +697,12 @@ def test_the_sasrec_ablation_keeps_the_candidates_loss_where_full_softmax_is_ref
     assert (large.train.cf_weight, large.train.intent_cf_weight, large.train.trade_off) == (0.0, 0.0, 0.0)
     with pytest.raises(ValueError, match="rec_loss 'ce' scores all"):
         small.model_config(too_many)
+
+
+def test_ease_refuses_a_lambda_that_is_no_finite_number_above_zero() -> None:
+    """EASE(inf) was taken, then failed in fit with a linear-algebra error; EASE('5') gave a bare TypeError
+    (helper-193), where the grid's ease_lambdas refused both."""
+    for lam in (float("inf"), float("nan"), 0.0, -1.0, "5", True):
+        with pytest.raises(ValueError, match="^EASE's lambda must be a finite number > 0, not "):
+            EASE(lam)
+    assert EASE(50).lam == 50.0

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from elcrec_core.evaluate.statistics import Interval, bootstrap_mean, item_lift, planted_agreement
 
@@ -390,3 +391,17 @@ def test_equal_lifts_that_a_chain_of_divisions_rounds_apart_tie_and_are_ordered_
     categories = pl.DataFrame({"item": [1, 2, 3], "category": ["A", "B", "C"]})
     table = category_lift(intents, np.array(users), np.array(items), categories, min_count=1)
     assert table.rows() == [(0, "B", 6, 0.6, 1.5), (0, "A", 4, 0.4, 1.5), (1, "C", 5, 1.0, 3.0)]
+
+
+def test_bootstrap_and_the_headline_refuse_what_has_no_interval() -> None:
+    """A NaN among the values gave a NaN interval unsaid; n_boot 0 and level 95 numpy's errors; the headline's
+    k 0 gave "HR@0" (helper-193)."""
+    from elcrec_core.report.comparisons import headline
+
+    with pytest.raises(ValueError, match="^1 of the 3 values to bootstrap are NaN$"):
+        bootstrap_mean(np.array([1.0, np.nan, 0.0]))
+    for n_boot, level in ((0, 0.95), (100, 95), (100, 0.0)):
+        with pytest.raises(ValueError, match=r"^n_boot must be 1 or more and level in \(0, 1\) \(0.95 for 95%\)"):
+            bootstrap_mean(np.array([1.0, 0.0]), n_boot=n_boot, level=level)
+    with pytest.raises(ValueError, match="^the cut-off k must be at least 1, got 0$"):
+        headline({"a": torch.tensor([0, 1])}, k=0)
