@@ -65,7 +65,7 @@ from elcrec_core.data.rejections import (
     rows_per_file,
 )
 from elcrec_core.data.sequences import sequence_day_folders
-from elcrec_core.data.source_folders import missing_beside_others
+from elcrec_core.data.source_folders import missing_beside_others, sources_of_day
 from elcrec_core.data.source_config import ItemMetadataConfig, day_files, resolve_files
 from elcrec_core.data.synthetic import generate
 from elcrec_core.data.expectations import expect_interactions
@@ -419,21 +419,25 @@ def _categories_split(items: pl.DataFrame | None, config: ItemMetadataConfig | N
 
 def _events_on_their_day(pattern: str | None, report: LoadReport, accepted: pl.DataFrame,
                          partition: str) -> dg.AssetCheckResult:
-    """The check ``events_on_their_day``: fails (a warning) where a {date} file of the day (of its ``accepted``
-    rows) has events, none on the day: each such file named, with its events' days (one of a day's files, say the
-    app's beside the web shop's of ``*/{date}.csv``, passed with the others' events: helper-192)."""
+    """The check ``events_on_their_day``: fails (a warning) where the {date} files of one of the day's sources
+    (:func:`~elcrec_core.data.source_folders.source_of`; of their ``accepted`` rows) have events, none on the day:
+    each such source's files named, with their events' days (the app's file beside the web shop's of
+    ``*/{date}.csv`` passed with the others' events: helper-192; a day's hourly parts are one source)."""
     day = date.fromisoformat(partition)
     # a file without times (timestamp_column '', the sequence format) has no days to tell
-    per_file = [] if pattern is None or "{date}" not in pattern else (
-        accepted.filter(pl.col("timestamp").is_not_null())
-        .group_by(pl.col("source_file").cast(pl.String), maintain_order=True)
-        .agg(pl.len(), pl.col("timestamp").dt.date().unique().sort().alias("days"))
-        .filter(~pl.col("days").list.contains(day)).rows())
-    off_day = {file: f"has {events} events, none on {partition}: they fall on {_days(days).value}"
-               for file, events, days in per_file}
+    sources = sources_of_day(report.files, partition) if pattern is not None and "{date}" in pattern else {}
+    dated = accepted.filter(pl.col("timestamp").is_not_null()).select(
+        pl.col("source_file").cast(pl.String), pl.col("timestamp").dt.date().alias("day"))
+    off_day = {}
+    for files in sources.values():  # each source's files of the day together (an hour's part in local time has
+        days = dated.filter(pl.col("source_file").is_in(files))["day"]  # none on the day: helper-198)
+        if len(days) and day not in days.to_list():
+            off_day[", ".join(file_name(file, report.files) for file in files)] = (
+                f"{'has' if len(files) == 1 else 'have'} {len(days)} events, none on {partition}: they fall on "
+                f"{_days(sorted(days.unique().to_list())).value}")
     whose = (f"the file of {partition} ({report.files[0]}) {next(iter(off_day.values()), '')}"
-             if len(report.files) == 1 else f"{len(off_day)} of the {len(report.files)} files of {partition}: "
-             + "; ".join(f"{file_name(file, report.files)} {text}" for file, text in off_day.items()))
+             if len(report.files) == 1 else f"{len(off_day)} of the {len(sources)} sources of {partition}'s files: "
+             + "; ".join(f"{files} {text}" for files, text in off_day.items()))
     return dg.AssetCheckResult(
         check_name="events_on_their_day", passed=not off_day, severity=dg.AssetCheckSeverity.WARN,
         description=(f"{whose}. Another day's file delivered again under this day's name? Its events are used once, "
@@ -497,22 +501,22 @@ def _days_without_files(pattern: str | None, first: date, partition: str, storag
 
 
 def _missing_beside_others(pattern: str | None, first: date, partition: str) -> list[str]:
-    """The files of the :data:`LATE_DAYS` days before ``partition`` and of the day itself (from ``first``, the
-    partitions' start) that one of the sources of ``pattern`` (``*/{date}.csv``: web/, app/) lacks where the others
-    delivered (:func:`~elcrec_core.data.source_folders.missing_beside_others`; helper-192: one system's delivery that
+    """The files of the :data:`LATE_DAYS` days before ``partition`` (from ``first``, the partitions' start; not of
+    the day itself, whose sources may deliver at other hours: helper-198) that one of the sources of ``pattern``
+    (``*/{date}.csv``: web/, app/) lacks where the others delivered (:func:`~elcrec_core.data.source_folders.missing_beside_others`; helper-192: one system's delivery that
     never came passed every check); none for a path without ``{date}``."""
     if not pattern or "{date}" not in pattern:
         return []
     last = date.fromisoformat(partition)
     return missing_beside_others(pattern, [(last - timedelta(days=n)).isoformat()
-                                           for n in range(min(LATE_DAYS, (last - first).days), -1, -1)])
+                                           for n in range(min(LATE_DAYS, (last - first).days), 0, -1)])
 
 
 def _beside_note(missing: list[str], partition: str) -> str:
-    return (f"{len(missing)} file(s) of {partition} and the {LATE_DAYS} days before are not on disk, where the day's "
-            f"other sources delivered and theirs did on an earlier day (a delivery of one system that never came?): "
+    return (f"{len(missing)} file(s) of the {LATE_DAYS} days before {partition} are not on disk, where the day's "
+            f"other sources delivered and theirs did on the days before (a delivery of one system that never came?): "
             f"{_first_five(missing)}. Their events are in no day's sequences: deliver them and run their days, then "
-            "this day again (a source that stopped delivering is named for the days after it stopped)")
+            "this day again (a source that stopped delivering is named for its first day without a file)")
 
 
 def _first_five(names: list) -> str:

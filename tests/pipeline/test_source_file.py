@@ -232,7 +232,7 @@ def test_one_of_a_days_files_with_another_days_events_warns_naming_it(tmp_path):
     (helper-192); it names that file now."""
     for folder, user in (("web", "w"), ("app", "a")):
         (tmp_path / "team" / folder).mkdir(parents=True)
-        for day in (30, 31):
+        for day in (29, 30, 31):
             (tmp_path / "team" / folder / f"2026-01-{day}.csv").write_text("user_id,item_id,timestamp\n" + "".join(
                 f"{user}{n},i{n},2026-01-{day}T1{n}:00:00Z\n" for n in range(3)))
     app31 = tmp_path / "team" / "app" / "2026-01-31.csv"
@@ -243,21 +243,32 @@ def test_one_of_a_days_files_with_another_days_events_warns_naming_it(tmp_path):
     assert result.success
     (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "events_on_their_day"]
     assert not evaluation.passed and evaluation.description == (
-        "1 of the 2 files of 2026-01-31: app/2026-01-31.csv has 3 events, none on 2026-01-31: they fall on "
+        "1 of the 2 sources of 2026-01-31's files: app/2026-01-31.csv has 3 events, none on 2026-01-31: they fall on "
         "2026-01-30, 1 day. Another day's file delivered again under this day's name? Its events are used once, and "
         "this day's own are missing until its file is delivered and loaded again")
     app31.write_text(app31.read_text().replace("01-30", "01-31"))  # its own events: passes
     result = ingest(tmp_path / "data", SourceFile(path=str(tmp_path / "team" / "source.yaml")), "2026-01-31")
     assert {e.check_name: e.passed for e in result.get_asset_check_evaluations()}["events_on_their_day"]
-    # the app's file of the day never came: every check passed on the web shop's (helper-192); earlier_days_loaded
-    # names the file the app's folder lacks (its files of earlier days say it delivers)
+    # a day's hourly parts written in local time (UTC+1): hour 00's events fall on the day before in UTC, as the
+    # README allows; the parts are one source, whose events are on the day (the check failed each day: helper-198)
+    hours = tmp_path / "hours" / "events" / "2026-01-31"
+    hours.mkdir(parents=True)
+    for hour, utc in (("00", "2026-01-30T23:10:00Z"), ("01", "2026-01-31T00:10:00Z"), ("02", "2026-01-31T01:10:00Z")):
+        (hours / f"hour-{hour}.csv").write_text(f"user_id,item_id,timestamp\nu{hour},i{hour},{utc}\n")
+    (tmp_path / "hours" / "source.yaml").write_text(yaml.safe_dump({**settings, "path": "events/{date}/*.csv"}))
+    result = ingest(tmp_path / "hours-data", SourceFile(path=str(tmp_path / "hours" / "source.yaml")), "2026-01-31")
+    assert {e.check_name: e.passed for e in result.get_asset_check_evaluations()}["events_on_their_day"]
+    # the app's file of a day never came: every check passed on the web shop's (helper-192); earlier_days_loaded
+    # names the file the app's folder lacks (its files of the days before say it delivers); of the day itself, none
+    # (its sources may deliver at other hours: helper-198)
+    (tmp_path / "team" / "app" / "2026-01-30.csv").unlink()
     app31.unlink()
     result = ingest(tmp_path / "data", SourceFile(path=str(tmp_path / "team" / "source.yaml")), "2026-01-31")
     (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "earlier_days_loaded"]
     assert result.success and not evaluation.passed
-    assert evaluation.metadata["files_missing_beside_others"].value == "app/2026-01-31.csv"
-    assert ("1 file(s) of 2026-01-31 and the 31 days before are not on disk, where the day's other sources delivered "
-            "and theirs did on an earlier day (a delivery of one system that never came?): app/2026-01-31.csv. Their "
+    assert evaluation.metadata["files_missing_beside_others"].value == "app/2026-01-30.csv"
+    assert ("1 file(s) of the 31 days before 2026-01-31 are not on disk, where the day's other sources delivered and "
+            "theirs did on the days before (a delivery of one system that never came?): app/2026-01-30.csv. Their "
             "events are in no day's sequences") in evaluation.description
 
 
