@@ -240,8 +240,9 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
            if "elcrec" in metrics else {}),  # none: the new model has no figure
         "elcrec_pays": pays,
         "elcrec_vs": table(difference_rows, {"verdict (NDCG@20)": "of ELCRec (new): better or worse where the "
-                                                                  "paired 95% interval excludes 0 (none from fewer "
-                                                                  "than 6 users), else level"}
+                                                                  "paired 95% interval excludes 0 (no interval from "
+                                                                  "fewer than 6 users), else level; none where no "
+                                                                  "target is in either model's top 20"}
                            if difference_rows else None),  # none: the new model has no figure
         "headline": table(headline_rows, {"model": "ELCRec (new) is the day's candidate"}),
         "all_cut_offs": table(all_k),

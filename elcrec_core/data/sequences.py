@@ -166,7 +166,7 @@ def check_user_rows(users: object, n_rows: int) -> None:
     float or bool tensor or a 2-D one gave TypeError, IndexError or RuntimeError; a negative index would read
     another user's row)."""
     if not isinstance(users, torch.Tensor) or users.dim() != 1 or users.dtype.is_floating_point or \
-            users.dtype.is_complex or users.dtype == torch.bool:
+            users.dtype.is_complex or users.dtype in (torch.bool, torch.uint8):  # uint8: torch's mask (helper-198)
         shown = f"a {users.dim()}-D {users.dtype} tensor" if isinstance(users, torch.Tensor) else type(users).__name__
         raise ValueError(f"users are a 1-D tensor of row indices (torch.long), not {shown}")
     if len(outside := users[(users < 0) | (users >= n_rows)]):

@@ -186,10 +186,13 @@ def pays_answer(differences: list[PairedDifference], labels: Mapping[str, str], 
     else:
         parts.append("No ablation without the ELCRec parts was ranked, so the intents' own share is not measured.")
     others = [d for d in differences if d.model != ablation]
-    standings = [f"{phrase} {_listed([labels[d.model] for d in others if d.verdict == verdict])}"
-                 for verdict, phrase in (("better", "better than"), ("level", "level with"), ("worse", "worse than"))
+    k = others[0].k if others else 0  # none too: such models were left unsaid (helper-198)
+    standings = [phrase.format(_listed([labels[d.model] for d in others if d.verdict == verdict]))
+                 for verdict, phrase in (("better", "better than {}"), ("level", "level with {}"),
+                                         ("worse", "worse than {}"),
+                                         ("none", f"not measured against {{}} (no target in either's top {k})"))
                  if any(d.verdict == verdict for d in others)]
-    if standings:
+    if standings and not all(d.hits == 0 for d in differences):  # all none: the sentence below says it
         parts.append(f"On NDCG@{others[0].k} (paired), {labels[reference]} is {'; '.join(standings)}.")
     if differences and all(d.hits == 0 for d in differences):
         parts.append(f"No model ranks any of the {differences[0].users} test users' targets in its top "

@@ -278,7 +278,9 @@ def below_floor(decision: Mapping[str, Any] | None) -> str:
     as its candidate was unfit whatever else was there: no finite validation NDCG@20, or one not above most
     popular's; '' where it was fit or was not judged. Its intents are then no user's interests: the profiles and a
     rollback that take them say so (helper-194: an untrained candidate's, without a word)."""
-    scores = (decision or {}).get("scores") or {}
+    scores, non_finite = (decision or {}).get("scores") or {}, (decision or {}).get("non_finite") or {}
+    if non_finite.get(CANDIDATE):  # the gate scores only a finite contender (helper-198: it was taken as fit)
+        return f"{non_finite[CANDIDATE]} validation users get NaN or infinite scores from it"
     if CANDIDATE not in scores:
         return ""
     own, floor = scores[CANDIDATE], scores.get(FLOOR)

@@ -6,6 +6,7 @@ import io
 import os
 import pickle
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -70,7 +71,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
                                   "a whole pickled model or another Python object, not a checkpoint's tensors and "
                                   "plain values (loading it would run the code it names; nothing is unpickled). Save "
                                   "a model's state: save_checkpoint(path, model_payload(model, exp, {}))") from None
-        raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {exc}") from None
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {_without_advice(exc)}") from None
     if not isinstance(payload, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(payload).__name__}, not a dict")
     return payload
@@ -94,10 +95,23 @@ def refuse_unsafe_payload(payload: dict[str, Any], what: str) -> None:
 
 
 def _refused_object(exc: pickle.UnpicklingError) -> str | None:
-    """What torch's ``weights_only`` unpickler refused, from its error (``numpy.dtypes.ObjectDType``); None for an
-    error of a damaged file."""
-    found = re.search(r"Unsupported (?:global: GLOBAL (\S+)|(operand \d+|class \S+))", str(exc))
-    return f"an object it does not allow ({found[1] or found[2]})" if found else None
+    """What torch's ``weights_only`` unpickler refused, from its error (a class or function it does not allow:
+    ``numpy.dtypes.ObjectDType``); None for an error of a damaged file (an unknown operand: a corrupt byte, which
+    was called a pickled object, helper-198)."""
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+    if found is None:
+        return None
+    # a name that no module loaded here holds (torch.utils._rebuild_tensor_v2 for torch._utils's) is a damaged byte
+    # too, or an object of a package not loaded: neither is called a pickled model (helper-198)
+    module, _, name = found[1].rpartition(".")
+    return f"an object it does not allow ({found[1]})" if hasattr(sys.modules.get(module), name) else None
+
+
+def _without_advice(exc: Exception) -> str:
+    """torch's error, without its advice to load with ``weights_only=False`` (which runs any code the file holds):
+    the weights-only unpickler's own reason alone."""
+    found = re.search(r"WeightsUnpickler error: ([^\n]*)", str(exc))
+    return found[1] if found else str(exc)
 
 
 def is_reference_state_dict(state: dict[str, Any]) -> bool:

@@ -387,6 +387,11 @@ def test_where_no_model_ranks_a_target_in_its_top_k_no_difference_is_measured():
         "is measured.")
     one_hit = paired_differences({"elcrec": misses, "sasrec": torch.tensor([0] + [25] * 7)}, "elcrec", n_boot=200)
     assert one_hit[0].hits == 1 and one_hit[0].interval_text(one_hit[0].ndcg).startswith("[-")
+    # beside a measured pair, the models of none are named as such (they were left unsaid: helper-198)
+    mixed = paired_differences({"elcrec": misses, "sasrec": torch.tensor([0] * 6 + [25] * 2),
+                                "most_popular": misses + 5}, "elcrec", n_boot=200)
+    assert pays_answer(mixed, labels, "elcrec").endswith(
+        "On NDCG@20 (paired), ELCRec (new) is not measured against most popular (no target in either's top 20).")
 
 
 def test_pays_answer_says_what_the_intents_are_worth_and_where_elcrec_stands():

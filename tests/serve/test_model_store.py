@@ -1219,8 +1219,22 @@ def test_a_rollback_whose_intents_are_a_candidate_the_gate_found_unfit_says_so(t
     assert (f"(intents: {b.name}, the day's candidate, which the gate found unfit (its validation NDCG@20 0.0348 "
             "does not beat most popular's 0.0933): no ELCRec model that still stands has served, and its intents "
             "tell little of the users' interests)") in message
-    assert below_floor({"scores": {"candidate": float("nan"), "most_popular": 0.09}}) == (
-        "the gate found no finite validation NDCG@20 for it")
+    # a candidate of NaN scores, as the gate writes it: in non_finite, not among the scores (helper-198)
+    from elcrec_core.data.sequences import Sequences, SequenceTensors
+    from elcrec_core.evaluate.ranking import eligible_users
+    from elcrec_core.serve.promotion import judge_alone
+
+    class NaNScores:
+        n_items = 5
+
+        def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+            return torch.full((len(users), 5), float("nan"))
+
+    data = SequenceTensors.from_sequences(Sequences.from_lists(list(range(8)), [[1, 2, 3, 4]] * 8, n_items=5))
+    nan_model = judge_alone(b, NaNScores(), data)
+    decision = {"scores": nan_model.scores, "non_finite": nan_model.non_finite}
+    assert "candidate" not in decision["scores"] and below_floor(decision) == (
+        f"{len(eligible_users(data, 'valid'))} validation users get NaN or infinite scores from it")
     assert below_floor({"scores": {"candidate": 0.2, "most_popular": 0.09}}) == "" == below_floor(None)
 
 

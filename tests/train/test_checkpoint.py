@@ -106,6 +106,15 @@ def test_a_pickled_object_is_named_so_and_a_payload_that_would_make_one_is_refus
     assert str(refused.value).startswith(f"{path} holds an object it does not allow (torch.nn.modules.linear.Linear), "
                                          "which a checkpoint's safe load (weights_only) refuses: a whole pickled model")
     assert "weights_only` set to `False`" not in str(refused.value)
+    # a damaged byte in a name, or an unknown operand, is no pickled object: corrupt, without torch's advice either
+    legacy = tmp_path / "legacy.pt"
+    torch.save({"w": torch.arange(3.0)}, legacy, _use_new_zipfile_serialization=False)
+    assert b"torch._utils" in legacy.read_bytes()
+    legacy.write_bytes(legacy.read_bytes().replace(b"torch._utils", b"torch._utilz"))
+    with pytest.raises(CheckpointError) as refused:
+        load_checkpoint(legacy)
+    assert str(refused.value).startswith(f"checkpoint {legacy} is corrupt or truncated: Unsupported global: GLOBAL "
+                                         "torch._utilz.") and "weights_only` set to `False`" not in str(refused.value)
     refuse_unsafe_payload({"item_ids": ["a", "b"], "n": 3, "w": torch.ones(2)}, "extra_payload")  # all loadable
     with pytest.raises(ValueError, match=r"^extra_payload\['item_ids'\] holds an object it does not allow \(numpy\."):
         refuse_unsafe_payload({"n": 3, "item_ids": np.array(["a", "b"], dtype=object)}, "extra_payload")
