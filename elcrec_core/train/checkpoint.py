@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import pickle
 import re
 import sys
 from collections.abc import Callable
@@ -66,7 +65,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             raise CheckpointError(f"{path} is not a PyTorch checkpoint (such as the best.pt or last.pt that elcrec "
                                   f"train writes): it begins {head!r}, not as torch.save's zip archive or pickle "
                                   "does") from None
-        if isinstance(exc, pickle.UnpicklingError) and (unsafe := _refused_object(exc)):  # not damaged: unsafe
+        if unsafe := _refused_object(exc):  # not damaged: an object that a safe load refuses
             raise CheckpointError(f"{path} holds {unsafe}, which a checkpoint's safe load (weights_only) refuses: "
                                   "a whole pickled model or another Python object, not a checkpoint's tensors and "
                                   "plain values (loading it would run the code it names; nothing is unpickled). Save "
@@ -88,13 +87,13 @@ def refuse_unsafe_payload(payload: dict[str, Any], what: str) -> None:
         buffer.seek(0)
         try:
             torch.load(buffer, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as exc:
+        except Exception as exc:  # torch's weights-only unpickler's error (nothing else here reads a damaged file)
             raise ValueError(f"{what}[{key!r}] holds {_refused_object(exc) or type(value).__name__}, which a "
                              "checkpoint's safe load (weights_only) refuses: give tensors, numbers, texts, and "
                              "lists and dicts of them (a numpy array as a tensor or a list)") from None
 
 
-def _refused_object(exc: pickle.UnpicklingError) -> str | None:
+def _refused_object(exc: Exception) -> str | None:
     """What torch's ``weights_only`` unpickler refused, from its error (a class or function it does not allow:
     ``numpy.dtypes.ObjectDType``); None for an error of a damaged file (an unknown operand: a corrupt byte, which
     was called a pickled object, helper-198)."""
