@@ -116,8 +116,8 @@ def _without_schema(message: str) -> str:
     """Dagster's message of an unexpected config entry without the whole schema it lists (2 KB for
     ``elcrec_model``): the entry, its path, and the known name closest to it."""
     found = re.fullmatch(r'(Received unexpected config entry "([^"]*)" at path [^.]*)\. Expected: "(.*)"\.?', message)
-    if found is None:
-        return message
+    if found is None:  # another message with the schema (a config that is no mapping): without it
+        return re.sub(r'\. Expected: ".*"\.?$', "", message)
     names = re.findall(r"([A-Za-z_][A-Za-z0-9_]*)\?:", found[3])
     close = difflib.get_close_matches(found[2], names, n=1)
     return f"{found[1]}: did you mean {close[0]!r}?" if close else f"{found[1]}; known: {', '.join(names)}"

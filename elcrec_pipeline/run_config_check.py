@@ -47,7 +47,9 @@ def run_config_problems(run_config: Mapping[str, Any], devices: bool = True) -> 
                 if name not in OP_SETTINGS and isinstance(given, Mapping) and given.get("config")]
     for section, classes in (("ops", OP_SETTINGS), ("resources", RESOURCE_SETTINGS)):
         for name, kind in classes.items():
-            given = ((run_config.get(section) or {}).get(name) or {}).get("config") or {}
+            given = _mapping(_mapping(_mapping(run_config).get(section)).get(name)).get("config")
+            if not isinstance(given, Mapping):  # none, or a value of the wrong type: Dagster's check names it
+                given = {}  # (config: 5 raised AttributeError here, helper-198)
             values = {key: _from_environment(value) for key, value in given.items()}
             where = f"{section}.{name}.config"
             try:
@@ -58,6 +60,11 @@ def run_config_problems(run_config: Mapping[str, Any], devices: bool = True) -> 
                 continue
             problems += [f"{where}: {problem}" for problem in _own_problems(settings, devices)]
     return problems
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    """``value`` where it is a mapping, else empty (a section or an op given as another type: Dagster names it)."""
+    return value if isinstance(value, Mapping) else {}
 
 
 def _given(config: Any) -> str:
