@@ -503,8 +503,9 @@ def _days_without_files(pattern: str | None, first: date, partition: str, storag
 def _missing_beside_others(pattern: str | None, first: date, partition: str) -> list[str]:
     """The files of the :data:`LATE_DAYS` days before ``partition`` (from ``first``, the partitions' start; not of
     the day itself, whose sources may deliver at other hours: helper-198) that one of the sources of ``pattern``
-    (``*/{date}.csv``: web/, app/) lacks where the others delivered (:func:`~elcrec_core.data.source_folders.missing_beside_others`; helper-192: one system's delivery that
-    never came passed every check); none for a path without ``{date}``."""
+    (``*/{date}.csv``: web/, app/) lacks where the others delivered
+    (:func:`~elcrec_core.data.source_folders.missing_beside_others`; helper-192: one system's delivery that never
+    came passed every check); none for a path without ``{date}``."""
     if not pattern or "{date}" not in pattern:
         return []
     last = date.fromisoformat(partition)

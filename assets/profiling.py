@@ -62,9 +62,9 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
                                               **warehouse_entry(storage.warehouse)})
     profiled = storage.intent_model(partition, run_lineage(context))  # the serving ELCRec model, or the newest served
     if unfit := below_floor(storage.store.decision(profiled)):  # no ELCRec model that stands has served
-        context.log.warning(f"the intents are those of {profiled.name}, the day's candidate (no ELCRec model that still "
-                            f"stands has served), which the gate found unfit: {unfit}; they tell little of the users' "
-                            "interests")
+        context.log.warning(f"the intents are those of {profiled.name}, the day's candidate (no ELCRec model that "
+                            f"still stands has served), which the gate found unfit: {unfit}; they tell little of the "
+                            "users' interests")
     model, _ = load_model(storage.store.checkpoint(profiled))
     seqs, item_ids = storage.read_sequences(partition)
     assigned = assign_user_intents(model, seqs)  # users with no item the model knows: no intent, counted nowhere
