@@ -114,8 +114,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     popularity = SequenceTensors.from_sequences(ties.known(rec.n_items))
     known = seqs.known(rec.n_items)  # the history the model reads: items it does not know are left out
     if unknown := int(seqs.lengths[matches[0]] - known.lengths[matches[0]]):
-        warn(f"{unknown} of the user's {int(seqs.lengths[matches[0]])} items are unknown to the model: left out of "
-             "the history it reads")
+        warn(f"{unknown} of the user's {int(seqs.lengths[matches[0]])} events are of items unknown to the model: "
+             "left out of the history it reads")  # a count of events: it said items (helper-197)
     offered = _items_on_offer(args, None if item_ids is None else item_ids[:rec.n_items])  # the model's alone
     items, scores = recommend(rec, SequenceTensors.from_sequences(known), user, k=args.k, popularity=popularity,
                               seen=seen, candidates=offered)

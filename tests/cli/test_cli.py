@@ -408,7 +408,7 @@ def test_train_evaluate_and_recommend_without_format_on_csv_and_parquet(tmp_path
     code, stdout, err = _run(capsys, "recommend", "--data", str(newer), "--checkpoint", str(out / "best.pt"),
                              "--user", "3", "--k", "2", "--json")
     assert code == 0 and json.loads(stdout)["history_length"] == 7  # the user's items in the data
-    assert "1 of the user's 7 items are unknown to the model: left out of the history it reads" in err
+    assert "1 of the user's 7 events are of items unknown to the model: left out of the history it reads" in err
 
 
 def test_old_format_names_still_work(tmp_path: Path, capsys) -> None:
@@ -1274,7 +1274,7 @@ def test_recommend_gives_no_intent_for_a_model_that_learned_none(tmp_path: Path,
     assert code == 0 and json.loads(stdout)["intent"] is None, err
     code, stdout, err = _run(capsys, *argv)
     assert code == 0 and stdout.startswith("user 77 (no intent: no item the intent model knows, 2 items of"), err
-    assert "2 of the user's 2 items are unknown to the model: left out of the history it reads" in err
+    assert "2 of the user's 2 events are of items unknown to the model: left out of the history it reads" in err
     assert json.loads(_run(capsys, *argv[:-3], "1", "--json")[1])["intent"] == intents["elcrec"]  # user 1 keeps it
     # --user again: the last one alone was answered, without a word (sequences --user takes each; helper-172)
     with pytest.raises(SystemExit):
