@@ -1,7 +1,7 @@
 """Stage 1: raw interaction ingestion into the warehouse, with the quarantine of rejected rows."""
 
 from collections.abc import Iterator, Mapping
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -48,6 +48,7 @@ from elcrec_core.data.ingestion import (
     times_in_1970_hint,
 )
 from elcrec_core.data.load_history import (
+    SPILL_HOURS,
     changed_since_loaded,
     days_with_data,
     ids_of_other_files,
@@ -427,11 +428,16 @@ def _events_on_their_day(pattern: str | None, report: LoadReport, accepted: pl.D
     # a file without times (timestamp_column '', the sequence format) has no days to tell
     sources = sources_of_day(report.files, partition) if pattern is not None and "{date}" in pattern else {}
     dated = accepted.filter(pl.col("timestamp").is_not_null()).select(
-        pl.col("source_file").cast(pl.String), pl.col("timestamp").dt.date().alias("day"))
+        pl.col("source_file").cast(pl.String), "timestamp", pl.col("timestamp").dt.date().alias("day"))
+    end = datetime.combine(day + timedelta(days=1), datetime.min.time())
     off_day = {}
     for files in sources.values():  # each source's files of the day together (an hour's part in local time has
-        days = dated.filter(pl.col("source_file").is_in(files))["day"]  # none on the day: helper-198)
-        if len(days) and day not in days.to_list():
+        of_source = dated.filter(pl.col("source_file").is_in(files))  # none on the day: helper-198)
+        days, times = of_source["day"], of_source["timestamp"]
+        # an evening's log in a time zone behind UTC: every event in the hours after the day, none of another day's
+        # file (helper-199)
+        after = len(times) and times.min() >= end and times.max() < end + timedelta(hours=SPILL_HOURS)
+        if len(days) and day not in days.to_list() and not after:
             off_day[", ".join(file_name(file, report.files) for file in files)] = (
                 f"{'has' if len(files) == 1 else 'have'} {len(days)} events, none on {partition}: they fall on "
                 f"{_days(sorted(days.unique().to_list())).value}")
@@ -503,21 +509,21 @@ def _days_without_files(pattern: str | None, first: date, partition: str, storag
 def _missing_beside_others(pattern: str | None, first: date, partition: str) -> list[str]:
     """The files of the :data:`LATE_DAYS` days before ``partition`` (from ``first``, the partitions' start; not of
     the day itself, whose sources may deliver at other hours: helper-198) that one of the sources of ``pattern``
-    (``*/{date}.csv``: web/, app/) lacks where the others delivered
+    (``*/{date}.csv``: web/, app/) lacks between its daily deliveries
     (:func:`~elcrec_core.data.source_folders.missing_beside_others`; helper-192: one system's delivery that never
     came passed every check); none for a path without ``{date}``."""
     if not pattern or "{date}" not in pattern:
         return []
     last = date.fromisoformat(partition)
-    return missing_beside_others(pattern, [(last - timedelta(days=n)).isoformat()
-                                           for n in range(min(LATE_DAYS, (last - first).days), 0, -1)])
+    return missing_beside_others(pattern, [(last - timedelta(days=n)).isoformat()  # the day's own: a delivery alone
+                                           for n in range(min(LATE_DAYS, (last - first).days), -1, -1)])
 
 
 def _beside_note(missing: list[str], partition: str) -> str:
     return (f"{len(missing)} file(s) of the {LATE_DAYS} days before {partition} are not on disk, where the day's "
-            f"other sources delivered and theirs did on the days before (a delivery of one system that never came?): "
-            f"{_first_five(missing)}. Their events are in no day's sequences: deliver them and run their days, then "
-            "this day again (a source that stopped delivering is named for its first day without a file)")
+            f"other sources delivered and theirs did on each day of the week before and on a later day (a delivery "
+            f"of one system that never came?): {_first_five(missing)}. Their events are in no day's sequences: "
+            "deliver them and run their days, then this day again")
 
 
 def _first_five(names: list) -> str:

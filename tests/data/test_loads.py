@@ -439,31 +439,39 @@ def test_a_load_names_the_stored_files_checked_under_other_row_rules(tmp_path: P
 
 
 def test_a_sources_file_missing_beside_the_others_is_named_by_its_folder(tmp_path: Path) -> None:
-    """``*/{date}.csv`` (a web shop's and an app's exports): a day with the web shop's file alone, where the app
-    delivered on the days before, lacks the app's (helper-192). A day without any file, a source that delivers
-    irregularly (the last 3 days with files), a path without a glob before {date}, one source's many parts (a Spark
-    day's part files), folders of the year and month and a run's number in the name (helper-198: each a false
-    alarm every day) name none."""
+    """``*/{date}.csv`` (a web shop's and an app's exports): a day without the app's file between its daily
+    deliveries lacks it (helper-192). None is named where a source delivers on weekdays alone, days later than the
+    others, began less than a week before or stopped (helper-199: each a warning every day), for a day without any
+    file, for one source (a path without a glob before {date}, a Spark day's parts, folders of the year and month,
+    a run's number in the name: helper-198); sources named with digits are sources of their own."""
+    from datetime import date, timedelta
+
     from elcrec_core.data.source_folders import missing_beside_others
 
-    days = ["2026-01-28", "2026-01-29", "2026-01-30", "2026-01-31", "2026-02-01", "2026-02-02"]
-    delivered = {"web": days[:3] + days[4:], "app": days[:3] + days[4:5], "odd": days[1:2] + days[4:5]}
-    for source, its_days in delivered.items():  # none on 01-31; the app none on 02-02; odd now and then
+    days = [(date(2026, 1, 5) + timedelta(days=n)).isoformat() for n in range(21)]  # Monday 5 to Sunday 25
+    weekdays = [day for day in days if date.fromisoformat(day).weekday() < 5]
+    delivered = {"web": days, "app": days[:15] + days[16:], "b2b": weekdays, "late": days[:-3], "new": days[12:],
+                 "shop1": days, "shop2": days[:9] + days[10:]}
+    for source, its_days in delivered.items():
         (tmp_path / "in" / source).mkdir(parents=True)
         for day in its_days:
             (tmp_path / "in" / source / f"{day}.csv").write_text("user_id,item_id,timestamp\n")
-    assert missing_beside_others(f"{tmp_path}/in/*/{{date}}.csv", days) == ["app/2026-02-02.csv"]
+    for day in days:  # a day without any file
+        if day == days[17]:
+            for source in delivered:
+                (tmp_path / "in" / source / f"{day}.csv").unlink(missing_ok=True)
+    assert missing_beside_others(f"{tmp_path}/in/*/{{date}}.csv", days) == [
+        f"shop2/{days[9]}.csv", f"app/{days[15]}.csv"]
     assert missing_beside_others(f"{tmp_path}/in/web/{{date}}.csv", days) == []  # one source
-    for n, day in enumerate(days):  # a Spark day: parts 0..n
+    for n, day in enumerate(days):  # a Spark day: parts 0..n; folders of the year and month; a run's number
         (tmp_path / "spark" / f"dt={day}").mkdir(parents=True)
-        for part in range(n + 1):
+        for part in range(n % 4 + 1):
             (tmp_path / "spark" / f"dt={day}" / f"part-{part}.csv").write_text("")
-    assert missing_beside_others(f"{tmp_path}/spark/dt={{date}}/*.csv", days) == []
-    for n, day in enumerate(days):  # one source in folders of the year and month; a run's number in the name
         (tmp_path / "months" / day[:4] / day[5:7]).mkdir(parents=True, exist_ok=True)
         (tmp_path / "months" / day[:4] / day[5:7] / f"{day}.csv").write_text("")
         (tmp_path / "runs").mkdir(exist_ok=True)
         (tmp_path / "runs" / f"export{n}_{day}.csv").write_text("")
+    assert missing_beside_others(f"{tmp_path}/spark/dt={{date}}/*.csv", days) == []
     assert missing_beside_others(f"{tmp_path}/months/*/*/{{date}}.csv", days) == []
     assert missing_beside_others(f"{tmp_path}/runs/*_{{date}}.csv", days) == []
 

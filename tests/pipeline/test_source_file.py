@@ -232,7 +232,7 @@ def test_one_of_a_days_files_with_another_days_events_warns_naming_it(tmp_path):
     (helper-192); it names that file now."""
     for folder, user in (("web", "w"), ("app", "a")):
         (tmp_path / "team" / folder).mkdir(parents=True)
-        for day in (29, 30, 31):
+        for day in range(20, 32):  # the app delivers every day: a week and more
             (tmp_path / "team" / folder / f"2026-01-{day}.csv").write_text("user_id,item_id,timestamp\n" + "".join(
                 f"{user}{n},i{n},2026-01-{day}T1{n}:00:00Z\n" for n in range(3)))
     app31 = tmp_path / "team" / "app" / "2026-01-31.csv"
@@ -258,18 +258,31 @@ def test_one_of_a_days_files_with_another_days_events_warns_naming_it(tmp_path):
     (tmp_path / "hours" / "source.yaml").write_text(yaml.safe_dump({**settings, "path": "events/{date}/*.csv"}))
     result = ingest(tmp_path / "hours-data", SourceFile(path=str(tmp_path / "hours" / "source.yaml")), "2026-01-31")
     assert {e.check_name: e.passed for e in result.get_asset_check_evaluations()}["events_on_their_day"]
+    # a TV app's evening in UTC-5 beside a web shop in UTC: its events all fall in the hours after the day, as no
+    # other day's file's do (it failed every day, helper-199)
+    for source, times in (("web", ["2026-01-31T10:00:00Z"]), ("tv", ["2026-02-01T00:30:00Z", "2026-02-01T04:50:00Z"])):
+        (tmp_path / "evening" / source).mkdir(parents=True)
+        (tmp_path / "evening" / source / "2026-01-31.csv").write_text("user_id,item_id,timestamp\n" + "".join(
+            f"{source}{n},i{n},{t}\n" for n, t in enumerate(times)))
+    (tmp_path / "evening" / "source.yaml").write_text(yaml.safe_dump({**settings, "path": "*/{date}.csv"}))
+    result = ingest(tmp_path / "evening-data", SourceFile(path=str(tmp_path / "evening" / "source.yaml")),
+                    "2026-01-31")
+    assert {e.check_name: e.passed for e in result.get_asset_check_evaluations()}["events_on_their_day"]
     # the app's file of a day never came: every check passed on the web shop's (helper-192); earlier_days_loaded
-    # names the file the app's folder lacks (its files of the days before say it delivers); of the day itself, none
-    # (its sources may deliver at other hours: helper-198)
+    # names the file missing between the app's daily deliveries (not where its files stop: it may deliver days later
+    # or have stopped, helper-199)
     (tmp_path / "team" / "app" / "2026-01-30.csv").unlink()
-    app31.unlink()
     result = ingest(tmp_path / "data", SourceFile(path=str(tmp_path / "team" / "source.yaml")), "2026-01-31")
     (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "earlier_days_loaded"]
     assert result.success and not evaluation.passed
     assert evaluation.metadata["files_missing_beside_others"].value == "app/2026-01-30.csv"
     assert ("1 file(s) of the 31 days before 2026-01-31 are not on disk, where the day's other sources delivered and "
-            "theirs did on the days before (a delivery of one system that never came?): app/2026-01-30.csv. Their "
-            "events are in no day's sequences") in evaluation.description
+            "theirs did on each day of the week before and on a later day (a delivery of one system that never "
+            "came?): app/2026-01-30.csv. Their events are in no day's sequences") in evaluation.description
+    app31.unlink()  # the app's files stop: late, or stopped; not named
+    result = ingest(tmp_path / "data", SourceFile(path=str(tmp_path / "team" / "source.yaml")), "2026-01-31")
+    (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "earlier_days_loaded"]
+    assert evaluation.metadata["files_missing_beside_others"].value == "none"
 
 
 def test_a_refused_load_names_its_rejected_rows_and_the_setting_to_check(team, tmp_path):
