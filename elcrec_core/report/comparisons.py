@@ -177,6 +177,9 @@ def pays_answer(differences: list[PairedDifference], labels: Mapping[str, str], 
                    "are worth" if d.hits == 0 else "too few test users to tell what the learned intents are worth")
         if note is not None:  # no claim for the data: the test users' verdict alone
             meaning = f"the learned intents did {d.verdict} on these test users"
+        if d.enough_users and d.hr.low == d.hr.high == d.ndcg.low == d.ndcg.high == 0:  # (helper-199)
+            meaning = (f"the two rank every test user's target alike at NDCG@{d.k}: nothing tells them apart here "
+                       "(one untrained network, or the same?)")
         if unlike is not None and d.enough_users:  # not the intents alone
             meaning = f"not the learned intents' alone: {unlike}, so the loss differs as well as the intents"
         parts.append(f"Against its own ablation, {labels[ablation]}: {d.verdict} (NDCG@{d.k} "

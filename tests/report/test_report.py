@@ -402,8 +402,9 @@ def test_pays_answer_says_what_the_intents_are_worth_and_where_elcrec_stands():
              "ease": torch.zeros(300, dtype=torch.long)}
     answer = pays_answer(paired_differences(ranks, "elcrec", n_boot=200), labels, "elcrec")
     assert answer == ("Against its own ablation, SASRec: level (NDCG@20 +0.0000, 95% paired interval [+0.0000, "
-                      "+0.0000]): the learned intents neither help nor hurt measurably on this data. On NDCG@20 "
-                      "(paired), ELCRec (new) is better than most popular; worse than EASE.")
+                      "+0.0000]): the two rank every test user's target alike at NDCG@20: nothing tells them apart "
+                      "here (one untrained network, or the same?). On NDCG@20 (paired), ELCRec (new) is better than "
+                      "most popular; worse than EASE.")  # not "neither help nor hurt measurably" (helper-199)
     labels |= {"transition": "item transition", "knn": "item-kNN (k = 50, chosen on valid)"}
     ranks |= {"transition": reference + 40, "knn": reference + 50}
     answer = pays_answer(paired_differences(ranks, "elcrec", n_boot=200), labels, "elcrec")
