@@ -438,7 +438,7 @@ def _events_on_their_day(pattern: str | None, report: LoadReport, accepted: pl.D
         # file (helper-199)
         after = len(times) and times.min() >= end and times.max() < end + timedelta(hours=SPILL_HOURS)
         if len(days) and day not in days.to_list() and not after:
-            off_day[", ".join(file_name(file, report.files) for file in files)] = (
+            off_day[_first_five([file_name(file, report.files) for file in files])] = (
                 f"{'has' if len(files) == 1 else 'have'} {len(days)} events, none on {partition}: they fall on "
                 f"{_days(sorted(days.unique().to_list())).value}")
     whose = (f"the file of {partition} ({report.files[0]}) {next(iter(off_day.values()), '')}"
