@@ -427,20 +427,20 @@ def _events_on_their_day(pattern: str | None, report: LoadReport, accepted: pl.D
     day = date.fromisoformat(partition)
     # a file without times (timestamp_column '', the sequence format) has no days to tell
     sources = sources_of_day(report.files, partition) if pattern is not None and "{date}" in pattern else {}
-    dated = accepted.filter(pl.col("timestamp").is_not_null()).select(
-        pl.col("source_file").cast(pl.String), "timestamp", pl.col("timestamp").dt.date().alias("day"))
+    dated = accepted.filter(pl.col("timestamp").is_not_null()).select(pl.col("source_file").cast(pl.String),
+                                                                      "timestamp")
     end = datetime.combine(day + timedelta(days=1), datetime.min.time())
     off_day = {}
     for files in sources.values():  # each source's files of the day together (an hour's part in local time has
-        of_source = dated.filter(pl.col("source_file").is_in(files))  # none on the day: helper-198)
-        days, times = of_source["day"], of_source["timestamp"]
+        times = dated.filter(pl.col("source_file").is_in(files))["timestamp"]  # none on the day: helper-198)
+        days = sorted(times.dt.date().unique().to_list())
         # an evening's log in a time zone behind UTC: every event in the hours after the day, none of another day's
         # file (helper-199)
-        after = len(times) and times.min() >= end and times.max() < end + timedelta(hours=SPILL_HOURS)
-        if len(days) and day not in days.to_list() and not after:
+        after = bool(days) and times.min() >= end and times.max() < end + timedelta(hours=SPILL_HOURS)
+        if days and day not in days and not after:
             off_day[_first_five([file_name(file, report.files) for file in files])] = (
-                f"{'has' if len(files) == 1 else 'have'} {len(days)} events, none on {partition}: they fall on "
-                f"{_days(sorted(days.unique().to_list())).value}")
+                f"{'has' if len(files) == 1 else 'have'} {len(times)} events, none on {partition}: they fall on "
+                f"{_days(days).value}")
     whose = (f"the file of {partition} ({report.files[0]}) {next(iter(off_day.values()), '')}"
              if len(report.files) == 1 else f"{len(off_day)} of the {len(sources)} sources of {partition}'s files: "
              + "; ".join(f"{files} {text}" for files, text in off_day.items()))
@@ -458,10 +458,15 @@ def _earlier_days_files(pattern: str | None, first: date, partition: str, busy: 
     backfill's days load in any order), oldest day first; none for a path without ``{date}``."""
     if not pattern or "{date}" not in pattern:
         return {}
-    last = date.fromisoformat(partition)
-    days = [day for n in range(min(LATE_DAYS, (last - first).days), 0, -1)
-            if (day := (last - timedelta(days=n)).isoformat()) not in busy]
+    days = [day.isoformat() for day in _days_before(first, partition) if day.isoformat() not in busy]
     return {day: day_files(pattern, day) for day in days}
+
+
+def _days_before(first: date, partition: str) -> list[date]:
+    """The :data:`LATE_DAYS` days before ``partition``, from ``first`` (the partitions' start) on, oldest first: the
+    window that ``earlier_days_loaded`` looks at."""
+    last = date.fromisoformat(partition)
+    return [last - timedelta(days=n) for n in range(min(LATE_DAYS, (last - first).days), 0, -1)]
 
 
 def _corrected_files(instance: dg.DagsterInstance, earlier: dict[str, list[Path]],
@@ -499,11 +504,9 @@ def _days_without_files(pattern: str | None, first: date, partition: str, storag
     if not pattern or "{date}" not in pattern:
         return []
     loaded, first_file_day = days_with_data(storage.warehouse)
-    last = date.fromisoformat(partition)
-    since = first_file_day or min(loaded, default=last)
-    days = [last - timedelta(days=n) for n in range(min(LATE_DAYS, (last - first).days), 0, -1)]
-    return [day.isoformat() for day in days if day > since and day not in loaded and day.isoformat() not in busy
-            and not day_files(pattern, day.isoformat())]
+    since = first_file_day or min(loaded, default=date.fromisoformat(partition))
+    return [day.isoformat() for day in _days_before(first, partition) if day > since and day not in loaded
+            and day.isoformat() not in busy and not day_files(pattern, day.isoformat())]
 
 
 def _missing_beside_others(pattern: str | None, first: date, partition: str) -> list[str]:
@@ -514,9 +517,8 @@ def _missing_beside_others(pattern: str | None, first: date, partition: str) -> 
     came passed every check); none for a path without ``{date}``."""
     if not pattern or "{date}" not in pattern:
         return []
-    last = date.fromisoformat(partition)
-    return missing_beside_others(pattern, [(last - timedelta(days=n)).isoformat()  # the day's own: a delivery alone
-                                           for n in range(min(LATE_DAYS, (last - first).days), -1, -1)])
+    # and the day's own files: a later delivery alone
+    return missing_beside_others(pattern, [day.isoformat() for day in _days_before(first, partition)] + [partition])
 
 
 def _beside_note(missing: list[str], partition: str) -> str:

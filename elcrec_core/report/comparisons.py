@@ -195,9 +195,10 @@ def pays_answer(differences: list[PairedDifference], labels: Mapping[str, str], 
                                          ("worse", "worse than {}"),
                                          ("none", f"not measured against {{}} (no target in either's top {k})"))
                  if any(d.verdict == verdict for d in others)]
-    if standings and not all(d.hits == 0 for d in differences):  # all none: the sentence below says it
+    unmeasured = bool(differences) and all(d.hits == 0 for d in differences)  # no model ranks any target
+    if standings and not unmeasured:  # the sentence below says it
         parts.append(f"On NDCG@{others[0].k} (paired), {labels[reference]} is {'; '.join(standings)}.")
-    if differences and all(d.hits == 0 for d in differences):
+    if unmeasured:
         parts.append(f"No model ranks any of the {differences[0].users} test users' targets in its top "
                      f"{differences[0].k}, so no difference is measured.")
     elif differences and differences[0].users < FEWEST_USERS_FOR_AN_INTERVAL:
