@@ -329,6 +329,12 @@ def test_times_of_two_forms_in_one_source_reject_the_other_forms_rows_naming_it(
         assert read_source(SourceConfig(format="csv", path=str(local), timestamp_format=fmt))["detail"].to_list() == [
             f"timestamp: {value} (a date of a locale, which no timestamp_format reads: write the times as ISO 8601, "
             "1997-12-31T21:16:00)" for value in ("31.12.1997 21:16", "12/31/1997 9:16 PM")], fmt
+    # an epoch number of the format's unit past the year 9999 (or before the year 1) said no word why
+    beyond = tmp_path / "beyond.csv"
+    beyond.write_text("user_id,item_id,timestamp\nu,a,253402300799\nu,b,253402300800\nu,c,-62135596801\n")
+    assert read_source(SourceConfig(format="csv", path=str(beyond)))["detail"].to_list() == [
+        None, "timestamp: 253402300800 (a time outside the years 1-9999 as epoch_s)",
+        "timestamp: -62135596801 (a time outside the years 1-9999 as epoch_s)"]
 
 
 

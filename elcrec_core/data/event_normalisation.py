@@ -184,7 +184,8 @@ def _form_hint(fmt: TimestampFormat) -> str:
     longer = {"epoch_s": ("epoch_ms", 13), "epoch_ms": ("epoch_us", 16)}.get(fmt)
     digits = (f"WHEN {number} AND length(regexp_extract(t_raw, '[0-9]+')) >= {longer[1]} THEN ' ({longer[1]} "
               f"digits or more: {longer[0]}? timestamp_format)' " if longer else "")
-    return f"CASE WHEN {iso} THEN ' (an ISO 8601 time, no number: timestamp_format iso8601?)' {digits}{locale}"
+    beyond = f"WHEN {number} THEN ' (a time outside the years 1-9999 as {fmt})' "  # no other number fails
+    return f"CASE WHEN {iso} THEN ' (an ISO 8601 time, no number: timestamp_format iso8601?)' {digits}{beyond}{locale}"
 
 
 def _in_years(timestamp: str) -> str:
