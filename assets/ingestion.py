@@ -265,7 +265,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     late = never_loaded([file for files in earlier.values() for file in files], storage.warehouse)
     corrected, corrected_days = _corrected_files(context.instance, earlier, storage.warehouse)
     missing = _days_without_files(config.path, start.date(), context.partition_key, storage, busy)
-    beside = _missing_beside_others(config.path, start.date(), context.partition_key)
+    beside = _missing_beside_others(config.path, start.date(), context.partition_key, storage.warehouse)
     notes = [note for note in (late and _late_note(late, context.partition_key),
                                (corrected or corrected_days) and _corrected_note(corrected, corrected_days,
                                                                                  context.partition_key),
@@ -509,16 +509,19 @@ def _days_without_files(pattern: str | None, first: date, partition: str, storag
             and day.isoformat() not in busy and not day_files(pattern, day.isoformat())]
 
 
-def _missing_beside_others(pattern: str | None, first: date, partition: str) -> list[str]:
+def _missing_beside_others(pattern: str | None, first: date, partition: str, warehouse_path: Path) -> list[str]:
     """The files of the :data:`LATE_DAYS` days before ``partition`` (from ``first``, the partitions' start; not of
     the day itself, whose sources may deliver at other hours: helper-198) that one of the sources of ``pattern``
     (``*/{date}.csv``: web/, app/) lacks between its daily deliveries
     (:func:`~elcrec_core.data.source_folders.missing_beside_others`; helper-192: one system's delivery that never
-    came passed every check); none for a path without ``{date}``."""
+    came passed every check); none for a path without ``{date}``. A file that a load of the warehouse at
+    ``warehouse_path`` read was delivered, though moved away since (its rows stay: helper-202)."""
     if not pattern or "{date}" not in pattern:
         return []
+    loaded = {day.isoformat(): files for day, files in newest_load_files(warehouse_path).items()}
     # and the day's own files: a later delivery alone
-    return missing_beside_others(pattern, [day.isoformat() for day in _days_before(first, partition)] + [partition])
+    return missing_beside_others(pattern, [day.isoformat() for day in _days_before(first, partition)] + [partition],
+                                 loaded)
 
 
 def _beside_note(missing: list[str], partition: str) -> str:

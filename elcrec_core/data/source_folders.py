@@ -6,7 +6,7 @@ lacks between its deliveries (a delivery of one system that never came), for the
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from elcrec_core.data.source_config import day_files
@@ -30,33 +30,37 @@ def sources_of_day(files: Iterable[str | Path], day: str) -> dict[str, list[str]
     return by_source
 
 
-def missing_beside_others(pattern: str, days: Sequence[str]) -> list[str]:
+def missing_beside_others(pattern: str, days: Sequence[str],
+                          loaded: Mapping[str, Iterable[str]] | None = None) -> list[str]:
     """For the source path ``pattern`` whose part before ``{date}`` holds a glob (empty list for any other), and
     ``days`` (ISO dates, oldest first; the last one's files count as a delivery alone): a file for each day but the
     last that holds files of some of the sources (:func:`source_of`) but none of a source that delivered on each of
-    the :data:`REGULAR_DAYS` or more days with files before it and on a later day of ``days``: a gap in a daily
-    delivery, named by the source's path under the sources' common folder, the day, and ``pattern``'s end
-    (``app/2026-01-31.csv``). A day without any file is none (no delivery at all), nor is a day of a source that
-    delivers on weekdays alone, that delivers days later, that started less than a week before, or that stopped
-    (helper-199: each a warning every day)."""
+    the :data:`REGULAR_DAYS` or more days with files in a row before (not only right before: a second gap) and on a
+    later day of ``days``: each day of a gap in a daily delivery, named by the source's path under the sources'
+    common folder, the day, and ``pattern``'s end (``app/2026-01-31.csv``). ``loaded``: per day, the files that a
+    load read (a file moved away since was delivered). A day without any file is none (no delivery at all), nor is a
+    day of a source that delivers on weekdays alone, that delivers days later, that started less than a week before,
+    or that stopped (helper-199: each a warning every day)."""
     head, _, tail = pattern.partition("{date}")
     if not any(c in head for c in _GLOB):
         return []
-    sources = {day: sources_of_day(day_files(pattern, day), day) for day in days}
-    shown = {source: files[0][:files[0].find(day)] for day in days for source, files in sources[day].items()}
-    if len(shown) < 2:
+    sources = {day: sources_of_day([*day_files(pattern, day), *(loaded or {}).get(day, ())], day) for day in days}
+    every = {source for day in days for source in sources[day]}
+    if len(every) < 2:
         return []
-    common = len(os.path.commonpath(list(shown.values())))
+    common = len(os.path.commonpath(list(every)))
     newest = {source: day for day in days for source in sources[day]}
-    missing, streak = [], {}  # streak: each source's days with files in a row that it delivered on
+    missing, streak, daily = [], {}, set()  # streak: each source's days with files in a row that it delivered on
     for day in days[:-1]:
         if not sources[day]:
             continue
-        for source, delivered in streak.items():
+        for source in streak:
             if source not in sources[day]:
-                if delivered >= REGULAR_DAYS and newest[source] > day:
-                    missing.append(shown[source][common:].lstrip(_SEPARATORS) + day + tail.replace("{date}", day))
+                if source in daily and newest[source] > day:
+                    missing.append(source[common:].lstrip(_SEPARATORS) + day + tail.replace("{date}", day))
                 streak[source] = 0
         for source in sources[day]:
             streak[source] = streak.get(source, 0) + 1
+            if streak[source] >= REGULAR_DAYS:  # daily from then on: each day of a gap and of a later one is named
+                daily.add(source)               # (helper-202: only a gap's first day, after a week without one)
     return missing

@@ -443,7 +443,8 @@ def test_a_sources_file_missing_beside_the_others_is_named_by_its_folder(tmp_pat
     deliveries lacks it (helper-192). None is named where a source delivers on weekdays alone, days later than the
     others, began less than a week before or stopped (helper-199: each a warning every day), for a day without any
     file, for one source (a path without a glob before {date}, a Spark day's parts, folders of the year and month,
-    a run's number in the name: helper-198); sources named with digits are sources of their own."""
+    a run's number in the name: helper-198); sources named with digits are sources of their own. Each day of a gap
+    is named, that of a second gap too (helper-202), but not a file that a load read, moved away since."""
     from datetime import date, timedelta
 
     from elcrec_core.data.source_folders import missing_beside_others
@@ -451,7 +452,8 @@ def test_a_sources_file_missing_beside_the_others_is_named_by_its_folder(tmp_pat
     days = [(date(2026, 1, 5) + timedelta(days=n)).isoformat() for n in range(21)]  # Monday 5 to Sunday 25
     weekdays = [day for day in days if date.fromisoformat(day).weekday() < 5]
     delivered = {"web": days, "app": days[:15] + days[16:], "b2b": weekdays, "late": days[:-3], "new": days[12:],
-                 "shop1": days, "shop2": days[:9] + days[10:]}
+                 "shop1": days, "shop2": days[:9] + days[10:], "two": days[:8] + days[10:],
+                 "again": days[:8] + days[9:11] + days[12:], "moved": days[:14] + days[15:]}
     for source, its_days in delivered.items():
         (tmp_path / "in" / source).mkdir(parents=True)
         for day in its_days:
@@ -460,8 +462,13 @@ def test_a_sources_file_missing_beside_the_others_is_named_by_its_folder(tmp_pat
         if day == days[17]:
             for source in delivered:
                 (tmp_path / "in" / source / f"{day}.csv").unlink(missing_ok=True)
+    # each day of a gap of two days, and a second gap a few days after the first (helper-202: only the first day)
     assert missing_beside_others(f"{tmp_path}/in/*/{{date}}.csv", days) == [
-        f"shop2/{days[9]}.csv", f"app/{days[15]}.csv"]
+        f"again/{days[8]}.csv", f"two/{days[8]}.csv", f"shop2/{days[9]}.csv", f"two/{days[9]}.csv",
+        f"again/{days[11]}.csv", f"moved/{days[14]}.csv", f"app/{days[15]}.csv"]
+    # a file that a load read, moved away since, was delivered (its rows stay)
+    moved = {days[14]: [str(tmp_path / "in" / "moved" / f"{days[14]}.csv")]}
+    assert f"moved/{days[14]}.csv" not in missing_beside_others(f"{tmp_path}/in/*/{{date}}.csv", days, moved)
     assert missing_beside_others(f"{tmp_path}/in/web/{{date}}.csv", days) == []  # one source
     for n, day in enumerate(days):  # a Spark day: parts 0..n; folders of the year and month; a run's number
         (tmp_path / "spark" / f"dt={day}").mkdir(parents=True)
