@@ -1,7 +1,7 @@
 """Stage 1: raw interaction ingestion into the warehouse, with the quarantine of rejected rows."""
 
 from collections.abc import Iterator, Mapping
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -434,10 +434,13 @@ def _events_on_their_day(pattern: str | None, report: LoadReport, accepted: pl.D
     for files in sources.values():  # each source's files of the day together (an hour's part in local time has
         times = dated.filter(pl.col("source_file").is_in(files))["timestamp"]  # none on the day: helper-198)
         days = sorted(times.dt.date().unique().to_list())
-        # an evening's log in a time zone behind UTC: every event in the hours after the day, none of another day's
-        # file (helper-199)
-        after = bool(days) and times.min() >= end and times.max() < end + timedelta(hours=SPILL_HOURS)
-        if days and day not in days and not after:
+        # a log in local time: an evening's behind UTC, every event in the hours after the day (helper-199), or a
+        # morning's ahead of it, in the hours before (helper-202); none of another day's file, nor dates alone
+        spill, start = timedelta(hours=SPILL_HOURS), end - timedelta(days=1)
+        edge = bool(days) and not (times.dt.time() == time(0)).all() and (
+            (times.min() >= end and times.max() < end + spill)
+            or (times.min() >= start - spill and times.max() < start))
+        if days and day not in days and not edge:
             off_day[_first_five([file_name(file, report.files) for file in files])] = (
                 f"{'has' if len(files) == 1 else 'have'} {len(times)} events, none on {partition}: they fall on "
                 f"{_days(days).value}")

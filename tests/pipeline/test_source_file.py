@@ -229,13 +229,13 @@ def test_another_days_file_delivered_under_this_days_name_warns(team, tmp_path):
 def test_one_of_a_days_files_with_another_days_events_warns_naming_it(tmp_path):
     """Two systems' files of a day (``*/{date}.csv``: web/ and app/): the app's file of 2026-01-31 is its file of
     2026-01-30 again. The check passed on the web shop's events of the day, and the app's were missing without a word
-    (helper-192); it names that file now."""
+    (helper-192); it names that file now. Files in local time pass, behind or ahead of UTC."""
     for folder, user in (("web", "w"), ("app", "a")):
         (tmp_path / "team" / folder).mkdir(parents=True)
         for day in range(20, 32):  # the app delivers every day: a week and more
             (tmp_path / "team" / folder / f"2026-01-{day}.csv").write_text("user_id,item_id,timestamp\n" + "".join(
-                f"{user}{n},i{n},2026-01-{day}T1{n}:00:00Z\n" for n in range(3)))
-    app31 = tmp_path / "team" / "app" / "2026-01-31.csv"
+                f"{user}{n},i{n},2026-01-{day}T0{n + 1}:00:00Z\n" for n in range(3)))  # not in the last 14 hours:
+    app31 = tmp_path / "team" / "app" / "2026-01-31.csv"                  # a morning ahead of UTC, below
     app31.write_text((tmp_path / "team" / "app" / "2026-01-30.csv").read_text())
     settings = {"format": "csv", "path": "*/{date}.csv", "timestamp_format": "iso8601"}
     (tmp_path / "team" / "source.yaml").write_text(yaml.safe_dump(settings))
@@ -268,6 +268,18 @@ def test_one_of_a_days_files_with_another_days_events_warns_naming_it(tmp_path):
     result = ingest(tmp_path / "evening-data", SourceFile(path=str(tmp_path / "evening" / "source.yaml")),
                     "2026-01-31")
     assert {e.check_name: e.passed for e in result.get_asset_check_evaluations()}["events_on_their_day"]
+    # its mirror, an app's morning in UTC+9, in the hours before the day, passes (it failed: helper-202); a file of
+    # dates alone, all of the next day, is another day's file, as no log in local time is (it passed: helper-202)
+    for name, times, passed in (("morning", ["2026-01-31T07:10:00+09:00", "2026-01-31T08:20:00+09:00"], True),
+                                ("dates", ["2026-02-01", "2026-02-01"], False)):
+        (tmp_path / name / "web").mkdir(parents=True)
+        (tmp_path / name / "web" / "2026-01-31.csv").write_text("user_id,item_id,timestamp\nw,i,2026-01-31\n")
+        (tmp_path / name / "app").mkdir()
+        (tmp_path / name / "app" / "2026-01-31.csv").write_text("user_id,item_id,timestamp\n" + "".join(
+            f"a{n},i{n},{t}\n" for n, t in enumerate(times)))
+        (tmp_path / name / "source.yaml").write_text(yaml.safe_dump({**settings, "path": "*/{date}.csv"}))
+        result = ingest(tmp_path / f"{name}-data", SourceFile(path=str(tmp_path / name / "source.yaml")), "2026-01-31")
+        assert {e.check_name: e.passed for e in result.get_asset_check_evaluations()}["events_on_their_day"] is passed
     # the app's file of a day never came: every check passed on the web shop's (helper-192); earlier_days_loaded
     # names the file missing between the app's daily deliveries (not where its files stop: it may deliver days later
     # or have stopped, helper-199)
