@@ -65,11 +65,17 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             raise CheckpointError(f"{path} is not a PyTorch checkpoint (such as the best.pt or last.pt that elcrec "
                                   f"train writes): it begins {head!r}, not as torch.save's zip archive or pickle "
                                   "does") from None
+        save = "Save a model's state: save_checkpoint(path, model_payload(model, exp, {}))"
         if unsafe := _refused_object(exc):  # not damaged: an object that a safe load refuses
             raise CheckpointError(f"{path} holds {unsafe}, which a checkpoint's safe load (weights_only) refuses: "
                                   "a whole pickled model or another Python object, not a checkpoint's tensors and "
-                                  "plain values (loading it would run the code it names; nothing is unpickled). Save "
-                                  "a model's state: save_checkpoint(path, model_payload(model, exp, {}))") from None
+                                  f"plain values (loading it would run the code it names; nothing is unpickled). {save}"
+                                  ) from None
+        if unknown := _unknown_global(exc):  # a script's class (torch.save(model) in __main__), or a damaged name
+            raise CheckpointError(f"{path} names {unknown}, which no module loaded here holds: a pickled object of a "
+                                  "script's class (torch.save(model) in __main__) or of a package not loaded, or a "
+                                  "damaged byte in the name (a corrupt file); a checkpoint's safe load (weights_only) "
+                                  f"reads tensors and plain values alone, and nothing was unpickled. {save}") from None
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {_without_advice(exc)}") from None
     if not isinstance(payload, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(payload).__name__}, not a dict")
@@ -81,29 +87,48 @@ def refuse_unsafe_payload(payload: dict[str, Any], what: str) -> None:
     refuses (an object that a ``weights_only`` load refuses, such as a numpy array of texts): before a training
     writes it (helper-193: every epoch trained, then its own best.pt was called corrupt); ``what`` names the
     payload in the message."""
+    advice = "give tensors, numbers, texts, and lists and dicts of them (a numpy array as a tensor or a list)"
     for key, value in payload.items():
         buffer = io.BytesIO()
-        torch.save(value, buffer)
+        try:
+            torch.save(value, buffer)
+        except Exception as exc:  # pickle's error for a lambda, a local class, an open file (helper-202)
+            raise ValueError(f"{what}[{key!r}] holds a {type(value).__name__}, which torch.save cannot write "
+                             f"({exc}): {advice}") from None
         buffer.seek(0)
         try:
             torch.load(buffer, map_location="cpu", weights_only=True)
         except Exception as exc:  # torch's weights-only unpickler's error (nothing else here reads a damaged file)
             raise ValueError(f"{what}[{key!r}] holds {_refused_object(exc) or type(value).__name__}, which a "
-                             "checkpoint's safe load (weights_only) refuses: give tensors, numbers, texts, and "
-                             "lists and dicts of them (a numpy array as a tensor or a list)") from None
+                             f"checkpoint's safe load (weights_only) refuses: {advice}") from None
 
 
 def _refused_object(exc: Exception) -> str | None:
     """What torch's ``weights_only`` unpickler refused, from its error (a class or function it does not allow:
     ``numpy.dtypes.ObjectDType``); None for an error of a damaged file (an unknown operand: a corrupt byte, which
-    was called a pickled object, helper-198)."""
+    was called a pickled object, helper-198) and for a name that no module loaded here holds
+    (:func:`_unknown_global`)."""
+    name = _global(exc)
+    return f"an object it does not allow ({name})" if name is not None and _is_loaded(name) else None
+
+
+def _unknown_global(exc: Exception) -> str | None:
+    """The global of torch's ``weights_only`` refusal (``GLOBAL __main__.Net``) that no module loaded here holds: a
+    class of the script that saved it, of a package not loaded, or a damaged byte (``torch._utilz``); else None."""
+    name = _global(exc)
+    return f"GLOBAL {name}" if name is not None and not _is_loaded(name) else None
+
+
+def _global(exc: Exception) -> str | None:
+    """The dotted name of the global that torch's ``weights_only`` unpickler refused, from its error; else None."""
     found = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
-    if found is None:
-        return None
-    # a name that no module loaded here holds (torch.utils._rebuild_tensor_v2 for torch._utils's) is a damaged byte
-    # too, or an object of a package not loaded: neither is called a pickled model (helper-198)
-    module, _, name = found[1].rpartition(".")
-    return f"an object it does not allow ({found[1]})" if hasattr(sys.modules.get(module), name) else None
+    return found[1] if found else None
+
+
+def _is_loaded(dotted: str) -> bool:
+    """Whether a module loaded here holds ``dotted`` (``module.name``; nothing is imported)."""
+    module, _, name = dotted.rpartition(".")
+    return hasattr(sys.modules.get(module), name)
 
 
 def _without_advice(exc: Exception) -> str:

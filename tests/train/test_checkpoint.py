@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -106,18 +107,36 @@ def test_a_pickled_object_is_named_so_and_a_payload_that_would_make_one_is_refus
     assert str(refused.value).startswith(f"{path} holds an object it does not allow (torch.nn.modules.linear.Linear), "
                                          "which a checkpoint's safe load (weights_only) refuses: a whole pickled model")
     assert "weights_only` set to `False`" not in str(refused.value)
-    # a damaged byte in a name, or an unknown operand, is no pickled object: corrupt, without torch's advice either
+    # a name that no module loaded here holds: a script's class (torch.save(model) in __main__, the common case) or a
+    # damaged byte; said so, without torch's advice to allowlist it (it read "corrupt or truncated" and quoted that
+    # advice, helper-202)
     legacy = tmp_path / "legacy.pt"
     torch.save({"w": torch.arange(3.0)}, legacy, _use_new_zipfile_serialization=False)
     assert b"torch._utils" in legacy.read_bytes()
     legacy.write_bytes(legacy.read_bytes().replace(b"torch._utils", b"torch._utilz"))
-    with pytest.raises(CheckpointError) as refused:
-        load_checkpoint(legacy)
-    assert str(refused.value).startswith(f"checkpoint {legacy} is corrupt or truncated: Unsupported global: GLOBAL "
-                                         "torch._utilz.") and "weights_only` set to `False`" not in str(refused.value)
+    script = tmp_path / "script.pt"
+
+    class Net(torch.nn.Linear):
+        pass
+
+    Net.__module__, Net.__qualname__, main = "__main__", "Net", sys.modules["__main__"]
+    main.Net = Net  # a script's class, as its own torch.save(model) pickles it
+    try:
+        torch.save(Net(2, 2), script)
+    finally:
+        del main.Net
+    for file, name in ((legacy, "torch._utilz._rebuild_tensor_v2"), (script, "__main__.Net")):
+        with pytest.raises(CheckpointError) as refused:
+            load_checkpoint(file)
+        assert str(refused.value).startswith(
+            f"{file} names GLOBAL {name}, which no module loaded here holds: a pickled object of a script's class "
+            "(torch.save(model) in __main__) or of a package not loaded, or a damaged byte in the name"), file
+        assert "allowlist" not in str(refused.value) and "weights_only` set to `False`" not in str(refused.value)
     refuse_unsafe_payload({"item_ids": ["a", "b"], "n": 3, "w": torch.ones(2)}, "extra_payload")  # all loadable
     with pytest.raises(ValueError, match=r"^extra_payload\['item_ids'\] holds an object it does not allow \(numpy\."):
         refuse_unsafe_payload({"n": 3, "item_ids": np.array(["a", "b"], dtype=object)}, "extra_payload")
+    with pytest.raises(ValueError, match=r"^extra_payload\['f'\] holds a function, which torch.save cannot write"):
+        refuse_unsafe_payload({"f": lambda x: x}, "extra_payload")  # pickle's own error, not a ValueError
     from elcrec_core.data.sequences import Sequences
     from elcrec_core.train.loop import train
     from tests.train.small import small_config
