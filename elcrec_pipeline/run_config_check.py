@@ -43,7 +43,7 @@ def run_config_problems(run_config: Mapping[str, Any], devices: bool = True) -> 
     it (left out where it is not set: Dagster names it)."""
     problems = [f"ops.{name}.config: {name} takes no settings (given {_given(given['config'])}): those of the load "
                 "go under ops.raw_interactions.config"
-                for name, given in (run_config.get("ops") or {}).items()  # Dagster lets any value through for it
+                for name, given in _mapping(_mapping(run_config).get("ops")).items()  # Dagster lets any value through
                 if name not in OP_SETTINGS and isinstance(given, Mapping) and given.get("config")]
     for section, classes in (("ops", OP_SETTINGS), ("resources", RESOURCE_SETTINGS)):
         for name, kind in classes.items():

@@ -121,6 +121,7 @@ def test_a_run_with_a_wrong_later_setting_fails_before_it_loads_anything(tmp_pat
     # a config that is no mapping: Dagster's line without its schema (it raised AttributeError here: helper-198)
     ({"ops": {"elcrec_model": {"config": 5}, "serving_model": 3}},
      "Value at path root:ops:elcrec_model:config must be dict"),
+    ({"ops": ["raw_interactions"]}, "Value at path root:ops must be dict"),  # ops itself too (helper-202)
     ({"ops": {"user_recommendations": {"config": {"top_k": {"env": "ELCREC_TEST_UNSET"}}}}},
      'failed: dagster._config.errors.PostProcessingError: You have attempted to fetch the environment variable '
      '"ELCREC_TEST_UNSET" which is not set. In order for this execution to succeed it must be set in this '
