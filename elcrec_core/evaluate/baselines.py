@@ -104,7 +104,8 @@ class EASE:
     name = "ease"
 
     def __init__(self, lam: float = 100.0, dtype: torch.dtype | None = None) -> None:
-        if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not 0 < lam < math.inf:
+        if isinstance(lam, (bool, np.bool_)) or not isinstance(lam, (int, float, np.integer, np.floating)) \
+                or not 0 < lam < math.inf:  # a numpy number too, as ease_lambdas takes (helper-202)
             raise ValueError(f"EASE's lambda must be a finite number > 0, not {lam!r}")  # inf failed in fit only
         self.lam, self.dtype = float(lam), dtype
 

@@ -345,6 +345,10 @@ def test_ease_precision_follows_the_catalogue(monkeypatch):
         EASE(1.0).fit(data, "valid")
     with pytest.raises(ValueError, match="> 0"):
         EASE(0.0)
+    assert [EASE(lam).lam for lam in (np.int64(100), np.float32(2.5), 7)] == [100.0, 2.5, 7.0]  # numpy's were refused
+    for wrong in (np.float64("inf"), np.bool_(True), "100"):
+        with pytest.raises(ValueError, match="finite number > 0"):
+            EASE(wrong)
 
 
 def test_ease_tuned_on_valid_only():
