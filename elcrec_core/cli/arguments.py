@@ -4,7 +4,6 @@ the experiment's settings (a preset, a config file and the flags); the data opti
 from __future__ import annotations
 
 import argparse
-import codecs
 import dataclasses
 import json
 import sys
@@ -25,6 +24,7 @@ from elcrec_core.config.settings import (
 from elcrec_core.data.rejections import write_rejected
 from elcrec_core.data.sequences import Sequences
 from elcrec_core.data.source_config import TimestampFormat
+from elcrec_core.data.text_encoding import encoding_problem
 from elcrec_core.train.auto_preset import AUTO, BASE_PRESET, preset_experiment
 
 TRAIN_FIELDS = {field.name for field in dataclasses.fields(TrainConfig)}
@@ -32,11 +32,8 @@ TRAIN_FIELDS = {field.name for field in dataclasses.fields(TrainConfig)}
 
 def _encoding(name: str) -> str:
     """``name`` where Python knows it as a codec; else argparse's error, before any file is read (helper-195)."""
-    try:
-        codecs.lookup(name)
-    except LookupError:
-        raise argparse.ArgumentTypeError(f"unknown encoding {name!r} (a Python codec: utf-8, latin-1, cp1252, "
-                                         "utf-16, ...)") from None
+    if problem := encoding_problem(name):  # rot13 too, a codec but no text encoding (helper-202)
+        raise argparse.ArgumentTypeError(f"{problem} (a Python codec: utf-8, latin-1, cp1252, utf-16, ...)")
     return name
 
 

@@ -3,7 +3,6 @@ source and item-metadata settings, and which files a source path names."""
 
 from __future__ import annotations
 
-import codecs
 import glob as globlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from elcrec_core.data.files import (
     SourceReadError,
 )
 from elcrec_core.data.synthetic import SyntheticConfig
+from elcrec_core.data.text_encoding import encoding_problem
 from elcrec_core.data.validation import REASONS
 
 SourceFormat = Literal["csv", "tsv", "parquet", "jsonl", "sequence", "synthetic"]
@@ -88,10 +88,8 @@ class SourceConfig:
 
     def __post_init__(self) -> None:
         check_field_types(self)
-        try:
-            codecs.lookup(self.encoding)
-        except LookupError:
-            raise ValueError(f"unknown encoding {self.encoding!r}") from None
+        if problem := encoding_problem(self.encoding):
+            raise ValueError(problem)
         if self.format != "synthetic" and not self.path:
             raise ValueError(f"a {self.format} source needs a path")
         if self.delimiter is not None and len(self.delimiter) != 1:
@@ -188,10 +186,8 @@ class ItemMetadataConfig:
             raise ValueError(f"item metadata quote must be one character or None, not {self.quote!r}")
         if not self.categories_separator:
             raise ValueError("item metadata categories_separator must not be empty")
-        try:
-            codecs.lookup(self.encoding)
-        except LookupError:
-            raise ValueError(f"unknown item metadata encoding {self.encoding!r}") from None
+        if problem := encoding_problem(self.encoding, "item metadata encoding"):
+            raise ValueError(problem)
         if self.names is not None and len(set(self.names)) != len(self.names):
             raise ValueError(f"item metadata names repeat a column: {list(self.names)}")
         if self.header is None:  # names given alone name the columns of a file without header

@@ -23,6 +23,23 @@ _TAIL_BYTES = 1 << 16  # of a line cut by the chunks, what the next chunk's sear
 EVENTS_ENCODING = "the source setting encoding, elcrec --encoding"  # where the events' encoding is given
 
 
+def encoding_problem(name: str, what: str = "encoding") -> str | None:
+    """Why ``name`` is no encoding that text files can be read in (``unknown encoding 'x'``; ``'rot13' is no text
+    encoding``: a codec of Python's that encodes bytes or text as themselves, which every read then failed on with a
+    traceback, helper-202), with ``what`` naming the setting; None where it is one."""
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return f"unknown {what} {name!r}"
+    try:
+        b"a".decode(name)
+    except LookupError:  # Python's "is not a text encoding"
+        return f"{name!r} is no text {what} (a codec of bytes to bytes or text to text)"
+    except UnicodeError:  # a text encoding that the probe's one byte cuts short (UTF-16)
+        pass
+    return None
+
+
 def is_utf8(encoding: str) -> bool:
     """Whether ``encoding`` names UTF-8 (with or without a byte order mark), by any of its Python names."""
     return codecs.lookup(encoding).name in ("utf-8", "utf-8-sig")

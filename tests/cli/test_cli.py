@@ -305,6 +305,10 @@ def test_encoding_reads_a_text_file_in_another_encoding(tmp_path: Path, capsys) 
             main(["sequences", "--data", str(name), "--encoding", "foo"])
         err = capsys.readouterr().err
         assert info.value.code == 2 and "argument --encoding: unknown encoding 'foo' (a Python codec: utf-8" in err
+    with pytest.raises(SystemExit) as info:  # a codec, but no text encoding: a LookupError's traceback (helper-202)
+        main(["sequences", "--data", str(path), "--encoding", "rot13"])
+    assert info.value.code == 2 and "argument --encoding: 'rot13' is no text encoding (a codec of bytes to bytes or " \
+                                    "text to text) (a Python codec: utf-8" in capsys.readouterr().err
 
 
 def test_a_folder_whose_files_are_of_several_formats_by_name_is_refused(tmp_path: Path, capsys) -> None:

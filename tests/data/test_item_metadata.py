@@ -146,6 +146,7 @@ def test_a_utf8_file_without_header_and_a_parquet_file_with_flags(tmp_path: Path
 @pytest.mark.parametrize(("settings", "message"), [
     ({"delimiter": "||"}, "delimiter must be one character"),
     ({"encoding": "klingon"}, "unknown item metadata encoding"),
+    ({"encoding": "hex"}, "'hex' is no text item metadata encoding"),
     ({"names": ("a", "a")}, "names repeat a column"),
     ({"category_flags": "Drama"}, "category_flags is a mapping"),
     ({"category_flags": ["Drama", "Drama"]}, "category_flags repeat a column"),

@@ -539,6 +539,10 @@ def test_a_text_file_in_another_encoding_is_read_with_its_encoding(tmp_path: Pat
         "item_id"].to_list() == ["café", "thé"]
     with pytest.raises(ValueError, match="unknown encoding 'latin-9x'"):
         SourceConfig(format="csv", path=str(path), encoding="latin-9x")
+    for codec in ("rot13", "base64"):  # Python's codecs, of no text (their reads failed with a traceback)
+        with pytest.raises(ValueError, match=f"^'{codec}' is no text encoding"):
+            SourceConfig(format="csv", path=str(path), encoding=codec)
+    assert SourceConfig(format="csv", path=str(path), encoding="utf-16").encoding == "utf-16"  # two bytes a unit
 
 
 def test_a_utf8_file_read_with_another_encoding_is_refused_not_garbled(tmp_path: Path) -> None:
