@@ -162,11 +162,11 @@ def user_batches(users: torch.Tensor, size: int) -> tuple[torch.Tensor, ...]:
 
 
 def check_user_rows(users: object, n_rows: int) -> None:
-    """Raise ValueError where ``users`` is not a 1-D integer tensor of row indices 0..``n_rows`` - 1 (a list, a
-    float or bool tensor or a 2-D one gave TypeError, IndexError or RuntimeError; a negative index would read
-    another user's row)."""
-    if not isinstance(users, torch.Tensor) or users.dim() != 1 or users.dtype.is_floating_point or \
-            users.dtype.is_complex or users.dtype in (torch.bool, torch.uint8):  # uint8: torch's mask (helper-198)
+    """Raise ValueError where ``users`` is not a 1-D tensor of row indices 0..``n_rows`` - 1 of torch.long or
+    torch.int32, the integers that index (a list, a float or bool tensor or a 2-D one gave TypeError, IndexError or
+    RuntimeError; uint8 is torch's mask, helper-198; int8 or int16 gave IndexError, helper-202; a negative index
+    would read another user's row)."""
+    if not isinstance(users, torch.Tensor) or users.dim() != 1 or users.dtype not in (torch.int64, torch.int32):
         shown = f"a {users.dim()}-D {users.dtype} tensor" if isinstance(users, torch.Tensor) else type(users).__name__
         raise ValueError(f"users are a 1-D tensor of row indices (torch.long), not {shown}")
     if len(outside := users[(users < 0) | (users >= n_rows)]):

@@ -97,8 +97,8 @@ class PairedDifference:
         return _signed_interval(interval) if self.enough_users else _too_few(self.users)
 
     def to_dict(self) -> dict:
-        """For report.json: ``{"HR@k": {"difference", "95ci": [low, high] or null (too few users)}, "NDCG@k": {...},
-        "verdict", "users"}``."""
+        """For report.json: ``{"HR@k": {"difference", "95ci": [low, high] or null (too few users, or no target in
+        either model's top k)}, "NDCG@k": {...}, "verdict", "users"}``."""
         return {**{metric: {"difference": i.estimate, "95ci": [i.low, i.high] if self.enough_users else None}
                    for metric, i in self.intervals.items()}, "verdict": self.verdict, "users": self.users}
 

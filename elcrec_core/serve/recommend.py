@@ -29,8 +29,8 @@ def recommend(
     the only items that may be recommended (those still on offer), the others scored -inf too (ValueError for another
     length). Raises ValueError for a ``k`` below 1, for ``users`` that are no 1-D tensor of rows of ``data``
     (:func:`~elcrec_core.data.sequences.check_user_rows`) and for a ``batch_size`` below 1. Returns ([U, k'] items,
-    [U, k'] scores in the recommender's dtype; float32 for no users), k' = min(k, rec.n_items). A batch holds at most
-    ``batch_size`` users and 2^25 scores (fewer users for a large catalogue)."""
+    [U, k'] scores in the recommender's dtype, float64 for integer scores; float32 for no users), k' = min(k,
+    rec.n_items). A batch holds at most ``batch_size`` users and 2^25 scores (fewer users for a large catalogue)."""
     n_items = rec.n_items
     if k < 1:
         raise ValueError(f"k: the number of items to recommend, 1 or more, not {k}")

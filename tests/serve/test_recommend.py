@@ -54,6 +54,7 @@ def test_recommend_refuses_a_user_outside_the_data_and_k_below_one() -> None:
     for users, shown in (([0], "list"), (torch.tensor([0.0]), "a 1-D torch.float32 tensor"),
                          (torch.tensor([True]), "a 1-D torch.bool tensor"),
                          (torch.tensor([1, 0], dtype=torch.uint8), "a 1-D torch.uint8 tensor"),  # torch's mask
+                         (torch.tensor([1], dtype=torch.int16), "a 1-D torch.int16 tensor"),  # IndexError (helper-202)
                          (torch.tensor([[0]]), "a 2-D torch.int64 tensor")):
         with pytest.raises(ValueError, match=rf"^users are a 1-D tensor of row indices \(torch.long\), not {shown}$"):
             recommend(popular, data, users)
