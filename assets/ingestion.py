@@ -51,6 +51,7 @@ from elcrec_core.data.load_history import (
     SPILL_HOURS,
     changed_since_loaded,
     days_with_data,
+    held_by_other_files,
     ids_of_other_files,
     never_loaded,
     newest_load_files,
@@ -282,7 +283,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
                                                                                   storage.warehouse)
     metadata["content_changed"] = dg.MetadataValue.bool(changed)  # the sensor runs the newest later day again
     warned = [_later_days_trained_after(context, changed, storage),
-              _events_on_their_day(config.path, report, check.accepted, context.partition_key),
+              _events_on_their_day(config.path, report, check.accepted, context.partition_key, storage.warehouse),
               _metadata_matches(warehouse.item_metadata_coverage(storage.warehouse,
                                                                   day=date.fromisoformat(context.partition_key))),
               _categories_split(items, item_metadata)]
@@ -419,11 +420,13 @@ def _categories_split(items: pl.DataFrame | None, config: ItemMetadataConfig | N
 
 
 def _events_on_their_day(pattern: str | None, report: LoadReport, accepted: pl.DataFrame,
-                         partition: str) -> dg.AssetCheckResult:
+                         partition: str, warehouse_path: Path) -> dg.AssetCheckResult:
     """The check ``events_on_their_day``: fails (a warning) where the {date} files of one of the day's sources
     (:func:`~elcrec_core.data.source_folders.source_of`; of their ``accepted`` rows) have events, none on the day:
     each such source's files named, with their events' days (the app's file beside the web shop's of
-    ``*/{date}.csv`` passed with the others' events: helper-192; a day's hourly parts are one source)."""
+    ``*/{date}.csv`` passed with the others' events: helper-192; a day's hourly parts are one source). Events all in
+    the edge hours of a neighbouring day, as a log in local time has, pass, unless other files of the warehouse at
+    ``warehouse_path`` hold each of them (another day's file again)."""
     day = date.fromisoformat(partition)
     # a file without times (timestamp_column '', the sequence format) has no days to tell
     sources = sources_of_day(report.files, partition) if pattern is not None and "{date}" in pattern else {}
@@ -435,12 +438,13 @@ def _events_on_their_day(pattern: str | None, report: LoadReport, accepted: pl.D
         times = dated.filter(pl.col("source_file").is_in(files))["timestamp"]  # none on the day: helper-198)
         days = sorted(times.dt.date().unique().to_list())
         # a log in local time: an evening's behind UTC, every event in the hours after the day (helper-199), or a
-        # morning's ahead of it, in the hours before (helper-202); none of another day's file, nor dates alone
+        # morning's ahead of it, in the hours before (helper-202); not dates alone, nor events that another file,
+        # loaded, holds (another day's file again, whose events fall in such hours)
         spill, start = timedelta(hours=SPILL_HOURS), end - timedelta(days=1)
         edge = bool(days) and not (times.dt.time() == time(0)).all() and (
             (times.min() >= end and times.max() < end + spill)
             or (times.min() >= start - spill and times.max() < start))
-        if days and day not in days and not edge:
+        if days and day not in days and (not edge or held_by_other_files(files, warehouse_path)):
             off_day[_first_five([file_name(file, report.files) for file in files])] = (
                 f"{'has' if len(files) == 1 else 'have'} {len(times)} events, none on {partition}: they fall on "
                 f"{_days(days).value}")

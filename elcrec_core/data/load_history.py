@@ -1,6 +1,7 @@
 """What the warehouse's ``loads`` table says of a ``{date}`` source's files and days: files no load has read, files
 written since their last load (a corrected delivery), and the days delivered; for the pipeline's check
-``earlier_days_loaded``. And the ids that other files stored, beside which a load's ids are checked."""
+``earlier_days_loaded``. And the ids that other files stored, beside which a load's ids are checked, and whether
+other files hold a file's events too (``events_on_their_day``)."""
 
 from __future__ import annotations
 
@@ -82,3 +83,17 @@ def ids_of_other_files(files: list[str], path: str | Path = warehouse.DEFAULT_WA
         return {column: pl.Series(column, [value for (value,) in con.execute(
                     f"SELECT DISTINCT {column} FROM raw_interactions WHERE source_file NOT IN (SELECT file FROM "
                     "this_load)").fetchall()], dtype=pl.String) for column in ("user_id", "item_id")}
+
+
+def held_by_other_files(files: list[str], path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> bool:
+    """Whether the warehouse at ``path`` stores events from ``files`` and each of them (its user, item and time)
+    from another file too: a file of another day, loaded, delivered again under a new name. False where ``files``
+    have no stored event."""
+    with warehouse.connect(path, read_only=True) as con:
+        con.register("these", pl.DataFrame({"file": files}, schema={"file": pl.String}))
+        own, held = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE EXISTS (SELECT 1 FROM raw_interactions o WHERE o.source_file "
+            "NOT IN (SELECT file FROM these) AND o.user_id = r.user_id AND o.item_id = r.item_id AND o.timestamp IS "
+            "NOT DISTINCT FROM r.timestamp)) FROM raw_interactions r WHERE r.source_file IN (SELECT file FROM these)"
+        ).fetchone()
+    return own > 0 and held == own
