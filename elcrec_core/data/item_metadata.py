@@ -15,7 +15,6 @@ from elcrec_core.data.duckdb_reading import (
     parquet_relation,
     quoting_fix,
     read_delimited,
-    refuse_values_over_lines,
 )
 from elcrec_core.data.event_normalisation import EXACT_INTEGERS
 from elcrec_core.data.files import SourceReadError, is_nested, refuse_non_id_columns
@@ -59,12 +58,13 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
         else:
             with as_utf8(path, config.encoding, "the source setting item_metadata_encoding") as text:
                 flagged = {f"flag{i}": "flags" for i in range(len(flags))}
+                one_line = {"item": "item id", **({"categories": "categories value"} if config.categories is not None
+                                                   else {}),
+                            **{f"flag{i}": f"category flag {column}" for i, column in enumerate(flags)}}  # no title
                 raw, malformed = read_delimited(con, text, wanted, config.delimiter, config.header, config.names,
-                                                 config.quote, None, typed=flagged, refusal_fix=QUOTING_FIX)
+                                                 config.quote, None, typed=flagged, refusal_fix=QUOTING_FIX,
+                                                 one_line=one_line)
             refuse_reordered_header(path, raw)
-            refuse_values_over_lines(path, raw, {"item": "item id", **({"categories": "categories value"} if
-                                                  config.categories is not None else {}), **{
-                f"flag{i}": f"category flag {column}" for i, column in enumerate(flags)}}, QUOTING_FIX)  # not titles
     if is_utf8(config.encoding):
         malformed = malformed.with_columns(
             pl.when(pl.col("detail").str.starts_with(INVALID_ENCODING))

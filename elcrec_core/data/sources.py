@@ -23,8 +23,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from elcrec_core.data.duckdb_reading import (INVALID_ENCODING, connection_for, parquet_relation, read_delimited,
-                                             refuse_values_over_lines)
+from elcrec_core.data.duckdb_reading import INVALID_ENCODING, connection_for, parquet_relation, read_delimited
 from elcrec_core.data.event_normalisation import (
     EXACT_INTEGERS,
     event_fields,
@@ -91,10 +90,10 @@ def _read_delimited_events(con: duckdb.DuckDBPyConnection, path: Path, config: S
         con, path, fields, config.separator, config.header, config.names, config.quote, config.escape,
         build=lambda raw: normalise_events(raw, fields, config.timestamp_format, path, null_values),
         max_line_bytes=config.max_line_bytes, typed={"t": "times", "r": "ratings"},
+        one_line={"user_id": "user id", "item_id": "item id", **({"event_type": "event type"} if fields.get("e")
+                                                                 else {}), "detail": "rejected value"},  # time, rating
     )
     refuse_reordered_header(path, good)
-    refuse_values_over_lines(path, good, {"user_id": "user id", "item_id": "item id", **(
-        {"event_type": "event type"} if fields.get("e") else {}), "detail": "rejected value"})  # a time, a rating
     last_good = len(good) and (not len(rejects) or good["source_row"].max() > rejects["source_row"].max())
     if last_good and not ends_with_line_end(path):  # the last line, without a line end: cut short?
         good = last_line_cut_short(good, fields)

@@ -1001,6 +1001,30 @@ def test_a_well_quoted_record_over_two_lines_with_a_bad_field_count_is_one_rejec
     assert frame["detail"][0].startswith("TOO MANY COLUMNS")
 
 
+def test_a_stray_quote_in_a_column_not_read_that_takes_whole_records_is_refused(tmp_path: Path) -> None:
+    """A review that opens a quote, closed lines later by another's inch mark (12"): the records between were one
+    review of u1, lost with no rejected row (2 rows read of 5: helper-200); a title alike in item metadata took four
+    items and gave item 1 item 5's categories. A review written over lines of other text is read."""
+    path = _write(tmp_path / "r.tsv", f'user_id\titem_id\ttimestamp\treview\nu1\ti1\t{EPOCH0}\t"great toy\n'
+                                      f'u2\ti2\t{EPOCH0}\tok\nu3\ti3\t{EPOCH0}\tfine\nu4\ti4\t{EPOCH0}\tmy 12"\n'
+                                      f'u5\ti5\t{EPOCH0}\tnice\n')
+    with pytest.raises(SourceReadError) as info:
+        read_source(SourceConfig(format="tsv", path=str(path)))
+    text = f'u1\\ti1\\t{EPOCH0}\\t"great toy\\nu2\\ti2\\t{EPOCH0}\\tok\\nu3\\ti3\\t{EPOCH0}\\tfine\\nu4\\ti4\\t1772'
+    assert str(info.value) == (f"{path}: lines 2-5: a quoted field takes the 3 line(s) after line 2, each a record of "
+                               f"4 fields, into one value ('{text}'): does a quote not close? fix the quoting, or read "
+                               "the file without quoting (source setting quote: '', elcrec --no-quote)")
+    assert len(read_source(SourceConfig(format="tsv", path=str(path), quote=None))) == 5  # the advice reads it
+    _write(path, f'user_id,item_id,timestamp,review\nu1,i1,{EPOCH0},"great toy\nmy son, 5, loves it"\n'
+                 f'u2,i2,{EPOCH0},ok\n')
+    assert read_source(SourceConfig(format="csv", path=str(path)))["user_id"].to_list() == ["u1", "u2"]
+    items = _write(tmp_path / "items.tsv", 'item_id\ttitle\tcategories\n1\t"Toy Story\tAnimation\n2\tHeat\tAction\n'
+                                           '5\tCopycat 12"\tCrime\n')
+    with pytest.raises(SourceReadError, match=r"items.tsv: lines 2-4: a quoted field takes the 2 line\(s\) after line "
+                                              r"2, each a record of 3 fields, into one value \('1\\tToy|1\\t\"Toy"):
+        read_item_metadata(ItemMetadataConfig(str(items), delimiter="\t"))
+
+
 def test_rows_after_a_field_over_several_lines_keep_their_line_numbers(tmp_path: Path) -> None:
     """DuckDB numbers records, not lines: a rejected row after a quoted line end is still named by its line."""
     path = _write(tmp_path / "e.csv", f'user_id,item_id,timestamp,note\nu1,i1,{EPOCH0},"a\n\nb"\n\nu2,i2\n'
