@@ -20,7 +20,7 @@ from elcrec_core.data.files import HEADER_IS_DATA, SourceReadError
 from elcrec_core.data.item_metadata import ENCODING_ADVICE
 from elcrec_core.data.rejections import (count_text, decimal_comma_note, example_rows, file_name, reason_counts,
                                         rejected_examples)
-from elcrec_core.data.source_config import ItemMetadataConfig, TimestampFormat
+from elcrec_core.data.source_config import ItemMetadataConfig, TimestampFormat, metadata_among_events
 from elcrec_core.data.sources import NOT_UTF8_ADVICE
 from elcrec_core.data.expectations import ExpectationReport
 from elcrec_core.data.validation import RowCheck
@@ -43,10 +43,15 @@ def read_advice(err: Exception, config: SourceSettings, settings: str) -> str:
     if HEADER_IS_DATA in err.cause:
         return f". Set header: false and names (a name for each column, in order) in the {settings}."
     if err.cause.startswith("no column(s)"):
+        path = Path(err.path)  # the item metadata file read as events: its folder's files (a RecBole dataset's)
+        if path == Path(config.item_metadata_path or "").resolve():
+            folder = sorted(file.resolve() for file in path.parent.iterdir() if file.is_file())
+            return "; " + metadata_among_events(folder, config.item_metadata_path)
         names = "" if config.format in ("jsonl", "parquet") else " (or header: false with names)"
         keys = _naming(err, {key: [getattr(config, key)] for key in COLUMN_SETTINGS})
         siblings = _siblings_having(Path(err.path), err.cause, config)
-        return (f"{_odd_file(Path(err.path))}; name the file's columns in the {settings}: {', '.join(keys)}{names}"
+        odd = "" if _named_alone(Path(err.path), config.path) else _odd_file(Path(err.path))
+        return (f"{odd}; name the file's columns in the {settings}: {', '.join(keys)}{names}"
                 + (f"; but the other file(s) of its folder have them ({', '.join(siblings[:3])}"
                    f"{', ...' if len(siblings) > 3 else ''}): this file's columns differ from theirs (a changed "
                    "schema, or a file of another export), and settings that name its columns would miss theirs: "
@@ -83,6 +88,16 @@ def _columns(path: Path, config: SourceSettings) -> list[str]:
         return next(csv.reader(lines[:1], delimiter=separator)) if lines else []
     except (OSError, ValueError, csv.Error, pl.exceptions.PolarsError):
         return []
+
+
+def _named_alone(path: Path, pattern: str | None) -> bool:
+    """Whether the source path ``pattern`` names the file ``path`` itself (``events.csv``, ``logs/{date}.csv``), not
+    a folder or a glob of files among which it is one (helper-200: a file named alone was asked whether it is data
+    beside the folder's settings files)."""
+    name = Path(pattern or "").name
+    if any(c in name for c in "*?["):
+        return False
+    return re.fullmatch(re.escape(name).replace(re.escape("{date}"), r"\d{4}-\d{2}-\d{2}"), path.name) is not None
 
 
 def _odd_file(path: Path) -> str:

@@ -218,6 +218,18 @@ def _listed(name: str, pattern: str = "") -> bool:
     return not name.startswith((".", "_")) or pattern.startswith(name[0])
 
 
+def metadata_among_events(events: list[Path], item_metadata_path: str | None) -> str:
+    """Where the item metadata file (``item_metadata_path``) is among the files of the events' source (``events``,
+    resolved: a folder's, a glob's; RecBole's dataset folder holds its .inter and .item files), what to set; else
+    empty. Its read as events failed naming columns, which no column setting could fix (helper-200)."""
+    if not item_metadata_path or (metadata := Path(item_metadata_path).resolve()) not in events:
+        return ""
+    others = sorted({file.suffix for file in events if file.suffix != metadata.suffix})
+    glob = f" (a glob such as {metadata.parent.name}/*{others[0]} leaves it out)" if len(others) == 1 else ""
+    return (f"the source's path names the item metadata file {metadata.name} (item_metadata_path) among the events' "
+            f"files, and it is read as events: set path to the events' file(s) alone{glob}")
+
+
 def resolve_files(path: str | Path) -> list[Path]:
     """The files a source path names, as absolute paths with links resolved: the file itself (also where its name
     holds ``*``, ``?`` or ``[``), a folder's files, or a glob's matches, in name order, each file once (a link to a

@@ -1633,6 +1633,24 @@ def test_source_reads_data_as_the_pipelines_source_settings_file_describes_it(tm
         assert refused in capsys.readouterr().err
 
 
+def test_source_whose_path_holds_the_item_metadata_file_says_to_leave_it_out(tmp_path: Path, capsys) -> None:
+    """A RecBole dataset's folder as the path, its .item file the item metadata: the .item file was read as events
+    and the command asked for column options, which could not fix it (helper-200)."""
+    (tmp_path / "toys").mkdir()
+    _write(tmp_path / "toys" / "toys.inter", "user_id\titem_id\ttimestamp\nu\ta\t1\n")
+    _write(tmp_path / "toys" / "toys.item", "item_id\ttitle\na\tA\n")
+    source = tmp_path / "source.yaml"
+    source.write_text(yaml.safe_dump({"format": "tsv", "path": "toys", "item_metadata_path": "toys/toys.item"}))
+    with pytest.raises(SystemExit):
+        _run(capsys, "sequences", "--source", str(source))
+    assert capsys.readouterr().err.endswith(
+        f"--source {source}: the source's path names the item metadata file toys.item (item_metadata_path) among the "
+        "events' files, and it is read as events: set path to the events' file(s) alone (a glob such as toys/*.inter "
+        "leaves it out) (the pipeline's load fails on it too)\n")
+    source.write_text(yaml.safe_dump({"format": "tsv", "path": "toys/*.inter", "item_metadata_path": "toys/toys.item"}))
+    assert _run(capsys, "sequences", "--source", str(source))[:2] == (0, "u (1 item): a\n")
+
+
 def test_source_delimited_settings_for_another_format_are_named_as_settings(tmp_path: Path, capsys) -> None:
     """A JSON Lines source file with header: false was refused as "--no-header: only for delimited text", an option
     nobody typed (helper-181): the settings are named, as the pipeline names them."""

@@ -1405,6 +1405,30 @@ def test_a_readme_in_a_folder_source_is_named_as_maybe_no_data_file(tmp_path):
     assert "; the file has ['Exports of the shop', ' one file a day.']; is README.txt a data file? It is not a .csv " \
            "file as 2 others of its folder are: a folder source reads every file in it, and a glob such as " \
            "inbox/*.csv reads those alone; name the file's columns" in failure.event_specific_data.error.message
+    # a file named alone is no folder's file: the settings files beside it are no data files it is among (helper-200)
+    (tmp_path / "team" / "run.yaml").write_text("{}\n")
+    (tmp_path / "team" / "events.tsv").write_text("customer\titem_id\ttimestamp\nu1\ta\t2026-01-30T10:00:00Z\n")
+    (tmp_path / "team" / "source.yaml").write_text(yaml.safe_dump({"format": "tsv", "path": "events.tsv",
+                                                                   "timestamp_format": "iso8601"}))
+    result = ingest(tmp_path / "data", SourceFile(path=str(tmp_path / "team" / "source.yaml")), "2026-01-30")
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert "the file has ['customer', 'item_id', 'timestamp']; name the file's columns in the source settings (" in \
+        failure.event_specific_data.error.message and "a data file?" not in failure.event_specific_data.error.message
+    # a RecBole dataset's folder as the path, its .item file the item metadata: the events' read of it asked for
+    # column settings, which no setting could fix (helper-200)
+    (tmp_path / "team" / "toys").mkdir()
+    (tmp_path / "team" / "toys" / "toys.inter").write_text("user_id:token\titem_id:token\ttimestamp:float\nu\ta\t1\n")
+    (tmp_path / "team" / "toys" / "toys.item").write_text("item_id:token\ttitle:token_seq\na\tA\n")
+    (tmp_path / "team" / "source.yaml").write_text(yaml.safe_dump({
+        "format": "tsv", "path": "toys", "user_column": "user_id:token", "item_column": "item_id:token",
+        "timestamp_column": "timestamp:float", "item_metadata_path": "toys/toys.item", "item_metadata_delimiter": "\t",
+        "item_metadata_item_column": "item_id:token", "item_metadata_title_column": "title:token_seq",
+        "item_metadata_categories_column": ""}))
+    result = ingest(tmp_path / "data", SourceFile(path=str(tmp_path / "team" / "source.yaml")), "2026-01-30")
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert failure.event_specific_data.error.message.rstrip().endswith(
+        "; the source's path names the item metadata file toys.item (item_metadata_path) among the events' files, and "
+        "it is read as events: set path to the events' file(s) alone (a glob such as toys/*.inter leaves it out)")
 
 
 def test_a_file_with_other_column_names_says_which_settings_name_them(team, tmp_path):
