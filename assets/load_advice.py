@@ -20,7 +20,8 @@ from elcrec_core.data.files import HEADER_IS_DATA, SourceReadError
 from elcrec_core.data.item_metadata import ENCODING_ADVICE
 from elcrec_core.data.rejections import (count_text, decimal_comma_note, example_rows, file_name, reason_counts,
                                         rejected_examples)
-from elcrec_core.data.source_config import ItemMetadataConfig, TimestampFormat, metadata_among_events
+from elcrec_core.data.source_config import ItemMetadataConfig, TimestampFormat
+from elcrec_core.data.source_folders import metadata_among_events
 from elcrec_core.data.sources import NOT_UTF8_ADVICE
 from elcrec_core.data.expectations import ExpectationReport
 from elcrec_core.data.validation import RowCheck

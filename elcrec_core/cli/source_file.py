@@ -14,8 +14,9 @@ import yaml
 
 from elcrec_core.data.expectations import ExpectationConfig
 from elcrec_core.data.files import SourceReadError
-from elcrec_core.data.source_config import (delimited_refusal, delimited_settings, metadata_among_events,
-                                             path_without_format, read_settings_file, resolve_files)
+from elcrec_core.data.source_config import (delimited_refusal, delimited_settings, path_without_format,
+                                             read_settings_file, resolve_files)
+from elcrec_core.data.source_folders import metadata_among_events
 
 # the source settings that name the command line's data options: {setting: option's attribute}
 _OPTIONS = {"user_column": "user_column", "item_column": "item_column", "timestamp_format": "timestamp_format",

@@ -21,7 +21,7 @@ from elcrec_core.data.files import (
     SourceReadError,
 )
 from elcrec_core.data.synthetic import SyntheticConfig
-from elcrec_core.data.text_encoding import encoding_problem
+from elcrec_core.data.text_encoding import encoding_problem, is_utf8
 from elcrec_core.data.validation import REASONS
 
 SourceFormat = Literal["csv", "tsv", "parquet", "jsonl", "sequence", "synthetic"]
@@ -190,6 +190,11 @@ class ItemMetadataConfig:
             raise ValueError(problem)
         if self.names is not None and len(set(self.names)) != len(self.names):
             raise ValueError(f"item metadata names repeat a column: {list(self.names)}")
+        if Path(self.path).suffix.lower() == ".parquet" and (given := delimited_settings({
+                **vars(self), "delimiter": None if self.delimiter == "," else self.delimiter,
+                "encoding": None}) + (["encoding"] if not is_utf8(self.encoding) else [])):  # were ignored (helper-200)
+            raise ValueError(f"item metadata {', '.join(given)}: settings of delimited text that a Parquet file has no "
+                             "use for; leave them out")
         if self.header is None:  # names given alone name the columns of a file without header
             object.__setattr__(self, "header", self.names is None)
         flags = self.category_flags
@@ -216,18 +221,6 @@ def _listed(name: str, pattern: str = "") -> bool:
     (``_``: Spark's ``_SUCCESS``, Hadoop's ``_temporary``), which Spark, pyarrow and DuckDB's Hive reading skip;
     but where the glob's own ``pattern`` for the name starts so (``_events_*.csv``)."""
     return not name.startswith((".", "_")) or pattern.startswith(name[0])
-
-
-def metadata_among_events(events: list[Path], item_metadata_path: str | None) -> str:
-    """Where the item metadata file (``item_metadata_path``) is among the files of the events' source (``events``,
-    resolved: a folder's, a glob's; RecBole's dataset folder holds its .inter and .item files), what to set; else
-    empty. Its read as events failed naming columns, which no column setting could fix (helper-200)."""
-    if not item_metadata_path or (metadata := Path(item_metadata_path).resolve()) not in events:
-        return ""
-    others = sorted({file.suffix for file in events if file.suffix != metadata.suffix})
-    glob = f" (a glob such as {metadata.parent.name}/*{others[0]} leaves it out)" if len(others) == 1 else ""
-    return (f"the source's path names the item metadata file {metadata.name} (item_metadata_path) among the events' "
-            f"files, and it is read as events: set path to the events' file(s) alone{glob}")
 
 
 def resolve_files(path: str | Path) -> list[Path]:

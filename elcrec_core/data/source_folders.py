@@ -1,7 +1,8 @@
 """The several sources of one ``{date}`` source path: a glob before ``{date}`` (``*/{date}.csv``) names each
 system's files of a day (``web/2026-01-31.csv``, ``app/2026-01-31.csv``); the file of such a source that a day
 lacks between its deliveries (a delivery of one system that never came), for the pipeline's check
-``earlier_days_loaded``, and each file's source, for ``events_on_their_day``."""
+``earlier_days_loaded``, and each file's source, for ``events_on_their_day``. And the item metadata file among the
+events' files of a folder source."""
 
 from __future__ import annotations
 
@@ -64,3 +65,15 @@ def missing_beside_others(pattern: str, days: Sequence[str],
             if streak[source] >= REGULAR_DAYS:  # daily from then on: each day of a gap and of a later one is named
                 daily.add(source)               # (helper-202: only a gap's first day, after a week without one)
     return missing
+
+
+def metadata_among_events(events: list[Path], item_metadata_path: str | None) -> str:
+    """Where the item metadata file (``item_metadata_path``) is among the files of the events' source (``events``,
+    resolved: a folder's, a glob's; RecBole's dataset folder holds its .inter and .item files), what to set; else
+    empty. Its read as events failed naming columns, which no column setting could fix (helper-200)."""
+    if not item_metadata_path or (metadata := Path(item_metadata_path).resolve()) not in events:
+        return ""
+    others = sorted({file.suffix for file in events if file.suffix != metadata.suffix})
+    glob = f" (a glob such as {metadata.parent.name}/*{others[0]} leaves it out)" if len(others) == 1 else ""
+    return (f"the source's path names the item metadata file {metadata.name} (item_metadata_path) among the events' "
+            f"files, and it is read as events: set path to the events' file(s) alone{glob}")

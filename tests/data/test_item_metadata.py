@@ -156,6 +156,14 @@ def test_item_metadata_settings_that_cannot_work_are_refused(settings: dict, mes
         ItemMetadataConfig("items.csv", **settings)
 
 
+def test_delimited_text_settings_of_a_parquet_item_metadata_file_are_refused() -> None:
+    """They were ignored without a word, as a Parquet events source refuses them (helper-200); their defaults pass."""
+    with pytest.raises(ValueError, match=r"^item metadata delimiter, names, quote, encoding: settings of delimited text "
+                                         "that a Parquet file has no use for; leave them out$"):
+        ItemMetadataConfig("items.parquet", delimiter=";", names=("sku", "name"), quote="'", encoding="latin-1")
+    assert ItemMetadataConfig("items.PARQUET", delimiter=",", quote='"', encoding="UTF8").header is True
+
+
 def test_a_flag_column_the_file_lacks_is_named(tmp_path: Path) -> None:
     path = tmp_path / "items.csv"
     path.write_text("item_id,title,Drama\n1,A,1\n")
