@@ -48,7 +48,8 @@ def read_advice(err: Exception, config: SourceSettings, settings: str) -> str:
         if path == Path(config.item_metadata_path or "").resolve():
             folder = sorted(file.resolve() for file in path.parent.iterdir() if file.is_file())
             return "; " + metadata_among_events(folder, config.item_metadata_path)
-        names = "" if config.format in ("jsonl", "parquet") else " (or header: false with names)"
+        names = "" if config.format in ("jsonl", "parquet") else (  # header: false would reject the header line
+            " (or names, a name for each column, which replace the header's)")
         keys = _naming(err, {key: [getattr(config, key)] for key in COLUMN_SETTINGS})
         siblings = _siblings_having(Path(err.path), err.cause, config)
         odd = "" if _named_alone(Path(err.path), config.path) else _odd_file(Path(err.path))

@@ -169,6 +169,20 @@ _WHOLE_NUMBER = r"^\s*-?\d+\s*$"
 FEWEST_ROWS_AFTER_A_HEADER = 19
 
 
+def first_row_of_names(read: pl.DataFrame, ids: tuple[str, ...]) -> tuple[int, list[str]] | None:
+    """The ``source_row`` of ``read``'s first row, and those of its text columns ``ids`` whose every other row is a
+    whole number while its value is none, where there is one such column at least and at least
+    :data:`FEWEST_ROWS_AFTER_A_HEADER` other rows: a header line read as data; else None."""
+    if len(read) <= FEWEST_ROWS_AFTER_A_HEADER:
+        return None
+    first = int(read["source_row"].min())
+    head, rest = read.filter(pl.col("source_row") == first), read.filter(pl.col("source_row") != first)
+    numeric = [column for column in ids if rest[column].str.contains(_WHOLE_NUMBER).all()]
+    if len(head) != 1 or not numeric or any(head[column].str.contains(_WHOLE_NUMBER).any() for column in numeric):
+        return None
+    return first, numeric
+
+
 def header_read_as_data(frame: pl.DataFrame) -> pl.DataFrame:
     """Mark ``repeated_header`` the first row of ``frame`` (a file read without a header: normalised events, with
     ``error`` and ``detail``) where it looks like a header: in each id column (user, item) whose every other row is
@@ -177,14 +191,12 @@ def header_read_as_data(frame: pl.DataFrame) -> pl.DataFrame:
     MovieLens' ``u.data``), was stored as an event of user ``customer`` and item ``product`` where no time or rating
     column rejected it. Read only where at least :data:`FEWEST_ROWS_AFTER_A_HEADER` other rows are; ids that are
     names in other rows, or a time or rating read from the line (no column's name is one), leave it as it is: data."""
-    read = frame.filter(pl.col("user_id").is_not_null() & pl.col("item_id").is_not_null())
-    if len(read) <= FEWEST_ROWS_AFTER_A_HEADER:
+    found = first_row_of_names(frame.filter(pl.col("user_id").is_not_null() & pl.col("item_id").is_not_null()),
+                               ("user_id", "item_id"))
+    if found is None:
         return frame
-    first = int(read["source_row"].min())
-    head, rest = read.filter(pl.col("source_row") == first), read.filter(pl.col("source_row") != first)
-    numeric = [column for column in ("user_id", "item_id") if rest[column].str.contains(_WHOLE_NUMBER).all()]
-    if len(head) != 1 or not numeric or any(head[column].str.contains(_WHOLE_NUMBER).any() for column in numeric):
-        return frame
+    first, numeric = found
+    head = frame.filter(pl.col("source_row") == first)
     if head["timestamp"].is_not_null().any() or head["rating"].is_not_null().any():  # a time or a rating: data
         return frame
     user, item = head["user_id"][0], head["item_id"][0]

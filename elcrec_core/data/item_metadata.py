@@ -18,7 +18,7 @@ from elcrec_core.data.duckdb_reading import (
 )
 from elcrec_core.data.event_normalisation import EXACT_INTEGERS
 from elcrec_core.data.files import SourceReadError, is_nested, refuse_non_id_columns
-from elcrec_core.data.header_lines import refuse_reordered_header
+from elcrec_core.data.header_lines import first_row_of_names, refuse_reordered_header
 from elcrec_core.data.source_config import ItemMetadataConfig
 from elcrec_core.data.text_encoding import as_utf8, is_utf8
 from elcrec_core.data.validation import blank
@@ -99,6 +99,13 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
     title = pl.col("title").cast(pl.String) if config.title is not None else pl.lit(None, pl.String)
     if "error" not in raw.columns:  # Parquet: no header line inside the data (read_delimited marks those of text)
         raw = raw.with_columns(error=pl.lit(None, pl.String), detail=pl.lit(None, pl.String))
+    if not config.header and (found := first_row_of_names(raw.filter(pl.col("item").is_not_null())
+                                                          .with_columns(pl.col("item").cast(pl.String)), ("item",))):
+        at = pl.col("source_row") == found[0]  # a header line of a file that the settings say has none (helper-200)
+        raw = raw.with_columns(error=pl.when(at).then(pl.lit("repeated_header")).otherwise("error"), detail=pl.when(
+            at).then(pl.lit("the first line looks like a header (its item id not a number, as every other row's), and "
+                            "the settings say the file has none (item_metadata_header: false, or names given alone)"))
+                               .otherwise("detail"))
     header = (pl.col("error") == "repeated_header").fill_null(False)
     frame = raw.select(
         _id_text(pl.col("item"), raw.schema["item"]).alias("item_id"), title.alias("title"),

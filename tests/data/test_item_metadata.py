@@ -156,6 +156,20 @@ def test_item_metadata_settings_that_cannot_work_are_refused(settings: dict, mes
         ItemMetadataConfig("items.csv", **settings)
 
 
+def test_a_header_line_of_a_file_read_without_one_is_a_rejected_row(tmp_path: Path) -> None:
+    """RecBole's .item file read with item_metadata_names alone (header false): its header line was stored as item
+    'item_id:token' titled 'title:token_seq', with no word (helper-200); the events' reader rejects such a line."""
+    path = tmp_path / "toys.item"
+    path.write_text("item_id:token\ttitle:token_seq\n" + "".join(f"{n}\tFilm {n}\n" for n in range(1, 26)))
+    items, rejected = read_item_metadata(ItemMetadataConfig(str(path), delimiter="\t", names=("item_id", "title"),
+                                                            categories=None))
+    assert len(items) == 25 and "item_id:token" not in items["item_id"].to_list()
+    assert rejected.select("source_row", "reason", "detail").rows() == [
+        (1, "repeated_header", "the first line looks like a header (its item id not a number, as every other row's), "
+                               "and the settings say the file has none (item_metadata_header: false, or names given "
+                               "alone)")]
+
+
 def test_delimited_text_settings_of_a_parquet_item_metadata_file_are_refused() -> None:
     """They were ignored without a word, as a Parquet events source refuses them (helper-200); their defaults pass."""
     with pytest.raises(ValueError, match=r"^item metadata delimiter, names, quote, encoding: settings of delimited text "

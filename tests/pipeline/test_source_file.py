@@ -41,6 +41,7 @@ def _files_settle_at_once(monkeypatch):
     has its own test)."""
     monkeypatch.setattr(sensors, "SETTLE_SECONDS", 0)
 
+NAMES = " (or names, a name for each column, which replace the header's)"  # not header: false (helper-200)
 DAY_FILES = {  # the late event of 2026-01-31's file falls on 2026-01-30
     "2026-01-30": "user_id,item_id,timestamp\nu1,a,2026-01-30T10:00:00Z\nu1,b,2026-01-30T11:00:00Z\n"
                   "u2,a,2026-01-30T12:00:00Z\nu2,c,2026-01-30T13:00:00Z\n",
@@ -1375,9 +1376,9 @@ def test_a_part_file_whose_columns_differ_from_its_siblings_is_named_so(tmp_path
     assert failure.event_specific_data.error.message.rstrip().endswith(
         f"part-0001.{fmt}: no column(s) ['user_id']; the file has ['userId', 'item_id', 'timestamp']; name the "
         f"file's columns in the source settings ({tmp_path / 'team' / 'source.yaml'}): user_column"
-        f"{' (or header: false with names)' if fmt == 'csv' else ''}; but the other file(s) of its folder have them "
-        f"(part-0000.{fmt}, part-0002.{fmt}): this file's columns differ from theirs (a changed schema, or a file of "
-        "another export), and settings that name its columns would miss theirs: deliver it with their columns")
+        f"{NAMES if fmt == 'csv' else ''}; but the other file(s) of its folder have them (part-0000.{fmt}, "
+        f"part-0002.{fmt}): this file's columns differ from theirs (a changed schema, or a file of another export), "
+        "and settings that name its columns would miss theirs: deliver it with their columns")
 
 
 def test_the_loads_warning_checks_that_pass_say_warn_not_error(team, tmp_path):
@@ -1439,8 +1440,8 @@ def test_a_file_with_other_column_names_says_which_settings_name_them(team, tmp_
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     assert failure.event_specific_data.error.message.endswith(
         "no column(s) ['user_id', 'item_id', 'timestamp']; the file has ['customer', 'sku', 'ts']; name the file's "
-        f"columns in the source settings ({team / 'source.yaml'}): user_column, item_column, timestamp_column (or "
-        "header: false with names); but the other file(s) of its folder have them (2026-01-31.csv): this file's "
+        f"columns in the source settings ({team / 'source.yaml'}): user_column, item_column, timestamp_column{NAMES}; "
+        "but the other file(s) of its folder have them (2026-01-31.csv): this file's "
         "columns differ from theirs (a changed schema, or a file of another export), and settings that name its "
         "columns would miss theirs: deliver it with their columns\n")
     settings = {**yaml.safe_load((team / "source.yaml").read_text()), "user_column": "customer", "item_column": "sku",
@@ -1448,13 +1449,13 @@ def test_a_file_with_other_column_names_says_which_settings_name_them(team, tmp_
     (team / "rating.yaml").write_text(yaml.safe_dump(settings))
     result = ingest(tmp_path / "data", SourceFile(path=str(team / "rating.yaml")), "2026-01-30")
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
-    assert f"name the file's columns in the source settings ({team / 'rating.yaml'}): rating_column (or header" in \
+    assert f"name the file's columns in the source settings ({team / 'rating.yaml'}): rating_column (or names" in \
         failure.event_specific_data.error.message
     config = {"ops": {"raw_interactions": {"config": {"rating_column": "score"}}}}  # the run config's, over the file
     result = ingest(tmp_path / "data", SourceFile(path=str(team / "rating.yaml")), "2026-01-30", config)
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     assert (f"name the file's columns in the source settings (run config (rating_column) over {team / 'rating.yaml'}"
-            "): rating_column (or header" in failure.event_specific_data.error.message)
+            "): rating_column (or names" in failure.event_specific_data.error.message)
     (team / "logs" / "2026-01-30.csv").write_text("user_id;item_id;timestamp\nu1;a;2026-01-30T10:00:00Z\n")
     result = ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-30")
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
