@@ -2176,3 +2176,25 @@ def test_lines_of_another_encoding_within_the_rejected_share_warn(tmp_path):
         "1 line(s) of 2026-01-31.csv are not UTF-8 text and were rejected (malformed_line): a file in another "
         "encoding loses every line with a letter beyond ASCII (a user's whole history, where their id holds one). "
         "Give the source setting encoding (such as cp1252 or latin-1) and load the day again"]
+
+
+def test_the_readmes_recbole_settings_load_atomic_files(tmp_path):
+    """README's settings for RecBole's atomic files, as written: a title with an inch mark and a review's quote
+    are data (quote ''), the typed header stays a header, the categories are the token_seq's words (helper-200)."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("**RecBole's atomic files**", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "team" / "toys").mkdir(parents=True)
+    (tmp_path / "team" / "source.yaml").write_text(block)
+    (tmp_path / "team" / "toys" / "toys.inter").write_text(
+        "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+        + "".join(f"u{n}\t{n % 3}\t4.0\t{1769850000 + n}.5\n" for n in range(6)))
+    (tmp_path / "team" / "toys" / "toys.item").write_text(
+        'item_id:token\ttitle:token_seq\tcategories:token_seq\tprice:float\n0\t"Toy Story\tAnimation Comedy\t9.5\n'
+        '1\tTV 12"\tElectronics\t99.0\n2\tBall\tSports\t1.0\n')
+    result = ingest(tmp_path / "data", SourceFile(path=str(tmp_path / "team" / "source.yaml")), "2026-01-31")
+    assert result.success
+    with duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*), min(timestamp) FROM raw_interactions").fetchone() == (
+            6, datetime(2026, 1, 31, 9, 0, 0, 500000))
+        assert con.execute("SELECT item_id, title, categories FROM item_metadata ORDER BY item_id").fetchall() == [
+            ("0", '"Toy Story', ["Animation", "Comedy"]), ("1", 'TV 12"', ["Electronics"]), ("2", "Ball", ["Sports"])]
