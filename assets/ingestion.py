@@ -633,7 +633,8 @@ def _days(days: list[date]) -> dg.TextMetadataValue:
     kinds={"duckdb"},
     description="Rows that failed the row rules (missing ids, bad or out-of-window timestamps, rating out of "
                 "range, exact duplicates, malformed lines), kept with source file, row and reason. Its counts and "
-                "sample are the day's files' rows (a {date} source; all rows otherwise); the table holds every "
+                "sample are the day's files' rows (a {date} source, none before the day's load; all rows "
+                "otherwise); the table holds every "
                 "file's (dagster/row_count).",
 )
 def rejected_interactions(context: dg.AssetExecutionContext, storage: Storage) -> dg.MaterializeResult:

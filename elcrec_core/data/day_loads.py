@@ -48,11 +48,14 @@ def rejected_summary(path: str | Path = warehouse.DEFAULT_WAREHOUSE, sample: int
                      day: date | None = None) -> tuple[dict[str, int], pl.DataFrame]:
     """The quarantine at a glance: rejected rows per reason code (most frequent first) and the first ``sample``
     rejected rows (source_file, source_row, reason, detail) in file and row order; with ``day``, those of the files
-    that the newest load of that day's ``{date}`` files read (every row where no load has the day)."""
+    that the newest load of that day's ``{date}`` files read: none where no load has the day (another day's rows
+    were named the day's, helper-201), every row for a source without ``{date}``, whose loads have no day."""
     with warehouse.connect(path, read_only=True) as con:
         files = con.execute(f"SELECT files FROM loads WHERE {LOADS_OF_THE_DAY} ORDER BY load_id DESC LIMIT 1",
                             [day, day]).fetchone() if day else None
-        where, params = ("WHERE list_contains(?, source_file)", [files[0]]) if files else ("", [])
+        days = day is not None and con.execute("SELECT count(*) FROM loads WHERE file_day IS NOT NULL").fetchone()[0]
+        where, params = ("WHERE list_contains(?, source_file)", [files[0] if files else []]) if files or days \
+            else ("", [])
         by_reason = dict(con.execute(f"SELECT reason, count(*) FROM rejected_interactions {where} GROUP BY reason"
                                      " ORDER BY 2 DESC", params).fetchall())
         rows = con.sql(f"SELECT source_file, source_row, reason, detail FROM rejected_interactions {where}"
