@@ -95,12 +95,12 @@ def connect(path: str | Path = DEFAULT_WAREHOUSE, read_only: bool = False) -> It
         con.close()
 
 
-def require_openable(path: Path) -> None:
-    """Raise ValueError, naming the path, where it holds a ``?``: DuckDB reads what follows as options (a data
-    folder ``data 1?`` failed each load after two retries, DuckDB naming a file ``data 1.wal?/warehouse.duckdb``)."""
+def require_openable(path: Path, setting: str = "ELCREC_DATA_DIR") -> None:
+    """Raise ValueError, naming the path and the ``setting`` of its folder, where it holds a ``?``: DuckDB reads
+    what follows as options (``data 1?`` failed each load after two retries, naming ``data 1.wal?/...``)."""
     if "?" in str(path):
         raise ValueError(f"the warehouse {path}: DuckDB cannot open a database whose path holds '?' (it reads what "
-                         "follows as options); give the data folder a name without it (ELCREC_DATA_DIR)")
+                         f"follows as options); give the data folder a name without it ({setting})")
 
 
 def _read_as_migrated(con: duckdb.DuckDBPyConnection) -> None:

@@ -509,5 +509,7 @@ def test_a_data_folder_named_with_brackets_or_a_question_mark(sequences_built, t
     retries = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
     assert not result.success and not retries  # the storage resource refuses it before the step starts
     assert (f"the warehouse {asked.resolve() / 'warehouse.duckdb'}: DuckDB cannot open a database whose path holds "
-            "'?'") in failure.event_specific_data.error.to_string()
+            "'?' (it reads what follows as options); give the data folder a name without it (the run config's "
+            "resources.storage.config.data_dir)") in failure.event_specific_data.error.to_string()  # not the
+    # environment's ELCREC_DATA_DIR, which the run config's data_dir overrides (helper-201)
     assert not asked.exists()  # nothing made
