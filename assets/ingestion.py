@@ -360,10 +360,12 @@ def _later_days_trained_after(context: dg.AssetExecutionContext, changed: bool,
     built = [folder.name for folder in sequence_day_folders(storage.root)] if changed else []
     later = sorted(d for d in built if d > day)  # their models trained, or train, without the change
     shown = newest_days_text(later)
+    trained = any((storage.root / "models" / d).is_dir() for d in later)  # else no model of them (helper-201)
     return dg.AssetCheckResult(
         check_name="later_days_trained_after", passed=not later, severity=dg.AssetCheckSeverity.WARN,
         description=(f"this load changed the events of {day} after the sequences of later days were built: {shown}. "
-                     "They lack the change, and so do their models and the model that serves: run "
+                     f"They lack the change{', and so do their models and the model that serves' if trained else ''}"
+                     f"{'' if trained else ' (none of them has trained a model yet)'}: run "
                      f"{later[-1]} again (daily_retrain_job; the sensor does where {later[-1]}'s files are among its "
                      "last 7 days, once no run of an earlier day is going, unless a later day's files are there "
                      "for their own run)") if later else None,

@@ -840,6 +840,7 @@ def test_a_changed_earlier_day_warns_and_the_sensor_runs_the_newest_trained_day_
 
         for day in days:
             assert _later_check(run(day, raw_interactions.key, built, elcrec_model.key)).passed
+            (tmp_path / "data" / "models" / day).mkdir(parents=True, exist_ok=True)  # what _train, stubbed, writes
         assert requested() == {}
         assert _later_check(run(days[0], raw_interactions.key)).passed and requested() == {}  # the same bytes
         original = (logs / f"{days[0]}.csv").read_text()  # the same events written otherwise: no change (it warned)
@@ -917,6 +918,19 @@ def _materialize(instance: dg.DagsterInstance, day: str, *selected: dg.AssetKey)
                                     raise_on_error=False)
     assert result.success
     return result
+
+
+def test_a_changed_earlier_day_of_later_sequences_without_models_says_there_are_none(tmp_path):
+    """Later days' sequences built, no model trained: the warning said their models and the model that serves lack
+    the change, where none were (helper-201)."""
+    from assets.ingestion import _later_days_trained_after
+
+    (tmp_path / "sequences" / "2026-12-05").mkdir(parents=True)
+    context = dg.build_asset_context(partition_key="2026-12-04")
+    evaluation = _later_days_trained_after(context, True, Storage(data_dir=str(tmp_path)))
+    assert evaluation.description.startswith(
+        "this load changed the events of 2026-12-04 after the sequences of later days were built: 2026-12-05. They "
+        "lack the change (none of them has trained a model yet): run 2026-12-05 again")
 
 
 def _later_check(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
