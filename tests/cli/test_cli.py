@@ -1633,6 +1633,13 @@ def test_source_reads_data_as_the_pipelines_source_settings_file_describes_it(tm
         assert refused in capsys.readouterr().err
 
 
+def _source_refusal(capsys, source: Path) -> str:
+    """What ``elcrec sequences --source source`` says on stderr as it refuses the settings file."""
+    with pytest.raises(SystemExit):
+        _run(capsys, "sequences", "--source", str(source))
+    return capsys.readouterr().err
+
+
 def test_source_whose_path_holds_the_item_metadata_file_says_to_leave_it_out(tmp_path: Path, capsys) -> None:
     """A RecBole dataset's folder as the path, its .item file the item metadata: the .item file was read as events
     and the command asked for column options, which could not fix it (helper-200)."""
@@ -1641,9 +1648,7 @@ def test_source_whose_path_holds_the_item_metadata_file_says_to_leave_it_out(tmp
     _write(tmp_path / "toys" / "toys.item", "item_id\ttitle\na\tA\n")
     source = tmp_path / "source.yaml"
     source.write_text(yaml.safe_dump({"format": "tsv", "path": "toys", "item_metadata_path": "toys/toys.item"}))
-    with pytest.raises(SystemExit):
-        _run(capsys, "sequences", "--source", str(source))
-    assert capsys.readouterr().err.endswith(
+    assert _source_refusal(capsys, source).endswith(
         f"--source {source}: the source's path names the item metadata file toys.item (item_metadata_path) among the "
         "events' files, and it is read as events: set path to the events' file(s) alone (a glob such as toys/*.inter "
         "leaves it out) (the pipeline's load fails on it too)\n")
@@ -1673,9 +1678,7 @@ def test_source_delimited_settings_for_another_format_are_named_as_settings(tmp_
         f"--source {source}: delimiter, header: settings of delimited text (csv, tsv) that a synthetic source has no "
         "use for; leave them out (the pipeline refuses them too)\n")
     source.write_text(yaml.safe_dump({"path": "e.jsonl"}))  # no format: the pipeline's default reads no file
-    with pytest.raises(SystemExit):
-        _run(capsys, "sequences", "--source", str(source))
-    assert capsys.readouterr().err.endswith(
+    assert _source_refusal(capsys, source).endswith(
         f"--source {source}: path '{tmp_path / 'e.jsonl'}' is given, but no format: give the file's format (format: "
         "csv, tsv, parquet, jsonl or sequence); without it the source is the synthetic data, which reads no file (the "
         "pipeline refuses it too)\n")
