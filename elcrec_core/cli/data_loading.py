@@ -29,13 +29,8 @@ import numpy as np
 import polars as pl
 
 from elcrec_core.cli.data_options import SYNTHETIC, DataOptions
-from elcrec_core.cli.format_guessing import (
-    check_one_format,
-    choose_format,
-    event_source,
-    first_lines,
-    is_sequences_parquet,
-)
+from elcrec_core.cli.format_guessing import (check_one_format, choose_format, event_source, first_lines,
+                                             is_sequences_parquet)
 from elcrec_core.cli.read_advice import read_advice
 from elcrec_core.data.event_selection import absent_event_types, absent_types_text, unmodelled_event_types
 from elcrec_core.data import warehouse
@@ -45,7 +40,7 @@ from elcrec_core.data.ingestion import LoadReport, ingest, times_in_1970_hint
 from elcrec_core.data.rejections import (count_text, decimal_comma_note, example_rows, id_notes, rejected_examples,
                                         rejected_share_notes, write_rejected)
 from elcrec_core.data.seen_items import seen_items
-from elcrec_core.data.sequence_summary import SequenceSummary, users_text
+from elcrec_core.data.sequence_summary import SequenceSummary, read_summary, users_text
 from elcrec_core.data.sequences import MAX_ITEM_ID, Sequences, read_sequence_parquet
 from elcrec_core.data.source_config import SourceConfig, resolve_files
 from elcrec_core.data.synthetic import SyntheticConfig
@@ -162,7 +157,9 @@ def load(path: str, options: DataOptions = DataOptions()) -> LoadedData:
         seqs, item_ids = read_sequence_parquet(first)
         beside = first.with_name(SHORT_HISTORIES_FILE)  # the users its k-core removed, as the pipeline serves them
         short = read_sequence_parquet(beside)[0] if beside.is_file() and beside != first else None
-        return LoadedData(seqs, item_ids, name, "sequences-parquet", notes, short_histories=short)
+        summary = read_summary(first.with_name("summary.json"))  # what its filters left out: a user not in it
+        return LoadedData(seqs, item_ids, name, "sequences-parquet", notes, short_histories=short,
+                          filter_notes=summary.left_out_notes() if summary else [])
     if fmt in ("sequence", "jsonl", "parquet") and (refused := options.unused_for(fmt)):
         raise ValueError(refused)
     if fmt == "sequence":

@@ -85,6 +85,16 @@ class SequenceSummary:
                 "none of them has an event on the sequences' items (a short history): they get no recommendations"]
                if without else []))
 
+    def left_out_notes(self) -> list[str]:
+        """What the build's filters left out before the k-core (users of more than ``max_user_events`` events,
+        events of ``min_rating`` and ``event_types``), each ending ``left out``-worded, as a note where a user is
+        missing from the sequences (``elcrec recommend --serving``; helper-193's lead)."""
+        bots = self.max_user_events_users
+        return [note for note, n in (
+            (f"max_user_events left out {users_text(bots)} with {self.max_user_events_removed:,} events", bots),
+            (f"the sequence filters (min_rating, event_types) left out {self.filtered_out:,} events",
+             self.filtered_out)) if n]
+
     @property
     def users_without_list(self) -> int:
         """The users the k-core removed who have no short history: they get no recommendations (all of them where
