@@ -21,8 +21,10 @@ from elcrec_core.evaluate.statistics import (
 
 def headline(ranks: Mapping[str, torch.Tensor], k: int = 20, n_boot: int = 1000) -> list[dict]:
     """HR@k and NDCG@k of each model with a 95% bootstrap interval over users (text; none from fewer than
-    :data:`~elcrec_core.evaluate.statistics.FEWEST_USERS_FOR_AN_INTERVAL` users). Raises ValueError for k < 1, as
-    :func:`paired_differences` does (it gave "HR@0": helper-193)."""
+    :data:`~elcrec_core.evaluate.statistics.FEWEST_USERS_FOR_AN_INTERVAL` users). Of a model with no target in its
+    top k of n users, whose bootstrap gives [0, 0], Clopper-Pearson's for HR@k, [0, 1 - 0.025^(1/n)], which bounds
+    NDCG@k too (a user's NDCG@k is at most their HR@k). Raises ValueError for k < 1, as :func:`paired_differences`
+    does (it gave "HR@0": helper-193)."""
     if k < 1:
         raise ValueError(f"the cut-off k must be at least 1, got {k}")
     rows = []
@@ -30,9 +32,11 @@ def headline(ranks: Mapping[str, torch.Tensor], k: int = 20, n_boot: int = 1000)
         row: dict = {"model": name}
         for metric, values in per_user(r, k).items():
             interval = bootstrap_mean(values, n_boot=n_boot)
+            n, hit = len(values), bool(values.any())
             row[metric] = interval.estimate
-            row[f"{metric} 95% CI"] = (f"[{interval.low:.4f}, {interval.high:.4f}]"
-                                       if len(values) >= FEWEST_USERS_FOR_AN_INTERVAL else _too_few(len(values)))
+            row[f"{metric} 95% CI"] = (_too_few(n) if n < FEWEST_USERS_FOR_AN_INTERVAL else
+                                       f"[{interval.low:.4f}, {interval.high:.4f}]" if hit else
+                                       f"[0.0000, {1 - 0.025 ** (1 / n):.4f}] (no hit)")  # not [0, 0]: no certainty
         rows.append(row)
     return rows
 

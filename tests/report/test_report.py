@@ -187,6 +187,10 @@ def test_segments_and_headline_on_hand_data():
     (top,) = headline(ranks, n_boot=200)
     assert top["HR@20"] == 0.5 and top["NDCG@20"] == (1.0 + 1 / np.log2(5)) / 4
     assert top["HR@20 95% CI"] == top["NDCG@20 95% CI"] == "none (4 users; an interval needs 6)"
+    # no target in the top 20 of 30 users: [0, 0] read as certainty (a lead of helper-197's trial); Clopper-Pearson's
+    # bound, 1 - 0.025^(1/30) = 0.1157
+    (miss,) = headline({"m": torch.full((30,), 40)}, n_boot=200)
+    assert miss["HR@20 95% CI"] == miss["NDCG@20 95% CI"] == "[0.0000, 0.1157] (no hit)"
     (top,) = headline({"m": torch.tensor([0, 3, 25, 100, 0, 30])}, n_boot=200)
     low, high = (float(x) for x in top["HR@20 95% CI"].strip("[]").split(", "))
     assert top["HR@20"] == 0.5 and 0.0 <= low < 0.5 < high <= 1.0
