@@ -38,15 +38,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise ValueError(f"--out {args.out} is a file: give a folder for the run's checkpoints")
     exp = build_config(args)
-    if args.init_from:  # a wrong path: refused before the data is read
+    # a run resumed numbers the data as it did (a warm start's catalogue), whatever --init-from says (helper-203: the
+    # resume of a run warm-started from a model of other items was refused without it, and with it once it moved)
+    resumed = Path(args.out) / LAST if not args.fresh and (Path(args.out) / LAST).is_file() else None
+    if args.init_from and resumed is None:  # a wrong path: refused before the data is read
         require_checkpoint(args.init_from)
     select_device(exp.train.device)  # and a device this machine lacks
     with distributed.process_group(exp.train.device):  # under torchrun (several machines): every rank runs this
         main_rank = distributed.is_main()
         data = load_data(args, seed=exp.train.seed, report=main_rank)
         seqs, item_ids = data.sequences, data.item_ids
-        if args.init_from:  # on every rank: the warm start copies the item table row by row
-            seqs, item_ids = _onto_init_from(args.init_from, seqs, item_ids, report=main_rank)
+        if catalogue := (str(resumed) if resumed and (resumed.parent / ITEM_INDEX_FILE).is_file()
+                         else None if resumed else args.init_from):  # on every rank: the start copies rows
+            seqs, item_ids = _onto_catalogue_of(catalogue, seqs, item_ids, report=main_rank)
         if args.preset == AUTO and not args.config:
             exp = build_config(args, seqs)
         if item_ids is not None:  # on every rank: all refuse alike
@@ -74,11 +78,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _onto_init_from(checkpoint: str, seqs: Sequences, item_ids: np.ndarray | None,
+def _onto_catalogue_of(checkpoint: str, seqs: Sequences, item_ids: np.ndarray | None,
                     report: bool) -> tuple[Sequences, np.ndarray | None]:
-    """The data numbered as the ``--init-from`` model numbers its items (its known items first, in its order; the
-    data's new items after them), so that the warm start's row-by-row copy gives each item its own embedding: a
-    data file numbers its items itself, in id order, and a new id that sorts first shifted every row.
+    """The data numbered as the model ``checkpoint`` numbers its items (its known items first, in its order; the
+    data's new items after them): the ``--init-from`` model's, so that the warm start's row-by-row copy gives each
+    item its own embedding (a data file numbers its items itself, in id order, and a new id that sorts first
+    shifted every row), or a resumed run's own ``last.pt``, numbered so at its start.
     :func:`~elcrec_core.train.checkpoint.onto_catalogue` matches by id where the item index is beside the
     checkpoint; without one the rows are matched by position, as before (with a warning where ``report``)."""
     from elcrec_core.train.checkpoint import load_model, onto_catalogue

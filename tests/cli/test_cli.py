@@ -1246,6 +1246,17 @@ def test_init_from_gives_each_item_its_own_embedding_and_fresh_drops_the_old_mod
         assert not any(torch.allclose(row, old[i], atol=1e-3) for i in range(1, len(old)) if i != own), item
     assert (second / "best.pt").is_file() and (second / "last.pt").is_file()
     assert (second / "metrics.json").is_file() and any((second / "tensorboard").iterdir())
+    # resumed, it numbers the data as it did at its start, with or without --init-from, whose model may be gone
+    # (it was refused as a run on another item catalogue, and then for the moved model: helper-203)
+    code, out, err = _run(capsys, "train", "--data", str(tmp_path / "day2.csv"), "--out", str(second), "--epochs",
+                          "2", *flags)
+    assert code == 0 and f"resumed from {second / 'last.pt'} after epoch 0" in out, err
+    (first / "best.pt").rename(tmp_path / "moved.pt")
+    code, out, err = _run(capsys, "train", "--data", str(tmp_path / "day2.csv"), "--out", str(second), "--epochs",
+                          "3", "--init-from", str(first / "best.pt"), *flags)
+    assert code == 0 and f"resumed from {second / 'last.pt'} after epoch 1" in out, err
+    assert read_item_index_file(second / "item_index.parquet").astype(str).tolist() == old_ids + ["a0"]
+    (tmp_path / "moved.pt").rename(first / "best.pt")
 
     def stopped(*args, **kwargs):
         raise OSError("stopped before its first epoch")
