@@ -19,6 +19,7 @@ from elcrec_core.cli.source_file import apply_source_file
 from elcrec_core.config.settings import preset_names
 from elcrec_core.train.auto_preset import AUTO
 from elcrec_core.train.checkpoint import LAST, CheckpointError
+from elcrec_core.train.distributed import DistributedFailure
 from elcrec_core.train.malloc import keep_freed_memory
 
 THREADS_HELP = ("CPU threads for torch (not given, or 0: torch's choice, as the pipeline's `threads: 0`; on cores "
@@ -153,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, CheckpointError) as exc:  # a missing or unwritable file, bad data or settings
         print(f"elcrec: error: {exc}", file=sys.stderr)
         return 2
+    except DistributedFailure as exc:  # a process killed: a line that says how to go on (helper-203)
+        print(f"elcrec: error: {exc}{_resume_text(args)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:  # Ctrl-C: a line, not a traceback of where it fell (helper-170)
         print(f"elcrec: interrupted{_resume_text(args) if args.command == 'train' else ''}", file=sys.stderr)
         return 130  # as a shell reports a process that SIGINT ended

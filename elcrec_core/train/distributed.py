@@ -22,6 +22,11 @@ from torch.utils.data import DistributedSampler
 from elcrec_core.train.device import select_device
 
 
+class DistributedFailure(RuntimeError):
+    """A process of a distributed training failed other than by its settings or data (killed, out of memory, a lost
+    peer): the same command again resumes after the last complete epoch."""
+
+
 def launched() -> bool:
     """Whether this process was started by torchrun or torch's launch API (a launcher that sets ``WORLD_SIZE``)."""
     return "WORLD_SIZE" in os.environ

@@ -24,14 +24,18 @@ from multiprocessing.managers import SyncManager
 from pathlib import Path
 
 import torch
+from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
 from elcrec_core.config.settings import ExperimentConfig
 from elcrec_core.data.sequences import Sequences
 from elcrec_core.train import distributed
+from elcrec_core.train.distributed import DistributedFailure
+from elcrec_core.train.checkpoint import LAST
 from elcrec_core.train.loop import TrainResult, train
 from elcrec_core.train.objective import NonFiniteLoss
+from elcrec_core.train.state import other_settings, processes_change, saved_processes
 
 
 def train_distributed(nproc: int, seqs: Sequences, exp: ExperimentConfig, out_dir: str | Path,
@@ -42,13 +46,17 @@ def train_distributed(nproc: int, seqs: Sequences, exp: ExperimentConfig, out_di
 
     Each process runs ``threads`` CPU threads (None: ``OMP_NUM_THREADS`` if set, else the cores / ``nproc``).
     Returns rank 0's result, with ``seconds`` the wall time of the launch (the processes' start included).
-    Raises ValueError for ``nproc`` < 2 or an ``OMP_NUM_THREADS`` that is no count (naming it), and RuntimeError
-    naming each rank that failed, its error and exit code (the traceback is on stderr; the rank whose training raised
-    first comes first) when a process fails
+    Raises ValueError for ``nproc`` < 2, an ``OMP_NUM_THREADS`` that is no count (naming it) or a run of ``out_dir``
+    to resume of another number of processes (before any process starts), KeyboardInterrupt where Ctrl-C stopped
+    them, and :class:`DistributedFailure` naming each rank that failed, its error and exit code (the traceback is
+    on stderr; a rank a signal killed first, then the rank whose training raised first) when a process fails
     (:class:`NonFiniteLoss` where one diverged, ValueError where one refused the settings); a killed caller takes
     its processes with it."""
     if nproc < 2:
         raise ValueError(f"nproc must be at least 2 for distributed training, not {nproc}")
+    last = Path(out_dir) / LAST  # refused here, not in each process after their start (30 lines of torch's log)
+    if resume and last.is_file() and (change := processes_change(saved_processes(last), nproc, exp.train.batch_size)):
+        raise other_settings(last, change)
     threads = threads or _omp_threads() or max(1, _cores() // nproc)
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=f"elcrec-{uuid.uuid4().hex}",
                           rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, start_method="spawn")
@@ -60,6 +68,10 @@ def train_distributed(nproc: int, seqs: Sequences, exp: ExperimentConfig, out_di
         try:
             results = elastic_launch(config, _rank)(seqs, exp, str(out_dir), resume, init_from, threads, lines,
                                                     raised)
+        except SignalException as err:  # Ctrl-C (or a TERM) of the caller: as in one process (helper-203)
+            if err.sigval == signal.SIGINT:
+                raise KeyboardInterrupt from None
+            raise
         except ChildFailedError as err:
             errors = _failures(err, _drain(raised))
             failed = f"distributed training in {nproc} processes failed: {_describe(errors, err)}"
@@ -67,7 +79,7 @@ def train_distributed(nproc: int, seqs: Sequences, exp: ExperimentConfig, out_di
             for kind in (NonFiniteLoss, ValueError):  # the settings diverge, or do not fit the data: a retry fails too
                 if kind.__name__ in kinds:
                     raise kind(failed) from None
-            raise RuntimeError(failed) from None
+            raise DistributedFailure(failed) from None
         finally:
             lines.put(None)
             relay.join()
@@ -130,10 +142,11 @@ def _drain(raised: queue.Queue) -> list[tuple[int, str]]:
 
 
 def _failures(err: ChildFailedError, raised: list[tuple[int, str]]) -> dict[int, str]:
-    """Each failed rank's error, ``"<type>: <message>"`` on one line: first the errors the ranks' training raised,
-    in the order raised, then the other failures the launcher saw (a process killed, or failing outside training),
-    by time."""
-    errors: dict[int, str] = {}
+    """Each failed rank's error, ``"<type>: <message>"`` on one line: first the ranks a signal ended (a process
+    killed: its peers then fail on the connection it closed, helper-203), then the errors the ranks' training raised,
+    in the order raised, then the other failures the launcher saw (failing outside training), by time."""
+    errors: dict[int, str] = {rank: _message(failure.message) for rank, failure in sorted(
+        err.failures.items(), key=lambda rank_failure: rank_failure[1].timestamp) if failure.exitcode < 0}
     for rank, error in raised:
         errors.setdefault(rank, _message(error))
     for rank, failure in sorted(err.failures.items(), key=lambda rank_failure: rank_failure[1].timestamp):

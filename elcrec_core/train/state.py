@@ -126,12 +126,9 @@ def restore_training_state(path: Path, model: ELCRec, optimizer: torch.optim.Opt
     changes = (changed_settings(state["model_config"], dataclasses.asdict(model.cfg), "model")
                + changed_settings(state["config"]["train"], dataclasses.asdict(cfg), "train", RESUMABLE_CHANGES))
     saved = state.get("rank_rng", [state["rng"]])
-    if len(saved) != distributed.world_size():  # the batch per optimiser step is the processes x batch_size
-        changes.append(f"processes {len(saved)} -> {distributed.world_size()} (--nproc: a batch per step of "
-                       f"{len(saved) * cfg.batch_size} -> {distributed.world_size() * cfg.batch_size})")
+    changes += processes_change(len(saved), distributed.world_size(), cfg.batch_size)
     if changes:
-        raise ValueError(f"{path} holds a run with other settings ({'; '.join(changes)}): resume with the same "
-                         f"settings, start over with --fresh (or resume=False), or write to another folder")
+        raise other_settings(path, changes)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     rng = saved[distributed.rank()]
@@ -141,6 +138,25 @@ def restore_training_state(path: Path, model: ELCRec, optimizer: torch.optim.Opt
         torch.cuda.set_rng_state_all(rng["cuda"])
     stopper = EarlyStopping(**{**state["early_stopping"], "patience": cfg.patience})  # a changed patience applies
     return state["epoch"] + 1, stopper, state["history"]
+
+
+def processes_change(saved: int, now: int, batch_size: int) -> list[str]:
+    """The change of a run of ``saved`` processes resumed in ``now`` (the batch per optimiser step is the processes
+    x ``batch_size``), as :func:`restore_training_state` names it; none where they are as many."""
+    return [] if saved == now else [f"processes {saved} -> {now} (--nproc: a batch per step of {saved * batch_size} "
+                                    f"-> {now * batch_size})"]
+
+
+def saved_processes(path: Path) -> int:
+    """How many processes trained the run of ``last.pt`` at ``path`` (one RNG state each)."""
+    state = load_checkpoint(path)
+    return len(state.get("rank_rng", [state.get("rng")]))
+
+
+def other_settings(path: Path, changes: list[str]) -> ValueError:
+    """The refusal to resume the run of ``path`` with the ``changes`` named."""
+    return ValueError(f"{path} holds a run with other settings ({'; '.join(changes)}): resume with the same "
+                      "settings, start over with --fresh (or resume=False), or write to another folder")
 
 
 def holds_best(path: Path, stopper: EarlyStopping) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.popularity import popularity_metrics
 from elcrec_core.train import distributed, launch
 from elcrec_core.train.checkpoint import load_checkpoint, load_model
-from elcrec_core.train.distributed import state_digest
+from elcrec_core.train.distributed import DistributedFailure, state_digest
 from elcrec_core.train.launch import train_distributed
 from elcrec_core.train.objective import NonFiniteLoss
 from elcrec_core.train.state import restore_training_state
@@ -87,6 +88,11 @@ def test_two_processes_match_one_and_their_checkpoints_load_anywhere(events, tmp
     with pytest.raises(ValueError, match=r"processes 1 -> 2 \(--nproc: a batch per step of 128 -> 256\)"):
         restore_training_state(tmp_path / "one" / "last.pt", model, torch.optim.Adam(model.parameters()),
                                torch.Generator(), train)
+    # and before any process starts (each refused it after its start, with 30 lines of torch's log: helper-203)
+    monkeypatch.setattr(launch, "elastic_launch", lambda *args: pytest.fail("processes started"))
+    with pytest.raises(ValueError, match=r"last.pt holds a run with other settings \(processes 1 -> 2 \(--nproc: a "
+                                         r"batch per step of 128 -> 256\)\)"):
+        launch.train_distributed(2, None, ExperimentConfig.from_dict(payload["config"]), tmp_path / "one")
 
 
 def test_train_distributed_runs_a_config_and_returns_rank_0s_result(events, tmp_path):
@@ -148,7 +154,7 @@ def recorded_failure(tmp_path, rank: int, message: str, timestamp: int) -> Proce
     # both recorded, rank 1's to an earlier second: the order they were raised in still decides
     ([(0, "FileExistsError: [Errno 17] File exists: 'out'"), (1, "RuntimeError: Connection closed by peer")],
      {1: (1, "RuntimeError: Connection closed by peer", 10), 0: (0, "FileExistsError: [Errno 17] File exists: "
-                                                                  "'out'", 11)}, RuntimeError,
+                                                                  "'out'", 11)}, DistributedFailure,
      "rank 0: FileExistsError: [Errno 17] File exists: 'out' (exit code 1); rank 1: RuntimeError: Connection "
      "closed by peer (exit code 1)"),
     # no rank's training raised (they failed before it, or were killed): the launcher's failures by time
@@ -170,6 +176,48 @@ def test_the_launch_names_first_the_rank_whose_training_raised_first(monkeypatch
         launch.train_distributed(2, None, None, tmp_path / "out")
     assert type(caught.value) is error
     assert str(caught.value) == f"distributed training in 2 processes failed: {expected}"
+
+
+def test_a_killed_process_is_named_first_and_ctrl_c_is_an_interrupt(monkeypatch, tmp_path):
+    """A process the out-of-memory killer ended: its peer's closed connection, raised in training, was named first
+    and the command ended in a traceback (helper-203); Ctrl-C ended in torch's SignalException's traceback."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+
+    killed = ProcessFailure(local_rank=1, pid=101, exitcode=-9, error_file="<N/A>")
+
+    def elastic_launch(config, entrypoint):
+        def run(*args):
+            args[-1].put((0, "RuntimeError: [gloo] Connection closed by peer"))
+            raise ChildFailedError("elcrec", {1: killed})
+        return run
+
+    monkeypatch.setattr(launch, "elastic_launch", elastic_launch)
+    with pytest.raises(DistributedFailure) as caught:
+        launch.train_distributed(2, None, None, tmp_path / "out")
+    assert str(caught.value) == ("distributed training in 2 processes failed: rank 1: Signal 9 (SIGKILL) received by "
+                                 "PID 101 (exit code -9); rank 0: RuntimeError: [gloo] Connection closed by peer")
+
+    def interrupted(config, entrypoint):
+        def run(*args):
+            raise SignalException("Process 100 got signal: 2", sigval=signal.SIGINT)
+        return run
+
+    monkeypatch.setattr(launch, "elastic_launch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        launch.train_distributed(2, None, None, tmp_path / "out")
+
+
+def test_elcrec_train_says_how_to_go_on_after_a_killed_process(events, tmp_path, capsys, monkeypatch):
+    """The failure of a killed process ended ``elcrec train --nproc 2`` in a traceback, without a word of the
+    resume that the same command makes (helper-203)."""
+    def killed(*args, **kwargs):
+        raise DistributedFailure("distributed training in 2 processes failed: rank 1: Signal 9 (SIGKILL)")
+
+    monkeypatch.setattr(launch, "train_distributed", killed)
+    assert main(train_args(events, tmp_path / "run", 1, "--nproc", "2")) == 1
+    assert capsys.readouterr().err.endswith(
+        "elcrec: error: distributed training in 2 processes failed: rank 1: Signal 9 (SIGKILL): no epoch was "
+        "complete, so the same command again starts over\n")
 
 
 def test_one_process_is_no_distributed_launch(tmp_path):
