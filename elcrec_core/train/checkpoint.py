@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import io
 import os
 import re
@@ -26,7 +27,8 @@ class CheckpointError(RuntimeError):
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` to ``path`` atomically (temporary file, fsync, rename)."""
+    """Write ``payload`` to ``path`` atomically (temporary file, fsync, rename); then remove the temporary files of
+    ``path`` that a process no longer running left (killed while it wrote: each stayed for good, helper-203)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -35,6 +37,20 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+    for left in path.parent.glob(f".{glob.escape(path.name)}.tmp-*"):
+        if not _running(left.name.rsplit("-", 1)[1]):
+            left.unlink(missing_ok=True)
+
+
+def _running(pid: str) -> bool:
+    """Whether a process of id ``pid`` (text) runs on this machine."""
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
 
 
 def require_checkpoint(path: str | Path) -> Path:

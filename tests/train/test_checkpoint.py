@@ -147,6 +147,23 @@ def test_a_pickled_object_is_named_so_and_a_payload_that_would_make_one_is_refus
     assert not (tmp_path / "run" / "last.pt").exists()  # refused before its first epoch
 
 
+def test_a_write_removes_the_temporary_files_that_killed_writers_left(tmp_path: Path) -> None:
+    """A kill while last.pt was written left .last.pt.tmp-<pid> (22 MB) for good, one more each time (helper-203);
+    a running process's own stays (a writer now)."""
+    import os
+    import subprocess
+
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # a process id that no process holds now
+    dead, alive = tmp_path / f".last.pt.tmp-{ended.pid}", tmp_path / f".last.pt.tmp-{os.getppid()}"
+    other = tmp_path / f".best.pt.tmp-{ended.pid}"  # another checkpoint's: its own write removes it
+    for left in (dead, alive, other):
+        left.write_bytes(b"half")
+    save_checkpoint(tmp_path / "last.pt", {"epoch": 1})
+    assert not dead.exists() and alive.exists() and other.exists()
+    assert load_checkpoint(tmp_path / "last.pt") == {"epoch": 1}
+
+
 def test_missing_checkpoint_raises_checkpoint_error(tmp_path: Path) -> None:
     path = tmp_path / "nope.pt"
     with pytest.raises(CheckpointError, match=str(path)):
