@@ -175,7 +175,7 @@ def train(
         if ddp is not None:
             distributed.check_replicas(model)
         log(format_epoch(row, stopper))
-    log(why_training_ended(cfg, stopper, steps_done))
+    log(why_training_ended(cfg, stopper, steps_done, len(history)))
 
     if ddp is not None:
         log(f"parameters identical on all {distributed.world_size()} ranks: sha256 "
@@ -278,14 +278,17 @@ def fmt(metrics: dict[str, float]) -> str:
     return " ".join(f"{k} {v:.4f}" for k, v in metrics.items())
 
 
-def why_training_ended(cfg: TrainConfig, stopper: EarlyStopping, steps_done: int) -> str:
+def why_training_ended(cfg: TrainConfig, stopper: EarlyStopping, steps_done: int, ran: int = 0) -> str:
     """One line for the log: early stopping (``patience`` epochs without a better validation NDCG@20), the step
-    budget (``max_steps``) or the ``epochs``, in that order where several hold."""
+    budget (``max_steps``) or the ``epochs``, in that order where several hold; ``ran`` epochs, more than
+    ``epochs`` (a run resumed with fewer: helper-203), are said as such."""
     if stopper.should_stop:
         return (f"training ended: validation NDCG@20 has not improved for {stopper.bad_epochs} epochs since epoch "
                 f"{stopper.best_epoch} (patience {cfg.patience})")
     if cfg.max_steps and steps_done >= cfg.max_steps:
         return f"training ended: the step budget, {steps_done} optimiser steps (max_steps {cfg.max_steps})"
+    if ran > cfg.epochs:
+        return f"training ended: {ran} epochs had run, more than the {cfg.epochs} that epochs asks for: none ran"
     return f"training ended: the {cfg.epochs} epochs ran" if cfg.epochs != 1 else "training ended: the 1 epoch ran"
 
 

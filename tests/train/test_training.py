@@ -39,6 +39,8 @@ def test_the_log_says_why_training_ended(seqs, tmp_path):
         "training ended: the 7 epochs ran")
     assert loop.why_training_ended(TrainConfig(epochs=1, max_steps=0), running, 12) == (
         "training ended: the 1 epoch ran")  # not "the 1 epochs" (helper-170)
+    assert loop.why_training_ended(TrainConfig(epochs=3, max_steps=0), running, 12, ran=6) == (
+        "training ended: 6 epochs had run, more than the 3 that epochs asks for: none ran")  # "the 3 epochs ran"
     logs: list[str] = []
     train(seqs, small_config(epochs=2, max_steps=3), tmp_path, log=logs.append)
     assert logs[-2].startswith("training ended: the step budget, 3 optimiser steps (max_steps 3)")
