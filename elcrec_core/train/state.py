@@ -20,7 +20,7 @@ from elcrec_core.data.sequences import Sequences
 from elcrec_core.evaluate.ranking import SELECTION_METRIC
 from elcrec_core.model.elcrec import ELCRec
 from elcrec_core.train import distributed
-from elcrec_core.train.checkpoint import FORMAT_VERSION, LAST, load_checkpoint, save_checkpoint
+from elcrec_core.train.checkpoint import FORMAT_VERSION, LAST, CheckpointError, load_checkpoint, save_checkpoint
 
 
 @dataclass
@@ -118,7 +118,11 @@ def restore_training_state(path: Path, model: ELCRec, optimizer: torch.optim.Opt
     :data:`RESUMABLE_CHANGES`, or by another number of processes (another batch per optimiser step: ``elcrec train
     --nproc``), and when it was written for other sequences than those
     of :func:`data_digest` ``data`` (where both are known: other users' histories or another item numbering)."""
-    state = load_checkpoint(path)
+    try:
+        state = load_checkpoint(path)
+    except CheckpointError as err:  # a damaged last.pt: how to go on (helper-203)
+        raise CheckpointError(f"{err}; start over with --fresh (or resume=False), or write to another folder") \
+            from None
     if data is not None and state.get("data_digest", data) != data:
         raise ValueError(f"{path} holds a run on other data (other histories or another item numbering): resume "
                          "on the data it trained on, start over with --fresh (or resume=False), or write to another "

@@ -243,6 +243,12 @@ def test_a_run_resumes_on_the_data_it_trained_on_only(seqs, tmp_path):
         train(other, small_config(epochs=2), tmp_path, log=lambda _: None)
     assert (tmp_path / "best.pt").read_bytes() == best
     assert len(train(seqs, small_config(epochs=2), tmp_path, log=lambda _: None).history) == 2  # resumed: 1 more
+    (tmp_path / "last.pt").write_bytes(b"")  # a damaged last.pt says how to go on (helper-203)
+    from elcrec_core.train.checkpoint import CheckpointError
+
+    with pytest.raises(CheckpointError, match=r"is empty \(a write cut short\?\); start over with --fresh \(or "
+                                              r"resume=False\), or write to another folder$"):
+        train(seqs, small_config(epochs=3), tmp_path, log=lambda _: None)
 
 
 def test_a_larger_step_budget_on_resume_takes_exactly_the_steps_left(seqs, tmp_path):
