@@ -27,6 +27,7 @@ from elcrec_core.data.files import (
 )
 from elcrec_core.data.header_lines import refuse_data_as_header, refuse_glued_header, repeated_header_sql
 from elcrec_core.data.header_names import first_fields, first_line, header_names, renamed_header
+from elcrec_core.data.stray_quotes import refuse_records_in_a_value
 from elcrec_core.data.warehouse import quote_identifier
 
 INVALID_ENCODING = "INVALID ENCODING"  # DuckDB's error type of a line that is not UTF-8
@@ -86,7 +87,7 @@ def read_delimited(
     (:func:`~elcrec_core.data.header_lines.repeated_header_sql`); ``refusal_fix``: what a refusal of a stray quote
     advises (:func:`quoting_fix`); ``one_line``: the text columns of ``build``'s frame that hold no line end, and
     what they hold (:func:`refuse_values_over_lines`). A value of any column, read or not, that takes whole records
-    into it is refused too (:func:`_refuse_records_in_a_value`).
+    into it is refused too (:func:`~elcrec_core.data.stray_quotes.refuse_records_in_a_value`).
 
     A streamed pass (:func:`elcrec_core.data.files.scan_lines`) first refuses binary files and lines longer than
     ``max_line_bytes``; then DuckDB's strict reader scans the file once, inside ``build`` (which turns the
@@ -185,32 +186,13 @@ def read_delimited(
             rejects = rejects.with_columns(detail=pl.Series(details, dtype=pl.String))
         rows = pl.Series("source_row", data[~np.isin(data, lines.starts[at])], dtype=pl.Int64)
         refuse_values_over_lines(path, good.with_columns(rows), one_line or {}, refusal_fix)  # its own words first
-        _refuse_records_in_a_value(path, lines, at, header, delimiter, len(columns), refusal_fix)
+        refuse_records_in_a_value(path, lines, at, header, delimiter, columns,
+                                  [wanted[alias] for alias in typed if wanted.get(alias)], refusal_fix)
     else:  # a quoted field over several lines and a quote inside a field: number the good rows in order
         log.warning("%s: could not match records to lines; numbering %d good rows in order", path, len(good))
         rows = pl.int_range(1, len(good) + 1, dtype=pl.Int64, eager=True).alias("source_row") + int(header)
     refuse_glued_header(path, rejects, columns, delimiter)
     return good.with_columns(rows), rejects.select("source_row", "reason", "detail")
-
-
-def _refuse_records_in_a_value(path: Path, lines: LineScan, at: np.ndarray, header: bool, delimiter: str,
-                               n_columns: int, fix: str) -> None:
-    """Raise :class:`SourceReadError` for the first record read (not one of the malformed ones at scan records
-    ``at``) whose quoted field takes lines that each hold a whole record's ``n_columns`` fields: a stray quote at a
-    value's start in any column, read or not (a review, a title), that another closes lines later at a field's end
-    (``12"``) makes the records between one value, lost without a rejected row (helper-200). A value written over
-    lines of other text (a review's paragraphs) is read."""
-    records = np.flatnonzero(lines.filled)[int(header):]
-    records = records[~np.isin(records, at) & (lines.spans()[records] > 1)]
-    if not len(records) or n_columns < 2:
-        return
-    for record, text in zip(records, lines.record_texts(path, records)):
-        inside = text.split("\n")[1:]
-        if all(line.count(delimiter) == n_columns - 1 for line in inside):
-            start = int(lines.starts[record])
-            raise SourceReadError(path, f"lines {start}-{start + len(inside)}: a quoted field takes the {len(inside)} "
-                                        f"line(s) after line {start}, each a record of {n_columns} fields, into one "
-                                        f"value ({text[:80]!r}): does a quote not close? {fix}")
 
 
 def _data_records(lines: LineScan, header: bool, good: int, at: np.ndarray) -> np.ndarray | None:

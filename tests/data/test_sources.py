@@ -1011,18 +1011,26 @@ def test_a_stray_quote_in_a_column_not_read_that_takes_whole_records_is_refused(
     with pytest.raises(SourceReadError) as info:
         read_source(SourceConfig(format="tsv", path=str(path)))
     text = f'u1\\ti1\\t{EPOCH0}\\t"great toy\\nu2\\ti2\\t{EPOCH0}\\tok\\nu3\\ti3\\t{EPOCH0}\\tfine\\nu4\\ti4\\t1772'
-    assert str(info.value) == (f"{path}: lines 2-5: a quoted field takes the 3 line(s) after line 2, each a record of "
-                               f"4 fields, into one value ('{text}'): does a quote not close? fix the quoting, or read "
-                               "the file without quoting (source setting quote: '', elcrec --no-quote)")
+    assert str(info.value) == (f"{path}: lines 2-5: a quoted field takes the 3 line(s) after line 2, records of 4 "
+                               f"fields as the others, into one value ('{text}'): does a quote not close? fix the "
+                               "quoting, or read the file without quoting (source setting quote: '', elcrec "
+                               "--no-quote)")
     assert len(read_source(SourceConfig(format="tsv", path=str(path), quote=None))) == 5  # the advice reads it
-    _write(path, f'user_id,item_id,timestamp,review\nu1,i1,{EPOCH0},"great toy\nmy son, 5, loves it"\n'
-                 f'u2,i2,{EPOCH0},ok\n')
-    assert read_source(SourceConfig(format="csv", path=str(path)))["user_id"].to_list() == ["u1", "u2"]
-    items = _write(tmp_path / "items.tsv", 'item_id\ttitle\tcategories\n1\t"Toy Story\tAnimation\n2\tHeat\tAction\n'
-                                           '5\tCopycat 12"\tCrime\n')
+    # a review over lines of other text is read, whatever commas they hold (their count alone refused half of the
+    # ordinary exports: helper-205)
+    for text in ("great toy\nmy son, 5, loves it", "Works well.\nPros: cheap, light, fast",
+                 "Works well.\nPros: cheap, light, fast, quiet", "Soft.\n\nAvailable in red, blue, and green."):
+        _write(path, f'user_id,item_id,timestamp,review\nu1,i1,{EPOCH0},"{text}"\nu2,i2,{EPOCH0},ok\n')
+        assert read_source(SourceConfig(format="csv", path=str(path)))["user_id"].to_list() == ["u1", "u2"], text
+        _write(path, f'user_id,item_id,review,timestamp\nu1,i1,"{text}",{EPOCH0}\nu2,i2,ok,{EPOCH0}\n')
+        assert read_source(SourceConfig(format="csv", path=str(path)))["user_id"].to_list() == ["u1", "u2"], text
+    # item metadata with category flags alike (a catalogue without a column of numbers or flags is not judged)
+    items = _write(tmp_path / "items.tsv", 'item_id\ttitle\tAction\tCrime\n1\t"Toy Story\t1\t0\n2\tHeat\t1\t1\n'
+                                           '5\tCopycat 12"\t0\t1\n6\tUp\t0\t0\n')
     with pytest.raises(SourceReadError, match=r"items.tsv: lines 2-4: a quoted field takes the 2 line\(s\) after line "
-                                              r"2, each a record of 3 fields, into one value \('1\\tToy|1\\t\"Toy"):
-        read_item_metadata(ItemMetadataConfig(str(items), delimiter="\t"))
+                                              r"2, records of 4 fields as the others, into one value"):
+        read_item_metadata(ItemMetadataConfig(str(items), delimiter="\t", categories=None,
+                                              category_flags=["Action", "Crime"]))
 
 
 def test_rows_after_a_field_over_several_lines_keep_their_line_numbers(tmp_path: Path) -> None:

@@ -1,0 +1,55 @@
+"""A stray quote that takes whole records into one value: refused where the file's own records tell them (a
+review's quote closed by another's inch mark lost the events between it without a rejected row)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from elcrec_core.data.files import LineScan, SourceReadError
+
+
+def refuse_records_in_a_value(path: Path, lines: LineScan, at: np.ndarray, header: bool, delimiter: str,
+                              columns: list[str], typed: list[str], fix: str) -> None:
+    """Raise :class:`SourceReadError` for the first record read (not one of the malformed ones at scan records
+    ``at``) whose quoted field takes lines wholly (blank ones aside; not the record's last line, which ends with
+    the fields after the value) that are each a whole record: ``columns`` fields
+    split on ``delimiter``, and in each of the ``typed`` columns (times, ratings, flags) a value of a form that
+    the file's one-line records hold there (its digits aside: ``1769850000``, ``2026-01-31T09:00:00Z``). A stray
+    quote at a value's start in any column, read or not (a review), that another closes lines later at a field's
+    end (``12"``) made the records between one value, lost without a rejected row (helper-200). A value written
+    over lines of other text (a review's "Pros: cheap, light, fast") is read (helper-205: its commas alone made
+    half of the ordinary exports refused); a file without such a column is not judged."""
+    positions = [columns.index(column) for column in typed if column in columns]
+    records = np.flatnonzero(lines.filled)[int(header):]
+    records = records[~np.isin(records, at)]
+    spans = lines.spans()[records]
+    multi, single = records[spans > 1], records[spans == 1][:_FORM_SAMPLE]
+    if not len(multi) or not positions:
+        return
+    texts = lines.record_texts(path, np.concatenate([multi, single]))
+    forms = [{_form(fields[p]) for fields in (text.split(delimiter) for text in texts[len(multi):])
+              if len(fields) == len(columns)} for p in positions]
+
+    def whole(line: str) -> bool:
+        fields = line.split(delimiter)
+        return len(fields) == len(columns) and all(_form(fields[p]) in known for p, known in zip(positions, forms))
+
+    for record, text in zip(multi, texts[:len(multi)]):
+        inside = [line for line in text.split("\n")[1:-1] if line.strip()]  # the last holds the record's own end
+        if inside and all(whole(line) for line in inside):
+            start = int(lines.starts[record])
+            taken = text.count("\n")
+            raise SourceReadError(path, f"lines {start}-{start + taken}: a quoted field takes the {taken} line(s) after "
+                                        f"line {start}, records of {len(columns)} fields as the others, into one value "
+                                        f"({text[:80]!r}): does a quote not close? {fix}")
+
+
+_FORM_SAMPLE = 200  # the one-line records whose typed values give the forms that a whole record's hold
+
+
+def _form(value: str) -> str:
+    """A value's form: its digits as 9, outer white space and quotes dropped (``1769850000`` is ``9999999999``)."""
+    return re.sub(r"[0-9]", "9", value.strip().strip('"'))
