@@ -7,6 +7,7 @@ events' files of a folder source."""
 from __future__ import annotations
 
 import os
+from datetime import date, timedelta
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from elcrec_core.data.source_config import day_files
 
 _GLOB, _SEPARATORS = "*?[", "/\\"
 REGULAR_DAYS = 7  # a source that delivered on each of this many days with files in a row delivers every day
+RESUMED_DAYS = 2  # such a source that delivered on this many in a row after a gap delivers daily again
 
 
 def source_of(file: str | Path, day: str) -> str:
@@ -35,13 +37,14 @@ def missing_beside_others(pattern: str, days: Sequence[str],
                           loaded: Mapping[str, Iterable[str]] | None = None) -> list[str]:
     """For the source path ``pattern`` whose part before ``{date}`` holds a glob (empty list for any other), and
     ``days`` (ISO dates, oldest first; the last one's files count as a delivery alone): a file for each day but the
-    last that holds files of some of the sources (:func:`source_of`) but none of a source that delivered on each of
-    the :data:`REGULAR_DAYS` or more days with files in a row before (not only right before: a second gap) and on a
-    later day of ``days``: each day of a gap in a daily delivery, named by the source's path under the sources'
-    common folder, the day, and ``pattern``'s end (``app/2026-01-31.csv``). ``loaded``: per day, the files that a
-    load read (a file moved away since was delivered). A day without any file is none (no delivery at all), nor is a
-    day of a source that delivers on weekdays alone, that delivers days later, that started less than a week before,
-    or that stopped (helper-199: each a warning every day)."""
+    last that holds files of some of the sources (:func:`source_of`) but none of a daily source, one that delivered
+    on each of :data:`REGULAR_DAYS` days with files in a row, and that delivers again on a later day of ``days``:
+    the first day of a gap where it delivered on the :data:`RESUMED_DAYS` days with files before and on the same
+    weekday a week before, and each day of the gap after it; named by the source's path under the sources' common
+    folder, the day, and ``pattern``'s end (``app/2026-01-31.csv``). ``loaded``: per day, the files that a load
+    read (a file moved away since was delivered). A day without any file is none (no delivery at all), nor is a day
+    of a source that delivers on weekdays alone, that delivers days later, that started less than a week before,
+    that stopped (helper-199: each a warning every day), or that delivers weekly or every other day since."""
     head, _, tail = pattern.partition("{date}")
     if not any(c in head for c in _GLOB):
         return []
@@ -51,19 +54,28 @@ def missing_beside_others(pattern: str, days: Sequence[str],
         return []
     common = len(os.path.commonpath(list(every)))
     newest = {source: day for day in days for source in sources[day]}
-    missing, streak, daily = [], {}, set()  # streak: each source's days with files in a row that it delivered on
+    # streak: each source's days with files in a row that it delivered on; daily: sources that delivered on
+    # REGULAR_DAYS such days in a row; in_gap: sources whose gap is named, each of its days until they deliver again
+    missing, streak, daily, in_gap = [], {}, set(), set()
     for day in days[:-1]:
         if not sources[day]:
             continue
         for source in streak:
             if source not in sources[day]:
-                if source in daily and newest[source] > day:
+                # a second gap after RESUMED_DAYS days of deliveries too (helper-202), not where a daily source
+                # delivers weekly or every other day since, nor on a weekday it did not deliver on a week before
+                # (a source of weekdays that once delivered on a weekend: helper-205)
+                week_before = (date.fromisoformat(day) - timedelta(days=7)).isoformat()
+                if (source in in_gap or (source in daily and streak[source] >= RESUMED_DAYS
+                                         and source in sources.get(week_before, {}))) and newest[source] > day:
                     missing.append(source[common:].lstrip(_SEPARATORS) + day + tail.replace("{date}", day))
+                    in_gap.add(source)
                 streak[source] = 0
         for source in sources[day]:
             streak[source] = streak.get(source, 0) + 1
-            if streak[source] >= REGULAR_DAYS:  # daily from then on: each day of a gap and of a later one is named
-                daily.add(source)               # (helper-202: only a gap's first day, after a week without one)
+            in_gap.discard(source)
+            if streak[source] >= REGULAR_DAYS:
+                daily.add(source)
     return missing
 
 

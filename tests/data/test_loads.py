@@ -453,7 +453,8 @@ def test_a_sources_file_missing_beside_the_others_is_named_by_its_folder(tmp_pat
     weekdays = [day for day in days if date.fromisoformat(day).weekday() < 5]
     delivered = {"web": days, "app": days[:15] + days[16:], "b2b": weekdays, "late": days[:-3], "new": days[12:],
                  "shop1": days, "shop2": days[:9] + days[10:], "two": days[:8] + days[10:],
-                 "again": days[:8] + days[9:11] + days[12:], "moved": days[:14] + days[15:]}
+                 "again": days[:8] + days[9:11] + days[12:], "moved": days[:14] + days[15:],
+                 "weekly": days[:9] + days[14::7], "other": days[:8] + days[9::2]}
     for source, its_days in delivered.items():
         (tmp_path / "in" / source).mkdir(parents=True)
         for day in its_days:
@@ -463,9 +464,12 @@ def test_a_sources_file_missing_beside_the_others_is_named_by_its_folder(tmp_pat
             for source in delivered:
                 (tmp_path / "in" / source / f"{day}.csv").unlink(missing_ok=True)
     # each day of a gap of two days, and a second gap a few days after the first (helper-202: only the first day)
+    # a source that delivers weekly (or every other day) since is named for its first gap alone (it was for every
+    # day it did not deliver on after a week of deliveries: helper-205)
     assert missing_beside_others(f"{tmp_path}/in/*/{{date}}.csv", days) == [
-        f"again/{days[8]}.csv", f"two/{days[8]}.csv", f"shop2/{days[9]}.csv", f"two/{days[9]}.csv",
-        f"again/{days[11]}.csv", f"moved/{days[14]}.csv", f"app/{days[15]}.csv"]
+        f"again/{days[8]}.csv", f"other/{days[8]}.csv", f"two/{days[8]}.csv", f"shop2/{days[9]}.csv",
+        f"two/{days[9]}.csv", *(f"weekly/{day}.csv" for day in days[9:11]), f"again/{days[11]}.csv",
+        *(f"weekly/{day}.csv" for day in days[11:14]), f"moved/{days[14]}.csv", f"app/{days[15]}.csv"]
     # a file that a load read, moved away since, was delivered (its rows stay)
     moved = {days[14]: [str(tmp_path / "in" / "moved" / f"{days[14]}.csv")]}
     assert f"moved/{days[14]}.csv" not in missing_beside_others(f"{tmp_path}/in/*/{{date}}.csv", days, moved)
