@@ -32,11 +32,11 @@ def encoding_problem(name: str, what: str = "encoding") -> str | None:
     except LookupError:
         return f"unknown {what} {name!r}"
     try:
-        b"a".decode(name)
+        (b"\0" * 4).decode(name)  # whole in UTF-16 and UTF-32 too
     except LookupError:  # Python's "is not a text encoding"
         return f"{name!r} is no text {what} (a codec of bytes to bytes or text to text)"
-    except UnicodeError:  # a text encoding that the probe's one byte cuts short (UTF-16)
-        pass
+    except UnicodeError:  # one that decodes no text file: undefined, punycode (helper-206)
+        return f"{name!r} is no {what} of text files (it decodes no bytes of one)"
     return None
 
 

@@ -542,6 +542,8 @@ def test_a_text_file_in_another_encoding_is_read_with_its_encoding(tmp_path: Pat
     for codec in ("rot13", "base64"):  # Python's codecs, of no text (their reads failed with a traceback)
         with pytest.raises(ValueError, match=f"^'{codec}' is no text encoding"):
             SourceConfig(format="csv", path=str(path), encoding=codec)
+    with pytest.raises(ValueError, match="^'undefined' is no encoding of text files"):  # every read fails
+        SourceConfig(format="csv", path=str(path), encoding="undefined")
     assert SourceConfig(format="csv", path=str(path), encoding="utf-16").encoding == "utf-16"  # two bytes a unit
 
 
