@@ -360,7 +360,8 @@ def _later_days_trained_after(context: dg.AssetExecutionContext, changed: bool,
     built = [folder.name for folder in sequence_day_folders(storage.root)] if changed else []
     later = sorted(d for d in built if d > day)  # their models trained, or train, without the change
     shown = newest_days_text(later)
-    trained = any((storage.root / "models" / d).is_dir() for d in later)  # else no model of them (helper-201)
+    # a model stored (its day's latest.json), not a training begun (its lock's folder): else none (helper-201, -206)
+    trained = any((storage.root / "models" / d / "latest.json").is_file() for d in later)
     return dg.AssetCheckResult(
         check_name="later_days_trained_after", passed=not later, severity=dg.AssetCheckSeverity.WARN,
         description=(f"this load changed the events of {day} after the sequences of later days were built: {shown}. "

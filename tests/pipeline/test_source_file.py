@@ -840,7 +840,8 @@ def test_a_changed_earlier_day_warns_and_the_sensor_runs_the_newest_trained_day_
 
         for day in days:
             assert _later_check(run(day, raw_interactions.key, built, elcrec_model.key)).passed
-            (tmp_path / "data" / "models" / day).mkdir(parents=True, exist_ok=True)  # what _train, stubbed, writes
+        (tmp_path / "data" / "models" / days[1]).mkdir(parents=True, exist_ok=True)  # a model stored (_train is
+        (tmp_path / "data" / "models" / days[1] / "latest.json").write_text("{}")  # a stub; no later run reads it)
         assert requested() == {}
         assert _later_check(run(days[0], raw_interactions.key)).passed and requested() == {}  # the same bytes
         original = (logs / f"{days[0]}.csv").read_text()  # the same events written otherwise: no change (it warned)
@@ -926,6 +927,8 @@ def test_a_changed_earlier_day_of_later_sequences_without_models_says_there_are_
     from assets.ingestion import _later_days_trained_after
 
     (tmp_path / "sequences" / "2026-12-05").mkdir(parents=True)
+    (tmp_path / "models" / "2026-12-05").mkdir(parents=True)  # a training begun (its lock), no model stored
+    (tmp_path / "models" / "2026-12-05" / ".training.lock").write_text("")
     context = dg.build_asset_context(partition_key="2026-12-04")
     evaluation = _later_days_trained_after(context, True, Storage(data_dir=str(tmp_path)))
     assert evaluation.description.startswith(
