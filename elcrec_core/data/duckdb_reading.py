@@ -185,14 +185,16 @@ def read_delimited(
                 details[k] = f"{INVALID_ENCODING}: {text}"
             rejects = rejects.with_columns(detail=pl.Series(details, dtype=pl.String))
         rows = pl.Series("source_row", data[~np.isin(data, lines.starts[at])], dtype=pl.Int64)
-        refuse_values_over_lines(path, good.with_columns(rows), one_line or {}, refusal_fix)  # its own words first
-        refuse_records_in_a_value(path, lines, at, header, delimiter, columns,
-                                  [wanted[alias] for alias in typed if wanted.get(alias)], refusal_fix)
     else:  # a quoted field over several lines and a quote inside a field: number the good rows in order
         log.warning("%s: could not match records to lines; numbering %d good rows in order", path, len(good))
         rows = pl.int_range(1, len(good) + 1, dtype=pl.Int64, eager=True).alias("source_row") + int(header)
     refuse_glued_header(path, rejects, columns, delimiter)
-    return good.with_columns(rows), rejects.select("source_row", "reason", "detail")
+    good = good.with_columns(rows)
+    refuse_values_over_lines(path, good, one_line or {}, refusal_fix)  # in records matched to lines or not
+    if data is not None:  # then any column's value, in the words of the file's own records (helper-206)
+        refuse_records_in_a_value(path, lines, at, header, delimiter, columns,
+                                  [wanted[alias] for alias in typed if wanted.get(alias)], refusal_fix)
+    return good, rejects.select("source_row", "reason", "detail")
 
 
 def _data_records(lines: LineScan, header: bool, good: int, at: np.ndarray) -> np.ndarray | None:

@@ -4,6 +4,7 @@ review's quote closed by another's inch mark lost the events between it without 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,25 +27,39 @@ def refuse_records_in_a_value(path: Path, lines: LineScan, at: np.ndarray, heade
     records = np.flatnonzero(lines.filled)[int(header):]
     records = records[~np.isin(records, at)]
     spans = lines.spans()[records]
-    multi, single = records[spans > 1], records[spans == 1][:_FORM_SAMPLE]
-    if not len(multi) or not positions:
+    multi = records[spans > 1]
+    if not len(multi) or not positions or lines.stray_cr_line is not None:  # CR line ends: the texts are not lines
         return
-    texts = lines.record_texts(path, np.concatenate([multi, single]))
-    forms = [{_form(fields[p]) for fields in (text.split(delimiter) for text in texts[len(multi):])
-              if len(fields) == len(columns)} for p in positions]
+    forms = [{_form(fields[p]) for _, text in _texts(path, lines, records[spans == 1][:_FORM_SAMPLE])
+              if len(fields := text.split(delimiter)) == len(columns)} for p in positions]
 
     def whole(line: str) -> bool:
         fields = line.split(delimiter)
         return len(fields) == len(columns) and all(_form(fields[p]) in known for p, known in zip(positions, forms))
 
-    for record, text in zip(multi, texts[:len(multi)]):
+    for record, text in _texts(path, lines, multi):  # one record's text at a time, to the first refused
         inside = [line for line in text.split("\n")[1:-1] if line.strip()]  # the last holds the record's own end
         if inside and all(whole(line) for line in inside):
-            start = int(lines.starts[record])
-            taken = text.count("\n")
+            start, taken = int(lines.starts[record]), text.count("\n")
             raise SourceReadError(path, f"lines {start}-{start + taken}: a quoted field takes the {taken} line(s) after "
                                         f"line {start}, records of {len(columns)} fields as the others, into one value "
                                         f"({text[:80]!r}): does a quote not close? {fix}")
+
+
+def _texts(path: Path, lines: LineScan, records: np.ndarray) -> Iterator[tuple[int, str]]:
+    """Each of the scan's ``records`` (in file order) with its text, line ends dropped (its lines joined by
+    ``\\n``), a byte that is not UTF-8 as ``\\xNN``: one pass over the file, one record held at a time (all of a
+    file of reviews over lines took gigabytes: helper-206)."""
+    spans = lines.spans()
+    with path.open("rb") as file:
+        at = 1  # the file's line that ``file`` reads next
+        for record in records:
+            start, span = int(lines.starts[record]), int(spans[record])
+            for _ in range(start - at):
+                file.readline()
+            parts = [file.readline().rstrip(b"\r\n") for _ in range(span)]
+            at = start + span
+            yield int(record), b"\n".join(parts).decode("utf-8", "backslashreplace")
 
 
 _FORM_SAMPLE = 200  # the one-line records whose typed values give the forms that a whole record's hold
