@@ -30,10 +30,11 @@ from elcrec_core.train.run_log import METRICS_FILE, TENSORBOARD_DIR
 
 def cmd_train(args: argparse.Namespace) -> int:
     from elcrec_core.train import distributed
-    from elcrec_core.train.checkpoint import require_checkpoint
+    from elcrec_core.train.checkpoint import CheckpointError, require_checkpoint
     from elcrec_core.train.device import select_device
     from elcrec_core.train.launch import train_distributed
     from elcrec_core.train.loop import train
+    from elcrec_core.train.state import load_last
 
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise ValueError(f"--out {args.out} is a file: give a folder for the run's checkpoints")
@@ -48,9 +49,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         main_rank = distributed.is_main()
         data = load_data(args, seed=exp.train.seed, report=main_rank)
         seqs, item_ids = data.sequences, data.item_ids
-        if catalogue := (str(resumed) if resumed and (resumed.parent / ITEM_INDEX_FILE).is_file()
-                         else None if resumed else args.init_from):  # on every rank: the start copies rows
-            seqs, item_ids = _onto_catalogue_of(catalogue, seqs, item_ids, report=main_rank)
+        if resumed and (resumed.parent / ITEM_INDEX_FILE).is_file():  # on every rank, as the start copies rows
+            load_last(resumed)  # a damaged one says how to go on (helper-206)
+            try:
+                seqs, item_ids = _onto_catalogue_of(str(resumed), seqs, item_ids, report=main_rank)
+            except CheckpointError as err:  # of items none of which the data holds (helper-206)
+                raise ValueError(f"{args.out} holds a run on another item catalogue ({err}): resume on the data it "
+                                 "trained on, start over with --fresh, or write to another --out") from None
+        elif args.init_from and not resumed:
+            seqs, item_ids = _onto_catalogue_of(args.init_from, seqs, item_ids, report=main_rank)
         if args.preset == AUTO and not args.config:
             exp = build_config(args, seqs)
         if item_ids is not None:  # on every rank: all refuse alike

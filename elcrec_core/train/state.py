@@ -118,15 +118,10 @@ def restore_training_state(path: Path, model: ELCRec, optimizer: torch.optim.Opt
     :data:`RESUMABLE_CHANGES`, or by another number of processes (another batch per optimiser step: ``elcrec train
     --nproc``), and when it was written for other sequences than those
     of :func:`data_digest` ``data`` (where both are known: other users' histories or another item numbering)."""
-    try:
-        state = load_checkpoint(path)
-    except CheckpointError as err:  # a damaged last.pt: how to go on (helper-203)
-        raise CheckpointError(f"{err}; start over with --fresh (or resume=False), or write to another folder") \
-            from None
+    state = load_last(path)
     if data is not None and state.get("data_digest", data) != data:
         raise ValueError(f"{path} holds a run on other data (other histories or another item numbering): resume "
-                         "on the data it trained on, start over with --fresh (or resume=False), or write to another "
-                         "folder")
+                         f"on the data it trained on, {START_OVER}")
     changes = (changed_settings(state["model_config"], dataclasses.asdict(model.cfg), "model")
                + changed_settings(state["config"]["train"], dataclasses.asdict(cfg), "train", RESUMABLE_CHANGES))
     saved = state.get("rank_rng", [state["rng"]])
@@ -151,16 +146,28 @@ def processes_change(saved: int, now: int, batch_size: int) -> list[str]:
                                     f"-> {now * batch_size})"]
 
 
+def load_last(path: Path) -> dict[str, Any]:
+    """The ``last.pt`` at ``path`` of a run to resume; a damaged one raises :class:`CheckpointError` that says how
+    to go on (helper-203)."""
+    try:
+        return load_checkpoint(path)
+    except CheckpointError as err:
+        raise CheckpointError(f"{err}; {START_OVER}") from None
+
+
+START_OVER = "start over with --fresh (or resume=False), or write to another folder"
+
+
 def saved_processes(path: Path) -> int:
     """How many processes trained the run of ``last.pt`` at ``path`` (one RNG state each)."""
-    state = load_checkpoint(path)
+    state = load_last(path)
     return len(state.get("rank_rng", [state.get("rng")]))
 
 
 def other_settings(path: Path, changes: list[str]) -> ValueError:
     """The refusal to resume the run of ``path`` with the ``changes`` named."""
     return ValueError(f"{path} holds a run with other settings ({'; '.join(changes)}): resume with the same "
-                      "settings, start over with --fresh (or resume=False), or write to another folder")
+                      f"settings, {START_OVER}")
 
 
 def holds_best(path: Path, stopper: EarlyStopping) -> bool:
