@@ -447,7 +447,7 @@ def _events_on_their_day(pattern: str | None, report: LoadReport, accepted: pl.D
         edge = bool(days) and not (times.dt.time() == time(0)).all() and (
             (times.min() >= end and times.max() < end + spill)
             or (times.min() >= start - spill and times.max() < start))
-        if days and day not in days and (not edge or held_by_other_files(files, warehouse_path)):
+        if days and day not in days and (not edge or held_by_other_files(files, day, warehouse_path)):
             off_day[_first_five([file_name(file, report.files) for file in files])] = (
                 f"{'has' if len(files) == 1 else 'have'} {len(times)} events, none on {partition}: they fall on "
                 f"{_days(days).value}")

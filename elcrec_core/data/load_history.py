@@ -85,15 +85,20 @@ def ids_of_other_files(files: list[str], path: str | Path = warehouse.DEFAULT_WA
                     "this_load)").fetchall()], dtype=pl.String) for column in ("user_id", "item_id")}
 
 
-def held_by_other_files(files: list[str], path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> bool:
-    """Whether the warehouse at ``path`` stores events from ``files`` and each of them (its user, item and time)
-    from another file too: a file of another day, loaded, delivered again under a new name. False where ``files``
+def held_by_other_files(files: list[str], day: date, path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> bool:
+    """Whether the warehouse at ``path`` stores events from ``files`` (of ``day``'s load) and each of them (its
+    user, item and time) from a file of another day's load too: that day's file, delivered again under a new name.
+    Not a file of ``day``'s own earlier loads (a day exported again under new names: helper-205); the other files'
+    rows are read on the events' days alone (the whole warehouse took gigabytes: helper-206). False where ``files``
     have no stored event."""
     with warehouse.connect(path, read_only=True) as con:
         con.register("these", pl.DataFrame({"file": files}, schema={"file": pl.String}))
         own, held = con.execute(
-            "SELECT count(*), count(*) FILTER (WHERE EXISTS (SELECT 1 FROM raw_interactions o WHERE o.source_file "
-            "NOT IN (SELECT file FROM these) AND o.user_id = r.user_id AND o.item_id = r.item_id AND o.timestamp IS "
-            "NOT DISTINCT FROM r.timestamp)) FROM raw_interactions r WHERE r.source_file IN (SELECT file FROM these)"
+            "WITH mine AS (SELECT user_id, item_id, timestamp, event_date FROM raw_interactions WHERE source_file IN "
+            "(SELECT file FROM these)), others AS (SELECT DISTINCT o.user_id, o.item_id, o.timestamp FROM "
+            "raw_interactions o JOIN loads USING (load_id) WHERE o.event_date IN (SELECT event_date FROM mine) AND "
+            "o.source_file NOT IN (SELECT file FROM these) AND loads.file_day IS DISTINCT FROM ?) "
+            "SELECT count(*), count(others.user_id) FROM mine LEFT JOIN others ON mine.user_id = others.user_id AND "
+            "mine.item_id = others.item_id AND mine.timestamp IS NOT DISTINCT FROM others.timestamp", [day]
         ).fetchone()
     return own > 0 and held == own

@@ -509,3 +509,27 @@ def test_ids_that_differ_from_earlier_loads_ids_only_in_case_are_named(tmp_path:
         "4 item ids differ from another only in case or Unicode form, kept as given (each an item of its own): "
         "'N' and 'n'; 'SKU-1' (stored before) and 'sku-1'; where an export changed them, write them alike"]
     assert [note for note in id_notes(batch.check.accepted, None, "csv") if "stored before" in note] == []
+
+
+def test_events_held_by_another_days_file_not_by_the_days_own_earlier_files(tmp_path: Path) -> None:
+    """events_on_their_day's test of a file whose events fall in a neighbouring day's edge hours: another day's
+    loaded file holds each of them (that file again under a new name), not an earlier load of the day's own files
+    (a day exported again under new names was called another day's file: helper-205)."""
+    from elcrec_core.data.load_history import held_by_other_files
+
+    db = tmp_path / "w.duckdb"
+    rows = "user_id,item_id,timestamp\nu1,a,2026-01-30T20:00:00Z\nu2,b,2026-01-30T21:00:00Z\n"
+    for name in ("part-1a.csv", "part-9f.csv"):  # the day's file, exported again under a new name
+        (tmp_path / name).write_text(rows)
+        ingest(SourceConfig(format="csv", path=str(tmp_path / name), timestamp_format="iso8601"), RULES, db,
+               file_day=date(2026, 1, 31))
+    again = [str((tmp_path / "part-9f.csv").resolve())]
+    assert not held_by_other_files(again, date(2026, 1, 31), db)
+    (tmp_path / "day30.csv").write_text(rows)  # the day before's file holds them: then it is that file again
+    ingest(SourceConfig(format="csv", path=str(tmp_path / "day30.csv"), timestamp_format="iso8601"), RULES, db,
+           file_day=date(2026, 1, 30))
+    assert held_by_other_files(again, date(2026, 1, 31), db)
+    (tmp_path / "day30.csv").write_text(rows.replace("u2", "u3"))  # one event of the file is not the other's
+    ingest(SourceConfig(format="csv", path=str(tmp_path / "day30.csv"), timestamp_format="iso8601"), RULES, db,
+           file_day=date(2026, 1, 30))
+    assert not held_by_other_files(again, date(2026, 1, 31), db)
