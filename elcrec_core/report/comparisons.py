@@ -23,7 +23,8 @@ def headline(ranks: Mapping[str, torch.Tensor], k: int = 20, n_boot: int = 1000)
     """HR@k and NDCG@k of each model with a 95% bootstrap interval over users (text; none from fewer than
     :data:`~elcrec_core.evaluate.statistics.FEWEST_USERS_FOR_AN_INTERVAL` users). Of a model with no target in its
     top k of n users, whose bootstrap gives [0, 0], Clopper-Pearson's for HR@k, [0, 1 - 0.025^(1/n)], which bounds
-    NDCG@k too (a user's NDCG@k is at most their HR@k). Raises ValueError for k < 1, as :func:`paired_differences`
+    NDCG@k too (a user's NDCG@k is at most their HR@k); of one that ranks every target first, its mirror,
+    [0.025^(1/n), 1] (a user's NDCG@k is 1 where the target is first). Raises ValueError for k < 1, as :func:`paired_differences`
     does (it gave "HR@0": helper-193)."""
     if k < 1:
         raise ValueError(f"the cut-off k must be at least 1, got {k}")
@@ -32,11 +33,13 @@ def headline(ranks: Mapping[str, torch.Tensor], k: int = 20, n_boot: int = 1000)
         row: dict = {"model": name}
         for metric, values in per_user(r, k).items():
             interval = bootstrap_mean(values, n_boot=n_boot)
-            n, hit = len(values), bool(values.any())
+            n, hit, every = len(values), bool(values.any()), bool((values == 1).all())
             row[metric] = interval.estimate
-            row[f"{metric} 95% CI"] = (_too_few(n) if n < FEWEST_USERS_FOR_AN_INTERVAL else
-                                       f"[{interval.low:.4f}, {interval.high:.4f}]" if hit else
-                                       f"[0.0000, {1 - 0.025 ** (1 / n):.4f}] (no hit)")  # not [0, 0]: no certainty
+            row[f"{metric} 95% CI"] = (_too_few(n) if n < FEWEST_USERS_FOR_AN_INTERVAL else  # not [0, 0] nor [1, 1]
+                                       f"[0.0000, {1 - 0.025 ** (1 / n):.4f}] (no hit)" if not hit else
+                                       f"[{0.025 ** (1 / n):.4f}, 1.0000] (every target "
+                                       f"{'hit' if metric.startswith('HR') else 'first'})" if every else
+                                       f"[{interval.low:.4f}, {interval.high:.4f}]")
         rows.append(row)
     return rows
 

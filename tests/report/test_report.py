@@ -191,6 +191,9 @@ def test_segments_and_headline_on_hand_data():
     # bound, 1 - 0.025^(1/30) = 0.1157
     (miss,) = headline({"m": torch.full((30,), 40)}, n_boot=200)
     assert miss["HR@20 95% CI"] == miss["NDCG@20 95% CI"] == "[0.0000, 0.1157] (no hit)"
+    (first,) = headline({"m": torch.zeros(30, dtype=torch.long)}, n_boot=200)  # its mirror: [1, 1] (helper-206)
+    assert (first["HR@20 95% CI"], first["NDCG@20 95% CI"]) == ("[0.8843, 1.0000] (every target hit)",
+                                                                 "[0.8843, 1.0000] (every target first)")
     (top,) = headline({"m": torch.tensor([0, 3, 25, 100, 0, 30])}, n_boot=200)
     low, high = (float(x) for x in top["HR@20 95% CI"].strip("[]").split(", "))
     assert top["HR@20"] == 0.5 and 0.0 <= low < 0.5 < high <= 1.0
