@@ -24,8 +24,8 @@ def headline(ranks: Mapping[str, torch.Tensor], k: int = 20, n_boot: int = 1000)
     :data:`~elcrec_core.evaluate.statistics.FEWEST_USERS_FOR_AN_INTERVAL` users). Of a model with no target in its
     top k of n users, whose bootstrap gives [0, 0], Clopper-Pearson's for HR@k, [0, 1 - 0.025^(1/n)], which bounds
     NDCG@k too (a user's NDCG@k is at most their HR@k); of one that ranks every target first, its mirror,
-    [0.025^(1/n), 1] (a user's NDCG@k is 1 where the target is first). Raises ValueError for k < 1, as :func:`paired_differences`
-    does (it gave "HR@0": helper-193)."""
+    [0.025^(1/n), 1] (a user's NDCG@k is 1 where the target is first). Raises ValueError for k < 1, as
+    :func:`paired_differences` does (it gave "HR@0": helper-193)."""
     if k < 1:
         raise ValueError(f"the cut-off k must be at least 1, got {k}")
     rows = []
