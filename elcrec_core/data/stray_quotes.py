@@ -41,9 +41,9 @@ def refuse_records_in_a_value(path: Path, lines: LineScan, at: np.ndarray, heade
         inside = [line for line in text.split("\n")[1:-1] if line.strip()]  # the last holds the record's own end
         if inside and all(whole(line) for line in inside):
             start, taken = int(lines.starts[record]), text.count("\n")
-            raise SourceReadError(path, f"lines {start}-{start + taken}: a quoted field takes the {taken} line(s) after "
-                                        f"line {start}, records of {len(columns)} fields as the others, into one value "
-                                        f"({text[:80]!r}): does a quote not close? {fix}")
+            raise SourceReadError(path, f"lines {start}-{start + taken}: a quoted field takes the {taken} line(s) "
+                                        f"after line {start}, records of {len(columns)} fields as the others, into one "
+                                        f"value ({text[:80]!r}): does a quote not close? {fix}")
 
 
 def _texts(path: Path, lines: LineScan, records: np.ndarray) -> Iterator[tuple[int, str]]:

@@ -177,8 +177,8 @@ def test_a_header_line_of_a_file_read_without_one_is_a_rejected_row(tmp_path: Pa
 
 def test_delimited_text_settings_of_a_parquet_item_metadata_file_are_refused() -> None:
     """They were ignored without a word, as a Parquet events source refuses them (helper-200); their defaults pass."""
-    with pytest.raises(ValueError, match=r"^item metadata delimiter, names, quote, encoding: settings of delimited text "
-                                         "that a Parquet file has no use for; leave them out$"):
+    with pytest.raises(ValueError, match=r"^item metadata delimiter, names, quote, encoding: settings of delimited "
+                                         "text that a Parquet file has no use for; leave them out$"):
         ItemMetadataConfig("items.parquet", delimiter=";", names=("sku", "name"), quote="'", encoding="latin-1")
     assert ItemMetadataConfig("items.PARQUET", delimiter=",", quote='"', encoding="UTF8").header is True
 
