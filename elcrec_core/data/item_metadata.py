@@ -100,9 +100,7 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
     if "error" not in raw.columns:  # Parquet: no header line inside the data (read_delimited marks those of text)
         raw = raw.with_columns(error=pl.lit(None, pl.String), detail=pl.lit(None, pl.String))
     if not config.header and (found := first_row_of_names(raw.filter(pl.col("item").is_not_null())
-                                                          .with_columns(pl.col("item").cast(pl.String)), ("item",))) \
-            and _names_in(raw.filter(pl.col("source_row") == found[0]).select(
-                [alias for alias in wanted if alias in raw.columns]).row(0), config.names or ()):
+                                                          .with_columns(pl.col("item").cast(pl.String)), ("item",))):
         at = pl.col("source_row") == found[0]  # a header line of a file that the settings say has none (helper-200)
         raw = raw.with_columns(error=pl.when(at).then(pl.lit("repeated_header")).otherwise("error"), detail=pl.when(
             at).then(pl.lit("the first line looks like a header (its item id not a number, as every other row's), and "
@@ -133,14 +131,6 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
     rejected = pl.concat([rejected, superseded.with_columns(source_file=pl.lit(str(path))).select(rejected.columns)])
     good = good.filter(pl.col("source_row") == pl.col("winner"))
     return good.drop("bad_flag", "source_row", "winner"), rejected
-
-
-def _names_in(row: tuple, names: tuple[str, ...]) -> bool:
-    """Whether a value of ``row`` holds one of the column ``names`` (letters and digits alone, without case:
-    ``item_id:token`` holds ``item_id``); a first item ``GIFTCARD`` among numbers is an item (helper-205)."""
-    def key(text: object) -> str:
-        return re.sub(r"[^0-9a-z]", "", str(text).lower())
-    return any(key(name) and key(name) in key(value) for value in row if value is not None for name in names)
 
 
 OTHER_SEPARATORS = (",", ";", "|")  # separators of category lists that separator_advice looks for ("/": paths)

@@ -168,11 +168,6 @@ def test_a_header_line_of_a_file_read_without_one_is_a_rejected_row(tmp_path: Pa
         (1, "repeated_header", "the first line looks like a header (its item id not a number, as every other row's), "
                                "and the settings say the file has none (item_metadata_header: false, or names given "
                                "alone)")]
-    # a first item of a text id among numbers, whose values hold none of the names, is an item (helper-205)
-    path.write_text("GIFTCARD\tGift card\n" + "".join(f"{n}\tFilm {n}\n" for n in range(1, 26)))
-    items, rejected = read_item_metadata(ItemMetadataConfig(str(path), delimiter="\t", names=("item_id", "title"),
-                                                            categories=None))
-    assert len(items) == 26 and items["item_id"][0] == "GIFTCARD" and rejected.is_empty()
 
 
 def test_delimited_text_settings_of_a_parquet_item_metadata_file_are_refused() -> None:
