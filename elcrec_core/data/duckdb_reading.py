@@ -79,6 +79,7 @@ def read_delimited(
     typed: Mapping[str, str] | None = None,
     refusal_fix: str = QUOTING_FIX,
     one_line: Mapping[str, str] | None = None,
+    ids: tuple[str, ...] = (),
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Read the ``wanted`` columns (alias -> column name) of a delimited file as text, through ``build``; with
     ``delimiter`` None, every line is one field (split on a control character the file does not hold). ``typed``:
@@ -86,7 +87,8 @@ def read_delimited(
     (``{"t": "times"}``, for messages)
     (:func:`~elcrec_core.data.header_lines.repeated_header_sql`); ``refusal_fix``: what a refusal of a stray quote
     advises (:func:`quoting_fix`); ``one_line``: the text columns of ``build``'s frame that hold no line end, and
-    what they hold (:func:`refuse_values_over_lines`). A value of any column, read or not, that takes whole records
+    what they hold (:func:`refuse_values_over_lines`); ``ids``: the aliases of the id columns. A value of any
+    column, read or not, that takes whole records (judged by the ids' and the ``typed`` columns' forms)
     into it is refused too (:func:`~elcrec_core.data.stray_quotes.refuse_records_in_a_value`).
 
     A streamed pass (:func:`elcrec_core.data.files.scan_lines`) first refuses binary files and lines longer than
@@ -192,8 +194,8 @@ def read_delimited(
     good = good.with_columns(rows)
     refuse_values_over_lines(path, good, one_line or {}, refusal_fix)  # in records matched to lines or not
     if data is not None:  # then any column's value, in the words of the file's own records (helper-206)
-        refuse_records_in_a_value(path, lines, at, header, delimiter, columns,
-                                  [wanted[alias] for alias in typed if wanted.get(alias)], refusal_fix)
+        refuse_records_in_a_value(path, lines, at, header, delimiter, quote or '"', columns,
+                                  [wanted[alias] for alias in (*ids, *typed) if wanted.get(alias)], refusal_fix)
     return good, rejects.select("source_row", "reason", "detail")
 
 

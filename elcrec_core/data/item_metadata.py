@@ -63,7 +63,7 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
                             **{f"flag{i}": f"category flag {column}" for i, column in enumerate(flags)}}  # no title
                 raw, malformed = read_delimited(con, text, wanted, config.delimiter, config.header, config.names,
                                                  config.quote, None, typed=flagged, refusal_fix=QUOTING_FIX,
-                                                 one_line=one_line)
+                                                 one_line=one_line, ids=("item",))
             refuse_reordered_header(path, raw)
     if is_utf8(config.encoding):
         malformed = malformed.with_columns(

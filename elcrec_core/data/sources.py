@@ -89,7 +89,7 @@ def _read_delimited_events(con: duckdb.DuckDBPyConnection, path: Path, config: S
     good, rejects = read_delimited(
         con, path, fields, config.separator, config.header, config.names, config.quote, config.escape,
         build=lambda raw: normalise_events(raw, fields, config.timestamp_format, path, null_values),
-        max_line_bytes=config.max_line_bytes, typed={"t": "times", "r": "ratings"},
+        max_line_bytes=config.max_line_bytes, typed={"t": "times", "r": "ratings"}, ids=("u", "i"),
         one_line={"user_id": "user id", "item_id": "item id", **({"event_type": "event type"} if fields.get("e")
                                                                  else {}), "detail": "rejected value"},  # time, rating
     )

@@ -3,6 +3,7 @@ review's quote closed by another's inch mark lost the events between it without 
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,17 +14,18 @@ from elcrec_core.data.files import LineScan, SourceReadError
 
 
 def refuse_records_in_a_value(path: Path, lines: LineScan, at: np.ndarray, header: bool, delimiter: str,
-                              columns: list[str], typed: list[str], fix: str) -> None:
+                              quote: str, columns: list[str], judged: list[str], fix: str) -> None:
     """Raise :class:`SourceReadError` for the first record read (not one of the malformed ones at scan records
-    ``at``) whose quoted field takes lines wholly (blank ones aside; not the record's last line, which ends with
-    the fields after the value) that are each a whole record: ``columns`` fields
-    split on ``delimiter``, and in each of the ``typed`` columns (times, ratings, flags) a value of a form that
-    the file's one-line records hold there (its digits aside: ``1769850000``, ``2026-01-31T09:00:00Z``). A stray
-    quote at a value's start in any column, read or not (a review), that another closes lines later at a field's
-    end (``12"``) made the records between one value, lost without a rejected row (helper-200). A value written
-    over lines of other text (a review's "Pros: cheap, light, fast") is read (helper-205: its commas alone made
-    half of the ordinary exports refused); a file without such a column is not judged."""
-    positions = [columns.index(column) for column in typed if column in columns]
+    ``at``) whose quoted field takes lines wholly (blank ones aside; the record's last line where the value is its
+    last field, closed by ``quote``: else that line ends with the fields after the value) that are each a
+    whole record: ``columns`` fields split on ``delimiter``, and in each of the ``judged`` columns (ids, times,
+    ratings, flags) a value of a form that the file's one-line records hold there (its runs of digits aside:
+    ``u17``, ``1769850000``, ``2026-01-31T09:00:00Z``). A stray quote at a value's start in any column, read or not
+    (a review, a title), that another closes lines later at a field's end (``12"``) made the records between one
+    value, lost without a rejected row (helper-200; one record too, helper-207). A value written over lines of
+    other text (a review's "Pros: cheap, light, fast") is read (helper-205: its commas alone made half of the
+    ordinary exports refused)."""
+    positions = [columns.index(column) for column in judged if column in columns]
     records = np.flatnonzero(lines.filled)[int(header):]
     records = records[~np.isin(records, at)]
     spans = lines.spans()[records]
@@ -38,12 +40,24 @@ def refuse_records_in_a_value(path: Path, lines: LineScan, at: np.ndarray, heade
         return len(fields) == len(columns) and all(_form(fields[p]) in known for p, known in zip(positions, forms))
 
     for record, text in _texts(path, lines, multi):  # one record's text at a time, to the first refused
-        inside = [line for line in text.split("\n")[1:-1] if line.strip()]  # the last holds the record's own end
+        taken = text.split("\n")[1:]
+        inside = [line for line in taken[:-1] + _last_value_part(text, delimiter, quote, len(columns)) if line.strip()]
         if inside and all(whole(line) for line in inside):
-            start, taken = int(lines.starts[record]), text.count("\n")
-            raise SourceReadError(path, f"lines {start}-{start + taken}: a quoted field takes the {taken} line(s) "
-                                        f"after line {start}, records of {len(columns)} fields as the others, into one "
-                                        f"value ({text[:80]!r}): does a quote not close? {fix}")
+            start = int(lines.starts[record])
+            raise SourceReadError(path, f"lines {start}-{start + len(taken)}: a quoted field takes the {len(taken)} "
+                                        f"line(s) after line {start}, records of {len(columns)} fields as the others, "
+                                        f"into one value ({text[:80]!r}): does a quote not close? {fix}")
+
+
+def _last_value_part(text: str, delimiter: str, quote: str, n_columns: int) -> list[str]:
+    """The last line of record ``text`` where it is the end of the record's last field, a value over lines that the
+    line ends (``u7,i7,1769850000,ok`` of ``...,"oops\\nu7,i7,1769850000,ok"``: one record taken); else none (the
+    line ends with the fields after the value, or the record does not parse)."""
+    try:
+        fields = next(csv.reader(text.splitlines(keepends=True), delimiter=delimiter, quotechar=quote))
+    except (csv.Error, StopIteration):
+        return []
+    return [fields[-1].split("\n")[-1]] if len(fields) == n_columns and "\n" in fields[-1] else []
 
 
 def _texts(path: Path, lines: LineScan, records: np.ndarray) -> Iterator[tuple[int, str]]:
@@ -66,5 +80,5 @@ _FORM_SAMPLE = 200  # the one-line records whose typed values give the forms tha
 
 
 def _form(value: str) -> str:
-    """A value's form: its digits as 9, outer white space and quotes dropped (``1769850000`` is ``9999999999``)."""
-    return re.sub(r"[0-9]", "9", value.strip().strip('"'))
+    """A value's form: each run of digits as 9, outer white space and quotes dropped (``u1769`` is ``u9``)."""
+    return re.sub(r"[0-9]+", "9", value.strip().strip('"'))

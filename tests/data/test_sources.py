@@ -1026,13 +1026,18 @@ def test_a_stray_quote_in_a_column_not_read_that_takes_whole_records_is_refused(
         assert read_source(SourceConfig(format="csv", path=str(path)))["user_id"].to_list() == ["u1", "u2"], text
         _write(path, f'user_id,item_id,review,timestamp\nu1,i1,"{text}",{EPOCH0}\nu2,i2,ok,{EPOCH0}\n')
         assert read_source(SourceConfig(format="csv", path=str(path)))["user_id"].to_list() == ["u1", "u2"], text
-    # item metadata with category flags alike (a catalogue without a column of numbers or flags is not judged)
-    items = _write(tmp_path / "items.tsv", 'item_id\ttitle\tAction\tCrime\n1\t"Toy Story\t1\t0\n2\tHeat\t1\t1\n'
-                                           '5\tCopycat 12"\t0\t1\n6\tUp\t0\t0\n')
+    # one record taken, its quote closed at the end of the next line (helper-207: no line lay between the two)
+    _write(path, f'user_id,item_id,timestamp,review\nu6,i6,{EPOCH0},"oops\nu7,i7,{EPOCH0},ok"\nu8,i8,{EPOCH0},x\n')
+    with pytest.raises(SourceReadError, match=r": lines 2-3: a quoted field takes the 1 line\(s\) after line 2"):
+        read_source(SourceConfig(format="csv", path=str(path)))
+    # item metadata alike, judged by its ids (and flags where it has them)
+    items = _write(tmp_path / "items.tsv", 'item_id\ttitle\tcategories\n1\t"Toy Story\tAnimation\n2\tHeat\tAction\n'
+                                           '5\tCopycat 12"\tCrime\n6\tUp\tFamily\n')
     with pytest.raises(SourceReadError, match=r"items.tsv: lines 2-4: a quoted field takes the 2 line\(s\) after line "
-                                              r"2, records of 4 fields as the others, into one value"):
-        read_item_metadata(ItemMetadataConfig(str(items), delimiter="\t", categories=None,
-                                              category_flags=["Action", "Crime"]))
+                                              r"2, records of 3 fields as the others, into one value"):
+        read_item_metadata(ItemMetadataConfig(str(items), delimiter="\t"))
+    _write(items, 'item_id,title,description\n1,Tee,"Soft cotton tee.\nAvailable in red, blue, and green."\n2,Cap,x\n')
+    assert read_item_metadata(ItemMetadataConfig(str(items), categories=None))[0]["item_id"].to_list() == ["1", "2"]
 
 
 def test_rows_after_a_field_over_several_lines_keep_their_line_numbers(tmp_path: Path) -> None:
