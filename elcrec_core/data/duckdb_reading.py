@@ -192,7 +192,7 @@ def read_delimited(
         rows = pl.int_range(1, len(good) + 1, dtype=pl.Int64, eager=True).alias("source_row") + int(header)
     refuse_glued_header(path, rejects, columns, delimiter)
     good = good.with_columns(rows)
-    refuse_values_over_lines(path, good, one_line or {}, refusal_fix)  # in records matched to lines or not
+    refuse_values_over_lines(path, good, one_line or {}, refusal_fix, data is not None)  # matched to lines or not
     if data is not None:  # then any column's value, in the words of the file's own records (helper-206)
         refuse_records_in_a_value(path, lines, at, header, delimiter, quote or '"', columns,
                                   [wanted[alias] for alias in (*ids, *typed) if wanted.get(alias)], refusal_fix)
@@ -208,19 +208,21 @@ def _data_records(lines: LineScan, header: bool, good: int, at: np.ndarray) -> n
 
 
 def refuse_values_over_lines(path: Path, good: pl.DataFrame, values: Mapping[str, str],
-                             fix: str = QUOTING_FIX) -> None:
+                             fix: str = QUOTING_FIX, numbered: bool = True) -> None:
     """Raise :class:`SourceReadError` where a value of a record read (``values``: a text column of ``good`` and what
     it holds, ``{"user_id": "user id"}``) holds a line end: a stray quote that another closes lines later at a
     field's end (``u2,"b,...`` and, two lines on, ``u4,d",...``) makes one well-formed quoted field of those lines,
     and their events one event, or one rejected row, unsaid. No id, time, rating or event type holds a line end.
-    ``fix``: what the refusal advises."""
+    ``fix``: what the refusal advises; ``numbered``: whether ``good``'s ``source_row`` are the records' lines (not
+    where they could not be matched: counted in order, they named other lines, helper-207)."""
     for column, name in values.items():
         held = good.filter(pl.col(column).str.contains("\n", literal=True))
         if len(held):
             start, text = int(held["source_row"][0]), held[column][0]
-            raise SourceReadError(path, f"lines {start}-{start + text.count(chr(10))}: a quoted field takes them into "
-                                        f"one {name} ({text[:80]!r}): does a quote not close? {fix} (a value "
-                                        "written with a line break in it, as a quoted field may hold one, is "
+            where = (f"lines {start}-{start + text.count(chr(10))}: a quoted field takes them" if numbered else
+                     f"a quoted field takes {text.count(chr(10)) + 1} lines")
+            raise SourceReadError(path, f"{where} into one {name} ({text[:80]!r}): does a quote not close? {fix} (a "
+                                        "value written with a line break in it, as a quoted field may hold one, is "
                                         "refused: no id holds one; remove it from the export)")
 
 
