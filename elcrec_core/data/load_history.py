@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 
 from elcrec_core.data import warehouse
+from elcrec_core.data.day_loads import LOADS_OF_THE_DAY
 
 
 def never_loaded(files: list[Path], path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> list[Path]:
@@ -88,17 +89,18 @@ def ids_of_other_files(files: list[str], path: str | Path = warehouse.DEFAULT_WA
 def held_by_other_files(files: list[str], day: date, path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> bool:
     """Whether the warehouse at ``path`` stores events from ``files`` (of ``day``'s load) and each of them (its
     user, item and time) from a file of another day's load too: that day's file, delivered again under a new name.
-    Not a file of ``day``'s own earlier loads (a day exported again under new names: helper-205); the other files'
-    rows are read on the events' days alone (the whole warehouse took gigabytes: helper-206). False where ``files``
-    have no stored event."""
+    Not a file of ``day``'s own earlier loads (a day exported again under new names: helper-205; also of a load
+    recorded before ``file_day``, whose files' names hold the day: helper-207); the other files' rows are read on
+    the events' days alone (the whole warehouse took gigabytes: helper-206). False where ``files`` have no stored
+    event."""
     with warehouse.connect(path, read_only=True) as con:
         con.register("these", pl.DataFrame({"file": files}, schema={"file": pl.String}))
         own, held = con.execute(
             "WITH mine AS (SELECT user_id, item_id, timestamp, event_date FROM raw_interactions WHERE source_file IN "
             "(SELECT file FROM these)), others AS (SELECT DISTINCT o.user_id, o.item_id, o.timestamp FROM "
             "raw_interactions o JOIN loads USING (load_id) WHERE o.event_date IN (SELECT event_date FROM mine) AND "
-            "o.source_file NOT IN (SELECT file FROM these) AND loads.file_day IS DISTINCT FROM ?) "
+            f"o.source_file NOT IN (SELECT file FROM these) AND NOT coalesce({LOADS_OF_THE_DAY}, false)) "
             "SELECT count(*), count(others.user_id) FROM mine LEFT JOIN others ON mine.user_id = others.user_id AND "
-            "mine.item_id = others.item_id AND mine.timestamp IS NOT DISTINCT FROM others.timestamp", [day]
+            "mine.item_id = others.item_id AND mine.timestamp IS NOT DISTINCT FROM others.timestamp", [day, day]
         ).fetchone()
     return own > 0 and held == own

@@ -525,6 +525,10 @@ def test_events_held_by_another_days_file_not_by_the_days_own_earlier_files(tmp_
                file_day=date(2026, 1, 31))
     again = [str((tmp_path / "part-9f.csv").resolve())]
     assert not held_by_other_files(again, date(2026, 1, 31), db)
+    (tmp_path / "2026-01-31-old.csv").write_text(rows)  # a load of the day by a version before file_day: its name
+    ingest(SourceConfig(format="csv", path=str(tmp_path / "2026-01-31-old.csv"), timestamp_format="iso8601"),
+           RULES, db)  # says its day (helper-207: it was another day's)
+    assert not held_by_other_files(again, date(2026, 1, 31), db)
     (tmp_path / "day30.csv").write_text(rows)  # the day before's file holds them: then it is that file again
     ingest(SourceConfig(format="csv", path=str(tmp_path / "day30.csv"), timestamp_format="iso8601"), RULES, db,
            file_day=date(2026, 1, 30))
