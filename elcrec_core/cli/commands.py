@@ -53,9 +53,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             load_last(resumed)  # a damaged one says how to go on (helper-206)
             try:
                 seqs, item_ids = _onto_catalogue_of(str(resumed), seqs, item_ids, report=main_rank)
-            except CheckpointError as err:  # of items none of which the data holds (helper-206)
-                raise ValueError(f"{args.out} holds a run on another item catalogue ({err}): resume on the data it "
-                                 "trained on, start over with --fresh, or write to another --out") from None
+            except CheckpointError as err:  # of items none of which the data holds, ... (helper-206, helper-207)
+                raise ValueError(f"{args.out} holds a run that cannot resume on this data ({err}): resume on the data "
+                                 "it trained on, start over with --fresh, or write to another --out") from None
         elif args.init_from and not resumed:
             seqs, item_ids = _onto_catalogue_of(args.init_from, seqs, item_ids, report=main_rank)
         if args.preset == AUTO and not args.config:

@@ -1260,8 +1260,9 @@ def test_init_from_gives_each_item_its_own_embedding_and_fresh_drops_the_old_mod
     # data none of whose items the run knows, and a damaged last.pt: each says how to go on (helper-206)
     _events().with_columns(pl.format("z{}", "item_id").alias("item_id")).write_csv(tmp_path / "other.csv")
     code, _, err = _run(capsys, "train", "--data", str(tmp_path / "other.csv"), "--out", str(second), *flags)
-    assert code == 2 and f"error: {second} holds a run on another item catalogue (checkpoint {second / 'last.pt'} " \
-                         "is from another item catalogue: none of the data's" in err and err.rstrip().endswith(
+    assert code == 2 and f"error: {second} holds a run that cannot resume on this data (checkpoint " \
+                         f"{second / 'last.pt'} is from another item catalogue: none of the data's" in err and \
+        err.rstrip().endswith(
         "resume on the data it trained on, start over with --fresh, or write to another --out"), err
     last = (second / "last.pt").read_bytes()
     (second / "last.pt").write_bytes(b"")
