@@ -42,8 +42,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     # a run resumed numbers the data as it did (a warm start's catalogue), whatever --init-from says (helper-203: the
     # resume of a run warm-started from a model of other items was refused without it, and with it once it moved)
     resumed = Path(args.out) / LAST if not args.fresh and (Path(args.out) / LAST).is_file() else None
-    if args.init_from and resumed is None:  # a wrong path: refused before the data is read
-        require_checkpoint(args.init_from)
+    if args.init_from and (resumed is None or Path(args.init_from).exists()):  # a wrong path: refused before the
+        require_checkpoint(args.init_from)  # data is read (a resume's, gone since, is not read: helper-203)
     select_device(exp.train.device)  # and a device this machine lacks
     with distributed.process_group(exp.train.device):  # under torchrun (several machines): every rank runs this
         main_rank = distributed.is_main()
