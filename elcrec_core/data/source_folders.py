@@ -64,10 +64,11 @@ def missing_beside_others(pattern: str, days: Sequence[str],
             if source not in sources[day]:
                 # a second gap after RESUMED_DAYS days of deliveries too (helper-202), not where a daily source
                 # delivers weekly or every other day since, nor on a weekday it did not deliver on a week before
-                # (a source of weekdays that once delivered on a weekend: helper-205)
-                week_before = (date.fromisoformat(day) - timedelta(days=7)).isoformat()
+                # (a source of weekdays that once delivered on a weekend: helper-205); a week before without any
+                # file (a holiday) is no such weekday (helper-207)
+                week_before = sources.get((date.fromisoformat(day) - timedelta(days=7)).isoformat(), {})
                 if (source in in_gap or (source in daily and streak[source] >= RESUMED_DAYS
-                                         and source in sources.get(week_before, {}))) and newest[source] > day:
+                                         and (source in week_before or not week_before))) and newest[source] > day:
                     missing.append(source[common:].lstrip(_SEPARATORS) + day + tail.replace("{date}", day))
                     in_gap.add(source)
                 streak[source] = 0

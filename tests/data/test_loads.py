@@ -537,3 +537,19 @@ def test_events_held_by_another_days_file_not_by_the_days_own_earlier_files(tmp_
     ingest(SourceConfig(format="csv", path=str(tmp_path / "day30.csv"), timestamp_format="iso8601"), RULES, db,
            file_day=date(2026, 1, 30))
     assert not held_by_other_files(again, date(2026, 1, 31), db)
+
+
+def test_a_gap_a_week_after_a_day_without_any_file_is_named(tmp_path: Path) -> None:
+    """A daily source's missing file on the weekday a week after a holiday (a day without any source's file) was not
+    named: that day, which had no files, was taken for a weekday the source does not deliver on (helper-207)."""
+    from datetime import timedelta
+
+    from elcrec_core.data.source_folders import missing_beside_others
+
+    days = [(date(2026, 3, 2) + timedelta(days=n)).isoformat() for n in range(14)]
+    for source, missing in (("web", {3}), ("app", {3, 10})):  # day 3: a holiday; day 10: the app's file never came
+        (tmp_path / source).mkdir()
+        for n, day in enumerate(days):
+            if n not in missing:
+                (tmp_path / source / f"{day}.csv").write_text("user_id,item_id,timestamp\n")
+    assert missing_beside_others(f"{tmp_path}/*/{{date}}.csv", days) == [f"app/{days[10]}.csv"]
