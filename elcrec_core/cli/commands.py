@@ -30,7 +30,7 @@ from elcrec_core.train.run_log import METRICS_FILE, TENSORBOARD_DIR
 
 def cmd_train(args: argparse.Namespace) -> int:
     from elcrec_core.train import distributed
-    from elcrec_core.train.checkpoint import CheckpointError, require_checkpoint
+    from elcrec_core.train.checkpoint import CheckpointError, onto_catalogue, require_checkpoint
     from elcrec_core.train.device import select_device
     from elcrec_core.train.launch import train_distributed
     from elcrec_core.train.loop import train
@@ -50,14 +50,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         data = load_data(args, seed=exp.train.seed, report=main_rank)
         seqs, item_ids = data.sequences, data.item_ids
         if resumed and (resumed.parent / ITEM_INDEX_FILE).is_file():  # on every rank, as the start copies rows
-            load_last(resumed)  # a damaged one says how to go on (helper-206)
+            n_items = load_last(resumed)["model_config"]["n_items"]  # a damaged one says how to go on (helper-206)
             try:
-                seqs, item_ids = _onto_catalogue_of(str(resumed), seqs, item_ids, report=main_rank)
+                seqs, item_ids = onto_catalogue(resumed, n_items, seqs, item_ids)
             except CheckpointError as err:  # of items none of which the data holds, ... (helper-206, helper-207)
                 raise ValueError(f"{args.out} holds a run that cannot resume on this data ({err}): resume on the data "
                                  "it trained on, start over with --fresh, or write to another --out") from None
         elif args.init_from and not resumed:
-            seqs, item_ids = _onto_catalogue_of(args.init_from, seqs, item_ids, report=main_rank)
+            seqs, item_ids = _onto_init_from(args.init_from, seqs, item_ids, report=main_rank)
         if args.preset == AUTO and not args.config:
             exp = build_config(args, seqs)
         if item_ids is not None:  # on every rank: all refuse alike
@@ -85,12 +85,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _onto_catalogue_of(checkpoint: str, seqs: Sequences, item_ids: np.ndarray | None,
+def _onto_init_from(checkpoint: str, seqs: Sequences, item_ids: np.ndarray | None,
                     report: bool) -> tuple[Sequences, np.ndarray | None]:
-    """The data numbered as the model ``checkpoint`` numbers its items (its known items first, in its order; the
-    data's new items after them): the ``--init-from`` model's, so that the warm start's row-by-row copy gives each
-    item its own embedding (a data file numbers its items itself, in id order, and a new id that sorts first
-    shifted every row), or a resumed run's own ``last.pt``, numbered so at its start.
+    """The data numbered as the ``--init-from`` model numbers its items (its known items first, in its order; the
+    data's new items after them), so that the warm start's row-by-row copy gives each item its own embedding: a
+    data file numbers its items itself, in id order, and a new id that sorts first shifted every row.
     :func:`~elcrec_core.train.checkpoint.onto_catalogue` matches by id where the item index is beside the
     checkpoint; without one the rows are matched by position, as before (with a warning where ``report``)."""
     from elcrec_core.train.checkpoint import load_model, onto_catalogue

@@ -13,9 +13,8 @@ from typing import Any
 import yaml
 
 from elcrec_core.data.expectations import ExpectationConfig
-from elcrec_core.data.files import SourceReadError
-from elcrec_core.data.source_config import (delimited_refusal, delimited_settings, path_without_format,
-                                             read_settings_file, resolve_files)
+from elcrec_core.data.source_config import (delimited_refusal, delimited_settings, files_now, path_without_format,
+                                             read_settings_file)
 from elcrec_core.data.source_folders import metadata_among_events
 
 # the source settings that name the command line's data options: {setting: option's attribute}
@@ -85,7 +84,7 @@ def apply_source_file(parser: argparse.ArgumentParser, args: argparse.Namespace)
     if args.source is not None and args.data == args.data_default:  # not given (train's default: synthetic)
         args.data = _data_path(given)
         if args.data != "synthetic" and (among := metadata_among_events(
-                _files(args.data), given.get("item_metadata_path"))):
+                files_now(args.data), given.get("item_metadata_path"))):
             parser.error(f"--source {args.source}: {among} (the pipeline's load fails on it too)")
     if args.data is None:
         parser.error("the following arguments are required: --data (or --source, a source settings file)")
@@ -109,14 +108,6 @@ def _data_path(settings: dict[str, Any]) -> str:
         return "synthetic"
     pattern = str(path).replace("{date}", "*")
     return pattern + "/*" if "{date}" in path and any(Path(f).is_dir() for f in glob(pattern)) else pattern
-
-
-def _files(path: str) -> list[Path]:
-    """The files that ``--data`` ``path`` names (:func:`resolve_files`); none where it names none (the read says so)."""
-    try:
-        return resolve_files(path)
-    except (SourceReadError, OSError):
-        return []
 
 
 def _read(parser: argparse.ArgumentParser, path: Path) -> dict[str, Any]:

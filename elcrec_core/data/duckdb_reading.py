@@ -183,7 +183,7 @@ def read_delimited(
         rejects = rejects.with_columns(source_row=pl.Series(lines.starts[at], dtype=pl.Int64))
         if (undecoded := np.flatnonzero(rejects["detail"].str.starts_with(INVALID_ENCODING).to_numpy())).size:
             details = rejects["detail"].to_list()  # DuckDB's text of such a line drops the byte after a bad one
-            for k, text in zip(undecoded, lines.record_texts(path, at[undecoded])):
+            for k, (_, text) in zip(undecoded, lines.iter_record_texts(path, at[undecoded])):  # in file order
                 details[k] = f"{INVALID_ENCODING}: {text}"
             rejects = rejects.with_columns(detail=pl.Series(details, dtype=pl.String))
         rows = pl.Series("source_row", data[~np.isin(data, lines.starts[at])], dtype=pl.Int64)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import hashlib
-import itertools
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -90,20 +89,20 @@ class LineScan:
         """How many lines each record takes (more than one where a quoted field holds line ends)."""
         return np.diff(np.append(self.starts, self.line_count + 1))
 
-    def record_texts(self, path: Path, records: np.ndarray) -> list[str]:
-        """The text of the records ``records`` (indices into ``starts``) of ``path``, the file scanned: line ends
-        dropped (a record over several lines joined by ``\\n``), a byte that is not UTF-8 written as ``\\xNN``,
-        as a rejected row's detail shows a line that DuckDB could not decode (its own rendering also drops the
-        byte after each bad one). One pass over the file."""
-        first, spans = self.starts[records], self.spans()[records]
-        record_of = {int(line): n for n, (start, span) in enumerate(zip(first, spans))
-                     for line in range(int(start), int(start + span))}
-        parts: list[list[bytes]] = [[] for _ in range(len(records))]
-        with path.open("rb") as lines:
-            for number, line in enumerate(itertools.islice(lines, max(record_of, default=0)), start=1):
-                if number in record_of:
-                    parts[record_of[number]].append(line.rstrip(b"\r\n"))
-        return [b"\n".join(part).decode("utf-8", "backslashreplace") for part in parts]
+    def iter_record_texts(self, path: Path, records: np.ndarray) -> Iterator[tuple[int, str]]:
+        """Each of ``records`` (indices into ``starts``, in file order) of ``path``, the file scanned, with its text:
+        line ends dropped (lines joined by ``\\n``), a byte that is not UTF-8 as ``\\xNN`` (DuckDB's text drops the
+        byte after a bad one). One pass, one record held at a time (all at once took gigabytes: helper-206)."""
+        spans = self.spans()
+        with path.open("rb") as file:
+            at = 1  # the file's line that ``file`` reads next
+            for record in records:
+                start, span = int(self.starts[record]), int(spans[record])
+                for _ in range(start - at):
+                    file.readline()
+                parts = [file.readline().rstrip(b"\r\n") for _ in range(span)]
+                at = start + span
+                yield int(record), b"\n".join(parts).decode("utf-8", "backslashreplace")
 
     def absent_control_character(self) -> str | None:
         """An ASCII control character the file does not hold: a field delimiter that never splits a line."""

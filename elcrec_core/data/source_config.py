@@ -190,9 +190,9 @@ class ItemMetadataConfig:
             raise ValueError(problem)
         if self.names is not None and len(set(self.names)) != len(self.names):
             raise ValueError(f"item metadata names repeat a column: {list(self.names)}")
-        if Path(self.path).suffix.lower() == ".parquet" and (given := delimited_settings({
-                **vars(self), "delimiter": None if self.delimiter == "," else self.delimiter,
-                "encoding": None}) + (["encoding"] if not is_utf8(self.encoding) else [])):  # were ignored (helper-200)
+        if Path(self.path).suffix.lower() == ".parquet" and (given := delimited_settings(  # ignored (helper-200)
+                {**vars(self), "delimiter": None if self.delimiter == "," else self.delimiter})
+                + (["encoding"] if not is_utf8(self.encoding) else [])):
             raise ValueError(f"item metadata {', '.join(given)}: settings of delimited text that a Parquet file has no "
                              "use for; leave them out")
         if self.header is None:  # names given alone name the columns of a file without header
@@ -258,9 +258,15 @@ def resolve_files(path: str | Path) -> list[Path]:
 def day_files(pattern: str, day: str) -> list[Path]:
     """The files that the source path ``pattern`` names for ``day`` (``{date}`` filled in; a file, a folder's
     files or a glob's matches, as the ingestion reads them), none where there are none yet."""
+    return files_now(pattern.replace("{date}", day))
+
+
+def files_now(path: str | Path) -> list[Path]:
+    """The files that ``path`` names (:func:`resolve_files`), none where it names none, or a folder that cannot be
+    read now (the read or the next tick says so)."""
     try:
-        return resolve_files(pattern.replace("{date}", day))
-    except (SourceReadError, OSError):  # none yet, or a folder that cannot be read now: the next tick looks again
+        return resolve_files(path)
+    except (SourceReadError, OSError):
         return []
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -32,14 +31,14 @@ def refuse_records_in_a_value(path: Path, lines: LineScan, at: np.ndarray, heade
     multi = records[spans > 1]
     if not len(multi) or not positions or lines.stray_cr_line is not None:  # CR line ends: the texts are not lines
         return
-    forms = [{_form(fields[p]) for _, text in _texts(path, lines, records[spans == 1][:_FORM_SAMPLE])
+    forms = [{_form(fields[p]) for _, text in lines.iter_record_texts(path, records[spans == 1][:_FORM_SAMPLE])
               if len(fields := text.split(delimiter)) == len(columns)} for p in positions]
 
     def whole(line: str) -> bool:
         fields = line.split(delimiter)
         return len(fields) == len(columns) and all(_form(fields[p]) in known for p, known in zip(positions, forms))
 
-    for record, text in _texts(path, lines, multi):  # one record's text at a time, to the first refused
+    for record, text in lines.iter_record_texts(path, multi):  # one record's text at a time, to the first refused
         taken = text.split("\n")[1:]
         inside = [line for line in taken[:-1] + _last_value_part(text, delimiter, quote, len(columns)) if line.strip()]
         if inside and all(whole(line) for line in inside):
@@ -58,22 +57,6 @@ def _last_value_part(text: str, delimiter: str, quote: str, n_columns: int) -> l
     except (csv.Error, StopIteration):
         return []
     return [fields[-1].split("\n")[-1]] if len(fields) == n_columns and "\n" in fields[-1] else []
-
-
-def _texts(path: Path, lines: LineScan, records: np.ndarray) -> Iterator[tuple[int, str]]:
-    """Each of the scan's ``records`` (in file order) with its text, line ends dropped (its lines joined by
-    ``\\n``), a byte that is not UTF-8 as ``\\xNN``: one pass over the file, one record held at a time (all of a
-    file of reviews over lines took gigabytes: helper-206)."""
-    spans = lines.spans()
-    with path.open("rb") as file:
-        at = 1  # the file's line that ``file`` reads next
-        for record in records:
-            start, span = int(lines.starts[record]), int(spans[record])
-            for _ in range(start - at):
-                file.readline()
-            parts = [file.readline().rstrip(b"\r\n") for _ in range(span)]
-            at = start + span
-            yield int(record), b"\n".join(parts).decode("utf-8", "backslashreplace")
 
 
 _FORM_SAMPLE = 200  # the one-line records whose typed values give the forms that a whole record's hold

@@ -31,8 +31,8 @@ from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 from elcrec_core.config.settings import ExperimentConfig
 from elcrec_core.data.sequences import Sequences
 from elcrec_core.train import distributed
-from elcrec_core.train.distributed import DistributedFailure
 from elcrec_core.train.checkpoint import LAST
+from elcrec_core.train.distributed import DistributedFailure
 from elcrec_core.train.loop import TrainResult, train
 from elcrec_core.train.objective import NonFiniteLoss
 from elcrec_core.train.state import other_settings, processes_change, saved_processes

@@ -124,7 +124,7 @@ def restore_training_state(path: Path, model: ELCRec, optimizer: torch.optim.Opt
                          f"on the data it trained on, {START_OVER}")
     changes = (changed_settings(state["model_config"], dataclasses.asdict(model.cfg), "model")
                + changed_settings(state["config"]["train"], dataclasses.asdict(cfg), "train", RESUMABLE_CHANGES))
-    saved = state.get("rank_rng", [state["rng"]])
+    saved = _rank_rngs(state)
     changes += processes_change(len(saved), distributed.world_size(), cfg.batch_size)
     if changes:
         raise other_settings(path, changes)
@@ -160,8 +160,12 @@ START_OVER = "start over with --fresh (or resume=False), or write to another fol
 
 def saved_processes(path: Path) -> int:
     """How many processes trained the run of ``last.pt`` at ``path`` (one RNG state each)."""
-    state = load_last(path)
-    return len(state.get("rank_rng", [state.get("rng")]))
+    return len(_rank_rngs(load_last(path)))
+
+
+def _rank_rngs(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each rank's RNG states in ``last.pt``'s ``state`` (one process's, of a run written before ``rank_rng``)."""
+    return state.get("rank_rng", [state["rng"]])
 
 
 def other_settings(path: Path, changes: list[str]) -> ValueError:
