@@ -67,6 +67,23 @@ def test_rating_and_event_type_columns(tmp_path: Path) -> None:
     assert frame["detail"].to_list() == [None, None, "r: good"]  # the file's own column
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_file_over_duckdbs_8_mib_buffer_keeps_each_rows_line(tmp_path: Path, fmt: str) -> None:
+    """A file over DuckDB's 8 MiB CSV buffer, with a rating read, came back from its parallel scan in another order,
+    so every row was numbered as another's line: ties of time ordered by the wrong row, rejected rows named at
+    another's line (helper-209, an Excel export of 200,000 rows). Each row's source_row is its line, in its order."""
+    rows = 300_000  # about 9.6 MB as csv
+    text = "".join(f"u{k % 97},item-{k:09d},{EPOCH0},5\n" if fmt == "csv" else
+                   f'{{"user_id": "u{k % 97}", "item_id": "item-{k:09d}", "timestamp": {EPOCH0}, "rating": 5}}\n'
+                   for k in range(rows))
+    path = _write(tmp_path / f"big.{fmt}", ("user_id,item_id,timestamp,rating\n" if fmt == "csv" else "") + text)
+    assert path.stat().st_size > 8 * 2**20
+    frame = read_source(SourceConfig(format=fmt, path=str(path), columns=ColumnMap(rating="rating")))
+    first = 2 if fmt == "csv" else 1  # after the header's line
+    assert frame["item_id"].to_list() == [f"item-{k:09d}" for k in range(rows)]
+    assert frame["source_row"].to_list() == list(range(first, first + rows))
+
+
 @pytest.mark.parametrize(
     ("fmt", "raw", "expected"),
     [
