@@ -19,6 +19,7 @@ from assets.serving import first_gate, serving_model
 from elcrec_core.data import warehouse
 from elcrec_core.data.day_loads import newest_day_load
 from elcrec_core.data.events_to_sequences import read_sequence_settings
+from elcrec_core.data.sequence_settings import setting_changes
 from elcrec_core.data.sequence_summary import read_summary
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.backtest import had_every_item, next_day_sequences, seen_before_day
@@ -202,9 +203,9 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
         sections.append(("Intents of the new model and item categories",
                          purity_text(purity, candidate_model.cfg.n_intents)))
     images = {"training_plot": ("training curves of the new model", out / "training_curve.png")}
-    backtest, no_backtest = _backtest(storage, partition, _served_at_first_gate(store, partition))
+    backtest, backtest_note = _backtest(storage, partition, _served_at_first_gate(store, partition))
     if backtest is None:
-        sections.append(("Next-day backtest", f"None for {partition}: {no_backtest}."))
+        sections.append(("Next-day backtest", f"None for {partition}: {backtest_note}."))
     else:
         tail = backtest.tail(30)
         sections.append(("Next-day backtest (the model that served after the previous day, scored on the first "
@@ -215,7 +216,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
                          "users)",
                          markdown_table([{name: _cell(name, row) for name in row}
                                          for row in tail.to_dicts()])
-                         + EARLIER_BACKTEST * tail["without_list"].has_nulls()))
+                         + EARLIER_BACKTEST * tail["without_list"].has_nulls() + backtest_note))
         images["backtest_plot"] = ("next-day backtest, last 30 days", backtest_trend(
             tail["day"].to_list(), tail["HR@20"].to_list(), tail["NDCG@20"].to_list(), out / "backtest.png"))
     repeats = repeat_targets(data, users, split)
@@ -256,7 +257,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
         metadata["popularity_HR@20"] = metric(metrics["most_popular"]["HR@20"])
         metadata["HR@20_over_popularity"] = metric(metrics["elcrec"]["HR@20"] - metrics["most_popular"]["HR@20"])
     if backtest is None:
-        metadata["backtest"] = dg.MetadataValue.text(f"none: {no_backtest}")
+        metadata["backtest"] = dg.MetadataValue.text(f"none: {backtest_note}")
     else:
         metadata["backtest_HR@20"] = metric(backtest["HR@20"][-1])
         metadata["backtest"] = table(backtest.tail(30), {
@@ -425,21 +426,21 @@ def _cell(name: str, row: dict[str, Any]) -> Any:
 
 def _backtest(storage: Storage, partition: str,
               serving_before: ModelRecord | None) -> tuple[pl.DataFrame | None, str]:
-    """Score the model that served after the previous day (``serving_before``, what served when the day's first
-    gate ran, as its decision recorded it, so that a report made again after a rollback scores what served then; where
+    """Score the model that served after the previous day (``serving_before``, what served when the day's first gate
+    ran, as its decision recorded it, so that a report made again after a rollback scores what served then; where
     that model was trained on a later day, as when an older day runs after newer ones: the newest serving model
     trained on data up to the previous day, as the serving aliases and log say when the report is made) on this
-    day's first items (of the events that the day's sequence
-    settings select; every item the user had before the day excluded, as the served lists exclude it:
-    :func:`seen_before_day`), for the users who had a list after the previous day (those of the newest day judged
-    since the model's who had not had every item of the model; the others, whose events left no sequence nor short
-    history or who had every item, are counted as
-    ``without_list``, and the users whose first events are on the day, who had no list, as ``new_users``), store the row
-    in the warehouse table ``backtest`` (one row per day, replaced on re-runs) and return the trend up to this day
-    (its last row is this day's, also when later days have run), and "". (None, why) without such a model,
-    without the sequences whose users got the lists it served (pruned), for a baseline whose sequences are gone
-    (an older day re-run after pruning: :func:`served_recommender`), or without users of the day to score (an
-    earlier run's row of the day is then removed: its events are gone)."""
+    day's first items (of the events that the sequence settings of the lists that served select, which the note
+    returned names where the day's own differ; every item the user had before the day excluded, as the served lists
+    exclude it: :func:`seen_before_day`), for the users who had a list after the previous day (those of the newest
+    day judged since the model's who had not had every item of the model; the others, whose events left no sequence
+    nor short history or who had every item, are counted as ``without_list``, and the users whose first events are
+    on the day, who had no list, as ``new_users``), store the row in the warehouse table ``backtest`` (one row per
+    day, replaced on re-runs) and return the trend up to this day (its last row is this day's, also when later days
+    have run), and that note or "". (None, why) without such a model, without the sequences whose users got the
+    lists it served (pruned), for a baseline whose sequences are gone (an older day re-run after pruning:
+    :func:`served_recommender`), or without users of the day to score (an earlier run's row of the day is then
+    removed: its events are gone)."""
     day = date.fromisoformat(partition)
     before = day_before(partition)
     if serving_before is None:
@@ -456,7 +457,10 @@ def _backtest(storage: Storage, partition: str,
                  default=previous.day)
     if not storage.sequences_file(listed).exists():
         return None, f"the sequences of {listed}, whose users got the lists served after {before}, were removed"
-    settings = read_sequence_settings(storage.sequences_dir(partition))
+    # the settings the served lists were made with: their history, exclusions and aim (another day's settings
+    # scored lists that never served: helper-208, views modelled one day and not the next)
+    settings = read_sequence_settings(storage.sequences_dir(listed))
+    changes = setting_changes(settings, read_sequence_settings(storage.sequences_dir(partition)))
     next_day = next_day_sequences(storage.warehouse, day, settings)
     active = next_day.seqs
     listed_users = storage.listed_users(listed)
@@ -499,4 +503,7 @@ def _backtest(storage: Storage, partition: str,
     trend = pl.concat([history.filter(pl.col("day") != partition), row], how="diagonal_relaxed").sort("day")
     trend = trend.select(row.columns)  # in this version's order, also after rows of an earlier version
     warehouse.replace_table(storage.warehouse, "backtest", trend)
-    return trend.filter(pl.col("day") <= partition), ""
+    note = (f"\n\n{partition} is scored with the sequence settings of {listed}, whose users got the lists served "
+            f"after {before}, not the day's own ({'; '.join(changes)}): its history, the items excluded and the "
+            "first item of the day are of the events those lists were made from." if changes else "")
+    return trend.filter(pl.col("day") <= partition), note

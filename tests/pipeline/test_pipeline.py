@@ -1991,6 +1991,32 @@ def test_the_backtest_scores_the_lists_that_served_and_counts_the_users_without_
         f"none: the sequences of {before}, whose users got the lists served after {before}, were removed")
 
 
+def test_the_backtest_scores_with_the_settings_of_the_lists_that_served(first_run, tmp_path):
+    """A day whose sequence settings changed (a team that modelled every event type, then purchases alone) was
+    backtested with its own settings: the history, the excluded items and the first item of the day were of other
+    events than the lists that served were made from, and the users counted as without a list had one (helper-208).
+    The row is the one of the settings that made those lists, and the report says which settings scored it."""
+    import json
+    import shutil
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    storage = Storage(data_dir=str(data_dir))
+    served_row = warehouse.read_table(storage.warehouse, "backtest").filter(pl.col("day") == PARTITION).to_dicts()
+    settings = storage.sequences_dir(PARTITION) / "settings.json"
+    before = json.loads(settings.read_text())
+    assert before["event_types"] is None and served_row[0]["users"] > 5
+    settings.write_text(json.dumps({**before, "event_types": ["purchase"]}))  # no event of the data is one
+    result = dg.materialize([evaluation_report], partition_key=PARTITION,
+                            resources={"storage": storage, "device": ComputeDevice(device="cpu")})
+    assert result.success
+    assert warehouse.read_table(storage.warehouse, "backtest").filter(pl.col("day") == PARTITION).to_dicts() == (
+        served_row)
+    report = (storage.store.folder(storage.store.candidate(PARTITION, (result.run_id,))) / "report.md").read_text()
+    assert (f"{PARTITION} is scored with the sequence settings of 2026-01-25, whose users got the lists served after "
+            "2026-01-25, not the day's own (event_types every type then, purchase now)") in " ".join(report.split())
+
+
 def test_users_the_k_core_removes_get_lists_from_their_short_histories(first_run, tmp_path):
     """A user the k-core removed got no list. Now their events on the sequences' items (a short history, in time
     order) make one: the serving model ranks its items from that history, every item the user has an event with
