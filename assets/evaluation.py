@@ -449,7 +449,10 @@ def _backtest(storage: Storage, partition: str,
     if previous is None:
         return None, (f"no model served after {before} (none had served by then, or elcrec rollback withdrew "
                       "those that had)")
-    served = served_recommender(storage, previous, before)
+    try:
+        served = served_recommender(storage, previous, before)
+    except ValueError as err:  # a kind this version cannot refit: no backtest, as the report's other parts do
+        return None, f"{previous.name}, which served after {before}, cannot be loaded to score ({err})"
     if served is None:
         return None, f"{previous.name}, which served after {before}, was fitted on sequences since removed"
     # the lists served after the day before: those of the newest day since the model's that the gate judged

@@ -21,15 +21,21 @@ BASELINES: dict[str, type[MostPopular] | type[ItemTransition] | type[EASE] | typ
 
 def baseline_params(rec: MostPopular | ItemTransition | EASE | ItemKNN) -> dict[str, float]:
     """What refits ``rec`` as it was chosen (EASE's ``lam``, item-kNN's ``k`` and ``shrink``; nothing for most
-    popular and item transition). Raises ValueError for a class of :data:`BASELINES`' kinds that it does not know:
-    a new baseline refitted to serve with its defaults, not the settings the gate measured (helper-196)."""
-    if isinstance(rec, EASE):
+    popular and item transition). Raises ValueError for a class that is not :data:`BASELINES`' class of its kind
+    (``name``), a new one not registered there (it served, and could not be refitted: helper-211) or a subclass (its
+    own settings would be dropped), and for one whose settings it does not know: a new baseline refitted to serve
+    with its defaults, not the settings the gate measured (helper-196)."""
+    kind = type(rec)
+    if BASELINES.get(rec.name) is not kind:
+        raise ValueError(f"{kind.__name__} (kind {rec.name!r}) is not the class of its kind in "
+                         "serve.recommenders.BASELINES, which refits a baseline to serve: register it there")
+    if kind is EASE:
         return {"lam": rec.lam}
-    if isinstance(rec, ItemKNN):
+    if kind is ItemKNN:
         return {"k": rec.k, "shrink": rec.shrink}
-    if type(rec) in (MostPopular, ItemTransition):
+    if kind in (MostPopular, ItemTransition):
         return {}
-    raise ValueError(f"baseline_params knows no settings of {type(rec).__name__}: name those that refit it")
+    raise ValueError(f"baseline_params knows no settings of {kind.__name__}: name those that refit it")
 
 
 def load_recommender(store: ModelStore, record: ModelRecord, data: SequenceTensors | None, fit: Fit) -> Recommender:

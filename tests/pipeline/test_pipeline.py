@@ -2017,6 +2017,33 @@ def test_the_backtest_scores_with_the_settings_of_the_lists_that_served(first_ru
             "2026-01-25, not the day's own (event_types every type then, purchase now)") in " ".join(report.split())
 
 
+def test_a_served_model_that_cannot_be_loaded_leaves_the_report_without_a_backtest(first_run, tmp_path, monkeypatch):
+    """A served baseline of a kind this version cannot refit (a contributor's kind left out of BASELINES: helper-211)
+    made the report fail with a bare ValueError from the backtest; the report now has none, and says why."""
+    import dataclasses
+    import shutil
+
+    import assets.evaluation as evaluation_assets
+    from elcrec_core.serve.recommenders import load_recommender
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    storage = Storage(data_dir=str(data_dir))
+
+    def of_unknown_kind(storage: Storage, record, day: str):
+        data = SequenceTensors.from_sequences(storage.read_sequences(day)[0])
+        return load_recommender(storage.store, dataclasses.replace(record, kind="recent_popular"), data, "all")
+
+    monkeypatch.setattr(evaluation_assets, "served_recommender", of_unknown_kind)
+    result = dg.materialize([evaluation_report], partition_key=PARTITION,
+                            resources={"storage": storage, "device": ComputeDevice(device="cpu")})
+    assert result.success
+    served = storage.store.served_up_to("2026-01-25")
+    assert metadata(result, "evaluation_report")["backtest"] == (
+        f"none: {served.name}, which served after 2026-01-25, cannot be loaded to score (model {served.name}: unknown "
+        "kind 'recent_popular' (known: elcrec, sasrec, most_popular, transition, ease, item_knn))")
+
+
 def test_users_the_k_core_removes_get_lists_from_their_short_histories(first_run, tmp_path):
     """A user the k-core removed got no list. Now their events on the sequences' items (a short history, in time
     order) make one: the serving model ranks its items from that history, every item the user has an event with

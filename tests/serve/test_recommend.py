@@ -224,20 +224,35 @@ def test_the_days_lists_break_ties_by_the_popularity_of_the_fitted_sequences_alo
     assert items[5][0].item() == 5 and missing.tolist() == [0] * 8  # x, from item 6: item 5, its neighbour
 
 
-def test_baseline_params_are_those_that_refit_each_baseline_and_none_are_guessed() -> None:
+def test_baseline_params_are_those_that_refit_each_baseline_and_none_are_guessed(monkeypatch) -> None:
     """A baseline that baseline_params did not know got {}: refitted to serve with its defaults, not the settings the
-    gate measured (helper-196)."""
+    gate measured (helper-196). A subclass of item-kNN or EASE got its parent's settings alone, and a new kind left
+    out of BASELINES was fitted, promoted, and then could not be refitted to serve (helper-211): both refused."""
     from elcrec_core.evaluate.baselines import EASE
     from elcrec_core.evaluate.item_knn import ItemKNN
+    from elcrec_core.serve import recommenders
     from elcrec_core.serve.recommenders import baseline_params
 
     assert [baseline_params(rec) for rec in (MostPopular(), ItemTransition(), EASE(50.0), ItemKNN(k=20, shrink=5.0))] \
         == [{}, {}, {"lam": 50.0}, {"k": 20, "shrink": 5.0}]
 
+    class AsymKNN(ItemKNN):
+        def __init__(self, alpha: float = 0.5) -> None:
+            super().__init__()
+            self.alpha = alpha
+
     class RecentPopular(MostPopular):
+        name = "recent_popular"
+
         def __init__(self, window: int = 5) -> None:
             super().__init__()
             self.window = window
 
+    with pytest.raises(ValueError, match="^AsymKNN \\(kind 'item_knn'\\) is not the class of its kind in serve.rec"):
+        baseline_params(AsymKNN(0.9))
+    with pytest.raises(ValueError, match="^RecentPopular \\(kind 'recent_popular'\\) is not the class of its kind in "
+                                         "serve.recommenders.BASELINES, which refits a baseline to serve: register"):
+        baseline_params(RecentPopular())
+    monkeypatch.setitem(recommenders.BASELINES, "recent_popular", RecentPopular)  # registered, its settings not named
     with pytest.raises(ValueError, match="^baseline_params knows no settings of RecentPopular: name those that"):
         baseline_params(RecentPopular())
