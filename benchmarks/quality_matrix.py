@@ -67,13 +67,14 @@ from elcrec_core.cli.data_loading import LoadedData, load
 from elcrec_core.cli.data_options import SYNTHETIC, DataOptions
 from elcrec_core.config.settings import ExperimentConfig, load_preset, merge_overrides
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, Sequences, SequenceTensors, write_item_index_file
-from elcrec_core.evaluate.baselines import EASE_MAX_ITEMS, ItemTransition, MostPopular, sasrec_config, tune_ease
+from elcrec_core.evaluate.baselines import EASE_MAX_ITEMS, sasrec_config, tune_ease
 from elcrec_core.evaluate.item_knn import tune_item_knn
 from elcrec_core.evaluate.ranking import metrics_from_ranks
 from elcrec_core.evaluate.scoring import ELCRecRecommender, evaluate_recommender, recommender_metrics
 from elcrec_core.evaluate.statistics import bootstrap_mean
 from elcrec_core.evaluate.ranking import per_user
 from elcrec_core.report.comparisons import paired_differences
+from elcrec_core.serve.recommenders import BASELINES
 from elcrec_core.train.auto_preset import AUTO, auto_experiment
 from elcrec_core.train.checkpoint import BEST, LAST, CheckpointError, load_checkpoint, load_model
 from elcrec_core.train.device import cpu_model, select_device
@@ -290,8 +291,8 @@ def run_baseline(model: str, data: SequenceTensors, log: Callable[[str], None]) 
                     "valid_NDCG@20_by_k_shrink": {f"{k} {shrink:g}": m["NDCG@20"]
                                                   for (k, shrink), m in by_setting.items()}}
         precision = "fp32"
-    else:
-        rec = {"most_popular": MostPopular, "transition": ItemTransition}[model]().fit(data, "valid")
+    else:  # a baseline without settings to choose (one with them needs its own branch, as EASE's)
+        rec = BASELINES[model]().fit(data, "valid")
         valid = recommender_metrics(rec, data, "valid")
         label, settings, precision = "counts on items[:-2]", {}, "fp64"
     ranks = evaluate_recommender(rec, data, "test")

@@ -33,6 +33,7 @@ from elcrec_core.evaluate.ranking import MISS_RANK, eligible_users, evaluate_ran
 from elcrec_core.evaluate.scoring import ELCRecRecommender, Recommender, evaluate_recommender, rank_score_matrix
 from elcrec_core.model.elcrec import ELCRec
 from elcrec_core.serve.recommend import recommend
+from elcrec_core.serve.recommenders import BASELINES
 
 EASE_BEAUTY_100 = {"HR@5": 0.0457, "NDCG@5": 0.0298, "HR@10": 0.0694, "NDCG@10": 0.0374, "HR@20": 0.0969, "NDCG@20": 0.0443}
 
@@ -306,6 +307,27 @@ def ease_weights(lists: list[list[int]], n_items: int, drop: int, lam: float) ->
     b = np.eye(n_items) - p / np.diag(p)
     np.fill_diagonal(b, 0.0)
     return b
+
+
+@pytest.mark.parametrize("split", ["valid", "test"])
+@pytest.mark.parametrize("kind", sorted(BASELINES))
+def test_every_baseline_scores_from_the_history_alone_and_never_sees_the_held_out_items(kind, split):
+    """The contract (Recommender's docstring) every baseline that may serve keeps: scores from ``history`` alone,
+    not from the user's row of the data it was fitted on, and a fit on ``split`` that never sees its targets or what
+    follows them. A contributor's baseline that looked the user up in its fitted data (helper-211) got validation
+    NDCG@20 0.90 and was promoted over item transition's 0.51; this test fails for such a baseline."""
+    lists = random_lists(7, 60, 25, 4, 12)
+    data = tensors(lists, n_items=25)
+    drop = evaluation.DROP_AFTER[split]
+    users = eligible_users(data, split)
+    lengths = data.lengths(users) - drop - 1
+    history = data.window(users, drop + 1, int(lengths.max()))
+    scores = scoring.scores_of(BASELINES[kind]().fit(data, split), users, history)
+    fitted = BASELINES[kind]().fit(data, split)
+    assert torch.equal(scoring.scores_of(fitted, users.flip(0), history), scores)  # the users name rows alone
+    held_out = [seq[:len(seq) - drop - 1] + [item % 25 + 1 for item in seq[len(seq) - drop - 1:]] for seq in lists]
+    assert torch.equal(scoring.scores_of(BASELINES[kind]().fit(tensors(held_out, n_items=25), split), users, history),
+                       scores)
 
 
 def test_ease_matches_brute_force():

@@ -15,12 +15,11 @@ import pytest
 import torch
 
 from elcrec_core.data.sequences import SequenceTensors
-from elcrec_core.evaluate.baselines import EASE, ItemTransition, MostPopular
-from elcrec_core.evaluate.item_knn import ItemKNN
 from elcrec_core.evaluate.ranking import evaluate
 from elcrec_core.evaluate.scoring import ELCRecRecommender, evaluate_recommender
 from elcrec_core.intents.profiles import assign_user_intents
 from elcrec_core.serve.recommend import recommend
+from elcrec_core.serve.recommenders import BASELINES
 from elcrec_core.train.checkpoint import load_checkpoint, load_model
 from elcrec_core.train.device import select_device, uses_bf16
 from elcrec_core.train.loop import train
@@ -100,10 +99,10 @@ def test_bf16_autocast_on_the_device_learns_as_fp32(seqs, cpu_run, device, tmp_p
     assert abs(run.valid["NDCG@20"] - cpu.valid["NDCG@20"]) < QUALITY_TOLERANCE, (run.valid, cpu.valid)
 
 
-@pytest.mark.parametrize("baseline", [MostPopular, ItemTransition, lambda: EASE(50.0), lambda: ItemKNN(20)],
-                         ids=["most_popular", "transition", "ease", "item_knn"])
-def test_the_baselines_fit_and_rank_on_the_device_as_on_the_cpu(seqs, device, baseline):
+@pytest.mark.parametrize("kind", sorted(BASELINES))  # every baseline that may serve, a new one too
+def test_the_baselines_fit_and_rank_on_the_device_as_on_the_cpu(seqs, device, kind):
     """The report and the gate fit the baselines on the data's device (the pipeline's, CUDA where present)."""
+    baseline = BASELINES[kind]
     cpu_data, device_data = SequenceTensors.from_sequences(seqs), SequenceTensors.from_sequences(seqs, device)
     for split in ("valid", "test"):
         expected = evaluate_recommender(baseline().fit(cpu_data, split), cpu_data, split)
