@@ -78,9 +78,9 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
     seen = SequenceTensors.from_sequences(seen_items(storage.warehouse, partition_end(partition), users.user_ids,
                                                      item_ids, event_types))  # of every item the model scores
     offered = _items_on_offer(config.active_days, storage, partition, item_ids[:rec.n_items], event_types)
-    items, scores, missing = recommend_day(rec, seqs, short, config.top_k, seen,
-                                           None if offered is None else torch.from_numpy(offered))
-    missing = missing.numpy()
+    items, scores, missing, non_finite = recommend_day(rec, seqs, short, config.top_k, seen,
+                                                       None if offered is None else torch.from_numpy(offered))
+    missing, non_finite = missing.numpy(), non_finite.numpy()
     listed = torch.isfinite(scores).sum(dim=1).numpy()  # each user's list: a user who has seen all but j < k items
     # of those on offer gets j, none where they have seen them all (without a word: helper-171)
     intent_record = storage.intent_model(partition, run_lineage(context))
@@ -102,7 +102,7 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
     inputs = {"settings": config.model_dump(), "model": serving.name, "intent_model": intent_record.name}
     short_file = storage.short_histories_file(partition)  # none: a day built by an earlier version
     version = dg.DataVersion(digest(inputs, [storage.sequences_file(partition)] + [short_file] * short_file.exists()))
-    complete = _complete_lists(users.user_ids, missing, serving.name)
+    complete = _complete_lists(users.user_ids, missing, non_finite, serving.name)
     log_failed_checks(context, [complete])
     return dg.MaterializeResult(data_version=version, metadata={
         **warehouse_entry(storage.warehouse),  # which data folder's (one instance may run several)
@@ -125,6 +125,7 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
         "sample": table(frame.filter(pl.col("user_id").is_in(first_users.implode())), RECOMMENDATION_COLUMNS),
         **warehouse_table(storage.warehouse, "user_recommendations", RECOMMENDATION_COLUMNS),
         "users_missing_recommendations": int((missing > 0).sum()),
+        "users_with_non_finite_scores": int((non_finite > 0).sum()),  # never served: complete_lists fails
         # users with a list; users with fewer than top_k items because they have seen all but fewer of those on
         # offer (none where they have seen every one), apart from the non-finite scores above
         "users_listed": int((listed > 0).sum()),
@@ -150,17 +151,24 @@ def _items_on_offer(days: int | None, storage: Storage, partition: str, item_ids
     return offered
 
 
-def _complete_lists(user_ids: np.ndarray, missing: np.ndarray, model: str) -> dg.AssetCheckResult:
-    """The ``complete_lists`` check: ``missing[u]`` recommendations of user ``user_ids[u]`` lost to non-finite
-    scores (:func:`elcrec_core.serve.recommend.missing_recommendations`)."""
-    short = np.flatnonzero(missing > 0)
+def _complete_lists(user_ids: np.ndarray, missing: np.ndarray, non_finite: np.ndarray,
+                    model: str) -> dg.AssetCheckResult:
+    """The ``complete_lists`` check: fails where the serving ``model`` gave some users NaN or infinite scores
+    (``non_finite[u]`` of user ``user_ids[u]``), which are never served, whether or not they cost the user's list
+    items: ``missing[u]`` recommendations lost to them (:func:`elcrec_core.serve.recommend.missing_recommendations`).
+    A model refitted to serve that scores one item NaN for everyone gave whole lists without it (helper-211)."""
+    short, broken = np.flatnonzero(missing > 0), np.flatnonzero(non_finite > 0)
+    lost = (f"{len(short)} of them get fewer recommendations than they should ({int(missing.sum())} missing)"
+            if len(short) else "their lists are whole: the items so scored were left out")
     return dg.AssetCheckResult(
-        check_name="complete_lists", passed=len(short) == 0, severity=dg.AssetCheckSeverity.ERROR,
-        description=None if len(short) == 0 else (
-            f"{len(short)} users get fewer recommendations than they should ({int(missing.sum())} missing): "
-            f"{model} gives them NaN or infinite scores"),
-        metadata={"users_missing_recommendations": len(short), "recommendations_missing": int(missing.sum()),
-                  "first_users": ", ".join(str(u) for u in user_ids[short[:SAMPLE_USERS * 3]])})
+        check_name="complete_lists", passed=len(broken) == 0, severity=dg.AssetCheckSeverity.ERROR,
+        description=None if len(broken) == 0 else (
+            f"{model} gives {len(broken)} users NaN or infinite scores ({int(non_finite.sum())} in all), which are "
+            f"never served; {lost}"),
+        metadata={"users_with_non_finite_scores": len(broken), "non_finite_scores": int(non_finite.sum()),
+                  "users_missing_recommendations": len(short), "recommendations_missing": int(missing.sum()),
+                  "first_users": ", ".join(str(u) for u in user_ids[(short if len(short) else broken)[
+                      :SAMPLE_USERS * 3]])})
 
 
 SAMPLE_USERS = 3

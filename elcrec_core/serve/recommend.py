@@ -9,10 +9,12 @@ from elcrec_core.evaluate.fitted_inputs import input_counts, popularity_rank_ord
 from elcrec_core.evaluate.ranking import MAX_SCORE_ELEMENTS, known_items
 from elcrec_core.evaluate.scoring import Recommender, excluded_items, scores_of
 
+BATCH_USERS = 2048  # users scored at a time, at most
+
 
 @torch.no_grad()
 def recommend(
-    rec: Recommender, data: SequenceTensors, users: torch.Tensor, k: int = 20, batch_size: int = 2048,
+    rec: Recommender, data: SequenceTensors, users: torch.Tensor, k: int = 20, batch_size: int = BATCH_USERS,
     popularity: SequenceTensors | None = None, seen: SequenceTensors | None = None,
     candidates: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -31,6 +33,15 @@ def recommend(
     (:func:`~elcrec_core.data.sequences.check_user_rows`) and for a ``batch_size`` below 1. Returns ([U, k'] items,
     [U, k'] scores in the recommender's dtype, float64 for integer scores; float32 for no users), k' = min(k,
     rec.n_items). A batch holds at most ``batch_size`` users and 2^25 scores (fewer users for a large catalogue)."""
+    items, scores, _ = _recommend(rec, data, users, k, batch_size, popularity, seen, candidates)
+    return items, scores
+
+
+@torch.no_grad()
+def _recommend(rec: Recommender, data: SequenceTensors, users: torch.Tensor, k: int, batch_size: int,
+               popularity: SequenceTensors | None, seen: SequenceTensors | None,
+               candidates: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`recommend`'s items and scores, and per user the NaN or infinite scores ``rec`` gave (int64 [U])."""
     n_items = rec.n_items
     if k < 1:
         raise ValueError(f"k: the number of items to recommend, 1 or more, not {k}")
@@ -40,11 +51,13 @@ def recommend(
     k = min(k, n_items)
     batch_size = min(batch_size, max(1, MAX_SCORE_ELEMENTS // n_items))
     tie_break = popularity_order(data if popularity is None else popularity, n_items)
-    top_items, top_scores = [], []
+    top_items, top_scores, non_finite = [], [], []
     for batch in user_batches(users, batch_size):
         history = known_items(data.window(batch, 0, int(data.lengths(batch).max())), n_items)
         no_score = float("-inf")  # nan_to_num would make -inf the dtype's lowest finite value, served as a score
-        scores = torch.nan_to_num(scores_of(rec, batch, history), nan=no_score, posinf=no_score, neginf=no_score)
+        scores = scores_of(rec, batch, history)
+        non_finite.append((~torch.isfinite(scores)).sum(1).cpu())
+        scores = torch.nan_to_num(scores, nan=no_score, posinf=no_score, neginf=no_score)
         scores = torch.cat([scores, scores.new_zeros(len(batch), 1)], 1)  # last column: padding slot
         excluded = excluded_items(history, seen, batch, n_items).to(scores.device)
         scores.scatter_(1, torch.where(excluded > 0, excluded - 1, n_items), float("-inf"))
@@ -54,23 +67,26 @@ def recommend(
         top_items.append(indices.cpu() + 1)
         top_scores.append(values.cpu())
     if not top_items:
-        return torch.zeros(0, k, dtype=torch.long), torch.zeros(0, k)
-    return torch.cat(top_items), torch.cat(top_scores)
+        return torch.zeros(0, k, dtype=torch.long), torch.zeros(0, k), torch.zeros(0, dtype=torch.long)
+    return torch.cat(top_items), torch.cat(top_scores), torch.cat(non_finite)
 
 
 def recommend_day(rec: Recommender, fitted: Sequences, short: Sequences, k: int, seen: SequenceTensors | None = None,
-                  candidates: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                  candidates: torch.Tensor | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The day's lists (:func:`recommend`): for every user of ``fitted`` (the sequences that ``rec`` was fitted on
     or trained with) and then of ``short`` (the short histories of the users their k-core removed), the ``k`` best
     items from the items ``rec`` knows, every item of the user's row of ``seen`` (same users, same order) excluded,
     ties broken by popularity in ``fitted`` alone (no model learns from the short histories), from ``candidates``
-    alone where given (:func:`recommend`). Returns [U, k] items and scores, and [U] recommendations lost to
-    non-finite scores (:func:`missing_recommendations`)."""
+    alone where given (:func:`recommend`). Returns [U, k] items and scores, [U] recommendations lost to
+    non-finite scores (:func:`missing_recommendations`) and [U] NaN or infinite scores the user got (never served;
+    where they took no list's place, a list is still whole)."""
     data = SequenceTensors.from_sequences(fitted.concat(short).known(rec.n_items))
     users = torch.arange(len(fitted) + len(short))
-    items, scores = recommend(rec, data, users, k=k, seen=seen, candidates=candidates,
-                              popularity=SequenceTensors.from_sequences(fitted.known(rec.n_items)))
-    return items, scores, missing_recommendations(scores, data, users, rec.n_items, seen=seen, candidates=candidates)
+    items, scores, non_finite = _recommend(rec, data, users, k, BATCH_USERS, SequenceTensors.from_sequences(
+        fitted.known(rec.n_items)), seen, candidates)
+    missing = missing_recommendations(scores, data, users, rec.n_items, seen=seen, candidates=candidates)
+    return items, scores, missing, non_finite
 
 
 def missing_recommendations(scores: torch.Tensor, data: SequenceTensors, users: torch.Tensor, n_items: int,

@@ -1033,16 +1033,20 @@ def test_users_that_the_serving_model_gives_nan_scores_fail_the_complete_lists_c
     unseen = [seqs.n_items - len(set(seqs.sequence(u))) for u in range(3)]
     missing = sum(min(20, n) for n in unseen)
     # in the run's log too (`dagster job execute` showed its evaluation at DEBUG only, then RUN_SUCCESS)
+    n_items = load(storage.store, storage.store.serving(), SequenceTensors.from_sequences(seqs), "all").n_items
     assert [entry.user_message for entry in instance.all_logs(result.run_id) if entry.level == logging.ERROR] == [
-        f"check complete_lists failed: 3 users get fewer recommendations than they should ({missing} missing): "
-        f"{storage.store.serving().name} gives them NaN or infinite scores"]
+        f"check complete_lists failed: {storage.store.serving().name} gives 3 users NaN or infinite scores "
+        f"({3 * n_items} in all), which are never served; 3 of them get fewer recommendations than they should "
+        f"({missing} missing)"]
     (check,) = result.get_asset_check_evaluations()
     assert check.check_name == "complete_lists" and not check.passed
     assert check.severity == dg.AssetCheckSeverity.ERROR
     assert {k: v.value for k, v in check.metadata.items()} == {
+        "users_with_non_finite_scores": 3, "non_finite_scores": 3 * n_items,
         "users_missing_recommendations": 3, "recommendations_missing": sum(min(20, n) for n in unseen),
         "first_users": ", ".join(names)}
     assert metadata(result, "user_recommendations")["users_missing_recommendations"] == 3
+    assert metadata(result, "user_recommendations")["users_with_non_finite_scores"] == 3
     listed = {key: metadata(result, "user_recommendations")[key] for key in (
         "users", "users_listed", "users_without_list", "users_with_short_lists")}
     users = listed["users"]
@@ -1058,6 +1062,46 @@ def test_users_that_the_serving_model_gives_nan_scores_fail_the_complete_lists_c
                             run_config={"ops": {"user_recommendations": {"config": {"top_k": seqs.n_items}}}})
     meta = metadata(result, "user_recommendations")
     assert (meta["users_listed"], meta["users_with_short_lists"]) == (users, users)
+
+
+def test_a_serving_model_that_scores_an_item_nan_for_everyone_fails_the_complete_lists_check(first_run, tmp_path,
+                                                                                             monkeypatch):
+    """A baseline refitted to serve gave every user a NaN score for one item: the lists were whole without it and
+    complete_lists passed, though README says it fails where the serving model gave some users NaN or infinite
+    scores (helper-211). It fails now, saying that the lists are whole."""
+    import shutil
+
+    import assets.recommendations as recommendations_module
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    storage = Storage(data_dir=str(data_dir))
+
+    class NaNForAnItem:
+        def __init__(self, rec) -> None:
+            self.rec, self.n_items = rec, rec.n_items
+
+        def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+            scores = self.rec.score(users, history)
+            scores[:, 0] = float("nan")  # item 1
+            return scores
+
+    load = recommendations_module.load_recommender
+    monkeypatch.setattr(recommendations_module, "load_recommender", lambda *args: NaNForAnItem(load(*args)))
+    result = dg.materialize([recommendations_module.user_recommendations], partition_key=PARTITION,
+                            resources={"storage": storage, "device": ComputeDevice(device="cpu")})
+    assert result.success
+    meta = metadata(result, "user_recommendations")
+    users = meta["users"]
+    assert (meta["users_with_non_finite_scores"], meta["users_missing_recommendations"], meta["users_listed"],
+            meta["users_with_short_lists"]) == (users, 0, users, 0)
+    (check,) = result.get_asset_check_evaluations()
+    assert not check.passed and check.description == (
+        f"{storage.store.serving().name} gives {users} users NaN or infinite scores ({users} in all), which are never "
+        "served; their lists are whole: the items so scored were left out")
+    with duckdb.connect(str(storage.warehouse), read_only=True) as con:
+        (first,) = con.execute("SELECT item_id FROM item_index WHERE item_index = 1").fetchone()
+        assert con.execute("SELECT count(*) FROM user_recommendations WHERE item_id = ?", [first]).fetchone() == (0,)
 
 
 def test_an_item_the_user_had_an_event_with_outside_the_sequences_is_never_recommended(first_run, tmp_path, capsys):

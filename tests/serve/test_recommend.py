@@ -219,9 +219,9 @@ def test_the_days_lists_break_ties_by_the_popularity_of_the_fitted_sequences_alo
     fitted = Sequences.from_lists(list("abcde"), [[1, 2], [1, 2], [3, 4], [3, 4], [5, 6]], n_items=6)
     short = Sequences.from_lists(list("xyz"), [[6], [6], [6]], n_items=6)
     ease = EASE(lam=100.0).fit(SequenceTensors.from_sequences(fitted), "all")
-    items, scores, missing = recommend_day(ease, fitted, short, k=3)
+    items, scores, missing, non_finite = recommend_day(ease, fitted, short, k=3)
     assert items[0].tolist() == [3, 4, 5] and scores[0].tolist() == [0.0, 0.0, 0.0]  # user a: every score 0
-    assert items[5][0].item() == 5 and missing.tolist() == [0] * 8  # x, from item 6: item 5, its neighbour
+    assert items[5][0].item() == 5 and missing.tolist() == non_finite.tolist() == [0] * 8  # x: 5, 6's neighbour
 
 
 def test_baseline_params_are_those_that_refit_each_baseline_and_none_are_guessed(monkeypatch) -> None:
