@@ -229,7 +229,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
                     + (f" {note}" if (note := repeat_target_note(repeats, split)) else ""),
                     sections, list(images.values()))
     paths = report.write(out)
-    figures = ", ".join(f"{labels[name]} {values['NDCG@20']:.4f}" for name, values in metrics.items())
+    figures = ", ".join([f"{labels[name]} {values['NDCG@20']:.4f}" for name, values in metrics.items()]
+                        + [labels[name] for name in no_figure])  # said too, not left out (helper-211)
     context.log.info(f"{who}. {split} NDCG@20: {figures}. {pays} Report: {paths['markdown']}")
     metadata = {
         "serving": serving,

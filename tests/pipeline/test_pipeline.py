@@ -2541,7 +2541,9 @@ def test_the_report_gives_no_figure_to_a_model_with_non_finite_scores(first_run,
     payload["model"]["item_emb.weight"][5] = float("nan")
     torch.save(payload, path)
     resources = {"storage": storage, "device": ComputeDevice(device="cpu", threads=1)}
-    result = dg.materialize([serving_model, evaluation_report], partition_key=PARTITION, resources=resources)
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([serving_model, evaluation_report], partition_key=PARTITION, resources=resources,
+                            instance=instance)
     users = storage.store.decision(candidate)["non_finite"]["candidate"]
     assert users > 0 and metadata(result, "serving_model")["promoted"] is False
     report = metadata(result, "evaluation_report")
@@ -2554,3 +2556,6 @@ def test_the_report_gives_no_figure_to_a_model_with_non_finite_scores(first_run,
     markdown = (storage.store.folder(candidate) / "report.md").read_text()
     assert f"| ELCRec (new): {test_users} test users get a NaN or infinite score, no figure | none: {users} users " \
            "get NaN or infinite scores |" in markdown
+    # the run's summary line says so too (it left the model out: helper-211)
+    (line,) = [entry.user_message for entry in instance.all_logs(result.run_id) if " NDCG@20: " in entry.user_message]
+    assert f", ELCRec (new): {test_users} test users get a NaN or infinite score, no figure. " in line
