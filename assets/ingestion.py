@@ -610,9 +610,10 @@ def _tables(storage: Storage) -> dg.TableMetadataValue:
 
 
 def _by_reason(by_reason: dict[str, int]) -> dg.TableMetadataValue:
-    """Rejected rows per reason, most first."""
+    """Rejected rows per reason, most first (as many: by name)."""
     return table(pl.DataFrame({"reason": list(by_reason), "rows": list(by_reason.values())},
-                              schema={"reason": pl.String, "rows": pl.Int64}).sort("rows", descending=True))
+                              schema={"reason": pl.String, "rows": pl.Int64}).sort(["rows", "reason"],
+                                                                                   descending=[True, False]))
 
 
 def _days(days: list[date]) -> dg.TextMetadataValue:

@@ -57,7 +57,7 @@ def rejected_summary(path: str | Path = warehouse.DEFAULT_WAREHOUSE, sample: int
         where, params = ("WHERE list_contains(?, source_file)", [files[0] if files else []]) if files or days \
             else ("", [])
         by_reason = dict(con.execute(f"SELECT reason, count(*) FROM rejected_interactions {where} GROUP BY reason"
-                                     " ORDER BY 2 DESC", params).fetchall())
+                                     " ORDER BY 2 DESC, 1", params).fetchall())  # ties by name
         rows = con.sql(f"SELECT source_file, source_row, reason, detail FROM rejected_interactions {where}"
                        " ORDER BY source_file, source_row LIMIT ?", params=[*params, sample]).pl()
     return by_reason, rows

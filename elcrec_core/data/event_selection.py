@@ -115,10 +115,13 @@ def unmodelled_event_types(path: str | Path, event_types: Sequence[str] | None,
     with warehouse.connect(path, read_only=True) as con:
         ((first, last),) = con.execute("SELECT CAST(min(timestamp) AS DATE), CAST(max(timestamp) AS DATE)"
                                        f" FROM raw_interactions WHERE {BEFORE_UNTIL}", until_params(until)).fetchall()
+        # a type's most frequent spelling, the first in text order of those as frequent (DuckDB's mode() took
+        # whichever its threads met first: View one run, view the next, helper-212)
         left_out = con.sql(
-            "SELECT mode(event_type) AS event_type, count(*) AS rows, CAST(min(timestamp) AS DATE) AS first_day"
-            f" FROM raw_interactions WHERE {BEFORE_UNTIL} AND NOT coalesce({types}, false)"
-            f" GROUP BY {TYPE_KEY} ORDER BY first_day DESC NULLS LAST, rows DESC, event_type",
+            "SELECT first(event_type ORDER BY spelt DESC, event_type) AS event_type, CAST(sum(spelt) AS BIGINT)"
+            " AS rows, min(first_day) AS first_day FROM (SELECT event_type, count(*) AS spelt, CAST(min(timestamp)"
+            f" AS DATE) AS first_day FROM raw_interactions WHERE {BEFORE_UNTIL} AND NOT coalesce({types}, false)"
+            f" GROUP BY event_type) GROUP BY {TYPE_KEY} ORDER BY first_day DESC NULLS LAST, rows DESC, event_type",
             params=[*until_params(until), *params]).pl()
     day = (until - timedelta(microseconds=1)).date() if until is not None else last
     is_new = pl.col("first_day") == day if day is not None and first != day else pl.lit(False)

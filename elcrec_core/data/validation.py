@@ -115,7 +115,8 @@ def check_rows(frame: pl.DataFrame, rules: RowRules = RowRules()) -> RowCheck:
     accepted = flagged.filter(pl.col("reason").is_null()).select(EVENT_COLUMNS)
     rejected = flagged.filter(pl.col("reason").is_not_null()).select(REJECTED_COLUMNS).sort(
         "source_file", "source_row", maintain_order=True)
-    by_reason = dict(rejected["reason"].value_counts().iter_rows()) if len(rejected) else {}
+    # in the order of REASONS (value_counts' order changed from call to call: load.json and loads.by_reason)
+    by_reason = dict(rejected["reason"].value_counts().sort("reason").iter_rows()) if len(rejected) else {}
     check = RowCheck(accepted, rejected, len(frame), {str(k): int(v) for k, v in by_reason.items()})
     if len(accepted) + len(rejected) != len(frame):  # the invariant every caller relies on
         raise AssertionError(f"rows lost: {len(frame)} in, {len(accepted)} accepted, {len(rejected)} rejected")

@@ -255,6 +255,23 @@ def test_the_quarantine_of_a_day_is_its_files_rows(tmp_path: Path, daily: Path) 
     assert day_loads.rejected_summary(whole, day=date(2026, 3, 5))[0] == {"missing_item": 2}
 
 
+def test_ties_of_counts_are_settled_by_name_whatever_duckdbs_threads_meet_first(tmp_path: Path) -> None:
+    """Two spellings of a left-out event type as frequent (View, view) were named by DuckDB's mode(), and reasons of
+    as many rejected rows listed, in the order the warehouse's threads met them: another each run (helper-212).
+    The first spelling in text order, and reasons by name."""
+    from elcrec_core.data.event_selection import unmodelled_event_types
+    from elcrec_core.data.source_config import ColumnMap
+
+    path = tmp_path / "log.csv"
+    path.write_text("user_id,item_id,timestamp,kind\n" + "".join(
+        f"u{n},i{n},{1772366400 + n},{kind}\n" for n, kind in enumerate(["view", "View", "view", "View", "buy"]))
+        + "u9,,1772366400,buy\nu9,,1772366401,buy\n,i9,1772366400,buy\n,i9,1772366401,buy\n")
+    db = tmp_path / "w.duckdb"
+    ingest(SourceConfig(format="csv", path=str(path), columns=ColumnMap(event_type="kind")), RULES, db)
+    assert unmodelled_event_types(db, ["buy"]).select("event_type", "rows").rows() == [("View", 4)]
+    assert list(day_loads.rejected_summary(db)[0].items()) == [("missing_item", 2), ("missing_user", 2)]
+
+
 def test_a_days_load_recorded_before_file_day_is_found_by_its_files(tmp_path: Path, daily: Path) -> None:
     """A load of 2026-03-01.csv by a version before file_day (2026-12-04) has none: the report said no load of the
     day was recorded, and the day's quarantine was the whole table's (helper-129). Its files, each named with the
