@@ -192,6 +192,18 @@ def test_a_sequence_file_with_another_delimiter_is_rejected_line_by_line(tmp_pat
     assert str(info.value) == f"{path}: line 1: not integer ids: b'1,5,6'"
 
 
+def test_a_rejected_item_of_a_sequence_file_is_named_by_its_place_among_the_items(tmp_path: Path) -> None:
+    """A sequence file numbers its events by their place among the file's items, and a malformed line by its line:
+    an NA item was named "line 5" of a file of three lines (helper-212). It is "event 5" now."""
+    from elcrec_core.data.rejections import rejected_examples
+
+    path = _write(tmp_path / "seq.txt", "u1 a b c d NA\nu2 e f\nu3\n")
+    check = check_rows(read_source(SourceConfig(format="sequence", path=str(path))), RULES)
+    assert rejected_examples(check.rejected, 5, [str(path)], "sequence") == [
+        "seq.txt line 3: malformed_line (no items: u3)",
+        "seq.txt event 5: missing_item (item_id 'NA' means no value (source setting null_ids))"]
+
+
 @pytest.mark.parametrize("content", [bytes(range(256)), "user_id,item_id\nu,i\n".encode("utf-16"),
                                      b"user_id,item_id,timestamp\nu,i,1\nu\x00,i,1\n"])
 @pytest.mark.parametrize("fmt", TEXT_FORMATS)

@@ -41,8 +41,9 @@ def reason_counts(by_reason: Mapping[str, int]) -> str:
 def rejected_examples(rejected: pl.DataFrame, n: int, files: Sequence[str] | None, fmt: str) -> list[str]:
     """The first ``n`` rejected rows (``REJECTED_COLUMNS``) as ``line 5: bad_timestamp (timestamp: x)``, with the
     file first where ``files`` (the load's) are given, as :func:`_row_name` names it; a ``line`` of a text file, a
-    ``row`` of the source format ``fmt`` where that is Parquet or generated data."""
-    return [f"{_row_name(file, row, files, fmt)}: {reason}" + (f" ({shorten(detail)})" if detail else "")
+    ``row`` of the source format ``fmt`` where that is Parquet or generated data, an ``event`` of a sequence file."""
+    return [f"{_row_name(file, row, files, fmt, reason == 'malformed_line')}: {reason}"
+            + (f" ({shorten(detail)})" if detail else "")
             for file, row, reason, detail in rejected.head(n).select("source_file", "source_row", "reason",
                                                                      "detail").iter_rows()]
 
@@ -62,10 +63,11 @@ def example_rows(rejected: pl.DataFrame, n: int = 3) -> tuple[pl.DataFrame, str]
                     else "the first rejected of the most frequent reason")
 
 
-def _row_name(file: str, row: int, files: Sequence[str] | None, fmt: str) -> str:
-    """``line 5`` of a text file, ``row 5`` of a Parquet file or of generated data (``fmt``), after the file's
-    :func:`file_name` among ``files``; without ``files``, no file."""
-    where = "row" if fmt in ("parquet", "synthetic") else "line"
+def _row_name(file: str, row: int, files: Sequence[str] | None, fmt: str, line: bool = False) -> str:
+    """``line 5`` of a text file, ``row 5`` of a Parquet file or of generated data (``fmt``), ``event 5`` of a
+    sequence file (its fifth item: a line holds many; ``line``: a row of a whole line, a malformed one), after the
+    file's :func:`file_name` among ``files``; without ``files``, no file."""
+    where = "row" if fmt in ("parquet", "synthetic") else "event" if fmt == "sequence" and not line else "line"
     return f"{file_name(file, files)} {where} {row}" if files else f"{where} {row}"
 
 
