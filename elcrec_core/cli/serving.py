@@ -21,21 +21,13 @@ from elcrec_core.cli.arguments import data_options, load_data
 from elcrec_core.cli.commands import shown_id, synthetic_seed
 from elcrec_core.cli.data_loading import LoadedData
 from elcrec_core.cli.data_options import sequence_settings_note
+from elcrec_core.cli.serving_notes import SEQUENCES_FILE, history_note, other_day_note
 from elcrec_core.config.partitions import partition_end
 from elcrec_core.data import warehouse
-from elcrec_core.data.events_to_sequences import SHORT_HISTORIES_FILE, read_sequence_settings
-from elcrec_core.data.files import reading
-from elcrec_core.data.sequences import (
-    ITEM_INDEX_FILE,
-    Sequences,
-    SequenceTensors,
-    read_item_index_file,
-    read_sequence_parquet,
-    sequence_day_folders,
-)
+from elcrec_core.data.events_to_sequences import read_sequence_settings
+from elcrec_core.data.sequences import Sequences, SequenceTensors, read_sequence_parquet, sequence_day_folders
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 
-SEQUENCES_FILE = "sequences.parquet"  # in each day folder of the pipeline's sequences
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
@@ -85,6 +77,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             if note := (sequence_settings_note(data_options(args), read_sequence_settings(folder), day)
                         or history_note(folder, str(args.user), data.item_names(own.sequence(matches[0])))):
                 warn(note)
+        elif day and (note := other_day_note(Path(args.data), Path(args.serving), day)):  # another day's
+            warn(note)
         if intent_record is not None:
             intents = store.checkpoint(intent_record), load_model(store.checkpoint(intent_record))[0]
         checkpoint = store.checkpoint(record) if record.trained else None
@@ -227,36 +221,6 @@ def _ties_for(checkpoint: Path, n_items: int, data_dir: str) -> Sequences | None
     except (FileNotFoundError, CheckpointError):
         return None
     return newest
-
-
-def history_note(folder: Path, user: str, history: list[str]) -> str:
-    """The line that says where a user's ``history`` (item ids, in order) read from ``--data`` differs from the
-    user's in the pipeline's sequences (or short histories) in the day ``folder``, whose lists user_recommendations
-    holds; empty where they agree, or where the pipeline has no history of the user. Rows that the source settings'
-    rules rejected (``min_timestamp``, ``max_rating``, ``null_ids``: the options of those names give them), events
-    after the day in UTC (a day file's past midnight) or files loaded since change the history, and so the list."""
-    for name in (SEQUENCES_FILE, SHORT_HISTORIES_FILE):
-        if not (folder / name).is_file():
-            continue
-        with reading(folder / name):  # the user's row alone: a million users' sequences are not read
-            rows = pl.scan_parquet(folder / name, glob=False).filter(
-                pl.col("user_id").cast(pl.String) == user).collect()
-        if len(rows):
-            item_ids = read_item_index_file(folder / ITEM_INDEX_FILE)
-            built = item_ids[np.asarray(rows["items"][0], dtype=np.int64) - 1].astype(str).tolist()
-            if built == history:
-                return ""
-            at = next((k for k, (a, b) in enumerate(zip(built, history)) if a != b), min(len(built), len(history)))
-            why = ("rows that the source settings' rules rejected: give --min-timestamp, --max-timestamp, "
-                   "--max-rating, --null-ids as they have them; or files loaded since")
-            if at == len(built):  # the pipeline's history, and more after it: newer events, most often
-                why = (f"its last {len(history) - at}: events after the day's end in UTC, which the day's sequences do "
-                       f"not hold, as a day file's past midnight UTC (--max-timestamp {folder.name}T23:59:59.999999 "
-                       f"leaves them out), or {why}")
-            return (f"the user's history read from --data ({len(history)} items) is not the one the pipeline built "
-                    f"({len(built)} items; {folder.name}/{name}), from item {at + 1} on: the list differs from "
-                    f"user_recommendations' ({why}); give --data {folder / SEQUENCES_FILE} for the pipeline's history")
-    return ""
 
 
 def newest_pipeline_sequences(data_dir: str) -> tuple[Sequences, np.ndarray]:
