@@ -202,6 +202,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
             context.run.run_id)
     with fails_at_once(f"ingestion of {context.partition_key}", MixedSources):
         file_day = date.fromisoformat(context.partition_key) if "{date}" in (config.path or "") else None
+        held = _day_content(file_day, batch.files, storage) if file_day is not None else None  # before the load
         report = store_checked(batch, storage.warehouse, file_day,  # the day of a {date} file's untimed events
                                overwrite_day=config.overwrite_day)
     context.log.info(load_line(report.accepted, check, source.format, batch.files,
@@ -256,7 +257,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         **({"files_version": dg.MetadataValue.text(version), "files_shape": dg.MetadataValue.text(content[0]),
             "files_content": dg.MetadataValue.text(content[1])} if version and content else {}),
         "tables": _tables(storage),
-        **warehouse_entry(storage.warehouse),  # the sensor and _content_changed read this folder's loads alone
+        **warehouse_entry(storage.warehouse),  # the sensor reads this folder's loads alone
         **warehouse_table(storage.warehouse, "raw_interactions", RAW_COLUMNS, partition_rows=report.accepted),
     }
     if metadata_counts:
@@ -277,10 +278,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         context.log.warning(unloaded)
     metadata["earlier_days_not_loaded"] = dg.MetadataValue.int(len(late))
     metadata[EARLIER_DAYS_NOTE] = dg.MetadataValue.text(unloaded)  # the day's report repeats it
-    events = events_content(check.accepted)
-    metadata["events_content"] = dg.MetadataValue.text(events)
-    changed = content is not None and file_day is not None and _content_changed(context, events, content[1],
-                                                                                  storage.warehouse)
+    changed = held is not None and _day_content(file_day, batch.files, storage) != held
     metadata["content_changed"] = dg.MetadataValue.bool(changed)  # the sensor runs the newest later day again
     warned = [_later_days_trained_after(context, changed, storage),
               _events_on_their_day(config.path, report, check.accepted, context.partition_key, storage.warehouse),
@@ -327,22 +325,13 @@ def _newest_load_metadata(instance: dg.DagsterInstance, partition: str,
     return last[0].asset_materialization.metadata if last else {}
 
 
-def _content_changed(context: dg.AssetExecutionContext, events: str, content: str, warehouse_path: Path) -> bool:
-    """Whether the day's files hold other events (``events_content``) than this data folder's (its warehouse at
-    ``warehouse_path``) last load of the day stored, or it has none; against a load recorded before events_content
-    was, other bytes (``files_content``); against a load of a version that recorded neither (before 2026-12-04),
-    no change, which cannot be told (it was taken as a first load, and every day loaded again after an upgrade
-    warned that later days lack its change). The same events written otherwise (another column order, line ends, a
-    byte order mark) are no change: the later days' sequences have them."""
-    recorded = _newest_load_metadata(context.instance, context.partition_key, warehouse_path)
-    if "events_content" in recorded:
-        return recorded["events_content"].value != events
-    if "files_content" in recorded:
-        return recorded["files_content"].value != content
-    if recorded:
-        context.log.info(f"the last load of {context.partition_key} was recorded by an earlier version, without what "
-                         "its files held: this load is taken as no change of the day's events")
-    return not recorded
+def _day_content(day: date, files: list[str], storage: Storage) -> str:
+    """:func:`~elcrec_pipeline.resources.events_content` of the events the data folder's warehouse holds of ``day``'s
+    files (:func:`~elcrec_core.data.day_loads.day_events`): a load changed the day where it differs after the load
+    from before it. The warehouse's own rows, not the last load's metadata in Dagster: a data folder moved or copied
+    (its loads recorded under another path: helper-208) or loaded by an earlier version is compared alike; the same
+    events written otherwise (another column order, line ends, a byte order mark) are no change."""
+    return events_content(day_loads.day_events(day, files, storage.warehouse))
 
 
 def newest_days_text(days: list[str]) -> str:

@@ -1,5 +1,6 @@
 """What the warehouse's ``loads`` table says of one day's delivery: the newest load of the day's ``{date}`` files,
-for the evaluation report's account of the data a day's model learned from, and the rejected rows of its files."""
+for the evaluation report's account of the data a day's model learned from, the rejected rows of its files, and the
+events that the warehouse holds of the day's files."""
 
 from __future__ import annotations
 
@@ -61,3 +62,19 @@ def rejected_summary(path: str | Path = warehouse.DEFAULT_WAREHOUSE, sample: int
         rows = con.sql(f"SELECT source_file, source_row, reason, detail FROM rejected_interactions {where}"
                        " ORDER BY source_file, source_row LIMIT ?", params=[*params, sample]).pl()
     return by_reason, rows
+
+
+def day_events(day: date, files: list[str], path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> pl.DataFrame:
+    """The accepted events (user_id, item_id, timestamp, rating, event_type, source_file, source_row) that the
+    warehouse at ``path`` holds of ``day``'s ``{date}`` files: of ``files`` (a load's) and of the files of every
+    load of the day (one it read then and a load of the day reads no more: kept, or withdrawn); none without a
+    warehouse. What the sequences read of the day, before and after a load, whatever data folder or version
+    stored it."""
+    if not Path(path).exists():
+        return pl.DataFrame(schema={"user_id": pl.String, "item_id": pl.String, "timestamp": pl.Datetime("us"),
+                                    "rating": pl.Float64, "event_type": pl.String, "source_file": pl.String,
+                                    "source_row": pl.Int64})
+    with warehouse.connect(path, read_only=True) as con:
+        return con.sql("SELECT user_id, item_id, timestamp, rating, event_type, source_file, source_row FROM"
+                       " raw_interactions WHERE list_contains(?::VARCHAR[], source_file) OR source_file IN (SELECT"
+                       f" unnest(files) FROM loads WHERE {LOADS_OF_THE_DAY})", params=[files, day, day]).pl()

@@ -775,33 +775,44 @@ def test_the_sensor_leaves_a_day_that_a_run_trained_on_after_its_files_last_chan
         assert requested() == days
 
 
-def test_a_load_after_one_of_an_earlier_version_is_no_change_of_the_day(tmp_path: Path) -> None:
-    """A day's last load recorded by a version before events_content and files_content (upgraded from 2026-12-01):
-    the day loaded again after the upgrade was taken as a first load, a changed day, and warned that the later
-    days lack its change (helper-129). No load at all is a first load; a recorded content is compared."""
-    from types import SimpleNamespace
+def test_a_reload_in_a_moved_or_copied_folder_or_a_new_instance_is_no_change_of_the_day(tmp_path, monkeypatch):
+    """Whether a load changed its day was read from the day's last load recorded in Dagster for the folder's path:
+    a moved or copied data folder (helper-208), a new DAGSTER_HOME or a load of an earlier version had none, and the
+    unchanged day's reload warned that the later days lack its change (and the sensor ran the newest day again).
+    The warehouse's own rows of the day decide now: the same events are no change, other events are one, and a
+    day's first load is one."""
+    import shutil
 
-    from assets.daily import warehouse_entry
-    from assets.ingestion import _content_changed
+    monkeypatch.setenv("ELCREC_START_DATE", (date.today() - timedelta(days=10)).isoformat())
+    days = [(date.today() - timedelta(days=n)).isoformat() for n in (3, 2)]
+    (tmp_path / "logs").mkdir()
+    for day in days:  # 6 users of 5 items: a 5-core
+        noon = int(datetime.fromisoformat(day).replace(hour=12, tzinfo=timezone.utc).timestamp())
+        (tmp_path / "logs" / f"{day}.csv").write_text("user_id,item_id,timestamp\n" + "".join(
+            f"u{u},i{i},{noon + 60 * i}\n" for u in range(6) for i in range(5)))
+    (tmp_path / "source.yaml").write_text(yaml.safe_dump({"format": "csv", "path": "logs/{date}.csv"}))
+    monkeypatch.setenv("ELCREC_SOURCE", str(tmp_path / "source.yaml"))
 
-    store = tmp_path / "warehouse.duckdb"
+    def changed(folder: str, instance: dg.DagsterInstance) -> bool:
+        monkeypatch.setenv("ELCREC_DATA_DIR", str(tmp_path / folder))
+        check = _later_check(_materialize(instance, days[0], raw_interactions.key))
+        return check.metadata["content_changed"].value
+
     with dg.instance_for_test() as instance:
-        context = SimpleNamespace(instance=instance, partition_key="2026-12-01", log=logging.getLogger("test"))
-
-        def loaded(**facts: str) -> None:
-            instance.report_runless_asset_event(dg.AssetMaterialization(
-                raw_interactions.key, partition="2026-12-01", metadata={
-                    **warehouse_entry(store), "rows": 3, **{k: dg.MetadataValue.text(v) for k, v in facts.items()}}))
-
-        assert _content_changed(context, "e1", "c1", store) is True  # a first load
-        loaded()  # an earlier version's
-        assert _content_changed(context, "e1", "c1", store) is False
-        loaded(files_content="c1")
-        assert (_content_changed(context, "e1", "c1", store), _content_changed(context, "e1", "c2", store)) == (
-            False, True)
-        loaded(files_content="c1", events_content="e1")
-        assert (_content_changed(context, "e1", "c2", store), _content_changed(context, "e2", "c1", store)) == (
-            False, True)
+        assert changed("data", instance) is True  # the day's first load
+        monkeypatch.setenv("ELCREC_DATA_DIR", str(tmp_path / "data"))
+        _materialize(instance, days[1], raw_interactions.key, interaction_sequences.key)  # a later day built
+        shutil.copytree(tmp_path / "data", tmp_path / "copy")
+        (tmp_path / "data").rename(tmp_path / "moved")
+        assert (changed("moved", instance), changed("copy", instance)) == (False, False)
+        monkeypatch.setenv("ELCREC_DATA_DIR", str(tmp_path / "moved"))
+        assert _later_check(_materialize(instance, days[0], raw_interactions.key)).passed  # no warning
+    with dg.instance_for_test() as fresh:  # another DAGSTER_HOME, as after an upgrade that started a new one
+        assert changed("moved", fresh) is False
+        day_file = tmp_path / "logs" / f"{days[0]}.csv"
+        day_file.write_text(day_file.read_text() + f"w,i0,{noon - 86400}\n")
+        assert changed("moved", fresh) is True
+        assert changed("moved", fresh) is False  # loaded: the warehouse holds it
 
 
 def test_a_changed_earlier_day_warns_and_the_sensor_runs_the_newest_trained_day_again(tmp_path, monkeypatch):
