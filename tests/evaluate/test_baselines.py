@@ -330,6 +330,19 @@ def test_every_baseline_scores_from_the_history_alone_and_never_sees_the_held_ou
                        scores)
 
 
+def test_compare_says_why_a_baseline_has_no_figure(monkeypatch):
+    """A baseline that gives some test users a NaN score has no figure: elcrec baselines printed nan without a word
+    (helper-211); its log line says why."""
+    data = tensors(random_lists(3, 40, 12, 4, 9), n_items=12)
+    monkeypatch.setattr(ItemTransition, "score", lambda self, users, history: torch.full(
+        (len(users), self.n_items), float("nan")))
+    lines = []
+    results = baselines.compare(data, lambdas=(10.0,), log=lines.append)
+    assert math.isnan(results["transition"]["NDCG@20"]) and not math.isnan(results["most_popular"]["NDCG@20"])
+    assert [line.split(" (ranked")[0] for line in lines if line.startswith("transition: ") and "ranked" in line] == [
+        "transition: no figure: some test users get a NaN or infinite score"]
+
+
 def test_ease_matches_brute_force():
     """Weights as Steck's closed form, scores x_u B with a binary x_u (a repeated item counts once), ranks as the
     brute force on the same scores (both rounded to 9 decimals so that exact ties stay ties)."""
