@@ -39,7 +39,9 @@ def repeated_header_sql(wanted: Mapping[str, str | None], columns: Sequence[str]
     if not headers:
         return "NULL::VARCHAR AS error, NULL::VARCHAR AS detail"
     picked = sorted((column for column in wanted.values() if column is not None), key=columns.index)
-    values = [f"trim({quote_identifier(column)}, {_WHITESPACE})" for column in picked]
+    # and the quotes around a name that a byte order mark before it kept (files joined with cat: DuckDB reads
+    # \ufeff"User ID" as text, quotes and all, helper-209)
+    values = [f"trim(trim({quote_identifier(column)}, {_WHITESPACE}), '\"')" for column in picked]
     listed = f"list_value({', '.join(values)})"
     same, others = [], []  # every header's own order first: a line of the file's own header is that header again
     for names in headers:
