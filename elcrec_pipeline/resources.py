@@ -25,7 +25,7 @@ from elcrec_core.data.files import SourceReadError, file_sha256
 from elcrec_core.data.events_to_sequences import SHORT_HISTORIES_FILE, read_sequence_settings
 from elcrec_core.data.sequence_settings import comparable_settings
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, Sequences, read_sequence_parquet, sequence_day_folders
-from elcrec_core.data.source_config import read_settings_file, resolve_files
+from elcrec_core.data.source_config import NORMALISED_SCHEMA, read_settings_file, resolve_files
 from elcrec_core.data.validation import EVENT_COLUMNS
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_core.serve.training_data import with_day_settings
@@ -58,7 +58,8 @@ def events_content(events: pl.DataFrame) -> str:
     in another order, line ends, quotes, a byte order mark, blank lines)."""
     fields = [column for column in EVENT_COLUMNS if column not in ("source_file", "source_row")]
     placed = events.sort("user_id", "timestamp", "source_file", "source_row", nulls_last=False).select(
-        *fields, tie=pl.int_range(pl.len()).over("user_id", "timestamp"))
+        *(pl.col(name).cast(NORMALISED_SCHEMA[name]) for name in fields),  # read or stored: the same row hashes
+        tie=pl.int_range(pl.len()).over("user_id", "timestamp"))
     return digest("events", [placed.sort(pl.all(), nulls_last=False)])
 
 

@@ -779,18 +779,18 @@ def test_a_reload_in_a_moved_or_copied_folder_or_a_new_instance_is_no_change_of_
     """Whether a load changed its day was read from the day's last load recorded in Dagster for the folder's path:
     a moved or copied data folder (helper-208), a new DAGSTER_HOME or a load of an earlier version had none, and the
     unchanged day's reload warned that the later days lack its change (and the sensor ran the newest day again).
-    The warehouse's own rows of the day decide now: the same events are no change, other events are one, and a
-    day's first load is one."""
+    The warehouse's rows of the files that the day's newest load read decide now: the same events are no change,
+    also from a file of another name (helper-213), other events are one, and a day's first load is one."""
     import shutil
 
     monkeypatch.setenv("ELCREC_START_DATE", (date.today() - timedelta(days=10)).isoformat())
     days = [(date.today() - timedelta(days=n)).isoformat() for n in (3, 2)]
-    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "a").mkdir(parents=True)
     for day in days:  # 6 users of 5 items: a 5-core
         noon = int(datetime.fromisoformat(day).replace(hour=12, tzinfo=timezone.utc).timestamp())
-        (tmp_path / "logs" / f"{day}.csv").write_text("user_id,item_id,timestamp\n" + "".join(
+        (tmp_path / "logs" / "a" / f"{day}.csv").write_text("user_id,item_id,timestamp\n" + "".join(
             f"u{u},i{i},{noon + 60 * i}\n" for u in range(6) for i in range(5)))
-    (tmp_path / "source.yaml").write_text(yaml.safe_dump({"format": "csv", "path": "logs/{date}.csv"}))
+    (tmp_path / "source.yaml").write_text(yaml.safe_dump({"format": "csv", "path": "logs/*/{date}.csv"}))
     monkeypatch.setenv("ELCREC_SOURCE", str(tmp_path / "source.yaml"))
 
     def changed(folder: str, instance: dg.DagsterInstance) -> bool:
@@ -809,10 +809,13 @@ def test_a_reload_in_a_moved_or_copied_folder_or_a_new_instance_is_no_change_of_
         assert _later_check(_materialize(instance, days[0], raw_interactions.key)).passed  # no warning
     with dg.instance_for_test() as fresh:  # another DAGSTER_HOME, as after an upgrade that started a new one
         assert changed("moved", fresh) is False
-        day_file = tmp_path / "logs" / f"{days[0]}.csv"
+        day_file = tmp_path / "logs" / "a" / f"{days[0]}.csv"
         day_file.write_text(day_file.read_text() + f"w,i0,{noon - 86400}\n")
         assert changed("moved", fresh) is True
         assert changed("moved", fresh) is False  # loaded: the warehouse holds it
+        (tmp_path / "logs" / "b").mkdir()
+        day_file.rename(tmp_path / "logs" / "b" / day_file.name)  # the same events under another name
+        assert changed("moved", fresh) is False
 
 
 def test_a_changed_earlier_day_warns_and_the_sensor_runs_the_newest_trained_day_again(tmp_path, monkeypatch):
