@@ -18,7 +18,7 @@ from assets.metadata import figure, metric, table
 from assets.serving import first_gate, serving_model
 from elcrec_core.data import warehouse
 from elcrec_core.data.day_loads import newest_day_load
-from elcrec_core.data.events_to_sequences import read_sequence_settings
+from elcrec_core.data.events_to_sequences import SETTINGS_FILE, read_sequence_settings
 from elcrec_core.data.sequence_settings import setting_changes
 from elcrec_core.data.sequence_summary import read_summary
 from elcrec_core.data.sequences import SequenceTensors
@@ -463,8 +463,12 @@ def _backtest(storage: Storage, partition: str,
         return None, f"the sequences of {listed}, whose users got the lists served after {before}, were removed"
     # the settings the served lists were made with: their history, exclusions and aim (another day's settings
     # scored lists that never served: helper-208, views modelled one day and not the next)
-    settings = read_sequence_settings(storage.sequences_dir(listed))
-    changes = setting_changes(settings, read_sequence_settings(storage.sequences_dir(partition)))
+    # (a folder written before settings.json was has the day's own: read_sequence_settings' defaults are not what
+    # built it, helper-213)
+    own = read_sequence_settings(storage.sequences_dir(partition))
+    settings = read_sequence_settings(storage.sequences_dir(listed)) \
+        if (storage.sequences_dir(listed) / SETTINGS_FILE).is_file() else own
+    changes = setting_changes(settings, own)
     next_day = next_day_sequences(storage.warehouse, day, settings)
     active = next_day.seqs
     listed_users = storage.listed_users(listed)

@@ -2059,6 +2059,19 @@ def test_the_backtest_scores_with_the_settings_of_the_lists_that_served(first_ru
     report = (storage.store.folder(storage.store.candidate(PARTITION, (result.run_id,))) / "report.md").read_text()
     assert (f"{PARTITION} is scored with the sequence settings of 2026-01-25, whose users got the lists served after "
             "2026-01-25, not the day's own (event_types every type then, purchase now)") in " ".join(report.split())
+    # the served day's folder without settings.json (an earlier version's): the day's own settings, as before, not
+    # read_sequence_settings' defaults, which named a difference that never was (helper-213)
+    rows = []
+    for listed in ({**before, "dedupe": True}, None):
+        settings.write_text(json.dumps({**before, "dedupe": True}))
+        served_settings = storage.sequences_dir("2026-01-25") / "settings.json"
+        served_settings.write_text(json.dumps(listed)) if listed else served_settings.unlink()
+        result = dg.materialize([evaluation_report], partition_key=PARTITION,
+                                resources={"storage": storage, "device": ComputeDevice(device="cpu")})
+        rows.append(warehouse.read_table(storage.warehouse, "backtest").filter(pl.col("day") == PARTITION).to_dicts())
+        report = (storage.store.folder(storage.store.candidate(PARTITION, (result.run_id,))) / "report.md").read_text()
+        assert "is scored with the sequence settings of" not in report
+    assert rows[0] == rows[1]
 
 
 def test_a_served_model_that_cannot_be_loaded_leaves_the_report_without_a_backtest(first_run, tmp_path, monkeypatch):
