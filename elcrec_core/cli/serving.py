@@ -71,7 +71,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             intents = checkpoint, model
     else:  # any model may serve: a trained one, or a baseline refitted as the pipeline fits it
         name = f"{record.name} ({record.kind})"
-        intent_record = store.intent_model((day := newest_day(args.serving)) or record.day)  # the tables' day
+        intent_record = store.intent_model((day := tables_day(args.serving)) or record.day)
         if day and data.format != "sequences-parquet":  # events read alike, and then the same history?
             folder = Path(args.serving) / "sequences" / day
             if note := (sequence_settings_note(data_options(args), read_sequence_settings(folder), day)
@@ -180,7 +180,7 @@ def _items_on_offer(args: argparse.Namespace, item_ids: np.ndarray | None) -> to
 
     if not args.active_days:
         return None
-    day = newest_day(args.serving)
+    day = tables_day(args.serving)
     if day is None or item_ids is None:
         raise ValueError(f"--active-days: {args.serving} has no day's sequences to count the days from, or the "
                          "data no item ids to look up")
@@ -224,9 +224,11 @@ def _ties_for(checkpoint: Path, n_items: int, data_dir: str) -> Sequences | None
 
 
 def newest_pipeline_sequences(data_dir: str) -> tuple[Sequences, np.ndarray]:
-    """The newest day's sequences of the pipeline's data folder ``data_dir`` and the item id of each index, what
-    a baseline that serves is fitted on; raises FileNotFoundError when the folder holds none."""
-    return read_sequence_parquet(newest_sequences_folder(data_dir) / SEQUENCES_FILE)
+    """The sequences of the day whose lists the pipeline's data folder ``data_dir`` serves (:func:`tables_day`;
+    without them, the newest day's) and the item id of each index, what a baseline that serves is fitted on and
+    whose popularity breaks ties; raises FileNotFoundError when the folder holds none."""
+    listed = Path(data_dir) / "sequences" / str(tables_day(data_dir)) / SEQUENCES_FILE
+    return read_sequence_parquet(listed if listed.is_file() else newest_sequences_folder(data_dir) / SEQUENCES_FILE)
 
 
 def newest_sequences_folder(data_dir: str) -> Path:
@@ -236,6 +238,20 @@ def newest_sequences_folder(data_dir: str) -> Path:
         raise FileNotFoundError(f"no sequences in {Path(data_dir) / 'sequences'}: a baseline that serves is fitted "
                                 "on the pipeline's newest sequences; run the pipeline first")
     return days[-1]
+
+
+def tables_day(data_dir: str | Path) -> str | None:
+    """The day whose lists the pipeline's data folder ``data_dir`` serves: user_recommendations' (its ``partition``),
+    else the newest day folder (:func:`newest_day`); a newer day's run that has built its sequences and not yet its
+    lists leaves the table to the day before (helper-213: recommend named that day another day's)."""
+    stored = Path(data_dir) / "warehouse.duckdb"
+    if stored.is_file():
+        with warehouse.connect(stored, read_only=True) as con:
+            if con.execute("SELECT count(*) FROM duckdb_columns() WHERE table_name = 'user_recommendations' AND "
+                           "column_name = 'partition'").fetchall()[0][0]:
+                if held := con.execute("SELECT max(partition) FROM user_recommendations").fetchall()[0][0]:
+                    return held
+    return newest_day(data_dir)
 
 
 def newest_day(data_dir: str | Path) -> str | None:

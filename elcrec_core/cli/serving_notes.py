@@ -1,5 +1,5 @@
 """What ``elcrec recommend --serving`` says where its ``--data`` would not give the list that the pipeline's
-``user_recommendations`` holds: a user's history read otherwise, or the sequences of another day than the newest."""
+``user_recommendations`` holds: a user's history read otherwise, or the sequences of another day than the table's."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from elcrec_core.data.events_to_sequences import SHORT_HISTORIES_FILE, read_sequence_settings
+from elcrec_core.data.events_to_sequences import SETTINGS_FILE, SHORT_HISTORIES_FILE, read_sequence_settings
 from elcrec_core.data.files import reading
 from elcrec_core.data.sequence_settings import setting_changes
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, read_item_index_file
@@ -46,16 +46,17 @@ def history_note(folder: Path, user: str, history: list[str]) -> str:
     return ""
 
 
-def other_day_note(data: Path, serving: Path, newest: str) -> str:
-    """Where ``data`` (``--data``) is the ``sequences.parquet`` of another day of the ``serving`` folder than the
-    ``newest``, from whose sequences user_recommendations made its lists: the line that says so, with the settings
-    that differ (the days' ``settings.json``: another day's, built with other event types, fed the model other
-    histories without a word, helper-208); empty for the newest day's and for any other file."""
+def other_day_note(data: Path, serving: Path, listed: str) -> str:
+    """Where ``data`` (``--data``) is the ``sequences.parquet`` of another day of the ``serving`` folder than
+    ``listed``, the day whose sequences user_recommendations made its lists from: the line that says so, with the
+    settings that differ where both days have a ``settings.json`` (another day's, built with other event types, fed
+    the model other histories without a word, helper-208); empty for that day's and for any other file."""
     folder, days = data.resolve().parent, (serving / "sequences").resolve()
-    if data.name != SEQUENCES_FILE or folder.parent != days or folder.name == newest:
+    if data.name != SEQUENCES_FILE or folder.parent != days or folder.name == listed:
         return ""
-    changes = setting_changes(read_sequence_settings(folder), read_sequence_settings(days / newest))
+    changes = setting_changes(read_sequence_settings(folder), read_sequence_settings(days / listed)) if all(
+        (day / SETTINGS_FILE).is_file() for day in (folder, days / listed)) else []  # none: which, cannot be told
     built = f", built with other sequence settings ({'; '.join(changes)})" if changes else ""
-    return (f"--data holds the sequences of {folder.name}{built}; user_recommendations' lists come from the newest "
-            f"day's, {newest}: the list differs where the user's history does (--data {days / newest / SEQUENCES_FILE}"
-            " gives the table's)")
+    return (f"--data holds the sequences of {folder.name}{built}; user_recommendations' lists come from those of "
+            f"{listed}: the list differs where the user's history does (--data {days / listed / SEQUENCES_FILE} gives "
+            "the table's)")

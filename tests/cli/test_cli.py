@@ -1447,23 +1447,30 @@ def test_recommend_reads_events_with_the_sequence_settings_and_never_lists_an_it
     assert code == 2 and "--sequence-min-rating needs --rating-column" in err
 
 
-def test_recommend_serving_says_where_data_is_another_days_sequences_than_the_newest(tmp_path: Path, capsys) -> None:
-    """The table's lists come from the newest day's sequences; --data of an older day's sequences.parquet, built with
-    other event types, fed the model other histories and gave another list without a word (helper-208)."""
+def test_recommend_serving_says_where_data_is_another_days_sequences_than_the_tables(tmp_path: Path, capsys) -> None:
+    """The table's lists come from its day's sequences; --data of an older day's sequences.parquet, built with other
+    event types, fed the model other histories and gave another list without a word (helper-208). A newer day whose
+    run built its sequences and not yet its lists leaves the table to the day before (it was called another day's:
+    helper-213), and a day's folder without settings.json (an earlier version's) names no settings as differing."""
     from elcrec_core.data.events_to_sequences import SETTINGS_FILE, SequenceConfig
     from elcrec_core.data.sequences import write_item_index_file
     from elcrec_core.serve.model_store import ModelRecord, ModelStore
 
     days = tmp_path / "data" / "sequences"
-    for day, types in (("2026-05-01", ("purchase", "view")), ("2026-05-02", ("purchase",))):
+    for day, types in (("2026-05-01", ("purchase", "view")), ("2026-05-02", ("purchase",)), ("2026-05-03", None)):
         (days / day).mkdir(parents=True)
         pl.DataFrame({"user_id": ["q", "r", "s", "t"], "items": [[6, 5], [6, 5, 2], [6, 3], [4, 1]]}) \
             .write_parquet(days / day / "sequences.parquet")
         write_item_index_file(days / day / "item_index.parquet", np.array(list("abcdef")))
-        (days / day / SETTINGS_FILE).write_text(json.dumps(dataclasses.asdict(SequenceConfig(event_types=types))))
+        if types:
+            (days / day / SETTINGS_FILE).write_text(json.dumps(dataclasses.asdict(SequenceConfig(event_types=types))))
     ModelStore(tmp_path / "data").promote(ModelRecord(day="2026-05-02", run_id="a/ease", kind="ease",
                                                       dir="models/2026-05-02/a/challengers/ease",
                                                       params={"lam": 10.0}), "EASE serves")
+    from elcrec_core.data import warehouse
+
+    warehouse.replace_table(tmp_path / "data" / "warehouse.duckdb", "user_recommendations", pl.DataFrame(
+        {"user_id": ["q"], "rank": [1], "item_id": ["a"], "partition": ["2026-05-02"]}))  # the table's day
 
     def note(day: str) -> str:
         code, _, err = _run(capsys, "recommend", "--serving", str(tmp_path / "data"), "--data",
@@ -1471,11 +1478,14 @@ def test_recommend_serving_says_where_data_is_another_days_sequences_than_the_ne
         assert code == 0, err
         return " ".join(err.split())
 
-    newest = (days / "2026-05-02" / "sequences.parquet").resolve()
+    listed = (days / "2026-05-02" / "sequences.parquet").resolve()
     assert ("--data holds the sequences of 2026-05-01, built with other sequence settings (event_types purchase, view "
-            "then, purchase now); user_recommendations' lists come from the newest day's, 2026-05-02: the list differs "
-            f"where the user's history does (--data {newest} gives the table's)") in note("2026-05-01")
-    assert "--data holds" not in note("2026-05-02")
+            "then, purchase now); user_recommendations' lists come from those of 2026-05-02: the list differs where "
+            f"the user's history does (--data {listed} gives the table's)") in note("2026-05-01")
+    assert "--data holds" not in note("2026-05-02")  # the table's day, though 2026-05-03 has sequences
+    (days / "2026-05-01" / SETTINGS_FILE).unlink()  # a folder of an earlier version: which settings, cannot be told
+    assert "--data holds the sequences of 2026-05-01; user_recommendations' lists come from those of 2026-05-02" in (
+        note("2026-05-01"))
 
 
 def test_recommend_makes_the_list_of_a_user_the_k_core_removed_from_their_short_history(tmp_path: Path,
