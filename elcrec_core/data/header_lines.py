@@ -40,8 +40,9 @@ def repeated_header_sql(wanted: Mapping[str, str | None], columns: Sequence[str]
         return "NULL::VARCHAR AS error, NULL::VARCHAR AS detail"
     picked = sorted((column for column in wanted.values() if column is not None), key=columns.index)
     # and the quotes around a name that a byte order mark before it kept (files joined with cat: DuckDB reads
-    # \ufeff"User ID" as text, quotes and all, helper-209)
-    values = [f"trim(trim({quote_identifier(column)}, {_WHITESPACE}), '\"')" for column in picked]
+    # \ufeff"User ID" as text, quotes and all, helper-209); a value of quotes as data is compared as it is
+    values = [f"CASE WHEN starts_with({quote_identifier(column)}, chr(65279)) THEN trim(trim({quote_identifier(column)}"
+              f", {_WHITESPACE}), '\"') ELSE trim({quote_identifier(column)}, {_WHITESPACE}) END" for column in picked]
     listed = f"list_value({', '.join(values)})"
     same, others = [], []  # every header's own order first: a line of the file's own header is that header again
     for names in headers:

@@ -612,6 +612,10 @@ def test_a_byte_order_mark_inside_a_file_of_joined_exports_is_skipped(tmp_path: 
     assert read_source(SourceConfig(format="csv", path=str(quoted), delimiter=";", columns=ColumnMap(
         "User ID", "Item ID", None))).select("user_id", "error").rows() == [
         ("a", None), (f'{mark}"User ID"', "repeated_header"), ("a", None)]
+    # quotes as data, without the mark, are data: ids "user_id" and "item_id", quotes and all (helper-214)
+    data = _write(tmp_path / "quoted.csv", '"user_id","item_id"\n"""user_id""","""item_id"""\n')
+    assert read_source(SourceConfig(format="csv", path=str(data), columns=ColumnMap(timestamp=None))).select(
+        "user_id", "error").rows() == [('"user_id"', None)]
 
 
 @pytest.mark.parametrize("chunk", [1, 2, 7, 1 << 20])
