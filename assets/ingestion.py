@@ -202,7 +202,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
             context.run.run_id)
     with fails_at_once(f"ingestion of {context.partition_key}", MixedSources):
         file_day = date.fromisoformat(context.partition_key) if "{date}" in (config.path or "") else None
-        held = day_loads.newest_load_events(file_day, storage.warehouse) if file_day is not None else None
+        held = _day_content(file_day, batch.files, storage) if file_day is not None else None  # before the load
         report = store_checked(batch, storage.warehouse, file_day,  # the day of a {date} file's untimed events
                                overwrite_day=config.overwrite_day)
     context.log.info(load_line(report.accepted, check, source.format, batch.files,
@@ -278,7 +278,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         context.log.warning(unloaded)
     metadata["earlier_days_not_loaded"] = dg.MetadataValue.int(len(late))
     metadata[EARLIER_DAYS_NOTE] = dg.MetadataValue.text(unloaded)  # the day's report repeats it
-    changed = file_day is not None and _day_changed(held, check.accepted)
+    changed = held is not None and _day_content(file_day, batch.files, storage) != held
     metadata["content_changed"] = dg.MetadataValue.bool(changed)  # the sensor runs the newest later day again
     warned = [_later_days_trained_after(context, changed, storage),
               _events_on_their_day(config.path, report, check.accepted, context.partition_key, storage.warehouse),
@@ -325,15 +325,18 @@ def _newest_load_metadata(instance: dg.DagsterInstance, partition: str,
     return last[0].asset_materialization.metadata if last else {}
 
 
-def _day_changed(held: pl.DataFrame | None, events: pl.DataFrame) -> bool:
-    """Whether a load of a day's files, of accepted ``events``, changed the day: other events
-    (:func:`~elcrec_pipeline.resources.events_content`) than the warehouse ``held`` of the files that the day's
-    newest load before it read (:func:`~elcrec_core.data.day_loads.newest_load_events`), or a first load (``held``
-    None). The warehouse's own rows, not the last load's metadata in Dagster: a data folder moved or copied (its loads
-    recorded under another path: helper-208), another DAGSTER_HOME or a load of an earlier version is compared alike;
-    the same events written otherwise (another column order, line ends, a byte order mark, another file name) are
-    no change."""
-    return held is None or events_content(held) != events_content(events)
+def _day_content(day: date, files: list[str], storage: Storage) -> str:
+    """:func:`~elcrec_pipeline.resources.events_content` of the events that the data folder's warehouse holds of
+    ``day``'s files (:func:`~elcrec_core.data.day_loads.day_events`), each timed event once, as the sequences use an
+    event that two files stored: a load changed the day where it differs after the load from before it. The
+    warehouse's own rows, not the last load's metadata in Dagster: a data folder moved or copied (its loads recorded
+    under another path: helper-208), another DAGSTER_HOME or a load of an earlier version is compared alike; the
+    same events written otherwise (another column order, line ends, a byte order mark, another file name, a copy of
+    a file beside it or gone from it: helper-213, helper-214) are no change, nor is a first load without events."""
+    events = day_loads.day_events(day, files, storage.warehouse)
+    timed = events.filter(pl.col("timestamp").is_not_null()).sort("source_file", "source_row").unique(
+        ["user_id", "item_id", "timestamp", "rating", "event_type"], keep="first", maintain_order=True)
+    return events_content(pl.concat([timed, events.filter(pl.col("timestamp").is_null())]))
 
 
 def newest_days_text(days: list[str]) -> str:

@@ -1,6 +1,6 @@
 """What the warehouse's ``loads`` table says of one day's delivery: the newest load of the day's ``{date}`` files,
 for the evaluation report's account of the data a day's model learned from, the rejected rows of its files, and the
-events that the warehouse holds of the files the day's newest load read."""
+events that the warehouse holds of the day's files."""
 
 from __future__ import annotations
 
@@ -65,18 +65,19 @@ def rejected_summary(path: str | Path = warehouse.DEFAULT_WAREHOUSE, sample: int
 
 
 
-def newest_load_events(day: date, path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> pl.DataFrame | None:
+
+def day_events(day: date, files: list[str], path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> pl.DataFrame:
     """The accepted events (user_id, item_id, timestamp, rating, event_type, source_file, source_row) that the
-    warehouse at ``path`` holds of the files that the newest load of ``day``'s ``{date}`` files read, whatever data
-    folder, Dagster instance or version made it; None where no load has the day (or there is no warehouse)."""
+    warehouse at ``path`` holds of ``day``'s ``{date}`` files: of ``files`` (a load's) and of the files of every load
+    of the day (one that a load of the day reads no more: its rows kept, or withdrawn), whatever data folder, Dagster
+    instance or version stored them; none without a warehouse."""
+    columns = "user_id, item_id, timestamp, rating, event_type, source_file, source_row"
     if not Path(path).exists():
-        return None
+        return pl.DataFrame(schema={"user_id": pl.String, "item_id": pl.String, "timestamp": pl.Datetime("us"),
+                                    "rating": pl.Float64, "event_type": pl.String, "source_file": pl.String,
+                                    "source_row": pl.Int64})
     with warehouse.connect(path, read_only=True) as con:
-        newest = con.execute(f"SELECT files FROM loads WHERE {LOADS_OF_THE_DAY} ORDER BY load_id DESC LIMIT 1",
-                             [day, day]).fetchall()
-        if not newest:
-            return None
-        files = list(newest[0][0])
-        marks = ", ".join("?" * len(files)) or "NULL"  # a list of values: DuckDB skips the row groups of others
-        return con.sql("SELECT user_id, item_id, timestamp, rating, event_type, source_file, source_row FROM"
-                       f" raw_interactions WHERE source_file IN ({marks})", params=files).pl()
+        loaded = con.execute(f"SELECT files FROM loads WHERE {LOADS_OF_THE_DAY}", [day, day]).fetchall()
+        wanted = sorted({*files, *(file for (read,) in loaded for file in read)})
+        marks = ", ".join("?" * len(wanted)) or "NULL"  # a list of values: DuckDB skips the row groups of others
+        return con.sql(f"SELECT {columns} FROM raw_interactions WHERE source_file IN ({marks})", params=wanted).pl()

@@ -779,8 +779,9 @@ def test_a_reload_in_a_moved_or_copied_folder_or_a_new_instance_is_no_change_of_
     """Whether a load changed its day was read from the day's last load recorded in Dagster for the folder's path:
     a moved or copied data folder (helper-208), a new DAGSTER_HOME or a load of an earlier version had none, and the
     unchanged day's reload warned that the later days lack its change (and the sensor ran the newest day again).
-    The warehouse's rows of the files that the day's newest load read decide now: the same events are no change,
-    also from a file of another name (helper-213), other events are one, and a day's first load is one."""
+    The warehouse's rows of the day's files decide now, each timed event once: the same events are no change, also
+    from a file of another name (helper-213) or beside a copy (helper-214), other events are one, and so is a day's
+    first load of events."""
     import shutil
 
     monkeypatch.setenv("ELCREC_START_DATE", (date.today() - timedelta(days=10)).isoformat())
@@ -815,6 +816,11 @@ def test_a_reload_in_a_moved_or_copied_folder_or_a_new_instance_is_no_change_of_
         assert changed("moved", fresh) is False  # loaded: the warehouse holds it
         (tmp_path / "logs" / "b").mkdir()
         day_file.rename(tmp_path / "logs" / "b" / day_file.name)  # the same events under another name
+        assert changed("moved", fresh) is False
+        (tmp_path / "logs" / "c").mkdir()  # a byte copy beside it, then gone: the sequences use each event once,
+        shutil.copy2(tmp_path / "logs" / "b" / day_file.name, tmp_path / "logs" / "c" / day_file.name)  # and the
+        assert changed("moved", fresh) is False                              # copy's rows stay (helper-214)
+        (tmp_path / "logs" / "c" / day_file.name).unlink()
         assert changed("moved", fresh) is False
 
 
