@@ -17,6 +17,7 @@ from assets.ingestion import earlier_days_note
 from assets.metadata import figure, metric, table
 from assets.serving import first_gate, serving_model
 from elcrec_core.data import warehouse
+from elcrec_core.data.atomic_files import write_atomically
 from elcrec_core.data.day_loads import newest_day_load
 from elcrec_core.data.events_to_sequences import SETTINGS_FILE, read_sequence_settings
 from elcrec_core.data.sequence_settings import setting_changes
@@ -155,13 +156,13 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
                         unlike=_losses_differ(store, candidate, challengers.get("sasrec"))) if "elcrec" in ranks else
             f"No answer: ELCRec (new) gives {no_figure['elcrec']} {split} users a NaN or infinite score, so it has no "
             "figure (and may not serve).")
-    (out / "report.json").write_text(json.dumps({
+    write_atomically(out / "report.json", json.dumps({  # whole or as it was: a full disk left it empty (helper-215)
         "day": partition, "split": split, "serving": serving,
         "serving_model": serving_record.name if serving_record else None,
         "serving_now": now.name if now else None,  # when the report was made: aliases.json's
         "withdrawn": withdrawn.name if withdrawn else None, "models": {name: metrics.get(name) for name in labels},
         "elcrec_vs": {d.model: d.to_dict() | {"validation_agrees": validation_agrees(d, valid)} for d in differences},
-        "elcrec_pays": pays}, indent=2) + "\n", encoding="utf-8")
+        "elcrec_pays": pays}, indent=2) + "\n")
     difference_rows = [d.row(labels[d.model]) for d in differences]
     signed_rows = [d.row(labels[d.model], signed=True) for d in differences]
     ranks = {labels[name]: r for name, r in ranks.items()}

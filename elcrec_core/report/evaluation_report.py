@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from elcrec_core.data.atomic_files import write_atomically
 from elcrec_core.data.day_loads import DayLoad
 from elcrec_core.data.rejections import count_text, file_name
 from elcrec_core.data.sequence_summary import SequenceSummary, percent, users_text
@@ -175,8 +176,8 @@ class Report:
 
     def write(self, folder: Path, stem: str = "report") -> dict[str, Path]:
         paths = {"markdown": folder / f"{stem}.md", "html": folder / f"{stem}.html"}
-        paths["markdown"].write_text(self.markdown(), encoding="utf-8")
-        paths["html"].write_text(self.html(), encoding="utf-8")
+        write_atomically(paths["markdown"], self.markdown())  # whole, or as it was (a full disk: helper-215)
+        write_atomically(paths["html"], self.html())
         return paths
 
 

@@ -19,7 +19,6 @@ Dagster code: the pipeline's assets and the ``elcrec rollback`` command call it.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -27,7 +26,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from elcrec_core.data.atomic_files import write_atomically
 from elcrec_core.data.sequences import is_day
+from elcrec_core.serve.serving_log import append_to_serving_log, read_serving_log
 from elcrec_core.train.checkpoint import BEST
 
 SERVING, PREVIOUS, RETIRED = "serving", "previous", "retired"  # RETIRED: marks a challenger a later fit left out
@@ -259,15 +260,12 @@ class ModelStore:
     def serving_log(self) -> list[dict[str, Any]]:
         """Every change of the serving alias, oldest first: time, action, reason, serving, previous."""
         path = self.models / "serving_log.jsonl"
-        text = path.read_text(encoding="utf-8") if path.exists() else ""
-        return [_read_json(path, line) for line in text.splitlines() if line]
+        return read_serving_log(path)
 
     def _set_aliases(self, serving: ModelRecord, previous: ModelRecord | None, action: str, reason: str) -> None:
         entry = {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "action": action,
                  "reason": reason, SERVING: serving.to_dict(), PREVIOUS: previous.to_dict() if previous else None}
-        self.models.mkdir(parents=True, exist_ok=True)
-        with (self.models / "serving_log.jsonl").open("a", encoding="utf-8") as log:  # first: it says what serves
-            log.write(json.dumps(entry, sort_keys=True) + "\n")
+        append_to_serving_log(self.models / "serving_log.jsonl", entry)  # first: it says what serves
         _write_json(self.models / "aliases.json", {SERVING: entry[SERVING], PREVIOUS: entry[PREVIOUS]})
 
 
@@ -283,17 +281,14 @@ def _record(value: Any, path: Path) -> ModelRecord:
     return ModelRecord.from_dict(value)
 
 
-def _read_json(path: Path, text: str | None = None) -> Any:
-    """The JSON of ``path`` (or of ``text``, one of its lines); ValueError naming the file where it is not JSON."""
+def _read_json(path: Path) -> Any:
+    """The JSON of ``path``; ValueError naming the file where it is not JSON."""
     try:
-        return json.loads(path.read_text(encoding="utf-8") if text is None else text)
+        return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise ValueError(f"{path} is not valid JSON ({err}): repair or remove it") from None
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write atomically (temporary file, rename), so that a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    """Write atomically (:func:`~elcrec_core.data.atomic_files.write_atomically`)."""
+    write_atomically(path, json.dumps(data, indent=2, sort_keys=True) + "\n")

@@ -72,6 +72,40 @@ def test_served_up_to_takes_the_last_of_a_day_and_leaves_out_a_rolled_back_model
     assert undone.served_up_to("2026-01-19") == c and undone.served_up_to("2026-01-20") == d
 
 
+def test_a_promotion_that_a_full_disk_stops_leaves_the_serving_log_whole(tmp_path, monkeypatch):
+    """The serving log was appended to in place: a full disk cut its last line, a rollback then appended to that
+    half line, and every later run failed on the file, whose advice, remove it, forgot the rollback (helper-215). The
+    log is rewritten whole or left as it was; a line that is no JSON is named by its number, and the advice keeps
+    the history."""
+    store = ModelStore(tmp_path)
+    a, b = record(store, "2026-01-19", "a"), record(store, "2026-01-20", "b")
+    store.promote(a, "daily")
+    log = tmp_path / "models" / "serving_log.jsonl"
+    before = log.read_bytes()
+    real_write = Path.write_text
+
+    def full_disk(self: Path, text: str, *args, **kwargs) -> int:
+        if self.name.startswith(".serving_log.jsonl.tmp-"):
+            real_write(self, text[:10], *args, **kwargs)  # a part written, then no space
+            raise OSError(28, "No space left on device")
+        return real_write(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        store.promote(b, "daily")
+    monkeypatch.undo()
+    assert log.read_bytes() == before and store.serving() == a  # the log and the aliases as they were
+    assert [path.name for path in log.parent.iterdir() if path.name.startswith(".")] == []  # no temporary file
+    store.promote(b, "daily")
+    store.rollback("b is bad")
+    assert [entry["action"] for entry in store.serving_log()] == ["promote", "promote", "rollback"]
+    log.write_text(log.read_text().replace('"action"', '"action', 1))
+    with pytest.raises(ValueError, match=f"^{log} line 1 is not valid JSON .*: repair that line \\(the file is the "
+                                         "history of what served: without it, a model that a rollback withdrew may "
+                                         "serve again\\)$"):
+        store.serving_log()
+
+
 def test_nothing_has_served_in_an_empty_store(tmp_path):
     store = ModelStore(tmp_path)
     assert store.served_up_to("2026-01-20") is None and store.served_up_to("2026-01-20", kinds=("elcrec",)) is None
