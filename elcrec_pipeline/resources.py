@@ -21,7 +21,7 @@ from filelock import FileLock, Timeout
 from pydantic import Field
 
 from elcrec_core.data import warehouse
-from elcrec_core.data.files import SourceReadError, file_sha256
+from elcrec_core.data.files import SourceReadError, file_sha256, reading
 from elcrec_core.data.events_to_sequences import SHORT_HISTORIES_FILE, read_sequence_settings
 from elcrec_core.data.sequence_settings import comparable_settings
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, Sequences, read_sequence_parquet, sequence_day_folders
@@ -359,9 +359,12 @@ class Storage(dg.ConfigurableResource):
         """The users whose recommendations were made from the partition's sequences (``user_id`` as a string;
         ``short``: false) and from its short histories (:meth:`read_short_histories`; true)."""
         files = {False: self.sequences_file(partition), True: self.short_histories_file(partition)}
-        return pl.concat([pl.read_parquet(path, columns=["user_id"], glob=False).select(  # a [ in the folder's name
-                              pl.col("user_id").cast(pl.String), short=pl.lit(short))
-                          for short, path in files.items() if path.exists()])
+        try:  # a damaged file is named (polars said "File out of specification" alone: helper-215)
+            return pl.concat([_read_users(path).select(pl.col("user_id").cast(pl.String), short=pl.lit(short))
+                              for short, path in files.items() if path.exists()])
+        except SourceReadError as err:
+            raise dg.Failure(f"the sequences of {partition}, whose users got its lists, are unreadable (materialize "
+                             f"interaction_sequences of {partition} again): {err}", allow_retries=False) from err
 
     def read_sequences(self, partition: str) -> tuple[Sequences, np.ndarray]:
         """The partition's stored sequences and the item id of each index; a failure without retries (a retry
@@ -421,3 +424,9 @@ class ComputeDevice(dg.ConfigurableResource):
         if self.threads:
             torch.set_num_threads(self.threads)
         return self.device
+
+
+def _read_users(path: Path) -> pl.DataFrame:
+    """The ``user_id`` column of a sequences file; :class:`SourceReadError` naming it where it cannot be read."""
+    with reading(path):
+        return pl.read_parquet(path, columns=["user_id"], glob=False)  # glob: a [ in the folder's name

@@ -2101,6 +2101,25 @@ def test_a_served_model_that_cannot_be_loaded_leaves_the_report_without_a_backte
         "kind 'recent_popular' (known: elcrec, sasrec, most_popular, transition, ease, item_knn))")
 
 
+def test_a_damaged_sequences_file_of_the_served_day_is_named(first_run, tmp_path):
+    """The day before's sequences.parquet cut short: the report failed with polars' "File out of specification"
+    alone, naming no file (helper-215). The failure names it, and what to run again."""
+    import shutil
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    storage = Storage(data_dir=str(data_dir))
+    damaged = storage.sequences_file("2026-01-25")
+    damaged.write_bytes(damaged.read_bytes()[:-100])
+    result = dg.materialize([evaluation_report], partition_key=PARTITION, raise_on_error=False,
+                            resources={"storage": storage, "device": ComputeDevice(device="cpu")})
+    assert not result.success
+    (failure,) = [event for event in result.all_events if event.event_type_value == "STEP_FAILURE"]
+    message = failure.step_failure_data.user_failure_data.description
+    assert message.startswith("the sequences of 2026-01-25, whose users got its lists, are unreadable (materialize "
+                              f"interaction_sequences of 2026-01-25 again): {damaged}: ")
+
+
 def test_users_the_k_core_removes_get_lists_from_their_short_histories(first_run, tmp_path):
     """A user the k-core removed got no list. Now their events on the sequences' items (a short history, in time
     order) make one: the serving model ranks its items from that history, every item the user has an event with
