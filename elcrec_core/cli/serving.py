@@ -29,7 +29,6 @@ from elcrec_core.data.sequences import Sequences, SequenceTensors, read_sequence
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 
 
-
 def cmd_recommend(args: argparse.Namespace) -> int:
     from elcrec_core.evaluate.scoring import ELCRecRecommender
     from elcrec_core.intents.profiles import NO_INTENT, assign_user_intents

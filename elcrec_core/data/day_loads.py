@@ -64,8 +64,6 @@ def rejected_summary(path: str | Path = warehouse.DEFAULT_WAREHOUSE, sample: int
     return by_reason, rows
 
 
-
-
 def day_events(day: date, files: list[str], path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> pl.DataFrame:
     """The accepted events (user_id, item_id, timestamp, rating, event_type, source_file, source_row) that the
     warehouse at ``path`` holds of ``day``'s ``{date}`` files: of ``files`` (a load's) and of the files of every load
