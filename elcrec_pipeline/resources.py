@@ -21,6 +21,7 @@ from filelock import FileLock, Timeout
 from pydantic import Field
 
 from elcrec_core.data import warehouse
+from elcrec_core.data.day_loads import held_partition
 from elcrec_core.data.files import SourceReadError, file_sha256, reading
 from elcrec_core.data.events_to_sequences import SHORT_HISTORIES_FILE, read_sequence_settings
 from elcrec_core.data.sequence_settings import comparable_settings
@@ -223,10 +224,7 @@ class Storage(dg.ConfigurableResource):
         sequences only (its run failed after them, or is going) leaves the table to this day: it writes its own
         rows when they come. A table without rows of a day (none yet, empty, or of a version without the column)
         belongs to the newest day with sequences (:meth:`newer_day`)."""
-        with warehouse.connect(self.warehouse, read_only=True) as con:
-            held = con.execute(f"SELECT max(partition) FROM {table}").fetchone()[0] if con.execute(
-                "SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND column_name = 'partition'",
-                [table]).fetchone()[0] else None
+        held = held_partition(self.warehouse, table)
         if held is None:
             return self.newer_day(partition)
         return held if held > partition else None

@@ -24,6 +24,7 @@ from elcrec_core.cli.data_options import sequence_settings_note
 from elcrec_core.cli.serving_notes import SEQUENCES_FILE, history_note, other_day_note
 from elcrec_core.config.partitions import partition_end
 from elcrec_core.data import warehouse
+from elcrec_core.data.day_loads import held_partition
 from elcrec_core.data.events_to_sequences import read_sequence_settings
 from elcrec_core.data.sequences import Sequences, SequenceTensors, read_sequence_parquet, sequence_day_folders
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
@@ -244,13 +245,7 @@ def tables_day(data_dir: str | Path) -> str | None:
     else the newest day folder (:func:`newest_day`); a newer day's run that has built its sequences and not yet its
     lists leaves the table to the day before (helper-213: recommend named that day another day's)."""
     stored = Path(data_dir) / "warehouse.duckdb"
-    if stored.is_file():
-        with warehouse.connect(stored, read_only=True) as con:
-            if con.execute("SELECT count(*) FROM duckdb_columns() WHERE table_name = 'user_recommendations' AND "
-                           "column_name = 'partition'").fetchall()[0][0]:
-                if held := con.execute("SELECT max(partition) FROM user_recommendations").fetchall()[0][0]:
-                    return held
-    return newest_day(data_dir)
+    return (held_partition(stored, "user_recommendations") if stored.is_file() else None) or newest_day(data_dir)
 
 
 def newest_day(data_dir: str | Path) -> str | None:

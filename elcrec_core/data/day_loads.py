@@ -1,6 +1,6 @@
 """What the warehouse's ``loads`` table says of one day's delivery: the newest load of the day's ``{date}`` files,
 for the evaluation report's account of the data a day's model learned from, the rejected rows of its files, and the
-events that the warehouse holds of the day's files."""
+events that the warehouse holds of the day's files; and the day whose rows a live table holds."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 
 from elcrec_core.data import warehouse
+from elcrec_core.data.source_config import NORMALISED_SCHEMA
 
 # the loads of one day's {date} files (the day: the query's parameter, twice); a load recorded before file_day was
 # (before 2026-12-04) has none: its files, each of whose paths holds the day, say it
@@ -70,12 +71,22 @@ def day_events(day: date, files: list[str], path: str | Path = warehouse.DEFAULT
     of the day (one that a load of the day reads no more: its rows kept, or withdrawn), whatever data folder, Dagster
     instance or version stored them; none without a warehouse."""
     columns = "user_id, item_id, timestamp, rating, event_type, source_file, source_row"
-    if not Path(path).exists():
-        return pl.DataFrame(schema={"user_id": pl.String, "item_id": pl.String, "timestamp": pl.Datetime("us"),
-                                    "rating": pl.Float64, "event_type": pl.String, "source_file": pl.String,
-                                    "source_row": pl.Int64})
+    if not Path(path).exists():  # the events' schema, the file's path as stored: text
+        return pl.DataFrame(schema={name: pl.String() if name == "source_file" else NORMALISED_SCHEMA[name]
+                                    for name in columns.split(", ")})
     with warehouse.connect(path, read_only=True) as con:
         loaded = con.execute(f"SELECT files FROM loads WHERE {LOADS_OF_THE_DAY}", [day, day]).fetchall()
         wanted = sorted({*files, *(file for (read,) in loaded for file in read)})
         marks = ", ".join("?" * len(wanted)) or "NULL"  # a list of values: DuckDB skips the row groups of others
         return con.sql(f"SELECT {columns} FROM raw_interactions WHERE source_file IN ({marks})", params=wanted).pl()
+
+
+def held_partition(path: str | Path, table: str) -> str | None:
+    """The newest day (its ``partition`` column) whose rows the warehouse's live ``table`` (user_recommendations,
+    user_intents) at ``path`` holds; None without the table, rows, or the column (an earlier version's).
+    FileNotFoundError without the warehouse."""
+    with warehouse.connect(path, read_only=True) as con:
+        if not con.execute("SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND column_name = 'partition'",
+                           [table]).fetchall()[0][0]:
+            return None
+        return con.execute(f"SELECT max(partition) FROM {table}").fetchall()[0][0]
