@@ -37,6 +37,11 @@ class SplitTable(dict):
         raise ValueError(f"unknown split {split!r}: one of {', '.join(map(repr, self))}")
 
 
+class NonFiniteScores(ValueError):
+    """A model gave some user a NaN or infinite score: its ranks would read that score as a plain miss, a figure it
+    does not have (:func:`figures_from_ranks`)."""
+
+
 DROP_AFTER = SplitTable(valid=1, test=0)  # items after the target
 # the items a user needs to be ranked on a split (valid: 3, so that training has one too)
 MIN_ITEMS = SplitTable(valid=3, test=2)
@@ -170,8 +175,13 @@ def evaluate_ranks(
     """Ranks of the ``split`` targets for ``users`` (default: all users with at least 1 item before the target,
     and 3 items in all in ``valid``), in the order of ``users``. The users are batched in order of history
     length, so that a batch's windows share their padding columns (:meth:`ELCRec.user_representation` skips
-    them)."""
-    return _ranks_and_finite(model, data, split, users, batch_size)[0]
+    them). Raises :class:`NonFiniteScores` where the model gives some user a NaN or infinite score (it returned
+    their ranks as misses, which intervals then read as a figure: helper-216; :func:`evaluate` gives NaN metrics)."""
+    ranks, finite = _ranks_and_finite(model, data, split, users, batch_size)
+    if not finite:
+        raise NonFiniteScores(f"the model gives some of the {len(ranks)} users a NaN or infinite score on the "
+                              f"{split} split: its ranks are no figure (evaluate gives NaN metrics for it)")
+    return ranks
 
 
 def _ranks_and_finite(model: ELCRec, data: SequenceTensors, split: Split, users: torch.Tensor | None,

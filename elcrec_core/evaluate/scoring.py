@@ -25,6 +25,7 @@ from elcrec_core.evaluate.ranking import (
     MAX_SCORE_ELEMENTS,
     MIN_ITEMS,
     MISS_RANK,
+    NonFiniteScores,
     Split,
     SplitTable,
     eligible_users,
@@ -71,8 +72,15 @@ def evaluate_recommender(rec: Recommender, data: SequenceTensors, split: Split, 
     :func:`~elcrec_core.evaluate.ranking.evaluate_ranks`), each scored in groups of at most 2^25 user-item scores; a
     target beyond ``rec.n_items`` is a miss and history items beyond it are left out of the input
     (:func:`~elcrec_core.evaluate.ranking.known_items`). Raises ValueError for ``users`` that are no rows of
-    ``data`` or have too few items for ``split``, and for a ``batch_size`` below 1."""
-    return ranks_and_non_finite(rec, data, split, users, batch_size)[0]
+    ``data`` or have too few items for ``split``, and for a ``batch_size`` below 1;
+    :class:`~elcrec_core.evaluate.ranking.NonFiniteScores` where ``rec`` gives some user a NaN or infinite score
+    (it returned their ranks as misses, which intervals then read as a figure: helper-216;
+    :func:`ranks_and_non_finite` gives the ranks with the count, :func:`recommender_metrics` NaN metrics)."""
+    ranks, non_finite = ranks_and_non_finite(rec, data, split, users, batch_size)
+    if non_finite:
+        raise NonFiniteScores(f"{type(rec).__name__} gives {non_finite} of the {len(ranks)} users a NaN or infinite "
+                              f"score on the {split} split: its ranks are no figure")
+    return ranks
 
 
 @torch.no_grad()

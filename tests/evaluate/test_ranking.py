@@ -13,6 +13,7 @@ from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.evaluate.popularity import popularity_ranks
 from elcrec_core.evaluate.ranking import (
     MISS_RANK,
+    NonFiniteScores,
     eligible_users,
     evaluate,
     evaluate_ranks,
@@ -270,15 +271,31 @@ def test_a_miss_is_no_hit_in_a_catalogue_of_k_items_or_fewer() -> None:
 
 
 def test_evaluate_gives_nan_for_a_model_that_cannot_score_every_user() -> None:
-    """One NaN item embedding (the item table is not finite): every metric NaN, not the misses' plain 0; the
-    ranks themselves stay the evaluator's (the report ranks such a model, the gate refuses it)."""
+    """One NaN item embedding (the item table is not finite): every metric NaN, not the misses' plain 0. Its ranks
+    are refused: evaluate_ranks and evaluate_recommender returned the users' ranks as misses, and headline then
+    published 'HR@10 0.0, 95% CI [0.0000, 0.0012] (no hit)' (helper-216); ranks_and_non_finite gives them with the
+    count of such users (the report's paired comparisons, the gate refuses the model)."""
+    from elcrec_core.evaluate.scoring import ranks_and_non_finite
+
     model = _small_model().eval()
     data = SequenceTensors.from_sequences(_small_sequences())
     assert all(math.isfinite(v) for v in evaluate(model, data, "test").values())
+    finite_ranks = evaluate_ranks(model, data, "test")
     with torch.no_grad():
         model.item_emb.weight[3, 0] = float("nan")
     assert all(math.isnan(v) for v in evaluate(model, data, "test").values())
-    assert len(evaluate_ranks(model, data, "test")) == len(eligible_users(data, "test"))
+    users = len(eligible_users(data, "test"))
+    with pytest.raises(NonFiniteScores, match=rf"^the model gives some of the {users} users a NaN or infinite score "
+                                              r"on the test split: its ranks are no figure"):
+        evaluate_ranks(model, data, "test")
+    ranks, non_finite = ranks_and_non_finite(ELCRecRecommender(model), data, "test")
+    assert non_finite == users and len(ranks) == users  # every user's scores hold item 3's NaN
+    with pytest.raises(NonFiniteScores, match=rf"^ELCRecRecommender gives {users} of the {users} users a NaN or "
+                                              r"infinite score on the test split: its ranks are no figure"):
+        evaluate_recommender(ELCRecRecommender(model), data, "test")
+    with torch.no_grad():
+        model.item_emb.weight[3, 0] = 0.0
+    assert len(evaluate_ranks(model, data, "test")) == len(finite_ranks)
 
 
 def test_finite_weights_whose_scores_overflow_have_no_figure() -> None:
@@ -300,7 +317,10 @@ def test_finite_weights_whose_scores_overflow_have_no_figure() -> None:
     assert not torch.isfinite(ELCRecRecommender(model).score(torch.tensor([0]), torch.tensor([[1, 2]]))).all()
     assert all(math.isnan(v) for v in evaluate(model, data, "test").values())
     assert all(math.isnan(v) for v in recommender_metrics(ELCRecRecommender(model), data, "test").values())
-    assert len(evaluate_ranks(model, data, "test")) == len(eligible_users(data, "test"))
+    with pytest.raises(NonFiniteScores):
+        evaluate_ranks(model, data, "test")
+    with pytest.raises(NonFiniteScores, match=r"^ELCRecRecommender gives [1-9]\d* of the"):
+        evaluate_recommender(ELCRecRecommender(model), data, "test")
 
 
 def test_a_model_non_finite_for_one_batch_of_users_has_no_figure() -> None:
