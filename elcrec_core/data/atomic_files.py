@@ -2,18 +2,66 @@
 
 from __future__ import annotations
 
+import glob
 import os
+import re
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` through a temporary file beside it and a rename: a reader never sees half
-    a file, and a write that fails (a full disk) leaves ``path`` as it was and no temporary file (helper-215: a full
-    disk cut the serving log's last line, and every later run failed on it). Raises the write's OSError."""
+class NotWritten(OSError):
+    """A file that could not be written (a full disk): the message names it; ``errno`` is the cause's, where known."""
+
+
+def write_atomically(path: Path, content: str | bytes | Callable[[Path], object]) -> None:
+    """Write ``content`` to ``path`` through a temporary file beside it (``.<name>.tmp-<pid>``), flushed to disk,
+    and a rename: a reader never sees half a file, and a write that fails leaves ``path`` as it was and no temporary
+    file. ``content`` is text (written as UTF-8), bytes, or a function that writes the file at the path it is given
+    (``frame.write_parquet``). Then removes the temporary files of ``path`` that processes no longer running left
+    (killed while they wrote: each stayed for good, helper-203).
+
+    Raises :class:`NotWritten` naming ``path`` and the free space of its file system, with the cause's errno where
+    it has one (a full disk cut the serving log's last line, and torch said only ``unexpected pos 704 vs 598`` for a
+    checkpoint: helper-215)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        tmp.write_text(text, encoding="utf-8")
+        if callable(content):
+            content(tmp)
+        else:
+            tmp.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+        descriptor = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
         tmp.replace(path)
+    except Exception as err:
+        free_mib = shutil.disk_usage(path.parent).free / 2**20
+        refusal = NotWritten(f"{path} was not written, and is as it was: {err} ({free_mib:,.0f} MiB free on its file "
+                             f"system)")
+        refusal.errno = getattr(err, "errno", None) or _os_error_code(str(err))
+        raise refusal from err
     finally:
         tmp.unlink(missing_ok=True)
+    for left in path.parent.glob(f".{glob.escape(path.name)}.tmp-*"):
+        if not _running(left.name.rsplit("-", 1)[1]):
+            left.unlink(missing_ok=True)
+
+
+def _os_error_code(message: str) -> int | None:
+    """The errno that a message of Rust's I/O errors, as polars raises them, holds (``... (os error 28)``)."""
+    found = re.search(r"\(os error (\d+)\)", message)
+    return int(found.group(1)) if found else None
+
+
+def _running(pid: str) -> bool:
+    """Whether a process of id ``pid`` (text) runs on this machine."""
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True

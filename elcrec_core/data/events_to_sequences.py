@@ -28,6 +28,7 @@ import pyarrow as pa
 from elcrec_core.config.field_types import check_field_types
 from elcrec_core.config.settings import check_keys
 from elcrec_core.data import warehouse
+from elcrec_core.data.atomic_files import write_atomically
 from elcrec_core.data.event_selection import (BEFORE_UNTIL, event_filter, repeated_events, selected_events,
                                               until_params)
 from elcrec_core.data.k_core import k_core_filter, largest_k_keeping, new_items_removed, short_histories
@@ -273,16 +274,15 @@ def write_sequences(build: SequenceBuild, out_dir: str | Path,
     warehouse's ``sequences`` table (the k-core's sequences only)."""
     store_item_index(build, path)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     frame = build.frame()
     paths = {"sequences": out_dir / "sequences.parquet", "item_index": out_dir / ITEM_INDEX_FILE,
              "summary": out_dir / "summary.json", "settings": out_dir / SETTINGS_FILE,
              "short_histories": out_dir / SHORT_HISTORIES_FILE}
-    frame.write_parquet(paths["sequences"])
-    build.short_frame().write_parquet(paths["short_histories"])
+    write_atomically(paths["sequences"], frame.write_parquet)  # each whole, or as it was (a full disk)
+    write_atomically(paths["short_histories"], build.short_frame().write_parquet)
     write_item_index_file(paths["item_index"], build.item_ids)
-    paths["summary"].write_text(json.dumps(build.summary.to_dict(), indent=2) + "\n", encoding="utf-8")
-    paths["settings"].write_text(json.dumps(asdict(build.config), indent=2) + "\n", encoding="utf-8")
+    write_atomically(paths["summary"], json.dumps(build.summary.to_dict(), indent=2) + "\n")
+    write_atomically(paths["settings"], json.dumps(asdict(build.config), indent=2) + "\n")
     if table:
         warehouse.replace_table(path, "sequences", frame)
     return paths

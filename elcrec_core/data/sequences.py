@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 import torch
 
+from elcrec_core.data.atomic_files import write_atomically
 from elcrec_core.data.files import SourceReadError, reading, scan_lines
 
 EVENT_COLUMNS = ("user_id", "item_id", "timestamp")
@@ -226,10 +227,10 @@ def read_sequence_parquet(path: str | Path, item_index: str | Path | None = None
 
 def write_item_index_file(path: str | Path, item_ids: np.ndarray) -> None:
     """Write an item index: ``item_index`` 1..n and the ``item_id`` of each (``item_ids[i - 1]`` for index i)."""
-    pl.DataFrame({
+    write_atomically(Path(path), pl.DataFrame({
         "item_index": np.arange(1, len(item_ids) + 1, dtype=np.int64),
         "item_id": pl.Series(item_ids, dtype=pl.String),
-    }).write_parquet(path)
+    }).write_parquet)
 
 
 def read_item_index_file(path: str | Path) -> np.ndarray:

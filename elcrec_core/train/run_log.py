@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from elcrec_core.config.settings import ExperimentConfig, settings_fields
+from elcrec_core.data.atomic_files import write_atomically
 from elcrec_core.train.checkpoint import BEST, LAST
 
 CONFIG_FILE = "config.json"
@@ -51,7 +52,7 @@ class RunLog:
 
             self.out_dir.mkdir(parents=True, exist_ok=True)
             config = {**exp.to_dict(), DATA: dict(data or {}), RUN: dict(run or {})}
-            (self.out_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+            write_atomically(self.out_dir / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
             self.writer = SummaryWriter(str(self.out_dir / TENSORBOARD_DIR))
 
     def epoch(self, row: dict[str, Any]) -> None:
@@ -76,7 +77,7 @@ class RunLog:
         at a later step, where both were at step 0 (helper-170)."""
         if self.writer is None:
             return
-        (self.out_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        write_atomically(self.out_dir / METRICS_FILE, json.dumps(metrics, indent=2, sort_keys=True) + "\n")
         scores = {f"final/{split}/{name}": value for split in ("valid", "test")
                   for name, value in metrics[split].items()}
         self.writer.add_hparams(flat_settings(self.exp.to_dict()), scores, run_name=".",

@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -82,16 +83,16 @@ def test_a_promotion_that_a_full_disk_stops_leaves_the_serving_log_whole(tmp_pat
     store.promote(a, "daily")
     log = tmp_path / "models" / "serving_log.jsonl"
     before = log.read_bytes()
-    real_write = Path.write_text
+    real_write = Path.write_bytes
 
-    def full_disk(self: Path, text: str, *args, **kwargs) -> int:
+    def full_disk(self: Path, data: bytes) -> int:
         if self.name.startswith(".serving_log.jsonl.tmp-"):
-            real_write(self, text[:10], *args, **kwargs)  # a part written, then no space
+            real_write(self, data[:10])  # a part written, then no space
             raise OSError(28, "No space left on device")
-        return real_write(self, text, *args, **kwargs)
+        return real_write(self, data)
 
-    monkeypatch.setattr(Path, "write_text", full_disk)
-    with pytest.raises(OSError, match="No space left"):
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    with pytest.raises(OSError, match=rf"^{re.escape(str(log))} was not written, and is as it was: .*No space left"):
         store.promote(b, "daily")
     monkeypatch.undo()
     assert log.read_bytes() == before and store.serving() == a  # the log and the aliases as they were

@@ -1,0 +1,83 @@
+"""Files written whole or not at all, on a file system that refuses the write (a full disk)."""
+
+from __future__ import annotations
+
+import errno
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+# Each write below runs in a process whose files may not grow past 64 KiB (RLIMIT_FSIZE; Python ignores SIGXFSZ,
+# so a write past it fails with EFBIG, as one on a full disk fails with ENOSPC): every writer meets the refusal
+# part-way, as on a full disk, without filling one.
+WRITES = textwrap.dedent("""
+    import json, resource, sys
+    from pathlib import Path
+    import numpy as np, torch
+    from elcrec_core.data.atomic_files import write_atomically
+    from elcrec_core.data.sequences import write_item_index_file
+    from elcrec_core.train.checkpoint import save_checkpoint
+
+    folder = Path(sys.argv[1])
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.RLIM_INFINITY))
+    writes = {
+        "last.pt": lambda path: save_checkpoint(path, {"weights": torch.arange(100_000, dtype=torch.float32)}),
+        "item_index.parquet": lambda path: write_item_index_file(path, np.array([f"item {i}" for i in range(50_000)])),
+        "report.json": lambda path: write_atomically(path, json.dumps(list(range(50_000)))),
+    }
+    said = {}
+    for name, write in writes.items():
+        try:
+            write(folder / name)
+            said[name] = None
+        except OSError as err:
+            said[name] = [type(err).__name__, err.errno, str(err)]
+    print(json.dumps(said))
+""")
+
+
+def test_a_write_that_the_file_system_refuses_names_the_file_and_leaves_it_as_it_was(tmp_path: Path) -> None:
+    """A full disk in training said only torch's ``unexpected pos 704 vs 598`` and left ``.last.pt.tmp-<pid>``; the
+    sequences' Parquet files and the training's JSON files were written in place, so a refused write left half a
+    file for the next run to meet (helper-215). Each now names its file, keeps the earlier version and leaves no
+    temporary file."""
+    earlier = {"last.pt": b"the earlier checkpoint", "item_index.parquet": b"the earlier index",
+               "report.json": b"[1, 2, 3]\n"}
+    for name, content in earlier.items():
+        (tmp_path / name).write_bytes(content)
+    done = subprocess.run([sys.executable, "-c", WRITES, str(tmp_path)], capture_output=True, text=True, timeout=120,
+                          check=True)
+    said = json.loads(done.stdout)
+    for name, content in earlier.items():
+        kind, code, message = said[name]
+        assert kind == "NotWritten" and code == errno.EFBIG, said[name]
+        assert message.startswith(f"{tmp_path / name} was not written, and is as it was: "), message
+        assert "File too large" in message and "MiB free on its file system" in message, message
+        assert (tmp_path / name).read_bytes() == content  # as it was
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(earlier)  # no temporary file left
+
+
+def test_a_write_replaces_the_file_whole_and_takes_text_bytes_or_a_writer(tmp_path: Path) -> None:
+    import polars as pl
+
+    from elcrec_core.data.atomic_files import write_atomically
+
+    path = tmp_path / "deep" / "file"
+    write_atomically(path, "é\n")
+    assert path.read_bytes() == "é\n".encode()
+    write_atomically(path, b"\x00\x01")
+    assert path.read_bytes() == b"\x00\x01"
+    write_atomically(path, pl.DataFrame({"a": [1, 2]}).write_parquet)
+    assert pl.read_parquet(path)["a"].to_list() == [1, 2]
+    assert [p.name for p in path.parent.iterdir()] == ["file"]
+
+    def refused(_: Path) -> None:
+        raise ValueError("no such column")
+
+    with pytest.raises(OSError, match=rf"^{path} was not written, and is as it was: no such column"):
+        write_atomically(path, refused)
+    assert pl.read_parquet(path)["a"].to_list() == [1, 2]
