@@ -19,7 +19,7 @@ import duckdb
 from filelock import Timeout
 
 from elcrec_core.config.partitions import DEFAULT_START_DATE, START_DATE_ENV
-from elcrec_core.data.warehouse import WarehouseLocked
+from elcrec_core.data.warehouse_file import WarehouseDamaged, WarehouseLocked
 from elcrec_pipeline.resources import WAREHOUSE_TAG
 
 # The assets' partitions as imported (tests, a materialization in process); the code location replaces them with
@@ -252,7 +252,7 @@ HELD_LOCK = r"Could not set lock|Conflicting lock"  # DuckDB's words for a lock 
 def _lasting_file_system_error(err: BaseException) -> str | None:
     """What of :data:`LASTING_ERRNOS` ``err`` or its causes say (an OSError's errno, or its text in the message of
     DuckDB's error, such as its IOException on a read-only data folder, or of an OSError without an errno, as
-    polars raises); None where none, and where any of them is about a lock held by another process, a wait however
+    polars raises), or that the warehouse file is damaged (:class:`WarehouseDamaged`); None where none, and where any of them is about a lock held by another process, a wait however
     the system words it (a held fcntl lock may be reported as permission denied)."""
     chain = []
     while err is not None:
@@ -260,6 +260,8 @@ def _lasting_file_system_error(err: BaseException) -> str | None:
         err = err.__cause__
     if any(isinstance(e, WarehouseLocked | Timeout) or re.search(HELD_LOCK, str(e)) for e in chain):
         return None
+    if any(isinstance(e, WarehouseDamaged) for e in chain):
+        return "a damaged warehouse file"
     for e in chain:
         if isinstance(e, OSError) and e.errno in LASTING_ERRNOS:
             return os.strerror(e.errno).lower()

@@ -9,7 +9,7 @@ import dagster as dg
 
 from assets import challengers, evaluation, ingestion, profiling, recommendations, sequences, serving, training
 from assets.daily import configured_partitions
-from elcrec_core.data.warehouse import lock_wait_seconds
+from elcrec_core.data.warehouse_file import lock_wait_seconds
 from elcrec_pipeline.jobs import RETRAIN_JOB, checked_run_config, ingestion_job, retrain_job
 from elcrec_pipeline.resources import ComputeDevice, SourceFile, Storage
 from elcrec_pipeline.schedules import retrain_schedule

@@ -20,7 +20,6 @@ import yaml
 from filelock import FileLock, Timeout
 from pydantic import Field
 
-from elcrec_core.data import warehouse
 from elcrec_core.data.day_loads import held_partition
 from elcrec_core.data.files import SourceReadError, file_sha256, reading
 from elcrec_core.data.events_to_sequences import SHORT_HISTORIES_FILE, read_sequence_settings
@@ -28,6 +27,7 @@ from elcrec_core.data.sequence_settings import comparable_settings
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, Sequences, read_sequence_parquet, sequence_day_folders
 from elcrec_core.data.source_config import NORMALISED_SCHEMA, read_settings_file, resolve_files
 from elcrec_core.data.validation import EVENT_COLUMNS
+from elcrec_core.data.warehouse_file import require_openable
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_core.serve.training_data import with_day_settings
 from elcrec_core.train.state import data_digest
@@ -134,8 +134,8 @@ class Storage(dg.ConfigurableResource):
         so that the UI's runs say which data folder each was for (one Dagster instance may run several) and the
         sensor tells the runs of its folder from the others'; nothing in a sensor's or a test's context (no run).
         Raises ValueError for a folder whose warehouse DuckDB cannot open
-        (:func:`elcrec_core.data.warehouse.require_openable`)."""
-        warehouse.require_openable(self.warehouse, "the run config's resources.storage.config.data_dir"
+        (:func:`elcrec_core.data.warehouse_file.require_openable`)."""
+        require_openable(self.warehouse, "the run config's resources.storage.config.data_dir"
                                    if self.data_dir else DATA_DIR_ENV)  # before any step's work, without retries
         run = context.dagster_run
         if context.instance is not None and run is not None and run.tags.get(WAREHOUSE_TAG) != str(self.warehouse):

@@ -25,16 +25,13 @@ Tables (names are fixed; every value reaches SQL as a parameter or a registered 
   one row per user: user_id, items, length, last_timestamp).
 
 DuckDB lets one process open a file for writing at a time (or several processes read-only): every access opens
-the file, runs one short transaction and closes it again. A process that finds the file locked waits up to
-``ELCREC_WAREHOUSE_LOCK_WAIT`` seconds (default 60), then fails with :class:`WarehouseLocked`, which names the
-file and the process that holds it. In the pipeline the writers share the Dagster concurrency pool
+the file, runs one short transaction and closes it again (:mod:`elcrec_core.data.warehouse_file`: the lock wait,
+a damaged file). In the pipeline the writers share the Dagster concurrency pool
 ``warehouse``, so they queue instead of meeting the lock.
 """
 
 from __future__ import annotations
 
-import os
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,9 +41,10 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from elcrec_core.data.warehouse_file import damage_named, lock_wait_seconds, open_waiting, require_openable
+
 DEFAULT_WAREHOUSE = Path("data") / "warehouse.duckdb"
 SYNTHETIC_SOURCE_FILE = "synthetic"  # the source_file of the synthetic generator's rows (real files: absolute paths)
-LOCK_WAIT_ENV = "ELCREC_WAREHOUSE_LOCK_WAIT"
 _LOADED_TABLES = {"loads", "raw_interactions", "rejected_interactions", "item_index", "item_metadata",
                   "rejected_item_metadata"}
 
@@ -77,30 +75,26 @@ CREATE TABLE IF NOT EXISTS rejected_item_metadata (
 @contextmanager
 def connect(path: str | Path = DEFAULT_WAREHOUSE, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse (creating file and tables when writing), in UTC; closed on exit. Raises ValueError for a
-    path that DuckDB cannot open (:func:`require_openable`)."""
+    path that DuckDB cannot open (:func:`~elcrec_core.data.warehouse_file.require_openable`),
+    :class:`~elcrec_core.data.warehouse_file.WarehouseLocked` after the lock wait and
+    :class:`~elcrec_core.data.warehouse_file.WarehouseDamaged` for a damaged file, also where a query in the block
+    meets the damage."""
     path = Path(path)
     require_openable(path)
     if read_only and not path.exists():
         raise FileNotFoundError(f"no warehouse at {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = _open(path, read_only, lock_wait_seconds())
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        if read_only:
-            _read_as_migrated(con)
-        else:
-            con.execute(_SCHEMA)
-        yield con
-    finally:
-        con.close()
-
-
-def require_openable(path: Path, setting: str = "ELCREC_DATA_DIR") -> None:
-    """Raise ValueError, naming the path and the ``setting`` of its folder, where it holds a ``?``: DuckDB reads
-    what follows as options (``data 1?`` failed each load after two retries, naming ``data 1.wal?/...``)."""
-    if "?" in str(path):
-        raise ValueError(f"the warehouse {path}: DuckDB cannot open a database whose path holds '?' (it reads what "
-                         f"follows as options); give the data folder a name without it ({setting})")
+    with damage_named(path):
+        con = open_waiting(path, read_only, lock_wait_seconds())
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            if read_only:
+                _read_as_migrated(con)
+            else:
+                con.execute(_SCHEMA)
+            yield con
+        finally:
+            con.close()
 
 
 def _read_as_migrated(con: duckdb.DuckDBPyConnection) -> None:
@@ -114,41 +108,6 @@ def _read_as_migrated(con: duckdb.DuckDBPyConnection) -> None:
         ((catalog,),) = con.execute("SELECT current_database()").fetchall()
         con.execute(f"CREATE TEMP VIEW loads AS SELECT *, {', '.join(missing)} FROM {quote_identifier(catalog)}.main"
                     ".loads")
-
-
-def lock_wait_seconds() -> float:
-    """``ELCREC_WAREHOUSE_LOCK_WAIT`` in seconds (default 60): how long a process waits for another's lock on the
-    warehouse file. Raises ValueError naming the variable for a value that is no finite number of seconds >= 0."""
-    value = os.environ.get(LOCK_WAIT_ENV) or "60"
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds < float("inf"):  # NaN too
-        raise ValueError(f"{LOCK_WAIT_ENV}={value!r}: expected a number of seconds >= 0, such as 60")
-    return seconds
-
-
-class WarehouseLocked(RuntimeError):
-    """Another process held the warehouse file for longer than the lock wait."""
-
-
-def _open(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
-    """Connect, retrying with backoff while another process holds the file's lock, for at most ``wait_s``."""
-    deadline, pause = time.monotonic() + wait_s, 0.05
-    while True:
-        try:
-            return duckdb.connect(str(path), read_only=read_only)
-        except duckdb.IOException as err:
-            if "lock" not in str(err).lower():
-                raise
-            if time.monotonic() + pause > deadline:
-                raise WarehouseLocked(
-                    f"the warehouse {path} is locked by another process and stayed locked for {wait_s:g} s "
-                    f"(DuckDB allows one writing process at a time). Wait for that run to finish, or raise "
-                    f"{LOCK_WAIT_ENV}. DuckDB said: {err}") from err
-            time.sleep(pause)
-            pause = min(2 * pause, 2.0)
 
 
 @contextmanager

@@ -35,6 +35,7 @@ from elcrec_core.data import warehouse
 from elcrec_core.data.sequences import Sequences, SequenceTensors, read_sequence_parquet
 from elcrec_core.data.sources import read_source
 from elcrec_core.data.validation import NULL_IDS, check_rows
+from elcrec_core.data.warehouse_file import WarehouseDamaged
 from elcrec_core.evaluate.ranking import eligible_users
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_core.serve.recommend import recommend
@@ -684,10 +685,12 @@ def test_the_waits_for_the_day_before_leave_an_error_its_retries(first_run, tmp_
     held = duckdb.IOException('IO Error: Could not set lock on file "warehouse.duckdb": Permission denied')
     blocked = PermissionError(errno.EACCES, "Permission denied", "/srv/blockstore/data/warehouse.duckdb")
     unnumbered = PermissionError("failed to write sequences.parquet: Permission denied (os error 13)")
+    damaged = WarehouseDamaged("the warehouse warehouse.duckdb is damaged, and DuckDB cannot read it")  # it stays
     for error, failing, succeeds, retried in ((lock, 2, True, 2), (lock, 3, False, 2),
                                               (dg.DagsterInvariantViolationError("broken"), 1, False, 0),
                                               (read_only, 1, False, 0), (denied, 1, False, 0), (held, 2, True, 2),
-                                              (blocked, 1, False, 0), (unnumbered, 1, False, 0)):
+                                              (blocked, 1, False, 0), (unnumbered, 1, False, 0),
+                                              (damaged, 1, False, 0)):
         errors.clear()
         with dg.instance_for_test() as instance:
             instance.add_run(dg.DagsterRun(job_name="daily_retrain_job", run_id="a" * 32,
@@ -701,8 +704,9 @@ def test_the_waits_for_the_day_before_leave_an_error_its_retries(first_run, tmp_
         assert (result.success, retries, len(errors)) == (succeeds, 2 + retried, failing)
         if not succeeds:  # the error itself, not a retry request, ends the step
             assert str(error) in failure[0].to_string()
-        if error in (read_only, denied, blocked, unnumbered):
-            said = "read-only file system" if error is read_only else "permission denied"
+        if error in (read_only, denied, blocked, unnumbered, damaged):
+            said = {read_only: "read-only file system", damaged: "a damaged warehouse file"}.get(error,
+                                                                                                "permission denied")
             assert f"(not retried: {said}, which a retry meets the same)" in failure[0].to_string()
 
 

@@ -14,13 +14,14 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 from dagster._core.definitions.policy import calculate_delay  # the delays the README states
 
 from assets import challengers, evaluation, ingestion, profiling, recommendations, sequences, serving, training
 from assets.daily import MODEL_STORE_POOL, RETRY, WAREHOUSE_POOL
 from elcrec_core.config.settings import preset_names
-from elcrec_core.data import warehouse
+from elcrec_core.data import warehouse, warehouse_file
 from elcrec_core.data.sequences import sequence_day_folders
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_pipeline.definitions import defs
@@ -179,8 +180,8 @@ def hold_lock(path: Path, seconds: float) -> subprocess.Popen:
 @pytest.mark.parametrize("value", ["60s", "-1", "nan", "inf"])
 def test_a_bad_lock_wait_is_refused_naming_the_variable_before_a_run_starts(tmp_path, monkeypatch, value):
     """'60s' failed each step that opened the warehouse with float()'s unnamed message, and was retried."""
-    monkeypatch.setenv(warehouse.LOCK_WAIT_ENV, value)
-    message = f"{warehouse.LOCK_WAIT_ENV}={value!r}: expected a number of seconds >= 0, such as 60"
+    monkeypatch.setenv(warehouse_file.LOCK_WAIT_ENV, value)
+    message = f"{warehouse_file.LOCK_WAIT_ENV}={value!r}: expected a number of seconds >= 0, such as 60"
     with pytest.raises(ValueError) as refused:
         defs()  # the code location's load (the UI, dagster job execute, the daemon)
     assert str(refused.value) == message
@@ -191,11 +192,11 @@ def test_a_bad_lock_wait_is_refused_naming_the_variable_before_a_run_starts(tmp_
 
 
 def test_the_lock_wait_is_read_in_seconds_with_60_by_default(monkeypatch):
-    monkeypatch.delenv(warehouse.LOCK_WAIT_ENV, raising=False)
-    assert warehouse.lock_wait_seconds() == 60.0
+    monkeypatch.delenv(warehouse_file.LOCK_WAIT_ENV, raising=False)
+    assert warehouse_file.lock_wait_seconds() == 60.0
     for value, seconds in (("", 60.0), ("0", 0.0), ("2.5", 2.5), (" 30 ", 30.0)):
-        monkeypatch.setenv(warehouse.LOCK_WAIT_ENV, value)
-        assert warehouse.lock_wait_seconds() == seconds
+        monkeypatch.setenv(warehouse_file.LOCK_WAIT_ENV, value)
+        assert warehouse_file.lock_wait_seconds() == seconds
 
 
 def test_a_held_warehouse_lock_is_waited_for_then_reported(tmp_path, monkeypatch):
@@ -203,10 +204,10 @@ def test_a_held_warehouse_lock_is_waited_for_then_reported(tmp_path, monkeypatch
     with warehouse.connect(path):
         pass
     holder = hold_lock(path, 60)
-    monkeypatch.setenv(warehouse.LOCK_WAIT_ENV, "0.5")
+    monkeypatch.setenv(warehouse_file.LOCK_WAIT_ENV, "0.5")
     try:
-        with pytest.raises(warehouse.WarehouseLocked, match=r"warehouse\.duckdb is locked by another process .*0\.5 s.*"
-                                                            rf"{warehouse.LOCK_WAIT_ENV}.*PID {holder.pid}"):
+        with pytest.raises(warehouse_file.WarehouseLocked, match=r"warehouse\.duckdb is locked by another process .*0\.5 s.*"
+                                                            rf"{warehouse_file.LOCK_WAIT_ENV}.*PID {holder.pid}"):
             with warehouse.connect(path, read_only=True):
                 pass
     finally:
@@ -214,10 +215,38 @@ def test_a_held_warehouse_lock_is_waited_for_then_reported(tmp_path, monkeypatch
         holder.wait()
 
     holder = hold_lock(path, 1.0)  # released within the wait: the connection succeeds
-    monkeypatch.setenv(warehouse.LOCK_WAIT_ENV, "30")
+    monkeypatch.setenv(warehouse_file.LOCK_WAIT_ENV, "30")
     with warehouse.connect(path) as con:
         assert con.execute("SELECT count(*) FROM loads").fetchall() == [(0,)]
     holder.wait()
+
+
+def test_a_damaged_warehouse_is_named_with_the_ways_back_on_opening_it_and_on_reading_a_block(tmp_path):
+    """DuckDB's error for a block whose checksum fails names no file ('Corrupt database file: computed checksum
+    ...'), and the pipeline retried it twice; a file cut short or of something else was named, with no way back."""
+    path = tmp_path / "warehouse.duckdb"
+    with warehouse.transaction(path) as con:
+        con.execute("CREATE TABLE big AS SELECT range AS i, md5(range::VARCHAR) AS s FROM range(1000000)")
+    good = path.read_bytes()
+    middle = len(good) // 2  # a block of the table's data, read by a query, not on opening the file
+    damages = {"junk": b"not a database" * 100, "cut short": good[:len(good) // 3],
+               "a block overwritten": good[:middle] + bytes(4096) + good[middle + 4096:]}
+    for damage, content in damages.items():
+        path.write_bytes(content)
+        for read_only in (True, False):
+            with pytest.raises(warehouse_file.WarehouseDamaged) as refused:
+                with warehouse.connect(path, read_only=read_only) as con:
+                    con.execute("SELECT max(s) FROM big").fetchall()
+            message = str(refused.value)
+            assert message.startswith(f"the warehouse {path} is damaged, and DuckDB cannot read it: "), damage
+            assert f"mv {path} {path}.damaged" in message and "backfill from ELCREC_START_DATE" in message
+            assert isinstance(refused.value.__cause__, duckdb.Error)
+    path.write_bytes(good)  # put back: read as before
+    with warehouse.connect(path, read_only=True) as con:
+        assert con.execute("SELECT count(*), count(DISTINCT s) FROM big").fetchall() == [(1000000, 1000000)]
+    with pytest.raises(duckdb.CatalogException):  # DuckDB's other errors pass as they are
+        with warehouse.connect(path, read_only=True) as con:
+            con.execute("SELECT * FROM no_such_table")
 
 
 def test_warehouse_assets_share_one_pool_and_ingestion_and_training_retry():
