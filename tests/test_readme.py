@@ -154,3 +154,33 @@ def test_the_data_layer_example_stores_a_load_only_once_its_checks_pass(tmp_path
         exec(compile(block, "README.md", "exec"), {})
     with duckdb.connect("data/warehouse.duckdb", read_only=True) as con:
         assert con.execute("SELECT count(*) FROM raw_interactions").fetchone() == (180,)  # kept
+
+
+def test_the_model_library_example_trains_evaluates_and_recommends_by_item_id(tmp_path: Path, monkeypatch,
+                                                                              capsys) -> None:
+    """The Model library example runs as written on the Data layer example's sequences (with a smaller step
+    budget): a library user found no path from train to intervals and a new user's list, and train's model without
+    an item index beside it, which elcrec recommend then matched by position (helper-216)."""
+    import polars as pl
+
+    from elcrec_core.evaluate.ranking import metrics_from_ranks
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "logs").mkdir()
+    rows = [f"c{u},s{(u * 3 + k * 5) % 24},2026-11-0{1 + k % 3}T0{k}:00:00Z" for u in range(60) for k in range(8)]
+    (tmp_path / "logs" / "2026-11-01.csv").write_text("customer,sku,ts\n" + "\n".join(rows) + "\n")
+    exec(compile(_python_block("## Data layer"), "README.md", "exec"), {})  # 60 users of 24 items, all kept
+    block = _python_block("## Model library")
+    assert '{"max_steps": 200}' in block
+    names: dict = {}
+    exec(compile(block.replace('{"max_steps": 200}', '{"max_steps": 20}'), "README.md", "exec"), names)
+    result, ranks, item_ids = names["result"], names["ranks"], names["item_ids"]
+    assert metrics_from_ranks(ranks["elcrec"]) == result.test  # best.pt's figures, given again
+    beside = pl.read_parquet(result.checkpoint.with_name("item_index.parquet"))
+    assert beside["item_id"].to_list() == list(item_ids) and beside["item_index"].to_list() == list(
+        range(1, len(item_ids) + 1))
+    printed = capsys.readouterr().out.strip().splitlines()
+    rows = [eval(line) for line in printed if line.startswith("{'model'")]
+    assert [row["model"] for row in rows] == ["elcrec", "most popular", "item transition", "EASE"]
+    listed = eval(printed[-1])
+    assert len(listed) == 10 == len(set(listed)) and set(listed) <= set(item_ids) - {"s3", "s10"}
