@@ -72,18 +72,17 @@ def train(
 ) -> TrainResult:
     """Train ELCRec on ``seqs``; checkpoints go to ``out_dir`` (``last.pt`` each epoch, ``best.pt`` for the
     best validation NDCG@20), with ``config.json``, ``metrics.json`` and TensorBoard event files
-    (:class:`~elcrec_core.train.run_log.RunLog`). With ``resume`` an existing ``last.pt`` is continued; ``init_from``
-    warm-starts a fresh run from a previous checkpoint instead of k-means centres. ``extra_payload``: values that
-    ``best.pt`` keeps beside the model (tensors, numbers, texts, lists and dicts of them; ValueError for others).
+    (:class:`~elcrec_core.train.run_log.RunLog`), but no item index: for items matched by id, write one beside
+    ``best.pt`` (:func:`~elcrec_core.data.sequences.write_item_index_file`, as ``elcrec train`` does). ``resume``
+    continues an existing ``last.pt``; ``init_from`` warm-starts a fresh run from a previous checkpoint instead of
+    k-means centres. ``extra_payload``: values that ``best.pt`` keeps beside the model (tensors, numbers, texts, lists
+    and dicts of them). Raises ValueError for other values, data without a training sample, a ``last.pt`` of other data.
 
     Under an initialised torch.distributed process group (see :mod:`elcrec_core.train.distributed`) every rank calls
     this: the model trains under DistributedDataParallel with ``batch_size`` users per rank and step, each rank
     validates a shard of the users, and only rank 0 logs and writes checkpoints."""
-    cfg = exp.train
-    out_dir = Path(out_dir)
-    rank = distributed.rank()
-    if rank:
-        log = _silent
+    cfg, out_dir, rank = exp.train, Path(out_dir), distributed.rank()
+    log = _silent if rank else log
     device = distributed.rank_device(select_device(cfg.device))
     torch.manual_seed(cfg.seed + rank)
     generator = torch.Generator().manual_seed(cfg.seed + rank)
