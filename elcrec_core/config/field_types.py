@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import numbers
 import os
 import typing
 from collections.abc import Mapping
@@ -48,6 +49,13 @@ def check_field_types(settings: Any) -> None:
             object.__setattr__(settings, name, checked)
     if problems:
         raise ValueError("; ".join(problems))
+
+
+def require_count(value: object, what: str) -> None:
+    """Raise ValueError naming ``what`` where ``value`` is no whole number of 1 or more: a float, text or bool given
+    as a library function's ``k`` gave torch's or Python's TypeError, and true was 1 (helper-216)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{what} must be a whole number of 1 or more, not {value!r}")
 
 
 class BoolAsNumber(ValueError):

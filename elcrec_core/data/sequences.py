@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 import torch
 
+from elcrec_core.config.field_types import require_count
 from elcrec_core.data.atomic_files import write_atomically
 from elcrec_core.data.files import SourceReadError, reading, scan_lines
 
@@ -156,9 +157,8 @@ def sequences_from_events(events: pl.DataFrame) -> tuple[Sequences, np.ndarray]:
 def user_batches(users: torch.Tensor, size: int) -> tuple[torch.Tensor, ...]:
     """``users`` [U] in consecutive batches of at most ``size``, and no batch at all for no users
     (``Tensor.split`` gives one empty batch, whose longest history a caller could not take). Raises ValueError
-    for a ``size`` below 1 (torch's split named none: helper-193)."""
-    if size < 1:
-        raise ValueError(f"batch_size: users a batch, 1 or more, not {size}")
+    for a ``size`` that is no whole number of 1 or more (torch's split named none: helper-193)."""
+    require_count(size, "batch_size, the users of a batch,")
     return users.split(size) if len(users) else ()
 
 

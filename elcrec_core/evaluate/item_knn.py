@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from elcrec_core.config.field_types import require_count
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate import baselines
 from elcrec_core.evaluate.baselines import EASE, EASE_LAMBDAS, interaction_matrix, tune_ease
@@ -73,8 +74,7 @@ def first_neighbours(neighbours: sp.csr_matrix, k: int) -> sp.csr_matrix:
 
 
 def _check(k: int, shrink: float) -> None:
-    if k < 1:
-        raise ValueError(f"item-kNN needs k >= 1 neighbours, not {k}")
+    require_count(k, "item-kNN's k, its number of neighbours,")
     if not 0 <= shrink < math.inf:
         raise ValueError(f"item-kNN's shrink must be finite and >= 0, not {shrink}")
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from elcrec_core.config.field_types import require_count
 from elcrec_core.evaluate.ranking import per_user
 from elcrec_core.evaluate.statistics import (
     FEWEST_USERS_FOR_AN_INTERVAL,
@@ -26,8 +27,7 @@ def headline(ranks: Mapping[str, torch.Tensor], k: int = 20, n_boot: int = 1000)
     NDCG@k too (a user's NDCG@k is at most their HR@k); of one that ranks every target first, its mirror,
     [0.025^(1/n), 1] (a user's NDCG@k is 1 where the target is first). Raises ValueError for k < 1, as
     :func:`paired_differences` does (it gave "HR@0": helper-193)."""
-    if k < 1:
-        raise ValueError(f"the cut-off k must be at least 1, got {k}")
+    require_count(k, "the cut-off k")
     rows = []
     for name, r in ranks.items():
         row: dict = {"model": name}
@@ -132,8 +132,7 @@ def paired_differences(ranks: Mapping[str, torch.Tensor], reference: str, k: int
     Raises KeyError when ``reference`` is not in ``ranks``; ValueError, naming the model, for k < 1, no users,
     ranks that are not a vector of non-negative integers, or rank vectors of different lengths.
     """
-    if k < 1:
-        raise ValueError(f"the cut-off k must be at least 1, got {k}")
+    require_count(k, "the cut-off k")
     if reference not in ranks:
         raise KeyError(f"the reference model {reference!r} is not among the ranked models {sorted(ranks)}")
     users = len(ranks[reference])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from elcrec_core.config.field_types import require_count
 from elcrec_core.data.sequences import Sequences, SequenceTensors, check_user_rows, user_batches
 from elcrec_core.evaluate.fitted_inputs import input_counts, popularity_rank_order
 from elcrec_core.evaluate.ranking import MAX_SCORE_ELEMENTS, known_items
@@ -43,8 +44,7 @@ def _recommend(rec: Recommender, data: SequenceTensors, users: torch.Tensor, k: 
                candidates: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """:func:`recommend`'s items and scores, and per user the NaN or infinite scores ``rec`` gave (int64 [U])."""
     n_items = rec.n_items
-    if k < 1:
-        raise ValueError(f"k: the number of items to recommend, 1 or more, not {k}")
+    require_count(k, "k, the number of items to recommend,")
     check_user_rows(users, len(data))
     if candidates is not None and len(candidates) != n_items:
         raise ValueError(f"candidates holds {len(candidates)} items, the recommender scores {n_items}")

@@ -38,8 +38,10 @@ def test_hand_example():
     # the others are near neither: most popular's order below 0 (items 2, 1, 3, 4, 5: (5 - place) / 6 - 1)
     assert np.allclose(scores, [s6 + s2, 5 / 6 - 1, 3 / 6 - 1, 2 / 6 - 1, 1 / 6 - 1], rtol=0, atol=1e-6)
     assert scores[0] > s6 + s2 - 1e-6 and len(set(scores.tolist())) == 5
-    with pytest.raises(ValueError, match="k >= 1"):
-        ItemKNN(0)
+    for k in (0, 2.5, True):
+        with pytest.raises(ValueError, match=rf"^item-kNN's k, its number of neighbours, must be a whole number of 1 "
+                                             rf"or more, not {k!r}$"):
+            ItemKNN(k)
     with pytest.raises(ValueError, match="shrink must be finite and >= 0"):
         ItemKNN(5, math.inf)
 
@@ -97,7 +99,7 @@ def test_item_knn_tuned_on_valid_only():
     assert (best.k, best.shrink) == chosen
     assert lines[-1] == (f"item_knn: chose k {best.k}, shrink {best.shrink:g} (best valid NDCG@20 "
                          f"{table[chosen]['NDCG@20']:.4f})")
-    with pytest.raises(ValueError, match="k >= 1"):
+    with pytest.raises(ValueError, match="must be a whole number of 1 or more, not 0$"):
         tune_item_knn(data, (3, 0))
     with pytest.raises(ValueError, match="shrink must be finite and >= 0"):
         tune_item_knn(data, (3,), (1.0, -1.0))

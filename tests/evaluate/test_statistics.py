@@ -403,5 +403,6 @@ def test_bootstrap_and_the_headline_refuse_what_has_no_interval() -> None:
     for n_boot, level in ((0, 0.95), (100, 95), (100, 0.0)):
         with pytest.raises(ValueError, match=r"^n_boot must be 1 or more and level in \(0, 1\) \(0.95 for 95%\)"):
             bootstrap_mean(np.array([1.0, 0.0]), n_boot=n_boot, level=level)
-    with pytest.raises(ValueError, match="^the cut-off k must be at least 1, got 0$"):
-        headline({"a": torch.tensor([0, 1])}, k=0)
+    for k in (0, 2.5, True):
+        with pytest.raises(ValueError, match=f"^the cut-off k must be a whole number of 1 or more, not {k!r}$"):
+            headline({"a": torch.tensor([0, 1])}, k=k)

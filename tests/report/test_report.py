@@ -366,7 +366,7 @@ def test_paired_differences_resample_the_users_once_for_both_models():
 @pytest.mark.parametrize("ranks, k, error, message", [
     ({"elcrec": torch.arange(5), "short": torch.arange(3)}, 20, ValueError, "short was ranked for 3 users"),
     ({"other": torch.arange(5)}, 20, KeyError, "'elcrec' is not among the ranked models \\['other'\\]"),
-    ({"elcrec": torch.arange(5), "m": torch.arange(5)}, 0, ValueError, "at least 1, got 0"),
+    ({"elcrec": torch.arange(5), "m": torch.arange(5)}, 0, ValueError, "must be a whole number of 1 or more, not 0"),
     ({"elcrec": torch.arange(5), "m": torch.tensor([0, 1, -1, 2, 3])}, 20, ValueError, "m: a negative rank"),
     ({"elcrec": torch.arange(5), "m": torch.arange(5.0)}, 20, ValueError, "m: ranks must be a vector of integers"),
     ({"elcrec": torch.zeros(2, 2, dtype=torch.long)}, 20, ValueError, "elcrec: ranks must be a vector"),

@@ -3,6 +3,9 @@ the same lists."""
 
 from __future__ import annotations
 
+import re
+
+import numpy as np
 import pytest
 import torch
 
@@ -45,9 +48,11 @@ def test_recommend_refuses_a_user_outside_the_data_and_k_below_one() -> None:
     for users, wrong in ((torch.tensor([0, -1]), -1), (torch.tensor([2]), 2)):
         with pytest.raises(ValueError, match=f"users are row indices of the data, 0 to 1: not {wrong}$"):
             recommend(popular, data, users)
-    for k in (0, -1):
-        with pytest.raises(ValueError, match=f"k: the number of items to recommend, 1 or more, not {k}$"):
+    for k in (0, -1, 2.5, "10", True, None):  # no whole number: torch's or Python's TypeError; true was 1
+        with pytest.raises(ValueError, match=f"^k, the number of items to recommend, must be a whole number of 1 "
+                                             rf"or more, not {re.escape(repr(k))}$"):
             recommend(popular, data, torch.tensor([0]), k=k)
+    assert recommend(popular, data, torch.tensor([1]), k=np.int64(1))[0].tolist() == [[1]]
     assert recommend(popular, data, torch.tensor([1]), k=1)[0].tolist() == [[1]]
     # users of another kind, a batch of no users, an intent of a row outside (helper-193: TypeError, IndexError,
     # RuntimeError or torch's split, none naming the argument); k beyond the catalogue: the catalogue
@@ -58,8 +63,10 @@ def test_recommend_refuses_a_user_outside_the_data_and_k_below_one() -> None:
                          (torch.tensor([[0]]), "a 2-D torch.int64 tensor")):
         with pytest.raises(ValueError, match=rf"^users are a 1-D tensor of row indices \(torch.long\), not {shown}$"):
             recommend(popular, data, users)
-    with pytest.raises(ValueError, match="^batch_size: users a batch, 1 or more, not 0$"):
-        recommend(popular, data, torch.tensor([0]), batch_size=0)
+    for size in (0, 2.5):
+        with pytest.raises(ValueError, match=rf"^batch_size, the users of a batch, must be a whole number of 1 or "
+                                             rf"more, not {size}$"):
+            recommend(popular, data, torch.tensor([0]), batch_size=size)
     assert recommend(popular, data, torch.tensor([0, 1], dtype=torch.int32), k=9)[0].shape == (2, 4)
     model = ELCRec(ModelConfig(n_items=4, hidden=8, n_heads=1, n_layers=1, max_len=3, n_intents=2))
     with pytest.raises(ValueError, match="^users are row indices of the data, 0 to 1: not 5$"):
