@@ -81,7 +81,10 @@ class Sequences:
     @classmethod
     def from_lists(cls, user_ids: list, lists: list[list[int]], n_items: int | None = None) -> "Sequences":
         """Sequences of ``user_ids`` and their ``lists`` of item indices (integers: ValueError for others, which
-        were cut, 1.7 to 1); ``n_items``: the largest index where None."""
+        were cut, 1.7 to 1), one list per user (ValueError naming both counts); ``n_items``: the largest index where
+        None."""
+        if len(user_ids) != len(lists):  # the offsets' error named neither (helper-216)
+            raise ValueError(f"{len(user_ids)} user ids and {len(lists)} lists of items: one list per user")
         lengths = np.array([len(s) for s in lists], dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         items = np.asarray([i for s in lists for i in s])

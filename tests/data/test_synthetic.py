@@ -211,5 +211,9 @@ def test_sequences_refuse_items_or_offsets_that_are_no_integer_indices() -> None
         Sequences(np.array([1]), np.array([1, 2, 3]), np.array([0, 2]), 3)  # an item of no user
     seqs = Sequences.from_lists(["u", "v"], [[1, 2], [3]])
     assert seqs.sequence(1) == [3] and Sequences.from_lists([], []).items.dtype == np.int64
+    for users, lists in ((["a", "b"], [[1, 2]]), (["a"], [[1], [2]])):  # 'offsets must have one entry more ...'
+        with pytest.raises(ValueError, match=rf"^{len(users)} user ids and {len(lists)} lists of items: one list "
+                                             r"per user$"):
+            Sequences.from_lists(users, lists)
     with pytest.raises(IndexError, match=r"^row -1 is not in 0\.\.1$"):
         seqs.sequence(-1)
