@@ -112,8 +112,9 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     rank("elcrec", "ELCRec (new)", ELCRecRecommender(candidate_model))
     before = ModelRecord.from_dict(decision["serving_before"]) if decision["serving_before"] else None
     if before is not None and before != candidate:
-        # a later day's model did not serve before this day (helper-201): it served when the day ran again
-        role = "served before" if before.day <= candidate.day else "was serving when this day ran again"
+        # a later day's model did not serve before this day (helper-201): it served when the day ran (again, or for
+        # the first time: a late delivery, helper-218)
+        role = "served before" if before.day <= candidate.day else "was serving when this day ran"
         rank("current", *_earlier_model(role, store, storage.with_recorded_settings(before), candidate, data))
     challengers = {record.kind: record for record in store.challengers(candidate)}
     fitted_on = data_digest(seqs)

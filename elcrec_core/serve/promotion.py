@@ -172,7 +172,7 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
         elif by_champion:
             return decide(champion, f"refused: trained on {day}, older than the serving model's day {newest} (an "
                                     "older day never replaces a newer model; the serving model's validation score "
-                                    "on this day is on targets it trained on)")
+                                    "on this day may be on targets it trained on)")
         else:
             return decide(champion, f"refused: trained on {day}, older than {newest}, whose gate kept or chose "
                                     f"{_name(champion)} on newer data (an older day never replaces a newer day's "

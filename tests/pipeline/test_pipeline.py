@@ -991,7 +991,7 @@ def test_a_day_run_again_after_a_newer_day_leaves_the_live_tables_to_the_newer_d
     # what serves is a key of models, without a figure (a machine reading models[serving] finds it)
     assert saved["serving"] == "current" and saved["models"]["current"] is None and saved["day"] == "2026-01-25"
     markdown = Path(str(report["markdown"])).read_text()
-    assert f"The model that was serving when this day ran again ({PARTITION}/" in markdown and \
+    assert f"The model that was serving when this day ran ({PARTITION}/" in markdown and \
         ", a later day: not ranked) serves" in markdown  # not "served before": a later day's (helper-201)
     # an older day that has no model fails, as its report does (it was recorded as done, with nothing computed)
     for asset in (intent_profiles, user_recommendations):
