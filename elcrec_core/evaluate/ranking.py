@@ -2,8 +2,8 @@
 
 Split ``valid``: input items[:-2], target items[-2]; split ``test``: input items[:-1], target items[-1].
 Every real item 1..n_items is ranked (padding and any extra ids of a reference table are not); every item of
-the input history is excluded. Tie rule: the target's rank is the number of *other* non-history items that
-score at least as high, or NaN (pessimistic), so a model that scores everything alike ranks every target last and
+the input history is excluded. Tie rule: the target's rank is the number of *other* non-history items whose
+score is at least the target's or NaN (pessimistic), so a model that scores everything alike ranks every target last and
 never wins by a tie or a NaN. A target whose score is not finite (NaN or infinite) is a miss, and so is a target
 that also occurs in the history (it is excluded with it): its rank is :data:`MISS_RANK`, beyond every K and every
 catalogue. HR@K = rank < K; NDCG@K = 1 / log2(rank + 2) when rank < K.
@@ -101,8 +101,8 @@ def rank_scores(
     """0-based rank of each target among all items (ids 1..n), history excluded.
 
     ``user_vecs`` [U, d], ``item_table`` [n, d] (row i - 1 for item i), ``targets`` [U] ids in 1..n,
-    ``history`` [U, L] item ids (0 for padding). Returns [U] ranks: the number of other non-history items
-    scoring at least as high as the target, or NaN; :data:`MISS_RANK` where the target is in the history or its
+    ``history`` [U, L] item ids (0 for padding). Returns [U] int64 ranks: the number of other non-history items
+    whose score is at least the target's or NaN; :data:`MISS_RANK` where the target is in the history or its
     score is not finite. Users are scored in groups of about 2^23 user-item scores (cache-sized; at least 64 users,
     at most 2^25 scores); the target's score is read from the same product as every other item's, so that
     exactly equal items tie exactly.
@@ -150,8 +150,8 @@ def _scores_surely_finite(user_vecs: torch.Tensor, item_table: torch.Tensor) -> 
 def rank_score_matrix(scores: torch.Tensor, targets: torch.Tensor, history: torch.Tensor,
                       overwrite: bool = False) -> torch.Tensor:
     """0-based ranks of ``targets`` [U] (ids 1..n) from ``scores`` [U, n] (column i - 1 for item i), history
-    [U, L] (item ids, 0 = padding) excluded: the number of other non-history items scoring at least as high as
-    the target, or NaN; :data:`MISS_RANK` where the target is in the history or its score is not finite. ``scores`` is
+    [U, L] (item ids, 0 = padding) excluded: the number of other non-history items whose score is at least the
+    target's or NaN; :data:`MISS_RANK` where the target is in the history or its score is not finite. ``scores`` is
     left unchanged unless ``overwrite`` (then the excluded columns become -inf in place, saving a copy)."""
     target_col = (targets - 1)[:, None]
     target_scores = scores.gather(1, target_col)

@@ -46,12 +46,13 @@ HELD_OUT = SplitTable(valid=2, test=1, all=0)  # items after the fitted part
 class Recommender(Protocol):
     """What the evaluator needs of a model or baseline.
 
-    ``n_items``: the items it scores (ids 1..n_items; items of the data beyond them are unknown to it: padding in
-    the history, a miss as a target). ``fit(data, split)`` learns from each user's items before the split's
-    target (``valid``, ``test``: :data:`HELD_OUT`) or from every item (``all``: to
+    ``n_items``: the items it scores (ids 1..n_items; items of the data beyond them are unknown to it: the evaluator
+    and :func:`~elcrec_core.serve.recommend.recommend` give them as padding in the history, and a target among them
+    is a miss; ``score`` itself takes ids 0..n_items only, as they give them). ``fit(data, split)`` learns from each
+    user's items before the split's target (``valid``, ``test``: :data:`HELD_OUT`) or from every item (``all``: to
     serve) and returns the recommender. ``score(users, history)`` returns [B, n_items] float scores (column i - 1
-    for item i; higher is better; integers are taken as float64, :func:`scores_of`) for the ``users`` [B] with
-    input ``history`` [B, L] (item ids, right-aligned, 0 = padding; the most recent item in the last column). The
+    for item i; higher is better; integers are taken as float64, :func:`scores_of`) for the ``users`` [B] with input
+    ``history`` [B, L] (item ids, right-aligned, 0 = padding; the most recent item in the last column). The
     ``users`` are rows of the data that ``history`` is read from, which need not be the data it was fitted on
     (served users of another day, the short histories after them, one user's own file): a recommender scores from
     ``history`` and never looks a user up in its fitted data (helper-196)."""
