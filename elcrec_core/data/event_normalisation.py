@@ -15,7 +15,7 @@ from elcrec_core.data.files import (
     SourceReadError,
 )
 from elcrec_core.data.source_config import NORMALISED_SCHEMA, ColumnMap, TimestampFormat
-from elcrec_core.data.validation import CUT_SHORT, NO_VALUE, NULL_IDS, REASONS, null_texts
+from elcrec_core.data.validation import NO_VALUE, NULL_IDS, REASONS, null_texts
 
 _EPOCH_SCALE = {"epoch_s": 1_000_000, "epoch_ms": 1_000, "epoch_us": 1}  # to microseconds
 
@@ -100,53 +100,15 @@ def _times_cut_short(frame: pl.DataFrame, column: str) -> pl.DataFrame:
                         "short?)"))
            .otherwise(pl.lit(" without a UTC offset, where most of the file's times have one: the last line cut "
                              "short?")))
-    return _rejected_where(frame, cut, "bad_timestamp", pl.lit(f"{column}: ") + shown + why).drop("t_form")
+    return rejected_where(frame, cut, "bad_timestamp", pl.lit(f"{column}: ") + shown + why).drop("t_form")
 
 
-def _rejected_where(frame: pl.DataFrame, rows: pl.Series | pl.Expr, reason: str, detail: pl.Expr) -> pl.DataFrame:
+def rejected_where(frame: pl.DataFrame, rows: pl.Series | pl.Expr, reason: str, detail: pl.Expr) -> pl.DataFrame:
     """``frame`` with the ``rows`` (a mask) rejected for ``reason`` with ``detail``; the others as they were."""
     return frame.with_columns(
         pl.when(rows).then(pl.lit(reason)).otherwise(pl.col("error").cast(pl.String))
         .cast(frame.schema["error"]).alias("error"),
         pl.when(rows).then(detail).otherwise(pl.col("detail")).alias("detail"))
-
-
-MIN_IDS_TO_COMPARE = 10  # other rows of the file before an id is judged shorter than every other
-
-
-def _shapes(ids: pl.Series) -> pl.Series:
-    """The form of each id: each digit 9, each letter a, anything else itself (``C0017``: ``a9999``)."""
-    return ids.str.replace_all("[0-9]", "9").str.replace_all("[^0-9\\W_]", "a")
-
-
-def last_line_cut_short(frame: pl.DataFrame, fields: Mapping[str, str | None]) -> pl.DataFrame:
-    """``frame`` (normalised events of one delimited file, in file order, whose last row is the file's last line and
-    has no line end) where that row's user or item id is shorter than every other of the file (of at least
-    :data:`MIN_IDS_TO_COMPARE` rows), which are all of one length and one form (letters and digits in the same
-    places), and the start of that form: ``malformed_line``, as the last line of a file still being written or
-    copied, cut short (``C00`` for ``C0017``: a user who does not exist). Ids of many lengths or forms (``u7`` among
-    ``u12``, ``guest`` among UUIDs) and a number (user 9 among 907) are not judged. A time or rating on that line
-    that cannot be read (``21:4`` for ``21:45``) keeps its reason, and its detail says where it is (helper-186) where
-    it is the file's only one of that reason: not ``4,5`` where each rating is written so (helper-195)."""
-    if (reason := frame["error"][-1]) in ("bad_timestamp", "bad_rating"):
-        alone = (frame["error"] == reason).sum() == 1
-        return frame.with_columns(detail=pl.when((pl.int_range(pl.len()) == pl.len() - 1) & alone).then(
-            pl.col("detail") + CUT_SHORT).otherwise("detail"))
-    if len(frame) <= MIN_IDS_TO_COMPARE or reason is not None:
-        return frame
-    others = frame.head(-1).filter(pl.col("error").is_null())
-    if len(others) < MIN_IDS_TO_COMPARE:
-        return frame
-    for alias, column in (("u", "user_id"), ("i", "item_id")):
-        value, lengths = frame[column][-1], others[column].str.len_chars()
-        if value is None or value.isdigit() or not len(value) < lengths.min() == lengths.max():
-            continue  # a number of fewer digits may be an id (user 9 beside 907)
-        shapes = _shapes(others[column]).unique()
-        if len(shapes) == 1 and shapes[0].startswith(_shapes(pl.Series([value]))[0]):  # C00: C9999's start
-            detail = (f"{fields[alias]} {value!r} is shorter than every other of the file, all {lengths.min()} "
-                      "characters of one form, on its last line, which has no line end: the file cut short?")
-            return _rejected_where(frame, pl.int_range(pl.len()) == pl.len() - 1, "malformed_line", pl.lit(detail))
-    return frame
 
 
 def _timestamp_sql(column_type: str, fmt: TimestampFormat, path: Path) -> str:

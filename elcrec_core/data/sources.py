@@ -23,13 +23,13 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from elcrec_core.data.cut_short_lines import last_line_cut_short
 from elcrec_core.data.duckdb_reading import INVALID_ENCODING, connection_for, parquet_relation, read_delimited
 from elcrec_core.data.event_normalisation import (
     EXACT_INTEGERS,
     event_fields,
     finish_events,
     id_text,
-    last_line_cut_short,
     normalise_events,
     sql_text,
     with_rejects,
@@ -96,7 +96,7 @@ def _read_delimited_events(con: duckdb.DuckDBPyConnection, path: Path, config: S
     refuse_reordered_header(path, good)
     last_good = len(good) and (not len(rejects) or good["source_row"].max() > rejects["source_row"].max())
     if last_good and not ends_with_line_end(path):  # the last line, without a line end: cut short?
-        good = last_line_cut_short(good, fields)
+        good = last_line_cut_short(good, fields, config.timestamp_format)
     frame = finish_events(with_rejects(good, rejects), path)
     return frame if config.header else header_read_as_data(frame)
 

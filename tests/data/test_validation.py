@@ -65,6 +65,38 @@ def test_a_last_line_cut_short_in_an_id_is_malformed(tmp_path: Path) -> None:
         assert _check(tmp_path, whole, user="customer", item="sku", timestamp="ts").by_reason == {}, whole[-20:]
 
 
+def test_a_last_line_cut_short_in_an_epoch_time_is_a_bad_timestamp(tmp_path: Path) -> None:
+    """A file still being written ended in ``u49,i29,1767`` (for 1767261540) without a line end: the time read as
+    1970-01-01T00:29:27 and was accepted, the user's first event (the CLI; the pipeline refused the whole load for an
+    event before its first partition and advised an earlier ELCREC_START_DATE: helper-215). An epoch time of its
+    last line, without a line end, of fewer digits than every other time of the file (all of one count) is its
+    bad_timestamp; with a line end, or times of many digit counts, it is data."""
+    def checked(text: str, fmt: str = "epoch_s") -> RowCheck:
+        path = tmp_path / "e.csv"
+        path.write_text(text)
+        frame = read_source(SourceConfig(format="csv", path=str(path), timestamp_format=fmt,
+                                         columns=ColumnMap(user="u", item="i", timestamp="t")))
+        return check_rows(frame, RowRules())
+
+    def rows(scale: int = 1, n: int = 12) -> str:
+        return "u,i,t\n" + "".join(f"u{k % 5},i{k % 7},{(EPOCH + 60 * k) * scale}\n" for k in range(n))
+
+    for fmt, scale, digits in (("epoch_s", 1, 10), ("epoch_ms", 1000, 13)):
+        cut = str(EPOCH * scale)[:digits - 5]
+        result = checked(rows(scale) + f"u1,i1,{cut}", fmt)
+        assert len(result.accepted) == 12 and result.rejected.select("source_row", "reason", "detail").cast(
+            {"reason": pl.String}).rows() == [(14, "bad_timestamp", f"t: {cut} has fewer digits than every other "
+                                                                    f"time of the file ({fmt}, all {digits} digits), "
+                                                                    "on its last line, which has no line end: the "
+                                                                    "file cut short?")], fmt
+    cut = str(EPOCH)[:4]
+    for whole in (rows() + f"u1,i1,{cut}\n",  # a line end: the line is whole (a time in 1970)
+                  rows() + f"u1,i1,{EPOCH + 99}",  # a time of the others' digits
+                  rows().replace(f",{EPOCH}\n", ",99\n") + f"u1,i1,{cut}",  # times of many digit counts
+                  rows(n=9) + f"u1,i1,{cut}"):  # too few other rows to judge by
+        assert checked(whole).by_reason == {}, whole[-30:]
+
+
 def test_every_reason_code(tmp_path: Path) -> None:
     e = EPOCH
     text = "\n".join([
