@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 
 LOCK_WAIT_ENV = "ELCREC_WAREHOUSE_LOCK_WAIT"
-# DuckDB's words for a damaged database file (1.x): a block's checksum, a file cut short, a file of something else
+# DuckDB's words for a damaged database file (1.x, 2.0): a block's checksum, a file cut short, a file of something else
 _DAMAGE = re.compile(r"Corrupt database file|not a valid DuckDB database file|Could not read enough bytes from file")
 
 
@@ -83,5 +83,6 @@ def damage_named(path: Path) -> Iterator[None]:
         raise WarehouseDamaged(
             f"the warehouse {path} is damaged, and DuckDB cannot read it: {err}. Put back a copy from a backup, or "
             f"move it aside (mv {path} {path}.damaged) and run the days again in order from the first partition "
-            f"(a backfill from ELCREC_START_DATE): the loads read the source files again, which hold every event it "
-            f"stored") from err
+            f"(ELCREC_START_DATE), each through interaction_sequences (a backfill of daily_retrain_job, not of "
+            f"ingestion_job alone): the loads read the source files again, which hold every event it stored, and "
+            f"the sequences rebuild the item index as it was") from err

@@ -239,7 +239,7 @@ def test_a_damaged_warehouse_is_named_with_the_ways_back_on_opening_it_and_on_re
                     con.execute("SELECT max(s) FROM big").fetchall()
             message = str(refused.value)
             assert message.startswith(f"the warehouse {path} is damaged, and DuckDB cannot read it: "), damage
-            assert f"mv {path} {path}.damaged" in message and "backfill from ELCREC_START_DATE" in message
+            assert f"mv {path} {path}.damaged" in message and "each through interaction_sequences" in message
             assert isinstance(refused.value.__cause__, duckdb.Error)
     path.write_bytes(good)  # put back: read as before
     with warehouse.connect(path, read_only=True) as con:
