@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from elcrec_core.config.field_types import require_count
 from elcrec_core.data.sequences import SequenceTensors, user_batches
 from elcrec_core.model.elcrec import ELCRec, eval_mode
 from elcrec_core.model.products import user_item_scores
@@ -70,10 +71,12 @@ def known_items(items: torch.Tensor, n_items: int) -> torch.Tensor:
 
 
 def metrics_from_ranks(ranks: torch.Tensor, ks: tuple[int, ...] = KS) -> dict[str, float]:
-    """HR@K and NDCG@K averaged over users, from 0-based ranks (a miss may have any rank >= max K)."""
+    """HR@K and NDCG@K averaged over users, from 0-based ranks (a miss may have any rank >= max K). Raises
+    ValueError for a K that is no whole number of 1 or more (true gave 'HR@True', 2.5 'HR@2.5': helper-219)."""
     ranks = ranks.double()
     out: dict[str, float] = {}
     for k in ks:
+        require_count(k, "the cut-off K")
         hit = ranks < k
         out[f"HR@{k}"] = hit.double().mean().item()
         out[f"NDCG@{k}"] = torch.where(hit, 1.0 / torch.log2(ranks + 2.0), 0.0).mean().item()
@@ -89,7 +92,8 @@ def figures_from_ranks(ranks: torch.Tensor, non_finite: int) -> dict[str, float]
 
 def per_user(ranks: torch.Tensor, k: int) -> dict[str, np.ndarray]:
     """Per-user HR@k and NDCG@k (0 or 1/log2(rank + 2)) from 0-based ranks: arrays [U] of the users' values, whose
-    means :func:`metrics_from_ranks` gives."""
+    means :func:`metrics_from_ranks` gives. Raises ValueError for a ``k`` that is no whole number of 1 or more."""
+    require_count(k, "the cut-off k")
     r = ranks.double().cpu().numpy()
     hit = r < k
     return {f"HR@{k}": hit.astype(float), f"NDCG@{k}": np.where(hit, 1.0 / np.log2(r + 2.0), 0.0)}

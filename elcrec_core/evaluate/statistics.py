@@ -9,6 +9,8 @@ import polars as pl
 from scipy.stats import beta
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
+from elcrec_core.config.field_types import require_count
+
 
 @dataclass(frozen=True)
 class Interval:
@@ -35,15 +37,16 @@ def bootstrap_mean(values: np.ndarray, n_boot: int = 1000, level: float = 0.95, 
     """The mean of per-user ``values`` with a percentile bootstrap interval (users resampled with replacement).
     The resamples are drawn in chunks of about :data:`BOOTSTRAP_CHUNK_ELEMENTS` values (the same draws as all at
     once): memory stays bounded for any number of users (all at once took 16 KB per user: 16 GB for 1M). Raises
-    ValueError for no values, a NaN among them (the interval was NaN, unsaid), ``n_boot`` below 1 or a ``level``
-    outside (0, 1) (95 for 0.95 gave numpy's error: helper-193)."""
+    ValueError for no values, a NaN among them (the interval was NaN, unsaid), an ``n_boot`` that is no whole number
+    of 1 or more (helper-219) or a ``level`` outside (0, 1) (95 for 0.95 gave numpy's error: helper-193)."""
     values = np.asarray(values, dtype=np.float64)
     if len(values) == 0:
         raise ValueError("no values to bootstrap")
     if np.isnan(values).any():
         raise ValueError(f"{int(np.isnan(values).sum())} of the {len(values)} values to bootstrap are NaN")
-    if n_boot < 1 or not 0 < level < 1:
-        raise ValueError(f"n_boot must be 1 or more and level in (0, 1) (0.95 for 95%), not {n_boot} and {level}")
+    require_count(n_boot, "n_boot, the bootstrap's resamples,")  # 2.5 gave numpy's TypeError, true was 1
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1) (0.95 for 95%), not {level}")
     rng = np.random.default_rng(seed)
     rows = max(1, BOOTSTRAP_CHUNK_ELEMENTS // len(values))
     means = np.concatenate([values[rng.integers(0, len(values), size=(min(rows, n_boot - lo), len(values)))].mean(1)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from elcrec_core.evaluate.ranking import metrics_from_ranks, per_user
 from elcrec_core.evaluate.statistics import Interval, bootstrap_mean, item_lift, planted_agreement
 
 
@@ -400,9 +401,20 @@ def test_bootstrap_and_the_headline_refuse_what_has_no_interval() -> None:
 
     with pytest.raises(ValueError, match="^1 of the 3 values to bootstrap are NaN$"):
         bootstrap_mean(np.array([1.0, np.nan, 0.0]))
-    for n_boot, level in ((0, 0.95), (100, 95), (100, 0.0)):
-        with pytest.raises(ValueError, match=r"^n_boot must be 1 or more and level in \(0, 1\) \(0.95 for 95%\)"):
-            bootstrap_mean(np.array([1.0, 0.0]), n_boot=n_boot, level=level)
+    for level in (95, 0.0):
+        with pytest.raises(ValueError, match=rf"^level must be in \(0, 1\) \(0.95 for 95%\), not {level}$"):
+            bootstrap_mean(np.array([1.0, 0.0]), level=level)
+    for n_boot in (0, 2.5, True):  # 2.5: numpy's TypeError; true was 1 resample (helper-219)
+        with pytest.raises(ValueError, match=rf"^n_boot, the bootstrap's resamples, must be a whole number of 1 or "
+                                             rf"more, not {n_boot!r}$"):
+            bootstrap_mean(np.array([1.0, 0.0]), n_boot=n_boot)
+        with pytest.raises(ValueError, match=r"^n_boot, the bootstrap's resamples, must be"):
+            headline({"a": torch.arange(30)}, n_boot=n_boot)
+    for k in (0, 2.5, True):  # 'HR@0', 'HR@2.5', 'HR@True'
+        with pytest.raises(ValueError, match=rf"^the cut-off k must be a whole number of 1 or more, not {k!r}$"):
+            per_user(torch.tensor([0, 1]), k)
+        with pytest.raises(ValueError, match=rf"^the cut-off K must be a whole number of 1 or more, not {k!r}$"):
+            metrics_from_ranks(torch.tensor([0, 1]), (k,))
     for k in (0, 2.5, True):
         with pytest.raises(ValueError, match=f"^the cut-off k must be a whole number of 1 or more, not {k!r}$"):
             headline({"a": torch.tensor([0, 1])}, k=k)
