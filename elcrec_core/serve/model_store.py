@@ -19,6 +19,7 @@ Dagster code: the pipeline's assets and the ``elcrec rollback`` command call it.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -107,8 +108,13 @@ class ModelStore:
         return self.root / relative
 
     def relative(self, path: str | Path) -> str:
-        """``path`` relative to the data folder; raises ValueError for a path outside it."""
-        return Path(path).resolve().relative_to(self.root).as_posix()
+        """``path`` relative to the data folder, also where a folder in it links to another disk (``models`` on a
+        larger one: the link resolved left the data folder, and each training failed as it ended, helper-217);
+        raises ValueError for a path outside it."""
+        try:
+            return Path(os.path.abspath(path)).relative_to(self.root).as_posix()
+        except ValueError:  # a path through a link to the data folder
+            return Path(path).resolve().relative_to(self.root).as_posix()
 
     def checkpoint(self, record: ModelRecord) -> Path:
         return self.path(record.checkpoint)

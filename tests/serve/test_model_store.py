@@ -1289,3 +1289,25 @@ def test_a_rollback_that_undoes_a_rollback_to_an_elcrec_model_says_no_more_of_it
     message = capsys.readouterr().out
     assert store.serving() == transition and store.withdrawn() == set()
     assert f"(intents: {b.name}):" in message and "still stands" not in message
+
+
+def test_a_models_folder_that_links_to_another_disk_keeps_its_records_in_the_data_folder(tmp_path):
+    """``models`` linked to a larger disk: the run folder, resolved through the link, was outside the data folder,
+    and each training failed as it ended ('is not in the subpath of'), was retried and trained again (helper-217).
+    Its paths stay the data folder's own; a path outside it is still refused."""
+    (tmp_path / "larger").mkdir()
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "models").symlink_to(tmp_path / "larger")
+    store = ModelStore(tmp_path / "data")
+    run = store.run_dir("2026-01-02", "r")
+    run.mkdir(parents=True)
+    assert store.relative(run) == "models/2026-01-02/r" == store.relative(run / ".." / "r")
+    record = ModelRecord(day="2026-01-02", run_id="r", dir=store.relative(run))
+    (run / "best.pt").write_bytes(b"weights")
+    store.add_candidate(record)
+    store.promote(record, "the first")
+    assert store.serving() == record and store.checkpoint(record).read_bytes() == b"weights"
+    assert (tmp_path / "larger" / "2026-01-02" / "r" / "record.json").is_file()  # on the other disk
+    assert store.relative(tmp_path / "data" / "sequences") == "sequences"
+    with pytest.raises(ValueError):
+        store.relative(tmp_path / "larger" / "2026-01-02")  # the other disk, named as itself: outside the folder
