@@ -17,7 +17,7 @@ from assets.ingestion import earlier_days_note
 from assets.metadata import figure, metric, table
 from assets.serving import first_gate, serving_model
 from elcrec_core.data import warehouse
-from elcrec_core.data.atomic_files import write_atomically
+from elcrec_core.data.atomic_files import read_json, write_atomically
 from elcrec_core.data.day_loads import newest_day_load
 from elcrec_core.data.events_to_sequences import SETTINGS_FILE, read_sequence_settings
 from elcrec_core.data.sequence_settings import setting_changes
@@ -313,7 +313,7 @@ def _losses_differ(store: ModelStore, candidate: ModelRecord, sasrec: ModelRecor
         config = store.folder(record) / "config.json"
         if not config.exists():
             return None
-        losses.append(json.loads(config.read_text(encoding="utf-8")).get("train", {}).get("rec_loss", "ce"))
+        losses.append(read_json(config).get("train", {}).get("rec_loss", "ce"))
     named = {"ce": "full softmax (ce)"}
     return None if losses[0] == losses[1] else (
         f"SASRec trained with the next-item loss {named.get(losses[0], losses[0])}, ELCRec with "
@@ -394,7 +394,7 @@ def _served_at_first_gate(store: ModelStore, partition: str) -> ModelRecord | No
     also where the day ran again after its own model was promoted, a candidate was judged again, or a rollback
     came since."""
     paths = sorted((store.models / partition).glob("*/decision.json"), key=lambda path: path.stat().st_mtime)
-    gates = [first_gate(json.loads(path.read_text(encoding="utf-8"))) for path in paths]
+    gates = [first_gate(read_json(path)) for path in paths]
     first = min(gates, key=lambda gate: gate["serving_log_length"] or -1, default=None)  # stable: time breaks ties
     return ModelRecord.from_dict(first["serving_before"]) if first and first["serving_before"] else None
 

@@ -1,6 +1,5 @@
 """Stage 3: ELCRec training of a candidate into a versioned model folder of the model store."""
 
-import json
 from pathlib import Path
 
 import dagster as dg
@@ -18,6 +17,7 @@ from assets.daily import (
 from assets.metadata import figure, metric, table
 from assets.sequences import interaction_sequences
 from elcrec_core.config.settings import SHAPE_FIELDS, ExperimentConfig, ModelConfig
+from elcrec_core.data.atomic_files import read_json
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, write_item_index_file
 from elcrec_core.report.plots import LOSS_PARTS, training_curve
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
@@ -177,7 +177,7 @@ def _shape_changes(folder: Path, model: dict) -> list[str]:
     ``max_len 50 (this run 10)``; none where they fit, and the run warm-starts from it (with preset ``auto`` the
     derived max_len or number of intents may change from day to day). Other settings, such as dropout, may change
     between days: the weights still carry over."""
-    saved = ModelConfig(n_items=1, **json.loads((folder / "config.json").read_text(encoding="utf-8"))["model"])
+    saved = ModelConfig(n_items=1, **read_json(folder / "config.json")["model"])
     wanted = ModelConfig(n_items=1, **model)
     return [f"{name} {getattr(saved, name)} (this run {getattr(wanted, name)})" for name in SHAPE_FIELDS
             if getattr(saved, name) != getattr(wanted, name)]

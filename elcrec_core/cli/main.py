@@ -17,6 +17,7 @@ from elcrec_core.cli.data_options import SYNTHETIC
 from elcrec_core.cli.settings_options import add_settings_options
 from elcrec_core.cli.source_file import apply_source_file
 from elcrec_core.config.settings import preset_names
+from elcrec_core.data.warehouse_file import WarehouseDamaged, WarehouseLocked
 from elcrec_core.train.auto_preset import AUTO
 from elcrec_core.train.checkpoint import LAST, CheckpointError
 from elcrec_core.train.distributed import DistributedFailure
@@ -151,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         return args.func(args)
-    except (OSError, ValueError, CheckpointError) as exc:  # a missing or unwritable file, bad data or settings
+    except (OSError, ValueError, CheckpointError, WarehouseDamaged, WarehouseLocked) as exc:  # a missing or
+        # unwritable file, bad data or settings, a warehouse damaged or another process's (DuckDB's traceback)
         print(f"elcrec: error: {exc}", file=sys.stderr)
         return 2
     except DistributedFailure as exc:  # a process killed: a line that says how to go on (helper-203)

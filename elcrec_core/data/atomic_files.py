@@ -1,13 +1,19 @@
-"""Files written whole or not at all: through a temporary file beside the target and a rename."""
+"""The pipeline's own files: written whole or not at all (through a temporary file beside the target and a
+rename), and JSON read back naming the file where it is damaged."""
 
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+
+RUN_AGAIN = ": run its day again, which writes it anew"  # the advice for a damaged file of a day's sequences
 
 
 class NotWritten(OSError):
@@ -38,16 +44,42 @@ def write_atomically(path: Path, content: str | bytes | Callable[[Path], object]
             os.close(descriptor)
         tmp.replace(path)
     except Exception as err:
-        free_mib = shutil.disk_usage(path.parent).free / 2**20
-        refusal = NotWritten(f"{path} was not written, and is as it was: {err} ({free_mib:,.0f} MiB free on its file "
-                             f"system)")
-        refusal.errno = getattr(err, "errno", None) or _os_error_code(str(err))
-        raise refusal from err
+        raise _not_written(path, err) from err
     finally:
         tmp.unlink(missing_ok=True)
     for left in path.parent.glob(f".{glob.escape(path.name)}.tmp-*"):
         if not _running(left.name.rsplit("-", 1)[1]):
             left.unlink(missing_ok=True)
+
+
+def replace_folder(folder: Path, write: Callable[[Path], object]) -> None:
+    """Write ``folder``'s files as one: ``write`` writes them into a temporary folder beside it
+    (``.<name>.tmp-<pid>``), which then takes its place, so that a reader never sees some files of the new version
+    beside others of the old (a full disk after the first of them: helper-219). A failed ``write`` leaves ``folder``
+    as it was and no temporary folder; raises :class:`NotWritten` as :func:`write_atomically` does."""
+    tmp, old = (folder.with_name(f".{folder.name}.{what}-{os.getpid()}") for what in ("tmp", "old"))
+    for left in (tmp, old):
+        shutil.rmtree(left, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+        write(tmp)
+        if folder.exists():
+            folder.rename(old)
+        tmp.rename(folder)
+    except Exception as err:  # the cause of a file's refusal inside, told of the folder
+        raise _not_written(folder, err.__cause__ if isinstance(err, NotWritten) else err) from err
+    finally:
+        for left in (tmp, old):
+            shutil.rmtree(left, ignore_errors=True)
+
+
+def _not_written(path: Path, err: Exception) -> NotWritten:
+    """:class:`NotWritten` for ``path``, with ``err``'s errno and the free space of its file system."""
+    free_mib = shutil.disk_usage(path.parent).free / 2**20
+    refusal = NotWritten(f"{path} was not written, and is as it was: {err} ({free_mib:,.0f} MiB free on its file "
+                         f"system)")
+    refusal.errno = getattr(err, "errno", None) or _os_error_code(str(err))
+    return refusal
 
 
 def _os_error_code(message: str) -> int | None:
@@ -65,3 +97,12 @@ def _running(pid: str) -> bool:
     except PermissionError:  # another user's
         return True
     return True
+
+
+def read_json(path: Path, advice: str = "") -> Any:
+    """The JSON that ``path`` holds; ValueError naming the file where it holds none (a damaged file said only
+    ``Expecting value: line 1 column 1 (char 0)``: helper-217), followed by ``advice`` (``: run the day again``)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not valid JSON ({err}){advice}") from None

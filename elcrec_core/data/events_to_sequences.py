@@ -28,7 +28,7 @@ import pyarrow as pa
 from elcrec_core.config.field_types import check_field_types
 from elcrec_core.config.settings import check_keys
 from elcrec_core.data import warehouse
-from elcrec_core.data.atomic_files import write_atomically
+from elcrec_core.data.atomic_files import RUN_AGAIN, read_json, replace_folder
 from elcrec_core.data.event_selection import (BEFORE_UNTIL, event_filter, repeated_events, selected_events,
                                               until_params)
 from elcrec_core.data.k_core import k_core_filter, largest_k_keeping, new_items_removed, short_histories
@@ -267,25 +267,25 @@ def _length_stats(lengths: np.ndarray) -> dict[str, float]:
 
 def write_sequences(build: SequenceBuild, out_dir: str | Path,
                     path: str | Path = warehouse.DEFAULT_WAREHOUSE, table: bool = True) -> dict[str, Path]:
-    """Store the build's new items in the warehouse's item index (:func:`store_item_index`), write
-    ``sequences.parquet`` (one row per user), ``short_histories.parquet`` (the same for the users the k-core
-    removed: :meth:`SequenceBuild.short_frame`), ``item_index.parquet`` (item_index, item_id), ``summary.json`` and
-    ``settings.json`` (the build's :class:`SequenceConfig`) to ``out_dir``, and, with ``table``, replace the
-    warehouse's ``sequences`` table (the k-core's sequences only)."""
+    """Store the build's new items in the warehouse's item index (:func:`store_item_index`), write to ``out_dir`` as
+    one (:func:`~elcrec_core.data.atomic_files.replace_folder`) ``sequences.parquet`` (a row per user),
+    ``short_histories.parquet`` (:meth:`SequenceBuild.short_frame`), ``item_index.parquet``, ``summary.json`` and
+    ``settings.json``; with ``table``, replace the warehouse's ``sequences`` table (the k-core's sequences only)."""
     store_item_index(build, path)
-    out_dir = Path(out_dir)
-    frame = build.frame()
-    paths = {"sequences": out_dir / "sequences.parquet", "item_index": out_dir / ITEM_INDEX_FILE,
-             "summary": out_dir / "summary.json", "settings": out_dir / SETTINGS_FILE,
-             "short_histories": out_dir / SHORT_HISTORIES_FILE}
-    write_atomically(paths["sequences"], frame.write_parquet)  # each whole, or as it was (a full disk)
-    write_atomically(paths["short_histories"], build.short_frame().write_parquet)
-    write_item_index_file(paths["item_index"], build.item_ids)
-    write_atomically(paths["summary"], json.dumps(build.summary.to_dict(), indent=2) + "\n")
-    write_atomically(paths["settings"], json.dumps(asdict(build.config), indent=2) + "\n")
+    frame, out_dir = build.frame(), Path(out_dir)
+    names = {"sequences": "sequences.parquet", "item_index": ITEM_INDEX_FILE, "summary": "summary.json",
+             "settings": SETTINGS_FILE, "short_histories": SHORT_HISTORIES_FILE}
+
+    def write(folder: Path) -> None:  # the files as one: a refused write leaves the day's as they were
+        frame.write_parquet(folder / names["sequences"])
+        build.short_frame().write_parquet(folder / names["short_histories"])
+        write_item_index_file(folder / names["item_index"], build.item_ids)
+        (folder / names["summary"]).write_text(json.dumps(build.summary.to_dict(), indent=2) + "\n", "utf-8")
+        (folder / names["settings"]).write_text(json.dumps(asdict(build.config), indent=2) + "\n", "utf-8")
+    replace_folder(out_dir, write)
     if table:
         warehouse.replace_table(path, "sequences", frame)
-    return paths
+    return {key: out_dir / name for key, name in names.items()}
 
 
 SETTINGS_FILE = "settings.json"
@@ -296,4 +296,4 @@ def read_sequence_settings(out_dir: str | Path) -> SequenceConfig:
     """The :class:`SequenceConfig` that built the sequences in ``out_dir`` (``settings.json``); the defaults for a
     folder written before the file was (their filters select every event, as the builds of that time did)."""
     path = Path(out_dir) / SETTINGS_FILE
-    return SequenceConfig.from_dict(json.loads(path.read_text(encoding="utf-8"))) if path.exists() else SequenceConfig()
+    return SequenceConfig.from_dict(read_json(path, RUN_AGAIN)) if path.exists() else SequenceConfig()

@@ -4,12 +4,13 @@ show it)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from elcrec_core.data.atomic_files import RUN_AGAIN, read_json
 
 
 @dataclass
@@ -113,7 +114,7 @@ def read_summary(path: str | Path) -> SequenceSummary | None:
     path = Path(path)
     if not path.exists():
         return None
-    written = json.loads(path.read_text(encoding="utf-8"))
+    written = read_json(path, RUN_AGAIN)
     names = {field.name for field in fields(SequenceSummary)}
     required = {field.name for field in fields(SequenceSummary) if field.default is MISSING}
     return SequenceSummary(**{k: v for k, v in written.items() if k in names}) if required <= set(written) else None

@@ -15,6 +15,8 @@ from sklearn.manifold import TSNE
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
+from elcrec_core.data.atomic_files import write_atomically  # noqa: E402
+
 LOSS_PARTS = ("loss", "rec", "seq_cl", "intent_cl", "cluster")
 MapMethod = Literal["pca", "tsne"]
 
@@ -122,9 +124,10 @@ def intent_sizes_chart(sizes: np.ndarray, path: str | Path) -> Path:
 def _save(fig: plt.Figure, path: str | Path) -> Path:
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    try:  # whole or as it was, as the report beside it (write_atomically)
+        write_atomically(path, lambda tmp: fig.savefig(tmp, dpi=90, format=path.suffix.lstrip(".") or "png"))
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import time
 import zipfile
@@ -29,6 +28,7 @@ import numpy as np
 import torch
 
 from elcrec_core.config.settings import ExperimentConfig
+from elcrec_core.data.atomic_files import write_atomically
 from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.evaluate.baselines import EASE_LAMBDAS, ItemTransition, MostPopular, sasrec_config
 from elcrec_core.evaluate.item_knn import tune_item_baseline
@@ -100,13 +100,15 @@ def _store_ranks(folder: Path, fitted_on: str, record: ModelRecord,
     it): per split the 0-based ranks of its eligible users' targets and the users with a non-finite score
     (``ranked``), ``fitted_on``, the :func:`data_digest` of the sequences fitted on, and ``record``'s
     :func:`_fit_key`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{RANKS_FILE}.tmp-{os.getpid()}"
-    with tmp.open("wb") as out:
-        np.savez(out, data=np.array(fitted_on), fit=np.array(_fit_key(record)),
-                 **{split: ranks.numpy() for split, (ranks, _) in ranked.items()},
-                 **{f"{split}_non_finite": np.array(bad) for split, (_, bad) in ranked.items()})
-    tmp.replace(folder / RANKS_FILE)
+    arrays = {"data": np.array(fitted_on), "fit": np.array(_fit_key(record)),
+              **{split: ranks.numpy() for split, (ranks, _) in ranked.items()},
+              **{f"{split}_non_finite": np.array(bad) for split, (_, bad) in ranked.items()}}
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as out:  # a file: np.savez adds no .npz to it
+            np.savez(out, **arrays)
+
+    write_atomically(folder / RANKS_FILE, write)
 
 
 def stored_ranks(store: ModelStore, record: ModelRecord, digest: str, split: Split) -> tuple[torch.Tensor, int] | None:
@@ -153,8 +155,8 @@ def _train_sasrec(store: ModelStore, candidate: ModelRecord, seqs: Sequences,
     keep_run(work, folder)
     shutil.rmtree(work.parent)  # with the epochs of any run on other sequences: never resumed
     index = store.folder(candidate) / "item_index.parquet"
-    if index.exists():
-        shutil.copy(index, folder / "item_index.parquet")
+    if index.exists():  # whole or not at all, as every file a later run reads (a full disk: helper-219)
+        write_atomically(folder / "item_index.parquet", lambda tmp: shutil.copyfile(index, tmp))
     record = ModelRecord(day=candidate.day, run_id=f"{candidate.run_id}/sasrec", dir=store.relative(folder),
                          valid=result.valid, test=result.test, best_epoch=result.best_epoch,
                          epochs=len(result.history), seconds=result.seconds, kind="sasrec",

@@ -27,12 +27,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from elcrec_core.data.atomic_files import write_atomically
+from elcrec_core.data.atomic_files import read_json, write_atomically
 from elcrec_core.data.sequences import is_day
 from elcrec_core.serve.serving_log import append_to_serving_log, read_serving_log
 from elcrec_core.train.checkpoint import BEST
 
 SERVING, PREVIOUS, RETIRED = "serving", "previous", "retired"  # RETIRED: marks a challenger a later fit left out
+REPAIR = ": repair or remove it"  # the advice for a damaged record or decision file
 
 TRAINED_KINDS = ("elcrec", "sasrec")  # with a checkpoint (best.pt); others: a recipe, refitted on what it scores
 
@@ -108,9 +109,8 @@ class ModelStore:
         return self.root / relative
 
     def relative(self, path: str | Path) -> str:
-        """``path`` relative to the data folder, also where a folder in it links to another disk (``models`` on a
-        larger one: the link resolved left the data folder, and each training failed as it ended, helper-217);
-        raises ValueError for a path outside it."""
+        """``path`` relative to the data folder, also through a folder in it that links to another disk (``models``
+        on a larger one failed each training as it ended: helper-217); ValueError for a path outside it."""
         try:
             return Path(os.path.abspath(path)).relative_to(self.root).as_posix()
         except ValueError:  # a path through a link to the data folder
@@ -144,7 +144,7 @@ class ModelStore:
     def challengers(self, candidate: ModelRecord) -> list[ModelRecord]:
         """The stored challengers of ``candidate``, by name, except those retired (:meth:`retire_challenger`)."""
         folder = self.folder(candidate) / "challengers"
-        return [_record(_read_json(path), path)
+        return [_record(read_json(path, REPAIR), path)
                 for path in sorted(folder.glob("*/record.json")) if not (path.parent / RETIRED).exists()]
 
     def retire_challenger(self, record: ModelRecord) -> bool:
@@ -180,23 +180,30 @@ class ModelStore:
     def judged_days(self, serving: ModelRecord | None = None) -> set[str]:
         """The days (folders named by a real date) of the models that the gate has judged (their folders hold
         ``decision.json``); with ``serving``, only those whose gate kept or chose that model (it ``serves``)."""
-        return {path.parent.parent.name for path in self.models.glob("????-??-??/*/decision.json")
-                if is_day(path.parent.parent.name) and (serving is None or (kept := _read_json(path)).get("serves")
-                                                        and (kept.get(SERVING) or {}).get("dir") == serving.dir)}
+        decisions = {path: read_json(path, REPAIR) for path in self.models.glob("????-??-??/*/decision.json")
+                     if is_day(path.parent.parent.name)}
+        return {path.parent.parent.name for path, kept in decisions.items()
+                if serving is None or kept.get("serves") and (kept.get(SERVING) or {}).get("dir") == serving.dir}
 
     def decision(self, record: ModelRecord) -> dict[str, Any] | None:
         path = self.folder(record) / "decision.json"
-        return _read_json(path) if path.exists() else None
+        return read_json(path, REPAIR) if path.exists() else None
 
     # --- aliases -------------------------------------------------------------------------------------------
     def aliases(self) -> dict[str, ModelRecord]:
-        """The aliases that are set (``serving``, ``previous``)."""
+        """The aliases that are set (``serving``, ``previous``). Raises ValueError for a damaged file, naming where
+        its content is: the serving log's last line (removed, it left no model serving: helper-217)."""
         path = self.models / "aliases.json"
-        raw = _read_json(path) if path.exists() else {}
-        if not isinstance(raw, dict):
-            raise ValueError(f"{path} holds {type(raw).__name__}, not the aliases' object {{\"serving\": record, "
-                             "\"previous\": record}: repair or remove it")
-        return {name: _record(value, path) for name, value in raw.items() if value is not None}
+        try:
+            raw = read_json(path) if path.exists() else {}
+            if not isinstance(raw, dict):
+                raise ValueError(f"{path} holds {type(raw).__name__}, not the aliases' object {{\"serving\": record, "
+                                 "\"previous\": record}")
+            return {name: _record(value, path, "") for name, value in raw.items() if value is not None}
+        except ValueError as err:
+            raise ValueError(f"{err}: repair it as the serving log's last line says (its \"serving\" and "
+                             f"\"previous\", in {self.models / 'serving_log.jsonl'}); removed, it would leave no model "
+                             "serving") from None
 
     def serving(self) -> ModelRecord | None:
         """The model that serves recommendations, or None before the first promotion."""
@@ -276,23 +283,15 @@ class ModelStore:
 
 
 def _read_record(path: Path) -> ModelRecord | None:
-    return _record(_read_json(path), path) if path.exists() else None
+    return _record(read_json(path, REPAIR), path) if path.exists() else None
 
 
-def _record(value: Any, path: Path) -> ModelRecord:
+def _record(value: Any, path: Path, advice: str = REPAIR) -> ModelRecord:
     """A model record read from ``path``; ValueError naming the file where it is not one (an edit by hand)."""
     if not isinstance(value, dict) or not {"day", "run_id", "dir"} <= value.keys():
         raise ValueError(f"{path} holds {json.dumps(value)[:80]} where a model record is expected (an object with "
-                         "day, run_id, dir, ...): repair or remove it")
+                         f"day, run_id, dir, ...){advice}")
     return ModelRecord.from_dict(value)
-
-
-def _read_json(path: Path) -> Any:
-    """The JSON of ``path``; ValueError naming the file where it is not JSON."""
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON ({err}): repair or remove it") from None
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:

@@ -26,13 +26,42 @@ class CheckpointError(RuntimeError):
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` to ``path`` atomically (:func:`~elcrec_core.data.atomic_files.write_atomically`), serialised
-    in memory first: a full disk then raises the file system's error, naming the file, and leaves no temporary
-    file (torch.save into the file said only ``unexpected pos 704 vs 598``, and left one: helper-215). Raises
+    """Write ``payload`` to ``path`` atomically (:func:`~elcrec_core.data.atomic_files.write_atomically`), torch.save
+    writing straight into the temporary file (a copy in memory would hold the checkpoint twice). A write that the
+    file system refuses (a full disk) raises its own error, naming the file, and leaves no temporary file: torch said
+    only ``unexpected pos 704 vs 598``, and left one (helper-215). Raises
     :class:`~elcrec_core.data.atomic_files.NotWritten`."""
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    write_atomically(Path(path), buffer.getvalue())
+    write_atomically(Path(path), lambda tmp: _torch_save(payload, tmp))
+
+
+class _Writes(io.RawIOBase):
+    """The writes of an open file, keeping the OSError of one that the file system refuses."""
+
+    def __init__(self, file: io.BufferedWriter) -> None:
+        super().__init__()
+        self.file, self.error = file, None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        try:
+            return self.file.write(data)
+        except OSError as err:
+            self.error = err
+            raise
+
+
+def _torch_save(payload: dict[str, Any], path: Path) -> None:
+    """torch.save into ``path``; a refused write raises the file system's OSError (its errno), not torch's."""
+    with open(path, "wb") as file:
+        writes = _Writes(file)
+        try:
+            torch.save(payload, writes)
+        except RuntimeError:
+            if writes.error is not None:
+                raise writes.error from None
+            raise
 
 
 def require_checkpoint(path: str | Path) -> Path:

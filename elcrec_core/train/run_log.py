@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from elcrec_core.config.settings import ExperimentConfig, settings_fields
-from elcrec_core.data.atomic_files import write_atomically
+from elcrec_core.data.atomic_files import read_json, write_atomically
 from elcrec_core.train.checkpoint import BEST, LAST
 
 CONFIG_FILE = "config.json"
@@ -88,7 +88,7 @@ class RunLog:
 def recorded_run(out_dir: Path) -> dict[str, Any]:
     """The ``run`` section of the ``config.json`` in ``out_dir`` (:class:`RunLog`), empty where there is none."""
     path = Path(out_dir) / CONFIG_FILE
-    return json.loads(path.read_text(encoding="utf-8")).get(RUN, {}) if path.exists() else {}
+    return read_json(path).get(RUN, {}) if path.exists() else {}
 
 
 def keep_run(work: Path, folder: Path) -> None:
@@ -149,9 +149,9 @@ def read_run(folder: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     for path, what in ((config, CONFIG_FILE), (metrics, METRICS_FILE)):
         if not path.exists():
             raise FileNotFoundError(f"{folder} is not a finished training run: it has no {what}")
-    written = flat_settings(json.loads(config.read_text(encoding="utf-8")))
+    written = flat_settings(read_json(config))
     settings = {_OLD_NAMES.get(name, name): value for name, value in written.items()}
-    return _with_defaults(settings), json.loads(metrics.read_text(encoding="utf-8"))
+    return _with_defaults(settings), read_json(metrics)
 
 
 def _with_defaults(settings: dict[str, Any]) -> dict[str, Any]:

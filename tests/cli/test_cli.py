@@ -1135,6 +1135,10 @@ def test_bad_counts_files_and_json_are_named_errors_not_tracebacks(tmp_path: Pat
     (tmp_path / "models" / "aliases.json").write_text('{"serving": ')
     code, _, err = _run(capsys, "rollback", "--data-dir", str(tmp_path))
     assert code == 2 and f"{tmp_path / 'models' / 'aliases.json'} is not valid JSON" in err
+    # where its content is, not "repair or remove it": removed, no model served (helper-217)
+    assert err.rstrip().endswith(f": repair it as the serving log's last line says (its \"serving\" and \"previous\", "
+                                 f"in {tmp_path / 'models' / 'serving_log.jsonl'}); removed, it would leave no model "
+                                 "serving"), err
     for damaged, said in (('"x"', "holds str, not the aliases' object"),
                           ('{"serving": "x"}', 'holds "x" where a model record is expected'),
                           ('{"serving": {"day": "2026-01-01"}}', 'holds {"day": "2026-01-01"} where a model')):
@@ -1407,6 +1411,23 @@ def test_recommend_serving_breaks_ties_by_the_pipeline_s_popularity_not_the_user
     assert re.fullmatch(r"  1\. f  -?\d+\.\d{4}  Dumbo \(1941\)", out.splitlines()[1]), out
     assert re.fullmatch(r"  2\. e  -?\d+\.\d{4}", out.splitlines()[2]), out
     assert re.fullmatch(r"  3\. c  -?\d+\.\d{4}  Heat\\n\(1995\)", out.splitlines()[3]), out  # one line a row
+    # a damaged file of the day's sequences: named, with the way back ('Expecting value: line 1 column 1' alone:
+    # helper-217)
+    (day / "settings.json").write_text("junk")
+    code, out, err = _run(capsys, "recommend", "--serving", str(tmp_path / "data"), "--data", str(tmp_path / "me.csv"),
+                          "--user", "me", "--k", "4")
+    assert (code, err.splitlines()[-1]) == (2, f"elcrec: error: {day / 'settings.json'} is not valid JSON (Expecting "
+                                               "value: line 1 column 1 (char 0)): run its day again, which writes it "
+                                               "anew"), err
+    (day / "settings.json").unlink()
+    # a damaged warehouse: one line naming it and the ways back, not DuckDB's traceback (helper-217)
+    warehouse_file = tmp_path / "data" / "warehouse.duckdb"
+    warehouse_file.write_bytes(b"not a database" * 100)
+    code, out, err = _run(capsys, "recommend", "--serving", str(tmp_path / "data"), "--data", str(tmp_path / "me.csv"),
+                          "--user", "me", "--k", "4")
+    last = err.splitlines()[-1]
+    assert (code, out) == (2, "") and last.startswith(f"elcrec: error: the warehouse {warehouse_file} is damaged, "
+                                                      "and DuckDB cannot read it: ") and "Traceback" not in err, err
 
 
 def test_recommend_reads_events_with_the_sequence_settings_and_never_lists_an_item_they_left_out(tmp_path: Path,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-# Each write below runs in a process whose files may not grow past 64 KiB (RLIMIT_FSIZE; Python ignores SIGXFSZ,
+# Each write below runs in a process whose files may not grow past 16 KiB (RLIMIT_FSIZE; Python ignores SIGXFSZ,
 # so a write past it fails with EFBIG, as one on a full disk fails with ENOSPC): every writer meets the refusal
 # part-way, as on a full disk, without filling one.
 WRITES = textwrap.dedent("""
@@ -20,14 +20,23 @@ WRITES = textwrap.dedent("""
     import numpy as np, torch
     from elcrec_core.data.atomic_files import write_atomically
     from elcrec_core.data.sequences import write_item_index_file
+    from elcrec_core.report.plots import training_curve
+    from elcrec_core.serve import challengers
+    from elcrec_core.serve.model_store import ModelRecord
     from elcrec_core.train.checkpoint import save_checkpoint
 
     folder = Path(sys.argv[1])
-    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, resource.RLIM_INFINITY))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (16 * 1024, resource.RLIM_INFINITY))
     writes = {
         "last.pt": lambda path: save_checkpoint(path, {"weights": torch.arange(100_000, dtype=torch.float32)}),
         "item_index.parquet": lambda path: write_item_index_file(path, np.array([f"item {i}" for i in range(50_000)])),
         "report.json": lambda path: write_atomically(path, json.dumps(list(range(50_000)))),
+        "training_curve.png": lambda path: training_curve(
+            [{"epoch": e, "loss": e * 7919 % 101 / 100, "valid_NDCG@20": e * 104729 % 97 / 97} for e in range(3000)],
+            path),  # jagged lines: a PNG past the limit
+        "ranks.npz": lambda path: challengers._store_ranks(  # a baseline's stored ranks
+            path.parent, "digest", ModelRecord(day="2026-01-02", run_id="r/ease", dir="d", kind="ease"),
+            {"valid": (torch.arange(100_000), 0)}),
     }
     said = {}
     for name, write in writes.items():
@@ -46,7 +55,8 @@ def test_a_write_that_the_file_system_refuses_names_the_file_and_leaves_it_as_it
     file for the next run to meet (helper-215). Each now names its file, keeps the earlier version and leaves no
     temporary file."""
     earlier = {"last.pt": b"the earlier checkpoint", "item_index.parquet": b"the earlier index",
-               "report.json": b"[1, 2, 3]\n"}
+               "report.json": b"[1, 2, 3]\n", "training_curve.png": b"the earlier plot",
+               "ranks.npz": b"the earlier ranks"}
     for name, content in earlier.items():
         (tmp_path / name).write_bytes(content)
     done = subprocess.run([sys.executable, "-c", WRITES, str(tmp_path)], capture_output=True, text=True, timeout=120,

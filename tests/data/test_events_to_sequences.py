@@ -492,3 +492,32 @@ def test_a_warehouse_of_an_older_version_is_read_before_any_write_migrates_it(tm
     with warehouse.connect(db) as con:  # a write migrates it
         assert "file_day" in [row[0] for row in con.execute("DESCRIBE loads").fetchall()]
     assert _lists(build_sequences(SequenceConfig(k_core=0), db, until=datetime(2026, 3, 2))) == expected
+
+
+def test_a_refused_write_of_a_days_sequences_leaves_all_of_its_files_as_they_were(tmp_path, monkeypatch):
+    """Each file was written whole, but one after another: a full disk at summary.json left the new
+    sequences.parquet beside the old settings.json, which the next run read as the settings those sequences were
+    built with (helper-219). The day's folder is replaced as one."""
+    from elcrec_core.data.atomic_files import NotWritten
+    from elcrec_core.data.events_to_sequences import read_sequence_settings
+
+    db = _load_csv(tmp_path, [("u1", "b", T0), ("u1", "a", T0 + 1), ("u2", "c", T0), ("u2", "a", T0 + 2)])
+    out = tmp_path / "sequences" / "2026-01-31"
+    write_sequences(build_sequences(SequenceConfig(k_core=0), db), out, db)
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    real_write = Path.write_text
+
+    def full_disk(self: Path, text: str, *args, **kwargs) -> int:
+        if self.name == "summary.json":
+            raise OSError(28, "No space left on device")
+        return real_write(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    with pytest.raises(NotWritten, match=rf"^{out} was not written, and is as it was: \[Errno 28\] No space left"):
+        write_sequences(build_sequences(SequenceConfig(k_core=2), db), out, db)
+    monkeypatch.undo()
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before  # every file the old version's
+    assert [path.name for path in out.parent.iterdir()] == ["2026-01-31"]  # no temporary folder
+    assert read_sequence_settings(out).k_core == 0
+    write_sequences(build_sequences(SequenceConfig(k_core=2), db), out, db)
+    assert read_sequence_settings(out).k_core == 2 and sorted(path.name for path in out.iterdir()) == sorted(before)
