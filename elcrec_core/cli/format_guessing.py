@@ -159,7 +159,7 @@ def event_source(path: str, files: list[Path], fmt: str, options: DataOptions) -
     if fmt in ("csv", "tsv") and delimiter is None:
         delimiter = _guess_delimiter(first, fmt)
         if delimiter is not None:
-            notes.append(f"delimiter {delimiter!r} guessed from the first line")
+            notes.append(f"delimiter {delimiter!r} guessed from the first lines")
     source = SourceConfig(format=fmt, path=path, columns=columns, delimiter=delimiter,
                           header=options.header and (options.names is None or options.header_names),
                           names=options.names, quote=options.quote,
@@ -185,16 +185,26 @@ def _delimiter(text: str | None) -> str | None:
 
 
 def _guess_delimiter(path: Path, fmt: str) -> str | None:
-    """Another delimiter than the format's own when the first line lacks that one and holds exactly one other."""
+    """Another delimiter than the format's own where the first lines are records of one field count (2 or more) by
+    it alone (a header ``qty (units, each)`` among ';' fields kept the comma, and the error named the columns, not
+    the delimiter: helper-220); else where the first line lacks the format's own and holds exactly one other."""
     try:
         lines = first_lines(path)
     except OSError:
         return None
     own = "\t" if fmt == "tsv" else ","
-    if not lines or own in lines[0]:
+    if not lines or _one_field_count(lines, own):
         return None
+    if len(fitting := [d for d in _DELIMITERS if _one_field_count(lines, d)]) == 1:
+        return fitting[0]
     others = [d for d in _DELIMITERS if d != own and d in lines[0]]
-    return others[0] if len(others) == 1 else None
+    return others[0] if len(others) == 1 and own not in lines[0] else None
+
+
+def _one_field_count(lines: list[str], delimiter: str) -> bool:
+    """Whether ``lines`` read by Python's csv module with ``delimiter`` are records of one field count, 2 or more."""
+    counts = {len(row) for row in csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)}
+    return len(counts) == 1 and counts.pop() > 1
 
 
 def _detect_timestamp_format(path: Path, source: SourceConfig) -> str | None:

@@ -542,7 +542,17 @@ def test_a_semicolon_delimiter_and_epoch_milliseconds_are_guessed(tmp_path: Path
     code, out, err = _run(capsys, "sequences", "--data", str(path), "--json")
     assert (code, out) == (0, '{"user": "u", "items": ["a", "b"]}\n')
     assert err.splitlines()[0] == (f"reading {path} as csv (guessed from the name .csv; delimiter ';' guessed from "
-                                   "the first line; timestamps: epoch_ms, detected from the first rows)")
+                                   "the first lines; timestamps: epoch_ms, detected from the first rows)")
+    # a comma inside a header name kept the comma, and the error named the columns (helper-220): the lines are
+    # records of one field count by ';' alone (a quoted ';' is inside a field)
+    named = _write(tmp_path / "n.csv", f'user_id;item_id;timestamp;qty (units, each);note\nu;b;{(T0 + 1) * 1000};1;'
+                                       f'"tent; 2-person"\nu;a;{T0 * 1000};2;\n')
+    code, out, err = _run(capsys, "sequences", "--data", str(named), "--json")
+    assert (code, out) == (0, '{"user": "u", "items": ["a", "b"]}\n') and "delimiter ';' guessed" in err, err
+    for whole in (f"user_id,item_id,timestamp,note\nu,a,{T0},x;y\nu,b,{T0},z\n",  # the comma's: ';' inside a field
+                  f"user_id,item_id,timestamp\nu,a,{T0}\n"):
+        code, _, err = _run(capsys, "sequences", "--data", str(_write(tmp_path / "c.csv", whole)))
+        assert code == 0 and "guessed from the first lines" not in err, err
 
 
 def test_epoch_microseconds_are_guessed_and_read(tmp_path: Path, capsys) -> None:
