@@ -227,12 +227,14 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
 
 def _filter_notes(options: DataOptions, absent: dict[str, list[str]], other_types: int,
                   summary: SequenceSummary) -> list[str]:
-    """What ``--max-user-events`` and ``--event-types`` left out (``other_types``: events of other types), its types
-    that no event has (``absent``: :func:`~elcrec_core.data.event_selection.absent_event_types`), and what
-    ``--sequence-min-rating`` left out of the rest (the ``summary``'s ``filtered_out`` less ``other_types``)."""
+    """What ``--dedupe`` (unsaid: the accepted rows did not add up to the events, helper-220), ``--max-user-events``
+    and ``--event-types`` left out (``other_types``: events of other types), its types that no event has
+    (``absent``: :func:`~elcrec_core.data.event_selection.absent_event_types`), and what ``--sequence-min-rating``
+    left out of the rest (the ``summary``'s ``filtered_out`` less ``other_types``)."""
     left_out = summary.filtered_out
-    lines = [f"--max-user-events {options.max_user_events} left out {users_text(summary.max_user_events_users)} "
-             f"with {summary.max_user_events_removed:,} events"] if summary.max_user_events_users else []
+    lines = [f"--dedupe left out {summary.duplicates_removed:,} repeated (user, item) events"] if options.dedupe else []
+    lines += [f"--max-user-events {options.max_user_events} left out {users_text(summary.max_user_events_users)} "
+              f"with {summary.max_user_events_removed:,} events"] if summary.max_user_events_users else []
     if options.event_types is not None:
         lines.append(f"--event-types {','.join(options.event_types)}: {other_types} event{'s' * (other_types != 1)} of "
                      "other types left out")

@@ -1676,6 +1676,12 @@ def test_max_user_events_leaves_a_bot_out_of_the_sequences_as_the_pipeline_can(t
     assert "--max-user-events 20 left out 1 user with 30 events" in err
     code, out, _ = _run(capsys, "sequences", "--data", str(tmp_path / "events.csv"), "--json")
     assert "999" in [json.loads(line)["user"] for line in out.splitlines()]
+    # --dedupe says what it left out, as the other filters do: the bot's 30 events are 3 (user, item) pairs, and
+    # the accepted rows then add up to the events (helper-220)
+    code, out, err = _run(capsys, "sequences", "--data", str(tmp_path / "events.csv"), "--json", "--dedupe")
+    repeated = 27 + len(_events()) - _events().unique(["user_id", "item_id"]).height
+    assert code == 0 and f"--dedupe left out {repeated:,} repeated (user, item) events" in err.splitlines(), err
+    assert sum(len(json.loads(line)["items"]) for line in out.splitlines()) == len(events) - repeated
     # the user asked for, left out: said so (it was "not in" the data); every user left out: the option named, not
     # --k-core; the pipeline's sequences.parquet, built already: refused, as --k-core is (helper-174)
     code, _, err = _run(capsys, "sequences", "--data", str(tmp_path / "events.csv"), "--max-user-events", "20",
