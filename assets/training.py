@@ -1,5 +1,7 @@
 """Stage 3: ELCRec training of a candidate into a versioned model folder of the model store."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -117,7 +119,8 @@ def _train(context: dg.AssetExecutionContext, config: TrainingSettings, storage:
             context.log.info(f"an earlier attempt left {work / LAST}: resuming after its last complete epoch")
         # NonFiniteLoss, settings that do not fit the data (more intents than sequences), a damaged checkpoint to
         # warm-start or resume from: a retry meets the same
-        with fails_at_once(f"training of {partition}", ValueError, CheckpointError):
+        with fails_at_once(f"training of {partition}", ValueError, CheckpointError), _ways_back(init_from, base,
+                                                                                             storage.root):
             if config.nproc > 1:
                 result = train_distributed(config.nproc, seqs, exp, work, log=context.log.info,
                                            init_from=init_from, threads=device.threads or None)
@@ -170,6 +173,20 @@ def _settings(exp: ExperimentConfig) -> dict[str, int | str]:
     model = ModelConfig(n_items=1, **exp.model)
     return {**{name: getattr(model, name) for name in MODEL_FIELDS},
             **{name: getattr(exp.train, name) for name in shown_train_fields(exp.train.rec_loss)}}
+
+
+@contextmanager
+def _ways_back(init_from: Path | None, base: ModelRecord | None, root: Path) -> Iterator[None]:
+    """A damaged or missing checkpoint of the model to warm-start from, with the ways back (it was named alone, and
+    the rollback that a trial then ran was a guess: helper-217)."""
+    try:
+        yield
+    except CheckpointError as err:
+        if init_from is None or base is None or str(init_from) not in str(err):
+            raise
+        raise CheckpointError(f"{err} (the model this run warm-starts from, {base.name}: put its checkpoint back, roll "
+                              f"back to the model before it, elcrec rollback --data-dir {root}, or set warm_start: "
+                              "false in the run config)") from err
 
 
 def _shape_changes(folder: Path, model: dict) -> list[str]:

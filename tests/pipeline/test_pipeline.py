@@ -1929,6 +1929,10 @@ def test_a_damaged_warm_start_checkpoint_fails_the_training_at_once_naming_it(fi
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     assert f"training of {PARTITION}: " in failure.event_specific_data.error.message
     assert str(damaged) in failure.event_specific_data.error.message
+    # with the ways back (named alone, the rollback a trial ran was a guess: helper-217)
+    assert (f"(the model this run warm-starts from, {storage.store.serving().name}: put its checkpoint back, roll back "
+            f"to the model before it, elcrec rollback --data-dir {storage.root}, or set warm_start: false in the run "
+            "config)") in failure.event_specific_data.error.message
 
 
 def test_a_day_run_again_without_users_to_backtest_removes_its_old_backtest_row(first_run, tmp_path):
