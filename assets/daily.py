@@ -252,8 +252,9 @@ HELD_LOCK = r"Could not set lock|Conflicting lock"  # DuckDB's words for a lock 
 def _lasting_file_system_error(err: BaseException) -> str | None:
     """What of :data:`LASTING_ERRNOS` ``err`` or its causes say (an OSError's errno, or its text in the message of
     DuckDB's error, such as its IOException on a read-only data folder, or of an OSError without an errno, as
-    polars raises), or that the warehouse file is damaged (:class:`WarehouseDamaged`); None where none, and where any of them is about a lock held by another process, a wait however
-    the system words it (a held fcntl lock may be reported as permission denied)."""
+    polars raises), or that the warehouse file is damaged (:class:`WarehouseDamaged`); None where none, and where
+    any of them is about a lock held by another process, a wait however the system words it (a held fcntl lock may
+    be reported as permission denied)."""
     chain = []
     while err is not None:
         chain.append(err)

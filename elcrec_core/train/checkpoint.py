@@ -27,22 +27,16 @@ class CheckpointError(RuntimeError):
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     """Write ``payload`` to ``path`` atomically (:func:`~elcrec_core.data.atomic_files.write_atomically`), torch.save
-    writing straight into the temporary file (a copy in memory would hold the checkpoint twice). A write that the
-    file system refuses (a full disk) raises its own error, naming the file, and leaves no temporary file: torch said
-    only ``unexpected pos 704 vs 598``, and left one (helper-215). Raises
-    :class:`~elcrec_core.data.atomic_files.NotWritten`."""
+    writing straight into the temporary file (no second copy in memory). A full disk raises the file system's error
+    (torch said only ``unexpected pos 704 vs 598``: helper-215): :class:`~elcrec_core.data.atomic_files.NotWritten`."""
     write_atomically(Path(path), lambda tmp: _torch_save(payload, tmp))
 
 
-class _Writes(io.RawIOBase):
+class _Writes:
     """The writes of an open file, keeping the OSError of one that the file system refuses."""
 
     def __init__(self, file: io.BufferedWriter) -> None:
-        super().__init__()
-        self.file, self.error = file, None
-
-    def writable(self) -> bool:
-        return True
+        self.file, self.error, self.flush = file, None, file.flush
 
     def write(self, data: Any) -> int:
         try:

@@ -206,8 +206,9 @@ def test_a_held_warehouse_lock_is_waited_for_then_reported(tmp_path, monkeypatch
     holder = hold_lock(path, 60)
     monkeypatch.setenv(warehouse_file.LOCK_WAIT_ENV, "0.5")
     try:
-        with pytest.raises(warehouse_file.WarehouseLocked, match=r"warehouse\.duckdb is locked by another process .*0\.5 s.*"
-                                                            rf"{warehouse_file.LOCK_WAIT_ENV}.*PID {holder.pid}"):
+        with pytest.raises(warehouse_file.WarehouseLocked,
+                           match=rf"warehouse\.duckdb is locked by another process .*0\.5 s.*"
+                                 rf"{warehouse_file.LOCK_WAIT_ENV}.*PID {holder.pid}"):
             with warehouse.connect(path, read_only=True):
                 pass
     finally:
