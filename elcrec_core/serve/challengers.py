@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from elcrec_core.config.settings import ExperimentConfig
-from elcrec_core.data.atomic_files import write_atomically
+from elcrec_core.data.atomic_files import read_json, write_atomically
 from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.evaluate.baselines import EASE_LAMBDAS, ItemTransition, MostPopular, sasrec_config
 from elcrec_core.evaluate.item_knn import tune_item_baseline
@@ -134,8 +134,7 @@ def _train_sasrec(store: ModelStore, candidate: ModelRecord, seqs: Sequences,
     """SASRec with the candidate's settings and budget, in its challenger folder; warm-started as the candidate
     was (:func:`_warm_sasrec`)."""
     folder = store.challenger_dir(candidate, "sasrec")
-    written = (store.folder(candidate) / "config.json").read_text(encoding="utf-8")
-    settings = ExperimentConfig.from_dict(json.loads(written))
+    settings = ExperimentConfig.from_dict(read_json(store.folder(candidate) / "config.json"))
     exp = sasrec_config(settings, seqs.n_items)
     if settings.train.rec_loss != exp.train.rec_loss:  # a loss given in the settings (auto takes full softmax here)
         log(f"sasrec: trains with the full-softmax next-item loss, the candidate with {settings.train.rec_loss}: "
