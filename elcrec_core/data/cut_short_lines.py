@@ -52,10 +52,12 @@ def last_line_cut_short(frame: pl.DataFrame, fields: Mapping[str, str | None],
             detail = (f"{fields[alias]} {value!r} is shorter than every other of the file, all {lengths.min()} "
                       "characters of one form, on its last line, which has no line end: the file cut short?")
             return rejected_where(frame, last, "malformed_line", pl.lit(detail))
-    if (unit := _EPOCH_UNITS.get(timestamp_format)) and frame["timestamp"][-1] is not None:
-        number = frame["timestamp"].tail(1).dt.epoch(unit)[0]
-        digits = others["timestamp"].drop_nulls().dt.epoch(unit).abs().cast(pl.String).str.len_chars()
-        if len(digits) >= MIN_IDS_TO_COMPARE and 0 <= number and len(str(number)) < digits.min() == digits.max():
+    unit = _EPOCH_UNITS.get(timestamp_format) if fields.get("t") else None  # no time column: no time to judge
+    if unit and frame["timestamp"][-1] is not None:
+        number, times = frame["timestamp"].tail(1).dt.epoch(unit)[0], others["timestamp"].drop_nulls().dt.epoch(unit)
+        digits = times.cast(pl.String).str.len_chars()  # times before 1970 (negative) are not judged
+        if len(digits) >= MIN_IDS_TO_COMPARE and 0 <= number and times.min() >= 0 and len(str(number)) < \
+                digits.min() == digits.max():
             detail = (f"{fields['t']}: {number} has fewer digits than every other time of the file ({timestamp_format},"
                       f" all {digits.min()} digits), on its last line, which has no line end: the file cut short?")
             return rejected_where(frame, last, "bad_timestamp", pl.lit(detail))

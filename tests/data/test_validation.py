@@ -93,8 +93,15 @@ def test_a_last_line_cut_short_in_an_epoch_time_is_a_bad_timestamp(tmp_path: Pat
     for whole in (rows() + f"u1,i1,{cut}\n",  # a line end: the line is whole (a time in 1970)
                   rows() + f"u1,i1,{EPOCH + 99}",  # a time of the others' digits
                   rows().replace(f",{EPOCH}\n", ",99\n") + f"u1,i1,{cut}",  # times of many digit counts
-                  rows(n=9) + f"u1,i1,{cut}"):  # too few other rows to judge by
+                  rows(n=9) + f"u1,i1,{cut}",  # too few other rows to judge by
+                  rows().replace(f",{EPOCH}", f",-{EPOCH}") + "u1,i1,5000000"):  # times before 1970: not judged
         assert checked(whole).by_reason == {}, whole[-30:]
+    # a file without times: no time to judge (its last line read the missing timestamp column: helper-221)
+    path = tmp_path / "e.csv"
+    path.write_text("u,i\n" + "".join(f"u{k % 3},i{k % 5}\n" for k in range(15)) + "u9,i9")
+    frame = read_source(SourceConfig(format="csv", path=str(path),
+                                     columns=ColumnMap(user="u", item="i", timestamp=None)))
+    assert len(check_rows(frame, RowRules()).accepted) == 16
 
 
 def test_every_reason_code(tmp_path: Path) -> None:
