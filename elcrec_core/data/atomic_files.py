@@ -37,40 +37,58 @@ def write_atomically(path: Path, content: str | bytes | Callable[[Path], object]
             content(tmp)
         else:
             tmp.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
-        descriptor = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
+        _flush(tmp)
         tmp.replace(path)
     except Exception as err:
         raise _not_written(path, err) from err
     finally:
         tmp.unlink(missing_ok=True)
-    for left in path.parent.glob(f".{glob.escape(path.name)}.tmp-*"):
-        if not _running(left.name.rsplit("-", 1)[1]):
-            left.unlink(missing_ok=True)
+    _remove_left(path.parent, f".{glob.escape(path.name)}.tmp-*")
 
 
-def replace_folder(folder: Path, write: Callable[[Path], object]) -> None:
-    """Write ``folder``'s files as one: ``write`` writes them into a temporary folder beside it
-    (``.<name>.tmp-<pid>``), which then takes its place, so that a reader never sees some files of the new version
-    beside others of the old (a full disk after the first of them: helper-219). A failed ``write`` leaves ``folder``
-    as it was and no temporary folder; raises :class:`NotWritten` as :func:`write_atomically` does."""
-    tmp, old = (folder.with_name(f".{folder.name}.{what}-{os.getpid()}") for what in ("tmp", "old"))
-    for left in (tmp, old):
-        shutil.rmtree(left, ignore_errors=True)
+def replace_files(folder: Path, write: Callable[[Path], object]) -> None:
+    """Write a set of files into ``folder`` as one: ``write`` writes them into a staging folder inside it
+    (``.staging-<pid>``), flushed to disk, and only then are they moved into place, so that a refused write (a full
+    disk after the first of them) leaves every file of ``folder`` as it was: never new sequences beside old settings
+    (helper-219). The folder's other files stay, and a folder that links elsewhere is written through (helper-221).
+    Then removes the staging folders that processes no longer running left. Raises :class:`NotWritten` as
+    :func:`write_atomically` does."""
+    staging = folder / f".staging-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
     try:
-        tmp.mkdir(parents=True)
-        write(tmp)
-        if folder.exists():
-            folder.rename(old)
-        tmp.rename(folder)
+        staging.mkdir(parents=True)
+        write(staging)
+        written = sorted(file for file in staging.iterdir() if file.is_file())
+        for file in written:
+            _flush(file)
     except Exception as err:  # the cause of a file's refusal inside, told of the folder
+        shutil.rmtree(staging, ignore_errors=True)
         raise _not_written(folder, err.__cause__ if isinstance(err, NotWritten) else err) from err
+    for file in written:  # renames within one file system: no space needed
+        file.replace(folder / file.name)
+    shutil.rmtree(staging, ignore_errors=True)
+    _remove_left(folder, ".staging-*")
+
+
+def _flush(path: Path) -> None:
+    """``path``'s data on disk (fsync)."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
     finally:
-        for left in (tmp, old):
+        os.close(descriptor)
+
+
+def _remove_left(folder: Path, pattern: str) -> None:
+    """Remove the temporary files or folders in ``folder`` that match ``pattern`` (their names end ``-<pid>``) whose
+    process no longer runs."""
+    for left in folder.glob(pattern):
+        if _running(left.name.rsplit("-", 1)[1]):
+            continue
+        if left.is_dir():
             shutil.rmtree(left, ignore_errors=True)
+        else:
+            left.unlink(missing_ok=True)
 
 
 def _not_written(path: Path, err: Exception) -> NotWritten:

@@ -28,7 +28,7 @@ import pyarrow as pa
 from elcrec_core.config.field_types import check_field_types
 from elcrec_core.config.settings import check_keys
 from elcrec_core.data import warehouse
-from elcrec_core.data.atomic_files import RUN_AGAIN, read_json, replace_folder
+from elcrec_core.data.atomic_files import RUN_AGAIN, read_json, replace_files
 from elcrec_core.data.event_selection import (BEFORE_UNTIL, event_filter, repeated_events, selected_events,
                                               until_params)
 from elcrec_core.data.k_core import k_core_filter, largest_k_keeping, new_items_removed, short_histories
@@ -268,7 +268,7 @@ def _length_stats(lengths: np.ndarray) -> dict[str, float]:
 def write_sequences(build: SequenceBuild, out_dir: str | Path,
                     path: str | Path = warehouse.DEFAULT_WAREHOUSE, table: bool = True) -> dict[str, Path]:
     """Store the build's new items in the warehouse's item index (:func:`store_item_index`), write to ``out_dir`` as
-    one (:func:`~elcrec_core.data.atomic_files.replace_folder`) ``sequences.parquet`` (a row per user),
+    one (:func:`~elcrec_core.data.atomic_files.replace_files`) ``sequences.parquet`` (a row per user),
     ``short_histories.parquet`` (:meth:`SequenceBuild.short_frame`), ``item_index.parquet``, ``summary.json`` and
     ``settings.json``; with ``table``, replace the warehouse's ``sequences`` table (the k-core's sequences only)."""
     store_item_index(build, path)
@@ -282,7 +282,7 @@ def write_sequences(build: SequenceBuild, out_dir: str | Path,
         write_item_index_file(folder / names["item_index"], build.item_ids)
         (folder / names["summary"]).write_text(json.dumps(build.summary.to_dict(), indent=2) + "\n", "utf-8")
         (folder / names["settings"]).write_text(json.dumps(asdict(build.config), indent=2) + "\n", "utf-8")
-    replace_folder(out_dir, write)
+    replace_files(out_dir, write)
     if table:
         warehouse.replace_table(path, "sequences", frame)
     return {key: out_dir / name for key, name in names.items()}

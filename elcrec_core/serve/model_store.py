@@ -180,10 +180,9 @@ class ModelStore:
     def judged_days(self, serving: ModelRecord | None = None) -> set[str]:
         """The days (folders named by a real date) of the models that the gate has judged (their folders hold
         ``decision.json``); with ``serving``, only those whose gate kept or chose that model (it ``serves``)."""
-        decisions = {path: read_json(path, REPAIR) for path in self.models.glob("????-??-??/*/decision.json")
-                     if is_day(path.parent.parent.name)}
-        return {path.parent.parent.name for path, kept in decisions.items()
-                if serving is None or kept.get("serves") and (kept.get(SERVING) or {}).get("dir") == serving.dir}
+        days = [path for path in self.models.glob("????-??-??/*/decision.json") if is_day(path.parent.parent.name)]
+        return {path.parent.parent.name for path in days if serving is None or (kept := read_json(path, REPAIR)).get(
+            "serves") and (kept.get(SERVING) or {}).get("dir") == serving.dir}  # read only where serving is asked
 
     def decision(self, record: ModelRecord) -> dict[str, Any] | None:
         path = self.folder(record) / "decision.json"

@@ -205,7 +205,8 @@ def from_reference_state_dict(state: dict[str, torch.Tensor], n_heads: int = 2) 
 
 def load_model(path: str | Path) -> tuple[ELCRec, dict[str, Any]]:
     """A model from one of our checkpoints or from a reference state dict; returns (model, payload). Raises
-    :class:`CheckpointError` for a missing, damaged or foreign file, or one whose weights do not fit its settings."""
+    :class:`CheckpointError` for a missing, damaged or foreign file, or one whose weights do not fit its settings;
+    ValueError (pydantic's) for settings that are no model's."""
     payload = load_checkpoint(path)
     if is_reference_state_dict(payload):
         cfg, state = from_reference_state_dict(payload)

@@ -91,3 +91,30 @@ def test_a_write_replaces_the_file_whole_and_takes_text_bytes_or_a_writer(tmp_pa
     with pytest.raises(OSError, match=rf"^{path} was not written, and is as it was: no such column"):
         write_atomically(path, refused)
     assert pl.read_parquet(path)["a"].to_list() == [1, 2]
+
+
+def test_a_set_of_files_replaces_its_earlier_version_and_the_staging_that_killed_writers_left(tmp_path: Path) -> None:
+    """A staging folder left by a killed writer is a whole copy of a day's sequences: removed by the next write, as
+    write_atomically removes its temporary files (helper-222); a running process's own stays."""
+    import os
+    import subprocess
+
+    from elcrec_core.data.atomic_files import replace_files
+
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # a process id that no process holds now
+    dead, alive = tmp_path / f".staging-{ended.pid}", tmp_path / f".staging-{os.getppid()}"
+    for left in (dead, alive):
+        left.mkdir()
+        (left / "sequences.parquet").write_bytes(b"half")
+    (tmp_path / "a").write_text("old a")
+    (tmp_path / "kept").write_text("another file")
+
+    def write(folder: Path) -> None:
+        (folder / "a").write_text("new a")
+        (folder / "b").write_text("new b")
+
+    replace_files(tmp_path, write)
+    assert {path.name: path.read_text() for path in tmp_path.iterdir() if path.is_file()} == {
+        "a": "new a", "b": "new b", "kept": "another file"}
+    assert not dead.exists() and alive.exists()

@@ -497,27 +497,31 @@ def test_a_warehouse_of_an_older_version_is_read_before_any_write_migrates_it(tm
 def test_a_refused_write_of_a_days_sequences_leaves_all_of_its_files_as_they_were(tmp_path, monkeypatch):
     """Each file was written whole, but one after another: a full disk at summary.json left the new
     sequences.parquet beside the old settings.json, which the next run read as the settings those sequences were
-    built with (helper-219). The day's folder is replaced as one."""
+    built with (helper-219). The files are written as one; the folder's other files stay, and a folder that links
+    elsewhere is written through (a first version swapped the whole folder: helper-221)."""
     from elcrec_core.data.atomic_files import NotWritten
     from elcrec_core.data.events_to_sequences import read_sequence_settings
+    from elcrec_core.data.sequence_summary import SequenceSummary
 
     db = _load_csv(tmp_path, [("u1", "b", T0), ("u1", "a", T0 + 1), ("u2", "c", T0), ("u2", "a", T0 + 2)])
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "sequences").mkdir()
     out = tmp_path / "sequences" / "2026-01-31"
+    out.symlink_to(tmp_path / "elsewhere")
+    (out / "notes.txt").write_text("a team's own file")
     write_sequences(build_sequences(SequenceConfig(k_core=0), db), out, db)
     before = {path.name: path.read_bytes() for path in out.iterdir()}
-    real_write = Path.write_text
+    assert len(before) == 6 and (tmp_path / "elsewhere" / "settings.json").is_file()  # through the link
 
-    def full_disk(self: Path, text: str, *args, **kwargs) -> int:
-        if self.name == "summary.json":
-            raise OSError(28, "No space left on device")
-        return real_write(self, text, *args, **kwargs)
+    def full_disk(self: SequenceSummary) -> dict:  # the summary is written after the sequences
+        raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(Path, "write_text", full_disk)
+    monkeypatch.setattr(SequenceSummary, "to_dict", full_disk)
     with pytest.raises(NotWritten, match=rf"^{out} was not written, and is as it was: \[Errno 28\] No space left"):
         write_sequences(build_sequences(SequenceConfig(k_core=2), db), out, db)
     monkeypatch.undo()
-    assert {path.name: path.read_bytes() for path in out.iterdir()} == before  # every file the old version's
-    assert [path.name for path in out.parent.iterdir()] == ["2026-01-31"]  # no temporary folder
-    assert read_sequence_settings(out).k_core == 0
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before  # every file as it was, no staging
+    assert read_sequence_settings(out).k_core == 0 and out.is_symlink()
     write_sequences(build_sequences(SequenceConfig(k_core=2), db), out, db)
     assert read_sequence_settings(out).k_core == 2 and sorted(path.name for path in out.iterdir()) == sorted(before)
+    assert (out / "notes.txt").read_text() == "a team's own file" and out.is_symlink()
