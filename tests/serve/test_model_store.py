@@ -1311,3 +1311,15 @@ def test_a_models_folder_that_links_to_another_disk_keeps_its_records_in_the_dat
     assert store.relative(tmp_path / "data" / "sequences") == "sequences"
     with pytest.raises(ValueError):
         store.relative(tmp_path / "larger" / "2026-01-02")  # the other disk, named as itself: outside the folder
+
+
+def test_the_judged_days_read_no_decision_unless_asked_which_model_served(tmp_path):
+    """One damaged decision.json of an old day failed every later day's sequences step, whose pruning asks only
+    which days were judged (helper-222): the files are read where the served model is asked for, and named there."""
+    store = ModelStore(tmp_path)
+    record = ModelRecord(day="2026-01-02", run_id="r", dir="models/2026-01-02/r")
+    (tmp_path / "models" / "2026-01-02" / "r").mkdir(parents=True)
+    (tmp_path / "models" / "2026-01-02" / "r" / "decision.json").write_text('{"serves": tru')
+    assert store.judged_days() == {"2026-01-02"}
+    with pytest.raises(ValueError, match=r"decision\.json is not valid JSON .*: repair or remove it$"):
+        store.judged_days(record)
