@@ -185,26 +185,32 @@ def _delimiter(text: str | None) -> str | None:
 
 
 def _guess_delimiter(path: Path, fmt: str) -> str | None:
-    """Another delimiter than the format's own where the first lines are records of one field count (2 or more) by
-    it alone (a header ``qty (units, each)`` among ';' fields kept the comma, and the error named the columns, not
-    the delimiter: helper-220); else where the first line lacks the format's own and holds exactly one other."""
+    """Another delimiter than the format's own where some of the first lines lack the format's own and they are
+    records of one field count (2 or more) by one other alone (a header ``qty (units, each)`` among ';' fields kept
+    the comma, and the error named the columns, not the delimiter: helper-220; lines that the format's own splits
+    keep it, ragged or not: names such as ``Doe, Jane`` in tab-separated lines, helper-221); else where the first
+    line lacks the format's own and holds exactly one other."""
     try:
         lines = first_lines(path)
     except OSError:
         return None
     own = "\t" if fmt == "tsv" else ","
-    if not lines or _one_field_count(lines, own):
+    if not lines or min(_field_counts(lines, own)) > 1:
         return None
-    if len(fitting := [d for d in _DELIMITERS if _one_field_count(lines, d)]) == 1:
+    if len(fitting := [d for d in _DELIMITERS if d != own and _one_field_count(lines, d)]) == 1:
         return fitting[0]
     others = [d for d in _DELIMITERS if d != own and d in lines[0]]
     return others[0] if len(others) == 1 and own not in lines[0] else None
 
 
+def _field_counts(lines: list[str], delimiter: str) -> list[int]:
+    """The field count of each record of ``lines``, read by Python's csv module with ``delimiter``."""
+    return [len(row) for row in csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)]
+
+
 def _one_field_count(lines: list[str], delimiter: str) -> bool:
-    """Whether ``lines`` read by Python's csv module with ``delimiter`` are records of one field count, 2 or more."""
-    counts = {len(row) for row in csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)}
-    return len(counts) == 1 and counts.pop() > 1
+    """Whether ``lines`` read with ``delimiter`` are records of one field count, 2 or more."""
+    return len(counts := set(_field_counts(lines, delimiter))) == 1 and counts.pop() > 1
 
 
 def _detect_timestamp_format(path: Path, source: SourceConfig) -> str | None:

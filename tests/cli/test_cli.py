@@ -553,6 +553,14 @@ def test_a_semicolon_delimiter_and_epoch_milliseconds_are_guessed(tmp_path: Path
                   f"user_id,item_id,timestamp\nu,a,{T0}\n"):
         code, _, err = _run(capsys, "sequences", "--data", str(_write(tmp_path / "c.csv", whole)))
         assert code == 0 and "guessed from the first lines" not in err, err
+    # lines that the format's own splits keep it, ragged or not: names with a comma in tab-separated lines, one with
+    # a trailing tab, read as comma-separated (helper-221)
+    tab = "\t"
+    names = "".join(f"{name}\ti{n}\t{T0 + n}{tab * (n == 2)}\n" for n, name in enumerate(["Doe, Jane", "Roe, Jo"] * 3))
+    code, out, err = _run(capsys, "sequences", "--data", str(_write(tmp_path / "n.tsv", names)), "--names",
+                          "user_id,item_id,timestamp", "--json")
+    assert code == 0 and "guessed from the first lines" not in err, err
+    assert [json.loads(line)["user"] for line in out.splitlines()] == ["Doe, Jane", "Roe, Jo"]
 
 
 def test_epoch_microseconds_are_guessed_and_read(tmp_path: Path, capsys) -> None:
