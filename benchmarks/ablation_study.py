@@ -33,7 +33,7 @@ from elcrec_core.cli.data_loading import load
 from elcrec_core.cli.data_options import DataOptions
 from elcrec_core.config.settings import ModelConfig, load_preset, merge_overrides
 from elcrec_core.data.sequences import SequenceTensors
-from elcrec_core.evaluate.ranking import evaluate_ranks
+from elcrec_core.evaluate.ranking import NonFiniteScores, evaluate_ranks
 from elcrec_core.evaluate.statistics import bootstrap_mean
 from elcrec_core.evaluate.ranking import per_user
 from elcrec_core.train.checkpoint import load_model
@@ -113,7 +113,10 @@ def run_one(data_name: str, name: str, overrides: dict, preset: str, out: Path, 
               "first_epoch": {k: v for k, v in result.history[0].items() if not k.startswith("valid")},
               "last_epoch": {k: v for k, v in result.history[-1].items() if not k.startswith("valid")}}
     for split in ("valid", "test"):
-        np.save(folder / f"ranks_{split}.npy", evaluate_ranks(model, data, split).numpy())
+        try:  # a variant that scores some user NaN or infinite has no ranks, and the study goes on (helper-221)
+            np.save(folder / f"ranks_{split}.npy", evaluate_ranks(model, data, split).numpy())
+        except NonFiniteScores as err:
+            record[f"no_{split}_ranks"] = str(err)
     for name_ in ("best.pt", "last.pt"):  # checkpoints are not needed for the table
         (folder / name_).unlink(missing_ok=True)
     (folder / "result.json").write_text(json.dumps(record, indent=1) + "\n")
@@ -175,7 +178,7 @@ def table(out: Path, data_name: str, reference: str) -> str:
     rows = []
     folder = out / data_name
     ref_ranks = {s: np.load(folder / reference / f"ranks_{s}.npy") for s in ("valid", "test")} \
-        if (folder / reference / "result.json").exists() else None
+        if all((folder / reference / f"ranks_{s}.npy").exists() for s in ("valid", "test")) else None
     header = ("| run | overrides | best ep / run | valid NDCG@20 | valid ΔNDCG@20 vs ref | test HR@20 | "
               "test NDCG@20 | test ΔNDCG@20 vs ref | s/epoch |")
     rows.append(header)
@@ -185,6 +188,9 @@ def table(out: Path, data_name: str, reference: str) -> str:
         d = folder / r["name"]
         cells = {}
         for split in ("valid", "test"):
+            if not (d / f"ranks_{split}.npy").exists():  # NaN or infinite scores
+                cells.update({f"{split}_{part}": "no figure" for part in ("hr", "ndcg", "diff")})
+                continue
             ranks = np.load(d / f"ranks_{split}.npy")
             hr, ndcg = per_user(torch.from_numpy(ranks), 20).values()
             cells[f"{split}_hr"], cells[f"{split}_ndcg"] = interval(hr), interval(ndcg)
