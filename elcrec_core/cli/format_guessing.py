@@ -185,11 +185,9 @@ def _delimiter(text: str | None) -> str | None:
 
 
 def _guess_delimiter(path: Path, fmt: str) -> str | None:
-    """Another delimiter than the format's own where some of the first lines lack the format's own and they are
-    records of one field count (2 or more) by one other alone (a header ``qty (units, each)`` among ';' fields kept
-    the comma, and the error named the columns, not the delimiter: helper-220; lines that the format's own splits
-    keep it, ragged or not: names such as ``Doe, Jane`` in tab-separated lines, helper-221); else where the first
-    line lacks the format's own and holds exactly one other."""
+    """Another delimiter than the format's own where some first lines lack it and all are records of one field count
+    by one other alone (``qty (units, each)`` among ';' fields: helper-220; the own kept where it splits every line,
+    as tabs around ``Doe, Jane``: helper-221); else where the first line lacks the own and holds one other."""
     try:
         lines = first_lines(path)
     except OSError:
@@ -197,20 +195,19 @@ def _guess_delimiter(path: Path, fmt: str) -> str | None:
     own = "\t" if fmt == "tsv" else ","
     if not lines or min(_field_counts(lines, own)) > 1:
         return None
-    if len(fitting := [d for d in _DELIMITERS if d != own and _one_field_count(lines, d)]) == 1:
+    counts = {d: _field_counts(lines, d) for d in _DELIMITERS if d != own}
+    if len(fitting := [d for d, c in counts.items() if len(set(c)) == 1 and c[0] > 1]) == 1:  # one count, 2 or more
         return fitting[0]
     others = [d for d in _DELIMITERS if d != own and d in lines[0]]
     return others[0] if len(others) == 1 and own not in lines[0] else None
 
 
 def _field_counts(lines: list[str], delimiter: str) -> list[int]:
-    """The field count of each record of ``lines``, read by Python's csv module with ``delimiter``."""
-    return [len(row) for row in csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)]
-
-
-def _one_field_count(lines: list[str], delimiter: str) -> bool:
-    """Whether ``lines`` read with ``delimiter`` are records of one field count, 2 or more."""
-    return len(counts := set(_field_counts(lines, delimiter))) == 1 and counts.pop() > 1
+    """Each record's field count, read by the csv module; [0] for lines it cannot read (a stray \\r: helper-223)."""
+    try:
+        return [len(row) for row in csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter)]
+    except csv.Error:
+        return [0]
 
 
 def _detect_timestamp_format(path: Path, source: SourceConfig) -> str | None:

@@ -280,8 +280,8 @@ def write_sequences(build: SequenceBuild, out_dir: str | Path,
         frame.write_parquet(folder / names["sequences"])
         build.short_frame().write_parquet(folder / names["short_histories"])
         write_item_index_file(folder / names["item_index"], build.item_ids)
-        (folder / names["summary"]).write_text(json.dumps(build.summary.to_dict(), indent=2) + "\n", "utf-8")
-        (folder / names["settings"]).write_text(json.dumps(asdict(build.config), indent=2) + "\n", "utf-8")
+        (folder / names["summary"]).write_text(json.dumps(build.summary.to_dict(), indent=2) + "\n", encoding="utf-8")
+        (folder / names["settings"]).write_text(json.dumps(asdict(build.config), indent=2) + "\n", encoding="utf-8")
     replace_files(out_dir, write)
     if table:
         warehouse.replace_table(path, "sequences", frame)
