@@ -119,8 +119,8 @@ def _train(context: dg.AssetExecutionContext, config: TrainingSettings, storage:
             context.log.info(f"an earlier attempt left {work / LAST}: resuming after its last complete epoch")
         # NonFiniteLoss, settings that do not fit the data (more intents than sequences), a damaged checkpoint to
         # warm-start or resume from: a retry meets the same
-        with fails_at_once(f"training of {partition}", ValueError, CheckpointError), _ways_back(init_from, base,
-                                                                                             storage.root):
+        with fails_at_once(f"training of {partition}", ValueError, CheckpointError), _ways_back(
+                init_from, base, base is not None and base == store.serving(), storage.root):
             if config.nproc > 1:
                 result = train_distributed(config.nproc, seqs, exp, work, log=context.log.info,
                                            init_from=init_from, threads=device.threads or None)
@@ -176,17 +176,19 @@ def _settings(exp: ExperimentConfig) -> dict[str, int | str]:
 
 
 @contextmanager
-def _ways_back(init_from: Path | None, base: ModelRecord | None, root: Path) -> Iterator[None]:
+def _ways_back(init_from: Path | None, base: ModelRecord | None, serves: bool, root: Path) -> Iterator[None]:
     """A damaged or missing checkpoint of the model to warm-start from, with the ways back (it was named alone, and
-    the rollback that a trial then ran was a guess: helper-217)."""
+    the rollback that a trial then ran was a guess: helper-217); a rollback only where that model ``serves`` (where
+    a SASRec challenger serves, or for a day before the serving model's, it would restore the damaged one:
+    helper-223)."""
     try:
         yield
     except CheckpointError as err:
         if init_from is None or base is None or str(init_from) not in str(err):
             raise
-        raise CheckpointError(f"{err} (the model this run warm-starts from, {base.name}: put its checkpoint back, roll "
-                              f"back to the model before it, elcrec rollback --data-dir {root}, or set warm_start: "
-                              "false in the run config)") from err
+        rollback = f"roll back to the model before it, elcrec rollback --data-dir {root}, " if serves else ""
+        raise CheckpointError(f"{err} (the model this run warm-starts from, {base.name}: put its checkpoint back, "
+                              f"{rollback}or set warm_start: false in the run config)") from err
 
 
 def _shape_changes(folder: Path, model: dict) -> list[str]:

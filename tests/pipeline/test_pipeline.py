@@ -2599,3 +2599,24 @@ def test_the_report_gives_no_figure_to_a_model_with_non_finite_scores(first_run,
     # the run's summary line says so too (it left the model out: helper-211)
     (line,) = [entry.user_message for entry in instance.all_logs(result.run_id) if " NDCG@20: " in entry.user_message]
     assert f", ELCRec (new): {test_users} test users get a NaN or infinite score, no figure. " in line
+
+
+def test_the_ways_back_from_a_damaged_warm_start_name_a_rollback_only_where_that_model_serves(tmp_path):
+    """Where a SASRec challenger serves, or for a day before the serving model's, the model a training warm-starts
+    from is not the serving one: a rollback would restore the damaged model (helper-223)."""
+    from assets.training import _ways_back
+    from elcrec_core.train.checkpoint import CheckpointError
+
+    base = ModelRecord(day="2026-01-01", run_id="r1", dir="models/2026-01-01/r1")
+    init_from = tmp_path / "models" / "2026-01-01" / "r1" / "best.pt"
+    for serves, rollback in ((True, f"roll back to the model before it, elcrec rollback --data-dir {tmp_path}, "),
+                             (False, "")):
+        with pytest.raises(CheckpointError) as refused:
+            with _ways_back(init_from, base, serves, tmp_path):
+                raise CheckpointError(f"checkpoint {init_from} does not exist")
+        assert str(refused.value) == (f"checkpoint {init_from} does not exist (the model this run warm-starts from, "
+                                      f"{base.name}: put its checkpoint back, {rollback}or set warm_start: false in "
+                                      "the run config)")
+    with pytest.raises(CheckpointError, match=r"^checkpoint other\.pt does not exist$"):  # another checkpoint's
+        with _ways_back(init_from, base, True, tmp_path):
+            raise CheckpointError("checkpoint other.pt does not exist")
