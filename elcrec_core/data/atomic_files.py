@@ -49,8 +49,9 @@ def write_atomically(path: Path, content: str | bytes | Callable[[Path], object]
 def replace_files(folder: Path, write: Callable[[Path], object]) -> None:
     """Write a set of files into ``folder`` as one: ``write`` writes them into a staging folder inside it
     (``.staging-<pid>``), flushed to disk, and only then are they moved into place, so that a refused write (a full
-    disk after the first of them) leaves every file of ``folder`` as it was: never new sequences beside old settings
-    (helper-219). The folder's other files stay, and a folder that links elsewhere is written through (helper-221).
+    disk after the first of them) leaves every file of ``folder`` as it was, not new sequences beside old settings
+    (helper-219); only a kill between the moves (renames: microseconds) can leave both. The folder's other files
+    stay, and a folder that links elsewhere is written through (helper-221).
     Then removes the staging folders that processes no longer running left. Raises :class:`NotWritten` as
     :func:`write_atomically` does."""
     staging = folder / f".staging-{os.getpid()}"
@@ -93,9 +94,11 @@ def _remove_left(folder: Path, pattern: str) -> None:
 
 def _not_written(path: Path, err: Exception) -> NotWritten:
     """:class:`NotWritten` for ``path``, with ``err``'s errno and the free space of its file system."""
-    free_mib = shutil.disk_usage(path.parent).free / 2**20
-    refusal = NotWritten(f"{path} was not written, and is as it was: {err} ({free_mib:,.0f} MiB free on its file "
-                         f"system)")
+    try:
+        free = f"{shutil.disk_usage(path.parent).free / 2**20:,.0f} MiB free on its file system"
+    except OSError:  # no such folder: the cause says why
+        free = "its folder cannot be read"
+    refusal = NotWritten(f"{path} was not written, and is as it was: {err} ({free})")
     refusal.errno = getattr(err, "errno", None) or _os_error_code(str(err))
     return refusal
 
@@ -119,7 +122,7 @@ def _running(pid: str) -> bool:
 
 def read_json(path: Path, advice: str = "") -> Any:
     """The JSON that ``path`` holds; ValueError naming the file where it holds none (a damaged file said only
-    ``Expecting value: line 1 column 1 (char 0)``: helper-217), followed by ``advice`` (``: run the day again``)."""
+    ``Expecting value: line 1 column 1 (char 0)``: helper-217), followed by ``advice`` (:data:`RUN_AGAIN`)."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:

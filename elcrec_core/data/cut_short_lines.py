@@ -30,9 +30,9 @@ def last_line_cut_short(frame: pl.DataFrame, fields: Mapping[str, str | None],
     copied, cut short (``C00`` for ``C0017``: a user who does not exist). Ids of many lengths or forms (``u7`` among
     ``u12``, ``guest`` among UUIDs) and a number (user 9 among 907) are not judged. An epoch time of fewer digits
     than every other of the file, all of one count (``1767`` for ``1767225600``, read as 1970-01-01), is its
-    ``bad_timestamp``. A time or rating on that line that cannot be read (``21:4`` for ``21:45``) keeps its
-    reason, and its detail says where it is (helper-186) where it is the file's only one of that reason: not
-    ``4,5`` where each rating is written so (helper-195)."""
+    ``bad_timestamp`` (no file without times, nor of times before 1970, is judged so). A time or rating on that line
+    that cannot be read (``21:4`` for ``21:45``) keeps its reason, and its detail says where it is (helper-186)
+    where it is the file's only one of that reason: not ``4,5`` where each rating is written so (helper-195)."""
     if (reason := frame["error"][-1]) in ("bad_timestamp", "bad_rating"):
         alone = (frame["error"] == reason).sum() == 1
         return frame.with_columns(detail=pl.when((pl.int_range(pl.len()) == pl.len() - 1) & alone).then(
