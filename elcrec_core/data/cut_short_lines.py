@@ -55,9 +55,9 @@ def last_line_cut_short(frame: pl.DataFrame, fields: Mapping[str, str | None],
     unit = _EPOCH_UNITS.get(timestamp_format) if fields.get("t") else None  # no time column: no time to judge
     if unit and frame["timestamp"][-1] is not None:
         number, times = frame["timestamp"].tail(1).dt.epoch(unit)[0], others["timestamp"].drop_nulls().dt.epoch(unit)
-        digits = times.cast(pl.String).str.len_chars()  # times before 1970 (negative) are not judged
-        if len(digits) >= MIN_IDS_TO_COMPARE and 0 <= number and times.min() >= 0 and len(str(number)) < \
-                digits.min() == digits.max():
+        digits = times.cast(pl.String).str.len_chars()
+        judged = len(times) >= MIN_IDS_TO_COMPARE and min(number, times.min()) >= 0  # times before 1970: not judged
+        if judged and len(str(number)) < digits.min() == digits.max():
             detail = (f"{fields['t']}: {number} has fewer digits than every other time of the file ({timestamp_format},"
                       f" all {digits.min()} digits), on its last line, which has no line end: the file cut short?")
             return rejected_where(frame, last, "bad_timestamp", pl.lit(detail))
