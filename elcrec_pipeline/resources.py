@@ -136,7 +136,7 @@ class Storage(dg.ConfigurableResource):
         Raises ValueError for a folder whose warehouse DuckDB cannot open
         (:func:`elcrec_core.data.warehouse_file.require_openable`)."""
         require_openable(self.warehouse, "the run config's resources.storage.config.data_dir"
-                                   if self.data_dir else DATA_DIR_ENV)  # before any step's work, without retries
+                         if self.data_dir else DATA_DIR_ENV)  # before any step's work, without retries
         run = context.dagster_run
         if context.instance is not None and run is not None and run.tags.get(WAREHOUSE_TAG) != str(self.warehouse):
             context.instance.add_run_tags(run.run_id, {WAREHOUSE_TAG: str(self.warehouse)})
