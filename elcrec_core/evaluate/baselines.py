@@ -21,7 +21,7 @@ from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.evaluate.fitted_inputs import input_counts, input_items, popularity_rank_order, popularity_tie_break
 from elcrec_core.evaluate.linalg import spd_inverse_
 from elcrec_core.evaluate.ranking import SELECTION_METRIC, Split, eligible_users
-from elcrec_core.evaluate.scoring import ELCRecRecommender, Fit, recommender_metrics
+from elcrec_core.evaluate.scoring import ELCRecRecommender, Fit, Fitted, recommender_metrics
 
 
 # ----------------------------------------------------------------------------------------- under the contract
@@ -36,7 +36,7 @@ EASE_MAX_ITEMS = 30_000
 SASREC_ABLATION = {"cf_weight": 0.0, "intent_cf_weight": 0.0, "trade_off": 0.0, "rec_loss": "ce"}
 
 
-class MostPopular:
+class MostPopular(Fitted):
     """Every item scored by how often it occurs in all users' inputs for the fitted split (:func:`input_counts`)
     plus its :func:`popularity_rank_order` (< 1: among equally frequent items the lower index first): one total
     order, which it serves and is evaluated on alike (the evaluator's tie rule, which counts ties against the
@@ -55,7 +55,7 @@ class MostPopular:
         return self._scores.to(history.device).expand(len(users), -1)
 
 
-class ItemTransition:
+class ItemTransition(Fitted):
     """First-order item transitions: the score of item j after the user's most recent input item i is the number
     of i -> j consecutive pairs in all users' fitted inputs, plus j's :func:`popularity_tie_break` (< 1: it only
     breaks ties between equal counts; a user without inputs gets most popular's order): one total order, served
@@ -96,7 +96,7 @@ def ease_gram(data: SequenceTensors, split: Fit) -> torch.Tensor:
     return torch.from_numpy((x.T @ x).toarray())
 
 
-class EASE:
+class EASE(Fitted):
     """EASE (Steck 2019): B = I - P diag(1 / diag(P)) with P = (X^T X + lambda I)^-1 and X the binary user-item
     matrix of the fitted inputs (so diag(B) = 0); a user's scores are x_u B, x_u the binary vector of the items in
     their history. ``dtype`` None (the default): float64 up to :data:`EASE_FLOAT64_ITEMS` items, float32 above."""
@@ -187,7 +187,7 @@ def _grid_end(lam: float, lambdas: tuple[float, ...]) -> str:
     return f"; it is the grid's {side}: a {beyond} lambda may score higher"
 
 
-class SASRec:
+class SASRec(Fitted):
     """SASRec, the ablation of ELCRec: the same encoder, settings and budget as ``exp`` with only the full-softmax
     next-item loss (:data:`SASREC_ABLATION`), trained by :func:`elcrec_core.train.loop.train` into ``out_dir``.
     Training always fits items[:-2] and selects the epoch on ``valid``, so only ``fit(data, "valid")`` exists;

@@ -25,7 +25,7 @@ from elcrec_core.evaluate import baselines
 from elcrec_core.evaluate.baselines import EASE, EASE_LAMBDAS, interaction_matrix, tune_ease
 from elcrec_core.evaluate.fitted_inputs import popularity_tie_break
 from elcrec_core.evaluate.ranking import SELECTION_METRIC, eligible_users
-from elcrec_core.evaluate.scoring import Fit, recommender_metrics
+from elcrec_core.evaluate.scoring import Fit, Fitted, recommender_metrics
 
 ITEM_KNN_NEIGHBOURS = (50, 200)  # the grid of k and of the shrink, chosen on valid: 8 fits
 ITEM_KNN_SHRINKS = (0.0, 10.0, 50.0, 200.0)
@@ -79,7 +79,7 @@ def _check(k: int, shrink: float) -> None:
         raise ValueError(f"item-kNN's shrink must be finite and >= 0, not {shrink}")
 
 
-class ItemKNN:
+class ItemKNN(Fitted):
     """Item-kNN: a user's score of item j is the sum, over the distinct items i of their history, of the
     similarity of i and j (the cosine with ``shrink``) where j is one of the ``k`` nearest items of i
     (:func:`nearest_items`), a float32 sum s, plus its

@@ -64,6 +64,23 @@ class Recommender(Protocol):
     def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor: ...
 
 
+class NotFitted(AttributeError):
+    """A recommender's fitted state (its ``n_items``, what ``score`` reads) asked for before its ``fit``: an
+    AttributeError, as scikit-learn's NotFittedError is one, so ``hasattr`` and copying work as before."""
+
+
+class Fitted:
+    """Base of the baselines: before ``fit`` has set ``n_items``, an attribute that only ``fit`` sets raises
+    :class:`NotFitted`, naming the class and ``fit``, where Python named only a private attribute such as
+    ``_scores`` (helper-216). After ``fit`` a missing attribute is a plain AttributeError."""
+
+    def __getattr__(self, name: str) -> object:  # only where the normal lookup finds nothing
+        if name.startswith("__") or "n_items" in vars(self):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        raise NotFitted(f"{type(self).__name__} is not fitted: call its fit(data, split) first, which returns the "
+                        f"fitted recommender (it has no {name} yet)")
+
+
 @torch.no_grad()
 def evaluate_recommender(rec: Recommender, data: SequenceTensors, split: Split, users: torch.Tensor | None = None,
                          batch_size: int = 2048) -> torch.Tensor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import random
@@ -745,3 +746,25 @@ def test_ease_refuses_a_lambda_that_is_no_finite_number_above_zero() -> None:
         with pytest.raises(ValueError, match="^EASE's lambda must be a finite number > 0, not "):
             EASE(lam)
     assert EASE(50).lam == 50.0
+
+
+@pytest.mark.parametrize("make", [MostPopular, ItemTransition, EASE, ItemKNN,
+                                  lambda: SASRec(ExperimentConfig(model=dict(SMALL_MODEL)), "unused")])
+def test_a_baseline_used_before_fit_says_so_by_name(make):
+    """score, n_items and the evaluator before fit raise NotFitted naming the class and fit, where Python named only
+    a private attribute (helper-216: 'MostPopular' object has no attribute '_scores'); after fit a missing attribute
+    is a plain AttributeError, and an unfitted baseline still copies."""
+    rec = make()
+    name = type(rec).__name__
+    data = tensors(random_lists(3, 12, 6, lo=3, hi=6), 6)
+    for use in (lambda: rec.score(torch.tensor([0]), torch.tensor([[1, 2]])), lambda: rec.n_items,
+                lambda: evaluate_recommender(rec, data, "test"), lambda: recommend(rec, data, torch.tensor([0]))):
+        with pytest.raises(scoring.NotFitted, match=rf"^{name} is not fitted: call its fit\(data, split\) first, "):
+            use()
+    assert not hasattr(rec, "n_items") and type(copy.deepcopy(rec)) is type(rec)
+    if name != "SASRec":  # it trains: its fitted behaviour is tested above
+        rec.fit(data, "valid")
+        assert rec.n_items == 6
+        with pytest.raises(AttributeError) as missing:
+            rec.no_such_attribute
+        assert type(missing.value) is AttributeError and "not fitted" not in str(missing.value)
