@@ -120,10 +120,20 @@ def _running(pid: str) -> bool:
     return True
 
 
-def read_json(path: Path, advice: str = "") -> Any:
-    """The JSON that ``path`` holds; ValueError naming the file where it holds none (a damaged file said only
-    ``Expecting value: line 1 column 1 (char 0)``: helper-217), followed by ``advice`` (:data:`RUN_AGAIN`)."""
+def read_json(path: Path, advice: str = "") -> dict[str, Any]:
+    """The JSON object that ``path`` holds, as every file the pipeline writes holds one; ValueError naming the file
+    where it holds no JSON (a damaged file said only ``Expecting value: line 1 column 1 (char 0)``: helper-217) or
+    JSON of another type (``[]`` or ``"x"`` failed later on a ``.get`` or a missing field: helper-222), followed by
+    ``advice`` (:data:`RUN_AGAIN`)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        value = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path} is not valid JSON ({err}){advice}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{path} holds a JSON {_JSON_TYPES.get(type(value), type(value).__name__)}, not the object "
+                         f"that the pipeline writes{advice}")
+    return value
+
+
+_JSON_TYPES = {list: "array", str: "string", int: "number", float: "number", bool: "true or false",
+               type(None): "null"}

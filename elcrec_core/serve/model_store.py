@@ -195,9 +195,6 @@ class ModelStore:
         path = self.models / "aliases.json"
         try:
             raw = read_json(path) if path.exists() else {}
-            if not isinstance(raw, dict):
-                raise ValueError(f"{path} holds {type(raw).__name__}, not the aliases' object {{\"serving\": record, "
-                                 "\"previous\": record}")
             return {name: _record(value, path, "") for name, value in raw.items() if value is not None}
         except ValueError as err:
             raise ValueError(f"{err}: repair it as the serving log's last line says (its \"serving\" and "

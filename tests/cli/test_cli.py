@@ -1157,7 +1157,7 @@ def test_bad_counts_files_and_json_are_named_errors_not_tracebacks(tmp_path: Pat
     assert err.rstrip().endswith(f": repair it as the serving log's last line says (its \"serving\" and \"previous\", "
                                  f"in {tmp_path / 'models' / 'serving_log.jsonl'}); removed, it would leave no model "
                                  "serving"), err
-    for damaged, said in (('"x"', "holds str, not the aliases' object"),
+    for damaged, said in (('"x"', "holds a JSON string, not the object that the pipeline writes"),
                           ('{"serving": "x"}', 'holds "x" where a model record is expected'),
                           ('{"serving": {"day": "2026-01-01"}}', 'holds {"day": "2026-01-01"} where a model')):
         (tmp_path / "models" / "aliases.json").write_text(damaged)
@@ -1438,6 +1438,12 @@ def test_recommend_serving_breaks_ties_by_the_pipeline_s_popularity_not_the_user
                           "--user", "me", "--k", "4")
     assert (code, err.splitlines()[-1]) == (2, f"elcrec: error: {day / 'settings.json'} is not valid JSON (Expecting "
                                                "value: line 1 column 1 (char 0)): run its day again, which writes it "
+                                               "anew"), err
+    (day / "settings.json").write_text("[]", encoding="utf-8")  # valid JSON of another type failed on a .get
+    code, out, err = _run(capsys, "recommend", "--serving", str(tmp_path / "data"), "--data", str(tmp_path / "me.csv"),
+                          "--user", "me", "--k", "4")
+    assert (code, err.splitlines()[-1]) == (2, f"elcrec: error: {day / 'settings.json'} holds a JSON array, not the "
+                                               "object that the pipeline writes: run its day again, which writes it "
                                                "anew"), err
     (day / "settings.json").unlink()
     # a damaged warehouse: one line naming it and the ways back, not DuckDB's traceback (helper-217)

@@ -118,3 +118,19 @@ def test_a_set_of_files_replaces_its_earlier_version_and_the_staging_that_killed
     assert {path.name: path.read_text() for path in tmp_path.iterdir() if path.is_file()} == {
         "a": "new a", "b": "new b", "kept": "another file"}
     assert not dead.exists() and alive.exists()
+
+
+@pytest.mark.parametrize(("text", "said"), [("[]", "a JSON array"), ('"x"', "a JSON string"), ("1.5", "a JSON number"),
+                                            ("true", "a JSON true or false"), ("null", "a JSON null")])
+def test_a_file_of_json_that_is_no_object_is_named(tmp_path: Path, text: str, said: str) -> None:
+    """Every JSON file the pipeline writes holds an object; one edited to another type (``[]``) failed later on a
+    ``.get`` or a missing field that named no file (helper-222). It is named with its type and the advice."""
+    from elcrec_core.data.atomic_files import RUN_AGAIN, read_json
+
+    path = tmp_path / "settings.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError) as refused:
+        read_json(path, RUN_AGAIN)
+    assert str(refused.value) == f"{path} holds {said}, not the object that the pipeline writes{RUN_AGAIN}"
+    path.write_text('{"a": [1]}', encoding="utf-8")
+    assert read_json(path) == {"a": [1]}
