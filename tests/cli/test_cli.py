@@ -1417,6 +1417,8 @@ def test_recommend_serving_breaks_ties_by_the_pipeline_s_popularity_not_the_user
                           "--user", "me", "--k", "4", "--json")
     assert code == 0, err
     assert [row["item"] for row in json.loads(out)["items"]] == ["f", "e", "c", "d"]
+    # no warehouse (deleted): said, where titles and the filtered-out seen items were lost silently (helper-217)
+    assert f"{tmp_path / 'data' / 'warehouse.duckdb'} is missing: the list shows no titles, and of the items " in err
     # the folder's item metadata gives the items' titles (ids alone said nothing to a person; a trial of 2026-12-06)
     with duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb")) as con:
         con.execute("CREATE TABLE item_metadata AS SELECT * FROM (VALUES ('f', 'Dumbo (1941)', 'Animation'), "
@@ -1426,6 +1428,7 @@ def test_recommend_serving_breaks_ties_by_the_pipeline_s_popularity_not_the_user
                           "--user", "me", "--k", "4", "--json")
     assert [(row["item"], row.get("title")) for row in json.loads(out)["items"]] == [
         ("f", "Dumbo (1941)"), ("e", None), ("c", "Heat\n(1995)"), ("d", None)]
+    assert "is missing" not in err
     code, out, err = _run(capsys, "recommend", "--serving", str(tmp_path / "data"), "--data", str(tmp_path / "me.csv"),
                           "--user", "me", "--k", "4")
     assert re.fullmatch(r"  1\. f  -?\d+\.\d{4}  Dumbo \(1941\)", out.splitlines()[1]), out
