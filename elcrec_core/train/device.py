@@ -13,17 +13,23 @@ import torch
 
 def select_device(name: str = "auto") -> torch.device:
     """``auto``: CUDA where available, else CPU; any other name as torch spells it (``cpu``, ``cuda``,
-    ``cuda:1``, ``mps``). Raises ValueError for a name torch does not know and for an accelerator (CUDA, MPS,
-    XPU, ...) that this machine or this build of torch lacks."""
+    ``cuda:1``, ``mps``). Raises ValueError for a name torch does not know, for an accelerator (CUDA, MPS,
+    XPU, ...) that this machine or this build of torch lacks, and for a device type that no torch module of that
+    name counts (``hpu``, ``xla``: a plug-in torch lacks; ``meta``: tensors without data), where training failed
+    inside torch (helper-226)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(name)
     except RuntimeError:
         raise ValueError(f"device {name!r} is not a device name: auto, cpu, cuda or cuda:N") from None
-    backend = getattr(torch, device.type, None) if device.type != "cpu" else None
-    count = backend.device_count() if hasattr(backend, "device_count") else None
-    if count is not None and (device.index or 0) >= count:
+    if device.type == "cpu":
+        return device
+    backend = getattr(torch, device.type, None)
+    if not callable(getattr(backend, "device_count", None)):
+        raise ValueError(f"device {name!r}: torch {torch.__version__} has no {device.type} devices to train on "
+                         "here; use cpu, cuda[:N] or auto")
+    if (device.index or 0) >= (count := backend.device_count()):
         raise ValueError(f"device {name!r}: this machine has {count} {device.type} device(s) for torch "
                          f"{torch.__version__}; use cpu or auto")
     return device

@@ -1176,6 +1176,13 @@ def test_bad_counts_files_and_json_are_named_errors_not_tracebacks(tmp_path: Pat
         if getattr(torch, kind).device_count() == 0:
             with pytest.raises(ValueError, match=rf"^device '{kind}': this machine has 0 {kind} device\(s\)"):
                 select_device(kind)
+    for kind in ("hpu", "xla", "meta", "vulkan", "ipu"):  # torch knows the names, and has no module that counts them:
+        with pytest.raises(ValueError) as refused:  # training failed inside torch (helper-226: 'No module named
+            select_device(kind)  # torch.hpu', 'Cannot copy out of meta tensor')
+        assert str(refused.value) == (f"device '{kind}': torch {torch.__version__} has no {kind} devices to train on "
+                                      "here; use cpu, cuda[:N] or auto")
+    code, _, err = _run(capsys, "train", "--data", "synthetic", "--out", str(tmp_path / "run"), "--device", "meta")
+    assert code == 2 and err.splitlines()[-1].startswith("elcrec: error: device 'meta': torch "), err
     assert select_device("cpu") == torch.device("cpu") and select_device("auto").type in ("cpu", "cuda")
     assert parser().parse_args(["baselines", "--data", "x"]).preset == "auto"  # as the pipeline's challenger
 
