@@ -9,7 +9,7 @@ import torch
 
 from elcrec_core.data.sequences import SequenceTensors, user_batches
 from elcrec_core.evaluate.fitted_inputs import input_counts
-from elcrec_core.evaluate.ranking import DROP_AFTER, MISS_RANK, Split, eligible_users, metrics_from_ranks
+from elcrec_core.evaluate.ranking import DROP_AFTER, MISS_RANK, Split, metrics_from_ranks, split_users
 
 
 def popularity_ranks(
@@ -18,9 +18,10 @@ def popularity_ranks(
     """0-based ranks of the split targets when items are ranked by how often they occur in all users' inputs
     for that split, and equally frequent items by their index, the lower first (the most-popular baseline: one
     total order, as it serves); history excluded, a target in the history is a miss, as in
-    :mod:`elcrec_core.evaluate.ranking`. Users are ranked in batches of ``batch_size``."""
-    if users is None:
-        users = eligible_users(data, split)
+    :mod:`elcrec_core.evaluate.ranking`. Users are ranked in batches of ``batch_size``. Raises ValueError for
+    ``users`` that are no rows of ``data`` or have too few items for ``split``
+    (:func:`~elcrec_core.evaluate.ranking.split_users`)."""
+    users = split_users(data, split, users)
     counts = input_counts(data, split).long()
     n = len(counts)
     keys = counts * (n + 1) + torch.arange(n, 0, -1, device=counts.device)  # distinct: the order of the items

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from elcrec_core.config.field_types import require_count
-from elcrec_core.data.sequences import SequenceTensors, user_batches
+from elcrec_core.data.sequences import SequenceTensors, check_user_rows, user_batches
 from elcrec_core.model.elcrec import ELCRec, eval_mode
 from elcrec_core.model.products import user_item_scores
 from elcrec_core.train import distributed
@@ -179,7 +179,8 @@ def evaluate_ranks(
     """Ranks of the ``split`` targets for ``users`` (default: all users with at least 1 item before the target,
     and 3 items in all in ``valid``), in the order of ``users``. The users are batched in order of history
     length, so that a batch's windows share their padding columns (:meth:`ELCRec.user_representation` skips
-    them). Raises :class:`NonFiniteScores` where the model gives some user a NaN or infinite score (it returned
+    them). Raises ValueError for ``users`` that are no rows of ``data`` or have too few items for ``split``
+    (:func:`split_users`), :class:`NonFiniteScores` where the model gives some user a NaN or infinite score (it returned
     their ranks as misses, which intervals then read as a figure: helper-216; :func:`evaluate` gives NaN metrics)."""
     ranks, finite = _ranks_and_finite(model, data, split, users, batch_size)
     if not finite:
@@ -192,8 +193,7 @@ def _ranks_and_finite(model: ELCRec, data: SequenceTensors, split: Split, users:
                       batch_size: int) -> tuple[torch.Tensor, bool]:
     """:func:`evaluate_ranks`, and whether every score of every user was finite."""
     n_items = model.cfg.n_items
-    if users is None:
-        users = eligible_users(data, split)
+    users = split_users(data, split, users)
     order = torch.argsort(data.lengths(users), stable=True)
     ranks, finite = [], True
     with eval_mode(model):
@@ -230,6 +230,20 @@ def eligible_users(data: SequenceTensors, split: Split) -> torch.Tensor:
     """Users with a non-empty input for the split (:data:`MIN_ITEMS`; valid: >= 3 items, so that training has one
     too)."""
     return torch.nonzero(data.ends - data.starts >= MIN_ITEMS[split]).flatten()
+
+
+def split_users(data: SequenceTensors, split: Split, users: torch.Tensor | None = None) -> torch.Tensor:
+    """``users`` (default: :func:`eligible_users`) as the evaluators rank them. Raises ValueError for ``users`` that
+    are no rows of ``data`` (:func:`~elcrec_core.data.sequences.check_user_rows`) or have fewer items than a
+    ``split`` target needs (:data:`MIN_ITEMS`): such a user was ranked on an empty or a training-less input, or
+    failed, or -1 ranked the last user (helper-193, helper-226)."""
+    if users is None:
+        return eligible_users(data, split)
+    check_user_rows(users, len(data))
+    if len(short := users[(data.ends - data.starts)[users] < MIN_ITEMS[split]]):
+        raise ValueError(f"users {short[:5].tolist()} have fewer than {MIN_ITEMS[split]} items, the least of a "
+                         f"{split} target (eligible_users)")
+    return users
 
 
 def evaluate(model: ELCRec, data: SequenceTensors, split: Split, batch_size: int = 2048) -> dict[str, float]:

@@ -19,7 +19,7 @@ from typing import Literal, Protocol, runtime_checkable
 import torch
 import torch.nn.functional as F
 
-from elcrec_core.data.sequences import SequenceTensors, check_user_rows, user_batches
+from elcrec_core.data.sequences import SequenceTensors, user_batches
 from elcrec_core.evaluate.ranking import (
     DROP_AFTER,
     MAX_SCORE_ELEMENTS,
@@ -28,10 +28,10 @@ from elcrec_core.evaluate.ranking import (
     NonFiniteScores,
     Split,
     SplitTable,
-    eligible_users,
-    known_items,
     figures_from_ranks,
+    known_items,
     rank_score_matrix,
+    split_users,
 )
 from elcrec_core.model.elcrec import ELCRec, eval_mode
 from elcrec_core.model.products import user_item_scores
@@ -125,13 +125,7 @@ def _scored_groups(rec: Recommender, data: SequenceTensors, split: Split, users:
     """(targets [G], excluded items [G, L'] (the input history, then the users' rows of ``seen``), scores [G,
     n_items]) for groups of at most 2^25 scores, in the order of ``users`` (default: the split's eligible users);
     raises ValueError for scores of the wrong shape."""
-    if users is None:
-        users = eligible_users(data, split)
-    else:  # a user of too few items was ranked on an empty or a training-less input, or failed (helper-193)
-        check_user_rows(users, len(data))
-        if len(short := users[(data.ends - data.starts)[users] < MIN_ITEMS[split]]):
-            raise ValueError(f"users {short[:5].tolist()} have fewer than {MIN_ITEMS[split]} items, the least of a "
-                             f"{split} target (eligible_users)")
+    users = split_users(data, split, users)
     n_items, drop = rec.n_items, DROP_AFTER[split]
     group = max(1, MAX_SCORE_ELEMENTS // max(1, n_items))
     for batch in user_batches(users, batch_size):
@@ -146,13 +140,19 @@ def _scored_groups(rec: Recommender, data: SequenceTensors, split: Split, users:
 
 def scores_of(rec: Recommender, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
     """``rec.score(users, history)``, [B, n_items] as floats: integer scores (counts) as float64, which ranking
-    needs (their overflow's error named no model: helper-196). Raises ValueError, naming ``rec``'s class, for
-    something that is not a tensor of that shape."""
+    needs (their overflow's error named no model: helper-196), and float16 or bfloat16 ones as float32 (exactly:
+    in half precision the served lists' popularity tie-break, values 1/n apart, collapsed, and equal scores came
+    in another order for each user: helper-226). Raises ValueError, naming ``rec``'s class, for something that is
+    not a real tensor of that shape (complex scores lost their imaginary part with a warning alone)."""
     scores = rec.score(users, history)
-    if not isinstance(scores, torch.Tensor) or scores.shape != (len(users), rec.n_items):
-        shown = f"shape {tuple(scores.shape)}" if isinstance(scores, torch.Tensor) else type(scores).__name__
-        raise ValueError(f"{type(rec).__name__}.score gave {shown}, not a tensor of ({len(users)}, {rec.n_items})")
-    return scores if scores.is_floating_point() else scores.double()
+    if not isinstance(scores, torch.Tensor) or scores.shape != (len(users), rec.n_items) or scores.is_complex():
+        shown = (type(scores).__name__ if not isinstance(scores, torch.Tensor) else f"shape {tuple(scores.shape)}"
+                 + (f" of {scores.dtype}" if scores.is_complex() else ""))
+        raise ValueError(f"{type(rec).__name__}.score gave {shown}, not a real tensor of ({len(users)}, "
+                         f"{rec.n_items})")
+    if not scores.is_floating_point():
+        return scores.double()
+    return scores.float() if torch.finfo(scores.dtype).bits < 32 else scores
 
 
 def excluded_items(history: torch.Tensor, seen: SequenceTensors | None, batch: torch.Tensor,

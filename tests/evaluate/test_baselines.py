@@ -186,6 +186,27 @@ def test_elcrec_adapter_gives_exactly_the_evaluators_ranks(monkeypatch):
     assert model.training  # the evaluation put it in eval mode and back
 
 
+@pytest.mark.parametrize(("split", "users", "said"), [
+    ("test", [-1], "users are row indices of the data, 0 to 2: not -1"),  # it ranked the last user
+    ("test", [3], "users are row indices of the data, 0 to 2: not 3"),  # an IndexError
+    ("test", [1], "users [1] have fewer than 2 items, the least of a test target (eligible_users)"),  # empty input
+    ("valid", [2], "users [2] have fewer than 3 items, the least of a valid target (eligible_users)"),
+    ("valid", [1], "users [1] have fewer than 3 items, the least of a valid target (eligible_users)"),  # a RuntimeError
+    ("test", [0.0], "users are a 1-D tensor of row indices (torch.long), not a 1-D torch.float32 tensor")])
+def test_every_evaluator_refuses_users_it_cannot_rank_alike(split, users, said):
+    """evaluate_ranks and popularity_ranks ranked a user of too few items, or -1 as the last user, or failed inside
+    torch, where evaluate_recommender refused them (helper-226): one check for all three."""
+    torch.manual_seed(0)
+    model = ELCRec(ModelConfig(n_items=7, hidden=8, n_heads=2, max_len=4, n_intents=2))
+    data = tensors([[1, 2, 3, 4], [5], [6, 7]], 7)
+    for rank in (lambda u: evaluate_ranks(model, data, split, u), lambda u: popularity_ranks(data, split, u),
+                 lambda u: evaluate_recommender(ELCRecRecommender(model), data, split, u)):
+        with pytest.raises(ValueError) as refused:
+            rank(torch.tensor(users))
+        assert str(refused.value) == said
+        assert len(rank(torch.tensor([0]))) == 1  # the user of 4 items ranks on both splits
+
+
 def test_most_popular_under_the_contract_is_popularity_ranks():
     lists = random_lists(2, 60, 15, lo=1)
     data = tensors(lists, 15)
@@ -696,8 +717,9 @@ def test_a_recommender_whose_scores_have_the_wrong_shape_is_refused_by_name():
     users = eligible_users(data, "test")
     with pytest.raises(ValueError) as refused:
         evaluate_recommender(rec, data, "test")
-    assert str(refused.value) == f"OneShort.score gave shape ({len(users)}, 5), not a tensor of ({len(users)}, 6)"
-    with pytest.raises(ValueError, match=r"^OneShort.score gave shape \(1, 5\), not a tensor of \(1, 6\)$"):
+    assert str(refused.value) == (f"OneShort.score gave shape ({len(users)}, 5), not a real tensor of ({len(users)}, "
+                                  "6)")
+    with pytest.raises(ValueError, match=r"^OneShort.score gave shape \(1, 5\), not a real tensor of \(1, 6\)$"):
         recommend(rec, data, torch.tensor([0]))  # served lists too: it said nothing of the model
 
     class Counts(MostPopular):  # a count-based baseline's integer scores (helper-196: an overflow error)
@@ -708,6 +730,43 @@ def test_a_recommender_whose_scores_have_the_wrong_shape_is_refused_by_name():
     popular = MostPopular().fit(data, "valid")
     assert torch.equal(evaluate_recommender(counted, data, "test"), evaluate_recommender(popular, data, "test"))
     assert recommend(counted, data, torch.tensor([0]), k=3)[1].dtype == torch.float64
+
+    class Complex(MostPopular):  # its imaginary part was dropped with a warning alone (helper-226)
+        def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+            return super().score(users, history).to(torch.complex64)
+
+    with pytest.raises(ValueError) as refused:
+        evaluate_recommender(Complex().fit(data, "valid"), data, "test")
+    assert str(refused.value) == (f"Complex.score gave shape ({len(users)}, 6) of torch.complex64, not a real tensor "
+                                  f"of ({len(users)}, 6)")
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_equal_scores_in_half_precision_are_served_in_popularity_order(dtype):
+    """A recommender of equal half-precision scores: the popularity tie-break (values 1/n apart) was cast to the
+    scores' dtype and collapsed, so the lists were not most popular's and differed between users of the same scores
+    (helper-226: [195, 855, 775, ...] and [855, 195, 1738, ...]). Now as in float32."""
+    n_items = 3000
+    rng = random.Random(4)
+    lists = [[1 + int(rng.paretovariate(0.7)) % n_items for _ in range(6)] for _ in range(400)]
+    data = tensors(lists, n_items)
+
+    class Flat(MostPopular):
+        def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+            return torch.zeros(len(users), self.n_items, dtype=dtype)
+
+    popular = MostPopular().fit(data, "all")
+    users = torch.arange(20)
+    items, scores = recommend(Flat().fit(data, "all"), data, users, k=10)
+    assert scores.dtype == torch.float32 and (scores == 0).all()
+    assert torch.equal(items, recommend(popular, data, users, k=10)[0])
+    assert torch.equal(evaluate_recommender(Flat().fit(data, "test"), data, "test"),
+                       evaluate_recommender(_FlatFloat32().fit(data, "test"), data, "test"))
+
+
+class _FlatFloat32(MostPopular):
+    def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(len(users), self.n_items)
 
 
 def test_ease_scores_every_row_of_a_large_batch_from_its_own_history():
