@@ -70,9 +70,23 @@ def known_items(items: torch.Tensor, n_items: int) -> torch.Tensor:
     return torch.where(keep.gather(1, order), items.gather(1, order), 0)
 
 
+def check_ranks(ranks: object, name: str = "ranks") -> None:
+    """Raise ValueError, naming ``name`` (a model), where ``ranks`` is not a 1-D torch tensor of integers >= 0, the
+    0-based ranks that the evaluators give: a rank of -1 gave NDCG inf and an interval '[0.8248, nan]', a numpy
+    array an AttributeError (helper-226)."""
+    if not isinstance(ranks, torch.Tensor) or ranks.ndim != 1 or ranks.dtype.is_floating_point \
+            or ranks.dtype.is_complex or ranks.dtype == torch.bool:
+        shown = f"{ranks.dtype} {tuple(ranks.shape)}" if isinstance(ranks, torch.Tensor) else type(ranks).__name__
+        raise ValueError(f"{name}: ranks must be a 1-D torch tensor of integers, got {shown}")
+    if len(ranks) and int(ranks.min()) < 0:
+        raise ValueError(f"{name}: a negative rank, {int(ranks.min())} (ranks are 0-based: 0 is the first place)")
+
+
 def metrics_from_ranks(ranks: torch.Tensor, ks: tuple[int, ...] = KS) -> dict[str, float]:
     """HR@K and NDCG@K averaged over users, from 0-based ranks (a miss may have any rank >= max K). Raises
-    ValueError for a K that is no whole number of 1 or more (true gave 'HR@True', 2.5 'HR@2.5': helper-219)."""
+    ValueError for a K that is no whole number of 1 or more (true gave 'HR@True', 2.5 'HR@2.5': helper-219), and
+    for ranks that are no vector of integers >= 0 (:func:`check_ranks`)."""
+    check_ranks(ranks)
     ranks = ranks.double()
     out: dict[str, float] = {}
     for k in ks:
@@ -92,8 +106,10 @@ def figures_from_ranks(ranks: torch.Tensor, non_finite: int) -> dict[str, float]
 
 def per_user(ranks: torch.Tensor, k: int) -> dict[str, np.ndarray]:
     """Per-user HR@k and NDCG@k (0 or 1/log2(rank + 2)) from 0-based ranks: arrays [U] of the users' values, whose
-    means :func:`metrics_from_ranks` gives. Raises ValueError for a ``k`` that is no whole number of 1 or more."""
+    means :func:`metrics_from_ranks` gives. Raises ValueError for a ``k`` that is no whole number of 1 or more, and
+    for ranks that are no vector of integers >= 0 (:func:`check_ranks`)."""
     require_count(k, "the cut-off k")
+    check_ranks(ranks)
     r = ranks.double().cpu().numpy()
     hit = r < k
     return {f"HR@{k}": hit.astype(float), f"NDCG@{k}": np.where(hit, 1.0 / np.log2(r + 2.0), 0.0)}

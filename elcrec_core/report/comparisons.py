@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from elcrec_core.config.field_types import require_count
-from elcrec_core.evaluate.ranking import per_user
+from elcrec_core.evaluate.ranking import check_ranks, per_user
 from elcrec_core.evaluate.statistics import (
     FEWEST_USERS_FOR_AN_INTERVAL,
     Interval,
@@ -26,10 +26,12 @@ def headline(ranks: Mapping[str, torch.Tensor], k: int = 20, n_boot: int = 1000)
     top k of n users, whose bootstrap gives [0, 0], Clopper-Pearson's for HR@k, [0, 1 - 0.025^(1/n)], which bounds
     NDCG@k too (a user's NDCG@k is at most their HR@k); of one that ranks every target first, its mirror,
     [0.025^(1/n), 1] (a user's NDCG@k is 1 where the target is first). Raises ValueError for k < 1, as
-    :func:`paired_differences` does (it gave "HR@0": helper-193)."""
+    :func:`paired_differences` does (it gave "HR@0": helper-193), and, naming the model, for ranks that are no
+    vector of integers >= 0."""
     require_count(k, "the cut-off k")
     rows = []
     for name, r in ranks.items():
+        check_ranks(r, name)
         row: dict = {"model": name}
         for metric, values in per_user(r, k).items():
             interval = bootstrap_mean(values, n_boot=n_boot)
@@ -137,13 +139,12 @@ def paired_differences(ranks: Mapping[str, torch.Tensor], reference: str, k: int
         raise KeyError(f"the reference model {reference!r} is not among the ranked models {sorted(ranks)}")
     users = len(ranks[reference])
     for name, r in ranks.items():
-        if r.ndim != 1 or r.dtype.is_floating_point or r.dtype.is_complex or r.dtype == torch.bool:
-            raise ValueError(f"{name}: ranks must be a vector of integers, got {r.dtype} {tuple(r.shape)}")
+        check_ranks(r, name)
         if len(r) != users:
             raise ValueError(f"{name} was ranked for {len(r)} users, {reference} for {users}: a paired "
                              "comparison needs the same users")
-        if users == 0 or int(r.min()) < 0:
-            raise ValueError(f"{name}: {'no users to compare' if users == 0 else 'a negative rank'}")
+        if users == 0:
+            raise ValueError(f"{name}: no users to compare")
     base = per_user(ranks[reference], k)
     differences = []
     for name, r in ranks.items():

@@ -19,6 +19,7 @@ from elcrec_core.data.rejections import count_text
 from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.data.source_config import ColumnMap, SourceConfig
 from elcrec_core.evaluate.backtest import next_day_sequences, seen_before_day
+from elcrec_core.evaluate.ranking import metrics_from_ranks
 from elcrec_core.evaluate.statistics import (
     FEWEST_USERS_FOR_AN_INTERVAL,
     Interval,
@@ -367,14 +368,30 @@ def test_paired_differences_resample_the_users_once_for_both_models():
     ({"elcrec": torch.arange(5), "short": torch.arange(3)}, 20, ValueError, "short was ranked for 3 users"),
     ({"other": torch.arange(5)}, 20, KeyError, "'elcrec' is not among the ranked models \\['other'\\]"),
     ({"elcrec": torch.arange(5), "m": torch.arange(5)}, 0, ValueError, "must be a whole number of 1 or more, not 0"),
-    ({"elcrec": torch.arange(5), "m": torch.tensor([0, 1, -1, 2, 3])}, 20, ValueError, "m: a negative rank"),
-    ({"elcrec": torch.arange(5), "m": torch.arange(5.0)}, 20, ValueError, "m: ranks must be a vector of integers"),
-    ({"elcrec": torch.zeros(2, 2, dtype=torch.long)}, 20, ValueError, "elcrec: ranks must be a vector"),
+    ({"elcrec": torch.arange(5), "m": torch.tensor([0, 1, -1, 2, 3])}, 20, ValueError, "m: a negative rank, -1 "),
+    ({"elcrec": torch.arange(5), "m": torch.arange(5.0)}, 20, ValueError,
+     r"^m: ranks must be a 1-D torch tensor of integers, got torch.float32 \(5,\)$"),
+    ({"elcrec": torch.zeros(2, 2, dtype=torch.long)}, 20, ValueError, "elcrec: ranks must be a 1-D torch tensor"),
+    ({"elcrec": torch.arange(5), "m": np.arange(5)}, 20, ValueError,  # an AttributeError (helper-226)
+     "^m: ranks must be a 1-D torch tensor of integers, got ndarray$"),
     ({"elcrec": torch.zeros(0, dtype=torch.long)}, 20, ValueError, "elcrec: no users to compare"),
 ])
 def test_paired_differences_refuse_what_they_cannot_compare(ranks, k, error, message):
     with pytest.raises(error, match=message):
         paired_differences(ranks, "elcrec", k=k)
+
+
+def test_headline_and_metrics_refuse_ranks_that_are_no_ranks():
+    """A rank of -1 gave NDCG@5 inf and the interval '[0.8248, nan]' in headline, and HR 1 in metrics_from_ranks; a
+    numpy array an AttributeError (helper-226). Refused alike, naming the model."""
+    negative = torch.tensor([-1, 0, 0, 0, 0, 0, 4])
+    with pytest.raises(ValueError, match=r"^a: a negative rank, -1 \(ranks are 0-based: 0 is the first place\)$"):
+        headline({"a": negative}, k=5)
+    with pytest.raises(ValueError, match=r"^ranks: a negative rank, -1 "):
+        metrics_from_ranks(negative, ks=(5,))
+    with pytest.raises(ValueError, match=r"^b: ranks must be a 1-D torch tensor of integers, got ndarray$"):
+        headline({"b": np.arange(7)}, k=5)
+    assert headline({"a": negative.clamp(min=0)}, k=5, n_boot=50)[0]["HR@5"] == 1.0
 
 
 def test_where_no_model_ranks_a_target_in_its_top_k_no_difference_is_measured():
