@@ -19,6 +19,7 @@ from typing import Literal, Protocol, runtime_checkable
 import torch
 import torch.nn.functional as F
 
+from elcrec_core.config.field_types import require_count
 from elcrec_core.data.sequences import SequenceTensors, user_batches
 from elcrec_core.evaluate.ranking import (
     DROP_AFTER,
@@ -109,7 +110,7 @@ def ranks_and_non_finite(rec: Recommender, data: SequenceTensors, split: Split, 
     and has no figure in the report. Where ``seen`` is given (a row per row of ``data``: every item the user had
     before the target, also those the input history leaves out), its items are excluded too, as the served lists
     exclude them (:func:`excluded_items`): they do not rank above the target, and a target among them is a miss."""
-    n_items = rec.n_items
+    n_items = catalogue_size(rec)
     ranks, non_finite = [], 0
     for targets, excluded, scores in _scored_groups(rec, data, split, users, batch_size, seen):
         non_finite += int((~torch.isfinite(scores)).any(1).sum())
@@ -126,7 +127,7 @@ def _scored_groups(rec: Recommender, data: SequenceTensors, split: Split, users:
     n_items]) for groups of at most 2^25 scores, in the order of ``users`` (default: the split's eligible users);
     raises ValueError for scores of the wrong shape."""
     users = split_users(data, split, users)
-    n_items, drop = rec.n_items, DROP_AFTER[split]
+    n_items, drop = catalogue_size(rec), DROP_AFTER[split]
     group = max(1, MAX_SCORE_ELEMENTS // max(1, n_items))
     for batch in user_batches(users, batch_size):
         targets = data.window(batch, drop, 1)[:, 0]
@@ -136,6 +137,13 @@ def _scored_groups(rec: Recommender, data: SequenceTensors, split: Split, users:
         for lo in range(0, len(batch), group):
             part = slice(lo, lo + group)
             yield targets[part], excluded[part], scores_of(rec, batch[part], history[part])
+
+
+def catalogue_size(rec: Recommender) -> int:
+    """``rec.n_items``; ValueError naming ``rec``'s class where it is no whole number of 1 or more (0 gave torch's
+    'index -1 is out of bounds', 5.0 a TypeError: helper-226)."""
+    require_count(rec.n_items, f"{type(rec).__name__}.n_items, the number of items it scores,")
+    return rec.n_items
 
 
 def scores_of(rec: Recommender, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ from elcrec_core.config.field_types import require_count
 from elcrec_core.data.sequences import Sequences, SequenceTensors, check_user_rows, user_batches
 from elcrec_core.evaluate.fitted_inputs import input_counts, popularity_rank_order
 from elcrec_core.evaluate.ranking import MAX_SCORE_ELEMENTS, known_items
-from elcrec_core.evaluate.scoring import Recommender, excluded_items, scores_of
+from elcrec_core.evaluate.scoring import Recommender, catalogue_size, excluded_items, scores_of
 
 BATCH_USERS = 2048  # users scored at a time, at most
 
@@ -43,7 +43,7 @@ def _recommend(rec: Recommender, data: SequenceTensors, users: torch.Tensor, k: 
                popularity: SequenceTensors | None, seen: SequenceTensors | None,
                candidates: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """:func:`recommend`'s items and scores, and per user the NaN or infinite scores ``rec`` gave (int64 [U])."""
-    n_items = rec.n_items
+    n_items = catalogue_size(rec)
     require_count(k, "k, the number of items to recommend,")
     check_user_rows(users, len(data))
     if candidates is not None and len(candidates) != n_items:

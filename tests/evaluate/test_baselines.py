@@ -741,6 +741,25 @@ def test_a_recommender_whose_scores_have_the_wrong_shape_is_refused_by_name():
                                   f"of ({len(users)}, 6)")
 
 
+@pytest.mark.parametrize("n_items", [0, 5.0, -1, True])
+def test_a_recommender_whose_n_items_is_no_count_is_refused_by_name(n_items):
+    """n_items 0 gave torch's 'index -1 is out of bounds' in evaluation and ZeroDivisionError in recommend, 5.0 a
+    TypeError (helper-226): the evaluator and the lists name the class and the field."""
+
+    class Odd(MostPopular):
+        def fit(self, data: SequenceTensors, split: str) -> "Odd":
+            super().fit(data, split)
+            self.n_items = n_items
+            return self
+
+    data = tensors(random_lists(3, 12, 6, lo=3, hi=6), 6)
+    said = f"Odd.n_items, the number of items it scores, must be a whole number of 1 or more, not {n_items!r}"
+    for use in (lambda rec: evaluate_recommender(rec, data, "test"), lambda rec: recommend(rec, data, torch.tensor([0]))):
+        with pytest.raises(ValueError) as refused:
+            use(Odd().fit(data, "valid"))
+        assert str(refused.value) == said
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_equal_scores_in_half_precision_are_served_in_popularity_order(dtype):
     """A recommender of equal half-precision scores: the popularity tie-break (values 1/n apart) was cast to the
