@@ -139,21 +139,28 @@ def test_the_data_layer_example_stores_a_load_only_once_its_checks_pass(tmp_path
     rows was stored, and a file emptied by mistake cleared the stored rows (helper-180). It reads, checks, then
     stores; it runs as written on a team's files of its columns."""
     import duckdb
+    import polars as pl
 
     block = _python_block("## Data layer")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "logs").mkdir()
-    rows = [f"c{u},s{(u * 7 + k) % 40},2026-11-0{1 + k % 3}T0{k}:00:00Z" for u in range(30) for k in range(6)]
+    rows = [f"c{u},s{(u * 7 + k) % 12},2026-11-0{1 + k % 3}T0{k}:00:00Z" for u in range(30) for k in range(6)]
     (tmp_path / "logs" / "2026-11-01.csv").write_text("customer,sku,ts\n" + "\n".join(rows) + "\n")
     exec(compile(block, "README.md", "exec"), {})
     with duckdb.connect("data/warehouse.duckdb", read_only=True) as con:
         assert con.execute("SELECT count(*) FROM raw_interactions").fetchone() == (180,)
-    assert (tmp_path / "data" / "sequences" / "sequences.parquet").is_file()
+    assert pl.read_parquet(tmp_path / "data" / "sequences" / "sequences.parquet").height == 30  # every user kept
     (tmp_path / "logs" / "2026-11-01.csv").write_text("customer,sku,ts\n")  # emptied by mistake
     with pytest.raises(SystemExit, match=r"^refused: \['expect_table_row_count_to_be_between', "):
         exec(compile(block, "README.md", "exec"), {})
     with duckdb.connect("data/warehouse.duckdb", read_only=True) as con:
         assert con.execute("SELECT count(*) FROM raw_interactions").fetchone() == (180,)  # kept
+    # a load whose users the 5-core removes all: refused before an empty sequences file is written (helper-226)
+    (tmp_path / "logs" / "2026-11-01.csv").write_text("customer,sku,ts\n" + "\n".join(rows[::5]) + "\n")
+    (tmp_path / "data" / "sequences" / "sequences.parquet").unlink()
+    with pytest.raises(SystemExit, match=r"^refused: \['expect_table_row_count_to_be_between'\]$"):
+        exec(compile(block, "README.md", "exec"), {})
+    assert not (tmp_path / "data" / "sequences" / "sequences.parquet").exists()
 
 
 def test_the_model_library_example_trains_evaluates_and_recommends_by_item_id(tmp_path: Path, monkeypatch,
