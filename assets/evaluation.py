@@ -333,14 +333,15 @@ def _label(record: ModelRecord) -> str:
 def _earlier_model(role: str, store: ModelStore, record: ModelRecord, candidate: ModelRecord,
                    data: SequenceTensors) -> tuple[str, Recommender | None]:
     """The report's label and the recommender of ``record``, a model of another run than the day's ``candidate``,
-    as ``role``: no recommender for a model of a later day (a day run again: it has trained on this day's test
-    items), for one trained on sequences built with other sequence settings (whose training items may be them:
-    :func:`~elcrec_core.serve.training_data.other_settings`), or one that cannot score the day's data (an EASE past
-    its item limit), as the label says."""
+    as ``role``: no recommender for a trained model of a later day (a day run again: it has trained on this day's
+    test items; a baseline of a later day is its recipe, refitted on this day's training part, as the gate scored
+    it: helper-225), for one trained on sequences built with other sequence settings (whose training items may be
+    them: :func:`~elcrec_core.serve.training_data.other_settings`), or one that cannot score the day's data (an
+    EASE past its item limit), as the label says."""
     why, rec = "a later day: not ranked", None
     if other_settings(record, candidate):
         why = f"trained on sequences {sequences_words(record)}, which may hold this day's test items: not ranked"
-    elif record.day <= candidate.day:
+    elif record.day <= candidate.day or not record.trained:
         try:
             why, rec = "", load_recommender(store, record, data, "valid")
         except ValueError:

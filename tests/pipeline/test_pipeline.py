@@ -951,6 +951,26 @@ def test_challengers_fitted_again_without_sasrec_leave_no_sasrec_behind(first_ru
         failure.event_specific_data.error.message
 
 
+def test_a_baseline_of_a_later_day_is_ranked_in_an_earlier_days_report(tmp_path):
+    """A day run again while a later day's EASE serves: its gate scored the recipe refitted on the day's data, but
+    the report labelled it 'a later day: not ranked' beside that score (helper-225), a rule for trained models,
+    which have learnt the day's test items. The baseline is ranked; a later day's trained model still is not."""
+    from assets.evaluation import _earlier_model
+    from elcrec_core.data.sequences import Sequences
+
+    data = SequenceTensors.from_sequences(Sequences.from_lists(
+        list(range(12)), [[1 + (u + i) % 6 for i in range(5)] for u in range(12)], n_items=6))
+    store = ModelStore(tmp_path)
+    day = ModelRecord(day="2026-01-25", run_id="c", dir="models/2026-01-25/c")
+    ease = ModelRecord(day="2026-01-26", run_id="r/ease", kind="ease", dir="models/2026-01-26/r/challengers/ease",
+                       params={"lam": 10.0})
+    label, rec = _earlier_model("serves", store, ease, day, data)
+    assert label == "serves (2026-01-26/r/ease, ease)" and rec.lam == 10.0 and rec.n_items == 6
+    trained = ModelRecord(day="2026-01-26", run_id="r", dir="models/2026-01-26/r")
+    assert _earlier_model("serves", store, trained, day, data) == (
+        "serves (2026-01-26/r, elcrec, a later day: not ranked)", None)
+
+
 def test_a_day_run_again_after_a_newer_day_leaves_the_live_tables_to_the_newer_day(first_run, tmp_path):
     """The day before the newest, run again (a backfill): its sequences folder is written, but the warehouse's
     sequences, intent and recommendation tables still hold the newest day's rows; its report compares no model
