@@ -198,6 +198,9 @@ def cmd_baselines(args: argparse.Namespace) -> int:
             raise ValueError(f"{exc} (SASRec's; --no-sasrec measures the other baselines)") from None
 
     log(f"data: {len(seqs)} users, {seqs.n_items} items, {len(seqs.items)} interactions")
+    if args.out and not args.no_sasrec and data.item_ids is not None:  # as elcrec train writes it: without it,
+        Path(args.out).mkdir(parents=True, exist_ok=True)  # evaluate and recommend matched items by position, wrong
+        write_item_index_file(Path(args.out) / ITEM_INDEX_FILE, data.item_ids)  # on grown data (helper-224)
     with tempfile.TemporaryDirectory(prefix="elcrec-sasrec-") as tmp:
         sasrec = None if args.no_sasrec else SASRec(exp, args.out or tmp, log)
         results = compare(data_tensors, lambdas, sasrec, log)

@@ -270,9 +270,9 @@ def onto_catalogue(checkpoint: str | Path, n_items: int, seqs: Sequences, data_i
     if data_item_ids is not None and warn is not None:
         warn(f"no {ITEM_INDEX_FILE} beside {checkpoint}: the data's items are matched to the model's by position "
              "(its i-th item id in sorted order is the model's item i), which is right only for data with the "
-             "item catalogue the model was trained on (elcrec train and the pipeline write the index beside a "
-             "model of data with item ids: keep it there; a model of the sequence format, whose integer ids are "
-             "its indices, has none: give it data in that format)")
+             "item catalogue the model was trained on (elcrec train, elcrec baselines --out and the pipeline write "
+             "the index beside a model of data with item ids: keep it there; a model of the sequence format, whose "
+             "integer ids are its indices, has none: give it data in that format)")
     return seqs, item_catalogue(checkpoint, n_items, data_item_ids)
 
 
