@@ -53,7 +53,7 @@ from elcrec_core.report.plots import backtest_trend
 from elcrec_core.serve.challengers import stored_ranks
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_core.serve.promotion import CHALLENGER_NAMES
-from elcrec_core.serve.recommenders import load_recommender
+from elcrec_core.serve.recommenders import load_recommender, recipe_text
 from elcrec_core.serve.training_data import other_settings, sequences_words
 from elcrec_core.train.checkpoint import load_model
 from elcrec_core.train.state import data_digest
@@ -323,10 +323,8 @@ def _losses_differ(store: ModelStore, candidate: ModelRecord, sasrec: ModelRecor
 def _label(record: ModelRecord) -> str:
     """A challenger's row label in the report."""
     name = CHALLENGER_NAMES.get(record.kind, record.kind)
-    if record.kind == "ease":
-        return f"{name} (λ = {record.params['lam']:g}, chosen on valid)"
-    if record.kind == "item_knn":
-        return f"{name} (k = {record.params['k']}, shrink {record.params['shrink']:g}, chosen on valid)"
+    if recipe := recipe_text(record):
+        return f"{name} ({recipe}, chosen on valid)"
     return f"{name} (no ELCRec parts, same budget)" if record.kind == "sasrec" else name
 
 

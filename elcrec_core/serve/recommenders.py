@@ -19,6 +19,17 @@ BASELINES: dict[str, type[MostPopular] | type[ItemTransition] | type[EASE] | typ
 }
 
 
+def recipe_text(record: ModelRecord) -> str:
+    """A baseline's tuned settings as the reports and the gate's reasons name them: ``λ = 50`` (EASE), ``k = 100,
+    shrink 0`` (item-kNN); empty for other kinds (two EASE of other lambdas read as one model: helper-225)."""
+    params = record.params or {}
+    if record.kind == "ease" and "lam" in params:
+        return f"λ = {params['lam']:g}"
+    if record.kind == "item_knn" and {"k", "shrink"} <= params.keys():
+        return f"k = {params['k']}, shrink {params['shrink']:g}"
+    return ""
+
+
 def baseline_params(rec: MostPopular | ItemTransition | EASE | ItemKNN) -> dict[str, float]:
     """What refits ``rec`` as it was chosen (EASE's ``lam``, item-kNN's ``k`` and ``shrink``; nothing for most
     popular and item transition). Raises ValueError for a class that is not :data:`BASELINES`' class of its kind

@@ -1323,3 +1323,27 @@ def test_the_judged_days_read_no_decision_unless_asked_which_model_served(tmp_pa
     assert store.judged_days() == {"2026-01-02"}
     with pytest.raises(ValueError, match=r"decision\.json is not valid JSON .*: repair or remove it$"):
         store.judged_days(record)
+
+
+def test_the_gates_reasons_name_each_baselines_recipe():
+    """The day's EASE above the candidate while the serving EASE of another λ, within the tolerance of it, serves on:
+    the reason said 'below the best, EASE's 0.0982 ... the serving model .../ease serves (0.0973)', two EASE as one
+    (helper-225). Each is named with its λ."""
+    from elcrec_core.evaluate.baselines import EASE
+
+    chains = _chains()
+    popular = MostPopular().fit(chains, "valid")
+    day, serving = EASE(1.0).fit(chains, "valid"), EASE(200.0).fit(chains, "valid")
+    assert _score(popular, chains) + 0.1 < _score(serving, chains) < _score(day, chains)
+
+    def ease(role: str, rec: EASE, on: str) -> Contender:
+        return Contender(role, dataclasses.replace(_rec(role, on, "ease"), params={"lam": rec.lam}), rec)
+
+    tolerance = _score(day, chains) - _score(serving, chains) + 0.01
+    decision = gate(_contender(CANDIDATE, popular), ease(CHAMPION, serving, "2026-01-01"),
+                    [ease("ease", day, "2026-01-02")], chains, tolerance=tolerance)
+    assert decision.serves == CHAMPION and decision.reason.startswith(
+        f"refused: validation NDCG@20 {_score(popular, chains):.4f} is below the best, EASE (λ = 1)'s "
+        f"{_score(day, chains):.4f}, by more than the tolerance {tolerance:g}")
+    assert f"the serving model 2026-01-01/serving (λ = 200) serves (validation NDCG@20 {_score(serving, chains):.4f}" \
+        in decision.reason, decision.reason
