@@ -3,6 +3,7 @@ run without its run config (a backfill, the sensor's or the schedule's runs) sil
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import Any
 
@@ -28,11 +29,12 @@ def comparable_settings(config: SequenceConfig) -> dict[str, Any]:
 def setting_changes(before: SequenceConfig, now: SequenceConfig) -> list[str]:
     """One ``<setting> <before's value> then, <now's> now`` for each setting that ``now`` has otherwise than
     ``before`` (event types compared as :func:`event_type_set`), in the order of :class:`SequenceConfig`; empty where
-    they agree. E.g. ``event_types play, like then, every type now``."""
+    they agree. E.g. ``event_types "play", "like" then, every type now``: each type quoted, as given (``" Purchase"``
+    showed a double space: helper-225)."""
     def shown(config: SequenceConfig, name: str) -> str:
         value = getattr(config, name)
         if name == "event_types":
-            return "every type" if value is None else ", ".join(value)
+            return "every type" if value is None else ", ".join(json.dumps(kind, ensure_ascii=False) for kind in value)
         return "none" if value is None else str(value).lower() if isinstance(value, bool) else f"{value:g}"
 
     differ = [name for name in ("min_rating", "event_types", "dedupe", "k_core", "max_user_events")

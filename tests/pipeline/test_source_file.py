@@ -2010,7 +2010,7 @@ def test_a_day_built_with_other_sequence_settings_than_the_day_before_warns(tmp_
     assert not defaults.passed and defaults.severity == dg.AssetCheckSeverity.WARN
     assert defaults.description == (
         "the sequence settings differ from those that built the sequences of 2026-01-30 (sequences/2026-01-30/"
-        "settings.json): event_types LIKE , play, play then, every type now. A run takes them "
+        "settings.json): event_types \"LIKE \", \"play\", \"play\" then, every type now. A run takes them "
         "from its run config (ops.interaction_sequences.config); one without it (a backfill, the sensor's or the "
         "schedule's runs where ELCREC_RUN_CONFIG is not set) builds with the defaults, and the day's model may learn "
         "another selection of events: run the day built without the settings meant again with them (where its "
