@@ -221,7 +221,8 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
                       build.summary.k_core_removed, build.summary.repeated_across_files,
                       id_notes(check.accepted, report.files if len(report.files) > 1 else None, fmt,
                                columns=(source.columns.user, source.columns.item)), types,
-                      build.summary.k_core_text(options.k_core) if build.summary.k_core_removed else "", seen,
+                      build.summary.k_core_text(options.k_core, "the data's newest day")
+                      if build.summary.k_core_removed else "", seen,
                       seen_ids, short if len(short) else None, options.rejected_shares)
 
 

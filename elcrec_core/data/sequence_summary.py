@@ -58,12 +58,13 @@ class SequenceSummary:
     def users_before_k_core(self) -> int:
         return self.users + self.k_core_users_removed
 
-    def k_core_text(self, k: int) -> str:
+    def k_core_text(self, k: int, day: str = "the day") -> str:
         """``k-core (k = 5) removed 3 of 33 events, 3 of 9 users (33%) and 2 of 12 items (17%; 1 of them first seen
         on the day)``: what the k-core of ``k`` removed (users and items where it removed any; items, and the new
-        ones among them, of a summary that counts them)."""
+        ones among them, of a summary that counts them, first seen on ``day``: the partition's, or for a build of no
+        partition its data's newest, which the command line names: helper-224)."""
         parts = [f"{self.k_core_removed:,} of {self.interactions + self.k_core_removed:,} events"]
-        new = (f"; {self.k_core_new_items_removed:,} of them first seen on the day" if self.k_core_new_items_removed
+        new = (f"; {self.k_core_new_items_removed:,} of them first seen on {day}" if self.k_core_new_items_removed
                else "")
         for gone, left, name, more in ((self.k_core_users_removed, self.users, "users", ""),
                                        (self.k_core_items_removed, self.items, "items", new)):

@@ -719,6 +719,11 @@ def test_k_core_is_off_unless_asked_for(tmp_path: Path, capsys) -> None:
     assert [json.loads(line)["user"] for line in out.splitlines()] == ["u0", "u1", "u2"]
     assert err.splitlines()[-1] == ("k-core (k = 2) removed 1 of 10 events, 1 of 4 users (25%) and 1 of 4 items "
                                     "(25%)")  # no users, and i9 with lone
+    # an item new on the data's last day: that day is named, where 'the day' named none the command knows (helper-224)
+    _write(path, "user_id,item_id,timestamp\n" + rows + f"late,i8,{T0 + 2 * 86_400}\n")
+    code, out, err = _run(capsys, "sequences", "--data", str(path), "--k-core", "2", "--json")
+    assert err.splitlines()[-1] == ("k-core (k = 2) removed 2 of 11 events, 2 of 5 users (40%) and 2 of 5 items "
+                                    "(40%; 1 of them first seen on the data's newest day)")
 
 
 def test_a_folder_with_a_copied_file_uses_each_event_once_and_says_so(tmp_path: Path, capsys) -> None:
