@@ -250,7 +250,7 @@ def cmd_sequences(args: argparse.Namespace) -> int:
             if args.json:
                 line = json.dumps({"user": users[n], "items": items}, ensure_ascii=False)
             else:
-                count = f"{len(items)} item{'' if len(items) == 1 else 's'}"
+                count = f"{len(items)} event{'' if len(items) == 1 else 's'}"  # an item had twice counts twice
                 line = f"{shown_id(users[n])} ({count}): " + " ".join(shown_id(i) for i in items)
             sys.stdout.write(line + "\n")
         sys.stdout.flush()

@@ -93,9 +93,9 @@ def parser() -> argparse.ArgumentParser:
                    help="with --serving: only items with an event in the N days up to the end of the folder's newest "
                         "day (its warehouse), as user_recommendations' active_days")
     r.add_argument("--json", action="store_true",
-                   help='one JSON object: {"user", "model", "intent", "history_length" (the user\'s items in the '
-                        'data; stderr says how many of them the model does not know), "items": [{"rank", "item", '
-                        '"score"}]}')
+                   help='one JSON object: {"user", "model", "intent", "history_length" (the user\'s events in the '
+                        'data: an item had twice counts twice; stderr says how many are of items the model does not '
+                        'know), "items": [{"rank", "item", "score"}]}')
     r.add_argument("--threads", type=at_least(0), help=THREADS_HELP)
     r.set_defaults(func=serving.cmd_recommend)
 

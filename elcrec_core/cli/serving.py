@@ -140,9 +140,9 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         print(json.dumps(result))
     else:
         about = {None: "", NO_INTENT: "no intent: no item the intent model knows, "}.get(intent, f"intent {intent}, ")
-        items_word = "item" if result["history_length"] == 1 else "items"
+        events = "event" if result["history_length"] == 1 else "events"  # an item had twice counts twice
         user = shown_id(result["user"])
-        print(f"user {user} ({about}{result['history_length']} {items_word} of history; model {name})")
+        print(f"user {user} ({about}{result['history_length']} {events} of history; model {name})")
         for row in result["items"]:
             title = f"  {_one_line(row['title'])}" if "title" in row else ""
             print(f"{row['rank']:3d}. {shown_id(row['item'])}  {row['score']:.4f}{title}")

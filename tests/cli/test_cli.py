@@ -443,7 +443,7 @@ def test_a_format_that_cannot_be_guessed_asks_for_format(tmp_path: Path, capsys)
     # (helper-187: refused for its NUL bytes, --encoding or not)
     wide = _write(tmp_path / "export", f"user_id\titem_id\ttimestamp\nu\ta\t{T0}\n".encode("utf-16"))
     code, out, err = _run(capsys, "sequences", "--data", str(wide), "--encoding", "utf-16")
-    assert (code, out) == (0, "u (1 item): a\n") and "as tsv (guessed from its first line" in err, err
+    assert (code, out) == (0, "u (1 event): a\n") and "as tsv (guessed from its first line" in err, err
 
 
 def test_a_wrong_guess_names_the_guess_and_the_options(tmp_path: Path, capsys) -> None:
@@ -634,7 +634,7 @@ def test_rejected_rows_are_counted_on_stderr(tmp_path: Path, capsys) -> None:
     path = _write(tmp_path / "e.csv", "user_id,item_id,timestamp\n"
                                       f"u,a,{T0}\nu,b,soon\n,c,{T0}\nu,a,{T0}\nu,d,{T0 + 1}\nu,e,{T0},extra\n")
     code, out, err = _run(capsys, "sequences", "--data", str(path))
-    assert (code, out) == (0, "u (2 items): a d\n")
+    assert (code, out) == (0, "u (2 events): a d\n")
     assert err.splitlines() == [
         f"reading {path} as csv (guessed from the name .csv; timestamps: epoch_s, detected from the first rows)",
         "data: 6 rows read, 2 accepted, 4 rejected (malformed_line: 1, missing_user: 1, bad_timestamp: 1, "
@@ -768,7 +768,7 @@ def test_sequences_command_shows_users_in_natural_order_and_one_user_on_request(
                                       f"10\tz z\t{T0 + 5}\n2\tb\t{T0 + 1}\n10\tq\t{T0}\n2\ta\t{T0}\n")
     code, out, _ = _run(capsys, "sequences", "--data", str(path), "--json")
     assert out == '{"user": "2", "items": ["a", "b"]}\n{"user": "10", "items": ["q", "z z"]}\n'
-    assert _run(capsys, "sequences", "--data", str(path))[1] == '2 (2 items): a b\n10 (2 items): q "z z"\n'
+    assert _run(capsys, "sequences", "--data", str(path))[1] == '2 (2 events): a b\n10 (2 events): q "z z"\n'
     assert _sequences(capsys, path, "--user", "10") == [{"user": "10", "items": ["q", "z z"]}]
     assert _run(capsys, "sequences", "--data", str(path), "--user", "3")[2].endswith(
         f"elcrec: error: user '3' is not in {path}\n")
@@ -1348,7 +1348,7 @@ def test_recommend_gives_no_intent_for_a_model_that_learned_none(tmp_path: Path,
     code, stdout, err = _run(capsys, *argv, "--json")
     assert code == 0 and json.loads(stdout)["intent"] is None, err
     code, stdout, err = _run(capsys, *argv)
-    assert code == 0 and stdout.startswith("user 77 (no intent: no item the intent model knows, 2 items of"), err
+    assert code == 0 and stdout.startswith("user 77 (no intent: no item the intent model knows, 2 events of"), err
     assert "2 of the user's 2 events are of items unknown to the model: left out of the history it reads" in err
     assert json.loads(_run(capsys, *argv[:-3], "1", "--json")[1])["intent"] == intents["elcrec"]  # user 1 keeps it
     # --user again: the last one alone was answered, without a word (sequences --user takes each; helper-172)
@@ -1541,8 +1541,8 @@ def test_recommend_serving_says_where_data_is_another_days_sequences_than_the_ta
         return " ".join(err.split())
 
     listed = (days / "2026-05-02" / "sequences.parquet").resolve()
-    assert ("--data holds the sequences of 2026-05-01, built with other sequence settings (event_types purchase, view "
-            "then, purchase now); user_recommendations' lists come from those of 2026-05-02: the list differs where "
+    assert ("--data holds the sequences of 2026-05-01, built with other sequence settings (event_types \"purchase\", "
+            "\"view\" then, \"purchase\" now); user_recommendations' lists come from those of 2026-05-02: the list differs where "
             f"the user's history does (--data {listed} gives the table's)") in note("2026-05-01")
     assert "--data holds" not in note("2026-05-02")  # the table's day, though 2026-05-03 has sequences
     (days / "2026-05-01" / SETTINGS_FILE).unlink()  # a folder of an earlier version: which settings, cannot be told
@@ -1797,7 +1797,7 @@ def test_source_whose_path_holds_the_item_metadata_file_says_to_leave_it_out(tmp
         "events' files, and it is read as events: set path to the events' file(s) alone (a glob such as toys/*.inter "
         "leaves it out) (the pipeline's load fails on it too)\n")
     source.write_text(yaml.safe_dump({"format": "tsv", "path": "toys/*.inter", "item_metadata_path": "toys/toys.item"}))
-    assert _run(capsys, "sequences", "--source", str(source))[:2] == (0, "u (1 item): a\n")
+    assert _run(capsys, "sequences", "--source", str(source))[:2] == (0, "u (1 event): a\n")
 
 
 def test_source_delimited_settings_for_another_format_are_named_as_settings(tmp_path: Path, capsys) -> None:
@@ -1812,7 +1812,7 @@ def test_source_delimited_settings_for_another_format_are_named_as_settings(tmp_
         f"--source {source}: header, quote: settings of delimited text (csv, tsv) that a jsonl source has no use "
         "for; leave them out (the pipeline refuses them too)\n")
     source.write_text(yaml.safe_dump({"format": "jsonl", "path": "e.jsonl", "header": True, "quote": '"'}))
-    assert _run(capsys, "sequences", "--source", str(source))[:2] == (0, "u (1 item): i\n")  # their defaults
+    assert _run(capsys, "sequences", "--source", str(source))[:2] == (0, "u (1 event): i\n")  # their defaults
     # the synthetic source alike, not as options nobody typed; escape is no setting of the pipeline's nor of the
     # command line's: refused as unknown below, as any other, not as "a setting of delimited text" (helper-188)
     source.write_text(yaml.safe_dump({"format": "synthetic", "header": False, "delimiter": ";"}))
