@@ -138,10 +138,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                   "trained on" if new > OTHER_DATA_SHARE * used else ""), file=sys.stderr)
     model.to(device)
     data_tensors = SequenceTensors.from_sequences(seqs, device)
-    ranked = _require_targets(args.data, seqs, data_tensors, args.split)
+    users = _require_targets(args.data, seqs, data_tensors, args.split)
     metrics = evaluate(model, data_tensors, args.split)
-    users = (f"{ranked:,} of the {len(seqs):,} users ranked (a {args.split} target takes at least "
-             f"{3 if args.split == 'valid' else 2} items)")  # a subset's run is told from a whole one (helper-170)
     if args.json:
         print(users, file=sys.stderr)
         print(json.dumps(_rounded(metrics)))
@@ -153,11 +151,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _require_targets(name: str, seqs: Sequences, data: SequenceTensors, split: str) -> int:
-    """The number of users of ``seqs`` (as ``data``) with a ``split`` target. Raise ValueError where there is none:
-    every metric would be NaN (JSON's null), which reads as a model without a finite score. Else say on stderr how
-    many targets are items the user had before, which no model ranks
-    (:func:`~elcrec_core.report.evaluation_report.repeat_target_note`)."""
+def _require_targets(name: str, seqs: Sequences, data: SequenceTensors, split: str) -> str:
+    """How many users of ``seqs`` (as ``data``) have a ``split`` target, whom the metrics average over, as a phrase
+    (``546 of the 552 users ranked (...)``: a subset's run is told from a whole one, helper-170, also by the
+    baselines, helper-224). Raise ValueError where there is none: every metric would be NaN (JSON's null), which reads
+    as a model without a finite score. Else say on stderr how many targets are items the user had before, which no
+    model ranks (:func:`~elcrec_core.report.evaluation_report.repeat_target_note`)."""
     from elcrec_core.evaluate.ranking import eligible_users
     from elcrec_core.report.evaluation_report import repeat_target_note, repeat_targets
 
@@ -168,7 +167,8 @@ def _require_targets(name: str, seqs: Sequences, data: SequenceTensors, split: s
                          f"longest history has {int(seqs.lengths.max(initial=0))})")
     if note := repeat_target_note(repeat_targets(data, users, split), split):
         print(note, file=sys.stderr)
-    return len(users)
+    return (f"{len(users):,} of the {len(seqs):,} users ranked (a {split} target takes at least "
+            f"{3 if split == 'valid' else 2} items)")
 
 
 def cmd_baselines(args: argparse.Namespace) -> int:
@@ -186,7 +186,7 @@ def cmd_baselines(args: argparse.Namespace) -> int:
     data = load_data(args, seed=exp.train.seed)
     seqs = data.sequences
     data_tensors = SequenceTensors.from_sequences(seqs)
-    _require_targets(args.data, seqs, data_tensors, "test")
+    ranked = _require_targets(args.data, seqs, data_tensors, "test")
 
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -197,7 +197,7 @@ def cmd_baselines(args: argparse.Namespace) -> int:
         except ValueError as exc:  # SASRec cannot train here; the others may be measured all the same
             raise ValueError(f"{exc} (SASRec's; --no-sasrec measures the other baselines)") from None
 
-    log(f"data: {len(seqs)} users, {seqs.n_items} items, {len(seqs.items)} interactions")
+    log(f"data: {len(seqs)} users, {seqs.n_items} items, {len(seqs.items)} interactions; the test split: {ranked}")
     if args.out and not args.no_sasrec and data.item_ids is not None:  # as elcrec train writes it: without it,
         Path(args.out).mkdir(parents=True, exist_ok=True)  # evaluate and recommend matched items by position, wrong
         write_item_index_file(Path(args.out) / ITEM_INDEX_FILE, data.item_ids)  # on grown data (helper-224)

@@ -560,6 +560,9 @@ def test_baselines_command(tmp_path, capsys):
     assert set(results["ease"]) == {f"{m}@{k}" for m in ("HR", "NDCG") for k in (5, 10, 20)}
     assert "chose lambda" in err
     data = tensors(lists, 25)
+    # whom the test figures average over, as evaluate says it (the baselines said it nowhere: helper-224)
+    assert (f"the test split: {len(eligible_users(data, 'test'))} of the 150 users ranked (a test target takes at "
+            "least 2 items)") in err
     expected = metrics_from_ranks(evaluate_recommender(ItemTransition().fit(data, "valid"), data, "test"))
     assert results["transition"] == {k: round(v, 6) for k, v in expected.items()}
     assert main(["baselines", "--data", str(path), "--preset", "synthetic", "--epochs", "1", "--lambdas", "10"]) == 0
