@@ -28,7 +28,7 @@ def shorten(text: str, limit: int = 120) -> str:
 def count_text(rows_in: int, accepted: int, by_reason: Mapping[str, int]) -> str:
     """``N rows read, A accepted, R rejected (reason: count, ...)``, reasons in order of precedence
     (:data:`~elcrec_core.data.validation.REASONS`)."""
-    text = f"{rows_in:,} rows read, {accepted:,} accepted, {rows_in - accepted:,} rejected"
+    text = f"{rows_in:,} row{'' if rows_in == 1 else 's'} read, {accepted:,} accepted, {rows_in - accepted:,} rejected"
     return f"{text} ({reason_counts(by_reason)})" if by_reason else text
 
 

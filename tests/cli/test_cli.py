@@ -499,7 +499,7 @@ def test_advice_for_a_file_without_times_or_separated_by_spaces_and_times_of_ano
     # --no-quote on quoted fields that hold the delimiter: every row has too many columns, and the advice says why
     quoted = _write(tmp_path / "q.csv", f'user_id,item_id,timestamp\nu,"Soap, big",{T0}\n')
     assert _run(capsys, "sequences", "--data", str(quoted), "--no-quote")[2] == (
-        f"elcrec: error: {quoted}: no rows accepted: 1 rows read, 0 accepted, 1 rejected (malformed_line: 1); line 2: "
+        f"elcrec: error: {quoted}: no rows accepted: 1 row read, 0 accepted, 1 rejected (malformed_line: 1); line 2: "
         f'malformed_line (TOO MANY COLUMNS: u,"Soap, big",{T0}); its fields are quoted, with the delimiter inside: '
         "leave out --no-quote (quotes then group a field's text); it was read as csv, guessed from the name .csv: "
         f"give --format {FORMATS} if that is wrong\n")

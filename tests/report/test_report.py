@@ -269,6 +269,7 @@ def test_the_report_says_what_the_days_load_read_and_what_the_sequences_hold(tmp
     # counts with thousands separators; a share below 1% to a tenth (ml-100k's user 0 of 944 was "(0%)")
     assert count_text(101_203, 100_000, {"bad_timestamp": 3, "missing_item": 1_200}) == (
         "101,203 rows read, 100,000 accepted, 1,203 rejected (missing_item: 1,200, bad_timestamp: 3)")
+    assert count_text(1, 1, {}) == "1 row read, 1 accepted, 0 rejected"  # not "1 rows" (helper-220)
     few = dataclasses.replace(summary, users=943, interactions=99_287, k_core_removed=716, k_core_users_removed=1)
     assert few.k_core_text(5) == "k-core (k = 5) removed 716 of 100,003 events and 1 of 944 users (0.1%)"
     # ml-100k: the k-core also removed a fifth of the catalogue, which the report did not say
