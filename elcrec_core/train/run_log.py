@@ -187,7 +187,8 @@ def compare_runs(folders: list[Path]) -> dict[str, Any]:
 
 def format_comparison(comparison: dict[str, Any]) -> str:
     """:func:`compare_runs` as a text table: the preset and the data's size, a row per differing setting, then
-    per metric; a column per run."""
+    per metric; a column per run; then what each differing setting means (``train.max_steps 0`` read as a budget of
+    no step: helper-224)."""
     runs = comparison["runs"]
     rows = [("", [f"run {i + 1}" for i in range(len(runs))])]
     rows += [(name.replace(".", " "), values) for name, values in comparison.get("run", {}).items()]
@@ -207,6 +208,8 @@ def format_comparison(comparison: dict[str, Any]) -> str:
         lines.append(f"{label:<{width}}  " + "  ".join(f"{v:>{w}}" for v, w in zip(values, widths)))
     if any(value is None for _, values in rows for value in values):  # not "none": a warm start read as none
         lines.append("-: not recorded (by the version that trained the run, or not measured)")
+    meanings = {f"{s.section}.{s.name}": s.description for s in settings_fields() if s.description}
+    lines += [f"setting {name}: {meanings[name]}" for name in comparison["settings"] if name in meanings]
     return "\n".join(lines)
 
 

@@ -155,6 +155,15 @@ def test_identical_settings_are_said_plainly() -> None:
     assert "not recorded" not in format_comparison({**comparison, "metrics": {"best_epoch": [1, 2]}})
 
 
+def test_each_differing_setting_is_explained_below_the_table() -> None:
+    """'train.max_steps 0' beside 60 read as a budget of no step (helper-224): each differing setting's meaning is
+    given, as its field describes it; a setting no field describes (an earlier version's) has none."""
+    comparison = {"runs": ["x", "y"], "settings": {"train.max_steps": [0, 60], "train.gone": [1, 2]},
+                  "metrics": {"best_epoch": [1, 2]}}
+    assert format_comparison(comparison).splitlines()[-1] == (
+        "setting train.max_steps: optimiser-step budget (0: none; epochs still apply)")
+
+
 def test_settings_flatten_one_level_with_lists_as_json_text() -> None:
     assert flat_settings({"model": {"hidden": 64}, "train": {"betas": [0.9, 0.999], "rec_loss": "ce"}}) == {
         "model.hidden": 64, "train.betas": "[0.9, 0.999]", "train.rec_loss": "ce"}
