@@ -95,7 +95,9 @@ def data_text(day: str, load: DayLoad | None, summary: SequenceSummary | None, k
         # by their paths in their common folder (web/2026-12-02.csv, app/2026-12-02.csv: not the name twice, helper-192)
         files = ", ".join(file_name(file, load.files) for file in load.files[:3]) + (", ..." if len(load.files) > 3
                                                                                      else "")
-        which = f"of {day}" if load.day is not None else "of this source without {date} (it may be after the day)"
+        # a source whose path has no {date}, said without the placeholder: it read as a template unfilled (helper-228)
+        which = f"of {day}" if load.day is not None else ("of this source, whose files are not named by day (it may be "
+                                                          "after the day),")
         parts.append(f"The newest load {which} read {len(load.files)} file(s) ({files}): "
                      f"{count_text(load.rows_in, load.accepted, load.by_reason)}"
                      + ("; each rejected row is kept with its reason in rejected_interactions." if load.by_reason

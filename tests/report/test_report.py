@@ -318,8 +318,8 @@ def test_the_report_says_what_the_days_load_read_and_what_the_sequences_hold(tmp
         "sequences' items (a short history): they get no recommendations.")
     undated = dataclasses.replace(load, day=None)  # a source without {date}: its newest load may be a later day's
     assert data_text("2026-01-01", undated, None, 5).startswith(
-        "The newest load of this source without {date} (it may be after the day) read 1 file(s) (a.csv): 32 rows "
-        "read")
+        "The newest load of this source, whose files are not named by day (it may be after the day), read 1 file(s) "
+        "(a.csv): 32 rows read")
 
 
 def test_report_writes_markdown_and_html(tmp_path: Path):
