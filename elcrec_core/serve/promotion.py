@@ -1,32 +1,31 @@
 """The promotion gate, champion / challenger: which model serves after a new one (the candidate) is trained?
 
-The contenders are the candidate, the model that serves now (the champion) and the challengers trained or fitted
-beside the candidate on the same data (SASRec, most popular, item transition, EASE); each is scored on the
-validation split of the day's sequences (NDCG@20, the models' selection metric). The candidate serves only when
-every validation user's scores are finite, it was not trained on an older day than the champion (nor than the
-newest day whose gate kept or chose the champion: a day run again after newer days changes nothing), its score
-beats most-popular and is within ``tolerance`` of the best contender's; otherwise the champion keeps serving when it
-meets the same conditions, else the best challenger serves (a baseline may serve). Where the best is the champion,
-a candidate of a newer day than the champion's whose score is below it by no more than the noise (:data:`NOISE`
-paired standard errors over the validation users) is judged against the best of the others instead: the champion's
-score is on validation targets that its own training was chosen on (a lucky score kept a trial's model serving for
-five days while each newer candidate, level or better on test, was refused), and it lacks the newer events and
-items. So is a candidate of the champion's own day trained on that day's sequences since they changed (a corrected
-or late delivery, its day run again: the champion, trained before, lacks the change). A trained champion of
-sequences built with other sequence settings (:func:`~elcrec_core.serve.training_data.other_settings`: its training
-items may be the candidate's validation targets, so its score is no measure) is left out, as a withdrawn one is: the
-day's models alone are judged. Its day run again on the
-sequences it trained on (the same digest), a trained champion that meets the conditions itself (fit, within the
+The contenders are the candidate, the model that serves now (the champion) and the challengers trained or fitted beside
+the candidate on the same data (SASRec, most popular, item transition, EASE); each is scored on the validation split of
+the day's sequences (NDCG@20, the models' selection metric). The candidate serves only when every validation user's
+scores are finite, it was not trained on an older day than the champion (nor than the newest day whose gate kept or
+chose the champion: a day run again after newer days changes nothing), its score beats most-popular and is within
+``tolerance`` of the best contender's; otherwise the champion keeps serving when it meets the same conditions, else the
+best challenger serves (a baseline may serve). Where the best is the champion, a candidate of a newer day than the
+champion's whose score is below it by no more than the noise (:data:`NOISE` paired standard errors over the validation
+users) is judged against the best of the others instead: the champion's score is on validation targets that its own
+training was chosen on (a lucky score kept a trial's model serving for five days while each newer candidate, level or
+better on test, was refused), and it lacks the newer events and items. So is a candidate of the champion's own day
+trained on that day's sequences since they changed (a corrected or late delivery, its day run again: the champion,
+trained before, lacks the change). A trained champion of sequences built with other sequence settings
+(:func:`~elcrec_core.serve.training_data.other_settings`: its training items may be the candidate's validation targets,
+so its score is no measure) is left out, as a withdrawn one is: the day's models alone are judged. Its day run again on
+the sequences it trained on (the same digest), a trained champion that meets the conditions itself (fit, within the
 tolerance of the best or within the noise of it) serves on unless the candidate is above it by more than the noise:
-each trained on what it trained on, so a smaller gap is chance. Most popular, the floor, may
-always serve, also as the champion (a most-popular model that serves ties the floor, and is fit all the same).
-Without most popular among the challengers there is no floor: the pipeline's ``serving_model`` refuses to judge a
-candidate whose challengers lack it. The older-day rule protects a champion only while it is fit for the day's
-data (finite scores that beat most popular): a model that fails there, such as one trained on another source
-before a team described its own, never keeps serving, whatever its day. A model that ``elcrec rollback`` withdrew
-(``withdrawn``) may not serve again until a rollback restores it, except most popular, the floor. A pure function
-of the contenders and the data: the pipeline's ``promotion_gate`` check reports the decision and the
-``serving_model`` asset applies it, so both always agree and the check changes nothing.
+each trained on what it trained on, so a smaller gap is chance. Most popular, the floor, may always serve, also as the
+champion (a most-popular model that serves ties the floor, and is fit all the same). Without most popular among the
+challengers there is no floor: the pipeline's ``serving_model`` refuses to judge a candidate whose challengers lack it.
+The older-day rule protects a champion only while it is fit for the day's data (finite scores that beat most popular):
+a model that fails there, such as one trained on another source before a team described its own, never keeps serving,
+whatever its day. A model that ``elcrec rollback`` withdrew (``withdrawn``) may not serve again until a rollback
+restores it, except most popular, the floor. A pure function of the contenders and the data: the pipeline's
+``promotion_gate`` check reports the decision and the ``serving_model`` asset applies it, so both always agree and the
+check changes nothing.
 """
 
 from __future__ import annotations
@@ -45,7 +44,7 @@ from elcrec_core.evaluate.scoring import Recommender, ranks_and_non_finite
 from elcrec_core.serve.model_store import ModelRecord
 from elcrec_core.serve.recommenders import recipe_text
 from elcrec_core.serve.training_data import newer_data, other_settings, same_data, sequences_words, serving_on_note
-from elcrec_core.serve.validation_gap import NOISE, gap_text, noise, noise_text, paired_gap
+from elcrec_core.serve.validation_gap import NOISE, gap_text, noise, noise_text, paired_gap, tolerance_text
 
 CANDIDATE, CHAMPION, FLOOR = "candidate", "serving", "most_popular"
 CHALLENGER_NAMES = {"sasrec": "SASRec", "most_popular": "most popular", "transition": "item transition",
@@ -236,8 +235,11 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
     why_not = fails(candidate)
     if why_not is None:
         level = [_name(c) for c in eligible if c is not candidate and scores[c.role] == scores[CANDIDATE]]
-        of_others = (f"; of the others: {_name(against)} {scores[against.role]:.4f} (tolerance {tolerance:g})"
-                     if against is not candidate else "; it is the best of the others")
+        def beside_it(c: Contender) -> str:  # one the candidate did not beat
+            within = tolerance_text(scored[CANDIDATE][0], scored[c.role][0], tolerance)
+            return f"{_name(c)} {scores[c.role]:.4f}{within}"
+        of_others = f"; of the others: {beside_it(against)}" if against is not candidate else \
+            "; it is the best of the others"
         beside = (f"; the best: {_name(best)} {scores[best.role]:.4f}, higher"
                   f"{noise_text(gap)}, and the newer model serves (the serving "
                   "model's score is on targets its training was chosen on, and it lacks "
@@ -245,7 +247,7 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
                      "late delivery of a day)" if candidate.record.day == champion.record.day else "the newer events")
                   + ")" + of_others
                   if fresher else
-                  f"; the best: {_name(best)} {scores[best.role]:.4f} (tolerance {tolerance:g})"
+                  f"; the best: {beside_it(best)}"
                   if best is not candidate else f"; level with {', '.join(level)}, the best of the others"
                   if level else "; it is the best of all")
         return decide(candidate, f"promoted: validation {SELECTION_METRIC} {scores[CANDIDATE]:.4f}"
@@ -267,9 +269,8 @@ def judge_alone(record: ModelRecord, recommender: Recommender, data: SequenceTen
     against the floor alone on ``data`` (most popular, fitted on it as the pipeline's challenger is): its
     ``refusal`` says why the model may not serve whatever else is there (a validation user with a NaN or infinite
     score, validation NDCG@20 not above most popular's), None where it may; its ``scores`` hold the validation
-    NDCG@20 of ``candidate`` (the model, where its scores are finite) and ``most_popular``. For ``elcrec
-    rollback``, which restores a model without a gate: "nothing non-finite or worse than most popular serves" holds
-    for it too."""
+    NDCG@20 of ``candidate`` (the model, where its scores are finite) and ``most_popular``. For ``elcrec rollback``,
+    which restores a model without a gate: "nothing non-finite or worse than most popular serves" holds for it too."""
     floor = Contender(FLOOR, ModelRecord(record.day, FLOOR, "", kind=FLOOR), MostPopular().fit(data, "valid"))
     return gate(Contender(CANDIDATE, record, recommender), None, [floor], data, math.inf)
 

@@ -39,6 +39,16 @@ def noise_text(gap: tuple[float, float, int] | None) -> str:
     return f" (by {mean:.4f}; paired standard error over {users} users {error:.4f}{within})"
 
 
+def tolerance_text(ranks: torch.Tensor, other_ranks: torch.Tensor, tolerance: float) -> str:
+    """How a contender that a promoted candidate (its validation ``ranks``) did not beat (``other_ranks``) stands
+    beside it: higher by no more than the ``tolerance``, with :func:`noise_text`, where it is higher (the reason said
+    only "(tolerance 0.002)", not that the promoted model was below: helper-228); else the tolerance alone."""
+    gap = paired_gap(ranks, other_ranks)
+    if gap is None or not gap[0] > 0:
+        return f" (tolerance {tolerance:g})"
+    return f", higher by no more than the tolerance {tolerance:g}{noise_text(gap)}"
+
+
 def gap_text(gap: tuple[float, float, int]) -> str:
     """`` (by +0.0063; paired standard error over 474 users 0.0074)``: a contender's gap over the champion."""
     mean, error, users = gap

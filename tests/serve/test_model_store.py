@@ -1347,3 +1347,19 @@ def test_the_gates_reasons_name_each_baselines_recipe():
         f"{_score(day, chains):.4f}, by more than the tolerance {tolerance:g}")
     assert f"the serving model 2026-01-01/serving (λ = 200) serves (validation NDCG@20 {_score(serving, chains):.4f}" \
         in decision.reason, decision.reason
+
+
+def test_a_candidate_promoted_within_the_tolerance_below_the_best_is_said_to_be_below():
+    """The reason read 'promoted: ...; the best: SASRec 0.1450 (tolerance 0.002)' for a candidate 0.0016 below it,
+    promoted by the tolerance alone (helper-228): the best is now said to be higher, by how much and with its noise."""
+    chains = _chains()
+    transition, ease = ItemTransition().fit(chains, "valid"), tune_item_baseline(chains, log=lambda _: None)
+    low, high = sorted((transition, ease), key=lambda rec: _score(rec, chains))
+    assert _score(low, chains) < _score(high, chains)
+    gap, error, users = _paired_noise(low, high, chains)
+    decision = gate(_contender(CANDIDATE, low), None, [_contender("sasrec", high)], chains, tolerance=1.0)
+    assert decision.promote and decision.reason.endswith(
+        f"; the best: SASRec {_score(high, chains):.4f}, higher by no more than the tolerance 1 (by {gap:.4f}; paired "
+        f"standard error over {users} users {error:.4f}{': within the noise' if gap <= 2 * error else ''})")
+    level = gate(_contender(CANDIDATE, low), None, [_contender("sasrec", low)], chains, tolerance=1.0)
+    assert level.reason.endswith("; level with SASRec, the best of the others")
