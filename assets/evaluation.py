@@ -36,6 +36,7 @@ from elcrec_core.evaluate.scoring import (
     ranks_and_non_finite,
     recommender_metrics,
 )
+from elcrec_core.evaluate.statistics import RESAMPLES
 from elcrec_core.intents.profiles import intent_category_purity
 from elcrec_core.report.comparisons import headline, paired_differences, pays_answer, validation_agrees
 from elcrec_core.report.evaluation_report import (
@@ -188,9 +189,11 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
         ("Serving", f"{who}. The new model {candidate.name} was {decision['reason']}.\n\nThe promotion gate "
                     f"(champion / challenger) scored each on the validation users:\n\n{markdown_table(gate_rows)}"),
         ("Does ELCRec pay here?", f"{pays}\n\nELCRec (new) minus each model, per user, averaged over the same "
-                                  f"users; 95% paired bootstrap intervals (with several comparisons, one may come "
-                                  f"out better or worse by chance):\n\n{markdown_table(signed_rows)}"),
-        ("Headline: HR@20 and NDCG@20 with 95% bootstrap intervals over users", markdown_table(headline_rows)),
+                                  f"users; 95% paired bootstrap intervals ({RESAMPLES:,} resamples of the users; with "
+                                  "several comparisons, one may come out better or worse by chance):\n\n"
+                                  f"{markdown_table(signed_rows)}"),
+        (f"Headline: HR@20 and NDCG@20 with 95% bootstrap intervals over users ({RESAMPLES:,} resamples)",
+         markdown_table(headline_rows)),
         ("All cut-offs", markdown_table(all_k)),
         ("By history length", markdown_table(by_history)),
         (f"By target popularity ({POPULARITY})", markdown_table(by_popularity)),

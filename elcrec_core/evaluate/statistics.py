@@ -31,9 +31,10 @@ class Interval:
 FEWEST_USERS_FOR_AN_INTERVAL = 6
 
 BOOTSTRAP_CHUNK_ELEMENTS = 1 << 22  # resampled values drawn at once: 32 MiB of indices, whatever the users
+RESAMPLES = 1000  # the bootstrap's resamples of the users: the 4th decimal of an interval's ends varies with the seed
 
 
-def bootstrap_mean(values: np.ndarray, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Interval:
+def bootstrap_mean(values: np.ndarray, n_boot: int = RESAMPLES, level: float = 0.95, seed: int = 0) -> Interval:
     """The mean of per-user ``values`` with a percentile bootstrap interval (users resampled with replacement).
     The resamples are drawn in chunks of about :data:`BOOTSTRAP_CHUNK_ELEMENTS` values (the same draws as all at
     once): memory stays bounded for any number of users (all at once took 16 KB per user: 16 GB for 1M). Raises

@@ -15,12 +15,13 @@ from elcrec_core.config.field_types import require_count
 from elcrec_core.evaluate.ranking import check_ranks, per_user
 from elcrec_core.evaluate.statistics import (
     FEWEST_USERS_FOR_AN_INTERVAL,
+    RESAMPLES,
     Interval,
     bootstrap_mean,
 )
 
 
-def headline(ranks: Mapping[str, torch.Tensor], k: int = 20, n_boot: int = 1000) -> list[dict]:
+def headline(ranks: Mapping[str, torch.Tensor], k: int = 20, n_boot: int = RESAMPLES) -> list[dict]:
     """HR@k and NDCG@k of each model with a 95% bootstrap interval over users (text; none from fewer than
     :data:`~elcrec_core.evaluate.statistics.FEWEST_USERS_FOR_AN_INTERVAL` users). Of a model with no target in its
     top k of n users, whose bootstrap gives [0, 0], Clopper-Pearson's for HR@k, [0, 1 - 0.025^(1/n)], which bounds
@@ -123,7 +124,7 @@ def _signed(value: float) -> str:
 
 
 def paired_differences(ranks: Mapping[str, torch.Tensor], reference: str, k: int = 20,
-                       n_boot: int = 1000) -> list[PairedDifference]:
+                       n_boot: int = RESAMPLES) -> list[PairedDifference]:
     """``reference`` against every other model of ``ranks`` (name -> 0-based integer ranks [U] of the same U
     users, in the same order): the mean of the per-user differences of HR@k and NDCG@k, with a percentile
     bootstrap interval that resamples the users once for both models of a pair. Two models scored on the same

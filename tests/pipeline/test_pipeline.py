@@ -2023,6 +2023,10 @@ def test_the_backtest_scores_the_lists_that_served_and_counts_the_users_without_
                     "1, 0)", [PARTITION, active[1], f"{PARTITION} 00:00:00"])
     first_report = (storage.store.folder(storage.store.candidate(PARTITION)) / "report.md").read_text()
     assert "## Next-day backtest (" in first_report and EARLIER_BACKTEST not in first_report
+    # how many resamples the intervals took: their ends' 4th decimal varies with the seed (helper-228)
+    assert "## Headline: HR@20 and NDCG@20 with 95% bootstrap intervals over users (1,000 resamples)" in first_report
+    assert "95% paired bootstrap intervals (1,000 resamples of the users; with several comparisons, " in \
+        " ".join(first_report.split())
     old = warehouse.read_table(storage.warehouse, "backtest").drop("without_list", "new_users")
     warehouse.replace_table(storage.warehouse, "backtest", pl.concat([old, old.with_columns(day=pl.lit("2026-01-20"))]))
     result = dg.materialize([evaluation_report], partition_key=PARTITION,
