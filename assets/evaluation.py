@@ -261,7 +261,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     }
     if "most_popular" in metrics and "elcrec" in metrics:
         metadata["popularity_HR@20"] = metric(metrics["most_popular"]["HR@20"])
-        metadata["HR@20_over_popularity"] = metric(metrics["elcrec"]["HR@20"] - metrics["most_popular"]["HR@20"])
+        # a difference: "_over_" read as a ratio (helper-228)
+        metadata["HR@20_minus_popularity"] = metric(metrics["elcrec"]["HR@20"] - metrics["most_popular"]["HR@20"])
     if backtest is None:
         metadata["backtest"] = dg.MetadataValue.text(f"none: {backtest_note}")
     else:
