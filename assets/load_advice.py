@@ -165,7 +165,7 @@ def rejected_note(check: RowCheck, fmt: str, timestamp_format: str, where: str, 
     if not len(check.rejected):
         return count_text(check.rows_in, len(check.accepted), check.by_reason)
     files = sorted({*check.accepted["source_file"].unique(), *check.rejected["source_file"].unique()})
-    shown, said = example_rows(check.rejected)
+    shown, said = example_rows(check.rejected, apart=apart)
     first = rejected_examples(shown, 3, files, fmt)
     many = {reason for reason, n in check.by_reason.items() if n * 10 >= len(check.rejected)}
     settings = [setting for reason, setting in _REASON_SETTINGS.items() if reason in many and reason not in apart]

@@ -1870,12 +1870,19 @@ def test_source_bounds_on_rejected_rows_are_the_ones_the_note_names(tmp_path: Pa
                                                        "of more than max_rejected_share (0.1 in the --source file; "
                                                        "see max_rejected_share_by_reason); read anyway"),
                          # the other reasons keep max_rejected_share's default: bad_timestamp's 1 row of 6
+                         # of the other reasons, said so: it read as the whole load's share (helper-229)
                          ({"max_rejected_share_by_reason": {"missing_user": 0.1}},
-                          "16.7% of the rows were rejected: the pipeline refuses a load of more than "
-                          "max_rejected_share (0.05 by default; see max_rejected_share_by_reason); read anyway",
+                          "16.7% of the rows were rejected for the reasons without a share of their own: the pipeline "
+                          "refuses a load of more than max_rejected_share (0.05 by default; see "
+                          "max_rejected_share_by_reason); read anyway",
                           "16.7% of the rows were rejected as missing_user: the pipeline refuses a load of more than "
                           "max_rejected_share_by_reason.missing_user (0.1 in the --source file; see "
-                          "max_rejected_share_by_reason); read anyway")):
+                          "max_rejected_share_by_reason); read anyway"),
+                         # the decimals that show a share above its bound: 2 of 6 rows, 33.3% read as below 0.3333
+                         ({"max_rejected_share": 0.3333},
+                          "33.333% of the rows were rejected: the pipeline refuses a load of more than "
+                          "max_rejected_share (0.3333 in the --source file; see max_rejected_share_by_reason); read "
+                          "anyway")):
         source.write_text(yaml.safe_dump({"format": "csv", "path": "e.csv", **bounds}))
         code, _, err = _run(capsys, "sequences", "--source", str(source))
         assert code == 0 and "does not use" not in err, err

@@ -676,3 +676,19 @@ def test_expectations_leave_a_gx_project_in_the_working_directory_alone(tmp_path
     assert expect_sequences(pl.DataFrame({"length": [5], "timestamps_monotonic": [True]})).success
     after = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
     assert after == before and {p: (tmp_path / p).read_bytes() for p in after} == snapshot
+
+
+def test_the_rows_shown_of_a_refused_load_put_the_reasons_of_a_share_of_their_own_last() -> None:
+    """482 anonymous events (a share of their own, within it) and 370 repeats came before the 5 bad times that refused
+    the load, which the 3 rows shown then left out (helper-229): the reasons max_rejected_share judges come first."""
+    from elcrec_core.data.rejections import example_rows
+
+    counts = {"missing_user": 482, "duplicate_event": 370, "bad_timestamp": 5, "malformed_line": 5}
+    rejected = pl.DataFrame({"reason": [reason for reason, n in counts.items() for _ in range(n)],
+                             "source_row": list(range(sum(counts.values())))})
+    shown, said = example_rows(rejected, apart={"missing_user", "duplicate_event"})
+    assert shown["reason"].to_list() == ["malformed_line", "bad_timestamp", "missing_user"]  # ties: REASONS' order
+    assert said == "the first rejected of 3 reasons, those without a share of their own first, each most frequent first"
+    shown, said = example_rows(rejected)  # no share of their own: the most frequent
+    assert (shown["reason"].to_list(), said) == (["missing_user", "duplicate_event", "malformed_line"],
+                                                 "the first rejected of the 3 most frequent reasons")
