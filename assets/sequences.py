@@ -33,7 +33,7 @@ from elcrec_core.data.events_to_sequences import (
     read_sequence_settings,
     write_sequences,
 )
-from elcrec_core.data.sequence_settings import setting_changes
+from elcrec_core.data.sequence_settings import setting_changes, types_text
 from elcrec_core.data.sequence_summary import SequenceSummary, long_histories_note, users_text
 from elcrec_core.data.sequences import sequence_day_folders
 from elcrec_core.data.expectations import expect_sequences
@@ -245,10 +245,11 @@ def _new_event_types(config: SequenceSettings, storage: Storage, partition: str,
     the day has (``absent``: :func:`absent_event_types`)."""
     left_out = unmodelled_event_types(storage.warehouse, config.event_types, partition_end(partition))
     new = left_out.filter("new")
-    modelled = ", ".join(config.event_types) if config.event_types is not None else "every type"
+    modelled = types_text(config.event_types)
     untyped = any(not name for name in new["event_type"])  # events without a type: no event_types lists them
     description = (f"modelled: {modelled}; first seen on {new['first_day'][0]} and left out: " + ", ".join(
-        f"{name!r} ({rows} rows)" if name is not None else f"no type ({rows} rows)"
+        f"{name!r} ({rows} row{'s' if rows != 1 else ''})" if name is not None
+        else f"no type ({rows} row{'s' if rows != 1 else ''})"
         for name, rows in new.select("event_type", "rows").iter_rows())
         + ". If it names a modelled type, add it to event_types (run config ops.interaction_sequences.config)"
         + (". Events without a type (none, or '') are never of event_types: give them one in the source's event "

@@ -3,7 +3,6 @@ run without its run config (a backfill, the sensor's or the schedule's runs) sil
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from typing import Any
 
@@ -15,6 +14,12 @@ def event_type_set(event_types: tuple[str, ...] | None) -> list[str | None] | No
     """``event_types`` as the filters compare them (:func:`type_keys`: without case and outer space), sorted and
     without repeats; None (every type) stays None."""
     return None if event_types is None else sorted(set(type_keys(list(event_types))), key=str)
+
+
+def types_text(event_types: tuple[str, ...] | None) -> str:
+    """``'play', ' Purchase'``: each of ``event_types`` quoted as given (unquoted, ``" Purchase"`` showed as a double
+    space: helper-225); ``every type`` for None."""
+    return "every type" if event_types is None else ", ".join(repr(kind) for kind in event_types)
 
 
 def comparable_settings(config: SequenceConfig) -> dict[str, Any]:
@@ -29,12 +34,11 @@ def comparable_settings(config: SequenceConfig) -> dict[str, Any]:
 def setting_changes(before: SequenceConfig, now: SequenceConfig) -> list[str]:
     """One ``<setting> <before's value> then, <now's> now`` for each setting that ``now`` has otherwise than
     ``before`` (event types compared as :func:`event_type_set`), in the order of :class:`SequenceConfig`; empty where
-    they agree. E.g. ``event_types "play", "like" then, every type now``: each type quoted, as given (``" Purchase"``
-    showed a double space: helper-225)."""
+    they agree. E.g. ``event_types 'play', 'like' then, every type now`` (:func:`types_text`)."""
     def shown(config: SequenceConfig, name: str) -> str:
         value = getattr(config, name)
         if name == "event_types":
-            return "every type" if value is None else ", ".join(json.dumps(kind, ensure_ascii=False) for kind in value)
+            return types_text(value)
         return "none" if value is None else str(value).lower() if isinstance(value, bool) else f"{value:g}"
 
     differ = [name for name in ("min_rating", "event_types", "dedupe", "k_core", "max_user_events")

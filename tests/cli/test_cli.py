@@ -1541,8 +1541,8 @@ def test_recommend_serving_says_where_data_is_another_days_sequences_than_the_ta
         return " ".join(err.split())
 
     listed = (days / "2026-05-02" / "sequences.parquet").resolve()
-    assert ("--data holds the sequences of 2026-05-01, built with other sequence settings (event_types \"purchase\", "
-            "\"view\" then, \"purchase\" now); user_recommendations' lists come from those of 2026-05-02: the list "
+    assert ("--data holds the sequences of 2026-05-01, built with other sequence settings (event_types 'purchase', "
+            "'view' then, 'purchase' now); user_recommendations' lists come from those of 2026-05-02: the list "
             f"differs where the user's history does (--data {listed} gives the table's)") in note("2026-05-01")
     assert "--data holds" not in note("2026-05-02")  # the table's day, though 2026-05-03 has sequences
     (days / "2026-05-01" / SETTINGS_FILE).unlink()  # a folder of an earlier version: which settings, cannot be told

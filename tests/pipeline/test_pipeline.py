@@ -2090,7 +2090,7 @@ def test_the_backtest_scores_with_the_settings_of_the_lists_that_served(first_ru
         served_row)
     report = (storage.store.folder(storage.store.candidate(PARTITION, (result.run_id,))) / "report.md").read_text()
     assert (f"{PARTITION} is scored with the sequence settings of 2026-01-25, whose users got the lists served after "
-            "2026-01-25, not the day's own (event_types every type then, \"purchase\" now)") in " ".join(report.split())
+            "2026-01-25, not the day's own (event_types every type then, 'purchase' now)") in " ".join(report.split())
     # the served day's folder without settings.json (an earlier version's): the day's own settings, as before, not
     # read_sequence_settings' defaults, which named a difference that never was (helper-213)
     rows = []

@@ -2010,7 +2010,7 @@ def test_a_day_built_with_other_sequence_settings_than_the_day_before_warns(tmp_
     assert not defaults.passed and defaults.severity == dg.AssetCheckSeverity.WARN
     assert defaults.description == (
         "the sequence settings differ from those that built the sequences of 2026-01-30 (sequences/2026-01-30/"
-        "settings.json): event_types \"LIKE \", \"play\", \"play\" then, every type now. A run takes them "
+        "settings.json): event_types 'LIKE ', 'play', 'play' then, every type now. A run takes them "
         "from its run config (ops.interaction_sequences.config); one without it (a backfill, the sensor's or the "
         "schedule's runs where ELCREC_RUN_CONFIG is not set) builds with the defaults, and the day's model may learn "
         "another selection of events: run the day built without the settings meant again with them (where its "
@@ -2061,9 +2061,9 @@ def test_an_event_type_first_seen_on_the_day_and_left_out_warns(tmp_path):
                                if e.check_name == "new_event_types_modelled"]
     first, second = evaluations["2026-01-30"], evaluations["2026-01-31"]
     # the log's first day: every type is new then, and "view" is no news
-    assert first.passed and first.description == "modelled: purchase; no type left out is new on 2026-01-30"
+    assert first.passed and first.description == "modelled: 'purchase'; no type left out is new on 2026-01-30"
     assert not second.passed and second.severity == dg.AssetCheckSeverity.WARN
-    assert second.description == ("modelled: purchase; first seen on 2026-01-31 and left out: 'buy' (2 rows). If it "
+    assert second.description == ("modelled: 'purchase'; first seen on 2026-01-31 and left out: 'buy' (2 rows). If it "
                                    "names a modelled type, add it to event_types (run config "
                                    "ops.interaction_sequences.config)")
     left_out = second.metadata["left_out"].records
@@ -2075,8 +2075,8 @@ def test_an_event_type_first_seen_on_the_day_and_left_out_warns(tmp_path):
     result = dg.materialize([raw_interactions, interaction_sequences], partition_key="2026-02-01", run_config=config,
                             resources=resources)
     (third,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "new_event_types_modelled"]
-    assert third.description == ("modelled: purchase; first seen on 2026-02-01 and left out: no type (1 rows). If it "
-                                 "names a modelled type, add it to event_types (run config "
+    assert third.description == ("modelled: 'purchase'; first seen on 2026-02-01 and left out: no type (1 row). If "
+                                 "it names a modelled type, add it to event_types (run config "
                                  "ops.interaction_sequences.config). Events without a type (none, or '') are never "
                                  "of event_types: give them one in the source's event type column")
     seqs, item_ids = read_sequence_parquet(tmp_path / "data/sequences/2026-01-31/sequences.parquet")
