@@ -130,10 +130,11 @@ def read_json(path: Path, advice: str = "") -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path} is not valid JSON ({err}){advice}") from None
     if not isinstance(value, dict):
-        raise ValueError(f"{path} holds a JSON {_JSON_TYPES.get(type(value), type(value).__name__)}, not the object "
-                         f"that the pipeline writes{advice}")
+        raise ValueError(f"{path} holds a JSON {json_kind(value)}, not the object that the pipeline writes{advice}")
     return value
 
 
-_JSON_TYPES = {list: "array", str: "string", int: "number", float: "number", bool: "true or false",
-               type(None): "null"}
+def json_kind(value: Any) -> str:
+    """What JSON calls the type of ``value`` as :func:`json.loads` gives it: object, array, string, number, ..."""
+    return {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "true or false",
+            type(None): "null"}.get(type(value), type(value).__name__)

@@ -105,6 +105,9 @@ def test_a_promotion_that_a_full_disk_stops_leaves_the_serving_log_whole(tmp_pat
                                          "history of what served: without it, a model that a rollback withdrew may "
                                          "serve again\\)$"):
         store.serving_log()
+    log.write_text(log.read_text().replace('"action', '"action"', 1) + "[]\n")  # valid JSON, no entry: a TypeError
+    with pytest.raises(ValueError, match=f"^{log} line 4 holds a JSON array, not an entry's object: repair that line "):
+        store.withdrawn()
 
 
 def test_nothing_has_served_in_an_empty_store(tmp_path):
