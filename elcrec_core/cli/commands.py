@@ -20,8 +20,8 @@ from elcrec_core.data.sequences import (
     ITEM_INDEX_FILE,
     Sequences,
     SequenceTensors,
+    index_beside,
     read_item_index_file,
-    write_item_index_file,
 )
 from elcrec_core.train.auto_preset import AUTO, BASE_PRESET, auto_experiment
 from elcrec_core.train.checkpoint import BEST, LAST
@@ -70,9 +70,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                         path.unlink(missing_ok=True)
                 shutil.rmtree(Path(args.out) / TENSORBOARD_DIR, ignore_errors=True)  # one run's curves, not two
             print(f"data: {len(seqs)} users, {seqs.n_items} items, {len(seqs.items)} interactions", flush=True)
-            if item_ids is not None:  # evaluate and recommend check a checkpoint's catalogue against it
-                Path(args.out).mkdir(parents=True, exist_ok=True)
-                write_item_index_file(Path(args.out) / ITEM_INDEX_FILE, item_ids)
+            if item_ids is not None or resumed is None:  # evaluate and recommend check a model's catalogue by it
+                index_beside(Path(args.out), item_ids)
         log = lambda line: print(line, flush=True)  # noqa: E731
         if args.nproc > 1 and not distributed.launched():
             result = train_distributed(args.nproc, seqs, exp, args.out, log, resume=not args.fresh,
@@ -198,9 +197,8 @@ def cmd_baselines(args: argparse.Namespace) -> int:
             raise ValueError(f"{exc} (SASRec's; --no-sasrec measures the other baselines)") from None
 
     log(f"data: {len(seqs)} users, {seqs.n_items} items, {len(seqs.items)} interactions; the test split: {ranked}")
-    if args.out and not args.no_sasrec and data.item_ids is not None:  # as elcrec train writes it: without it,
-        Path(args.out).mkdir(parents=True, exist_ok=True)  # evaluate and recommend matched items by position, wrong
-        write_item_index_file(Path(args.out) / ITEM_INDEX_FILE, data.item_ids)  # on grown data (helper-224)
+    if args.out and not args.no_sasrec:  # as elcrec train writes it: without it, evaluate and recommend matched
+        index_beside(Path(args.out), data.item_ids)  # items by position, wrong on grown data (helper-224)
     with tempfile.TemporaryDirectory(prefix="elcrec-sasrec-") as tmp:
         sasrec = None if args.no_sasrec else SASRec(exp, args.out or tmp, log)
         results = compare(data_tensors, lambdas, sasrec, log)

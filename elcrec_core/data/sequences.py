@@ -236,6 +236,17 @@ def write_item_index_file(path: str | Path, item_ids: np.ndarray) -> None:
     }).write_parquet)
 
 
+def index_beside(folder: Path, item_ids: np.ndarray | None) -> None:
+    """The item index of a model trained into ``folder`` (:data:`ITEM_INDEX_FILE`, which evaluate and recommend match
+    its items by): ``item_ids`` written there, the folder made where missing; for data without item ids (the
+    integers are the indices), an earlier run's index removed, which would relabel the new model (helper-227)."""
+    if item_ids is None:
+        (folder / ITEM_INDEX_FILE).unlink(missing_ok=True)
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    write_item_index_file(folder / ITEM_INDEX_FILE, item_ids)
+
+
 def read_item_index_file(path: str | Path) -> np.ndarray:
     """The item id of each index (``ids[i - 1]`` for index i) from an item index file; its indices must be 1..n."""
     with reading(path):

@@ -1922,3 +1922,14 @@ def test_baselines_out_writes_the_item_index_beside_sasrec_as_train_does(tmp_pat
         assert code == 0 and "no item_index.parquet beside" not in err, err
         lists.append([(row["item"], row["score"]) for row in json.loads(listed)["items"]])
     assert lists[0] == lists[1] and len(lists[0]) == 3  # the 3 items user 3 has not had
+    # then data without item ids (the integers are the indices) into the same folder, by baselines and by train
+    # --fresh: the earlier index is removed, which relabelled the new model as another catalogue (helper-227)
+    lines = (f"{u} {' '.join(str(1 + (u + k) % 9) for k in range(6))}\n" for u in range(40))
+    _write(tmp_path / "seq.txt", "".join(lines))
+    for command in (["baselines", "--preset", "synthetic", "--lambdas", "10"], ["train", "--fresh", "--hidden", "8"]):
+        code, _, err = _run(capsys, *command, "--data", str(tmp_path / "seq.txt"), "--format", "sequence", "--out",
+                            str(out), "--epochs", "1", "--device", "cpu")
+        assert code == 0 and not (out / "item_index.parquet").exists(), err
+        code, listed, err = _run(capsys, "recommend", "--data", str(tmp_path / "seq.txt"), "--format", "sequence",
+                                 "--checkpoint", str(out / "best.pt"), "--user", "3", "--k", "3", "--json")
+        assert code == 0 and len(json.loads(listed)["items"]) == 3, err
