@@ -80,10 +80,10 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         elif day and (note := other_day_note(Path(args.data), Path(args.serving), day)):  # another day's
             warn(note)
         if not (Path(args.serving) / "warehouse.duckdb").is_file():  # titles and seen items lost silently
-            warn(f"{Path(args.serving) / 'warehouse.duckdb'} is missing: the list shows no titles, and of the items "
-                 "the user had it excludes only those of the history read here (the warehouse holds also those the "
-                 "sequence filters left out); to rebuild it, run the days again in order from the first partition "
-                 "(a backfill of daily_retrain_job)")  # helper-217
+            seen = (", and of the items the user had it excludes only those of the sequences (the warehouse holds "
+                    "also those the sequence filters left out)") if data.format == "sequences-parquet" else ""
+            warn(f"{Path(args.serving) / 'warehouse.duckdb'} is missing: the list shows no titles{seen}; to rebuild "
+                 "it, run the days again in order from the first partition (a backfill of daily_retrain_job)")
         if intent_record is not None:
             intents = store.checkpoint(intent_record), load_model(store.checkpoint(intent_record))[0]
         checkpoint = store.checkpoint(record) if record.trained else None

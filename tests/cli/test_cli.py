@@ -1429,8 +1429,14 @@ def test_recommend_serving_breaks_ties_by_the_pipeline_s_popularity_not_the_user
                           "--user", "me", "--k", "4", "--json")
     assert code == 0, err
     assert [row["item"] for row in json.loads(out)["items"]] == ["f", "e", "c", "d"]
-    # no warehouse (deleted): said, where titles and the filtered-out seen items were lost silently (helper-217)
-    assert f"{tmp_path / 'data' / 'warehouse.duckdb'} is missing: the list shows no titles, and of the items " in err
+    # no warehouse (deleted): said, where titles and the filtered-out seen items were lost silently (helper-217); the
+    # seen items that only a day's sequences.parquet reads from the warehouse, for that data alone (helper-227)
+    assert f"{tmp_path / 'data' / 'warehouse.duckdb'} is missing: the list shows no titles; to rebuild it" in err
+    code, out, err = _run(capsys, "recommend", "--serving", str(tmp_path / "data"), "--data",
+                          str(day / "sequences.parquet"), "--user", "me", "--k", "4")
+    assert code == 0 and (f"{tmp_path / 'data' / 'warehouse.duckdb'} is missing: the list shows no titles, and of "
+                          "the items the user had it excludes only those of the sequences (the warehouse holds also "
+                          "those the sequence filters left out); to rebuild it") in err, err
     # the folder's item metadata gives the items' titles (ids alone said nothing to a person; a trial of 2026-12-06)
     with duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb")) as con:
         con.execute("CREATE TABLE item_metadata AS SELECT * FROM (VALUES ('f', 'Dumbo (1941)', 'Animation'), "
