@@ -173,7 +173,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     who = (f"The model that {labels[serving]} {'served on after this day' if superseded else 'serves on'}"
            if serving == "current" and serving in labels
            else f"{labels[serving]} {tense} ({serving_record.name})" if serving in labels and serving_record
-           else f"{serving_record.name} ({serving_record.kind}) {tense}, a model this report does not rank"
+           else f"{serving_record.name} ({_kind(serving_record)}) {tense}, a model this report does not rank"
            if serving_record else f"No model {tense}")
     if superseded:  # a report made again after later days: what serves now is said, as aliases.json has it
         change = store.serving_log()[-1] if now else None
@@ -348,7 +348,13 @@ def _earlier_model(role: str, store: ModelStore, record: ModelRecord, candidate:
             why, rec = "", load_recommender(store, record, data, "valid")
         except ValueError:
             why = "cannot score this day's data: not ranked"
-    return f"{role} ({record.name}, {record.kind}{f', {why}' if why else ''})", rec
+    return f"{role} ({record.name}, {_kind(record)}{f', {why}' if why else ''})", rec
+
+
+def _kind(record: ModelRecord) -> str:
+    """``ease, λ = 100``: a model's kind, with a baseline's recipe (:func:`recipe_text`), as the gate's reasons name
+    it (helper-227)."""
+    return f"{record.kind}, {recipe}" if (recipe := recipe_text(record)) else record.kind
 
 
 def _rolled_back_since(store: ModelStore, decision: dict, chosen: ModelRecord) -> bool:

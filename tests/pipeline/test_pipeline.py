@@ -965,7 +965,7 @@ def test_a_baseline_of_a_later_day_is_ranked_in_an_earlier_days_report(tmp_path)
     ease = ModelRecord(day="2026-01-26", run_id="r/ease", kind="ease", dir="models/2026-01-26/r/challengers/ease",
                        params={"lam": 10.0})
     label, rec = _earlier_model("serves", store, ease, day, data)
-    assert label == "serves (2026-01-26/r/ease, ease)" and rec.lam == 10.0 and rec.n_items == 6
+    assert label == "serves (2026-01-26/r/ease, ease, λ = 10)" and rec.lam == 10.0 and rec.n_items == 6
     trained = ModelRecord(day="2026-01-26", run_id="r", dir="models/2026-01-26/r")
     assert _earlier_model("serves", store, trained, day, data) == (
         "serves (2026-01-26/r, elcrec, a later day: not ranked)", None)
