@@ -42,7 +42,7 @@ from elcrec_core.evaluate.baselines import MostPopular
 from elcrec_core.evaluate.ranking import SELECTION_METRIC, metrics_from_ranks
 from elcrec_core.evaluate.scoring import Recommender, ranks_and_non_finite
 from elcrec_core.serve.model_store import ModelRecord
-from elcrec_core.serve.recommenders import recipe_text
+from elcrec_core.serve.recommenders import with_recipe
 from elcrec_core.serve.training_data import newer_data, other_settings, same_data, sequences_words, serving_on_note
 from elcrec_core.serve.validation_gap import NOISE, gap_text, noise, noise_text, paired_gap, tolerance_text
 
@@ -295,5 +295,5 @@ def below_floor(decision: Mapping[str, Any] | None) -> str:
 def _name(c: Contender) -> str:
     """How a reason names a contender: the champion by its record, a challenger by :data:`CHALLENGER_NAMES` (the
     role itself for another), each with a baseline's recipe (:func:`recipe_text`)."""
-    name = f"the serving model {c.record.name}" if c.role == CHAMPION else CHALLENGER_NAMES.get(c.role, c.role)
-    return f"{name} ({recipe})" if (recipe := recipe_text(c.record)) else name
+    return with_recipe(f"the serving model {c.record.name}" if c.role == CHAMPION
+                       else CHALLENGER_NAMES.get(c.role, c.role), c.record)

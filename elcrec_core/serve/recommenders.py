@@ -30,6 +30,12 @@ def recipe_text(record: ModelRecord) -> str:
     return ""
 
 
+def with_recipe(name: str, record: ModelRecord) -> str:
+    """``name`` (how a message names ``record``), followed by its :func:`recipe_text` where it has one:
+    ``EASE (λ = 50)``."""
+    return f"{name} ({recipe})" if (recipe := recipe_text(record)) else name
+
+
 def baseline_params(rec: MostPopular | ItemTransition | EASE | ItemKNN) -> dict[str, float]:
     """What refits ``rec`` as it was chosen (EASE's ``lam``, item-kNN's ``k`` and ``shrink``; nothing for most
     popular and item transition). Raises ValueError for a class that is not :data:`BASELINES`' class of its kind

@@ -2434,10 +2434,11 @@ def test_a_serving_baseline_that_cannot_be_fitted_on_the_day_is_replaced_not_stu
     gate = metadata(result, "serving_model")
     assert store.serving() != ease and gate["serving"] == store.serving().name  # the candidate or a challenger
     # the report too: it ranked the model that served before, and failed on it; it says why it is not ranked
-    assert f"(the serving model {ease.name} was left out: it cannot score this day's data: EASE needs dense" in \
+    served = f"the serving model {ease.name} (λ = {ease.params['lam']:g})"  # with its recipe (helper-225)
+    assert f"({served} was left out: it cannot score this day's data: EASE needs dense" in \
         (store.folder(candidate) / "report.md").read_text()
     assert json.loads((store.folder(candidate) / "report.json").read_text())["models"]["current"] is None
-    assert gate["reason"].endswith(f"(the serving model {ease.name} was left out: it cannot score this day's data: "
+    assert gate["reason"].endswith(f"({served} was left out: it cannot score this day's data: "
                                    f"EASE needs dense {baselines.EASE_MAX_ITEMS + 1:,} x "
                                    f"{baselines.EASE_MAX_ITEMS + 1:,} matrices; it is limited to "
                                    f"{baselines.EASE_MAX_ITEMS:,} items)")
