@@ -22,7 +22,7 @@ from elcrec_core.data.rejections import count_text, file_name
 from elcrec_core.data.sequence_summary import SequenceSummary, percent, users_text
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.fitted_inputs import input_counts
-from elcrec_core.evaluate.ranking import DROP_AFTER, Split, metrics_from_ranks
+from elcrec_core.evaluate.ranking import DROP_AFTER, Split, metrics_from_ranks, split_users
 from elcrec_core.evaluate.statistics import CategoryPurity
 
 # the history lengths of the report's segments: those of a music service's listeners (hundreds to thousands of
@@ -32,8 +32,9 @@ HISTORY_BUCKETS = ((1, 4), (5, 9), (10, 19), (20, 49), (50, 99), (100, 499), (50
 
 def history_segments(data: SequenceTensors, users: torch.Tensor, split: Split) -> np.ndarray:
     """Each user's history-length bucket for the split: "1-4", "5-9", "10-19", "20-49", "50-99", "100-499", "500+"
-    (:data:`HISTORY_BUCKETS`); shape [len(users)], text."""
-    lengths = (data.lengths(users) - DROP_AFTER[split] - 1).numpy()
+    (:data:`HISTORY_BUCKETS`); shape [len(users)], text. Raises ValueError for users the evaluators refuse
+    (:func:`~elcrec_core.evaluate.ranking.split_users`: -1 read the last user, helper-227)."""
+    lengths = (data.lengths(split_users(data, split, users)) - DROP_AFTER[split] - 1).numpy()
     labels = np.empty(len(lengths), dtype=object)
     for low, high in HISTORY_BUCKETS:
         inside = (lengths >= low) & ((lengths <= high) if high is not None else True)
@@ -44,20 +45,22 @@ def history_segments(data: SequenceTensors, users: torch.Tensor, split: Split) -
 def popularity_segments(data: SequenceTensors, users: torch.Tensor, split: Split) -> np.ndarray:
     """Each user's target-item popularity bucket, by the share of the interactions of the split's inputs that the
     items more popular than the target hold: head under 20% (the most popular item is head), torso under 50%, tail
-    otherwise; items of equal popularity share a bucket. Shape [len(users)], text."""
+    otherwise; items of equal popularity share a bucket. Shape [len(users)], text. Raises ValueError as
+    :func:`history_segments`."""
     counts = input_counts(data, split).numpy()
     ascending = np.sort(counts)
     at_most = np.concatenate([[0.0], np.cumsum(ascending)])[np.searchsorted(ascending, counts, side="right")]
     before = (counts.sum() - at_most) / max(counts.sum(), 1.0)  # the share of the items more popular than each
     bucket = np.where(before < 0.2, "head", np.where(before < 0.5, "torso", "tail")).astype(object)
-    targets = data.window(users, DROP_AFTER[split], 1)[:, 0].numpy()
+    targets = data.window(split_users(data, split, users), DROP_AFTER[split], 1)[:, 0].numpy()
     return bucket[targets - 1]
 
 
 def repeat_targets(data: SequenceTensors, users: torch.Tensor, split: Split) -> np.ndarray:
     """Whether each of ``users``' ``split`` target is an item of the user's history before it (shape [len(users)],
     bool). History excluded, as the evaluator (and the paper's protocol) ranks, no model can rank such a target: it
-    counts as a miss."""
+    counts as a miss. Raises ValueError as :func:`history_segments`."""
+    users = split_users(data, split, users)
     starts = data.starts[users].cpu().numpy()
     targets_at = data.ends[users].cpu().numpy() - DROP_AFTER[split] - 1
     lengths = targets_at - starts  # the history before each target

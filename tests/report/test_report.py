@@ -174,13 +174,14 @@ def test_segments_and_headline_on_hand_data():
     # the most popular item); with item 3 the cumulative share is 90% > 50%: tail, and so is everything after
     assert popularity_segments(data, users, "test").tolist() == ["head", "tail", "tail", "tail"]
     # items of equal popularity share a bucket (item 2 was tail beside item 1, both 5 of 14; a trial of
-    # 2026-12-04): an item's bucket is the share the items more popular than it hold: 1 and 2: 0; 3: 10/14; 5: 13/14
+    # 2026-12-04): an item's bucket is the share the items more popular than it hold: 1 and 2: 0; 3: 10/17; 5: 16/17
+    # (item 6, the other users' input, 3 times: a test target needs one)
     tied = SequenceTensors.from_sequences(Sequences.from_lists(
-        [0, 1, 2, 3], [[1] * 5 + [2] * 5 + [3] * 3 + [5, 1], [2], [3], [5]], n_items=5))
+        [0, 1, 2, 3], [[1] * 5 + [2] * 5 + [3] * 3 + [5, 1], [6, 2], [6, 3], [6, 5]], n_items=6))
     assert popularity_segments(tied, users, "test").tolist() == ["head", "head", "tail", "tail"]
-    # 1: 8 of 20 (head, 0 before it); 2, 3, 4: 4 each, 8/20 = 40% before each: torso, all three (was tail, tail, tail)
+    # 1: 8 of 23 (head, 0 before it); 2, 3, 4: 4 each, 8/23 = 35% before each: torso, all three (was tail, tail, tail)
     torso = SequenceTensors.from_sequences(Sequences.from_lists(
-        [0, 1, 2, 3], [[1] * 8 + [2] * 4 + [3] * 4 + [4] * 4 + [1], [2], [3], [4]], n_items=4))
+        [0, 1, 2, 3], [[1] * 8 + [2] * 4 + [3] * 4 + [4] * 4 + [1], [5, 2], [5, 3], [5, 4]], n_items=5))
     assert popularity_segments(torso, users, "test").tolist() == ["head", "torso", "torso", "torso"]
     ranks = {"m": torch.tensor([0, 3, 25, 100])}
     rows = {r["history"]: r for r in segment_rows(ranks, history_segments(data, users, "test"), "history")}
@@ -573,3 +574,15 @@ def test_purity_text_says_how_many_intents_hold_no_user_or_fewer_than_1_percent(
     assert purity_text(CategoryPurity(0.413, 0.398, 0.0003, 5, one), 6).endswith(
         "gives them). Of the model's 6 intents, 6 hold these users; 1 of them fewer than 1% of the users each "
         "(1 user).")
+
+
+def test_the_segment_and_repeat_helpers_refuse_users_the_evaluators_refuse():
+    """history_segments, popularity_segments and repeat_targets read -1 as the last user (helper-227): they take the
+    evaluators' users check."""
+    data = SequenceTensors.from_sequences(Sequences.from_lists([0, 1, 2], [[1, 2, 3, 4], [5], [2, 3]], n_items=5))
+    for helper in (history_segments, popularity_segments, repeat_targets):
+        for users, said in (([-1], "not -1"), ([1], r"users \[1\] have fewer than 2 items")):
+            with pytest.raises(ValueError, match=said):
+                helper(data, torch.tensor(users), "test")
+        assert len(helper(data, torch.tensor([0, 2]), "test")) == 2
+    assert repeat_targets(data, torch.tensor([0, 2]), "test").tolist() == [False, False]
