@@ -757,7 +757,8 @@ def test_a_recommender_whose_n_items_is_no_count_is_refused_by_name(n_items):
 
     data = tensors(random_lists(3, 12, 6, lo=3, hi=6), 6)
     said = f"Odd.n_items, the number of items it scores, must be a whole number of 1 or more, not {n_items!r}"
-    for use in (lambda rec: evaluate_recommender(rec, data, "test"), lambda rec: recommend(rec, data, torch.tensor([0]))):
+    for use in (lambda rec: evaluate_recommender(rec, data, "test"),
+                lambda rec: recommend(rec, data, torch.tensor([0]))):
         with pytest.raises(ValueError) as refused:
             use(Odd().fit(data, "valid"))
         assert str(refused.value) == said
