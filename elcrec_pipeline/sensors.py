@@ -133,6 +133,16 @@ def _earlier_day_running(instance: dg.DagsterInstance, day: str, warehouse: Path
                for run in of_this_folder_runs(instance.get_runs(dg.RunsFilter(statuses=list(GOING))), warehouse))
 
 
+def trained_day(instance: dg.DagsterInstance, day: str, warehouse: Path) -> bool:
+    """Whether a run that retrains ``day`` (:func:`retrains`) for the data folder whose warehouse is ``warehouse``
+    is queued or going, or one has materialized its ``elcrec_model``: for a day whose files are gone (an inbox that
+    moves loaded files away), which the schedule then leaves alone (its run failed on the missing file: helper-230)."""
+    models = of_this_folder(instance.fetch_materializations(dg.AssetRecordsFilter(
+        asset_key=elcrec_model.key, asset_partitions=[day]), limit=RECORDS_LOOKED_AT).records, warehouse)
+    return retraining(instance, day, warehouse) or any(
+        (run := instance.get_run_by_id(model.run_id)) is not None and retrains(run) for model in models)
+
+
 def retraining(instance: dg.DagsterInstance, day: str, warehouse: Path) -> bool:
     """Whether a run that retrains ``day`` (:func:`retrains`) for the data folder whose warehouse is ``warehouse`` is
     queued or going (a run of another folder that day is not: :func:`assets.daily.of_this_folder_runs`)."""

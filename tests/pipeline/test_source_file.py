@@ -773,6 +773,13 @@ def test_the_sensor_leaves_a_day_that_a_run_trained_on_after_its_files_last_chan
         os.utime(upload, (minute_ago, minute_ago))
         upload.replace(logs / f"{days[1]}.csv")
         assert requested() == days
+        # an inbox that moves loaded files away: the schedule ran the trained day, and its run failed on the missing
+        # file (helper-230); a day that no run trained (yesterday, no file) is still run, to fail by name
+        (logs / f"{days[1]}.csv").rename(tmp_path / "done.csv")
+        assert tick(days[1]).skip_message == (f"{days[1]}: no file of the day is there now, and a run that retrains "
+                                              "has trained the day or is queued or running for it (an inbox that "
+                                              "moves loaded files away)")
+        assert scheduled() == [days[0], (date.today() - timedelta(days=1)).isoformat()]
 
 
 def test_a_reload_in_a_moved_or_copied_folder_or_a_new_instance_is_no_change_of_the_day(tmp_path, monkeypatch):
