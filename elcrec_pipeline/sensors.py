@@ -197,9 +197,12 @@ def retrains(run: dg.DagsterRun) -> bool:
 
 
 def settled(files: list[Path]) -> bool:
-    """Whether none of ``files`` changed in the last :data:`SETTLE_SECONDS` (one gone since it was listed: no)."""
+    """Whether none of ``files`` changed in the last :data:`SETTLE_SECONDS` (one gone since it was listed: no): by
+    their modification times, or, for one in the future (another host's clock, an archive's times), by this host's
+    time of its last change (ctime): it waited until that future time, said to have changed (helper-230)."""
+    now = time.time()
     try:
-        newest = max(file.stat().st_mtime for file in files)
+        newest = max(stat.st_mtime if stat.st_mtime <= now else stat.st_ctime for stat in map(Path.stat, files))
     except OSError:
         return False
-    return time.time() - newest >= SETTLE_SECONDS
+    return now - newest >= SETTLE_SECONDS

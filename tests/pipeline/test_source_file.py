@@ -1277,6 +1277,13 @@ def test_the_sensor_waits_until_a_days_files_are_left_unchanged(tmp_path, monkey
     os.utime(day_file, (minute_ago, minute_ago))
     (request,) = tick().run_requests
     assert request.partition_key == yesterday
+    # a modification time in the future (another host's clock, an archive's times): it waited until then, said to
+    # have changed in the last minute (helper-230); this host's time of the change decides, a minute later
+    later = time.time() + 3 * 3600
+    os.utime(day_file, (later, later))
+    assert not sensors.settled([day_file])
+    monkeypatch.setattr(sensors.time, "time", lambda now=time.time(): now + 61)
+    assert sensors.settled([day_file])
 
 
 def test_a_load_under_other_row_rules_counts_the_stored_files_they_left_as_they_were(team, tmp_path):
