@@ -52,12 +52,15 @@ def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceF
     warehouse = storage.warehouse  # the loads, builds and models of this data folder (an instance may have several)
     newest = next((day for day in reversed(days) if _last_model(context.instance, day, warehouse) is not None), None)
     files_of = {day: day_files(pattern, day) for day in days}
-    requests, settling, failed = [], [], []
+    requests, settling, failed, going = [], [], [], []
     for day, files in files_of.items():
         if files and not settled(files):
             settling.append(day)
             continue
         if not files:
+            continue
+        if retraining(context.instance, day, warehouse):  # it reads the files when it loads them
+            going.append(day)
             continue
         why = {}  # why a retrained day runs again: an earlier day's files changed after its model
         if retrained_since(context.instance, day, files, warehouse):
@@ -65,9 +68,8 @@ def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceF
             # a later day with files (no model: ``day`` is the newest with one) trains on the change in its own run,
             # requested or to come once its files settle (or run again by hand, where its run failed); a backfill of
             # earlier days: wait for its last load
-            if (change is None or retraining(context.instance, day, warehouse)
-                    or any(files_of[d] for d in days if d > day) or _earlier_day_running(context.instance, day,
-                                                                                         warehouse)):
+            if (change is None or any(files_of[d] for d in days if d > day)
+                    or _earlier_day_running(context.instance, day, warehouse)):
                 continue
             why = {EARLIER_DAY_CHANGED_TAG: change.partition_key}
         key = f"{day}:{files_version(files)}" + (f":after load {change.storage_id}" if why else "")
@@ -79,15 +81,17 @@ def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceF
                                       tags={"elcrec/source_file": ", ".join(map(str, files)), **why}))
     if requests:
         return dg.SensorResult(run_requests=requests)
-    failed_note = (f"; the sensor's run of the files of {', '.join(failed)} ended without a model: run the day again, "
-                   "or change its files" if failed else "")
+    # each day not requested, said (a queued run's day and a failed one's read as trained on: helper-230)
+    notes = ([f"; a run that retrains is queued or running for {', '.join(going)}"] if going else []) + (
+        [f"; the sensor's run of the files of {', '.join(failed)} ended without a model: run the day again, or "
+         "change its files"] if failed else [])
     if settling:
         return dg.SensorResult(skip_reason=f"files changed in the last {SETTLE_SECONDS} s, waiting: "
-                                           f"{', '.join(settling)} ({pattern}){failed_note}")
+                                           f"{', '.join(settling)} ({pattern}){''.join(notes)}")
     window = f" ({days[0]} to {days[-1]}, by the clock)" if days else ""
-    return dg.SensorResult(skip_reason=f"no file for the last {LOOKBACK_DAYS} days{window} that a run has not "
-                                       f"trained on since it last changed: {pattern} (the days before are run by "
-                                       f"hand or as a backfill){failed_note}")
+    return dg.SensorResult(skip_reason=f"no {'other ' if notes else ''}file for the last {LOOKBACK_DAYS} days{window} "
+                                       f"that a run has not trained on since it last changed: {pattern} (the days "
+                                       f"before are run by hand or as a backfill){''.join(notes)}")
 
 
 def retrained_since(instance: dg.DagsterInstance, day: str, files: list[Path], warehouse: Path) -> bool:

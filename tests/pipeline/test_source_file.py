@@ -1085,13 +1085,17 @@ def test_the_sensor_leaves_a_day_whose_run_of_its_files_failed_and_says_so(tmp_p
                                        status=dg.DagsterRunStatus.CANCELING, tags={"dagster/partition": day}))
         canceling = sensor_tick(source, instance)  # still going: neither requested nor said to have ended
         assert not canceling.run_requests and "ended without a model" not in canceling.skip_reason.skip_message
+        # the day named, where "no file ... that a run has not trained on" read as trained on (helper-230)
+        assert canceling.skip_reason.skip_message.startswith("no other file for the last 7 days") and \
+            canceling.skip_reason.skip_message.endswith(f"; a run that retrains is queued or running for {day}")
         instance.delete_run("c" * 32)
         instance.add_run(dg.DagsterRun(job_name="daily_retrain_job", run_id="f" * 32,
                                        status=dg.DagsterRunStatus.FAILURE,
                                        tags={"dagster/partition": day, "dagster/run_key": request.run_key}))
         result = sensor_tick(source, instance)
-        assert not result.run_requests and result.skip_reason.skip_message.endswith(
-            f"; the sensor's run of the files of {day} ended without a model: run the day again, or change its files")
+        assert not result.run_requests and result.skip_reason.skip_message.startswith("no other file for") and \
+            result.skip_reason.skip_message.endswith(f"; the sensor's run of the files of {day} ended without a model: "
+                                                     "run the day again, or change its files")
         (tmp_path / "logs" / f"{day}.csv").write_text("user_id,item_id,timestamp\nu,i,1\nu,j,2\n")  # mended
         assert [r.partition_key for r in sensor_tick(source, instance).run_requests] == [day]
 
