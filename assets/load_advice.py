@@ -18,8 +18,8 @@ import polars as pl
 from elcrec_core.cli.format_guessing import first_lines, looks_like, parquet_schema
 from elcrec_core.data.files import HEADER_IS_DATA, SourceReadError
 from elcrec_core.data.item_metadata import ENCODING_ADVICE
-from elcrec_core.data.rejections import (count_text, decimal_comma_note, example_rows, file_name, reason_counts,
-                                        rejected_examples)
+from elcrec_core.data.rejections import (count_text, decimal_comma_note, example_rows, file_name, percent_above,
+                                        reason_counts, rejected_examples)
 from elcrec_core.data.source_config import ItemMetadataConfig, TimestampFormat
 from elcrec_core.data.source_folders import metadata_among_events
 from elcrec_core.data.sources import NOT_UTF8_ADVICE
@@ -157,11 +157,11 @@ _REASON_SETTINGS = {"bad_timestamp": f"timestamp_format ({', '.join(TimestampFor
 
 def rejected_note(check: RowCheck, fmt: str, timestamp_format: str, where: str, apart: Collection[str] = ()) -> str:
     """A refused load's rows for its message: the counts by reason, the first rejected rows (file, row, reason,
-    field and value; of several reasons, the first of each, the most frequent first, so that the rows that made the
-    load fail come before a few stray ones), and the settings to check for the reasons that they decide and that
-    hold a tenth of the rejected rows or more (one empty id among wrong times is no reason to doubt user_column), in
-    ``where`` (the settings and their origin), but those ``apart``, which have a share of their own (anonymous
-    events: no doubt of user_column)."""
+    field and value; of several reasons, the first of each, the most frequent first, those ``apart`` last, so that
+    the rows that made the load fail come before a few stray ones), and the settings to check for the reasons that
+    they decide and that hold a tenth of the rejected rows or more (one empty id among wrong times is no reason to
+    doubt user_column), in ``where`` (the settings and their origin), but those ``apart``, which have a share of
+    their own (anonymous events: no doubt of user_column)."""
     if not len(check.rejected):
         return count_text(check.rows_in, len(check.accepted), check.by_reason)
     files = sorted({*check.accepted["source_file"].unique(), *check.rejected["source_file"].unique()})
@@ -255,7 +255,9 @@ def threshold_note(expectations: ExpectationReport, check: RowCheck, config: Sou
                      "reasons)" + (f", or, where the data holds {' and '.join(by_design)} rows by design ({kinds}), "
                                    f"give them a share of their own, max_rejected_share_by_reason: {{{shares}}}, and "
                                    "the other reasons keep max_rejected_share" + (
-                                       f" (their rows, {rest:.1%} of the load, are above it too)"
+                                       " (their rows, "
+                                       f"{percent_above(rest, config.max_rejected_share)} of the load, are above it "
+                                       "too)"
                                        if rest > config.max_rejected_share else "") if by_design else ""))
     for reason, share in own.items():
         if f"{reason}_share" in failed and len(check.accepted):

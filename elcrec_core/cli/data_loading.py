@@ -1,22 +1,22 @@
 """The command line's data: any source file read exactly as the pipeline reads it, into sequences.
 
-Event files (csv, tsv, jsonl, Parquet events) and the benchmark ``sequence`` format go through the pipeline's
-own steps: :func:`elcrec_core.data.ingestion.ingest` (the readers of :mod:`elcrec_core.data.sources`, ids as text, and
-the row rules of the options: :meth:`~elcrec_core.cli.data_options.DataOptions.row_rules`) into a temporary
-warehouse, then :func:`elcrec_core.data.events_to_sequences.build_sequences` (events ordered by timestamp, source
-file and source row; items indexed in natural id order; k-core off unless asked for). The pipeline's own
-``sequences.parquet`` (with its ``item_index.parquet``) is read as it is.
+Event files (csv, tsv, jsonl, Parquet events) and the benchmark ``sequence`` format go through the pipeline's own steps:
+:func:`elcrec_core.data.ingestion.ingest` (the readers of :mod:`elcrec_core.data.sources`, ids as text, and the row
+rules of the options: :meth:`~elcrec_core.cli.data_options.DataOptions.row_rules`) into a temporary warehouse, then
+:func:`elcrec_core.data.events_to_sequences.build_sequences` (events ordered by timestamp, source file and source row;
+items indexed in natural id order; k-core off unless asked for). The pipeline's own ``sequences.parquet`` (with its
+``item_index.parquet``) is read as it is.
 
-One rule is the command line's own: in the ``sequence`` format, when every item id is a positive integer in
-canonical form (``7``, not ``007``), the item index is the integer itself (``n_items`` = the largest id), as the
-benchmark files and the paper's checkpoints expect; the item ids are then the indices (``item_ids`` is None).
-Integer ids far sparser than the items that occur (:data:`SPARSE_ITEM_IDS`) are refused where the format was guessed
-and, given ``--format sequence``, above :data:`MAX_INDEXED_ITEMS`.
+One rule is the command line's own: in the ``sequence`` format, when every item id is a positive integer in canonical
+form (``7``, not ``007``), the item index is the integer itself (``n_items`` = the largest id), as the benchmark files
+and the paper's checkpoints expect; the item ids are then the indices (``item_ids`` is None). Integer ids far sparser
+than the items that occur (:data:`SPARSE_ITEM_IDS`) are refused where the format was guessed and, given ``--format
+sequence``, above :data:`MAX_INDEXED_ITEMS`.
 
-The format is guessed when not given: from a Parquet file's magic bytes, from the name (``.csv``, ``.tsv``,
-``.jsonl``, ``.parquet``), else from the first line (``{`` jsonl, a tab tsv, a comma csv, whitespace-separated
-tokens the sequence format). The timestamp format (epoch seconds, epoch milliseconds or ISO 8601) is detected
-from the first rows when not given. Files are sniffed through their first :data:`~.format_guessing.SNIFF_BYTES`.
+The format is guessed when not given: from a Parquet file's magic bytes, from the name (``.csv``, ``.tsv``, ``.jsonl``,
+``.parquet``), else from the first line (``{`` jsonl, a tab tsv, a comma csv, whitespace-separated tokens the sequence
+format). The timestamp format (epoch seconds, epoch milliseconds or ISO 8601) is detected from the first rows when not
+given. Files are sniffed through their first :data:`~.format_guessing.SNIFF_BYTES`.
 """
 
 from __future__ import annotations
@@ -216,8 +216,8 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
         absent = (f", of which {len(as_integers):,} occur (the others, which no event names, are ranked all "
                   "the same: a part of a benchmark file keeps its numbering)" if len(as_integers) < largest else "")
         notes = [*notes, f"item ids are integers: used as the item indices 1..{seqs.n_items}{absent}"]
-    return LoadedData(seqs, item_ids, name, fmt, notes, report, _examples(check.rejected, report, fmt, 3),
-                      check.rejected,
+    return LoadedData(seqs, item_ids, name, fmt, notes, report,
+                      _examples(check.rejected, report, fmt, 3, apart=options.own_shares()), check.rejected,
                       build.summary.k_core_removed, build.summary.repeated_across_files,
                       id_notes(check.accepted, report.files if len(report.files) > 1 else None, fmt,
                                columns=(source.columns.user, source.columns.item)), types,
@@ -290,9 +290,10 @@ def _integer_ids(item_ids: np.ndarray) -> np.ndarray | None:
     return values if values.max() <= MAX_ITEM_ID else None
 
 
-def _examples(rejected: pl.DataFrame, report: LoadReport, fmt: str, n: int, each_reason: bool = True) -> list[str]:
+def _examples(rejected: pl.DataFrame, report: LoadReport, fmt: str, n: int, each_reason: bool = True,
+              apart: tuple[str, ...] = ()) -> list[str]:
     """``n`` rejected rows as ``line 5: bad_timestamp (timestamp: x)`` (with the file first when the load read
     several files: its path in their common folder): the first, or with ``each_reason``, of several reasons the
-    first of each (:func:`~elcrec_core.data.rejections.example_rows`)."""
-    shown = example_rows(rejected, n)[0] if each_reason else rejected
+    first of each, those ``apart`` last (:func:`~elcrec_core.data.rejections.example_rows`)."""
+    shown = example_rows(rejected, n, apart)[0] if each_reason else rejected
     return rejected_examples(shown, n, report.files if len(report.files) > 1 else None, fmt)

@@ -71,6 +71,11 @@ class DataOptions:
         if self.event_types is not None and self.event_type_column is None:
             raise ValueError("--event-types needs --event-type-column: the column that holds the event types")
 
+    def own_shares(self) -> tuple[str, ...]:
+        """The rejection reasons that the --source file gives a share of their own (max_rejected_share_by_reason),
+        whose rows the examples show after the others' (:func:`~elcrec_core.data.rejections.example_rows`)."""
+        return tuple(self.rejected_shares.max_rejected_share_by_reason) if self.rejected_shares else ()
+
     def row_rules(self) -> RowRules:
         """The row rules that these options give, as the source settings' of the same names give the pipeline's.
         Raises ValueError naming ``--min-timestamp`` or ``--max-timestamp`` for a value that is no ISO 8601 time."""

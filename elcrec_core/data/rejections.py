@@ -134,7 +134,7 @@ def rejected_share_notes(by_reason: Mapping[str, int], rows_in: int, limits: Exp
     rejected' of 4.3%, over a bound of 0.0044)."""
     default = ExpectationConfig().max_rejected_share
     others = " for the reasons without a share of their own" if limits.max_rejected_share_by_reason else ""
-    return [f"{_above(share, limit)} of the rows were rejected"
+    return [f"{percent_above(share, limit)} of the rows were rejected"
             f"{others if name == 'rejected_share' else ' as ' + name[:-6]}: the "
             f"pipeline refuses a load of more than {setting} ({limit:g} "
             f"{'by default' if (name, limit) == ('rejected_share', default) else given}; see "
@@ -144,7 +144,7 @@ def rejected_share_notes(by_reason: Mapping[str, int], rows_in: int, limits: Exp
                             else f"max_rejected_share_by_reason.{name[:-6]}"]]
 
 
-def _above(share: float, limit: float) -> str:
+def percent_above(share: float, limit: float) -> str:
     """``share`` as a percentage of one decimal, or more where that does not show it above ``limit`` (0.445% of
     rows over a bound of 0.0044 read 0.4%, below it)."""
     digits = next((d for d in range(1, 4) if round(share * 100, d) > limit * 100), 4)

@@ -411,7 +411,7 @@ def test_train_evaluate_and_recommend_without_format_on_csv_and_parquet(tmp_path
     pl.concat([events, pl.DataFrame({"user_id": [3], "item_id": [99], "timestamp": [T0 + 9]})]).write_csv(newer)
     code, stdout, err = _run(capsys, "recommend", "--data", str(newer), "--checkpoint", str(out / "best.pt"),
                              "--user", "3", "--k", "2", "--json")
-    assert code == 0 and json.loads(stdout)["history_length"] == 7  # the user's items in the data
+    assert code == 0 and json.loads(stdout)["history_length"] == 7  # the user's events in the data
     assert "1 of the user's 7 events are of items unknown to the model: left out of the history it reads" in err
 
 
@@ -1893,6 +1893,11 @@ def test_source_bounds_on_rejected_rows_are_the_ones_the_note_names(tmp_path: Pa
         code, _, err = _run(capsys, "sequences", "--source", str(source))
         assert code == 0 and "does not use" not in err, err
         assert [line for line in err.splitlines() if "refuses" in line] == [n for n in note if n]
+        # the rows shown: a reason of a share of its own after the others, as the pipeline's message shows them
+        # (helper-231: the command line kept the counts' order alone)
+        shown = [line.split(": ")[1].split(" ")[0] for line in err.splitlines() if line.startswith("  line ")]
+        assert shown == (["bad_timestamp", "missing_user"] if "max_rejected_share_by_reason" in bounds
+                         else ["missing_user", "bad_timestamp"]), err
     source.write_text(yaml.safe_dump({"format": "csv", "path": "e.csv", "max_rejected_share_by_reason": {"late": 1}}))
     with pytest.raises(SystemExit):
         _run(capsys, "sequences", "--source", str(source))
@@ -1932,7 +1937,9 @@ def test_baselines_out_writes_the_item_index_beside_sasrec_as_train_does(tmp_pat
     # --fresh: the earlier index is removed, which relabelled the new model as another catalogue (helper-227)
     lines = (f"{u} {' '.join(str(1 + (u + k) % 9) for k in range(6))}\n" for u in range(40))
     _write(tmp_path / "seq.txt", "".join(lines))
+    index = (out / "item_index.parquet").read_bytes()
     for command in (["baselines", "--preset", "synthetic", "--lambdas", "10"], ["train", "--fresh", "--hidden", "8"]):
+        (out / "item_index.parquet").write_bytes(index)  # the first run's, before each
         code, _, err = _run(capsys, *command, "--data", str(tmp_path / "seq.txt"), "--format", "sequence", "--out",
                             str(out), "--epochs", "1", "--device", "cpu")
         assert code == 0 and not (out / "item_index.parquet").exists(), err
