@@ -40,8 +40,8 @@ def history_note(folder: Path, user: str, history: list[str]) -> str:
                 why = (f"its last {len(history) - at}: events after the day's end in UTC, which the day's sequences do "
                        f"not hold, as a day file's past midnight UTC (--max-timestamp {folder.name}T23:59:59.999999 "
                        f"leaves them out), or {why}")
-            return (f"the user's history read from --data ({len(history)} items) is not the one the pipeline built "
-                    f"({len(built)} items; {folder.name}/{name}), from item {at + 1} on: the list differs from "
+            return (f"the user's history read from --data ({len(history)} events) is not the one the pipeline built "
+                    f"({len(built)} events; {folder.name}/{name}), from event {at + 1} on: the list differs from "
                     f"user_recommendations' ({why}); give --data {folder / SEQUENCES_FILE} for the pipeline's history")
     return ""
 

@@ -204,8 +204,8 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
                                                          in Path(report["markdown"]).read_text())
     # the day's load
     loaded = f"{raw['rows_in']:,} rows read, {raw['accepted']:,} accepted, {raw['rejected']:,} rejected"
-    assert f"## Data\n\nThe newest load of this source without {{date}} (it may be after the day) read 1 file(s) " \
-           f"(synthetic): {loaded}" in Path(
+    assert "## Data\n\nThe newest load of this source, whose files are not named by day (it may be after the day), " \
+           f"read 1 file(s) (synthetic): {loaded}" in Path(
         report["markdown"]).read_text()
     assert (model_dir / "challengers" / "sasrec" / "best.pt").is_file()
     summary = json.loads((model_dir / "report.json").read_text())
@@ -1593,8 +1593,8 @@ def test_recommend_cli_answers_for_one_user_from_the_stored_model(first_run, cap
     assert main(["recommend", "--serving", str(data_dir), "--data", str(events), "--user", "7", "--k-core", "5",
                  "--json"]) == 0
     built = len(pl.read_parquet(sequences).filter(pl.col("user_id") == "7")["items"][0])
-    assert (f"the user's history read from --data ({built + 1} items) is not the one the pipeline built ({built} "
-            f"items; {PARTITION}/sequences.parquet), from item 2 on: the list differs from user_recommendations' "
+    assert (f"the user's history read from --data ({built + 1} events) is not the one the pipeline built ({built} "
+            f"events; {PARTITION}/sequences.parquet), from event 2 on: the list differs from user_recommendations' "
             "(rows that the source settings' rules rejected: give --min-timestamp, --max-timestamp, --max-rating, "
             f"--null-ids as they have them; or files loaded since); give --data {sequences} for the pipeline's "
             "history") in capsys.readouterr().err
