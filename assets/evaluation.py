@@ -177,10 +177,10 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
            if serving_record else f"No model {tense}")
     if superseded:  # a report made again after later days: what serves now is said, as aliases.json has it
         change = store.serving_log()[-1] if now else None
-        who += (f"; {now.name} ({now.kind}) serves now, since {change['time']} ({change['action']}, "
+        who += (f"; {now.name} ({_kind(now)}) serves now, since {change['time']} ({change['action']}, "
                 "models/serving_log.jsonl)" if now and change else "; no model serves now")
     if withdrawn is not None:
-        who += (f"; the gate chose {withdrawn.name} ({withdrawn.kind}), which elcrec rollback has taken out of "
+        who += (f"; the gate chose {withdrawn.name} ({_kind(withdrawn)}), which elcrec rollback has taken out of "
                 "serving since (the gate's table below is the day's decision)")
     headline_rows = headline(ranks)
     by_history = segment_rows(ranks, history_segments(data, users, split), "history")
