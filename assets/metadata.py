@@ -163,7 +163,7 @@ def _observed(outcome: ExpectationOutcome) -> str:
     if outcome.observed is not None:
         return _number(outcome.observed)
     if outcome.unexpected_count is not None:
-        return f"{outcome.unexpected_count} unexpected rows"
+        return f"{outcome.unexpected_count} unexpected row{'s' if outcome.unexpected_count != 1 else ''}"
     return ""
 
 

@@ -125,5 +125,5 @@ def test_expectation_results_of_a_real_suite():
     value = expectation_results(expect_sequences(per_user, ExpectationConfig(max_length=4)))["expectations"]
     assert [(r["expectation"], r["observed"], r["threshold"], r["passed"]) for r in records(value)] == [
         ("expect_table_row_count_to_be_between", "3", "≥ 1", True),
-        ("expect_column_values_to_be_between", "1 unexpected rows", "1 to 4", False),
-        ("expect_column_values_to_be_in_set", "1 unexpected rows", "in [True]", False)]
+        ("expect_column_values_to_be_between", "1 unexpected row", "1 to 4", False),
+        ("expect_column_values_to_be_in_set", "1 unexpected row", "in [True]", False)]
