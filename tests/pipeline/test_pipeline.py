@@ -1610,7 +1610,7 @@ def test_recommend_cli_answers_for_one_user_from_the_stored_model(first_run, cap
         out.write(f"7,{item},{next_day}\n7,{item},{next_day + 1}\n")
     assert main(["recommend", "--serving", str(data_dir), "--data", str(events), "--user", "7", "--k-core", "5",
                  *since, "--json"]) == 0
-    assert (f"from item {built + 1} on: the list differs from user_recommendations' (its last 2: events after the "
+    assert (f"from event {built + 1} on: the list differs from user_recommendations' (its last 2: events after the "
             "day's end in UTC, which the day's sequences do not hold, as a day file's past midnight UTC "
             f"(--max-timestamp {PARTITION}T23:59:59.999999 leaves them out), or rows that the source settings' rules "
             "rejected: give "
