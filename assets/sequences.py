@@ -248,8 +248,7 @@ def _new_event_types(config: SequenceSettings, storage: Storage, partition: str,
     modelled = types_text(config.event_types)
     untyped = any(not name for name in new["event_type"])  # events without a type: no event_types lists them
     description = (f"modelled: {modelled}; first seen on {new['first_day'][0]} and left out: " + ", ".join(
-        f"{name!r} ({rows} row{'s' if rows != 1 else ''})" if name is not None
-        else f"no type ({rows} row{'s' if rows != 1 else ''})"
+        f"{'no type' if name is None else repr(name)} ({rows} row{'s' if rows != 1 else ''})"
         for name, rows in new.select("event_type", "rows").iter_rows())
         + ". If it names a modelled type, add it to event_types (run config ops.interaction_sequences.config)"
         + (". Events without a type (none, or '') are never of event_types: give them one in the source's event "
