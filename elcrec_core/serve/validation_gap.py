@@ -42,10 +42,14 @@ def noise_text(gap: tuple[float, float, int] | None) -> str:
 def tolerance_text(ranks: torch.Tensor, other_ranks: torch.Tensor, tolerance: float) -> str:
     """How a contender that a promoted candidate (its validation ``ranks``) did not beat (``other_ranks``) stands
     beside it: higher by no more than the ``tolerance``, with :func:`noise_text`, where it is higher (the reason said
-    only "(tolerance 0.002)", not that the promoted model was below: helper-228); else the tolerance alone."""
+    only "(tolerance 0.002)", not that the promoted model was below: helper-228); level with it where the per-user
+    NDCG@20 differ by nothing on the mean (a tie read "(tolerance 0)": helper-231); else, from fewer than 2 users,
+    the tolerance alone."""
     gap = paired_gap(ranks, other_ranks)
-    if gap is None or not gap[0] > 0:
+    if gap is None:
         return f" (tolerance {tolerance:g})"
+    if not gap[0] > 0:
+        return ", level with it"
     return f", higher by no more than the tolerance {tolerance:g}{noise_text(gap)}"
 
 
