@@ -82,15 +82,24 @@ def check_ranks(ranks: object, name: str = "ranks") -> None:
         raise ValueError(f"{name}: a negative rank, {int(ranks.min())} (ranks are 0-based: 0 is the first place)")
 
 
+def require_cutoff(k: object, what: str) -> None:
+    """Raise ValueError naming ``what`` where ``k`` is no whole number from 1 to :data:`MISS_RANK`: above it, a miss
+    (a target in the history, a non-finite score) counted as a hit (helper-226)."""
+    require_count(k, what)
+    if k > MISS_RANK:  # type: ignore[operator]
+        raise ValueError(f"{what} must be at most {MISS_RANK} (2^31, the rank of a miss), not {k!r}")
+
+
 def metrics_from_ranks(ranks: torch.Tensor, ks: tuple[int, ...] = KS) -> dict[str, float]:
     """HR@K and NDCG@K averaged over users, from 0-based ranks (a miss may have any rank >= max K). Raises
-    ValueError for a K that is no whole number of 1 or more (true gave 'HR@True', 2.5 'HR@2.5': helper-219), and
-    for ranks that are no vector of integers >= 0 (:func:`check_ranks`)."""
+    ValueError for a K that is no whole number of 1 or more (true gave 'HR@True', 2.5 'HR@2.5': helper-219) or above
+    :data:`MISS_RANK` (:func:`require_cutoff`), and for ranks that are no vector of integers >= 0
+    (:func:`check_ranks`)."""
     check_ranks(ranks)
     ranks = ranks.double()
     out: dict[str, float] = {}
     for k in ks:
-        require_count(k, "the cut-off K")
+        require_cutoff(k, "the cut-off K")
         hit = ranks < k
         out[f"HR@{k}"] = hit.double().mean().item()
         out[f"NDCG@{k}"] = torch.where(hit, 1.0 / torch.log2(ranks + 2.0), 0.0).mean().item()
@@ -106,9 +115,10 @@ def figures_from_ranks(ranks: torch.Tensor, non_finite: int) -> dict[str, float]
 
 def per_user(ranks: torch.Tensor, k: int) -> dict[str, np.ndarray]:
     """Per-user HR@k and NDCG@k (0 or 1/log2(rank + 2)) from 0-based ranks: arrays [U] of the users' values, whose
-    means :func:`metrics_from_ranks` gives. Raises ValueError for a ``k`` that is no whole number of 1 or more, and
-    for ranks that are no vector of integers >= 0 (:func:`check_ranks`)."""
-    require_count(k, "the cut-off k")
+    means :func:`metrics_from_ranks` gives. Raises ValueError for a ``k`` that is no whole number of 1 or more or is
+    above :data:`MISS_RANK` (:func:`require_cutoff`), and for ranks that are no vector of integers >= 0
+    (:func:`check_ranks`)."""
+    require_cutoff(k, "the cut-off k")
     check_ranks(ranks)
     r = ranks.double().cpu().numpy()
     hit = r < k

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from elcrec_core.config.field_types import require_count
-from elcrec_core.evaluate.ranking import check_ranks, per_user
+from elcrec_core.evaluate.ranking import check_ranks, per_user, require_cutoff
 from elcrec_core.evaluate.statistics import (
     FEWEST_USERS_FOR_AN_INTERVAL,
     RESAMPLES,
@@ -27,9 +26,9 @@ def headline(ranks: Mapping[str, torch.Tensor], k: int = 20, n_boot: int = RESAM
     top k of n users, whose bootstrap gives [0, 0], Clopper-Pearson's for HR@k, [0, 1 - 0.025^(1/n)], which bounds
     NDCG@k too (a user's NDCG@k is at most their HR@k); of one that ranks every target first, its mirror,
     [0.025^(1/n), 1] (a user's NDCG@k is 1 where the target is first). Raises ValueError for k < 1, as
-    :func:`paired_differences` does (it gave "HR@0": helper-193), and, naming the model, for ranks that are no
-    vector of integers >= 0."""
-    require_count(k, "the cut-off k")
+    :func:`paired_differences` does (it gave "HR@0": helper-193), or above the rank of a miss, and, naming the model,
+    for ranks that are no vector of integers >= 0."""
+    require_cutoff(k, "the cut-off k")
     rows = []
     for name, r in ranks.items():
         check_ranks(r, name)
@@ -132,10 +131,11 @@ def paired_differences(ranks: Mapping[str, torch.Tensor], reference: str, k: int
     shared (a gain of +0.002 NDCG@20 on Beauty lies inside both models' intervals and is still clear when
     paired). Each comparison is at the 95% level: among several, one may come out "better" or "worse" by chance.
 
-    Raises KeyError when ``reference`` is not in ``ranks``; ValueError, naming the model, for k < 1, no users,
-    ranks that are not a vector of non-negative integers, or rank vectors of different lengths.
+    Raises KeyError when ``reference`` is not in ``ranks``; ValueError, naming the model, for k < 1 or above the
+    rank of a miss (:func:`~elcrec_core.evaluate.ranking.require_cutoff`), no users, ranks that are not a vector of
+    non-negative integers, or rank vectors of different lengths.
     """
-    require_count(k, "the cut-off k")
+    require_cutoff(k, "the cut-off k")
     if reference not in ranks:
         raise KeyError(f"the reference model {reference!r} is not among the ranked models {sorted(ranks)}")
     users = len(ranks[reference])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from elcrec_core.evaluate.ranking import metrics_from_ranks, per_user
+from elcrec_core.evaluate.ranking import MISS_RANK, metrics_from_ranks, per_user
 from elcrec_core.evaluate.statistics import Interval, bootstrap_mean, item_lift, planted_agreement
 
 
@@ -397,7 +397,7 @@ def test_equal_lifts_that_a_chain_of_divisions_rounds_apart_tie_and_are_ordered_
 def test_bootstrap_and_the_headline_refuse_what_has_no_interval() -> None:
     """A NaN among the values gave a NaN interval unsaid; n_boot 0 and level 95 numpy's errors; the headline's
     k 0 gave "HR@0" (helper-193)."""
-    from elcrec_core.report.comparisons import headline
+    from elcrec_core.report.comparisons import headline, paired_differences
 
     with pytest.raises(ValueError, match="^1 of the 3 values to bootstrap are NaN$"):
         bootstrap_mean(np.array([1.0, np.nan, 0.0]))
@@ -418,3 +418,11 @@ def test_bootstrap_and_the_headline_refuse_what_has_no_interval() -> None:
     for k in (0, 2.5, True):
         with pytest.raises(ValueError, match=f"^the cut-off k must be a whole number of 1 or more, not {k!r}$"):
             headline({"a": torch.tensor([0, 1])}, k=k)
+    # above the rank of a miss (2^31), a target in the history counted as a hit at rank 2^31 (helper-226)
+    miss, beyond = torch.tensor([0, MISS_RANK]), MISS_RANK + 1
+    assert metrics_from_ranks(miss, (MISS_RANK,))[f"HR@{MISS_RANK}"] == 0.5  # the largest K: the miss is no hit
+    for check in (lambda: per_user(miss, beyond), lambda: metrics_from_ranks(miss, (beyond,)),
+                  lambda: headline({"a": miss}, k=beyond), lambda: paired_differences({"a": miss}, "a", k=beyond)):
+        with pytest.raises(ValueError, match=r"^the cut-off [kK] must be at most 2147483648 \(2\^31, the rank of a "
+                                             r"miss\), not 2147483649$"):
+            check()
