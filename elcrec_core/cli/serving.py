@@ -81,7 +81,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             warn(note)
         if not (Path(args.serving) / "warehouse.duckdb").is_file():  # titles and seen items lost silently
             seen = (", and of the items the user had it excludes only those of the sequences (the warehouse holds "
-                    "also those the sequence filters left out)") if data.format == "sequences-parquet" else ""
+                    "also those the sequence filters left out)") if _a_day_of_serving(args, data) else ""
             warn(f"{Path(args.serving) / 'warehouse.duckdb'} is missing: the list shows no titles{seen}; to rebuild "
                  "it, run the days again in order from the first partition (a backfill of daily_retrain_job)")
         if intent_record is not None:
@@ -202,17 +202,26 @@ def _seen_in_the_warehouse(args: argparse.Namespace, data: LoadedData, own: Sequ
     the data numbers its items; the other users have none. None for other data."""
     from elcrec_core.data.seen_items import seen_items
 
-    if args.checkpoint or data.format != "sequences-parquet" or data.item_ids is None:
+    if args.checkpoint or data.item_ids is None or not _a_day_of_serving(args, data):
         return None
-    folder, stored = Path(args.data).resolve().parent, Path(args.serving) / "warehouse.duckdb"
-    if not stored.is_file() or folder.parent != (Path(args.serving) / "sequences").resolve():
+    stored = Path(args.serving) / "warehouse.duckdb"
+    if not stored.is_file():
         return None
+    folder = Path(args.data).resolve().parent
     try:
         end = partition_end(folder.name)
     except ValueError:  # a folder made by hand: no day's
         return None
     users = np.where(np.arange(len(own)) == at, own.user_ids.astype(str), "")  # "": no user's id (none is empty)
     return seen_items(stored, end, users, data.item_ids, read_sequence_settings(folder).event_types)
+
+
+def _a_day_of_serving(args: argparse.Namespace, data: LoadedData) -> bool:
+    """Whether ``--data`` is a ``sequences.parquet`` in a day's folder of the ``--serving`` folder's sequences, whose
+    seen items :func:`_seen_in_the_warehouse` reads from its warehouse (helper-231: a missing warehouse was said to
+    lose them for any sequences.parquet)."""
+    return (data.format == "sequences-parquet"
+            and Path(args.data).resolve().parent.parent == (Path(args.serving) / "sequences").resolve())
 
 
 def _ties_for(checkpoint: Path, n_items: int, data_dir: str) -> Sequences | None:

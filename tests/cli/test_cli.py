@@ -1437,6 +1437,13 @@ def test_recommend_serving_breaks_ties_by_the_pipeline_s_popularity_not_the_user
     assert code == 0 and (f"{tmp_path / 'data' / 'warehouse.duckdb'} is missing: the list shows no titles, and of "
                           "the items the user had it excludes only those of the sequences (the warehouse holds also "
                           "those the sequence filters left out); to rebuild it") in err, err
+    copy = tmp_path / "copy"  # a copy outside the serving folder: its warehouse is never read for it (helper-231)
+    copy.mkdir()
+    for name in ("sequences.parquet", "item_index.parquet"):
+        shutil.copy(day / name, copy / name)
+    code, out, err = _run(capsys, "recommend", "--serving", str(tmp_path / "data"), "--data",
+                          str(copy / "sequences.parquet"), "--user", "me", "--k", "4")
+    assert code == 0 and "is missing: the list shows no titles; to rebuild it" in err, err
     # the folder's item metadata gives the items' titles (ids alone said nothing to a person; a trial of 2026-12-06)
     with duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb")) as con:
         con.execute("CREATE TABLE item_metadata AS SELECT * FROM (VALUES ('f', 'Dumbo (1941)', 'Animation'), "
