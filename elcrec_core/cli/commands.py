@@ -7,7 +7,6 @@ import argparse
 import json
 import math
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -24,8 +23,8 @@ from elcrec_core.data.sequences import (
     read_item_index_file,
 )
 from elcrec_core.train.auto_preset import AUTO, BASE_PRESET, auto_experiment
-from elcrec_core.train.checkpoint import BEST, LAST
-from elcrec_core.train.run_log import METRICS_FILE, TENSORBOARD_DIR
+from elcrec_core.train.checkpoint import LAST
+from elcrec_core.train.run_log import clear_run
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -63,12 +62,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         if item_ids is not None:  # on every rank: all refuse alike
             _keep_the_resumed_catalogue(Path(args.out), item_ids, resume=not args.fresh)
         if main_rank:
-            if args.fresh:  # a run stopped early must not leave the old run's model, metrics or curves beside it
-                warm = Path(args.init_from).resolve() if args.init_from else None
-                for path in (Path(args.out) / BEST, Path(args.out) / LAST, Path(args.out) / METRICS_FILE):
-                    if path.resolve() != warm:  # --init-from this folder's model: it is read first, then replaced
-                        path.unlink(missing_ok=True)
-                shutil.rmtree(Path(args.out) / TENSORBOARD_DIR, ignore_errors=True)  # one run's curves, not two
+            if resumed is None:  # a run stopped early must not leave the old run's model, metrics or curves beside it
+                clear_run(Path(args.out), Path(args.init_from) if args.init_from else None)
             print(f"data: {len(seqs)} users, {seqs.n_items} items, {len(seqs.items)} interactions", flush=True)
             if item_ids is not None or resumed is None:  # evaluate and recommend check a model's catalogue by it
                 index_beside(Path(args.out), item_ids)
@@ -198,7 +193,8 @@ def cmd_baselines(args: argparse.Namespace) -> int:
 
     log(f"data: {len(seqs)} users, {seqs.n_items} items, {len(seqs.items)} interactions; the test split: {ranked}")
     if args.out and not args.no_sasrec:  # as elcrec train writes it: without it, evaluate and recommend matched
-        index_beside(Path(args.out), data.item_ids)  # items by position, wrong on grown data (helper-224)
+        clear_run(Path(args.out))  # items by position, wrong on grown data (helper-224)
+        index_beside(Path(args.out), data.item_ids)
     with tempfile.TemporaryDirectory(prefix="elcrec-sasrec-") as tmp:
         sasrec = None if args.no_sasrec else SASRec(exp, args.out or tmp, log)
         results = compare(data_tensors, lambdas, sasrec, log)

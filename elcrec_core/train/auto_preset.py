@@ -124,8 +124,6 @@ def derive_settings(seqs: Sequences, given: Mapping[str, Any] | None = None) -> 
     lengths = seqs.lengths
     data = SequenceTensors.from_sequences(seqs)
     users = trainable_users(data)
-    if len(users) == 0:
-        raise ValueError(f"no training sample: none of the {len(seqs)} users has the 4 items that one needs")
     percentile = int(np.percentile(lengths, LENGTH_PERCENTILE, method="higher"))
 
     max_len = given.get("max_len", min(MAX_MAX_LEN, max(MIN_MAX_LEN, _round_up(percentile, MAX_LEN_STEP))))

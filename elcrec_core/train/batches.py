@@ -33,8 +33,12 @@ class TrainBatch:
 
 
 def trainable_users(data: SequenceTensors) -> torch.Tensor:
-    """Users whose training input items[:-3] is not empty."""
-    return torch.nonzero(data.ends - data.starts >= 4).flatten()
+    """Users [N] (0-based, int64) whose training input items[:-3] is not empty: those of 4 items or more. Raises
+    ValueError where there is none (training's and the auto preset's messages were twins in other words)."""
+    users = torch.nonzero(data.ends - data.starts >= 4).flatten()
+    if len(users) == 0:
+        raise ValueError(f"no training sample: none of the {len(data)} users has the 4 items that one needs")
+    return users
 
 
 def training_windows(data: SequenceTensors, users: torch.Tensor, max_len: int, mode: str = "last"

@@ -90,8 +90,6 @@ def train(
     data = SequenceTensors.from_sequences(seqs)
     eval_data = SequenceTensors.from_sequences(seqs, device)
     users = trainable_users(data)
-    if len(users) == 0:
-        raise ValueError("no user has the 4 items that a training sample needs")
     samples, drops = training_windows(data, users, model.cfg.max_len, cfg.train_windows)
     optimizer = make_optimizer(model, cfg)
     extra = dict(extra_payload or {})

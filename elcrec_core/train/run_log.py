@@ -91,6 +91,17 @@ def recorded_run(out_dir: Path) -> dict[str, Any]:
     return read_json(path).get(RUN, {}) if path.exists() else {}
 
 
+def clear_run(folder: Path, keep: Path | None = None) -> None:
+    """Remove an earlier run's ``best.pt``, ``last.pt``, ``metrics.json`` and ``tensorboard/`` from the model folder
+    ``folder`` before a new run writes its item index there (``keep``: a checkpoint the new run reads first, its
+    ``--init-from``, is left): a run that stops early leaves no other run's model or curves beside it, relabelled
+    by the new index (helper-235: a failed ``baselines --out`` left the earlier SASRec beside other data's items)."""
+    for path in (folder / BEST, folder / LAST, folder / METRICS_FILE):
+        if keep is None or path.resolve() != keep.resolve():
+            path.unlink(missing_ok=True)
+    shutil.rmtree(folder / TENSORBOARD_DIR, ignore_errors=True)  # one run's curves, not two
+
+
 def keep_run(work: Path, folder: Path) -> None:
     """Move a finished run's ``best.pt``, ``config.json``, ``metrics.json`` and ``tensorboard/`` from its working
     folder ``work`` into ``folder`` (made if missing) and remove ``work`` with its epoch checkpoints. ``last.pt``

@@ -1953,3 +1953,18 @@ def test_baselines_out_writes_the_item_index_beside_sasrec_as_train_does(tmp_pat
         code, listed, err = _run(capsys, "recommend", "--data", str(tmp_path / "seq.txt"), "--format", "sequence",
                                  "--checkpoint", str(out / "best.pt"), "--user", "3", "--k", "3", "--json")
         assert code == 0 and len(json.loads(listed)["items"]) == 3, err
+    # a run that fails after it wrote its index (3 items a user: SASRec cannot train) left the earlier model beside
+    # it, relabelled with the new data's items: recommend listed an item the model never knew (helper-235); so did
+    # train without --fresh where no last.pt was there to resume
+    _events(per_user=3).with_columns(pl.format("s{}", "item_id").alias("item_id")).write_csv(tmp_path / "short.csv")
+    for command in (["baselines", "--lambdas", "10"], ["train", "--hidden", "8"]):
+        (out / "last.pt").unlink(missing_ok=True)
+        assert (out / "best.pt").is_file() and (out / "metrics.json").is_file()  # the earlier run's
+        code, _, err = _run(capsys, *command, "--data", str(tmp_path / "short.csv"), "--out", str(out), "--preset",
+                            "synthetic", "--epochs", "1", "--device", "cpu")  # the auto preset refuses it sooner
+        assert code == 2 and "none of the 40 users has the 4 items that one needs" in err, err
+        assert pl.read_parquet(out / "item_index.parquet")["item_id"].to_list() == [f"s{i}" for i in range(9)]
+        assert not (out / "best.pt").exists() and not (out / "metrics.json").exists()
+        train = _run(capsys, "train", "--data", str(tmp_path / "seq.txt"), "--format", "sequence", "--out", str(out),
+                     "--epochs", "1", "--hidden", "8", "--device", "cpu", "--fresh")  # the next command's earlier run
+        assert train[0] == 0, train[2]
