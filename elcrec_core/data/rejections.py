@@ -97,16 +97,19 @@ def rejected_files_note(check: RowCheck, share: float, fmt: str, files: Sequence
     """A notice of the files of ``check`` (a load of several, ``files``) whose own share of rejected rows, but those
     of the reasons ``apart`` (which have a share of their own: ``max_rejected_share_by_reason``), is above ``share``
     (the load's ``max_rejected_share``), which the load's share hides (a whole file in the wrong time unit among
-    good files): each with its counts by reason and first rejected row; empty where there are none."""
+    good files): each with its counts by reason and first rejected row of the reasons that it is judged by (one of
+    ``apart`` hid them: helper-235); empty where there are none."""
     rows = rows_per_file(check, files)
     if len(rows) < 2:  # a file alone: its share is the load's, which the expectations judge
         return ""
     notes = []
     for (file,), part in check.rejected.group_by(pl.col("source_file").cast(pl.String), maintain_order=True):
-        if part.filter(~pl.col("reason").cast(pl.String).is_in(list(apart))).height > share * rows[file]:
+        judged = part.filter(~pl.col("reason").cast(pl.String).is_in(list(apart)))
+        if judged.height > share * rows[file]:
             by_reason = dict(part["reason"].cast(pl.String).value_counts().iter_rows())
+            first = "the first" if judged.height == part.height else "the first without a share of its own"
             notes.append(f"{file_name(file, files)}: {count_text(rows[file], rows[file] - len(part), by_reason)}"
-                         f"; the first: {rejected_examples(part, 1, None, fmt)[0]}")
+                         f"; {first}: {rejected_examples(judged, 1, None, fmt)[0]}")
     if not notes:
         return ""
     return (f"{len(notes)} file(s) of this load have more rejected rows than max_rejected_share ({share}) allows a "
@@ -146,8 +149,8 @@ def rejected_share_notes(by_reason: Mapping[str, int], rows_in: int, limits: Exp
 
 def percent_above(share: float, limit: float) -> str:
     """``share`` as a percentage of one decimal, or more where that does not show it above ``limit`` (0.445% of
-    rows over a bound of 0.0044 read 0.4%, below it)."""
-    digits = next((d for d in range(1, 4) if round(share * 100, d) > limit * 100), 4)
+    rows over a bound of 0.0044 read 0.4%, below it; 500,001 of 10,000,000 over 0.05 read 5.0000% at 4: 5.00001%)."""
+    digits = next((d for d in range(1, 10) if round(share * 100, d) > limit * 100), 10)
     return f"{share:.{digits}%}"
 
 

@@ -608,6 +608,24 @@ def test_a_files_rejected_rows_of_a_reason_with_a_share_of_its_own_do_not_count_
     assert "b.csv: 10 rows read, 7 accepted, 3 rejected (missing_user: 3)" in rejected_files_note(
         check, 0.05, "csv", ["a.csv", "b.csv"])
     assert rejected_files_note(check, 0.05, "csv", ["a.csv", "b.csv"], apart={"missing_user": 0.4}) == ""
+    # b.csv flagged for its 10 bad times (10% > 5%): its first row shown was one of the 50 anonymous events, which
+    # have a share of their own (helper-235); now the first of those it is judged by
+    accepted = pl.DataFrame({"source_file": ["a.csv"] * 900 + ["b.csv"] * 40})
+    rejected = pl.DataFrame({"source_file": ["b.csv"] * 60, "source_row": list(range(2, 62)),
+                             "reason": ["missing_user"] * 50 + ["bad_timestamp"] * 10,
+                             "detail": ["user_id is empty"] * 50 + ["timestamp: 'x'"] * 10})
+    check = RowCheck(accepted, rejected, 1000, {"missing_user": 50, "bad_timestamp": 10})
+    assert rejected_files_note(check, 0.05, "csv", ["a.csv", "b.csv"], apart={"missing_user": 0.6}).endswith(
+        "b.csv: 100 rows read, 40 accepted, 60 rejected (missing_user: 50, bad_timestamp: 10); the first without a "
+        "share of its own: line 52: bad_timestamp (timestamp: 'x'). The rejected rows are kept in rejected_interactions")
+
+
+def test_a_rejected_share_above_its_bound_shows_the_digits_that_set_it_above() -> None:
+    """0.445% over a bound of 0.0044 read 0.4%; 500,001 of 10,000,000 rows over 0.05 read 5.0000% (helper-235)."""
+    from elcrec_core.data.rejections import percent_above
+
+    assert [percent_above(0.3, 0.05), percent_above(0.00445, 0.0044), percent_above(500_001 / 10_000_000, 0.05)] \
+        == ["30.0%", "0.45%", "5.00001%"]
 
 
 def test_sequence_expectations_pass_and_fail() -> None:
