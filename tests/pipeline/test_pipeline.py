@@ -2484,6 +2484,8 @@ def served_after_most_popular(first_run, tmp_path: Path) -> tuple[Storage, Model
 def test_the_report_after_a_rollback_names_the_model_that_serves(first_run, tmp_path):
     """The gate chose the day's candidate; elcrec rollback withdrew it; the day's report, materialized again (the
     command the rollback prints), still said that the candidate serves, in report.md and report.json."""
+    from assets.evaluation import _kind  # an EASE with its λ (helper-235)
+
     storage, candidate, base = served_after_most_popular(first_run, tmp_path)
     store = storage.store
     resources = {"storage": storage, "device": ComputeDevice(device="cpu", threads=1)}
@@ -2502,7 +2504,7 @@ def test_the_report_after_a_rollback_names_the_model_that_serves(first_run, tmp_
     assert summary["serving"] == next((name for name, served in ranked.items() if served == restored.name), "none")
     assert summary["serving"] != "none"  # the candidate, most popular or the model that served before: all ranked
     assert metadata(result, "evaluation_report")["withdrawn"] == chosen.name
-    assert (f"the gate chose {chosen.name} ({chosen.kind}), which elcrec rollback has taken out of serving since"
+    assert (f"the gate chose {chosen.name} ({_kind(chosen)}), which elcrec rollback has taken out of serving since"
             in (store.folder(candidate) / "report.md").read_text())
 
 
