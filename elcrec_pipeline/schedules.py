@@ -29,7 +29,8 @@ def retrain_schedule() -> dg.ScheduleDefinition:
     @dg.schedule(job_name=RETRAIN_JOB, cron_schedule=f"{minute} {hour} * * *", name="daily_retrain_schedule",
                  execution_timezone="UTC", description="daily_retrain_job for the day that has just ended (UTC), "
                  f"with the run config of {RUN_CONFIG_ENV} where set; skips a day whose {{date}} files a run has "
-                 "already trained on as they are (the sensor's), or one queued or running for the day.")
+                 "already trained on as they are (the sensor's), one queued or running for the day, or one whose "
+                 "files are gone (moved away once loaded) that a run has trained.")
     def daily_retrain_schedule(context: dg.ScheduleEvaluationContext, source_file: SourceFile,
                                storage: Storage) -> dg.RunRequest | dg.SkipReason:
         # first: a run config file edited wrong fails each tick, naming it, not only one that would start a run
