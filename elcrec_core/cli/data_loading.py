@@ -31,6 +31,7 @@ import polars as pl
 from elcrec_core.cli.data_options import SYNTHETIC, DataOptions
 from elcrec_core.cli.format_guessing import (check_one_format, choose_format, event_source, first_lines,
                                              is_sequences_parquet)
+from elcrec_core.cli.integer_ids import integer_ids, integer_items
 from elcrec_core.cli.read_advice import read_advice
 from elcrec_core.data.event_selection import absent_event_types, absent_types_text, unmodelled_event_types
 from elcrec_core.data import warehouse
@@ -41,7 +42,7 @@ from elcrec_core.data.rejections import (count_text, decimal_comma_note, example
                                         rejected_share_notes, write_rejected)
 from elcrec_core.data.seen_items import seen_items
 from elcrec_core.data.sequence_summary import SequenceSummary, read_summary, users_text
-from elcrec_core.data.sequences import MAX_ITEM_ID, Sequences, read_sequence_parquet
+from elcrec_core.data.sequences import Sequences, read_sequence_parquet
 from elcrec_core.data.source_config import SourceConfig, resolve_files
 from elcrec_core.data.synthetic import SyntheticConfig
 from elcrec_core.data.expectations import ExpectationConfig
@@ -197,7 +198,7 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
             f"the other {build.summary.k_core_removed}" if types else f"every one of its {report.accepted}")
             + " events"] if build.summary.k_core_removed else [])))
     seqs, item_ids, short = build.sequences, build.item_ids, build.short_histories
-    if fmt == "sequence" and (as_integers := _integer_ids(item_ids)) is not None:
+    if fmt == "sequence" and (as_integers := integer_ids(item_ids)) is not None:
         largest, given = int(as_integers.max()), options.format not in (None, "auto")
         tabs = "\t" in next(iter(first_lines(resolve_files(source.path)[0], source.encoding)), "")
         table, option = ("tabs", "--format tsv") if tabs else ("spaces", "--delimiter ' '")
@@ -211,7 +212,7 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
                                            "; a sequence file of such ids: --format sequence"))
         seqs = Sequences(seqs.user_ids, as_integers[seqs.items - 1], seqs.offsets, largest)
         short = Sequences(short.user_ids, as_integers[short.items - 1], short.offsets, largest)
-        seen, seen_ids = None if seen is None else _integer_items(seen, seen_ids), None
+        seen, seen_ids = None if seen is None else integer_items(seen, seen_ids), None
         item_ids = None
         absent = (f", of which {len(as_integers):,} occur (the others, which no event names, are ranked all "
                   "the same: a part of a benchmark file keeps its numbering)" if len(as_integers) < largest else "")
@@ -267,27 +268,6 @@ def _every_item_seen(db: Path, build: SequenceBuild, event_types: tuple[str, ...
     ids = np.concatenate([build.item_ids, stored.filter(~stored.is_in(build.item_ids.tolist())).to_numpy()])
     users = np.concatenate([build.sequences.user_ids, build.short_histories.user_ids])
     return seen_items(db, None, users, ids, event_types), ids
-
-
-def _integer_items(seqs: Sequences, item_ids: np.ndarray) -> Sequences:
-    """``seqs`` with each item (an index of ``item_ids``) as its integer id, where that id is one
-    (:func:`_integer_ids`'s form), and without the others (an item the k-core removed, ``007``: no model of
-    integer ids scores it)."""
-    ids = pl.Series(np.asarray(item_ids).astype(str))
-    integer = ids.str.contains(r"^[1-9][0-9]{0,9}$").to_numpy()
-    values = np.where(integer, ids.str.to_integer(strict=False).fill_null(0).to_numpy(), 0)
-    kept = integer[seqs.items - 1]
-    offsets = np.concatenate([[0], np.cumsum(kept)]).astype(np.int64)[seqs.offsets]  # each user's kept items
-    return Sequences(seqs.user_ids, values[seqs.items - 1][kept], offsets, int(max(values.max(initial=0), 1)))
-
-
-def _integer_ids(item_ids: np.ndarray) -> np.ndarray | None:
-    """The ids as integers when every one is a positive integer in canonical form up to MAX_ITEM_ID."""
-    ids = pl.Series(np.asarray(item_ids).astype(str))
-    if not len(ids) or not ids.str.contains(r"^[1-9][0-9]{0,9}$").all():
-        return None
-    values = ids.cast(pl.Int64).to_numpy()
-    return values if values.max() <= MAX_ITEM_ID else None
 
 
 def _examples(rejected: pl.DataFrame, report: LoadReport, fmt: str, n: int, each_reason: bool = True,
