@@ -205,8 +205,13 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     ]
     purity = intent_category_purity(candidate_model, seqs, item_ids, storage.warehouse)
     if purity is not None:
+        # the tables of another model's intents: their figures differed from these unsaid (helper-233)
+        profiled = storage.intent_model(partition, run_lineage(context))
+        elsewhere = (f" These are the new model's intents, which do not serve: intent_profiles and "
+                     f"intent_category_purity hold those of {profiled.name}, the ELCRec model whose intents serve "
+                     "for this day, with its own figures." if profiled.dir != candidate.dir else "")
         sections.append(("Intents of the new model and item categories",
-                         purity_text(purity, candidate_model.cfg.n_intents)))
+                         purity_text(purity, candidate_model.cfg.n_intents) + elsewhere))
     images = {"training_plot": ("training curves of the new model", out / "training_curve.png")}
     backtest, backtest_note = _backtest(storage, partition, _served_at_first_gate(store, partition))
     if backtest is None:

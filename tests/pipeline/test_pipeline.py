@@ -243,6 +243,7 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
     assert ("Category purity 1.000 (the share of an intent's interactions in its most frequent category, weighted by "
             "users); shuffled assignments of the same sizes 1.000 ± 0.0000 (mean ± standard deviation of 5 "
             "shuffles).") in Path(report["markdown"]).read_text()
+    assert "which do not serve" not in Path(report["markdown"]).read_text()  # the new model's intents serve
     profiles = metadata(result, "intent_profiles")
     assert profiles["intents_used"] + profiles["dead_intents"] == 4
     assert "training_curve.png" in {p.name for p in model_dir.iterdir()}
@@ -320,6 +321,10 @@ def test_a_worse_model_stays_a_candidate_and_the_run_succeeds(first_run):
     report = metadata(result, "evaluation_report")
     assert report["promoted"] is False and (report["serving"], report["serving_model"]) == ("current", before.name)
     assert f"served before ({before.name}, elcrec)" in text(report["headline"])
+    # the report's category purity is the new model's; the tables' are the serving model's: said (helper-233)
+    assert (f"These are the new model's intents, which do not serve: intent_profiles and intent_category_purity "
+            f"hold those of {before.name}, the ELCRec model whose intents serve for this day, with its own figures."
+            in Path(report["markdown"]).read_text())
 
 
 def test_a_baseline_serves_when_it_beats_the_candidate(tmp_path, capsys):
