@@ -75,6 +75,7 @@ class LoadedData:
     # as sequences): recommend makes their lists from them, as the pipeline does; no command trains on them
     short_histories: Sequences | None = None
     limits: ExpectationConfig | None = None  # the pipeline's bounds on rejected rows, where --source gives them
+    data_users: np.ndarray | None = None  # each user with an accepted row, where the rows were read (not built)
 
     def item_names(self, indices: np.ndarray) -> list[str]:
         """The item id (text) of each of the item ``indices`` (1..n_items)."""
@@ -85,12 +86,18 @@ class LoadedData:
     def no_such_user(self, user: str, where: str) -> ValueError:
         """The error for ``user``, who has no sequence in the data read from ``where``: that all of their rows were
         rejected, with the first three (``line 5: bad_timestamp (...)``), or that the data does not hold them (or
-        the k-core removed them, where it removed events)."""
+        the k-core removed them, where it removed events); that the filters left none of their events where the
+        data read holds them (helper-233: "is not in (or the k-core removed ...)" of a user it had read)."""
         theirs = self.rejected.filter(pl.col("user_id") == user) if self.rejected is not None else None
+        why = ([f"the k-core removed {self.k_core_removed} of the data's events"] if self.k_core_removed else []) + [
+            note for note in self.filter_notes if "left out" in note and ": 0 event" not in note]  # --event-types, ...
+        if why and self.data_users is not None and bool((self.data_users == user).any()):
+            n = 0 if theirs is None else len(theirs)
+            rejected = f"; {n} other row(s) of theirs were rejected" if n else ""
+            return ValueError(f"user {user!r} is in {where}, but no event of theirs is left after the filters "
+                              f"({'; '.join(why)}){rejected}")
         if theirs is None or not len(theirs) or self.report is None:
-            removed = (f" (or the k-core removed their events: it removed {self.k_core_removed} of the data's)"
-                       if self.k_core_removed else "") + "".join(  # what --max-user-events, --event-types, ... left out
-                f" (or {note})" for note in self.filter_notes if "left out" in note and ": 0 event" not in note)
+            removed = "".join(f" (or {reason})" for reason in why)
             return ValueError(f"user {user!r} is not in {where}{removed}{self._near(user)}")
         rows = _examples(theirs, self.report, self.format, 3, each_reason=False)  # one user's: in file order
         return ValueError(f"user {user!r} has no accepted row in {where}: its {len(theirs)} row(s) were rejected "
@@ -224,7 +231,8 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
                                columns=(source.columns.user, source.columns.item)), types,
                       build.summary.k_core_text(options.k_core, "the data's newest day")
                       if build.summary.k_core_removed else "", seen,
-                      seen_ids, short if len(short) else None, options.rejected_shares)
+                      seen_ids, short if len(short) else None, options.rejected_shares,
+                      check.accepted["user_id"].unique().to_numpy())
 
 
 def _filter_notes(options: DataOptions, absent: dict[str, list[str]], other_types: int,

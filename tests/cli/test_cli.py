@@ -781,12 +781,19 @@ def test_sequences_command_shows_users_in_natural_order_and_one_user_on_request(
     assert _run(capsys, "sequences", "--data", str(path), "--user", "7")[2].endswith(
         f"elcrec: error: user '7' has no accepted row in {path}: its 2 row(s) were rejected (line 6: bad_timestamp "
         "(timestamp: soon); line 7: missing_timestamp (timestamp is empty))\n")
-    # a user the k-core removed is in the file too
+    # a user the k-core removed is in the file too: said for sure, where it said "not in ... (or the k-core removed
+    # their events)" of a user it had read (helper-233); with their rejected rows counted
     cored = _write(tmp_path / "k.csv", "user_id,item_id,timestamp\n" + "".join(
         f"{user},{item},{T0 + n}\n" for n, (user, item) in enumerate(["ax", "ay", "bx", "by", "cz", "cw"])))
     assert _run(capsys, "sequences", "--data", str(cored), "--user", "c", "--k-core", "2")[2].endswith(
-        f"elcrec: error: user 'c' is not in {cored} (or the k-core removed their events: it removed 2 of the "
-        "data's)\n")
+        f"elcrec: error: user 'c' is in {cored}, but no event of theirs is left after the filters (the k-core removed "
+        "2 of the data's events)\n")
+    with cored.open("a") as out:
+        out.write("c,zz,soon\n")
+    assert _run(capsys, "sequences", "--data", str(cored), "--user", "c", "--k-core", "2")[2].endswith(
+        "(the k-core removed 2 of the data's events); 1 other row(s) of theirs were rejected\n")
+    assert _run(capsys, "sequences", "--data", str(cored), "--user", "d", "--k-core", "2")[2].endswith(
+        f"elcrec: error: user 'd' is not in {cored} (or the k-core removed 2 of the data's events)\n")
 
 
 def test_sequences_of_the_pipelines_parquet_and_of_beauty(tmp_path: Path, capsys, shared: Path) -> None:
@@ -969,8 +976,8 @@ def test_event_types_are_modelled_as_the_pipeline_models_them(tmp_path: Path, ca
     viewer = _write(tmp_path / "v.csv", f"user_id,item_id,timestamp,kind\nu1,b,{T0},purchase\nu3,a,{T0},view\n")
     code, _, err = _run(capsys, "sequences", "--data", str(viewer), "--event-type-column", "kind", "--event-types",
                         "purchase", "--user", "u3")
-    assert code == 2 and err.endswith(f"user 'u3' is not in {viewer} (or --event-types purchase: 1 event of other "
-                                      "types left out)\n"), err
+    assert code == 2 and err.endswith(f"user 'u3' is in {viewer}, but no event of theirs is left after the filters "
+                                      "(--event-types purchase: 1 event of other types left out)\n"), err
     code, _, err = _run(capsys, "sequences", "--data", str(viewer), "--event-type-column", "kind", "--event-types",
                         "purchase,view", "--user", "u9")  # a filter that left nothing out is no cause (helper-184)
     assert code == 2 and err.endswith(f"user 'u9' is not in {viewer}\n"), err
@@ -1605,8 +1612,8 @@ def test_recommend_makes_the_list_of_a_user_the_k_core_removed_from_their_short_
         f"{user},{item},{T0 + n}\n" for n, (user, item) in enumerate(
             [("u", "f"), ("u", "b"), ("v", "f"), ("v", "b"), ("lone", "z")])))
     assert _run(capsys, *argv, "--data", str(tmp_path / "stray.csv"), "--k-core", "2")[2].endswith(
-        f"elcrec: error: user 'lone' is not in {tmp_path / 'stray.csv'} (or the k-core removed their events: it "
-        "removed 1 of the data's)\n")
+        f"elcrec: error: user 'lone' is in {tmp_path / 'stray.csv'}, but no event of theirs is left after the filters "
+        "(the k-core removed 1 of the data's events)\n")
 
 
 def test_the_items_the_k_core_removed_stay_seen_in_a_sequence_file_of_integer_ids(tmp_path: Path) -> None:
@@ -1730,8 +1737,8 @@ def test_max_user_events_leaves_a_bot_out_of_the_sequences_as_the_pipeline_can(t
     # --k-core; the pipeline's sequences.parquet, built already: refused, as --k-core is (helper-174)
     code, _, err = _run(capsys, "sequences", "--data", str(tmp_path / "events.csv"), "--max-user-events", "20",
                         "--user", "999")
-    assert code == 2 and err.endswith(f"user '999' is not in {tmp_path / 'events.csv'} (or --max-user-events 20 left "
-                                      "out 1 user with 30 events)\n"), err
+    assert code == 2 and err.endswith(f"user '999' is in {tmp_path / 'events.csv'}, but no event of theirs is left "
+                                      "after the filters (--max-user-events 20 left out 1 user with 30 events)\n"), err
     code, _, err = _run(capsys, "sequences", "--data", str(tmp_path / "events.csv"), "--max-user-events", "1")
     assert code == 2 and err.endswith("--max-user-events 1 left out 41 users with 270 events\n"), err
     pl.DataFrame({"user_id": ["a"], "items": [[1, 2]]}).write_parquet(tmp_path / "sequences.parquet")
@@ -1917,7 +1924,8 @@ def test_a_user_of_a_short_history_is_not_offered_as_its_own_near_id(tmp_path: P
     events.write_csv(tmp_path / "events.csv")
     code, _, err = _run(capsys, "sequences", "--data", str(tmp_path / "events.csv"), "--k-core", "2", "--user",
                         "555")
-    assert code == 2 and "did you mean" not in err and "the k-core removed their events" in err, err
+    assert code == 2 and "did you mean" not in err and err.endswith(
+        "but no event of theirs is left after the filters (the k-core removed 1 of the data's events)\n"), err
 
 
 def test_baselines_out_writes_the_item_index_beside_sasrec_as_train_does(tmp_path: Path, capsys) -> None:
