@@ -139,7 +139,7 @@ PROFILE_COLUMNS = {
     "partition": "the day whose sequences were profiled",
     "model": "the ELCRec model whose centres the intents are (<day>/<run id>)",
     "cohesion": "mean squared distance of its users to the centre (null: no users)",
-    "nearest_intent": "the closest other centre (null: a single centre)",
+    "nearest_intent": "the closest other centre that holds users (null: none does)",
     "top_items": "items that characterise it: highest lower bound of their lift's 95% interval (items picked at "
                  "least 3 times by its users)",
     "top_lift": "their lifts (share of the item's interactions by its users over its share of all interactions)",

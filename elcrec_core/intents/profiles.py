@@ -99,7 +99,7 @@ class IntentSummary:
     """How the learned intents are used: per intent (users, cohesion = mean squared distance to the centre,
     nearest other centre) and overall (used and dead centres, size quantiles, silhouette on a sample)."""
 
-    per_intent: pl.DataFrame  # intent, users, cohesion (null: no users), nearest_intent (null: a single centre)
+    per_intent: pl.DataFrame  # intent, users, cohesion (null: no users), nearest_intent (of users; null: none)
     used: int
     dead: int
     size_quantiles: dict[str, float]
@@ -109,13 +109,15 @@ class IntentSummary:
 def summarise_intents(assigned: UserIntents, centres: np.ndarray, sample: int = 2000,
                       seed: int = 0) -> IntentSummary:
     """Summary of ``assigned`` users that have an intent over the (L2-normalised) ``centres`` [K, d]; an intent's
-    nearest other is null where no distance to it is finite (a single centre, or NaN centres)."""
+    nearest other is the closest centre that holds users (a dead one named told an analyst nothing: helper-232),
+    null where no distance to such a one is finite (a single centre, NaN centres, no other intent with users)."""
     assigned = assigned.only_placed()
     k = len(centres)
     sizes = intent_sizes(assigned.intent, k)
     cohesion = np.bincount(assigned.intent, weights=assigned.distance, minlength=k) / np.maximum(sizes, 1)
     between = np.nan_to_num(((centres[:, None, :] - centres[None, :, :]) ** 2).sum(-1), nan=np.inf)
     np.fill_diagonal(between, np.inf)
+    between[:, sizes == 0] = np.inf  # a dead centre is no intent's nearest
     nearest = between.argmin(1)  # a NaN centre is near to none (the argmin of NaNs named intent 0 for all)
     per_intent = pl.DataFrame({
         "intent": np.arange(k), "users": sizes,

@@ -82,6 +82,12 @@ def test_intent_summary_counts_dead_centres_and_cohesion():
     assert summary.size_quantiles["max"] == 2 and summary.silhouette > 0.5  # the singleton intent scores 0
     single = summarise_intents(UserIntents(intent * 0, distance, intent * 0, rep), centres[:1])
     assert single.per_intent.rows() == [(0, 5, pytest.approx(0.2), None)]  # no other centre to be nearest
+    # centre 1, nearest to 0, holds no user: it was named intent 0's nearest, telling nothing (helper-232)
+    near = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
+    dead = summarise_intents(UserIntents(np.array([0, 2]), distance[:2], np.array([2, 0]), near[[0, 2]]), near)
+    assert dead.per_intent["nearest_intent"].to_list() == [2, 0, 0]
+    alone = summarise_intents(UserIntents(np.array([0, 0]), distance[:2], np.array([0, 0]), near[[0, 0]]), near)
+    assert alone.per_intent["nearest_intent"].to_list() == [None, 0, 0]  # no other intent holds users
 
 
 def _genre_example():
