@@ -12,7 +12,7 @@ from assets.daily import (EARLIER_DAY_CHANGED_TAG, RECORDS_LOOKED_AT, configured
 from assets.training import elcrec_model
 from elcrec_core.data.source_config import day_files
 from elcrec_pipeline.jobs import RETRAIN_JOB, RUN_CONFIG_ENV, checked_run_config
-from elcrec_pipeline.resources import FilesNow, SourceFile, Storage, files_version
+from elcrec_pipeline.resources import SOURCE_ENV, FilesNow, SourceFile, Storage, files_version
 
 LOOKBACK_DAYS = 7  # the days a tick looks at: older days are a backfill's work
 # a day's files must have been left unchanged this long before its run starts: a file still being written (or
@@ -45,9 +45,12 @@ def source_file_sensor(context: dg.SensorEvaluationContext, source_file: SourceF
     # a run config file edited wrong fails each tick, naming it, not only a tick that would start a run (helper-171)
     run_config = checked_run_config(context.repository_def.get_job(RETRAIN_JOB))
     pattern = settings.get("path")
+    if source_file.location() is None:  # "the source settings (none) name no path" said nothing (helper-232)
+        return dg.SensorResult(skip_reason=f"no source settings file is set ({SOURCE_ENV}, or the source_file "
+                                           "resource's path): the embedded data has no daily files to watch")
     if not pattern or "{date}" not in pattern:
-        return dg.SensorResult(skip_reason=f"the source settings ({source_file.location() or 'none'}) name no "
-                                           "path with '{date}'")
+        return dg.SensorResult(skip_reason=f"the source settings ({source_file.location()}) name no path with "
+                                           "'{date}': no daily files to watch")
     days = configured_partitions().get_partition_keys()[-LOOKBACK_DAYS:]
     warehouse = storage.warehouse  # the loads, builds and models of this data folder (an instance may have several)
     newest = next((day for day in reversed(days) if _last_model(context.instance, day, warehouse) is not None), None)

@@ -636,7 +636,7 @@ def test_the_schedule_and_the_sensor_carry_the_run_config_file_where_one_is_set(
                                   "folders of their own)")
 
 
-def test_the_sensor_requests_a_day_when_its_file_appears_and_again_when_it_changes(tmp_path):
+def test_the_sensor_requests_a_day_when_its_file_appears_and_again_when_it_changes(tmp_path, monkeypatch):
     yesterday = (date.today() - timedelta(days=1)).isoformat()
     older = (date.today() - timedelta(days=3)).isoformat()
     logs = tmp_path / "logs"
@@ -661,7 +661,11 @@ def test_the_sensor_requests_a_day_when_its_file_appears_and_again_when_it_chang
 
     (tmp_path / "no_date.yaml").write_text(yaml.safe_dump({"format": "csv", "path": "logs"}))
     result = sensor_tick(SourceFile(path=str(tmp_path / "no_date.yaml")))
-    assert "no path with '{date}'" in result.skip_reason.skip_message
+    assert result.skip_reason.skip_message == f"the source settings ({tmp_path / 'no_date.yaml'}) name no path " \
+        "with '{date}': no daily files to watch"
+    monkeypatch.delenv("ELCREC_SOURCE", raising=False)  # none set: said so, not "the source settings (none)"
+    assert sensor_tick(SourceFile()).skip_reason.skip_message == "no source settings file is set (ELCREC_SOURCE, " \
+        "or the source_file resource's path): the embedded data has no daily files to watch"
     assert source_file_sensor.default_status == dg.DefaultSensorStatus.STOPPED
 
 
@@ -2201,7 +2205,8 @@ def test_item_categories_split_on_the_wrong_separator_warn_naming_the_setting(tm
         "of the 3 items with one category (67%) hold ',', such as 'Action, Comedy'. If these are lists, set "
         "item_metadata_categories_separator to ','")
     assert wrong.metadata["items_with_several"].value == 0 and right.metadata["items_with_several"].value == 2
-    assert right.passed and right.description is None
+    assert right.passed and right.description == ("the categories text is split on ',': 2 of the 3 items with "
+                                                  "categories have two or more")  # said, not None (helper-232)
     stored = warehouse.read_table(str(tmp_path / "data" / "warehouse.duckdb"), "item_metadata")
     assert sorted(stored["categories"].to_list()) == [["Action", "Comedy"], ["Drama"], ["Drama", "War"]]
     # flag columns: no separator splits them, and the check says it did not look
