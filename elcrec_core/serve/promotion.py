@@ -108,9 +108,8 @@ class GateDecision:
 
     def to_dict(self) -> dict[str, Any]:
         return {"promote": self.promote, "serves": self.serves, "reason": self.reason, "scores": self.scores,
-                "non_finite": self.non_finite, "tolerance": self.tolerance,
-                "candidate_score": self.candidate_score, "serving_score": self.serving_score,
-                "non_finite_users": self.non_finite_users,
+                "non_finite": self.non_finite, "tolerance": self.tolerance, "candidate_score": self.candidate_score,
+                "serving_score": self.serving_score, "non_finite_users": self.non_finite_users,
                 "serving": self.serving.to_dict() if self.serving is not None else None}
 
 
@@ -122,10 +121,10 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
     than ``judged`` (the newest day whose gate kept or chose the champion, on newer data: a gate that chose
     another model, since withdrawn by a rollback or of another source, does not count), changes nothing (an older
     day never replaces what a newer day's gate chose) unless the champion is unfit for ``data`` (non-finite
-    scores, or not beating most popular); the reason then says so. ``withdrawn``:
-    the identities of the models that a rollback withdrew (:meth:`ModelStore.withdrawn`: a model trained again from
-    one's recipe is it), unfit but for the floor. Raises ValueError when two contenders share a role, or for a
-    negative ``tolerance`` (no model would be within it of the best)."""
+    scores, or not beating most popular); the reason then says so, as it names a champion of non-finite scores, left
+    out (helper-234: unsaid). ``withdrawn``: the identities of the models that a rollback withdrew
+    (:meth:`ModelStore.withdrawn`: a model trained again from one's recipe is it), unfit but for the floor. Raises
+    ValueError when two contenders share a role, or for a negative ``tolerance`` (no model would be within it)."""
     if not tolerance >= 0:
         raise ValueError(f"the gate's tolerance must be >= 0, not {tolerance}")
     contenders = [candidate, *([champion] if champion is not None else []), *challengers]
@@ -185,7 +184,9 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
     unlike = (champion in finite and not is_withdrawn(champion)
               and other_settings(champion.record, candidate.record))
     left_out = (f"; {_name(champion)} was left out: trained on sequences {sequences_words(champion.record)}, whose "
-                "training items may be these sequences' targets, its score on them is no measure" if unlike else "")
+                "training items may be these sequences' targets, its score on them is no measure" if unlike else ""
+                ) + (f"; {_name(champion)} was left out: {unfit(champion)}" if non_finite.get(CHAMPION) and not older
+                     else "")
     eligible = [c for c in finite if not is_withdrawn(c) and not (unlike and c is champion)]  # the best is one
     if not eligible:
         return decide(None, ("refused: every contender gives NaN or infinite scores" if not finite else
@@ -208,8 +209,7 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
              and same_data(candidate.record, champion.record))
 
     def above_champion(c: Contender) -> tuple[float, float, int] | None:
-        """How far ``c`` is above the champion (:func:`~elcrec_core.serve.validation_gap.paired_gap`) where that
-        is within the noise, else None."""
+        """How far ``c`` is above the champion (:func:`paired_gap`) where that is within the noise, else None."""
         gap = paired_gap(scored[CHAMPION][0], scored[c.role][0])
         return gap if gap is not None and gap[0] <= NOISE * gap[1] else None
 

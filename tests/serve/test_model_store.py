@@ -1027,6 +1027,13 @@ def test_an_older_day_replaces_a_serving_model_that_is_unfit_for_the_data():
                 _contender(CHAMPION, _Favourite([float("nan")] * 30), "2026-01-02"),
                 [_contender("most_popular", popular)], data, tolerance=0.0)
     assert (weak.promote, weak.serves) == (False, "most_popular")  # neither may serve: the floor does
+    # a newer candidate over a serving model of NaN scores (a damaged checkpoint): the reason names it, left out
+    newer = gate(_contender(CANDIDATE, transition, "2026-01-03"),
+                 _contender(CHAMPION, _Favourite([float("nan")] * 30), "2026-01-02"),
+                 [_contender("most_popular", popular)], data, tolerance=0.0)
+    assert newer.promote and newer.reason.endswith(
+        f"; the serving model 2026-01-02/serving was left out: {users} validation users get a NaN or infinite "
+        "score"), newer.reason  # it said nothing of it (helper-234)
     fit = gate(_contender(CANDIDATE, popular, "2026-01-01"), _contender(CHAMPION, transition, "2026-01-02"),
                [_contender("most_popular", MostPopular().fit(data, "valid"))], data, tolerance=1.0)
     assert (fit.promote, fit.serves) == (False, CHAMPION)
