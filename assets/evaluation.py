@@ -93,7 +93,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     seqs, item_ids = storage.read_candidate_sequences(partition, candidate)
     data = SequenceTensors.from_sequences(seqs)
     users = eligible_users(data, split)
-    candidate_model = load_model(store.checkpoint(candidate))[0]
+    candidate_model = load_model(store.checkpoint(candidate), finite=False)[0]  # NaN scores: no figure
     # report.json names (stable, for machines) -> the report's row labels (for people)
     labels: dict[str, str] = {}
     ranks: dict[str, torch.Tensor] = {}

@@ -19,6 +19,7 @@ from elcrec_core.serve.challengers import stored_ranks
 from elcrec_core.serve.model_store import ModelRecord
 from elcrec_core.serve.promotion import CANDIDATE, CHAMPION, FLOOR, Contender, gate
 from elcrec_core.serve.recommenders import load_recommender, with_recipe
+from elcrec_core.train.checkpoint import CheckpointError
 from elcrec_core.train.state import data_digest
 from elcrec_pipeline.config import PromotionSettings
 from elcrec_pipeline.resources import Storage, digest
@@ -85,9 +86,9 @@ def serving_model(context: dg.AssetExecutionContext, config: PromotionSettings,
     if before is not None:
         try:  # a baseline that serves is refitted on the day: an EASE whose catalogue grew past its limit cannot be
             champion = contender(CHAMPION, storage.with_recorded_settings(before))  # an earlier version's: settings
-        except ValueError as err:  # unfit, as a model with non-finite scores: the others are judged without it
+        except (ValueError, CheckpointError) as err:  # unfit, as a model of NaN scores: the others judged alone
             left_out = (f" (the serving model {with_recipe(before.name, before)} was left out: it cannot score this "
-                        f"day's data: {err})")  # named as the gate names it
+                        f"day's data: {err})")  # named as the gate names it; a damaged checkpoint too (helper-234)
             context.log.warning(left_out.strip(" ()"))
     decision = gate(contender(CANDIDATE, candidate), champion,
                     [rival(record) for record in rivals], data, config.tolerance,

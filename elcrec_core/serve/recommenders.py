@@ -61,7 +61,7 @@ def load_recommender(store: ModelStore, record: ModelRecord, data: SequenceTenso
     to compare with models trained on items[:-2], ``all`` to serve). Raises ValueError for an unknown kind or a
     baseline without ``data``."""
     if record.trained:
-        return ELCRecRecommender(load_model(store.checkpoint(record))[0])
+        return ELCRecRecommender(load_model(store.checkpoint(record), finite=False)[0])  # the gate judges NaN
     if data is None:
         raise ValueError(f"model {record.name}: a baseline is fitted on data, and none was given")
     if record.kind not in BASELINES:

@@ -155,8 +155,7 @@ def _is_loaded(dotted: str) -> bool:
 def _without_advice(exc: Exception) -> str:
     """torch's error, without its advice to load with ``weights_only=False`` (which runs any code the file holds):
     the weights-only unpickler's own reason alone."""
-    found = re.search(r"WeightsUnpickler error: ([^\n]*)", str(exc))
-    return found[1] if found else str(exc)
+    return found[1] if (found := re.search(r"WeightsUnpickler error: ([^\n]*)", str(exc))) else str(exc)
 
 
 def is_reference_state_dict(state: dict[str, Any]) -> bool:
@@ -203,10 +202,10 @@ def from_reference_state_dict(state: dict[str, torch.Tensor], n_heads: int = 2) 
     return cfg, out
 
 
-def load_model(path: str | Path) -> tuple[ELCRec, dict[str, Any]]:
-    """A model from one of our checkpoints or from a reference state dict; returns (model, payload). Raises
-    :class:`CheckpointError` for a missing, damaged or foreign file, or one whose weights do not fit its settings;
-    ValueError (pydantic's) for settings that are no model's."""
+def load_model(path: str | Path, finite: bool = True) -> tuple[ELCRec, dict[str, Any]]:
+    """A model from one of our checkpoints or a reference state dict, and the payload. Raises ValueError (pydantic's)
+    for settings that are no model's; :class:`CheckpointError` for a missing, damaged or foreign file, weights that do
+    not fit, or, where ``finite`` (not: the gate and evaluators judge NaN scores), NaN weights (helper-234)."""
     payload = load_checkpoint(path)
     if is_reference_state_dict(payload):
         cfg, state = from_reference_state_dict(payload)
@@ -220,8 +219,10 @@ def load_model(path: str | Path) -> tuple[ELCRec, dict[str, Any]]:
         model.load_state_dict(state)
     except RuntimeError as exc:
         raise CheckpointError(f"checkpoint {path} does not fit its model config: {exc}") from None
-    model.eval()
-    return model, payload
+    if finite and (bad := sum(int((~torch.isfinite(weights)).sum()) for weights in model.parameters())):
+        raise CheckpointError(f"checkpoint {path} is corrupt: {bad:,} of its weights are NaN or infinite, which no "
+                              "trained model's are (training stops where its loss is not finite)")
+    return model.eval(), payload
 
 
 def item_catalogue(checkpoint: str | Path, n_items: int, data_item_ids: np.ndarray | None) -> np.ndarray | None:

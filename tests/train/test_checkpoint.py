@@ -177,6 +177,34 @@ def test_non_dict_checkpoint_raises_checkpoint_error(tmp_path: Path) -> None:
         load_checkpoint(path)
 
 
+def test_a_checkpoint_of_nan_weights_is_refused_but_where_nan_scores_are_judged(tmp_path: Path) -> None:
+    """Bytes overwritten in a best.pt (item rows read as NaN) loaded without a word: recommend dropped those items
+    and said a user's history held no known item, a warm start diverged with advice to lower the learning rate
+    (helper-234). A model of NaN weights is refused, naming the file and the count; the gate and the evaluators,
+    which judge non-finite scores themselves, still load it with finite=False."""
+    from elcrec_core.config.settings import ExperimentConfig, ModelConfig
+    from elcrec_core.model.elcrec import ELCRec
+    from elcrec_core.train.state import model_payload
+    from elcrec_core.train.warm_start import warm_start
+
+    config = ModelConfig(n_items=9, hidden=8, n_heads=2, n_layers=1, max_len=6, n_intents=2)
+    model = ELCRec(config)
+    with torch.no_grad():
+        model.item_emb.weight[2:4] = float("nan")
+        model.item_emb.weight[5, 0] = float("inf")
+    exp = ExperimentConfig(model={"hidden": 8, "n_heads": 2, "n_layers": 1, "max_len": 6, "n_intents": 2})
+    path = tmp_path / "best.pt"
+    save_checkpoint(path, model_payload(model, exp, {}))
+    message = (f"^checkpoint {path} is corrupt: 17 of its weights are NaN or infinite, which no trained model's are "
+               r"\(training stops where its loss is not finite\)$")
+    with pytest.raises(CheckpointError, match=message):
+        load_model(path)
+    with pytest.raises(CheckpointError, match=message):
+        warm_start(ELCRec(config), path)
+    loaded, _ = load_model(path, finite=False)
+    assert int(torch.isnan(loaded.item_emb.weight).sum()) == 16
+
+
 # ------------------------------------------------------------------------------------------ reference format
 def reference_state_dict(n_layers: int, seed: int = 0) -> dict[str, torch.Tensor]:
     """The authors' key names (21 for one layer) with random, not-small values."""
