@@ -86,6 +86,7 @@ from elcrec_pipeline.resources import (
 from elcrec_pipeline.run_config_check import refuse_bad_run_config
 
 LATE_DAYS = 31  # how far back earlier_days_loaded looks for files that no load has read
+PASSED_EXPECTATIONS = "every expectation passed (the table has each, with what it observed)"
 EARLIER_DAYS_NOTE = "earlier_days_note"  # metadata: the warning of earlier_days_loaded, empty where it passed
 MIN_METADATA_COVERAGE = 0.5  # item_metadata_matches_items warns where a smaller share of the events' items has metadata
 MIN_NEW_ITEMS = 5  # ... or of the day's new items, where there are at least this many
@@ -290,10 +291,14 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         data_version=dg.DataVersion(digest(config.model_dump(), files)),
         metadata=metadata,
         check_results=[dg.AssetCheckResult(check_name="interaction_expectations", passed=True,
+                                           description=PASSED_EXPECTATIONS,  # a passed check said nothing (helper-232)
                                            metadata=expectation_results(expectations)),
                        dg.AssetCheckResult(
                            check_name="earlier_days_loaded", passed=not unloaded,
-                           severity=dg.AssetCheckSeverity.WARN, description=unloaded or None,
+                           severity=dg.AssetCheckSeverity.WARN, description=unloaded or (
+                               f"every file of the {LATE_DAYS} days before {context.partition_key} is loaded as it "
+                               "is, and none is missing" if config.path and "{date}" in config.path else
+                               "not judged: the source names no {date} files"),
                            metadata={"files_not_loaded": dg.MetadataValue.int(len(late)),
                                      # a day whose changed file cannot be told counts one
                                      "files_changed_since_loaded": dg.MetadataValue.int(len(corrected)
@@ -363,7 +368,9 @@ def _later_days_trained_after(context: dg.AssetExecutionContext, changed: bool,
                      f"{'' if trained else ' (none of them has trained a model yet)'}: run "
                      f"{later[-1]} again (daily_retrain_job; the sensor does where {later[-1]}'s files are among its "
                      "last 7 days, once no run of an earlier day is going, unless a later day's files are there "
-                     "for their own run)") if later else None,
+                     "for their own run)") if later else
+                    "no later day's sequences were built before this load's change" if changed else
+                    "this load changed none of the day's stored events",
         metadata={"content_changed": dg.MetadataValue.bool(changed),
                   "later_days_built": dg.MetadataValue.text(", ".join(later) or "none")})
 
@@ -410,7 +417,9 @@ def _categories_split(items: pl.DataFrame | None, config: ItemMetadataConfig | N
     counts = items["categories"].list.len().fill_null(0)
     return dg.AssetCheckResult(
         check_name="item_categories_split", passed=advice is None, severity=dg.AssetCheckSeverity.WARN,
-        description=advice,
+        description=advice or (f"the categories text is split on {config.categories_separator!r}: "
+                               f"{int((counts > 1).sum()):,} of the {int((counts > 0).sum()):,} items with "
+                               "categories have two or more"),
         metadata={"items_with_categories": dg.MetadataValue.int(int((counts > 0).sum())),
                   "items_with_several": dg.MetadataValue.int(int((counts > 1).sum())),
                   "separator": dg.MetadataValue.text(config.categories_separator)})
@@ -452,7 +461,8 @@ def _events_on_their_day(pattern: str | None, report: LoadReport, accepted: pl.D
         check_name="events_on_their_day", passed=not off_day, severity=dg.AssetCheckSeverity.WARN,
         description=(f"{whose}. Another day's file delivered again under this day's name? Its events are used once, "
                      "and this day's own are missing until its file is delivered and loaded again") if off_day
-        else None,
+        else f"the events of the day's files fall on {partition} (or in its edge hours)" if sources
+        else "not judged: the source names no {date} files with times",
         metadata={"days_covered": _days(report.days)})
 
 
@@ -577,6 +587,9 @@ RAW_COLUMNS = {
     "load_id": "the load that stored it (table loads)",
 }
 REJECTED_COLUMNS = {
+    "user_id": "the row's user id, as text (null: it has none)", "item_id": "its item id, as text (null: none)",
+    "timestamp": "its time, UTC, where it could be read (null: none, or unreadable: see detail)",
+    "rating": "its rating, where it could be read (null: none, or unreadable)", "event_type": "its event type",
     "source_file": "the file that the row came from", "source_row": "its row in that file",
     "reason": "the row rule it broke", "detail": "what was wrong", "load_id": "the load that read it (table loads)",
 }

@@ -70,18 +70,19 @@ def table(rows: Sequence[Mapping[str, Any]] | pl.DataFrame,
 
 
 def warehouse_table(path: str | Path, name: str, descriptions: Mapping[str, str] | None = None,
-                    partition_rows: int | None = None) -> dict[str, dg.MetadataValue]:
+                    partition_rows: int | None = None, as_it_is: bool = False) -> dict[str, dg.MetadataValue]:
     """Dagster's table metadata of the DuckDB table ``name`` in the warehouse at ``path``: ``dagster/table_name``,
     ``dagster/row_count`` (all rows), ``dagster/partition_row_count`` (``partition_rows``, when given: what this
     partition contributed) and ``dagster/column_schema`` (each column's DuckDB type, whether it may be NULL and
-    its description from ``descriptions``).
+    its description from ``descriptions``). ``as_it_is``: of a table this run did not write, which an earlier
+    version may have written without some of the columns ``descriptions`` names.
 
-    Raises ValueError when the warehouse has no such table or ``descriptions`` names a column it lacks;
-    FileNotFoundError without a warehouse.
+    Raises ValueError when the warehouse has no such table or ``descriptions`` names a column it lacks (but
+    ``as_it_is``); FileNotFoundError without a warehouse.
     """
     columns, rows = warehouse.table_schema(path, name)
     unknown = set(descriptions or {}) - {column for column, _, _ in columns}
-    if unknown:
+    if unknown and not as_it_is:
         raise ValueError(f"descriptions name columns that the table {name} lacks: {sorted(unknown)}")
     schema = dg.TableSchema(columns=[
         dg.TableColumn(column, kind, description=(descriptions or {}).get(column),

@@ -58,14 +58,16 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
         storage.require_candidate(partition, run_lineage(context))  # a day without a model is not done
         context.log.info(f"the intent tables hold {newer}'s profiles, a newer day: left as they are")
         return dg.MaterializeResult(data_version=dg.DataVersion(digest({"left_to": newer})),
-                                    metadata={"written": False, "newer_day": newer,
-                                              **warehouse_entry(storage.warehouse)})
+                                    metadata={"written": False, "newer_day": newer,  # the table as it is
+                                              **warehouse_entry(storage.warehouse),  # (helper-232)
+                                              **warehouse_table(storage.warehouse, "intent_profiles",
+                                                                PROFILE_COLUMNS, as_it_is=True)})
     profiled = storage.intent_model(partition, run_lineage(context))  # the serving ELCRec model, or the newest served
     if unfit := below_floor(storage.store.decision(profiled)):  # no ELCRec model that stands has served
         context.log.warning(f"the intents are those of {profiled.name}, the day's candidate (no ELCRec model that "
                             f"still stands has served), which the gate found unfit: {unfit}; they tell little of the "
                             "users' interests")
-    model, _ = load_model(storage.store.checkpoint(profiled))
+    model, _ = load_model(storage.store.checkpoint(profiled), finite=False)  # unfit: said below
     seqs, item_ids = storage.read_sequences(partition)
     assigned = assign_user_intents(model, seqs)  # users with no item the model knows: no intent, counted nowhere
     short = storage.read_short_histories(partition)  # the users the k-core removed: in user_intents alone
@@ -115,7 +117,10 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
         "intents_used": summary.used,
         "dead_intents": summary.dead,
         "largest_intents": _largest(profiles, with_categories=purity is not None),
-        "users_per_intent": table([summary.size_quantiles]),  # quantiles over the used intents
+        "users_per_intent": table([summary.size_quantiles], {  # quantiles over the used intents (helper-232)
+            name: f"{what} of the users per intent, over the {summary.used} intents that hold users"
+            for name, what in zip(summary.size_quantiles, ("the fewest", "the 25th percentile", "the median",
+                                                           "the 75th percentile", "the most"))}),
     }
     if summary.silhouette is not None:
         metadata["silhouette"] = metric(summary.silhouette)
@@ -165,19 +170,18 @@ def _intent_rows(user_ids: np.ndarray, assigned: UserIntents, history: str) -> p
 
 
 def _largest(profiles: pl.DataFrame, with_categories: bool, n: int = 10) -> dg.TableMetadataValue:
-    """The ``n`` largest intents: size, cohesion, nearest intent, top items (and their first 5 titles when items
-    have titles; with item categories, the top categories of lift above 1), largest first (ties: lower intent
-    first). An intent without users, or without items frequent enough for a lift, says so instead of an empty
-    cell."""
-    columns = [pl.when(pl.col("users") == 0).then(pl.lit(NO_USERS))
-               .otherwise(pl.col("top_items").list.join(LISTED).fill_null(NO_TOP_ITEMS)).alias("top_items")]
+    """The ``n`` largest intents that hold users: size, cohesion, nearest intent, top items (and their first 5
+    titles when items have titles; with item categories, the top categories of lift above 1), largest first (ties:
+    lower intent first). One without items frequent enough for a lift says so instead of an empty cell; those
+    without users are left out (dead_intents counts them: they padded the table, helper-232)."""
+    columns = [pl.col("top_items").list.join(LISTED).fill_null(NO_TOP_ITEMS).alias("top_items")]
     if profiles["top_titles"].list.drop_nulls().list.len().fill_null(0).sum() > 0:
         titles = pl.col("top_titles").list.head(5).list.eval(pl.element().fill_null("(no title)"))
         columns.append(titles.list.join(LISTED).fill_null(""))
     if with_categories:  # sorted by lift: the first ones, as many as have a lift above 1
         above_1 = pl.col("top_category_lift").list.eval(pl.element() > 1).list.sum()
         columns.append(pl.col("top_categories").list.head(above_1).list.join(LISTED).fill_null(""))
-    largest = profiles.sort(["users", "intent"], descending=[True, False]).head(n).select(
+    largest = profiles.filter(pl.col("users") > 0).sort(["users", "intent"], descending=[True, False]).head(n).select(
         "intent", "users", "cohesion", "nearest_intent", *columns)
     return table(largest, {name: LARGEST_COLUMNS.get(name, PROFILE_COLUMNS[name]) for name in largest.columns})
 
@@ -190,7 +194,6 @@ LARGEST_COLUMNS = {  # where the largest_intents table shows less than intent_pr
 
 NO_TOP_ITEMS = "(no item frequent enough)"
 LISTED = " | "  # between the items, titles or categories of a cell: a title holds commas (ml-100k's "Godfather, The")
-NO_USERS = "(no users)"
 
 
 def _describe(lift: pl.DataFrame, item_metadata: pl.DataFrame) -> pl.DataFrame:

@@ -57,10 +57,13 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
         storage.require_candidate(partition, run_lineage(context))  # a day without a model is not done
         context.log.info(f"user_recommendations holds {newer}'s recommendations, a newer day: left as it is")
         return dg.MaterializeResult(data_version=dg.DataVersion(digest({"left_to": newer})),
-                                    metadata={"written": False, "newer_day": newer,
-                                              **warehouse_entry(storage.warehouse)},
+                                    metadata={"written": False, "newer_day": newer,  # the table as it is
+                                              **warehouse_entry(storage.warehouse),  # (helper-232: its Overview
+                                              **warehouse_table(storage.warehouse, "user_recommendations",  # lost
+                                                                RECOMMENDATION_COLUMNS, as_it_is=True)},  # rows)
                                     check_results=[dg.AssetCheckResult(
                                         check_name="complete_lists", passed=True,
+                                        description=f"not judged: the table holds {newer}'s lists, a newer day",
                                         metadata={"written": False, "newer_day": newer})])
     store = storage.store
     serving = storage.require_serving()
@@ -84,7 +87,7 @@ def user_recommendations(context: dg.AssetExecutionContext, config: Recommendati
     listed = torch.isfinite(scores).sum(dim=1).numpy()  # each user's list: a user who has seen all but j < k items
     # of those on offer gets j, none where they have seen them all (without a word: helper-171)
     intent_record = storage.intent_model(partition, run_lineage(context))
-    intent_model = load_model(store.checkpoint(intent_record))[0]
+    intent_model = load_model(store.checkpoint(intent_record), finite=False)[0]
     intents = assign_user_intents(intent_model, users)
     k = items.shape[1]
     frame = pl.DataFrame({
@@ -162,13 +165,13 @@ def _complete_lists(user_ids: np.ndarray, missing: np.ndarray, non_finite: np.nd
             if len(short) else "their lists are whole: the items so scored were left out")
     return dg.AssetCheckResult(
         check_name="complete_lists", passed=len(broken) == 0, severity=dg.AssetCheckSeverity.ERROR,
-        description=None if len(broken) == 0 else (
+        description=f"every user's scores from {model} are finite: every list is whole" if len(broken) == 0 else (
             f"{model} gives {len(broken)} users NaN or infinite scores ({int(non_finite.sum())} in all), which are "
             f"never served; {lost}"),
         metadata={"users_with_non_finite_scores": len(broken), "non_finite_scores": int(non_finite.sum()),
                   "users_missing_recommendations": len(short), "recommendations_missing": int(missing.sum()),
                   "first_users": ", ".join(str(u) for u in user_ids[(short if len(short) else broken)[
-                      :SAMPLE_USERS * 3]])})
+                      :SAMPLE_USERS * 3]]) or "none"})
 
 
 SAMPLE_USERS = 3

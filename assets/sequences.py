@@ -18,7 +18,7 @@ from assets.daily import (
     wait_for_the_day_before,
     warehouse_entry,
 )
-from assets.ingestion import raw_interactions
+from assets.ingestion import PASSED_EXPECTATIONS, raw_interactions
 from assets.metadata import expectation_results, failed_expectations, metric, table, warehouse_table
 from elcrec_core.config.partitions import partition_end
 from elcrec_core.data.event_selection import (
@@ -125,6 +125,7 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
     log_failed_checks(context, [types_check])
     expectations = expect_sequences(build.profile(), config.expectations())
     check = dg.AssetCheckResult(check_name="sequence_expectations", passed=expectations.success,
+                                description=PASSED_EXPECTATIONS if expectations.success else None,
                                 metadata=expectation_results(expectations))
     if not expectations.success:  # checked before anything is written: the day's earlier sequences stay
         yield from refused(check, f"refused: the sequences of {context.partition_key} fail their expectations "

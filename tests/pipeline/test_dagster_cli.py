@@ -97,7 +97,7 @@ RUN = """query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"""
 ENTRIES = """metadataEntries { __typename label
   ... on FloatMetadataEntry { floatValue } ... on IntMetadataEntry { intValue } ... on PathMetadataEntry { path }
   ... on MarkdownMetadataEntry { mdStr } ... on TextMetadataEntry { text }
-  ... on TableSchemaMetadataEntry { schema { columns { name type } } }
+  ... on TableSchemaMetadataEntry { schema { columns { name type description } } }
   ... on TableMetadataEntry { table { records schema { columns { name type } } } } }"""
 CHECKS = """query($key: AssetKeyInput!) { assetNodeOrError(assetKey: $key) { ... on AssetNode {
   assetChecksOrError { ... on AssetChecks { checks { name executionForLatestMaterialization { status
@@ -106,7 +106,7 @@ METADATA = """query($key: AssetKeyInput!) { assetOrError(assetKey: $key) { ... o
   assetMaterializations(limit: 1) { partition ENTRIES } } } }""".replace("ENTRIES", ENTRIES)
 DESCRIPTIONS = "{ assetNodes { assetKey { path } description } }"
 ALL_CHECKS = """{ assetNodes { assetKey { path } assetChecksOrError { ... on AssetChecks { checks { name
-  executionForLatestMaterialization { status } } } } } }"""
+  executionForLatestMaterialization { status evaluation { description } } } } } } }"""
 
 
 def test_ui_lists_assets_launches_the_job_and_shows_results(env, tmp_path):
@@ -146,9 +146,12 @@ def test_ui_lists_assets_launches_the_job_and_shows_results(env, tmp_path):
         candidate = json.loads((data / "models" / PARTITION / "latest.json").read_text())
         folder = data / candidate["dir"]
         decision = json.loads((folder / "decision.json").read_text())
-        checks = {(node["assetKey"]["path"][0], check["name"]): check["executionForLatestMaterialization"]["status"]
-                  for node in graphql(port, ALL_CHECKS)["assetNodes"]
-                  for check in node["assetChecksOrError"]["checks"]}
+        executions = {(node["assetKey"]["path"][0], check["name"]): check["executionForLatestMaterialization"]
+                      for node in graphql(port, ALL_CHECKS)["assetNodes"]
+                      for check in node["assetChecksOrError"]["checks"]}
+        checks = {key: execution["status"] for key, execution in executions.items()}
+        # each result says what it found, passed or not (six passed ones said nothing: helper-232)
+        assert [key for key, execution in executions.items() if not execution["evaluation"]["description"]] == []
         assert checks == {("raw_interactions", "interaction_expectations"): "SUCCEEDED",
                           ("raw_interactions", "earlier_days_loaded"): "SUCCEEDED",
                           ("raw_interactions", "later_days_trained_after"): "SUCCEEDED",
@@ -281,6 +284,9 @@ def check_metadata_reads_well(port: int, assets: set[str]) -> None:
             assert entries["dagster/row_count"]["intValue"] > 0 or asset == "rejected_interactions", asset
             assert entries["dagster/column_schema"]["__typename"] == "TableSchemaMetadataEntry", asset
             assert columns <= {c["name"] for c in entries["dagster/column_schema"]["schema"]["columns"]}, asset
+            undescribed = [c["name"] for c in entries["dagster/column_schema"]["schema"]["columns"]
+                           if not c["description"]]  # rejected_interactions' ids had none (helper-232)
+            assert undescribed == [], (asset, undescribed)
         for label, columns in TABLES.get(asset, {}).items():
             cells = table_cells(entries[label], columns, f"{asset}.{label}")
             assert cells or "reason" in columns, (asset, label)  # the synthetic data has no rejected rows

@@ -246,6 +246,10 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
     assert "which do not serve" not in Path(report["markdown"]).read_text()  # the new model's intents serve
     profiles = metadata(result, "intent_profiles")
     assert profiles["intents_used"] + profiles["dead_intents"] == 4
+    assert all(row["users"] > 0 for row in rows(profiles["largest_intents"]))  # dead intents not padded in
+    assert [column.description for column in profiles["users_per_intent"].schema.columns][::4] == [
+        f"the {what} of the users per intent, over the {profiles['intents_used']} intents that hold users"
+        for what in ("fewest", "most")]
     assert "training_curve.png" in {p.name for p in model_dir.iterdir()}
     assert {"intent_map.png", "intent_sizes.png"} <= {p.name for p in (data_dir / "profiles" / PARTITION).iterdir()}
     assert "data:image/png;base64," in profiles["intent_map"]
@@ -1328,8 +1332,9 @@ def test_planted_agreement_needs_two_users_with_an_intent(tmp_path):
 
 def test_the_largest_intents_table_is_largest_first_then_by_intent_and_names_what_is_missing():
     """Intents of equal size come in intent order (a metadata table that does not reorder between runs); an
-    intent without users says so, as does one without items frequent enough for a lift."""
-    from assets.profiling import NO_TOP_ITEMS, NO_USERS, _largest
+    intent without items frequent enough for a lift says so; one without users is left out (dead_intents counts
+    it: helper-232)."""
+    from assets.profiling import NO_TOP_ITEMS, _largest
 
     profiles = pl.DataFrame({
         "intent": [3, 1, 2, 0, 4], "users": [7, 7, 9, 0, 7], "cohesion": [0.5] * 5, "nearest_intent": [1, 3, 1, 1, 1],
@@ -1337,7 +1342,7 @@ def test_the_largest_intents_table_is_largest_first_then_by_intent_and_names_wha
     }, schema_overrides={"top_titles": pl.List(pl.String)})
     rows = [dict(record.data) for record in _largest(profiles, with_categories=False).records]
     assert [(row["intent"], row["top_items"]) for row in rows] == [
-        (2, "w"), (1, "z"), (3, "x | y"), (4, NO_TOP_ITEMS), (0, NO_USERS)]
+        (2, "w"), (1, "z"), (3, "x | y"), (4, NO_TOP_ITEMS)]
     assert [dict(r.data)["intent"] for r in _largest(profiles, with_categories=False, n=2).records] == [2, 1]
 
 
@@ -1659,6 +1664,10 @@ def test_a_newer_day_with_sequences_alone_does_not_keep_an_older_days_lists(firs
                             resources={"storage": storage, "device": ComputeDevice(device="cpu")})
     assert metadata(result, "user_recommendations")["newer_day"] == later
     assert metadata(result, "intent_profiles")["written"] is False
+    with duckdb.connect(str(storage.warehouse), read_only=True) as con:  # the tables as they are, in the Overview
+        held = {table: con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # (none: helper-232)
+                for table in ("user_recommendations", "intent_profiles")}
+    assert {table: metadata(result, table)["dagster/row_count"] for table in held} == held
     with duckdb.connect(str(storage.warehouse)) as con:  # tables of a version without the column: the folders' rule
         for table in ("user_recommendations", "user_intents"):
             con.execute(f"UPDATE {table} SET partition = '2026-01-25'")
@@ -2448,6 +2457,28 @@ def test_a_serving_baseline_that_cannot_be_fitted_on_the_day_is_replaced_not_stu
                                    f"{baselines.EASE_MAX_ITEMS + 1:,} matrices; it is limited to "
                                    f"{baselines.EASE_MAX_ITEMS:,} items)")
     assert dg.materialize([user_recommendations], partition_key=PARTITION, resources=resources).success
+
+
+def test_a_serving_model_whose_checkpoint_is_damaged_is_left_out_by_the_gate_which_says_so(first_run, tmp_path):
+    """The serving model's best.pt cut short (a disk fault): the gate failed on it (a CheckpointError), so the day's
+    candidate could not replace it (helper-234). It is left out as unfit, and the reason names the file."""
+    import shutil
+
+    data_dir = tmp_path / "copy"
+    shutil.copytree(first_run[0], data_dir)
+    storage = Storage(data_dir=str(data_dir))
+    store = storage.store
+    older = store.candidate("2026-01-25")
+    store.promote(older, "the day before's model")
+    checkpoint = store.checkpoint(older)
+    checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
+    result = dg.materialize([serving_model], partition_key=PARTITION, run_config={
+        "ops": {"serving_model": {"config": {"tolerance": 1.0}}}},
+        resources={"storage": storage, "device": ComputeDevice(device="cpu", threads=1)})
+    gate = metadata(result, "serving_model")
+    assert result.success and store.serving() != older and gate["serving"] == store.serving().name
+    assert (f"(the serving model {older.name} was left out: it cannot score this day's data: checkpoint "
+            f"{checkpoint} is corrupt or truncated: ") in gate["reason"], gate["reason"]
 
 
 def test_serving_model_run_again_after_a_rollback_keeps_the_withdrawn_candidate_out(first_run, tmp_path):
