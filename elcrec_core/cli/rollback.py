@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from elcrec_core.cli.serving import SEQUENCES_FILE, data_folder, newest_day, newest_sequences_folder
+from elcrec_core.cli.serving import SEQUENCES_FILE, data_folder, newest_sequences_folder
 from elcrec_core.config import partitions
 from elcrec_core.data import warehouse
 from elcrec_core.data.sequences import SequenceTensors, read_sequence_parquet, sequence_day_folders
@@ -33,7 +33,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     and the command that recomputes the served tables."""
     store = ModelStore(data_folder(args.data_dir))
     tables = _recommendations_model(Path(args.data_dir))  # read before anything changes
-    newest = newest_day(args.data_dir)
+    newest = refresh_day(Path(args.data_dir))
     restored = store.previous()
     judged = (_judge_on_newest(store, restored, store.serving(), args.data_dir)
               if restored is not None and not args.force else None)
@@ -207,11 +207,20 @@ def other_folders_settings(data_dir: Path) -> list[str]:
     return [name for name in TEAM_SETTINGS if os.environ.get(name)] if another_folders_environment(data_dir) else []
 
 
+def refresh_day(data_dir: Path) -> str | None:
+    """The newest day with sequences in the pipeline's data folder ``data_dir`` whose model is stored, whose served
+    tables a refresh recomputes (the tables' assets need the day's model: the printed command named a day whose
+    training failed after its sequences, and failed: helper-234); None where there is none."""
+    store = ModelStore(data_dir)
+    return next((folder.name for folder in reversed(sequence_day_folders(data_dir))
+                 if store.candidate(folder.name) is not None), None)
+
+
 def refresh_command(data_dir: Path) -> str | None:
     """The command that recomputes the served tables (user_recommendations, user_intents, intent_profiles) of
-    the pipeline's data folder ``data_dir`` for its newest day with sequences, from the model that serves now, and
-    that day's report where it has a judged candidate (the report names the model that serves); None where no day
-    has sequences. It names the environment the pipeline's runs need: the data folder, the first
+    the pipeline's data folder ``data_dir`` for its :func:`refresh_day`, from the model that serves now, and that
+    day's report where it has a judged candidate (the report names the model that serves); None where there is no
+    such day. It names the environment the pipeline's runs need: the data folder, the first
     day of the partitions (``ELCREC_START_DATE`` as set here; else none, the pipeline's default, where the folder's
     oldest day is not before it, as the runs most likely had it, or else that oldest day, so that the day is a
     partition), ``DAGSTER_HOME`` where it is set (its pools keep the warehouse's writers one at a time, and the
@@ -236,9 +245,11 @@ def refresh_command(data_dir: Path) -> str | None:
     settings = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items() if value)
     run_config = own.get(RUN_CONFIG)
     config = f" -c {shlex.quote(str(Path(run_config).resolve()))}" if run_config else ""
-    newest = newest_day(data_dir)
+    newest = refresh_day(data_dir)
+    if newest is None:
+        return None
     store = ModelStore(data_dir)
-    judged = (candidate := store.candidate(newest)) is not None and store.decision(candidate) is not None
+    judged = store.decision(store.candidate(newest)) is not None
     report = ",evaluation_report" if judged else ""  # a day without a judged candidate has no report to make again
     return (f"{unset}{settings} {shlex.quote(dagster)} asset materialize -m elcrec_pipeline.definitions{config} "
             f"--select user_recommendations,intent_profiles{report} --partition {newest}")

@@ -783,6 +783,12 @@ def test_elcrec_rollback_serves_the_previous_model(tmp_path, capsys, monkeypatch
             f"was made, until the next run; to serve {b.name}'s now (intents: ") in capsys.readouterr().out
     assert main(["rollback", "--data-dir", str(tmp_path), "--json"]) == 0  # the name as serving's, the kind apart
     assert json.loads(capsys.readouterr().out)["tables_from"] == a.name
+    # a later day whose training failed after its sequences: the refresh named it and failed ("no model has been
+    # trained"), and the intents were "None" (helper-234); the newest day with a model is named
+    (tmp_path / "sequences" / "2026-05-03").mkdir()
+    assert main(["rollback", "--data-dir", str(tmp_path), "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["refresh"].endswith("--partition 2026-05-02") and answer["intents_from"] is not None
 
 
 def test_challengers_live_under_their_candidate_and_come_back_by_name(tmp_path):
