@@ -84,8 +84,11 @@ def cmd_recommend(args: argparse.Namespace) -> int:
                     "also those the sequence filters left out)") if _a_day_of_serving(args, data) else ""
             warn(f"{Path(args.serving) / 'warehouse.duckdb'} is missing: the list shows no titles{seen}; to rebuild "
                  "it, run the days again in order from the first partition (a backfill of daily_retrain_job)")
-        if intent_record is not None:
-            intents = store.checkpoint(intent_record), load_model(store.checkpoint(intent_record))[0]
+        try:  # the intents shown beside the list: none where their model's checkpoint is damaged (helper-234: a
+            intents = (store.checkpoint(intent_record), load_model(store.checkpoint(intent_record))[0]) \
+                if intent_record is not None else None  # withdrawn model's stopped the served model's list)
+        except CheckpointError as err:
+            warn(f"no intent is shown: the intents' model {intent_record.name} cannot be read ({err})")
         checkpoint = store.checkpoint(record) if record.trained else None
         if record.trained:
             rec = load_recommender(store, record, None, "all")

@@ -1466,6 +1466,20 @@ def test_recommend_serving_breaks_ties_by_the_pipeline_s_popularity_not_the_user
     assert re.fullmatch(r"  1\. f  -?\d+\.\d{4}  Dumbo \(1941\)", out.splitlines()[1]), out
     assert re.fullmatch(r"  2\. e  -?\d+\.\d{4}", out.splitlines()[2]), out
     assert re.fullmatch(r"  3\. c  -?\d+\.\d{4}  Heat\\n\(1995\)", out.splitlines()[3]), out  # one line a row
+    # the day's candidate, whose intents are shown, with a checkpoint cut short: the list of the model that serves,
+    # without intents, not a failure on the other model's file (helper-234)
+    store = ModelStore(tmp_path / "data")
+    candidate = ModelRecord(day="2026-05-02", run_id="c", dir="models/2026-05-02/c")
+    store.folder(candidate).mkdir(parents=True)
+    store.add_candidate(candidate, {"history": []})
+    store.checkpoint(candidate).write_bytes(b"PK\x03\x04cut")
+    code, cut, err = _run(capsys, "recommend", "--serving", str(tmp_path / "data"), "--data", str(tmp_path / "me.csv"),
+                          "--user", "me", "--k", "4")
+    assert code == 0 and cut == out, err
+    assert (f"no intent is shown: the intents' model 2026-05-02/c cannot be read (checkpoint "
+            f"{store.checkpoint(candidate)} is corrupt or truncated: ") in err, err
+    shutil.rmtree(tmp_path / "data" / "models" / "2026-05-02" / "c")
+    (tmp_path / "data" / "models" / "2026-05-02" / "latest.json").unlink()
     # a damaged file of the day's sequences: named, with the way back ('Expecting value: line 1 column 1' alone:
     # helper-217)
     (day / "settings.json").write_text("junk")
