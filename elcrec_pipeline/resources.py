@@ -134,10 +134,19 @@ class Storage(dg.ConfigurableResource):
         so that the UI's runs say which data folder each was for (one Dagster instance may run several) and the
         sensor tells the runs of its folder from the others'; nothing in a sensor's or a test's context (no run).
         Raises ValueError for a folder whose warehouse DuckDB cannot open
-        (:func:`elcrec_core.data.warehouse_file.require_openable`)."""
-        require_openable(self.warehouse, "the run config's resources.storage.config.data_dir"
-                         if self.data_dir else DATA_DIR_ENV)  # before any step's work, without retries
+        (:func:`elcrec_core.data.warehouse_file.require_openable`), and for a folder that does not exist though
+        earlier runs of this instance used it: an unmounted volume made a new, empty store that trained from scratch
+        and served, in a green run (helper-234)."""
+        setting = "the run config's resources.storage.config.data_dir" if self.data_dir else DATA_DIR_ENV
+        require_openable(self.warehouse, setting)  # before any step's work, without retries
         run = context.dagster_run
+        if not self.root.exists() and context.instance is not None and (earlier := [
+                other for other in context.instance.get_runs(dg.RunsFilter(tags={WAREHOUSE_TAG: str(self.warehouse)}),
+                                                             limit=2) if run is None or other.run_id != run.run_id]):
+            raise ValueError(f"the data folder {self.root} ({setting}) does not exist, though run {earlier[0].run_id} "
+                             "of this instance used it: an unmounted volume, or a folder moved? Nothing was made "
+                             "there; point the setting at the folder, or create it (mkdir) to start a new, empty "
+                             "store there")
         if context.instance is not None and run is not None and run.tags.get(WAREHOUSE_TAG) != str(self.warehouse):
             context.instance.add_run_tags(run.run_id, {WAREHOUSE_TAG: str(self.warehouse)})
 

@@ -191,6 +191,30 @@ def test_a_bad_lock_wait_is_refused_naming_the_variable_before_a_run_starts(tmp_
     assert str(refused.value) == message
 
 
+def test_a_data_folder_gone_since_earlier_runs_fails_the_run_and_makes_no_new_store(tmp_path):
+    """An unmounted data volume: the run made the path anew, an empty store, trained from scratch and served, green
+    (helper-234). A folder that earlier runs of the instance used and that is gone now fails the run at once, naming
+    it; a new folder (no run used it) is made as before, and so is one made again by hand."""
+    instance = dg.DagsterInstance.ephemeral()
+    folder = tmp_path / "mounted" / "data"
+    resources = {"storage": Storage(data_dir=str(folder)), "source_file": SourceFile(path="")}
+    first = dg.materialize([ingestion.raw_interactions], partition_key="2026-01-31", resources=resources,
+                           instance=instance)
+    assert first.success and (folder / "warehouse.duckdb").is_file()
+    shutil.rmtree(tmp_path / "mounted")
+    gone = dg.materialize([ingestion.raw_interactions], partition_key="2026-01-31", resources=resources,
+                          instance=instance, raise_on_error=False)
+    assert not gone.success and not folder.exists()
+    errors = [e.event_specific_data.error.message for e in gone.all_events
+              if e.event_type == dg.DagsterEventType.RESOURCE_INIT_FAILURE]  # before any step's work
+    assert len(errors) == 1 and (
+        f"the data folder {folder} (the run config's resources.storage.config.data_dir) does not exist, though run "
+        f"{first.run_id} of this instance used it: an unmounted volume, or a folder moved?") in errors[0], errors
+    folder.mkdir(parents=True)  # made again by hand: a new store
+    assert dg.materialize([ingestion.raw_interactions], partition_key="2026-01-31", resources=resources,
+                          instance=instance).success
+
+
 def test_the_lock_wait_is_read_in_seconds_with_60_by_default(monkeypatch):
     monkeypatch.delenv(warehouse_file.LOCK_WAIT_ENV, raising=False)
     assert warehouse_file.lock_wait_seconds() == 60.0
