@@ -8,7 +8,7 @@ import os
 import shutil
 import socket
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -300,8 +300,9 @@ class Storage(dg.ConfigurableResource):
                             f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC)", encoding="utf-8")
             os.replace(note, held_by)
             yield
-        finally:
-            held_by.unlink(missing_ok=True)
+        finally:  # a folder gone read-only: the note stays (read only while another holds the lock), and the run's
+            with suppress(OSError):  # own error is the one told, not this unlink's (helper-234: it hid .last.pt's)
+                held_by.unlink(missing_ok=True)
             lock.release()
 
     def sequences_file(self, partition: str) -> Path:

@@ -215,6 +215,26 @@ def test_a_data_folder_gone_since_earlier_runs_fails_the_run_and_makes_no_new_st
                           instance=instance).success
 
 
+def test_a_training_in_a_folder_gone_read_only_fails_with_its_own_error(tmp_path, monkeypatch):
+    """The data folder made read-only during a training: the step failed on the lock's note's removal ('Read-only
+    file system: .../.training.holder'), which hid the write that failed (.last.pt's), and kept the lock (helper-234).
+    The training's own error is told, and the lock is freed."""
+    storage = Storage(data_dir=str(tmp_path))
+    unlink = Path.unlink
+
+    def read_only(path: Path, missing_ok: bool = False) -> None:
+        if path.name == ".training.holder":
+            raise OSError(30, "Read-only file system", str(path))
+        unlink(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", read_only)
+    with pytest.raises(OSError, match=r"last\.pt was not written"):
+        with storage.training_lock("2026-01-31", print, "run a"):
+            raise OSError("last.pt was not written")
+    with storage.training_lock("2026-01-31", print, "run b"):  # freed: no wait
+        pass
+
+
 def test_the_lock_wait_is_read_in_seconds_with_60_by_default(monkeypatch):
     monkeypatch.delenv(warehouse_file.LOCK_WAIT_ENV, raising=False)
     assert warehouse_file.lock_wait_seconds() == 60.0
