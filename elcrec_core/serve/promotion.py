@@ -185,8 +185,8 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
               and other_settings(champion.record, candidate.record))
     left_out = (f"; {_name(champion)} was left out: trained on sequences {sequences_words(champion.record)}, whose "
                 "training items may be these sequences' targets, its score on them is no measure" if unlike else ""
-                ) + (f"; {_name(champion)} was left out: {unfit(champion)}" if non_finite.get(CHAMPION) and not older
-                     else "")
+                ) + (f"; {_name(champion)} was left out: {unfit(champion)}"  # but where all are: "every contender"
+                     if non_finite.get(CHAMPION) and finite and not older else "")
     eligible = [c for c in finite if not is_withdrawn(c) and not (unlike and c is champion)]  # the best is one
     if not eligible:
         return decide(None, ("refused: every contender gives NaN or infinite scores" if not finite else
