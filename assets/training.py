@@ -1,5 +1,6 @@
 """Stage 3: ELCRec training of a candidate into a versioned model folder of the model store."""
 
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -128,8 +129,9 @@ def _train(context: dg.AssetExecutionContext, config: TrainingSettings, storage:
                 result = train(seqs, exp, work, log=context.log.info, init_from=init_from)
         out = store.run_dir(partition, context.run.run_id)
         keep_run(work, out)  # done: the next materialization trains a new version
-        if not any(work.parent.iterdir()):
-            work.parent.rmdir()
+        # and the day's other trainings' folders (under the lock: none goes on): a diverged one's, a killed one's of
+        # other settings, which stayed for good (helper-234: "saves nothing" left config.json and curves)
+        shutil.rmtree(work.parent)
     write_item_index_file(out / ITEM_INDEX_FILE, item_ids)
     record = ModelRecord(day=partition, run_id=context.run.run_id, dir=store.relative(out), valid=result.valid,
                          test=result.test, best_epoch=result.best_epoch, epochs=len(result.history),

@@ -137,6 +137,9 @@ def test_two_instances_training_one_day_at_once_train_one_after_the_other(sequen
     # a training of 40 epochs (some seconds): longer than the two processes' start may differ by on busy cores (with
     # 6 epochs one run once ended before the other had started to train, and neither waited)
     longer = {"ops": {"elcrec_model": {"config": {**TRAINING, "epochs": 40, "patience": 40}}}}
+    stale = data_dir / "models" / PARTITION / "training" / "0123456789abcdef"  # a diverged run's, of other settings:
+    (stale / "tensorboard").mkdir(parents=True)  # it stayed for good (helper-234); a training that ends removes it
+    (stale / "config.json").write_text("{}")
     both = [materialize(data_dir, "elcrec_model", config=longer, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             for _ in range(2)]
     logs = [finish(proc) for proc in both]
