@@ -251,6 +251,9 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
         "decision": decision["reason"],
         **({f"{split}_{name}": metric(metrics["elcrec"][name]) for name in ("HR@20", "NDCG@20")}
            if "elcrec" in metrics else {}),  # none: the new model has no figure
+        # the figures of the model that serves, beside the new model's (they read as the served quality: helper-232)
+        **({f"serving_{split}_{name}": metric(metrics[serving][name]) for name in ("HR@20", "NDCG@20")}
+           if serving in metrics else {}),
         "elcrec_pays": pays,
         "elcrec_vs": table(difference_rows, {"verdict (NDCG@20)": "of ELCRec (new): better or worse where the "
                                                                   "paired 95% interval excludes 0 (no interval from "

@@ -250,7 +250,8 @@ FLOATS = {  # asset: metrics that the Plots view draws by partition
     "elcrec_model": {"valid_HR@20", "valid_NDCG@20", "test_HR@20", "test_NDCG@20", "train_seconds"},
     "challengers": {"most_popular_valid_NDCG@20", "ease_valid_NDCG@20"},
     "serving_model": {"candidate_valid_NDCG@20", "tolerance"},
-    "evaluation_report": {"test_HR@20", "test_NDCG@20", "popularity_HR@20", "HR@20_minus_popularity"},
+    "evaluation_report": {"test_HR@20", "test_NDCG@20", "popularity_HR@20", "HR@20_minus_popularity",
+                          "serving_test_HR@20", "serving_test_NDCG@20"},
     "intent_profiles": {"planted_NMI", "planted_ARI", "shuffled_NMI", "shuffled_ARI"},
     "user_recommendations": {"catalogue_coverage"},
 }

@@ -213,6 +213,8 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
     assert summary["serving"] == "elcrec" and summary["serving_model"] == f"{PARTITION}/{result.run_id}"
     assert set(summary["models"]) == {"elcrec", "current", "sasrec", "most_popular", "transition", "ease"}
     assert significant(summary["models"]["elcrec"]["HR@20"]) == report["test_HR@20"]  # shown to 4 digits
+    assert [report[f"serving_test_{name}"] for name in ("HR@20", "NDCG@20")] == [  # the serving model's, beside
+        significant(summary["models"][summary["serving"]][name]) for name in ("HR@20", "NDCG@20")]  # (helper-232)
     assert set(summary["models"]["sasrec"]) == {f"{m}@{k}" for m in ("HR", "NDCG") for k in (5, 10, 20)}
     assert set(summary["elcrec_vs"]) == set(summary["models"]) - {"elcrec"}
     for name, versus in summary["elcrec_vs"].items():  # the mean of per-user differences: the difference of means
