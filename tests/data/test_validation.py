@@ -617,7 +617,8 @@ def test_a_files_rejected_rows_of_a_reason_with_a_share_of_its_own_do_not_count_
     check = RowCheck(accepted, rejected, 1000, {"missing_user": 50, "bad_timestamp": 10})
     assert rejected_files_note(check, 0.05, "csv", ["a.csv", "b.csv"], apart={"missing_user": 0.6}).endswith(
         "b.csv: 100 rows read, 40 accepted, 60 rejected (missing_user: 50, bad_timestamp: 10); the first without a "
-        "share of its own: line 52: bad_timestamp (timestamp: 'x'). The rejected rows are kept in rejected_interactions")
+        "share of its own: line 52: bad_timestamp (timestamp: 'x'). The rejected rows are kept in "
+        "rejected_interactions")
 
 
 def test_a_rejected_share_above_its_bound_shows_the_digits_that_set_it_above() -> None:
