@@ -147,6 +147,10 @@ class Storage(dg.ConfigurableResource):
                              "of this instance used it: an unmounted volume, or a folder moved? Nothing was made "
                              "there; point the setting at the folder, or create it (mkdir) to start a new, empty "
                              "store there")
+        # made before the run is tagged: a tagged run means a folder made (a first run that failed before it wrote
+        # anything, or one of a backfill's runs that started before the first had written, was taken for a folder
+        # gone: helper-236)
+        self.root.mkdir(parents=True, exist_ok=True)
         if context.instance is not None and run is not None and run.tags.get(WAREHOUSE_TAG) != str(self.warehouse):
             context.instance.add_run_tags(run.run_id, {WAREHOUSE_TAG: str(self.warehouse)})
 

@@ -216,6 +216,14 @@ def test_a_data_folder_gone_since_earlier_runs_fails_the_run_and_makes_no_new_st
     folder.mkdir(parents=True)  # made again by hand: a new store
     assert dg.materialize([ingestion.raw_interactions], partition_key="2026-01-31", resources=resources,
                           instance=instance).success
+    # a first run that fails before it writes anything (its source settings file missing) made the folder too: the
+    # next was refused, the folder taken for one gone (helper-236)
+    fresh = {"storage": Storage(data_dir=str(tmp_path / "fresh")), "source_file": SourceFile(path=str(tmp_path / "x"))}
+    assert not dg.materialize([ingestion.raw_interactions], partition_key="2026-01-31", resources=fresh,
+                              instance=instance, raise_on_error=False).success
+    fresh["source_file"] = SourceFile(path="")
+    assert dg.materialize([ingestion.raw_interactions], partition_key="2026-01-31", resources=fresh,
+                          instance=instance).success
 
 
 def test_a_training_in_a_folder_gone_read_only_fails_with_its_own_error(tmp_path, monkeypatch):
