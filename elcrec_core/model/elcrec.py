@@ -194,6 +194,12 @@ class ELCRec(nn.Module):
         """Embeddings of the real items 1..n_items, [n_items, d]."""
         return self.item_emb.weight[1 : self.cfg.n_items + 1]
 
+    @torch.no_grad()
+    def non_finite_weights(self) -> int:
+        """How many of the parameters' values are NaN or infinite: none in a trained model (training stops where its
+        loss is not finite), some in a checkpoint whose bytes were overwritten (helper-234)."""
+        return sum(int((~torch.isfinite(weights)).sum()) for weights in self.parameters())
+
     @torch.compiler.disable  # run eagerly between the compiled graphs: inductor's backward of a compiled step
     @torch.no_grad()  # that wrote the parameter in place used the centres divided by their old norm twice
     def normalise_centres_(self) -> None:

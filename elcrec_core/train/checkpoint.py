@@ -16,6 +16,7 @@ from elcrec_core.config.settings import ModelConfig
 from elcrec_core.data.atomic_files import write_atomically
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, Sequences, read_item_index_file
 from elcrec_core.model.elcrec import ELCRec
+from elcrec_core.train.reference_checkpoint import from_reference_state_dict, is_reference_state_dict
 
 FORMAT_VERSION = 1
 LAST, BEST = "last.pt", "best.pt"  # a training's latest epoch (for resuming) and its best validation epoch
@@ -158,48 +159,10 @@ def _without_advice(exc: Exception) -> str:
     return found[1] if (found := re.search(r"WeightsUnpickler error: ([^\n]*)", str(exc))) else str(exc)
 
 
-def is_reference_state_dict(state: dict[str, Any]) -> bool:
-    """Whether ``state`` is a state dict saved by the authors' ELCRec code."""
-    return "item_embeddings.weight" in state and "cluster_centers" in state
-
-
-def from_reference_state_dict(state: dict[str, torch.Tensor], n_heads: int = 2) -> tuple[ModelConfig, dict]:
-    """Map the authors' 21-key state dict onto this model's names. Their item table has one extra row
-    (an unused mask id) after the real items, so n_items = rows - 2."""
-    rows, hidden = state["item_embeddings.weight"].shape
-    n_layers = len({k.split(".")[2] for k in state if k.startswith("item_encoder.layer.")})
-    cfg = ModelConfig(
-        n_items=rows - 2,
-        vocab_size=rows,
-        hidden=hidden,
-        n_layers=n_layers,
-        n_heads=n_heads,
-        max_len=state["position_embeddings.weight"].shape[0],
-        n_intents=state["cluster_centers"].shape[0],
-    )
-    out = {
-        "item_emb.weight": state["item_embeddings.weight"],
-        "pos_emb.weight": state["position_embeddings.weight"],
-        "emb_norm.weight": state["LayerNorm.weight"],
-        "emb_norm.bias": state["LayerNorm.bias"],
-        "centres": state["cluster_centers"],
-    }
-    for i in range(n_layers):
-        ref, ours = f"item_encoder.layer.{i}.", f"blocks.{i}."
-        for kind in ("weight", "bias"):
-            out[f"{ours}attn.qkv.{kind}"] = torch.cat(
-                [state[f"{ref}attention.{name}.{kind}"] for name in ("query", "key", "value")]
-            )
-            pairs = {
-                "attn.proj": "attention.dense",
-                "attn.norm": "attention.LayerNorm",
-                "ffn.fc1": "intermediate.dense_1",
-                "ffn.fc2": "intermediate.dense_2",
-                "ffn.norm": "intermediate.LayerNorm",
-            }
-            for mine, theirs in pairs.items():
-                out[f"{ours}{mine}.{kind}"] = state[f"{ref}{theirs}.{kind}"]
-    return cfg, out
+def non_finite_text(path: str | Path, bad: int) -> str:
+    """The error for the checkpoint ``path`` of ``bad`` NaN or infinite weights (:meth:`ELCRec.non_finite_weights`)."""
+    return (f"checkpoint {path} is corrupt: {bad:,} of its weights are NaN or infinite, which no trained model's are "
+            "(training stops where its loss is not finite)")
 
 
 def load_model(path: str | Path, finite: bool = True) -> tuple[ELCRec, dict[str, Any]]:
@@ -219,9 +182,8 @@ def load_model(path: str | Path, finite: bool = True) -> tuple[ELCRec, dict[str,
         model.load_state_dict(state)
     except RuntimeError as exc:
         raise CheckpointError(f"checkpoint {path} does not fit its model config: {exc}") from None
-    if finite and (bad := sum(int((~torch.isfinite(weights)).sum()) for weights in model.parameters())):
-        raise CheckpointError(f"checkpoint {path} is corrupt: {bad:,} of its weights are NaN or infinite, which no "
-                              "trained model's are (training stops where its loss is not finite)")
+    if finite and (bad := model.non_finite_weights()):
+        raise CheckpointError(non_finite_text(path, bad))
     return model.eval(), payload
 
 
