@@ -20,7 +20,8 @@ from elcrec_core.data.sequences import Sequences
 from elcrec_core.evaluate.ranking import SELECTION_METRIC
 from elcrec_core.model.elcrec import ELCRec
 from elcrec_core.train import distributed
-from elcrec_core.train.checkpoint import FORMAT_VERSION, LAST, CheckpointError, load_checkpoint, save_checkpoint
+from elcrec_core.train.checkpoint import (FORMAT_VERSION, LAST, CheckpointError, load_checkpoint, non_finite_text,
+                                         save_checkpoint)
 
 
 @dataclass
@@ -117,7 +118,8 @@ def restore_training_state(path: Path, model: ELCRec, optimizer: torch.optim.Opt
     training settings (or item catalogue) than ``model.cfg`` and ``cfg``, except those of
     :data:`RESUMABLE_CHANGES`, or by another number of processes (another batch per optimiser step: ``elcrec train
     --nproc``), and when it was written for other sequences than those
-    of :func:`data_digest` ``data`` (where both are known: other users' histories or another item numbering)."""
+    of :func:`data_digest` ``data`` (where both are known: other users' histories or another item numbering);
+    CheckpointError where its weights are NaN or infinite (a damaged file)."""
     state = load_last(path)
     if data is not None and state.get("data_digest", data) != data:
         raise ValueError(f"{path} holds a run on other data (other histories or another item numbering): resume "
@@ -129,6 +131,8 @@ def restore_training_state(path: Path, model: ELCRec, optimizer: torch.optim.Opt
     if changes:
         raise other_settings(path, changes)
     model.load_state_dict(state["model"])
+    if bad := model.non_finite_weights():  # overwritten bytes: a resume diverged, advised to lower lr (helper-236)
+        raise CheckpointError(f"{non_finite_text(path, bad)}; {START_OVER}")
     optimizer.load_state_dict(state["optimizer"])
     rng = saved[distributed.rank()]
     torch.set_rng_state(rng["torch"])

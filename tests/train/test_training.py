@@ -249,6 +249,17 @@ def test_a_run_resumes_on_the_data_it_trained_on_only(seqs, tmp_path):
     with pytest.raises(CheckpointError, match=r"is empty \(a write cut short\?\); start over with --fresh \(or "
                                               r"resume=False\), or write to another folder$"):
         train(seqs, small_config(epochs=3), tmp_path, log=lambda _: None)
+    # a last.pt whose bytes were overwritten (NaN weights): it resumed, and the loss "not finite" advised a lower
+    # learning rate (helper-236); now named as damaged, with the way on
+    train(seqs, small_config(epochs=1), tmp_path, resume=False, log=lambda _: None)
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    state["model"]["item_emb.weight"][3:5] = float("nan")
+    torch.save(state, tmp_path / "last.pt")
+    rows = 2 * state["model"]["item_emb.weight"].shape[1]
+    with pytest.raises(CheckpointError, match=rf"^checkpoint {tmp_path / 'last.pt'} is corrupt: {rows} of its "
+                                              r"weights are NaN or infinite, which no trained model's are \(training "
+                                              r"stops where its loss is not finite\); start over with --fresh"):
+        train(seqs, small_config(epochs=3), tmp_path, log=lambda _: None)
 
 
 def test_a_larger_step_budget_on_resume_takes_exactly_the_steps_left(seqs, tmp_path):
