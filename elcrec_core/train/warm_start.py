@@ -6,6 +6,7 @@ from pathlib import Path
 
 import torch
 
+from elcrec_core.config.settings import SHAPE_FIELDS
 from elcrec_core.model.elcrec import ELCRec
 from elcrec_core.train.checkpoint import load_model
 
@@ -19,8 +20,13 @@ def warm_start(model: ELCRec, checkpoint: str | Path) -> dict[str, int]:
     their index, new ones are appended), so the rows of padding and the known items are copied (not a reference
     table's extra mask row) and new items keep their fresh initialisation; the encoder and the intent centres are
     carried over as they are. Raises ValueError for another architecture (a parameter missing or of another
-    shape), CheckpointError for a file that is no model."""
+    shape: every model setting that differs named at once, as ``n_intents 256 (this run 32)``, where it named one
+    tensor, ``centres is (256, 64), here (32, 64)``: helper-237), CheckpointError for a file that is no model."""
     previous, _ = load_model(checkpoint)
+    if changes := [f"{name} {getattr(previous.cfg, name)} (this run {getattr(model.cfg, name)})"
+                   for name in SHAPE_FIELDS if getattr(previous.cfg, name) != getattr(model.cfg, name)]:
+        raise ValueError(f"{checkpoint} holds a model of other shapes: {', '.join(changes)}; give this run its "
+                         "settings (elcrec train --help names their flags; the authors' Beauty model: --preset beauty)")
     state, known = previous.state_dict(), previous.cfg.n_items
     own = model.state_dict()
     if set(state) != set(own):

@@ -224,7 +224,8 @@ def test_a_resumed_run_takes_its_new_patience_and_a_refused_one_leaves_config_js
     other = small_config(epochs=1)
     other.model["hidden"] = 16  # another architecture to warm-start from: refused, config.json as it was
     train(seqs, other, tmp_path / "other", log=lambda _: None)
-    with pytest.raises(ValueError, match="is \\(.*16\\), here"):
+    with pytest.raises(ValueError, match=r"best\.pt holds a model of other shapes: hidden 16 \(this run 32\); give "
+                                         r"this run its settings \(elcrec train --help names their flags"):
         train(seqs, small_config(epochs=4), tmp_path, resume=False, init_from=tmp_path / "other" / "best.pt",
               log=lambda _: None)
     assert json.loads((tmp_path / "config.json").read_text()) == before
