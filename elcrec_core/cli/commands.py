@@ -128,8 +128,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"{args.data}: {new} of its {used} items are beyond the checkpoint's {model.cfg.n_items} (newer than "
               "it): their targets count as misses and the inputs leave them out" + (
                   f"; that is {new / used:.0%} of them: is the checkpoint a model of other data, or read otherwise (as"
-                  " without its --k-core)? Its config.json gives the numbers of users, items and interactions it "
-                  "trained on" if new > OTHER_DATA_SHARE * used else ""), file=sys.stderr)
+                  " without its --k-core)?" + (" Its config.json gives the numbers of users, items and interactions "
+                                              "it trained on" if (Path(args.checkpoint).parent / "config.json")
+                                              .is_file() else "")  # none beside the authors' (helper-237)
+                  if new > OTHER_DATA_SHARE * used else ""), file=sys.stderr)
     model.to(device)
     data_tensors = SequenceTensors.from_sequences(seqs, device)
     users = _require_targets(args.data, seqs, data_tensors, args.split)

@@ -1220,6 +1220,11 @@ def test_evaluate_data_with_items_newer_than_the_checkpoint(tmp_path: Path, caps
     err = _run(capsys, "evaluate", "--data", str(tmp_path / "other.csv"), "--checkpoint", str(out / "best.pt"))[2]
     assert ("that is 75% of them: is the checkpoint a model of other data, or read otherwise (as without its "
             "--k-core)? Its config.json gives the numbers of users, items and interactions it trained on") in err
+    alone = tmp_path / "alone"  # a checkpoint without its run's config.json (the authors'): none named (helper-237)
+    alone.mkdir()
+    shutil.copy(out / "best.pt", alone / "best.pt")
+    err = _run(capsys, "evaluate", "--data", str(tmp_path / "other.csv"), "--checkpoint", str(alone / "best.pt"))[2]
+    assert "--k-core)?\n" in err and "config.json" not in err, err
     # not 'the data it trained on': it holds no file, columns or k-core (helper-220)
     old = _run(capsys, "evaluate", "--data", str(tmp_path / "events.csv"), "--checkpoint", str(out / "best.pt"),
                "--json", "--format", "csv")[1]
