@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -240,18 +239,15 @@ def cmd_sequences(args: argparse.Namespace) -> int:
         chosen = [where[u] for u in wanted]
     else:
         chosen = range(len(seqs))
-    try:
-        for n in chosen:
-            items = data.item_names(seqs.items[seqs.offsets[n]:seqs.offsets[n + 1]])
-            if args.json:
-                line = json.dumps({"user": users[n], "items": items}, ensure_ascii=False)
-            else:
-                count = f"{len(items)} event{'' if len(items) == 1 else 's'}"  # an item had twice counts twice
-                line = f"{shown_id(users[n])} ({count}): " + " ".join(shown_id(i) for i in items)
-            sys.stdout.write(line + "\n")
-        sys.stdout.flush()
-    except BrokenPipeError:  # elcrec sequences ... | head
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    for n in chosen:  # a reader that leaves (elcrec sequences ... | head): main's BrokenPipeError
+        items = data.item_names(seqs.items[seqs.offsets[n]:seqs.offsets[n + 1]])
+        if args.json:
+            line = json.dumps({"user": users[n], "items": items}, ensure_ascii=False)
+        else:
+            count = f"{len(items)} event{'' if len(items) == 1 else 's'}"  # an item had twice counts twice
+            line = f"{shown_id(users[n])} ({count}): " + " ".join(shown_id(i) for i in items)
+        sys.stdout.write(line + "\n")
+    sys.stdout.flush()
     return 0
 
 

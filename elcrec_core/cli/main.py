@@ -152,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         return args.func(args)
+    except BrokenPipeError:  # `elcrec compare a b | head`: the reader left, as it may; no error line (helper-237:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # 'Broken pipe'), nor a second one as
+        return 0  # Python flushes at exit; the status of a command whose reader took what it wanted
     except (OSError, ValueError, CheckpointError, WarehouseDamaged, WarehouseLocked) as exc:  # a missing or
         # unwritable file, bad data or settings, a warehouse damaged or another process's (DuckDB's traceback)
         print(f"elcrec: error: {exc}", file=sys.stderr)

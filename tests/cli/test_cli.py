@@ -1995,3 +1995,18 @@ def test_baselines_out_writes_the_item_index_beside_sasrec_as_train_does(tmp_pat
         train = _run(capsys, "train", "--data", str(tmp_path / "seq.txt"), "--format", "sequence", "--out", str(out),
                      "--epochs", "1", "--hidden", "8", "--device", "cpu", "--fresh")  # the next command's earlier run
         assert train[0] == 0, train[2]
+
+
+def test_a_reader_that_leaves_early_is_no_error() -> None:
+    """`elcrec compare a b | head` ended with 'elcrec: error: [Errno 32] Broken pipe' (helper-237); sequences alone
+    handled it. Every command now ends quietly, with status 0, when the reader of its output leaves."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "elcrec_core.cli", "sequences", "--data", "synthetic", "--json"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=Path(__file__).parents[2])
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.read(10)  # the first line's start: the reader has what it wanted
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 0 and "error" not in err and "Broken pipe" not in err, err
