@@ -181,7 +181,9 @@ def compare_runs(folders: list[Path]) -> dict[str, Any]:
     predates them), ``"settings": {name: [value per run]}`` (only the settings that differ between them),
     ``"metrics": {name: [value per run]}}`` with best_epoch, epochs, seconds, the precision the epochs computed in
     (``train.precision`` auto is bf16 on one CPU and fp32 on another), and every ``valid`` and ``test``
-    metric (``valid HR@20``, ...; None where a run lacks it). Raises FileNotFoundError as :func:`read_run`."""
+    metric (``valid HR@20``, ...; None where a run lacks it), and ``"comparable"``: false where the runs trained on
+    data of different sizes, whose metrics rank other users (said in the text alone: helper-237). Raises
+    FileNotFoundError as :func:`read_run`."""
     runs = [read_run(folder) for folder in folders]
     about = {name: [s.get(name) for s, _ in runs] for name in RUN_FIELDS}
     names = sorted({name for settings, _ in runs for name in settings if name not in RUN_FIELDS})
@@ -193,7 +195,9 @@ def compare_runs(folders: list[Path]) -> dict[str, Any]:
         keys = sorted({key for _, m in runs for key in (m.get(split) or {})}, key=_metric_order)
         for key in keys:
             metrics[f"{split} {key}"] = [(m.get(split) or {}).get(key) for _, m in runs]
-    return {"runs": [str(folder) for folder in folders], "run": about, "settings": differing, "metrics": metrics}
+    comparable = all(len({value for value in about[name] if value is not None}) <= 1 for name in _DATA_SIZES)
+    return {"runs": [str(folder) for folder in folders], "run": about, "settings": differing, "metrics": metrics,
+            "comparable": comparable}
 
 
 def format_comparison(comparison: dict[str, Any]) -> str:
@@ -211,8 +215,7 @@ def format_comparison(comparison: dict[str, Any]) -> str:
     lines = [f"run {i + 1}: {folder}" for i, folder in enumerate(runs)]
     if not comparison["settings"]:
         lines.append("the runs have the same settings")
-    sizes = [values for name, values in comparison.get("run", {}).items() if name in _DATA_SIZES]
-    if any(len({value for value in values if value is not None}) > 1 for values in sizes):
+    if not comparison["comparable"]:
         lines.append("the runs trained on data of different sizes (the data rows): their metrics rank other users "
                      "and items, not comparable as a change of settings")
     for label, values in cells:

@@ -147,7 +147,7 @@ def test_compare_of_a_folder_without_a_finished_run_names_the_folder_and_the_fil
 
 
 def test_identical_settings_are_said_plainly() -> None:
-    comparison = {"runs": ["x", "y"], "settings": {}, "metrics": {"best_epoch": [1, None]}}
+    comparison = {"runs": ["x", "y"], "settings": {}, "metrics": {"best_epoch": [1, None]}, "comparable": True}
     text = format_comparison(comparison)
     assert "the runs have the same settings" in text and text.splitlines()[-2].split()[-2:] == ["1", "-"]
     # an earlier version's run: its "-" read as a run that started from no checkpoint (helper-129)
@@ -159,7 +159,7 @@ def test_each_differing_setting_is_explained_below_the_table() -> None:
     """'train.max_steps 0' beside 60 read as a budget of no step (helper-224): each differing setting's meaning is
     given, as its field describes it; a setting no field describes (an earlier version's) has none."""
     comparison = {"runs": ["x", "y"], "settings": {"train.max_steps": [0, 60], "train.gone": [1, 2]},
-                  "metrics": {"best_epoch": [1, 2]}}
+                  "metrics": {"best_epoch": [1, 2]}, "comparable": True}
     assert format_comparison(comparison).splitlines()[-1] == (
         "setting train.max_steps: optimiser-step budget (0: none; epochs still apply)")
 
@@ -197,11 +197,14 @@ def test_compare_names_the_training_windows_as_windows_also_for_a_run_that_calle
     assert comparison["run"]["data.training_windows"] == [2412, 2412]
     assert comparison["run"]["data.training_users"] == [None, 943] and comparison["settings"] == {}
     assert "data of different sizes" not in format_comparison(comparison)  # a size one run lacks: no difference
+    assert comparison["comparable"] is True
     other = tmp_path / "other"
     other.mkdir()
     (other / "config.json").write_text(json.dumps({"model": {}, "train": {}, "data": {"users": 3000}}))
     (other / "metrics.json").write_text(json.dumps({"best_epoch": 0, "epochs": 1, "seconds": 1.0}))
-    text = format_comparison(compare_runs([tmp_path / "old", other]))  # a subset of the data: metrics side by side
+    apart = compare_runs([tmp_path / "old", other])  # a subset of the data: metrics side by side
+    assert apart["comparable"] is False  # --json says so too, not the text alone (helper-237)
+    text = format_comparison(apart)
     assert ("the runs have the same settings\nthe runs trained on data of different sizes (the data rows): their "
             "metrics rank other users and items, not comparable as a change of settings\n") in text
 
