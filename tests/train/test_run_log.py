@@ -103,7 +103,7 @@ def test_compare_shows_the_settings_that_differ_and_each_runs_metrics(runs, caps
 
 
 def test_compare_shows_the_processes_the_warm_start_and_the_precision_of_each_run(runs, tmp_path: Path,
-                                                                                  capsys) -> None:
+                                                                                  capsys, monkeypatch) -> None:
     """A 1-process and a 2-process run (twice the users per step) were "the same settings", so were a run from
     scratch and one warm-started with --init-from (config.json said centre_init kmeans), and two runs of precision
     auto that computed in bf16 and in fp32 (a trial of 2026-12-05)."""
@@ -132,6 +132,13 @@ def test_compare_shows_the_processes_the_warm_start_and_the_precision_of_each_ru
     assert (f"init_from {b / 'best.pt'} is not used: the run resumed started from {a / 'best.pt'}"
             in capsys.readouterr().out)
     assert json.loads((tmp_path / "resumed" / "config.json").read_text())["run"]["init_from"] == str(a / "best.pt")
+    # --init-from as typed, relative: recorded absolute, so that compare and a resume from elsewhere name the file
+    # (helper-237: "../shared/reference/ELCRec-Beauty-1.pt" named nothing from another folder)
+    monkeypatch.chdir(a)
+    assert main(["train", "--data", str(a.parent / "events.csv"), "--out", str(tmp_path / "relative"), "--lr",
+                 "0.001", "--init-from", "best.pt", *SMALL]) == 0
+    assert json.loads((tmp_path / "relative" / "config.json").read_text())["run"]["init_from"] == str(
+        (a / "best.pt").resolve())
 
 
 def test_compare_of_a_folder_without_a_finished_run_names_the_folder_and_the_file(tmp_path: Path, capsys) -> None:
