@@ -19,7 +19,7 @@ from assets.daily import (
 )
 from assets.metadata import figure, metric, table
 from assets.sequences import interaction_sequences
-from elcrec_core.config.settings import SHAPE_FIELDS, ExperimentConfig, ModelConfig
+from elcrec_core.config.settings import ExperimentConfig, ModelConfig
 from elcrec_core.data.atomic_files import read_json
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, write_item_index_file
 from elcrec_core.report.plots import LOSS_PARTS, training_curve
@@ -31,6 +31,7 @@ from elcrec_core.train.launch import train_distributed
 from elcrec_core.train.loop import train
 from elcrec_core.train.run_log import keep_run, precision_used
 from elcrec_core.train.state import code_digest, data_digest
+from elcrec_core.train.warm_start import shape_changes
 from elcrec_pipeline.config import TrainingSettings
 from elcrec_pipeline.resources import ComputeDevice, Storage, digest
 from elcrec_pipeline.run_config_check import refuse_bad_run_config
@@ -194,11 +195,8 @@ def _ways_back(init_from: Path | None, base: ModelRecord | None, serves: bool, r
 
 
 def _shape_changes(folder: Path, model: dict) -> list[str]:
-    """How the parameter shapes of the model in ``folder`` differ from those of this run's ``model`` settings, as
-    ``max_len 50 (this run 10)``; none where they fit, and the run warm-starts from it (with preset ``auto`` the
-    derived max_len or number of intents may change from day to day). Other settings, such as dropout, may change
-    between days: the weights still carry over."""
-    saved = ModelConfig(n_items=1, **read_json(folder / "config.json")["model"])
-    wanted = ModelConfig(n_items=1, **model)
-    return [f"{name} {getattr(saved, name)} (this run {getattr(wanted, name)})" for name in SHAPE_FIELDS
-            if getattr(saved, name) != getattr(wanted, name)]
+    """:func:`~elcrec_core.train.warm_start.shape_changes` of the model in ``folder`` against this run's ``model``
+    settings; none where they fit, and the run warm-starts from it (with preset ``auto`` the derived max_len or
+    number of intents may change from day to day)."""
+    return shape_changes(ModelConfig(n_items=1, **read_json(folder / "config.json")["model"]),
+                         ModelConfig(n_items=1, **model))

@@ -6,11 +6,19 @@ from pathlib import Path
 
 import torch
 
-from elcrec_core.config.settings import SHAPE_FIELDS
+from elcrec_core.config.settings import SHAPE_FIELDS, ModelConfig
 from elcrec_core.model.elcrec import ELCRec
 from elcrec_core.train.checkpoint import load_model
 
 ITEM_TABLE = "item_emb.weight"
+
+
+def shape_changes(saved: ModelConfig, wanted: ModelConfig) -> list[str]:
+    """How the parameter shapes of a model of ``saved`` settings differ from those of ``wanted`` (a run's), as
+    ``max_len 50 (this run 10)``; none where one's weights fit the other. Other settings, such as dropout, may
+    differ: the weights still carry over."""
+    return [f"{name} {getattr(saved, name)} (this run {getattr(wanted, name)})" for name in SHAPE_FIELDS
+            if getattr(saved, name) != getattr(wanted, name)]
 
 
 @torch.no_grad()
@@ -23,8 +31,7 @@ def warm_start(model: ELCRec, checkpoint: str | Path) -> dict[str, int]:
     shape: every model setting that differs named at once, as ``n_intents 256 (this run 32)``, where it named one
     tensor, ``centres is (256, 64), here (32, 64)``: helper-237), CheckpointError for a file that is no model."""
     previous, _ = load_model(checkpoint)
-    if changes := [f"{name} {getattr(previous.cfg, name)} (this run {getattr(model.cfg, name)})"
-                   for name in SHAPE_FIELDS if getattr(previous.cfg, name) != getattr(model.cfg, name)]:
+    if changes := shape_changes(previous.cfg, model.cfg):
         raise ValueError(f"{checkpoint} holds a model of other shapes: {', '.join(changes)}; give this run its "
                          "settings (elcrec train --help names their flags; the authors' Beauty model: --preset beauty)")
     state, known = previous.state_dict(), previous.cfg.n_items
