@@ -193,9 +193,9 @@ def cmd_baselines(args: argparse.Namespace) -> int:
             raise ValueError(f"{exc} (SASRec's; --no-sasrec measures the other baselines)") from None
 
     log(f"data: {len(seqs)} users, {seqs.n_items} items, {len(seqs.items)} interactions; the test split: {ranked}")
-    if args.out and not args.no_sasrec:  # as elcrec train writes it: without it, evaluate and recommend matched
-        clear_run(Path(args.out))  # items by position, wrong on grown data (helper-224)
-        index_beside(Path(args.out), data.item_ids)
+    if args.out and not args.no_sasrec:  # the index as elcrec train writes it: without it, evaluate and recommend
+        clear_run(Path(args.out))  # matched items by position, wrong on grown data (helper-224); no earlier model
+        index_beside(Path(args.out), data.item_ids)  # beside it (helper-235)
     with tempfile.TemporaryDirectory(prefix="elcrec-sasrec-") as tmp:
         sasrec = None if args.no_sasrec else SASRec(exp, args.out or tmp, log)
         results = compare(data_tensors, lambdas, sasrec, log)

@@ -229,9 +229,10 @@ def refresh_command(data_dir: Path) -> str | None:
     runs have it: the team's settings, such as ``top_k``); none of these four (:data:`TEAM_SETTINGS`) where this
     environment's ``ELCREC_DATA_DIR`` names another folder (:func:`another_folders_environment`): they are its,
     and the command unsets them (``env -u``), as this shell may export them."""
-    days = [folder.name for folder in sequence_day_folders(data_dir)]
-    if not days:
+    newest = refresh_day(data_dir)
+    if newest is None:
         return None
+    days = [folder.name for folder in sequence_day_folders(data_dir)]
     beside = Path(sys.executable).parent / "dagster"  # the dagster of this environment
     dagster = str(beside) if beside.exists() else "dagster"
     own = {name: os.environ.get(name) for name in TEAM_SETTINGS if not another_folders_environment(data_dir)}
@@ -245,9 +246,6 @@ def refresh_command(data_dir: Path) -> str | None:
     settings = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items() if value)
     run_config = own.get(RUN_CONFIG)
     config = f" -c {shlex.quote(str(Path(run_config).resolve()))}" if run_config else ""
-    newest = refresh_day(data_dir)
-    if newest is None:
-        return None
     store = ModelStore(data_dir)
     judged = store.decision(store.candidate(newest)) is not None
     report = ",evaluation_report" if judged else ""  # a day without a judged candidate has no report to make again
