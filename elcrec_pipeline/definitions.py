@@ -10,6 +10,7 @@ import dagster as dg
 from assets import challengers, evaluation, ingestion, profiling, recommendations, sequences, serving, training
 from assets.daily import configured_partitions
 from elcrec_core.data.warehouse_file import lock_wait_seconds
+from elcrec_pipeline.alerts import AlertWebhook, run_failure_alert
 from elcrec_pipeline.jobs import RETRAIN_JOB, checked_run_config, ingestion_job, retrain_job
 from elcrec_pipeline.resources import ComputeDevice, SourceFile, Storage
 from elcrec_pipeline.schedules import retrain_schedule
@@ -21,7 +22,7 @@ _modules = [ingestion, sequences, training, challengers, serving, evaluation, pr
 @dg.definitions
 def defs() -> dg.Definitions:
     """Every asset of the daily partitions from ``ELCREC_START_DATE``, its checks, the jobs, the schedule, the
-    sensor and the resources."""
+    sensors (the source files', the run-failure alert) and the resources."""
     partitions = configured_partitions()
     lock_wait_seconds()  # checked before a run starts: a bad value would fail each step that opens the warehouse
     definitions = dg.Definitions(
@@ -30,8 +31,9 @@ def defs() -> dg.Definitions:
         asset_checks=dg.load_asset_checks_from_modules(_modules),
         jobs=[retrain_job(partitions), ingestion_job],
         schedules=[retrain_schedule()],
-        sensors=[source_file_sensor],
-        resources={"storage": Storage(), "device": ComputeDevice(), "source_file": SourceFile()},
+        sensors=[source_file_sensor, run_failure_alert],
+        resources={"storage": Storage(), "device": ComputeDevice(), "source_file": SourceFile(),
+                   "alert_webhook": AlertWebhook()},
     )
     # ELCREC_RUN_CONFIG, before the schedule's or the sensor's first tick (which check it again each time)
     checked_run_config(definitions.resolve_job_def(RETRAIN_JOB))

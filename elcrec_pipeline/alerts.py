@@ -1,0 +1,102 @@
+"""The run-failure alert: a failed run of the Dagster instance is written down and, where a webhook is set,
+posted to it, so that nobody has to watch the UI to learn that the night's retraining failed."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from elcrec_pipeline.resources import WAREHOUSE_TAG
+
+ALERT_WEBHOOK_ENV = "ELCREC_ALERT_WEBHOOK"
+ALERTS_FILE = "elcrec_alerts.jsonl"  # in the instance's folder (DAGSTER_HOME), one JSON object per failed run
+WEBHOOK_TIMEOUT_SECONDS = 10
+ERROR_CHARS = 1000  # of each failed step's error, in the alert
+
+
+class AlertWebhook(dg.ConfigurableResource):
+    """Where failed runs are posted: an http(s) URL that takes a JSON body ``{"text": ...}`` (a Slack or Mattermost
+    incoming webhook, or a team's own service). ``url`` defaults to ``$ELCREC_ALERT_WEBHOOK``, read at each
+    alert; with neither, alerts are written to the instance's folder and the sensor's log only."""
+
+    url: str = Field("", description=f"the webhook's URL (default: ${ALERT_WEBHOOK_ENV}; none: no post)")
+
+    def target(self) -> str:
+        """The URL, or "" when none is set. Raises ValueError for a URL that is not http(s) (a ``file:`` URL would
+        read a local file), naming the setting."""
+        url = self.url or dg.EnvVar(ALERT_WEBHOOK_ENV).get_value() or ""
+        if url and not url.lower().startswith(("http://", "https://")):
+            setting = "the alert_webhook resource's url" if self.url else ALERT_WEBHOOK_ENV
+            raise ValueError(f"{setting} {url!r} is no http(s) URL")
+        return url
+
+    def post(self, text: str) -> str:
+        """Posts ``text``; returns what came of it: ``"not set"``, ``"sent"``, or why it was not sent (the URL's
+        refusal, the HTTP status, a timeout after :data:`WEBHOOK_TIMEOUT_SECONDS` s). Never raises: an alert that
+        cannot be posted is still written down."""
+        try:
+            url = self.target()
+            if not url:
+                return "not set"
+            request = urllib.request.Request(url, data=json.dumps({"text": text}).encode(), method="POST",
+                                             headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
+                return "sent" if response.status < 300 else f"not sent: HTTP {response.status}"
+        except (ValueError, OSError) as err:  # urllib's URLError and HTTPError are OSErrors
+            return f"not sent: {err}"
+
+
+def failure_alert(run: dg.DagsterRun, steps: list[tuple[str, str]], run_message: str) -> dict[str, Any]:
+    """The alert of a failed ``run``: its job, partition, data folder (the run's :data:`WAREHOUSE_TAG`; none where
+    it failed before its first step started), each failed step with its error (``steps``: (step key, error)
+    pairs, the error cut to :data:`ERROR_CHARS` characters) and a ``text`` that says it all in a few lines."""
+    warehouse = run.tags.get(WAREHOUSE_TAG)
+    folder = str(Path(warehouse).parent) if warehouse else None
+    partition = run.tags.get("dagster/partition")
+    failed = [{"step": step, "error": error[:ERROR_CHARS]} for step, error in steps]
+    head = (f"elcrec-pipeline: run {run.run_id} of {run.job_name}" + (f" for {partition}" if partition else "")
+            + " failed" + (f" (data folder {folder})" if folder else ""))
+    lines = [f"{item['step']}: {item['error']}" for item in failed] or [run_message]
+    return {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "run_id": run.run_id,
+            "job": run.job_name, "partition": partition, "data_folder": folder, "failed_steps": failed,
+            "text": "\n".join([head, *lines])}
+
+
+def _step_errors(context: dg.RunFailureSensorContext) -> list[tuple[str, str]]:
+    """(step key, error) of each failed step, the error as ``Class: message`` (its module path left out)."""
+    errors = []
+    for event in context.get_step_failure_events():
+        error = event.event_specific_data.error
+        text = error.message.strip() if error is not None else "no error recorded"
+        prefix, colon, rest = text.partition(": ")  # dagster._core.definitions.events.Failure: ...
+        if error is not None and colon and prefix.rsplit(".", 1)[-1] == error.cls_name:
+            text = f"{error.cls_name}: {rest}"
+        errors.append((event.step_key or "?", text))
+    return errors
+
+
+@dg.run_failure_sensor(
+    name="run_failure_alert",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    # every location: a run of `dagster job execute` or `dagster asset materialize` has none, and Dagster matches
+    # it to no code location's sensor
+    monitor_all_code_locations=True,
+    description=f"When a run of this Dagster instance fails (the schedule's, the sensor's, a backfill's, the UI's, "
+                f"or one of `dagster job execute`), appends an alert (job, partition, data folder, each failed step and its "
+                f"error) to {ALERTS_FILE} in the instance's folder (DAGSTER_HOME), logs it here, and posts it to "
+                f"the alert_webhook resource's URL (${ALERT_WEBHOOK_ENV}) where one is set. Runs with the daemon "
+                "(`dagster dev` starts one).",
+)
+def run_failure_alert(context: dg.RunFailureSensorContext, alert_webhook: AlertWebhook) -> None:
+    alert = failure_alert(context.dagster_run, _step_errors(context), context.failure_event.message or "")
+    alert["webhook"] = alert_webhook.post(alert["text"])
+    with open(Path(context.instance.root_directory) / ALERTS_FILE, "a", encoding="utf-8") as alerts:
+        alerts.write(json.dumps(alert) + "\n")
+    context.log.error(f"{alert['text']}\n(webhook: {alert['webhook']})")
