@@ -159,9 +159,10 @@ def _without_advice(exc: Exception) -> str:
     return found[1] if (found := re.search(r"WeightsUnpickler error: ([^\n]*)", str(exc))) else str(exc)
 
 
-def non_finite_text(path: str | Path, bad: int) -> str:
-    """The error for the checkpoint ``path`` of ``bad`` NaN or infinite weights (:meth:`ELCRec.non_finite_weights`)."""
-    return (f"checkpoint {path} is corrupt: {bad:,} of its weights are NaN or infinite, which no trained model's are "
+def non_finite_text(path: str | Path, bad: int, values: str = "weights") -> str:
+    """The error for the checkpoint ``path`` of ``bad`` NaN or infinite ``values`` (:meth:`ELCRec.non_finite_weights`,
+    or the optimiser's state)."""
+    return (f"checkpoint {path} is corrupt: {bad:,} of its {values} are NaN or infinite, which no trained model's are "
             "(training stops where its loss is not finite)")
 
 

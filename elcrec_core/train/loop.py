@@ -20,7 +20,7 @@ from elcrec_core.model.centres import init_centres
 from elcrec_core.model.elcrec import ELCRec
 from elcrec_core.train import distributed
 from elcrec_core.train.batches import make_train_batch, trainable_users, training_windows
-from elcrec_core.train.checkpoint import BEST, LAST, load_checkpoint, refuse_unsafe_payload, save_checkpoint
+from elcrec_core.train.checkpoint import BEST, LAST, refuse_unsafe_payload, save_checkpoint
 from elcrec_core.train.compiled_step import StepLosses, compiles_step
 from elcrec_core.train.device import autocast_for, select_device, uses_bf16
 from elcrec_core.train.objective import (
@@ -38,6 +38,7 @@ from elcrec_core.train.state import (
     EarlyStopping,
     complete_best_checkpoint,
     data_digest,
+    load_best,
     model_payload,
     restore_training_state,
     save_training_state,
@@ -180,8 +181,7 @@ def train(
         log(f"parameters identical on all {distributed.world_size()} ranks: sha256 "
             f"{distributed.check_replicas(model)}")
     distributed.barrier()  # rank 0 has written best.pt
-    best = load_checkpoint(out_dir / BEST)
-    model.load_state_dict(best["model"])
+    best = load_best(out_dir / BEST, model)
     test = evaluate(model, eval_data, "test", batch_size=cfg.eval_batch_size)
     best["test"] = test
     best["history"] = history

@@ -133,6 +133,10 @@ def restore_training_state(path: Path, model: ELCRec, optimizer: torch.optim.Opt
     model.load_state_dict(state["model"])
     if bad := model.non_finite_weights():  # overwritten bytes: a resume diverged, advised to lower lr (helper-236)
         raise CheckpointError(f"{non_finite_text(path, bad)}; {START_OVER}")
+    moments = [value for values in state["optimizer"]["state"].values() for value in values.values()
+               if torch.is_tensor(value)]  # Adam's moments: NaN there diverges the resume as well (helper-239)
+    if bad := sum(int((~torch.isfinite(value)).sum()) for value in moments):
+        raise CheckpointError(f"{non_finite_text(path, bad, 'optimiser state values')}; {START_OVER}")
     optimizer.load_state_dict(state["optimizer"])
     rng = saved[distributed.rank()]
     torch.set_rng_state(rng["torch"])
@@ -151,7 +155,7 @@ def processes_change(saved: int, now: int, batch_size: int) -> list[str]:
 
 
 def load_last(path: Path) -> dict[str, Any]:
-    """The ``last.pt`` at ``path`` of a run to resume; a damaged one raises :class:`CheckpointError` that says how
+    """The ``last.pt`` (or ``best.pt``) at ``path`` of a run to resume; a damaged one raises :class:`CheckpointError` that says how
     to go on (helper-203)."""
     try:
         return load_checkpoint(path)
@@ -160,6 +164,17 @@ def load_last(path: Path) -> dict[str, Any]:
 
 
 START_OVER = "start over with --fresh (or resume=False), or write to another folder"
+
+
+def load_best(path: Path, model: ELCRec) -> dict[str, Any]:
+    """The payload of the run's ``best.pt`` at ``path``, its weights loaded into ``model``. Raises
+    :class:`CheckpointError` for a damaged file or NaN or infinite weights (bytes overwritten while the run went on:
+    its test figures were NaN, helper-239), saying how to go on."""
+    best = load_last(path)
+    model.load_state_dict(best["model"])
+    if bad := model.non_finite_weights():
+        raise CheckpointError(f"{non_finite_text(path, bad)}; {START_OVER}")
+    return best
 
 
 def saved_processes(path: Path) -> int:

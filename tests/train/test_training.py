@@ -261,6 +261,26 @@ def test_a_run_resumes_on_the_data_it_trained_on_only(seqs, tmp_path):
                                               r"weights are NaN or infinite, which no trained model's are \(training "
                                               r"stops where its loss is not finite\); start over with --fresh"):
         train(seqs, small_config(epochs=3), tmp_path, log=lambda _: None)
+    # NaN in Adam's moments alone diverged the resume the same way (helper-239)
+    train(seqs, small_config(epochs=1), tmp_path, resume=False, log=lambda _: None)
+    state = torch.load(tmp_path / "last.pt", weights_only=True)
+    moments = [value for values in state["optimizer"]["state"].values() for name, value in values.items()
+               if name == "exp_avg"]
+    moments[0].fill_(float("nan"))
+    torch.save(state, tmp_path / "last.pt")
+    with pytest.raises(CheckpointError, match=rf"^checkpoint {tmp_path / 'last.pt'} is corrupt: "
+                                              rf"{moments[0].numel():,} of its optimiser state values are NaN or "
+                                              r"infinite, which no trained model's are \(training stops where its "
+                                              r"loss is not finite\); start over with --fresh"):
+        train(seqs, small_config(epochs=3), tmp_path, log=lambda _: None)
+    # a best.pt overwritten while the run went on: its test figures were NaN, in a run that succeeded (helper-239)
+    train(seqs, small_config(epochs=1), tmp_path, resume=False, log=lambda _: None)
+    best = torch.load(tmp_path / "best.pt", weights_only=True)
+    best["model"]["item_emb.weight"][3:5] = float("nan")
+    torch.save(best, tmp_path / "best.pt")
+    with pytest.raises(CheckpointError, match=rf"^checkpoint {tmp_path / 'best.pt'} is corrupt: {rows} of its "
+                                              r"weights are NaN or infinite, .*; start over with --fresh"):
+        train(seqs, small_config(epochs=1), tmp_path, log=lambda _: None)  # nothing left to train: the end
 
 
 def test_a_larger_step_budget_on_resume_takes_exactly_the_steps_left(seqs, tmp_path):
