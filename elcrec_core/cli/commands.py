@@ -118,7 +118,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from elcrec_core.train.device import select_device
 
     device = select_device(args.device)  # a device this machine lacks: refused before any work
-    model, _ = load_model(args.checkpoint, finite=False)  # a wrong path: refused before the data is read
+    model, _ = load_model(args.checkpoint)  # a wrong path, NaN weights: refused before the data is read
     data = load_data(args, seed=synthetic_seed(args))
     seqs, _ = onto_catalogue(args.checkpoint, model.cfg.n_items, data.sequences, data.item_ids,
                              lambda line: print(line, file=sys.stderr))

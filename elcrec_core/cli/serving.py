@@ -91,7 +91,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             warn(f"no intent is shown: the intents' model {intent_record.name} cannot be read ({err})")
         checkpoint = store.checkpoint(record) if record.trained else None
         if record.trained:
-            rec = load_recommender(store, record, None, "all")
+            rec = load_recommender(store, record, None, "all", finite=True)  # NaN weights: refused (helper-239)
             fitted_on = _ties_for(checkpoint, rec.n_items, args.serving)
         else:  # fitted on every item of the pipeline's newest sequences, as user_recommendations fits it
             fitted_on, fitted_ids = newest_pipeline_sequences(args.serving)

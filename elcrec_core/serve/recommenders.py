@@ -55,13 +55,15 @@ def baseline_params(rec: MostPopular | ItemTransition | EASE | ItemKNN) -> dict[
     raise ValueError(f"baseline_params knows no settings of {kind.__name__}: name those that refit it")
 
 
-def load_recommender(store: ModelStore, record: ModelRecord, data: SequenceTensors | None, fit: Fit) -> Recommender:
+def load_recommender(store: ModelStore, record: ModelRecord, data: SequenceTensors | None, fit: Fit,
+                     finite: bool = False) -> Recommender:
     """The :class:`~elcrec_core.evaluate.scoring.Recommender` of ``record``: a trained model from its checkpoint
     (``data`` and ``fit`` unused: it learnt on its own day), a baseline refitted on ``data``'s ``fit`` part (``valid``
     to compare with models trained on items[:-2], ``all`` to serve). Raises ValueError for an unknown kind or a
-    baseline without ``data``."""
+    baseline without ``data``; :class:`~elcrec_core.train.checkpoint.CheckpointError` for a checkpoint that cannot
+    be read, or, where ``finite`` (not: the gate judges NaN scores), one of NaN or infinite weights."""
     if record.trained:
-        return ELCRecRecommender(load_model(store.checkpoint(record), finite=False)[0])  # the gate judges NaN
+        return ELCRecRecommender(load_model(store.checkpoint(record), finite=finite)[0])
     if data is None:
         raise ValueError(f"model {record.name}: a baseline is fitted on data, and none was given")
     if record.kind not in BASELINES:

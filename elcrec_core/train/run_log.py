@@ -182,7 +182,7 @@ def compare_runs(folders: list[Path]) -> dict[str, Any]:
     ``"metrics": {name: [value per run]}}`` with best_epoch, epochs, seconds, the precision the epochs computed in
     (``train.precision`` auto is bf16 on one CPU and fp32 on another), and every ``valid`` and ``test``
     metric (``valid HR@20``, ...; None where a run lacks it), and ``"comparable"``: false where the runs trained on
-    data of different sizes, whose metrics rank other users (said in the text alone: helper-237). Raises
+    data of different sizes, whose metrics rank other users (once said in the text alone: helper-237). Raises
     FileNotFoundError as :func:`read_run`."""
     runs = [read_run(folder) for folder in folders]
     about = {name: [s.get(name) for s, _ in runs] for name in RUN_FIELDS}

@@ -1040,7 +1040,8 @@ def test_the_note_names_the_options_that_read_events_as_the_pipeline_built_its_s
 
 
 def test_evaluate_json_gives_null_for_a_model_whose_scores_are_not_finite(tmp_path: Path, capsys) -> None:
-    """A model with a NaN item embedding has no figure: evaluate --json writes null (NaN is not JSON)."""
+    """A model whose scores overflow has no figure: evaluate --json writes null (NaN is not JSON). A model of NaN
+    weights, a damaged file, is refused: its figures were null, rc 0, with no word why (helper-239)."""
     import torch
 
     from elcrec_core.config.settings import ExperimentConfig, ModelConfig
@@ -1051,9 +1052,18 @@ def test_evaluate_json_gives_null_for_a_model_whose_scores_are_not_finite(tmp_pa
     path = tmp_path / "seqs.txt"
     path.write_text("".join(f"{u} " + " ".join(str(1 + (u + j) % 9) for j in range(5)) + "\n" for u in range(1, 11)))
     model = ELCRec(ModelConfig(n_items=9, hidden=8, n_heads=2, n_layers=1, max_len=6, n_intents=2))
+    exp = ExperimentConfig(model={"hidden": 8, "n_heads": 2, "n_layers": 1, "max_len": 6, "n_intents": 2})
     with torch.no_grad():
         model.item_emb.weight[2, 0] = float("nan")
-    exp = ExperimentConfig(model={"hidden": 8, "n_heads": 2, "n_layers": 1, "max_len": 6, "n_intents": 2})
+    save_checkpoint(tmp_path / "damaged.pt", model_payload(model, exp, {}))
+    code, stdout, err = _run(capsys, "evaluate", "--data", str(path), "--format", "sequence", "--checkpoint",
+                             str(tmp_path / "damaged.pt"), "--json")
+    assert (code, stdout) == (2, "") and err.endswith(f"elcrec: error: checkpoint {tmp_path / 'damaged.pt'} is "
+                                                      "corrupt: 1 of its weights are NaN or infinite, which no "
+                                                      "trained model's are (training stops where its loss is not "
+                                                      "finite)\n"), err
+    with torch.no_grad():
+        model.item_emb.weight[2, 0] = 3e38  # finite, and the scores overflow
     save_checkpoint(tmp_path / "nan.pt", model_payload(model, exp, {}))
     code, stdout, err = _run(capsys, "evaluate", "--data", str(path), "--format", "sequence", "--checkpoint",
                              str(tmp_path / "nan.pt"), "--json")
@@ -1676,6 +1686,19 @@ def test_recommend_serving_a_trained_model_needs_no_pipeline_sequences(tmp_path:
     assert code == 0, err
     own = _run(capsys, *argv, "--checkpoint", str(store.path(record.dir) / "best.pt"))[1]
     assert json.loads(out)["items"] == json.loads(own)["items"]
+    # its best.pt overwritten with NaN weights: a list of "0 items, not 3", rc 0, beside a warning that named the
+    # same file corrupt for the intents (helper-239); refused, as --checkpoint refuses it
+    import torch
+
+    best = store.path(record.dir) / "best.pt"
+    payload = torch.load(best, weights_only=True)
+    payload["model"]["item_emb.weight"][1:3] = float("nan")
+    torch.save(payload, best)
+    code, out, err = _run(capsys, *argv, "--serving", str(tmp_path / "data"))
+    rows = 2 * payload["model"]["item_emb.weight"].shape[1]
+    assert (code, out) == (2, "") and err.endswith(f"elcrec: error: checkpoint {best} is corrupt: {rows} of its "
+                                                   "weights are NaN or infinite, which no trained model's are "
+                                                   "(training stops where its loss is not finite)\n"), err
 
 
 @pytest.mark.parametrize("module", ["elcrec_core.cli", "elcrec_core.cli.main", "elcrec_core.cli.entry"])
