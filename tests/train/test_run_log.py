@@ -134,11 +134,22 @@ def test_compare_shows_the_processes_the_warm_start_and_the_precision_of_each_ru
     assert json.loads((tmp_path / "resumed" / "config.json").read_text())["run"]["init_from"] == str(a / "best.pt")
     # --init-from as typed, relative: recorded absolute, so that compare and a resume from elsewhere name the file
     # (helper-237: "../shared/reference/ELCRec-Beauty-1.pt" named nothing from another folder)
+    # through a link as typed, not the link's target (resolved, ../shared/... was recorded as /work/shared/...)
+    (tmp_path / "link").symlink_to(a, target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    relative = tmp_path / "relative"
+    assert main(["train", "--data", str(a.parent / "events.csv"), "--out", str(relative), "--lr",
+                 "0.001", "--init-from", "link/best.pt", *SMALL]) == 0
+    assert json.loads((relative / "config.json").read_text())["run"]["init_from"] == str(tmp_path / "link" / "best.pt")
+    # a run recorded as typed by an older version, resumed with the same option: "init_from best.pt is not used:
+    # the run resumed started from best.pt" (helper-239)
+    capsys.readouterr()
+    config = json.loads((relative / "config.json").read_text())
+    (relative / "config.json").write_text(json.dumps({**config, "run": {**config["run"], "init_from": "best.pt"}}))
     monkeypatch.chdir(a)
-    assert main(["train", "--data", str(a.parent / "events.csv"), "--out", str(tmp_path / "relative"), "--lr",
-                 "0.001", "--init-from", "best.pt", *SMALL]) == 0
-    assert json.loads((tmp_path / "relative" / "config.json").read_text())["run"]["init_from"] == str(
-        (a / "best.pt").resolve())
+    assert main(["train", "--data", str(a.parent / "events.csv"), "--out", str(relative), "--lr", "0.001",
+                 "--init-from", "best.pt", *SMALL, "--epochs", "3"]) == 0
+    assert "is not used" not in capsys.readouterr().out
 
 
 def test_compare_of_a_folder_without_a_finished_run_names_the_folder_and_the_file(tmp_path: Path, capsys) -> None:
