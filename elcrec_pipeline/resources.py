@@ -36,6 +36,8 @@ DATA_DIR_ENV = "ELCREC_DATA_DIR"
 INPUT_DIRS_ENV = "ELCREC_INPUT_DIRS"
 SOURCE_ENV = "ELCREC_SOURCE"
 WAREHOUSE_TAG = "elcrec/warehouse"  # the tag of a run that uses a data folder: the folder's warehouse
+# a file that starts a new, empty store in a folder where an earlier run succeeded (or one gone, made again)
+NEW_STORE_FILE = "NEW_STORE"
 TRAINING_LOCK_NOTE_SECONDS = 300  # how often a training that waits for another's lock says so
 
 
@@ -134,25 +136,43 @@ class Storage(dg.ConfigurableResource):
         so that the UI's runs say which data folder each was for (one Dagster instance may run several) and the
         sensor tells the runs of its folder from the others'; nothing in a sensor's or a test's context (no run).
         Raises ValueError for a folder whose warehouse DuckDB cannot open
-        (:func:`elcrec_core.data.warehouse_file.require_openable`), and for a folder that does not exist though
-        earlier runs of this instance used it: an unmounted volume made a new, empty store that trained from scratch
-        and served, in a green run (helper-234)."""
+        (:func:`elcrec_core.data.warehouse_file.require_openable`), for a folder that does not exist though earlier
+        runs of this instance used it, and for an empty folder though an earlier run succeeded with it (the mount
+        point of a volume not mounted): an unmounted volume made a new, empty store that trained from scratch and
+        served, in a green run (helper-234, helper-239). A file in the folder (:data:`NEW_STORE_FILE`) starts a new
+        store there."""
         setting = "the run config's resources.storage.config.data_dir" if self.data_dir else DATA_DIR_ENV
         require_openable(self.warehouse, setting)  # before any step's work, without retries
-        run = context.dagster_run
-        if not self.root.exists() and context.instance is not None and (earlier := [
-                other for other in context.instance.get_runs(dg.RunsFilter(tags={WAREHOUSE_TAG: str(self.warehouse)}),
-                                                             limit=2) if run is None or other.run_id != run.run_id]):
-            raise ValueError(f"the data folder {self.root} ({setting}) does not exist, though run {earlier[0].run_id} "
-                             "of this instance used it: an unmounted volume, or a folder moved? Nothing was made "
-                             "there; point the setting at the folder, or create it (mkdir) to start a new, empty "
-                             "store there")
+        run = context.run
+        if refusal := self._lost_store(context.instance, run, setting):
+            raise ValueError(refusal)
         # made before the run is tagged: a tagged run means a folder made (a first run that failed before it wrote
         # anything, or one of a backfill's runs that started before the first had written, was taken for a folder
         # gone: helper-236)
         self.root.mkdir(parents=True, exist_ok=True)
         if context.instance is not None and run is not None and run.tags.get(WAREHOUSE_TAG) != str(self.warehouse):
             context.instance.add_run_tags(run.run_id, {WAREHOUSE_TAG: str(self.warehouse)})
+
+    def _lost_store(self, instance: dg.DagsterInstance | None, run: dg.DagsterRun | None, setting: str) -> str:
+        """Why the folder's store looks lost (gone, or an empty folder where a run succeeded), or ""."""
+        if instance is None or self.warehouse.exists():
+            return ""
+
+        def earlier(statuses: list[dg.DagsterRunStatus] | None = None) -> str:
+            runs = instance.get_runs(dg.RunsFilter(tags={WAREHOUSE_TAG: str(self.warehouse)}, statuses=statuses),
+                                     limit=2)  # queried before the folder is looked at: a backfill's first run
+            return next((other.run_id for other in runs if run is None or other.run_id != run.run_id), "")
+
+        start_anew = (f"point the setting at the folder, or put a file named {NEW_STORE_FILE} in it (mkdir -p "
+                      f"{self.root} && touch {self.root / NEW_STORE_FILE}) to start a new, empty store there")
+        if (used := earlier()) and not self.root.exists():  # may make the folder and tag itself in between
+            return (f"the data folder {self.root} ({setting}) does not exist, though run {used} of this instance used "
+                    f"it: an unmounted volume, or a folder moved? Nothing was made there; {start_anew}")
+        if (succeeded := earlier([dg.DagsterRunStatus.SUCCESS])) and self.root.is_dir() and not any(self.root.iterdir()):
+            return (f"the data folder {self.root} ({setting}) is empty, though run {succeeded} of this instance "
+                    f"succeeded with it: the mount point of a volume not mounted, or a folder emptied? Nothing was "
+                    f"made there; mount the volume, or {start_anew}")
+        return ""
 
     @property
     def source_dirs(self) -> list[Path]:

@@ -194,7 +194,7 @@ def test_a_bad_lock_wait_is_refused_naming_the_variable_before_a_run_starts(tmp_
     assert str(refused.value) == message
 
 
-def test_a_data_folder_gone_since_earlier_runs_fails_the_run_and_makes_no_new_store(tmp_path):
+def test_a_data_folder_gone_since_earlier_runs_fails_the_run_and_makes_no_new_store(tmp_path, monkeypatch):
     """An unmounted data volume: the run made the path anew, an empty store, trained from scratch and served, green
     (helper-234). A folder that earlier runs of the instance used and that is gone now fails the run at once, naming
     it; a new folder (no run used it) is made as before, and so is one made again by hand."""
@@ -213,8 +213,40 @@ def test_a_data_folder_gone_since_earlier_runs_fails_the_run_and_makes_no_new_st
     assert len(errors) == 1 and (
         f"the data folder {folder} (the run config's resources.storage.config.data_dir) does not exist, though run "
         f"{first.run_id} of this instance used it: an unmounted volume, or a folder moved?") in errors[0], errors
-    folder.mkdir(parents=True)  # made again by hand: a new store
+    # made again, empty, as an unmounted volume leaves its mount point: a new, empty store was made there, green
+    # (helper-239); refused too, until a file in it says to start anew
+    folder.mkdir(parents=True)
+    empty = dg.materialize([ingestion.raw_interactions], partition_key="2026-01-31", resources=resources,
+                           instance=instance, raise_on_error=False)
+    errors = [e.event_specific_data.error.message for e in empty.all_events
+              if e.event_type == dg.DagsterEventType.RESOURCE_INIT_FAILURE]
+    assert not empty.success and list(folder.iterdir()) == []
+    assert len(errors) == 1 and (
+        f"the data folder {folder} (the run config's resources.storage.config.data_dir) is empty, though run "
+        f"{first.run_id} of this instance succeeded with it: the mount point of a volume not mounted, or a folder "
+        f"emptied? Nothing was made there; mount the volume, or point the setting at the folder, or put a file named "
+        f"NEW_STORE in it (mkdir -p {folder} && touch {folder / 'NEW_STORE'}) to start a new, empty store "
+        "there") in errors[0], errors
+    (folder / "NEW_STORE").touch()
     assert dg.materialize([ingestion.raw_interactions], partition_key="2026-01-31", resources=resources,
+                          instance=instance).success
+    # the folder's runs are queried before the folder is looked at: a backfill's run that made the folder and tagged
+    # itself in between failed another, the folder "gone" though it was there (helper-239)
+    racing = tmp_path / "racing"
+    first_of_backfill = {"storage": Storage(data_dir=str(racing)), "source_file": SourceFile(path=str(tmp_path / "x"))}
+    assert not dg.materialize([ingestion.raw_interactions], partition_key="2026-01-30", resources=first_of_backfill,
+                              instance=instance, raise_on_error=False).success  # tagged, going on (not succeeded)
+    shutil.rmtree(racing)  # not made yet when the other looked
+    get_runs = instance.get_runs
+
+    def made_in_between(*args, **kwargs):
+        runs = get_runs(*args, **kwargs)
+        racing.mkdir(exist_ok=True)
+        return runs
+
+    monkeypatch.setattr(instance, "get_runs", made_in_between)
+    tagged = {"storage": Storage(data_dir=str(racing)), "source_file": SourceFile(path="")}
+    assert dg.materialize([ingestion.raw_interactions], partition_key="2026-01-31", resources=tagged,
                           instance=instance).success
     # a first run that fails before it writes anything (its source settings file missing) made the folder too: the
     # next was refused, the folder taken for one gone (helper-236)
