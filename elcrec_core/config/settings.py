@@ -7,8 +7,8 @@ too), a value outside a field's choices or range, or an unknown name raises Valu
 with the name users type (``layers`` for ``n_layers``), the type and the description: the command line's flags
 (:mod:`elcrec_core.cli.settings_options`) and the pipeline's ``TrainingSettings`` are generated from it.
 
-The defaults are the reference hyper-parameters of the ELCRec paper. Per-data-set values live in
-``presets.toml`` and are chosen by the user (``--preset beauty``), never inferred from a data set's name.
+The defaults are the ELCRec authors' Beauty run script's (their ``main.py``'s differ: 2 layers, ``trade_off`` 1,
+``intent_cf_weight`` 0.3). Presets (``presets.toml``) are chosen by the user, never inferred from a data set's name.
 """
 
 from __future__ import annotations
