@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 import torch
@@ -250,37 +252,35 @@ def test_a_run_resumes_on_the_data_it_trained_on_only(seqs, tmp_path):
     with pytest.raises(CheckpointError, match=r"is empty \(a write cut short\?\); start over with --fresh \(or "
                                               r"resume=False\), or write to another folder$"):
         train(seqs, small_config(epochs=3), tmp_path, log=lambda _: None)
+    def refused_after(file: str, damage: Callable[[dict], int], values: str, epochs: int = 3) -> None:
+        """A fresh 1-epoch run whose ``file`` ``damage`` fills with NaN (it returns how many): the run of ``epochs``
+        that resumes it refuses it, naming it, with the way on."""
+        train(seqs, small_config(epochs=1), tmp_path, resume=False, log=lambda _: None)
+        state = torch.load(tmp_path / file, weights_only=True)
+        bad = damage(state)
+        torch.save(state, tmp_path / file)
+        with pytest.raises(CheckpointError, match=rf"^checkpoint {tmp_path / file} is corrupt: {bad:,} of its "
+                                                  rf"{values} are NaN or infinite, which no trained model's are "
+                                                  r"\(training stops where its loss is not finite\); start over "
+                                                  r"with --fresh"):
+            train(seqs, small_config(epochs=epochs), tmp_path, log=lambda _: None)
+
+    def nan_rows(state: dict) -> int:
+        state["model"]["item_emb.weight"][3:5] = float("nan")
+        return 2 * state["model"]["item_emb.weight"].shape[1]
+
+    def nan_moments(state: dict) -> int:
+        (first, *_) = [value for values in state["optimizer"]["state"].values() for name, value in values.items()
+                       if name == "exp_avg"]
+        return first.fill_(float("nan")).numel()
+
     # a last.pt whose bytes were overwritten (NaN weights): it resumed, and the loss "not finite" advised a lower
-    # learning rate (helper-236); now named as damaged, with the way on
-    train(seqs, small_config(epochs=1), tmp_path, resume=False, log=lambda _: None)
-    state = torch.load(tmp_path / "last.pt", weights_only=True)
-    state["model"]["item_emb.weight"][3:5] = float("nan")
-    torch.save(state, tmp_path / "last.pt")
-    rows = 2 * state["model"]["item_emb.weight"].shape[1]
-    with pytest.raises(CheckpointError, match=rf"^checkpoint {tmp_path / 'last.pt'} is corrupt: {rows} of its "
-                                              r"weights are NaN or infinite, which no trained model's are \(training "
-                                              r"stops where its loss is not finite\); start over with --fresh"):
-        train(seqs, small_config(epochs=3), tmp_path, log=lambda _: None)
-    # NaN in Adam's moments alone diverged the resume the same way (helper-239)
-    train(seqs, small_config(epochs=1), tmp_path, resume=False, log=lambda _: None)
-    state = torch.load(tmp_path / "last.pt", weights_only=True)
-    moments = [value for values in state["optimizer"]["state"].values() for name, value in values.items()
-               if name == "exp_avg"]
-    moments[0].fill_(float("nan"))
-    torch.save(state, tmp_path / "last.pt")
-    with pytest.raises(CheckpointError, match=rf"^checkpoint {tmp_path / 'last.pt'} is corrupt: "
-                                              rf"{moments[0].numel():,} of its optimiser state values are NaN or "
-                                              r"infinite, which no trained model's are \(training stops where its "
-                                              r"loss is not finite\); start over with --fresh"):
-        train(seqs, small_config(epochs=3), tmp_path, log=lambda _: None)
-    # a best.pt overwritten while the run went on: its test figures were NaN, in a run that succeeded (helper-239)
-    train(seqs, small_config(epochs=1), tmp_path, resume=False, log=lambda _: None)
-    best = torch.load(tmp_path / "best.pt", weights_only=True)
-    best["model"]["item_emb.weight"][3:5] = float("nan")
-    torch.save(best, tmp_path / "best.pt")
-    with pytest.raises(CheckpointError, match=rf"^checkpoint {tmp_path / 'best.pt'} is corrupt: {rows} of its "
-                                              r"weights are NaN or infinite, .*; start over with --fresh"):
-        train(seqs, small_config(epochs=1), tmp_path, log=lambda _: None)  # nothing left to train: the end
+    # learning rate (helper-236); NaN in Adam's moments alone did the same (helper-239)
+    refused_after("last.pt", nan_rows, "weights")
+    refused_after("last.pt", nan_moments, "optimiser state values")
+    # a best.pt overwritten while the run went on: NaN test figures, in a run that succeeded (helper-239); a resume
+    # with nothing left to train goes to the end
+    refused_after("best.pt", nan_rows, "weights", epochs=1)
 
 
 def test_a_larger_step_budget_on_resume_takes_exactly_the_steps_left(seqs, tmp_path):
