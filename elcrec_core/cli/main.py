@@ -20,7 +20,7 @@ from elcrec_core.config.settings import preset_names
 from elcrec_core.data.warehouse_file import WarehouseDamaged, WarehouseLocked
 from elcrec_core.train.auto_preset import AUTO
 from elcrec_core.train.checkpoint import LAST, CheckpointError
-from elcrec_core.train.distributed import DistributedFailure
+from elcrec_core.train.distributed import DistributedFailure, Terminated
 from elcrec_core.train.malloc import keep_freed_memory
 
 THREADS_HELP = ("CPU threads for torch (not given, or 0: torch's choice, as the pipeline's `threads: 0`; on cores "
@@ -162,9 +162,10 @@ def main(argv: list[str] | None = None) -> int:
     except DistributedFailure as exc:  # a process killed: a line that says how to go on (helper-203)
         print(f"elcrec: error: {exc}{_resume_text(args)}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:  # Ctrl-C: a line, not a traceback of where it fell (helper-170)
-        print(f"elcrec: interrupted{_resume_text(args) if args.command == 'train' else ''}", file=sys.stderr)
-        return 130  # as a shell reports a process that SIGINT ended
+    except KeyboardInterrupt as exc:  # Ctrl-C (a TERM of --nproc's launch): a line, not a traceback (helper-170)
+        ended = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(f"elcrec: {ended}{_resume_text(args) if args.command == 'train' else ''}", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130  # as a shell reports a process that SIGTERM, SIGINT ended
 
 
 def _resume_text(args: argparse.Namespace) -> str:

@@ -27,6 +27,11 @@ class DistributedFailure(RuntimeError):
     peer): the same command again resumes after the last complete epoch."""
 
 
+class Terminated(KeyboardInterrupt):
+    """A distributed training ended by a TERM signal to its caller (a Dagster run's or a service's stop): an
+    interruption, as Ctrl-C is, whose command ends with the status a shell gives a process that SIGTERM ended."""
+
+
 def launched() -> bool:
     """Whether this process was started by torchrun or torch's launch API (a launcher that sets ``WORLD_SIZE``)."""
     return "WORLD_SIZE" in os.environ

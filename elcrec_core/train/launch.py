@@ -32,7 +32,7 @@ from elcrec_core.config.settings import ExperimentConfig
 from elcrec_core.data.sequences import Sequences
 from elcrec_core.train import distributed
 from elcrec_core.train.checkpoint import LAST
-from elcrec_core.train.distributed import DistributedFailure
+from elcrec_core.train.distributed import DistributedFailure, Terminated
 from elcrec_core.train.loop import TrainResult, train
 from elcrec_core.train.objective import NonFiniteLoss
 from elcrec_core.train.state import other_settings, processes_change, saved_processes
@@ -48,8 +48,9 @@ def train_distributed(nproc: int, seqs: Sequences, exp: ExperimentConfig, out_di
     Returns rank 0's result, with ``seconds`` the wall time of the launch (the processes' start included).
     Raises ValueError for ``nproc`` < 2, an ``OMP_NUM_THREADS`` that is no count (naming it) or a run of ``out_dir``
     to resume of another number of processes (before any process starts), KeyboardInterrupt where Ctrl-C stopped
-    them, and :class:`DistributedFailure` naming each rank that failed, its error and exit code (the traceback is
-    on stderr; a rank a signal killed first, then the rank whose training raised first) when a process fails
+    them (:class:`~elcrec_core.train.distributed.Terminated` where a TERM signal did), and
+    :class:`DistributedFailure` naming each rank that failed, its error and exit code (the traceback is on stderr; a
+    rank a signal killed first, then the rank whose training raised first) when a process fails
     (:class:`NonFiniteLoss` where one diverged, ValueError where one refused the settings); a killed caller takes
     its processes with it."""
     if nproc < 2:
@@ -68,10 +69,10 @@ def train_distributed(nproc: int, seqs: Sequences, exp: ExperimentConfig, out_di
         try:
             results = elastic_launch(config, _rank)(seqs, exp, str(out_dir), resume, init_from, threads, lines,
                                                     raised)
-        except SignalException as err:  # Ctrl-C (or a TERM) of the caller: as in one process (helper-203)
-            if err.sigval == signal.SIGINT:
+        except SignalException as err:  # Ctrl-C (or a TERM) of the caller: as in one process (helper-203), not
+            if err.sigval == signal.SIGINT:  # torch's traceback (helper-240)
                 raise KeyboardInterrupt from None
-            raise
+            raise Terminated(f"signal {err.sigval}") from None
         except ChildFailedError as err:
             errors = _failures(err, _drain(raised))
             failed = f"distributed training in {nproc} processes failed: {_describe(errors, err)}"
@@ -90,7 +91,23 @@ def _manager() -> SyncManager:
     """A started manager (the queues of the ranks' log lines and errors) whose server process ends with this one:
     a ``kill -9`` of ``elcrec train --nproc 2`` left it (half a GB) and its resource tracker running for good."""
     manager = SyncManager(ctx=multiprocessing.get_context("spawn"))
-    manager.start(initializer=_end_with_parent, initargs=(os.getpid(),))
+    # Ctrl-C while the server starts: one that fell in the middle left it running (it ignores SIGINT), unknown, and
+    # Python's exit waited on it for good (helper-240). This thread holds it until the end of the start (spawned
+    # so, the server prints no traceback of its imports for a Ctrl-C of the terminal), but another thread of the
+    # process may take it: then the server is stopped, whatever point it had reached.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        try:
+            manager.start(initializer=_end_with_parent, initargs=(os.getpid(),))
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a Ctrl-C held is raised here
+    except BaseException:
+        if shutdown := getattr(manager, "shutdown", None):  # started
+            shutdown()
+        elif (server := getattr(manager, "_process", None)) is not None and server.is_alive():
+            server.kill()
+            server.join()
+        raise
     return manager
 
 

@@ -1717,6 +1717,7 @@ def test_ctrl_c_ends_a_command_with_a_line_not_a_traceback(tmp_path: Path, capsy
     """Ctrl-C in elcrec train printed a traceback of where it fell, with no word that the run resumes (helper-170):
     one line, how to resume a training run, and the exit status a shell gives a process SIGINT ended."""
     from elcrec_core.cli import commands
+    from elcrec_core.train.distributed import Terminated
 
     def interrupted(args) -> int:
         raise KeyboardInterrupt
@@ -1733,6 +1734,15 @@ def test_ctrl_c_ends_a_command_with_a_line_not_a_traceback(tmp_path: Path, capsy
     assert _run(capsys, "train", "--out", str(tmp_path / "run"), "--fresh")[2].startswith(
         "elcrec: interrupted: the same command without --fresh resumes")  # again with --fresh, it starts over
     assert _run(capsys, "sequences", "--data", "synthetic") == (130, "", "elcrec: interrupted\n")
+    # a TERM of train --nproc's launch: torch's traceback and status 1 (helper-240); as a shell reports SIGTERM
+
+    def terminated(args) -> int:
+        raise Terminated("signal 15")
+
+    monkeypatch.setattr(commands, "cmd_train", terminated)
+    assert _run(capsys, "train", "--out", str(tmp_path / "run")) == (
+        143, "", f"elcrec: terminated: the same command again resumes after the last complete epoch in "
+                 f"{tmp_path / 'run'} (--fresh starts over)\n")
 
 
 def test_ctrl_c_while_the_command_imports_ends_with_a_line_too(capsys, monkeypatch) -> None:

@@ -22,7 +22,7 @@ from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.popularity import popularity_metrics
 from elcrec_core.train import distributed, launch
 from elcrec_core.train.checkpoint import load_checkpoint, load_model
-from elcrec_core.train.distributed import DistributedFailure, state_digest
+from elcrec_core.train.distributed import DistributedFailure, Terminated, state_digest
 from elcrec_core.train.launch import train_distributed
 from elcrec_core.train.objective import NonFiniteLoss
 from elcrec_core.train.state import restore_training_state
@@ -203,8 +203,42 @@ def test_a_killed_process_is_named_first_and_ctrl_c_is_an_interrupt(monkeypatch,
         return run
 
     monkeypatch.setattr(launch, "elastic_launch", interrupted)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as caught:
         launch.train_distributed(2, None, None, tmp_path / "out")
+    assert not isinstance(caught.value, Terminated)
+
+    def terminated(config, entrypoint):  # a TERM: torch's traceback and status 1, where one process ends 143
+        def run(*args):                  # (helper-240)
+            raise SignalException("Process 100 got signal: 15", sigval=signal.SIGTERM)
+        return run
+
+    monkeypatch.setattr(launch, "elastic_launch", terminated)
+    with pytest.raises(Terminated):
+        launch.train_distributed(2, None, None, tmp_path / "out")
+
+
+def test_ctrl_c_while_the_log_queues_server_starts_leaves_nothing_running(tmp_path):
+    """Ctrl-C in the second the server of the log queues started: it ran on (it ignores SIGINT), unknown, and the
+    command's exit waited on it for good (helper-240). Interrupted as soon as the server is up, before its shutdown
+    is registered: the server is stopped and the process ends."""
+    script = tmp_path / "interrupted.py"
+    script.write_text(
+        "import multiprocessing.connection as mc\n"
+        "from elcrec_core.train import launch\n"
+        "if __name__ == '__main__':\n"
+        "    recv = mc.Connection.recv\n"
+        "    def interrupted(self):\n"
+        "        mc.Connection.recv = recv\n"
+        "        recv(self)  # the server's address: it is up\n"
+        "        raise KeyboardInterrupt\n"
+        "    mc.Connection.recv = interrupted\n"
+        "    try:\n"
+        "        launch._manager()\n"
+        "    except KeyboardInterrupt:\n"
+        "        print('interrupted', flush=True)\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).parents[2])  # a hang fails the test by the timeout
+    assert (done.returncode, done.stdout) == (0, "interrupted\n"), done.stderr
 
 
 def test_elcrec_train_says_how_to_go_on_after_a_killed_process(events, tmp_path, capsys, monkeypatch):
