@@ -37,9 +37,10 @@ from elcrec_core.evaluate.scoring import Recommender, Split, ranks_and_non_finit
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_core.serve.recommenders import baseline_params
 from elcrec_core.train.checkpoint import BEST
+from elcrec_core.train.launch import train_distributed
 from elcrec_core.train.loop import train
 from elcrec_core.train.objective import NonFiniteLoss
-from elcrec_core.train.run_log import keep_run
+from elcrec_core.train.run_log import RUN, keep_run
 from elcrec_core.train.state import code_digest, data_digest
 
 
@@ -131,10 +132,14 @@ def stored_ranks(store: ModelStore, record: ModelRecord, digest: str, split: Spl
 
 def _train_sasrec(store: ModelStore, candidate: ModelRecord, seqs: Sequences,
                   log: Callable[[str], None]) -> ModelRecord:
-    """SASRec with the candidate's settings and budget, in its challenger folder; warm-started as the candidate
-    was (:func:`_warm_sasrec`)."""
+    """SASRec with the candidate's settings and budget, in its challenger folder, in as many processes; warm-started
+    as the candidate was (:func:`_warm_sasrec`)."""
     folder = store.challenger_dir(candidate, "sasrec")
-    settings = ExperimentConfig.from_dict(read_json(store.folder(candidate) / "config.json"))
+    recorded = read_json(store.folder(candidate) / "config.json")
+    settings = ExperimentConfig.from_dict(recorded)
+    # in as many processes: each step takes a batch from each (in one, it took twice the steps of a candidate
+    # of 2 processes at half the batch per step, and the report called it the same budget: helper-240)
+    processes = int((recorded.get(RUN) or {}).get("processes") or 1)
     exp = sasrec_config(settings, seqs.n_items)
     if settings.train.rec_loss != exp.train.rec_loss:  # a loss given in the settings (auto takes full softmax here)
         log(f"sasrec: trains with the full-softmax next-item loss, the candidate with {settings.train.rec_loss}: "
@@ -150,7 +155,11 @@ def _train_sasrec(store: ModelStore, candidate: ModelRecord, seqs: Sequences,
     if candidate.warm_start and init_from is None:
         log("sasrec: starts cold beside a warm-started candidate (the model it started from has no SASRec "
             "challenger): the comparison favours ELCRec by its earlier training")
-    result = train(seqs, exp, work, log=lambda line: log(f"sasrec: {line}"), init_from=init_from)
+    def said(line: str) -> None:
+        log(f"sasrec: {line}")
+
+    result = (train_distributed(processes, seqs, exp, work, log=said, init_from=init_from) if processes > 1
+              else train(seqs, exp, work, log=said, init_from=init_from))
     keep_run(work, folder)
     shutil.rmtree(work.parent)  # with the epochs of any run on other sequences: never resumed
     index = store.folder(candidate) / "item_index.parquet"

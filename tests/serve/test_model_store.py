@@ -1222,6 +1222,15 @@ def test_sasrec_beside_a_candidate_of_another_next_item_loss_says_so(tmp_path, m
     assert trained[-1] == "sampled_softmax"
     assert "sasrec: trains with the candidate's next-item loss, sampled_softmax: full softmax over 9 items is too " \
            "large a batch" in lines
+    # a candidate of 2 processes: SASRec trained in one, twice the steps at half the batch per step, in a report
+    # that called it the same budget (helper-240); now in as many processes as the candidate
+    launched = []
+    monkeypatch.setattr(challengers, "train_distributed",
+                        lambda processes, *args, **kwargs: launched.append(processes) or no_training(*args, **kwargs))
+    (store.folder(candidate) / "config.json").write_text(json.dumps({**config.to_dict(), "run": {"processes": 2}}))
+    before = len(trained)
+    challengers.fit_challengers(store, candidate, seqs, log=lines.append)
+    assert (launched, len(trained)) == ([2], before + 1)
 
 
 def _elcrec_and_its_transition(store: ModelStore) -> tuple[ModelRecord, ModelRecord]:
