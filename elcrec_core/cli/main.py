@@ -184,6 +184,7 @@ def at_least(low: int) -> Callable[[str], int]:
         if value < low:
             raise argparse.ArgumentTypeError(f"must be at least {low}, not {value}")
         return value
+    parse.__name__ = "integer"  # argparse's "invalid integer value: 'x'" ("invalid parse value": helper-240)
     return parse
 
 

@@ -35,7 +35,7 @@ from elcrec_core.train.checkpoint import LAST
 from elcrec_core.train.distributed import DistributedFailure, Terminated
 from elcrec_core.train.loop import TrainResult, train
 from elcrec_core.train.objective import NonFiniteLoss
-from elcrec_core.train.state import other_settings, processes_change, saved_processes
+from elcrec_core.train.state import load_last, other_settings, processes_change
 
 
 def train_distributed(nproc: int, seqs: Sequences, exp: ExperimentConfig, out_dir: str | Path,
@@ -56,9 +56,12 @@ def train_distributed(nproc: int, seqs: Sequences, exp: ExperimentConfig, out_di
     if nproc < 2:
         raise ValueError(f"nproc must be at least 2 for distributed training, not {nproc}")
     last = Path(out_dir) / LAST  # refused here, not in each process after their start (30 lines of torch's log)
-    if resume and last.is_file() and (change := processes_change(saved_processes(last), nproc, exp.train.batch_size)):
+    if resume and last.is_file() and (change := processes_change(load_last(last), nproc, exp.train.batch_size)):
         raise other_settings(last, change)
     threads = threads or _omp_threads() or max(1, _cores() // nproc)
+    if nproc > _cores() and not torch.cuda.is_available():  # accepted without a word (helper-240)
+        log(f"{nproc} processes on {_cores()} CPU cores: they take turns on the cores (--nproc {_cores()} or fewer "
+            "trains faster)")
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=f"elcrec-{uuid.uuid4().hex}",
                           rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, start_method="spawn")
     began = time.perf_counter()

@@ -127,7 +127,7 @@ def restore_training_state(path: Path, model: ELCRec, optimizer: torch.optim.Opt
     changes = (changed_settings(state["model_config"], dataclasses.asdict(model.cfg), "model")
                + changed_settings(state["config"]["train"], dataclasses.asdict(cfg), "train", RESUMABLE_CHANGES))
     saved = _rank_rngs(state)
-    changes += processes_change(len(saved), distributed.world_size(), cfg.batch_size)
+    changes += processes_change(state, distributed.world_size(), cfg.batch_size)
     if changes:
         raise other_settings(path, changes)
     model.load_state_dict(state["model"])
@@ -147,16 +147,18 @@ def restore_training_state(path: Path, model: ELCRec, optimizer: torch.optim.Opt
     return state["epoch"] + 1, stopper, state["history"]
 
 
-def processes_change(saved: int, now: int, batch_size: int) -> list[str]:
-    """The change of a run of ``saved`` processes resumed in ``now`` (the batch per optimiser step is the processes
-    x ``batch_size``), as :func:`restore_training_state` names it; none where they are as many."""
-    return [] if saved == now else [f"processes {saved} -> {now} (--nproc: a batch per step of {saved * batch_size} "
-                                    f"-> {now * batch_size})"]
+def processes_change(state: dict[str, Any], now: int, batch_size: int) -> list[str]:
+    """The change of the run of ``last.pt``'s ``state`` resumed in ``now`` processes of ``batch_size`` each (the
+    batch per optimiser step is the processes x the batch size), as :func:`restore_training_state` names it; none
+    where they are as many."""
+    saved, saved_batch = len(_rank_rngs(state)), state["config"]["train"]["batch_size"]
+    return [] if saved == now else [f"processes {saved} -> {now} (--nproc: a batch per step of {saved} x "
+                                    f"{saved_batch} -> {now} x {batch_size})"]  # both new: helper-240
 
 
 def load_last(path: Path) -> dict[str, Any]:
-    """The ``last.pt`` (or ``best.pt``) at ``path`` of a run to resume; a damaged one raises :class:`CheckpointError` that says how
-    to go on (helper-203)."""
+    """The ``last.pt`` (or ``best.pt``) at ``path`` of a run to resume; a damaged one raises
+    :class:`CheckpointError` that says how to go on (helper-203)."""
     try:
         return load_checkpoint(path)
     except CheckpointError as err:
@@ -175,11 +177,6 @@ def load_best(path: Path, model: ELCRec) -> dict[str, Any]:
     if bad := model.non_finite_weights():
         raise CheckpointError(f"{non_finite_text(path, bad)}; {START_OVER}")
     return best
-
-
-def saved_processes(path: Path) -> int:
-    """How many processes trained the run of ``last.pt`` at ``path`` (one RNG state each)."""
-    return len(_rank_rngs(load_last(path)))
 
 
 def _rank_rngs(state: dict[str, Any]) -> list[dict[str, Any]]:

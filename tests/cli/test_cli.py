@@ -1140,6 +1140,9 @@ def test_bad_counts_files_and_json_are_named_errors_not_tracebacks(tmp_path: Pat
         with pytest.raises(SystemExit) as info:
             parser().parse_args(argv)
         assert info.value.code == 2 and "must be at least 1, not 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:  # "invalid parse value: 'x'", the checking function's name (helper-240)
+        parser().parse_args(["train", "--out", str(tmp_path / "t"), "--nproc", "x"])
+    assert info.value.code == 2 and "argument --nproc: invalid integer value: 'x'" in capsys.readouterr().err
     computing = (["train", "--out", str(tmp_path / "t")], ["baselines", "--data", "x"],
                  ["evaluate", "--data", "x", "--checkpoint", "x.pt"],  # evaluate, recommend, rollback: refused
                  ["recommend", "--checkpoint", "x.pt", "--data", "x", "--user", "1"],

@@ -81,18 +81,22 @@ def test_two_processes_match_one_and_their_checkpoints_load_anywhere(events, tmp
 
     # resuming in another number of processes would change the batch per optimiser step: refused, both ways
     assert main(train_args(events, tmp_path / "two", 14)) == 2
-    assert "processes 2 -> 1 (--nproc: a batch per step of 256 -> 128)" in capfd.readouterr().err
+    assert "processes 2 -> 1 (--nproc: a batch per step of 2 x 128 -> 1 x 128)" in capfd.readouterr().err
     monkeypatch.setattr(distributed, "world_size", lambda: 2)  # as each of two processes sees it
     model, payload = load_model(tmp_path / "one" / "last.pt")
     train = ExperimentConfig.from_dict(payload["config"]).train
-    with pytest.raises(ValueError, match=r"processes 1 -> 2 \(--nproc: a batch per step of 128 -> 256\)"):
+    with pytest.raises(ValueError, match=r"processes 1 -> 2 \(--nproc: a batch per step of 1 x 128 -> 2 x 128\)"):
         restore_training_state(tmp_path / "one" / "last.pt", model, torch.optim.Adam(model.parameters()),
                                torch.Generator(), train)
     # and before any process starts (each refused it after its start, with 30 lines of torch's log: helper-203)
     monkeypatch.setattr(launch, "elastic_launch", lambda *args: pytest.fail("processes started"))
     with pytest.raises(ValueError, match=r"last.pt holds a run with other settings \(processes 1 -> 2 \(--nproc: a "
-                                         r"batch per step of 128 -> 256\)\)"):
+                                         r"batch per step of 1 x 128 -> 2 x 128\)\)"):
         launch.train_distributed(2, None, ExperimentConfig.from_dict(payload["config"]), tmp_path / "one")
+    # with another batch size too: "128 -> 256" took the new batch size for both (helper-240)
+    halved = merge_overrides(ExperimentConfig.from_dict(payload["config"]), {}, {"batch_size": 64})
+    with pytest.raises(ValueError, match=r"\(processes 1 -> 2 \(--nproc: a batch per step of 1 x 128 -> 2 x 64\)\)"):
+        launch.train_distributed(2, None, halved, tmp_path / "one")
 
 
 def test_train_distributed_runs_a_config_and_returns_rank_0s_result(events, tmp_path):
@@ -215,6 +219,13 @@ def test_a_killed_process_is_named_first_and_ctrl_c_is_an_interrupt(monkeypatch,
     monkeypatch.setattr(launch, "elastic_launch", terminated)
     with pytest.raises(Terminated):
         launch.train_distributed(2, None, None, tmp_path / "out")
+    # more processes than cores: accepted without a word (helper-240)
+    lines = []
+    monkeypatch.setattr(launch, "_cores", lambda: 2)
+    with pytest.raises(Terminated):
+        launch.train_distributed(3, None, None, tmp_path / "out", log=lines.append)
+    assert lines == ([] if torch.cuda.is_available() else
+                     ["3 processes on 2 CPU cores: they take turns on the cores (--nproc 2 or fewer trains faster)"])
 
 
 def test_ctrl_c_while_the_log_queues_server_starts_leaves_nothing_running(tmp_path):
