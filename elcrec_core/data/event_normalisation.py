@@ -111,10 +111,15 @@ def rejected_where(frame: pl.DataFrame, rows: pl.Series | pl.Expr, reason: str, 
         pl.when(rows).then(detail).otherwise(pl.col("detail")).alias("detail"))
 
 
+NULL_TYPE = '"NULL"'  # DuckDB's name of a column type that holds no value (pandas' and polars' empty frames write it)
+
+
 def _timestamp_sql(column_type: str, fmt: TimestampFormat, path: Path) -> str:
     """SQL that turns raw column ``t`` (its trimmed text ``t_raw``) into a UTC TIMESTAMP, NULL where it cannot
     be parsed: also a time outside the years 1-9999 or an infinite one (DuckDB's -infinity), a word that DuckDB
     reads as a time (epoch, infinity) and an epoch number written with DuckDB's digit separator (1_000)."""
+    if column_type == NULL_TYPE:  # no value at all (an empty hour's part, all times missing): refused the whole
+        return "CAST(NULL AS TIMESTAMP)"  # file, 'not an epoch number' (helper-238); each row is missing_timestamp
     if column_type in ("TIMESTAMP_NS", "TIMESTAMPTZ_NS"):  # cut to the microsecond, as ISO text is: DuckDB's cast
         ns = "epoch_ns(t)"                               # rounds, and 23:59:59.9999999 went to the next day
         return _in_years(f"make_timestamp(({ns} - ({ns} % 1000 + 1000) % 1000) // 1000)")

@@ -245,6 +245,29 @@ def test_parquet_times_outside_the_years_1_to_9999_are_bad_timestamps(tmp_path: 
     assert check.rejected.select("item_id", "reason").cast({"reason": pl.String}).rows() == [("j", "bad_timestamp")]
 
 
+@pytest.mark.parametrize("timestamp_format", ["epoch_ms", "iso8601"])
+def test_a_parquet_part_whose_columns_hold_no_value_loads_its_rows(tmp_path: Path, timestamp_format: str) -> None:
+    """An empty hour written by pandas or polars (every column of type null), and a part whose times are all
+    missing: 'timestamp column is "NULL", not an epoch number' refused the day's whole load (helper-238). The empty
+    one has no row; the other's rows are missing_timestamp, each with its detail, and its ratings are none."""
+    parts = tmp_path / "2026-11-28"
+    parts.mkdir()
+    pl.DataFrame({"user": [], "item": [], "ts": [], "stars": []}).write_parquet(parts / "part-09.parquet")
+    pl.DataFrame({"user": ["u1", "u2"], "item": ["m1", "m2"], "ts": [None, None],
+                  "stars": [None, None]}).write_parquet(parts / "part-10.parquet")
+    pl.DataFrame({"user": ["u1"], "item": ["m3"], "ts": [EPOCH0 * 1000 if timestamp_format == "epoch_ms" else
+                                                         "2026-11-28T10:00:00Z"],
+                  "stars": [4.0]}).write_parquet(parts / "part-11.parquet")
+    columns = ColumnMap(user="user", item="item", timestamp="ts", rating="stars")
+    check = check_rows(read_source(SourceConfig(format="parquet", path=str(parts), columns=columns,
+                                                timestamp_format=timestamp_format)))
+    assert check.accepted.select("item_id", "rating").rows() == [("m3", 4.0)]
+    rejected = check.rejected.select("source_file", "source_row", "reason", "detail").cast({"reason": pl.String})
+    assert rejected.rows() == [
+        (str(parts / "part-10.parquet"), 1, "missing_timestamp", "ts is empty"),
+        (str(parts / "part-10.parquet"), 2, "missing_timestamp", "ts is empty")]
+
+
 @pytest.mark.parametrize("zone", [None, "UTC"])
 def test_parquet_nanosecond_times_are_cut_to_the_microsecond(tmp_path: Path, zone: str | None) -> None:
     """As ISO text is read: DuckDB's cast rounded 23:59:59.9999999 to the next day's midnight (helper-130), and
