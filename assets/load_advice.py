@@ -152,7 +152,13 @@ def _naming(err: SourceReadError, columns: dict[str, list[str | None]]) -> list[
 # what to look at in the source settings where rows were rejected for a reason that they decide
 _REASON_SETTINGS = {"bad_timestamp": f"timestamp_format ({', '.join(TimestampFormat.__args__)})",
                     "missing_timestamp": "timestamp_column ('' for a source without times)",
-                    "missing_user": "user_column", "missing_item": "item_column"}
+                    "missing_user": "user_column", "missing_item": "item_column",
+                    "rating_out_of_range": "min_rating, max_rating",  # named nowhere (helper-238)
+                    "timestamp_out_of_window": "min_timestamp, max_timestamp"}
+# a rating bound of the source settings rejects rows; the sequences' filter of the same name keeps them (helper-238)
+_RATING_RULE_NOTE = ("rating_out_of_range: the source settings' min_rating and max_rating are row rules, which reject "
+                     "a row outside them; to leave low ratings out of the sequences and keep their rows, set the "
+                     "sequence setting min_rating (ops.interaction_sequences.config.min_rating) instead")
 
 
 def rejected_note(check: RowCheck, fmt: str, timestamp_format: str, where: str, apart: Collection[str] = ()) -> str:
@@ -175,6 +181,7 @@ def rejected_note(check: RowCheck, fmt: str, timestamp_format: str, where: str, 
         f"Is {', '.join(settings)} in the {where} right for these files{read_as}?" if settings else "",
         _quote_note(check.rejected) if "malformed_line" in many and fmt in ("csv", "tsv") else "",
         _duplicates_note(check) if "duplicate_event" in many else "",
+        _RATING_RULE_NOTE if "rating_out_of_range" in many else "",
         note + _DECIMAL_COMMA_TAIL if "bad_rating" in many and (note := decimal_comma_note(check.rejected)) else "")
 
 

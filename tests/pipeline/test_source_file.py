@@ -1946,10 +1946,10 @@ def test_a_refused_load_says_what_its_duplicates_and_quotes_are(tmp_path: Path) 
     from elcrec_core.data.source_config import ColumnMap, SourceConfig
     from elcrec_core.data.validation import RowCheck, RowRules, check_rows
 
-    def checked(name: str, text: str, fmt: str = "csv", **settings) -> RowCheck:
+    def checked(name: str, text: str, fmt: str = "csv", rules: RowRules | None = None, **settings) -> RowCheck:
         (tmp_path / name).write_text(text, encoding="utf-8")
         return check_rows(read_source(SourceConfig(format=fmt, path=str(tmp_path / name), **settings)),
-                          RowRules(now=datetime(2026, 12, 5)))
+                          rules or RowRules(now=datetime(2026, 12, 5)))
 
     dated = checked("d.csv", "user_id,item_id,timestamp\n" + "u,a,2026-01-20\n" * 3 + "v,b,2026-01-21\n",
                     timestamp_format="iso8601")
@@ -1989,6 +1989,16 @@ def test_a_refused_load_says_what_its_duplicates_and_quotes_are(tmp_path: Path) 
     note = rejected_note(anonymous, "csv", "epoch_s", "source settings")
     assert "Is user_column in the source settings right for these files? duplicate_event: a row equal" in note
     assert "?." not in note
+    # a min_rating in the source file rejects the low ratings: the refusal named no setting (helper-238)
+    rated = checked("r.csv", "user_id,item_id,timestamp,stars\n" + "".join(
+        f"u{n},a,1768900000,{n}\n" for n in range(5)), columns=ColumnMap(rating="stars"),
+                    rules=RowRules(min_rating=3, now=datetime(2026, 12, 5)))
+    assert rated.by_reason == {"rating_out_of_range": 3}
+    assert rejected_note(rated, "csv", "epoch_s", "source settings").endswith(
+        ". Is min_rating, max_rating in the source settings right for these files? rating_out_of_range: the source "
+        "settings' min_rating and max_rating are row rules, which reject a row outside them; to leave low ratings out "
+        "of the sequences and keep their rows, set the sequence setting min_rating "
+        "(ops.interaction_sequences.config.min_rating) instead")
 
 
 def test_the_other_row_rules_warning_names_the_rules_that_differ() -> None:
