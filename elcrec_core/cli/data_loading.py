@@ -131,10 +131,10 @@ class LoadedData:
             lines.append(f"events from {min(self.report.days)} to {max(self.report.days)} (UTC days)"
                          + (f": {times_in_1970_hint('--timestamp-format')}" if max(self.report.days).year == 1970
                             else ""))
+        lines += self.filter_notes  # first: the repeats are counted among the events that the filters keep
         if self.repeated_across_files:
             lines.append(f"events that another file holds too: {self.repeated_across_files}, used once (copies, "
-                         "overlapping exports)")
-        lines += self.filter_notes
+                         f"overlapping exports){' of those kept' if self.filter_notes else ''}")
         return [line for line in lines if line] + ([self.k_core] if self.k_core else [])
 
 

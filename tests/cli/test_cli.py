@@ -738,6 +738,17 @@ def test_a_folder_with_a_copied_file_uses_each_event_once_and_says_so(tmp_path: 
     assert code == 0 and [len(json.loads(line)["items"]) for line in out.splitlines()] == [4, 4, 4]
     assert "data: 24 rows read, 24 accepted, 0 rejected" in err
     assert "events that another file holds too: 12, used once (copies, overlapping exports)" in err.splitlines()
+    # with a filter, the count is of the events it keeps: said after the filter's line, and so (helper-238: 6 said
+    # before the filters read as 4 of 10 copies lost)
+    rated = "user_id,item_id,timestamp,stars\n" + "".join(f"u{u},i{i},{T0 + i},{1 + i % 5}\n" for u in range(3)
+                                                          for i in range(8))
+    _write(folder / "day1.csv", rated)
+    _write(folder / "day1 copy.csv", rated)
+    code, out, err = _run(capsys, "sequences", "--data", str(folder), "--rating-column", "stars",
+                          "--sequence-min-rating", "3", "--k-core", "0", "--json")
+    assert err.splitlines()[-2:] == [
+        "--sequence-min-rating 3: 24 events rated below it or without a rating left out",
+        "events that another file holds too: 12, used once (copies, overlapping exports) of those kept"], err
 
 
 # --- elcrec sequences ------------------------------------------------------------------------------------------
