@@ -5,8 +5,6 @@ only: :mod:`assets.ingestion` puts it in its failures and its log."""
 
 from __future__ import annotations
 
-import ast
-import csv
 import re
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
@@ -15,7 +13,8 @@ from pathlib import Path
 
 import polars as pl
 
-from elcrec_core.cli.format_guessing import first_lines, looks_like, parquet_schema
+from elcrec_core.cli.format_guessing import looks_like
+from elcrec_core.cli.read_advice import siblings_having, siblings_text
 from elcrec_core.data.files import HEADER_IS_DATA, SourceReadError
 from elcrec_core.data.item_metadata import ENCODING_ADVICE
 from elcrec_core.data.rejections import (count_text, decimal_comma_note, example_rows, file_name, percent_above,
@@ -51,45 +50,15 @@ def read_advice(err: Exception, config: SourceSettings, settings: str) -> str:
         names = "" if config.format in ("jsonl", "parquet") else (  # header: false would reject the header line
             " (or names, a name for each column, which replace the header's)")
         keys = _naming(err, {key: [getattr(config, key)] for key in COLUMN_SETTINGS})
-        siblings = _siblings_having(Path(err.path), err.cause, config)
+        siblings = siblings_having(Path(err.path), err.cause, config)
         odd = "" if _named_alone(Path(err.path), config.path) else _odd_file(Path(err.path))
         return (f"{odd}; name the file's columns in the {settings}: {', '.join(keys)}{names}"
-                + (f"; but the other file(s) of its folder have them ({', '.join(siblings[:3])}"
-                   f"{', ...' if len(siblings) > 3 else ''}): this file's columns differ from theirs (a changed "
-                   "schema, or a file of another export), and settings that name its columns would miss theirs: "
-                   "deliver it with their columns" if siblings else ""))
+                + (f"; but {siblings_text(siblings)}" if siblings else ""))
     if err.cause.startswith("not a Parquet file") or "NUL byte" in err.cause:
         content = looks_like(Path(err.path))
         if content not in (None, config.format):
             return f"; it looks like {content}: set format: {content} in the {settings}"
     return ""
-
-
-def _siblings_having(path: Path, cause: str, config: SourceSettings) -> list[str]:
-    """The other data files of ``path``'s folder (of its suffix; the first 10) that have every column that
-    ``cause`` (``no column(s) [...]; the file has ...``) says ``path`` lacks: a part file of a day whose schema
-    differs from the others'. Parquet and delimited text with a header; none otherwise."""
-    if config.format not in ("parquet", "csv", "tsv") or config.header is False or config.names:
-        return []
-    try:
-        lacking = set(ast.literal_eval(cause.removeprefix("no column(s) ").split("; the file has")[0]))
-    except (ValueError, SyntaxError):  # not the reader's list of names
-        return []
-    others = [file for file in sorted(path.parent.iterdir()) if file.is_file() and file != path
-              and file.suffix.lower() == path.suffix.lower() and not file.name.startswith((".", "_"))][:10]
-    return [file.name for file in others if lacking <= set(_columns(file, config))]
-
-
-def _columns(path: Path, config: SourceSettings) -> list[str]:
-    """The column names of the Parquet or delimited text file ``path`` (its header), or none where it cannot be read."""
-    try:
-        if config.format == "parquet":
-            return list(parquet_schema(path))
-        lines = first_lines(path, config.encoding or "utf-8")
-        separator = config.delimiter or ("\t" if config.format == "tsv" else ",")
-        return next(csv.reader(lines[:1], delimiter=separator)) if lines else []
-    except (OSError, ValueError, csv.Error, pl.exceptions.PolarsError):
-        return []
 
 
 def _named_alone(path: Path, pattern: str | None) -> bool:

@@ -3,11 +3,15 @@ at fault: which options to give, and what the file looks like instead."""
 
 from __future__ import annotations
 
+import ast
 import csv
 import re
 from pathlib import Path
+from typing import Protocol
 
-from elcrec_core.cli.format_guessing import FORMAT_OPTION, first_lines, is_number, looks_like
+import polars as pl
+
+from elcrec_core.cli.format_guessing import FORMAT_OPTION, first_lines, is_number, looks_like, parquet_schema
 from elcrec_core.data.files import HEADER_IS_DATA, SourceReadError
 from elcrec_core.data.source_config import SourceConfig, TimestampFormat
 
@@ -27,6 +31,8 @@ def read_advice(exc: SourceReadError, first: Path, source: SourceConfig, how: st
         elif len(header) == 1 and len(header[0].split()) > 1:
             tips.append(f"its first line has no {source.separator!r} but spaces between names: give --delimiter ' ' "
                         "if spaces separate its fields")
+        elif siblings := siblings_having(Path(exc.path), exc.cause, source):  # options would miss theirs
+            tips.append(siblings_text(siblings))  # (helper-238: "name the columns with --event-type-column")
         else:  # the options of the columns missing (--event-type-column's was never named: helper-190)
             tips.append(f"name the columns with {', '.join(_column_options(exc.cause, source))}"
                         + ("" if source.format in ("jsonl", "parquet") else
@@ -100,3 +106,48 @@ def _format_may_be_at_fault(cause: str, content: str | None) -> bool:
     encoding or an unclosed quote, which are the file's whatever its format."""
     return (cause.startswith(("no rows accepted", "no column(s)", "not a Parquet file"))
             and not cause.startswith("no rows accepted: 0 rows read")) or ("NUL byte" in cause and content == "parquet")
+
+
+class ReadSettings(Protocol):
+    """How a source's files are read: the library's :class:`SourceConfig` or the pipeline's source settings."""
+
+    format: str
+    header: bool | None
+    names: tuple[str, ...] | list[str] | None
+    encoding: str | None
+    delimiter: str | None
+
+
+def siblings_having(path: Path, cause: str, source: ReadSettings) -> list[str]:
+    """The other data files of ``path``'s folder (of its suffix; the first 10) that have every column that
+    ``cause`` (``no column(s) [...]; the file has ...``) says ``path`` lacks: a part file of a day whose schema
+    differs from the others'. Parquet and delimited text with a header; none otherwise."""
+    if source.format not in ("parquet", "csv", "tsv") or source.header is False or source.names:
+        return []
+    try:
+        lacking = set(ast.literal_eval(cause.removeprefix("no column(s) ").split("; the file has")[0]))
+    except (ValueError, SyntaxError):  # not the reader's list of names
+        return []
+    others = [file for file in sorted(path.parent.iterdir()) if file.is_file() and file != path
+              and file.suffix.lower() == path.suffix.lower() and not file.name.startswith((".", "_"))][:10]
+    return [file.name for file in others if lacking <= set(_columns(file, source))]
+
+
+def siblings_text(siblings: list[str]) -> str:
+    """That the files ``siblings`` of a file's folder have the columns it lacks (:func:`siblings_having`)."""
+    more = ", ..." if len(siblings) > 3 else ""
+    return (f"the other file(s) of its folder have them ({', '.join(siblings[:3])}{more}): this file's columns "
+            "differ from theirs (a changed schema, or a file of another export), and settings that name its columns "
+            "would miss theirs: deliver it with their columns")
+
+
+def _columns(path: Path, source: ReadSettings) -> list[str]:
+    """The column names of the Parquet or delimited text file ``path`` (its header), or none where it cannot be read."""
+    try:
+        if source.format == "parquet":
+            return list(parquet_schema(path))
+        lines = first_lines(path, source.encoding or "utf-8")
+        separator = source.delimiter or ("\t" if source.format == "tsv" else ",")
+        return next(csv.reader(lines[:1], delimiter=separator)) if lines else []
+    except (OSError, ValueError, csv.Error, pl.exceptions.PolarsError):
+        return []

@@ -1420,7 +1420,7 @@ def test_an_item_file_without_a_header_says_which_settings_read_it(team, tmp_pat
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv"])
-def test_a_part_file_whose_columns_differ_from_its_siblings_is_named_so(tmp_path, fmt):
+def test_a_part_file_whose_columns_differ_from_its_siblings_is_named_so(tmp_path, fmt, capsys):
     """One part file of a Spark day with userId where the others have user_id: the advice to set user_column would
     have broken the other files (a trial of 2026-12-05); it now says that the folder's other files have them."""
     day = tmp_path / "team" / "events" / "dt=2026-01-30"
@@ -1438,6 +1438,14 @@ def test_a_part_file_whose_columns_differ_from_its_siblings_is_named_so(tmp_path
         f"{NAMES if fmt == 'csv' else ''}; but the other file(s) of its folder have them (part-0000.{fmt}, "
         f"part-0002.{fmt}): this file's columns differ from theirs (a changed schema, or a file of another export), "
         "and settings that name its columns would miss theirs: deliver it with their columns")
+    # the command line said to name the column with --user-column, which would miss the others' (helper-238)
+    from elcrec_core.cli.main import main
+
+    assert main(["sequences", "--data", str(day), "--format", fmt, "--timestamp-format", "iso8601"]) == 2
+    assert capsys.readouterr().err.rstrip().endswith(
+        f"; the other file(s) of its folder have them (part-0000.{fmt}, part-0002.{fmt}): this file's columns differ "
+        "from theirs (a changed schema, or a file of another export), and settings that name its columns would miss "
+        "theirs: deliver it with their columns")
 
 
 def test_the_loads_warning_checks_that_pass_say_warn_not_error(team, tmp_path):
