@@ -287,7 +287,7 @@ class _PipelineTraining(CheckedConfig):
         if warm and self.warm_start_epochs:
             values["epochs"] = self.warm_start_epochs
         model, train = overrides(values)
-        return preset_experiment(self.preset, seqs, model, train, log, processes=self.nproc)
+        return preset_experiment(self.preset, seqs, model, train, log)
 
     def checked(self) -> ExperimentConfig:
         """The settings checked before the day's data is read (a run's first steps): the preset's with the settings

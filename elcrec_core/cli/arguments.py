@@ -103,8 +103,7 @@ def build_config(args: argparse.Namespace, seqs: Sequences | None = None) -> Exp
                              "setting the preset makes (a model folder's config.json has them)")
         return merge_overrides(exp, model, train)
     preset = BASE_PRESET if args.preset == AUTO and seqs is None else args.preset
-    return preset_experiment(preset, seqs, model, train, log=lambda line: print(line, file=sys.stderr, flush=True),
-                             processes=getattr(args, "nproc", 1))
+    return preset_experiment(preset, seqs, model, train, log=lambda line: print(line, file=sys.stderr, flush=True))
 
 
 def _left_to_defaults(exp: ExperimentConfig, raw: dict) -> list[str]:

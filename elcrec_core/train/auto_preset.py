@@ -115,13 +115,11 @@ class DerivedSettings:
             "samples", "steps_per_epoch"))
 
 
-def derive_settings(seqs: Sequences, given: Mapping[str, Any] | None = None, processes: int = 1) -> DerivedSettings:
+def derive_settings(seqs: Sequences, given: Mapping[str, Any] | None = None) -> DerivedSettings:
     """The ``auto`` rules of this module's docstring applied to ``seqs``. ``given`` holds settings chosen
     explicitly (model or train field names, such as ``{"max_len": 20}``; None values count as not given): they
-    are kept as they are and the later rules use them. ``processes`` train together (``--nproc``): an epoch has
-    1/``processes`` of the steps, and the epochs are those that reach the step budget (counted for one process,
-    they stopped ``elcrec train --nproc 2`` at half of it: helper-240). Raises ValueError when no user has the 4
-    items that a training sample needs."""
+    are kept as they are and the later rules use them. Raises ValueError when no user has the 4 items that a
+    training sample needs."""
     given = {name: value for name, value in (given or {}).items() if value is not None}
     lengths = seqs.lengths
     data = SequenceTensors.from_sequences(seqs)
@@ -138,7 +136,7 @@ def derive_settings(seqs: Sequences, given: Mapping[str, Any] | None = None, pro
                           else load_preset(BASE_PRESET).train.n_negatives)
     intents = given.get("n_intents", min(_nearest_power_of_two(math.sqrt(len(seqs)) / 4, MIN_INTENTS, MAX_INTENTS),
                                          1 << (len(users).bit_length() - 1)))  # k-means: a sequence per centre
-    steps_per_epoch = math.ceil(samples / (batch * processes))
+    steps_per_epoch = math.ceil(samples / batch)
     budget = MAX_STEPS if "epochs" in given else min(MAX_STEPS, max(MIN_STEPS, BUDGET_EPOCHS * steps_per_epoch))
     max_steps = given.get("max_steps", budget)
     # max_steps 0 (given: no step limit) leaves the epochs to bound training
@@ -152,18 +150,17 @@ def derive_settings(seqs: Sequences, given: Mapping[str, Any] | None = None, pro
 
 
 def auto_experiment(seqs: Sequences, model: Mapping[str, Any], train: Mapping[str, Any],
-                    log: Callable[[str], None] | None = None, processes: int = 1) -> ExperimentConfig:
-    """The ``auto`` preset for ``seqs`` trained in ``processes``: :data:`BASE_PRESET` with the derived settings,
-    then the explicit ``model`` and ``train`` settings (None values are not given) over both. ``log`` gets one line
-    with the data figures and the settings (:meth:`DerivedSettings.describe`). Raises ValueError naming each wrong
-    explicit setting (checked over the base preset first, and used as checked: ``"3"`` epochs are 3), and
-    :func:`derive_settings`'."""
+                    log: Callable[[str], None] | None = None) -> ExperimentConfig:
+    """The ``auto`` preset for ``seqs``: :data:`BASE_PRESET` with the derived settings, then the explicit
+    ``model`` and ``train`` settings (None values are not given) over both. ``log`` gets one line with the data
+    figures and the settings (:meth:`DerivedSettings.describe`). Raises ValueError naming each wrong explicit setting
+    (checked over the base preset first, and used as checked: ``"3"`` epochs are 3), and :func:`derive_settings`'."""
     checked = merge_overrides(load_preset(BASE_PRESET), dict(model), dict(train))
     shapes = ModelConfig(**{**checked.model, "n_items": 1})  # the model settings as the schema reads them
     model = {name: value if name in ("n_items", "vocab_size") else getattr(shapes, name)  # those: of the data
              for name, value in model.items() if value is not None}
     train = {name: getattr(checked.train, name) for name, value in train.items() if value is not None}
-    derived = derive_settings(seqs, {**model, **train}, processes)
+    derived = derive_settings(seqs, {**model, **train})
     base = merge_overrides(load_preset(BASE_PRESET), derived.model(), derived.train())
     exp = replace(merge_overrides(base, model, train), preset=AUTO)
     if log is not None:
@@ -172,14 +169,14 @@ def auto_experiment(seqs: Sequences, model: Mapping[str, Any], train: Mapping[st
 
 
 def preset_experiment(preset: str, seqs: Sequences | None, model: Mapping[str, Any], train: Mapping[str, Any],
-                      log: Callable[[str], None] | None = None, processes: int = 1) -> ExperimentConfig:
-    """The named preset with the explicit settings over it; ``auto`` derives its settings from ``seqs`` trained in
-    ``processes`` (:func:`auto_experiment`, which logs them to ``log``). Raises ValueError for ``auto`` without
-    sequences, for an unknown preset, and naming each wrong explicit setting."""
+                      log: Callable[[str], None] | None = None) -> ExperimentConfig:
+    """The named preset with the explicit settings over it; ``auto`` derives its settings from ``seqs``
+    (:func:`auto_experiment`, which logs them to ``log``). Raises ValueError for ``auto`` without sequences, for
+    an unknown preset, and naming each wrong explicit setting."""
     if preset == AUTO:
         if seqs is None:
             raise ValueError("preset 'auto' derives its settings from the data: give the sequences")
-        return auto_experiment(seqs, model, train, log, processes)
+        return auto_experiment(seqs, model, train, log)
     if preset not in preset_names():  # load_preset's own list lacks auto, which only this function knows
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted([AUTO, *preset_names()])}")
     return merge_overrides(load_preset(preset), dict(model), dict(train))

@@ -103,23 +103,6 @@ def test_given_settings_are_kept_and_the_later_rules_use_them() -> None:
     assert (asked.max_steps, asked.epochs, asked.patience) == (20_000, 100, 25)  # 4,000 steps: the cap is far
     both = derive_settings(seqs, {"epochs": 100, "max_steps": 120})
     assert (both.max_steps, both.epochs) == (120, 100)
-    # in 2 processes an epoch has half the steps: the epochs were those of one process, so --nproc 2 stopped at
-    # half the step budget, and the log said one process's steps per epoch (helper-240)
-    two = derive_settings(seqs, {"max_len": 20, "batch_size": 100, "max_steps": 60}, processes=2)
-    assert (two.steps_per_epoch, two.max_steps, two.epochs) == (20, 60, 3)
-    assert (derive_settings(seqs, {"max_len": 20, "batch_size": 100, "max_steps": 60}).epochs) == 2
-    experiment = preset_experiment(AUTO, seqs, {"max_len": 20}, {"batch_size": 100, "max_steps": 60}, processes=2)
-    assert (experiment.train.max_steps, experiment.train.epochs) == (60, 3)
-    # the command line's --nproc and the pipeline's nproc are those processes
-    from elcrec_core.cli.arguments import build_config
-    from elcrec_core.cli.main import parser
-    from elcrec_pipeline.config import TrainingSettings
-
-    args = parser().parse_args(["train", "--data", "x", "--out", "y", "--nproc", "2", "--max-len", "20",
-                                "--batch-size", "100", "--max-steps", "60"])
-    assert build_config(args, seqs).train.epochs == 3
-    settings = TrainingSettings(nproc=2, max_len=20, batch_size=100, max_steps=60)
-    assert settings.experiment("cpu", warm=False, seqs=seqs).train.epochs == 3
 
 
 def test_data_without_a_training_sample_is_refused() -> None:
