@@ -4,16 +4,18 @@ posted to it, so that nobody has to watch the UI to learn that the night's retra
 from __future__ import annotations
 
 import json
-import urllib.error
 import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from pydantic import Field
 
 from elcrec_pipeline.resources import WAREHOUSE_TAG
+
+if TYPE_CHECKING:
+    from dagster_shared.error import SerializableErrorInfo  # the record of an error in Dagster's events
 
 ALERT_WEBHOOK_ENV = "ELCREC_ALERT_WEBHOOK"
 ALERTS_FILE = "elcrec_alerts.jsonl"  # in the instance's folder (DAGSTER_HOME), one JSON object per failed run
@@ -47,39 +49,52 @@ class AlertWebhook(dg.ConfigurableResource):
                 return "not set"
             request = urllib.request.Request(url, data=json.dumps({"text": text}).encode(), method="POST",
                                              headers={"Content-Type": "application/json"})
-            with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
+            # a redirect is an HTTP error here: urllib follows it with a GET without the body, said "sent" (helper-242)
+            with urllib.request.build_opener(_NoRedirect).open(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
                 return "sent" if response.status < 300 else f"not sent: HTTP {response.status}"
         except (ValueError, OSError) as err:  # urllib's URLError and HTTPError are OSErrors
             return f"not sent: {err}"
 
 
-def failure_alert(run: dg.DagsterRun, steps: list[tuple[str, str]], run_message: str) -> dict[str, Any]:
-    """The alert of a failed ``run``: its job, partition, data folder (the run's :data:`WAREHOUSE_TAG`; none where
-    it failed before its first step started), each failed step with its error (``steps``: (step key, error)
-    pairs, the error cut to :data:`ERROR_CHARS` characters) and a ``text`` that says it all in a few lines."""
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any) -> None:
+        return None  # urllib then raises the 3xx as an HTTPError
+
+
+def failure_alert(run: dg.DagsterRun, steps: list[tuple[str, str]], run_error: str) -> dict[str, Any]:
+    """The alert of a failed ``run``: its job, partition, data folder (the run's :data:`WAREHOUSE_TAG`, else its
+    run config's; none where neither names it), each failed step with its error (``steps``: (step key, error) pairs),
+    else the run's own ``run_error`` (a failure before any step, as a resource's refusal), each error cut to
+    :data:`ERROR_CHARS` characters, and a ``text`` that says it all in a few lines."""
     warehouse = run.tags.get(WAREHOUSE_TAG)
-    folder = str(Path(warehouse).parent) if warehouse else None
+    storage = (run.run_config.get("resources") or {}).get("storage") or {}
+    folder = str(Path(warehouse).parent) if warehouse else (storage.get("config") or {}).get("data_dir") or None
     partition = run.tags.get("dagster/partition")
     failed = [{"step": step, "error": error[:ERROR_CHARS]} for step, error in steps]
     head = (f"elcrec-pipeline: run {run.run_id} of {run.job_name}" + (f" for {partition}" if partition else "")
             + " failed" + (f" (data folder {folder})" if folder else ""))
-    lines = [f"{item['step']}: {item['error']}" for item in failed] or [run_message]
+    lines = [f"{item['step']}: {item['error']}" for item in failed] or [run_error[:ERROR_CHARS]]
     return {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "run_id": run.run_id,
             "job": run.job_name, "partition": partition, "data_folder": folder, "failed_steps": failed,
-            "text": "\n".join([head, *lines])}
+            "error": None if failed else run_error[:ERROR_CHARS], "text": "\n".join([head, *lines])}
+
+
+def error_text(error: SerializableErrorInfo | None) -> str:
+    """The error that caused ``error`` (the last of its causes: Dagster wraps a step's own exception, said
+    ``Error occurred while executing op``, helper-242) as ``Class: message``, its module path left out."""
+    if error is None:
+        return "no error recorded"
+    while error.cause is not None:
+        error = error.cause
+    text = error.message.strip()
+    prefix, colon, rest = text.partition(": ")  # dagster._core.definitions.events.Failure: ...
+    return f"{error.cls_name}: {rest}" if colon and prefix.rsplit(".", 1)[-1] == error.cls_name else text
 
 
 def _step_errors(context: dg.RunFailureSensorContext) -> list[tuple[str, str]]:
-    """(step key, error) of each failed step, the error as ``Class: message`` (its module path left out)."""
-    errors = []
-    for event in context.get_step_failure_events():
-        error = event.event_specific_data.error
-        text = error.message.strip() if error is not None else "no error recorded"
-        prefix, colon, rest = text.partition(": ")  # dagster._core.definitions.events.Failure: ...
-        if error is not None and colon and prefix.rsplit(".", 1)[-1] == error.cls_name:
-            text = f"{error.cls_name}: {rest}"
-        errors.append((event.step_key or "?", text))
-    return errors
+    """(step key, error) of each failed step."""
+    return [(event.step_key or "?", error_text(event.event_specific_data.error))
+            for event in context.get_step_failure_events()]
 
 
 @dg.run_failure_sensor(
@@ -89,13 +104,15 @@ def _step_errors(context: dg.RunFailureSensorContext) -> list[tuple[str, str]]:
     # it to no code location's sensor
     monitor_all_code_locations=True,
     description=f"When a run of this Dagster instance fails (the schedule's, the sensor's, a backfill's, the UI's, "
-                f"or one of `dagster job execute`), appends an alert (job, partition, data folder, each failed step and its "
-                f"error) to {ALERTS_FILE} in the instance's folder (DAGSTER_HOME), logs it here, and posts it to "
-                f"the alert_webhook resource's URL (${ALERT_WEBHOOK_ENV}) where one is set. Runs with the daemon "
-                "(`dagster dev` starts one).",
+                f"or one of `dagster job execute`), appends an alert (job, partition, data folder, each failed step "
+                f"and its error) to {ALERTS_FILE} in the instance's folder (DAGSTER_HOME), logs it here, and posts "
+                f"it to the alert_webhook resource's URL (${ALERT_WEBHOOK_ENV}) where one is set. Runs with the "
+                "daemon (`dagster dev` starts one).",
 )
 def run_failure_alert(context: dg.RunFailureSensorContext, alert_webhook: AlertWebhook) -> None:
-    alert = failure_alert(context.dagster_run, _step_errors(context), context.failure_event.message or "")
+    failure = context.failure_event
+    run_error = error_text(failure.event_specific_data.error) if failure.event_specific_data else failure.message
+    alert = failure_alert(context.dagster_run, _step_errors(context), run_error or "")
     alert["webhook"] = alert_webhook.post(alert["text"])
     with open(Path(context.instance.root_directory) / ALERTS_FILE, "a", encoding="utf-8") as alerts:
         alerts.write(json.dumps(alert) + "\n")

@@ -4,6 +4,7 @@ posted to the webhook, with the job, the day, the data folder and each failed st
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -17,14 +18,23 @@ from elcrec_pipeline.resources import Storage
 
 
 class _Webhook(BaseHTTPRequestHandler):
-    """Keeps each JSON body posted to it in ``bodies`` and answers with ``status``."""
+    """Keeps each JSON body posted to it in ``bodies`` and answers with ``status`` (a redirect to /moved for 301;
+    what else comes, a GET, in ``others``)."""
 
     bodies: list[dict] = []
+    others: list[str] = []
     status = 200
 
     def do_POST(self) -> None:  # noqa: N802 (http.server's name)
         self.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
         self.send_response(self.status)
+        if self.status == 301:
+            self.send_header("Location", "/moved")
+        self.end_headers()
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.others.append(f"GET {self.path}")
+        self.send_response(200)
         self.end_headers()
 
     def log_message(self, *args) -> None:
@@ -34,7 +44,7 @@ class _Webhook(BaseHTTPRequestHandler):
 @pytest.fixture
 def webhook():
     """The URL of a webhook on this machine, and the bodies posted to it."""
-    _Webhook.bodies, _Webhook.status = [], 200
+    _Webhook.bodies, _Webhook.others, _Webhook.status = [], [], 200
     server = HTTPServer(("127.0.0.1", 0), _Webhook)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -85,11 +95,55 @@ def test_an_alert_that_cannot_be_posted_is_still_written_down_saying_why(tmp_pat
         run_failure_alert(context, alert_webhook=AlertWebhook())
         monkeypatch.delenv(ALERT_WEBHOOK_ENV)
         run_failure_alert(context, alert_webhook=AlertWebhook())
+        server.status = 301  # urllib followed it with a GET without the alert, said "sent" (helper-242)
+        run_failure_alert(context, alert_webhook=AlertWebhook(url=url))
         lines = (Path(instance.root_directory) / ALERTS_FILE).read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["webhook"] for line in lines] == [
         "not sent: HTTP Error 500: Internal Server Error",
-        f"not sent: {ALERT_WEBHOOK_ENV} 'file:///etc/passwd' is no http(s) URL", "not set"]
-    assert len(server.bodies) == 1
+        f"not sent: {ALERT_WEBHOOK_ENV} 'file:///etc/passwd' is no http(s) URL", "not set",
+        "not sent: HTTP Error 301: Moved Permanently"]
+    assert (len(server.bodies), server.others) == (2, [])
+
+
+def test_an_alert_names_the_error_under_dagsters_wrapping_and_a_failure_before_any_step(tmp_path):
+    """A step's own exception (not a dg.Failure) read 'DagsterExecutionStepExecutionError: Error occurred while
+    executing op', and a run refused by its data folder before any step 'An exception was thrown during execution',
+    without the folder (helper-242): the error that caused each, and the folder of the run config."""
+    @dg.op
+    def full_disk() -> None:
+        raise OSError(28, "No space left on device")
+
+    @dg.job
+    def writes() -> None:
+        full_disk()
+
+    with dg.instance_for_test() as instance:
+        result = writes.execute_in_process(instance=instance, raise_on_error=False)
+        context = dg.build_run_status_sensor_context(
+            sensor_name="run_failure_alert", dagster_event=result.get_run_failure_event(), dagster_instance=instance,
+            dagster_run=instance.get_run_by_id(result.run_id)).for_run_failure()
+        run_failure_alert(context, alert_webhook=AlertWebhook())
+        # a folder that an earlier run succeeded with, now empty (a volume not mounted): refused as resources start
+        folder = tmp_path / "data"
+        storage = {"storage": Storage(data_dir=str(folder))}
+        job = defs().resolve_job_def("ingestion_job")
+        assert job.execute_in_process(partition_key="2026-02-01", instance=instance, resources=storage).success
+        shutil.rmtree(folder)
+        folder.mkdir()
+        config = {"resources": {"storage": {"config": {"data_dir": str(folder)}}}}
+        refused = job.execute_in_process(run_config=config, partition_key="2026-02-01", instance=instance,
+                                         raise_on_error=False)
+        context = dg.build_run_status_sensor_context(
+            sensor_name="run_failure_alert", dagster_event=refused.get_run_failure_event(), dagster_instance=instance,
+            dagster_run=instance.get_run_by_id(refused.run_id)).for_run_failure()
+        run_failure_alert(context, alert_webhook=AlertWebhook())
+        wrapped, before_any_step = map(json.loads, (Path(instance.root_directory) / ALERTS_FILE).read_text(
+            encoding="utf-8").splitlines())
+    assert wrapped["failed_steps"] == [{"step": "full_disk", "error": "OSError: [Errno 28] No space left on device"}]
+    assert (before_any_step["failed_steps"], before_any_step["data_folder"]) == ([], str(folder))
+    assert before_any_step["error"].startswith(f"ValueError: the data folder {folder} (the run config's resources."
+                                               "storage.config.data_dir) is empty, though run ")
+    assert before_any_step["text"].splitlines()[1] == before_any_step["error"]
 
 
 def test_the_alert_watches_every_run_of_the_instance_and_is_on_by_default():
