@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from multiprocessing import resource_tracker
 from multiprocessing.managers import SyncManager
 from pathlib import Path
 
@@ -98,6 +99,7 @@ def _manager() -> SyncManager:
     # Python's exit waited on it for good (helper-240). This thread holds it until the end of the start (spawned
     # so, the server prints no traceback of its imports for a Ctrl-C of the terminal), but another thread of the
     # process may take it: then the server is stopped, whatever point it had reached.
+    resource_tracker.ensure_running()  # first: its start unblocks SIGINT in this thread (helper-242)
     held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         try:
