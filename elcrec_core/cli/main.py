@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -163,9 +164,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"elcrec: error: {exc}{_resume_text(args)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:  # Ctrl-C (a TERM of --nproc's launch): a line, not a traceback (helper-170)
-        ended = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        ended = f"ended by {signal.Signals(exc.signal).name}" if isinstance(exc, Terminated) else "interrupted"
         print(f"elcrec: {ended}{_resume_text(args) if args.command == 'train' else ''}", file=sys.stderr)
-        return 143 if isinstance(exc, Terminated) else 130  # as a shell reports a process that SIGTERM, SIGINT ended
+        return 128 + (exc.signal if isinstance(exc, Terminated) else signal.SIGINT)  # as a shell reports it
 
 
 def _resume_text(args: argparse.Namespace) -> str:

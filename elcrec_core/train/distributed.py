@@ -28,8 +28,13 @@ class DistributedFailure(RuntimeError):
 
 
 class Terminated(KeyboardInterrupt):
-    """A distributed training ended by a TERM signal to its caller (a Dagster run's or a service's stop): an
-    interruption, as Ctrl-C is, whose command ends with the status a shell gives a process that SIGTERM ended."""
+    """A distributed training ended by a signal other than Ctrl-C's to its caller (SIGTERM: a Dagster run's or a
+    service's stop; SIGHUP, SIGQUIT: those torch's launcher catches too): an interruption, as Ctrl-C is, whose
+    command ends with the status a shell gives a process that the signal ended, 128 + ``signal``."""
+
+    def __init__(self, signal: int) -> None:
+        super().__init__(f"signal {signal}")
+        self.signal = signal
 
 
 def launched() -> bool:

@@ -76,7 +76,7 @@ def train_distributed(nproc: int, seqs: Sequences, exp: ExperimentConfig, out_di
         except SignalException as err:  # Ctrl-C (or a TERM) of the caller: as in one process (helper-203), not
             if err.sigval == signal.SIGINT:  # torch's traceback (helper-240)
                 raise KeyboardInterrupt from None
-            raise Terminated(f"signal {err.sigval}") from None
+            raise Terminated(err.sigval) from None
         except ChildFailedError as err:
             errors = _failures(err, _drain(raised))
             failed = f"distributed training in {nproc} processes failed: {_describe(errors, err)}"

@@ -1750,13 +1750,14 @@ def test_ctrl_c_ends_a_command_with_a_line_not_a_traceback(tmp_path: Path, capsy
     assert _run(capsys, "sequences", "--data", "synthetic") == (130, "", "elcrec: interrupted\n")
     # a TERM of train --nproc's launch: torch's traceback and status 1 (helper-240); as a shell reports SIGTERM
 
-    def terminated(args) -> int:
-        raise Terminated("signal 15")
+    for number, name in ((15, "SIGTERM"), (1, "SIGHUP")):  # SIGHUP read "terminated", 143 (helper-242)
+        def terminated(args, number=number) -> int:
+            raise Terminated(number)
 
-    monkeypatch.setattr(commands, "cmd_train", terminated)
-    assert _run(capsys, "train", "--out", str(tmp_path / "run")) == (
-        143, "", f"elcrec: terminated: the same command again resumes after the last complete epoch in "
-                 f"{tmp_path / 'run'} (--fresh starts over)\n")
+        monkeypatch.setattr(commands, "cmd_train", terminated)
+        assert _run(capsys, "train", "--out", str(tmp_path / "run")) == (
+            128 + number, "", f"elcrec: ended by {name}: the same command again resumes after the last complete "
+                              f"epoch in {tmp_path / 'run'} (--fresh starts over)\n")
 
 
 def test_ctrl_c_while_the_command_imports_ends_with_a_line_too(capsys, monkeypatch) -> None:

@@ -217,8 +217,9 @@ def test_a_killed_process_is_named_first_and_ctrl_c_is_an_interrupt(monkeypatch,
         return run
 
     monkeypatch.setattr(launch, "elastic_launch", terminated)
-    with pytest.raises(Terminated):
+    with pytest.raises(Terminated) as ended:
         launch.train_distributed(2, None, None, tmp_path / "out")
+    assert ended.value.signal == signal.SIGTERM
     # more processes than cores: accepted without a word (helper-240)
     lines = []
     monkeypatch.setattr(launch, "_cores", lambda: 2)
