@@ -37,7 +37,7 @@ def challengers(context: dg.AssetExecutionContext, config: ChallengerSettings, s
     with fails_at_once("challenger settings", ValueError):  # before any fit: SASRec's training takes long
         lambdas = ease_lambdas(config.ease_lambdas)
     records = fit_challengers(storage.store, candidate, seqs, sasrec=config.sasrec, log=context.log.info,
-                              lambdas=lambdas)
+                              lambdas=lambdas, threads=device.threads or None)  # each process's, as the candidate's
     rows = [{"model": r.kind, "valid_NDCG@20": r.valid["NDCG@20"], "test_HR@20": r.test["HR@20"],
              "test_NDCG@20": r.test["NDCG@20"], "params": ", ".join(f"{k} {v:g}" for k, v in r.params.items()),
              "seconds": float(r.seconds)} for r in records]

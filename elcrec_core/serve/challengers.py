@@ -45,10 +45,13 @@ from elcrec_core.train.state import code_digest, data_digest
 
 
 def fit_challengers(store: ModelStore, candidate: ModelRecord, seqs: Sequences, sasrec: bool = True,
-                    log: Callable[[str], None] = print, lambdas: tuple[float, ...] = EASE_LAMBDAS) -> list[ModelRecord]:
+                    log: Callable[[str], None] = print, lambdas: tuple[float, ...] = EASE_LAMBDAS,
+                    threads: int | None = None) -> list[ModelRecord]:
     """Fit the challengers of ``candidate`` on ``seqs`` (the sequences it was trained on) and store each under
     ``<candidate folder>/challengers/<name>`` (:meth:`ModelStore.challenger_dir`): ``sasrec`` (when ``sasrec``;
-    trained from the candidate's ``config.json``, resuming an interrupted run), ``most_popular``, ``transition``
+    trained from the candidate's ``config.json``, resuming an interrupted run, in as many processes of ``threads``
+    CPU threads each where it trained in several: None as :func:`~elcrec_core.train.launch.train_distributed`
+    chooses), ``most_popular``, ``transition``
     and ``ease`` (its λ chosen on valid from ``lambdas``; ``item_knn`` for a catalogue too large for EASE). A
     SASRec whose loss turns non-finite is left
     out (logged). A challenger stored by an earlier fit and not fitted now is retired
@@ -58,7 +61,7 @@ def fit_challengers(store: ModelStore, candidate: ModelRecord, seqs: Sequences, 
     records = []
     if sasrec:
         try:
-            records.append(_train_sasrec(store, candidate, seqs, log))
+            records.append(_train_sasrec(store, candidate, seqs, log, threads))
         except NonFiniteLoss as err:  # a diverging challenger cannot serve; the others still compete
             log(f"sasrec: left out: {err}")
     fits: list[Callable[[], Recommender]] = [lambda: MostPopular().fit(data, "valid"),
@@ -130,8 +133,8 @@ def stored_ranks(store: ModelStore, record: ModelRecord, digest: str, split: Spl
         return None
 
 
-def _train_sasrec(store: ModelStore, candidate: ModelRecord, seqs: Sequences,
-                  log: Callable[[str], None]) -> ModelRecord:
+def _train_sasrec(store: ModelStore, candidate: ModelRecord, seqs: Sequences, log: Callable[[str], None],
+                  threads: int | None) -> ModelRecord:
     """SASRec with the candidate's settings and budget, in its challenger folder, in as many processes; warm-started
     as the candidate was (:func:`_warm_sasrec`)."""
     folder = store.challenger_dir(candidate, "sasrec")
@@ -155,11 +158,12 @@ def _train_sasrec(store: ModelStore, candidate: ModelRecord, seqs: Sequences,
     if candidate.warm_start and init_from is None:
         log("sasrec: starts cold beside a warm-started candidate (the model it started from has no SASRec "
             "challenger): the comparison favours ELCRec by its earlier training")
+
     def said(line: str) -> None:
         log(f"sasrec: {line}")
 
-    result = (train_distributed(processes, seqs, exp, work, log=said, init_from=init_from) if processes > 1
-              else train(seqs, exp, work, log=said, init_from=init_from))
+    result = (train_distributed(processes, seqs, exp, work, log=said, init_from=init_from, threads=threads)
+              if processes > 1 else train(seqs, exp, work, log=said, init_from=init_from))
     keep_run(work, folder)
     shutil.rmtree(work.parent)  # with the epochs of any run on other sequences: never resumed
     index = store.folder(candidate) / "item_index.parquet"

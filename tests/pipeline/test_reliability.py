@@ -196,8 +196,9 @@ def test_a_bad_lock_wait_is_refused_naming_the_variable_before_a_run_starts(tmp_
 
 def test_a_data_folder_gone_since_earlier_runs_fails_the_run_and_makes_no_new_store(tmp_path, monkeypatch):
     """An unmounted data volume: the run made the path anew, an empty store, trained from scratch and served, green
-    (helper-234). A folder that earlier runs of the instance used and that is gone now fails the run at once, naming
-    it; a new folder (no run used it) is made as before, and so is one made again by hand."""
+    (helper-234). A folder that earlier runs of the instance used and that is gone, or empty where one succeeded,
+    now fails the run at once, naming it; a new folder (no run used it) is made as before, and one with a NEW_STORE
+    file in it starts a new store."""
     instance = dg.DagsterInstance.ephemeral()
     folder = tmp_path / "mounted" / "data"
     resources = {"storage": Storage(data_dir=str(folder)), "source_file": SourceFile(path="")}

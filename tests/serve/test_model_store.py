@@ -1225,12 +1225,16 @@ def test_sasrec_beside_a_candidate_of_another_next_item_loss_says_so(tmp_path, m
     # a candidate of 2 processes: SASRec trained in one, twice the steps at half the batch per step, in a report
     # that called it the same budget (helper-240); now in as many processes as the candidate
     launched = []
-    monkeypatch.setattr(challengers, "train_distributed",
-                        lambda processes, *args, **kwargs: launched.append(processes) or no_training(*args, **kwargs))
+
+    def launch(processes, *args, threads=None, **kwargs):
+        launched.append((processes, threads))  # the device resource's threads a process, as the candidate's
+        return no_training(*args, **kwargs)    # (helper-242: cores / processes)
+
+    monkeypatch.setattr(challengers, "train_distributed", launch)
     (store.folder(candidate) / "config.json").write_text(json.dumps({**config.to_dict(), "run": {"processes": 2}}))
     before = len(trained)
-    challengers.fit_challengers(store, candidate, seqs, log=lines.append)
-    assert (launched, len(trained)) == ([2], before + 1)
+    challengers.fit_challengers(store, candidate, seqs, log=lines.append, threads=3)
+    assert (launched, len(trained)) == ([(2, 3)], before + 1)
 
 
 def _elcrec_and_its_transition(store: ModelStore) -> tuple[ModelRecord, ModelRecord]:
