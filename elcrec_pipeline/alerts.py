@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 ALERT_WEBHOOK_ENV = "ELCREC_ALERT_WEBHOOK"
 ALERTS_FILE = "elcrec_alerts.jsonl"  # in the instance's folder (DAGSTER_HOME), one JSON object per failed run
 WEBHOOK_TIMEOUT_SECONDS = 10
-ERROR_CHARS = 1000  # of each failed step's error, in the alert
+ERROR_CHARS = 3000  # of each failed step's error, in the alert (a longer one ends with ...)
+INTERRUPTED = "DagsterExecutionInterruptedError"  # Dagster's error of a run terminated or given Ctrl-C: no message
 
 
 class AlertWebhook(dg.ConfigurableResource):
@@ -70,13 +71,19 @@ def failure_alert(run: dg.DagsterRun, steps: list[tuple[str, str]], run_error: s
     storage = (run.run_config.get("resources") or {}).get("storage") or {}
     folder = str(Path(warehouse).parent) if warehouse else (storage.get("config") or {}).get("data_dir") or None
     partition = run.tags.get("dagster/partition")
-    failed = [{"step": step, "error": error[:ERROR_CHARS]} for step, error in steps]
-    head = (f"elcrec-pipeline: run {run.run_id} of {run.job_name}" + (f" for {partition}" if partition else "")
+    failed = [{"step": step, "error": _cut(error)} for step, error in steps]
+    job = "an asset materialization" if run.job_name == "__ASSET_JOB" else run.job_name  # Dagster's name of it
+    head = (f"elcrec-pipeline: run {run.run_id} of {job}" + (f" for {partition}" if partition else "")
             + " failed" + (f" (data folder {folder})" if folder else ""))
-    lines = [f"{item['step']}: {item['error']}" for item in failed] or [run_error[:ERROR_CHARS]]
+    lines = [f"{item['step']}: {item['error']}" for item in failed] or [_cut(run_error)]
     return {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "run_id": run.run_id,
             "job": run.job_name, "partition": partition, "data_folder": folder, "failed_steps": failed,
-            "error": None if failed else run_error[:ERROR_CHARS], "text": "\n".join([head, *lines])}
+            "error": None if failed else _cut(run_error), "text": "\n".join([head, *lines])}
+
+
+def _cut(error: str) -> str:
+    """``error`` within :data:`ERROR_CHARS` characters, ending with ... where it was cut (helper-243)."""
+    return error if len(error) <= ERROR_CHARS else error[:ERROR_CHARS - 3] + "..."
 
 
 def error_text(error: SerializableErrorInfo | None) -> str:
@@ -86,6 +93,8 @@ def error_text(error: SerializableErrorInfo | None) -> str:
         return "no error recorded"
     while error.cause is not None:
         error = error.cause
+    if error.cls_name == INTERRUPTED:  # its class path alone (helper-243)
+        return "interrupted: the run was terminated (the UI's Terminate, a signal) or given Ctrl-C"
     text = error.message.strip()
     prefix, colon, rest = text.partition(": ")  # dagster._core.definitions.events.Failure: ...
     return f"{error.cls_name}: {rest}" if colon and prefix.rsplit(".", 1)[-1] == error.cls_name else text

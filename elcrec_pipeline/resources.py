@@ -167,8 +167,11 @@ class Storage(dg.ConfigurableResource):
                       f"{self.root} && touch {self.root / NEW_STORE_FILE}) to start a new, empty store there")
         if (used := earlier()) and not self.root.exists():  # may make the folder and tag itself in between
             return (f"the data folder {self.root} ({setting}) does not exist, though run {used} of this instance used "
-                    f"it: an unmounted volume, or a folder moved? Nothing was made there; {start_anew}")
-        if (succeeded := earlier([dg.DagsterRunStatus.SUCCESS])) and self.root.is_dir() and not any(self.root.iterdir()):
+                    f"it: an unmounted volume, or a folder moved? Nothing was made there; mount the volume, or "
+                    f"{start_anew}")
+        # lost+found: a new, empty file system mounted there (helper-243)
+        if (succeeded := earlier([dg.DagsterRunStatus.SUCCESS])) and self.root.is_dir() and not any(
+                entry.name != "lost+found" for entry in self.root.iterdir()):
             return (f"the data folder {self.root} ({setting}) is empty, though run {succeeded} of this instance "
                     f"succeeded with it: the mount point of a volume not mounted, or a folder emptied? Nothing was "
                     f"made there; mount the volume, or {start_anew}")

@@ -146,6 +146,26 @@ def test_an_alert_names_the_error_under_dagsters_wrapping_and_a_failure_before_a
     assert before_any_step["text"].splitlines()[1] == before_any_step["error"]
 
 
+
+def test_an_alert_says_interrupted_names_an_asset_materialization_and_marks_a_cut_error() -> None:
+    """Ctrl-C read 'dagster._core.errors.DagsterExecutionInterruptedError', a materialization from the UI or the
+    shell '__ASSET_JOB', and an error cut at 1000 characters ended mid-path without a mark (helper-243)."""
+    from dagster_shared.error import SerializableErrorInfo
+
+    from elcrec_pipeline.alerts import ERROR_CHARS, error_text, failure_alert
+
+    interrupted = SerializableErrorInfo(message="dagster._core.errors.DagsterExecutionInterruptedError\n", stack=[],
+                                        cls_name="DagsterExecutionInterruptedError")
+    assert error_text(interrupted) == ("interrupted: the run was terminated (the UI's Terminate, a signal) or given "
+                                       "Ctrl-C")
+    run = dg.DagsterRun(job_name="__ASSET_JOB", run_id="r1", tags={"dagster/partition": "2026-02-01"})
+    alert = failure_alert(run, [("raw_interactions", "x" * (ERROR_CHARS + 1))], "")
+    assert alert["text"].splitlines()[0] == "elcrec-pipeline: run r1 of an asset materialization for 2026-02-01 failed"
+    assert alert["failed_steps"][0]["error"] == "x" * (ERROR_CHARS - 3) + "..."
+    assert failure_alert(run, [("raw_interactions", "x" * ERROR_CHARS)], "")["failed_steps"][0]["error"] == \
+        "x" * ERROR_CHARS
+
+
 def test_the_alert_watches_every_run_of_the_instance_and_is_on_by_default():
     """A run of ``dagster job execute`` has no code location: a sensor of one location alone never sees it (a
     trial with the daemon, 2026-12-07)."""

@@ -228,6 +228,9 @@ def test_a_data_folder_gone_since_earlier_runs_fails_the_run_and_makes_no_new_st
         f"emptied? Nothing was made there; mount the volume, or point the setting at the folder, or put a file named "
         f"NEW_STORE in it (mkdir -p {folder} && touch {folder / 'NEW_STORE'}) to start a new, empty store "
         "there") in errors[0], errors
+    (folder / "lost+found").mkdir()  # a new, empty file system mounted there: a new store was made (helper-243)
+    assert not dg.materialize([ingestion.raw_interactions], partition_key="2026-01-31", resources=resources,
+                              instance=instance, raise_on_error=False).success
     (folder / "NEW_STORE").touch()
     assert dg.materialize([ingestion.raw_interactions], partition_key="2026-01-31", resources=resources,
                           instance=instance).success
