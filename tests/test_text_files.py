@@ -23,7 +23,8 @@ def _mode(call: ast.Call, position: int) -> str | None:
 
 def _text_calls_without_encoding(source: str) -> list[int]:
     """The lines of calls that open a text file without ``encoding=``: ``read_text``, ``write_text``, ``open`` (the
-    built-in with its mode second, ``Path.open`` with it first) in a text mode."""
+    built-in with its mode second, ``Path.open`` with it first) in a text mode. A ``.open`` whose first argument is
+    no string constant opens no file (urllib's ``opener.open(request)``): a mode here is always written out."""
     lines = []
     for node in ast.walk(ast.parse(source)):
         if not isinstance(node, ast.Call) or any(k.arg == "encoding" for k in node.keywords):
@@ -34,7 +35,8 @@ def _text_calls_without_encoding(source: str) -> list[int]:
         elif isinstance(func, ast.Name) and func.id == "open" and "b" not in (_mode(node, 1) or ""):
             lines.append(node.lineno)
         elif (isinstance(func, ast.Attribute) and func.attr == "open" and not (
-                isinstance(func.value, ast.Name) and func.value.id == "os") and "b" not in (_mode(node, 0) or "")):
+                isinstance(func.value, ast.Name) and func.value.id == "os") and "b" not in (_mode(node, 0) or "")
+              and not (node.args and not isinstance(node.args[0], ast.Constant))):
             lines.append(node.lineno)
     return lines
 
@@ -48,8 +50,9 @@ def test_every_text_file_of_the_product_is_opened_as_utf8() -> None:
 
 def test_the_check_finds_what_it_looks_for() -> None:
     source = ("from pathlib import Path\np = Path('x')\np.read_text()\np.write_text('a')\nopen(p)\nopen(p, 'w')\n"
-              "p.open('a')\np.open('rb')\nopen(p, 'rb')\np.read_text(encoding='utf-8')\nimport os\nos.open(p, 1)\n")
-    assert _text_calls_without_encoding(source) == [3, 4, 5, 6, 7]
+              "p.open('a')\np.open('rb')\nopen(p, 'rb')\np.read_text(encoding='utf-8')\nimport os\nos.open(p, 1)\n"
+              "opener.open(request, timeout=10)\np.open()\n")
+    assert _text_calls_without_encoding(source) == [3, 4, 5, 6, 7, 14]
 
 
 def test_a_settings_file_with_non_ascii_text_reads_in_the_c_locale(tmp_path: Path) -> None:
