@@ -75,10 +75,11 @@ def failure_alert(run: dg.DagsterRun, steps: list[tuple[str, str]], run_error: s
     job = "an asset materialization" if run.job_name == "__ASSET_JOB" else run.job_name  # Dagster's name of it
     head = (f"elcrec-pipeline: run {run.run_id} of {job}" + (f" for {partition}" if partition else "")
             + " failed" + (f" (data folder {folder})" if folder else ""))
-    lines = [f"{item['step']}: {item['error']}" for item in failed] or [_cut(run_error)]
+    error = None if failed else _cut(run_error)
+    lines = [f"{item['step']}: {item['error']}" for item in failed] or [error]
     return {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "run_id": run.run_id,
             "job": run.job_name, "partition": partition, "data_folder": folder, "failed_steps": failed,
-            "error": None if failed else _cut(run_error), "text": "\n".join([head, *lines])}
+            "error": error, "text": "\n".join([head, *lines])}
 
 
 def _cut(error: str) -> str:
