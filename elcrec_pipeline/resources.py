@@ -140,12 +140,15 @@ class Storage(dg.ConfigurableResource):
         runs of this instance used it, and for an empty folder though an earlier run succeeded with it (the mount
         point of a volume not mounted): an unmounted volume made a new, empty store that trained from scratch and
         served, in a green run (helper-234, helper-239). A file in the folder (:data:`NEW_STORE_FILE`) starts a new
-        store there."""
+        store there, which the run's log says."""
         setting = "the run config's resources.storage.config.data_dir" if self.data_dir else DATA_DIR_ENV
         require_openable(self.warehouse, setting)  # before any step's work, without retries
         run = context.run
         if refusal := self._lost_store(context.instance, run, setting):
             raise ValueError(refusal)
+        if context.log is not None and not self.warehouse.exists() and (self.root / NEW_STORE_FILE).exists():
+            context.log.info(f"{self.root / NEW_STORE_FILE}: a new, empty store starts in {self.root}; the file may "
+                             "be removed once this run has written there")  # it said nothing (helper-243)
         # made before the run is tagged: a tagged run means a folder made (a first run that failed before it wrote
         # anything, or one of a backfill's runs that started before the first had written, was taken for a folder
         # gone: helper-236)

@@ -232,8 +232,11 @@ def test_a_data_folder_gone_since_earlier_runs_fails_the_run_and_makes_no_new_st
     assert not dg.materialize([ingestion.raw_interactions], partition_key="2026-01-31", resources=resources,
                               instance=instance, raise_on_error=False).success
     (folder / "NEW_STORE").touch()
-    assert dg.materialize([ingestion.raw_interactions], partition_key="2026-01-31", resources=resources,
-                          instance=instance).success
+    anew = dg.materialize([ingestion.raw_interactions], partition_key="2026-01-31", resources=resources,
+                          instance=instance)
+    said = [e.message for e in instance.all_logs(anew.run_id) if "NEW_STORE" in e.message]  # the run said nothing
+    assert anew.success and said == [f"{folder / 'NEW_STORE'}: a new, empty store starts in {folder}; the file may be "
+                                     "removed once this run has written there"], said
     # the folder's runs are queried before the folder is looked at: a backfill's run that made the folder and tagged
     # itself in between failed another, the folder "gone" though it was there (helper-239)
     racing = tmp_path / "racing"
