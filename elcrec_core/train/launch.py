@@ -32,7 +32,7 @@ from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 from elcrec_core.config.settings import ExperimentConfig
 from elcrec_core.data.sequences import Sequences
 from elcrec_core.train import distributed
-from elcrec_core.train.checkpoint import LAST
+from elcrec_core.train.checkpoint import LAST, CheckpointError
 from elcrec_core.train.distributed import DistributedFailure, Terminated
 from elcrec_core.train.loop import TrainResult, train
 from elcrec_core.train.objective import NonFiniteLoss
@@ -52,7 +52,8 @@ def train_distributed(nproc: int, seqs: Sequences, exp: ExperimentConfig, out_di
     them (:class:`~elcrec_core.train.distributed.Terminated` where a TERM signal did), and
     :class:`DistributedFailure` naming each rank that failed, its error and exit code (the traceback is on stderr; a
     rank a signal killed first, then the rank whose training raised first) when a process fails
-    (:class:`NonFiniteLoss` where one diverged, ValueError where one refused the settings); a killed caller takes
+    (:class:`NonFiniteLoss` where one diverged, :class:`~elcrec_core.train.checkpoint.CheckpointError` where one
+    refused its checkpoint, ValueError where one refused the settings); a killed caller takes
     its processes with it."""
     if nproc < 2:
         raise ValueError(f"nproc must be at least 2 for distributed training, not {nproc}")
@@ -81,7 +82,9 @@ def train_distributed(nproc: int, seqs: Sequences, exp: ExperimentConfig, out_di
             errors = _failures(err, _drain(raised))
             failed = f"distributed training in {nproc} processes failed: {_describe(errors, err)}"
             kinds = {error.split(":", 1)[0] for error in errors.values()}
-            for kind in (NonFiniteLoss, ValueError):  # the settings diverge, or do not fit the data: a retry fails too
+            # the settings diverge, a checkpoint is corrupt, the settings do not fit the data: a retry fails too (a
+            # corrupt last.pt was a process failure, rc 1, "the same command again resumes": helper-244)
+            for kind in (NonFiniteLoss, CheckpointError, ValueError):
                 if kind.__name__ in kinds:
                     raise kind(failed) from None
             raise DistributedFailure(failed) from None

@@ -21,7 +21,7 @@ from elcrec_core.config.settings import ExperimentConfig, load_preset, merge_ove
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.popularity import popularity_metrics
 from elcrec_core.train import distributed, launch
-from elcrec_core.train.checkpoint import load_checkpoint, load_model
+from elcrec_core.train.checkpoint import CheckpointError, load_checkpoint, load_model
 from elcrec_core.train.distributed import DistributedFailure, Terminated, state_digest
 from elcrec_core.train.launch import train_distributed
 from elcrec_core.train.objective import NonFiniteLoss
@@ -161,6 +161,12 @@ def recorded_failure(tmp_path, rank: int, message: str, timestamp: int) -> Proce
                                                                   "'out'", 11)}, DistributedFailure,
      "rank 0: FileExistsError: [Errno 17] File exists: 'out' (exit code 1); rank 1: RuntimeError: Connection "
      "closed by peer (exit code 1)"),
+    # a corrupt checkpoint to resume: refused as in one process, not a process failure whose advice was to run the
+    # same command again (helper-244)
+    ([(1, "CheckpointError: checkpoint out/last.pt is corrupt"), (0, "RuntimeError: Connection closed by peer")],
+     {0: (0, "RuntimeError: Connection closed by peer", 10)}, CheckpointError,
+     "rank 1: CheckpointError: checkpoint out/last.pt is corrupt; rank 0: RuntimeError: Connection closed by peer "
+     "(exit code 1)"),
     # no rank's training raised (they failed before it, or were killed): the launcher's failures by time
     ([], {0: (0, "ValueError: no GPU", 12), 1: (1, "RuntimeError: Connection closed by peer", 11)}, ValueError,
      "rank 1: RuntimeError: Connection closed by peer (exit code 1); rank 0: ValueError: no GPU (exit code 1)"),
