@@ -100,8 +100,7 @@ def train(
             "training_users": len(users), "training_windows": len(samples)}
     start, stopper, history = 0, EarlyStopping(cfg.patience), []
     digest = data_digest(seqs)  # last.pt records it: a run is resumed on the data it trained on only
-    # what the run's record says it started from: absolute (as typed, compare and a resume from another folder
-    # named nothing: helper-237), its links kept (resolved, ../shared/... was recorded as the link's target)
+    # the record of what the run started from: absolute (as typed, it named nothing elsewhere: helper-237), links kept
     started_from = None if init_from is None else os.path.abspath(init_from)
     if resume and (out_dir / LAST).exists():
         start, stopper, history = restore_training_state(out_dir / LAST, model, optimizer, generator, cfg, digest)
@@ -110,7 +109,8 @@ def train(
         recorded = recorded_run(out_dir) if rank == 0 else {}  # rank 0 rewrites config.json below: it alone reads it
         if "init_from" in recorded:  # the run's own (a resumed run warm-starts from nothing); else not recorded
             started_from = recorded["init_from"]
-            if init_from is not None and started_from not in (str(init_from), os.path.abspath(init_from)):
+            if init_from is not None and started_from not in (  # older versions': as typed, resolved (helper-244)
+                    str(init_from), os.path.abspath(init_from), os.path.realpath(init_from)):
                 log(f"init_from {init_from} is not used: the run resumed started from "
                     f"{started_from or 'no checkpoint'} (a fresh run in another folder starts from it)")
         if rank == 0 and complete_best_checkpoint(out_dir / BEST, model, exp, stopper, history, extra):

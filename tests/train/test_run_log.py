@@ -150,6 +150,15 @@ def test_compare_shows_the_processes_the_warm_start_and_the_precision_of_each_ru
     assert main(["train", "--data", str(a.parent / "events.csv"), "--out", str(relative), "--lr", "0.001",
                  "--init-from", "best.pt", *SMALL, "--epochs", "3"]) == 0
     assert "is not used" not in capsys.readouterr().out
+    # recorded resolved (the link's target) by the version before, resumed through the link: said "not used" of
+    # the same file (helper-244)
+    (relative / "config.json").write_text(json.dumps({**config, "run": {**config["run"], "init_from": str(
+        (a / "best.pt").resolve())}}))
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--data", str(a.parent / "events.csv"), "--out", str(relative), "--lr", "0.001",
+                 "--init-from", "link/best.pt", *SMALL, "--epochs", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "resumed from" in out and "is not used" not in out
 
 
 def test_compare_of_a_folder_without_a_finished_run_names_the_folder_and_the_file(tmp_path: Path, capsys) -> None:
