@@ -3,7 +3,11 @@ posted to it, so that nobody has to watch the UI to learn that the night's retra
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import threading
+import urllib.parse
 import urllib.request
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,28 +37,48 @@ class AlertWebhook(dg.ConfigurableResource):
 
     def target(self) -> str:
         """The URL, or "" when none is set. Raises ValueError for a URL that is not http(s) (a ``file:`` URL would
-        read a local file), naming the setting."""
+        read a local file), naming the setting, not the URL (a webhook's URL holds its secret)."""
         url = self.url or dg.EnvVar(ALERT_WEBHOOK_ENV).get_value() or ""
         if url and not url.lower().startswith(("http://", "https://")):
             setting = "the alert_webhook resource's url" if self.url else ALERT_WEBHOOK_ENV
-            raise ValueError(f"{setting} {url!r} is no http(s) URL")
+            raise ValueError(f"{setting} is no http(s) URL: it does not begin with http:// or https://")
         return url
 
     def post(self, text: str) -> str:
         """Posts ``text``; returns what came of it: ``"not set"``, ``"sent"``, or why it was not sent (the URL's
-        refusal, the HTTP status, a timeout after :data:`WEBHOOK_TIMEOUT_SECONDS` s). Never raises: an alert that
-        cannot be posted is still written down."""
+        refusal, the HTTP status, no answer within :data:`WEBHOOK_TIMEOUT_SECONDS` s in all: urllib's timeout is of
+        each read, and an answer that trickled in took minutes, helper-244). A URL's ``user:password@`` is sent as
+        HTTP basic authentication. Never raises: an alert that cannot be posted is still written down."""
         try:
             url = self.target()
-            if not url:
-                return "not set"
-            request = urllib.request.Request(url, data=json.dumps({"text": text}).encode(), method="POST",
-                                             headers={"Content-Type": "application/json"})
-            # a redirect is an HTTP error here: urllib follows it with a GET without the body, said "sent" (helper-242)
-            with urllib.request.build_opener(_NoRedirect).open(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
-                return "sent" if response.status < 300 else f"not sent: HTTP {response.status}"
-        except (ValueError, OSError) as err:  # urllib's URLError and HTTPError are OSErrors
+        except ValueError as err:
             return f"not sent: {err}"
+        if not url:
+            return "not set"
+        outcome: list[str] = []
+        sender = threading.Thread(target=lambda: outcome.append(_send(url, text)), daemon=True)
+        sender.start()
+        sender.join(WEBHOOK_TIMEOUT_SECONDS)
+        return outcome[0] if outcome else f"not sent: no answer within {WEBHOOK_TIMEOUT_SECONDS} s"
+
+
+def _send(url: str, text: str) -> str:
+    """What came of posting ``{"text": text}`` to ``url`` (see :meth:`AlertWebhook.post`), its password never said."""
+    parts = urllib.parse.urlsplit(url)
+    headers = {"Content-Type": "application/json"}
+    if parts.username is not None:  # urllib took user:password@ for the host, its password in the error (helper-244)
+        login = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(login.encode()).decode()
+        url = urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    request = urllib.request.Request(url, data=json.dumps({"text": text}).encode(), method="POST", headers=headers)
+    try:
+        # a redirect is an HTTP error here: urllib follows it with a GET without the body, said "sent" (helper-242)
+        with urllib.request.build_opener(_NoRedirect).open(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
+            return "sent" if response.status < 300 else f"not sent: HTTP {response.status}"
+    except Exception as err:  # noqa: BLE001 (the last line of defence: http.client's errors, a listener that is no
+        # HTTP server's BadStatusLine, are no OSErrors, and the sensor raised, the alert lost: helper-244)
+        said = str(err) if isinstance(err, OSError) else f"{type(err).__name__}: {err}"
+        return f"not sent: {said.replace(parts.password, '***') if parts.password else said}"
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -69,7 +93,7 @@ def failure_alert(run: dg.DagsterRun, steps: list[tuple[str, str]], run_error: s
     :data:`ERROR_CHARS` characters, and a ``text`` that says it all in a few lines."""
     warehouse = run.tags.get(WAREHOUSE_TAG)
     storage = (run.run_config.get("resources") or {}).get("storage") or {}
-    folder = str(Path(warehouse).parent) if warehouse else (storage.get("config") or {}).get("data_dir") or None
+    folder = str(Path(warehouse).parent) if warehouse else _setting((storage.get("config") or {}).get("data_dir"))
     partition = run.tags.get("dagster/partition")
     failed = [{"step": step, "error": _cut(error)} for step, error in steps]
     job = "an asset materialization" if run.job_name == "__ASSET_JOB" else run.job_name  # Dagster's name of it
@@ -80,6 +104,14 @@ def failure_alert(run: dg.DagsterRun, steps: list[tuple[str, str]], run_error: s
     return {"time": datetime.now(timezone.utc).isoformat(timespec="seconds"), "run_id": run.run_id,
             "job": run.job_name, "partition": partition, "data_folder": folder, "failed_steps": failed,
             "error": error, "text": "\n".join([head, *lines])}
+
+
+def _setting(value: str | dict | None) -> str | None:
+    """A run config's value as text: ``{"env": NAME}`` as the variable's value here, else ``$NAME`` (it was shown as
+    a dict: helper-244); None for none."""
+    if isinstance(value, dict) and "env" in value:
+        return os.environ.get(value["env"]) or f"${value['env']}"
+    return str(value) if value else None
 
 
 def _cut(error: str) -> str:
@@ -95,7 +127,7 @@ def error_text(error: SerializableErrorInfo | None) -> str:
     while error.cause is not None:
         error = error.cause
     if error.cls_name == INTERRUPTED:  # its class path alone (helper-243)
-        return "interrupted: the run was terminated (the UI's Terminate, a signal) or given Ctrl-C"
+        return "interrupted: the run was given Ctrl-C or a signal"  # the UI's Terminate: canceled, no failure
     text = error.message.strip()
     prefix, colon, rest = text.partition(": ")  # dagster._core.definitions.events.Failure: ...
     return f"{error.cls_name}: {rest}" if colon and prefix.rsplit(".", 1)[-1] == error.cls_name else text

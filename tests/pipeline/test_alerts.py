@@ -3,9 +3,12 @@ posted to the webhook, with the job, the day, the data folder and each failed st
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
+import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -23,10 +26,18 @@ class _Webhook(BaseHTTPRequestHandler):
 
     bodies: list[dict] = []
     others: list[str] = []
-    status = 200
+    headers_seen: list[str | None] = []
+    status: int | str = 200
 
     def do_POST(self) -> None:  # noqa: N802 (http.server's name)
         self.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.headers_seen.append(self.headers["Authorization"])
+        if self.status == "trickle":
+            for byte in b"HTTP/1.1 200 OK\r\n\r\n":
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(0.2)
+            return
         self.send_response(self.status)
         if self.status == 301:
             self.send_header("Location", "/moved")
@@ -44,7 +55,7 @@ class _Webhook(BaseHTTPRequestHandler):
 @pytest.fixture
 def webhook():
     """The URL of a webhook on this machine, and the bodies posted to it."""
-    _Webhook.bodies, _Webhook.others, _Webhook.status = [], [], 200
+    _Webhook.bodies, _Webhook.others, _Webhook.headers_seen, _Webhook.status = [], [], [], 200
     server = HTTPServer(("127.0.0.1", 0), _Webhook)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -100,9 +111,39 @@ def test_an_alert_that_cannot_be_posted_is_still_written_down_saying_why(tmp_pat
         lines = (Path(instance.root_directory) / ALERTS_FILE).read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["webhook"] for line in lines] == [
         "not sent: HTTP Error 500: Internal Server Error",
-        f"not sent: {ALERT_WEBHOOK_ENV} 'file:///etc/passwd' is no http(s) URL", "not set",
+        f"not sent: {ALERT_WEBHOOK_ENV} is no http(s) URL: it does not begin with http:// or https://", "not set",
         "not sent: HTTP Error 301: Moved Permanently"]
     assert (len(server.bodies), server.others) == (2, [])
+
+
+def test_a_post_that_http_client_refuses_or_that_trickles_is_said_and_a_password_is_sent_but_never_written(
+        tmp_path, webhook, monkeypatch):
+    """A listener that is no HTTP server raised http.client's BadStatusLine (no OSError) out of the sensor: the alert
+    was lost; so was one to a URL with user:password@, whose password the error (InvalidURL) showed; and an answer
+    trickling in a byte at a time kept the post minutes past its 10 s (helper-244)."""
+    from elcrec_pipeline import alerts
+
+    url, server = webhook
+    not_http = socket.create_server(("127.0.0.1", 0))
+    threading.Thread(target=lambda: not_http.accept()[0].sendall(b"SSH-2.0-OpenSSH_9.6\r\n"), daemon=True).start()
+    said = AlertWebhook(url=f"http://127.0.0.1:{not_http.getsockname()[1]}/hook").post("x")
+    assert said.startswith("not sent: BadStatusLine: "), said
+    with dg.instance_for_test() as instance:
+        context = _failed_run(instance, tmp_path / "data")
+        run_failure_alert(context, alert_webhook=AlertWebhook(url=url.replace("http://", "http://bot:S3cret%21@")))
+        text = (Path(instance.root_directory) / ALERTS_FILE).read_text(encoding="utf-8")
+    assert json.loads(text)["webhook"] == "sent" and "S3cret" not in text
+    assert server.headers_seen[-1] == "Basic " + base64.b64encode(b"bot:S3cret!").decode()
+    server.status = "trickle"  # a byte of its answer every 0.2 s: each read within urllib's timeout
+    monkeypatch.setattr(alerts, "WEBHOOK_TIMEOUT_SECONDS", 1)
+    assert AlertWebhook(url=url).post("x") == "not sent: no answer within 1 s"
+    # a data folder given as {"env": NAME} in the run config, of a run refused before its tag: shown as a dict
+    run = dg.DagsterRun(job_name="j", run_id="r2", run_config={"resources": {"storage": {"config": {
+        "data_dir": {"env": "TEAM_DATA"}}}}})
+    monkeypatch.delenv("TEAM_DATA", raising=False)
+    assert alerts.failure_alert(run, [], "e")["data_folder"] == "$TEAM_DATA"
+    monkeypatch.setenv("TEAM_DATA", "/srv/team")
+    assert alerts.failure_alert(run, [], "e")["data_folder"] == "/srv/team"
 
 
 def test_an_alert_names_the_error_under_dagsters_wrapping_and_a_failure_before_any_step(tmp_path):
@@ -156,8 +197,8 @@ def test_an_alert_says_interrupted_names_an_asset_materialization_and_marks_a_cu
 
     interrupted = SerializableErrorInfo(message="dagster._core.errors.DagsterExecutionInterruptedError\n", stack=[],
                                         cls_name="DagsterExecutionInterruptedError")
-    assert error_text(interrupted) == ("interrupted: the run was terminated (the UI's Terminate, a signal) or given "
-                                       "Ctrl-C")
+    assert error_text(interrupted) == "interrupted: the run was given Ctrl-C or a signal"  # the UI's Terminate:
+    # the run ends canceled, not failed, and raises no alert (it was named here: helper-244)
     run = dg.DagsterRun(job_name="__ASSET_JOB", run_id="r1", tags={"dagster/partition": "2026-02-01"})
     alert = failure_alert(run, [("raw_interactions", "x" * (ERROR_CHARS + 1))], "")
     assert alert["text"].splitlines()[0] == "elcrec-pipeline: run r1 of an asset materialization for 2026-02-01 failed"
