@@ -85,27 +85,30 @@ def require_a_partition(context: dg.AssetExecutionContext) -> None:
 def daily_asset(retried: bool = False, **settings: Any) -> Any:
     """``dg.asset`` with what every stage shares: the daily partitions and the owners; ``settings`` are the rest
     of the decorator's arguments (group, pool, code version, description, ...). ``retried``: an unexpected error of
-    the step is retried, twice (:func:`retried_on_error`)."""
+    the step is retried, twice (:func:`retried_on_error`); without it, a warehouse that another process held locked
+    past the wait (:class:`WarehouseLocked`) is: a consumer's open connection failed the recommendations at once,
+    where the README promised retries (helper-245)."""
     asset = dg.asset(partitions_def=daily_partitions, owners=OWNERS, **settings)
-    return (lambda compute: asset(retried_on_error(compute))) if retried else asset
+    return lambda compute: asset(retried_on_error(compute, Exception if retried else WarehouseLocked))
 
 
-def retried_on_error(compute: Callable[..., Any]) -> Callable[..., Any]:
+def retried_on_error(compute: Callable[..., Any], kind: type[Exception] = Exception) -> Callable[..., Any]:
     """``compute`` (an asset's function, a generator or not, whose first argument is its context) with its
-    unexpected errors retried by :func:`retried_despite_waits`. The steps take no Dagster retry policy: Dagster
-    retries a step with one when its run is terminated (the UI's Terminate, Ctrl-C), and in the in-process executor
-    of the daily jobs the retry ran in the terminated run itself, which went on to succeed and promote the model it
-    was terminated while training (dagster-io/dagster#15026, open). Without one, the interruption ends the run."""
+    unexpected errors of ``kind`` retried by :func:`retried_despite_waits`. The steps take no Dagster retry policy:
+    Dagster retries a step with one when its run is terminated (the UI's Terminate, Ctrl-C), and in the in-process
+    executor of the daily jobs the retry ran in the terminated run itself, which went on to succeed and promote the
+    model it was terminated while training (dagster-io/dagster#15026, open). Without one, the interruption ends the
+    run."""
     if inspect.isgeneratorfunction(compute):
         @functools.wraps(compute)
         def each(context: dg.AssetExecutionContext, *args: Any, **kwargs: Any) -> Iterator[Any]:
-            with retried_despite_waits(context):
+            with retried_despite_waits(context, kind):
                 yield from compute(context, *args, **kwargs)
         return each
 
     @functools.wraps(compute)
     def once(context: dg.AssetExecutionContext, *args: Any, **kwargs: Any) -> Any:
-        with retried_despite_waits(context):
+        with retried_despite_waits(context, kind):
             return compute(context, *args, **kwargs)
     return once
 
@@ -224,16 +227,17 @@ def days_in_progress(instance: dg.DagsterInstance) -> set[str]:
 
 
 @contextmanager
-def retried_despite_waits(context: dg.AssetExecutionContext) -> Iterator[None]:
-    """Retry an unexpected error of the block as :data:`RETRY` says (twice, after 10 s then 30 s), counting only
-    this step's attempts that an error ended: the waits of :func:`wait_for_the_day_before` are retries too, and
-    Dagster's policy counted them, so two waits left an error no retry. Failures and retries pass as they are, and
-    so does an interruption of the run (not an Exception): :func:`retried_on_error`."""
+def retried_despite_waits(context: dg.AssetExecutionContext, kind: type[Exception] = Exception) -> Iterator[None]:
+    """Retry an unexpected error of the block (of ``kind``; others pass as they are) as :data:`RETRY` says (twice,
+    after 10 s then 30 s), counting only this step's attempts that an error ended: the waits of
+    :func:`wait_for_the_day_before` are retries too, and Dagster's policy counted them, so two waits left an error no
+    retry. Failures and retries pass as they are, and so does an interruption of the run (not an Exception):
+    :func:`retried_on_error`."""
     try:
         yield
     except (dg.Failure, dg.RetryRequested, dg.DagsterError):  # Dagster's own errors: its policy never retries them
         raise
-    except Exception as err:
+    except kind as err:
         if permanent := _lasting_file_system_error(err):
             raise dg.Failure(f"{type(err).__name__}: {err} (not retried: {permanent}, which a retry meets the same)",
                              allow_retries=False) from err

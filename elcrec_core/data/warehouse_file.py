@@ -65,8 +65,10 @@ def open_waiting(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyC
             if time.monotonic() + pause > deadline:
                 raise WarehouseLocked(
                     f"the warehouse {path} is locked by another process and stayed locked for {wait_s:g} s "
-                    f"(DuckDB allows one writing process at a time). Wait for that run to finish, or raise "
-                    f"{LOCK_WAIT_ENV}. DuckDB said: {err}") from err
+                    f"(DuckDB allows one writing process at a time, and none while another holds it open, even "
+                    f"read-only). Wait for that process (a run, or a program reading the warehouse: it should "
+                    f"connect for each read and close) to finish, or raise {LOCK_WAIT_ENV}. DuckDB said: {err}"
+                ) from err
             time.sleep(pause)
             pause = min(2 * pause, 2.0)
 

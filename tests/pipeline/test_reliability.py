@@ -355,8 +355,8 @@ def test_warehouse_assets_share_one_pool_and_ingestion_and_training_retry():
         assert asset.op.pool == MODEL_STORE_POOL, asset.key
     # retried by their own code, not by a Dagster retry policy: Dagster retries an interrupted step by its policy,
     # and a terminated run went on (dagster-io/dagster#15026)
-    for asset in (ingestion.raw_interactions, ingestion.rejected_interactions, sequences.interaction_sequences,
-                  training.elcrec_model, challengers.challengers):
+    # every step: the others retry a warehouse held locked past the wait alone (helper-245)
+    for asset in (*touching_warehouse, training.elcrec_model, challengers.challengers, serving.serving_model):
         compute = asset.op.compute_fn.decorated_fn
         assert asset.op.retry_policy is None and compute.__code__.co_qualname.startswith("retried_on_error."), asset.key
     # README: twice, with exponential backoff (after 10 s, then 30 s: Dagster's (2^n - 1) x delay)
@@ -364,6 +364,29 @@ def test_warehouse_assets_share_one_pool_and_ingestion_and_training_retry():
     assert [calculate_delay(n, RETRY.backoff, RETRY.jitter, RETRY.delay) for n in (1, 2)] == [10, 30]
     instance = (REPO / "elcrec_pipeline" / "dagster.yaml").read_text()
     assert "default_limit: 1" in instance
+
+
+def test_a_step_that_retries_no_other_error_retries_a_warehouse_held_locked(monkeypatch):
+    """A consumer's read-only connection held the warehouse past the wait: user_recommendations failed at once, with
+    no retry, where the README says a step is retried twice (helper-245). Its other errors still fail at once."""
+    from assets import daily
+
+    monkeypatch.setattr(daily, "RETRY", dg.RetryPolicy(max_retries=2, delay=0))
+    tries: list[int] = []
+
+    def asset_raising(error: Exception, times: int) -> dg.AssetsDefinition:
+        @daily.daily_asset(name=f"raises_{type(error).__name__}")
+        def step(context: dg.AssetExecutionContext) -> None:
+            tries.append(context.retry_number)
+            if len(tries) <= times:
+                raise error
+        return step
+
+    locked = warehouse_file.WarehouseLocked("the warehouse w.duckdb is locked by another process")
+    assert dg.materialize([asset_raising(locked, 2)], partition_key=PARTITION).success and tries == [0, 1, 2]
+    tries.clear()
+    result = dg.materialize([asset_raising(RuntimeError("a bug"), 1)], partition_key=PARTITION, raise_on_error=False)
+    assert not result.success and tries == [0]
 
 
 def test_the_pool_slot_of_a_killed_run_is_freed_by_the_daemon(tmp_path, monkeypatch):
