@@ -21,7 +21,7 @@ from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.evaluate.fitted_inputs import input_counts, input_items, popularity_rank_order, popularity_tie_break
 from elcrec_core.evaluate.linalg import spd_inverse_
 from elcrec_core.evaluate.ranking import SELECTION_METRIC, Split, eligible_users
-from elcrec_core.evaluate.scoring import ELCRecRecommender, Fit, Fitted, recommender_metrics
+from elcrec_core.evaluate.scoring import ELCRecRecommender, Fit, Fitted, recommender_metrics, require_score_inputs
 
 
 # ----------------------------------------------------------------------------------------- under the contract
@@ -52,6 +52,7 @@ class MostPopular(Fitted):
         return self
 
     def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+        require_score_inputs(self, users, history)
         return self._scores.to(history.device).expand(len(users), -1)
 
 
@@ -74,6 +75,7 @@ class ItemTransition(Fitted):
         return self
 
     def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+        require_score_inputs(self, users, history)
         last = history[:, -1].cpu().numpy() if history.shape[1] else np.zeros(len(users), np.int64)
         counts = self.pairs[last].toarray()[:, 1:]  # row 0 (no item) is empty
         return torch.from_numpy(counts + self.tie_break)
@@ -126,6 +128,7 @@ class EASE(Fitted):
         return self
 
     def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+        require_score_inputs(self, users, history)
         n = self.n_items
         rows, cols = torch.nonzero(history.cpu() > 0, as_tuple=True)
         keys = torch.unique(rows * (n + 1) + history.cpu()[rows, cols])  # each (user, item) once: x_u is binary
@@ -214,6 +217,7 @@ class SASRec(Fitted):
         return self
 
     def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+        require_score_inputs(self, users, history)  # named as SASRec's
         return self.model.score(users, history)
 
 

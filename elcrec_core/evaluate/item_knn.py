@@ -25,7 +25,7 @@ from elcrec_core.evaluate import baselines
 from elcrec_core.evaluate.baselines import EASE, EASE_LAMBDAS, interaction_matrix, tune_ease
 from elcrec_core.evaluate.fitted_inputs import popularity_tie_break
 from elcrec_core.evaluate.ranking import SELECTION_METRIC, eligible_users
-from elcrec_core.evaluate.scoring import Fit, Fitted, recommender_metrics
+from elcrec_core.evaluate.scoring import Fit, Fitted, recommender_metrics, require_score_inputs
 
 ITEM_KNN_NEIGHBOURS = (50, 200)  # the grid of k and of the shrink, chosen on valid: 8 fits
 ITEM_KNN_SHRINKS = (0.0, 10.0, 50.0, 200.0)
@@ -108,6 +108,7 @@ class ItemKNN(Fitted):
         return self
 
     def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+        require_score_inputs(self, users, history)
         rows, cols = np.nonzero(history.cpu().numpy() > 0)
         items = history.cpu().numpy()[rows, cols] - 1
         x = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, items)), shape=(len(users), self.n_items))

@@ -56,13 +56,33 @@ class Recommender(Protocol):
     ``history`` [B, L] (item ids, right-aligned, 0 = padding; the most recent item in the last column). The
     ``users`` are rows of the data that ``history`` is read from, which need not be the data it was fitted on
     (served users of another day, the short histories after them, one user's own file): a recommender scores from
-    ``history`` and never looks a user up in its fitted data (helper-196)."""
+    ``history`` and never looks a user up in its fitted data (helper-196). ``score`` raises ValueError for inputs
+    of another shape, dtype or id range (:func:`require_score_inputs`)."""
 
     n_items: int
 
     def fit(self, data: SequenceTensors, split: Fit) -> "Recommender": ...
 
     def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor: ...
+
+
+def require_score_inputs(rec: Recommender, users: torch.Tensor, history: torch.Tensor) -> None:
+    """What :meth:`Recommender.score` takes, checked (each recommender's ``score`` calls it): ``users`` a 1-D and
+    ``history`` a 2-D tensor of integer ids, a row of history per user, its ids within 0..``rec.n_items``. Raises
+    ValueError naming ``rec``'s class otherwise: item -1 was scored as the last item by one baseline, n_items + 1
+    raised an IndexError inside torch or scipy, and a history of fewer rows than users gave rows of zeros
+    (helper-247)."""
+    where = f"{type(rec).__name__}.score"
+    for name, ids, dims in (("users", users, 1), ("history", history, 2)):
+        if not isinstance(ids, torch.Tensor) or ids.dim() != dims or ids.is_floating_point() or ids.is_complex() \
+                or ids.dtype == torch.bool:
+            shown = f"a {ids.dim()}-D tensor of {ids.dtype}" if isinstance(ids, torch.Tensor) else type(ids).__name__
+            raise ValueError(f"{where}: {name} must be a {dims}-D tensor of integer ids, not {shown}")
+    if len(users) != len(history):
+        raise ValueError(f"{where}: {len(users)} users but {len(history)} rows of history (one per user)")
+    if history.numel() and not (0 <= int(history.min()) and int(history.max()) <= rec.n_items):
+        raise ValueError(f"{where}: the history's item ids lie in {int(history.min())}..{int(history.max())}, not "
+                         f"within 0..{rec.n_items} (0 is padding; items are 1..{rec.n_items})")
 
 
 class NotFitted(AttributeError):
@@ -127,6 +147,7 @@ def _scored_groups(rec: Recommender, data: SequenceTensors, split: Split, users:
     n_items]) for groups of at most 2^25 scores, in the order of ``users`` (default: the split's eligible users);
     raises ValueError for scores of the wrong shape."""
     users = split_users(data, split, users)
+    require_seen_rows(seen, data)
     n_items, drop = catalogue_size(rec), DROP_AFTER[split]
     group = max(1, MAX_SCORE_ELEMENTS // max(1, n_items))
     for batch in user_batches(users, batch_size):
@@ -161,6 +182,14 @@ def scores_of(rec: Recommender, users: torch.Tensor, history: torch.Tensor) -> t
     if not scores.is_floating_point():
         return scores.double()
     return scores.float() if torch.finfo(scores.dtype).bits < 32 else scores
+
+
+def require_seen_rows(seen: SequenceTensors | None, data: SequenceTensors) -> None:
+    """ValueError where ``seen`` is given and has not a row per row of ``data`` (fewer raised an IndexError deep
+    in the library: helper-247)."""
+    if seen is not None and len(seen) != len(data):
+        raise ValueError(f"seen has {len(seen)} rows, the data {len(data)}: it holds a row per user of the data, in "
+                         "its order")
 
 
 def excluded_items(history: torch.Tensor, seen: SequenceTensors | None, batch: torch.Tensor,
@@ -204,6 +233,9 @@ class ELCRecRecommender:
 
     @torch.no_grad()
     def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+        require_score_inputs(self, users, history)
+        if not len(users):  # no users: the attention's batch of none raised an IndexError (helper-247)
+            return torch.zeros(0, self.n_items, device=self.model.item_emb.weight.device)
         max_len = self.model.cfg.max_len
         items = history[:, -max_len:]
         items = F.pad(items, (max_len - items.shape[1], 0))  # left padding, as SequenceTensors.window gives

@@ -27,11 +27,14 @@ def headline(ranks: Mapping[str, torch.Tensor], k: int = 20, n_boot: int = RESAM
     NDCG@k too (a user's NDCG@k is at most their HR@k); of one that ranks every target first, its mirror,
     [0.025^(1/n), 1] (a user's NDCG@k is 1 where the target is first). Raises ValueError for k < 1, as
     :func:`paired_differences` does (it gave "HR@0": helper-193), or above the rank of a miss, and, naming the model,
-    for ranks that are no vector of integers >= 0."""
+    for ranks that are no vector of integers >= 0 or of no user (an evaluation of data where no user has the split's
+    target gives none: "no values to bootstrap" named neither, helper-247)."""
     require_cutoff(k, "the cut-off k")
     rows = []
     for name, r in ranks.items():
         check_ranks(r, name)
+        if not len(r):
+            raise ValueError(f"{name}: no ranks, so no figure (no user of the data has the split's target)")
         row: dict = {"model": name}
         for metric, values in per_user(r, k).items():
             interval = bootstrap_mean(values, n_boot=n_boot)

@@ -8,7 +8,13 @@ from elcrec_core.config.field_types import require_count
 from elcrec_core.data.sequences import Sequences, SequenceTensors, check_user_rows, user_batches
 from elcrec_core.evaluate.fitted_inputs import input_counts, popularity_rank_order
 from elcrec_core.evaluate.ranking import MAX_SCORE_ELEMENTS, known_items
-from elcrec_core.evaluate.scoring import Recommender, catalogue_size, excluded_items, scores_of
+from elcrec_core.evaluate.scoring import (
+    Recommender,
+    catalogue_size,
+    excluded_items,
+    require_seen_rows,
+    scores_of,
+)
 
 BATCH_USERS = 2048  # users scored at a time, at most
 
@@ -30,7 +36,7 @@ def recommend(
     rather than arbitrary ones; a NaN or infinite score counts as -inf (no score: dropped, after the finite ones,
     so the ranks of those served stay 1, 2, ...). ``candidates``, bool [rec.n_items] (item i at i - 1), where given:
     the only items that may be recommended (those still on offer), the others scored -inf too (ValueError for another
-    length). Raises ValueError for a ``k`` below 1, for ``users`` that are no 1-D tensor of rows of ``data``
+    length or dtype). Raises ValueError for a ``k`` below 1, for a ``seen`` without a row per row of ``data``, for ``users`` that are no 1-D tensor of rows of ``data``
     (:func:`~elcrec_core.data.sequences.check_user_rows`) and for a ``batch_size`` below 1. Returns ([U, k'] items,
     [U, k'] scores in the recommender's dtype, float64 for integer scores; float32 for no users), k' = min(k,
     rec.n_items). A batch holds at most ``batch_size`` users and 2^25 scores (fewer users for a large catalogue)."""
@@ -46,7 +52,11 @@ def _recommend(rec: Recommender, data: SequenceTensors, users: torch.Tensor, k: 
     n_items = catalogue_size(rec)
     require_count(k, "k, the number of items to recommend,")
     check_user_rows(users, len(data))
-    if candidates is not None and len(candidates) != n_items:
+    require_seen_rows(seen, data)
+    if candidates is not None and (not isinstance(candidates, torch.Tensor) or candidates.dtype != torch.bool):
+        raise ValueError(f"candidates must be a bool tensor (True: the item may be recommended), not "
+                         f"{getattr(candidates, 'dtype', type(candidates).__name__)}")  # torch's error (helper-247)
+    if candidates is not None and candidates.shape != (n_items,):
         raise ValueError(f"candidates holds {len(candidates)} items, the recommender scores {n_items}")
     k = min(k, n_items)
     batch_size = min(batch_size, max(1, MAX_SCORE_ELEMENTS // n_items))

@@ -849,3 +849,37 @@ def test_a_baseline_used_before_fit_says_so_by_name(make):
         with pytest.raises(AttributeError) as missing:
             rec.no_such_attribute
         assert type(missing.value) is AttributeError and "not fitted" not in str(missing.value)
+
+
+@pytest.mark.parametrize("kind", [*sorted(BASELINES), "elcrec"])
+def test_every_recommender_refuses_score_inputs_outside_the_contract_naming_itself(kind):
+    """Item -1 was scored as the last item by item transition; n_items + 1 raised an IndexError inside torch or
+    scipy; a history with fewer rows than users gave EASE rows of zeros; float ids reached torch; and ELCRec raised
+    an IndexError for a batch of no users (helper-247). Each is a ValueError naming the recommender, and no users
+    get [0, n_items] scores."""
+    data = tensors(random_lists(11, 30, 12, 3, 8), n_items=12)
+    rec = (ELCRecRecommender(ELCRec(ModelConfig(n_items=12, hidden=8, max_len=6, n_intents=2))) if kind == "elcrec"
+           else BASELINES[kind]().fit(data, "test"))
+    name = type(rec).__name__
+    users, history = torch.arange(2), torch.tensor([[0, 3, 5], [2, 4, 12]])
+    assert rec.score(users, history).shape == (2, 12)
+    for bad_users, bad_history, said in [
+        (users, torch.tensor([[0, 3, -1], [2, 4, 5]]), "the history's item ids lie in -1..5, not within 0..12"),
+        (users, torch.tensor([[0, 3, 13], [2, 4, 5]]), "the history's item ids lie in 0..13, not within 0..12"),
+        (users, history[:1], "2 users but 1 rows of history (one per user)"),
+        (users, history.float(), "history must be a 2-D tensor of integer ids, not a 2-D tensor of torch.float32"),
+        (users, history[0], "history must be a 2-D tensor of integer ids, not a 1-D tensor of torch.int64"),
+        ([0, 1], history, "users must be a 1-D tensor of integer ids, not list"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(f"{name}.score: {said}")):
+            rec.score(bad_users, bad_history)
+    assert rec.score(torch.zeros(0, dtype=torch.long), torch.zeros(0, 3, dtype=torch.long)).shape == (0, 12)
+
+
+@pytest.mark.parametrize("kind", sorted(BASELINES))
+def test_a_baseline_fitted_on_sequences_not_tensors_says_what_it_takes(kind):
+    """read_sequence_parquet gives Sequences; fit read "'Sequences' object has no attribute 'ends'" (helper-247)."""
+    seqs = Sequences.from_lists([0, 1], [[1, 2, 3], [2, 3, 1]], n_items=3)
+    with pytest.raises(TypeError, match=re.escape("a baseline is fitted on SequenceTensors, not Sequences: give "
+                                                  "SequenceTensors.from_sequences(seqs)")):
+        BASELINES[kind]().fit(seqs, "valid")

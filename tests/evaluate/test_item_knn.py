@@ -34,7 +34,7 @@ def test_hand_example():
     # k = 1: item 2 keeps item 1 only; a history of items 2 and 3 scores item 1 by cos(2, 1) + cos(3, 1)
     knn = ItemKNN(1).fit(data, "all")
     assert knn.weights.nnz == 4
-    scores = knn.score(torch.zeros(1), torch.tensor([[0, 2, 3, 3]])).numpy()[0]
+    scores = knn.score(torch.zeros(1, dtype=torch.long), torch.tensor([[0, 2, 3, 3]])).numpy()[0]
     # the others are near neither: most popular's order below 0 (items 2, 1, 3, 4, 5: (5 - place) / 6 - 1)
     assert np.allclose(scores, [s6 + s2, 5 / 6 - 1, 3 / 6 - 1, 2 / 6 - 1, 1 / 6 - 1], rtol=0, atol=1e-6)
     assert scores[0] > s6 + s2 - 1e-6 and len(set(scores.tolist())) == 5

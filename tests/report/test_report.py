@@ -394,6 +394,10 @@ def test_headline_and_metrics_refuse_ranks_that_are_no_ranks():
     with pytest.raises(ValueError, match=r"^b: ranks must be a 1-D torch tensor of integers, got ndarray$"):
         headline({"b": np.arange(7)}, k=5)
     assert headline({"a": negative.clamp(min=0)}, k=5, n_boot=50)[0]["HR@5"] == 1.0
+    # the ranks of data where no user has the split's target: "no values to bootstrap", naming nothing (helper-247)
+    with pytest.raises(ValueError, match=r"^c: no ranks, so no figure \(no user of the data has the split's "
+                                         r"target\)$"):
+        headline({"c": torch.zeros(0, dtype=torch.long)}, k=5)
 
 
 def test_where_no_model_ranks_a_target_in_its_top_k_no_difference_is_measured():

@@ -213,6 +213,15 @@ def test_only_the_items_on_offer_are_recommended_and_fewer_of_them_are_no_missin
     items, scores = recommend(fixed, data, users, k=4, candidates=offer)  # user 2: 4 on offer, 3 finite
     assert missing(scores, data, users, 6, candidates=offer).tolist() == [0, 0, 1]
     assert missing(scores, data, users, 6).tolist() == [0, 2, 1]  # without candidates, user 1 seems short of two
+    # a 0/1 or float mask, and a seen of fewer rows than the data, failed inside torch (helper-247)
+    for mask, dtype in ((offer.long(), "torch.int64"), (offer.float(), "torch.float32")):
+        with pytest.raises(ValueError, match=re.escape(f"candidates must be a bool tensor (True: the item may be "
+                                                       f"recommended), not {dtype}")):
+            recommend(fixed, data, users, k=3, candidates=mask)
+    seen = SequenceTensors.from_sequences(Sequences.from_lists([0, 1], [[1], [2]], n_items=6))
+    with pytest.raises(ValueError, match=re.escape("seen has 2 rows, the data 3: it holds a row per user of the "
+                                                   "data, in its order")):
+        recommend(fixed, data, torch.tensor([2]), k=3, seen=seen)
 
 
 def test_the_days_lists_break_ties_by_the_popularity_of_the_fitted_sequences_alone() -> None:
