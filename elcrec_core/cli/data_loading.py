@@ -221,8 +221,9 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
         short = Sequences(short.user_ids, as_integers[short.items - 1], short.offsets, largest)
         seen, seen_ids = None if seen is None else integer_items(seen, seen_ids), None
         item_ids = None
-        absent = (f", of which {len(as_integers):,} occur (the others, which no event names, are ranked all "
-                  "the same: a part of a benchmark file keeps its numbering)" if len(as_integers) < largest else "")
+        absent = (f", of which {len(as_integers):,} occur (the others, which no event names, stay in the catalogue "
+                  "and are ranked too, by a trained model from what it learned of them as negatives: a part of a "
+                  "benchmark file keeps its numbering)" if len(as_integers) < largest else "")  # (helper-246)
         notes = [*notes, f"item ids are integers: used as the item indices 1..{seqs.n_items}{absent}"]
     return LoadedData(seqs, item_ids, name, fmt, notes, report,
                       _examples(check.rejected, report, fmt, 3, apart=options.own_shares()), check.rejected,

@@ -176,8 +176,11 @@ def tune_ease(data: SequenceTensors, lambdas: tuple[float, ...] = EASE_LAMBDAS,
         log(f"ease: every lambda gives some valid user a NaN or infinite score (no figure): lambda {best.lam:g}, "
             "which may not serve")
         return best, table
-    log(f"ease: chose lambda {best.lam:g} (best valid {SELECTION_METRIC} {best_score:.4f})"
-        f"{_grid_end(best.lam, lambdas)}")
+    near = [f"{table[lam][SELECTION_METRIC]:.6f} (lambda {lam:g})" for lam in table if lam != best.lam
+            and f"{table[lam][SELECTION_METRIC]:.4f}" == f"{best_score:.4f}"]  # equal as printed (helper-246)
+    log(f"ease: chose lambda {best.lam:g} (best valid {SELECTION_METRIC} "
+        + (f"{best_score:.6f}, against {', '.join(near)}" if near else f"{best_score:.4f}")
+        + f"){_grid_end(best.lam, lambdas)}")
     return best, table
 
 

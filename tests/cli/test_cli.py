@@ -167,7 +167,8 @@ def test_the_sequence_format_keeps_integer_ids_as_indices_and_other_ids_as_text(
     assert [data.sequences.sequence(n) for n in range(2)] == [[9, 3], [3, 1]]
     assert data.sequences.user_ids.tolist() == ["2", "10"]  # natural order
     assert data.notes[-1] == ("item ids are integers: used as the item indices 1..9, of which 3 occur (the others, "
-                              "which no event names, are ranked all the same: a part of a benchmark file keeps its "
+                              "which no event names, stay in the catalogue and are ranked too, by a trained model "
+                              "from what it learned of them as negatives: a part of a benchmark file keeps its "
                               "numbering)")  # a subset of Beauty ranked 12,074 items for the 9,108 that occur
     assert load(str(_write(tmp_path / "all.txt", "1 1 2\n2 3\n"))).notes[-1].endswith("item indices 1..3")
     texts = _write(tmp_path / "seq2.txt", "1 007 7\n2 00123 7\n")

@@ -883,3 +883,18 @@ def test_a_baseline_fitted_on_sequences_not_tensors_says_what_it_takes(kind):
     with pytest.raises(TypeError, match=re.escape("a baseline is fitted on SequenceTensors, not Sequences: give "
                                                   "SequenceTensors.from_sequences(seqs)")):
         BASELINES[kind]().fit(seqs, "valid")
+
+
+def test_the_ease_choice_shows_six_decimals_where_another_lambda_reads_the_same(monkeypatch):
+    """Valid NDCG@20 0.019218 at λ 200 against 0.019173 and 0.019190: each line read 0.0192, the choice unexplained
+    (helper-246)."""
+    figures = iter([0.01917275, 0.01919008, 0.01921782, 0.5])
+    monkeypatch.setattr(baselines, "recommender_metrics", lambda *args: {"NDCG@20": next(figures), "HR@20": 0.0})
+    data = tensors(random_lists(10, 40, 12), 12)
+    lines: list[str] = []
+    tune_ease(data, (50.0, 100.0, 200.0), log=lines.append)
+    assert lines[-1].startswith("ease: chose lambda 200 (best valid NDCG@20 0.019218, against 0.019173 (lambda 50), "
+                                "0.019190 (lambda 100))")
+    lines.clear()
+    tune_ease(data, (100.0,), log=lines.append)
+    assert lines[-1] == "ease: chose lambda 100 (best valid NDCG@20 0.5000)"
