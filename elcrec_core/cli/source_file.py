@@ -99,14 +99,18 @@ def apply_source_file(parser: argparse.ArgumentParser, args: argparse.Namespace)
               "settings)", file=sys.stderr)
 
 
+_DAY_GLOB = "[0-9]" * 4 + "-" + "[0-9]" * 2 + "-" + "[0-9]" * 2  # a {date}: the partition's day, YYYY-MM-DD
+
+
 def _data_path(settings: dict[str, Any]) -> str:
     """The ``path`` of the source settings (made absolute against the file's folder: :func:`read_settings_file`) as
-    ``--data``: a ``{date}`` path as the glob of every day's (``logs/{date}.csv``: ``logs/*.csv``; a folder a day,
+    ``--data``: a ``{date}`` path as the glob of every day's (``logs/{date}.csv``: ``logs/<YYYY-MM-DD>.csv``, not
+    ``logs/*.csv``, which took a catalogue ``artikel.csv`` beside them for a day: helper-251; a folder a day,
     ``days/{date}``: their files); ``synthetic`` for the synthetic source, or one without a path."""
     path = settings.get("path")
     if settings.get("format") == "synthetic" or not path:
         return "synthetic"
-    pattern = str(path).replace("{date}", "*")
+    pattern = str(path).replace("{date}", _DAY_GLOB)
     return pattern + "/*" if "{date}" in path and any(Path(f).is_dir() for f in glob(pattern)) else pattern
 
 

@@ -1888,6 +1888,26 @@ def test_source_whose_path_holds_the_item_metadata_file_says_to_leave_it_out(tmp
     assert _run(capsys, "sequences", "--source", str(source))[:2] == (0, "u (1 event): a\n")
 
 
+def test_source_date_path_reads_the_days_files_not_a_catalogue_beside_them(tmp_path: Path, capsys) -> None:
+    """A {date} path read every file of its folder's extension: a shop's artikel.csv beside export/2026-03-30.csv
+    was refused as item metadata among the events' files, and any other csv there read as events, where the
+    pipeline reads the day's file alone (helper-251). It reads the files whose names hold a day."""
+    (tmp_path / "export").mkdir()
+    _write(tmp_path / "export" / "2026-03-30.csv", "Kunde;Artikel;Zeitpunkt\n000123;7;1772400000\n")
+    _write(tmp_path / "export" / "2026-03-31.csv", "Kunde;Artikel;Zeitpunkt\n000123;8;1772500000\n")
+    _write(tmp_path / "export" / "artikel.csv", "Artikel;Bezeichnung\n7;Topf\n8;Pfanne\n")
+    _write(tmp_path / "export" / "notes.csv", "Kunde;Artikel;Zeitpunkt\nx;y;1772600000\n")
+    source = tmp_path / "source.yaml"
+    source.write_text(yaml.safe_dump({"format": "csv", "path": "export/{date}.csv", "delimiter": ";",
+                                      "user_column": "Kunde", "item_column": "Artikel",
+                                      "timestamp_column": "Zeitpunkt", "item_metadata_path": "export/artikel.csv",
+                                      "item_metadata_delimiter": ";", "item_metadata_item_column": "Artikel",
+                                      "item_metadata_title_column": "Bezeichnung"}))
+    code, out, err = _run(capsys, "sequences", "--source", str(source))
+    assert (code, out) == (0, "000123 (2 events): 7 8\n"), err
+    assert "data: 2 rows read, 2 accepted, 0 rejected" in err
+
+
 def test_source_delimited_settings_for_another_format_are_named_as_settings(tmp_path: Path, capsys) -> None:
     """A JSON Lines source file with header: false was refused as "--no-header: only for delimited text", an option
     nobody typed (helper-181): the settings are named, as the pipeline names them."""
