@@ -177,6 +177,17 @@ def check_user_rows(users: object, n_rows: int) -> None:
         raise ValueError(f"users are row indices of the data, 0 to {n_rows - 1}: not {int(outside[0])}")
 
 
+def require_data(data: object, kind: type, what: str) -> None:
+    """TypeError, naming ``what`` (the argument), where ``data`` is no ``kind`` (:class:`Sequences` or
+    :class:`SequenceTensors`): the other one read "'Sequences' object has no attribute 'ends'" deep in the library
+    (helper-252)."""
+    if isinstance(data, kind):
+        return
+    how = {"SequenceTensors": "give SequenceTensors.from_sequences(seqs)",
+           "Sequences": "read_sequence_parquet returns them, Sequences.from_lists builds them"}[kind.__name__]
+    raise TypeError(f"{what} must be {kind.__name__}, not {type(data).__name__}: {how}")
+
+
 @dataclass
 class SequenceTensors:
     """:class:`Sequences` as torch tensors on one device, for batching."""
@@ -188,6 +199,9 @@ class SequenceTensors:
 
     @classmethod
     def from_sequences(cls, seqs: Sequences, device: torch.device | str = "cpu") -> "SequenceTensors":
+        """``seqs`` on ``device``: the flat items [N] and each user's start and end in them [U]. TypeError for
+        anything but :class:`Sequences` (:func:`require_data`)."""
+        require_data(seqs, Sequences, "SequenceTensors.from_sequences's seqs")
         offsets = torch.as_tensor(seqs.offsets, device=device)
         return cls(torch.as_tensor(seqs.items, device=device), offsets[:-1], offsets[1:], seqs.n_items)
 

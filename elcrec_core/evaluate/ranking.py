@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from elcrec_core.config.field_types import require_count
-from elcrec_core.data.sequences import SequenceTensors, check_user_rows, user_batches
+from elcrec_core.data.sequences import SequenceTensors, check_user_rows, require_data, user_batches
 from elcrec_core.model.elcrec import ELCRec, eval_mode
 from elcrec_core.model.products import user_item_scores
 from elcrec_core.train import distributed
@@ -262,7 +262,9 @@ def split_users(data: SequenceTensors, split: Split, users: torch.Tensor | None 
     """``users`` (default: :func:`eligible_users`) as the evaluators rank them. Raises ValueError for ``users`` that
     are no rows of ``data`` (:func:`~elcrec_core.data.sequences.check_user_rows`) or have fewer items than a
     ``split`` target needs (:data:`MIN_ITEMS`): such a user was ranked on an empty or a training-less input, or
-    failed, or -1 ranked the last user (helper-193, helper-226)."""
+    failed, or -1 ranked the last user (helper-193, helper-226); TypeError for ``data`` that is no
+    :class:`SequenceTensors` (:func:`~elcrec_core.data.sequences.require_data`)."""
+    require_data(data, SequenceTensors, "the data to evaluate on")
     if users is None:
         return eligible_users(data, split)
     check_user_rows(users, len(data))
@@ -277,6 +279,7 @@ def evaluate(model: ELCRec, data: SequenceTensors, split: Split, batch_size: int
     item is not finite (a model that cannot score every user has no figure: a NaN model would otherwise score a
     plain 0, which an early-stopping rule may keep; finite weights may still overflow to an infinite score). Under
     a torch.distributed process group every rank must call it: each scores its shard of the users and the metrics
-    are all-reduced."""
+    are all-reduced. TypeError for ``data`` that is no :class:`SequenceTensors`."""
+    require_data(data, SequenceTensors, "the data to evaluate on")
     ranks, finite = _ranks_and_finite(model, data, split, distributed.shard(eligible_users(data, split)), batch_size)
     return distributed.mean_over_ranks(figures_from_ranks(ranks, not finite), len(ranks))

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from elcrec_core.config.field_types import require_count
-from elcrec_core.data.sequences import SequenceTensors, user_batches
+from elcrec_core.data.sequences import SequenceTensors, require_data, user_batches
 from elcrec_core.evaluate.ranking import (
     DROP_AFTER,
     MAX_SCORE_ELEMENTS,
@@ -186,7 +186,9 @@ def scores_of(rec: Recommender, users: torch.Tensor, history: torch.Tensor) -> t
 
 def require_seen_rows(seen: SequenceTensors | None, data: SequenceTensors) -> None:
     """ValueError where ``seen`` is given and has not a row per row of ``data`` (fewer raised an IndexError deep
-    in the library: helper-247)."""
+    in the library: helper-247); TypeError where it is no :class:`SequenceTensors` (helper-252)."""
+    if seen is not None:
+        require_data(seen, SequenceTensors, "seen")
     if seen is not None and len(seen) != len(data):
         raise ValueError(f"seen has {len(seen)} rows, the data {len(data)}: it holds a row per user of the data, in "
                          "its order")
@@ -221,9 +223,14 @@ def recommender_metrics(rec: Recommender, data: SequenceTensors, split: Split,
 class ELCRecRecommender:
     """An ELCRec (or SASRec) model under the contract: score = user_representation(last max_len inputs) @
     item_table.T, in eval mode. ``fit`` does nothing: the model is trained already (:func:`elcrec_core.train.loop.train`
-    trains on items[:-2] and selects the epoch on ``valid``)."""
+    trains on items[:-2] and selects the epoch on ``valid``). TypeError for a ``model`` that is no ELCRec, such as
+    :func:`~elcrec_core.train.checkpoint.load_model`'s (model, payload) pair or a checkpoint's path."""
 
     def __init__(self, model: ELCRec) -> None:
+        if not isinstance(model, ELCRec):  # a path or load_model's pair read "has no attribute 'cfg'" (helper-252)
+            pair = " (load_model returns (model, payload))" if isinstance(model, tuple) else ""
+            raise TypeError(f"ELCRecRecommender takes an ELCRec model, such as load_model(path)[0], not "
+                            f"{type(model).__name__}{pair}")
         self.model = model
         self.n_items = model.cfg.n_items
 

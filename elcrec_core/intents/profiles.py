@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from sklearn.metrics import silhouette_score
 
 from elcrec_core.data import warehouse
-from elcrec_core.data.sequences import Sequences, SequenceTensors, check_user_rows, user_batches
+from elcrec_core.data.sequences import Sequences, SequenceTensors, check_user_rows, require_data, user_batches
 from elcrec_core.evaluate.statistics import CategoryPurity, category_purity
 from elcrec_core.model.elcrec import ELCRec, eval_mode
 
@@ -52,7 +52,9 @@ def assign_user_intents(model: ELCRec, seqs: Sequences, users: torch.Tensor | No
     the recommendations and ``elcrec recommend``. A user left with no item gets :data:`NO_INTENT`, a NaN distance
     and runner-up :data:`NO_INTENT` (see there); so does a user whose distances are not finite (a model with NaN
     weights: argmin of NaNs would name an arbitrary intent). No users (an empty ``seqs``): empty arrays. The model
-    runs in eval mode; its mode is restored after."""
+    runs in eval mode; its mode is restored after. Raises TypeError for ``seqs`` that are no :class:`Sequences` (its
+    tensors read "no attribute 'known'": helper-252), ValueError for ``users`` that are no rows of it."""
+    require_data(seqs, Sequences, "assign_user_intents's seqs")
     data = SequenceTensors.from_sequences(seqs.known(model.cfg.n_items))
     centres = F.normalize(model.centres.float(), dim=1)
     users = torch.arange(len(data)) if users is None else users

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from elcrec_core.config.field_types import require_count
-from elcrec_core.data.sequences import Sequences, SequenceTensors, check_user_rows, user_batches
+from elcrec_core.data.sequences import Sequences, SequenceTensors, check_user_rows, require_data, user_batches
 from elcrec_core.evaluate.fitted_inputs import input_counts, popularity_rank_order
 from elcrec_core.evaluate.ranking import MAX_SCORE_ELEMENTS, known_items
 from elcrec_core.evaluate.scoring import (
@@ -36,10 +36,12 @@ def recommend(
     rather than arbitrary ones; a NaN or infinite score counts as -inf (no score: dropped, after the finite ones,
     so the ranks of those served stay 1, 2, ...). ``candidates``, bool [rec.n_items] (item i at i - 1), where given:
     the only items that may be recommended (those still on offer), the others scored -inf too (ValueError for another
-    length or dtype). Raises ValueError for a ``k`` below 1, for a ``seen`` without a row per row of ``data``, for ``users`` that are no 1-D tensor of rows of ``data``
-    (:func:`~elcrec_core.data.sequences.check_user_rows`) and for a ``batch_size`` below 1. Returns ([U, k'] items,
-    [U, k'] scores in the recommender's dtype, float64 for integer scores; float32 for no users), k' = min(k,
-    rec.n_items). A batch holds at most ``batch_size`` users and 2^25 scores (fewer users for a large catalogue)."""
+    length or dtype). Raises TypeError for ``data``, ``popularity`` or ``seen`` that is no :class:`SequenceTensors`,
+    ValueError for a ``k`` below 1, for a ``seen`` without a row per row of ``data``, for ``users`` that are no 1-D
+    tensor of rows of ``data`` (:func:`~elcrec_core.data.sequences.check_user_rows`) and for a ``batch_size`` below
+    1. Returns ([U, k'] items, [U, k'] scores in the recommender's dtype, float64 for integer scores; float32 for no
+    users), k' = min(k, rec.n_items). A batch holds at most ``batch_size`` users and 2^25 scores (fewer users for a
+    large catalogue)."""
     items, scores, _ = _recommend(rec, data, users, k, batch_size, popularity, seen, candidates)
     return items, scores
 
@@ -51,6 +53,9 @@ def _recommend(rec: Recommender, data: SequenceTensors, users: torch.Tensor, k: 
     """:func:`recommend`'s items and scores, and per user the NaN or infinite scores ``rec`` gave (int64 [U])."""
     n_items = catalogue_size(rec)
     require_count(k, "k, the number of items to recommend,")
+    require_data(data, SequenceTensors, "recommend's data")  # a baseline's fit named the wrong call (helper-252)
+    if popularity is not None:
+        require_data(popularity, SequenceTensors, "recommend's popularity")
     check_user_rows(users, len(data))
     require_seen_rows(seen, data)
     if candidates is not None and (not isinstance(candidates, torch.Tensor) or candidates.dtype != torch.bool):
