@@ -6,6 +6,7 @@ array with offsets, so that batches are cut with vectorised gathers and no per-u
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -34,7 +35,10 @@ class Sequences:
 
     def __post_init__(self) -> None:
         """Raises ValueError for items or offsets that are not integers (floats were cut, NaN let through:
-        helper-193), offsets that do not run from 0 up to ``len(items)``, or an item outside 1..n_items."""
+        helper-193), offsets that do not run from 0 up to ``len(items)``, an ``n_items`` that is no whole number of
+        0 or more, or an item outside 1..n_items (named, with its row and user: helper-252)."""
+        if isinstance(self.n_items, bool) or not isinstance(self.n_items, numbers.Integral) or self.n_items < 0:
+            raise ValueError(f"n_items must be a whole number of 0 or more, not {self.n_items!r}")
         for name in ("items", "offsets"):
             if not np.issubdtype(getattr(self, name).dtype, np.integer):
                 raise ValueError(f"{name} must be integers, not {getattr(self, name).dtype}")
@@ -43,7 +47,10 @@ class Sequences:
         if self.offsets[0] != 0 or self.offsets[-1] != len(self.items) or (np.diff(self.offsets) < 0).any():
             raise ValueError(f"offsets must rise from 0 to len(items) = {len(self.items)}")
         if len(self.items) and (self.items.min() < 1 or self.items.max() > self.n_items):
-            raise ValueError(f"item indices must lie in 1..{self.n_items}")
+            at = int(np.flatnonzero((self.items < 1) | (self.items > self.n_items))[0])
+            row = int(np.searchsorted(self.offsets, at, side="right")) - 1
+            raise ValueError(f"item indices must lie in 1..{self.n_items}, not {self.items[at]} (row {row}, user "
+                             f"{self.user_ids[row:row + 1].tolist()[0]!r})")
 
     def __len__(self) -> int:
         return len(self.user_ids)
@@ -89,7 +96,8 @@ class Sequences:
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
         items = np.asarray([i for s in lists for i in s])
         if len(items) and not np.issubdtype(items.dtype, np.integer):
-            raise ValueError(f"item indices must be integers, not {items.dtype} ({items[:3].tolist()}, ...)")
+            ids = ": item ids? give their indices (i for item_ids[i - 1])" if items.dtype.kind in "UO" else ""
+            raise ValueError(f"item indices must be integers, not {items.dtype} ({items[:3].tolist()}, ...){ids}")
         items = items.astype(np.int64)
         n = int(items.max()) if n_items is None and len(items) else (n_items or 0)
         return cls(np.asarray(user_ids), items, offsets, n)
