@@ -4,8 +4,12 @@ posted to it, so that nobody has to watch the UI to learn that the night's retra
 from __future__ import annotations
 
 import base64
+import contextlib
+import http.client
 import json
 import os
+import re
+import socket
 import threading
 import urllib.parse
 import urllib.request
@@ -36,12 +40,21 @@ class AlertWebhook(dg.ConfigurableResource):
     url: str = Field("", description=f"the webhook's URL (default: ${ALERT_WEBHOOK_ENV}; none: no post)")
 
     def target(self) -> str:
-        """The URL, or "" when none is set. Raises ValueError for a URL that is not http(s) (a ``file:`` URL would
-        read a local file), naming the setting, not the URL (a webhook's URL holds its secret)."""
-        url = self.url or dg.EnvVar(ALERT_WEBHOOK_ENV).get_value() or ""
+        """The URL (its surrounding white space left out, as urllib leaves it), or "" when none is set. Raises
+        ValueError for a URL that is not http(s) (a ``file:`` URL would read a local file), or that holds a space or
+        control character or a host that cannot be read, naming the setting, not the URL (a webhook's URL holds its
+        secret: http.client's and urllib's errors quoted it, written in the alert and the daemon's log, helper-250)."""
+        url = (self.url or dg.EnvVar(ALERT_WEBHOOK_ENV).get_value() or "").strip()
+        setting = "the alert_webhook resource's url" if self.url else ALERT_WEBHOOK_ENV
         if url and not url.lower().startswith(("http://", "https://")):
-            setting = "the alert_webhook resource's url" if self.url else ALERT_WEBHOOK_ENV
             raise ValueError(f"{setting} is no http(s) URL: it does not begin with http:// or https://")
+        if bad := re.search(r"[\x00-\x20\x7f]", url):
+            raise ValueError(f"{setting} is no URL: it holds {'a space' if bad[0] == ' ' else 'a control character'} "
+                             f"(at character {bad.start() + 1}; write a space as %20)")
+        try:
+            urllib.parse.urlsplit(url).port  # noqa: B018 (reads the host and port: ValueError where they cannot be)
+        except ValueError:
+            raise ValueError(f"{setting} is no URL: its host or port cannot be read") from None
         return url
 
     def post(self, text: str) -> str:
@@ -56,29 +69,87 @@ class AlertWebhook(dg.ConfigurableResource):
         if not url:
             return "not set"
         outcome: list[str] = []
-        sender = threading.Thread(target=lambda: outcome.append(_send(url, text)), daemon=True)
+        connections: list[http.client.HTTPConnection] = []
+        sender = threading.Thread(target=lambda: outcome.append(_send(url, text, connections)), daemon=True,
+                                  name="elcrec-alert-post")
         sender.start()
         sender.join(WEBHOOK_TIMEOUT_SECONDS)
-        return outcome[0] if outcome else f"not sent: no answer within {WEBHOOK_TIMEOUT_SECONDS} s"
+        if outcome:
+            return outcome[0]
+        connections.append(None)  # abandoned: a connection made after this is closed at once
+        for connection in filter(None, connections):  # the sender ends now, not when an answer that trickles in
+            _hang_up(connection)  # ends: a thread a failed run had been left reading it (helper-250)
+        return f"not sent: no answer within {WEBHOOK_TIMEOUT_SECONDS} s"
 
 
-def _send(url: str, text: str) -> str:
-    """What came of posting ``{"text": text}`` to ``url`` (see :meth:`AlertWebhook.post`), its password never said."""
+def _hang_up(connection: http.client.HTTPConnection) -> None:
+    """Shut ``connection``'s socket down, which ends a read of it in another thread at once."""
+    with contextlib.suppress(OSError, AttributeError):
+        connection.sock.shutdown(socket.SHUT_RDWR)
+
+
+def _send(url: str, text: str, connections: list[http.client.HTTPConnection | None]) -> str:
+    """What came of posting ``{"text": text}`` to ``url`` (see :meth:`AlertWebhook.post`), neither its password nor
+    its path said; each connection made is added to ``connections``, and closed at once where it holds None (the
+    post abandoned)."""
     parts = urllib.parse.urlsplit(url)
-    headers = {"Content-Type": "application/json"}
-    if parts.username is not None:  # urllib took user:password@ for the host, its password in the error (helper-244)
-        login = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
-        headers["Authorization"] = "Basic " + base64.b64encode(login.encode()).decode()
-        url = urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-    request = urllib.request.Request(url, data=json.dumps({"text": text}).encode(), method="POST", headers=headers)
     try:
+        headers = {"Content-Type": "application/json"}
+        if parts.username is not None:  # urllib took user:password@ for the host, the password in an error (helper-244)
+            login = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+            headers["Authorization"] = "Basic " + base64.b64encode(login.encode()).decode()
+            url = urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+        request = urllib.request.Request(url, data=json.dumps({"text": text}).encode(), method="POST", headers=headers)
         # a redirect is an HTTP error here: urllib follows it with a GET without the body, said "sent" (helper-242)
-        with urllib.request.build_opener(_NoRedirect).open(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
+        opener = urllib.request.build_opener(_NoRedirect, _Tracked(connections), _TrackedTLS(connections))
+        with opener.open(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
             return "sent" if response.status < 300 else f"not sent: HTTP {response.status}"
     except Exception as err:  # noqa: BLE001 (the last line of defence: http.client's errors, a listener that is no
         # HTTP server's BadStatusLine, are no OSErrors, and the sensor raised, the alert lost: helper-244)
         said = str(err) if isinstance(err, OSError) else f"{type(err).__name__}: {err}"
-        return f"not sent: {said.replace(parts.password, '***') if parts.password else said}"
+        secrets = {parts.password, parts.password and urllib.parse.unquote(parts.password), parts.query,
+                   parts.path if len(parts.path) > 1 else None}  # a Slack webhook's secret is its path
+        for secret in sorted(filter(None, secrets), key=len, reverse=True):
+            said = re.sub(_whole(secret), "***", said)
+        return f"not sent: {said}"
+
+
+def _whole(secret: str) -> str:
+    """A pattern of ``secret`` where no letter or digit goes on where it starts or ends with one (a password p was
+    masked in "urlopen": helper-250)."""
+    before = r"(?<![^\W_])" if secret[0].isalnum() else ""
+    return before + re.escape(secret) + (r"(?![^\W_])" if secret[-1].isalnum() else "")
+
+
+class _Connections:
+    """A handler whose connections are added to a list, each closed as soon as it is made where the list holds None
+    (:meth:`AlertWebhook.post` abandoned the post)."""
+
+    def __init__(self, connections: list[http.client.HTTPConnection | None]) -> None:
+        super().__init__()
+        self.connections = connections
+
+    def do_open(self, http_class: type[http.client.HTTPConnection], request: Any, **kwargs: Any) -> Any:
+        def made(host: str, **settings: Any) -> http.client.HTTPConnection:
+            connection = http_class(host, **settings)
+            connect = connection.connect
+
+            def connected() -> None:
+                self.connections.append(connection)
+                connect()
+                if None in self.connections:  # abandoned while it connected
+                    _hang_up(connection)
+            connection.connect = connected  # type: ignore[method-assign]
+            return connection
+        return super().do_open(made, request, **kwargs)
+
+
+class _Tracked(_Connections, urllib.request.HTTPHandler):
+    pass
+
+
+class _TrackedTLS(_Connections, urllib.request.HTTPSHandler):
+    pass
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -125,7 +125,9 @@ def test_a_post_that_http_client_refuses_or_that_trickles_is_said_and_a_password
 
     url, server = webhook
     not_http = socket.create_server(("127.0.0.1", 0))
-    threading.Thread(target=lambda: not_http.accept()[0].sendall(b"SSH-2.0-OpenSSH_9.6\r\n"), daemon=True).start()
+    peers: list[socket.socket] = []  # kept open: a peer closed at once failed the post's write, EPIPE (helper-250)
+    threading.Thread(target=lambda: peers.append(not_http.accept()[0]) or peers[0].sendall(b"SSH-2.0-OpenSSH_9.6\r\n"),
+                     daemon=True).start()
     said = AlertWebhook(url=f"http://127.0.0.1:{not_http.getsockname()[1]}/hook").post("x")
     assert said.startswith("not sent: BadStatusLine: "), said
     with dg.instance_for_test() as instance:
@@ -214,3 +216,54 @@ def test_the_alert_watches_every_run_of_the_instance_and_is_on_by_default():
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     assert sensor._monitor_all_code_locations  # noqa: SLF001 (Dagster keeps it private)
     assert "alert_webhook" in sensor.required_resource_keys
+
+
+def test_an_abandoned_post_hangs_up_and_a_url_that_urllib_would_quote_is_refused_naming_the_setting(
+        webhook, monkeypatch):
+    """A server whose answer trickles in kept the post's thread reading it (a thread and a socket per alert, for as
+    long as it trickled) after the post had said "no answer"; a URL with a space or a control character in its path
+    was quoted in http.client's error (its path, a Slack webhook's secret, written in the alert and the log), and one
+    whose host urllib could not read raised in the thread: a traceback, and "no answer" 10 s later (helper-250)."""
+    from elcrec_pipeline import alerts
+
+    trickler, hung_up = socket.create_server(("127.0.0.1", 0)), threading.Event()
+
+    def trickle() -> None:  # a header line that never ends: http.client reads up to 64 KiB of it
+        peer = trickler.accept()[0]
+        peer.recv(65536)
+        try:
+            peer.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            while True:
+                peer.sendall(b"a")
+                time.sleep(0.1)
+        except OSError:
+            hung_up.set()
+
+    threading.Thread(target=trickle, daemon=True).start()
+    monkeypatch.setattr(alerts, "WEBHOOK_TIMEOUT_SECONDS", 1)
+    url = f"http://127.0.0.1:{trickler.getsockname()[1]}/hook"
+    assert AlertWebhook(url=url).post("x") == "not sent: no answer within 1 s"
+    assert hung_up.wait(60)  # without the hang-up: never (hours)
+    for thread in threading.enumerate():
+        if thread.name == "elcrec-alert-post":
+            thread.join(60)
+            assert not thread.is_alive()
+    trickler.close()
+    hook, server = webhook
+    secret = "/services/T0/B0/S3cretPath"
+    monkeypatch.setenv(ALERT_WEBHOOK_ENV, hook.replace("/hook", secret + " x"))
+    at = hook.index("/hook") + len(secret) + 1  # the space's place, from 1
+    assert AlertWebhook().post("x") == (f"not sent: {ALERT_WEBHOOK_ENV} is no URL: it holds a space (at character "
+                                        f"{at}; write a space as %20)")
+    said = AlertWebhook(url=hook.replace("/hook", secret + "\r\nX-Injected: 1")).post("x")
+    assert said == ("not sent: the alert_webhook resource's url is no URL: it holds a control character (at character "
+                    f"{at}; write a space as %20)")
+    assert AlertWebhook(url="http://[::1" + secret).post("x") == (
+        "not sent: the alert_webhook resource's url is no URL: its host or port cannot be read")
+    closed = socket.create_server(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # a password "p" was masked in the error's word "urlopen": "<url***en error ..."
+    assert AlertWebhook(url=f"http://bot:p@127.0.0.1:{port}/hook").post("x") == (
+        "not sent: <urlopen error [Errno 111] Connection refused>")
+    assert AlertWebhook(url=f" {hook}\n").post("y") == "sent"  # the white space around it: urllib leaves it out
+    assert server.bodies == [{"text": "y"}]
