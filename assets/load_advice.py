@@ -22,7 +22,7 @@ from elcrec_core.data.rejections import (count_text, decimal_comma_note, example
 from elcrec_core.data.source_config import ItemMetadataConfig, TimestampFormat
 from elcrec_core.data.source_folders import metadata_among_events
 from elcrec_core.data.sources import NOT_UTF8_ADVICE
-from elcrec_core.data.expectations import ExpectationReport
+from elcrec_core.data.expectations import ExpectationReport, rejected_shares
 from elcrec_core.data.validation import RowCheck
 from elcrec_pipeline.config import SourceSettings
 
@@ -225,7 +225,8 @@ def threshold_note(expectations: ExpectationReport, check: RowCheck, config: Sou
                      and check.by_reason.get(reason, 0) * 10 >= len(check.rejected)}  # anonymous events, repeats
         shares = ", ".join(f"{reason}: {share:g}" for reason, share in {**own, **by_design}.items())  # the whole map
         kinds = " and ".join({"missing_user": "anonymous events", "duplicate_event": "repeats"}[r] for r in by_design)
-        rest = sum(n for r, n in check.by_reason.items() if r not in own and r not in by_design) / check.rows_in
+        rest = rejected_shares({r: n for r, n in check.by_reason.items() if r not in by_design}, check.rows_in,
+                               config.expectations())["rejected_share"][0]
         notes.append(f"max_rejected_share ({value('max_rejected_share')}) sets the share of rejected rows a load "
                      f"may have{apart}: raise it to load the accepted rows (the rejected ones are kept with their "
                      "reasons)" + (f", or, where the data holds {' and '.join(by_design)} rows by design ({kinds}), "

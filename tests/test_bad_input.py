@@ -40,6 +40,7 @@ from elcrec_core.data.sequences import (
     write_item_index_file,
 )
 from elcrec_core.data.source_config import ColumnMap, SourceConfig
+from elcrec_core.data.rejections import rejected_files_note
 from elcrec_core.data.sources import read_source
 from elcrec_core.data.expectations import ExpectationConfig, expect_interactions
 from elcrec_core.data.validation import RowRules, check_rows
@@ -795,6 +796,45 @@ def test_header_true_with_names_refuses_a_first_line_of_data(tmp_path: Path, fir
     columns = {"user": "0", "item": "1", "timestamp": "7"}  # the columns picked by those numbers
     frame = read_source(SourceConfig.from_dict({"format": "tsv", "path": str(pandas), "columns": columns}))
     assert frame.select("user_id", "item_id", "source_row").rows() == [("196", "242", 2)]
+
+
+def test_a_spreadsheets_empty_rows_are_kept_apart_and_bound_by_no_share(tmp_path: Path) -> None:
+    """Excel's CSV export writes the sheet's empty rows as lines of delimiters only (``;;;;``): each was a
+    missing_user row counted against max_rejected_share, so that a small day's file with a few was refused whole
+    (helper-251). They are rejected rows ``empty_row`` (kept, counted in rows in), left out of the share and its
+    rows as empty lines are, and bounded only where max_rejected_share_by_reason gives them a share; a row with
+    any value (only an item) is still missing_user."""
+    rows = [f"{'000123' if i < 2 else '0005'};{i};{T0 + i};1;12,99" for i in range(20)]
+    lines = ["Kunde;Artikel;Zeitpunkt;Menge;Preis", *rows, ";;;;", " ; ;\t;;", ";x;;;", ";;;;", ";;;;"]
+    folder = tmp_path / "export"
+    folder.mkdir()
+    _write(folder / "a.csv", "\r\n".join(lines) + "\r\n")
+    _write(folder / "b.csv", "Kunde;Artikel;Zeitpunkt;Menge;Preis\n" + "\n".join(rows) + "\n")
+    config = SourceConfig(format="csv", path=str(folder / "*.csv"), delimiter=";",
+                          columns=ColumnMap(user="Kunde", item="Artikel", timestamp="Zeitpunkt"))
+    check = check_rows(read_source(config), RULES)
+    assert (check.rows_in, len(check.accepted)) == (45, 40) and check.by_reason == {"empty_row": 4, "missing_user": 1}
+    assert check.rejected.select("source_row", "reason", "detail").cast({"reason": pl.String}).rows() == [
+        (22, "empty_row", "every field is empty: a line of delimiters only, as a spreadsheet's empty row"),
+        (23, "empty_row", "every field is empty: a line of delimiters only, as a spreadsheet's empty row"),
+        (24, "missing_user", "Kunde is empty"),
+        (25, "empty_row", "every field is empty: a line of delimiters only, as a spreadsheet's empty row"),
+        (26, "empty_row", "every field is empty: a line of delimiters only, as a spreadsheet's empty row")]
+    assert check.accepted["user_id"].to_list()[:3] == ["000123", "000123", "0005"]  # leading zeros kept
+
+    def observed(**limits: object) -> dict[str, float]:
+        report = expect_interactions(check.accepted, check, ExpectationConfig(**limits))
+        return {o.column: o.observed for o in report.outcomes if o.column and o.column.endswith("_share")
+                } | {"success": report.success}
+
+    # the missing_user row alone, of the 41 rows that are no empty row
+    assert observed() == {"rejected_share": pytest.approx(1 / 41), "success": True}
+    assert observed(max_rejected_share_by_reason={"empty_row": 0.05}) == {
+        "rejected_share": pytest.approx(1 / 45), "empty_row_share": pytest.approx(4 / 45), "success": False}
+    # file a alone: 1 of its 21 rows with data, within 0.05; every other reason counts (a missing_user share of
+    # its own leaves nothing above)
+    assert rejected_files_note(check, 0.05, "csv", [str(folder / "a.csv"), str(folder / "b.csv")]) == ""
+    assert "a.csv: " in rejected_files_note(check, 0.04, "csv", [str(folder / "a.csv"), str(folder / "b.csv")])
 
 
 def test_a_spreadsheets_blank_columns_at_the_end_of_every_line_are_read_past(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from elcrec_core.data.event_normalisation import sql_text
 from elcrec_core.data.files import (
     MAX_LINE_BYTES,
     LineScan,
@@ -132,10 +133,12 @@ def read_delimited(
     # with one column DuckDB reads an empty line as a record of one empty field: skip those, as it does otherwise
     where = f" WHERE rtrim({quote_identifier(columns[0])}, chr(13)) <> ''" if len(columns) == 1 else ""
 
+    errors = _record_errors_sql(columns, *repeated_header_sql(wanted, columns, headers, typed))
+
     def scan(file: Path) -> pl.DataFrame:
         con.execute("DROP TABLE IF EXISTS csv_rejects; DROP TABLE IF EXISTS csv_reject_scans")
         return build(con.sql(
-            f"SELECT {', '.join(picks)}, {repeated_header_sql(wanted, columns, headers, typed)}"
+            f"SELECT {', '.join(picks)}, {errors}"
             " FROM read_csv(?, auto_detect = false, header = ?, skip = ?, columns = ?, delim = ?, quote = ?,"
             " escape = ?, max_line_size = ?, store_rejects = true, rejects_table = 'csv_rejects',"
             f" rejects_scan = 'csv_reject_scans', hive_partitioning = false){where}",
@@ -200,6 +203,20 @@ def read_delimited(
         refuse_records_in_a_value(path, lines, at, header, delimiter, quote or '"', columns,
                                   [wanted[alias] for alias in (*ids, *typed) if wanted.get(alias)], refusal_fix)
     return good, rejects.select("source_row", "reason", "detail")
+
+
+_WHITESPACE = "' ' || chr(9) || chr(11) || chr(12) || chr(13)"  # SQL: white space within a line, for trim()
+EMPTY_RECORD = "every field is empty: a line of delimiters only, as a spreadsheet's empty row"
+
+
+def _record_errors_sql(columns: list[str], error: str, detail: str) -> str:
+    """The ``error`` and ``detail`` columns: ``error`` and ``detail`` (SQL) where a record of two or more ``columns``
+    holds a value; ``'empty_row'`` and :data:`EMPTY_RECORD` where every field is empty or white space (``;;;;``)."""
+    if len(columns) < 2:  # a file of one column skips its empty lines
+        return f"{error} AS error, {detail} AS detail"
+    empty = " AND ".join(f"coalesce(trim({quote_identifier(c)}, {_WHITESPACE}), '') = ''" for c in columns)
+    return (f"CASE WHEN {empty} THEN 'empty_row' ELSE {error} END AS error, "
+            f"CASE WHEN {empty} THEN {sql_text(EMPTY_RECORD)} ELSE {detail} END AS detail")
 
 
 def _data_records(lines: LineScan, header: bool, good: int, at: np.ndarray) -> np.ndarray | None:

@@ -15,6 +15,10 @@ from elcrec_core.config.field_types import check_field_types
 from elcrec_core.data.validation import REASONS, RowCheck
 
 
+# rejection reasons of rows that hold no data, bounded by no share unless max_rejected_share_by_reason gives one
+UNBOUNDED: tuple[str, ...] = ("empty_row",)
+
+
 @dataclass(frozen=True)
 class ExpectationConfig:
     """Data-set thresholds. ``max_null_rate`` per column (set timestamp to 1.0 for sources without times).
@@ -114,10 +118,13 @@ def rejected_shares(by_reason: Mapping[str, int], rows_in: int,
                     config: ExpectationConfig) -> dict[str, tuple[float, float]]:
     """The shares of a load's ``rows_in`` rows rejected (counts ``by_reason``) that ``config`` bounds, each with its
     bound: ``rejected_share``, of the reasons without a share of their own (``max_rejected_share``), and
-    ``<reason>_share`` for each reason of ``max_rejected_share_by_reason``."""
+    ``<reason>_share`` for each reason of ``max_rejected_share_by_reason``. Rows of the reasons :data:`UNBOUNDED`
+    (the empty rows of a spreadsheet's export, ``;;;;``) are left out of ``rejected_share``, rejected and rows alike
+    (as empty lines, which are no rows), unless ``max_rejected_share_by_reason`` gives them a share of their own."""
     own, rows = config.max_rejected_share_by_reason, max(rows_in, 1)
-    return {"rejected_share": (sum(n for r, n in by_reason.items() if r not in own) / rows,
-                               config.max_rejected_share),
+    judged = {reason: n for reason, n in by_reason.items() if reason not in own and reason not in UNBOUNDED}
+    others = max(rows_in - sum(n for reason, n in by_reason.items() if reason in UNBOUNDED and reason not in own), 1)
+    return {"rejected_share": (sum(judged.values()) / others, config.max_rejected_share),
             **{f"{reason}_share": (by_reason.get(reason, 0) / rows, share) for reason, share in own.items()}}
 
 

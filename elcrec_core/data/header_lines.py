@@ -24,12 +24,13 @@ REORDERED = "the column names in another order ("  # the detail of such a record
 
 
 def repeated_header_sql(wanted: Mapping[str, str | None], columns: Sequence[str],
-                        headers: Sequence[Sequence[str]], typed: Mapping[str, str] | None = None) -> str:
-    """SQL for the ``error`` and ``detail`` columns of a record of delimited text: ``'repeated_header'`` and the
-    names where each ``wanted`` column (alias -> its name in ``columns``, the file's columns) holds that column's
-    name in one of ``headers`` (each a name per column: the names given, the file's own header that they replace),
-    white space around it and case aside; NULL and NULL otherwise, or with no ``headers`` (a file without a header whose
-    columns nobody named). The other columns are not compared: a line may hold anything there.
+                        headers: Sequence[Sequence[str]], typed: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """SQL expressions (no aliases) for the ``error`` and ``detail`` columns of a record of delimited text:
+    ``'repeated_header'`` and the names where each ``wanted`` column (alias -> its name in ``columns``, the file's
+    columns) holds that column's name in one of ``headers`` (each a name per column: the names given, the file's own
+    header that they replace), white space around it and case aside; NULL and NULL otherwise, or with no
+    ``headers`` (a file without a header whose columns nobody named). The other columns are not compared: a line
+    may hold anything there.
 
     Where the wanted columns hold names of the header's columns (of any, in any case) in another order, and one of
     them is of the aliases ``typed`` (a time, a rating, a 0/1 flag: a name there is no value, so the line is no
@@ -37,7 +38,7 @@ def repeated_header_sql(wanted: Mapping[str, str | None], columns: Sequence[str]
     order, which :func:`refuse_reordered_header` refuses. Ids alone in another order (``sku,customer``) may be
     data."""
     if not headers:
-        return "NULL::VARCHAR AS error, NULL::VARCHAR AS detail"
+        return "NULL::VARCHAR", "NULL::VARCHAR"
     picked = sorted((column for column in wanted.values() if column is not None), key=columns.index)
     # and the quotes around a name that a byte order mark before it kept (files joined with cat: DuckDB reads
     # \ufeff"User ID" as text, quotes and all, helper-209); a value of quotes as data is compared as it is
@@ -62,7 +63,7 @@ def repeated_header_sql(wanted: Mapping[str, str | None], columns: Sequence[str]
                                       f"{sql_text('; the header: ' + ', '.join(texts) + ')')}"))
     error = " ".join(f"WHEN {condition} THEN 'repeated_header'" for condition, _ in same + others)
     detail = " ".join(f"WHEN {condition} THEN {said}" for condition, said in same + others)
-    return f"CASE {error} END AS error, CASE {detail} END AS detail"
+    return f"CASE {error} END", f"CASE {detail} END"
 
 
 def refuse_reordered_header(path: Path, frame: pl.DataFrame) -> None:

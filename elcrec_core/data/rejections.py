@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
-from elcrec_core.data.expectations import ExpectationConfig, rejected_shares
+from elcrec_core.data.expectations import UNBOUNDED, ExpectationConfig, rejected_shares
 from elcrec_core.data.validation import CUT_SHORT, REASONS, REJECTED_COLUMNS, RowCheck
 
 REFUSED_ROWS, REFUSED_COUNTS = "rejected.csv", "load.json"  # the files of a refused load's folder
@@ -102,10 +102,10 @@ def rejected_files_note(check: RowCheck, share: float, fmt: str, files: Sequence
     rows = rows_per_file(check, files)
     if len(rows) < 2:  # a file alone: its share is the load's, which the expectations judge
         return ""
-    notes = []
+    notes, unbounded = [], [reason for reason in UNBOUNDED if reason not in apart]  # as the load's share
     for (file,), part in check.rejected.group_by(pl.col("source_file").cast(pl.String), maintain_order=True):
-        judged = part.filter(~pl.col("reason").cast(pl.String).is_in(list(apart)))
-        if judged.height > share * rows[file]:
+        judged = part.filter(~pl.col("reason").cast(pl.String).is_in([*apart, *unbounded]))
+        if judged.height > share * (rows[file] - part["reason"].cast(pl.String).is_in(unbounded).sum()):
             by_reason = dict(part["reason"].cast(pl.String).value_counts().iter_rows())
             first = "the first" if judged.height == part.height else "the first without a share of its own"
             notes.append(f"{file_name(file, files)}: {count_text(rows[file], rows[file] - len(part), by_reason)}"

@@ -20,8 +20,9 @@ from elcrec_core.config.field_types import check_field_types
 from elcrec_core.data.event_selection import with_type_keys
 
 Reason = Literal[
-    "malformed_line", "repeated_header", "missing_user", "missing_item", "missing_timestamp", "bad_timestamp",
-    "timestamp_out_of_window", "timestamp_in_future", "bad_rating", "rating_out_of_range", "duplicate_event",
+    "malformed_line", "repeated_header", "empty_row", "missing_user", "missing_item", "missing_timestamp",
+    "bad_timestamp", "timestamp_out_of_window", "timestamp_in_future", "bad_rating", "rating_out_of_range",
+    "duplicate_event",
 ]
 # in order of precedence: a row that breaks several rules gets the first reason
 REASONS: tuple[str, ...] = Reason.__args__
@@ -90,6 +91,7 @@ def check_rows(frame: pl.DataFrame, rules: RowRules = RowRules()) -> RowCheck:
     broken = {  # reason -> condition; the reader's own errors are in ``error``
         "malformed_line": error == "malformed_line",
         "repeated_header": error == "repeated_header",
+        "empty_row": error == "empty_row",  # a line of delimiters only (;;;;): no share bounds these rows
         "missing_user": blank("user_id") | _null_id("user_id", rules),
         "missing_item": blank("item_id") | _null_id("item_id", rules),
         "missing_timestamp": error == "missing_timestamp",

@@ -124,17 +124,18 @@ def test_every_reason_code(tmp_path: Path) -> None:
         f"a,x,{e},4",  # 15 accepted: another rating is another event
         f"a,x,{e},",  # 16 accepted: no rating
         " u , i,t,r",  # 17 repeated_header (its names, white space around them)
+        " ,,\t,",  # 18 empty_row (a line of delimiters only: a spreadsheet's empty row)
     ]) + "\n"
     result = _check(tmp_path, text, user="u", item="i", timestamp="t", rating="r")
     assert result.rejected.select("source_row", "reason").cast({"reason": pl.String}).rows() == [
         (3, "malformed_line"), (4, "missing_user"), (5, "missing_user"), (6, "missing_item"),
         (7, "missing_timestamp"), (8, "bad_timestamp"), (9, "timestamp_out_of_window"),
         (10, "timestamp_out_of_window"), (11, "timestamp_in_future"), (12, "bad_rating"),
-        (13, "rating_out_of_range"), (14, "duplicate_event"), (17, "repeated_header"),
+        (13, "rating_out_of_range"), (14, "duplicate_event"), (17, "repeated_header"), (18, "empty_row"),
     ]
     assert result.accepted["source_row"].to_list() == [2, 15, 16]
     assert list(result.by_reason) == list(REASONS)  # every reason occurs, in this order (value_counts' was random)
-    assert len(result.rejected) == 13 and result.rows_in == 16
+    assert len(result.rejected) == 14 and result.rows_in == 17
     assert result.rejected.filter(pl.col("source_row") == 8)["detail"].to_list() == ["t: later"]  # its column
     details = dict(result.rejected.select("source_row", "detail").rows())  # a bound's rejection: value and bound
     window = "is outside 2020-01-01 00:00:00 .. 2030-01-01 00:00:00"
@@ -305,8 +306,10 @@ def test_a_header_line_inside_the_data_is_rejected_even_where_no_time_would_refu
 
 
 def test_first_broken_rule_is_the_reason(tmp_path: Path) -> None:
-    result = _check(tmp_path, "u,i,t\n,,\n,x,soon\na,,soon\n", user="u", item="i", timestamp="t")
-    assert result.rejected["reason"].cast(pl.String).to_list() == ["missing_user", "missing_user", "missing_item"]
+    # a value in a column not read: a row (without any value it would be an empty_row)
+    result = _check(tmp_path, "u,i,t,note\n,,,n\n,x,soon,\na,,soon,\n,,,\n", user="u", item="i", timestamp="t")
+    assert result.rejected["reason"].cast(pl.String).to_list() == ["missing_user", "missing_user", "missing_item",
+                                                                    "empty_row"]
 
 
 def test_duplicates_keep_the_first_and_ignore_rejected_rows(tmp_path: Path) -> None:
