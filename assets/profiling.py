@@ -88,23 +88,24 @@ def intent_profiles(context: dg.AssetExecutionContext, config: ProfileSettings,
     map_png = intent_map(placed.representation, placed.intent, out / "intent_map.png", config.map_method,
                          config.map_sample)
     sizes_png = intent_sizes_chart(sizes, out / "intent_sizes.png")
-    # the tables once everything is computed: a failure above leaves all three as they were, not one replaced
+    # the tables once everything is computed, in one transaction: a failure above, or a warehouse locked past the
+    # wait (a retry), leaves all three as they were, never one replaced (of another day than the others)
     user_ids = pl.Series(seqs.user_ids, dtype=pl.String)
     whose = [pl.lit(partition, pl.String).alias("partition"),  # which day and model the intents are of
              pl.lit(profiled.name, pl.String).alias("model")]
-    warehouse.replace_table(storage.warehouse, "user_intents", pl.concat([
-        _intent_rows(seqs.user_ids, assigned, "sequence"), _intent_rows(short.user_ids, short_assigned, "short")
-    ]).with_columns(whose))
-    warehouse.replace_table(storage.warehouse, "intent_profiles", profiles.with_columns(whose))
-    # one row for these profiles; none without item categories (no stale numbers of an earlier model)
-    warehouse.replace_table(storage.warehouse, "intent_category_purity", pl.DataFrame([] if purity is None else [{
-        "partition": partition, "model": profiled.name, "category_purity": purity.purity,
-        "shuffled_category_purity": purity.shuffled, "shuffled_std": purity.shuffled_std,
-        "shuffles": purity.shuffles, "users": int(purity.per_intent["users"].sum()),
-        "interactions": int(purity.per_intent["interactions"].sum())}], schema={
-        "partition": pl.String, "model": pl.String, "category_purity": pl.Float64,
-        "shuffled_category_purity": pl.Float64, "shuffled_std": pl.Float64, "shuffles": pl.Int64, "users": pl.Int64,
-        "interactions": pl.Int64}))
+    warehouse.replace_tables(storage.warehouse, {
+        "user_intents": pl.concat([_intent_rows(seqs.user_ids, assigned, "sequence"),
+                                   _intent_rows(short.user_ids, short_assigned, "short")]).with_columns(whose),
+        "intent_profiles": profiles.with_columns(whose),
+        # one row for these profiles; none without item categories (no stale numbers of an earlier model)
+        "intent_category_purity": pl.DataFrame([] if purity is None else [{
+            "partition": partition, "model": profiled.name, "category_purity": purity.purity,
+            "shuffled_category_purity": purity.shuffled, "shuffled_std": purity.shuffled_std,
+            "shuffles": purity.shuffles, "users": int(purity.per_intent["users"].sum()),
+            "interactions": int(purity.per_intent["interactions"].sum())}], schema={
+            "partition": pl.String, "model": pl.String, "category_purity": pl.Float64,
+            "shuffled_category_purity": pl.Float64, "shuffled_std": pl.Float64, "shuffles": pl.Int64,
+            "users": pl.Int64, "interactions": pl.Int64})})
 
     metadata = {
         "written": True,

@@ -32,7 +32,7 @@ a damaged file). In the pipeline the writers share the Dagster concurrency pool
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -160,11 +160,20 @@ def append_item_index(con: duckdb.DuckDBPyConnection, new: pl.DataFrame) -> None
 
 def replace_table(path: str | Path, name: str, frame: pl.DataFrame) -> None:
     """Replace (or create) table ``name`` with the rows and columns of ``frame``, in one transaction."""
-    if name in _LOADED_TABLES:
-        raise ValueError(f"{name} is written by its loader only")
+    replace_tables(path, {name: frame})
+
+
+def replace_tables(path: str | Path, frames: Mapping[str, pl.DataFrame]) -> None:
+    """Replace (or create) each table of ``frames`` (name -> rows and columns) in one transaction: all of them, or
+    none where one fails (tables that describe one thing together, such as a day's intents and their profiles).
+    Raises ValueError for a table that its loader alone writes."""
+    if loaded := [name for name in frames if name in _LOADED_TABLES]:
+        raise ValueError(f"{', '.join(loaded)} is written by its loader only")
     with transaction(path) as con:
-        con.register("new_table", frame)
-        con.execute(f"CREATE OR REPLACE TABLE {quote_identifier(name)} AS SELECT * FROM new_table")
+        for name, frame in frames.items():
+            con.register("new_table", frame)
+            con.execute(f"CREATE OR REPLACE TABLE {quote_identifier(name)} AS SELECT * FROM new_table")
+            con.unregister("new_table")
 
 
 def load_item_metadata(metadata: pl.DataFrame, rejected: pl.DataFrame, source_file: str | Path,

@@ -237,6 +237,24 @@ def test_replace_table_writes_derived_tables_only(tmp_path: Path) -> None:
         warehouse.replace_table(db, "raw_interactions", pl.DataFrame({"x": [1]}))
 
 
+def test_tables_replaced_together_are_all_replaced_or_none(tmp_path: Path) -> None:
+    """A day's intents, their profiles and purity were three transactions: where the warehouse was locked past the
+    wait at the third (the step then retried), the first two held the new day's rows beside the old purity.
+    replace_tables writes them in one: a failure at any table leaves every one as it was."""
+    db = tmp_path / "w.duckdb"
+    warehouse.replace_tables(db, {"a": pl.DataFrame({"day": ["old"]}), "b": pl.DataFrame({"day": ["old"]})})
+    unwritable = pl.DataFrame({"x": [object()]}, schema={"x": pl.Object})  # no column type of DuckDB
+    with pytest.raises(duckdb.InvalidInputException, match="holds Python objects"):
+        warehouse.replace_tables(db, {"a": pl.DataFrame({"day": ["new"]}), "b": unwritable})
+    with warehouse.connect(db, read_only=True) as con:
+        assert [con.execute(f"SELECT day FROM {t}").fetchall() for t in "ab"] == [[("old",)], [("old",)]]
+    warehouse.replace_tables(db, {"a": pl.DataFrame({"day": ["new"]}), "b": pl.DataFrame({"day": ["new"]})})
+    with warehouse.connect(db, read_only=True) as con:
+        assert [con.execute(f"SELECT day FROM {t}").fetchall() for t in "ab"] == [[("new",)], [("new",)]]
+    with pytest.raises(ValueError, match="raw_interactions is written by its loader only"):
+        warehouse.replace_tables(db, {"a": pl.DataFrame({"day": ["x"]}), "raw_interactions": pl.DataFrame()})
+
+
 def test_the_quarantine_of_a_day_is_its_files_rows(tmp_path: Path, daily: Path) -> None:
     """rejected_interactions is a daily asset: its counts for a day were the whole table's (7, 14, 51, 51 for loads
     that rejected 7, 7, 37 and 0 rows). With ``day``, the rows of the files that the day's newest load read."""
