@@ -19,7 +19,8 @@ from elcrec_core.data.files import HEADER_IS_DATA, SourceReadError
 from elcrec_core.data.item_metadata import ENCODING_ADVICE
 from elcrec_core.data.rejections import (count_text, decimal_comma_note, example_rows, file_name, percent_above,
                                         reason_counts, rejected_examples)
-from elcrec_core.data.source_config import ItemMetadataConfig, TimestampFormat
+from elcrec_core.data.source_config import ItemMetadataConfig
+from elcrec_core.data.timestamp_patterns import FORMATS_TEXT
 from elcrec_core.data.source_folders import metadata_among_events
 from elcrec_core.data.sources import NOT_UTF8_ADVICE
 from elcrec_core.data.expectations import ExpectationReport, rejected_shares
@@ -119,7 +120,7 @@ def _naming(err: SourceReadError, columns: dict[str, list[str | None]]) -> list[
 
 
 # what to look at in the source settings where rows were rejected for a reason that they decide
-_REASON_SETTINGS = {"bad_timestamp": f"timestamp_format ({', '.join(TimestampFormat.__args__)})",
+_REASON_SETTINGS = {"bad_timestamp": f"timestamp_format ({FORMATS_TEXT})",
                     "missing_timestamp": "timestamp_column ('' for a source without times)",
                     "missing_user": "user_column", "missing_item": "item_column",
                     "rating_out_of_range": "min_rating, max_rating",  # named nowhere (helper-238)

@@ -22,11 +22,11 @@ from elcrec_core.data.source_config import (
     ItemMetadataConfig,
     SourceConfig,
     SourceFormat,
-    TimestampFormat,
     naive_utc,
     path_without_format,
 )
 from elcrec_core.data.synthetic import SyntheticConfig
+from elcrec_core.data.timestamp_patterns import FORMATS_TEXT, timestamp_format_problem
 from elcrec_core.data.expectations import ExpectationConfig, reason_share_problems
 from elcrec_core.data.validation import NULL_IDS, RowRules
 from elcrec_core.train.auto_preset import AUTO, BASE_PRESET, preset_experiment
@@ -59,8 +59,8 @@ class SourceSettings(CheckedConfig):
                                                         "read only from the column named here")
     event_type_column: str | None = Field(None, description="column of the event type (view, purchase, ...; default: "
                                                             "none read), for the sequence settings' event_types")
-    timestamp_format: str | None = Field(None, description="epoch_s (the default), epoch_ms, epoch_us "
-                                                                    "or iso8601")
+    timestamp_format: str | None = Field(None, description=f"{FORMATS_TEXT} (a German Excel export's 07.12.2026 "
+                                                           "14:03); default epoch_s")
     delimiter: str | None = Field(None, description="field delimiter of csv/tsv, one character (default , for csv, "
                                                     "tab for tsv)")
     header: bool | None = Field(None, description="whether delimited text has a header line (default true, "
@@ -150,9 +150,10 @@ class SourceSettings(CheckedConfig):
                     for name, value in values.items() for low, high in [_SOURCE_BOUNDS[name]]
                     if value < low or (high is not None and value > high)]
         problems += reason_share_problems(self.max_rejected_share_by_reason or {})
-        return problems + [f"{name} = {value!r}: one of {', '.join(choices.__args__)}"
-                           for name, choices in (("format", SourceFormat), ("timestamp_format", TimestampFormat))
-                           if (value := getattr(self, name)) is not None and value not in choices.__args__]
+        if self.format is not None and self.format not in SourceFormat.__args__:
+            problems.append(f"format = {self.format!r}: one of {', '.join(SourceFormat.__args__)}")
+        timestamps = timestamp_format_problem(self.timestamp_format) if self.timestamp_format is not None else None
+        return problems + ([timestamps] if timestamps else [])
 
     def origin(self, file: Path | None) -> str:
         """Where these (unresolved) settings come from, for an error about them: the source settings ``file``,

@@ -334,14 +334,16 @@ def test_times_of_two_forms_in_one_source_reject_the_other_forms_rows_naming_it(
         ("b", None, "bad_timestamp", "timestamp: 1772383706693 (a number, no ISO 8601 time: an epoch time? "
                                      "timestamp_format)"),
         ("c", datetime(2026, 3, 1, 10), None, None)]
-    # a date of a locale (a European or US spreadsheet's): no format reads it, and the detail says how to write it
-    # (helper-187: "give --timestamp-format", which none fits)
+    # a date of a locale (a European or US spreadsheet's): the detail names the strptime pattern that reads it, day
+    # first where its first field is above 12, month first where its second is (helper-253; it said to write them
+    # as ISO 8601, which no timestamp_format but iso8601 read: helper-187)
     local = tmp_path / "local.csv"
     local.write_text("user_id,item_id,timestamp\nu,a,31.12.1997 21:16\nu,b,12/31/1997 9:16 PM\n")
     for fmt in ("iso8601", "epoch_s", "epoch_ms"):  # under every format: epoch_s (the default) had no word (helper-195)
         assert read_source(SourceConfig(format="csv", path=str(local), timestamp_format=fmt))["detail"].to_list() == [
-            f"timestamp: {value} (a date of a locale, which no timestamp_format reads: write the times as ISO 8601, "
-            "1997-12-31T21:16:00)" for value in ("31.12.1997 21:16", "12/31/1997 9:16 PM")], fmt
+            "timestamp: 31.12.1997 21:16 (a date of a locale, day first: timestamp_format \"%d.%m.%Y %H:%M\")",
+            "timestamp: 12/31/1997 9:16 PM (a date of a locale, month first: timestamp_format \"%m/%d/%Y %I:%M %p\")"
+        ], fmt
     # an epoch number of the format's unit past the year 9999 (or before the year 1) said no word why
     beyond = tmp_path / "beyond.csv"
     beyond.write_text("user_id,item_id,timestamp\nu,a,253402300799\nu,b,253402300800\nu,c,-62135596801\n")

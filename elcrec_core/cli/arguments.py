@@ -23,8 +23,8 @@ from elcrec_core.config.settings import (
 )
 from elcrec_core.data.rejections import write_rejected
 from elcrec_core.data.sequences import Sequences
-from elcrec_core.data.source_config import TimestampFormat
 from elcrec_core.data.text_encoding import encoding_problem
+from elcrec_core.data.timestamp_patterns import FORMATS_TEXT, timestamp_format_problem
 from elcrec_core.train.auto_preset import AUTO, BASE_PRESET, preset_experiment
 
 TRAIN_FIELDS = {field.name for field in dataclasses.fields(TrainConfig)}
@@ -35,6 +35,13 @@ def _encoding(name: str) -> str:
     if problem := encoding_problem(name):  # rot13 too, a codec but no text encoding (helper-202)
         raise argparse.ArgumentTypeError(f"{problem} (a Python codec: utf-8, latin-1, cp1252, utf-16, ...)")
     return name
+
+
+def _timestamp_format(fmt: str) -> str:
+    """``fmt`` where it is a timestamp format (a named one or a strptime pattern); else argparse's error."""
+    if problem := timestamp_format_problem(fmt, "--timestamp-format"):
+        raise argparse.ArgumentTypeError(problem)
+    return fmt
 
 
 def load_data_with_ids(path: str, fmt: str | None = None, seed: int = 0) -> tuple[Sequences, np.ndarray | None]:
@@ -140,8 +147,9 @@ def add_data_options(p: argparse.ArgumentParser, data_help: str, default: str | 
     g.add_argument("--item-column", help="column of the item id (default item_id)")
     g.add_argument("--timestamp-column", help="column of the time (default timestamp; none: no times, events "
                                               "keep the file's order)")
-    g.add_argument("--timestamp-format", choices=TimestampFormat.__args__,
-                   help="default: detected from the first rows")
+    g.add_argument("--timestamp-format", type=_timestamp_format, metavar="FORMAT",
+                   help=f"{FORMATS_TEXT.replace('%', '%%')} (a German Excel export's 07.12.2026 14:03); default: "
+                        "detected from the first rows")
     g.add_argument("--delimiter", help="field delimiter of csv/tsv (one character; \\t or tab for a tab)")
     g.add_argument("--no-header", action="store_true", help="the first line is data (columns column0, column1, "
                                                             "... unless --names)")

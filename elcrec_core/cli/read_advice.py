@@ -13,7 +13,8 @@ import polars as pl
 
 from elcrec_core.cli.format_guessing import FORMAT_OPTION, first_lines, is_number, looks_like, parquet_schema
 from elcrec_core.data.files import HEADER_IS_DATA, SourceReadError
-from elcrec_core.data.source_config import SourceConfig, TimestampFormat
+from elcrec_core.data.source_config import SourceConfig
+from elcrec_core.data.timestamp_patterns import FORMATS_TEXT
 
 
 def read_advice(exc: SourceReadError, first: Path, source: SourceConfig, how: str | None) -> str:
@@ -47,7 +48,7 @@ def read_advice(exc: SourceReadError, first: Path, source: SourceConfig, how: st
                     "field's text)")
     if "bad_timestamp" in exc.cause or "missing_timestamp" in exc.cause:
         tips.append(f"the timestamps were read as {source.timestamp_format}: give --timestamp-format "
-                    f"{'|'.join(TimestampFormat.__args__)}, or --timestamp-column (none: the file has no times)")
+                    f"{FORMATS_TEXT}, or --timestamp-column (none: the file has no times)")
     content = looks_like(first)
     if "NUL byte" in exc.cause and content != "parquet":
         wide = re.search(r"the source setting encoding: (utf-\d+) reads it", exc.cause)  # its byte order mark

@@ -9,7 +9,6 @@ from collections.abc import Mapping
 import polars as pl
 
 from elcrec_core.data.event_normalisation import rejected_where
-from elcrec_core.data.source_config import TimestampFormat
 from elcrec_core.data.validation import CUT_SHORT
 
 MIN_IDS_TO_COMPARE = 10  # other rows of the file before a value is judged shorter than every other
@@ -22,7 +21,7 @@ def _shapes(ids: pl.Series) -> pl.Series:
 
 
 def last_line_cut_short(frame: pl.DataFrame, fields: Mapping[str, str | None],
-                        timestamp_format: TimestampFormat) -> pl.DataFrame:
+                        timestamp_format: str) -> pl.DataFrame:
     """``frame`` (normalised events of one delimited file, in file order, whose last row is the file's last line and
     has no line end) where that row's user or item id is shorter than every other of the file (of at least
     :data:`MIN_IDS_TO_COMPARE` rows), which are all of one length and one form (letters and digits in the same

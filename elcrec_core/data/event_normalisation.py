@@ -14,7 +14,9 @@ import polars as pl
 from elcrec_core.data.files import (
     SourceReadError,
 )
-from elcrec_core.data.source_config import NORMALISED_SCHEMA, ColumnMap, TimestampFormat
+from elcrec_core.data.source_config import NORMALISED_SCHEMA, ColumnMap
+from elcrec_core.data.timestamp_patterns import LOCAL_DATE, LOCALE_MARK, is_pattern, locale_hints, pattern_detail, \
+    pattern_sql
 from elcrec_core.data.validation import NO_VALUE, NULL_IDS, REASONS, null_texts
 
 _EPOCH_SCALE = {"epoch_s": 1_000_000, "epoch_ms": 1_000, "epoch_us": 1}  # to microseconds
@@ -114,10 +116,11 @@ def rejected_where(frame: pl.DataFrame, rows: pl.Series | pl.Expr, reason: str, 
 NULL_TYPE = '"NULL"'  # DuckDB's name of a column type that holds no value (pandas' and polars' empty frames write it)
 
 
-def _timestamp_sql(column_type: str, fmt: TimestampFormat, path: Path) -> str:
+def _timestamp_sql(column_type: str, fmt: str, path: Path) -> str:
     """SQL that turns raw column ``t`` (its trimmed text ``t_raw``) into a UTC TIMESTAMP, NULL where it cannot
     be parsed: also a time outside the years 1-9999 or an infinite one (DuckDB's -infinity), a word that DuckDB
-    reads as a time (epoch, infinity) and an epoch number written with DuckDB's digit separator (1_000)."""
+    reads as a time (epoch, infinity) and an epoch number written with DuckDB's digit separator (1_000). A strptime
+    pattern reads the text of any column but one of times (20261207 of a number column by %Y%m%d)."""
     if column_type == NULL_TYPE:  # no value at all (an empty hour's part, all times missing): refused the whole
         return "CAST(NULL AS TIMESTAMP)"  # file, 'not an epoch number' (helper-238); each row is missing_timestamp
     if column_type in ("TIMESTAMP_NS", "TIMESTAMPTZ_NS"):  # cut to the microsecond, as ISO text is: DuckDB's cast
@@ -125,6 +128,8 @@ def _timestamp_sql(column_type: str, fmt: TimestampFormat, path: Path) -> str:
         return _in_years(f"make_timestamp(({ns} - ({ns} % 1000 + 1000) % 1000) // 1000)")
     if column_type.startswith("TIMESTAMP") or column_type == "DATE":
         return _in_years("CAST(t AS TIMESTAMP)")  # TIMESTAMPTZ converts to UTC (the session time zone)
+    if is_pattern(fmt):
+        return _in_years(pattern_sql(fmt))
     if fmt == "iso8601":
         if column_type != "VARCHAR":
             raise SourceReadError(path, f"timestamp column is {column_type}, but the format is iso8601")
@@ -139,13 +144,15 @@ def _timestamp_sql(column_type: str, fmt: TimestampFormat, path: Path) -> str:
             f" THEN make_timestamp(CAST(round({number} * {_EPOCH_SCALE[fmt]}) AS BIGINT)) END")
 
 
-def _form_hint(fmt: TimestampFormat) -> str:
+def _form_hint(fmt: str) -> str:
     """SQL: why a time ``t_raw`` that ``fmt`` could not read may be of another form, as a detail's end (a helper's
-    trial read ``ts: 1772452800`` of an iso8601 column without a word why); '' where it has no other form."""
+    trial read ``ts: 1772452800`` of an iso8601 column without a word why); '' where it has no other form. A date
+    of a locale (31.12.1997, 12/31/1997 9:16 PM) ends in :data:`LOCALE_MARK`, which :func:`locale_hints` replaces
+    with the pattern that the file's dates fit."""
     number, iso = "regexp_matches(t_raw, '^[+-]?[0-9]+([.][0-9]+)?$')", "regexp_matches(t_raw, '^[0-9]{4}-[0-9]{2}')"
-    local = "regexp_matches(t_raw, '^[0-9]{1,2}[./-][0-9]{1,2}[./-][0-9]{2,4}')"  # 31.12.1997, 12/31/1997 9:16 PM
-    locale = (f"WHEN {local} THEN ' (a date of a locale, which no timestamp_format reads: write the times as ISO 8601, "
-              "1997-12-31T21:16:00)' ELSE '' END")  # under every format (helper-195: epoch_s, the default, had none)
+    locale = f"WHEN regexp_matches(t_raw, '{LOCAL_DATE}') THEN '{LOCALE_MARK}' ELSE '' END"  # under every format
+    if is_pattern(fmt):  # (helper-195: epoch_s, the default, had none)
+        return f"{pattern_detail(fmt)} || CASE {locale}"
     if fmt == "iso8601":
         return f"CASE WHEN {number} THEN ' (a number, no ISO 8601 time: an epoch time? timestamp_format)' {locale}"
     longer = {"epoch_s": ("epoch_ms", 13), "epoch_ms": ("epoch_us", 16)}.get(fmt)
@@ -173,7 +180,7 @@ def _number(text: str) -> str:
 
 
 def normalise_events(
-    raw: duckdb.DuckDBPyRelation, fields: Mapping[str, str | None], fmt: TimestampFormat, path: Path,
+    raw: duckdb.DuckDBPyRelation, fields: Mapping[str, str | None], fmt: str, path: Path,
     null_values: tuple[str, ...] = NULL_IDS,
 ) -> pl.DataFrame:
     """Parse raw columns u, i (and t, r, e where mapped), error, detail and an optional source_row (passed
@@ -226,7 +233,8 @@ def normalise_events(
         FROM (SELECT {", ".join(f"{sql} AS {name}" for name, sql in parsed.items())}, error, detail
               FROM (SELECT *{with_texts} FROM raw))
     """).pl()
-    return _times_cut_short(frame, fields["t"]) if "t_form" in frame.columns else frame
+    frame = _times_cut_short(frame, fields["t"]) if "t_form" in frame.columns else frame
+    return locale_hints(frame, fields["t"], fmt) if fields["t"] else frame
 
 
 _OPEN, _CLOSE = " '", "' "  # around a text in a detail

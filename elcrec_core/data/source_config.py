@@ -22,12 +22,10 @@ from elcrec_core.data.files import (
 )
 from elcrec_core.data.synthetic import SyntheticConfig
 from elcrec_core.data.text_encoding import encoding_problem, is_utf8
+from elcrec_core.data.timestamp_patterns import timestamp_format_problem
 from elcrec_core.data.validation import REASONS
 
 SourceFormat = Literal["csv", "tsv", "parquet", "jsonl", "sequence", "synthetic"]
-
-
-TimestampFormat = Literal["epoch_s", "epoch_ms", "epoch_us", "iso8601"]
 
 
 NORMALISED_SCHEMA: dict[str, pl.DataType] = {
@@ -76,7 +74,7 @@ class SourceConfig:
     format: SourceFormat
     path: str | None = None
     columns: ColumnMap = field(default_factory=ColumnMap)
-    timestamp_format: TimestampFormat = "epoch_s"
+    timestamp_format: str = "epoch_s"  # timestamp_patterns' TimestampFormat or a strptime pattern ("%d.%m.%Y %H:%M")
     delimiter: str | None = None
     header: bool | None = None  # None: true, or false where ``names`` are given
     names: tuple[str, ...] | None = None
@@ -88,7 +86,7 @@ class SourceConfig:
 
     def __post_init__(self) -> None:
         check_field_types(self)
-        if problem := encoding_problem(self.encoding):
+        if problem := encoding_problem(self.encoding) or timestamp_format_problem(self.timestamp_format):
             raise ValueError(problem)
         if self.format != "synthetic" and not self.path:
             raise ValueError(f"a {self.format} source needs a path")

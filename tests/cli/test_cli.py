@@ -60,6 +60,27 @@ def test_iso_timestamps_with_offsets_are_ordered_in_true_time(tmp_path: Path, ca
                                    "detected from the first rows)")
 
 
+def test_a_timestamp_format_pattern_reads_a_german_excel_export(tmp_path: Path, capsys) -> None:
+    """--timestamp-format "%d.%m.%Y %H:%M": day first (13.1.2026 is January 13th), the times that the pipeline
+    loads (tests/pipeline/test_source_file.py); a value it does not read is named with the pattern, and a pattern
+    that is none is refused naming the option (every row was bad_timestamp: helper-253)."""
+    path = _write(tmp_path / "e.csv", "user_id;item_id;timestamp\nu1;a;30.01.2026 9:05\nu1;b;13.1.2026 14:03\n"
+                                      "u2;a;30.1.2026 23:59\nu2;b;30.1.2026 24:00\n")
+    de = ("--delimiter", ";", "--timestamp-format", "%d.%m.%Y %H:%M")
+    assert _sequences(capsys, path, *de) == [{"user": "u1", "items": ["b", "a"]}, {"user": "u2", "items": ["a"]}]
+    code, _, err = _run(capsys, "sequences", "--data", str(path), *de)
+    assert code == 0 and "events from 2026-01-13 to 2026-01-30 (UTC days)" in err
+    assert 'line 5: bad_timestamp (timestamp: 30.1.2026 24:00 (not of timestamp_format "%d.%m.%Y %H:%M"))' in err
+    with pytest.raises(SystemExit) as refused:
+        _run(capsys, "sequences", "--data", str(path), "--delimiter", ";", "--timestamp-format", "%d.%m.%Q")
+    assert refused.value.code == 2 and (
+        "argument --timestamp-format: --timestamp-format = '%d.%m.%Q': no strptime pattern (Failed to parse format "
+        "specifier %d.%m.%Q: Unrecognized format for strftime/strptime: %Q)") in capsys.readouterr().err
+    # read as epoch_s (the default for numbers, here detected as none), each row names the pattern that fits
+    code, _, err = _run(capsys, "sequences", "--data", str(path), "--delimiter", ";")
+    assert 'timestamp: 30.01.2026 9:05 (a date of a locale, day first: timestamp_format "%d.%m.%Y %H:%M")' in err
+
+
 def test_ids_keep_their_spelling(tmp_path: Path, capsys) -> None:
     path = _write(tmp_path / "e.csv", "user_id,item_id,timestamp\n"
                                       f"007,7,{T0}\n7,007,{T0}\n007,00123,{T0 + 1}\n007,007,{T0 + 2}\n7,123,{T0 + 3}\n")

@@ -1285,3 +1285,86 @@ def test_a_byte_copy_is_the_newer_file_not_the_one_whose_name_sorts_later(tmp_pa
     assert listed[0] == copy and byte_copies(listed) == {copy: original}
     os.utime(copy, ns=(10**18, 10**18))
     assert byte_copies(listed) == {original: copy}  # one time: the first listed
+
+
+# --- timestamps of a locale: strptime patterns (helper-253) --------------------------------------------------------
+
+GERMAN = ("Kunde;Artikel;Zeit\nk1;a;07.12.2026 14:03\nk1;b;13.1.2026 9:05\nk2;a;31.12.1997 21:16\n"
+          "k2;b;1.2.2026 00:00\nk2;c;01.02.2026 24:00\n")
+
+
+def _german(tmp_path: Path, text: str, fmt: str, name: str = "de.csv") -> pl.DataFrame:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    columns = ColumnMap(user="Kunde", item="Artikel", timestamp="Zeit")
+    return read_source(SourceConfig(format="csv", path=str(path), delimiter=";", columns=columns,
+                                    timestamp_format=fmt)).cast({"error": pl.String})
+
+
+def test_a_german_excel_exports_times_read_by_a_strptime_pattern(tmp_path: Path) -> None:
+    """Day first, as written (13.1. is January 13th, 07.12. December 7th: never swapped), leading zeros optional,
+    naive times as UTC; a value the pattern does not read is bad_timestamp naming the column, value and pattern."""
+    read = _german(tmp_path, GERMAN, "%d.%m.%Y %H:%M")
+    assert read.select("user_id", "timestamp", "error", "detail").rows() == [
+        ("k1", datetime(2026, 12, 7, 14, 3), None, None), ("k1", datetime(2026, 1, 13, 9, 5), None, None),
+        ("k2", datetime(1997, 12, 31, 21, 16), None, None), ("k2", datetime(2026, 2, 1), None, None),
+        ("k2", None, "bad_timestamp", 'Zeit: 01.02.2026 24:00 (not of timestamp_format "%d.%m.%Y %H:%M")')]
+    # an offset (%z) is read and converted to UTC; a pattern reads the text of a number column (20261207)
+    offsets = _german(tmp_path, "Kunde;Artikel;Zeit\nk;a;07.12.2026 14:03 +01:00\nk;b;07.12.2026 14:03 -0500\n",
+                      "%d.%m.%Y %H:%M %z")
+    assert offsets["timestamp"].to_list() == [datetime(2026, 12, 7, 13, 3), datetime(2026, 12, 7, 19, 3)]
+    assert _german(tmp_path, "Kunde;Artikel;Zeit\nk;a;20261207\nk;b;20260113\n", "%Y%m%d")["timestamp"].to_list() \
+        == [datetime(2026, 12, 7), datetime(2026, 1, 13)]
+    # US: month first, a 12-hour clock
+    us = _german(tmp_path, "Kunde;Artikel;Zeit\nk;a;12/31/1997 9:16 PM\nk;b;1/2/2026 12:05 am\n", "%m/%d/%Y %I:%M %p")
+    assert us["timestamp"].to_list() == [datetime(1997, 12, 31, 21, 16), datetime(2026, 1, 2, 0, 5)]
+
+
+def test_a_german_exports_last_line_cut_short_is_a_bad_timestamp(tmp_path: Path) -> None:
+    """strptime reads 14:0 as 14:00 and 7.12.202 as the year 202: minutes, seconds and years that end a pattern
+    need all their digits; 14: is no time; a last line without a line end says so."""
+    head = "Kunde;Artikel;Zeit\nk1;a;07.12.2026 14:03\n"
+    for first, cut, fmt in (("07.12.2026 14:03", "07.12.2026 14:", "%d.%m.%Y %H:%M"),
+                            ("07.12.2026 14:03", "07.12.2026 14:0", "%d.%m.%Y %H:%M"),
+                            ("07.12.2026", "7.12.202", "%d.%m.%Y")):
+        read = _german(tmp_path, f"Kunde;Artikel;Zeit\nk1;a;{first}\nk1;b;{cut}", fmt)
+        assert read["timestamp"][0] == (datetime(2026, 12, 7, 14, 3) if "%H" in fmt else datetime(2026, 12, 7))
+        assert read.select("timestamp", "error", "detail").rows()[-1] == (
+            None, "bad_timestamp", f'Zeit: {cut} (not of timestamp_format "{fmt}": its last field lacks a digit)'
+            + CUT_SHORT), cut
+    assert _german(tmp_path, head + "k1;b;07.12.2026 14:3\n", "%d.%m.%Y %H:%M")["error"].to_list() == [
+        None, "bad_timestamp"]
+
+
+def test_a_date_of_a_locale_names_the_pattern_that_the_files_dates_fit(tmp_path: Path) -> None:
+    """Read as epoch_s (the default) or iso8601: day first where a first field is above 12, month first where a
+    second is, both where the file's dates cannot tell; under a pattern of the other order, the right one."""
+    day_first = 'Zeit: {} (a date of a locale, day first: timestamp_format "%d.%m.%Y %H:%M")'
+    for fmt in ("epoch_s", "iso8601"):
+        assert _german(tmp_path, GERMAN, fmt)["detail"].to_list() == [day_first.format(value) for value in (
+            "07.12.2026 14:03", "13.1.2026 9:05", "31.12.1997 21:16", "1.2.2026 00:00", "01.02.2026 24:00")]
+    us = _german(tmp_path, "Kunde;Artikel;Zeit\nk;a;12/31/1997 9:16 PM\nk;b;01/02/2026 10:00:05\n", "epoch_s")
+    assert us["detail"].to_list() == [
+        'Zeit: 12/31/1997 9:16 PM (a date of a locale, month first: timestamp_format "%m/%d/%Y %I:%M %p")',
+        'Zeit: 01/02/2026 10:00:05 (a date of a locale, month first: timestamp_format "%m/%d/%Y %H:%M:%S")']
+    either = _german(tmp_path, "Kunde;Artikel;Zeit\nk;a;01.02.2026\nk;b;03.04.26\n", "epoch_s")["detail"]
+    assert either.to_list() == [
+        f"Zeit: {value} (a date of a locale, day or month first, which the file's dates cannot tell (none has a field "
+        f'above 12): timestamp_format "%d.%m.{year}" (day first) or "%m.%d.{year}" (month first))'
+        for value, year in (("01.02.2026", "%Y"), ("03.04.26", "%y"))]
+    wrong = _german(tmp_path, GERMAN, "%m.%d.%Y %H:%M")
+    assert wrong["detail"][1] == ('Zeit: 13.1.2026 9:05 (not of timestamp_format "%m.%d.%Y %H:%M") (a date of a '
+                                  'locale, day first: timestamp_format "%d.%m.%Y %H:%M")')
+
+
+@pytest.mark.parametrize("fmt, message", [
+    ("%d.%m.%Q", "timestamp_format = '%d.%m.%Q': no strptime pattern (Failed to parse format specifier %d.%m.%Q: "
+                 "Unrecognized format for strftime/strptime: %Q)"),
+    ("%d.%m.%Y %", "timestamp_format = '%d.%m.%Y %': no strptime pattern"),
+    ("dd.mm.yyyy", "timestamp_format = 'dd.mm.yyyy': one of epoch_s, epoch_ms, epoch_us, iso8601 or a strptime "
+                   "pattern such as '%d.%m.%Y %H:%M' (text holding %)"),
+])
+def test_a_timestamp_format_that_is_no_strptime_pattern_is_refused_naming_the_setting(fmt: str, message: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        SourceConfig(format="csv", path="e.csv", timestamp_format=fmt)
+    assert str(refused.value).startswith(message)

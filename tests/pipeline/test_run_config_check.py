@@ -72,7 +72,8 @@ def test_every_wrong_value_of_a_run_config_is_named_with_its_path(monkeypatch):
         "ops.raw_interactions.config: max_rejected_share = 2.0: must be 0 or more, at most 1",
         "ops.raw_interactions.config: min_rows = -1: must be 0 or more",
         "ops.raw_interactions.config: format = 'xls': one of csv, tsv, parquet, jsonl, sequence, synthetic",
-        "ops.raw_interactions.config: timestamp_format = 'epochs': one of epoch_s, epoch_ms, epoch_us, iso8601",
+        "ops.raw_interactions.config: timestamp_format = 'epochs': one of epoch_s, epoch_ms, epoch_us, iso8601 or a "
+        "strptime pattern such as '%d.%m.%Y %H:%M' (text holding %)",
         "ops.elcrec_model.config: invalid setting(s): model.dropout: Input should be less than 1 (given 1.5); "
         "train.epochs: Input should be greater than or equal to 1 (given -3)",
         "ops.serving_model.config.tolerance: Input should be greater than or equal to 0 (given -1)",

@@ -312,7 +312,8 @@ def test_a_refused_load_names_its_rejected_rows_and_the_setting_to_check(team, t
            f"bad_timestamp (timestamp: 2026-01-31T09:00:00Z{iso}); 2026-01-31.csv line 3: bad_timestamp (timestamp: " \
            f"2026-01-30T23:59:00Z{iso}); 2026-01-31.csv line 4: bad_timestamp (timestamp: 2026-01-31T10:00:00Z" \
            f"{iso}). Is " \
-           "timestamp_format (epoch_s, epoch_ms, epoch_us, iso8601) in the source settings (run config " \
+           "timestamp_format (epoch_s, epoch_ms, epoch_us, iso8601 or a strptime pattern such as '%d.%m.%Y %H:%M') " \
+           "in the source settings (run config " \
            f"(timestamp_format) over {team / 'source.yaml'}) right for these files (the timestamps were read as " \
            "epoch_s)?" in message
     # every row rejected: neither threshold would load anything (the rows are not empty, and none was accepted)
@@ -355,8 +356,8 @@ def test_a_refused_load_names_its_rejected_rows_and_the_setting_to_check(team, t
     message = failure.event_specific_data.error.message
     assert ("61 rows read, 30 accepted, 31 rejected (missing_user: 1, bad_timestamp: 30); the first rejected of each "
             "reason, most frequent first: 2026-01-31.csv line 3: bad_timestamp (timestamp: later); 2026-01-31.csv "
-            "line 2: missing_user (user_id is empty). Is timestamp_format (epoch_s, epoch_ms, epoch_us, iso8601) in "
-            "the source settings") in message
+            "line 2: missing_user (user_id is empty). Is timestamp_format (epoch_s, epoch_ms, epoch_us, iso8601 or a "
+            "strptime pattern such as '%d.%m.%Y %H:%M') in the source settings") in message
     assert "user_column" not in message and "max_rejected_share (0.1) sets" in message
     # of more than 3 reasons, the 3 most frequent (it said "of each reason" and gave 3 of 6)
     (team / "logs" / "2026-01-31.csv").write_text("user_id,item_id,timestamp\n,a,1769850000\nu1,,1769850000\n"
@@ -1313,7 +1314,10 @@ def test_a_load_under_other_row_rules_counts_the_stored_files_they_left_as_they_
 @pytest.mark.parametrize("setting, message", [
     ({"format": "xml"}, "format = 'xml': one of csv, tsv, parquet, jsonl, sequence, synthetic"),
     ({"timestamp_format": "epoch_days"},
-     "timestamp_format = 'epoch_days': one of epoch_s, epoch_ms, epoch_us, iso8601"),
+     "timestamp_format = 'epoch_days': one of epoch_s, epoch_ms, epoch_us, iso8601 or a strptime pattern"),
+    ({"timestamp_format": "%d.%m.%Y %H:%Q"}, "timestamp_format = '%d.%m.%Y %H:%Q': no strptime pattern (Failed to "
+                                            "parse format specifier %d.%m.%Y %H:%Q: Unrecognized format for "
+                                            "strftime/strptime: %Q)"),
     ({"delimiter": ";;"}, "delimiter"),
     ({"min_timestamp": "yesterday"}, "min_timestamp"),
     # it read as "no column(s) ['']" with advice naming no setting
@@ -1341,10 +1345,30 @@ def test_a_bad_value_in_the_source_settings_fails_at_once_naming_the_file(team, 
         result = ingest(tmp_path / "data", source, "2026-01-30", {"ops": {"raw_interactions": {"config": setting}}})
         (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
         error = failure.event_specific_data.error.message
-        if "must be" in message or ": one of" in message:  # the run's whole run config is checked first
+        if re.search("must be|: one of|no strptime pattern", message):  # the run's whole run config is checked first
             assert f"so nothing was run: ops.raw_interactions.config: {message}" in error
         else:
             assert f"source settings (run config ({next(iter(setting))}){where}): " in error and message in error
+
+
+def test_a_german_excel_exports_times_load_by_the_timestamp_format_pattern(team, tmp_path):
+    """A German shop's export (07.12.2026 14:03, day first) loads with timestamp_format "%d.%m.%Y %H:%M", in the
+    source settings file or the run config, to the times that the command line reads (tests/cli; every row was
+    bad_timestamp: helper-253)."""
+    (team / "logs" / "2026-01-30.csv").write_text("user_id;item_id;timestamp\nu1;a;30.01.2026 9:05\n"
+                                                  "u1;b;13.1.2026 14:03\nu2;a;30.1.2026 23:59\n", encoding="utf-8")
+    settings = {"format": "csv", "path": "logs/{date}.csv", "delimiter": ";", "timestamp_format": "%d.%m.%Y %H:%M"}
+    (team / "de.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
+    expected = [("u1", "a", "2026-01-30 09:05"), ("u1", "b", "2026-01-13 14:03"), ("u2", "a", "2026-01-30 23:59")]
+    for source, config in ((SourceFile(path=str(team / "de.yaml")), None),
+                           (SourceFile(path=str(team / "source.yaml")),  # iso8601, over which the run config sets it
+                            {"ops": {"raw_interactions": {"config": {"delimiter": ";", "timestamp_format":
+                                                                     "%d.%m.%Y %H:%M"}}}})):
+        data_dir = tmp_path / ("file" if config is None else "run")
+        assert ingest(data_dir, source, "2026-01-30", config).success
+        with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+            assert con.execute("SELECT user_id, item_id, strftime(timestamp, '%Y-%m-%d %H:%M') FROM raw_interactions"
+                               " ORDER BY ALL").fetchall() == expected
 
 
 def test_a_bad_item_metadata_setting_names_where_it_came_from(team, tmp_path):

@@ -1,0 +1,120 @@
+"""Timestamp formats: the named ones (epoch numbers, ISO 8601) and strptime patterns (a locale's dates, such as a
+German Excel export's ``07.12.2026 14:03``: ``%d.%m.%Y %H:%M``), read with DuckDB's ``try_strptime``; and the
+pattern that a date of a locale fits, for the detail of a time that the format did not read."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+import duckdb
+import polars as pl
+
+TimestampFormat = Literal["epoch_s", "epoch_ms", "epoch_us", "iso8601"]
+"""The named timestamp formats; ``timestamp_format`` also takes a strptime pattern (:func:`is_pattern`)."""
+
+PATTERN_EXAMPLE = "%d.%m.%Y %H:%M"  # a German spreadsheet's 07.12.2026 14:03
+FORMATS_TEXT = f"{', '.join(TimestampFormat.__args__)} or a strptime pattern such as {PATTERN_EXAMPLE!r}"
+
+
+def is_pattern(fmt: str) -> bool:
+    """Whether timestamp format ``fmt`` is a strptime pattern (any text holding ``%``), not a named format."""
+    return "%" in fmt
+
+
+def timestamp_format_problem(fmt: object, name: str = "timestamp_format") -> str | None:
+    """Why ``fmt`` is no timestamp format, naming the setting ``name``: neither a named one nor a valid strptime
+    pattern (DuckDB's words, such as ``Unrecognized format for strftime/strptime: %Q``); None where it is one."""
+    if fmt in TimestampFormat.__args__:
+        return None
+    if not isinstance(fmt, str) or not is_pattern(fmt):
+        return f"{name} = {fmt!r}: one of {FORMATS_TEXT} (text holding %)"
+    try:
+        duckdb.connect().execute("SELECT try_strptime('', ?)", [fmt])
+    except duckdb.Error as err:
+        return f"{name} = {fmt!r}: no strptime pattern ({str(err).split('Error: ', 1)[-1]})"
+    return None
+
+
+def pattern_sql(pattern: str) -> str:
+    """SQL: the trimmed text ``t_raw`` read by strptime ``pattern`` as a naive UTC TIMESTAMP (a time with a UTC offset
+    or zone, ``%z`` or ``%Z``, converted to UTC by the session's time zone, UTC), NULL where it does not fit. Minutes or
+    seconds that end the pattern need their two digits, a four-digit year (``%Y``) its four, a two-digit one its two:
+    strptime reads ``14:0``, the last line of a file still being written, as 14:00, and ``7.12.202`` as the year
+    202."""
+    quoted = "'" + pattern.replace("'", "''") + "'"
+    digits = _end_digits(pattern)
+    whole = f"regexp_matches(t_raw, '(^|[^0-9])[0-9]{{{digits}}}$') AND " if digits else ""
+    return f"CASE WHEN {whole}TRUE THEN CAST(try_strptime(t_raw, {quoted}) AS TIMESTAMP) END"
+
+
+def _end_digits(pattern: str) -> int | None:
+    """How many digits the field that ends ``pattern`` always has (%M, %S, %y: 2, %Y: 4); None: it varies, or the
+    field follows another without a character between them (%H%M: its digits run on)."""
+    end, before = pattern.rstrip()[-2:], pattern.rstrip()[:-2]
+    return None if re.search("%-?[A-Za-z]$", before) else {"%M": 2, "%S": 2, "%y": 2, "%Y": 4}.get(end)
+
+
+def pattern_detail(pattern: str) -> str:
+    """SQL: a detail's end for a time ``t_raw`` that ``pattern`` did not read, naming the pattern (and where it is
+    the pattern's but for a digit that its last field lacks, so)."""
+    said, quoted = f' (not of timestamp_format "{pattern}"'.replace("'", "''"), pattern.replace("'", "''")
+    if not _end_digits(pattern):
+        return f"'{said})'"
+    return (f"CASE WHEN try_strptime(t_raw || '0', '{quoted}') IS NOT NULL THEN '{said}: its last field lacks a "
+            f"digit)' ELSE '{said})' END")
+
+
+# a detail's end for a date of a locale (31.12.1997 21:16, 12/31/1997 9:16 PM), which locale_hints replaces with the
+# pattern that the file's dates fit; a private-use character, which no time holds
+LOCALE_MARK = "\ue000locale"
+LOCAL_DATE = r"^([0-9]{1,2})([./-])([0-9]{1,2})([./-])([0-9]{4}|[0-9]{2})([^0-9].*)?$"
+_FIRST, _SECOND = "\x01", "\x02"  # a shape's first and second fields, day or month
+_TIMES = ((r"[0-9]{1,2}:[0-9]{2}:[0-9]{2}", "%H:%M:%S"), (r"[0-9]{1,2}:[0-9]{2}", "%H:%M"), (r"(?i)[ap]m$", "%p"))
+
+
+def locale_hints(frame: pl.DataFrame, column: str, fmt: str) -> pl.DataFrame:
+    """``frame`` (normalised events) with the :data:`LOCALE_MARK` that ends a detail (``{column}: {value}...``)
+    replaced by the pattern that the value fits, its date's order told by the file's dates of the same form: day
+    first where one of them has a first field above 12, month first where one has a second field above 12, and both,
+    saying that the dates cannot tell, where none has or each has; nothing where ``fmt`` has that date's pattern."""
+    marked = pl.col("detail").str.ends_with(LOCALE_MARK)
+    if not frame.select(marked.any()).item():
+        return frame
+    value = pl.col("detail").str.strip_prefix(f"{column}: ").str.strip_suffix(LOCALE_MARK).str.split(" (").list.first()
+    parts = value.str.extract_groups(LOCAL_DATE)
+    rest = parts.struct.field("6").fill_null("")
+    for sought, field in _TIMES:
+        rest = rest.str.replace(sought, field)
+    rest = pl.when(rest.str.contains("%p")).then(rest.str.replace("%H", "%I")).otherwise(rest)
+    year = pl.when(parts.struct.field("5").str.len_chars() == 4).then(pl.lit("%Y")).otherwise(pl.lit("%y"))
+    date = pl.concat_str(pl.lit(_FIRST), parts.struct.field("2"), pl.lit(_SECOND), parts.struct.field("4"), year)
+    first, second = (parts.struct.field(n).cast(pl.Int32) for n in ("1", "3"))
+    rows = frame.select(marked.alias("marked"), date.alias("date"), first.alias("first"), second.alias("second"),
+                        pl.when(rest.str.contains("[0-9]")).then(pl.lit(None)).otherwise(rest).alias("time"))
+    orders = rows.filter(pl.col("marked") & pl.col("date").is_not_null()).group_by("date").agg(
+        day=(pl.col("first") > 12).any(), month=(pl.col("second") > 12).any(), times=pl.col("time").unique())
+    hints = pl.DataFrame([(date, time, _hint(date, time, day, month, fmt))
+                          for date, day, month, times in orders.iter_rows() for time in times],
+                         schema={"date": pl.String, "time": pl.String, "hint": pl.String}, orient="row")
+    hint = rows.join(hints, on=["date", "time"], how="left", nulls_equal=True, maintain_order="left")["hint"]
+    return frame.with_columns(detail=pl.when(rows["marked"]).then(
+        pl.col("detail").str.strip_suffix(LOCALE_MARK) + hint.fill_null("")).otherwise(pl.col("detail")))
+
+
+def _hint(date: str, time: str | None, day: bool, month: bool, fmt: str) -> str:
+    """A detail's end naming the pattern of a date of the form ``date`` (:data:`_FIRST` and :data:`_SECOND` for its
+    first and second fields) and ``time`` (a pattern; None: of another form) where the file's dates of that form
+    have a first field above 12 (``day``) or a second one (``month``); '' where ``fmt`` starts with its date's
+    pattern (of either order where they cannot tell): the value failed it otherwise."""
+    day_first, month_first = (date.replace(_FIRST, a).replace(_SECOND, b) for a, b in (("%d", "%m"), ("%m", "%d")))
+    said = {pattern: f'"{pattern}{time}"' if time is not None else f'"{pattern}" and the time\'s fields'
+            for pattern in (day_first, month_first)}
+    if day != month:
+        named = day_first if day else month_first
+        return "" if fmt.startswith(named) else (
+            f" (a date of a locale, {'day' if day else 'month'} first: timestamp_format {said[named]})")
+    why = "some have a first field above 12, some a second" if day else "none has a field above 12"
+    return "" if fmt.startswith((day_first, month_first)) else (
+        f" (a date of a locale, day or month first, which the file's dates cannot tell ({why}): timestamp_format "
+        f"{said[day_first]} (day first) or {said[month_first]} (month first))")
