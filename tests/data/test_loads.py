@@ -285,7 +285,9 @@ def _oracle(path: Path, rows: list[Row]) -> tuple[Counter, Counter]:
     """The raw and rejected rows a file version contributes, by the rules in order of precedence."""
     raw, rejected, seen = Counter(), Counter(), set()
     for n, (user, item, text) in enumerate(rows, start=2):
-        if not user.strip():
+        if not (user + item + text).strip():  # every field empty: a spreadsheet's empty row
+            reason = "empty_row"
+        elif not user.strip():
             reason = "missing_user"
         elif not item.strip():
             reason = "missing_item"
