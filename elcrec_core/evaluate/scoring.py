@@ -220,13 +220,27 @@ def recommender_metrics(rec: Recommender, data: SequenceTensors, split: Split,
     return figures_from_ranks(ranks, non_finite)
 
 
+def _unwrapped(model: object) -> object:
+    """The module inside ``model`` where it wraps one: torch.compile's OptimizedModule (``_orig_mod``),
+    DistributedDataParallel's and DataParallel's ``module``, in any nesting; ``model`` otherwise."""
+    while isinstance(model, torch.nn.Module) and not isinstance(model, ELCRec):
+        inner = next((model._modules[name] for name in ("_orig_mod", "module") if name in model._modules), None)
+        if inner is None:
+            return model
+        model = inner
+    return model
+
+
 class ELCRecRecommender:
     """An ELCRec (or SASRec) model under the contract: score = user_representation(last max_len inputs) @
     item_table.T, in eval mode. ``fit`` does nothing: the model is trained already (:func:`elcrec_core.train.loop.train`
-    trains on items[:-2] and selects the epoch on ``valid``). TypeError for a ``model`` that is no ELCRec, such as
+    trains on items[:-2] and selects the epoch on ``valid``). An ELCRec inside ``torch.compile``'s module or
+    DistributedDataParallel (DataParallel) is scored as itself (helper-254: they were refused, and compile's had
+    worked). TypeError for a ``model`` that is no ELCRec, such as
     :func:`~elcrec_core.train.checkpoint.load_model`'s (model, payload) pair or a checkpoint's path."""
 
     def __init__(self, model: ELCRec) -> None:
+        model = _unwrapped(model)
         if not isinstance(model, ELCRec):  # a path or load_model's pair read "has no attribute 'cfg'" (helper-252)
             pair = " (load_model returns (model, payload))" if isinstance(model, tuple) else ""
             raise TypeError(f"ELCRecRecommender takes an ELCRec model, such as load_model(path)[0], not "

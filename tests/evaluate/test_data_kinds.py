@@ -72,3 +72,22 @@ def test_elcrec_recommender_takes_a_model(model, tmp_path):
     with pytest.raises(TypeError, match=re.escape("not tuple (load_model returns (model, payload))")):
         ELCRecRecommender((model, {}))
     assert ELCRecRecommender(model).n_items == 5
+
+
+def test_elcrec_recommender_scores_the_model_inside_compile_and_ddp(model, seqs, tmp_path):
+    """A torch.compile'd model (which the check of helper-252 refused, where it had scored) and one inside
+    DistributedDataParallel or DataParallel (which read "has no attribute 'cfg'") are scored as the model itself
+    (helper-254)."""
+    users, history = torch.tensor([0, 1]), SequenceTensors.from_sequences(seqs).items.view(2, 4)
+    expected = ELCRecRecommender(model).score(users, history)
+    torch.distributed.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        ddp = torch.nn.parallel.DistributedDataParallel(model)
+        for wrapped in (torch.compile(model), ddp, torch.nn.DataParallel(model), torch.compile(ddp)):
+            rec = ELCRecRecommender(wrapped)
+            assert rec.model is model and rec.n_items == 5
+            assert torch.equal(rec.score(users, history), expected)
+    finally:
+        torch.distributed.destroy_process_group()
+    with pytest.raises(TypeError, match=re.escape("not Linear")):  # a module that is no ELCRec, wrapped or not
+        ELCRecRecommender(torch.compile(torch.nn.Linear(2, 2)))
