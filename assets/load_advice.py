@@ -23,7 +23,7 @@ from elcrec_core.data.source_config import ItemMetadataConfig
 from elcrec_core.data.timestamp_patterns import FORMATS_TEXT
 from elcrec_core.data.source_folders import metadata_among_events
 from elcrec_core.data.sources import NOT_UTF8_ADVICE
-from elcrec_core.data.expectations import ExpectationReport, rejected_shares
+from elcrec_core.data.expectations import UNBOUNDED, ExpectationReport, rejected_shares, unbounded_rows
 from elcrec_core.data.validation import RowCheck
 from elcrec_pipeline.config import SourceSettings
 
@@ -143,7 +143,8 @@ def rejected_note(check: RowCheck, fmt: str, timestamp_format: str, where: str, 
     files = sorted({*check.accepted["source_file"].unique(), *check.rejected["source_file"].unique()})
     shown, said = example_rows(check.rejected, apart=apart)
     first = rejected_examples(shown, 3, files, fmt)
-    many = {reason for reason, n in check.by_reason.items() if n * 10 >= len(check.rejected)}
+    judged = len(check.rejected) - unbounded_rows(check.by_reason)  # 100 empty rows hid 5 bad times' advice
+    many = {reason for reason, n in check.by_reason.items() if n * 10 >= judged and reason not in UNBOUNDED}
     settings = [setting for reason, setting in _REASON_SETTINGS.items() if reason in many and reason not in apart]
     read_as = f" (the timestamps were read as {timestamp_format})" if "bad_timestamp" in many else ""
     return sentences(
@@ -212,6 +213,7 @@ def threshold_note(expectations: ExpectationReport, check: RowCheck, config: Sou
     file set), where changing them would load something: ``max_rejected_share`` where some rows were accepted,
     ``min_rows`` for an empty delivery (no row read); empty where neither."""
     failed = {outcome.column or outcome.expectation for outcome in expectations.failed}
+    empty = unbounded_rows(check.by_reason, config.expectations())  # left out of max_rejected_share and its rows
 
     def value(name: str) -> str:
         return f"{getattr(config, name)}{'' if name in given else ', the default'}"
@@ -223,14 +225,18 @@ def threshold_note(expectations: ExpectationReport, check: RowCheck, config: Sou
                                     f"{'has' if len(own) == 1 else 'have'} one)")
         by_design = {reason: _share_above(check.by_reason[reason] / check.rows_in) for reason in
                      ("missing_user", "duplicate_event") if reason not in own
-                     and check.by_reason.get(reason, 0) * 10 >= len(check.rejected)}  # anonymous events, repeats
+                     and check.by_reason.get(reason, 0) * 10 >= len(check.rejected) - empty}  # anonymous, repeats
         shares = ", ".join(f"{reason}: {share:g}" for reason, share in {**own, **by_design}.items())  # the whole map
         kinds = " and ".join({"missing_user": "anonymous events", "duplicate_event": "repeats"}[r] for r in by_design)
         rest = rejected_shares({r: n for r, n in check.by_reason.items() if r not in by_design}, check.rows_in,
                                config.expectations())["rejected_share"][0]
+        judged = sum(n for reason, n in check.by_reason.items() if reason not in own and reason not in UNBOUNDED)
+        aside = (f" (of the rows but the {empty:,} empty row{'s' * (empty != 1)}, empty_row, which no share "
+                 f"counts: {judged:,} of {check.rows_in - empty:,})") if empty else ""
         notes.append(f"max_rejected_share ({value('max_rejected_share')}) sets the share of rejected rows a load "
-                     f"may have{apart}: raise it to load the accepted rows (the rejected ones are kept with their "
-                     "reasons)" + (f", or, where the data holds {' and '.join(by_design)} rows by design ({kinds}), "
+                     f"may have{apart}{aside}: raise it to load the accepted rows (the rejected ones are kept "
+                     "with their reasons)" + (f", or, where the data holds {' and '.join(by_design)} rows by design "
+                                   f"({kinds}), "
                                    f"give them a share of their own, max_rejected_share_by_reason: {{{shares}}}, and "
                                    "the other reasons keep max_rejected_share" + (
                                        " (their rows, "
@@ -241,9 +247,10 @@ def threshold_note(expectations: ExpectationReport, check: RowCheck, config: Sou
         if f"{reason}_share" in failed and len(check.accepted):
             notes.append(f"max_rejected_share_by_reason gives {reason} rows a share of {share}: raise it to load "
                          "the accepted rows")
-    if "expect_table_row_count_to_be_between" in failed and check.rows_in == 0:
+    if "expect_table_row_count_to_be_between" in failed and check.rows_in == empty:  # empty lines or rows alone
         notes.append(f"min_rows ({value('min_rows')}) sets the rows a load needs: 0 lets an empty delivery through "
-                     "(a day without events)")
+                     "(a day without events" + (f"; its {empty:,} row{'s' * (empty != 1)} of delimiters only, "
+                                                "empty_row, are kept as rejected rows)" if empty else ")"))
     return f"In the {where}: {'; '.join(notes)}." if notes else ""
 
 

@@ -123,9 +123,16 @@ def rejected_shares(by_reason: Mapping[str, int], rows_in: int,
     (as empty lines, which are no rows), unless ``max_rejected_share_by_reason`` gives them a share of their own."""
     own, rows = config.max_rejected_share_by_reason, max(rows_in, 1)
     judged = {reason: n for reason, n in by_reason.items() if reason not in own and reason not in UNBOUNDED}
-    others = max(rows_in - sum(n for reason, n in by_reason.items() if reason in UNBOUNDED and reason not in own), 1)
+    others = max(rows_in - unbounded_rows(by_reason, config), 1)
     return {"rejected_share": (sum(judged.values()) / others, config.max_rejected_share),
             **{f"{reason}_share": (by_reason.get(reason, 0) / rows, share) for reason, share in own.items()}}
+
+
+def unbounded_rows(by_reason: Mapping[str, int], config: ExpectationConfig | None = None) -> int:
+    """The rows of the counts ``by_reason`` that no share bounds: those of the reasons :data:`UNBOUNDED` (empty
+    rows) that ``config`` gives no share of their own; :func:`rejected_shares` leaves them out of the load's rows."""
+    own = config.max_rejected_share_by_reason if config is not None else {}
+    return sum(n for reason, n in by_reason.items() if reason in UNBOUNDED and reason not in own)
 
 
 def expect_sequences(per_user: pl.DataFrame, config: ExpectationConfig = ExpectationConfig()) -> ExpectationReport:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
-from elcrec_core.data.expectations import UNBOUNDED, ExpectationConfig, rejected_shares
+from elcrec_core.data.expectations import UNBOUNDED, ExpectationConfig, rejected_shares, unbounded_rows
 from elcrec_core.data.validation import CUT_SHORT, REASONS, REJECTED_COLUMNS, RowCheck
 
 REFUSED_ROWS, REFUSED_COUNTS = "rejected.csv", "load.json"  # the files of a refused load's folder
@@ -53,16 +53,24 @@ def example_rows(rejected: pl.DataFrame, n: int = 3, apart: Collection[str] = ()
     else the first of each reason, most frequent first (ties in the order of :data:`REASONS`), of the ``n`` most
     frequent, so that the rows that decide a load come before a few stray ones and no reason hides behind
     another; the reasons ``apart`` (of a share of their own, which they may keep) after the others, which
-    ``max_rejected_share`` judges (helper-229: 482 anonymous events hid the 5 bad times that refused a load)."""
+    ``max_rejected_share`` judges (helper-229: 482 anonymous events hid the 5 bad times that refused a load), and
+    the empty rows (:data:`~elcrec_core.data.expectations.UNBOUNDED`, which no share judges) last (helper-254: a
+    spreadsheet's 10 empty rows came before the 2 bad times that refused a load)."""
     counts = dict(rejected["reason"].cast(pl.String).value_counts().iter_rows())
-    reasons = sorted(counts, key=lambda reason: (reason in apart, -counts[reason], REASONS.index(reason)))
+    empty = {reason for reason in UNBOUNDED if reason not in apart}
+    reasons = sorted(counts, key=lambda reason: (2 if reason in empty else 1 if reason in apart else 0,
+                                                 -counts[reason], REASONS.index(reason)))
     if len(reasons) <= 1:
         return rejected.head(n), "the first rejected"
     firsts = pl.concat([rejected.filter(pl.col("reason").cast(pl.String) == reason).head(1) for reason in reasons[:n]])
-    if {*reasons} & {*apart} and {*reasons} - {*apart}:  # the order is not the counts' alone
-        order = "those without a share of their own first, each most frequent first"
+    last = ", empty rows last" if empty & {*reasons} else ""
+    if {*reasons} & {*apart} and {*reasons} - {*apart} - empty:  # the order is not the counts' alone
+        order = "those without a share of their own first, each most frequent first" + last
         return firsts, (f"the first rejected of each reason, {order}" if len(reasons) <= n
                         else f"the first rejected of {n} reason{'s' if n > 1 else ''}, {order}")
+    if last:
+        return firsts, (f"the first rejected of each reason, most frequent first{last}" if len(reasons) <= n
+                        else f"the first rejected of {n} reason{'s' if n > 1 else ''}, most frequent first{last}")
     return firsts, ("the first rejected of each reason, most frequent first" if len(reasons) <= n
                     else f"the first rejected of the {n} most frequent reasons" if n > 1
                     else "the first rejected of the most frequent reason")
@@ -137,7 +145,9 @@ def rejected_share_notes(by_reason: Mapping[str, int], rows_in: int, limits: Exp
     rejected' of 4.3%, over a bound of 0.0044)."""
     default = ExpectationConfig().max_rejected_share
     others = " for the reasons without a share of their own" if limits.max_rejected_share_by_reason else ""
-    return [f"{percent_above(share, limit)} of the rows were rejected"
+    empty = unbounded_rows(by_reason, limits)  # left out of max_rejected_share's rows (helper-254: 9.1% of 32 rows)
+    aside = f" (the {empty:,} empty row{'s' * (empty != 1)}, empty_row, aside)" if empty else ""
+    return [f"{percent_above(share, limit)} of the rows{aside if name == 'rejected_share' else ''} were rejected"
             f"{others if name == 'rejected_share' else ' as ' + name[:-6]}: the "
             f"pipeline refuses a load of more than {setting} ({limit:g} "
             f"{'by default' if (name, limit) == ('rejected_share', default) else given}; see "

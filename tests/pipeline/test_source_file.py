@@ -450,6 +450,56 @@ def test_the_advice_of_a_share_of_its_own_gives_a_share_that_loads_the_rows_seen
     assert "max_rejected_share_by_reason" not in after  # named once: the reason has its share
 
 
+
+def test_the_advice_of_a_refused_load_sets_a_spreadsheets_empty_rows_apart():
+    """A spreadsheet's empty rows (empty_row), which no share counts, came first among a refused load's rows (10
+    of them before the 2 bad times that refused it), hid the advice of the reasons that refused it (100 of them
+    beside 5 bad times: no word of timestamp_format), made max_rejected_share's 9.1% read as a share of all 32 rows,
+    and a file of them alone was not told min_rows: 0, as an empty file is (helper-254)."""
+    from assets.load_advice import rejected_note, threshold_note
+    from elcrec_core.data.expectations import ExpectationConfig, expect_interactions
+    from elcrec_core.data.rejections import rejected_share_notes
+    from elcrec_core.data.validation import REJECTED_COLUMNS, RowCheck
+
+    def check(by_reason: dict[str, int], accepted: int = 40) -> RowCheck:
+        ordered = sorted(by_reason.items(), key=lambda kv: kv[0] != "empty_row")  # the empty rows first in the file
+        reasons = [reason for reason, count in ordered for _ in range(count)]
+        rejected = pl.DataFrame([("f.csv", n + 2 + accepted, reason, "x") + (None,) * 5 for n, reason in enumerate(
+            reasons)], schema=REJECTED_COLUMNS, orient="row")
+        rows = pl.DataFrame({"user_id": ["u"] * accepted, "item_id": ["i"] * accepted,
+                             "timestamp": [None] * accepted, "source_file": ["f.csv"] * accepted},
+                            schema={"user_id": pl.String, "item_id": pl.String, "timestamp": pl.Datetime,
+                                    "source_file": pl.String})
+        return RowCheck(rows, rejected, accepted + sum(by_reason.values()), by_reason)
+
+    defaults = SourceSettings().resolved({})
+    load = check({"empty_row": 100, "bad_timestamp": 5})
+    failed = expect_interactions(load.accepted, load, ExpectationConfig(max_null_rate={}))
+    note = rejected_note(load, "csv", "iso8601", "s")
+    assert "the first rejected of each reason, most frequent first, empty rows last: f.csv line 142: bad_timestamp " \
+           "(x); f.csv line 42: empty_row (x). Is timestamp_format (" in note
+    assert "max_rejected_share (0.05, the default) sets the share of rejected rows a load may have (of the rows but " \
+           "the 100 empty rows, empty_row, which no share counts: 5 of 45): raise it" in threshold_note(
+               failed, load, defaults, "s")
+    assert rejected_share_notes(load.by_reason, load.rows_in) == [
+        "11.1% of the rows (the 100 empty rows, empty_row, aside) were rejected: the pipeline refuses a load of more "
+        "than max_rejected_share (0.05 by default; see max_rejected_share_by_reason); read anyway"]
+    own = SourceSettings(max_rejected_share_by_reason={"missing_user": 0.7}).resolved({})
+    mixed = check({"empty_row": 30, "missing_user": 20, "bad_timestamp": 5})
+    assert "the first rejected of each reason, those without a share of their own first, each most frequent first, " \
+           "empty rows last: f.csv line 92: bad_timestamp (x); f.csv line 72: missing_user (x); f.csv line 42: " \
+           "empty_row (x)." in rejected_note(mixed, "csv", "iso8601", "s", apart={"missing_user": 0.7})
+    failed = expect_interactions(mixed.accepted, mixed, own.expectations())
+    assert "(missing_user has one) (of the rows but the 30 empty rows, empty_row, which no share counts: 5 of 65)" \
+        in threshold_note(failed, mixed, own, "s")
+    empty = check({"empty_row": 2}, accepted=0)  # a day's sheet without events: as an empty file
+    failed = expect_interactions(empty.accepted, empty, defaults.expectations())
+    assert threshold_note(failed, empty, defaults, "s") == (
+        "In the s: min_rows (1, the default) sets the rows a load needs: 0 lets an empty delivery through (a day "
+        "without events; its 2 rows of delimiters only, empty_row, are kept as rejected rows).")
+    assert expect_interactions(empty.accepted, empty, SourceSettings(min_rows=0).resolved({}).expectations()).success
+
+
 def test_max_user_events_leaves_users_with_more_events_out_of_the_days_sequences(team, tmp_path):
     """The run config's max_user_events (bots, shared accounts: helper-172): u1's 3 events are left out at 2, counted
     in the metadata beside the other removals, said in the log, and kept in settings.json."""
