@@ -14,7 +14,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from elcrec_core.data.event_normalisation import sql_text
+from elcrec_core.data.event_normalisation import NOT_SPACE, sql_text
 from elcrec_core.data.files import (
     MAX_LINE_BYTES,
     LineScan,
@@ -205,7 +205,6 @@ def read_delimited(
     return good, rejects.select("source_row", "reason", "detail")
 
 
-_WHITESPACE = "' ' || chr(9) || chr(11) || chr(12) || chr(13)"  # SQL: white space within a line, for trim()
 EMPTY_RECORD = "every field is empty: a line of delimiters only, as a spreadsheet's empty row"
 
 
@@ -214,7 +213,8 @@ def _record_errors_sql(columns: list[str], error: str, detail: str) -> str:
     holds a value; ``'empty_row'`` and :data:`EMPTY_RECORD` where every field is empty or white space (``;;;;``)."""
     if len(columns) < 2:  # a file of one column skips its empty lines
         return f"{error} AS error, {detail} AS detail"
-    empty = " AND ".join(f"coalesce(trim({quote_identifier(c)}, {_WHITESPACE}), '') = ''" for c in columns)
+    # white space as validation's (a spreadsheet's cell of a no-break space is empty: helper-254)
+    empty = " AND ".join(f"NOT regexp_matches(coalesce({quote_identifier(c)}, ''), '{NOT_SPACE}')" for c in columns)
     return (f"CASE WHEN {empty} THEN 'empty_row' ELSE {error} END AS error, "
             f"CASE WHEN {empty} THEN {sql_text(EMPTY_RECORD)} ELSE {detail} END AS detail")
 

@@ -49,6 +49,9 @@ def id_text(column: str, column_type: str, otherwise: str | None = None, missing
 
 
 _WHITESPACE = "' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)"  # SQL: ASCII white space, for trim()
+# SQL regex (RE2): a character that is no white space as validation.blank's polars \S reads it (Unicode's: a
+# no-break space too, which RE2's \s is not: an id of one was missing_user with another field's detail, helper-254)
+NOT_SPACE = r"[^\s\pZ\x{0b}\x{85}]"
 
 
 def event_fields(columns: ColumnMap) -> dict[str, str | None]:
@@ -194,7 +197,7 @@ def normalise_events(
     texts = {}  # trimmed text of timestamp and rating, NULL when empty
     parsed = {"user_id": id_text("u", types["u"]), "item_id": id_text("i", types["i"])}
     checks = [  # (condition, reason, detail), after the reader's own error; each detail names the file's column
-        (f"{field} IS NULL OR NOT regexp_matches({field}, '\\S')", reason,
+        (f"{field} IS NULL OR NOT regexp_matches({field}, '{NOT_SPACE}')", reason,
          sql_text(f"{fields[alias]} is empty"))
         for alias, field, reason in (("u", "user_id", "missing_user"), ("i", "item_id", "missing_item"))]
     if fields["t"]:

@@ -138,11 +138,20 @@ def _rule_details(rules: RowRules, now: datetime) -> pl.Expr:
     reason, ts = pl.col("reason"), pl.col("timestamp").dt.to_string("%Y-%m-%d %H:%M:%S")
     return (pl.when(reason == "timestamp_out_of_window").then(pl.format(f"timestamp {{}} is outside {window}", ts))
             .when(reason == "timestamp_in_future").then(pl.format(f"timestamp {{}} is after {latest}", ts))
-            .when(reason == "missing_user").then(pl.col("detail").fill_null(_missing_id("user_id", rules)))
-            .when(reason == "missing_item").then(pl.col("detail").fill_null(_missing_id("item_id", rules)))
+            .when(reason == "missing_user").then(_id_detail("missing_user", "user_id", rules))
+            .when(reason == "missing_item").then(_id_detail("missing_item", "item_id", rules))
             .when(reason == "rating_out_of_range")
             .then(pl.format(f"rating {{}} is outside {ratings}", pl.col("rating").cast(pl.String)))
             .otherwise(pl.col("detail")).alias("detail"))
+
+
+def _id_detail(reason: str, column: str, rules: RowRules) -> pl.Expr:
+    """The detail of a row rejected ``reason`` for its id in ``column``: the reader's, where the reader found the
+    same (naming the file's column: ``Kunde is empty``), else :func:`_missing_id`'s, not the reader's detail of
+    another field (an id of null_ids beside a time of one read "t 'NULL' means no value" as missing_user:
+    helper-254)."""
+    same = pl.col("error").cast(pl.String) == reason
+    return pl.when(same).then(pl.col("detail")).otherwise(_missing_id(column, rules))
 
 
 def _null_id(column: str, rules: RowRules) -> pl.Expr:

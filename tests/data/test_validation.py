@@ -312,6 +312,27 @@ def test_first_broken_rule_is_the_reason(tmp_path: Path) -> None:
                                                                     "empty_row"]
 
 
+
+def test_an_id_of_unicode_white_space_or_null_ids_is_missing_with_its_own_detail(tmp_path: Path) -> None:
+    """A spreadsheet's cell of a no-break space is white space as validation reads ids (polars' Unicode \\s), not
+    as the reader's SQL did (RE2's \\s is ASCII): a user id of one was missing_user with the time's detail (``t:
+    \\xa0``), and a line of them no empty_row; an id of null_ids beside a time of one read "t 'NULL' means no value"
+    as missing_user (helper-254). Each detail names the field of its reason."""
+    e = EPOCH
+    path = tmp_path / "e.csv"
+    path.write_text("\n".join(["u;i;t", f"a;x;{e}", f"\xa0;x;{e}", "\xa0;\u3000;\xa0", "NULL;x;NULL", f"a;\xa0 ;{e}",
+                               f"\u200b;x;{e}"]) + "\n", encoding="utf-8")
+    config = SourceConfig(format="csv", path=str(path), delimiter=";",
+                          columns=ColumnMap(user="u", item="i", timestamp="t"))
+    result = check_rows(read_source(config), RULES)
+    assert result.rejected.select("source_row", "reason", "detail").cast({"reason": pl.String}).rows() == [
+        (3, "missing_user", "u is empty"),
+        (4, "empty_row", "every field is empty: a line of delimiters only, as a spreadsheet's empty row"),
+        (5, "missing_user", "user_id 'NULL' means no value (source setting null_ids)"),
+        (6, "missing_item", "i is empty")]
+    assert result.accepted["source_row"].to_list() == [2, 7]  # a zero-width space is no white space: an id
+
+
 def test_duplicates_keep_the_first_and_ignore_rejected_rows(tmp_path: Path) -> None:
     e = EPOCH
     text = f"u,i,t,k\na,x,{e},view\na,x,{e},buy\na,x,{e},view\n,x,{e},view\nb,x,{e},view\nb,x,{e},view\n"
