@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from glob import glob
+from glob import escape, glob
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +114,11 @@ def _data_path(settings: dict[str, Any]) -> str:
     if settings.get("format") == "synthetic" or not path:
         return "synthetic"
     pattern = str(path).replace("{date}", _DAY_GLOB)
-    return pattern + "/*" if "{date}" in path and any(Path(f).is_dir() for f in glob(pattern)) else pattern
+    # its folders that exist are names, not patterns, as resolve_files reads them: a folder "data [v2]" matched
+    # no day's folder, and the folders were read as files (helper-254)
+    base = next((parent for parent in Path(pattern).parents if parent.is_dir()), Path("."))
+    days = glob(str(Path(escape(str(base))) / Path(pattern).relative_to(base)))
+    return pattern + "/*" if "{date}" in path and any(Path(f).is_dir() for f in days) else pattern
 
 
 def _read(parser: argparse.ArgumentParser, path: Path) -> dict[str, Any]:

@@ -1929,6 +1929,23 @@ def test_source_date_path_reads_the_days_files_not_a_catalogue_beside_them(tmp_p
     assert "data: 2 rows read, 2 accepted, 0 rejected" in err
 
 
+
+def test_source_date_folders_are_read_under_a_folder_whose_name_holds_a_bracket(tmp_path: Path, capsys) -> None:
+    """A folder a day (days/{date}) under a folder named "data [v2]": the check for day folders read the name's
+    brackets as a pattern, found none, and the day folders were read as files, "no files found", where the pipeline
+    reads each day's files (helper-254)."""
+    team = tmp_path / "data [v2]"
+    for day, item in (("2026-03-30", 7), ("2026-03-31", 8)):
+        (team / "days" / day).mkdir(parents=True)
+        _write(team / "days" / day / "part-0.csv", f"Kunde;Artikel;Zeitpunkt\n000123;{item};17724{item}0000\n")
+    (team / "days" / "2026-03-31" / "_SUCCESS").write_bytes(b"")
+    source = team / "source.yaml"
+    source.write_text(yaml.safe_dump({"format": "csv", "path": "days/{date}", "delimiter": ";", "user_column": "Kunde",
+                                      "item_column": "Artikel", "timestamp_column": "Zeitpunkt"}), encoding="utf-8")
+    code, out, err = _run(capsys, "sequences", "--source", str(source))
+    assert (code, out) == (0, "000123 (2 events): 7 8\n"), err
+
+
 def test_source_delimited_settings_for_another_format_are_named_as_settings(tmp_path: Path, capsys) -> None:
     """A JSON Lines source file with header: false was refused as "--no-header: only for delimited text", an option
     nobody typed (helper-181): the settings are named, as the pipeline names them."""
