@@ -243,8 +243,11 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     metadata_counts = {}
     if item_metadata is not None:
         metadata_counts = warehouse.load_item_metadata(items, rejected_items, item_metadata.path, storage.warehouse)
-        if len(rejected_items):  # a green run must not hide items that lost their titles and categories
-            context.log.warning(rejected_items_note(rejected_items, len(items), item_metadata.path))
+        if len(rejected_items):  # a green run must not hide items that lost their titles and categories; a
+            # spreadsheet's empty rows (;;, empty_row) alone lose none: an INFO line, as the events' empty rows
+            lost = (rejected_items["reason"] != "empty_row").any()
+            (context.log.warning if lost else context.log.info)(
+                rejected_items_note(rejected_items, len(items), item_metadata.path))
     metadata = {
         **_counts(check),
         "days_covered": _days(report.days),

@@ -9,6 +9,7 @@ from pathlib import Path
 import polars as pl
 
 from elcrec_core.data.duckdb_reading import (
+    EMPTY_RECORD,
     INVALID_ENCODING,
     connection_for,
     empty_rejects,
@@ -33,7 +34,8 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
 
     A row is unusable when its line is malformed (``malformed_line``; with the UTF-8 encoding, a line that is
     not UTF-8 text is one too, and its detail suggests an encoding), it holds the column names (a header line
-    inside the data: ``repeated_header``), its item id is missing (``missing_item``)
+    inside the data: ``repeated_header``), every field is empty (``;;``, a spreadsheet's empty row: ``empty_row``),
+    its item id is missing (``missing_item``)
     or a category flag is neither 0 nor 1 (``bad_category_flag``, the detail names the column and the value);
     of an item's usable rows the last wins, and the earlier ones are rejected as ``superseded_item`` (the detail
     names the row that replaces them); the rejected frame has source_file, source_row, reason and detail. A file
@@ -110,14 +112,17 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
     frame = raw.select(
         _id_text(pl.col("item"), raw.schema["item"]).alias("item_id"), title.alias("title"),
         categories.alias("categories"), pl.when(~header).then(bad_flag).alias("bad_flag"), "source_row",
-        header.alias("header"), "detail",
+        header.alias("header"), "detail", (pl.col("error") == "empty_row").fill_null(False).alias("empty"),
     )
     repeated, frame = frame.filter(pl.col("header")), frame.filter(~pl.col("header")).drop("header", "detail")
+    # a line of delimiters only (;;): a spreadsheet's empty row, as the events' empty_row, not an item without id
+    empty, frame = frame.filter(pl.col("empty")), frame.filter(~pl.col("empty")).drop("empty")
     missing = frame.filter(blank("item_id"))
     flagged = frame.filter(~blank("item_id") & pl.col("bad_flag").is_not_null())
     rejected = pl.concat([
         malformed.select("source_row", "reason", "detail"),
         repeated.select("source_row", pl.lit("repeated_header").alias("reason"), "detail"),
+        empty.select("source_row", pl.lit("empty_row").alias("reason"), pl.lit(EMPTY_RECORD).alias("detail")),
         missing.select("source_row", pl.lit("missing_item").alias("reason"),
                        pl.lit(f"{config.item} is empty").alias("detail")),
         flagged.select("source_row", pl.lit("bad_category_flag").alias("reason"), pl.col("bad_flag").alias("detail")),

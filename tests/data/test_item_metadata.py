@@ -532,3 +532,19 @@ def test_categories_that_no_separator_splits_get_no_advice(tmp_path: Path) -> No
     pl.DataFrame({"item_id": ["1"], "text": [["a, b"]]}).write_parquet(tmp_path / "items1.parquet")  # a list
     text = ItemMetadataConfig(str(odd), title=None, categories="text")
     assert separator_advice(read_item_metadata(text)[0], text).endswith("set the categories separator to ','")
+
+
+def test_a_spreadsheet_s_empty_rows_are_empty_row_not_missing_item(tmp_path: Path) -> None:
+    """Excel's CSV export (cp1252, ;, CRLF) writes lines of delimiters only below a catalogue: empty_row, as the
+    events' empty rows; a row with a title but no id stays missing_item. Ids keep their leading zeros."""
+    path = tmp_path / "artikel.csv"
+    path.write_bytes("Artikel;Bezeichnung;Kategorie\r\n00042;Kaffeemühle;Küche & Haushalt\r\n"
+                     ";Topf „Classic“;x\r\n;;\r\n ; ;\r\n".encode("cp1252"))
+    meta, rejected = read_item_metadata(ItemMetadataConfig(str(path), delimiter=";", encoding="cp1252",
+                                                           item="Artikel", title="Bezeichnung",
+                                                           categories="Kategorie"))
+    assert meta.rows() == [("00042", "Kaffeemühle", ["Küche & Haushalt"])]
+    assert sorted(rejected.select("source_row", "reason", "detail").rows()) == [
+        (3, "missing_item", "Artikel is empty"),
+        (4, "empty_row", "every field is empty: a line of delimiters only, as a spreadsheet's empty row"),
+        (5, "empty_row", "every field is empty: a line of delimiters only, as a spreadsheet's empty row")]

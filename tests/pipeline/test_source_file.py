@@ -1434,6 +1434,30 @@ def test_a_bad_item_metadata_setting_names_where_it_came_from(team, tmp_path):
             in failure.event_specific_data.error.message)
 
 
+def test_a_catalogue_s_spreadsheet_empty_rows_are_empty_row_and_no_warning(team, tmp_path):
+    """Excel's CSV export of a catalogue ends in lines of delimiters only (;;): each load warned of them as
+    missing_item rows ('Artikel is empty'), as if items had lost their titles; they are empty_row rows now, kept in
+    rejected_item_metadata (rows in = stored + rejected) and told at INFO level, as the events' empty rows are."""
+    (team / "artikel.csv").write_bytes("Artikel;Bezeichnung;Kategorie\r\n00042;Kaffeemühle;Küche & Haushalt\r\n"
+                                       ";;\r\n;;\r\n".encode("cp1252"))
+    settings = {**yaml.safe_load((team / "source.yaml").read_text(encoding="utf-8")),
+                "item_metadata_path": "artikel.csv", "item_metadata_delimiter": ";", "item_metadata_encoding": "cp1252",
+                "item_metadata_item_column": "Artikel", "item_metadata_title_column": "Bezeichnung",
+                "item_metadata_categories_column": "Kategorie"}
+    (team / "source.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
+    instance = dg.DagsterInstance.ephemeral()
+    result = ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-30", instance=instance)
+    assert result.success
+    logs = [entry for entry in instance.all_logs(result.run_id) if (entry.user_message or "").startswith("item meta")]
+    assert [entry.level for entry in logs] == [logging.INFO]
+    assert "3 rows read, 1 accepted, 2 rejected (empty_row: 2)" in logs[0].user_message
+    with duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT item_id, title, categories FROM item_metadata").fetchall() == [
+            ("00042", "Kaffeemühle", ["Küche & Haushalt"])]
+        assert con.execute("SELECT source_row, reason FROM rejected_item_metadata ORDER BY 1").fetchall() == [
+            (3, "empty_row"), (4, "empty_row")]
+
+
 def test_a_missing_item_metadata_file_names_its_setting(team, tmp_path):
     """The README's team example had item_metadata_path: items.csv active; copied as written, the load failed on a
     missing file without naming the setting."""
