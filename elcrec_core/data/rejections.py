@@ -201,27 +201,43 @@ def id_notes(accepted: pl.DataFrame, files: Sequence[str] | None, fmt: str, n: i
 
 def _case_note(ids: pl.Series, name: str, n: int, stored: pl.Series | None = None) -> str:
     """``2 user ids differ from another only in case ...``: the ids of ``ids`` (of ``name``, users or items) that
-    another id equals but for case or Unicode form (NFKC: ``é`` as one character or as ``e`` and an accent), kept as
-    given (an export that changed the case of an id splits a user in two), with the first ``n`` of them; beside
-    ``stored`` (earlier loads' ids), those that equal one of them so (not two stored ids alike, named by their own
-    load). Empty where none, and where most ids hold both cases (keys whose case is theirs)."""
+    another id equals but for case or Unicode form (NFKC: ``é`` as one character or as ``e`` and an accent), or, of
+    digits alone, but for leading zeros (``159`` and ``000159``: a spreadsheet that read the column as numbers and
+    saved it so), kept as given (an export that changed an id so splits a user in two), with the first ``n`` of
+    them; beside ``stored`` (earlier loads' ids), those that equal one of them so (not two stored ids alike, named
+    by their own load). Case counts where most ids hold both cases (keys whose case is theirs)."""
     own = ids.unique()
     earlier = pl.Series([], dtype=pl.String) if stored is None else stored.filter(~stored.is_in(own))
     distinct = pl.concat([own.to_frame("id").with_columns(new=True), earlier.rename("id").to_frame().with_columns(
-        new=False)]).with_columns(key=pl.col("id").str.normalize("NFKC").str.to_lowercase())
+        new=False)]).with_columns(key=pl.col("id").str.normalize("NFKC"))
     mixed = distinct["id"].str.contains("[a-z]") & distinct["id"].str.contains("[A-Z]")
-    if mixed.sum() * 2 > len(distinct):  # ids in both cases by design (random base62 keys): case is part of them
-        return ""
+    cased = mixed.sum() * 2 <= len(distinct)  # else ids in both cases by design (random base62 keys): case is theirs
+    zeros = pl.col("key").str.strip_chars_start("0")
+    distinct = distinct.with_columns(key=pl.when(pl.col("key").str.contains("^[0-9]+$"))
+                                     .then(pl.when(zeros == "").then(pl.lit("0")).otherwise(zeros))
+                                     .otherwise(pl.col("key").str.to_lowercase() if cased else pl.col("key")))
     groups = (distinct.group_by("key").agg(pl.col("id").sort_by("id"), pl.col("new").sort_by("id"))
               .filter((pl.col("id").list.len() > 1) & pl.col("new").list.any()).sort("key"))
     if not len(groups):
         return ""
-    shown = "; ".join(" and ".join(f"{i!r}{'' if new else ' (stored before)'}" for i, new in zip(*group))
-                      for group in groups.select("id", "new").head(n).rows())
+    if groups["id"].list.first().str.contains("^[0-9]+$").any():
+        form = "only in leading zeros, as a spreadsheet writes an id column it read as numbers ('159' for '000159')"
+        if not groups["id"].list.first().str.contains("^[0-9]+$").all():
+            form += ", or in case or Unicode form"
+        return (f"{int(groups['id'].list.len().sum())} {name[:-1]} ids differ from another {form}, kept as given "
+                f"(each {'a user' if name == 'users' else 'an item'} of its own): "
+                + _shown(groups, n) + "; where an export changed them, write them alike (the column as text)")
     one = {"users": "a user", "items": "an item"}[name]
     return (f"{int(groups['id'].list.len().sum())} {name[:-1]} ids differ from another only in case or Unicode "
-            f"form, kept as given (each {one} of its own): {shown}{'; ...' if len(groups) > n else ''}; where an "
+            f"form, kept as given (each {one} of its own): {_shown(groups, n)}; where an "
             "export changed them, write them alike")
+
+
+def _shown(groups: pl.DataFrame, n: int) -> str:
+    """The first ``n`` of ``groups`` (ids alike, each list with ``new``: of this load), ``'a' (stored before) and
+    'A'; ...``."""
+    return "; ".join(" and ".join(f"{i!r}{'' if new else ' (stored before)'}" for i, new in zip(*group))
+                     for group in groups.select("id", "new").head(n).rows()) + ("; ..." if len(groups) > n else "")
 
 
 def decimal_comma_note(rejected: pl.DataFrame | None) -> str:

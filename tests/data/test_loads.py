@@ -513,6 +513,29 @@ def test_ids_that_differ_from_earlier_loads_ids_only_in_case_are_named(tmp_path:
     assert [note for note in id_notes(batch.check.accepted, None, "csv") if "stored before" in note] == []
 
 
+def test_ids_that_differ_from_earlier_loads_ids_only_in_leading_zeros_are_named(tmp_path: Path) -> None:
+    """A day's Excel export that the team opened and saved read Kunde 000159 as the number 159: every user of the
+    day became a new one with no word (the case check knew case and Unicode form alone). Ids of digits that equal
+    another but for leading zeros are named now, beside earlier loads' and within the load; ids that differ
+    otherwise (12 and 120, a text id with zeros: A007 and A7) are not."""
+    from elcrec_core.data.load_history import ids_of_other_files
+    from elcrec_core.data.rejections import id_notes
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    db = tmp_path / "w.duckdb"
+    (logs / "d1.csv").write_text(f"{HEADER}\n000159,00042,1\n000012,A007,2\n", encoding="utf-8")
+    ingest(SourceConfig(format="csv", path=str(logs / "d1.csv")), path=db)
+    (logs / "d2.csv").write_text(f"{HEADER}\n159,00042,3\n120,A7,4\n0,1,5\n000,01,6\n", encoding="utf-8")
+    batch = ingestion.read_checked(SourceConfig(format="csv", path=str(logs / "d2.csv")))
+    assert id_notes(batch.check.accepted, None, "csv", stored=ids_of_other_files(batch.files, db)) == [
+        "4 user ids differ from another only in leading zeros, as a spreadsheet writes an id column it read as "
+        "numbers ('159' for '000159'), kept as given (each a user of its own): '0' and '000'; '000159' (stored "
+        "before) and '159'; where an export changed them, write them alike (the column as text)",
+        "2 item ids differ from another only in leading zeros, as a spreadsheet writes an id column it read as "
+        "numbers ('159' for '000159'), kept as given (each an item of its own): '01' and '1'; where an export "
+        "changed them, write them alike (the column as text)"]
+
 def test_events_held_by_another_days_file_not_by_the_days_own_earlier_files(tmp_path: Path) -> None:
     """events_on_their_day's test of a file whose events fall in a neighbouring day's edge hours: another day's
     loaded file holds each of them (that file again under a new name), not an earlier load of the day's own files
