@@ -213,8 +213,10 @@ def _record_errors_sql(columns: list[str], error: str, detail: str) -> str:
     holds a value; ``'empty_row'`` and :data:`EMPTY_RECORD` where every field is empty or white space (``;;;;``)."""
     if len(columns) < 2:  # a file of one column skips its empty lines
         return f"{error} AS error, {detail} AS detail"
-    # white space as validation's (a spreadsheet's cell of a no-break space is empty: helper-254)
-    empty = " AND ".join(f"NOT regexp_matches(coalesce({quote_identifier(c)}, ''), '{NOT_SPACE}')" for c in columns)
+    # white space as validation's (a spreadsheet's cell of a no-break space is empty: helper-254); an empty field,
+    # NULL, is told without the regex (a sparse wide export's 27 empty columns read 20% slower: helper-256)
+    empty = " AND ".join(f"({c} IS NULL OR NOT regexp_matches({c}, '{NOT_SPACE}'))"
+                         for c in map(quote_identifier, columns))
     return (f"CASE WHEN {empty} THEN 'empty_row' ELSE {error} END AS error, "
             f"CASE WHEN {empty} THEN {sql_text(EMPTY_RECORD)} ELSE {detail} END AS detail")
 
