@@ -221,12 +221,13 @@ def _case_note(ids: pl.Series, name: str, n: int, stored: pl.Series | None = Non
     if not len(groups):
         return ""
     if groups["id"].list.first().str.contains("^[0-9]+$").any():
-        form = "only in leading zeros, as a spreadsheet writes an id column it read as numbers ('159' for '000159')"
-        if not groups["id"].list.first().str.contains("^[0-9]+$").all():
-            form += ", or in case or Unicode form"
+        form = "only in leading zeros" + ("" if groups["id"].list.first().str.contains("^[0-9]+$").all()
+                                          else " or in case or Unicode form")
         return (f"{int(groups['id'].list.len().sum())} {name[:-1]} ids differ from another {form}, kept as given "
-                f"(each {'a user' if name == 'users' else 'an item'} of its own): "
-                + _shown(groups, n) + "; where an export changed them, write them alike (the column as text)")
+                f"(each {'a user' if name == 'users' else 'an item'} of its own): " + _shown(groups, n)
+                + "; maybe a spreadsheet read the id column as numbers and saved it so ('159' for '000159'): where "
+                "an export changed them, write them alike (the column as text); codes that differ so by design "
+                "(007 and 7) need nothing")
     one = {"users": "a user", "items": "an item"}[name]
     return (f"{int(groups['id'].list.len().sum())} {name[:-1]} ids differ from another only in case or Unicode "
             f"form, kept as given (each {one} of its own): {_shown(groups, n)}; where an "
