@@ -59,10 +59,26 @@ def pattern_detail(pattern: str) -> str:
     """SQL: a detail's end for a time ``t_raw`` that ``pattern`` did not read, naming the pattern (and where it is
     the pattern's but for a digit that its last field lacks, so)."""
     said, quoted = f' (not of timestamp_format "{pattern}"'.replace("'", "''"), pattern.replace("'", "''")
+    if re.search("%[aAbB]", pattern.replace("%%", "")):  # a word that is no English name: a German export's Dez
+        return f"CASE WHEN {_other_words(pattern)} THEN '{said}: {_ENGLISH})' ELSE '{said})' END"
     if not _end_digits(pattern):
         return f"'{said})'"
     return (f"CASE WHEN try_strptime(t_raw || '0', '{quoted}') IS NOT NULL THEN '{said}: its last field lacks a "
             f"digit)' ELSE '{said})' END")
+
+
+_ENGLISH = "strptime reads the names of months and days in English alone: Dec, December, Mon, Monday"
+_NAMES = ("jan(uary)?|feb(ruary)?|mar(ch)?|apr(il)?|may|june?|july?|aug(ust)?|sep(tember)?|oct(ober)?|nov(ember)?|"
+          "dec(ember)?|mon(day)?|tue(sday)?|wed(nesday)?|thu(rsday)?|fri(day)?|sat(urday)?|sun(day)?|[ap][.]?m[.]?")
+
+
+def _other_words(pattern: str) -> str:
+    """SQL: whether ``t_raw`` holds a word that is neither an English name of a month or day (nor am/pm) nor a word
+    of ``pattern``'s own text (GMT, at): a name of another language (Dez, März), which DuckDB's strptime does not
+    read (helper-256: such a time read 'not of timestamp_format' without a word why)."""
+    own = [re.escape(word) for word in re.findall(r"[^\W\d_]+", re.sub("%.", " ", pattern))]
+    words = f"(?i)\\b({'|'.join([_NAMES, *own])})\\b".replace("'", "''")
+    return f"regexp_matches(regexp_replace(t_raw, '{words}', '', 'g'), '\\pL')"
 
 
 # a detail's end for a date of a locale (31.12.1997 21:16, 12/31/1997 9:16 PM), which locale_hints replaces with the

@@ -1368,3 +1368,23 @@ def test_a_timestamp_format_that_is_no_strptime_pattern_is_refused_naming_the_se
     with pytest.raises(ValueError) as refused:
         SourceConfig(format="csv", path="e.csv", timestamp_format=fmt)
     assert str(refused.value).startswith(message)
+
+
+def test_a_month_name_of_another_language_says_strptime_reads_english_names(tmp_path: Path) -> None:
+    """DuckDB's strptime reads %b, %B, %a and %A in English alone: a German export's 07 Dez 2026 was bad_timestamp
+    'not of timestamp_format' without a word why (helper-256); a value of English names that fails otherwise, or
+    of the pattern's own words (GMT, at), is not told so."""
+    english = ": strptime reads the names of months and days in English alone: Dec, December, Mon, Monday)"
+    read = _german(tmp_path, "Kunde;Artikel;Zeit\nk;a;07 Dez 2026\nk;b;07 Dec 2026\nk;c;07 Dec 2026 25:00\n"
+                   "k;d;07 März 2026\n", "%d %b %Y")
+    assert read.select("timestamp", "detail").rows() == [
+        (None, 'Zeit: 07 Dez 2026 (not of timestamp_format "%d %b %Y"' + english), (datetime(2026, 12, 7), None),
+        (None, 'Zeit: 07 Dec 2026 25:00 (not of timestamp_format "%d %b %Y")'),
+        (None, 'Zeit: 07 März 2026 (not of timestamp_format "%d %b %Y"' + english)]
+    fmt = "%a, %d %B %Y at %I %p GMT"
+    read = _german(tmp_path, "Kunde;Artikel;Zeit\nk;a;Mon, 07 December 2026 at 2 PM GMT\n"
+                   "k;b;Mo, 07 Dezember 2026 at 2 PM GMT\nk;c;Mon, 07 December 2026 at 13 PM GMT\n", fmt)
+    assert read.select("timestamp", "detail").rows() == [
+        (datetime(2026, 12, 7, 14), None),
+        (None, f'Zeit: Mo, 07 Dezember 2026 at 2 PM GMT (not of timestamp_format "{fmt}"' + english),
+        (None, f'Zeit: Mon, 07 December 2026 at 13 PM GMT (not of timestamp_format "{fmt}")')]
