@@ -207,7 +207,7 @@ def _case_note(ids: pl.Series, name: str, n: int, stored: pl.Series | None = Non
     them; beside ``stored`` (earlier loads' ids), those that equal one of them so (not two stored ids alike, named
     by their own load). Case counts where most ids hold both cases (keys whose case is theirs)."""
     own = ids.unique()
-    earlier = pl.Series([], dtype=pl.String) if stored is None else stored.filter(~stored.is_in(own))
+    earlier = pl.Series([], dtype=pl.String) if stored is None else stored.filter(~stored.is_in(own.implode()))
     distinct = pl.concat([own.to_frame("id").with_columns(new=True), earlier.rename("id").to_frame().with_columns(
         new=False)]).with_columns(key=pl.col("id").str.normalize("NFKC"))
     mixed = distinct["id"].str.contains("[a-z]") & distinct["id"].str.contains("[A-Z]")

@@ -508,6 +508,7 @@ def _lines(draw) -> list[tuple[bytes, str | None, tuple]]:
             raw = raw[:1] + b"\xff" + raw[1:]  # not UTF-8
         broken = {  # in the order of REASONS
             "malformed_line": len(fields) != 4 or b"\xff" in raw,
+            "empty_row": not "".join(fields).strip(),  # a line of delimiters only: a spreadsheet's empty row
             "missing_user": not user.strip() or user.strip().lower() in NULL_IDS,
             "missing_item": not item.strip() or item.strip().lower() in NULL_IDS,
             "missing_timestamp": kind == "missing",
