@@ -63,14 +63,13 @@ def example_rows(rejected: pl.DataFrame, n: int = 3, apart: Collection[str] = ()
     if len(reasons) <= 1:
         return rejected.head(n), "the first rejected"
     firsts = pl.concat([rejected.filter(pl.col("reason").cast(pl.String) == reason).head(1) for reason in reasons[:n]])
+    shares = {*reasons} & {*apart} and {*reasons} - {*apart} - empty
     last = ", empty rows last" if empty & {*reasons} else ""
-    if {*reasons} & {*apart} and {*reasons} - {*apart} - empty:  # the order is not the counts' alone
-        order = "those without a share of their own first, each most frequent first" + last
+    if shares or last:  # the order is not the counts' alone
+        order = ("those without a share of their own first, each most frequent first" if shares
+                 else "most frequent first") + last
         return firsts, (f"the first rejected of each reason, {order}" if len(reasons) <= n
                         else f"the first rejected of {n} reason{'s' if n > 1 else ''}, {order}")
-    if last:
-        return firsts, (f"the first rejected of each reason, most frequent first{last}" if len(reasons) <= n
-                        else f"the first rejected of {n} reason{'s' if n > 1 else ''}, most frequent first{last}")
     return firsts, ("the first rejected of each reason, most frequent first" if len(reasons) <= n
                     else f"the first rejected of the {n} most frequent reasons" if n > 1
                     else "the first rejected of the most frequent reason")

@@ -30,7 +30,8 @@ def timestamp_format_problem(fmt: object, name: str = "timestamp_format") -> str
     if not isinstance(fmt, str) or not is_pattern(fmt):
         return f"{name} = {fmt!r}: one of {FORMATS_TEXT} (text holding %)"
     try:
-        duckdb.connect().execute("SELECT try_strptime('', ?)", [fmt])
+        with duckdb.connect() as con:  # closed at once: settings are read often (every SourceConfig)
+            con.execute("SELECT try_strptime('', ?)", [fmt])
     except duckdb.Error as err:
         return f"{name} = {fmt!r}: no strptime pattern ({str(err).split('Error: ', 1)[-1]})"
     return None
