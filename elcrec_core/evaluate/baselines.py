@@ -46,9 +46,9 @@ class MostPopular(Fitted):
     name = "most_popular"
 
     def fit(self, data: SequenceTensors, split: Fit) -> "MostPopular":
-        self.n_items = data.n_items
-        self.counts = input_counts(data, split)
+        self.counts = input_counts(data, split)  # first: a refused ``data`` leaves the recommender unfitted
         self._scores = self.counts + popularity_rank_order(self.counts)
+        self.n_items = data.n_items
         return self
 
     def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:

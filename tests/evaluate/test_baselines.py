@@ -31,7 +31,13 @@ from elcrec_core.evaluate.fitted_inputs import popularity_rank_order
 from elcrec_core.evaluate.item_knn import ItemKNN
 from elcrec_core.evaluate.popularity import popularity_ranks
 from elcrec_core.evaluate.ranking import MISS_RANK, eligible_users, evaluate_ranks, metrics_from_ranks, rank_scores
-from elcrec_core.evaluate.scoring import ELCRecRecommender, Recommender, evaluate_recommender, rank_score_matrix
+from elcrec_core.evaluate.scoring import (
+    ELCRecRecommender,
+    NotFitted,
+    Recommender,
+    evaluate_recommender,
+    rank_score_matrix,
+)
 from elcrec_core.model.elcrec import ELCRec
 from elcrec_core.serve.recommend import recommend
 from elcrec_core.serve.recommenders import BASELINES
@@ -882,7 +888,10 @@ def test_a_baseline_fitted_on_sequences_not_tensors_says_what_it_takes(kind):
     seqs = Sequences.from_lists([0, 1], [[1, 2, 3], [2, 3, 1]], n_items=3)
     with pytest.raises(TypeError, match=re.escape("a baseline is fitted on SequenceTensors, not Sequences: give "
                                                   "SequenceTensors.from_sequences(seqs)")):
-        BASELINES[kind]().fit(seqs, "valid")
+        rec = BASELINES[kind]()
+        rec.fit(seqs, "valid")
+    with pytest.raises(NotFitted, match=f"{type(rec).__name__} is not fitted"):  # most_popular set n_items first
+        rec.score(torch.zeros(1, dtype=torch.long), torch.ones(1, 2, dtype=torch.long))
 
 
 def test_the_ease_choice_shows_six_decimals_where_another_lambda_reads_the_same(monkeypatch):
