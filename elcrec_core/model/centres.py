@@ -18,7 +18,14 @@ def init_centres(
 ) -> None:
     """Centres from k-means over the pooled (eval-mode) encodings of the training inputs, L2-normalised
     (the reference's initialisation), or random unit vectors (``centre_init = "random"``). k-means runs on a seeded
-    uniform sample of at most ``kmeans_sample`` of the inputs (its time grows with the number of points)."""
+    uniform sample of at most ``kmeans_sample`` of the inputs (its time grows with the number of points).
+
+    ``users`` int64 [U]: the training users, rows of ``data``; each input is the user's history without its last
+    three items (the valid and test targets and the last training target) in ``max_len`` columns, pooled to [U, d]
+    as :meth:`ELCRec.pool`. Writes ``model.centres`` [K, d] in place (unit rows, float32). The paper initialises
+    the cluster centres as learnable parameters; the reference (``ELCRecTrainer.iteration`` at epoch 0) starts
+    them from faiss k-means over the mean-pooled encodings and normalises them. Raises ValueError when fewer than
+    K = ``n_intents`` inputs are left to cluster."""
     k = model.cfg.n_intents
     if cfg.centre_init == "random":
         gen = torch.Generator().manual_seed(cfg.seed)

@@ -120,21 +120,29 @@ class FeedForward(nn.Module):
         self.dropout = cfg.dropout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """LayerNorm(x + dropout(FFN(x))) of hidden states x [..., d]; the same shape and dtype out."""
         return self.norm(x + dropout(self.fc2(self.act(self.fc1(x))), self.dropout, self.training))
 
 
 class Block(nn.Module):
+    """One SASRec layer: :class:`SelfAttention`, then :class:`FeedForward` (a layer of the reference's ``Encoder``)."""
+
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.attn = SelfAttention(cfg)
         self.ffn = FeedForward(cfg)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, last_only: bool = False) -> torch.Tensor:
+        """Hidden states x [B, L, d] and the additive mask [B, 1, L, L] of :func:`causal_padding_mask` to the
+        layer's output [B, L, d] ([B, 1, d], the last position alone, with ``last_only``)."""
         return self.ffn(self.attn(x, mask, last_only))
 
 
 class ELCRec(nn.Module):
-    """SASRec encoder with learnable intent centres (``centres``: [K, d])."""
+    """SASRec encoder (Kang & McAuley, 2018; ICLRec's variant, which the reference keeps) with K learnable intent
+    centres ``centres`` [K, d] in float32: the cluster centres that the paper's end-to-end learnable cluster module
+    learns as network parameters (the reference's ``SASRecModel.cluster_centers``). Shapes and sizes from ``cfg``
+    (:class:`elcrec_core.config.settings.ModelConfig`: d = ``hidden``, K = ``n_intents``, L <= ``max_len``)."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -155,10 +163,12 @@ class ELCRec(nn.Module):
             nn.init.zeros_(module.bias)
 
     def forward(self, items: torch.Tensor, last_only: bool = False, first_position: int = 0) -> torch.Tensor:
-        """Encode left-padded item ids [B, L] into hidden states [B, L, d] ([B, 1, d] with ``last_only``:
-        the last block then computes only the most recent position, which is all that ranking needs).
-        ``first_position``: the window position of column 0 (columns cut off on the left, see
-        :meth:`user_representation`); positions run from it to ``first_position`` + L - 1."""
+        """Encode left-padded item ids [B, L] (int64, 0 = padding) into hidden states [B, L, d] (float, the
+        parameters' dtype or autocast's) ([B, 1, d] with ``last_only``: the last block then computes only the most
+        recent position, which is all that ranking needs). ``first_position``: the window position of column 0
+        (columns cut off on the left, see :meth:`user_representation`); positions run from it to
+        ``first_position`` + L - 1. Raises IndexError (on CPU; a device-side assert on CUDA) for an id outside
+        0..``vocab_size`` - 1 or a position past ``max_len`` - 1, RuntimeError for ids that are not integers."""
         positions = torch.arange(first_position, first_position + items.shape[1], device=items.device)
         x = self.emb_norm(self.item_emb(items) + self.pos_emb(positions))
         x = dropout(x, self.cfg.dropout, self.training)
@@ -176,7 +186,8 @@ class ELCRec(nn.Module):
         return (hidden * held).sum(1) / held.sum(1).clamp(min=1)
 
     def user_representation(self, items: torch.Tensor) -> torch.Tensor:
-        """The output at the most recent position, [B, d], for left-padded windows ``items`` [B, L].
+        """The output at the most recent position, [B, d], for left-padded windows ``items`` [B, L] (errors as
+        :meth:`forward`): the user representation that scores the items (:meth:`item_table`).
 
         Leading columns that are padding in every row are not computed (the rest keep their positions): padding
         keys are masked for every query, so no output at a position that holds an item depends on them, and the

@@ -1,6 +1,9 @@
 """The ELCRec loss parts, each as the paper and the authors' code compute it.
 
-Notation: B sequences, L positions, d hidden, K centres, E the item table.
+Notation: B sequences, L positions, d hidden, K centres, E the item table. Every loss returns a 0-d float tensor
+(unitless: a mean of negative log-likelihoods or of squared distances). Sources: the paper is ELCRec (Liu et al.,
+"End-to-end Learnable Clustering for Intent Learning in Recommendation", NeurIPS 2024, arXiv 2401.05975); the
+reference is its authors' code (``src/trainers.py`` and ``src/modules.py``, built on ICLRec's).
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ def bce_next_item_loss(
     ``hidden`` [B, L, d]; ``targets``/``negatives`` [B, L] item ids (0 = padding, no loss). As the reference,
     every position is scored and the padding ones are weighted 0: no data-dependent shapes (``torch.compile``
     traces it whole) and no gather of the kept rows. ``sparse``: the lookups' gradient for ``item_emb`` is a
-    sparse tensor (for a large catalogue, see :func:`elcrec_core.train.loop.train_epoch`).
+    sparse tensor (for a large catalogue, see :func:`elcrec_core.train.loop.train_epoch`). SASRec's next-item
+    loss with one sampled negative a position (the reference's ``Trainer.cross_entropy``). NaN for a batch
+    without any target (0 / 0); ids outside the table raise IndexError (on CPU).
     """
     keep = targets > 0
     pos = (hidden * F.embedding(targets, item_emb, sparse=sparse)).sum(-1)
@@ -34,7 +39,9 @@ def bce_next_item_loss(
 def full_softmax_loss(hidden: torch.Tensor, item_table: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Cross-entropy over all real items (ids 1..n; ``item_table`` is rows 1..n) at every non-padding target;
     on CPU without the whole [targets, n] logit matrix
-    (:func:`elcrec_core.model.linear_cross_entropy.linear_cross_entropy`).
+    (:func:`elcrec_core.model.linear_cross_entropy.linear_cross_entropy`). ``hidden`` [B, L, d], ``item_table``
+    [n, d], ``targets`` [B, L] int64 (0 = padding); NaN for a batch without any target. Not the reference's loss
+    (``rec_loss = "ce"``, an option of this implementation).
     """
     keep = targets > 0
     return linear_cross_entropy(hidden[keep], item_table, targets[keep] - 1)
@@ -45,8 +52,10 @@ def sampled_softmax_loss(
     sparse: bool = False,
 ) -> torch.Tensor:
     """Softmax over the target and N negatives shared by the batch (``negatives`` [N] ids); a negative that
-    equals the target is masked. Uniform sampling, so no log-Q correction is needed. ``sparse`` as
-    :func:`bce_next_item_loss`."""
+    equals the target is masked. Uniform sampling, so no log-Q correction is needed. ``hidden`` [B, L, d],
+    ``item_emb`` the whole table [vocab, d], ``targets`` [B, L] int64 (0 = padding); ``sparse`` as
+    :func:`bce_next_item_loss`. NaN for a batch without any target. Not the reference's loss (``rec_loss =
+    "sampled"``, an option of this implementation)."""
     keep = targets > 0
     h, t = hidden[keep], targets[keep]
     pos = (h * F.embedding(t, item_emb, sparse=sparse)).sum(-1, keepdim=True)
@@ -98,14 +107,18 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 1.0, simila
     i is its counterpart in the other view; cross-entropy averaged over the 2B rows. ``similarity`` "dot": raw
     dot products (the reference); "cosine": the rows are L2-normalised first, so every logit lies in
     [-1/temperature, 1/temperature] whatever the width D. Computed in fp32 even under bf16 autocast: raw logits
-    reach the hundreds, where bf16 rounding (about +-1) would matter at temperature 1.
+    reach the hundreds, where bf16 rounding (about +-1) would matter at temperature 1. The reference's
+    ``NCELoss`` without its ``intent_ids`` (de-noising) mask. ``z1`` and ``z2`` must have the same shape (rows of
+    unequal counts are not refused: they pair wrongly or raise ValueError as :func:`nt_xent_stacked`); raises
+    ValueError for an unknown ``similarity``.
     """
     return nt_xent_stacked(torch.cat([z1, z2]), temperature, similarity)
 
 
 def nt_xent_stacked(z: torch.Tensor, temperature: float = 1.0, similarity: Similarity = "dot") -> torch.Tensor:
     """:func:`nt_xent` of z1 = z[:B] and z2 = z[B:] for ``z`` [2B, D], without copying the two halves into one
-    tensor again (the sequence-contrastive views are [2B, L x d] already)."""
+    tensor again (the sequence-contrastive views are [2B, L x d] already). Raises ValueError for an odd number
+    of rows or an unknown ``similarity``."""
     if z.shape[0] % 2:
         raise ValueError(f"nt_xent_stacked needs an even number of rows (view 1, then view 2), got {z.shape[0]}")
     n = z.shape[0] // 2
@@ -125,7 +138,8 @@ def nt_xent_stacked(z: torch.Tensor, temperature: float = 1.0, similarity: Simil
 
 def nearest_centre(x: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
     """Index of the nearest centre by squared Euclidean distance, for x [..., d] and centres [K, d]; in fp32
-    also under bf16 autocast (whose rounding changed about 1 in 200 assignments)."""
+    also under bf16 autocast (whose rounding changed about 1 in 200 assignments). Returns int64 indices in
+    0..K - 1 of shape x.shape[:-1]; no gradient flows through it."""
     with torch.no_grad(), torch.autocast(x.device.type, enabled=False):
         # ||x||^2 does not change the argmin; one fused addmm for ||c||^2 - 2 x.c
         flat, centres = x.reshape(-1, x.shape[-1]).float(), centres.float()
@@ -140,7 +154,10 @@ def sequence_contrastive_loss(
     """NT-Xent between two augmented views ``views`` (view 1 rows first), after adding ("shift") or appending
     ("concat") each row's nearest centre. ``views`` [2B, L, d] is flattened per sequence (the reference: each
     of the L positions gets its own nearest centre); a [2B, d] representation (pooled or last position, see
-    :func:`sequence_view`) is used as it is."""
+    :func:`sequence_view`) is used as it is. ``centres`` [K, d]. The sequence-level part of the paper's
+    intent-assisted contrastive learning (the reference's
+    ``ELCRecTrainer._instance_cl_one_pair_contrastive_learning``). Raises ValueError for an unknown
+    ``prototype`` and as :func:`nt_xent_stacked`."""
     nearest = F.embedding(nearest_centre(views, centres), centres)
     if prototype == "shift":
         views = views + nearest
@@ -154,7 +171,7 @@ def sequence_contrastive_loss(
 def sequence_view(views: torch.Tensor, pooled: torch.Tensor, kind: SeqClView) -> torch.Tensor:
     """What the sequence-contrastive loss compares: the whole window ``views`` [2B, L, d] ("flatten", the
     reference), the ``pooled`` views [2B, d] ("pooled"), or the most recent position's output ("last", the
-    user representation that ranking uses)."""
+    user representation that ranking uses). Raises ValueError for an unknown ``kind``."""
     if kind == "flatten":
         return views
     if kind == "pooled":
@@ -165,7 +182,9 @@ def sequence_view(views: torch.Tensor, pooled: torch.Tensor, kind: SeqClView) ->
 
 
 def assign_intents(pooled: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
-    """Each sequence's intent: the nearest L2-normalised centre to its L2-normalised mean-pooled state."""
+    """Each sequence's intent: the nearest L2-normalised centre to its L2-normalised pooled state; ``pooled``
+    [B, d], ``centres`` [K, d], returns int64 [B] in 0..K - 1 (the reference's argmin of the sample-centre
+    distances in the cluster loss)."""
     return nearest_centre(F.normalize(pooled, dim=-1), F.normalize(centres, dim=-1))
 
 
@@ -173,7 +192,9 @@ def intent_contrastive_loss(
     view1: torch.Tensor, view2: torch.Tensor, intent_centres: torch.Tensor, temperature: float = 1.0,
     similarity: Similarity = "dot",
 ) -> torch.Tensor:
-    """(NCE(v1, c) + NCE(v2, c)) / 2: each view's mean-pooled state [B, d] against its sequence's centre [B, d]."""
+    """(NCE(v1, c) + NCE(v2, c)) / 2: each view's pooled state ``view1``, ``view2`` [B, d] against its sequence's
+    centre ``intent_centres`` [B, d] (:func:`nt_xent`, whose errors it raises). The intent-level part of the
+    paper's intent-assisted contrastive learning (the reference's ``PCLoss`` with one set of intents)."""
     return (nt_xent(view1, intent_centres, temperature, similarity)
             + nt_xent(view2, intent_centres, temperature, similarity)) / 2
 
@@ -185,7 +206,9 @@ def cluster_loss(samples: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
     On unit vectors the first term equals 2 - 2 mean(samples) . mean(centres): it moves only the centres' mean,
     and draws every sample towards it (which is why the pooling of the samples matters, see ``ModelConfig``).
     The centres are used as given: the trainer writes them back normalised into the parameter every step, as the
-    reference does, so that their gradient is not projected by a normalisation in the graph.
+    reference does, so that their gradient is not projected by a normalisation in the graph. The paper's
+    cluster loss of the end-to-end learnable cluster module (the reference: ``sample_distance_loss +
+    center_distance_loss``, weighted by ``trade_off``, in ``ELCRecTrainer.iteration``).
     """
     s = F.normalize(samples, dim=-1)
     return _mean_sq_dist(s, centres) - _mean_sq_dist(centres, centres)
