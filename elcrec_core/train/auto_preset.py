@@ -8,7 +8,7 @@ later rules use it):
 
 1. ``max_len`` = the 95th percentile of the history lengths rounded up to a multiple of 10, within [10, 50].
    Positions beyond almost every history are padding that the encoder still computes (the cost of a step grows
-   with the window); 50 is the paper's window (ELCRec, Sec. 5.1, as SASRec).
+   with the window); 50 is the paper's window (ELCRec's experimental settings, as SASRec's).
 2. ``train_windows`` = "all" when the 95th percentile exceeds ``max_len`` (more than 5% of the histories are cut
    by the window): the earlier windows of a long history become training samples too, so that its older events
    are targets (see :func:`elcrec_core.train.batches.training_windows`); else "last" (the reference).
@@ -101,9 +101,12 @@ class DerivedSettings:
     steps_per_epoch: int
 
     def model(self) -> dict[str, Any]:
+        """The derived model settings (``max_len``, ``n_intents``) by ``ModelConfig`` field name."""
         return {name: getattr(self, name) for name in MODEL_FIELDS}
 
     def train(self) -> dict[str, Any]:
+        """The derived training settings (batch size, loss, steps, epochs, patience, ...) by ``TrainConfig`` field
+        name."""
         return {name: getattr(self, name) for name in TRAIN_FIELDS}
 
     def describe(self, intents: bool = True) -> str:

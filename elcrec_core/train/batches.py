@@ -23,12 +23,16 @@ CROP, MASK, REORDER = 0, 1, 2
 
 @dataclass
 class TrainBatch:
+    """One training batch of B samples, int64 item ids (0 = padding), left-padded to the window L; see
+    :func:`make_train_batch`."""
+
     inputs: torch.Tensor  # [B, L]
     targets: torch.Tensor  # [B, L], 0 = no target
     negatives: torch.Tensor  # [B, L] for BCE, [N] shared for sampled softmax, empty otherwise
     views: torch.Tensor  # [2B, L]: view 1 of every user, then view 2
 
     def to(self, device: torch.device) -> "TrainBatch":
+        """The same batch with every tensor on ``device`` (copied without blocking where it can)."""
         return TrainBatch(*(t.to(device, non_blocking=True) for t in vars(self).values()))
 
 

@@ -34,7 +34,7 @@ from elcrec_core.train.objective import (
     uses_centres,
 )
 from elcrec_core.train.pace import Pace, progress
-from elcrec_core.train.run_log import RunLog, precision_used, recorded_run
+from elcrec_core.train.run_log import RunLog, fmt, format_epoch, precision_used, recorded_run, why_training_ended
 from elcrec_core.train.state import (
     EarlyStopping,
     complete_best_checkpoint,
@@ -78,7 +78,16 @@ def train(
     ``best.pt`` (:func:`~elcrec_core.data.sequences.write_item_index_file`, as ``elcrec train`` does). ``resume``
     continues an existing ``last.pt``; ``init_from`` warm-starts a fresh run from a previous checkpoint instead of
     k-means centres. ``extra_payload``: values that ``best.pt`` keeps beside the model (tensors, numbers, texts, lists
-    and dicts of them). Raises ValueError for other values, data without a training sample, a ``last.pt`` of other data.
+    and dicts of them). The paper's mini-batch optimisation of the joint objective
+    (:func:`~elcrec_core.train.objective.joint_loss`), epoch by epoch, stopped early on the validation NDCG@20.
+
+    Raises ValueError for ``extra_payload`` values that ``best.pt`` could not hold, data without a training sample
+    (no user of 4 items), fewer training sequences than ``n_intents`` for the k-means start, settings the schema
+    refuses for this catalogue, a device name that is none or that this machine lacks, an ``init_from`` of other
+    shapes or architecture, a ``last.pt`` of other data or settings; ``objective.NonFiniteLoss`` (a ValueError)
+    where a loss or the validation metrics stop being finite;
+    :class:`~elcrec_core.train.checkpoint.CheckpointError` (a RuntimeError) for a checkpoint that cannot be read
+    or holds values that are not finite.
 
     Under an initialised torch.distributed process group (see :mod:`elcrec_core.train.distributed`) every rank calls
     this: the model trains under DistributedDataParallel with ``batch_size`` users per rank and step, each rank
@@ -272,28 +281,3 @@ def train_epoch(model: ELCRec, optimizer: torch.optim.Optimizer, data: SequenceT
 
 def _silent(line: str) -> None:
     """The log of ranks other than 0."""
-
-
-def fmt(metrics: dict[str, float]) -> str:
-    return " ".join(f"{k} {v:.4f}" for k, v in metrics.items())
-
-
-def why_training_ended(cfg: TrainConfig, stopper: EarlyStopping, steps_done: int, ran: int = 0) -> str:
-    """One line for the log: early stopping (``patience`` epochs without a better validation NDCG@20), the step
-    budget (``max_steps``) or the ``epochs``, in that order where several hold; ``ran`` epochs, more than
-    ``epochs`` (a run resumed with fewer: helper-203), are said as such."""
-    if stopper.should_stop:
-        return (f"training ended: validation NDCG@20 has not improved for {stopper.bad_epochs} epochs since epoch "
-                f"{stopper.best_epoch} (patience {cfg.patience})")
-    if cfg.max_steps and steps_done >= cfg.max_steps:
-        return f"training ended: the step budget, {steps_done} optimiser steps (max_steps {cfg.max_steps})"
-    if ran > cfg.epochs:
-        return f"training ended: {ran} epochs had run, more than the {cfg.epochs} that epochs asks for: none ran"
-    return f"training ended: the {cfg.epochs} epochs ran" if cfg.epochs != 1 else "training ended: the 1 epoch ran"
-
-
-def format_epoch(row: dict[str, Any], stopper: EarlyStopping) -> str:
-    parts = " ".join(f"{k} {row[k]:.4f}" for k in ("loss", "rec", "seq_cl", "intent_cl", "cluster") if k in row)
-    return (f"epoch {int(row['epoch']):3d} | {parts} | valid HR@20 {row['valid_HR@20']:.4f} "
-            f"NDCG@20 {row['valid_NDCG@20']:.4f} | {row['seconds']:.1f}s {row['seq_per_s']:.0f} seq/s"
-            f"{' *' if stopper.best_epoch == row['epoch'] else ''}")

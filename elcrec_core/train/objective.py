@@ -1,5 +1,7 @@
 """The training objective: the four ELCRec loss parts of a batch, their weights and warm-up, the joint
-loss, and the check that it is finite (paper Section 3; the reference's ``ELCRecTrainer``)."""
+loss, and the check that it is finite (the paper's overall objective: the next-item loss plus the weighted
+intent-assisted contrastive and cluster losses, optimised together on each mini-batch; the reference's
+``ELCRecTrainer.iteration``, its "Hybrid" contrast type)."""
 
 from __future__ import annotations
 
@@ -21,8 +23,12 @@ class NonFiniteLoss(ValueError):
 
 
 def loss_parts(model: ELCRec, batch: TrainBatch, cfg: TrainConfig) -> dict[str, torch.Tensor]:
-    """The four ELCRec loss parts for one batch. The two views are encoded once and serve both contrastive
-    losses; the centres are renormalised between the sequence and the intent losses, as the reference does."""
+    """The ELCRec loss parts for one batch, each a 0-d float tensor: "rec" (:func:`next_item_loss`) always;
+    "seq_cl", "intent_cl" and "cluster" (:mod:`elcrec_core.model.losses`) where their weight (``cf_weight``,
+    ``intent_cf_weight``, ``trade_off``) is above 0. The two views are encoded once and serve both contrastive
+    losses; the centres are renormalised in place between the sequence and the intent losses, as the reference
+    does. Raises ValueError for a setting the losses do not know (``rec_loss``, ``prototype``, ``seq_cl_view``,
+    ``cl_similarity``: the settings schema refuses them first) and IndexError for an id outside the item table."""
     hidden = model(batch.inputs)
     parts = {"rec": next_item_loss(model, hidden, batch, cfg)}
     uses_views = cfg.cf_weight > 0 or cfg.intent_cf_weight > 0
@@ -54,6 +60,7 @@ class LossParts(nn.Module):
         self.model, self.cfg = model, cfg
 
     def forward(self, batch: TrainBatch) -> dict[str, torch.Tensor]:
+        """:func:`loss_parts` of ``batch`` (its dict of 0-d loss tensors and its errors)."""
         return loss_parts(self.model, batch, self.cfg)
 
 
@@ -63,6 +70,9 @@ def uses_centres(cfg: TrainConfig) -> bool:
 
 
 def next_item_loss(model: ELCRec, hidden: torch.Tensor, batch: TrainBatch, cfg: TrainConfig) -> torch.Tensor:
+    """The recommendation part, a 0-d tensor: the loss ``cfg.rec_loss`` names ("bce": the reference's, with
+    ``batch.negatives`` [B, L]; "ce": full softmax; "sampled_softmax": with the shared ``batch.negatives`` [N]) of
+    the hidden states [B, L, d] against ``batch.targets`` [B, L]. Raises ValueError for another ``rec_loss``."""
     sparse = model.item_emb.sparse
     if cfg.rec_loss == "bce":
         return losses.bce_next_item_loss(hidden, model.item_emb.weight, batch.targets, batch.negatives, sparse)
@@ -105,12 +115,16 @@ def part_scales(parts: dict[str, torch.Tensor], cfg: TrainConfig, step: int | No
 
 
 def joint_loss(parts: dict[str, torch.Tensor], cfg: TrainConfig, step: int | None = None) -> torch.Tensor:
-    """sum of factor x part (:func:`part_scales`)."""
+    """The loss that the optimiser minimises, a 0-d float32 tensor: the sum of factor x part over ``parts``
+    (:func:`part_scales`, whose ValueError it raises); with the default weights and no warm-up, rec_weight x rec
+    + cf_weight x seq_cl + intent_cf_weight x intent_cl + trade_off x cluster, as the reference's joint loss."""
     scales = part_scales(parts, cfg, step)
     return sum((scales[name] * value.float() for name, value in parts.items()), 0.0)
 
 
 def batch_negatives(cfg: TrainConfig) -> str:
+    """Which negatives :func:`~elcrec_core.train.batches.make_train_batch` samples for ``cfg.rec_loss``:
+    "per_position" (bce), "shared" (sampled_softmax) or "none" (ce, which scores every item)."""
     return {"bce": "per_position", "sampled_softmax": "shared"}.get(cfg.rec_loss, "none")
 
 

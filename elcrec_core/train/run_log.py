@@ -1,6 +1,6 @@
-"""What a training run leaves for comparing it with others: ``config.json`` (its settings), ``metrics.json``
-(best epoch, valid and test metrics, the per-epoch history, seconds) and TensorBoard event files in
-``tensorboard/`` (scalars per epoch, and the settings with the final metrics in the HParams tab).
+"""The lines a training run logs, and what it leaves for comparing it with others: ``config.json`` (its
+settings), ``metrics.json`` (best epoch, valid and test metrics, the per-epoch history, seconds) and TensorBoard
+event files in ``tensorboard/`` (scalars per epoch, and the settings with the final metrics in the HParams tab).
 
 TensorBoard, not MLflow: ``torch.utils.tensorboard`` writes plain files with no server or database, the
 ``tensorboard`` package adds five small wheels to what Dagster already installs (gRPC, protobuf), and
@@ -16,9 +16,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from elcrec_core.config.settings import ExperimentConfig, settings_fields
+from elcrec_core.config.settings import ExperimentConfig, TrainConfig, settings_fields
 from elcrec_core.data.atomic_files import read_json, write_atomically
 from elcrec_core.train.checkpoint import BEST, LAST
+from elcrec_core.train.state import EarlyStopping
 
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
@@ -238,3 +239,32 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) < 1000 else f"{value:.0f}"
     return str(value)
+
+
+def fmt(metrics: dict[str, float]) -> str:
+    """Metrics as one line for the log, "name value" pairs with four decimals: ``{"HR@5": 0.1}`` -> "HR@5 0.1000"."""
+    return " ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+
+
+def why_training_ended(cfg: TrainConfig, stopper: EarlyStopping, steps_done: int, ran: int = 0) -> str:
+    """One line for the log: early stopping (``patience`` epochs without a better validation NDCG@20), the step
+    budget (``max_steps``) or the ``epochs``, in that order where several hold; ``ran`` epochs, more than
+    ``epochs`` (a run resumed with fewer: helper-203), are said as such."""
+    if stopper.should_stop:
+        return (f"training ended: validation NDCG@20 has not improved for {stopper.bad_epochs} epochs since epoch "
+                f"{stopper.best_epoch} (patience {cfg.patience})")
+    if cfg.max_steps and steps_done >= cfg.max_steps:
+        return f"training ended: the step budget, {steps_done} optimiser steps (max_steps {cfg.max_steps})"
+    if ran > cfg.epochs:
+        return f"training ended: {ran} epochs had run, more than the {cfg.epochs} that epochs asks for: none ran"
+    return f"training ended: the {cfg.epochs} epochs ran" if cfg.epochs != 1 else "training ended: the 1 epoch ran"
+
+
+def format_epoch(row: dict[str, Any], stopper: EarlyStopping) -> str:
+    """An epoch's line for the log, from its history ``row``: the mean losses, the validation HR@20 and NDCG@20,
+    seconds and sequences a second, and " *" where it is the best epoch so far. Raises KeyError for a row without
+    "epoch", "valid_HR@20", "valid_NDCG@20", "seconds" or "seq_per_s"."""
+    parts = " ".join(f"{k} {row[k]:.4f}" for k in LOSS_PARTS if k in row)
+    return (f"epoch {int(row['epoch']):3d} | {parts} | valid HR@20 {row['valid_HR@20']:.4f} "
+            f"NDCG@20 {row['valid_NDCG@20']:.4f} | {row['seconds']:.1f}s {row['seq_per_s']:.0f} seq/s"
+            f"{' *' if stopper.best_epoch == row['epoch'] else ''}")

@@ -43,10 +43,13 @@ class EarlyStopping:
 
     @property
     def should_stop(self) -> bool:
+        """Whether ``patience`` epochs in a row have not improved on the best score."""
         return self.bad_epochs >= self.patience
 
 
 def model_payload(model: ELCRec, exp: ExperimentConfig, extra: dict[str, Any]) -> dict[str, Any]:
+    """What ``best.pt`` holds: the format version, the model's state dict on CPU, its ``ModelConfig`` and the
+    experiment's settings as dicts, and the ``extra`` values (the epoch, its metrics, ...) beside them."""
     return {
         "format_version": FORMAT_VERSION,
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},

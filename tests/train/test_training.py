@@ -15,7 +15,7 @@ from elcrec_core.evaluate.popularity import popularity_metrics
 from elcrec_core.evaluate.ranking import evaluate
 from elcrec_core.model.centres import init_centres
 from elcrec_core.model.elcrec import ELCRec
-from elcrec_core.train import loop
+from elcrec_core.train import loop, run_log
 from elcrec_core.train.batches import trainable_users
 from elcrec_core.train.checkpoint import load_checkpoint, load_model
 from elcrec_core.train.compiled_step import _compiler_missing
@@ -32,16 +32,16 @@ def test_the_log_says_why_training_ended(seqs, tmp_path):
     """Early stopping and the step budget ended a run without a word (a resumed run with more epochs that ran one
     and stopped looked broken): the last line says which of patience, max_steps and epochs ended it."""
     stopper = EarlyStopping(2, best_score=0.1, best_epoch=3, bad_epochs=2)
-    assert loop.why_training_ended(TrainConfig(patience=2, max_steps=0), stopper, 40) == (
+    assert run_log.why_training_ended(TrainConfig(patience=2, max_steps=0), stopper, 40) == (
         "training ended: validation NDCG@20 has not improved for 2 epochs since epoch 3 (patience 2)")
     running = EarlyStopping(5, best_score=0.1, best_epoch=3, bad_epochs=1)
-    assert loop.why_training_ended(TrainConfig(max_steps=40), running, 40) == (
+    assert run_log.why_training_ended(TrainConfig(max_steps=40), running, 40) == (
         "training ended: the step budget, 40 optimiser steps (max_steps 40)")
-    assert loop.why_training_ended(TrainConfig(epochs=7, max_steps=0), running, 12) == (
+    assert run_log.why_training_ended(TrainConfig(epochs=7, max_steps=0), running, 12) == (
         "training ended: the 7 epochs ran")
-    assert loop.why_training_ended(TrainConfig(epochs=1, max_steps=0), running, 12) == (
+    assert run_log.why_training_ended(TrainConfig(epochs=1, max_steps=0), running, 12) == (
         "training ended: the 1 epoch ran")  # not "the 1 epochs" (helper-170)
-    assert loop.why_training_ended(TrainConfig(epochs=3, max_steps=0), running, 12, ran=6) == (
+    assert run_log.why_training_ended(TrainConfig(epochs=3, max_steps=0), running, 12, ran=6) == (
         "training ended: 6 epochs had run, more than the 3 that epochs asks for: none ran")  # "the 3 epochs ran"
     logs: list[str] = []
     train(seqs, small_config(epochs=2, max_steps=3), tmp_path, log=logs.append)
