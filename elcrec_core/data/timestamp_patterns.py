@@ -122,16 +122,19 @@ def locale_hints(frame: pl.DataFrame, column: str, fmt: str) -> pl.DataFrame:
 def _hint(date: str, time: str | None, day: bool, month: bool, fmt: str) -> str:
     """A detail's end naming the pattern of a date of the form ``date`` (:data:`_FIRST` and :data:`_SECOND` for its
     first and second fields) and ``time`` (a pattern; None: of another form) where the file's dates of that form
-    have a first field above 12 (``day``) or a second one (``month``); '' where ``fmt`` starts with its date's
-    pattern (of either order where they cannot tell): the value failed it otherwise."""
+    have a first field above 12 (``day``) or a second one (``month``). Where ``fmt`` starts with its date's
+    pattern (of either order where they cannot tell), the value's form where its time is of another
+    (``3/8/2026 6:33 PM`` under ``%m/%d/%Y %I:%M:%S %p``: helper-257's trial said no word why), else ''."""
     day_first, month_first = (date.replace(_FIRST, a).replace(_SECOND, b) for a, b in (("%d", "%m"), ("%m", "%d")))
     said = {pattern: f'"{pattern}{time}"' if time is not None else f'"{pattern}" and the time\'s fields'
             for pattern in (day_first, month_first)}
+    orders = (day_first, month_first) if day == month else (day_first,) if day else (month_first,)
+    if own := next((pattern for pattern in orders if fmt.startswith(pattern)), None):
+        return "" if time is None or own + time == fmt.rstrip() else (
+            f" (its form: {said[own]}, another than timestamp_format's)")
     if day != month:
-        named = day_first if day else month_first
-        return "" if fmt.startswith(named) else (
-            f" (a date of a locale, {'day' if day else 'month'} first: timestamp_format {said[named]})")
+        return f" (a date of a locale, {'day' if day else 'month'} first: timestamp_format {said[orders[0]]})"
     why = "some have a first field above 12, some a second" if day else "none has a field above 12"
-    return "" if fmt.startswith((day_first, month_first)) else (
+    return (
         f" (a date of a locale, day or month first, which the file's dates cannot tell ({why}): timestamp_format "
         f"{said[day_first]} (day first) or {said[month_first]} (month first))")

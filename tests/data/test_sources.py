@@ -1357,6 +1357,24 @@ def test_a_date_of_a_locale_names_the_pattern_that_the_files_dates_fit(tmp_path:
                                   'locale, day first: timestamp_format "%d.%m.%Y %H:%M")')
 
 
+def test_a_time_of_another_form_than_the_patterns_names_its_form(tmp_path: Path) -> None:
+    """A US till's export whose times lack seconds where the pattern has them (2/28/2026 6:33 PM under
+    %m/%d/%Y %I:%M:%S %p) said only 'not of timestamp_format' (helper-257): the detail names the value's form; a
+    value of the pattern's own form that fails (month 13, hour 24) gets no such word."""
+    text = ("Kunde;Artikel;Zeit\nk;a;2/28/2026 6:33 PM\nk;b;2/28/2026\nk;c;3/8/2026 1:30:05 AM\n"
+            "k;d;13/28/2026 1:30:05 AM\n")
+    read = _german(tmp_path, text, "%m/%d/%Y %I:%M:%S %p")
+    said = ' (not of timestamp_format "%m/%d/%Y %I:%M:%S %p")'
+    assert read.select("timestamp", "detail").rows() == [
+        (None, f'Zeit: 2/28/2026 6:33 PM{said} (its form: "%m/%d/%Y %I:%M %p", another than timestamp_format\'s)'),
+        (None, f'Zeit: 2/28/2026{said} (its form: "%m/%d/%Y", another than timestamp_format\'s)'),
+        (datetime(2026, 3, 8, 1, 30, 5), None), (None, f"Zeit: 13/28/2026 1:30:05 AM{said}")]
+    german = _german(tmp_path, "Kunde;Artikel;Zeit\nk;a;31.12.2026 14:03:09\nk;b;31.12.2026 24:00\n", "%d.%m.%Y %H:%M")
+    assert german["detail"].to_list() == [
+        'Zeit: 31.12.2026 14:03:09 (not of timestamp_format "%d.%m.%Y %H:%M") (its form: "%d.%m.%Y %H:%M:%S", '
+        "another than timestamp_format's)", 'Zeit: 31.12.2026 24:00 (not of timestamp_format "%d.%m.%Y %H:%M")']
+
+
 @pytest.mark.parametrize("fmt, message", [
     ("%d.%m.%Q", "timestamp_format = '%d.%m.%Q': no strptime pattern (Failed to parse format specifier %d.%m.%Q: "
                  "Unrecognized format for strftime/strptime: %Q)"),
