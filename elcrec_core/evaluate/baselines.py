@@ -46,12 +46,14 @@ class MostPopular(Fitted):
     name = "most_popular"
 
     def fit(self, data: SequenceTensors, split: Fit) -> "MostPopular":
+        """``scoring.Recommender.fit`` (its errors): counts each item in the inputs for ``split``."""
         self.counts = input_counts(data, split)  # first: a refused ``data`` leaves the recommender unfitted
         self._scores = self.counts + popularity_rank_order(self.counts)
         self.n_items = data.n_items
         return self
 
     def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+        """``scoring.Recommender.score`` (its errors): the same counts for every user, float64 [B, n_items]."""
         require_score_inputs(self, users, history)
         return self._scores.to(history.device).expand(len(users), -1)
 
@@ -66,6 +68,7 @@ class ItemTransition(Fitted):
     name = "transition"
 
     def fit(self, data: SequenceTensors, split: Fit) -> "ItemTransition":
+        """``scoring.Recommender.fit`` (its errors): counts the consecutive pairs of the inputs for ``split``."""
         user, item = (t.cpu().numpy() for t in input_items(data, split))
         same = user[1:] == user[:-1]
         self.n_items = n = data.n_items
@@ -75,6 +78,7 @@ class ItemTransition(Fitted):
         return self
 
     def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+        """``scoring.Recommender.score`` (its errors): the pairs after ``history``'s last item, float64 [B, n_items]."""
         require_score_inputs(self, users, history)
         last = history[:, -1].cpu().numpy() if history.shape[1] else np.zeros(len(users), np.int64)
         counts = self.pairs[last].toarray()[:, 1:]  # row 0 (no item) is empty
@@ -112,6 +116,7 @@ class EASE(Fitted):
         self.lam, self.dtype = float(lam), dtype
 
     def fit(self, data: SequenceTensors, split: Fit) -> "EASE":
+        """``scoring.Recommender.fit`` (its errors; ValueError above EASE_MAX_ITEMS items): B of ``split``'s inputs."""
         return self.fit_gram(ease_gram(data, split))
 
     def fit_gram(self, gram: torch.Tensor) -> "EASE":
@@ -128,6 +133,7 @@ class EASE(Fitted):
         return self
 
     def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+        """``scoring.Recommender.score`` (its errors): x_u B, [B, n_items] of ``dtype`` (float64 or float32)."""
         require_score_inputs(self, users, history)
         n = self.n_items
         rows, cols = torch.nonzero(history.cpu() > 0, as_tuple=True)
@@ -194,8 +200,9 @@ def _grid_end(lam: float, lambdas: tuple[float, ...]) -> str:
 
 
 class SASRec(Fitted):
-    """SASRec, the ablation of ELCRec: the same encoder, settings and budget as ``exp`` with only the full-softmax
-    next-item loss (:data:`SASREC_ABLATION`), trained by :func:`elcrec_core.train.loop.train` into ``out_dir``.
+    """SASRec (Kang & McAuley, 2018), the ablation of ELCRec: the same encoder, settings and budget as ``exp``
+    with only the full-softmax next-item loss (:data:`SASREC_ABLATION`), trained by
+    :func:`elcrec_core.train.loop.train` into ``out_dir``.
     Training always fits items[:-2] and selects the epoch on ``valid``, so only ``fit(data, "valid")`` exists;
     after it the best epoch's model scores as :class:`~elcrec_core.evaluate.scoring.ELCRecRecommender`."""
 
@@ -205,6 +212,7 @@ class SASRec(Fitted):
         self.settings, self.out_dir, self.log = exp, Path(out_dir), log
 
     def fit(self, data: SequenceTensors, split: Split) -> "SASRec":
+        """``scoring.Recommender.fit`` (its errors) on "valid" only (ValueError otherwise), and train()'s errors."""
         from elcrec_core.train.checkpoint import load_model
         from elcrec_core.train.device import select_device
         from elcrec_core.train.loop import train
@@ -220,6 +228,7 @@ class SASRec(Fitted):
         return self
 
     def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+        """``scoring.Recommender.score`` (its errors), as ``ELCRecRecommender.score``: float32 [B, n_items]."""
         require_score_inputs(self, users, history)  # named as SASRec's
         return self.model.score(users, history)
 

@@ -97,6 +97,7 @@ class ItemKNN(Fitted):
         self.k, self.shrink = int(k), float(shrink)
 
     def fit(self, data: SequenceTensors, split: Fit) -> "ItemKNN":
+        """``scoring.Recommender.fit`` (its errors): the ``k`` nearest items of each from ``split``'s inputs."""
         return self.fit_neighbours(nearest_items(data, split, self.k, self.shrink), popularity_tie_break(data, split))
 
     def fit_neighbours(self, neighbours: sp.csr_matrix, tie_break: np.ndarray) -> "ItemKNN":
@@ -108,6 +109,7 @@ class ItemKNN(Fitted):
         return self
 
     def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+        """``scoring.Recommender.score`` (its errors): the class's sums and tie-break, float64 [B, n_items]."""
         require_score_inputs(self, users, history)
         rows, cols = np.nonzero(history.cpu().numpy() > 0)
         items = history.cpu().numpy()[rows, cols] - 1

@@ -6,7 +6,9 @@ the input history is excluded. Tie rule: the target's rank is the number of *oth
 score is at least the target's or NaN (pessimistic), so a model that scores everything alike ranks every target last and
 never wins by a tie or a NaN. A target whose score is not finite (NaN or infinite) is a miss, and so is a target
 that also occurs in the history (it is excluded with it): its rank is :data:`MISS_RANK`, beyond every K and every
-catalogue. HR@K = rank < K; NDCG@K = 1 / log2(rank + 2) when rank < K.
+catalogue. HR@K = rank < K; NDCG@K = 1 / log2(rank + 2) when rank < K. The protocol of the paper's experiments
+(full ranking, leave-one-out, HR and NDCG at 5 and 20: the reference's ``Trainer.get_full_sort_score``, ICLRec's);
+K = 10 and the tie and miss rules are this implementation's.
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ def metrics_from_ranks(ranks: torch.Tensor, ks: tuple[int, ...] = KS) -> dict[st
     """HR@K and NDCG@K averaged over users, from 0-based ranks (a miss may have any rank >= max K). Raises
     ValueError for a K that is no whole number of 1 or more (true gave 'HR@True', 2.5 'HR@2.5': helper-219) or above
     :data:`MISS_RANK` (:func:`require_cutoff`), and for ranks that are no vector of integers >= 0
-    (:func:`check_ranks`)."""
+    (:func:`check_ranks`). Keys "HR@K" and "NDCG@K" for each K of ``ks``, values in [0, 1]; NaN for no ranks."""
     check_ranks(ranks)
     ranks = ranks.double()
     out: dict[str, float] = {}
@@ -205,9 +207,11 @@ def evaluate_ranks(
     """Ranks of the ``split`` targets for ``users`` (default: all users with at least 1 item before the target,
     and 3 items in all in ``valid``), in the order of ``users``. The users are batched in order of history
     length, so that a batch's windows share their padding columns (:meth:`ELCRec.user_representation` skips
-    them). Raises ValueError for ``users`` that are no rows of ``data`` or have too few items for ``split``
-    (:func:`split_users`), :class:`NonFiniteScores` where the model gives some user a NaN or infinite score (it returned
-    their ranks as misses, which intervals then read as a figure: helper-216; :func:`evaluate` gives NaN metrics)."""
+    them). Returns int64 [U]. Raises ValueError for ``users`` that are no rows of ``data`` or have too few items
+    for ``split``, or an unknown split (:func:`split_users`), TypeError for ``data`` that is no
+    :class:`SequenceTensors`, ValueError for a ``batch_size`` below 1, :class:`NonFiniteScores` where the model
+    gives some user a NaN or infinite score (it returned their ranks as misses, which intervals then read as a
+    figure: helper-216; :func:`evaluate` gives NaN metrics)."""
     ranks, finite = _ranks_and_finite(model, data, split, users, batch_size)
     if not finite:
         raise NonFiniteScores(f"the model gives some of the {len(ranks)} users a NaN or infinite score on the "
@@ -254,7 +258,7 @@ def _split_batches(model: ELCRec, data: SequenceTensors, split: Split, users: to
 
 def eligible_users(data: SequenceTensors, split: Split) -> torch.Tensor:
     """Users with a non-empty input for the split (:data:`MIN_ITEMS`; valid: >= 3 items, so that training has one
-    too)."""
+    too): their rows of ``data``, int64 [U] ascending. Raises ValueError for an unknown split."""
     return torch.nonzero(data.ends - data.starts >= MIN_ITEMS[split]).flatten()
 
 
@@ -279,7 +283,9 @@ def evaluate(model: ELCRec, data: SequenceTensors, split: Split, batch_size: int
     item is not finite (a model that cannot score every user has no figure: a NaN model would otherwise score a
     plain 0, which an early-stopping rule may keep; finite weights may still overflow to an infinite score). Under
     a torch.distributed process group every rank must call it: each scores its shard of the users and the metrics
-    are all-reduced. TypeError for ``data`` that is no :class:`SequenceTensors`."""
+    are all-reduced. Keys "HR@K" and "NDCG@K", values in [0, 1] (NaN for no eligible user in one process).
+    Raises TypeError for ``data`` that is no :class:`SequenceTensors`, ValueError for an unknown split or a
+    ``batch_size`` below 1."""
     require_data(data, SequenceTensors, "the data to evaluate on")
     ranks, finite = _ranks_and_finite(model, data, split, distributed.shard(eligible_users(data, split)), batch_size)
     return distributed.mean_over_ranks(figures_from_ranks(ranks, not finite), len(ranks))

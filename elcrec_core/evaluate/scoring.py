@@ -61,9 +61,16 @@ class Recommender(Protocol):
 
     n_items: int
 
-    def fit(self, data: SequenceTensors, split: Fit) -> "Recommender": ...
+    def fit(self, data: SequenceTensors, split: Fit) -> "Recommender":
+        """Learn from each user's items of ``data`` before the split's target (``all``: every item); returns the
+        fitted recommender. Raises ValueError for a split that is none of :data:`Fit`'s."""
+        ...
 
-    def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor: ...
+    def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+        """Float scores [B, n_items] (column i - 1 for item i, higher is better) for ``users`` [B] from their
+        ``history`` [B, L] (int64 ids 0..n_items, right-aligned, 0 = padding) alone. Raises ValueError for inputs
+        that :func:`require_score_inputs` refuses, :class:`NotFitted` before :meth:`fit`."""
+        ...
 
 
 def require_score_inputs(rec: Recommender, users: torch.Tensor, history: torch.Tensor) -> None:
@@ -249,11 +256,17 @@ class ELCRecRecommender:
         self.n_items = model.cfg.n_items
 
     def fit(self, data: SequenceTensors, split: Fit) -> "ELCRecRecommender":
+        """:meth:`Recommender.fit`: nothing to learn (the model is trained); returns ``self``. Raises ValueError
+        for an unknown split."""
         HELD_OUT[split]  # an unknown split refused by name, as the baselines' fit refuses it
         return self
 
     @torch.no_grad()
     def score(self, users: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+        """:meth:`Recommender.score`: float32 [B, n_items] dot products of the user representation (the last
+        ``max_len`` items of ``history``) with the item embeddings, on the model's device: SASRec's and the
+        reference's full-ranking prediction (``Trainer.predict_full``). Raises ValueError as
+        :func:`require_score_inputs`."""
         require_score_inputs(self, users, history)
         if not len(users):  # no users: the attention's batch of none raised an IndexError (helper-247)
             return torch.zeros(0, self.n_items, device=self.model.item_emb.weight.device)
