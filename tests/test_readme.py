@@ -163,6 +163,38 @@ def test_the_data_layer_example_stores_a_load_only_once_its_checks_pass(tmp_path
     assert not (tmp_path / "data" / "sequences" / "sequences.parquet").exists()
 
 
+def test_the_local_times_example_stores_a_tills_times_as_utc_moments(tmp_path: Path, monkeypatch) -> None:
+    """A US till's export of local times and a Time Zone column was stored as written, as UTC, 4-5 hours early, and
+    the README said no way to store the moments (helper-257). Its conversion, read as iso8601: 12 AM is 00:xx and
+    12 PM 12:xx local, daylight saving time from 2026-03-08 3 AM, the November hour that comes twice as its second
+    (EST, as DuckDB reads it); a time the pattern does not read, or without a zone, is rejected as bad_timestamp,
+    naming it."""
+    from datetime import datetime
+
+    import polars as pl
+
+    from elcrec_core.data.source_config import ColumnMap, SourceConfig
+    from elcrec_core.data.sources import read_source
+
+    monkeypatch.chdir(tmp_path)
+    rows = ["12/7/2026 2:05:33 PM,America/New_York", "3/8/2026 1:30:00 AM,America/New_York",
+            "3/8/2026 3:10:00 AM,America/New_York", "1/5/2026 12:00:00 AM,America/Los_Angeles",
+            "1/5/2026 12:00:00 PM,America/Los_Angeles", "11/1/2026 1:30:00 AM,America/New_York",
+            "7/1/2026 12:00:00 PM,EST", "13/40/2026 1:00:00 PM,America/New_York", "3/9/2026 9:03:00 AM,"]
+    Path("pos.csv").write_text("Order Date,Customer ID,SKU,Qty,Time Zone\n" + "".join(
+        f"{time},C1,SKU-{n},1,{zone}\n" for n, (time, zone) in enumerate(row.split(",") for row in rows)),
+        encoding="utf-8")
+    exec(compile(_python_block("**Local times"), "README.md", "exec"), {})
+    read = read_source(SourceConfig(format="csv", path="pos-utc.csv", timestamp_format="iso8601", columns=ColumnMap(
+        user="Customer ID", item="SKU", timestamp="Order Date")))
+    assert read["timestamp"].to_list() == [
+        datetime(2026, 12, 7, 19, 5, 33), datetime(2026, 3, 8, 6, 30), datetime(2026, 3, 8, 7, 10),
+        datetime(2026, 1, 5, 8), datetime(2026, 1, 5, 20), datetime(2026, 11, 1, 6, 30), datetime(2026, 7, 1, 17),
+        None, None]
+    assert read.select(pl.col("error").cast(pl.String), pl.col("detail").str.split(" (").list.first()).rows()[-2:] == [
+        ("bad_timestamp", "Order Date: 13/40/2026 1:00:00 PM"), ("bad_timestamp", "Order Date: 3/9/2026 9:03:00 AM")]
+
+
 def test_the_model_library_example_trains_evaluates_and_recommends_by_item_id(tmp_path: Path, monkeypatch,
                                                                               capsys) -> None:
     """The Model library example runs as written on the Data layer example's sequences (with a smaller step
