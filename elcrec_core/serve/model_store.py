@@ -84,10 +84,12 @@ class ModelRecord:
         return f"recipe {self.recipe}" if self.recipe else self.name
 
     def to_dict(self) -> dict[str, Any]:
+        """The record's fields as a JSON-ready dict (what ``record.json`` and the aliases hold)."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelRecord":
+        """The record that :meth:`to_dict` gave; keys of no field are ignored, a missing required one: TypeError."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -117,9 +119,11 @@ class ModelStore:
             return Path(path).resolve().relative_to(self.root).as_posix()
 
     def checkpoint(self, record: ModelRecord) -> Path:
+        """The absolute path of ``record``'s ``best.pt`` (whether or not it exists)."""
         return self.path(record.checkpoint)
 
     def folder(self, record: ModelRecord) -> Path:
+        """The absolute path of ``record``'s model folder."""
         return self.path(record.dir)
 
     # --- candidates ----------------------------------------------------------------------------------------
@@ -185,8 +189,8 @@ class ModelStore:
             "serves") and (kept.get(SERVING) or {}).get("dir") == serving.dir}  # read only where serving is asked
 
     def decision(self, record: ModelRecord) -> dict[str, Any] | None:
-        path = self.folder(record) / "decision.json"
-        return read_json(path, REPAIR) if path.exists() else None
+        """The gate's ``decision.json`` in ``record``'s folder or None; ValueError naming it where it is damaged."""
+        return read_json(path, REPAIR) if (path := self.folder(record) / "decision.json").exists() else None
 
     # --- aliases -------------------------------------------------------------------------------------------
     def aliases(self) -> dict[str, ModelRecord]:

@@ -94,11 +94,12 @@ class GateDecision:
 
     @property
     def candidate_score(self) -> float | None:
+        """The candidate's validation NDCG@20 (None where it has no finite score or was not judged)."""
         return self.scores.get(CANDIDATE)
 
     @property
     def serving_score(self) -> float | None:
-        """The champion's validation NDCG@20 (None when nothing served before)."""
+        """The champion's validation NDCG@20 (None when nothing served before, or its scores are not finite)."""
         return self.scores.get(CHAMPION)
 
     @property
@@ -107,6 +108,7 @@ class GateDecision:
         return self.non_finite.get(CANDIDATE, 0)
 
     def to_dict(self) -> dict[str, Any]:
+        """``decision.json``'s dict: the fields but ``refusal``, the three properties, the serving record's dict."""
         return {"promote": self.promote, "serves": self.serves, "reason": self.reason, "scores": self.scores,
                 "non_finite": self.non_finite, "tolerance": self.tolerance, "candidate_score": self.candidate_score,
                 "serving_score": self.serving_score, "non_finite_users": self.non_finite_users,
@@ -151,8 +153,7 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
             if not len(scored[c.role][0]):  # every metric NaN
                 return ("no user has a validation target to judge it on (a user needs 3 items: items[:-2] to fit "
                         "on, a validation and a test target)")
-            return (f"validation {SELECTION_METRIC} {scores[c.role]:.4f} does not beat most popular's "
-                    f"{floor:.4f}")
+            return f"validation {SELECTION_METRIC} {scores[c.role]:.4f} does not beat most popular's {floor:.4f}"
         return None
 
     older = ""  # why an older day's candidate was judged after all (added to every reason)
@@ -181,8 +182,7 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
     # their targets: after dedupe turned on, a trial's serving model scored 0.24 on them, against 0.01 on its own):
     # left out, as a withdrawn one is, so that the day's models alone are judged, whether or not the candidate is
     # fit (helper-188: behind a candidate with a NaN score it served on by its leaked score over a SASRec)
-    unlike = (champion in finite and not is_withdrawn(champion)
-              and other_settings(champion.record, candidate.record))
+    unlike = champion in finite and not is_withdrawn(champion) and other_settings(champion.record, candidate.record)
     left_out = (f"; {_name(champion)} was left out: trained on sequences {sequences_words(champion.record)}, whose "
                 "training items may be these sequences' targets, its score on them is no measure" if unlike else ""
                 ) + (f"; {_name(champion)} was left out: {unfit(champion)}"  # but where all are: "every contender"

@@ -60,8 +60,11 @@ def load_recommender(store: ModelStore, record: ModelRecord, data: SequenceTenso
     """The :class:`~elcrec_core.evaluate.scoring.Recommender` of ``record``: a trained model from its checkpoint
     (``data`` and ``fit`` unused: it learnt on its own day), a baseline refitted on ``data``'s ``fit`` part (``valid``
     to compare with models trained on items[:-2], ``all`` to serve). Raises ValueError for an unknown kind or a
-    baseline without ``data``; :class:`~elcrec_core.train.checkpoint.CheckpointError` for a checkpoint that cannot
-    be read, or, where ``finite`` (not: the gate judges NaN scores), one of NaN or infinite weights."""
+    baseline without ``data``, or params its class refuses (TypeError for a param it does not take), and as the
+    baseline's ``fit`` (an unknown split; TypeError for ``data`` that is no SequenceTensors) and ``load_model``
+    (ValueError for settings that are no model's); :class:`~elcrec_core.train.checkpoint.CheckpointError` for a
+    checkpoint that cannot be read, or, where ``finite`` (not: the gate judges NaN scores), one of NaN or infinite
+    weights."""
     if record.trained:
         return ELCRecRecommender(load_model(store.checkpoint(record), finite=finite)[0])
     if data is None:
