@@ -25,7 +25,10 @@ such user and says nothing about any of them, so its nearest centre would be one
 class UserIntents:
     """Per user: the nearest L2-normalised centre to the L2-normalised pooled representation (``model.pool``: the
     assignment the intent losses use), its squared distance, and the runner-up centre (:data:`NO_INTENT` with a single
-    centre); :data:`NO_INTENT` (and a NaN distance) for a user with no item the model knows."""
+    centre); :data:`NO_INTENT` (and a NaN distance) for a user with no item the model knows. ``intent`` and
+    ``runner_up`` int64 [U] in 0..K - 1; ``distance`` float32 [U], squared Euclidean between unit vectors (0 to 4).
+    The assignment is the paper's (a behaviour's intent is its nearest cluster centre; the reference's argmin of the
+    sample-centre distances in the cluster loss)."""
 
     intent: np.ndarray
     distance: np.ndarray
@@ -52,8 +55,9 @@ def assign_user_intents(model: ELCRec, seqs: Sequences, users: torch.Tensor | No
     the recommendations and ``elcrec recommend``. A user left with no item gets :data:`NO_INTENT`, a NaN distance
     and runner-up :data:`NO_INTENT` (see there); so does a user whose distances are not finite (a model with NaN
     weights: argmin of NaNs would name an arbitrary intent). No users (an empty ``seqs``): empty arrays. The model
-    runs in eval mode; its mode is restored after. Raises TypeError for ``seqs`` that are no :class:`Sequences` (its
-    tensors read "no attribute 'known'": helper-252), ValueError for ``users`` that are no rows of it."""
+    runs in eval mode; its mode is restored after. ``users``: int64 [U]; returns :class:`UserIntents` of U rows, in
+    that order. Raises TypeError for ``seqs`` that are no :class:`Sequences` (its tensors read "no attribute
+    'known'": helper-252), ValueError for ``users`` that are no rows of it or a ``batch_size`` below 1."""
     require_data(seqs, Sequences, "assign_user_intents's seqs")
     data = SequenceTensors.from_sequences(seqs.known(model.cfg.n_items))
     centres = F.normalize(model.centres.float(), dim=1)
@@ -79,7 +83,8 @@ def assign_user_intents(model: ELCRec, seqs: Sequences, users: torch.Tensor | No
 
 
 def intent_sizes(intents: np.ndarray, n_intents: int) -> np.ndarray:
-    """Number of users per intent [n_intents] (dead intents count 0; users with :data:`NO_INTENT` count nowhere)."""
+    """Number of users per intent, int64 [n_intents], for ``intents`` [U] in 0..n_intents - 1 (dead intents count 0;
+    users with :data:`NO_INTENT` count nowhere)."""
     return np.bincount(intents[intents != NO_INTENT], minlength=n_intents)
 
 
@@ -112,7 +117,9 @@ def summarise_intents(assigned: UserIntents, centres: np.ndarray, sample: int = 
                       seed: int = 0) -> IntentSummary:
     """Summary of ``assigned`` users that have an intent over the (L2-normalised) ``centres`` [K, d]; an intent's
     nearest other is the closest centre that holds users (a dead one named told an analyst nothing: helper-232),
-    null where no distance to such a one is finite (a single centre, NaN centres, no other intent with users)."""
+    null where no distance to such a one is finite (a single centre, NaN centres, no other intent with users).
+    Cohesion is in squared distance between unit vectors (0 to 4); the silhouette (scikit-learn's, Euclidean, in
+    [-1, 1]) is of at most ``sample`` users drawn with ``seed``."""
     assigned = assigned.only_placed()
     k = len(centres)
     sizes = intent_sizes(assigned.intent, k)
@@ -143,7 +150,9 @@ def summarise_intents(assigned: UserIntents, centres: np.ndarray, sample: int = 
 def item_categories(warehouse_path: str | Path, item_ids: np.ndarray) -> pl.DataFrame:
     """The categories of the items of a sequence set from the warehouse's ``item_metadata``: one row per
     (``item``, ``category``), ``item`` the 1-based index into ``item_ids`` (as in :class:`Sequences`); empty
-    when no item has a category (or there is no metadata)."""
+    when no item has a category (or there is no metadata). Raises FileNotFoundError where there is no warehouse at
+    ``warehouse_path``, and the errors of :func:`elcrec_core.data.warehouse.connect` (ValueError, WarehouseLocked,
+    WarehouseDamaged)."""
     empty = pl.DataFrame(schema={"item": pl.Int64, "category": pl.String})
     with warehouse.connect(warehouse_path, read_only=True) as con:
         ((exists,),) = con.execute(
@@ -163,7 +172,7 @@ def intent_category_purity(model: ELCRec, seqs: Sequences, item_ids: np.ndarray,
     """Category purity of ``model``'s intents over the users of ``seqs`` (each assigned to the nearest centre, as
     :func:`assign_user_intents`) against shuffled assignments of the same sizes, with the item categories of the
     warehouse (:func:`elcrec_core.evaluate.statistics.category_purity`); None when no item of ``seqs`` has a
-    category."""
+    category. Raises as :func:`item_categories` and :func:`assign_user_intents`."""
     categories = item_categories(warehouse_path, item_ids)
     if categories.is_empty():
         return None
