@@ -48,7 +48,7 @@ SHAPE_FIELDS = ("hidden", "n_layers", "n_heads", "max_len", "n_intents")
 
 @dataclass(config=_CHECKED)
 class ModelConfig(NoBoolAsNumber):
-    """Shape of the SASRec encoder and the intent centres (paper Section 3.1; the reference's ``SASRecModel``)."""
+    """SASRec encoder and intent centres' shape (the paper's learnable centres; the reference's ``SASRecModel``)."""
 
     n_items: int = Field(ge=1, description="real items have ids 1..n_items; 0 is padding")
     vocab_size: int = Field(0, ge=0, description="rows of the item table; 0: n_items + 1 (a loaded checkpoint "
@@ -77,7 +77,7 @@ class ModelConfig(NoBoolAsNumber):
 
 @dataclass(config=_CHECKED)
 class TrainConfig(NoBoolAsNumber):
-    """Optimisation, loss weights, augmentation and stopping (paper Sections 3.2-3.4 and its Appendix settings).
+    """Optimisation, loss weights, augmentation and stopping (the paper's losses, objective and experimental settings).
     Choices beyond the paper: ``rec_loss`` ce and sampled_softmax with ``n_negatives``, ``cl_similarity``,
     ``seq_cl_view``, ``aux_scale``, ``aux_warmup_steps``, ``centre_lr``, ``train_windows``, ``max_steps``,
     ``centre_init``, ``kmeans_sample``, ``precision``, ``compile`` and ``eval_batch_size``; each default is the

@@ -228,8 +228,9 @@ def _densify_gradients(model: nn.Module) -> None:
 
 
 def make_optimizer(model: ELCRec, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Adam over all parameters; with ``centre_lr`` > 0 the centres form a second group at that rate. On CPU and
-    CUDA the fused implementation (one kernel over all parameters; the same update)."""
+    """Adam over all parameters (the reference's: ``lr``, ``betas``, ``weight_decay``); with ``centre_lr`` > 0 the
+    centres form a second group at that rate. On CPU and CUDA the fused implementation (one kernel over all
+    parameters; the same update)."""
     fused = all(p.device.type in ("cpu", "cuda") for p in model.parameters()) or None
     if cfg.centre_lr <= 0:
         return torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay,
@@ -245,13 +246,15 @@ def train_epoch(model: ELCRec, optimizer: torch.optim.Optimizer, data: SequenceT
                 drops: torch.Tensor | None = None, first_step: int = 0,
                 max_batches: int | None = None, step_losses: StepLosses | None = None,
                 pace: Pace | None = None) -> dict[str, float]:
-    """One pass over the training samples in shuffled batches; returns the mean of each loss part and of the
-    joint loss. ``users`` (with ``drops``, see :func:`training_windows`: one sample per pair; None: the last
-    window of each user) are the samples; ``first_step`` numbers the optimiser steps for the warm-up, and
-    ``max_batches`` ends the epoch early (a budget in steps). ``step_losses`` computes the loss parts (a
-    compiled step, see :class:`StepLosses`); None: :func:`loss_parts`, eager. ``pace`` times the steps (:class:`Pace`).
-    With ``ddp`` (:class:`LossParts` of ``model`` under DistributedDataParallel) this rank takes its shard of
-    epoch ``epoch``'s permutation, gradients are averaged over the ranks, and the means are over all ranks."""
+    """One pass over the training samples in shuffled batches; returns the mean of each loss part and of the joint loss
+    (keys of :func:`loss_parts` and "loss", floats). Raises ``NonFiniteLoss`` (a ValueError) at the first batch
+    whose joint loss is not finite, before its step. ``users`` (with ``drops``, see :func:`training_windows`: one
+    sample per pair; None: the last window of each user) are the samples; ``first_step`` numbers the optimiser steps
+    for the warm-up, and ``max_batches`` ends the epoch early (a budget in steps). ``step_losses`` computes the loss
+    parts (a compiled step, see :class:`StepLosses`); None: :func:`loss_parts`, eager. ``pace`` times the steps
+    (:class:`Pace`). With ``ddp`` (:class:`LossParts` of ``model`` under DistributedDataParallel) this rank takes
+    its shard of epoch ``epoch``'s permutation, gradients are averaged over the ranks, and the means are over all
+    ranks."""
     model.train()
     model.item_emb.sparse = uses_sparse_item_grad(model, ddp)  # the input lookups (nn.Embedding) and the losses
     if ddp is None:
