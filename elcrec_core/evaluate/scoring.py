@@ -117,8 +117,10 @@ def evaluate_recommender(rec: Recommender, data: SequenceTensors, split: Split, 
     batches of ``batch_size`` (as
     :func:`~elcrec_core.evaluate.ranking.evaluate_ranks`), each scored in groups of at most 2^25 user-item scores; a
     target beyond ``rec.n_items`` is a miss and history items beyond it are left out of the input
-    (:func:`~elcrec_core.evaluate.ranking.known_items`). Raises ValueError for ``users`` that are no rows of
-    ``data`` or have too few items for ``split``, and for a ``batch_size`` below 1;
+    (:func:`~elcrec_core.evaluate.ranking.known_items`). Returns int64 [U]. Raises ValueError for ``users`` that are
+    no rows of ``data`` or have too few items for ``split``, an unknown split, a ``batch_size`` below 1, an
+    ``n_items`` that is no count (:func:`catalogue_size`) and scores that are no real [B, n_items] tensor
+    (:func:`scores_of`); TypeError for ``data`` that is no SequenceTensors;
     :class:`~elcrec_core.evaluate.ranking.NonFiniteScores` where ``rec`` gives some user a NaN or infinite score
     (it returned their ranks as misses, which intervals then read as a figure: helper-216;
     :func:`ranks_and_non_finite` gives the ranks with the count, :func:`recommender_metrics` NaN metrics)."""
