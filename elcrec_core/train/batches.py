@@ -77,7 +77,9 @@ def make_train_batch(
     """Cut one batch; its two views follow the training settings' crop_tau, mask_gamma and reorder_beta
     (``cfg``). ``negatives``: "per_position" (one per target, not in the user's sequence), "shared"
     (``n_negatives`` uniform ids for the whole batch) or "none". ``drops``: each sample's input is its user's
-    items[:-drop] (3: the last training window; see :func:`training_windows`)."""
+    items[:-drop] (3: the last training window; see :func:`training_windows`). ``users`` int64 [B]; returns
+    inputs and targets [B, ``max_len``], views [2B, ``max_len``]: ICLRec's crop, mask and reorder, which the
+    reference keeps. Raises IndexError for users that are no rows of ``data``."""
     n = data.lengths(users) - drops
     full_input = data.window(users, drops, int(n.max()))
     inputs = data.window(users, drops, max_len)
@@ -98,7 +100,7 @@ def sample_negatives(
 ) -> torch.Tensor:
     """One uniform negative in 1..n_items per position, redrawn while it occurs anywhere in the user's
     ``history`` (ids, 0 = padding). A user who has seen (almost) every item may keep a clash after
-    ``max_rounds``."""
+    ``max_rounds``. ``targets`` [B, L], ``history`` [B, H]; returns int64 [B, L]."""
     ordered = history.sort(1).values
     neg = torch.randint(1, n_items + 1, targets.shape, generator=generator)
     for _ in range(max_rounds):
