@@ -93,8 +93,10 @@ _TIMES = ((r"[0-9]{1,2}:[0-9]{2}:[0-9]{2}", "%H:%M:%S"), (r"[0-9]{1,2}:[0-9]{2}"
 def locale_hints(frame: pl.DataFrame, column: str, fmt: str) -> pl.DataFrame:
     """``frame`` (normalised events) with the :data:`LOCALE_MARK` that ends a detail (``{column}: {value}...``)
     replaced by the pattern that the value fits, its date's order told by the file's dates of the same form: day
-    first where one of them has a first field above 12, month first where one has a second field above 12, and both,
-    saying that the dates cannot tell, where none has or each has; nothing where ``fmt`` has that date's pattern."""
+    first where one of them has a first field above 12, month first where one has a second field above 12 (a date
+    with both, 13/40/2026, which neither order reads, tells nothing: helper-257's one such row hid every row's
+    hint), and both, saying that the dates cannot tell, where none has or each has; nothing where ``fmt`` has that
+    date's pattern."""
     marked = pl.col("detail").str.ends_with(LOCALE_MARK)
     if not frame.select(marked.any()).item():
         return frame
@@ -110,7 +112,8 @@ def locale_hints(frame: pl.DataFrame, column: str, fmt: str) -> pl.DataFrame:
     rows = frame.select(marked.alias("marked"), date.alias("date"), first.alias("first"), second.alias("second"),
                         pl.when(rest.str.contains("[0-9]")).then(pl.lit(None)).otherwise(rest).alias("time"))
     orders = rows.filter(pl.col("marked") & pl.col("date").is_not_null()).group_by("date").agg(
-        day=(pl.col("first") > 12).any(), month=(pl.col("second") > 12).any(), times=pl.col("time").unique())
+        day=((pl.col("first") > 12) & (pl.col("second") <= 12)).any(),
+        month=((pl.col("second") > 12) & (pl.col("first") <= 12)).any(), times=pl.col("time").unique())
     hints = pl.DataFrame([(date, time, _hint(date, time, day, month, fmt))
                           for date, day, month, times in orders.iter_rows() for time in times],
                          schema={"date": pl.String, "time": pl.String, "hint": pl.String}, orient="row")

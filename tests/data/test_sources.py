@@ -1375,6 +1375,15 @@ def test_a_time_of_another_form_than_the_patterns_names_its_form(tmp_path: Path)
         "another than timestamp_format's)", 'Zeit: 31.12.2026 24:00 (not of timestamp_format "%d.%m.%Y %H:%M")']
 
 
+def test_a_date_that_neither_order_reads_does_not_hide_the_files_order(tmp_path: Path) -> None:
+    """One garbage date of a US till's export, 13/40/2026 (both fields above 12), counted as a day-first date: the
+    hint of every row said the dates could not tell the order (helper-257); it names month first, as 2/28 does."""
+    text = "Kunde;Artikel;Zeit\nk;a;2/28/2026 6:33 PM\nk;b;13/40/2026 1:00 PM\n"
+    assert _german(tmp_path, text, "iso8601")["detail"].to_list() == [
+        f'Zeit: {value} (a date of a locale, month first: timestamp_format "%m/%d/%Y %I:%M %p")'
+        for value in ("2/28/2026 6:33 PM", "13/40/2026 1:00 PM")]
+
+
 @pytest.mark.parametrize("fmt, message", [
     ("%d.%m.%Q", "timestamp_format = '%d.%m.%Q': no strptime pattern (Failed to parse format specifier %d.%m.%Q: "
                  "Unrecognized format for strftime/strptime: %Q)"),
