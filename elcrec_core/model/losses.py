@@ -108,10 +108,13 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 1.0, simila
     dot products (the reference); "cosine": the rows are L2-normalised first, so every logit lies in
     [-1/temperature, 1/temperature] whatever the width D. Computed in fp32 even under bf16 autocast: raw logits
     reach the hundreds, where bf16 rounding (about +-1) would matter at temperature 1. The reference's
-    ``NCELoss`` without its ``intent_ids`` (de-noising) mask. ``z1`` and ``z2`` must have the same shape (rows of
-    unequal counts are not refused: they pair wrongly or raise ValueError as :func:`nt_xent_stacked`); raises
-    ValueError for an unknown ``similarity``.
+    ``NCELoss`` without its ``intent_ids`` (de-noising) mask. Raises ValueError for ``z1`` and ``z2`` of unequal
+    shapes (rows of unequal counts paired row i with row i + B of the two stacked, not with its counterpart) and
+    for an unknown ``similarity``.
     """
+    if z1.shape != z2.shape:
+        raise ValueError(f"nt_xent pairs row i of z1 with row i of z2: their shapes must be equal, not "
+                         f"{tuple(z1.shape)} and {tuple(z2.shape)}")
     return nt_xent_stacked(torch.cat([z1, z2]), temperature, similarity)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -86,6 +87,16 @@ def test_nt_xent_matches_reference_formulation(temperature: float) -> None:
     z2 = torch.randn(6, 5, generator=g)
     expected = reference_nt_xent(z1, z2, temperature).item()
     assert losses.nt_xent(z1, z2, temperature).item() == pytest.approx(expected, abs=1e-5)
+
+
+def test_nt_xent_refuses_views_of_unequal_shapes() -> None:
+    """z1 [3, 2] and z2 [1, 2] were stacked into 4 rows and row i paired with row i + 2: a figure, no error."""
+    z1, z2 = torch.ones(3, 2), torch.ones(1, 2)
+    for a, b, shown in ((z1, z2, "(3, 2) and (1, 2)"), (z1, torch.ones(3, 4), "(3, 2) and (3, 4)")):
+        with pytest.raises(ValueError, match=re.escape(f"their shapes must be equal, not {shown}")):
+            losses.nt_xent(a, b)
+        with pytest.raises(ValueError, match="shapes must be equal"):
+            losses.intent_contrastive_loss(a, a, b)
 
 
 def test_nt_xent_hand_example() -> None:
