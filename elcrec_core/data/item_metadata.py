@@ -47,6 +47,8 @@ def read_item_metadata(config: ItemMetadataConfig) -> tuple[pl.DataFrame, pl.Dat
         pattern = " (item metadata is one file, not a pattern)" if any(c in str(config.path) for c in "*?[") else ""
         raise SourceReadError(path, "a folder: item metadata is read from one file" if path.is_dir()
                               else f"no such file{pattern}")
+    if path.suffix.lower() != ".parquet":
+        _refuse_json_lines(path)
     flags = dict(config.category_flags or ())
     wanted = {"item": config.item, "title": config.title, "categories": config.categories,
               **{f"flag{i}": column for i, column in enumerate(flags)}}
@@ -200,6 +202,18 @@ def categories_from_text(config: ItemMetadataConfig) -> bool:
     with open(config.path, "rb") as file:  # a handle: the name is no pattern ([, *, ? are its own characters)
         dtype = pl.read_parquet_schema(file).get(config.categories)
     return not isinstance(dtype, (pl.List, pl.Array))
+
+
+def _refuse_json_lines(path: Path) -> None:
+    """Raise :class:`SourceReadError` where the file's text starts with a JSON object (JSON Lines, such as the events
+    of a clickstream whose lines carry the product's name and category): read as delimited text, its header would
+    be the first object's pieces, and the error would name them as columns."""
+    with path.open("rb") as file:
+        head = file.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"{"):
+        raise SourceReadError(path, "a JSON object on its first line: item metadata is read from Parquet or delimited "
+                                    "text (CSV) alone, not JSON Lines; write one row per item (item_id, title, "
+                                    "categories) as CSV, from the events' product fields where the events carry them")
 
 
 def _refuse_nested_columns(path: Path, types: dict[str, str], categories: str | None) -> None:

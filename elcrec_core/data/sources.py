@@ -107,34 +107,44 @@ def _read_delimited_events(con: duckdb.DuckDBPyConnection, path: Path, config: S
 def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig,
                 null_values: tuple[str, ...]) -> pl.DataFrame:
     fields = event_fields(config.columns)
+
+    def build(raw: duckdb.DuckDBPyRelation) -> pl.DataFrame:
+        # a byte order mark inside the file, where files were joined (cat): as at its start, not part of the line
+        raw = raw.query("lines", "SELECT * REPLACE (ltrim(line, chr(65279)) AS line) FROM lines")
+        paths = _key_paths(raw, fields, path)
+        return normalise_events(raw.query("lines", _jsonl_parse(fields, paths)), fields, config.timestamp_format,
+                                path, null_values)
+
+    good, rejects = read_delimited(con, path, {"line": "line"}, None, False, ("line",), None, None, build=build,
+                                   max_line_bytes=config.max_line_bytes)
+    return finish_events(with_rejects(good, rejects), path)
+
+
+def _jsonl_parse(fields: dict[str, str | None], paths: dict[str, tuple[str, ...]]) -> str:
+    """SQL over the table ``lines`` (one column ``line``) that picks each field of ``fields`` at its key's path in
+    ``paths`` (from :func:`_key_paths`) and gives each line that is no JSON object, or whose object repeats a key
+    read, holds an object, array, true or false as an id, or lacks the user, item or time, its error and detail."""
     valid = "json_type(CASE WHEN json_valid(line) THEN line ELSE 'null' END) = 'OBJECT'"
     picks = ", ".join(
-        f"CASE WHEN {valid} THEN {_json_id(key) if alias in ('u', 'i') else f'line ->> {_json_pointer(key)}'} END"
-        f" AS {alias}" for alias, key in fields.items() if key is not None
+        f"CASE WHEN {valid} THEN {_json_id(paths[key]) if alias in ('u', 'i') else f'line ->> {_pointer(paths[key])}'}"
+        f" END AS {alias}" for alias, key in fields.items() if key is not None
     )
-    repeated = [(f"len(list_filter(keys, lambda k: k = {sql_text(key)})) > 1",
+    siblings = {key: "keys" if len(key_path) == 1 else f"json_keys(line, {_pointer(key_path[:-1])})"
+                for key, key_path in paths.items()}  # the keys of the object that holds the key
+    repeated = [(f"len(list_filter({siblings[key]}, lambda k: k = {sql_text(paths[key][-1])})) > 1",
                  f"{key} is a key of the object more than once: ") for key in fields.values() if key is not None]
-    not_ids = [(f"json_type(line, {_json_pointer(key)}) IN {types}", f"{key} is a JSON {kind}, not an id: ")
+    not_ids = [(f"json_type(line, {_pointer(paths[key])}) IN {types}", f"{key} is a JSON {kind}, not an id: ")
                for alias, key in fields.items() if alias in ("u", "i") and key is not None
                for types, kind in (("('OBJECT', 'ARRAY')", "object or array"), ("('BOOLEAN')", "true or false"))]
-    absent = [(f"NOT json_exists(line, {_json_pointer(key)})", f"{key} is no key of the object: ", reason)
+    absent = [(f"NOT json_exists(line, {_pointer(paths[key])})", f"{key} is no key of the object: ", reason)
               for alias, reason in (("u", "missing_user"), ("i", "missing_item"), ("t", "missing_timestamp"))
               if (key := fields.get(alias)) is not None]  # not "is empty": a key renamed upstream is no empty value
     tests = [(test, detail, "malformed_line") for test, detail in repeated + not_ids] + absent
     errors = "".join(f" WHEN {test} THEN '{reason}'" for test, _, reason in tests)
     details = "".join(f" WHEN {test} THEN {sql_text(detail)} || line" for test, detail, _ in tests)
-    parse = (f"SELECT {picks}, CASE WHEN NOT ({valid}) THEN 'malformed_line'{errors} END AS error,"
-             f" CASE WHEN NOT ({valid}) THEN {_NOT_AN_OBJECT} || line{details} END AS detail"
-             f" FROM (SELECT *, CASE WHEN {valid} THEN json_keys(line) END AS keys FROM lines)")  # keys: parsed once
-    def build(raw: duckdb.DuckDBPyRelation) -> pl.DataFrame:
-        # a byte order mark inside the file, where files were joined (cat): as at its start, not part of the line
-        raw = raw.query("lines", "SELECT * REPLACE (ltrim(line, chr(65279)) AS line) FROM lines")
-        _require_keys(raw, fields, path)
-        return normalise_events(raw.query("lines", parse), fields, config.timestamp_format, path, null_values)
-
-    good, rejects = read_delimited(con, path, {"line": "line"}, None, False, ("line",), None, None, build=build,
-                                   max_line_bytes=config.max_line_bytes)
-    return finish_events(with_rejects(good, rejects), path)
+    return (f"SELECT {picks}, CASE WHEN NOT ({valid}) THEN 'malformed_line'{errors} END AS error,"
+            f" CASE WHEN NOT ({valid}) THEN {_NOT_AN_OBJECT} || line{details} END AS detail"
+            f" FROM (SELECT *, CASE WHEN {valid} THEN json_keys(line) END AS keys FROM lines)")  # keys: parsed once
 
 
 # the detail of a line that is no JSON object; of one that opens an array, what JSON Lines is: a file written as one
@@ -147,45 +157,55 @@ _NOT_AN_OBJECT = ("CASE WHEN starts_with(ltrim(line), '[') THEN 'a JSON array, n
                   "ELSE 'not a JSON object: ' END")
 
 
-def _require_keys(lines: duckdb.DuckDBPyRelation, fields: dict[str, str | None], path: Path) -> None:
-    """Raise :class:`SourceReadError` where no JSON object of ``lines`` has the user, item or timestamp key that
-    ``fields`` name (a misspelt column setting: every row was rejected as missing its user, naming no key), naming the
-    first object's keys. A rating or event type key may be absent from every line (a day without ratings)."""
-    keys = [key for alias, key in fields.items() if alias in ("u", "i", "t") and key is not None]  # not optional ones
-    found = ", ".join(f"count(*) FILTER (WHERE json_exists(line, {_json_pointer(key)}))" for key in keys)
+def _key_paths(lines: duckdb.DuckDBPyRelation, fields: dict[str, str | None],
+               path: Path) -> dict[str, tuple[str, ...]]:
+    """The path to each key that ``fields`` name in the JSON objects of ``lines``: the top-level key itself, or, for
+    a name with dots that no object has as a key (``product.id``), the key ``id`` of the object at ``product``, where
+    some object has that. Raise :class:`SourceReadError` where no object has the user, item or timestamp key (a
+    misspelt column setting: every row was rejected as missing its user, naming no key), naming the first object's
+    keys. A rating or event type key may be absent from every line (a day without ratings)."""
+    keys = [key for key in fields.values() if key is not None]
+    nested = {key: tuple(key.split(".")) for key in keys if "." in key.strip(".")}
+    found = ", ".join(f"count(*) FILTER (WHERE json_exists(line, {_pointer(key_path)}))"
+                      for key_path in [(key,) for key in keys] + list(nested.values()))
     objects = "SELECT line FROM lines WHERE json_valid(line) AND json_type(line) = 'OBJECT'"
     (row,) = lines.query("lines", f"SELECT {found}, first(json_keys(line)) FROM ({objects})").fetchall()
-    counts, first = row[:-1], row[-1]
-    if missing := [key for key, n in zip(keys, counts) if n == 0 and first is not None]:
+    top, below, first = dict(zip(keys, row)), dict(zip(nested, row[len(keys):])), row[-1]
+    paths = {key: nested[key] if not top[key] and below.get(key) else (key,) for key in keys}
+    required = [key for alias, key in fields.items() if alias in ("u", "i", "t") and key is not None]
+    if missing := [key for key in required if not top[key] and not below.get(key) and first is not None]:
         raise SourceReadError(path, f"no column(s) {missing} (keys of no line); the file has {first} (the keys of "
-                                    "its first object)" + names_hint(missing, list(first)))
+                                    "its first object; a key of a nested object is named with dots, product.id)"
+                                    + names_hint(missing, list(first)))
+    return paths
 
 
-def _json_id(key: str) -> str:
-    """SQL for the id at top-level ``key`` of JSON ``line`` as text: a whole JSON number written with a fraction or
-    an exponent (pandas writes an integer id column with a missing value as floats: 7.0) reads as the integer
-    ("7"), as in a Parquet file of the same frame, where a double holds it exactly (below 2^53); any other value
-    (text, an integer, a larger number: 1e17 reads "100000000000000000.0") as DuckDB's JSON gives it, so that
+def _json_id(key_path: tuple[str, ...]) -> str:
+    """SQL for the id at ``key_path`` (keys from the top level down) of JSON ``line`` as text: a whole JSON number
+    written with a fraction or an exponent (pandas writes an integer id column with a missing value as floats: 7.0)
+    reads as the integer ("7"), as in a Parquet file of the same frame, where a double holds it exactly (below
+    2^53); any other value (text, an integer, a larger number: 1e17 reads "100000000000000000.0") as DuckDB's JSON
+    gives it, so that
     distinct ids stay distinct; NaN and Infinity (which Python's json writes) are a missing id, a number past the
     doubles' range (1e400) keeps its text. Any other number written with a point and no exponent keeps the line's
     digits, but the fraction's trailing zeros (2.50 is 2.5, 12345678901234567.0 is 12345678901234567): a double
     holds 17 digits, and DuckDB's read 1234567890.1700000001 and ...02 (Google Analytics' client ids) as one id,
     1234567890.17."""
-    pointer = _json_pointer(key)
+    pointer = _pointer(key_path)
     value = f"line ->> {pointer}"
     whole = id_text(f"TRY_CAST({value} AS DOUBLE)", "DOUBLE", otherwise=value,
                     missing=f"lower({value}) IN ('nan', '-nan', 'infinity', '-infinity')")
-    raw, written = _number_text(key, value)
+    raw, written = _number_text(key_path[-1], value)
     return f"CASE WHEN json_type(line, {pointer}) = 'DOUBLE' THEN (CASE WHEN {written} THEN {raw} ELSE {whole} END)" \
            f" ELSE {value} END"
 
 
 def _number_text(key: str, value: str) -> tuple[str, str]:
-    """SQL for the text of top-level ``key``'s number as ``line`` writes it (digits, a point, digits; without the
-    fraction's trailing zeros, nor a point left alone), and the condition to take it: the line names the key once
-    (where a nested object names it too, or the line escapes the name, no), the text reads as the double ``value``
-    (SQL: DuckDB's text of it), and it has a fraction (1.000000000000000001, which the double reads as 1) or is
-    no whole number below 2^53 (those read as integers: 7.0 is 7)."""
+    """SQL for the text of the number of ``key`` (the last key of its path) as ``line`` writes it (digits, a point,
+    digits; without the fraction's trailing zeros, nor a point left alone), and the condition to take it: the line
+    names the key once (where another object names it too, or the line escapes the name, no), the text reads as
+    the double ``value`` (SQL: DuckDB's text of it), and it has a fraction (1.000000000000000001, which the double
+    reads as 1) or is no whole number below 2^53 (those read as integers: 7.0 is 7)."""
     name = f'"{re.escape(key)}"' + r"\s*:"
     number = sql_text(name + r"\s*(-?[0-9]+\.[0-9]+)([^0-9eE.]|$)")  # an exponent (1.5e3): the double's text
     found = f"regexp_extract(line, {number}, 1)"
@@ -196,9 +216,10 @@ def _number_text(key: str, value: str) -> tuple[str, str]:
                  f"AND abs({double}) < {EXACT_INTEGERS['DOUBLE']}))")
 
 
-def _json_pointer(key: str) -> str:
-    """A top-level key as an SQL literal of a JSON pointer: every character of the key stands for itself."""
-    return sql_text("/" + key.replace("~", "~0").replace("/", "~1"))
+def _pointer(key_path: tuple[str, ...]) -> str:
+    """A path of keys, from the top level down, as an SQL literal of a JSON pointer: every character of a key
+    stands for itself."""
+    return sql_text("".join("/" + key.replace("~", "~0").replace("/", "~1") for key in key_path))
 
 
 # --- Parquet ---------------------------------------------------------------------------------------------

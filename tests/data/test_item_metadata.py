@@ -451,6 +451,18 @@ def test_item_metadata_is_one_file_and_a_folder_or_pattern_says_so(tmp_path: Pat
         read_item_metadata(ItemMetadataConfig(str(tmp_path / "u.itme")))
 
 
+def test_item_metadata_of_json_lines_says_it_reads_csv_or_parquet_alone(tmp_path: Path) -> None:
+    """A clickstream's events file named as item metadata (its lines carry the product's name and category) was read
+    as CSV and said 'no column(s) [...]; the file has ['{"event_time": ...', ' "product": {"id": 5'...]' (helper-259)."""
+    path = tmp_path / "events.jsonl"
+    path.write_text('\ufeff{"product": {"id": 5, "name": "Mug", "category": "kitchen"}}\n', encoding="utf-8")
+    with pytest.raises(SourceReadError, match=r"events\.jsonl: a JSON object on its first line: item metadata is read "
+                                              r"from Parquet or delimited text \(CSV\) alone, not JSON Lines"):
+        read_item_metadata(ItemMetadataConfig(str(path), item="product.id", title="product.name"))
+    path.write_text("item_id,title\n{5},Mug\n", encoding="utf-8")  # a brace inside the data is no JSON Lines
+    assert read_item_metadata(ItemMetadataConfig(str(path), categories=None))[0].rows() == [("{5}", "Mug", None)]
+
+
 def test_categories_split_on_the_wrong_separator_get_advice_naming_the_right_one(tmp_path: Path) -> None:
     """Categories written ``Action, Comedy`` and read with the default ``|`` became one category each, unsaid."""
     path = tmp_path / "items.csv"

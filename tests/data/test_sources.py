@@ -483,6 +483,37 @@ def test_jsonl_with_malformed_lines(tmp_path: Path) -> None:
                                              "no JSON Lines): [1, 2]"]
 
 
+def test_jsonl_keys_of_nested_objects_are_named_with_dots(tmp_path: Path) -> None:
+    """A clickstream's product id inside an object, ``{"product": {"id": 5001}}``, could not be named: ``product.id``
+    was 'no column(s) ['product.id'] (keys of no line)' (helper-259). A name with dots that no line has as a key
+    reads the nested key; one that a line has (pandas' json_normalize writes ``product.id``) reads that key."""
+    t = "2026-03-01T12:00:00Z"
+    rows = ['{"u": 1, "product": {"id": 5001, "name": "Mug"}, "ev": {"at": "%s"}}' % t,
+            '{"u": "2", "product": {"id": "5002"}, "ev": {"at": "%s"}}' % t,
+            '{"u": 3, "product": {"id": 7.0}, "ev": {"at": "%s"}}' % t,  # pandas' float ids: 7
+            '{"u": 4, "product": null, "ev": {"at": "%s"}}' % t,
+            '{"u": 5, "product": {"name": "Pen"}, "ev": {"at": "%s"}}' % t,
+            '{"u": 6, "product": {"id": {"sku": 1}}, "ev": {"at": "%s"}}' % t,
+            '{"u": 7, "product": {"id": 1, "id": 2}, "ev": {"at": "%s"}}' % t]
+    path = _write(tmp_path / "e.jsonl", "\n".join(rows) + "\n")
+    frame = read_source(SourceConfig(format="jsonl", path=str(path), timestamp_format="iso8601",
+                                     columns=ColumnMap("u", "product.id", "ev.at")))
+    assert frame.select("user_id", "item_id", "timestamp", "error").rows()[:3] == [
+        ("1", "5001", T0, None), ("2", "5002", T0, None), ("3", "7", T0, None)]
+    assert frame.select("error", "detail").rows()[3:] == [
+        ("missing_item", "product.id is no key of the object: " + rows[3]),
+        ("missing_item", "product.id is no key of the object: " + rows[4]),
+        ("malformed_line", "product.id is a JSON object or array, not an id: " + rows[5]),
+        ("malformed_line", "product.id is a key of the object more than once: " + rows[6])]
+    flat = _write(tmp_path / "flat.jsonl", json.dumps({"u": 1, "product.id": "a", "product": {"id": "b"}, "t": t}))
+    assert read_source(SourceConfig(format="jsonl", path=str(flat), timestamp_format="iso8601", columns=ColumnMap(
+        "u", "product.id", "t")))["item_id"].to_list() == ["a"]
+    with pytest.raises(SourceReadError, match=r"no column\(s\) \['product\.sku'\] \(keys of no line\); the file has "
+                                              r"\['u', 'product', 'ev'\] \(the keys of its first object; a key of a "
+                                              r"nested object is named with dots, product\.id\)"):
+        read_source(SourceConfig(format="jsonl", path=str(path), columns=ColumnMap("u", "product.sku", "ev.at")))
+
+
 def test_json_objects_glued_on_one_line_say_how_that_comes_about(tmp_path: Path) -> None:
     """Two exports joined (cat), the first without a line end at its end: the line holding the first's last object
     and the second's first said only "not a JSON object"; it now names what happened. A cut-short object whose text
