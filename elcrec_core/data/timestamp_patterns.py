@@ -87,7 +87,10 @@ def _other_words(pattern: str) -> str:
 LOCALE_MARK = "\ue000locale"
 LOCAL_DATE = r"^([0-9]{1,2})([./-])([0-9]{1,2})([./-])([0-9]{4}|[0-9]{2})([^0-9].*)?$"
 _FIRST, _SECOND = "\x01", "\x02"  # a shape's first and second fields, day or month
-_TIMES = ((r"[0-9]{1,2}:[0-9]{2}:[0-9]{2}", "%H:%M:%S"), (r"[0-9]{1,2}:[0-9]{2}", "%H:%M"), (r"(?i)[ap]m$", "%p"))
+_DOTTED = "\x03"  # a.m. or p.m., which no pattern reads: a pattern of them as text read 2 p.m. as 2 a.m.
+_TIMES = ((r"[0-9]{1,2}:[0-9]{2}:[0-9]{2}", "%H:%M:%S"), (r"[0-9]{1,2}:[0-9]{2}", "%H:%M"), (r"(?i)[ap]m$", "%p"),
+          (r"(?i)[ap][.]m[.]?$", _DOTTED))
+_NO_DOTS = "strptime's %p reads AM and PM, not a.m. and p.m.: write them without dots"
 
 
 def locale_hints(frame: pl.DataFrame, column: str, fmt: str) -> pl.DataFrame:
@@ -127,17 +130,21 @@ def _hint(date: str, time: str | None, day: bool, month: bool, fmt: str) -> str:
     first and second fields) and ``time`` (a pattern; None: of another form) where the file's dates of that form
     have a first field above 12 (``day``) or a second one (``month``). Where ``fmt`` starts with its date's
     pattern (of either order where they cannot tell), the value's form where its time is of another
-    (``3/8/2026 6:33 PM`` under ``%m/%d/%Y %I:%M:%S %p``: helper-257's trial said no word why), else ''."""
+    (``3/8/2026 6:33 PM`` under ``%m/%d/%Y %I:%M:%S %p``: helper-257's trial said no word why), else ''. A time
+    of a.m. or p.m. (:data:`_DOTTED`) gets no pattern but the date's, and says that no pattern reads it: its
+    pattern with ``p.m.`` as text read 2:05 p.m. as 02:05 (helper-257)."""
     day_first, month_first = (date.replace(_FIRST, a).replace(_SECOND, b) for a, b in (("%d", "%m"), ("%m", "%d")))
-    said = {pattern: f'"{pattern}{time}"' if time is not None else f'"{pattern}" and the time\'s fields'
+    dots = time is not None and _DOTTED in time
+    said = {pattern: f'"{pattern}{time}"' if time is not None and not dots else f'"{pattern}" and the time\'s fields'
             for pattern in (day_first, month_first)}
+    end = f"; {_NO_DOTS}" if dots else ""
     orders = (day_first, month_first) if day == month else (day_first,) if day else (month_first,)
     if own := next((pattern for pattern in orders if fmt.startswith(pattern)), None):
-        return "" if time is None or own + time == fmt.rstrip() else (
+        return "" if time is None or own + time == fmt.rstrip() else f" ({_NO_DOTS})" if dots else (
             f" (its form: {said[own]}, another than timestamp_format's)")
     if day != month:
-        return f" (a date of a locale, {'day' if day else 'month'} first: timestamp_format {said[orders[0]]})"
+        return f" (a date of a locale, {'day' if day else 'month'} first: timestamp_format {said[orders[0]]}{end})"
     why = "some have a first field above 12, some a second" if day else "none has a field above 12"
     return (
         f" (a date of a locale, day or month first, which the file's dates cannot tell ({why}): timestamp_format "
-        f"{said[day_first]} (day first) or {said[month_first]} (month first))")
+        f"{said[day_first]} (day first) or {said[month_first]} (month first){end})")

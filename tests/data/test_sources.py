@@ -1415,6 +1415,21 @@ def test_a_date_that_neither_order_reads_does_not_hide_the_files_order(tmp_path:
         for value in ("2/28/2026 6:33 PM", "13/40/2026 1:00 PM")]
 
 
+def test_a_time_of_p_m_with_dots_gets_no_pattern_that_reads_it_as_a_m(tmp_path: Path) -> None:
+    """2/28/2026 2:05:33 p.m. was told timestamp_format "%m/%d/%Y %H:%M:%S p.m.", which reads it as 02:05:33, every
+    afternoon's time 12 hours early (helper-257): no pattern reads a.m. or p.m., and the detail says so."""
+    text = "Kunde;Artikel;Zeit\nk;a;2/28/2026 2:05:33 p.m.\nk;b;2/28/2026 2:05:33 PM\n"
+    dots = "strptime's %p reads AM and PM, not a.m. and p.m.: write them without dots"
+    assert _german(tmp_path, text, "iso8601")["detail"].to_list() == [
+        f'Zeit: 2/28/2026 2:05:33 p.m. (a date of a locale, month first: timestamp_format "%m/%d/%Y" and the time\'s '
+        f"fields; {dots})",
+        'Zeit: 2/28/2026 2:05:33 PM (a date of a locale, month first: timestamp_format "%m/%d/%Y %I:%M:%S %p")']
+    read = _german(tmp_path, text, "%m/%d/%Y %I:%M:%S %p")
+    assert read.select("timestamp", "detail").rows() == [
+        (None, f'Zeit: 2/28/2026 2:05:33 p.m. (not of timestamp_format "%m/%d/%Y %I:%M:%S %p") ({dots})'),
+        (datetime(2026, 2, 28, 14, 5, 33), None)]
+
+
 @pytest.mark.parametrize("fmt, message", [
     ("%d.%m.%Q", "timestamp_format = '%d.%m.%Q': no strptime pattern (Failed to parse format specifier %d.%m.%Q: "
                  "Unrecognized format for strftime/strptime: %Q)"),
