@@ -42,11 +42,42 @@ def pattern_sql(pattern: str) -> str:
     or zone, ``%z`` or ``%Z``, converted to UTC by the session's time zone, UTC), NULL where it does not fit. Minutes or
     seconds that end the pattern need their two digits, a four-digit year (``%Y``) its four, a two-digit one its two:
     strptime reads ``14:0``, the last line of a file still being written, as 14:00, and ``7.12.202`` as the year
-    202."""
+    202. Fields without a separator between them (``%Y%m%d``) need all their digits (:func:`_run_on_fields`):
+    strptime reads ``2026121``, 20261215 cut short, as December 1st."""
     quoted = "'" + pattern.replace("'", "''") + "'"
     digits = _end_digits(pattern)
     whole = f"regexp_matches(t_raw, '(^|[^0-9])[0-9]{{{digits}}}$') AND " if digits else ""
-    return f"CASE WHEN {whole}TRUE THEN CAST(try_strptime(t_raw, {quoted}) AS TIMESTAMP) END"
+    runs = "".join(f"length(coalesce(regexp_extract_all(t_raw, '[0-9]+')[{place}], '')) = {width} AND "
+                   for place, _, width in _run_on_fields(pattern))
+    return f"CASE WHEN {whole}{runs}TRUE THEN CAST(try_strptime(t_raw, {quoted}) AS TIMESTAMP) END"
+
+
+# the digits of a field that another follows without a separator (%Y%m%d): always all of them; fields of no digit
+_WIDTHS, _WORDS = {"Y": 4, "y": 2, "m": 2, "d": 2, "H": 2, "I": 2, "M": 2, "S": 2, "j": 3}, set("aAbBp")
+
+
+def _run_on_fields(pattern: str) -> list[tuple[int, str, int]]:
+    """The fields of ``pattern`` without a separator between them (``%Y%m%d``, ``%H%M``), each group as (the place of
+    its digits among a value's runs of digits, from 1; its fields; its digits), as far as a value's runs of digits
+    can be told apart: up to a field of digits of no fixed number (``%f``, a UTC offset ``%z``) or text with a
+    digit. None of a group with a field of no fixed width (``%-d``)."""
+    groups: list[tuple[int, str, int]] = []
+    runs: list[list[str]] = [[]]  # of fields of digits, each ended by text, a word or an offset's sign
+    for token in re.findall("%-?.|[^%]+", pattern):
+        directive = token[0] == "%" and token != "%%"
+        if directive and token[-1] in _WIDTHS:
+            runs[-1].append(token)
+            continue
+        if token[0].isdigit() or (directive and token[-1] not in _WORDS and token[-1] not in "zZ"):  # %f, %s, digits:
+            runs.pop()  # they may run on with the run's digits
+            break
+        runs.append([])
+        if (directive and token[-1] in "zZ") or any(c.isdigit() for c in token):  # +01:00, text with a digit: later
+            break  # runs of digits have no place that the pattern tells
+    for place, run in enumerate(run for run in runs if run):
+        if len(run) > 1 and all(field[1] != "-" for field in run):
+            groups.append((place + 1, "".join(run), sum(_WIDTHS[field[-1]] for field in run)))
+    return groups
 
 
 def _end_digits(pattern: str) -> int | None:
@@ -57,15 +88,22 @@ def _end_digits(pattern: str) -> int | None:
 
 
 def pattern_detail(pattern: str) -> str:
-    """SQL: a detail's end for a time ``t_raw`` that ``pattern`` did not read, naming the pattern (and where it is
-    the pattern's but for a digit that its last field lacks, so)."""
+    """SQL: a detail's end for a time ``t_raw`` that ``pattern`` did not read, naming the pattern (and why where it
+    can tell: a name of a month or day not in English, a digit that its last field lacks, fields without a
+    separator between them that lack digits)."""
     said, quoted = f' (not of timestamp_format "{pattern}"'.replace("'", "''"), pattern.replace("'", "''")
+    whys = []
     if re.search("%[aAbB]", pattern.replace("%%", "")):  # a word that is no English name: a German export's Dez
-        return f"CASE WHEN {_other_words(pattern)} THEN '{said}: {_ENGLISH})' ELSE '{said})' END"
-    if not _end_digits(pattern):
+        whys.append((_other_words(pattern), _ENGLISH))
+    if _end_digits(pattern):
+        whys.append((f"try_strptime(t_raw || '0', '{quoted}') IS NOT NULL", "its last field lacks a digit"))
+    if groups := _run_on_fields(pattern):  # read by strptime, refused by pattern_sql
+        fields = ", ".join(f"{fields}: {width}" for _, fields, width in groups).replace("'", "''")
+        whys.append((f"try_strptime(t_raw, '{quoted}') IS NOT NULL",
+                     f"fields with no separator need all their digits ({fields})"))
+    if not whys:
         return f"'{said})'"
-    return (f"CASE WHEN try_strptime(t_raw || '0', '{quoted}') IS NOT NULL THEN '{said}: its last field lacks a "
-            f"digit)' ELSE '{said})' END")
+    return "CASE " + " ".join(f"WHEN {when} THEN '{said}: {why})'" for when, why in whys) + f" ELSE '{said})' END"
 
 
 _ENGLISH = "strptime reads the names of months and days in English alone: Dec, December, Mon, Monday"

@@ -1367,6 +1367,25 @@ def test_a_german_exports_last_line_cut_short_is_a_bad_timestamp(tmp_path: Path)
         None, "bad_timestamp"]
 
 
+def test_fields_without_a_separator_need_all_their_digits(tmp_path: Path) -> None:
+    """strptime reads %Y%m%d's 2026121 (20261215 cut short) as December 1st and %H%M's 143 as 14:03: fields that
+    another follows without a separator need all their digits (the last field's rule, helper-253, knew separated
+    fields alone); fields of no fixed width (%-d) and those past a UTC offset are read as strptime reads them."""
+    run_on = "(not of timestamp_format \"{}\": fields with no separator need all their digits ({}))"
+    read = _german(tmp_path, "Kunde;Artikel;Zeit\nk;a;20261207\nk;b;2026127\nk;c;2026121\n", "%Y%m%d")
+    assert read.select("timestamp", "detail").rows() == [(datetime(2026, 12, 7), None)] + [
+        (None, f"Zeit: {cut} " + run_on.format("%Y%m%d", "%Y%m%d: 8")) for cut in ("2026127", "2026121")]
+    fmt = "%Y%m%d %H%M %z"
+    read = _german(tmp_path, "Kunde;Artikel;Zeit\nk;a;20261207 1403 +0100\nk;b;20261207 143 +0100\n"
+                   "k;c;20261207 1403 +01:00\n", fmt)
+    assert read.select("timestamp", "detail").rows() == [
+        (datetime(2026, 12, 7, 13, 3), None),
+        (None, "Zeit: 20261207 143 +0100 " + run_on.format(fmt, "%Y%m%d: 8, %H%M: 4")),
+        (datetime(2026, 12, 7, 13, 3), None)]
+    assert _german(tmp_path, "Kunde;Artikel;Zeit\nk;a;2026127\n", "%Y%m%-d")["timestamp"].to_list() == [
+        datetime(2026, 12, 7)]
+
+
 def test_a_date_of_a_locale_names_the_pattern_that_the_files_dates_fit(tmp_path: Path) -> None:
     """Read as epoch_s (the default) or iso8601: day first where a first field is above 12, month first where a
     second is, both where the file's dates cannot tell; under a pattern of the other order, the right one."""
