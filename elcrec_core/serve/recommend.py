@@ -36,7 +36,7 @@ def recommend(
     rather than arbitrary ones; a NaN or infinite score counts as -inf (no score: dropped, after the finite ones,
     so the ranks of those served stay 1, 2, ...). ``candidates``, bool [rec.n_items] (item i at i - 1), where given:
     the only items that may be recommended (those still on offer), the others scored -inf too (ValueError for another
-    length or dtype). Raises TypeError for ``data``, ``popularity`` or ``seen`` that is no :class:`SequenceTensors`,
+    shape or dtype). Raises TypeError for ``data``, ``popularity`` or ``seen`` that is no :class:`SequenceTensors`,
     ValueError for a ``k`` below 1, for a ``seen`` without a row per row of ``data``, for ``users`` that are no 1-D
     tensor of rows of ``data`` (:func:`~elcrec_core.data.sequences.check_user_rows`) and for a ``batch_size`` below
     1. Returns ([U, k'] items, [U, k'] scores in the recommender's dtype, float64 for integer scores; float32 for no
@@ -58,11 +58,7 @@ def _recommend(rec: Recommender, data: SequenceTensors, users: torch.Tensor, k: 
         require_data(popularity, SequenceTensors, "recommend's popularity")
     check_user_rows(users, len(data))
     require_seen_rows(seen, data)
-    if candidates is not None and (not isinstance(candidates, torch.Tensor) or candidates.dtype != torch.bool):
-        raise ValueError(f"candidates must be a bool tensor (True: the item may be recommended), not "
-                         f"{getattr(candidates, 'dtype', type(candidates).__name__)}")  # torch's error (helper-247)
-    if candidates is not None and candidates.shape != (n_items,):
-        raise ValueError(f"candidates holds {len(candidates)} items, the recommender scores {n_items}")
+    require_candidates(candidates, n_items)
     k = min(k, n_items)
     batch_size = min(batch_size, max(1, MAX_SCORE_ELEMENTS // n_items))
     tie_break = popularity_order(data if popularity is None else popularity, n_items)
@@ -104,6 +100,18 @@ def recommend_day(rec: Recommender, fitted: Sequences, short: Sequences, k: int,
     return items, scores, missing, non_finite
 
 
+def require_candidates(candidates: torch.Tensor | None, n_items: int) -> None:
+    """ValueError where ``candidates`` is given and is no bool vector [``n_items``] (item i at i - 1): another dtype
+    failed inside torch (helper-247), and a mask of another shape read "holds 4 items, the recommender scores 4"
+    (a column [4, 1]) or raised a TypeError (a single bool)."""
+    if candidates is not None and (not isinstance(candidates, torch.Tensor) or candidates.dtype != torch.bool):
+        raise ValueError(f"candidates must be a bool tensor (True: the item may be recommended), not "
+                         f"{getattr(candidates, 'dtype', type(candidates).__name__)}")
+    if candidates is not None and candidates.shape != (n_items,):
+        raise ValueError(f"candidates must hold one flag per item, shape ({n_items},) for the {n_items} items the "
+                         f"recommender scores, not {tuple(candidates.shape)}")
+
+
 def missing_recommendations(scores: torch.Tensor, data: SequenceTensors, users: torch.Tensor, n_items: int,
                             batch_size: int = 2048, seen: SequenceTensors | None = None,
                             candidates: torch.Tensor | None = None) -> torch.Tensor:
@@ -114,6 +122,7 @@ def missing_recommendations(scores: torch.Tensor, data: SequenceTensors, users: 
     Non-zero only where the recommender gave an item the user has not seen a NaN or infinite score, which
     :func:`recommend` never serves: the user gets fewer than k items, or none. The histories are read
     ``batch_size`` users at a time, as :func:`recommend` reads them. int64 [U]."""
+    require_candidates(candidates, n_items)
     missing = []
     offered = torch.cat([torch.zeros(1, dtype=torch.bool),  # by item index; 0, the padding, is none
                          torch.ones(n_items, dtype=torch.bool) if candidates is None else candidates.cpu()])

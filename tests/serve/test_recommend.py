@@ -218,6 +218,16 @@ def test_only_the_items_on_offer_are_recommended_and_fewer_of_them_are_no_missin
         with pytest.raises(ValueError, match=re.escape(f"candidates must be a bool tensor (True: the item may be "
                                                        f"recommended), not {dtype}")):
             recommend(fixed, data, users, k=3, candidates=mask)
+    # a mask of another shape read "holds 6 items, the recommender scores 6" (a column), or a TypeError (one bool);
+    # missing_recommendations, which takes the same mask, failed inside torch
+    for mask, shape in ((offer[:, None], "(6, 1)"), (offer[None], "(1, 6)"), (torch.tensor(True), "()"),
+                        (offer[:5], "(5,)")):
+        said = re.escape(f"candidates must hold one flag per item, shape (6,) for the 6 items the recommender "
+                         f"scores, not {shape}")
+        with pytest.raises(ValueError, match=said):
+            recommend(fixed, data, users, k=3, candidates=mask)
+        with pytest.raises(ValueError, match=said):
+            missing(scores, data, users, 6, candidates=mask)
     seen = SequenceTensors.from_sequences(Sequences.from_lists([0, 1], [[1], [2]], n_items=6))
     with pytest.raises(ValueError, match=re.escape("seen has 2 rows, the data 3: it holds a row per user of the "
                                                    "data, in its order")):
