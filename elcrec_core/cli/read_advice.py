@@ -103,10 +103,16 @@ def _quotes_fit(path: Path, source: SourceConfig) -> bool:
 
 def _format_may_be_at_fault(cause: str, content: str | None) -> bool:
     """Whether another format might read what gave ``cause`` (``content``: what the file looks like): columns not
-    found, every row rejected, a Parquet file read as another; not an empty file, compressed data, text in another
-    encoding or an unclosed quote, which are the file's whatever its format."""
+    found, every row rejected, a Parquet file read as another; not an empty file, nor one of a spreadsheet's empty
+    rows alone (``;;;;``, every row ``empty_row``: it said a wrong format might be at fault), compressed data, text in
+    another encoding or an unclosed quote, which are the file's whatever its format."""
     return (cause.startswith(("no rows accepted", "no column(s)", "not a Parquet file"))
-            and not cause.startswith("no rows accepted: 0 rows read")) or ("NUL byte" in cause and content == "parquet")
+            and not _NO_DATA.match(cause)) or ("NUL byte" in cause and content == "parquet")
+
+
+# the counts of a file without data: no row read, or empty rows alone (count_text's words)
+_NO_DATA = re.compile(r"no rows accepted: (0 rows read|[\d,]+ rows? read, 0 accepted, [\d,]+ rejected \(empty_row: "
+                      r"[\d,]+\)($|;))")
 
 
 class ReadSettings(Protocol):

@@ -292,8 +292,10 @@ def test_names_of_another_count_than_the_fields_or_that_the_first_line_holds_are
 
 
 def test_the_format_is_only_suggested_where_another_format_may_read_the_file(tmp_path: Path, capsys) -> None:
-    """An empty file, compressed data or an unclosed quote are the file's whatever its format: no --format tip."""
+    """An empty file, one of a spreadsheet's empty rows alone (;;), compressed data or an unclosed quote are the
+    file's whatever its format: no --format tip (the empty rows had one)."""
     for name, content in (("empty.csv", b""), ("packed.csv", gzip.compress(b"user_id,item_id\n")),
+                          ("rows.csv", b"user_id;item_id;timestamp\r\n;;\r\n;;\r\n"),
                           ("quote.csv", f'user_id,item_id,timestamp\nu,"i,{T0}\nv,j,{T0}\n'.encode())):
         code, _, err = _run(capsys, "sequences", "--data", str(_write(tmp_path / name, content)))
         assert code == 2 and "elcrec: error:" in err and "--format" not in err, err
