@@ -514,6 +514,17 @@ def test_jsonl_keys_of_nested_objects_are_named_with_dots(tmp_path: Path) -> Non
         read_source(SourceConfig(format="jsonl", path=str(path), columns=ColumnMap("u", "product.sku", "ev.at")))
 
 
+def test_a_json_number_id_and_the_string_of_its_digits_are_one_id(tmp_path: Path) -> None:
+    """A clickstream's export writes a user's id as 123 on some lines and "123" on others: one user, as README says
+    (ids are text; a string keeps its text, so "0123" and "123.0" stay other ids) (helper-259)."""
+    t = "2026-03-01T12:00:00Z"
+    path = _write(tmp_path / "e.jsonl", "".join(json.dumps({"u": u, "i": "a", "t": t}) + "\n"
+                                                for u in (123, "123", 123.0, "0123", "123.0")))
+    frame = read_source(SourceConfig(format="jsonl", path=str(path), timestamp_format="iso8601",
+                                     columns=ColumnMap("u", "i", "t")))
+    assert frame["user_id"].to_list() == ["123", "123", "123", "0123", "123.0"]
+
+
 def test_json_objects_glued_on_one_line_say_how_that_comes_about(tmp_path: Path) -> None:
     """Two exports joined (cat), the first without a line end at its end: the line holding the first's last object
     and the second's first said only "not a JSON object"; it now names what happened. A cut-short object whose text
