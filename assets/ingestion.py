@@ -207,7 +207,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         report = store_checked(batch, storage.warehouse, file_day,  # the day of a {date} file's untimed events
                                overwrite_day=config.overwrite_day)
     context.log.info(load_line(report.accepted, check, source.format, batch.files,
-                               (report.replaced, report.replaced_rejected)))
+                               (report.replaced, report.replaced_rejected), config.max_rejected_share_by_reason or {}))
     for note in (shrunk_files_note(rows_per_file(check, batch.files), report.replaced_by_file),  # not all there?
                  not_utf8_note(check, batch.files),
                  rejected_files_note(check, config.max_rejected_share, source.format, batch.files,

@@ -259,15 +259,19 @@ def _share_above(share: float) -> float:
     return min(1.0, (int(share * 10 + 1e-9) + 1) / 10)
 
 
-def load_line(stored: int, check: RowCheck, fmt: str, files: Sequence[str], replaced: tuple[int, int]) -> str:
+def load_line(stored: int, check: RowCheck, fmt: str, files: Sequence[str], replaced: tuple[int, int],
+              apart: Collection[str] = ()) -> str:
     """The log line of a load of ``files`` that stored ``stored`` events of ``check``: ``loaded A events, rejected
-    R of N``, where rows were rejected their counts by reason and the first three (file, line and detail), and where
-    it replaced rows that earlier loads stored (``replaced``: events, rejected rows; of its files, and of files that
-    ``overwrite_day`` withdrew), their counts."""
+    R of N``, where rows were rejected their counts by reason and three of them (file, line and detail: the first
+    three of one reason, else the first of each reason as a refusal shows them, those ``apart``, of a share of their
+    own, after the others: 433 anonymous events hid a clickstream's 3 broken lines), and where it replaced rows that
+    earlier loads stored (``replaced``: events, rejected rows; of its files, and of files that ``overwrite_day``
+    withdrew), their counts."""
     line = f"loaded {stored} events, rejected {len(check.rejected)} of {check.rows_in}"
     if len(check.rejected):
+        shown, said = example_rows(check.rejected, apart=apart)
         line = (f"{line} ({reason_counts(check.by_reason)}), kept in rejected_interactions with file, line and "
-                f"detail; the first: {'; '.join(rejected_examples(check.rejected, 3, files, fmt))}")
+                f"detail; {said}: {'; '.join(rejected_examples(shown, 3, files, fmt))}")
     events, rejected = replaced
     return line + (f"; it replaced {events} event(s) and {rejected} rejected row(s) that earlier loads stored"
                    if events or rejected else "")

@@ -1762,12 +1762,34 @@ def test_a_file_emptied_or_wholly_rejected_among_good_files_warns_naming_it(tmp_
            "its other files: ios/2026-01-30.csv: 2 rows read, 0 accepted, 2 rejected (bad_timestamp: 2); the first: " \
            f"line 2: bad_timestamp (timestamp: 1769767200000{number})" in warnings
     assert "loaded 60 events, rejected 2 of 62 (bad_timestamp: 2), kept in rejected_interactions with file, line and " \
-           f"detail; the first: ios/2026-01-30.csv line 2: bad_timestamp (timestamp: 1769767200000{number}); " \
+           f"detail; the first rejected: ios/2026-01-30.csv line 2: bad_timestamp (timestamp: " \
+           f"1769767200000{number}); " \
            "ios/2026-01-30.csv line 3" in " ".join(message for level, message in logs if level == logging.INFO)
     # what the re-delivery replaced (loads.replaced had it alone; a trial of 2026-12-04): web's 40 and app's 20 events
     assert "; it replaced 60 event(s) and 0 rejected row(s) that earlier loads stored" in " ".join(
         message for level, message in logs if level == logging.INFO)
     assert "web/" not in warnings  # it grew; its rows are all accepted
+
+
+def test_a_loads_log_line_shows_each_reason_before_the_rows_of_a_share_of_their_own(tmp_path):
+    """A clickstream's load logged its first three rejected rows, all anonymous events (missing_user, of a share of
+    their own), and none of its broken lines: each reason's first row now, those of a share of their own last
+    (helper-259)."""
+    from assets.load_advice import load_line
+    from elcrec_core.data.source_config import ColumnMap, SourceConfig
+    from elcrec_core.data.validation import RowRules, check_rows
+    event = {"i": "a", "t": "2026-03-01T12:00:00Z"}
+    lines = [json.dumps({"u": None, **event})] * 3 + [json.dumps({"u": 1, **event})] * 2 + ['{"u": 2,', ""]
+    path = tmp_path / "e.jsonl"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    check = check_rows(read_source(SourceConfig(format="jsonl", path=str(path), timestamp_format="iso8601",
+                                                columns=ColumnMap("u", "i", "t"))), RowRules())
+    line = load_line(1, check, "jsonl", [str(path)], (0, 0), {"missing_user": 0.5, "duplicate_event": 0.5})
+    assert line == ("loaded 1 events, rejected 5 of 6 (malformed_line: 1, missing_user: 3, duplicate_event: 1), kept "
+                    "in rejected_interactions with file, line and detail; the first rejected of each reason, those "
+                    "without a share of their own first, each most frequent first: e.jsonl line 6: malformed_line "
+                    "(not a JSON object: {\"u\": 2,); e.jsonl line 1: missing_user (u is empty); e.jsonl line 5: "
+                    "duplicate_event (the same event as source_row 4)")
 
 
 def test_a_byte_copy_in_another_folder_names_its_original_by_folder_too():
