@@ -26,6 +26,7 @@ from elcrec_core.data.source_config import (
     path_without_format,
 )
 from elcrec_core.data.synthetic import SyntheticConfig
+from elcrec_core.data.time_zones import timezone_problem
 from elcrec_core.data.timestamp_patterns import FORMATS_TEXT, timestamp_format_problem
 from elcrec_core.data.expectations import ExpectationConfig, reason_share_problems
 from elcrec_core.data.validation import NULL_IDS, RowRules
@@ -61,6 +62,9 @@ class SourceSettings(CheckedConfig):
                                                             "none read), for the sequence settings' event_types")
     timestamp_format: str | None = Field(None, description=f"{FORMATS_TEXT} (a German Excel export's 07.12.2026 "
                                                            "14:03); default epoch_s")
+    timezone: str | None = Field(None, description="IANA zone of times written without a UTC offset (a till's local "
+                                                   "times: America/New_York), stored as UTC; times with an offset "
+                                                   "and epoch numbers are not moved; default: UTC")
     delimiter: str | None = Field(None, description="field delimiter of csv/tsv, one character (default , for csv, "
                                                     "tab for tsv)")
     header: bool | None = Field(None, description="whether delimited text has a header line (default true, "
@@ -143,8 +147,8 @@ class SourceSettings(CheckedConfig):
 
     def value_problems(self) -> list[str]:
         """The values set that are out of their bounds (``min_rows = -1: must be 0 or more``) or none of their
-        choices (``format``, ``timestamp_format``, the reasons of ``max_rejected_share_by_reason``); unset ones
-        pass."""
+        choices (``format``, ``timestamp_format``, ``timezone``, the reasons of ``max_rejected_share_by_reason``);
+        unset ones pass."""
         values = {name: getattr(self, name) for name in _SOURCE_BOUNDS if getattr(self, name) is not None}
         problems = [f"{name} = {value!r}: must be {low} or more" + (f", at most {high}" if high else "")
                     for name, value in values.items() for low, high in [_SOURCE_BOUNDS[name]]
@@ -153,7 +157,8 @@ class SourceSettings(CheckedConfig):
         if self.format is not None and self.format not in SourceFormat.__args__:
             problems.append(f"format = {self.format!r}: one of {', '.join(SourceFormat.__args__)}")
         timestamps = timestamp_format_problem(self.timestamp_format) if self.timestamp_format is not None else None
-        return problems + ([timestamps] if timestamps else [])
+        zone = timezone_problem(self.timezone) if self.timezone is not None else None
+        return problems + [problem for problem in (timestamps, zone) if problem]
 
     def origin(self, file: Path | None) -> str:
         """Where these (unresolved) settings come from, for an error about them: the source settings ``file``,
@@ -177,7 +182,8 @@ class SourceSettings(CheckedConfig):
         names = tuple(self.names) if self.names else None
         return SourceConfig(format=self.format, path=path, columns=columns, timestamp_format=self.timestamp_format,
                             delimiter=self.delimiter, header=self.header, names=names, quote=self.quote or None,
-                            max_line_bytes=self.max_line_bytes, encoding=self.encoding, synthetic=synthetic)
+                            max_line_bytes=self.max_line_bytes, encoding=self.encoding, timezone=self.timezone,
+                            synthetic=synthetic)
 
     def row_rules(self) -> RowRules:
         """The row rules of these settings; the time window in naive UTC, as the events' times. Raises ValueError

@@ -24,6 +24,7 @@ from elcrec_core.config.settings import (
 from elcrec_core.data.rejections import write_rejected
 from elcrec_core.data.sequences import Sequences
 from elcrec_core.data.text_encoding import encoding_problem
+from elcrec_core.data.time_zones import timezone_problem
 from elcrec_core.data.timestamp_patterns import FORMATS_TEXT, timestamp_format_problem
 from elcrec_core.train.auto_preset import AUTO, BASE_PRESET, preset_experiment
 
@@ -44,6 +45,13 @@ def _timestamp_format(fmt: str) -> str:
     return fmt
 
 
+def _timezone(zone: str) -> str:
+    """``zone`` where it is an IANA time zone name; else argparse's error, naming a close name."""
+    if problem := timezone_problem(zone, "--timezone"):
+        raise argparse.ArgumentTypeError(problem)
+    return zone
+
+
 def load_data_with_ids(path: str, fmt: str | None = None, seed: int = 0) -> tuple[Sequences, np.ndarray | None]:
     """Sequences from ``path`` (see :func:`elcrec_core.cli.data_loading.load`; ``fmt`` None guesses it) and the item id
     of each index (``ids[i - 1]``), or None where the integer ids of a sequence file are the indices."""
@@ -55,6 +63,7 @@ def data_options(args: argparse.Namespace, seed: int = 0) -> DataOptions:
     return DataOptions(
         format=args.format, user_column=args.user_column, item_column=args.item_column,
         timestamp_column=args.timestamp_column, timestamp_format=args.timestamp_format, delimiter=args.delimiter,
+        timezone=args.timezone,
         header=not args.no_header, names=tuple(args.names.split(",")) if args.names else None,
         header_names=args.header_names,
         quote=None if args.no_quote else '"', encoding=args.encoding or "utf-8",
@@ -150,6 +159,10 @@ def add_data_options(p: argparse.ArgumentParser, data_help: str, default: str | 
     g.add_argument("--timestamp-format", type=_timestamp_format, metavar="FORMAT",
                    help=f"{FORMATS_TEXT.replace('%', '%%')} (a German Excel export's 07.12.2026 14:03); default: "
                         "detected from the first rows")
+    g.add_argument("--timezone", type=_timezone, metavar="ZONE",
+                   help="IANA zone of times written without a UTC offset (a till's local times: America/New_York), "
+                        "stored as UTC, as the source settings' timezone; times with an offset and epoch numbers "
+                        "are not moved (default: UTC)")
     g.add_argument("--delimiter", help="field delimiter of csv/tsv (one character; \\t or tab for a tab)")
     g.add_argument("--no-header", action="store_true", help="the first line is data (columns column0, column1, "
                                                             "... unless --names)")

@@ -33,6 +33,7 @@ class DataOptions:
     item_column: str | None = None
     timestamp_column: str | None = None  # "none": the file has no times (events keep their file order)
     timestamp_format: str | None = None
+    timezone: str | None = None  # of times without a UTC offset (None: UTC), as the source settings' timezone
     delimiter: str | None = None
     header: bool = True
     names: tuple[str, ...] | None = None
@@ -88,6 +89,7 @@ class DataOptions:
         """The options given that only event files (csv, tsv, jsonl, Parquet events) have."""
         given = {"--user-column": self.user_column, "--item-column": self.item_column,
                  "--timestamp-column": self.timestamp_column, "--timestamp-format": self.timestamp_format,
+                 "--timezone": self.timezone,
                  "--delimiter": self.delimiter, "--names": self.names, "--rating-column": self.rating_column,
                  "--min-rating": self.min_rating, "--max-rating": self.max_rating,
                  "--min-timestamp": self.min_timestamp, "--max-timestamp": self.max_timestamp,

@@ -163,7 +163,8 @@ def event_source(path: str, files: list[Path], fmt: str, options: DataOptions) -
     source = SourceConfig(format=fmt, path=path, columns=columns, delimiter=delimiter,
                           header=options.header and (options.names is None or options.header_names),
                           names=options.names, quote=options.quote,
-                          timestamp_format=options.timestamp_format or "epoch_s", encoding=options.encoding)
+                          timestamp_format=options.timestamp_format or "epoch_s", encoding=options.encoding,
+                          timezone=options.timezone)
     if options.names is not None and not options.header_names and fmt in ("csv", "tsv"):
         check_names(first, first_lines(first, options.encoding), options.names, (columns.user, columns.item),
                     source.separator, options.quote)

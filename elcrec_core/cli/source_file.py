@@ -16,10 +16,12 @@ from elcrec_core.data.expectations import ExpectationConfig
 from elcrec_core.data.source_config import (delimited_refusal, delimited_settings, files_now, path_without_format,
                                              read_settings_file)
 from elcrec_core.data.source_folders import metadata_among_events
+from elcrec_core.data.time_zones import timezone_problem
 from elcrec_core.data.timestamp_patterns import timestamp_format_problem
 
 # the source settings that name the command line's data options: {setting: option's attribute}
 _OPTIONS = {"user_column": "user_column", "item_column": "item_column", "timestamp_format": "timestamp_format",
+            "timezone": "timezone",
             "delimiter": "delimiter", "rating_column": "rating_column", "min_rating": "min_rating",
             "max_rating": "max_rating", "min_timestamp": "min_timestamp", "max_timestamp": "max_timestamp",
             "event_type_column": "event_type_column"}
@@ -59,7 +61,9 @@ def apply_source_file(parser: argparse.ArgumentParser, args: argparse.Namespace)
     if given.get("format") in ("jsonl", "parquet", "sequence", "synthetic") and delimited:
         parser.error(f"--source {args.source}: {delimited_refusal(delimited, given['format'])} (the pipeline "
                      "refuses them too)")  # named as settings, not as the options they stand for
-    if "timestamp_format" in given and (problem := timestamp_format_problem(given["timestamp_format"])):
+    problem = ("timestamp_format" in given and timestamp_format_problem(given["timestamp_format"])) or (
+        "timezone" in given and timezone_problem(given["timezone"]))
+    if problem:
         parser.error(f"--source {args.source}: {problem} (the pipeline refuses it too)")
     if given.get("quote") not in (None, "", '"'):
         parser.error(f"--source {args.source}: quote {given['quote']!r}: the command line reads '\"' or no quoting "

@@ -5,6 +5,7 @@ each row that cannot be parsed (a missing or unparseable timestamp, an unparseab
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from elcrec_core.data.files import (
     SourceReadError,
 )
 from elcrec_core.data.source_config import NORMALISED_SCHEMA, ColumnMap
+from elcrec_core.data.time_zones import ISO_WITH_OFFSET, is_naive_type, local_to_utc_sql
 from elcrec_core.data.timestamp_patterns import LOCAL_DATE, LOCALE_MARK, is_pattern, locale_hints, pattern_detail, \
     pattern_sql
 from elcrec_core.data.validation import NO_VALUE, NULL_IDS, REASONS, null_texts
@@ -119,26 +121,31 @@ def rejected_where(frame: pl.DataFrame, rows: pl.Series | pl.Expr, reason: str, 
 NULL_TYPE = '"NULL"'  # DuckDB's name of a column type that holds no value (pandas' and polars' empty frames write it)
 
 
-def _timestamp_sql(column_type: str, fmt: str, path: Path) -> str:
+def _timestamp_sql(column_type: str, fmt: str, path: Path, zone: str | None = None) -> str:
     """SQL that turns raw column ``t`` (its trimmed text ``t_raw``) into a UTC TIMESTAMP, NULL where it cannot
     be parsed: also a time outside the years 1-9999 or an infinite one (DuckDB's -infinity), a word that DuckDB
     reads as a time (epoch, infinity) and an epoch number written with DuckDB's digit separator (1_000). A strptime
-    pattern reads the text of any column but one of times (20261207 of a number column by %Y%m%d)."""
+    pattern reads the text of any column but one of times (20261207 of a number column by %Y%m%d). A time without a
+    UTC offset (of a pattern without %z, ISO text without one, a column of naive times or dates) is a local time of
+    the IANA ``zone`` (:mod:`~elcrec_core.data.time_zones`; None: UTC)."""
+    local = zone if is_naive_type(column_type) else None
     if column_type == NULL_TYPE:  # no value at all (an empty hour's part, all times missing): refused the whole
         return "CAST(NULL AS TIMESTAMP)"  # file, 'not an epoch number' (helper-238); each row is missing_timestamp
     if column_type in ("TIMESTAMP_NS", "TIMESTAMPTZ_NS"):  # cut to the microsecond, as ISO text is: DuckDB's cast
         ns = "epoch_ns(t)"                               # rounds, and 23:59:59.9999999 went to the next day
-        return _in_years(f"make_timestamp(({ns} - ({ns} % 1000 + 1000) % 1000) // 1000)")
-    if column_type.startswith("TIMESTAMP") or column_type == "DATE":
-        return _in_years("CAST(t AS TIMESTAMP)")  # TIMESTAMPTZ converts to UTC (the session time zone)
-    if is_pattern(fmt):
-        return _in_years(pattern_sql(fmt))
+        return _in_years(local_to_utc_sql(f"make_timestamp(({ns} - ({ns} % 1000 + 1000) % 1000) // 1000)", local))
+    if column_type.startswith("TIMESTAMP") or column_type == "DATE":  # TIMESTAMPTZ converts to UTC (the session's)
+        return _in_years(local_to_utc_sql("CAST(t AS TIMESTAMP)", local))
+    if is_pattern(fmt):  # one with %z or %Z reads moments
+        moments = re.search("%[zZ]", fmt.replace("%%", ""))
+        return _in_years(local_to_utc_sql(pattern_sql(fmt), None if moments else zone))
     if fmt == "iso8601":
         if column_type != "VARCHAR":
             raise SourceReadError(path, f"timestamp column is {column_type}, but the format is iso8601")
+        iso = f"CAST(TRY_CAST({_SPACED_OFFSET} AS TIMESTAMPTZ) AS TIMESTAMP)"
         return _in_years(f"CASE WHEN regexp_matches(t_raw, '{_ISO_DATE}')"
                          f" AND NOT regexp_matches(t_raw, '{_BAD_OFFSET}') AND NOT regexp_matches(t_raw, '{_CUT_TIME}')"
-                         f" THEN CAST(TRY_CAST({_SPACED_OFFSET} AS TIMESTAMPTZ) AS TIMESTAMP) END")
+                         f" THEN CASE WHEN {ISO_WITH_OFFSET} THEN {iso} ELSE {local_to_utc_sql(iso, zone)} END END")
     if column_type != "VARCHAR" and not _is_number_type(column_type):
         raise SourceReadError(path, f"timestamp column is {column_type}, not an epoch number")
     number = _number("t_raw") if column_type == "VARCHAR" else "CAST(t AS DOUBLE)"
@@ -184,10 +191,11 @@ def _number(text: str) -> str:
 
 def normalise_events(
     raw: duckdb.DuckDBPyRelation, fields: Mapping[str, str | None], fmt: str, path: Path,
-    null_values: tuple[str, ...] = NULL_IDS,
+    null_values: tuple[str, ...] = NULL_IDS, zone: str | None = None,
 ) -> pl.DataFrame:
     """Parse raw columns u, i (and t, r, e where mapped), error, detail and an optional source_row (passed
     through) into normalised columns. Unmapped fields are left out (:func:`finish_events` adds them as nulls).
+    A time without a UTC offset is a local time of the IANA ``zone`` (the source setting ``timezone``; None: UTC).
 
     A time or rating that is one of ``null_values`` (an export's NULL, \\N, N/A, ...: the source setting
     ``null_ids``, compared without case and outer spaces) is no value, as an empty one: a missing timestamp, no
@@ -202,7 +210,7 @@ def normalise_events(
         for alias, field, reason in (("u", "user_id", "missing_user"), ("i", "item_id", "missing_item"))]
     if fields["t"]:
         texts["t_raw"] = f"NULLIF(trim(CAST(t AS VARCHAR), {_WHITESPACE}), '')"
-        parsed |= {"timestamp": _timestamp_sql(types["t"], fmt, path), "t_raw": "t_raw"}
+        parsed |= {"timestamp": _timestamp_sql(types["t"], fmt, path, zone), "t_raw": "t_raw"}
         checks += [("t_raw IS NULL", "missing_timestamp", sql_text(f"{fields['t']} is empty")),
                    (is_null("t_raw"), "missing_timestamp",  # as validation names an id of null_ids
                     f"{sql_text(fields['t'] + _OPEN)} || t_raw || {sql_text(_CLOSE + NO_VALUE)}"),

@@ -22,6 +22,7 @@ from elcrec_core.data.files import (
 )
 from elcrec_core.data.synthetic import SyntheticConfig
 from elcrec_core.data.text_encoding import encoding_problem, is_utf8
+from elcrec_core.data.time_zones import timezone_problem
 from elcrec_core.data.timestamp_patterns import timestamp_format_problem
 from elcrec_core.data.validation import REASONS
 
@@ -68,7 +69,9 @@ class SourceConfig:
     sequence format is the benchmark line format ``user item item ...`` (no timestamps: the order is the line
     order). A text file with a line longer than ``max_line_bytes`` is refused. ``encoding`` (any Python codec
     name, such as ``latin-1`` or ``cp1252``; default ``utf-8``) is that of text files, read as UTF-8 copies of the
-    same lines. ``synthetic`` configures the generator for ``format="synthetic"``.
+    same lines. ``timezone`` (an IANA name, such as ``America/New_York``; default None: UTC) is the zone of times
+    written without a UTC offset, stored as UTC (:mod:`~elcrec_core.data.time_zones`); an unknown name raises
+    ValueError naming it. ``synthetic`` configures the generator for ``format="synthetic"``.
     """
 
     format: SourceFormat
@@ -82,11 +85,13 @@ class SourceConfig:
     escape: str | None = None  # default: the quote character (a doubled quote)
     max_line_bytes: int = MAX_LINE_BYTES
     encoding: str = "utf-8"
+    timezone: str | None = None  # None: UTC
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
     def __post_init__(self) -> None:
         check_field_types(self)
-        if problem := encoding_problem(self.encoding) or timestamp_format_problem(self.timestamp_format):
+        if problem := encoding_problem(self.encoding) or timestamp_format_problem(self.timestamp_format) or (
+                self.timezone is not None and timezone_problem(self.timezone)):
             raise ValueError(problem)
         if self.format != "synthetic" and not self.path:
             raise ValueError(f"a {self.format} source needs a path")

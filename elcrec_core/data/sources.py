@@ -88,7 +88,7 @@ def _read_delimited_events(con: duckdb.DuckDBPyConnection, path: Path, config: S
     fields = event_fields(config.columns)
     good, rejects = read_delimited(
         con, path, fields, config.separator, config.header, config.names, config.quote, config.escape,
-        build=lambda raw: normalise_events(raw, fields, config.timestamp_format, path, null_values),
+        build=lambda raw: normalise_events(raw, fields, config.timestamp_format, path, null_values, config.timezone),
         max_line_bytes=config.max_line_bytes, typed={"t": "times", "r": "ratings"}, ids=("u", "i"),
         one_line={"user_id": "user id", "item_id": "item id", **({"event_type": "event type"} if fields.get("e")
                                                                  else {}), "detail": "rejected value"},  # time, rating
@@ -113,7 +113,7 @@ def _read_jsonl(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConfig
         raw = raw.query("lines", "SELECT * REPLACE (ltrim(line, chr(65279)) AS line) FROM lines")
         paths = _key_paths(raw, fields, path)
         return normalise_events(raw.query("lines", _jsonl_parse(fields, paths)), fields, config.timestamp_format,
-                                path, null_values)
+                                path, null_values, config.timezone)
 
     good, rejects = read_delimited(con, path, {"line": "line"}, None, False, ("line",), None, None, build=build,
                                    max_line_bytes=config.max_line_bytes)
@@ -233,7 +233,8 @@ def _read_parquet(con: duckdb.DuckDBPyConnection, path: Path, config: SourceConf
                                  in zip(relation.columns, relation.types) if alias in ("u", "i")})
     raw = relation.query(
         "events", "SELECT *, NULL::VARCHAR AS error, NULL::VARCHAR AS detail FROM events")
-    return finish_events(normalise_events(raw, fields, config.timestamp_format, path, null_values), path)
+    return finish_events(normalise_events(raw, fields, config.timestamp_format, path, null_values, config.timezone),
+                         path)
 
 
 # --- sequence format and the generator -------------------------------------------------------------------

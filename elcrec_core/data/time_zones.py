@@ -1,0 +1,64 @@
+"""The source setting ``timezone``: the IANA zone of times written without a UTC offset (a till's export of local
+times, ``12/07/2026 2:05:33 PM`` in New York), read as that zone's local time and stored as naive UTC, converted
+by DuckDB's ICU ``timezone()``; times with an offset and epoch numbers are moments already and are not moved.
+
+Daylight saving time, as ICU resolves it: a time in the spring-forward gap, which the clocks skip (02:30 on
+2026-03-08 in New York), is read with the offset before the change (-05:00: 07:30 UTC, the moment the clocks
+showed 03:30 EDT); a time in the autumn overlap, which the clocks show twice (01:30 on 2026-11-01), is the second,
+in standard time (-05:00: 06:30 UTC; Python's zoneinfo with ``fold=1``)."""
+
+from __future__ import annotations
+
+import difflib
+import zoneinfo
+from functools import lru_cache
+
+import duckdb
+
+
+@lru_cache(maxsize=1)
+def zone_names() -> frozenset[str]:
+    """The zone names the setting takes: the IANA names (Python's tz database) that DuckDB's ICU converts by, but
+    not ICU's own three-letter aliases (``IST``, ``BST``, ``CST``: each of several zones elsewhere)."""
+    with duckdb.connect() as con:
+        icu = {name for (name,) in con.execute("SELECT name FROM pg_timezone_names()").fetchall()}
+    return frozenset(icu & zoneinfo.available_timezones())
+
+
+def timezone_problem(zone: object, name: str = "timezone") -> str | None:
+    """Why ``zone`` is no zone name of :func:`zone_names`, naming the setting ``name`` and the value, with the name
+    it may mean (``America/New_Yrok``: ``America/New_York``?; ``new york`` too); None where it is one."""
+    if isinstance(zone, str) and zone in zone_names():
+        return None
+    said = f"{name} = {zone!r}: no IANA time zone name (such as America/New_York, Europe/Berlin or UTC)"
+    if not isinstance(zone, str):
+        return said
+    cities = {n.rsplit("/", 1)[-1].lower(): n for n in zone_names()}
+    lower = {n.lower(): n for n in zone_names()}
+    key = zone.strip().lower().replace(" ", "_")
+    close = lower.get(key) or cities.get(key) or next(iter(difflib.get_close_matches(zone, zone_names(), 1, 0.8)),
+                                                      None)
+    return said + (f"; did you mean {close}?" if close else "")
+
+
+def local_to_utc_sql(timestamp: str, zone: str | None) -> str:
+    """SQL: the naive TIMESTAMP ``timestamp``, a local time of ``zone``, as the naive UTC time of that moment (the
+    gap and the overlap of daylight saving time as the module says); infinite ones as NULL. ``timestamp`` itself
+    where ``zone`` is None (a time without offset is UTC)."""
+    if zone is None:
+        return timestamp
+    quoted = "'" + zone.replace("'", "''") + "'"
+    return f"CASE WHEN isfinite({timestamp}) THEN timezone('UTC', timezone({quoted}, {timestamp})) END"
+
+
+# SQL over the trimmed text t_raw of an ISO 8601 time: whether it has a UTC offset or zone after its time of day (Z,
+# +01:00, UTC, Europe/Paris), as event_normalisation's t_form tells it; a date alone, or a time without one, has none
+ISO_WITH_OFFSET = ("(length(t_raw) >= 12 AND (contains(substr(t_raw, 12), '+') OR contains(substr(t_raw, 12), '-')"
+                   " OR NOT right(t_raw, 1) BETWEEN '0' AND '9'))")
+
+
+def is_naive_type(column_type: str) -> bool:
+    """Whether a DuckDB column type holds times without a zone (TIMESTAMP, TIMESTAMP_NS/_MS/_S, DATE), which
+    ``timezone`` reads as local times; not TIMESTAMPTZ (``TIMESTAMP WITH TIME ZONE``): moments."""
+    return column_type == "DATE" or (column_type.startswith("TIMESTAMP") and "TIME ZONE" not in column_type
+                                     and not column_type.startswith("TIMESTAMPTZ"))
