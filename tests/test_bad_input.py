@@ -839,6 +839,33 @@ def test_a_spreadsheets_empty_rows_are_kept_apart_and_bound_by_no_share(tmp_path
     assert "a.csv: " in rejected_files_note(check, 0.04, "csv", [str(folder / "a.csv"), str(folder / "b.csv")])
 
 
+def test_a_spreadsheets_empty_rows_of_fewer_delimiters_are_empty_rows_too(tmp_path: Path) -> None:
+    """Excel leaves out the empty last columns of a block of rows: its empty rows below the data may have fewer
+    delimiters than the header (;; under five columns). They were malformed_line rows (MISSING COLUMNS: ;;), counted
+    against max_rejected_share, where the same rows with every delimiter were empty_row; a line of too few fields
+    with a value stays malformed_line. The catalogue's reader, which shares the reading, keeps them apart too."""
+    from elcrec_core.data.expectations import rejected_shares
+    from elcrec_core.data.item_metadata import read_item_metadata
+    from elcrec_core.data.source_config import ItemMetadataConfig
+
+    empty = "every field is empty: a line of delimiters only, as a spreadsheet's empty row"
+    lines = ["Kunde;Artikel;Zeitpunkt;Menge;Preis", f"k1;a;{T0};1;2", ";;;;", ";;", ";", "\xa0 ; ", '"";""', ";x"]
+    path = _write(tmp_path / "e.csv", "\r\n".join(lines) + "\r\n")
+    config = SourceConfig(format="csv", path=str(path), delimiter=";",
+                          columns=ColumnMap(user="Kunde", item="Artikel", timestamp="Zeitpunkt"))
+    check = check_rows(read_source(config), RULES)
+    assert check.rejected.select("source_row", "reason", "detail").cast({"reason": pl.String}).rows() == [
+        *((row, "empty_row", empty) for row in range(3, 8)), (8, "malformed_line", "MISSING COLUMNS: ;x")]
+    assert (check.rows_in, len(check.accepted)) == (7, 1)
+    # the malformed line alone is judged, of the 2 rows with data (5 of 7 were rejected before)
+    assert rejected_shares(check.by_reason, check.rows_in, ExpectationConfig())["rejected_share"][0] == 0.5
+    items = _write(tmp_path / "artikel.csv", "Artikel;Bezeichnung;Kategorie\na;Mug;x\n;;\n;\n")
+    _, rejected = read_item_metadata(ItemMetadataConfig(str(items), delimiter=";", item="Artikel",
+                                                        title="Bezeichnung", categories="Kategorie"))
+    assert sorted(rejected.select("source_row", "reason", "detail").rows()) == [(3, "empty_row", empty),
+                                                                           (4, "empty_row", empty)]
+
+
 def test_a_spreadsheets_blank_columns_at_the_end_of_every_line_are_read_past(tmp_path: Path) -> None:
     """Excel pads every line of a CSV export to its used range: a header ``...;Stars;;`` with rows ending ``;;``
     was refused (header field 5 has no name) where one trailing delimiter was read. Empty names at the end are

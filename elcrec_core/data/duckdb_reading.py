@@ -14,7 +14,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from elcrec_core.data.event_normalisation import NOT_SPACE, sql_text
+from elcrec_core.data.empty_rows import empty_short_rows, record_errors_sql
 from elcrec_core.data.files import (
     MAX_LINE_BYTES,
     LineScan,
@@ -133,7 +133,7 @@ def read_delimited(
     # with one column DuckDB reads an empty line as a record of one empty field: skip those, as it does otherwise
     where = f" WHERE rtrim({quote_identifier(columns[0])}, chr(13)) <> ''" if len(columns) == 1 else ""
 
-    errors = _record_errors_sql(columns, *repeated_header_sql(wanted, columns, headers, typed))
+    errors = record_errors_sql(columns, *repeated_header_sql(wanted, columns, headers, typed))
 
     def scan(file: Path) -> pl.DataFrame:
         con.execute("DROP TABLE IF EXISTS csv_rejects; DROP TABLE IF EXISTS csv_reject_scans")
@@ -202,23 +202,7 @@ def read_delimited(
     if data is not None:  # then any column's value, in the words of the file's own records (helper-206)
         refuse_records_in_a_value(path, lines, at, header, delimiter, quote or '"', columns,
                                   [wanted[alias] for alias in (*ids, *typed) if wanted.get(alias)], refusal_fix)
-    return good, rejects.select("source_row", "reason", "detail")
-
-
-EMPTY_RECORD = "every field is empty: a line of delimiters only, as a spreadsheet's empty row"
-
-
-def _record_errors_sql(columns: list[str], error: str, detail: str) -> str:
-    """The ``error`` and ``detail`` columns: ``error`` and ``detail`` (SQL) where a record of two or more ``columns``
-    holds a value; ``'empty_row'`` and :data:`EMPTY_RECORD` where every field is empty or white space (``;;;;``)."""
-    if len(columns) < 2:  # a file of one column skips its empty lines
-        return f"{error} AS error, {detail} AS detail"
-    # white space as validation's (a spreadsheet's cell of a no-break space is empty: helper-254); an empty field,
-    # NULL, is told without the regex (a sparse wide export's 27 empty columns read 20% slower: helper-256)
-    empty = " AND ".join(f"({c} IS NULL OR NOT regexp_matches({c}, '{NOT_SPACE}'))"
-                         for c in map(quote_identifier, columns))
-    return (f"CASE WHEN {empty} THEN 'empty_row' ELSE {error} END AS error, "
-            f"CASE WHEN {empty} THEN {sql_text(EMPTY_RECORD)} ELSE {detail} END AS detail")
+    return good, empty_short_rows(rejects, delimiter, quote).select("source_row", "reason", "detail")
 
 
 def _data_records(lines: LineScan, header: bool, good: int, at: np.ndarray) -> np.ndarray | None:

@@ -9,7 +9,6 @@ from pathlib import Path
 import polars as pl
 
 from elcrec_core.data.duckdb_reading import (
-    EMPTY_RECORD,
     INVALID_ENCODING,
     connection_for,
     empty_rejects,
@@ -17,6 +16,7 @@ from elcrec_core.data.duckdb_reading import (
     quoting_fix,
     read_delimited,
 )
+from elcrec_core.data.empty_rows import EMPTY_RECORD
 from elcrec_core.data.event_normalisation import EXACT_INTEGERS
 from elcrec_core.data.files import SourceReadError, is_nested, refuse_non_id_columns
 from elcrec_core.data.header_lines import first_row_of_names, refuse_reordered_header
