@@ -844,6 +844,8 @@ def test_a_spreadsheets_empty_rows_of_fewer_delimiters_are_empty_rows_too(tmp_pa
     delimiters than the header (;; under five columns). They were malformed_line rows (MISSING COLUMNS: ;;), counted
     against max_rejected_share, where the same rows with every delimiter were empty_row; a line of too few fields
     with a value stays malformed_line. The catalogue's reader, which shares the reading, keeps them apart too."""
+    import dataclasses
+
     from elcrec_core.data.expectations import rejected_shares
     from elcrec_core.data.item_metadata import read_item_metadata
     from elcrec_core.data.source_config import ItemMetadataConfig
@@ -857,6 +859,10 @@ def test_a_spreadsheets_empty_rows_of_fewer_delimiters_are_empty_rows_too(tmp_pa
     assert check.rejected.select("source_row", "reason", "detail").cast({"reason": pl.String}).rows() == [
         *((row, "empty_row", empty) for row in range(3, 8)), (8, "malformed_line", "MISSING COLUMNS: ;x")]
     assert (check.rows_in, len(check.accepted)) == (7, 1)
+    # without quoting (a sequence file's reading too), a quote is data: "";"" holds a value
+    unquoted = check_rows(read_source(dataclasses.replace(config, quote=None)), RULES)
+    assert unquoted.rejected.select("source_row", "reason").cast({"reason": pl.String}).rows() == [
+        *((row, "empty_row") for row in range(3, 7)), (7, "malformed_line"), (8, "malformed_line")]
     # the malformed line alone is judged, of the 2 rows with data (5 of 7 were rejected before)
     assert rejected_shares(check.by_reason, check.rows_in, ExpectationConfig())["rejected_share"][0] == 0.5
     items = _write(tmp_path / "artikel.csv", "Artikel;Bezeichnung;Kategorie\na;Mug;x\n;;\n;\n")

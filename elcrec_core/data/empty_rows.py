@@ -30,7 +30,7 @@ def empty_short_rows(rejects: pl.DataFrame, delimiter: str, quote: str | None) -
     few fields whose line holds ``delimiter``, ``quote`` and white space alone as ``empty_row`` rows: Excel leaves
     out the empty last columns of a block of rows, so an empty row below the data may have fewer delimiters than
     the header (``;;`` under five columns), and it was a malformed_line that max_rejected_share counted (helper-260)."""
-    marks = "".join(f"\\x{{{ord(c):x}}}" for c in (delimiter, quote or ""))  # the regex's escapes of any character
+    marks = "".join(f"\\x{{{ord(c):x}}}" for c in delimiter + (quote or ""))  # the regex's escape of any character
     line = pl.col("detail").str.strip_prefix("MISSING COLUMNS: ")
     empty = pl.col("detail").str.starts_with("MISSING COLUMNS: ") & ~line.str.contains(NOT_SPACE[:-1] + marks + "]")
     return rejects.with_columns(reason=pl.when(empty).then(pl.lit("empty_row")).otherwise(pl.col("reason")),

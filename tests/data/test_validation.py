@@ -507,8 +507,9 @@ def _lines(draw) -> list[tuple[bytes, str | None, tuple]]:
         if draw(st.integers(0, 14)) == 0:
             raw = raw[:1] + b"\xff" + raw[1:]  # not UTF-8
         broken = {  # in the order of REASONS
-            "malformed_line": len(fields) != 4 or b"\xff" in raw,
-            "empty_row": not "".join(fields).strip(),  # a line of delimiters only: a spreadsheet's empty row
+            # a line of delimiters only is a spreadsheet's empty row, also of fewer fields (helper-260)
+            "malformed_line": (len(fields) > 4 or len(fields) < 4 and "".join(fields).strip() != "") or b"\xff" in raw,
+            "empty_row": not "".join(fields).strip(),
             "missing_user": not user.strip() or user.strip().lower() in NULL_IDS,
             "missing_item": not item.strip() or item.strip().lower() in NULL_IDS,
             "missing_timestamp": kind == "missing",
