@@ -501,7 +501,7 @@ def test_sequences_and_training_wait_while_a_run_of_the_day_before_is_unfinished
     shutil.copytree(first_run[0], data_dir)
     monkeypatch.setattr(daily, "DAY_BEFORE_WAIT_SECONDS", 0)
     monkeypatch.setattr(daily, "DAY_BEFORE_WAIT_RETRIES", 3)  # more than the retry policy's 2
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         for run_id, status in [("a" * 32, dg.DagsterRunStatus.STARTED), ("b" * 32, dg.DagsterRunStatus.SUCCESS)]:
             instance.add_run(dg.DagsterRun(job_name="daily_retrain_job", run_id=run_id, status=status,
                                            tags={"dagster/partition": PARTITION}))
@@ -590,7 +590,7 @@ def test_in_an_asset_backfill_a_day_trains_after_the_gate_of_the_day_before(firs
     def waits(result: dg.ExecuteInProcessResult) -> list[str]:
         return [e.user_message for e in instance.all_logs(result.run_id) if "which backfill" in e.user_message]
 
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         for backfill_id, selected in (("bf", steps["train"] + steps["gate"]), ("nogate", steps["train"])):
             instance.add_backfill(PartitionBackfill(backfill_id=backfill_id, status=BulkActionStatus.REQUESTED,
                                                     from_failure=False, tags={}, backfill_timestamp=time.time(),
@@ -640,7 +640,7 @@ def test_an_asset_backfill_of_days_targets_those_days_only():
     graph = defs().resolve_asset_graph()
     days = ["2026-01-24", "2026-01-25"]
     keys = [key for key in graph.get_all_asset_keys() if graph.get(key).partitions_def is not None]
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         target = AssetBackfillData.from_asset_partitions(
             asset_graph=graph, partition_names=days, asset_selection=keys, dynamic_partitions_store=instance,
             all_partitions=False, backfill_start_timestamp=time.time()).target_subset
@@ -703,7 +703,7 @@ def test_the_waits_for_the_day_before_leave_an_error_its_retries(first_run, tmp_
                                               (blocked, 1, False, 0), (unnumbered, 1, False, 0),
                                               (damaged, 1, False, 0)):
         errors.clear()
-        with dg.instance_for_test() as instance:
+        with dg.DagsterInstance.ephemeral() as instance:
             instance.add_run(dg.DagsterRun(job_name="daily_retrain_job", run_id="a" * 32,
                                            status=dg.DagsterRunStatus.STARTED,
                                            tags={"dagster/partition": "2026-01-25"}))

@@ -608,7 +608,7 @@ def test_building_a_days_sequences_prunes_the_folders_older_than_keep_days(tmp_p
     for keep_days, busy, left in ((0, None, every_day), (14, "2026-01-10", every_day),
                                   (14, None, ["2026-01-20", "2026-01-31"])):
         run = {"ops": {**config["ops"], "interaction_sequences": {"config": {"keep_days": keep_days}}}}
-        with dg.instance_for_test() as instance:
+        with dg.DagsterInstance.ephemeral() as instance:
             if busy:
                 instance.add_run(dg.DagsterRun(job_name="daily_retrain_job", status=dg.DagsterRunStatus.STARTED,
                                                tags={"dagster/partition": busy}))
@@ -625,7 +625,7 @@ def test_a_re_execution_of_a_re_execution_judges_the_model_of_the_nearest_run_th
     from assets.daily import run_lineage
 
     a, b, c, d = (letter * 32 for letter in "abcd")
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         runs = {}
         for run_id, parent in ((a, None), (b, a), (c, b), (d, c)):
             runs[run_id] = dg.DagsterRun(job_name="daily_retrain_job", run_id=run_id, parent_run_id=parent,

@@ -738,7 +738,7 @@ def test_the_sensor_leaves_a_day_that_a_run_trained_on_after_its_files_last_chan
         noon = int(datetime.fromisoformat(day).replace(hour=12, tzinfo=timezone.utc).timestamp())
         (logs / f"{day}.csv").write_text(f"user_id,item_id,timestamp\nu,i,{noon}\n")
         os.utime(logs / f"{day}.csv", (minute_ago, minute_ago))
-    with dg.instance_for_test() as instance:
+    with dg.instance_for_test() as instance:  # the schedule's context needs a stored instance
         def requested() -> list[str]:
             return sorted(r.partition_key for r in sensor_tick(source, instance).run_requests)
 
@@ -861,7 +861,7 @@ def test_a_reload_in_a_moved_or_copied_folder_or_a_new_instance_is_no_change_of_
         check = _later_check(_materialize(instance, days[0], raw_interactions.key))
         return check.metadata["content_changed"].value
 
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         assert changed("data", instance) is True  # the day's first load
         monkeypatch.setenv("ELCREC_DATA_DIR", str(tmp_path / "data"))
         _materialize(instance, days[1], raw_interactions.key, interaction_sequences.key)  # a later day built
@@ -870,7 +870,7 @@ def test_a_reload_in_a_moved_or_copied_folder_or_a_new_instance_is_no_change_of_
         assert (changed("moved", instance), changed("copy", instance)) == (False, False)
         monkeypatch.setenv("ELCREC_DATA_DIR", str(tmp_path / "moved"))
         assert _later_check(_materialize(instance, days[0], raw_interactions.key)).passed  # no warning
-    with dg.instance_for_test() as fresh:  # another DAGSTER_HOME, as after an upgrade that started a new one
+    with dg.DagsterInstance.ephemeral() as fresh:  # another instance, as a new DAGSTER_HOME after an upgrade
         assert changed("moved", fresh) is False
         day_file = tmp_path / "logs" / "a" / f"{days[0]}.csv"
         day_file.write_text(day_file.read_text() + f"w,i0,{noon - 86400}\n")
@@ -908,7 +908,7 @@ def test_a_changed_earlier_day_warns_and_the_sensor_runs_the_newest_trained_day_
     monkeypatch.setenv("ELCREC_SOURCE", str(tmp_path / "source.yaml"))
     monkeypatch.setattr(assets.training, "_train", lambda *_args: dg.MaterializeResult())  # a model, however made
     built = interaction_sequences.key
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         def run(day: str, *selected: dg.AssetKey) -> dg.ExecuteInProcessResult:
             return _materialize(instance, day, *selected)
 
@@ -1039,7 +1039,7 @@ def test_two_data_folders_under_one_instance_do_not_take_each_others_days(tmp_pa
         (tmp_path / f"{folder}.yaml").write_text(yaml.safe_dump({"format": "csv", "path": folder + "/{date}.csv"}))
     team, probe = SourceFile(path=str(tmp_path / "logs.yaml")), SourceFile(path=str(tmp_path / "probe_logs.yaml"))
     monkeypatch.setattr(assets.training, "_train", lambda *_args: dg.MaterializeResult())  # a model, however made
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         def in_folder(name: str, source: str) -> None:
             monkeypatch.setenv("ELCREC_DATA_DIR", str(tmp_path / name))
             monkeypatch.setenv("ELCREC_SOURCE", str(tmp_path / source))
@@ -1109,7 +1109,7 @@ def test_the_run_log_says_how_many_users_the_k_core_removed(tmp_path, monkeypatc
     def messages(sparse: int) -> list[tuple[int, str]]:
         (tmp_path / "log.csv").write_text("user_id,item_id,timestamp\n" + "\n".join(
             core + [f"s{n},i{n % 5},{day}T11:00:00Z" for n in range(sparse)] + [f"x,y,{day}T12:00:00Z"]) + "\n")
-        with dg.instance_for_test() as instance:
+        with dg.DagsterInstance.ephemeral() as instance:
             result = _materialize(instance, day, raw_interactions.key, interaction_sequences.key)
             return [(entry.level, entry.user_message) for entry in instance.all_logs(result.run_id)
                     if "k-core" in entry.user_message]
@@ -1134,7 +1134,7 @@ def test_the_sensor_leaves_a_day_whose_run_of_its_files_failed_and_says_so(tmp_p
     (tmp_path / "logs" / f"{day}.csv").write_text("user_id,item_id,timestamp\nu,i,1\n")
     (tmp_path / "source.yaml").write_text(yaml.safe_dump({"format": "csv", "path": "logs/{date}.csv"}))
     source = SourceFile(path=str(tmp_path / "source.yaml"))
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         (request,) = sensor_tick(source, instance).run_requests
         instance.add_run(dg.DagsterRun(job_name="daily_retrain_job", run_id="c" * 32,
                                        status=dg.DagsterRunStatus.CANCELING, tags={"dagster/partition": day}))
@@ -1846,7 +1846,8 @@ def test_a_delivery_that_came_after_its_days_run_is_flagged_until_its_day_runs(t
         (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "earlier_days_loaded"]
         return check, event.metadata["earlier_days_not_loaded"].value
 
-    with dg.instance_for_test() as instance:  # a run of that day in progress (a backfill's days load in any order)
+    # a run of that day in progress (a backfill's days load in any order)
+    with dg.DagsterInstance.ephemeral() as instance:
         instance.add_run(dg.DagsterRun(job_name="daily_retrain_job", run_id="a" * 32,
                                        status=dg.DagsterRunStatus.STARTED, tags={"dagster/partition": "2026-01-30"}))
         check, count = earlier_days_loaded(ingest(data_dir, source, "2026-01-31", instance=instance))
@@ -1934,7 +1935,7 @@ def test_a_day_whose_file_never_came_is_flagged_by_the_days_after_it(team, tmp_p
     # a log in local time: 01-30's file has an event on 01-29 in UTC, which hid the missing day (a trial of 12-06)
     late = team / "logs" / "2026-01-30.csv"
     late.write_text(late.read_text() + "u9,c,2026-01-30T00:30:00+01:00\n")
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         def check_of(day: str, data: str = "data") -> dg.AssetCheckEvaluation:
             result = ingest(tmp_path / data, source, day, instance=instance)
             return next(e for e in result.get_asset_check_evaluations() if e.check_name == "earlier_days_loaded")
@@ -1972,7 +1973,7 @@ def test_a_day_delivered_whole_in_the_next_days_file_is_not_missing(team, tmp_pa
             f"u9,{item},{day}T1{n}:00:00Z\n" for n, item in enumerate("abcd")))
     batched = team / "logs" / "2026-01-30.csv"  # 01-29's two events (half of 4), morning and night, in 01-30's file
     batched.write_text(batched.read_text() + "u8,a,2026-01-29T01:00:00Z\nu8,b,2026-01-29T23:00:00Z\n")
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         for day in ("2026-01-27", "2026-01-28", "2026-01-30"):
             result = ingest(tmp_path / "data", source, day, instance=instance)
         check = next(e for e in result.get_asset_check_evaluations() if e.check_name == "earlier_days_loaded")
