@@ -453,7 +453,8 @@ def test_item_metadata_is_one_file_and_a_folder_or_pattern_says_so(tmp_path: Pat
 
 def test_item_metadata_of_json_lines_says_it_reads_csv_or_parquet_alone(tmp_path: Path) -> None:
     """A clickstream's events file named as item metadata (its lines carry the product's name and category) was read
-    as CSV and said 'no column(s) [...]; the file has ['{"event_time": ...', ' "product": {"id": 5'...]' (helper-259)."""
+    as CSV and said 'no column(s) [...]; the file has ['{"event_time": ...', ' "product": {"id": 5'...]'
+    (helper-259)."""
     path = tmp_path / "events.jsonl"
     path.write_text('\ufeff{"product": {"id": 5, "name": "Mug", "category": "kitchen"}}\n', encoding="utf-8")
     with pytest.raises(SourceReadError, match=r"events\.jsonl: a JSON object on its first line: item metadata is read "
