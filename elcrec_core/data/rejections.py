@@ -219,9 +219,9 @@ def _case_note(ids: pl.Series, name: str, n: int, stored: pl.Series | None = Non
               .filter((pl.col("id").list.len() > 1) & pl.col("new").list.any()).sort("key"))
     if not len(groups):
         return ""
-    if groups["id"].list.first().str.contains("^[0-9]+$").any():
-        form = "only in leading zeros" + ("" if groups["id"].list.first().str.contains("^[0-9]+$").all()
-                                          else " or in case or Unicode form")
+    digits = groups["id"].list.first().str.contains("^[0-9]+$")
+    if digits.any():
+        form = "only in leading zeros" + ("" if digits.all() else " or in case or Unicode form")
         return (f"{int(groups['id'].list.len().sum())} {name[:-1]} ids differ from another {form}, kept as given "
                 f"(each {'a user' if name == 'users' else 'an item'} of its own): " + _shown(groups, n)
                 + "; maybe a spreadsheet read the id column as numbers and saved it so ('159' for '000159'): where "

@@ -51,12 +51,6 @@ def local_to_utc_sql(timestamp: str, zone: str | None) -> str:
     return f"CASE WHEN isfinite({timestamp}) THEN timezone('UTC', timezone({quoted}, {timestamp})) END"
 
 
-# SQL over the trimmed text t_raw of an ISO 8601 time: whether it has a UTC offset or zone after its time of day (Z,
-# +01:00, UTC, Europe/Paris), as event_normalisation's t_form tells it; a date alone, or a time without one, has none
-ISO_WITH_OFFSET = ("(length(t_raw) >= 12 AND (contains(substr(t_raw, 12), '+') OR contains(substr(t_raw, 12), '-')"
-                   " OR NOT right(t_raw, 1) BETWEEN '0' AND '9'))")
-
-
 def is_naive_type(column_type: str) -> bool:
     """Whether a DuckDB column type holds times without a zone (TIMESTAMP, TIMESTAMP_NS/_MS/_S, DATE), which
     ``timezone`` reads as local times; not TIMESTAMPTZ (``TIMESTAMP WITH TIME ZONE``): moments."""
