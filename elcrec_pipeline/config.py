@@ -22,11 +22,10 @@ from elcrec_core.data.source_config import (
     ItemMetadataConfig,
     SourceConfig,
     SourceFormat,
-    naive_utc,
     path_without_format,
 )
 from elcrec_core.data.synthetic import SyntheticConfig
-from elcrec_core.data.time_zones import timezone_problem
+from elcrec_core.data.time_zones import naive_utc, timezone_problem
 from elcrec_core.data.timestamp_patterns import FORMATS_TEXT, timestamp_format_problem
 from elcrec_core.data.expectations import ExpectationConfig, reason_share_problems
 from elcrec_core.data.validation import NULL_IDS, RowRules
@@ -77,8 +76,10 @@ class SourceSettings(CheckedConfig):
                                                      f"(default {MAX_LINE_BYTES})")
     encoding: str | None = Field(None, description="of text files: default utf-8; latin-1, cp1252, ... (any Python "
                                                    "codec)")
-    min_timestamp: str | None = Field(None, description="ISO time: earlier events are rejected")
-    max_timestamp: str | None = Field(None, description="ISO time: later events are rejected")
+    min_timestamp: str | None = Field(None, description="ISO time (without an offset: of timezone): earlier events "
+                                                        "are rejected")
+    max_timestamp: str | None = Field(None, description="ISO time (without an offset: of timezone): later events are "
+                                                        "rejected")
     min_rating: float | None = Field(None, description="a lower rating is rejected (rating_out_of_range); a row "
                                                        "without a rating is kept")
     max_rating: float | None = Field(None, description="a higher rating is rejected (rating_out_of_range)")
@@ -186,9 +187,10 @@ class SourceSettings(CheckedConfig):
                             synthetic=synthetic)
 
     def row_rules(self) -> RowRules:
-        """The row rules of these settings; the time window in naive UTC, as the events' times. Raises ValueError
-        naming ``min_timestamp`` or ``max_timestamp`` for a value that is no ISO 8601 time."""
-        window = [naive_utc(name, getattr(self, name)) for name in ("min_timestamp", "max_timestamp")]
+        """The row rules of these settings; the time window in naive UTC, as the events' times (a bound without an
+        offset is a local time of ``timezone``, as the events' times). Raises ValueError naming ``min_timestamp`` or
+        ``max_timestamp`` for a value that is no ISO 8601 time."""
+        window = [naive_utc(name, getattr(self, name), self.timezone) for name in ("min_timestamp", "max_timestamp")]
         return RowRules(min_timestamp=window[0], max_timestamp=window[1], min_rating=self.min_rating,
                         max_rating=self.max_rating,
                         null_ids=NULL_IDS if self.null_ids is None else tuple(self.null_ids))

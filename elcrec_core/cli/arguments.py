@@ -182,8 +182,9 @@ def add_data_options(p: argparse.ArgumentParser, data_help: str, default: str | 
     g.add_argument("--max-rating", type=float, help="reject rows rated above this as rating_out_of_range (needs "
                                                     "--rating-column), as the source settings' max_rating")
     g.add_argument("--min-timestamp", metavar="ISO", help="reject rows before this time (ISO 8601; without an "
-                                                          "offset, UTC) as timestamp_out_of_window, as the source "
-                                                          "settings' min_timestamp")
+                                                          "offset, of --timezone, else UTC) as "
+                                                          "timestamp_out_of_window, as the source settings' "
+                                                          "min_timestamp")
     g.add_argument("--max-timestamp", metavar="ISO", help="reject rows after this time as timestamp_out_of_window, "
                                                           "as the source settings' max_timestamp")
     g.add_argument("--null-ids", metavar="TEXTS", help="comma-separated texts that mean no id (default: NULL, "

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from elcrec_core.data.events_to_sequences import SequenceConfig
 from elcrec_core.data.expectations import ExpectationConfig
 from elcrec_core.data.sequence_settings import event_type_set
-from elcrec_core.data.source_config import naive_utc
+from elcrec_core.data.time_zones import naive_utc
 from elcrec_core.data.validation import NULL_IDS, RowRules
 
 SYNTHETIC = "synthetic"
@@ -79,9 +79,11 @@ class DataOptions:
 
     def row_rules(self) -> RowRules:
         """The row rules that these options give, as the source settings' of the same names give the pipeline's.
-        Raises ValueError naming ``--min-timestamp`` or ``--max-timestamp`` for a value that is no ISO 8601 time."""
-        return RowRules(min_timestamp=naive_utc("--min-timestamp", self.min_timestamp),
-                        max_timestamp=naive_utc("--max-timestamp", self.max_timestamp), min_rating=self.min_rating,
+        Raises ValueError naming ``--min-timestamp`` or ``--max-timestamp`` for a value that is no ISO 8601 time; one
+        without an offset is a local time of ``--timezone``."""
+        return RowRules(min_timestamp=naive_utc("--min-timestamp", self.min_timestamp, self.timezone),
+                        max_timestamp=naive_utc("--max-timestamp", self.max_timestamp, self.timezone),
+                        min_rating=self.min_rating,
                         max_rating=self.max_rating, null_ids=NULL_IDS if self.null_ids is None else self.null_ids)
 
     @property

@@ -6,7 +6,6 @@ from __future__ import annotations
 import glob as globlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
@@ -286,13 +285,3 @@ def read_settings_file(file: Path) -> dict[str, Any]:
             data[key] = str(file.parent / data[key])
     return data
 
-
-def naive_utc(name: str, text: str | None) -> datetime | None:
-    """``text`` (ISO 8601; with an offset such as ``Z`` or ``+01:00``, or naive, read as UTC) as a naive UTC time."""
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{name}: {text!r} is no ISO 8601 time (such as 2026-01-01 or 2026-01-01T00:00:00Z)") from None
-    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo is not None else moment

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import zoneinfo
+from datetime import datetime, timezone
 from functools import lru_cache
 
 import duckdb
@@ -56,3 +57,22 @@ def is_naive_type(column_type: str) -> bool:
     ``timezone`` reads as local times; not TIMESTAMPTZ (``TIMESTAMP WITH TIME ZONE``): moments."""
     return column_type == "DATE" or (column_type.startswith("TIMESTAMP") and "TIME ZONE" not in column_type
                                      and not column_type.startswith("TIMESTAMPTZ"))
+
+
+def naive_utc(name: str, text: str | None, zone: str | None = None) -> datetime | None:
+    """``text`` (ISO 8601) as a naive UTC time, None for None or ''. A time with an offset (``Z``, ``+01:00``) is a
+    moment; one without (a date alone: midnight) is a local time of ``zone`` where given, converted as the events'
+    times are (:func:`local_to_utc_sql`: the same gap and overlap), else UTC. Raises ValueError naming the setting
+    ``name`` where ``text`` is no ISO 8601 time."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{name}: {text!r} is no ISO 8601 time (such as 2026-01-01 or 2026-01-01T00:00:00Z)") from None
+    if moment.tzinfo is not None:
+        return moment.astimezone(timezone.utc).replace(tzinfo=None)
+    if zone is None:
+        return moment
+    with duckdb.connect() as con:
+        return con.execute(f"SELECT {local_to_utc_sql('$t::TIMESTAMP', zone)}", {"t": moment}).fetchone()[0]

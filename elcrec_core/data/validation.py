@@ -131,7 +131,7 @@ def _rule_details(rules: RowRules, now: datetime) -> pl.Expr:
     def bound(value: Any) -> str:
         return "any" if value is None else str(value)
 
-    window = f"{bound(rules.min_timestamp)} .. {bound(rules.max_timestamp)}"
+    window = f"{bound(rules.min_timestamp)} .. {bound(rules.max_timestamp)} (UTC)"  # local bounds: converted
     latest = (f"{(now + rules.future_tolerance).replace(microsecond=0)} "
               f"(now + future_tolerance {rules.future_tolerance})")
     ratings = f"{bound(rules.min_rating)} .. {bound(rules.max_rating)}"

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
+from elcrec_core.cli.data_options import DataOptions
 from elcrec_core.cli.main import main
 from elcrec_core.data.source_config import ColumnMap, SourceConfig
 from elcrec_core.data.sources import read_source
@@ -143,3 +144,36 @@ def test_elcrec_sequences_reads_the_zone_of_a_source_file(tmp_path: Path, capsys
     assert (f"--source {source}: timezone = 'America/New_Yrok': no IANA time zone name (such as America/New_York, "
             "Europe/Berlin or UTC); did you mean America/New_York? (the pipeline refuses it too)"
             in capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", None])
+def test_the_time_window_without_an_offset_is_a_local_time_of_the_zone(zone: str | None) -> None:
+    """``min_timestamp`` / ``max_timestamp`` (and ``--min-timestamp`` / ``--max-timestamp``) without an offset are
+    local times of ``timezone``, converted as the events' times (the gap and the overlap too); with an offset they
+    are moments; without a zone, UTC as written."""
+    with_offset = "2026-12-07T14:05:33-05:00"
+    for name, local in LOCAL.items():
+        expected = EXPECTED[name] if zone else local
+        rules = SourceSettings(format="csv", path="e.csv", timezone=zone, min_timestamp=local.isoformat(),
+                               max_timestamp=with_offset).resolved({}).row_rules()
+        options = DataOptions(timezone=zone, min_timestamp=local.isoformat(), max_timestamp=with_offset).row_rules()
+        for window in (rules, options):
+            assert (window.min_timestamp, window.max_timestamp) == (expected, datetime(2026, 12, 7, 19, 5, 33))
+    date_alone = DataOptions(timezone=zone, min_timestamp="2026-12-07").row_rules().min_timestamp
+    assert date_alone == datetime(2026, 12, 7, 5 if zone else 0)  # local midnight
+
+
+def test_elcrec_rejects_by_a_local_window_the_events_of_a_web_log_with_offsets(tmp_path: Path, capsys) -> None:
+    """A web log's 14:30Z is 09:30 in New York: before the window from 10:00 local (15:00 UTC), rejected; read as
+    10:00 UTC the window let it in. The rejected row's detail gives the time and the window in UTC."""
+    (tmp_path / "events.csv").write_text("user_id,item_id,timestamp\nu,early,2026-01-15T14:30:00Z\n"
+                                         "u,late,2026-01-15T15:30:00Z\n", encoding="utf-8")
+    window = ["--min-timestamp", "2026-01-15T10:00:00", "--timestamp-format", "iso8601", "--json"]
+    for zone, items in (([], ["early", "late"]), (["--timezone", "America/New_York"], ["late"])):
+        assert main(["sequences", "--data", str(tmp_path / "events.csv"), *window, *zone]) == 0
+        assert [json.loads(line)["items"] for line in capsys.readouterr().out.splitlines()] == [items]
+    rejected = tmp_path / "rejected.csv"
+    assert main(["sequences", "--data", str(tmp_path / "events.csv"), *window, "--timezone", "America/New_York",
+                 "--rejected-out", str(rejected)]) == 0
+    assert ("timestamp 2026-01-15 14:30:00 is outside 2026-01-15 15:00:00 .. any (UTC)"
+            in rejected.read_text(encoding="utf-8"))

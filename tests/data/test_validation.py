@@ -138,7 +138,7 @@ def test_every_reason_code(tmp_path: Path) -> None:
     assert len(result.rejected) == 14 and result.rows_in == 17
     assert result.rejected.filter(pl.col("source_row") == 8)["detail"].to_list() == ["t: later"]  # its column
     details = dict(result.rejected.select("source_row", "detail").rows())  # a bound's rejection: value and bound
-    window = "is outside 2020-01-01 00:00:00 .. 2030-01-01 00:00:00"
+    window = "is outside 2020-01-01 00:00:00 .. 2030-01-01 00:00:00 (UTC)"
     assert details[9] == f"timestamp 2019-12-31 23:59:59 {window}"
     assert details[10] == f"timestamp 2030-01-01 00:00:01 {window}"
     assert details[11] == "timestamp 2026-11-27 12:00:01 is after 2026-11-27 12:00:00 (now + future_tolerance 0:00:00)"
