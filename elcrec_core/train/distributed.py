@@ -6,11 +6,8 @@ Every helper is a no-op (or the identity) in a single process, so the single-pro
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import os
-import signal
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,6 +17,7 @@ import torch.distributed as dist
 from torch.utils.data import DistributedSampler
 
 from elcrec_core.train.device import select_device
+from elcrec_core.train.log_queues import die_with_parent
 
 
 class DistributedFailure(RuntimeError):
@@ -40,13 +38,6 @@ class Terminated(KeyboardInterrupt):
 def launched() -> bool:
     """Whether this process was started by torchrun or torch's launch API (a launcher that sets ``WORLD_SIZE``)."""
     return "WORLD_SIZE" in os.environ
-
-
-def die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when its parent dies (no-op elsewhere), so that a killed pipeline step
-    takes its training processes with it instead of leaving them writing checkpoints."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
 
 
 def active() -> bool:

@@ -9,19 +9,14 @@ training"); :func:`elcrec_core.train.distributed.process_group` joins that group
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
-import multiprocessing
 import os
 import queue
 import signal
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from multiprocessing import resource_tracker
-from multiprocessing.managers import SyncManager
 from pathlib import Path
 
 import torch
@@ -34,6 +29,7 @@ from elcrec_core.data.sequences import Sequences
 from elcrec_core.train import distributed
 from elcrec_core.train.checkpoint import LAST, CheckpointError
 from elcrec_core.train.distributed import DistributedFailure, Terminated
+from elcrec_core.train.log_queues import start_manager
 from elcrec_core.train.loop import TrainResult, train
 from elcrec_core.train.objective import NonFiniteLoss
 from elcrec_core.train.state import load_last, other_settings, processes_change
@@ -67,7 +63,7 @@ def train_distributed(nproc: int, seqs: Sequences, exp: ExperimentConfig, out_di
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=f"elcrec-{uuid.uuid4().hex}",
                           rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, start_method="spawn")
     began = time.perf_counter()
-    with _manager() as manager:
+    with start_manager() as manager:
         lines, raised = manager.Queue(), manager.Queue()
         relay = threading.Thread(target=_relay, args=(lines, log), daemon=True)
         relay.start()
@@ -92,45 +88,6 @@ def train_distributed(nproc: int, seqs: Sequences, exp: ExperimentConfig, out_di
             lines.put(None)
             relay.join()
     return dataclasses.replace(results[0], seconds=time.perf_counter() - began)
-
-
-def _manager() -> SyncManager:
-    """A started manager (the queues of the ranks' log lines and errors) whose server process ends with this one:
-    a ``kill -9`` of ``elcrec train --nproc 2`` left it (half a GB) and its resource tracker running for good."""
-    manager = SyncManager(ctx=multiprocessing.get_context("spawn"))
-    # Ctrl-C while the server starts: one that fell in the middle left it running (it ignores SIGINT), unknown, and
-    # Python's exit waited on it for good (helper-240). This thread holds it until the end of the start (spawned
-    # so, the server prints no traceback of its imports for a Ctrl-C of the terminal), but another thread of the
-    # process may take it: then the server is stopped, whatever point it had reached.
-    resource_tracker.ensure_running()  # first: its start unblocks SIGINT in this thread (helper-242)
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        try:
-            manager.start(initializer=_end_with_parent, initargs=(os.getpid(),))
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a Ctrl-C held is raised here
-    except BaseException:
-        if shutdown := getattr(manager, "shutdown", None):  # started
-            shutdown()
-        elif (server := getattr(manager, "_process", None)) is not None and server.is_alive():
-            server.kill()
-            server.join()
-        raise
-    return manager
-
-
-def _end_with_parent(parent: int) -> None:
-    """In a child process of ``parent`` (its pid): have Linux kill it when the parent ends (``PR_SET_PDEATHSIG``),
-    and end now where the parent has already gone (it has another parent: init, or a subreaper); nothing elsewhere
-    (the manager's server then outlives a killed caller, as before)."""
-    if not sys.platform.startswith("linux"):
-        return
-    ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # the parent died before the request: no signal comes
-        os._exit(1)
-
-
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def _rank(seqs: Sequences, exp: ExperimentConfig, out_dir: str, resume: bool, init_from: str | Path | None,

@@ -20,7 +20,7 @@ from elcrec_core.cli.main import main
 from elcrec_core.config.settings import ExperimentConfig, load_preset, merge_overrides
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.popularity import popularity_metrics
-from elcrec_core.train import distributed, launch
+from elcrec_core.train import distributed, launch, log_queues
 from elcrec_core.train.checkpoint import CheckpointError, load_checkpoint, load_model
 from elcrec_core.train.distributed import DistributedFailure, Terminated, state_digest
 from elcrec_core.train.launch import train_distributed
@@ -242,7 +242,7 @@ def test_ctrl_c_while_the_log_queues_server_starts_leaves_nothing_running(tmp_pa
     script = tmp_path / "interrupted.py"
     script.write_text(
         "import multiprocessing.connection as mc\n"
-        "from elcrec_core.train import launch\n"
+        "from elcrec_core.train import log_queues\n"
         "if __name__ == '__main__':\n"
         "    recv = mc.Connection.recv\n"
         "    def interrupted(self):\n"
@@ -251,7 +251,7 @@ def test_ctrl_c_while_the_log_queues_server_starts_leaves_nothing_running(tmp_pa
         "        raise KeyboardInterrupt\n"
         "    mc.Connection.recv = interrupted\n"
         "    try:\n"
-        "        launch._manager()\n"
+        "        log_queues.start_manager()\n"
         "    except KeyboardInterrupt:\n"
         "        print('interrupted', flush=True)\n", encoding="utf-8")
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
@@ -263,7 +263,7 @@ def test_ctrl_c_while_the_log_queues_server_starts_leaves_nothing_running(tmp_pa
 def test_the_log_queues_server_starts_with_ctrl_c_held() -> None:
     """A Ctrl-C of the terminal while the server imported printed its KeyboardInterrupt traceback: its start held
     SIGINT, but the resource tracker's start, inside it, let it through again (helper-242)."""
-    manager = launch._manager()
+    manager = log_queues.start_manager()
     try:
         status = Path(f"/proc/{manager._process.pid}/status").read_text(encoding="utf-8")  # noqa: SLF001
     finally:
@@ -352,7 +352,7 @@ def _descendants(pid: int) -> set[int]:
 def test_the_manager_server_ends_only_where_its_caller_is_gone():
     """The server's check for a caller gone before it asked Linux to end with it took a parent pid 1 for gone: a
     caller that is itself pid 1 (a container's `elcrec train --nproc 2`) could not start a launch."""
-    check = "import os, sys; from elcrec_core.train.launch import _end_with_parent; _end_with_parent({}); print('on')"
+    check = "import os, sys; from elcrec_core.train.log_queues import end_with_parent; end_with_parent({}); print('on')"
     alive = subprocess.run([sys.executable, "-c", check.format("os.getppid()")], capture_output=True, text=True)
     assert (alive.returncode, alive.stdout) == (0, "on\n")  # its parent, whatever its pid (1 in a container)
     gone = subprocess.run([sys.executable, "-c", check.format("os.getppid() + 1")], capture_output=True, text=True)
