@@ -70,6 +70,7 @@ from elcrec_core.data.sequences import sequence_day_folders
 from elcrec_core.data.source_folders import missing_beside_others, sources_of_day
 from elcrec_core.data.source_config import ItemMetadataConfig, day_files, resolve_files
 from elcrec_core.data.synthetic import generate
+from elcrec_core.data.timestamp_patterns import format_text
 from elcrec_core.data.expectations import expect_interactions
 from elcrec_core.data.validation import RowCheck
 from elcrec_pipeline.config import SourceSettings
@@ -160,7 +161,8 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         batch = read_checked(source, rules, not_before=start)
     except EventsBeforeStart as err:
         # most of a file in 1970: times in the wrong unit, which min_timestamp would reject all (a few: zeros)
-        unit = (f" Events in 1970 are mostly {times_in_1970_hint(f'timestamp_format ({config.timestamp_format})')}."
+        read_as = f"timestamp_format ({format_text(config.timestamp_format)})"
+        unit = (f" Events in 1970 are mostly {times_in_1970_hint(read_as)}."
                 if err.earliest.year == 1970 and 2 * err.count > err.accepted else "")
         raise dg.Failure(f"ingestion of {context.partition_key} failed: {err}.{unit} The partitions start at "
                          f"{START_DATE_ENV}={start.date()}: set {START_DATE_ENV}={err.earliest.date()} (or earlier) "

@@ -20,7 +20,7 @@ from elcrec_core.data.item_metadata import ENCODING_ADVICE
 from elcrec_core.data.rejections import (count_text, decimal_comma_note, example_rows, file_name, percent_above,
                                         reason_counts, rejected_examples)
 from elcrec_core.data.source_config import ItemMetadataConfig
-from elcrec_core.data.timestamp_patterns import FORMATS_TEXT
+from elcrec_core.data.timestamp_patterns import FORMATS_TEXT, format_text
 from elcrec_core.data.source_folders import metadata_among_events
 from elcrec_core.data.sources import NOT_UTF8_ADVICE
 from elcrec_core.data.expectations import UNBOUNDED, ExpectationReport, rejected_shares, unbounded_rows
@@ -131,7 +131,8 @@ _RATING_RULE_NOTE = ("rating_out_of_range: the source settings' min_rating and m
                      "sequence setting min_rating (ops.interaction_sequences.config.min_rating) instead")
 
 
-def rejected_note(check: RowCheck, fmt: str, timestamp_format: str, where: str, apart: Collection[str] = ()) -> str:
+def rejected_note(check: RowCheck, fmt: str, timestamp_format: object, where: str,
+                  apart: Collection[str] = ()) -> str:
     """A refused load's rows for its message: the counts by reason, the first rejected rows (file, row, reason,
     field and value; of several reasons, the first of each, the most frequent first, those ``apart`` last, so that
     the rows that made the load fail come before a few stray ones), and the settings to check for the reasons that
@@ -146,7 +147,7 @@ def rejected_note(check: RowCheck, fmt: str, timestamp_format: str, where: str, 
     judged = len(check.rejected) - unbounded_rows(check.by_reason)  # 100 empty rows hid 5 bad times' advice
     many = {reason for reason, n in check.by_reason.items() if n * 10 >= judged and reason not in UNBOUNDED}
     settings = [setting for reason, setting in _REASON_SETTINGS.items() if reason in many and reason not in apart]
-    read_as = f" (the timestamps were read as {timestamp_format})" if "bad_timestamp" in many else ""
+    read_as = f" (the timestamps were read as {format_text(timestamp_format)})" if "bad_timestamp" in many else ""
     return sentences(
         f"{count_text(check.rows_in, len(check.accepted), check.by_reason)}; {said}: {'; '.join(first)}",
         f"Is {', '.join(settings)} in the {where} right for these files{read_as}?" if settings else "",

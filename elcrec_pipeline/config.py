@@ -59,8 +59,10 @@ class SourceSettings(CheckedConfig):
                                                         "read only from the column named here")
     event_type_column: str | None = Field(None, description="column of the event type (view, purchase, ...; default: "
                                                             "none read), for the sequence settings' event_types")
-    timestamp_format: str | None = Field(None, description=f"{FORMATS_TEXT} (a German Excel export's 07.12.2026 "
-                                                           "14:03); default epoch_s")
+    # Any: text or a list of texts, which Dagster's config types cannot say (value_problems checks it)
+    timestamp_format: Any = Field(None, description=f"{FORMATS_TEXT} (a German Excel export's 07.12.2026 14:03), "
+                                                    "or a list of patterns for times of several forms, each value "
+                                                    "read by the first that reads it whole; default epoch_s")
     timezone: str | None = Field(None, description="IANA zone of times written without a UTC offset (a till's local "
                                                    "times: America/New_York), stored as UTC; times with an offset "
                                                    "and epoch numbers are not moved; default: UTC")

@@ -25,7 +25,7 @@ from elcrec_core.data.rejections import write_rejected
 from elcrec_core.data.sequences import Sequences
 from elcrec_core.data.text_encoding import encoding_problem
 from elcrec_core.data.time_zones import timezone_problem
-from elcrec_core.data.timestamp_patterns import FORMATS_TEXT, timestamp_format_problem
+from elcrec_core.data.timestamp_patterns import FORMATS_TEXT, timestamp_format_problem, timestamp_format_value
 from elcrec_core.train.auto_preset import AUTO, BASE_PRESET, preset_experiment
 
 TRAIN_FIELDS = {field.name for field in dataclasses.fields(TrainConfig)}
@@ -62,7 +62,8 @@ def load_data_with_ids(path: str, fmt: str | None = None, seed: int = 0) -> tupl
 def data_options(args: argparse.Namespace, seed: int = 0) -> DataOptions:
     return DataOptions(
         format=args.format, user_column=args.user_column, item_column=args.item_column,
-        timestamp_column=args.timestamp_column, timestamp_format=args.timestamp_format, delimiter=args.delimiter,
+        timestamp_column=args.timestamp_column, delimiter=args.delimiter,
+        timestamp_format=timestamp_format_value(args.timestamp_format),  # given more than once: a list
         timezone=args.timezone,
         header=not args.no_header, names=tuple(args.names.split(",")) if args.names else None,
         header_names=args.header_names,
@@ -156,9 +157,11 @@ def add_data_options(p: argparse.ArgumentParser, data_help: str, default: str | 
     g.add_argument("--item-column", help="column of the item id (default item_id)")
     g.add_argument("--timestamp-column", help="column of the time (default timestamp; none: no times, events "
                                               "keep the file's order)")
-    g.add_argument("--timestamp-format", type=_timestamp_format, metavar="FORMAT",
-                   help=f"{FORMATS_TEXT.replace('%', '%%')} (a German Excel export's 07.12.2026 14:03); default: "
-                        "detected from the first rows")
+    g.add_argument("--timestamp-format", type=_timestamp_format, metavar="FORMAT", action="append",
+                   help=f"{FORMATS_TEXT.replace('%', '%%')} (a German Excel export's 07.12.2026 14:03); given again, "
+                        "patterns for times of several forms, each time read by the first that reads it whole "
+                        "(--timestamp-format '%%m/%%d/%%Y %%I:%%M:%%S %%p' --timestamp-format '%%m/%%d/%%Y'); "
+                        "default: detected from the first rows")
     g.add_argument("--timezone", type=_timezone, metavar="ZONE",
                    help="IANA zone of times written without a UTC offset (a till's local times: America/New_York), "
                         "stored as UTC, as the source settings' timezone; times with an offset and epoch numbers "

@@ -32,7 +32,7 @@ class DataOptions:
     user_column: str | None = None
     item_column: str | None = None
     timestamp_column: str | None = None  # "none": the file has no times (events keep their file order)
-    timestamp_format: str | None = None
+    timestamp_format: str | tuple[str, ...] | None = None  # a tuple: strptime patterns, the first that reads a time
     timezone: str | None = None  # of times without a UTC offset (None: UTC), as the source settings' timezone
     delimiter: str | None = None
     header: bool = True

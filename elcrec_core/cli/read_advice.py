@@ -14,7 +14,7 @@ import polars as pl
 from elcrec_core.cli.format_guessing import FORMAT_OPTION, first_lines, is_number, looks_like, parquet_schema
 from elcrec_core.data.files import HEADER_IS_DATA, SourceReadError
 from elcrec_core.data.source_config import SourceConfig
-from elcrec_core.data.timestamp_patterns import FORMATS_TEXT
+from elcrec_core.data.timestamp_patterns import FORMATS_TEXT, format_text
 
 
 def read_advice(exc: SourceReadError, first: Path, source: SourceConfig, how: str | None) -> str:
@@ -47,7 +47,7 @@ def read_advice(exc: SourceReadError, first: Path, source: SourceConfig, how: st
         tips.append("its fields are quoted, with the delimiter inside: leave out --no-quote (quotes then group a "
                     "field's text)")
     if "bad_timestamp" in exc.cause or "missing_timestamp" in exc.cause:
-        tips.append(f"the timestamps were read as {source.timestamp_format}: give --timestamp-format "
+        tips.append(f"the timestamps were read as {format_text(source.timestamp_format)}: give --timestamp-format "
                     f"{FORMATS_TEXT}, or --timestamp-column (none: the file has no times)")
     content = looks_like(first)
     if "NUL byte" in exc.cause and content != "parquet":

@@ -65,12 +65,17 @@ def apply_source_file(parser: argparse.ArgumentParser, args: argparse.Namespace)
         "timezone" in given and timezone_problem(given["timezone"]))
     if problem:
         parser.error(f"--source {args.source}: {problem} (the pipeline refuses it too)")
+    several = isinstance(args.timestamp_format, list) and len(args.timestamp_format) > 1  # each one checked alone
+    if problem := several and timestamp_format_problem(args.timestamp_format, "--timestamp-format"):
+        parser.error(problem)  # iso8601 among patterns
     if given.get("quote") not in (None, "", '"'):
         parser.error(f"--source {args.source}: quote {given['quote']!r}: the command line reads '\"' or no quoting "
                      "(--no-quote) alone")
     for setting, attribute in _OPTIONS.items():
         if setting in given and getattr(args, attribute) is None:  # YAML's dates, ids as numbers: the options' text
-            setattr(args, attribute, given[setting] if setting in ("min_rating", "max_rating") else str(given[setting]))
+            patterns = setting == "timestamp_format" and isinstance(given[setting], list)  # checked above
+            as_given = setting in ("min_rating", "max_rating") or patterns
+            setattr(args, attribute, given[setting] if as_given else str(given[setting]))
     if args.format == "auto" and given.get("format") not in (None, "synthetic"):
         args.format = given["format"]
     if args.timestamp_column is None and "timestamp_column" in given:

@@ -17,8 +17,8 @@ from elcrec_core.data.files import (
 )
 from elcrec_core.data.source_config import NORMALISED_SCHEMA, ColumnMap
 from elcrec_core.data.time_zones import is_naive_type, local_to_utc_sql
-from elcrec_core.data.timestamp_patterns import LOCAL_DATE, LOCALE_MARK, is_pattern, locale_hints, pattern_detail, \
-    pattern_sql
+from elcrec_core.data.timestamp_patterns import LOCAL_DATE, LOCALE_MARK, locale_hints, pattern_detail, pattern_sql, \
+    patterns_of
 from elcrec_core.data.validation import NO_VALUE, NULL_IDS, REASONS, null_texts
 
 _EPOCH_SCALE = {"epoch_s": 1_000_000, "epoch_ms": 1_000, "epoch_us": 1}  # to microseconds
@@ -122,13 +122,14 @@ def rejected_where(frame: pl.DataFrame, rows: pl.Series | pl.Expr, reason: str, 
 NULL_TYPE = '"NULL"'  # DuckDB's name of a column type that holds no value (pandas' and polars' empty frames write it)
 
 
-def _timestamp_sql(column_type: str, fmt: str, path: Path, zone: str | None = None) -> str:
+def _timestamp_sql(column_type: str, fmt: str | tuple[str, ...], path: Path, zone: str | None = None) -> str:
     """SQL that turns raw column ``t`` (its trimmed text ``t_raw``) into a UTC TIMESTAMP, NULL where it cannot
     be parsed: also a time outside the years 1-9999 or an infinite one (DuckDB's -infinity), a word that DuckDB
     reads as a time (epoch, infinity) and an epoch number written with DuckDB's digit separator (1_000). A strptime
-    pattern reads the text of any column but one of times (20261207 of a number column by %Y%m%d). A time without a
-    UTC offset (of a pattern without %z, ISO text without one, a column of naive times or dates) is a local time of
-    the IANA ``zone`` (:mod:`~elcrec_core.data.time_zones`; None: UTC)."""
+    pattern reads the text of any column but one of times (20261207 of a number column by %Y%m%d); of a tuple of
+    patterns, the first that reads a value whole reads it. A time without a UTC offset (of a pattern without %z,
+    ISO text without one, a column of naive times or dates) is a local time of the IANA ``zone``
+    (:mod:`~elcrec_core.data.time_zones`; None: UTC)."""
     local = zone if is_naive_type(column_type) else None
     if column_type == NULL_TYPE:  # no value at all (an empty hour's part, all times missing): refused the whole
         return "CAST(NULL AS TIMESTAMP)"  # file, 'not an epoch number' (helper-238); each row is missing_timestamp
@@ -137,9 +138,10 @@ def _timestamp_sql(column_type: str, fmt: str, path: Path, zone: str | None = No
         return _in_years(local_to_utc_sql(f"make_timestamp(({ns} - ({ns} % 1000 + 1000) % 1000) // 1000)", local))
     if column_type.startswith("TIMESTAMP") or column_type == "DATE":  # TIMESTAMPTZ converts to UTC (the session's)
         return _in_years(local_to_utc_sql("CAST(t AS TIMESTAMP)", local))
-    if is_pattern(fmt):  # one with %z or %Z reads moments
-        moments = re.search("%[zZ]", fmt.replace("%%", ""))
-        return _in_years(local_to_utc_sql(pattern_sql(fmt), None if moments else zone))
+    if patterns := patterns_of(fmt):  # one with %z or %Z reads moments
+        reads = [pattern_sql(pattern) if re.search("%[zZ]", pattern.replace("%%", ""))
+                 else local_to_utc_sql(pattern_sql(pattern), zone) for pattern in patterns]
+        return _in_years(reads[0] if len(reads) == 1 else f"coalesce({', '.join(reads)})")
     if fmt == "iso8601":
         if column_type != "VARCHAR":
             raise SourceReadError(path, f"timestamp column is {column_type}, but the format is iso8601")
@@ -155,15 +157,15 @@ def _timestamp_sql(column_type: str, fmt: str, path: Path, zone: str | None = No
             f" THEN make_timestamp(CAST(round({number} * {_EPOCH_SCALE[fmt]}) AS BIGINT)) END")
 
 
-def _form_hint(fmt: str) -> str:
+def _form_hint(fmt: str | tuple[str, ...]) -> str:
     """SQL: why a time ``t_raw`` that ``fmt`` could not read may be of another form, as a detail's end (a helper's
     trial read ``ts: 1772452800`` of an iso8601 column without a word why); '' where it has no other form. A date
     of a locale (31.12.1997, 12/31/1997 9:16 PM) ends in :data:`LOCALE_MARK`, which :func:`locale_hints` replaces
     with the pattern that the file's dates fit."""
     number, iso = "regexp_matches(t_raw, '^[+-]?[0-9]+([.][0-9]+)?$')", "regexp_matches(t_raw, '^[0-9]{4}-[0-9]{2}')"
     locale = f"WHEN regexp_matches(t_raw, '{LOCAL_DATE}') THEN '{LOCALE_MARK}' ELSE '' END"  # under every format
-    if is_pattern(fmt):  # (helper-195: epoch_s, the default, had none)
-        return f"{pattern_detail(fmt)} || CASE {locale}"
+    if patterns := patterns_of(fmt):  # (helper-195: epoch_s, the default, had none)
+        return f"{pattern_detail(patterns)} || CASE {locale}"
     if fmt == "iso8601":
         return f"CASE WHEN {number} THEN ' (a number, no ISO 8601 time: an epoch time? timestamp_format)' {locale}"
     longer = {"epoch_s": ("epoch_ms", 13), "epoch_ms": ("epoch_us", 16)}.get(fmt)
@@ -191,7 +193,7 @@ def _number(text: str) -> str:
 
 
 def normalise_events(
-    raw: duckdb.DuckDBPyRelation, fields: Mapping[str, str | None], fmt: str, path: Path,
+    raw: duckdb.DuckDBPyRelation, fields: Mapping[str, str | None], fmt: str | tuple[str, ...], path: Path,
     null_values: tuple[str, ...] = NULL_IDS, zone: str | None = None,
 ) -> pl.DataFrame:
     """Parse raw columns u, i (and t, r, e where mapped), error, detail and an optional source_row (passed

@@ -22,7 +22,7 @@ from elcrec_core.data.files import (
 from elcrec_core.data.synthetic import SyntheticConfig
 from elcrec_core.data.text_encoding import encoding_problem, is_utf8
 from elcrec_core.data.time_zones import timezone_problem
-from elcrec_core.data.timestamp_patterns import timestamp_format_problem
+from elcrec_core.data.timestamp_patterns import timestamp_format_problem, timestamp_format_value
 from elcrec_core.data.validation import REASONS
 
 SourceFormat = Literal["csv", "tsv", "parquet", "jsonl", "sequence", "synthetic"]
@@ -68,15 +68,18 @@ class SourceConfig:
     sequence format is the benchmark line format ``user item item ...`` (no timestamps: the order is the line
     order). A text file with a line longer than ``max_line_bytes`` is refused. ``encoding`` (any Python codec
     name, such as ``latin-1`` or ``cp1252``; default ``utf-8``) is that of text files, read as UTF-8 copies of the
-    same lines. ``timezone`` (an IANA name, such as ``America/New_York``; default None: UTC) is the zone of times
-    written without a UTC offset, stored as UTC (:mod:`~elcrec_core.data.time_zones`); an unknown name raises
-    ValueError naming it. ``synthetic`` configures the generator for ``format="synthetic"``.
+    same lines. ``timestamp_format`` is a named format, a strptime pattern or a list of patterns (each value read by
+    the first that reads it whole; a list of one is that pattern); another value raises ValueError naming it (and a
+    pattern's place in a list). ``timezone`` (an IANA name, such as ``America/New_York``; default None: UTC) is the
+    zone of times written without a UTC offset, stored as UTC (:mod:`~elcrec_core.data.time_zones`); an unknown
+    name raises ValueError naming it. ``synthetic`` configures the generator for ``format="synthetic"``.
     """
 
     format: SourceFormat
     path: str | None = None
     columns: ColumnMap = field(default_factory=ColumnMap)
-    timestamp_format: str = "epoch_s"  # timestamp_patterns' TimestampFormat or a strptime pattern ("%d.%m.%Y %H:%M")
+    # timestamp_patterns' TimestampFormat, a strptime pattern ("%d.%m.%Y %H:%M") or a list of them (a tuple)
+    timestamp_format: SkipValidation[str | tuple[str, ...]] = "epoch_s"
     delimiter: str | None = None
     header: bool | None = None  # None: true, or false where ``names`` are given
     names: tuple[str, ...] | None = None
@@ -92,6 +95,7 @@ class SourceConfig:
         if problem := encoding_problem(self.encoding) or timestamp_format_problem(self.timestamp_format) or (
                 self.timezone is not None and timezone_problem(self.timezone)):
             raise ValueError(problem)
+        object.__setattr__(self, "timestamp_format", timestamp_format_value(self.timestamp_format))
         if self.format != "synthetic" and not self.path:
             raise ValueError(f"a {self.format} source needs a path")
         if self.delimiter is not None and len(self.delimiter) != 1:

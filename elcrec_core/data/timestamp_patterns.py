@@ -1,6 +1,8 @@
 """Timestamp formats: the named ones (epoch numbers, ISO 8601) and strptime patterns (a locale's dates, such as a
-German Excel export's ``07.12.2026 14:03``: ``%d.%m.%Y %H:%M``), read with DuckDB's ``try_strptime``; and the
-pattern that a date of a locale fits, for the detail of a time that the format did not read."""
+German Excel export's ``07.12.2026 14:03``: ``%d.%m.%Y %H:%M``), read with DuckDB's ``try_strptime``, or a list of
+patterns for a column of times of several forms (a till's ``12/7/2026`` for midnight beside ``12/7/2026 2:05:33
+PM``), each value read by the first that reads it whole; and the pattern that a date of a locale fits, for the
+detail of a time that the format did not read."""
 
 from __future__ import annotations
 
@@ -22,9 +24,44 @@ def is_pattern(fmt: str) -> bool:
     return "%" in fmt
 
 
+def patterns_of(fmt: str | tuple[str, ...]) -> tuple[str, ...]:
+    """The strptime patterns of timestamp format ``fmt`` (a pattern, a tuple of them), in their order; none for a
+    named format."""
+    return fmt if isinstance(fmt, tuple) else (fmt,) if is_pattern(fmt) else ()
+
+
+def timestamp_format_value(fmt: object) -> object:
+    """Timestamp format ``fmt`` as the readers take it: a list (or tuple) of one pattern as that pattern (it reads
+    as the pattern alone does), a longer one as a tuple; any other value as given (:func:`timestamp_format_problem`
+    judges it)."""
+    if isinstance(fmt, (list, tuple)):
+        return fmt[0] if len(fmt) == 1 else tuple(fmt)
+    return fmt
+
+
+def format_text(fmt: object) -> str:
+    """Timestamp format ``fmt`` for a message: a named format or pattern as it is, a list of patterns as a list."""
+    return repr(list(fmt)) if isinstance(fmt, (list, tuple)) else str(fmt)
+
+
 def timestamp_format_problem(fmt: object, name: str = "timestamp_format") -> str | None:
     """Why ``fmt`` is no timestamp format, naming the setting ``name``: neither a named one nor a valid strptime
-    pattern (DuckDB's words, such as ``Unrecognized format for strftime/strptime: %Q``); None where it is one."""
+    pattern (DuckDB's words, such as ``Unrecognized format for strftime/strptime: %Q``) nor a list (or tuple) of
+    one or more valid patterns (an empty list, a named format in a list, a pattern that is none: named with its
+    place, from 1); None where it is one."""
+    if isinstance(fmt, (list, tuple)):
+        if not fmt:
+            return f"{name} = []: an empty list; give one strptime pattern or more, such as [{PATTERN_EXAMPLE!r}]"
+        for place, pattern in enumerate(fmt, 1):
+            if pattern in TimestampFormat.__args__:
+                return (f"{name} = {list(fmt)!r}: pattern {place}, {pattern!r}, is a named format, which stands "
+                        f"alone: a list holds strptime patterns (ISO 8601's 2026-12-07 14:03:00 is "
+                        f"'%Y-%m-%d %H:%M:%S')")
+            if not isinstance(pattern, str) or not is_pattern(pattern):
+                return f"{name} = {list(fmt)!r}: pattern {place}, {pattern!r}, is no strptime pattern (text holding %)"
+            if problem := timestamp_format_problem(pattern, f"pattern {place}"):
+                return f"{name} = {list(fmt)!r}: {problem}"
+        return None
     if fmt in TimestampFormat.__args__:
         return None
     if not isinstance(fmt, str) or not is_pattern(fmt):
@@ -87,11 +124,21 @@ def _end_digits(pattern: str) -> int | None:
     return None if re.search("%-?[A-Za-z]$", before) else {"%M": 2, "%S": 2, "%y": 2, "%Y": 4}.get(end)
 
 
-def pattern_detail(pattern: str) -> str:
-    """SQL: a detail's end for a time ``t_raw`` that ``pattern`` did not read, naming the pattern (and why where it
-    can tell: a name of a month or day not in English, a digit that its last field lacks, fields without a
-    separator between them that lack digits)."""
-    said, quoted = f' (not of timestamp_format "{pattern}"'.replace("'", "''"), pattern.replace("'", "''")
+def pattern_detail(patterns: tuple[str, ...]) -> str:
+    """SQL: a detail's end for a time ``t_raw`` that none of ``patterns`` read, naming them (and why where it can
+    tell, for each: a name of a month or day not in English, a digit that its last field lacks, fields without a
+    separator between them that lack digits): ``(not of timestamp_format "%d.%m.%Y %H:%M": its last field lacks a
+    digit)`` for one, ``(of none of timestamp_format's patterns: "%m/%d/%Y %I:%M:%S %p"; "%m/%d/%Y")`` for more."""
+    if len(patterns) == 1:
+        return _why_not(patterns[0], ' (not of timestamp_format "' + patterns[0] + '"') + " || ')'"
+    named = " || '; ' || ".join(_why_not(pattern, f'"{pattern}"') for pattern in patterns)
+    return f"' (of none of timestamp_format''s patterns: ' || {named} || ')'"
+
+
+def _why_not(pattern: str, said: str) -> str:
+    """SQL: ``said`` (text), then why ``pattern`` did not read ``t_raw`` where it can tell (``: its last field lacks a
+    digit``)."""
+    said, quoted = said.replace("'", "''"), pattern.replace("'", "''")
     whys = []
     if re.search("%[aAbB]", pattern.replace("%%", "")):  # a word that is no English name: a German export's Dez
         whys.append((_other_words(pattern), _ENGLISH))
@@ -102,8 +149,8 @@ def pattern_detail(pattern: str) -> str:
         whys.append((f"try_strptime(t_raw, '{quoted}') IS NOT NULL",
                      f"fields with no separator need all their digits ({fields})"))
     if not whys:
-        return f"'{said})'"
-    return "CASE " + " ".join(f"WHEN {when} THEN '{said}: {why})'" for when, why in whys) + f" ELSE '{said})' END"
+        return f"'{said}'"
+    return "CASE " + " ".join(f"WHEN {when} THEN '{said}: {why}'" for when, why in whys) + f" ELSE '{said}' END"
 
 
 _ENGLISH = "strptime reads the names of months and days in English alone: Dec, December, Mon, Monday"
@@ -131,13 +178,13 @@ _TIMES = ((r"[0-9]{1,2}:[0-9]{2}:[0-9]{2}", "%H:%M:%S"), (r"[0-9]{1,2}:[0-9]{2}"
 _NO_DOTS = "strptime's %p reads AM and PM, not a.m. and p.m.: write them without dots"
 
 
-def locale_hints(frame: pl.DataFrame, column: str, fmt: str) -> pl.DataFrame:
+def locale_hints(frame: pl.DataFrame, column: str, fmt: str | tuple[str, ...]) -> pl.DataFrame:
     """``frame`` (normalised events) with the :data:`LOCALE_MARK` that ends a detail (``{column}: {value}...``)
     replaced by the pattern that the value fits, its date's order told by the file's dates of the same form: day
     first where one of them has a first field above 12, month first where one has a second field above 12 (a date
     with both, 13/40/2026, which neither order reads, tells nothing: helper-257's one such row hid every row's
-    hint), and both, saying that the dates cannot tell, where none has or each has; nothing where ``fmt`` has that
-    date's pattern."""
+    hint), and both, saying that the dates cannot tell, where none has or each has; nothing where ``fmt`` (a
+    pattern of it, for a list) has that date's pattern."""
     marked = pl.col("detail").str.ends_with(LOCALE_MARK)
     if not frame.select(marked.any()).item():
         return frame
@@ -155,7 +202,7 @@ def locale_hints(frame: pl.DataFrame, column: str, fmt: str) -> pl.DataFrame:
     orders = rows.filter(pl.col("marked") & pl.col("date").is_not_null()).group_by("date").agg(
         day=((pl.col("first") > 12) & (pl.col("second") <= 12)).any(),
         month=((pl.col("second") > 12) & (pl.col("first") <= 12)).any(), times=pl.col("time").unique())
-    hints = pl.DataFrame([(date, time, _hint(date, time, day, month, fmt))
+    hints = pl.DataFrame([(date, time, _hint(date, time, day, month, patterns_of(fmt)))
                           for date, day, month, times in orders.iter_rows() for time in times],
                          schema={"date": pl.String, "time": pl.String, "hint": pl.String}, orient="row")
     hint = rows.join(hints, on=["date", "time"], how="left", nulls_equal=True, maintain_order="left")["hint"]
@@ -163,12 +210,12 @@ def locale_hints(frame: pl.DataFrame, column: str, fmt: str) -> pl.DataFrame:
         pl.col("detail").str.strip_suffix(LOCALE_MARK) + hint.fill_null("")).otherwise(pl.col("detail")))
 
 
-def _hint(date: str, time: str | None, day: bool, month: bool, fmt: str) -> str:
+def _hint(date: str, time: str | None, day: bool, month: bool, patterns: tuple[str, ...]) -> str:
     """A detail's end naming the pattern of a date of the form ``date`` (:data:`_FIRST` and :data:`_SECOND` for its
     first and second fields) and ``time`` (a pattern; None: of another form) where the file's dates of that form
-    have a first field above 12 (``day``) or a second one (``month``). Where ``fmt`` starts with its date's
-    pattern (of either order where they cannot tell), the value's form where its time is of another
-    (``3/8/2026 6:33 PM`` under ``%m/%d/%Y %I:%M:%S %p``: helper-257's trial said no word why), else ''. A time
+    have a first field above 12 (``day``) or a second one (``month``). Where one of ``patterns`` (timestamp_format's)
+    starts with its date's pattern (of either order where they cannot tell), the value's form where its time is of
+    another (``3/8/2026 6:33 PM`` under ``%m/%d/%Y %I:%M:%S %p``: helper-257's trial said no word why), else ''. A time
     of a.m. or p.m. (:data:`_DOTTED`) gets no pattern but the date's, and says that no pattern reads it: its
     pattern with ``p.m.`` as text read 2:05 p.m. as 02:05 (helper-257)."""
     day_first, month_first = (date.replace(_FIRST, a).replace(_SECOND, b) for a, b in (("%d", "%m"), ("%m", "%d")))
@@ -177,9 +224,10 @@ def _hint(date: str, time: str | None, day: bool, month: bool, fmt: str) -> str:
             for pattern in (day_first, month_first)}
     end = f"; {_NO_DOTS}" if dots else ""
     orders = (day_first, month_first) if day == month else (day_first,) if day else (month_first,)
-    if own := next((pattern for pattern in orders if fmt.startswith(pattern)), None):
-        return "" if time is None or own + time == fmt.rstrip() else f" ({_NO_DOTS})" if dots else (
-            f" (its form: {said[own]}, another than timestamp_format's)")
+    if own := next((order for order in orders if any(pattern.startswith(order) for pattern in patterns)), None):
+        fits = time is None or any(own + time == pattern.rstrip() for pattern in patterns)
+        other = f" (its form: {said[own]}, another than timestamp_format's)"
+        return "" if fits else f" ({_NO_DOTS})" if dots else other
     if day != month:
         return f" (a date of a locale, {'day' if day else 'month'} first: timestamp_format {said[orders[0]]}{end})"
     why = "some have a first field above 12, some a second" if day else "none has a field above 12"
