@@ -16,6 +16,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
+import torch
 from dagster._core.definitions.policy import calculate_delay  # the delays the README states
 
 from assets import challengers, evaluation, ingestion, profiling, recommendations, sequences, serving, training
@@ -24,6 +25,7 @@ from elcrec_core.config.settings import preset_names
 from elcrec_core.data import warehouse, warehouse_file
 from elcrec_core.data.sequences import sequence_day_folders
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
+from elcrec_core.train import state
 from elcrec_pipeline.definitions import defs
 from elcrec_pipeline.resources import ComputeDevice, SourceFile, Storage
 
@@ -51,6 +53,10 @@ TRAINING = {"preset": "general", "epochs": 6, "patience": 6, "lr": 3e-3, "intent
             "seed": 3, "warm_start": False}
 
 
+ASSETS = {a.key.path[-1]: a for a in (ingestion.raw_interactions, sequences.interaction_sequences,
+                                     training.elcrec_model)}
+
+
 def run_config(*names: str) -> dict:
     ops = {"raw_interactions": {"config": SOURCE}, "elcrec_model": {"config": TRAINING}}
     return {"ops": {name: ops[name] for name in names if name in ops}}
@@ -61,6 +67,23 @@ def materialize(data_dir: Path, *names: str, config: dict | None = None, **popen
            *names]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(cmd, cwd=REPO, env=env, text=True, **popen)
+
+
+def materialize_here(data_dir: Path, *names: str) -> str:
+    """What :data:`MATERIALIZE` does, in this process (no interpreter and imports to start: seconds a run) for a run
+    that no other runs beside: its log's messages, one a line. Fails the test where the run fails."""
+    threads = torch.get_num_threads()  # the device resource sets one thread, as the children have
+    try:
+        with dg.DagsterInstance.ephemeral() as instance:
+            result = dg.materialize([ASSETS[name] for name in names], partition_key=PARTITION, instance=instance,
+                                    run_config=run_config(*names), raise_on_error=False,
+                                    resources={"storage": Storage(data_dir=str(data_dir)), "source_file": SourceFile(),
+                                               "device": ComputeDevice(device="cpu", threads=1)})
+            log = "\n".join(entry.message for entry in instance.all_logs(result.run_id))
+    finally:
+        torch.set_num_threads(threads)
+    assert result.success, log[-3000:]
+    return log
 
 
 def finish(proc: subprocess.Popen, timeout: int = 600) -> str:
@@ -77,12 +100,12 @@ def counts(data_dir: Path) -> dict[str, int]:
 def sequences_built(tmp_path_factory) -> Path:
     """A data folder with the partition's events and sequences, ready for training."""
     data_dir = tmp_path_factory.mktemp("built")
-    finish(materialize(data_dir, "raw_interactions", "interaction_sequences",
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+    materialize_here(data_dir, "raw_interactions", "interaction_sequences")
     return data_dir
 
 
-def test_training_killed_mid_epoch_resumes_and_ends_like_an_uninterrupted_run(sequences_built, tmp_path):
+def test_training_killed_mid_epoch_resumes_and_ends_like_an_uninterrupted_run(sequences_built, tmp_path,
+                                                                             monkeypatch):
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     shutil.copytree(sequences_built, killed)
     shutil.copytree(sequences_built, clean)
@@ -107,14 +130,13 @@ def test_training_killed_mid_epoch_resumes_and_ends_like_an_uninterrupted_run(se
     # a model of two versions under the new one's recipe (helper-185)
     upgraded = tmp_path / "upgraded"
     shutil.copytree(killed, upgraded)
-    other_code = "import elcrec_core.train.state as state; state.code_digest = lambda: 'other code'\n" + MATERIALIZE
-    other = subprocess.run([sys.executable, "-c", other_code, str(upgraded), PARTITION,
-                            json.dumps(run_config("elcrec_model")), "elcrec_model"], cwd=REPO, text=True,
-                           env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, timeout=600)
-    assert other.returncode == 0 and "epoch   0 |" in other.stderr + other.stdout, other.stderr[-2000:]
-    assert "resum" not in other.stderr + other.stdout
+    with monkeypatch.context() as upgrade:
+        for module in (state, training):  # the function and the asset's name of it
+            upgrade.setattr(module, "code_digest", lambda: "other code")
+        other = materialize_here(upgraded, "elcrec_model")
+    assert "epoch   0 |" in other and "resum" not in other, other[-2000:]
 
-    log = finish(materialize(killed, "elcrec_model", stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+    log = materialize_here(killed, "elcrec_model")
     assert "resuming after its last complete epoch" in log
     assert "resumed from" in log and "epoch   0 |" not in log  # no epoch is trained twice from scratch
     finish(uninterrupted)
@@ -164,7 +186,7 @@ def test_same_partition_twice_at_once_and_again_leaves_the_same_warehouse(sequen
     for proc in both:
         finish(proc)
     assert counts(data_dir) == expected
-    finish(materialize(data_dir, *names, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+    materialize_here(data_dir, *names)
     assert counts(data_dir) == expected
     assert warehouse.table_counts(data_dir / "warehouse.duckdb")["loads"] == 3  # each load is logged
 
