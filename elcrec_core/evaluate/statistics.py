@@ -6,8 +6,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from scipy.stats import beta
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from elcrec_core.config.field_types import require_count
 
@@ -81,6 +79,8 @@ def item_lift(intents: np.ndarray, users: np.ndarray, items: np.ndarray, min_cou
         .join(per_item, on="item").join(per_intent, on="intent")
         .with_columns(lift=_ratio(("count", total), ("intent_total", "item_total")))
     )
+    from scipy.stats import beta  # seconds to import: at the first use (helper-265)
+
     share_low = beta.ppf(0.025, table["count"].to_numpy(), (table["item_total"] - table["count"] + 1).to_numpy())
     return (
         table.with_columns(lift_low=pl.Series(share_low, dtype=pl.Float64) * total / pl.col("intent_total"))
@@ -112,6 +112,8 @@ class Agreement:
 
 def planted_agreement(planted: np.ndarray, learned: np.ndarray, seed: int = 0) -> Agreement:
     """NMI and ARI between planted and learned intents, and the same for a random permutation of ``learned``."""
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score  # seconds to import
+
     shuffled = np.random.default_rng(seed).permutation(learned)
     return Agreement(
         float(normalized_mutual_info_score(planted, learned)), float(adjusted_rand_score(planted, learned)),

@@ -9,7 +9,6 @@ import numpy as np
 import polars as pl
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import silhouette_score
 
 from elcrec_core.data import warehouse
 from elcrec_core.data.sequences import Sequences, SequenceTensors, check_user_rows, require_data, user_batches
@@ -143,6 +142,8 @@ def summarise_intents(assigned: UserIntents, centres: np.ndarray, sample: int = 
         pick = rng.choice(len(assigned.intent), size=min(sample, len(assigned.intent)), replace=False)
         labels = assigned.intent[pick]
         if 1 < len(np.unique(labels)) < len(labels):  # defined for 2 to samples - 1 groups
+            from sklearn.metrics import silhouette_score  # seconds to import: at the first use
+
             silhouette = float(silhouette_score(assigned.representation[pick], labels))
     return IntentSummary(per_intent, int(len(used)), int(k - len(used)), quantiles, silhouette)
 

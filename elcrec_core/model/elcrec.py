@@ -8,7 +8,8 @@ padding-masked multi-head self-attention, dense, dropout, LayerNorm(x + attn); F
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
@@ -54,6 +55,20 @@ def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     if x.dtype != torch.float32:  # a bf16 mask would round the scale (1.25 for 256 / 205): scale the product
         return x * keep * scale
     return x * keep.to(x.dtype).mul_(scale)
+
+
+class _EagerUnderCompile:
+    """A method that ``torch.compile`` runs eagerly (``torch.compiler.disable``), marked so only once
+    ``torch._dynamo`` is imported: the mark imports it, 3 of the 7 seconds that the ``elcrec`` command took to start
+    (helper-265), and nothing compiles before it is imported."""
+
+    def __init__(self, method: Callable[[ELCRec], None]) -> None:
+        self.method, self.disabled, self.__doc__ = method, None, method.__doc__
+
+    def __get__(self, model: ELCRec | None, owner: type) -> Callable[[], None]:
+        if self.disabled is None and "torch._dynamo" in sys.modules:
+            self.disabled = torch.compiler.disable(self.method)
+        return (self.disabled or self.method).__get__(model, owner)
 
 
 def causal_padding_mask(items: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -211,11 +226,14 @@ class ELCRec(nn.Module):
         loss is not finite), some in a checkpoint whose bytes were overwritten (helper-234)."""
         return sum(int((~torch.isfinite(weights)).sum()) for weights in self.parameters())
 
-    @torch.compiler.disable  # run eagerly between the compiled graphs: inductor's backward of a compiled step
-    @torch.no_grad()  # that wrote the parameter in place used the centres divided by their old norm twice
-    def normalise_centres_(self) -> None:
-        """Write the L2-normalised centres back into the parameter (the reference does this every step)."""
+    @torch.no_grad()
+    def _normalise_centres_(self) -> None:
+        """Write the L2-normalised centres [K, d] back into the parameter (the reference does this every step)."""
         self.centres.copy_(F.normalize(self.centres, dim=1))
+
+    # Run eagerly between the compiled graphs: inductor's backward of a compiled step that wrote the parameter in
+    # place used the centres divided by their old norm twice.
+    normalise_centres_ = _EagerUnderCompile(_normalise_centres_)
 
 
 @contextmanager

@@ -1,21 +1,23 @@
-"""PNG plots for reports (matplotlib, no display needed)."""
+"""PNG plots for reports (matplotlib, no display needed). pyplot and scikit-learn are imported by the first
+plot or map that uses them: together 3 of the 7.5 seconds that importing the assets (every Dagster process) took
+(helper-265)."""
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import matplotlib
 import numpy as np
-from sklearn.decomposition import PCA
-from sklearn.manifold import TSNE
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+from elcrec_core.data.atomic_files import write_atomically
 
-from elcrec_core.data.atomic_files import write_atomically  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+matplotlib.use("Agg")  # before pyplot's import
 
 LOSS_PARTS = ("loss", "rec", "seq_cl", "intent_cl", "cluster")
 MapMethod = Literal["pca", "tsne"]
@@ -23,6 +25,8 @@ MapMethod = Literal["pca", "tsne"]
 
 def training_curve(history: Sequence[dict[str, float]], path: str | Path) -> Path:
     """Each loss part and validation NDCG@20 per epoch, side by side; written to ``path`` as PNG."""
+    import matplotlib.pyplot as plt
+
     epochs = [row["epoch"] for row in history]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
     for part in LOSS_PARTS:
@@ -58,15 +62,19 @@ def map_coordinates(representation: np.ndarray, method: MapMethod = "pca", sampl
         first = representation[pick][:, :2]
         xy[:, :first.shape[1]] = first
     elif method == "pca":
+        from sklearn.decomposition import PCA
+
         xy = PCA(n_components=2, random_state=seed).fit_transform(representation[pick])
     elif method == "tsne":
+        from sklearn.manifold import TSNE
+
         perplexity = min(30.0, max(2.0, (len(pick) - 1) / 3))  # t-SNE needs perplexity < samples
         xy = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(
             representation[pick])
     return xy, pick
 
 
-MAP_PALETTE = [colour for n, colour in enumerate(plt.get_cmap("tab10").colors) if n != 7]  # tab10 less its grey
+MAP_PALETTE = [colour for n, colour in enumerate(matplotlib.colormaps["tab10"].colors) if n != 7]  # tab10 less its grey
 MAP_COLOURS = len(MAP_PALETTE)  # 9 intents with a colour of their own; the others are light grey
 
 
@@ -85,6 +93,8 @@ def intent_map(representation: np.ndarray, intents: np.ndarray, path: str | Path
     t-SNE (neighbourhoods, slower: keep ``sample`` to a few thousand); the points are :func:`map_coordinates`'.
     The :data:`MAP_COLOURS` largest intents of the sample have a colour each, named in the legend with their
     users; the others are grey."""
+    import matplotlib.pyplot as plt
+
     xy, pick = map_coordinates(representation, method, sample, seed)
     mapped = intents[pick]
     groups = map_colour_groups(mapped)
@@ -110,6 +120,8 @@ MAX_SIZE_LABELS = 64  # intents whose ids label the size chart's bars; more woul
 def intent_sizes_chart(sizes: np.ndarray, path: str | Path) -> Path:
     """Users per intent (``sizes[i]``: intent i's), largest first (ties: the lower id first); each bar is labelled
     with its intent's id, as the intent tables and the map name it (up to :data:`MAX_SIZE_LABELS` intents)."""
+    import matplotlib.pyplot as plt
+
     order = np.argsort(-sizes, kind="stable")
     fig, ax = plt.subplots(figsize=(7, 3))
     ax.bar(np.arange(len(sizes)), sizes[order], color="tab:blue")
@@ -121,7 +133,9 @@ def intent_sizes_chart(sizes: np.ndarray, path: str | Path) -> Path:
     return _save(fig, path)
 
 
-def _save(fig: plt.Figure, path: str | Path) -> Path:
+def _save(fig: Figure, path: str | Path) -> Path:
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path = Path(path)
     try:  # whole or as it was, as the report beside it (write_atomically)
@@ -133,6 +147,8 @@ def _save(fig: plt.Figure, path: str | Path) -> Path:
 
 def backtest_trend(days: list[str], hr: list[float], ndcg: list[float], path: str | Path) -> Path:
     """Next-day HR@20 and NDCG@20 per day (the last 30 days)."""
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(7, 3))
     ax.plot(days, hr, marker="o", label="HR@20")
     ax.plot(days, ndcg, marker="o", label="NDCG@20")

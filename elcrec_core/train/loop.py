@@ -17,7 +17,6 @@ from torch.nn.parallel import DistributedDataParallel
 from elcrec_core.config.settings import ExperimentConfig, TrainConfig
 from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.evaluate.ranking import SELECTION_METRIC, evaluate
-from elcrec_core.model.centres import init_centres
 from elcrec_core.model.elcrec import ELCRec
 from elcrec_core.train import distributed
 from elcrec_core.train.batches import make_train_batch, trainable_users, training_windows
@@ -128,6 +127,8 @@ def train(
         info = warm_start(model, init_from)
         log(f"warm start from {init_from}: {info['known_items']} known items, {info['new_items']} new")
     elif uses_centres(cfg) and rank == 0:  # the other ranks get rank 0's parameters from DDP below
+        from elcrec_core.model.centres import init_centres  # scikit-learn's k-means: seconds to import
+
         t0 = time.perf_counter()
         init_centres(model, data, users, cfg)
         log(f"centres initialised ({cfg.centre_init}, K={model.cfg.n_intents}) in {time.perf_counter() - t0:.1f}s")

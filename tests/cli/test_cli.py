@@ -1742,13 +1742,18 @@ def test_recommend_serving_a_trained_model_needs_no_pipeline_sequences(tmp_path:
 @pytest.mark.parametrize("module", ["elcrec_core.cli", "elcrec_core.cli.main", "elcrec_core.cli.entry"])
 def test_the_command_runs_as_a_module(module: str) -> None:
     """``python -m elcrec_core.cli.main rollback ...`` (the module pyproject.toml named) exited 0 and did nothing
-    (an upgrade trial, helper-157): it runs the command, as ``python -m elcrec_core.cli`` does."""
+    (an upgrade trial, helper-157): it runs the command, as ``python -m elcrec_core.cli`` does. Starting it imports
+    no torch.compile machinery (``torch._dynamo``: 3 of the 7 seconds that every command took to start, helper-265),
+    scikit-learn, SciPy's statistics or pyplot: the commands that use them import them."""
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", module, "rollback", "--help"], capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0 and "usage: elcrec rollback" in done.stdout, done.stderr
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", module, "rollback", "--help"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "usage: elcrec rollback" in done.stdout, done.stderr[-3000:]
+    imported = {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "elcrec_core.cli.commands" in imported  # the whole command line
+    assert imported & {"torch._dynamo", "sklearn", "scipy.stats", "matplotlib.pyplot"} == set()
 
 
 def test_ctrl_c_ends_a_command_with_a_line_not_a_traceback(tmp_path: Path, capsys, monkeypatch) -> None:

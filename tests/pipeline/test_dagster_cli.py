@@ -46,6 +46,19 @@ def test_definitions_validate(env):
     assert result.returncode == 0, result.stderr[-2000:]
 
 
+def test_loading_the_code_location_leaves_the_heavy_modules_to_their_first_use(env):
+    """Each Dagster process loads the code location (the UI's code server, the daemon, each run): torch.compile's
+    machinery (``torch._dynamo``), scikit-learn, SciPy's statistics and pyplot were half of its 11-18 seconds
+    (helper-265); the steps that use them import them."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-c",
+                           "import elcrec_pipeline.definitions as d; d.defs()"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    imported = {line.rsplit("|", 1)[1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert {"elcrec_pipeline.definitions", "assets.training", "elcrec_core.report.plots"} <= imported
+    assert imported & {"torch._dynamo", "sklearn", "scipy.stats", "matplotlib.pyplot"} == set()
+
+
 def test_job_execute_then_single_asset_materialize(env):
     job = dagster(env, "job", "execute", "-m", "elcrec_pipeline.definitions", "-j", "daily_retrain_job",
                   "--tags", json.dumps({"dagster/partition": PARTITION}), "-c", env["SMALL_CONFIG"])
