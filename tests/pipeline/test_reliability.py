@@ -69,14 +69,14 @@ def materialize(data_dir: Path, *names: str, config: dict | None = None, **popen
     return subprocess.Popen(cmd, cwd=REPO, env=env, text=True, **popen)
 
 
-def materialize_here(data_dir: Path, *names: str) -> str:
+def materialize_here(data_dir: Path, *names: str, config: dict | None = None) -> str:
     """What :data:`MATERIALIZE` does, in this process (no interpreter and imports to start: seconds a run) for a run
     that no other runs beside: its log's messages, one a line. Fails the test where the run fails."""
     threads = torch.get_num_threads()  # the device resource sets one thread, as the children have
     try:
         with dg.DagsterInstance.ephemeral() as instance:
             result = dg.materialize([ASSETS[name] for name in names], partition_key=PARTITION, instance=instance,
-                                    run_config=run_config(*names), raise_on_error=False,
+                                    run_config=config or run_config(*names), raise_on_error=False,
                                     resources={"storage": Storage(data_dir=str(data_dir)), "source_file": SourceFile(),
                                                "device": ComputeDevice(device="cpu", threads=1)})
             log = "\n".join(entry.message for entry in instance.all_logs(result.run_id))
@@ -109,8 +109,6 @@ def test_training_killed_mid_epoch_resumes_and_ends_like_an_uninterrupted_run(se
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     shutil.copytree(sequences_built, killed)
     shutil.copytree(sequences_built, clean)
-    uninterrupted = materialize(clean, "elcrec_model", stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-
     proc = materialize(killed, "elcrec_model", stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     seen = []
     for line in proc.stdout:  # Dagster's log lines; the trainer logs one per epoch
@@ -139,7 +137,7 @@ def test_training_killed_mid_epoch_resumes_and_ends_like_an_uninterrupted_run(se
     log = materialize_here(killed, "elcrec_model")
     assert "resuming after its last complete epoch" in log
     assert "resumed from" in log and "epoch   0 |" not in log  # no epoch is trained twice from scratch
-    finish(uninterrupted)
+    materialize_here(clean, "elcrec_model")  # the uninterrupted run
 
     resumed, reference = ModelStore(killed).candidate(PARTITION), ModelStore(clean).candidate(PARTITION)
     assert resumed.best_epoch == reference.best_epoch
@@ -156,15 +154,21 @@ def test_two_instances_training_one_day_at_once_train_one_after_the_other(sequen
     a last.pt without best.pt that failed every later run of the day. The second now waits for the first."""
     data_dir = tmp_path / "shared"
     shutil.copytree(sequences_built, data_dir)
-    # a training of 40 epochs (some seconds): longer than the two processes' start may differ by on busy cores (with
-    # 6 epochs one run once ended before the other had started to train, and neither waited)
+    # a training of 40 epochs (some seconds): longer than the second run takes to reach the lock once the first
+    # trains (two processes started at once with 6 epochs: one once ended before the other had started to train)
     longer = {"ops": {"elcrec_model": {"config": {**TRAINING, "epochs": 40, "patience": 40}}}}
     stale = data_dir / "models" / PARTITION / "training" / "0123456789abcdef"  # a diverged run's, of other settings:
     (stale / "tensorboard").mkdir(parents=True)  # it stayed for good (helper-234); a training that ends removes it
     (stale / "config.json").write_text("{}")
-    both = [materialize(data_dir, "elcrec_model", config=longer, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-            for _ in range(2)]
-    logs = [finish(proc) for proc in both]
+    output = tmp_path / "first.log"
+    with output.open("w", encoding="utf-8") as out:  # a file, not a pipe that nobody reads while the second runs
+        first = materialize(data_dir, "elcrec_model", config=longer, stdout=out, stderr=subprocess.STDOUT)
+    while "epoch   0 |" not in output.read_text(encoding="utf-8"):  # it holds the lock: the second run comes now
+        assert first.poll() is None, output.read_text(encoding="utf-8")[-3000:]
+        time.sleep(0.05)
+    second = materialize_here(data_dir, "elcrec_model", config=longer)  # this process, another Dagster instance
+    assert first.wait(timeout=600) == 0, output.read_text(encoding="utf-8")[-3000:]
+    logs = [output.read_text(encoding="utf-8"), second]
     lock = data_dir / "models" / PARTITION / ".training.lock"
     waited = [re.search(rf"run (\S+) \(process \d+ on \S+, since [-\d]+ [:\d]+ UTC\) trains {PARTITION} in "
                         rf"this data folder \({re.escape(str(lock))} is locked\): waiting for it to end", log)
