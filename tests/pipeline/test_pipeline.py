@@ -408,24 +408,39 @@ def test_an_older_day_never_replaces_a_newer_serving_model(first_run):
     assert store.serving() == before
 
 
-def test_the_serving_models_day_run_again_after_a_newer_days_refusal_changes_nothing(tmp_path):
+@pytest.fixture(scope="module")
+def day_25(tmp_path_factory) -> Path:
+    """A data folder whose 2026-01-25 ran with ``run_config(tolerance=1.0)``, its model serving: the gate tests
+    copy it (:func:`copy_of`) and run their days on the copy; it is read-only here."""
+    data_dir = tmp_path_factory.mktemp("day_25")
+    assert materialize_all(data_dir, run_config(tolerance=1.0), partition="2026-01-25").success
+    return data_dir
+
+
+def copy_of(folder: Path, tmp_path: Path) -> Path:
+    """A copy of the data folder ``folder`` in ``tmp_path``, for a test to change."""
+    import shutil
+
+    return Path(shutil.copytree(folder, tmp_path / "data"))
+
+
+def test_the_serving_models_day_run_again_after_a_newer_days_refusal_changes_nothing(day_25, tmp_path):
     """Day 25 promotes its model; day 26's candidate (barely trained) is refused and day 25's model serves on;
     day 25 run again trained a candidate of the serving model's own day, which its gate judged on day 25's data and
     promoted over the model that day 26's gate had kept (a new user's trial, 2026-12-04): now it is refused for
     its day, and what day 26's gate chose keeps serving."""
-    config = run_config(tolerance=1.0)
-    assert materialize_all(tmp_path, config, partition="2026-01-25").success
-    store = ModelStore(tmp_path)
+    config, data_dir = run_config(tolerance=1.0), copy_of(day_25, tmp_path)  # day 25 run with config
+    store = ModelStore(data_dir)
     first = store.serving()
     assert first.day == "2026-01-25"
     weak = run_config(epochs=1, lr=1e-7, tolerance=1.0)
     weak["ops"]["elcrec_model"]["config"]["warm_start"] = False
-    refused = materialize_all(tmp_path, weak)
+    refused = materialize_all(data_dir, weak)
     assert refused.success
     assert store.serving() == first and not store.decision(store.candidate(PARTITION))["promote"]
     markdown = Path(str(metadata(refused, "evaluation_report")["markdown"])).read_text()
     assert f"The model that served before ({first.name}, elcrec) serves on. The new model" in markdown
-    again = materialize_all(tmp_path, config, partition="2026-01-25")
+    again = materialize_all(data_dir, config, partition="2026-01-25")
     assert again.success
     gate = metadata(again, "serving_model")
     assert gate["promoted"] is False and gate["reason"] == (
@@ -433,20 +448,20 @@ def test_the_serving_models_day_run_again_after_a_newer_days_refusal_changes_not
         f"{first.name} on newer data (an older day never replaces a newer day's choice)")
     assert store.serving() == first
     # the lists are day 26's, of the model that serves, and say so (the older day's run leaves them)
-    lists = warehouse.read_table(str(tmp_path / "warehouse.duckdb"), "user_recommendations")
+    lists = warehouse.read_table(str(data_dir / "warehouse.duckdb"), "user_recommendations")
     assert lists.select("partition", "model").unique().rows() == [(PARTITION, f"{first.name} (elcrec)")]
 
 
-def test_a_gate_that_finds_every_contender_non_finite_succeeds_and_keeps_no_older_day_out(tmp_path, monkeypatch):
+def test_a_gate_that_finds_every_contender_non_finite_succeeds_and_keeps_no_older_day_out(day_25, tmp_path,
+                                                                                           monkeypatch):
     """Every contender gives NaN scores on day 26: the step failed (its scores table had no row), after writing a
     decision whose alias still named day 25's model, which then counted as kept by day 26's gate and kept day 25
     run again out (review, 2026-12-04). Now the step succeeds, its table lists each contender without a score, the
     model of day 25 serves on, and day 25 run again is judged."""
     import assets.serving as serving_asset
 
-    config = run_config(tolerance=1.0)
-    store = ModelStore(tmp_path)
-    assert materialize_all(tmp_path, config, partition="2026-01-25").success
+    config, data_dir = run_config(tolerance=1.0), copy_of(day_25, tmp_path)  # day 25 run with config
+    store = ModelStore(data_dir)
     first = store.serving()
     load = serving_asset.load_recommender
 
@@ -459,7 +474,7 @@ def test_a_gate_that_finds_every_contender_non_finite_succeeds_and_keeps_no_olde
 
     monkeypatch.setattr(serving_asset, "load_recommender", lambda *args: NaNScores(load(*args)))
     monkeypatch.setattr(serving_asset, "stored_ranks", lambda *args: None)  # the baselines too: fitted, NaN
-    nothing = materialize_all(tmp_path, config)
+    nothing = materialize_all(data_dir, config)
     assert nothing.success
     gate = metadata(nothing, "serving_model")
     assert gate["reason"] == "refused: every contender gives NaN or infinite scores" and store.serving() == first
@@ -467,21 +482,20 @@ def test_a_gate_that_finds_every_contender_non_finite_succeeds_and_keeps_no_olde
         ["candidate", "serving", "sasrec", "most_popular", "transition", "ease"])
     assert store.judged_days(first) == {"2026-01-25"}
     monkeypatch.setattr(serving_asset, "load_recommender", load)
-    again = metadata(materialize_all(tmp_path, config, partition="2026-01-25"), "serving_model")
+    again = metadata(materialize_all(data_dir, config, partition="2026-01-25"), "serving_model")
     assert "older than" not in again["reason"], again["reason"]
 
 
-def test_after_a_rollback_the_restored_models_day_run_again_is_judged(tmp_path):
+def test_after_a_rollback_the_restored_models_day_run_again_is_judged(day_25, tmp_path):
     """Day 26's gate chose B over day 25's A; a rollback restores A and withdraws B. Day 26's choice is undone, so
     it does not keep day 25 run again out (only a newer day whose gate kept or chose the serving model does): that
     run is judged on its data, and, within the tolerance, its candidate serves."""
-    config = run_config(tolerance=1.0)
-    store = ModelStore(tmp_path)
-    assert materialize_all(tmp_path, config, partition="2026-01-25").success
+    config, data_dir = run_config(tolerance=1.0), copy_of(day_25, tmp_path)  # day 25 run with config
+    store = ModelStore(data_dir)
     first = store.serving()
-    assert materialize_all(tmp_path, config).success and store.serving().day == PARTITION
+    assert materialize_all(data_dir, config).success and store.serving().day == PARTITION
     assert store.rollback("B looks bad") == first
-    again = materialize_all(tmp_path, config, partition="2026-01-25")
+    again = materialize_all(data_dir, config, partition="2026-01-25")
     assert again.success
     gate = metadata(again, "serving_model")
     assert gate["promoted"] is True and "older than" not in gate["reason"], gate["reason"]
@@ -577,7 +591,10 @@ def test_in_an_asset_backfill_a_day_trains_after_the_gate_of_the_day_before(firs
                  "source_file": SourceFile()}
     config = run_config(epochs=1, tolerance=1.0)
     day, next_day = "2026-01-27", "2026-01-28"
-    steps = {"train": [raw_interactions, interaction_sequences, elcrec_model], "gate": [challengers, serving_model]}
+    # "model": the training alone, as a backfill runs it once the day's sequences are built (the next day's runs
+    # after its first: the same files, the same sequences)
+    steps = {"train": [raw_interactions, interaction_sequences, elcrec_model], "gate": [challengers, serving_model],
+             "model": [elcrec_model]}
 
     def run(partition: str, step: str, backfill: str = "bf") -> dg.ExecuteInProcessResult:
         result = dg.materialize(steps[step], run_config={"ops": {key: value for key, value in config["ops"].items()
@@ -607,8 +624,8 @@ def test_in_an_asset_backfill_a_day_trains_after_the_gate_of_the_day_before(firs
                    for line in waits(early))
         assert metadata(early, "elcrec_model")["warm_start_from"] == older.name
         # another backfill's training of the day before, a backfill without the gate: no reason to wait
-        assert waits(run(next_day, "train", backfill="other")) == []
-        assert waits(run(next_day, "train", backfill="nogate")) == []
+        assert waits(run(next_day, "model", backfill="other")) == []
+        assert waits(run(next_day, "model", backfill="nogate")) == []
         # a run of the backfill for the day before, or an earlier day, that failed for good: the day before's gate
         # may never come (Dagster runs no later day's gate); one that Dagster will retry is no reason
         for failed, will_retry, waited in ((day, "false", 0), ("2026-01-25", "false", 0), (day, "true", 2)):
@@ -616,7 +633,7 @@ def test_in_an_asset_backfill_a_day_trains_after_the_gate_of_the_day_before(firs
                                            status=dg.DagsterRunStatus.FAILURE,
                                            tags={"dagster/partition": failed, daily.BACKFILL_TAG: "bf",
                                                  "dagster/will_retry": will_retry}))
-            assert sum(wanted in line for line in waits(run(next_day, "train"))) == waited
+            assert sum(wanted in line for line in waits(run(next_day, "model"))) == waited
             instance.delete_run("f" * 32)
         # a step invoked directly has no run, and so no backfill
         direct = dg.build_asset_context(partition_key=next_day, instance=instance)
@@ -624,7 +641,7 @@ def test_in_an_asset_backfill_a_day_trains_after_the_gate_of_the_day_before(firs
         # the gate of the day before, then the day: it warm-starts from the model the gate chose, as in order
         run(day, "gate")
         assert store.serving() == candidate
-        in_order = run(next_day, "train")
+        in_order = run(next_day, "model")
         assert waits(in_order) == []
         assert metadata(in_order, "elcrec_model")["warm_start_from"] == candidate.name
 
