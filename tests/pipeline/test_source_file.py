@@ -2155,10 +2155,15 @@ def test_a_day_built_with_other_sequence_settings_than_the_day_before_warns(tmp_
     resources = {"storage": Storage(data_dir=str(tmp_path / "data")),
                  "source_file": SourceFile(path=str(tmp_path / "team" / "source.yaml"))}
 
-    def check_of(day: str, sequences: dict) -> dg.AssetCheckEvaluation:
+    loaded = set()
+
+    def check_of(day: str, sequences: dict) -> dg.AssetCheckEvaluation:  # a day's files are loaded once (unchanged)
+        selected = [interaction_sequences] if day in loaded else [raw_interactions, interaction_sequences]
         result = dg.materialize([raw_interactions, interaction_sequences], partition_key=day, resources=resources,
-                                run_config={"ops": {"interaction_sequences": {"config": sequences}}})
+                                run_config={"ops": {"interaction_sequences": {"config": sequences}}},
+                                selection=selected)
         assert result.success
+        loaded.add(day)
         return next(e for e in result.get_asset_check_evaluations() if e.check_name == "settings_as_the_day_before")
 
     chosen = {"event_types": ["play", "like"], "k_core": 0}
