@@ -93,6 +93,7 @@ def test_every_readme_command_is_run_here_or_has_a_reason() -> None:
     assert set(RUN) | set(NOT_RUN) <= commands, sorted((set(RUN) | set(NOT_RUN)) - commands)  # none stale
 
 
+@pytest.mark.e2e
 def test_the_short_readme_commands_run_as_written(tmp_path: Path) -> None:
     """In a folder laid out like a fresh clone (``work/.venv``: this repository's; ``shared`` beside ``work``), in
     the README's order: later commands read what earlier ones wrote."""

@@ -15,6 +15,8 @@ import duckdb
 import pytest
 import yaml
 
+pytestmark = pytest.mark.e2e  # each test starts the Dagster CLI, the UI or the daemon (TESTING.md)
+
 REPO = Path(__file__).resolve().parents[2]
 DAGSTER = str(Path(sys.executable).with_name("dagster"))
 PARTITION = "2026-01-31"

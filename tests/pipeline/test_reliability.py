@@ -104,6 +104,7 @@ def sequences_built(tmp_path_factory) -> Path:
     return data_dir
 
 
+@pytest.mark.e2e
 def test_training_killed_mid_epoch_resumes_and_ends_like_an_uninterrupted_run(sequences_built, tmp_path,
                                                                              monkeypatch):
     killed, clean = tmp_path / "killed", tmp_path / "clean"
@@ -148,6 +149,7 @@ def test_training_killed_mid_epoch_resumes_and_ends_like_an_uninterrupted_run(se
     assert not (killed / "models" / PARTITION / "training").exists()  # training state dropped at the end
 
 
+@pytest.mark.e2e
 def test_two_instances_training_one_day_at_once_train_one_after_the_other(sequences_built, tmp_path):
     """Two runs of one day from two Dagster instances (another DAGSTER_HOME: the pool does not see the other's
     run) trained in one training folder at once: the first to finish removed it, the other failed, and its retry left
@@ -181,6 +183,7 @@ def test_two_instances_training_one_day_at_once_train_one_after_the_other(sequen
     assert len(runs) == 2 and all((run.parent / "best.pt").exists() for run in runs)
 
 
+@pytest.mark.e2e
 def test_same_partition_twice_at_once_and_again_leaves_the_same_warehouse(sequences_built, tmp_path):
     expected = counts(sequences_built)
     assert expected["raw_interactions"] > 0 and expected["sequences"] > 0

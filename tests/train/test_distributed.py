@@ -48,6 +48,7 @@ def last_json(output: str) -> dict:
     return json.loads(output.strip().splitlines()[-1])
 
 
+@pytest.mark.e2e
 def test_two_processes_match_one_and_their_checkpoints_load_anywhere(events, tmp_path, capfd, monkeypatch):
     assert main(train_args(events, tmp_path / "one", 12)) == 0
     single = last_json(capfd.readouterr().out)
@@ -360,6 +361,7 @@ def test_the_manager_server_ends_only_where_its_caller_is_gone():
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the server ends with its caller on Linux")
+@pytest.mark.e2e
 def test_a_killed_launch_leaves_no_process_behind(events, tmp_path):
     """kill -9 of `elcrec train --nproc 2` left the launch's manager server (half a GB) and its resource tracker
     running for good (a trial of 2026-12-05); the ranks ended. Now nothing of it stays."""
