@@ -2402,3 +2402,25 @@ def test_the_readmes_recbole_settings_load_atomic_files(tmp_path):
             6, datetime(2026, 1, 31, 9, 0, 0, 500000))
         assert con.execute("SELECT item_id, title, categories FROM item_metadata ORDER BY item_id").fetchall() == [
             ("0", '"Toy Story', ["Animation", "Comedy"]), ("1", 'TV 12"', ["Electronics"]), ("2", "Ball", ["Sports"])]
+
+
+def test_a_source_file_with_a_list_of_patterns_and_a_zone_loads_a_tills_times_of_two_forms(tmp_path):
+    """A till's export writes midnight as a date alone (1/31/2026) beside times with a clock; the source settings
+    file's list of patterns reads both, and its timezone stores them as UTC (New York: +5 h in January). With the
+    first pattern alone, the midnight rows are rejected and the blocking check stops the load."""
+    (tmp_path / "team").mkdir()
+    (tmp_path / "team" / "2026-01-31.csv").write_text(
+        "user_id,item_id,timestamp\nu1,a,1/31/2026\nu1,b,1/31/2026 2:05:33 PM\nu2,a,1/31/2026 11:59:59 AM\n"
+        "u2,c,1/31/2026\n", encoding="utf-8")
+    settings = {"format": "csv", "path": "{date}.csv", "timezone": "America/New_York",
+                "timestamp_format": ["%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y"]}
+    (tmp_path / "team" / "source.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
+    source = SourceFile(path=str(tmp_path / "team" / "source.yaml"))
+    assert ingest(tmp_path / "data", source, "2026-01-31").success
+    assert raw_rows(tmp_path / "data") == [("u1", "a", "31 05:00"), ("u1", "b", "31 19:05"),
+                                           ("u2", "a", "31 16:59"), ("u2", "c", "31 05:00")]
+    one = {"ops": {"raw_interactions": {"config": {"timestamp_format": "%m/%d/%Y %I:%M:%S %p"}}}}
+    refused = ingest(tmp_path / "one", source, "2026-01-31", one)
+    assert not refused.success
+    assert "4 rows read, 2 accepted, 2 rejected (bad_timestamp: 2)" in refused.failure_data_for_node(
+        "raw_interactions").user_failure_data.description
