@@ -45,7 +45,8 @@ def null_texts(null_ids: tuple[str, ...]) -> list[str]:
 @dataclass(frozen=True)
 class RowRules:
     """Row-level rules. Timestamps are naive UTC; ``now`` (default: the current time) anchors the future check, with
-    ``future_tolerance`` of clock skew. Rating bounds apply to rows with a rating; an id of ``null_ids`` is none."""
+    ``future_tolerance`` of clock skew. Rating bounds apply to rows with a rating; an id of ``null_ids`` is none.
+    Raises ValueError where a minimum (``min_timestamp``, ``min_rating``) is above its maximum."""
 
     min_timestamp: datetime | None = None
     max_timestamp: datetime | None = None
@@ -61,6 +62,10 @@ class RowRules:
         for name in ("min_timestamp", "max_timestamp", "now"):  # naive UTC, as the events' times ("...Z": aware)
             if (value := getattr(self, name)) is not None and value.tzinfo is not None:
                 object.__setattr__(self, name, value.astimezone(timezone.utc).replace(tzinfo=None))
+        for low, high, unit in (("min_timestamp", "max_timestamp", " (UTC)"), ("min_rating", "max_rating", "")):
+            if None not in (bounds := (getattr(self, low), getattr(self, high))) and bounds[0] > bounds[1]:
+                raise ValueError(f"{low} {bounds[0]} is above {high} {bounds[1]}{unit}: every row would be rejected "
+                                 "(the two swapped?)")
 
 
 @dataclass
@@ -133,7 +138,7 @@ def _rule_details(rules: RowRules, now: datetime) -> pl.Expr:
 
     window = f"{bound(rules.min_timestamp)} .. {bound(rules.max_timestamp)} (UTC)"  # local bounds: converted
     latest = (f"{(now + rules.future_tolerance).replace(microsecond=0)} "
-              f"(now + future_tolerance {rules.future_tolerance})")
+              f"(UTC: now + future_tolerance {rules.future_tolerance})")
     ratings = f"{bound(rules.min_rating)} .. {bound(rules.max_rating)}"
     reason, ts = pl.col("reason"), pl.col("timestamp").dt.to_string("%Y-%m-%d %H:%M:%S")
     return (pl.when(reason == "timestamp_out_of_window").then(pl.format(f"timestamp {{}} is outside {window}", ts))

@@ -151,14 +151,14 @@ def test_the_time_window_without_an_offset_is_a_local_time_of_the_zone(zone: str
     """``min_timestamp`` / ``max_timestamp`` (and ``--min-timestamp`` / ``--max-timestamp``) without an offset are
     local times of ``timezone``, converted as the events' times (the gap and the overlap too); with an offset they
     are moments; without a zone, UTC as written."""
-    with_offset = "2026-12-07T14:05:33-05:00"
+    with_offset = "2027-01-02T14:05:33-05:00"
     for name, local in LOCAL.items():
         expected = EXPECTED[name] if zone else local
         rules = SourceSettings(format="csv", path="e.csv", timezone=zone, min_timestamp=local.isoformat(),
                                max_timestamp=with_offset).resolved({}).row_rules()
         options = DataOptions(timezone=zone, min_timestamp=local.isoformat(), max_timestamp=with_offset).row_rules()
         for window in (rules, options):
-            assert (window.min_timestamp, window.max_timestamp) == (expected, datetime(2026, 12, 7, 19, 5, 33))
+            assert (window.min_timestamp, window.max_timestamp) == (expected, datetime(2027, 1, 2, 19, 5, 33))
     date_alone = DataOptions(timezone=zone, min_timestamp="2026-12-07").row_rules().min_timestamp
     assert date_alone == datetime(2026, 12, 7, 5 if zone else 0)  # local midnight
 

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from elcrec_core.cli.data_options import DataOptions
 from elcrec_core.data import warehouse
 from elcrec_core.data.ingestion import ingest, read_checked
 from elcrec_core.data.source_config import ColumnMap, SourceConfig
@@ -21,6 +22,7 @@ from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.sources import read_source
 from elcrec_core.data.expectations import ExpectationConfig, expect_interactions, expect_sequences
 from elcrec_core.data.validation import NULL_IDS, REASONS, RowCheck, RowRules, check_rows
+from elcrec_pipeline.config import SourceSettings
 
 NOW = datetime(2026, 11, 27, 12, 0, 0)
 RULES = RowRules(min_timestamp=datetime(2020, 1, 1), max_timestamp=datetime(2030, 1, 1), now=NOW,
@@ -141,7 +143,8 @@ def test_every_reason_code(tmp_path: Path) -> None:
     window = "is outside 2020-01-01 00:00:00 .. 2030-01-01 00:00:00 (UTC)"
     assert details[9] == f"timestamp 2019-12-31 23:59:59 {window}"
     assert details[10] == f"timestamp 2030-01-01 00:00:01 {window}"
-    assert details[11] == "timestamp 2026-11-27 12:00:01 is after 2026-11-27 12:00:00 (now + future_tolerance 0:00:00)"
+    assert details[11] == ("timestamp 2026-11-27 12:00:01 is after 2026-11-27 12:00:00 (UTC: now + future_tolerance "
+                           "0:00:00)")
     assert details[13] == "rating 9.0 is outside 1.0 .. 5.0"
     # the empty id's column as the source names it (u, i), not the field (user_id, item_id)
     assert (details[4], details[5], details[6], details[7]) == ("u is empty", "u is empty", "i is empty",
@@ -737,3 +740,14 @@ def test_the_rows_shown_of_a_refused_load_put_the_reasons_of_a_share_of_their_ow
     shown, said = example_rows(rejected)  # no share of their own: the most frequent
     assert (shown["reason"].to_list(), said) == (["missing_user", "duplicate_event", "malformed_line"],
                                                  "the first rejected of the 3 most frequent reasons")
+
+
+def test_a_window_whose_minimum_is_above_its_maximum_is_refused_naming_both() -> None:
+    """Swapped bounds rejected every row, and the load's error then guessed at the format; now they are refused
+    before any row is read, in the source settings and on the command line alike. Equal bounds are a window."""
+    with pytest.raises(ValueError, match=r"^min_timestamp 2026-12-03 05:00:00 is above max_timestamp 2026-03-08 "
+                                         r"05:00:00 \(UTC\): every row would be rejected \(the two swapped\?\)$"):
+        DataOptions(timezone="America/New_York", min_timestamp="2026-12-03", max_timestamp="2026-03-08").row_rules()
+    with pytest.raises(ValueError, match=r"^min_rating 5.0 is above max_rating 1.0: every row"):
+        SourceSettings(format="csv", path="e.csv", min_rating=5, max_rating=1).resolved({}).row_rules()
+    assert RowRules(min_rating=3.0, max_rating=3.0).min_rating == 3.0
