@@ -281,7 +281,11 @@ def read_settings_file(file: Path) -> dict[str, Any]:
     the command line's ``--source``), its ``path`` and ``item_metadata_path`` made absolute against the file's
     folder. Raises OSError where it cannot be read, ``yaml.YAMLError`` where it is no YAML, and TypeError, naming
     what it holds, where that is no mapping."""
-    data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:  # an unquoted strptime pattern: YAML reads % as the start of a directive
+        hint = "\n(a value that begins with % is quoted in YAML: timestamp_format: '%d.%m.%Y %H:%M')"
+        raise yaml.YAMLError(f"{err}{hint}" if "'%'" in str(err) else err) from None
     if not isinstance(data, dict):
         raise TypeError(type(data).__name__)
     for key in ("path", "item_metadata_path"):

@@ -26,6 +26,17 @@ def zone_names() -> frozenset[str]:
     return frozenset(icu & zoneinfo.available_timezones())
 
 
+# names that are no IANA zone but that people write for one: US abbreviations (in summer too) and Windows' zone names
+_COMMON = {"CST": "America/Chicago", "CDT": "America/Chicago", "Central Standard Time": "America/Chicago",
+           "EDT": "America/New_York", "Eastern Standard Time": "America/New_York", "PST": "America/Los_Angeles",
+           "PDT": "America/Los_Angeles", "Pacific Standard Time": "America/Los_Angeles", "MDT": "America/Denver",
+           "Mountain Standard Time": "America/Denver", "India Standard Time": "Asia/Kolkata",
+           "BST": "Europe/London", "GMT Standard Time": "Europe/London", "W. Europe Standard Time": "Europe/Berlin",
+           "Central European Standard Time": "Europe/Warsaw", "Tokyo Standard Time": "Asia/Tokyo",
+           "China Standard Time": "Asia/Shanghai", "AEST": "Australia/Sydney", "AUS Eastern Standard Time":
+           "Australia/Sydney"}
+
+
 def timezone_problem(zone: object, name: str = "timezone") -> str | None:
     """Why ``zone`` is no zone name of :func:`zone_names`, naming the setting ``name`` and the value, with the name
     it may mean (``America/New_Yrok``: ``America/New_York``?; ``new york`` too); None where it is one."""
@@ -37,8 +48,9 @@ def timezone_problem(zone: object, name: str = "timezone") -> str | None:
     cities = {n.rsplit("/", 1)[-1].lower(): n for n in zone_names()}
     lower = {n.lower(): n for n in zone_names()}
     key = zone.strip().lower().replace(" ", "_")
-    close = lower.get(key) or cities.get(key) or next(iter(difflib.get_close_matches(zone, zone_names(), 1, 0.8)),
-                                                      None)
+    common = {n.lower(): z for n, z in _COMMON.items()}.get(zone.strip().lower())
+    close = common or lower.get(key) or cities.get(key) or next(
+        iter(difflib.get_close_matches(zone, zone_names(), 1, 0.8)), None)
     return said + (f"; did you mean {close}?" if close else "")
 
 

@@ -102,7 +102,8 @@ def test_a_parquet_column_of_naive_times_is_local(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("zone", "said"), [
     ("America/New_Yrok", "; did you mean America/New_York?"), ("new york", "; did you mean America/New_York?"),
-    ("CST", ""), ("Eastern Standard Time", "")])
+    ("CST", "; did you mean America/Chicago?"), ("Eastern Standard Time", "; did you mean America/New_York?"),
+    ("pdt", "; did you mean America/Los_Angeles?"), ("IST", "")])  # IST: India's, Israel's or Ireland's
 def test_an_unknown_zone_is_refused_naming_the_setting_and_a_close_name(zone: str, said: str) -> None:
     """Refused when the settings are read, naming the setting and the value; ICU's own three-letter names (CST is
     both China's and the US's) are no IANA names."""

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from elcrec_core.cli.main import main
-from elcrec_core.data.source_config import ColumnMap, SourceConfig
+from elcrec_core.data.source_config import ColumnMap, SourceConfig, read_settings_file
 from elcrec_core.data.sources import read_source
 from elcrec_pipeline.config import SourceSettings
 from elcrec_pipeline.resources import Storage
@@ -140,3 +140,18 @@ def test_elcrec_reads_a_list_from_the_option_given_again_and_from_a_source_file(
         main(["sequences", "--source", str(source), "--timestamp-format", "iso8601", "--timestamp-format", TILL[1]])
     assert ("--timestamp-format = ['iso8601', '%m/%d/%Y']: pattern 1, 'iso8601', is a named format, which stands "
             "alone" in capsys.readouterr().err)
+
+
+def test_an_unquoted_pattern_in_a_settings_file_is_refused_saying_to_quote_it(tmp_path: Path) -> None:
+    """YAML reads a value that begins with % as a directive: its parser's error ends with how to write the pattern;
+    another YAML error is told as the parser tells it."""
+    file = tmp_path / "source.yaml"
+    file.write_text("format: csv\ntimestamp_format: %m/%d/%Y %I:%M:%S %p\n", encoding="utf-8")
+    with pytest.raises(yaml.YAMLError) as refused:
+        read_settings_file(file)
+    assert str(refused.value).endswith("\n(a value that begins with % is quoted in YAML: timestamp_format: "
+                                       "'%d.%m.%Y %H:%M')")
+    file.write_text("format: [csv\n", encoding="utf-8")
+    with pytest.raises(yaml.YAMLError) as other:
+        read_settings_file(file)
+    assert "quoted in YAML" not in str(other.value)
