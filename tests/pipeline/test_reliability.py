@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -32,20 +33,13 @@ from elcrec_pipeline.resources import ComputeDevice, SourceFile, Storage
 REPO = Path(__file__).resolve().parents[2]
 PARTITION = "2026-01-20"
 
-# Materializes the named assets of PARTITION in DATA_DIR in this process (an ephemeral Dagster instance).
+# Materializes the named assets of PARTITION in DATA_DIR in a new process (an ephemeral Dagster instance), as
+# run_assets does here.
 MATERIALIZE = textwrap.dedent("""
     import json, sys
-    import dagster as dg
-    from assets import ingestion, sequences, training
-    from elcrec_pipeline.resources import ComputeDevice, SourceFile, Storage
-    data_dir, partition, config, names = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4:]
-    known = {a.key.path[-1]: a for a in (ingestion.raw_interactions, sequences.interaction_sequences,
-                                          training.elcrec_model)}
-    assets = [known[name] for name in names]
-    result = dg.materialize(assets, partition_key=partition, run_config=config, raise_on_error=False,
-                            resources={"storage": Storage(data_dir=data_dir), "source_file": SourceFile(),
-                                       "device": ComputeDevice(device="cpu", threads=1)})
-    sys.exit(0 if result.success else 1)
+    from tests.pipeline.test_reliability import run_assets
+    data_dir, config, names = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3:]
+    sys.exit(0 if run_assets(data_dir, names, config).success else 1)
 """)
 
 SOURCE = {"synthetic_users": 1000, "synthetic_items": 100, "synthetic_intents": 4}
@@ -63,10 +57,18 @@ def run_config(*names: str) -> dict:
 
 
 def materialize(data_dir: Path, *names: str, config: dict | None = None, **popen) -> subprocess.Popen:
-    cmd = [sys.executable, "-c", MATERIALIZE, str(data_dir), PARTITION, json.dumps(config or run_config(*names)),
-           *names]
+    cmd = [sys.executable, "-c", MATERIALIZE, str(data_dir), json.dumps(config or run_config(*names)), *names]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(cmd, cwd=REPO, env=env, text=True, **popen)
+
+
+def run_assets(data_dir: str | Path, names: Sequence[str], config: dict,
+               instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
+    """A run of the assets ``names`` of PARTITION in ``data_dir`` with run config ``config``, on one CPU thread."""
+    return dg.materialize([ASSETS[name] for name in names], partition_key=PARTITION, instance=instance,
+                          run_config=config, raise_on_error=False,
+                          resources={"storage": Storage(data_dir=str(data_dir)), "source_file": SourceFile(),
+                                     "device": ComputeDevice(device="cpu", threads=1)})
 
 
 def materialize_here(data_dir: Path, *names: str, config: dict | None = None) -> str:
@@ -75,10 +77,7 @@ def materialize_here(data_dir: Path, *names: str, config: dict | None = None) ->
     threads = torch.get_num_threads()  # the device resource sets one thread, as the children have
     try:
         with dg.DagsterInstance.ephemeral() as instance:
-            result = dg.materialize([ASSETS[name] for name in names], partition_key=PARTITION, instance=instance,
-                                    run_config=config or run_config(*names), raise_on_error=False,
-                                    resources={"storage": Storage(data_dir=str(data_dir)), "source_file": SourceFile(),
-                                               "device": ComputeDevice(device="cpu", threads=1)})
+            result = run_assets(data_dir, names, config or run_config(*names), instance)
             log = "\n".join(entry.message for entry in instance.all_logs(result.run_id))
     finally:
         torch.set_num_threads(threads)
