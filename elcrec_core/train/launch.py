@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import multiprocessing
 import os
 import queue
 import signal
@@ -43,10 +42,7 @@ def train_distributed(nproc: int, seqs: Sequences, exp: ExperimentConfig, out_di
     processes on this machine under DistributedDataParallel (gloo on CPU; NCCL with one GPU per process on CUDA).
 
     Each process runs ``threads`` CPU threads (None: ``OMP_NUM_THREADS`` if set, else the cores / ``nproc``).
-    Returns rank 0's result, with ``seconds`` the wall time of the launch (the processes' start included). On a
-    machine without a GPU the processes fork from multiprocessing's fork server, which the first launch of this
-    process starts and which ends with it: they have the environment variables this process had then (with torch's
-    of each rank); with one, they are spawned, with those it has now.
+    Returns rank 0's result, with ``seconds`` the wall time of the launch (the processes' start included).
     Raises ValueError for ``nproc`` < 2, an ``OMP_NUM_THREADS`` that is no count (naming it) or a run of ``out_dir``
     to resume of another number of processes (before any process starts), KeyboardInterrupt where Ctrl-C stopped
     them (:class:`~elcrec_core.train.distributed.Terminated` where a TERM signal did), and
@@ -64,13 +60,8 @@ def train_distributed(nproc: int, seqs: Sequences, exp: ExperimentConfig, out_di
     if nproc > _cores() and not torch.cuda.is_available():  # accepted without a word (helper-240)
         log(f"{nproc} processes on {_cores()} CPU cores: they take turns on the cores (--nproc {_cores()} or fewer "
             "trains faster)")
-    # without a GPU, the ranks fork from a server that imported once what each imported for itself when spawned
-    # (torch, the model, k-means's sklearn, DDP's dynamo: seconds a rank; the spawned ranks' exit took seconds more);
-    # with one, they are spawned as before (a CUDA that the imports started in the server fails in a forked rank)
-    multiprocessing.set_forkserver_preload([__name__, "sklearn.cluster", "torch._dynamo"])
-    start = "spawn" if torch.cuda.is_available() else "forkserver"
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=f"elcrec-{uuid.uuid4().hex}",
-                          rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, start_method=start)
+                          rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, start_method="spawn")
     began = time.perf_counter()
     with start_manager() as manager:
         lines, raised = manager.Queue(), manager.Queue()
