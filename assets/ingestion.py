@@ -203,119 +203,124 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
             {**_counts(check), "files": dg.MetadataValue.text(", ".join(batch.files)),
              "refused_rows": dg.MetadataValue.path(str(kept / REFUSED_ROWS))},
             context.run.run_id)
-    with fails_at_once(f"ingestion of {context.partition_key}", MixedSources):
-        file_day = date.fromisoformat(context.partition_key) if "{date}" in (config.path or "") else None
-        held = _day_content(file_day, batch.files, storage) if file_day is not None else None  # before the load
-        report = store_checked(batch, storage.warehouse, file_day,  # the day of a {date} file's untimed events
-                               overwrite_day=config.overwrite_day)
-    context.log.info(load_line(report.accepted, check, source.format, batch.files,
-                               (report.replaced, report.replaced_rejected), config.max_rejected_share_by_reason or {}))
-    for note in (shrunk_files_note(rows_per_file(check, batch.files), report.replaced_by_file),  # not all there?
-                 not_utf8_note(check, batch.files),
-                 rejected_files_note(check, config.max_rejected_share, source.format, batch.files,
-                                     apart=config.max_rejected_share_by_reason or {})):
-        if note:
+    # the files are read: from here short queries alone, on one open warehouse (opening it costs 20-30 ms)
+    with warehouse.held(storage.warehouse):
+        with fails_at_once(f"ingestion of {context.partition_key}", MixedSources):
+            file_day = date.fromisoformat(context.partition_key) if "{date}" in (config.path or "") else None
+            held = _day_content(file_day, batch.files, storage) if file_day is not None else None  # before the load
+            report = store_checked(batch, storage.warehouse, file_day,  # the day of a {date} file's untimed events
+                                   overwrite_day=config.overwrite_day)
+        context.log.info(load_line(report.accepted, check, source.format, batch.files,
+                                   (report.replaced, report.replaced_rejected),
+                                   config.max_rejected_share_by_reason or {}))
+        for note in (shrunk_files_note(rows_per_file(check, batch.files), report.replaced_by_file),  # not all there?
+                     not_utf8_note(check, batch.files),
+                     rejected_files_note(check, config.max_rejected_share, source.format, batch.files,
+                                         apart=config.max_rejected_share_by_reason or {})):
+            if note:
+                context.log.warning(note)
+        if report.withdrawn_files:  # the day rewritten under new names: its old files' rows go
+            warn, note = withdrawn_note(context.partition_key, report.withdrawn_files, check.rows_in,
+                                        report.replaced + report.replaced_rejected)
+            (context.log.warning if warn else context.log.info)(note)
+        with_rows = {*check.accepted["source_file"], *check.rejected["source_file"]} - {warehouse.SYNTHETIC_SOURCE_FILE}
+        if copies := byte_copies([Path(file) for file in batch.files if file in with_rows]):  # not two empty files
+            context.log.warning(byte_copies_note(copies, batch.files, dated=file_day is not None))  # likely not meant
+        for note in id_notes(check.accepted, batch.files if len(batch.files) > 1 else None, source.format,
+                             columns=(source.columns.user, source.columns.item),  # and beside earlier days' ids
+                             stored=ids_of_other_files(batch.files, storage.warehouse)):
             context.log.warning(note)
-    if report.withdrawn_files:  # the day rewritten under new names: its old files' rows go
-        warn, note = withdrawn_note(context.partition_key, report.withdrawn_files, check.rows_in,
-                                    report.replaced + report.replaced_rejected)
-        (context.log.warning if warn else context.log.info)(note)
-    with_rows = {*check.accepted["source_file"], *check.rejected["source_file"]} - {warehouse.SYNTHETIC_SOURCE_FILE}
-    if copies := byte_copies([Path(file) for file in batch.files if file in with_rows]):  # not two empty files
-        context.log.warning(byte_copies_note(copies, batch.files, dated=file_day is not None))  # likely not meant
-    for note in id_notes(check.accepted, batch.files if len(batch.files) > 1 else None, source.format,
-                         columns=(source.columns.user, source.columns.item),  # and beside earlier days' ids
-                         stored=ids_of_other_files(batch.files, storage.warehouse)):
-        context.log.warning(note)
-    other_rules = files_under_other_rules(batch, storage.warehouse)
-    if other_rules:  # a changed min_rating (say) applies to the files loaded from now on, not to the stored ones
-        context.log.warning(other_rules_note(other_rules))
-    gone = stored_files_gone(storage.warehouse)
-    if gone:  # a delivery withdrawn from the folder: its events are still used
-        context.log.warning(f"{len(gone)} stored file(s) are no longer on disk, and their rows stay in the warehouse "
-                            f"(the sequences use them): {', '.join(gone[:5])}{', ...' if len(gone) > 5 else ''}. To "
-                            "withdraw a file's events, empty the file and load it again" + (
-                                "; or, where a writer rewrites a day under new file names (Spark), set "
-                                "overwrite_day: true in the source settings and load the day again: the files an "
-                                "earlier load of the day read and that are gone are then withdrawn"
-                                if file_day is not None and not config.overwrite_day else ""))
-    if source.format == "synthetic":  # keep the planted intents: the profiles measure how well they are found
-        planted = generate(source.synthetic).user_intents.with_columns(pl.col("user_id").cast(pl.String))
-        warehouse.replace_table(storage.warehouse, "planted_intents", planted)
-    metadata_counts = {}
-    if item_metadata is not None:
-        metadata_counts = warehouse.load_item_metadata(items, rejected_items, item_metadata.path, storage.warehouse)
-        if len(rejected_items):  # a green run must not hide items that lost their titles and categories; a
-            # spreadsheet's empty rows (;;, empty_row) alone lose none: an INFO line, as the events' empty rows
-            lost = (rejected_items["reason"] != "empty_row").any()
-            (context.log.warning if lost else context.log.info)(
-                rejected_items_note(rejected_items, len(items), item_metadata.path))
-    metadata = {
-        **_counts(check),
-        "days_covered": _days(report.days),
-        "files": dg.MetadataValue.text(", ".join(report.files)),
-        "files_withdrawn": dg.MetadataValue.text(", ".join(report.withdrawn_files) or "none"),
-        "rows_replaced": report.replaced,
-        "rejected_rows_replaced": report.replaced_rejected,
-        "files_under_other_row_rules": dg.MetadataValue.int(len(other_rules)),
-        "stored_files_not_on_disk": dg.MetadataValue.text(  # an inbox that archives its files: many, each day
-            ", ".join(gone[:10]) + (f", ... ({len(gone)} in all)" if len(gone) > 10 else "") or "none"),
-        **({"files_version": dg.MetadataValue.text(version), "files_shape": dg.MetadataValue.text(content[0]),
-            "files_content": dg.MetadataValue.text(content[1])} if version and content else {}),
-        "tables": _tables(storage),
-        **warehouse_entry(storage.warehouse),  # the sensor reads this folder's loads alone
-        **warehouse_table(storage.warehouse, "raw_interactions", RAW_COLUMNS, partition_rows=report.accepted),
-    }
-    if metadata_counts:
-        metadata["item_metadata"] = table([metadata_counts], ITEM_METADATA_COUNTS)
-    busy = days_in_progress(context.instance)
-    earlier = _earlier_days_files(config.path, start.date(), context.partition_key, busy)
-    late = never_loaded([file for files in earlier.values() for file in files], storage.warehouse)
-    corrected, corrected_days = _corrected_files(context.instance, earlier, storage.warehouse)
-    missing = _days_without_files(config.path, start.date(), context.partition_key, storage, busy)
-    beside = _missing_beside_others(config.path, start.date(), context.partition_key, storage.warehouse)
-    notes = [note for note in (late and _late_note(late, context.partition_key),
-                               (corrected or corrected_days) and _corrected_note(corrected, corrected_days,
-                                                                                 context.partition_key),
-                               missing and _missing_note(missing, context.partition_key),
-                               beside and _beside_note(beside, context.partition_key)) if note]
-    unloaded = sentences(*notes) if notes else ""
-    if unloaded:
-        context.log.warning(unloaded)
-    metadata["earlier_days_not_loaded"] = dg.MetadataValue.int(len(late))
-    metadata[EARLIER_DAYS_NOTE] = dg.MetadataValue.text(unloaded)  # the day's report repeats it
-    changed = held is not None and _day_content(file_day, batch.files, storage) != held
-    metadata["content_changed"] = dg.MetadataValue.bool(changed)  # the sensor runs the newest later day again
-    warned = [_later_days_trained_after(context, changed, storage),
-              _events_on_their_day(config.path, report, check.accepted, context.partition_key, storage.warehouse),
-              _metadata_matches(warehouse.item_metadata_coverage(storage.warehouse,
-                                                                  day=date.fromisoformat(context.partition_key))),
-              _categories_split(items, item_metadata)]
-    log_failed_checks(context, warned)
-    yield dg.MaterializeResult(
-        data_version=dg.DataVersion(digest(config.model_dump(), files)),
-        metadata=metadata,
-        check_results=[dg.AssetCheckResult(check_name="interaction_expectations", passed=True,
-                                           description=PASSED_EXPECTATIONS,  # a passed check said nothing (helper-232)
-                                           metadata=expectation_results(expectations)),
-                       dg.AssetCheckResult(
-                           check_name="earlier_days_loaded", passed=not unloaded,
-                           severity=dg.AssetCheckSeverity.WARN, description=unloaded or (
-                               f"every file of the {LATE_DAYS} days before {context.partition_key} is loaded as it "
-                               "is, and none is missing" if config.path and "{date}" in config.path else
-                               "not judged: the source names no {date} files"),
-                           metadata={"files_not_loaded": dg.MetadataValue.int(len(late)),
-                                     # a day whose changed file cannot be told counts one
-                                     "files_changed_since_loaded": dg.MetadataValue.int(len(corrected)
-                                                                                        + len(corrected_days)),
-                                     "days_with_a_file_changed": dg.MetadataValue.text(", ".join(corrected_days)
-                                                                                       or "none"),
-                                     "first_files": dg.MetadataValue.text(", ".join(map(str, late[:10])) or "none"),
-                                     "days_without_files": dg.MetadataValue.text(", ".join(missing) or "none"),
-                                     "files_missing_beside_others": dg.MetadataValue.text(", ".join(beside)
-                                                                                          or "none")}),
-                       *warned],
-    )
+        other_rules = files_under_other_rules(batch, storage.warehouse)
+        if other_rules:  # a changed min_rating (say) applies to the files loaded from now on, not to the stored ones
+            context.log.warning(other_rules_note(other_rules))
+        gone = stored_files_gone(storage.warehouse)
+        if gone:  # a delivery withdrawn from the folder: its events are still used
+            context.log.warning(f"{len(gone)} stored file(s) are no longer on disk, and their rows stay in the "
+                                f"warehouse (the sequences use them): {', '.join(gone[:5])}"
+                                f"{', ...' if len(gone) > 5 else ''}. To "
+                                "withdraw a file's events, empty the file and load it again" + (
+                                    "; or, where a writer rewrites a day under new file names (Spark), set "
+                                    "overwrite_day: true in the source settings and load the day again: the files an "
+                                    "earlier load of the day read and that are gone are then withdrawn"
+                                    if file_day is not None and not config.overwrite_day else ""))
+        if source.format == "synthetic":  # keep the planted intents: the profiles measure how well they are found
+            planted = generate(source.synthetic).user_intents.with_columns(pl.col("user_id").cast(pl.String))
+            warehouse.replace_table(storage.warehouse, "planted_intents", planted)
+        metadata_counts = {}
+        if item_metadata is not None:
+            metadata_counts = warehouse.load_item_metadata(items, rejected_items, item_metadata.path, storage.warehouse)
+            if len(rejected_items):  # a green run must not hide items that lost their titles and categories; a
+                # spreadsheet's empty rows (;;, empty_row) alone lose none: an INFO line, as the events' empty rows
+                lost = (rejected_items["reason"] != "empty_row").any()
+                (context.log.warning if lost else context.log.info)(
+                    rejected_items_note(rejected_items, len(items), item_metadata.path))
+        metadata = {
+            **_counts(check),
+            "days_covered": _days(report.days),
+            "files": dg.MetadataValue.text(", ".join(report.files)),
+            "files_withdrawn": dg.MetadataValue.text(", ".join(report.withdrawn_files) or "none"),
+            "rows_replaced": report.replaced,
+            "rejected_rows_replaced": report.replaced_rejected,
+            "files_under_other_row_rules": dg.MetadataValue.int(len(other_rules)),
+            "stored_files_not_on_disk": dg.MetadataValue.text(  # an inbox that archives its files: many, each day
+                ", ".join(gone[:10]) + (f", ... ({len(gone)} in all)" if len(gone) > 10 else "") or "none"),
+            **({"files_version": dg.MetadataValue.text(version), "files_shape": dg.MetadataValue.text(content[0]),
+                "files_content": dg.MetadataValue.text(content[1])} if version and content else {}),
+            "tables": _tables(storage),
+            **warehouse_entry(storage.warehouse),  # the sensor reads this folder's loads alone
+            **warehouse_table(storage.warehouse, "raw_interactions", RAW_COLUMNS, partition_rows=report.accepted),
+        }
+        if metadata_counts:
+            metadata["item_metadata"] = table([metadata_counts], ITEM_METADATA_COUNTS)
+        busy = days_in_progress(context.instance)
+        earlier = _earlier_days_files(config.path, start.date(), context.partition_key, busy)
+        late = never_loaded([file for files in earlier.values() for file in files], storage.warehouse)
+        corrected, corrected_days = _corrected_files(context.instance, earlier, storage.warehouse)
+        missing = _days_without_files(config.path, start.date(), context.partition_key, storage, busy)
+        beside = _missing_beside_others(config.path, start.date(), context.partition_key, storage.warehouse)
+        notes = [note for note in (late and _late_note(late, context.partition_key),
+                                   (corrected or corrected_days) and _corrected_note(corrected, corrected_days,
+                                                                                     context.partition_key),
+                                   missing and _missing_note(missing, context.partition_key),
+                                   beside and _beside_note(beside, context.partition_key)) if note]
+        unloaded = sentences(*notes) if notes else ""
+        if unloaded:
+            context.log.warning(unloaded)
+        metadata["earlier_days_not_loaded"] = dg.MetadataValue.int(len(late))
+        metadata[EARLIER_DAYS_NOTE] = dg.MetadataValue.text(unloaded)  # the day's report repeats it
+        changed = held is not None and _day_content(file_day, batch.files, storage) != held
+        metadata["content_changed"] = dg.MetadataValue.bool(changed)  # the sensor runs the newest later day again
+        warned = [_later_days_trained_after(context, changed, storage),
+                  _events_on_their_day(config.path, report, check.accepted, context.partition_key, storage.warehouse),
+                  _metadata_matches(warehouse.item_metadata_coverage(storage.warehouse,
+                                                                      day=date.fromisoformat(context.partition_key))),
+                  _categories_split(items, item_metadata)]
+        log_failed_checks(context, warned)
+        yield dg.MaterializeResult(
+            data_version=dg.DataVersion(digest(config.model_dump(), files)),
+            metadata=metadata,
+            check_results=[dg.AssetCheckResult(check_name="interaction_expectations", passed=True,
+                                               # a passed check said nothing (helper-232)
+                                               description=PASSED_EXPECTATIONS,
+                                               metadata=expectation_results(expectations)),
+                           dg.AssetCheckResult(
+                               check_name="earlier_days_loaded", passed=not unloaded,
+                               severity=dg.AssetCheckSeverity.WARN, description=unloaded or (
+                                   f"every file of the {LATE_DAYS} days before {context.partition_key} is loaded as it "
+                                   "is, and none is missing" if config.path and "{date}" in config.path else
+                                   "not judged: the source names no {date} files"),
+                               metadata={"files_not_loaded": dg.MetadataValue.int(len(late)),
+                                         # a day whose changed file cannot be told counts one
+                                         "files_changed_since_loaded": dg.MetadataValue.int(len(corrected)
+                                                                                            + len(corrected_days)),
+                                         "days_with_a_file_changed": dg.MetadataValue.text(", ".join(corrected_days)
+                                                                                           or "none"),
+                                         "first_files": dg.MetadataValue.text(", ".join(map(str, late[:10])) or "none"),
+                                         "days_without_files": dg.MetadataValue.text(", ".join(missing) or "none"),
+                                         "files_missing_beside_others": dg.MetadataValue.text(", ".join(beside)
+                                                                                              or "none")}),
+                           *warned],
+        )
 
 
 def earlier_days_note(instance: dg.DagsterInstance, partition: str, warehouse_path: Path) -> str:
@@ -655,15 +660,17 @@ def _days(days: list[date]) -> dg.TextMetadataValue:
 )
 def rejected_interactions(context: dg.AssetExecutionContext, storage: Storage) -> dg.MaterializeResult:
     day = date.fromisoformat(context.partition_key) if context.has_partition_key else None
-    with fails_at_once("rejected_interactions (materialize raw_interactions first)", FileNotFoundError):
+    with (fails_at_once("rejected_interactions (materialize raw_interactions first)", FileNotFoundError),
+          warehouse.held(storage.warehouse, read_only=True)):  # three reads on one open warehouse
         by_reason, sample = day_loads.rejected_summary(storage.warehouse, day=day)  # the day's, as its load's
         rejected = warehouse.read_table(storage.warehouse, "rejected_interactions").sort("source_file", "source_row")
+        stored = warehouse_table(storage.warehouse, "rejected_interactions", REJECTED_COLUMNS,
+                                 partition_rows=sum(by_reason.values()))
     rows = rejected.drop("load_id")  # the rows, not which load stored them: loading again changes no version
     return dg.MaterializeResult(data_version=dg.DataVersion(digest({}, [rows])), metadata={
         "rejected": sum(by_reason.values()),
         "by_reason": _by_reason(by_reason),
         "sample": table(sample, {name: REJECTED_COLUMNS[name] for name in sample.columns}),
-        **warehouse_table(storage.warehouse, "rejected_interactions", REJECTED_COLUMNS,
-                          partition_rows=sum(by_reason.values())),
+        **stored,
         **warehouse_entry(storage.warehouse),  # which data folder's (one instance may run several)
     })

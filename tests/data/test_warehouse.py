@@ -342,3 +342,59 @@ def test_a_path_with_a_question_mark_is_refused_by_name(tmp_path: Path) -> None:
         with warehouse.connect(path):
             pass
     assert not path.parent.exists()
+
+
+def _counting_opens(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Each opening of a warehouse file from now on, as its read_only flag."""
+    opens: list[bool] = []
+    real = warehouse.open_waiting
+
+    def counted(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
+        opens.append(read_only)
+        return real(path, read_only, wait_s)
+    monkeypatch.setattr(warehouse, "open_waiting", counted)
+    return opens
+
+
+def test_a_held_warehouse_is_opened_once_and_each_connection_in_it_is_its_own(
+        tmp_path: Path, daily: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "w.duckdb"
+    ingest(SourceConfig(format="csv", path=str(daily)), RULES, db)
+    expected = (_counts(db), warehouse.read_table(db, "raw_interactions").sort("source_file", "source_row").rows())
+    opens = _counting_opens(monkeypatch)
+    with warehouse.held(tmp_path / "." / "w.duckdb"):  # the same file under another spelling
+        assert (_counts(db), warehouse.read_table(db, "raw_interactions").sort("source_file", "source_row").rows()) \
+            == expected
+        with pytest.raises(RuntimeError, match="boom"), warehouse.transaction(db) as con:
+            con.execute("INSERT INTO item_index VALUES (1, 'a', now()::TIMESTAMP)")
+            raise RuntimeError("boom")
+        with warehouse.transaction(db) as con:
+            con.execute("INSERT INTO item_index VALUES (1, 'b', now()::TIMESTAMP)")
+        with warehouse.connect(db, read_only=True) as con:
+            con.execute("SET TimeZone = 'America/New_York'")
+            con.execute("CREATE TEMP VIEW mine AS SELECT 1")
+            assert con.execute("SELECT item_id FROM item_index").fetchall() == [("b",)]  # committed, not rolled back
+        with warehouse.held(db, read_only=True), warehouse.connect(db) as con:  # held already, and writable
+            assert con.execute("SELECT current_setting('TimeZone')").fetchall() == [("UTC",)]  # not the other's
+            assert con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 'mine'").fetchall() == [(0,)]
+    assert opens == [False]
+    duckdb.connect(str(db), read_only=True).close()  # closed: DuckDB opens a file in one mode per process
+    assert warehouse.table_counts(db)["item_index"] == 1 and opens == [False, True]  # opened again
+
+
+def test_a_warehouse_held_read_only_must_exist_and_is_not_written_in_its_block(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "w.duckdb"
+    with pytest.raises(FileNotFoundError, match=re.escape(f"no warehouse at {db}")):
+        with warehouse.held(db, read_only=True):
+            pass
+    assert not db.exists()
+    with warehouse.connect(db):  # created
+        pass
+    opens = _counting_opens(monkeypatch)
+    with warehouse.held(db, read_only=True):
+        assert warehouse.table_counts(db)["loads"] == 0
+        with pytest.raises(ValueError, match=re.escape(f"the warehouse {db} is held read-only in this block")):
+            with warehouse.transaction(db):
+                pass
+    assert opens == [True]
