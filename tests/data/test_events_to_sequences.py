@@ -291,6 +291,19 @@ def test_an_event_in_two_files_is_one_whatever_the_case_of_its_event_type(tmp_pa
         assert (build.summary.events_in, build.summary.repeated_across_files) == (4, 1)
 
 
+def test_events_without_types_are_keyed_without_a_duckdb_connection(monkeypatch) -> None:
+    """No type to key (a file without an event type column, no repeated rows to compare): None stays None and no
+    in-memory DuckDB is opened (20 ms a load, twice for a build, before); a type among them still goes to DuckDB."""
+    from elcrec_core.data import event_selection
+
+    opened = []
+    real = duckdb.connect
+    monkeypatch.setattr(event_selection.duckdb, "connect", lambda *a, **k: opened.append(a) or real(*a, **k))
+    assert event_selection.type_keys([]) == [] and event_selection.type_keys([None, None]) == [None, None]
+    assert opened == []
+    assert event_selection.type_keys([None, " VIEW", None]) == [None, "view", None] and len(opened) == 1
+
+
 def test_a_folder_moved_and_loaded_again_gives_the_same_sequences(tmp_path: Path) -> None:
     """Files are keyed by path: the moved folder's files are new files to the warehouse, whose events are all
     stored twice. Timed events (csv) and a whole copy of untimed ones (the sequence format) are used once; a
