@@ -25,7 +25,7 @@ from elcrec_core.data.rejections import write_rejected
 from elcrec_core.data.sequences import Sequences
 from elcrec_core.data.text_encoding import encoding_problem
 from elcrec_core.data.time_zones import timezone_problem
-from elcrec_core.data.timestamp_patterns import FORMATS_TEXT, timestamp_format_problem, timestamp_format_value
+from elcrec_core.data.timestamp_patterns import FORMATS_TEXT, timestamp_format_value
 from elcrec_core.train.auto_preset import AUTO, BASE_PRESET, preset_experiment
 
 TRAIN_FIELDS = {field.name for field in dataclasses.fields(TrainConfig)}
@@ -36,13 +36,6 @@ def _encoding(name: str) -> str:
     if problem := encoding_problem(name):  # rot13 too, a codec but no text encoding (helper-202)
         raise argparse.ArgumentTypeError(f"{problem} (a Python codec: utf-8, latin-1, cp1252, utf-16, ...)")
     return name
-
-
-def _timestamp_format(fmt: str) -> str:
-    """``fmt`` where it is a timestamp format (a named one or a strptime pattern); else argparse's error."""
-    if problem := timestamp_format_problem(fmt, "--timestamp-format"):
-        raise argparse.ArgumentTypeError(problem)
-    return fmt
 
 
 def _timezone(zone: str) -> str:
@@ -143,7 +136,9 @@ def add_data_options(p: argparse.ArgumentParser, data_help: str, default: str | 
     g.add_argument("--data", default=default, help=data_help + (
         " (default: the --source file's path)" if default is None else f" (default: the --source file's path, else "
                                                                        f"{default})"))
-    p.set_defaults(data_default=default)  # taken where no --source gives a path (train: the synthetic data)
+    # data_default: taken where no --source gives a path (train: the synthetic data); data_parser: the command's
+    # own parser, which refuses a --source file's or the data options' bad values with its usage (helper-268)
+    p.set_defaults(data_default=default, data_parser=p)
     g.add_argument("--source", metavar="YAML", help="the pipeline's source settings file (ELCREC_SOURCE): its format, "
                                                     "columns, reading settings and row rules for the options not "
                                                     "given, and its path for --data (a {date} path: every day's "
@@ -157,7 +152,7 @@ def add_data_options(p: argparse.ArgumentParser, data_help: str, default: str | 
     g.add_argument("--item-column", help="column of the item id (default item_id)")
     g.add_argument("--timestamp-column", help="column of the time (default timestamp; none: no times, events "
                                               "keep the file's order)")
-    g.add_argument("--timestamp-format", type=_timestamp_format, metavar="FORMAT", action="append",
+    g.add_argument("--timestamp-format", metavar="FORMAT", action="append",  # checked by apply_source_file
                    help=f"{FORMATS_TEXT.replace('%', '%%')} (a German Excel export's 07.12.2026 14:03); given again, "
                         "patterns for times of several forms, each time read by the first that reads it whole "
                         "(--timestamp-format '%%m/%%d/%%Y %%I:%%M:%%S %%p' --timestamp-format '%%m/%%d/%%Y'); "

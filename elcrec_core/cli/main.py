@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     commands_parser = parser()
     args = commands_parser.parse_args(argv)
     if hasattr(args, "source"):  # a command that reads --data
-        apply_source_file(commands_parser, args)
+        apply_source_file(args.data_parser, args)
     keep_freed_memory()
     if getattr(args, "threads", None):  # the commands that compute with torch (EASE's solve included)
         torch.set_num_threads(args.threads)

@@ -16,8 +16,9 @@ from elcrec_core.data.expectations import ExpectationConfig
 from elcrec_core.data.source_config import (delimited_refusal, delimited_settings, files_now, path_without_format,
                                              read_settings_file)
 from elcrec_core.data.source_folders import metadata_among_events
-from elcrec_core.data.time_zones import timezone_problem
+from elcrec_core.data.time_zones import naive_utc, timezone_problem, zone_warning
 from elcrec_core.data.timestamp_patterns import timestamp_format_problem
+from elcrec_core.data.validation import RowRules
 
 # the source settings that name the command line's data options: {setting: option's attribute}
 _OPTIONS = {"user_column": "user_column", "item_column": "item_column", "timestamp_format": "timestamp_format",
@@ -45,7 +46,8 @@ def apply_source_file(parser: argparse.ArgumentParser, args: argparse.Namespace)
     ``args.source`` (options given win), and ``args.data`` from its ``path`` (relative to the file's folder; a
     ``{date}`` path as a glob of every day's files, or folders) or ``format: synthetic``; without a source file or
     a path, the command's default ``--data`` (train: the synthetic data), else ``parser`` refuses the command. Says
-    on stderr which of its settings the command line does not use (the pipeline's own, such as ``min_rows``);
+    on stderr which of its settings the command line does not use (the pipeline's own, such as ``min_rows``), and
+    a timezone likely not meant (EST: :func:`~elcrec_core.data.time_zones.zone_warning`);
     ``parser`` refuses a file that cannot be read, a setting the pipeline does not know (a misspelt one), a path
     without a format, a setting of the wrong type and a quote character other than ``"`` (the command line has none
     other)."""
@@ -65,17 +67,21 @@ def apply_source_file(parser: argparse.ArgumentParser, args: argparse.Namespace)
         "timezone" in given and timezone_problem(given["timezone"]))
     if problem:
         parser.error(f"--source {args.source}: {problem} (the pipeline refuses it too)")
-    several = isinstance(args.timestamp_format, list) and len(args.timestamp_format) > 1  # each one checked alone
-    if problem := several and timestamp_format_problem(args.timestamp_format, "--timestamp-format"):
-        parser.error(problem)  # iso8601 among patterns
+    if problem := _timestamp_formats_problem(args.timestamp_format):
+        parser.error(problem)
     if given.get("quote") not in (None, "", '"'):
         parser.error(f"--source {args.source}: quote {given['quote']!r}: the command line reads '\"' or no quoting "
                      "(--no-quote) alone")
-    for setting, attribute in _OPTIONS.items():
-        if setting in given and getattr(args, attribute) is None:  # YAML's dates, ids as numbers: the options' text
-            patterns = setting == "timestamp_format" and isinstance(given[setting], list)  # checked above
-            as_given = setting in ("min_rating", "max_rating") or patterns
-            setattr(args, attribute, given[setting] if as_given else str(given[setting]))
+    taken = [setting for setting, attribute in _OPTIONS.items()
+             if setting in given and getattr(args, attribute) is None]
+    for setting in taken:  # YAML's dates, ids as numbers: the options' text
+        patterns = setting == "timestamp_format" and isinstance(given[setting], list)  # checked above
+        as_given = setting in ("min_rating", "max_rating") or patterns
+        setattr(args, _OPTIONS[setting], given[setting] if as_given else str(given[setting]))
+    if problem := _bounds_problem(args, taken):
+        parser.error(f"--source {args.source}: {problem}")
+    if warning := zone_warning(args.timezone, "timezone" if "timezone" in taken else "--timezone"):  # EST: valid
+        print(f"--source {args.source}: {warning}" if "timezone" in taken else warning, file=sys.stderr)
     if args.format == "auto" and given.get("format") not in (None, "synthetic"):
         args.format = given["format"]
     if args.timestamp_column is None and "timestamp_column" in given:
@@ -109,6 +115,47 @@ def apply_source_file(parser: argparse.ArgumentParser, args: argparse.Namespace)
     if unused := sorted(set(settings) & _PIPELINE_OWN):
         print(f"--source {args.source}: the command line does not use {', '.join(unused)} (the pipeline's own "
               "settings)", file=sys.stderr)
+
+
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
+
+
+def _timestamp_formats_problem(formats: list[str] | None) -> str | None:
+    """Why the ``--timestamp-format`` values given (None: none) are no timestamp format: a value that is none,
+    named with its place where the option was given more than once (``the second --timestamp-format = '%Q': no
+    strptime pattern (...)``: helper-268's trial was told the value alone), else a list that holds a named format
+    (iso8601 among patterns); None where they are one."""
+    if not formats:
+        return None
+    for place, fmt in enumerate(formats):
+        name = "--timestamp-format" if len(formats) == 1 else (
+            f"the {_ORDINALS[place]} --timestamp-format" if place < len(_ORDINALS)
+            else f"--timestamp-format number {place + 1}")
+        if problem := timestamp_format_problem(fmt, name):
+            return problem
+    return timestamp_format_problem(formats, "--timestamp-format") if len(formats) > 1 else None
+
+
+def _bounds_problem(args: argparse.Namespace, taken: list[str]) -> str | None:
+    """Why the time window or the rating bounds of ``args`` cannot be, where the source settings file gave one of
+    them (``taken``: the settings it gave): a time that is no ISO 8601 time, named as the file's setting, or a
+    minimum above its maximum, naming the options that the command line gave beside them; None where they can be
+    (helper-268's trial: a swapped window of the file was told of "the settings", not of the file)."""
+    pairs = [pair for pair in (("min_timestamp", "max_timestamp"), ("min_rating", "max_rating"))
+             if {*pair} & {*taken}]
+    if not pairs:
+        return None
+    name = {setting: setting if setting in taken else "--" + setting.replace("_", "-") for pair in pairs
+            for setting in pair}
+    try:
+        window = {setting: naive_utc(name[setting], getattr(args, setting), args.timezone)
+                  for setting in ("min_timestamp", "max_timestamp") if setting in name}
+        RowRules(**window, **{setting: getattr(args, setting) for setting in ("min_rating", "max_rating")
+                              if setting in name})
+    except ValueError as err:
+        options = [option for option in name.values() if option.startswith("--")]
+        return str(err) + (f" ({', '.join(options)}: the command line's)" if options else "")
+    return None
 
 
 _DAY_GLOB = "[0-9]" * 4 + "-" + "[0-9]" * 2 + "-" + "[0-9]" * 2  # a {date}: the partition's day, YYYY-MM-DD

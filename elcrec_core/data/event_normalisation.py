@@ -17,8 +17,8 @@ from elcrec_core.data.files import (
 )
 from elcrec_core.data.source_config import NORMALISED_SCHEMA, ColumnMap
 from elcrec_core.data.time_zones import is_naive_type, local_to_utc_sql
-from elcrec_core.data.timestamp_patterns import LOCAL_DATE, LOCALE_MARK, locale_hints, pattern_detail, pattern_sql, \
-    patterns_of
+from elcrec_core.data.timestamp_patterns import LOCAL_DATE, LOCALE_MARK, iso_form_sql, locale_hints, pattern_detail, \
+    pattern_sql, patterns_of
 from elcrec_core.data.validation import NO_VALUE, NULL_IDS, REASONS, null_texts
 
 _EPOCH_SCALE = {"epoch_s": 1_000_000, "epoch_ms": 1_000, "epoch_us": 1}  # to microseconds
@@ -165,7 +165,7 @@ def _form_hint(fmt: str | tuple[str, ...]) -> str:
     number, iso = "regexp_matches(t_raw, '^[+-]?[0-9]+([.][0-9]+)?$')", "regexp_matches(t_raw, '^[0-9]{4}-[0-9]{2}')"
     locale = f"WHEN regexp_matches(t_raw, '{LOCAL_DATE}') THEN '{LOCALE_MARK}' ELSE '' END"  # under every format
     if patterns := patterns_of(fmt):  # (helper-195: epoch_s, the default, had none)
-        return f"{pattern_detail(patterns)} || CASE {locale}"
+        return f"{pattern_detail(patterns)} || CASE {iso_form_sql(patterns)}{locale}"
     if fmt == "iso8601":
         return f"CASE WHEN {number} THEN ' (a number, no ISO 8601 time: an epoch time? timestamp_format)' {locale}"
     longer = {"epoch_s": ("epoch_ms", 13), "epoch_ms": ("epoch_us", 16)}.get(fmt)

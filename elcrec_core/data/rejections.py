@@ -13,6 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
+from elcrec_core.data.detail_shortening import shorten_detail
 from elcrec_core.data.expectations import UNBOUNDED, ExpectationConfig, rejected_shares, unbounded_rows
 from elcrec_core.data.validation import CUT_SHORT, REASONS, REJECTED_COLUMNS, RowCheck
 
@@ -41,9 +42,10 @@ def reason_counts(by_reason: Mapping[str, int]) -> str:
 def rejected_examples(rejected: pl.DataFrame, n: int, files: Sequence[str] | None, fmt: str) -> list[str]:
     """The first ``n`` rejected rows (``REJECTED_COLUMNS``) as ``line 5: bad_timestamp (timestamp: x)``, with the
     file first where ``files`` (the load's) are given, as :func:`_row_name` names it; a ``line`` of a text file, a
-    ``row`` of the source format ``fmt`` where that is Parquet or generated data, an ``event`` of a sequence file."""
+    ``row`` of the source format ``fmt`` where that is Parquet or generated data, an ``event`` of a sequence file;
+    a long detail cut in its value, not its advice (:func:`shorten_detail`)."""
     return [f"{_row_name(file, row, files, fmt, reason == 'malformed_line')}: {reason}"
-            + (f" ({shorten(detail)})" if detail else "")
+            + (f" ({shorten_detail(detail)})" if detail else "")
             for file, row, reason, detail in rejected.head(n).select("source_file", "source_row", "reason",
                                                                      "detail").iter_rows()]
 

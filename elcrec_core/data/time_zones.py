@@ -10,8 +10,9 @@ in standard time (-05:00: 06:30 UTC; Python's zoneinfo with ``fold=1``)."""
 from __future__ import annotations
 
 import difflib
+import re
 import zoneinfo
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
 import duckdb
@@ -52,6 +53,51 @@ def timezone_problem(zone: object, name: str = "timezone") -> str | None:
     close = common or lower.get(key) or cities.get(key) or next(
         iter(difflib.get_close_matches(zone, zone_names(), 1, 0.8)), None)
     return said + (f"; did you mean {close}?" if close else "")
+
+
+# valid names that a US team writes for its region's zone: EST, MST and HST are fixed offsets all year; EST5EDT and
+# its kind follow today's US rules (the tz database links them to the zone named here)
+_MEANT = {"EST": "America/New_York", "MST": "America/Denver", "HST": "Pacific/Honolulu",
+          "EST5EDT": "America/New_York", "CST6CDT": "America/Chicago", "MST7MDT": "America/Denver",
+          "PST8PDT": "America/Los_Angeles"}
+_ALSO = {"MST": " (in Arizona, America/Phoenix, whose clocks are MST's all year)"}
+
+
+def zone_warning(zone: str | None, name: str = "timezone") -> str | None:
+    """A warning for a valid ``zone`` (of the setting ``name``) that is likely not the zone meant, None for others
+    (None too): a US name (EST, MST, EST5EDT, ...) whose clocks differ from those of the zone it is written for
+    (EST: UTC-05:00 all year, without the summer's EDT, where America/New_York is meant; HST, whose clocks are
+    Pacific/Honolulu's, none), and an ``Etc/GMT+5``, whose POSIX sign means UTC-05:00. Each names the offset that
+    the name is and the zone likely meant (helper-268's trial: ``timezone: EST`` read summer times an hour off
+    without a word)."""
+    if zone is None:
+        return None
+    offsets = _offsets(zone)
+    offset = _offset_text(offsets[0]) if len(set(offsets)) == 1 else None
+    if (etc := re.fullmatch(r"Etc/GMT([+-])([0-9]+)", zone)) and offset not in (None, "+00:00"):
+        return (f"{name} = {zone!r} is UTC{offset} all year, without summer time: the POSIX sign, Etc/GMT{etc[1]}"
+                f"{etc[2]} is {etc[2]} hours {'behind' if etc[1] == '+' else 'ahead of'} UTC; where the clocks of a "
+                "region are meant, its zone (such as America/New_York) reads the summer's times as they are")
+    if (meant := _MEANT.get(zone)) is None or offsets == _offsets(meant):
+        return None
+    what = f"UTC{offset} all year, without summer time" if offset else f"not the clocks of {meant}"
+    return (f"{name} = {zone!r} is {what}: where the clocks of {meant} are meant, its times of summer are read an "
+            f"hour off; give {meant}{_ALSO.get(zone, '')}")
+
+
+@lru_cache(maxsize=32)
+def _offsets(zone: str) -> tuple[timedelta, ...]:
+    """The UTC offsets of ``zone`` in January and July of each year 1970-2037, as DuckDB's ICU converts by."""
+    with duckdb.connect() as con:
+        return tuple(offset for (offset,) in con.execute(
+            "SELECT t - timezone('UTC', timezone($zone, t)) FROM (SELECT unnest(generate_series(TIMESTAMP "
+            "'1970-01-15', TIMESTAMP '2037-07-15', INTERVAL 6 MONTH)) AS t) ORDER BY t", {"zone": zone}).fetchall())
+
+
+def _offset_text(offset: timedelta) -> str:
+    """``offset`` as ISO 8601 writes it: -05:00, +05:30."""
+    minutes = int(offset.total_seconds()) // 60
+    return f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def local_to_utc_sql(timestamp: str, zone: str | None) -> str:

@@ -135,6 +135,32 @@ def pattern_detail(patterns: tuple[str, ...]) -> str:
     return f"' (of none of timestamp_format''s patterns: ' || {named} || ')'"
 
 
+# an ISO 8601 time whole (a date alone, minutes, seconds, a fraction; an offset or Z), as a pattern list's file of
+# two systems has beside a till's 01/31/2026; not one cut short (14:03:0: its last field lacks a digit)
+_ISO_FORM = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?)?([+-][0-9]{2}:?[0-9]{2}|Z)?$"
+# SQL: the strptime pattern of such a time t_raw (2026-01-31T10:00:00: '%Y-%m-%dT%H:%M:%S')
+_ISO_PATTERN = ("'%Y-%m-%d' || CASE WHEN substr(t_raw, 11, 1) IN ('T', ' ') THEN substr(t_raw, 11, 1) || '%H:%M' "
+                "|| CASE WHEN regexp_matches(t_raw, '^.{16}:') THEN ':%S' ELSE '' END || CASE WHEN "
+                "regexp_matches(t_raw, '^.{19}[.]') THEN '.%f' ELSE '' END ELSE '' END || CASE WHEN "
+                "regexp_matches(t_raw, '[+-][0-9:]{4,5}$') THEN '%z' ELSE '' END")
+
+
+def iso_form_sql(patterns: tuple[str, ...]) -> str:
+    """SQL: the WHEN clauses of a CASE giving a detail's end for an ISO 8601 time ``t_raw`` that none of
+    ``patterns`` (timestamp_format's) read, as a date of a locale gets one (:func:`locale_hints`): its form and
+    what reads it (``(its form: ISO 8601, "%Y-%m-%dT%H:%M:%S", another than timestamp_format's: add it to the
+    list, ...)``; helper-268's trial: a list of a till's forms said no word why 2026-01-31T10:00:00 was none);
+    none where its pattern is one of ``patterns`` (a date that is none, 2026-02-30)."""
+    own = ", ".join("'" + pattern.replace("'", "''") + "'" for pattern in patterns)
+    fix = "add it to the list" if len(patterns) > 1 else "make timestamp_format a list of both"
+    iso = f"regexp_matches(t_raw, '{_ISO_FORM}')"
+    return (f"WHEN {iso} AND right(t_raw, 1) = 'Z' THEN ' (its form: ISO 8601 in UTC, Z: timestamp_format iso8601 "
+            "reads it, where every time is ISO 8601)' "
+            f"WHEN {iso} AND ({_ISO_PATTERN}) NOT IN ({own}) THEN ' (its form: ISO 8601, \"' || {_ISO_PATTERN} || "
+            f"'\", another than timestamp_format''s: {fix}, or timestamp_format iso8601 where every time is ISO "
+            "8601)' ")
+
+
 def _why_not(pattern: str, said: str) -> str:
     """SQL: ``said`` (text), then why ``pattern`` did not read ``t_raw`` where it can tell (``: its last field lacks a
     digit``)."""

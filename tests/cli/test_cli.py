@@ -74,7 +74,7 @@ def test_a_timestamp_format_pattern_reads_a_german_excel_export(tmp_path: Path, 
     with pytest.raises(SystemExit) as refused:
         _run(capsys, "sequences", "--data", str(path), "--delimiter", ";", "--timestamp-format", "%d.%m.%Q")
     assert refused.value.code == 2 and (
-        "argument --timestamp-format: --timestamp-format = '%d.%m.%Q': no strptime pattern (Failed to parse format "
+        "elcrec sequences: error: --timestamp-format = '%d.%m.%Q': no strptime pattern (Failed to parse format "
         "specifier %d.%m.%Q: Unrecognized format for strftime/strptime: %Q)") in capsys.readouterr().err
     # read as epoch_s (the default for numbers, here detected as none), each row names the pattern that fits
     code, _, err = _run(capsys, "sequences", "--data", str(path), "--delimiter", ";")

@@ -64,7 +64,9 @@ def test_no_pattern_of_the_list_reads_a_time_cut_short(tmp_path: Path) -> None:
         (5, None, "bad_timestamp", "ts: 2025-12-07 14:03:0 (of none of timestamp_format's patterns: "
                                    "\"%d.%m.%Y %H:%M\"; \"%Y-%m-%d %H:%M:%S\": its last field lacks a digit)"),
         (6, None, "bad_timestamp", "ts: 2025-12-07T14:03:00 (of none of timestamp_format's patterns: "
-                                   "\"%d.%m.%Y %H:%M\"; \"%Y-%m-%d %H:%M:%S\")")]
+                                   "\"%d.%m.%Y %H:%M\"; \"%Y-%m-%d %H:%M:%S\") (its form: ISO 8601, "
+                                   "\"%Y-%m-%dT%H:%M:%S\", another than timestamp_format's: add it to the list, or "
+                                   "timestamp_format iso8601 where every time is ISO 8601)")]
 
 
 def test_the_zone_moves_the_naive_times_of_a_list_not_those_with_an_offset(tmp_path: Path) -> None:
