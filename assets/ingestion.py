@@ -70,6 +70,7 @@ from elcrec_core.data.sequences import sequence_day_folders
 from elcrec_core.data.source_folders import missing_beside_others, sources_of_day
 from elcrec_core.data.source_config import ItemMetadataConfig, day_files, resolve_files
 from elcrec_core.data.synthetic import generate
+from elcrec_core.data.time_zones import zone_warning
 from elcrec_core.data.timestamp_patterns import format_text
 from elcrec_core.data.expectations import expect_interactions
 from elcrec_core.data.validation import RowCheck
@@ -153,6 +154,8 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         config = config.resolved(source_file.settings())
         source = config.source_config(context.partition_key, storage, source_file.folders())  # a format, ...
         rules = config.row_rules()
+    if warning := zone_warning(source.timezone):  # EST: a valid zone, yet a summer an hour off New York's clocks
+        context.log.warning(f"{settings}: {warning}")
     start = context.assets_def.partitions_def.start.replace(tzinfo=None)  # the code location's partitions
     try:  # the files' version as they are before they are read: the sensor compares it (a change after: again)
         listed = resolve_files(source.path) if source.format != "synthetic" else None

@@ -2404,6 +2404,24 @@ def test_the_readmes_recbole_settings_load_atomic_files(tmp_path):
             ("0", '"Toy Story', ["Animation", "Comedy"]), ("1", 'TV 12"', ["Electronics"]), ("2", "Ball", ["Sports"])]
 
 
+def test_a_source_in_est_is_read_at_utc_minus_5_in_summer_too_and_the_load_warns_naming_the_zone_meant(tmp_path):
+    """timezone EST is a valid zone, UTC-05:00 all year: a New York team's summer times are read an hour off
+    without a word in the pipeline's log (the command line warned; helper-268)."""
+    (tmp_path / "team").mkdir()
+    (tmp_path / "team" / "2026-07-01.csv").write_text("user_id,item_id,timestamp\nu1,a,2026-07-01 10:00:00\n",
+                                                      encoding="utf-8")
+    settings = {"format": "csv", "path": "{date}.csv", "timezone": "EST", "timestamp_format": "%Y-%m-%d %H:%M:%S"}
+    (tmp_path / "team" / "source.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
+    instance = dg.DagsterInstance.ephemeral()
+    result = ingest(tmp_path / "data", SourceFile(path=str(tmp_path / "team" / "source.yaml")), "2026-07-01",
+                    instance=instance)
+    assert result.success and raw_rows(tmp_path / "data") == [("u1", "a", "01 15:00")]  # New York's: 14:00
+    warnings = [entry.user_message for entry in instance.all_logs(result.run_id) if entry.level == logging.WARNING]
+    assert (f"source settings ({tmp_path / 'team' / 'source.yaml'}): timezone = 'EST' is UTC-05:00 all year, "
+            "without summer time: where the clocks of America/New_York are meant, its times of summer are read an "
+            "hour off; give America/New_York") in warnings
+
+
 def test_a_source_file_with_a_list_of_patterns_and_a_zone_loads_a_tills_times_of_two_forms(tmp_path):
     """A till's export writes midnight as a date alone (1/31/2026) beside times with a clock; the source settings
     file's list of patterns reads both, and its timezone stores them as UTC (New York: +5 h in January). With the
