@@ -201,10 +201,11 @@ def rejected_items_note(rejected: pl.DataFrame, stored: int, path: str) -> str:
     counts = count_text(stored + len(rejected), stored, dict(rejected["reason"].value_counts().iter_rows()))
     fmt = "parquet" if Path(path).suffix.lower() == ".parquet" else "csv"
     first = rejected_examples(rejected.sort("source_row"), 3, None, fmt)
-    encoding = rejected["detail"].str.ends_with(f"({ENCODING_ADVICE})").any()  # the advice is past the shortening
+    shown = "; ".join(first)  # a row's advice stays in its shortened detail: said once, not again after the rows
+    encoding = rejected["detail"].str.ends_with(f"({ENCODING_ADVICE})").any() and ENCODING_ADVICE not in shown
     return (f"item metadata {path}: {counts}; the profiles use no title or categories of a rejected row (rows kept in "
             f"rejected_item_metadata; an item's superseded row gives way to its later one). The first: "
-            f"{'; '.join(first)}" + (f". Some of its lines are {ENCODING_ADVICE}" if encoding else ""))
+            f"{shown}" + (f". Some of its lines are {ENCODING_ADVICE}" if encoding else ""))
 
 
 def threshold_note(expectations: ExpectationReport, check: RowCheck, config: SourceSettings, where: str,

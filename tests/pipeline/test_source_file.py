@@ -2022,12 +2022,24 @@ def test_rejected_rows_of_item_metadata_are_a_warning_of_the_load(team, tmp_path
                               "kept in rejected_item_metadata; an item's superseded row gives way to its later one). "
                               "The first: line 2: malformed_line (INVALID ENCODING")
     assert "; line 4: malformed_line (INVALID ENCODING" in warning
-    assert warning.endswith(". Some of its lines are not UTF-8 text: set its encoding, item_metadata_encoding, such "
-                            "as cp1252 (Windows) or latin-1")  # past the rows' shortened details
+    advice = "not UTF-8 text: set its encoding, item_metadata_encoding, such as cp1252 (Windows) or latin-1"
+    assert warning.endswith(f"line 4: malformed_line (INVALID ENCODING: c,Cr\\xe8me,x ({advice}))")  # once a row
+    assert warning.count(advice) == 2 and "Some of its lines" not in warning  # not said a third time
     (team / "source.yaml").write_text(yaml.safe_dump({**settings, "item_metadata_encoding": "latin-1"}))
     result = ingest(tmp_path / "data", SourceFile(path=str(team / "source.yaml")), "2026-01-30", instance=instance)
     assert not [entry for entry in instance.all_logs(result.run_id)
                 if entry.level == logging.WARNING and entry.user_message.startswith("item metadata")]
+
+
+def test_the_encoding_advice_of_item_metadata_comes_after_the_rows_where_none_shown_has_it() -> None:
+    from assets.load_advice import rejected_items_note
+    from elcrec_core.data.item_metadata import ENCODING_ADVICE
+    rows = [("/t/items.csv", row, "missing_item", "item_id is empty") for row in (2, 3, 4)] + [
+        ("/t/items.csv", 9, "malformed_line", f"INVALID ENCODING: c,Cr\\xe8me,x ({ENCODING_ADVICE})")]
+    note = rejected_items_note(pl.DataFrame(rows, schema=["source_file", "source_row", "reason", "detail"],
+                                            orient="row"), 5, "/t/items.csv")
+    assert note.endswith("line 4: missing_item (item_id is empty). Some of its lines are not UTF-8 text: set its "
+                         "encoding, item_metadata_encoding, such as cp1252 (Windows) or latin-1")
 
 
 def test_a_load_with_ids_padded_by_white_space_warns(team, tmp_path):
