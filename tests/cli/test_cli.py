@@ -2129,3 +2129,21 @@ def test_a_reader_that_leaves_early_is_no_error(tmp_path: Path) -> None:
             done = subprocess.run([sys.executable, "-m", "elcrec_core.cli", *args], stdout=stdout,
                                   stderr=subprocess.PIPE, cwd=Path(__file__).parents[2], text=True, timeout=300)
         assert done.returncode == 0 and "error" not in done.stderr and "Broken pipe" not in done.stderr, done.stderr
+
+
+def test_a_load_opens_its_warehouse_once_to_load_and_once_for_the_build_and_its_notes(tmp_path: Path,
+                                                                                      monkeypatch) -> None:
+    """The command line's private warehouse was opened by each query after the load (the build's two, the seen
+    items' two with a filter), 20-30 ms each: now once for all of them; the sequences are those of the events."""
+    from elcrec_core.data import warehouse
+
+    opened = []
+    real = warehouse.open_waiting
+    monkeypatch.setattr(warehouse, "open_waiting", lambda *a: opened.append(a) or real(*a))
+    path = _write(tmp_path / "e.csv", "user_id,item_id,timestamp\n" + "".join(
+        f"u{u},i{(u + k) % 5},{T0 + k}\n" for u in range(4) for k in range(3)))
+    for options in (DataOptions(), DataOptions(k_core=2)):  # the k-core: the seen items are read too
+        opened.clear()
+        loaded = load(str(path), options)
+        assert [loaded.sequences.sequence(n) for n in range(4)] == [[1, 2, 3], [2, 3, 4], [3, 4, 5], [4, 5, 1]]
+        assert len(opened) == 2, opened
