@@ -107,7 +107,8 @@ def serving_model(context: dg.AssetExecutionContext, config: PromotionSettings,
     verdict["first_gate"] = first_gate(store.decision(candidate)) or {
         key: verdict[key] for key in ("serving_before", "serving_log_length")}
     store.record_decision(candidate, verdict)
-    context.log.info(f"candidate {candidate.name}: {decision.reason}")
+    # a refusal is a warning, as the check's (dagster job execute shows a check's evaluation at DEBUG only)
+    (context.log.info if decision.promote else context.log.warning)(f"candidate {candidate.name}: {decision.reason}")
     inputs = {"settings": config.model_dump(), "candidate": candidate.name, "before": before and before.name,
               "challengers": sorted(record.name for record in store.challengers(candidate))}
     version = dg.DataVersion(digest(inputs, [storage.sequences_file(context.partition_key)]))

@@ -311,10 +311,14 @@ def test_a_worse_model_stays_a_candidate_and_the_run_succeeds(first_run):
     before = store.serving()
     config = run_config(epochs=1, lr=1e-7, tolerance=1.0)  # a cold start that barely moves: an untrained model
     config["ops"]["elcrec_model"]["config"]["warm_start"] = False
-    result = materialize_all(data_dir, config)
+    instance = dg.DagsterInstance.ephemeral()
+    result = materialize_all(data_dir, config, instance=instance)
     assert result.success and metadata(result, "elcrec_model")["cold_start"] == "warm_start is false in the run config"
     (evaluation,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "promotion_gate"]
     assert evaluation.passed is False and evaluation.severity == dg.AssetCheckSeverity.WARN
+    # and a warning of the run's log, which dagster job execute shows (a check's evaluation: at DEBUG)
+    assert f"candidate {store.candidate(PARTITION).name}: {evaluation.description}" in [
+        entry.user_message for entry in instance.all_logs(result.run_id) if entry.level == logging.WARNING]
     assert "refused: validation NDCG@20" in evaluation.description
     assert "does not beat most popular's" in evaluation.description
     assert evaluation.description.endswith(f"the serving model {before.name} serves (validation NDCG@20 "
@@ -2559,14 +2563,16 @@ def test_the_report_after_a_rollback_names_the_model_that_serves(first_run, tmp_
     assert summary["serving"] == next((name for name, served in ranked.items() if served == restored.name), "none")
     assert summary["serving"] != "none"  # the candidate, most popular or the model that served before: all ranked
     assert metadata(result, "evaluation_report")["withdrawn"] == chosen.name
-    assert (f"the gate chose {chosen.name} ({_kind(chosen)}), which elcrec rollback has taken out of serving since"
-            in (store.folder(candidate) / "report.md").read_text())
+    assert (f"the gate had chosen {chosen.name} ({_kind(chosen)}), which elcrec rollback has taken out of serving "
+            "since" in (store.folder(candidate) / "report.md").read_text())
 
 
 def test_a_model_a_rollback_restored_that_the_day_did_not_rank_is_ranked_as_restored(first_run, tmp_path):
     """A rollback to a model of none of the day's roles (an older day's, neither the candidate, what served before
     the gate nor a challenger) left report.json saying serving "none", though that model served and could be
-    ranked (a trial: 1998-04-16's model restored while 04-17's served before the gate)."""
+    ranked (a trial: 1998-04-16's model restored while 04-17's served before the gate); its row's name was the
+    serving sentence's subject: "serves now, restored by elcrec rollback (...) serves (...)"."""
+    from assets.evaluation import _kind
     from elcrec_core.evaluate.ranking import metrics_from_ranks
     from elcrec_core.evaluate.scoring import ELCRecRecommender, evaluate_recommender
     from elcrec_core.train.checkpoint import load_model
@@ -2590,8 +2596,12 @@ def test_a_model_a_rollback_restored_that_the_day_did_not_rank_is_ranked_as_rest
     ranks = evaluate_recommender(ELCRecRecommender(load_model(store.checkpoint(older))[0]), data, "test")
     assert summary["models"]["restored"] == pytest.approx(metrics_from_ranks(ranks))  # the test users, as the rest
     assert set(summary["elcrec_vs"]) == set(summary["models"]) - {"elcrec"}
-    assert (f"| serves now, restored by elcrec rollback ({older.name}, elcrec) |"
-            in (store.folder(candidate) / "report.md").read_text())
+    report = (store.folder(candidate) / "report.md").read_text()
+    assert f"| restored by elcrec rollback ({older.name}, elcrec) |" in report  # its row, in each table
+    # the serving sentence read "serves now, restored by elcrec rollback (...) serves (...); the gate chose"
+    assert (f"The model restored by elcrec rollback ({older.name}, elcrec) serves; the gate had chosen {chosen.name} "
+            f"({_kind(chosen)}), which elcrec rollback has taken out of serving since (the gate's table below is the "
+            "day's decision). The new model " in report)
 
 
 def test_the_report_after_a_rollback_undone_names_the_model_it_restored(first_run, tmp_path):
@@ -2612,7 +2622,7 @@ def test_the_report_after_a_rollback_undone_names_the_model_it_restored(first_ru
     assert (summary["serving"], summary["serving_model"], summary["withdrawn"]) == ("elcrec", candidate.name,
                                                                                     base.name)
     assert metadata(result, "evaluation_report")["serving"] == "elcrec"
-    assert (f"ELCRec (new) serves ({candidate.name}); the gate chose {base.name} (most_popular), which elcrec "
+    assert (f"ELCRec (new) serves ({candidate.name}); the gate had chosen {base.name} (most_popular), which elcrec "
             "rollback has taken out of serving since" in (store.folder(candidate) / "report.md").read_text())
     store.promote(base, "serving again")  # a promotion since the gate: the report names the gate's choice
     assert dg.materialize([evaluation_report], partition_key=PARTITION, resources=resources).success
