@@ -18,7 +18,7 @@ from assets.daily import (
     wait_for_the_day_before,
     warehouse_entry,
 )
-from assets.ingestion import PASSED_EXPECTATIONS, raw_interactions
+from assets.ingestion import PASSED_EXPECTATIONS, earlier_days_note, raw_interactions
 from assets.metadata import expectation_results, failed_expectations, metric, table, warehouse_table
 from elcrec_core.config.partitions import partition_end
 from elcrec_core.data.event_selection import (
@@ -111,7 +111,10 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
                          + (f"; k_core {smaller['k']} keeps {smaller['users']:,} users ({smaller['events']:,} events)"
                             if (smaller := summary.smaller_k_core) and summary.k_core_removed else "") + UNRATED * (
                              config.min_rating is not None and summary.filtered_out > 0)
-                         + (f". {_absent_note(absent, context.partition_key)}" if absent else ""),
+                         + (f". {_absent_note(absent, context.partition_key)}" if absent else "")
+                         # a day run before its history: load that first, not a smaller k_core (a user's trial)
+                         + (f". Before changing the settings: {late}" if (late := earlier_days_note(
+                             context.instance, context.partition_key, storage.warehouse)) else ""),
                          allow_retries=False)
     unrated = unrated_files(storage.warehouse, partition_end(context.partition_key), config.event_types) \
         if config.min_rating is not None else pl.DataFrame(schema={"source_file": pl.String, "rows": pl.Int64,

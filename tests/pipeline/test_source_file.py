@@ -19,7 +19,13 @@ import pytest
 import yaml
 
 import assets.training
-from assets.ingestion import earlier_days_note, newest_days_text, raw_interactions, rejected_interactions
+from assets.ingestion import (
+    LATE_DAYS,
+    earlier_days_note,
+    newest_days_text,
+    raw_interactions,
+    rejected_interactions,
+)
 from assets.load_advice import other_rules_note
 from assets.sequences import interaction_sequences
 from assets.training import elcrec_model
@@ -520,6 +526,24 @@ def test_max_user_events_leaves_users_with_more_events_out_of_the_days_sequences
     assert settings["max_user_events"] == 2
 
 
+def test_a_day_left_without_sequences_names_the_earlier_days_files_not_loaded(team, tmp_path):
+    """A day run before the day that holds its history: the k-core leaves nothing, and the failure advised a smaller
+    k_core alone; it now names the earlier day's file that no load has read, to load first."""
+    instance = dg.DagsterInstance.ephemeral()
+    data_dir = tmp_path / "data"
+    assert ingest(data_dir, SourceFile(path=str(team / "source.yaml")), "2026-01-31", instance=instance).success
+    result = dg.materialize([interaction_sequences], partition_key="2026-01-31", instance=instance,
+                            raise_on_error=False, resources={"storage": Storage(data_dir=str(data_dir))})
+    failure = result.failure_data_for_node("interaction_sequences").user_failure_data.description
+    assert failure.startswith("no sequences left for 2026-01-31: 3 events in;")
+    assert failure.endswith(f". Before changing the settings: 1 file(s) of the {LATE_DAYS} days before 2026-01-31 "
+                            "are on disk but no load has read them (a delivery that came after its day's run, which "
+                            "read the day's "
+                            "other files or failed without it; one refused by its checks; a day never run): their "
+                            "events are in no day's sequences. Run their days (daily_retrain_job, or a backfill), then "
+                            f"this day again: {(team / 'logs' / '2026-01-30.csv').resolve()}")
+
+
 def test_sequences_that_fail_their_checks_replace_nothing(team, tmp_path):
     """The day's sequences built, then, after the day before is loaded too, built again under a bound they break
     (max_length 1): the blocking check fails, and the day's Parquet file, the warehouse's sequences table and its
@@ -1001,6 +1025,63 @@ def _materialize(instance: dg.DagsterInstance, day: str, *selected: dg.AssetKey)
                                     raise_on_error=False)
     assert result.success
     return result
+
+
+def test_a_load_that_puts_back_the_events_later_days_were_built_from_does_not_warn(tmp_path, monkeypatch):
+    """A bad load of an earlier day (a trial of 2026-11-26 with a wrong timezone) rightly warned that the later
+    days lack its change; loading the day again as it was warned again, and the sensor ran the newest day again,
+    though its sequences were built from exactly those events (this load's change was compared with the events
+    just before it). The day's events now are compared with those each later day's sequences were built from (its
+    newest load before that build): the put-back passes and asks for no run; a bad file loaded twice still warns,
+    and so does a real change."""
+    monkeypatch.setenv("ELCREC_START_DATE", (date.today() - timedelta(days=10)).isoformat())
+    days = [(date.today() - timedelta(days=n)).isoformat() for n in (3, 2)]
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for day in days:  # 6 users of 5 items: a 5-core
+        noon = int(datetime.fromisoformat(day).replace(hour=12, tzinfo=timezone.utc).timestamp())
+        (logs / f"{day}.csv").write_text("user_id,item_id,timestamp\n" + "".join(
+            f"u{u},i{i},{noon + 60 * i}\n" for u in range(6) for i in range(5)), encoding="utf-8")
+    (tmp_path / "source.yaml").write_text(yaml.safe_dump({"format": "csv", "path": "logs/{date}.csv"}),
+                                          encoding="utf-8")
+    source = SourceFile(path=str(tmp_path / "source.yaml"))
+    monkeypatch.setenv("ELCREC_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ELCREC_SOURCE", str(tmp_path / "source.yaml"))
+    monkeypatch.setattr(assets.training, "_train", lambda *_args: dg.MaterializeResult())  # a model, however made
+    day_file = logs / f"{days[0]}.csv"
+    good = day_file.read_text(encoding="utf-8")
+    bad = good.replace(f",{noon - 86400 + 60}\n", f",{noon - 86400 + 60 - 5 * 3600}\n")  # some times 5 hours off
+    with dg.DagsterInstance.ephemeral() as instance:
+        def load(text: str) -> dg.AssetCheckEvaluation:
+            day_file.write_text(text, encoding="utf-8")
+            return _later_check(_materialize(instance, days[0], raw_interactions.key))
+
+        def requested() -> dict[str, str | None]:
+            return {r.partition_key: r.tags.get("elcrec/earlier_day_changed")
+                    for r in sensor_tick(source, instance).run_requests}
+
+        for day in days:
+            _materialize(instance, day, raw_interactions.key, interaction_sequences.key, elcrec_model.key)
+        (tmp_path / "data" / "models" / days[1]).mkdir(parents=True, exist_ok=True)  # a model stored (_train is
+        (tmp_path / "data" / "models" / days[1] / "latest.json").write_text("{}", encoding="utf-8")  # a stub)
+        assert bad != good and requested() == {}
+        wrong = load(bad)
+        assert not wrong.passed and wrong.description.startswith(
+            f"this load changed the events of {days[0]} after the sequences of later days were built: {days[1]}. ")
+        assert requested() == {days[0]: None, days[1]: days[0]}
+        again = load(bad)  # the bad file loaded twice: the later days still lack it
+        assert not again.passed and again.metadata["content_changed"].value is True
+        assert again.description.startswith(
+            f"the events of {days[0]} changed after the sequences of later days were built (by an earlier load; this "
+            f"one stored the same events again): {days[1]}. ")
+        undone = load(good)
+        assert undone.passed and undone.metadata["content_changed"].value is False
+        assert undone.description == (f"this load changed the events of {days[0]} back to those that the sequences "
+                                      f"of the later days were built from: {days[1]}")
+        assert requested() == {}
+        real = load(good + f"w,i0,{noon - 86400}\n")
+        assert not real.passed and real.metadata["later_days_built"].value == days[1]
+        assert requested() == {days[0]: None, days[1]: days[0]}
 
 
 def test_a_changed_earlier_day_of_later_sequences_without_models_says_there_are_none(tmp_path):
