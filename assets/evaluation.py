@@ -96,12 +96,13 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     candidate_model = load_model(store.checkpoint(candidate), finite=False)[0]  # NaN scores: no figure
     # report.json names (stable, for machines) -> the report's row labels (for people)
     labels: dict[str, str] = {}
+    plain: dict[str, str] = {}  # the labels without a no-figure note: the serving sentence's subject
     ranks: dict[str, torch.Tensor] = {}
     no_figure: dict[str, int] = {}  # models with a NaN or infinite score for some user: no figure, no verdict
 
     def rank(name: str, label: str, rec: Recommender | None, stored: tuple[torch.Tensor, int] | None = None) -> None:
         """Rank ``rec`` (None: it cannot score the data), or take the ranks its fit ``stored``."""
-        labels[name] = label
+        labels[name] = plain[name] = label
         if rec is None and stored is None:
             return
         model_ranks, bad = stored if stored is not None else ranks_and_non_finite(rec, data, split, users)
@@ -135,7 +136,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
                         and record.name == serving_record.name), "none")
         if serving == "none" and serving_record is not None:  # none of the day's models: ranked beside them
             serving = "restored"
-            rank(serving, *_earlier_model("serves now, restored by elcrec rollback", store,
+            rank(serving, *_earlier_model("restored by elcrec rollback", store,
                                           storage.with_recorded_settings(serving_record), candidate, data))
     now = store.serving()  # another model than the gate's choice where a later day's gate or a rollback chose it
     superseded = withdrawn is None and (now.name if now else None) != (serving_record.name if serving_record else None)
@@ -169,18 +170,13 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
     signed_rows = [d.row(labels[d.model], signed=True) for d in differences]
     ranks = {labels[name]: r for name, r in ranks.items()}
     all_k = [{"model": labels[name], **values} for name, values in metrics.items()]
-    tense = "served after this day's gate" if superseded else "serves"
-    who = (f"The model that {labels[serving]} {'served on after this day' if superseded else 'serves on'}"
-           if serving == "current" and serving in labels
-           else f"{labels[serving]} {tense} ({serving_record.name})" if serving in labels and serving_record
-           else f"{serving_record.name} ({_kind(serving_record)}) {tense}, a model this report does not rank"
-           if serving_record else f"No model {tense}")
+    who = _who_serves(serving, plain.get(serving), serving_record, superseded)
     if superseded:  # a report made again after later days: what serves now is said, as aliases.json has it
         change = store.serving_log()[-1] if now else None
         who += (f"; {now.name} ({_kind(now)}) serves now, since {change['time']} ({change['action']}, "
                 "models/serving_log.jsonl)" if now and change else "; no model serves now")
     if withdrawn is not None:
-        who += (f"; the gate chose {withdrawn.name} ({_kind(withdrawn)}), which elcrec rollback has taken out of "
+        who += (f"; the gate had chosen {withdrawn.name} ({_kind(withdrawn)}), which elcrec rollback has taken out of "
                 "serving since (the gate's table below is the day's decision)")
     headline_rows = headline(ranks)
     by_history = segment_rows(ranks, history_segments(data, users, split), "history")
@@ -357,6 +353,23 @@ def _earlier_model(role: str, store: ModelStore, record: ModelRecord, candidate:
         except ValueError:
             why = "cannot score this day's data: not ranked"
     return f"{role} ({record.name}, {_kind(record)}{f', {why}' if why else ''})", rec
+
+
+def _who_serves(serving: str, label: str | None, record: ModelRecord | None, superseded: bool) -> str:
+    """The serving sentence's subject and verb, for the model of report.json's ``serving`` name (``elcrec``,
+    ``current``, ``restored``, a challenger's kind or ``none``): ``label`` is its row's name without a no-figure note
+    (None: the report does not rank it), ``record`` the model (None: none serves), ``superseded`` whether a later
+    day's gate chose another since. ``The model restored by elcrec rollback (<folder>, elcrec) serves``."""
+    tense = "served after this day's gate" if superseded else "serves"
+    if label is not None and serving == "current":
+        return f"The model that {label} {'served on after this day' if superseded else 'serves on'}"
+    if label is not None and serving == "restored":
+        return f"The model {label} {tense}"
+    if label is not None and record is not None:
+        return f"{label} {tense} ({record.name})"
+    if record is not None:
+        return f"{record.name} ({_kind(record)}) {tense}, a model this report does not rank"
+    return f"No model {tense}"
 
 
 def _kind(record: ModelRecord) -> str:

@@ -2691,6 +2691,14 @@ def test_the_report_gives_no_figure_to_a_model_with_non_finite_scores(first_run,
     # the run's summary line says so too (it left the model out: helper-211)
     (line,) = [entry.user_message for entry in instance.all_logs(result.run_id) if " NDCG@20: " in entry.user_message]
     assert f", ELCRec (new): {test_users} test users get a NaN or infinite score, no figure. " in line
+    # restored by elcrec rollback, it serves: the serving sentence's subject is its name, without the row's note
+    chosen = ModelRecord.from_dict(storage.store.decision(candidate)["serving"])
+    storage.store.promote(candidate, "for the test")
+    storage.store.promote(chosen, "the gate's choice again")
+    assert storage.store.rollback("the gate's choice recommends stale items") == candidate
+    assert dg.materialize([evaluation_report], partition_key=PARTITION, resources=resources).success
+    assert (f"\n\nELCRec (new) serves ({candidate.name}); the gate had chosen {chosen.name} "
+            in (storage.store.folder(candidate) / "report.md").read_text())
 
 
 def test_the_ways_back_from_a_damaged_warm_start_name_a_rollback_only_where_that_model_serves(tmp_path):
