@@ -17,6 +17,7 @@ from elcrec_core.data.events_to_sequences import SequenceConfig
 from elcrec_core.evaluate.baselines import EASE_LAMBDAS
 from elcrec_core.data.files import MAX_LINE_BYTES
 from elcrec_core.data.sequences import Sequences
+from elcrec_core.config.setting_names import did_you_mean
 from elcrec_core.data.source_config import (
     ColumnMap,
     ItemMetadataConfig,
@@ -136,7 +137,8 @@ class SourceSettings(CheckedConfig):
         bound on the field would fail when Dagster builds the run config, naming neither)."""
         if unknown := sorted(set(file_settings) - set(SourceSettings.model_fields)):
             built = [name for name in unknown if name in SequenceSettings.model_fields]  # event_types, k_core, ...
-            raise ValueError(f"unknown source setting(s) {unknown}; known: {sorted(SourceSettings.model_fields)}"
+            hint = did_you_mean(unknown, SourceSettings.model_fields, not_for=built)
+            raise ValueError(f"unknown source setting(s) {unknown}{hint}; known: {sorted(SourceSettings.model_fields)}"
                              + (f"; {', '.join(built)}: how the sequences are built, not what the source holds: "
                                 f"give {'them' if len(built) > 1 else 'it'} in the run config, "
                                 "ops.interaction_sequences.config" if built else ""))

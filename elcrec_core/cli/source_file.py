@@ -15,6 +15,7 @@ import yaml
 from elcrec_core.data.expectations import ExpectationConfig
 from elcrec_core.data.source_config import (delimited_refusal, delimited_settings, files_now, path_without_format,
                                              read_settings_file)
+from elcrec_core.config.setting_names import did_you_mean
 from elcrec_core.data.source_folders import metadata_among_events
 from elcrec_core.data.time_zones import naive_utc, timezone_problem, zone_warning
 from elcrec_core.data.timestamp_patterns import timestamp_format_problem
@@ -108,7 +109,9 @@ def apply_source_file(parser: argparse.ArgumentParser, args: argparse.Namespace)
         parser.error("the following arguments are required: --data (or --source, a source settings file)")
     if unknown := sorted(set(settings) - _READ - _PIPELINE_OWN):  # helper-187: a note alone, the pipeline refuses
         built = [f"{name} ({_SEQUENCE_SETTINGS[name] or 'none'})" for name in unknown if name in _SEQUENCE_SETTINGS]
-        parser.error(f"--source {args.source}: unknown source setting(s) {unknown}, which the pipeline refuses too"
+        hint = did_you_mean(unknown, _READ | _PIPELINE_OWN, not_for=_SEQUENCE_SETTINGS)
+        parser.error(f"--source {args.source}: unknown source setting(s) {unknown}{hint}, which the pipeline refuses "
+                     "too"
                      + (f"; {', '.join(built)}: how the sequences are built, not what the source holds: the run config "
                         "of the pipeline (ops.interaction_sequences.config), and the command line's option named "
                         "beside each" if built else ""))

@@ -24,6 +24,7 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator
 from pydantic.dataclasses import dataclass
 
 from elcrec_core.config.field_types import NoBoolAsNumber
+from elcrec_core.config.setting_names import did_you_mean
 
 Prototype = Literal["shift", "concat"]
 RecLoss = Literal["bce", "ce", "sampled_softmax"]
@@ -202,11 +203,10 @@ class ExperimentConfig:
 
 def check_keys(values: dict[str, Any], kind: type, section: str) -> None:
     """Raise ValueError naming the keys of ``values`` that are no field of the dataclass ``kind``, with the known
-    ones (``section`` names where they were given)."""
-    known = {f.name for f in dataclasses.fields(kind)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"unknown {section} setting(s) {unknown}; known: {sorted(known)}")
+    ones and the one each may mean (``section`` names where they were given)."""
+    known = sorted(f.name for f in dataclasses.fields(kind))
+    if unknown := sorted(set(values) - set(known)):
+        raise ValueError(f"unknown {section} setting(s) {unknown}{did_you_mean(unknown, known)}; known: {known}")
 
 
 # the names users type for schema fields with longer names (the command line's flags, the pipeline's run config)

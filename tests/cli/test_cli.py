@@ -1982,7 +1982,11 @@ def test_source_delimited_settings_for_another_format_are_named_as_settings(tmp_
     # a setting the pipeline does not know is refused, as it refuses it (helper-187: a note, and the command read the
     # file the pipeline refuses); escape is none of the pipeline's, whatever the format (helper-188)
     for unknown, refused in ((["escape"], "['escape'], which the pipeline refuses too"),
-                             (["decimal", "item_metadata_encodng"], "['decimal', 'item_metadata_encodng'], which"),
+                             (["decimal", "item_metadata_encodng"], "['decimal', 'item_metadata_encodng'] (did "
+                                                                    "you mean 'item_metadata_encoding' for "
+                                                                    "'item_metadata_encodng'?), which the pipeline"),
+                             (["time_zone"], "['time_zone'] (did you mean 'timezone'?), which the pipeline refuses "
+                                             "too\n"),
                              (["k_core", "keep_days"], "['k_core', 'keep_days'], which the pipeline refuses too; "
                                                        "k_core (--k-core), keep_days (none): how the sequences are "
                                                        "built, not what the source holds: the run config of the "

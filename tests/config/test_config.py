@@ -58,6 +58,10 @@ def test_the_preset_name_is_kept_through_overrides_and_is_optional_text() -> Non
 def test_an_unknown_setting_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown train setting"):
         ExperimentConfig.from_dict({"train": {"cl_similarity_typo": "cosine"}})
+    # a misspelt one: the setting it may mean (as the pipeline's source settings and run config say)
+    with pytest.raises(ValueError, match=r"^unknown train setting\(s\) \['epoch'\] \(did you mean 'epochs'\?\); "
+                                         r"known: "):
+        ExperimentConfig.from_dict({"train": {"epoch": 3}})
 
 
 def test_the_general_preset_is_the_synthetic_one_with_cosine_pooled_contrast() -> None:

@@ -1548,6 +1548,15 @@ def test_source_settings_map_to_the_data_layer(tmp_path):
             "; event_types, k_core: how the sequences are built, not what the source holds: give them in the run "
             "config, ops.interaction_sequences.config")):
         SourceSettings().resolved({"event_types": ["purchase"], "k_core": 3, "user_column": "u"})
+    # a misspelt setting: the one it may mean is named, for each (not for a sequence setting: said where it belongs)
+    known = sorted(SourceSettings.model_fields)
+    with pytest.raises(ValueError) as refused:
+        SourceSettings().resolved({"time_zone": "America/New_York"})
+    assert str(refused.value) == f"unknown source setting(s) ['time_zone'] (did you mean 'timezone'?); known: {known}"
+    with pytest.raises(ValueError) as refused:
+        SourceSettings().resolved({"time_zone": "UTC", "min_row": 0, "k_core": 3, "colour": 1})
+    assert str(refused.value).startswith("unknown source setting(s) ['colour', 'k_core', 'min_row', 'time_zone'] "
+                                         "(did you mean 'min_rows' for 'min_row', 'timezone' for 'time_zone'?); known")
     # quoting: '"' by default; '' reads quotes as data (what the error for a quote that never closes advises)
     assert source.quote == '"'
     (tmp_path / "logs" / "2026-01-31.csv").write_text('u,i,t\nu1,12" TV,1\nu2,b,2\n')
