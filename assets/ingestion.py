@@ -90,6 +90,7 @@ from elcrec_pipeline.run_config_check import refuse_bad_run_config
 LATE_DAYS = 31  # how far back earlier_days_loaded looks for files that no load has read
 PASSED_EXPECTATIONS = "every expectation passed (the table has each, with what it observed)"
 EARLIER_DAYS_NOTE = "earlier_days_note"  # metadata: the warning of earlier_days_loaded, empty where it passed
+DAY_CONTENT = "day_content"  # metadata: the events the data folder holds of a {date} day's files after its load
 MIN_METADATA_COVERAGE = 0.5  # item_metadata_matches_items warns where a smaller share of the events' items has metadata
 MIN_NEW_ITEMS = 5  # ... or of the day's new items, where there are at least this many
 
@@ -112,9 +113,10 @@ MIN_NEW_ITEMS = 5  # ... or of the day's new items, where there are at least thi
                         "sequences until its day runs"),
         dg.AssetCheckSpec(
             "later_days_trained_after", asset="raw_interactions",
-            description="A warning where this load changed a {date} source's day (other events than its last load "
-                        "stored, or a first load: a corrected or late delivery) after the sequences of later days were "
-                        "built: they, their models and the model that serves lack the change until the newest of "
+            description="A warning where a {date} source's day holds other events after this load than the "
+                        "sequences of later days were built from (a corrected or late delivery; a load that puts back "
+                        "the events they were built from is none): they, their models and the model that serves lack "
+                        "the change until the newest of "
                         "them runs again (the sensor runs it where its files are among its last days). Names those "
                         "days"),
         dg.AssetCheckSpec(
@@ -291,9 +293,13 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
             context.log.warning(unloaded)
         metadata["earlier_days_not_loaded"] = dg.MetadataValue.int(len(late))
         metadata[EARLIER_DAYS_NOTE] = dg.MetadataValue.text(unloaded)  # the day's report repeats it
-        changed = held is not None and _day_content(file_day, batch.files, storage) != held
-        metadata["content_changed"] = dg.MetadataValue.bool(changed)  # the sensor runs the newest later day again
-        warned = [_later_days_trained_after(context, changed, storage),
+        now = _day_content(file_day, batch.files, storage) if held is not None else None
+        built, other = _later_days_built_from_other(context.instance, context.partition_key, now, held, storage)
+        later_check = _later_days_trained_after(context.partition_key, now != held, built, other, storage)
+        metadata["content_changed"] = later_check.metadata["content_changed"]  # the sensor runs the newest day again
+        if now is not None:  # what later days' builds saw of the day: the next load compares with it
+            metadata[DAY_CONTENT] = dg.MetadataValue.text(now)
+        warned = [later_check,
                   _events_on_their_day(config.path, report, check.accepted, context.partition_key, storage.warehouse),
                   _metadata_matches(warehouse.item_metadata_coverage(storage.warehouse,
                                                                       day=date.fromisoformat(context.partition_key))),
@@ -363,29 +369,58 @@ def newest_days_text(days: list[str]) -> str:
     return ", ".join(days) if len(days) <= 5 else f"..., {', '.join(days[-5:])} ({len(days)} in all, from {days[0]})"
 
 
-def _later_days_trained_after(context: dg.AssetExecutionContext, changed: bool,
+def _later_days_built_from_other(instance: dg.DagsterInstance, day: str, now: str | None, before: str | None,
+                                 storage: Storage) -> tuple[list[str], list[str]]:
+    """(built, other): the days after ``day`` whose sequences the data folder of ``storage`` holds, oldest first, and
+    of them those built from other events of ``day`` than ``now`` (:func:`_day_content` after this load). A build saw
+    what the day's newest load in this folder before it recorded (:data:`DAY_CONTENT`), else (no such load or record
+    in this instance: a folder moved or copied, a new ``DAGSTER_HOME``, a load of an earlier version) what the day
+    held ``before`` this load: a load that puts back the events later days were built from changes none of them
+    (it warned that the team retrain for nothing, each time a bad load was undone). None for a source without
+    ``{date}`` (``now`` None)."""
+    if now is None:
+        return [], []
+    built = [folder.name for folder in sequence_day_folders(storage.root) if folder.name > day]
+    loads = of_this_folder(instance.fetch_materializations(dg.AssetRecordsFilter(
+        asset_key=raw_interactions.key, asset_partitions=[day]), limit=RECORDS_LOOKED_AT).records, storage.warehouse)
+
+    def seen(later: str) -> str | None:  # the day's events that the later day's newest build read
+        builds = of_this_folder(instance.fetch_materializations(dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey("interaction_sequences"), asset_partitions=[later]), limit=RECORDS_LOOKED_AT).records,
+            storage.warehouse)
+        load = next((load for load in loads if builds and load.storage_id < builds[0].storage_id), None)
+        recorded = load.asset_materialization.metadata.get(DAY_CONTENT) if load is not None else None
+        return recorded.value if recorded is not None else before
+
+    return built, [later for later in built if seen(later) != now]
+
+
+def _later_days_trained_after(day: str, changed: bool, built: list[str], other: list[str],
                               storage: Storage) -> dg.AssetCheckResult:
-    """The check ``later_days_trained_after``: fails (a warning) where this load ``changed`` the day's events and
-    later days have sequences built before it in this data folder (their models trained, or training, without the
-    change)."""
-    day = context.partition_key
-    built = [folder.name for folder in sequence_day_folders(storage.root)] if changed else []
-    later = sorted(d for d in built if d > day)  # their models trained, or train, without the change
-    shown = newest_days_text(later)
+    """The check ``later_days_trained_after``: fails (a warning) where later days of the data folder of ``storage``
+    have sequences built from other events of ``day`` than the load left (``other`` of ``built``:
+    :func:`_later_days_built_from_other`): their models trained, or train, without the change, which this load made
+    (``changed``: other events than before it) or an earlier one did. Its ``content_changed``: whether ``other`` has
+    a day, or (no later day built) whether the load ``changed`` the day (the sensor's cue)."""
+    shown = newest_days_text(other)
     # a model stored (its day's latest.json), not a training begun (its lock's folder): else none (helper-201, -206)
-    trained = any((storage.root / "models" / d / "latest.json").is_file() for d in later)
+    trained = any((storage.root / "models" / d / "latest.json").is_file() for d in other)
+    what = (f"this load changed the events of {day}" if changed else f"the events of {day} changed")
     return dg.AssetCheckResult(
-        check_name="later_days_trained_after", passed=not later, severity=dg.AssetCheckSeverity.WARN,
-        description=(f"this load changed the events of {day} after the sequences of later days were built: {shown}. "
+        check_name="later_days_trained_after", passed=not other, severity=dg.AssetCheckSeverity.WARN,
+        description=(f"{what} after the sequences of later days were built"
+                     f"{'' if changed else ' (by an earlier load; this one stored the same events again)'}: {shown}. "
                      f"They lack the change{', and so do their models and the model that serves' if trained else ''}"
                      f"{'' if trained else ' (none of them has trained a model yet)'}: run "
-                     f"{later[-1]} again (daily_retrain_job; the sensor does where {later[-1]}'s files are among its "
+                     f"{other[-1]} again (daily_retrain_job; the sensor does where {other[-1]}'s files are among its "
                      "last 7 days, once no run of an earlier day is going, unless a later day's files are there "
-                     "for their own run)") if later else
+                     "for their own run)") if other else
+                    (f"this load changed the events of {day} back to those that the sequences of the later days "
+                     f"were built from: {newest_days_text(built)}") if changed and built else
                     "no later day's sequences were built before this load's change" if changed else
                     "this load changed none of the day's stored events",
-        metadata={"content_changed": dg.MetadataValue.bool(changed),
-                  "later_days_built": dg.MetadataValue.text(", ".join(later) or "none")})
+        metadata={"content_changed": dg.MetadataValue.bool(bool(other) if built else changed),
+                  "later_days_built": dg.MetadataValue.text(", ".join(other) or "none")})
 
 
 def _metadata_matches(coverage: warehouse.MetadataCoverage) -> dg.AssetCheckResult:

@@ -158,11 +158,12 @@ def retraining(instance: dg.DagsterInstance, day: str, warehouse: Path) -> bool:
 
 
 def earlier_change_since(instance: dg.DagsterInstance, day: str, warehouse: Path) -> dg.EventLogRecord | None:
-    """The newest load of a day before ``day`` that changed that day's events (``raw_interactions``'
-    ``content_changed``: other events than its day's load before, or its first load: a corrected or late delivery)
-    after the sequences that ``day``'s last model trained on were built (also while it trained), or None: those
-    sequences lack that change, and so does the model. Loads, builds and models of the data folder whose warehouse
-    is ``warehouse`` alone; looks at the last :data:`RECORDS_LOOKED_AT` loads since."""
+    """The newest load of a day before ``day`` after the sequences that ``day``'s last model trained on were built
+    (also while it trained) that is its day's newest and left other events of the day than the later days' sequences
+    were built from (``raw_interactions``' ``content_changed``: a corrected or late delivery), or None: those
+    sequences lack that change, and so does the model. A day's bad load undone by a later load of it is none (it ran
+    the day again for nothing). Loads, builds and models of the data folder whose warehouse is ``warehouse`` alone;
+    looks at the last :data:`RECORDS_LOOKED_AT` loads since."""
     model = _last_model(instance, day, warehouse)
     if model is None:
         return None
@@ -173,9 +174,11 @@ def earlier_change_since(instance: dg.DagsterInstance, day: str, warehouse: Path
     loads = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=dg.AssetKey("raw_interactions"),
                                                                   after_storage_id=since),
                                             limit=RECORDS_LOOKED_AT)
-    return next((load for load in of_this_folder(loads.records, warehouse)
-                 if load.partition_key is not None and load.partition_key < day and _fact(load, "content_changed")),
-                None)
+    newest = {}  # each earlier day's newest load (the records: newest first)
+    for load in of_this_folder(loads.records, warehouse):
+        if load.partition_key is not None and load.partition_key < day:
+            newest.setdefault(load.partition_key, load)
+    return next((load for load in newest.values() if _fact(load, "content_changed")), None)
 
 
 def _last_model(instance: dg.DagsterInstance, day: str, warehouse: Path) -> dg.EventLogRecord | None:

@@ -1089,11 +1089,10 @@ def test_a_changed_earlier_day_of_later_sequences_without_models_says_there_are_
     the change, where none were (helper-201)."""
     from assets.ingestion import _later_days_trained_after
 
-    (tmp_path / "sequences" / "2026-12-05").mkdir(parents=True)
     (tmp_path / "models" / "2026-12-05").mkdir(parents=True)  # a training begun (its lock), no model stored
     (tmp_path / "models" / "2026-12-05" / ".training.lock").write_text("")
-    context = dg.build_asset_context(partition_key="2026-12-04")
-    evaluation = _later_days_trained_after(context, True, Storage(data_dir=str(tmp_path)))
+    evaluation = _later_days_trained_after("2026-12-04", True, ["2026-12-05"], ["2026-12-05"],
+                                           Storage(data_dir=str(tmp_path)))
     assert evaluation.description.startswith(
         "this load changed the events of 2026-12-04 after the sequences of later days were built: 2026-12-05. They "
         "lack the change (none of them has trained a model yet): run 2026-12-05 again")
