@@ -25,6 +25,7 @@ from elcrec_core.data.source_config import (
     SourceFormat,
     path_without_format,
 )
+from elcrec_core.data.source_folders import missing_day_advice
 from elcrec_core.data.synthetic import SyntheticConfig
 from elcrec_core.data.time_zones import naive_utc, timezone_problem
 from elcrec_core.data.timestamp_patterns import FORMATS_TEXT, timestamp_format_problem
@@ -183,7 +184,8 @@ class SourceSettings(CheckedConfig):
                             self.event_type_column)
         synthetic = SyntheticConfig(n_users=self.synthetic_users, n_items=self.synthetic_items,
                                     n_intents=self.synthetic_intents, seed=self.synthetic_seed)
-        path = storage.input_path(self.path.replace("{date}", partition), extra_dirs) if self.path else None
+        path = storage.input_path(self.path.replace("{date}", partition), extra_dirs,
+                                  missing=missing_day_advice(self.path, partition)) if self.path else None
         names = tuple(self.names) if self.names else None
         return SourceConfig(format=self.format, path=path, columns=columns, timestamp_format=self.timestamp_format,
                             delimiter=self.delimiter, header=self.header, names=names, quote=self.quote or None,

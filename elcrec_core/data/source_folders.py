@@ -1,12 +1,13 @@
 """The several sources of one ``{date}`` source path: a glob before ``{date}`` (``*/{date}.csv``) names each
 system's files of a day (``web/2026-01-31.csv``, ``app/2026-01-31.csv``); the file of such a source that a day
 lacks between its deliveries (a delivery of one system that never came), for the pipeline's check
-``earlier_days_loaded``, and each file's source, for ``events_on_their_day``. And the item metadata file among the
-events' files of a folder source."""
+``earlier_days_loaded``, and each file's source, for ``events_on_their_day``. What to do where a day's file is
+missing. And the item metadata file among the events' files of a folder source."""
 
 from __future__ import annotations
 
 import os
+import re
 from datetime import date, timedelta
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -90,3 +91,22 @@ def metadata_among_events(events: list[Path], item_metadata_path: str | None) ->
     glob = f" (a glob such as {metadata.parent.name}/*{others[0]} leaves it out)" if len(others) == 1 else ""
     return (f"the source's path names the item metadata file {metadata.name} (item_metadata_path) among the events' "
             f"files, and it is read as events: set path to the events' file(s) alone{glob}")
+
+
+def missing_day_advice(pattern: str, day: str) -> str:
+    """What to do where the ``{date}`` source path ``pattern`` names nothing for ``day`` (YYYY-MM-DD): deliver the
+    day's file, or an empty one with ``min_rows: 0`` for a day without events; and where the folder that holds the
+    day's names holds names with a date of another form (``events_20261129.csv`` beside ``events_{date}.csv``), one
+    of them. Empty where ``pattern`` has no ``{date}`` or names something for ``day``."""
+    if "{date}" not in pattern or os.path.lexists(pattern.replace("{date}", day)):
+        return ""
+    parts = Path(pattern).parts
+    at = next(i for i, part in enumerate(parts) if "{date}" in part)  # the name that holds the day, and its folder
+    folder = Path(pattern.replace("{date}", day)).parents[len(parts) - 1 - at]
+    dated = re.escape(parts[at]).replace(re.escape("{date}"), r"(\d[\d._-]{4,8}\d)")
+    other = sorted(name for name in (os.listdir(folder) if folder.is_dir() else [])
+                   if (found := re.fullmatch(dated, name)) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", found[1]))
+    return (f"; the path's {{date}} is the day as YYYY-MM-DD ({day}): deliver the day's file, or for a day without "
+            "events an empty file with min_rows: 0 in the source settings" + (
+                f"; {folder} holds {other[0]}{f' and {len(other) - 1} more' if len(other) > 1 else ''} of a date "
+                f"in another form: name each with its day as YYYY-MM-DD, as {parts[at]} reads them" if other else ""))
