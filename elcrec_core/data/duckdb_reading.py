@@ -5,9 +5,7 @@ name."""
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +28,7 @@ from elcrec_core.data.files import (
 )
 from elcrec_core.data.header_lines import refuse_data_as_header, refuse_glued_header, repeated_header_sql
 from elcrec_core.data.header_names import first_fields, first_line, header_names, renamed_header
+from elcrec_core.data.scratch_duckdb import scratch_connection
 from elcrec_core.data.stray_quotes import refuse_records_in_a_value
 from elcrec_core.data.warehouse import quote_identifier
 
@@ -51,24 +50,11 @@ def empty_rejects() -> pl.DataFrame:
     return pl.DataFrame(schema={"source_row": pl.Int64, "reason": pl.String, "detail": pl.String})
 
 
-_DATABASES: dict[int, duckdb.DuckDBPyConnection] = {}  # process id -> the in-memory database the reads connect to
-_DATABASES_LOCK = threading.Lock()
-
-
-def _new_connection() -> duckdb.DuckDBPyConnection:
-    """A new connection to this process's in-memory database (a cursor: under 1 ms, where a new database is 20-35 ms,
-    DuckDB building its catalogue each time); it holds no tables, so a read sees nothing of another's."""
-    with _DATABASES_LOCK:
-        if os.getpid() not in _DATABASES:  # a forked child opens its own
-            _DATABASES[os.getpid()] = duckdb.connect()
-        return _DATABASES[os.getpid()].cursor()
-
-
 @contextmanager
 def connection_for(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A new DuckDB connection of its own (its settings, transaction and temporary objects) to an in-memory
     database; a failure to read becomes a :class:`SourceReadError` for ``path``."""
-    with reading(path), _new_connection() as con:
+    with reading(path), scratch_connection() as con:
         con.execute("SET TimeZone = 'UTC'")  # TIMESTAMPTZ -> TIMESTAMP gives UTC wall time
         # one thread: the readers number the records by their order, and DuckDB 2.0's parallel CSV scan gave a
         # file over its 8 MiB buffer in another order through a query (helper-209: every row another's line)

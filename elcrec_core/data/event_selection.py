@@ -11,11 +11,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import numpy as np
 import polars as pl
 
 from elcrec_core.data import warehouse
+from elcrec_core.data.scratch_duckdb import scratch_connection
 
 if TYPE_CHECKING:
     from elcrec_core.data.events_to_sequences import SequenceConfig
@@ -42,7 +42,7 @@ def type_keys(types: Sequence[str | None]) -> list[str | None]:
     distinct = [name for name in dict.fromkeys(types) if name is not None]
     key: dict[str | None, str | None] = {None: None}
     if distinct:
-        with duckdb.connect() as con:
+        with scratch_connection() as con:
             ((keys,),) = con.execute(f"SELECT list_transform(?::VARCHAR[], lambda event_type: {TYPE_KEY})",
                                      [distinct]).fetchall()
         key.update(zip(distinct, keys))

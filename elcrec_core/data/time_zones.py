@@ -15,14 +15,14 @@ import zoneinfo
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
-import duckdb
+from elcrec_core.data.scratch_duckdb import scratch_connection
 
 
 @lru_cache(maxsize=1)
 def zone_names() -> frozenset[str]:
     """The zone names the setting takes: the IANA names (Python's tz database) that DuckDB's ICU converts by, but
     not ICU's own three-letter aliases (``IST``, ``BST``, ``CST``: each of several zones elsewhere)."""
-    with duckdb.connect() as con:
+    with scratch_connection() as con:
         icu = {name for (name,) in con.execute("SELECT name FROM pg_timezone_names()").fetchall()}
     return frozenset(icu & zoneinfo.available_timezones())
 
@@ -88,7 +88,7 @@ def zone_warning(zone: str | None, name: str = "timezone") -> str | None:
 @lru_cache(maxsize=32)
 def _offsets(zone: str) -> tuple[timedelta, ...]:
     """The UTC offsets of ``zone`` in January and July of each year 1970-2037, as DuckDB's ICU converts by."""
-    with duckdb.connect() as con:
+    with scratch_connection() as con:
         return tuple(offset for (offset,) in con.execute(
             "SELECT t - timezone('UTC', timezone($zone, t)) FROM (SELECT unnest(generate_series(TIMESTAMP "
             "'1970-01-15', TIMESTAMP '2037-07-15', INTERVAL 6 MONTH)) AS t) ORDER BY t", {"zone": zone}).fetchall())
@@ -132,5 +132,5 @@ def naive_utc(name: str, text: str | None, zone: str | None = None) -> datetime 
         return moment.astimezone(timezone.utc).replace(tzinfo=None)
     if zone is None:
         return moment
-    with duckdb.connect() as con:
+    with scratch_connection() as con:
         return con.execute(f"SELECT {local_to_utc_sql('$t::TIMESTAMP', zone)}", {"t": moment}).fetchone()[0]

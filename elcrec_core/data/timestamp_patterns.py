@@ -12,6 +12,8 @@ from typing import Literal
 import duckdb
 import polars as pl
 
+from elcrec_core.data.scratch_duckdb import scratch_connection
+
 TimestampFormat = Literal["epoch_s", "epoch_ms", "epoch_us", "iso8601"]
 """The named timestamp formats; ``timestamp_format`` also takes a strptime pattern (:func:`is_pattern`)."""
 
@@ -67,7 +69,7 @@ def timestamp_format_problem(fmt: object, name: str = "timestamp_format") -> str
     if not isinstance(fmt, str) or not is_pattern(fmt):
         return f"{name} = {fmt!r}: one of {FORMATS_TEXT} (text holding %)"
     try:
-        with duckdb.connect() as con:  # closed at once: settings are read often (every SourceConfig)
+        with scratch_connection() as con:  # settings are read often (every SourceConfig)
             con.execute("SELECT try_strptime('', ?)", [fmt])
     except duckdb.Error as err:
         return f"{name} = {fmt!r}: no strptime pattern ({str(err).split('Error: ', 1)[-1]})"

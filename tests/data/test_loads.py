@@ -596,7 +596,7 @@ def test_reads_share_one_in_memory_database_a_process_each_with_a_connection_of_
     objects; a process of another id (a forked child) opens its own."""
     import duckdb
 
-    from elcrec_core.data import duckdb_reading
+    from elcrec_core.data import duckdb_reading, scratch_duckdb
 
     opened = []
 
@@ -608,8 +608,8 @@ def test_reads_share_one_in_memory_database_a_process_each_with_a_connection_of_
             opened.append(args)
             return duckdb.connect(*args)
 
-    monkeypatch.setattr(duckdb_reading, "duckdb", Counted())
-    monkeypatch.setattr(duckdb_reading, "_DATABASES", {}, raising=False)
+    monkeypatch.setattr(scratch_duckdb, "duckdb", Counted())
+    monkeypatch.setattr(scratch_duckdb, "_DATABASES", {})
     for n in range(3):
         with duckdb_reading.connection_for(tmp_path / "x.csv") as con:
             assert con.execute("SELECT current_setting('TimeZone'), current_setting('threads')").fetchall() == [
@@ -619,7 +619,7 @@ def test_reads_share_one_in_memory_database_a_process_each_with_a_connection_of_
         path = _write(tmp_path / f"{n}.csv", [("u1", "a", "2026-01-30T10:00:00Z")])
         assert _load(path, tmp_path / "w.duckdb").accepted == 1
     assert opened == [()]
-    monkeypatch.setattr(duckdb_reading.os, "getpid", lambda: -1)
+    monkeypatch.setattr(scratch_duckdb.os, "getpid", lambda: -1)
     with duckdb_reading.connection_for(tmp_path / "x.csv") as con:
         assert con.execute("SELECT 1").fetchall() == [(1,)]
     assert opened == [(), ()]
