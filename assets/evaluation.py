@@ -13,7 +13,7 @@ import torch
 
 from assets.daily import (EARLIER_DAY_CHANGED_TAG, WAREHOUSE_POOL, daily_asset, day_before, run_lineage,
                           warehouse_entry)
-from assets.ingestion import earlier_days_note
+from assets.ingestion import earlier_days_note, off_day_note
 from assets.metadata import figure, metric, table
 from assets.serving import first_gate, serving_model
 from elcrec_core.data import warehouse
@@ -197,7 +197,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
                            read_summary(storage.sequences_dir(partition) / "summary.json"),
                            read_sequence_settings(storage.sequences_dir(partition)).k_core,
                            earlier_days_note(context.instance, partition, storage.warehouse),
-                           context.run.tags.get(EARLIER_DAY_CHANGED_TAG, ""))),
+                           context.run.tags.get(EARLIER_DAY_CHANGED_TAG, ""),
+                           off_day_note(context.instance, partition, storage.warehouse))),
     ]
     purity = intent_category_purity(candidate_model, seqs, item_ids, storage.warehouse)
     if purity is not None:

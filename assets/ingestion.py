@@ -90,6 +90,7 @@ from elcrec_pipeline.run_config_check import refuse_bad_run_config
 LATE_DAYS = 31  # how far back earlier_days_loaded looks for files that no load has read
 PASSED_EXPECTATIONS = "every expectation passed (the table has each, with what it observed)"
 EARLIER_DAYS_NOTE = "earlier_days_note"  # metadata: the warning of earlier_days_loaded, empty where it passed
+OFF_DAY_NOTE = "off_day_note"  # metadata: the warning of events_on_their_day, empty where it passed
 DAY_CONTENT = "day_content"  # metadata: the events the data folder holds of a {date} day's files after its load
 MIN_METADATA_COVERAGE = 0.5  # item_metadata_matches_items warns where a smaller share of the events' items has metadata
 MIN_NEW_ITEMS = 5  # ... or of the day's new items, where there are at least this many
@@ -299,8 +300,9 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
         metadata["content_changed"] = later_check.metadata["content_changed"]  # the sensor runs the newest day again
         if now is not None:  # what later days' builds saw of the day: the next load compares with it
             metadata[DAY_CONTENT] = dg.MetadataValue.text(now)
-        warned = [later_check,
-                  _events_on_their_day(config.path, report, check.accepted, context.partition_key, storage.warehouse),
+        on_day = _events_on_their_day(config.path, report, check.accepted, context.partition_key, storage.warehouse)
+        metadata[OFF_DAY_NOTE] = dg.MetadataValue.text("" if on_day.passed else on_day.description)  # the report's too
+        warned = [later_check, on_day,
                   _metadata_matches(warehouse.item_metadata_coverage(storage.warehouse,
                                                                       day=date.fromisoformat(context.partition_key))),
                   _categories_split(items, item_metadata)]
@@ -336,7 +338,20 @@ def earlier_days_note(instance: dg.DagsterInstance, partition: str, warehouse_pa
     """What the check ``earlier_days_loaded`` said of the newest load of ``partition`` into the data folder of
     ``warehouse_path`` (files of earlier days no load has read, days without a delivery); empty where it passed or
     no load is recorded."""
-    note = _newest_load_metadata(instance, partition, warehouse_path).get(EARLIER_DAYS_NOTE)
+    return _load_note(instance, partition, warehouse_path, EARLIER_DAYS_NOTE)
+
+
+def off_day_note(instance: dg.DagsterInstance, partition: str, warehouse_path: Path) -> str:
+    """What the check ``events_on_their_day`` said of the newest load of ``partition`` into the data folder of
+    ``warehouse_path`` (a file of the day without events on it: another day's again, so the day trains on nothing
+    new); empty where it passed or no load is recorded."""
+    return _load_note(instance, partition, warehouse_path, OFF_DAY_NOTE)
+
+
+def _load_note(instance: dg.DagsterInstance, partition: str, warehouse_path: Path, key: str) -> str:
+    """The text entry ``key`` of the newest load of ``partition`` into the data folder of ``warehouse_path``; empty
+    where it has none (a load of an earlier version) or no load is recorded."""
+    note = _newest_load_metadata(instance, partition, warehouse_path).get(key)
     return note.value if note is not None else ""
 
 

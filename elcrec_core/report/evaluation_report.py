@@ -83,13 +83,15 @@ def repeat_target_note(repeats: np.ndarray, split: Split) -> str:
 
 
 def data_text(day: str, load: DayLoad | None, summary: SequenceSummary | None, k_core: int,
-              earlier_days: str = "", rerun_after: str = "") -> str:
+              earlier_days: str = "", rerun_after: str = "", off_day: str = "") -> str:
     """The report's account of the data: why the sensor ran the day again, where it did (``rerun_after``: the
     earlier day whose load changed the day's events after its model was trained; empty: not such a run), what the
     newest load of ``day`` read (rows in = accepted + rejected, the rejected rows by reason), what its check of the
-    earlier days found (``earlier_days``: files no load has read, days without a delivery; empty: none) and what the
-    day's sequences hold of the stored events (what the k-core of ``k_core`` removed, where it removed any, the users
-    whose two targets have the same time, and how many of its items have item metadata)."""
+    day's events found (``off_day``: the warning of a file without events on the day, another day's again; the day
+    then trains on nothing new; empty: none), what its check of the earlier days found (``earlier_days``: files no
+    load has read, days without a delivery; empty: none) and what the day's sequences hold of the stored events
+    (what the k-core of ``k_core`` removed, where it removed any, the users whose two targets have the same time,
+    and how many of its items have item metadata)."""
     parts = [f"The sensor ran {day} again: a load of {rerun_after}'s files (a corrected or late delivery) changed the "
              "events up to the day after the day's model was trained."] if rerun_after else []
     if load is None:
@@ -105,6 +107,8 @@ def data_text(day: str, load: DayLoad | None, summary: SequenceSummary | None, k
                      f"{count_text(load.rows_in, load.accepted, load.by_reason)}"
                      + ("; each rejected row is kept with its reason in rejected_interactions." if load.by_reason
                         else "."))
+    if off_day:
+        parts.append(f"When the day was loaded, the check events_on_their_day warned: {off_day.rstrip('.')}.")
     if earlier_days:
         parts.append(f"When the day was loaded, {earlier_days[0].lower()}{earlier_days[1:].rstrip('.')}.")
     if summary is not None:

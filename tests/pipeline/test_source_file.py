@@ -23,6 +23,7 @@ from assets.ingestion import (
     LATE_DAYS,
     earlier_days_note,
     newest_days_text,
+    off_day_note,
     raw_interactions,
     rejected_interactions,
 )
@@ -37,7 +38,7 @@ from elcrec_core.data.sources import read_source
 from elcrec_pipeline import sensors
 from elcrec_pipeline.config import SourceSettings
 from elcrec_pipeline.definitions import defs
-from elcrec_pipeline.resources import SOURCE_ENV, SourceFile, Storage, events_content
+from elcrec_pipeline.resources import SOURCE_ENV, ComputeDevice, SourceFile, Storage, events_content
 from elcrec_pipeline.sensors import files_version, source_file_sensor
 
 
@@ -225,12 +226,45 @@ def test_another_days_file_delivered_under_this_days_name_warns(team, tmp_path):
         f"the file of 2026-01-31 ({day31}) has 4 events, none on 2026-01-31: they fall on 2026-01-30, 1 day. "
         "Another day's file delivered again under this day's name? Its events are used once, and this day's "
         "own are missing until its file is delivered and loaded again")
+    # the day's report repeats it (its Data section said only the rows read and accepted, and the day trained on
+    # nothing new); the day's right file loaded again: no note
+    assert off_day_note(instance, "2026-01-31", data_dir / "warehouse.duckdb") == evaluation.description
+    day31.write_text(DAY_FILES["2026-01-31"], encoding="utf-8")
+    assert ingest(data_dir, source, "2026-01-31", instance=instance).success
+    assert off_day_note(instance, "2026-01-31", data_dir / "warehouse.duckdb") == ""
     # a source without times has no days to tell: no warning
     settings = yaml.safe_load((team / "source.yaml").read_text())
     (team / "source.yaml").write_text(yaml.safe_dump({**settings, "timestamp_column": ""}))
     untimed = ingest(tmp_path / "untimed", source, "2026-01-31")
     assert untimed.success
     assert {e.check_name: e.passed for e in untimed.get_asset_check_evaluations()}["events_on_their_day"]
+
+
+def test_the_days_report_repeats_that_its_file_holds_another_days_events(tmp_path):
+    """A day's file that held only the day before's events: events_on_their_day warned in the run's log, while the
+    day's report said only "read 1 file(s) ...: 522 rows read, 522 accepted", and the day trained and promoted a
+    model on no new events (a new user's trial). The report's Data section repeats the warning."""
+    from elcrec_core.data.synthetic import SyntheticConfig, generate
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    day_before = int(datetime(2026, 1, 25, tzinfo=timezone.utc).timestamp())
+    generate(SyntheticConfig(n_users=400, n_items=80, n_intents=4, start=day_before, days=1)).events.write_csv(
+        logs / "2026-01-26.csv")
+    training = {"preset": "synthetic", "epochs": 2, "rec_loss": "ce", "intents": 4, "hidden": 16, "max_len": 12,
+                "seed": 1}
+    (tmp_path / "source.yaml").write_text(yaml.safe_dump({"format": "csv", "path": "logs/{date}.csv"}),
+                                          encoding="utf-8")
+    result = defs().resolve_job_def("daily_retrain_job").execute_in_process(
+        run_config={"ops": {"elcrec_model": {"config": training}}}, partition_key="2026-01-26", raise_on_error=False,
+        resources={"storage": Storage(data_dir=str(tmp_path / "data")), "device": ComputeDevice(device="cpu"),
+                   "source_file": SourceFile(path=str(tmp_path / "source.yaml"))})
+    assert result.success
+    (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "events_on_their_day"]
+    assert not check.passed and check.description.startswith(f"the file of 2026-01-26 ({logs / '2026-01-26.csv'})")
+    (report,) = (tmp_path / "data" / "models" / "2026-01-26").glob("*/report.md")
+    data = report.read_text(encoding="utf-8").split("## Data\n\n")[1]
+    assert f"When the day was loaded, the check events_on_their_day warned: {check.description}." in data
 
 
 def test_one_of_a_days_files_with_another_days_events_warns_naming_it(tmp_path):

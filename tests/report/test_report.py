@@ -317,6 +317,14 @@ def test_the_report_says_what_the_days_load_read_and_what_the_sequences_hold(tmp
         "sequences: 6 users, 5 items and 30 of the 31 events stored up to the day (1 stored by another file too, used "
         "once); k-core (k = 5) removed 4 of 34 events and 1 of 7 users (14%): none of them has an event on the "
         "sequences' items (a short history): they get no recommendations.")
+    # a day's file of another day's events: the load's warning, repeated (the Data section said only its rows)
+    off_day = ("the file of 2026-01-01 (a.csv) has 30 events, none on 2026-01-01: they fall on 2025-12-31, 1 day. "
+               "Another day's file delivered again under this day's name? Its events are used once, and this day's "
+               "own are missing until its file is delivered and loaded again")
+    assert data_text("2026-01-01", load, None, 5, off_day=off_day) == (
+        "The newest load of 2026-01-01 read 1 file(s) (a.csv): 32 rows read, 30 accepted, 2 rejected (missing_item: 1, "
+        "bad_timestamp: 1); each rejected row is kept with its reason in rejected_interactions. When the day was "
+        f"loaded, the check events_on_their_day warned: {off_day}.")
     undated = dataclasses.replace(load, day=None)  # a source without {date}: its newest load may be a later day's
     assert data_text("2026-01-01", undated, None, 5).startswith(
         "The newest load of this source, whose files are not named by day (it may be after the day), read 1 file(s) "
