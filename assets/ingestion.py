@@ -43,6 +43,7 @@ from elcrec_core.data.ingestion import (
     MixedSources,
     files_under_other_rules,
     read_checked,
+    refuse_mixing,
     store_checked,
     stored_files_gone,
     times_in_1970_hint,
@@ -160,6 +161,8 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
     if warning := zone_warning(source.timezone):  # EST: a valid zone, yet a summer an hour off New York's clocks
         context.log.warning(f"{settings}: {warning}")
     start = context.assets_def.partitions_def.start.replace(tzinfo=None)  # the code location's partitions
+    with fails_at_once(f"ingestion of {context.partition_key}", MixedSources):  # before the files' own errors: a
+        refuse_mixing(source.format == "synthetic", storage.warehouse)  # forgotten source read as a start date's
     try:  # the files' version as they are before they are read: the sensor compares it (a change after: again)
         listed = resolve_files(source.path) if source.format != "synthetic" else None
         version = files_version(listed) if listed is not None else None  # a touch changes it; the content, not:

@@ -111,12 +111,7 @@ def load_interactions(check: RowCheck, source: str, path: str | Path = warehouse
                           *(str(f) for f in rejected["source_file"].unique())})
     undated = int(accepted["timestamp"].null_count())
     with warehouse.transaction(path) as con:
-        stored = [f for (f,) in con.execute("SELECT DISTINCT source_file FROM raw_interactions UNION"
-                                            " SELECT DISTINCT source_file FROM rejected_interactions"
-                                            " ORDER BY 1").fetchall()]
-        real = [f for f in stored if f != DEMO]
-        if (DEMO in batch_files and real) or (DEMO not in batch_files and DEMO in stored):
-            raise MixedSources(path, real)
+        _refuse_mixing(con, DEMO in batch_files, path)
         ((load_id,),) = con.execute("SELECT nextval('load_ids')").fetchall()
         gone = _gone_files_of_the_day(con, file_day, batch_files) if file_day is not None and overwrite_day else []
         by_file, replaced, replaced_rejected = _delete_files(con, batch_files + gone)
@@ -143,6 +138,27 @@ def load_interactions(check: RowCheck, source: str, path: str | Path = warehouse
              list(report.by_reason), list(report.by_reason.values()), days, undated, replaced, replaced_rejected,
              replaced_files, file_day])
     return report
+
+
+def refuse_mixing(synthetic: bool, path: str | Path = warehouse.DEFAULT_WAREHOUSE) -> None:
+    """Raise :class:`MixedSources` where a load of the synthetic demo data (``synthetic``), or of real files, would
+    mix them with what the warehouse at ``path`` holds; nothing without a warehouse. For before the files are read,
+    so that it is the first error: a run without its source setting in a folder of real files said that the demo's
+    events are before the first day (set ELCREC_START_DATE), never that the source was the demo. The load checks
+    again in its transaction (:func:`load_interactions`)."""
+    if Path(path).exists():
+        with warehouse.connect(path, read_only=True) as con:
+            _refuse_mixing(con, synthetic, path)
+
+
+def _refuse_mixing(con: duckdb.DuckDBPyConnection, synthetic: bool, path: str | Path) -> None:
+    """:func:`refuse_mixing` on the open warehouse ``con`` (at ``path``, for the message)."""
+    stored = [f for (f,) in con.execute("SELECT DISTINCT source_file FROM raw_interactions UNION"
+                                        " SELECT DISTINCT source_file FROM rejected_interactions"
+                                        " ORDER BY 1").fetchall()]
+    real = [f for f in stored if f != DEMO]
+    if (synthetic and real) or (not synthetic and DEMO in stored):
+        raise MixedSources(path, real)
 
 
 def _gone_files_of_the_day(con: duckdb.DuckDBPyConnection, day: date, files: list[str]) -> list[str]:
@@ -268,5 +284,6 @@ def ingest(source: SourceConfig, rules: RowRules = RowRules(), path: str | Path 
     report and the row check (its accepted events feed :func:`elcrec_core.data.expectations.expect_interactions`; the
     pipeline runs those before it stores anything).
     """
+    refuse_mixing(source.format == "synthetic", path)  # the first error, before the files' own
     batch = read_checked(source, rules, not_before)
     return store_checked(batch, path, file_day), batch.check

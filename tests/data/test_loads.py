@@ -268,6 +268,8 @@ def test_the_synthetic_demo_data_never_mixes_with_real_files(tmp_path: Path) -> 
                                                      rf"file\(s\) \({re.escape(str(csv_file))}\): the embedded "
                                                      "synthetic data would mix into them. Describe the source"):
         ingest(synthetic, RULES, real_db)
+    with pytest.raises(ingestion.MixedSources):  # the first error: not that the demo's events are before 2030
+        ingest(synthetic, RULES, real_db, not_before=datetime(2030, 1, 1))
     assert {db: (warehouse.table_counts(db), _raw(db)) for db in (demo_db, real_db)} == before
     assert _load(csv_file, real_db).replaced == len(JAN30)  # each kind still reloads its own
 

@@ -2568,3 +2568,31 @@ def test_a_source_file_with_a_list_of_patterns_and_a_zone_loads_a_tills_times_of
     assert not refused.success
     assert "4 rows read, 2 accepted, 2 rejected (bad_timestamp: 2)" in refused.failure_data_for_node(
         "raw_interactions").user_failure_data.description
+
+
+def test_a_load_that_would_mix_the_demo_and_real_files_says_so_first(team, tmp_path, monkeypatch):
+    """A forgotten ELCREC_SOURCE on a folder of real files: the first run's error said that the embedded synthetic
+    data's events are before the first day (set ELCREC_START_DATE=2026-01-01), and only once that was done that the
+    source was the demo (a new user's trial). The folder is checked before the files are read: the first error
+    names the real cause; so for a team's file, refused by its expectations, loaded into the demo's folder."""
+    monkeypatch.setenv("ELCREC_START_DATE", "2026-01-15")  # the demo's events: 2026-01-01 on
+    demo = {"ops": {"raw_interactions": {"config": {"synthetic_users": 50, "synthetic_items": 20}}}}
+
+    def failure(data_dir: Path, source: SourceFile, config: dict | None = None) -> str:
+        result = ingest(data_dir, source, "2026-01-31", config)
+        (failed,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+        return failed.event_specific_data.error.message
+
+    team_source = SourceFile(path=str(team / "source.yaml"))
+    assert ingest(tmp_path / "team-data", team_source, "2026-01-31").success
+    assert failure(tmp_path / "team-data", SourceFile(), demo).startswith(
+        f"dagster._core.definitions.events.Failure: ingestion of 2026-01-31: "
+        f"{tmp_path / 'team-data' / 'warehouse.duckdb'} holds the events of 1 real source file(s) "
+        f"({team / 'logs' / '2026-01-31.csv'}): the embedded synthetic data would mix into them. Describe the "
+        "source (ELCREC_SOURCE or the run config's raw_interactions), or use another data folder for the synthetic "
+        "data (ELCREC_DATA_DIR)")
+    monkeypatch.setenv("ELCREC_START_DATE", "2026-01-01")
+    assert ingest(tmp_path / "demo-data", SourceFile(), "2026-01-31", demo).success
+    (team / "logs" / "2026-01-31.csv").write_text("user_id,item_id,timestamp\n", encoding="utf-8")  # no rows
+    assert f"{tmp_path / 'demo-data' / 'warehouse.duckdb'} holds the embedded synthetic demo data" in failure(
+        tmp_path / "demo-data", team_source)
