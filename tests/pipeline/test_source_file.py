@@ -944,6 +944,27 @@ def test_a_reload_in_a_moved_or_copied_folder_or_a_new_instance_is_no_change_of_
         assert changed("moved", fresh) is False
 
 
+def _two_recent_days_of_a_5_core(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], Path,
+                                                                                            SourceFile, int]:
+    """The days 3 and 2 days ago, each file 6 users of 5 items (a 5-core) under tmp_path/logs, their source file
+    the environment's (ELCREC_SOURCE, ELCREC_DATA_DIR, ELCREC_START_DATE 10 days ago), training replaced by a
+    materialization without a model: the days, the logs folder, the source file, the last day's noon (epoch s)."""
+    monkeypatch.setenv("ELCREC_START_DATE", (date.today() - timedelta(days=10)).isoformat())
+    days = [(date.today() - timedelta(days=n)).isoformat() for n in (3, 2)]
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for day in days:
+        noon = int(datetime.fromisoformat(day).replace(hour=12, tzinfo=timezone.utc).timestamp())
+        (logs / f"{day}.csv").write_text("user_id,item_id,timestamp\n" + "".join(
+            f"u{u},i{i},{noon + 60 * i}\n" for u in range(6) for i in range(5)), encoding="utf-8")
+    (tmp_path / "source.yaml").write_text(yaml.safe_dump({"format": "csv", "path": "logs/{date}.csv"}),
+                                          encoding="utf-8")
+    monkeypatch.setenv("ELCREC_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ELCREC_SOURCE", str(tmp_path / "source.yaml"))
+    monkeypatch.setattr(assets.training, "_train", lambda *_args: dg.MaterializeResult())  # a model, however made
+    return days, logs, SourceFile(path=str(tmp_path / "source.yaml")), noon
+
+
 def test_a_changed_earlier_day_warns_and_the_sensor_runs_the_newest_trained_day_again(tmp_path, monkeypatch):
     """A corrected file for a day before the newest trained one was loaded and its day trained (the gate refused
     it: older than the serving model's day), while the model that serves, trained before, lacked the correction,
@@ -952,19 +973,7 @@ def test_a_changed_earlier_day_warns_and_the_sensor_runs_the_newest_trained_day_
     sequences were built, and the sensor requests the newest trained day again, once; also for a change loaded
     while that day trained (after its sequences were built); not while a run of an earlier day is going (a
     backfill), nor where a later day has files; a load of the same bytes changes nothing."""
-    monkeypatch.setenv("ELCREC_START_DATE", (date.today() - timedelta(days=10)).isoformat())
-    days = [(date.today() - timedelta(days=n)).isoformat() for n in (3, 2)]
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    for day in days:  # 6 users of 5 items: a 5-core
-        noon = int(datetime.fromisoformat(day).replace(hour=12, tzinfo=timezone.utc).timestamp())
-        (logs / f"{day}.csv").write_text("user_id,item_id,timestamp\n" + "".join(
-            f"u{u},i{i},{noon + 60 * i}\n" for u in range(6) for i in range(5)))
-    (tmp_path / "source.yaml").write_text(yaml.safe_dump({"format": "csv", "path": "logs/{date}.csv"}))
-    source = SourceFile(path=str(tmp_path / "source.yaml"))
-    monkeypatch.setenv("ELCREC_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("ELCREC_SOURCE", str(tmp_path / "source.yaml"))
-    monkeypatch.setattr(assets.training, "_train", lambda *_args: dg.MaterializeResult())  # a model, however made
+    days, logs, source, noon = _two_recent_days_of_a_5_core(tmp_path, monkeypatch)
     built = interaction_sequences.key
     with dg.DagsterInstance.ephemeral() as instance:
         def run(day: str, *selected: dg.AssetKey) -> dg.ExecuteInProcessResult:
@@ -1068,20 +1077,7 @@ def test_a_load_that_puts_back_the_events_later_days_were_built_from_does_not_wa
     just before it). The day's events now are compared with those each later day's sequences were built from (its
     newest load before that build): the put-back passes and asks for no run; a bad file loaded twice still warns,
     and so does a real change."""
-    monkeypatch.setenv("ELCREC_START_DATE", (date.today() - timedelta(days=10)).isoformat())
-    days = [(date.today() - timedelta(days=n)).isoformat() for n in (3, 2)]
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    for day in days:  # 6 users of 5 items: a 5-core
-        noon = int(datetime.fromisoformat(day).replace(hour=12, tzinfo=timezone.utc).timestamp())
-        (logs / f"{day}.csv").write_text("user_id,item_id,timestamp\n" + "".join(
-            f"u{u},i{i},{noon + 60 * i}\n" for u in range(6) for i in range(5)), encoding="utf-8")
-    (tmp_path / "source.yaml").write_text(yaml.safe_dump({"format": "csv", "path": "logs/{date}.csv"}),
-                                          encoding="utf-8")
-    source = SourceFile(path=str(tmp_path / "source.yaml"))
-    monkeypatch.setenv("ELCREC_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("ELCREC_SOURCE", str(tmp_path / "source.yaml"))
-    monkeypatch.setattr(assets.training, "_train", lambda *_args: dg.MaterializeResult())  # a model, however made
+    days, logs, source, noon = _two_recent_days_of_a_5_core(tmp_path, monkeypatch)
     day_file = logs / f"{days[0]}.csv"
     good = day_file.read_text(encoding="utf-8")
     bad = good.replace(f",{noon - 86400 + 60}\n", f",{noon - 86400 + 60 - 5 * 3600}\n")  # some times 5 hours off
