@@ -148,7 +148,10 @@ def refuse_mixing(synthetic: bool, path: str | Path = warehouse.DEFAULT_WAREHOUS
     again in its transaction (:func:`load_interactions`)."""
     if Path(path).exists():
         with warehouse.connect(path, read_only=True) as con:
-            _refuse_mixing(con, synthetic, path)
+            try:
+                _refuse_mixing(con, synthetic, path)
+            except (duckdb.CatalogException, duckdb.BinderException):  # tables of an older version: none to tell
+                pass  # the load migrates them and checks in its transaction
 
 
 def _refuse_mixing(con: duckdb.DuckDBPyConnection, synthetic: bool, path: str | Path) -> None:

@@ -294,11 +294,12 @@ def test_an_event_in_two_files_is_one_whatever_the_case_of_its_event_type(tmp_pa
 def test_events_without_types_are_keyed_without_a_duckdb_connection(monkeypatch) -> None:
     """No type to key (a file without an event type column, no repeated rows to compare): None stays None and no
     in-memory DuckDB is opened (20 ms a load, twice for a build, before); a type among them still goes to DuckDB."""
-    from elcrec_core.data import event_selection
+    from elcrec_core.data import event_selection, scratch_duckdb
 
     opened = []
     real = duckdb.connect
-    monkeypatch.setattr(event_selection.duckdb, "connect", lambda *a, **k: opened.append(a) or real(*a, **k))
+    monkeypatch.setattr(scratch_duckdb, "_DATABASES", {})  # the process's scratch database: not open yet
+    monkeypatch.setattr(duckdb, "connect", lambda *a, **k: opened.append(a) or real(*a, **k))
     assert event_selection.type_keys([]) == [] and event_selection.type_keys([None, None]) == [None, None]
     assert opened == []
     assert event_selection.type_keys([None, " VIEW", None]) == [None, "view", None] and len(opened) == 1
