@@ -27,15 +27,17 @@ def zone_names() -> frozenset[str]:
     return frozenset(icu & zoneinfo.available_timezones())
 
 
-# names that are no IANA zone but that people write for one: US abbreviations (in summer too) and Windows' zone names
-_COMMON = {"CST": "America/Chicago", "CDT": "America/Chicago", "Central Standard Time": "America/Chicago",
-           "EDT": "America/New_York", "Eastern Standard Time": "America/New_York", "PST": "America/Los_Angeles",
-           "PDT": "America/Los_Angeles", "Pacific Standard Time": "America/Los_Angeles", "MDT": "America/Denver",
-           "Mountain Standard Time": "America/Denver", "India Standard Time": "Asia/Kolkata",
-           "BST": "Europe/London", "GMT Standard Time": "Europe/London", "W. Europe Standard Time": "Europe/Berlin",
-           "Central European Standard Time": "Europe/Warsaw", "Tokyo Standard Time": "Asia/Tokyo",
-           "China Standard Time": "Asia/Shanghai", "AEST": "Australia/Sydney", "AUS Eastern Standard Time":
-           "Australia/Sydney"}
+# names that are no IANA zone but that people write for one: US abbreviations (in summer too) and Windows' zone names,
+# by their lower case
+_COMMON = {name.lower(): zone for name, zone in {
+    "CST": "America/Chicago", "CDT": "America/Chicago", "Central Standard Time": "America/Chicago",
+    "EDT": "America/New_York", "Eastern Standard Time": "America/New_York", "PST": "America/Los_Angeles",
+    "PDT": "America/Los_Angeles", "Pacific Standard Time": "America/Los_Angeles", "MDT": "America/Denver",
+    "Mountain Standard Time": "America/Denver", "India Standard Time": "Asia/Kolkata", "BST": "Europe/London",
+    "GMT Standard Time": "Europe/London", "W. Europe Standard Time": "Europe/Berlin",
+    "Central European Standard Time": "Europe/Warsaw", "Tokyo Standard Time": "Asia/Tokyo",
+    "China Standard Time": "Asia/Shanghai", "AEST": "Australia/Sydney",
+    "AUS Eastern Standard Time": "Australia/Sydney"}.items()}
 
 
 def timezone_problem(zone: object, name: str = "timezone") -> str | None:
@@ -49,7 +51,7 @@ def timezone_problem(zone: object, name: str = "timezone") -> str | None:
     cities = {n.rsplit("/", 1)[-1].lower(): n for n in zone_names()}
     lower = {n.lower(): n for n in zone_names()}
     key = zone.strip().lower().replace(" ", "_")
-    common = {n.lower(): z for n, z in _COMMON.items()}.get(zone.strip().lower())
+    common = _COMMON.get(zone.strip().lower())
     close = common or lower.get(key) or cities.get(key) or next(
         iter(difflib.get_close_matches(zone, zone_names(), 1, 0.8)), None)
     return said + (f"; did you mean {close}?" if close else "")
@@ -95,9 +97,8 @@ def _offsets(zone: str) -> tuple[timedelta, ...]:
 
 
 def _offset_text(offset: timedelta) -> str:
-    """``offset`` as ISO 8601 writes it: -05:00, +05:30."""
-    minutes = int(offset.total_seconds()) // 60
-    return f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    """``offset`` as ISO 8601 writes it: -05:00, +05:30, +00:00."""
+    return timezone(offset).tzname(None).removeprefix("UTC") or "+00:00"  # Python's names: UTC-05:00, UTC
 
 
 def local_to_utc_sql(timestamp: str, zone: str | None) -> str:
