@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 from elcrec_core.data.files import SourceReadError
-from elcrec_core.data.rejections import shorten
+from elcrec_core.data.detail_shortening import shorten
 
 
 def check_sequence_guess(path: Path, lines: list[str]) -> None:

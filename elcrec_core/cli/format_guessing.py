@@ -16,7 +16,7 @@ import polars as pl
 
 from elcrec_core.cli.data_options import ALIASES, FORMATS, DataOptions
 from elcrec_core.cli.format_checks import check_names, check_sequence_guess
-from elcrec_core.data.rejections import shorten
+from elcrec_core.data.detail_shortening import shorten
 from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.packed_files import packed_refusal
 from elcrec_core.data.source_config import ColumnMap, SourceConfig

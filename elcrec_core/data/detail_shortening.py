@@ -1,7 +1,7 @@
 """A rejected row's detail made short enough for a line of a load's summary (the CLI's first rejected rows, the
 pipeline's load log line) without losing what it says to do: the value is cut, not the advice after it
 (helper-268's trial: a bad time under a list of patterns lost its hint, ``(its form: ...)``, to a cut at 120
-characters)."""
+characters); and any text cut to a length, as the command line quotes a file's first line."""
 
 from __future__ import annotations
 
@@ -26,12 +26,13 @@ def shorten_detail(detail: str, limit: int = 120, shortest: int = 40) -> str:
     if quoted := _QUOTED.fullmatch(head):
         lead, quote, value, said = quoted.groups()
         room = max(limit - len(lead) - len(said) - len(advice) - 2, shortest)
-        return f"{lead}{quote}{_cut(value, room)}{quote}{said}{advice}"
-    return _cut(head, max(limit - len(advice), shortest)) + advice
+        return f"{lead}{quote}{shorten(value, room)}{quote}{said}{advice}"
+    return shorten(head, max(limit - len(advice), shortest)) + advice
 
 
-def _cut(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, ending in ``...``, where longer."""
+def shorten(text: str, limit: int = 120) -> str:
+    """``text`` without its line end, cut to ``limit`` characters (ending in ``...``) when longer."""
+    text = text.rstrip("\r\n")
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

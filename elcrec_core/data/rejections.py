@@ -20,12 +20,6 @@ from elcrec_core.data.validation import CUT_SHORT, REASONS, REJECTED_COLUMNS, Ro
 REFUSED_ROWS, REFUSED_COUNTS = "rejected.csv", "load.json"  # the files of a refused load's folder
 
 
-def shorten(text: str, limit: int = 120) -> str:
-    """``text`` without its line end, cut to ``limit`` characters (ending in ``...``) when longer."""
-    text = text.rstrip("\r\n")
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def count_text(rows_in: int, accepted: int, by_reason: Mapping[str, int]) -> str:
     """``N rows read, A accepted, R rejected (reason: count, ...)``, reasons in order of precedence
     (:data:`~elcrec_core.data.validation.REASONS`)."""
