@@ -52,6 +52,7 @@ from elcrec_core.report.evaluation_report import (
 from elcrec_core.report.markdown import markdown_table
 from elcrec_core.report.plots import backtest_trend
 from elcrec_core.serve.challengers import stored_ranks
+from elcrec_core.serve.decisions import stored_refusal
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_core.serve.promotion import CHALLENGER_NAMES
 from elcrec_core.serve.recommenders import load_recommender, recipe_text
@@ -246,6 +247,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
         "promoted": bool(decision["promote"]),
         "targets_in_history": dg.MetadataValue.int(int(repeats.sum())),  # no model can rank them: misses
         "decision": decision["reason"],
+        **({"refusal": refusal} if (refusal := stored_refusal(decision)) else {}),  # why the gate refused it
         **({f"{split}_{name}": metric(metrics["elcrec"][name]) for name in ("HR@20", "NDCG@20")}
            if "elcrec" in metrics else {}),  # none: the new model has no figure
         # the figures of the model that serves, beside the new model's (they read as the served quality: helper-232)

@@ -80,8 +80,8 @@ class GateDecision:
     """The verdict. ``promote``: the candidate serves. ``serves``: the role of the model that serves after the
     decision (None: none, when nothing served before and the candidate is refused without a challenger).
     ``scores``: validation NDCG@20 of each finite contender by role; ``non_finite``: validation users with a NaN
-    or infinite score, by role. ``refusal``: why the candidate may not serve, where it was judged and refused (None
-    where it serves, or where an older day's candidate was not judged)."""
+    or infinite score, by role. ``refusal``: why the candidate may not serve, the reason's words after "refused: "
+    up to what serves instead (where no contender may serve: why the candidate may not); None where it serves."""
 
     promote: bool
     serves: str | None
@@ -108,8 +108,9 @@ class GateDecision:
         return self.non_finite.get(CANDIDATE, 0)
 
     def to_dict(self) -> dict[str, Any]:
-        """``decision.json``'s dict: the fields but ``refusal``, the three properties, the serving record's dict."""
-        return {"promote": self.promote, "serves": self.serves, "reason": self.reason, "scores": self.scores,
+        """``decision.json``'s dict: the fields, the three properties, the serving record's dict."""
+        return {"promote": self.promote, "serves": self.serves, "reason": self.reason, "refusal": self.refusal,
+                "scores": self.scores,
                 "non_finite": self.non_finite, "tolerance": self.tolerance, "candidate_score": self.candidate_score,
                 "serving_score": self.serving_score, "non_finite_users": self.non_finite_users,
                 "serving": self.serving.to_dict() if self.serving is not None else None}
@@ -169,14 +170,12 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
         if (champion_unfit := unfit(champion)) is not None:
             older = f" (the candidate's day {day} is older than {than}, but {_name(champion)} is unfit for this " \
                     f"data: {champion_unfit})"
-        elif by_champion:
-            return decide(champion, f"refused: trained on {day}, older than the serving model's day {newest} (an "
-                                    "older day never replaces a newer model; the serving model's validation score "
-                                    "on this day may be on targets it trained on)")
         else:
-            return decide(champion, f"refused: trained on {day}, older than {newest}, whose gate kept or chose "
-                                    f"{_name(champion)} on newer data (an older day never replaces a newer day's "
-                                    "choice)")
+            why = (f"trained on {day}, older than the serving model's day {newest} (an older day never replaces a "
+                   "newer model; the serving model's validation score on this day may be on targets it trained on)"
+                   if by_champion else f"trained on {day}, older than {newest}, whose gate kept or chose "
+                   f"{_name(champion)} on newer data (an older day never replaces a newer day's choice)")
+            return decide(champion, f"refused: {why}", why)
 
     # a champion trained on sequences built with other settings is no measure on these (its training items may be
     # their targets: after dedupe turned on, a trial's serving model scored 0.24 on them, against 0.01 on its own):

@@ -442,6 +442,9 @@ def test_the_serving_models_day_run_again_after_a_newer_days_refusal_changes_not
     refused = materialize_all(data_dir, weak)
     assert refused.success
     assert store.serving() == first and not store.decision(store.candidate(PARTITION))["promote"]
+    refusal = store.decision(store.candidate(PARTITION))["refusal"]  # decision.json keeps it, the report shows it
+    assert metadata(refused, "serving_model")["reason"].startswith(f"refused: {refusal}; ")
+    assert metadata(refused, "evaluation_report")["refusal"] == refusal
     markdown = Path(str(metadata(refused, "evaluation_report")["markdown"])).read_text()
     assert f"The model that served before ({first.name}, elcrec) serves on. The new model" in markdown
     again = materialize_all(data_dir, config, partition="2026-01-25")

@@ -25,6 +25,7 @@ from elcrec_core.evaluate.item_knn import tune_item_baseline
 from elcrec_core.evaluate.ranking import eligible_users, evaluate, metrics_from_ranks
 from elcrec_core.evaluate.scoring import ELCRecRecommender, evaluate_recommender
 from elcrec_core.model.elcrec import ELCRec
+from elcrec_core.serve.decisions import stored_refusal
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_core.serve.promotion import (
     CANDIDATE,
@@ -275,6 +276,7 @@ def test_the_gate_refuses_a_model_with_non_finite_scores():
     assert decision.promote is False and decision.non_finite_users == users and decision.serves is None
     assert decision.reason == "refused: every contender gives NaN or infinite scores"
     assert decision.to_dict() == {"promote": False, "serves": None, "reason": decision.reason, "scores": {},
+                                  "refusal": f"{users} validation users get a NaN or infinite score",
                                   "non_finite": {CANDIDATE: users}, "tolerance": 0.002, "serving": None,
                                   "candidate_score": None, "serving_score": None, "non_finite_users": users}
     popular = _contender("most_popular", MostPopular().fit(data, "valid"))
@@ -299,7 +301,8 @@ def test_the_gate_compares_validation_ndcg_with_the_tolerance_and_refuses_older_
     assert (inside.candidate_score, inside.serving_score) == (pytest.approx(score), pytest.approx(old_score))
     older = gate(_contender(CANDIDATE, new, "2026-01-01"), _contender(CHAMPION, old, "2026-01-02"), [], data, 1.0)
     assert older.promote is False and "older than the serving model's day 2026-01-02" in older.reason
-    assert older.serves == CHAMPION
+    assert older.serves == CHAMPION and older.reason == f"refused: {older.refusal}"  # decision.json keeps it too
+    assert older.refusal.startswith("trained on 2026-01-01, older than the serving model's day 2026-01-02 (an older")
     first = gate(_contender(CANDIDATE, new, "2026-01-01"), None, [], data, tolerance=0.0)
     assert first.promote is True
     assert first.reason == f"promoted: validation NDCG@20 {score:.4f}; it is the best of all"
@@ -849,13 +852,31 @@ def test_the_gate_decision_as_stored_in_decision_json():
     floor = _score(popular, data)
     weak = _Favourite([-float(i) for i in range(30)])
     decision = gate(_contender(CANDIDATE, weak), None, [_contender("most_popular", popular)], data, tolerance=0.01)
+    refusal = f"validation NDCG@20 {_score(weak, data):.4f} does not beat most popular's {floor:.4f}"
     assert decision.to_dict() == {
-        "promote": False, "serves": "most_popular", "reason": decision.reason,
+        "promote": False, "serves": "most_popular", "reason": decision.reason, "refusal": refusal,
         "scores": {CANDIDATE: _score(weak, data), "most_popular": floor},
         "non_finite": {CANDIDATE: 0, "most_popular": 0}, "tolerance": 0.01,
         "candidate_score": _score(weak, data), "serving_score": None, "non_finite_users": 0,
         "serving": _rec("most_popular").to_dict()}
     assert json.loads(json.dumps(decision.to_dict())) == decision.to_dict()  # plain JSON, as decision.json holds it
+    assert decision.reason.startswith(f"refused: {refusal}; most popular serves")  # as the run's log says it
+    assert stored_refusal(decision.to_dict()) == refusal
+    promoted = gate(_contender(CANDIDATE, popular), None, [], data, tolerance=0.01).to_dict()
+    assert promoted["refusal"] is None and stored_refusal(promoted) is None  # null where it serves (helper-274)
+
+
+def test_a_decision_written_before_it_kept_its_refusal_gives_the_refusal_of_its_reason():
+    """decision.json lacked ``refusal`` before helper-274: read back, the reason's words after "refused: " up to
+    what serves instead, a "; " inside brackets (a paired standard error) kept."""
+    noisy = ("validation NDCG@20 0.0100 is below the best, EASE (λ = 50)'s 0.0200, by more than the tolerance 0.002 "
+             "(by 0.0100; paired standard error over 40 users 0.0030)")
+    assert stored_refusal({"promote": False, "reason": f"refused: {noisy}; the serving model a/b serves (validation "
+                                                       "NDCG@20 0.0300); the serving model x was left out: y"}) == noisy
+    older = "trained on 2026-01-01, older than the serving model's day 2026-01-02 (an older day never replaces it)"
+    assert stored_refusal({"promote": False, "reason": f"refused: {older}"}) == older
+    assert stored_refusal({"promote": True, "reason": "promoted: validation NDCG@20 0.0300; it is the best"}) is None
+    assert stored_refusal({"promote": False, "reason": "refused: z", "refusal": "kept"}) == "kept"  # its own first
 
 
 def test_popularity_and_recommender_metrics_on_a_hand_example():
