@@ -13,10 +13,11 @@ from typing import Any
 import yaml
 
 from elcrec_core.data.expectations import ExpectationConfig
+from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.source_config import (delimited_refusal, delimited_settings, files_now, path_without_format,
-                                             read_settings_file)
+                                             read_settings_file, resolve_files)
 from elcrec_core.config.setting_names import did_you_mean
-from elcrec_core.data.source_folders import metadata_among_events
+from elcrec_core.data.source_folders import metadata_among_events, missing_day_advice
 from elcrec_core.data.time_zones import naive_utc, timezone_problem, zone_warning
 from elcrec_core.data.timestamp_patterns import timestamp_format_problem
 from elcrec_core.data.validation import RowRules
@@ -50,8 +51,8 @@ def apply_source_file(parser: argparse.ArgumentParser, args: argparse.Namespace)
     on stderr which of its settings the command line does not use (the pipeline's own, such as ``min_rows``), and
     a timezone likely not meant (EST: :func:`~elcrec_core.data.time_zones.zone_warning`);
     ``parser`` refuses a file that cannot be read, a setting the pipeline does not know (a misspelt one), a path
-    without a format, a setting of the wrong type and a quote character other than ``"`` (the command line has none
-    other)."""
+    without a format, a ``{date}`` path that names no file (with the pipeline's advice for a missing day), a
+    setting of the wrong type and a quote character other than ``"`` (the command line has none other)."""
     settings = _read(parser, Path(args.source)) if args.source is not None else {}
     given = {name: value for name, value in settings.items() if value is not None}
     for name in ("names", "null_ids"):
@@ -102,6 +103,11 @@ def apply_source_file(parser: argparse.ArgumentParser, args: argparse.Namespace)
         args.null_ids = ",".join(given["null_ids"])
     if args.source is not None and args.data == args.data_default:  # not given (train's default: synthetic)
         args.data = _data_path(given)
+        if args.data != "synthetic" and (advice := missing_day_advice(str(given["path"]))):
+            try:
+                resolve_files(args.data)
+            except SourceReadError as exc:  # no day's file: the pipeline's advice for a day's (helper-274)
+                parser.error(f"--source {args.source}: {exc}{advice}")
         if args.data != "synthetic" and (among := metadata_among_events(
                 files_now(args.data), given.get("item_metadata_path"))):
             parser.error(f"--source {args.source}: {among} (the pipeline's load fails on it too)")

@@ -93,20 +93,22 @@ def metadata_among_events(events: list[Path], item_metadata_path: str | None) ->
             f"files, and it is read as events: set path to the events' file(s) alone{glob}")
 
 
-def missing_day_advice(pattern: str, day: str) -> str:
-    """What to do where the ``{date}`` source path ``pattern`` names nothing for ``day`` (YYYY-MM-DD): deliver the
-    day's file, or an empty one with ``min_rows: 0`` for a day without events; and where the folder that holds the
-    day's names holds names with a date of another form (``events_20261129.csv`` beside ``events_{date}.csv``), one
-    of them. Empty where ``pattern`` has no ``{date}`` or names something for ``day``."""
-    if "{date}" not in pattern or os.path.lexists(pattern.replace("{date}", day)):
+def missing_day_advice(pattern: str, day: str | None = None) -> str:
+    """What to do where the ``{date}`` source path ``pattern`` names nothing for ``day`` (YYYY-MM-DD; None: for no
+    day, as the command line reads every day's files): deliver the day's file, or an empty one with ``min_rows: 0``
+    for a day without events (for no day: that ``{date}`` is a day as YYYY-MM-DD); and where the folder that holds
+    the day's names holds names with a date of another form (``events_20261129.csv`` beside ``events_{date}.csv``),
+    one of them. Empty where ``pattern`` has no ``{date}`` or names something for ``day``."""
+    if "{date}" not in pattern or day is not None and os.path.lexists(pattern.replace("{date}", day)):
         return ""
     parts = Path(pattern).parts
     at = next(i for i, part in enumerate(parts) if "{date}" in part)  # the name that holds the day, and its folder
-    folder = Path(pattern.replace("{date}", day)).parents[len(parts) - 1 - at]
+    folder = Path(*parts[:at])  # no {date} in it: the first part that holds one is the name's
     dated = re.escape(parts[at]).replace(re.escape("{date}"), r"(\d[\d._-]{4,8}\d)")
     other = sorted(name for name in (os.listdir(folder) if folder.is_dir() else [])
                    if (found := re.fullmatch(dated, name)) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", found[1]))
-    return (f"; the path's {{date}} is the day as YYYY-MM-DD ({day}): deliver the day's file, or for a day without "
-            "events an empty file with min_rows: 0 in the source settings" + (
+    return ("; the path's {date} is a day as YYYY-MM-DD (such as 2026-01-31), and no file is named with one" if day is None else
+            f"; the path's {{date}} is the day as YYYY-MM-DD ({day}): deliver the day's file, or for a day without "
+            "events an empty file with min_rows: 0 in the source settings") + (
                 f"; {folder} holds {other[0]}{f' and {len(other) - 1} more' if len(other) > 1 else ''} of a date "
-                f"in another form: name each with its day as YYYY-MM-DD, as {parts[at]} reads them" if other else ""))
+                f"in another form: name each with its day as YYYY-MM-DD, as {parts[at]} reads them" if other else "")

@@ -1953,6 +1953,30 @@ def test_source_date_folders_are_read_under_a_folder_whose_name_holds_a_bracket(
     assert (code, out) == (0, "000123 (2 events): 7 8\n"), err
 
 
+def test_a_source_date_path_that_names_no_file_gets_the_pipelines_advice(tmp_path: Path, capsys) -> None:
+    """A --source whose {date} path names no file said "no files found" alone, where the pipeline says what {date}
+    is and names the files whose names hold a date of another form (helper-274): the same advice."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for name in ("events_20261129.csv", "events_20261130.csv", "notes.csv"):
+        _write(logs / name, f"user_id,item_id,timestamp\nu,i,{T0}\n")
+    source = tmp_path / "source.yaml"
+    source.write_text(yaml.safe_dump({"format": "csv", "path": "logs/events_{date}.csv"}), encoding="utf-8")
+    days = "[0-9]" * 4 + "-" + "[0-9]" * 2 + "-" + "[0-9]" * 2
+    said = (f"--source {source}: {logs / f'events_{days}.csv'}: no files found; the path's {{date}} is a day as "
+            "YYYY-MM-DD (such as 2026-01-31), and no file is named with one")
+    with pytest.raises(SystemExit):
+        _run(capsys, "sequences", "--source", str(source))
+    assert capsys.readouterr().err.endswith(
+        f"{said}; {logs} holds events_20261129.csv and 1 more of a date in another form: name each with its day as "
+        "YYYY-MM-DD, as events_{date}.csv reads them\n")
+    for name in ("events_20261129.csv", "events_20261130.csv"):
+        (logs / name).unlink()
+    with pytest.raises(SystemExit):
+        _run(capsys, "sequences", "--source", str(source))
+    assert capsys.readouterr().err.endswith(f"{said}\n")  # no other form beside it: what {date} is, alone
+
+
 def test_source_delimited_settings_for_another_format_are_named_as_settings(tmp_path: Path, capsys) -> None:
     """A JSON Lines source file with header: false was refused as "--no-header: only for delimited text", an option
     nobody typed (helper-181): the settings are named, as the pipeline names them."""
@@ -2043,7 +2067,9 @@ def test_source_bounds_on_rejected_rows_are_the_ones_the_note_names(tmp_path: Pa
         source.write_text(yaml.safe_dump({"format": "csv", "path": "e.csv", **bounds}))
         code, _, err = _run(capsys, "sequences", "--source", str(source))
         assert code == 0 and "does not use" not in err, err
-        assert [line for line in err.splitlines() if "refuses" in line] == [n for n in note if n]
+        # the file named as read (helper-273: "in the --source file" did not say which)
+        assert [line for line in err.splitlines() if "refuses" in line] == [
+            n.replace("the --source file", str(source.resolve())) for n in note if n]
         # the rows shown: a reason of a share of its own after the others, as the pipeline's message shows them
         # (helper-231: the command line kept the counts' order alone)
         shown = [line.split(": ")[1].split(" ")[0] for line in err.splitlines() if line.startswith("  line ")]
