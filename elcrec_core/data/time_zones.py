@@ -63,6 +63,9 @@ _MEANT = {"EST": "America/New_York", "MST": "America/Denver", "HST": "Pacific/Ho
           "EST5EDT": "America/New_York", "CST6CDT": "America/Chicago", "MST7MDT": "America/Denver",
           "PST8PDT": "America/Los_Angeles"}
 _ALSO = {"MST": " (in Arizona, America/Phoenix, whose clocks are MST's all year)"}
+# Europe's names that the tz database keeps for compatibility (CET: since 2024b, Europe/Brussels's clocks), and a
+# zone of a country a team writing them may be in
+_EUROPEAN = {"CET": "Europe/Paris", "MET": "Europe/Berlin", "EET": "Europe/Athens", "WET": "Europe/Lisbon"}
 
 
 def zone_warning(zone: str | None, name: str = "timezone") -> str | None:
@@ -71,7 +74,9 @@ def zone_warning(zone: str | None, name: str = "timezone") -> str | None:
     (EST: UTC-05:00 all year, without the summer's EDT, where America/New_York is meant; HST, whose clocks are
     Pacific/Honolulu's, none), and an ``Etc/GMT+5``, whose POSIX sign means UTC-05:00. Each names the offset that
     the name is and the zone likely meant (helper-268's trial: ``timezone: EST`` read summer times an hour off
-    without a word)."""
+    without a word). Europe's CET, MET, EET and WET: a name kept for compatibility, not a place's zone, whose clocks
+    are today's (the EU's summer time) but not a country's own rules, past or to come; it names the years 1970-2037
+    whose clocks differ from a country's zone likely meant (CET's from Europe/Paris's in 1976)."""
     if zone is None:
         return None
     offsets = _offsets(zone)
@@ -80,6 +85,12 @@ def zone_warning(zone: str | None, name: str = "timezone") -> str | None:
         return (f"{name} = {zone!r} is UTC{offset} all year, without summer time: the POSIX sign, Etc/GMT{etc[1]}"
                 f"{etc[2]} is {etc[2]} hours {'behind' if etc[1] == '+' else 'ahead of'} UTC; where the clocks of a "
                 "region are meant, its zone (such as America/New_York) reads the summer's times as they are")
+    if (country := _EUROPEAN.get(zone)) is not None:
+        years = sorted({1970 + at // 2 for at, (own, its) in enumerate(zip(offsets, _offsets(country))) if own != its})
+        return (f"{name} = {zone!r} is a name the tz database keeps for compatibility, not a place's zone: it has "
+                f"the EU's summer time today (UTC{_offset_text(offsets[-2])}, UTC{_offset_text(offsets[-1])} in "
+                f"summer), but not a country's own rules, past or to come{_years_text(country, years)}; where a "
+                f"country's clocks are meant, give its zone, such as {country}")
     if (meant := _MEANT.get(zone)) is None or offsets == _offsets(meant):
         return None
     what = f"UTC{offset} all year, without summer time" if offset else f"not the clocks of {meant}"
@@ -94,6 +105,19 @@ def _offsets(zone: str) -> tuple[timedelta, ...]:
         return tuple(offset for (offset,) in con.execute(
             "SELECT t - timezone('UTC', timezone($zone, t)) FROM (SELECT unnest(generate_series(TIMESTAMP "
             "'1970-01-15', TIMESTAMP '2037-07-15', INTERVAL 6 MONTH)) AS t) ORDER BY t", {"zone": zone}).fetchall())
+
+
+def _years_text(zone: str, years: list[int]) -> str:
+    """`` (its clocks and Europe/Paris's differed in 1976)``: the ``years`` in which they differed, in runs
+    (1977-1979); empty without one."""
+    runs: list[list[int]] = []
+    for year in years:
+        if runs and year == runs[-1][-1] + 1:
+            runs[-1].append(year)
+        else:
+            runs.append([year])
+    spans = ", ".join(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]) for run in runs)
+    return f" (its clocks and {zone}'s differed in {spans})" if runs else ""
 
 
 def _offset_text(offset: timedelta) -> str:

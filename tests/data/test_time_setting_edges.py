@@ -97,6 +97,25 @@ def test_a_us_zone_of_a_fixed_offset_is_warned_of_naming_the_offset_and_the_zone
     assert f"--source {source}: timezone = 'EST' is UTC-05:00 all year" in capsys.readouterr().err
 
 
+def test_europes_names_kept_for_compatibility_are_warned_of_naming_a_countrys_zone() -> None:
+    """CET, MET, EET and WET were read without a word (helper-274): names the tz database keeps for compatibility,
+    with the EU's summer time (unlike EST) but no country's own rules, past or to come: a note naming the offsets,
+    a country's zone and the years whose clocks differed from it (DuckDB's ICU tz data: CET and MET are Europe/
+    Brussels's clocks, EET Europe/Athens's, WET Europe/Lisbon's)."""
+    def note(zone: str, offsets: str, country: str, differed: str = "") -> str:
+        return (f"timezone = '{zone}' is a name the tz database keeps for compatibility, not a place's zone: it has "
+                f"the EU's summer time today ({offsets} in summer), but not a country's own rules, past or to "
+                f"come{differed}; where a country's clocks are meant, give its zone, such as {country}")
+
+    assert zone_warning("CET") == note("CET", "UTC+01:00, UTC+02:00", "Europe/Paris",
+                                       " (its clocks and Europe/Paris's differed in 1976)")  # France's first summer
+    assert zone_warning("MET") == note("MET", "UTC+01:00, UTC+02:00", "Europe/Berlin",
+                                       " (its clocks and Europe/Berlin's differed in 1977-1979)")  # none till 1980
+    assert zone_warning("EET") == note("EET", "UTC+02:00, UTC+03:00", "Europe/Athens")
+    assert zone_warning("WET") == note("WET", "UTC+00:00, UTC+01:00", "Europe/Lisbon")
+    assert [zone_warning(zone) for zone in ("Europe/Paris", "Europe/Brussels", "Europe/Lisbon")] == [None] * 3
+
+
 def test_a_swapped_window_of_a_source_file_names_the_file_and_the_settings(tmp_path: Path, capsys) -> None:
     """min_timestamp above max_timestamp in a --source file: the command's error names the file and both settings
     (an option beside them as the command line's); a bound that is no time is named as the file's setting."""
