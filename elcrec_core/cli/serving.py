@@ -10,6 +10,7 @@ import math
 import sys
 import unicodedata
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 
 import duckdb
@@ -31,6 +32,13 @@ from elcrec_core.serve.model_store import ModelRecord, ModelStore
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
+    """``elcrec recommend``: print ``args.user``'s top-K list (exit code 0), the ``--serving`` warehouse opened once."""
+    stored = Path(args.serving or "") / "warehouse.duckdb"
+    with warehouse.held(stored, read_only=True) if args.serving and stored.is_file() else nullcontext():
+        return _recommend(args)  # its reads in one open (20-35 ms each, and the file's lock)
+
+
+def _recommend(args: argparse.Namespace) -> int:
     from elcrec_core.evaluate.scoring import ELCRecRecommender
     from elcrec_core.intents.profiles import NO_INTENT, assign_user_intents
     from elcrec_core.serve.recommend import recommend

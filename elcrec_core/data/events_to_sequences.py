@@ -32,11 +32,10 @@ from elcrec_core.data.atomic_files import RUN_AGAIN, read_json, replace_files
 from elcrec_core.data.event_selection import (BEFORE_UNTIL, event_filter, repeated_events, selected_events,
                                               until_params)
 from elcrec_core.data.k_core import k_core_filter, largest_k_keeping, new_items_removed, short_histories
-from elcrec_core.data.sequence_summary import SequenceSummary
+from elcrec_core.data.sequence_summary import SequenceSummary, length_stats
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, Sequences, write_item_index_file
 
 INDEX_SCHEMA = {"item_id": pl.String, "item_index": pl.Int64}  # rows of the warehouse's item index
-_QUANTILES = {"p10": 0.1, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p90": 0.9, "p99": 0.99}
 
 
 @dataclass(frozen=True)
@@ -131,9 +130,15 @@ def build_sequences(config: SequenceConfig = SequenceConfig(), path: str | Path 
                     until: datetime | None = None) -> SequenceBuild:
     """Build sequences from the accepted events in the warehouse at ``path`` (those before ``until`` when given,
     less those of later days' ``{date}`` files: :data:`~elcrec_core.data.event_selection.BEFORE_UNTIL`), their
-    new items indexed after the stored item index. It writes
-    nothing: :func:`write_sequences` stores the new index rows (``new_index``), so that a build refused by its
-    expectations leaves the warehouse as it was."""
+    new items indexed after the stored item index. It writes nothing: :func:`write_sequences` stores the new index
+    rows (``new_index``), so that a build refused by its expectations leaves the warehouse as it was. The warehouse
+    is opened once for its reads (:func:`~elcrec_core.data.warehouse.held`); FileNotFoundError where there is none."""
+    with warehouse.held(path, read_only=True):  # one open, not one for the events and one for the item index
+        return _build(config, path, until)
+
+
+def _build(config: SequenceConfig, path: str | Path, until: datetime | None) -> SequenceBuild:
+    """:func:`build_sequences` in its hold of the warehouse."""
     events_in, passed, users, items, ordered = _ordered_events(config, path, until)
     n_selected = len(ordered)
     if config.dedupe:
@@ -180,7 +185,7 @@ def build_sequences(config: SequenceConfig = SequenceConfig(), path: str | Path 
         n_items=seqs.n_items,
         new_items=len(new_index),
         items_with_metadata=with_metadata,
-        length=_length_stats(seqs.lengths),
+        length=length_stats(seqs.lengths),
         k_core_items_removed=int(items_before) - len(present),
         k_core_new_items_removed=new_items_removed(before_k_core[1], before_k_core[2], keep, until),
         last_two_same_time=_last_two_same_time(ts, offsets),
@@ -255,14 +260,6 @@ def store_item_index(build: SequenceBuild, path: str | Path = warehouse.DEFAULT_
                              f"{build.index_size - len(build.new_index)} these sequences were built on: build "
                              "them again")
         warehouse.append_item_index(con, build.new_index)
-
-
-def _length_stats(lengths: np.ndarray) -> dict[str, float]:
-    if not len(lengths):
-        return {}
-    quantiles = np.quantile(lengths, list(_QUANTILES.values()))
-    return {"min": float(lengths.min()), **{k: float(q) for k, q in zip(_QUANTILES, quantiles)},
-            "max": float(lengths.max()), "mean": float(lengths.mean())}
 
 
 def write_sequences(build: SequenceBuild, out_dir: str | Path,

@@ -104,6 +104,19 @@ class SequenceSummary:
         return self.k_core_users_removed - (self.short_history_users or 0)
 
 
+_QUANTILES = {"p10": 0.1, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p90": 0.9, "p99": 0.99}
+
+
+def length_stats(lengths: np.ndarray) -> dict[str, float]:
+    """The summary's ``length``: min, the :data:`_QUANTILES` (p10 ... p99), max and mean of the sequence
+    ``lengths`` (one a user, events); empty for no user."""
+    if not len(lengths):
+        return {}
+    quantiles = np.quantile(lengths, list(_QUANTILES.values()))
+    return {"min": float(lengths.min()), **{k: float(q) for k, q in zip(_QUANTILES, quantiles)},
+            "max": float(lengths.max()), "mean": float(lengths.mean())}
+
+
 def percent(share: float) -> str:
     """``share`` as a whole percentage, or to a tenth below 1% (1 of 944 is 0.1%, not 0%)."""
     return f"{share:.1%}" if 0 < share < 0.01 else f"{share:.0%}"

@@ -5,14 +5,12 @@ Tables (names are fixed; every value reaches SQL as a parameter or a registered 
 - ``raw_interactions``: accepted events with their ``event_date`` (the UTC date of the timestamp; for an
   event without a time, its file's day in a ``{date}`` source, else NULL), ``source_file`` and ``source_row``.
   A load is keyed by source file (a file's absolute path; :data:`SYNTHETIC_SOURCE_FILE` for the generator): it
-  replaces exactly the rows that earlier
-  loads stored for the files it reads, whatever days their events fall on, and never another file's rows. So
-  the tables hold the latest loaded version of every file, and re-running loads, in any order, leaves the same
-  rows (a file's rows depend on its content alone: see :func:`elcrec_core.data.validation.check_rows`). An event
-  that two files hold is stored for each; the sequences use it once
-  (:func:`elcrec_core.data.event_selection.selected_events`).
-- ``rejected_interactions``: rejected rows with source file, row, reason code and detail, replaced by the same
-  rule (a load replaces the rejected rows of its files).
+  replaces exactly the rows that earlier loads stored for the files it reads, whatever days their events fall
+  on, and never another file's rows. So the tables hold the latest loaded version of every file, and re-running
+  loads, in any order, leaves the same rows (a file's rows depend on its content alone: see
+  :func:`elcrec_core.data.validation.check_rows`). An event that two files hold is stored for each; the
+  sequences use it once (:func:`elcrec_core.data.event_selection.selected_events`).
+- ``rejected_interactions``: rejected rows (source file, row, reason code, detail), a load's replacing its files'.
 - ``loads``: one row per load: its counts (rows in = accepted + rejected), the files it replaced (``files``;
   ``replaced_files``: those of them that had rows stored before), the raw and rejected rows it replaced
   (``replaced``, ``replaced_rejected``), the event days it covers (``days``, informative) and the day whose
@@ -26,9 +24,9 @@ Tables (names are fixed; every value reaches SQL as a parameter or a registered 
 
 DuckDB lets one process open a file for writing at a time (or several processes read-only): every access opens
 the file, runs one short transaction and closes it again (:mod:`elcrec_core.data.warehouse_file`: the lock wait,
-a damaged file). In the pipeline the writers share the Dagster concurrency pool
-``warehouse``, so they queue instead of meeting the lock. A step that runs many short queries in a row holds the
-file open for them (:func:`held`): opening a database costs 20-30 ms (DuckDB builds its catalogue each time).
+a damaged file). In the pipeline the writers share the Dagster concurrency pool ``warehouse``, so they queue
+instead of meeting the lock. A step that runs many short queries in a row holds the file open for them
+(:func:`held`): opening a database costs 20-30 ms (DuckDB builds its catalogue each time).
 """
 
 from __future__ import annotations
@@ -108,8 +106,10 @@ def connect(path: str | Path = DEFAULT_WAREHOUSE, read_only: bool = False) -> It
     if (current := _HELD.get()) is not None and current[0] == path.resolve():
         if current[1] and not read_only:
             raise ValueError(f"the warehouse {path} is held read-only in this block: it cannot be written in it")
-        with damage_named(path), current[2].cursor() as con:  # migrated when the hold opened it
+        with damage_named(path), current[2].cursor() as con:  # migrated when a writable hold opened it
             con.execute("SET TimeZone = 'UTC'")  # a session setting: each connection's own
+            if current[1]:
+                _read_as_migrated(con)  # a temporary view too (helper-274: an older warehouse's loads lacked it)
             yield con
         return
     require_openable(path)

@@ -1468,6 +1468,40 @@ def test_recommend_serving_a_baseline_gives_no_intent_for_items_the_intent_model
     assert (answer["intent"], [row["item"] for row in answer["items"]]) == (None, ["y"])  # y: the most popular
 
 
+def test_recommend_serving_opens_the_warehouse_once(tmp_path: Path, capsys, monkeypatch) -> None:
+    """recommend --serving read the folder's warehouse in six opens here (the day of its lists three times, the seen
+    items, the items on offer, the titles), each 20-35 ms and the file's lock (helper-274): one now, its reads in
+    it."""
+    from elcrec_core.data import warehouse
+    from elcrec_core.data.sequences import write_item_index_file
+    from elcrec_core.serve.model_store import ModelRecord, ModelStore
+
+    day = tmp_path / "data" / "sequences" / "2026-05-02"
+    day.mkdir(parents=True)
+    pl.DataFrame({"user_id": ["me", "q", "r"], "items": [[1, 2], [3, 2], [3]]}).write_parquet(day / "sequences.parquet")
+    write_item_index_file(day / "item_index.parquet", np.array(list("abc")))
+    ModelStore(tmp_path / "data").promote(ModelRecord(day="2026-05-02", run_id="a/mp", kind="most_popular",
+                                                      dir="models/2026-05-02/a/challengers/mp"), "a baseline serves")
+    stored = tmp_path / "data" / "warehouse.duckdb"
+    with warehouse.connect(stored) as con:  # the pipeline's tables, a title, and events: b and c on offer
+        con.execute("INSERT INTO item_metadata (item_id, title) VALUES ('c', 'Heat (1995)')")
+        con.execute("INSERT INTO raw_interactions (event_date, user_id, item_id, timestamp, source_file, source_row, "
+                    "load_id) VALUES ('2026-05-01', 'q', 'b', '2026-05-01 10:00', 'e.csv', 1, 1), "
+                    "('2026-05-01', 'q', 'c', '2026-05-01 11:00', 'e.csv', 2, 1)")
+    opens: list[Path] = []
+    real = warehouse.open_waiting
+
+    def counted(path: Path, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
+        opens.append(Path(path))
+        return real(path, read_only, wait_s)
+    monkeypatch.setattr(warehouse, "open_waiting", counted)
+    code, out, err = _run(capsys, "recommend", "--serving", str(tmp_path / "data"), "--data",
+                          str(day / "sequences.parquet"), "--user", "me", "--k", "1", "--active-days", "30", "--json")
+    assert code == 0, err
+    assert opens == [stored]
+    assert [(row["item"], row.get("title")) for row in json.loads(out)["items"]] == [("c", "Heat (1995)")]
+
+
 def test_recommend_serving_breaks_ties_by_the_pipeline_s_popularity_not_the_user_s_file(tmp_path: Path,
                                                                                        capsys) -> None:
     """EASE serves: it scores 0 every item that shares no user with the history (a, b), and the pipeline serves those

@@ -503,6 +503,8 @@ def test_a_warehouse_of_an_older_version_is_read_before_any_write_migrates_it(tm
     with warehouse.connect(db, read_only=True) as con:
         assert con.execute("SELECT file_day, replaced_files, replaced_rejected FROM loads").fetchall() == [
             (None, None, None)]
+    with warehouse.held(db, read_only=True), warehouse.connect(db, read_only=True) as con:  # each its own view
+        assert con.execute("SELECT file_day FROM loads").fetchall() == [(None,)]  # (build_sequences holds it)
     with warehouse.connect(db) as con:  # a write migrates it
         assert "file_day" in [row[0] for row in con.execute("DESCRIBE loads").fetchall()]
     assert _lists(build_sequences(SequenceConfig(k_core=0), db, until=datetime(2026, 3, 2))) == expected

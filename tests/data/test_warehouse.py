@@ -382,6 +382,23 @@ def test_a_held_warehouse_is_opened_once_and_each_connection_in_it_is_its_own(
     assert warehouse.table_counts(db)["item_index"] == 1 and opens == [False, True]  # opened again
 
 
+def test_a_build_of_sequences_opens_the_warehouse_once(tmp_path: Path, daily: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """build_sequences opened the warehouse twice, once for the events and once for the item index (20-35 ms and
+    the file's lock each: helper-274); one read-only open now, and none where a block holds it already."""
+    from elcrec_core.data.events_to_sequences import SequenceConfig, build_sequences
+
+    db = tmp_path / "w.duckdb"
+    ingest(SourceConfig(format="csv", path=str(daily)), RULES, db)
+    events = _counts(db)["raw_interactions"]
+    opens = _counting_opens(monkeypatch)
+    build = build_sequences(SequenceConfig(k_core=0), db)
+    assert opens == [True] and build.summary.events_in == events > 0
+    with warehouse.held(db):  # the pipeline's or the command line's own hold: a cursor of it
+        assert build_sequences(SequenceConfig(k_core=0), db).summary == build.summary
+    assert opens == [True, False]
+
+
 def test_a_warehouse_held_read_only_must_exist_and_is_not_written_in_its_block(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     db = tmp_path / "w.duckdb"
