@@ -13,6 +13,7 @@ import numpy as np
 
 from elcrec_core.cli.data_loading import LoadedData, load
 from elcrec_core.cli.data_options import FORMAT_CHOICES, DataOptions
+from elcrec_core.cli.settings_origin import SettingsOrigin
 from elcrec_core.config.settings import (
     ExperimentConfig,
     TrainConfig,
@@ -69,6 +70,7 @@ def data_options(args: argparse.Namespace, seed: int = 0) -> DataOptions:
         sequence_min_rating=args.sequence_min_rating, dedupe=args.dedupe, k_core=args.k_core,
         max_user_events=args.max_user_events, seed=seed, rejected_shares=getattr(args, "rejected_shares", None),
         rejected_out=getattr(args, "rejected_out", None),
+        origin=getattr(args, "settings_origin", SettingsOrigin()),  # set by apply_source_file
     )
 
 

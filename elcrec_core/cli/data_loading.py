@@ -33,6 +33,7 @@ from elcrec_core.cli.format_guessing import (check_one_format, choose_format, ev
                                              is_sequences_parquet)
 from elcrec_core.cli.integer_ids import integer_ids, integer_items
 from elcrec_core.cli.read_advice import read_advice
+from elcrec_core.cli.settings_origin import OPTIONS, SEQUENCE_FORMAT, SPACE_DELIMITER, SettingsOrigin
 from elcrec_core.data.event_selection import absent_event_types, absent_types_text, unmodelled_event_types
 from elcrec_core.data import warehouse
 from elcrec_core.data.events_to_sequences import SHORT_HISTORIES_FILE, SequenceBuild, SequenceConfig, build_sequences
@@ -76,6 +77,7 @@ class LoadedData:
     short_histories: Sequences | None = None
     limits: ExpectationConfig | None = None  # the pipeline's bounds on rejected rows, where --source gives them
     data_users: np.ndarray | None = None  # each user with an accepted row, where the rows were read (not built)
+    origin: SettingsOrigin = OPTIONS  # how the lines name a setting: an option, or the --source file's
 
     def item_names(self, indices: np.ndarray) -> list[str]:
         """The item id (text) of each of the item ``indices`` (1..n_items)."""
@@ -125,12 +127,12 @@ class LoadedData:
         lines = [f"reading {self.path}{what}{how}", "data: " + counts(self.report)]
         lines += [f"  {example}" for example in self.rejected_examples] + [decimal_comma_note(self.rejected)]
         lines += rejected_share_notes(self.report.by_reason, self.report.rows_in, self.limits or ExpectationConfig(),
-                                      "in the --source file")
+                                      f"in {self.origin.source_file}")
         lines += self.id_notes
         if self.report.days:  # a wrong epoch unit shows here (seconds read as milliseconds: January 1970)
+            hint = times_in_1970_hint(self.origin.named(("timestamp_format", None)))
             lines.append(f"events from {min(self.report.days)} to {max(self.report.days)} (UTC days)"
-                         + (f": {times_in_1970_hint('--timestamp-format')}" if max(self.report.days).year == 1970
-                            else ""))
+                         + (f": {hint}" if max(self.report.days).year == 1970 else ""))
         lines += self.filter_notes  # first: the repeats are counted among the events that the filters keep
         if self.repeated_across_files:
             lines.append(f"events that another file holds too: {self.repeated_across_files}, used once (copies, "
@@ -176,7 +178,8 @@ def load(path: str, options: DataOptions = DataOptions()) -> LoadedData:
         source, more = event_source(path, files, fmt, options)
         notes += more
     how = notes[0] if options.format in (None, "auto") and notes else None
-    return _load_source(source, name, fmt, notes, options, lambda exc: read_advice(exc, first, source, how))
+    return _load_source(source, name, fmt, notes, options, lambda exc: read_advice(exc, first, source, how,
+                                                                                  options.origin))
 
 
 def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], options: DataOptions,
@@ -210,15 +213,16 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
     if fmt == "sequence" and (as_integers := integer_ids(item_ids)) is not None:
         largest, given = int(as_integers.max()), options.format not in (None, "auto")
         tabs = "\t" in next(iter(first_lines(resolve_files(source.path)[0], source.encoding)), "")
-        table, option = ("tabs", "--format tsv") if tabs else ("spaces", "--delimiter ' '")
+        table, fix = ("tabs", ("format", "tsv")) if tabs else ("spaces", SPACE_DELIMITER)
+        sequence, give = options.origin.named(SEQUENCE_FORMAT), options.origin.give(fix, ("names", None))
         if largest > (MAX_INDEXED_ITEMS if given else SPARSE_ITEM_IDS * len(as_integers) + 100_000):
             raise SourceReadError(name, f"its item ids are integers, used as the item indices"
-                                        f"{' as --format sequence asks' if given else ''}: the largest, {largest:,}, "
+                                        f"{f' as {sequence} asks' if given else ''}: the largest, {largest:,}, "
                                         f"would give the model {largest:,} items for the {len(as_integers):,} that "
-                                        f"occur. Is it a table of events separated by {table}? Give "
-                                        f"{option} and --names (user, item, timestamp columns)"
-                                        + (", not --format sequence" if given else
-                                           "; a sequence file of such ids: --format sequence"))
+                                        f"occur. Is it a table of events separated by {table}? "
+                                        f"{give[0].upper()}{give[1:]} (user, item, "
+                                        "timestamp columns)" + (f", not {sequence}" if given else
+                                                                f"; a sequence file of such ids: {sequence}"))
         seqs = Sequences(seqs.user_ids, as_integers[seqs.items - 1], seqs.offsets, largest)
         short = Sequences(short.user_ids, as_integers[short.items - 1], short.offsets, largest)
         seen, seen_ids = None if seen is None else integer_items(seen, seen_ids), None
@@ -235,7 +239,7 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
                       build.summary.k_core_text(options.k_core, "the data's newest day")
                       if build.summary.k_core_removed else "", seen,
                       seen_ids, short if len(short) else None, options.rejected_shares,
-                      check.accepted["user_id"].unique().to_numpy())
+                      check.accepted["user_id"].unique().to_numpy(), options.origin)
 
 
 def _filter_notes(options: DataOptions, absent: dict[str, list[str]], other_types: int,

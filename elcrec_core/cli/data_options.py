@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from elcrec_core.cli.settings_origin import SettingsOrigin
 from elcrec_core.data.events_to_sequences import SequenceConfig
 from elcrec_core.data.expectations import ExpectationConfig
 from elcrec_core.data.sequence_settings import event_type_set
@@ -55,6 +56,7 @@ class DataOptions:
     seed: int = 0  # of the synthetic data
     rejected_shares: ExpectationConfig | None = None  # the --source file's bounds on rejected rows (None: defaults)
     rejected_out: str | None = None  # --rejected-out: written by the load where it accepts no row, else by the caller
+    origin: SettingsOrigin = SettingsOrigin()  # --source's file or options alone: how advice names a fix
 
     def __post_init__(self) -> None:
         if self.format is not None and self.format != "auto" and self.format not in FORMAT_CHOICES:
@@ -63,14 +65,18 @@ class DataOptions:
             raise ValueError(f"--k-core must be >= 0, not {self.k_core}")
         if self.max_user_events is not None and self.max_user_events < 1:
             raise ValueError(f"--max-user-events must be >= 1, not {self.max_user_events}")
-        for option, value in (("--min-rating", self.min_rating), ("--max-rating", self.max_rating)):
+        needs = self.origin.named  # the column's fix: an option, or the --source file's setting
+        for setting, value in (("min_rating", self.min_rating), ("max_rating", self.max_rating)):
             if value is not None and self.rating_column is None:
-                raise ValueError(f"{option} needs --rating-column: the column that holds the ratings")
+                raise ValueError(f"{self.origin.word(setting)} needs {needs(('rating_column', None))}: the column "
+                                 "that holds the ratings")
         self.row_rules()  # a time that is none: refused before reading
-        if self.sequence_min_rating is not None and self.rating_column is None:
-            raise ValueError("--sequence-min-rating needs --rating-column: the column that holds the ratings")
+        if self.sequence_min_rating is not None and self.rating_column is None:  # the run config's: an option
+            raise ValueError(f"--sequence-min-rating needs {needs(('rating_column', None))}: the column that holds "
+                             "the ratings")
         if self.event_types is not None and self.event_type_column is None:
-            raise ValueError("--event-types needs --event-type-column: the column that holds the event types")
+            raise ValueError(f"--event-types needs {needs(('event_type_column', None))}: the column that holds the "
+                             "event types")
 
     def own_shares(self) -> tuple[str, ...]:
         """The rejection reasons that the --source file gives a share of their own (max_rejected_share_by_reason),

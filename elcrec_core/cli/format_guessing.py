@@ -16,6 +16,7 @@ import polars as pl
 
 from elcrec_core.cli.data_options import ALIASES, FORMATS, DataOptions
 from elcrec_core.cli.format_checks import check_names, check_sequence_guess
+from elcrec_core.cli.settings_origin import OPTIONS, SEQUENCE_FORMAT, SPACE_DELIMITER, Fix, SettingsOrigin
 from elcrec_core.data.detail_shortening import shorten
 from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.packed_files import packed_refusal
@@ -36,7 +37,7 @@ _BOM = b"\xef\xbb\xbf"
 
 _PARQUET_MAGIC = b"PAR1"
 
-FORMAT_OPTION = "--format " + "|".join(FORMATS)
+FORMAT_FIX: Fix = ("format", "|".join(FORMATS))  # the fix of a format guessed wrong (SettingsOrigin.give)
 
 
 def _head(path: Path) -> bytes:
@@ -59,10 +60,10 @@ def first_lines(path: Path, encoding: str = "utf-8") -> list[str]:
     return _lines(_head(path), encoding)
 
 
-def guess_format(path: Path, encoding: str = "utf-8") -> tuple[str, str]:
+def guess_format(path: Path, encoding: str = "utf-8", origin: SettingsOrigin = OPTIONS) -> tuple[str, str]:
     """(format, how it was guessed) from the file's magic bytes, name or first line (in ``encoding``: UTF-16 text
     was refused for its NUL bytes, ``--encoding utf-16`` or not, helper-187); raises :class:`SourceReadError` when
-    none of these tells."""
+    none of these tells, naming the fixes as ``origin`` has the user give them."""
     head = _head(path)
     fmt = SUFFIX_FORMATS.get(path.suffix.lower())
     if head.startswith(_PARQUET_MAGIC) and fmt != "parquet":
@@ -75,17 +76,17 @@ def guess_format(path: Path, encoding: str = "utf-8") -> tuple[str, str]:
         head = head.decode(encoding, errors="replace").encode("utf-8")
     if b"\x00" in head:
         raise SourceReadError(path, "cannot tell its format: it holds NUL bytes (binary or compressed data, or "
-                                    f"UTF-16 text? give --encoding utf-16); give {FORMAT_OPTION}")
+                                    f"UTF-16 text? {origin.give(('encoding', 'utf-16'))}); {origin.give(FORMAT_FIX)}")
     lines = _lines(head)
     if not lines:
-        raise SourceReadError(path, f"cannot tell the format of an empty file; give {FORMAT_OPTION}")
+        raise SourceReadError(path, f"cannot tell the format of an empty file; {origin.give(FORMAT_FIX)}")
     found = _format_of_line(lines[0])
     if found is None:
         after = next((fmt for line in lines[1:] if (fmt := _format_of_line(line))), None)
         title = (f" (the lines after it look like {after}: is it a title above the data? Remove it: no option "
                  "skips lines)" if after else "")
         raise SourceReadError(path, f"cannot tell its format from the name or the first line "
-                                    f"{shorten(lines[0], 80)!r}{title}; give {FORMAT_OPTION}")
+                                    f"{shorten(lines[0], 80)!r}{title}; {origin.give(FORMAT_FIX)}")
     return found, "guessed from its first line"
 
 
@@ -119,16 +120,17 @@ def choose_format(first: Path, options: DataOptions) -> tuple[str, list[str]]:
             return "parquet", ["--format events: Parquet by its content"]
         fmt = SUFFIX_FORMATS.get(first.suffix.lower(), "csv")
         return fmt, [f"--format events: {fmt} by its name"]
-    fmt, how = guess_format(first, options.encoding)
+    fmt, how = guess_format(first, options.encoding, options.origin)
     if options.delimiter is not None and fmt == "sequence":  # such as a space-delimited file with a header
         return "csv", ["delimited text: --delimiter given"]
     if fmt == "sequence" and _space_separated_header(lines := first_lines(first)):
+        fixes = options.origin.give(SPACE_DELIMITER), options.origin.named(SEQUENCE_FORMAT)
         raise SourceReadError(first, f"its first line {shorten(lines[0], 80)!r} looks like the header of a table "
                                      f"separated by spaces (every line has {len(lines[0].split())} fields), not a "
-                                     "user and their items: give --delimiter ' ' to read its events, or --format "
-                                     "sequence if each line is one user's items")
+                                     f"user and their items: {fixes[0]} to read its events, or {fixes[1]} if each "
+                                     "line is one user's items")
     if fmt == "sequence":
-        check_sequence_guess(first, lines)
+        check_sequence_guess(first, lines, options.origin)
     return fmt, [how]
 
 
@@ -167,7 +169,7 @@ def event_source(path: str, files: list[Path], fmt: str, options: DataOptions) -
                           timezone=options.timezone)
     if options.names is not None and not options.header_names and fmt in ("csv", "tsv"):
         check_names(first, first_lines(first, options.encoding), options.names, (columns.user, columns.item),
-                    source.separator, options.quote)
+                    source.separator, options.quote, options.origin)
     if columns.timestamp is not None and options.timestamp_format is None:
         detected = next(filter(None, (_detect_timestamp_format(file, source) for file in files)), None)
         if detected is not None:

@@ -11,70 +11,80 @@ from typing import Protocol
 
 import polars as pl
 
-from elcrec_core.cli.format_guessing import FORMAT_OPTION, first_lines, is_number, looks_like, parquet_schema
+from elcrec_core.cli.format_guessing import FORMAT_FIX, first_lines, is_number, looks_like, parquet_schema
+from elcrec_core.cli.settings_origin import COLUMNS, SPACE_DELIMITER, Fix, SettingsOrigin
 from elcrec_core.data.files import HEADER_IS_DATA, SourceReadError
 from elcrec_core.data.source_config import SourceConfig
 from elcrec_core.data.timestamp_patterns import FORMATS_TEXT, format_text
 
 
-def read_advice(exc: SourceReadError, first: Path, source: SourceConfig, how: str | None) -> str:
+def read_advice(exc: SourceReadError, first: Path, source: SourceConfig, how: str | None,
+                origin: SettingsOrigin = SettingsOrigin()) -> str:
     """What to try when reading failed: the column options where columns are missing, the timestamp options
     where no time could be read, and, where another format may read the file, the format where it was guessed
-    (``how``) or the first line looks like another format."""
+    (``how``) or the first line looks like another format. Each fix is named as ``origin`` has the user give it:
+    an option, or a setting of the ``--source`` file (``; set timestamp_format: ... in /abs/events.yaml``)."""
     tips = []
     # a header that holds another delimiter: the reader asks whether that is it, and no column option would help
     if exc.cause.startswith("no column(s)") and not exc.cause.endswith(": is that the delimiter?"):
         header = _first_fields(first, source) if source.header else []
         if header and all(is_number(f) or not f.strip() for f in header):
             read = [c for c in (source.columns.user, source.columns.item, source.columns.timestamp) if c]
-            tips.append(f"its first line looks like data, not a header: give --no-header and --names with a name "
+            tips.append(f"its first line looks like data, not a header: {origin.give(*_NO_HEADER)} with a name "
                         f"for each of its {len(header)} columns (those read: {', '.join(read)})")
         elif len(header) == 1 and len(header[0].split()) > 1:
-            tips.append(f"its first line has no {source.separator!r} but spaces between names: give --delimiter ' ' "
-                        "if spaces separate its fields")
+            tips.append(f"its first line has no {source.separator!r} but spaces between names: "
+                        f"{origin.give(SPACE_DELIMITER)} if spaces separate its fields")
         elif siblings := siblings_having(Path(exc.path), exc.cause, source):  # options would miss theirs
             tips.append(siblings_text(siblings))  # (helper-238: "name the columns with --event-type-column")
         else:  # the options of the columns missing (--event-type-column's was never named: helper-190)
-            tips.append(f"name the columns with {', '.join(_column_options(exc.cause, source))}"
+            tips.append(f"name the columns with {origin.named(*_column_settings(exc.cause, source))}"
                         + ("" if source.format in ("jsonl", "parquet") else
-                           ", or --names with --header-names (names that replace the header's; --no-header and "
-                           "--names for a file without one)"))
+                           f", or {origin.named(('names', None), ('header', 'true'), joiner=' with ')} (names that "
+                           f"replace the header's; {origin.named(*_NO_HEADER, joiner=' and ')} for a file without "
+                           "one)"))
         if exc.cause.startswith(f"no column(s) [{source.columns.timestamp!r}]"):  # CSV's "; the file", JSONL's " ("
-            tips.append("a file without times: --timestamp-column none (each user's events in file order)")
+            tips.append(f"a file without times: {origin.named(('timestamp_column', 'none'))} (each user's events in "
+                        "file order)")
     if HEADER_IS_DATA in exc.cause:
-        tips.append("give --no-header and --names with a name for each of its columns")
+        tips.append(f"{origin.give(*_NO_HEADER)} with a name for each of its columns")
     if source.quote is None and "TOO MANY COLUMNS: " in exc.cause and _quotes_fit(first, source):
-        tips.append("its fields are quoted, with the delimiter inside: leave out --no-quote (quotes then group a "
-                    "field's text)")
+        tips.append(f"its fields are quoted, with the delimiter inside: leave out {origin.named(_NO_QUOTE)} "
+                    "(quotes then group a field's text)")
     if "bad_timestamp" in exc.cause or "missing_timestamp" in exc.cause:
-        tips.append(f"the timestamps were read as {format_text(source.timestamp_format)}: give --timestamp-format "
-                    f"{FORMATS_TEXT}, or --timestamp-column (none: the file has no times)")
+        tips.append(f"the timestamps were read as {format_text(source.timestamp_format)}: "
+                    f"{origin.give(('timestamp_format', FORMATS_TEXT), ('timestamp_column', 'none'), joiner=', or ')}"
+                    " (the latter where the file has no times)")
     content = looks_like(first)
     if "NUL byte" in exc.cause and content != "parquet":
         wide = re.search(r"the source setting encoding: (utf-\d+) reads it", exc.cause)  # its byte order mark
-        tips.append(f"give --encoding {wide[1]}" if wide else
-                    "give --encoding utf-16 if it is UTF-16 text (as some spreadsheets export it)")
+        tips.append(origin.give(("encoding", wide[1])) if wide else
+                    f"{origin.give(('encoding', 'utf-16'))} if it is UTF-16 text (as some spreadsheets export it)")
     if _format_may_be_at_fault(exc.cause, content) and not (content == source.format == "parquet"):  # its magic
         if how is not None:
-            tips.append(f"it was read as {source.format}, {how}: give {FORMAT_OPTION} if that is wrong")
+            tips.append(f"it was read as {source.format}, {how}: {origin.give(FORMAT_FIX)} if that is wrong")
         elif content not in (None, source.format):
             tips.append(f"{'it is' if content == 'parquet' else 'its first line looks like'} {content}: try "
-                        f"--format {content}")
+                        f"{origin.named(('format', content))}")
     return "".join(f"; {tip}" for tip in tips)
 
 
-def _column_options(cause: str, source: SourceConfig) -> list[str]:
-    """The options of the columns that ``cause`` (``no column(s) ['a', 'b']; ...``) names as missing; those of the
+_NO_HEADER: tuple[Fix, ...] = (("header", "false"), ("names", None))  # a file whose first line is data
+_NO_QUOTE: Fix = ("quote", "''")
+
+
+def _column_settings(cause: str, source: SourceConfig) -> list[Fix]:
+    """The settings of the columns that ``cause`` (``no column(s) ['a', 'b']; ...``) names as missing; those of the
     user, item and time where it names none of them."""
     missing = re.findall(r"'((?:[^'\\]|\\.)*)'", cause.split("]", 1)[0])
     columns = source.columns
-    options = {name: option for name, option in ((columns.event_type, "--event-type-column"),
-                                                 (columns.rating, "--rating-column"),
-                                                 (columns.timestamp, "--timestamp-column"),
-                                                 (columns.item, "--item-column"), (columns.user, "--user-column"))
-               if name is not None}
-    named = [options[name] for name in missing if name in options]
-    return named or ["--user-column", "--item-column", "--timestamp-column"]
+    settings = {name: setting for name, setting in ((columns.event_type, "event_type_column"),
+                                                    (columns.rating, "rating_column"),
+                                                    (columns.timestamp, "timestamp_column"),
+                                                    (columns.item, "item_column"), (columns.user, "user_column"))
+                if name is not None}
+    named = [settings[name] for name in missing if name in settings]
+    return [(setting, None) for setting in named] or list(COLUMNS)
 
 
 def _first_fields(path: Path, source: SourceConfig) -> list[str]:

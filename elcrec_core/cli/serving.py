@@ -83,7 +83,8 @@ def _recommend(args: argparse.Namespace) -> int:
         if day and data.format != "sequences-parquet":  # events read alike, and then the same history?
             folder = Path(args.serving) / "sequences" / day
             if note := (sequence_settings_note(data_options(args), read_sequence_settings(folder), day)
-                        or history_note(folder, str(args.user), data.item_names(own.sequence(matches[0])))):
+                        or history_note(folder, str(args.user), data.item_names(own.sequence(matches[0])),
+                                        data.origin)):
                 warn(note)
         elif day and (note := other_day_note(Path(args.data), Path(args.serving), day)):  # another day's
             warn(note)

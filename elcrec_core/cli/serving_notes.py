@@ -8,20 +8,26 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from elcrec_core.cli.settings_origin import OPTIONS, Fix, SettingsOrigin
 from elcrec_core.data.events_to_sequences import SETTINGS_FILE, SHORT_HISTORIES_FILE, read_sequence_settings
 from elcrec_core.data.files import reading
 from elcrec_core.data.sequence_settings import setting_changes
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, read_item_index_file
 
 SEQUENCES_FILE = "sequences.parquet"  # in each day folder of the pipeline's sequences
+# the source settings' row rules that the note names: they change a user's history
+_ROW_RULES: tuple[Fix, ...] = (("min_timestamp", None), ("max_timestamp", None), ("max_rating", None),
+                               ("null_ids", None))
 
 
-def history_note(folder: Path, user: str, history: list[str]) -> str:
+def history_note(folder: Path, user: str, history: list[str], origin: SettingsOrigin = OPTIONS) -> str:
     """The line that says where a user's ``history`` (item ids, in order) read from ``--data`` differs from the
     user's in the pipeline's sequences (or short histories) in the day ``folder``, whose lists user_recommendations
     holds; empty where they agree, or where the pipeline has no history of the user. Rows that the source settings'
     rules rejected (``min_timestamp``, ``max_rating``, ``null_ids``: the options of those names give them), events
-    after the day in UTC (a day file's past midnight) or files loaded since change the history, and so the list."""
+    after the day in UTC (a day file's past midnight) or files loaded since change the history, and so the list.
+    The settings that read the rows alike are named as ``origin`` has the user give them (options, or the
+    ``--source`` file's settings)."""
     for name in (SEQUENCES_FILE, SHORT_HISTORIES_FILE):
         if not (folder / name).is_file():
             continue
@@ -34,12 +40,13 @@ def history_note(folder: Path, user: str, history: list[str]) -> str:
             if built == history:
                 return ""
             at = next((k for k, (a, b) in enumerate(zip(built, history)) if a != b), min(len(built), len(history)))
-            why = ("rows that the source settings' rules rejected: give --min-timestamp, --max-timestamp, "
-                   "--max-rating, --null-ids as they have them; or files loaded since")
+            why = (f"rows that the source settings' rules rejected: {origin.give(*_ROW_RULES, joiner=', ')} as they "
+                   "have them; or files loaded since")
+            day_end = ("max_timestamp", f"{folder.name}T23:59:59.999999")
             if at == len(built):  # the pipeline's history, and more after it: newer events, most often
                 why = (f"its last {len(history) - at}: events after the day's end in UTC, which the day's sequences do "
-                       f"not hold, as a day file's past midnight UTC (--max-timestamp {folder.name}T23:59:59.999999 "
-                       f"leaves them out), or {why}")
+                       f"not hold, as a day file's past midnight UTC ({origin.named(day_end)} leaves them out), "
+                       f"or {why}")
             return (f"the user's history read from --data ({len(history)} events) is not the one the pipeline built "
                     f"({len(built)} events; {folder.name}/{name}), from event {at + 1} on: the list differs from "
                     f"user_recommendations' ({why}); give --data {folder / SEQUENCES_FILE} for the pipeline's history")

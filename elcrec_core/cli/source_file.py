@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from elcrec_core.cli.settings_origin import SettingsOrigin
 from elcrec_core.data.expectations import ExpectationConfig
 from elcrec_core.data.files import SourceReadError
 from elcrec_core.data.source_config import (delimited_refusal, delimited_settings, files_now, path_without_format,
@@ -53,6 +54,9 @@ def apply_source_file(parser: argparse.ArgumentParser, args: argparse.Namespace)
     ``parser`` refuses a file that cannot be read, a setting the pipeline does not know (a misspelt one), a path
     without a format, a ``{date}`` path that names no file (with the pipeline's advice for a missing day), a
     setting of the wrong type and a quote character other than ``"`` (the command line has none other)."""
+    if args.source is not None:  # the file read, named so in every message (helper-273: a relative name was not)
+        args.source = str(Path(args.source).resolve())
+    args.settings_origin = _origin(args)  # before the file's settings fill the options
     settings = _read(parser, Path(args.source)) if args.source is not None else {}
     given = {name: value for name, value in settings.items() if value is not None}
     for name in ("names", "null_ids"):
@@ -124,6 +128,17 @@ def apply_source_file(parser: argparse.ArgumentParser, args: argparse.Namespace)
     if unused := sorted(set(settings) & _PIPELINE_OWN):
         print(f"--source {args.source}: the command line does not use {', '.join(unused)} (the pipeline's own "
               "settings)", file=sys.stderr)
+
+
+def _origin(args: argparse.Namespace) -> SettingsOrigin:
+    """Where the data options of ``args`` come from: the ``--source`` file (resolved), and the source settings whose
+    options the command line gave (they win over the file's); options alone without a file."""
+    if args.source is None:
+        return SettingsOrigin()
+    typed = {setting for setting in (*_OPTIONS, "timestamp_column", "names", "encoding", "null_ids")
+             if getattr(args, _OPTIONS.get(setting, setting)) is not None}
+    flags = {"format": args.format != "auto", "header": args.no_header or args.header_names, "quote": args.no_quote}
+    return SettingsOrigin(Path(args.source), frozenset(typed | {name for name, on in flags.items() if on}))
 
 
 _ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")

@@ -4,6 +4,7 @@ source and item-metadata settings, and which files a source path names."""
 from __future__ import annotations
 
 import glob as globlib
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -279,8 +280,8 @@ def files_now(path: str | Path) -> list[Path]:
 def read_settings_file(file: Path) -> dict[str, Any]:
     """The settings in the source settings file ``file`` (YAML holding a mapping: the pipeline's ``ELCREC_SOURCE``,
     the command line's ``--source``), its ``path`` and ``item_metadata_path`` made absolute against the file's
-    folder. Raises OSError where it cannot be read, ``yaml.YAMLError`` where it is no YAML, and TypeError, naming
-    what it holds, where that is no mapping."""
+    folder (resolved, without ``..``: the path read, as messages name it). Raises OSError where it cannot be read,
+    ``yaml.YAMLError`` where it is no YAML, and TypeError, naming what it holds, where that is no mapping."""
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as err:  # an unquoted strptime pattern: YAML reads % as the start of a directive
@@ -290,6 +291,6 @@ def read_settings_file(file: Path) -> dict[str, Any]:
         raise TypeError(type(data).__name__)
     for key in ("path", "item_metadata_path"):
         if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
-            data[key] = str(file.parent / data[key])
+            data[key] = os.path.normpath(file.resolve().parent / data[key])  # as read: no "team/../logs"
     return data
 
