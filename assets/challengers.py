@@ -5,6 +5,7 @@ import dagster as dg
 
 from assets.daily import MODEL_STORE_POOL, daily_asset, fails_at_once, run_lineage, warehouse_entry
 from assets.metadata import metric, table
+from assets.sequences import interaction_sequences
 from assets.training import elcrec_model
 from elcrec_core.evaluate.baselines import ease_lambdas
 from elcrec_core.serve.challengers import fit_challengers
@@ -14,7 +15,7 @@ from elcrec_pipeline.run_config_check import refuse_bad_run_config
 
 
 @daily_asset(
-    deps=[elcrec_model],
+    deps=[elcrec_model, interaction_sequences],  # fitted on the candidate's sequences
     pool=MODEL_STORE_POOL,
     group_name="training",
     retried=True,

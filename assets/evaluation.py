@@ -15,6 +15,7 @@ from assets.daily import (EARLIER_DAY_CHANGED_TAG, WAREHOUSE_POOL, daily_asset, 
                           warehouse_entry)
 from assets.ingestion import earlier_days_note, off_day_note
 from assets.metadata import figure, metric, table
+from assets.sequences import interaction_sequences
 from assets.serving import first_gate, serving_model
 from elcrec_core.data import warehouse
 from elcrec_core.data.atomic_files import read_json, write_atomically
@@ -66,7 +67,8 @@ from elcrec_pipeline.run_config_check import refuse_bad_run_config
 
 @daily_asset(
     pool=WAREHOUSE_POOL,
-    deps=[serving_model],  # and so the day before's serving_model, which the backtest scores
+    # the day's sequences are its split; and so the day before's serving_model, which the backtest scores
+    deps=[serving_model, interaction_sequences],
     group_name="reports",
     code_version="10",
     kinds={"pytorch", "markdown", "html"},

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from assets.daily import WAREHOUSE_POOL, daily_asset, run_lineage, warehouse_entry
 from assets.metadata import figure, metric, table, warehouse_table
+from assets.sequences import interaction_sequences
 from assets.serving import serving_model
 from elcrec_core.data import warehouse
 from elcrec_core.evaluate.statistics import category_lift, category_purity, item_lift, planted_agreement
@@ -30,7 +31,7 @@ from elcrec_pipeline.run_config_check import refuse_bad_run_config
 
 @daily_asset(
     pool=WAREHOUSE_POOL,
-    deps=[serving_model],
+    deps=[serving_model, interaction_sequences],  # the intents are of the day's sequences' users
     group_name="reports",
     code_version="7",
     kinds={"pytorch", "duckdb"},

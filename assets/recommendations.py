@@ -8,6 +8,7 @@ import torch
 from assets.daily import (WAREHOUSE_POOL, daily_asset, fails_at_once, log_failed_checks, run_lineage,
                           warehouse_entry)
 from assets.metadata import metric, table, warehouse_table
+from assets.sequences import interaction_sequences
 from assets.serving import serving_model
 from elcrec_core.config.partitions import partition_end
 from elcrec_core.data import warehouse
@@ -25,7 +26,7 @@ from elcrec_pipeline.run_config_check import refuse_bad_run_config
 
 @daily_asset(
     pool=WAREHOUSE_POOL,
-    deps=[serving_model],
+    deps=[serving_model, interaction_sequences],  # the lists are of the day's sequences' users
     group_name="recommendations",
     code_version="5",
     kinds={"pytorch", "duckdb"},

@@ -13,6 +13,7 @@ import dagster as dg
 from assets.challengers import challengers
 from assets.daily import MODEL_STORE_POOL, PREVIOUS_DAY, daily_asset, run_lineage, warehouse_entry
 from assets.metadata import metric, table
+from assets.sequences import interaction_sequences
 from assets.training import elcrec_model
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.serve.challengers import stored_ranks
@@ -27,7 +28,9 @@ from elcrec_pipeline.run_config_check import refuse_bad_run_config
 
 
 @daily_asset(
-    deps=[elcrec_model, challengers, dg.AssetDep("serving_model", partition_mapping=PREVIOUS_DAY)],
+    # the gate scores every contender on the validation users of the candidate's sequences
+    deps=[elcrec_model, challengers, interaction_sequences,
+          dg.AssetDep("serving_model", partition_mapping=PREVIOUS_DAY)],
     pool=MODEL_STORE_POOL,
     group_name="serving",
     code_version="4",
