@@ -185,7 +185,7 @@ class SourceSettings(CheckedConfig):
         synthetic = SyntheticConfig(n_users=self.synthetic_users, n_items=self.synthetic_items,
                                     n_intents=self.synthetic_intents, seed=self.synthetic_seed)
         path = storage.input_path(self.path.replace("{date}", partition), extra_dirs,
-                                  missing=missing_day_advice(self.path, partition)) if self.path else None
+                                  missing=lambda: missing_day_advice(str(self.path), partition)) if self.path else None
         names = tuple(self.names) if self.names else None
         return SourceConfig(format=self.format, path=path, columns=columns, timestamp_format=self.timestamp_format,
                             delimiter=self.delimiter, header=self.header, names=names, quote=self.quote or None,

@@ -189,11 +189,12 @@ class Storage(dg.ConfigurableResource):
         return [Path(d).resolve() for d in dirs if d]
 
     def input_path(self, path: str, extra_dirs: Sequence[Path] = (), setting: str = "source path",
-                   missing: str = "") -> str:
+                   missing: Callable[[], str] | None = None) -> str:
         """A source path from run config as an absolute path (a relative one is relative to the working
         directory), once it and every file it names, links followed, are found inside the data folder, an
         input folder or one of ``extra_dirs``; otherwise (or when it names no file) a :class:`dagster.Failure`
-        says why, naming the ``setting`` that gave the path, with the advice ``missing`` where it does not exist."""
+        says why, naming the ``setting`` that gave the path, with the advice that ``missing()`` gives (asked only
+        then: it may list folders) where it names no file: a path or a glob that matches nothing."""
         roots = [self.root, *self.source_dirs, *(Path(d).resolve() for d in extra_dirs)]
         full = Path(path).resolve()
         split = [] if self.input_dirs is not None else [  # a folder named with the separator, taken as two
@@ -207,8 +208,7 @@ class Storage(dg.ConfigurableResource):
         try:
             files = resolve_files(full)
         except SourceReadError as exc:
-            advice = missing if exc.cause == "no such file or folder" else ""
-            raise dg.Failure(f"{setting} {path!r}: {exc}{advice}", allow_retries=False) from exc
+            raise dg.Failure(f"{setting} {path!r}: {exc}{missing() if missing else ''}", allow_retries=False) from exc
         for file in files:
             if not any(file.is_relative_to(root) for root in roots):
                 raise dg.Failure(f"{setting} {path!r} leads to {file} through a link, {allowed}",

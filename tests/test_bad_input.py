@@ -723,8 +723,9 @@ def test_a_config_path_that_does_not_exist_is_named(folders: tuple[Path, Path]) 
     advice = ("; the path's {date} is the day as YYYY-MM-DD (2026-12-01): deliver the day's file, or for a day "
               "without events an empty file with min_rows: 0 in the source settings")
     for other, note in (([], ""), (["events_20261130.csv", "events_20261129.csv", "events_2026-11-28.csv"],
-                                   f"; {data / 'logs'} holds events_20261129.csv and 1 more of a date in another "
-                                   "form: name each with its day as YYYY-MM-DD, as events_{date}.csv reads them")):
+                                   f"; {data / 'logs'} holds events_20261129.csv and events_20261130.csv of a date in "
+                                   "another form: name each with its day as YYYY-MM-DD, as events_{date}.csv reads "
+                                   "them")):
         for name in other:
             _write(data / "logs" / name, "user_id,item_id,timestamp\n")
         with pytest.raises(dg.Failure) as refused:

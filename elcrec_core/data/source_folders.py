@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import re
+from fnmatch import translate
+from glob import escape, glob
 from datetime import date, timedelta
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -17,6 +19,7 @@ from elcrec_core.data.source_config import day_files
 _GLOB, _SEPARATORS = "*?[", "/\\"
 REGULAR_DAYS = 7  # a source that delivered on each of this many days with files in a row delivers every day
 RESUMED_DAYS = 2  # such a source that delivered on this many in a row after a gap delivers daily again
+NAMED_OTHERS = 3  # the files whose names hold a date of another form that the advice of a missing day names
 
 
 def source_of(file: str | Path, day: str) -> str:
@@ -97,18 +100,41 @@ def missing_day_advice(pattern: str, day: str | None = None) -> str:
     """What to do where the ``{date}`` source path ``pattern`` names nothing for ``day`` (YYYY-MM-DD; None: for no
     day, as the command line reads every day's files): deliver the day's file, or an empty one with ``min_rows: 0``
     for a day without events (for no day: that ``{date}`` is a day as YYYY-MM-DD); and where the folder that holds
-    the day's names holds names with a date of another form (``events_20261129.csv`` beside ``events_{date}.csv``),
-    one of them. Empty where ``pattern`` has no ``{date}`` or names something for ``day``."""
+    the day's names, or each folder its glob matches (``*/events_{date}.csv``: ``web/``, ``app/``), holds names with
+    a date of another form (``events_20261129.csv`` beside ``events_{date}.csv``), up to :data:`NAMED_OTHERS` of
+    them (a glob's under its folders: ``web/events_20261129.csv``). Empty where ``pattern`` has no ``{date}`` or
+    names something for ``day``."""
     if "{date}" not in pattern or day is not None and os.path.lexists(pattern.replace("{date}", day)):
         return ""
     parts = Path(pattern).parts
     at = next(i for i, part in enumerate(parts) if "{date}" in part)  # the name that holds the day, and its folder
     folder = Path(*parts[:at])  # no {date} in it: the first part that holds one is the name's
-    dated = re.escape(parts[at]).replace(re.escape("{date}"), r"(\d[\d._-]{4,8}\d)")
-    other = sorted(name for name in (os.listdir(folder) if folder.is_dir() else [])
-                   if (found := re.fullmatch(dated, name)) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", found[1]))
-    return ("; the path's {date} is a day as YYYY-MM-DD (such as 2026-01-31), and no file is named with one" if day is None else
+    other = _other_dates(folder, parts[at])
+    if len(other) > NAMED_OTHERS:
+        named = f"{', '.join(other[:NAMED_OTHERS])} and {len(other) - NAMED_OTHERS} more"
+    else:
+        named = " and ".join(filter(None, [", ".join(other[:-1]), *other[-1:]]))
+    return ("; the path's {date} is a day as YYYY-MM-DD (such as 2026-01-31), and no file is named with one"
+            if day is None else
             f"; the path's {{date}} is the day as YYYY-MM-DD ({day}): deliver the day's file, or for a day without "
             "events an empty file with min_rows: 0 in the source settings") + (
-                f"; {folder} holds {other[0]}{f' and {len(other) - 1} more' if len(other) > 1 else ''} of a date "
-                f"in another form: name each with its day as YYYY-MM-DD, as {parts[at]} reads them" if other else "")
+                f"; {folder} holds {named} of a date in another form: name each with its day as YYYY-MM-DD, as "
+                f"{parts[at]} reads them" if other else "")
+
+
+def _other_dates(folder: Path, name: str) -> list[str]:
+    """The names in ``folder`` (or in each folder it matches, where it holds a glob: then under the folder of
+    its part before the glob, ``web/events_20261129.csv``) of the ``{date}`` name pattern ``name`` (a glob itself,
+    ``events_{date}_*.csv``, too) whose date is of another form than YYYY-MM-DD, in order."""
+    base = next((parent for parent in (folder, *folder.parents) if parent.is_dir()), Path("."))
+    dated = "".join(r"(\d[\d._-]{4,8}\d)" if piece == "{date}" else translate(piece).removesuffix(r"\Z")
+                    for piece in re.split(r"(\{date\})", name) if piece)
+    other = []
+    for found in sorted(glob(str(Path(escape(str(base))) / folder.relative_to(base)), recursive=True)):
+        try:
+            names = sorted(os.listdir(found)) if os.path.isdir(found) else []
+        except OSError:  # a folder that cannot be read now: its names are not told
+            names = []
+        other += [(Path(found).relative_to(base) / each).as_posix() for each in names
+                  if (date_ := re.fullmatch(dated, each)) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date_[1])]
+    return other

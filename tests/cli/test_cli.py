@@ -2002,13 +2002,36 @@ def test_a_source_date_path_that_names_no_file_gets_the_pipelines_advice(tmp_pat
     with pytest.raises(SystemExit):
         _run(capsys, "sequences", "--source", str(source))
     assert capsys.readouterr().err.endswith(
-        f"{said}; {logs} holds events_20261129.csv and 1 more of a date in another form: name each with its day as "
-        "YYYY-MM-DD, as events_{date}.csv reads them\n")
+        f"{said}; {logs} holds events_20261129.csv and events_20261130.csv of a date in another form: name each "
+        "with its day as YYYY-MM-DD, as events_{date}.csv reads them\n")
     for name in ("events_20261129.csv", "events_20261130.csv"):
         (logs / name).unlink()
     with pytest.raises(SystemExit):
         _run(capsys, "sequences", "--source", str(source))
     assert capsys.readouterr().err.endswith(f"{said}\n")  # no other form beside it: what {date} is, alone
+
+
+@pytest.mark.parametrize("pattern, folder, files, named", [
+    ("*/events_{date}.csv", ".", ["web/events_20261129.csv", "app/events_20261130.csv", "app/events_20261129.csv",
+                                  "web/events_20261130.csv", "web/events_2026-11-28.txt"],
+     "app/events_20261129.csv, app/events_20261130.csv, web/events_20261129.csv and 1 more"),
+    ("logs/*/{date}.csv", "logs", ["logs/web/20261129.csv", "logs/app/notes.csv"], "web/20261129.csv")])
+def test_a_source_date_path_under_a_glob_folder_names_the_files_of_another_form(
+        tmp_path: Path, capsys, pattern: str, folder: str, files: list[str], named: str) -> None:
+    """A --source {date} path under a glob folder (several systems' files: web/, app/) whose files hold the date
+    in another form said only what {date} is: the advice could list a plain folder's files alone (helper-276)."""
+    for name in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        _write(tmp_path / name, f"user_id,item_id,timestamp\nu,i,{T0}\n")
+    source = tmp_path / "source.yaml"
+    source.write_text(yaml.safe_dump({"format": "csv", "path": pattern}), encoding="utf-8")
+    with pytest.raises(SystemExit):
+        _run(capsys, "sequences", "--source", str(source))
+    where = (tmp_path / folder / "*").resolve()
+    assert capsys.readouterr().err.endswith(
+        "; the path's {date} is a day as YYYY-MM-DD (such as 2026-01-31), and no file is named with one; "
+        f"{where} holds {named} of a date in another form: name each with its day as YYYY-MM-DD, as "
+        f"{Path(pattern).name} reads them\n")
 
 
 def test_source_delimited_settings_for_another_format_are_named_as_settings(tmp_path: Path, capsys) -> None:

@@ -1265,6 +1265,32 @@ def test_the_sensor_leaves_a_day_whose_run_of_its_files_failed_and_says_so(tmp_p
         assert [r.partition_key for r in sensor_tick(source, instance).run_requests] == [day]
 
 
+@pytest.mark.parametrize("pattern, folder, named", [
+    ("*/events_{date}.csv", ".", "app/events_20261129.csv, web/events_20261129.csv and web/events_20261130.csv"),
+    ("logs/*/events_{date}.csv", "logs", "app/events_20261129.csv, old/events_20261101.csv, web/events_20261129.csv "
+                                         "and 1 more")])
+def test_a_missing_day_of_a_glob_folder_gets_the_advice_of_a_plain_folders(tmp_path, pattern, folder, named):
+    """A day whose ``*/events_{date}.csv`` (web/ and app/) matched no file failed with "no files found" alone:
+    the advice of a missing day was for "no such file or folder", and could list a plain folder's files alone
+    (helper-276)."""
+    root = tmp_path / folder
+    for name in ("web/events_20261129.csv", "app/events_20261129.csv", "web/events_20261130.csv",
+                 "app/events_2026-11-30.csv", "app/notes.csv"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("user_id,item_id,timestamp\nu,i,1\n")
+    if folder == "logs":
+        (root / "old" / "events_20261101.csv").parent.mkdir()
+        (root / "old" / "events_20261101.csv").write_text("user_id,item_id,timestamp\nu,i,1\n")
+    (tmp_path / "source.yaml").write_text(yaml.safe_dump({"format": "csv", "path": pattern}))
+    result = ingest(tmp_path / "data", SourceFile(path=str(tmp_path / "source.yaml")), "2026-12-01")
+    wanted = (tmp_path / pattern.replace("{date}", "2026-12-01")).resolve()
+    assert result.failure_data_for_node("raw_interactions").user_failure_data.description == (
+        f"source path '{wanted}': {wanted}: no files found; the path's {{date}} is the day as YYYY-MM-DD "
+        "(2026-12-01): deliver the day's file, or for a day without events an empty file with min_rows: 0 in the "
+        f"source settings; {root.resolve() / '*'} holds {named} of a date in another form: name each with its day "
+        "as YYYY-MM-DD, as events_{date}.csv reads them")
+
+
 def test_the_sensor_sees_the_files_of_a_glob_and_each_one_that_arrives(tmp_path):
     """The README's several sources for one day, ``*/{date}.csv``: the web file starts the day; the app file,
     arriving later, starts it again (a new run key); the tag names both files."""
