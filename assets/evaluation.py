@@ -41,6 +41,7 @@ from elcrec_core.evaluate.statistics import RESAMPLES
 from elcrec_core.intents.profiles import intent_category_purity
 from elcrec_core.report.comparisons import headline, paired_differences, pays_answer, validation_agrees
 from elcrec_core.report.evaluation_report import (
+    RUN_CONFIG_DEDUPE,
     Report,
     data_text,
     history_segments,
@@ -236,7 +237,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
                     "and item-kNN have none: they order equal scores by popularity, then item index, as they serve "
                     "them)."
                     f"{small_catalogue_note(seqs.n_items)}"
-                    + (f" {note}" if (note := repeat_target_note(repeats, split)) else ""),
+                    + (f" {note}" if (note := repeat_target_note(repeats, split, RUN_CONFIG_DEDUPE)) else ""),
                     sections, list(images.values()))
     paths = report.write(out)
     figures = ", ".join([f"{labels[name]} {values['NDCG@20']:.4f}" for name, values in metrics.items()]

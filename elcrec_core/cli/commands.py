@@ -13,6 +13,7 @@ import numpy as np
 
 from elcrec_core.cli.arguments import build_config, load_data
 from elcrec_core.cli.data_options import SYNTHETIC
+from elcrec_core.cli.split_targets import note_repeat_targets, require_targets
 from elcrec_core.config.settings import load_preset, merge_overrides
 from elcrec_core.data.sequences import (
     ITEM_INDEX_FILE,
@@ -64,6 +65,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             if resumed is None:  # a run stopped early must not leave the old run's model, metrics or curves beside it
                 clear_run(Path(args.out), Path(args.init_from) if args.init_from else None)
             print(f"data: {len(seqs)} users, {seqs.n_items} items, {len(seqs.items)} interactions", flush=True)
+            note_repeat_targets(SequenceTensors.from_sequences(seqs), "test", data.format)  # as evaluate says it
             if item_ids is not None or resumed is None:  # evaluate and recommend check a model's catalogue by it
                 index_beside(Path(args.out), item_ids)
         log = lambda line: print(line, flush=True)  # noqa: E731
@@ -133,7 +135,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                   if new > OTHER_DATA_SHARE * used else ""), file=sys.stderr)
     model.to(device)
     data_tensors = SequenceTensors.from_sequences(seqs, device)
-    users = _require_targets(args.data, seqs, data_tensors, args.split)
+    users = require_targets(args.data, seqs, data_tensors, args.split, data.format)
     metrics = evaluate(model, data_tensors, args.split)
     if args.json:
         print(users, file=sys.stderr)
@@ -144,26 +146,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         for name, value in metrics.items():
             print(f"{name:8s} {value:.4f}")
     return 0
-
-
-def _require_targets(name: str, seqs: Sequences, data: SequenceTensors, split: str) -> str:
-    """How many users of ``seqs`` (as ``data``) have a ``split`` target, whom the metrics average over, as a phrase
-    (``546 of the 552 users ranked (...)``: a subset's run is told from a whole one, helper-170, also by the
-    baselines, helper-224). Raise ValueError where there is none: every metric would be NaN (JSON's null), which reads
-    as a model without a finite score. Else say on stderr how many targets are items the user had before, which no
-    model ranks (:func:`~elcrec_core.report.evaluation_report.repeat_target_note`)."""
-    from elcrec_core.evaluate.ranking import eligible_users
-    from elcrec_core.report.evaluation_report import repeat_target_note, repeat_targets
-
-    users = eligible_users(data, split)
-    if len(users) == 0:
-        need = 3 if split == "valid" else 2
-        raise ValueError(f"{name}: no user has a {split} target to rank (that takes at least {need} items; the "
-                         f"longest history has {int(seqs.lengths.max(initial=0))})")
-    if note := repeat_target_note(repeat_targets(data, users, split), split):
-        print(note, file=sys.stderr)
-    return (f"{len(users):,} of the {len(seqs):,} users ranked (a {split} target takes at least "
-            f"{3 if split == 'valid' else 2} items)")
 
 
 def cmd_baselines(args: argparse.Namespace) -> int:
@@ -181,7 +163,7 @@ def cmd_baselines(args: argparse.Namespace) -> int:
     data = load_data(args, seed=exp.train.seed)
     seqs = data.sequences
     data_tensors = SequenceTensors.from_sequences(seqs)
-    ranked = _require_targets(args.data, seqs, data_tensors, "test")
+    ranked = require_targets(args.data, seqs, data_tensors, "test", data.format)
 
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)

@@ -71,15 +71,22 @@ def repeat_targets(data: SequenceTensors, users: torch.Tensor, split: Split) -> 
     return np.isin(np.arange(len(starts)) * width + items[targets_at], history)
 
 
-def repeat_target_note(repeats: np.ndarray, split: Split) -> str:
-    """The sentence that says how many users' targets (:func:`repeat_targets`) no model can rank, and the bound this
-    puts on every HR@K; empty where there is none."""
+# how the pipeline's sequences keep each user's first event of an item only (elcrec_pipeline.config.SequenceSettings)
+RUN_CONFIG_DEDUPE = "ops.interaction_sequences.config.dedupe: true in the run config"
+
+
+def repeat_target_note(repeats: np.ndarray, split: Split, dedupe: str) -> str:
+    """The sentences that say how many users' targets (:func:`repeat_targets`) no model can rank, the bound this
+    puts on every HR@K, and what to do: ``dedupe``, the setting as the reader gives it (``--dedupe`` on the command
+    line, :data:`RUN_CONFIG_DEDUPE` in the pipeline), trains and measures on the items a list can serve; empty where
+    there is none."""
     if not repeats.any():
         return ""
     share = repeats.mean()
     return (f"{int(repeats.sum()):,} of {len(repeats):,} users' {split} targets ({share:.1%}) are items they had "
             f"before: with history excluded no model ranks them (they count as misses), so no HR@K can exceed "
-            f"{1 - share:.4f} here.")
+            f"{1 - share:.4f} here. With {dedupe}, each user's first event of an item alone is kept: the models "
+            "then learn, and are measured on, the items a list can serve (new to the user).")
 
 
 def data_text(day: str, load: DayLoad | None, summary: SequenceSummary | None, k_core: int,

@@ -1118,7 +1118,7 @@ def test_evaluate_json_gives_null_for_a_model_whose_scores_are_not_finite(tmp_pa
                                                           "1)\n")
     repeats = _write(tmp_path / "repeats.txt", "1 1 2 1\n2 3 4 5\n")  # user 1's test target is an item it had
     note = ("1 of 2 users' test targets (50.0%) are items they had before: with history excluded no model ranks "
-            "them (they count as misses), so no HR@K can exceed 0.5000 here.\n")
+            "them (they count as misses), so no HR@K can exceed 0.5000 here. With --dedupe, ")
     for command in (("evaluate", "--checkpoint", str(tmp_path / "nan.pt")), ("baselines", "--no-sasrec")):
         code, stdout, err = _run(capsys, *command, "--data", str(repeats), "--format", "sequence", "--json")
         assert code == 0 and note in err
