@@ -1,6 +1,7 @@
 """Stage 2: validated user sequences built from all accepted events up to the partition's day."""
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import date
 
 import dagster as dg
@@ -21,6 +22,7 @@ from assets.daily import (
 from assets.ingestion import PASSED_EXPECTATIONS, earlier_days_note, raw_interactions
 from assets.metadata import expectation_results, failed_expectations, metric, table, warehouse_table
 from elcrec_core.config.partitions import partition_end
+from elcrec_core.data import warehouse
 from elcrec_core.data.event_selection import (
     absent_event_types,
     absent_types_text,
@@ -29,6 +31,7 @@ from elcrec_core.data.event_selection import (
 )
 from elcrec_core.data.events_to_sequences import (
     SETTINGS_FILE,
+    SequenceBuild,
     build_sequences,
     read_sequence_settings,
     write_sequences,
@@ -90,42 +93,16 @@ UNRATED = ("; min_rating drops every event without a rating, and ratings are rea
 
 def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
            storage: Storage) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    """:func:`interaction_sequences` after its wait for the day before."""
-    with fails_at_once(f"sequences of {context.partition_key}", ValueError, FileNotFoundError):  # no warehouse yet
-        build = build_sequences(config.sequence_config(), storage.warehouse, until=partition_end(context.partition_key))
+    """:func:`interaction_sequences` after its wait for the day before. The warehouse is opened twice (each open
+    costs 20-35 ms and takes the file's lock): read-only for the build and the day's reads, which other processes'
+    readers share, and to write the sequences; the expectations and the day's other checks run between, outside."""
+    with ExitStack() as reading:
+        with fails_at_once(f"sequences of {context.partition_key}", ValueError, FileNotFoundError):  # no warehouse yet
+            reading.enter_context(warehouse.held(storage.warehouse, read_only=True))
+            build = build_sequences(config.sequence_config(), storage.warehouse,
+                                    until=partition_end(context.partition_key))
+        unrated, types_check = _read(context, config, storage, build)
     summary = build.summary
-    if summary.events_in == 0:  # nothing loaded yet: not the settings' doing
-        raise dg.Failure(f"no sequences for {context.partition_key}: the warehouse holds no event up to its end: "
-                         "materialize raw_interactions of the day (or of an earlier day) first", allow_retries=False)
-    absent = absent_event_types(storage.warehouse, config.event_types, partition_end(context.partition_key))
-    if len(build.sequences) == 0:  # the settings or the data: retrying gives the same
-        raise dg.Failure(f"no sequences left for {context.partition_key}: {summary.events_in} events in; the "
-                         f"filters (event_types, min_rating) removed {summary.filtered_out}, events stored by "
-                         f"another file too {summary.repeated_across_files}, de-duplication "
-                         f"{summary.duplicates_removed}, "
-                         + (f"users over max_user_events {summary.max_user_events_removed}, "
-                            if config.max_user_events is not None else "")
-                         + f"k-core with k = {config.k_core}: {summary.k_core_removed} (run config "
-                         "ops.interaction_sequences.config: event_types, min_rating, "
-                         + ("max_user_events, " if config.max_user_events is not None else "") + "k_core)"
-                         + (f"; k_core {smaller['k']} keeps {smaller['users']:,} users ({smaller['events']:,} events)"
-                            if (smaller := summary.smaller_k_core) and summary.k_core_removed else "") + UNRATED * (
-                             config.min_rating is not None and summary.filtered_out > 0)
-                         + (f". {_absent_note(absent, context.partition_key)}" if absent else "")
-                         # a day run before its history: load that first, not a smaller k_core (a user's trial)
-                         + (f". Before changing the settings: {late}" if (late := earlier_days_note(
-                             context.instance, context.partition_key, storage.warehouse)) else ""),
-                         allow_retries=False)
-    unrated = unrated_files(storage.warehouse, partition_end(context.partition_key), config.event_types) \
-        if config.min_rating is not None else pl.DataFrame(schema={"source_file": pl.String, "rows": pl.Int64,
-                                                                   "events": pl.Int64})
-    if len(unrated):  # a warning for files without any rating (loaded before the source named a rating column)
-        unrated_any = unrated.filter(pl.col("rows") == pl.col("events"))
-        (context.log.warning if len(unrated_any) else context.log.info)(_unrated_note(config.min_rating, unrated))
-    # a type new on the day that the settings leave out, a misspelt type: in the run's log too (a new make_offer
-    # type's 300 rows were left out, said at DEBUG only: helper-182), before a refusal that it may explain
-    types_check = _new_event_types(config, storage, context.partition_key, absent)
-    log_failed_checks(context, [types_check])
     expectations = expect_sequences(build.profile(), config.expectations())
     check = dg.AssetCheckResult(check_name="sequence_expectations", passed=expectations.success,
                                 description=PASSED_EXPECTATIONS if expectations.success else None,
@@ -138,7 +115,12 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
                             "length": table([summary.length])}, context.run.run_id)
     settings_check = _settings_as_the_day_before(config, storage, context.partition_key)  # before any is pruned
     newer = storage.newer_day(context.partition_key)  # the warehouse table belongs to the newest day
-    paths = write_sequences(build, storage.sequences_dir(context.partition_key), storage.warehouse, table=not newer)
+    with warehouse.held(storage.warehouse):  # the item index, the table and its metadata: one open to write
+        paths = write_sequences(build, storage.sequences_dir(context.partition_key), storage.warehouse,
+                                table=not newer)
+        # the warehouse table's own metadata where this day wrote it; else this day's rows (the Parquet file)
+        table_metadata = (warehouse_table(storage.warehouse, "sequences", SEQUENCE_COLUMNS) if not newer
+                          else {"dagster/row_count": dg.MetadataValue.int(summary.users)})
     pruned = storage.prune_sequences(context.partition_key, config.keep_days,
                                      busy=days_in_progress(context.instance)) if config.keep_days else []
     if summary.max_user_events_users:
@@ -184,12 +166,52 @@ def _build(context: dg.AssetExecutionContext, config: SequenceSettings,
             "parquet": dg.MetadataValue.path(str(paths["sequences"])),
             "days_pruned": dg.MetadataValue.text(", ".join(pruned) or "none"),
             "warehouse_table": dg.MetadataValue.text(f"kept: {newer} is newer" if newer else "replaced"),
-            # the warehouse table's own metadata where this day wrote it; else this day's rows (the Parquet file)
-            **(warehouse_table(storage.warehouse, "sequences", SEQUENCE_COLUMNS) if not newer
-               else {"dagster/row_count": dg.MetadataValue.int(summary.users)}),
+            **table_metadata,
         },
         check_results=[check, types_check, settings_check],
     )
+
+
+def _read(context: dg.AssetExecutionContext, config: SequenceSettings, storage: Storage,
+          build: SequenceBuild) -> tuple[pl.DataFrame, dg.AssetCheckResult]:
+    """The day's reads after the ``build`` (in :func:`_build`'s read-only hold of the warehouse): the files whose
+    events min_rating drops for want of a rating (their ``source_file``, ``rows``, ``events``; none without
+    min_rating) and the check ``new_event_types_modelled``; each said in the run's log. Raises
+    :class:`dagster.Failure` where the build has no events or no sequences, saying why."""
+    summary = build.summary
+    if summary.events_in == 0:  # nothing loaded yet: not the settings' doing
+        raise dg.Failure(f"no sequences for {context.partition_key}: the warehouse holds no event up to its end: "
+                         "materialize raw_interactions of the day (or of an earlier day) first", allow_retries=False)
+    absent = absent_event_types(storage.warehouse, config.event_types, partition_end(context.partition_key))
+    if len(build.sequences) == 0:  # the settings or the data: retrying gives the same
+        raise dg.Failure(f"no sequences left for {context.partition_key}: {summary.events_in} events in; the "
+                         f"filters (event_types, min_rating) removed {summary.filtered_out}, events stored by "
+                         f"another file too {summary.repeated_across_files}, de-duplication "
+                         f"{summary.duplicates_removed}, "
+                         + (f"users over max_user_events {summary.max_user_events_removed}, "
+                            if config.max_user_events is not None else "")
+                         + f"k-core with k = {config.k_core}: {summary.k_core_removed} (run config "
+                         "ops.interaction_sequences.config: event_types, min_rating, "
+                         + ("max_user_events, " if config.max_user_events is not None else "") + "k_core)"
+                         + (f"; k_core {smaller['k']} keeps {smaller['users']:,} users ({smaller['events']:,} events)"
+                            if (smaller := summary.smaller_k_core) and summary.k_core_removed else "") + UNRATED * (
+                             config.min_rating is not None and summary.filtered_out > 0)
+                         + (f". {_absent_note(absent, context.partition_key)}" if absent else "")
+                         # a day run before its history: load that first, not a smaller k_core (a user's trial)
+                         + (f". Before changing the settings: {late}" if (late := earlier_days_note(
+                             context.instance, context.partition_key, storage.warehouse)) else ""),
+                         allow_retries=False)
+    unrated = unrated_files(storage.warehouse, partition_end(context.partition_key), config.event_types) \
+        if config.min_rating is not None else pl.DataFrame(schema={"source_file": pl.String, "rows": pl.Int64,
+                                                                   "events": pl.Int64})
+    if len(unrated):  # a warning for files without any rating (loaded before the source named a rating column)
+        unrated_any = unrated.filter(pl.col("rows") == pl.col("events"))
+        (context.log.warning if len(unrated_any) else context.log.info)(_unrated_note(config.min_rating, unrated))
+    # a type new on the day that the settings leave out, a misspelt type: in the run's log too (a new make_offer
+    # type's 300 rows were left out, said at DEBUG only: helper-182), before a refusal that it may explain
+    types_check = _new_event_types(config, storage, context.partition_key, absent)
+    log_failed_checks(context, [types_check])
+    return unrated, types_check
 
 
 K_CORE_WARN_SHARE = 0.2  # above this share of the users removed by the k-core, the run's log warns
