@@ -14,7 +14,6 @@ import numpy as np
 from elcrec_core.cli.arguments import build_config, load_data
 from elcrec_core.cli.data_options import SYNTHETIC
 from elcrec_core.cli.split_targets import note_repeat_targets, require_targets
-from elcrec_core.config.settings import load_preset, merge_overrides
 from elcrec_core.data.sequences import (
     ITEM_INDEX_FILE,
     Sequences,
@@ -22,7 +21,7 @@ from elcrec_core.data.sequences import (
     index_beside,
     read_item_index_file,
 )
-from elcrec_core.train.auto_preset import AUTO, BASE_PRESET, auto_experiment
+from elcrec_core.train.auto_preset import AUTO
 from elcrec_core.train.checkpoint import LAST
 from elcrec_core.train.run_log import clear_run
 
@@ -153,9 +152,7 @@ def cmd_baselines(args: argparse.Namespace) -> int:
 
     from elcrec_core.evaluate.baselines import EASE_LAMBDAS, SASRec, compare, ease_lambdas
 
-    overrides = {"epochs": args.epochs, "seed": args.seed, "device": args.device}
-    exp = load_preset(BASE_PRESET if args.preset == AUTO else args.preset)
-    exp = merge_overrides(exp, {}, overrides)
+    exp = build_config(args)  # as elcrec train's: --preset or --config, the settings options over it
     try:
         lambdas = ease_lambdas(args.lambdas.split(",")) if args.lambdas else EASE_LAMBDAS
     except ValueError:
@@ -168,9 +165,9 @@ def cmd_baselines(args: argparse.Namespace) -> int:
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    if args.preset == AUTO and not args.no_sasrec:  # the baselines need no training settings
+    if args.preset == AUTO and not args.config and not args.no_sasrec:  # the baselines need no training settings
         try:
-            exp = auto_experiment(seqs, {}, overrides, log)
+            exp = build_config(args, seqs)
         except ValueError as exc:  # SASRec cannot train here; the others may be measured all the same
             raise ValueError(f"{exc} (SASRec's; --no-sasrec measures the other baselines)") from None
 

@@ -17,9 +17,7 @@ from elcrec_core.cli.arguments import add_data_options
 from elcrec_core.cli.data_options import SYNTHETIC
 from elcrec_core.cli.settings_options import add_settings_options
 from elcrec_core.cli.source_file import apply_source_file
-from elcrec_core.config.settings import preset_names
 from elcrec_core.data.warehouse_file import WarehouseDamaged, WarehouseLocked
-from elcrec_core.train.auto_preset import AUTO
 from elcrec_core.train.checkpoint import LAST, CheckpointError
 from elcrec_core.train.distributed import DistributedFailure, Terminated
 from elcrec_core.train.malloc import keep_freed_memory
@@ -35,12 +33,8 @@ def parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model")
     add_data_options(t, "data file, folder or glob, or 'synthetic'", default=SYNTHETIC)
     t.add_argument("--out", required=True, help="output folder (checkpoints, best.pt)")
-    base = t.add_mutually_exclusive_group()
-    base.add_argument("--preset", choices=[*preset_names(), AUTO], default=AUTO,
-                      help="auto (the default, as the pipeline): general with settings derived from the data; or "
-                           "named settings from presets.toml (beauty, sports, toys, yelp: the paper's)")
-    base.add_argument("--config", help="settings from a JSON file, such as a model folder's config.json")
-    add_settings_options(t)
+    add_settings_options(t, "auto (the default, as the pipeline): general with settings derived from the data; or "
+                            "named settings from presets.toml (beauty, sports, toys, yelp: the paper's)")
     t.add_argument("--threads", type=at_least(0), help=THREADS_HELP)
     t.add_argument("--fresh", action="store_true", help="start over: remove the folder's last.pt and best.pt "
                                                            "instead of resuming")
@@ -69,11 +63,8 @@ def parser() -> argparse.ArgumentParser:
                                          "transitions, EASE (item-kNN above 30,000 items) and SASRec (ELCRec "
                                          "without its intent parts)")
     add_data_options(c, "data file, folder or glob, or 'synthetic'")
-    c.add_argument("--preset", choices=[*preset_names(), AUTO], default=AUTO,
-                   help="settings of the SASRec run, as elcrec train's (default: auto, as the pipeline's challenger)")
-    c.add_argument("--epochs", type=int, help="SASRec's epoch budget")
-    c.add_argument("--seed", type=int, help="SASRec's seed (and the synthetic data's)")
-    c.add_argument("--device", help="SASRec's device: auto (the default), cpu, cuda, ...")
+    add_settings_options(c, "settings of the SASRec run, as elcrec train's (default: auto, as the pipeline's "
+                            "challenger); --config and the settings options as elcrec train's too")
     c.add_argument("--out", help="folder for SASRec's checkpoints (default: a temporary folder)")
     c.add_argument("--no-sasrec", action="store_true", help="leave SASRec out (the one baseline that trains)")
     c.add_argument("--lambdas", help="EASE's L2 weights, comma-separated, to choose from on the valid split "

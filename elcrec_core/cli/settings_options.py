@@ -8,14 +8,19 @@ from __future__ import annotations
 import argparse
 from typing import Literal, get_args, get_origin
 
-from elcrec_core.config.settings import SettingField, load_preset, settings_fields
-from elcrec_core.train.auto_preset import BASE_PRESET, MODEL_FIELDS, TRAIN_FIELDS
+from elcrec_core.config.settings import SettingField, load_preset, preset_names, settings_fields
+from elcrec_core.train.auto_preset import AUTO, BASE_PRESET, MODEL_FIELDS, TRAIN_FIELDS
 
 
-def add_settings_options(parser: argparse.ArgumentParser) -> None:
-    """Add a flag for every setting a run may override to ``parser``; each defaults to None (not given: the
-    preset's or the config file's value holds). The help gives the value of preset auto (the default: ``general``
-    with some settings derived from the data) and the reference code's where it differs."""
+def add_settings_options(parser: argparse.ArgumentParser, preset_help: str) -> None:
+    """Add to ``parser`` ``--preset`` (``preset_help``: its help) or ``--config`` (a settings file, such as a run's
+    config.json), and a flag for every setting a run may override; each defaults to None (not given: the preset's
+    or the config file's value holds). The help gives the value of preset auto (the default: ``general`` with some
+    settings derived from the data) and the reference code's where it differs. ``elcrec train`` and ``baselines``
+    (its SASRec) take the same (helper-280: baselines refused ``--hidden``)."""
+    base = parser.add_mutually_exclusive_group()
+    base.add_argument("--preset", choices=[*preset_names(), AUTO], default=AUTO, help=preset_help)
+    base.add_argument("--config", help="settings from a JSON file, such as a model folder's config.json")
     group = parser.add_argument_group("settings", "each replaces the value of --preset or --config; the default "
                                                   "is preset auto's, beside the reference code's where it differs "
                                                   "(elcrec_core/config/settings.py, the paper's defaults)")
