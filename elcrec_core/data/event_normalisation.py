@@ -12,9 +12,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from elcrec_core.data.files import (
-    SourceReadError,
-)
+from elcrec_core.data.files import SourceReadError
+from elcrec_core.data.impossible_times import impossible_detail, impossible_sql
 from elcrec_core.data.source_config import NORMALISED_SCHEMA, ColumnMap
 from elcrec_core.data.time_zones import is_naive_type, local_to_utc_sql
 from elcrec_core.data.timestamp_patterns import LOCAL_DATE, LOCALE_MARK, iso_form_sql, locale_hints, pattern_detail, \
@@ -165,9 +164,10 @@ def _form_hint(fmt: str | tuple[str, ...]) -> str:
     number, iso = "regexp_matches(t_raw, '^[+-]?[0-9]+([.][0-9]+)?$')", "regexp_matches(t_raw, '^[0-9]{4}-[0-9]{2}')"
     locale = f"WHEN regexp_matches(t_raw, '{LOCAL_DATE}') THEN '{LOCALE_MARK}' ELSE '' END"  # under every format
     if patterns := patterns_of(fmt):  # (helper-195: epoch_s, the default, had none)
-        return f"{pattern_detail(patterns)} || CASE {iso_form_sql(patterns)}{locale}"
-    if fmt == "iso8601":
-        return f"CASE WHEN {number} THEN ' (a number, no ISO 8601 time: an epoch time? timestamp_format)' {locale}"
+        return impossible_detail(patterns, f"{pattern_detail(patterns)} || CASE {iso_form_sql(patterns)}{locale}")
+    if fmt == "iso8601":  # a time of ISO 8601's form whose field does not exist: 2026-02-30 (helper-278)
+        return (f"CASE WHEN {number} THEN ' (a number, no ISO 8601 time: an epoch time? timestamp_format)' "
+                f"WHEN ({impossible_sql(None)}) IS NOT NULL THEN ' (its ' || ({impossible_sql(None)}) || ')' {locale}")
     longer = {"epoch_s": ("epoch_ms", 13), "epoch_ms": ("epoch_us", 16)}.get(fmt)
     digits = (f"WHEN {number} AND length(regexp_extract(t_raw, '[0-9]+')) >= {longer[1]} THEN ' ({longer[1]} "
               f"digits or more: {longer[0]}? timestamp_format)' " if longer else "")

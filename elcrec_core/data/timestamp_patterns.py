@@ -12,6 +12,7 @@ from typing import Literal
 import duckdb
 import polars as pl
 
+from elcrec_core.data.impossible_times import impossible_sql
 from elcrec_core.data.scratch_duckdb import scratch_connection
 
 TimestampFormat = Literal["epoch_s", "epoch_ms", "epoch_us", "iso8601"]
@@ -152,11 +153,16 @@ def iso_form_sql(patterns: tuple[str, ...]) -> str:
     ``patterns`` (timestamp_format's) read, as a date of a locale gets one (:func:`locale_hints`): its form and
     what reads it (``(its form: ISO 8601, "%Y-%m-%dT%H:%M:%S", another than timestamp_format's: add it to the
     list, ...)``; helper-268's trial: a list of a till's forms said no word why 2026-01-31T10:00:00 was none);
-    none where its pattern is one of ``patterns`` (a date that is none, 2026-02-30)."""
+    one with a field that does not exist names it, not a pattern to add (``(its form: ISO 8601, "%Y-%m-%d %H:%M",
+    but its month 13 does not exist)``: :mod:`~elcrec_core.data.impossible_times`); none where its pattern is one
+    of ``patterns``."""
     own = ", ".join("'" + pattern.replace("'", "''") + "'" for pattern in patterns)
     fix = "add it to the list" if len(patterns) > 1 else "make timestamp_format a list of both"
     iso = f"regexp_matches(t_raw, '{_ISO_FORM}')"
-    return (f"WHEN {iso} AND right(t_raw, 1) = 'Z' THEN ' (its form: ISO 8601 in UTC, Z: timestamp_format iso8601 "
+    impossible = impossible_sql(None)  # a field that does not exist: no pattern reads it (2026-13-45 25:00)
+    return (f"WHEN {iso} AND ({impossible}) IS NOT NULL THEN ' (its form: ISO 8601, \"' || {_ISO_PATTERN} || "
+            f"'\", but its ' || ({impossible}) || ')' "
+            f"WHEN {iso} AND right(t_raw, 1) = 'Z' THEN ' (its form: ISO 8601 in UTC, Z: timestamp_format iso8601 "
             "reads it, where every time is ISO 8601)' "
             f"WHEN {iso} AND ({_ISO_PATTERN}) NOT IN ({own}) THEN ' (its form: ISO 8601, \"' || {_ISO_PATTERN} || "
             f"'\", another than timestamp_format''s: {fix}, or timestamp_format iso8601 where every time is ISO "

@@ -1421,7 +1421,8 @@ def test_a_date_of_a_locale_names_the_pattern_that_the_files_dates_fit(tmp_path:
 def test_a_time_of_another_form_than_the_patterns_names_its_form(tmp_path: Path) -> None:
     """A US till's export whose times lack seconds where the pattern has them (2/28/2026 6:33 PM under
     %m/%d/%Y %I:%M:%S %p) said only 'not of timestamp_format' (helper-257): the detail names the value's form; a
-    value of the pattern's own form that fails (month 13, hour 24) gets no such word."""
+    value of the pattern's own form that fails (month 13, hour 24) gets no such word, but names the field that does
+    not exist (helper-278)."""
     text = ("Kunde;Artikel;Zeit\nk;a;2/28/2026 6:33 PM\nk;b;2/28/2026\nk;c;3/8/2026 1:30:05 AM\n"
             "k;d;13/28/2026 1:30:05 AM\n")
     read = _german(tmp_path, text, "%m/%d/%Y %I:%M:%S %p")
@@ -1429,11 +1430,14 @@ def test_a_time_of_another_form_than_the_patterns_names_its_form(tmp_path: Path)
     assert read.select("timestamp", "detail").rows() == [
         (None, f'Zeit: 2/28/2026 6:33 PM{said} (its form: "%m/%d/%Y %I:%M %p", another than timestamp_format\'s)'),
         (None, f'Zeit: 2/28/2026{said} (its form: "%m/%d/%Y", another than timestamp_format\'s)'),
-        (datetime(2026, 3, 8, 1, 30, 5), None), (None, f"Zeit: 13/28/2026 1:30:05 AM{said}")]
+        (datetime(2026, 3, 8, 1, 30, 5), None),
+        (None, 'Zeit: 13/28/2026 1:30:05 AM (of timestamp_format "%m/%d/%Y %I:%M:%S %p", but its month 13 does not '
+               "exist)")]
     german = _german(tmp_path, "Kunde;Artikel;Zeit\nk;a;31.12.2026 14:03:09\nk;b;31.12.2026 24:00\n", "%d.%m.%Y %H:%M")
     assert german["detail"].to_list() == [
         'Zeit: 31.12.2026 14:03:09 (not of timestamp_format "%d.%m.%Y %H:%M") (its form: "%d.%m.%Y %H:%M:%S", '
-        "another than timestamp_format's)", 'Zeit: 31.12.2026 24:00 (not of timestamp_format "%d.%m.%Y %H:%M")']
+        "another than timestamp_format's)",
+        'Zeit: 31.12.2026 24:00 (of timestamp_format "%d.%m.%Y %H:%M", but its hour 24 does not exist)']
 
 
 def test_a_date_that_neither_order_reads_does_not_hide_the_files_order(tmp_path: Path) -> None:
@@ -1490,4 +1494,5 @@ def test_a_month_name_of_another_language_says_strptime_reads_english_names(tmp_
     assert read.select("timestamp", "detail").rows() == [
         (datetime(2026, 12, 7, 14), None),
         (None, f'Zeit: Mo, 07 Dezember 2026 at 2 PM GMT (not of timestamp_format "{fmt}"' + english),
-        (None, f'Zeit: Mon, 07 December 2026 at 13 PM GMT (not of timestamp_format "{fmt}")')]
+        (None, f'Zeit: Mon, 07 December 2026 at 13 PM GMT (of timestamp_format "{fmt}", but its hour 13 of a '
+               "12-hour clock (%I) does not exist)")]

@@ -39,7 +39,8 @@ def _details(tmp_path: Path, times: list[str], fmt: object) -> list[str]:
 def test_an_iso_time_under_patterns_says_its_form_and_what_reads_it(tmp_path: Path) -> None:
     """Under a list of a till's forms, 2026-01-31T10:00:00 and 2026-01-31 10:00:00 say their pattern and to add it
     to the list (under a pattern alone: to make a list); Z, which no pattern reads as UTC, names iso8601; a date that
-    is none (2026-02-30) of a form the list has gets no form hint."""
+    is none (2026-02-30) of a form the list has names that pattern and the day that does not exist, no form hint
+    (helper-278)."""
     times = ["01/05/2026", "2026-01-31T10:00:00", "2026-01-31 10:00:00", "2026-01-31T10:00:00Z", "2026-02-30"]
     end = (", another than timestamp_format's: add it to the list, or timestamp_format iso8601 where every time is "
            "ISO 8601)")
@@ -48,7 +49,7 @@ def test_an_iso_time_under_patterns_says_its_form_and_what_reads_it(tmp_path: Pa
         f"ts: 2026-01-31 10:00:00 {LISTED[:-1]}; \"%Y-%m-%d\") (its form: ISO 8601, \"%Y-%m-%d %H:%M:%S\"{end}",
         f"ts: 2026-01-31T10:00:00Z {LISTED[:-1]}; \"%Y-%m-%d\") (its form: ISO 8601 in UTC, Z: timestamp_format "
         "iso8601 reads it, where every time is ISO 8601)",
-        f"ts: 2026-02-30 {LISTED[:-1]}; \"%Y-%m-%d\")"]
+        "ts: 2026-02-30 (of timestamp_format's pattern \"%Y-%m-%d\", but its day 30 of February 2026 does not exist)"]
     assert _details(tmp_path, times[:2], TILL[0]) == [
         "ts: 2026-01-31T10:00:00 (not of timestamp_format \"%m/%d/%Y\") (its form: ISO 8601, \"%Y-%m-%dT%H:%M:%S\", "
         "another than timestamp_format's: make timestamp_format a list of both, or timestamp_format iso8601 where "

@@ -1,0 +1,67 @@
+"""Messages about bad rows that misled a new user's trial (helper-275, fixed by helper-278): a time of its pattern's
+form with a field that does not exist (month 13, February 30th) was told to add a pattern."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from elcrec_core.cli.main import main
+from elcrec_core.data.source_config import ColumnMap, SourceConfig
+from elcrec_core.data.sources import read_source
+from tests.data.test_time_setting_edges import _events
+
+US = "%m/%d/%Y %I:%M %p"
+
+
+def _details(tmp_path: Path, times: list[str], fmt: object) -> list[str | None]:
+    frame = read_source(SourceConfig(format="csv", path=str(_events(tmp_path, times)),
+                                     columns=ColumnMap(timestamp="ts"), timestamp_format=fmt))
+    return frame["detail"].to_list()
+
+
+@pytest.mark.parametrize(("fmt", "times", "details"), [
+    (US, ["02/30/2026 01:30 PM", "02/29/2024 01:30 PM", "12/01/2026 13:30 PM", "12/01/2026 11:60 PM"], [
+        f'ts: 02/30/2026 01:30 PM (of timestamp_format "{US}", but its day 30 of February 2026 does not exist)', None,
+        f'ts: 12/01/2026 13:30 PM (of timestamp_format "{US}", but its hour 13 of a 12-hour clock (%I) does not exist)',
+        f'ts: 12/01/2026 11:60 PM (of timestamp_format "{US}", but its minute 60 does not exist)']),
+    # the ISO form the hint detects: no advice to add its pattern, which reads it no better
+    (US, ["2026-13-45 25:00"], [
+        f'ts: 2026-13-45 25:00 (not of timestamp_format "{US}") (its form: ISO 8601, "%Y-%m-%d %H:%M", but its month '
+        "13, day 45 and hour 25 do not exist)"]),
+    ([US, "%Y-%m-%d %H:%M"], ["2026-13-45 25:00", "02/30/2026 01:30 PM"], [
+        "ts: 2026-13-45 25:00 (of timestamp_format's pattern \"%Y-%m-%d %H:%M\", but its month 13, day 45 and hour 25 "
+        "do not exist)",
+        f"ts: 02/30/2026 01:30 PM (of timestamp_format's pattern \"{US}\", but its day 30 of February 2026 does not "
+        "exist)"]),
+    ("iso8601", ["2026-02-30T10:00:00Z", "2026-13-01", "2026-01-01T10:61:00"], [
+        "ts: 2026-02-30T10:00:00Z (its day 30 of February 2026 does not exist)",
+        "ts: 2026-13-01 (its month 13 does not exist)", "ts: 2026-01-01T10:61:00 (its minute 61 does not exist)"]),
+    ("%d/%m/%y", ["29/02/25", "29/02/24"], [
+        'ts: 29/02/25 (of timestamp_format "%d/%m/%y", but its day 29 of February 2025 does not exist)', None]),
+    ("%Y-%j", ["2026-366", "0000-001"], [
+        'ts: 2026-366 (of timestamp_format "%Y-%j", but its day 366 of the year 2026 does not exist)',
+        'ts: 0000-001 (of timestamp_format "%Y-%j", but its year 0 does not exist)']),
+    # a date of the other order is a date of a locale: its hint names the order, as before
+    (US, ["13/02/2026 01:30 PM"], [
+        f'ts: 13/02/2026 01:30 PM (not of timestamp_format "{US}") (a date of a locale, day first: timestamp_format '
+        '"%d/%m/%Y %I:%M %p")']),
+])
+def test_a_time_of_a_patterns_form_whose_field_does_not_exist_names_the_field(tmp_path: Path, fmt: object,
+                                                                              times: list[str],
+                                                                              details: list[str | None]) -> None:
+    """``02/30/2026 01:30 PM`` was 'not of timestamp_format' although it has its form, and ``2026-13-45 25:00`` was
+    told to add its ISO pattern, which then said 'of none of timestamp_format's patterns' (helper-275)."""
+    assert _details(tmp_path, times, fmt) == details
+
+
+def test_the_command_prints_the_field_that_does_not_exist_as_the_rejected_rows_have_it(tmp_path: Path,
+                                                                                      capsys) -> None:
+    path = _events(tmp_path, ["02/01/2026 08:33 AM", "02/30/2026 01:30 PM"])
+    main(["sequences", "--data", str(path), "--timestamp-column", "ts", "--timestamp-format", US,
+          "--rejected-out", str(tmp_path / "rejected.csv")])
+    detail = f'ts: 02/30/2026 01:30 PM (of timestamp_format "{US}", but its day 30 of February 2026 does not exist)'
+    assert f"line 3: bad_timestamp ({detail})" in capsys.readouterr().err
+    assert pl.read_csv(tmp_path / "rejected.csv")["detail"].to_list() == [detail]
