@@ -1,7 +1,6 @@
 """Stage 4: the evaluation report of the partition's new model."""
 
 import json
-import math
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
@@ -26,11 +25,11 @@ from elcrec_core.data.sequence_summary import read_summary
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.backtest import had_every_item, next_day_sequences, seen_before_day
 from elcrec_core.evaluate.ranking import (
-    SELECTION_METRIC,
     eligible_users,
     figures_from_ranks,
     metrics_from_ranks,
 )
+from elcrec_core.evaluate.score_text import ScoreFormat
 from elcrec_core.evaluate.scoring import (
     ELCRecRecommender,
     Recommender,
@@ -39,7 +38,7 @@ from elcrec_core.evaluate.scoring import (
 )
 from elcrec_core.evaluate.statistics import RESAMPLES
 from elcrec_core.intents.profiles import intent_category_purity
-from elcrec_core.report.comparisons import headline, paired_differences, pays_answer, validation_agrees
+from elcrec_core.report.comparisons import gate_table, headline, paired_differences, pays_answer, validation_agrees
 from elcrec_core.report.evaluation_report import (
     RUN_CONFIG_DEDUPE,
     Report,
@@ -151,12 +150,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
                    for role in decision.get("scores", {})}
     gate_labels |= {"candidate": labels["elcrec"], "serving": labels.get("current", labels["elcrec"]), **labels}
     gate_scores = decision.get("scores", {})
-    gate_rows = [{"model": gate_labels[role], f"valid {SELECTION_METRIC}": round(score, 4),
-                  "serves": "yes" if role == decision.get("serves") else ""}
-                 for role, score in sorted(gate_scores.items(),
-                                           key=lambda item: (math.isnan(item[1]), -item[1]))]  # NaN: no users
-    gate_rows += [{"model": gate_labels[role], f"valid {SELECTION_METRIC}": f"none: {n} users get NaN or infinite "
-                   "scores", "serves": ""} for role, n in decision.get("non_finite", {}).items() if n]
+    gate_rows = gate_table(gate_scores, decision.get("non_finite", {}), decision.get("serves"), gate_labels)
     valid = {{"candidate": "elcrec", "serving": "current"}.get(role, role): score  # the gate's roles: the report's
              for role, score in gate_scores.items()}
     pays = (pays_answer(differences, labels, "elcrec", valid=valid,
@@ -240,7 +234,8 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
                     + (f" {note}" if (note := repeat_target_note(repeats, split, RUN_CONFIG_DEDUPE)) else ""),
                     sections, list(images.values()))
     paths = report.write(out)
-    figures = ", ".join([f"{labels[name]} {values['NDCG@20']:.4f}" for name, values in metrics.items()]
+    test_fmt = ScoreFormat.of(values["NDCG@20"] for values in metrics.values())
+    figures = ", ".join([f"{labels[name]} {test_fmt(values['NDCG@20'])}" for name, values in metrics.items()]
                         + [labels[name] for name in no_figure])  # said too, not left out (helper-211)
     context.log.info(f"{who}. {split} NDCG@20: {figures}. {pays} Report: {paths['markdown']}")
     metadata = {

@@ -19,6 +19,7 @@ from elcrec_core.cli.serving import SEQUENCES_FILE, data_folder, newest_sequence
 from elcrec_core.config import partitions
 from elcrec_core.data import warehouse
 from elcrec_core.data.sequences import SequenceTensors, read_sequence_parquet, sequence_day_folders
+from elcrec_core.evaluate.score_text import ScoreFormat
 from elcrec_core.evaluate.scoring import Recommender
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 
@@ -103,10 +104,11 @@ class Judgement:
         than = "" if score is None or self.ndcg is None else (
             " (the restored model is lower)" if self.ndcg < score else " (the restored model is higher)"
             if self.ndcg > score else " (level)")
-        before = ("" if name is None else f"; {name}, rolled back from, {score:.4f}{than}" if score is not None
+        fmt = ScoreFormat.of([value for value in (self.ndcg, self.most_popular, score) if value is not None])
+        before = ("" if name is None else f"; {name}, rolled back from, {fmt(score)}{than}" if score is not None
                   else f"; {name}, rolled back from, cannot be scored there")
-        return f"validation NDCG@20 on the newest sequences ({self.day}) {self.ndcg:.4f}, most popular " \
-               f"{self.most_popular:.4f}{before}"
+        return f"validation NDCG@20 on the newest sequences ({self.day}) {fmt(self.ndcg)}, most popular " \
+               f"{fmt(self.most_popular)}{before}"
 
 
 def _judge_on_newest(store: ModelStore, record: ModelRecord, serving: ModelRecord | None,

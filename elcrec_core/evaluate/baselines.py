@@ -21,6 +21,7 @@ from elcrec_core.data.sequences import Sequences, SequenceTensors
 from elcrec_core.evaluate.fitted_inputs import input_counts, input_items, popularity_rank_order, popularity_tie_break
 from elcrec_core.evaluate.linalg import spd_inverse_
 from elcrec_core.evaluate.ranking import SELECTION_METRIC, Split, eligible_users
+from elcrec_core.evaluate.score_text import ScoreFormat
 from elcrec_core.evaluate.scoring import ELCRecRecommender, Fit, Fitted, recommender_metrics, require_score_inputs
 
 
@@ -182,11 +183,12 @@ def tune_ease(data: SequenceTensors, lambdas: tuple[float, ...] = EASE_LAMBDAS,
         log(f"ease: every lambda gives some valid user a NaN or infinite score (no figure): lambda {best.lam:g}, "
             "which may not serve")
         return best, table
-    near = [f"{table[lam][SELECTION_METRIC]:.6f} (lambda {lam:g})" for lam in table if lam != best.lam
-            and f"{table[lam][SELECTION_METRIC]:.4f}" == f"{best_score:.4f}"]  # equal as printed (helper-246)
-    log(f"ease: chose lambda {best.lam:g} (best valid {SELECTION_METRIC} "
-        + (f"{best_score:.6f}, against {', '.join(near)}" if near else f"{best_score:.4f}")
-        + f"){_grid_end(best.lam, lambdas)}")
+    near = [lam for lam in table if lam != best.lam  # alike as the lambdas' lines printed them (helper-246)
+            and ScoreFormat()(table[lam][SELECTION_METRIC]) == ScoreFormat()(best_score)]
+    fmt = ScoreFormat.of([best_score, *(table[lam][SELECTION_METRIC] for lam in near)])
+    against = ", ".join(f"{fmt(table[lam][SELECTION_METRIC])} (lambda {lam:g})" for lam in near)
+    log(f"ease: chose lambda {best.lam:g} (best valid {SELECTION_METRIC} {fmt(best_score)}"
+        + (f", against {against}" if near else "") + f"){_grid_end(best.lam, lambdas)}")
     return best, table
 
 

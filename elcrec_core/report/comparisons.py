@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
-from elcrec_core.evaluate.ranking import check_ranks, per_user, require_cutoff
+from elcrec_core.evaluate.ranking import SELECTION_METRIC, check_ranks, per_user, require_cutoff
+from elcrec_core.evaluate.score_text import ScoreFormat, difference_text
 from elcrec_core.evaluate.statistics import (
     FEWEST_USERS_FOR_AN_INTERVAL,
     RESAMPLES,
@@ -120,9 +121,9 @@ def _signed_interval(interval: Interval) -> str:
 
 
 def _signed(value: float) -> str:
-    """``value`` with its sign to 4 decimals, or in scientific notation where those would show a non-zero value
-    as 0 (an interval bound of +0.00004 beside the verdict "better" read "+0.0000")."""
-    return f"{value:+.4f}" if value == 0 or abs(value) >= 0.00005 else f"{value:+.1e}"
+    """``value`` with its sign (:func:`difference_text`): an interval bound of +0.00004 beside the verdict "better"
+    reads "+0.000040", not "+0.0000"."""
+    return difference_text(value, signed=True)
 
 
 def paired_differences(ranks: Mapping[str, torch.Tensor], reference: str, k: int = 20,
@@ -237,11 +238,27 @@ def _valid_disagrees(d: PairedDifference, labels: Mapping[str, str], valid: Mapp
     validation scores in ``valid`` point the other way or are equal, a sentence that says so; else None."""
     if validation_agrees(d, valid) is not False:
         return None
+    fmt = ScoreFormat.of(valid.values())  # as the gate's reason and table print them
     return (f"On the validation split, on which the promotion gate decides, {labels[d.model]} scored "
-            f"{valid[d.model]:.4f} against {labels[d.reference]}'s {valid[d.reference]:.4f}: the validation split "
+            f"{fmt(valid[d.model])} against {labels[d.reference]}'s {fmt(valid[d.reference])}: the validation split "
             f"does not bear the test verdict out, so this is no settled {'gain' if d.verdict == 'better' else 'loss'}"
             " (a single comparison at the 95% level, and near-equal models trade places from one split to the "
             "other).")
+
+
+def gate_table(scores: Mapping[str, float], non_finite: Mapping[str, int], serves: str | None,
+               labels: Mapping[str, str]) -> list[dict]:
+    """The report's rows of a promotion gate's decision (``decision.json``'s ``scores``: validation NDCG@20 by role;
+    ``non_finite``: users with a NaN or infinite score by role; ``serves``: the role that serves), ``labels`` naming
+    each role: best first, a NaN score (no validation user) last as a float (the table's "no figure"), then each
+    role without a score. Scores print as the gate's reason prints them (:class:`ScoreFormat`: two that differ
+    differ, 0.254612 and 0.254559, not 0.2546 twice). Raises KeyError for a role without a label."""
+    fmt = ScoreFormat.of(scores.values())
+    rows = [{"model": labels[role], f"valid {SELECTION_METRIC}": score if math.isnan(score) else fmt(score),
+             "serves": "yes" if role == serves else ""}
+            for role, score in sorted(scores.items(), key=lambda item: (math.isnan(item[1]), -item[1]))]
+    return rows + [{"model": labels[role], f"valid {SELECTION_METRIC}": f"none: {n} users get NaN or infinite scores",
+                    "serves": ""} for role, n in non_finite.items() if n]
 
 
 def _listed(names: list[str]) -> str:

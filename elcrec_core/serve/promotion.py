@@ -40,6 +40,7 @@ import torch
 from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.evaluate.baselines import MostPopular
 from elcrec_core.evaluate.ranking import SELECTION_METRIC, metrics_from_ranks
+from elcrec_core.evaluate.score_text import ScoreFormat
 from elcrec_core.evaluate.scoring import Recommender, ranks_and_non_finite
 from elcrec_core.serve.model_store import ModelRecord
 from elcrec_core.serve.recommenders import with_recipe
@@ -138,7 +139,7 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
     non_finite = {role: bad for role, (_, bad) in scored.items()}
     finite = [c for c in contenders if not non_finite[c.role]]
     scores = {c.role: metrics_from_ranks(scored[c.role][0])[SELECTION_METRIC] for c in finite}
-    floor = scores.get(FLOOR)
+    floor, fmt = scores.get(FLOOR), ScoreFormat.of(scores.values())  # differing scores print differently
 
     def is_withdrawn(c: Contender) -> bool:
         return c.record.identity in withdrawn and FLOOR not in (c.role, c.record.kind)
@@ -154,7 +155,7 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
             if not len(scored[c.role][0]):  # every metric NaN
                 return ("no user has a validation target to judge it on (a user needs 3 items: items[:-2] to fit "
                         "on, a validation and a test target)")
-            return f"validation {SELECTION_METRIC} {scores[c.role]:.4f} does not beat most popular's {floor:.4f}"
+            return f"validation {SELECTION_METRIC} {fmt(scores[c.role])} does not beat most popular's {fmt(floor)}"
         return None
 
     older = ""  # why an older day's candidate was judged after all (added to every reason)
@@ -221,13 +222,13 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
         top = against if c is candidate else best
         if scores[c.role] < scores[top.role] - tolerance:
             others = "" if top is best else " of the others (the serving model's score is within the noise above)"
-            return (f"validation {SELECTION_METRIC} {scores[c.role]:.4f} is below the best{others}, {_name(top)}'s "
-                    f"{scores[top.role]:.4f}, by more than the tolerance {tolerance:g}"
+            return (f"validation {SELECTION_METRIC} {fmt(scores[c.role])} is below the best{others}, {_name(top)}'s "
+                    f"{fmt(scores[top.role])}, by more than the tolerance {tolerance:g}"
                     f"{noise(scored[c.role][0], scored[top.role][0])}")
         if (rerun and c is candidate and (gap := above_champion(candidate)) is not None
                 and fails(champion) is None):  # the champion serves on: else the candidate, not a challenger
-            return (f"validation {SELECTION_METRIC} {scores[CANDIDATE]:.4f} is not above the serving model "
-                    f"{champion.record.name}'s {scores[CHAMPION]:.4f} by more than the noise, on the sequences it "
+            return (f"validation {SELECTION_METRIC} {fmt(scores[CANDIDATE])} is not above the serving model "
+                    f"{champion.record.name}'s {fmt(scores[CHAMPION])} by more than the noise, on the sequences it "
                     f"trained on (its day run again){gap_text(gap)}")
         return None
 
@@ -236,10 +237,10 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
         level = [_name(c) for c in eligible if c is not candidate and scores[c.role] == scores[CANDIDATE]]
         def beside_it(c: Contender) -> str:  # one the candidate did not beat
             within = tolerance_text(scored[CANDIDATE][0], scored[c.role][0], tolerance)
-            return f"{_name(c)} {scores[c.role]:.4f}{within}"
+            return f"{_name(c)} {fmt(scores[c.role])}{within}"
         of_others = f"; of the others: {beside_it(against)}" if against is not candidate else \
             "; it is the best of the others"
-        beside = (f"; the best: {_name(best)} {scores[best.role]:.4f}, higher"
+        beside = (f"; the best: {_name(best)} {fmt(scores[best.role])}, higher"
                   f"{noise_text(gap)}, and the newer model serves (the serving "
                   "model's score is on targets its training was chosen on, and it lacks "
                   + (f"the changes since it trained to the events up to {champion.record.day} (a corrected or "
@@ -249,17 +250,17 @@ def gate(candidate: Contender, champion: Contender | None, challengers: list[Con
                   f"; the best: {beside_it(best)}"
                   if best is not candidate else f"; level with {', '.join(level)}, the best of the others"
                   if level else "; it is the best of all")
-        return decide(candidate, f"promoted: validation {SELECTION_METRIC} {scores[CANDIDATE]:.4f}"
-                                 f"{f' beats most popular {floor:.4f}' if floor is not None else ''}{beside}{left_out}")
+        return decide(candidate, f"promoted: validation {SELECTION_METRIC} {fmt(scores[CANDIDATE])}" + (
+            f" beats most popular {fmt(floor)}" if floor is not None else "") + beside + left_out)
     # never empty: the best eligible contender qualifies, or most popular when the best only ties with it
     others = [c for c in contenders[1:] if not (unlike and c is champion) and fails(c) is None]
     stays = champion if champion in others else max(others, key=lambda c: scores[c.role])
-    held = (f"; {_name(best)}'s {scores[best.role]:.4f} is above it by no more than the noise{gap_text(gap)}, and "
+    held = (f"; {_name(best)}'s {fmt(scores[best.role])} is above it by no more than the noise{gap_text(gap)}, and "
             "on the sequences it trained on (its day run again) it serves on"
             if rerun and stays is champion and best not in (champion, candidate)
             and (gap := above_champion(best)) is not None else "")
     return decide(stays, f"refused: {why_not}; {_name(stays)} serves (validation {SELECTION_METRIC} "
-                         f"{scores[stays.role]:.4f}{serving_on_note(candidate.record, stays.record)}{held})"
+                         f"{fmt(scores[stays.role])}{serving_on_note(candidate.record, stays.record)}{held})"
                          f"{left_out}", why_not)
 
 
@@ -284,10 +285,10 @@ def below_floor(decision: Mapping[str, Any] | None) -> str:
         return f"{non_finite[CANDIDATE]} validation users get NaN or infinite scores from it"
     if CANDIDATE not in scores:
         return ""
-    own, floor = scores[CANDIDATE], scores.get(FLOOR)
+    own, floor, fmt = scores[CANDIDATE], scores.get(FLOOR), ScoreFormat.of(scores.values())  # as its gate said
     if not isinstance(own, (int, float)) or not math.isfinite(own):
         return f"the gate found no finite validation {SELECTION_METRIC} for it"
-    return (f"its validation {SELECTION_METRIC} {own:.4f} does not beat most popular's {floor:.4f}"
+    return (f"its validation {SELECTION_METRIC} {fmt(own)} does not beat most popular's {fmt(floor)}"
             if isinstance(floor, (int, float)) and not own > floor else "")
 
 

@@ -9,6 +9,7 @@ import math
 import torch
 
 from elcrec_core.evaluate.ranking import SELECTION_METRIC, per_user
+from elcrec_core.evaluate.score_text import difference_text
 
 NOISE = 2  # a gap of at most this many paired standard errors is within the noise
 
@@ -36,7 +37,8 @@ def noise_text(gap: tuple[float, float, int] | None) -> str:
         return ""
     mean, error, users = gap
     within = ": within the noise" if mean <= NOISE * error else ""
-    return f" (by {mean:.4f}; paired standard error over {users} users {error:.4f}{within})"
+    return (f" (by {difference_text(mean)}; paired standard error over {users} users "
+            f"{difference_text(error)}{within})")
 
 
 def tolerance_text(ranks: torch.Tensor, other_ranks: torch.Tensor, tolerance: float) -> str:
@@ -56,4 +58,5 @@ def tolerance_text(ranks: torch.Tensor, other_ranks: torch.Tensor, tolerance: fl
 def gap_text(gap: tuple[float, float, int]) -> str:
     """`` (by +0.0063; paired standard error over 474 users 0.0074)``: a contender's gap over the champion."""
     mean, error, users = gap
-    return f" (by {mean:+.4f}; paired standard error over {users} users {error:.4f})"
+    return (f" (by {difference_text(mean, signed=True)}; paired standard error over {users} users "
+            f"{difference_text(error)})")

@@ -465,6 +465,8 @@ def test_pays_answer_says_what_the_intents_are_worth_and_where_elcrec_stands():
         "which the promotion gate decides, SASRec scored 0.3057 against ELCRec (new)'s 0.2862: the validation "
         "split does not bear the test verdict out, so this is no settled gain (a single comparison at the 95% "
         "level, and near-equal models trade places from one split to the other).")
+    close = pays_answer(differences, labels, "elcrec", valid={"elcrec": 0.254559, "sasrec": 0.254612})
+    assert "SASRec scored 0.254612 against ELCRec (new)'s 0.254559: the" in close  # not 0.2546 twice (helper-279)
     ablation = next(d for d in differences if d.model == "sasrec")  # verdict "better"
     assert [validation_agrees(ablation, v) for v in ({"elcrec": 0.30, "sasrec": 0.29}, {"elcrec": 0.29, "sasrec": 0.30},
                                                      {"elcrec": 0.3, "sasrec": 0.3}, {"elcrec": 0.3},
@@ -518,12 +520,12 @@ def test_no_difference_is_claimed_from_fewer_users_than_a_sign_test_needs(users)
 
 
 def test_a_difference_too_small_for_4_decimals_is_not_shown_as_zero():
-    """A lower bound of +0.00004 gives the verdict "better": it shows as +4.0e-05, not +0.0000; an exact 0 and
-    figures of 4 decimals show as before."""
+    """A lower bound of +0.00004 gives the verdict "better": it shows as +0.000040, not +0.0000; a figure under
+    0.001 with its first two digits (+0.00012, not +0.0001: helper-279); an exact 0 as before."""
     tiny = PairedDifference("elcrec", "sasrec", 20, Interval(0.0, 0.0, 0.0), Interval(0.00012, 0.00004, 0.0002), 50)
-    assert tiny.verdict == "better" and tiny.ndcg_text() == "+0.0001 [+4.0e-05, +0.0002]"
+    assert tiny.verdict == "better" and tiny.ndcg_text() == "+0.00012 [+0.000040, +0.00020]"
     assert tiny.row("SASRec", signed=True)["ΔHR@20"] == "+0.0000"
-    assert tiny.row("SASRec", signed=True)["ΔNDCG@20 95% CI"] == "[+4.0e-05, +0.0002]"
+    assert tiny.row("SASRec", signed=True)["ΔNDCG@20 95% CI"] == "[+0.000040, +0.00020]"
 
 
 def test_purity_text_lists_the_main_categories_and_says_when_every_intent_has_the_same():
