@@ -4,6 +4,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -14,6 +15,7 @@ from assets.daily import (
     daily_asset,
     day_before,
     fails_at_once,
+    log_failed_checks,
     wait_for_the_day_before,
     warehouse_entry,
 )
@@ -25,18 +27,27 @@ from elcrec_core.data.sequences import ITEM_INDEX_FILE, write_item_index_file
 from elcrec_core.report.plots import LOSS_PARTS, training_curve
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 from elcrec_core.serve.training_data import other_settings, sequences_words
-from elcrec_core.train.auto_preset import MODEL_FIELDS, shown_train_fields
+from elcrec_core.train.auto_preset import AUTO, MODEL_FIELDS, TRAIN_FIELDS
 from elcrec_core.train.checkpoint import LAST, CheckpointError
 from elcrec_core.train.launch import train_distributed
 from elcrec_core.train.loop import train
 from elcrec_core.train.run_log import keep_run, precision_used
 from elcrec_core.train.state import code_digest, data_digest
-from elcrec_core.train.warm_start import shape_changes
+from elcrec_core.train.warm_start import changed_settings, run_settings, shape_changes
 from elcrec_pipeline.config import TrainingSettings
 from elcrec_pipeline.resources import ComputeDevice, Storage, digest
 from elcrec_pipeline.run_config_check import refuse_bad_run_config
 
 GATE = dg.AssetKey("serving_model")  # the day before's gate decides the model a day warm-starts from
+SETTINGS_CHECK = "model_settings_as_the_day_before"
+# the likely cause of a model's settings that differ from the day before's (a trial's hand run without -c trained a
+# model half as wide, said at INFO alone: helper-277)
+WITHOUT_RUN_CONFIG = ("a run without the run config that the days before had (dagster job execute without -c FILE; "
+                      "the schedule's and the sensor's runs where ELCREC_RUN_CONFIG is not set) trains with the "
+                      "preset's settings")
+# settings not compared from day to day: those preset auto derives from the day's data (and a warm start's budget),
+# and the device the run has
+NOT_COMPARED = (*TRAIN_FIELDS, "device")
 
 
 @daily_asset(
@@ -46,6 +57,13 @@ GATE = dg.AssetKey("serving_model")  # the day before's gate decides the model a
     retried=True,
     code_version="2",
     kinds={"pytorch"},
+    check_specs=[dg.AssetCheckSpec(
+        SETTINGS_CHECK, asset="elcrec_model",
+        description="Warns (never blocks) where the day's model settings (every setting of its config.json but "
+                    "those that preset auto derives from the data: epochs, batch_size, max_steps, patience, "
+                    "rec_loss, n_negatives, train_windows; and the device) differ from those of the ELCRec model that "
+                    "served the day before, each named with both values: " + WITHOUT_RUN_CONFIG + ", and a model of "
+                    "other shapes (hidden, layers, heads, max_len, intents) trains from scratch.")],
     description="ELCRec trained on the partition's sequences: a candidate for serving. It warm-starts from the "
                 "serving model when that was trained on data up to this day (never from a newer model), so a "
                 "backfill trains the days in order, and it waits (retries, up to an hour) while a run of the day "
@@ -103,14 +121,9 @@ def _train(context: dg.AssetExecutionContext, config: TrainingSettings, storage:
             exp = config.experiment(on, False, seqs, log=derived.append)
     for line in derived:  # preset auto's settings, as this run uses them
         context.log.info(line)
-    cold = ("" if warm else "warm_start is false in the run config" if not config.warm_start
-            else f"no ELCRec model that has served (and was not withdrawn) was trained on data up to {partition}"
-            if base is None else f"the model it would warm-start from, {base.name}, has other shapes than this run's "
-            f"settings make ({', '.join(changed)})" if changed else f"the model it would warm-start from, {base.name}, "
-            f"was trained on sequences {sequences_words(base)}, whose training items may be this day's validation and "
-            "test targets")
-    if cold:
-        context.log.info(f"training from scratch: {cold}")
+    cold = "" if warm else _cold_start(config, partition, base, changed)
+    if cold:  # another model's shapes: a warning (a run without its run config)
+        (context.log.warning if changed else context.log.info)(f"training from scratch: {cold}")
     init_from = store.checkpoint(base) if warm else None
     # the code too: a run killed under other code (an upgrade) starts again, not resumed from its epochs (helper-185)
     work = storage.training_dir(partition, {"experiment": exp.to_dict(), "init_from": base.dir if warm else None,
@@ -142,6 +155,8 @@ def _train(context: dg.AssetExecutionContext, config: TrainingSettings, storage:
     precision = precision_used(result.history)
     store.add_candidate(record, {"history": result.history, "precision": precision})
     plot = training_curve(result.history, out / "training_curve.png")
+    check = _settings_as_the_day_before(store, partition, exp)
+    log_failed_checks(context, [check])
     curve = [{k: row[k] for k in ("epoch", *LOSS_PARTS, "valid_HR@20", "valid_NDCG@20", "seconds") if k in row}
              for row in result.history]  # the parts the plot shows
     return dg.MaterializeResult(data_version=dg.DataVersion(work.name), metadata={  # settings and sequences
@@ -167,15 +182,78 @@ def _train(context: dg.AssetExecutionContext, config: TrainingSettings, storage:
         "training_curve": table(curve),
         "training_plot": figure(plot, "Training curves: loss parts and validation NDCG@20 per epoch"),
         "model_dir": dg.MetadataValue.path(str(out)),
-    })
+    }, check_results=[check])
 
 
-def _settings(exp: ExperimentConfig) -> dict[str, int | str]:
-    """The settings that the ``auto`` preset derives from the data (see :mod:`elcrec_core.train.auto_preset`), as
-    this run has them (derived or given; ``n_negatives`` with sampled softmax only, the loss that uses it)."""
-    model = ModelConfig(n_items=1, **exp.model)
-    return {**{name: getattr(model, name) for name in MODEL_FIELDS},
-            **{name: getattr(exp.train, name) for name in shown_train_fields(exp.train.rec_loss)}}
+def _settings(exp: ExperimentConfig) -> dict[str, Any]:
+    """Every setting this run used, as its config.json has them (the model's given or by default): derived by preset
+    ``auto`` (see :mod:`elcrec_core.train.auto_preset`), given, or the preset's; ``n_negatives`` with sampled softmax
+    only, the loss that uses it (a hand-picked list of the derived ones left out ``hidden``: helper-277)."""
+    return {name: value for name, value in run_settings(exp).items()
+            if name != "n_negatives" or exp.train.rec_loss == "sampled_softmax"}
+
+
+def _settings_as_the_day_before(store: ModelStore, partition: str, exp: ExperimentConfig) -> dg.AssetCheckResult:
+    """The check ``model_settings_as_the_day_before``: fails (a warning) where the settings of ``exp`` (but
+    :data:`NOT_COMPARED`) differ from those of the ELCRec model that served for data up to the day before (its
+    config.json); none such: nothing to compare; a config.json that cannot be read: said, passed."""
+    before = store.served_up_to(day_before(partition), kinds=("elcrec",))
+    if before is None:
+        return _settings_check(True, f"no ELCRec model served before {partition}: nothing to compare")
+    path = store.folder(before) / "config.json"
+    try:
+        theirs = ExperimentConfig.from_dict(read_json(path))
+    except (OSError, ValueError) as err:  # a file cut short, edited by hand: said, never a failure
+        return _settings_check(True, f"{path} cannot be read ({err}): not compared", before.name)
+    ours = run_settings(exp)
+    changes = changed_settings(run_settings(theirs), ours, [name for name in ours if name not in NOT_COMPARED])
+    if not changes:
+        return _settings_check(True, f"as those of {before.name}, the model that served the day before", before.name)
+    cause = _likely_cause(changes, exp.preset if theirs.preset == exp.preset else "")
+    return _settings_check(False, f"the model settings differ from those of {before.name}, the ELCRec model that "
+                                  f"served the day before ({path}): {'; '.join(changes)}. A run takes them from its "
+                                  f"run config (ops.elcrec_model.config); {cause}"
+                                  + (", and a model of other shapes trains from scratch" if shape_changes(
+                                      ModelConfig(n_items=1, **theirs.model), ModelConfig(n_items=1, **exp.model))
+                                     else "")
+                                  + ": run the day again with the run config meant, unless the change is meant",
+                           before.name, "; ".join(changes))
+
+
+def _likely_cause(changes: list[str], preset: str) -> str:
+    """Why a run's settings differ from the day before's model's (``changes`` as :func:`changed_settings` gives them;
+    ``preset``: the run's, where the day before's was the same): a run without its run config, or where only the
+    settings preset auto derives from the data moved, that too."""
+    derived = preset == AUTO and all(change.split()[0] in MODEL_FIELDS for change in changes)
+    return ("preset auto derives max_len and n_intents from the day's sequences, whose growth may move them (the run "
+            f"config may set them), or {WITHOUT_RUN_CONFIG}" if derived else WITHOUT_RUN_CONFIG)
+
+
+def _settings_check(passed: bool, description: str, compared_with: str = "none",
+                    changes: str = "none") -> dg.AssetCheckResult:
+    """A result of the check ``model_settings_as_the_day_before`` (a warning where it fails)."""
+    return dg.AssetCheckResult(check_name=SETTINGS_CHECK, passed=passed, severity=dg.AssetCheckSeverity.WARN,
+                               description=description,
+                               metadata={"compared_with": dg.MetadataValue.text(compared_with),
+                                         "changes": dg.MetadataValue.text(changes)})
+
+
+def _cold_start(config: TrainingSettings, partition: str, base: ModelRecord | None, changed: list[str]) -> str:
+    """Why a run of ``config`` trains ``partition`` from scratch: warm_start off, no ``base`` to start from, a base
+    whose shapes differ from the run's (``changed``, as :func:`_shape_changes` gives them), with the likely cause,
+    else one trained on sequences of other settings."""
+    if not config.warm_start:
+        return "warm_start is false in the run config"
+    if base is None:
+        return f"no ELCRec model that has served (and was not withdrawn) was trained on data up to {partition}"
+    if changed:
+        return (f"the model it would warm-start from, {base.name}, has other shapes than this run's settings make "
+                f"({', '.join(changed)}): {_likely_cause(changed, config.preset)}. It trains from scratch, and so does "
+                "the next run with the earlier settings where this run's model comes to serve: unless the change is "
+                "meant, run the day again with the run config meant (where its model serves, after elcrec rollback, "
+                "which restores the model before it)")
+    return (f"the model it would warm-start from, {base.name}, was trained on sequences {sequences_words(base)}, "
+            "whose training items may be this day's validation and test targets")
 
 
 @contextmanager

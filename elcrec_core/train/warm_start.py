@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from elcrec_core.config.settings import SHAPE_FIELDS, ModelConfig
+from elcrec_core.config.settings import SHAPE_FIELDS, ExperimentConfig, ModelConfig, settings_fields
 from elcrec_core.model.elcrec import ELCRec
 from elcrec_core.train.checkpoint import load_model
 
@@ -17,8 +20,24 @@ def shape_changes(saved: ModelConfig, wanted: ModelConfig) -> list[str]:
     """How the parameter shapes of a model of ``saved`` settings differ from those of ``wanted`` (a run's), as
     ``max_len 50 (this run 10)``; none where one's weights fit the other. Other settings, such as dropout, may
     differ: the weights still carry over."""
-    return [f"{name} {getattr(saved, name)} (this run {getattr(wanted, name)})" for name in SHAPE_FIELDS
-            if getattr(saved, name) != getattr(wanted, name)]
+    return changed_settings(asdict(saved), asdict(wanted), SHAPE_FIELDS)
+
+
+def run_settings(exp: ExperimentConfig) -> dict[str, Any]:
+    """Every setting of a run of ``exp`` by its schema name, in schema order (the model's, then the train's: see
+    :func:`~elcrec_core.config.settings.settings_fields`, 43 of them; not n_items and vocab_size, which come from the
+    data): the model's as given or by default (config.json's ``model`` holds the given ones alone), a pair as a
+    list. Values are JSON's types (int, float, str, bool, list)."""
+    model = ModelConfig(n_items=1, **exp.model)
+    values = {setting.name: getattr(model if setting.section == "model" else exp.train, setting.name)
+              for setting in settings_fields()}
+    return {name: list(value) if isinstance(value, tuple) else value for name, value in values.items()}
+
+
+def changed_settings(before: Mapping[str, Any], now: Mapping[str, Any], names: Iterable[str]) -> list[str]:
+    """The settings of ``names`` whose values in ``before`` and ``now`` (this run's) differ, in that order, as
+    ``hidden 32 (this run 64)``; a name missing from ``before`` counts as differing (shown as ``None``)."""
+    return [f"{name} {before.get(name)} (this run {now[name]})" for name in names if before.get(name) != now[name]]
 
 
 @torch.no_grad()

@@ -192,6 +192,7 @@ def test_ui_lists_assets_launches_the_job_and_shows_results(env, tmp_path):
                           ("interaction_sequences", "sequence_expectations"): "SUCCEEDED",
                           ("interaction_sequences", "new_event_types_modelled"): "SUCCEEDED",
                           ("interaction_sequences", "settings_as_the_day_before"): "SUCCEEDED",
+                          ("elcrec_model", "model_settings_as_the_day_before"): "SUCCEEDED",
                           ("serving_model", "promotion_gate"): "SUCCEEDED" if decision["promote"] else "FAILED",
                           ("user_recommendations", "complete_lists"): "SUCCEEDED"}
         check_metadata_matches_files(port, folder)

@@ -31,6 +31,7 @@ from assets.sequences import interaction_sequences
 from assets.serving import serving_model
 from assets.training import elcrec_model
 from elcrec_core.config.partitions import partition_end
+from elcrec_core.config.settings import ModelConfig
 from elcrec_core.data import warehouse
 from elcrec_core.data.sequences import Sequences, SequenceTensors, read_sequence_parquet
 from elcrec_core.data.sources import read_source
@@ -140,7 +141,7 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
                               "later_days_trained_after": True, "events_on_their_day": True, "item_metadata_matches_items": False,
                               "item_categories_split": True,
                               "sequence_expectations": True, "new_event_types_modelled": True,
-                              "settings_as_the_day_before": True,
+                              "settings_as_the_day_before": True, "model_settings_as_the_day_before": True,
                               "promotion_gate": True, "complete_lists": True}
     raw = metadata(result, "raw_interactions")
     assert raw["rows_in"] == raw["accepted"] + raw["rejected"] and raw["accepted"] > 4000
@@ -293,11 +294,22 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
 
 def test_second_run_warm_starts_from_the_serving_model(first_run):
     data_dir, _ = first_run
-    before = ModelStore(data_dir).serving()
+    store = ModelStore(data_dir)
+    before, day_before = store.serving(), store.served_up_to("2026-01-25")
     result = materialize_all(data_dir, run_config(epochs=2, lr=1e-3, tolerance=1.0))  # fine-tuning: a smaller step
     model = metadata(result, "elcrec_model")
     assert model["warm_start"] is True and result.success
     assert model["warm_start_from"] == before.name and "cold_start" not in model
+    # another learning rate than the day before's model's: warm-started, and the check says so (epochs: the budget)
+    (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "model_settings_as_the_day_before"]
+    assert (check.passed, check.severity, check.metadata["changes"].value) == (
+        False, dg.AssetCheckSeverity.WARN, "lr 0.005 (this run 0.001)")
+    assert check.description == (
+        f"the model settings differ from those of {day_before.name}, the ELCRec model that served the day before "
+        f"({store.folder(day_before) / 'config.json'}): lr 0.005 (this run 0.001). A run takes them from its run "
+        "config (ops.elcrec_model.config); a run without the run config that the days before had (dagster job "
+        "execute without -c FILE; the schedule's and the sensor's runs where ELCREC_RUN_CONFIG is not set) trains "
+        "with the preset's settings: run the day again with the run config meant, unless the change is meant")
     serving = ModelStore(data_dir).serving()
     assert serving.warm_start is True  # promoted: it beats most popular (tolerance 1: any distance from the best)
 
@@ -1738,20 +1750,46 @@ def test_a_newer_day_with_sequences_alone_does_not_keep_an_older_days_lists(firs
 
 
 def test_a_cold_start_for_other_shapes_says_which(first_run, tmp_path):
-    """A run whose settings make other shapes than the serving model's trained from scratch without a word."""
+    """A run whose settings make other shapes than the serving model's trained from scratch without a word; then
+    said at INFO alone, with no likely cause, no check, and settings metadata without ``hidden`` (a trial's hand run
+    without -c trained a model half as wide: helper-277). Now a warning with the cause, in the metadata too, and the
+    check model_settings_as_the_day_before fails, naming the setting with both values."""
     import shutil
 
     data_dir = tmp_path / "data"
     shutil.copytree(first_run[0], data_dir)
-    serving = ModelStore(data_dir).serving()
+    store = ModelStore(data_dir)
+    serving, day_before = store.serving(), store.served_up_to("2026-01-25")
     config = {**run_config()["ops"]["elcrec_model"]["config"], "epochs": 1, "hidden": 8}
-    result = dg.materialize([elcrec_model], partition_key=PARTITION, run_config={
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([elcrec_model], partition_key=PARTITION, instance=instance, run_config={
         "ops": {"elcrec_model": {"config": config}}}, resources={
         "storage": Storage(data_dir=str(data_dir)), "device": ComputeDevice(device="cpu", threads=1)})
     model = metadata(result, "elcrec_model")
-    assert (model["warm_start"], model["cold_start"]) == (False, f"the model it would warm-start from, "
-                                                                 f"{serving.name}, has other shapes than this run's "
-                                                                 "settings make (hidden 16 (this run 8))")
+    cause = ("a run without the run config that the days before had (dagster job execute without -c FILE; the "
+             "schedule's and the sensor's runs where ELCREC_RUN_CONFIG is not set) trains with the preset's settings")
+    cold = (f"the model it would warm-start from, {serving.name}, has other shapes than this run's settings make "
+            f"(hidden 16 (this run 8)): {cause}. It trains from scratch, and so does the next run with the earlier "
+            "settings where this run's model comes to serve: unless the change is meant, run the day again with the "
+            "run config meant (where its model serves, after elcrec rollback, which restores the model before it)")
+    assert (model["warm_start"], model["cold_start"]) == (False, cold)
+    warnings = [entry.user_message for entry in instance.all_logs(result.run_id) if entry.level == logging.WARNING]
+    assert f"training from scratch: {cold}" in warnings
+    (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == "model_settings_as_the_day_before"]
+    description = (f"the model settings differ from those of {day_before.name}, the ELCRec model that served the day "
+                   f"before ({store.folder(day_before) / 'config.json'}): hidden 16 (this run 8). A run takes them "
+                   f"from its run config (ops.elcrec_model.config); {cause}, and a model of other shapes trains from "
+                   "scratch: run the day again with the run config meant, unless the change is meant")
+    assert (check.passed, check.severity, check.description) == (False, dg.AssetCheckSeverity.WARN, description)
+    assert (check.metadata["compared_with"].value, check.metadata["changes"].value) == (
+        day_before.name, "hidden 16 (this run 8)")
+    assert f"check model_settings_as_the_day_before failed: {description}" in warnings
+    # every setting the run used, as config.json has them (n_negatives: sampled softmax's alone, unused by ce)
+    saved = json.loads((Path(model["model_dir"]) / "config.json").read_text(encoding="utf-8"))
+    assert model["settings"]["hidden"] == 8 and saved["model"]["hidden"] == 8
+    used = {**dataclasses.asdict(ModelConfig(n_items=1, **saved["model"])), **saved["train"]}
+    assert model["settings"] == {name: value for name, value in used.items()
+                                 if name not in ("n_items", "vocab_size", "n_negatives")}
 
 
 @pytest.mark.parametrize("recorded", [True, False])
@@ -1814,6 +1852,18 @@ def test_warm_start_needs_the_same_shapes_not_the_same_dropout(tmp_path):
     assert _shape_changes(current(max_len=10, hidden=32), wanted) == ["hidden 32 (this run 64)"]
     assert _shape_changes(current(max_len=10, n_intents=8), wanted) == ["n_intents 8 (this run 16)"]
     assert _shape_changes(current(), wanted) == ["max_len 50 (this run 10)"]  # not the derived 10
+
+
+def test_a_change_of_the_derived_shapes_alone_names_the_data_as_a_cause_too():
+    """Preset auto's max_len and n_intents follow the day's sequences: a change of those alone may be the data's;
+    any other, or under another preset, is a run without its run config."""
+    from assets.training import WITHOUT_RUN_CONFIG, _likely_cause
+
+    assert _likely_cause(["max_len 50 (this run 20)", "n_intents 16 (this run 8)"], "auto") == (
+        "preset auto derives max_len and n_intents from the day's sequences, whose growth may move them (the run "
+        f"config may set them), or {WITHOUT_RUN_CONFIG}")
+    assert _likely_cause(["max_len 50 (this run 20)", "hidden 32 (this run 64)"], "auto") == WITHOUT_RUN_CONFIG
+    assert _likely_cause(["max_len 50 (this run 20)"], "general") == WITHOUT_RUN_CONFIG
 
 
 def test_sequences_that_fail_their_expectations_stop_the_job_before_training(tmp_path):

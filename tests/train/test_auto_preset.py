@@ -179,8 +179,11 @@ def test_the_pipeline_trains_with_the_derived_settings_by_default(tmp_path: Path
     assert {k: saved["train"][k] for k in derived.train()} == derived.train()
     assert (saved["model"]["hidden"], saved["train"]["lr"]) == (16, 0.005)  # the explicit one; general's lr
     assert derived.rec_loss == "ce" and saved["train"]["n_negatives"] == 128  # in config.json, unused by ce
-    assert metadata["preset"] == AUTO and metadata["settings"] == {  # which shows sampled softmax's setting only
-        k: v for k, v in {**derived.model(), **derived.train()}.items() if k != "n_negatives"}
+    shown = metadata["settings"]  # every setting the run used, sampled softmax's n_negatives with that loss alone
+    assert metadata["preset"] == AUTO and {k: shown[k] for k in derived.model()} == derived.model()
+    assert {k: shown[k] for k in derived.train() if k != "n_negatives"} == {
+        k: v for k, v in derived.train().items() if k != "n_negatives"} and "n_negatives" not in shown
+    assert (shown["hidden"], shown["lr"], shown["betas"]) == (16, 0.005, [0.9, 0.999])  # given; general's
     assert saved["preset"] == AUTO and (saved["data"]["users"], saved["data"]["items"]) == (len(seqs), seqs.n_items)
     assert metadata["epochs_run"] == 2 and metadata["steps"] == 2 * derived.steps_per_epoch
 
