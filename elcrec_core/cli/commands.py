@@ -14,6 +14,7 @@ import numpy as np
 from elcrec_core.cli.arguments import build_config, load_data
 from elcrec_core.cli.data_options import SYNTHETIC
 from elcrec_core.cli.split_targets import note_repeat_targets, require_targets
+from elcrec_core.data.sequence_summary import counted
 from elcrec_core.data.sequences import (
     ITEM_INDEX_FILE,
     Sequences,
@@ -63,7 +64,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if main_rank:
             if resumed is None:  # a run stopped early must not leave the old run's model, metrics or curves beside it
                 clear_run(Path(args.out), Path(args.init_from) if args.init_from else None)
-            print(f"data: {len(seqs)} users, {seqs.n_items} items, {len(seqs.items)} interactions", flush=True)
+            print(f"data: {_data_counts(seqs)}", flush=True)
             note_repeat_targets(SequenceTensors.from_sequences(seqs), "test", data.format)  # as evaluate says it
             if item_ids is not None or resumed is None:  # evaluate and recommend check a model's catalogue by it
                 index_beside(Path(args.out), item_ids)
@@ -140,8 +141,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(users, file=sys.stderr)
         print(json.dumps(_rounded(metrics)))
     else:
-        print(f"{args.split} split: {users}; full ranking over the model's {model.cfg.n_items} items, history "
-              "excluded")
+        print(f"{args.split} split: {users}; full ranking over the model's {counted(model.cfg.n_items, 'item')}, "
+              "history excluded")
         for name, value in metrics.items():
             print(f"{name:8s} {value:.4f}")
     return 0
@@ -171,7 +172,7 @@ def cmd_baselines(args: argparse.Namespace) -> int:
         except ValueError as exc:  # SASRec cannot train here; the others may be measured all the same
             raise ValueError(f"{exc} (SASRec's; --no-sasrec measures the other baselines)") from None
 
-    log(f"data: {len(seqs)} users, {seqs.n_items} items, {len(seqs.items)} interactions; the test split: {ranked}")
+    log(f"data: {_data_counts(seqs)}; the test split: {ranked}")
     if args.out and not args.no_sasrec:  # the index as elcrec train writes it: without it, evaluate and recommend
         clear_run(Path(args.out))  # matched items by position, wrong on grown data (helper-224); no earlier model
         index_beside(Path(args.out), data.item_ids)  # beside it (helper-235)
@@ -186,6 +187,12 @@ def cmd_baselines(args: argparse.Namespace) -> int:
         for model, metrics in results.items():
             print(f"{model:14s}" + "".join(f"{metrics[name]:9.4f}" for name in names))
     return 0
+
+
+def _data_counts(seqs: Sequences) -> str:
+    """``2 users, 5 items, 9 interactions``: the sequences' size, as train and baselines say it."""
+    return (f"{counted(len(seqs), 'user')}, {counted(seqs.n_items, 'item')}, "
+            f"{counted(len(seqs.items), 'interaction')}")
 
 
 def synthetic_seed(args: argparse.Namespace) -> int:
@@ -223,7 +230,7 @@ def cmd_sequences(args: argparse.Namespace) -> int:
         if args.json:
             line = json.dumps({"user": users[n], "items": items}, ensure_ascii=False)
         else:
-            count = f"{len(items)} event{'' if len(items) == 1 else 's'}"  # an item had twice counts twice
+            count = counted(len(items), "event")  # an item had twice counts twice
             line = f"{shown_id(users[n])} ({count}): " + " ".join(shown_id(i) for i in items)
         sys.stdout.write(line + "\n")
     sys.stdout.flush()
@@ -256,7 +263,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         data.events.write_ndjson(out)
     else:
         data.events.write_csv(out, separator="\t" if fmt == "tsv" else ",")
-    print(f"wrote {len(data.events)} events of {args.users} users to {out}")
+    print(f"wrote {counted(len(data.events), 'event')} of {counted(args.users, 'user')} to {out}")
     return 0
 
 

@@ -42,7 +42,7 @@ from elcrec_core.data.ingestion import LoadReport, ingest, times_in_1970_hint
 from elcrec_core.data.rejections import (count_text, decimal_comma_note, example_rows, id_notes, rejected_examples,
                                         rejected_share_notes, write_rejected)
 from elcrec_core.data.seen_items import seen_items
-from elcrec_core.data.sequence_summary import SequenceSummary, read_summary, users_text
+from elcrec_core.data.sequence_summary import SequenceSummary, counted, read_summary, users_text
 from elcrec_core.data.sequences import Sequences, read_sequence_parquet
 from elcrec_core.data.source_config import SourceConfig, resolve_files
 from elcrec_core.data.synthetic import SyntheticConfig
@@ -251,14 +251,15 @@ def _filter_notes(options: DataOptions, absent: dict[str, list[str]], other_type
     left_out = summary.filtered_out
     lines = [f"--dedupe left out {summary.duplicates_removed:,} repeated (user, item) events"] if options.dedupe else []
     lines += [f"--max-user-events {options.max_user_events} left out {users_text(summary.max_user_events_users)} "
-              f"with {summary.max_user_events_removed:,} events"] if summary.max_user_events_users else []
+              f"with {counted(summary.max_user_events_removed, 'event')}"] if summary.max_user_events_users else []
     if options.event_types is not None:
-        lines.append(f"--event-types {','.join(options.event_types)}: {other_types} event{'s' * (other_types != 1)} of "
+        lines.append(f"--event-types {','.join(options.event_types)}: {counted(other_types, 'event')} of "
                      "other types left out")
         if absent:
             lines.append(f"--event-types names types that no event has: {absent_types_text(absent, 'the data')}")
     if options.sequence_min_rating is not None:
-        lines.append(f"--sequence-min-rating {options.sequence_min_rating:g}: {left_out - other_types} events "
+        lines.append(f"--sequence-min-rating {options.sequence_min_rating:g}: "
+                     f"{counted(left_out - other_types, 'event')} "
                      f"{'of those types ' if options.event_types is not None else ''}rated below it or without a "
                      "rating left out")
     return lines

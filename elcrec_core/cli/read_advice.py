@@ -14,6 +14,7 @@ import polars as pl
 from elcrec_core.cli.format_guessing import FORMAT_FIX, first_lines, is_number, looks_like, parquet_schema
 from elcrec_core.cli.settings_origin import COLUMNS, SPACE_DELIMITER, Fix, SettingsOrigin
 from elcrec_core.data.files import HEADER_IS_DATA, SourceReadError
+from elcrec_core.data.sequence_summary import counted
 from elcrec_core.data.source_config import SourceConfig
 from elcrec_core.data.timestamp_patterns import FORMATS_TEXT, format_text
 
@@ -31,7 +32,7 @@ def read_advice(exc: SourceReadError, first: Path, source: SourceConfig, how: st
         if header and all(is_number(f) or not f.strip() for f in header):
             read = [c for c in (source.columns.user, source.columns.item, source.columns.timestamp) if c]
             tips.append(f"its first line looks like data, not a header: {origin.give(*_NO_HEADER)} with a name "
-                        f"for each of its {len(header)} columns (those read: {', '.join(read)})")
+                        f"for each of its {counted(len(header), 'column')} (those read: {', '.join(read)})")
         elif len(header) == 1 and len(header[0].split()) > 1:
             tips.append(f"its first line has no {source.separator!r} but spaces between names: "
                         f"{origin.give(SPACE_DELIMITER)} if spaces separate its fields")

@@ -27,6 +27,7 @@ from elcrec_core.config.partitions import partition_end
 from elcrec_core.data import warehouse
 from elcrec_core.data.day_loads import held_partition
 from elcrec_core.data.events_to_sequences import read_sequence_settings
+from elcrec_core.data.sequence_summary import counted
 from elcrec_core.data.sequences import Sequences, SequenceTensors, read_sequence_parquet, sequence_day_folders
 from elcrec_core.serve.model_store import ModelRecord, ModelStore
 
@@ -43,13 +44,8 @@ def _recommend(args: argparse.Namespace) -> int:
     from elcrec_core.intents.profiles import NO_INTENT, assign_user_intents
     from elcrec_core.serve.recommend import recommend
     from elcrec_core.serve.recommenders import load_recommender
-    from elcrec_core.train.checkpoint import (
-        CheckpointError,
-        load_model,
-        onto_catalogue,
-        onto_item_ids,
-        require_checkpoint,
-    )
+    from elcrec_core.train.checkpoint import (CheckpointError, load_model, onto_catalogue, onto_item_ids,
+                                              require_checkpoint)
 
     if args.active_days and not args.serving:
         raise ValueError("--active-days reads the pipeline's warehouse: give --serving DATA_DIR")
@@ -146,7 +142,8 @@ def _recommend(args: argparse.Namespace) -> int:
                          **({"title": titles[item]} if item in titles else {})}
                         for r, (item, score) in enumerate(zip(names, scores[0].tolist())) if math.isfinite(score)]}
     if len(result["items"]) < args.k:
-        print(f"{len(result['items'])} items, not {args.k}: the model scores {rec.n_items} items, and the others are "
+        print(f"{counted(len(result['items']), 'item')}, not {args.k}: the model scores "
+              f"{counted(rec.n_items, 'item')}, and the others are "
               "in the user's history or have no finite score", file=sys.stderr)
     if args.json:
         print(json.dumps(result))

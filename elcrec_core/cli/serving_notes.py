@@ -11,6 +11,7 @@ import polars as pl
 from elcrec_core.cli.settings_origin import OPTIONS, Fix, SettingsOrigin
 from elcrec_core.data.events_to_sequences import SETTINGS_FILE, SHORT_HISTORIES_FILE, read_sequence_settings
 from elcrec_core.data.files import reading
+from elcrec_core.data.sequence_summary import counted
 from elcrec_core.data.sequence_settings import setting_changes
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, read_item_index_file
 
@@ -47,9 +48,10 @@ def history_note(folder: Path, user: str, history: list[str], origin: SettingsOr
                 why = (f"its last {len(history) - at}: events after the day's end in UTC, which the day's sequences do "
                        f"not hold, as a day file's past midnight UTC ({origin.named(day_end)} leaves them out), "
                        f"or {why}")
-            return (f"the user's history read from --data ({len(history)} events) is not the one the pipeline built "
-                    f"({len(built)} events; {folder.name}/{name}), from event {at + 1} on: the list differs from "
-                    f"user_recommendations' ({why}); give --data {folder / SEQUENCES_FILE} for the pipeline's history")
+            return (f"the user's history read from --data ({counted(len(history), 'event')}) is not the one the "
+                    f"pipeline built ({counted(len(built), 'event')}; {folder.name}/{name}), from event {at + 1} on: "
+                    f"the list differs from user_recommendations' ({why}); give --data {folder / SEQUENCES_FILE} for "
+                    "the pipeline's history")
     return ""
 
 

@@ -156,5 +156,10 @@ def long_histories_note(lengths: np.ndarray, times: int = 50, warn_at: float = 0
 
 def users_text(n: int) -> str:
     """``1 user``, ``2,000 users``."""
-    return f"{n:,} user{'' if n == 1 else 's'}"
+    return counted(n, "user")
+
+
+def counted(n: int, noun: str) -> str:
+    """``n`` of ``noun`` (singular, of a plural in -s), one in the singular: ``1 event``, ``2,000 events``."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
