@@ -68,6 +68,13 @@ def team(tmp_path: Path) -> Path:
     return tmp_path / "team"
 
 
+def a_model(*_args) -> dg.MaterializeResult:
+    """elcrec_model's result where a test stubs its training: a model of the day, however made, with the result of
+    the check that the asset declares (Dagster fails an asset whose result lacks one)."""
+    return dg.MaterializeResult(check_results=[dg.AssetCheckResult(check_name="model_settings_as_the_day_before",
+                                                                   passed=True)])
+
+
 def ingest(data_dir: Path, source: SourceFile, day: str, run_config: dict | None = None,
            instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
     job = defs().resolve_job_def("ingestion_job")
@@ -850,7 +857,7 @@ def test_the_sensor_leaves_a_day_that_a_run_trained_on_after_its_files_last_chan
         assert raw_interactions.key in {e.asset_key for e in failed.get_asset_materialization_events()}
         assert requested() == days  # loaded by a run that retrains, but not trained on
         assert scheduled() == [*days, (date.today() - timedelta(days=1)).isoformat()]
-        trained = retrain(days[0], lambda *_args: dg.MaterializeResult())  # a model of the day, however made
+        trained = retrain(days[0], a_model)
         assert elcrec_model.key in {e.asset_key for e in trained.get_asset_materialization_events()}
         assert requested() == days[1:]
         assert scheduled() == [days[1], (date.today() - timedelta(days=1)).isoformat()]
@@ -860,7 +867,7 @@ def test_the_sensor_leaves_a_day_that_a_run_trained_on_after_its_files_last_chan
                                      f"{logs / (days[0] + '.csv')}")
         assert load(every_asset, days[0], [raw_interactions.key]).success  # the same files loaded again, alone
         assert requested() == days[1:]
-        assert elcrec_model.key in {e.asset_key for e in retrain(days[1], lambda *_: dg.MaterializeResult())
+        assert elcrec_model.key in {e.asset_key for e in retrain(days[1], a_model)
                                     .get_asset_materialization_events()}
         assert requested() == []
         skipped = sensor_tick(source, instance).skip_reason.skip_message
@@ -961,7 +968,7 @@ def _two_recent_days_of_a_5_core(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                           encoding="utf-8")
     monkeypatch.setenv("ELCREC_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("ELCREC_SOURCE", str(tmp_path / "source.yaml"))
-    monkeypatch.setattr(assets.training, "_train", lambda *_args: dg.MaterializeResult())  # a model, however made
+    monkeypatch.setattr(assets.training, "_train", a_model)
     return days, logs, SourceFile(path=str(tmp_path / "source.yaml")), noon
 
 
@@ -1148,7 +1155,7 @@ def test_two_data_folders_under_one_instance_do_not_take_each_others_days(tmp_pa
                 f"{user}{u},i{i},{noon + 60 * i}\n" for u in range(6) for i in range(5)))
         (tmp_path / f"{folder}.yaml").write_text(yaml.safe_dump({"format": "csv", "path": folder + "/{date}.csv"}))
     team, probe = SourceFile(path=str(tmp_path / "logs.yaml")), SourceFile(path=str(tmp_path / "probe_logs.yaml"))
-    monkeypatch.setattr(assets.training, "_train", lambda *_args: dg.MaterializeResult())  # a model, however made
+    monkeypatch.setattr(assets.training, "_train", a_model)
     with dg.DagsterInstance.ephemeral() as instance:
         def in_folder(name: str, source: str) -> None:
             monkeypatch.setenv("ELCREC_DATA_DIR", str(tmp_path / name))
