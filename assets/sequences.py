@@ -184,8 +184,8 @@ def _read(context: dg.AssetExecutionContext, config: SequenceSettings, storage: 
                          "materialize raw_interactions of the day (or of an earlier day) first", allow_retries=False)
     absent = absent_event_types(storage.warehouse, config.event_types, partition_end(context.partition_key))
     if len(build.sequences) == 0:  # the settings or the data: retrying gives the same
-        raise dg.Failure(f"no sequences left for {context.partition_key}: {summary.events_in} events in; the "
-                         f"filters (event_types, min_rating) removed {summary.filtered_out}, events stored by "
+        raise dg.Failure(f"no sequences left for {context.partition_key}: {summary.events_in} events in; "
+                         f"{summary.filters_named} removed {summary.filtered_out}, events stored by "
                          f"another file too {summary.repeated_across_files}, de-duplication "
                          f"{summary.duplicates_removed}, "
                          + (f"users over max_user_events {summary.max_user_events_removed}, "

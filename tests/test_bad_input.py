@@ -499,22 +499,22 @@ def test_a_k_core_that_removes_every_user_fails_the_sequences_asset(tmp_path: Pa
     with pytest.raises(dg.Failure) as info:
         list(interaction_sequences(dg.build_asset_context(partition_key="2026-03-01"),
                                    config=SequenceSettings(k_core=5), storage=Storage(data_dir=str(data))))
-    assert info.value.description == ("no sequences left for 2026-03-01: 24 events in; the filters (event_types, "
-                                      "min_rating) removed 0, events stored by another file too 0, de-duplication 0, "
+    assert info.value.description == ("no sequences left for 2026-03-01: 24 events in; the sequence filters "
+                                      "removed 0, events stored by another file too 0, de-duplication 0, "
                                       "k-core with k = 5: 24 (run config ops.interaction_sequences.config: "
                                       "event_types, min_rating, k_core); k_core 4 keeps 6 users (24 events)")
     with pytest.raises(dg.Failure) as info:  # a typo in the event types: the filters removed them, not the k-core
         list(interaction_sequences(dg.build_asset_context(partition_key="2026-03-01"),
                                    storage=Storage(data_dir=str(data)),
                                    config=SequenceSettings(k_core=5, event_types=["purchse"])))
-    assert ("the filters (event_types, min_rating) removed 24, events stored by another file too 0, de-duplication "
-            "0, k-core with k = 5: 0") in info.value.description
+    assert ("the filter event_types removed 24, events stored by another file too 0, de-duplication "
+            "0, k-core with k = 5: 0") in info.value.description  # the one set, not min_rating too (helper-279)
     assert info.value.allow_retries is False
     with pytest.raises(dg.Failure) as info:  # min_rating on events without ratings (no rating_column): all dropped
         list(interaction_sequences(dg.build_asset_context(partition_key="2026-03-01"),
                                    storage=Storage(data_dir=str(data)), config=SequenceSettings(min_rating=4)))
     assert info.value.description.endswith(
-        "the filters (event_types, min_rating) removed 24, events stored by another file too 0, de-duplication 0, "
+        "the filter min_rating removed 24, events stored by another file too 0, de-duplication 0, "
         "k-core with k = 5: 0 (run config ops.interaction_sequences.config: event_types, min_rating, k_core); "
         "min_rating drops every event without a rating, and ratings are read only from the column that the source "
         "settings' rating_column names")

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import numpy as np
 import polars as pl
 
@@ -22,11 +23,35 @@ if TYPE_CHECKING:
 
 
 def event_filter(config: SequenceConfig) -> tuple[str, list[Any]]:
-    """The SQL condition on ``raw_interactions`` rows of ``config``'s filters (``min_rating``: events without a
-    rating fail it; ``event_types``: :func:`event_type_condition`) and its parameters."""
-    types, types_params = event_type_condition(config.event_types)
-    return f"(?::DOUBLE IS NULL OR rating >= ?::DOUBLE) AND {types}", [config.min_rating, config.min_rating,
-                                                                     *types_params]
+    """The SQL condition on ``raw_interactions`` rows of ``config``'s filters (:func:`filter_conditions`, all of
+    them) and its parameters."""
+    conditions = filter_conditions(config).values()
+    return " AND ".join(sql for sql, _ in conditions), [value for _, params in conditions for value in params]
+
+
+def filter_conditions(config: SequenceConfig) -> dict[str, tuple[str, list[Any]]]:
+    """Each of ``config``'s row filters by its setting's name (``min_rating``: events without a rating fail it;
+    ``event_types``: :func:`event_type_condition`): its SQL condition on ``raw_interactions`` rows (NULL for a row
+    that fails it, as false) and parameters; a filter not set passes every row."""
+    return {"min_rating": ("(?::DOUBLE IS NULL OR rating >= ?::DOUBLE)", [config.min_rating, config.min_rating]),
+            "event_types": event_type_condition(config.event_types)}
+
+
+def filter_counts(con: duckdb.DuckDBPyConnection, config: SequenceConfig,
+                  until: datetime | None) -> tuple[int, int, dict[str, int], int]:
+    """On the open warehouse ``con``, of the stored events before ``until`` (None: all): how many, how many pass
+    ``config``'s filters, how many each filter that is set fails (by its name; an event may fail several), and the
+    users of which none passes (every event of theirs left out: they get no sequence nor list)."""
+    conditions = filter_conditions(config)
+    names = [name for name in conditions if getattr(config, name) is not None]
+    keep_row, keep_params = event_filter(config)
+    fails = "".join(f", count(*) FILTER (NOT coalesce({conditions[name][0]}, false))" for name in names)
+    (counts,) = con.execute(
+        f"SELECT count(*), count(*) FILTER ({keep_row}){fails}, count(DISTINCT user_id) - count(DISTINCT user_id) "
+        f"FILTER ({keep_row}) FROM raw_interactions WHERE {BEFORE_UNTIL}",
+        [*keep_params, *(value for name in names for value in conditions[name][1]), *keep_params,
+         *until_params(until)]).fetchall()
+    return int(counts[0]), int(counts[1]), dict(zip(names, map(int, counts[2:-1]))), int(counts[-1])
 
 
 # a stored event type as compared: without case and outer white space, every character that Python's str.strip()

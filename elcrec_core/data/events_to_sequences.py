@@ -29,8 +29,7 @@ from elcrec_core.config.field_types import check_field_types
 from elcrec_core.config.settings import check_keys
 from elcrec_core.data import warehouse
 from elcrec_core.data.atomic_files import RUN_AGAIN, read_json, replace_files
-from elcrec_core.data.event_selection import (BEFORE_UNTIL, event_filter, repeated_events, selected_events,
-                                              until_params)
+from elcrec_core.data.event_selection import filter_counts, repeated_events, selected_events
 from elcrec_core.data.k_core import k_core_filter, largest_k_keeping, new_items_removed, short_histories
 from elcrec_core.data.sequence_summary import SequenceSummary, length_stats
 from elcrec_core.data.sequences import ITEM_INDEX_FILE, Sequences, write_item_index_file
@@ -139,7 +138,7 @@ def build_sequences(config: SequenceConfig = SequenceConfig(), path: str | Path 
 
 def _build(config: SequenceConfig, path: str | Path, until: datetime | None) -> SequenceBuild:
     """:func:`build_sequences` in its hold of the warehouse."""
-    events_in, passed, users, items, ordered = _ordered_events(config, path, until)
+    (events_in, passed, failed, users_out), users, items, ordered = _ordered_events(config, path, until)
     n_selected = len(ordered)
     if config.dedupe:
         ordered = ordered.filter(pl.struct("u", "i").is_first_distinct())
@@ -171,6 +170,8 @@ def _build(config: SequenceConfig, path: str | Path, until: datetime | None) -> 
     summary = SequenceSummary(
         events_in=events_in,
         filtered_out=events_in - passed,
+        filtered_out_by=failed,
+        filtered_out_users=users_out,
         repeated_across_files=passed - n_selected,
         duplicates_removed=n_selected - after_dedupe,
         max_user_events_removed=int(per_user[heavy].sum()),
@@ -203,19 +204,16 @@ def _last_two_same_time(times: np.ndarray, offsets: np.ndarray) -> int:
     return int(np.count_nonzero(times[ends - 1] == times[ends - 2]))
 
 
-def _ordered_events(config: SequenceConfig, path: str | Path,
-                    until: datetime | None) -> tuple[int, int, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """The number of stored events before ``until`` and of those that pass the filters; the users (user_id, u:
+def _ordered_events(config: SequenceConfig, path: str | Path, until: datetime | None
+                    ) -> tuple[tuple[int, int, dict[str, int], int], pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The counts of the filters of the stored events before ``until`` (:func:`filter_counts`); the users (user_id, u:
     code in natural id order) and items (item_id, i) of the selected events
     (:func:`~elcrec_core.data.event_selection.selected_events`); and those events, each once
     (:func:`~elcrec_core.data.event_selection.repeated_events`), as (u, i, timestamp) in (user, time, source file,
     source row) order. One DuckDB query codes and orders the events: faster and leaner than Polars."""
-    keep_row, keep_params = event_filter(config)
     selected, params = selected_events(config, until)
     with warehouse.connect(path, read_only=True) as con:
-        ((events_in, passed),) = con.execute(
-            f"SELECT count(*), count(*) FILTER ({keep_row}) FROM raw_interactions WHERE {BEFORE_UNTIL}",
-            [*keep_params, *until_params(until)]).fetchall()
+        counts = filter_counts(con, config, until)
         users = natural_order(con.sql(f"SELECT DISTINCT user_id FROM ({selected})", params=params).pl()["user_id"])
         users = users.to_frame().with_row_index("u")
         items = con.sql(f"SELECT DISTINCT item_id FROM ({selected})", params=params).pl().with_row_index("i")
@@ -230,7 +228,7 @@ def _ordered_events(config: SequenceConfig, path: str | Path,
             params=params,
         ).pl()
     ordered = ordered.filter(~repeated_events(ordered, "u", "i")).select("u", "i", "timestamp")
-    return int(events_in), int(passed), users, items, ordered
+    return counts, users, items, ordered
 
 
 def _index_items(present_ids: pl.Series, path: str | Path) -> tuple[np.ndarray, np.ndarray, pl.DataFrame, int]:

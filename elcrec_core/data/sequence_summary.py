@@ -50,6 +50,10 @@ class SequenceSummary:
     # and those users (0: a summary of an earlier version, which had no such setting)
     max_user_events_removed: int = 0
     max_user_events_users: int = 0
+    # the events that each filter set (event_types, min_rating) left out, by its name (an event may fail both), and
+    # the users whose every event they left out (no sequence, no list); None: a summary of an earlier version
+    filtered_out_by: dict[str, int] | None = None
+    filtered_out_users: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,8 +98,24 @@ class SequenceSummary:
         bots = self.max_user_events_users
         return [note for note, n in (
             (f"max_user_events left out {users_text(bots)} with {self.max_user_events_removed:,} events", bots),
-            (f"the sequence filters (min_rating, event_types) left out {self.filtered_out:,} events",
+            (f"{self.filters_named} left out {self.filtered_out:,} events{self.filtered_users_note}",
              self.filtered_out)) if n]
+
+    @property
+    def filters_named(self) -> str:
+        """``the filter event_types``, ``the filters event_types and min_rating``: those that left events out (a
+        summary of an earlier version, which did not count them apart: ``the sequence filters``)."""
+        names = [name for name, n in (self.filtered_out_by or {}).items() if n]
+        if not names:
+            return "the sequence filters"
+        return f"the filter{'s' * (len(names) > 1)} {' and '.join(names)}"
+
+    @property
+    def filtered_users_note(self) -> str:
+        """``, among them every event of 3 users (no list for them)``: the users whose every event the filters left
+        out, or '' where none (or not counted)."""
+        n = self.filtered_out_users
+        return f", among them every event of {users_text(n)} (no list for them)" if n else ""
 
     @property
     def users_without_list(self) -> int:

@@ -120,7 +120,7 @@ def data_text(day: str, load: DayLoad | None, summary: SequenceSummary | None, k
         parts.append(f"When the day was loaded, {earlier_days[0].lower()}{earlier_days[1:].rstrip('.')}.")
     if summary is not None:
         left = [f"{count:,} {what}" for count, what in (
-            (summary.filtered_out, "left out by the filters (event_types, min_rating)"),
+            (summary.filtered_out, f"left out by {summary.filters_named}{summary.filtered_users_note}"),
             (summary.repeated_across_files, "stored by another file too, used once"),
             (summary.duplicates_removed, "repeats that dedupe removed"),
             (summary.max_user_events_removed, f"events of {users_text(summary.max_user_events_users)} with more "

@@ -846,10 +846,11 @@ def test_sequences_of_the_pipelines_parquet_and_of_beauty(tmp_path: Path, capsys
     (folder / "summary.json").write_text(json.dumps(SequenceSummary(
         events_in=904, filtered_out=3, repeated_across_files=0, duplicates_removed=0, k_core_removed=0,
         k_core_users_removed=0, k_core_rounds=0, users=1, items=2, interactions=2, density=1.0, n_items=2, new_items=2,
-        items_with_metadata=0, length={}, max_user_events_removed=899, max_user_events_users=1).to_dict()))
+        items_with_metadata=0, length={}, max_user_events_removed=899, max_user_events_users=1,
+        filtered_out_by={"min_rating": 0, "event_types": 3}, filtered_out_users=1).to_dict()))
     assert _run(capsys, "sequences", "--data", str(folder / "sequences.parquet"), "--user", "bot")[2].endswith(
         f"user 'bot' is not in {folder / 'sequences.parquet'} (or max_user_events left out 1 user with 899 events) (or "
-        "the sequence filters (min_rating, event_types) left out 3 events)\n")
+        "the filter event_types left out 3 events, among them every event of 1 user (no list for them))\n")
     beauty = shared / "data" / "Beauty.txt"
     code, out, err = _run(capsys, "sequences", "--data", str(beauty), "--user", "1", "--user", "2", "--json")
     assert out.splitlines() == ['{"user": "1", "items": ["1", "2", "3", "4", "5"]}',

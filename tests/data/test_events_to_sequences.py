@@ -201,6 +201,27 @@ def test_filters_and_dedupe(tmp_path: Path) -> None:
     assert only.summary.filtered_out == 3 and only.summary.events_in == 5
 
 
+def test_the_summary_counts_what_each_filter_set_left_out_and_the_users_it_left_without_events(tmp_path: Path) -> None:
+    """A trial's report said "2,725 left out by the filters (event_types, min_rating)" where no min_rating was set,
+    and not that 3 of its 300 users, who had no purchase or cart event, got no list (helper-279)."""
+    rows = [("u", "a", T0, 5, "buy"), ("u", "b", T0 + 1, 1, "buy"), ("u", "a", T0 + 2, 4, "view"),
+            ("u", "c", T0 + 3, "", "buy"), ("v", "a", T0, 5, "view"), ("v", "b", T0 + 1, 5, "view")]
+    db = _load_csv(tmp_path, rows, header="u,i,t,r,k")
+    types = build_sequences(SequenceConfig.from_dict({"k_core": 0, "event_types": ["buy"]}), db).summary
+    assert (types.filtered_out, types.filtered_out_by, types.filtered_out_users) == (3, {"event_types": 3}, 1)
+    assert types.filters_named == "the filter event_types" and types.left_out_notes() == [
+        "the filter event_types left out 3 events, among them every event of 1 user (no list for them)"]
+    both = build_sequences(SequenceConfig.from_dict({"k_core": 0, "min_rating": 4, "event_types": ["buy"]}), db)
+    assert both.summary.filtered_out_by == {"min_rating": 2, "event_types": 3}  # the unrated event fails min_rating
+    assert (both.summary.filtered_out, both.summary.filtered_out_users) == (5, 1)  # 5 events fail either
+    assert both.summary.filters_named == "the filters min_rating and event_types"
+    ratings = build_sequences(SequenceConfig.from_dict({"k_core": 0, "min_rating": 1}), db).summary
+    assert (ratings.filtered_out_by, ratings.filtered_out_users, ratings.filters_named) == (
+        {"min_rating": 1}, 0, "the filter min_rating")
+    none = build_sequences(SequenceConfig(k_core=0), db).summary
+    assert (none.filtered_out, none.filtered_out_by, none.filtered_out_users, none.left_out_notes()) == (0, {}, 0, [])
+
+
 def test_max_user_events_leaves_out_users_with_more_events_before_the_k_core(tmp_path: Path) -> None:
     """A bot with thousands of events shaped the training windows and an intent of its own, and nothing could leave
     it out (helper-172): max_user_events leaves out users with more events (after the filters and dedupe), before

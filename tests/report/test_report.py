@@ -251,10 +251,16 @@ def test_the_report_says_what_the_days_load_read_and_what_the_sequences_hold(tmp
     two = dataclasses.replace(load, files=["/in/web/2026-01-01.csv", "/in/app/2026-01-01.csv"])
     assert data_text("2026-01-01", two, summary, 5).startswith(  # not 2026-01-01.csv twice (helper-192)
         "The newest load of 2026-01-01 read 2 file(s) (web/2026-01-01.csv, app/2026-01-01.csv): ")
-    assert data_text("2026-01-01", None, dataclasses.replace(summary, filtered_out=7, duplicates_removed=2), 5) == (
+    filtered = dataclasses.replace(summary, filtered_out=7, duplicates_removed=2, filtered_out_users=3,
+                                   filtered_out_by={"event_types": 7})  # no min_rating set (helper-279)
+    assert data_text("2026-01-01", None, filtered, 5) == (
         "No load of 2026-01-01's files is recorded in the warehouse. The day's sequences: 6 users, 5 items and 30 of "
-        "the 31 events stored up to the day (7 left out by the filters (event_types, min_rating); 1 stored by another "
-        "file too, used once; 2 repeats that dedupe removed).")
+        "the 31 events stored up to the day (7 left out by the filter event_types, among them every event of 3 users "
+        "(no list for them); 1 stored by another file too, used once; 2 repeats that dedupe removed).")
+    assert "(7 left out by the filters event_types and min_rating; 1 stored" in data_text("2026-01-01", None, (
+        dataclasses.replace(filtered, filtered_out_users=0, filtered_out_by={"event_types": 5, "min_rating": 4})), 5)
+    assert "(7 left out by the sequence filters; 1 stored" in data_text("2026-01-01", None, dataclasses.replace(
+        filtered, filtered_out_users=None, filtered_out_by=None), 5)  # an earlier version's summary: not counted
     bots = dataclasses.replace(summary, max_user_events_removed=300, max_user_events_users=1)
     assert "(1 stored by another file too, used once; 300 events of 1 user with more than max_user_events, left " \
            "out)." in data_text("2026-01-01", None, bots, 5)  # max_user_events: the users it left out counted
