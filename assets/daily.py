@@ -18,6 +18,7 @@ import dagster as dg
 import duckdb
 from filelock import Timeout
 
+from assets.metadata import without_empty_text
 from elcrec_core.config.partitions import DEFAULT_START_DATE, START_DATE_ENV
 from elcrec_core.data.warehouse_file import WarehouseDamaged, WarehouseLocked
 from elcrec_pipeline.resources import WAREHOUSE_TAG
@@ -98,18 +99,19 @@ def retried_on_error(compute: Callable[..., Any], kind: type[Exception] = Except
     Dagster retries a step with one when its run is terminated (the UI's Terminate, Ctrl-C), and in the in-process
     executor of the daily jobs the retry ran in the terminated run itself, which went on to succeed and promote the
     model it was terminated while training (dagster-io/dagster#15026, open). Without one, the interruption ends the
-    run."""
+    run. What it returns or yields goes through :func:`~assets.metadata.without_empty_text`: no asset's metadata
+    shows an empty entry."""
     if inspect.isgeneratorfunction(compute):
         @functools.wraps(compute)
         def each(context: dg.AssetExecutionContext, *args: Any, **kwargs: Any) -> Iterator[Any]:
             with retried_despite_waits(context, kind):
-                yield from compute(context, *args, **kwargs)
+                yield from map(without_empty_text, compute(context, *args, **kwargs))
         return each
 
     @functools.wraps(compute)
     def once(context: dg.AssetExecutionContext, *args: Any, **kwargs: Any) -> Any:
         with retried_despite_waits(context, kind):
-            return compute(context, *args, **kwargs)
+            return without_empty_text(compute(context, *args, **kwargs))
     return once
 
 

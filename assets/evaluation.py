@@ -81,7 +81,9 @@ from elcrec_pipeline.run_config_check import refuse_bad_run_config
                 "differences to each model on the same users); 95% bootstrap intervals; the "
                 "same by history length and by target popularity; training curves; and the next-day backtest (the "
                 "model that served after the previous day) with its 30-day trend. Written as report.md and "
-                "report.html into the new model's folder.",
+                "report.html into the new model's folder. targets_in_history counts the users whose target of the "
+                "split is an item already in their history (targets_in_history_share: their share): the ranking "
+                "leaves history items out, so no model hits them, and no HR@K can exceed 1 minus that share.",
 )
 def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSettings,
                       storage: Storage) -> dg.MaterializeResult:
@@ -244,6 +246,7 @@ def evaluation_report(context: dg.AssetExecutionContext, config: EvaluationSetti
         **({"withdrawn": withdrawn.name} if withdrawn else {}),
         "promoted": bool(decision["promote"]),
         "targets_in_history": dg.MetadataValue.int(int(repeats.sum())),  # no model can rank them: misses
+        "targets_in_history_share": metric(float(repeats.mean()) if len(repeats) else 0.0),  # 1 - it bounds HR@K
         "decision": decision["reason"],
         **({"refusal": refusal} if (refusal := stored_refusal(decision)) else {}),  # why the gate refused it
         **({f"{split}_{name}": metric(metrics["elcrec"][name]) for name in ("HR@20", "NDCG@20")}

@@ -90,8 +90,8 @@ from elcrec_pipeline.run_config_check import refuse_bad_run_config
 
 LATE_DAYS = 31  # how far back earlier_days_loaded looks for files that no load has read
 PASSED_EXPECTATIONS = "every expectation passed (the table has each, with what it observed)"
-EARLIER_DAYS_NOTE = "earlier_days_note"  # metadata: the warning of earlier_days_loaded, empty where it passed
-OFF_DAY_NOTE = "off_day_note"  # metadata: the warning of events_on_their_day, empty where it passed
+EARLIER_DAYS_NOTE = "earlier_days_note"  # metadata: the warning of earlier_days_loaded, left out where it passed
+OFF_DAY_NOTE = "off_day_note"  # metadata: the warning of events_on_their_day, left out where it passed
 DAY_CONTENT = "day_content"  # metadata: the events the data folder holds of a {date} day's files after its load
 MIN_METADATA_COVERAGE = 0.5  # item_metadata_matches_items warns where a smaller share of the events' items has metadata
 MIN_NEW_ITEMS = 5  # ... or of the day's new items, where there are at least this many
@@ -145,7 +145,9 @@ MIN_NEW_ITEMS = 5  # ... or of the day's new items, where there are at least thi
                 "else the embedded synthetic data set. Every row is accepted or quarantined in "
                 "rejected_interactions with a reason; a load replaces exactly what the same source file "
                 "contributed before, whatever days its events fall on. The synthetic demo data and real files "
-                "never share a data folder: a load that would mix them is refused.",
+                "never share a data folder: a load that would mix them is refused. The entries files_version, "
+                "files_shape, files_content and day_content are digests of the day's files and of its events as "
+                "stored: change detection for the sensor and the checks, not for reading.",
 )
 def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, storage: Storage,
                      source_file: SourceFile) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
@@ -353,7 +355,8 @@ def off_day_note(instance: dg.DagsterInstance, partition: str, warehouse_path: P
 
 def _load_note(instance: dg.DagsterInstance, partition: str, warehouse_path: Path, key: str) -> str:
     """The text entry ``key`` of the newest load of ``partition`` into the data folder of ``warehouse_path``; empty
-    where it has none (a load of an earlier version) or no load is recorded."""
+    where it has none (its check passed: an empty entry is left out; a load of an earlier version) or no load is
+    recorded."""
     note = _newest_load_metadata(instance, partition, warehouse_path).get(key)
     return note.value if note is not None else ""
 

@@ -95,6 +95,29 @@ def warehouse_table(path: str | Path, name: str, descriptions: Mapping[str, str]
     return metadata
 
 
+def without_empty_text(result: Any) -> Any:
+    """``result`` (what an asset's function returns or yields) without the metadata entries of empty text (``""``,
+    a text or Markdown entry of it): a ``MaterializeResult``'s, its check results' and an ``AssetCheckResult``'s;
+    anything else as it is. The UI showed them as rows without a value (``earlier_days_note: ""`` where the check
+    passed: helper-277); a reader of stored metadata, of this version's runs or older ones, takes a missing key as
+    empty."""
+    if isinstance(result, dg.MaterializeResult):
+        return result._replace(metadata=_kept(result.metadata),
+                               check_results=[without_empty_text(check) for check in result.check_results or []])
+    if isinstance(result, dg.AssetCheckResult):
+        return result._replace(metadata=_kept(result.metadata))
+    return result
+
+
+def _kept(metadata: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """``metadata`` without its entries of empty text (None: none given)."""
+    if metadata is None:
+        return None
+    texts = {key: value.value if isinstance(value, (dg.TextMetadataValue, dg.MarkdownMetadataValue)) else value
+             for key, value in metadata.items()}
+    return {key: value for key, value in metadata.items() if not (isinstance(texts[key], str) and texts[key] == "")}
+
+
 def figure(path: str | Path, caption: str) -> dg.MarkdownMetadataValue:
     """The PNG at ``path`` under a bold ``caption``, inlined as Markdown (Dagster has no image type: the UI opens
     it with "Show Markdown")."""

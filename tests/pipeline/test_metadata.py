@@ -9,7 +9,8 @@ import duckdb
 import polars as pl
 import pytest
 
-from assets.metadata import expectation_results, figure, metric, significant, table, warehouse_table
+from assets.metadata import (expectation_results, figure, metric, significant, table, warehouse_table,
+                             without_empty_text)
 from elcrec_core.data import warehouse
 from elcrec_core.data.expectations import (ExpectationConfig, ExpectationOutcome, ExpectationReport,
                                           expect_sequences)
@@ -127,3 +128,18 @@ def test_expectation_results_of_a_real_suite():
         ("expect_table_row_count_to_be_between", "3", "≥ 1", True),
         ("expect_column_values_to_be_between", "1 unexpected row", "1 to 4", False),
         ("expect_column_values_to_be_in_set", "1 unexpected row", "in [True]", False)]
+
+
+def test_entries_of_empty_text_are_left_out_of_results_and_their_checks():
+    """An entry of empty text was a row without a value in the UI (raw_interactions' earlier_days_note and
+    off_day_note where their checks passed: helper-277); numbers, False, "none" and other entries stay."""
+    check = dg.AssetCheckResult(check_name="c", passed=True, metadata={"note": "", "changes": "none"})
+    result = dg.MaterializeResult(metadata={"a": "", "b": dg.MetadataValue.text(""), "c": dg.MetadataValue.md(""),
+                                            "zero": 0, "no": False, "text": "x", "md": dg.MetadataValue.md("**x**")},
+                                  check_results=[check], data_version=dg.DataVersion("v"))
+    kept = without_empty_text(result)
+    assert kept.metadata == {"zero": 0, "no": False, "text": "x", "md": dg.MetadataValue.md("**x**")}
+    assert [c.metadata for c in kept.check_results] == [{"changes": dg.MetadataValue.text("none")}]
+    assert kept.data_version == dg.DataVersion("v") and kept.check_results[0].check_name == "c"
+    assert without_empty_text(check).metadata == {"changes": dg.MetadataValue.text("none")}  # a check yielded alone
+    assert without_empty_text(dg.MaterializeResult()).metadata is None and without_empty_text(3) == 3

@@ -145,6 +145,15 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
                               "promotion_gate": True, "complete_lists": True}
     raw = metadata(result, "raw_interactions")
     assert raw["rows_in"] == raw["accepted"] + raw["rejected"] and raw["accepted"] > 4000
+    # no entry of empty text, of an asset or a check (earlier_days_note "" and off_day_note "" where their checks
+    # passed, rows without a value in the UI: helper-277)
+    entries = [(e.asset_key.to_user_string(), key, value) for e in result.get_asset_materialization_events()
+               for key, value in e.materialization.metadata.items()] + [
+        (e.check_name, key, value) for e in result.get_asset_check_evaluations() for key, value in e.metadata.items()]
+    texts = (dg.TextMetadataValue, dg.MarkdownMetadataValue)
+    assert [(where, key) for where, key, value in entries if isinstance(value, texts) and value.value == ""] == []
+    assert len(entries) > 100
+    assert "earlier_days_note" not in raw and "off_day_note" not in raw
     tables = {row["table"]: row["rows"] for row in rows(raw["tables"])}
     assert rows(raw["item_metadata"])[0]["rejected"] == 0 and tables["item_metadata"] == 10
     # the metadata describes 10 of the events' items: a warning that names the share and ids of each side
@@ -203,6 +212,10 @@ def test_daily_job_materializes_every_stage_with_metadata(first_run):
     assert report["targets_in_history"] == had > 0 and (f"{had:,} of {len(lists):,} users' test targets "
                                                          f"({had / len(lists):.1%}) are items they had before"
                                                          in Path(report["markdown"]).read_text())
+    # its meaning where the UI shows it: the share, which bounds HR@K, and the asset's description says so
+    assert report["targets_in_history_share"] == significant(had / len(lists))
+    assert "no HR@K can exceed 1 minus that share" in evaluation_report.specs_by_key[
+        dg.AssetKey("evaluation_report")].description
     # the day's load
     loaded = f"{raw['rows_in']:,} rows read, {raw['accepted']:,} accepted, {raw['rejected']:,} rejected"
     assert "## Data\n\nThe newest load of this source, whose files are not named by day (it may be after the day), " \
