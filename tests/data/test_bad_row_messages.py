@@ -1,5 +1,6 @@
 """Messages about bad rows that misled a new user's trial (helper-275, fixed by helper-278): a time of its pattern's
-form with a field that does not exist (month 13, February 30th) was told to add a pattern."""
+form with a field that does not exist (month 13, February 30th) was told to add a pattern; a refused load of a few
+rows without a user asked whether user_column was right."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from assets.load_advice import rejected_note
 from elcrec_core.cli.main import main
 from elcrec_core.data.source_config import ColumnMap, SourceConfig
 from elcrec_core.data.sources import read_source
+from elcrec_core.data.validation import REJECTED_COLUMNS, RowCheck
 from tests.data.test_time_setting_edges import _events
 
 US = "%m/%d/%Y %I:%M %p"
@@ -65,3 +68,46 @@ def test_the_command_prints_the_field_that_does_not_exist_as_the_rejected_rows_h
     detail = f'ts: 02/30/2026 01:30 PM (of timestamp_format "{US}", but its day 30 of February 2026 does not exist)'
     assert f"line 3: bad_timestamp ({detail})" in capsys.readouterr().err
     assert pl.read_csv(tmp_path / "rejected.csv")["detail"].to_list() == [detail]
+
+
+def _check(by_reason: dict[str, int], accepted: int) -> RowCheck:
+    """A load's rows: ``accepted`` good ones, then the rejected ones of each reason."""
+    reasons = [reason for reason, count in by_reason.items() for _ in range(count)]
+    rejected = pl.DataFrame([("f.csv", n + 2 + accepted, reason, "x") + (None,) * 5
+                             for n, reason in enumerate(reasons)], schema=REJECTED_COLUMNS, orient="row")
+    rows = pl.DataFrame({"user_id": ["u"] * accepted, "item_id": ["i"] * accepted, "timestamp": [None] * accepted,
+                         "source_file": ["f.csv"] * accepted},
+                        schema={"user_id": pl.String, "item_id": pl.String, "timestamp": pl.Datetime,
+                                "source_file": pl.String})
+    return RowCheck(rows, rejected, accepted + sum(by_reason.values()), by_reason)
+
+
+@pytest.mark.parametrize(("by_reason", "accepted", "said"), [
+    ({"missing_user": 6}, 101, "6 of 107 rows read lack a user (missing_user), which the other rows have: these rows "
+                               "lack a value, and user_column is not in doubt"),
+    ({"missing_item": 3, "missing_timestamp": 3}, 10, "3 of 16 rows read lack a time (missing_timestamp), which the "
+                                                      "other rows have: these rows lack a value, and timestamp_column "
+                                                      "is not in doubt. 3 of 16 rows read lack an item (missing_item)"),
+    ({"empty_row": 100, "bad_timestamp": 5}, 40, "5 of 45 rows read (the empty rows aside) lack a time that "
+                                                 "timestamp_format reads (bad_timestamp), which the other rows have"),
+    ({"rating_out_of_range": 2}, 8, "lack a rating within min_rating, max_rating (rating_out_of_range), which the "
+                                    "other rows have: these rows lack a value, and min_rating, max_rating are not in "
+                                    "doubt"),
+    ({"timestamp_out_of_window": 4}, 6, "and min_timestamp, max_timestamp are not in doubt"),
+])
+def test_a_refusal_asks_about_a_setting_only_where_most_rows_lack_its_field(by_reason: dict[str, int], accepted: int,
+                                                                            said: str) -> None:
+    """6 blank customers of 107 rows asked 'Is user_column in the source settings (...) right for these files?'
+    (helper-275's trial); each reason whose setting the note asks about is told so where its rows are half the
+    rows read or fewer: the rows lack a value."""
+    note = rejected_note(_check(by_reason, accepted), "csv", "iso8601", "source settings")
+    assert said in note
+    assert " right for these files" not in note
+
+
+@pytest.mark.parametrize(("by_reason", "setting"), [
+    ({"missing_user": 60}, "user_column"), ({"empty_row": 100, "bad_timestamp": 41}, "timestamp_format ("),
+    ({"rating_out_of_range": 41}, "min_rating, max_rating"), ({"missing_timestamp": 41}, "timestamp_column")])
+def test_a_refusal_of_mostly_such_rows_still_asks_about_the_setting(by_reason: dict[str, int], setting: str) -> None:
+    note = rejected_note(_check(by_reason, 40), "csv", "iso8601", "source settings")
+    assert f"Is {setting}" in note and " rows read lack " not in note

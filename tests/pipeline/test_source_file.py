@@ -389,19 +389,21 @@ def test_a_refused_load_names_its_rejected_rows_and_the_setting_to_check(team, t
     assert pl.read_csv(kept / "rejected.csv", infer_schema=False).select("source_row", "reason").rows() == [
         ("3", "bad_timestamp")]
     assert json.loads((kept / "load.json").read_text())["accepted"] == 2
-    assert failure.event_specific_data.error.message.rstrip().endswith(
-        "(the timestamps were read as epoch_s)? In the source settings (run config (timestamp_format) over "
+    assert failure.event_specific_data.error.message.rstrip().endswith(  # 1 of 3: no doubt of timestamp_format
+        "1 of 3 rows read lack a time that timestamp_format reads (bad_timestamp), which the other rows have: these "
+        "rows lack a value, and timestamp_format is not in doubt. In the source settings (run config "
+        "(timestamp_format) over "
         f"{team / 'source.yaml'}): max_rejected_share (0.05, the default) sets the share of rejected rows a load may "
         "have: raise it to load the accepted rows (the rejected ones are kept with their reasons).")
-    # 30 wrong times made the load fail, and one empty user: the wrong times come first, and only their setting is
+    # 31 wrong times made the load fail, and one empty user: the wrong times come first, and only their setting is
     # asked about (it listed the stray rows first, and user_column); a threshold set in the file is no default
     (team / "source.yaml").write_text((team / "source.yaml").read_text() + "max_rejected_share: 0.1\n")
     (team / "logs" / "2026-01-31.csv").write_text("user_id,item_id,timestamp\n,a,1769850000\n" + "".join(
-        f"u{n},b,{'later' if n < 30 else 1769850000 + n}\n" for n in range(60)))
+        f"u{n},b,{'later' if n < 31 else 1769850000 + n}\n" for n in range(60)))
     result = ingest(tmp_path / "data", source, "2026-01-31", config)
     (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     message = failure.event_specific_data.error.message
-    assert ("61 rows read, 30 accepted, 31 rejected (missing_user: 1, bad_timestamp: 30); the first rejected of each "
+    assert ("61 rows read, 29 accepted, 32 rejected (missing_user: 1, bad_timestamp: 31); the first rejected of each "
             "reason, most frequent first: 2026-01-31.csv line 3: bad_timestamp (timestamp: later); 2026-01-31.csv "
             "line 2: missing_user (user_id is empty). Is timestamp_format (epoch_s, epoch_ms, epoch_us, iso8601 or a "
             "strptime pattern such as '%d.%m.%Y %H:%M') in the source settings") in message
@@ -487,7 +489,7 @@ def test_the_advice_of_a_share_of_its_own_gives_a_share_that_loads_the_rows_seen
     own = SourceSettings(max_rejected_share_by_reason={"missing_user": 0.7}).resolved({})
     mixed = check({"missing_user": 50, "bad_timestamp": 10})
     assert "user_column" not in rejected_note(mixed, "csv", "iso8601", "s", apart={"missing_user": 0.7})
-    assert "user_column in the s right" in rejected_note(mixed, "csv", "iso8601", "s")
+    assert "user_column is not in doubt" in rejected_note(mixed, "csv", "iso8601", "s")  # 50 of 100: no question
     dupes = check({"missing_user": 50, "duplicate_event": 10})  # a map of the run config replaces the file's whole:
     failed = expect_interactions(dupes.accepted, dupes, own.expectations())  # the advice gives the whole map
     assert "max_rejected_share_by_reason: {missing_user: 0.7, duplicate_event: 0.2}" in threshold_note(
@@ -524,7 +526,8 @@ def test_the_advice_of_a_refused_load_sets_a_spreadsheets_empty_rows_apart():
     failed = expect_interactions(load.accepted, load, ExpectationConfig(max_null_rate={}))
     note = rejected_note(load, "csv", "iso8601", "s")
     assert "the first rejected of each reason, most frequent first, empty rows last: f.csv line 142: bad_timestamp " \
-           "(x); f.csv line 42: empty_row (x). Is timestamp_format (" in note
+           "(x); f.csv line 42: empty_row (x). 5 of 45 rows read (the empty rows aside) lack a time that " \
+           "timestamp_format reads (bad_timestamp)" in note
     assert "max_rejected_share (0.05, the default) sets the share of rejected rows a load may have (of the rows but " \
            "the 100 empty rows, empty_row, which no share counts: 5 of 45): raise it" in threshold_note(
                failed, load, defaults, "s")
@@ -2271,7 +2274,7 @@ def test_a_refused_load_says_what_its_duplicates_and_quotes_are(tmp_path: Path) 
     anonymous = checked("a.csv", "user_id,item_id,timestamp\n" + ",a,1768900000\n" * 2 + "u,a,1768900000\n" * 3)
     assert anonymous.by_reason == {"missing_user": 2, "duplicate_event": 2}
     note = rejected_note(anonymous, "csv", "epoch_s", "source settings")
-    assert "Is user_column in the source settings right for these files? duplicate_event: a row equal" in note
+    assert "and user_column is not in doubt. duplicate_event: a row equal" in note
     assert "?." not in note
     # a min_rating in the source file rejects the low ratings: the refusal named no setting (helper-238)
     rated = checked("r.csv", "user_id,item_id,timestamp,stars\n" + "".join(
