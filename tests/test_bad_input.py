@@ -871,7 +871,7 @@ def test_a_spreadsheets_empty_rows_of_fewer_delimiters_are_empty_rows_too(tmp_pa
                           columns=ColumnMap(user="Kunde", item="Artikel", timestamp="Zeitpunkt"))
     check = check_rows(read_source(config), RULES)
     assert check.rejected.select("source_row", "reason", "detail").cast({"reason": pl.String}).rows() == [
-        *((row, "empty_row", empty) for row in range(3, 8)), (8, "malformed_line", "MISSING COLUMNS: ;x")]
+        *((row, "empty_row", empty) for row in range(3, 8)), (8, "malformed_line", "a line with 2 of 5 fields: ;x")]
     assert (check.rows_in, len(check.accepted)) == (7, 1)
     # without quoting (a sequence file's reading too), a quote is data: "";"" holds a value
     unquoted = check_rows(read_source(dataclasses.replace(config, quote=None)), RULES)

@@ -4,6 +4,7 @@ without a line end. Its values may still read as values (``C00`` for the user ``
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Mapping
 
 import polars as pl
@@ -13,6 +14,9 @@ from elcrec_core.data.validation import CUT_SHORT
 
 MIN_IDS_TO_COMPARE = 10  # other rows of the file before a value is judged shorter than every other
 _EPOCH_UNITS = {"epoch_s": "s", "epoch_ms": "ms", "epoch_us": "us"}
+_SHORT = "MISSING COLUMNS: "  # DuckDB's words for a record of too few fields, before its line
+LAST_LINE_OPEN = (" (the file's last line, without a line end: the file may be cut short, copied or read while still "
+                  "being written)")
 
 
 def _shapes(ids: pl.Series) -> pl.Series:
@@ -61,3 +65,35 @@ def last_line_cut_short(frame: pl.DataFrame, fields: Mapping[str, str | None],
                       f" all {digits.min()} digits), on its last line, which has no line end: the file cut short?")
             return rejected_where(frame, last, "bad_timestamp", pl.lit(detail))
     return frame
+
+
+def short_lines(rejects: pl.DataFrame, columns: list[str], ids: Mapping[str, str], delimiter: str,
+                quote: str | None, open_line: int | None) -> pl.DataFrame:
+    """``rejects`` (malformed records: ``source_row``, ``reason``, ``detail`` as DuckDB's error type and the line)
+    with each record of too few of the file's ``columns`` told in the project's words, ``a line with 2 of 5 fields:
+    C0017,SKU-10`` (DuckDB's read ``MISSING COLUMNS: C0017,SKU-10``), that of line ``open_line``, the file's last
+    where it ends without a line end (else None), saying that the file may be cut short (:data:`LAST_LINE_OPEN`),
+    and a column
+    for each alias of ``ids`` (alias -> column name) holding the value of that column where the line has it (the
+    user and item of a line cut short: helper-275's rejected row had neither), else null."""
+    short = rejects.with_row_index("at").filter(pl.col("detail").str.starts_with(_SHORT))
+    details, found = [], {alias: [] for alias in ids}
+    for row, detail in zip(short["source_row"], short["detail"]):
+        line = detail.removeprefix(_SHORT)
+        values = _fields(line, delimiter, quote)
+        details.append(f"a line with {len(values)} of {len(columns)} fields: {line}"
+                       + (LAST_LINE_OPEN if row == open_line else ""))
+        for alias, column in ids.items():
+            place = columns.index(column)
+            found[alias].append(values[place] if place < len(values) else None)
+    at = short["at"]
+    return rejects.with_columns(rejects["detail"].clone().scatter(at, details), *(
+        pl.Series(alias, [None] * len(rejects), pl.String).scatter(at, values) for alias, values in found.items()))
+
+
+def _fields(line: str, delimiter: str, quote: str | None) -> list[str]:
+    """The fields of the text ``line`` of a delimited file (``quote``: None for none)."""
+    if len(delimiter) != 1:  # the csv module's delimiter is one character
+        return line.split(delimiter)
+    return next(csv.reader([line], delimiter=delimiter, quotechar=quote or None,
+                           quoting=csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE), [""])

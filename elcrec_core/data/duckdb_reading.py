@@ -14,6 +14,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from elcrec_core.data.cut_short_lines import short_lines
 from elcrec_core.data.empty_rows import empty_short_rows, record_errors_sql
 from elcrec_core.data.files import (
     MAX_LINE_BYTES,
@@ -21,6 +22,7 @@ from elcrec_core.data.files import (
     SourceReadError,
     copy_without_crlf,
     delimiter_hint,
+    ends_with_line_end,
     fields_delimiter_hint,
     names_hint,
     reading,
@@ -102,9 +104,11 @@ def read_delimited(
     relation of the aliases, plus ``error`` and ``detail``: ``repeated_header`` and the names for a record of the
     header's names, else NULL, into a frame). Returns that frame with
     ``source_row`` (the line where each record starts) and the malformed records (``source_row``, ``reason``,
-    ``detail``: DuckDB's error type and the raw line). ``names`` name the columns: with ``header`` they replace
-    the header's names (as many; :class:`SourceReadError` otherwise), without it they name a headerless file's
-    (:class:`SourceReadError` where no record has as many columns: every one would be rejected).
+    ``detail``: DuckDB's error type and the raw line, a line of too few fields in the project's words, and a
+    column of each alias of ``ids`` with its value where such a line has it: :func:`short_lines`). ``names`` name
+    the columns: with ``header`` they replace the header's names (as many; :class:`SourceReadError` otherwise),
+    without it they name a headerless file's (:class:`SourceReadError` where no record has as many columns: every
+    one would be rejected).
     """
     lines = scan_lines(path, quote, max_line_bytes)
     if delimiter is None and (delimiter := lines.absent_control_character()) is None:
@@ -204,7 +208,10 @@ def read_delimited(
     if data is not None:  # then any column's value, in the words of the file's own records (helper-206)
         refuse_records_in_a_value(path, lines, at, header, delimiter, quote or '"', columns,
                                   [wanted[alias] for alias in (*ids, *typed) if wanted.get(alias)], refusal_fix)
-    return good, empty_short_rows(rejects, delimiter, quote).select("source_row", "reason", "detail")
+    kept = {alias: wanted[alias] for alias in ids if wanted.get(alias)}  # each with its value on a short line
+    last = None if ends_with_line_end(path) else max(good["source_row"].max() or 0, rejects["source_row"].max() or 0)
+    rejects = short_lines(empty_short_rows(rejects, delimiter, quote), columns, kept, delimiter or "", quote, last)
+    return good, rejects.select("source_row", "reason", "detail", *kept)
 
 
 def _data_records(lines: LineScan, header: bool, good: int, at: np.ndarray) -> np.ndarray | None:

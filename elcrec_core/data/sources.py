@@ -97,7 +97,7 @@ def _read_delimited_events(con: duckdb.DuckDBPyConnection, path: Path, config: S
     last_good = len(good) and (not len(rejects) or good["source_row"].max() > rejects["source_row"].max())
     if last_good and not ends_with_line_end(path):  # the last line, without a line end: cut short?
         good = last_line_cut_short(good, fields, config.timestamp_format)
-    frame = finish_events(with_rejects(good, rejects), path)
+    frame = finish_events(with_rejects(good, rejects.rename({"u": "user_id", "i": "item_id"}, strict=False)), path)
     return frame if config.header else header_read_as_data(frame)
 
 

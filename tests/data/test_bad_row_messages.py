@@ -111,3 +111,31 @@ def test_a_refusal_asks_about_a_setting_only_where_most_rows_lack_its_field(by_r
 def test_a_refusal_of_mostly_such_rows_still_asks_about_the_setting(by_reason: dict[str, int], setting: str) -> None:
     note = rejected_note(_check(by_reason, 40), "csv", "iso8601", "source settings")
     assert f"Is {setting}" in note and " rows read lack " not in note
+
+
+OPEN = (" (the file's last line, without a line end: the file may be cut short, copied or read while still being "
+        "written)")
+
+
+@pytest.mark.parametrize("end", ["\r\n", "\n"])
+def test_a_line_of_too_few_fields_keeps_its_ids_and_the_last_without_a_line_end_says_the_file_may_be_cut(
+        tmp_path: Path, end: str, capsys) -> None:
+    """A CRLF file with a byte order mark whose last line is ``C0017,SKU-10`` (no line end) was ``malformed_line
+    (MISSING COLUMNS: C0017,SKU-10)``, DuckDB's words, with neither id in the rejected row (helper-275)."""
+    lines = ["customer_id,sku,event_time,event_type,qty", "C0001,SKU-1,1769850000,view,1", "C0002,SKU-2",
+             "C0003,SKU-3,1769850000,view,1", ",SKU-4,1769850000", "C0017,SKU-10"]
+    path = tmp_path / "events.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + end.join(lines).encode())
+    frame = read_source(SourceConfig(format="csv", path=str(path), columns=ColumnMap(
+        user="customer_id", item="sku", timestamp="event_time"))).cast({"error": pl.String})
+    assert frame.filter(pl.col("error").is_not_null()).select("source_row", "user_id", "item_id", "detail").rows() == [
+        (3, "C0002", "SKU-2", "a line with 2 of 5 fields: C0002,SKU-2"),
+        (5, "", "SKU-4", "a line with 3 of 5 fields: ,SKU-4,1769850000"),
+        (6, "C0017", "SKU-10", f"a line with 2 of 5 fields: C0017,SKU-10{OPEN}")]
+    main(["sequences", "--data", str(path), "--user-column", "customer_id", "--item-column", "sku",
+          "--timestamp-column", "event_time"])
+    assert f"line 6: malformed_line (a line with 2 of 5 fields: C0017,SKU-10{OPEN})" in capsys.readouterr().err
+    path.write_bytes(b"\xef\xbb\xbf" + end.join(lines).encode() + end.encode())  # a line end: not cut short
+    assert read_source(SourceConfig(format="csv", path=str(path), columns=ColumnMap(
+        user="customer_id", item="sku", timestamp="event_time")))["detail"][-1] == \
+        "a line with 2 of 5 fields: C0017,SKU-10"
