@@ -71,7 +71,7 @@ from elcrec_core.data.sequences import sequence_day_folders
 from elcrec_core.data.source_folders import missing_beside_others, sources_of_day
 from elcrec_core.data.source_config import ItemMetadataConfig, day_files, resolve_files
 from elcrec_core.data.synthetic import generate
-from elcrec_core.data.time_zones import zone_warning
+from elcrec_core.data.time_zones import naive_times_note, zone_warning
 from elcrec_core.data.timestamp_patterns import format_text
 from elcrec_core.data.expectations import expect_interactions
 from elcrec_core.data.validation import RowCheck
@@ -226,6 +226,7 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
                                    config.max_rejected_share_by_reason or {}))
         for note in (shrunk_files_note(rows_per_file(check, batch.files), report.replaced_by_file),  # not all there?
                      not_utf8_note(check, batch.files),
+                     naive_times_note(check.naive_times, source.timezone, f"timezone in the {settings}", batch.files),
                      rejected_files_note(check, config.max_rejected_share, source.format, batch.files,
                                          apart=config.max_rejected_share_by_reason or {})):
             if note:

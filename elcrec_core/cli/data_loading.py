@@ -46,6 +46,7 @@ from elcrec_core.data.sequence_summary import SequenceSummary, counted, read_sum
 from elcrec_core.data.sequences import Sequences, read_sequence_parquet
 from elcrec_core.data.source_config import SourceConfig, resolve_files
 from elcrec_core.data.synthetic import SyntheticConfig
+from elcrec_core.data.time_zones import naive_times_note
 from elcrec_core.data.expectations import ExpectationConfig
 
 
@@ -64,7 +65,7 @@ class LoadedData:
     rejected: pl.DataFrame | None = None  # the rejected rows (validation's REJECTED_COLUMNS)
     k_core_removed: int = 0
     repeated_across_files: int = 0  # events that another file of the data holds too: used once
-    id_notes: list[str] = field(default_factory=list)  # ids kept as given, likely not as meant (rejections.id_notes)
+    id_notes: list[str] = field(default_factory=list)  # ids (and times) kept as read, likely not as meant
     filter_notes: list[str] = field(default_factory=list)  # what the sequence filters left out (_filter_notes)
     k_core: str = ""  # what the k-core removed (SequenceSummary.k_core_text), where it removed events
     # every item of each user's events of the modelled types, where the sequence filters (--sequence-min-rating,
@@ -234,8 +235,10 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
     return LoadedData(seqs, item_ids, name, fmt, notes, report,
                       _examples(check.rejected, report, fmt, 3, apart=options.own_shares()), check.rejected,
                       build.summary.k_core_removed, build.summary.repeated_across_files,
-                      id_notes(check.accepted, report.files if len(report.files) > 1 else None, fmt,
-                               columns=(source.columns.user, source.columns.item)), types,
+                      [*id_notes(check.accepted, report.files if len(report.files) > 1 else None, fmt,
+                                 columns=(source.columns.user, source.columns.item)),
+                       naive_times_note(check.naive_times, source.timezone, options.origin.named(("timezone", None)),
+                                        report.files)], types,
                       build.summary.k_core_text(options.k_core, "the data's newest day")
                       if build.summary.k_core_removed else "", seen,
                       seen_ids, short if len(short) else None, options.rejected_shares,

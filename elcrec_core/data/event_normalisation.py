@@ -18,7 +18,7 @@ from elcrec_core.data.source_config import NORMALISED_SCHEMA, ColumnMap
 from elcrec_core.data.time_zones import is_naive_type, local_to_utc_sql
 from elcrec_core.data.timestamp_patterns import LOCAL_DATE, LOCALE_MARK, iso_form_sql, locale_hints, pattern_detail, \
     pattern_sql, patterns_of
-from elcrec_core.data.validation import NO_VALUE, NULL_IDS, REASONS, null_texts
+from elcrec_core.data.validation import NAIVE_AMID_OFFSETS, NO_VALUE, NULL_IDS, REASONS, null_texts
 
 _EPOCH_SCALE = {"epoch_s": 1_000_000, "epoch_ms": 1_000, "epoch_us": 1}  # to microseconds
 
@@ -89,11 +89,15 @@ def _times_cut_short(frame: pl.DataFrame, column: str) -> pl.DataFrame:
     """``frame`` (with ``t_form``, dropped) where the file's last record holds a time shorter than most of the
     file's parsed times, a bad_timestamp: a date alone where most have a time of day (read as midnight), a time
     without a UTC offset where most have one (read as UTC), as the last line of a file still being written, cut short.
-    Only the last record: a file may mix forms by design (events of a day alone among timed ones)."""
+    Only the last record: a file may mix forms by design (events of a day alone among timed ones). Another time
+    without an offset where most have one is accepted, its detail :data:`NAIVE_AMID_OFFSETS` (the load warns)."""
     form = frame["t_form"]
+    times, with_time, with_offset = form.is_not_null().sum(), (form >= _LOCAL).sum(), (form == _OFFSET).sum()
+    if 2 * with_offset > times and (form == _LOCAL).any():  # helper-275: one mid-file time read as UTC, unsaid
+        frame = frame.with_columns(detail=pl.when((pl.col("t_form") == _LOCAL) & pl.col("error").is_null())
+                                   .then(pl.lit(NAIVE_AMID_OFFSETS)).otherwise("detail"))
     if not len(form) or form[-1] not in (_DATE, _LOCAL):  # the common case: nothing to count
         return frame.drop("t_form")
-    times, with_time, with_offset = form.is_not_null().sum(), (form >= _LOCAL).sum(), (form == _OFFSET).sum()
     last = pl.int_range(pl.len()) == pl.len() - 1  # the readers keep the file's order
     cut = frame.select(last & pl.col("error").is_null()
                        & (((pl.col("t_form") == _DATE) & (2 * with_time > times))

@@ -12,9 +12,13 @@ from __future__ import annotations
 import difflib
 import re
 import zoneinfo
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
+import polars as pl
+
+from elcrec_core.data.rejections import file_name
 from elcrec_core.data.scratch_duckdb import scratch_connection
 
 
@@ -159,3 +163,19 @@ def naive_utc(name: str, text: str | None, zone: str | None = None) -> datetime 
         return moment
     with scratch_connection() as con:
         return con.execute(f"SELECT {local_to_utc_sql('$t::TIMESTAMP', zone)}", {"t": moment}).fetchone()[0]
+
+
+def naive_times_note(rows: pl.DataFrame | None, zone: str | None, setting: str, files: Sequence[str]) -> str:
+    """The warning of a load whose ``rows`` (``source_file``, ``source_row``: ``RowCheck.naive_times``) hold ISO
+    times without a UTC offset in files whose times mostly have one: read as local times of ``zone`` (the source's
+    timezone, named as the user gives it by ``setting``; None: UTC) and accepted, as they may be right, their count
+    and first three lines named (helper-275's trial: a mid-file time without its offset was read as UTC, 5 hours
+    off New York's, without a word); empty where none."""
+    if rows is None or not len(rows):
+        return ""
+    first = ", ".join(f"{file_name(file, files)} line {row}" for file, row in rows.head(3).iter_rows())
+    more = f" and {len(rows) - 3:,} more" if len(rows) > 3 else ""
+    read_as = f"{zone} times ({setting})" if zone else f"UTC times ({setting} not set: UTC)"
+    return (f"{len(rows):,} ISO 8601 time(s) without a UTC offset, in files whose times mostly have one, were read as "
+            f"{read_as} and accepted: {first}{more}; where they are another zone's times, write each with its "
+            f"offset, or name the zone they were written in with {setting.split(' in ')[0]}")

@@ -35,6 +35,9 @@ REJECTED_COLUMNS = ["source_file", "source_row", "reason", "detail", "user_id", 
 NULL_IDS: tuple[str, ...] = ("null", "none", "nan", "na", "n/a", "#n/a", "<na>", "\\n", "nil", "undefined", "-")
 NO_VALUE = "means no value (source setting null_ids)"  # a detail's end, after the field and its text in quotes
 CUT_SHORT = " (on the last line, which has no line end: the file cut short?)"  # a bad time's or rating's detail's end
+# the detail of an accepted row whose ISO time has no UTC offset where most of its file's have one (read as a time of
+# the source's timezone, not rejected: RowCheck.naive_times); a private-use character, which no reader's detail holds
+NAIVE_AMID_OFFSETS = "\ue000naive"
 
 
 def null_texts(null_ids: tuple[str, ...]) -> list[str]:
@@ -71,12 +74,14 @@ class RowRules:
 @dataclass
 class RowCheck:
     """Accepted rows (``EVENT_COLUMNS``, in input order), rejected rows (``REJECTED_COLUMNS``, in file and row
-    order) and their counts."""
+    order) and their counts; ``naive_times``: the ``source_file`` and ``source_row`` of the accepted rows whose ISO
+    time has no UTC offset where most of their file's have one (:data:`NAIVE_AMID_OFFSETS`), None for none."""
 
     accepted: pl.DataFrame
     rejected: pl.DataFrame
     rows_in: int
     by_reason: dict[str, int]
+    naive_times: pl.DataFrame | None = None
 
 
 def blank(column: str) -> pl.Expr:
@@ -124,7 +129,9 @@ def check_rows(frame: pl.DataFrame, rules: RowRules = RowRules()) -> RowCheck:
         "source_file", "source_row", maintain_order=True)
     # in the order of REASONS (value_counts' order changed from call to call: load.json and loads.by_reason)
     by_reason = dict(rejected["reason"].value_counts().sort("reason").iter_rows()) if len(rejected) else {}
-    check = RowCheck(accepted, rejected, len(frame), {str(k): int(v) for k, v in by_reason.items()})
+    naive = flagged.filter(pl.col("reason").is_null() & (pl.col("detail") == NAIVE_AMID_OFFSETS))
+    check = RowCheck(accepted, rejected, len(frame), {str(k): int(v) for k, v in by_reason.items()},
+                     naive.select("source_file", "source_row") if len(naive) else None)
     if len(accepted) + len(rejected) != len(frame):  # the invariant every caller relies on
         raise AssertionError(f"rows lost: {len(frame)} in, {len(accepted)} accepted, {len(rejected)} rejected")
     return check

@@ -1,20 +1,27 @@
 """Messages about bad rows that misled a new user's trial (helper-275, fixed by helper-278): a time of its pattern's
 form with a field that does not exist (month 13, February 30th) was told to add a pattern; a refused load of a few
-rows without a user asked whether user_column was right."""
+rows without a user asked whether user_column was right; a line cut short between columns had DuckDB's words
+and no ids; a time without a UTC offset among times with one was read as UTC without a word."""
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
 from pathlib import Path
 
+import dagster as dg
 import polars as pl
 import pytest
+import yaml
 
 from assets.load_advice import rejected_note
 from elcrec_core.cli.main import main
 from elcrec_core.data.source_config import ColumnMap, SourceConfig
 from elcrec_core.data.sources import read_source
 from elcrec_core.data.validation import REJECTED_COLUMNS, RowCheck
+from elcrec_pipeline.resources import SourceFile
 from tests.data.test_time_setting_edges import _events
+from tests.pipeline.test_source_file import ingest
 
 US = "%m/%d/%Y %I:%M %p"
 
@@ -139,3 +146,45 @@ def test_a_line_of_too_few_fields_keeps_its_ids_and_the_last_without_a_line_end_
     assert read_source(SourceConfig(format="csv", path=str(path), columns=ColumnMap(
         user="customer_id", item="sku", timestamp="event_time")))["detail"][-1] == \
         "a line with 2 of 5 fields: C0017,SKU-10"
+
+
+def _iso_with_one_naive(folder: Path) -> Path:
+    """A day's file of 12 ISO times with a UTC offset (or Z) and, on line 5, one without."""
+    times = [f"2026-01-31T{9 + n}:00:00{'Z' if n % 2 else '-05:00'}" for n in range(12)]
+    times[3] = "2026-01-31 14:00:00"
+    folder.mkdir(parents=True)
+    path = folder / "2026-01-31.csv"
+    path.write_text("user_id,item_id,timestamp\n" + "".join(f"u{n % 3},i{n},{t}\n" for n, t in enumerate(times)),
+                    encoding="utf-8")
+    return path
+
+
+def test_a_time_without_an_offset_among_times_with_one_is_read_and_the_command_warns(tmp_path: Path,
+                                                                                     capsys) -> None:
+    """A mid-file time without its offset was read as UTC, 5 hours off New York's, without a word (helper-275): it
+    is accepted, and stderr names the count, the line and --timezone, which decides how it is read."""
+    path = _iso_with_one_naive(tmp_path / "logs")
+    main(["sequences", "--data", str(path), "--timestamp-format", "iso8601"])
+    assert ("1 ISO 8601 time(s) without a UTC offset, in files whose times mostly have one, were read as UTC times "
+            "(--timezone not set: UTC) and accepted: 2026-01-31.csv line 5; where they are another zone's times, "
+            "write each with its offset, or name the zone they were written in with --timezone") in \
+        capsys.readouterr().err
+    main(["sequences", "--data", str(path), "--timestamp-format", "iso8601", "--timezone", "America/New_York"])
+    assert "were read as America/New_York times (--timezone) and accepted: 2026-01-31.csv line 5;" in \
+        capsys.readouterr().err
+    frame = read_source(SourceConfig(format="csv", path=str(path), timestamp_format="iso8601"))
+    assert frame["error"].null_count() == 12 and frame["timestamp"][3] == datetime(2026, 1, 31, 14)
+
+
+def test_the_pipelines_load_warns_of_a_time_without_an_offset_among_times_with_one(tmp_path: Path) -> None:
+    _iso_with_one_naive(tmp_path / "team" / "logs")
+    source = tmp_path / "team" / "source.yaml"
+    source.write_text(yaml.safe_dump({"format": "csv", "path": "logs/{date}.csv", "timestamp_format": "iso8601"}),
+                      encoding="utf-8")
+    instance = dg.DagsterInstance.ephemeral()
+    result = ingest(tmp_path / "data", SourceFile(path=str(source)), "2026-01-31", instance=instance)
+    warnings = [entry.user_message for entry in instance.all_logs(result.run_id) if entry.level == logging.WARNING]
+    assert result.success and [w for w in warnings if "UTC offset" in w] == [
+        "1 ISO 8601 time(s) without a UTC offset, in files whose times mostly have one, were read as UTC times "
+        f"(timezone in the source settings ({source}) not set: UTC) and accepted: 2026-01-31.csv line 5; where they "
+        "are another zone's times, write each with its offset, or name the zone they were written in with timezone"]
