@@ -33,27 +33,31 @@ from elcrec_core.serve.model_store import ModelRecord, ModelStore
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
-    """``elcrec recommend``: print ``args.user``'s top-K list (exit code 0), the ``--serving`` warehouse opened once."""
-    stored = Path(args.serving or "") / "warehouse.duckdb"
-    with warehouse.held(stored, read_only=True) if args.serving and stored.is_file() else nullcontext():
-        return _recommend(args)  # its reads in one open (20-35 ms each, and the file's lock)
-
-
-def _recommend(args: argparse.Namespace) -> int:
-    from elcrec_core.evaluate.scoring import ELCRecRecommender
-    from elcrec_core.intents.profiles import NO_INTENT, assign_user_intents
-    from elcrec_core.serve.recommend import recommend
-    from elcrec_core.serve.recommenders import load_recommender
-    from elcrec_core.train.checkpoint import (CheckpointError, load_model, onto_catalogue, onto_item_ids,
-                                              require_checkpoint)
+    """``elcrec recommend``: print ``args.user``'s top-K list (exit code 0). The ``--serving`` warehouse is opened
+    once for its reads (20-35 ms each open), after ``--data`` is read: an open takes the file's lock, which the
+    pipeline's writers wait for, and then fail (helper-281: it was held while a large events file was read)."""
+    from elcrec_core.train.checkpoint import require_checkpoint
 
     if args.active_days and not args.serving:
         raise ValueError("--active-days reads the pipeline's warehouse: give --serving DATA_DIR")
     if args.checkpoint:  # a wrong path, or a folder where no model serves: refused before the data is read
         require_checkpoint(args.checkpoint)
-    else:
-        store, record = serving_record(args.serving)
+    served = None if args.checkpoint else serving_record(args.serving)
     data = load_data(args, seed=synthetic_seed(args))
+    stored = Path(args.serving or "") / "warehouse.duckdb"
+    with warehouse.held(stored, read_only=True) if args.serving and stored.is_file() else nullcontext():
+        return _recommend(args, data, served)
+
+
+def _recommend(args: argparse.Namespace, data: LoadedData, served: tuple[ModelStore, ModelRecord] | None) -> int:
+    """:func:`cmd_recommend` once ``data`` (``--data``) is read; ``served``: the ``--serving`` folder's model store
+    and the record of the model that serves (None with ``--checkpoint``)."""
+    from elcrec_core.evaluate.scoring import ELCRecRecommender
+    from elcrec_core.intents.profiles import NO_INTENT, assign_user_intents
+    from elcrec_core.serve.recommend import recommend
+    from elcrec_core.serve.recommenders import load_recommender
+    from elcrec_core.train.checkpoint import CheckpointError, load_model, onto_catalogue, onto_item_ids
+
     own = data.sequences  # the data's items, numbered as it numbers them
     if data.short_histories is not None:  # and the users --k-core removed, as the pipeline serves them
         own = own.concat(data.short_histories)
@@ -74,6 +78,7 @@ def _recommend(args: argparse.Namespace) -> int:
         if _learned_intents(payload):  # not a SASRec: its centres never trained
             intents = checkpoint, model
     else:  # any model may serve: a trained one, or a baseline refitted as the pipeline fits it
+        store, record = served
         name = f"{record.name} ({record.kind})"
         intent_record = store.intent_model((day := tables_day(args.serving)) or record.day)
         if day and data.format != "sequences-parquet":  # events read alike, and then the same history?
