@@ -33,9 +33,8 @@ from elcrec_core.serve.model_store import ModelRecord, ModelStore
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
-    """``elcrec recommend``: print ``args.user``'s top-K list (exit code 0). The ``--serving`` warehouse is opened
-    once for its reads (20-35 ms each open), after ``--data`` is read: an open takes the file's lock, which the
-    pipeline's writers wait for, and then fail (helper-281: it was held while a large events file was read)."""
+    """``elcrec recommend``: print ``args.user``'s top-K list (exit code 0); the ``--serving`` warehouse opened once,
+    after ``--data`` is read (its lock stops the pipeline's writers: helper-281, it was held while a file was read)."""
     from elcrec_core.train.checkpoint import require_checkpoint
 
     if args.active_days and not args.serving:
@@ -50,8 +49,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 
 def _recommend(args: argparse.Namespace, data: LoadedData, served: tuple[ModelStore, ModelRecord] | None) -> int:
-    """:func:`cmd_recommend` once ``data`` (``--data``) is read; ``served``: the ``--serving`` folder's model store
-    and the record of the model that serves (None with ``--checkpoint``)."""
+    """:func:`cmd_recommend` after ``--data`` is read; ``served``: :func:`serving_record`'s (None: --checkpoint)."""
     from elcrec_core.evaluate.scoring import ELCRecRecommender
     from elcrec_core.intents.profiles import NO_INTENT, assign_user_intents
     from elcrec_core.serve.recommend import recommend
