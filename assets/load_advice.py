@@ -131,6 +131,8 @@ _LACKING = {"bad_timestamp": "a time that timestamp_format reads", "missing_time
             "missing_user": "a user", "missing_item": "an item",
             "rating_out_of_range": "a rating within min_rating, max_rating",
             "timestamp_out_of_window": "a time within min_timestamp, max_timestamp"}
+# the reasons whose rows hold a value, which is at fault (a time that is none, a rating out of bounds), not lack one
+_HOLDING = {"bad_timestamp", "rating_out_of_range", "timestamp_out_of_window"}
 # a rating bound of the source settings rejects rows; the sequences' filter of the same name keeps them (helper-238)
 _RATING_RULE_NOTE = ("rating_out_of_range: the source settings' min_rating and max_rating are row rules, which reject "
                      "a row outside them; to leave low ratings out of the sequences and keep their rows, set the "
@@ -145,8 +147,9 @@ def rejected_note(check: RowCheck, fmt: str, timestamp_format: object, where: st
     they decide and that hold a tenth of the rejected rows or more (one empty id among wrong times is no reason to
     doubt user_column), in ``where`` (the settings and their origin), but those ``apart``, which have a share of
     their own (anonymous events: no doubt of user_column). A setting is asked about only where more than half of
-    the rows read (a spreadsheet's empty rows aside) are of its reason; else the rows lack a value, and the note
-    says so (``6 of 107 rows read lack a user (missing_user), which the other rows have: ...``)."""
+    the rows read (a spreadsheet's empty rows aside) are of its reason; else the rows lack a value, or their value is
+    at fault (a bad time, a rating out of bounds), and the note says so (``6 of 107 rows read lack a user
+    (missing_user), which the other rows have: ...``)."""
     if not len(check.rejected):
         return count_text(check.rows_in, len(check.accepted), check.by_reason)
     files = sorted({*check.accepted["source_file"].unique(), *check.rejected["source_file"].unique()})
@@ -160,7 +163,9 @@ def rejected_note(check: RowCheck, fmt: str, timestamp_format: object, where: st
     settings = [_REASON_SETTINGS[reason] for reason in doubted]
     aside = " (the empty rows aside)" if counted < check.rows_in else ""
     lacking = [f"{check.by_reason[reason]:,} of {counted:,} rows read{aside} lack {_LACKING[reason]} ({reason}), "
-               f"which the other rows have: these rows lack a value, and {_REASON_SETTINGS[reason].split(' (')[0]} "
+               f"which the other rows have: "
+               f"{'their values are at fault' if reason in _HOLDING else 'these rows lack a value'}, and "
+               f"{_REASON_SETTINGS[reason].split(' (')[0]} "
                f"{'are' if reason.endswith(('range', 'window')) else 'is'} not in doubt"
                for reason in asked if reason not in doubted]
     read_as = f" (the timestamps were read as {format_text(timestamp_format)})" if "bad_timestamp" in doubted else ""

@@ -96,17 +96,20 @@ def _check(by_reason: dict[str, int], accepted: int) -> RowCheck:
                                                       "other rows have: these rows lack a value, and timestamp_column "
                                                       "is not in doubt. 3 of 16 rows read lack an item (missing_item)"),
     ({"empty_row": 100, "bad_timestamp": 5}, 40, "5 of 45 rows read (the empty rows aside) lack a time that "
-                                                 "timestamp_format reads (bad_timestamp), which the other rows have"),
+                                                 "timestamp_format reads (bad_timestamp), which the other rows have: "
+                                                 "their values are at fault, and timestamp_format is not in doubt"),
     ({"rating_out_of_range": 2}, 8, "lack a rating within min_rating, max_rating (rating_out_of_range), which the "
-                                    "other rows have: these rows lack a value, and min_rating, max_rating are not in "
-                                    "doubt"),
-    ({"timestamp_out_of_window": 4}, 6, "and min_timestamp, max_timestamp are not in doubt"),
+                                    "other rows have: their values are at fault, and min_rating, max_rating are not "
+                                    "in doubt"),
+    ({"timestamp_out_of_window": 4}, 6, "their values are at fault, and min_timestamp, max_timestamp are not in "
+                                        "doubt"),
 ])
 def test_a_refusal_asks_about_a_setting_only_where_most_rows_lack_its_field(by_reason: dict[str, int], accepted: int,
                                                                             said: str) -> None:
     """6 blank customers of 107 rows asked 'Is user_column in the source settings (...) right for these files?'
     (helper-275's trial); each reason whose setting the note asks about is told so where its rows are half the
-    rows read or fewer: the rows lack a value."""
+    rows read or fewer: the rows lack a value, or hold one at fault (a bad time, a rating out of bounds: helper-281,
+    they were said to lack one)."""
     note = rejected_note(_check(by_reason, accepted), "csv", "iso8601", "source settings")
     assert said in note
     assert " right for these files" not in note

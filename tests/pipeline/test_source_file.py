@@ -390,8 +390,8 @@ def test_a_refused_load_names_its_rejected_rows_and_the_setting_to_check(team, t
         ("3", "bad_timestamp")]
     assert json.loads((kept / "load.json").read_text())["accepted"] == 2
     assert failure.event_specific_data.error.message.rstrip().endswith(  # 1 of 3: no doubt of timestamp_format
-        "1 of 3 rows read lack a time that timestamp_format reads (bad_timestamp), which the other rows have: these "
-        "rows lack a value, and timestamp_format is not in doubt. In the source settings (run config "
+        "1 of 3 rows read lack a time that timestamp_format reads (bad_timestamp), which the other rows have: their "
+        "values are at fault, and timestamp_format is not in doubt. In the source settings (run config "
         "(timestamp_format) over "
         f"{team / 'source.yaml'}): max_rejected_share (0.05, the default) sets the share of rejected rows a load may "
         "have: raise it to load the accepted rows (the rejected ones are kept with their reasons).")
