@@ -35,8 +35,9 @@ class ScoreFormat:
 
 def difference_text(value: float, signed: bool = False) -> str:
     """A difference of two scores (or its standard error) to 4 decimals where those show two significant digits
-    (0.00095 and up), else to its first two (0.000053 read 0.0001 beside two scores that both read 0.2546): ``0.0035``, ``0.00030``, ``0.000053``; ``signed``: with its sign (``+0.0035``,
-    ``-0.000040``, ``+0.0000`` for 0)."""
+    (above 0.00095), else to its first two (0.000053 read 0.0001 beside two scores that both read 0.2546):
+    ``0.0035``, ``0.00030``, ``0.000053``; ``signed``: with its sign (``+0.0035``, ``-0.000040``, ``+0.0000`` for
+    0)."""
     sign = "+" if signed else ""
     if value == 0 or not math.isfinite(value) or round(abs(value), DIGITS) >= 0.001:
         return f"{value:{sign}.{DIGITS}f}"
