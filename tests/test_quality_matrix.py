@@ -21,6 +21,7 @@ from elcrec_core.data.sequences import SequenceTensors
 from elcrec_core.data.synthetic import SyntheticConfig, generate
 from elcrec_core.evaluate.baselines import compare
 from elcrec_core.evaluate.popularity import popularity_metrics
+from elcrec_core.evaluate.score_text import difference_text
 from elcrec_core.report.comparisons import paired_differences
 from elcrec_core.train.auto_preset import auto_experiment
 from elcrec_core.train.checkpoint import load_checkpoint, save_checkpoint
@@ -92,8 +93,9 @@ def test_table(matrix, qm):
     cells = root / "out" / "synthetic"
     ranks = {m: torch.from_numpy(np.load(cells / m / "ranks_test.npy")) for m in ("elcrec_ours", "sasrec_ce")}
     (versus,) = paired_differences(ranks, "elcrec_ours")
-    assert (f"paired ΔNDCG@20 vs sasrec_ce {ours - results['sasrec_ce']['test']['NDCG@20']:+.4f} "
-            f"[{versus.ndcg.low:+.4f}, {versus.ndcg.high:+.4f}] ({versus.verdict})") in rows["elcrec_ours"]
+    gap, low, high = (difference_text(value, signed=True)  # signed differences as every report writes them
+                      for value in (ours - results["sasrec_ce"]["test"]["NDCG@20"], versus.ndcg.low, versus.ndcg.high))
+    assert f"paired ΔNDCG@20 vs sasrec_ce {gap} [{low}, {high}] ({versus.verdict})" in rows["elcrec_ours"]
     low, high = results["ease"]["test_95ci"]["HR@20"]
     assert f"{results['ease']['test']['HR@20']:.4f} [{low:.4f}, {high:.4f}]" in rows["ease"]
 
