@@ -97,8 +97,9 @@ class SequenceSummary:
         missing from the sequences (``elcrec recommend --serving``; helper-193's lead)."""
         bots = self.max_user_events_users
         return [note for note, n in (
-            (f"max_user_events left out {users_text(bots)} with {self.max_user_events_removed:,} events", bots),
-            (f"{self.filters_named} left out {self.filtered_out:,} events{self.filtered_users_note}",
+            (f"max_user_events left out {users_text(bots)} with {counted(self.max_user_events_removed, 'event')}",
+             bots),
+            (f"{self.filters_named} left out {counted(self.filtered_out, 'event')}{self.filtered_users_note}",
              self.filtered_out)) if n]
 
     @property

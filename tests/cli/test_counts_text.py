@@ -36,3 +36,16 @@ def test_synth_and_baselines_count_one_user_as_one(tmp_path: Path, capsys) -> No
     path.write_text("1 1 2 3\n", encoding="utf-8")
     assert main(["baselines", "--data", str(path), "--format", "sequence", "--no-sasrec", "--lambdas", "10"]) == 0
     assert "data: 1 user, 3 items, 3 interactions; the test split: 1 of the 1" in capsys.readouterr().err
+
+
+def test_a_sequences_parquet_s_notes_count_one_event_as_one() -> None:
+    """What the filters left out of the pipeline's sequences, as recommend and the other commands print it for its
+    sequences.parquet: 'with 1 events', 'left out 1 events' (helper-281: left_out_notes had no counted)."""
+    from elcrec_core.data.sequence_summary import SequenceSummary
+
+    summary = SequenceSummary(events_in=9, filtered_out=1, repeated_across_files=0, duplicates_removed=0,
+                              k_core_removed=0, k_core_users_removed=0, k_core_rounds=0, users=2, items=3,
+                              interactions=7, density=1.0, n_items=3, new_items=0, items_with_metadata=0, length={},
+                              max_user_events_removed=1, max_user_events_users=1, filtered_out_by={"min_rating": 1})
+    assert summary.left_out_notes() == ["max_user_events left out 1 user with 1 event",
+                                        "the filter min_rating left out 1 event"]
