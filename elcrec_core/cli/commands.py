@@ -22,6 +22,7 @@ from elcrec_core.data.sequences import (
     index_beside,
     read_item_index_file,
 )
+from elcrec_core.evaluate.score_text import ScoreFormat
 from elcrec_core.train.auto_preset import AUTO
 from elcrec_core.train.checkpoint import LAST
 from elcrec_core.train.run_log import clear_run
@@ -183,9 +184,11 @@ def cmd_baselines(args: argparse.Namespace) -> int:
         print(json.dumps({name: _rounded(metrics) for name, metrics in results.items()}))
     else:
         names = list(next(iter(results.values())))
+        # scores that differ print differently down a column (0.254612 and 0.254559, not 0.2546 twice: helper-281)
+        column = {name: ScoreFormat.of(metrics[name] for metrics in results.values()) for name in names}
         print(f"{'test split':14s}" + "".join(f"{name:>9s}" for name in names))
         for model, metrics in results.items():
-            print(f"{model:14s}" + "".join(f"{metrics[name]:9.4f}" for name in names))
+            print(f"{model:14s}" + "".join(f"{column[name](metrics[name]):>9s}" for name in names))
     return 0
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from elcrec_core.config.settings import ExperimentConfig, TrainConfig, settings_fields
 from elcrec_core.data.atomic_files import read_json, write_atomically
+from elcrec_core.evaluate.score_text import ScoreFormat
 from elcrec_core.train.checkpoint import BEST, LAST
 from elcrec_core.train.state import EarlyStopping
 
@@ -210,7 +211,7 @@ def format_comparison(comparison: dict[str, Any]) -> str:
     rows += [(name.replace(".", " "), values) for name, values in comparison.get("run", {}).items()]
     rows += [(f"setting {name}", values) for name, values in comparison["settings"].items()]
     rows += [(name, values) for name, values in comparison["metrics"].items()]
-    cells = [(label, [_cell(v) for v in values]) for label, values in rows]
+    cells = [(label, [_cell(v, _row_format(label, values)) for v in values]) for label, values in rows]
     width = max(len(label) for label, _ in cells)
     widths = [max(len(row[1][i]) for row in cells) for i in range(len(runs))]
     lines = [f"run {i + 1}: {folder}" for i, folder in enumerate(runs)]
@@ -233,11 +234,19 @@ def _metric_order(key: str) -> tuple[str, int]:
     return name, int(k) if k.isdigit() else 0
 
 
-def _cell(value: Any) -> str:
+def _row_format(label: str, values: list[Any]) -> ScoreFormat:
+    """How the floats of a row print: a valid or test metric's at the decimals that tell the runs apart (helper-281:
+    0.254612 and 0.254559 printed 0.2546 twice), any other row's at 4."""
+    if not label.startswith(("valid ", "test ")):
+        return ScoreFormat()
+    return ScoreFormat.of(value for value in values if isinstance(value, float))
+
+
+def _cell(value: Any, score: ScoreFormat) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 1000 else f"{value:.0f}"
+        return score(value) if abs(value) < 1000 else f"{value:.0f}"
     return str(value)
 
 

@@ -63,3 +63,22 @@ def test_rollback_prints_the_restored_and_withdrawn_scores_so_that_higher_reads_
     assert Judgement("2026-03-03", None, 0.2546, 0.0669, ("a/b", None)).text() == (
         "validation NDCG@20 on the newest sequences (2026-03-03) 0.2546, most popular 0.0669; a/b, rolled back from, "
         "cannot be scored there")
+
+
+def test_elcrec_compare_and_baselines_tables_tell_apart_scores_that_differ(monkeypatch, tmp_path, capsys):
+    """Two runs' or two baselines' scores side by side printed 0.2546 twice for 0.254612 and 0.254559 (helper-281:
+    the tables of elcrec compare and elcrec baselines were left at 4 decimals)."""
+    from elcrec_core.cli.main import main
+    from elcrec_core.evaluate import baselines
+    from elcrec_core.train.run_log import format_comparison
+
+    table = format_comparison({"runs": ["a", "b"], "run": {}, "settings": {}, "comparable": True,
+                               "metrics": {"seconds": [1.5, 2.25], "valid NDCG@20": [0.254612, 0.254559]}})
+    assert table.splitlines()[-2:] == ["seconds          1.5000    2.2500", "valid NDCG@20  0.254612  0.254559"]
+    monkeypatch.setattr(baselines, "compare", lambda *args: {"most_popular": {"HR@20": 0.5, "NDCG@20": 0.254612},
+                                                             "ease": {"HR@20": 0.5, "NDCG@20": 0.254559}})
+    path = tmp_path / "s.txt"
+    path.write_text("1 1 2 3\n2 2 3 1\n", encoding="utf-8")
+    assert main(["baselines", "--data", str(path), "--format", "sequence", "--no-sasrec"]) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == ["most_popular     0.5000 0.254612",
+                                                        "ease             0.5000 0.254559"]
