@@ -151,8 +151,8 @@ def load(path: str, options: DataOptions = DataOptions()) -> LoadedData:
     A file that cannot be read, or that gives no accepted rows, raises :class:`SourceReadError` naming it
     (with advice on the options when a guess may be at fault)."""
     if path == SYNTHETIC:
-        if options.event_options:
-            raise ValueError(f"{', '.join(options.event_options)}: only for event files, not the synthetic data")
+        if given := options.origin.as_given(options.event_options):  # named as the user gave them
+            raise ValueError(f"{given}: only for event files, not the synthetic data")
         source = SourceConfig(format="synthetic", synthetic=SyntheticConfig(seed=options.seed))
         return _load_source(source, f"the synthetic data (seed {options.seed})", SYNTHETIC, [], options,
                             lambda exc: "")
@@ -163,8 +163,8 @@ def load(path: str, options: DataOptions = DataOptions()) -> LoadedData:
         check_one_format(path, files)
     fmt, notes = choose_format(first, options)
     if fmt == "parquet" and len(files) == 1 and is_sequences_parquet(first):
-        if extra := [*options.event_options, *options.built_options]:
-            raise ValueError(f"{', '.join(extra)}: {name} is the pipeline's sequences.parquet, built already")
+        if extra := options.origin.as_given([*options.event_options, *options.built_options]):
+            raise ValueError(f"{extra}: {name} is the pipeline's sequences.parquet, built already")
         seqs, item_ids = read_sequence_parquet(first)
         beside = first.with_name(SHORT_HISTORIES_FILE)  # the users its k-core removed, as the pipeline serves them
         short = read_sequence_parquet(beside)[0] if beside.is_file() and beside != first else None

@@ -121,11 +121,12 @@ class DataOptions:
     def unused_for(self, fmt: str) -> str:
         """The refusal of the options given that a file of ``fmt`` (sequence, jsonl, parquet) has no use for, each
         named with the formats that have (``--no-header: only for delimited text (csv, tsv), not the sequence
-        format``); empty where none is."""
+        format``; a ``--source`` file's as its settings); empty where none is."""
         delimited = self.delimited_text_options
         events = [name for name in self.event_options if name not in delimited] if fmt == "sequence" else []
-        parts = ([f"{', '.join(events)}: only for event files (csv, tsv, jsonl, parquet)"] if events else []) + (
-            [f"{', '.join(delimited)}: only for delimited text (csv, tsv)"] if delimited else [])
+        named = self.origin.as_given  # an option, or the --source file's setting
+        parts = ([f"{named(events)}: only for event files (csv, tsv, jsonl, parquet)"] if events else []) + (
+            [f"{named(delimited)}: only for delimited text (csv, tsv)"] if delimited else [])
         return f"{'; '.join(parts)}, not {'the sequence format' if fmt == 'sequence' else fmt}" if parts else ""
 
 

@@ -61,6 +61,17 @@ class SettingsOrigin:
         return joiner.join(([f"give {self.named(*options, joiner=joiner)}"] if options else [])
                            + ([f"set {self.named(*settings, joiner=joiner)}"] if settings else []))
 
+    def as_given(self, options: list[str]) -> str:
+        """The command line's data ``options`` (``--user-column``, ``--no-header``, ``--k-core``), comma-separated,
+        as the user gave them: each as itself, but those whose source setting the ``--source`` file gave, named as
+        its settings after them (``--k-core, user_column, header: false in FILE``: helper-281, a refusal named
+        options the user never typed)."""
+        fixes = {option: (setting, None) for setting, option in _OPTION.items()}
+        fixes |= {option: fix for fix, (option, _) in _FLAGS.items()}
+        in_file = [fixes[option] for option in options if option in fixes and self.in_file(fixes[option][0])]
+        typed = [option for option in options if option not in fixes or not self.in_file(fixes[option][0])]
+        return ", ".join(typed + ([self.named(*in_file)] if in_file else []))
+
     def _option(self, fix: Fix) -> str:
         setting, value = fix
         if fix in _FLAGS:
