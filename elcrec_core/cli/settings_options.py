@@ -1,4 +1,4 @@
-"""The experiment's settings as ``elcrec train`` flags, generated from the schema
+"""The experiment's settings as ``elcrec train`` (and ``baselines``' SASRec) flags, generated from the schema
 (:func:`elcrec_core.config.settings.settings_fields`): one flag per field, named as users type it (``--layers``,
 ``--batch-size``), typed as the field, with the field's choices and description. Values are checked by the schema
 when the config is built (ValueError naming the field)."""
