@@ -226,7 +226,8 @@ def raw_interactions(context: dg.AssetExecutionContext, config: SourceSettings, 
                                    config.max_rejected_share_by_reason or {}))
         for note in (shrunk_files_note(rows_per_file(check, batch.files), report.replaced_by_file),  # not all there?
                      not_utf8_note(check, batch.files),
-                     naive_times_note(check.naive_times, source.timezone, f"timezone in the {settings}", batch.files),
+                     naive_times_note(check.naive_times, source.timezone, f"timezone in the {settings}", "timezone",
+                                      batch.files),
                      rejected_files_note(check, config.max_rejected_share, source.format, batch.files,
                                          apart=config.max_rejected_share_by_reason or {})):
             if note:

@@ -60,8 +60,8 @@ NOT_COMPARED = (*TRAIN_FIELDS, "device")
     check_specs=[dg.AssetCheckSpec(
         SETTINGS_CHECK, asset="elcrec_model",
         description="Warns (never blocks) where the day's model settings (every setting of its config.json but "
-                    "those that preset auto derives from the data: epochs, batch_size, max_steps, patience, "
-                    "rec_loss, n_negatives, train_windows; and the device) differ from those of the ELCRec model that "
+                    f"those that preset auto derives from the data: {', '.join(TRAIN_FIELDS)}; and the device) "
+                    "differ from those of the ELCRec model that "
                     "served the day before, each named with both values: " + WITHOUT_RUN_CONFIG + ", and a model of "
                     "other shapes (hidden, layers, heads, max_len, intents) trains from scratch.")],
     description="ELCRec trained on the partition's sequences: a candidate for serving. It warm-starts from the "

@@ -238,6 +238,7 @@ def _load_source(source: SourceConfig, name: str, fmt: str, notes: list[str], op
                       [*id_notes(check.accepted, report.files if len(report.files) > 1 else None, fmt,
                                  columns=(source.columns.user, source.columns.item)),
                        naive_times_note(check.naive_times, source.timezone, options.origin.named(("timezone", None)),
+                                        options.origin.word("timezone"),
                                         report.files)], types,
                       build.summary.k_core_text(options.k_core, "the data's newest day")
                       if build.summary.k_core_removed else "", seen,

@@ -165,10 +165,12 @@ def naive_utc(name: str, text: str | None, zone: str | None = None) -> datetime 
         return con.execute(f"SELECT {local_to_utc_sql('$t::TIMESTAMP', zone)}", {"t": moment}).fetchone()[0]
 
 
-def naive_times_note(rows: pl.DataFrame | None, zone: str | None, setting: str, files: Sequence[str]) -> str:
+def naive_times_note(rows: pl.DataFrame | None, zone: str | None, setting: str, name: str,
+                     files: Sequence[str]) -> str:
     """The warning of a load whose ``rows`` (``source_file``, ``source_row``: ``RowCheck.naive_times``) hold ISO
     times without a UTC offset in files whose times mostly have one: read as local times of ``zone`` (the source's
-    timezone, named as the user gives it by ``setting``; None: UTC) and accepted, as they may be right, their count
+    timezone, named as the user gives it by ``setting``, where it is, and by ``name`` alone, the word to give:
+    ``--timezone`` or ``timezone``; None: UTC) and accepted, as they may be right, their count
     and first three lines named (helper-275's trial: a mid-file time without its offset was read as UTC, 5 hours
     off New York's, without a word); empty where none."""
     if rows is None or not len(rows):
@@ -178,4 +180,4 @@ def naive_times_note(rows: pl.DataFrame | None, zone: str | None, setting: str, 
     read_as = f"{zone} times ({setting})" if zone else f"UTC times ({setting} not set: UTC)"
     return (f"{len(rows):,} ISO 8601 time(s) without a UTC offset, in files whose times mostly have one, were read as "
             f"{read_as} and accepted: {first}{more}; where they are another zone's times, write each with its "
-            f"offset, or name the zone they were written in with {setting.split(' in ')[0]}")
+            f"offset, or name the zone they were written in with {name}")
